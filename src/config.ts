@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+
+/**
+ * Configuration is read once (in main.ts or the CLI) from the environment and, when
+ * CUSTODIAN_CONFIG_FILE names one, a JSON file whose keys are the same variable names.
+ * The environment wins over the file. Every bad value is reported on its own line and
+ * the start stops; nothing secret has a default.
+ */
+export interface Config {
+  readonly dataDir: string
+  /** PostgreSQL connection string; absent means the embedded PGlite under dataDir. */
+  readonly databaseUrl: string | undefined
+  readonly host: string
+  readonly httpsPort: number
+  /** 0 disables the redirect listener. */
+  readonly httpPort: number
+  /** Origin used in redirects and the OpenAPI document, e.g. https://custodian.example.com */
+  readonly publicUrl: string | undefined
+  readonly tls: {
+    readonly certFile: string | undefined
+    readonly keyFile: string | undefined
+    readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
+  }
+  readonly hstsMaxAgeSeconds: number
+  readonly rootKeyFile: string
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  readonly bodyLimitBytes: number
+  readonly audit: {
+    readonly sequencerIntervalMs: number
+    readonly checkpointEvery: number
+    readonly checkpointSeconds: number
+  }
+  readonly auth: {
+    readonly sessionIdleMinutes: number
+    readonly sessionAbsoluteHours: number
+    readonly maxFailedLogins: number
+    readonly lockoutMinutes: number
+    readonly apiTokenMaxDays: number
+  }
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+type Source = Record<string, string | undefined>
+
+const KNOWN_KEYS = new Set([
+  'CUSTODIAN_CONFIG_FILE',
+  'CUSTODIAN_DATA_DIR',
+  'DATABASE_URL',
+  'CUSTODIAN_HOST',
+  'CUSTODIAN_HTTPS_PORT',
+  'CUSTODIAN_HTTP_PORT',
+  'CUSTODIAN_PUBLIC_URL',
+  'CUSTODIAN_TLS_CERT_FILE',
+  'CUSTODIAN_TLS_KEY_FILE',
+  'CUSTODIAN_TLS_MIN_VERSION',
+  'CUSTODIAN_HSTS_MAX_AGE',
+  'CUSTODIAN_ROOT_KEY_FILE',
+  'CUSTODIAN_LOG_LEVEL',
+  'CUSTODIAN_BODY_LIMIT',
+  'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
+  'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
+  'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
+  'CUSTODIAN_SESSION_IDLE_MINUTES',
+  'CUSTODIAN_SESSION_ABSOLUTE_HOURS',
+  'CUSTODIAN_MAX_FAILED_LOGINS',
+  'CUSTODIAN_LOCKOUT_MINUTES',
+  'CUSTODIAN_API_TOKEN_MAX_DAYS',
+])
+
+/** Parses and validates configuration; throws {@link ConfigError} listing every bad value. */
+export function loadConfig(env: Source = process.env): Config {
+  const problems: string[] = []
+  const source: Source = { ...readConfigFile(env.CUSTODIAN_CONFIG_FILE, problems), ...pickDefined(env) }
+
+  const text = (key: string): string | undefined => {
+    const value = source[key]
+    return value === undefined || value === '' ? undefined : value
+  }
+  const int = (key: string, fallback: number, min: number, max: number): number => {
+    const raw = text(key)
+    if (raw === undefined) return fallback
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${key}: must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+      return fallback
+    }
+    return Number(raw)
+  }
+  const oneOf = <T extends string>(key: string, allowed: readonly T[], fallback: T): T => {
+    const raw = text(key)
+    if (raw === undefined) return fallback
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${key}: must be one of ${allowed.join(', ')}, got ${JSON.stringify(raw)}`)
+      return fallback
+    }
+    return raw as T
+  }
+
+  const dataDir = path.resolve(text('CUSTODIAN_DATA_DIR') ?? './data')
+  const databaseUrl = text('DATABASE_URL')
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL: must start with postgres:// or postgresql://')
+  }
+  const publicUrl = text('CUSTODIAN_PUBLIC_URL')
+  if (publicUrl !== undefined) {
+    try {
+      const url = new URL(publicUrl)
+      if (url.protocol !== 'https:') problems.push('CUSTODIAN_PUBLIC_URL: must be an https:// URL')
+    } catch {
+      problems.push(`CUSTODIAN_PUBLIC_URL: not a URL: ${JSON.stringify(publicUrl)}`)
+    }
+  }
+  const certFile = text('CUSTODIAN_TLS_CERT_FILE')
+  const keyFile = text('CUSTODIAN_TLS_KEY_FILE')
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    problems.push('CUSTODIAN_TLS_CERT_FILE and CUSTODIAN_TLS_KEY_FILE: set both or neither')
+  }
+
+  const httpsPort = int('CUSTODIAN_HTTPS_PORT', 8443, 0, 65535)
+  const httpPort = int('CUSTODIAN_HTTP_PORT', 8080, 0, 65535)
+  if (httpsPort !== 0 && httpsPort === httpPort) {
+    problems.push('CUSTODIAN_HTTP_PORT: must differ from CUSTODIAN_HTTPS_PORT')
+  }
+
+  const config: Config = {
+    dataDir,
+    databaseUrl,
+    host: text('CUSTODIAN_HOST') ?? '127.0.0.1',
+    httpsPort,
+    httpPort,
+    publicUrl: publicUrl?.replace(/\/+$/, ''),
+    tls: {
+      certFile: certFile && path.resolve(certFile),
+      keyFile: keyFile && path.resolve(keyFile),
+      minVersion: oneOf('CUSTODIAN_TLS_MIN_VERSION', ['TLSv1.2', 'TLSv1.3'] as const, 'TLSv1.2'),
+    },
+    hstsMaxAgeSeconds: int('CUSTODIAN_HSTS_MAX_AGE', 31_536_000, 0, 63_072_000),
+    rootKeyFile: path.resolve(text('CUSTODIAN_ROOT_KEY_FILE') ?? path.join(dataDir, 'root.key')),
+    logLevel: oneOf('CUSTODIAN_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    bodyLimitBytes: int('CUSTODIAN_BODY_LIMIT', 65_536, 1024, 16 * 1024 * 1024),
+    audit: {
+      sequencerIntervalMs: int('CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS', 200, 10, 60_000),
+      checkpointEvery: int('CUSTODIAN_AUDIT_CHECKPOINT_EVERY', 100, 1, 1_000_000),
+      checkpointSeconds: int('CUSTODIAN_AUDIT_CHECKPOINT_SECONDS', 10, 1, 86_400),
+    },
+    auth: {
+      sessionIdleMinutes: int('CUSTODIAN_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
+      sessionAbsoluteHours: int('CUSTODIAN_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30),
+      maxFailedLogins: int('CUSTODIAN_MAX_FAILED_LOGINS', 5, 1, 100),
+      lockoutMinutes: int('CUSTODIAN_LOCKOUT_MINUTES', 15, 1, 24 * 60),
+      apiTokenMaxDays: int('CUSTODIAN_API_TOKEN_MAX_DAYS', 365, 1, 3650),
+    },
+  }
+
+  for (const key of Object.keys(source)) {
+    if (key.startsWith('CUSTODIAN_') && !KNOWN_KEYS.has(key)) {
+      problems.push(`${key}: unknown setting (misspelt?)`)
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return Object.freeze(config)
+}
+
+function readConfigFile(file: string | undefined, problems: string[]): Source {
+  if (file === undefined || file === '') return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (error) {
+    problems.push(`CUSTODIAN_CONFIG_FILE: cannot read ${file} as JSON (${(error as Error).message})`)
+    return {}
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    problems.push(`CUSTODIAN_CONFIG_FILE: ${file} must hold a JSON object of setting names to values`)
+    return {}
+  }
+  const out: Source = {}
+  for (const [key, value] of Object.entries(parsed)) {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[key] = String(value)
+    else problems.push(`${key} (in ${file}): must be a string, number or boolean`)
+  }
+  return out
+}
+
+function pickDefined(env: Source): Source {
+  const out: Source = {}
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value
+  return out
+}

@@ -1,0 +1,108 @@
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import { lockDataDir, type DataDirLock } from './lock.ts'
+import type { DB } from './schema.ts'
+
+export type Engine = 'pglite' | 'postgres'
+
+const INT8_OID = 20
+
+/**
+ * The owner connection. Domain code never queries through it directly: it goes through
+ * {@link ./tenant.ts} (`withOrg` switches to the row-level-secured role). The owner
+ * connection is for migrations, authentication lookups and the audit sequencer.
+ */
+export interface Database {
+  readonly engine: Engine
+  readonly kysely: Kysely<DB>
+  close(): Promise<void>
+}
+
+export interface OpenOptions {
+  /** PostgreSQL URL; when absent the embedded PGlite under dataDir is used. */
+  databaseUrl?: string | undefined
+  dataDir?: string
+  /** A ready PGlite instance (tests load one from a migrated dump). */
+  pglite?: PGlite
+  /** pg pool size. */
+  poolSize?: number
+}
+
+/**
+ * Opens the database. Embedded mode takes the data-directory lock first: PGlite is
+ * single-process and a second writer would corrupt the files.
+ */
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  if (options.databaseUrl !== undefined) return openPostgres(options.databaseUrl, options.poolSize ?? 20)
+  if (options.pglite !== undefined) return wrapPGlite(options.pglite, undefined)
+  if (options.dataDir === undefined) throw new Error('openDatabase: need databaseUrl, pglite or dataDir')
+  mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
+  const lock = lockDataDir(options.dataDir)
+  try {
+    const pglite = await PGlite.create({ dataDir: path.join(options.dataDir, 'pgdata'), parsers: pgliteParsers() })
+    return await wrapPGlite(pglite, lock)
+  } catch (error) {
+    lock.release()
+    throw error
+  }
+}
+
+export function pgliteParsers(): Record<number, (value: string) => unknown> {
+  return { [INT8_OID]: (value: string) => Number(value) }
+}
+
+async function wrapPGlite(pglite: PGlite, lock: DataDirLock | undefined): Promise<Database> {
+  await assertDurableCommits(pglite)
+  const kysely = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) })
+  return {
+    engine: 'pglite',
+    kysely,
+    async close() {
+      try {
+        await kysely.destroy()
+      } finally {
+        lock?.release()
+      }
+    },
+  }
+}
+
+/**
+ * PGlite runs PostgreSQL with fsync off (its `-F` start flag) over a file system that
+ * writes straight through to the host's files. With synchronous_commit on, a commit
+ * returns only after its WAL record has been written to the OS, so an acknowledged write
+ * survives the process being killed — not a power cut (nothing is fsynced). Refuse to run
+ * if a configuration ever turns synchronous commit off.
+ */
+async function assertDurableCommits(pglite: PGlite): Promise<void> {
+  const result = await pglite.query<{ synchronous_commit: string }>('SHOW synchronous_commit')
+  const setting = result.rows[0]?.synchronous_commit
+  if (setting !== 'on') {
+    throw new Error(`embedded database has synchronous_commit=${setting}; acknowledged writes could be lost`)
+  }
+}
+
+async function openPostgres(url: string, max: number): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  })
+  // An idle client that errors (server restart) must not crash the process.
+  pool.on('error', () => {})
+  const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  await sql`SELECT 1`.execute(kysely)
+  return {
+    engine: 'postgres',
+    kysely,
+    async close() {
+      await kysely.destroy()
+    },
+  }
+}

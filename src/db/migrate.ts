@@ -1,0 +1,35 @@
+import type { Kysely } from 'kysely'
+import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
+import * as foundation from './migrations/0001_foundation.ts'
+
+/** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_foundation': foundation,
+}
+
+function migrator(db: Kysely<unknown>): Migrator {
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => MIGRATIONS },
+    migrationTableName: 'custodian_migrations',
+    migrationLockTableName: 'custodian_migrations_lock',
+  })
+}
+
+/** Applies pending migrations; throws with the failing migration's name and cause. */
+export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+  const result: MigrationResultSet = await migrator(db).migrateToLatest()
+  if (result.error !== undefined) {
+    const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
+    throw new Error(`migration ${failed} failed: ${(result.error as Error).message ?? String(result.error)}`, {
+      cause: result.error,
+    })
+  }
+  return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
+}
+
+/** Names of migrations not yet applied (readiness: migrations current). */
+export async function pendingMigrations(db: Kysely<unknown>): Promise<string[]> {
+  const all = await migrator(db).getMigrations()
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
+}

@@ -1,0 +1,6 @@
+import type { AccessTables } from '../modules/access/access.tables.ts'
+import type { AuditTables } from '../modules/audit/audit.tables.ts'
+import type { IdentityTables } from '../modules/identity/identity.tables.ts'
+
+/** The whole database as Kysely sees it: the union of each module's tables. */
+export interface DB extends IdentityTables, AccessTables, AuditTables {}

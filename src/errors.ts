@@ -1,0 +1,66 @@
+/**
+ * One error type with stable codes. The HTTP layer maps each code to a status through
+ * {@link ERROR_STATUS} and renders RFC 9457 problem+json; tests assert the code, never
+ * the message. Messages are written for the caller and must never contain a secret.
+ */
+export const ERROR_STATUS = {
+  // 400 — the request itself is wrong
+  VALIDATION_FAILED: 400,
+  BAD_REQUEST: 400,
+  // 401 — who are you?
+  UNAUTHENTICATED: 401,
+  LOGIN_FAILED: 401,
+  // 403 — we know who you are; no
+  FORBIDDEN: 403,
+  CSRF_FAILED: 403,
+  BOOTSTRAP_TOKEN_INVALID: 403,
+  INVITATION_INVALID: 403,
+  // 404 — absent, or not yours (never says which)
+  NOT_FOUND: 404,
+  ROUTE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  NOT_ACCEPTABLE: 406,
+  // 409 — conflicts with current state
+  CONFLICT: 409,
+  ALREADY_BOOTSTRAPPED: 409,
+  LAST_OWNER: 409,
+  // 413, 415, 423, 429
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  ACCOUNT_LOCKED: 423,
+  RATE_LIMITED: 429,
+  // 5xx — ours
+  INTERNAL: 500,
+  AUDIT_UNAVAILABLE: 503,
+  SERVICE_UNAVAILABLE: 503,
+} as const
+
+export type ErrorCode = keyof typeof ERROR_STATUS
+
+/** Extra, caller-safe fields rendered into the problem document. */
+export interface ErrorExtras {
+  /** Per-field validation messages: `{ path: '/body/email', message: 'must match format "email"' }`. */
+  errors?: { path: string; message: string }[]
+  /** The permission a 403 refusal was missing. */
+  permission?: string
+  /** Seconds before a retry can succeed (429, 423). */
+  retryAfter?: number
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode
+  readonly status: number
+  readonly extras: ErrorExtras
+
+  constructor(code: ErrorCode, message: string, extras: ErrorExtras = {}, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AppError'
+    this.code = code
+    this.status = ERROR_STATUS[code]
+    this.extras = extras
+  }
+}
+
+export function isAppError(error: unknown): error is AppError {
+  return error instanceof AppError
+}

@@ -1,0 +1,48 @@
+import type { ColumnType, Generated } from 'kysely'
+
+/** PostgreSQL int8: node-postgres returns a string, PGlite a number; read with Number(). */
+export type Int8 = ColumnType<string | number | bigint, number, number>
+
+export interface AuditEventsTable {
+  id: Generated<Int8>
+  org_id: string
+  event_id: string
+  occurred_at: Date
+  actor_type: string
+  actor_id: string | null
+  action: string
+  target_type: string | null
+  target_id: string | null
+  outcome: 'success' | 'denied' | 'failure'
+  ip: string | null
+  user_agent: string | null
+  request_id: string | null
+  details: ColumnType<Record<string, unknown>, string, string>
+  seq: Int8 | null
+  prev_hash: Uint8Array | null
+  hash: Uint8Array | null
+  chained_at: Date | null
+}
+
+export interface AuditHeadsTable {
+  org_id: string
+  seq: Int8
+  hash: Uint8Array
+  checkpoint_seq: Generated<Int8>
+  checkpoint_at: Date | null
+}
+
+export interface AuditCheckpointsTable {
+  org_id: string
+  seq: Int8
+  hash: Uint8Array
+  signed_at: Date
+  key_id: string
+  signature: Uint8Array
+}
+
+export interface AuditTables {
+  audit_events: AuditEventsTable
+  audit_heads: AuditHeadsTable
+  audit_checkpoints: AuditCheckpointsTable
+}

@@ -1,0 +1,94 @@
+import type { Generated } from 'kysely'
+
+/** Kysely table types for the identity module (see migrations/0001_foundation.ts). */
+export interface OrgsTable {
+  id: string
+  kind: 'provider' | 'customer'
+  name: string
+  created_at: Generated<Date>
+}
+
+export interface UsersTable {
+  id: string
+  email: string
+  password_hash: string | null
+  failed_logins: Generated<number>
+  locked_until: Date | null
+  last_login_at: Date | null
+  created_at: Generated<Date>
+}
+
+export interface MembershipsTable {
+  org_id: string
+  user_id: string
+  role: string
+  created_at: Generated<Date>
+}
+
+export interface ServiceAccountsTable {
+  id: string
+  org_id: string
+  name: string
+  role: string
+  created_at: Generated<Date>
+}
+
+export interface ApiTokensTable {
+  id: string
+  org_id: string
+  user_id: string | null
+  service_account_id: string | null
+  name: string
+  secret_hash: Uint8Array
+  scopes: string[] | null
+  expires_at: Date
+  created_at: Generated<Date>
+  created_by: string
+  last_used_at: Date | null
+  revoked_at: Date | null
+}
+
+export interface SessionsTable {
+  id: string
+  org_id: string
+  user_id: string
+  secret_hash: Uint8Array
+  csrf_hash: Uint8Array
+  created_at: Generated<Date>
+  last_seen_at: Generated<Date>
+  expires_at: Date
+  ip: string | null
+  user_agent: string | null
+  revoked_at: Date | null
+}
+
+export interface InvitationsTable {
+  id: string
+  org_id: string
+  email: string
+  role: string
+  secret_hash: Uint8Array
+  expires_at: Date
+  created_by: string
+  created_at: Generated<Date>
+  accepted_at: Date | null
+}
+
+export interface BootstrapTokensTable {
+  id: string
+  secret_hash: Uint8Array
+  expires_at: Date
+  created_at: Generated<Date>
+  used_at: Date | null
+}
+
+export interface IdentityTables {
+  orgs: OrgsTable
+  users: UsersTable
+  memberships: MembershipsTable
+  service_accounts: ServiceAccountsTable
+  api_tokens: ApiTokensTable
+  sessions: SessionsTable
+  invitations: InvitationsTable
+  bootstrap_tokens: BootstrapTokensTable
+}
