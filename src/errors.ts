@@ -51,6 +51,8 @@ export class AppError extends Error {
   readonly code: ErrorCode
   readonly status: number
   readonly extras: ErrorExtras
+  /** Set when the service already recorded this refusal in the audit log. */
+  audited = false
 
   constructor(code: ErrorCode, message: string, extras: ErrorExtras = {}, options?: { cause?: unknown }) {
     super(message, options)

@@ -7,7 +7,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0001_foundation': foundation,
 }
 
-function migrator(db: Kysely<unknown>): Migrator {
+function migrator(db: Kysely<any>): Migrator {
   return new Migrator({
     db,
     provider: { getMigrations: async () => MIGRATIONS },
@@ -17,7 +17,7 @@ function migrator(db: Kysely<unknown>): Migrator {
 }
 
 /** Applies pending migrations; throws with the failing migration's name and cause. */
-export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
   const result: MigrationResultSet = await migrator(db).migrateToLatest()
   if (result.error !== undefined) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
@@ -29,7 +29,7 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<string[]> {
 }
 
 /** Names of migrations not yet applied (readiness: migrations current). */
-export async function pendingMigrations(db: Kysely<unknown>): Promise<string[]> {
+export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
   const all = await migrator(db).getMigrations()
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
 }

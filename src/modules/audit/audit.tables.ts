@@ -1,10 +1,10 @@
 import type { ColumnType, Generated } from 'kysely'
 
-/** PostgreSQL int8: node-postgres returns a string, PGlite a number; read with Number(). */
-export type Int8 = ColumnType<string | number | bigint, number, number>
+/** PostgreSQL int8, parsed to a JS number by both engines (db/connect.ts); exact to 2^53. */
+export type Int8 = number
 
 export interface AuditEventsTable {
-  id: Generated<Int8>
+  id: ColumnType<Int8, never, never>
   org_id: string
   event_id: string
   occurred_at: Date

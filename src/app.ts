@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto'
+import type { SecureContextOptions } from 'node:tls'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import cookie from '@fastify/cookie'
+import helmet from '@fastify/helmet'
+import rateLimit from '@fastify/rate-limit'
+import swagger from '@fastify/swagger'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import { Ajv } from 'ajv'
+import addFormatsModule from 'ajv-formats'
+import type { Logger } from 'pino'
+import type { Config } from './config.ts'
+import type { Database } from './db/connect.ts'
+import type { Signer } from './crypto/keys.ts'
+import { registerAccessControl, SESSION_COOKIE } from './http/access-control.ts'
+import { registerNotFound } from './http/problem.ts'
+import { Problem } from './http/schemas.ts'
+import { createAccessModule } from './modules/access/index.ts'
+import { createAuditModule } from './modules/audit/index.ts'
+import { createIdentityModule } from './modules/identity/index.ts'
+import { opsRoutes } from './modules/ops/ops.routes.ts'
+import type { RouteAccess } from './http/context.ts'
+
+export interface AppDeps {
+  config: Config
+  database: Database
+  signer: Signer
+  hmacKey: Buffer
+  logger: Logger
+  /** TLS for the listener; absent in tests that use inject(). */
+  https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' }
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+
+/**
+ * Assembles the service: plugins, the one access-control point, every module's routes.
+ * Never listens (main.ts does), so tests drive the very same app.
+ */
+export async function buildApp(deps: AppDeps) {
+  const { config, database, logger } = deps
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    https: deps.https ?? null,
+    bodyLimit: config.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    trustProxy: false,
+    return503OnClosing: true,
+    routerOptions: { maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  setValidators(app)
+  app.addSchema(Problem)
+
+  const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
+  const access = createAccessModule({ db: database.kysely, audit: audit.service })
+  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service })
+
+  await app.register(cookie)
+  await app.register(helmet, {
+    hsts: { maxAge: config.hstsMaxAgeSeconds, includeSubDomains: true },
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    referrerPolicy: { policy: 'no-referrer' },
+  })
+  await app.register(rateLimit, { global: false })
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Custodian API', version: '0.1.0', description: 'Trust and data-protection service. Every error is RFC 9457 problem+json with a stable `code`.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer', description: 'API token (cst_api_…)' },
+          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'Browser session from POST /v1/login; state-changing requests also need X-CSRF-Token' },
+        },
+      },
+    },
+    transform: ({ schema, url, route }) => {
+      const accessRule = route.config?.access as RouteAccess | undefined
+      const security: Record<string, string[]>[] = accessRule === undefined || 'public' in accessRule ? [] : [{ bearer: [] }, { session: [] }]
+      const permission = accessRule !== undefined && 'permission' in accessRule ? accessRule.permission : undefined
+      return { schema: { ...schema, security, ...(permission === undefined ? {} : { 'x-permission': permission }) } as unknown as typeof schema, url }
+    },
+  })
+
+  registerAccessControl(app, { auth: identity.auth, audit: audit.service })
+  registerNotFound(app)
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+    reply.header('x-request-id', request.id)
+  })
+
+  await app.register(opsRoutes({ db: database.kysely, keysLoaded: () => true }))
+  await app.register(identity.routes)
+  await app.register(access.routes)
+  await app.register(audit.routes)
+  app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
+
+  return Object.assign(app, {
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service },
+    sequencer: audit.sequencer,
+  })
+}
+
+/**
+ * Bodies are validated strictly (no type coercion, unknown fields rejected); path and
+ * query strings are text by nature, so there numbers and booleans are coerced.
+ */
+function setValidators(app: FastifyInstance): void {
+  const common = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false } as const
+  const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }))
+  const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
+}

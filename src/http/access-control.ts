@@ -1,0 +1,148 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { AppError } from '../errors.ts'
+import type { AuditService } from '../modules/audit/audit.service.ts'
+import type { AuthService } from '../modules/identity/auth.service.ts'
+import { actorOf, type Principal } from './context.ts'
+import { sendProblem, toAppError } from './problem.ts'
+
+export const SESSION_COOKIE = '__Host-custodian_session'
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * The one authorization point (P2.2, P2.3). Before any body is parsed or any handler
+ * runs: who is calling (401), in which org (404 if not theirs — never revealing that the
+ * org exists), and may they (403, naming the missing permission). A route that does not
+ * declare how it is reached cannot be registered.
+ *
+ * Refused attempts are audited (P5.1) from the error handler, in a transaction of their
+ * own; if that record cannot be written the caller gets 503, not the refusal.
+ */
+export function registerAccessControl(
+  app: FastifyInstance,
+  deps: { auth: Pick<AuthService, 'authenticate' | 'providerOrgId'>; audit: Pick<AuditService, 'recordRefusal'> },
+): void {
+  const { auth, audit } = deps
+  const limiter = new RefusalAuditLimiter(30, 60_000)
+
+  app.decorateRequest('ctx', null)
+  app.decorateRequest('principal', null)
+  app.decorateRequest('meta', null as never)
+
+  app.addHook('onRoute', (route) => {
+    if (route.config?.access === undefined) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no access: every route needs config.access`)
+    }
+  })
+
+  app.addHook('onRequest', async (request) => {
+    request.meta = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
+    const access = request.routeOptions.config.access
+    if (access === undefined || 'public' in access) return
+
+    const principal = await auth.authenticate({
+      bearer: bearerOf(request),
+      sessionCookie: request.cookies[SESSION_COOKIE],
+      csrfHeader: headerOf(request, 'x-csrf-token'),
+      unsafeMethod: !SAFE_METHODS.has(request.method),
+    })
+    if (principal === null) throw new AppError('UNAUTHENTICATED', 'sign in, or send a valid API token as Authorization: Bearer')
+    request.principal = principal
+
+    const requested = (request.params as { orgId?: string }).orgId
+    if (requested !== undefined && (!UUID.test(requested) || requested.toLowerCase() !== principal.orgId)) {
+      throw new AppError('NOT_FOUND', 'no such org')
+    }
+    if ('permission' in access && !principal.permissions.has(access.permission)) {
+      throw new AppError('FORBIDDEN', `this needs the ${access.permission} permission`, { permission: access.permission })
+    }
+    request.ctx = { principal, orgId: principal.orgId, meta: request.meta }
+  })
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const appError = toAppError(error)
+    if (appError.status >= 500) {
+      request.log.error({ err: appError.cause ?? appError, code: appError.code }, 'request failed')
+    }
+    if ((appError.status === 401 || appError.status === 403 || appError.status === 404) && !appError.audited) {
+      try {
+        await recordRefusal(request, appError)
+      } catch (auditError) {
+        request.log.error({ err: auditError }, 'could not record a refused attempt; failing closed')
+        return sendProblem(request, reply, new AppError('AUDIT_UNAVAILABLE', 'the audit log is unavailable; try again'))
+      }
+    }
+    return sendProblem(request, reply, appError)
+  })
+
+  async function recordRefusal(request: FastifyRequest, error: AppError): Promise<void> {
+    if (request.routeOptions.config.access === undefined) return // unknown route: nothing to refuse
+    const principal: Principal | null = request.principal
+    const orgId = principal?.orgId ?? (await auth.providerOrgId())
+    if (orgId === undefined) return // not bootstrapped: there is no org to record it in
+    if (principal === null && !limiter.allow(request.ip)) {
+      request.log.warn({ ip: request.ip }, 'unauthenticated refusals from this address exceed the audit budget; not recorded')
+      return
+    }
+    const requestedOrg = (request.params as { orgId?: string } | undefined)?.orgId
+    await audit.recordRefusal({
+      orgId,
+      actor: principal === null ? { type: 'anonymous', id: null } : actorOf(principal),
+      action: 'access.denied',
+      target: { type: 'route', id: `${request.method} ${request.routeOptions.url ?? request.url}` },
+      outcome: 'denied',
+      details: {
+        status: error.status,
+        code: error.code,
+        ...(error.extras.permission === undefined ? {} : { permission: error.extras.permission }),
+        ...(requestedOrg !== undefined && requestedOrg !== orgId ? { requestedOrg: String(requestedOrg).slice(0, 64) } : {}),
+      },
+      meta: request.meta ?? { requestId: request.id, ip: request.ip, userAgent: null },
+    })
+  }
+}
+
+function headerOf(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+function bearerOf(request: FastifyRequest): string | undefined {
+  const header = headerOf(request, 'authorization')
+  if (header === undefined) return undefined
+  const match = /^Bearer\s+(\S{1,512})$/i.exec(header)
+  return match?.[1] ?? ''
+}
+
+/**
+ * Unauthenticated refusals are recorded, but an address spraying bad tokens must not be
+ * able to grow the audit log without bound: at most `limit` per address per window.
+ */
+class RefusalAuditLimiter {
+  private readonly counts = new Map<string, { count: number; resetAt: number }>()
+  private readonly limit: number
+  private readonly windowMs: number
+
+  constructor(limit: number, windowMs: number) {
+    this.limit = limit
+    this.windowMs = windowMs
+  }
+
+  allow(key: string): boolean {
+    const now = Date.now()
+    if (this.counts.size > 10_000) for (const [k, v] of this.counts) if (v.resetAt <= now) this.counts.delete(k)
+    const entry = this.counts.get(key)
+    if (entry === undefined || entry.resetAt <= now) {
+      this.counts.set(key, { count: 1, resetAt: now + this.windowMs })
+      return true
+    }
+    entry.count++
+    return entry.count <= this.limit
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+}

@@ -1,0 +1,47 @@
+import type { Permission } from '../modules/access/permissions.ts'
+import type { AuditActor, RequestMeta } from '../modules/audit/audit.types.ts'
+
+/**
+ * Who is calling, resolved from a credential before any handler runs. A principal
+ * belongs to exactly one org: an API token to the org it was issued in, a session to the
+ * org its user signed in to.
+ */
+export interface Principal {
+  kind: 'user' | 'service_account'
+  id: string
+  orgId: string
+  orgKind: 'provider' | 'customer'
+  role: string
+  /** What the principal may do here: its role's permissions, narrowed by a token's scopes. */
+  permissions: ReadonlySet<Permission>
+  via: { type: 'token'; tokenId: string } | { type: 'session'; sessionId: string }
+}
+
+/** What a service needs to know about the request it serves. */
+export interface RequestContext {
+  principal: Principal
+  /** The org the request acts in (always the principal's own org for now). */
+  orgId: string
+  meta: RequestMeta
+}
+
+/**
+ * How a route may be reached. Every route declares one; registering a route without it
+ * throws (deny by default, DESIGN invariant 1).
+ */
+export type RouteAccess = { public: true } | { authenticated: true } | { permission: Permission }
+
+export function actorOf(principal: Principal): AuditActor {
+  return { type: principal.kind, id: principal.id }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess
+  }
+  interface FastifyRequest {
+    /** Set for every route that is not public; handlers read it through `requireContext`. */
+    ctx: RequestContext | null
+    meta: RequestMeta
+  }
+}

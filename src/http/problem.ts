@@ -1,0 +1,88 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AppError, ERROR_STATUS, isAppError, type ErrorCode } from '../errors.ts'
+import { sqlState } from '../db/tenant.ts'
+
+/**
+ * Every error leaves as RFC 9457 problem+json with a stable `code`. Nothing internal —
+ * stack, SQL, driver message — reaches the caller; unexpected errors are logged with the
+ * request id and answered with a bare 500.
+ */
+export function toAppError(error: unknown): AppError {
+  if (isAppError(error)) return error
+  const fastifyError = error as FastifyError & { validationContext?: string }
+  if (Array.isArray(fastifyError.validation)) {
+    const where = fastifyError.validationContext ?? 'body'
+    return new AppError('VALIDATION_FAILED', 'the request does not match the schema', {
+      errors: fastifyError.validation.slice(0, 20).map((v) => ({
+        path: `/${where}${v.instancePath ?? ''}`,
+        message: describeValidation(v as { keyword: string; message?: string; params: Record<string, unknown> }),
+      })),
+    })
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new AppError('PAYLOAD_TOO_LARGE', 'the request body is larger than this server accepts')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new AppError('BAD_REQUEST', 'the body is empty but the content type says JSON')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new AppError('BAD_REQUEST', 'the body is not valid JSON')
+  }
+  if (fastifyError.statusCode === 429) return new AppError('RATE_LIMITED', 'too many requests; slow down')
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new AppError('BAD_REQUEST', 'the body is not valid JSON')
+  if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
+    const byStatus = (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).find(([, s]) => s === fastifyError.statusCode)
+    return new AppError(byStatus?.[0] ?? 'BAD_REQUEST', 'the request could not be processed')
+  }
+  if (isDatabaseUnavailable(error)) return new AppError('SERVICE_UNAVAILABLE', 'the database is unavailable; try again', {}, { cause: error })
+  return new AppError('INTERNAL', 'internal error', {}, { cause: error })
+}
+
+function describeValidation(v: { keyword: string; message?: string; params: Record<string, unknown> }): string {
+  if (v.keyword === 'additionalProperties') return `unknown field ${JSON.stringify(v.params.additionalProperty)}`
+  if (v.keyword === 'required') return `missing field ${JSON.stringify(v.params.missingProperty)}`
+  return v.message ?? v.keyword
+}
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  const state = sqlState(error)
+  if (state !== undefined) return state.startsWith('08') || state === '57P01' || state === '57P03' || state === '53300'
+  const code = (error as { code?: unknown } | null)?.code
+  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT'
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  if (error.status === 429 || error.status === 423 || error.status === 503) {
+    reply.header('retry-after', String(error.extras.retryAfter ?? (error.status === 503 ? 5 : 60)))
+  }
+  return reply
+    .code(error.status)
+    .type('application/problem+json')
+    .send({
+      type: `urn:custodian:problem:${error.code.toLowerCase().replaceAll('_', '-')}`,
+      title: titleOf(error.status),
+      status: error.status,
+      code: error.code,
+      detail: error.message,
+      instance: request.url.split('?')[0],
+      requestId: request.id,
+      ...error.extras,
+    })
+}
+
+function titleOf(status: number): string {
+  const titles: Record<number, string> = {
+    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+    406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+    423: 'Locked', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  }
+  return titles[status] ?? 'Error'
+}
+
+export function registerNotFound(app: FastifyInstance): void {
+  app.setNotFoundHandler((request, reply) => {
+    sendProblem(request, reply, new AppError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+  })
+}

@@ -1,0 +1,149 @@
+import type { Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
+import { actorOf, type RequestContext } from '../../http/context.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import {
+  BUILT_IN_ROLES,
+  isBuiltInRole,
+  isPermission,
+  PROVIDER_ONLY,
+  type Permission,
+} from './permissions.ts'
+
+export interface RoleView {
+  name: string
+  builtIn: boolean
+  description: string
+  permissions: Permission[]
+}
+
+export interface AccessService {
+  /** The permissions a role grants in an org; empty for a role that no longer exists. */
+  permissionsOf(trx: Trx, org: { id: string; kind: 'provider' | 'customer' }, role: string): Promise<Set<Permission>>
+  /** Throws VALIDATION_FAILED unless `role` can be given to someone in this org. */
+  assertAssignable(trx: Trx, ctx: RequestContext, role: string): Promise<void>
+  listRoles(ctx: RequestContext): Promise<RoleView[]>
+  createRole(ctx: RequestContext, input: { name: string; description: string; permissions: string[] }): Promise<RoleView>
+  deleteRole(ctx: RequestContext, name: string): Promise<void>
+}
+
+export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append'> }): AccessService {
+  const { db, audit } = deps
+
+  function builtInPermissions(role: keyof typeof BUILT_IN_ROLES, kind: 'provider' | 'customer'): Permission[] {
+    return BUILT_IN_ROLES[role].permissions.filter((p) => kind === 'provider' || !PROVIDER_ONLY.has(p))
+  }
+
+  async function permissionsOf(trx: Trx, org: { id: string; kind: 'provider' | 'customer' }, role: string) {
+    if (isBuiltInRole(role)) return new Set(builtInPermissions(role, org.kind))
+    const custom = await trx
+      .selectFrom('custom_roles')
+      .select('permissions')
+      .where('org_id', '=', org.id)
+      .where('name', '=', role)
+      .executeTakeFirst()
+    return new Set((custom?.permissions ?? []).filter(isPermission))
+  }
+
+  return {
+    permissionsOf,
+
+    async assertAssignable(trx, ctx, role) {
+      if (role === 'owner' && ctx.principal.role !== 'owner') {
+        throw new AppError('FORBIDDEN', 'only an owner can grant the owner role', { permission: 'owner' })
+      }
+      if (isBuiltInRole(role)) return
+      const exists = await trx.selectFrom('custom_roles').select('name').where('name', '=', role).executeTakeFirst()
+      if (exists === undefined) {
+        throw new AppError('VALIDATION_FAILED', `no role named ${JSON.stringify(role)} in this org`, {
+          errors: [{ path: '/body/role', message: 'unknown role' }],
+        })
+      }
+    },
+
+    async listRoles(ctx) {
+      const kind = ctx.principal.orgKind
+      const custom = await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('custom_roles').selectAll().orderBy('name').execute())
+      return [
+        ...Object.entries(BUILT_IN_ROLES).map(([name, role]) => ({
+          name,
+          builtIn: true,
+          description: role.description,
+          permissions: builtInPermissions(name as keyof typeof BUILT_IN_ROLES, kind),
+        })),
+        ...custom.map((row) => ({
+          name: row.name,
+          builtIn: false,
+          description: row.description,
+          permissions: row.permissions.filter(isPermission),
+        })),
+      ]
+    },
+
+    async createRole(ctx, input) {
+      if (isBuiltInRole(input.name)) {
+        throw new AppError('CONFLICT', `${input.name} is a built-in role`)
+      }
+      const unknown = input.permissions.filter((p) => !isPermission(p))
+      const disallowed = input.permissions.filter(
+        (p) => isPermission(p) && ctx.principal.orgKind !== 'provider' && PROVIDER_ONLY.has(p),
+      )
+      if (unknown.length > 0 || disallowed.length > 0) {
+        throw new AppError('VALIDATION_FAILED', 'a custom role can hold only permissions from the catalog', {
+          errors: [...unknown, ...disallowed].map((p) => ({
+            path: '/body/permissions',
+            message: unknown.includes(p) ? `unknown permission ${p}` : `${p} is for the provider org only`,
+          })),
+        })
+      }
+      const permissions = [...new Set(input.permissions)].sort() as Permission[]
+      try {
+        await withOrg(db, ctx.orgId, async (trx) => {
+          await trx
+            .insertInto('custom_roles')
+            .values({ org_id: ctx.orgId, name: input.name, description: input.description, permissions })
+            .execute()
+          await audit.append(trx, {
+            orgId: ctx.orgId,
+            actor: actorOf(ctx.principal),
+            action: 'role.create',
+            target: { type: 'role', id: input.name },
+            outcome: 'success',
+            details: { permissions },
+            meta: ctx.meta,
+          })
+        })
+      } catch (error) {
+        if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', `a role named ${input.name} exists`)
+        throw error
+      }
+      return { name: input.name, builtIn: false, description: input.description, permissions }
+    },
+
+    async deleteRole(ctx, name) {
+      if (isBuiltInRole(name)) throw new AppError('CONFLICT', `${name} is a built-in role and cannot be deleted`)
+      await withOrg(db, ctx.orgId, async (trx) => {
+        const holders = await trx
+          .selectFrom('memberships')
+          .select('user_id')
+          .where('role', '=', name)
+          .union(trx.selectFrom('service_accounts').select('id as user_id').where('role', '=', name))
+          .limit(1)
+          .execute()
+        const deleted = await trx.deleteFrom('custom_roles').where('name', '=', name).executeTakeFirst()
+        if (Number(deleted.numDeletedRows) === 0) throw new AppError('NOT_FOUND', 'no such role')
+        if (holders.length > 0) throw new AppError('CONFLICT', `role ${name} is still assigned; reassign its holders first`)
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'role.delete',
+          target: { type: 'role', id: name },
+          outcome: 'success',
+          meta: ctx.meta,
+        })
+      })
+    },
+  }
+}

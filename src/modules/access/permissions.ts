@@ -1,0 +1,61 @@
+/**
+ * The permission catalog (P2.3): every action a principal can be allowed, as
+ * `resource:action`. A route names exactly one of these (or is public, or needs only a
+ * signed-in principal); anything not granted is denied.
+ *
+ * Later modules add their permissions here (vault:reveal, grants:approve, …) so the
+ * catalog stays the one list a least-privilege report and a custom role can draw from.
+ */
+export const PERMISSIONS = {
+  'org:read': 'See the org’s name and settings',
+  'org:update': 'Rename the org and change its settings',
+  'orgs:create': 'Create customer orgs (provider org only)',
+  'members:read': 'List members and pending invitations',
+  'members:invite': 'Invite people to the org',
+  'members:update': 'Change a member’s role',
+  'members:remove': 'Remove a member (revokes their sessions and tokens at once)',
+  'roles:read': 'List built-in and custom roles',
+  'roles:manage': 'Create and delete custom roles',
+  'service_accounts:read': 'List service accounts',
+  'service_accounts:manage': 'Create and delete service accounts and issue their tokens',
+  'tokens:read': 'List API tokens (metadata only)',
+  'tokens:create': 'Issue API tokens for oneself',
+  'tokens:revoke': 'Revoke any API token of the org',
+  'audit:read': 'Query the org’s audit log and its status',
+  'audit:export': 'Export the org’s audit log (JSON Lines)',
+  'audit:verify': 'Verify the org’s audit chain',
+} as const
+
+export type Permission = keyof typeof PERMISSIONS
+
+/** Permissions that only make sense in the provider's own org. */
+export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create'])
+
+export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
+
+export function isPermission(value: string): value is Permission {
+  return Object.hasOwn(PERMISSIONS, value)
+}
+
+const READ_ONLY: Permission[] = ['org:read', 'members:read', 'roles:read']
+
+/** Built-in roles. Names are reserved: a custom role cannot take one. */
+export const BUILT_IN_ROLES = {
+  owner: { description: 'Everything, including granting ownership', permissions: ALL_PERMISSIONS },
+  admin: {
+    description: 'Manages the org and its members; cannot grant ownership',
+    permissions: ALL_PERMISSIONS,
+  },
+  member: { description: 'Uses the org; issues own API tokens', permissions: [...READ_ONLY, 'tokens:create'] },
+  auditor: {
+    description: 'Reads, exports and verifies the audit log',
+    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify'],
+  },
+  viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
+} as const satisfies Record<string, { description: string; permissions: readonly Permission[] }>
+
+export type BuiltInRole = keyof typeof BUILT_IN_ROLES
+
+export function isBuiltInRole(name: string): name is BuiltInRole {
+  return Object.hasOwn(BUILT_IN_ROLES, name)
+}

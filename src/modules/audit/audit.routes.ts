@@ -1,0 +1,109 @@
+import { Readable } from 'node:stream'
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { withOrg } from '../../db/tenant.ts'
+import type { Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { actorOf } from '../../http/context.ts'
+import { ctxOf } from '../../http/route-helpers.ts'
+import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import type { AuditService } from './audit.service.ts'
+
+const tags = ['audit']
+const Ref = Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) })
+const EventView = Type.Object({
+  id: Uuid,
+  seq: Type.Union([Type.Integer(), Type.Null()], { description: 'null until the sequencer chains it (within about a second)' }),
+  time: Timestamp,
+  actor: Ref,
+  action: Type.String(),
+  target: Type.Union([Ref, Type.Null()]),
+  outcome: Type.String(),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  requestId: Type.Union([Type.String(), Type.Null()]),
+  details: Type.Record(Type.String(), Type.Unknown()),
+  hash: Type.Union([Type.String(), Type.Null()]),
+  prevHash: Type.Union([Type.String(), Type.Null()]),
+})
+const EventQuery = Type.Object(
+  {
+    actor: Type.Optional(Type.String({ maxLength: 100 })),
+    action: Type.Optional(Type.String({ maxLength: 100, pattern: '^[a-z_.]+(\\.\\*)?$' })),
+    target: Type.Optional(Type.String({ maxLength: 200 })),
+    outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('denied'), Type.Literal('failure')])),
+    from: Type.Optional(Timestamp),
+    to: Type.Optional(Timestamp),
+    cursor: Type.Optional(Type.String({ maxLength: 100 })),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+  },
+  Strict,
+)
+const VerifyView = Type.Object({
+  ok: Type.Boolean(),
+  org: Uuid,
+  events: Type.Integer(),
+  lastSeq: Type.Integer(),
+  lastHash: Type.Union([Type.String(), Type.Null()]),
+  checkpoints: Type.Integer(),
+  lastCheckpointSeq: Type.Union([Type.Integer(), Type.Null()]),
+  unchained: Type.Optional(Type.Integer()),
+  problems: Type.Array(Type.Object({ kind: Type.String(), seq: Type.Union([Type.Integer(), Type.Null()]), message: Type.String() })),
+})
+
+export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): FastifyPluginAsyncTypebox {
+  const { audit, db } = deps
+  return async (app) => {
+    app.get('/v1/audit/keys', {
+      config: { access: { public: true } },
+      schema: { tags, summary: 'Public keys that sign audit checkpoints (verify exports with these)', response: { 200: Type.Object({ keys: Type.Array(Type.Object({ keyId: Type.String(), algorithm: Type.String(), publicKey: Type.String({ description: 'raw Ed25519 public key, base64url' }) })) }) } },
+      handler: async () => ({ keys: audit.publicKeys() }),
+    })
+
+    app.get('/v1/orgs/:orgId/audit/events', {
+      config: { access: { permission: 'audit:read' } },
+      schema: { tags, summary: 'Query the audit log, newest first (P5.1)', params: OrgParams, querystring: EventQuery, response: { 200: Type.Object({ events: Type.Array(EventView), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses('org') } },
+      handler: async (request) => {
+        const q = request.query
+        return audit.query(ctxOf(request).orgId, {
+          actorId: q.actor,
+          action: q.action,
+          targetId: q.target,
+          outcome: q.outcome,
+          from: q.from === undefined ? undefined : new Date(q.from),
+          to: q.to === undefined ? undefined : new Date(q.to),
+          cursor: q.cursor,
+          limit: q.limit,
+        })
+      },
+    })
+
+    app.get('/v1/orgs/:orgId/audit/export', {
+      config: { access: { permission: 'audit:export' } },
+      schema: { tags, summary: 'Export the whole chain as JSON Lines (docs/audit-format.md)', params: OrgParams, produces: ['application/x-ndjson'], response: { 200: { type: 'string', description: 'JSON Lines: header, events in seq order, signed checkpoints' }, ...errorResponses('org') } },
+      handler: async (request, reply) => {
+        const ctx = ctxOf(request)
+        // The export itself is an egress of the log: recorded before the first byte leaves.
+        await withOrg(db, ctx.orgId, (trx) =>
+          audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'audit.export', target: { type: 'org', id: ctx.orgId }, outcome: 'success', meta: ctx.meta }),
+        )
+        reply.type('application/x-ndjson').header('content-disposition', `attachment; filename="audit-${ctx.orgId}.jsonl"`)
+        // The schema documents the body as text; Fastify streams the Readable as it is.
+        return reply.send(Readable.from(audit.exportLines(ctx.orgId)) as unknown as string)
+      },
+    })
+
+    app.get('/v1/orgs/:orgId/audit/verify', {
+      config: { access: { permission: 'audit:verify' } },
+      schema: { tags, summary: 'Verify the org’s chain and signed checkpoints (P5.2)', params: OrgParams, response: { 200: VerifyView, ...errorResponses('org') } },
+      handler: async (request) => audit.verify(ctxOf(request).orgId),
+    })
+
+    app.get('/v1/orgs/:orgId/audit/status', {
+      config: { access: { permission: 'audit:read' } },
+      schema: { tags, summary: 'Chain head, unchained events and last checkpoint', params: OrgParams, response: { 200: Type.Object({ headSeq: Type.Integer(), headHash: Type.Union([Type.String(), Type.Null()]), unchained: Type.Integer(), lastCheckpointSeq: Type.Integer(), lastCheckpointAt: Type.Union([Timestamp, Type.Null()]) }), ...errorResponses('org') } },
+      handler: async (request) => audit.status(ctxOf(request).orgId),
+    })
+  }
+}
+

@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { hmacValue, type Signer } from '../../crypto/keys.ts'
+import { AppError } from '../../errors.ts'
+import { canonicalJson, verifyChain, type StoredChainEvent, type VerifyResult } from './audit.format.ts'
+import * as store from './audit.store.ts'
+import type { AuditEventInput, AuditEventView } from './audit.types.ts'
+
+export interface AuditQuery {
+  actorId?: string | undefined
+  action?: string | undefined
+  targetId?: string | undefined
+  outcome?: string | undefined
+  from?: Date | undefined
+  to?: Date | undefined
+  cursor?: string | undefined
+  limit: number
+}
+
+export interface AuditStatus {
+  headSeq: number
+  headHash: string | null
+  unchained: number
+  lastCheckpointSeq: number
+  lastCheckpointAt: string | null
+}
+
+export interface AuditService {
+  /**
+   * Adds an event in the caller's transaction, beside the change it records: both commit
+   * or neither does. A failure here must fail the request (fail closed).
+   */
+  append(trx: Trx, event: AuditEventInput): Promise<void>
+  /** Records a refused attempt in a transaction of its own (the request's was rolled back). */
+  recordRefusal(event: AuditEventInput): Promise<void>
+  query(orgId: string, query: AuditQuery): Promise<{ events: AuditEventView[]; nextCursor: string | null }>
+  /** JSON Lines export of the org's chain, read a page per transaction. */
+  exportLines(orgId: string): AsyncGenerator<string>
+  verify(orgId: string): Promise<VerifyResult>
+  /** Verifies every org's chain over the owner connection (CLI). */
+  verifyAll(): Promise<VerifyResult[]>
+  status(orgId: string): Promise<AuditStatus>
+  publicKeys(): { keyId: string; publicKey: string; algorithm: 'Ed25519' }[]
+}
+
+const PAGE = 1000
+
+export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacKey: Buffer }): AuditService {
+  const { db, signer, hmacKey } = deps
+  const keys = new Map([[signer.keyId, signer.publicKey]])
+
+  function toRow(event: AuditEventInput): store.NewAuditEventRow {
+    const details: Record<string, unknown> = { ...event.details }
+    for (const [key, value] of Object.entries(event.sensitive ?? {})) details[key] = hmacValue(hmacKey, value)
+    return {
+      org_id: event.orgId,
+      event_id: randomUUID(),
+      // Millisecond precision: the time is hashed as its ISO string and must read back equal.
+      occurred_at: new Date(Date.now()),
+      actor_type: event.actor.type,
+      actor_id: event.actor.id,
+      action: event.action,
+      target_type: event.target?.type ?? null,
+      target_id: event.target?.id ?? null,
+      outcome: event.outcome,
+      ip: event.meta.ip,
+      user_agent: event.meta.userAgent?.slice(0, 512) ?? null,
+      request_id: event.meta.requestId,
+      // canonicalJson rejects what JCS cannot encode (NaN, Infinity, cycles) before it is stored.
+      details: canonicalJson(details),
+    }
+  }
+
+  async function* pagesOf(orgId: string, read: (trx: Trx, afterSeq: number) => Promise<StoredChainEvent[]>) {
+    let afterSeq = 0
+    for (;;) {
+      const page = await withOrg(db, orgId, (trx) => read(trx, afterSeq))
+      yield* page
+      if (page.length < PAGE) return
+      afterSeq = page[page.length - 1]?.event.seq ?? afterSeq
+    }
+  }
+
+  return {
+    async append(trx, event) {
+      const row = toRow(event)
+      try {
+        await store.insertEvent(trx, row)
+      } catch (error) {
+        // Fail closed: the caller's transaction, and with it the change, is rolled back.
+        throw new AppError('AUDIT_UNAVAILABLE', 'the audit log could not record this action, so it was not performed', {}, { cause: error })
+      }
+    },
+
+    async recordRefusal(event) {
+      await withOrg(db, event.orgId, (trx) => store.insertEvent(trx, toRow(event)))
+    },
+
+    async query(orgId, query) {
+      const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
+      const rows = await withOrg(db, orgId, (trx) =>
+        store.queryEvents(trx, orgId, { ...query, beforeId, limit: query.limit + 1 }),
+      )
+      const page = rows.slice(0, query.limit)
+      const last = page[page.length - 1]
+      return {
+        events: page.map(toView),
+        nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(Number(last.id)) : null,
+      }
+    },
+
+    async *exportLines(orgId) {
+      const checkpoints = await withOrg(db, orgId, (trx) => store.listCheckpoints(trx, orgId))
+      yield `${JSON.stringify({
+        kind: 'header',
+        format: 'custodian-audit-export/1',
+        org: orgId,
+        exportedAt: new Date().toISOString(),
+        keys: [...keys].map(([keyId, publicKey]) => ({ keyId, algorithm: 'Ed25519', publicKey })),
+      })}\n`
+      for await (const stored of pagesOf(orgId, (trx, after) => store.chainedEventsPage(trx, orgId, after, PAGE))) {
+        yield `${JSON.stringify({ kind: 'event', ...stored })}\n`
+      }
+      for (const signed of checkpoints) yield `${JSON.stringify({ kind: 'checkpoint', ...signed })}\n`
+    },
+
+    async verify(orgId) {
+      const checkpoints = await withOrg(db, orgId, (trx) => store.listCheckpoints(trx, orgId))
+      const events = pagesOf(orgId, (trx, after) => store.chainedEventsPage(trx, orgId, after, PAGE))
+      const result = await verifyChain(orgId, events, checkpoints, keys)
+      return { ...result, unchained: await withOrg(db, orgId, (trx) => store.countUnchained(trx, orgId)) }
+    },
+
+    async verifyAll() {
+      const results: VerifyResult[] = []
+      for (const orgId of await store.orgsWithEvents(db)) {
+        const checkpoints = await withOwner(db, (trx) => store.listCheckpoints(trx, orgId))
+        async function* events() {
+          let afterSeq = 0
+          for (;;) {
+            const page = await withOwner(db, (trx) => store.chainedEventsPage(trx, orgId, afterSeq, PAGE))
+            yield* page
+            if (page.length < PAGE) return
+            afterSeq = page[page.length - 1]?.event.seq ?? afterSeq
+          }
+        }
+        results.push(await verifyChain(orgId, events(), checkpoints, keys))
+      }
+      return results
+    },
+
+    async status(orgId) {
+      return withOrg(db, orgId, async (trx) => {
+        const checkpoints = await store.listCheckpoints(trx, orgId)
+        const last = checkpoints[checkpoints.length - 1]
+        const page = await store.queryEvents(trx, orgId, { limit: 1 })
+        const newest = page[0]
+        return {
+          headSeq: newest?.seq == null ? 0 : Number(newest.seq),
+          headHash: newest?.hash == null ? null : Buffer.from(newest.hash).toString('hex'),
+          unchained: await store.countUnchained(trx, orgId),
+          lastCheckpointSeq: last?.checkpoint.seq ?? 0,
+          lastCheckpointAt: last?.checkpoint.time ?? null,
+        }
+      })
+    },
+
+    publicKeys() {
+      return [...keys].map(([keyId, publicKey]) => ({ keyId, publicKey, algorithm: 'Ed25519' as const }))
+    },
+  }
+}
+
+function toView(row: store.AuditEventRow): AuditEventView {
+  return {
+    id: row.event_id,
+    seq: row.seq === null ? null : Number(row.seq),
+    time: row.occurred_at.toISOString(),
+    actor: { type: row.actor_type as AuditEventView['actor']['type'], id: row.actor_id },
+    action: row.action,
+    target: row.target_type === null ? null : { type: row.target_type, id: row.target_id },
+    outcome: row.outcome,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    requestId: row.request_id,
+    details: row.details,
+    hash: row.hash === null ? null : Buffer.from(row.hash).toString('hex'),
+    prevHash: row.prev_hash === null ? null : Buffer.from(row.prev_hash).toString('hex'),
+  }
+}
+
+function encodeCursor(id: number): string {
+  return Buffer.from(`a:${id}`).toString('base64url')
+}
+
+function decodeCursor(cursor: string): number {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8')
+  const match = /^a:(\d{1,15})$/.exec(text)
+  if (match === null) throw new AppError('VALIDATION_FAILED', 'cursor is not one this server issued', { errors: [{ path: '/query/cursor', message: 'invalid cursor' }] })
+  return Number(match[1])
+}

@@ -1,0 +1,238 @@
+import { sql, type Kysely, type Selectable } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import type { Trx } from '../../db/tenant.ts'
+import type { AuditEventsTable } from './audit.tables.ts'
+import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.format.ts'
+
+/** SQL for the audit log. Every function takes the transaction first. */
+
+export type AuditEventRow = Selectable<AuditEventsTable>
+
+export interface NewAuditEventRow {
+  org_id: string
+  event_id: string
+  occurred_at: Date
+  actor_type: string
+  actor_id: string | null
+  action: string
+  target_type: string | null
+  target_id: string | null
+  outcome: 'success' | 'denied' | 'failure'
+  ip: string | null
+  user_agent: string | null
+  request_id: string | null
+  details: string
+}
+
+export async function insertEvent(trx: Trx, row: NewAuditEventRow): Promise<void> {
+  await trx.insertInto('audit_events').values(row).execute()
+}
+
+/** Orgs with events waiting for a seq, or a head older than the checkpoint interval. */
+export async function orgsNeedingWork(db: Kysely<DB>, checkpointSeconds: number): Promise<string[]> {
+  const result = await sql<{ org_id: string }>`
+    SELECT DISTINCT org_id FROM audit_events WHERE seq IS NULL
+    UNION
+    SELECT org_id FROM audit_heads
+     WHERE seq > checkpoint_seq
+       AND (checkpoint_at IS NULL OR checkpoint_at < now() - make_interval(secs => ${checkpointSeconds}))
+  `.execute(db)
+  return result.rows.map((r) => r.org_id)
+}
+
+/**
+ * One sequencer per org at a time, across processes: a transaction-scoped advisory lock.
+ * `false` means another process is chaining this org right now.
+ */
+export async function tryLockChain(trx: Trx, orgId: string): Promise<boolean> {
+  const result = await sql<{ locked: boolean }>`
+    SELECT pg_try_advisory_xact_lock(7211, hashtext(${orgId})) AS locked
+  `.execute(trx)
+  return result.rows[0]?.locked === true
+}
+
+export interface Head {
+  seq: number
+  hash: Buffer
+  checkpointSeq: number
+  checkpointAt: Date | null
+}
+
+export async function readHead(trx: Trx, orgId: string): Promise<Head | undefined> {
+  const row = await trx.selectFrom('audit_heads').selectAll().where('org_id', '=', orgId).executeTakeFirst()
+  if (row === undefined) return undefined
+  return {
+    seq: Number(row.seq),
+    hash: Buffer.from(row.hash),
+    checkpointSeq: Number(row.checkpoint_seq),
+    checkpointAt: row.checkpoint_at,
+  }
+}
+
+export async function unchainedEvents(trx: Trx, orgId: string, limit: number): Promise<AuditEventRow[]> {
+  return trx
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('seq', 'is', null)
+    .orderBy('id')
+    .limit(limit)
+    .execute()
+}
+
+export interface ChainUpdate {
+  id: number
+  seq: number
+  prevHash: Buffer
+  hash: Buffer
+}
+
+export async function writeChain(trx: Trx, updates: ChainUpdate[]): Promise<void> {
+  if (updates.length === 0) return
+  await sql`
+    UPDATE audit_events AS e
+       SET seq = v.seq, prev_hash = decode(v.prev_hash, 'hex'), hash = decode(v.hash, 'hex'), chained_at = clock_timestamp()
+      FROM unnest(${updates.map((u) => u.id)}::bigint[], ${updates.map((u) => u.seq)}::bigint[],
+                  ${updates.map((u) => u.prevHash.toString('hex'))}::text[], ${updates.map((u) => u.hash.toString('hex'))}::text[])
+           AS v(id, seq, prev_hash, hash)
+     WHERE e.id = v.id AND e.seq IS NULL
+  `.execute(trx)
+}
+
+export async function saveHead(trx: Trx, orgId: string, head: Head): Promise<void> {
+  await trx
+    .insertInto('audit_heads')
+    .values({
+      org_id: orgId,
+      seq: head.seq,
+      hash: head.hash,
+      checkpoint_seq: head.checkpointSeq,
+      checkpoint_at: head.checkpointAt,
+    })
+    .onConflict((oc) =>
+      oc.column('org_id').doUpdateSet({
+        seq: head.seq,
+        hash: head.hash,
+        checkpoint_seq: head.checkpointSeq,
+        checkpoint_at: head.checkpointAt,
+      }),
+    )
+    .execute()
+}
+
+export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint): Promise<void> {
+  await trx
+    .insertInto('audit_checkpoints')
+    .values({
+      org_id: signed.checkpoint.org,
+      seq: signed.checkpoint.seq,
+      hash: Buffer.from(signed.checkpoint.hash, 'hex'),
+      signed_at: new Date(signed.checkpoint.time),
+      key_id: signed.keyId,
+      signature: Buffer.from(signed.signature, 'base64url'),
+    })
+    .execute()
+}
+
+export async function listCheckpoints(trx: Trx, orgId: string): Promise<SignedCheckpoint[]> {
+  const rows = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).orderBy('seq').execute()
+  return rows.map((row) => ({
+    checkpoint: {
+      v: 1,
+      org: row.org_id,
+      seq: Number(row.seq),
+      hash: Buffer.from(row.hash).toString('hex'),
+      time: row.signed_at.toISOString(),
+    },
+    keyId: row.key_id,
+    signature: Buffer.from(row.signature).toString('base64url'),
+  }))
+}
+
+/** The event as it is hashed; `seq` comes from the row once chained, or is being assigned. */
+export function toChainedEvent(row: AuditEventRow, seq: number): ChainedEvent {
+  return {
+    v: 1,
+    org: row.org_id,
+    seq,
+    id: row.event_id,
+    time: row.occurred_at.toISOString(),
+    actor: { type: row.actor_type, id: row.actor_id },
+    action: row.action,
+    target: row.target_type === null ? null : { type: row.target_type, id: row.target_id },
+    outcome: row.outcome,
+    ip: row.ip,
+    userAgent: row.user_agent,
+    requestId: row.request_id,
+    details: row.details,
+  }
+}
+
+/** One page of chained events in seq order, after `afterSeq` (verification and export). */
+export async function chainedEventsPage(trx: Trx, orgId: string, afterSeq: number, limit: number): Promise<StoredChainEvent[]> {
+  const rows = await trx
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('seq', '>', afterSeq)
+    .orderBy('seq')
+    .limit(limit)
+    .execute()
+  return rows.map((row) => ({
+    event: toChainedEvent(row, Number(row.seq)),
+    prevHash: Buffer.from(row.prev_hash ?? []).toString('hex'),
+    hash: Buffer.from(row.hash ?? []).toString('hex'),
+  }))
+}
+
+/** Whether any org has events waiting to be chained. */
+export async function anyUnchained(db: Kysely<DB>): Promise<boolean> {
+  const row = await db.selectFrom('audit_events').select('id').where('seq', 'is', null).limit(1).executeTakeFirst()
+  return row !== undefined
+}
+
+/** Every org that has audit events (owner connection: the CLI verifies all of them). */
+export async function orgsWithEvents(db: Kysely<DB>): Promise<string[]> {
+  const result = await sql<{ org_id: string }>`
+    SELECT org_id FROM audit_heads UNION SELECT DISTINCT org_id FROM audit_events
+  `.execute(db)
+  return result.rows.map((r) => r.org_id)
+}
+
+export async function countUnchained(trx: Trx, orgId: string): Promise<number> {
+  const row = await trx
+    .selectFrom('audit_events')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('org_id', '=', orgId)
+    .where('seq', 'is', null)
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
+export interface EventFilter {
+  actorId?: string | undefined
+  action?: string | undefined
+  targetId?: string | undefined
+  outcome?: string | undefined
+  from?: Date | undefined
+  to?: Date | undefined
+  /** Return events with an internal id below this (newest first paging). */
+  beforeId?: number | undefined
+  limit: number
+}
+
+export async function queryEvents(trx: Trx, orgId: string, filter: EventFilter): Promise<AuditEventRow[]> {
+  let query = trx.selectFrom('audit_events').selectAll().where('org_id', '=', orgId)
+  if (filter.actorId !== undefined) query = query.where('actor_id', '=', filter.actorId)
+  if (filter.action !== undefined) {
+    query = filter.action.endsWith('.*')
+      ? query.where('action', 'like', `${filter.action.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`)
+      : query.where('action', '=', filter.action)
+  }
+  if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId)
+  if (filter.outcome !== undefined) query = query.where('outcome', '=', filter.outcome as 'success')
+  if (filter.from !== undefined) query = query.where('occurred_at', '>=', filter.from)
+  if (filter.to !== undefined) query = query.where('occurred_at', '<', filter.to)
+  if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId)
+  return query.orderBy('id', 'desc').limit(filter.limit).execute()
+}

@@ -1,0 +1,42 @@
+/** Who did it. `id` is null for an anonymous caller. */
+export interface AuditActor {
+  type: 'user' | 'service_account' | 'anonymous' | 'system'
+  id: string | null
+}
+
+/** Where a request came from; filled by the HTTP layer, absent for background jobs. */
+export interface RequestMeta {
+  requestId: string | null
+  ip: string | null
+  userAgent: string | null
+}
+
+export interface AuditEventInput {
+  orgId: string
+  actor: AuditActor
+  /** `resource.verb`, e.g. `member.remove`, `auth.login`. */
+  action: string
+  target?: { type: string; id: string | null } | undefined
+  outcome: 'success' | 'denied' | 'failure'
+  /** Non-secret facts. A secret value never goes here: put it in `sensitive`. */
+  details?: Record<string, unknown> | undefined
+  /** Values recorded only as keyed HMACs (`hmac-sha256:…`) under `details[key]`. */
+  sensitive?: Record<string, string> | undefined
+  meta: RequestMeta
+}
+
+export interface AuditEventView {
+  id: string
+  seq: number | null
+  time: string
+  actor: AuditActor
+  action: string
+  target: { type: string; id: string | null } | null
+  outcome: 'success' | 'denied' | 'failure'
+  ip: string | null
+  userAgent: string | null
+  requestId: string | null
+  details: Record<string, unknown>
+  hash: string | null
+  prevHash: string | null
+}

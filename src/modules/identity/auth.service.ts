@@ -1,0 +1,253 @@
+import { randomBytes, randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { dummyPasswordHash, hashPassword, passwordMatches } from '../../crypto/password.ts'
+import { hashSecret, issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
+import type { Config } from '../../config.ts'
+import { AppError } from '../../errors.ts'
+import type { Principal } from '../../http/context.ts'
+import type { AccessService } from '../access/access.service.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import type { RequestMeta } from '../audit/audit.types.ts'
+import * as store from './identity.store.ts'
+
+/**
+ * Credentials to principals, and the ways in: bootstrap, password login, sessions.
+ *
+ * Every credential is `id + secret` with only SHA-256(secret) stored and compared in
+ * constant time; any failure — unknown id, wrong secret, revoked, expired, member
+ * removed — is the same `null`, so a caller learns nothing from the difference.
+ */
+export interface AuthService {
+  authenticate(input: { bearer?: string | undefined; sessionCookie?: string | undefined; csrfHeader?: string | undefined; unsafeMethod: boolean }): Promise<Principal | null>
+  /** Issues a new bootstrap token (retiring unused older ones); refuses once bootstrapped. */
+  issueBootstrapToken(): Promise<{ token: string; expiresAt: Date }>
+  isBootstrapped(): Promise<boolean>
+  bootstrap(input: { token: string; orgName: string; email: string; password: string }, meta: RequestMeta): Promise<{ apiToken: string; orgId: string; userId: string }>
+  login(input: { email: string; password: string; orgId?: string | undefined }, meta: RequestMeta): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }>
+  logout(principal: Principal, meta: RequestMeta): Promise<void>
+  /** The provider org's id, where refusals outside any org are recorded. */
+  providerOrgId(): Promise<string | undefined>
+}
+
+const BOOTSTRAP_TTL_MS = 60 * 60 * 1000
+const BOOTSTRAP_TOKEN_DAYS = 90
+
+export function createAuthService(deps: {
+  db: Kysely<DB>
+  config: Pick<Config, 'auth'>
+  access: Pick<AccessService, 'permissionsOf'>
+  audit: Pick<AuditService, 'append' | 'recordRefusal'>
+}): AuthService {
+  const { db, config, access, audit } = deps
+  let cachedProviderOrgId: string | undefined
+
+  async function principalFor(
+    trx: Trx,
+    row: { org_id: string; org_kind: 'provider' | 'customer'; role: string },
+    kind: Principal['kind'],
+    id: string,
+    via: Principal['via'],
+    scopes: string[] | null,
+  ): Promise<Principal> {
+    const granted = await access.permissionsOf(trx, { id: row.org_id, kind: row.org_kind }, row.role)
+    const permissions = scopes === null ? granted : new Set([...granted].filter((p) => scopes.includes(p)))
+    return { kind, id, orgId: row.org_id, orgKind: row.org_kind, role: row.role, permissions, via }
+  }
+
+  async function fromBearer(bearer: string): Promise<Principal | null> {
+    const parsed = parseToken('cst_api', bearer)
+    if (parsed === undefined) return null
+    // Owner transaction: the token is what tells us the org.
+    return withOwner(db, async (trx) => {
+      const row = await store.findTokenForAuth(trx, parsed.id)
+      if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
+      if (row.revoked_at !== null || row.expires_at.getTime() <= Date.now() || row.role === null) return null
+      await store.touchToken(trx, row.id)
+      const kind = row.user_id !== null ? 'user' : 'service_account'
+      const principalId = (row.user_id ?? row.service_account_id) as string
+      return principalFor(trx, { ...row, role: row.role }, kind, principalId, { type: 'token', tokenId: row.id }, row.scopes)
+    })
+  }
+
+  async function fromSession(cookie: string, csrfHeader: string | undefined, unsafe: boolean): Promise<Principal | null> {
+    const parsed = parseToken('cst_ses', cookie)
+    if (parsed === undefined) return null
+    return withOwner(db, async (trx) => {
+      const row = await store.findSessionForAuth(trx, parsed.id)
+      if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
+      const now = Date.now()
+      const idleLimit = row.last_seen_at.getTime() + config.auth.sessionIdleMinutes * 60_000
+      if (row.revoked_at !== null || row.expires_at.getTime() <= now || idleLimit <= now || row.role === null) return null
+      if (unsafe && (csrfHeader === undefined || !secretMatches(csrfHeader, row.csrf_hash))) {
+        throw new AppError('CSRF_FAILED', 'a state-changing request with a session cookie needs the X-CSRF-Token header from login')
+      }
+      await store.touchSession(trx, row.id)
+      return principalFor(trx, { ...row, role: row.role }, 'user', row.user_id, { type: 'session', sessionId: row.id }, null)
+    })
+  }
+
+  async function providerOrgId(): Promise<string | undefined> {
+    cachedProviderOrgId ??= (await withOwner(db, (trx) => store.providerOrg(trx)))?.id
+    return cachedProviderOrgId
+  }
+
+  return {
+    async authenticate({ bearer, sessionCookie, csrfHeader, unsafeMethod }) {
+      if (bearer !== undefined) return fromBearer(bearer)
+      if (sessionCookie !== undefined) return fromSession(sessionCookie, csrfHeader, unsafeMethod)
+      return null
+    },
+
+    providerOrgId,
+
+    async isBootstrapped() {
+      return (await providerOrgId()) !== undefined
+    },
+
+    async issueBootstrapToken() {
+      const issued = issueToken('cst_boot')
+      const expiresAt = new Date(Date.now() + BOOTSTRAP_TTL_MS)
+      await withOwner(db, async (trx) => {
+        if ((await store.providerOrg(trx)) !== undefined) {
+          throw new AppError('ALREADY_BOOTSTRAPPED', 'this installation is already bootstrapped; ask an owner for an API token')
+        }
+        await store.replaceBootstrapToken(trx, { id: issued.id, secret_hash: issued.secretHash, expires_at: expiresAt })
+      })
+      return { token: issued.token, expiresAt }
+    },
+
+    async bootstrap(input, meta) {
+      const parsed = parseToken('cst_boot', input.token)
+      const invalid = () => new AppError('BOOTSTRAP_TOKEN_INVALID', 'the bootstrap token is invalid, expired or already used')
+      if (parsed === undefined) throw invalid()
+      const passwordHash = await hashPassword(input.password)
+      const result = await withOwner(db, async (trx) => {
+        // Row lock: two requests with one token cannot both pass the check below.
+        const row = await store.lockBootstrapToken(trx, parsed.id)
+        if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) throw invalid()
+        if (row.used_at !== null || row.expires_at.getTime() <= Date.now()) throw invalid()
+        if ((await store.providerOrg(trx)) !== undefined) throw new AppError('ALREADY_BOOTSTRAPPED', 'already bootstrapped')
+        const orgId = randomUUID()
+        const userId = randomUUID()
+        await store.insertOrg(trx, { id: orgId, kind: 'provider', name: input.orgName })
+        if ((await store.findUserByEmail(trx, input.email)) !== undefined) throw new AppError('CONFLICT', 'that email is taken')
+        await store.insertUser(trx, { id: userId, email: input.email, password_hash: passwordHash, locked_until: null, last_login_at: null })
+        await store.insertMembership(trx, { org_id: orgId, user_id: userId, role: 'owner' })
+        const token = issueToken('cst_api')
+        await store.insertApiToken(trx, {
+          id: token.id,
+          org_id: orgId,
+          user_id: userId,
+          service_account_id: null,
+          name: 'bootstrap',
+          secret_hash: token.secretHash,
+          scopes: null,
+          expires_at: new Date(Date.now() + BOOTSTRAP_TOKEN_DAYS * 86_400_000),
+          created_by: `user:${userId}`,
+          last_used_at: null,
+          revoked_at: null,
+        })
+        await store.markBootstrapTokenUsed(trx, row.id)
+        const actor = { type: 'user' as const, id: userId }
+        for (const [action, target] of [
+          ['org.create', { type: 'org', id: orgId }],
+          ['member.add', { type: 'user', id: userId }],
+          ['token.create', { type: 'api_token', id: token.id }],
+        ] as const) {
+          await audit.append(trx, { orgId, actor, action, target, outcome: 'success', details: action === 'member.add' ? { role: 'owner', via: 'bootstrap' } : {}, meta })
+        }
+        return { apiToken: token.token, orgId, userId }
+      })
+      cachedProviderOrgId = result.orgId
+      return result
+    },
+
+    async login(input, meta) {
+      const user = await withOwner(db, (trx) => store.findUserByEmail(trx, input.email))
+      const memberships = user === undefined ? [] : await withOwner(db, (trx) =>
+        trx.selectFrom('memberships as m').innerJoin('orgs as o', 'o.id', 'm.org_id').select(['m.org_id', 'm.role', 'o.kind']).where('m.user_id', '=', user.id).execute(),
+      )
+      const membership = input.orgId === undefined ? (memberships.length === 1 ? memberships[0] : undefined) : memberships.find((m) => m.org_id === input.orgId)
+      const auditOrg = membership?.org_id ?? (await providerOrgId())
+      const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED', reason: string, extras = {}) => {
+        if (auditOrg !== undefined) {
+          await audit.recordRefusal({
+            orgId: auditOrg,
+            actor: { type: user === undefined ? 'anonymous' : 'user', id: user?.id ?? null },
+            action: 'auth.login',
+            outcome: 'denied',
+            details: { reason },
+            sensitive: user === undefined ? { email: input.email.toLowerCase() } : undefined,
+            meta,
+          })
+        }
+        return new AppError(code, code === 'ACCOUNT_LOCKED' ? 'too many failed logins; the account is locked for a while' : 'email or password is wrong', extras)
+      }
+
+      // Verify a hash whether or not the user exists: equal timing for known and unknown emails.
+      const ok = await passwordMatches(user?.password_hash ?? (await dummyPasswordHash()), input.password)
+      if (user === undefined || user.password_hash === null) throw await refuse('LOGIN_FAILED', 'unknown email or no password')
+      if (user.locked_until !== null && user.locked_until.getTime() > Date.now()) {
+        const retryAfter = Math.ceil((user.locked_until.getTime() - Date.now()) / 1000)
+        throw await refuse('ACCOUNT_LOCKED', 'account locked', { retryAfter })
+      }
+      if (!ok) {
+        const after = await withOwner(db, (trx) => store.recordLoginFailure(trx, user.id, config.auth.maxFailedLogins, config.auth.lockoutMinutes))
+        throw await refuse('LOGIN_FAILED', after.locked_until !== null ? 'wrong password; account now locked' : 'wrong password')
+      }
+      if (membership === undefined) {
+        if (input.orgId === undefined && memberships.length > 1) {
+          throw new AppError('VALIDATION_FAILED', 'this account belongs to several orgs: say which with orgId', {
+            errors: [{ path: '/body/orgId', message: 'required for this account' }],
+          })
+        }
+        throw await refuse('LOGIN_FAILED', 'not a member of the requested org')
+      }
+
+      const session = issueToken('cst_ses')
+      const csrf = randomBytes(32).toString('base64url')
+      const expiresAt = new Date(Date.now() + config.auth.sessionAbsoluteHours * 3_600_000)
+      await withOwner(db, (trx) => store.recordLoginSuccess(trx, user.id))
+      await withOrg(db, membership.org_id, async (trx) => {
+        await store.insertSession(trx, {
+          id: session.id,
+          org_id: membership.org_id,
+          user_id: user.id,
+          secret_hash: session.secretHash,
+          csrf_hash: hashSecret(csrf),
+          expires_at: expiresAt,
+          ip: meta.ip,
+          user_agent: meta.userAgent?.slice(0, 512) ?? null,
+          revoked_at: null,
+        })
+        await audit.append(trx, {
+          orgId: membership.org_id,
+          actor: { type: 'user', id: user.id },
+          action: 'auth.login',
+          target: { type: 'session', id: session.id },
+          outcome: 'success',
+          details: { method: 'password' },
+          meta,
+        })
+      })
+      return { sessionToken: session.token, csrfToken: csrf, orgId: membership.org_id, expiresAt }
+    },
+
+    async logout(principal, meta) {
+      await withOrg(db, principal.orgId, async (trx) => {
+        if (principal.via.type === 'session') await store.revokeSession(trx, principal.via.sessionId)
+        else await store.revokeApiToken(trx, principal.via.tokenId)
+        await audit.append(trx, {
+          orgId: principal.orgId,
+          actor: { type: principal.kind, id: principal.id },
+          action: 'auth.logout',
+          target: principal.via.type === 'session' ? { type: 'session', id: principal.via.sessionId } : { type: 'api_token', id: principal.via.tokenId },
+          outcome: 'success',
+          meta,
+        })
+      })
+    },
+  }
+}

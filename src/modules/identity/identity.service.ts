@@ -1,0 +1,326 @@
+import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { hashPassword, passwordMatches } from '../../crypto/password.ts'
+import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
+import type { Config } from '../../config.ts'
+import { AppError } from '../../errors.ts'
+import { actorOf, type RequestContext } from '../../http/context.ts'
+import type { AccessService } from '../access/access.service.ts'
+import { isPermission, type Permission } from '../access/permissions.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
+import * as store from './identity.store.ts'
+import type { ApiTokenView, InvitationView, MemberView, OrgView, ServiceAccountView } from './identity.types.ts'
+
+/**
+ * Orgs, members, invitations, service accounts and API tokens. Each change and the audit
+ * event recording it share one org-scoped transaction.
+ */
+export interface IdentityService {
+  getOrg(ctx: RequestContext): Promise<OrgView>
+  renameOrg(ctx: RequestContext, name: string): Promise<OrgView>
+  /** Provider only: a customer org and a one-time invitation for its first owner. */
+  createCustomerOrg(ctx: RequestContext, input: { name: string; ownerEmail: string }): Promise<{ org: OrgView; invitation: InvitationView & { token: string } }>
+  invite(ctx: RequestContext, input: { email: string; role: string }): Promise<InvitationView & { token: string }>
+  acceptInvitation(input: { token: string; password: string }, meta: RequestMeta): Promise<{ orgId: string; userId: string; apiToken: string }>
+  listMembers(ctx: RequestContext): Promise<{ members: MemberView[]; invitations: InvitationView[] }>
+  changeRole(ctx: RequestContext, userId: string, role: string): Promise<MemberView>
+  removeMember(ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
+  createServiceAccount(ctx: RequestContext, input: { name: string; role: string }): Promise<ServiceAccountView>
+  listServiceAccounts(ctx: RequestContext): Promise<ServiceAccountView[]>
+  deleteServiceAccount(ctx: RequestContext, id: string): Promise<void>
+  createToken(ctx: RequestContext, input: { name: string; expiresInDays: number; scopes?: string[] | undefined; serviceAccountId?: string | undefined }): Promise<ApiTokenView & { token: string }>
+  listTokens(ctx: RequestContext): Promise<ApiTokenView[]>
+  revokeToken(ctx: RequestContext, tokenId: string): Promise<void>
+  /** CLI break-glass: a token for a member or service account, over the owner connection. */
+  createTokenAsAdmin(input: { orgId: string; email?: string | undefined; serviceAccount?: string | undefined; name: string; expiresInDays: number; scopes?: string[] | undefined }): Promise<ApiTokenView & { token: string }>
+}
+
+const INVITATION_TTL_MS = 7 * 86_400_000
+
+export function createIdentityService(deps: {
+  db: Kysely<DB>
+  config: Pick<Config, 'auth'>
+  access: Pick<AccessService, 'assertAssignable' | 'permissionsOf'>
+  audit: Pick<AuditService, 'append'>
+}): IdentityService {
+  const { db, config, access, audit } = deps
+
+  const record = (trx: Trx, ctx: RequestContext, action: string, target: { type: string; id: string | null }, details?: Record<string, unknown>) =>
+    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target, outcome: 'success', details, meta: ctx.meta })
+
+  function validateScopes(scopes: string[] | undefined, holder: ReadonlySet<Permission>): string[] | null {
+    if (scopes === undefined) return null
+    const bad = scopes.filter((s) => !isPermission(s) || !holder.has(s))
+    if (bad.length > 0) {
+      throw new AppError('VALIDATION_FAILED', 'a token can only be scoped to permissions its holder has', {
+        errors: bad.map((s) => ({ path: '/body/scopes', message: isPermission(s) ? `holder lacks ${s}` : `unknown permission ${s}` })),
+      })
+    }
+    return [...new Set(scopes)].sort()
+  }
+
+  function expiry(days: number): Date {
+    if (days > config.auth.apiTokenMaxDays) {
+      throw new AppError('VALIDATION_FAILED', `tokens expire within ${config.auth.apiTokenMaxDays} days`, {
+        errors: [{ path: '/body/expiresInDays', message: `must be at most ${config.auth.apiTokenMaxDays}` }],
+      })
+    }
+    return new Date(Date.now() + days * 86_400_000)
+  }
+
+  async function insertToken(trx: Trx, orgId: string, holder: { userId?: string; serviceAccountId?: string }, name: string, scopes: string[] | null, expiresAt: Date, createdBy: string) {
+    const issued = issueToken('cst_api')
+    const row = await store.insertApiToken(trx, {
+      id: issued.id,
+      org_id: orgId,
+      user_id: holder.userId ?? null,
+      service_account_id: holder.serviceAccountId ?? null,
+      name,
+      secret_hash: issued.secretHash,
+      scopes,
+      expires_at: expiresAt,
+      created_by: createdBy,
+      last_used_at: null,
+      revoked_at: null,
+    })
+    return { ...tokenView(row), token: issued.token }
+  }
+
+  async function guardLastOwner(trx: Trx, userId: string, newRole: string | null): Promise<void> {
+    const member = await store.findMember(trx, userId)
+    if (member === undefined) throw new AppError('NOT_FOUND', 'no such member in this org')
+    if (member.role === 'owner' && newRole !== 'owner' && (await store.countRoleHolders(trx, 'owner')) <= 1) {
+      throw new AppError('LAST_OWNER', 'an org keeps at least one owner; make someone else owner first')
+    }
+  }
+
+  return {
+    async getOrg(ctx) {
+      const org = await withOrg(db, ctx.orgId, (trx) => store.findOrg(trx, ctx.orgId))
+      if (org === undefined) throw new AppError('NOT_FOUND', 'no such org')
+      return orgView(org)
+    },
+
+    async renameOrg(ctx, name) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const org = await store.renameOrg(trx, ctx.orgId, name)
+        if (org === undefined) throw new AppError('NOT_FOUND', 'no such org')
+        await record(trx, ctx, 'org.update', { type: 'org', id: ctx.orgId }, { name })
+        return orgView(org)
+      })
+    },
+
+    async createCustomerOrg(ctx, input) {
+      if (ctx.principal.orgKind !== 'provider') throw new AppError('FORBIDDEN', 'only the provider org creates orgs', { permission: 'orgs:create' })
+      const orgId = randomUUID()
+      const invitation = issueToken('cst_inv')
+      const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
+      // Owner transaction: the new org does not exist yet, so no org context can hold it.
+      const org = await withOwner(db, async (trx) => {
+        const created = await store.insertOrg(trx, { id: orgId, kind: 'customer', name: input.name })
+        await store.insertInvitation(trx, { id: invitation.id, org_id: orgId, email: input.ownerEmail, role: 'owner', secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+        await record(trx, ctx, 'org.create', { type: 'org', id: orgId }, { name: input.name })
+        const provider: AuditActor = actorOf(ctx.principal)
+        await audit.append(trx, { orgId, actor: provider, action: 'org.created', target: { type: 'org', id: orgId }, outcome: 'success', details: { byOrg: ctx.orgId }, meta: ctx.meta })
+        await audit.append(trx, { orgId, actor: provider, action: 'invitation.create', target: { type: 'invitation', id: invitation.id }, outcome: 'success', details: { role: 'owner' }, meta: ctx.meta })
+        return created
+      })
+      return { org: orgView(org), invitation: { id: invitation.id, email: input.ownerEmail, role: 'owner', expiresAt: expiresAt.toISOString(), token: invitation.token } }
+    },
+
+    async invite(ctx, input) {
+      const invitation = issueToken('cst_inv')
+      const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
+      await withOrg(db, ctx.orgId, async (trx) => {
+        await access.assertAssignable(trx, ctx, input.role)
+        await store.insertInvitation(trx, { id: invitation.id, org_id: ctx.orgId, email: input.email, role: input.role, secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+        await record(trx, ctx, 'invitation.create', { type: 'invitation', id: invitation.id }, { role: input.role })
+      })
+      return { id: invitation.id, email: input.email, role: input.role, expiresAt: expiresAt.toISOString(), token: invitation.token }
+    },
+
+    async acceptInvitation(input, meta) {
+      const parsed = parseToken('cst_inv', input.token)
+      const invalid = () => new AppError('INVITATION_INVALID', 'the invitation is invalid, expired or already used')
+      if (parsed === undefined) throw invalid()
+      const newHash = await hashPassword(input.password)
+      // Owner transaction: the invitation is what tells us the org.
+      return withOwner(db, async (trx) => {
+        const inv = await store.lockInvitation(trx, parsed.id)
+        if (inv === undefined || !secretMatches(parsed.secret, inv.secret_hash)) throw invalid()
+        if (inv.accepted_at !== null || inv.expires_at.getTime() <= Date.now()) throw invalid()
+        let user = await store.findUserByEmail(trx, inv.email)
+        if (user === undefined) {
+          await store.insertUser(trx, { id: randomUUID(), email: inv.email, password_hash: newHash, locked_until: null, last_login_at: null })
+          user = (await store.findUserByEmail(trx, inv.email)) as store.UserRow
+        } else if (user.password_hash === null || !(await passwordMatches(user.password_hash, input.password))) {
+          // An existing account joins only with its own password: the invitation alone is not enough.
+          throw new AppError('INVITATION_INVALID', 'an account with this email exists; accept with its password')
+        }
+        try {
+          await store.insertMembership(trx, { org_id: inv.org_id, user_id: user.id, role: inv.role })
+        } catch (error) {
+          if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', 'already a member of this org')
+          throw error
+        }
+        await store.markInvitationAccepted(trx, inv.id)
+        const actor: AuditActor = { type: 'user', id: user.id }
+        const token = await insertToken(trx, inv.org_id, { userId: user.id }, 'invitation', null, new Date(Date.now() + 30 * 86_400_000), `user:${user.id}`)
+        await audit.append(trx, { orgId: inv.org_id, actor, action: 'member.add', target: { type: 'user', id: user.id }, outcome: 'success', details: { role: inv.role, invitation: inv.id }, meta })
+        await audit.append(trx, { orgId: inv.org_id, actor, action: 'token.create', target: { type: 'api_token', id: token.id }, outcome: 'success', meta })
+        return { orgId: inv.org_id, userId: user.id, apiToken: token.token }
+      })
+    },
+
+    async listMembers(ctx) {
+      return withOrg(db, ctx.orgId, async (trx) => ({
+        members: (await store.listMembers(trx)).map(memberView),
+        invitations: (await store.listPendingInvitations(trx)).map((i) => ({ id: i.id, email: i.email, role: i.role, expiresAt: i.expires_at.toISOString() })),
+      }))
+    },
+
+    async changeRole(ctx, userId, role) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        await guardLastOwner(trx, userId, role)
+        const member = (await store.findMember(trx, userId)) as store.MemberRow
+        if (member.role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('FORBIDDEN', 'only an owner can change an owner’s role', { permission: 'owner' })
+        await access.assertAssignable(trx, ctx, role)
+        await store.setMemberRole(trx, userId, role)
+        await record(trx, ctx, 'member.role_change', { type: 'user', id: userId }, { from: member.role, to: role })
+        return memberView({ ...member, role })
+      })
+    },
+
+    async removeMember(ctx, userId) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        await guardLastOwner(trx, userId, null)
+        const member = (await store.findMember(trx, userId)) as store.MemberRow
+        if (member.role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('FORBIDDEN', 'only an owner can remove an owner', { permission: 'owner' })
+        const revoked = await store.revokeCredentialsOfUser(trx, userId)
+        await store.deleteMembership(trx, userId)
+        await record(trx, ctx, 'member.remove', { type: 'user', id: userId }, { role: member.role, revokedTokens: revoked.tokens, revokedSessions: revoked.sessions })
+        return { revokedTokens: revoked.tokens, revokedSessions: revoked.sessions }
+      })
+    },
+
+    async createServiceAccount(ctx, input) {
+      try {
+        return await withOrg(db, ctx.orgId, async (trx) => {
+          await access.assertAssignable(trx, ctx, input.role)
+          const row = await store.insertServiceAccount(trx, { id: randomUUID(), org_id: ctx.orgId, name: input.name, role: input.role })
+          await record(trx, ctx, 'service_account.create', { type: 'service_account', id: row.id }, { name: input.name, role: input.role })
+          return serviceAccountView(row)
+        })
+      } catch (error) {
+        if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', `a service account named ${input.name} exists`)
+        throw error
+      }
+    },
+
+    async listServiceAccounts(ctx) {
+      return (await withOrg(db, ctx.orgId, (trx) => store.listServiceAccounts(trx))).map(serviceAccountView)
+    },
+
+    async deleteServiceAccount(ctx, id) {
+      await withOrg(db, ctx.orgId, async (trx) => {
+        if (!(await store.deleteServiceAccount(trx, id))) throw new AppError('NOT_FOUND', 'no such service account')
+        await record(trx, ctx, 'service_account.delete', { type: 'service_account', id })
+      })
+    },
+
+    async createToken(ctx, input) {
+      const expiresAt = expiry(input.expiresInDays)
+      return withOrg(db, ctx.orgId, async (trx) => {
+        let holder: { userId?: string; serviceAccountId?: string }
+        let holderPermissions: ReadonlySet<Permission>
+        if (input.serviceAccountId !== undefined) {
+          if (!ctx.principal.permissions.has('service_accounts:manage')) {
+            throw new AppError('FORBIDDEN', 'issuing a service account’s token needs service_accounts:manage', { permission: 'service_accounts:manage' })
+          }
+          const account = await store.findServiceAccount(trx, input.serviceAccountId)
+          if (account === undefined) throw new AppError('NOT_FOUND', 'no such service account')
+          holder = { serviceAccountId: account.id }
+          holderPermissions = await access.permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, account.role)
+        } else {
+          if (ctx.principal.kind !== 'user') throw new AppError('FORBIDDEN', 'a service account cannot issue tokens for itself', { permission: 'tokens:create' })
+          holder = { userId: ctx.principal.id }
+          // A token never carries more than the credential that issued it.
+          holderPermissions = ctx.principal.permissions
+        }
+        const scopes = validateScopes(input.scopes, holderPermissions)
+        const token = await insertToken(trx, ctx.orgId, holder, input.name, scopes, expiresAt, `${ctx.principal.kind}:${ctx.principal.id}`)
+        await record(trx, ctx, 'token.create', { type: 'api_token', id: token.id }, { name: input.name, scopes, expiresAt: token.expiresAt, holder })
+        return token
+      })
+    },
+
+    async listTokens(ctx) {
+      return (await withOrg(db, ctx.orgId, (trx) => store.listApiTokens(trx))).map(tokenView)
+    },
+
+    async revokeToken(ctx, tokenId) {
+      await withOrg(db, ctx.orgId, async (trx) => {
+        const row = await store.revokeApiToken(trx, tokenId)
+        if (row === undefined) {
+          if ((await store.findApiToken(trx, tokenId)) === undefined) throw new AppError('NOT_FOUND', 'no such token')
+          return // already revoked: idempotent
+        }
+        await record(trx, ctx, 'token.revoke', { type: 'api_token', id: tokenId })
+      })
+    },
+
+    async createTokenAsAdmin(input) {
+      const expiresAt = expiry(input.expiresInDays)
+      return withOrg(db, input.orgId, async (trx) => {
+        const org = await store.findOrg(trx, input.orgId)
+        if (org === undefined) throw new AppError('NOT_FOUND', `no org ${input.orgId}`)
+        let holder: { userId?: string; serviceAccountId?: string }
+        let role: string
+        if (input.email !== undefined) {
+          const member = (await store.listMembers(trx)).find((m) => m.email.toLowerCase() === input.email?.toLowerCase())
+          if (member === undefined) throw new AppError('NOT_FOUND', `${input.email} is not a member of org ${input.orgId}`)
+          holder = { userId: member.user_id }
+          role = member.role
+        } else {
+          const account = (await store.listServiceAccounts(trx)).find((a) => a.name === input.serviceAccount)
+          if (account === undefined) throw new AppError('NOT_FOUND', `no service account ${input.serviceAccount} in org ${input.orgId}`)
+          holder = { serviceAccountId: account.id }
+          role = account.role
+        }
+        const scopes = validateScopes(input.scopes, await access.permissionsOf(trx, org, role))
+        const token = await insertToken(trx, input.orgId, holder, input.name, scopes, expiresAt, 'system:cli')
+        await audit.append(trx, { orgId: input.orgId, actor: { type: 'system', id: 'cli' }, action: 'token.create', target: { type: 'api_token', id: token.id }, outcome: 'success', details: { name: input.name, scopes, holder, via: 'cli' }, meta: { requestId: null, ip: null, userAgent: 'custodian-cli' } })
+        return token
+      })
+    },
+  }
+}
+
+function orgView(row: store.OrgRow): OrgView {
+  return { id: row.id, kind: row.kind, name: row.name, createdAt: row.created_at.toISOString() }
+}
+
+function memberView(row: store.MemberRow): MemberView {
+  return { userId: row.user_id, email: row.email, role: row.role, joinedAt: row.created_at.toISOString() }
+}
+
+function serviceAccountView(row: store.ServiceAccountRow): ServiceAccountView {
+  return { id: row.id, name: row.name, role: row.role, createdAt: row.created_at.toISOString() }
+}
+
+function tokenView(row: store.ApiTokenRow): ApiTokenView {
+  return {
+    id: row.id,
+    name: row.name,
+    userId: row.user_id,
+    serviceAccountId: row.service_account_id,
+    scopes: row.scopes,
+    createdAt: row.created_at.toISOString(),
+    expiresAt: row.expires_at.toISOString(),
+    lastUsedAt: row.last_used_at?.toISOString() ?? null,
+    revokedAt: row.revoked_at?.toISOString() ?? null,
+  }
+}

@@ -1,0 +1,293 @@
+import { sql, type Insertable, type Selectable } from 'kysely'
+import type { Trx } from '../../db/tenant.ts'
+import type {
+  ApiTokensTable,
+  InvitationsTable,
+  OrgsTable,
+  ServiceAccountsTable,
+  SessionsTable,
+  UsersTable,
+} from './identity.tables.ts'
+
+/** SQL for identity. Every function takes the transaction first; none decides a rule. */
+
+export type OrgRow = Selectable<OrgsTable>
+export type UserRow = Selectable<UsersTable>
+export type ApiTokenRow = Selectable<ApiTokensTable>
+export type SessionRow = Selectable<SessionsTable>
+export type InvitationRow = Selectable<InvitationsTable>
+export type ServiceAccountRow = Selectable<ServiceAccountsTable>
+
+// ---- credential resolution (owner transaction: the org is not known yet) ----
+
+export interface TokenForAuth extends ApiTokenRow {
+  org_kind: 'provider' | 'customer'
+  /** The principal's current role; null when the member was removed. */
+  role: string | null
+}
+
+export async function findTokenForAuth(trx: Trx, id: string): Promise<TokenForAuth | undefined> {
+  return trx
+    .selectFrom('api_tokens as t')
+    .innerJoin('orgs as o', 'o.id', 't.org_id')
+    .leftJoin('memberships as m', (join) => join.onRef('m.org_id', '=', 't.org_id').onRef('m.user_id', '=', 't.user_id'))
+    .leftJoin('service_accounts as sa', 'sa.id', 't.service_account_id')
+    .selectAll('t')
+    .select(['o.kind as org_kind', (eb) => eb.fn.coalesce('m.role', 'sa.role').as('role')])
+    .where('t.id', '=', id)
+    .executeTakeFirst() as Promise<TokenForAuth | undefined>
+}
+
+/** Records use at most once a minute per token: a write per request would cap throughput. */
+export async function touchToken(trx: Trx, id: string): Promise<void> {
+  await sql`
+    UPDATE api_tokens SET last_used_at = now()
+     WHERE id = ${id} AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+  `.execute(trx)
+}
+
+export interface SessionForAuth extends SessionRow {
+  org_kind: 'provider' | 'customer'
+  role: string | null
+}
+
+export async function findSessionForAuth(trx: Trx, id: string): Promise<SessionForAuth | undefined> {
+  return trx
+    .selectFrom('sessions as s')
+    .innerJoin('orgs as o', 'o.id', 's.org_id')
+    .leftJoin('memberships as m', (join) => join.onRef('m.org_id', '=', 's.org_id').onRef('m.user_id', '=', 's.user_id'))
+    .selectAll('s')
+    .select(['o.kind as org_kind', 'm.role as role'])
+    .where('s.id', '=', id)
+    .executeTakeFirst() as Promise<SessionForAuth | undefined>
+}
+
+export async function touchSession(trx: Trx, id: string): Promise<void> {
+  await sql`
+    UPDATE sessions SET last_seen_at = now()
+     WHERE id = ${id} AND last_seen_at < now() - interval '30 seconds'
+  `.execute(trx)
+}
+
+export async function customRolePermissions(trx: Trx, orgId: string, name: string): Promise<string[] | undefined> {
+  const row = await trx
+    .selectFrom('custom_roles')
+    .select('permissions')
+    .where('org_id', '=', orgId)
+    .where('name', '=', name)
+    .executeTakeFirst()
+  return row?.permissions
+}
+
+// ---- bootstrap ----
+
+export async function providerOrg(trx: Trx): Promise<OrgRow | undefined> {
+  return trx.selectFrom('orgs').selectAll().where('kind', '=', 'provider').executeTakeFirst()
+}
+
+export async function replaceBootstrapToken(trx: Trx, row: { id: string; secret_hash: Buffer; expires_at: Date }): Promise<void> {
+  // Only the newest bootstrap token works: issuing one retires every unused older one.
+  await trx.deleteFrom('bootstrap_tokens').where('used_at', 'is', null).execute()
+  await trx.insertInto('bootstrap_tokens').values(row).execute()
+}
+
+export async function lockBootstrapToken(trx: Trx, id: string) {
+  return trx.selectFrom('bootstrap_tokens').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+}
+
+export async function markBootstrapTokenUsed(trx: Trx, id: string): Promise<void> {
+  await trx.updateTable('bootstrap_tokens').set({ used_at: new Date() }).where('id', '=', id).execute()
+}
+
+// ---- orgs and users ----
+
+export async function insertOrg(trx: Trx, row: Insertable<OrgsTable>): Promise<OrgRow> {
+  return trx.insertInto('orgs').values(row).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function findOrg(trx: Trx, id: string): Promise<OrgRow | undefined> {
+  return trx.selectFrom('orgs').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export async function renameOrg(trx: Trx, id: string, name: string): Promise<OrgRow | undefined> {
+  return trx.updateTable('orgs').set({ name }).where('id', '=', id).returningAll().executeTakeFirst()
+}
+
+export async function findUserByEmail(trx: Trx, email: string): Promise<UserRow | undefined> {
+  return trx
+    .selectFrom('users')
+    .selectAll()
+    .where(sql`lower(email)`, '=', email.toLowerCase())
+    .executeTakeFirst()
+}
+
+export async function insertUser(trx: Trx, row: Insertable<UsersTable>): Promise<void> {
+  await trx.insertInto('users').values(row).execute()
+}
+
+/** Counts a failed login in SQL (no read-modify-write) and locks the account at the limit. */
+export async function recordLoginFailure(
+  trx: Trx,
+  userId: string,
+  maxFailures: number,
+  lockoutMinutes: number,
+): Promise<{ failed_logins: number; locked_until: Date | null }> {
+  const result = await sql<{ failed_logins: number; locked_until: Date | null }>`
+    UPDATE users
+       SET failed_logins = failed_logins + 1,
+           locked_until = CASE WHEN failed_logins + 1 >= ${maxFailures}
+                               THEN now() + make_interval(mins => ${lockoutMinutes}) ELSE locked_until END
+     WHERE id = ${userId}
+     RETURNING failed_logins, locked_until
+  `.execute(trx)
+  return result.rows[0] ?? { failed_logins: 0, locked_until: null }
+}
+
+export async function recordLoginSuccess(trx: Trx, userId: string): Promise<void> {
+  await trx
+    .updateTable('users')
+    .set({ failed_logins: 0, locked_until: null, last_login_at: new Date() })
+    .where('id', '=', userId)
+    .execute()
+}
+
+// ---- memberships (tenant transaction) ----
+
+export interface MemberRow {
+  user_id: string
+  email: string
+  role: string
+  created_at: Date
+}
+
+export async function insertMembership(trx: Trx, row: { org_id: string; user_id: string; role: string }): Promise<void> {
+  await trx.insertInto('memberships').values(row).execute()
+}
+
+export async function listMembers(trx: Trx): Promise<MemberRow[]> {
+  return trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at'])
+    .orderBy('m.created_at')
+    .execute()
+}
+
+export async function findMember(trx: Trx, userId: string): Promise<MemberRow | undefined> {
+  return trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at'])
+    .where('m.user_id', '=', userId)
+    .executeTakeFirst()
+}
+
+export async function countRoleHolders(trx: Trx, role: string): Promise<number> {
+  const row = await trx
+    .selectFrom('memberships')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('role', '=', role)
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
+export async function setMemberRole(trx: Trx, userId: string, role: string): Promise<void> {
+  await trx.updateTable('memberships').set({ role }).where('user_id', '=', userId).execute()
+}
+
+export async function deleteMembership(trx: Trx, userId: string): Promise<void> {
+  await trx.deleteFrom('memberships').where('user_id', '=', userId).execute()
+}
+
+/** Revokes every API token and session a user holds in the current org. */
+export async function revokeCredentialsOfUser(trx: Trx, userId: string): Promise<{ tokens: number; sessions: number }> {
+  const now = new Date()
+  const tokens = await trx
+    .updateTable('api_tokens')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
+  const sessions = await trx
+    .updateTable('sessions')
+    .set({ revoked_at: now })
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .executeTakeFirst()
+  return { tokens: Number(tokens.numUpdatedRows), sessions: Number(sessions.numUpdatedRows) }
+}
+
+// ---- invitations ----
+
+export async function insertInvitation(trx: Trx, row: Insertable<InvitationsTable>): Promise<void> {
+  await trx.insertInto('invitations').values(row).execute()
+}
+
+export async function lockInvitation(trx: Trx, id: string): Promise<InvitationRow | undefined> {
+  return trx.selectFrom('invitations').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+}
+
+export async function markInvitationAccepted(trx: Trx, id: string): Promise<void> {
+  await trx.updateTable('invitations').set({ accepted_at: new Date() }).where('id', '=', id).execute()
+}
+
+export async function listPendingInvitations(trx: Trx): Promise<InvitationRow[]> {
+  return trx
+    .selectFrom('invitations')
+    .selectAll()
+    .where('accepted_at', 'is', null)
+    .where('expires_at', '>', new Date())
+    .orderBy('created_at')
+    .execute()
+}
+
+// ---- service accounts ----
+
+export async function insertServiceAccount(trx: Trx, row: Insertable<ServiceAccountsTable>): Promise<ServiceAccountRow> {
+  return trx.insertInto('service_accounts').values(row).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function listServiceAccounts(trx: Trx): Promise<ServiceAccountRow[]> {
+  return trx.selectFrom('service_accounts').selectAll().orderBy('created_at').execute()
+}
+
+export async function findServiceAccount(trx: Trx, id: string): Promise<ServiceAccountRow | undefined> {
+  return trx.selectFrom('service_accounts').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export async function deleteServiceAccount(trx: Trx, id: string): Promise<boolean> {
+  const result = await trx.deleteFrom('service_accounts').where('id', '=', id).executeTakeFirst()
+  return Number(result.numDeletedRows) > 0
+}
+
+// ---- API tokens and sessions ----
+
+export async function insertApiToken(trx: Trx, row: Insertable<ApiTokensTable>): Promise<ApiTokenRow> {
+  return trx.insertInto('api_tokens').values(row).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function listApiTokens(trx: Trx): Promise<ApiTokenRow[]> {
+  return trx.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()
+}
+
+export async function revokeApiToken(trx: Trx, id: string): Promise<ApiTokenRow | undefined> {
+  return trx
+    .updateTable('api_tokens')
+    .set({ revoked_at: new Date() })
+    .where('id', '=', id)
+    .where('revoked_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst()
+}
+
+export async function findApiToken(trx: Trx, id: string): Promise<ApiTokenRow | undefined> {
+  return trx.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export async function insertSession(trx: Trx, row: Insertable<SessionsTable>): Promise<void> {
+  await trx.insertInto('sessions').values(row).execute()
+}
+
+export async function revokeSession(trx: Trx, id: string): Promise<void> {
+  await trx.updateTable('sessions').set({ revoked_at: new Date() }).where('id', '=', id).execute()
+}

@@ -1,0 +1,45 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Credential, Email, Name, Password, RoleName, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+
+export const OrgViewSchema = Type.Object({ id: Uuid, kind: Type.Union([Type.Literal('provider'), Type.Literal('customer')]), name: Type.String(), createdAt: Timestamp })
+export type OrgView = Static<typeof OrgViewSchema>
+
+export const MemberViewSchema = Type.Object({ userId: Uuid, email: Type.String(), role: Type.String(), joinedAt: Timestamp })
+export type MemberView = Static<typeof MemberViewSchema>
+
+export const InvitationViewSchema = Type.Object({ id: Uuid, email: Type.String(), role: Type.String(), expiresAt: Timestamp })
+export type InvitationView = Static<typeof InvitationViewSchema>
+
+export const ServiceAccountViewSchema = Type.Object({ id: Uuid, name: Type.String(), role: Type.String(), createdAt: Timestamp })
+export type ServiceAccountView = Static<typeof ServiceAccountViewSchema>
+
+export const ApiTokenViewSchema = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  userId: Type.Union([Uuid, Type.Null()]),
+  serviceAccountId: Type.Union([Uuid, Type.Null()]),
+  scopes: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'null: all of the holder’s permissions' }),
+  createdAt: Timestamp,
+  expiresAt: Timestamp,
+  lastUsedAt: Type.Union([Timestamp, Type.Null()]),
+  revokedAt: Type.Union([Timestamp, Type.Null()]),
+})
+export type ApiTokenView = Static<typeof ApiTokenViewSchema>
+
+export const BootstrapBody = Type.Object({ token: Credential, orgName: Name, email: Email, password: Password }, Strict)
+export const LoginBody = Type.Object({ email: Email, password: Type.String({ minLength: 1, maxLength: 256 }), orgId: Type.Optional(Uuid) }, Strict)
+export const AcceptInvitationBody = Type.Object({ token: Credential, password: Password }, Strict)
+export const CreateOrgBody = Type.Object({ name: Name, ownerEmail: Email }, Strict)
+export const RenameOrgBody = Type.Object({ name: Name }, Strict)
+export const InviteBody = Type.Object({ email: Email, role: RoleName }, Strict)
+export const ChangeRoleBody = Type.Object({ role: RoleName }, Strict)
+export const ServiceAccountBody = Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }), role: RoleName }, Strict)
+export const CreateTokenBody = Type.Object(
+  {
+    name: Name,
+    expiresInDays: Type.Integer({ minimum: 1, maximum: 3650 }),
+    scopes: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z_]+:[a-z_]+$' }), { maxItems: 100, uniqueItems: true })),
+    serviceAccountId: Type.Optional(Uuid),
+  },
+  Strict,
+)

@@ -1,0 +1,42 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { sql, type Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { pendingMigrations } from '../../db/migrate.ts'
+
+const tags = ['operations']
+const Check = Type.Union([Type.Literal('ok'), Type.String()])
+const Readiness = Type.Object({ status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]), checks: Type.Object({ database: Check, migrations: Check, keys: Check }) })
+
+/**
+ * Liveness says the process answers; readiness says it can serve: the database answers,
+ * its schema is current, and the keys are loaded. Neither reveals anything about tenants.
+ */
+export function opsRoutes(deps: { db: Kysely<DB>; keysLoaded: () => boolean }): FastifyPluginAsyncTypebox {
+  const { db, keysLoaded } = deps
+  return async (app) => {
+    app.get('/healthz', {
+      config: { access: { public: true } },
+      schema: { tags, summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } },
+      handler: async () => ({ status: 'ok' as const }),
+    })
+
+    app.get('/readyz', {
+      config: { access: { public: true } },
+      schema: { tags, summary: 'Readiness: database reachable, migrations current, keys loaded', response: { 200: Readiness, 503: Readiness } },
+      handler: async (_request, reply) => {
+        const checks = { database: 'ok', migrations: 'ok', keys: keysLoaded() ? 'ok' : 'not loaded' }
+        try {
+          await sql`SELECT 1`.execute(db)
+          const pending = await pendingMigrations(db as Kysely<unknown>)
+          if (pending.length > 0) checks.migrations = `pending: ${pending.join(', ')}`
+        } catch {
+          checks.database = 'unreachable'
+          checks.migrations = 'unknown'
+        }
+        const ready = Object.values(checks).every((c) => c === 'ok')
+        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks })
+      },
+    })
+  }
+}

@@ -1,0 +1,76 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { buildApp, type App } from './app.ts'
+import type { Config } from './config.ts'
+import { httpsOptions, loadOrCreateCertificate } from './http/tls.ts'
+import { createRedirectServer } from './http/redirect.ts'
+import { createLogger } from './logger.ts'
+import { openRuntime, type Runtime } from './runtime.ts'
+
+export interface RunningServer {
+  app: App
+  runtime: Runtime
+  httpsPort: number
+  httpPort: number | undefined
+  /** Stops taking requests, finishes in-flight ones, flushes the audit chain, closes the database. */
+  close(): Promise<void>
+}
+
+/**
+ * Starts the service: database (migrated), keys, certificate, HTTPS listener, the
+ * redirect-only HTTP listener, the audit sequencer. Prints the certificate fingerprint
+ * and, before bootstrap, a fresh one-time bootstrap token — to stdout, never to the log.
+ */
+export async function startServer(config: Config, print: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<RunningServer> {
+  const logger = createLogger(config)
+  const runtime = await openRuntime(config, { createRootKey: true })
+  let redirect: Server | undefined
+  try {
+    const tls = await loadOrCreateCertificate(config)
+    if (tls.generated) print(`Generated a self-signed TLS certificate for localhost: ${tls.certFile}`)
+    print(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint256}`)
+
+    const app = await buildApp({ config, logger, ...runtime, https: httpsOptions(tls, config.tls.minVersion) })
+    await app.listen({ port: config.httpsPort, host: config.host })
+    const httpsPort = (app.server.address() as AddressInfo).port
+    let httpPort: number | undefined
+    if (config.httpPort !== 0 || process.env.CUSTODIAN_HTTP_PORT === '0') {
+      redirect = createRedirectServer({ httpsPort, publicUrl: config.publicUrl })
+      await new Promise<void>((resolve, reject) => {
+        redirect?.once('error', reject)
+        redirect?.listen(config.httpPort, config.host, () => resolve())
+      })
+      httpPort = (redirect.address() as AddressInfo).port
+    }
+    app.sequencer.start()
+
+    if (!(await app.services.auth.isBootstrapped())) {
+      const { token, expiresAt } = await app.services.auth.issueBootstrapToken()
+      print(`Not bootstrapped yet. One-time bootstrap token (valid until ${expiresAt.toISOString()}):`)
+      print(`  ${token}`)
+      print(`POST it to https://localhost:${httpsPort}/v1/bootstrap with {"token", "orgName", "email", "password"}.`)
+    }
+    logger.info({ httpsPort, httpPort, engine: runtime.database.engine }, 'custodian listening')
+
+    let closing: Promise<void> | undefined
+    return {
+      app,
+      runtime,
+      httpsPort,
+      httpPort,
+      close() {
+        closing ??= (async () => {
+          await new Promise<void>((resolve) => (redirect === undefined ? resolve() : redirect.close(() => resolve())))
+          await app.close()
+          await app.sequencer.stop()
+          await runtime.database.close()
+        })()
+        return closing
+      },
+    }
+  } catch (error) {
+    redirect?.close()
+    await runtime.database.close()
+    throw error
+  }
+}
