@@ -55,9 +55,7 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
-  const access = createAccessModule({ db: database.kysely, audit: audit.service })
-  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service })
+  const { audit, access, identity } = createModules(deps)
 
   await app.register(cookie)
   await app.register(helmet, {
@@ -104,6 +102,15 @@ export async function buildApp(deps: AppDeps) {
     services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service },
     sequencer: audit.sequencer,
   })
+}
+
+/** Every module, wired once; the CLI uses the same services without the HTTP layer. */
+export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger'>) {
+  const { config, database, logger } = deps
+  const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
+  const access = createAccessModule({ db: database.kysely, audit: audit.service })
+  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service })
+  return { audit, access, identity }
 }
 
 /**

@@ -13,8 +13,8 @@ export interface Config {
   readonly databaseUrl: string | undefined
   readonly host: string
   readonly httpsPort: number
-  /** 0 disables the redirect listener. */
-  readonly httpPort: number
+  /** The redirect-only listener's port (0: any free port); null when set to `off`. */
+  readonly httpPort: number | null
   /** Origin used in redirects and the OpenAPI document, e.g. https://custodian.example.com */
   readonly publicUrl: string | undefined
   readonly tls: {
@@ -125,7 +125,7 @@ export function loadConfig(env: Source = process.env): Config {
   }
 
   const httpsPort = int('CUSTODIAN_HTTPS_PORT', 8443, 0, 65535)
-  const httpPort = int('CUSTODIAN_HTTP_PORT', 8080, 0, 65535)
+  const httpPort = text('CUSTODIAN_HTTP_PORT') === 'off' ? null : int('CUSTODIAN_HTTP_PORT', 8080, 0, 65535)
   if (httpsPort !== 0 && httpsPort === httpPort) {
     problems.push('CUSTODIAN_HTTP_PORT: must differ from CUSTODIAN_HTTPS_PORT')
   }

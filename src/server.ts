@@ -34,11 +34,12 @@ export async function startServer(config: Config, print: (line: string) => void 
     await app.listen({ port: config.httpsPort, host: config.host })
     const httpsPort = (app.server.address() as AddressInfo).port
     let httpPort: number | undefined
-    if (config.httpPort !== 0 || process.env.CUSTODIAN_HTTP_PORT === '0') {
+    if (config.httpPort !== null) {
+      const port = config.httpPort
       redirect = createRedirectServer({ httpsPort, publicUrl: config.publicUrl })
       await new Promise<void>((resolve, reject) => {
         redirect?.once('error', reject)
-        redirect?.listen(config.httpPort, config.host, () => resolve())
+        redirect?.listen(port, config.host, () => resolve())
       })
       httpPort = (redirect.address() as AddressInfo).port
     }

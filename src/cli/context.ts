@@ -1,0 +1,23 @@
+import { createModules } from '../app.ts'
+import { loadConfig, type Config } from '../config.ts'
+import { createLogger } from '../logger.ts'
+import { openRuntime, type Runtime } from '../runtime.ts'
+
+/** Opens what a CLI command needs, runs it, and always closes the database. */
+export async function withServices<T>(
+  options: { createRootKey: boolean },
+  fn: (services: ReturnType<typeof createModules> & { runtime: Runtime; config: Config }) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig()
+  const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, process.stderr)
+  const runtime = await openRuntime(config, options)
+  try {
+    return await fn({ ...createModules({ config, logger, ...runtime }), runtime, config })
+  } finally {
+    await runtime.database.close()
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+}

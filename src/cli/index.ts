@@ -1,0 +1,31 @@
+import { Command, CommanderError } from 'commander'
+import { ConfigError } from '../config.ts'
+import { isAppError } from '../errors.ts'
+import { registerAdmin } from './admin.ts'
+import { registerAudit } from './audit.ts'
+import { registerInit } from './init.ts'
+import { registerMigrate } from './migrate.ts'
+import { registerServe } from './serve.ts'
+
+const program = new Command('custodian')
+  .description('Custodian: the machinery behind a SaaS security policy’s promises. Configure with CUSTODIAN_* variables (see README).')
+  .exitOverride()
+registerInit(program)
+registerServe(program)
+registerMigrate(program)
+registerAudit(program)
+registerAdmin(program)
+
+try {
+  await program.parseAsync(process.argv)
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode
+  } else if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`)
+    process.exitCode = 2
+  } else {
+    process.stderr.write(`custodian: ${isAppError(error) ? `${error.code}: ${error.message}` : (error as Error).message}\n`)
+    process.exitCode = 1
+  }
+}

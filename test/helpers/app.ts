@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before } from 'node:test'
+import { sql } from 'kysely'
+import { buildApp, type App } from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import { deriveKey, ed25519FromSeed } from '../../src/crypto/keys.ts'
+import { createLogger } from '../../src/logger.ts'
+import type { Engine } from '../../src/db/connect.ts'
+import { createTestDatabase, type TestDatabase } from './db.ts'
+
+export interface TestApp {
+  app: App
+  db: TestDatabase
+  engine: Engine
+  /** Sends a request through the whole Fastify stack (hooks, validation, serialization). */
+  request(options: { method: string; url: string; token?: string | undefined; body?: unknown; payload?: string; headers?: Record<string, string> }): Promise<TestResponse>
+}
+
+export interface TestResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Record<string, any>
+  text: string
+}
+
+/**
+ * Call in a suite's body: the app on the suite's own database, built before its tests and
+ * closed after them. Returns an accessor.
+ */
+export function useTestApp(engine: Engine, env: Record<string, string> = {}): () => TestApp {
+  let testApp: TestApp | undefined
+  before(async () => {
+    testApp = await startTestApp(engine, await createTestDatabase(engine), env)
+  })
+  after(async () => {
+    await testApp?.app.close()
+    await testApp?.db.close()
+  })
+  return () => {
+    if (testApp === undefined) throw new Error('app used outside the suite’s tests')
+    return testApp
+  }
+}
+
+export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}): Promise<TestApp> {
+  const config = loadConfig({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')), CUSTODIAN_LOG_LEVEL: 'silent', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50', ...env })
+  const rootKey = randomBytes(32)
+  const app = await buildApp({
+    config,
+    database: db,
+    signer: ed25519FromSeed(deriveKey(rootKey, 'audit-signing-v1')),
+    hmacKey: deriveKey(rootKey, 'audit-hmac-v1'),
+    logger: createLogger(config),
+  })
+  await app.ready()
+  return {
+    app,
+    db,
+    engine,
+    async request({ method, url, token, body, payload, headers = {} }) {
+      const response = await app.inject({
+        method: method as 'GET',
+        url,
+        headers: {
+          ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          ...(body === undefined && payload === undefined ? {} : { 'content-type': 'application/json' }),
+          ...headers,
+        },
+        payload: payload ?? (body === undefined ? undefined : JSON.stringify(body)),
+      })
+      let parsed: Record<string, any> = {}
+      try {
+        parsed = response.body === '' ? {} : (JSON.parse(response.body) as Record<string, any>)
+      } catch {
+        parsed = {}
+      }
+      return { status: response.statusCode, headers: response.headers, body: parsed, text: response.body }
+    },
+  }
+}
+
+export const PASSWORD = 'correct horse battery staple'
+
+export interface Org {
+  orgId: string
+  ownerToken: string
+  ownerId: string
+}
+
+/** Bootstraps the provider org and its owner. */
+export async function bootstrapProvider(t: TestApp, email = 'owner@provider.test'): Promise<Org> {
+  const { token } = await t.app.services.auth.issueBootstrapToken()
+  const response = await t.request({ method: 'POST', url: '/v1/bootstrap', body: { token, orgName: 'Provider', email, password: PASSWORD } })
+  if (response.status !== 201) throw new Error(`bootstrap failed: ${response.text}`)
+  return { orgId: response.body.orgId, ownerToken: response.body.apiToken, ownerId: response.body.userId }
+}
+
+/** A customer org created by the provider, with its first owner signed up through the invitation. */
+export async function createCustomerOrg(t: TestApp, provider: Org, name: string, ownerEmail: string): Promise<Org> {
+  const created = await t.request({ method: 'POST', url: '/v1/orgs', token: provider.ownerToken, body: { name, ownerEmail } })
+  if (created.status !== 201) throw new Error(`org create failed: ${created.text}`)
+  const accepted = await t.request({ method: 'POST', url: '/v1/invitations/accept', body: { token: created.body.invitation.token, password: PASSWORD } })
+  if (accepted.status !== 201) throw new Error(`accept failed: ${accepted.text}`)
+  return { orgId: created.body.org.id, ownerToken: accepted.body.apiToken, ownerId: accepted.body.userId }
+}
+
+/** A service account holding `role` and an API token for it (fast: no password hashing). */
+export async function principalWithRole(t: TestApp, org: Org, role: string): Promise<{ token: string; serviceAccountId: string }> {
+  const name = `sa-${role.replace(/[^a-z0-9]/g, '')}-${randomBytes(3).toString('hex')}`
+  const account = await t.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/service-accounts`, token: org.ownerToken, body: { name, role } })
+  if (account.status !== 201) throw new Error(`service account failed: ${account.text}`)
+  const token = await t.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/tokens`, token: org.ownerToken, body: { name, expiresInDays: 1, serviceAccountId: account.body.id } })
+  if (token.status !== 201) throw new Error(`token failed: ${token.text}`)
+  return { token: token.body.token, serviceAccountId: account.body.id }
+}
+
+/**
+ * A digest of every table but the audit log's (refusals append there by design), with
+ * last-use timestamps left out: "nothing changed" means this is equal before and after.
+ */
+export async function fingerprint(t: TestApp): Promise<string> {
+  const tables = ['orgs', 'users', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations', 'custom_roles', 'bootstrap_tokens']
+  const parts: string[] = []
+  for (const table of tables) {
+    const result = await sql<{ digest: string }>`
+      SELECT md5(coalesce(string_agg((to_jsonb(t) - 'last_used_at' - 'last_seen_at')::text, ',' ORDER BY (to_jsonb(t) - 'last_used_at' - 'last_seen_at')::text), '')) AS digest
+        FROM ${sql.table(table)} AS t
+    `.execute(t.db.kysely)
+    parts.push(`${table}:${result.rows[0]?.digest}`)
+  }
+  return parts.join(' ')
+}
+
+/** Audit events of an org, oldest first, straight from the table (owner connection). */
+export async function auditActions(t: TestApp, orgId: string): Promise<{ action: string; outcome: string; details: Record<string, unknown>; actor_id: string | null }[]> {
+  return t.db.kysely.selectFrom('audit_events').select(['action', 'outcome', 'details', 'actor_id']).where('org_id', '=', orgId).orderBy('id').execute()
+}

@@ -1,0 +1,80 @@
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { after, before, describe } from 'node:test'
+import { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+import { openDatabase, pgliteParsers, type Database, type Engine } from '../../src/db/connect.ts'
+
+/**
+ * Each test file gets databases of its own on both engines: a PGlite loaded from the
+ * migrated dump, and a PostgreSQL database cloned from the migrated template. Nothing is
+ * shared between files, so they run in parallel.
+ */
+export const ENGINES: Engine[] = ['pglite', 'postgres']
+
+export function postgresAvailable(): boolean {
+  return process.env.TEST_DATABASE_URL !== undefined && process.env.CUSTODIAN_TEST_PG_TEMPLATE !== undefined
+}
+
+/** Runs `body` once per engine, as a suite named after it; PostgreSQL is skipped only outside CI. */
+export function forEachEngine(name: string, body: (engine: Engine) => void): void {
+  for (const engine of ENGINES) {
+    const skip = engine === 'postgres' && !postgresAvailable() ? 'TEST_DATABASE_URL not set' : false
+    describe(`${name} [${engine}]`, { skip }, () => body(engine))
+  }
+}
+
+export interface TestDatabase extends Database {
+  /** postgres:// URL of this file's own database (PostgreSQL only), e.g. for a child process. */
+  url: string | undefined
+}
+
+export async function createTestDatabase(engine: Engine): Promise<TestDatabase> {
+  if (engine === 'pglite') {
+    const dumpFile = process.env.CUSTODIAN_TEST_PGLITE_DUMP
+    if (dumpFile === undefined) throw new Error('run tests through `npm test` (it prepares the PGlite dump)')
+    const pglite = await PGlite.create({ loadDataDir: new Blob([readFileSync(dumpFile)]), parsers: pgliteParsers() })
+    return Object.assign(await openDatabase({ pglite }), { url: undefined })
+  }
+  const base = process.env.TEST_DATABASE_URL as string
+  const name = `custodian_t_${process.pid}_${randomBytes(4).toString('hex')}`
+  const admin = new pg.Client({ connectionString: base })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${process.env.CUSTODIAN_TEST_PG_TEMPLATE}"`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(base)
+  url.pathname = `/${name}`
+  const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 10 })
+  return {
+    ...database,
+    url: url.toString(),
+    async close() {
+      await database.close()
+      const dropper = new pg.Client({ connectionString: base })
+      await dropper.connect()
+      await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+      await dropper.end()
+    },
+  }
+}
+
+/**
+ * Call in a suite's body: a database created before its tests and dropped after them.
+ * Returns an accessor, since the database exists only once the suite starts.
+ */
+export function useDatabase(engine: Engine): () => TestDatabase {
+  let database: TestDatabase | undefined
+  before(async () => {
+    database = await createTestDatabase(engine)
+  })
+  after(async () => {
+    await database?.close()
+  })
+  return () => {
+    if (database === undefined) throw new Error('database used outside the suite’s tests')
+    return database
+  }
+}
