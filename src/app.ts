@@ -13,6 +13,7 @@ import type { Config } from './config.ts'
 import type { Database } from './db/connect.ts'
 import type { Signer } from './crypto/keys.ts'
 import { registerAccessControl, SESSION_COOKIE } from './http/access-control.ts'
+import { registerInputGuards } from './http/input.ts'
 import { registerNotFound } from './http/problem.ts'
 import { Problem } from './http/schemas.ts'
 import { createAccessModule } from './modules/access/index.ts'
@@ -87,6 +88,7 @@ export async function buildApp(deps: AppDeps) {
 
   registerAccessControl(app, { auth: identity.auth, audit: audit.service })
   registerNotFound(app)
+  registerInputGuards(app)
   app.addHook('onSend', async (request, reply) => {
     reply.header('cache-control', 'no-store')
     reply.header('x-request-id', request.id)

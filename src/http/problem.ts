@@ -36,6 +36,11 @@ export function toAppError(error: unknown): AppError {
     const byStatus = (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).find(([, s]) => s === fastifyError.statusCode)
     return new AppError(byStatus?.[0] ?? 'BAD_REQUEST', 'the request could not be processed')
   }
+  const state = sqlState(error)
+  // Input the schema let through but PostgreSQL cannot store (encoding, size limits).
+  if (state === '22021' || state === '22P05' || state === '54000' || state === '22001') {
+    return new AppError('VALIDATION_FAILED', 'a value cannot be stored as given', {}, { cause: error })
+  }
   if (isDatabaseUnavailable(error)) return new AppError('SERVICE_UNAVAILABLE', 'the database is unavailable; try again', {}, { cause: error })
   return new AppError('INTERNAL', 'internal error', {}, { cause: error })
 }

@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict'
+import { before, it } from 'node:test'
+import type { Permission } from '../../src/modules/access/permissions.ts'
+import { forEachEngine } from '../helpers/db.ts'
+import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+
+/**
+ * Every route, checked for: no credentials (401), a role without the permission (403),
+ * another org's org or object (404), malformed input (400) and an oversized body (413) —
+ * each answered as problem+json and leaving every table as it was. The table below must
+ * name every route the OpenAPI document lists, so a new route cannot skip these checks.
+ */
+interface Fixture {
+  provider: Org
+  a: Org
+  b: Org
+  aMember: string
+  bMember: string
+  aServiceAccount: string
+  bServiceAccount: string
+  aToken: string
+  bToken: string
+  bRole: string
+  onlyVerify: string
+  onlyRead: string
+}
+
+interface RouteCase {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
+  path: string
+  access: Permission | 'public' | 'authenticated'
+  url: (f: Fixture) => string
+  /** The same route aimed at an object of the other org, through this org's URL. */
+  foreignObjectUrl?: (f: Fixture) => string
+  /** A syntactically invalid path parameter (other than the org). */
+  badParamUrl?: (f: Fixture) => string
+  body?: (f: Fixture) => Record<string, unknown>
+  query?: boolean
+}
+
+const A = (f: Fixture) => `/v1/orgs/${f.a.orgId}`
+const ROUTES: RouteCase[] = [
+  { method: 'GET', path: '/healthz', access: 'public', url: () => '/healthz' },
+  { method: 'GET', path: '/readyz', access: 'public', url: () => '/readyz' },
+  { method: 'GET', path: '/v1/audit/keys', access: 'public', url: () => '/v1/audit/keys' },
+  { method: 'POST', path: '/v1/bootstrap', access: 'public', url: () => '/v1/bootstrap', body: () => ({ token: 'cst_boot_x', orgName: 'X', email: 'x@x.test', password: PASSWORD }) },
+  { method: 'POST', path: '/v1/login', access: 'public', url: () => '/v1/login', body: () => ({ email: 'nobody@x.test', password: 'whatever it is' }) },
+  { method: 'POST', path: '/v1/invitations/accept', access: 'public', url: () => '/v1/invitations/accept', body: () => ({ token: 'cst_inv_x', password: PASSWORD }) },
+  { method: 'POST', path: '/v1/logout', access: 'authenticated', url: () => '/v1/logout' },
+  { method: 'GET', path: '/v1/me', access: 'authenticated', url: () => '/v1/me' },
+  { method: 'GET', path: '/v1/permissions', access: 'authenticated', url: () => '/v1/permissions' },
+  { method: 'POST', path: '/v1/orgs', access: 'orgs:create', url: () => '/v1/orgs', body: () => ({ name: 'New', ownerEmail: 'n@n.test' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}', access: 'org:read', url: A },
+  { method: 'PATCH', path: '/v1/orgs/{orgId}', access: 'org:update', url: A, body: () => ({ name: 'Renamed' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/members', access: 'members:read', url: (f) => `${A(f)}/members` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/invitations', access: 'members:invite', url: (f) => `${A(f)}/invitations`, body: () => ({ email: 'new@a.test', role: 'viewer' }) },
+  { method: 'PATCH', path: '/v1/orgs/{orgId}/members/{userId}', access: 'members:update', url: (f) => `${A(f)}/members/${f.aMember}`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}`, badParamUrl: (f) => `${A(f)}/members/not-a-uuid`, body: () => ({ role: 'auditor' }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/members/{userId}', access: 'members:remove', url: (f) => `${A(f)}/members/${f.aMember}`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}`, badParamUrl: (f) => `${A(f)}/members/not-a-uuid` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/tokens', access: 'tokens:read', url: (f) => `${A(f)}/tokens` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/tokens', access: 'tokens:create', url: (f) => `${A(f)}/tokens`, body: () => ({ name: 'matrix', expiresInDays: 1 }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/tokens/{tokenId}', access: 'tokens:revoke', url: (f) => `${A(f)}/tokens/${f.aToken}`, foreignObjectUrl: (f) => `${A(f)}/tokens/${f.bToken}`, badParamUrl: (f) => `${A(f)}/tokens/1` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/roles', access: 'roles:read', url: (f) => `${A(f)}/roles` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/roles', access: 'roles:manage', url: (f) => `${A(f)}/roles`, body: () => ({ name: 'matrix-role', permissions: ['org:read'] }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/roles/{name}', access: 'roles:manage', url: (f) => `${A(f)}/roles/${f.onlyRead}`, foreignObjectUrl: (f) => `${A(f)}/roles/${f.bRole}`, badParamUrl: (f) => `${A(f)}/roles/BAD%20NAME` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/audit/events', access: 'audit:read', url: (f) => `${A(f)}/audit/events`, query: true },
+  { method: 'GET', path: '/v1/orgs/{orgId}/audit/export', access: 'audit:export', url: (f) => `${A(f)}/audit/export` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/audit/verify', access: 'audit:verify', url: (f) => `${A(f)}/audit/verify` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/audit/status', access: 'audit:read', url: (f) => `${A(f)}/audit/status` },
+]
+
+function assertProblem(response: { status: number; headers: Record<string, unknown>; body: Record<string, any> }, status: number, label: string): void {
+  assert.equal(response.status, status, `${label}: expected ${status}, got ${response.status} ${JSON.stringify(response.body)}`)
+  assert.match(String(response.headers['content-type']), /^application\/problem\+json/, `${label}: problem+json`)
+  assert.equal(response.body.status, status, `${label}: status in body`)
+  assert.equal(typeof response.body.code, 'string', `${label}: stable code`)
+}
+
+forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
+  const t = useTestApp(engine, { CUSTODIAN_BODY_LIMIT: '2048' })
+  let f: Fixture
+
+  async function member(app: TestApp, org: Org, email: string): Promise<string> {
+    const invite = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email, role: 'viewer' } })
+    const joined = await app.request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    return joined.body.userId
+  }
+
+  before(async () => {
+    const app = t()
+    const provider = await bootstrapProvider(app)
+    const a = await createCustomerOrg(app, provider, 'Org A', 'owner@a.test')
+    const b = await createCustomerOrg(app, provider, 'Org B', 'owner@b.test')
+    for (const [org, name, permissions] of [[a, 'only-verify', ['audit:verify']], [a, 'only-read', ['org:read']], [b, 'b-role', ['org:read']]] as const) {
+      const created = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/roles`, token: org.ownerToken, body: { name, permissions } })
+      assert.equal(created.status, 201, created.text)
+    }
+    const onlyVerify = await principalWithRole(app, a, 'only-verify')
+    const onlyRead = await principalWithRole(app, a, 'only-read')
+    const aSa = await principalWithRole(app, a, 'viewer')
+    const bSa = await principalWithRole(app, b, 'viewer')
+    const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
+    const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
+    f = {
+      provider,
+      a,
+      b,
+      aMember: await member(app, a, 'member@a.test'),
+      bMember: await member(app, b, 'member@b.test'),
+      aServiceAccount: aSa.serviceAccountId,
+      bServiceAccount: bSa.serviceAccountId,
+      aToken: aTokens.body.tokens[0].id,
+      bToken: bTokens.body.tokens[0].id,
+      bRole: 'b-role',
+      onlyVerify: onlyVerify.token,
+      onlyRead: 'only-read',
+    }
+    Object.assign(f, { onlyReadToken: onlyRead.token })
+  })
+
+  it('covers every route in the OpenAPI document', async () => {
+    const doc = (await t().request({ method: 'GET', url: '/openapi.json' })).body
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+      Object.keys(ops).filter((m) => m !== 'head').map((m) => `${m.toUpperCase()} ${path}`),
+    )
+    assert.deepEqual(new Set(documented), new Set(ROUTES.map((r) => `${r.method} ${r.path}`)))
+  })
+
+  for (const route of ROUTES) {
+    const label = `${route.method} ${route.path}`
+    const send = (url: string, token?: string, extra: { body?: unknown; payload?: string } = {}) =>
+      t().request({ method: route.method, url, token, ...(extra.body === undefined && extra.payload === undefined && route.body !== undefined ? { body: route.body(f) } : extra) })
+
+    if (route.access !== 'public') {
+      it(`${label}: 401 without credentials, nothing changed`, async () => {
+        const before = await fingerprint(t())
+        assertProblem(await send(route.url(f)), 401, label)
+        assertProblem(await send(route.url(f), 'cst_api_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 401, `${label} (forged token)`)
+        assert.equal(await fingerprint(t()), before)
+      })
+    }
+
+    if (route.access !== 'public' && route.access !== 'authenticated') {
+      it(`${label}: 403 for a role without ${route.access}, nothing changed`, async () => {
+        const token = route.access === 'audit:verify' ? (f as unknown as { onlyReadToken: string }).onlyReadToken : f.onlyVerify
+        const before = await fingerprint(t())
+        const response = await send(route.url(f), token)
+        assertProblem(response, 403, label)
+        assert.equal(response.body.permission, route.access)
+        assert.equal(await fingerprint(t()), before)
+      })
+    }
+
+    if (route.path.startsWith('/v1/orgs/{orgId}')) {
+      it(`${label}: 404 for another org’s principal and for another org’s object, nothing changed`, async () => {
+        const before = await fingerprint(t())
+        const response = await send(route.url(f), f.b.ownerToken)
+        assertProblem(response, 404, `${label} (other org)`)
+        assert.equal(response.body.code, 'NOT_FOUND')
+        if (route.foreignObjectUrl !== undefined) assertProblem(await send(route.foreignObjectUrl(f), f.a.ownerToken), 404, `${label} (other org's object)`)
+        assertProblem(await send(route.url(f).replace(f.a.orgId, f.a.orgId.replace(/^./, (c) => (c === '0' ? '1' : '0'))), f.a.ownerToken), 404, `${label} (no such org)`)
+        assert.equal(await fingerprint(t()), before)
+      })
+    }
+
+    if (route.body !== undefined || route.badParamUrl !== undefined || route.query) {
+      it(`${label}: 400 for malformed input, nothing changed`, async () => {
+        const token = route.access === 'public' ? undefined : route.access === 'orgs:create' ? f.provider.ownerToken : f.a.ownerToken
+        const before = await fingerprint(t())
+        if (route.body !== undefined) {
+          assertProblem(await send(route.url(f), token, { payload: '{"broken": ' }), 400, `${label} (bad JSON)`)
+          const unknownField = await send(route.url(f), token, { body: { ...route.body(f), extra: 1 } })
+          assertProblem(unknownField, 400, `${label} (unknown field)`)
+          assert.equal(unknownField.body.code, 'VALIDATION_FAILED')
+          assert.ok(unknownField.body.errors.some((e: { message: string }) => e.message.includes('extra')), `${label}: names the field`)
+          assertProblem(await send(route.url(f), token, { body: [] }), 400, `${label} (array body)`)
+        }
+        if (route.badParamUrl !== undefined) assertProblem(await send(route.badParamUrl(f), token), 400, `${label} (bad path parameter)`)
+        if (route.query) assertProblem(await send(`${route.url(f)}?limit=100000&bogus=1`, token), 400, `${label} (bad query)`)
+        assert.equal(await fingerprint(t()), before)
+      })
+    }
+
+    if (route.body !== undefined) {
+      it(`${label}: 413 for an oversized body, nothing changed`, async () => {
+        const token = route.access === 'public' ? undefined : route.access === 'orgs:create' ? f.provider.ownerToken : f.a.ownerToken
+        const before = await fingerprint(t())
+        const response = await send(route.url(f), token, { payload: JSON.stringify({ ...route.body(f), name: 'x'.repeat(4096) }) })
+        assertProblem(response, 413, label)
+        assert.equal(response.body.code, 'PAYLOAD_TOO_LARGE')
+        assert.equal(await fingerprint(t()), before)
+      })
+    }
+  }
+
+  it('never answers 500 to hostile input', async () => {
+    const hostile = ['{"__proto__": {"admin": true}}', '{"name": "\\u0000"}', '"just a string"', 'null', '{"name": {"$gt": ""}}', `{"name": "${'\\'.repeat(2)}"}`]
+    for (const route of ROUTES.filter((r) => r.body !== undefined)) {
+      for (const payload of hostile) {
+        const token = route.access === 'public' ? undefined : route.access === 'orgs:create' ? f.provider.ownerToken : f.a.ownerToken
+        const response = await t().request({ method: route.method, url: route.url(f), token, payload })
+        assert.ok(response.status < 500, `${route.method} ${route.path} with ${payload}: ${response.status} ${response.text}`)
+      }
+    }
+  })
+})
