@@ -37,6 +37,8 @@ export interface Config {
     readonly maxFailedLogins: number
     readonly lockoutMinutes: number
     readonly apiTokenMaxDays: number
+    /** Requests per minute per address to bootstrap, login and invitation acceptance. */
+    readonly rateLimitPerMinute: number
   }
 }
 
@@ -74,6 +76,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_MAX_FAILED_LOGINS',
   'CUSTODIAN_LOCKOUT_MINUTES',
   'CUSTODIAN_API_TOKEN_MAX_DAYS',
+  'CUSTODIAN_AUTH_RATE_LIMIT',
 ])
 
 /** Parses and validates configuration; throws {@link ConfigError} listing every bad value. */
@@ -157,6 +160,7 @@ export function loadConfig(env: Source = process.env): Config {
       maxFailedLogins: int('CUSTODIAN_MAX_FAILED_LOGINS', 5, 1, 100),
       lockoutMinutes: int('CUSTODIAN_LOCKOUT_MINUTES', 15, 1, 24 * 60),
       apiTokenMaxDays: int('CUSTODIAN_API_TOKEN_MAX_DAYS', 365, 1, 3650),
+      rateLimitPerMinute: int('CUSTODIAN_AUTH_RATE_LIMIT', 10, 1, 100_000),
     },
   }
 

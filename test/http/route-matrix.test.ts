@@ -79,7 +79,7 @@ function assertProblem(response: { status: number; headers: Record<string, unkno
 }
 
 forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_BODY_LIMIT: '2048' })
+  const t = useTestApp(engine, { CUSTODIAN_BODY_LIMIT: '2048', CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
   let f: Fixture
 
   async function member(app: TestApp, org: Org, email: string): Promise<string> {

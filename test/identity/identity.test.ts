@@ -144,6 +144,12 @@ forEachEngine('customer orgs, members and revocation (P2.2, P2.6)', (engine) => 
     assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${customer.orgId}`, token: other.body.token })).status, 401)
   })
 
+  it('limits credential attempts per address (429, problem+json)', async () => {
+    const statuses = []
+    for (let i = 0; i < 12; i++) statuses.push((await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: 'cst_inv_nope', password: PASSWORD } })).status)
+    assert.ok(statuses.includes(429), `statuses: ${statuses}`)
+  })
+
   it('locks an account after repeated failed logins, and audits each failure', async () => {
     const attempts = []
     for (let i = 0; i < 3; i++) attempts.push(await t().request({ method: 'POST', url: '/v1/login', body: { email: 'owner@customer.test', password: 'wrong password!!' } }))

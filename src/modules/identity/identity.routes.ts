@@ -28,10 +28,10 @@ const WithToken = (schema: typeof InvitationViewSchema | typeof ApiTokenViewSche
 const MemberParams = Type.Object({ orgId: Uuid, userId: Uuid }, Strict)
 const ServiceAccountParams = Type.Object({ orgId: Uuid, serviceAccountId: Uuid }, Strict)
 const TokenParams = Type.Object({ orgId: Uuid, tokenId: Uuid }, Strict)
-const strictLimit = { max: 10, timeWindow: '1 minute' }
-
-export function identityRoutes(deps: { auth: AuthService; identity: IdentityService }): FastifyPluginAsyncTypebox {
+export function identityRoutes(deps: { auth: AuthService; identity: IdentityService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
   const { auth, identity } = deps
+  // Credential endpoints: per-address limit on top of the per-account lockout.
+  const strictLimit = { max: deps.rateLimitPerMinute, timeWindow: '1 minute' }
   return async (app) => {
     app.post('/v1/bootstrap', {
       config: { access: { public: true }, rateLimit: strictLimit },

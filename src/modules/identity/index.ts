@@ -10,5 +10,5 @@ import { identityRoutes } from './identity.routes.ts'
 export function createIdentityModule(deps: { db: Kysely<DB>; config: Pick<Config, 'auth'>; access: AccessService; audit: AuditService }) {
   const auth = createAuthService(deps)
   const identity = createIdentityService(deps)
-  return { auth, identity, routes: identityRoutes({ auth, identity }) }
+  return { auth, identity, routes: identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }) }
 }
