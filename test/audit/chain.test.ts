@@ -100,7 +100,7 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
     const k = owner(t())
     await sql`UPDATE audit_events SET details = '{"forged":true}' WHERE org_id = ${org.orgId} AND seq = 2`.execute(k)
     const rows = await k.selectFrom('audit_events').selectAll().where('org_id', '=', org.orgId).orderBy('seq').execute()
-    let prev = Buffer.alloc(32)
+    let prev: Buffer = Buffer.alloc(32)
     for (const row of rows) {
       const hash = chainHash(prev, toChainedEvent(row, Number(row.seq)))
       await sql`UPDATE audit_events SET prev_hash = ${prev}, hash = ${hash} WHERE id = ${row.id}`.execute(k)
