@@ -1,0 +1,123 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { request } from 'node:https'
+import path from 'node:path'
+
+const ROOT = path.resolve(import.meta.dirname, '../..')
+
+export interface ServerProcess {
+  child: ChildProcess
+  httpsPort: number
+  httpPort: number | undefined
+  bootstrapToken: string | undefined
+  output: () => string
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<number | null>
+  /** SIGKILL: no shutdown code runs at all. */
+  kill(): Promise<void>
+}
+
+/** Starts `node src/main.ts` (the real service) and waits until it listens. */
+export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', CUSTODIAN_HTTPS_PORT: '0', CUSTODIAN_HTTP_PORT: '0', CUSTODIAN_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+
+  const ports = await new Promise<{ httpsPort: number; httpPort: number | undefined }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs)
+    const check = () => {
+      for (const line of output.split('\n')) {
+        if (!line.startsWith('{')) continue
+        try {
+          const entry = JSON.parse(line) as { msg?: string; httpsPort?: number; httpPort?: number }
+          if (entry.msg === 'custodian listening' && entry.httpsPort !== undefined) {
+            clearTimeout(timer)
+            resolve({ httpsPort: entry.httpsPort, httpPort: entry.httpPort })
+            return
+          }
+        } catch {
+          // not a log line
+        }
+      }
+    }
+    child.stdout?.on('data', check)
+    exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code} before listening:\n${output}`))
+    })
+  })
+  return {
+    child,
+    ...ports,
+    bootstrapToken: /cst_boot_[0-9a-f]{32}_[A-Za-z0-9_-]{43}/.exec(output)?.[0],
+    output: () => output,
+    async stop() {
+      child.kill('SIGTERM')
+      return exited
+    },
+    async kill() {
+      child.kill('SIGKILL')
+      await exited
+    },
+  }
+}
+
+/** Waits for a process started separately (e.g. one expected to refuse to start). */
+export async function runToExit(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  clearTimeout(timer)
+  return { code, output }
+}
+
+export interface HttpsResponse {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  body: Record<string, any>
+  text: string
+}
+
+/** A JSON request over real HTTPS to a local server (its self-signed certificate accepted). */
+export function httpsJson(port: number, method: string, urlPath: string, options: { token?: string; body?: unknown } = {}): Promise<HttpsResponse> {
+  return new Promise((resolve, reject) => {
+    const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path: urlPath,
+        rejectUnauthorized: false,
+        headers: {
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+        },
+      },
+      (res) => {
+        let text = ''
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()))
+        res.on('end', () => {
+          let body: Record<string, any> = {}
+          try {
+            body = text === '' ? {} : (JSON.parse(text) as Record<string, any>)
+          } catch {
+            body = {}
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text })
+        })
+      },
+    )
+    req.on('error', reject)
+    if (payload !== undefined) req.write(payload)
+    req.end()
+  })
+}
