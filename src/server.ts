@@ -45,11 +45,14 @@ export async function startServer(config: Config, print: (line: string) => void 
     }
     app.sequencer.start()
 
-    if (!(await app.services.auth.isBootstrapped())) {
-      const { token, expiresAt } = await app.services.auth.issueBootstrapToken()
-      print(`Not bootstrapped yet. One-time bootstrap token (valid until ${expiresAt.toISOString()}):`)
-      print(`  ${token}`)
+    const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
+    if ('token' in bootstrap) {
+      print(`Not bootstrapped yet. One-time bootstrap token (valid until ${bootstrap.expiresAt.toISOString()}):`)
+      print(`  ${bootstrap.token}`)
       print(`POST it to https://localhost:${httpsPort}/v1/bootstrap with {"token", "orgName", "email", "password"}.`)
+    } else if ('pendingUntil' in bootstrap) {
+      print(`Not bootstrapped yet; a bootstrap token was issued earlier (valid until ${bootstrap.pendingUntil.toISOString()}).`)
+      print('Use it, or run `custodian bootstrap-token` for a new one (the old one then stops working).')
     }
     logger.info({ httpsPort, httpPort, engine: runtime.database.engine }, 'custodian listening')
 

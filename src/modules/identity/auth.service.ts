@@ -23,6 +23,11 @@ export interface AuthService {
   authenticate(input: { bearer?: string | undefined; sessionCookie?: string | undefined; csrfHeader?: string | undefined; unsafeMethod: boolean }): Promise<Principal | null>
   /** Issues a new bootstrap token (retiring unused older ones); refuses once bootstrapped. */
   issueBootstrapToken(): Promise<{ token: string; expiresAt: Date }>
+  /**
+   * At start: a new bootstrap token unless an unused, unexpired one exists (so that N
+   * processes starting together do not retire each other's tokens).
+   */
+  issueBootstrapTokenOnStart(): Promise<{ token: string; expiresAt: Date } | { pendingUntil: Date } | { bootstrapped: true }>
   isBootstrapped(): Promise<boolean>
   bootstrap(input: { token: string; orgName: string; email: string; password: string }, meta: RequestMeta): Promise<{ apiToken: string; orgId: string; userId: string }>
   login(input: { email: string; password: string; orgId?: string | undefined }, meta: RequestMeta): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }>
@@ -116,6 +121,15 @@ export function createAuthService(deps: {
         await store.replaceBootstrapToken(trx, { id: issued.id, secret_hash: issued.secretHash, expires_at: expiresAt })
       })
       return { token: issued.token, expiresAt }
+    },
+
+    async issueBootstrapTokenOnStart() {
+      if ((await providerOrgId()) !== undefined) return { bootstrapped: true as const }
+      const pending = await withOwner(db, (trx) =>
+        trx.selectFrom('bootstrap_tokens').select('expires_at').where('used_at', 'is', null).where('expires_at', '>', new Date()).orderBy('expires_at', 'desc').executeTakeFirst(),
+      )
+      if (pending !== undefined) return { pendingUntil: pending.expires_at }
+      return this.issueBootstrapToken()
     },
 
     async bootstrap(input, meta) {

@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { createTestDatabase, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
+import { httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
+
+const PASSWORD = 'correct horse battery staple'
+
+/**
+ * DESIGN "Audit log": requests of one org commit in parallel, in any process; sequencers
+ * in every process race for each org's chain. The result must still be one gap-free
+ * chain per org.
+ */
+describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)', { skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set' }, () => {
+  let db: TestDatabase
+  const servers: ServerProcess[] = []
+
+  before(async () => {
+    db = await createTestDatabase('postgres')
+    const shared = mkdtempSync(path.join(tmpdir(), 'custodian-two-'))
+    const env = (name: string) => ({
+      DATABASE_URL: db.url as string,
+      CUSTODIAN_DATA_DIR: path.join(shared, name),
+      CUSTODIAN_ROOT_KEY_FILE: path.join(shared, 'root.key'),
+      CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '20',
+      CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '50',
+      CUSTODIAN_AUDIT_CHECKPOINT_SECONDS: '1',
+      CUSTODIAN_LOG_LEVEL: 'info',
+    })
+    servers.push(await spawnServer(env('one')))
+    servers.push(await spawnServer(env('two')))
+  })
+  after(async () => {
+    for (const server of servers) await server.stop()
+    await db?.close()
+  })
+
+  it('interleaves concurrent appends from both processes into seq 1..N with no gap or duplicate', async () => {
+    const [one, two] = servers as [ServerProcess, ServerProcess]
+    const boot = await httpsJson(one.httpsPort, 'POST', '/v1/bootstrap', { body: { token: one.bootstrapToken, orgName: 'P', email: 'o@p.test', password: PASSWORD } })
+    assert.equal(boot.status, 201, boot.text)
+    const { apiToken, orgId } = boot.body
+
+    const perProcess = 60
+    const concurrency = 8
+    const jobs = Array.from({ length: perProcess * 2 }, (_, i) => ({ server: i % 2 === 0 ? one : two, i }))
+    const statuses: number[] = []
+    await Promise.all(
+      Array.from({ length: concurrency }, async (_, worker) => {
+        for (let j = worker; j < jobs.length; j += concurrency) {
+          const job = jobs[j] as (typeof jobs)[number]
+          const response = await httpsJson(job.server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: `sa-${job.i}`, role: 'viewer' } })
+          statuses.push(response.status)
+        }
+      }),
+    )
+    assert.deepEqual(new Set(statuses), new Set([201]))
+
+    let verified: Record<string, any> = {}
+    for (let attempt = 0; attempt < 100; attempt++) {
+      verified = (await httpsJson(two.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/verify`, { token: apiToken })).body
+      if (verified.unchained === 0 && verified.lastCheckpointSeq === verified.lastSeq) break
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    assert.equal(verified.ok, true, JSON.stringify(verified.problems))
+    assert.equal(verified.unchained, 0)
+    const rows = await db.kysely.selectFrom('audit_events').select(['seq']).where('org_id', '=', orgId).orderBy('seq').execute()
+    assert.equal(rows.length, verified.events)
+    assert.deepEqual(rows.map((r) => r.seq), rows.map((_, i) => i + 1))
+    assert.ok(rows.length >= perProcess * 2 + 3)
+    const serviceAccountEvents = await db.kysely.selectFrom('audit_events').select('id').where('org_id', '=', orgId).where('action', '=', 'service_account.create').execute()
+    assert.equal(serviceAccountEvents.length, perProcess * 2)
+  })
+})
