@@ -1,0 +1,107 @@
+/**
+ * `npm run bench`: in one run, on this machine,
+ *   1. a bare Fastify hello-world over HTTPS (the baseline),
+ *   2. Custodian's authenticated, authorized, audited request — create a service account:
+ *      token lookup, role check, insert, audit event in the same transaction, commit —
+ *      on PostgreSQL and on the embedded PGlite,
+ * each driven by autocannon from a separate process; prints req/s, p99 and the ratio to
+ * the baseline, and the audit commit-to-chain delay. Record results in docs/benchmarks.md.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import autocannon from 'autocannon'
+import pg from 'pg'
+import { httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
+const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const root = path.resolve(import.meta.dirname, '..')
+
+interface Figures { name: string; rps: number; p50: number; p99: number; errors: number; non2xx: number }
+
+async function load(name: string, url: string, options: { method?: 'GET' | 'POST'; token?: string; body?: (n: number) => string } = {}): Promise<Figures> {
+  let counter = 0
+  const run = (duration: number) =>
+    autocannon({
+      url,
+      connections: CONNECTIONS,
+      duration,
+      method: options.method ?? 'GET',
+      tlsOptions: { rejectUnauthorized: false },
+      headers: { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...(options.body ? { 'content-type': 'application/json' } : {}) },
+      requests: [{ setupRequest: (request) => (options.body ? { ...request, body: options.body(counter++) } : request) }],
+    })
+  await run(2) // warm-up: JIT, connection pools, TLS sessions
+  const result = await run(DURATION)
+  return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx }
+}
+
+async function startHello(): Promise<{ port: number; stop: () => void }> {
+  const child = spawn(process.execPath, [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const port = await new Promise<number>((resolve) => child.stdout?.on('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString().split('\n')[0] as string).httpsPort)))
+  return { port, stop: () => child.kill('SIGTERM') }
+}
+
+async function freshDatabase(): Promise<string> {
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  await admin.query('DROP DATABASE IF EXISTS custodian_bench WITH (FORCE)')
+  await admin.query('CREATE DATABASE custodian_bench')
+  await admin.end()
+  const url = new URL(PG_URL)
+  url.pathname = '/custodian_bench'
+  return url.toString()
+}
+
+async function chainDelay(url: string): Promise<{ p50: number; p99: number; max: number; events: number }> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  const result = await client.query(`
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS max, count(*) AS events
+      FROM (SELECT extract(epoch FROM chained_at - occurred_at) * 1000 AS ms FROM audit_events WHERE chained_at IS NOT NULL) d`)
+  await client.end()
+  const row = result.rows[0]
+  return { p50: Number(row.p50), p99: Number(row.p99), max: Number(row.max), events: Number(row.events) }
+}
+
+async function audited(server: ServerProcess, label: string): Promise<Figures[]> {
+  const boot = await httpsJson(server.httpsPort, 'POST', '/v1/bootstrap', { body: { token: server.bootstrapToken, orgName: 'Bench', email: 'bench@bench.test', password: 'correct horse battery staple' } })
+  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
+  const { apiToken, orgId } = boot.body
+  const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}`
+  const read = await load(`${label}: authenticated read (GET org)`, base, { token: apiToken })
+  const write = await load(`${label}: audited write (create service account)`, `${base}/service-accounts`, {
+    method: 'POST',
+    token: apiToken,
+    body: (n) => JSON.stringify({ name: `bench-${process.pid}-${n}-${Math.random().toString(36).slice(2, 8)}`, role: 'viewer' }),
+  })
+  return [read, write]
+}
+
+const rows: Figures[] = []
+const hello = await startHello()
+const baseline = await load('Fastify hello-world (baseline)', `https://127.0.0.1:${hello.port}/`)
+rows.push(baseline)
+hello.stop()
+
+const pgUrl = await freshDatabase()
+const pgServer = await spawnServer({ DATABASE_URL: pgUrl, CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')), CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' })
+rows.push(...(await audited(pgServer, 'PostgreSQL')))
+await new Promise((resolve) => setTimeout(resolve, 1500))
+const delay = await chainDelay(pgUrl)
+await pgServer.stop()
+
+const liteServer = await spawnServer({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')), CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' })
+rows.push(...(await audited(liteServer, 'PGlite')))
+await liteServer.stop()
+
+const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9)
+console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s each\n`)
+console.log(`${'scenario'.padEnd(58)}    req/s   p50 ms   p99 ms  ratio  errors`)
+for (const row of rows) {
+  console.log(`${row.name.padEnd(58)}${fmt(row.rps)}${fmt(row.p50, 1)}${fmt(row.p99, 1)}  ${(row.rps / baseline.rps).toFixed(2).padStart(5)}  ${row.errors + row.non2xx}`)
+}
+console.log(`\naudit commit-to-chain delay on PostgreSQL over ${delay.events} events: p50 ${delay.p50.toFixed(0)} ms, p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms`)
