@@ -8,4 +8,4 @@ const tls = await loadOrCreateCertificate({ dataDir, tls: { certFile: undefined,
 const app = Fastify({ logger: false, https: httpsOptions(tls, 'TLSv1.2') })
 app.get('/', async () => ({ hello: 'world' }))
 await app.listen({ port: 0, host: '127.0.0.1' })
-process.stdout.write(`${JSON.stringify({ msg: 'custodian listening', httpsPort: (app.server.address() as { port: number }).port })}\n`)
+process.stdout.write(`Listening: https://127.0.0.1:${(app.server.address() as { port: number }).port}\n`)

@@ -41,7 +41,7 @@ async function load(name: string, url: string, options: { method?: 'GET' | 'POST
 
 async function startHello(): Promise<{ port: number; stop: () => void }> {
   const child = spawn(process.execPath, [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const port = await new Promise<number>((resolve) => child.stdout?.on('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString().split('\n')[0] as string).httpsPort)))
+  const port = await new Promise<number>((resolve) => child.stdout?.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))))
   return { port, stop: () => child.kill('SIGTERM') }
 }
 

@@ -54,6 +54,7 @@ export async function startServer(config: Config, print: (line: string) => void 
       print(`Not bootstrapped yet; a bootstrap token was issued earlier (valid until ${bootstrap.pendingUntil.toISOString()}).`)
       print('Use it, or run `custodian bootstrap-token` for a new one (the old one then stops working).')
     }
+    print(`Listening: https://${config.host}:${httpsPort}${httpPort === undefined ? '' : ` (HTTP ${httpPort} redirects to HTTPS)`} on ${runtime.database.engine}`)
     logger.info({ httpsPort, httpPort, engine: runtime.database.engine }, 'custodian listening')
 
     let closing: Promise<void> | undefined

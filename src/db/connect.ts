@@ -5,6 +5,7 @@ import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { lockDataDir, type DataDirLock } from './lock.ts'
 import type { DB } from './schema.ts'
+import { preferOneRoundTripBegin } from './tenant.ts'
 
 export type Engine = 'pglite' | 'postgres'
 
@@ -97,6 +98,7 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   // An idle client that errors (server restart) must not crash the process.
   pool.on('error', () => {})
   const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  preferOneRoundTripBegin(kysely)
   await sql`SELECT 1`.execute(kysely)
   return {
     engine: 'postgres',

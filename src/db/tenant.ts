@@ -18,10 +18,40 @@ export const APP_ROLE = 'custodian_app'
  * such transaction: they commit together or not at all.
  */
 export async function withOrg<T>(db: Kysely<DB>, orgId: string, fn: (trx: Trx) => Promise<T>): Promise<T> {
-  return db.transaction().execute(async (trx) => {
-    await sql`SELECT set_config('custodian.org_id', ${orgId}, true), set_config('role', ${APP_ROLE}, true)`.execute(trx)
-    return fn(trx)
+  if (!UUID.test(orgId)) throw new Error('withOrg: org id is not a UUID')
+  if (!ONE_ROUND_TRIP_BEGIN.has(db)) {
+    return db.transaction().execute(async (trx) => {
+      await sql`SELECT set_config('custodian.org_id', ${orgId}, true), set_config('role', ${APP_ROLE}, true)`.execute(trx)
+      return fn(trx)
+    })
+  }
+  // PostgreSQL over the network: BEGIN and the tenant settings in one round trip (a
+  // simple-protocol batch; the org id is a checked UUID, so inlining it is safe).
+  return db.connection().execute(async (connection) => {
+    await sql.raw(`BEGIN; SELECT set_config('custodian.org_id', '${orgId}', true), set_config('role', '${APP_ROLE}', true)`).execute(connection)
+    let result: T
+    try {
+      result = await fn(connection as unknown as Trx)
+    } catch (error) {
+      await sql`ROLLBACK`.execute(connection).catch(() => {})
+      throw error
+    }
+    await sql`COMMIT`.execute(connection)
+    return result
   })
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * Databases reached over a connection pool (node-postgres), where a round trip costs a
+ * context switch into another process. PGlite is in-process and its driver owns the
+ * transaction life cycle, so it keeps Kysely's transaction.
+ */
+const ONE_ROUND_TRIP_BEGIN = new WeakSet<Kysely<DB>>()
+
+export function preferOneRoundTripBegin(db: Kysely<DB>): void {
+  ONE_ROUND_TRIP_BEGIN.add(db)
 }
 
 /**

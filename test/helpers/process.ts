@@ -20,28 +20,33 @@ export interface ServerProcess {
 export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', CUSTODIAN_HTTPS_PORT: '0', CUSTODIAN_HTTP_PORT: '0', CUSTODIAN_LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', CUSTODIAN_HTTPS_PORT: '0', CUSTODIAN_HTTP_PORT: '0', CUSTODIAN_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  // Keep the start-up output (fingerprint, bootstrap token, errors); drop the request log
+  // beyond that, so a long run does not grow this process's memory.
   let output = ''
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const keep = (chunk: Buffer) => {
+    if (output.length < 256 * 1024) output += chunk.toString()
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
 
   const ports = await new Promise<{ httpsPort: number; httpPort: number | undefined }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs)
+    let scanned = 0
     const check = () => {
-      for (const line of output.split('\n')) {
-        if (!line.startsWith('{')) continue
-        try {
-          const entry = JSON.parse(line) as { msg?: string; httpsPort?: number; httpPort?: number }
-          if (entry.msg === 'custodian listening' && entry.httpsPort !== undefined) {
-            clearTimeout(timer)
-            resolve({ httpsPort: entry.httpsPort, httpPort: entry.httpPort })
-            return
-          }
-        } catch {
-          // not a log line
+      const lines = output.slice(scanned).split('\n')
+      // Scan only complete lines not seen before.
+      scanned += output.slice(scanned).lastIndexOf('\n') + 1
+      for (const line of lines.slice(0, -1)) {
+        const match = /^Listening: https:\/\/[^:]+:(\d+)(?: \(HTTP (\d+) redirects)?/.exec(line)
+        if (match !== null) {
+          clearTimeout(timer)
+          child.stdout?.off('data', check)
+          resolve({ httpsPort: Number(match[1]), httpPort: match[2] === undefined ? undefined : Number(match[2]) })
+          return
         }
       }
     }

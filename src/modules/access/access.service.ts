@@ -21,7 +21,8 @@ export interface RoleView {
 
 export interface AccessService {
   /** The permissions a role grants in an org; empty for a role that no longer exists. */
-  permissionsOf(trx: Trx, org: { id: string; kind: 'provider' | 'customer' }, role: string): Promise<Set<Permission>>
+  /** Takes a transaction or, for a credential check, the owner connection (one statement). */
+  permissionsOf(trx: Kysely<DB>, org: { id: string; kind: 'provider' | 'customer' }, role: string): Promise<Set<Permission>>
   /** Throws VALIDATION_FAILED unless `role` can be given to someone in this org. */
   assertAssignable(trx: Trx, ctx: RequestContext, role: string): Promise<void>
   listRoles(ctx: RequestContext): Promise<RoleView[]>
@@ -36,7 +37,7 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     return BUILT_IN_ROLES[role].permissions.filter((p) => kind === 'provider' || !PROVIDER_ONLY.has(p))
   }
 
-  async function permissionsOf(trx: Trx, org: { id: string; kind: 'provider' | 'customer' }, role: string) {
+  async function permissionsOf(trx: Kysely<DB>, org: { id: string; kind: 'provider' | 'customer' }, role: string) {
     if (isBuiltInRole(role)) return new Set(builtInPermissions(role, org.kind))
     const custom = await trx
       .selectFrom('custom_roles')

@@ -49,7 +49,7 @@ export function createAuthService(deps: {
   let cachedProviderOrgId: string | undefined
 
   async function principalFor(
-    trx: Trx,
+    trx: Kysely<DB>,
     row: { org_id: string; org_kind: 'provider' | 'customer'; role: string },
     kind: Principal['kind'],
     id: string,
@@ -64,33 +64,29 @@ export function createAuthService(deps: {
   async function fromBearer(bearer: string): Promise<Principal | null> {
     const parsed = parseToken('cst_api', bearer)
     if (parsed === undefined) return null
-    // Owner transaction: the token is what tells us the org.
-    return withOwner(db, async (trx) => {
-      const row = await store.findTokenForAuth(trx, parsed.id)
-      if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
-      if (row.revoked_at !== null || row.expires_at.getTime() <= Date.now() || row.role === null) return null
-      await store.touchToken(trx, row.id)
-      const kind = row.user_id !== null ? 'user' : 'service_account'
-      const principalId = (row.user_id ?? row.service_account_id) as string
-      return principalFor(trx, { ...row, role: row.role }, kind, principalId, { type: 'token', tokenId: row.id }, row.scopes)
-    })
+    // Owner connection, one read-only statement: the token is what tells us the org.
+    const row = await store.findTokenForAuth(db, parsed.id)
+    if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
+    if (row.revoked_at !== null || row.expires_at.getTime() <= Date.now() || row.role === null) return null
+    if (row.last_used_at === null || Date.now() - row.last_used_at.getTime() > 60_000) await store.touchToken(db, row.id)
+    const kind = row.user_id !== null ? 'user' : 'service_account'
+    const principalId = (row.user_id ?? row.service_account_id) as string
+    return principalFor(db, { ...row, role: row.role }, kind, principalId, { type: 'token', tokenId: row.id }, row.scopes)
   }
 
   async function fromSession(cookie: string, csrfHeader: string | undefined, unsafe: boolean): Promise<Principal | null> {
     const parsed = parseToken('cst_ses', cookie)
     if (parsed === undefined) return null
-    return withOwner(db, async (trx) => {
-      const row = await store.findSessionForAuth(trx, parsed.id)
-      if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
-      const now = Date.now()
-      const idleLimit = row.last_seen_at.getTime() + config.auth.sessionIdleMinutes * 60_000
-      if (row.revoked_at !== null || row.expires_at.getTime() <= now || idleLimit <= now || row.role === null) return null
-      if (unsafe && (csrfHeader === undefined || !secretMatches(csrfHeader, row.csrf_hash))) {
-        throw new AppError('CSRF_FAILED', 'a state-changing request with a session cookie needs the X-CSRF-Token header from login')
-      }
-      await store.touchSession(trx, row.id)
-      return principalFor(trx, { ...row, role: row.role }, 'user', row.user_id, { type: 'session', sessionId: row.id }, null)
-    })
+    const row = await store.findSessionForAuth(db, parsed.id)
+    if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
+    const now = Date.now()
+    const idleLimit = row.last_seen_at.getTime() + config.auth.sessionIdleMinutes * 60_000
+    if (row.revoked_at !== null || row.expires_at.getTime() <= now || idleLimit <= now || row.role === null) return null
+    if (unsafe && (csrfHeader === undefined || !secretMatches(csrfHeader, row.csrf_hash))) {
+      throw new AppError('CSRF_FAILED', 'a state-changing request with a session cookie needs the X-CSRF-Token header from login')
+    }
+    if (now - row.last_seen_at.getTime() > 30_000) await store.touchSession(db, row.id)
+    return principalFor(db, { ...row, role: row.role }, 'user', row.user_id, { type: 'session', sessionId: row.id }, null)
   }
 
   async function providerOrgId(): Promise<string | undefined> {

@@ -1,4 +1,5 @@
-import { sql, type Insertable, type Selectable } from 'kysely'
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
+import type { DB } from '../../db/schema.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type {
   ApiTokensTable,
@@ -18,7 +19,8 @@ export type SessionRow = Selectable<SessionsTable>
 export type InvitationRow = Selectable<InvitationsTable>
 export type ServiceAccountRow = Selectable<ServiceAccountsTable>
 
-// ---- credential resolution (owner transaction: the org is not known yet) ----
+// ---- credential resolution: single statements on the owner connection (the org is not
+// known yet), so they take the database handle rather than a transaction ----
 
 export interface TokenForAuth extends ApiTokenRow {
   org_kind: 'provider' | 'customer'
@@ -26,7 +28,7 @@ export interface TokenForAuth extends ApiTokenRow {
   role: string | null
 }
 
-export async function findTokenForAuth(trx: Trx, id: string): Promise<TokenForAuth | undefined> {
+export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<TokenForAuth | undefined> {
   return trx
     .selectFrom('api_tokens as t')
     .innerJoin('orgs as o', 'o.id', 't.org_id')
@@ -39,7 +41,7 @@ export async function findTokenForAuth(trx: Trx, id: string): Promise<TokenForAu
 }
 
 /** Records use at most once a minute per token: a write per request would cap throughput. */
-export async function touchToken(trx: Trx, id: string): Promise<void> {
+export async function touchToken(trx: Kysely<DB>, id: string): Promise<void> {
   await sql`
     UPDATE api_tokens SET last_used_at = now()
      WHERE id = ${id} AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
@@ -51,7 +53,7 @@ export interface SessionForAuth extends SessionRow {
   role: string | null
 }
 
-export async function findSessionForAuth(trx: Trx, id: string): Promise<SessionForAuth | undefined> {
+export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<SessionForAuth | undefined> {
   return trx
     .selectFrom('sessions as s')
     .innerJoin('orgs as o', 'o.id', 's.org_id')
@@ -62,14 +64,14 @@ export async function findSessionForAuth(trx: Trx, id: string): Promise<SessionF
     .executeTakeFirst() as Promise<SessionForAuth | undefined>
 }
 
-export async function touchSession(trx: Trx, id: string): Promise<void> {
+export async function touchSession(trx: Kysely<DB>, id: string): Promise<void> {
   await sql`
     UPDATE sessions SET last_seen_at = now()
      WHERE id = ${id} AND last_seen_at < now() - interval '30 seconds'
   `.execute(trx)
 }
 
-export async function customRolePermissions(trx: Trx, orgId: string, name: string): Promise<string[] | undefined> {
+export async function customRolePermissions(trx: Kysely<DB>, orgId: string, name: string): Promise<string[] | undefined> {
   const row = await trx
     .selectFrom('custom_roles')
     .select('permissions')
