@@ -8,6 +8,7 @@ import { buildApp, type App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { deriveKey, ed25519FromSeed } from '../../src/crypto/keys.ts'
 import { createLogger } from '../../src/logger.ts'
+import type { Logger } from 'pino'
 import type { Engine } from '../../src/db/connect.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 
@@ -45,7 +46,7 @@ export function useTestApp(engine: Engine, env: Record<string, string> = {}): ()
   }
 }
 
-export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger): Promise<TestApp> {
   const config = loadConfig({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')), CUSTODIAN_LOG_LEVEL: 'silent', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50', ...env })
   const rootKey = randomBytes(32)
   const app = await buildApp({
@@ -53,7 +54,7 @@ export async function startTestApp(engine: Engine, db: TestDatabase, env: Record
     database: db,
     signer: ed25519FromSeed(deriveKey(rootKey, 'audit-signing-v1')),
     hmacKey: deriveKey(rootKey, 'audit-hmac-v1'),
-    logger: createLogger(config),
+    logger: logger ?? createLogger(config),
   })
   await app.ready()
   return {

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { describe, it } from 'node:test'
+import { ConfigError, loadConfig } from './config.ts'
+
+describe('configuration', () => {
+  it('has working defaults and no default secret', () => {
+    const config = loadConfig({})
+    assert.equal(config.httpsPort, 8443)
+    assert.equal(config.httpPort, 8080)
+    assert.equal(config.tls.minVersion, 'TLSv1.2')
+    assert.equal(config.databaseUrl, undefined)
+    assert.equal(config.rootKeyFile, path.resolve('data/root.key'))
+  })
+
+  it('reports every bad value on its own line', () => {
+    assert.throws(
+      () => loadConfig({ CUSTODIAN_HTTPS_PORT: 'abc', CUSTODIAN_HTTP_PORT: '70000', CUSTODIAN_TLS_MIN_VERSION: 'TLSv1.1', DATABASE_URL: 'mysql://x', CUSTODIAN_TLS_CERT_FILE: 'c.pem', CUSTODIAN_HTTPSPORT: '1' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError)
+        assert.equal(error.problems.length, 6, error.message)
+        for (const key of ['CUSTODIAN_HTTPS_PORT', 'CUSTODIAN_HTTP_PORT', 'CUSTODIAN_TLS_MIN_VERSION', 'DATABASE_URL', 'CUSTODIAN_TLS_CERT_FILE', 'CUSTODIAN_HTTPSPORT']) {
+          assert.ok(error.problems.some((p) => p.startsWith(key)), `no line for ${key}`)
+        }
+        return true
+      },
+    )
+  })
+
+  it('reads a JSON file, with the environment taking precedence', () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'custodian.json')
+    writeFileSync(file, JSON.stringify({ CUSTODIAN_HTTPS_PORT: 9443, CUSTODIAN_LOG_LEVEL: 'debug' }))
+    const config = loadConfig({ CUSTODIAN_CONFIG_FILE: file, CUSTODIAN_LOG_LEVEL: 'warn' })
+    assert.equal(config.httpsPort, 9443)
+    assert.equal(config.logLevel, 'warn')
+  })
+
+  it('refuses an unreadable config file and a redirect port equal to the HTTPS port', () => {
+    assert.throws(() => loadConfig({ CUSTODIAN_CONFIG_FILE: '/nonexistent/custodian.json' }), /CUSTODIAN_CONFIG_FILE/)
+    assert.throws(() => loadConfig({ CUSTODIAN_HTTPS_PORT: '9000', CUSTODIAN_HTTP_PORT: '9000' }), /must differ/)
+  })
+
+  it('disables the redirect listener with off', () => {
+    assert.equal(loadConfig({ CUSTODIAN_HTTP_PORT: 'off' }).httpPort, null)
+  })
+})

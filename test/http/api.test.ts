@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict'
+import { before, it } from 'node:test'
+import { Writable } from 'node:stream'
+import Fastify from 'fastify'
+import { registerAccessControl } from '../../src/http/access-control.ts'
+import { forEachEngine } from '../helpers/db.ts'
+import { bootstrapProvider, createCustomerOrg, PASSWORD, useTestApp, type Org } from '../helpers/app.ts'
+
+forEachEngine('API description, audit queries, logs', (engine) => {
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
+  let provider: Org
+  let customer: Org
+
+  before(async () => {
+    provider = await bootstrapProvider(t())
+    customer = await createCustomerOrg(t(), provider, 'Customer', 'owner@c.test')
+  })
+
+  it('serves a complete OpenAPI 3.1 document: every operation with its errors as problem+json', async () => {
+    const doc = (await t().request({ method: 'GET', url: '/openapi.json' })).body
+    assert.equal(doc.openapi, '3.1.0')
+    assert.ok(doc.components.schemas.Problem ?? doc.components.schemas['def-0'], 'Problem schema present')
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const label = `${method.toUpperCase()} ${path}`
+        assert.ok(op.summary, `${label}: summary`)
+        const codes = Object.keys(op.responses)
+        assert.ok(codes.some((c) => c.startsWith('2')), `${label}: a success response`)
+        if (op.security.length > 0) {
+          for (const code of ['400', '401', '403', '413', '500', '503']) assert.ok(codes.includes(code), `${label}: documents ${code}`)
+          assert.ok(op['x-permission'] || ['/v1/me', '/v1/logout', '/v1/permissions'].includes(path), `${label}: names its permission`)
+        }
+      }
+    }
+  })
+
+  it('refuses to register a route that does not declare its access (deny by default)', async () => {
+    const app = Fastify()
+    registerAccessControl(app, { auth: t().app.services.auth, audit: t().app.services.audit })
+    assert.throws(() => app.get('/v1/unguarded', async () => ({ ok: true })), /declares no access/)
+  })
+
+  it('queries the audit log by actor, action and outcome, newest first, with cursor paging', async () => {
+    for (let i = 0; i < 5; i++) await t().request({ method: 'POST', url: `/v1/orgs/${customer.orgId}/service-accounts`, token: customer.ownerToken, body: { name: `q-${i}`, role: 'viewer' } })
+    await t().request({ method: 'GET', url: `/v1/orgs/${customer.orgId}/tokens`, token: 'cst_api_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })
+    const url = `/v1/orgs/${customer.orgId}/audit/events`
+    const first = await t().request({ method: 'GET', url: `${url}?action=service_account.create&limit=2`, token: customer.ownerToken })
+    assert.equal(first.status, 200)
+    assert.equal(first.body.events.length, 2)
+    assert.ok(first.body.nextCursor)
+    const second = await t().request({ method: 'GET', url: `${url}?action=service_account.create&limit=2&cursor=${first.body.nextCursor}`, token: customer.ownerToken })
+    const third = await t().request({ method: 'GET', url: `${url}?action=service_account.create&limit=2&cursor=${second.body.nextCursor}`, token: customer.ownerToken })
+    const names = [...first.body.events, ...second.body.events, ...third.body.events].map((e: { details: { name: string } }) => e.details.name)
+    assert.deepEqual(names, ['q-4', 'q-3', 'q-2', 'q-1', 'q-0'])
+    assert.equal(third.body.nextCursor, null)
+
+    const byActor = await t().request({ method: 'GET', url: `${url}?actor=${customer.ownerId}&action=service_account.*`, token: customer.ownerToken })
+    assert.equal(byActor.body.events.length, 5)
+    const denied = await t().request({ method: 'GET', url: `${url}?outcome=denied`, token: customer.ownerToken })
+    assert.ok(denied.body.events.every((e: { outcome: string }) => e.outcome === 'denied'))
+    const bad = await t().request({ method: 'GET', url: `${url}?cursor=forged`, token: customer.ownerToken })
+    assert.equal(bad.status, 400)
+    const future = await t().request({ method: 'GET', url: `${url}?from=2999-01-01T00:00:00Z`, token: customer.ownerToken })
+    assert.equal(future.body.events.length, 0)
+  })
+
+  it('ends a session or a token on logout', async () => {
+    const made = await t().request({ method: 'POST', url: `/v1/orgs/${customer.orgId}/tokens`, token: customer.ownerToken, body: { name: 'to-logout', expiresInDays: 1 } })
+    assert.equal((await t().request({ method: 'POST', url: '/v1/logout', token: made.body.token })).status, 204)
+    assert.equal((await t().request({ method: 'GET', url: '/v1/me', token: made.body.token })).status, 401)
+  })
+})
+
+forEachEngine('logs keep secrets out', (engine) => {
+  it('never writes a password, token or cookie to the log', async () => {
+    const lines: string[] = []
+    const sink = new Writable({ write(chunk, _enc, done) { lines.push(chunk.toString()); done() } })
+    const { default: pino } = await import('pino')
+    const { REDACT_PATHS } = await import('../../src/logger.ts')
+    const logger = pino({ level: 'trace', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, sink)
+    const { createTestDatabase } = await import('../helpers/db.ts')
+    const { startTestApp } = await import('../helpers/app.ts')
+    const db = await createTestDatabase(engine)
+    const t = await startTestApp(engine, db, {}, logger)
+    try {
+      const provider = await bootstrapProvider(t)
+      await t.request({ method: 'POST', url: '/v1/login', body: { email: 'owner@provider.test', password: PASSWORD } })
+      await t.request({ method: 'GET', url: `/v1/orgs/${provider.orgId}`, token: provider.ownerToken, headers: { cookie: '__Host-custodian_session=cst_ses_secretcookie' } })
+      logger.info({ password: 'leaky', token: 'leaky', req: { headers: { authorization: 'Bearer leaky' } } }, 'probe')
+      const all = lines.join('')
+      assert.ok(lines.length > 5, 'the app logged')
+      assert.ok(!all.includes(PASSWORD))
+      assert.ok(!all.includes(provider.ownerToken))
+      assert.ok(!all.includes('secretcookie'))
+      assert.ok(!all.includes('leaky'))
+    } finally {
+      await t.app.close()
+      await db.close()
+    }
+  })
+})
