@@ -4,7 +4,7 @@ import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hmacValue, type Signer } from '../../crypto/keys.ts'
 import { AppError } from '../../errors.ts'
-import { canonicalJson, verifyChain, type StoredChainEvent, type VerifyResult } from './audit.format.ts'
+import { canonicalJson, verifyChain, type VerifyResult } from './audit.format.ts'
 import * as store from './audit.store.ts'
 import type { AuditEventInput, AuditEventView } from './audit.types.ts'
 
@@ -73,10 +73,15 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
     }
   }
 
-  async function* pagesOf(orgId: string, read: (trx: Trx, afterSeq: number) => Promise<StoredChainEvent[]>) {
+  type Runner = <T>(fn: (trx: Trx) => Promise<T>) => Promise<T>
+  const asOrg = (orgId: string): Runner => (fn) => withOrg(db, orgId, fn)
+  const asOwner: Runner = (fn) => withOwner(db, fn)
+
+  /** The org's chained events in seq order, a page per transaction (long reads hold nothing open). */
+  async function* chainedEvents(orgId: string, run: Runner) {
     let afterSeq = 0
     for (;;) {
-      const page = await withOrg(db, orgId, (trx) => read(trx, afterSeq))
+      const page = await run((trx) => store.chainedEventsPage(trx, orgId, afterSeq, PAGE))
       yield* page
       if (page.length < PAGE) return
       afterSeq = page[page.length - 1]?.event.seq ?? afterSeq
@@ -120,7 +125,7 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
         exportedAt: new Date().toISOString(),
         keys: [...keys].map(([keyId, publicKey]) => ({ keyId, algorithm: 'Ed25519', publicKey })),
       })}\n`
-      for await (const stored of pagesOf(orgId, (trx, after) => store.chainedEventsPage(trx, orgId, after, PAGE))) {
+      for await (const stored of chainedEvents(orgId, asOrg(orgId))) {
         yield `${JSON.stringify({ kind: 'event', ...stored })}\n`
       }
       for (const signed of checkpoints) yield `${JSON.stringify({ kind: 'checkpoint', ...signed })}\n`
@@ -128,25 +133,15 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
 
     async verify(orgId) {
       const checkpoints = await withOrg(db, orgId, (trx) => store.listCheckpoints(trx, orgId))
-      const events = pagesOf(orgId, (trx, after) => store.chainedEventsPage(trx, orgId, after, PAGE))
-      const result = await verifyChain(orgId, events, checkpoints, keys)
+      const result = await verifyChain(orgId, chainedEvents(orgId, asOrg(orgId)), checkpoints, keys)
       return { ...result, unchained: await withOrg(db, orgId, (trx) => store.countUnchained(trx, orgId)) }
     },
 
     async verifyAll() {
       const results: VerifyResult[] = []
       for (const orgId of await store.orgsWithEvents(db)) {
-        const checkpoints = await withOwner(db, (trx) => store.listCheckpoints(trx, orgId))
-        async function* events() {
-          let afterSeq = 0
-          for (;;) {
-            const page = await withOwner(db, (trx) => store.chainedEventsPage(trx, orgId, afterSeq, PAGE))
-            yield* page
-            if (page.length < PAGE) return
-            afterSeq = page[page.length - 1]?.event.seq ?? afterSeq
-          }
-        }
-        results.push(await verifyChain(orgId, events(), checkpoints, keys))
+        const checkpoints = await asOwner((trx) => store.listCheckpoints(trx, orgId))
+        results.push(await verifyChain(orgId, chainedEvents(orgId, asOwner), checkpoints, keys))
       }
       return results
     },

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable } from 'kysely'
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type { AuditEventsTable } from './audit.tables.ts'
@@ -8,21 +8,7 @@ import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.f
 
 export type AuditEventRow = Selectable<AuditEventsTable>
 
-export interface NewAuditEventRow {
-  org_id: string
-  event_id: string
-  occurred_at: Date
-  actor_type: string
-  actor_id: string | null
-  action: string
-  target_type: string | null
-  target_id: string | null
-  outcome: 'success' | 'denied' | 'failure'
-  ip: string | null
-  user_agent: string | null
-  request_id: string | null
-  details: string
-}
+export type NewAuditEventRow = Insertable<AuditEventsTable>
 
 export async function insertEvent(trx: Trx, row: NewAuditEventRow): Promise<void> {
   await trx.insertInto('audit_events').values(row).execute()
