@@ -168,19 +168,13 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
   }
 }
 
+/** The API view: the event as it is hashed, without its chain position fields, plus its links. */
 function toView(row: store.AuditEventRow): AuditEventView {
+  const { v: _version, org: _org, seq: _seq, ...event } = store.toChainedEvent(row, 0)
   return {
-    id: row.event_id,
+    ...event,
+    actor: event.actor as AuditEventView['actor'],
     seq: row.seq === null ? null : Number(row.seq),
-    time: row.occurred_at.toISOString(),
-    actor: { type: row.actor_type as AuditEventView['actor']['type'], id: row.actor_id },
-    action: row.action,
-    target: row.target_type === null ? null : { type: row.target_type, id: row.target_id },
-    outcome: row.outcome,
-    ip: row.ip,
-    userAgent: row.user_agent,
-    requestId: row.request_id,
-    details: row.details,
     hash: row.hash === null ? null : Buffer.from(row.hash).toString('hex'),
     prevHash: row.prev_hash === null ? null : Buffer.from(row.prev_hash).toString('hex'),
   }
