@@ -95,8 +95,12 @@ async function openPostgres(url: string, max: number): Promise<Database> {
         oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   })
-  // An idle client that errors (server restart) must not crash the process.
+  // A connection the server drops (restart, failover, terminate) must not crash the
+  // process: the query in flight fails (answered 503), the pool discards the client.
   pool.on('error', () => {})
+  pool.on('connect', (client) => {
+    client.on('error', () => {})
+  })
   const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
   preferOneRoundTripBegin(kysely)
   await sql`SELECT 1`.execute(kysely)

@@ -51,11 +51,18 @@ function describeValidation(v: { keyword: string; message?: string; params: Reco
   return v.message ?? v.keyword
 }
 
+/** The database cannot be reached or refuses connections: a 503 to retry, not a bug. */
 function isDatabaseUnavailable(error: unknown): boolean {
   const state = sqlState(error)
-  if (state !== undefined) return state.startsWith('08') || state === '57P01' || state === '57P03' || state === '53300'
+  const message = error instanceof Error ? error.message : ''
+  if (state !== undefined) {
+    if (state.startsWith('08') || state.startsWith('57P') || state === '53300') return true
+    return state === '55000' && message.includes('not currently accepting connections')
+  }
   const code = (error as { code?: unknown } | null)?.code
-  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT'
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE') return true
+  // node-postgres' own messages for a connection lost or never made.
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message)
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
