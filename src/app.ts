@@ -87,8 +87,8 @@ export async function buildApp(deps: AppDeps) {
   })
 
   registerAccessControl(app, { auth: identity.auth, audit: audit.service })
-  registerNotFound(app)
   registerInputGuards(app)
+  registerNotFound(app)
   app.addHook('onSend', async (request, reply) => {
     reply.header('cache-control', 'no-store')
     reply.header('x-request-id', request.id)

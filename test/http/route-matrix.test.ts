@@ -165,10 +165,17 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       })
     }
 
-    if (route.body !== undefined || route.badParamUrl !== undefined || route.query) {
+    {
       it(`${label}: 400 for malformed input, nothing changed`, async () => {
         const token = route.access === 'public' ? undefined : route.access === 'orgs:create' ? f.provider.ownerToken : f.a.ownerToken
         const before = await fingerprint(t())
+        const separator = route.url(f).includes('?') ? '&' : '?'
+        const unknownQuery = await send(`${route.url(f)}${separator}typo=1`, token)
+        assertProblem(unknownQuery, 400, `${label} (unknown query parameter)`)
+        if (route.body === undefined && route.method !== 'GET') {
+          const body = await send(route.url(f), token, { body: { unexpected: true } })
+          assertProblem(body, 400, `${label} (body on a route that takes none)`)
+        }
         if (route.body !== undefined) {
           assertProblem(await send(route.url(f), token, { payload: '{"broken": ' }), 400, `${label} (bad JSON)`)
           const unknownField = await send(route.url(f), token, { body: { ...route.body(f), extra: 1 } })
