@@ -132,6 +132,10 @@ export function createAuthService(deps: {
       const parsed = parseToken('cst_boot', input.token)
       const invalid = () => new AppError('BOOTSTRAP_TOKEN_INVALID', 'the bootstrap token is invalid, expired or already used')
       if (parsed === undefined) throw invalid()
+      // Check the token before spending an argon2 hash on the request (it is checked
+      // again under the row lock below).
+      const candidate = await withOwner(db, (trx) => trx.selectFrom('bootstrap_tokens').selectAll().where('id', '=', parsed.id).executeTakeFirst())
+      if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash) || candidate.used_at !== null) throw invalid()
       const passwordHash = await hashPassword(input.password)
       const result = await withOwner(db, async (trx) => {
         // Row lock: two requests with one token cannot both pass the check below.

@@ -146,6 +146,10 @@ export function createIdentityService(deps: {
       const parsed = parseToken('cst_inv', input.token)
       const invalid = () => new AppError('INVITATION_INVALID', 'the invitation is invalid, expired or already used')
       if (parsed === undefined) throw invalid()
+      // Check the invitation before spending an argon2 hash on the request (it is checked
+      // again under the row lock below).
+      const candidate = await withOwner(db, (trx) => trx.selectFrom('invitations').selectAll().where('id', '=', parsed.id).executeTakeFirst())
+      if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash) || candidate.accepted_at !== null || candidate.expires_at.getTime() <= Date.now()) throw invalid()
       const newHash = await hashPassword(input.password)
       // Owner transaction: the invitation is what tells us the org.
       return withOwner(db, async (trx) => {
