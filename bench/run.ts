@@ -88,7 +88,7 @@ rows.push(baseline)
 hello.stop()
 
 const pgUrl = await freshDatabase()
-const pgServer = await spawnServer({ DATABASE_URL: pgUrl, CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')), CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' })
+const pgServer = await spawnServer({ DATABASE_URL: pgUrl, ...(process.env.BENCH_POOL ? { CUSTODIAN_DB_POOL_SIZE: process.env.BENCH_POOL } : {}), CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')), CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' })
 rows.push(...(await audited(pgServer, 'PostgreSQL')))
 await new Promise((resolve) => setTimeout(resolve, 1500))
 const delay = await chainDelay(pgUrl)

@@ -11,6 +11,8 @@ export interface Config {
   readonly dataDir: string
   /** PostgreSQL connection string; absent means the embedded PGlite under dataDir. */
   readonly databaseUrl: string | undefined
+  /** Connections per process to PostgreSQL. */
+  readonly databasePoolSize: number
   readonly host: string
   readonly httpsPort: number
   /** The redirect-only listener's port (0: any free port); null when set to `off`. */
@@ -57,6 +59,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_CONFIG_FILE',
   'CUSTODIAN_DATA_DIR',
   'DATABASE_URL',
+  'CUSTODIAN_DB_POOL_SIZE',
   'CUSTODIAN_HOST',
   'CUSTODIAN_HTTPS_PORT',
   'CUSTODIAN_HTTP_PORT',
@@ -136,6 +139,7 @@ export function loadConfig(env: Source = process.env): Config {
   const config: Config = {
     dataDir,
     databaseUrl,
+    databasePoolSize: int('CUSTODIAN_DB_POOL_SIZE', 10, 1, 1000),
     host: text('CUSTODIAN_HOST') ?? '127.0.0.1',
     httpsPort,
     httpPort,

@@ -14,7 +14,7 @@ export interface Runtime {
 }
 
 export async function openRuntime(config: Config, options: { createRootKey: boolean }): Promise<Runtime> {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir })
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize })
   try {
     await migrateToLatest(database.kysely)
     if (!existsSync(config.rootKeyFile)) {
