@@ -12,6 +12,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import type { Database } from './db/connect.ts'
 import type { Signer } from './crypto/keys.ts'
+import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { registerAccessControl, SESSION_COOKIE } from './http/access-control.ts'
 import { registerInputGuards } from './http/input.ts'
 import { registerNotFound } from './http/problem.ts'
@@ -19,6 +20,7 @@ import { Problem } from './http/schemas.ts'
 import { createAccessModule } from './modules/access/index.ts'
 import { createAuditModule } from './modules/audit/index.ts'
 import { createIdentityModule } from './modules/identity/index.ts'
+import { createVaultModule } from './modules/vault/index.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
 import type { RouteAccess } from './http/context.ts'
 
@@ -27,6 +29,7 @@ export interface AppDeps {
   database: Database
   signer: Signer
   hmacKey: Buffer
+  rootKey: RootKeyProvider
   logger: Logger
   /** TLS for the listener; absent in tests that use inject(). */
   https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' }
@@ -56,7 +59,7 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity } = createModules(deps)
+  const { audit, access, identity, vault } = createModules(deps)
 
   await app.register(cookie)
   await app.register(helmet, {
@@ -98,21 +101,23 @@ export async function buildApp(deps: AppDeps) {
   await app.register(identity.routes)
   await app.register(access.routes)
   await app.register(audit.routes)
+  await app.register(vault.routes)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service },
     sequencer: audit.sequencer,
   })
 }
 
 /** Every module, wired once; the CLI uses the same services without the HTTP layer. */
-export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger'>) {
+export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey'>) {
   const { config, database, logger } = deps
   const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service })
-  return { audit, access, identity }
+  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config })
+  return { audit, access, identity, vault }
 }
 
 /**

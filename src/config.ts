@@ -28,6 +28,8 @@ export interface Config {
   readonly rootKeyFile: string
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   readonly bodyLimitBytes: number
+  /** Largest secret value, in bytes of its JSON encoding. */
+  readonly secretMaxBytes: number
   readonly audit: {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
@@ -71,6 +73,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_ROOT_KEY_FILE',
   'CUSTODIAN_LOG_LEVEL',
   'CUSTODIAN_BODY_LIMIT',
+  'CUSTODIAN_SECRET_MAX_BYTES',
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
@@ -153,6 +156,7 @@ export function loadConfig(env: Source = process.env): Config {
     rootKeyFile: path.resolve(text('CUSTODIAN_ROOT_KEY_FILE') ?? path.join(dataDir, 'root.key')),
     logLevel: oneOf('CUSTODIAN_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     bodyLimitBytes: int('CUSTODIAN_BODY_LIMIT', 65_536, 1024, 16 * 1024 * 1024),
+    secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     audit: {
       sequencerIntervalMs: int('CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS', 200, 10, 60_000),
       checkpointEvery: int('CUSTODIAN_AUDIT_CHECKPOINT_EVERY', 100, 1, 1_000_000),

@@ -5,12 +5,15 @@ import { openDatabase, type Database } from './db/connect.ts'
 import { migrateToLatest } from './db/migrate.ts'
 import { deriveKey, ed25519FromSeed, type Signer } from './crypto/keys.ts'
 import { createLocalRootKey, loadLocalRootKey, RootKeyError } from './crypto/root-key.ts'
+import { createLocalProvider } from './crypto/providers/local.ts'
+import type { RootKeyProvider } from './crypto/providers/provider.ts'
 
 /** What both the server and the CLI need: the database (migrated) and the service's keys. */
 export interface Runtime {
   database: Database
   signer: Signer
   hmacKey: Buffer
+  rootKey: RootKeyProvider
 }
 
 export async function openRuntime(config: Config, options: { createRootKey: boolean }): Promise<Runtime> {
@@ -32,6 +35,7 @@ export async function openRuntime(config: Config, options: { createRootKey: bool
       database,
       signer: ed25519FromSeed(deriveKey(rootKey, 'audit-signing-v1')),
       hmacKey: deriveKey(rootKey, 'audit-hmac-v1'),
+      rootKey: createLocalProvider(rootKey),
     }
   } catch (error) {
     await database.close()

@@ -7,6 +7,7 @@ import { sql } from 'kysely'
 import { buildApp, type App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { deriveKey, ed25519FromSeed } from '../../src/crypto/keys.ts'
+import { createLocalProvider } from '../../src/crypto/providers/local.ts'
 import { createLogger } from '../../src/logger.ts'
 import type { Logger } from 'pino'
 import type { Engine } from '../../src/db/connect.ts'
@@ -31,10 +32,10 @@ export interface TestResponse {
  * Call in a suite's body: the app on the suite's own database, built before its tests and
  * closed after them. Returns an accessor.
  */
-export function useTestApp(engine: Engine, env: Record<string, string> = {}): () => TestApp {
+export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger): () => TestApp {
   let testApp: TestApp | undefined
   before(async () => {
-    testApp = await startTestApp(engine, await createTestDatabase(engine), env)
+    testApp = await startTestApp(engine, await createTestDatabase(engine), env, logger)
   })
   after(async () => {
     await testApp?.app.close()
@@ -54,6 +55,7 @@ export async function startTestApp(engine: Engine, db: TestDatabase, env: Record
     database: db,
     signer: ed25519FromSeed(deriveKey(rootKey, 'audit-signing-v1')),
     hmacKey: deriveKey(rootKey, 'audit-hmac-v1'),
+    rootKey: createLocalProvider(rootKey),
     logger: logger ?? createLogger(config),
   })
   await app.ready()

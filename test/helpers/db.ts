@@ -27,6 +27,8 @@ export function forEachEngine(name: string, body: (engine: Engine) => void): voi
 export interface TestDatabase extends Database {
   /** postgres:// URL of this file's own database (PostgreSQL only), e.g. for a child process. */
   url: string | undefined
+  /** The PGlite instance (PGlite only), e.g. to dump its data files. */
+  pglite: PGlite | undefined
 }
 
 export async function createTestDatabase(engine: Engine): Promise<TestDatabase> {
@@ -34,7 +36,7 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
     const dumpFile = process.env.CUSTODIAN_TEST_PGLITE_DUMP
     if (dumpFile === undefined) throw new Error('run tests through `npm test` (it prepares the PGlite dump)')
     const pglite = await PGlite.create({ loadDataDir: new Blob([readFileSync(dumpFile)]), parsers: pgliteParsers() })
-    return Object.assign(await openDatabase({ pglite }), { url: undefined })
+    return Object.assign(await openDatabase({ pglite }), { url: undefined, pglite })
   }
   const base = process.env.TEST_DATABASE_URL as string
   const name = `custodian_t_${process.pid}_${randomBytes(4).toString('hex')}`
@@ -51,6 +53,7 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
   return {
     ...database,
     url: url.toString(),
+    pglite: undefined,
     async close() {
       await database.close()
       const dropper = new pg.Client({ connectionString: base })

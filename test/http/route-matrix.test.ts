@@ -23,6 +23,8 @@ interface Fixture {
   bRole: string
   onlyVerify: string
   onlyRead: string
+  aSecret: string
+  bSecret: string
 }
 
 interface RouteCase {
@@ -65,6 +67,14 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/orgs/{orgId}/roles', access: 'roles:read', url: (f) => `${A(f)}/roles` },
   { method: 'POST', path: '/v1/orgs/{orgId}/roles', access: 'roles:manage', url: (f) => `${A(f)}/roles`, body: () => ({ name: 'matrix-role', permissions: ['org:read'] }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/roles/{name}', access: 'roles:manage', url: (f) => `${A(f)}/roles/${f.onlyRead}`, foreignObjectUrl: (f) => `${A(f)}/roles/${f.bRole}`, badParamUrl: (f) => `${A(f)}/roles/BAD%20NAME` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/secrets', access: 'secrets:read', url: (f) => `${A(f)}/secrets` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/secrets', access: 'secrets:write', url: (f) => `${A(f)}/secrets`, body: () => ({ name: 'matrix-secret', type: 'generic', value: 'v' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/secrets/{secretId}', access: 'secrets:read', url: (f) => `${A(f)}/secrets/${f.aSecret}`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}`, badParamUrl: (f) => `${A(f)}/secrets/nope` },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/secrets/{secretId}', access: 'secrets:delete', url: (f) => `${A(f)}/secrets/${f.aSecret}`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}`, badParamUrl: (f) => `${A(f)}/secrets/nope` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/secrets/{secretId}/versions', access: 'secrets:read', url: (f) => `${A(f)}/secrets/${f.aSecret}/versions`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions`, badParamUrl: (f) => `${A(f)}/secrets/nope/versions` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/versions', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/versions`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions`, badParamUrl: (f) => `${A(f)}/secrets/nope/versions`, body: () => ({ value: 'v2' }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/secrets/{secretId}/versions/{version}', access: 'secrets:delete', url: (f) => `${A(f)}/secrets/${f.aSecret}/versions/1`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions/1`, badParamUrl: (f) => `${A(f)}/secrets/${f.aSecret}/versions/0` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/reveal', access: 'vault:reveal', url: (f) => `${A(f)}/secrets/${f.aSecret}/reveal`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/reveal`, badParamUrl: (f) => `${A(f)}/secrets/nope/reveal`, body: () => ({ reason: 'route matrix' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/events', access: 'audit:read', url: (f) => `${A(f)}/audit/events`, query: true },
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/export', access: 'audit:export', url: (f) => `${A(f)}/audit/export` },
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/verify', access: 'audit:verify', url: (f) => `${A(f)}/audit/verify` },
@@ -101,6 +111,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const onlyRead = await principalWithRole(app, a, 'only-read')
     const aSa = await principalWithRole(app, a, 'viewer')
     const bSa = await principalWithRole(app, b, 'viewer')
+    const secretIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets`, token: org.ownerToken, body: { name: 'fixture', type: 'api_key', value: 'fixture-value' } })).body.id as string
+    const aSecret = await secretIn(a)
+    const bSecret = await secretIn(b)
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
@@ -116,6 +129,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bRole: 'b-role',
       onlyVerify: onlyVerify.token,
       onlyRead: 'only-read',
+      aSecret,
+      bSecret,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

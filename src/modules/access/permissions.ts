@@ -24,6 +24,10 @@ export const PERMISSIONS = {
   'audit:read': 'Query the org’s audit log and its status',
   'audit:export': 'Export the org’s audit log (JSON Lines)',
   'audit:verify': 'Verify the org’s audit chain',
+  'secrets:read': 'List secrets and their versions (metadata only, never values)',
+  'secrets:write': 'Create secrets and add new versions',
+  'secrets:delete': 'Destroy secret versions and delete secrets (crypto-erasure)',
+  'vault:reveal': 'Reveal a secret’s value (audited, with a reason)',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
@@ -46,10 +50,10 @@ export const BUILT_IN_ROLES = {
     description: 'Manages the org and its members; cannot grant ownership',
     permissions: ALL_PERMISSIONS,
   },
-  member: { description: 'Uses the org; issues own API tokens', permissions: [...READ_ONLY, 'tokens:create'] },
+  member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read'] },
   auditor: {
-    description: 'Reads, exports and verifies the audit log',
-    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify'],
+    description: 'Reads, exports and verifies the audit log; sees secrets’ metadata',
+    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read'],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
 } as const satisfies Record<string, { description: string; permissions: readonly Permission[] }>

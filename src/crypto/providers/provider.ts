@@ -1,0 +1,29 @@
+/**
+ * A root-key provider holds the key at the top of the hierarchy and does exactly two
+ * things with it: wrap and unwrap the per-org key-encryption keys. The root key itself
+ * never leaves the provider's boundary (for `pkcs11`, the HSM).
+ *
+ * Providers:
+ * - `local`  — a 32-byte key file (mode 0600); always unsealed.
+ * - `shamir` — the key exists only in memory, reassembled from N-of-M shares at unseal.
+ * - `pkcs11` — the key is created in and never leaves an HSM.
+ * - cloud KMS (a later issue) implements the same interface: `wrap`/`unwrap` become KMS
+ *   Encrypt/Decrypt calls with the AAD as encryption context, `keyId` the KMS key ARN or
+ *   resource name and its version.
+ */
+export interface RootKeyProvider {
+  readonly kind: 'local' | 'shamir' | 'pkcs11'
+  /** Identifies the root key (and its version) that wrapped a key; stored beside it. */
+  keyId(): string
+  sealed(): boolean
+  /** Wraps a 32-byte key; `aad` binds it to its owner (org, purpose, version). */
+  wrap(key: Buffer, aad: string): Promise<Buffer>
+  unwrap(wrapped: Uint8Array, aad: string, keyId: string): Promise<Buffer>
+}
+
+export class SealedError extends Error {
+  constructor() {
+    super('the vault is sealed: secret operations are unavailable until it is unsealed')
+    this.name = 'SealedError'
+  }
+}

@@ -1,0 +1,14 @@
+import type { Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import type { Config } from '../../config.ts'
+import type { RootKeyProvider } from '../../crypto/providers/provider.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import { createKeyring } from './vault.keyring.ts'
+import { vaultRoutes } from './vault.routes.ts'
+import { createVaultService } from './vault.service.ts'
+
+export function createVaultModule(deps: { db: Kysely<DB>; rootKey: RootKeyProvider; audit: AuditService; config: Pick<Config, 'secretMaxBytes'> }) {
+  const keyring = createKeyring(deps.rootKey)
+  const service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes })
+  return { service, keyring, routes: vaultRoutes({ vault: service }) }
+}

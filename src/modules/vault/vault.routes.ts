@@ -1,0 +1,70 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ctxOf } from '../../http/route-helpers.ts'
+import { errorResponses, OrgParams, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
+import type { VaultService } from './vault.service.ts'
+import { CreateSecretBody, NewVersionBody, RevealBody, RevealViewSchema, SecretViewSchema, VersionViewSchema } from './vault.types.ts'
+
+const tags = ['vault']
+const SecretParams = Type.Object({ orgId: Uuid, secretId: Uuid }, Strict)
+const VersionParams = Type.Object({ orgId: Uuid, secretId: Uuid, version: Type.Integer({ minimum: 1 }) }, Strict)
+const vaultErrors = { ...errorResponses('org'), 410: ProblemRef }
+
+export function vaultRoutes(deps: { vault: VaultService }): FastifyPluginAsyncTypebox {
+  const { vault } = deps
+  return async (app) => {
+    app.get('/v1/orgs/:orgId/secrets', {
+      config: { access: { permission: 'secrets:read' } },
+      schema: { tags, summary: 'Secrets of the org (metadata only)', params: OrgParams, response: { 200: Type.Object({ secrets: Type.Array(SecretViewSchema) }), ...vaultErrors } },
+      handler: async (request) => ({ secrets: await vault.list(ctxOf(request)) }),
+    })
+
+    app.post('/v1/orgs/:orgId/secrets', {
+      config: { access: { permission: 'secrets:write' } },
+      schema: { tags, summary: 'Store a secret (version 1); the value is encrypted at once (P1.1, P1.4)', params: OrgParams, body: CreateSecretBody, response: { 201: SecretViewSchema, ...vaultErrors } },
+      handler: async (request, reply) => reply.code(201).send(await vault.create(ctxOf(request), request.body)),
+    })
+
+    app.get('/v1/orgs/:orgId/secrets/:secretId', {
+      config: { access: { permission: 'secrets:read' } },
+      schema: { tags, summary: 'A secret’s metadata (never its value)', params: SecretParams, response: { 200: SecretViewSchema, ...vaultErrors } },
+      handler: async (request) => vault.get(ctxOf(request), request.params.secretId),
+    })
+
+    app.delete('/v1/orgs/:orgId/secrets/:secretId', {
+      config: { access: { permission: 'secrets:delete' } },
+      schema: { tags, summary: 'Delete a secret: every version’s data key and ciphertext are destroyed', params: SecretParams, response: { 204: Type.Null(), ...vaultErrors } },
+      handler: async (request, reply) => {
+        await vault.remove(ctxOf(request), request.params.secretId)
+        return reply.code(204).send(null)
+      },
+    })
+
+    app.get('/v1/orgs/:orgId/secrets/:secretId/versions', {
+      config: { access: { permission: 'secrets:read' } },
+      schema: { tags, summary: 'Versions of a secret, newest first', params: SecretParams, response: { 200: Type.Object({ versions: Type.Array(VersionViewSchema) }), ...vaultErrors } },
+      handler: async (request) => ({ versions: await vault.versions(ctxOf(request), request.params.secretId) }),
+    })
+
+    app.post('/v1/orgs/:orgId/secrets/:secretId/versions', {
+      config: { access: { permission: 'secrets:write' } },
+      schema: { tags, summary: 'Store a new value as the next version; it becomes current', params: SecretParams, body: NewVersionBody, response: { 201: SecretViewSchema, ...vaultErrors } },
+      handler: async (request, reply) => reply.code(201).send(await vault.addVersion(ctxOf(request), request.params.secretId, request.body.value)),
+    })
+
+    app.delete('/v1/orgs/:orgId/secrets/:secretId/versions/:version', {
+      config: { access: { permission: 'secrets:delete' } },
+      schema: { tags, summary: 'Destroy one version (crypto-erasure of its data key and ciphertext)', params: VersionParams, response: { 204: Type.Null(), ...vaultErrors } },
+      handler: async (request, reply) => {
+        await vault.destroyVersion(ctxOf(request), request.params.secretId, request.params.version)
+        return reply.code(204).send(null)
+      },
+    })
+
+    app.post('/v1/orgs/:orgId/secrets/:secretId/reveal', {
+      config: { access: { permission: 'vault:reveal' } },
+      schema: { tags, summary: 'Reveal a value (current or a given version); the reason is audited before the value is returned (P1.2)', params: SecretParams, body: RevealBody, response: { 200: RevealViewSchema, ...vaultErrors } },
+      handler: async (request) => vault.reveal(ctxOf(request), request.params.secretId, request.body),
+    })
+  }
+}

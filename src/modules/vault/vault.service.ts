@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import { contextAad, DecryptionError, open, seal } from '../../crypto/aead.ts'
+import { SealedError } from '../../crypto/providers/provider.ts'
+import type { DB } from '../../db/schema.ts'
+import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
+import { actorOf, type RequestContext } from '../../http/context.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import type { Keyring } from './vault.keyring.ts'
+import * as store from './vault.store.ts'
+import type { SecretType } from './vault.tables.ts'
+import type { DatabaseCredential, RevealView, SecretValueT, SecretView, VersionView } from './vault.types.ts'
+
+/**
+ * Secrets: each version's value is encrypted with its own data key (AES-256-GCM, AAD
+ * binding org, secret, version and purpose); the data key is wrapped by the org's key,
+ * which is wrapped by the root key. Values never leave this service except through
+ * `reveal`, which commits its audit event before the value is returned.
+ */
+export interface VaultService {
+  create(ctx: RequestContext, input: { name: string; type: SecretType; description?: string | undefined; value: SecretValueT }): Promise<SecretView>
+  list(ctx: RequestContext): Promise<SecretView[]>
+  get(ctx: RequestContext, id: string): Promise<SecretView>
+  addVersion(ctx: RequestContext, id: string, value: SecretValueT): Promise<SecretView>
+  versions(ctx: RequestContext, id: string): Promise<VersionView[]>
+  reveal(ctx: RequestContext, id: string, input: { reason: string; version?: number | undefined }): Promise<RevealView>
+  destroyVersion(ctx: RequestContext, id: string, version: number): Promise<void>
+  remove(ctx: RequestContext, id: string): Promise<void>
+}
+
+const VALUE_PURPOSE = 'secret-value'
+
+export function createVaultService(deps: {
+  db: Kysely<DB>
+  keyring: Keyring
+  audit: Pick<AuditService, 'append' | 'recordRefusal'>
+  maxValueBytes: number
+}): VaultService {
+  const { db, keyring, audit, maxValueBytes } = deps
+
+  function checkValue(type: SecretType, value: SecretValueT): { plaintext: Buffer; metadata: Record<string, unknown> } {
+    const isObject = typeof value === 'object'
+    if (type === 'database_credential' && !isObject) {
+      throw invalid('/body/value', 'a database_credential value is an object: host, port, database, user, password, sslmode')
+    }
+    if (type !== 'database_credential' && isObject) throw invalid('/body/value', `a ${type} value is a string`)
+    const plaintext = Buffer.from(JSON.stringify(value), 'utf8')
+    if (plaintext.length > maxValueBytes) {
+      throw invalid('/body/value', `the value is ${plaintext.length} bytes; at most ${maxValueBytes} bytes are allowed`)
+    }
+    const metadata = isObject ? (({ password: _secret, ...rest }: DatabaseCredential) => rest)(value as DatabaseCredential) : {}
+    return { plaintext, metadata }
+  }
+
+  async function encryptVersion(trx: Trx, orgId: string, secretId: string, version: number, plaintext: Buffer, createdBy: string) {
+    const { dek, wrapped, kekVersion } = await keyring.newDataKey(trx, orgId, secretId, version)
+    try {
+      const ciphertext = seal(dek, plaintext, contextAad({ purpose: VALUE_PURPOSE, org: orgId, object: secretId, version }))
+      await store.insertVersion(trx, { org_id: orgId, secret_id: secretId, version, kek_version: kekVersion, wrapped_dek: wrapped, ciphertext, created_by: createdBy, destroyed_at: null })
+    } finally {
+      dek.fill(0)
+      plaintext.fill(0)
+    }
+  }
+
+  async function existing(trx: Trx, id: string, lock = false): Promise<store.SecretRow> {
+    const row = lock ? await store.lockSecret(trx, id) : await store.findSecret(trx, id)
+    if (row === undefined) throw new AppError('NOT_FOUND', 'no such secret')
+    return row
+  }
+
+  const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
+  const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
+    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'secret', id }, outcome: 'success', details, meta: ctx.meta })
+
+  return {
+    async create(ctx, input) {
+      const { plaintext, metadata } = checkValue(input.type, input.value)
+      const id = randomUUID()
+      try {
+        return await withOrg(db, ctx.orgId, async (trx) => {
+          const row = await store.insertSecret(trx, { id, org_id: ctx.orgId, name: input.name, type: input.type, description: input.description ?? '', metadata: JSON.stringify(metadata), current_version: 1, created_by: by(ctx), last_revealed_at: null })
+          await encryptVersion(trx, ctx.orgId, id, 1, plaintext, by(ctx))
+          await record(trx, ctx, 'secret.create', id, { name: input.name, type: input.type, version: 1 })
+          return secretView(row)
+        })
+      } catch (error) {
+        throw translate(error, input.name)
+      }
+    },
+
+    async list(ctx) {
+      return (await withOrg(db, ctx.orgId, (trx) => store.listSecrets(trx))).map(secretView)
+    },
+
+    async get(ctx, id) {
+      return secretView(await withOrg(db, ctx.orgId, (trx) => existing(trx, id)))
+    },
+
+    async addVersion(ctx, id, value) {
+      try {
+        return await withOrg(db, ctx.orgId, async (trx) => {
+          const secret = await existing(trx, id, true)
+          const { plaintext, metadata } = checkValue(secret.type, value)
+          const version = secret.current_version + 1
+          await encryptVersion(trx, ctx.orgId, id, version, plaintext, by(ctx))
+          const row = await store.setCurrentVersion(trx, id, version, JSON.stringify(metadata))
+          await record(trx, ctx, 'secret.version.create', id, { name: secret.name, version })
+          return secretView(row)
+        })
+      } catch (error) {
+        throw translate(error)
+      }
+    },
+
+    async versions(ctx, id) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        await existing(trx, id)
+        return (await store.listVersions(trx, id)).map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, destroyedAt: v.destroyed_at?.toISOString() ?? null }))
+      })
+    },
+
+    async reveal(ctx, id, input) {
+      let target: { name: string; version: number } | undefined
+      try {
+        return await withOrg(db, ctx.orgId, async (trx) => {
+          const secret = await existing(trx, id)
+          const version = input.version ?? secret.current_version
+          target = { name: secret.name, version }
+          const row = await store.findVersion(trx, id, version)
+          if (row === undefined) throw new AppError('NOT_FOUND', `secret ${secret.name} has no version ${version}`)
+          if (row.destroyed_at !== null || row.wrapped_dek === null || row.ciphertext === null || row.kek_version === null) {
+            throw new AppError('SECRET_VERSION_DESTROYED', `version ${version} of ${secret.name} was destroyed`)
+          }
+          const dek = await keyring.openDataKey(trx, ctx.orgId, id, version, row.kek_version, row.wrapped_dek)
+          let plaintext: Buffer
+          try {
+            plaintext = open(dek, row.ciphertext, contextAad({ purpose: VALUE_PURPOSE, org: ctx.orgId, object: id, version }))
+          } finally {
+            dek.fill(0)
+          }
+          // The audit event commits with this transaction, before the value is returned.
+          await record(trx, ctx, 'secret.reveal', id, { name: secret.name, version, reason: input.reason })
+          await store.markRevealed(trx, id)
+          const value = JSON.parse(plaintext.toString('utf8')) as SecretValueT
+          plaintext.fill(0)
+          return { id, name: secret.name, type: secret.type, version, value }
+        })
+      } catch (error) {
+        if (error instanceof DecryptionError) {
+          // Fail closed, and leave a trace: stored ciphertext or keys do not authenticate.
+          await audit.recordRefusal({ orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'secret.reveal', target: { type: 'secret', id }, outcome: 'failure', details: { ...target, error: 'integrity_check_failed' }, meta: ctx.meta })
+        }
+        throw translate(error)
+      }
+    },
+
+    async destroyVersion(ctx, id, version) {
+      await withOrg(db, ctx.orgId, async (trx) => {
+        const secret = await existing(trx, id, true)
+        if ((await store.findVersion(trx, id, version)) === undefined) throw new AppError('NOT_FOUND', `secret ${secret.name} has no version ${version}`)
+        const destroyed = await store.destroyVersions(trx, id, version)
+        if (destroyed > 0) await record(trx, ctx, 'secret.version.destroy', id, { name: secret.name, version })
+      })
+    },
+
+    async remove(ctx, id) {
+      await withOrg(db, ctx.orgId, async (trx) => {
+        const secret = await existing(trx, id, true)
+        const destroyed = await store.destroyVersions(trx, id)
+        await store.deleteSecret(trx, id)
+        await record(trx, ctx, 'secret.delete', id, { name: secret.name, destroyedVersions: destroyed })
+      })
+    },
+  }
+}
+
+function invalid(path: string, message: string): AppError {
+  return new AppError('VALIDATION_FAILED', message, { errors: [{ path, message }] })
+}
+
+function translate(error: unknown, name?: string): unknown {
+  if (error instanceof SealedError) return new AppError('VAULT_SEALED', error.message)
+  if (error instanceof DecryptionError) return new AppError('VAULT_INTEGRITY_FAILED', 'the stored secret or its keys failed their integrity check; nothing was revealed', {}, { cause: error })
+  if (sqlState(error) === UNIQUE_VIOLATION && name !== undefined) return new AppError('CONFLICT', `a secret named ${name} exists`)
+  return error
+}
+
+function secretView(row: store.SecretRow): SecretView {
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    description: row.description,
+    metadata: row.metadata,
+    currentVersion: row.current_version,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    lastRevealedAt: row.last_revealed_at?.toISOString() ?? null,
+  }
+}

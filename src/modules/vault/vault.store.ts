@@ -1,0 +1,66 @@
+import { sql, type Insertable, type Selectable } from 'kysely'
+import type { Trx } from '../../db/tenant.ts'
+import type { SecretsTable, SecretVersionsTable } from './vault.tables.ts'
+
+/** SQL for the vault. Every function takes the (org-scoped) transaction first. */
+
+export type SecretRow = Selectable<SecretsTable>
+export type VersionRow = Selectable<SecretVersionsTable>
+
+export async function insertSecret(trx: Trx, row: Insertable<SecretsTable>): Promise<SecretRow> {
+  return trx.insertInto('secrets').values(row).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function listSecrets(trx: Trx): Promise<SecretRow[]> {
+  return trx.selectFrom('secrets').selectAll().orderBy('name').execute()
+}
+
+export async function findSecret(trx: Trx, id: string): Promise<SecretRow | undefined> {
+  return trx.selectFrom('secrets').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+/** Locks the secret row: versions of one secret are added one at a time. */
+export async function lockSecret(trx: Trx, id: string): Promise<SecretRow | undefined> {
+  return trx.selectFrom('secrets').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+}
+
+export async function setCurrentVersion(trx: Trx, id: string, version: number, metadata: string): Promise<SecretRow> {
+  return trx
+    .updateTable('secrets')
+    .set({ current_version: version, metadata, updated_at: new Date() })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+export async function markRevealed(trx: Trx, id: string): Promise<void> {
+  await sql`UPDATE secrets SET last_revealed_at = now() WHERE id = ${id} AND (last_revealed_at IS NULL OR last_revealed_at < now() - interval '1 minute')`.execute(trx)
+}
+
+export async function deleteSecret(trx: Trx, id: string): Promise<void> {
+  await trx.deleteFrom('secrets').where('id', '=', id).execute()
+}
+
+export async function insertVersion(trx: Trx, row: Insertable<SecretVersionsTable>): Promise<void> {
+  await trx.insertInto('secret_versions').values(row).execute()
+}
+
+export async function findVersion(trx: Trx, secretId: string, version: number): Promise<VersionRow | undefined> {
+  return trx.selectFrom('secret_versions').selectAll().where('secret_id', '=', secretId).where('version', '=', version).executeTakeFirst()
+}
+
+export async function listVersions(trx: Trx, secretId: string): Promise<VersionRow[]> {
+  return trx.selectFrom('secret_versions').selectAll().where('secret_id', '=', secretId).orderBy('version', 'desc').execute()
+}
+
+/** Crypto-erasure: the data key and the ciphertext are removed; only the fact remains. */
+export async function destroyVersions(trx: Trx, secretId: string, version?: number): Promise<number> {
+  let query = trx
+    .updateTable('secret_versions')
+    .set({ wrapped_dek: null, ciphertext: null, kek_version: null, destroyed_at: new Date() })
+    .where('secret_id', '=', secretId)
+    .where('destroyed_at', 'is', null)
+  if (version !== undefined) query = query.where('version', '=', version)
+  const result = await query.executeTakeFirst()
+  return Number(result.numUpdatedRows)
+}

@@ -1,0 +1,45 @@
+import type { ColumnType, Generated } from 'kysely'
+
+export interface OrgKeysTable {
+  org_id: string
+  version: number
+  wrapped_key: Uint8Array
+  root_key_id: string
+  state: 'active' | 'retiring' | 'retired'
+  created_at: Generated<Date>
+  retired_at: Date | null
+}
+
+export type SecretType = 'api_key' | 'database_credential' | 'generic'
+
+export interface SecretsTable {
+  id: string
+  org_id: string
+  name: string
+  type: SecretType
+  description: Generated<string>
+  metadata: ColumnType<Record<string, unknown>, string | undefined, string>
+  current_version: number
+  created_by: string
+  created_at: Generated<Date>
+  updated_at: Generated<Date>
+  last_revealed_at: Date | null
+}
+
+export interface SecretVersionsTable {
+  org_id: string
+  secret_id: string
+  version: number
+  kek_version: number | null
+  wrapped_dek: Uint8Array | null
+  ciphertext: Uint8Array | null
+  created_by: string
+  created_at: Generated<Date>
+  destroyed_at: Date | null
+}
+
+export interface VaultTables {
+  org_keys: OrgKeysTable
+  secrets: SecretsTable
+  secret_versions: SecretVersionsTable
+}
