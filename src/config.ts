@@ -25,7 +25,12 @@ export interface Config {
     readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
   }
   readonly hstsMaxAgeSeconds: number
+  readonly rootKeyProvider: 'local' | 'shamir'
   readonly rootKeyFile: string
+  /** Metadata of a Shamir-split root key (threshold, check value; never a share). */
+  readonly shamirFile: string
+  /** Signs audit checkpoints and keys audit HMACs; separate from the vault's root key. */
+  readonly auditKeyFile: string
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   readonly bodyLimitBytes: number
   /** Largest secret value, in bytes of its JSON encoding. */
@@ -71,6 +76,9 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_TLS_MIN_VERSION',
   'CUSTODIAN_HSTS_MAX_AGE',
   'CUSTODIAN_ROOT_KEY_FILE',
+  'CUSTODIAN_ROOT_KEY_PROVIDER',
+  'CUSTODIAN_SHAMIR_FILE',
+  'CUSTODIAN_AUDIT_KEY_FILE',
   'CUSTODIAN_LOG_LEVEL',
   'CUSTODIAN_BODY_LIMIT',
   'CUSTODIAN_SECRET_MAX_BYTES',
@@ -153,7 +161,10 @@ export function loadConfig(env: Source = process.env): Config {
       minVersion: oneOf('CUSTODIAN_TLS_MIN_VERSION', ['TLSv1.2', 'TLSv1.3'] as const, 'TLSv1.2'),
     },
     hstsMaxAgeSeconds: int('CUSTODIAN_HSTS_MAX_AGE', 31_536_000, 0, 63_072_000),
+    rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir'] as const, 'local'),
     rootKeyFile: path.resolve(text('CUSTODIAN_ROOT_KEY_FILE') ?? path.join(dataDir, 'root.key')),
+    shamirFile: path.resolve(text('CUSTODIAN_SHAMIR_FILE') ?? path.join(dataDir, 'root-key.shamir.json')),
+    auditKeyFile: path.resolve(text('CUSTODIAN_AUDIT_KEY_FILE') ?? path.join(dataDir, 'audit.key')),
     logLevel: oneOf('CUSTODIAN_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     bodyLimitBytes: int('CUSTODIAN_BODY_LIMIT', 65_536, 1024, 16 * 1024 * 1024),
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),

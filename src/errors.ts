@@ -7,6 +7,7 @@ export const ERROR_STATUS = {
   // 400 — the request itself is wrong
   VALIDATION_FAILED: 400,
   BAD_REQUEST: 400,
+  UNSEAL_SHARES_INVALID: 400,
   // 401 — who are you?
   UNAUTHENTICATED: 401,
   LOGIN_FAILED: 401,

@@ -7,6 +7,7 @@ import { deriveKey, ed25519FromSeed, type Signer } from './crypto/keys.ts'
 import { createLocalRootKey, loadLocalRootKey, RootKeyError } from './crypto/root-key.ts'
 import { createLocalProvider } from './crypto/providers/local.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
+import { createShamirProvider, readShamirMeta } from './crypto/providers/shamir.ts'
 
 /** What both the server and the CLI need: the database (migrated) and the service's keys. */
 export interface Runtime {
@@ -16,29 +17,47 @@ export interface Runtime {
   rootKey: RootKeyProvider
 }
 
+/**
+ * Opens the database and the keys. Key files are created only on a database that holds
+ * no data yet: a missing key next to existing data means the key was lost, and replacing
+ * it silently would orphan everything it protected.
+ */
 export async function openRuntime(config: Config, options: { createRootKey: boolean }): Promise<Runtime> {
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize })
   try {
     await migrateToLatest(database.kysely)
-    if (!existsSync(config.rootKeyFile)) {
-      const bootstrapped = (await database.kysely.selectFrom('orgs').select('id').limit(1).executeTakeFirst()) !== undefined
-      if (bootstrapped) {
-        // Data exists that was protected by a key we no longer have: never silently replace it.
-        throw new RootKeyError(`root key file ${config.rootKeyFile} is missing but the database holds data; restore the key file`)
-      }
-      if (!options.createRootKey) throw new RootKeyError(`root key file ${config.rootKeyFile} does not exist; run \`custodian init\``)
-      mkdirSync(path.dirname(config.rootKeyFile), { recursive: true, mode: 0o700 })
-      createLocalRootKey(config.rootKeyFile)
+    const hasData = (await database.kysely.selectFrom('orgs').select('id').limit(1).executeTakeFirst()) !== undefined
+    const ensureKeyFile = (file: string, what: string) => {
+      if (existsSync(file)) return
+      if (hasData) throw new RootKeyError(`${what} file ${file} is missing but the database holds data; restore the key file`)
+      if (!options.createRootKey) throw new RootKeyError(`${what} file ${file} does not exist; run \`custodian init\``)
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+      createLocalRootKey(file)
     }
-    const rootKey = loadLocalRootKey(config.rootKeyFile)
+
+    ensureKeyFile(config.auditKeyFile, 'audit key')
+    const auditKey = loadLocalRootKey(config.auditKeyFile, 'audit key')
     return {
       database,
-      signer: ed25519FromSeed(deriveKey(rootKey, 'audit-signing-v1')),
-      hmacKey: deriveKey(rootKey, 'audit-hmac-v1'),
-      rootKey: createLocalProvider(rootKey),
+      signer: ed25519FromSeed(deriveKey(auditKey, 'audit-signing-v1')),
+      hmacKey: deriveKey(auditKey, 'audit-hmac-v1'),
+      rootKey: openRootKeyProvider(config, ensureKeyFile),
     }
   } catch (error) {
     await database.close()
     throw error
+  }
+}
+
+function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what: string) => void): RootKeyProvider {
+  switch (config.rootKeyProvider) {
+    case 'local':
+      ensureKeyFile(config.rootKeyFile, 'root key')
+      return createLocalProvider(loadLocalRootKey(config.rootKeyFile))
+    case 'shamir':
+      if (!existsSync(config.shamirFile)) {
+        throw new RootKeyError(`no Shamir root key at ${config.shamirFile}; create one with \`custodian init --shares M --threshold N\``)
+      }
+      return createShamirProvider(readShamirMeta(config.shamirFile))
   }
 }

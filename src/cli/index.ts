@@ -6,6 +6,7 @@ import { registerAudit } from './audit.ts'
 import { registerInit } from './init.ts'
 import { registerMigrate } from './migrate.ts'
 import { registerServe } from './serve.ts'
+import { registerUnseal } from './unseal.ts'
 
 const program = new Command('custodian')
   .description('Custodian: the machinery behind a SaaS security policy’s promises. Configure with CUSTODIAN_* variables (see README).')
@@ -15,6 +16,7 @@ registerServe(program)
 registerMigrate(program)
 registerAudit(program)
 registerAdmin(program)
+registerUnseal(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -2,8 +2,8 @@ import { closeSync, openSync, readFileSync, statSync, writeSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
 
 /**
- * The `local` root-key provider: 32 random bytes in a file only the service's user can
- * read. Anything else — a missing file, another size, group or world permission bits —
+ * Key files (the `local` root key, the audit key): 32 random bytes in a file only the
+ * service's user can read. Anything else — a missing file, another size, group or world permission bits —
  * stops the start: a root key is never guessed, padded or defaulted.
  */
 export const ROOT_KEY_BYTES = 32
@@ -15,21 +15,21 @@ export class RootKeyError extends Error {
   }
 }
 
-export function loadLocalRootKey(file: string): Buffer {
+export function loadLocalRootKey(file: string, what = 'root key'): Buffer {
   let mode: number
   try {
     mode = statSync(file).mode
   } catch {
-    throw new RootKeyError(`root key file ${file} does not exist; run \`custodian init\` to create it`)
+    throw new RootKeyError(`${what} file ${file} does not exist; run \`custodian init\` to create it`)
   }
   if ((mode & 0o077) !== 0) {
     throw new RootKeyError(
-      `root key file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`,
+      `${what} file ${file} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`,
     )
   }
   const key = readFileSync(file)
   if (key.length !== ROOT_KEY_BYTES) {
-    throw new RootKeyError(`root key file ${file} holds ${key.length} bytes; it must hold exactly ${ROOT_KEY_BYTES}`)
+    throw new RootKeyError(`${what} file ${file} holds ${key.length} bytes; it must hold exactly ${ROOT_KEY_BYTES}`)
   }
   return key
 }

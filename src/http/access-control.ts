@@ -20,7 +20,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  */
 export function registerAccessControl(
   app: FastifyInstance,
-  deps: { auth: Pick<AuthService, 'authenticate' | 'providerOrgId'>; audit: Pick<AuditService, 'recordRefusal'> },
+  deps: { auth: Pick<AuthService, 'authenticate' | 'providerOrgId'>; audit: Pick<AuditService, 'recordSeparately'> },
 ): void {
   const { auth, audit } = deps
   const limiter = new RefusalAuditLimiter(30, 60_000)
@@ -66,7 +66,7 @@ export function registerAccessControl(
     }
     if ((appError.status === 401 || appError.status === 403 || appError.status === 404) && !appError.audited) {
       try {
-        await recordRefusal(request, appError)
+        await recordSeparately(request, appError)
       } catch (auditError) {
         request.log.error({ err: auditError }, 'could not record a refused attempt; failing closed')
         return sendProblem(request, reply, new AppError('AUDIT_UNAVAILABLE', 'the audit log is unavailable; try again'))
@@ -75,7 +75,7 @@ export function registerAccessControl(
     return sendProblem(request, reply, appError)
   })
 
-  async function recordRefusal(request: FastifyRequest, error: AppError): Promise<void> {
+  async function recordSeparately(request: FastifyRequest, error: AppError): Promise<void> {
     if (request.routeOptions.config.access === undefined) return // unknown route: nothing to refuse
     const principal: Principal | null = request.principal
     const orgId = principal?.orgId ?? (await auth.providerOrgId())
@@ -85,7 +85,7 @@ export function registerAccessControl(
       return
     }
     const requestedOrg = (request.params as { orgId?: string } | undefined)?.orgId
-    await audit.recordRefusal({
+    await audit.recordSeparately({
       orgId,
       actor: principal === null ? { type: 'anonymous', id: null } : actorOf(principal),
       action: 'access.denied',

@@ -24,6 +24,7 @@ describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)
       DATABASE_URL: db.url as string,
       CUSTODIAN_DATA_DIR: path.join(shared, name),
       CUSTODIAN_ROOT_KEY_FILE: path.join(shared, 'root.key'),
+      CUSTODIAN_AUDIT_KEY_FILE: path.join(shared, 'audit.key'),
       CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '20',
       CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '50',
       CUSTODIAN_AUDIT_CHECKPOINT_SECONDS: '1',

@@ -8,6 +8,7 @@ import { buildApp, type App } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { deriveKey, ed25519FromSeed } from '../../src/crypto/keys.ts'
 import { createLocalProvider } from '../../src/crypto/providers/local.ts'
+import type { RootKeyProvider } from '../../src/crypto/providers/provider.ts'
 import { createLogger } from '../../src/logger.ts'
 import type { Logger } from 'pino'
 import type { Engine } from '../../src/db/connect.ts'
@@ -32,14 +33,16 @@ export interface TestResponse {
  * Call in a suite's body: the app on the suite's own database, built before its tests and
  * closed after them. Returns an accessor.
  */
-export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger): () => TestApp {
+export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: () => Promise<RootKeyProvider>): () => TestApp {
   let testApp: TestApp | undefined
+  let db: TestDatabase | undefined
   before(async () => {
-    testApp = await startTestApp(engine, await createTestDatabase(engine), env, logger)
+    db = await createTestDatabase(engine)
+    testApp = await startTestApp(engine, db, env, logger, await rootKeyProvider?.())
   })
   after(async () => {
     await testApp?.app.close()
-    await testApp?.db.close()
+    await db?.close()
   })
   return () => {
     if (testApp === undefined) throw new Error('app used outside the suite’s tests')
@@ -47,7 +50,7 @@ export function useTestApp(engine: Engine, env: Record<string, string> = {}, log
   }
 }
 
-export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger): Promise<TestApp> {
+export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: RootKeyProvider): Promise<TestApp> {
   const config = loadConfig({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')), CUSTODIAN_LOG_LEVEL: 'silent', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50', ...env })
   const rootKey = randomBytes(32)
   const app = await buildApp({
@@ -55,7 +58,7 @@ export async function startTestApp(engine: Engine, db: TestDatabase, env: Record
     database: db,
     signer: ed25519FromSeed(deriveKey(rootKey, 'audit-signing-v1')),
     hmacKey: deriveKey(rootKey, 'audit-hmac-v1'),
-    rootKey: createLocalProvider(rootKey),
+    rootKey: rootKeyProvider ?? createLocalProvider(rootKey),
     logger: logger ?? createLogger(config),
   })
   await app.ready()

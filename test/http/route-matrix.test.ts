@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
-import type { Permission } from '../../src/modules/access/permissions.ts'
+import { PROVIDER_ONLY, type Permission } from '../../src/modules/access/permissions.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
 
@@ -48,6 +48,9 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/bootstrap', access: 'public', url: () => '/v1/bootstrap', body: () => ({ token: 'cst_boot_x', orgName: 'X', email: 'x@x.test', password: PASSWORD }) },
   { method: 'POST', path: '/v1/login', access: 'public', url: () => '/v1/login', body: () => ({ email: 'nobody@x.test', password: 'whatever it is' }) },
   { method: 'POST', path: '/v1/invitations/accept', access: 'public', url: () => '/v1/invitations/accept', body: () => ({ token: 'cst_inv_x', password: PASSWORD }) },
+  { method: 'GET', path: '/v1/vault/status', access: 'public', url: () => '/v1/vault/status' },
+  { method: 'POST', path: '/v1/vault/unseal', access: 'public', url: () => '/v1/vault/unseal', body: () => ({ share: 'cst_share_x' }) },
+  { method: 'POST', path: '/v1/vault/seal', access: 'vault:seal', url: () => '/v1/vault/seal' },
   { method: 'POST', path: '/v1/logout', access: 'authenticated', url: () => '/v1/logout' },
   { method: 'GET', path: '/v1/me', access: 'authenticated', url: () => '/v1/me' },
   { method: 'GET', path: '/v1/permissions', access: 'authenticated', url: () => '/v1/permissions' },
@@ -182,7 +185,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
 
     {
       it(`${label}: 400 for malformed input, nothing changed`, async () => {
-        const token = route.access === 'public' ? undefined : route.access === 'orgs:create' ? f.provider.ownerToken : f.a.ownerToken
+        const token = route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken
         const before = await fingerprint(t())
         const separator = route.url(f).includes('?') ? '&' : '?'
         const unknownQuery = await send(`${route.url(f)}${separator}typo=1`, token)
@@ -207,7 +210,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
 
     if (route.body !== undefined) {
       it(`${label}: 413 for an oversized body, nothing changed`, async () => {
-        const token = route.access === 'public' ? undefined : route.access === 'orgs:create' ? f.provider.ownerToken : f.a.ownerToken
+        const token = route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken
         const before = await fingerprint(t())
         const response = await send(route.url(f), token, { payload: JSON.stringify({ ...route.body?.(f), name: 'x'.repeat(4096) }) })
         assertProblem(response, 413, label)
@@ -221,7 +224,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const hostile = ['{"__proto__": {"admin": true}}', '{"name": "\\u0000"}', '"just a string"', 'null', '{"name": {"$gt": ""}}', `{"name": "${'\\'.repeat(2)}"}`]
     for (const route of ROUTES.filter((r) => r.body !== undefined)) {
       for (const payload of hostile) {
-        const token = route.access === 'public' ? undefined : route.access === 'orgs:create' ? f.provider.ownerToken : f.a.ownerToken
+        const token = route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken
         const response = await t().request({ method: route.method, url: route.url(f), token, payload })
         assert.ok(response.status < 500, `${route.method} ${route.path} with ${payload}: ${response.status} ${response.text}`)
       }

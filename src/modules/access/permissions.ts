@@ -28,12 +28,13 @@ export const PERMISSIONS = {
   'secrets:write': 'Create secrets and add new versions',
   'secrets:delete': 'Destroy secret versions and delete secrets (crypto-erasure)',
   'vault:reveal': 'Reveal a secret’s value (audited, with a reason)',
+  'vault:seal': 'Seal the vault (provider org only): drop every key from memory until unsealed',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
 
 /** Permissions that only make sense in the provider's own org. */
-export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create'])
+export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create', 'vault:seal'])
 
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
 

@@ -33,8 +33,8 @@ export interface AuditService {
    * or neither does. A failure here must fail the request (fail closed).
    */
   append(trx: Trx, event: AuditEventInput): Promise<void>
-  /** Records a refused attempt in a transaction of its own (the request's was rolled back). */
-  recordRefusal(event: AuditEventInput): Promise<void>
+  /** Records an event in a transaction of its own: a refusal (the request's transaction was rolled back) or an event with no change beside it. */
+  recordSeparately(event: AuditEventInput): Promise<void>
   query(orgId: string, query: AuditQuery): Promise<{ events: AuditEventView[]; nextCursor: string | null }>
   /** JSON Lines export of the org's chain, read a page per transaction. */
   exportLines(orgId: string): AsyncGenerator<string>
@@ -99,7 +99,7 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
       }
     },
 
-    async recordRefusal(event) {
+    async recordSeparately(event) {
       await withOrg(db, event.orgId, (trx) => store.insertEvent(trx, toRow(event)))
     },
 

@@ -43,7 +43,7 @@ export function createAuthService(deps: {
   db: Kysely<DB>
   config: Pick<Config, 'auth'>
   access: Pick<AccessService, 'permissionsOf'>
-  audit: Pick<AuditService, 'append' | 'recordRefusal'>
+  audit: Pick<AuditService, 'append' | 'recordSeparately'>
 }): AuthService {
   const { db, config, access, audit } = deps
   let cachedProviderOrgId: string | undefined
@@ -187,7 +187,7 @@ export function createAuthService(deps: {
       const auditOrg = membership?.org_id ?? (await providerOrgId())
       const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED', reason: string, extras = {}) => {
         if (auditOrg !== undefined) {
-          await audit.recordRefusal({
+          await audit.recordSeparately({
             orgId: auditOrg,
             actor: { type: user === undefined ? 'anonymous' : 'user', id: user?.id ?? null },
             action: 'auth.login',

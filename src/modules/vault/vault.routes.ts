@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
+import type { SealService } from './vault.seal.ts'
 import type { VaultService } from './vault.service.ts'
 import { CreateSecretBody, NewVersionBody, RevealBody, RevealViewSchema, SecretViewSchema, VersionViewSchema } from './vault.types.ts'
 
@@ -10,9 +11,34 @@ const SecretParams = Type.Object({ orgId: Uuid, secretId: Uuid }, Strict)
 const VersionParams = Type.Object({ orgId: Uuid, secretId: Uuid, version: Type.Integer({ minimum: 1 }) }, Strict)
 const vaultErrors = { ...errorResponses('org'), 410: ProblemRef }
 
-export function vaultRoutes(deps: { vault: VaultService }): FastifyPluginAsyncTypebox {
-  const { vault } = deps
+const SealStatusSchema = Type.Object({
+  provider: Type.String(),
+  sealed: Type.Boolean(),
+  progress: Type.Integer({ description: 'shares received towards the threshold' }),
+  threshold: Type.Integer(),
+})
+
+export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
+  const { vault, seal } = deps
   return async (app) => {
+    app.get('/v1/vault/status', {
+      config: { access: { public: true } },
+      schema: { tags, summary: 'Whether the vault is sealed, and unseal progress', response: { 200: SealStatusSchema } },
+      handler: async () => seal.status(),
+    })
+
+    app.post('/v1/vault/unseal', {
+      config: { access: { public: true }, rateLimit: { max: deps.rateLimitPerMinute, timeWindow: '1 minute' } },
+      schema: { tags, summary: 'Submit one unseal share (Shamir provider); at the threshold the vault unseals', body: Type.Object({ share: Type.String({ minLength: 1, maxLength: 200 }) }, Strict), response: { 200: SealStatusSchema, ...errorResponses('public') } },
+      handler: async (request) => seal.submitShare(request.body.share, request.meta),
+    })
+
+    app.post('/v1/vault/seal', {
+      config: { access: { permission: 'vault:seal' } },
+      schema: { tags, summary: 'Seal the vault in this process: every key leaves memory until unsealed again', response: { 200: SealStatusSchema, ...errorResponses('authenticated'), 409: ProblemRef } },
+      handler: async (request) => seal.seal(ctxOf(request)),
+    })
+
     app.get('/v1/orgs/:orgId/secrets', {
       config: { access: { permission: 'secrets:read' } },
       schema: { tags, summary: 'Secrets of the org (metadata only)', params: OrgParams, response: { 200: Type.Object({ secrets: Type.Array(SecretViewSchema) }), ...vaultErrors } },

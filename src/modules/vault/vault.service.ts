@@ -34,7 +34,7 @@ const VALUE_PURPOSE = 'secret-value'
 export function createVaultService(deps: {
   db: Kysely<DB>
   keyring: Keyring
-  audit: Pick<AuditService, 'append' | 'recordRefusal'>
+  audit: Pick<AuditService, 'append' | 'recordSeparately'>
   maxValueBytes: number
 }): VaultService {
   const { db, keyring, audit, maxValueBytes } = deps
@@ -150,7 +150,7 @@ export function createVaultService(deps: {
       } catch (error) {
         if (error instanceof DecryptionError) {
           // Fail closed, and leave a trace: stored ciphertext or keys do not authenticate.
-          await audit.recordRefusal({ orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'secret.reveal', target: { type: 'secret', id }, outcome: 'failure', details: { ...target, error: 'integrity_check_failed' }, meta: ctx.meta })
+          await audit.recordSeparately({ orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'secret.reveal', target: { type: 'secret', id }, outcome: 'failure', details: { ...target, error: 'integrity_check_failed' }, meta: ctx.meta })
         }
         throw translate(error)
       }
