@@ -42,6 +42,19 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ CUSTODIAN_HTTPS_PORT: '9000', CUSTODIAN_HTTP_PORT: '9000' }), /must differ/)
   })
 
+  it('requires a token and exactly one PIN source for the pkcs11 provider, without echoing the PIN', () => {
+    assert.throws(
+      () => loadConfig({ CUSTODIAN_ROOT_KEY_PROVIDER: 'pkcs11', CUSTODIAN_PKCS11_PIN: '123456', CUSTODIAN_PKCS11_PIN_FILE: '/x' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError)
+        assert.ok(error.problems.some((p) => p.startsWith('CUSTODIAN_PKCS11_TOKEN_LABEL')))
+        assert.ok(error.problems.some((p) => p.includes('set exactly one')))
+        assert.ok(!error.message.includes('123456'))
+        return true
+      },
+    )
+  })
+
   it('disables the redirect listener with off', () => {
     assert.equal(loadConfig({ CUSTODIAN_HTTP_PORT: 'off' }).httpPort, null)
   })

@@ -25,7 +25,15 @@ export interface Config {
     readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
   }
   readonly hstsMaxAgeSeconds: number
-  readonly rootKeyProvider: 'local' | 'shamir'
+  readonly rootKeyProvider: 'local' | 'shamir' | 'pkcs11'
+  /** `pkcs11` provider: the module, the token, where its user PIN is, the key's label. */
+  readonly pkcs11: {
+    readonly module: string
+    readonly tokenLabel: string | undefined
+    readonly pinFile: string | undefined
+    readonly pin: string | undefined
+    readonly keyLabel: string
+  }
   readonly rootKeyFile: string
   /** Metadata of a Shamir-split root key (threshold, check value; never a share). */
   readonly shamirFile: string
@@ -79,6 +87,11 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_ROOT_KEY_PROVIDER',
   'CUSTODIAN_SHAMIR_FILE',
   'CUSTODIAN_AUDIT_KEY_FILE',
+  'CUSTODIAN_PKCS11_MODULE',
+  'CUSTODIAN_PKCS11_TOKEN_LABEL',
+  'CUSTODIAN_PKCS11_PIN_FILE',
+  'CUSTODIAN_PKCS11_PIN',
+  'CUSTODIAN_PKCS11_KEY_LABEL',
   'CUSTODIAN_LOG_LEVEL',
   'CUSTODIAN_BODY_LIMIT',
   'CUSTODIAN_SECRET_MAX_BYTES',
@@ -161,7 +174,14 @@ export function loadConfig(env: Source = process.env): Config {
       minVersion: oneOf('CUSTODIAN_TLS_MIN_VERSION', ['TLSv1.2', 'TLSv1.3'] as const, 'TLSv1.2'),
     },
     hstsMaxAgeSeconds: int('CUSTODIAN_HSTS_MAX_AGE', 31_536_000, 0, 63_072_000),
-    rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir'] as const, 'local'),
+    rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir', 'pkcs11'] as const, 'local'),
+    pkcs11: {
+      module: text('CUSTODIAN_PKCS11_MODULE') ?? '/usr/lib/softhsm/libsofthsm2.so',
+      tokenLabel: text('CUSTODIAN_PKCS11_TOKEN_LABEL'),
+      pinFile: text('CUSTODIAN_PKCS11_PIN_FILE') && path.resolve(text('CUSTODIAN_PKCS11_PIN_FILE') as string),
+      pin: text('CUSTODIAN_PKCS11_PIN'),
+      keyLabel: text('CUSTODIAN_PKCS11_KEY_LABEL') ?? 'custodian-root',
+    },
     rootKeyFile: path.resolve(text('CUSTODIAN_ROOT_KEY_FILE') ?? path.join(dataDir, 'root.key')),
     shamirFile: path.resolve(text('CUSTODIAN_SHAMIR_FILE') ?? path.join(dataDir, 'root-key.shamir.json')),
     auditKeyFile: path.resolve(text('CUSTODIAN_AUDIT_KEY_FILE') ?? path.join(dataDir, 'audit.key')),
@@ -181,6 +201,13 @@ export function loadConfig(env: Source = process.env): Config {
       apiTokenMaxDays: int('CUSTODIAN_API_TOKEN_MAX_DAYS', 365, 1, 3650),
       rateLimitPerMinute: int('CUSTODIAN_AUTH_RATE_LIMIT', 10, 1, 100_000),
     },
+  }
+
+  if (config.rootKeyProvider === 'pkcs11') {
+    if (config.pkcs11.tokenLabel === undefined) problems.push('CUSTODIAN_PKCS11_TOKEN_LABEL: required with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11')
+    if ((config.pkcs11.pinFile === undefined) === (config.pkcs11.pin === undefined)) {
+      problems.push('CUSTODIAN_PKCS11_PIN_FILE or CUSTODIAN_PKCS11_PIN: set exactly one with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11 (the file is preferred)')
+    }
   }
 
   for (const key of Object.keys(source)) {

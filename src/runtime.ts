@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/connect.ts'
@@ -8,6 +8,7 @@ import { createLocalRootKey, loadLocalRootKey, RootKeyError } from './crypto/roo
 import { createLocalProvider } from './crypto/providers/local.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { createShamirProvider, readShamirMeta } from './crypto/providers/shamir.ts'
+import { createPkcs11Provider } from './crypto/providers/pkcs11.ts'
 
 /** What both the server and the CLI need: the database (migrated) and the service's keys. */
 export interface Runtime {
@@ -41,7 +42,7 @@ export async function openRuntime(config: Config, options: { createRootKey: bool
       database,
       signer: ed25519FromSeed(deriveKey(auditKey, 'audit-signing-v1')),
       hmacKey: deriveKey(auditKey, 'audit-hmac-v1'),
-      rootKey: openRootKeyProvider(config, ensureKeyFile),
+      rootKey: openRootKeyProvider(config, ensureKeyFile, !hasData && options.createRootKey),
     }
   } catch (error) {
     await database.close()
@@ -49,7 +50,7 @@ export async function openRuntime(config: Config, options: { createRootKey: bool
   }
 }
 
-function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what: string) => void): RootKeyProvider {
+function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what: string) => void, mayCreate: boolean): RootKeyProvider {
   switch (config.rootKeyProvider) {
     case 'local':
       ensureKeyFile(config.rootKeyFile, 'root key')
@@ -59,5 +60,17 @@ function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what:
         throw new RootKeyError(`no Shamir root key at ${config.shamirFile}; create one with \`custodian init --shares M --threshold N\``)
       }
       return createShamirProvider(readShamirMeta(config.shamirFile))
+    case 'pkcs11':
+      return createPkcs11Provider(
+        { module: config.pkcs11.module, tokenLabel: config.pkcs11.tokenLabel as string, pin: readPin(config), keyLabel: config.pkcs11.keyLabel },
+        mayCreate,
+      )
   }
+}
+
+function readPin(config: Config): string {
+  if (config.pkcs11.pinFile === undefined) return config.pkcs11.pin as string
+  const mode = statSync(config.pkcs11.pinFile).mode
+  if ((mode & 0o077) !== 0) throw new RootKeyError(`PIN file ${config.pkcs11.pinFile} is readable by group or others; run chmod 600 on it`)
+  return readFileSync(config.pkcs11.pinFile, 'utf8').trim()
 }

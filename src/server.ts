@@ -69,6 +69,7 @@ export async function startServer(config: Config, print: (line: string) => void 
           await app.close()
           await app.sequencer.stop()
           await runtime.database.close()
+          runtime.rootKey.close?.()
         })()
         return closing
       },
@@ -76,6 +77,7 @@ export async function startServer(config: Config, print: (line: string) => void 
   } catch (error) {
     redirect?.close()
     await runtime.database.close()
+    runtime.rootKey.close?.()
     throw error
   }
 }

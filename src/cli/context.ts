@@ -15,6 +15,7 @@ export async function withServices<T>(
     return await fn({ ...createModules({ config, logger, ...runtime }), runtime, config })
   } finally {
     await runtime.database.close()
+    runtime.rootKey.close?.()
   }
 }
 

@@ -19,6 +19,8 @@ export interface RootKeyProvider {
   /** Wraps a 32-byte key; `aad` binds it to its owner (org, purpose, version). */
   wrap(key: Buffer, aad: string): Promise<Buffer>
   unwrap(wrapped: Uint8Array, aad: string, keyId: string): Promise<Buffer>
+  /** Releases what the provider holds (an HSM session); the process is stopping. */
+  close?(): void
 }
 
 export class SealedError extends Error {
