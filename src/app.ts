@@ -105,8 +105,9 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation },
     sequencer: audit.sequencer,
+    rewrapWorker: vault.rotation.worker,
   })
 }
 
@@ -116,8 +117,8 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service })
-  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId })
-  return { audit, access, identity, vault }
+  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger })
+  return { audit, access, identity, vault: { ...vault, audit: audit.service } }
 }
 
 /**

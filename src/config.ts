@@ -43,6 +43,8 @@ export interface Config {
   readonly bodyLimitBytes: number
   /** Largest secret value, in bytes of its JSON encoding. */
   readonly secretMaxBytes: number
+  /** Background rewrap after an org-key rotation: data keys per batch, pause between ticks. */
+  readonly rewrap: { readonly batchSize: number; readonly intervalMs: number }
   readonly audit: {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
@@ -95,6 +97,8 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_LOG_LEVEL',
   'CUSTODIAN_BODY_LIMIT',
   'CUSTODIAN_SECRET_MAX_BYTES',
+  'CUSTODIAN_REWRAP_BATCH',
+  'CUSTODIAN_REWRAP_INTERVAL_MS',
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
@@ -188,6 +192,10 @@ export function loadConfig(env: Source = process.env): Config {
     logLevel: oneOf('CUSTODIAN_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     bodyLimitBytes: int('CUSTODIAN_BODY_LIMIT', 65_536, 1024, 16 * 1024 * 1024),
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
+    rewrap: {
+      batchSize: int('CUSTODIAN_REWRAP_BATCH', 100, 1, 10_000),
+      intervalMs: int('CUSTODIAN_REWRAP_INTERVAL_MS', 1000, 10, 600_000),
+    },
     audit: {
       sequencerIntervalMs: int('CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS', 200, 10, 60_000),
       checkpointEvery: int('CUSTODIAN_AUDIT_CHECKPOINT_EVERY', 100, 1, 1_000_000),

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs'
 import path from 'node:path'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/connect.ts'
@@ -36,6 +36,7 @@ export async function openRuntime(config: Config, options: { createRootKey: bool
       createLocalRootKey(file)
     }
 
+    if (config.rootKeyProvider === 'local') await finishRootRotation(config, database)
     ensureKeyFile(config.auditKeyFile, 'audit key')
     const auditKey = loadLocalRootKey(config.auditKeyFile, 'audit key')
     return {
@@ -55,6 +56,7 @@ function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what:
     case 'local':
       ensureKeyFile(config.rootKeyFile, 'root key')
       return createLocalProvider(loadLocalRootKey(config.rootKeyFile))
+
     case 'shamir':
       if (!existsSync(config.shamirFile)) {
         throw new RootKeyError(`no Shamir root key at ${config.shamirFile}; create one with \`custodian init --shares M --threshold N\``)
@@ -65,6 +67,25 @@ function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what:
         { module: config.pkcs11.module, tokenLabel: config.pkcs11.tokenLabel as string, pin: readPin(config), keyLabel: config.pkcs11.keyLabel },
         mayCreate,
       )
+  }
+}
+
+/**
+ * `custodian keys rotate-root` writes `root.key.next`, rewraps every org key in one
+ * transaction, then swaps the files. If it stopped between the commit and the swap, the
+ * database already needs the new key: finish the swap. If it stopped before the commit,
+ * the new key was never used: discard it.
+ */
+async function finishRootRotation(config: Config, database: Database): Promise<void> {
+  const next = `${config.rootKeyFile}.next`
+  if (!existsSync(next)) return
+  const nextId = createLocalProvider(loadLocalRootKey(next, 'next root key')).keyId()
+  const used = await database.kysely.selectFrom('org_keys').select('org_id').where('root_key_id', '=', nextId).limit(1).executeTakeFirst()
+  if (used !== undefined) {
+    renameSync(config.rootKeyFile, `${config.rootKeyFile}.retired-${Date.now()}`)
+    renameSync(next, config.rootKeyFile)
+  } else {
+    unlinkSync(next)
   }
 }
 

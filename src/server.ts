@@ -44,6 +44,7 @@ export async function startServer(config: Config, print: (line: string) => void 
       httpPort = (redirect.address() as AddressInfo).port
     }
     app.sequencer.start()
+    app.rewrapWorker.start()
 
     const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
     if ('token' in bootstrap) {
@@ -67,6 +68,7 @@ export async function startServer(config: Config, print: (line: string) => void 
         closing ??= (async () => {
           await new Promise<void>((resolve) => (redirect === undefined ? resolve() : redirect.close(() => resolve())))
           await app.close()
+          await app.rewrapWorker.stop()
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()

@@ -7,6 +7,7 @@ import { registerInit } from './init.ts'
 import { registerMigrate } from './migrate.ts'
 import { registerServe } from './serve.ts'
 import { registerUnseal } from './unseal.ts'
+import { registerKeys } from './keys.ts'
 
 const program = new Command('custodian')
   .description('Custodian: the machinery behind a SaaS security policy’s promises. Configure with CUSTODIAN_* variables (see README).')
@@ -17,6 +18,7 @@ registerMigrate(program)
 registerAudit(program)
 registerAdmin(program)
 registerUnseal(program)
+registerKeys(program)
 
 try {
   await program.parseAsync(process.argv)

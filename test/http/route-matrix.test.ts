@@ -70,6 +70,8 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/orgs/{orgId}/roles', access: 'roles:read', url: (f) => `${A(f)}/roles` },
   { method: 'POST', path: '/v1/orgs/{orgId}/roles', access: 'roles:manage', url: (f) => `${A(f)}/roles`, body: () => ({ name: 'matrix-role', permissions: ['org:read'] }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/roles/{name}', access: 'roles:manage', url: (f) => `${A(f)}/roles/${f.onlyRead}`, foreignObjectUrl: (f) => `${A(f)}/roles/${f.bRole}`, badParamUrl: (f) => `${A(f)}/roles/BAD%20NAME` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/keys', access: 'keys:read', url: (f) => `${A(f)}/keys` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/keys/rotate', access: 'keys:rotate', url: (f) => `${A(f)}/keys/rotate` },
   { method: 'GET', path: '/v1/orgs/{orgId}/secrets', access: 'secrets:read', url: (f) => `${A(f)}/secrets` },
   { method: 'POST', path: '/v1/orgs/{orgId}/secrets', access: 'secrets:write', url: (f) => `${A(f)}/secrets`, body: () => ({ name: 'matrix-secret', type: 'generic', value: 'v' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/secrets/{secretId}', access: 'secrets:read', url: (f) => `${A(f)}/secrets/${f.aSecret}`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}`, badParamUrl: (f) => `${A(f)}/secrets/nope` },

@@ -11,12 +11,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE TABLE org_keys (
       org_id uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
       version integer NOT NULL CHECK (version > 0),
-      wrapped_key bytea NOT NULL,
+      wrapped_key bytea,
       root_key_id text NOT NULL,
       state text NOT NULL CHECK (state IN ('active', 'retiring', 'retired')),
       created_at timestamptz NOT NULL DEFAULT now(),
       retired_at timestamptz,
-      PRIMARY KEY (org_id, version)
+      PRIMARY KEY (org_id, version),
+      -- A retired key is erased: what it wrapped (old copies included) can no longer be opened.
+      CHECK ((state = 'retired') = (wrapped_key IS NULL))
     );
     CREATE UNIQUE INDEX org_keys_one_active ON org_keys (org_id) WHERE state = 'active';
 

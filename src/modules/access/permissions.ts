@@ -29,6 +29,8 @@ export const PERMISSIONS = {
   'secrets:delete': 'Destroy secret versions and delete secrets (crypto-erasure)',
   'vault:reveal': 'Reveal a secret’s value (audited, with a reason)',
   'vault:seal': 'Seal the vault (provider org only): drop every key from memory until unsealed',
+  'keys:read': 'See the org’s key versions and rotation progress',
+  'keys:rotate': 'Rotate the org’s key (data keys are rewrapped in the background)',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
@@ -54,7 +56,7 @@ export const BUILT_IN_ROLES = {
   member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read'] },
   auditor: {
     description: 'Reads, exports and verifies the audit log; sees secrets’ metadata',
-    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read'],
+    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read'],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
 } as const satisfies Record<string, { description: string; permissions: readonly Permission[] }>

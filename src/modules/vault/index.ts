@@ -7,16 +7,19 @@ import { createKeyring } from './vault.keyring.ts'
 import { vaultRoutes } from './vault.routes.ts'
 import { createSealService } from './vault.seal.ts'
 import { createVaultService } from './vault.service.ts'
+import { createRotationService } from './vault.rotation.ts'
 
 export function createVaultModule(deps: {
   db: Kysely<DB>
   rootKey: RootKeyProvider
   audit: AuditService
-  config: Pick<Config, 'secretMaxBytes' | 'auth'>
+  config: Pick<Config, 'secretMaxBytes' | 'auth' | 'rewrap'>
   providerOrgId: () => Promise<string | undefined>
+  log: { error(obj: object, msg: string): void }
 }) {
   const keyring = createKeyring(deps.rootKey)
   const service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes })
   const seal = createSealService({ provider: deps.rootKey, keyring, audit: deps.audit, providerOrgId: deps.providerOrgId })
-  return { service, seal, keyring, routes: vaultRoutes({ vault: service, seal, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }) }
+  const rotation = createRotationService({ db: deps.db, keyring, provider: deps.rootKey, audit: deps.audit, batchSize: deps.config.rewrap.batchSize, intervalMs: deps.config.rewrap.intervalMs, log: deps.log })
+  return { service, seal, keyring, rotation, routes: vaultRoutes({ vault: service, seal, rotation, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }) }
 }

@@ -4,6 +4,8 @@ import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
 import type { SealService } from './vault.seal.ts'
 import type { VaultService } from './vault.service.ts'
+import type { RotationService } from './vault.rotation.ts'
+import { actorOf } from '../../http/context.ts'
 import { CreateSecretBody, NewVersionBody, RevealBody, RevealViewSchema, SecretViewSchema, VersionViewSchema } from './vault.types.ts'
 
 const tags = ['vault']
@@ -18,9 +20,38 @@ const SealStatusSchema = Type.Object({
   threshold: Type.Integer(),
 })
 
-export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
-  const { vault, seal } = deps
+const KeyStatusSchema = Type.Object({
+  activeVersion: Type.Union([Type.Integer(), Type.Null()]),
+  versions: Type.Array(
+    Type.Object({
+      version: Type.Integer(),
+      state: Type.Union([Type.Literal('active'), Type.Literal('retiring'), Type.Literal('retired')]),
+      dataKeys: Type.Integer({ description: 'live data keys wrapped by this version' }),
+      createdAt: Type.String({ format: 'date-time' }),
+      retiredAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    }),
+  ),
+  pending: Type.Integer({ description: 'data keys the background job has still to rewrap' }),
+})
+
+export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rotation: RotationService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
+  const { vault, seal, rotation } = deps
   return async (app) => {
+    app.get('/v1/orgs/:orgId/keys', {
+      config: { access: { permission: 'keys:read' } },
+      schema: { tags, summary: 'The org’s key versions and rewrap progress', params: OrgParams, response: { 200: KeyStatusSchema, ...vaultErrors } },
+      handler: async (request) => rotation.status(ctxOf(request).orgId),
+    })
+
+    app.post('/v1/orgs/:orgId/keys/rotate', {
+      config: { access: { permission: 'keys:rotate' } },
+      schema: { tags, summary: 'Rotate the org key: new data keys use the new version at once; existing ones are rewrapped in the background, then the old version is retired and erased', params: OrgParams, response: { 200: KeyStatusSchema, ...vaultErrors } },
+      handler: async (request) => {
+        const ctx = ctxOf(request)
+        return rotation.rotate(ctx.orgId, actorOf(ctx.principal), ctx.meta)
+      },
+    })
+
     app.get('/v1/vault/status', {
       config: { access: { public: true } },
       schema: { tags, summary: 'Whether the vault is sealed, and unseal progress', response: { 200: SealStatusSchema } },

@@ -123,8 +123,8 @@ export function createVaultService(deps: {
 
     async reveal(ctx, id, input) {
       let target: { name: string; version: number } | undefined
-      try {
-        return await withOrg(db, ctx.orgId, async (trx) => {
+      const attempt = () =>
+        withOrg(db, ctx.orgId, async (trx) => {
           const secret = await existing(trx, id)
           const version = input.version ?? secret.current_version
           target = { name: secret.name, version }
@@ -147,6 +147,16 @@ export function createVaultService(deps: {
           plaintext.fill(0)
           return { id, name: secret.name, type: secret.type, version, value }
         })
+      try {
+        try {
+          return await attempt()
+        } catch (error) {
+          // A rewrap may have moved this data key to a new org key, and retired the old
+          // one, between reading the row and opening it: read it again, once. A stored
+          // value that really fails its integrity check fails again.
+          if (!(error instanceof DecryptionError)) throw error
+          return await attempt()
+        }
       } catch (error) {
         if (error instanceof DecryptionError) {
           // Fail closed, and leave a trace: stored ciphertext or keys do not authenticate.

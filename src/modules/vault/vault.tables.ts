@@ -3,7 +3,7 @@ import type { ColumnType, Generated } from 'kysely'
 export interface OrgKeysTable {
   org_id: string
   version: number
-  wrapped_key: Uint8Array
+  wrapped_key: Uint8Array | null
   root_key_id: string
   state: 'active' | 'retiring' | 'retired'
   created_at: Generated<Date>

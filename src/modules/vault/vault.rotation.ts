@@ -1,0 +1,151 @@
+import { sql, type Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { SealedError, type RootKeyProvider } from '../../crypto/providers/provider.ts'
+import { AppError } from '../../errors.ts'
+import { periodic, type Periodic } from '../../jobs/periodic.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
+import type { Keyring } from './vault.keyring.ts'
+
+export interface KeyStatus {
+  activeVersion: number | null
+  versions: { version: number; state: 'active' | 'retiring' | 'retired'; dataKeys: number; createdAt: string; retiredAt: string | null }[]
+  /** Data keys still wrapped by a retiring version. */
+  pending: number
+}
+
+/**
+ * Org-key rotation. Rotating makes a new active version at once: new data keys use it.
+ * The rewrap job then moves existing data keys to it a batch per transaction (rows
+ * locked with SKIP LOCKED, so several processes share the work), which is why a crash or
+ * kill mid-way loses nothing: every row is wrapped by either the old or the new version,
+ * both present until the old one wraps nothing. Then it is retired and its wrapped bytes
+ * erased, which makes whatever it alone could open — destroyed versions in old backups —
+ * unrecoverable.
+ */
+export interface RotationService {
+  rotate(orgId: string, actor: AuditActor, meta: RequestMeta): Promise<KeyStatus>
+  status(orgId: string): Promise<KeyStatus>
+  /** Rewraps up to `batchSize` data keys of one org; retires versions left with nothing. */
+  rewrapBatch(orgId: string): Promise<{ rewrapped: number; remaining: number }>
+  orgsToRewrap(): Promise<string[]>
+  /** Re-wraps every org key under a new root key (owner transaction); returns how many. */
+  rewrapOrgKeysUnder(target: RootKeyProvider): Promise<number>
+  /** The background job: every interval, a batch per org that has a retiring key. */
+  worker: Periodic
+}
+
+const SYSTEM: AuditActor = { type: 'system', id: 'rewrap' }
+const NO_REQUEST: RequestMeta = { requestId: null, ip: null, userAgent: null }
+
+export function createRotationService(deps: {
+  db: Kysely<DB>
+  keyring: Keyring
+  provider: RootKeyProvider
+  audit: Pick<AuditService, 'append'>
+  batchSize: number
+  intervalMs: number
+  log: { error(obj: object, msg: string): void }
+}): RotationService {
+  const { db, keyring, audit, batchSize } = deps
+
+  async function statusIn(trx: Trx): Promise<KeyStatus> {
+    const keys = await trx.selectFrom('org_keys').select(['version', 'state', 'created_at', 'retired_at']).orderBy('version', 'desc').execute()
+    const counts = await trx
+      .selectFrom('secret_versions')
+      .select(['kek_version', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('destroyed_at', 'is', null)
+      .groupBy('kek_version')
+      .execute()
+    const byVersion = new Map(counts.map((c) => [Number(c.kek_version), Number(c.n)]))
+    const versions = keys.map((k) => ({ version: k.version, state: k.state, dataKeys: byVersion.get(k.version) ?? 0, createdAt: k.created_at.toISOString(), retiredAt: k.retired_at?.toISOString() ?? null }))
+    return {
+      activeVersion: versions.find((v) => v.state === 'active')?.version ?? null,
+      versions,
+      pending: versions.filter((v) => v.state === 'retiring').reduce((sum, v) => sum + v.dataKeys, 0),
+    }
+  }
+
+  async function rewrapBatch(orgId: string) {
+    return withOrg(db, orgId, async (trx) => {
+      const retiring = (await trx.selectFrom('org_keys').select('version').where('state', '=', 'retiring').execute()).map((r) => r.version)
+      if (retiring.length === 0) return { rewrapped: 0, remaining: 0 }
+      const rows = await trx
+        .selectFrom('secret_versions')
+        .select(['secret_id', 'version', 'kek_version', 'wrapped_dek'])
+        .where('kek_version', 'in', retiring)
+        .where('destroyed_at', 'is', null)
+        .orderBy('secret_id')
+        .orderBy('version')
+        .limit(batchSize)
+        .forUpdate()
+        .skipLocked()
+        .execute()
+      for (const row of rows) {
+        const next = await keyring.rewrapDataKey(trx, orgId, row.secret_id, row.version, row.kek_version as number, row.wrapped_dek as Uint8Array)
+        await trx
+          .updateTable('secret_versions')
+          .set({ kek_version: next.kekVersion, wrapped_dek: next.wrapped })
+          .where('secret_id', '=', row.secret_id)
+          .where('version', '=', row.version)
+          .execute()
+      }
+      const left = await trx
+        .selectFrom('secret_versions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('kek_version', 'in', retiring)
+        .where('destroyed_at', 'is', null)
+        .executeTakeFirstOrThrow()
+      const remaining = Number(left.n)
+      if (remaining === 0) {
+        const retired = await sql<{ version: number }>`
+          UPDATE org_keys SET state = 'retired', wrapped_key = NULL, retired_at = now()
+           WHERE state = 'retiring'
+             AND NOT EXISTS (SELECT 1 FROM secret_versions v WHERE v.kek_version = org_keys.version AND v.destroyed_at IS NULL)
+          RETURNING version`.execute(trx)
+        for (const { version } of retired.rows) {
+          // Other processes drop it from memory within their key cache's lifetime (5 min).
+          keyring.forgetVersion(orgId, version)
+          await audit.append(trx, { orgId, actor: SYSTEM, action: 'org_key.retire', target: { type: 'org_key', id: String(version) }, outcome: 'success', details: { version }, meta: NO_REQUEST })
+        }
+      }
+      return { rewrapped: rows.length, remaining }
+    })
+  }
+
+  async function orgsToRewrap(): Promise<string[]> {
+    const rows = await db.selectFrom('org_keys').select('org_id').distinct().where('state', '=', 'retiring').execute()
+    return rows.map((r) => r.org_id)
+  }
+
+  return {
+    async rotate(orgId, actor, meta) {
+      try {
+        return await withOrg(db, orgId, async (trx) => {
+          const { version, previous } = await keyring.rotate(trx, orgId)
+          await audit.append(trx, { orgId, actor, action: 'org_key.rotate', target: { type: 'org_key', id: String(version) }, outcome: 'success', details: { version, previous }, meta })
+          return statusIn(trx)
+        })
+      } catch (error) {
+        if (error instanceof SealedError) throw new AppError('VAULT_SEALED', error.message)
+        throw error
+      }
+    },
+    status: (orgId) => withOrg(db, orgId, statusIn),
+    rewrapBatch,
+    orgsToRewrap,
+    async rewrapOrgKeysUnder(target) {
+      return withOwner(db, (trx) => keyring.rewrapAllUnder(trx, target))
+    },
+    worker: periodic(
+      'org-key rewrap',
+      deps.intervalMs,
+      async () => {
+        if (deps.provider.sealed()) return
+        for (const orgId of await orgsToRewrap()) await rewrapBatch(orgId)
+      },
+      deps.log,
+    ),
+  }
+}
