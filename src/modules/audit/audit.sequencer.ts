@@ -5,6 +5,7 @@ import { withOwner } from '../../db/tenant.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import { chainHash, checkpointMessage, GENESIS_HASH, type CheckpointPayload } from './audit.format.ts'
 import * as store from './audit.store.ts'
+import { periodic } from '../../jobs/periodic.ts'
 
 /**
  * The sequencer turns committed events into the tamper-evident chain (DESIGN.md, "Audit
@@ -28,8 +29,8 @@ export interface Sequencer {
   stop(): Promise<void>
   /** Runs passes until nothing is left to chain (tests, shutdown, CLI). */
   flush(): Promise<void>
-  /** One pass over every org with work; returns how many events were chained. */
-  runOnce(): Promise<number>
+  /** One pass over every org with work (or joins the one in flight). */
+  runOnce(): Promise<void>
 }
 
 const BATCH = 500
@@ -38,13 +39,9 @@ export function createSequencer(deps: {
   db: Kysely<DB>
   signer: Signer
   options: SequencerOptions
-  log: Pick<Logger, 'error' | 'debug'>
+  log: Pick<Logger, 'error'>
 }): Sequencer {
   const { db, signer, options, log } = deps
-  let timer: NodeJS.Timeout | undefined
-  let inFlight: Promise<number> | undefined
-  let stopped = true
-
   async function chainOrg(orgId: string): Promise<number> {
     return withOwner(db, async (trx) => {
       if (!(await store.tryLockChain(trx, orgId))) return 0
@@ -89,60 +86,34 @@ export function createSequencer(deps: {
     return Date.now() - head.checkpointAt.getTime() >= options.checkpointSeconds * 1000
   }
 
-  async function pass(): Promise<number> {
-    let total = 0
+  async function pass(): Promise<void> {
     for (const orgId of await store.orgsNeedingWork(db, options.checkpointSeconds)) {
       try {
-        total += await chainOrg(orgId)
+        await chainOrg(orgId)
       } catch (error) {
         log.error({ err: error, orgId }, 'audit sequencer: chaining failed; will retry')
       }
     }
-    return total
   }
 
-  function runOnce(): Promise<number> {
-    // Never two passes at once in one process (they would only contend for the lock).
-    if (inFlight === undefined) {
-      inFlight = pass().finally(() => {
-        inFlight = undefined
-      })
-    }
-    return inFlight
-  }
-
-  function schedule(): void {
-    if (stopped) return
-    timer = setTimeout(() => {
-      runOnce()
-        .catch((error: unknown) => log.error({ err: error }, 'audit sequencer pass failed'))
-        .finally(schedule)
-    }, options.intervalMs)
-    timer.unref()
-  }
+  const job = periodic('audit sequencer', options.intervalMs, pass, log)
 
   async function flush(): Promise<void> {
     // Another process may hold an org's lock; give it a few passes to finish.
     for (let attempt = 0; attempt < 50; attempt++) {
-      await runOnce()
+      await job.runOnce()
       if (!(await store.anyUnchained(db))) return
       await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }
 
   return {
-    start() {
-      if (!stopped) return
-      stopped = false
-      schedule()
-    },
+    start: job.start,
     async stop() {
-      stopped = true
-      if (timer !== undefined) clearTimeout(timer)
-      await inFlight?.catch(() => {})
+      await job.stop()
       await flush().catch((error: unknown) => log.error({ err: error }, 'audit sequencer: final flush failed'))
     },
     flush,
-    runOnce,
+    runOnce: job.runOnce,
   }
 }
