@@ -2,11 +2,13 @@ import type { Kysely } from 'kysely'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
 import * as foundation from './migrations/0001_foundation.ts'
 import * as vault from './migrations/0002_vault.ts'
+import * as connectors from './migrations/0003_connectors.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_foundation': foundation,
   '0002_vault': vault,
+  '0003_connectors': connectors,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -28,7 +28,7 @@ interface Fixture {
 }
 
 interface RouteCase {
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   path: string
   access: Permission | 'public' | 'authenticated'
   url: (f: Fixture) => string
@@ -71,6 +71,13 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/orgs/{orgId}/roles', access: 'roles:manage', url: (f) => `${A(f)}/roles`, body: () => ({ name: 'matrix-role', permissions: ['org:read'] }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/roles/{name}', access: 'roles:manage', url: (f) => `${A(f)}/roles/${f.onlyRead}`, foreignObjectUrl: (f) => `${A(f)}/roles/${f.bRole}`, badParamUrl: (f) => `${A(f)}/roles/BAD%20NAME` },
   { method: 'GET', path: '/v1/orgs/{orgId}/keys', access: 'keys:read', url: (f) => `${A(f)}/keys` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/vault/policy', access: 'secrets:read', url: (f) => `${A(f)}/vault/policy` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/vault/policy', access: 'vault:policy', url: (f) => `${A(f)}/vault/policy`, body: () => ({ readOnlyConnectors: false }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/data-sources', access: 'secrets:read', url: (f) => `${A(f)}/data-sources` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/check', access: 'secrets:check', url: (f) => `${A(f)}/secrets/${f.aSecret}/check`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/check`, badParamUrl: (f) => `${A(f)}/secrets/nope/check` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/pause', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/pause`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/pause`, badParamUrl: (f) => `${A(f)}/secrets/nope/pause` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/resume', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/resume`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/resume`, badParamUrl: (f) => `${A(f)}/secrets/nope/resume` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/report-exposed', access: 'secrets:report', url: (f) => `${A(f)}/secrets/${f.aSecret}/report-exposed`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/report-exposed`, badParamUrl: (f) => `${A(f)}/secrets/nope/report-exposed`, body: () => ({ reason: 'route matrix' }) },
   { method: 'POST', path: '/v1/orgs/{orgId}/keys/rotate', access: 'keys:rotate', url: (f) => `${A(f)}/keys/rotate` },
   { method: 'GET', path: '/v1/orgs/{orgId}/secrets', access: 'secrets:read', url: (f) => `${A(f)}/secrets` },
   { method: 'POST', path: '/v1/orgs/{orgId}/secrets', access: 'secrets:write', url: (f) => `${A(f)}/secrets`, body: () => ({ name: 'matrix-secret', type: 'generic', value: 'v' }) },

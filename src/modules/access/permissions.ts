@@ -30,6 +30,9 @@ export const PERMISSIONS = {
   'vault:reveal': 'Reveal a secret’s value (audited, with a reason)',
   'vault:seal': 'Seal the vault (provider org only): drop every key from memory until unsealed',
   'keys:read': 'See the org’s key versions and rotation progress',
+  'secrets:check': 'Check what a database credential can do (the service connects with it)',
+  'secrets:report': 'Report a secret as exposed: it is blocked until a new version replaces it',
+  'vault:policy': 'Change the vault policy (read-only connectors)',
   'keys:rotate': 'Rotate the org’s key (data keys are rewrapped in the background)',
 } as const
 
@@ -53,7 +56,7 @@ export const BUILT_IN_ROLES = {
     description: 'Manages the org and its members; cannot grant ownership',
     permissions: ALL_PERMISSIONS,
   },
-  member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read'] },
+  member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata; reports exposed secrets', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read', 'secrets:report'] },
   auditor: {
     description: 'Reads, exports and verifies the audit log; sees secrets’ metadata',
     permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read'],

@@ -6,7 +6,8 @@ import type { AuditService } from '../audit/audit.service.ts'
 import { createKeyring } from './vault.keyring.ts'
 import { vaultRoutes } from './vault.routes.ts'
 import { createSealService } from './vault.seal.ts'
-import { createVaultService } from './vault.service.ts'
+import { createVaultService, type VaultService } from './vault.service.ts'
+import { createSourcesService } from './vault.sources.ts'
 import { createRotationService } from './vault.rotation.ts'
 
 export function createVaultModule(deps: {
@@ -18,8 +19,10 @@ export function createVaultModule(deps: {
   log: { error(obj: object, msg: string): void }
 }) {
   const keyring = createKeyring(deps.rootKey)
-  const service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes })
+  let service: VaultService | undefined
+  const sources = createSourcesService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit })
+  service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes, preflight: sources.preflight, readOnlyConnectors: sources.readOnlyConnectors })
   const seal = createSealService({ provider: deps.rootKey, keyring, audit: deps.audit, providerOrgId: deps.providerOrgId })
   const rotation = createRotationService({ db: deps.db, keyring, provider: deps.rootKey, audit: deps.audit, batchSize: deps.config.rewrap.batchSize, intervalMs: deps.config.rewrap.intervalMs, log: deps.log })
-  return { service, seal, keyring, rotation, routes: vaultRoutes({ vault: service, seal, rotation, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }) }
+  return { service, seal, keyring, rotation, sources, routes: vaultRoutes({ vault: service, seal, rotation, sources, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }) }
 }

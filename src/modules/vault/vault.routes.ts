@@ -5,6 +5,7 @@ import { errorResponses, OrgParams, ProblemRef, Strict, Uuid } from '../../http/
 import type { SealService } from './vault.seal.ts'
 import type { VaultService } from './vault.service.ts'
 import type { RotationService } from './vault.rotation.ts'
+import type { SourcesService } from './vault.sources.ts'
 import { actorOf } from '../../http/context.ts'
 import { CreateSecretBody, NewVersionBody, RevealBody, RevealViewSchema, SecretViewSchema, VersionViewSchema } from './vault.types.ts'
 
@@ -34,9 +35,85 @@ const KeyStatusSchema = Type.Object({
   pending: Type.Integer({ description: 'data keys the background job has still to rewrap' }),
 })
 
-export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rotation: RotationService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
-  const { vault, seal, rotation } = deps
+const CheckResultSchema = Type.Object({
+  reachable: Type.Boolean(),
+  error: Type.Optional(Type.String()),
+  tls: Type.Optional(Type.Boolean()),
+  role: Type.Optional(Type.String()),
+  superuser: Type.Optional(Type.Boolean()),
+  attributes: Type.Optional(Type.Object({ createRole: Type.Boolean(), createDb: Type.Boolean(), replication: Type.Boolean(), bypassRls: Type.Boolean() })),
+  writableTables: Type.Optional(Type.Array(Type.Object({ schema: Type.String(), table: Type.String(), privileges: Type.Array(Type.String()) }))),
+  writableTableCount: Type.Optional(Type.Integer()),
+  creatableSchemas: Type.Optional(Type.Array(Type.String())),
+  canCreateInDatabase: Type.Optional(Type.Boolean()),
+  canWrite: Type.Optional(Type.Boolean()),
+  checkedAt: Type.String({ format: 'date-time' }),
+})
+const PolicySchema = Type.Object({ readOnlyConnectors: Type.Boolean({ description: 'refuse to store or use a database credential that can write' }) }, Strict)
+const DataSourceSchema = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  host: Type.Unknown(),
+  port: Type.Unknown(),
+  database: Type.Unknown(),
+  user: Type.Unknown(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('paused'), Type.Literal('exposed')]),
+  currentVersion: Type.Integer(),
+  lastCheck: Type.Union([Type.Object({ at: Type.String(), reachable: Type.Boolean(), canWrite: Type.Union([Type.Boolean(), Type.Null()]), tls: Type.Union([Type.Boolean(), Type.Null()]) }), Type.Null()]),
+  lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+})
+
+export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rotation: RotationService; sources: SourcesService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
+  const { vault, seal, rotation, sources } = deps
   return async (app) => {
+    app.get('/v1/orgs/:orgId/vault/policy', {
+      config: { access: { permission: 'secrets:read' } },
+      schema: { tags, summary: 'The org’s vault policy', params: OrgParams, response: { 200: PolicySchema, ...vaultErrors } },
+      handler: async (request) => sources.getPolicy(ctxOf(request)),
+    })
+
+    app.put('/v1/orgs/:orgId/vault/policy', {
+      config: { access: { permission: 'vault:policy' } },
+      schema: { tags, summary: 'Set the vault policy: with readOnlyConnectors, database credentials that can write are refused (P1.7)', params: OrgParams, body: PolicySchema, response: { 200: PolicySchema, ...vaultErrors } },
+      handler: async (request) => sources.setPolicy(ctxOf(request), request.body),
+    })
+
+    app.get('/v1/orgs/:orgId/data-sources', {
+      config: { access: { permission: 'secrets:read' } },
+      schema: { tags, summary: 'Database credentials as connected data sources: status, last check, last use (P10.3)', params: OrgParams, response: { 200: Type.Object({ dataSources: Type.Array(DataSourceSchema) }), ...vaultErrors } },
+      handler: async (request) => ({ dataSources: await sources.list(ctxOf(request)) }),
+    })
+
+    app.post('/v1/orgs/:orgId/secrets/:secretId/check', {
+      config: { access: { permission: 'secrets:check' } },
+      schema: { tags, summary: 'Connect with a database credential (TLS unless it says sslmode disable) and report its role’s privileges and whether it can write (P1.7)', params: SecretParams, response: { 200: CheckResultSchema, ...vaultErrors } },
+      handler: async (request) => sources.check(ctxOf(request), request.params.secretId),
+    })
+
+    app.post('/v1/orgs/:orgId/secrets/:secretId/pause', {
+      config: { access: { permission: 'secrets:write' } },
+      schema: { tags, summary: 'Pause a secret: every reveal is refused until it is resumed (P10.3)', params: SecretParams, response: { 204: Type.Null(), ...vaultErrors } },
+      handler: async (request, reply) => {
+        await sources.setPaused(ctxOf(request), request.params.secretId, true)
+        return reply.code(204).send(null)
+      },
+    })
+
+    app.post('/v1/orgs/:orgId/secrets/:secretId/resume', {
+      config: { access: { permission: 'secrets:write' } },
+      schema: { tags, summary: 'Resume a paused secret', params: SecretParams, response: { 204: Type.Null(), ...vaultErrors } },
+      handler: async (request, reply) => {
+        await sources.setPaused(ctxOf(request), request.params.secretId, false)
+        return reply.code(204).send(null)
+      },
+    })
+
+    app.post('/v1/orgs/:orgId/secrets/:secretId/report-exposed', {
+      config: { access: { permission: 'secrets:report' } },
+      schema: { tags, summary: 'Report a secret exposed: reveal is blocked at once, its owner and the org admins are notified, and the block lifts only when a new version replaces it (P1.5)', params: SecretParams, body: Type.Object({ reason: Type.String({ minLength: 3, maxLength: 500 }) }, Strict), response: { 200: Type.Object({ notified: Type.Integer() }), ...vaultErrors } },
+      handler: async (request) => sources.reportExposed(ctxOf(request), request.params.secretId, request.body.reason),
+    })
+
     app.get('/v1/orgs/:orgId/keys', {
       config: { access: { permission: 'keys:read' } },
       schema: { tags, summary: 'The org’s key versions and rewrap progress', params: OrgParams, response: { 200: KeyStatusSchema, ...vaultErrors } },

@@ -4,13 +4,14 @@ import { contextAad, DecryptionError, open, seal } from '../../crypto/aead.ts'
 import { SealedError } from '../../crypto/providers/provider.ts'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
-import { AppError } from '../../errors.ts'
+import { AppError, isAppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../http/context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { Keyring } from './vault.keyring.ts'
 import * as store from './vault.store.ts'
 import type { SecretType } from './vault.tables.ts'
 import type { DatabaseCredential, RevealView, SecretValueT, SecretView, VersionView } from './vault.types.ts'
+import type { CheckResult } from './vault.connectors.ts'
 
 /**
  * Secrets: each version's value is encrypted with its own data key (AES-256-GCM, AAD
@@ -27,15 +28,21 @@ export interface VaultService {
   reveal(ctx: RequestContext, id: string, input: { reason: string; version?: number | undefined }): Promise<RevealView>
   destroyVersion(ctx: RequestContext, id: string, version: number): Promise<void>
   remove(ctx: RequestContext, id: string): Promise<void>
+  /** Decrypts a version inside the vault (module use: connector checks); never leaves it. */
+  openValue(trx: Trx, orgId: string, secretId: string, version: number): Promise<SecretValueT>
 }
 
 const VALUE_PURPOSE = 'secret-value'
+const BLOCKED = new Set(['SECRET_PAUSED', 'SECRET_EXPOSED', 'CONNECTOR_NOT_READ_ONLY'])
 
 export function createVaultService(deps: {
   db: Kysely<DB>
   keyring: Keyring
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
   maxValueBytes: number
+  /** Runs the read-only connector policy before a database credential is stored. */
+  preflight: (orgId: string, type: SecretType, value: SecretValueT) => Promise<CheckResult | undefined>
+  readOnlyConnectors: (trx: Trx) => Promise<boolean>
 }): VaultService {
   const { db, keyring, audit, maxValueBytes } = deps
 
@@ -70,6 +77,38 @@ export function createVaultService(deps: {
     return row
   }
 
+  async function openValue(trx: Trx, orgId: string, id: string, version: number, name = 'secret'): Promise<SecretValueT> {
+    const row = await store.findVersion(trx, id, version)
+    if (row === undefined) throw new AppError('NOT_FOUND', `${name} has no version ${version}`)
+    if (row.destroyed_at !== null || row.wrapped_dek === null || row.ciphertext === null || row.kek_version === null) {
+      throw new AppError('SECRET_VERSION_DESTROYED', `version ${version} of ${name} was destroyed`)
+    }
+    const dek = await keyring.openDataKey(trx, orgId, id, version, row.kek_version, row.wrapped_dek)
+    let plaintext: Buffer
+    try {
+      plaintext = open(dek, row.ciphertext, contextAad({ purpose: VALUE_PURPOSE, org: orgId, object: id, version }))
+    } finally {
+      dek.fill(0)
+    }
+    const value = JSON.parse(plaintext.toString('utf8')) as SecretValueT
+    plaintext.fill(0)
+    return value
+  }
+
+  /** Paused, exposed, or a connector the read-only policy does not clear: no use. */
+  async function assertUsable(trx: Trx, secret: store.SecretRow, version: number): Promise<void> {
+    if (secret.paused_at !== null) throw new AppError('SECRET_PAUSED', `${secret.name} is paused; resume it to use it`)
+    if (secret.exposed_at !== null && version <= (secret.exposed_version ?? 0)) {
+      throw new AppError('SECRET_EXPOSED', `${secret.name} was reported exposed; it stays blocked until a new version replaces it`)
+    }
+    if (secret.type === 'database_credential' && (await deps.readOnlyConnectors(trx))) {
+      const check = secret.last_check as Partial<CheckResult> | null
+      if (check?.reachable !== true || check.canWrite !== false) {
+        throw new AppError('CONNECTOR_NOT_READ_ONLY', `the org allows read-only connectors only, and ${secret.name} is not checked read-only; run a check`)
+      }
+    }
+  }
+
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
   const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
     audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'secret', id }, outcome: 'success', details, meta: ctx.meta })
@@ -77,10 +116,14 @@ export function createVaultService(deps: {
   return {
     async create(ctx, input) {
       const { plaintext, metadata } = checkValue(input.type, input.value)
+      const check = await deps.preflight(ctx.orgId, input.type, input.value)
       const id = randomUUID()
       try {
         return await withOrg(db, ctx.orgId, async (trx) => {
-          const row = await store.insertSecret(trx, { id, org_id: ctx.orgId, name: input.name, type: input.type, description: input.description ?? '', metadata: JSON.stringify(metadata), current_version: 1, created_by: by(ctx), last_revealed_at: null })
+          const row = await store.insertSecret(trx, {
+            id, org_id: ctx.orgId, name: input.name, type: input.type, description: input.description ?? '', metadata: JSON.stringify(metadata), current_version: 1, created_by: by(ctx), last_revealed_at: null,
+            ...(check === undefined ? {} : { last_check: JSON.stringify(check), last_checked_at: new Date(check.checkedAt) }),
+          })
           await encryptVersion(trx, ctx.orgId, id, 1, plaintext, by(ctx))
           await record(trx, ctx, 'secret.create', id, { name: input.name, type: input.type, version: 1 })
           return secretView(row)
@@ -100,13 +143,21 @@ export function createVaultService(deps: {
 
     async addVersion(ctx, id, value) {
       try {
+        const type = (await withOrg(db, ctx.orgId, (trx) => existing(trx, id))).type
+        const check = await deps.preflight(ctx.orgId, type, value)
         return await withOrg(db, ctx.orgId, async (trx) => {
           const secret = await existing(trx, id, true)
           const { plaintext, metadata } = checkValue(secret.type, value)
           const version = secret.current_version + 1
           await encryptVersion(trx, ctx.orgId, id, version, plaintext, by(ctx))
-          const row = await store.setCurrentVersion(trx, id, version, JSON.stringify(metadata))
+          let row = await store.setCurrentVersion(trx, id, version, JSON.stringify(metadata))
+          if (check !== undefined) row = await store.recordCheck(trx, id, check)
           await record(trx, ctx, 'secret.version.create', id, { name: secret.name, version })
+          if (secret.exposed_at !== null) {
+            // A new version replaces the exposed one (P1.5): the block lifts.
+            row = await store.clearExposure(trx, id)
+            await record(trx, ctx, 'secret.exposure.cleared', id, { name: secret.name, exposedVersion: secret.exposed_version, newVersion: version })
+          }
           return secretView(row)
         })
       } catch (error) {
@@ -128,23 +179,11 @@ export function createVaultService(deps: {
           const secret = await existing(trx, id)
           const version = input.version ?? secret.current_version
           target = { name: secret.name, version }
-          const row = await store.findVersion(trx, id, version)
-          if (row === undefined) throw new AppError('NOT_FOUND', `secret ${secret.name} has no version ${version}`)
-          if (row.destroyed_at !== null || row.wrapped_dek === null || row.ciphertext === null || row.kek_version === null) {
-            throw new AppError('SECRET_VERSION_DESTROYED', `version ${version} of ${secret.name} was destroyed`)
-          }
-          const dek = await keyring.openDataKey(trx, ctx.orgId, id, version, row.kek_version, row.wrapped_dek)
-          let plaintext: Buffer
-          try {
-            plaintext = open(dek, row.ciphertext, contextAad({ purpose: VALUE_PURPOSE, org: ctx.orgId, object: id, version }))
-          } finally {
-            dek.fill(0)
-          }
+          await assertUsable(trx, secret, version)
+          const value = await openValue(trx, ctx.orgId, id, version, secret.name)
           // The audit event commits with this transaction, before the value is returned.
           await record(trx, ctx, 'secret.reveal', id, { name: secret.name, version, reason: input.reason })
           await store.markRevealed(trx, id)
-          const value = JSON.parse(plaintext.toString('utf8')) as SecretValueT
-          plaintext.fill(0)
           return { id, name: secret.name, type: secret.type, version, value }
         })
       try {
@@ -158,6 +197,9 @@ export function createVaultService(deps: {
           return await attempt()
         }
       } catch (error) {
+        if (isAppError(error) && BLOCKED.has(error.code)) {
+          await audit.recordSeparately({ orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'secret.reveal', target: { type: 'secret', id }, outcome: 'denied', details: { ...target, error: error.code }, meta: ctx.meta })
+        }
         if (error instanceof DecryptionError) {
           // Fail closed, and leave a trace: stored ciphertext or keys do not authenticate.
           await audit.recordSeparately({ orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'secret.reveal', target: { type: 'secret', id }, outcome: 'failure', details: { ...target, error: 'integrity_check_failed' }, meta: ctx.meta })
@@ -174,6 +216,8 @@ export function createVaultService(deps: {
         if (destroyed > 0) await record(trx, ctx, 'secret.version.destroy', id, { name: secret.name, version })
       })
     },
+
+    openValue: (trx, orgId, secretId, version) => openValue(trx, orgId, secretId, version),
 
     async remove(ctx, id) {
       await withOrg(db, ctx.orgId, async (trx) => {
@@ -208,5 +252,8 @@ function secretView(row: store.SecretRow): SecretView {
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     lastRevealedAt: row.last_revealed_at?.toISOString() ?? null,
+    paused: row.paused_at !== null,
+    exposed: row.exposed_at !== null,
+    lastCheckedAt: row.last_checked_at?.toISOString() ?? null,
   }
 }

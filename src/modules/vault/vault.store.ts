@@ -37,6 +37,22 @@ export async function markRevealed(trx: Trx, id: string): Promise<void> {
   await sql`UPDATE secrets SET last_revealed_at = now() WHERE id = ${id} AND (last_revealed_at IS NULL OR last_revealed_at < now() - interval '1 minute')`.execute(trx)
 }
 
+export async function recordCheck(trx: Trx, id: string, check: { checkedAt: string }): Promise<SecretRow> {
+  return trx.updateTable('secrets').set({ last_check: JSON.stringify(check), last_checked_at: new Date(check.checkedAt) }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function clearExposure(trx: Trx, id: string): Promise<SecretRow> {
+  return trx.updateTable('secrets').set({ exposed_at: null, exposed_version: null }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function markExposed(trx: Trx, id: string, version: number): Promise<SecretRow> {
+  return trx.updateTable('secrets').set({ exposed_at: new Date(), exposed_version: version }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function setPaused(trx: Trx, id: string, paused: boolean): Promise<SecretRow> {
+  return trx.updateTable('secrets').set({ paused_at: paused ? new Date() : null }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+}
+
 export async function deleteSecret(trx: Trx, id: string): Promise<void> {
   await trx.deleteFrom('secrets').where('id', '=', id).execute()
 }

@@ -24,6 +24,11 @@ export interface SecretsTable {
   created_at: Generated<Date>
   updated_at: Generated<Date>
   last_revealed_at: Date | null
+  paused_at: Date | null
+  exposed_at: Date | null
+  exposed_version: number | null
+  last_checked_at: Date | null
+  last_check: ColumnType<Record<string, unknown> | null, string | null, string | null>
 }
 
 export interface SecretVersionsTable {
@@ -38,8 +43,16 @@ export interface SecretVersionsTable {
   destroyed_at: Date | null
 }
 
+export interface VaultPoliciesTable {
+  org_id: string
+  read_only_connectors: boolean
+  updated_at: Generated<Date>
+  updated_by: string
+}
+
 export interface VaultTables {
   org_keys: OrgKeysTable
   secrets: SecretsTable
   secret_versions: SecretVersionsTable
+  vault_policies: VaultPoliciesTable
 }

@@ -41,6 +41,9 @@ export const SecretViewSchema = Type.Object({
   createdAt: Timestamp,
   updatedAt: Timestamp,
   lastRevealedAt: Type.Union([Timestamp, Type.Null()]),
+  paused: Type.Boolean({ description: 'use refused until resumed' }),
+  exposed: Type.Boolean({ description: 'reported exposed: use refused until a new version replaces it' }),
+  lastCheckedAt: Type.Union([Timestamp, Type.Null()]),
 })
 export type SecretView = Static<typeof SecretViewSchema>
 

@@ -1,0 +1,36 @@
+import { randomUUID } from 'node:crypto'
+import type { Trx } from '../../db/tenant.ts'
+
+/**
+ * The notification outbox: a row per recipient, written in the transaction of the event
+ * it announces, delivered later (mail and webhooks: a later issue). A notification never
+ * carries a secret value or a link that grants access by itself (P3.5): callers pass
+ * names and ids only, and `enqueue` refuses anything shaped like a credential.
+ */
+export interface Notification {
+  orgId: string
+  kind: string
+  subject: string
+  body: string
+  data?: Record<string, unknown>
+}
+
+const CREDENTIAL = /cst_(api|ses|inv|boot|share)_|-----BEGIN|password=/i
+
+export async function enqueue(trx: Trx, recipients: string[], notification: Notification): Promise<number> {
+  const text = `${notification.subject}\n${notification.body}\n${JSON.stringify(notification.data ?? {})}`
+  if (CREDENTIAL.test(text)) throw new Error('a notification must not carry a credential')
+  const unique = [...new Set(recipients)]
+  if (unique.length === 0) return 0
+  await trx
+    .insertInto('notifications')
+    .values(unique.map((user) => ({ id: randomUUID(), org_id: notification.orgId, kind: notification.kind, recipient_user_id: user, subject: notification.subject, body: notification.body, data: JSON.stringify(notification.data ?? {}), delivered_at: null })))
+    .execute()
+  return unique.length
+}
+
+/** Members of the current org holding one of these roles (owners and admins, typically). */
+export async function membersWithRoles(trx: Trx, roles: string[]): Promise<string[]> {
+  const rows = await trx.selectFrom('memberships').select('user_id').where('role', 'in', roles).execute()
+  return rows.map((r) => r.user_id)
+}

@@ -1,0 +1,164 @@
+import type { Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { withOrg, type Trx } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
+import { actorOf, type RequestContext } from '../../http/context.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
+import { checkCredential, type CheckResult } from './vault.connectors.ts'
+import * as store from './vault.store.ts'
+import type { SecretType } from './vault.tables.ts'
+import type { DatabaseCredential, SecretValueT } from './vault.types.ts'
+import type { VaultService } from './vault.service.ts'
+
+export interface DataSourceView {
+  id: string
+  name: string
+  host: unknown
+  port: unknown
+  database: unknown
+  user: unknown
+  status: 'active' | 'paused' | 'exposed'
+  currentVersion: number
+  lastCheck: { at: string; reachable: boolean; canWrite: boolean | null; tls: boolean | null } | null
+  lastUsedAt: string | null
+}
+
+/**
+ * Database credentials as connected data sources (P1.7, P10.3) and exposure (P1.5):
+ * what a credential can do, the org's read-only policy, pause and resume, and the
+ * "reported exposed" block that only a new version lifts.
+ */
+export interface SourcesService {
+  readOnlyConnectors(trx: Trx): Promise<boolean>
+  /** With the read-only policy on, a database credential is checked before it is stored. */
+  preflight(orgId: string, type: SecretType, value: SecretValueT): Promise<CheckResult | undefined>
+  getPolicy(ctx: RequestContext): Promise<{ readOnlyConnectors: boolean }>
+  setPolicy(ctx: RequestContext, policy: { readOnlyConnectors: boolean }): Promise<{ readOnlyConnectors: boolean }>
+  check(ctx: RequestContext, id: string): Promise<CheckResult>
+  setPaused(ctx: RequestContext, id: string, paused: boolean): Promise<void>
+  reportExposed(ctx: RequestContext, id: string, reason: string): Promise<{ notified: number }>
+  list(ctx: RequestContext): Promise<DataSourceView[]>
+}
+
+export function createSourcesService(deps: {
+  db: Kysely<DB>
+  vault: () => Pick<VaultService, 'openValue'>
+  audit: Pick<AuditService, 'append'>
+  check?: typeof checkCredential
+}): SourcesService {
+  const { db, audit } = deps
+  const runCheck = deps.check ?? checkCredential
+
+  async function readOnlyConnectors(trx: Trx): Promise<boolean> {
+    const row = await trx.selectFrom('vault_policies').select('read_only_connectors').executeTakeFirst()
+    return row?.read_only_connectors === true
+  }
+
+  async function secretOf(trx: Trx, id: string): Promise<store.SecretRow> {
+    const row = await store.findSecret(trx, id)
+    if (row === undefined) throw new AppError('NOT_FOUND', 'no such secret')
+    return row
+  }
+
+  const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
+    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'secret', id }, outcome: 'success', details, meta: ctx.meta })
+
+  return {
+    readOnlyConnectors,
+
+    async preflight(orgId, type, value) {
+      if (type !== 'database_credential' || typeof value !== 'object') return undefined
+      if (!(await withOrg(db, orgId, readOnlyConnectors))) return undefined
+      const result = await runCheck(value)
+      if (!result.reachable || result.canWrite !== false) {
+        throw new AppError(
+          'CONNECTOR_NOT_READ_ONLY',
+          result.reachable
+            ? `the org allows read-only connectors only, and role ${result.role} can write${result.superuser ? ' (superuser)' : ''}: ${result.writableTableCount ?? 0} writable tables, ${result.creatableSchemas?.length ?? 0} schemas it can create in`
+            : `the org allows read-only connectors only, and the credential could not be checked (${result.error})`,
+        )
+      }
+      return result
+    },
+
+    async getPolicy(ctx) {
+      return { readOnlyConnectors: await withOrg(db, ctx.orgId, readOnlyConnectors) }
+    },
+
+    async setPolicy(ctx, policy) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        await trx
+          .insertInto('vault_policies')
+          .values({ org_id: ctx.orgId, read_only_connectors: policy.readOnlyConnectors, updated_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+          .onConflict((oc) => oc.column('org_id').doUpdateSet({ read_only_connectors: policy.readOnlyConnectors, updated_at: new Date(), updated_by: `${ctx.principal.kind}:${ctx.principal.id}` }))
+          .execute()
+        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'vault.policy.update', target: { type: 'vault_policy', id: ctx.orgId }, outcome: 'success', details: policy, meta: ctx.meta })
+        return policy
+      })
+    },
+
+    async check(ctx, id) {
+      // Decrypting is a use of the secret: it is recorded before the connection is made.
+      const { value, name } = await withOrg(db, ctx.orgId, async (trx) => {
+        const secret = await secretOf(trx, id)
+        if (secret.type !== 'database_credential') throw new AppError('CONFLICT', `${secret.name} is not a database credential`)
+        const opened = await deps.vault().openValue(trx, ctx.orgId, id, secret.current_version)
+        await record(trx, ctx, 'secret.use', id, { name: secret.name, version: secret.current_version, purpose: 'check' })
+        return { value: opened as DatabaseCredential, name: secret.name }
+      })
+      const result = await runCheck(value)
+      await withOrg(db, ctx.orgId, async (trx) => {
+        await store.recordCheck(trx, id, result)
+        await record(trx, ctx, 'secret.check', id, { name, reachable: result.reachable, canWrite: result.canWrite ?? null, superuser: result.superuser ?? null, role: result.role ?? null, tls: result.tls ?? null })
+      })
+      return result
+    },
+
+    async setPaused(ctx, id, paused) {
+      await withOrg(db, ctx.orgId, async (trx) => {
+        const secret = await secretOf(trx, id)
+        await store.setPaused(trx, id, paused)
+        await record(trx, ctx, paused ? 'secret.pause' : 'secret.resume', id, { name: secret.name })
+      })
+    },
+
+    async reportExposed(ctx, id, reason) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const secret = await secretOf(trx, id)
+        await store.markExposed(trx, id, secret.current_version)
+        const owner = /^user:(.+)$/.exec(secret.created_by)?.[1]
+        const recipients = [...(owner === undefined ? [] : [owner]), ...(await membersWithRoles(trx, ['owner', 'admin']))]
+        const notified = await enqueue(trx, recipients, {
+          orgId: ctx.orgId,
+          kind: 'secret.exposed',
+          subject: `Secret "${secret.name}" was reported exposed`,
+          body: `The secret "${secret.name}" (version ${secret.current_version}) was reported exposed and is blocked. Regenerate it at its source and store the new value as a new version in Custodian; the block lifts then. Custodian will never ask you for the value.`,
+          data: { secretId: id, name: secret.name, version: secret.current_version },
+        })
+        await record(trx, ctx, 'secret.exposed', id, { name: secret.name, version: secret.current_version, reason, notified })
+        return { notified }
+      })
+    },
+
+    async list(ctx) {
+      const rows = await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('secrets').selectAll().where('type', '=', 'database_credential').orderBy('name').execute())
+      return rows.map((row) => {
+        const check = row.last_check as Partial<CheckResult> | null
+        const meta = row.metadata
+        return {
+          id: row.id,
+          name: row.name,
+          host: meta.host,
+          port: meta.port,
+          database: meta.database,
+          user: meta.user,
+          status: row.exposed_at !== null ? 'exposed' : row.paused_at !== null ? 'paused' : 'active',
+          currentVersion: row.current_version,
+          lastCheck: row.last_checked_at === null ? null : { at: row.last_checked_at.toISOString(), reachable: check?.reachable === true, canWrite: check?.canWrite ?? null, tls: check?.tls ?? null },
+          lastUsedAt: row.last_revealed_at?.toISOString() ?? null,
+        }
+      })
+    },
+  }
+}
