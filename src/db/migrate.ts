@@ -3,12 +3,14 @@ import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migrat
 import * as foundation from './migrations/0001_foundation.ts'
 import * as vault from './migrations/0002_vault.ts'
 import * as connectors from './migrations/0003_connectors.ts'
+import * as transit from './migrations/0004_transit.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_foundation': foundation,
   '0002_vault': vault,
   '0003_connectors': connectors,
+  '0004_transit': transit,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -71,6 +71,12 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/orgs/{orgId}/roles', access: 'roles:manage', url: (f) => `${A(f)}/roles`, body: () => ({ name: 'matrix-role', permissions: ['org:read'] }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/roles/{name}', access: 'roles:manage', url: (f) => `${A(f)}/roles/${f.onlyRead}`, foreignObjectUrl: (f) => `${A(f)}/roles/${f.bRole}`, badParamUrl: (f) => `${A(f)}/roles/BAD%20NAME` },
   { method: 'GET', path: '/v1/orgs/{orgId}/keys', access: 'keys:read', url: (f) => `${A(f)}/keys` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/transit/keys', access: 'keys:read', url: (f) => `${A(f)}/transit/keys` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys', access: 'transit:manage', url: (f) => `${A(f)}/transit/keys`, body: () => ({ name: 'matrix-key' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys/{name}/rotate', access: 'transit:manage', url: (f) => `${A(f)}/transit/keys/fixture/rotate`, foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/rotate`, badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/rotate` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys/{name}/encrypt', access: 'transit:encrypt', url: (f) => `${A(f)}/transit/keys/fixture/encrypt`, foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/encrypt`, badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/encrypt`, body: () => ({ plaintext: 'aGVsbG8=' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys/{name}/decrypt', access: 'transit:decrypt', url: (f) => `${A(f)}/transit/keys/fixture/decrypt`, foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/decrypt`, badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/decrypt`, body: () => ({ ciphertext: 'cst:v1:AAAA' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys/{name}/rewrap', access: 'transit:encrypt', url: (f) => `${A(f)}/transit/keys/fixture/rewrap`, foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/rewrap`, badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/rewrap`, body: () => ({ ciphertext: 'cst:v1:AAAA' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/vault/policy', access: 'secrets:read', url: (f) => `${A(f)}/vault/policy` },
   { method: 'PUT', path: '/v1/orgs/{orgId}/vault/policy', access: 'vault:policy', url: (f) => `${A(f)}/vault/policy`, body: () => ({ readOnlyConnectors: false }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/data-sources', access: 'secrets:read', url: (f) => `${A(f)}/data-sources` },
@@ -124,6 +130,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const aSa = await principalWithRole(app, a, 'viewer')
     const bSa = await principalWithRole(app, b, 'viewer')
     const secretIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets`, token: org.ownerToken, body: { name: 'fixture', type: 'api_key', value: 'fixture-value' } })).body.id as string
+    for (const [org, name] of [[a, 'fixture'], [b, 'b-only']] as const) {
+      await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/transit/keys`, token: org.ownerToken, body: { name } })
+    }
     const aSecret = await secretIn(a)
     const bSecret = await secretIn(b)
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })

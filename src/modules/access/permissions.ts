@@ -33,6 +33,9 @@ export const PERMISSIONS = {
   'secrets:check': 'Check what a database credential can do (the service connects with it)',
   'secrets:report': 'Report a secret as exposed: it is blocked until a new version replaces it',
   'vault:policy': 'Change the vault policy (read-only connectors)',
+  'transit:manage': 'Create and rotate named encryption keys (encryption as a service)',
+  'transit:encrypt': 'Encrypt, and rewrap to the newest key version, with a named key',
+  'transit:decrypt': 'Decrypt with a named key (audited)',
   'keys:rotate': 'Rotate the org’s key (data keys are rewrapped in the background)',
 } as const
 

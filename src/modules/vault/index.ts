@@ -8,6 +8,9 @@ import { vaultRoutes } from './vault.routes.ts'
 import { createSealService } from './vault.seal.ts'
 import { createVaultService, type VaultService } from './vault.service.ts'
 import { createSourcesService } from './vault.sources.ts'
+import { createTransitService } from './vault.transit.ts'
+import { transitRoutes } from './transit.routes.ts'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { createRotationService } from './vault.rotation.ts'
 
 export function createVaultModule(deps: {
@@ -24,5 +27,10 @@ export function createVaultModule(deps: {
   service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes, preflight: sources.preflight, readOnlyConnectors: sources.readOnlyConnectors })
   const seal = createSealService({ provider: deps.rootKey, keyring, audit: deps.audit, providerOrgId: deps.providerOrgId })
   const rotation = createRotationService({ db: deps.db, keyring, provider: deps.rootKey, audit: deps.audit, batchSize: deps.config.rewrap.batchSize, intervalMs: deps.config.rewrap.intervalMs, log: deps.log })
-  return { service, seal, keyring, rotation, sources, routes: vaultRoutes({ vault: service, seal, rotation, sources, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }) }
+  const transit = createTransitService({ db: deps.db, keyring, audit: deps.audit })
+  const routes: FastifyPluginAsyncTypebox = async (app) => {
+    await app.register(vaultRoutes({ vault: service, seal, rotation, sources, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+    await app.register(transitRoutes({ transit }))
+  }
+  return { service, seal, keyring, rotation, sources, transit, routes }
 }

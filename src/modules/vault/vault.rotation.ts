@@ -52,13 +52,12 @@ export function createRotationService(deps: {
 
   async function statusIn(trx: Trx): Promise<KeyStatus> {
     const keys = await trx.selectFrom('org_keys').select(['version', 'state', 'created_at', 'retired_at']).orderBy('version', 'desc').execute()
-    const counts = await trx
-      .selectFrom('secret_versions')
-      .select(['kek_version', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('destroyed_at', 'is', null)
-      .groupBy('kek_version')
-      .execute()
-    const byVersion = new Map(counts.map((c) => [Number(c.kek_version), Number(c.n)]))
+    const counts = await sql<{ kek_version: number; n: number }>`
+      SELECT kek_version, count(*)::int AS n FROM (
+        SELECT kek_version FROM secret_versions WHERE destroyed_at IS NULL
+        UNION ALL SELECT kek_version FROM transit_key_versions) AS wrapped
+      GROUP BY kek_version`.execute(trx)
+    const byVersion = new Map(counts.rows.map((c) => [Number(c.kek_version), Number(c.n)]))
     const versions = keys.map((k) => ({ version: k.version, state: k.state, dataKeys: byVersion.get(k.version) ?? 0, createdAt: k.created_at.toISOString(), retiredAt: k.retired_at?.toISOString() ?? null }))
     return {
       activeVersion: versions.find((v) => v.state === 'active')?.version ?? null,
@@ -91,18 +90,31 @@ export function createRotationService(deps: {
           .where('version', '=', row.version)
           .execute()
       }
-      const left = await trx
-        .selectFrom('secret_versions')
-        .select((eb) => eb.fn.countAll<number>().as('n'))
+      // Transit key versions are data keys too.
+      const transit = await trx
+        .selectFrom('transit_key_versions')
+        .select(['name', 'version', 'kek_version', 'wrapped_key'])
         .where('kek_version', 'in', retiring)
-        .where('destroyed_at', 'is', null)
-        .executeTakeFirstOrThrow()
-      const remaining = Number(left.n)
+        .orderBy('name')
+        .orderBy('version')
+        .limit(batchSize)
+        .forUpdate()
+        .skipLocked()
+        .execute()
+      for (const row of transit) {
+        const next = await keyring.rewrapDataKey(trx, orgId, `transit/${row.name}`, row.version, row.kek_version, row.wrapped_key)
+        await trx.updateTable('transit_key_versions').set({ kek_version: next.kekVersion, wrapped_key: next.wrapped }).where('name', '=', row.name).where('version', '=', row.version).execute()
+      }
+      const left = await sql<{ n: number }>`
+        SELECT (SELECT count(*) FROM secret_versions WHERE kek_version = ANY(${retiring}::int[]) AND destroyed_at IS NULL)
+             + (SELECT count(*) FROM transit_key_versions WHERE kek_version = ANY(${retiring}::int[])) AS n`.execute(trx)
+      const remaining = Number(left.rows[0]?.n ?? 0)
       if (remaining === 0) {
         const retired = await sql<{ version: number }>`
           UPDATE org_keys SET state = 'retired', wrapped_key = NULL, retired_at = now()
            WHERE state = 'retiring'
              AND NOT EXISTS (SELECT 1 FROM secret_versions v WHERE v.kek_version = org_keys.version AND v.destroyed_at IS NULL)
+             AND NOT EXISTS (SELECT 1 FROM transit_key_versions t WHERE t.kek_version = org_keys.version)
           RETURNING version`.execute(trx)
         for (const { version } of retired.rows) {
           // Other processes drop it from memory within their key cache's lifetime (5 min).
@@ -110,7 +122,7 @@ export function createRotationService(deps: {
           await audit.append(trx, { orgId, actor: SYSTEM, action: 'org_key.retire', target: { type: 'org_key', id: String(version) }, outcome: 'success', details: { version }, meta: NO_REQUEST })
         }
       }
-      return { rewrapped: rows.length, remaining }
+      return { rewrapped: rows.length + transit.length, remaining }
     })
   }
 

@@ -50,7 +50,27 @@ export interface VaultPoliciesTable {
   updated_by: string
 }
 
+export interface TransitKeysTable {
+  org_id: string
+  name: string
+  current_version: number
+  created_by: string
+  created_at: Generated<Date>
+  rotated_at: Date | null
+}
+
+export interface TransitKeyVersionsTable {
+  org_id: string
+  name: string
+  version: number
+  kek_version: number
+  wrapped_key: Uint8Array
+  created_at: Generated<Date>
+}
+
 export interface VaultTables {
+  transit_keys: TransitKeysTable
+  transit_key_versions: TransitKeyVersionsTable
   org_keys: OrgKeysTable
   secrets: SecretsTable
   secret_versions: SecretVersionsTable
