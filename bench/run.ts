@@ -1,9 +1,10 @@
 /**
  * `npm run bench`: in one run, on this machine,
  *   1. a bare Fastify hello-world over HTTPS (the baseline),
- *   2. Custodian's authenticated, authorized, audited request — create a service account:
- *      token lookup, role check, insert, audit event in the same transaction, commit —
- *      on PostgreSQL and on the embedded PGlite,
+ *   2. Custodian's authenticated, authorized, audited requests — create a service account
+ *      (token lookup, role check, insert, audit event in the same transaction, commit) and
+ *      reveal a secret (decrypt the data key and value, audit event, commit) — on
+ *      PostgreSQL and on the embedded PGlite,
  * each driven by autocannon from a separate process; prints req/s, p99 and the ratio to
  * the baseline, and the audit commit-to-chain delay. Record results in docs/benchmarks.md.
  */
@@ -78,7 +79,14 @@ async function audited(server: ServerProcess, label: string): Promise<Figures[]>
     token: apiToken,
     body: (n) => JSON.stringify({ name: `bench-${process.pid}-${n}-${Math.random().toString(36).slice(2, 8)}`, role: 'viewer' }),
   })
-  return [read, write]
+  const secret = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/secrets`, { token: apiToken, body: { name: 'bench-api-key', type: 'api_key', value: 'sk_bench_0123456789abcdef' } })
+  if (secret.status !== 201) throw new Error(`secret failed: ${secret.text}`)
+  const reveal = await load(`${label}: reveal secret (decrypt + audited)`, `${base}/secrets/${secret.body.id}/reveal`, {
+    method: 'POST',
+    token: apiToken,
+    body: () => JSON.stringify({ reason: 'benchmark' }),
+  })
+  return [read, write, reveal]
 }
 
 const rows: Figures[] = []

@@ -77,8 +77,8 @@ export function createVaultService(deps: {
     return row
   }
 
-  async function openValue(trx: Trx, orgId: string, id: string, version: number, name = 'secret'): Promise<SecretValueT> {
-    const row = await store.findVersion(trx, id, version)
+  async function openValue(trx: Trx, orgId: string, id: string, version: number, name = 'secret', known?: store.VersionRow): Promise<SecretValueT> {
+    const row = known ?? (await store.findVersion(trx, id, version))
     if (row === undefined) throw new AppError('NOT_FOUND', `${name} has no version ${version}`)
     if (row.destroyed_at !== null || row.wrapped_dek === null || row.ciphertext === null || row.kek_version === null) {
       throw new AppError('SECRET_VERSION_DESTROYED', `version ${version} of ${name} was destroyed`)
@@ -176,14 +176,18 @@ export function createVaultService(deps: {
       let target: { name: string; version: number } | undefined
       const attempt = () =>
         withOrg(db, ctx.orgId, async (trx) => {
-          const secret = await existing(trx, id)
+          const found = await store.findSecretWithVersion(trx, id, input.version)
+          if (found === undefined) throw new AppError('NOT_FOUND', 'no such secret')
+          const { secret } = found
           const version = input.version ?? secret.current_version
           target = { name: secret.name, version }
           await assertUsable(trx, secret, version)
-          const value = await openValue(trx, ctx.orgId, id, version, secret.name)
+          if (found.version === undefined) throw new AppError('NOT_FOUND', `${secret.name} has no version ${version}`)
+          const value = await openValue(trx, ctx.orgId, id, version, secret.name, found.version)
           // The audit event commits with this transaction, before the value is returned.
           await record(trx, ctx, 'secret.reveal', id, { name: secret.name, version, reason: input.reason })
-          await store.markRevealed(trx, id)
+          // Last use is kept to the minute: no extra write on every reveal.
+          if (secret.last_revealed_at === null || Date.now() - secret.last_revealed_at.getTime() > 60_000) await store.markRevealed(trx, id)
           return { id, name: secret.name, type: secret.type, version, value }
         })
       try {

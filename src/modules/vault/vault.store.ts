@@ -19,6 +19,24 @@ export async function findSecret(trx: Trx, id: string): Promise<SecretRow | unde
   return trx.selectFrom('secrets').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
+/** A secret and one of its versions (the current one by default) in one round trip. */
+export async function findSecretWithVersion(trx: Trx, id: string, version: number | undefined): Promise<{ secret: SecretRow; version: VersionRow | undefined } | undefined> {
+  const secret = await trx
+    .selectFrom('secrets as s')
+    .leftJoin('secret_versions as v', (join) => join.onRef('v.secret_id', '=', 's.id').on('v.version', '=', version === undefined ? sql<number>`s.current_version` : sql<number>`${version}::int`))
+    .selectAll('s')
+    .select(['v.version as v_version', 'v.kek_version as v_kek_version', 'v.wrapped_dek as v_wrapped_dek', 'v.ciphertext as v_ciphertext', 'v.created_by as v_created_by', 'v.created_at as v_created_at', 'v.destroyed_at as v_destroyed_at', 'v.org_id as v_org_id'])
+    .where('s.id', '=', id)
+    .executeTakeFirst()
+  if (secret === undefined) return undefined
+  const { v_version, v_kek_version, v_wrapped_dek, v_ciphertext, v_created_by, v_created_at, v_destroyed_at, v_org_id, ...row } = secret
+  const versionRow =
+    v_version === null
+      ? undefined
+      : { org_id: v_org_id as string, secret_id: id, version: v_version, kek_version: v_kek_version, wrapped_dek: v_wrapped_dek, ciphertext: v_ciphertext, created_by: v_created_by as string, created_at: v_created_at as Date, destroyed_at: v_destroyed_at }
+  return { secret: row as SecretRow, version: versionRow }
+}
+
 /** Locks the secret row: versions of one secret are added one at a time. */
 export async function lockSecret(trx: Trx, id: string): Promise<SecretRow | undefined> {
   return trx.selectFrom('secrets').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
