@@ -105,9 +105,10 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
+    dbRotationWorker: vault.dbRotation.worker,
   })
 }
 

@@ -45,6 +45,7 @@ export async function startServer(config: Config, print: (line: string) => void 
     }
     app.sequencer.start()
     app.rewrapWorker.start()
+    app.dbRotationWorker.start()
 
     const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
     if ('token' in bootstrap) {
@@ -69,6 +70,7 @@ export async function startServer(config: Config, print: (line: string) => void 
           await new Promise<void>((resolve) => (redirect === undefined ? resolve() : redirect.close(() => resolve())))
           await app.close()
           await app.rewrapWorker.stop()
+          await app.dbRotationWorker.stop()
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()

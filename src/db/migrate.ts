@@ -4,6 +4,7 @@ import * as foundation from './migrations/0001_foundation.ts'
 import * as vault from './migrations/0002_vault.ts'
 import * as connectors from './migrations/0003_connectors.ts'
 import * as transit from './migrations/0004_transit.ts'
+import * as dbRotation from './migrations/0005_db_rotation.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -11,6 +12,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0002_vault': vault,
   '0003_connectors': connectors,
   '0004_transit': transit,
+  '0005_db_rotation': dbRotation,
 }
 
 function migrator(db: Kysely<any>): Migrator {

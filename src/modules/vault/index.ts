@@ -9,6 +9,8 @@ import { createSealService } from './vault.seal.ts'
 import { createVaultService, type VaultService } from './vault.service.ts'
 import { createSourcesService } from './vault.sources.ts'
 import { createTransitService } from './vault.transit.ts'
+import { createDbRotationService, type DbRotationService } from './vault.dbrotation.ts'
+import { dbRotationRoutes } from './dbrotation.routes.ts'
 import { transitRoutes } from './transit.routes.ts'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { createRotationService } from './vault.rotation.ts'
@@ -17,20 +19,23 @@ export function createVaultModule(deps: {
   db: Kysely<DB>
   rootKey: RootKeyProvider
   audit: AuditService
-  config: Pick<Config, 'secretMaxBytes' | 'auth' | 'rewrap'>
+  config: Pick<Config, 'secretMaxBytes' | 'auth' | 'rewrap' | 'dbRotationCheckMs'>
   providerOrgId: () => Promise<string | undefined>
   log: { error(obj: object, msg: string): void }
 }) {
   const keyring = createKeyring(deps.rootKey)
   let service: VaultService | undefined
-  const sources = createSourcesService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit })
+  let dbRotation: DbRotationService | undefined
+  const sources = createSourcesService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit, rotateOnExposure: () => (dbRotation as DbRotationService).rotateOnExposure, log: deps.log })
   service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes, preflight: sources.preflight, readOnlyConnectors: sources.readOnlyConnectors })
   const seal = createSealService({ provider: deps.rootKey, keyring, audit: deps.audit, providerOrgId: deps.providerOrgId })
   const rotation = createRotationService({ db: deps.db, keyring, provider: deps.rootKey, audit: deps.audit, batchSize: deps.config.rewrap.batchSize, intervalMs: deps.config.rewrap.intervalMs, log: deps.log })
   const transit = createTransitService({ db: deps.db, keyring, audit: deps.audit })
+  dbRotation = createDbRotationService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit, intervalMs: deps.config.dbRotationCheckMs, log: deps.log })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(vaultRoutes({ vault: service, seal, rotation, sources, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(transitRoutes({ transit }))
+    await app.register(dbRotationRoutes({ dbRotation: dbRotation as DbRotationService }))
   }
-  return { service, seal, keyring, rotation, sources, transit, routes }
+  return { service, seal, keyring, rotation, sources, transit, dbRotation, routes }
 }

@@ -110,7 +110,7 @@ export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rota
 
     app.post('/v1/orgs/:orgId/secrets/:secretId/report-exposed', {
       config: { access: { permission: 'secrets:report' } },
-      schema: { tags, summary: 'Report a secret exposed: reveal is blocked at once, its owner and the org admins are notified, and the block lifts only when a new version replaces it (P1.5)', params: SecretParams, body: Type.Object({ reason: Type.String({ minLength: 3, maxLength: 500 }) }, Strict), response: { 200: Type.Object({ notified: Type.Integer() }), ...vaultErrors } },
+      schema: { tags, summary: 'Report a secret exposed: reveal is blocked at once, its owner and the org admins are notified, and the block lifts only when a new version replaces it — at once, for a database credential whose rotation policy says so (P1.5)', params: SecretParams, body: Type.Object({ reason: Type.String({ minLength: 3, maxLength: 500 }) }, Strict), response: { 200: Type.Object({ notified: Type.Integer(), rotated: Type.Boolean() }), ...vaultErrors } },
       handler: async (request) => sources.reportExposed(ctxOf(request), request.params.secretId, request.body.reason),
     })
 

@@ -30,6 +30,8 @@ export interface VaultService {
   remove(ctx: RequestContext, id: string): Promise<void>
   /** Decrypts a version inside the vault (module use: connector checks); never leaves it. */
   openValue(trx: Trx, orgId: string, secretId: string, version: number): Promise<SecretValueT>
+  /** Encrypts a value as a version that does not become current (module use: rotation). */
+  writeVersion(trx: Trx, orgId: string, secretId: string, version: number, value: SecretValueT, createdBy: string): Promise<void>
 }
 
 const VALUE_PURPOSE = 'secret-value'
@@ -148,7 +150,8 @@ export function createVaultService(deps: {
         return await withOrg(db, ctx.orgId, async (trx) => {
           const secret = await existing(trx, id, true)
           const { plaintext, metadata } = checkValue(secret.type, value)
-          const version = secret.current_version + 1
+          // After the highest version, pending ones (a rotation in flight) included.
+          const version = (await store.maxVersion(trx, id)) + 1
           await encryptVersion(trx, ctx.orgId, id, version, plaintext, by(ctx))
           let row = await store.setCurrentVersion(trx, id, version, JSON.stringify(metadata))
           if (check !== undefined) row = await store.recordCheck(trx, id, check)
@@ -222,6 +225,7 @@ export function createVaultService(deps: {
     },
 
     openValue: (trx, orgId, secretId, version) => openValue(trx, orgId, secretId, version),
+    writeVersion: (trx, orgId, secretId, version, value, createdBy) => encryptVersion(trx, orgId, secretId, version, Buffer.from(JSON.stringify(value), 'utf8'), createdBy),
 
     async remove(ctx, id) {
       await withOrg(db, ctx.orgId, async (trx) => {

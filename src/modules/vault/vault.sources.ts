@@ -4,6 +4,7 @@ import { withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../http/context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
+import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
 import { checkCredential, type CheckResult } from './vault.connectors.ts'
 import * as store from './vault.store.ts'
@@ -37,7 +38,7 @@ export interface SourcesService {
   setPolicy(ctx: RequestContext, policy: { readOnlyConnectors: boolean }): Promise<{ readOnlyConnectors: boolean }>
   check(ctx: RequestContext, id: string): Promise<CheckResult>
   setPaused(ctx: RequestContext, id: string, paused: boolean): Promise<void>
-  reportExposed(ctx: RequestContext, id: string, reason: string): Promise<{ notified: number }>
+  reportExposed(ctx: RequestContext, id: string, reason: string): Promise<{ notified: number; rotated: boolean }>
   list(ctx: RequestContext): Promise<DataSourceView[]>
 }
 
@@ -46,6 +47,9 @@ export function createSourcesService(deps: {
   vault: () => Pick<VaultService, 'openValue'>
   audit: Pick<AuditService, 'append'>
   check?: typeof checkCredential
+  /** Rotates a database credential at once when its policy says so (set after construction). */
+  rotateOnExposure?: () => (orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta) => Promise<boolean>
+  log?: { error(obj: object, msg: string): void }
 }): SourcesService {
   const { db, audit } = deps
   const runCheck = deps.check ?? checkCredential
@@ -124,7 +128,7 @@ export function createSourcesService(deps: {
     },
 
     async reportExposed(ctx, id, reason) {
-      return withOrg(db, ctx.orgId, async (trx) => {
+      const reported = await withOrg(db, ctx.orgId, async (trx) => {
         const secret = await secretOf(trx, id)
         await store.markExposed(trx, id, secret.current_version)
         const owner = /^user:(.+)$/.exec(secret.created_by)?.[1]
@@ -139,6 +143,14 @@ export function createSourcesService(deps: {
         await record(trx, ctx, 'secret.exposed', id, { name: secret.name, version: secret.current_version, reason, notified })
         return { notified }
       })
+      // The block is committed first; rotating at once is a bonus that may fail on its own.
+      let rotated = false
+      try {
+        rotated = (await deps.rotateOnExposure?.()(ctx.orgId, id, actorOf(ctx.principal), ctx.meta)) ?? false
+      } catch (error) {
+        deps.log?.error({ err: error, secretId: id }, 'rotation on exposure failed; the secret stays blocked')
+      }
+      return { ...reported, rotated }
     },
 
     async list(ctx) {

@@ -1,11 +1,12 @@
 import { sql, type Insertable, type Selectable } from 'kysely'
 import type { Trx } from '../../db/tenant.ts'
-import type { SecretsTable, SecretVersionsTable } from './vault.tables.ts'
+import type { SecretRotationsTable, SecretsTable, SecretVersionsTable } from './vault.tables.ts'
 
 /** SQL for the vault. Every function takes the (org-scoped) transaction first. */
 
 export type SecretRow = Selectable<SecretsTable>
 export type VersionRow = Selectable<SecretVersionsTable>
+export type RotationRow = Selectable<SecretRotationsTable>
 
 export async function insertSecret(trx: Trx, row: Insertable<SecretsTable>): Promise<SecretRow> {
   return trx.insertInto('secrets').values(row).returningAll().executeTakeFirstOrThrow()
@@ -81,6 +82,11 @@ export async function insertVersion(trx: Trx, row: Insertable<SecretVersionsTabl
 
 export async function findVersion(trx: Trx, secretId: string, version: number): Promise<VersionRow | undefined> {
   return trx.selectFrom('secret_versions').selectAll().where('secret_id', '=', secretId).where('version', '=', version).executeTakeFirst()
+}
+
+export async function maxVersion(trx: Trx, secretId: string): Promise<number> {
+  const row = await trx.selectFrom('secret_versions').select((eb) => eb.fn.max('version').as('v')).where('secret_id', '=', secretId).executeTakeFirst()
+  return Number(row?.v ?? 0)
 }
 
 export async function listVersions(trx: Trx, secretId: string): Promise<VersionRow[]> {

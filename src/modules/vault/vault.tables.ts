@@ -68,7 +68,26 @@ export interface TransitKeyVersionsTable {
   created_at: Generated<Date>
 }
 
+export interface SecretRotationsTable {
+  secret_id: string
+  org_id: string
+  managing_secret_id: string
+  interval_seconds: number
+  rotate_on_exposure: Generated<boolean>
+  next_due_at: Date
+  state: Generated<'idle' | 'pending'>
+  pending_version: number | null
+  lease_until: Date | null
+  last_rotated_at: Date | null
+  last_status: string | null
+  last_error: string | null
+  failures: Generated<number>
+  created_by: string
+  created_at: Generated<Date>
+}
+
 export interface VaultTables {
+  secret_rotations: SecretRotationsTable
   transit_keys: TransitKeysTable
   transit_key_versions: TransitKeyVersionsTable
   org_keys: OrgKeysTable

@@ -1,0 +1,66 @@
+import { execFileSync } from 'node:child_process'
+import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { generate } from 'selfsigned'
+
+const BIN = '/usr/lib/postgresql/15/bin'
+
+/**
+ * A throwaway PostgreSQL 15 cluster of this test file's own, with what the machine's
+ * shared server lacks: SCRAM password authentication (a wrong password is refused)
+ * and TLS. Started as the `postgres` OS user, stopped and left in a temp directory.
+ */
+export interface Cluster {
+  port: number
+  superuserPassword: string
+  url(user: string, password: string, database?: string): string
+  stop(): void
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+export async function startCluster(): Promise<Cluster> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgcluster-'))
+  chmodSync(dir, 0o755)
+  const data = path.join(dir, 'data')
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString())
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString())
+  chownSync(dir, uid, gid)
+  const superuserPassword = 'cluster-superuser-pw'
+  const pwfile = path.join(dir, 'pw')
+  writeFileSync(pwfile, superuserPassword)
+  chownSync(pwfile, uid, gid)
+  const as = (args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', ...args], { stdio: 'pipe' })
+  as([`${BIN}/initdb`, '-D', data, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-U', 'postgres', '--no-sync'])
+  const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' })
+  for (const [file, content] of [['server.crt', pems.cert], ['server.key', pems.private]] as const) {
+    const target = path.join(data, file)
+    writeFileSync(target, content, { mode: 0o600 })
+    chownSync(target, uid, gid)
+  }
+  const port = await freePort()
+  writeFileSync(
+    path.join(data, 'postgresql.auto.conf'),
+    `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nssl = on\npassword_encryption = 'scram-sha-256'\nfsync = off\n`,
+  )
+  writeFileSync(path.join(data, 'pg_hba.conf'), 'local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n')
+  as([`${BIN}/pg_ctl`, '-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '30', 'start'])
+  return {
+    port,
+    superuserPassword,
+    url: (user, password, database = 'postgres') => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    stop: () => {
+      as([`${BIN}/pg_ctl`, '-D', data, '-m', 'immediate', '-w', 'stop'])
+    },
+  }
+}
