@@ -36,7 +36,7 @@ export async function openRuntime(config: Config, options: { createRootKey: bool
       createLocalRootKey(file)
     }
 
-    if (config.rootKeyProvider === 'local') await finishRootRotation(config, database)
+    await finishRootRotation(config, database)
     ensureKeyFile(config.auditKeyFile, 'audit key')
     const auditKey = loadLocalRootKey(config.auditKeyFile, 'audit key')
     return {
@@ -77,13 +77,15 @@ function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what:
  * the new key was never used: discard it.
  */
 async function finishRootRotation(config: Config, database: Database): Promise<void> {
-  const next = `${config.rootKeyFile}.next`
+  if (config.rootKeyProvider === 'pkcs11') return // the HSM holds both keys; nothing to swap
+  const file = config.rootKeyProvider === 'local' ? config.rootKeyFile : config.shamirFile
+  const next = `${file}.next`
   if (!existsSync(next)) return
-  const nextId = createLocalProvider(loadLocalRootKey(next, 'next root key')).keyId()
+  const nextId = config.rootKeyProvider === 'local' ? createLocalProvider(loadLocalRootKey(next, 'next root key')).keyId() : readShamirMeta(next).keyId
   const used = await database.kysely.selectFrom('org_keys').select('org_id').where('root_key_id', '=', nextId).limit(1).executeTakeFirst()
   if (used !== undefined) {
-    renameSync(config.rootKeyFile, `${config.rootKeyFile}.retired-${Date.now()}`)
-    renameSync(next, config.rootKeyFile)
+    renameSync(file, `${file}.retired-${Date.now()}`)
+    renameSync(next, file)
   } else {
     unlinkSync(next)
   }

@@ -123,6 +123,19 @@ describe('custodian with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11', () => {
     } finally {
       await server.stop()
     }
+
+    // Root-key rotation in the HSM: a new key under the label, org keys rewrapped.
+    const rotated = await runToExit(['bin/custodian.js', 'keys', 'rotate-root'], env)
+    assert.equal(rotated.code, 0, rotated.output)
+    const newId = /rewrapped under (pkcs11:\S+)\./.exec(rotated.output)?.[1]
+    assert.ok(newId)
+    server = await spawnServer(env)
+    try {
+      const revealed = await httpsJson(server.httpsPort, 'POST', secretUrl, { token: apiToken, body: { reason: 'after root rotation' } })
+      assert.equal(revealed.body.value, 'hsm-e2e-value')
+    } finally {
+      await server.stop()
+    }
     const badPin = await runToExit(['src/main.ts'], { ...env, CUSTODIAN_PKCS11_PIN_FILE: '', CUSTODIAN_PKCS11_PIN: '111111', CUSTODIAN_HTTPS_PORT: '0', CUSTODIAN_HTTP_PORT: '0' })
     assert.notEqual(badPin.code, 0)
     assert.match(badPin.output, /cannot log in to token/)

@@ -114,6 +114,8 @@ describe('custodian init and unseal with a Shamir root key', () => {
     const { bootstrapToken, unsealShares } = JSON.parse(init.output) as { bootstrapToken: string; unsealShares: string[] }
     assert.equal(unsealShares.length, 3)
     const server = await spawnServer(env)
+    let secretUrl = ''
+    let apiToken = ''
     try {
       assert.equal((await httpsJson(server.httpsPort, 'GET', '/v1/vault/status')).body.sealed, true)
       const unseal = await runToExit(['bin/custodian.js', 'unseal', '--url', `https://localhost:${server.httpsPort}`], env, 30_000, `${unsealShares[1]}\n${unsealShares[2]}\n`)
@@ -124,8 +126,29 @@ describe('custodian init and unseal with a Shamir root key', () => {
       assert.equal(secret.status, 201, secret.text)
       const revealed = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${boot.body.orgId}/secrets/${secret.body.id}/reveal`, { token: boot.body.apiToken, body: { reason: 'e2e' } })
       assert.equal(revealed.body.value, 'shamir-protected')
+      secretUrl = `/v1/orgs/${boot.body.orgId}/secrets/${secret.body.id}/reveal`
+      apiToken = boot.body.apiToken
     } finally {
       await server.stop()
+    }
+
+    // Root rotation: the current shares in, new shares out; only the new ones unseal.
+    const rotated = await runToExit(['bin/custodian.js', 'keys', 'rotate-root', '--shares', '3', '--threshold', '2'], env, 30_000, `${unsealShares[0]}\n${unsealShares[2]}\n`)
+    assert.equal(rotated.code, 0, rotated.output)
+    const newShares = [...rotated.output.matchAll(/share \d: (cst_share_\S+)/g)].map((m) => m[1] as string)
+    assert.equal(newShares.length, 3)
+    const again = await spawnServer(env)
+    try {
+      const old = await httpsJson(again.httpsPort, 'POST', '/v1/vault/unseal', { body: { share: unsealShares[0] } })
+      await httpsJson(again.httpsPort, 'POST', '/v1/vault/unseal', { body: { share: unsealShares[1] } })
+      assert.equal(old.status, 200)
+      assert.equal((await httpsJson(again.httpsPort, 'GET', '/v1/vault/status')).body.sealed, true, 'old shares do not unseal')
+      await httpsJson(again.httpsPort, 'POST', '/v1/vault/unseal', { body: { share: newShares[1] } })
+      assert.equal((await httpsJson(again.httpsPort, 'POST', '/v1/vault/unseal', { body: { share: newShares[2] } })).body.sealed, false)
+      const revealed = await httpsJson(again.httpsPort, 'POST', secretUrl, { token: apiToken, body: { reason: 'after root rotation' } })
+      assert.equal(revealed.body.value, 'shamir-protected')
+    } finally {
+      await again.stop()
     }
   })
 })

@@ -26,6 +26,12 @@ export interface Pkcs11Options {
 export interface Pkcs11Provider extends RootKeyProvider {
   kind: 'pkcs11'
   close(): void
+  /**
+   * Root-key rotation: the current key is relabelled `<label>.retired-<time>` (kept, so
+   * what it wrapped still opens) and a new key is generated under the configured label;
+   * new wraps use it at once. Rewrapping the org keys is the caller's next step.
+   */
+  rotate(): void
 }
 
 const FORMAT = 1
@@ -55,11 +61,29 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
         throw new HsmError(`cannot log in to token ${options.tokenLabel}: wrong PIN or locked token`, { cause: error })
       }
     }
-    const key = findKey(p11, session, options.keyLabel) ?? (create ? generateKey(p11, session, options.keyLabel) : undefined)
-    if (key === undefined) throw new HsmError(`no key labelled ${options.keyLabel} on token ${options.tokenLabel}; run \`custodian init\``)
-    const id = p11.C_GetAttributeValue(session, key, [{ type: pkcs11js.CKA_ID }])[0]?.value as Buffer
-    const keyId = `pkcs11:${options.tokenLabel}/${options.keyLabel}:${Buffer.from(id).toString('hex')}`
+    const found = findKey(p11, session, options.keyLabel) ?? (create ? generateKey(p11, session, options.keyLabel) : undefined)
+    if (found === undefined) throw new HsmError(`no key labelled ${options.keyLabel} on token ${options.tokenLabel}; run \`custodian init\``)
+    let key: Buffer = found
     const openSession = session
+    const idOf = (handle: Buffer) => Buffer.from(p11.C_GetAttributeValue(openSession, handle, [{ type: pkcs11js.CKA_ID }])[0]?.value as Buffer).toString('hex')
+    const keyIdOf = (handle: Buffer) => `pkcs11:${options.tokenLabel}/${options.keyLabel}:${idOf(handle)}`
+    let keyId = keyIdOf(key)
+    // Keys by CKA_ID: a key wrapped by an earlier (rotated) root key still opens.
+    const byId = new Map<string, Buffer>([[idOf(key), key]])
+    const keyFor = (wrappedBy: string): Buffer => {
+      const match = /^pkcs11:(.+)\/(.+):([0-9a-f]+)$/.exec(wrappedBy)
+      if (match === null || match[1] !== options.tokenLabel) throw new DecryptionError(`key was wrapped by root key ${wrappedBy}, not one on token ${options.tokenLabel}`)
+      const id = match[3] as string
+      let handle = byId.get(id)
+      if (handle === undefined) {
+        p11.C_FindObjectsInit(openSession, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }])
+        handle = p11.C_FindObjects(openSession, 1)[0]
+        p11.C_FindObjectsFinal(openSession)
+        if (handle === undefined) throw new DecryptionError(`root key ${wrappedBy} is not on token ${options.tokenLabel}`)
+        byId.set(id, handle)
+      }
+      return handle
+    }
 
     const gcm = (iv: Buffer, aad: string) => ({ mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad: Buffer.from(aad, 'utf8'), ivBits: IV_BYTES * 8, tagBits: 128 } })
 
@@ -74,15 +98,21 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
         return Buffer.concat([Buffer.from([FORMAT]), iv, out])
       },
       async unwrap(wrapped, aad, wrappedBy) {
-        if (wrappedBy !== keyId) throw new DecryptionError(`key was wrapped by root key ${wrappedBy}, not the configured ${keyId}`)
+        const handle = keyFor(wrappedBy)
         const data = Buffer.from(wrapped)
         if (data.length < 1 + IV_BYTES + 16 || data[0] !== FORMAT) throw new DecryptionError('unknown wrapped-key format')
         try {
-          p11.C_DecryptInit(openSession, gcm(data.subarray(1, 1 + IV_BYTES), aad) as pkcs11js.Mechanism, key)
+          p11.C_DecryptInit(openSession, gcm(data.subarray(1, 1 + IV_BYTES), aad) as pkcs11js.Mechanism, handle)
           return Buffer.from(p11.C_Decrypt(openSession, data.subarray(1 + IV_BYTES), Buffer.alloc(data.length)))
         } catch {
           throw new DecryptionError()
         }
+      },
+      rotate() {
+        p11.C_SetAttributeValue(openSession, key, [{ type: pkcs11js.CKA_LABEL, value: `${options.keyLabel}.retired-${Date.now()}` }])
+        key = generateKey(p11, openSession, options.keyLabel)
+        byId.set(idOf(key), key)
+        keyId = keyIdOf(key)
       },
       close() {
         try {
