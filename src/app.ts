@@ -21,6 +21,7 @@ import { createAccessModule } from './modules/access/index.ts'
 import { createAuditModule } from './modules/audit/index.ts'
 import { createIdentityModule } from './modules/identity/index.ts'
 import { createVaultModule } from './modules/vault/index.ts'
+import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
 import type { RouteAccess } from './http/context.ts'
 
@@ -105,7 +106,7 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
@@ -117,7 +118,7 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const { config, database, logger } = deps
   const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
-  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service })
+  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey) })
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger })
   return { audit, access, identity, vault: { ...vault, audit: audit.service } }
 }

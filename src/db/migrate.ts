@@ -5,6 +5,7 @@ import * as vault from './migrations/0002_vault.ts'
 import * as connectors from './migrations/0003_connectors.ts'
 import * as transit from './migrations/0004_transit.ts'
 import * as dbRotation from './migrations/0005_db_rotation.ts'
+import * as mfa from './migrations/0006_mfa.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -13,6 +14,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0003_connectors': connectors,
   '0004_transit': transit,
   '0005_db_rotation': dbRotation,
+  '0006_mfa': mfa,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -11,6 +11,7 @@ import type { AccessService } from '../access/access.service.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import * as store from './identity.store.ts'
+import type { MfaService } from './mfa.service.ts'
 
 /**
  * Credentials to principals, and the ways in: bootstrap, password login, sessions.
@@ -30,7 +31,7 @@ export interface AuthService {
   issueBootstrapTokenOnStart(): Promise<{ token: string; expiresAt: Date } | { pendingUntil: Date } | { bootstrapped: true }>
   isBootstrapped(): Promise<boolean>
   bootstrap(input: { token: string; orgName: string; email: string; password: string }, meta: RequestMeta): Promise<{ apiToken: string; orgId: string; userId: string }>
-  login(input: { email: string; password: string; orgId?: string | undefined }, meta: RequestMeta): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }>
+  login(input: { email: string; password: string; orgId?: string | undefined; code?: string | undefined }, meta: RequestMeta): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }>
   logout(principal: Principal, meta: RequestMeta): Promise<void>
   /** The provider org's id, where refusals outside any org are recorded. */
   providerOrgId(): Promise<string | undefined>
@@ -44,8 +45,9 @@ export function createAuthService(deps: {
   config: Pick<Config, 'auth'>
   access: Pick<AccessService, 'permissionsOf'>
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
+  mfa: Pick<MfaService, 'enabled' | 'verify'>
 }): AuthService {
-  const { db, config, access, audit } = deps
+  const { db, config, access, audit, mfa } = deps
   let cachedProviderOrgId: string | undefined
 
   async function principalFor(
@@ -185,7 +187,7 @@ export function createAuthService(deps: {
       )
       const membership = input.orgId === undefined ? (memberships.length === 1 ? memberships[0] : undefined) : memberships.find((m) => m.org_id === input.orgId)
       const auditOrg = membership?.org_id ?? (await providerOrgId())
-      const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED', reason: string, extras = {}) => {
+      const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED' | 'MFA_REQUIRED', reason: string, extras = {}) => {
         if (auditOrg !== undefined) {
           await audit.recordSeparately({
             orgId: auditOrg,
@@ -197,7 +199,10 @@ export function createAuthService(deps: {
             meta,
           })
         }
-        return new AppError(code, code === 'ACCOUNT_LOCKED' ? 'too many failed logins; the account is locked for a while' : 'email or password is wrong', extras)
+        const messages = { ACCOUNT_LOCKED: 'too many failed logins; the account is locked for a while', LOGIN_FAILED: 'email, password or code is wrong', MFA_REQUIRED: 'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"' }
+        const error = new AppError(code, messages[code], extras)
+        error.audited = true
+        return error
       }
 
       // Verify a hash whether or not the user exists: equal timing for known and unknown emails.
@@ -210,6 +215,16 @@ export function createAuthService(deps: {
       if (!ok) {
         const after = await withOwner(db, (trx) => store.recordLoginFailure(trx, user.id, config.auth.maxFailedLogins, config.auth.lockoutMinutes))
         throw await refuse('LOGIN_FAILED', after.locked_until !== null ? 'wrong password; account now locked' : 'wrong password')
+      }
+      // Second factor, when the account has one (P3.1). A wrong code counts as a failed login.
+      let mfaVerified = false
+      if (await mfa.enabled(user.id)) {
+        if (input.code === undefined) throw await refuse('MFA_REQUIRED', 'second factor missing')
+        if ((await mfa.verify(user.id, input.code)) === false) {
+          await withOwner(db, (trx) => store.recordLoginFailure(trx, user.id, config.auth.maxFailedLogins, config.auth.lockoutMinutes))
+          throw await refuse('LOGIN_FAILED', 'wrong second factor')
+        }
+        mfaVerified = true
       }
       if (membership === undefined) {
         if (input.orgId === undefined && memberships.length > 1) {
@@ -235,6 +250,7 @@ export function createAuthService(deps: {
           ip: meta.ip,
           user_agent: meta.userAgent?.slice(0, 512) ?? null,
           revoked_at: null,
+          mfa_at: mfaVerified ? new Date() : null,
         })
         await audit.append(trx, {
           orgId: membership.org_id,
@@ -242,7 +258,7 @@ export function createAuthService(deps: {
           action: 'auth.login',
           target: { type: 'session', id: session.id },
           outcome: 'success',
-          details: { method: 'password' },
+          details: { method: mfaVerified ? 'password+totp' : 'password' },
           meta,
         })
       })

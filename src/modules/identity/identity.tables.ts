@@ -60,6 +60,23 @@ export interface SessionsTable {
   ip: string | null
   user_agent: string | null
   revoked_at: Date | null
+  /** When the session last passed a second factor (login or step-up). */
+  mfa_at: Date | null
+}
+
+export interface UserMfaTable {
+  user_id: string
+  confirmed_at: Date | null
+  last_used_counter: Generated<number>
+  created_at: Generated<Date>
+}
+
+export interface UserRecoveryCodesTable {
+  id: string
+  user_id: string
+  code_hash: Uint8Array
+  used_at: Date | null
+  created_at: Generated<Date>
 }
 
 export interface InvitationsTable {
@@ -91,4 +108,6 @@ export interface IdentityTables {
   sessions: SessionsTable
   invitations: InvitationsTable
   bootstrap_tokens: BootstrapTokensTable
+  user_mfa: UserMfaTable
+  user_recovery_codes: UserRecoveryCodesTable
 }

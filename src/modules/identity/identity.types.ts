@@ -27,7 +27,10 @@ export const ApiTokenViewSchema = Type.Object({
 export type ApiTokenView = Static<typeof ApiTokenViewSchema>
 
 export const BootstrapBody = Type.Object({ token: Credential, orgName: Name, email: Email, password: Password }, Strict)
-export const LoginBody = Type.Object({ email: Email, password: Type.String({ minLength: 1, maxLength: 256 }), orgId: Type.Optional(Uuid) }, Strict)
+export const LoginBody = Type.Object(
+  { email: Email, password: Type.String({ minLength: 1, maxLength: 256 }), orgId: Type.Optional(Uuid), code: Type.Optional(Type.String({ minLength: 6, maxLength: 32, description: 'TOTP code or recovery code, when the account has two-factor authentication' })) },
+  Strict,
+)
 export const AcceptInvitationBody = Type.Object({ token: Credential, password: Password }, Strict)
 export const CreateOrgBody = Type.Object({ name: Name, ownerEmail: Email }, Strict)
 export const RenameOrgBody = Type.Object({ name: Name }, Strict)

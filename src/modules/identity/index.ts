@@ -6,9 +6,18 @@ import type { AuditService } from '../audit/audit.service.ts'
 import { createAuthService } from './auth.service.ts'
 import { createIdentityService } from './identity.service.ts'
 import { identityRoutes } from './identity.routes.ts'
+import { createMfaService } from './mfa.service.ts'
+import { mfaRoutes } from './mfa.routes.ts'
+import type { UserSecrets } from '../vault/vault.usersecrets.ts'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
-export function createIdentityModule(deps: { db: Kysely<DB>; config: Pick<Config, 'auth'>; access: AccessService; audit: AuditService }) {
-  const auth = createAuthService(deps)
+export function createIdentityModule(deps: { db: Kysely<DB>; config: Pick<Config, 'auth'>; access: AccessService; audit: AuditService; userSecrets: UserSecrets }) {
+  const mfa = createMfaService({ db: deps.db, userSecrets: deps.userSecrets, audit: deps.audit })
+  const auth = createAuthService({ ...deps, mfa })
   const identity = createIdentityService(deps)
-  return { auth, identity, routes: identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }) }
+  const routes: FastifyPluginAsyncTypebox = async (app) => {
+    await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+    await app.register(mfaRoutes({ mfa, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+  }
+  return { auth, identity, mfa, routes }
 }

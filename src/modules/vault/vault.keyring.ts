@@ -3,6 +3,7 @@ import { sql } from 'kysely'
 import { contextAad, DecryptionError, open, seal } from '../../crypto/aead.ts'
 import { SealedError, type RootKeyProvider } from '../../crypto/providers/provider.ts'
 import type { Trx } from '../../db/tenant.ts'
+import { userSecretAad } from './vault.usersecrets.ts'
 
 /**
  * Org key-encryption keys (KEKs): one active version per org, each wrapped by the root
@@ -136,6 +137,15 @@ export function createKeyring(provider: RootKeyProvider): Keyring {
         const key = await unwrapRow(row.org_id, row)
         await sql`UPDATE org_keys SET wrapped_key = ${await target.wrap(key, kekAad(row.org_id, row.version))}, root_key_id = ${target.keyId()}
                    WHERE org_id = ${row.org_id} AND version = ${row.version}`.execute(trx)
+      }
+      // Root-wrapped per-user secrets (TOTP seeds) move to the new root key too.
+      const userSecrets = await trx.selectFrom('user_secrets').selectAll().forUpdate().execute()
+      for (const row of userSecrets) {
+        const aad = userSecretAad(row.user_id, row.purpose)
+        const value = await provider.unwrap(row.wrapped, aad, row.root_key_id)
+        await sql`UPDATE user_secrets SET wrapped = ${await target.wrap(value, aad)}, root_key_id = ${target.keyId()}
+                   WHERE user_id = ${row.user_id} AND purpose = ${row.purpose}`.execute(trx)
+        value.fill(0)
       }
       return rows.length
     },

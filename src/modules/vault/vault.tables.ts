@@ -86,7 +86,16 @@ export interface SecretRotationsTable {
   created_at: Generated<Date>
 }
 
+export interface UserSecretsTable {
+  user_id: string
+  purpose: string
+  wrapped: Uint8Array
+  root_key_id: string
+  created_at: Generated<Date>
+}
+
 export interface VaultTables {
+  user_secrets: UserSecretsTable
   secret_rotations: SecretRotationsTable
   transit_keys: TransitKeysTable
   transit_key_versions: TransitKeyVersionsTable

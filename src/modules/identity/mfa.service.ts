@@ -1,0 +1,183 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { sql, type Kysely } from 'kysely'
+import * as OTPAuth from 'otpauth'
+import QRCode from 'qrcode'
+import { SealedError } from '../../crypto/providers/provider.ts'
+import type { DB } from '../../db/schema.ts'
+import { withOwner, type Trx } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
+import type { Principal } from '../../http/context.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import type { RequestMeta } from '../audit/audit.types.ts'
+import type { UserSecrets } from '../vault/vault.usersecrets.ts'
+
+/**
+ * TOTP two-factor authentication (P3.1): RFC 6238, SHA-1, 6 digits, 30-second steps,
+ * ±1 step of clock drift, and each code accepted at most once (the last accepted step
+ * is stored and only a later one passes, atomically in SQL). The seed is shown once at
+ * enrolment and stored only wrapped by the root key. Ten single-use recovery codes (100
+ * bits each) are stored as SHA-256 hashes; using one consumes it atomically.
+ */
+export interface MfaStatus {
+  enabled: boolean
+  pending: boolean
+  recoveryCodesLeft: number
+}
+
+export interface MfaService {
+  status(userId: string): Promise<MfaStatus>
+  enabled(userId: string): Promise<boolean>
+  begin(principal: Principal, meta: RequestMeta): Promise<{ secret: string; otpauthUri: string; qrSvg: string }>
+  confirm(principal: Principal, code: string, meta: RequestMeta): Promise<{ recoveryCodes: string[] }>
+  disable(principal: Principal, code: string, meta: RequestMeta): Promise<void>
+  regenerateRecoveryCodes(principal: Principal, code: string, meta: RequestMeta): Promise<{ recoveryCodes: string[] }>
+  /** A TOTP code (replay-protected) or a recovery code (consumed); false if neither. */
+  verify(userId: string, code: string): Promise<'totp' | 'recovery' | false>
+}
+
+const PURPOSE = 'totp'
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
+
+export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecrets; audit: Pick<AuditService, 'append'>; issuer?: string }): MfaService {
+  const { db, userSecrets, audit } = deps
+  const issuer = deps.issuer ?? 'Custodian'
+
+  function person(principal: Principal): string {
+    if (principal.kind !== 'user') throw new AppError('FORBIDDEN', 'two-factor authentication is for people; service accounts use scoped tokens')
+    return principal.id
+  }
+
+  async function totpFor(trx: Trx, userId: string, label = 'account'): Promise<OTPAuth.TOTP | undefined> {
+    let seed: Buffer | undefined
+    try {
+      seed = await userSecrets.get(trx, userId, PURPOSE)
+    } catch (error) {
+      if (error instanceof SealedError) throw new AppError('VAULT_SEALED', 'two-factor codes cannot be checked while the vault is sealed')
+      throw error
+    }
+    if (seed === undefined) return undefined
+    return new OTPAuth.TOTP({ issuer, label, algorithm: 'SHA1', digits: 6, period: 30, secret: new OTPAuth.Secret({ buffer: new Uint8Array(seed).buffer }) })
+  }
+
+  /** Accepts a TOTP code once: only a step later than the last accepted one passes. */
+  async function acceptTotp(trx: Trx, userId: string, code: string, confirming: boolean): Promise<boolean> {
+    if (!/^\d{6}$/.test(code)) return false
+    const totp = await totpFor(trx, userId)
+    if (totp === undefined) return false
+    const delta = totp.validate({ token: code, window: 1 })
+    if (delta === null) return false
+    const counter = totp.counter() + delta
+    const updated = await sql<{ user_id: string }>`
+      UPDATE user_mfa SET last_used_counter = ${counter}, confirmed_at = coalesce(confirmed_at, now())
+       WHERE user_id = ${userId} AND last_used_counter < ${counter}
+         AND ${confirming ? sql`confirmed_at IS NULL` : sql`confirmed_at IS NOT NULL`}
+      RETURNING user_id`.execute(trx)
+    return updated.rows.length === 1
+  }
+
+  async function consumeRecoveryCode(trx: Trx, userId: string, code: string): Promise<boolean> {
+    const normalized = code.toUpperCase().replace(/[^A-Z2-7]/g, '')
+    if (normalized.length !== 20) return false
+    const used = await sql<{ id: string }>`
+      UPDATE user_recovery_codes SET used_at = now()
+       WHERE user_id = ${userId} AND code_hash = ${hashCode(normalized)} AND used_at IS NULL
+      RETURNING id`.execute(trx)
+    return used.rows.length === 1
+  }
+
+  async function newRecoveryCodes(trx: Trx, userId: string): Promise<string[]> {
+    await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute()
+    const codes = Array.from({ length: 10 }, () => Array.from(randomBytes(20), (b) => BASE32[b % 32]).join(''))
+    await trx.insertInto('user_recovery_codes').values(codes.map((c) => ({ id: randomUUID(), user_id: userId, code_hash: hashCode(c), used_at: null }))).execute()
+    return codes.map((c) => c.match(/.{5}/g)?.join('-') ?? c)
+  }
+
+  const record = (trx: Trx, principal: Principal, action: string, meta: RequestMeta, details: Record<string, unknown> = {}) =>
+    audit.append(trx, { orgId: principal.orgId, actor: { type: 'user', id: principal.id }, action, target: { type: 'user', id: principal.id }, outcome: 'success', details, meta })
+
+  async function verifyIn(trx: Trx, userId: string, code: string): Promise<'totp' | 'recovery' | false> {
+    if (await acceptTotp(trx, userId, code.trim(), false)) return 'totp'
+    if (await consumeRecoveryCode(trx, userId, code)) return 'recovery'
+    return false
+  }
+
+  return {
+    async status(userId) {
+      return withOwner(db, async (trx) => {
+        const mfa = await trx.selectFrom('user_mfa').selectAll().where('user_id', '=', userId).executeTakeFirst()
+        const left = await trx.selectFrom('user_recovery_codes').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('used_at', 'is', null).executeTakeFirstOrThrow()
+        return { enabled: mfa?.confirmed_at != null, pending: mfa !== undefined && mfa.confirmed_at === null, recoveryCodesLeft: Number(left.n) }
+      })
+    },
+
+    async enabled(userId) {
+      const row = await db.selectFrom('user_mfa').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst()
+      return row?.confirmed_at != null
+    },
+
+    async begin(principal, meta) {
+      const userId = person(principal)
+      const seed = randomBytes(20)
+      const email = await withOwner(db, async (trx) => {
+        const existing = await trx.selectFrom('user_mfa').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst()
+        if (existing?.confirmed_at != null) throw new AppError('CONFLICT', 'two-factor authentication is already on; disable it first to enrol a new device')
+        try {
+          await userSecrets.put(trx, userId, PURPOSE, seed)
+        } catch (error) {
+          if (error instanceof SealedError) throw new AppError('VAULT_SEALED', error.message)
+          throw error
+        }
+        await sql`INSERT INTO user_mfa (user_id) VALUES (${userId}) ON CONFLICT (user_id) DO UPDATE SET last_used_counter = 0, confirmed_at = NULL`.execute(trx)
+        await record(trx, principal, 'mfa.totp.enrol', meta)
+        return (await trx.selectFrom('users').select('email').where('id', '=', userId).executeTakeFirstOrThrow()).email
+      })
+      const totp = new OTPAuth.TOTP({ issuer, label: email, algorithm: 'SHA1', digits: 6, period: 30, secret: new OTPAuth.Secret({ buffer: new Uint8Array(seed).buffer }) })
+      const otpauthUri = totp.toString()
+      const result = { secret: totp.secret.base32, otpauthUri, qrSvg: await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' }) }
+      seed.fill(0)
+      return result
+    },
+
+    async confirm(principal, code, meta) {
+      const userId = person(principal)
+      return withOwner(db, async (trx) => {
+        if (!(await acceptTotp(trx, userId, code.trim(), true))) {
+          throw new AppError('MFA_CODE_INVALID', 'that code does not match the authenticator (or there is no enrolment to confirm)')
+        }
+        const recoveryCodes = await newRecoveryCodes(trx, userId)
+        await record(trx, principal, 'mfa.totp.enable', meta)
+        return { recoveryCodes }
+      })
+    },
+
+    async disable(principal, code, meta) {
+      const userId = person(principal)
+      await withOwner(db, async (trx) => {
+        const how = await verifyIn(trx, userId, code)
+        if (how === false) throw new AppError('MFA_CODE_INVALID', 'a current code or a recovery code is needed to turn two-factor authentication off')
+        await trx.deleteFrom('user_mfa').where('user_id', '=', userId).execute()
+        await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute()
+        await userSecrets.remove(trx, userId, PURPOSE)
+        await record(trx, principal, 'mfa.totp.disable', meta, { with: how })
+      })
+    },
+
+    async regenerateRecoveryCodes(principal, code, meta) {
+      const userId = person(principal)
+      return withOwner(db, async (trx) => {
+        if ((await verifyIn(trx, userId, code)) === false) throw new AppError('MFA_CODE_INVALID', 'a current code is needed to make new recovery codes')
+        const recoveryCodes = await newRecoveryCodes(trx, userId)
+        await record(trx, principal, 'mfa.recovery_codes.regenerate', meta)
+        return { recoveryCodes }
+      })
+    },
+
+    async verify(userId, code) {
+      return withOwner(db, (trx) => verifyIn(trx, userId, code))
+    },
+  }
+}
+
+function hashCode(code: string): Buffer {
+  return createHash('sha256').update(code.toUpperCase().replace(/[^A-Z2-7]/g, ''), 'utf8').digest()
+}
