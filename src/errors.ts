@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   // 403 — we know who you are; no
   FORBIDDEN: 403,
   CSRF_FAILED: 403,
+  MFA_ENROLMENT_REQUIRED: 403,
+  STEP_UP_REQUIRED: 403,
   BOOTSTRAP_TOKEN_INVALID: 403,
   INVITATION_INVALID: 403,
   // 404 — absent, or not yours (never says which)

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AppError } from '../errors.ts'
 import type { AuditService } from '../modules/audit/audit.service.ts'
 import type { AuthService } from '../modules/identity/auth.service.ts'
-import { actorOf, type Principal } from './context.ts'
+import { actorOf, type Principal, type RouteGuards } from './context.ts'
 import { sendProblem, toAppError } from './problem.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
@@ -56,6 +56,7 @@ export function registerAccessControl(
     if ('permission' in access && !principal.permissions.has(access.permission)) {
       throw new AppError('FORBIDDEN', `this needs the ${access.permission} permission`, { permission: access.permission })
     }
+    enforceSecondFactor(principal, request.routeOptions.config)
     request.ctx = { principal, orgId: principal.orgId, meta: request.meta }
   })
 
@@ -99,6 +100,31 @@ export function registerAccessControl(
       },
       meta: request.meta ?? { requestId: request.id, ip: request.ip, userAgent: null },
     })
+  }
+}
+
+/**
+ * The org's 2FA requirement (P3.2) and step-up for sensitive routes. Both concern people:
+ * service accounts authenticate with scoped, expiring tokens. Step-up is a property of a
+ * browser session (a second factor within the org's window); an API token of a user is
+ * minted through a step-up route, so holding one already implies a recent second factor.
+ */
+function enforceSecondFactor(principal: Principal, config: RouteGuards): void {
+  if (principal.kind !== 'user') return
+  const session = principal.via.type === 'session'
+  if (principal.policy.require2fa && config.mfaExempt !== true) {
+    if (!principal.mfa.enrolled) {
+      throw new AppError('MFA_ENROLMENT_REQUIRED', 'this org requires two-factor authentication: enrol first (POST /v1/me/2fa/totp)')
+    }
+    if (session && principal.mfa.at === null) {
+      throw new AppError('STEP_UP_REQUIRED', 'this session has not passed a second factor yet: POST /v1/me/step-up with a code')
+    }
+  }
+  if (config.stepUp === true && session && principal.mfa.enrolled) {
+    const at = principal.mfa.at
+    if (at === null || Date.now() - at.getTime() > principal.policy.stepUpMinutes * 60_000) {
+      throw new AppError('STEP_UP_REQUIRED', `this action needs a second factor within the last ${principal.policy.stepUpMinutes} minutes: POST /v1/me/step-up with a code`)
+    }
   }
 }
 

@@ -15,6 +15,10 @@ export interface Principal {
   /** What the principal may do here: its role's permissions, narrowed by a token's scopes. */
   permissions: ReadonlySet<Permission>
   via: { type: 'token'; tokenId: string } | { type: 'session'; sessionId: string }
+  /** Second factor: is the user enrolled, and when did this session last pass it. */
+  mfa: { enrolled: boolean; at: Date | null }
+  /** The org's security policy as it applies to this principal. */
+  policy: { require2fa: boolean; stepUpMinutes: number }
 }
 
 /** What a service needs to know about the request it serves. */
@@ -31,12 +35,20 @@ export interface RequestContext {
  */
 export type RouteAccess = { public: true } | { authenticated: true } | { permission: Permission }
 
+/** Extra rules a route can ask for at the access-control point. */
+export interface RouteGuards {
+  /** Sensitive: a session must have passed a second factor within the org's step-up window. */
+  stepUp?: boolean
+  /** Reachable while an org's 2FA requirement is still unmet (enrolment, sign-out). */
+  mfaExempt?: boolean
+}
+
 export function actorOf(principal: Principal): AuditActor {
   return { type: principal.kind, id: principal.id }
 }
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
+  interface FastifyContextConfig extends RouteGuards {
     access?: RouteAccess
   }
   interface FastifyRequest {

@@ -83,3 +83,62 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
     assert.equal(refused.status, 403)
   })
 })
+
+forEachEngine('mandatory 2FA and step-up (P3.2)', (engine) => {
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_MAX_FAILED_LOGINS: '50' })
+  let org: Org
+  const email = 'owner@policy.test'
+
+  async function enrol(token: string): Promise<{ code: (offset: number) => string }> {
+    const begun = await t().request({ method: 'POST', url: '/v1/me/2fa/totp', token })
+    const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(begun.body.secret), digits: 6, period: 30, algorithm: 'SHA1' })
+    const code = (offset: number) => totp.generate({ timestamp: Date.now() + offset * 30_000 })
+    assert.equal((await t().request({ method: 'POST', url: '/v1/me/2fa/totp/confirm', token, body: { code: code(-1) } })).status, 200)
+    return { code }
+  }
+
+  before(async () => {
+    const provider = await bootstrapProvider(t())
+    org = await createCustomerOrg(t(), provider, 'Policy Org', email)
+  })
+
+  it('lets a member without 2FA only enrol once the org requires it; service accounts are unaffected', async () => {
+    const sa = await principalWithRole(t(), org, 'admin')
+    const set = await t().request({ method: 'PUT', url: `/v1/orgs/${org.orgId}/security-policy`, token: org.ownerToken, body: { require2fa: true, stepUpMinutes: 10 } })
+    assert.equal(set.status, 200, set.text)
+    const blocked = await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/members`, token: org.ownerToken })
+    assert.equal(blocked.status, 403)
+    assert.equal(blocked.body.code, 'MFA_ENROLMENT_REQUIRED')
+    assert.equal((await t().request({ method: 'GET', url: '/v1/me', token: org.ownerToken })).status, 200, 'enrolment routes stay open')
+    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/members`, token: sa.token })).status, 200)
+    await enrol(org.ownerToken)
+    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/members`, token: org.ownerToken })).status, 200)
+  })
+
+  it('asks a session for a recent second factor before a sensitive action (step-up)', async () => {
+    const secret = (await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets`, token: org.ownerToken, body: { name: 'guarded', type: 'api_key', value: 'guarded-value' } })).body
+    // A member who enrols (the org requires it) and then signs in with a code.
+    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email: 'stepup@policy.test', role: 'admin' } })
+    const joined = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    const { code } = await enrol(joined.body.apiToken)
+    const login = await t().app.inject({ method: 'POST', url: '/v1/login', payload: { email: 'stepup@policy.test', password: PASSWORD, code: code(0) } })
+    assert.equal(login.statusCode, 200, login.body)
+    const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
+    const headers = { cookie: `${cookie?.name}=${cookie?.value}`, 'x-csrf-token': JSON.parse(login.body).csrfToken }
+    const reveal = () => t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets/${secret.id}/reveal`, headers, body: { reason: 'step-up test' } })
+
+    assert.equal((await reveal()).status, 200, 'the login itself was a second factor')
+    await sql`UPDATE sessions SET mfa_at = now() - interval '11 minutes' WHERE user_id = ${joined.body.userId}`.execute(t().db.kysely)
+    const stale = await reveal()
+    assert.equal(stale.status, 403)
+    assert.equal(stale.body.code, 'STEP_UP_REQUIRED')
+    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/secrets`, headers })).status, 200, 'non-sensitive routes need no step-up')
+    const wrong = await t().request({ method: 'POST', url: '/v1/me/step-up', headers, body: { code: '000000' } })
+    assert.equal(wrong.status, 400)
+    const stepped = await t().request({ method: 'POST', url: '/v1/me/step-up', headers, body: { code: code(1) } })
+    assert.equal(stepped.status, 200, stepped.text)
+    assert.equal((await reveal()).status, 200)
+    const actions = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'mfa.step_up').map((e) => e.outcome)
+    assert.deepEqual(actions, ['denied', 'success'])
+  })
+})

@@ -35,5 +35,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ALTER TABLE user_mfa ENABLE ROW LEVEL SECURITY;
     ALTER TABLE user_recovery_codes ENABLE ROW LEVEL SECURITY;
     ALTER TABLE sessions ADD COLUMN mfa_at timestamptz;
+
+    CREATE TABLE org_security_policies (
+      org_id uuid PRIMARY KEY REFERENCES orgs (id) ON DELETE CASCADE,
+      require_2fa boolean NOT NULL DEFAULT false,
+      step_up_minutes integer NOT NULL DEFAULT 10 CHECK (step_up_minutes BETWEEN 1 AND 1440),
+      updated_at timestamptz NOT NULL DEFAULT now(),
+      updated_by text NOT NULL
+    );
+    ALTER TABLE org_security_policies ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY tenant_isolation ON org_security_policies TO custodian_app
+      USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
+    GRANT SELECT, INSERT, UPDATE, DELETE ON org_security_policies TO custodian_app;
   `)
 }

@@ -32,13 +32,13 @@ export function accessRoutes(deps: { access: AccessService }): FastifyPluginAsyn
     })
 
     app.post('/v1/orgs/:orgId/roles', {
-      config: { access: { permission: 'roles:manage' } },
+      config: { access: { permission: 'roles:manage' }, stepUp: true },
       schema: { tags, summary: 'Create a custom role from catalog permissions', params: OrgParams, body: CreateRoleBody, response: { 201: RoleView, ...errorResponses('org') } },
       handler: async (request, reply) => reply.code(201).send(await access.createRole(ctxOf(request), { ...request.body, description: request.body.description ?? '' })),
     })
 
     app.delete('/v1/orgs/:orgId/roles/:name', {
-      config: { access: { permission: 'roles:manage' } },
+      config: { access: { permission: 'roles:manage' }, stepUp: true },
       schema: { tags, summary: 'Delete a custom role that no one holds', params: Type.Object({ orgId: Uuid, name: RoleName }, Strict), response: { 204: Type.Null(), ...errorResponses('org') } },
       handler: async (request, reply) => {
         await access.deleteRole(ctxOf(request), request.params.name)

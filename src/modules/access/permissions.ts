@@ -9,6 +9,7 @@
 export const PERMISSIONS = {
   'org:read': 'See the org’s name and settings',
   'org:update': 'Rename the org and change its settings',
+  'org:security': 'Change the org’s security policy (require 2FA, step-up window)',
   'orgs:create': 'Create customer orgs (provider org only)',
   'members:read': 'List members and pending invitations',
   'members:invite': 'Invite people to the org',

@@ -52,7 +52,7 @@ export function createAuthService(deps: {
 
   async function principalFor(
     trx: Kysely<DB>,
-    row: { org_id: string; org_kind: 'provider' | 'customer'; role: string },
+    row: store.AuthExtras & { org_id: string; role: string; mfa_at?: Date | null },
     kind: Principal['kind'],
     id: string,
     via: Principal['via'],
@@ -60,7 +60,17 @@ export function createAuthService(deps: {
   ): Promise<Principal> {
     const granted = await access.permissionsOf(trx, { id: row.org_id, kind: row.org_kind }, row.role)
     const permissions = scopes === null ? granted : new Set([...granted].filter((p) => scopes.includes(p)))
-    return { kind, id, orgId: row.org_id, orgKind: row.org_kind, role: row.role, permissions, via }
+    return {
+      kind,
+      id,
+      orgId: row.org_id,
+      orgKind: row.org_kind,
+      role: row.role,
+      permissions,
+      via,
+      mfa: { enrolled: row.mfa_confirmed_at !== null, at: row.mfa_at ?? null },
+      policy: { require2fa: row.require_2fa === true, stepUpMinutes: row.step_up_minutes ?? 10 },
+    }
   }
 
   async function fromBearer(bearer: string): Promise<Principal | null> {

@@ -50,7 +50,7 @@ export function identityRoutes(deps: { auth: AuthService; identity: IdentityServ
     })
 
     app.post('/v1/logout', {
-      config: { access: { authenticated: true } },
+      config: { access: { authenticated: true }, mfaExempt: true },
       schema: { tags, summary: 'End this session (or revoke the API token used)', response: { 204: Type.Null(), ...errorResponses('authenticated') } },
       handler: async (request, reply) => {
         await auth.logout(ctxOf(request).principal, request.meta)
@@ -60,7 +60,7 @@ export function identityRoutes(deps: { auth: AuthService; identity: IdentityServ
     })
 
     app.get('/v1/me', {
-      config: { access: { authenticated: true } },
+      config: { access: { authenticated: true }, mfaExempt: true },
       schema: { tags, summary: 'Who the credential belongs to and what it may do', response: { 200: Type.Object({ kind: Type.String(), id: Uuid, orgId: Uuid, orgKind: Type.String(), role: Type.String(), permissions: Type.Array(Type.String()), via: Type.String() }), ...errorResponses('authenticated') } },
       handler: async (request) => {
         const p = ctxOf(request).principal
@@ -105,13 +105,13 @@ export function identityRoutes(deps: { auth: AuthService; identity: IdentityServ
     })
 
     app.patch('/v1/orgs/:orgId/members/:userId', {
-      config: { access: { permission: 'members:update' } },
+      config: { access: { permission: 'members:update' }, stepUp: true },
       schema: { tags, summary: 'Change a member’s role (effective on their next request)', params: MemberParams, body: ChangeRoleBody, response: { 200: MemberViewSchema, ...errorResponses('org') } },
       handler: async (request) => identity.changeRole(ctxOf(request), request.params.userId, request.body.role),
     })
 
     app.delete('/v1/orgs/:orgId/members/:userId', {
-      config: { access: { permission: 'members:remove' } },
+      config: { access: { permission: 'members:remove' }, stepUp: true },
       schema: { tags, summary: 'Remove a member: their sessions and tokens in this org are revoked at once (P2.6)', params: MemberParams, response: { 200: Type.Object({ revokedTokens: Type.Integer(), revokedSessions: Type.Integer() }), ...errorResponses('org') } },
       handler: async (request) => identity.removeMember(ctxOf(request), request.params.userId),
     })
@@ -144,7 +144,7 @@ export function identityRoutes(deps: { auth: AuthService; identity: IdentityServ
     })
 
     app.post('/v1/orgs/:orgId/tokens', {
-      config: { access: { permission: 'tokens:create' } },
+      config: { access: { permission: 'tokens:create' }, stepUp: true },
       schema: { tags, summary: 'Issue an API token for yourself, or for a service account (needs service_accounts:manage)', params: OrgParams, body: CreateTokenBody, response: { 201: WithToken(ApiTokenViewSchema), ...errorResponses('org') } },
       handler: async (request, reply) => reply.code(201).send(await identity.createToken(ctxOf(request), request.body)),
     })

@@ -22,11 +22,16 @@ export type ServiceAccountRow = Selectable<ServiceAccountsTable>
 // ---- credential resolution: single statements on the owner connection (the org is not
 // known yet), so they take the database handle rather than a transaction ----
 
-export interface TokenForAuth extends ApiTokenRow {
+export interface AuthExtras {
   org_kind: 'provider' | 'customer'
   /** The principal's current role; null when the member was removed. */
   role: string | null
+  mfa_confirmed_at: Date | null
+  require_2fa: boolean | null
+  step_up_minutes: number | null
 }
+
+export interface TokenForAuth extends ApiTokenRow, AuthExtras {}
 
 export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<TokenForAuth | undefined> {
   return trx
@@ -34,8 +39,10 @@ export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<Tok
     .innerJoin('orgs as o', 'o.id', 't.org_id')
     .leftJoin('memberships as m', (join) => join.onRef('m.org_id', '=', 't.org_id').onRef('m.user_id', '=', 't.user_id'))
     .leftJoin('service_accounts as sa', 'sa.id', 't.service_account_id')
+    .leftJoin('user_mfa as um', 'um.user_id', 't.user_id')
+    .leftJoin('org_security_policies as osp', 'osp.org_id', 't.org_id')
     .selectAll('t')
-    .select(['o.kind as org_kind', (eb) => eb.fn.coalesce('m.role', 'sa.role').as('role')])
+    .select(['o.kind as org_kind', (eb) => eb.fn.coalesce('m.role', 'sa.role').as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes'])
     .where('t.id', '=', id)
     .executeTakeFirst() as Promise<TokenForAuth | undefined>
 }
@@ -48,18 +55,17 @@ export async function touchToken(trx: Kysely<DB>, id: string): Promise<void> {
   `.execute(trx)
 }
 
-export interface SessionForAuth extends SessionRow {
-  org_kind: 'provider' | 'customer'
-  role: string | null
-}
+export interface SessionForAuth extends SessionRow, AuthExtras {}
 
 export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<SessionForAuth | undefined> {
   return trx
     .selectFrom('sessions as s')
     .innerJoin('orgs as o', 'o.id', 's.org_id')
     .leftJoin('memberships as m', (join) => join.onRef('m.org_id', '=', 's.org_id').onRef('m.user_id', '=', 's.user_id'))
+    .leftJoin('user_mfa as um', 'um.user_id', 's.user_id')
+    .leftJoin('org_security_policies as osp', 'osp.org_id', 's.org_id')
     .selectAll('s')
-    .select(['o.kind as org_kind', 'm.role as role'])
+    .select(['o.kind as org_kind', 'm.role as role', 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes'])
     .where('s.id', '=', id)
     .executeTakeFirst() as Promise<SessionForAuth | undefined>
 }

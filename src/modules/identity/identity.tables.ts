@@ -99,7 +99,16 @@ export interface BootstrapTokensTable {
   used_at: Date | null
 }
 
+export interface OrgSecurityPoliciesTable {
+  org_id: string
+  require_2fa: boolean
+  step_up_minutes: number
+  updated_at: Generated<Date>
+  updated_by: string
+}
+
 export interface IdentityTables {
+  org_security_policies: OrgSecurityPoliciesTable
   orgs: OrgsTable
   users: UsersTable
   memberships: MembershipsTable

@@ -8,6 +8,7 @@ import { createIdentityService } from './identity.service.ts'
 import { identityRoutes } from './identity.routes.ts'
 import { createMfaService } from './mfa.service.ts'
 import { mfaRoutes } from './mfa.routes.ts'
+import { createSecurityPolicyService } from './policy.service.ts'
 import type { UserSecrets } from '../vault/vault.usersecrets.ts'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
@@ -15,9 +16,10 @@ export function createIdentityModule(deps: { db: Kysely<DB>; config: Pick<Config
   const mfa = createMfaService({ db: deps.db, userSecrets: deps.userSecrets, audit: deps.audit })
   const auth = createAuthService({ ...deps, mfa })
   const identity = createIdentityService(deps)
+  const policy = createSecurityPolicyService({ db: deps.db, audit: deps.audit })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
-    await app.register(mfaRoutes({ mfa, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+    await app.register(mfaRoutes({ mfa, policy, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
   }
   return { auth, identity, mfa, routes }
 }

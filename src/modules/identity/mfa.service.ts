@@ -33,12 +33,14 @@ export interface MfaService {
   regenerateRecoveryCodes(principal: Principal, code: string, meta: RequestMeta): Promise<{ recoveryCodes: string[] }>
   /** A TOTP code (replay-protected) or a recovery code (consumed); false if neither. */
   verify(userId: string, code: string): Promise<'totp' | 'recovery' | false>
+  /** Marks this browser session as having passed a second factor now. */
+  stepUp(principal: Principal, code: string, meta: RequestMeta): Promise<{ until: string }>
 }
 
 const PURPOSE = 'totp'
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 
-export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecrets; audit: Pick<AuditService, 'append'>; issuer?: string }): MfaService {
+export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecrets; audit: Pick<AuditService, 'append' | 'recordSeparately'>; issuer?: string }): MfaService {
   const { db, userSecrets, audit } = deps
   const issuer = deps.issuer ?? 'Custodian'
 
@@ -174,6 +176,24 @@ export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecret
 
     async verify(userId, code) {
       return withOwner(db, (trx) => verifyIn(trx, userId, code))
+    },
+
+    async stepUp(principal, code, meta) {
+      const userId = person(principal)
+      if (principal.via.type !== 'session') throw new AppError('BAD_REQUEST', 'step-up applies to browser sessions; API tokens are minted after one')
+      const sessionId = principal.via.sessionId
+      const result = await withOwner(db, async (trx) => {
+        const how = await verifyIn(trx, userId, code)
+        if (how === false) return undefined
+        await trx.updateTable('sessions').set({ mfa_at: new Date() }).where('id', '=', sessionId).execute()
+        await record(trx, principal, 'mfa.step_up', meta, { with: how })
+        return { until: new Date(Date.now() + principal.policy.stepUpMinutes * 60_000).toISOString() }
+      })
+      if (result === undefined) {
+        await audit.recordSeparately({ orgId: principal.orgId, actor: { type: 'user', id: userId }, action: 'mfa.step_up', target: { type: 'session', id: sessionId }, outcome: 'denied', meta })
+        throw new AppError('MFA_CODE_INVALID', 'that code is wrong, reused or out of its window')
+      }
+      return result
     },
   }
 }

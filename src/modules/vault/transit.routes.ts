@@ -40,7 +40,7 @@ export function transitRoutes(deps: { transit: TransitService }): FastifyPluginA
     })
 
     app.post('/v1/orgs/:orgId/transit/keys/:name/decrypt', {
-      config: { access: { permission: 'transit:decrypt' } },
+      config: { access: { permission: 'transit:decrypt' }, stepUp: true },
       schema: { tags, summary: 'Decrypt a ciphertext made with this key (audited)', params: KeyParams, body: Type.Object({ ciphertext: Ciphertext, context: Context }, Strict), response: { 200: Type.Object({ plaintext: Type.String({ description: 'base64' }), version: Type.Integer() }), ...errorResponses('org') } },
       handler: async (request) => {
         const opened = await transit.decrypt(ctxOf(request), request.params.name, request.body.ciphertext, request.body.context)

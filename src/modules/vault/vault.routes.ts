@@ -73,7 +73,7 @@ export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rota
     })
 
     app.put('/v1/orgs/:orgId/vault/policy', {
-      config: { access: { permission: 'vault:policy' } },
+      config: { access: { permission: 'vault:policy' }, stepUp: true },
       schema: { tags, summary: 'Set the vault policy: with readOnlyConnectors, database credentials that can write are refused (P1.7)', params: OrgParams, body: PolicySchema, response: { 200: PolicySchema, ...vaultErrors } },
       handler: async (request) => sources.setPolicy(ctxOf(request), request.body),
     })
@@ -121,7 +121,7 @@ export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rota
     })
 
     app.post('/v1/orgs/:orgId/keys/rotate', {
-      config: { access: { permission: 'keys:rotate' } },
+      config: { access: { permission: 'keys:rotate' }, stepUp: true },
       schema: { tags, summary: 'Rotate the org key: new data keys use the new version at once; existing ones are rewrapped in the background, then the old version is retired and erased', params: OrgParams, response: { 200: KeyStatusSchema, ...vaultErrors } },
       handler: async (request) => {
         const ctx = ctxOf(request)
@@ -142,7 +142,7 @@ export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rota
     })
 
     app.post('/v1/vault/seal', {
-      config: { access: { permission: 'vault:seal' } },
+      config: { access: { permission: 'vault:seal' }, stepUp: true },
       schema: { tags, summary: 'Seal the vault in this process: every key leaves memory until unsealed again', response: { 200: SealStatusSchema, ...errorResponses('authenticated'), 409: ProblemRef } },
       handler: async (request) => seal.seal(ctxOf(request)),
     })
@@ -196,7 +196,7 @@ export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rota
     })
 
     app.post('/v1/orgs/:orgId/secrets/:secretId/reveal', {
-      config: { access: { permission: 'vault:reveal' } },
+      config: { access: { permission: 'vault:reveal' }, stepUp: true },
       schema: { tags, summary: 'Reveal a value (current or a given version); the reason is audited before the value is returned (P1.2)', params: SecretParams, body: RevealBody, response: { 200: RevealViewSchema, ...vaultErrors } },
       handler: async (request) => vault.reveal(ctxOf(request), request.params.secretId, request.body),
     })
