@@ -10,6 +10,9 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
   let org: Org
   let secret = ''
   let recovery: string[] = []
+  // The exact code that confirmed enrolment: replaying it must fail even if a 30-second
+  // step has passed since (regenerating "the current code" then would give a new one).
+  let confirmCode = ''
   const email = 'owner@mfa.test'
   const codeAt = (offsetSteps: number) => new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: Date.now() + offsetSteps * 30_000 })
   const login = (code?: string) => t().request({ method: 'POST', url: '/v1/login', body: { email, password: PASSWORD, ...(code === undefined ? {} : { code }) } })
@@ -29,7 +32,8 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
     const wrong = await me('/totp/confirm', { code: codeAt(0) === '000000' ? '111111' : '000000' })
     assert.equal(wrong.status, 400)
     assert.equal(wrong.body.code, 'MFA_CODE_INVALID')
-    const confirmed = await me('/totp/confirm', { code: codeAt(0) })
+    confirmCode = codeAt(0)
+    const confirmed = await me('/totp/confirm', { code: confirmCode })
     assert.equal(confirmed.status, 200, confirmed.text)
     recovery = confirmed.body.recoveryCodes
     assert.equal(recovery.length, 10)
@@ -50,7 +54,7 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
     const missing = await login()
     assert.equal(missing.status, 401)
     assert.equal(missing.body.code, 'MFA_REQUIRED')
-    const replayed = await login(codeAt(0))
+    const replayed = await login(confirmCode)
     assert.equal(replayed.status, 401, 'the code used to confirm is spent')
     assert.equal(replayed.body.code, 'LOGIN_FAILED')
     const tooFar = await login(codeAt(3))
