@@ -25,6 +25,8 @@ interface Fixture {
   onlyRead: string
   aSecret: string
   bSecret: string
+  aSession: string
+  bSession: string
 }
 
 interface RouteCase {
@@ -54,6 +56,10 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/logout', access: 'authenticated', url: () => '/v1/logout' },
   { method: 'GET', path: '/v1/me', access: 'authenticated', url: () => '/v1/me' },
   { method: 'GET', path: '/v1/me/2fa', access: 'authenticated', url: () => '/v1/me/2fa' },
+  { method: 'GET', path: '/v1/me/sessions', access: 'authenticated', url: () => '/v1/me/sessions' },
+  { method: 'DELETE', path: '/v1/me/sessions/{sessionId}', access: 'authenticated', url: (f) => `/v1/me/sessions/${f.aSession}`, badParamUrl: () => '/v1/me/sessions/nope' },
+  { method: 'GET', path: '/v1/orgs/{orgId}/sessions', access: 'sessions:read', url: (f) => `${A(f)}/sessions` },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/sessions/{sessionId}', access: 'sessions:revoke', url: (f) => `${A(f)}/sessions/${f.aSession}`, foreignObjectUrl: (f) => `${A(f)}/sessions/${f.bSession}`, badParamUrl: (f) => `${A(f)}/sessions/nope` },
   { method: 'POST', path: '/v1/me/step-up', access: 'authenticated', url: () => '/v1/me/step-up', body: () => ({ code: '123456' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/security-policy', access: 'org:read', url: (f) => `${A(f)}/security-policy` },
   { method: 'PUT', path: '/v1/orgs/{orgId}/security-policy', access: 'org:security', url: (f) => `${A(f)}/security-policy`, body: () => ({ require2fa: false, stepUpMinutes: 10 }) },
@@ -145,6 +151,13 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     for (const [org, name] of [[a, 'fixture'], [b, 'b-only']] as const) {
       await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/transit/keys`, token: org.ownerToken, body: { name } })
     }
+    const sessionIn = async (email: string) => {
+      await app.request({ method: 'POST', url: '/v1/login', body: { email, password: PASSWORD } })
+      const user = await app.db.kysely.selectFrom('users').select('id').where('email', '=', email).executeTakeFirstOrThrow()
+      return (await app.db.kysely.selectFrom('sessions').select('id').where('user_id', '=', user.id).executeTakeFirstOrThrow()).id
+    }
+    const aSession = await sessionIn('owner@a.test')
+    const bSession = await sessionIn('owner@b.test')
     const aSecret = await secretIn(a)
     const bSecret = await secretIn(b)
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
@@ -164,6 +177,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       onlyRead: 'only-read',
       aSecret,
       bSecret,
+      aSession,
+      bSession,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

@@ -20,6 +20,8 @@ export const PERMISSIONS = {
   'service_accounts:read': 'List service accounts',
   'service_accounts:manage': 'Create and delete service accounts and issue their tokens',
   'tokens:read': 'List API tokens (metadata only)',
+  'sessions:read': 'List every member’s browser sessions',
+  'sessions:revoke': 'End any member’s browser session',
   'tokens:create': 'Issue API tokens for oneself',
   'tokens:revoke': 'Revoke any API token of the org',
   'audit:read': 'Query the org’s audit log and its status',

@@ -9,6 +9,8 @@ import { identityRoutes } from './identity.routes.ts'
 import { createMfaService } from './mfa.service.ts'
 import { mfaRoutes } from './mfa.routes.ts'
 import { createSecurityPolicyService } from './policy.service.ts'
+import { createSessionsService } from './sessions.service.ts'
+import { sessionsRoutes } from './sessions.routes.ts'
 import type { UserSecrets } from '../vault/vault.usersecrets.ts'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
@@ -17,9 +19,11 @@ export function createIdentityModule(deps: { db: Kysely<DB>; config: Pick<Config
   const auth = createAuthService({ ...deps, mfa })
   const identity = createIdentityService(deps)
   const policy = createSecurityPolicyService({ db: deps.db, audit: deps.audit })
+  const sessions = createSessionsService({ db: deps.db, audit: deps.audit, idleMinutes: deps.config.auth.sessionIdleMinutes })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(mfaRoutes({ mfa, policy, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+    await app.register(sessionsRoutes({ sessions }))
   }
   return { auth, identity, mfa, routes }
 }
