@@ -71,6 +71,24 @@ forEachEngine('API description, audit queries, logs', (engine) => {
   })
 })
 
+forEachEngine('logged errors keep driver parameters out', (engine) => {
+  it('logs a failed statement without the values bound to it', async () => {
+    const { serializeError } = await import('../../src/logger.ts')
+    const { createTestDatabase } = await import('../helpers/db.ts')
+    const { sql } = await import('kysely')
+    const db = await createTestDatabase(engine)
+    try {
+      const error = await sql`SELECT ${'secret-parameter-value'}::int`.execute(db.kysely).then(() => undefined, (e: unknown) => e)
+      assert.ok(error instanceof Error, 'the statement failed')
+      const logged = JSON.stringify(serializeError(error))
+      assert.ok(!logged.includes('secret-parameter-value'), logged)
+      assert.match(logged, /"code":"22P02"/, 'the SQLSTATE stays for diagnosis')
+    } finally {
+      await db.close()
+    }
+  })
+})
+
 forEachEngine('logs keep secrets out', (engine) => {
   it('never writes a password, token or cookie to the log', async () => {
     const lines: string[] = []

@@ -69,6 +69,9 @@ forEachEngine('sealed vault over the API (P1.1)', (engine) => {
 
   it('refuses secret operations with 503 while sealed, and unseals with the threshold of shares', async () => {
     assert.deepEqual((await t().request({ method: 'GET', url: '/v1/vault/status' })).body, { provider: 'shamir', sealed: true, progress: 0, threshold: 2 })
+    const notReady = await t().request({ method: 'GET', url: '/readyz' })
+    assert.equal(notReady.status, 503)
+    assert.equal(notReady.body.checks.keys, 'sealed')
     const refused = await createSecret()
     assert.equal(refused.status, 503)
     assert.equal(refused.body.code, 'VAULT_SEALED')
@@ -79,6 +82,7 @@ forEachEngine('sealed vault over the API (P1.1)', (engine) => {
     assert.equal(bad.body.code, 'UNSEAL_SHARES_INVALID')
     assert.equal((await unseal(shares[0] as string)).body.progress, 1)
     assert.equal((await unseal(shares[2] as string)).body.sealed, false)
+    assert.equal((await t().request({ method: 'GET', url: '/readyz' })).status, 200)
 
     const created = await createSecret()
     assert.equal(created.status, 201)

@@ -25,7 +25,7 @@ export function opsRoutes(deps: { db: Kysely<DB>; keysLoaded: () => boolean }): 
       config: { access: { public: true } },
       schema: { tags, summary: 'Readiness: database reachable, migrations current, keys loaded', response: { 200: Readiness, 503: Readiness } },
       handler: async (_request, reply) => {
-        const checks = { database: 'ok', migrations: 'ok', keys: keysLoaded() ? 'ok' : 'not loaded' }
+        const checks = { database: 'ok', migrations: 'ok', keys: keysLoaded() ? 'ok' : 'sealed' }
         try {
           await sql`SELECT 1`.execute(db)
           const pending = await pendingMigrations(db as Kysely<unknown>)
