@@ -108,7 +108,8 @@ forEachEngine('secrets vault (P1.1–P1.4)', (engine) => {
       assert.ok(files.length > 1_000_000, 'the dump holds the data files')
       assert.equal(files.indexOf(needle), -1, 'marker found in the PGlite data files')
     } else {
-      await sql`CHECKPOINT`.execute(t().db.kysely).catch(() => {})
+      // Flush shared buffers to the relation files; a failure here must fail the test.
+      await sql`CHECKPOINT`.execute(t().db.kysely)
       const dataDir = (await sql<{ d: string }>`SELECT current_setting('data_directory') AS d`.execute(t().db.kysely)).rows[0]?.d as string
       const dbOid = (await sql<{ oid: number }>`SELECT oid FROM pg_database WHERE datname = current_database()`.execute(t().db.kysely)).rows[0]?.oid
       const dirs = [path.join(dataDir, 'base', String(dbOid)), path.join(dataDir, 'pg_wal')]

@@ -132,9 +132,13 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
     },
 
     async verify(orgId) {
+      // Count the unchained events before walking the chain: an event chained meanwhile is
+      // then read by the walk, so every event that existed at the start is either verified
+      // or counted as unchained (counting after the walk could miss one in between).
+      const unchained = await withOrg(db, orgId, (trx) => store.countUnchained(trx, orgId))
       const checkpoints = await withOrg(db, orgId, (trx) => store.listCheckpoints(trx, orgId))
       const result = await verifyChain(orgId, chainedEvents(orgId, asOrg(orgId)), checkpoints, keys)
-      return { ...result, unchained: await withOrg(db, orgId, (trx) => store.countUnchained(trx, orgId)) }
+      return { ...result, unchained }
     },
 
     async verifyAll() {
