@@ -14,7 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
@@ -69,7 +69,7 @@ async function chainDelay(url: string): Promise<{ p50: number; p99: number; max:
 }
 
 async function audited(server: ServerProcess, label: string): Promise<Figures[]> {
-  const boot = await httpsJson(server.httpsPort, 'POST', '/v1/bootstrap', { body: { token: server.bootstrapToken, orgName: 'Bench', email: 'bench@bench.test', password: 'correct horse battery staple' } })
+  const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, { orgName: 'Bench', email: 'bench@bench.test' })
   if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
   const { apiToken, orgId } = boot.body
   const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}`

@@ -6,7 +6,7 @@ import path from 'node:path'
 import { describe, it } from 'node:test'
 import pg from 'pg'
 import { postgresAvailable } from './helpers/db.ts'
-import { httpsJson, runToExit, spawnServer } from './helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from './helpers/process.ts'
 
 const PASSWORD = 'correct horse battery staple'
 const cli = (args: string[], env: Record<string, string>) => runToExit(['bin/custodian.js', ...args], env)
@@ -36,7 +36,7 @@ describe('the custodian command', () => {
     let exported: string
     try {
       assert.ok(server.output().includes('a bootstrap token was issued earlier'), 'a restart does not retire the pending token')
-      const boot = await httpsJson(server.httpsPort, 'POST', '/v1/bootstrap', { body: { token: bootstrapToken, orgName: 'P', email: 'o@p.test', password: PASSWORD } })
+      const boot = await bootstrapOverHttps(server.httpsPort, bootstrapToken)
       assert.equal(boot.status, 201, boot.text)
       ;({ orgId, apiToken } = boot.body)
       await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: 'app', role: 'admin' } })

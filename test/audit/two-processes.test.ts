@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
-import { httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -40,7 +40,7 @@ describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)
 
   it('interleaves concurrent appends from both processes into seq 1..N with no gap or duplicate', async () => {
     const [one, two] = servers as [ServerProcess, ServerProcess]
-    const boot = await httpsJson(one.httpsPort, 'POST', '/v1/bootstrap', { body: { token: one.bootstrapToken, orgName: 'P', email: 'o@p.test', password: PASSWORD } })
+    const boot = await bootstrapOverHttps(one.httpsPort, one.bootstrapToken)
     assert.equal(boot.status, 201, boot.text)
     const { apiToken, orgId } = boot.body
 

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
-import { httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -31,7 +31,7 @@ describe('embedded database: single process, durable across kill -9', () => {
   it('keeps every acknowledged write after kill -9, and the audit chain verifies after restart', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-kill-'))
     const first = await spawnServer({ CUSTODIAN_DATA_DIR: dataDir })
-    const boot = await httpsJson(first.httpsPort, 'POST', '/v1/bootstrap', { body: { token: first.bootstrapToken, orgName: 'P', email: 'o@p.test', password: PASSWORD } })
+    const boot = await bootstrapOverHttps(first.httpsPort, first.bootstrapToken)
     assert.equal(boot.status, 201, boot.text)
     const { apiToken, orgId } = boot.body
     const acknowledged: string[] = []

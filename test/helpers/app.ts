@@ -13,6 +13,7 @@ import { createLogger } from '../../src/logger.ts'
 import type { Logger } from 'pino'
 import type { Engine } from '../../src/db/connect.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
+import { enrolTotp } from './totp.ts'
 
 export interface TestApp {
   app: App
@@ -94,14 +95,22 @@ export interface Org {
   orgId: string
   ownerToken: string
   ownerId: string
+  /** The owner's TOTP seed, where the owner enrolled (operators must). */
+  totpSecret?: string
 }
 
-/** Bootstraps the provider org and its owner. */
-export async function bootstrapProvider(t: TestApp, email = 'owner@provider.test'): Promise<Org> {
+/**
+ * Bootstraps the provider org and its owner, who then enrols in TOTP: operators need a
+ * second factor before anything else (P3.2). `enrol: false` leaves the owner unenrolled.
+ */
+export async function bootstrapProvider(t: TestApp, email = 'owner@provider.test', options: { enrol?: boolean } = {}): Promise<Org> {
   const { token } = await t.app.services.auth.issueBootstrapToken()
   const response = await t.request({ method: 'POST', url: '/v1/bootstrap', body: { token, orgName: 'Provider', email, password: PASSWORD } })
   if (response.status !== 201) throw new Error(`bootstrap failed: ${response.text}`)
-  return { orgId: response.body.orgId, ownerToken: response.body.apiToken, ownerId: response.body.userId }
+  const org: Org = { orgId: response.body.orgId, ownerToken: response.body.apiToken, ownerId: response.body.userId }
+  if (options.enrol === false) return org
+  const { secret } = await enrolTotp((method, url, body) => t.request({ method, url, token: org.ownerToken, body }))
+  return { ...org, totpSecret: secret }
 }
 
 /** A customer org created by the provider, with its first owner signed up through the invitation. */

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { request } from 'node:https'
 import path from 'node:path'
+import { enrolTotp } from './totp.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
@@ -126,4 +127,18 @@ export function httpsJson(port: number, method: string, urlPath: string, options
     if (payload !== undefined) req.write(payload)
     req.end()
   })
+}
+
+/**
+ * Bootstraps a running server over HTTPS and enrols the new owner in TOTP (operators need
+ * a second factor before anything else, P3.2). Returns the bootstrap response, its body
+ * extended with the owner's TOTP seed.
+ */
+export async function bootstrapOverHttps(port: number, token: string | undefined, options: { orgName?: string; email?: string; password?: string } = {}): Promise<HttpsResponse> {
+  const boot = await httpsJson(port, 'POST', '/v1/bootstrap', {
+    body: { token, orgName: options.orgName ?? 'P', email: options.email ?? 'o@p.test', password: options.password ?? 'correct horse battery staple' },
+  })
+  if (boot.status !== 201) return boot
+  const { secret } = await enrolTotp((method, url, body) => httpsJson(port, method, url, { token: boot.body.apiToken, body }))
+  return { ...boot, body: { ...boot.body, totpSecret: secret } }
 }

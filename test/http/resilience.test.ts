@@ -5,7 +5,7 @@ import path from 'node:path'
 import { before, describe, it } from 'node:test'
 import pg from 'pg'
 import { postgresAvailable } from '../helpers/db.ts'
-import { httpsJson, spawnServer } from '../helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, spawnServer } from '../helpers/process.ts'
 import { bootstrapProvider, fingerprint, useTestApp, type Org } from '../helpers/app.ts'
 
 const PASSWORD = 'correct horse battery staple'
@@ -15,7 +15,7 @@ describe('graceful shutdown', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-stop-'))
     const env = { CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '60000' }
     const server = await spawnServer(env)
-    const boot = await httpsJson(server.httpsPort, 'POST', '/v1/bootstrap', { body: { token: server.bootstrapToken, orgName: 'P', email: 'o@p.test', password: PASSWORD } })
+    const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken)
     const { apiToken, orgId } = boot.body
     const inFlight = Array.from({ length: 20 }, (_, i) =>
       httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: `late-${i}`, role: 'viewer' } }).catch((error: Error) => ({ status: 0, error })),

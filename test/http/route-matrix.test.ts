@@ -69,6 +69,7 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/me/2fa/recovery-codes', access: 'authenticated', url: () => '/v1/me/2fa/recovery-codes', body: () => ({ code: '123456' }) },
   { method: 'GET', path: '/v1/permissions', access: 'authenticated', url: () => '/v1/permissions' },
   { method: 'POST', path: '/v1/orgs', access: 'orgs:create', url: () => '/v1/orgs', body: () => ({ name: 'New', ownerEmail: 'n@n.test' }) },
+  { method: 'GET', path: '/v1/operator/orgs', access: 'orgs:list', url: () => '/v1/operator/orgs', query: true },
   { method: 'GET', path: '/v1/orgs/{orgId}', access: 'org:read', url: A },
   { method: 'PATCH', path: '/v1/orgs/{orgId}', access: 'org:update', url: A, body: () => ({ name: 'Renamed' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/members', access: 'members:read', url: (f) => `${A(f)}/members` },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
 import { sql } from 'kysely'
+import { totpCode } from '../helpers/totp.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, useTestApp, type Org } from '../helpers/app.ts'
 
@@ -163,7 +164,8 @@ forEachEngine('customer orgs, members and revocation (P2.2, P2.6)', (engine) => 
   })
 
   it('requires the CSRF token for state changes made with a session cookie', async () => {
-    const login = await t().app.inject({ method: 'POST', url: '/v1/login', payload: { email: 'owner@provider.test', password: PASSWORD } })
+    // The next step's code: the one of this step was spent confirming enrolment.
+    const login = await t().app.inject({ method: 'POST', url: '/v1/login', payload: { email: 'owner@provider.test', password: PASSWORD, code: totpCode(provider.totpSecret as string, 1) } })
     assert.equal(login.statusCode, 200)
     const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
     const headers = { cookie: `${cookie?.name}=${cookie?.value}` }

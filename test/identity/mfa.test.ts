@@ -75,7 +75,7 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
     assert.equal((await me('/totp/disable', { code: '123456' })).status, 400)
     assert.equal((await me('/totp/disable', { code: recovery[1] as string })).status, 204)
     assert.equal((await login()).status, 200, 'password alone works again')
-    const rows = await t().db.kysely.selectFrom('user_secrets').selectAll().execute()
+    const rows = await t().db.kysely.selectFrom('user_secrets').selectAll().where('user_id', '=', org.ownerId).execute()
     assert.equal(rows.length, 0, 'the seed is deleted')
     const actions = (await auditActions(t(), org.orgId)).map((e) => e.action)
     for (const action of ['mfa.totp.enrol', 'mfa.totp.enable', 'mfa.totp.disable']) assert.ok(actions.includes(action), action)

@@ -88,7 +88,7 @@ describe('custodian with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11', () => {
     const { mkdtempSync, writeFileSync } = await import('node:fs')
     const { tmpdir } = await import('node:os')
     const path = await import('node:path')
-    const { httpsJson, runToExit, spawnServer } = await import('../helpers/process.ts')
+    const { bootstrapOverHttps, httpsJson, runToExit, spawnServer } = await import('../helpers/process.ts')
     const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-hsm-'))
     const pinFile = path.join(dataDir, 'hsm.pin')
     writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 })
@@ -108,7 +108,7 @@ describe('custodian with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11', () => {
     let secretUrl: string
     let apiToken: string
     try {
-      const boot = await httpsJson(server.httpsPort, 'POST', '/v1/bootstrap', { body: { token: bootstrapToken, orgName: 'P', email: 'o@p.test', password: 'correct horse battery staple' } })
+      const boot = await bootstrapOverHttps(server.httpsPort, bootstrapToken)
       apiToken = boot.body.apiToken
       const created = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${boot.body.orgId}/secrets`, { token: apiToken, body: { name: 'k', type: 'api_key', value: 'hsm-e2e-value' } })
       assert.equal(created.status, 201, created.text)

@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { forEachEngine } from '../helpers/db.ts'
 import { auditActions, bootstrapProvider, createCustomerOrg, useTestApp, type Org } from '../helpers/app.ts'
-import { httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
 
 const PASSWORD = 'correct horse battery staple'
 
@@ -76,7 +76,7 @@ describe('rewrap survives kill -9 mid-way', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-rewrap-'))
     const env = { CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_REWRAP_BATCH: '5', CUSTODIAN_REWRAP_INTERVAL_MS: '100', CUSTODIAN_AUTH_RATE_LIMIT: '1000' }
     let server = await spawnServer(env)
-    const boot = await httpsJson(server.httpsPort, 'POST', '/v1/bootstrap', { body: { token: server.bootstrapToken, orgName: 'P', email: 'o@p.test', password: PASSWORD } })
+    const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken)
     const { apiToken, orgId } = boot.body
     const ids: string[] = []
     for (let i = 0; i < 120; i++) {
@@ -119,7 +119,7 @@ describe('custodian keys', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-keys-'))
     const env = { CUSTODIAN_DATA_DIR: dataDir }
     let server = await spawnServer(env)
-    const boot = await httpsJson(server.httpsPort, 'POST', '/v1/bootstrap', { body: { token: server.bootstrapToken, orgName: 'P', email: 'o@p.test', password: PASSWORD } })
+    const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken)
     const { apiToken, orgId } = boot.body
     const secret = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/secrets`, { token: apiToken, body: { name: 'k', type: 'api_key', value: 'survives-root-rotation' } })
     await server.stop()

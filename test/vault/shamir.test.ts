@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test'
 import { createShamirProvider, initShamir, InvalidSharesError, readShamirMeta } from '../../src/crypto/providers/shamir.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { auditActions, bootstrapProvider, createCustomerOrg, useTestApp, type Org } from '../helpers/app.ts'
-import { httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
 
 const metaFile = () => path.join(mkdtempSync(path.join(tmpdir(), 'shamir-')), 'root-key.shamir.json')
 
@@ -59,13 +59,18 @@ forEachEngine('sealed vault over the API (P1.1)', (engine) => {
   let provider: Org
   let customer: Org
 
-  before(async () => {
-    provider = await bootstrapProvider(t())
-    customer = await createCustomerOrg(t(), provider, 'Sealed Org', 'owner@sealed.test')
-  })
-
   const createSecret = () => t().request({ method: 'POST', url: `/v1/orgs/${customer.orgId}/secrets`, token: customer.ownerToken, body: { name: `s-${Date.now()}-${Math.random()}`, type: 'api_key', value: 'sealed-value' } })
   const unseal = (share: string) => t().request({ method: 'POST', url: '/v1/vault/unseal', body: { share } })
+
+  before(async () => {
+    // The operator's second factor needs the root key (its seed is wrapped by it): set up
+    // unsealed, then seal again for the tests.
+    await unseal(shares[0] as string)
+    await unseal(shares[1] as string)
+    provider = await bootstrapProvider(t())
+    customer = await createCustomerOrg(t(), provider, 'Sealed Org', 'owner@sealed.test')
+    assert.equal((await t().request({ method: 'POST', url: '/v1/vault/seal', token: provider.ownerToken })).status, 200)
+  })
 
   it('refuses secret operations with 503 while sealed, and unseals with the threshold of shares', async () => {
     assert.deepEqual((await t().request({ method: 'GET', url: '/v1/vault/status' })).body, { provider: 'shamir', sealed: true, progress: 0, threshold: 2 })
@@ -127,7 +132,7 @@ describe('custodian init and unseal with a Shamir root key', () => {
       const unseal = await runToExit(['bin/custodian.js', 'unseal', '--url', `https://localhost:${server.httpsPort}`], env, 30_000, `${unsealShares[1]}\n${unsealShares[2]}\n`)
       assert.equal(unseal.code, 0, unseal.output)
       assert.match(unseal.output, /share accepted: 1\/2\nunsealed/)
-      const boot = await httpsJson(server.httpsPort, 'POST', '/v1/bootstrap', { body: { token: bootstrapToken, orgName: 'P', email: 'o@p.test', password: 'correct horse battery staple' } })
+      const boot = await bootstrapOverHttps(server.httpsPort, bootstrapToken)
       const secret = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${boot.body.orgId}/secrets`, { token: boot.body.apiToken, body: { name: 'k', type: 'api_key', value: 'shamir-protected' } })
       assert.equal(secret.status, 201, secret.text)
       const revealed = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${boot.body.orgId}/secrets/${secret.body.id}/reveal`, { token: boot.body.apiToken, body: { reason: 'e2e' } })

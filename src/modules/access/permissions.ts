@@ -11,6 +11,7 @@ export const PERMISSIONS = {
   'org:update': 'Rename the org and change its settings',
   'org:security': 'Change the org’s security policy (require 2FA, step-up window)',
   'orgs:create': 'Create customer orgs (provider org only)',
+  'orgs:list': 'Operators: list every org’s name and health figures, nothing inside (provider org only)',
   'members:read': 'List members and pending invitations',
   'members:invite': 'Invite people to the org',
   'members:update': 'Change a member’s role',
@@ -45,7 +46,7 @@ export const PERMISSIONS = {
 export type Permission = keyof typeof PERMISSIONS
 
 /** Permissions that only make sense in the provider's own org. */
-export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create', 'vault:seal'])
+export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create', 'orgs:list', 'vault:seal'])
 
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
 

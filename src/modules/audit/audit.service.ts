@@ -27,6 +27,13 @@ export interface AuditStatus {
   lastCheckpointAt: string | null
 }
 
+export interface ChainHealth {
+  headSeq: number
+  lastCheckpointAt: string | null
+  unchained: number
+  lastEventAt: string | null
+}
+
 export interface AuditService {
   /**
    * Adds an event in the caller's transaction, beside the change it records: both commit
@@ -42,6 +49,12 @@ export interface AuditService {
   /** Verifies every org's chain over the owner connection (CLI). */
   verifyAll(): Promise<VerifyResult[]>
   status(orgId: string): Promise<AuditStatus>
+  /**
+   * Chain figures of several orgs at once (owner connection, operator view): how far each
+   * chain reaches, its last checkpoint and how many events wait to be chained. Never an
+   * event's content.
+   */
+  chainHealth(orgIds: string[]): Promise<Map<string, ChainHealth>>
   publicKeys(): { keyId: string; publicKey: string; algorithm: 'Ed25519' }[]
 }
 
@@ -148,6 +161,11 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
         results.push(await verifyChain(orgId, chainedEvents(orgId, asOwner), checkpoints, keys))
       }
       return results
+    },
+
+    async chainHealth(orgIds) {
+      const rows = await asOwner((trx) => store.chainHealth(trx, orgIds))
+      return new Map(rows.map((r) => [r.org_id, { headSeq: Number(r.head_seq ?? 0), lastCheckpointAt: r.checkpoint_at?.toISOString() ?? null, unchained: Number(r.unchained), lastEventAt: r.last_event_at?.toISOString() ?? null }]))
     },
 
     async status(orgId) {

@@ -222,3 +222,15 @@ export async function queryEvents(trx: Trx, orgId: string, filter: EventFilter):
   if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId)
   return query.orderBy('id', 'desc').limit(filter.limit).execute()
 }
+
+/** Per-org chain figures for the operator view; one statement whatever the number of orgs. */
+export async function chainHealth(trx: Trx, orgIds: string[]) {
+  if (orgIds.length === 0) return []
+  const result = await sql<{ org_id: string; head_seq: number | null; checkpoint_at: Date | null; unchained: number; last_event_at: Date | null }>`
+    SELECT o.id AS org_id, h.seq AS head_seq, h.checkpoint_at,
+           (SELECT count(*) FROM audit_events e WHERE e.org_id = o.id AND e.seq IS NULL)::int AS unchained,
+           (SELECT max(e.occurred_at) FROM audit_events e WHERE e.org_id = o.id) AS last_event_at
+      FROM unnest(${orgIds}::uuid[]) AS o(id)
+      LEFT JOIN audit_heads h ON h.org_id = o.id`.execute(trx)
+  return result.rows
+}

@@ -69,7 +69,8 @@ export function createAuthService(deps: {
       permissions,
       via,
       mfa: { enrolled: row.mfa_confirmed_at !== null, at: row.mfa_at ?? null },
-      policy: { require2fa: row.require_2fa === true, stepUpMinutes: row.step_up_minutes ?? 10 },
+      // Operators (the provider org's people) always need a second factor (P3.2, P2.7).
+      policy: { require2fa: row.require_2fa === true || row.org_kind === 'provider', stepUpMinutes: row.step_up_minutes ?? 10 },
     }
   }
 

@@ -8,6 +8,8 @@ import { createIdentityService } from './identity.service.ts'
 import { identityRoutes } from './identity.routes.ts'
 import { createMfaService } from './mfa.service.ts'
 import { mfaRoutes } from './mfa.routes.ts'
+import { createOperatorService } from './operator.service.ts'
+import { operatorRoutes } from './operator.routes.ts'
 import { createSecurityPolicyService } from './policy.service.ts'
 import { createSessionsService } from './sessions.service.ts'
 import { sessionsRoutes } from './sessions.routes.ts'
@@ -20,10 +22,12 @@ export function createIdentityModule(deps: { db: Kysely<DB>; config: Pick<Config
   const identity = createIdentityService(deps)
   const policy = createSecurityPolicyService({ db: deps.db, audit: deps.audit })
   const sessions = createSessionsService({ db: deps.db, audit: deps.audit, idleMinutes: deps.config.auth.sessionIdleMinutes })
+  const operator = createOperatorService({ db: deps.db, audit: deps.audit })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(mfaRoutes({ mfa, policy, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(sessionsRoutes({ sessions }))
+    await app.register(operatorRoutes({ operator }))
   }
   return { auth, identity, mfa, routes }
 }

@@ -1,10 +1,15 @@
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOrg } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../http/context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 
-/** The org's security policy: "require 2FA" (P3.2) and the step-up window. */
+/**
+ * The org's security policy: "require 2FA" (P3.2) and the step-up window. In the provider
+ * org 2FA is always required — its members are operators — so there it reads as on and
+ * cannot be turned off.
+ */
 export interface SecurityPolicy {
   require2fa: boolean
   stepUpMinutes: number
@@ -20,9 +25,14 @@ export function createSecurityPolicyService(deps: { db: Kysely<DB>; audit: Pick<
   return {
     async get(ctx) {
       const row = await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('org_security_policies').selectAll().executeTakeFirst())
-      return { require2fa: row?.require_2fa ?? false, stepUpMinutes: row?.step_up_minutes ?? 10 }
+      return { require2fa: (row?.require_2fa ?? false) || ctx.principal.orgKind === 'provider', stepUpMinutes: row?.step_up_minutes ?? 10 }
     },
     async set(ctx, policy) {
+      if (ctx.principal.orgKind === 'provider' && !policy.require2fa) {
+        throw new AppError('VALIDATION_FAILED', 'operators (the provider org’s members) always need two-factor authentication', {
+          errors: [{ path: '/body/require2fa', message: 'must be true in the provider org' }],
+        })
+      }
       const by = `${ctx.principal.kind}:${ctx.principal.id}`
       return withOrg(db, ctx.orgId, async (trx) => {
         await trx
