@@ -52,7 +52,9 @@ export async function buildApp(deps: AppDeps) {
     bodyLimit: config.bodyLimitBytes,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    trustProxy: false,
+    // X-Forwarded-For counts only from the configured proxies (proxy-addr walks the chain
+    // back to the first address not among them); otherwise the TCP peer is the client.
+    trustProxy: config.trustedProxies.length === 0 ? false : [...config.trustedProxies],
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>()

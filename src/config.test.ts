@@ -55,6 +55,17 @@ describe('configuration', () => {
     )
   })
 
+  it('trusts no proxy by default, and takes a list of proxy ranges, each checked (P2.9)', () => {
+    assert.deepEqual(loadConfig({}).trustedProxies, [])
+    assert.deepEqual(loadConfig({ CUSTODIAN_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,fd00::/8' }).trustedProxies, ['10.0.0.0/8', '192.0.2.7/32', 'fd00::/8'])
+    assert.throws(() => loadConfig({ CUSTODIAN_TRUSTED_PROXIES: '10.0.0.1/8,proxy.local' }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError)
+      assert.equal(error.problems.length, 2)
+      assert.match(error.problems[0] as string, /^CUSTODIAN_TRUSTED_PROXIES: .*10\.0\.0\.0\/8/)
+      return true
+    })
+  })
+
   it('disables the redirect listener with off', () => {
     assert.equal(loadConfig({ CUSTODIAN_HTTP_PORT: 'off' }).httpPort, null)
   })

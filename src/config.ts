@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
+import { parseCidr } from './http/ip-allowlist.ts'
 
 /**
  * Configuration is read once (in main.ts or the CLI) from the environment and, when
@@ -25,6 +26,11 @@ export interface Config {
     readonly minVersion: 'TLSv1.2' | 'TLSv1.3'
   }
   readonly hstsMaxAgeSeconds: number
+  /**
+   * Proxies whose X-Forwarded-For is believed (CIDR ranges). Empty: the header is ignored
+   * and the client is the TCP peer — the only safe default (P2.9).
+   */
+  readonly trustedProxies: readonly string[]
   readonly rootKeyProvider: 'local' | 'shamir' | 'pkcs11'
   /** `pkcs11` provider: the module, the token, where its user PIN is, the key's label. */
   readonly pkcs11: {
@@ -87,6 +93,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_TLS_KEY_FILE',
   'CUSTODIAN_TLS_MIN_VERSION',
   'CUSTODIAN_HSTS_MAX_AGE',
+  'CUSTODIAN_TRUSTED_PROXIES',
   'CUSTODIAN_ROOT_KEY_FILE',
   'CUSTODIAN_ROOT_KEY_PROVIDER',
   'CUSTODIAN_SHAMIR_FILE',
@@ -167,6 +174,13 @@ export function loadConfig(env: Source = process.env): Config {
     problems.push('CUSTODIAN_HTTP_PORT: must differ from CUSTODIAN_HTTPS_PORT')
   }
 
+  const trustedProxies: string[] = []
+  for (const item of (text('CUSTODIAN_TRUSTED_PROXIES') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const parsed = parseCidr(item)
+    if (parsed.ok) trustedProxies.push(parsed.cidr.text)
+    else problems.push(`CUSTODIAN_TRUSTED_PROXIES: ${parsed.message}`)
+  }
+
   const config: Config = {
     dataDir,
     databaseUrl,
@@ -181,6 +195,7 @@ export function loadConfig(env: Source = process.env): Config {
       minVersion: oneOf('CUSTODIAN_TLS_MIN_VERSION', ['TLSv1.2', 'TLSv1.3'] as const, 'TLSv1.2'),
     },
     hstsMaxAgeSeconds: int('CUSTODIAN_HSTS_MAX_AGE', 31_536_000, 0, 63_072_000),
+    trustedProxies,
     rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir', 'pkcs11'] as const, 'local'),
     pkcs11: {
       module: text('CUSTODIAN_PKCS11_MODULE') ?? '/usr/lib/softhsm/libsofthsm2.so',

@@ -21,6 +21,7 @@ export const ERROR_STATUS = {
   STEP_UP_REQUIRED: 403,
   BOOTSTRAP_TOKEN_INVALID: 403,
   INVITATION_INVALID: 403,
+  IP_NOT_ALLOWED: 403,
   // 404 — absent, or not yours (never says which)
   NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,
@@ -33,6 +34,7 @@ export const ERROR_STATUS = {
   SECRET_PAUSED: 409,
   SECRET_EXPOSED: 409,
   CONNECTOR_NOT_READ_ONLY: 409,
+  ALLOWLIST_EXCLUDES_CALLER: 409,
   // 410 — it existed and was destroyed on purpose
   SECRET_VERSION_DESTROYED: 410,
   // 413, 415, 423, 429

@@ -6,6 +6,7 @@ import * as connectors from './migrations/0003_connectors.ts'
 import * as transit from './migrations/0004_transit.ts'
 import * as dbRotation from './migrations/0005_db_rotation.ts'
 import * as mfa from './migrations/0006_mfa.ts'
+import * as ipAllowlist from './migrations/0007_ip_allowlist.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -15,6 +16,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004_transit': transit,
   '0005_db_rotation': dbRotation,
   '0006_mfa': mfa,
+  '0007_ip_allowlist': ipAllowlist,
 }
 
 function migrator(db: Kysely<any>): Migrator {

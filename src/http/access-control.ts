@@ -3,6 +3,7 @@ import { AppError } from '../errors.ts'
 import type { AuditService } from '../modules/audit/audit.service.ts'
 import type { AuthService } from '../modules/identity/auth.service.ts'
 import { actorOf, type Principal, type RouteGuards } from './context.ts'
+import { allowlistOf } from './ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
@@ -52,6 +53,10 @@ export function registerAccessControl(
     const requested = (request.params as { orgId?: string }).orgId
     if (requested !== undefined && (!UUID.test(requested) || requested.toLowerCase() !== principal.orgId)) {
       throw new AppError('NOT_FOUND', 'no such org')
+    }
+    // P2.9: whatever the credential, the org's allowlist decides where it may be used from.
+    if (!allowlistOf(principal.policy.ipAllowlist).allows(request.ip)) {
+      throw new AppError('IP_NOT_ALLOWED', 'this org accepts requests only from its allowed addresses')
     }
     if ('permission' in access && !principal.permissions.has(access.permission)) {
       throw new AppError('FORBIDDEN', `this needs the ${access.permission} permission`, { permission: access.permission })

@@ -18,7 +18,7 @@ export interface Principal {
   /** Second factor: is the user enrolled, and when did this session last pass it. */
   mfa: { enrolled: boolean; at: Date | null }
   /** The org's security policy as it applies to this principal. */
-  policy: { require2fa: boolean; stepUpMinutes: number }
+  policy: { require2fa: boolean; stepUpMinutes: number; /** P2.9 ranges; empty: any address. */ ipAllowlist: readonly string[] }
 }
 
 /** What a service needs to know about the request it serves. */

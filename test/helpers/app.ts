@@ -20,7 +20,7 @@ export interface TestApp {
   db: TestDatabase
   engine: Engine
   /** Sends a request through the whole Fastify stack (hooks, validation, serialization). */
-  request(options: { method: string; url: string; token?: string | undefined; body?: unknown; payload?: string; headers?: Record<string, string> }): Promise<TestResponse>
+  request(options: { method: string; url: string; token?: string | undefined; body?: unknown; payload?: string; headers?: Record<string, string>; remoteAddress?: string }): Promise<TestResponse>
 }
 
 export interface TestResponse {
@@ -67,10 +67,11 @@ export async function startTestApp(engine: Engine, db: TestDatabase, env: Record
     app,
     db,
     engine,
-    async request({ method, url, token, body, payload, headers = {} }) {
+    async request({ method, url, token, body, payload, headers = {}, remoteAddress }) {
       const response = await app.inject({
         method: method as 'GET',
         url,
+        ...(remoteAddress === undefined ? {} : { remoteAddress }),
         headers: {
           ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
           ...(body === undefined && payload === undefined ? {} : { 'content-type': 'application/json' }),
@@ -137,7 +138,7 @@ export async function principalWithRole(t: TestApp, org: Org, role: string): Pro
  * last-use timestamps left out: "nothing changed" means this is equal before and after.
  */
 export async function fingerprint(t: TestApp): Promise<string> {
-  const tables = ['orgs', 'users', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations', 'custom_roles', 'bootstrap_tokens']
+  const tables = ['orgs', 'users', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations', 'custom_roles', 'bootstrap_tokens', 'org_security_policies', 'user_mfa']
   const parts: string[] = []
   for (const table of tables) {
     const result = await sql<{ digest: string }>`

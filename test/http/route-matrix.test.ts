@@ -63,6 +63,8 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/me/step-up', access: 'authenticated', url: () => '/v1/me/step-up', body: () => ({ code: '123456' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/security-policy', access: 'org:read', url: (f) => `${A(f)}/security-policy` },
   { method: 'PUT', path: '/v1/orgs/{orgId}/security-policy', access: 'org:security', url: (f) => `${A(f)}/security-policy`, body: () => ({ require2fa: false, stepUpMinutes: 10 }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/ip-allowlist', access: 'org:read', url: (f) => `${A(f)}/ip-allowlist` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/ip-allowlist', access: 'org:security', url: (f) => `${A(f)}/ip-allowlist`, body: () => ({ entries: [{ cidr: '127.0.0.1' }] }) },
   { method: 'POST', path: '/v1/me/2fa/totp', access: 'authenticated', url: () => '/v1/me/2fa/totp' },
   { method: 'POST', path: '/v1/me/2fa/totp/confirm', access: 'authenticated', url: () => '/v1/me/2fa/totp/confirm', body: () => ({ code: '123456' }) },
   { method: 'POST', path: '/v1/me/2fa/totp/disable', access: 'authenticated', url: () => '/v1/me/2fa/totp/disable', body: () => ({ code: '123456' }) },

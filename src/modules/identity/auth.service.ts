@@ -7,6 +7,7 @@ import { hashSecret, issueToken, parseToken, secretMatches } from '../../crypto/
 import type { Config } from '../../config.ts'
 import { AppError } from '../../errors.ts'
 import type { Principal } from '../../http/context.ts'
+import { allowlistOf } from '../../http/ip-allowlist.ts'
 import type { AccessService } from '../access/access.service.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
@@ -70,7 +71,11 @@ export function createAuthService(deps: {
       via,
       mfa: { enrolled: row.mfa_confirmed_at !== null, at: row.mfa_at ?? null },
       // Operators (the provider org's people) always need a second factor (P3.2, P2.7).
-      policy: { require2fa: row.require_2fa === true || row.org_kind === 'provider', stepUpMinutes: row.step_up_minutes ?? 10 },
+      policy: {
+        require2fa: row.require_2fa === true || row.org_kind === 'provider',
+        stepUpMinutes: row.step_up_minutes ?? 10,
+        ipAllowlist: (row.ip_allowlist ?? []).map((e) => e.cidr),
+      },
     }
   }
 
@@ -198,7 +203,7 @@ export function createAuthService(deps: {
       )
       const membership = input.orgId === undefined ? (memberships.length === 1 ? memberships[0] : undefined) : memberships.find((m) => m.org_id === input.orgId)
       const auditOrg = membership?.org_id ?? (await providerOrgId())
-      const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED' | 'MFA_REQUIRED', reason: string, extras = {}) => {
+      const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED' | 'MFA_REQUIRED' | 'IP_NOT_ALLOWED', reason: string, extras = {}) => {
         if (auditOrg !== undefined) {
           await audit.recordSeparately({
             orgId: auditOrg,
@@ -210,7 +215,7 @@ export function createAuthService(deps: {
             meta,
           })
         }
-        const messages = { ACCOUNT_LOCKED: 'too many failed logins; the account is locked for a while', LOGIN_FAILED: 'email, password or code is wrong', MFA_REQUIRED: 'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"' }
+        const messages = { IP_NOT_ALLOWED: 'this org accepts sign-ins only from its allowed addresses', ACCOUNT_LOCKED: 'too many failed logins; the account is locked for a while', LOGIN_FAILED: 'email, password or code is wrong', MFA_REQUIRED: 'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"' }
         const error = new AppError(code, messages[code], extras)
         error.audited = true
         return error
@@ -222,6 +227,12 @@ export function createAuthService(deps: {
       if (user.locked_until !== null && user.locked_until.getTime() > Date.now()) {
         const retryAfter = Math.ceil((user.locked_until.getTime() - Date.now()) / 1000)
         throw await refuse('ACCOUNT_LOCKED', 'account locked', { retryAfter })
+      }
+      // P2.9, checked before the password's verdict is used: from outside the org's
+      // allowlist nobody learns whether a password is right, and no failure is counted
+      // (an outsider cannot lock an account out).
+      if (membership !== undefined && !allowlistOf(await store.orgIpAllowlist(db, membership.org_id)).allows(meta.ip)) {
+        throw await refuse('IP_NOT_ALLOWED', 'address not allowed')
       }
       if (!ok) {
         const after = await withOwner(db, (trx) => store.recordLoginFailure(trx, user.id, config.auth.maxFailedLogins, config.auth.lockoutMinutes))

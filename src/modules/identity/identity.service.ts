@@ -7,6 +7,7 @@ import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
 import type { Config } from '../../config.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../http/context.ts'
+import { allowlistOf } from '../../http/ip-allowlist.ts'
 import type { AccessService } from '../access/access.service.ts'
 import { isPermission, type Permission } from '../access/permissions.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -44,7 +45,7 @@ export function createIdentityService(deps: {
   db: Kysely<DB>
   config: Pick<Config, 'auth'>
   access: Pick<AccessService, 'assertAssignable' | 'permissionsOf'>
-  audit: Pick<AuditService, 'append'>
+  audit: Pick<AuditService, 'append' | 'recordSeparately'>
 }): IdentityService {
   const { db, config, access, audit } = deps
 
@@ -150,6 +151,13 @@ export function createIdentityService(deps: {
       // again under the row lock below).
       const candidate = await withOwner(db, (trx) => trx.selectFrom('invitations').selectAll().where('id', '=', parsed.id).executeTakeFirst())
       if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash) || candidate.accepted_at !== null || candidate.expires_at.getTime() <= Date.now()) throw invalid()
+      // P2.9: joining hands out a token of the org, so the org's allowlist applies already.
+      if (!allowlistOf(await store.orgIpAllowlist(db, candidate.org_id)).allows(meta.ip)) {
+        await audit.recordSeparately({ orgId: candidate.org_id, actor: { type: 'anonymous', id: null }, action: 'invitation.accept', target: { type: 'invitation', id: candidate.id }, outcome: 'denied', details: { reason: 'address not allowed' }, meta })
+        const refused = new AppError('IP_NOT_ALLOWED', 'this org accepts new members only from its allowed addresses')
+        refused.audited = true
+        throw refused
+      }
       const newHash = await hashPassword(input.password)
       // Owner transaction: the invitation is what tells us the org.
       return withOwner(db, async (trx) => {

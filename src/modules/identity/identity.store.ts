@@ -29,6 +29,7 @@ export interface AuthExtras {
   mfa_confirmed_at: Date | null
   require_2fa: boolean | null
   step_up_minutes: number | null
+  ip_allowlist: { cidr: string }[] | null
 }
 
 export interface TokenForAuth extends ApiTokenRow, AuthExtras {}
@@ -42,7 +43,7 @@ export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<Tok
     .leftJoin('user_mfa as um', 'um.user_id', 't.user_id')
     .leftJoin('org_security_policies as osp', 'osp.org_id', 't.org_id')
     .selectAll('t')
-    .select(['o.kind as org_kind', (eb) => eb.fn.coalesce('m.role', 'sa.role').as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes'])
+    .select(['o.kind as org_kind', (eb) => eb.fn.coalesce('m.role', 'sa.role').as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
     .where('t.id', '=', id)
     .executeTakeFirst() as Promise<TokenForAuth | undefined>
 }
@@ -65,7 +66,7 @@ export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<S
     .leftJoin('user_mfa as um', 'um.user_id', 's.user_id')
     .leftJoin('org_security_policies as osp', 'osp.org_id', 's.org_id')
     .selectAll('s')
-    .select(['o.kind as org_kind', 'm.role as role', 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes'])
+    .select(['o.kind as org_kind', 'm.role as role', 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
     .where('s.id', '=', id)
     .executeTakeFirst() as Promise<SessionForAuth | undefined>
 }
@@ -75,6 +76,12 @@ export async function touchSession(trx: Kysely<DB>, id: string): Promise<void> {
     UPDATE sessions SET last_seen_at = now()
      WHERE id = ${id} AND last_seen_at < now() - interval '30 seconds'
   `.execute(trx)
+}
+
+/** An org's IP allowlist ranges (owner connection: at login, before any org context). */
+export async function orgIpAllowlist(trx: Kysely<DB>, orgId: string): Promise<string[]> {
+  const row = await trx.selectFrom('org_security_policies').select('ip_allowlist').where('org_id', '=', orgId).executeTakeFirst()
+  return (row?.ip_allowlist ?? []).map((e) => e.cidr)
 }
 
 export async function customRolePermissions(trx: Kysely<DB>, orgId: string, name: string): Promise<string[] | undefined> {

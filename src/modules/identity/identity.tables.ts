@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely'
+import type { ColumnType, Generated } from 'kysely'
 
 /** Kysely table types for the identity module (see migrations/0001_foundation.ts). */
 export interface OrgsTable {
@@ -99,10 +99,17 @@ export interface BootstrapTokensTable {
   used_at: Date | null
 }
 
+export interface IpAllowlistEntry {
+  cidr: string
+  description: string
+}
+
 export interface OrgSecurityPoliciesTable {
   org_id: string
-  require_2fa: boolean
-  step_up_minutes: number
+  require_2fa: Generated<boolean>
+  step_up_minutes: Generated<number>
+  /** P2.9: ranges in network form; empty means no restriction. */
+  ip_allowlist: ColumnType<IpAllowlistEntry[], string | undefined, string>
   updated_at: Generated<Date>
   updated_by: string
 }

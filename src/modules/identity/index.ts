@@ -11,6 +11,7 @@ import { mfaRoutes } from './mfa.routes.ts'
 import { createOperatorService } from './operator.service.ts'
 import { operatorRoutes } from './operator.routes.ts'
 import { createSecurityPolicyService } from './policy.service.ts'
+import { policyRoutes } from './policy.routes.ts'
 import { createSessionsService } from './sessions.service.ts'
 import { sessionsRoutes } from './sessions.routes.ts'
 import type { UserSecrets } from '../vault/vault.usersecrets.ts'
@@ -25,7 +26,8 @@ export function createIdentityModule(deps: { db: Kysely<DB>; config: Pick<Config
   const operator = createOperatorService({ db: deps.db, audit: deps.audit })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
-    await app.register(mfaRoutes({ mfa, policy, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+    await app.register(mfaRoutes({ mfa, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+    await app.register(policyRoutes({ policy }))
     await app.register(sessionsRoutes({ sessions }))
     await app.register(operatorRoutes({ operator }))
   }

@@ -1,8 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, ProblemRef, Strict } from '../../http/schemas.ts'
-import type { SecurityPolicyService } from './policy.service.ts'
+import { errorResponses, ProblemRef, Strict } from '../../http/schemas.ts'
 import type { MfaService } from './mfa.service.ts'
 
 const tags = ['two-factor authentication']
@@ -10,16 +9,8 @@ const Code = Type.Object({ code: Type.String({ minLength: 6, maxLength: 32, desc
 const RecoveryCodes = Type.Object({ recoveryCodes: Type.Array(Type.String(), { description: 'shown once; each works once' }) })
 const errors = { ...errorResponses('authenticated'), 409: ProblemRef }
 
-const PolicySchema = Type.Object(
-  {
-    require2fa: Type.Boolean({ description: 'members without 2FA can only enrol until they do' }),
-    stepUpMinutes: Type.Integer({ minimum: 1, maximum: 1440, description: 'how recent a second factor sensitive actions need' }),
-  },
-  Strict,
-)
-
-export function mfaRoutes(deps: { mfa: MfaService; policy: SecurityPolicyService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
-  const { mfa, policy } = deps
+export function mfaRoutes(deps: { mfa: MfaService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
+  const { mfa } = deps
   const limit = { max: deps.rateLimitPerMinute, timeWindow: '1 minute' }
   return async (app) => {
     app.get('/v1/me/2fa', {
@@ -53,18 +44,6 @@ export function mfaRoutes(deps: { mfa: MfaService; policy: SecurityPolicyService
       config: { access: { authenticated: true }, mfaExempt: true, rateLimit: limit },
       schema: { tags, summary: 'Pass a second factor now, for the org’s step-up window (sensitive actions need it)', body: Code, response: { 200: Type.Object({ until: Type.String({ format: 'date-time' }) }), ...errors } },
       handler: async (request) => mfa.stepUp(ctxOf(request).principal, request.body.code, request.meta),
-    })
-
-    app.get('/v1/orgs/:orgId/security-policy', {
-      config: { access: { permission: 'org:read' } },
-      schema: { tags, summary: 'The org’s security policy', params: OrgParams, response: { 200: PolicySchema, ...errorResponses('org') } },
-      handler: async (request) => policy.get(ctxOf(request)),
-    })
-
-    app.put('/v1/orgs/:orgId/security-policy', {
-      config: { access: { permission: 'org:security' }, stepUp: true },
-      schema: { tags, summary: 'Require 2FA for every member (P3.2) and set the step-up window', params: OrgParams, body: PolicySchema, response: { 200: PolicySchema, ...errorResponses('org') } },
-      handler: async (request) => policy.set(ctxOf(request), request.body),
     })
 
     app.post('/v1/me/2fa/recovery-codes', {
