@@ -121,8 +121,11 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const { config, database, logger } = deps
   const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
-  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey) })
+  // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
+  let vaultService: ReturnType<typeof createVaultModule>['service'] | undefined
+  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), vault: () => vaultService as NonNullable<typeof vaultService> })
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger })
+  vaultService = vault.service
   return { audit, access, identity, vault: { ...vault, audit: audit.service } }
 }
 

@@ -66,6 +66,15 @@ describe('configuration', () => {
     })
   })
 
+  it('checks the extra CA file for OpenID providers at start', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'custodian-config-'))
+    const notPem = path.join(dir, 'ca.txt')
+    writeFileSync(notPem, 'hello')
+    for (const file of [notPem, path.join(dir, 'missing.pem')]) {
+      assert.throws(() => loadConfig({ CUSTODIAN_OIDC_CA_FILE: file }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_OIDC_CA_FILE')))
+    }
+  })
+
   it('disables the redirect listener with off', () => {
     assert.equal(loadConfig({ CUSTODIAN_HTTP_PORT: 'off' }).httpPort, null)
   })

@@ -31,6 +31,8 @@ export interface Config {
    * and the client is the TCP peer — the only safe default (P2.9).
    */
   readonly trustedProxies: readonly string[]
+  /** Extra CA certificates (PEM) trusted for OpenID providers, beside the system's. */
+  readonly oidcCaFile: string | undefined
   readonly rootKeyProvider: 'local' | 'shamir' | 'pkcs11'
   /** `pkcs11` provider: the module, the token, where its user PIN is, the key's label. */
   readonly pkcs11: {
@@ -94,6 +96,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_TLS_MIN_VERSION',
   'CUSTODIAN_HSTS_MAX_AGE',
   'CUSTODIAN_TRUSTED_PROXIES',
+  'CUSTODIAN_OIDC_CA_FILE',
   'CUSTODIAN_ROOT_KEY_FILE',
   'CUSTODIAN_ROOT_KEY_PROVIDER',
   'CUSTODIAN_SHAMIR_FILE',
@@ -196,6 +199,7 @@ export function loadConfig(env: Source = process.env): Config {
     },
     hstsMaxAgeSeconds: int('CUSTODIAN_HSTS_MAX_AGE', 31_536_000, 0, 63_072_000),
     trustedProxies,
+    oidcCaFile: text('CUSTODIAN_OIDC_CA_FILE') && path.resolve(text('CUSTODIAN_OIDC_CA_FILE') as string),
     rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir', 'pkcs11'] as const, 'local'),
     pkcs11: {
       module: text('CUSTODIAN_PKCS11_MODULE') ?? '/usr/lib/softhsm/libsofthsm2.so',
@@ -228,6 +232,14 @@ export function loadConfig(env: Source = process.env): Config {
       apiTokenMaxDays: int('CUSTODIAN_API_TOKEN_MAX_DAYS', 365, 1, 3650),
       rateLimitPerMinute: int('CUSTODIAN_AUTH_RATE_LIMIT', 10, 1, 100_000),
     },
+  }
+
+  if (config.oidcCaFile !== undefined) {
+    try {
+      if (!readFileSync(config.oidcCaFile, 'utf8').includes('-----BEGIN CERTIFICATE-----')) problems.push(`CUSTODIAN_OIDC_CA_FILE: ${config.oidcCaFile} holds no PEM certificate`)
+    } catch (error) {
+      problems.push(`CUSTODIAN_OIDC_CA_FILE: cannot read ${config.oidcCaFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
   }
 
   if (config.rootKeyProvider === 'pkcs11') {

@@ -7,6 +7,7 @@ import * as transit from './migrations/0004_transit.ts'
 import * as dbRotation from './migrations/0005_db_rotation.ts'
 import * as mfa from './migrations/0006_mfa.ts'
 import * as ipAllowlist from './migrations/0007_ip_allowlist.ts'
+import * as sso from './migrations/0008_sso.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -17,6 +18,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0005_db_rotation': dbRotation,
   '0006_mfa': mfa,
   '0007_ip_allowlist': ipAllowlist,
+  '0008_sso': sso,
 }
 
 function migrator(db: Kysely<any>): Migrator {

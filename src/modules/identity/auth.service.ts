@@ -38,6 +38,43 @@ export interface AuthService {
   providerOrgId(): Promise<string | undefined>
 }
 
+/**
+ * Issues a browser session for a member and records the login, in the caller's
+ * transaction (password login, SSO). The cookie value and the CSRF token are returned
+ * once; only their SHA-256 hashes are stored.
+ */
+export async function startSession(
+  trx: Trx,
+  config: Pick<Config, 'auth'>,
+  input: { orgId: string; userId: string; meta: RequestMeta; mfaVerified: boolean; audit: Pick<AuditService, 'append'>; details: Record<string, unknown> },
+): Promise<{ sessionToken: string; csrfToken: string; expiresAt: Date }> {
+  const session = issueToken('cst_ses')
+  const csrf = randomBytes(32).toString('base64url')
+  const expiresAt = new Date(Date.now() + config.auth.sessionAbsoluteHours * 3_600_000)
+  await store.insertSession(trx, {
+    id: session.id,
+    org_id: input.orgId,
+    user_id: input.userId,
+    secret_hash: session.secretHash,
+    csrf_hash: hashSecret(csrf),
+    expires_at: expiresAt,
+    ip: input.meta.ip,
+    user_agent: input.meta.userAgent?.slice(0, 512) ?? null,
+    revoked_at: null,
+    mfa_at: input.mfaVerified ? new Date() : null,
+  })
+  await input.audit.append(trx, {
+    orgId: input.orgId,
+    actor: { type: 'user', id: input.userId },
+    action: 'auth.login',
+    target: { type: 'session', id: session.id },
+    outcome: 'success',
+    details: input.details,
+    meta: input.meta,
+  })
+  return { sessionToken: session.token, csrfToken: csrf, expiresAt }
+}
+
 const BOOTSTRAP_TTL_MS = 60 * 60 * 1000
 const BOOTSTRAP_TOKEN_DAYS = 90
 
@@ -203,7 +240,7 @@ export function createAuthService(deps: {
       )
       const membership = input.orgId === undefined ? (memberships.length === 1 ? memberships[0] : undefined) : memberships.find((m) => m.org_id === input.orgId)
       const auditOrg = membership?.org_id ?? (await providerOrgId())
-      const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED' | 'MFA_REQUIRED' | 'IP_NOT_ALLOWED', reason: string, extras = {}) => {
+      const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED' | 'MFA_REQUIRED' | 'IP_NOT_ALLOWED' | 'SSO_REQUIRED', reason: string, extras = {}) => {
         if (auditOrg !== undefined) {
           await audit.recordSeparately({
             orgId: auditOrg,
@@ -215,7 +252,7 @@ export function createAuthService(deps: {
             meta,
           })
         }
-        const messages = { IP_NOT_ALLOWED: 'this org accepts sign-ins only from its allowed addresses', ACCOUNT_LOCKED: 'too many failed logins; the account is locked for a while', LOGIN_FAILED: 'email, password or code is wrong', MFA_REQUIRED: 'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"' }
+        const messages = { SSO_REQUIRED: 'this org signs in with single sign-on only: use its SSO sign-in (GET /v1/sso/{orgId}/start)', IP_NOT_ALLOWED: 'this org accepts sign-ins only from its allowed addresses', ACCOUNT_LOCKED: 'too many failed logins; the account is locked for a while', LOGIN_FAILED: 'email, password or code is wrong', MFA_REQUIRED: 'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"' }
         const error = new AppError(code, messages[code], extras)
         error.audited = true
         return error
@@ -223,16 +260,20 @@ export function createAuthService(deps: {
 
       // Verify a hash whether or not the user exists: equal timing for known and unknown emails.
       const ok = await passwordMatches(user?.password_hash ?? (await dummyPasswordHash()), input.password)
-      if (user === undefined || user.password_hash === null) throw await refuse('LOGIN_FAILED', 'unknown email or no password')
+      if (user === undefined) throw await refuse('LOGIN_FAILED', 'unknown email or no password')
+      // The org's sign-in rules come before the password's verdict is used: from outside
+      // its allowlist (P2.9) nobody learns whether a password is right and no failure is
+      // counted (an outsider cannot lock an account out); an SSO-only org (P3.4) takes no
+      // password at all.
+      if (membership !== undefined) {
+        const policy = await store.signInPolicy(db, membership.org_id)
+        if (!allowlistOf(policy.ipAllowlist).allows(meta.ip)) throw await refuse('IP_NOT_ALLOWED', 'address not allowed')
+        if (policy.ssoOnly) throw await refuse('SSO_REQUIRED', 'password sign-in to an SSO-only org')
+      }
+      if (user.password_hash === null) throw await refuse('LOGIN_FAILED', 'unknown email or no password')
       if (user.locked_until !== null && user.locked_until.getTime() > Date.now()) {
         const retryAfter = Math.ceil((user.locked_until.getTime() - Date.now()) / 1000)
         throw await refuse('ACCOUNT_LOCKED', 'account locked', { retryAfter })
-      }
-      // P2.9, checked before the password's verdict is used: from outside the org's
-      // allowlist nobody learns whether a password is right, and no failure is counted
-      // (an outsider cannot lock an account out).
-      if (membership !== undefined && !allowlistOf(await store.orgIpAllowlist(db, membership.org_id)).allows(meta.ip)) {
-        throw await refuse('IP_NOT_ALLOWED', 'address not allowed')
       }
       if (!ok) {
         const after = await withOwner(db, (trx) => store.recordLoginFailure(trx, user.id, config.auth.maxFailedLogins, config.auth.lockoutMinutes))
@@ -257,34 +298,11 @@ export function createAuthService(deps: {
         throw await refuse('LOGIN_FAILED', 'not a member of the requested org')
       }
 
-      const session = issueToken('cst_ses')
-      const csrf = randomBytes(32).toString('base64url')
-      const expiresAt = new Date(Date.now() + config.auth.sessionAbsoluteHours * 3_600_000)
       await withOwner(db, (trx) => store.recordLoginSuccess(trx, user.id))
-      await withOrg(db, membership.org_id, async (trx) => {
-        await store.insertSession(trx, {
-          id: session.id,
-          org_id: membership.org_id,
-          user_id: user.id,
-          secret_hash: session.secretHash,
-          csrf_hash: hashSecret(csrf),
-          expires_at: expiresAt,
-          ip: meta.ip,
-          user_agent: meta.userAgent?.slice(0, 512) ?? null,
-          revoked_at: null,
-          mfa_at: mfaVerified ? new Date() : null,
-        })
-        await audit.append(trx, {
-          orgId: membership.org_id,
-          actor: { type: 'user', id: user.id },
-          action: 'auth.login',
-          target: { type: 'session', id: session.id },
-          outcome: 'success',
-          details: { method: mfaVerified ? 'password+totp' : 'password' },
-          meta,
-        })
-      })
-      return { sessionToken: session.token, csrfToken: csrf, orgId: membership.org_id, expiresAt }
+      const session = await withOrg(db, membership.org_id, (trx) =>
+        startSession(trx, config, { orgId: membership.org_id, userId: user.id, meta, mfaVerified, audit, details: { method: mfaVerified ? 'password+totp' : 'password' } }),
+      )
+      return { ...session, orgId: membership.org_id }
     },
 
     async logout(principal, meta) {

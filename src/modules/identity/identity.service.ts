@@ -13,6 +13,7 @@ import { isPermission, type Permission } from '../access/permissions.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import * as store from './identity.store.ts'
+import * as ssoStore from './sso.store.ts'
 import type { ApiTokenView, InvitationView, MemberView, OrgView, ServiceAccountView } from './identity.types.ts'
 
 /**
@@ -151,12 +152,18 @@ export function createIdentityService(deps: {
       // again under the row lock below).
       const candidate = await withOwner(db, (trx) => trx.selectFrom('invitations').selectAll().where('id', '=', parsed.id).executeTakeFirst())
       if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash) || candidate.accepted_at !== null || candidate.expires_at.getTime() <= Date.now()) throw invalid()
-      // P2.9: joining hands out a token of the org, so the org's allowlist applies already.
-      if (!allowlistOf(await store.orgIpAllowlist(db, candidate.org_id)).allows(meta.ip)) {
-        await audit.recordSeparately({ orgId: candidate.org_id, actor: { type: 'anonymous', id: null }, action: 'invitation.accept', target: { type: 'invitation', id: candidate.id }, outcome: 'denied', details: { reason: 'address not allowed' }, meta })
-        const refused = new AppError('IP_NOT_ALLOWED', 'this org accepts new members only from its allowed addresses')
-        refused.audited = true
-        throw refused
+      // Joining hands out a token of the org, so the org's sign-in rules apply already:
+      // its allowlist (P2.9), and no password at all in an SSO-only org (P3.4).
+      const policy = await store.signInPolicy(db, candidate.org_id)
+      const refusal = !allowlistOf(policy.ipAllowlist).allows(meta.ip)
+        ? new AppError('IP_NOT_ALLOWED', 'this org accepts new members only from its allowed addresses')
+        : policy.ssoOnly
+          ? new AppError('SSO_REQUIRED', `this org signs in with single sign-on only: sign in at /v1/sso/${candidate.org_id}/start with this invitation's email; the invitation is honoured there`)
+          : undefined
+      if (refusal !== undefined) {
+        await audit.recordSeparately({ orgId: candidate.org_id, actor: { type: 'anonymous', id: null }, action: 'invitation.accept', target: { type: 'invitation', id: candidate.id }, outcome: 'denied', details: { reason: refusal.code }, meta })
+        refusal.audited = true
+        throw refusal
       }
       const newHash = await hashPassword(input.password)
       // Owner transaction: the invitation is what tells us the org.
@@ -213,6 +220,8 @@ export function createIdentityService(deps: {
         if (member.role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('FORBIDDEN', 'only an owner can remove an owner', { permission: 'owner' })
         const revoked = await store.revokeCredentialsOfUser(trx, userId)
         await store.deleteMembership(trx, userId)
+        // Kept out: single sign-on's just-in-time provisioning must not bring them back.
+        await ssoStore.blockIdentitiesOfUser(trx, userId)
         await record(trx, ctx, 'member.remove', { type: 'user', id: userId }, { role: member.role, revokedTokens: revoked.tokens, revokedSessions: revoked.sessions })
         return { revokedTokens: revoked.tokens, revokedSessions: revoked.sessions }
       })

@@ -78,10 +78,19 @@ export async function touchSession(trx: Kysely<DB>, id: string): Promise<void> {
   `.execute(trx)
 }
 
-/** An org's IP allowlist ranges (owner connection: at login, before any org context). */
-export async function orgIpAllowlist(trx: Kysely<DB>, orgId: string): Promise<string[]> {
-  const row = await trx.selectFrom('org_security_policies').select('ip_allowlist').where('org_id', '=', orgId).executeTakeFirst()
-  return (row?.ip_allowlist ?? []).map((e) => e.cidr)
+/**
+ * What an org requires of a sign-in before any org context exists (owner connection, one
+ * statement): its IP allowlist ranges (P2.9) and whether it is SSO-only (P3.4).
+ */
+export async function signInPolicy(trx: Kysely<DB>, orgId: string): Promise<{ ipAllowlist: string[]; ssoOnly: boolean }> {
+  const row = await trx
+    .selectFrom('orgs as o')
+    .leftJoin('org_security_policies as p', 'p.org_id', 'o.id')
+    .leftJoin('org_sso_configs as s', 's.org_id', 'o.id')
+    .select(['p.ip_allowlist', 's.sso_only'])
+    .where('o.id', '=', orgId)
+    .executeTakeFirst()
+  return { ipAllowlist: (row?.ip_allowlist ?? []).map((e) => e.cidr), ssoOnly: row?.sso_only === true }
 }
 
 export async function customRolePermissions(trx: Kysely<DB>, orgId: string, name: string): Promise<string[] | undefined> {

@@ -114,7 +114,47 @@ export interface OrgSecurityPoliciesTable {
   updated_by: string
 }
 
+export interface OrgSsoConfigsTable {
+  org_id: string
+  preset: 'google' | 'microsoft' | 'oidc'
+  issuer: string
+  client_id: string
+  /** The vault secret holding the client secret. */
+  client_secret_id: string
+  allowed_domains: string[]
+  default_role: string
+  jit_provisioning: Generated<boolean>
+  enabled: Generated<boolean>
+  sso_only: Generated<boolean>
+  last_login_at: Date | null
+  updated_at: Generated<Date>
+  updated_by: string
+}
+
+export interface SsoIdentitiesTable {
+  org_id: string
+  issuer: string
+  subject: string
+  user_id: string
+  email: string
+  created_at: Generated<Date>
+  last_login_at: Date | null
+  blocked_at: Date | null
+}
+
+export interface SsoLoginStatesTable {
+  state_hash: Uint8Array
+  org_id: string
+  binding_hash: Uint8Array
+  expires_at: Date
+  used_at: Date | null
+  created_at: Generated<Date>
+}
+
 export interface IdentityTables {
+  org_sso_configs: OrgSsoConfigsTable
+  sso_identities: SsoIdentitiesTable
+  sso_login_states: SsoLoginStatesTable
   org_security_policies: OrgSecurityPoliciesTable
   orgs: OrgsTable
   users: UsersTable

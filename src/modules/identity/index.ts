@@ -15,21 +15,39 @@ import { policyRoutes } from './policy.routes.ts'
 import { createSessionsService } from './sessions.service.ts'
 import { sessionsRoutes } from './sessions.routes.ts'
 import type { UserSecrets } from '../vault/vault.usersecrets.ts'
+import type { VaultService } from '../vault/vault.service.ts'
+import { createOidcRelyingParty } from './sso.oidc.ts'
+import { createSsoLogin } from './sso.login.ts'
+import { ssoRoutes } from './sso.routes.ts'
+import { createSsoService } from './sso.service.ts'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
-export function createIdentityModule(deps: { db: Kysely<DB>; config: Pick<Config, 'auth'>; access: AccessService; audit: AuditService; userSecrets: UserSecrets }) {
+export function createIdentityModule(deps: {
+  db: Kysely<DB>
+  config: Pick<Config, 'auth' | 'oidcCaFile' | 'publicUrl' | 'httpsPort'>
+  access: AccessService
+  audit: AuditService
+  userSecrets: UserSecrets
+  /** The vault, built after this module: SSO keeps its client secret there. */
+  vault: () => VaultService
+}) {
   const mfa = createMfaService({ db: deps.db, userSecrets: deps.userSecrets, audit: deps.audit })
   const auth = createAuthService({ ...deps, mfa })
   const identity = createIdentityService(deps)
   const policy = createSecurityPolicyService({ db: deps.db, audit: deps.audit })
   const sessions = createSessionsService({ db: deps.db, audit: deps.audit, idleMinutes: deps.config.auth.sessionIdleMinutes })
   const operator = createOperatorService({ db: deps.db, audit: deps.audit })
+  const rp = createOidcRelyingParty({ caFile: deps.config.oidcCaFile })
+  const publicUrl = deps.config.publicUrl ?? `https://localhost:${deps.config.httpsPort}`
+  const sso = createSsoService({ db: deps.db, vault: deps.vault, access: deps.access, audit: deps.audit, rp, publicUrl })
+  const ssoLogin = createSsoLogin({ db: deps.db, config: deps.config, vault: deps.vault, audit: deps.audit, rp, publicUrl, providerOrgId: () => auth.providerOrgId() })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(mfaRoutes({ mfa, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(policyRoutes({ policy }))
     await app.register(sessionsRoutes({ sessions }))
     await app.register(operatorRoutes({ operator }))
+    await app.register(ssoRoutes({ sso, login: ssoLogin, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
   }
-  return { auth, identity, mfa, routes }
+  return { auth, identity, mfa, sso, routes }
 }

@@ -32,6 +32,19 @@ export interface VaultService {
   openValue(trx: Trx, orgId: string, secretId: string, version: number): Promise<SecretValueT>
   /** Encrypts a value as a version that does not become current (module use: rotation). */
   writeVersion(trx: Trx, orgId: string, secretId: string, version: number, value: SecretValueT, createdBy: string): Promise<void>
+  /**
+   * Module use (an org's SSO client secret): keeps a string value as a new secret, or as
+   * the next current version of `secretId`, in the caller's transaction and audited with
+   * the caller's context. Returns the secret's id.
+   */
+  keepValue(trx: Trx, ctx: RequestContext, input: { secretId?: string | undefined; name: string; description: string; value: string }): Promise<string>
+  /**
+   * Module use: the current version's value, refused like a reveal while the secret is
+   * paused or reported exposed (P1.5). The value never leaves the module that asked.
+   */
+  openCurrent(trx: Trx, orgId: string, secretId: string): Promise<SecretValueT>
+  /** Module use: crypto-erases and deletes a secret in the caller's transaction. */
+  removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
 }
 
 const VALUE_PURPOSE = 'secret-value'
@@ -114,6 +127,13 @@ export function createVaultService(deps: {
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
   const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
     audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'secret', id }, outcome: 'success', details, meta: ctx.meta })
+
+  async function removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void> {
+    const secret = await existing(trx, id, true)
+    const destroyed = await store.destroyVersions(trx, id)
+    await store.deleteSecret(trx, id)
+    await record(trx, ctx, 'secret.delete', id, { name: secret.name, destroyedVersions: destroyed })
+  }
 
   return {
     async create(ctx, input) {
@@ -228,12 +248,44 @@ export function createVaultService(deps: {
     writeVersion: (trx, orgId, secretId, version, value, createdBy) => encryptVersion(trx, orgId, secretId, version, Buffer.from(JSON.stringify(value), 'utf8'), createdBy),
 
     async remove(ctx, id) {
-      await withOrg(db, ctx.orgId, async (trx) => {
-        const secret = await existing(trx, id, true)
-        const destroyed = await store.destroyVersions(trx, id)
-        await store.deleteSecret(trx, id)
-        await record(trx, ctx, 'secret.delete', id, { name: secret.name, destroyedVersions: destroyed })
-      })
+      await withOrg(db, ctx.orgId, (trx) => removeIn(trx, ctx, id))
+    },
+
+    removeIn,
+
+    async keepValue(trx, ctx, input) {
+      const { plaintext } = checkValue('api_key', input.value)
+      try {
+        if (input.secretId === undefined) {
+          const id = randomUUID()
+          await store.insertSecret(trx, { id, org_id: ctx.orgId, name: input.name, type: 'api_key', description: input.description, metadata: '{}', current_version: 1, created_by: by(ctx), last_revealed_at: null })
+          await encryptVersion(trx, ctx.orgId, id, 1, plaintext, by(ctx))
+          await record(trx, ctx, 'secret.create', id, { name: input.name, type: 'api_key', version: 1 })
+          return id
+        }
+        const secret = await existing(trx, input.secretId, true)
+        const version = (await store.maxVersion(trx, secret.id)) + 1
+        await encryptVersion(trx, ctx.orgId, secret.id, version, plaintext, by(ctx))
+        await store.setCurrentVersion(trx, secret.id, version, '{}')
+        await record(trx, ctx, 'secret.version.create', secret.id, { name: secret.name, version })
+        if (secret.exposed_at !== null) {
+          await store.clearExposure(trx, secret.id)
+          await record(trx, ctx, 'secret.exposure.cleared', secret.id, { name: secret.name, exposedVersion: secret.exposed_version, newVersion: version })
+        }
+        return secret.id
+      } catch (error) {
+        throw translate(error, input.name)
+      }
+    },
+
+    async openCurrent(trx, orgId, secretId) {
+      const secret = await existing(trx, secretId)
+      await assertUsable(trx, secret, secret.current_version)
+      try {
+        return await openValue(trx, orgId, secretId, secret.current_version, secret.name)
+      } catch (error) {
+        throw translate(error)
+      }
     },
   }
 }
