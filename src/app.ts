@@ -21,6 +21,8 @@ import { createAccessModule } from './modules/access/index.ts'
 import { createAuditModule } from './modules/audit/index.ts'
 import { createIdentityModule } from './modules/identity/index.ts'
 import { createVaultModule } from './modules/vault/index.ts'
+import { createGovernanceModule } from './modules/governance/index.ts'
+import { systemClock, type Clock } from './clock.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
 import type { RouteAccess } from './http/context.ts'
@@ -32,6 +34,8 @@ export interface AppDeps {
   hmacKey: Buffer
   rootKey: RootKeyProvider
   logger: Logger
+  /** The time as services see it (tests advance it); the system clock by default. */
+  clock?: Clock
   /** TLS for the listener; absent in tests that use inject(). */
   https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' }
 }
@@ -62,7 +66,7 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault } = createModules(deps)
+  const { audit, access, identity, vault, governance } = createModules(deps)
 
   await app.register(cookie)
   await app.register(helmet, {
@@ -92,7 +96,7 @@ export async function buildApp(deps: AppDeps) {
     },
   })
 
-  registerAccessControl(app, { auth: identity.auth, audit: audit.service })
+  registerAccessControl(app, { auth: identity.auth, audit: audit.service, grants: governance.grants })
   registerInputGuards(app)
   registerNotFound(app)
   app.addHook('onSend', async (request, reply) => {
@@ -106,10 +110,11 @@ export async function buildApp(deps: AppDeps) {
   await app.register(access.routes)
   await app.register(audit.routes)
   await app.register(vault.routes)
+  await app.register(governance.routes)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
@@ -117,7 +122,7 @@ export async function buildApp(deps: AppDeps) {
 }
 
 /** Every module, wired once; the CLI uses the same services without the HTTP layer. */
-export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey'>) {
+export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey' | 'clock'>) {
   const { config, database, logger } = deps
   const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
@@ -126,7 +131,8 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), vault: () => vaultService as NonNullable<typeof vaultService> })
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger })
   vaultService = vault.service
-  return { audit, access, identity, vault: { ...vault, audit: audit.service } }
+  const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock })
+  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance }
 }
 
 /**

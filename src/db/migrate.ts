@@ -8,6 +8,7 @@ import * as dbRotation from './migrations/0005_db_rotation.ts'
 import * as mfa from './migrations/0006_mfa.ts'
 import * as ipAllowlist from './migrations/0007_ip_allowlist.ts'
 import * as sso from './migrations/0008_sso.ts'
+import * as governance from './migrations/0009_governance.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -19,6 +20,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0006_mfa': mfa,
   '0007_ip_allowlist': ipAllowlist,
   '0008_sso': sso,
+  '0009_governance': governance,
 }
 
 function migrator(db: Kysely<any>): Migrator {

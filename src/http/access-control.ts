@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { AppError } from '../errors.ts'
 import type { AuditService } from '../modules/audit/audit.service.ts'
 import type { AuthService } from '../modules/identity/auth.service.ts'
+import type { GrantsService } from '../modules/governance/grants.service.ts'
 import { actorOf, type Principal, type RouteGuards } from './context.ts'
 import { allowlistOf } from './ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
@@ -21,9 +22,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  */
 export function registerAccessControl(
   app: FastifyInstance,
-  deps: { auth: Pick<AuthService, 'authenticate' | 'providerOrgId'>; audit: Pick<AuditService, 'recordSeparately'> },
+  deps: {
+    auth: Pick<AuthService, 'authenticate' | 'providerOrgId'>
+    audit: Pick<AuditService, 'recordSeparately'>
+    grants?: Pick<GrantsService, 'resolveForUse' | 'recordUse'>
+  },
 ): void {
-  const { auth, audit } = deps
+  const { auth, audit, grants } = deps
   const limiter = new RefusalAuditLimiter(30, 60_000)
 
   app.decorateRequest('ctx', null)
@@ -49,21 +54,62 @@ export function registerAccessControl(
     })
     if (principal === null) throw new AppError('UNAUTHENTICATED', 'sign in, or send a valid API token as Authorization: Bearer')
     request.principal = principal
-
-    const requested = (request.params as { orgId?: string }).orgId
-    if (requested !== undefined && (!UUID.test(requested) || requested.toLowerCase() !== principal.orgId)) {
-      throw new AppError('NOT_FOUND', 'no such org')
-    }
-    // P2.9: whatever the credential, the org's allowlist decides where it may be used from.
+    // P2.9: whatever the credential, its org's allowlist decides where it may be used from.
     if (!allowlistOf(principal.policy.ipAllowlist).allows(request.ip)) {
       throw new AppError('IP_NOT_ALLOWED', 'this org accepts requests only from its allowed addresses')
     }
-    if ('permission' in access && !principal.permissions.has(access.permission)) {
+
+    let acting = principal
+    const requested = (request.params as { orgId?: string }).orgId
+    if (requested !== undefined && (!UUID.test(requested) || requested.toLowerCase() !== principal.orgId)) {
+      acting = await underGrant(request, principal, requested)
+    }
+    if ('permission' in access && !acting.permissions.has(access.permission)) {
       throw new AppError('FORBIDDEN', `this needs the ${access.permission} permission`, { permission: access.permission })
     }
-    enforceSecondFactor(principal, request.routeOptions.config)
-    request.ctx = { principal, orgId: principal.orgId, meta: request.meta }
+    enforceSecondFactor(acting, request.routeOptions.config)
+    if (acting.grant !== undefined && grants !== undefined) {
+      // Every use is in the org's log before anything runs; if it cannot be, nothing runs.
+      try {
+        await grants.recordUse({ id: acting.grant.id, orgId: acting.orgId, permissions: acting.permissions, secretIds: acting.grant.secretIds, ipAllowlist: acting.policy.ipAllowlist }, acting, `${request.method} ${request.routeOptions.url}`, request.meta)
+      } catch (error) {
+        throw new AppError('AUDIT_UNAVAILABLE', 'the use of this grant could not be recorded, so the request was not performed', {}, { cause: error })
+      }
+    }
+    request.ctx = { principal: acting, orgId: acting.orgId, meta: request.meta }
   })
+
+  /**
+   * Another org's route: only an operator with an active diagnostic access grant for that
+   * org (P2.8), named in the X-Custodian-Grant header, gets in — as that org's principal
+   * with the grant's permissions, under that org's IP allowlist. Anyone else: 404, as if
+   * the org did not exist.
+   */
+  async function underGrant(request: FastifyRequest, principal: Principal, requested: string): Promise<Principal> {
+    const grantId = headerOf(request, 'x-custodian-grant')
+    const eligible = grants !== undefined && grantId !== undefined && UUID.test(grantId) && UUID.test(requested) && principal.orgKind === 'provider' && principal.kind === 'user'
+    if (!eligible) throw new AppError('NOT_FOUND', 'no such org')
+    const orgId = requested.toLowerCase()
+    const meta = { ...request.meta, grantId: grantId.toLowerCase() }
+    const grant = await grants.resolveForUse({ grantId: grantId.toLowerCase(), userId: principal.id, orgId, meta })
+    if (grant === undefined) throw new AppError('NOT_FOUND', 'no such org')
+    const acting: Principal = {
+      ...principal,
+      orgId,
+      orgKind: 'customer',
+      role: 'diagnostic-grant',
+      permissions: grant.permissions,
+      policy: { ...principal.policy, ipAllowlist: grant.ipAllowlist },
+      grant: { id: grant.id, secretIds: grant.secretIds },
+    }
+    // From here, refusals and events are the org's, and name the grant.
+    request.principal = acting
+    request.meta = meta
+    if (!allowlistOf(grant.ipAllowlist).allows(request.ip)) {
+      throw new AppError('IP_NOT_ALLOWED', 'this org accepts requests only from its allowed addresses')
+    }
+    return acting
+  }
 
   app.setErrorHandler(async (error, request, reply) => {
     const appError = toAppError(error)

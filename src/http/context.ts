@@ -7,7 +7,8 @@ import type { AuditActor, RequestMeta } from '../modules/audit/audit.types.ts'
  * org its user signed in to.
  */
 export interface Principal {
-  kind: 'user' | 'service_account'
+  /** `system`: Custodian itself, applying an org's standing policy (never from a request). */
+  kind: 'user' | 'service_account' | 'system'
   id: string
   orgId: string
   orgKind: 'provider' | 'customer'
@@ -19,6 +20,11 @@ export interface Principal {
   mfa: { enrolled: boolean; at: Date | null }
   /** The org's security policy as it applies to this principal. */
   policy: { require2fa: boolean; stepUpMinutes: number; /** P2.9 ranges; empty: any address. */ ipAllowlist: readonly string[] }
+  /**
+   * Set when an operator acts in a customer org under a diagnostic access grant (P2.8):
+   * `permissions` are then the grant's, and revealing is limited to `secretIds`.
+   */
+  grant?: { id: string; secretIds: readonly string[] }
 }
 
 /** What a service needs to know about the request it serves. */

@@ -12,6 +12,7 @@ import type { RootKeyProvider } from '../../src/crypto/providers/provider.ts'
 import { createLogger } from '../../src/logger.ts'
 import type { Logger } from 'pino'
 import type { Engine } from '../../src/db/connect.ts'
+import type { Clock } from '../../src/clock.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 import { enrolTotp } from './totp.ts'
 
@@ -34,12 +35,23 @@ export interface TestResponse {
  * Call in a suite's body: the app on the suite's own database, built before its tests and
  * closed after them. Returns an accessor.
  */
-export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: () => Promise<RootKeyProvider>): () => TestApp {
+/** A clock tests move forward instead of sleeping (time-boxed rules read it at every use). */
+export interface TestClock {
+  clock: Clock
+  advance(ms: number): void
+}
+
+export function testClock(): TestClock {
+  let offset = 0
+  return { clock: () => new Date(Date.now() + offset), advance: (ms) => void (offset += ms) }
+}
+
+export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: () => Promise<RootKeyProvider>, options: { clock?: Clock } = {}): () => TestApp {
   let testApp: TestApp | undefined
   let db: TestDatabase | undefined
   before(async () => {
     db = await createTestDatabase(engine)
-    testApp = await startTestApp(engine, db, env, logger, await rootKeyProvider?.())
+    testApp = await startTestApp(engine, db, env, logger, await rootKeyProvider?.(), options.clock)
   })
   after(async () => {
     await testApp?.app.close()
@@ -51,7 +63,7 @@ export function useTestApp(engine: Engine, env: Record<string, string> = {}, log
   }
 }
 
-export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: RootKeyProvider): Promise<TestApp> {
+export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: RootKeyProvider, clock?: Clock): Promise<TestApp> {
   const config = loadConfig({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')), CUSTODIAN_LOG_LEVEL: 'silent', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50', ...env })
   const rootKey = randomBytes(32)
   const app = await buildApp({
@@ -61,6 +73,7 @@ export async function startTestApp(engine: Engine, db: TestDatabase, env: Record
     hmacKey: deriveKey(rootKey, 'audit-hmac-v1'),
     rootKey: rootKeyProvider ?? createLocalProvider(rootKey),
     logger: logger ?? createLogger(config),
+    ...(clock === undefined ? {} : { clock }),
   })
   await app.ready()
   return {
@@ -138,7 +151,7 @@ export async function principalWithRole(t: TestApp, org: Org, role: string): Pro
  * last-use timestamps left out: "nothing changed" means this is equal before and after.
  */
 export async function fingerprint(t: TestApp): Promise<string> {
-  const tables = ['orgs', 'users', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations', 'custom_roles', 'bootstrap_tokens', 'org_security_policies', 'user_mfa', 'org_sso_configs', 'sso_identities', 'sso_login_states']
+  const tables = ['orgs', 'users', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations', 'custom_roles', 'bootstrap_tokens', 'org_security_policies', 'user_mfa', 'org_sso_configs', 'sso_identities', 'sso_login_states', 'access_grants', 'access_grant_approvals', 'org_grant_policies']
   const parts: string[] = []
   for (const table of tables) {
     const result = await sql<{ digest: string }>`

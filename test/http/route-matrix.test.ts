@@ -27,6 +27,8 @@ interface Fixture {
   bSecret: string
   aSession: string
   bSession: string
+  aGrant: string
+  bGrant: string
 }
 
 interface RouteCase {
@@ -84,6 +86,18 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/orgs/{orgId}/invitations', access: 'members:invite', url: (f) => `${A(f)}/invitations`, body: () => ({ email: 'new@a.test', role: 'viewer' }) },
   { method: 'PATCH', path: '/v1/orgs/{orgId}/members/{userId}', access: 'members:update', url: (f) => `${A(f)}/members/${f.aMember}`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}`, badParamUrl: (f) => `${A(f)}/members/not-a-uuid`, body: () => ({ role: 'auditor' }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/members/{userId}', access: 'members:remove', url: (f) => `${A(f)}/members/${f.aMember}`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}`, badParamUrl: (f) => `${A(f)}/members/not-a-uuid` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/members/{userId}/suspend', access: 'members:update', url: (f) => `${A(f)}/members/${f.aMember}/suspend`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}/suspend`, badParamUrl: (f) => `${A(f)}/members/x/suspend` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/members/{userId}/resume', access: 'members:update', url: (f) => `${A(f)}/members/${f.aMember}/resume`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}/resume`, badParamUrl: (f) => `${A(f)}/members/x/resume` },
+  { method: 'POST', path: '/v1/operator/grants', access: 'grants:request', url: () => '/v1/operator/grants', body: (f) => ({ orgId: f.a.orgId, reason: 'route matrix check', permissions: ['org:read'] }) },
+  { method: 'GET', path: '/v1/operator/grants', access: 'grants:request', url: () => '/v1/operator/grants' },
+  { method: 'POST', path: '/v1/operator/grants/{grantId}/withdraw', access: 'grants:request', url: (f) => `/v1/operator/grants/${f.aGrant}/withdraw`, badParamUrl: () => '/v1/operator/grants/x/withdraw' },
+  { method: 'GET', path: '/v1/orgs/{orgId}/grants', access: 'grants:read', url: (f) => `${A(f)}/grants` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/grants/{grantId}', access: 'grants:read', url: (f) => `${A(f)}/grants/${f.aGrant}`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}`, badParamUrl: (f) => `${A(f)}/grants/x` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/grants/{grantId}/approve', access: 'grants:approve', url: (f) => `${A(f)}/grants/${f.aGrant}/approve`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/approve`, badParamUrl: (f) => `${A(f)}/grants/x/approve`, body: () => ({ note: 'ok' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/grants/{grantId}/deny', access: 'grants:approve', url: (f) => `${A(f)}/grants/${f.aGrant}/deny`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/deny`, badParamUrl: (f) => `${A(f)}/grants/x/deny`, body: () => ({ note: 'no' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/grants/{grantId}/revoke', access: 'grants:revoke', url: (f) => `${A(f)}/grants/${f.aGrant}/revoke`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/revoke`, badParamUrl: (f) => `${A(f)}/grants/x/revoke`, body: () => ({ note: 'stop' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/grant-policy', access: 'org:read', url: (f) => `${A(f)}/grant-policy` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/grant-policy', access: 'org:security', url: (f) => `${A(f)}/grant-policy`, body: () => ({ maxDays: 7, requiredApprovals: 1 }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
   { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
@@ -169,6 +183,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const bSession = await sessionIn('owner@b.test')
     const aSecret = await secretIn(a)
     const bSecret = await secretIn(b)
+    const grantIn = async (org: Org) => (await app.request({ method: 'POST', url: '/v1/operator/grants', token: provider.ownerToken, body: { orgId: org.orgId, reason: 'route matrix fixture', permissions: ['org:read'] } })).body.id as string
+    const aGrant = await grantIn(a)
+    const bGrant = await grantIn(b)
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
@@ -188,6 +205,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bSecret,
       aSession,
       bSession,
+      aGrant,
+      bGrant,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

@@ -41,12 +41,16 @@ export const PERMISSIONS = {
   'transit:encrypt': 'Encrypt, and rewrap to the newest key version, with a named key',
   'transit:decrypt': 'Decrypt with a named key (audited)',
   'keys:rotate': 'Rotate the org’s key (data keys are rewrapped in the background)',
+  'grants:request': 'Operators: request time-boxed diagnostic access to an org’s data (provider org only)',
+  'grants:read': 'List the diagnostic access grants asked of the org, current and past',
+  'grants:approve': 'Approve or deny provider staff’s requests for diagnostic access',
+  'grants:revoke': 'End a diagnostic access grant at once',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
 
 /** Permissions that only make sense in the provider's own org. */
-export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create', 'orgs:list', 'vault:seal'])
+export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create', 'orgs:list', 'vault:seal', 'grants:request'])
 
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
 
@@ -55,6 +59,15 @@ export function isPermission(value: string): value is Permission {
 }
 
 const READ_ONLY: Permission[] = ['org:read', 'members:read', 'roles:read']
+
+/**
+ * What a diagnostic access grant can open (P2.8): seeing, checking and — for named
+ * secrets — revealing. Nothing that changes the org's people, keys or policies.
+ */
+export const GRANTABLE: ReadonlySet<Permission> = new Set([
+  'org:read', 'members:read', 'roles:read', 'service_accounts:read', 'tokens:read', 'sessions:read',
+  'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'secrets:check', 'vault:reveal', 'grants:read',
+] as const)
 
 /** Built-in roles. Names are reserved: a custom role cannot take one. */
 export const BUILT_IN_ROLES = {
@@ -66,7 +79,7 @@ export const BUILT_IN_ROLES = {
   member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata; reports exposed secrets', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read', 'secrets:report'] },
   auditor: {
     description: 'Reads, exports and verifies the audit log; sees secrets’ metadata',
-    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read'],
+    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'grants:read'],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
 } as const satisfies Record<string, { description: string; permissions: readonly Permission[] }>

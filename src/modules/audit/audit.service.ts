@@ -65,7 +65,7 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
   const keys = new Map([[signer.keyId, signer.publicKey]])
 
   function toRow(event: AuditEventInput): store.NewAuditEventRow {
-    const details: Record<string, unknown> = { ...event.details }
+    const details: Record<string, unknown> = { ...event.details, ...(event.meta.grantId === undefined ? {} : { grant: event.meta.grantId }) }
     for (const [key, value] of Object.entries(event.sensitive ?? {})) details[key] = hmacValue(hmacKey, value)
     return {
       org_id: event.orgId,

@@ -9,6 +9,8 @@ export interface RequestMeta {
   requestId: string | null
   ip: string | null
   userAgent: string | null
+  /** Set when the request acts under a diagnostic access grant (P2.8): every event it writes names it. */
+  grantId?: string | undefined
 }
 
 export interface AuditEventInput {

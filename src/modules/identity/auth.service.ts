@@ -236,7 +236,7 @@ export function createAuthService(deps: {
     async login(input, meta) {
       const user = await withOwner(db, (trx) => store.findUserByEmail(trx, input.email))
       const memberships = user === undefined ? [] : await withOwner(db, (trx) =>
-        trx.selectFrom('memberships as m').innerJoin('orgs as o', 'o.id', 'm.org_id').select(['m.org_id', 'm.role', 'o.kind']).where('m.user_id', '=', user.id).execute(),
+        trx.selectFrom('memberships as m').innerJoin('orgs as o', 'o.id', 'm.org_id').select(['m.org_id', 'm.role', 'o.kind']).where('m.user_id', '=', user.id).where('m.suspended_at', 'is', null).execute(),
       )
       const membership = input.orgId === undefined ? (memberships.length === 1 ? memberships[0] : undefined) : memberships.find((m) => m.org_id === input.orgId)
       const auditOrg = membership?.org_id ?? (await providerOrgId())

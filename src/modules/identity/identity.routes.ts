@@ -116,6 +116,18 @@ export function identityRoutes(deps: { auth: AuthService; identity: IdentityServ
       handler: async (request) => identity.removeMember(ctxOf(request), request.params.userId),
     })
 
+    app.post('/v1/orgs/:orgId/members/:userId/suspend', {
+      config: { access: { permission: 'members:update' }, stepUp: true },
+      schema: { tags, summary: 'Suspend a member: every session and token of theirs stops working at once, the membership stays (P2.6)', params: MemberParams, response: { 200: MemberViewSchema, ...errorResponses('org') } },
+      handler: async (request) => identity.setSuspended(ctxOf(request), request.params.userId, true),
+    })
+
+    app.post('/v1/orgs/:orgId/members/:userId/resume', {
+      config: { access: { permission: 'members:update' }, stepUp: true },
+      schema: { tags, summary: 'Resume a suspended member', params: MemberParams, response: { 200: MemberViewSchema, ...errorResponses('org') } },
+      handler: async (request) => identity.setSuspended(ctxOf(request), request.params.userId, false),
+    })
+
     app.get('/v1/orgs/:orgId/service-accounts', {
       config: { access: { permission: 'service_accounts:read' } },
       schema: { tags, summary: 'Service accounts', params: OrgParams, response: { 200: Type.Object({ serviceAccounts: Type.Array(ServiceAccountViewSchema) }), ...errorResponses('org') } },

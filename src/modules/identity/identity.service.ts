@@ -36,11 +36,23 @@ export interface IdentityService {
   createToken(ctx: RequestContext, input: { name: string; expiresInDays: number; scopes?: string[] | undefined; serviceAccountId?: string | undefined }): Promise<ApiTokenView & { token: string }>
   listTokens(ctx: RequestContext): Promise<ApiTokenView[]>
   revokeToken(ctx: RequestContext, tokenId: string): Promise<void>
+  /** P2.6: a suspended member keeps the membership but loses every access at once; resume restores it. */
+  setSuspended(ctx: RequestContext, userId: string, suspended: boolean): Promise<MemberView>
+  /** The same changes in the caller's org transaction (an access review applies its decision beside it). */
+  changeRoleIn(trx: Trx, ctx: RequestContext, userId: string, role: string): Promise<MemberView>
+  removeMemberIn(trx: Trx, ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
+  revokeTokenIn(trx: Trx, ctx: RequestContext, tokenId: string): Promise<void>
+  deleteServiceAccountIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
   /** CLI break-glass: a token for a member or service account, over the owner connection. */
   createTokenAsAdmin(input: { orgId: string; email?: string | undefined; serviceAccount?: string | undefined; name: string; expiresInDays: number; scopes?: string[] | undefined }): Promise<ApiTokenView & { token: string }>
 }
 
 const INVITATION_TTL_MS = 7 * 86_400_000
+
+/** Owners, and the system acting on an org's own standing policy (an access review's overdue revocations). */
+function actsAsOwner(ctx: RequestContext): boolean {
+  return ctx.principal.role === 'owner' || ctx.principal.kind === 'system'
+}
 
 export function createIdentityService(deps: {
   db: Kysely<DB>
@@ -94,9 +106,45 @@ export function createIdentityService(deps: {
   async function guardLastOwner(trx: Trx, userId: string, newRole: string | null): Promise<void> {
     const member = await store.findMember(trx, userId)
     if (member === undefined) throw new AppError('NOT_FOUND', 'no such member in this org')
-    if (member.role === 'owner' && newRole !== 'owner' && (await store.countRoleHolders(trx, 'owner')) <= 1) {
+    if (member.role === 'owner' && newRole !== 'owner' && member.suspended_at === null && (await store.countActiveOwners(trx)) <= 1) {
       throw new AppError('LAST_OWNER', 'an org keeps at least one owner; make someone else owner first')
     }
+  }
+
+  async function changeRoleIn(trx: Trx, ctx: RequestContext, userId: string, role: string): Promise<MemberView> {
+    await guardLastOwner(trx, userId, role)
+    const member = (await store.findMember(trx, userId)) as store.MemberRow
+    if (member.role === 'owner' && !actsAsOwner(ctx)) throw new AppError('FORBIDDEN', 'only an owner can change an owner’s role', { permission: 'owner' })
+    await access.assertAssignable(trx, ctx, role)
+    await store.setMemberRole(trx, userId, role)
+    await record(trx, ctx, 'member.role_change', { type: 'user', id: userId }, { from: member.role, to: role })
+    return memberView({ ...member, role })
+  }
+
+  async function removeMemberIn(trx: Trx, ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }> {
+    await guardLastOwner(trx, userId, null)
+    const member = (await store.findMember(trx, userId)) as store.MemberRow
+    if (member.role === 'owner' && !actsAsOwner(ctx)) throw new AppError('FORBIDDEN', 'only an owner can remove an owner', { permission: 'owner' })
+    const revoked = await store.revokeCredentialsOfUser(trx, userId)
+    await store.deleteMembership(trx, userId)
+    // Kept out: single sign-on's just-in-time provisioning must not bring them back.
+    await ssoStore.blockIdentitiesOfUser(trx, userId)
+    await record(trx, ctx, 'member.remove', { type: 'user', id: userId }, { role: member.role, revokedTokens: revoked.tokens, revokedSessions: revoked.sessions })
+    return { revokedTokens: revoked.tokens, revokedSessions: revoked.sessions }
+  }
+
+  async function revokeTokenIn(trx: Trx, ctx: RequestContext, tokenId: string): Promise<void> {
+    const row = await store.revokeApiToken(trx, tokenId)
+    if (row === undefined) {
+      if ((await store.findApiToken(trx, tokenId)) === undefined) throw new AppError('NOT_FOUND', 'no such token')
+      return // already revoked: idempotent
+    }
+    await record(trx, ctx, 'token.revoke', { type: 'api_token', id: tokenId })
+  }
+
+  async function deleteServiceAccountIn(trx: Trx, ctx: RequestContext, id: string): Promise<void> {
+    if (!(await store.deleteServiceAccount(trx, id))) throw new AppError('NOT_FOUND', 'no such service account')
+    await record(trx, ctx, 'service_account.delete', { type: 'service_account', id })
   }
 
   return {
@@ -202,28 +250,31 @@ export function createIdentityService(deps: {
     },
 
     async changeRole(ctx, userId, role) {
-      return withOrg(db, ctx.orgId, async (trx) => {
-        await guardLastOwner(trx, userId, role)
-        const member = (await store.findMember(trx, userId)) as store.MemberRow
-        if (member.role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('FORBIDDEN', 'only an owner can change an owner’s role', { permission: 'owner' })
-        await access.assertAssignable(trx, ctx, role)
-        await store.setMemberRole(trx, userId, role)
-        await record(trx, ctx, 'member.role_change', { type: 'user', id: userId }, { from: member.role, to: role })
-        return memberView({ ...member, role })
-      })
+      return withOrg(db, ctx.orgId, (trx) => changeRoleIn(trx, ctx, userId, role))
     },
 
     async removeMember(ctx, userId) {
+      return withOrg(db, ctx.orgId, (trx) => removeMemberIn(trx, ctx, userId))
+    },
+
+    changeRoleIn,
+    removeMemberIn,
+    revokeTokenIn,
+    deleteServiceAccountIn,
+
+    async setSuspended(ctx, userId, suspended) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        await guardLastOwner(trx, userId, null)
-        const member = (await store.findMember(trx, userId)) as store.MemberRow
-        if (member.role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('FORBIDDEN', 'only an owner can remove an owner', { permission: 'owner' })
-        const revoked = await store.revokeCredentialsOfUser(trx, userId)
-        await store.deleteMembership(trx, userId)
-        // Kept out: single sign-on's just-in-time provisioning must not bring them back.
-        await ssoStore.blockIdentitiesOfUser(trx, userId)
-        await record(trx, ctx, 'member.remove', { type: 'user', id: userId }, { role: member.role, revokedTokens: revoked.tokens, revokedSessions: revoked.sessions })
-        return { revokedTokens: revoked.tokens, revokedSessions: revoked.sessions }
+        const member = await store.findMember(trx, userId)
+        if (member === undefined) throw new AppError('NOT_FOUND', 'no such member in this org')
+        if (userId === ctx.principal.id) throw new AppError('CONFLICT', 'you cannot suspend yourself')
+        if (member.role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('FORBIDDEN', 'only an owner can suspend an owner', { permission: 'owner' })
+        if (suspended && member.role === 'owner' && (await store.countActiveOwners(trx)) <= 1) {
+          throw new AppError('LAST_OWNER', 'an org keeps at least one active owner')
+        }
+        if (await store.setSuspended(trx, userId, suspended)) {
+          await record(trx, ctx, suspended ? 'member.suspend' : 'member.resume', { type: 'user', id: userId }, { role: member.role })
+        }
+        return memberView((await store.findMember(trx, userId)) as store.MemberRow)
       })
     },
 
@@ -246,10 +297,7 @@ export function createIdentityService(deps: {
     },
 
     async deleteServiceAccount(ctx, id) {
-      await withOrg(db, ctx.orgId, async (trx) => {
-        if (!(await store.deleteServiceAccount(trx, id))) throw new AppError('NOT_FOUND', 'no such service account')
-        await record(trx, ctx, 'service_account.delete', { type: 'service_account', id })
-      })
+      await withOrg(db, ctx.orgId, (trx) => deleteServiceAccountIn(trx, ctx, id))
     },
 
     async createToken(ctx, input) {
@@ -283,14 +331,7 @@ export function createIdentityService(deps: {
     },
 
     async revokeToken(ctx, tokenId) {
-      await withOrg(db, ctx.orgId, async (trx) => {
-        const row = await store.revokeApiToken(trx, tokenId)
-        if (row === undefined) {
-          if ((await store.findApiToken(trx, tokenId)) === undefined) throw new AppError('NOT_FOUND', 'no such token')
-          return // already revoked: idempotent
-        }
-        await record(trx, ctx, 'token.revoke', { type: 'api_token', id: tokenId })
-      })
+      await withOrg(db, ctx.orgId, (trx) => revokeTokenIn(trx, ctx, tokenId))
     },
 
     async createTokenAsAdmin(input) {
@@ -325,7 +366,7 @@ function orgView(row: store.OrgRow): OrgView {
 }
 
 function memberView(row: store.MemberRow): MemberView {
-  return { userId: row.user_id, email: row.email, role: row.role, joinedAt: row.created_at.toISOString() }
+  return { userId: row.user_id, email: row.email, role: row.role, joinedAt: row.created_at.toISOString(), suspendedAt: row.suspended_at?.toISOString() ?? null }
 }
 
 function serviceAccountView(row: store.ServiceAccountRow): ServiceAccountView {

@@ -43,7 +43,8 @@ export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<Tok
     .leftJoin('user_mfa as um', 'um.user_id', 't.user_id')
     .leftJoin('org_security_policies as osp', 'osp.org_id', 't.org_id')
     .selectAll('t')
-    .select(['o.kind as org_kind', (eb) => eb.fn.coalesce('m.role', 'sa.role').as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
+    // A suspended member's role reads as null: no access until resumed (P2.6).
+    .select(['o.kind as org_kind', sql<string | null>`CASE WHEN t.user_id IS NULL THEN sa.role WHEN m.suspended_at IS NULL THEN m.role END`.as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
     .where('t.id', '=', id)
     .executeTakeFirst() as Promise<TokenForAuth | undefined>
 }
@@ -66,7 +67,7 @@ export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<S
     .leftJoin('user_mfa as um', 'um.user_id', 's.user_id')
     .leftJoin('org_security_policies as osp', 'osp.org_id', 's.org_id')
     .selectAll('s')
-    .select(['o.kind as org_kind', 'm.role as role', 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
+    .select(['o.kind as org_kind', sql<string | null>`CASE WHEN m.suspended_at IS NULL THEN m.role END`.as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
     .where('s.id', '=', id)
     .executeTakeFirst() as Promise<SessionForAuth | undefined>
 }
@@ -182,6 +183,7 @@ export interface MemberRow {
   email: string
   role: string
   created_at: Date
+  suspended_at: Date | null
 }
 
 export async function insertMembership(trx: Trx, row: { org_id: string; user_id: string; role: string }): Promise<void> {
@@ -192,7 +194,7 @@ export async function listMembers(trx: Trx): Promise<MemberRow[]> {
   return trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
     .orderBy('m.created_at')
     .execute()
 }
@@ -201,22 +203,28 @@ export async function findMember(trx: Trx, userId: string): Promise<MemberRow | 
   return trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
     .where('m.user_id', '=', userId)
     .executeTakeFirst()
 }
 
-export async function countRoleHolders(trx: Trx, role: string): Promise<number> {
-  const row = await trx
-    .selectFrom('memberships')
-    .select((eb) => eb.fn.countAll<number>().as('n'))
-    .where('role', '=', role)
-    .executeTakeFirstOrThrow()
+export async function setMemberRole(trx: Trx, userId: string, role: string): Promise<void> {
+  await trx.updateTable('memberships').set({ role }).where('user_id', '=', userId).execute()
+}
+
+export async function countActiveOwners(trx: Trx): Promise<number> {
+  const row = await trx.selectFrom('memberships').select((eb) => eb.fn.countAll<number>().as('n')).where('role', '=', 'owner').where('suspended_at', 'is', null).executeTakeFirstOrThrow()
   return Number(row.n)
 }
 
-export async function setMemberRole(trx: Trx, userId: string, role: string): Promise<void> {
-  await trx.updateTable('memberships').set({ role }).where('user_id', '=', userId).execute()
+export async function setSuspended(trx: Trx, userId: string, suspended: boolean): Promise<boolean> {
+  const result = await trx
+    .updateTable('memberships')
+    .set({ suspended_at: suspended ? new Date() : null })
+    .where('user_id', '=', userId)
+    .where('suspended_at', suspended ? 'is' : 'is not', null)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) === 1
 }
 
 export async function deleteMembership(trx: Trx, userId: string): Promise<void> {

@@ -23,6 +23,8 @@ export interface MembershipsTable {
   user_id: string
   role: string
   created_at: Generated<Date>
+  /** P2.6: a suspended member keeps the membership but no access until resumed. */
+  suspended_at: Generated<Date | null>
 }
 
 export interface ServiceAccountsTable {

@@ -4,7 +4,7 @@ import { Credential, Email, Name, Password, RoleName, Strict, Timestamp, Uuid } 
 export const OrgViewSchema = Type.Object({ id: Uuid, kind: Type.Union([Type.Literal('provider'), Type.Literal('customer')]), name: Type.String(), createdAt: Timestamp })
 export type OrgView = Static<typeof OrgViewSchema>
 
-export const MemberViewSchema = Type.Object({ userId: Uuid, email: Type.String(), role: Type.String(), joinedAt: Timestamp })
+export const MemberViewSchema = Type.Object({ userId: Uuid, email: Type.String(), role: Type.String(), joinedAt: Timestamp, suspendedAt: Type.Union([Timestamp, Type.Null()]) })
 export type MemberView = Static<typeof MemberViewSchema>
 
 export const InvitationViewSchema = Type.Object({ id: Uuid, email: Type.String(), role: Type.String(), expiresAt: Timestamp })

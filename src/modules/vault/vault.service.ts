@@ -196,6 +196,10 @@ export function createVaultService(deps: {
     },
 
     async reveal(ctx, id, input) {
+      // Under a diagnostic access grant (P2.8), only the secrets it names.
+      if (ctx.principal.grant !== undefined && !ctx.principal.grant.secretIds.includes(id)) {
+        throw new AppError('FORBIDDEN', 'this diagnostic access grant does not cover revealing that secret', { permission: 'vault:reveal' })
+      }
       let target: { name: string; version: number } | undefined
       const attempt = () =>
         withOrg(db, ctx.orgId, async (trx) => {

@@ -1,0 +1,353 @@
+import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { Clock } from '../../clock.ts'
+import type { DB } from '../../db/schema.ts'
+import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
+import { actorOf, type Principal, type RequestContext } from '../../http/context.ts'
+import { GRANTABLE, isPermission, type Permission } from '../access/permissions.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import type { RequestMeta } from '../audit/audit.types.ts'
+import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
+import * as store from './grants.store.ts'
+
+/**
+ * Diagnostic access grants (P2.8): provider staff (operators) reach into a customer's
+ * data only with the customer's approval, for a limited time, revocable at any moment.
+ *
+ * - An operator asks for one org, with a reason, a scope (permissions from
+ *   {@link GRANTABLE}; revealing needs named secrets) and a duration (default 21 days,
+ *   at most the org's maximum). The org's owners and admins are notified.
+ * - People of the org approve or deny; nobody approves their own request; an org can
+ *   require two approvers. An approved grant runs from approval for its duration.
+ * - A request still pending when it would have expired lapses. The state that depends on
+ *   time (lapsed, active, expired) is derived from the clock at every read and every use,
+ *   never left to a sweeper.
+ * - The org can revoke a grant at any moment; the operator can give it up. Either takes
+ *   effect on the very next request, whatever session or token it comes with.
+ * - Every use is an audit event in the org's own log (`grant.use`), and every event the
+ *   request writes carries the grant's id.
+ */
+export type GrantStatus = 'pending' | 'lapsed' | 'active' | 'expired' | 'denied' | 'revoked' | 'withdrawn'
+
+export interface GrantView {
+  id: string
+  orgId: string
+  orgName?: string
+  grantee: { userId: string; email: string }
+  reason: string
+  permissions: string[]
+  secretIds: string[]
+  durationDays: number
+  requiredApprovals: number
+  approvals: { userId: string; at: string }[]
+  status: GrantStatus
+  requestedAt: string
+  /** A pending request lapses at this time. */
+  pendingUntil: string
+  startsAt: string | null
+  expiresAt: string | null
+  decidedAt: string | null
+  decidedBy: string | null
+  decisionNote: string | null
+  endedAt: string | null
+  endedBy: string | null
+}
+
+export interface GrantRequest {
+  orgId: string
+  reason: string
+  permissions: string[]
+  secretIds?: string[] | undefined
+  durationDays?: number | undefined
+}
+
+export interface ActiveGrant {
+  id: string
+  orgId: string
+  permissions: ReadonlySet<Permission>
+  secretIds: readonly string[]
+  ipAllowlist: readonly string[]
+}
+
+export interface GrantPolicy {
+  maxDays: number
+  requiredApprovals: number
+}
+
+export interface GrantsService {
+  request(ctx: RequestContext, input: GrantRequest): Promise<GrantView>
+  listMine(ctx: RequestContext): Promise<GrantView[]>
+  withdraw(ctx: RequestContext, grantId: string): Promise<GrantView>
+  list(ctx: RequestContext): Promise<GrantView[]>
+  get(ctx: RequestContext, grantId: string): Promise<GrantView>
+  approve(ctx: RequestContext, grantId: string, note?: string | undefined): Promise<GrantView>
+  deny(ctx: RequestContext, grantId: string, note?: string | undefined): Promise<GrantView>
+  revoke(ctx: RequestContext, grantId: string, note?: string | undefined): Promise<GrantView>
+  policy(ctx: RequestContext): Promise<GrantPolicy>
+  setPolicy(ctx: RequestContext, policy: GrantPolicy): Promise<GrantPolicy>
+  /**
+   * At the access-control point: the grant if `userId` may use it in `orgId` right now.
+   * A refused use of an existing grant of that org is recorded in the org's log.
+   */
+  resolveForUse(input: { grantId: string; userId: string; orgId: string; meta: RequestMeta }): Promise<ActiveGrant | undefined>
+  /** Records one use, before the request's handler runs (fail closed). */
+  recordUse(grant: ActiveGrant, principal: Principal, route: string, meta: RequestMeta): Promise<void>
+  /** The org's grants active now (access reviews). */
+  activeIn(trx: Trx): Promise<GrantView[]>
+  /** Ends a grant in the caller's org transaction (an access review's revoke decision). */
+  revokeIn(trx: Trx, ctx: RequestContext, grantId: string, note: string): Promise<void>
+}
+
+const DAY_MS = 86_400_000
+const DEFAULT_DAYS = 21
+
+export function statusAt(row: store.GrantRow, now: Date): GrantStatus {
+  if (row.status === 'pending') return now.getTime() >= pendingUntil(row).getTime() ? 'lapsed' : 'pending'
+  if (row.status === 'approved') return row.expires_at !== null && now.getTime() < row.expires_at.getTime() ? 'active' : 'expired'
+  return row.status
+}
+
+function pendingUntil(row: store.GrantRow): Date {
+  return new Date(row.requested_at.getTime() + row.duration_days * DAY_MS)
+}
+
+export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append' | 'recordSeparately'>; clock: Clock }): GrantsService {
+  const { db, audit, clock } = deps
+  const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
+
+  function view(row: store.GrantRow, approvals: { grant_id: string; approver_user_id: string; approved_at: Date }[], orgName?: string): GrantView {
+    return {
+      id: row.id,
+      orgId: row.org_id,
+      ...(orgName === undefined ? {} : { orgName }),
+      grantee: { userId: row.grantee_user_id, email: row.grantee_email },
+      reason: row.reason,
+      permissions: row.permissions,
+      secretIds: row.secret_ids,
+      durationDays: row.duration_days,
+      requiredApprovals: row.required_approvals,
+      approvals: approvals.filter((a) => a.grant_id === row.id).map((a) => ({ userId: a.approver_user_id, at: a.approved_at.toISOString() })),
+      status: statusAt(row, clock()),
+      requestedAt: row.requested_at.toISOString(),
+      pendingUntil: pendingUntil(row).toISOString(),
+      startsAt: row.starts_at?.toISOString() ?? null,
+      expiresAt: row.expires_at?.toISOString() ?? null,
+      decidedAt: row.decided_at?.toISOString() ?? null,
+      decidedBy: row.decided_by,
+      decisionNote: row.decision_note,
+      endedAt: row.ended_at?.toISOString() ?? null,
+      endedBy: row.ended_by,
+    }
+  }
+
+  async function viewIn(trx: Trx, row: store.GrantRow): Promise<GrantView> {
+    return view(row, await store.approvalsOf(trx, [row.id]))
+  }
+
+  const record = (trx: Trx, ctx: RequestContext, orgId: string, action: string, grantId: string, details: Record<string, unknown> = {}) =>
+    audit.append(trx, { orgId, actor: actorOf(ctx.principal), action, target: { type: 'grant', id: grantId }, outcome: 'success', details, meta: ctx.meta })
+
+  async function existing(trx: Trx, grantId: string): Promise<store.GrantRow> {
+    const row = await store.findGrant(trx, grantId, true)
+    if (row === undefined) throw new AppError('NOT_FOUND', 'no such grant')
+    return row
+  }
+
+  function person(ctx: RequestContext, what: string): string {
+    if (ctx.principal.kind !== 'user') throw new AppError('FORBIDDEN', `${what} is a person’s decision; service accounts cannot make it`, { permission: 'grants:approve' })
+    return ctx.principal.id
+  }
+
+  async function end(trx: Trx, ctx: RequestContext, row: store.GrantRow, status: 'revoked' | 'withdrawn', note: string | undefined): Promise<store.GrantRow> {
+    const updated = await store.updateGrant(trx, row.id, { status, ended_at: clock(), ended_by: by(ctx), ...(note === undefined ? {} : { decision_note: note }) })
+    await record(trx, ctx, row.org_id, status === 'revoked' ? 'grant.revoke' : 'grant.withdraw', row.id, note === undefined ? {} : { note })
+    return updated
+  }
+
+  return {
+    async request(ctx, input) {
+      if (ctx.principal.orgKind !== 'provider' || ctx.principal.kind !== 'user') {
+        throw new AppError('FORBIDDEN', 'only operators (people of the provider org) request diagnostic access', { permission: 'grants:request' })
+      }
+      const org = await store.customerOrg(db, input.orgId)
+      if (org === undefined) throw new AppError('NOT_FOUND', 'no such customer org')
+      const permissions = [...new Set(input.permissions)].sort()
+      const errors = permissions.filter((p) => !isPermission(p) || !GRANTABLE.has(p)).map((p) => ({ path: '/body/permissions', message: isPermission(p) ? `${p} cannot be granted to provider staff` : `unknown permission ${p}` }))
+      const secretIds = [...new Set(input.secretIds ?? [])].sort()
+      if (permissions.includes('vault:reveal') && secretIds.length === 0) errors.push({ path: '/body/secretIds', message: 'revealing needs the secrets named' })
+      if (!permissions.includes('vault:reveal') && secretIds.length > 0) errors.push({ path: '/body/secretIds', message: 'secrets are named only with vault:reveal' })
+      const policy = await store.policyOf(db, input.orgId)
+      const durationDays = input.durationDays ?? Math.min(DEFAULT_DAYS, policy.max_days)
+      if (durationDays > policy.max_days) errors.push({ path: '/body/durationDays', message: `this org allows grants of at most ${policy.max_days} days` })
+      if (errors.length > 0) throw new AppError('VALIDATION_FAILED', 'the request cannot be made as it is', { errors })
+      const email = (await store.userEmail(db, ctx.principal.id)) as string
+      // Written in the org's own transaction: the org sees the request, and is told.
+      return withOrg(db, input.orgId, async (trx) => {
+        const row = await store.insertGrant(trx, {
+          id: randomUUID(),
+          org_id: input.orgId,
+          grantee_user_id: ctx.principal.id,
+          grantee_email: email,
+          reason: input.reason,
+          permissions,
+          secret_ids: secretIds,
+          duration_days: durationDays,
+          required_approvals: policy.required_approvals,
+          status: 'pending',
+          requested_at: clock(),
+          starts_at: null,
+          expires_at: null,
+          decided_at: null,
+          decided_by: null,
+          decision_note: null,
+          ended_at: null,
+          ended_by: null,
+        })
+        await record(trx, ctx, input.orgId, 'grant.request', row.id, { grantee: email, reason: input.reason, permissions, secretIds, durationDays })
+        await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), {
+          orgId: input.orgId,
+          kind: 'grant.requested',
+          subject: 'Provider staff ask for diagnostic access to your org',
+          body: `${email} asks for ${durationDays} days of access (${permissions.join(', ')}) because: ${input.reason}. Approve or deny it in Custodian; nothing is open until you do.`,
+          data: { grantId: row.id },
+        })
+        return viewIn(trx, row)
+      })
+    },
+
+    async listMine(ctx) {
+      const rows = await store.listGrantsOfGrantee(db, ctx.principal.id, 500)
+      const approvals = await withOwner(db, (trx) => store.approvalsOf(trx, rows.map((r) => r.id)))
+      return rows.map((r) => view(r, approvals, r.org_name))
+    },
+
+    async withdraw(ctx, grantId) {
+      const row = (await store.listGrantsOfGrantee(db, ctx.principal.id, 500)).find((g) => g.id === grantId)
+      if (row === undefined) throw new AppError('NOT_FOUND', 'no such grant of yours')
+      return withOrg(db, row.org_id, async (trx) => {
+        const current = await existing(trx, grantId)
+        const status = statusAt(current, clock())
+        if (status !== 'pending' && status !== 'active') throw new AppError('CONFLICT', `this grant is ${status} already`)
+        return viewIn(trx, await end(trx, ctx, current, 'withdrawn', undefined))
+      })
+    },
+
+    async list(ctx) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const rows = await store.listGrants(trx, 500)
+        const approvals = await store.approvalsOf(trx, rows.map((r) => r.id))
+        return rows.map((r) => view(r, approvals))
+      })
+    },
+
+    async get(ctx, grantId) {
+      return withOrg(db, ctx.orgId, async (trx) => viewIn(trx, await existing(trx, grantId)))
+    },
+
+    async approve(ctx, grantId, note) {
+      const approver = person(ctx, 'approving access')
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const row = await existing(trx, grantId)
+        const status = statusAt(row, clock())
+        if (status !== 'pending') throw new AppError('CONFLICT', `this grant is ${status}; only a pending request can be approved`)
+        if (row.grantee_user_id === approver) throw new AppError('FORBIDDEN', 'nobody approves their own access', { permission: 'grants:approve' })
+        const now = clock()
+        if (!(await store.addApproval(trx, { grant_id: row.id, org_id: row.org_id, approver_user_id: approver, approved_at: now }))) {
+          throw new AppError('CONFLICT', 'you have approved this grant already; it needs another approver')
+        }
+        const approvals = await store.approvalsOf(trx, [row.id])
+        await record(trx, ctx, row.org_id, 'grant.approve', row.id, { approvals: approvals.length, required: row.required_approvals, ...(note === undefined ? {} : { note }) })
+        if (approvals.length < row.required_approvals) return view(row, approvals)
+        const active = await store.updateGrant(trx, row.id, {
+          status: 'approved',
+          starts_at: now,
+          expires_at: new Date(now.getTime() + row.duration_days * DAY_MS),
+          decided_at: now,
+          decided_by: approvals.map((a) => `user:${a.approver_user_id}`).join(','),
+          ...(note === undefined ? {} : { decision_note: note }),
+        })
+        await record(trx, ctx, row.org_id, 'grant.activate', row.id, { startsAt: now.toISOString(), expiresAt: active.expires_at?.toISOString(), permissions: row.permissions })
+        await enqueue(trx, [row.grantee_user_id], { orgId: row.org_id, kind: 'grant.approved', subject: 'Your diagnostic access was approved', body: `Your access runs until ${active.expires_at?.toISOString()}. Every use is recorded in the org's audit log.`, data: { grantId: row.id } })
+        return view(active, approvals)
+      })
+    },
+
+    async deny(ctx, grantId, note) {
+      person(ctx, 'denying access')
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const row = await existing(trx, grantId)
+        const status = statusAt(row, clock())
+        if (status !== 'pending') throw new AppError('CONFLICT', `this grant is ${status}; only a pending request can be denied`)
+        const denied = await store.updateGrant(trx, row.id, { status: 'denied', decided_at: clock(), decided_by: by(ctx), ...(note === undefined ? {} : { decision_note: note }) })
+        await record(trx, ctx, row.org_id, 'grant.deny', row.id, note === undefined ? {} : { note })
+        await enqueue(trx, [row.grantee_user_id], { orgId: row.org_id, kind: 'grant.denied', subject: 'Your diagnostic access request was denied', body: note ?? 'The org denied the request.', data: { grantId: row.id } })
+        return viewIn(trx, denied)
+      })
+    },
+
+    async revoke(ctx, grantId, note) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const row = await existing(trx, grantId)
+        const status = statusAt(row, clock())
+        if (status !== 'active') throw new AppError('CONFLICT', status === 'pending' ? 'this request is still pending: deny it instead' : `this grant is ${status} already`)
+        const revoked = await end(trx, ctx, row, 'revoked', note)
+        await enqueue(trx, [row.grantee_user_id], { orgId: row.org_id, kind: 'grant.revoked', subject: 'Your diagnostic access was revoked', body: note ?? 'The org ended your access.', data: { grantId: row.id } })
+        return viewIn(trx, revoked)
+      })
+    },
+
+    async revokeIn(trx, ctx, grantId, note) {
+      const row = await existing(trx, grantId)
+      if (statusAt(row, clock()) === 'active') await end(trx, ctx, row, 'revoked', note)
+    },
+
+    async activeIn(trx) {
+      const rows = await store.activeGrants(trx, clock())
+      const approvals = await store.approvalsOf(trx, rows.map((r) => r.id))
+      return rows.map((r) => view(r, approvals))
+    },
+
+    async policy(ctx) {
+      const row = await withOrg(db, ctx.orgId, (trx) => store.policyOf(trx, ctx.orgId))
+      return { maxDays: row.max_days, requiredApprovals: row.required_approvals }
+    },
+
+    async setPolicy(ctx, policy) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        await store.savePolicy(trx, { org_id: ctx.orgId, max_days: policy.maxDays, required_approvals: policy.requiredApprovals, updated_by: by(ctx) })
+        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'org.grant_policy.update', target: { type: 'org', id: ctx.orgId }, outcome: 'success', details: { ...policy }, meta: ctx.meta })
+        return policy
+      })
+    },
+
+    async resolveForUse({ grantId, userId, orgId, meta }) {
+      const row = await store.grantForUse(db, grantId, orgId)
+      if (row === undefined) return undefined
+      const status = statusAt(row, clock())
+      if (status !== 'active' || row.grantee_user_id !== userId) {
+        await audit.recordSeparately({
+          orgId,
+          actor: { type: 'user', id: userId },
+          action: 'grant.use',
+          target: { type: 'grant', id: grantId },
+          outcome: 'denied',
+          details: { reason: row.grantee_user_id !== userId ? 'not the grantee' : status },
+          meta,
+        })
+        return undefined
+      }
+      return {
+        id: row.id,
+        orgId,
+        permissions: new Set(row.permissions.filter((p): p is Permission => isPermission(p) && GRANTABLE.has(p))),
+        secretIds: row.secret_ids,
+        ipAllowlist: (row.ip_allowlist ?? []).map((e) => e.cidr),
+      }
+    },
+
+    async recordUse(grant, principal, route, meta) {
+      await audit.recordSeparately({ orgId: grant.orgId, actor: actorOf(principal), action: 'grant.use', target: { type: 'grant', id: grant.id }, outcome: 'success', details: { route }, meta })
+    },
+  }
+}
