@@ -96,7 +96,7 @@ export async function buildApp(deps: AppDeps) {
     },
   })
 
-  registerAccessControl(app, { auth: identity.auth, audit: audit.service, grants: governance.grants })
+  registerAccessControl(app, { auth: identity.auth, audit: audit.service, grants: governance.grants, usage: governance.usage })
   registerInputGuards(app)
   registerNotFound(app)
   app.addHook('onSend', async (request, reply) => {
@@ -114,10 +114,11 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
+    reviewScheduler: governance.reviewScheduler,
   })
 }
 
@@ -131,7 +132,7 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), vault: () => vaultService as NonNullable<typeof vaultService> })
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger })
   vaultService = vault.service
-  const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock })
+  const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
   return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance }
 }
 

@@ -55,6 +55,8 @@ export interface Config {
   readonly rewrap: { readonly batchSize: number; readonly intervalMs: number }
   /** How often due database-credential rotations are looked for. */
   readonly dbRotationCheckMs: number
+  /** How often due and overdue access reviews are looked for. */
+  readonly reviewCheckMs: number
   readonly audit: {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
@@ -112,6 +114,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_REWRAP_BATCH',
   'CUSTODIAN_REWRAP_INTERVAL_MS',
   'CUSTODIAN_DB_ROTATION_CHECK_MS',
+  'CUSTODIAN_ACCESS_REVIEW_CHECK_MS',
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
@@ -215,6 +218,7 @@ export function loadConfig(env: Source = process.env): Config {
     bodyLimitBytes: int('CUSTODIAN_BODY_LIMIT', 65_536, 1024, 16 * 1024 * 1024),
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     dbRotationCheckMs: int('CUSTODIAN_DB_ROTATION_CHECK_MS', 60_000, 100, 3_600_000),
+    reviewCheckMs: int('CUSTODIAN_ACCESS_REVIEW_CHECK_MS', 60_000, 100, 3_600_000),
     rewrap: {
       batchSize: int('CUSTODIAN_REWRAP_BATCH', 100, 1, 10_000),
       intervalMs: int('CUSTODIAN_REWRAP_INTERVAL_MS', 1000, 10, 600_000),

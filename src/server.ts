@@ -46,6 +46,7 @@ export async function startServer(config: Config, print: (line: string) => void 
     app.sequencer.start()
     app.rewrapWorker.start()
     app.dbRotationWorker.start()
+    app.reviewScheduler.start()
 
     const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
     if ('token' in bootstrap) {
@@ -71,6 +72,7 @@ export async function startServer(config: Config, print: (line: string) => void 
           await app.close()
           await app.rewrapWorker.stop()
           await app.dbRotationWorker.stop()
+          await app.reviewScheduler.stop()
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()

@@ -9,6 +9,7 @@ import * as mfa from './migrations/0006_mfa.ts'
 import * as ipAllowlist from './migrations/0007_ip_allowlist.ts'
 import * as sso from './migrations/0008_sso.ts'
 import * as governance from './migrations/0009_governance.ts'
+import * as accessReviews from './migrations/0010_access_reviews.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -21,6 +22,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007_ip_allowlist': ipAllowlist,
   '0008_sso': sso,
   '0009_governance': governance,
+  '0010_access_reviews': accessReviews,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -3,6 +3,7 @@ import { AppError } from '../errors.ts'
 import type { AuditService } from '../modules/audit/audit.service.ts'
 import type { AuthService } from '../modules/identity/auth.service.ts'
 import type { GrantsService } from '../modules/governance/grants.service.ts'
+import type { UsageRecorder } from '../modules/governance/usage.ts'
 import { actorOf, type Principal, type RouteGuards } from './context.ts'
 import { allowlistOf } from './ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
@@ -26,9 +27,10 @@ export function registerAccessControl(
     auth: Pick<AuthService, 'authenticate' | 'providerOrgId'>
     audit: Pick<AuditService, 'recordSeparately'>
     grants?: Pick<GrantsService, 'resolveForUse' | 'recordUse'>
+    usage?: Pick<UsageRecorder, 'record'>
   },
 ): void {
-  const { auth, audit, grants } = deps
+  const { auth, audit, grants, usage } = deps
   const limiter = new RefusalAuditLimiter(30, 60_000)
 
   app.decorateRequest('ctx', null)
@@ -76,6 +78,7 @@ export function registerAccessControl(
         throw new AppError('AUDIT_UNAVAILABLE', 'the use of this grant could not be recorded, so the request was not performed', {}, { cause: error })
       }
     }
+    if ('permission' in access && usage !== undefined) await usage.record(acting, access.permission)
     request.ctx = { principal: acting, orgId: acting.orgId, meta: request.meta }
   })
 

@@ -29,6 +29,10 @@ interface Fixture {
   bSession: string
   aGrant: string
   bGrant: string
+  aReview: string
+  bReview: string
+  aItem: string
+  bItem: string
 }
 
 interface RouteCase {
@@ -98,6 +102,14 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/orgs/{orgId}/grants/{grantId}/revoke', access: 'grants:revoke', url: (f) => `${A(f)}/grants/${f.aGrant}/revoke`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/revoke`, badParamUrl: (f) => `${A(f)}/grants/x/revoke`, body: () => ({ note: 'stop' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/grant-policy', access: 'org:read', url: (f) => `${A(f)}/grant-policy` },
   { method: 'PUT', path: '/v1/orgs/{orgId}/grant-policy', access: 'org:security', url: (f) => `${A(f)}/grant-policy`, body: () => ({ maxDays: 7, requiredApprovals: 1 }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/access-reviews', access: 'reviews:read', url: (f) => `${A(f)}/access-reviews` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/access-reviews', access: 'reviews:manage', url: (f) => `${A(f)}/access-reviews` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', access: 'reviews:read', url: (f) => `${A(f)}/access-reviews/${f.aReview}`, foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}`, badParamUrl: (f) => `${A(f)}/access-reviews/x` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/access-reviews/{reviewId}/items/{itemId}/decision', access: 'reviews:decide', url: (f) => `${A(f)}/access-reviews/${f.aReview}/items/${f.aItem}/decision`, foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}/items/${f.bItem}/decision`, badParamUrl: (f) => `${A(f)}/access-reviews/${f.aReview}/items/x/decision`, body: () => ({ decision: 'certify' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/access-reviews/{reviewId}/close', access: 'reviews:manage', url: (f) => `${A(f)}/access-reviews/${f.aReview}/close`, foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}/close`, badParamUrl: (f) => `${A(f)}/access-reviews/x/close` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/access-review-policy', access: 'org:read', url: (f) => `${A(f)}/access-review-policy` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/access-review-policy', access: 'org:security', url: (f) => `${A(f)}/access-review-policy`, body: () => ({ cadenceDays: 91, windowDays: 14, onOverdue: 'remind', inactiveDays: 90 }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/least-privilege', access: 'access:report', url: (f) => `${A(f)}/least-privilege` },
   { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
   { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
@@ -186,6 +198,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const grantIn = async (org: Org) => (await app.request({ method: 'POST', url: '/v1/operator/grants', token: provider.ownerToken, body: { orgId: org.orgId, reason: 'route matrix fixture', permissions: ['org:read'] } })).body.id as string
     const aGrant = await grantIn(a)
     const bGrant = await grantIn(b)
+    const reviewIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/access-reviews`, token: org.ownerToken })).body as { id: string; items: { id: string; kind: string }[] }
+    const aReview = await reviewIn(a)
+    const bReview = await reviewIn(b)
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
@@ -207,6 +222,10 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bSession,
       aGrant,
       bGrant,
+      aReview: aReview.id,
+      bReview: bReview.id,
+      aItem: aReview.items.find((i) => i.kind === 'service_account')?.id as string,
+      bItem: bReview.items.find((i) => i.kind === 'service_account')?.id as string,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

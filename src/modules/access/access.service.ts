@@ -26,6 +26,8 @@ export interface AccessService {
   /** Throws VALIDATION_FAILED unless `role` can be given to someone in this org. */
   assertAssignable(trx: Trx, ctx: RequestContext, role: string): Promise<void>
   listRoles(ctx: RequestContext): Promise<RoleView[]>
+  /** The roles of an org, built-in and custom, without a request (access reviews, reports). */
+  rolesOf(org: { id: string; kind: 'provider' | 'customer' }): Promise<RoleView[]>
   createRole(ctx: RequestContext, input: { name: string; description: string; permissions: string[] }): Promise<RoleView>
   deleteRole(ctx: RequestContext, name: string): Promise<void>
 }
@@ -48,6 +50,25 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     return new Set((custom?.permissions ?? []).filter(isPermission))
   }
 
+  async function rolesOf(org: { id: string; kind: 'provider' | 'customer' }): Promise<RoleView[]> {
+    const kind = org.kind
+    const custom = await withOrg(db, org.id, (trx) => trx.selectFrom('custom_roles').selectAll().orderBy('name').execute())
+    return [
+      ...Object.entries(BUILT_IN_ROLES).map(([name, role]) => ({
+        name,
+        builtIn: true,
+        description: role.description,
+        permissions: builtInPermissions(name as keyof typeof BUILT_IN_ROLES, kind),
+      })),
+      ...custom.map((row) => ({
+        name: row.name,
+        builtIn: false,
+        description: row.description,
+        permissions: row.permissions.filter(isPermission),
+      })),
+    ]
+  }
+
   return {
     permissionsOf,
 
@@ -65,23 +86,10 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     },
 
     async listRoles(ctx) {
-      const kind = ctx.principal.orgKind
-      const custom = await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('custom_roles').selectAll().orderBy('name').execute())
-      return [
-        ...Object.entries(BUILT_IN_ROLES).map(([name, role]) => ({
-          name,
-          builtIn: true,
-          description: role.description,
-          permissions: builtInPermissions(name as keyof typeof BUILT_IN_ROLES, kind),
-        })),
-        ...custom.map((row) => ({
-          name: row.name,
-          builtIn: false,
-          description: row.description,
-          permissions: row.permissions.filter(isPermission),
-        })),
-      ]
+      return rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind })
     },
+
+    rolesOf,
 
     async createRole(ctx, input) {
       if (isBuiltInRole(input.name)) {

@@ -45,6 +45,10 @@ export const PERMISSIONS = {
   'grants:read': 'List the diagnostic access grants asked of the org, current and past',
   'grants:approve': 'Approve or deny provider staff’s requests for diagnostic access',
   'grants:revoke': 'End a diagnostic access grant at once',
+  'reviews:read': 'See access reviews, current and finished, with every decision',
+  'reviews:manage': 'Start and close access reviews, and set their schedule',
+  'reviews:decide': 'Certify or revoke items of an access review (a revoke deprovisions at once)',
+  'access:report': 'See the least-privilege report: permissions granted against permissions used',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
@@ -79,7 +83,7 @@ export const BUILT_IN_ROLES = {
   member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata; reports exposed secrets', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read', 'secrets:report'] },
   auditor: {
     description: 'Reads, exports and verifies the audit log; sees secrets’ metadata',
-    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'grants:read'],
+    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'grants:read', 'reviews:read', 'access:report'],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
 } as const satisfies Record<string, { description: string; permissions: readonly Permission[] }>

@@ -43,8 +43,19 @@ export interface IdentityService {
   removeMemberIn(trx: Trx, ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
   revokeTokenIn(trx: Trx, ctx: RequestContext, tokenId: string): Promise<void>
   deleteServiceAccountIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
+  /**
+   * Everyone and everything with access to the org, with last activity and (members)
+   * whether 2FA is on: what an access review certifies or revokes (P2.5).
+   */
+  inventory(orgId: string): Promise<AccessInventory>
   /** CLI break-glass: a token for a member or service account, over the owner connection. */
   createTokenAsAdmin(input: { orgId: string; email?: string | undefined; serviceAccount?: string | undefined; name: string; expiresInDays: number; scopes?: string[] | undefined }): Promise<ApiTokenView & { token: string }>
+}
+
+export interface AccessInventory {
+  members: { userId: string; email: string; role: string; joinedAt: Date; suspended: boolean; mfaEnabled: boolean; lastActivityAt: Date | null }[]
+  serviceAccounts: { id: string; name: string; role: string; createdAt: Date; lastActivityAt: Date | null }[]
+  tokens: { id: string; name: string; userId: string | null; serviceAccountId: string | null; scopes: string[] | null; createdAt: Date; expiresAt: Date; lastActivityAt: Date | null }[]
 }
 
 const INVITATION_TTL_MS = 7 * 86_400_000
@@ -261,6 +272,34 @@ export function createIdentityService(deps: {
     removeMemberIn,
     revokeTokenIn,
     deleteServiceAccountIn,
+
+    async inventory(orgId) {
+      const found = await withOrg(db, orgId, async (trx) => ({
+        members: await store.listMembers(trx),
+        accounts: await store.listServiceAccounts(trx),
+        tokens: (await store.listApiTokens(trx)).filter((t) => t.revoked_at === null),
+        // Activity in this org: its sessions (ended ones too) and tokens.
+        sessions: await trx.selectFrom('sessions').select(['user_id', (eb) => eb.fn.max('last_seen_at').as('last_seen_at')]).groupBy('user_id').execute(),
+      }))
+      // Owner read: second-factor state is readable only on the authentication path.
+      const userIds = found.members.map((m) => m.user_id)
+      const mfa = userIds.length === 0 ? [] : await withOwner(db, (trx) => trx.selectFrom('user_mfa').select('user_id').where('user_id', 'in', userIds).where('confirmed_at', 'is not', null).execute())
+      const latest = (...dates: (Date | null | undefined)[]) => dates.reduce<Date | null>((a, d) => (d != null && (a === null || d > a) ? d : a), null)
+      const tokenUse = (pick: (t: store.ApiTokenRow) => string | null, id: string) => latest(...found.tokens.filter((t) => pick(t) === id).map((t) => t.last_used_at))
+      return {
+        members: found.members.map((m) => ({
+          userId: m.user_id,
+          email: m.email,
+          role: m.role,
+          joinedAt: m.created_at,
+          suspended: m.suspended_at !== null,
+          mfaEnabled: mfa.some((r) => r.user_id === m.user_id),
+          lastActivityAt: latest(tokenUse((t) => t.user_id, m.user_id), found.sessions.find((x) => x.user_id === m.user_id)?.last_seen_at),
+        })),
+        serviceAccounts: found.accounts.map((a) => ({ id: a.id, name: a.name, role: a.role, createdAt: a.created_at, lastActivityAt: tokenUse((t) => t.service_account_id, a.id) })),
+        tokens: found.tokens.map((t) => ({ id: t.id, name: t.name, userId: t.user_id, serviceAccountId: t.service_account_id, scopes: t.scopes, createdAt: t.created_at, expiresAt: t.expires_at, lastActivityAt: t.last_used_at })),
+      }
+    },
 
     async setSuspended(ctx, userId, suspended) {
       return withOrg(db, ctx.orgId, async (trx) => {

@@ -1,0 +1,388 @@
+import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { Clock } from '../../clock.ts'
+import type { DB } from '../../db/schema.ts'
+import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { AppError, isAppError } from '../../errors.ts'
+import { actorOf, type Principal, type RequestContext } from '../../http/context.ts'
+import type { AccessService } from '../access/access.service.ts'
+import { ALL_PERMISSIONS } from '../access/permissions.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import type { IdentityService } from '../identity/identity.service.ts'
+import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
+import type { ReviewDecision, ReviewItemKind } from './governance.tables.ts'
+import type { GrantsService } from './grants.service.ts'
+import { suggest } from './least-privilege.ts'
+import * as store from './reviews.store.ts'
+import { principalKey, type UsageRecorder } from './usage.ts'
+
+/**
+ * Access reviews (P2.5). A campaign lists every principal with access to the org as it
+ * stands when the campaign starts — members, service accounts, API tokens, active
+ * diagnostic grants — with role, permissions granted and used (90 days), a narrower role
+ * where one would do (P2.3), last activity, 2FA, and an "inactive" flag. Reviewers certify
+ * or revoke each item; a revoke deprovisions at once, in the transaction that records it.
+ * Nobody decides on their own access.
+ *
+ * Campaigns start on the org's cadence (quarterly by default) from a scheduler shared by
+ * every process; at the due date undecided items follow the org's policy: a daily
+ * reminder, or revocation. A closed campaign stays as evidence: who decided what, when,
+ * and what it did.
+ */
+export interface ReviewItemView {
+  id: string
+  kind: ReviewItemKind
+  subjectId: string
+  label: string
+  role: string | null
+  permissions: string[]
+  usedPermissions: string[]
+  suggestedRole: string | null
+  lastActivityAt: string | null
+  mfaEnabled: boolean | null
+  inactive: boolean
+  details: Record<string, unknown>
+  decision: ReviewDecision | null
+  reduceTo: string | null
+  decidedBy: string | null
+  decidedAt: string | null
+  note: string | null
+  outcome: string | null
+}
+
+export interface ReviewView {
+  id: string
+  status: 'open' | 'closed'
+  startedAt: string
+  dueAt: string
+  startedBy: string
+  closedAt: string | null
+  closedBy: string | null
+  overdue: boolean
+  summary: Record<string, unknown> | null
+  items?: ReviewItemView[]
+}
+
+export interface ReviewPolicy {
+  cadenceDays: number
+  windowDays: number
+  onOverdue: 'remind' | 'revoke'
+  inactiveDays: number
+}
+
+export interface LeastPrivilegeEntry {
+  kind: 'member' | 'service_account'
+  id: string
+  label: string
+  role: string
+  granted: string[]
+  used: string[]
+  unused: string[]
+  suggestedRole: string | null
+  suggestRemoval: boolean
+  lastActivityAt: string | null
+}
+
+export interface ReviewsService {
+  start(ctx: RequestContext): Promise<ReviewView>
+  list(ctx: RequestContext): Promise<ReviewView[]>
+  get(ctx: RequestContext, reviewId: string): Promise<ReviewView>
+  decide(ctx: RequestContext, reviewId: string, itemId: string, input: { decision: ReviewDecision; role?: string | undefined; note?: string | undefined }): Promise<ReviewItemView>
+  close(ctx: RequestContext, reviewId: string): Promise<ReviewView>
+  policy(ctx: RequestContext): Promise<ReviewPolicy>
+  setPolicy(ctx: RequestContext, policy: ReviewPolicy): Promise<ReviewPolicy>
+  leastPrivilege(ctx: RequestContext): Promise<{ windowDays: number; generatedAt: string; principals: LeastPrivilegeEntry[] }>
+  /** The scheduler's pass: start campaigns that are due, act on overdue ones. */
+  runScheduled(): Promise<{ started: number; reminded: number; revoked: number }>
+}
+
+const DAY_MS = 86_400_000
+const USAGE_WINDOW_DAYS = 90
+
+export function createReviewsService(deps: {
+  db: Kysely<DB>
+  clock: Clock
+  audit: Pick<AuditService, 'append'>
+  identity: Pick<IdentityService, 'inventory' | 'removeMemberIn' | 'changeRoleIn' | 'revokeTokenIn' | 'deleteServiceAccountIn'>
+  access: Pick<AccessService, 'rolesOf' | 'assertAssignable'>
+  grants: Pick<GrantsService, 'activeIn' | 'revokeIn'>
+  usage: Pick<UsageRecorder, 'usedSince'>
+}): ReviewsService {
+  const { db, clock, audit, identity, access, grants, usage } = deps
+  const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
+  const record = (trx: Trx, ctx: RequestContext, action: string, target: { type: string; id: string }, details: Record<string, unknown>) =>
+    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target, outcome: 'success', details, meta: ctx.meta })
+
+  function systemContext(orgId: string, kind: 'provider' | 'customer', purpose: string): RequestContext {
+    const principal: Principal = {
+      kind: 'system',
+      id: purpose,
+      orgId,
+      orgKind: kind,
+      role: 'system',
+      permissions: new Set(ALL_PERMISSIONS),
+      via: { type: 'token', tokenId: purpose },
+      mfa: { enrolled: false, at: null },
+      policy: { require2fa: false, stepUpMinutes: 10, ipAllowlist: [] },
+    }
+    return { principal, orgId, meta: { requestId: null, ip: null, userAgent: null } }
+  }
+
+  function itemView(row: store.ReviewItemRow): ReviewItemView {
+    return {
+      id: row.id,
+      kind: row.kind,
+      subjectId: row.subject_id,
+      label: row.label,
+      role: row.role,
+      permissions: row.permissions,
+      usedPermissions: row.used_permissions,
+      suggestedRole: row.suggested_role,
+      lastActivityAt: row.last_activity_at?.toISOString() ?? null,
+      mfaEnabled: row.mfa_enabled,
+      inactive: row.inactive,
+      details: row.details,
+      decision: row.decision,
+      reduceTo: row.reduce_to,
+      decidedBy: row.decided_by,
+      decidedAt: row.decided_at?.toISOString() ?? null,
+      note: row.note,
+      outcome: row.outcome,
+    }
+  }
+
+  function reviewView(row: store.ReviewRow, items?: store.ReviewItemRow[]): ReviewView {
+    return {
+      id: row.id,
+      status: row.status,
+      startedAt: row.started_at.toISOString(),
+      dueAt: row.due_at.toISOString(),
+      startedBy: row.started_by,
+      closedAt: row.closed_at?.toISOString() ?? null,
+      closedBy: row.closed_by,
+      overdue: row.status === 'open' && clock().getTime() >= row.due_at.getTime(),
+      summary: row.summary,
+      ...(items === undefined ? {} : { items: items.map(itemView) }),
+    }
+  }
+
+  /** What the org's principals were granted and used (90 days), with the narrower role that would do. */
+  async function privilegeOf(orgId: string, kind: 'provider' | 'customer') {
+    const now = clock()
+    const [inventory, roles, used] = await Promise.all([
+      identity.inventory(orgId),
+      access.rolesOf({ id: orgId, kind }),
+      withOrg(db, orgId, (trx) => usage.usedSince(trx, new Date(now.getTime() - USAGE_WINDOW_DAYS * DAY_MS))),
+    ])
+    const permissionsOfRole = (role: string) => roles.find((r) => r.name === role)?.permissions ?? []
+    const assess = (type: 'user' | 'service_account', id: string, role: string) => {
+      const granted = new Set<string>(permissionsOfRole(role))
+      const usedHere = new Set([...(used.get(principalKey(type, id)) ?? [])].filter((p) => granted.has(p)))
+      return { granted, used: usedHere, ...suggest(granted, usedHere, roles) }
+    }
+    return { inventory, assess, permissionsOfRole }
+  }
+
+  async function startCampaign(ctx: RequestContext, kind: 'provider' | 'customer'): Promise<ReviewView> {
+    const now = clock()
+    const policy = await store.policyOf(db, ctx.orgId)
+    const { inventory, assess, permissionsOfRole } = await privilegeOf(ctx.orgId, kind)
+    const inactiveBefore = now.getTime() - policy.inactive_days * DAY_MS
+    const isInactive = (last: Date | null, since: Date) => (last ?? since).getTime() < inactiveBefore
+    try {
+      return await withOrg(db, ctx.orgId, async (trx) => {
+        const review = await store.insertReview(trx, { id: randomUUID(), org_id: ctx.orgId, status: 'open', started_at: now, due_at: new Date(now.getTime() + policy.window_days * DAY_MS), started_by: by(ctx), closed_at: null, closed_by: null, last_reminded_at: null, summary: null })
+        const base = { review_id: review.id, org_id: ctx.orgId, decision: null, reduce_to: null, decided_by: null, decided_at: null, note: null, outcome: null }
+        const items = [
+          ...inventory.members.map((m) => {
+            const a = assess('user', m.userId, m.role)
+            return { ...base, id: randomUUID(), kind: 'member' as const, subject_id: m.userId, label: m.email, role: m.role, permissions: [...a.granted].sort(), used_permissions: [...a.used].sort(), suggested_role: a.suggestedRole, last_activity_at: m.lastActivityAt, mfa_enabled: m.mfaEnabled, inactive: isInactive(m.lastActivityAt, m.joinedAt), details: JSON.stringify({ suspended: m.suspended, joinedAt: m.joinedAt.toISOString() }) }
+          }),
+          ...inventory.serviceAccounts.map((s) => {
+            const a = assess('service_account', s.id, s.role)
+            return { ...base, id: randomUUID(), kind: 'service_account' as const, subject_id: s.id, label: s.name, role: s.role, permissions: [...a.granted].sort(), used_permissions: [...a.used].sort(), suggested_role: a.suggestedRole, last_activity_at: s.lastActivityAt, mfa_enabled: null, inactive: isInactive(s.lastActivityAt, s.createdAt), details: '{}' }
+          }),
+          ...inventory.tokens.map((t) => {
+            const holderRole = t.userId !== null ? inventory.members.find((m) => m.userId === t.userId)?.role : inventory.serviceAccounts.find((s) => s.id === t.serviceAccountId)?.role
+            return { ...base, id: randomUUID(), kind: 'api_token' as const, subject_id: t.id, label: t.name, role: holderRole ?? null, permissions: t.scopes ?? [...permissionsOfRole(holderRole ?? '')].sort(), used_permissions: [], suggested_role: null, last_activity_at: t.lastActivityAt, mfa_enabled: null, inactive: isInactive(t.lastActivityAt, t.createdAt), details: JSON.stringify({ holder: t.userId ?? t.serviceAccountId, holderType: t.userId !== null ? 'user' : 'service_account', scoped: t.scopes !== null, expiresAt: t.expiresAt.toISOString() }) }
+          }),
+          ...(await grants.activeIn(trx)).map((g) => ({ ...base, id: randomUUID(), kind: 'grant' as const, subject_id: g.id, label: g.grantee.email, role: null, permissions: g.permissions, used_permissions: [], suggested_role: null, last_activity_at: null, mfa_enabled: true, inactive: false, details: JSON.stringify({ reason: g.reason, expiresAt: g.expiresAt, secretIds: g.secretIds }) })),
+        ]
+        await store.insertItems(trx, items)
+        await record(trx, ctx, 'access_review.start', { type: 'access_review', id: review.id }, { items: items.length, dueAt: review.due_at.toISOString(), inactive: items.filter((i) => i.inactive).length })
+        await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId: ctx.orgId, kind: 'access_review.started', subject: 'An access review is open', body: `${items.length} items to certify or revoke by ${review.due_at.toISOString()}.`, data: { reviewId: review.id } })
+        return reviewView(review, await store.itemsOf(trx, review.id))
+      })
+    } catch (error) {
+      if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', 'an access review is already open for this org; finish it first')
+      throw error
+    }
+  }
+
+  /** Applies a decision beside its record, in the org's transaction: revoke deprovisions now. */
+  async function applyDecision(trx: Trx, ctx: RequestContext, item: store.ReviewItemRow, decision: ReviewDecision, role: string | undefined, note: string | undefined): Promise<store.ReviewItemRow> {
+    let outcome = 'certified'
+    try {
+      if (decision === 'reduce') {
+        if (item.kind !== 'member') throw new AppError('VALIDATION_FAILED', 'only a member’s role can be reduced; revoke the item instead', { errors: [{ path: '/body/decision', message: 'reduce applies to members' }] })
+        if (role === undefined || role === 'owner') throw new AppError('VALIDATION_FAILED', 'reducing needs the narrower role', { errors: [{ path: '/body/role', message: 'a role other than owner' }] })
+        await identity.changeRoleIn(trx, ctx, item.subject_id, role)
+        outcome = `role changed from ${item.role} to ${role}`
+      } else if (decision === 'revoke') {
+        if (item.kind === 'member') {
+          const done = await identity.removeMemberIn(trx, ctx, item.subject_id)
+          outcome = `membership removed; ${done.revokedTokens} tokens and ${done.revokedSessions} sessions revoked`
+        } else if (item.kind === 'service_account') {
+          await identity.deleteServiceAccountIn(trx, ctx, item.subject_id)
+          outcome = 'service account and its tokens deleted'
+        } else if (item.kind === 'api_token') {
+          await identity.revokeTokenIn(trx, ctx, item.subject_id)
+          outcome = 'token revoked'
+        } else {
+          await grants.revokeIn(trx, ctx, item.subject_id, 'revoked by an access review')
+          outcome = 'grant revoked'
+        }
+      }
+    } catch (error) {
+      if (!isAppError(error) || error.code !== 'NOT_FOUND' || decision === 'certify') throw error
+      outcome = 'already gone'
+    }
+    const decided = await store.recordDecision(trx, item.id, { decision, reduce_to: role ?? null, decided_by: by(ctx), decided_at: clock(), note: note ?? null, outcome })
+    await record(trx, ctx, 'access_review.decide', { type: 'access_review_item', id: item.id }, { review: item.review_id, kind: item.kind, subject: item.subject_id, decision, ...(role === undefined ? {} : { role }), outcome })
+    return decided
+  }
+
+  async function closeIn(trx: Trx, ctx: RequestContext, review: store.ReviewRow): Promise<store.ReviewRow> {
+    const items = await store.itemsOf(trx, review.id)
+    const count = (d: string) => items.filter((i) => i.decision === d).length
+    const summary = { items: items.length, certified: count('certify'), revoked: count('revoke'), reduced: count('reduce'), inactive: items.filter((i) => i.inactive).length }
+    const closed = await store.closeReview(trx, review.id, { closed_at: clock(), closed_by: by(ctx), summary: JSON.stringify(summary) })
+    await record(trx, ctx, 'access_review.close', { type: 'access_review', id: review.id }, summary)
+    return closed
+  }
+
+  async function openReview(trx: Trx, reviewId: string): Promise<store.ReviewRow> {
+    const review = await store.findReview(trx, reviewId, true)
+    if (review === undefined) throw new AppError('NOT_FOUND', 'no such access review')
+    if (review.status !== 'open') throw new AppError('CONFLICT', 'this access review is closed; its decisions stand as evidence')
+    return review
+  }
+
+  return {
+    async start(ctx) {
+      return startCampaign(ctx, ctx.principal.orgKind)
+    },
+
+    async list(ctx) {
+      return (await withOrg(db, ctx.orgId, (trx) => store.listReviews(trx))).map((r) => reviewView(r))
+    },
+
+    async get(ctx, reviewId) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const review = await store.findReview(trx, reviewId)
+        if (review === undefined) throw new AppError('NOT_FOUND', 'no such access review')
+        return reviewView(review, await store.itemsOf(trx, review.id))
+      })
+    },
+
+    async decide(ctx, reviewId, itemId, input) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        await openReview(trx, reviewId)
+        const item = await store.findItem(trx, reviewId, itemId)
+        if (item === undefined) throw new AppError('NOT_FOUND', 'no such item in this review')
+        if (item.decision !== null) throw new AppError('CONFLICT', `this item was decided already (${item.decision})`)
+        const own = (item.kind === 'member' && item.subject_id === ctx.principal.id) || (item.kind === 'api_token' && item.details.holder === ctx.principal.id)
+        if (own) throw new AppError('FORBIDDEN', 'nobody reviews their own access; another reviewer decides this item', { permission: 'reviews:decide' })
+        return itemView(await applyDecision(trx, ctx, item, input.decision, input.role, input.note))
+      })
+    },
+
+    async close(ctx, reviewId) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const review = await openReview(trx, reviewId)
+        const undecided = (await store.itemsOf(trx, review.id)).filter((i) => i.decision === null).length
+        if (undecided > 0) throw new AppError('CONFLICT', `${undecided} items are undecided; decide them, or let the due date apply the org’s policy`)
+        return reviewView(await closeIn(trx, ctx, review), await store.itemsOf(trx, review.id))
+      })
+    },
+
+    async policy(ctx) {
+      const row = await withOrg(db, ctx.orgId, (trx) => store.policyOf(trx, ctx.orgId))
+      return { cadenceDays: row.cadence_days, windowDays: row.window_days, onOverdue: row.on_overdue, inactiveDays: row.inactive_days }
+    },
+
+    async setPolicy(ctx, policy) {
+      if (policy.windowDays >= policy.cadenceDays) {
+        throw new AppError('VALIDATION_FAILED', 'the window to decide must be shorter than the cadence', { errors: [{ path: '/body/windowDays', message: `less than cadenceDays (${policy.cadenceDays})` }] })
+      }
+      return withOrg(db, ctx.orgId, async (trx) => {
+        await store.savePolicy(trx, ctx.orgId, { cadence_days: policy.cadenceDays, window_days: policy.windowDays, on_overdue: policy.onOverdue, inactive_days: policy.inactiveDays }, by(ctx))
+        await record(trx, ctx, 'org.access_review_policy.update', { type: 'org', id: ctx.orgId }, { ...policy })
+        return policy
+      })
+    },
+
+    async leastPrivilege(ctx) {
+      const { inventory, assess } = await privilegeOf(ctx.orgId, ctx.principal.orgKind)
+      const entry = (kind: 'member' | 'service_account', id: string, label: string, role: string, last: Date | null): LeastPrivilegeEntry => {
+        const a = assess(kind === 'member' ? 'user' : 'service_account', id, role)
+        return { kind, id, label, role, granted: [...a.granted].sort(), used: [...a.used].sort(), unused: a.unused, suggestedRole: a.suggestedRole, suggestRemoval: a.suggestRemoval, lastActivityAt: last?.toISOString() ?? null }
+      }
+      return {
+        windowDays: USAGE_WINDOW_DAYS,
+        generatedAt: clock().toISOString(),
+        principals: [
+          ...inventory.members.map((m) => entry('member', m.userId, m.email, m.role, m.lastActivityAt)),
+          ...inventory.serviceAccounts.map((s) => entry('service_account', s.id, s.name, s.role, s.lastActivityAt)),
+        ],
+      }
+    },
+
+    async runScheduled() {
+      const now = clock()
+      let started = 0
+      let reminded = 0
+      let revoked = 0
+      // Looking across orgs needs the owner connection; each action then runs in its org.
+      for (const org of await withOwner(db, (trx) => store.orgsDueForReview(trx, now))) {
+        try {
+          await startCampaign(systemContext(org.id, org.kind, 'access-review-schedule'), org.kind)
+          started++
+        } catch (error) {
+          if (!isAppError(error) || error.code !== 'CONFLICT') throw error // another process started it
+        }
+      }
+      for (const due of await withOwner(db, (trx) => store.overdueReviews(trx, now))) {
+        const kind = (await store.orgKindOf(db, due.org_id)) ?? 'customer'
+        const ctx = systemContext(due.org_id, kind, 'access-review-overdue')
+        const policy = await store.policyOf(db, due.org_id)
+        await withOrg(db, due.org_id, async (trx) => {
+          const review = await store.findReview(trx, due.id, true)
+          if (review === undefined || review.status !== 'open') return // handled by another process
+          const undecided = (await store.itemsOf(trx, review.id)).filter((i) => i.decision === null)
+          if (policy.on_overdue === 'revoke') {
+            for (const item of undecided) {
+              try {
+                await applyDecision(trx, ctx, item, 'revoke', undefined, 'undecided at the due date: revoked by the org’s policy')
+                revoked++
+              } catch (error) {
+                // Checked before any write: the transaction is intact. The org keeps its last owner.
+                if (!isAppError(error) || error.code !== 'LAST_OWNER') throw error
+                await applyDecision(trx, ctx, item, 'certify', undefined, 'undecided at the due date; kept, as the org’s last active owner')
+              }
+            }
+            await closeIn(trx, ctx, review)
+            return
+          }
+          if (review.last_reminded_at === null || now.getTime() - review.last_reminded_at.getTime() >= DAY_MS) {
+            await store.markReminded(trx, review.id, now)
+            await audit.append(trx, { orgId: due.org_id, actor: actorOf(ctx.principal), action: 'access_review.overdue', target: { type: 'access_review', id: review.id }, outcome: 'success', details: { undecided: undecided.length }, meta: ctx.meta })
+            await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId: due.org_id, kind: 'access_review.overdue', subject: 'An access review is overdue', body: `${undecided.length} items still wait for a decision (due ${review.due_at.toISOString()}).`, data: { reviewId: review.id } })
+            reminded++
+          }
+        })
+      }
+      return { started, reminded, revoked }
+    },
+  }
+}

@@ -1,0 +1,60 @@
+import { sql, type Kysely } from 'kysely'
+import type { Clock } from '../../clock.ts'
+import type { DB } from '../../db/schema.ts'
+import { withOrg, type Trx } from '../../db/tenant.ts'
+import type { Principal } from '../../http/context.ts'
+
+/**
+ * When each principal last used each permission (P2.3), recorded at the authorization
+ * point — reads included, which the audit log does not hold. At most one write per
+ * principal and permission an hour per process: a request pays nothing most of the time.
+ * A failed write is logged and the request goes on: this is a statistic, not a control.
+ */
+export interface UsageRecorder {
+  record(principal: Principal, permission: string): Promise<void>
+  /** The last use of each permission by each principal of the current org since `since`. */
+  usedSince(trx: Trx, since: Date): Promise<Map<string, Set<string>>>
+}
+
+const WRITE_EVERY_MS = 60 * 60_000
+
+export function principalKey(type: string, id: string): string {
+  return `${type}:${id}`
+}
+
+export function createUsageRecorder(deps: { db: Kysely<DB>; clock: Clock; log: { error(obj: object, msg: string): void } }): UsageRecorder {
+  const written = new Map<string, number>()
+  return {
+    async record(principal, permission) {
+      // Uses under a diagnostic grant are the operator's, recorded as grant uses instead.
+      if (principal.grant !== undefined || principal.kind === 'system') return
+      const now = deps.clock()
+      const key = `${principal.orgId}|${principal.kind}|${principal.id}|${permission}`
+      const last = written.get(key)
+      if (last !== undefined && now.getTime() - last < WRITE_EVERY_MS && now.getTime() >= last) return
+      written.set(key, now.getTime())
+      if (written.size > 100_000) written.clear()
+      try {
+        await withOrg(deps.db, principal.orgId, (trx) =>
+          sql`INSERT INTO permission_usage (org_id, principal_type, principal_id, permission, last_used_at)
+              VALUES (${principal.orgId}, ${principal.kind}, ${principal.id}, ${permission}, ${now})
+              ON CONFLICT (org_id, principal_type, principal_id, permission)
+              DO UPDATE SET last_used_at = greatest(permission_usage.last_used_at, EXCLUDED.last_used_at)`.execute(trx),
+        )
+      } catch (error) {
+        written.delete(key)
+        deps.log.error({ err: error }, 'could not record permission use')
+      }
+    },
+
+    async usedSince(trx, since) {
+      const rows = await trx.selectFrom('permission_usage').select(['principal_type', 'principal_id', 'permission']).where('last_used_at', '>=', since).execute()
+      const used = new Map<string, Set<string>>()
+      for (const row of rows) {
+        const key = principalKey(row.principal_type, row.principal_id)
+        used.set(key, (used.get(key) ?? new Set()).add(row.permission))
+      }
+      return used
+    },
+  }
+}

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict'
+import { before, it } from 'node:test'
+import { forEachEngine } from '../helpers/db.ts'
+import { auditActions, bootstrapProvider, createCustomerOrg, PASSWORD, principalWithRole, testClock, useTestApp, type Org } from '../helpers/app.ts'
+
+const DAY = 86_400_000
+
+/**
+ * Access reviews (P2.5) and the least-privilege report (P2.3): every principal with
+ * access is listed, certified or revoked; a revoke removes access at once; schedule and
+ * overdue policy run on a clock the test advances.
+ */
+forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
+  const time = testClock()
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000' }, undefined, undefined, { clock: time.clock })
+  let provider: Org
+  let acme: Org
+  let bob: { userId: string; apiToken: string }
+  let carol: { userId: string; apiToken: string }
+  let app: { token: string; serviceAccountId: string }
+  let reviewId = ''
+  const url = (path = '') => `/v1/orgs/${acme.orgId}${path}`
+  const join = async (email: string, role: string) => {
+    const invite = await t().request({ method: 'POST', url: url('/invitations'), token: acme.ownerToken, body: { email, role } })
+    return (await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })).body as { userId: string; apiToken: string }
+  }
+  const decide = (itemId: string, body: Record<string, unknown>, token = acme.ownerToken) => t().request({ method: 'POST', url: url(`/access-reviews/${reviewId}/items/${itemId}/decision`), token, body })
+  const review = async (token = acme.ownerToken) => (await t().request({ method: 'GET', url: url(`/access-reviews/${reviewId}`), token })).body
+  const item = async (kind: string, label: string) => (await review()).items.find((i: { kind: string; label: string }) => i.kind === kind && i.label === label)
+
+  before(async () => {
+    provider = await bootstrapProvider(t())
+    acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
+    bob = await join('bob@acme.test', 'admin')
+    carol = await join('carol@acme.test', 'admin')
+    app = await principalWithRole(t(), acme, 'admin')
+    // The service account uses only two permissions; bob reads the audit log.
+    await t().request({ method: 'GET', url: url(), token: app.token })
+    await t().request({ method: 'GET', url: url('/secrets'), token: app.token })
+    await t().request({ method: 'GET', url: url('/audit/events'), token: bob.apiToken })
+  })
+
+  it('reports permissions granted against used, with a narrower role where one would do (P2.3)', async () => {
+    const report = await t().request({ method: 'GET', url: url('/least-privilege'), token: acme.ownerToken })
+    assert.equal(report.status, 200, report.text)
+    assert.equal(report.body.windowDays, 90)
+    const sa = report.body.principals.find((p: { id: string }) => p.id === app.serviceAccountId)
+    assert.deepEqual(sa.used, ['org:read', 'secrets:read'])
+    assert.ok(sa.unused.includes('vault:reveal'))
+    assert.equal(sa.suggestedRole, 'member', 'member is the smallest built-in role with org:read and secrets:read')
+    const bobEntry = report.body.principals.find((p: { id: string }) => p.id === bob.userId)
+    assert.deepEqual(bobEntry.used, ['audit:read'])
+    assert.equal(bobEntry.suggestedRole, 'auditor')
+    const carolEntry = report.body.principals.find((p: { id: string }) => p.id === carol.userId)
+    assert.equal(carolEntry.suggestRemoval, true, 'nothing used at all')
+    assert.equal((await t().request({ method: 'GET', url: url('/least-privilege'), token: bob.apiToken })).status, 200, 'admins see it')
+  })
+
+  it('lists every principal with access: members with 2FA state, service accounts, tokens, active grants', async () => {
+    const asked = await t().request({ method: 'POST', url: '/v1/operator/grants', token: provider.ownerToken, body: { orgId: acme.orgId, reason: 'investigating an import problem', permissions: ['org:read'] } })
+    await t().request({ method: 'POST', url: url(`/grants/${asked.body.id}/approve`), token: acme.ownerToken, body: {} })
+    const started = await t().request({ method: 'POST', url: url('/access-reviews'), token: acme.ownerToken })
+    assert.equal(started.status, 201, started.text)
+    reviewId = started.body.id
+    assert.equal(new Date(started.body.dueAt).getTime() - new Date(started.body.startedAt).getTime(), 14 * DAY)
+    const kinds = (label: string) => started.body.items.filter((i: { label: string }) => i.label === label).map((i: { kind: string }) => i.kind)
+    assert.deepEqual(kinds('bob@acme.test'), ['member'])
+    assert.deepEqual(kinds('owner@provider.test'), ['grant'])
+    assert.ok(started.body.items.some((i: { kind: string; subjectId: string }) => i.kind === 'service_account' && i.subjectId === app.serviceAccountId))
+    assert.ok(started.body.items.filter((i: { kind: string }) => i.kind === 'api_token').length >= 4)
+    const owner = started.body.items.find((i: { label: string }) => i.label === 'owner@acme.test')
+    assert.equal(owner.mfaEnabled, false)
+    assert.equal(owner.inactive, false)
+    assert.equal((await t().request({ method: 'POST', url: url('/access-reviews'), token: acme.ownerToken })).status, 409, 'one open review at a time')
+    assert.ok((await t().db.kysely.selectFrom('notifications').select('kind').where('org_id', '=', acme.orgId).execute()).some((n) => n.kind === 'access_review.started'))
+  })
+
+  it('revokes at once on a revoke decision: a member, a service account, a grant', async () => {
+    assert.equal((await t().request({ method: 'GET', url: url(), token: carol.apiToken })).status, 200)
+    const carolItem = await item('member', 'carol@acme.test')
+    const decided = await decide(carolItem.id, { decision: 'revoke', note: 'left the team' })
+    assert.equal(decided.status, 200, decided.text)
+    assert.match(decided.body.outcome, /membership removed/)
+    assert.equal((await t().request({ method: 'GET', url: url(), token: carol.apiToken })).status, 401, 'carol’s token stops at once')
+
+    const saItem = (await review()).items.find((i: { kind: string; subjectId: string }) => i.kind === 'service_account' && i.subjectId === app.serviceAccountId)
+    assert.equal((await decide(saItem.id, { decision: 'revoke' })).status, 200)
+    assert.equal((await t().request({ method: 'GET', url: url(), token: app.token })).status, 401)
+
+    const grantItem = await item('grant', 'owner@provider.test')
+    assert.equal((await decide(grantItem.id, { decision: 'revoke' })).body.outcome, 'grant revoked')
+    assert.equal((await t().request({ method: 'GET', url: url(), token: provider.ownerToken, headers: { 'x-custodian-grant': grantItem.subjectId } })).status, 404)
+    assert.equal((await decide(grantItem.id, { decision: 'certify' })).status, 409, 'a decision stands')
+  })
+
+  it('reduces a role, and never lets anyone decide on their own access', async () => {
+    const bobItem = await item('member', 'bob@acme.test')
+    const own = await decide(bobItem.id, { decision: 'certify' }, bob.apiToken)
+    assert.equal(own.status, 403)
+    const reduced = await decide(bobItem.id, { decision: 'reduce', role: 'auditor' })
+    assert.equal(reduced.status, 200, reduced.text)
+    assert.equal((await t().request({ method: 'GET', url: '/v1/me', token: bob.apiToken })).body.role, 'auditor')
+    const member = await t().request({ method: 'GET', url: url('/members'), token: acme.ownerToken })
+    assert.equal(member.body.members.find((m: { userId: string }) => m.userId === bob.userId).role, 'auditor')
+  })
+
+  it('closes only when every item is decided, and keeps it as evidence', async () => {
+    assert.equal((await t().request({ method: 'POST', url: url(`/access-reviews/${reviewId}/close`), token: acme.ownerToken })).status, 409)
+    const current = await review()
+    // The owner decides everything but their own membership and tokens.
+    const own = (i: { kind: string; subjectId: string; details: { holder?: string } }) => (i.kind === 'member' && i.subjectId === acme.ownerId) || i.details.holder === acme.ownerId
+    for (const open of current.items.filter((i: { decision: string | null }) => i.decision === null)) {
+      if (!own(open)) assert.equal((await decide(open.id, { decision: 'certify' })).status, 200, open.label)
+    }
+    const left = (await review()).items.filter((i: { decision: string | null }) => i.decision === null)
+    assert.ok(left.length > 0, 'the owner’s own items wait for someone else')
+    const closed = await t().request({ method: 'POST', url: url(`/access-reviews/${reviewId}/close`), token: acme.ownerToken })
+    assert.equal(closed.status, 409)
+    const actions = (await auditActions(t(), acme.orgId)).map((e) => e.action)
+    assert.ok(actions.includes('access_review.start') && actions.includes('access_review.decide'))
+  })
+
+  it('applies the org’s overdue policy at the due date: remind daily, or revoke (test clock)', async () => {
+    time.advance(15 * DAY)
+    const first = await t().app.services.reviews.runScheduled()
+    assert.equal(first.reminded, 1)
+    assert.equal((await t().app.services.reviews.runScheduled()).reminded, 0, 'once a day')
+    assert.ok((await auditActions(t(), acme.orgId)).some((e) => e.action === 'access_review.overdue'))
+    assert.equal((await review()).overdue, true)
+
+    assert.equal((await t().request({ method: 'PUT', url: url('/access-review-policy'), token: acme.ownerToken, body: { cadenceDays: 91, windowDays: 14, onOverdue: 'revoke', inactiveDays: 90 } })).status, 200)
+    const undecided = (await review()).items.filter((i: { decision: string | null }) => i.decision === null)
+    const pass = await t().app.services.reviews.runScheduled()
+    assert.ok(pass.revoked >= 1)
+    const after = await review(bob.apiToken) // the owner's own tokens were among the undecided
+    assert.equal(after.status, 'closed', JSON.stringify(after))
+    assert.equal(after.status, 'closed')
+    assert.equal(after.closedBy, 'system:access-review-overdue')
+    const ownerItem = after.items.find((i: { label: string; kind: string }) => i.kind === 'member' && i.label === 'owner@acme.test')
+    assert.equal(ownerItem.decision, 'certify', 'the last active owner is kept')
+    assert.match(ownerItem.note, /last active owner/)
+    for (const i of undecided.filter((x: { kind: string }) => x.kind === 'api_token')) {
+      assert.equal(after.items.find((x: { id: string }) => x.id === i.id).decision, 'revoke')
+    }
+    assert.equal((await t().request({ method: 'GET', url: url(), token: acme.ownerToken })).status, 401, 'the owner’s undecided token was revoked')
+  })
+
+  it('starts the next campaign on its cadence, and flags inactive accounts (test clock)', async () => {
+    const owner = await t().request({ method: 'POST', url: '/v1/login', body: { email: 'owner@acme.test', password: PASSWORD } })
+    assert.equal(owner.status, 200)
+    assert.equal((await t().app.services.reviews.runScheduled()).started, 0, 'not due yet')
+    time.advance(91 * DAY)
+    const pass = await t().app.services.reviews.runScheduled()
+    assert.ok(pass.started >= 1)
+    const list = await t().db.kysely.selectFrom('access_reviews').selectAll().where('org_id', '=', acme.orgId).orderBy('started_at').execute()
+    assert.equal(list.length, 2)
+    assert.equal(list[1]?.started_by, 'system:access-review-schedule')
+    const items = await t().db.kysely.selectFrom('access_review_items').selectAll().where('review_id', '=', list[1]?.id as string).execute()
+    const bobItem = items.find((i) => i.label === 'bob@acme.test')
+    assert.equal(bobItem?.inactive, true, 'no activity for over 90 days')
+    assert.equal((await t().app.services.reviews.runScheduled()).started, 0, 'one open review per org')
+  })
+})
