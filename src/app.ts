@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHmac, randomUUID } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import cookie from '@fastify/cookie'
@@ -22,6 +22,7 @@ import { createAuditModule } from './modules/audit/index.ts'
 import { createIdentityModule } from './modules/identity/index.ts'
 import { createVaultModule } from './modules/vault/index.ts'
 import { createGovernanceModule } from './modules/governance/index.ts'
+import { createPrivacyModule } from './modules/privacy/index.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
@@ -66,7 +67,7 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault, governance } = createModules(deps)
+  const { audit, access, identity, vault, governance, privacy } = createModules(deps)
 
   await app.register(cookie)
   await app.register(helmet, {
@@ -111,14 +112,16 @@ export async function buildApp(deps: AppDeps) {
   await app.register(audit.routes)
   await app.register(vault.routes)
   await app.register(governance.routes)
+  await app.register(privacy.routes)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
     reviewScheduler: governance.reviewScheduler,
+    retentionWorker: privacy.retentionWorker,
   })
 }
 
@@ -132,8 +135,9 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), vault: () => vaultService as NonNullable<typeof vaultService> })
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger })
   vaultService = vault.service
+  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, log: logger })
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
-  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance }
+  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy }
 }
 
 /**
@@ -145,4 +149,9 @@ function setValidators(app: FastifyInstance): void {
   const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }))
   const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
+}
+
+/** A key for one purpose, derived from a key held for another (HMAC as a PRF). */
+function deriveSubKey(key: Buffer, purpose: string): Buffer {
+  return createHmac('sha256', key).update(`custodian derived key: ${purpose}`).digest()
 }

@@ -57,6 +57,10 @@ export interface Config {
   readonly dbRotationCheckMs: number
   /** How often due and overdue access reviews are looked for. */
   readonly reviewCheckMs: number
+  /** Largest data record payload, in bytes of its JSON encoding. */
+  readonly recordMaxBytes: number
+  /** How often records past their retention are purged. */
+  readonly retentionCheckMs: number
   readonly audit: {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
@@ -115,6 +119,8 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_REWRAP_INTERVAL_MS',
   'CUSTODIAN_DB_ROTATION_CHECK_MS',
   'CUSTODIAN_ACCESS_REVIEW_CHECK_MS',
+  'CUSTODIAN_RECORD_MAX_BYTES',
+  'CUSTODIAN_RETENTION_CHECK_MS',
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
@@ -219,6 +225,8 @@ export function loadConfig(env: Source = process.env): Config {
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     dbRotationCheckMs: int('CUSTODIAN_DB_ROTATION_CHECK_MS', 60_000, 100, 3_600_000),
     reviewCheckMs: int('CUSTODIAN_ACCESS_REVIEW_CHECK_MS', 60_000, 100, 3_600_000),
+    recordMaxBytes: int('CUSTODIAN_RECORD_MAX_BYTES', 32_768, 64, 1024 * 1024),
+    retentionCheckMs: int('CUSTODIAN_RETENTION_CHECK_MS', 300_000, 100, 3_600_000),
     rewrap: {
       batchSize: int('CUSTODIAN_REWRAP_BATCH', 100, 1, 10_000),
       intervalMs: int('CUSTODIAN_REWRAP_INTERVAL_MS', 1000, 10, 600_000),

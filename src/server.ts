@@ -47,6 +47,7 @@ export async function startServer(config: Config, print: (line: string) => void 
     app.rewrapWorker.start()
     app.dbRotationWorker.start()
     app.reviewScheduler.start()
+    app.retentionWorker.start()
 
     const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
     if ('token' in bootstrap) {
@@ -73,6 +74,7 @@ export async function startServer(config: Config, print: (line: string) => void 
           await app.rewrapWorker.stop()
           await app.dbRotationWorker.stop()
           await app.reviewScheduler.stop()
+          await app.retentionWorker.stop()
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()

@@ -10,6 +10,7 @@ import * as ipAllowlist from './migrations/0007_ip_allowlist.ts'
 import * as sso from './migrations/0008_sso.ts'
 import * as governance from './migrations/0009_governance.ts'
 import * as accessReviews from './migrations/0010_access_reviews.ts'
+import * as privacy from './migrations/0011_privacy.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -23,6 +24,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0008_sso': sso,
   '0009_governance': governance,
   '0010_access_reviews': accessReviews,
+  '0011_privacy': privacy,
 }
 
 function migrator(db: Kysely<any>): Migrator {

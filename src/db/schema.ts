@@ -4,6 +4,7 @@ import type { IdentityTables } from '../modules/identity/identity.tables.ts'
 import type { VaultTables } from '../modules/vault/vault.tables.ts'
 import type { NotifyTables } from '../modules/notify/notify.tables.ts'
 import type { GovernanceTables } from '../modules/governance/governance.tables.ts'
+import type { PrivacyTables } from '../modules/privacy/privacy.tables.ts'
 
 /** The whole database as Kysely sees it: the union of each module's tables. */
-export interface DB extends IdentityTables, AccessTables, AuditTables, VaultTables, NotifyTables, GovernanceTables {}
+export interface DB extends IdentityTables, AccessTables, AuditTables, VaultTables, NotifyTables, GovernanceTables, PrivacyTables {}

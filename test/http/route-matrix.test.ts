@@ -33,6 +33,8 @@ interface Fixture {
   bReview: string
   aItem: string
   bItem: string
+  aRecord: string
+  bRecord: string
 }
 
 interface RouteCase {
@@ -110,6 +112,15 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/orgs/{orgId}/access-review-policy', access: 'org:read', url: (f) => `${A(f)}/access-review-policy` },
   { method: 'PUT', path: '/v1/orgs/{orgId}/access-review-policy', access: 'org:security', url: (f) => `${A(f)}/access-review-policy`, body: () => ({ cadenceDays: 91, windowDays: 14, onOverdue: 'remind', inactiveDays: 90 }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/least-privilege', access: 'access:report', url: (f) => `${A(f)}/least-privilege` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/records', access: 'records:write', url: (f) => `${A(f)}/records`, body: () => ({ subjectId: 'matrix-subject', dataClass: 'contact', payload: { a: 1 } }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/records/search', access: 'records:read', url: (f) => `${A(f)}/records/search`, body: () => ({ subjectId: 'matrix-subject' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/records/{recordId}', access: 'records:read', url: (f) => `${A(f)}/records/${f.aRecord}`, foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`, badParamUrl: (f) => `${A(f)}/records/x` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/records/{recordId}', access: 'records:write', url: (f) => `${A(f)}/records/${f.aRecord}`, foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`, badParamUrl: (f) => `${A(f)}/records/x`, body: () => ({ payload: { b: 2 } }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/records/{recordId}', access: 'records:delete', url: (f) => `${A(f)}/records/${f.aRecord}`, foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`, badParamUrl: (f) => `${A(f)}/records/x` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/retention', access: 'privacy:read', url: (f) => `${A(f)}/retention` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/retention/{dataClass}', access: 'retention:manage', url: (f) => `${A(f)}/retention/usage`, badParamUrl: (f) => `${A(f)}/retention/BAD%20CLASS`, body: () => ({ retainSeconds: 3600 }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/retention/{dataClass}', access: 'retention:manage', url: (f) => `${A(f)}/retention/usage`, badParamUrl: (f) => `${A(f)}/retention/BAD%20CLASS` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/retention/runs', access: 'privacy:read', url: (f) => `${A(f)}/retention/runs`, query: true },
   { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
   { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
@@ -201,6 +212,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const reviewIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/access-reviews`, token: org.ownerToken })).body as { id: string; items: { id: string; kind: string }[] }
     const aReview = await reviewIn(a)
     const bReview = await reviewIn(b)
+    const recordIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/records`, token: org.ownerToken, body: { subjectId: 'fixture-subject', dataClass: 'contact', payload: { x: 1 } } })).body.id as string
+    const aRecord = await recordIn(a)
+    const bRecord = await recordIn(b)
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
@@ -226,6 +240,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bReview: bReview.id,
       aItem: aReview.items.find((i) => i.kind === 'service_account')?.id as string,
       bItem: bReview.items.find((i) => i.kind === 'service_account')?.id as string,
+      aRecord,
+      bRecord,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

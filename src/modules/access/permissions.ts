@@ -49,6 +49,13 @@ export const PERMISSIONS = {
   'reviews:manage': 'Start and close access reviews, and set their schedule',
   'reviews:decide': 'Certify or revoke items of an access review (a revoke deprovisions at once)',
   'access:report': 'See the least-privilege report: permissions granted against permissions used',
+  'records:read': 'Read customer data records (sealed per data subject)',
+  'records:write': 'Store and update customer data records',
+  'records:delete': 'Delete customer data records',
+  'privacy:read': 'See retention policies and purge proofs, privacy requests and erasure certificates',
+  'privacy:manage': 'Register and handle data-subject requests (access, rectify, erase, restrict) and erasure webhooks',
+  'privacy:export': 'Download a data-subject access export while it has not expired',
+  'retention:manage': 'Set how long each data class is kept',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS

@@ -49,6 +49,10 @@ export interface AuditService {
   /** Verifies every org's chain over the owner connection (CLI). */
   verifyAll(): Promise<VerifyResult[]>
   status(orgId: string): Promise<AuditStatus>
+  /** The sealed personal fields of a data subject's events, in the caller's org transaction. */
+  personalOf(trx: Trx, subjectRef: Buffer): Promise<{ eventId: string; time: string; action: string; sealed: Buffer }[]>
+  /** Erases a subject's personal fields from the log; the chain, which holds only their commitments, still verifies. */
+  erasePersonal(trx: Trx, subjectRef: Buffer): Promise<number>
   /**
    * Chain figures of several orgs at once (owner connection, operator view): how far each
    * chain reaches, its last checkpoint and how many events wait to be chained. Never an
@@ -65,7 +69,11 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
   const keys = new Map([[signer.keyId, signer.publicKey]])
 
   function toRow(event: AuditEventInput): store.NewAuditEventRow {
-    const details: Record<string, unknown> = { ...event.details, ...(event.meta.grantId === undefined ? {} : { grant: event.meta.grantId }) }
+    const details: Record<string, unknown> = {
+      ...event.details,
+      ...(event.meta.grantId === undefined ? {} : { grant: event.meta.grantId }),
+      ...(event.personal === undefined ? {} : { personal: event.personal.commitment }),
+    }
     for (const [key, value] of Object.entries(event.sensitive ?? {})) details[key] = hmacValue(hmacKey, value)
     return {
       org_id: event.orgId,
@@ -105,7 +113,7 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
     async append(trx, event) {
       const row = toRow(event)
       try {
-        await store.insertEvent(trx, row)
+        await store.insertEvent(trx, row, event.personal)
       } catch (error) {
         // Fail closed: the caller's transaction, and with it the change, is rolled back.
         throw new AppError('AUDIT_UNAVAILABLE', 'the audit log could not record this action, so it was not performed', {}, { cause: error })
@@ -113,7 +121,7 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
     },
 
     async recordSeparately(event) {
-      await withOrg(db, event.orgId, (trx) => store.insertEvent(trx, toRow(event)))
+      await withOrg(db, event.orgId, (trx) => store.insertEvent(trx, toRow(event), event.personal))
     },
 
     async query(orgId, query) {
@@ -162,6 +170,12 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
       }
       return results
     },
+
+    async personalOf(trx, subjectRef) {
+      return (await store.personalOf(trx, subjectRef)).map((r) => ({ eventId: r.event_id, time: r.occurred_at.toISOString(), action: r.action, sealed: Buffer.from(r.sealed) }))
+    },
+
+    erasePersonal: (trx, subjectRef) => store.erasePersonal(trx, subjectRef),
 
     async chainHealth(orgIds) {
       const rows = await asOwner((trx) => store.chainHealth(trx, orgIds))

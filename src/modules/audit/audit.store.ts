@@ -10,8 +10,27 @@ export type AuditEventRow = Selectable<AuditEventsTable>
 
 export type NewAuditEventRow = Insertable<AuditEventsTable>
 
-export async function insertEvent(trx: Trx, row: NewAuditEventRow): Promise<void> {
+export async function insertEvent(trx: Trx, row: NewAuditEventRow, personal?: { subjectRef: Buffer; sealed: Buffer }): Promise<void> {
   await trx.insertInto('audit_events').values(row).execute()
+  if (personal !== undefined) {
+    await trx.insertInto('audit_personal').values({ event_id: row.event_id, org_id: row.org_id, subject_ref: personal.subjectRef, sealed: personal.sealed }).execute()
+  }
+}
+
+/** The sealed personal fields of a subject's events (current org), oldest first. */
+export async function personalOf(trx: Trx, subjectRef: Buffer): Promise<{ event_id: string; occurred_at: Date; action: string; sealed: Uint8Array }[]> {
+  return trx
+    .selectFrom('audit_personal as p')
+    .innerJoin('audit_events as e', 'e.event_id', 'p.event_id')
+    .select(['p.event_id', 'e.occurred_at', 'e.action', 'p.sealed'])
+    .where('p.subject_ref', '=', subjectRef)
+    .orderBy('e.id')
+    .execute()
+}
+
+export async function erasePersonal(trx: Trx, subjectRef: Buffer): Promise<number> {
+  const result = await trx.deleteFrom('audit_personal').where('subject_ref', '=', subjectRef).executeTakeFirst()
+  return Number(result.numDeletedRows)
 }
 
 /** Orgs with events waiting for a seq, or a head older than the checkpoint interval. */

@@ -24,6 +24,12 @@ export interface AuditEventInput {
   details?: Record<string, unknown> | undefined
   /** Values recorded only as keyed HMACs (`hmac-sha256:…`) under `details[key]`. */
   sensitive?: Record<string, string> | undefined
+  /**
+   * Personal fields of a data subject, already sealed with the subject's key by the
+   * privacy module: the chained event holds only `details.personal` = the commitment
+   * (salted SHA-256), so erasing the sealed fields leaves the chain verifiable.
+   */
+  personal?: { subjectRef: Buffer; commitment: string; sealed: Buffer } | undefined
   meta: RequestMeta
 }
 

@@ -39,6 +39,28 @@ export interface RotationService {
 const SYSTEM: AuditActor = { type: 'system', id: 'rewrap' }
 const NO_REQUEST: RequestMeta = { requestId: null, ip: null, userAgent: null }
 
+/**
+ * Every table of data keys wrapped by an org key: each must be rewrapped before an old
+ * org-key version can be retired (and erased). A new kind of data key is one more entry.
+ */
+interface WrappedKeys {
+  table: string
+  column: string
+  ids: string[]
+  /** Extra columns `object` needs. */
+  extra?: string[]
+  /** SQL condition, on the table under `alias`, for keys still alive (destroyed or shredded ones have no wrapped bytes). */
+  live: (alias: string) => string
+  object: (row: Record<string, unknown>) => string
+  version: (row: Record<string, unknown>) => number
+}
+
+const WRAPPED: WrappedKeys[] = [
+  { table: 'secret_versions', column: 'wrapped_dek', ids: ['secret_id', 'version'], live: (t) => `${t}.destroyed_at IS NULL`, object: (r) => String(r.secret_id), version: (r) => Number(r.version) },
+  { table: 'transit_key_versions', column: 'wrapped_key', ids: ['name', 'version'], live: () => 'true', object: (r) => `transit/${String(r.name)}`, version: (r) => Number(r.version) },
+  { table: 'subject_keys', column: 'wrapped_key', ids: ['subject_ref'], extra: ['key_id'], live: (t) => `${t}.shredded_at IS NULL`, object: (r) => `subject/${String(r.key_id)}`, version: () => 1 },
+]
+
 export function createRotationService(deps: {
   db: Kysely<DB>
   keyring: Keyring
@@ -53,9 +75,7 @@ export function createRotationService(deps: {
   async function statusIn(trx: Trx): Promise<KeyStatus> {
     const keys = await trx.selectFrom('org_keys').select(['version', 'state', 'created_at', 'retired_at']).orderBy('version', 'desc').execute()
     const counts = await sql<{ kek_version: number; n: number }>`
-      SELECT kek_version, count(*)::int AS n FROM (
-        SELECT kek_version FROM secret_versions WHERE destroyed_at IS NULL
-        UNION ALL SELECT kek_version FROM transit_key_versions) AS wrapped
+      SELECT kek_version, count(*)::int AS n FROM (${sql.join(WRAPPED.map((w) => sql`SELECT x.kek_version FROM ${sql.table(w.table)} x WHERE ${sql.raw(w.live('x'))}`), sql` UNION ALL `)}) AS wrapped
       GROUP BY kek_version`.execute(trx)
     const byVersion = new Map(counts.rows.map((c) => [Number(c.kek_version), Number(c.n)]))
     const versions = keys.map((k) => ({ version: k.version, state: k.state, dataKeys: byVersion.get(k.version) ?? 0, createdAt: k.created_at.toISOString(), retiredAt: k.retired_at?.toISOString() ?? null }))
@@ -66,55 +86,36 @@ export function createRotationService(deps: {
     }
   }
 
+  /** Moves up to a batch of one table's data keys from retiring org-key versions to the active one. */
+  async function rewrapTable(trx: Trx, orgId: string, w: WrappedKeys, retiring: number[]): Promise<number> {
+    const rows = await sql<Record<string, unknown> & { kek_version: number; wrapped: Uint8Array }>`
+      SELECT ${sql.join([...w.ids, ...(w.extra ?? [])].map((c) => sql.ref(`x.${c}`)))}, x.kek_version, ${sql.ref(`x.${w.column}`)} AS wrapped
+        FROM ${sql.table(w.table)} x
+       WHERE x.kek_version = ANY(${retiring}::int[]) AND ${sql.raw(w.live('x'))}
+       ORDER BY ${sql.join(w.ids.map((c) => sql.ref(`x.${c}`)))}
+       LIMIT ${batchSize} FOR UPDATE SKIP LOCKED`.execute(trx)
+    for (const row of rows.rows) {
+      const next = await keyring.rewrapDataKey(trx, orgId, w.object(row), w.version(row), row.kek_version, row.wrapped)
+      await sql`UPDATE ${sql.table(w.table)} SET kek_version = ${next.kekVersion}, ${sql.ref(w.column)} = ${next.wrapped}
+                 WHERE ${sql.join(w.ids.map((c) => sql`${sql.ref(c)} = ${row[c]}`), sql` AND `)}`.execute(trx)
+    }
+    return rows.rows.length
+  }
+
   async function rewrapBatch(orgId: string) {
     return withOrg(db, orgId, async (trx) => {
       const retiring = (await trx.selectFrom('org_keys').select('version').where('state', '=', 'retiring').execute()).map((r) => r.version)
       if (retiring.length === 0) return { rewrapped: 0, remaining: 0 }
-      const rows = await trx
-        .selectFrom('secret_versions')
-        .select(['secret_id', 'version', 'kek_version', 'wrapped_dek'])
-        .where('kek_version', 'in', retiring)
-        .where('destroyed_at', 'is', null)
-        .orderBy('secret_id')
-        .orderBy('version')
-        .limit(batchSize)
-        .forUpdate()
-        .skipLocked()
-        .execute()
-      for (const row of rows) {
-        const next = await keyring.rewrapDataKey(trx, orgId, row.secret_id, row.version, row.kek_version as number, row.wrapped_dek as Uint8Array)
-        await trx
-          .updateTable('secret_versions')
-          .set({ kek_version: next.kekVersion, wrapped_dek: next.wrapped })
-          .where('secret_id', '=', row.secret_id)
-          .where('version', '=', row.version)
-          .execute()
-      }
-      // Transit key versions are data keys too.
-      const transit = await trx
-        .selectFrom('transit_key_versions')
-        .select(['name', 'version', 'kek_version', 'wrapped_key'])
-        .where('kek_version', 'in', retiring)
-        .orderBy('name')
-        .orderBy('version')
-        .limit(batchSize)
-        .forUpdate()
-        .skipLocked()
-        .execute()
-      for (const row of transit) {
-        const next = await keyring.rewrapDataKey(trx, orgId, `transit/${row.name}`, row.version, row.kek_version, row.wrapped_key)
-        await trx.updateTable('transit_key_versions').set({ kek_version: next.kekVersion, wrapped_key: next.wrapped }).where('name', '=', row.name).where('version', '=', row.version).execute()
-      }
+      let rewrapped = 0
+      for (const w of WRAPPED) rewrapped += await rewrapTable(trx, orgId, w, retiring)
       const left = await sql<{ n: number }>`
-        SELECT (SELECT count(*) FROM secret_versions WHERE kek_version = ANY(${retiring}::int[]) AND destroyed_at IS NULL)
-             + (SELECT count(*) FROM transit_key_versions WHERE kek_version = ANY(${retiring}::int[])) AS n`.execute(trx)
+        SELECT ${sql.join(WRAPPED.map((w) => sql`(SELECT count(*) FROM ${sql.table(w.table)} x WHERE x.kek_version = ANY(${retiring}::int[]) AND ${sql.raw(w.live('x'))})`), sql` + `)} AS n`.execute(trx)
       const remaining = Number(left.rows[0]?.n ?? 0)
       if (remaining === 0) {
         const retired = await sql<{ version: number }>`
           UPDATE org_keys SET state = 'retired', wrapped_key = NULL, retired_at = now()
            WHERE state = 'retiring'
-             AND NOT EXISTS (SELECT 1 FROM secret_versions v WHERE v.kek_version = org_keys.version AND v.destroyed_at IS NULL)
-             AND NOT EXISTS (SELECT 1 FROM transit_key_versions t WHERE t.kek_version = org_keys.version)
+             AND ${sql.join(WRAPPED.map((w) => sql`NOT EXISTS (SELECT 1 FROM ${sql.table(w.table)} x WHERE x.kek_version = org_keys.version AND ${sql.raw(w.live('x'))})`), sql` AND `)}
           RETURNING version`.execute(trx)
         for (const { version } of retired.rows) {
           // Other processes drop it from memory within their key cache's lifetime (5 min).
@@ -122,7 +123,7 @@ export function createRotationService(deps: {
           await audit.append(trx, { orgId, actor: SYSTEM, action: 'org_key.retire', target: { type: 'org_key', id: String(version) }, outcome: 'success', details: { version }, meta: NO_REQUEST })
         }
       }
-      return { rewrapped: rows.length + transit.length, remaining }
+      return { rewrapped, remaining }
     })
   }
 

@@ -1,0 +1,128 @@
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto'
+import { contextAad, open, seal } from '../../crypto/aead.ts'
+import type { Trx } from '../../db/tenant.ts'
+import { canonicalJson } from '../audit/audit.format.ts'
+import type { Keyring } from '../vault/vault.keyring.ts'
+
+/**
+ * Data subjects' keys (P7.1, P7.2, P1.3). Each (org, subject) has its own data key,
+ * wrapped by the org key like any data key (so org-key rotation rewraps it). The subject
+ * id is never stored in clear: rows are found by `ref` = HMAC(org, subject id).
+ *
+ * Shredding a subject erases its wrapped key: every copy of the subject's data —
+ * records, personal audit fields, exports, backups of any of them — becomes ciphertext
+ * nobody can open. A later record for the same subject gets a fresh key.
+ */
+export interface SubjectKey {
+  ref: Buffer
+  keyId: string
+  dek: Buffer
+  restricted: boolean
+}
+
+export interface Subjects {
+  ref(orgId: string, subjectId: string): Buffer
+  /** The subject's key; created (or renewed after a shred) when `create` is set. */
+  key(trx: Trx, orgId: string, subjectId: string, options: { create: boolean }): Promise<SubjectKey | undefined>
+  /** The key of a subject known only by its ref (a record read by id); undefined once shredded. */
+  keyByRef(trx: Trx, orgId: string, subjectRef: Buffer): Promise<SubjectKey | undefined>
+  seal(key: SubjectKey, orgId: string, purpose: string, object: string, value: unknown): Buffer
+  open<T>(key: SubjectKey, orgId: string, purpose: string, object: string, sealed: Uint8Array): T
+  /**
+   * Personal fields for an audit event: sealed with the subject's key, and committed by
+   * a salted SHA-256 that the chained event carries instead of the values.
+   */
+  personal(trx: Trx, orgId: string, subjectId: string, fields: Record<string, unknown>): Promise<{ subjectRef: Buffer; commitment: string; sealed: Buffer }>
+  openPersonal(key: SubjectKey, orgId: string, eventId: string, sealed: Uint8Array): { commitment: string; fields: Record<string, unknown> }
+  /** Erases the subject's key (crypto-shredding); false if there was none to erase. */
+  shred(trx: Trx, orgId: string, subjectId: string): Promise<boolean>
+  setRestricted(trx: Trx, orgId: string, subjectId: string, restricted: boolean): Promise<boolean>
+}
+
+const PERSONAL = 'audit-personal'
+
+export function personalCommitment(salt: Buffer, fields: Record<string, unknown>): string {
+  return `sha256:${createHash('sha256').update(salt).update(canonicalJson(fields), 'utf8').digest('hex')}`
+}
+
+export function createSubjects(deps: { keyring: Keyring; refKey: Buffer }): Subjects {
+  const { keyring } = deps
+  const aadOf = (orgId: string, purpose: string, object: string) => contextAad({ purpose, org: orgId, object, version: 1 })
+
+  function ref(orgId: string, subjectId: string): Buffer {
+    return createHmac('sha256', deps.refKey).update(`subject-ref\0${orgId}\0${subjectId}`, 'utf8').digest()
+  }
+
+  async function keyByRef(trx: Trx, orgId: string, subjectRef: Buffer) {
+    const row = await trx.selectFrom('subject_keys').selectAll().where('subject_ref', '=', subjectRef).executeTakeFirst()
+    if (row === undefined || row.wrapped_key === null || row.kek_version === null) return { row, key: undefined }
+    const dek = await keyring.openDataKey(trx, orgId, `subject/${row.key_id}`, 1, row.kek_version, row.wrapped_key)
+    return { row, key: { ref: subjectRef, keyId: row.key_id, dek, restricted: row.restricted_at !== null } }
+  }
+
+  async function key(trx: Trx, orgId: string, subjectId: string, options: { create: boolean }): Promise<SubjectKey | undefined> {
+    const subjectRef = ref(orgId, subjectId)
+    const { row, key: existing } = await keyByRef(trx, orgId, subjectRef)
+    if (existing !== undefined) return existing
+    if (!options.create) return undefined
+    const keyId = randomUUID()
+    const fresh = await keyring.newDataKey(trx, orgId, `subject/${keyId}`, 1)
+    await trx
+      .insertInto('subject_keys')
+      .values({ org_id: orgId, subject_ref: subjectRef, key_id: keyId, kek_version: fresh.kekVersion, wrapped_key: fresh.wrapped, restricted_at: null, shredded_at: null })
+      .onConflict((oc) => oc.columns(['org_id', 'subject_ref']).doUpdateSet({ key_id: keyId, kek_version: fresh.kekVersion, wrapped_key: fresh.wrapped, shredded_at: null }))
+      .execute()
+    return { ref: subjectRef, keyId, dek: fresh.dek, restricted: row?.restricted_at != null }
+  }
+
+  const subjects: Subjects = {
+    ref,
+    key,
+    keyByRef: async (trx, orgId, subjectRef) => (await keyByRef(trx, orgId, subjectRef)).key,
+
+    seal(k, orgId, purpose, object, value) {
+      return seal(k.dek, Buffer.from(canonicalJson(value), 'utf8'), aadOf(orgId, purpose, `${k.keyId}/${object}`))
+    },
+
+    open<T>(k: SubjectKey, orgId: string, purpose: string, object: string, sealed: Uint8Array): T {
+      return JSON.parse(open(k.dek, sealed, aadOf(orgId, purpose, `${k.keyId}/${object}`)).toString('utf8')) as T
+    },
+
+    async personal(trx, orgId, subjectId, fields) {
+      const k = (await key(trx, orgId, subjectId, { create: true })) as SubjectKey
+      const salt = randomBytes(16)
+      const commitment = personalCommitment(salt, fields)
+      // The event id is not known yet: the AAD binds the subject key, and the commitment
+      // inside binds the content; a sealed blob moved to another event fails its commitment.
+      const sealed = subjects.seal(k, orgId, PERSONAL, 'event', { salt: salt.toString('base64url'), fields })
+      return { subjectRef: k.ref, commitment, sealed }
+    },
+
+    openPersonal(k, orgId, _eventId, sealed) {
+      const { salt, fields } = subjects.open<{ salt: string; fields: Record<string, unknown> }>(k, orgId, PERSONAL, 'event', sealed)
+      return { commitment: personalCommitment(Buffer.from(salt, 'base64url'), fields), fields }
+    },
+
+    async shred(trx, orgId, subjectId) {
+      const result = await trx
+        .updateTable('subject_keys')
+        .set({ wrapped_key: null, kek_version: null, shredded_at: new Date() })
+        .where('subject_ref', '=', ref(orgId, subjectId))
+        .where('shredded_at', 'is', null)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows) === 1
+    },
+
+    async setRestricted(trx, orgId, subjectId, restricted) {
+      await key(trx, orgId, subjectId, { create: true })
+      const result = await trx
+        .updateTable('subject_keys')
+        .set({ restricted_at: restricted ? new Date() : null })
+        .where('subject_ref', '=', ref(orgId, subjectId))
+        .where('restricted_at', restricted ? 'is' : 'is not', null)
+        .executeTakeFirst()
+      return Number(result.numUpdatedRows) === 1
+    },
+  }
+  return subjects
+}
