@@ -71,7 +71,7 @@ describe('configuration', () => {
     const notPem = path.join(dir, 'ca.txt')
     writeFileSync(notPem, 'hello')
     for (const file of [notPem, path.join(dir, 'missing.pem')]) {
-      assert.throws(() => loadConfig({ CUSTODIAN_OIDC_CA_FILE: file }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_OIDC_CA_FILE')))
+      assert.throws(() => loadConfig({ CUSTODIAN_EXTRA_CA_FILE: file }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_EXTRA_CA_FILE')))
     }
   })
 

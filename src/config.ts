@@ -31,8 +31,8 @@ export interface Config {
    * and the client is the TCP peer — the only safe default (P2.9).
    */
   readonly trustedProxies: readonly string[]
-  /** Extra CA certificates (PEM) trusted for OpenID providers, beside the system's. */
-  readonly oidcCaFile: string | undefined
+  /** Extra CA certificates (PEM) trusted for outbound HTTPS (OpenID providers, webhooks), beside the system's. */
+  readonly extraCaFile: string | undefined
   readonly rootKeyProvider: 'local' | 'shamir' | 'pkcs11'
   /** `pkcs11` provider: the module, the token, where its user PIN is, the key's label. */
   readonly pkcs11: {
@@ -61,6 +61,10 @@ export interface Config {
   readonly recordMaxBytes: number
   /** How often records past their retention are purged. */
   readonly retentionCheckMs: number
+  /** Webhook delivery: how often due deliveries are sent, first retry delay (doubling), attempts before dead-lettering, per-attempt timeout. */
+  readonly webhooks: { readonly checkMs: number; readonly retryBaseMs: number; readonly maxAttempts: number; readonly timeoutMs: number }
+  /** How often privacy-request deadlines and expired exports are looked at. */
+  readonly privacyCheckMs: number
   readonly audit: {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
@@ -102,7 +106,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_TLS_MIN_VERSION',
   'CUSTODIAN_HSTS_MAX_AGE',
   'CUSTODIAN_TRUSTED_PROXIES',
-  'CUSTODIAN_OIDC_CA_FILE',
+  'CUSTODIAN_EXTRA_CA_FILE',
   'CUSTODIAN_ROOT_KEY_FILE',
   'CUSTODIAN_ROOT_KEY_PROVIDER',
   'CUSTODIAN_SHAMIR_FILE',
@@ -121,6 +125,11 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_ACCESS_REVIEW_CHECK_MS',
   'CUSTODIAN_RECORD_MAX_BYTES',
   'CUSTODIAN_RETENTION_CHECK_MS',
+  'CUSTODIAN_WEBHOOK_CHECK_MS',
+  'CUSTODIAN_WEBHOOK_RETRY_BASE_MS',
+  'CUSTODIAN_WEBHOOK_MAX_ATTEMPTS',
+  'CUSTODIAN_WEBHOOK_TIMEOUT_MS',
+  'CUSTODIAN_PRIVACY_CHECK_MS',
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
@@ -208,7 +217,7 @@ export function loadConfig(env: Source = process.env): Config {
     },
     hstsMaxAgeSeconds: int('CUSTODIAN_HSTS_MAX_AGE', 31_536_000, 0, 63_072_000),
     trustedProxies,
-    oidcCaFile: text('CUSTODIAN_OIDC_CA_FILE') && path.resolve(text('CUSTODIAN_OIDC_CA_FILE') as string),
+    extraCaFile: text('CUSTODIAN_EXTRA_CA_FILE') && path.resolve(text('CUSTODIAN_EXTRA_CA_FILE') as string),
     rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir', 'pkcs11'] as const, 'local'),
     pkcs11: {
       module: text('CUSTODIAN_PKCS11_MODULE') ?? '/usr/lib/softhsm/libsofthsm2.so',
@@ -227,6 +236,13 @@ export function loadConfig(env: Source = process.env): Config {
     reviewCheckMs: int('CUSTODIAN_ACCESS_REVIEW_CHECK_MS', 60_000, 100, 3_600_000),
     recordMaxBytes: int('CUSTODIAN_RECORD_MAX_BYTES', 32_768, 64, 1024 * 1024),
     retentionCheckMs: int('CUSTODIAN_RETENTION_CHECK_MS', 300_000, 100, 3_600_000),
+    webhooks: {
+      checkMs: int('CUSTODIAN_WEBHOOK_CHECK_MS', 5000, 50, 600_000),
+      retryBaseMs: int('CUSTODIAN_WEBHOOK_RETRY_BASE_MS', 30_000, 10, 3_600_000),
+      maxAttempts: int('CUSTODIAN_WEBHOOK_MAX_ATTEMPTS', 8, 1, 50),
+      timeoutMs: int('CUSTODIAN_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+    },
+    privacyCheckMs: int('CUSTODIAN_PRIVACY_CHECK_MS', 60_000, 100, 3_600_000),
     rewrap: {
       batchSize: int('CUSTODIAN_REWRAP_BATCH', 100, 1, 10_000),
       intervalMs: int('CUSTODIAN_REWRAP_INTERVAL_MS', 1000, 10, 600_000),
@@ -246,11 +262,11 @@ export function loadConfig(env: Source = process.env): Config {
     },
   }
 
-  if (config.oidcCaFile !== undefined) {
+  if (config.extraCaFile !== undefined) {
     try {
-      if (!readFileSync(config.oidcCaFile, 'utf8').includes('-----BEGIN CERTIFICATE-----')) problems.push(`CUSTODIAN_OIDC_CA_FILE: ${config.oidcCaFile} holds no PEM certificate`)
+      if (!readFileSync(config.extraCaFile, 'utf8').includes('-----BEGIN CERTIFICATE-----')) problems.push(`CUSTODIAN_EXTRA_CA_FILE: ${config.extraCaFile} holds no PEM certificate`)
     } catch (error) {
-      problems.push(`CUSTODIAN_OIDC_CA_FILE: cannot read ${config.oidcCaFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+      problems.push(`CUSTODIAN_EXTRA_CA_FILE: cannot read ${config.extraCaFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
     }
   }
 

@@ -48,6 +48,8 @@ export async function startServer(config: Config, print: (line: string) => void 
     app.dbRotationWorker.start()
     app.reviewScheduler.start()
     app.retentionWorker.start()
+    app.webhookWorker.start()
+    app.privacyDeadlineWorker.start()
 
     const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
     if ('token' in bootstrap) {
@@ -75,6 +77,8 @@ export async function startServer(config: Config, print: (line: string) => void 
           await app.dbRotationWorker.stop()
           await app.reviewScheduler.stop()
           await app.retentionWorker.stop()
+          await app.webhookWorker.stop()
+          await app.privacyDeadlineWorker.stop()
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()

@@ -8,6 +8,7 @@ import { registerMigrate } from './migrate.ts'
 import { registerServe } from './serve.ts'
 import { registerUnseal } from './unseal.ts'
 import { registerKeys } from './keys.ts'
+import { registerVerifyCertificate } from './verify-certificate.ts'
 
 const program = new Command('custodian')
   .description('Custodian: the machinery behind a SaaS security policy’s promises. Configure with CUSTODIAN_* variables (see README).')
@@ -19,6 +20,7 @@ registerAudit(program)
 registerAdmin(program)
 registerUnseal(program)
 registerKeys(program)
+registerVerifyCertificate(program)
 
 try {
   await program.parseAsync(process.argv)

@@ -11,6 +11,7 @@ import * as sso from './migrations/0008_sso.ts'
 import * as governance from './migrations/0009_governance.ts'
 import * as accessReviews from './migrations/0010_access_reviews.ts'
 import * as privacy from './migrations/0011_privacy.ts'
+import * as privacyRequests from './migrations/0012_privacy_requests.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -25,6 +26,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009_governance': governance,
   '0010_access_reviews': accessReviews,
   '0011_privacy': privacy,
+  '0012_privacy_requests': privacyRequests,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -35,6 +35,12 @@ interface Fixture {
   bItem: string
   aRecord: string
   bRecord: string
+  aRequest: string
+  bRequest: string
+  aExport: string
+  bExport: string
+  aWebhook: string
+  bWebhook: string
 }
 
 interface RouteCase {
@@ -121,6 +127,21 @@ const ROUTES: RouteCase[] = [
   { method: 'PUT', path: '/v1/orgs/{orgId}/retention/{dataClass}', access: 'retention:manage', url: (f) => `${A(f)}/retention/usage`, badParamUrl: (f) => `${A(f)}/retention/BAD%20CLASS`, body: () => ({ retainSeconds: 3600 }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/retention/{dataClass}', access: 'retention:manage', url: (f) => `${A(f)}/retention/usage`, badParamUrl: (f) => `${A(f)}/retention/BAD%20CLASS` },
   { method: 'GET', path: '/v1/orgs/{orgId}/retention/runs', access: 'privacy:read', url: (f) => `${A(f)}/retention/runs`, query: true },
+  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests`, body: () => ({ kind: 'access', subjectId: 'matrix-subject' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/privacy-requests', access: 'privacy:read', url: (f) => `${A(f)}/privacy-requests` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}', access: 'privacy:read', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}`, badParamUrl: (f) => `${A(f)}/privacy-requests/x` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/assign', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/assign`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/assign`, badParamUrl: (f) => `${A(f)}/privacy-requests/x/assign`, body: (f) => ({ userId: f.a.ownerId }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/verify', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/verify`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/verify`, badParamUrl: (f) => `${A(f)}/privacy-requests/x/verify`, body: () => ({ method: 'email-link' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/complete', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/complete`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/complete`, badParamUrl: (f) => `${A(f)}/privacy-requests/x/complete`, body: () => ({}) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/reject', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/reject`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/reject`, badParamUrl: (f) => `${A(f)}/privacy-requests/x/reject`, body: () => ({ reason: 'not verified' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/privacy-exports/{exportId}', access: 'privacy:export', url: (f) => `${A(f)}/privacy-exports/${f.aExport}`, foreignObjectUrl: (f) => `${A(f)}/privacy-exports/${f.bExport}`, badParamUrl: (f) => `${A(f)}/privacy-exports/x` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/privacy-policy', access: 'privacy:read', url: (f) => `${A(f)}/privacy-policy` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/privacy-policy', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-policy`, body: () => ({ responseHours: 48, exportHours: 24 }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/erasure-certificates', access: 'privacy:read', url: (f) => `${A(f)}/erasure-certificates` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/erasure-webhooks', access: 'privacy:read', url: (f) => `${A(f)}/erasure-webhooks` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/erasure-webhooks', access: 'privacy:manage', url: (f) => `${A(f)}/erasure-webhooks`, body: () => ({ name: 'matrix-hook', url: 'https://hooks.a.test/erase' }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/erasure-webhooks/{webhookId}', access: 'privacy:manage', url: (f) => `${A(f)}/erasure-webhooks/${f.aWebhook}`, foreignObjectUrl: (f) => `${A(f)}/erasure-webhooks/${f.bWebhook}`, badParamUrl: (f) => `${A(f)}/erasure-webhooks/x` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/webhook-deliveries', access: 'privacy:read', url: (f) => `${A(f)}/webhook-deliveries`, query: true },
   { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
   { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
@@ -215,6 +236,13 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const recordIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/records`, token: org.ownerToken, body: { subjectId: 'fixture-subject', dataClass: 'contact', payload: { x: 1 } } })).body.id as string
     const aRecord = await recordIn(a)
     const bRecord = await recordIn(b)
+    const requestIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests`, token: org.ownerToken, body: { kind: 'rectify', subjectId: 'fixture-subject' } })).body.id as string
+    const exportIn = async (org: Org) => {
+      const id = (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests`, token: org.ownerToken, body: { kind: 'access', subjectId: 'fixture-subject', verification: { method: 'fixture' } } })).body.id as string
+      return (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests/${id}/complete`, token: org.ownerToken, body: {} })).body.exportId as string
+    }
+    const webhookIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/erasure-webhooks`, token: org.ownerToken, body: { name: 'fixture', url: 'https://hooks.fixture.test/erase' } })).body.id as string
+    const [aRequest, bRequest, aExport, bExport, aWebhook, bWebhook] = [await requestIn(a), await requestIn(b), await exportIn(a), await exportIn(b), await webhookIn(a), await webhookIn(b)]
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
@@ -242,6 +270,12 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bItem: bReview.items.find((i) => i.kind === 'service_account')?.id as string,
       aRecord,
       bRecord,
+      aRequest,
+      bRequest,
+      aExport,
+      bExport,
+      aWebhook,
+      bWebhook,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

@@ -46,7 +46,7 @@ async function signIn(t: TestApp, orgId: string, loginHint: string): Promise<Sig
 }
 
 forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
-  const env: Record<string, string> = { CUSTODIAN_PUBLIC_URL: PUBLIC_URL, CUSTODIAN_OIDC_CA_FILE: path.join(dir, 'oidc-ca.pem'), CUSTODIAN_AUTH_RATE_LIMIT: '1000' }
+  const env: Record<string, string> = { CUSTODIAN_PUBLIC_URL: PUBLIC_URL, CUSTODIAN_EXTRA_CA_FILE: path.join(dir, 'oidc-ca.pem'), CUSTODIAN_AUTH_RATE_LIMIT: '1000' }
   const t = useTestApp(engine, env)
   let provider: Org
   let acme: Org

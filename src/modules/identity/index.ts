@@ -24,7 +24,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 
 export function createIdentityModule(deps: {
   db: Kysely<DB>
-  config: Pick<Config, 'auth' | 'oidcCaFile' | 'publicUrl' | 'httpsPort'>
+  config: Pick<Config, 'auth' | 'extraCaFile' | 'publicUrl' | 'httpsPort'>
   access: AccessService
   audit: AuditService
   userSecrets: UserSecrets
@@ -37,7 +37,7 @@ export function createIdentityModule(deps: {
   const policy = createSecurityPolicyService({ db: deps.db, audit: deps.audit })
   const sessions = createSessionsService({ db: deps.db, audit: deps.audit, idleMinutes: deps.config.auth.sessionIdleMinutes })
   const operator = createOperatorService({ db: deps.db, audit: deps.audit })
-  const rp = createOidcRelyingParty({ caFile: deps.config.oidcCaFile })
+  const rp = createOidcRelyingParty({ caFile: deps.config.extraCaFile })
   const publicUrl = deps.config.publicUrl ?? `https://localhost:${deps.config.httpsPort}`
   const sso = createSsoService({ db: deps.db, vault: deps.vault, access: deps.access, audit: deps.audit, rp, publicUrl })
   const ssoLogin = createSsoLogin({ db: deps.db, config: deps.config, vault: deps.vault, audit: deps.audit, rp, publicUrl, providerOrgId: () => auth.providerOrgId() })

@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { rootCertificates } from 'node:tls'
 import * as client from 'openid-client'
-import { Agent, fetch as undiciFetch } from 'undici'
 import { AppError } from '../../errors.ts'
+import { createOutboundFetch } from '../../http/outbound.ts'
 
 /**
  * The OpenID Connect relying party, on openid-client (OpenID-certified): discovery,
@@ -13,7 +11,7 @@ import { AppError } from '../../errors.ts'
  * TLS alone for a token fetched straight from the token endpoint, which the spec allows).
  *
  * Only HTTPS providers. `caFile` adds certificate authorities for providers behind an
- * internal CA; the system's roots stay trusted.
+ * internal CA; the system's roots stay trusted (see http/outbound.ts).
  */
 export type SsoPreset = 'google' | 'microsoft' | 'oidc'
 
@@ -77,10 +75,7 @@ export function resolveIssuer(preset: SsoPreset, input: { issuer?: string | unde
 }
 
 export function createOidcRelyingParty(options: { caFile?: string | undefined; timeoutSeconds?: number } = {}): OidcRelyingParty {
-  const extraCa = options.caFile === undefined ? undefined : readFileSync(options.caFile, 'utf8')
-  const agent = extraCa === undefined ? undefined : new Agent({ connect: { ca: [...rootCertificates, extraCa] } })
-  const fetcher: client.CustomFetch | undefined =
-    agent === undefined ? undefined : (url, init) => undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response>
+  const fetcher: client.CustomFetch | undefined = options.caFile === undefined ? undefined : (createOutboundFetch(options.caFile) as client.CustomFetch)
   const cache = new Map<string, { config: client.Configuration; until: number }>()
 
   return {

@@ -9,6 +9,12 @@ import { createRecordsService } from './records.service.ts'
 import { recordsRoutes } from './records.routes.ts'
 import { createRetentionService } from './retention.service.ts'
 import { createSubjects } from './subjects.ts'
+import type { Signer } from '../../crypto/keys.ts'
+import { createOutboundFetch } from '../../http/outbound.ts'
+import type { VaultService } from '../vault/vault.service.ts'
+import { createRequestsService, type RequestsService } from './requests.service.ts'
+import { requestsRoutes } from './requests.routes.ts'
+import { createWebhooksService } from './webhooks.service.ts'
 
 export function createPrivacyModule(deps: {
   db: Kysely<DB>
@@ -19,14 +25,34 @@ export function createPrivacyModule(deps: {
   clock: Clock
   recordMaxBytes: number
   retentionCheckMs: number
+  signer: Signer
+  vault: () => VaultService
+  extraCaFile: string | undefined
+  webhooks: { checkMs: number; retryBaseMs: number; maxAttempts: number; timeoutMs: number }
+  deadlineCheckMs: number
   log: { error(obj: object, msg: string): void }
 }) {
   const subjects = createSubjects({ keyring: deps.keyring, refKey: deps.refKey })
   const records = createRecordsService({ db: deps.db, subjects, audit: deps.audit, clock: deps.clock, maxPayloadBytes: deps.recordMaxBytes })
   const retention = createRetentionService({ db: deps.db, audit: deps.audit, clock: deps.clock })
   const retentionWorker = periodic('retention-purge', deps.retentionCheckMs, async () => void (await retention.purgeExpired()), deps.log)
+  let requests: RequestsService | undefined
+  const webhooks = createWebhooksService({
+    db: deps.db,
+    keyring: deps.keyring,
+    vault: deps.vault,
+    audit: deps.audit,
+    clock: deps.clock,
+    fetch: createOutboundFetch(deps.extraCaFile),
+    retry: { baseMs: deps.webhooks.retryBaseMs, maxAttempts: deps.webhooks.maxAttempts, timeoutMs: deps.webhooks.timeoutMs },
+    onSettled: (orgId, requestId) => (requests as RequestsService).settleErasure(orgId, requestId),
+  })
+  requests = createRequestsService({ db: deps.db, subjects, records, audit: deps.audit, webhooks, signer: deps.signer, clock: deps.clock })
+  const webhookWorker = periodic('webhook-delivery', deps.webhooks.checkMs, async () => void (await webhooks.deliverDue()), deps.log)
+  const deadlineWorker = periodic('privacy-deadlines', deps.deadlineCheckMs, async () => void (await (requests as RequestsService).watchDeadlines()), deps.log)
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(recordsRoutes({ records, retention }))
+    await app.register(requestsRoutes({ requests: requests as RequestsService, webhooks }))
   }
-  return { subjects, records, retention, retentionWorker, routes }
+  return { subjects, records, retention, requests, webhooks, retentionWorker, webhookWorker, deadlineWorker, routes }
 }

@@ -1,6 +1,7 @@
-import { sql, type Insertable, type Selectable } from 'kysely'
-import type { Trx } from '../../db/tenant.ts'
-import type { DataRecordsTable } from './privacy.tables.ts'
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import type { DataRecordsTable, PrivacyRequestsTable } from './privacy.tables.ts'
 
 /** SQL for the personal-data vault. Every function takes the transaction first; none decides a rule. */
 
@@ -35,4 +36,70 @@ export async function deleteRecordsOf(trx: Trx, subjectRef: Buffer): Promise<Rec
     WITH gone AS (DELETE FROM data_records WHERE subject_ref = ${subjectRef} RETURNING data_class)
     SELECT data_class, count(*)::int AS n FROM gone GROUP BY data_class`.execute(trx)
   return Object.fromEntries(rows.rows.map((r) => [r.data_class, Number(r.n)]))
+}
+
+// ---- privacy requests ----
+
+export type RequestRow = Selectable<PrivacyRequestsTable>
+
+export async function insertRequest(trx: Trx, row: Insertable<PrivacyRequestsTable>): Promise<RequestRow> {
+  return trx.insertInto('privacy_requests').values(row).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function findRequest(trx: Trx, id: string, forUpdate = false): Promise<RequestRow | undefined> {
+  const query = trx.selectFrom('privacy_requests').selectAll().where('id', '=', id)
+  return (forUpdate ? query.forUpdate() : query).executeTakeFirst()
+}
+
+export async function listRequests(trx: Trx): Promise<RequestRow[]> {
+  return trx.selectFrom('privacy_requests').selectAll().orderBy('received_at', 'desc').limit(500).execute()
+}
+
+export async function updateRequest(trx: Trx, id: string, changes: Partial<Omit<Insertable<PrivacyRequestsTable>, 'id' | 'org_id'>>): Promise<RequestRow> {
+  return trx.updateTable('privacy_requests').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+}
+
+export async function addRequestEvent(trx: Trx, row: { id: string; request_id: string; org_id: string; at: Date; actor: string; event: string; details: string }): Promise<void> {
+  await trx.insertInto('privacy_request_events').values(row).execute()
+}
+
+export async function requestEvents(trx: Trx, requestId: string) {
+  return trx.selectFrom('privacy_request_events').selectAll().where('request_id', '=', requestId).orderBy('at').orderBy('id').execute()
+}
+
+/** Erasure: the sealed personal data of every request of the subject. */
+export async function erasePersonalOfRequests(trx: Trx, subjectRef: Buffer): Promise<void> {
+  await trx.updateTable('privacy_requests').set({ sealed: null }).where('subject_ref', '=', subjectRef).execute()
+}
+
+export async function eraseExportsOf(trx: Trx, subjectRef: Buffer): Promise<number> {
+  const result = await trx.updateTable('privacy_exports').set({ sealed: null }).where('subject_ref', '=', subjectRef).where('sealed', 'is not', null).executeTakeFirst()
+  return Number(result.numUpdatedRows)
+}
+
+/** Open requests due before `before`, across orgs (owner connection). */
+export async function requestsNearDue(trx: Trx, before: Date): Promise<{ id: string; org_id: string }[]> {
+  return trx.selectFrom('privacy_requests').select(['id', 'org_id']).where('status', 'in', ['open', 'in_progress']).where('due_at', '<=', before).limit(500).execute()
+}
+
+/** Erases the content of expired exports, in each org's own transaction. */
+export async function eraseExpiredExports(db: Kysely<DB>, now: Date): Promise<number> {
+  const orgs = await withOwner(db, (trx) => trx.selectFrom('privacy_exports').select('org_id').distinct().where('sealed', 'is not', null).where('expires_at', '<=', now).execute())
+  let erased = 0
+  for (const { org_id: orgId } of orgs) {
+    erased += await withOrg(db, orgId, async (trx) => Number((await trx.updateTable('privacy_exports').set({ sealed: null }).where('sealed', 'is not', null).where('expires_at', '<=', now).executeTakeFirst()).numUpdatedRows))
+  }
+  return erased
+}
+
+export async function privacyPolicyOf(trx: Kysely<DB>, orgId: string): Promise<{ response_hours: number; export_hours: number }> {
+  return (await trx.selectFrom('org_privacy_policies').select(['response_hours', 'export_hours']).where('org_id', '=', orgId).executeTakeFirst()) ?? { response_hours: 72, export_hours: 72 }
+}
+
+export async function savePrivacyPolicy(trx: Trx, row: { org_id: string; response_hours: number; export_hours: number; updated_by: string }): Promise<void> {
+  await trx
+    .insertInto('org_privacy_policies')
+    .values(row)
+    .onConflict((oc) => oc.column('org_id').doUpdateSet({ response_hours: row.response_hours, export_hours: row.export_hours, updated_by: row.updated_by, updated_at: new Date() }))
+    .execute()
 }

@@ -55,7 +55,103 @@ export interface AuditPersonalTable {
   sealed: Uint8Array
 }
 
+export type RequestKind = 'access' | 'rectify' | 'erase' | 'restrict' | 'lift_restriction'
+export type RequestStatus = 'open' | 'in_progress' | 'completed' | 'rejected'
+
+export interface OrgPrivacyPoliciesTable {
+  org_id: string
+  response_hours: Generated<number>
+  export_hours: Generated<number>
+  updated_at: Generated<Date>
+  updated_by: string
+}
+
+export interface PrivacyRequestsTable {
+  id: string
+  org_id: string
+  kind: RequestKind
+  subject_ref: Uint8Array
+  /** Subject id and requester, sealed with the subject's key; null once erased. */
+  sealed: Uint8Array | null
+  status: RequestStatus
+  received_at: Date
+  due_at: Date
+  assignee_user_id: string | null
+  verification: ColumnType<Record<string, unknown> | null, string | null, string | null>
+  result: ColumnType<Record<string, unknown> | null, string | null, string | null>
+  completed_at: Date | null
+  due_soon_notified_at: Date | null
+  overdue_notified_at: Date | null
+}
+
+export interface PrivacyRequestEventsTable {
+  id: string
+  request_id: string
+  org_id: string
+  at: Date
+  actor: string
+  event: string
+  details: ColumnType<Record<string, unknown>, string, string>
+}
+
+export interface PrivacyExportsTable {
+  id: string
+  org_id: string
+  request_id: string
+  subject_ref: Uint8Array
+  sealed: Uint8Array | null
+  created_at: Date
+  expires_at: Date
+  downloads: Generated<number>
+}
+
+export interface ErasureWebhooksTable {
+  id: string
+  org_id: string
+  name: string
+  url: string
+  secret_id: string
+  enabled: Generated<boolean>
+  created_at: Generated<Date>
+  created_by: string
+}
+
+export interface WebhookDeliveriesTable {
+  id: string
+  org_id: string
+  webhook_id: string
+  webhook_name: string
+  destination: string
+  request_id: string | null
+  event: string
+  kek_version: number | null
+  wrapped_key: Uint8Array | null
+  sealed: Uint8Array | null
+  status: 'pending' | 'delivered' | 'failed'
+  attempts: Generated<number>
+  next_attempt_at: Date
+  last_status: number | null
+  last_error: string | null
+  delivered_at: Date | null
+  created_at: Date
+}
+
+export interface ErasureCertificatesTable {
+  id: string
+  org_id: string
+  request_id: string
+  jws: string
+  issued_at: Date
+}
+
 export interface PrivacyTables {
+  org_privacy_policies: OrgPrivacyPoliciesTable
+  privacy_requests: PrivacyRequestsTable
+  privacy_request_events: PrivacyRequestEventsTable
+  privacy_exports: PrivacyExportsTable
+  erasure_webhooks: ErasureWebhooksTable
+  webhook_deliveries: WebhookDeliveriesTable
+  erasure_certificates: ErasureCertificatesTable
   subject_keys: SubjectKeysTable
   data_records: DataRecordsTable
   retention_policies: RetentionPoliciesTable

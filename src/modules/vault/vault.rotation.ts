@@ -59,6 +59,7 @@ const WRAPPED: WrappedKeys[] = [
   { table: 'secret_versions', column: 'wrapped_dek', ids: ['secret_id', 'version'], live: (t) => `${t}.destroyed_at IS NULL`, object: (r) => String(r.secret_id), version: (r) => Number(r.version) },
   { table: 'transit_key_versions', column: 'wrapped_key', ids: ['name', 'version'], live: () => 'true', object: (r) => `transit/${String(r.name)}`, version: (r) => Number(r.version) },
   { table: 'subject_keys', column: 'wrapped_key', ids: ['subject_ref'], extra: ['key_id'], live: (t) => `${t}.shredded_at IS NULL`, object: (r) => `subject/${String(r.key_id)}`, version: () => 1 },
+  { table: 'webhook_deliveries', column: 'wrapped_key', ids: ['id'], live: (t) => `${t}.wrapped_key IS NOT NULL`, object: (r) => `webhook-delivery/${String(r.id)}`, version: () => 1 },
 ]
 
 export function createRotationService(deps: {

@@ -1,0 +1,16 @@
+import { readFileSync } from 'node:fs'
+import { rootCertificates } from 'node:tls'
+import { Agent, fetch as undiciFetch } from 'undici'
+
+/**
+ * Outbound HTTPS (OpenID providers, webhooks): the system's roots, plus the PEM
+ * certificates of `CUSTODIAN_EXTRA_CA_FILE` for services behind a private CA. Nothing
+ * else is relaxed: no plain HTTP, no skipped verification.
+ */
+export type OutboundFetch = (url: string, init: { method: string; headers: Record<string, string>; body?: string | URLSearchParams | undefined; signal?: AbortSignal | undefined; redirect?: 'manual' | 'error' | 'follow' }) => Promise<Response>
+
+export function createOutboundFetch(caFile: string | undefined): OutboundFetch {
+  if (caFile === undefined) return (url, init) => fetch(url, init)
+  const agent = new Agent({ connect: { ca: [...rootCertificates, readFileSync(caFile, 'utf8')] } })
+  return (url, init) => undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response>
+}

@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto'
+import type { Signer } from '../../crypto/keys.ts'
+import { signJws } from '../../crypto/jws.ts'
+import type { Trx } from '../../db/tenant.ts'
+
+/**
+ * Erasure certificates (P7.2): the written confirmation of an erasure, a compact JWS
+ * signed with Ed25519 by the key published at `GET /v1/audit/keys`, verifiable offline
+ * (`custodian verify-certificate`, docs/privacy.md).
+ *
+ * The subject is named by a salted SHA-256 commitment; the salt is given once, to whoever
+ * completed the erasure, to hand to the data subject with the certificate — Custodian
+ * keeps neither the subject id nor the salt.
+ */
+export const CERTIFICATE_TYPE = 'custodian-erasure-certificate+jws'
+
+export interface ErasureFacts {
+  org: string
+  request: string
+  subjectCommitment: string
+  erasedAt: string
+  records: Record<string, number>
+  auditPersonalFields: number
+  exports: number
+  webhooks: { name: string; destination: string; status: 'confirmed' | 'failed'; attempts: number; confirmedAt: string | null }[]
+}
+
+export async function issueErasureCertificate(trx: Trx, signer: Signer, facts: ErasureFacts, issuedAt: Date): Promise<{ id: string; jws: string }> {
+  const id = randomUUID()
+  const recordCount = Object.values(facts.records).reduce((a, b) => a + b, 0)
+  const payload = {
+    v: 1,
+    type: 'erasure',
+    id,
+    org: facts.org,
+    request: facts.request,
+    subject: { commitment: facts.subjectCommitment, scheme: 'sha256(salt || utf8(subjectId)), hex' },
+    erasedAt: facts.erasedAt,
+    issuedAt: issuedAt.toISOString(),
+    systems: [
+      { system: 'custodian:records', action: 'deleted', count: recordCount, dataClasses: facts.records },
+      { system: 'custodian:subject-key', action: 'crypto-shredded', note: 'every copy of the subject’s sealed data, backups included, can no longer be decrypted' },
+      { system: 'custodian:audit-personal-fields', action: 'deleted', count: facts.auditPersonalFields, note: 'the audit chain keeps only salted commitments and still verifies' },
+      { system: 'custodian:exports', action: 'erased', count: facts.exports },
+      ...facts.webhooks.map((w) => ({ system: `webhook:${w.name}`, destination: w.destination, action: w.status === 'confirmed' ? 'confirmed' : 'not-confirmed', attempts: w.attempts, confirmedAt: w.confirmedAt })),
+    ],
+  }
+  const jws = signJws(signer, CERTIFICATE_TYPE, payload)
+  await trx.insertInto('erasure_certificates').values({ id, org_id: facts.org, request_id: facts.request, jws, issued_at: issuedAt }).execute()
+  return { id, jws }
+}

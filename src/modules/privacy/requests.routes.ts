@@ -1,0 +1,164 @@
+import { Type } from '@sinclair/typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ctxOf } from '../../http/route-helpers.ts'
+import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { SubjectId } from './records.routes.ts'
+import type { RequestsService } from './requests.service.ts'
+import type { WebhooksService } from './webhooks.service.ts'
+
+const tags = ['privacy requests']
+const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
+const Json = Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])
+const Kind = Type.Union([Type.Literal('access'), Type.Literal('rectify'), Type.Literal('erase'), Type.Literal('restrict'), Type.Literal('lift_restriction')])
+const Verification = Type.Object({ method: Type.String({ minLength: 1, maxLength: 100, description: 'how the requester’s identity was verified, e.g. signed-in-account, email-link, document' }), note: Type.Optional(Type.String({ maxLength: 1000 })) }, Strict)
+const RequestView = Type.Object({
+  id: Uuid,
+  kind: Kind,
+  status: Type.Union([Type.Literal('open'), Type.Literal('in_progress'), Type.Literal('completed'), Type.Literal('rejected')]),
+  subjectId: Nullable(Type.String()),
+  requester: Json,
+  receivedAt: Timestamp,
+  dueAt: Timestamp,
+  overdue: Type.Boolean(),
+  assignee: Nullable(Uuid),
+  verification: Json,
+  result: Json,
+  completedAt: Nullable(Timestamp),
+  history: Type.Optional(Type.Array(Type.Object({ at: Timestamp, actor: Type.String(), event: Type.String(), details: Type.Record(Type.String(), Type.Unknown()) }))),
+  subjectSalt: Type.Optional(Type.String({ description: 'erase: shown once — hand it to the data subject with the certificate; it proves the certificate names them' })),
+  exportId: Type.Optional(Uuid),
+})
+const NewRequest = Type.Object(
+  {
+    kind: Kind,
+    subjectId: SubjectId,
+    requester: Type.Optional(Type.Object({ name: Type.Optional(Type.String({ maxLength: 200 })), email: Type.Optional(Type.String({ maxLength: 254 })), channel: Type.Optional(Type.String({ maxLength: 100 })) }, Strict)),
+    verification: Type.Optional(Verification),
+  },
+  Strict,
+)
+const RequestParams = Type.Object({ orgId: Uuid, requestId: Uuid }, Strict)
+const Policy = Type.Object({ responseHours: Type.Integer({ minimum: 1, maximum: 2160, description: 'requests are due this long after receipt (default 72)' }), exportHours: Type.Integer({ minimum: 1, maximum: 720, description: 'an access export stays downloadable this long (default 72)' }) }, Strict)
+const WebhookView = Type.Object({ id: Uuid, name: Type.String(), url: Type.String(), enabled: Type.Boolean(), createdAt: Timestamp })
+const DeliveryView = Type.Object({
+  id: Uuid,
+  webhook: Type.String(),
+  destination: Type.String(),
+  event: Type.String(),
+  requestId: Nullable(Uuid),
+  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
+  attempts: Type.Integer(),
+  nextAttemptAt: Nullable(Timestamp),
+  lastStatus: Type.Union([Type.Integer(), Type.Null()]),
+  lastError: Nullable(Type.String()),
+  deliveredAt: Nullable(Timestamp),
+  createdAt: Timestamp,
+})
+
+export function requestsRoutes(deps: { requests: RequestsService; webhooks: WebhooksService }): FastifyPluginAsyncTypebox {
+  const { requests, webhooks } = deps
+  return async (app) => {
+    app.post('/v1/orgs/:orgId/privacy-requests', {
+      config: { access: { permission: 'privacy:manage' } },
+      schema: { tags, summary: 'Record a data-subject request (P7.1); due 72 hours after receipt unless the org says otherwise', params: OrgParams, body: NewRequest, response: { 201: RequestView, ...errorResponses('org') } },
+      handler: async (request, reply) => reply.code(201).send(await requests.create(ctxOf(request), request.body)),
+    })
+
+    app.get('/v1/orgs/:orgId/privacy-requests', {
+      config: { access: { permission: 'privacy:read' } },
+      schema: { tags, summary: 'Data-subject requests, newest first', params: OrgParams, response: { 200: Type.Object({ requests: Type.Array(RequestView) }), ...errorResponses('org') } },
+      handler: async (request) => ({ requests: await requests.list(ctxOf(request)) }),
+    })
+
+    app.get('/v1/orgs/:orgId/privacy-requests/:requestId', {
+      config: { access: { permission: 'privacy:read' } },
+      schema: { tags, summary: 'A request with its history', params: RequestParams, response: { 200: RequestView, ...errorResponses('org') } },
+      handler: async (request) => requests.get(ctxOf(request), request.params.requestId),
+    })
+
+    app.post('/v1/orgs/:orgId/privacy-requests/:requestId/assign', {
+      config: { access: { permission: 'privacy:manage' } },
+      schema: { tags, summary: 'Assign a request to a member', params: RequestParams, body: Type.Object({ userId: Uuid }, Strict), response: { 200: RequestView, ...errorResponses('org') } },
+      handler: async (request) => requests.assign(ctxOf(request), request.params.requestId, request.body.userId),
+    })
+
+    app.post('/v1/orgs/:orgId/privacy-requests/:requestId/verify', {
+      config: { access: { permission: 'privacy:manage' } },
+      schema: { tags, summary: 'Record how the requester’s identity was verified (needed before completing)', params: RequestParams, body: Verification, response: { 200: RequestView, ...errorResponses('org') } },
+      handler: async (request) => requests.verify(ctxOf(request), request.params.requestId, request.body),
+    })
+
+    app.post('/v1/orgs/:orgId/privacy-requests/:requestId/complete', {
+      config: { access: { permission: 'privacy:manage' }, stepUp: true },
+      schema: {
+        tags,
+        summary: 'Do what the request asks: export (access), apply corrections (rectify), erase everywhere and certify (erase), restrict or lift',
+        params: RequestParams,
+        body: Type.Object({ corrections: Type.Optional(Type.Array(Type.Object({ recordId: Uuid, payload: Type.Unknown() }, Strict), { maxItems: 100 })) }, Strict),
+        response: { 200: RequestView, ...errorResponses('org') },
+      },
+      handler: async (request) => requests.complete(ctxOf(request), request.params.requestId, request.body as { corrections?: { recordId: string; payload: unknown }[] }),
+    })
+
+    app.post('/v1/orgs/:orgId/privacy-requests/:requestId/reject', {
+      config: { access: { permission: 'privacy:manage' } },
+      schema: { tags, summary: 'Reject a request (e.g. the identity could not be verified), with the reason', params: RequestParams, body: Type.Object({ reason: Type.String({ minLength: 3, maxLength: 1000 }) }, Strict), response: { 200: RequestView, ...errorResponses('org') } },
+      handler: async (request) => requests.reject(ctxOf(request), request.params.requestId, request.body.reason),
+    })
+
+    app.get('/v1/orgs/:orgId/privacy-exports/:exportId', {
+      config: { access: { permission: 'privacy:export' } },
+      schema: { tags, summary: 'Download an access export until it expires (P7.6); every download is audited with its destination', params: Type.Object({ orgId: Uuid, exportId: Uuid }, Strict), response: { 200: Type.Record(Type.String(), Type.Unknown()), ...errorResponses('org'), 410: Type.Ref('Problem') } },
+      handler: async (request, reply) => {
+        const file = await requests.download(ctxOf(request), request.params.exportId)
+        reply.header('content-disposition', `attachment; filename="${file.filename}"`)
+        return reply.type('application/json').send(file.body)
+      },
+    })
+
+    app.get('/v1/orgs/:orgId/privacy-policy', {
+      config: { access: { permission: 'privacy:read' } },
+      schema: { tags, summary: 'Response deadline and export lifetime', params: OrgParams, response: { 200: Policy, ...errorResponses('org') } },
+      handler: async (request) => requests.policy(ctxOf(request)),
+    })
+
+    app.put('/v1/orgs/:orgId/privacy-policy', {
+      config: { access: { permission: 'privacy:manage' } },
+      schema: { tags, summary: 'Set the response deadline and export lifetime', params: OrgParams, body: Policy, response: { 200: Policy, ...errorResponses('org') } },
+      handler: async (request) => requests.setPolicy(ctxOf(request), request.body),
+    })
+
+    app.get('/v1/orgs/:orgId/erasure-certificates', {
+      config: { access: { permission: 'privacy:read' } },
+      schema: { tags, summary: 'Signed erasure certificates (P7.2): compact JWS, EdDSA, verifiable offline with the keys at /v1/audit/keys', params: OrgParams, response: { 200: Type.Object({ certificates: Type.Array(Type.Object({ id: Uuid, requestId: Uuid, issuedAt: Timestamp, jws: Type.String() })) }), ...errorResponses('org') } },
+      handler: async (request) => ({ certificates: await requests.certificates(ctxOf(request)) }),
+    })
+
+    app.get('/v1/orgs/:orgId/erasure-webhooks', {
+      config: { access: { permission: 'privacy:read' } },
+      schema: { tags: ['erasure webhooks'], summary: 'The host application’s endpoints told of every erasure', params: OrgParams, response: { 200: Type.Object({ webhooks: Type.Array(WebhookView) }), ...errorResponses('org') } },
+      handler: async (request) => ({ webhooks: await webhooks.list(ctxOf(request)) }),
+    })
+
+    app.post('/v1/orgs/:orgId/erasure-webhooks', {
+      config: { access: { permission: 'privacy:manage' } },
+      schema: { tags: ['erasure webhooks'], summary: 'Register an HTTPS endpoint; its signing secret is shown once', params: OrgParams, body: Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), url: Type.String({ maxLength: 2000 }) }, Strict), response: { 201: Type.Composite([WebhookView, Type.Object({ secret: Type.String({ description: 'HMAC-SHA256 key of X-Custodian-Signature; shown once' }) })]), ...errorResponses('org') } },
+      handler: async (request, reply) => reply.code(201).send(await webhooks.register(ctxOf(request), request.body)),
+    })
+
+    app.delete('/v1/orgs/:orgId/erasure-webhooks/:webhookId', {
+      config: { access: { permission: 'privacy:manage' } },
+      schema: { tags: ['erasure webhooks'], summary: 'Remove a webhook (its secret is crypto-erased)', params: Type.Object({ orgId: Uuid, webhookId: Uuid }, Strict), response: { 204: Type.Null(), ...errorResponses('org') } },
+      handler: async (request, reply) => {
+        await webhooks.remove(ctxOf(request), request.params.webhookId)
+        return reply.code(204).send(null)
+      },
+    })
+
+    app.get('/v1/orgs/:orgId/webhook-deliveries', {
+      config: { access: { permission: 'privacy:read' } },
+      schema: { tags: ['erasure webhooks'], summary: 'Webhook deliveries: pending, delivered, dead-lettered, with attempts', params: OrgParams, querystring: Type.Object({ requestId: Type.Optional(Uuid) }, Strict), response: { 200: Type.Object({ deliveries: Type.Array(DeliveryView) }), ...errorResponses('org') } },
+      handler: async (request) => ({ deliveries: await webhooks.deliveries(ctxOf(request), request.query.requestId) }),
+    })
+  }
+}

@@ -1,0 +1,261 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { Clock } from '../../clock.ts'
+import { contextAad, open, seal } from '../../crypto/aead.ts'
+import type { DB } from '../../db/schema.ts'
+import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
+import { actorOf, type RequestContext } from '../../http/context.ts'
+import type { OutboundFetch } from '../../http/outbound.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import { canonicalJson } from '../audit/audit.format.ts'
+import type { VaultService } from '../vault/vault.service.ts'
+import type { Keyring } from '../vault/vault.keyring.ts'
+
+/**
+ * The host application's erasure webhooks (P7.2, P7.5): when a subject is erased in
+ * Custodian, every registered endpoint is told to erase them too, and each confirmation
+ * (a 2xx answer) is recorded — it goes into the erasure certificate.
+ *
+ * - HTTPS only; redirects are not followed (a webhook goes where it was declared, P7.5).
+ * - Each delivery is signed: `X-Custodian-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256
+ *   of "<t>.<body>">` with the webhook's secret, shown once at registration and kept in
+ *   the vault.
+ * - The payload names the subject, so it is sealed with a data key of its own (under the
+ *   org key) and erased once the delivery is confirmed or given up.
+ * - Retried with exponential backoff; after the last attempt the delivery is dead-lettered
+ *   (`failed`) and visible in the API. Every attempt is an audit event with its destination.
+ * - Several processes share the queue: a delivery is claimed by an atomic update that
+ *   leases it; a process that dies mid-send leaves a lease that expires, and it is retried
+ *   (at least once: receivers should treat the delivery id as idempotency key).
+ */
+export interface WebhookView {
+  id: string
+  name: string
+  url: string
+  enabled: boolean
+  createdAt: string
+}
+
+export interface DeliveryView {
+  id: string
+  webhook: string
+  destination: string
+  event: string
+  requestId: string | null
+  status: 'pending' | 'delivered' | 'failed'
+  attempts: number
+  nextAttemptAt: string | null
+  lastStatus: number | null
+  lastError: string | null
+  deliveredAt: string | null
+  createdAt: string
+}
+
+export interface WebhooksService {
+  list(ctx: RequestContext): Promise<WebhookView[]>
+  register(ctx: RequestContext, input: { name: string; url: string }): Promise<WebhookView & { secret: string }>
+  remove(ctx: RequestContext, id: string): Promise<void>
+  deliveries(ctx: RequestContext, requestId?: string): Promise<DeliveryView[]>
+  /** In an erasure's transaction: one delivery per enabled webhook; returns how many. */
+  enqueueErasure(trx: Trx, orgId: string, requestId: string, subjectId: string, erasedAt: Date): Promise<number>
+  /** The job: sends what is due; returns how many deliveries it settled (delivered or failed). */
+  deliverDue(): Promise<number>
+}
+
+const LEASE_MS = 60_000
+const PURPOSE = 'webhook-delivery'
+
+export function createWebhooksService(deps: {
+  db: Kysely<DB>
+  keyring: Keyring
+  vault: () => Pick<VaultService, 'keepValue' | 'openCurrent' | 'removeIn'>
+  audit: Pick<AuditService, 'append'>
+  clock: Clock
+  fetch: OutboundFetch
+  retry: { baseMs: number; maxAttempts: number; timeoutMs: number }
+  /** Called once a delivery is settled, so an erasure can issue its certificate. */
+  onSettled: (orgId: string, requestId: string) => Promise<void>
+}): WebhooksService {
+  const { db, keyring, audit, clock } = deps
+  const aad = (orgId: string, id: string) => contextAad({ purpose: PURPOSE, org: orgId, object: id, version: 1 })
+  const SYSTEM = { type: 'system' as const, id: 'webhooks' }
+  const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
+
+  function view(row: { id: string; name: string; url: string; enabled: boolean; created_at: Date }): WebhookView {
+    return { id: row.id, name: row.name, url: row.url, enabled: row.enabled, createdAt: row.created_at.toISOString() }
+  }
+
+  function checkUrl(url: string): URL {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      throw new AppError('VALIDATION_FAILED', 'not a URL', { errors: [{ path: '/body/url', message: 'not a URL' }] })
+    }
+    if (parsed.protocol !== 'https:' || parsed.username !== '' || parsed.password !== '') {
+      throw new AppError('VALIDATION_FAILED', 'webhooks are delivered over HTTPS only, without credentials in the URL (P4.3)', { errors: [{ path: '/body/url', message: 'must be an https:// URL' }] })
+    }
+    return parsed
+  }
+
+  /** Claims one due delivery (atomic lease) and opens what it needs to send. */
+  async function claim(orgId: string, id: string) {
+    return withOrg(db, orgId, async (trx) => {
+      const now = clock()
+      const row = await trx
+        .updateTable('webhook_deliveries')
+        .set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: new Date(now.getTime() + LEASE_MS) }))
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .where('next_attempt_at', '<=', now)
+        .returningAll()
+        .executeTakeFirst()
+      if (row === undefined) return undefined
+      const hook = await trx.selectFrom('erasure_webhooks').selectAll().where('id', '=', row.webhook_id).executeTakeFirst()
+      if (hook === undefined || row.sealed === null || row.wrapped_key === null || row.kek_version === null) return { row, hook: undefined }
+      const dek = await keyring.openDataKey(trx, orgId, `${PURPOSE}/${row.id}`, 1, row.kek_version, row.wrapped_key)
+      const body = open(dek, row.sealed, aad(orgId, row.id)).toString('utf8')
+      dek.fill(0)
+      const secret = String(await deps.vault().openCurrent(trx, orgId, hook.secret_id))
+      return { row, hook, body, secret }
+    })
+  }
+
+  async function send(url: string, body: string, secret: string, deliveryId: string, event: string): Promise<{ status: number | null; error: string | null }> {
+    const timestamp = Math.floor(Date.now() / 1000)
+    const signature = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')
+    try {
+      const response = await deps.fetch(url, {
+        method: 'POST',
+        redirect: 'manual',
+        signal: AbortSignal.timeout(deps.retry.timeoutMs),
+        headers: { 'content-type': 'application/json', 'user-agent': 'Custodian-Webhooks/1', 'x-custodian-event': event, 'x-custodian-delivery': deliveryId, 'x-custodian-signature': `t=${timestamp},v1=${signature}` },
+        body,
+      })
+      await response.arrayBuffer().catch(() => undefined)
+      return { status: response.status, error: response.status >= 200 && response.status < 300 ? null : `HTTP ${response.status}` }
+    } catch (error) {
+      return { status: null, error: ((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name ?? 'error').slice(0, 200) }
+    }
+  }
+
+  async function settle(orgId: string, id: string, result: { status: number | null; error: string | null }, attempts: number, webhook: string, destination: string): Promise<{ final: boolean; requestId: string | null }> {
+    return withOrg(db, orgId, async (trx) => {
+      const now = clock()
+      const ok = result.error === null
+      const final = ok || attempts >= deps.retry.maxAttempts
+      const row = await trx
+        .updateTable('webhook_deliveries')
+        .set({
+          status: ok ? 'delivered' : final ? 'failed' : 'pending',
+          last_status: result.status,
+          last_error: result.error,
+          ...(ok ? { delivered_at: now } : {}),
+          // Settled: the payload (it names the subject) is erased with its key.
+          ...(final ? { sealed: null, wrapped_key: null, kek_version: null, next_attempt_at: now } : { next_attempt_at: new Date(now.getTime() + Math.min(deps.retry.baseMs * 2 ** (attempts - 1), 6 * 3_600_000)) }),
+        })
+        .where('id', '=', id)
+        .returning(['request_id'])
+        .executeTakeFirstOrThrow()
+      await audit.append(trx, {
+        orgId,
+        actor: SYSTEM,
+        action: 'webhook.delivery',
+        target: { type: 'webhook_delivery', id },
+        outcome: ok ? 'success' : 'failure',
+        details: { webhook, destination, attempt: attempts, status: result.status, ...(result.error === null ? {} : { error: result.error }), ...(final && !ok ? { deadLettered: true } : {}) },
+        meta: NO_REQUEST,
+      })
+      return { final, requestId: row.request_id }
+    })
+  }
+
+  return {
+    async list(ctx) {
+      return (await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('erasure_webhooks').selectAll().orderBy('name').execute())).map(view)
+    },
+
+    async register(ctx, input) {
+      const url = checkUrl(input.url)
+      const secret = randomBytes(32).toString('base64url')
+      try {
+        return await withOrg(db, ctx.orgId, async (trx) => {
+          const secretId = await deps.vault().keepValue(trx, ctx, { name: `webhook/${input.name}`, description: `signing secret of the erasure webhook ${input.name}`, value: secret })
+          const row = await trx.insertInto('erasure_webhooks').values({ id: randomUUID(), org_id: ctx.orgId, name: input.name, url: url.href, secret_id: secretId, created_by: `${ctx.principal.kind}:${ctx.principal.id}` }).returningAll().executeTakeFirstOrThrow()
+          await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'webhook.register', target: { type: 'webhook', id: row.id }, outcome: 'success', details: { name: input.name, destination: url.host }, meta: ctx.meta })
+          return { ...view(row), secret }
+        })
+      } catch (error) {
+        if (sqlState(error) === UNIQUE_VIOLATION || (error instanceof AppError && error.code === 'CONFLICT')) throw new AppError('CONFLICT', `a webhook named ${input.name} exists`)
+        throw error
+      }
+    },
+
+    async remove(ctx, id) {
+      await withOrg(db, ctx.orgId, async (trx) => {
+        const row = await trx.deleteFrom('erasure_webhooks').where('id', '=', id).returningAll().executeTakeFirst()
+        if (row === undefined) throw new AppError('NOT_FOUND', 'no such webhook')
+        await deps.vault().removeIn(trx, ctx, row.secret_id)
+        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'webhook.remove', target: { type: 'webhook', id }, outcome: 'success', details: { name: row.name }, meta: ctx.meta })
+      })
+    },
+
+    async deliveries(ctx, requestId) {
+      const rows = await withOrg(db, ctx.orgId, (trx) => {
+        const all = trx.selectFrom('webhook_deliveries').selectAll().orderBy('created_at', 'desc').limit(500)
+        return (requestId === undefined ? all : all.where('request_id', '=', requestId)).execute()
+      })
+      return rows.map((r) => ({
+        id: r.id,
+        webhook: r.webhook_name,
+        destination: r.destination,
+        event: r.event,
+        requestId: r.request_id,
+        status: r.status,
+        attempts: r.attempts,
+        nextAttemptAt: r.status === 'pending' ? r.next_attempt_at.toISOString() : null,
+        lastStatus: r.last_status,
+        lastError: r.last_error,
+        deliveredAt: r.delivered_at?.toISOString() ?? null,
+        createdAt: r.created_at.toISOString(),
+      }))
+    },
+
+    async enqueueErasure(trx, orgId, requestId, subjectId, erasedAt) {
+      const hooks = await trx.selectFrom('erasure_webhooks').selectAll().where('enabled', '=', true).execute()
+      const now = clock()
+      for (const hook of hooks) {
+        const id = randomUUID()
+        const body = canonicalJson({ type: 'erasure.requested', delivery: id, org: orgId, request: requestId, subjectId, erasedAt: erasedAt.toISOString() })
+        const key = await keyring.newDataKey(trx, orgId, `${PURPOSE}/${id}`, 1)
+        const sealed = seal(key.dek, Buffer.from(body, 'utf8'), aad(orgId, id))
+        key.dek.fill(0)
+        await trx
+          .insertInto('webhook_deliveries')
+          .values({ id, org_id: orgId, webhook_id: hook.id, webhook_name: hook.name, destination: new URL(hook.url).host, request_id: requestId, event: 'erasure.requested', kek_version: key.kekVersion, wrapped_key: key.wrapped, sealed, status: 'pending', next_attempt_at: now, last_status: null, last_error: null, delivered_at: null, created_at: now })
+          .execute()
+      }
+      return hooks.length
+    },
+
+    async deliverDue() {
+      // Which deliveries are due spans orgs: owner connection; each is claimed in its org.
+      const due = await withOwner(db, (trx) => trx.selectFrom('webhook_deliveries').select(['id', 'org_id']).where('status', '=', 'pending').where('next_attempt_at', '<=', clock()).orderBy('next_attempt_at').limit(50).execute())
+      let settled = 0
+      for (const { id, org_id: orgId } of due) {
+        const claimed = await claim(orgId, id)
+        if (claimed === undefined) continue // another process has it
+        const { row } = claimed
+        const result = claimed.hook === undefined ? { status: null, error: 'webhook removed' } : await send(claimed.hook.url, claimed.body as string, claimed.secret as string, row.id, row.event)
+        const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
+        const { final, requestId } = await settle(orgId, id, result, attempts, row.webhook_name, row.destination)
+        if (final) {
+          settled++
+          if (requestId !== null) await deps.onSettled(orgId, requestId)
+        }
+      }
+      return settled
+    },
+  }
+}

@@ -1,0 +1,38 @@
+import { createServer, type Server } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { writeFileSync } from 'node:fs'
+import { generate } from 'selfsigned'
+
+/** What a test receiver got: one entry per request. */
+export interface Received {
+  path: string
+  headers: Record<string, string | string[] | undefined>
+  body: string
+}
+
+/**
+ * A real HTTPS endpoint for webhook tests, with its own self-signed certificate, written
+ * to `caFile` for the service to trust. `answer` decides each response's status.
+ */
+export async function startHttpsReceiver(caFile: string, answer: (received: Received, index: number) => number = () => 200): Promise<{ url: string; caFile: string; received: Received[]; close(): Promise<void> }> {
+  const tls = await generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }] } as never)
+  writeFileSync(caFile, tls.cert)
+  const received: Received[] = []
+  const server: Server = createServer({ cert: tls.cert, key: tls.private }, (req, res) => {
+    let body = ''
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()))
+    req.on('end', () => {
+      const entry = { path: req.url ?? '', headers: req.headers, body }
+      received.push(entry)
+      res.statusCode = answer(entry, received.length - 1)
+      res.end(res.statusCode < 300 ? '{"ok":true}' : 'not now')
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `https://localhost:${(server.address() as AddressInfo).port}`,
+    caFile,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  }
+}
