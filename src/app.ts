@@ -23,6 +23,7 @@ import { createIdentityModule } from './modules/identity/index.ts'
 import { createVaultModule } from './modules/vault/index.ts'
 import { createGovernanceModule } from './modules/governance/index.ts'
 import { createPrivacyModule } from './modules/privacy/index.ts'
+import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
@@ -67,7 +68,8 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault, governance, privacy } = createModules(deps)
+  const { audit, access, identity, vault, governance, privacy, shredRing } = createModules(deps)
+  await ensureShredRing(shredRing, database.kysely)
 
   await app.register(cookie)
   await app.register(helmet, {
@@ -116,7 +118,7 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: privacy.webhooks },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: privacy.webhooks, subjects: privacy.subjects, shredding: privacy.shredding },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
@@ -124,6 +126,8 @@ export async function buildApp(deps: AppDeps) {
     retentionWorker: privacy.retentionWorker,
     webhookWorker: privacy.webhookWorker,
     privacyDeadlineWorker: privacy.deadlineWorker,
+    shredWorker: privacy.shredWorker,
+    shredRing,
   })
 }
 
@@ -135,11 +139,12 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
   let vaultService: ReturnType<typeof createVaultModule>['service'] | undefined
   const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), vault: () => vaultService as NonNullable<typeof vaultService> })
-  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger })
+  const shredRing = createShredRing(config.shredRing.file)
+  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger, shredRing })
   vaultService = vault.service
-  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, extraCaFile: config.extraCaFile, webhooks: config.webhooks, deadlineCheckMs: config.privacyCheckMs, log: logger })
+  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, extraCaFile: config.extraCaFile, webhooks: config.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, log: logger })
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
-  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy }
+  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, shredRing }
 }
 
 /**

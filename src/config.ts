@@ -65,6 +65,8 @@ export interface Config {
   readonly webhooks: { readonly checkMs: number; readonly retryBaseMs: number; readonly maxAttempts: number; readonly timeoutMs: number }
   /** How often privacy-request deadlines and expired exports are looked at. */
   readonly privacyCheckMs: number
+  /** The shred ring (crypto/shred-ring.ts): its file, how often its worker runs, how long a retiring epoch waits. */
+  readonly shredRing: { readonly file: string; readonly checkMs: number; readonly graceMs: number }
   readonly audit: {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
@@ -130,6 +132,9 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_WEBHOOK_MAX_ATTEMPTS',
   'CUSTODIAN_WEBHOOK_TIMEOUT_MS',
   'CUSTODIAN_PRIVACY_CHECK_MS',
+  'CUSTODIAN_SHRED_RING_FILE',
+  'CUSTODIAN_SHRED_RING_CHECK_MS',
+  'CUSTODIAN_SHRED_RING_GRACE_MS',
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
@@ -243,6 +248,11 @@ export function loadConfig(env: Source = process.env): Config {
       timeoutMs: int('CUSTODIAN_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
     },
     privacyCheckMs: int('CUSTODIAN_PRIVACY_CHECK_MS', 60_000, 100, 3_600_000),
+    shredRing: {
+      file: path.resolve(text('CUSTODIAN_SHRED_RING_FILE') ?? path.join(dataDir, 'shred-ring.json')),
+      checkMs: int('CUSTODIAN_SHRED_RING_CHECK_MS', 2000, 50, 600_000),
+      graceMs: int('CUSTODIAN_SHRED_RING_GRACE_MS', 60_000, 0, 3_600_000),
+    },
     rewrap: {
       batchSize: int('CUSTODIAN_REWRAP_BATCH', 100, 1, 10_000),
       intervalMs: int('CUSTODIAN_REWRAP_INTERVAL_MS', 1000, 10, 600_000),

@@ -50,6 +50,7 @@ export async function startServer(config: Config, print: (line: string) => void 
     app.retentionWorker.start()
     app.webhookWorker.start()
     app.privacyDeadlineWorker.start()
+    app.shredWorker.start()
 
     const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
     if ('token' in bootstrap) {
@@ -79,6 +80,7 @@ export async function startServer(config: Config, print: (line: string) => void 
           await app.retentionWorker.stop()
           await app.webhookWorker.stop()
           await app.privacyDeadlineWorker.stop()
+          await app.shredWorker.stop()
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()

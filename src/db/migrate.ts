@@ -12,6 +12,7 @@ import * as governance from './migrations/0009_governance.ts'
 import * as accessReviews from './migrations/0010_access_reviews.ts'
 import * as privacy from './migrations/0011_privacy.ts'
 import * as privacyRequests from './migrations/0012_privacy_requests.ts'
+import * as shredRing from './migrations/0013_shred_ring.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -27,6 +28,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0010_access_reviews': accessReviews,
   '0011_privacy': privacy,
   '0012_privacy_requests': privacyRequests,
+  '0013_shred_ring': shredRing,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -46,12 +46,12 @@ export function testClock(): TestClock {
   return { clock: () => new Date(Date.now() + offset), advance: (ms) => void (offset += ms) }
 }
 
-export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: () => Promise<RootKeyProvider>, options: { clock?: Clock } = {}): () => TestApp {
+export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: () => Promise<RootKeyProvider>, options: { clock?: Clock; rootKey?: Buffer } = {}): () => TestApp {
   let testApp: TestApp | undefined
   let db: TestDatabase | undefined
   before(async () => {
     db = await createTestDatabase(engine)
-    testApp = await startTestApp(engine, db, env, logger, await rootKeyProvider?.(), options.clock)
+    testApp = await startTestApp(engine, db, env, logger, await rootKeyProvider?.(), options.clock, options.rootKey)
   })
   after(async () => {
     await testApp?.app.close()
@@ -63,9 +63,9 @@ export function useTestApp(engine: Engine, env: Record<string, string> = {}, log
   }
 }
 
-export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: RootKeyProvider, clock?: Clock): Promise<TestApp> {
+/** `rootKey`: the deployment's root key, for a test that opens a second app on the same deployment (a restored dump). */
+export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: RootKeyProvider, clock?: Clock, rootKey: Buffer = randomBytes(32)): Promise<TestApp> {
   const config = loadConfig({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')), CUSTODIAN_LOG_LEVEL: 'silent', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50', ...env })
-  const rootKey = randomBytes(32)
   const app = await buildApp({
     config,
     database: db,

@@ -33,7 +33,7 @@ after(async () => {
 /** Data-subject requests (P7.1, P7.2), erasure with webhooks and certificates, egress (P7.5, P7.6). */
 forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (engine) => {
   const time = testClock()
-  const env: Record<string, string> = { CUSTODIAN_WEBHOOK_RETRY_BASE_MS: '1000', CUSTODIAN_WEBHOOK_MAX_ATTEMPTS: '3', CUSTODIAN_EXTRA_CA_FILE: caFile }
+  const env: Record<string, string> = { CUSTODIAN_WEBHOOK_RETRY_BASE_MS: '1000', CUSTODIAN_WEBHOOK_MAX_ATTEMPTS: '3', CUSTODIAN_EXTRA_CA_FILE: caFile, CUSTODIAN_SHRED_RING_GRACE_MS: '0' }
   const t = useTestApp(engine, env, undefined, undefined, { clock: time.clock })
   let acme: Org
   let app: { token: string }
@@ -169,6 +169,9 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.equal(createHmac('sha256', crmSecret).update(`${t0}.${delivered.body}`).digest('hex'), v1)
     assert.equal(JSON.parse(delivered.body).subjectId, 'subject-z')
 
+    assert.equal((await as('GET', `/privacy-requests/${request.id}`)).body.status, 'in_progress', 'webhooks settled; the shred ring has not retired the key yet')
+    const shred = await t().app.services.shredding.pass()
+    assert.deepEqual([shred.advanced, shred.retired], [1, 1])
     const completed = await as('GET', `/privacy-requests/${request.id}`)
     assert.equal(completed.body.status, 'completed')
     const certificates = (await as('GET', '/erasure-certificates')).body.certificates
@@ -180,6 +183,7 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.deepEqual(systems.find((s) => s.system === 'custodian:records')?.dataClasses, { contact: 1, customer_data: 1 })
     assert.equal(systems.find((s) => s.system === 'webhook:crm')?.action, 'confirmed')
     assert.equal(systems.find((s) => s.system === 'webhook:warehouse')?.action, 'not-confirmed')
+    assert.equal(systems.find((s) => s.system === 'custodian:backups')?.action, 'unreadable')
 
     // Every byte matters: any altered byte of header, payload or signature fails.
     const parts = (certificates[0].jws as string).split('.')

@@ -22,6 +22,8 @@ export interface ErasureFacts {
   records: Record<string, number>
   auditPersonalFields: number
   exports: number
+  /** When the shred-ring key that sealed the subject's key in earlier database copies was destroyed (null: no key existed). */
+  backupsUnreadableSince: string | null
   webhooks: { name: string; destination: string; status: 'confirmed' | 'failed'; attempts: number; confirmedAt: string | null }[]
 }
 
@@ -39,7 +41,8 @@ export async function issueErasureCertificate(trx: Trx, signer: Signer, facts: E
     issuedAt: issuedAt.toISOString(),
     systems: [
       { system: 'custodian:records', action: 'deleted', count: recordCount, dataClasses: facts.records },
-      { system: 'custodian:subject-key', action: 'crypto-shredded', note: 'every copy of the subject’s sealed data, backups included, can no longer be decrypted' },
+      { system: 'custodian:subject-key', action: 'crypto-shredded', note: 'the subject’s data key was erased from the database' },
+      ...(facts.backupsUnreadableSince === null ? [] : [{ system: 'custodian:backups', action: 'unreadable', since: facts.backupsUnreadableSince, note: 'the shred-ring key that sealed the subject’s key in every earlier copy of the database was destroyed' }]),
       { system: 'custodian:audit-personal-fields', action: 'deleted', count: facts.auditPersonalFields, note: 'the audit chain keeps only salted commitments and still verifies' },
       { system: 'custodian:exports', action: 'erased', count: facts.exports },
       ...facts.webhooks.map((w) => ({ system: `webhook:${w.name}`, destination: w.destination, action: w.status === 'confirmed' ? 'confirmed' : 'not-confirmed', attempts: w.attempts, confirmedAt: w.confirmedAt })),

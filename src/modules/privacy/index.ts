@@ -9,6 +9,8 @@ import { createRecordsService } from './records.service.ts'
 import { recordsRoutes } from './records.routes.ts'
 import { createRetentionService } from './retention.service.ts'
 import { createSubjects } from './subjects.ts'
+import type { ShredRing } from '../../crypto/shred-ring.ts'
+import { createShredding } from './shredding.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import { createOutboundFetch } from '../../http/outbound.ts'
 import type { VaultService } from '../vault/vault.service.ts'
@@ -27,12 +29,14 @@ export function createPrivacyModule(deps: {
   retentionCheckMs: number
   signer: Signer
   vault: () => VaultService
+  shredRing: ShredRing
+  shredRingTiming: { checkMs: number; graceMs: number }
   extraCaFile: string | undefined
   webhooks: { checkMs: number; retryBaseMs: number; maxAttempts: number; timeoutMs: number }
   deadlineCheckMs: number
   log: { error(obj: object, msg: string): void }
 }) {
-  const subjects = createSubjects({ keyring: deps.keyring, refKey: deps.refKey })
+  const subjects = createSubjects({ keyring: deps.keyring, ring: deps.shredRing, refKey: deps.refKey })
   const records = createRecordsService({ db: deps.db, subjects, audit: deps.audit, clock: deps.clock, maxPayloadBytes: deps.recordMaxBytes })
   const retention = createRetentionService({ db: deps.db, audit: deps.audit, clock: deps.clock })
   const retentionWorker = periodic('retention-purge', deps.retentionCheckMs, async () => void (await retention.purgeExpired()), deps.log)
@@ -49,10 +53,12 @@ export function createPrivacyModule(deps: {
   })
   requests = createRequestsService({ db: deps.db, subjects, records, audit: deps.audit, webhooks, signer: deps.signer, clock: deps.clock })
   const webhookWorker = periodic('webhook-delivery', deps.webhooks.checkMs, async () => void (await webhooks.deliverDue()), deps.log)
+  const shredding = createShredding({ db: deps.db, ring: deps.shredRing, graceMs: deps.shredRingTiming.graceMs, onRetired: () => (requests as RequestsService).settlePendingErasures() })
+  const shredWorker = periodic('shred-ring', deps.shredRingTiming.checkMs, async () => void (await shredding.pass()), deps.log)
   const deadlineWorker = periodic('privacy-deadlines', deps.deadlineCheckMs, async () => void (await (requests as RequestsService).watchDeadlines()), deps.log)
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(recordsRoutes({ records, retention }))
     await app.register(requestsRoutes({ requests: requests as RequestsService, webhooks }))
   }
-  return { subjects, records, retention, requests, webhooks, retentionWorker, webhookWorker, deadlineWorker, routes }
+  return { subjects, records, retention, requests, webhooks, shredding, retentionWorker, webhookWorker, deadlineWorker, shredWorker, routes }
 }

@@ -10,6 +10,18 @@ export interface SubjectKeysTable {
   restricted_at: Date | null
   created_at: Generated<Date>
   shredded_at: Date | null
+  /** The shred-ring key sealing this row (null: from before the ring). */
+  ring_bucket: number | null
+  ring_epoch: number | null
+}
+
+export interface ShredRingEpochsTable {
+  bucket: number
+  epoch: number
+  state: 'active' | 'retiring' | 'retired'
+  created_at: Generated<Date>
+  retiring_since: Date | null
+  retired_at: Date | null
 }
 
 export interface DataRecordsTable {
@@ -145,6 +157,7 @@ export interface ErasureCertificatesTable {
 }
 
 export interface PrivacyTables {
+  shred_ring_epochs: ShredRingEpochsTable
   org_privacy_policies: OrgPrivacyPoliciesTable
   privacy_requests: PrivacyRequestsTable
   privacy_request_events: PrivacyRequestEventsTable

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import { DecryptionError } from '../../crypto/aead.ts'
 import { SealedError } from '../../crypto/providers/provider.ts'
+import { ShredRingError } from '../../crypto/shred-ring.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
@@ -174,6 +175,7 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
 
 export function translate(error: unknown): unknown {
   if (error instanceof SealedError) return new AppError('VAULT_SEALED', error.message)
+  if (error instanceof ShredRingError) return new AppError('SUBJECT_DATA_UNAVAILABLE', error.message, {}, { cause: error })
   if (error instanceof DecryptionError) return new AppError('VAULT_INTEGRITY_FAILED', 'a stored record or its key failed its integrity check; nothing was returned', {}, { cause: error })
   return error
 }

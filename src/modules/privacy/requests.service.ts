@@ -66,8 +66,10 @@ export interface RequestsService {
   policy(ctx: RequestContext): Promise<{ responseHours: number; exportHours: number }>
   setPolicy(ctx: RequestContext, policy: { responseHours: number; exportHours: number }): Promise<{ responseHours: number; exportHours: number }>
   certificates(ctx: RequestContext): Promise<{ id: string; requestId: string; issuedAt: string; jws: string }[]>
-  /** Issues an erasure's certificate once all its webhook deliveries are settled. */
+  /** Issues an erasure's certificate once all its webhook deliveries are settled and its ring key retired. */
   settleErasure(orgId: string, requestId: string): Promise<void>
+  /** The same for every erasure still waiting (after the shred ring retired keys). */
+  settlePendingErasures(): Promise<void>
   /** The job: notifies nearly-due and overdue requests, erases expired exports. */
   watchDeadlines(): Promise<{ dueSoon: number; overdue: number; expiredExports: number }>
 }
@@ -151,10 +153,12 @@ export function createRequestsService(deps: {
     const webhooks = await deps.webhooks.enqueueErasure(trx, row.org_id, row.id, subjectId, erasedAt)
     // The subject's other requests lose their personal data too (this one's included).
     await store.erasePersonalOfRequests(trx, ref)
-    await subjects.shred(trx, row.org_id, subjectId)
-    await store.updateRequest(trx, row.id, { status: 'in_progress', result: JSON.stringify({ ...facts, webhooks }) })
+    // The key is shredded now; the shred ring retires the key that sealed it in earlier
+    // copies of the database, and the certificate waits for that.
+    const ring = (await subjects.shred(trx, row.org_id, subjectId)) ?? null
+    await store.updateRequest(trx, row.id, { status: 'in_progress', result: JSON.stringify({ ...facts, webhooks, ring }) })
     await record(trx, ctx, 'privacy.request.erase', row, { records: facts.records, auditPersonalFields: facts.auditPersonalFields, webhooks })
-    if (webhooks === 0) await certify(trx, row.org_id, row.id)
+    await certify(trx, row.org_id, row.id)
     return { salt: salt.toString('base64url'), webhooks }
   }
 
@@ -164,7 +168,14 @@ export function createRequestsService(deps: {
     if (row === undefined || row.status !== 'in_progress' || row.kind !== 'erase' || row.result === null) return
     const deliveries = await trx.selectFrom('webhook_deliveries').selectAll().where('request_id', '=', requestId).execute()
     if (deliveries.some((d) => d.status === 'pending')) return
-    const result = row.result as Omit<ErasureFacts, 'org' | 'request' | 'webhooks'>
+    const ring = (row.result as { ring?: { bucket: number; epoch: number } | null }).ring ?? null
+    let backupsUnreadableSince: string | null = null
+    if (ring !== null) {
+      const epoch = await trx.selectFrom('shred_ring_epochs').select(['state', 'retired_at']).where('bucket', '=', ring.bucket).where('epoch', '=', ring.epoch).executeTakeFirst()
+      if (epoch?.state !== 'retired' || epoch.retired_at === null) return
+      backupsUnreadableSince = epoch.retired_at.toISOString()
+    }
+    const result = { ...(row.result as Omit<ErasureFacts, 'org' | 'request' | 'webhooks'>), backupsUnreadableSince }
     const now = clock()
     const certificate = await issueErasureCertificate(trx, deps.signer, {
       ...result,
@@ -337,6 +348,12 @@ export function createRequestsService(deps: {
 
     async settleErasure(orgId, requestId) {
       await withOrg(db, orgId, (trx) => certify(trx, orgId, requestId))
+    },
+
+    async settlePendingErasures() {
+      // Waiting erasures span orgs: owner connection to find them; each is certified in its org.
+      const waiting = await withOwner(db, (trx) => trx.selectFrom('privacy_requests').select(['id', 'org_id']).where('kind', '=', 'erase').where('status', '=', 'in_progress').limit(500).execute())
+      for (const { id, org_id: orgId } of waiting) await withOrg(db, orgId, (trx) => certify(trx, orgId, id))
     },
 
     async watchDeadlines() {

@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { contextAad, open, seal } from '../../crypto/aead.ts'
 import type { Trx } from '../../db/tenant.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
+import type { ShredRing } from '../../crypto/shred-ring.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
 
 /**
@@ -9,9 +10,11 @@ import type { Keyring } from '../vault/vault.keyring.ts'
  * wrapped by the org key like any data key (so org-key rotation rewraps it). The subject
  * id is never stored in clear: rows are found by `ref` = HMAC(org, subject id).
  *
- * Shredding a subject erases its wrapped key: every copy of the subject's data —
- * records, personal audit fields, exports, backups of any of them — becomes ciphertext
- * nobody can open. A later record for the same subject gets a fresh key.
+ * A subject key is wrapped twice: by the org key (under the root key) and then by a
+ * shred-ring key held outside the database (crypto/shred-ring.ts). Shredding a subject
+ * erases its wrapped key in the database at once; the ring worker then retires the ring
+ * key that sealed it, after which no earlier copy of the database can open it either.
+ * A later record for the same subject gets a fresh key.
  */
 export interface SubjectKey {
   ref: Buffer
@@ -34,8 +37,11 @@ export interface Subjects {
    */
   personal(trx: Trx, orgId: string, subjectId: string, fields: Record<string, unknown>): Promise<{ subjectRef: Buffer; commitment: string; sealed: Buffer }>
   openPersonal(key: SubjectKey, orgId: string, eventId: string, sealed: Uint8Array): { commitment: string; fields: Record<string, unknown> }
-  /** Erases the subject's key (crypto-shredding); false if there was none to erase. */
-  shred(trx: Trx, orgId: string, subjectId: string): Promise<boolean>
+  /**
+   * Erases the subject's key (crypto-shredding) and says which ring key sealed it (the
+   * one to retire for the erasure to reach backups); undefined if there was none.
+   */
+  shred(trx: Trx, orgId: string, subjectId: string): Promise<{ bucket: number; epoch: number } | undefined>
   setRestricted(trx: Trx, orgId: string, subjectId: string, restricted: boolean): Promise<boolean>
 }
 
@@ -45,8 +51,8 @@ export function personalCommitment(salt: Buffer, fields: Record<string, unknown>
   return `sha256:${createHash('sha256').update(salt).update(canonicalJson(fields), 'utf8').digest('hex')}`
 }
 
-export function createSubjects(deps: { keyring: Keyring; refKey: Buffer }): Subjects {
-  const { keyring } = deps
+export function createSubjects(deps: { keyring: Keyring; ring: ShredRing; refKey: Buffer }): Subjects {
+  const { keyring, ring } = deps
   const aadOf = (orgId: string, purpose: string, object: string) => contextAad({ purpose, org: orgId, object, version: 1 })
 
   function ref(orgId: string, subjectId: string): Buffer {
@@ -56,7 +62,8 @@ export function createSubjects(deps: { keyring: Keyring; refKey: Buffer }): Subj
   async function keyByRef(trx: Trx, orgId: string, subjectRef: Buffer) {
     const row = await trx.selectFrom('subject_keys').selectAll().where('subject_ref', '=', subjectRef).executeTakeFirst()
     if (row === undefined || row.wrapped_key === null || row.kek_version === null) return { row, key: undefined }
-    const dek = await keyring.openDataKey(trx, orgId, `subject/${row.key_id}`, 1, row.kek_version, row.wrapped_key)
+    const kekWrapped = row.ring_epoch === null ? row.wrapped_key : ring.open(row.ring_bucket as number, row.ring_epoch, row.wrapped_key, `subject/${row.key_id}`)
+    const dek = await keyring.openDataKey(trx, orgId, `subject/${row.key_id}`, 1, row.kek_version, kekWrapped)
     return { row, key: { ref: subjectRef, keyId: row.key_id, dek, restricted: row.restricted_at !== null } }
   }
 
@@ -67,10 +74,14 @@ export function createSubjects(deps: { keyring: Keyring; refKey: Buffer }): Subj
     if (!options.create) return undefined
     const keyId = randomUUID()
     const fresh = await keyring.newDataKey(trx, orgId, `subject/${keyId}`, 1)
+    const bucket = ring.bucketOf(subjectRef)
+    const epoch = ring.current(bucket)
+    const wrapped = ring.seal(bucket, epoch, fresh.wrapped, `subject/${keyId}`)
+    const values = { key_id: keyId, kek_version: fresh.kekVersion, wrapped_key: wrapped, ring_bucket: bucket, ring_epoch: epoch, shredded_at: null }
     await trx
       .insertInto('subject_keys')
-      .values({ org_id: orgId, subject_ref: subjectRef, key_id: keyId, kek_version: fresh.kekVersion, wrapped_key: fresh.wrapped, restricted_at: null, shredded_at: null })
-      .onConflict((oc) => oc.columns(['org_id', 'subject_ref']).doUpdateSet({ key_id: keyId, kek_version: fresh.kekVersion, wrapped_key: fresh.wrapped, shredded_at: null }))
+      .values({ org_id: orgId, subject_ref: subjectRef, restricted_at: null, ...values })
+      .onConflict((oc) => oc.columns(['org_id', 'subject_ref']).doUpdateSet(values))
       .execute()
     return { ref: subjectRef, keyId, dek: fresh.dek, restricted: row?.restricted_at != null }
   }
@@ -104,13 +115,12 @@ export function createSubjects(deps: { keyring: Keyring; refKey: Buffer }): Subj
     },
 
     async shred(trx, orgId, subjectId) {
-      const result = await trx
-        .updateTable('subject_keys')
-        .set({ wrapped_key: null, kek_version: null, shredded_at: new Date() })
-        .where('subject_ref', '=', ref(orgId, subjectId))
-        .where('shredded_at', 'is', null)
-        .executeTakeFirst()
-      return Number(result.numUpdatedRows) === 1
+      const subjectRef = ref(orgId, subjectId)
+      const row = await trx.selectFrom('subject_keys').select(['ring_bucket', 'ring_epoch']).where('subject_ref', '=', subjectRef).where('shredded_at', 'is', null).forUpdate().executeTakeFirst()
+      if (row === undefined) return undefined
+      await trx.updateTable('subject_keys').set({ wrapped_key: null, kek_version: null, shredded_at: new Date() }).where('subject_ref', '=', subjectRef).execute()
+      const bucket = row.ring_bucket ?? ring.bucketOf(subjectRef)
+      return { bucket, epoch: row.ring_epoch ?? ring.current(bucket) }
     },
 
     async setRestricted(trx, orgId, subjectId, restricted) {

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Config } from '../../config.ts'
 import type { RootKeyProvider } from '../../crypto/providers/provider.ts'
+import type { ShredRing } from '../../crypto/shred-ring.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { createKeyring } from './vault.keyring.ts'
 import { vaultRoutes } from './vault.routes.ts'
@@ -22,6 +23,7 @@ export function createVaultModule(deps: {
   config: Pick<Config, 'secretMaxBytes' | 'auth' | 'rewrap' | 'dbRotationCheckMs'>
   providerOrgId: () => Promise<string | undefined>
   log: { error(obj: object, msg: string): void }
+  shredRing: ShredRing
 }) {
   const keyring = createKeyring(deps.rootKey)
   let service: VaultService | undefined
@@ -29,7 +31,7 @@ export function createVaultModule(deps: {
   const sources = createSourcesService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit, rotateOnExposure: () => (dbRotation as DbRotationService).rotateOnExposure, log: deps.log })
   service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes, preflight: sources.preflight, readOnlyConnectors: sources.readOnlyConnectors })
   const seal = createSealService({ provider: deps.rootKey, keyring, audit: deps.audit, providerOrgId: deps.providerOrgId })
-  const rotation = createRotationService({ db: deps.db, keyring, provider: deps.rootKey, audit: deps.audit, batchSize: deps.config.rewrap.batchSize, intervalMs: deps.config.rewrap.intervalMs, log: deps.log })
+  const rotation = createRotationService({ db: deps.db, keyring, provider: deps.rootKey, audit: deps.audit, batchSize: deps.config.rewrap.batchSize, intervalMs: deps.config.rewrap.intervalMs, log: deps.log, shredRing: deps.shredRing })
   const transit = createTransitService({ db: deps.db, keyring, audit: deps.audit })
   dbRotation = createDbRotationService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit, intervalMs: deps.config.dbRotationCheckMs, log: deps.log })
   const routes: FastifyPluginAsyncTypebox = async (app) => {

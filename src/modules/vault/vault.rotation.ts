@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { SealedError, type RootKeyProvider } from '../../crypto/providers/provider.ts'
+import type { ShredRing } from '../../crypto/shred-ring.ts'
 import { AppError } from '../../errors.ts'
 import { periodic, type Periodic } from '../../jobs/periodic.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -53,14 +54,31 @@ interface WrappedKeys {
   live: (alias: string) => string
   object: (row: Record<string, unknown>) => string
   version: (row: Record<string, unknown>) => number
+  /** A further layer around the org-key wrapping (subject keys: the shred ring). */
+  unpack?: (row: Record<string, unknown>, stored: Uint8Array) => Uint8Array
+  pack?: (row: Record<string, unknown>, wrapped: Buffer) => Buffer
 }
 
-const WRAPPED: WrappedKeys[] = [
-  { table: 'secret_versions', column: 'wrapped_dek', ids: ['secret_id', 'version'], live: (t) => `${t}.destroyed_at IS NULL`, object: (r) => String(r.secret_id), version: (r) => Number(r.version) },
-  { table: 'transit_key_versions', column: 'wrapped_key', ids: ['name', 'version'], live: () => 'true', object: (r) => `transit/${String(r.name)}`, version: (r) => Number(r.version) },
-  { table: 'subject_keys', column: 'wrapped_key', ids: ['subject_ref'], extra: ['key_id'], live: (t) => `${t}.shredded_at IS NULL`, object: (r) => `subject/${String(r.key_id)}`, version: () => 1 },
-  { table: 'webhook_deliveries', column: 'wrapped_key', ids: ['id'], live: (t) => `${t}.wrapped_key IS NOT NULL`, object: (r) => `webhook-delivery/${String(r.id)}`, version: () => 1 },
-]
+function wrappedKeyTables(ring: ShredRing): WrappedKeys[] {
+  const ringed = (r: Record<string, unknown>) => r.ring_epoch !== null && r.ring_epoch !== undefined
+  const subjectObject = (r: Record<string, unknown>) => `subject/${String(r.key_id)}`
+  return [
+    { table: 'secret_versions', column: 'wrapped_dek', ids: ['secret_id', 'version'], live: (t) => `${t}.destroyed_at IS NULL`, object: (r) => String(r.secret_id), version: (r) => Number(r.version) },
+    { table: 'transit_key_versions', column: 'wrapped_key', ids: ['name', 'version'], live: () => 'true', object: (r) => `transit/${String(r.name)}`, version: (r) => Number(r.version) },
+    {
+      table: 'subject_keys',
+      column: 'wrapped_key',
+      ids: ['subject_ref'],
+      extra: ['key_id', 'ring_bucket', 'ring_epoch'],
+      live: (t) => `${t}.shredded_at IS NULL`,
+      object: subjectObject,
+      version: () => 1,
+      unpack: (r, stored) => (ringed(r) ? ring.open(Number(r.ring_bucket), Number(r.ring_epoch), stored, subjectObject(r)) : stored),
+      pack: (r, wrapped) => (ringed(r) ? ring.seal(Number(r.ring_bucket), Number(r.ring_epoch), wrapped, subjectObject(r)) : wrapped),
+    },
+    { table: 'webhook_deliveries', column: 'wrapped_key', ids: ['id'], live: (t) => `${t}.wrapped_key IS NOT NULL`, object: (r) => `webhook-delivery/${String(r.id)}`, version: () => 1 },
+  ]
+}
 
 export function createRotationService(deps: {
   db: Kysely<DB>
@@ -70,8 +88,11 @@ export function createRotationService(deps: {
   batchSize: number
   intervalMs: number
   log: { error(obj: object, msg: string): void }
+  /** Subject keys are sealed by the shred ring around their org-key wrapping. */
+  shredRing: ShredRing
 }): RotationService {
   const { db, keyring, audit, batchSize } = deps
+  const WRAPPED = wrappedKeyTables(deps.shredRing)
 
   async function statusIn(trx: Trx): Promise<KeyStatus> {
     const keys = await trx.selectFrom('org_keys').select(['version', 'state', 'created_at', 'retired_at']).orderBy('version', 'desc').execute()
@@ -96,8 +117,10 @@ export function createRotationService(deps: {
        ORDER BY ${sql.join(w.ids.map((c) => sql.ref(`x.${c}`)))}
        LIMIT ${batchSize} FOR UPDATE SKIP LOCKED`.execute(trx)
     for (const row of rows.rows) {
-      const next = await keyring.rewrapDataKey(trx, orgId, w.object(row), w.version(row), row.kek_version, row.wrapped)
-      await sql`UPDATE ${sql.table(w.table)} SET kek_version = ${next.kekVersion}, ${sql.ref(w.column)} = ${next.wrapped}
+      const inner = w.unpack === undefined ? row.wrapped : w.unpack(row, row.wrapped)
+      const next = await keyring.rewrapDataKey(trx, orgId, w.object(row), w.version(row), row.kek_version, inner)
+      const stored = w.pack === undefined ? next.wrapped : w.pack(row, next.wrapped)
+      await sql`UPDATE ${sql.table(w.table)} SET kek_version = ${next.kekVersion}, ${sql.ref(w.column)} = ${stored}
                  WHERE ${sql.join(w.ids.map((c) => sql`${sql.ref(c)} = ${row[c]}`), sql` AND `)}`.execute(trx)
     }
     return rows.rows.length
