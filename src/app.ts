@@ -118,7 +118,7 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: privacy.webhooks, subjects: privacy.subjects, shredding: privacy.shredding },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: privacy.webhooks, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
@@ -127,6 +127,7 @@ export async function buildApp(deps: AppDeps) {
     webhookWorker: privacy.webhookWorker,
     privacyDeadlineWorker: privacy.deadlineWorker,
     shredWorker: privacy.shredWorker,
+    offboardingWorker: privacy.offboardingWorker,
     shredRing,
   })
 }
@@ -142,7 +143,7 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const shredRing = createShredRing(config.shredRing.file)
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger, shredRing })
   vaultService = vault.service
-  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, extraCaFile: config.extraCaFile, webhooks: config.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, log: logger })
+  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, extraCaFile: config.extraCaFile, webhooks: config.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
   return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, shredRing }
 }

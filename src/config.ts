@@ -67,6 +67,8 @@ export interface Config {
   readonly privacyCheckMs: number
   /** The shred ring (crypto/shred-ring.ts): its file, how often its worker runs, how long a retiring epoch waits. */
   readonly shredRing: { readonly file: string; readonly checkMs: number; readonly graceMs: number }
+  /** Org offboarding: default grace period before an org is deleted, and how often due ones are looked for. */
+  readonly offboarding: { readonly graceHours: number; readonly checkMs: number }
   readonly audit: {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
@@ -135,6 +137,8 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_SHRED_RING_FILE',
   'CUSTODIAN_SHRED_RING_CHECK_MS',
   'CUSTODIAN_SHRED_RING_GRACE_MS',
+  'CUSTODIAN_OFFBOARDING_GRACE_HOURS',
+  'CUSTODIAN_OFFBOARDING_CHECK_MS',
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
@@ -252,6 +256,10 @@ export function loadConfig(env: Source = process.env): Config {
       file: path.resolve(text('CUSTODIAN_SHRED_RING_FILE') ?? path.join(dataDir, 'shred-ring.json')),
       checkMs: int('CUSTODIAN_SHRED_RING_CHECK_MS', 2000, 50, 600_000),
       graceMs: int('CUSTODIAN_SHRED_RING_GRACE_MS', 60_000, 0, 3_600_000),
+    },
+    offboarding: {
+      graceHours: int('CUSTODIAN_OFFBOARDING_GRACE_HOURS', 24, 1, 720),
+      checkMs: int('CUSTODIAN_OFFBOARDING_CHECK_MS', 60_000, 100, 3_600_000),
     },
     rewrap: {
       batchSize: int('CUSTODIAN_REWRAP_BATCH', 100, 1, 10_000),

@@ -51,6 +51,7 @@ export async function startServer(config: Config, print: (line: string) => void 
     app.webhookWorker.start()
     app.privacyDeadlineWorker.start()
     app.shredWorker.start()
+    app.offboardingWorker.start()
 
     const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
     if ('token' in bootstrap) {
@@ -81,6 +82,7 @@ export async function startServer(config: Config, print: (line: string) => void 
           await app.webhookWorker.stop()
           await app.privacyDeadlineWorker.stop()
           await app.shredWorker.stop()
+          await app.offboardingWorker.stop()
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()

@@ -13,6 +13,7 @@ import * as accessReviews from './migrations/0010_access_reviews.ts'
 import * as privacy from './migrations/0011_privacy.ts'
 import * as privacyRequests from './migrations/0012_privacy_requests.ts'
 import * as shredRing from './migrations/0013_shred_ring.ts'
+import * as offboarding from './migrations/0014_offboarding.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -29,6 +30,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011_privacy': privacy,
   '0012_privacy_requests': privacyRequests,
   '0013_shred_ring': shredRing,
+  '0014_offboarding': offboarding,
 }
 
 function migrator(db: Kysely<any>): Migrator {

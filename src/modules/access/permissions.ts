@@ -56,6 +56,7 @@ export const PERMISSIONS = {
   'privacy:manage': 'Register and handle data-subject requests (access, rectify, erase, restrict) and erasure webhooks',
   'privacy:export': 'Download a data-subject access export while it has not expired',
   'retention:manage': 'Set how long each data class is kept',
+  'org:delete': 'Owners: have the whole org deleted after a grace period (offboarding), or cancel that',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
@@ -84,8 +85,8 @@ export const GRANTABLE: ReadonlySet<Permission> = new Set([
 export const BUILT_IN_ROLES = {
   owner: { description: 'Everything, including granting ownership', permissions: ALL_PERMISSIONS },
   admin: {
-    description: 'Manages the org and its members; cannot grant ownership',
-    permissions: ALL_PERMISSIONS,
+    description: 'Manages the org and its members; cannot grant ownership or delete the org',
+    permissions: ALL_PERMISSIONS.filter((p) => p !== 'org:delete'),
   },
   member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata; reports exposed secrets', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read', 'secrets:report'] },
   auditor: {

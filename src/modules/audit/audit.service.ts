@@ -53,6 +53,8 @@ export interface AuditService {
   personalOf(trx: Trx, subjectRef: Buffer): Promise<{ eventId: string; time: string; action: string; sealed: Buffer }[]>
   /** Erases a subject's personal fields from the log; the chain, which holds only their commitments, still verifies. */
   erasePersonal(trx: Trx, subjectRef: Buffer): Promise<number>
+  /** Org offboarding: deletes an org's whole chain (events, head, checkpoints), holding its sequencer lock. */
+  eraseOrgLog(trx: Trx, orgId: string): Promise<number>
   /**
    * Chain figures of several orgs at once (owner connection, operator view): how far each
    * chain reaches, its last checkpoint and how many events wait to be chained. Never an
@@ -176,6 +178,8 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
     },
 
     erasePersonal: (trx, subjectRef) => store.erasePersonal(trx, subjectRef),
+
+    eraseOrgLog: (trx, orgId) => store.eraseOrgLog(trx, orgId),
 
     async chainHealth(orgIds) {
       const rows = await asOwner((trx) => store.chainHealth(trx, orgIds))

@@ -56,6 +56,15 @@ export async function tryLockChain(trx: Trx, orgId: string): Promise<boolean> {
   return result.rows[0]?.locked === true
 }
 
+/** Waits for the org's sequencer to finish, then deletes the org's chain. */
+export async function eraseOrgLog(trx: Trx, orgId: string): Promise<number> {
+  await sql`SELECT pg_advisory_xact_lock(7211, hashtext(${orgId}))`.execute(trx)
+  await trx.deleteFrom('audit_checkpoints').where('org_id', '=', orgId).execute()
+  await trx.deleteFrom('audit_heads').where('org_id', '=', orgId).execute()
+  const events = await trx.deleteFrom('audit_events').where('org_id', '=', orgId).executeTakeFirst()
+  return Number(events.numDeletedRows)
+}
+
 export interface Head {
   seq: number
   hash: Buffer

@@ -48,6 +48,12 @@ export interface IdentityService {
    * whether 2FA is on: what an access review certifies or revokes (P2.5).
    */
   inventory(orgId: string): Promise<AccessInventory>
+  /**
+   * Org offboarding (owner transaction): deletes the org — and, through the schema's
+   * cascades, everything that belongs to it — and the user accounts that belonged to no
+   * other org. Returns how many members it had and how many accounts were deleted.
+   */
+  deleteOrgIn(trx: Trx, orgId: string): Promise<{ members: number; usersDeleted: number }>
   /** CLI break-glass: a token for a member or service account, over the owner connection. */
   createTokenAsAdmin(input: { orgId: string; email?: string | undefined; serviceAccount?: string | undefined; name: string; expiresInDays: number; scopes?: string[] | undefined }): Promise<ApiTokenView & { token: string }>
 }
@@ -272,6 +278,18 @@ export function createIdentityService(deps: {
     removeMemberIn,
     revokeTokenIn,
     deleteServiceAccountIn,
+
+    async deleteOrgIn(trx, orgId) {
+      const members = (await trx.selectFrom('memberships').select('user_id').where('org_id', '=', orgId).execute()).map((m) => m.user_id)
+      await trx.deleteFrom('orgs').where('id', '=', orgId).execute()
+      if (members.length === 0) return { members: 0, usersDeleted: 0 }
+      const gone = await trx
+        .deleteFrom('users')
+        .where('id', 'in', members)
+        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('memberships as m').select('m.user_id').whereRef('m.user_id', '=', 'users.id'))))
+        .executeTakeFirst()
+      return { members: members.length, usersDeleted: Number(gone.numDeletedRows) }
+    },
 
     async inventory(orgId) {
       const found = await withOrg(db, orgId, async (trx) => ({

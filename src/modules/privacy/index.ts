@@ -11,6 +11,9 @@ import { createRetentionService } from './retention.service.ts'
 import { createSubjects } from './subjects.ts'
 import type { ShredRing } from '../../crypto/shred-ring.ts'
 import { createShredding } from './shredding.ts'
+import type { IdentityService } from '../identity/identity.service.ts'
+import { createOffboardingService } from './offboarding.service.ts'
+import { offboardingRoutes } from './offboarding.routes.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import { createOutboundFetch } from '../../http/outbound.ts'
 import type { VaultService } from '../vault/vault.service.ts'
@@ -34,6 +37,9 @@ export function createPrivacyModule(deps: {
   extraCaFile: string | undefined
   webhooks: { checkMs: number; retryBaseMs: number; maxAttempts: number; timeoutMs: number }
   deadlineCheckMs: number
+  identity: IdentityService
+  offboarding: { graceHours: number; checkMs: number }
+  providerOrgId: () => Promise<string | undefined>
   log: { error(obj: object, msg: string): void }
 }) {
   const subjects = createSubjects({ keyring: deps.keyring, ring: deps.shredRing, refKey: deps.refKey })
@@ -56,9 +62,12 @@ export function createPrivacyModule(deps: {
   const shredding = createShredding({ db: deps.db, ring: deps.shredRing, graceMs: deps.shredRingTiming.graceMs, onRetired: () => (requests as RequestsService).settlePendingErasures() })
   const shredWorker = periodic('shred-ring', deps.shredRingTiming.checkMs, async () => void (await shredding.pass()), deps.log)
   const deadlineWorker = periodic('privacy-deadlines', deps.deadlineCheckMs, async () => void (await (requests as RequestsService).watchDeadlines()), deps.log)
+  const offboarding = createOffboardingService({ db: deps.db, audit: deps.audit, identity: deps.identity, ring: deps.shredRing, signer: deps.signer, clock: deps.clock, defaultGraceHours: deps.offboarding.graceHours, providerOrgId: deps.providerOrgId })
+  const offboardingWorker = periodic('org-offboarding', deps.offboarding.checkMs, async () => void (await offboarding.runDue()), deps.log)
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(recordsRoutes({ records, retention }))
+    await app.register(offboardingRoutes({ offboarding }))
     await app.register(requestsRoutes({ requests: requests as RequestsService, webhooks }))
   }
-  return { subjects, records, retention, requests, webhooks, shredding, retentionWorker, webhookWorker, deadlineWorker, shredWorker, routes }
+  return { subjects, records, retention, requests, webhooks, shredding, offboarding, retentionWorker, webhookWorker, deadlineWorker, shredWorker, offboardingWorker, routes }
 }

@@ -156,7 +156,29 @@ export interface ErasureCertificatesTable {
   issued_at: Date
 }
 
+export interface ShredRingPendingTable {
+  bucket: number
+  epoch: number
+  requested_at: Generated<Date>
+}
+
+export interface OrgOffboardingsTable {
+  org_id: string
+  org_name: string
+  status: 'scheduled' | 'cancelled' | 'completed'
+  requested_at: Date
+  requested_by: string
+  scheduled_for: Date
+  cancelled_at: Date | null
+  cancelled_by: string | null
+  completed_at: Date | null
+  erased: ColumnType<Record<string, unknown> | null, string | null, string | null>
+  certificate: string | null
+}
+
 export interface PrivacyTables {
+  shred_ring_pending: ShredRingPendingTable
+  org_offboardings: OrgOffboardingsTable
   shred_ring_epochs: ShredRingEpochsTable
   org_privacy_policies: OrgPrivacyPoliciesTable
   privacy_requests: PrivacyRequestsTable

@@ -32,21 +32,17 @@ export function createShredding(deps: {
 }): Shredding {
   const { db, ring } = deps
 
-  /** Erasures whose bucket has not moved on from the epoch that sealed the erased key. */
+  /** Epochs an erasure or offboarding asked to retire: their buckets move on to a new epoch. */
   async function advance(trx: Trx): Promise<number> {
-    const waiting = await sql<{ id: string; bucket: number; epoch: number }>`
-      SELECT id, (result->'ring'->>'bucket')::int AS bucket, (result->'ring'->>'epoch')::int AS epoch
-        FROM privacy_requests
-       WHERE kind = 'erase' AND status = 'in_progress' AND result->'ring' IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM shred_ring_epochs e
-                          WHERE e.bucket = (result->'ring'->>'bucket')::int AND e.epoch = (result->'ring'->>'epoch')::int AND e.state <> 'active')`.execute(trx)
-    for (const { bucket, epoch } of waiting.rows) {
+    const pending = await sql<{ bucket: number; epoch: number }>`SELECT bucket, epoch FROM shred_ring_pending ORDER BY requested_at LIMIT 1000`.execute(trx)
+    for (const { bucket, epoch } of pending.rows) {
       if (ring.current(bucket) <= epoch) ring.advance(bucket)
       await sql`INSERT INTO shred_ring_epochs (bucket, epoch, state, retiring_since) VALUES (${bucket}, ${epoch}, 'retiring', clock_timestamp())
                 ON CONFLICT (bucket, epoch) DO UPDATE SET state = 'retiring', retiring_since = clock_timestamp() WHERE shred_ring_epochs.state = 'active'`.execute(trx)
       await sql`INSERT INTO shred_ring_epochs (bucket, epoch, state) VALUES (${bucket}, ${ring.current(bucket)}, 'active') ON CONFLICT DO NOTHING`.execute(trx)
+      await sql`DELETE FROM shred_ring_pending WHERE bucket = ${bucket} AND epoch = ${epoch}`.execute(trx)
     }
-    return waiting.rows.length
+    return pending.rows.length
   }
 
   /** Reseals live subject keys of retiring epochs (and keys from before the ring) under their bucket's newest epoch. */

@@ -120,7 +120,10 @@ export function createSubjects(deps: { keyring: Keyring; ring: ShredRing; refKey
       if (row === undefined) return undefined
       await trx.updateTable('subject_keys').set({ wrapped_key: null, kek_version: null, shredded_at: new Date() }).where('subject_ref', '=', subjectRef).execute()
       const bucket = row.ring_bucket ?? ring.bucketOf(subjectRef)
-      return { bucket, epoch: row.ring_epoch ?? ring.current(bucket) }
+      const epoch = row.ring_epoch ?? ring.current(bucket)
+      // The ring worker retires this epoch: then earlier database copies cannot open the key.
+      await trx.insertInto('shred_ring_pending').values({ bucket, epoch }).onConflict((oc) => oc.doNothing()).execute()
+      return { bucket, epoch }
     },
 
     async setRestricted(trx, orgId, subjectId, restricted) {

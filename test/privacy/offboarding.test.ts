@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict'
+import { before, it } from 'node:test'
+import { sql } from 'kysely'
+import { verifyJws } from '../../src/crypto/jws.ts'
+import { forEachEngine } from '../helpers/db.ts'
+import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, testClock, useTestApp, type Org } from '../helpers/app.ts'
+
+const HOUR = 3_600_000
+
+/** Org offboarding (P7.4): everything of the org erased after a cancellable grace period, with a certificate. */
+forEachEngine('org offboarding (P7.4)', (engine) => {
+  const time = testClock()
+  const t = useTestApp(engine, { CUSTODIAN_SHRED_RING_GRACE_MS: '0' }, undefined, undefined, { clock: time.clock })
+  let provider: Org
+  let leaving: Org
+  let staying: Org
+  let admin: { userId: string; apiToken: string }
+  let shared: { userId: string; apiToken: string }
+  const url = (p = '') => `/v1/orgs/${leaving.orgId}/offboarding${p}`
+  const ask = (body: Record<string, unknown>, token = leaving.ownerToken) => t().request({ method: 'POST', url: url(), token, body })
+  const join = async (org: Org, email: string, role: string) => {
+    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email, role } })
+    return (await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })).body as { userId: string; apiToken: string }
+  }
+
+  before(async () => {
+    provider = await bootstrapProvider(t())
+    leaving = await createCustomerOrg(t(), provider, 'Leaving Ltd', 'owner@leaving.test')
+    staying = await createCustomerOrg(t(), provider, 'Staying Ltd', 'owner@staying.test')
+    admin = await join(leaving, 'admin@leaving.test', 'admin')
+    shared = await join(leaving, 'consultant@both.test', 'viewer')
+    await join(staying, 'consultant@both.test', 'viewer')
+    const app = await principalWithRole(t(), leaving, 'admin')
+    await t().request({ method: 'POST', url: `/v1/orgs/${leaving.orgId}/secrets`, token: leaving.ownerToken, body: { name: 'db', type: 'api_key', value: 'leaving-secret' } })
+    for (const subject of ['a', 'b', 'c']) await t().request({ method: 'POST', url: `/v1/orgs/${leaving.orgId}/records`, token: app.token, body: { subjectId: subject, dataClass: 'contact', payload: { subject } } })
+    await t().request({ method: 'POST', url: `/v1/orgs/${staying.orgId}/secrets`, token: staying.ownerToken, body: { name: 'db', type: 'api_key', value: 'staying-secret' } })
+  })
+
+  it('is for owners only, confirmed by the org’s exact name; the provider org cannot leave', async () => {
+    const before = await fingerprint(t())
+    assert.equal((await ask({ confirmName: 'Leaving Ltd' }, admin.apiToken)).status, 403)
+    const wrong = await ask({ confirmName: 'leaving ltd' })
+    assert.equal(wrong.status, 400)
+    assert.equal(wrong.body.errors[0].path, '/body/confirmName')
+    assert.equal((await t().request({ method: 'POST', url: `/v1/orgs/${provider.orgId}/offboarding`, token: provider.ownerToken, body: { confirmName: 'Provider' } })).status, 403)
+    assert.equal(await fingerprint(t()), before)
+  })
+
+  it('waits out a grace period of 24 hours, and can be cancelled in it', async () => {
+    const asked = await ask({ confirmName: 'Leaving Ltd' })
+    assert.equal(asked.status, 201, asked.text)
+    assert.equal(new Date(asked.body.scheduledFor).getTime() - new Date(asked.body.requestedAt).getTime(), 24 * HOUR)
+    assert.equal((await ask({ confirmName: 'Leaving Ltd' })).status, 409)
+    const cancelled = await t().request({ method: 'DELETE', url: url(), token: leaving.ownerToken })
+    assert.equal(cancelled.body.status, 'cancelled')
+    time.advance(25 * HOUR)
+    assert.equal(await t().app.services.offboarding.runDue(), 0)
+    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${leaving.orgId}`, token: leaving.ownerToken })).status, 200)
+    const providerLog = (await auditActions(t(), provider.orgId)).map((e) => e.action)
+    assert.ok(providerLog.includes('org.offboarding.request') && providerLog.includes('org.offboarding.cancel'))
+  })
+
+  it('erases every row of the org, its keys and its own accounts after the grace period, and certifies it', async () => {
+    await ask({ confirmName: 'Leaving Ltd' })
+    time.advance(24 * HOUR - 60_000)
+    assert.equal(await t().app.services.offboarding.runDue(), 0, 'not before the grace period ends')
+    time.advance(2 * 60_000)
+    assert.equal(await t().app.services.offboarding.runDue(), 1)
+
+    const tables = await sql<{ table_name: string }>`SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name <> 'org_offboardings'`.execute(t().db.kysely)
+    for (const { table_name: table } of tables.rows) {
+      const left = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE org_id = ${leaving.orgId}`.execute(t().db.kysely)
+      assert.equal(left.rows[0]?.n, 0, `${table} still holds rows of the org`)
+    }
+    assert.equal((await t().db.kysely.selectFrom('orgs').select('id').where('id', '=', leaving.orgId).execute()).length, 0)
+    const accounts = await t().db.kysely.selectFrom('users').select('email').where('email', 'in', ['owner@leaving.test', 'admin@leaving.test', 'consultant@both.test']).execute()
+    assert.deepEqual(accounts.map((a) => a.email), ['consultant@both.test'], 'an account that belongs to another org stays')
+    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${leaving.orgId}`, token: leaving.ownerToken })).status, 401)
+    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${staying.orgId}`, token: shared.apiToken })).status, 401, 'its token was of the deleted org')
+    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${staying.orgId}/secrets`, token: staying.ownerToken })).body.secrets.length, 1, 'another org is untouched')
+
+    const listed = await t().request({ method: 'GET', url: '/v1/operator/offboardings', token: provider.ownerToken })
+    const done = listed.body.offboardings.find((o: { orgId: string }) => o.orgId === leaving.orgId)
+    assert.equal(done.status, 'completed')
+    const keys = new Map<string, string>((await t().request({ method: 'GET', url: '/v1/audit/keys' })).body.keys.map((k: { keyId: string; publicKey: string }) => [k.keyId, k.publicKey]))
+    const { payload, header } = await verifyJws(done.certificate, keys)
+    assert.equal(header.typ, 'custodian-offboarding-certificate+jws')
+    const erased = payload.erased as { rows: Record<string, number>; subjectKeys: number; orgKeyVersions: number }
+    assert.equal(erased.rows.data_records, 3)
+    assert.equal(erased.rows.secrets, 1)
+    assert.equal(erased.subjectKeys, 3)
+    assert.ok(erased.orgKeyVersions >= 1)
+    assert.ok((await auditActions(t(), provider.orgId)).some((e) => e.action === 'org.offboarding.complete'), 'the provider keeps the audit of the deletion')
+
+    const shred = await t().app.services.shredding.pass()
+    assert.ok(shred.retired >= 1, 'the org’s subject keys’ ring epochs are retired')
+    await t().app.sequencer.flush()
+    const verified = await t().request({ method: 'GET', url: `/v1/orgs/${provider.orgId}/audit/verify`, token: provider.ownerToken })
+    assert.equal(verified.body.ok, true)
+  })
+})
