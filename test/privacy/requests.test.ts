@@ -41,7 +41,7 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
   const url = (p: string) => `/v1/orgs/${acme.orgId}${p}`
   const as = (method: string, p: string, body?: unknown, token = acme.ownerToken) => t().request({ method, url: url(p), token, body })
   const newRequest = async (kind: string, subjectId: string, verified = true) => {
-    const created = await as('POST', '/privacy-requests', { kind, subjectId, requester: { name: 'Ada', email: 'ada@example.test', channel: 'support form' }, ...(verified ? { verification: { method: 'signed-in-account' } } : {}) })
+    const created = await as('POST', '/privacy-requests', { kind, subjectId, requester: { name: 'Ada', email: 'ada@example.test', channel: 'support form' }, ...(verified ? { verification: { method: 'signed-in-account', note: 'passport PX-55173 seen on call' } } : {}) })
     assert.equal(created.status, 201, created.text)
     return created.body as { id: string; dueAt: string; receivedAt: string }
   }
@@ -59,9 +59,10 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     const refused = await as('POST', `/privacy-requests/${created.id}/complete`, {})
     assert.equal(refused.status, 409)
     assert.equal(refused.body.code, 'VERIFICATION_REQUIRED')
+    assert.equal((await as('POST', `/privacy-requests/${created.id}/verify`, { method: 'document', note: 'passport PX-55173 seen on call' })).status, 200)
     const tables = await sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`.execute(t().db.kysely)
     for (const { tablename } of tables.rows) {
-      for (const needle of ['subject-a@example.test', 'ada@example.test']) {
+      for (const needle of ['subject-a@example.test', 'ada@example.test', 'PX-55173']) {
         const hit = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(tablename)} AS x WHERE x::text LIKE ${`%${needle}%`}`.execute(t().db.kysely)
         assert.equal(hit.rows[0]?.n, 0, `${needle} in ${tablename}`)
       }
@@ -69,6 +70,8 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     const view = await as('GET', `/privacy-requests/${created.id}`)
     assert.equal(view.body.subjectId, 'subject-a@example.test')
     assert.deepEqual(view.body.requester, { name: 'Ada', email: 'ada@example.test', channel: 'support form' })
+    assert.equal(view.body.verification.method, 'document')
+    assert.equal(view.body.verification.note, 'passport PX-55173 seen on call', 'the note reads back, though stored sealed')
     assert.equal(view.body.history[0].event, 'received')
   })
 

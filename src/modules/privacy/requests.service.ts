@@ -82,6 +82,8 @@ const DUE_SOON_MS = 12 * HOUR_MS
 interface SealedRequest {
   subjectId: string
   requester: Record<string, unknown> | null
+  /** Free text about how the identity was checked may name documents: sealed too. */
+  verificationNote?: string | undefined
 }
 
 export function createRequestsService(deps: {
@@ -124,7 +126,7 @@ export function createRequestsService(deps: {
       dueAt: row.due_at.toISOString(),
       overdue: (row.status === 'open' || row.status === 'in_progress') && clock().getTime() >= row.due_at.getTime(),
       assignee: row.assignee_user_id,
-      verification: row.verification,
+      verification: row.verification === null ? null : { ...row.verification, ...(personal?.verificationNote === undefined ? {} : { note: personal.verificationNote }) },
       result: row.result,
       completedAt: row.completed_at?.toISOString() ?? null,
       ...(withHistory ? { history: (await store.requestEvents(trx, row.id)).map((e) => ({ at: e.at.toISOString(), actor: e.actor, event: e.event, details: e.details })) } : {}),
@@ -209,8 +211,8 @@ export function createRequestsService(deps: {
           const key = (await subjects.key(trx, ctx.orgId, input.subjectId, { create: true })) as NonNullable<Awaited<ReturnType<Subjects['key']>>>
           const id = randomUUID()
           const now = clock()
-          const sealed: SealedRequest = { subjectId: input.subjectId, requester: input.requester === undefined ? null : { ...input.requester } }
-          const verification = input.verification === undefined ? null : { ...input.verification, verifiedBy: by(ctx), verifiedAt: now.toISOString() }
+          const sealed: SealedRequest = { subjectId: input.subjectId, requester: input.requester === undefined ? null : { ...input.requester }, verificationNote: input.verification?.note }
+          const verification = input.verification === undefined ? null : { method: input.verification.method, verifiedBy: by(ctx), verifiedAt: now.toISOString() }
           const row = await store.insertRequest(trx, { id, org_id: ctx.orgId, kind: input.kind, subject_ref: key.ref, sealed: subjects.seal(key, ctx.orgId, REQUEST_PURPOSE, id, sealed), status: 'open', received_at: now, due_at: new Date(now.getTime() + policy.response_hours * HOUR_MS), assignee_user_id: null, verification: verification === null ? null : JSON.stringify(verification), result: null, completed_at: null, due_soon_notified_at: null, overdue_notified_at: null })
           await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'privacy.request.receive', target: { type: 'privacy_request', id }, outcome: 'success', details: { kind: input.kind, dueAt: row.due_at.toISOString(), verified: verification !== null }, personal: await subjects.personal(trx, ctx.orgId, input.subjectId, { subject: input.subjectId, requester: sealed.requester }), meta: ctx.meta })
           await history(trx, row, by(ctx), 'received', { kind: input.kind, dueAt: row.due_at.toISOString() })
@@ -250,8 +252,11 @@ export function createRequestsService(deps: {
       return translated(() =>
         withOrg(db, ctx.orgId, async (trx) => {
           const row = await openRequest(trx, id)
-          const verification = { ...input, verifiedBy: by(ctx), verifiedAt: clock().toISOString() }
-          const updated = await store.updateRequest(trx, id, { verification: JSON.stringify(verification) })
+          const verification = { method: input.method, verifiedBy: by(ctx), verifiedAt: clock().toISOString() }
+          const personal = await opened(trx, row)
+          const key = await subjects.keyByRef(trx, row.org_id, Buffer.from(row.subject_ref))
+          const resealed = personal === null || key === undefined ? {} : { sealed: subjects.seal(key, row.org_id, REQUEST_PURPOSE, row.id, { ...personal, verificationNote: input.note }) }
+          const updated = await store.updateRequest(trx, id, { verification: JSON.stringify(verification), ...resealed })
           await record(trx, ctx, 'privacy.request.verify', row, { method: input.method })
           return view(trx, updated)
         }),
