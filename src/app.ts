@@ -23,6 +23,7 @@ import { createIdentityModule } from './modules/identity/index.ts'
 import { createVaultModule } from './modules/vault/index.ts'
 import { createGovernanceModule } from './modules/governance/index.ts'
 import { createPrivacyModule } from './modules/privacy/index.ts'
+import { createNotifyModule } from './modules/notify/index.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
@@ -68,7 +69,7 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault, governance, privacy, shredRing } = createModules(deps)
+  const { audit, access, identity, vault, governance, privacy, notify, shredRing } = createModules(deps)
   await ensureShredRing(shredRing, database.kysely)
 
   await app.register(cookie)
@@ -115,16 +116,18 @@ export async function buildApp(deps: AppDeps) {
   await app.register(vault.routes)
   await app.register(governance.routes)
   await app.register(privacy.routes)
+  await app.register(notify.routes)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: privacy.webhooks, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
     reviewScheduler: governance.reviewScheduler,
     retentionWorker: privacy.retentionWorker,
-    webhookWorker: privacy.webhookWorker,
+    webhookWorker: notify.webhookWorker,
+    mailWorker: notify.mailWorker,
     privacyDeadlineWorker: privacy.deadlineWorker,
     shredWorker: privacy.shredWorker,
     offboardingWorker: privacy.offboardingWorker,
@@ -143,9 +146,12 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const shredRing = createShredRing(config.shredRing.file)
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger, shredRing })
   vaultService = vault.service
-  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, extraCaFile: config.extraCaFile, webhooks: config.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
+  let privacyRequests: { settleErasure(orgId: string, requestId: string): Promise<void> } | undefined
+  const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), log: logger })
+  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
+  privacyRequests = privacy.requests
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
-  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, shredRing }
+  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, shredRing }
 }
 
 /**

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { parseCidr } from './http/ip-allowlist.ts'
 
@@ -63,6 +63,21 @@ export interface Config {
   readonly retentionCheckMs: number
   /** Webhook delivery: how often due deliveries are sent, first retry delay (doubling), attempts before dead-lettering, per-attempt timeout. */
   readonly webhooks: { readonly checkMs: number; readonly retryBaseMs: number; readonly maxAttempts: number; readonly timeoutMs: number }
+  /**
+   * E-mail delivery of notifications: SMTP server (absent: notifications are not mailed),
+   * sender, transport security (STARTTLS required by default), credentials, retries.
+   */
+  readonly mail: {
+    readonly url: string | undefined
+    readonly from: string | undefined
+    readonly security: 'starttls' | 'tls' | 'none'
+    readonly user: string | undefined
+    readonly password: string | undefined
+    readonly checkMs: number
+    readonly retryBaseMs: number
+    readonly maxAttempts: number
+    readonly timeoutMs: number
+  }
   /** How often privacy-request deadlines and expired exports are looked at. */
   readonly privacyCheckMs: number
   /** The shred ring (crypto/shred-ring.ts): its file, how often its worker runs, how long a retiring epoch waits. */
@@ -134,6 +149,15 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_WEBHOOK_MAX_ATTEMPTS',
   'CUSTODIAN_WEBHOOK_TIMEOUT_MS',
   'CUSTODIAN_PRIVACY_CHECK_MS',
+  'CUSTODIAN_SMTP_URL',
+  'CUSTODIAN_SMTP_FROM',
+  'CUSTODIAN_SMTP_SECURITY',
+  'CUSTODIAN_SMTP_USER',
+  'CUSTODIAN_SMTP_PASSWORD_FILE',
+  'CUSTODIAN_MAIL_CHECK_MS',
+  'CUSTODIAN_MAIL_RETRY_BASE_MS',
+  'CUSTODIAN_MAIL_MAX_ATTEMPTS',
+  'CUSTODIAN_MAIL_TIMEOUT_MS',
   'CUSTODIAN_SHRED_RING_FILE',
   'CUSTODIAN_SHRED_RING_CHECK_MS',
   'CUSTODIAN_SHRED_RING_GRACE_MS',
@@ -252,6 +276,17 @@ export function loadConfig(env: Source = process.env): Config {
       timeoutMs: int('CUSTODIAN_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
     },
     privacyCheckMs: int('CUSTODIAN_PRIVACY_CHECK_MS', 60_000, 100, 3_600_000),
+    mail: {
+      url: text('CUSTODIAN_SMTP_URL'),
+      from: text('CUSTODIAN_SMTP_FROM'),
+      security: oneOf('CUSTODIAN_SMTP_SECURITY', ['starttls', 'tls', 'none'] as const, 'starttls'),
+      user: text('CUSTODIAN_SMTP_USER'),
+      password: readSecretFile(text('CUSTODIAN_SMTP_PASSWORD_FILE'), 'CUSTODIAN_SMTP_PASSWORD_FILE', problems),
+      checkMs: int('CUSTODIAN_MAIL_CHECK_MS', 5000, 50, 600_000),
+      retryBaseMs: int('CUSTODIAN_MAIL_RETRY_BASE_MS', 30_000, 10, 3_600_000),
+      maxAttempts: int('CUSTODIAN_MAIL_MAX_ATTEMPTS', 8, 1, 50),
+      timeoutMs: int('CUSTODIAN_MAIL_TIMEOUT_MS', 15_000, 100, 120_000),
+    },
     shredRing: {
       file: path.resolve(text('CUSTODIAN_SHRED_RING_FILE') ?? path.join(dataDir, 'shred-ring.json')),
       checkMs: int('CUSTODIAN_SHRED_RING_CHECK_MS', 2000, 50, 600_000),
@@ -278,6 +313,13 @@ export function loadConfig(env: Source = process.env): Config {
       apiTokenMaxDays: int('CUSTODIAN_API_TOKEN_MAX_DAYS', 365, 1, 3650),
       rateLimitPerMinute: int('CUSTODIAN_AUTH_RATE_LIMIT', 10, 1, 100_000),
     },
+  }
+
+  if (config.mail.url !== undefined) {
+    if (!/^smtps?:\/\/[^/]+$/.test(config.mail.url.replace(/\/$/, ''))) problems.push('CUSTODIAN_SMTP_URL: must be smtp://host:port or smtps://host:port (credentials go in CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE)')
+    if (config.mail.url.startsWith('smtps://') && config.mail.security !== 'tls' && text('CUSTODIAN_SMTP_SECURITY') !== undefined) problems.push('CUSTODIAN_SMTP_SECURITY: an smtps:// URL is implicit TLS; set tls or leave it unset')
+    if (config.mail.from === undefined || !/^[^@\s]+@[^@\s]+$/.test(config.mail.from.replace(/^.*<([^>]+)>\s*$/, '$1'))) problems.push('CUSTODIAN_SMTP_FROM: required with CUSTODIAN_SMTP_URL, an address such as "Custodian <custodian@example.com>"')
+    if ((config.mail.user === undefined) !== (config.mail.password === undefined)) problems.push('CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE: set both or neither')
   }
 
   if (config.extraCaFile !== undefined) {
@@ -323,6 +365,21 @@ function readConfigFile(file: string | undefined, problems: string[]): Source {
     else problems.push(`${key} (in ${file}): must be a string, number or boolean`)
   }
   return out
+}
+
+/** A secret read from a file that only the service's user can read; never from the environment itself. */
+function readSecretFile(file: string | undefined, key: string, problems: string[]): string | undefined {
+  if (file === undefined) return undefined
+  try {
+    if ((statSync(file).mode & 0o077) !== 0) {
+      problems.push(`${key}: ${file} is readable by group or others; run chmod 600 on it`)
+      return undefined
+    }
+    return readFileSync(file, 'utf8').trim()
+  } catch (error) {
+    problems.push(`${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+    return undefined
+  }
 }
 
 function pickDefined(env: Source): Source {

@@ -14,6 +14,7 @@ import * as privacy from './migrations/0011_privacy.ts'
 import * as privacyRequests from './migrations/0012_privacy_requests.ts'
 import * as shredRing from './migrations/0013_shred_ring.ts'
 import * as offboarding from './migrations/0014_offboarding.ts'
+import * as delivery from './migrations/0015_delivery.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -31,6 +32,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0012_privacy_requests': privacyRequests,
   '0013_shred_ring': shredRing,
   '0014_offboarding': offboarding,
+  '0015_delivery': delivery,
 }
 
 function migrator(db: Kysely<any>): Migrator {

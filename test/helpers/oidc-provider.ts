@@ -21,7 +21,7 @@ export interface OidcProvider {
 }
 
 export async function startOidcProvider(options: { redirectUri: string; dir: string }): Promise<OidcProvider> {
-  const tls = await generate([{ name: 'commonName', value: 'localhost' }], {
+  const tls = await generate([{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }], {
     keySize: 2048,
     extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
   } as never)

@@ -138,10 +138,12 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/orgs/{orgId}/privacy-policy', access: 'privacy:read', url: (f) => `${A(f)}/privacy-policy` },
   { method: 'PUT', path: '/v1/orgs/{orgId}/privacy-policy', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-policy`, body: () => ({ responseHours: 48, exportHours: 24 }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/erasure-certificates', access: 'privacy:read', url: (f) => `${A(f)}/erasure-certificates` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/erasure-webhooks', access: 'privacy:read', url: (f) => `${A(f)}/erasure-webhooks` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/erasure-webhooks', access: 'privacy:manage', url: (f) => `${A(f)}/erasure-webhooks`, body: () => ({ name: 'matrix-hook', url: 'https://hooks.a.test/erase' }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/erasure-webhooks/{webhookId}', access: 'privacy:manage', url: (f) => `${A(f)}/erasure-webhooks/${f.aWebhook}`, foreignObjectUrl: (f) => `${A(f)}/erasure-webhooks/${f.bWebhook}`, badParamUrl: (f) => `${A(f)}/erasure-webhooks/x` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/webhook-deliveries', access: 'privacy:read', url: (f) => `${A(f)}/webhook-deliveries`, query: true },
+  { method: 'GET', path: '/v1/orgs/{orgId}/webhooks', access: 'webhooks:read', url: (f) => `${A(f)}/webhooks` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/webhooks', access: 'webhooks:manage', url: (f) => `${A(f)}/webhooks`, body: () => ({ name: 'matrix-hook', url: 'https://hooks.a.test/erase', events: ['notifications'] }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/webhooks/{webhookId}', access: 'webhooks:manage', url: (f) => `${A(f)}/webhooks/${f.aWebhook}`, foreignObjectUrl: (f) => `${A(f)}/webhooks/${f.bWebhook}`, badParamUrl: (f) => `${A(f)}/webhooks/x` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/webhook-deliveries', access: 'webhooks:read', url: (f) => `${A(f)}/webhook-deliveries`, query: true },
+  { method: 'GET', path: '/v1/orgs/{orgId}/notifications', access: 'notifications:read', url: (f) => `${A(f)}/notifications`, query: true },
+  { method: 'GET', path: '/v1/me/notifications', access: 'authenticated', url: () => '/v1/me/notifications', query: true },
   { method: 'POST', path: '/v1/orgs/{orgId}/offboarding', access: 'org:delete', url: (f) => `${A(f)}/offboarding`, body: () => ({ confirmName: 'Org A' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/offboarding', access: 'org:read', url: (f) => `${A(f)}/offboarding` },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/offboarding', access: 'org:delete', url: (f) => `${A(f)}/offboarding` },
@@ -245,7 +247,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       const id = (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests`, token: org.ownerToken, body: { kind: 'access', subjectId: 'fixture-subject', verification: { method: 'fixture' } } })).body.id as string
       return (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests/${id}/complete`, token: org.ownerToken, body: {} })).body.exportId as string
     }
-    const webhookIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/erasure-webhooks`, token: org.ownerToken, body: { name: 'fixture', url: 'https://hooks.fixture.test/erase' } })).body.id as string
+    const webhookIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/webhooks`, token: org.ownerToken, body: { name: 'fixture', url: 'https://hooks.fixture.test/erase', events: ['erasure.requested'] } })).body.id as string
     const [aRequest, bRequest, aExport, bExport, aWebhook, bWebhook] = [await requestIn(a), await requestIn(b), await exportIn(a), await exportIn(b), await webhookIn(a), await webhookIn(b)]
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })

@@ -127,12 +127,12 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
   })
 
   it('erases a subject everywhere, tells every webhook with retries, and certifies it once they settle', async () => {
-    const crm = await as('POST', '/erasure-webhooks', { name: 'crm', url: `${receiver.url}/crm` })
+    const crm = await as('POST', '/webhooks', { name: 'crm', url: `${receiver.url}/crm`, events: ['erasure.requested'] })
     assert.equal(crm.status, 201, crm.text)
     crmSecret = crm.body.secret
-    assert.equal((await as('POST', '/erasure-webhooks', { name: 'warehouse', url: `${receiver.url}/warehouse` })).status, 201)
-    assert.equal((await as('POST', '/erasure-webhooks', { name: 'plain', url: 'http://localhost/x' })).status, 400, 'HTTPS only')
-    assert.doesNotMatch((await as('GET', '/erasure-webhooks')).text, new RegExp(crmSecret))
+    assert.equal((await as('POST', '/webhooks', { name: 'warehouse', url: `${receiver.url}/warehouse`, events: ['erasure.requested'] })).status, 201)
+    assert.equal((await as('POST', '/webhooks', { name: 'plain', url: 'http://localhost/x', events: ['erasure.requested'] })).status, 400, 'HTTPS only')
+    assert.doesNotMatch((await as('GET', '/webhooks')).text, new RegExp(crmSecret))
 
     await record('subject-z', 'contact', { email: 'z@example.test' })
     await record('subject-z', 'customer_data', { order: 42 })

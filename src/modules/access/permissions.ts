@@ -57,6 +57,9 @@ export const PERMISSIONS = {
   'privacy:export': 'Download a data-subject access export while it has not expired',
   'retention:manage': 'Set how long each data class is kept',
   'org:delete': 'Owners: have the whole org deleted after a grace period (offboarding), or cancel that',
+  'webhooks:read': 'List webhooks and their deliveries',
+  'webhooks:manage': 'Register and remove webhooks (erasures, notifications)',
+  'notifications:read': 'See the org’s notification outbox and each delivery’s state',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS

@@ -3,9 +3,10 @@ import type { Trx } from '../../db/tenant.ts'
 
 /**
  * The notification outbox: a row per recipient, written in the transaction of the event
- * it announces, delivered later (mail and webhooks: a later issue). A notification never
- * carries a secret value or a link that grants access by itself (P3.5): callers pass
- * names and ids only, and `enqueue` refuses anything shaped like a credential.
+ * it announces, delivered later by e-mail and to webhooks (delivery.service.ts). A
+ * notification never carries a secret value or a link that grants access by itself
+ * (P3.5): callers pass names and ids only, and `enqueue` refuses anything shaped like a
+ * credential, and any link at all.
  */
 export interface Notification {
   orgId: string
@@ -20,11 +21,13 @@ const CREDENTIAL = /cst_(api|ses|inv|boot|share)_|-----BEGIN|password=/i
 export async function enqueue(trx: Trx, recipients: string[], notification: Notification): Promise<number> {
   const text = `${notification.subject}\n${notification.body}\n${JSON.stringify(notification.data ?? {})}`
   if (CREDENTIAL.test(text)) throw new Error('a notification must not carry a credential')
+  if (/https?:\/\//i.test(`${notification.subject}\n${notification.body}`)) throw new Error('a notification must not carry a link: people sign in to act on it (P3.5)')
   const unique = [...new Set(recipients)]
   if (unique.length === 0) return 0
+  const batchId = randomUUID()
   await trx
     .insertInto('notifications')
-    .values(unique.map((user) => ({ id: randomUUID(), org_id: notification.orgId, kind: notification.kind, recipient_user_id: user, subject: notification.subject, body: notification.body, data: JSON.stringify(notification.data ?? {}), delivered_at: null })))
+    .values(unique.map((user) => ({ id: randomUUID(), org_id: notification.orgId, kind: notification.kind, recipient_user_id: user, subject: notification.subject, body: notification.body, data: JSON.stringify(notification.data ?? {}), delivered_at: null, batch_id: batchId, last_error: null, fanned_out_at: null })))
     .execute()
   return unique.length
 }

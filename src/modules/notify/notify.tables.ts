@@ -9,10 +9,52 @@ export interface NotificationsTable {
   body: string
   data: ColumnType<Record<string, unknown>, string | undefined, string>
   created_at: Generated<Date>
+  /** When the e-mail was accepted by the mail server. */
   delivered_at: Date | null
   attempts: Generated<number>
+  batch_id: string | null
+  status: Generated<'pending' | 'delivered' | 'failed' | 'skipped'>
+  next_attempt_at: Generated<Date>
+  last_error: string | null
+  fanned_out_at: Date | null
+}
+
+export type WebhookEvent = 'erasure.requested' | 'notifications'
+
+export interface WebhooksTable {
+  id: string
+  org_id: string
+  name: string
+  url: string
+  secret_id: string
+  enabled: Generated<boolean>
+  events: Generated<WebhookEvent[]>
+  created_at: Generated<Date>
+  created_by: string
+}
+
+export interface WebhookDeliveriesTable {
+  id: string
+  org_id: string
+  webhook_id: string
+  webhook_name: string
+  destination: string
+  request_id: string | null
+  event: string
+  kek_version: number | null
+  wrapped_key: Uint8Array | null
+  sealed: Uint8Array | null
+  status: 'pending' | 'delivered' | 'failed'
+  attempts: Generated<number>
+  next_attempt_at: Date
+  last_status: number | null
+  last_error: string | null
+  delivered_at: Date | null
+  created_at: Date
 }
 
 export interface NotifyTables {
   notifications: NotificationsTable
+  webhooks: WebhooksTable
+  webhook_deliveries: WebhookDeliveriesTable
 }

@@ -15,11 +15,10 @@ import type { IdentityService } from '../identity/identity.service.ts'
 import { createOffboardingService } from './offboarding.service.ts'
 import { offboardingRoutes } from './offboarding.routes.ts'
 import type { Signer } from '../../crypto/keys.ts'
-import { createOutboundFetch } from '../../http/outbound.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { createRequestsService, type RequestsService } from './requests.service.ts'
 import { requestsRoutes } from './requests.routes.ts'
-import { createWebhooksService } from './webhooks.service.ts'
+import type { WebhooksService } from '../notify/webhooks.service.ts'
 
 export function createPrivacyModule(deps: {
   db: Kysely<DB>
@@ -34,8 +33,7 @@ export function createPrivacyModule(deps: {
   vault: () => VaultService
   shredRing: ShredRing
   shredRingTiming: { checkMs: number; graceMs: number }
-  extraCaFile: string | undefined
-  webhooks: { checkMs: number; retryBaseMs: number; maxAttempts: number; timeoutMs: number }
+  webhooks: WebhooksService
   deadlineCheckMs: number
   identity: IdentityService
   offboarding: { graceHours: number; checkMs: number }
@@ -47,18 +45,7 @@ export function createPrivacyModule(deps: {
   const retention = createRetentionService({ db: deps.db, audit: deps.audit, clock: deps.clock })
   const retentionWorker = periodic('retention-purge', deps.retentionCheckMs, async () => void (await retention.purgeExpired()), deps.log)
   let requests: RequestsService | undefined
-  const webhooks = createWebhooksService({
-    db: deps.db,
-    keyring: deps.keyring,
-    vault: deps.vault,
-    audit: deps.audit,
-    clock: deps.clock,
-    fetch: createOutboundFetch(deps.extraCaFile),
-    retry: { baseMs: deps.webhooks.retryBaseMs, maxAttempts: deps.webhooks.maxAttempts, timeoutMs: deps.webhooks.timeoutMs },
-    onSettled: (orgId, requestId) => (requests as RequestsService).settleErasure(orgId, requestId),
-  })
-  requests = createRequestsService({ db: deps.db, subjects, records, audit: deps.audit, webhooks, signer: deps.signer, clock: deps.clock })
-  const webhookWorker = periodic('webhook-delivery', deps.webhooks.checkMs, async () => void (await webhooks.deliverDue()), deps.log)
+  requests = createRequestsService({ db: deps.db, subjects, records, audit: deps.audit, webhooks: deps.webhooks, signer: deps.signer, clock: deps.clock })
   const shredding = createShredding({ db: deps.db, ring: deps.shredRing, graceMs: deps.shredRingTiming.graceMs, onRetired: () => (requests as RequestsService).settlePendingErasures() })
   const shredWorker = periodic('shred-ring', deps.shredRingTiming.checkMs, async () => void (await shredding.pass()), deps.log)
   const deadlineWorker = periodic('privacy-deadlines', deps.deadlineCheckMs, async () => void (await (requests as RequestsService).watchDeadlines()), deps.log)
@@ -67,7 +54,7 @@ export function createPrivacyModule(deps: {
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(recordsRoutes({ records, retention }))
     await app.register(offboardingRoutes({ offboarding }))
-    await app.register(requestsRoutes({ requests: requests as RequestsService, webhooks }))
+    await app.register(requestsRoutes({ requests: requests as RequestsService }))
   }
-  return { subjects, records, retention, requests, webhooks, shredding, offboarding, retentionWorker, webhookWorker, deadlineWorker, shredWorker, offboardingWorker, routes }
+  return { subjects, records, retention, requests: requests as RequestsService, shredding, offboarding, retentionWorker, deadlineWorker, shredWorker, offboardingWorker, routes }
 }

@@ -117,37 +117,6 @@ export interface PrivacyExportsTable {
   downloads: Generated<number>
 }
 
-export interface ErasureWebhooksTable {
-  id: string
-  org_id: string
-  name: string
-  url: string
-  secret_id: string
-  enabled: Generated<boolean>
-  created_at: Generated<Date>
-  created_by: string
-}
-
-export interface WebhookDeliveriesTable {
-  id: string
-  org_id: string
-  webhook_id: string
-  webhook_name: string
-  destination: string
-  request_id: string | null
-  event: string
-  kek_version: number | null
-  wrapped_key: Uint8Array | null
-  sealed: Uint8Array | null
-  status: 'pending' | 'delivered' | 'failed'
-  attempts: Generated<number>
-  next_attempt_at: Date
-  last_status: number | null
-  last_error: string | null
-  delivered_at: Date | null
-  created_at: Date
-}
-
 export interface ErasureCertificatesTable {
   id: string
   org_id: string
@@ -184,8 +153,6 @@ export interface PrivacyTables {
   privacy_requests: PrivacyRequestsTable
   privacy_request_events: PrivacyRequestEventsTable
   privacy_exports: PrivacyExportsTable
-  erasure_webhooks: ErasureWebhooksTable
-  webhook_deliveries: WebhookDeliveriesTable
   erasure_certificates: ErasureCertificatesTable
   subject_keys: SubjectKeysTable
   data_records: DataRecordsTable

@@ -4,7 +4,6 @@ import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { SubjectId } from './records.routes.ts'
 import type { RequestsService } from './requests.service.ts'
-import type { WebhooksService } from './webhooks.service.ts'
 
 const tags = ['privacy requests']
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
@@ -39,24 +38,8 @@ const NewRequest = Type.Object(
 )
 const RequestParams = Type.Object({ orgId: Uuid, requestId: Uuid }, Strict)
 const Policy = Type.Object({ responseHours: Type.Integer({ minimum: 1, maximum: 2160, description: 'requests are due this long after receipt (default 72)' }), exportHours: Type.Integer({ minimum: 1, maximum: 720, description: 'an access export stays downloadable this long (default 72)' }) }, Strict)
-const WebhookView = Type.Object({ id: Uuid, name: Type.String(), url: Type.String(), enabled: Type.Boolean(), createdAt: Timestamp })
-const DeliveryView = Type.Object({
-  id: Uuid,
-  webhook: Type.String(),
-  destination: Type.String(),
-  event: Type.String(),
-  requestId: Nullable(Uuid),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
-  attempts: Type.Integer(),
-  nextAttemptAt: Nullable(Timestamp),
-  lastStatus: Type.Union([Type.Integer(), Type.Null()]),
-  lastError: Nullable(Type.String()),
-  deliveredAt: Nullable(Timestamp),
-  createdAt: Timestamp,
-})
-
-export function requestsRoutes(deps: { requests: RequestsService; webhooks: WebhooksService }): FastifyPluginAsyncTypebox {
-  const { requests, webhooks } = deps
+export function requestsRoutes(deps: { requests: RequestsService }): FastifyPluginAsyncTypebox {
+  const { requests } = deps
   return async (app) => {
     app.post('/v1/orgs/:orgId/privacy-requests', {
       config: { access: { permission: 'privacy:manage' } },
@@ -132,33 +115,6 @@ export function requestsRoutes(deps: { requests: RequestsService; webhooks: Webh
       config: { access: { permission: 'privacy:read' } },
       schema: { tags, summary: 'Signed erasure certificates (P7.2): compact JWS, EdDSA, verifiable offline with the keys at /v1/audit/keys', params: OrgParams, response: { 200: Type.Object({ certificates: Type.Array(Type.Object({ id: Uuid, requestId: Uuid, issuedAt: Timestamp, jws: Type.String() })) }), ...errorResponses('org') } },
       handler: async (request) => ({ certificates: await requests.certificates(ctxOf(request)) }),
-    })
-
-    app.get('/v1/orgs/:orgId/erasure-webhooks', {
-      config: { access: { permission: 'privacy:read' } },
-      schema: { tags: ['erasure webhooks'], summary: 'The host application’s endpoints told of every erasure', params: OrgParams, response: { 200: Type.Object({ webhooks: Type.Array(WebhookView) }), ...errorResponses('org') } },
-      handler: async (request) => ({ webhooks: await webhooks.list(ctxOf(request)) }),
-    })
-
-    app.post('/v1/orgs/:orgId/erasure-webhooks', {
-      config: { access: { permission: 'privacy:manage' } },
-      schema: { tags: ['erasure webhooks'], summary: 'Register an HTTPS endpoint; its signing secret is shown once', params: OrgParams, body: Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), url: Type.String({ maxLength: 2000 }) }, Strict), response: { 201: Type.Composite([WebhookView, Type.Object({ secret: Type.String({ description: 'HMAC-SHA256 key of X-Custodian-Signature; shown once' }) })]), ...errorResponses('org') } },
-      handler: async (request, reply) => reply.code(201).send(await webhooks.register(ctxOf(request), request.body)),
-    })
-
-    app.delete('/v1/orgs/:orgId/erasure-webhooks/:webhookId', {
-      config: { access: { permission: 'privacy:manage' } },
-      schema: { tags: ['erasure webhooks'], summary: 'Remove a webhook (its secret is crypto-erased)', params: Type.Object({ orgId: Uuid, webhookId: Uuid }, Strict), response: { 204: Type.Null(), ...errorResponses('org') } },
-      handler: async (request, reply) => {
-        await webhooks.remove(ctxOf(request), request.params.webhookId)
-        return reply.code(204).send(null)
-      },
-    })
-
-    app.get('/v1/orgs/:orgId/webhook-deliveries', {
-      config: { access: { permission: 'privacy:read' } },
-      schema: { tags: ['erasure webhooks'], summary: 'Webhook deliveries: pending, delivered, dead-lettered, with attempts', params: OrgParams, querystring: Type.Object({ requestId: Type.Optional(Uuid) }, Strict), response: { 200: Type.Object({ deliveries: Type.Array(DeliveryView) }), ...errorResponses('org') } },
-      handler: async (request) => ({ deliveries: await webhooks.deliveries(ctxOf(request), request.query.requestId) }),
     })
   }
 }

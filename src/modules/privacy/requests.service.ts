@@ -13,7 +13,7 @@ import type { RequestKind, RequestStatus } from './privacy.tables.ts'
 import * as store from './privacy.store.ts'
 import { translate, type RecordsService } from './records.service.ts'
 import type { Subjects } from './subjects.ts'
-import type { WebhooksService } from './webhooks.service.ts'
+import type { WebhooksService } from '../notify/webhooks.service.ts'
 
 /**
  * Data-subject requests (P7.1, P7.2): access, rectify, erase, restrict processing, lift a
@@ -91,7 +91,7 @@ export function createRequestsService(deps: {
   subjects: Subjects
   records: Pick<RecordsService, 'allOf' | 'rectifyIn'>
   audit: Pick<AuditService, 'append' | 'personalOf' | 'erasePersonal'>
-  webhooks: Pick<WebhooksService, 'enqueueErasure'>
+  webhooks: Pick<WebhooksService, 'enqueue'>
   signer: Signer
   clock: Clock
 }): RequestsService {
@@ -152,7 +152,7 @@ export function createRequestsService(deps: {
       subjectCommitment: `sha256:${createHash('sha256').update(salt).update(subjectId, 'utf8').digest('hex')}`,
       erasedAt: erasedAt.toISOString(),
     }
-    const webhooks = await deps.webhooks.enqueueErasure(trx, row.org_id, row.id, subjectId, erasedAt)
+    const webhooks = await deps.webhooks.enqueue(trx, row.org_id, 'erasure.requested', { request: row.id, subjectId, erasedAt: erasedAt.toISOString() }, row.id)
     // The subject's other requests lose their personal data too (this one's included).
     await store.erasePersonalOfRequests(trx, ref)
     // The key is shredded now; the shred ring retires the key that sealed it in earlier

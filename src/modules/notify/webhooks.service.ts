@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import { contextAad, open, seal } from '../../crypto/aead.ts'
 import type { DB } from '../../db/schema.ts'
@@ -11,17 +11,19 @@ import type { AuditService } from '../audit/audit.service.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
+import type { WebhookEvent } from './notify.tables.ts'
 
 /**
- * The host application's erasure webhooks (P7.2, P7.5): when a subject is erased in
- * Custodian, every registered endpoint is told to erase them too, and each confirmation
- * (a 2xx answer) is recorded — it goes into the erasure certificate.
+ * Webhooks (P6.3, P7.2, P7.5): HTTPS endpoints of the host application (or a chat or
+ * paging bridge) subscribed to events — `erasure.requested` (a subject was erased in
+ * Custodian: erase them too; the confirmation, a 2xx answer, goes into the erasure
+ * certificate) and `notifications` (every notification of the org's outbox).
  *
  * - HTTPS only; redirects are not followed (a webhook goes where it was declared, P7.5).
  * - Each delivery is signed: `X-Custodian-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256
  *   of "<t>.<body>">` with the webhook's secret, shown once at registration and kept in
  *   the vault.
- * - The payload names the subject, so it is sealed with a data key of its own (under the
+ * - A payload can name a person, so it is sealed with a data key of its own (under the
  *   org key) and erased once the delivery is confirmed or given up.
  * - Retried with exponential backoff; after the last attempt the delivery is dead-lettered
  *   (`failed`) and visible in the API. Every attempt is an audit event with its destination.
@@ -33,6 +35,7 @@ export interface WebhookView {
   id: string
   name: string
   url: string
+  events: WebhookEvent[]
   enabled: boolean
   createdAt: string
 }
@@ -54,11 +57,15 @@ export interface DeliveryView {
 
 export interface WebhooksService {
   list(ctx: RequestContext): Promise<WebhookView[]>
-  register(ctx: RequestContext, input: { name: string; url: string }): Promise<WebhookView & { secret: string }>
+  register(ctx: RequestContext, input: { name: string; url: string; events: WebhookEvent[] }): Promise<WebhookView & { secret: string }>
   remove(ctx: RequestContext, id: string): Promise<void>
   deliveries(ctx: RequestContext, requestId?: string): Promise<DeliveryView[]>
-  /** In an erasure's transaction: one delivery per enabled webhook; returns how many. */
-  enqueueErasure(trx: Trx, orgId: string, requestId: string, subjectId: string, erasedAt: Date): Promise<number>
+  /**
+   * In the caller's transaction: one delivery of `payload` to each enabled webhook of the
+   * org subscribed to `event`; returns how many. `requestId` links deliveries to a
+   * privacy request (an erasure waits for them).
+   */
+  enqueue(trx: Trx, orgId: string, event: WebhookEvent, payload: Record<string, unknown>, requestId?: string): Promise<number>
   /** The job: sends what is due; returns how many deliveries it settled (delivered or failed). */
   deliverDue(): Promise<number>
 }
@@ -74,7 +81,7 @@ export function createWebhooksService(deps: {
   clock: Clock
   fetch: OutboundFetch
   retry: { baseMs: number; maxAttempts: number; timeoutMs: number }
-  /** Called once a delivery is settled, so an erasure can issue its certificate. */
+  /** Called once a delivery linked to a request is settled, so an erasure can issue its certificate. */
   onSettled: (orgId: string, requestId: string) => Promise<void>
 }): WebhooksService {
   const { db, keyring, audit, clock } = deps
@@ -82,8 +89,8 @@ export function createWebhooksService(deps: {
   const SYSTEM = { type: 'system' as const, id: 'webhooks' }
   const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 
-  function view(row: { id: string; name: string; url: string; enabled: boolean; created_at: Date }): WebhookView {
-    return { id: row.id, name: row.name, url: row.url, enabled: row.enabled, createdAt: row.created_at.toISOString() }
+  function view(row: { id: string; name: string; url: string; events: WebhookEvent[]; enabled: boolean; created_at: Date }): WebhookView {
+    return { id: row.id, name: row.name, url: row.url, events: row.events, enabled: row.enabled, createdAt: row.created_at.toISOString() }
   }
 
   function checkUrl(url: string): URL {
@@ -112,7 +119,7 @@ export function createWebhooksService(deps: {
         .returningAll()
         .executeTakeFirst()
       if (row === undefined) return undefined
-      const hook = await trx.selectFrom('erasure_webhooks').selectAll().where('id', '=', row.webhook_id).executeTakeFirst()
+      const hook = await trx.selectFrom('webhooks').selectAll().where('id', '=', row.webhook_id).executeTakeFirst()
       if (hook === undefined || row.sealed === null || row.wrapped_key === null || row.kek_version === null) return { row, hook: undefined }
       const dek = await keyring.openDataKey(trx, orgId, `${PURPOSE}/${row.id}`, 1, row.kek_version, row.wrapped_key)
       const body = open(dek, row.sealed, aad(orgId, row.id)).toString('utf8')
@@ -173,7 +180,7 @@ export function createWebhooksService(deps: {
 
   return {
     async list(ctx) {
-      return (await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('erasure_webhooks').selectAll().orderBy('name').execute())).map(view)
+      return (await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('webhooks').selectAll().orderBy('name').execute())).map(view)
     },
 
     async register(ctx, input) {
@@ -181,9 +188,10 @@ export function createWebhooksService(deps: {
       const secret = randomBytes(32).toString('base64url')
       try {
         return await withOrg(db, ctx.orgId, async (trx) => {
-          const secretId = await deps.vault().keepValue(trx, ctx, { name: `webhook/${input.name}`, description: `signing secret of the erasure webhook ${input.name}`, value: secret })
-          const row = await trx.insertInto('erasure_webhooks').values({ id: randomUUID(), org_id: ctx.orgId, name: input.name, url: url.href, secret_id: secretId, created_by: `${ctx.principal.kind}:${ctx.principal.id}` }).returningAll().executeTakeFirstOrThrow()
-          await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'webhook.register', target: { type: 'webhook', id: row.id }, outcome: 'success', details: { name: input.name, destination: url.host }, meta: ctx.meta })
+          const secretId = await deps.vault().keepValue(trx, ctx, { name: `webhook/${input.name}`, description: `signing secret of the webhook ${input.name}`, value: secret })
+          const events = [...new Set(input.events)].sort()
+          const row = await trx.insertInto('webhooks').values({ id: randomUUID(), org_id: ctx.orgId, name: input.name, url: url.href, secret_id: secretId, events, created_by: `${ctx.principal.kind}:${ctx.principal.id}` }).returningAll().executeTakeFirstOrThrow()
+          await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'webhook.register', target: { type: 'webhook', id: row.id }, outcome: 'success', details: { name: input.name, destination: url.host, events }, meta: ctx.meta })
           return { ...view(row), secret }
         })
       } catch (error) {
@@ -194,7 +202,7 @@ export function createWebhooksService(deps: {
 
     async remove(ctx, id) {
       await withOrg(db, ctx.orgId, async (trx) => {
-        const row = await trx.deleteFrom('erasure_webhooks').where('id', '=', id).returningAll().executeTakeFirst()
+        const row = await trx.deleteFrom('webhooks').where('id', '=', id).returningAll().executeTakeFirst()
         if (row === undefined) throw new AppError('NOT_FOUND', 'no such webhook')
         await deps.vault().removeIn(trx, ctx, row.secret_id)
         await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'webhook.remove', target: { type: 'webhook', id }, outcome: 'success', details: { name: row.name }, meta: ctx.meta })
@@ -222,18 +230,18 @@ export function createWebhooksService(deps: {
       }))
     },
 
-    async enqueueErasure(trx, orgId, requestId, subjectId, erasedAt) {
-      const hooks = await trx.selectFrom('erasure_webhooks').selectAll().where('enabled', '=', true).execute()
+    async enqueue(trx, orgId, event, payload, requestId) {
+      const hooks = await trx.selectFrom('webhooks').selectAll().where('enabled', '=', true).where(sql<boolean>`${event} = ANY(events)`).execute()
       const now = clock()
       for (const hook of hooks) {
         const id = randomUUID()
-        const body = canonicalJson({ type: 'erasure.requested', delivery: id, org: orgId, request: requestId, subjectId, erasedAt: erasedAt.toISOString() })
+        const body = canonicalJson({ type: event, delivery: id, org: orgId, ...payload })
         const key = await keyring.newDataKey(trx, orgId, `${PURPOSE}/${id}`, 1)
         const sealed = seal(key.dek, Buffer.from(body, 'utf8'), aad(orgId, id))
         key.dek.fill(0)
         await trx
           .insertInto('webhook_deliveries')
-          .values({ id, org_id: orgId, webhook_id: hook.id, webhook_name: hook.name, destination: new URL(hook.url).host, request_id: requestId, event: 'erasure.requested', kek_version: key.kekVersion, wrapped_key: key.wrapped, sealed, status: 'pending', next_attempt_at: now, last_status: null, last_error: null, delivered_at: null, created_at: now })
+          .values({ id, org_id: orgId, webhook_id: hook.id, webhook_name: hook.name, destination: new URL(hook.url).host, request_id: requestId ?? null, event, kek_version: key.kekVersion, wrapped_key: key.wrapped, sealed, status: 'pending', next_attempt_at: now, last_status: null, last_error: null, delivered_at: null, created_at: now })
           .execute()
       }
       return hooks.length

@@ -1,0 +1,44 @@
+import nodemailer from 'nodemailer'
+import { trustedCas } from '../../http/outbound.ts'
+
+/**
+ * E-mail over SMTP (nodemailer). TLS is required by default: STARTTLS on a submission
+ * port (the session is refused if the server does not offer it), or implicit TLS
+ * (`smtps://`). Only a relay on the same host may be configured without TLS, explicitly.
+ * Certificates are verified (system roots plus `CUSTODIAN_EXTRA_CA_FILE`), TLS 1.2 or later.
+ */
+export interface MailSettings {
+  url: string
+  from: string
+  security: 'starttls' | 'tls' | 'none'
+  user: string | undefined
+  password: string | undefined
+  extraCaFile: string | undefined
+  timeoutMs: number
+}
+
+export interface Mailer {
+  send(message: { to: string; subject: string; text: string; headers: Record<string, string> }): Promise<void>
+}
+
+export function createMailer(settings: MailSettings): Mailer {
+  const url = new URL(settings.url)
+  const ca = trustedCas(settings.extraCaFile)
+  const transport = nodemailer.createTransport({
+    host: url.hostname,
+    port: Number(url.port || (settings.security === 'tls' ? 465 : 587)),
+    secure: settings.security === 'tls',
+    requireTLS: settings.security === 'starttls',
+    ignoreTLS: settings.security === 'none',
+    ...(settings.user === undefined ? {} : { auth: { user: settings.user, pass: settings.password ?? '' } }),
+    tls: { minVersion: 'TLSv1.2', rejectUnauthorized: true, ...(ca === undefined ? {} : { ca }) },
+    connectionTimeout: settings.timeoutMs,
+    greetingTimeout: settings.timeoutMs,
+    socketTimeout: settings.timeoutMs,
+  })
+  return {
+    async send(message) {
+      await transport.sendMail({ from: settings.from, to: message.to, subject: message.subject, text: message.text, headers: message.headers })
+    },
+  }
+}

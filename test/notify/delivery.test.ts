@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict'
+import { createHmac } from 'node:crypto'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { enqueue } from '../../src/modules/notify/notify.service.ts'
+import { withOrg } from '../../src/db/tenant.ts'
+import { forEachEngine } from '../helpers/db.ts'
+import { auditActions, bootstrapProvider, createCustomerOrg, testClock, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import { startHttpsReceiver, type Received } from '../helpers/https-receiver.ts'
+import { startSmtpServer } from '../helpers/smtp-server.ts'
+
+const dir = mkdtempSync(path.join(tmpdir(), 'custodian-mail-'))
+const smtpCa = path.join(dir, 'smtp-ca.pem')
+const plainCa = path.join(dir, 'plain-ca.pem')
+const hookCa = path.join(dir, 'hook-ca.pem')
+let smtp: Awaited<ReturnType<typeof startSmtpServer>>
+let plain: Awaited<ReturnType<typeof startSmtpServer>>
+let receiver: Awaited<ReturnType<typeof startHttpsReceiver>>
+// Filled once the servers listen, before any suite builds its app.
+const env: Record<string, string> = { CUSTODIAN_SMTP_FROM: 'Custodian <custodian@provider.test>', CUSTODIAN_MAIL_RETRY_BASE_MS: '1000', CUSTODIAN_MAIL_MAX_ATTEMPTS: '3' }
+const plainEnv: Record<string, string> = { ...env }
+
+before(async () => {
+  smtp = await startSmtpServer({ caFile: smtpCa, mode: 'starttls', rejectFirst: true })
+  plain = await startSmtpServer({ caFile: plainCa, mode: 'plain' })
+  receiver = await startHttpsReceiver(hookCa)
+  // One CA file for the service: the SMTP server's and the webhook receiver's certificates.
+  const { readFileSync, writeFileSync } = await import('node:fs')
+  const bundle = path.join(dir, 'bundle.pem')
+  writeFileSync(bundle, `${readFileSync(smtpCa, 'utf8')}\n${readFileSync(hookCa, 'utf8')}\n${readFileSync(plainCa, 'utf8')}`)
+  Object.assign(env, { CUSTODIAN_SMTP_URL: `smtp://localhost:${smtp.port}`, CUSTODIAN_EXTRA_CA_FILE: bundle })
+  Object.assign(plainEnv, { CUSTODIAN_SMTP_URL: `smtp://localhost:${plain.port}`, CUSTODIAN_EXTRA_CA_FILE: bundle })
+})
+after(async () => {
+  await smtp?.stop()
+  await plain?.stop()
+  await receiver?.close()
+})
+
+/** A grant request notifies the customer's owner: a real notification to deliver. */
+async function notifyOwner(t: TestApp, provider: Org, customer: Org): Promise<void> {
+  const asked = await t.request({ method: 'POST', url: '/v1/operator/grants', token: provider.ownerToken, body: { orgId: customer.orgId, reason: 'checking an import failure', permissions: ['org:read'] } })
+  assert.equal(asked.status, 201, asked.text)
+}
+
+/** The outbox delivered by e-mail and to webhooks (P6.3, P3.5), against real servers. */
+forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
+  const time = testClock()
+  const t = useTestApp(engine, env, undefined, undefined, { clock: time.clock })
+  let provider: Org
+  let acme: Org
+  const ownerEmail = `owner@${engine}.acme.test`
+
+  before(async () => {
+    provider = await bootstrapProvider(t())
+    acme = await createCustomerOrg(t(), provider, 'Acme', ownerEmail)
+  })
+
+  it('mails each recipient over STARTTLS, retrying a temporary refusal, and shows each delivery', async () => {
+    await notifyOwner(t(), provider, acme)
+    const { delivery } = t().app.services
+    await delivery.deliverMail()
+    let outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+    assert.equal(outbox[0].status, 'pending')
+    assert.equal(outbox[0].attempts, 1)
+    assert.match(outbox[0].lastError, /^451/)
+    time.advance(2000)
+    await delivery.deliverMail()
+    outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+    assert.equal(outbox[0].status, 'delivered')
+    assert.equal(outbox[0].attempts, 2)
+    const mail = smtp.messages.find((m) => m.to.includes(ownerEmail))
+    assert.ok(mail !== undefined, 'the mail server received it')
+    assert.equal(mail.secure, true, 'over TLS (STARTTLS)')
+    assert.equal(mail.from, 'custodian@provider.test')
+    assert.match(mail.data, /Subject: Provider staff ask for diagnostic access to your org/)
+    assert.doesNotMatch(mail.data, /https?:\/\//, 'no link in a notification (P3.5)')
+    assert.doesNotMatch(mail.data, /cst_(api|ses|inv)_/)
+    const mine = await t().request({ method: 'GET', url: '/v1/me/notifications', token: acme.ownerToken })
+    assert.equal(mine.body.notifications.length, 1)
+    const events = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'notification.email')
+    assert.equal(events.at(-1)?.details.destination, `${engine}.acme.test`)
+  })
+
+  it('hands every notification to the webhooks subscribed to notifications, signed', async () => {
+    await t().app.services.delivery.fanOut() // earlier notifications, before any webhook existed
+    const hook = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/webhooks`, token: acme.ownerToken, body: { name: 'pager', url: `${receiver.url}/pager-${engine}`, events: ['notifications'] } })
+    assert.equal(hook.status, 201, hook.text)
+    await notifyOwner(t(), provider, acme)
+    assert.equal(await t().app.services.delivery.fanOut(), 1)
+    await t().app.services.webhooks.deliverDue()
+    const got = receiver.received.filter((r: Received) => r.path === `/pager-${engine}`)
+    const deliveries = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/webhook-deliveries`, token: acme.ownerToken })).body.deliveries
+    assert.equal(got.length, 1, `one delivery per notification, not per recipient: ${JSON.stringify(deliveries)}`)
+    const body = JSON.parse(got[0]?.body as string)
+    assert.equal(body.type, 'notifications')
+    assert.equal(body.notification.kind, 'grant.requested')
+    const [, ts, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(got[0]?.headers['x-custodian-signature'])) ?? []
+    assert.equal(createHmac('sha256', hook.body.secret).update(`${ts}.${got[0]?.body}`).digest('hex'), v1)
+    assert.equal(await t().app.services.delivery.fanOut(), 0, 'each batch once')
+  })
+
+  it('refuses to queue a notification that carries a link or a credential (P3.5)', async () => {
+    const run = (body: string) => withOrg(t().db.kysely, acme.orgId, (trx) => enqueue(trx, [acme.ownerId], { orgId: acme.orgId, kind: 'test', subject: 'Hello', body }))
+    await assert.rejects(run('Reset it at https://custodian.example.com/reset?token=abc'), /link/)
+    await assert.rejects(run('Your token is cst_api_0123'), /credential/)
+  })
+})
+
+describe('notification mail refuses a server without TLS (P4.1, P6.3)', () => {
+  const time = testClock()
+  const t = useTestApp('pglite', plainEnv, undefined, undefined, { clock: time.clock })
+
+  it('dead-letters the mail after the last attempt instead of sending it in clear', async () => {
+    const provider = await bootstrapProvider(t())
+    const acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@plain.acme.test')
+    await notifyOwner(t(), provider, acme)
+    for (let i = 0; i < 3; i++) {
+      await t().app.services.delivery.deliverMail()
+      time.advance(60_000)
+    }
+    const outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+    assert.equal(outbox[0].status, 'failed')
+    assert.equal(outbox[0].attempts, 3)
+    assert.equal(plain.messages.length, 0, 'nothing was sent in clear')
+    assert.ok((await auditActions(t(), acme.orgId)).some((e) => e.action === 'notification.email' && e.outcome === 'failure'))
+  })
+})
+
+describe('notification mail without a mail server', () => {
+  const t = useTestApp('pglite')
+
+  it('marks notifications skipped, still listed', async () => {
+    const provider = await bootstrapProvider(t())
+    const acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@nomail.acme.test')
+    await notifyOwner(t(), provider, acme)
+    await t().app.services.delivery.deliverMail()
+    const outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+    assert.equal(outbox[0].status, 'skipped')
+  })
+})
