@@ -24,6 +24,7 @@ import { createVaultModule } from './modules/vault/index.ts'
 import { createGovernanceModule } from './modules/governance/index.ts'
 import { createPrivacyModule } from './modules/privacy/index.ts'
 import { createNotifyModule } from './modules/notify/index.ts'
+import { createResponseModule } from './modules/response/index.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
@@ -69,7 +70,7 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault, governance, privacy, notify, shredRing } = createModules(deps)
+  const { audit, access, identity, vault, governance, privacy, notify, response, shredRing } = createModules(deps)
   await ensureShredRing(shredRing, database.kysely)
 
   await app.register(cookie)
@@ -117,10 +118,11 @@ export async function buildApp(deps: AppDeps) {
   await app.register(governance.routes)
   await app.register(privacy.routes)
   await app.register(notify.routes)
+  await app.register(response.routes)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, alerts: response.alerts, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
@@ -128,6 +130,8 @@ export async function buildApp(deps: AppDeps) {
     retentionWorker: privacy.retentionWorker,
     webhookWorker: notify.webhookWorker,
     mailWorker: notify.mailWorker,
+    alertWorker: response.alertWorker,
+    auditVerifyWorker: response.verifyWorker,
     privacyDeadlineWorker: privacy.deadlineWorker,
     shredWorker: privacy.shredWorker,
     offboardingWorker: privacy.offboardingWorker,
@@ -151,7 +155,8 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
   privacyRequests = privacy.requests
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
-  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, shredRing }
+  const response = createResponseModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock, alertCheckMs: config.alerts.checkMs, auditVerifyMs: config.alerts.verifyMs, log: logger })
+  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, response, shredRing }
 }
 
 /**

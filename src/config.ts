@@ -80,6 +80,8 @@ export interface Config {
   }
   /** How often privacy-request deadlines and expired exports are looked at. */
   readonly privacyCheckMs: number
+  /** How often newly chained audit events are run through the alert rules, and every chain verified. */
+  readonly alerts: { readonly checkMs: number; readonly verifyMs: number }
   /** The shred ring (crypto/shred-ring.ts): its file, how often its worker runs, how long a retiring epoch waits. */
   readonly shredRing: { readonly file: string; readonly checkMs: number; readonly graceMs: number }
   /** Org offboarding: default grace period before an org is deleted, and how often due ones are looked for. */
@@ -158,6 +160,8 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_MAIL_RETRY_BASE_MS',
   'CUSTODIAN_MAIL_MAX_ATTEMPTS',
   'CUSTODIAN_MAIL_TIMEOUT_MS',
+  'CUSTODIAN_ALERT_CHECK_MS',
+  'CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS',
   'CUSTODIAN_SHRED_RING_FILE',
   'CUSTODIAN_SHRED_RING_CHECK_MS',
   'CUSTODIAN_SHRED_RING_GRACE_MS',
@@ -286,6 +290,10 @@ export function loadConfig(env: Source = process.env): Config {
       retryBaseMs: int('CUSTODIAN_MAIL_RETRY_BASE_MS', 30_000, 10, 3_600_000),
       maxAttempts: int('CUSTODIAN_MAIL_MAX_ATTEMPTS', 8, 1, 50),
       timeoutMs: int('CUSTODIAN_MAIL_TIMEOUT_MS', 15_000, 100, 120_000),
+    },
+    alerts: {
+      checkMs: int('CUSTODIAN_ALERT_CHECK_MS', 1000, 50, 600_000),
+      verifyMs: int('CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS', 3_600_000, 1000, 86_400_000),
     },
     shredRing: {
       file: path.resolve(text('CUSTODIAN_SHRED_RING_FILE') ?? path.join(dataDir, 'shred-ring.json')),

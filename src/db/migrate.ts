@@ -15,6 +15,7 @@ import * as privacyRequests from './migrations/0012_privacy_requests.ts'
 import * as shredRing from './migrations/0013_shred_ring.ts'
 import * as offboarding from './migrations/0014_offboarding.ts'
 import * as delivery from './migrations/0015_delivery.ts'
+import * as alerts from './migrations/0016_alerts.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -33,6 +34,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0013_shred_ring': shredRing,
   '0014_offboarding': offboarding,
   '0015_delivery': delivery,
+  '0016_alerts': alerts,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -5,6 +5,7 @@ import type { VaultTables } from '../modules/vault/vault.tables.ts'
 import type { NotifyTables } from '../modules/notify/notify.tables.ts'
 import type { GovernanceTables } from '../modules/governance/governance.tables.ts'
 import type { PrivacyTables } from '../modules/privacy/privacy.tables.ts'
+import type { ResponseTables } from '../modules/response/response.tables.ts'
 
 /** The whole database as Kysely sees it: the union of each module's tables. */
-export interface DB extends IdentityTables, AccessTables, AuditTables, VaultTables, NotifyTables, GovernanceTables, PrivacyTables {}
+export interface DB extends IdentityTables, AccessTables, AuditTables, VaultTables, NotifyTables, GovernanceTables, PrivacyTables, ResponseTables {}

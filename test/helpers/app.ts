@@ -151,7 +151,7 @@ export async function principalWithRole(t: TestApp, org: Org, role: string): Pro
  * last-use timestamps left out: "nothing changed" means this is equal before and after.
  */
 export async function fingerprint(t: TestApp): Promise<string> {
-  const tables = ['orgs', 'users', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations', 'custom_roles', 'bootstrap_tokens', 'org_security_policies', 'user_mfa', 'org_sso_configs', 'sso_identities', 'sso_login_states', 'access_grants', 'access_grant_approvals', 'org_grant_policies', 'access_reviews', 'access_review_items', 'access_review_policies', 'subject_keys', 'data_records', 'retention_policies', 'privacy_requests', 'privacy_request_events', 'privacy_exports', 'webhooks', 'webhook_deliveries', 'erasure_certificates', 'org_privacy_policies', 'org_offboardings', 'shred_ring_pending']
+  const tables = ['orgs', 'users', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations', 'custom_roles', 'bootstrap_tokens', 'org_security_policies', 'user_mfa', 'org_sso_configs', 'sso_identities', 'sso_login_states', 'access_grants', 'access_grant_approvals', 'org_grant_policies', 'access_reviews', 'access_review_items', 'access_review_policies', 'subject_keys', 'data_records', 'retention_policies', 'privacy_requests', 'privacy_request_events', 'privacy_exports', 'webhooks', 'webhook_deliveries', 'erasure_certificates', 'org_privacy_policies', 'org_offboardings', 'shred_ring_pending', 'alerts', 'alert_rule_settings']
   const parts: string[] = []
   for (const table of tables) {
     const result = await sql<{ digest: string }>`

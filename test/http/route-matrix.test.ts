@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
 import { PROVIDER_ONLY, type Permission } from '../../src/modules/access/permissions.ts'
 import { forEachEngine } from '../helpers/db.ts'
+import { withOrg } from '../../src/db/tenant.ts'
 import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
 
 /**
@@ -41,6 +42,8 @@ interface Fixture {
   bExport: string
   aWebhook: string
   bWebhook: string
+  aAlert: string
+  bAlert: string
 }
 
 interface RouteCase {
@@ -148,6 +151,12 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/orgs/{orgId}/offboarding', access: 'org:read', url: (f) => `${A(f)}/offboarding` },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/offboarding', access: 'org:delete', url: (f) => `${A(f)}/offboarding` },
   { method: 'GET', path: '/v1/operator/offboardings', access: 'orgs:list', url: () => '/v1/operator/offboardings' },
+  { method: 'GET', path: '/v1/orgs/{orgId}/alerts', access: 'alerts:read', url: (f) => `${A(f)}/alerts`, query: true },
+  { method: 'GET', path: '/v1/orgs/{orgId}/alerts/{alertId}', access: 'alerts:read', url: (f) => `${A(f)}/alerts/${f.aAlert}`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}`, badParamUrl: (f) => `${A(f)}/alerts/x` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/alerts/{alertId}/acknowledge', access: 'alerts:manage', url: (f) => `${A(f)}/alerts/${f.aAlert}/acknowledge`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/acknowledge`, badParamUrl: (f) => `${A(f)}/alerts/x/acknowledge` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/alerts/{alertId}/resolve', access: 'alerts:manage', url: (f) => `${A(f)}/alerts/${f.aAlert}/resolve`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/resolve`, badParamUrl: (f) => `${A(f)}/alerts/x/resolve`, body: () => ({ note: 'n' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/alert-rules', access: 'alerts:read', url: (f) => `${A(f)}/alert-rules` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/alert-rules/{rule}', access: 'alerts:manage', url: (f) => `${A(f)}/alert-rules/reveal_burst`, badParamUrl: (f) => `${A(f)}/alert-rules/Not-A-Rule`, body: () => ({ enabled: true, threshold: 3, windowSeconds: 60, dedupeSeconds: 60 }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
   { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
@@ -249,6 +258,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     }
     const webhookIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/webhooks`, token: org.ownerToken, body: { name: 'fixture', url: 'https://hooks.fixture.test/erase', events: ['erasure.requested'] } })).body.id as string
     const [aRequest, bRequest, aExport, bExport, aWebhook, bWebhook] = [await requestIn(a), await requestIn(b), await exportIn(a), await exportIn(b), await webhookIn(a), await webhookIn(b)]
+    const alertIn = (org: Org) => withOrg(app.db.kysely, org.orgId, async (trx) => (await app.app.services.alerts.raiseIn(trx, org.orgId, 'plan_review_overdue', { key: 'fixture', title: 'fixture', details: {} })) as string)
+    const [aAlert, bAlert] = [await alertIn(a), await alertIn(b)]
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
@@ -282,6 +293,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bExport,
       aWebhook,
       bWebhook,
+      aAlert,
+      bAlert,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

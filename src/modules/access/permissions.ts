@@ -60,6 +60,8 @@ export const PERMISSIONS = {
   'webhooks:read': 'List webhooks and their deliveries',
   'webhooks:manage': 'Register and remove webhooks (erasures, notifications)',
   'notifications:read': 'See the org’s notification outbox and each delivery’s state',
+  'alerts:read': 'See alerts and the alert rules',
+  'alerts:manage': 'Acknowledge and resolve alerts, and set the alert rules',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
@@ -94,7 +96,7 @@ export const BUILT_IN_ROLES = {
   member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata; reports exposed secrets', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read', 'secrets:report'] },
   auditor: {
     description: 'Reads, exports and verifies the audit log; sees secrets’ metadata',
-    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'grants:read', 'reviews:read', 'access:report'],
+    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'grants:read', 'reviews:read', 'access:report', 'alerts:read'],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
 } as const satisfies Record<string, { description: string; permissions: readonly Permission[] }>

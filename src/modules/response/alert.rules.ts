@@ -1,0 +1,165 @@
+import type { Severity } from './response.tables.ts'
+
+/**
+ * The built-in alert rules (P5.3), evaluated over each org's audit chain as it grows.
+ * Each looks at one new event and, where it needs history, asks bounded questions about
+ * recent events of the same kind (an index-backed count, never a scan of the whole log).
+ * Thresholds, windows and the dedupe window are per org (defaults below); every rule is
+ * on by default.
+ */
+export interface ChainedEvent {
+  eventId: string
+  time: Date
+  actorType: string
+  actorId: string | null
+  action: string
+  targetType: string | null
+  targetId: string | null
+  outcome: string
+  ip: string | null
+  details: Record<string, unknown>
+}
+
+export interface RuleSettings {
+  enabled: boolean
+  threshold: number
+  windowSeconds: number
+  dedupeSeconds: number
+}
+
+export interface Firing {
+  /** What makes two firings the same alert (within the dedupe window). */
+  key: string
+  title: string
+  details: Record<string, unknown>
+}
+
+/** Questions a rule may ask about the org's recent events. */
+export interface History {
+  /** Events of `action` (and `outcome`) between `from` and `to`, matching one field. */
+  count(filter: { action: string; outcome?: string; by: { actorId: string } | { ip: string } | { detail: [string, string] } }, from: Date, to: Date): Promise<number>
+  /** Hours of the day (UTC) of the actor's successful reveals between `from` and `to`. */
+  revealHours(actorId: string, from: Date, to: Date): Promise<number[]>
+}
+
+export interface AlertRule {
+  name: string
+  description: string
+  severity: Severity
+  defaults: RuleSettings
+  evaluate(event: ChainedEvent, settings: RuleSettings, history: History): Promise<Firing | null>
+}
+
+/** Changes of who may do what, and of the org's security settings. */
+export const PRIVILEGE_ACTIONS = new Set([
+  'member.role_change', 'role.create', 'role.delete', 'org.security_policy.update', 'org.ip_allowlist.update', 'org.sso.update', 'org.sso.enforcement',
+  'org.sso.delete', 'org.grant_policy.update', 'vault.policy.update', 'grant.activate', 'member.suspend', 'member.resume', 'org.access_review_policy.update',
+])
+
+const since = (event: ChainedEvent, seconds: number) => new Date(event.time.getTime() - seconds * 1000)
+
+export const ALERT_RULES: AlertRule[] = [
+  {
+    name: 'login_failures_account',
+    description: 'Repeated failed sign-ins for one account',
+    severity: 'medium',
+    defaults: { enabled: true, threshold: 5, windowSeconds: 900, dedupeSeconds: 3600 },
+    async evaluate(event, settings, history) {
+      if (event.action !== 'auth.login' || event.outcome !== 'denied') return null
+      const email = typeof event.details.email === 'string' ? event.details.email : undefined
+      const by = event.actorId !== null ? { actorId: event.actorId } : email !== undefined ? { detail: ['email', email] as [string, string] } : undefined
+      if (by === undefined) return null
+      const n = await history.count({ action: 'auth.login', outcome: 'denied', by }, since(event, settings.windowSeconds), event.time)
+      if (n < settings.threshold) return null
+      return { key: event.actorId ?? `email:${email}`, title: `${n} failed sign-ins for one account within ${settings.windowSeconds / 60} minutes`, details: { account: event.actorId ?? email, failures: n } }
+    },
+  },
+  {
+    name: 'login_failures_ip',
+    description: 'Repeated failed sign-ins from one address',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 20, windowSeconds: 900, dedupeSeconds: 3600 },
+    async evaluate(event, settings, history) {
+      if (event.action !== 'auth.login' || event.outcome !== 'denied' || event.ip === null) return null
+      const n = await history.count({ action: 'auth.login', outcome: 'denied', by: { ip: event.ip } }, since(event, settings.windowSeconds), event.time)
+      if (n < settings.threshold) return null
+      return { key: event.ip, title: `${n} failed sign-ins from ${event.ip} within ${settings.windowSeconds / 60} minutes`, details: { ip: event.ip, failures: n } }
+    },
+  },
+  {
+    name: 'reveal_burst',
+    description: 'A burst of secret reveals by one actor',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 20, windowSeconds: 300, dedupeSeconds: 3600 },
+    async evaluate(event, settings, history) {
+      if (event.action !== 'secret.reveal' || event.outcome !== 'success' || event.actorId === null) return null
+      const n = await history.count({ action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } }, since(event, settings.windowSeconds), event.time)
+      if (n < settings.threshold) return null
+      return { key: event.actorId, title: `${n} secrets revealed by one ${event.actorType} within ${settings.windowSeconds / 60} minutes`, details: { actor: { type: event.actorType, id: event.actorId }, reveals: n } }
+    },
+  },
+  {
+    name: 'reveal_off_hours',
+    description: 'A secret revealed outside the actor’s usual hours (needs a history of at least `threshold` reveals in the window)',
+    severity: 'low',
+    defaults: { enabled: true, threshold: 10, windowSeconds: 30 * 86_400, dedupeSeconds: 86_400 },
+    async evaluate(event, settings, history) {
+      if (event.action !== 'secret.reveal' || event.outcome !== 'success' || event.actorId === null) return null
+      const hours = await history.revealHours(event.actorId, since(event, settings.windowSeconds), new Date(event.time.getTime() - 1))
+      if (hours.length < settings.threshold) return null
+      const hour = event.time.getUTCHours()
+      const usual = hours.some((h) => Math.min(Math.abs(h - hour), 24 - Math.abs(h - hour)) <= 1)
+      if (usual) return null
+      return { key: event.actorId, title: `a secret revealed at ${String(hour).padStart(2, '0')}:00 UTC, outside this actor’s usual hours`, details: { actor: { type: event.actorType, id: event.actorId }, hourUtc: hour, usualHoursUtc: [...new Set(hours)].sort((a, b) => a - b) } }
+    },
+  },
+  {
+    name: 'privilege_change',
+    description: 'A role, permission or security-policy change',
+    severity: 'medium',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 300 },
+    async evaluate(event) {
+      if (!PRIVILEGE_ACTIONS.has(event.action) || event.outcome !== 'success') return null
+      return { key: `${event.action}:${event.targetId ?? ''}`, title: `${event.action} by ${event.actorType} ${event.actorId ?? ''}`.trim(), details: { action: event.action, target: { type: event.targetType, id: event.targetId }, actor: { type: event.actorType, id: event.actorId }, change: event.details } }
+    },
+  },
+  {
+    name: 'mfa_disabled',
+    description: 'Two-factor authentication turned off',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 60 },
+    async evaluate(event) {
+      if (event.action !== 'mfa.totp.disable' || event.outcome !== 'success') return null
+      return { key: event.actorId ?? 'unknown', title: 'two-factor authentication was turned off for an account', details: { user: event.targetId ?? event.actorId, with: event.details.with } }
+    },
+  },
+  {
+    name: 'grant_misuse',
+    description: 'A diagnostic access grant used outside its scope, or after it ended',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 3600 },
+    async evaluate(event) {
+      const grant = typeof event.details.grant === 'string' ? event.details.grant : event.action === 'grant.use' ? event.targetId : null
+      const outOfScope = event.action === 'access.denied' && typeof event.details.grant === 'string'
+      const ended = event.action === 'grant.use' && event.outcome === 'denied'
+      if ((!outOfScope && !ended) || grant === null) return null
+      return { key: grant, title: outOfScope ? 'an operator tried to go beyond a diagnostic grant’s scope' : `an operator tried to use a grant that is ${String(event.details.reason ?? 'not active')}`, details: { grant, operator: event.actorId, attempt: outOfScope ? { status: event.details.status, permission: event.details.permission, code: event.details.code } : { reason: event.details.reason } } }
+    },
+  },
+  {
+    name: 'audit_integrity',
+    description: 'The org’s audit chain failed verification (checked periodically)',
+    severity: 'critical',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
+    async evaluate() {
+      return null // raised by the periodic chain verification, not by an event
+    },
+  },
+]
+
+/** Raised by other modules through the alerts service, not by an audit event. */
+export const SIGNAL_RULES: Record<string, { description: string; severity: Severity; defaults: RuleSettings }> = {
+  plan_review_overdue: { description: 'The incident response plan’s review is overdue', severity: 'medium', defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 7 * 86_400 } },
+  disclosure_ack_overdue: { description: 'A vulnerability report was not acknowledged in time', severity: 'high', defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 } },
+  breach_notification_missed: { description: 'A breach notification deadline passed before it was sent', severity: 'critical', defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 } },
+}

@@ -1,0 +1,259 @@
+import { randomUUID } from 'node:crypto'
+import { sql, type Kysely } from 'kysely'
+import type { Clock } from '../../clock.ts'
+import type { DB } from '../../db/schema.ts'
+import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
+import { actorOf, type RequestContext } from '../../http/context.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
+import { ALERT_RULES, SIGNAL_RULES, type ChainedEvent, type Firing, type History, type RuleSettings } from './alert.rules.ts'
+import type { Severity } from './response.tables.ts'
+
+/**
+ * Alerts (P5.3): the built-in rules run over each org's audit chain as it grows — a
+ * cursor per org follows `seq`, so every chained event is evaluated once, in order,
+ * within about a second of being chained (several processes share the work: the cursor
+ * row is locked with SKIP LOCKED). Firings of one rule with one key within the dedupe
+ * window are one alert whose occurrences grow. A new alert notifies the org's owners and
+ * admins. Alerts are acknowledged, resolved, and can open an incident.
+ */
+export interface AlertView {
+  id: string
+  rule: string
+  severity: Severity
+  status: 'open' | 'acknowledged' | 'resolved'
+  title: string
+  details: Record<string, unknown>
+  firstSeenAt: string
+  lastSeenAt: string
+  occurrences: number
+  eventIds: string[]
+  acknowledgedAt: string | null
+  acknowledgedBy: string | null
+  resolvedAt: string | null
+  resolvedBy: string | null
+  incidentId: string | null
+}
+
+export interface RuleView extends RuleSettings {
+  rule: string
+  description: string
+  severity: Severity
+  source: 'default' | 'org'
+}
+
+export interface AlertsService {
+  list(ctx: RequestContext, status?: string | undefined): Promise<AlertView[]>
+  get(ctx: RequestContext, id: string): Promise<AlertView>
+  acknowledge(ctx: RequestContext, id: string): Promise<AlertView>
+  resolve(ctx: RequestContext, id: string, note?: string | undefined): Promise<AlertView>
+  rules(ctx: RequestContext): Promise<RuleView[]>
+  setRule(ctx: RequestContext, rule: string, settings: RuleSettings): Promise<RuleView>
+  /** The job: evaluates what was chained since the last pass; returns how many events. */
+  evaluate(): Promise<number>
+  /** The job: verifies every org's chain, alerting on a failure; returns how many failed. */
+  verifyChains(): Promise<number>
+  /** Raises a signal rule's alert in the caller's transaction (plan review, disclosure, breach clocks). */
+  raiseIn(trx: Trx, orgId: string, rule: keyof typeof SIGNAL_RULES, firing: Firing): Promise<string | undefined>
+  /** Links an alert to the incident it opened (in the caller's transaction). */
+  linkIncidentIn(trx: Trx, alertId: string, incidentId: string): Promise<AlertView>
+}
+
+const BATCH = 500
+const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
+const ENGINE = { type: 'system' as const, id: 'alerts' }
+const ALL_RULES: Record<string, { description: string; severity: Severity; defaults: RuleSettings }> = { ...Object.fromEntries(ALERT_RULES.map((r) => [r.name, r])), ...SIGNAL_RULES }
+
+export function createAlertsService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append' | 'verify'>; clock: Clock }): AlertsService {
+  const { db, audit, clock } = deps
+  const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
+
+  function view(row: Awaited<ReturnType<typeof find>> & object): AlertView {
+    return {
+      id: row.id,
+      rule: row.rule,
+      severity: row.severity,
+      status: row.status,
+      title: row.title,
+      details: row.details,
+      firstSeenAt: row.first_seen_at.toISOString(),
+      lastSeenAt: row.last_seen_at.toISOString(),
+      occurrences: row.occurrences,
+      eventIds: row.event_ids,
+      acknowledgedAt: row.acknowledged_at?.toISOString() ?? null,
+      acknowledgedBy: row.acknowledged_by,
+      resolvedAt: row.resolved_at?.toISOString() ?? null,
+      resolvedBy: row.resolved_by,
+      incidentId: row.incident_id,
+    }
+  }
+
+  function find(trx: Trx, id: string, lock = false) {
+    const query = trx.selectFrom('alerts').selectAll().where('id', '=', id)
+    return (lock ? query.forUpdate() : query).executeTakeFirst()
+  }
+
+  async function settingsOf(trx: Trx): Promise<Map<string, RuleView>> {
+    const rows = await trx.selectFrom('alert_rule_settings').selectAll().execute()
+    return new Map(
+      Object.entries(ALL_RULES).map(([rule, def]) => {
+        const own = rows.find((r) => r.rule === rule)
+        const settings: RuleSettings = own === undefined ? def.defaults : { enabled: own.enabled, threshold: own.threshold, windowSeconds: own.window_seconds, dedupeSeconds: own.dedupe_seconds }
+        return [rule, { rule, description: def.description, severity: def.severity, source: own === undefined ? 'default' : 'org', ...settings }]
+      }),
+    )
+  }
+
+  function history(trx: Trx): History {
+    return {
+      async count(filter, from, to) {
+        const match = 'actorId' in filter.by ? sql`actor_id = ${filter.by.actorId}` : 'ip' in filter.by ? sql`ip = ${filter.by.ip}` : sql`details->>${filter.by.detail[0]} = ${filter.by.detail[1]}`
+        const result = await sql<{ n: number }>`
+          SELECT count(*)::int AS n FROM audit_events
+           WHERE action = ${filter.action} ${filter.outcome === undefined ? sql`` : sql`AND outcome = ${filter.outcome}`}
+             AND ${match} AND occurred_at > ${from} AND occurred_at <= ${to}`.execute(trx)
+        return Number(result.rows[0]?.n ?? 0)
+      },
+      async revealHours(actorId, from, to) {
+        const result = await sql<{ h: number }>`
+          SELECT extract(hour FROM occurred_at AT TIME ZONE 'UTC')::int AS h FROM audit_events
+           WHERE action = 'secret.reveal' AND outcome = 'success' AND actor_id = ${actorId} AND occurred_at > ${from} AND occurred_at <= ${to}
+           LIMIT 10000`.execute(trx)
+        return result.rows.map((r) => Number(r.h))
+      },
+    }
+  }
+
+  /** New alert, or one more occurrence of an open one within the dedupe window. */
+  async function raise(trx: Trx, orgId: string, rule: string, severity: Severity, dedupeSeconds: number, firing: Firing, at: Date, eventId?: string): Promise<string> {
+    const open = await trx
+      .selectFrom('alerts')
+      .select(['id', 'event_ids'])
+      .where('rule', '=', rule)
+      .where('dedupe_key', '=', firing.key)
+      .where('status', '<>', 'resolved')
+      .where('last_seen_at', '>=', new Date(at.getTime() - dedupeSeconds * 1000))
+      .orderBy('last_seen_at', 'desc')
+      .forUpdate()
+      .executeTakeFirst()
+    if (open !== undefined) {
+      await trx
+        .updateTable('alerts')
+        .set((eb) => ({ occurrences: eb('occurrences', '+', 1), last_seen_at: at, details: JSON.stringify(firing.details), event_ids: eventId === undefined || open.event_ids.length >= 100 ? open.event_ids : [...open.event_ids, eventId] }))
+        .where('id', '=', open.id)
+        .execute()
+      return open.id
+    }
+    const id = randomUUID()
+    await trx.insertInto('alerts').values({ id, org_id: orgId, rule, severity, dedupe_key: firing.key, status: 'open', title: firing.title, details: JSON.stringify(firing.details), first_seen_at: at, last_seen_at: at, event_ids: eventId === undefined ? [] : [eventId], acknowledged_at: null, acknowledged_by: null, resolved_at: null, resolved_by: null, incident_id: null }).execute()
+    await audit.append(trx, { orgId, actor: ENGINE, action: 'alert.raise', target: { type: 'alert', id }, outcome: 'success', details: { rule, severity, title: firing.title }, meta: NO_REQUEST })
+    await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId, kind: 'alert.raised', subject: `[${severity}] ${firing.title}`, body: `Rule ${rule} fired. Review the alert and its audit events in Custodian.`, data: { alertId: id, rule, severity } })
+    return id
+  }
+
+  async function evaluateOrg(orgId: string): Promise<number> {
+    return withOrg(db, orgId, async (trx) => {
+      await sql`INSERT INTO alert_cursors (org_id) VALUES (${orgId}) ON CONFLICT DO NOTHING`.execute(trx)
+      const cursor = await trx.selectFrom('alert_cursors').select('last_seq').forUpdate().skipLocked().executeTakeFirst()
+      if (cursor === undefined) return 0 // another process is on it
+      const rows = await trx.selectFrom('audit_events').selectAll().where('seq', '>', cursor.last_seq).orderBy('seq').limit(BATCH).execute()
+      if (rows.length === 0) return 0
+      const settings = await settingsOf(trx)
+      const ask = history(trx)
+      for (const row of rows) {
+        const event: ChainedEvent = { eventId: row.event_id, time: row.occurred_at, actorType: row.actor_type, actorId: row.actor_id, action: row.action, targetType: row.target_type, targetId: row.target_id, outcome: row.outcome, ip: row.ip, details: row.details }
+        for (const rule of ALERT_RULES) {
+          const s = settings.get(rule.name) as RuleView
+          if (!s.enabled) continue
+          const firing = await rule.evaluate(event, s, ask)
+          if (firing !== null) await raise(trx, orgId, rule.name, rule.severity, s.dedupeSeconds, firing, event.time, event.eventId)
+        }
+      }
+      await trx.updateTable('alert_cursors').set({ last_seq: Number(rows[rows.length - 1]?.seq), updated_at: new Date() }).execute()
+      return rows.length
+    })
+  }
+
+  async function changeStatus(ctx: RequestContext, id: string, to: 'acknowledged' | 'resolved', note?: string): Promise<AlertView> {
+    return withOrg(db, ctx.orgId, async (trx) => {
+      const row = await find(trx, id, true)
+      if (row === undefined) throw new AppError('NOT_FOUND', 'no such alert')
+      if (row.status === 'resolved' || row.status === to) throw new AppError('CONFLICT', `this alert is ${row.status} already`)
+      const now = clock()
+      await trx.updateTable('alerts').set(to === 'acknowledged' ? { status: to, acknowledged_at: now, acknowledged_by: by(ctx) } : { status: to, resolved_at: now, resolved_by: by(ctx), ...(row.acknowledged_at === null ? { acknowledged_at: now, acknowledged_by: by(ctx) } : {}) }).where('id', '=', id).execute()
+      await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: to === 'acknowledged' ? 'alert.acknowledge' : 'alert.resolve', target: { type: 'alert', id }, outcome: 'success', details: { rule: row.rule, ...(note === undefined ? {} : { note }) }, meta: ctx.meta })
+      return view((await find(trx, id)) as NonNullable<Awaited<ReturnType<typeof find>>>)
+    })
+  }
+
+  return {
+    async list(ctx, status) {
+      const rows = await withOrg(db, ctx.orgId, (trx) => {
+        const q = trx.selectFrom('alerts').selectAll().orderBy('last_seen_at', 'desc').limit(500)
+        return (status === undefined ? q : q.where('status', '=', status as 'open')).execute()
+      })
+      return rows.map(view)
+    },
+
+    async get(ctx, id) {
+      const row = await withOrg(db, ctx.orgId, (trx) => find(trx, id))
+      if (row === undefined) throw new AppError('NOT_FOUND', 'no such alert')
+      return view(row)
+    },
+
+    acknowledge: (ctx, id) => changeStatus(ctx, id, 'acknowledged'),
+    resolve: (ctx, id, note) => changeStatus(ctx, id, 'resolved', note),
+
+    async rules(ctx) {
+      return [...(await withOrg(db, ctx.orgId, settingsOf)).values()]
+    },
+
+    async setRule(ctx, rule, settings) {
+      if (ALL_RULES[rule] === undefined) throw new AppError('NOT_FOUND', `no rule named ${rule}`)
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const values = { enabled: settings.enabled, threshold: settings.threshold, window_seconds: settings.windowSeconds, dedupe_seconds: settings.dedupeSeconds, updated_by: by(ctx) }
+        await trx.insertInto('alert_rule_settings').values({ org_id: ctx.orgId, rule, ...values }).onConflict((oc) => oc.columns(['org_id', 'rule']).doUpdateSet({ ...values, updated_at: new Date() })).execute()
+        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'alert.rule.update', target: { type: 'alert_rule', id: rule }, outcome: 'success', details: { ...settings }, meta: ctx.meta })
+        return (await settingsOf(trx)).get(rule) as RuleView
+      })
+    },
+
+    async evaluate() {
+      // Which orgs have newly chained events spans tenants: owner connection to find them.
+      const orgs = await withOwner(db, (trx) =>
+        sql<{ org_id: string }>`SELECT h.org_id FROM audit_heads h LEFT JOIN alert_cursors c ON c.org_id = h.org_id WHERE h.seq > coalesce(c.last_seq, 0) LIMIT 200`.execute(trx),
+      )
+      let evaluated = 0
+      for (const { org_id: orgId } of orgs.rows) evaluated += await evaluateOrg(orgId)
+      return evaluated
+    },
+
+    async verifyChains() {
+      const orgs = await withOwner(db, (trx) => trx.selectFrom('audit_heads').select('org_id').execute())
+      let failed = 0
+      for (const { org_id: orgId } of orgs) {
+        const result = await audit.verify(orgId)
+        if (result.ok) continue
+        failed++
+        await withOrg(db, orgId, async (trx) => {
+          const s = (await settingsOf(trx)).get('audit_integrity') as RuleView
+          if (!s.enabled) return
+          await raise(trx, orgId, 'audit_integrity', 'critical', s.dedupeSeconds, { key: 'chain', title: 'the audit chain failed verification', details: { problems: result.problems.slice(0, 20).map((p) => ({ kind: p.kind, seq: p.seq })), lastSeq: result.lastSeq } }, clock())
+        })
+      }
+      return failed
+    },
+
+    async raiseIn(trx, orgId, rule, firing) {
+      const s = (await settingsOf(trx)).get(rule) as RuleView
+      if (!s.enabled) return undefined
+      return raise(trx, orgId, rule, SIGNAL_RULES[rule]?.severity ?? 'medium', s.dedupeSeconds, firing, clock())
+    },
+
+    async linkIncidentIn(trx, alertId, incidentId) {
+      await trx.updateTable('alerts').set({ incident_id: incidentId }).where('id', '=', alertId).execute()
+      return view((await find(trx, alertId)) as NonNullable<Awaited<ReturnType<typeof find>>>)
+    },
+  }
+}

@@ -1,0 +1,18 @@
+import type { Kysely } from 'kysely'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Clock } from '../../clock.ts'
+import type { DB } from '../../db/schema.ts'
+import { periodic } from '../../jobs/periodic.ts'
+import type { AuditService } from '../audit/audit.service.ts'
+import { createAlertsService } from './alerts.service.ts'
+import { alertsRoutes } from './alerts.routes.ts'
+
+export function createResponseModule(deps: { db: Kysely<DB>; audit: AuditService; clock: Clock; alertCheckMs: number; auditVerifyMs: number; log: { error(obj: object, msg: string): void } }) {
+  const alerts = createAlertsService({ db: deps.db, audit: deps.audit, clock: deps.clock })
+  const alertWorker = periodic('alert-rules', deps.alertCheckMs, async () => void (await alerts.evaluate()), deps.log)
+  const verifyWorker = periodic('audit-verify', deps.auditVerifyMs, async () => void (await alerts.verifyChains()), deps.log)
+  const routes: FastifyPluginAsyncTypebox = async (app) => {
+    await app.register(alertsRoutes({ alerts }))
+  }
+  return { alerts, alertWorker, verifyWorker, routes }
+}

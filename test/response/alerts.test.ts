@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { before, it } from 'node:test'
+import { sql } from 'kysely'
+import { forEachEngine } from '../helpers/db.ts'
+import { bootstrapProvider, createCustomerOrg, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+
+const MIN = 60_000
+
+interface Crafted {
+  action: string
+  outcome?: 'success' | 'denied' | 'failure'
+  actorId?: string | null
+  actorType?: string
+  ip?: string | null
+  targetId?: string | null
+  details?: Record<string, unknown>
+  at: Date
+}
+
+/** Writes events into an org's audit log as the application would, chains them, runs the rules. */
+async function replay(t: TestApp, orgId: string, events: Crafted[]): Promise<void> {
+  for (const e of events) {
+    await t.db.kysely
+      .insertInto('audit_events')
+      .values({ org_id: orgId, event_id: randomUUID(), occurred_at: e.at, actor_type: e.actorType ?? 'user', actor_id: e.actorId ?? null, action: e.action, target_type: e.targetId === undefined ? null : 'object', target_id: e.targetId ?? null, outcome: e.outcome ?? 'success', ip: e.ip ?? null, user_agent: null, request_id: null, details: JSON.stringify(e.details ?? {}) })
+      .execute()
+  }
+  await t.app.sequencer.flush()
+  while ((await t.app.services.alerts.evaluate()) > 0) {
+    // until the cursor has caught up
+  }
+}
+
+/** Each built-in rule (P5.3) fires on a crafted sequence, and not on a benign one. */
+forEachEngine('alert rules over the audit stream (P5.3)', (engine) => {
+  const t = useTestApp(engine)
+  let acme: Org
+  const base = new Date(Date.UTC(2026, 10, 20, 12, 0, 0))
+  const at = (minutes: number) => new Date(base.getTime() + minutes * MIN)
+  const alertsOf = async (rule: string) => (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/alerts`, token: acme.ownerToken })).body.alerts.filter((a: { rule: string }) => a.rule === rule)
+  const failure = (user: string | null, minute: number, ip = '198.51.100.1', email?: string): Crafted => ({ action: 'auth.login', outcome: 'denied', actorId: user, actorType: user === null ? 'anonymous' : 'user', ip, at: at(minute), details: { reason: 'wrong password', ...(email === undefined ? {} : { email }) } })
+
+  before(async () => {
+    const provider = await bootstrapProvider(t())
+    acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
+  })
+
+  it('login_failures_account: five failures for one account within 15 minutes, not four, not spread out', async () => {
+    const u = randomUUID()
+    await replay(t(), acme.orgId, [failure(u, 0, '192.0.2.1'), failure(u, 1, '192.0.2.2'), failure(u, 2, '192.0.2.3'), failure(u, 3, '192.0.2.4'), failure(randomUUID(), 4, '192.0.2.5')])
+    assert.equal((await alertsOf('login_failures_account')).length, 0, 'four failures, and another account’s one')
+    const spread = randomUUID()
+    await replay(t(), acme.orgId, [0, 20, 40, 60, 80].map((m, i) => failure(spread, m, `192.0.2.${10 + i}`)))
+    assert.equal((await alertsOf('login_failures_account')).length, 0, 'five failures over 80 minutes')
+    await replay(t(), acme.orgId, [failure(u, 5, '192.0.2.6')])
+    const [alert] = await alertsOf('login_failures_account')
+    assert.equal(alert.severity, 'medium')
+    assert.equal(alert.details.failures, 5)
+    await replay(t(), acme.orgId, [failure(null, 0, '192.0.2.20', 'hmac-sha256:unknown'), ...[1, 2, 3, 4].map((m) => failure(null, m, `192.0.2.2${m}`, 'hmac-sha256:unknown'))])
+    assert.equal((await alertsOf('login_failures_account')).length, 2, 'an unknown account, by its email’s HMAC')
+  })
+
+  it('login_failures_ip: the org’s own threshold, per address', async () => {
+    const set = await t().request({ method: 'PUT', url: `/v1/orgs/${acme.orgId}/alert-rules/login_failures_ip`, token: acme.ownerToken, body: { enabled: true, threshold: 3, windowSeconds: 600, dedupeSeconds: 3600 } })
+    assert.equal(set.status, 200, set.text)
+    assert.equal(set.body.source, 'org')
+    await replay(t(), acme.orgId, [failure(randomUUID(), 100, '203.0.113.1'), failure(randomUUID(), 101, '203.0.113.1'), failure(randomUUID(), 102, '203.0.113.2'), failure(randomUUID(), 103, '203.0.113.2')])
+    assert.equal((await alertsOf('login_failures_ip')).length, 0)
+    await replay(t(), acme.orgId, [failure(randomUUID(), 104, '203.0.113.1')])
+    const alerts = await alertsOf('login_failures_ip')
+    assert.equal(alerts.length, 1)
+    assert.equal(alerts[0].details.ip, '203.0.113.1')
+  })
+
+  it('reveal_burst: many reveals by one actor in minutes, not the same number spread out', async () => {
+    await t().request({ method: 'PUT', url: `/v1/orgs/${acme.orgId}/alert-rules/reveal_burst`, token: acme.ownerToken, body: { enabled: true, threshold: 5, windowSeconds: 300, dedupeSeconds: 3600 } })
+    const reveal = (actor: string, minute: number): Crafted => ({ action: 'secret.reveal', actorId: actor, actorType: 'service_account', at: at(minute), targetId: randomUUID(), details: { reason: 'sync' } })
+    const calm = randomUUID()
+    await replay(t(), acme.orgId, [0, 10, 20, 30, 40, 50].map((m) => reveal(calm, 200 + m)))
+    assert.equal((await alertsOf('reveal_burst')).length, 0)
+    const greedy = randomUUID()
+    await replay(t(), acme.orgId, [0, 0.5, 1, 1.5, 2].map((m) => reveal(greedy, 300 + m)))
+    const [alert] = await alertsOf('reveal_burst')
+    assert.equal(alert.details.actor.id, greedy)
+    assert.equal(alert.severity, 'high')
+  })
+
+  it('reveal_off_hours: outside an actor’s usual hours, once it has a history', async () => {
+    const night = new Date(Date.UTC(2026, 10, 21, 3, 0, 0))
+    const day = (d: number, h: number) => new Date(Date.UTC(2026, 10, 10 + d, h, 15, 0))
+    const regular = randomUUID()
+    const history: Crafted[] = Array.from({ length: 10 }, (_, i) => ({ action: 'secret.reveal', actorId: regular, at: day(i, 9) }))
+    await replay(t(), acme.orgId, [...history, { action: 'secret.reveal', actorId: regular, at: new Date(Date.UTC(2026, 10, 21, 10, 30)) }])
+    assert.equal((await alertsOf('reveal_off_hours')).length, 0, 'within an hour of the usual 09:00')
+    const newcomer = randomUUID()
+    await replay(t(), acme.orgId, [day(0, 9), day(1, 9), day(2, 9)].map((d) => ({ action: 'secret.reveal', actorId: newcomer, at: d })).concat([{ action: 'secret.reveal', actorId: newcomer, at: night }]))
+    assert.equal((await alertsOf('reveal_off_hours')).length, 0, 'too little history to know the usual hours')
+    await replay(t(), acme.orgId, [{ action: 'secret.reveal', actorId: regular, at: night }])
+    const [alert] = await alertsOf('reveal_off_hours')
+    assert.equal(alert.details.hourUtc, 3)
+    assert.deepEqual(alert.details.usualHoursUtc, [9], 'the 10:30 reveal came later that day')
+  })
+
+  it('privilege_change: role and policy changes, deduplicated; other changes are not', async () => {
+    await replay(t(), acme.orgId, [{ action: 'member.add', at: at(400), targetId: 'u1' }, { action: 'secret.create', at: at(400), targetId: 's1' }])
+    assert.equal((await alertsOf('privilege_change')).length, 0)
+    await replay(t(), acme.orgId, [{ action: 'member.role_change', at: at(401), targetId: 'u1', details: { from: 'viewer', to: 'admin' } }, { action: 'member.role_change', at: at(402), targetId: 'u1', details: { from: 'admin', to: 'owner' } }, { action: 'org.ip_allowlist.update', at: at(403), targetId: 'org' }])
+    const alerts = await alertsOf('privilege_change')
+    assert.equal(alerts.length, 2, 'the same change twice within five minutes is one alert')
+    assert.equal(alerts.find((a: { details: { action: string } }) => a.details.action === 'member.role_change').occurrences, 2)
+  })
+
+  it('mfa_disabled: turning 2FA off, not turning it on', async () => {
+    const user = randomUUID()
+    await replay(t(), acme.orgId, [{ action: 'mfa.totp.enable', actorId: user, at: at(500) }])
+    assert.equal((await alertsOf('mfa_disabled')).length, 0)
+    await replay(t(), acme.orgId, [{ action: 'mfa.totp.disable', actorId: user, targetId: user, at: at(501), details: { with: 'recovery' } }])
+    const [alert] = await alertsOf('mfa_disabled')
+    assert.equal(alert.severity, 'high')
+  })
+
+  it('grant_misuse: a grant used beyond its scope or after it ended, not a proper use', async () => {
+    const grant = randomUUID()
+    await replay(t(), acme.orgId, [{ action: 'grant.use', actorId: randomUUID(), targetId: grant, at: at(600), details: { grant, route: 'GET /v1/orgs/:orgId/secrets' } }])
+    assert.equal((await alertsOf('grant_misuse')).length, 0)
+    await replay(t(), acme.orgId, [{ action: 'access.denied', outcome: 'denied', actorId: randomUUID(), at: at(601), details: { grant, status: 403, code: 'FORBIDDEN', permission: 'vault:reveal' } }])
+    await replay(t(), acme.orgId, [{ action: 'grant.use', outcome: 'denied', actorId: randomUUID(), targetId: randomUUID(), at: at(602), details: { reason: 'revoked' } }])
+    assert.equal((await alertsOf('grant_misuse')).length, 2)
+  })
+
+  it('audit_integrity: a chain that fails verification, not a sound one', async () => {
+    assert.equal(await t().app.services.alerts.verifyChains(), 0)
+    assert.equal((await alertsOf('audit_integrity')).length, 0)
+    await sql`UPDATE audit_events SET details = '{"reason":"rewritten"}' WHERE org_id = ${acme.orgId} AND seq = 3`.execute(t().db.kysely)
+    assert.ok((await t().app.services.alerts.verifyChains()) >= 1)
+    const [alert] = await alertsOf('audit_integrity')
+    assert.equal(alert.severity, 'critical')
+    assert.equal(alert.details.problems[0].kind, 'hash_mismatch')
+  })
+
+  it('notifies owners and admins of a new alert, and is acknowledged and resolved', async () => {
+    const notices = await t().db.kysely.selectFrom('notifications').select(['kind', 'subject']).where('org_id', '=', acme.orgId).where('kind', '=', 'alert.raised').execute()
+    assert.ok(notices.length >= 8)
+    const [alert] = await alertsOf('mfa_disabled')
+    const acked = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/alerts/${alert.id}/acknowledge`, token: acme.ownerToken })
+    assert.equal(acked.body.status, 'acknowledged')
+    const resolved = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/alerts/${alert.id}/resolve`, token: acme.ownerToken, body: { note: 'the user re-enrolled a new phone' } })
+    assert.equal(resolved.body.status, 'resolved')
+    assert.equal((await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/alerts/${alert.id}/resolve`, token: acme.ownerToken, body: {} })).status, 409)
+  })
+})
