@@ -122,7 +122,7 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, alerts: response.alerts, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, alerts: response.alerts, incidents: response.incidents, plan: response.plan, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
@@ -132,6 +132,7 @@ export async function buildApp(deps: AppDeps) {
     mailWorker: notify.mailWorker,
     alertWorker: response.alertWorker,
     auditVerifyWorker: response.verifyWorker,
+    incidentWorker: response.watchWorker,
     privacyDeadlineWorker: privacy.deadlineWorker,
     shredWorker: privacy.shredWorker,
     offboardingWorker: privacy.offboardingWorker,
@@ -155,7 +156,7 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
   privacyRequests = privacy.requests
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
-  const response = createResponseModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock, alertCheckMs: config.alerts.checkMs, auditVerifyMs: config.alerts.verifyMs, log: logger })
+  const response = createResponseModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock, alertCheckMs: config.alerts.checkMs, auditVerifyMs: config.alerts.verifyMs, watchMs: config.incidentCheckMs, log: logger })
   return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, response, shredRing }
 }
 

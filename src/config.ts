@@ -82,6 +82,8 @@ export interface Config {
   readonly privacyCheckMs: number
   /** How often newly chained audit events are run through the alert rules, and every chain verified. */
   readonly alerts: { readonly checkMs: number; readonly verifyMs: number }
+  /** How often incident escalation, breach-notification clocks and plan reviews are looked at. */
+  readonly incidentCheckMs: number
   /** The shred ring (crypto/shred-ring.ts): its file, how often its worker runs, how long a retiring epoch waits. */
   readonly shredRing: { readonly file: string; readonly checkMs: number; readonly graceMs: number }
   /** Org offboarding: default grace period before an org is deleted, and how often due ones are looked for. */
@@ -162,6 +164,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_MAIL_TIMEOUT_MS',
   'CUSTODIAN_ALERT_CHECK_MS',
   'CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS',
+  'CUSTODIAN_INCIDENT_CHECK_MS',
   'CUSTODIAN_SHRED_RING_FILE',
   'CUSTODIAN_SHRED_RING_CHECK_MS',
   'CUSTODIAN_SHRED_RING_GRACE_MS',
@@ -295,6 +298,7 @@ export function loadConfig(env: Source = process.env): Config {
       checkMs: int('CUSTODIAN_ALERT_CHECK_MS', 1000, 50, 600_000),
       verifyMs: int('CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS', 3_600_000, 1000, 86_400_000),
     },
+    incidentCheckMs: int('CUSTODIAN_INCIDENT_CHECK_MS', 30_000, 100, 3_600_000),
     shredRing: {
       file: path.resolve(text('CUSTODIAN_SHRED_RING_FILE') ?? path.join(dataDir, 'shred-ring.json')),
       checkMs: int('CUSTODIAN_SHRED_RING_CHECK_MS', 2000, 50, 600_000),

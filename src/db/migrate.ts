@@ -16,6 +16,7 @@ import * as shredRing from './migrations/0013_shred_ring.ts'
 import * as offboarding from './migrations/0014_offboarding.ts'
 import * as delivery from './migrations/0015_delivery.ts'
 import * as alerts from './migrations/0016_alerts.ts'
+import * as incidents from './migrations/0017_incidents.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -35,6 +36,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0014_offboarding': offboarding,
   '0015_delivery': delivery,
   '0016_alerts': alerts,
+  '0017_incidents': incidents,
 }
 
 function migrator(db: Kysely<any>): Migrator {

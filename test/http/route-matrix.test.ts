@@ -44,6 +44,12 @@ interface Fixture {
   bWebhook: string
   aAlert: string
   bAlert: string
+  aType: string
+  bType: string
+  aIncident: string
+  bIncident: string
+  aBreachNotice: string
+  bBreachNotice: string
 }
 
 interface RouteCase {
@@ -157,6 +163,24 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/orgs/{orgId}/alerts/{alertId}/resolve', access: 'alerts:manage', url: (f) => `${A(f)}/alerts/${f.aAlert}/resolve`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/resolve`, badParamUrl: (f) => `${A(f)}/alerts/x/resolve`, body: () => ({ note: 'n' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/alert-rules', access: 'alerts:read', url: (f) => `${A(f)}/alert-rules` },
   { method: 'PUT', path: '/v1/orgs/{orgId}/alert-rules/{rule}', access: 'alerts:manage', url: (f) => `${A(f)}/alert-rules/reveal_burst`, badParamUrl: (f) => `${A(f)}/alert-rules/Not-A-Rule`, body: () => ({ enabled: true, threshold: 3, windowSeconds: 60, dedupeSeconds: 60 }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/response-plan', access: 'incidents:read', url: (f) => `${A(f)}/response-plan` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/response-plan/types', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/types`, body: () => ({ name: 'matrix-type', defaultSeverity: 'low', playbook: ['look'] }) },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/response-plan/types/{typeId}', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/types/${f.aType}`, foreignObjectUrl: (f) => `${A(f)}/response-plan/types/${f.bType}`, badParamUrl: (f) => `${A(f)}/response-plan/types/x`, body: () => ({ name: 'fixture-type', defaultSeverity: 'high', playbook: ['contain'] }) },
+  { method: 'DELETE', path: '/v1/orgs/{orgId}/response-plan/types/{typeId}', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/types/${f.aType}`, foreignObjectUrl: (f) => `${A(f)}/response-plan/types/${f.bType}`, badParamUrl: (f) => `${A(f)}/response-plan/types/x` },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/response-plan/escalation', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/escalation`, body: () => ({ levels: [{ afterMinutes: 15, notifyRoles: ['owner'], notifyUsers: [] }] }) },
+  { method: 'PUT', path: '/v1/orgs/{orgId}/response-plan/parties', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/parties`, body: () => ({ parties: [{ kind: 'regulator', name: 'DPA', deadlineHours: 72 }] }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/response-plan/reviews', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/reviews`, body: () => ({ notes: 'reviewed' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/incidents', access: 'incidents:manage', url: (f) => `${A(f)}/incidents`, body: () => ({ title: 'matrix incident' }) },
+  { method: 'GET', path: '/v1/orgs/{orgId}/incidents', access: 'incidents:read', url: (f) => `${A(f)}/incidents` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/incidents/{incidentId}', access: 'incidents:read', url: (f) => `${A(f)}/incidents/${f.aIncident}`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}`, badParamUrl: (f) => `${A(f)}/incidents/x` },
+  { method: 'PATCH', path: '/v1/orgs/{orgId}/incidents/{incidentId}', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}`, badParamUrl: (f) => `${A(f)}/incidents/x`, body: () => ({ severity: 'high' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/acknowledge', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/acknowledge`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/acknowledge`, badParamUrl: (f) => `${A(f)}/incidents/x/acknowledge` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/steps/{idx}/complete', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/steps/0/complete`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/steps/0/complete`, badParamUrl: (f) => `${A(f)}/incidents/${f.aIncident}/steps/x/complete` },
+  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/notes', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/notes`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/notes`, badParamUrl: (f) => `${A(f)}/incidents/x/notes`, body: () => ({ text: 'a note' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/links', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/links`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/links`, badParamUrl: (f) => `${A(f)}/incidents/x/links`, body: (f) => ({ kind: 'alert', ref: f.aAlert }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/breach', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/breach`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/breach`, badParamUrl: (f) => `${A(f)}/incidents/x/breach`, body: () => ({ summary: 'confirmed' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/breach-notifications/{notificationId}/sent', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/breach-notifications/${f.aBreachNotice}/sent`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/breach-notifications/${f.bBreachNotice}/sent`, badParamUrl: (f) => `${A(f)}/incidents/${f.aIncident}/breach-notifications/x/sent`, body: () => ({ channel: 'e-mail', content: 'notice' }) },
+  { method: 'POST', path: '/v1/orgs/{orgId}/alerts/{alertId}/incident', access: 'incidents:manage', url: (f) => `${A(f)}/alerts/${f.aAlert}/incident`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/incident`, badParamUrl: (f) => `${A(f)}/alerts/x/incident`, body: () => ({}) },
   { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
   { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
@@ -260,6 +284,15 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const [aRequest, bRequest, aExport, bExport, aWebhook, bWebhook] = [await requestIn(a), await requestIn(b), await exportIn(a), await exportIn(b), await webhookIn(a), await webhookIn(b)]
     const alertIn = (org: Org) => withOrg(app.db.kysely, org.orgId, async (trx) => (await app.app.services.alerts.raiseIn(trx, org.orgId, 'plan_review_overdue', { key: 'fixture', title: 'fixture', details: {} })) as string)
     const [aAlert, bAlert] = [await alertIn(a), await alertIn(b)]
+    const incidentIn = async (org: Org) => {
+      const plan = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/response-plan/types`, token: org.ownerToken, body: { name: 'fixture-type', defaultSeverity: 'high', playbook: ['contain', 'eradicate'] } })
+      const type = plan.body.types[0].id as string
+      const opened = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/incidents`, token: org.ownerToken, body: { typeId: type, title: 'fixture incident' } })
+      const confirmed = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/incidents/${opened.body.id}/breach`, token: org.ownerToken, body: { summary: 'fixture breach' } })
+      assert.equal(confirmed.status, 200, confirmed.text)
+      return { type, incident: opened.body.id as string, notice: confirmed.body.notifications[0].id as string }
+    }
+    const [aIncident, bIncident] = [await incidentIn(a), await incidentIn(b)]
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
@@ -295,6 +328,12 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bWebhook,
       aAlert,
       bAlert,
+      aType: aIncident.type,
+      bType: bIncident.type,
+      aIncident: aIncident.incident,
+      bIncident: bIncident.incident,
+      aBreachNotice: aIncident.notice,
+      bBreachNotice: bIncident.notice,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

@@ -62,6 +62,9 @@ export const PERMISSIONS = {
   'notifications:read': 'See the org’s notification outbox and each delivery’s state',
   'alerts:read': 'See alerts and the alert rules',
   'alerts:manage': 'Acknowledge and resolve alerts, and set the alert rules',
+  'incidents:read': 'See incidents, their timelines and breach clocks, and the response plan',
+  'incidents:manage': 'Open and run incidents: roles, steps, notes, links, breach confirmation and notifications',
+  'response_plan:manage': 'Change the incident response plan (types, playbooks, escalation, breach parties) and record its reviews',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
@@ -96,7 +99,7 @@ export const BUILT_IN_ROLES = {
   member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata; reports exposed secrets', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read', 'secrets:report'] },
   auditor: {
     description: 'Reads, exports and verifies the audit log; sees secrets’ metadata',
-    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'grants:read', 'reviews:read', 'access:report', 'alerts:read'],
+    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'grants:read', 'reviews:read', 'access:report', 'alerts:read', 'incidents:read'],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
 } as const satisfies Record<string, { description: string; permissions: readonly Permission[] }>

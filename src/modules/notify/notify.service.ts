@@ -34,6 +34,7 @@ export async function enqueue(trx: Trx, recipients: string[], notification: Noti
 
 /** Members of the current org holding one of these roles (owners and admins, typically). */
 export async function membersWithRoles(trx: Trx, roles: string[]): Promise<string[]> {
+  if (roles.length === 0) return []
   const rows = await trx.selectFrom('memberships').select('user_id').where('role', 'in', roles).execute()
   return rows.map((r) => r.user_id)
 }
