@@ -25,6 +25,7 @@ import { createGovernanceModule } from './modules/governance/index.ts'
 import { createPrivacyModule } from './modules/privacy/index.ts'
 import { createNotifyModule } from './modules/notify/index.ts'
 import { createResponseModule } from './modules/response/index.ts'
+import { createDisclosureModule } from './modules/disclosure/index.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
@@ -70,8 +71,10 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault, governance, privacy, notify, response, shredRing } = createModules(deps)
+  const { audit, access, identity, vault, governance, privacy, notify, response, disclosure, shredRing } = createModules(deps)
   await ensureShredRing(shredRing, database.kysely)
+  // A configured security.txt signing key that cannot sign stops the start, not the first request.
+  await disclosure.securityTxt.ready()
 
   await app.register(cookie)
   await app.register(helmet, {
@@ -119,10 +122,11 @@ export async function buildApp(deps: AppDeps) {
   await app.register(privacy.routes)
   await app.register(notify.routes)
   await app.register(response.routes)
+  await app.register(disclosure.routes)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, alerts: response.alerts, incidents: response.incidents, plan: response.plan, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
+    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, alerts: response.alerts, incidents: response.incidents, plan: response.plan, vulnerabilityReports: disclosure.reports, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
@@ -133,6 +137,7 @@ export async function buildApp(deps: AppDeps) {
     alertWorker: response.alertWorker,
     auditVerifyWorker: response.verifyWorker,
     incidentWorker: response.watchWorker,
+    disclosureWorker: disclosure.worker,
     privacyDeadlineWorker: privacy.deadlineWorker,
     shredWorker: privacy.shredWorker,
     offboardingWorker: privacy.offboardingWorker,
@@ -152,12 +157,15 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger, shredRing })
   vaultService = vault.service
   let privacyRequests: { settleErasure(orgId: string, requestId: string): Promise<void> } | undefined
-  const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), log: logger })
+  let reports: { resolveAddress(orgId: string, ref: string): Promise<string | undefined> } | undefined
+  const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), resolveAddress: (orgId, ref) => (reports as NonNullable<typeof reports>).resolveAddress(orgId, ref), log: logger })
   const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
   privacyRequests = privacy.requests
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
   const response = createResponseModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock, alertCheckMs: config.alerts.checkMs, auditVerifyMs: config.alerts.verifyMs, watchMs: config.incidentCheckMs, log: logger })
-  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, response, shredRing }
+  const disclosure = createDisclosureModule({ db: database.kysely, keyring: vault.keyring, subjects: privacy.subjects, audit: audit.service, alerts: response.alerts, clock: deps.clock ?? systemClock, providerOrgId: identity.auth.providerOrgId, config, log: logger })
+  reports = disclosure.reports
+  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, response, disclosure, shredRing }
 }
 
 /**

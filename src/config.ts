@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { parseCidr } from './http/ip-allowlist.ts'
+import { isTimeZone, parseHolidays, parseWeekend } from './modules/disclosure/business-days.ts'
 
 /**
  * Configuration is read once (in main.ts or the CLI) from the environment and, when
@@ -84,6 +85,29 @@ export interface Config {
   readonly alerts: { readonly checkMs: number; readonly verifyMs: number }
   /** How often incident escalation, breach-notification clocks and plan reviews are looked at. */
   readonly incidentCheckMs: number
+  /**
+   * Responsible disclosure (P9.1, P9.2): what /.well-known/security.txt says and whether it
+   * is signed, the report intake's limits, and the business-day calendar that the
+   * acknowledgement deadline is counted in.
+   */
+  readonly disclosure: {
+    readonly contacts: readonly string[]
+    readonly policyUrl: string | undefined
+    readonly encryptionUrl: string | undefined
+    readonly acknowledgmentsUrl: string | undefined
+    readonly languages: readonly string[]
+    readonly expiresDays: number
+    readonly signingKey: string | undefined
+    readonly signingPassphrase: string | undefined
+    readonly ackBusinessDays: number
+    readonly timeZone: string
+    readonly weekend: ReadonlySet<number>
+    readonly holidays: ReadonlySet<string>
+    readonly rateLimitPerHour: number
+    readonly maxBytes: number
+    readonly attachmentMaxBytes: number
+    readonly checkMs: number
+  }
   /** The shred ring (crypto/shred-ring.ts): its file, how often its worker runs, how long a retiring epoch waits. */
   readonly shredRing: { readonly file: string; readonly checkMs: number; readonly graceMs: number }
   /** Org offboarding: default grace period before an org is deleted, and how often due ones are looked for. */
@@ -165,6 +189,22 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_ALERT_CHECK_MS',
   'CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS',
   'CUSTODIAN_INCIDENT_CHECK_MS',
+  'CUSTODIAN_SECURITY_CONTACTS',
+  'CUSTODIAN_SECURITY_POLICY_URL',
+  'CUSTODIAN_SECURITY_ENCRYPTION_URL',
+  'CUSTODIAN_SECURITY_ACKNOWLEDGMENTS_URL',
+  'CUSTODIAN_SECURITY_LANGUAGES',
+  'CUSTODIAN_SECURITY_TXT_EXPIRES_DAYS',
+  'CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE',
+  'CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE',
+  'CUSTODIAN_DISCLOSURE_ACK_BUSINESS_DAYS',
+  'CUSTODIAN_BUSINESS_TIMEZONE',
+  'CUSTODIAN_BUSINESS_WEEKEND',
+  'CUSTODIAN_HOLIDAYS',
+  'CUSTODIAN_REPORT_RATE_LIMIT',
+  'CUSTODIAN_REPORT_MAX_BYTES',
+  'CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES',
+  'CUSTODIAN_DISCLOSURE_CHECK_MS',
   'CUSTODIAN_SHRED_RING_FILE',
   'CUSTODIAN_SHRED_RING_CHECK_MS',
   'CUSTODIAN_SHRED_RING_GRACE_MS',
@@ -299,6 +339,7 @@ export function loadConfig(env: Source = process.env): Config {
       verifyMs: int('CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS', 3_600_000, 1000, 86_400_000),
     },
     incidentCheckMs: int('CUSTODIAN_INCIDENT_CHECK_MS', 30_000, 100, 3_600_000),
+    disclosure: disclosureConfig(text, int, problems),
     shredRing: {
       file: path.resolve(text('CUSTODIAN_SHRED_RING_FILE') ?? path.join(dataDir, 'shred-ring.json')),
       checkMs: int('CUSTODIAN_SHRED_RING_CHECK_MS', 2000, 50, 600_000),
@@ -391,6 +432,54 @@ function readSecretFile(file: string | undefined, key: string, problems: string[
   } catch (error) {
     problems.push(`${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
     return undefined
+  }
+}
+
+function disclosureConfig(text: (key: string) => string | undefined, int: (key: string, fallback: number, min: number, max: number) => number, problems: string[]): Config['disclosure'] {
+  const list = (key: string) => (text(key) ?? '').split(/[\s,]+/).filter((e) => e !== '')
+  const contacts = list('CUSTODIAN_SECURITY_CONTACTS')
+  for (const contact of contacts) {
+    if (!/^(mailto:[^@\s]+@[^@\s]+|tel:\+?[0-9-]+|https:\/\/\S+)$/.test(contact)) problems.push(`CUSTODIAN_SECURITY_CONTACTS: ${JSON.stringify(contact)} is not a mailto:, tel: or https:// URI`)
+  }
+  const https = (key: string) => {
+    const value = text(key)
+    if (value !== undefined && !/^https:\/\/\S+$/.test(value)) problems.push(`${key}: must be an https:// URL`)
+    return value
+  }
+  const languages = list('CUSTODIAN_SECURITY_LANGUAGES')
+  for (const tag of languages) if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(tag)) problems.push(`CUSTODIAN_SECURITY_LANGUAGES: ${JSON.stringify(tag)} is not a language tag such as en or pt-BR`)
+  const timeZone = text('CUSTODIAN_BUSINESS_TIMEZONE') ?? 'UTC'
+  if (!isTimeZone(timeZone)) problems.push(`CUSTODIAN_BUSINESS_TIMEZONE: ${JSON.stringify(timeZone)} is not an IANA time zone such as Europe/Berlin`)
+  const weekend = parseWeekend(text('CUSTODIAN_BUSINESS_WEEKEND') ?? 'sat,sun')
+  if (weekend === undefined) problems.push('CUSTODIAN_BUSINESS_WEEKEND: day names such as sat,sun (mon … sun), leaving at least one business day')
+  const holidays = parseHolidays(text('CUSTODIAN_HOLIDAYS') ?? '')
+  if (holidays.bad.length > 0) problems.push(`CUSTODIAN_HOLIDAYS: not dates (YYYY-MM-DD): ${holidays.bad.join(', ')}`)
+  const keyFile = text('CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE')
+  const passphraseFile = text('CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE')
+  if (keyFile === undefined && passphraseFile !== undefined) problems.push('CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE: only with CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE')
+  const signingKey = readSecretFile(keyFile, 'CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE', problems)
+  if (signingKey !== undefined && !signingKey.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) problems.push('CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: must hold an ASCII-armoured OpenPGP private key (gpg --export-secret-keys --armor)')
+  if (signingKey !== undefined && text('CUSTODIAN_PUBLIC_URL') === undefined) problems.push('CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: needs CUSTODIAN_PUBLIC_URL (the signed Canonical line must not come from a request\'s Host header)')
+  const maxBytes = int('CUSTODIAN_REPORT_MAX_BYTES', 4 * 1024 * 1024, 16 * 1024, 64 * 1024 * 1024)
+  const attachmentMaxBytes = int('CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES', 1024 * 1024, 0, 48 * 1024 * 1024)
+  if (attachmentMaxBytes * 4 / 3 > maxBytes) problems.push('CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: one attachment (base64, 4/3 of its size) must fit in CUSTODIAN_REPORT_MAX_BYTES')
+  return {
+    contacts,
+    policyUrl: https('CUSTODIAN_SECURITY_POLICY_URL'),
+    encryptionUrl: https('CUSTODIAN_SECURITY_ENCRYPTION_URL'),
+    acknowledgmentsUrl: https('CUSTODIAN_SECURITY_ACKNOWLEDGMENTS_URL'),
+    languages: languages.length === 0 ? ['en'] : languages,
+    expiresDays: int('CUSTODIAN_SECURITY_TXT_EXPIRES_DAYS', 180, 1, 365),
+    signingKey,
+    signingPassphrase: readSecretFile(passphraseFile, 'CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE', problems),
+    ackBusinessDays: int('CUSTODIAN_DISCLOSURE_ACK_BUSINESS_DAYS', 5, 1, 60),
+    timeZone,
+    weekend: weekend ?? new Set([0, 6]),
+    holidays: holidays.dates,
+    rateLimitPerHour: int('CUSTODIAN_REPORT_RATE_LIMIT', 10, 1, 100_000),
+    maxBytes,
+    attachmentMaxBytes,
+    checkMs: int('CUSTODIAN_DISCLOSURE_CHECK_MS', 60_000, 100, 3_600_000),
   }
 }
 

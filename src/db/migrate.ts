@@ -17,6 +17,7 @@ import * as offboarding from './migrations/0014_offboarding.ts'
 import * as delivery from './migrations/0015_delivery.ts'
 import * as alerts from './migrations/0016_alerts.ts'
 import * as incidents from './migrations/0017_incidents.ts'
+import * as disclosure from './migrations/0018_disclosure.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -37,6 +38,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0015_delivery': delivery,
   '0016_alerts': alerts,
   '0017_incidents': incidents,
+  '0018_disclosure': disclosure,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -6,6 +6,7 @@ import type { NotifyTables } from '../modules/notify/notify.tables.ts'
 import type { GovernanceTables } from '../modules/governance/governance.tables.ts'
 import type { PrivacyTables } from '../modules/privacy/privacy.tables.ts'
 import type { ResponseTables } from '../modules/response/response.tables.ts'
+import type { DisclosureTables } from '../modules/disclosure/disclosure.tables.ts'
 
 /** The whole database as Kysely sees it: the union of each module's tables. */
-export interface DB extends IdentityTables, AccessTables, AuditTables, VaultTables, NotifyTables, GovernanceTables, PrivacyTables, ResponseTables {}
+export interface DB extends IdentityTables, AccessTables, AuditTables, VaultTables, NotifyTables, GovernanceTables, PrivacyTables, ResponseTables, DisclosureTables {}

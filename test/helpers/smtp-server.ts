@@ -12,7 +12,13 @@ export interface ReceivedMail {
 }
 
 /** Starts a real SMTP server process (smtp-server-process.ts); `caFile` receives its certificate. */
-export async function startSmtpServer(options: { caFile: string; mode: 'starttls' | 'plain'; rejectFirst?: boolean }): Promise<{ port: number; messages: ReceivedMail[]; stop(): Promise<void> }> {
+export async function startSmtpServer(options: { caFile: string; mode: 'starttls' | 'plain'; rejectFirst?: boolean }): Promise<{
+  port: number
+  messages: ReceivedMail[]
+  /** The messages to `address` once there are at least `count` (the process reports each a moment after accepting it). */
+  to(address: string, count: number): Promise<ReceivedMail[]>
+  stop(): Promise<void>
+}> {
   const tls = await generate([{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }], { keySize: 2048, extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }] } as never)
   writeFileSync(options.caFile, tls.cert)
   const child = spawn(process.execPath, [path.join(import.meta.dirname, 'smtp-server-process.ts')], {
@@ -44,6 +50,14 @@ export async function startSmtpServer(options: { caFile: string; mode: 'starttls
   return {
     port,
     messages,
+    async to(address, count) {
+      const deadline = Date.now() + 10_000
+      for (;;) {
+        const found = messages.filter((m) => m.to.includes(address))
+        if (found.length >= count || Date.now() > deadline) return found
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    },
     async stop() {
       if (child.exitCode !== null) return
       const exited = new Promise((resolve) => child.once('exit', resolve))

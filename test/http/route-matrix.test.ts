@@ -50,6 +50,7 @@ interface Fixture {
   bIncident: string
   aBreachNotice: string
   bBreachNotice: string
+  report: string
 }
 
 interface RouteCase {
@@ -63,6 +64,8 @@ interface RouteCase {
   badParamUrl?: (f: Fixture) => string
   body?: (f: Fixture) => Record<string, unknown>
   query?: boolean
+  /** Characters that take the body over this route's own limit (default: the app's). */
+  oversize?: number
 }
 
 const A = (f: Fixture) => `/v1/orgs/${f.a.orgId}`
@@ -181,6 +184,16 @@ const ROUTES: RouteCase[] = [
   { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/breach', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/breach`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/breach`, badParamUrl: (f) => `${A(f)}/incidents/x/breach`, body: () => ({ summary: 'confirmed' }) },
   { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/breach-notifications/{notificationId}/sent', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/breach-notifications/${f.aBreachNotice}/sent`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/breach-notifications/${f.bBreachNotice}/sent`, badParamUrl: (f) => `${A(f)}/incidents/${f.aIncident}/breach-notifications/x/sent`, body: () => ({ channel: 'e-mail', content: 'notice' }) },
   { method: 'POST', path: '/v1/orgs/{orgId}/alerts/{alertId}/incident', access: 'incidents:manage', url: (f) => `${A(f)}/alerts/${f.aAlert}/incident`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/incident`, badParamUrl: (f) => `${A(f)}/alerts/x/incident`, body: () => ({}) },
+  { method: 'GET', path: '/.well-known/security.txt', access: 'public', url: () => '/.well-known/security.txt' },
+  { method: 'GET', path: '/v1/vulnerability-reports/policy', access: 'public', url: () => '/v1/vulnerability-reports/policy' },
+  { method: 'POST', path: '/v1/vulnerability-reports', access: 'public', url: () => '/v1/vulnerability-reports', body: () => ({ title: 'matrix', location: 'here', impact: 'some', steps: 'these' }), oversize: 20_000 },
+  { method: 'GET', path: '/v1/vulnerability-reports/status', access: 'public', url: () => '/v1/vulnerability-reports/status' },
+  { method: 'POST', path: '/v1/vulnerability-reports/status/messages', access: 'public', url: () => '/v1/vulnerability-reports/status/messages', body: () => ({ message: 'hello' }) },
+  { method: 'GET', path: '/v1/operator/vulnerability-reports', access: 'disclosure:read', url: () => '/v1/operator/vulnerability-reports' },
+  { method: 'GET', path: '/v1/operator/vulnerability-reports/{reportId}', access: 'disclosure:read', url: (f) => `/v1/operator/vulnerability-reports/${f.report}`, badParamUrl: () => '/v1/operator/vulnerability-reports/x' },
+  { method: 'GET', path: '/v1/operator/vulnerability-reports/{reportId}/attachments/{idx}', access: 'disclosure:read', url: (f) => `/v1/operator/vulnerability-reports/${f.report}/attachments/0`, badParamUrl: (f) => `/v1/operator/vulnerability-reports/${f.report}/attachments/9` },
+  { method: 'POST', path: '/v1/operator/vulnerability-reports/{reportId}/acknowledge', access: 'disclosure:manage', url: (f) => `/v1/operator/vulnerability-reports/${f.report}/acknowledge`, badParamUrl: () => '/v1/operator/vulnerability-reports/x/acknowledge', body: () => ({ message: 'thanks' }) },
+  { method: 'POST', path: '/v1/operator/vulnerability-reports/{reportId}/updates', access: 'disclosure:manage', url: (f) => `/v1/operator/vulnerability-reports/${f.report}/updates`, badParamUrl: () => '/v1/operator/vulnerability-reports/x/updates', body: () => ({ message: 'an update' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
   { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
@@ -231,7 +244,7 @@ function assertProblem(response: { status: number; headers: Record<string, unkno
 }
 
 forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_BODY_LIMIT: '2048', CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
+  const t = useTestApp(engine, { CUSTODIAN_BODY_LIMIT: '2048', CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_REPORT_RATE_LIMIT: '1000', CUSTODIAN_REPORT_MAX_BYTES: '16384', CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: '8192' })
   let f: Fixture
 
   async function member(app: TestApp, org: Org, email: string): Promise<string> {
@@ -293,6 +306,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       return { type, incident: opened.body.id as string, notice: confirmed.body.notifications[0].id as string }
     }
     const [aIncident, bIncident] = [await incidentIn(a), await incidentIn(b)]
+    const submitted = await app.request({ method: 'POST', url: '/v1/vulnerability-reports', body: { title: 'fixture', location: 'here', impact: 'some', steps: 'these', attachments: [{ filename: 'a.txt', contentType: 'text/plain', data: 'AAAA' }] } })
+    assert.equal(submitted.status, 201, submitted.text)
+    const report = (await app.db.kysely.selectFrom('vulnerability_reports').select('id').executeTakeFirstOrThrow()).id
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
@@ -334,6 +350,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bIncident: bIncident.incident,
       aBreachNotice: aIncident.notice,
       bBreachNotice: bIncident.notice,
+      report,
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })
@@ -412,7 +429,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       it(`${label}: 413 for an oversized body, nothing changed`, async () => {
         const token = route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken
         const before = await fingerprint(t())
-        const response = await send(route.url(f), token, { payload: JSON.stringify({ ...route.body?.(f), name: 'x'.repeat(4096) }) })
+        const response = await send(route.url(f), token, { payload: JSON.stringify({ ...route.body?.(f), name: 'x'.repeat(route.oversize ?? 4096) }) })
         assertProblem(response, 413, label)
         assert.equal(response.body.code, 'PAYLOAD_TOO_LARGE')
         assert.equal(await fingerprint(t()), before)

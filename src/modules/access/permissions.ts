@@ -65,12 +65,14 @@ export const PERMISSIONS = {
   'incidents:read': 'See incidents, their timelines and breach clocks, and the response plan',
   'incidents:manage': 'Open and run incidents: roles, steps, notes, links, breach confirmation and notifications',
   'response_plan:manage': 'Change the incident response plan (types, playbooks, escalation, breach parties) and record its reviews',
+  'disclosure:read': 'Security team: read vulnerability reports, their reporters’ contacts and attachments (provider org only)',
+  'disclosure:manage': 'Security team: acknowledge vulnerability reports and keep their reporters informed (provider org only)',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
 
 /** Permissions that only make sense in the provider's own org. */
-export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create', 'orgs:list', 'vault:seal', 'grants:request'])
+export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create', 'orgs:list', 'vault:seal', 'grants:request', 'disclosure:read', 'disclosure:manage'])
 
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
 

@@ -52,6 +52,8 @@ export function createDeliveryService(deps: {
   audit: Pick<AuditService, 'append'>
   clock: Clock
   retry: { baseMs: number; maxAttempts: number }
+  /** The address of a recipient who is not a user (see `enqueueExternal`); undefined once erased. */
+  resolveAddress: (orgId: string, ref: string) => Promise<string | undefined>
 }): DeliveryService {
   const { db, audit, clock } = deps
 
@@ -84,7 +86,7 @@ export function createDeliveryService(deps: {
         if (filter.mine === true) query = query.where('recipient_user_id', '=', ctx.principal.id)
         return query.execute()
       })
-      return rows.map((r) => ({ id: r.id, kind: r.kind, recipient: r.recipient_user_id, subject: r.subject, body: r.body, data: r.data, status: r.status, attempts: r.attempts, lastError: r.last_error, deliveredAt: r.delivered_at?.toISOString() ?? null, createdAt: r.created_at.toISOString() }))
+      return rows.map((r) => ({ id: r.id, kind: r.kind, recipient: r.recipient_user_id ?? r.recipient_ref ?? '', subject: r.subject, body: r.body, data: r.data, status: r.status, attempts: r.attempts, lastError: r.last_error, deliveredAt: r.delivered_at?.toISOString() ?? null, createdAt: r.created_at.toISOString() }))
     },
 
     async deliverMail() {
@@ -92,27 +94,30 @@ export function createDeliveryService(deps: {
       // Due rows span orgs, and a recipient's address is not visible from every org
       // (operators receive notices about customer orgs): owner connection, read-only.
       const due = await withOwner(db, (trx) =>
-        trx.selectFrom('notifications as n').innerJoin('users as u', 'u.id', 'n.recipient_user_id').select(['n.id', 'n.org_id', 'n.kind', 'n.subject', 'n.body', 'u.email']).where('n.status', '=', 'pending').where('n.next_attempt_at', '<=', now).orderBy('n.next_attempt_at').limit(50).execute(),
+        trx.selectFrom('notifications as n').leftJoin('users as u', 'u.id', 'n.recipient_user_id').select(['n.id', 'n.org_id', 'n.kind', 'n.subject', 'n.body', 'n.recipient_ref', 'u.email']).where('n.status', '=', 'pending').where('n.next_attempt_at', '<=', now).orderBy('n.next_attempt_at').limit(50).execute(),
       )
       let settled = 0
       for (const row of due) {
-        if (deps.mailer === undefined) {
-          await withOrg(db, row.org_id, (trx) => trx.updateTable('notifications').set({ status: 'skipped', last_error: 'no mail server configured' }).where('id', '=', row.id).where('status', '=', 'pending').execute())
+        const email = row.email ?? (row.recipient_ref === null ? undefined : await deps.resolveAddress(row.org_id, row.recipient_ref))
+        const skip = deps.mailer === undefined ? 'no mail server configured' : email === undefined || email === null ? 'the recipient has no address (erased, or none was given)' : undefined
+        if (skip !== undefined) {
+          await withOrg(db, row.org_id, (trx) => trx.updateTable('notifications').set({ status: 'skipped', last_error: skip }).where('id', '=', row.id).where('status', '=', 'pending').execute())
           settled++
           continue
         }
+        const to = email as string
         const claimed = await withOrg(db, row.org_id, (trx) =>
           trx.updateTable('notifications').set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: new Date(clock().getTime() + LEASE_MS) })).where('id', '=', row.id).where('status', '=', 'pending').where('next_attempt_at', '<=', now).returning('attempts').executeTakeFirst(),
         )
         if (claimed === undefined) continue // another process has it
         let error: string | null = null
         try {
-          await deps.mailer.send({ to: row.email, subject: row.subject, text: `${row.body}\n\n— Custodian (no reply; sign in to act on this notice)`, headers: { 'X-Custodian-Notification': row.id, 'X-Custodian-Kind': row.kind } })
+          await (deps.mailer as Mailer).send({ to, subject: row.subject, text: `${row.body}\n\n— ${row.recipient_ref === null ? 'Custodian (no reply; sign in to act on this notice)' : 'This address takes no replies; answer through the status endpoint, with your status token.'}`, headers: { 'X-Custodian-Notification': row.id, 'X-Custodian-Kind': row.kind } })
         } catch (caught) {
           const e = caught as { responseCode?: number; code?: string; message?: string }
           error = `${e.responseCode ?? e.code ?? 'error'}: ${String(e.message ?? '').slice(0, 200)}`
         }
-        if (await settle(row.org_id, row.id, claimed.attempts, error, row.email.split('@')[1] ?? '', row.kind)) settled++
+        if (await settle(row.org_id, row.id, claimed.attempts, error, to.split('@')[1] ?? '', row.kind)) settled++
       }
       return settled
     },

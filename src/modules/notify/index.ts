@@ -22,6 +22,8 @@ export function createNotifyModule(deps: {
   config: Pick<Config, 'extraCaFile' | 'webhooks' | 'mail'>
   /** A delivery linked to a privacy request settled (an erasure may certify). */
   onRequestSettled: (orgId: string, requestId: string) => Promise<void>
+  /** The address of a notification's recipient who is not a user (a report's reporter). */
+  resolveAddress: (orgId: string, ref: string) => Promise<string | undefined>
   log: { error(obj: object, msg: string): void }
 }) {
   const { config } = deps
@@ -36,7 +38,7 @@ export function createNotifyModule(deps: {
     onSettled: deps.onRequestSettled,
   })
   const mailer = config.mail.url === undefined ? undefined : createMailer({ url: config.mail.url, from: config.mail.from as string, security: config.mail.security, user: config.mail.user, password: config.mail.password, extraCaFile: config.extraCaFile, timeoutMs: config.mail.timeoutMs })
-  const delivery = createDeliveryService({ db: deps.db, mailer, webhooks, audit: deps.audit, clock: deps.clock, retry: { baseMs: config.mail.retryBaseMs, maxAttempts: config.mail.maxAttempts } })
+  const delivery = createDeliveryService({ db: deps.db, mailer, webhooks, audit: deps.audit, clock: deps.clock, retry: { baseMs: config.mail.retryBaseMs, maxAttempts: config.mail.maxAttempts }, resolveAddress: deps.resolveAddress })
   const webhookWorker = periodic('webhook-delivery', config.webhooks.checkMs, async () => {
     await delivery.fanOut()
     await webhooks.deliverDue()

@@ -25,7 +25,7 @@ const DeliveryView = Type.Object({
 const NotificationView = Type.Object({
   id: Uuid,
   kind: Type.String(),
-  recipient: Uuid,
+  recipient: Type.String({ description: 'a user id, or who else it is for (vulnerability-report:<id> for a report’s reporter)' }),
   subject: Type.String(),
   body: Type.String(),
   data: Type.Record(Type.String(), Type.Unknown()),

@@ -16,12 +16,33 @@ export interface Notification {
   data?: Record<string, unknown>
 }
 
-const CREDENTIAL = /cst_(api|ses|inv|boot|share)_|-----BEGIN|password=/i
+const CREDENTIAL = /cst_(api|ses|inv|boot|share|vrs)_|-----BEGIN|password=/i
 
-export async function enqueue(trx: Trx, recipients: string[], notification: Notification): Promise<number> {
+/** Whether a text may go out in a notification: no credential, no link (P3.5). */
+export function fitForNotice(text: string): boolean {
+  return !CREDENTIAL.test(text) && !/https?:\/\//i.test(text)
+}
+
+function check(notification: Notification): void {
   const text = `${notification.subject}\n${notification.body}\n${JSON.stringify(notification.data ?? {})}`
   if (CREDENTIAL.test(text)) throw new Error('a notification must not carry a credential')
   if (/https?:\/\//i.test(`${notification.subject}\n${notification.body}`)) throw new Error('a notification must not carry a link: people sign in to act on it (P3.5)')
+}
+
+/**
+ * A notification for someone who is not a user (`ref`, e.g. `vulnerability-report:<id>`):
+ * its address is resolved when it is sent, so it is never copied here, and a recipient
+ * erased meanwhile is simply not written to. Mailed only; not fanned out to webhooks.
+ */
+export async function enqueueExternal(trx: Trx, ref: string, notification: Notification): Promise<string> {
+  check(notification)
+  const id = randomUUID()
+  await trx.insertInto('notifications').values({ id, org_id: notification.orgId, kind: notification.kind, recipient_user_id: null, recipient_ref: ref, subject: notification.subject, body: notification.body, data: JSON.stringify(notification.data ?? {}), delivered_at: null, batch_id: null, last_error: null, fanned_out_at: new Date() }).execute()
+  return id
+}
+
+export async function enqueue(trx: Trx, recipients: string[], notification: Notification): Promise<number> {
+  check(notification)
   const unique = [...new Set(recipients)]
   if (unique.length === 0) return 0
   const batchId = randomUUID()

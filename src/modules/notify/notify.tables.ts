@@ -4,7 +4,9 @@ export interface NotificationsTable {
   id: string
   org_id: string
   kind: string
-  recipient_user_id: string
+  /** A user; or null, and `recipient_ref` names someone else (a report's reporter). */
+  recipient_user_id: string | null
+  recipient_ref: Generated<string | null>
   subject: string
   body: string
   data: ColumnType<Record<string, unknown>, string | undefined, string>

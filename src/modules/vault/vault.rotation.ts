@@ -77,6 +77,7 @@ function wrappedKeyTables(ring: ShredRing): WrappedKeys[] {
       pack: (r, wrapped) => (ringed(r) ? ring.seal(Number(r.ring_bucket), Number(r.ring_epoch), wrapped, subjectObject(r)) : wrapped),
     },
     { table: 'webhook_deliveries', column: 'wrapped_key', ids: ['id'], live: (t) => `${t}.wrapped_key IS NOT NULL`, object: (r) => `webhook-delivery/${String(r.id)}`, version: () => 1 },
+    { table: 'vulnerability_reports', column: 'dek_wrapped', ids: ['id'], live: () => 'true', object: (r) => `vulnerability-report/${String(r.id)}`, version: () => 1 },
   ]
 }
 
