@@ -14,7 +14,7 @@ import type { Subjects } from '../privacy/subjects.ts'
 import type { AlertsService } from '../response/alerts.service.ts'
 import { addBusinessDays, type BusinessCalendar } from './business-days.ts'
 import type { ReportSeverity, ReportStatus, VulnerabilityReportsTable } from './disclosure.tables.ts'
-import { reporterSubject, type ReportDetails, type ReporterContact, type ReportSealing } from './reports.sealing.ts'
+import { reporterSubject, type ReportDetails, type ReporterContact, type ReportKey, type ReportSealing } from './reports.sealing.ts'
 
 /**
  * Vulnerability reports (P9.1). Anyone may report, rate-limited per address, with no
@@ -157,8 +157,8 @@ export function createReportsService(deps: {
     return row
   }
 
-  async function messagesOf(trx: Trx, row: VulnerabilityReportsTable) {
-    const key = await sealing.openKey(trx, row)
+  async function messagesOf(trx: Trx, row: VulnerabilityReportsTable, opened?: ReportKey) {
+    const key = opened ?? (await sealing.openKey(trx, row))
     const rows = await trx.selectFrom('vulnerability_report_messages').selectAll().where('report_id', '=', row.id).orderBy('at').orderBy('id').execute()
     return rows.map((m) => ({ id: m.id, at: m.at.toISOString(), from: m.author, by: m.author_user_id, status: m.status, internal: m.internal, message: m.body_sealed === null ? null : sealing.open<string>(key, `message/${m.id}`, m.body_sealed) }))
   }
@@ -203,7 +203,7 @@ export function createReportsService(deps: {
       reporter: contact?.contact ?? null,
       reporterErased: row.subject_ref !== null && contact === null,
       attachments: attachments.map((a) => ({ idx: a.idx, filename: a.filename, contentType: a.content_type, size: a.size, sha256: a.sha256 })),
-      messages: await messagesOf(trx, row),
+      messages: await messagesOf(trx, row, key),
     }
   }
 
