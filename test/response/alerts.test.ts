@@ -86,6 +86,22 @@ forEachEngine('alert rules over the audit stream (P5.3)', (engine) => {
     assert.equal(alert.severity, 'high')
   })
 
+  it('reveal_burst: a burst split across evaluation batches, and one out of time order, counts the same', async () => {
+    const steady = randomUUID()
+    // Three reveals already evaluated, then two more in the next batch: five in five minutes.
+    await replay(t(), acme.orgId, [400, 401, 402].map((m) => ({ action: 'secret.reveal', actorId: steady, at: at(m) })))
+    assert.equal((await alertsOf('reveal_burst')).filter((a: { details: { actor: { id: string } } }) => a.details.actor.id === steady).length, 0)
+    // The last one was chained first but happened last (a slow transaction).
+    await replay(t(), acme.orgId, [404, 403].map((m) => ({ action: 'secret.reveal', actorId: steady, at: at(m) })))
+    const [alert] = (await alertsOf('reveal_burst')).filter((a: { details: { actor: { id: string } } }) => a.details.actor.id === steady)
+    assert.equal(alert?.occurrences, 1)
+    // Twenty more in one batch: one alert, every firing counted once.
+    await replay(t(), acme.orgId, Array.from({ length: 20 }, (_, i) => ({ action: 'secret.reveal', actorId: steady, at: at(405 + i / 10) })))
+    const [after] = (await alertsOf('reveal_burst')).filter((a: { details: { actor: { id: string } } }) => a.details.actor.id === steady)
+    assert.equal(after?.occurrences, 21)
+    assert.equal(after?.id, alert?.id)
+  })
+
   it('reveal_off_hours: outside an actor’s usual hours, once it has a history', async () => {
     const night = new Date(Date.UTC(2026, 10, 21, 3, 0, 0))
     const day = (d: number, h: number) => new Date(Date.UTC(2026, 10, 10 + d, h, 15, 0))

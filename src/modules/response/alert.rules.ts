@@ -36,9 +36,15 @@ export interface Firing {
 
 /** Questions a rule may ask about the org's recent events. */
 export interface History {
-  /** Events of `action` (and `outcome`) between `from` and `to`, matching one field. */
-  count(filter: { action: string; outcome?: string; by: { actorId: string } | { ip: string } | { detail: [string, string] } }, from: Date, to: Date): Promise<number>
-  /** Hours of the day (UTC) of the actor's successful reveals between `from` and `to`. */
+  /**
+   * Events of `action` (and `outcome`) between `from` and `to`, matching one field —
+   * counted up to `cap` and no further (a rule only needs to know its threshold is
+   * reached), so each question reads at most `cap` rows however busy the org is.
+   */
+  count(filter: { action: string; outcome?: string; by: { actorId: string } | { ip: string } | { detail: [string, string] } }, from: Date, to: Date, cap: number): Promise<number>
+  /** Whether the actor revealed a secret between `from` and `to` at one of these hours of the day (UTC). */
+  revealedAtHours(actorId: string, hoursUtc: number[], from: Date, to: Date): Promise<boolean>
+  /** The hours of the day (UTC) at which the actor revealed secrets between `from` and `to` (asked only when a rule fires). */
   revealHours(actorId: string, from: Date, to: Date): Promise<number[]>
 }
 
@@ -69,9 +75,9 @@ export const ALERT_RULES: AlertRule[] = [
       const email = typeof event.details.email === 'string' ? event.details.email : undefined
       const by = event.actorId !== null ? { actorId: event.actorId } : email !== undefined ? { detail: ['email', email] as [string, string] } : undefined
       if (by === undefined) return null
-      const n = await history.count({ action: 'auth.login', outcome: 'denied', by }, since(event, settings.windowSeconds), event.time)
+      const n = await history.count({ action: 'auth.login', outcome: 'denied', by }, since(event, settings.windowSeconds), event.time, settings.threshold)
       if (n < settings.threshold) return null
-      return { key: event.actorId ?? `email:${email}`, title: `${n} failed sign-ins for one account within ${settings.windowSeconds / 60} minutes`, details: { account: event.actorId ?? email, failures: n } }
+      return { key: event.actorId ?? `email:${email}`, title: `${n} or more failed sign-ins for one account within ${settings.windowSeconds / 60} minutes`, details: { account: event.actorId ?? email, failures: n } }
     },
   },
   {
@@ -81,9 +87,9 @@ export const ALERT_RULES: AlertRule[] = [
     defaults: { enabled: true, threshold: 20, windowSeconds: 900, dedupeSeconds: 3600 },
     async evaluate(event, settings, history) {
       if (event.action !== 'auth.login' || event.outcome !== 'denied' || event.ip === null) return null
-      const n = await history.count({ action: 'auth.login', outcome: 'denied', by: { ip: event.ip } }, since(event, settings.windowSeconds), event.time)
+      const n = await history.count({ action: 'auth.login', outcome: 'denied', by: { ip: event.ip } }, since(event, settings.windowSeconds), event.time, settings.threshold)
       if (n < settings.threshold) return null
-      return { key: event.ip, title: `${n} failed sign-ins from ${event.ip} within ${settings.windowSeconds / 60} minutes`, details: { ip: event.ip, failures: n } }
+      return { key: event.ip, title: `${n} or more failed sign-ins from ${event.ip} within ${settings.windowSeconds / 60} minutes`, details: { ip: event.ip, failures: n } }
     },
   },
   {
@@ -93,9 +99,9 @@ export const ALERT_RULES: AlertRule[] = [
     defaults: { enabled: true, threshold: 20, windowSeconds: 300, dedupeSeconds: 3600 },
     async evaluate(event, settings, history) {
       if (event.action !== 'secret.reveal' || event.outcome !== 'success' || event.actorId === null) return null
-      const n = await history.count({ action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } }, since(event, settings.windowSeconds), event.time)
+      const n = await history.count({ action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } }, since(event, settings.windowSeconds), event.time, settings.threshold)
       if (n < settings.threshold) return null
-      return { key: event.actorId, title: `${n} secrets revealed by one ${event.actorType} within ${settings.windowSeconds / 60} minutes`, details: { actor: { type: event.actorType, id: event.actorId }, reveals: n } }
+      return { key: event.actorId, title: `${n} or more secrets revealed by one ${event.actorType} within ${settings.windowSeconds / 60} minutes`, details: { actor: { type: event.actorType, id: event.actorId }, reveals: n } }
     },
   },
   {
@@ -105,12 +111,15 @@ export const ALERT_RULES: AlertRule[] = [
     defaults: { enabled: true, threshold: 10, windowSeconds: 30 * 86_400, dedupeSeconds: 86_400 },
     async evaluate(event, settings, history) {
       if (event.action !== 'secret.reveal' || event.outcome !== 'success' || event.actorId === null) return null
-      const hours = await history.revealHours(event.actorId, since(event, settings.windowSeconds), new Date(event.time.getTime() - 1))
-      if (hours.length < settings.threshold) return null
+      const from = since(event, settings.windowSeconds)
+      const before = new Date(event.time.getTime() - 1)
+      const enough = await history.count({ action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } }, from, before, settings.threshold)
+      if (enough < settings.threshold) return null
       const hour = event.time.getUTCHours()
-      const usual = hours.some((h) => Math.min(Math.abs(h - hour), 24 - Math.abs(h - hour)) <= 1)
-      if (usual) return null
-      return { key: event.actorId, title: `a secret revealed at ${String(hour).padStart(2, '0')}:00 UTC, outside this actor’s usual hours`, details: { actor: { type: event.actorType, id: event.actorId }, hourUtc: hour, usualHoursUtc: [...new Set(hours)].sort((a, b) => a - b) } }
+      // Usual: a reveal within an hour of this one's hour of the day, before it.
+      if (await history.revealedAtHours(event.actorId, [(hour + 23) % 24, hour, (hour + 1) % 24], from, before)) return null
+      const hours = await history.revealHours(event.actorId, from, before)
+      return { key: event.actorId, title: `a secret revealed at ${String(hour).padStart(2, '0')}:00 UTC, outside this actor’s usual hours`, details: { actor: { type: event.actorType, id: event.actorId }, hourUtc: hour, usualHoursUtc: hours } }
     },
   },
   {

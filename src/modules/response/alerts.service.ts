@@ -7,7 +7,8 @@ import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../http/context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
-import { ALERT_RULES, SIGNAL_RULES, type ChainedEvent, type Firing, type History, type RuleSettings } from './alert.rules.ts'
+import { batchHistory } from './alert.history.ts'
+import { ALERT_RULES, SIGNAL_RULES, type AlertRule, type ChainedEvent, type Firing, type RuleSettings } from './alert.rules.ts'
 import type { Severity } from './response.tables.ts'
 
 /**
@@ -61,6 +62,12 @@ export interface AlertsService {
 }
 
 const BATCH = 500
+
+interface Occurrence {
+  firing: Firing
+  at: Date
+  eventId?: string | undefined
+}
 const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 const ENGINE = { type: 'system' as const, id: 'alerts' }
 const ALL_RULES: Record<string, { description: string; severity: Severity; defaults: RuleSettings }> = { ...Object.fromEntries(ALERT_RULES.map((r) => [r.name, r])), ...SIGNAL_RULES }
@@ -105,51 +112,48 @@ export function createAlertsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     )
   }
 
-  function history(trx: Trx): History {
-    return {
-      async count(filter, from, to) {
-        const match = 'actorId' in filter.by ? sql`actor_id = ${filter.by.actorId}` : 'ip' in filter.by ? sql`ip = ${filter.by.ip}` : sql`details->>${filter.by.detail[0]} = ${filter.by.detail[1]}`
-        const result = await sql<{ n: number }>`
-          SELECT count(*)::int AS n FROM audit_events
-           WHERE action = ${filter.action} ${filter.outcome === undefined ? sql`` : sql`AND outcome = ${filter.outcome}`}
-             AND ${match} AND occurred_at > ${from} AND occurred_at <= ${to}`.execute(trx)
-        return Number(result.rows[0]?.n ?? 0)
-      },
-      async revealHours(actorId, from, to) {
-        const result = await sql<{ h: number }>`
-          SELECT extract(hour FROM occurred_at AT TIME ZONE 'UTC')::int AS h FROM audit_events
-           WHERE action = 'secret.reveal' AND outcome = 'success' AND actor_id = ${actorId} AND occurred_at > ${from} AND occurred_at <= ${to}
-           LIMIT 10000`.execute(trx)
-        return result.rows.map((r) => Number(r.h))
-      },
+  /**
+   * Occurrences of one rule and key, in order: each joins the open alert seen within the
+   * dedupe window (one update per alert, however many occurrences), or opens a new one.
+   * Returns the id of the alert each occurrence went to.
+   */
+  async function raiseAll(trx: Trx, orgId: string, rule: string, severity: Severity, dedupeSeconds: number, occurrences: Occurrence[]): Promise<string[]> {
+    const ids: string[] = []
+    let current: { id: string; lastSeen: Date; eventIds: string[]; added: number; details: Record<string, unknown> } | undefined
+    const flush = async () => {
+      if (current === undefined || current.added === 0) return
+      const { added, lastSeen, eventIds, details } = current
+      await trx.updateTable('alerts').set((eb) => ({ occurrences: eb('occurrences', '+', added), last_seen_at: lastSeen, details: JSON.stringify(details), event_ids: eventIds })).where('id', '=', current?.id as string).execute()
     }
+    for (const { firing, at, eventId } of occurrences) {
+      if (current !== undefined && at.getTime() - current.lastSeen.getTime() <= dedupeSeconds * 1000) {
+        current.added++
+        if (at > current.lastSeen) current.lastSeen = at
+        if (eventId !== undefined && current.eventIds.length < 100) current.eventIds.push(eventId)
+        current.details = firing.details
+        ids.push(current.id)
+        continue
+      }
+      await flush()
+      const open = await trx.selectFrom('alerts').select(['id', 'event_ids']).where('rule', '=', rule).where('dedupe_key', '=', firing.key).where('status', '<>', 'resolved').where('last_seen_at', '>=', new Date(at.getTime() - dedupeSeconds * 1000)).orderBy('last_seen_at', 'desc').forUpdate().executeTakeFirst()
+      if (open !== undefined) {
+        current = { id: open.id, lastSeen: at, eventIds: [...open.event_ids], added: 1, details: firing.details }
+        if (eventId !== undefined && current.eventIds.length < 100) current.eventIds.push(eventId)
+      } else {
+        const id = randomUUID()
+        await trx.insertInto('alerts').values({ id, org_id: orgId, rule, severity, dedupe_key: firing.key, status: 'open', title: firing.title, details: JSON.stringify(firing.details), first_seen_at: at, last_seen_at: at, event_ids: eventId === undefined ? [] : [eventId], acknowledged_at: null, acknowledged_by: null, resolved_at: null, resolved_by: null, incident_id: null }).execute()
+        await audit.append(trx, { orgId, actor: ENGINE, action: 'alert.raise', target: { type: 'alert', id }, outcome: 'success', details: { rule, severity, title: firing.title }, meta: NO_REQUEST })
+        await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId, kind: 'alert.raised', subject: `[${severity}] ${firing.title}`, body: `Rule ${rule} fired. Review the alert and its audit events in Custodian.`, data: { alertId: id, rule, severity } })
+        current = { id, lastSeen: at, eventIds: eventId === undefined ? [] : [eventId], added: 0, details: firing.details }
+      }
+      ids.push(current.id)
+    }
+    await flush()
+    return ids
   }
 
-  /** New alert, or one more occurrence of an open one within the dedupe window. */
-  async function raise(trx: Trx, orgId: string, rule: string, severity: Severity, dedupeSeconds: number, firing: Firing, at: Date, eventId?: string): Promise<string> {
-    const open = await trx
-      .selectFrom('alerts')
-      .select(['id', 'event_ids'])
-      .where('rule', '=', rule)
-      .where('dedupe_key', '=', firing.key)
-      .where('status', '<>', 'resolved')
-      .where('last_seen_at', '>=', new Date(at.getTime() - dedupeSeconds * 1000))
-      .orderBy('last_seen_at', 'desc')
-      .forUpdate()
-      .executeTakeFirst()
-    if (open !== undefined) {
-      await trx
-        .updateTable('alerts')
-        .set((eb) => ({ occurrences: eb('occurrences', '+', 1), last_seen_at: at, details: JSON.stringify(firing.details), event_ids: eventId === undefined || open.event_ids.length >= 100 ? open.event_ids : [...open.event_ids, eventId] }))
-        .where('id', '=', open.id)
-        .execute()
-      return open.id
-    }
-    const id = randomUUID()
-    await trx.insertInto('alerts').values({ id, org_id: orgId, rule, severity, dedupe_key: firing.key, status: 'open', title: firing.title, details: JSON.stringify(firing.details), first_seen_at: at, last_seen_at: at, event_ids: eventId === undefined ? [] : [eventId], acknowledged_at: null, acknowledged_by: null, resolved_at: null, resolved_by: null, incident_id: null }).execute()
-    await audit.append(trx, { orgId, actor: ENGINE, action: 'alert.raise', target: { type: 'alert', id }, outcome: 'success', details: { rule, severity, title: firing.title }, meta: NO_REQUEST })
-    await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId, kind: 'alert.raised', subject: `[${severity}] ${firing.title}`, body: `Rule ${rule} fired. Review the alert and its audit events in Custodian.`, data: { alertId: id, rule, severity } })
-    return id
+  async function raise(trx: Trx, orgId: string, rule: string, severity: Severity, dedupeSeconds: number, firing: Firing, at: Date): Promise<string> {
+    return (await raiseAll(trx, orgId, rule, severity, dedupeSeconds, [{ firing, at }]))[0] as string
   }
 
   async function evaluateOrg(orgId: string): Promise<number> {
@@ -160,16 +164,22 @@ export function createAlertsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       const rows = await trx.selectFrom('audit_events').selectAll().where('seq', '>', cursor.last_seq).orderBy('seq').limit(BATCH).execute()
       if (rows.length === 0) return 0
       const settings = await settingsOf(trx)
-      const ask = history(trx)
-      for (const row of rows) {
-        const event: ChainedEvent = { eventId: row.event_id, time: row.occurred_at, actorType: row.actor_type, actorId: row.actor_id, action: row.action, targetType: row.target_type, targetId: row.target_id, outcome: row.outcome, ip: row.ip, details: row.details }
+      const events: ChainedEvent[] = rows.map((row) => ({ eventId: row.event_id, time: row.occurred_at, actorType: row.actor_type, actorId: row.actor_id, action: row.action, targetType: row.target_type, targetId: row.target_id, outcome: row.outcome, ip: row.ip, details: row.details }))
+      const ask = batchHistory(trx, events, Number(rows[0]?.seq))
+      // Firings grouped by rule and key, in order: a burst is one alert update, not hundreds.
+      const firings = new Map<string, { rule: AlertRule; dedupeSeconds: number; occurrences: Occurrence[] }>()
+      for (const event of events) {
         for (const rule of ALERT_RULES) {
           const s = settings.get(rule.name) as RuleView
           if (!s.enabled) continue
           const firing = await rule.evaluate(event, s, ask)
-          if (firing !== null) await raise(trx, orgId, rule.name, rule.severity, s.dedupeSeconds, firing, event.time, event.eventId)
+          if (firing === null) continue
+          const group = `${rule.name}\0${firing.key}`
+          if (!firings.has(group)) firings.set(group, { rule, dedupeSeconds: s.dedupeSeconds, occurrences: [] })
+          firings.get(group)?.occurrences.push({ firing, at: event.time, eventId: event.eventId })
         }
       }
+      for (const { rule, dedupeSeconds, occurrences } of firings.values()) await raiseAll(trx, orgId, rule.name, rule.severity, dedupeSeconds, occurrences)
       await trx.updateTable('alert_cursors').set({ last_seq: Number(rows[rows.length - 1]?.seq), updated_at: new Date() }).execute()
       return rows.length
     })
