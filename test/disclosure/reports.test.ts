@@ -227,6 +227,7 @@ forEachEngine('vulnerability reports (P9.1)', (engine) => {
     const limited = await submit(report({ reporter: undefined, attachments: undefined }), address)
     assert.equal(limited.status, 429)
     assert.equal(limited.body.code, 'RATE_LIMITED')
+    assert.ok(Number(limited.headers['retry-after']) > 0, 'says when to try again')
     assert.equal((await submit(report({ reporter: undefined, attachments: undefined }), from())).status, 201, 'another address is not affected')
   })
 
