@@ -32,6 +32,14 @@ async function preparePGlite(): Promise<void> {
   env.CUSTODIAN_TEST_PGLITE_DUMP = path.join(cache, 'pglite-template.tar')
 }
 
+// CUSTODIAN_TEST_NAMESPACE separates the databases of runs from two checkouts on one server.
+const namespace = process.env.CUSTODIAN_TEST_NAMESPACE ?? ''
+if (!/^[a-z0-9]*$/.test(namespace)) {
+  process.stderr.write('CUSTODIAN_TEST_NAMESPACE: use lower-case letters and digits only\n')
+  process.exit(1)
+}
+const template = `custodian_template${namespace}`
+
 async function preparePostgres(url: string): Promise<void> {
   const admin = new pg.Client({ connectionString: url })
   try {
@@ -46,17 +54,17 @@ async function preparePostgres(url: string): Promise<void> {
     return
   }
   // Leftovers of an interrupted earlier run.
-  const stale = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'custodian\\_t\\_%'")
+  const stale = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1", [`custodian\\_t${namespace}\\_%`])
   for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`)
-  await admin.query('DROP DATABASE IF EXISTS custodian_template WITH (FORCE)')
-  await admin.query('CREATE DATABASE custodian_template')
+  await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`)
+  await admin.query(`CREATE DATABASE ${template}`)
   await admin.end()
   const templateUrl = new URL(url)
-  templateUrl.pathname = '/custodian_template'
+  templateUrl.pathname = `/${template}`
   const database = await openDatabase({ databaseUrl: templateUrl.toString(), poolSize: 1 })
   await migrateToLatest(database.kysely)
   await database.close()
-  env.CUSTODIAN_TEST_PG_TEMPLATE = 'custodian_template'
+  env.CUSTODIAN_TEST_PG_TEMPLATE = template
 }
 
 if (process.env.CI === 'true' && !process.env.TEST_DATABASE_URL) {

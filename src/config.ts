@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
-import { parseCidr } from './http/ip-allowlist.ts'
+import { parseCidr } from './modules/identity/ip-allowlist.ts'
 import { isTimeZone, parseHolidays, parseWeekend } from './modules/disclosure/business-days.ts'
 
 /**

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
 import pg from 'pg'
-import { postgresAvailable } from './helpers/db.ts'
+import { postgresAvailable, TEST_DB_PREFIX } from './helpers/db.ts'
 import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from './helpers/process.ts'
 
 const PASSWORD = 'correct horse battery staple'
@@ -95,7 +95,7 @@ describe('the custodian command', () => {
     const base = new URL(process.env.TEST_DATABASE_URL as string)
     const admin = new pg.Client({ connectionString: base.toString() })
     await admin.connect()
-    const name = `custodian_t_cli_${process.pid}`
+    const name = `${TEST_DB_PREFIX}cli_${process.pid}`
     await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
     await admin.query(`CREATE DATABASE ${name}`)
     try {

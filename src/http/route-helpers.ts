@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { RequestContext } from './context.ts'
+import type { RequestContext } from '../context.ts'
 
 /** The authorized context of a non-public route; the access-control hook guarantees it. */
 export function ctxOf(request: FastifyRequest): RequestContext {

@@ -12,6 +12,12 @@ import { openDatabase, pgliteParsers, type Database, type Engine } from '../../s
  */
 export const ENGINES: Engine[] = ['pglite', 'postgres']
 
+/**
+ * Prefix of every database a test run creates. CUSTODIAN_TEST_NAMESPACE (letters and digits)
+ * keeps two runs on one PostgreSQL server (two checkouts) from dropping each other's databases.
+ */
+export const TEST_DB_PREFIX = `custodian_t${process.env.CUSTODIAN_TEST_NAMESPACE ?? ''}_`
+
 export function postgresAvailable(): boolean {
   return process.env.TEST_DATABASE_URL !== undefined && process.env.CUSTODIAN_TEST_PG_TEMPLATE !== undefined
 }
@@ -39,7 +45,7 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
     return Object.assign(await openDatabase({ pglite }), { url: undefined, pglite })
   }
   const base = process.env.TEST_DATABASE_URL as string
-  const name = `custodian_t_${process.pid}_${randomBytes(4).toString('hex')}`
+  const name = `${TEST_DB_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = new pg.Client({ connectionString: base })
   await admin.connect()
   try {

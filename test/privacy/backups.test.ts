@@ -8,7 +8,7 @@ import { it } from 'node:test'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import { openDatabase, pgliteParsers } from '../../src/db/connect.ts'
-import { forEachEngine, type TestDatabase } from '../helpers/db.ts'
+import { forEachEngine, TEST_DB_PREFIX, type TestDatabase } from '../helpers/db.ts'
 import { bootstrapProvider, createCustomerOrg, principalWithRole, startTestApp, useTestApp } from '../helpers/app.ts'
 
 /**
@@ -50,7 +50,7 @@ forEachEngine('erasure reaches earlier copies of the database (P7.2)', (engine) 
       execFileSync('pg_dump', ['--format=custom', '--no-owner', `--file=${file}`, t().db.url as string])
       restoreFromDump = async () => {
         const base = new URL(t().db.url as string)
-        const name = `custodian_t_restore_${process.pid}_${randomBytes(3).toString('hex')}`
+        const name = `${TEST_DB_PREFIX}restore_${process.pid}_${randomBytes(3).toString('hex')}`
         const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL })
         await admin.connect()
         await admin.query(`CREATE DATABASE "${name}"`)

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, type Trx } from '../../db/tenant.ts'
-import type { Principal } from '../../http/context.ts'
+import type { Principal } from '../../context.ts'
 
 /**
  * When each principal last used each permission (P2.3), recorded at the authorization

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOwner } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
-import type { RequestContext } from '../../http/context.ts'
+import type { RequestContext } from '../../context.ts'
 import type { AuditService, ChainHealth } from '../audit/audit.service.ts'
 
 /**

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOrg } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
-import { actorOf, type RequestContext } from '../../http/context.ts'
+import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 
 /**

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
-import { actorOf, type RequestContext } from '../../http/context.ts'
+import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { RetentionClassProof } from './privacy.tables.ts'
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { actorOf } from '../../http/context.ts'
+import { actorOf } from '../../context.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
 import type { DbRotationService } from './vault.dbrotation.ts'

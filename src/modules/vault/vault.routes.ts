@@ -6,7 +6,7 @@ import type { SealService } from './vault.seal.ts'
 import type { VaultService } from './vault.service.ts'
 import type { RotationService } from './vault.rotation.ts'
 import type { SourcesService } from './vault.sources.ts'
-import { actorOf } from '../../http/context.ts'
+import { actorOf } from '../../context.ts'
 import { CreateSecretBody, NewVersionBody, RevealBody, RevealViewSchema, SecretViewSchema, VersionViewSchema } from './vault.types.ts'
 
 const tags = ['vault']

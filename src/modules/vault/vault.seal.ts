@@ -1,5 +1,5 @@
 import { AppError } from '../../errors.ts'
-import { actorOf, type RequestContext } from '../../http/context.ts'
+import { actorOf, type RequestContext } from '../../context.ts'
 import type { RootKeyProvider } from '../../crypto/providers/provider.ts'
 import { InvalidSharesError, type ShamirProvider } from '../../crypto/providers/shamir.ts'
 import type { AuditService } from '../audit/audit.service.ts'

@@ -4,7 +4,7 @@ import { SealedError } from '../../crypto/providers/provider.ts'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
-import { actorOf, type RequestContext } from '../../http/context.ts'
+import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { Keyring } from './vault.keyring.ts'
 
