@@ -35,8 +35,11 @@ const sorted = (list: string[]) => [...new Set(list)].sort()
 
 /** Properties of request bodies that derive a credential or a role from the caller. */
 const DERIVING_FIELDS = new Set(['role', 'defaultRole', 'scopes', 'permissions', 'serviceAccountId', 'secretIds'])
-/** Routes that derive without such a field (approving a grant opens its permissions). */
-const DERIVING_WITHOUT_FIELD = ['POST /v1/orgs/{orgId}/grants/{grantId}/approve']
+/**
+ * Routes that derive without such a field: approving a grant opens its permissions;
+ * resuming a suspended member gives their role back.
+ */
+const DERIVING_WITHOUT_FIELD = ['POST /v1/orgs/{orgId}/grants/{grantId}/approve', 'POST /v1/orgs/{orgId}/members/{userId}/resume']
 
 interface Fixture {
   provider: Org
@@ -58,6 +61,8 @@ interface Case {
   /** The caller: the scopes of a token of the org's owner (or of the operator, `operator: true`). */
   scopes: string[]
   operator?: boolean
+  /** Run before the case (as the org's owner), outside what "nothing changed" compares. */
+  setup?: (t: TestApp, f: Fixture) => Promise<void>
   send: (t: TestApp, f: Fixture, token: string) => Promise<TestResponse>
   /** Refused, naming exactly these missing permissions (or at least these, with `atLeast`). */
   missing?: string[]
@@ -201,6 +206,22 @@ const CASES: Case[] = [
     scopes: ['reviews:decide', ...VIEWER], ok: 200,
     send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/access-reviews/${f.reviewId}/items/${f.reviewItemId}/decision`), token, body: { decision: 'reduce', role: 'viewer' } }),
   },
+  // Resuming a suspended member gives their role back (the member is a viewer by now).
+  {
+    route: 'POST /v1/orgs/{orgId}/members/{userId}/resume', name: 'a suspended member cannot be resumed by a caller lacking their role’s permissions',
+    scopes: ['members:update'], missing: VIEWER,
+    setup: async (t, f) => {
+      const suspended = await t.request({ method: 'POST', url: orgUrl(f, `/members/${f.memberId}/suspend`), token: f.acme.ownerToken })
+      assert.equal(suspended.status, 200, suspended.text)
+    },
+    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/members/${f.memberId}/resume`), token }),
+  },
+  {
+    route: 'POST /v1/orgs/{orgId}/members/{userId}/resume', name: 'a caller holding their role’s permissions resumes them',
+    scopes: ['members:update', ...VIEWER], ok: 200,
+    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/members/${f.memberId}/resume`), token }),
+    check: async (_t, _f, response) => assert.equal(response.body.suspendedAt, null),
+  },
   // Diagnostic grants: the operator asks within its own permissions; an approver opens only what it holds.
   {
     route: 'POST /v1/operator/grants', name: 'an operator’s token scoped to grants:request cannot ask for more',
@@ -294,6 +315,7 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
         f.reviewId = review.body.id
         f.reviewItemId = (review.body.items as { id: string; kind: string; subjectId: string }[]).find((i) => i.kind === 'member' && i.subjectId === f.memberId)?.id as string
       }
+      await c.setup?.(t(), f)
       const caller = c.scopes.length === 0 ? '' : await scopedToken(c.operator === true ? f.provider : f.acme, c.scopes)
       const orgId = c.operator === true ? f.provider.orgId : f.acme.orgId
       if (c.missing !== undefined) {

@@ -366,6 +366,8 @@ export function createIdentityService(deps: {
         if (suspended && member.role === 'owner' && (await store.countActiveOwners(trx)) <= 1) {
           throw new AppError('LAST_OWNER', 'an org keeps at least one active owner')
         }
+        // Resuming gives the member's role back: only a caller holding it may (issue 11 K3).
+        if (!suspended && member.suspended_at !== null) await access.assertAssignable(trx, ctx, member.role)
         if (await store.setSuspended(trx, userId, suspended)) {
           await record(trx, ctx, suspended ? 'member.suspend' : 'member.resume', { type: 'user', id: userId }, { role: member.role })
         }
