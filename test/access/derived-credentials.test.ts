@@ -52,6 +52,7 @@ interface Fixture {
   grantId: string
   reviewItemId: string
   reviewId: string
+  adminToken: string
 }
 
 interface Case {
@@ -149,6 +150,16 @@ const CASES: Case[] = [
     route: 'POST /v1/orgs/{orgId}/invitations', name: 'nor a custom role holding what the inviter lacks',
     scopes: ['members:invite', ...VIEWER], missing: ['secrets:read'],
     send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/invitations'), token, body: { email: 'reader@acme.test', role: 'secret-reader' } }),
+  },
+  {
+    route: 'POST /v1/orgs/{orgId}/invitations', name: 'an admin’s invitation as owner names what ownership holds beyond admin',
+    scopes: [], missing: ['org:delete'],
+    setup: async (t, f) => {
+      const admin = await t.request({ method: 'POST', url: orgUrl(f, '/service-accounts'), token: f.acme.ownerToken, body: { name: 'inviting-admin', role: 'admin' } })
+      const token = await t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token: f.acme.ownerToken, body: { name: 'inviting-admin', expiresInDays: 1, serviceAccountId: admin.body.id } })
+      f.adminToken = token.body.token
+    },
+    send: (t, f) => t.request({ method: 'POST', url: orgUrl(f, '/invitations'), token: f.adminToken, body: { email: 'owner2@acme.test', role: 'owner' } }),
   },
   {
     route: 'POST /v1/orgs/{orgId}/invitations', name: 'an invitation within the inviter’s permissions is made',
@@ -339,6 +350,19 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
       }
     })
   }
+
+  it('a token made by a scoped token does not outlive it', async () => {
+    const maker = await t().request({ method: 'POST', url: orgUrl(f, '/tokens'), token: f.acme.ownerToken, body: { name: 'short-lived', expiresInDays: 1, scopes: ['tokens:create', 'members:read'] } })
+    assert.equal(maker.status, 201, maker.text)
+    const made = await t().request({ method: 'POST', url: orgUrl(f, '/tokens'), token: maker.body.token, body: { name: 'long-lived', expiresInDays: 365 } })
+    assert.equal(made.status, 201, made.text)
+    assert.deepEqual(made.body.scopes, ['members:read', 'tokens:create'])
+    assert.equal(made.body.expiresAt, maker.body.expiresAt)
+    const shorter = await t().request({ method: 'POST', url: orgUrl(f, '/tokens'), token: f.acme.ownerToken, body: { name: 'unscoped-maker', expiresInDays: 1 } })
+    const free = await t().request({ method: 'POST', url: orgUrl(f, '/tokens'), token: shorter.body.token, body: { name: 'own-choice', expiresInDays: 30 } })
+    assert.equal(free.status, 201, free.text)
+    assert.ok(new Date(free.body.expiresAt).getTime() > new Date(shorter.body.expiresAt).getTime(), 'an unscoped token (all of its holder’s power) chooses the lifetime')
+  })
 
   it('a grant used with a scoped operator token opens only what the token carries', async () => {
     const token = await scopedToken(f.provider, ['org:read'])

@@ -78,9 +78,6 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     permissionsOf,
 
     async assertAssignable(trx, ctx, role) {
-      if (role === 'owner' && ctx.principal.role !== 'owner') {
-        throw new AppError('FORBIDDEN', 'only an owner can grant the owner role', { permission: 'owner' })
-      }
       if (!isBuiltInRole(role)) {
         const exists = await trx.selectFrom('custom_roles').select('name').where('name', '=', role).executeTakeFirst()
         if (exists === undefined) {
@@ -90,6 +87,10 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
         }
       }
       assertWithinOwn(ctx.principal, await permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, role), `the role ${role}`)
+      // Ownership is more than its permissions (it alone grants and removes ownership).
+      if (role === 'owner' && ctx.principal.role !== 'owner') {
+        throw new AppError('FORBIDDEN', 'only an owner can grant the owner role', { permission: 'owner' })
+      }
     },
 
     async listRoles(ctx) {

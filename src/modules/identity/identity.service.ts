@@ -121,14 +121,16 @@ export function createIdentityService(deps: {
   }
 
   /**
-   * Is the caller's own credential narrower than its role? A scoped token is; so is a grant.
-   * A token that cannot be found any more counts as scoped (fail closed).
+   * The caller's own credential as a bound on what it makes. A scoped token is narrower than
+   * its role (so is a grant); a token that cannot be found any more counts as scoped (fail
+   * closed). `expiresAt`: the scoped token's own expiry, which nothing it makes outlives.
    */
-  async function callerIsScoped(trx: Trx, ctx: RequestContext): Promise<boolean> {
-    if (ctx.principal.grant !== undefined || ctx.principal.kind === 'system') return true
-    if (ctx.principal.via.type !== 'token') return false
+  async function callerBounds(trx: Trx, ctx: RequestContext): Promise<{ scoped: boolean; expiresAt: Date | null }> {
+    if (ctx.principal.grant !== undefined || ctx.principal.kind === 'system') return { scoped: true, expiresAt: null }
+    if (ctx.principal.via.type !== 'token') return { scoped: false, expiresAt: null }
     const own = await store.findApiToken(trx, ctx.principal.via.tokenId)
-    return own === undefined || own.scopes !== null
+    if (own === undefined) return { scoped: true, expiresAt: new Date(0) }
+    return own.scopes === null ? { scoped: false, expiresAt: null } : { scoped: true, expiresAt: own.expires_at }
   }
 
   function expiry(days: number): Date {
@@ -416,9 +418,12 @@ export function createIdentityService(deps: {
           holderRole = ctx.principal.role
         }
         const holderPermissions = await access.permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, holderRole)
-        // A token never carries more than the credential that issued it (issue 11 K3).
-        const scopes = derivedScopes(input.scopes, { permissions: ctx.principal.permissions, scoped: await callerIsScoped(trx, ctx) }, holderPermissions)
-        const token = await insertToken(trx, ctx.orgId, holder, input.name, scopes, expiresAt, `${ctx.principal.kind}:${ctx.principal.id}`)
+        // A token never carries more than the credential that issued it (issue 11 K3): no
+        // wider scopes, and a token made by a scoped token does not outlive it.
+        const bounds = await callerBounds(trx, ctx)
+        const scopes = derivedScopes(input.scopes, { permissions: ctx.principal.permissions, scoped: bounds.scoped }, holderPermissions)
+        const until = bounds.expiresAt !== null && bounds.expiresAt < expiresAt ? bounds.expiresAt : expiresAt
+        const token = await insertToken(trx, ctx.orgId, holder, input.name, scopes, until, `${ctx.principal.kind}:${ctx.principal.id}`)
         await record(trx, ctx, 'token.create', { type: 'api_token', id: token.id }, { name: input.name, scopes, expiresAt: token.expiresAt, holder })
         return token
       })
