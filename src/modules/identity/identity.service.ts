@@ -122,14 +122,14 @@ export function createIdentityService(deps: {
 
   /**
    * The caller's own credential as a bound on what it makes. A scoped token is narrower than
-   * its role (so is a grant); a token that cannot be found any more counts as scoped (fail
-   * closed). `expiresAt`: the scoped token's own expiry, which nothing it makes outlives.
+   * its role (so is a grant); a token gone since it was checked makes nothing (fail closed).
+   * `expiresAt`: the scoped token's own expiry, which nothing it makes outlives.
    */
   async function callerBounds(trx: Trx, ctx: RequestContext): Promise<{ scoped: boolean; expiresAt: Date | null }> {
     if (ctx.principal.grant !== undefined || ctx.principal.kind === 'system') return { scoped: true, expiresAt: null }
     if (ctx.principal.via.type !== 'token') return { scoped: false, expiresAt: null }
     const own = await store.findApiToken(trx, ctx.principal.via.tokenId)
-    if (own === undefined) return { scoped: true, expiresAt: new Date(0) }
+    if (own === undefined) throw new AppError('UNAUTHENTICATED', 'unauthenticated')
     return own.scopes === null ? { scoped: false, expiresAt: null } : { scoped: true, expiresAt: own.expires_at }
   }
 
