@@ -24,6 +24,7 @@ export const ERROR_STATUS = {
   BOOTSTRAP_TOKEN_INVALID: 403,
   INVITATION_INVALID: 403,
   IP_NOT_ALLOWED: 403,
+  EXCEEDS_OWN_PERMISSIONS: 403,
   SSO_REQUIRED: 403,
   SSO_EMAIL_NOT_ALLOWED: 403,
   SSO_NOT_A_MEMBER: 403,
@@ -70,6 +71,8 @@ export interface ErrorExtras {
   errors?: { path: string; message: string }[]
   /** The permission a 403 refusal was missing. */
   permission?: string
+  /** EXCEEDS_OWN_PERMISSIONS: what the credential or role would carry that the caller lacks. */
+  missingPermissions?: string[]
   /** Seconds before a retry can succeed (429, 423). */
   retryAfter?: number
 }

@@ -102,7 +102,9 @@ export function registerAccessControl(
       orgId,
       orgKind: 'customer',
       role: 'diagnostic-grant',
-      permissions: grant.permissions,
+      // A grant opens at most what the credential carrying it holds itself (issue 11 K3):
+      // an operator's scoped token reaches no further under a grant than without one.
+      permissions: new Set([...grant.permissions].filter((p) => principal.permissions.has(p))),
       policy: { ...principal.policy, ipAllowlist: grant.ipAllowlist },
       grant: { id: grant.id, secretIds: grant.secretIds },
     }
@@ -151,6 +153,7 @@ export function registerAccessControl(
         status: error.status,
         code: error.code,
         ...(error.extras.permission === undefined ? {} : { permission: error.extras.permission }),
+        ...(error.extras.missingPermissions === undefined ? {} : { missingPermissions: error.extras.missingPermissions }),
         ...(requestedOrg !== undefined && requestedOrg !== orgId ? { requestedOrg: String(requestedOrg).slice(0, 64) } : {}),
       },
       meta: request.meta ?? { requestId: request.id, ip: request.ip, userAgent: null },

@@ -26,6 +26,7 @@ export const Problem = Type.Object(
     instance: Type.Optional(Type.String()),
     requestId: Type.Optional(Type.String()),
     permission: Type.Optional(Type.String()),
+    missingPermissions: Type.Optional(Type.Array(Type.String(), { description: 'EXCEEDS_OWN_PERMISSIONS: what the caller lacks of what it tried to give' })),
     retryAfter: Type.Optional(Type.Integer()),
     errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
   },

@@ -4,6 +4,7 @@ import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.t
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
+import { assertWithinOwn } from './bounds.ts'
 import {
   BUILT_IN_ROLES,
   isBuiltInRole,
@@ -23,7 +24,11 @@ export interface AccessService {
   /** The permissions a role grants in an org; empty for a role that no longer exists. */
   /** Takes a transaction or, for a credential check, the owner connection (one statement). */
   permissionsOf(trx: Kysely<DB>, org: { id: string; kind: 'provider' | 'customer' }, role: string): Promise<Set<Permission>>
-  /** Throws VALIDATION_FAILED unless `role` can be given to someone in this org. */
+  /**
+   * Throws VALIDATION_FAILED unless `role` exists in this org, and EXCEEDS_OWN_PERMISSIONS
+   * unless the caller holds every permission the role grants (a role given is a credential
+   * derived from the caller's, issue 11 K3).
+   */
   assertAssignable(trx: Trx, ctx: RequestContext, role: string): Promise<void>
   listRoles(ctx: RequestContext): Promise<RoleView[]>
   /** The roles of an org, built-in and custom, without a request (access reviews, reports). */
@@ -73,15 +78,18 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     permissionsOf,
 
     async assertAssignable(trx, ctx, role) {
+      if (!isBuiltInRole(role)) {
+        const exists = await trx.selectFrom('custom_roles').select('name').where('name', '=', role).executeTakeFirst()
+        if (exists === undefined) {
+          throw new AppError('VALIDATION_FAILED', `no role named ${JSON.stringify(role)} in this org`, {
+            errors: [{ path: '/body/role', message: 'unknown role' }],
+          })
+        }
+      }
+      assertWithinOwn(ctx.principal, await permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, role), `the role ${role}`)
+      // Ownership is more than its permissions (it alone grants and removes ownership).
       if (role === 'owner' && ctx.principal.role !== 'owner') {
         throw new AppError('FORBIDDEN', 'only an owner can grant the owner role', { permission: 'owner' })
-      }
-      if (isBuiltInRole(role)) return
-      const exists = await trx.selectFrom('custom_roles').select('name').where('name', '=', role).executeTakeFirst()
-      if (exists === undefined) {
-        throw new AppError('VALIDATION_FAILED', `no role named ${JSON.stringify(role)} in this org`, {
-          errors: [{ path: '/body/role', message: 'unknown role' }],
-        })
       }
     },
 
@@ -108,6 +116,7 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
         })
       }
       const permissions = [...new Set(input.permissions)].sort() as Permission[]
+      assertWithinOwn(ctx.principal, permissions, 'this role')
       try {
         await withOrg(db, ctx.orgId, async (trx) => {
           await trx

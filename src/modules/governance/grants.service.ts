@@ -7,6 +7,8 @@ import { AppError } from '../../errors.ts'
 import { actorOf, type Principal, type RequestContext } from '../../context.ts'
 import { GRANTABLE, isPermission, type Permission } from '../access/permissions.ts'
 import type { AuditService } from '../audit/audit.service.ts'
+import { assertWithinOwn } from '../access/bounds.ts'
+import type { VaultService } from '../vault/vault.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
 import * as store from './grants.store.ts'
@@ -112,8 +114,8 @@ function pendingUntil(row: store.GrantRow): Date {
   return new Date(row.requested_at.getTime() + row.duration_days * DAY_MS)
 }
 
-export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append' | 'recordSeparately'>; clock: Clock }): GrantsService {
-  const { db, audit, clock } = deps
+export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append' | 'recordSeparately'>; clock: Clock; vault: Pick<VaultService, 'existingIn'> }): GrantsService {
+  const { db, audit, clock, vault } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
   function view(row: store.GrantRow, approvals: { grant_id: string; approver_user_id: string; approved_at: Date }[], orgName?: string): GrantView {
@@ -177,10 +179,20 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       const secretIds = [...new Set(input.secretIds ?? [])].sort()
       if (permissions.includes('vault:reveal') && secretIds.length === 0) errors.push({ path: '/body/secretIds', message: 'revealing needs the secrets named' })
       if (!permissions.includes('vault:reveal') && secretIds.length > 0) errors.push({ path: '/body/secretIds', message: 'secrets are named only with vault:reveal' })
+      // Only the org's own secrets (issue 11 K8). Read in the org's transaction, so another
+      // org's secret is invisible and answers exactly as a secret that does not exist.
+      if (secretIds.length > 0) {
+        const own = await withOrg(db, input.orgId, (trx) => vault.existingIn(trx, secretIds))
+        ;(input.secretIds ?? []).forEach((id, i) => {
+          if (!own.has(id.toLowerCase())) errors.push({ path: `/body/secretIds/${i}`, message: 'no such secret in this org' })
+        })
+      }
       const policy = await store.policyOf(db, input.orgId)
       const durationDays = input.durationDays ?? Math.min(DEFAULT_DAYS, policy.max_days)
       if (durationDays > policy.max_days) errors.push({ path: '/body/durationDays', message: `this org allows grants of at most ${policy.max_days} days` })
       if (errors.length > 0) throw new AppError('VALIDATION_FAILED', 'the request cannot be made as it is', { errors })
+      // An operator asks for nothing it does not hold itself (issue 11 K3).
+      assertWithinOwn(ctx.principal, permissions, 'this grant')
       const email = (await store.userEmail(db, ctx.principal.id)) as string
       // Written in the org's own transaction: the org sees the request, and is told.
       return withOrg(db, input.orgId, async (trx) => {
@@ -252,6 +264,8 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
         const status = statusAt(row, clock())
         if (status !== 'pending') throw new AppError('CONFLICT', `this grant is ${status}; only a pending request can be approved`)
         if (row.grantee_user_id === approver) throw new AppError('FORBIDDEN', 'nobody approves their own access', { permission: 'grants:approve' })
+        // An approver opens only what it holds itself (issue 11 K3).
+        assertWithinOwn(ctx.principal, row.permissions, 'this grant')
         const now = clock()
         if (!(await store.addApproval(trx, { grant_id: row.id, org_id: row.org_id, approver_user_id: approver, approved_at: now }))) {
           throw new AppError('CONFLICT', 'you have approved this grant already; it needs another approver')

@@ -6,6 +6,7 @@ import { periodic } from '../../jobs/periodic.ts'
 import type { AccessService } from '../access/access.service.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { IdentityService } from '../identity/identity.service.ts'
+import type { VaultService } from '../vault/vault.service.ts'
 import { createGrantsService } from './grants.service.ts'
 import { grantsRoutes } from './grants.routes.ts'
 import { createReviewsService } from './reviews.service.ts'
@@ -17,11 +18,12 @@ export function createGovernanceModule(deps: {
   audit: AuditService
   access: AccessService
   identity: IdentityService
+  vault: Pick<VaultService, 'existingIn'>
   clock: Clock
   reviewCheckMs: number
   log: { error(obj: object, msg: string): void }
 }) {
-  const grants = createGrantsService({ db: deps.db, audit: deps.audit, clock: deps.clock })
+  const grants = createGrantsService({ db: deps.db, audit: deps.audit, clock: deps.clock, vault: deps.vault })
   const usage = createUsageRecorder({ db: deps.db, clock: deps.clock, log: deps.log })
   const reviews = createReviewsService({ db: deps.db, clock: deps.clock, audit: deps.audit, identity: deps.identity, access: deps.access, grants, usage })
   const reviewScheduler = periodic('access-review-scheduler', deps.reviewCheckMs, async () => void (await reviews.runScheduled()), deps.log)

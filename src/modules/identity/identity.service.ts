@@ -10,6 +10,7 @@ import { actorOf, type RequestContext } from '../../context.ts'
 import { allowlistOf } from './ip-allowlist.ts'
 import type { AccessService } from '../access/access.service.ts'
 import { isPermission, type Permission } from '../access/permissions.ts'
+import { assertWithinOwn } from '../access/bounds.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import * as store from './identity.store.ts'
@@ -82,6 +83,7 @@ export function createIdentityService(deps: {
   const record = (trx: Trx, ctx: RequestContext, action: string, target: { type: string; id: string | null }, details?: Record<string, unknown>) =>
     audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target, outcome: 'success', details, meta: ctx.meta })
 
+  /** Scopes given for the CLI's break-glass token: catalog permissions its holder has. */
   function validateScopes(scopes: string[] | undefined, holder: ReadonlySet<Permission>): string[] | null {
     if (scopes === undefined) return null
     const bad = scopes.filter((s) => !isPermission(s) || !holder.has(s))
@@ -91,6 +93,44 @@ export function createIdentityService(deps: {
       })
     }
     return [...new Set(scopes)].sort()
+  }
+
+  /**
+   * The scopes of a token made through the API (issue 11 K3): never more than the caller's
+   * own effective permissions, nor than its holder's role.
+   * - Given: each must be in the catalog and the holder's role (400), and the caller's own
+   *   (403 EXCEEDS_OWN_PERMISSIONS).
+   * - Omitted: the caller's own permissions, as far as the holder's role has them. `null`
+   *   ("all of the holder's role", re-read at each use) only when that is exactly what the
+   *   caller has through an unscoped credential of its own — so a token made by a scoped
+   *   token always carries an explicit list, never more than its maker.
+   */
+  function derivedScopes(requested: string[] | undefined, caller: { permissions: ReadonlySet<Permission>; scoped: boolean }, holder: ReadonlySet<Permission>): string[] | null {
+    if (requested === undefined) {
+      const bound = [...holder].filter((p) => caller.permissions.has(p)).sort()
+      if (!caller.scoped && bound.length === holder.size) return null
+      if (bound.length === 0) assertWithinOwn(caller, holder, 'this token')
+      return bound
+    }
+    const unknown = requested.filter((s) => !isPermission(s))
+    if (unknown.length > 0) {
+      throw new AppError('VALIDATION_FAILED', 'a token can only be scoped to catalog permissions', { errors: unknown.map((s) => ({ path: '/body/scopes', message: `unknown permission ${s}` })) })
+    }
+    assertWithinOwn(caller, requested, 'this token')
+    return validateScopes(requested, holder)
+  }
+
+  /**
+   * The caller's own credential as a bound on what it makes. A scoped token is narrower than
+   * its role (so is a grant); a token gone since it was checked makes nothing (fail closed).
+   * `expiresAt`: the scoped token's own expiry, which nothing it makes outlives.
+   */
+  async function callerBounds(trx: Trx, ctx: RequestContext): Promise<{ scoped: boolean; expiresAt: Date | null }> {
+    if (ctx.principal.grant !== undefined || ctx.principal.kind === 'system') return { scoped: true, expiresAt: null }
+    if (ctx.principal.via.type !== 'token') return { scoped: false, expiresAt: null }
+    const own = await store.findApiToken(trx, ctx.principal.via.tokenId)
+    if (own === undefined) throw new AppError('UNAUTHENTICATED', 'unauthenticated')
+    return own.scopes === null ? { scoped: false, expiresAt: null } : { scoped: true, expiresAt: own.expires_at }
   }
 
   function expiry(days: number): Date {
@@ -328,6 +368,8 @@ export function createIdentityService(deps: {
         if (suspended && member.role === 'owner' && (await store.countActiveOwners(trx)) <= 1) {
           throw new AppError('LAST_OWNER', 'an org keeps at least one active owner')
         }
+        // Resuming gives the member's role back: only a caller holding it may (issue 11 K3).
+        if (!suspended && member.suspended_at !== null) await access.assertAssignable(trx, ctx, member.role)
         if (await store.setSuspended(trx, userId, suspended)) {
           await record(trx, ctx, suspended ? 'member.suspend' : 'member.resume', { type: 'user', id: userId }, { role: member.role })
         }
@@ -361,7 +403,7 @@ export function createIdentityService(deps: {
       const expiresAt = expiry(input.expiresInDays)
       return withOrg(db, ctx.orgId, async (trx) => {
         let holder: { userId?: string; serviceAccountId?: string }
-        let holderPermissions: ReadonlySet<Permission>
+        let holderRole: string
         if (input.serviceAccountId !== undefined) {
           if (!ctx.principal.permissions.has('service_accounts:manage')) {
             throw new AppError('FORBIDDEN', 'issuing a service account’s token needs service_accounts:manage', { permission: 'service_accounts:manage' })
@@ -369,15 +411,19 @@ export function createIdentityService(deps: {
           const account = await store.findServiceAccount(trx, input.serviceAccountId)
           if (account === undefined) throw new AppError('NOT_FOUND', 'no such service account')
           holder = { serviceAccountId: account.id }
-          holderPermissions = await access.permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, account.role)
+          holderRole = account.role
         } else {
-          if (ctx.principal.kind !== 'user') throw new AppError('FORBIDDEN', 'a service account cannot issue tokens for itself', { permission: 'tokens:create' })
+          if (ctx.principal.kind !== 'user' || ctx.principal.grant !== undefined) throw new AppError('FORBIDDEN', 'only a member issues tokens for themselves', { permission: 'tokens:create' })
           holder = { userId: ctx.principal.id }
-          // A token never carries more than the credential that issued it.
-          holderPermissions = ctx.principal.permissions
+          holderRole = ctx.principal.role
         }
-        const scopes = validateScopes(input.scopes, holderPermissions)
-        const token = await insertToken(trx, ctx.orgId, holder, input.name, scopes, expiresAt, `${ctx.principal.kind}:${ctx.principal.id}`)
+        const holderPermissions = await access.permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, holderRole)
+        // A token never carries more than the credential that issued it (issue 11 K3): no
+        // wider scopes, and a token made by a scoped token does not outlive it.
+        const bounds = await callerBounds(trx, ctx)
+        const scopes = derivedScopes(input.scopes, { permissions: ctx.principal.permissions, scoped: bounds.scoped }, holderPermissions)
+        const until = bounds.expiresAt !== null && bounds.expiresAt < expiresAt ? bounds.expiresAt : expiresAt
+        const token = await insertToken(trx, ctx.orgId, holder, input.name, scopes, until, `${ctx.principal.kind}:${ctx.principal.id}`)
         await record(trx, ctx, 'token.create', { type: 'api_token', id: token.id }, { name: input.name, scopes, expiresAt: token.expiresAt, holder })
         return token
       })

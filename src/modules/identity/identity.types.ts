@@ -41,7 +41,7 @@ export const CreateTokenBody = Type.Object(
   {
     name: Name,
     expiresInDays: Type.Integer({ minimum: 1, maximum: 3650 }),
-    scopes: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z_]+:[a-z_]+$' }), { maxItems: 100, uniqueItems: true })),
+    scopes: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z_]+:[a-z_]+$' }), { maxItems: 100, uniqueItems: true, description: 'at most your own permissions; omitted: your own (never more than the credential you call with)' })),
     serviceAccountId: Type.Optional(Uuid),
   },
   Strict,

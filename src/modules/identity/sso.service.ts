@@ -115,7 +115,12 @@ export function createSsoService(deps: {
       if (input.defaultRole === 'owner') {
         throw new AppError('VALIDATION_FAILED', 'sign-in cannot make anyone an owner', { errors: [{ path: '/body/defaultRole', message: 'owner cannot be the default role' }] })
       }
-      const current = await withOrg(db, ctx.orgId, (trx) => store.findConfig(trx, ctx.orgId))
+      // The default role is given to everyone who signs in first: it is bounded by the
+      // caller's own permissions (issue 11 K3), refused before the provider is contacted.
+      const current = await withOrg(db, ctx.orgId, async (trx) => {
+        await access.assertAssignable(trx, ctx, input.defaultRole)
+        return store.findConfig(trx, ctx.orgId)
+      })
       if (current?.sso_only === true && input.enabled === false) {
         throw new AppError('SSO_NOT_READY', 'this org is SSO-only: disabling SSO would lock every member out; turn SSO-only off first')
       }

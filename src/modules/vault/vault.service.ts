@@ -45,6 +45,8 @@ export interface VaultService {
   openCurrent(trx: Trx, orgId: string, secretId: string): Promise<SecretValueT>
   /** Module use: crypto-erases and deletes a secret in the caller's transaction. */
   removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
+  /** Module use: which of `ids` are secrets of the transaction's org (another org's are not). */
+  existingIn(trx: Trx, ids: readonly string[]): Promise<Set<string>>
 }
 
 const VALUE_PURPOSE = 'secret-value'
@@ -256,6 +258,10 @@ export function createVaultService(deps: {
     },
 
     removeIn,
+
+    async existingIn(trx, ids) {
+      return new Set(ids.length === 0 ? [] : await store.secretIdsAmong(trx, ids))
+    },
 
     async keepValue(trx, ctx, input) {
       const { plaintext } = checkValue('api_key', input.value)

@@ -20,6 +20,11 @@ export async function findSecret(trx: Trx, id: string): Promise<SecretRow | unde
   return trx.selectFrom('secrets').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
+/** The ids among `ids` that are secrets of the transaction's org (row-level security hides the rest). */
+export async function secretIdsAmong(trx: Trx, ids: readonly string[]): Promise<string[]> {
+  return (await trx.selectFrom('secrets').select('id').where('id', 'in', ids).execute()).map((r) => r.id)
+}
+
 /** A secret and one of its versions (the current one by default) in one round trip. */
 export async function findSecretWithVersion(trx: Trx, id: string, version: number | undefined): Promise<{ secret: SecretRow; version: VersionRow | undefined } | undefined> {
   const secret = await trx
