@@ -481,7 +481,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     assert.ok(probes > 200, `only ${probes} probes`)
   })
 
-  it('refuses U+0000 in every query parameter and nesting deeper than the limit, naming where (issue 11 K4)', async () => {
+  it('refuses U+0000 in every query parameter, bytes that are not UTF-8 in every path, and nesting deeper than the limit (issue 11 K4)', async () => {
     const doc = await openapi()
     for (const route of ROUTES) {
       const label = `${route.method} ${route.path}`
@@ -491,6 +491,13 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
         const response = await t().request({ method: route.method, url, token: tokenOf(route) })
         assertProblem(response, 400, `${label} ?${name}`)
         assert.equal(response.body.errors?.[0]?.path, `/query/${name}`, `${label}: ${response.text}`)
+      }
+      // Percent-encoded bytes that are no UTF-8 (a surrogate's encoding, a stray byte) in the path: refused, never a 500.
+      for (const bytes of ['%ED%A0%80', '%FF', '%00']) {
+        const [path, query] = route.url(f).split('?') as [string, string | undefined]
+        const response = await t().request({ method: route.method, url: `${path}${bytes}${query === undefined ? '' : `?${query}`}`, token: tokenOf(route) })
+        assert.ok(response.status >= 400 && response.status < 500, `${label} + ${bytes}: ${response.status} ${response.text}`)
+        assert.match(String(response.headers['content-type']), /^application\/problem\+json/, `${label} + ${bytes}`)
       }
       if (route.body !== undefined) {
         const deep = { ...route.body(f), extra: JSON.parse(`${'['.repeat(100)}${']'.repeat(100)}`) }
