@@ -67,6 +67,7 @@ forEachEngine('the log holds no credential (issue 11 K5)', (engine) => {
         { method: 'GET', url: `/v1/${credential}` },
         { method: 'GET', url: `/v1/orgs/${credential}/secrets`, token: customer.ownerToken },
         { method: 'GET', url: `/v1/tokens/${encoded}` },
+        { method: 'GET', url: `/v1/orgs/${customer.orgId}/secrets/${credential}%FF`, token: customer.ownerToken },
         { method: 'GET', url: '/v1/me', headers: { 'x-api-key': credential, 'x-auth-token': credential, referer: `https://app.test/cb?token=${credential}` } },
         { method: 'GET', url: '/v1/me', headers: { authorization: `Token ${credential}` } },
         { method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${credential}` } },
