@@ -15,7 +15,8 @@ import type { Signer } from './crypto/keys.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { registerAccessControl, SESSION_COOKIE } from './http/access-control.ts'
 import { registerInputGuards } from './http/input.ts'
-import { registerNotFound } from './http/problem.ts'
+import { registerNotFound, sendProblem } from './http/problem.ts'
+import { AppError } from './errors.ts'
 import { Problem } from './http/schemas.ts'
 import { createAccessModule } from './modules/access/index.ts'
 import { createAuditModule } from './modules/audit/index.ts'
@@ -66,6 +67,8 @@ export async function buildApp(deps: AppDeps) {
     trustProxy: config.trustedProxies.length === 0 ? false : [...config.trustedProxies],
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
+    // A URL whose percent-encoding is not UTF-8 fails before any route: answer it as problem+json too.
+    frameworkErrors: (_error, request, reply) => sendProblem(request, reply, new AppError('BAD_REQUEST', 'the URL is not valid percent-encoded UTF-8')),
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   setValidators(app)

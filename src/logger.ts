@@ -2,8 +2,9 @@ import pino, { type Logger } from 'pino'
 import type { Config } from './config.ts'
 
 /**
- * JSON logs. Fastify's request serializer logs method, URL and address — never headers or
- * bodies — and these paths are redacted wherever they appear, as a second line of defence.
+ * JSON logs. The request serializer below logs method, route, URL (query values redacted)
+ * and address — never headers or bodies — and these paths are redacted wherever they
+ * appear, as a second line of defence.
  */
 const SECRET_FIELDS = ['password', 'token', 'apiToken', 'secret', 'csrfToken', 'sessionToken', 'bootstrapToken', 'authorization', 'cookie']
 
@@ -45,6 +46,68 @@ export function serializeError(error: unknown): unknown {
   return strip(serialized)
 }
 
+/**
+ * Every Custodian credential starts `cst_<kind>_` (API, session, invitation, bootstrap and
+ * status tokens, unseal shares), so one pattern finds them wherever they land: a query
+ * string, a path, an error message, a field nobody thought of. The underscores may arrive
+ * percent-encoded (`cst%5Fapi%5F…`).
+ */
+const CREDENTIAL = /cst(?:_|%5f)([a-z]+)(?:_|%5f)[A-Za-z0-9_\-%.~+/=]*/gi
+const MAY_HOLD_CREDENTIAL = /cst(?:_|%5f)/i
+
+/** `text` with every credential's kind kept and the rest replaced. */
+export function scrubCredentials(text: string): string {
+  return MAY_HOLD_CREDENTIAL.test(text) ? text.replace(CREDENTIAL, 'cst_$1_[redacted]') : text
+}
+
+/**
+ * Query parameters whose values are logged as sent: paging and filters that name no person
+ * and carry no secret. Every other value (an SSO callback's `code` and `state`, a login
+ * hint, anything a client puts in the wrong place) is logged as `[redacted]`.
+ */
+export const LOGGED_QUERY_KEYS = new Set(['limit', 'cursor', 'from', 'to', 'status', 'open', 'outcome', 'action', 'format'])
+
+/** A request URL as it may be logged: the path, and the query with values redacted but for LOGGED_QUERY_KEYS. */
+export function redactUrl(url: string): string {
+  const mark = url.indexOf('?')
+  if (mark === -1) return url
+  const query = url
+    .slice(mark + 1)
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=')
+      const key = equals === -1 ? pair : pair.slice(0, equals)
+      if (equals === -1) return key
+      return LOGGED_QUERY_KEYS.has(key) ? pair : `${key}=[redacted]`
+    })
+    .join('&')
+  return `${url.slice(0, mark)}?${query}`
+}
+
+/**
+ * What a request's log lines say about it: method, the route it matched (the pattern, so
+ * path parameters are not needed to group lines), the URL with its query redacted, the
+ * client address. Never headers or bodies.
+ */
+function serializeRequest(request: unknown): Record<string, unknown> {
+  // Any `req` in a log entry comes through here, not only Fastify's: keep strings we know, drop the rest.
+  const { method, url, ip, routeOptions } = (request ?? {}) as { method?: unknown; url?: unknown; ip?: unknown; routeOptions?: { url?: unknown } }
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined)
+  return { method: text(method), route: text(routeOptions?.url), url: typeof url === 'string' ? redactUrl(url) : undefined, remoteAddress: text(ip) }
+}
+
+/**
+ * Redaction happens twice: by path (known secret fields, whatever their value) and, on the
+ * finished line, by shape (any `cst_…` credential, wherever it appears).
+ */
 export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
-  return pino({ level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, serializers: { err: serializeError } }, destination)
+  return pino(
+    {
+      level: config.logLevel,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { err: serializeError, req: serializeRequest },
+      hooks: { streamWrite: scrubCredentials },
+    },
+    destination,
+  )
 }

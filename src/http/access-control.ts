@@ -154,7 +154,8 @@ export function registerAccessControl(
         code: error.code,
         ...(error.extras.permission === undefined ? {} : { permission: error.extras.permission }),
         ...(error.extras.missingPermissions === undefined ? {} : { missingPermissions: error.extras.missingPermissions }),
-        ...(requestedOrg !== undefined && requestedOrg !== orgId ? { requestedOrg: String(requestedOrg).slice(0, 64) } : {}),
+        // Only an org id is kept: a path segment can carry anything, a misplaced credential included.
+        ...(requestedOrg !== undefined && requestedOrg !== orgId ? { requestedOrg: UUID.test(String(requestedOrg)) ? String(requestedOrg).toLowerCase() : '(not an org id)' } : {}),
       },
       meta: request.meta ?? { requestId: request.id, ip: request.ip, userAgent: null },
     })

@@ -447,4 +447,165 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       }
     }
   })
+
+  /** The token a sweep sends for a route: the provider's owner for operator routes, org A's owner otherwise. */
+  const tokenOf = (route: RouteCase) => (route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken)
+  const auditCount = async () => Number((await t().db.kysely.selectFrom('audit_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+  const openapi = async () => (await t().request({ method: 'GET', url: '/openapi.json' })).body as OpenApiDoc
+
+  it('refuses a lone surrogate in every text field, object key and free-form value of every write route, naming the field, changing nothing (issue 11 K4)', async () => {
+    const doc = await openapi()
+    let probes = 0
+    const wrong: string[] = []
+    for (const route of ROUTES.filter((r) => r.body !== undefined)) {
+      const label = `${route.method} ${route.path}`
+      const schema = doc.paths[route.path]?.[route.method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema
+      assert.ok(schema !== undefined, `${label}: documented request body`)
+      const cases = surrogateCases(schema, doc, route.body?.(f) ?? {})
+      assert.ok(cases.some((c) => c.pointer === '/body/k\uFFFD'), `${label}: an object key is probed`)
+      const before = await fingerprint(t())
+      const events = await auditCount()
+      for (const { body, pointer } of cases) {
+        const payload = JSON.stringify(body)
+        assert.ok(payload.includes('\\ud800'), 'JSON.stringify keeps the lone surrogate as its escape')
+        const response = await t().request({ method: route.method, url: route.url(f), token: tokenOf(route), payload, headers: { 'content-type': 'application/json' } })
+        const named = response.body.errors?.[0]?.path
+        const problem = /^application\/problem\+json/.test(String(response.headers['content-type']))
+        if (response.status !== 400 || !problem || response.body.code !== 'VALIDATION_FAILED' || named !== pointer) wrong.push(`${label} ${pointer}: ${response.status} ${response.body.code} ${named}`)
+        probes++
+      }
+      if (await fingerprint(t()) !== before) wrong.push(`${label}: changed a table`)
+      if (await auditCount() !== events) wrong.push(`${label}: appended an audit event`)
+    }
+    assert.deepEqual(wrong, [])
+    assert.ok(probes > 200, `only ${probes} probes`)
+  })
+
+  it('refuses U+0000 in every query parameter, bytes that are not UTF-8 in every path, and nesting deeper than the limit (issue 11 K4)', async () => {
+    const doc = await openapi()
+    for (const route of ROUTES) {
+      const label = `${route.method} ${route.path}`
+      const query = (doc.paths[route.path]?.[route.method.toLowerCase()]?.parameters ?? []).filter((p) => p.in === 'query')
+      for (const { name } of query) {
+        const url = `${route.url(f)}${route.url(f).includes('?') ? '&' : '?'}${name}=a%00b`
+        const response = await t().request({ method: route.method, url, token: tokenOf(route) })
+        assertProblem(response, 400, `${label} ?${name}`)
+        assert.equal(response.body.errors?.[0]?.path, `/query/${name}`, `${label}: ${response.text}`)
+      }
+      // Percent-encoded bytes that are no UTF-8 (a surrogate's encoding, a stray byte) in the path: refused, never a 500.
+      for (const bytes of ['%ED%A0%80', '%FF', '%00']) {
+        const [path, query] = route.url(f).split('?') as [string, string | undefined]
+        const response = await t().request({ method: route.method, url: `${path}${bytes}${query === undefined ? '' : `?${query}`}`, token: tokenOf(route) })
+        assert.ok(response.status >= 400 && response.status < 500, `${label} + ${bytes}: ${response.status} ${response.text}`)
+        assert.match(String(response.headers['content-type']), /^application\/problem\+json/, `${label} + ${bytes}`)
+      }
+      if (route.body !== undefined) {
+        const deep = { ...route.body(f), extra: JSON.parse(`${'['.repeat(100)}${']'.repeat(100)}`) }
+        const response = await t().request({ method: route.method, url: route.url(f), token: tokenOf(route), body: deep })
+        assertProblem(response, 400, `${label} (deep nesting)`)
+      }
+    }
+  })
+
+  // Last: these calls act (seal, rotate, revoke), which may change what later checks see.
+  it('takes no body and an empty JSON object alike on every route that needs no payload (issue 11 K10)', async () => {
+    const doc = await openapi()
+    const last = ['/v1/vault/seal']
+    const actions = ROUTES.filter((route) => {
+      // PUT and PATCH carry what they change; an action is a POST or a DELETE.
+      if (route.method !== 'POST' && route.method !== 'DELETE') return false
+      const body = doc.paths[route.path]?.[route.method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema as { required?: string[]; minProperties?: number } | undefined
+      return body === undefined || ((body.required ?? []).length === 0 && (body.minProperties ?? 0) === 0)
+    }).sort((x, y) => Number(last.includes(x.path)) - Number(last.includes(y.path)))
+    assert.ok(actions.length > 30, `only ${actions.length} action routes`)
+    const refusedInput = new Set(['VALIDATION_FAILED', 'BAD_REQUEST', 'UNSUPPORTED_MEDIA_TYPE'])
+    for (const route of actions) {
+      const label = `${route.method} ${route.path}`
+      // Logging out revokes the token used, and the fixture's token is org A's owner's: each call gets a token of its own.
+      const mint = async () => (await t().request({ method: 'POST', url: `/v1/orgs/${f.a.orgId}/tokens`, token: f.a.ownerToken, body: { name: 'action', expiresInDays: 1 } })).body as { id: string; token: string }
+      const token = async () => (route.path === '/v1/logout' ? (await mint()).token : tokenOf(route))
+      const url = async () => route.url(route.path === '/v1/orgs/{orgId}/tokens/{tokenId}' ? { ...f, aToken: (await mint()).id } : f)
+      for (const body of [{}, undefined]) {
+        const response = await t().request({ method: route.method, url: await url(), token: await token(), body })
+        assert.ok(response.status < 500, `${label} with ${JSON.stringify(body)}: ${response.status} ${response.text}`)
+        assert.ok(!refusedInput.has(response.body.code), `${label} with ${JSON.stringify(body) ?? 'no body'}: ${response.text}`)
+        assert.ok(response.status !== 401 && response.status !== 403, `${label} with ${JSON.stringify(body) ?? 'no body'} never reached its handler: ${response.text}`)
+      }
+      for (const payload of ['{"unexpected":true}', '[]', 'null']) {
+        const response = await t().request({ method: route.method, url: await url(), token: await token(), payload })
+        assertProblem(response, 400, `${label} with ${payload}`)
+      }
+    }
+  })
 })
+
+interface OpenApiSchema {
+  type?: string | string[]
+  properties?: Record<string, OpenApiSchema>
+  patternProperties?: Record<string, OpenApiSchema>
+  additionalProperties?: boolean | OpenApiSchema
+  items?: OpenApiSchema
+  anyOf?: OpenApiSchema[]
+  oneOf?: OpenApiSchema[]
+  allOf?: OpenApiSchema[]
+  $ref?: string
+}
+interface OpenApiDoc {
+  paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: OpenApiSchema }> }; parameters?: { in: string; name: string }[] }>>
+  components?: { schemas?: Record<string, OpenApiSchema> }
+}
+
+/**
+ * Every place a request schema lets text in — each string field (nested objects and array
+ * items included) and each map or free-form value, as a value and as a key — as a valid
+ * body with a lone surrogate there, and the JSON pointer a refusal must name.
+ */
+function surrogateCases(schema: OpenApiSchema, doc: OpenApiDoc, valid: Record<string, unknown>): { body: unknown; pointer: string }[] {
+  const bad = 'x\ud800'
+  const places: { path: (string | number)[]; open: boolean }[] = []
+  const walk = (node: OpenApiSchema | undefined, path: (string | number)[], seen: Set<OpenApiSchema>): void => {
+    if (node === undefined || seen.has(node) || path.length > 8) return
+    if (node.$ref !== undefined) return walk(doc.components?.schemas?.[node.$ref.replace('#/components/schemas/', '')], path, seen)
+    const next = new Set(seen).add(node)
+    for (const branch of [...(node.anyOf ?? []), ...(node.oneOf ?? []), ...(node.allOf ?? [])]) walk(branch, path, next)
+    const types = node.type === undefined ? [] : [node.type].flat()
+    if (types.includes('string')) places.push({ path, open: false })
+    if (types.includes('array')) walk(node.items, [...path, 0], next)
+    for (const [name, child] of Object.entries(node.properties ?? {})) walk(child, [...path, name], next)
+    const maps = [...Object.values(node.patternProperties ?? {}), ...(typeof node.additionalProperties === 'object' ? [node.additionalProperties] : [])]
+    for (const child of maps) walk(child, [...path, 'k'], next)
+    // Free-form JSON (no type: anything goes), or an object whose keys are the caller's.
+    if (node.type === undefined && node.anyOf === undefined && node.oneOf === undefined && node.allOf === undefined && node.properties === undefined) places.push({ path, open: true })
+    else if (maps.length > 0 || node.additionalProperties === true) places.push({ path, open: true })
+  }
+  walk(schema, [], new Set())
+  const pointer = (path: (string | number)[]) => `/body${path.map((p) => `/${p}`).join('')}`
+  const cases: { body: unknown; pointer: string }[] = [{ body: { ...valid, [bad.replace('x', 'k')]: 1 }, pointer: '/body/k\uFFFD' }]
+  for (const { path, open } of places) {
+    if (path.length === 0) continue
+    cases.push({ body: setAt(valid, path, bad), pointer: pointer(path) })
+    if (open) {
+      cases.push({ body: setAt(valid, path, { k: bad }), pointer: pointer([...path, 'k']) })
+      cases.push({ body: setAt(valid, path, { [bad.replace('x', 'k')]: 'v' }), pointer: `${pointer(path)}/k\uFFFD` })
+    }
+  }
+  return cases
+}
+
+/** A copy of `body` with `value` at `path`, creating the objects and arrays on the way. */
+function setAt(body: Record<string, unknown>, path: (string | number)[], value: unknown): unknown {
+  const copy = structuredClone(body) as Record<string | number, unknown>
+  let node = copy
+  path.forEach((key, i) => {
+    if (i === path.length - 1) {
+      node[key] = value
+      return
+    }
+    const want = typeof path[i + 1] === 'number' ? 'array' : 'object'
+    const current = node[key]
+    const fits = want === 'array' ? Array.isArray(current) : current !== null && typeof current === 'object' && !Array.isArray(current)
+    if (!fits) node[key] = want === 'array' ? [] : {}
+    node = node[key] as Record<string | number, unknown>
+  })
+  return copy
+}

@@ -149,7 +149,7 @@ export function disclosureTeamRoutes(deps: { reports: ReportsService }): Fastify
         tags,
         summary: 'Change status or severity, write to the reporter, or add an internal note',
         params: ReportParams,
-        body: Type.Object({ status: Type.Optional(TeamStatus), severity: Type.Optional(Severity), message: Type.Optional(Message), internal: Type.Optional(Type.Boolean({ description: 'a note for the team only; not sent to the reporter' })) }, Strict),
+        body: Type.Object({ status: Type.Optional(TeamStatus), severity: Type.Optional(Severity), message: Type.Optional(Message), internal: Type.Optional(Type.Boolean({ description: 'a note for the team only; not sent to the reporter' })) }, { ...Strict, minProperties: 1 }),
         response: { 200: ReportView, ...errorResponses('org') },
       },
       handler: async (request) => reports.update(ctxOf(request), request.params.reportId, request.body),
