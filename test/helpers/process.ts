@@ -5,6 +5,40 @@ import { enrolTotp } from './totp.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
+/**
+ * Every child still running when this test process ends is killed: a server that failed a
+ * test (or never listened) must not keep the file's pipes open and hang the whole run.
+ */
+const running = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL')
+})
+
+function track(child: ChildProcess): Promise<number | null> {
+  running.add(child)
+  return new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child)
+      resolve(code)
+    }),
+  )
+}
+
+/** SIGTERM, then SIGKILL if the process has not exited within `graceMs`; resolves to its exit code. */
+async function terminate(child: ChildProcess, exited: Promise<number | null>, graceMs: number): Promise<number | null> {
+  child.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), graceMs)
+  })
+  const first = await Promise.race([exited, late])
+  clearTimeout(timer)
+  if (first !== 'late') return first
+  child.kill('SIGKILL')
+  await exited
+  throw new Error(`process did not exit within ${graceMs} ms of SIGTERM (killed)`)
+}
+
 export interface ServerProcess {
   child: ChildProcess
   httpsPort: number
@@ -32,10 +66,13 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 60_00
   }
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exited = track(child)
 
   const ports = await new Promise<{ httpsPort: number; httpPort: number | undefined }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`server did not start in ${timeoutMs} ms (killed):\n${output}`))
+    }, timeoutMs)
     let scanned = 0
     const check = () => {
       const lines = output.slice(scanned).split('\n')
@@ -63,8 +100,7 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 60_00
     bootstrapToken: /cst_boot_[0-9a-f]{32}_[A-Za-z0-9_-]{43}/.exec(output)?.[0],
     output: () => output,
     async stop() {
-      child.kill('SIGTERM')
-      return exited
+      return terminate(child, exited, 60_000)
     },
     async kill() {
       child.kill('SIGKILL')
@@ -80,8 +116,9 @@ export async function runToExit(args: string[], env: Record<string, string>, tim
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+  const exited = track(child)
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)))
+  const code = await exited
   clearTimeout(timer)
   return { code, output }
 }
