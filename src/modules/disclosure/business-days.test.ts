@@ -50,11 +50,22 @@ describe('business days (P9.1)', () => {
     assert.equal(due('2026-11-26T03:00:00.000Z', 2, newYork), '2026-12-01T03:00:00.000Z')
   })
 
-  it('moves a time that does not exist on the due day forward by the gap', () => {
-    // Sunday 29 Mar 2026 02:30 does not exist in Berlin; with Sunday a business day, a report
-    // from Friday 02:30 CET is due one business day later at 03:30 CEST.
+  it('moves a time that does not exist on the due day to the next valid time: the end of the gap (K7)', () => {
+    // Sunday 29 Mar 2026 02:30 does not exist in Berlin (02:00 CET → 03:00 CEST); with Sunday a
+    // business day, a report from Friday 02:30 CET is due one business day later at 03:00 CEST.
     const sevenDays: BusinessCalendar = { timeZone: 'Europe/Berlin', weekend: new Set([6]), holidays: new Set() }
-    assert.equal(due('2026-03-27T01:30:00.000Z', 1, sevenDays), '2026-03-29T01:30:00.000Z', 'Friday 02:30 CET + 1 (Saturday off) = Sunday 03:30 CEST')
+    assert.equal(due('2026-03-27T01:30:00.000Z', 1, sevenDays), '2026-03-29T01:00:00.000Z', 'Friday 02:30 CET + 1 (Saturday off) = Sunday 03:00 CEST')
+    // A time that exists twice (Sunday 25 Oct 2026, 02:00–03:00 twice) is due at its first occurrence.
+    assert.equal(due('2026-10-23T00:30:00.000Z', 1, sevenDays), '2026-10-25T00:30:00.000Z', 'Friday 02:30 CEST + 1 = Sunday 02:30 CEST, not CET')
+  })
+
+  it('keeps the wall-clock time across a daylight-saving change between receipt and due day, in zones far from UTC (K7)', () => {
+    // Auckland (+13 NZDT → +12 NZST on Sunday 5 Apr 2026): Thursday 2 Apr 09:00 NZDT + 5 = Thursday 9 Apr 09:00 NZST.
+    const auckland: BusinessCalendar = { ...utc(), timeZone: 'Pacific/Auckland' }
+    assert.equal(due('2026-04-01T20:00:00.000Z', 5, auckland), '2026-04-08T21:00:00.000Z')
+    // Los Angeles (spring forward Sunday 8 Mar 2026): Thursday 5 Mar 18:00 PST + 5 = Thursday 12 Mar 18:00 PDT.
+    const losAngeles: BusinessCalendar = { ...utc(), timeZone: 'America/Los_Angeles' }
+    assert.equal(due('2026-03-06T02:00:00.000Z', 5, losAngeles), '2026-03-13T01:00:00.000Z')
   })
 
   it('parses weekend and holiday settings, refusing what is not a date', () => {
