@@ -28,6 +28,7 @@ import { createResponseModule } from './modules/response/index.ts'
 import { createDisclosureModule } from './modules/disclosure/index.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
+import { parseMailbox } from './email-address.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
 import type { RouteAccess } from './http/context.ts'
@@ -176,6 +177,8 @@ function setValidators(app: FastifyInstance): void {
   const common = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false } as const
   const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }))
   const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
+  // K6: `format: 'email'` is one plain mailbox as src/email-address.ts parses it, not ajv-formats' regex.
+  for (const ajv of [bodyAjv, textAjv]) ajv.addFormat('email', { type: 'string', validate: (text: string) => parseMailbox(text) !== undefined })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
 }
 

@@ -15,6 +15,7 @@ import type { AlertsService } from '../response/alerts.service.ts'
 import { addBusinessDays, type BusinessCalendar } from './business-days.ts'
 import type { ReportSeverity, ReportStatus, VulnerabilityReportsTable } from './disclosure.tables.ts'
 import { reporterSubject, type ReportDetails, type ReporterContact, type ReportKey, type ReportSealing } from './reports.sealing.ts'
+import { requireMailbox } from '../../email-address.ts'
 
 /**
  * Vulnerability reports (P9.1). Anyone may report, rate-limited per address, with no
@@ -240,7 +241,7 @@ export function createReportsService(deps: {
       const id = token.id
       const reference = newReference()
       const ackDue = addBusinessDays(now, deps.config.ackBusinessDays, deps.calendar)
-      const contact: ReporterContact | null = input.reporter === undefined || (input.reporter.email === undefined && input.reporter.name === undefined) ? null : { name: input.reporter.name ?? null, email: input.reporter.email ?? null, credit: input.reporter.credit ?? false }
+      const contact: ReporterContact | null = input.reporter === undefined || (input.reporter.email === undefined && input.reporter.name === undefined) ? null : { name: input.reporter.name ?? null, email: input.reporter.email === undefined ? null : requireMailbox(input.reporter.email, '/body/reporter/email').address, credit: input.reporter.credit ?? false }
       await withOrg(db, orgId, async (trx) => {
         const { key, wrapped, kekVersion } = await sealing.newKey(trx, orgId, id)
         const details: ReportDetails = { title: input.title, location: input.location, impact: input.impact, steps: input.steps }

@@ -15,6 +15,7 @@ import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import * as store from './identity.store.ts'
 import * as ssoStore from './sso.store.ts'
 import type { ApiTokenView, InvitationView, MemberView, OrgView, ServiceAccountView } from './identity.types.ts'
+import { requireMailbox } from '../../email-address.ts'
 
 /**
  * Orgs, members, invitations, service accounts and API tokens. Each change and the audit
@@ -182,31 +183,33 @@ export function createIdentityService(deps: {
 
     async createCustomerOrg(ctx, input) {
       if (ctx.principal.orgKind !== 'provider') throw new AppError('FORBIDDEN', 'only the provider org creates orgs', { permission: 'orgs:create' })
+      const ownerEmail = requireMailbox(input.ownerEmail, '/body/ownerEmail').address
       const orgId = randomUUID()
       const invitation = issueToken('cst_inv')
       const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
       // Owner transaction: the new org does not exist yet, so no org context can hold it.
       const org = await withOwner(db, async (trx) => {
         const created = await store.insertOrg(trx, { id: orgId, kind: 'customer', name: input.name })
-        await store.insertInvitation(trx, { id: invitation.id, org_id: orgId, email: input.ownerEmail, role: 'owner', secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+        await store.insertInvitation(trx, { id: invitation.id, org_id: orgId, email: ownerEmail, role: 'owner', secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
         await record(trx, ctx, 'org.create', { type: 'org', id: orgId }, { name: input.name })
         const provider: AuditActor = actorOf(ctx.principal)
         await audit.append(trx, { orgId, actor: provider, action: 'org.created', target: { type: 'org', id: orgId }, outcome: 'success', details: { byOrg: ctx.orgId }, meta: ctx.meta })
         await audit.append(trx, { orgId, actor: provider, action: 'invitation.create', target: { type: 'invitation', id: invitation.id }, outcome: 'success', details: { role: 'owner' }, meta: ctx.meta })
         return created
       })
-      return { org: orgView(org), invitation: { id: invitation.id, email: input.ownerEmail, role: 'owner', expiresAt: expiresAt.toISOString(), token: invitation.token } }
+      return { org: orgView(org), invitation: { id: invitation.id, email: ownerEmail, role: 'owner', expiresAt: expiresAt.toISOString(), token: invitation.token } }
     },
 
     async invite(ctx, input) {
+      const email = requireMailbox(input.email, '/body/email').address
       const invitation = issueToken('cst_inv')
       const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
       await withOrg(db, ctx.orgId, async (trx) => {
         await access.assertAssignable(trx, ctx, input.role)
-        await store.insertInvitation(trx, { id: invitation.id, org_id: ctx.orgId, email: input.email, role: input.role, secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+        await store.insertInvitation(trx, { id: invitation.id, org_id: ctx.orgId, email, role: input.role, secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
         await record(trx, ctx, 'invitation.create', { type: 'invitation', id: invitation.id }, { role: input.role })
       })
-      return { id: invitation.id, email: input.email, role: input.role, expiresAt: expiresAt.toISOString(), token: invitation.token }
+      return { id: invitation.id, email, role: input.role, expiresAt: expiresAt.toISOString(), token: invitation.token }
     },
 
     async acceptInvitation(input, meta) {
@@ -399,7 +402,8 @@ export function createIdentityService(deps: {
         let holder: { userId?: string; serviceAccountId?: string }
         let role: string
         if (input.email !== undefined) {
-          const member = (await store.listMembers(trx)).find((m) => m.email.toLowerCase() === input.email?.toLowerCase())
+          const email = requireMailbox(input.email, '--email').address.toLowerCase()
+          const member = (await store.listMembers(trx)).find((m) => m.email.toLowerCase() === email)
           if (member === undefined) throw new AppError('NOT_FOUND', `${input.email} is not a member of org ${input.orgId}`)
           holder = { userId: member.user_id }
           role = member.role
