@@ -95,11 +95,6 @@ export function businessDaysBetween(from: Date, to: Date, calendar: BusinessCale
   return count
 }
 
-/** The local hour of the day (0–23) of an instant in an IANA zone. */
-export function localHour(instant: Date, timeZone: string): number {
-  return zoned(instant, timeZone).hour
-}
-
 const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const
 
 /** Parses "sat,sun" into day numbers; undefined for anything else. */
@@ -124,17 +119,4 @@ export function parseHolidays(text: string): { dates: Set<string>; bad: string[]
   return { dates, bad }
 }
 
-/**
- * Whether `name` is an IANA time-zone name (or alias) this runtime knows: "Europe/Berlin",
- * "UTC". Fixed offsets ("+01:00"), which Temporal and Intl would also take, are refused:
- * a zone's rules follow its daylight-saving changes, an offset does not.
- */
-export function isTimeZone(name: string): boolean {
-  if (!/^[A-Za-z][A-Za-z0-9_+\-]*(\/[A-Za-z0-9_+\-]+)*$/.test(name) || name.length > 64) return false
-  try {
-    Temporal.Now.zonedDateTimeISO(name)
-    return true
-  } catch {
-    return false
-  }
-}
+export { isTimeZone } from '../../time-zone.ts'

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hashPassword, passwordMatches } from '../../crypto/password.ts'
@@ -16,6 +16,7 @@ import * as store from './identity.store.ts'
 import * as ssoStore from './sso.store.ts'
 import type { ApiTokenView, InvitationView, MemberView, OrgView, ServiceAccountView } from './identity.types.ts'
 import { requireMailbox } from '../../email-address.ts'
+import { isTimeZone } from '../../time-zone.ts'
 
 /**
  * Orgs, members, invitations, service accounts and API tokens. Each change and the audit
@@ -23,7 +24,8 @@ import { requireMailbox } from '../../email-address.ts'
  */
 export interface IdentityService {
   getOrg(ctx: RequestContext): Promise<OrgView>
-  renameOrg(ctx: RequestContext, name: string): Promise<OrgView>
+  /** Renames the org and/or sets its time zone (an IANA zone, checked here). */
+  updateOrg(ctx: RequestContext, input: { name?: string | undefined; timeZone?: string | undefined }): Promise<OrgView>
   /** Provider only: a customer org and a one-time invitation for its first owner. */
   createCustomerOrg(ctx: RequestContext, input: { name: string; ownerEmail: string }): Promise<{ org: OrgView; invitation: InvitationView & { token: string } }>
   invite(ctx: RequestContext, input: { email: string; role: string }): Promise<InvitationView & { token: string }>
@@ -82,6 +84,12 @@ export function createIdentityService(deps: {
 
   const record = (trx: Trx, ctx: RequestContext, action: string, target: { type: string; id: string | null }, details?: Record<string, unknown>) =>
     audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target, outcome: 'success', details, meta: ctx.meta })
+
+  /** A zone both Temporal and PostgreSQL know: the alert rules read hours of the day in SQL (`AT TIME ZONE`). */
+  async function assertTimeZone(name: string): Promise<void> {
+    const known = isTimeZone(name) && (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_timezone_names WHERE name = ${name}`.execute(db)).rows[0]?.n === 1
+    if (!known) throw new AppError('VALIDATION_FAILED', 'timeZone must be an IANA time zone such as Europe/Berlin', { errors: [{ path: '/body/timeZone', message: 'not an IANA time zone such as Europe/Berlin (fixed offsets are refused)' }] })
+  }
 
   function validateScopes(scopes: string[] | undefined, holder: ReadonlySet<Permission>): string[] | null {
     if (scopes === undefined) return null
@@ -172,11 +180,12 @@ export function createIdentityService(deps: {
       return orgView(org)
     },
 
-    async renameOrg(ctx, name) {
+    async updateOrg(ctx, input) {
+      if (input.timeZone !== undefined) await assertTimeZone(input.timeZone)
       return withOrg(db, ctx.orgId, async (trx) => {
-        const org = await store.renameOrg(trx, ctx.orgId, name)
+        const org = await store.updateOrg(trx, ctx.orgId, { name: input.name, time_zone: input.timeZone })
         if (org === undefined) throw new AppError('NOT_FOUND', 'no such org')
-        await record(trx, ctx, 'org.update', { type: 'org', id: ctx.orgId }, { name })
+        await record(trx, ctx, 'org.update', { type: 'org', id: ctx.orgId }, { ...(input.name === undefined ? {} : { name: input.name }), ...(input.timeZone === undefined ? {} : { timeZone: input.timeZone }) })
         return orgView(org)
       })
     },
@@ -423,7 +432,7 @@ export function createIdentityService(deps: {
 }
 
 function orgView(row: store.OrgRow): OrgView {
-  return { id: row.id, kind: row.kind, name: row.name, createdAt: row.created_at.toISOString() }
+  return { id: row.id, kind: row.kind, name: row.name, timeZone: row.time_zone, createdAt: row.created_at.toISOString() }
 }
 
 function memberView(row: store.MemberRow): MemberView {
