@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { addBusinessDays, businessDaysBetween, isBusinessDay, parseHolidays, parseWeekend, type BusinessCalendar } from './business-days.ts'
+import { addBusinessDays, businessDaysBetween, isBusinessDay, parseHolidays, parseWeekend, subtractBusinessDays, type BusinessCalendar } from './business-days.ts'
 
 const utc = (holidays: string[] = [], weekend = 'sat,sun'): BusinessCalendar => ({ timeZone: 'UTC', weekend: parseWeekend(weekend) as Set<number>, holidays: new Set(holidays) })
 const due = (start: string, days: number, calendar: BusinessCalendar) => addBusinessDays(new Date(start), days, calendar).toISOString()
@@ -66,6 +66,16 @@ describe('business days (P9.1)', () => {
     // Los Angeles (spring forward Sunday 8 Mar 2026): Thursday 5 Mar 18:00 PST + 5 = Thursday 12 Mar 18:00 PDT.
     const losAngeles: BusinessCalendar = { ...utc(), timeZone: 'America/Los_Angeles' }
     assert.equal(due('2026-03-06T02:00:00.000Z', 5, losAngeles), '2026-03-13T01:00:00.000Z')
+  })
+
+  it('finds the business day before a deadline, at the same local time: the reminder (K7)', () => {
+    const back = (due: string, days: number, calendar: BusinessCalendar) => subtractBusinessDays(new Date(due), days, calendar).toISOString()
+    assert.equal(back('2026-11-30T10:00:00.000Z', 1, utc()), '2026-11-27T10:00:00.000Z', 'Monday 10:00 → Friday 10:00, not Sunday')
+    assert.equal(back('2026-12-02T10:00:00.000Z', 1, utc()), '2026-12-01T10:00:00.000Z')
+    assert.equal(back('2026-12-29T09:00:00.000Z', 1, utc(['2026-12-24', '2026-12-25', '2026-12-28'])), '2026-12-23T09:00:00.000Z', 'over a holiday run and a weekend')
+    const berlin: BusinessCalendar = { ...utc(), timeZone: 'Europe/Berlin' }
+    assert.equal(back('2026-10-26T09:00:00.000Z', 1, berlin), '2026-10-23T08:00:00.000Z', 'Monday 10:00 CET → Friday 10:00 CEST')
+    assert.equal(back('2026-11-30T10:00:00.000Z', 0, utc()), '2026-11-30T10:00:00.000Z')
   })
 
   it('parses weekend and holiday settings, refusing what is not a date', () => {

@@ -83,6 +83,23 @@ export function addBusinessDays(start: Date, days: number, calendar: BusinessCal
   return new Date(firstInstantAt(date.toPlainDateTime(time), calendar.timeZone).epochMilliseconds)
 }
 
+/**
+ * `due` moved back by `days` business days at the same local wall-clock time (the next
+ * valid time if it does not exist that day): when "a business day before the deadline" is.
+ * Never later than `due`.
+ */
+export function subtractBusinessDays(due: Date, days: number, calendar: BusinessCalendar): Date {
+  if (!Number.isInteger(days) || days < 0) throw new RangeError('days must be a whole number, zero or more')
+  if (calendar.weekend.size >= 7) throw new RangeError('a calendar needs at least one business day a week')
+  const at = zoned(due, calendar.timeZone)
+  let date = at.toPlainDate()
+  for (let left = days; left > 0; ) {
+    date = date.subtract({ days: 1 })
+    if (businessDay(date, calendar)) left--
+  }
+  return new Date(Math.min(firstInstantAt(date.toPlainDateTime(at.toPlainTime()), calendar.timeZone).epochMilliseconds, due.getTime()))
+}
+
 /** Whole business days from `from` to `to` (local dates, `from` excluded, `to` included). */
 export function businessDaysBetween(from: Date, to: Date, calendar: BusinessCalendar): number {
   let date = zoned(from, calendar.timeZone).toPlainDate()
