@@ -78,4 +78,23 @@ describe('configuration', () => {
   it('disables the redirect listener with off', () => {
     assert.equal(loadConfig({ CUSTODIAN_HTTP_PORT: 'off' }).httpPort, null)
   })
+
+  it('parses the SMTP sender and mailto: security contacts as one plain address each (K6)', () => {
+    const smtp = { CUSTODIAN_SMTP_URL: 'smtp://127.0.0.1:2525' }
+    for (const from of ['Custodian <custodian@example.com>', 'custodian@Example.com']) assert.doesNotThrow(() => loadConfig({ ...smtp, CUSTODIAN_SMTP_FROM: from }), from)
+    for (const from of ['custodian@example.com@evil.test', 'a <x@example.com>, b <y@example.com>', 'Custodian <"x@y"@example.com>', 'custodian@[192.0.2.1]', 'Custodian']) {
+      assert.throws(() => loadConfig({ ...smtp, CUSTODIAN_SMTP_FROM: from }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_SMTP_FROM')), from)
+    }
+    assert.doesNotThrow(() => loadConfig({ CUSTODIAN_SECURITY_CONTACTS: 'mailto:security@example.com, https://example.com/security' }))
+    for (const contact of ['mailto:security@example.com@evil.test', 'mailto:"x@y"@example.com', 'mailto:security@localhost']) {
+      assert.throws(() => loadConfig({ CUSTODIAN_SECURITY_CONTACTS: contact }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_SECURITY_CONTACTS')), contact)
+    }
+  })
+
+  it('takes an IANA zone for the business calendar, not a fixed offset (K7)', () => {
+    assert.equal(loadConfig({ CUSTODIAN_BUSINESS_TIMEZONE: 'Asia/Kolkata' }).disclosure.timeZone, 'Asia/Kolkata')
+    for (const zone of ['+05:30', 'Mars/Olympus_Mons', 'UTC+1']) {
+      assert.throws(() => loadConfig({ CUSTODIAN_BUSINESS_TIMEZONE: zone }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_BUSINESS_TIMEZONE')), zone)
+    }
+  })
 })

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { parseCidr } from './modules/identity/ip-allowlist.ts'
 import { isTimeZone, parseHolidays, parseWeekend } from './modules/disclosure/business-days.ts'
+import { parseMailbox, parseSender } from './email-address.ts'
 
 /**
  * Configuration is read once (in main.ts or the CLI) from the environment and, when
@@ -371,7 +372,7 @@ export function loadConfig(env: Source = process.env): Config {
   if (config.mail.url !== undefined) {
     if (!/^smtps?:\/\/[^/]+$/.test(config.mail.url.replace(/\/$/, ''))) problems.push('CUSTODIAN_SMTP_URL: must be smtp://host:port or smtps://host:port (credentials go in CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE)')
     if (config.mail.url.startsWith('smtps://') && config.mail.security !== 'tls' && text('CUSTODIAN_SMTP_SECURITY') !== undefined) problems.push('CUSTODIAN_SMTP_SECURITY: an smtps:// URL is implicit TLS; set tls or leave it unset')
-    if (config.mail.from === undefined || !/^[^@\s]+@[^@\s]+$/.test(config.mail.from.replace(/^.*<([^>]+)>\s*$/, '$1'))) problems.push('CUSTODIAN_SMTP_FROM: required with CUSTODIAN_SMTP_URL, an address such as "Custodian <custodian@example.com>"')
+    if (config.mail.from === undefined || parseSender(config.mail.from) === undefined) problems.push('CUSTODIAN_SMTP_FROM: required with CUSTODIAN_SMTP_URL, an address such as "Custodian <custodian@example.com>"')
     if ((config.mail.user === undefined) !== (config.mail.password === undefined)) problems.push('CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE: set both or neither')
   }
 
@@ -439,7 +440,8 @@ function disclosureConfig(text: (key: string) => string | undefined, int: (key: 
   const list = (key: string) => (text(key) ?? '').split(/[\s,]+/).filter((e) => e !== '')
   const contacts = list('CUSTODIAN_SECURITY_CONTACTS')
   for (const contact of contacts) {
-    if (!/^(mailto:[^@\s]+@[^@\s]+|tel:\+?[0-9-]+|https:\/\/\S+)$/.test(contact)) problems.push(`CUSTODIAN_SECURITY_CONTACTS: ${JSON.stringify(contact)} is not a mailto:, tel: or https:// URI`)
+    const valid = contact.startsWith('mailto:') ? parseMailbox(contact.slice('mailto:'.length)) !== undefined : /^(tel:\+?[0-9-]+|https:\/\/\S+)$/.test(contact)
+    if (!valid) problems.push(`CUSTODIAN_SECURITY_CONTACTS: ${JSON.stringify(contact)} is not a mailto:, tel: or https:// URI`)
   }
   const https = (key: string) => {
     const value = text(key)

@@ -6,7 +6,8 @@ import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../crypto/password.ts'
 export const Strict = { additionalProperties: false } as const
 
 export const Uuid = Type.String({ format: 'uuid', description: 'UUID' })
-export const Email = Type.String({ format: 'email', maxLength: 254 })
+/** One plain mailbox (addr-spec only), as src/email-address.ts parses it: the app registers that parser as the `email` format. */
+export const Email = Type.String({ format: 'email', maxLength: 254, description: 'one plain email address (local@domain): no display name, comment, group, quoted local part or IP literal' })
 export const Password = Type.String({ minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_LENGTH, description: `${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters` })
 export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' })
 export const RoleName = Type.String({ pattern: '^[a-z][a-z0-9_-]{1,39}$', description: 'built-in (owner, admin, member, auditor, viewer) or a custom role' })

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
-import { addBusinessDays, isoDate, parseWeekend } from '../../src/modules/disclosure/business-days.ts'
+import { addBusinessDays, parseWeekend } from '../../src/modules/disclosure/business-days.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, testClock, useTestApp, type Org } from '../helpers/app.ts'
 import { startSmtpServer } from '../helpers/smtp-server.ts'
@@ -20,7 +20,7 @@ function nextWeekdays(count: number): string[] {
   const out: string[] = []
   for (let day = Math.floor(Date.now() / DAY) * DAY + DAY; out.length < count; day += DAY) {
     const weekday = new Date(day).getUTCDay()
-    if (weekday !== 0 && weekday !== 6) out.push(isoDate(day))
+    if (weekday !== 0 && weekday !== 6) out.push(new Date(day).toISOString().slice(0, 10))
   }
   return out
 }

@@ -68,6 +68,10 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
       [{ ...config(), issuer: undefined }, 400, '/body/issuer'],
       [{ ...config(), issuer: 'http://localhost:1/' }, 400, '/body/issuer'],
       [{ ...config(), allowedDomains: ['acme.test', 'not a domain'] }, 400, '/body/allowedDomains/1'],
+      [{ ...config(), allowedDomains: ['acme.test@evil.test'] }, 400, '/body/allowedDomains/0'],
+      [{ ...config(), allowedDomains: ['acme.test', 'x@acme.test'] }, 400, '/body/allowedDomains/1'],
+      [{ ...config(), allowedDomains: ['[192.0.2.1]'] }, 400, '/body/allowedDomains/0'],
+      [{ ...config(), allowedDomains: ['acme.test.'] }, 400, '/body/allowedDomains/0'],
       [{ ...config(), defaultRole: 'owner' }, 400, '/body/defaultRole'],
       [{ ...config(), clientSecret: undefined }, 400, '/body/clientSecret'],
       [{ ...config(), issuer: 'https://127.0.0.1:1' }, 502, ''],
@@ -161,6 +165,25 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     assert.ok(denied.some((e) => e.details.reason === 'email domain not allowed'))
     assert.ok(denied.some((e) => e.details.reason === 'email not verified'))
     assert.doesNotMatch(JSON.stringify(denied), /mallory@evil\.test/, 'the email is kept as an HMAC only')
+  })
+
+  it('parses the email claim instead of splitting it: what is not one plain mailbox in an allowed domain never joins (K6)', async () => {
+    // Verified claims the provider vouches for, each naming acme.test somewhere.
+    const tricky = ['mallory@acme.test@evil.test', '"mallory@acme.test"@evil.test', 'Mallory <mallory@acme.test>', 'mallory(x)@acme.test', 'eve@acme.test, mallory@evil.test', 'mallory@acme.test.', 'mallory@[192.0.2.1]']
+    for (const hint of tricky) {
+      const refused = await signIn(t(), acme.orgId, hint)
+      assert.equal(refused.status, 403, `${hint}: ${JSON.stringify(refused.body)}`)
+      assert.equal(refused.body.code, 'SSO_EMAIL_NOT_ALLOWED')
+      assert.equal(refused.cookie, undefined)
+    }
+    const users = await t().db.kysely.selectFrom('users').select('email').where('email', 'like', '%mallory%').execute()
+    assert.deepEqual(users, [], 'nobody provisioned')
+    const denied = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'auth.login' && e.outcome === 'denied')
+    assert.ok(denied.some((e) => e.details.reason === 'email claim is not one plain address'))
+    // The domain compares parsed, so an upper-case one is still acme.test.
+    const carol = await signIn(t(), acme.orgId, 'carol@ACME.Test')
+    assert.equal(carol.status, 200, JSON.stringify(carol.body))
+    assert.equal((await t().db.kysely.selectFrom('users').select('email').where('id', '=', carol.body.userId).executeTakeFirstOrThrow()).email, 'carol@acme.test')
   })
 
   it('refuses an ID token for another audience, with a bad signature, or expired', async () => {

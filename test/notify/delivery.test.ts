@@ -107,6 +107,23 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
     await assert.rejects(run('Reset it at https://custodian.example.com/reset?token=abc'), /link/)
     await assert.rejects(run('Your token is cst_api_0123'), /credential/)
   })
+
+  it('mails one parsed mailbox only: a stored recipient that is a list is skipped, never handed to the SMTP client (K6)', async () => {
+    // An address stored before addresses were parsed (the API no longer takes one like it).
+    const listed = `owner@${engine}.acme.test, mallory@evil.test`
+    await t().db.kysely.updateTable('users').set({ email: listed }).where('id', '=', acme.ownerId).execute()
+    try {
+      await withOrg(t().db.kysely, acme.orgId, (trx) => enqueue(trx, [acme.ownerId], { orgId: acme.orgId, kind: 'k6-test', subject: 'Hello', body: 'A notice.' }))
+      await t().app.services.delivery.deliverMail()
+      const outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+      const notice = outbox.find((n: { kind: string }) => n.kind === 'k6-test')
+      assert.equal(notice?.status, 'skipped', JSON.stringify(notice))
+      assert.match(String(notice?.lastError), /not one plain mailbox/)
+      assert.equal(smtp.messages.filter((m) => m.to.some((to) => to.includes('evil.test'))).length, 0, 'nothing went to the second address')
+    } finally {
+      await t().db.kysely.updateTable('users').set({ email: `owner@${engine}.acme.test` }).where('id', '=', acme.ownerId).execute()
+    }
+  })
 })
 
 describe('notification mail refuses a server without TLS (P4.1, P6.3)', () => {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { before, it } from 'node:test'
 import { sql } from 'kysely'
 import { forEachEngine } from '../helpers/db.ts'
-import { bootstrapProvider, createCustomerOrg, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import { bootstrapProvider, createCustomerOrg, fingerprint, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
 
 const MIN = 60_000
 
@@ -41,8 +41,9 @@ forEachEngine('alert rules over the audit stream (P5.3)', (engine) => {
   const alertsOf = async (rule: string) => (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/alerts`, token: acme.ownerToken })).body.alerts.filter((a: { rule: string }) => a.rule === rule)
   const failure = (user: string | null, minute: number, ip = '198.51.100.1', email?: string): Crafted => ({ action: 'auth.login', outcome: 'denied', actorId: user, actorType: user === null ? 'anonymous' : 'user', ip, at: at(minute), details: { reason: 'wrong password', ...(email === undefined ? {} : { email }) } })
 
+  let provider: Org
   before(async () => {
-    const provider = await bootstrapProvider(t())
+    provider = await bootstrapProvider(t())
     acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
   })
 
@@ -114,8 +115,54 @@ forEachEngine('alert rules over the audit stream (P5.3)', (engine) => {
     assert.equal((await alertsOf('reveal_off_hours')).length, 0, 'too little history to know the usual hours')
     await replay(t(), acme.orgId, [{ action: 'secret.reveal', actorId: regular, at: night }])
     const [alert] = await alertsOf('reveal_off_hours')
-    assert.equal(alert.details.hourUtc, 3)
-    assert.deepEqual(alert.details.usualHoursUtc, [9], 'the 10:30 reveal came later that day')
+    assert.equal(alert.details.hour, 3)
+    assert.equal(alert.details.timeZone, 'UTC', 'an org without a time zone counts in UTC')
+    assert.deepEqual(alert.details.usualHours, [9], 'the 10:30 reveal came later that day')
+  })
+
+  it('reveal_off_hours counts hours in the org’s time zone, across a daylight-saving change (K7)', async () => {
+    const berlin = await createCustomerOrg(t(), provider, 'Berlin GmbH', 'owner@berlin.test')
+    const set = await t().request({ method: 'PATCH', url: `/v1/orgs/${berlin.orgId}`, token: berlin.ownerToken, body: { timeZone: 'Europe/Berlin' } })
+    assert.equal(set.status, 200, set.text)
+    assert.equal(set.body.timeZone, 'Europe/Berlin')
+    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}`, token: acme.ownerToken })).body.timeZone, 'UTC', 'the default')
+    // Summer time in Berlin ends on Sunday 25 Oct 2026 (UTC+2 → UTC+1).
+    const cest = (day: number, h: number, m: number) => new Date(Date.UTC(2026, 9, day, h - 2, m))
+    const cet = (day: number, h: number, m: number) => new Date(Date.UTC(2026, 9, day, h - 1, m))
+    const stream = (nine: string, eight: string): Crafted[] => [
+      ...Array.from({ length: 10 }, (_, i): Crafted => ({ action: 'secret.reveal', actorId: nine, at: cest(12 + i, 9, 15) })),
+      ...Array.from({ length: 10 }, (_, i): Crafted => ({ action: 'secret.reveal', actorId: eight, at: cest(12 + i, 8, 15) })),
+      // After the change: 10:30 local is within an hour of the usual 09:15 local, 06:30 local is not near 08:15.
+      { action: 'secret.reveal', actorId: nine, at: cet(27, 10, 30) },
+      { action: 'secret.reveal', actorId: eight, at: cet(27, 6, 30) },
+    ]
+    const [nineBerlin, eightBerlin, nineUtc, eightUtc] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()]
+    await replay(t(), berlin.orgId, stream(nineBerlin, eightBerlin))
+    await replay(t(), acme.orgId, stream(nineUtc, eightUtc))
+    const fired = async (org: Org) => (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/alerts`, token: org.ownerToken })).body.alerts.filter((a: { rule: string }) => a.rule === 'reveal_off_hours').map((a: { details: { actor: { id: string } } }) => a.details.actor.id)
+    assert.deepEqual(await fired(berlin), [eightBerlin], 'in Berlin: 06:30 is off hours, 10:30 is not')
+    assert.ok((await fired(acme)).includes(nineUtc) && !(await fired(acme)).includes(eightUtc), 'the same instants in a UTC org: 09:30 UTC is two hours after the usual 07:15 UTC, 05:30 is within one of 06:15')
+    const [alert] = (await t().request({ method: 'GET', url: `/v1/orgs/${berlin.orgId}/alerts`, token: berlin.ownerToken })).body.alerts
+    assert.equal(alert.details.hour, 6)
+    assert.deepEqual(alert.details.usualHours, [8])
+    assert.equal(alert.details.timeZone, 'Europe/Berlin')
+    assert.match(alert.title, /06:00 Europe\/Berlin/)
+  })
+
+  it('takes only an IANA time zone as the org’s time zone: 400 naming the field, nothing changed (K7)', async () => {
+    const before = await fingerprint(t())
+    for (const timeZone of ['Mars/Olympus_Mons', '+01:00', 'UTC+1', 'GMT+0100', 'Europe/Berlin ', '../etc/passwd', 'posix/Europe/Berlin', '', 'Europe/Berlin\u0000']) {
+      const response = await t().request({ method: 'PATCH', url: `/v1/orgs/${acme.orgId}`, token: acme.ownerToken, body: { timeZone } })
+      assert.equal(response.status, 400, `${JSON.stringify(timeZone)}: ${response.text}`)
+      assert.equal(response.body.code, 'VALIDATION_FAILED')
+      assert.ok(response.body.errors?.some((e: { path: string }) => e.path === '/body/timeZone'), response.text)
+    }
+    assert.equal((await t().request({ method: 'PATCH', url: `/v1/orgs/${acme.orgId}`, token: acme.ownerToken, body: {} })).status, 400, 'nothing to change')
+    assert.equal(await fingerprint(t()), before)
+    const alias = await t().request({ method: 'PATCH', url: `/v1/orgs/${acme.orgId}`, token: acme.ownerToken, body: { timeZone: 'Asia/Calcutta' } })
+    assert.equal(alias.status, 200, `an IANA alias is a zone too: ${alias.text}`)
+    const back = await t().request({ method: 'PATCH', url: `/v1/orgs/${acme.orgId}`, token: acme.ownerToken, body: { timeZone: 'UTC', name: 'Acme' } })
+    assert.deepEqual([back.status, back.body.timeZone, back.body.name], [200, 'UTC', 'Acme'])
   })
 
   it('privilege_change: role and policy changes, deduplicated; other changes are not', async () => {

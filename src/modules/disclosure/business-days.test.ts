@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { addBusinessDays, businessDaysBetween, isBusinessDay, parseHolidays, parseWeekend, type BusinessCalendar } from './business-days.ts'
+import { addBusinessDays, businessDaysBetween, isBusinessDay, parseHolidays, parseWeekend, subtractBusinessDays, type BusinessCalendar } from './business-days.ts'
 
 const utc = (holidays: string[] = [], weekend = 'sat,sun'): BusinessCalendar => ({ timeZone: 'UTC', weekend: parseWeekend(weekend) as Set<number>, holidays: new Set(holidays) })
 const due = (start: string, days: number, calendar: BusinessCalendar) => addBusinessDays(new Date(start), days, calendar).toISOString()
@@ -50,11 +50,32 @@ describe('business days (P9.1)', () => {
     assert.equal(due('2026-11-26T03:00:00.000Z', 2, newYork), '2026-12-01T03:00:00.000Z')
   })
 
-  it('moves a time that does not exist on the due day forward by the gap', () => {
-    // Sunday 29 Mar 2026 02:30 does not exist in Berlin; with Sunday a business day, a report
-    // from Friday 02:30 CET is due one business day later at 03:30 CEST.
+  it('moves a time that does not exist on the due day to the next valid time: the end of the gap (K7)', () => {
+    // Sunday 29 Mar 2026 02:30 does not exist in Berlin (02:00 CET → 03:00 CEST); with Sunday a
+    // business day, a report from Friday 02:30 CET is due one business day later at 03:00 CEST.
     const sevenDays: BusinessCalendar = { timeZone: 'Europe/Berlin', weekend: new Set([6]), holidays: new Set() }
-    assert.equal(due('2026-03-27T01:30:00.000Z', 1, sevenDays), '2026-03-29T01:30:00.000Z', 'Friday 02:30 CET + 1 (Saturday off) = Sunday 03:30 CEST')
+    assert.equal(due('2026-03-27T01:30:00.000Z', 1, sevenDays), '2026-03-29T01:00:00.000Z', 'Friday 02:30 CET + 1 (Saturday off) = Sunday 03:00 CEST')
+    // A time that exists twice (Sunday 25 Oct 2026, 02:00–03:00 twice) is due at its first occurrence.
+    assert.equal(due('2026-10-23T00:30:00.000Z', 1, sevenDays), '2026-10-25T00:30:00.000Z', 'Friday 02:30 CEST + 1 = Sunday 02:30 CEST, not CET')
+  })
+
+  it('keeps the wall-clock time across a daylight-saving change between receipt and due day, in zones far from UTC (K7)', () => {
+    // Auckland (+13 NZDT → +12 NZST on Sunday 5 Apr 2026): Thursday 2 Apr 09:00 NZDT + 5 = Thursday 9 Apr 09:00 NZST.
+    const auckland: BusinessCalendar = { ...utc(), timeZone: 'Pacific/Auckland' }
+    assert.equal(due('2026-04-01T20:00:00.000Z', 5, auckland), '2026-04-08T21:00:00.000Z')
+    // Los Angeles (spring forward Sunday 8 Mar 2026): Thursday 5 Mar 18:00 PST + 5 = Thursday 12 Mar 18:00 PDT.
+    const losAngeles: BusinessCalendar = { ...utc(), timeZone: 'America/Los_Angeles' }
+    assert.equal(due('2026-03-06T02:00:00.000Z', 5, losAngeles), '2026-03-13T01:00:00.000Z')
+  })
+
+  it('finds the business day before a deadline, at the same local time: the reminder (K7)', () => {
+    const back = (due: string, days: number, calendar: BusinessCalendar) => subtractBusinessDays(new Date(due), days, calendar).toISOString()
+    assert.equal(back('2026-11-30T10:00:00.000Z', 1, utc()), '2026-11-27T10:00:00.000Z', 'Monday 10:00 → Friday 10:00, not Sunday')
+    assert.equal(back('2026-12-02T10:00:00.000Z', 1, utc()), '2026-12-01T10:00:00.000Z')
+    assert.equal(back('2026-12-29T09:00:00.000Z', 1, utc(['2026-12-24', '2026-12-25', '2026-12-28'])), '2026-12-23T09:00:00.000Z', 'over a holiday run and a weekend')
+    const berlin: BusinessCalendar = { ...utc(), timeZone: 'Europe/Berlin' }
+    assert.equal(back('2026-10-26T09:00:00.000Z', 1, berlin), '2026-10-23T08:00:00.000Z', 'Monday 10:00 CET → Friday 10:00 CEST')
+    assert.equal(back('2026-11-30T10:00:00.000Z', 0, utc()), '2026-11-30T10:00:00.000Z')
   })
 
   it('parses weekend and holiday settings, refusing what is not a date', () => {

@@ -1,15 +1,22 @@
+import { Temporal } from 'temporal-polyfill'
+
 /**
  * Business-day arithmetic for disclosure deadlines (P9.1): "acknowledged within 5
  * business days" counted in one time zone, skipping the weekend days and the holidays
  * the operator configures.
  *
- * The rule, stated once: a deadline is the receipt time moved forward by N business
- * days, keeping the local time of day. A report received on a day off counts from the
- * start (00:00) of the next business day. So a report received on Monday 10:00 is due
- * the next Monday 10:00; one received on Saturday is due at the end of the following
- * Friday (Saturday's counting starts Monday 00:00, plus five business days: next Monday
- * 00:00). A local time that does not exist on the due day (a daylight-saving gap) is
- * moved forward by the gap.
+ * The rule, stated once: a deadline is the same local wall-clock time N business days
+ * after receipt. A report received on a day off counts from the start of the next
+ * business day. So a report received on Monday 10:00 is due the next Monday 10:00; one
+ * received on Saturday is due at the end of the following Friday (Saturday's counting
+ * starts Monday 00:00, plus five business days: next Monday 00:00). Where that wall-clock
+ * time does not exist on the due day (a daylight-saving gap), the deadline is the next
+ * valid time: the instant the clocks jump (02:30 in a 02:00→03:00 gap is due at 03:00).
+ * Where it exists twice (clocks set back), the first of the two.
+ *
+ * The calendar work is done by Temporal (the `temporal-polyfill` package until Node
+ * ships it): plain dates for the day count, the zone's rules for the wall-clock time.
+ * Nothing here adds milliseconds to move across days.
  */
 export interface BusinessCalendar {
   /** An IANA time zone, e.g. "Europe/Berlin"; "UTC" by default. */
@@ -20,84 +27,87 @@ export interface BusinessCalendar {
   holidays: ReadonlySet<string>
 }
 
-const DAY_MS = 86_400_000
-
-interface LocalTime {
-  /** Midnight UTC of the local calendar date: a carrier for calendar arithmetic only. */
-  date: number
-  /** Milliseconds since local midnight. */
-  timeOfDay: number
-}
-
-const formatters = new Map<string, Intl.DateTimeFormat>()
-function formatter(timeZone: string): Intl.DateTimeFormat {
-  let f = formatters.get(timeZone)
-  if (f === undefined) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' })
-    formatters.set(timeZone, f)
-  }
-  return f
-}
-
-/** The wall-clock reading of an instant in a zone, as a UTC timestamp with the same fields. */
-function wallClock(instant: number, timeZone: string): number {
-  const parts = Object.fromEntries(formatter(timeZone).formatToParts(new Date(instant)).map((p) => [p.type, p.value]))
-  const ms = ((instant % 1000) + 1000) % 1000
-  return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second), ms)
-}
-
-function toLocal(instant: Date, timeZone: string): LocalTime {
-  const wall = wallClock(instant.getTime(), timeZone)
-  const date = Math.floor(wall / DAY_MS) * DAY_MS
-  return { date, timeOfDay: wall - date }
-}
-
-/** The instant at which the zone's clocks read `wall` (forward across a gap). */
-function fromLocal(wall: number, timeZone: string): Date {
-  const offsetAt = (instant: number) => wallClock(instant, timeZone) - instant
-  let instant = wall - offsetAt(wall)
-  const second = wall - offsetAt(instant)
-  if (second !== instant) instant = Math.max(instant, second)
-  return new Date(instant)
-}
-
-export function isoDate(carrier: number): string {
-  return new Date(carrier).toISOString().slice(0, 10)
-}
-
 /** Whether a local calendar date (YYYY-MM-DD) is a business day. */
 export function isBusinessDay(date: string, calendar: BusinessCalendar): boolean {
-  const carrier = Date.parse(`${date}T00:00:00Z`)
-  if (Number.isNaN(carrier)) throw new RangeError(`not a date: ${date}`)
-  return !calendar.weekend.has(new Date(carrier).getUTCDay()) && !calendar.holidays.has(date)
+  return businessDay(plainDate(date), calendar)
+}
+
+function plainDate(date: string): Temporal.PlainDate {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new RangeError(`not a date: ${date}`)
+  try {
+    return Temporal.PlainDate.from(date, { overflow: 'reject' })
+  } catch {
+    throw new RangeError(`not a date: ${date}`)
+  }
+}
+
+function businessDay(date: Temporal.PlainDate, calendar: BusinessCalendar): boolean {
+  // Temporal numbers the days 1 = Monday … 7 = Sunday; the calendar 0 = Sunday … 6 = Saturday.
+  return !calendar.weekend.has(date.dayOfWeek % 7) && !calendar.holidays.has(date.toString())
+}
+
+function zoned(instant: Date, timeZone: string): Temporal.ZonedDateTime {
+  return Temporal.Instant.fromEpochMilliseconds(instant.getTime()).toZonedDateTimeISO(timeZone)
+}
+
+/**
+ * The first instant at which the zone's clocks read `wall` or later: `wall` itself (its
+ * first occurrence if the clocks are set back over it), or, in a gap, the end of the gap.
+ */
+export function firstInstantAt(wall: Temporal.PlainDateTime, timeZone: string): Temporal.Instant {
+  const earlier = wall.toZonedDateTime(timeZone, { disambiguation: 'earlier' })
+  if (Temporal.PlainDateTime.compare(earlier.toPlainDateTime(), wall) === 0) return earlier.toInstant()
+  // In a gap, 'earlier' reads the same wall time on the offset before the gap, so it lies
+  // before the transition; the transition after it is where the clocks jump past `wall`.
+  const transition = earlier.getTimeZoneTransition('next')
+  if (transition === null) throw new RangeError(`no valid time at ${wall.toString()} in ${timeZone}`)
+  return transition.toInstant()
 }
 
 /** `start` moved forward by `days` business days (see the rule above). */
 export function addBusinessDays(start: Date, days: number, calendar: BusinessCalendar): Date {
   if (!Number.isInteger(days) || days < 0) throw new RangeError('days must be a whole number, zero or more')
   if (calendar.weekend.size >= 7) throw new RangeError('a calendar needs at least one business day a week')
-  let { date, timeOfDay } = toLocal(start, calendar.timeZone)
-  const business = (carrier: number) => isBusinessDay(isoDate(carrier), calendar)
-  if (!business(date)) {
-    while (!business(date)) date += DAY_MS
-    timeOfDay = 0
+  const received = zoned(start, calendar.timeZone)
+  let date = received.toPlainDate()
+  let time = received.toPlainTime()
+  if (!businessDay(date, calendar)) {
+    while (!businessDay(date, calendar)) date = date.add({ days: 1 })
+    time = new Temporal.PlainTime(0, 0)
   }
   // Ends: the holidays are finitely many and at least one weekday a week is a business day.
   for (let left = days; left > 0; ) {
-    date += DAY_MS
-    if (business(date)) left--
+    date = date.add({ days: 1 })
+    if (businessDay(date, calendar)) left--
   }
-  return fromLocal(date + timeOfDay, calendar.timeZone)
+  return new Date(firstInstantAt(date.toPlainDateTime(time), calendar.timeZone).epochMilliseconds)
+}
+
+/**
+ * `due` moved back by `days` business days at the same local wall-clock time (the next
+ * valid time if it does not exist that day): when "a business day before the deadline" is.
+ * Never later than `due`.
+ */
+export function subtractBusinessDays(due: Date, days: number, calendar: BusinessCalendar): Date {
+  if (!Number.isInteger(days) || days < 0) throw new RangeError('days must be a whole number, zero or more')
+  if (calendar.weekend.size >= 7) throw new RangeError('a calendar needs at least one business day a week')
+  const at = zoned(due, calendar.timeZone)
+  let date = at.toPlainDate()
+  for (let left = days; left > 0; ) {
+    date = date.subtract({ days: 1 })
+    if (businessDay(date, calendar)) left--
+  }
+  return new Date(Math.min(firstInstantAt(date.toPlainDateTime(at.toPlainTime()), calendar.timeZone).epochMilliseconds, due.getTime()))
 }
 
 /** Whole business days from `from` to `to` (local dates, `from` excluded, `to` included). */
 export function businessDaysBetween(from: Date, to: Date, calendar: BusinessCalendar): number {
-  let date = toLocal(from, calendar.timeZone).date
-  const end = toLocal(to, calendar.timeZone).date
+  let date = zoned(from, calendar.timeZone).toPlainDate()
+  const end = zoned(to, calendar.timeZone).toPlainDate()
   let count = 0
-  while (date < end) {
-    date += DAY_MS
-    if (isBusinessDay(isoDate(date), calendar)) count++
+  while (Temporal.PlainDate.compare(date, end) < 0) {
+    date = date.add({ days: 1 })
+    if (businessDay(date, calendar)) count++
   }
   return count
 }
@@ -117,18 +127,13 @@ export function parseHolidays(text: string): { dates: Set<string>; bad: string[]
   const dates = new Set<string>()
   const bad: string[] = []
   for (const entry of text.split(/[\s,]+/).filter((e) => e !== '')) {
-    const parsed = /^\d{4}-\d{2}-\d{2}$/.test(entry) ? Date.parse(`${entry}T00:00:00Z`) : Number.NaN
-    if (Number.isNaN(parsed) || isoDate(parsed) !== entry) bad.push(entry)
-    else dates.add(entry)
+    try {
+      dates.add(plainDate(entry).toString())
+    } catch {
+      bad.push(entry)
+    }
   }
   return { dates, bad }
 }
 
-export function isTimeZone(name: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: name })
-    return true
-  } catch {
-    return false
-  }
-}
+export { isTimeZone } from '../../time-zone.ts'

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
+import { Temporal } from 'temporal-polyfill'
 import type { Clock } from '../../clock.ts'
 import type { Config } from '../../config.ts'
 import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
@@ -12,9 +13,10 @@ import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import { enqueue, enqueueExternal, fitForNotice, membersWithRoles } from '../notify/notify.service.ts'
 import type { Subjects } from '../privacy/subjects.ts'
 import type { AlertsService } from '../response/alerts.service.ts'
-import { addBusinessDays, type BusinessCalendar } from './business-days.ts'
+import { addBusinessDays, subtractBusinessDays, type BusinessCalendar } from './business-days.ts'
 import type { ReportSeverity, ReportStatus, VulnerabilityReportsTable } from './disclosure.tables.ts'
 import { reporterSubject, type ReportDetails, type ReporterContact, type ReportKey, type ReportSealing } from './reports.sealing.ts'
+import { requireMailbox } from '../../email-address.ts'
 
 /**
  * Vulnerability reports (P9.1). Anyone may report, rate-limited per address, with no
@@ -99,6 +101,12 @@ export interface ReportsService {
   resolveAddress(orgId: string, ref: string): Promise<string | undefined>
 }
 
+/**
+ * Reports whose deadline is this close are looked at for a reminder (one business day
+ * before it, which holidays and weekends can push weeks back); the exact time is computed
+ * per report.
+ */
+const REMINDER_HORIZON_HOURS = 31 * 24
 const CLOSED: ReadonlySet<ReportStatus> = new Set(['resolved', 'rejected', 'duplicate'])
 const BASE32 = 'ABCDEFGHJKMNPQRSTVWXYZ0123456789' // Crockford-like, no I, L, O, U
 const ANONYMOUS: AuditActor = { type: 'anonymous', id: null }
@@ -240,7 +248,7 @@ export function createReportsService(deps: {
       const id = token.id
       const reference = newReference()
       const ackDue = addBusinessDays(now, deps.config.ackBusinessDays, deps.calendar)
-      const contact: ReporterContact | null = input.reporter === undefined || (input.reporter.email === undefined && input.reporter.name === undefined) ? null : { name: input.reporter.name ?? null, email: input.reporter.email ?? null, credit: input.reporter.credit ?? false }
+      const contact: ReporterContact | null = input.reporter === undefined || (input.reporter.email === undefined && input.reporter.name === undefined) ? null : { name: input.reporter.name ?? null, email: input.reporter.email === undefined ? null : requireMailbox(input.reporter.email, '/body/reporter/email').address, credit: input.reporter.credit ?? false }
       await withOrg(db, orgId, async (trx) => {
         const { key, wrapped, kekVersion } = await sealing.newKey(trx, orgId, id)
         const details: ReportDetails = { title: input.title, location: input.location, impact: input.impact, steps: input.steps }
@@ -358,11 +366,14 @@ export function createReportsService(deps: {
     async watch() {
       const now = clock()
       const due = await withOwner(db, (trx) =>
-        trx.selectFrom('vulnerability_reports').select(['id', 'org_id', 'ack_due_at', 'ack_reminded_at', 'ack_overdue_at']).where('acknowledged_at', 'is', null).where((eb) => eb.or([eb('ack_reminded_at', 'is', null), eb('ack_overdue_at', 'is', null)])).where('ack_due_at', '<=', new Date(now.getTime() + 86_400_000)).limit(500).execute(),
+        trx.selectFrom('vulnerability_reports').select(['id', 'org_id', 'ack_due_at', 'ack_reminded_at', 'ack_overdue_at']).where('acknowledged_at', 'is', null).where((eb) => eb.or([eb('ack_reminded_at', 'is', null), eb('ack_overdue_at', 'is', null)])).where('ack_due_at', '<=', new Date(Temporal.Instant.fromEpochMilliseconds(now.getTime()).add({ hours: REMINDER_HORIZON_HOURS }).epochMilliseconds)).limit(500).execute(),
       )
       let reminded = 0
       let overdue = 0
       for (const candidate of due) {
+        // The reminder is due one business day before the deadline (same local time): Friday
+        // 10:00 for a Monday 10:00 deadline, not Sunday.
+        if (now.getTime() < subtractBusinessDays(candidate.ack_due_at, 1, deps.calendar).getTime()) continue
         await withOrg(db, candidate.org_id, async (trx) => {
           const row = await load(trx, candidate.id, true)
           if (row.acknowledged_at !== null) return
@@ -374,7 +385,7 @@ export function createReportsService(deps: {
             overdue++
           } else if (row.ack_reminded_at === null) {
             await trx.updateTable('vulnerability_reports').set({ ack_reminded_at: now }).where('id', '=', row.id).execute()
-            await tellTeam(trx, row, 'acknowledgement due within a day', `Acknowledge it by ${row.ack_due_at.toISOString()}: the reporter was promised an answer within the deadline.`)
+            await tellTeam(trx, row, 'acknowledgement due within a business day', `Acknowledge it by ${row.ack_due_at.toISOString()}: the reporter was promised an answer within the deadline.`)
             reminded++
           }
         })

@@ -1,3 +1,4 @@
+import { Temporal } from 'temporal-polyfill'
 import type { Config } from '../../config.ts'
 
 /**
@@ -25,7 +26,6 @@ export interface SecurityTxt {
 type OpenPgp = typeof import('openpgp')
 type PrivateKey = Awaited<ReturnType<OpenPgp['readPrivateKey']>>
 
-const DAY_MS = 86_400_000
 export const POLICY_PATH = '/v1/vulnerability-reports/policy'
 
 export function createSecurityTxt(config: Pick<Config, 'publicUrl' | 'disclosure'>): SecurityTxt {
@@ -35,7 +35,7 @@ export function createSecurityTxt(config: Pick<Config, 'publicUrl' | 'disclosure
 
   function body(origin: string, now: Date): string {
     const base = config.publicUrl ?? origin
-    const expires = new Date(Math.floor(now.getTime() / DAY_MS) * DAY_MS + d.expiresDays * DAY_MS)
+    const expires = new Date(Temporal.Instant.fromEpochMilliseconds(now.getTime()).toZonedDateTimeISO('UTC').startOfDay().add({ days: d.expiresDays }).epochMilliseconds)
     const contacts = d.contacts.length > 0 ? d.contacts : [`${base}${POLICY_PATH}`]
     const lines = [
       '# Security contact for this Custodian deployment (RFC 9116).',

@@ -13,6 +13,7 @@ import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import * as store from './identity.store.ts'
 import type { MfaService } from './mfa.service.ts'
+import { parseMailbox, requireMailbox } from '../../email-address.ts'
 
 /**
  * Credentials to principals, and the ways in: bootstrap, password login, sessions.
@@ -201,8 +202,9 @@ export function createAuthService(deps: {
         const orgId = randomUUID()
         const userId = randomUUID()
         await store.insertOrg(trx, { id: orgId, kind: 'provider', name: input.orgName })
-        if ((await store.findUserByEmail(trx, input.email)) !== undefined) throw new AppError('CONFLICT', 'that email is taken')
-        await store.insertUser(trx, { id: userId, email: input.email, password_hash: passwordHash, locked_until: null, last_login_at: null })
+        const email = requireMailbox(input.email, '/body/email').address
+        if ((await store.findUserByEmail(trx, email)) !== undefined) throw new AppError('CONFLICT', 'that email is taken')
+        await store.insertUser(trx, { id: userId, email, password_hash: passwordHash, locked_until: null, last_login_at: null })
         await store.insertMembership(trx, { org_id: orgId, user_id: userId, role: 'owner' })
         const token = issueToken('cst_api')
         await store.insertApiToken(trx, {
@@ -234,7 +236,7 @@ export function createAuthService(deps: {
     },
 
     async login(input, meta) {
-      const user = await withOwner(db, (trx) => store.findUserByEmail(trx, input.email))
+      const user = await withOwner(db, (trx) => store.findUserByEmail(trx, parseMailbox(input.email)?.address ?? input.email))
       const memberships = user === undefined ? [] : await withOwner(db, (trx) =>
         trx.selectFrom('memberships as m').innerJoin('orgs as o', 'o.id', 'm.org_id').select(['m.org_id', 'm.role', 'o.kind']).where('m.user_id', '=', user.id).where('m.suspended_at', 'is', null).execute(),
       )

@@ -17,7 +17,7 @@ import {
   LoginBody,
   MemberViewSchema,
   OrgViewSchema,
-  RenameOrgBody,
+  UpdateOrgBody,
   ServiceAccountBody,
   ServiceAccountViewSchema,
 } from './identity.types.ts'
@@ -88,8 +88,8 @@ export function identityRoutes(deps: { auth: AuthService; identity: IdentityServ
 
     app.patch('/v1/orgs/:orgId', {
       config: { access: { permission: 'org:update' } },
-      schema: { tags, summary: 'Rename the org', params: OrgParams, body: RenameOrgBody, response: { 200: OrgViewSchema, ...errorResponses('org') } },
-      handler: async (request) => identity.renameOrg(ctxOf(request), request.body.name),
+      schema: { tags, summary: 'Rename the org, or set its time zone (an IANA zone: the alert rules count its hours of the day there)', params: OrgParams, body: UpdateOrgBody, response: { 200: OrgViewSchema, ...errorResponses('org') } },
+      handler: async (request) => identity.updateOrg(ctxOf(request), request.body),
     })
 
     app.get('/v1/orgs/:orgId/members', {

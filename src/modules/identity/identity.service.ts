@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hashPassword, passwordMatches } from '../../crypto/password.ts'
@@ -16,6 +16,8 @@ import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import * as store from './identity.store.ts'
 import * as ssoStore from './sso.store.ts'
 import type { ApiTokenView, InvitationView, MemberView, OrgView, ServiceAccountView } from './identity.types.ts'
+import { requireMailbox } from '../../email-address.ts'
+import { isTimeZone } from '../../time-zone.ts'
 
 /**
  * Orgs, members, invitations, service accounts and API tokens. Each change and the audit
@@ -23,7 +25,8 @@ import type { ApiTokenView, InvitationView, MemberView, OrgView, ServiceAccountV
  */
 export interface IdentityService {
   getOrg(ctx: RequestContext): Promise<OrgView>
-  renameOrg(ctx: RequestContext, name: string): Promise<OrgView>
+  /** Renames the org and/or sets its time zone (an IANA zone, checked here). */
+  updateOrg(ctx: RequestContext, input: { name?: string | undefined; timeZone?: string | undefined }): Promise<OrgView>
   /** Provider only: a customer org and a one-time invitation for its first owner. */
   createCustomerOrg(ctx: RequestContext, input: { name: string; ownerEmail: string }): Promise<{ org: OrgView; invitation: InvitationView & { token: string } }>
   invite(ctx: RequestContext, input: { email: string; role: string }): Promise<InvitationView & { token: string }>
@@ -82,6 +85,12 @@ export function createIdentityService(deps: {
 
   const record = (trx: Trx, ctx: RequestContext, action: string, target: { type: string; id: string | null }, details?: Record<string, unknown>) =>
     audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target, outcome: 'success', details, meta: ctx.meta })
+
+  /** A zone both Temporal and PostgreSQL know: the alert rules read hours of the day in SQL (`AT TIME ZONE`). */
+  async function assertTimeZone(name: string): Promise<void> {
+    const known = isTimeZone(name) && (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_timezone_names WHERE name = ${name}`.execute(db)).rows[0]?.n === 1
+    if (!known) throw new AppError('VALIDATION_FAILED', 'timeZone must be an IANA time zone such as Europe/Berlin', { errors: [{ path: '/body/timeZone', message: 'not an IANA time zone such as Europe/Berlin (fixed offsets are refused)' }] })
+  }
 
   /** Scopes given for the CLI's break-glass token: catalog permissions its holder has. */
   function validateScopes(scopes: string[] | undefined, holder: ReadonlySet<Permission>): string[] | null {
@@ -211,42 +220,45 @@ export function createIdentityService(deps: {
       return orgView(org)
     },
 
-    async renameOrg(ctx, name) {
+    async updateOrg(ctx, input) {
+      if (input.timeZone !== undefined) await assertTimeZone(input.timeZone)
       return withOrg(db, ctx.orgId, async (trx) => {
-        const org = await store.renameOrg(trx, ctx.orgId, name)
+        const org = await store.updateOrg(trx, ctx.orgId, { name: input.name, time_zone: input.timeZone })
         if (org === undefined) throw new AppError('NOT_FOUND', 'no such org')
-        await record(trx, ctx, 'org.update', { type: 'org', id: ctx.orgId }, { name })
+        await record(trx, ctx, 'org.update', { type: 'org', id: ctx.orgId }, { ...(input.name === undefined ? {} : { name: input.name }), ...(input.timeZone === undefined ? {} : { timeZone: input.timeZone }) })
         return orgView(org)
       })
     },
 
     async createCustomerOrg(ctx, input) {
       if (ctx.principal.orgKind !== 'provider') throw new AppError('FORBIDDEN', 'only the provider org creates orgs', { permission: 'orgs:create' })
+      const ownerEmail = requireMailbox(input.ownerEmail, '/body/ownerEmail').address
       const orgId = randomUUID()
       const invitation = issueToken('cst_inv')
       const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
       // Owner transaction: the new org does not exist yet, so no org context can hold it.
       const org = await withOwner(db, async (trx) => {
         const created = await store.insertOrg(trx, { id: orgId, kind: 'customer', name: input.name })
-        await store.insertInvitation(trx, { id: invitation.id, org_id: orgId, email: input.ownerEmail, role: 'owner', secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+        await store.insertInvitation(trx, { id: invitation.id, org_id: orgId, email: ownerEmail, role: 'owner', secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
         await record(trx, ctx, 'org.create', { type: 'org', id: orgId }, { name: input.name })
         const provider: AuditActor = actorOf(ctx.principal)
         await audit.append(trx, { orgId, actor: provider, action: 'org.created', target: { type: 'org', id: orgId }, outcome: 'success', details: { byOrg: ctx.orgId }, meta: ctx.meta })
         await audit.append(trx, { orgId, actor: provider, action: 'invitation.create', target: { type: 'invitation', id: invitation.id }, outcome: 'success', details: { role: 'owner' }, meta: ctx.meta })
         return created
       })
-      return { org: orgView(org), invitation: { id: invitation.id, email: input.ownerEmail, role: 'owner', expiresAt: expiresAt.toISOString(), token: invitation.token } }
+      return { org: orgView(org), invitation: { id: invitation.id, email: ownerEmail, role: 'owner', expiresAt: expiresAt.toISOString(), token: invitation.token } }
     },
 
     async invite(ctx, input) {
+      const email = requireMailbox(input.email, '/body/email').address
       const invitation = issueToken('cst_inv')
       const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
       await withOrg(db, ctx.orgId, async (trx) => {
         await access.assertAssignable(trx, ctx, input.role)
-        await store.insertInvitation(trx, { id: invitation.id, org_id: ctx.orgId, email: input.email, role: input.role, secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+        await store.insertInvitation(trx, { id: invitation.id, org_id: ctx.orgId, email, role: input.role, secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
         await record(trx, ctx, 'invitation.create', { type: 'invitation', id: invitation.id }, { role: input.role })
       })
-      return { id: invitation.id, email: input.email, role: input.role, expiresAt: expiresAt.toISOString(), token: invitation.token }
+      return { id: invitation.id, email, role: input.role, expiresAt: expiresAt.toISOString(), token: invitation.token }
     },
 
     async acceptInvitation(input, meta) {
@@ -445,7 +457,8 @@ export function createIdentityService(deps: {
         let holder: { userId?: string; serviceAccountId?: string }
         let role: string
         if (input.email !== undefined) {
-          const member = (await store.listMembers(trx)).find((m) => m.email.toLowerCase() === input.email?.toLowerCase())
+          const email = requireMailbox(input.email, '--email').address.toLowerCase()
+          const member = (await store.listMembers(trx)).find((m) => m.email.toLowerCase() === email)
           if (member === undefined) throw new AppError('NOT_FOUND', `${input.email} is not a member of org ${input.orgId}`)
           holder = { userId: member.user_id }
           role = member.role
@@ -465,7 +478,7 @@ export function createIdentityService(deps: {
 }
 
 function orgView(row: store.OrgRow): OrgView {
-  return { id: row.id, kind: row.kind, name: row.name, createdAt: row.created_at.toISOString() }
+  return { id: row.id, kind: row.kind, name: row.name, timeZone: row.time_zone, createdAt: row.created_at.toISOString() }
 }
 
 function memberView(row: store.MemberRow): MemberView {

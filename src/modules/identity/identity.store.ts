@@ -134,8 +134,14 @@ export async function findOrg(trx: Trx, id: string): Promise<OrgRow | undefined>
   return trx.selectFrom('orgs').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
-export async function renameOrg(trx: Trx, id: string, name: string): Promise<OrgRow | undefined> {
-  return trx.updateTable('orgs').set({ name }).where('id', '=', id).returningAll().executeTakeFirst()
+/** The org's time zone (an IANA name), read in the org's own transaction. */
+export async function orgTimeZone(trx: Trx, id: string): Promise<string> {
+  return (await trx.selectFrom('orgs').select('time_zone').where('id', '=', id).executeTakeFirst())?.time_zone ?? 'UTC'
+}
+
+export async function updateOrg(trx: Trx, id: string, change: { name?: string | undefined; time_zone?: string | undefined }): Promise<OrgRow | undefined> {
+  const set = { ...(change.name === undefined ? {} : { name: change.name }), ...(change.time_zone === undefined ? {} : { time_zone: change.time_zone }) }
+  return trx.updateTable('orgs').set(set).where('id', '=', id).returningAll().executeTakeFirst()
 }
 
 export async function findUserByEmail(trx: Trx, email: string): Promise<UserRow | undefined> {

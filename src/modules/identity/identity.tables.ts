@@ -5,6 +5,8 @@ export interface OrgsTable {
   id: string
   kind: 'provider' | 'customer'
   name: string
+  /** IANA time zone in which the org's hours of the day are counted (migration 0019). */
+  time_zone: Generated<string>
   created_at: Generated<Date>
 }
 

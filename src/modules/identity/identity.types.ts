@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Credential, Email, Name, Password, RoleName, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 
-export const OrgViewSchema = Type.Object({ id: Uuid, kind: Type.Union([Type.Literal('provider'), Type.Literal('customer')]), name: Type.String(), createdAt: Timestamp })
+export const OrgViewSchema = Type.Object({ id: Uuid, kind: Type.Union([Type.Literal('provider'), Type.Literal('customer')]), name: Type.String(), timeZone: Type.String({ description: 'IANA time zone in which the org’s hours of the day are counted (alert rules)' }), createdAt: Timestamp })
 export type OrgView = Static<typeof OrgViewSchema>
 
 export const MemberViewSchema = Type.Object({ userId: Uuid, email: Type.String(), role: Type.String(), joinedAt: Timestamp, suspendedAt: Type.Union([Timestamp, Type.Null()]) })
@@ -33,7 +33,8 @@ export const LoginBody = Type.Object(
 )
 export const AcceptInvitationBody = Type.Object({ token: Credential, password: Password }, Strict)
 export const CreateOrgBody = Type.Object({ name: Name, ownerEmail: Email }, Strict)
-export const RenameOrgBody = Type.Object({ name: Name }, Strict)
+export const TimeZone = Type.String({ minLength: 1, maxLength: 64, description: 'an IANA time zone such as Europe/Berlin (default UTC); not a fixed offset' })
+export const UpdateOrgBody = Type.Object({ name: Type.Optional(Name), timeZone: Type.Optional(TimeZone) }, { ...Strict, minProperties: 1 })
 export const InviteBody = Type.Object({ email: Email, role: RoleName }, Strict)
 export const ChangeRoleBody = Type.Object({ role: RoleName }, Strict)
 export const ServiceAccountBody = Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }), role: RoleName }, Strict)

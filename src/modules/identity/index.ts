@@ -14,6 +14,7 @@ import { createSecurityPolicyService } from './policy.service.ts'
 import { policyRoutes } from './policy.routes.ts'
 import { createSessionsService } from './sessions.service.ts'
 import { sessionsRoutes } from './sessions.routes.ts'
+import { orgTimeZone as readOrgTimeZone } from './identity.store.ts'
 import type { UserSecrets } from '../vault/vault.usersecrets.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { createOidcRelyingParty } from './sso.oidc.ts'
@@ -49,5 +50,7 @@ export function createIdentityModule(deps: {
     await app.register(operatorRoutes({ operator }))
     await app.register(ssoRoutes({ sso, login: ssoLogin, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
   }
-  return { auth, identity, mfa, sso, routes }
+  /** For other modules: the org's time zone, in their org transaction. */
+  const orgTimeZone = readOrgTimeZone
+  return { auth, identity, mfa, sso, routes, orgTimeZone }
 }

@@ -13,6 +13,7 @@ import { startSession } from './auth.service.ts'
 import * as identityStore from './identity.store.ts'
 import { SsoValidationError, type IdTokenClaims, type OidcRelyingParty } from './sso.oidc.ts'
 import * as store from './sso.store.ts'
+import { parseDomain, parseMailbox } from '../../email-address.ts'
 
 /**
  * Signing in through the org's OpenID provider (P3.3): authorization code flow with PKCE,
@@ -185,14 +186,18 @@ export function createSsoLogin(deps: {
         throw caught
       }
 
-      const email = typeof claims.email === 'string' ? claims.email.trim().toLowerCase() : undefined
-      const domain = email?.split('@')[1]
+      // K6: the claim must be one plain mailbox, parsed (src/email-address.ts), never split at
+      // an '@': `mallory@acme.test@evil.test` is no address in acme.test.
+      const claimed = typeof claims.email === 'string' ? claims.email : undefined
+      const mailbox = claimed === undefined ? undefined : parseMailbox(claimed)
+      const email = mailbox?.address.toLowerCase()
       // Entra ID does not send email_verified; its tenant-specific issuer vouches for the
       // directory's addresses instead (docs/authentication.md).
       const verified = claims.email_verified === true || (row.preset === 'microsoft' && claims.email_verified === undefined)
-      if (email === undefined || domain === undefined || !verified || !row.allowed_domains.includes(domain)) {
-        const reason = email === undefined ? 'no email claim' : !verified ? 'email not verified' : 'email domain not allowed'
-        throw await refuse(orgId, 'SSO_EMAIL_NOT_ALLOWED', reason, meta, email === undefined ? {} : { sensitive: { email } })
+      const allowed = new Set(row.allowed_domains.map((d) => parseDomain(d) ?? d))
+      if (mailbox === undefined || email === undefined || !verified || !allowed.has(mailbox.domain)) {
+        const reason = claimed === undefined ? 'no email claim' : mailbox === undefined ? 'email claim is not one plain address' : !verified ? 'email not verified' : 'email domain not allowed'
+        throw await refuse(orgId, 'SSO_EMAIL_NOT_ALLOWED', reason, meta, claimed === undefined ? {} : { sensitive: { email: email ?? claimed.slice(0, 320) } })
       }
 
       const result = await withOwner(db, async (trx) => {

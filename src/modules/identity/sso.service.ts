@@ -8,6 +8,7 @@ import type { AuditService } from '../audit/audit.service.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { resolveIssuer, type OidcRelyingParty, type SsoPreset } from './sso.oidc.ts'
 import * as store from './sso.store.ts'
+import { parseDomain } from '../../email-address.ts'
 
 /**
  * An org's single sign-on set-up (P3.3) and "SSO only" (P3.4). The client secret is kept
@@ -57,7 +58,6 @@ export interface SsoService {
 }
 
 export const CLIENT_SECRET_NAME = 'sso/client-secret'
-const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/
 
 export function createSsoService(deps: {
   db: Kysely<DB>
@@ -98,10 +98,11 @@ export function createSsoService(deps: {
   }
 
   function domains(input: string[]): string[] {
-    const normalized = [...new Set(input.map((d) => d.trim().toLowerCase()))]
-    const errors = normalized.map((d, i) => ({ d, i })).filter(({ d }) => !DOMAIN.test(d)).map(({ d, i }) => ({ path: `/body/allowedDomains/${i}`, message: `${JSON.stringify(d)} is not a domain name` }))
+    // K6: by the same parser as the addresses they are compared with (lower-case, IDN as A-labels).
+    const parsed = input.map((d) => parseDomain(d))
+    const errors = parsed.map((d, i) => ({ d, i })).filter(({ d }) => d === undefined).map(({ i }) => ({ path: `/body/allowedDomains/${i}`, message: `${JSON.stringify(input[i])} is not a domain name` }))
     if (errors.length > 0) throw new AppError('VALIDATION_FAILED', 'allowed email domains must be domain names (example.com)', { errors })
-    return normalized
+    return [...new Set(parsed as string[])]
   }
 
   return {

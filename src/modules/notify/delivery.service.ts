@@ -6,6 +6,7 @@ import type { RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { Mailer } from './mail.ts'
 import type { WebhooksService } from './webhooks.service.ts'
+import { parseMailbox, type Mailbox } from '../../email-address.ts'
 
 /**
  * Delivering the notification outbox (P3.5, P6.3): each recipient's row by e-mail, and
@@ -99,13 +100,16 @@ export function createDeliveryService(deps: {
       let settled = 0
       for (const row of due) {
         const email = row.email ?? (row.recipient_ref === null ? undefined : await deps.resolveAddress(row.org_id, row.recipient_ref))
-        const skip = deps.mailer === undefined ? 'no mail server configured' : email === undefined || email === null ? 'the recipient has no address (erased, or none was given)' : undefined
+        // K6: only one plain mailbox is mailed; anything else (a list, a name, a stored address
+        // from before addresses were parsed) is skipped, not handed to the SMTP client to interpret.
+        const mailbox = email === undefined || email === null ? undefined : parseMailbox(email)
+        const skip = deps.mailer === undefined ? 'no mail server configured' : email === undefined || email === null ? 'the recipient has no address (erased, or none was given)' : mailbox === undefined ? 'the recipient address is not one plain mailbox' : undefined
         if (skip !== undefined) {
           await withOrg(db, row.org_id, (trx) => trx.updateTable('notifications').set({ status: 'skipped', last_error: skip }).where('id', '=', row.id).where('status', '=', 'pending').execute())
           settled++
           continue
         }
-        const to = email as string
+        const to = (mailbox as Mailbox).address
         const claimed = await withOrg(db, row.org_id, (trx) =>
           trx.updateTable('notifications').set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: new Date(clock().getTime() + LEASE_MS) })).where('id', '=', row.id).where('status', '=', 'pending').where('next_attempt_at', '<=', now).returning('attempts').executeTakeFirst(),
         )
@@ -117,7 +121,7 @@ export function createDeliveryService(deps: {
           const e = caught as { responseCode?: number; code?: string; message?: string }
           error = `${e.responseCode ?? e.code ?? 'error'}: ${String(e.message ?? '').slice(0, 200)}`
         }
-        if (await settle(row.org_id, row.id, claimed.attempts, error, to.split('@')[1] ?? '', row.kind)) settled++
+        if (await settle(row.org_id, row.id, claimed.attempts, error, (mailbox as Mailbox).domain, row.kind)) settled++
       }
       return settled
     },

@@ -1,5 +1,6 @@
 import nodemailer from 'nodemailer'
 import { trustedCas } from '../../http/outbound.ts'
+import { parseSender, requireMailbox } from '../../email-address.ts'
 
 /**
  * E-mail over SMTP (nodemailer). TLS is required by default: STARTTLS on a submission
@@ -36,9 +37,21 @@ export function createMailer(settings: MailSettings): Mailer {
     greetingTimeout: settings.timeoutMs,
     socketTimeout: settings.timeoutMs,
   })
+  const sender = parseSender(settings.from)
+  if (sender === undefined) throw new Error('CUSTODIAN_SMTP_FROM is not one address (optionally with a display name)')
   return {
     async send(message) {
-      await transport.sendMail({ from: settings.from, to: message.to, subject: message.subject, text: message.text, headers: message.headers })
+      // K6: one parsed mailbox, handed over as an address object and an explicit envelope, so
+      // nodemailer never reads a recipient string as a list (`a@x.test, b@y.test`) or a name.
+      const to = requireMailbox(message.to, 'to').address
+      await transport.sendMail({
+        from: { name: sender.name ?? '', address: sender.mailbox.address },
+        to: { name: '', address: to },
+        envelope: { from: sender.mailbox.address, to: [to] },
+        subject: message.subject,
+        text: message.text,
+        headers: message.headers,
+      })
     },
   }
 }

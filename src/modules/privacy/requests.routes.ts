@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { Email, errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { SubjectId } from './records.routes.ts'
 import type { RequestsService } from './requests.service.ts'
 
@@ -31,7 +31,7 @@ const NewRequest = Type.Object(
   {
     kind: Kind,
     subjectId: SubjectId,
-    requester: Type.Optional(Type.Object({ name: Type.Optional(Type.String({ maxLength: 200 })), email: Type.Optional(Type.String({ maxLength: 254 })), channel: Type.Optional(Type.String({ maxLength: 100 })) }, Strict)),
+    requester: Type.Optional(Type.Object({ name: Type.Optional(Type.String({ maxLength: 200 })), email: Type.Optional(Email), channel: Type.Optional(Type.String({ maxLength: 100 })) }, Strict)),
     verification: Type.Optional(Verification),
   },
   Strict,

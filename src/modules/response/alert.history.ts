@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { Trx } from '../../db/tenant.ts'
+import { localHour } from '../../time-zone.ts'
 import type { ChainedEvent, History } from './alert.rules.ts'
 
 type CountFilter = Parameters<History['count']>[0]
@@ -15,8 +16,11 @@ type CountFilter = Parameters<History['count']>[0]
  * counted). What was read serves every later question whose window starts no earlier
  * and ends no earlier than everything read; any other question (events chained out of
  * time order, by a slow transaction) is asked of the database directly.
+ *
+ * Hours of the day are the org's (`timeZone`, an IANA zone both the runtime and PostgreSQL
+ * know): `AT TIME ZONE` in SQL, Temporal for the batch in memory.
  */
-export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq: number): History {
+export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq: number, timeZone: string): History {
   const before = new Map<string, { from: number; times: Promise<number[]> }>()
   const hoursBefore = new Map<string, { from: number; latest: Promise<Map<number, number>> }>()
 
@@ -47,7 +51,7 @@ export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq:
 
   async function latestRevealPerHour(actorId: string, from: Date, to?: Date): Promise<Map<number, number>> {
     const result = await sql<{ h: number; at: Date }>`
-      SELECT extract(hour FROM occurred_at AT TIME ZONE 'UTC')::int AS h, max(occurred_at) AS at FROM audit_events
+      SELECT extract(hour FROM occurred_at AT TIME ZONE ${timeZone})::int AS h, max(occurred_at) AS at FROM audit_events
        WHERE seq < ${firstSeq} AND action = 'secret.reveal' AND outcome = 'success' AND actor_id = ${actorId} AND occurred_at > ${from}
          ${to === undefined ? sql`` : sql`AND occurred_at <= ${to}`}
        GROUP BY 1`.execute(trx)
@@ -68,18 +72,18 @@ export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq:
       return Math.min(cap, earlierCount + batch.filter((e) => matches(e, filter) && within(e.time.getTime(), from, to)).length)
     },
 
-    async revealedAtHours(actorId, hoursUtc, from, to) {
+    async revealedAtHours(actorId, hours, from, to) {
       let cached = hoursBefore.get(actorId)
       if (cached === undefined) hoursBefore.set(actorId, (cached = { from: from.getTime(), latest: latestRevealPerHour(actorId, from) }))
       let latest = await cached.latest
       if (from.getTime() < cached.from || [...latest.values()].some((t) => t > to.getTime())) latest = await latestRevealPerHour(actorId, from, to)
-      if (hoursUtc.some((h) => (latest.get(h) ?? 0) > from.getTime())) return true
-      return batch.some((e) => reveals(e, actorId) && within(e.time.getTime(), from, to) && hoursUtc.includes(e.time.getUTCHours()))
+      if (hours.some((h) => (latest.get(h) ?? 0) > from.getTime())) return true
+      return batch.some((e) => reveals(e, actorId) && within(e.time.getTime(), from, to) && hours.includes(localHour(e.time, timeZone)))
     },
 
     async revealHours(actorId, from, to) {
       const result = await sql<{ h: number }>`
-        SELECT DISTINCT extract(hour FROM occurred_at AT TIME ZONE 'UTC')::int AS h FROM audit_events
+        SELECT DISTINCT extract(hour FROM occurred_at AT TIME ZONE ${timeZone})::int AS h FROM audit_events
          WHERE action = 'secret.reveal' AND outcome = 'success' AND actor_id = ${actorId} AND occurred_at > ${from} AND occurred_at <= ${to}
          ORDER BY h`.execute(trx)
       return result.rows.map((r) => Number(r.h))

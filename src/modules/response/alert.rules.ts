@@ -1,3 +1,4 @@
+import { localHour } from '../../time-zone.ts'
 import type { Severity } from './response.tables.ts'
 
 /**
@@ -42,10 +43,16 @@ export interface History {
    * reached), so each question reads at most `cap` rows however busy the org is.
    */
   count(filter: { action: string; outcome?: string; by: { actorId: string } | { ip: string } | { detail: [string, string] } }, from: Date, to: Date, cap: number): Promise<number>
-  /** Whether the actor revealed a secret between `from` and `to` at one of these hours of the day (UTC). */
-  revealedAtHours(actorId: string, hoursUtc: number[], from: Date, to: Date): Promise<boolean>
-  /** The hours of the day (UTC) at which the actor revealed secrets between `from` and `to` (asked only when a rule fires). */
+  /** Whether the actor revealed a secret between `from` and `to` at one of these hours of the day (in the org's time zone). */
+  revealedAtHours(actorId: string, hours: number[], from: Date, to: Date): Promise<boolean>
+  /** The hours of the day (in the org's time zone) at which the actor revealed secrets between `from` and `to` (asked only when a rule fires). */
   revealHours(actorId: string, from: Date, to: Date): Promise<number[]>
+}
+
+/** What a rule may know about the org it runs for. */
+export interface OrgContext {
+  /** The org's IANA time zone (`PATCH /v1/orgs/{orgId}`, default UTC): hours of the day are counted there. */
+  timeZone: string
 }
 
 export interface AlertRule {
@@ -53,7 +60,7 @@ export interface AlertRule {
   description: string
   severity: Severity
   defaults: RuleSettings
-  evaluate(event: ChainedEvent, settings: RuleSettings, history: History): Promise<Firing | null>
+  evaluate(event: ChainedEvent, settings: RuleSettings, history: History, org: OrgContext): Promise<Firing | null>
 }
 
 /** Changes of who may do what, and of the org's security settings. */
@@ -106,20 +113,21 @@ export const ALERT_RULES: AlertRule[] = [
   },
   {
     name: 'reveal_off_hours',
-    description: 'A secret revealed outside the actor’s usual hours (needs a history of at least `threshold` reveals in the window)',
+    description: 'A secret revealed outside the actor’s usual hours, counted in the org’s time zone (needs a history of at least `threshold` reveals in the window)',
     severity: 'low',
     defaults: { enabled: true, threshold: 10, windowSeconds: 30 * 86_400, dedupeSeconds: 86_400 },
-    async evaluate(event, settings, history) {
+    async evaluate(event, settings, history, org) {
       if (event.action !== 'secret.reveal' || event.outcome !== 'success' || event.actorId === null) return null
       const from = since(event, settings.windowSeconds)
       const before = new Date(event.time.getTime() - 1)
       const enough = await history.count({ action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } }, from, before, settings.threshold)
       if (enough < settings.threshold) return null
-      const hour = event.time.getUTCHours()
+      // Local hours: a person's working day follows the org's clocks, daylight saving included.
+      const hour = localHour(event.time, org.timeZone)
       // Usual: a reveal within an hour of this one's hour of the day, before it.
       if (await history.revealedAtHours(event.actorId, [(hour + 23) % 24, hour, (hour + 1) % 24], from, before)) return null
       const hours = await history.revealHours(event.actorId, from, before)
-      return { key: event.actorId, title: `a secret revealed at ${String(hour).padStart(2, '0')}:00 UTC, outside this actor’s usual hours`, details: { actor: { type: event.actorType, id: event.actorId }, hourUtc: hour, usualHoursUtc: hours } }
+      return { key: event.actorId, title: `a secret revealed at ${String(hour).padStart(2, '0')}:00 ${org.timeZone}, outside this actor’s usual hours`, details: { actor: { type: event.actorType, id: event.actorId }, hour, usualHours: hours, timeZone: org.timeZone } }
     },
   },
   {

@@ -72,7 +72,13 @@ const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 const ENGINE = { type: 'system' as const, id: 'alerts' }
 const ALL_RULES: Record<string, { description: string; severity: Severity; defaults: RuleSettings }> = { ...Object.fromEntries(ALERT_RULES.map((r) => [r.name, r])), ...SIGNAL_RULES }
 
-export function createAlertsService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append' | 'verify'>; clock: Clock }): AlertsService {
+export function createAlertsService(deps: {
+  db: Kysely<DB>
+  audit: Pick<AuditService, 'append' | 'verify'>
+  clock: Clock
+  /** The org's IANA time zone (identity's org setting), read in the org's transaction. */
+  orgTimeZone: (trx: Trx, orgId: string) => Promise<string>
+}): AlertsService {
   const { db, audit, clock } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
@@ -165,14 +171,15 @@ export function createAlertsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       if (rows.length === 0) return 0
       const settings = await settingsOf(trx)
       const events: ChainedEvent[] = rows.map((row) => ({ eventId: row.event_id, time: row.occurred_at, actorType: row.actor_type, actorId: row.actor_id, action: row.action, targetType: row.target_type, targetId: row.target_id, outcome: row.outcome, ip: row.ip, details: row.details }))
-      const ask = batchHistory(trx, events, Number(rows[0]?.seq))
+      const org = { timeZone: await deps.orgTimeZone(trx, orgId) }
+      const ask = batchHistory(trx, events, Number(rows[0]?.seq), org.timeZone)
       // Firings grouped by rule and key, in order: a burst is one alert update, not hundreds.
       const firings = new Map<string, { rule: AlertRule; dedupeSeconds: number; occurrences: Occurrence[] }>()
       for (const event of events) {
         for (const rule of ALERT_RULES) {
           const s = settings.get(rule.name) as RuleView
           if (!s.enabled) continue
-          const firing = await rule.evaluate(event, s, ask)
+          const firing = await rule.evaluate(event, s, ask, org)
           if (firing === null) continue
           const group = `${rule.name}\0${firing.key}`
           if (!firings.has(group)) firings.set(group, { rule, dedupeSeconds: s.dedupeSeconds, occurrences: [] })
