@@ -92,8 +92,11 @@ export function createCredentialGate(deps: {
   /** HMAC key for throttle counters: neither emails nor addresses are stored in clear. */
   throttleKey: Buffer
   providerOrgId: () => Promise<string | undefined>
+  /** argon2id verification (crypto/password.ts); a test may wrap it to count the hashing work. */
+  passwords?: { matches: typeof passwordMatches; dummyHash: typeof dummyPasswordHash }
 }): CredentialGate {
   const { db, audit, secondFactor } = deps
+  const passwords = deps.passwords ?? { matches: passwordMatches, dummyHash: dummyPasswordHash }
   const throttle = deps.config.auth.throttle
   const keyOf = (text: string) => createHmac('sha256', deps.throttleKey).update(text, 'utf8').digest('base64url')
 
@@ -199,7 +202,7 @@ export function createCredentialGate(deps: {
 
       // 4. The check. The hash is verified whether or not the account exists or has a password.
       if (attempt.password !== undefined) {
-        const ok = await passwordMatches(user?.password_hash ?? (await dummyPasswordHash()), attempt.password)
+        const ok = await passwords.matches(user?.password_hash ?? (await passwords.dummyHash()), attempt.password)
         if (user === undefined || user.password_hash === null) throw await wrong('unknown account or no password')
         if (!ok) throw await wrong('wrong password')
       }
