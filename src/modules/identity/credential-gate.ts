@@ -73,6 +73,8 @@ interface Membership {
   suspended: boolean
 }
 
+const NO_USER = '00000000-0000-0000-0000-000000000000'
+
 const WRONG_MESSAGES = {
   LOGIN_FAILED: 'email, password or code is wrong',
   MFA_CODE_INVALID: 'that code is wrong, reused or out of its window',
@@ -135,7 +137,8 @@ export function createCredentialGate(deps: {
     async check(attempt) {
       const { meta } = attempt
       const user = await withOwner(db, (trx) => ('email' in attempt.account ? store.findUserByEmail(trx, attempt.account.email) : trx.selectFrom('users').selectAll().where('id', '=', attempt.account.userId).executeTakeFirst()))
-      const all = user === undefined ? [] : await membershipsOf(user.id)
+      // The same reads for an unknown account, so that its answer takes the same path.
+      const all = await membershipsOf(user?.id ?? NO_USER)
       const active = all.filter((m) => !m.suspended)
       const target = attempt.target
       const orgId = 'orgId' in target
