@@ -185,8 +185,9 @@ describe('credential gate: only the gate checks credentials (issue 11 K1)', () =
 })
 
 forEachEngine('brute force: throttled by account and address, never an account lockout (issue 11 K2)', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '100000', CUSTODIAN_LOGIN_FREE_FAILURES: '3', CUSTODIAN_LOGIN_ACCOUNT_CEILING: '6' })
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '100000', CUSTODIAN_LOGIN_FREE_FAILURES: '3', CUSTODIAN_LOGIN_ACCOUNT_CEILING: '12' })
   const owner = 'owner@k2.test'
+  let provider: Org
   let org: Org
   let secret: string
   const login = (email: string, password: string, remoteAddress: string, code?: string) =>
@@ -195,7 +196,7 @@ forEachEngine('brute force: throttled by account and address, never an account l
   const anHourLater = () => sql`UPDATE auth_throttle SET last_failure_at = last_failure_at - interval '1 hour'`.execute(t().db.kysely)
 
   before(async () => {
-    const provider = await bootstrapProvider(t())
+    provider = await bootstrapProvider(t())
     org = await createCustomerOrg(t(), provider, 'K2', owner)
     secret = (await enrolTotp((method, url, body) => t().request({ method, url, token: org.ownerToken, body }))).secret
   })
@@ -206,6 +207,21 @@ forEachEngine('brute force: throttled by account and address, never an account l
     assert.equal(known.status, 401)
     assert.equal(known.body.code, 'LOGIN_FAILED')
     assert.deepEqual(stable(unknown), stable(known))
+  })
+
+  it('counts guesses through an invitation and through login against one throttle (the K1 example)', async () => {
+    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${provider.orgId}/invitations`, token: provider.ownerToken, body: { email: owner, role: 'viewer' } })
+    assert.equal(invite.status, 201, invite.text)
+    const address = '192.0.2.50'
+    for (let i = 0; i < 2; i++) {
+      const guess = await t().request({ method: 'POST', url: '/v1/invitations/accept', remoteAddress: address, body: { token: invite.body.token, password: WRONG_PASSWORD } })
+      assert.equal(guess.status, 401)
+      assert.equal(guess.body.code, 'LOGIN_FAILED')
+    }
+    assert.equal((await login(owner, WRONG_PASSWORD, address)).status, 401)
+    const slowed = await t().request({ method: 'POST', url: '/v1/invitations/accept', remoteAddress: address, body: { token: invite.body.token, password: PASSWORD } })
+    assert.equal(slowed.status, 429, 'the right password is not even checked while the address is slowed')
+    assert.equal((await login(owner, PASSWORD, address)).status, 429)
   })
 
   it('does the argon2 work whether or not the account exists or has a password', async () => {
@@ -271,7 +287,7 @@ forEachEngine('brute force: throttled by account and address, never an account l
     const member = 'member@k2.test'
     const invite = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email: member, role: 'viewer' } })
     assert.equal((await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })).status, 201)
-    for (let i = 1; i <= 6; i++) assert.equal((await login(member, WRONG_PASSWORD, `192.0.2.${100 + i}`)).status, 401)
+    for (let i = 1; i <= 12; i++) assert.equal((await login(member, WRONG_PASSWORD, `192.0.2.${100 + i}`)).status, 401)
     const again = await login(member, WRONG_PASSWORD, '192.0.2.101')
     assert.equal(again.status, 429, 'a failing address is slowed once the account has had many failures')
     assert.equal((await login(member, PASSWORD, '192.0.2.200')).status, 200, 'a clean address is not')
