@@ -156,7 +156,7 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
   let vaultService: ReturnType<typeof createVaultModule>['service'] | undefined
-  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), vault: () => vaultService as NonNullable<typeof vaultService> })
+  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), throttleKey: deriveSubKey(deps.hmacKey, 'auth-throttle'), vault: () => vaultService as NonNullable<typeof vaultService> })
   const shredRing = createShredRing(config.shredRing.file)
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger, shredRing })
   vaultService = vault.service

@@ -29,6 +29,20 @@ describe('configuration', () => {
     )
   })
 
+  it('replaces account lockout with throttling settings, and says so for the retired ones (issue 11 K2)', () => {
+    const { throttle } = loadConfig({}).auth
+    assert.deepEqual(throttle, { pairFreeFailures: 5, addressFreeFailures: 50, accountCeiling: 100, baseDelaySeconds: 1, maxDelaySeconds: 900, windowSeconds: 86_400 })
+    assert.throws(
+      () => loadConfig({ CUSTODIAN_MAX_FAILED_LOGINS: '5', CUSTODIAN_LOCKOUT_MINUTES: '15' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError)
+        assert.equal(error.problems.length, 2)
+        for (const p of error.problems) assert.match(p, /retired.*CUSTODIAN_LOGIN_FREE_FAILURES/)
+        return true
+      },
+    )
+  })
+
   it('reads a JSON file, with the environment taking precedence', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'cfg-')), 'custodian.json')
     writeFileSync(file, JSON.stringify({ CUSTODIAN_HTTPS_PORT: 9443, CUSTODIAN_LOG_LEVEL: 'debug' }))

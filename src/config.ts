@@ -121,8 +121,23 @@ export interface Config {
   readonly auth: {
     readonly sessionIdleMinutes: number
     readonly sessionAbsoluteHours: number
-    readonly maxFailedLogins: number
-    readonly lockoutMinutes: number
+    /**
+     * Brute-force throttling of password and second-factor checks, by (account, address),
+     * address and account — never an account lockout (docs/authentication.md).
+     */
+    readonly throttle: {
+      /** Failures one address may make against one account before delays start. */
+      readonly pairFreeFailures: number
+      /** Failures one address may make across all accounts before delays start. */
+      readonly addressFreeFailures: number
+      /** Failures against one account, from everywhere, before addresses that failed on it are slowed too. */
+      readonly accountCeiling: number
+      /** First delay; each further failure doubles it, up to the maximum. */
+      readonly baseDelaySeconds: number
+      readonly maxDelaySeconds: number
+      /** A counter with no failure for this long starts again from zero. */
+      readonly windowSeconds: number
+    }
     readonly apiTokenMaxDays: number
     /** Requests per minute per address to bootstrap, login and invitation acceptance. */
     readonly rateLimitPerMinute: number
@@ -216,8 +231,12 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
   'CUSTODIAN_SESSION_IDLE_MINUTES',
   'CUSTODIAN_SESSION_ABSOLUTE_HOURS',
-  'CUSTODIAN_MAX_FAILED_LOGINS',
-  'CUSTODIAN_LOCKOUT_MINUTES',
+  'CUSTODIAN_LOGIN_FREE_FAILURES',
+  'CUSTODIAN_LOGIN_ADDRESS_FREE_FAILURES',
+  'CUSTODIAN_LOGIN_ACCOUNT_CEILING',
+  'CUSTODIAN_LOGIN_DELAY_BASE_SECONDS',
+  'CUSTODIAN_LOGIN_DELAY_MAX_SECONDS',
+  'CUSTODIAN_LOGIN_FAILURE_WINDOW_HOURS',
   'CUSTODIAN_API_TOKEN_MAX_DAYS',
   'CUSTODIAN_AUTH_RATE_LIMIT',
 ])
@@ -362,8 +381,14 @@ export function loadConfig(env: Source = process.env): Config {
     auth: {
       sessionIdleMinutes: int('CUSTODIAN_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
       sessionAbsoluteHours: int('CUSTODIAN_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30),
-      maxFailedLogins: int('CUSTODIAN_MAX_FAILED_LOGINS', 5, 1, 100),
-      lockoutMinutes: int('CUSTODIAN_LOCKOUT_MINUTES', 15, 1, 24 * 60),
+      throttle: {
+        pairFreeFailures: int('CUSTODIAN_LOGIN_FREE_FAILURES', 5, 1, 1000),
+        addressFreeFailures: int('CUSTODIAN_LOGIN_ADDRESS_FREE_FAILURES', 50, 1, 1_000_000),
+        accountCeiling: int('CUSTODIAN_LOGIN_ACCOUNT_CEILING', 100, 1, 1_000_000),
+        baseDelaySeconds: int('CUSTODIAN_LOGIN_DELAY_BASE_SECONDS', 1, 1, 3600),
+        maxDelaySeconds: int('CUSTODIAN_LOGIN_DELAY_MAX_SECONDS', 900, 1, 86_400),
+        windowSeconds: int('CUSTODIAN_LOGIN_FAILURE_WINDOW_HOURS', 24, 1, 24 * 30) * 3600,
+      },
       apiTokenMaxDays: int('CUSTODIAN_API_TOKEN_MAX_DAYS', 365, 1, 3650),
       rateLimitPerMinute: int('CUSTODIAN_AUTH_RATE_LIMIT', 10, 1, 100_000),
     },
@@ -392,7 +417,9 @@ export function loadConfig(env: Source = process.env): Config {
   }
 
   for (const key of Object.keys(source)) {
-    if (key.startsWith('CUSTODIAN_') && !KNOWN_KEYS.has(key)) {
+    if (key === 'CUSTODIAN_MAX_FAILED_LOGINS' || key === 'CUSTODIAN_LOCKOUT_MINUTES') {
+      problems.push(`${key}: retired — accounts are no longer locked; failures are throttled by account and address (CUSTODIAN_LOGIN_FREE_FAILURES and related, docs/authentication.md)`)
+    } else if (key.startsWith('CUSTODIAN_') && !KNOWN_KEYS.has(key)) {
       problems.push(`${key}: unknown setting (misspelt?)`)
     }
   }

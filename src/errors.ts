@@ -48,10 +48,9 @@ export const ERROR_STATUS = {
   SECRET_VERSION_DESTROYED: 410,
   EXPORT_EXPIRED: 410,
   SUBJECT_DATA_UNAVAILABLE: 410,
-  // 413, 415, 423, 429
+  // 413, 415, 429
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
-  ACCOUNT_LOCKED: 423,
   RATE_LIMITED: 429,
   // 5xx — ours
   INTERNAL: 500,
@@ -73,7 +72,7 @@ export interface ErrorExtras {
   permission?: string
   /** EXCEEDS_OWN_PERMISSIONS: what the credential or role would carry that the caller lacks. */
   missingPermissions?: string[]
-  /** Seconds before a retry can succeed (429, 423). */
+  /** Seconds before a retry can succeed (429, 503). */
   retryAfter?: number
 }
 

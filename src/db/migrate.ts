@@ -18,7 +18,8 @@ import * as delivery from './migrations/0015_delivery.ts'
 import * as alerts from './migrations/0016_alerts.ts'
 import * as incidents from './migrations/0017_incidents.ts'
 import * as disclosure from './migrations/0018_disclosure.ts'
-import * as orgTimeZone from './migrations/0019_org_time_zone.ts'
+import * as orgTimeZone from './migrations/0020_org_time_zone.ts'
+import * as authThrottle from './migrations/0019_auth_throttle.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -40,7 +41,8 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0016_alerts': alerts,
   '0017_incidents': incidents,
   '0018_disclosure': disclosure,
-  '0019_org_time_zone': orgTimeZone,
+  '0019_auth_throttle': authThrottle,
+  '0020_org_time_zone': orgTimeZone,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -66,7 +66,7 @@ function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
-  if (error.status === 429 || error.status === 423 || error.status === 503) {
+  if (error.status === 429 || error.status === 503) {
     reply.header('retry-after', String(error.extras.retryAfter ?? (error.status === 503 ? 5 : 60)))
   }
   return reply
@@ -88,7 +88,7 @@ function titleOf(status: number): string {
   const titles: Record<number, string> = {
     400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
     406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
-    423: 'Locked', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+    429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
   }
   return titles[status] ?? 'Error'
 }

@@ -39,7 +39,7 @@ export const ProblemRef = Type.Ref('Problem')
 /** Error responses every route can give, by how it is reached. */
 export function errorResponses(kind: 'public' | 'authenticated' | 'org'): Record<number, TSchema> {
   const common = { 400: ProblemRef, 413: ProblemRef, 415: ProblemRef, 429: ProblemRef, 500: ProblemRef, 503: ProblemRef }
-  if (kind === 'public') return { ...common, 403: ProblemRef, 404: ProblemRef, 409: ProblemRef, 423: ProblemRef, 401: ProblemRef }
+  if (kind === 'public') return { ...common, 403: ProblemRef, 404: ProblemRef, 409: ProblemRef, 401: ProblemRef }
   if (kind === 'authenticated') return { ...common, 401: ProblemRef, 403: ProblemRef }
   return { ...common, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef, 409: ProblemRef }
 }

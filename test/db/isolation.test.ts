@@ -16,7 +16,7 @@ forEachEngine('tenant isolation in the database (P2.1)', (engine) => {
   before(async () => {
     const k = database().kysely
     await k.insertInto('orgs').values([{ id: orgA, kind: 'provider', name: 'A' }, { id: orgB, kind: 'customer', name: 'B' }]).execute()
-    await k.insertInto('users').values([{ id: userA, email: 'a@a.test', password_hash: 'x', locked_until: null, last_login_at: null }, { id: userB, email: 'b@b.test', password_hash: 'y', locked_until: null, last_login_at: null }]).execute()
+    await k.insertInto('users').values([{ id: userA, email: 'a@a.test', password_hash: 'x', last_login_at: null }, { id: userB, email: 'b@b.test', password_hash: 'y', last_login_at: null }]).execute()
     await k.insertInto('memberships').values([{ org_id: orgA, user_id: userA, role: 'owner' }, { org_id: orgB, user_id: userB, role: 'owner' }]).execute()
     await k.insertInto('service_accounts').values([{ id: randomUUID(), org_id: orgA, name: 'app', role: 'admin' }, { id: randomUUID(), org_id: orgB, name: 'app', role: 'admin' }]).execute()
     await k.insertInto('custom_roles').values([{ org_id: orgA, name: 'ra', permissions: ['org:read'] }, { org_id: orgB, name: 'rb', permissions: ['org:read'] }]).execute()

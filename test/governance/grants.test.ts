@@ -82,7 +82,8 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
 
     // The operator also belongs to the org: still no self-approval.
     const invite = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/invitations`, token: acme.ownerToken, body: { email: 'owner@provider.test', role: 'admin' } })
-    const joined = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    // An existing account joins with its password and, having one, its second factor (issue 11 K1).
+    const joined = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD, code: provider.recoveryCodes?.[0] } })
     assert.equal(joined.status, 201, joined.text)
     const self = await decide(asked.body.id, 'approve', joined.body.apiToken)
     assert.equal(self.status, 403)

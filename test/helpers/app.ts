@@ -111,6 +111,8 @@ export interface Org {
   ownerId: string
   /** The owner's TOTP seed, where the owner enrolled (operators must). */
   totpSecret?: string
+  /** And its recovery codes (each works once). */
+  recoveryCodes?: string[]
 }
 
 /**
@@ -123,8 +125,8 @@ export async function bootstrapProvider(t: TestApp, email = 'owner@provider.test
   if (response.status !== 201) throw new Error(`bootstrap failed: ${response.text}`)
   const org: Org = { orgId: response.body.orgId, ownerToken: response.body.apiToken, ownerId: response.body.userId }
   if (options.enrol === false) return org
-  const { secret } = await enrolTotp((method, url, body) => t.request({ method, url, token: org.ownerToken, body }))
-  return { ...org, totpSecret: secret }
+  const { secret, recoveryCodes } = await enrolTotp((method, url, body) => t.request({ method, url, token: org.ownerToken, body }))
+  return { ...org, totpSecret: secret, recoveryCodes }
 }
 
 /** A customer org created by the provider, with its first owner signed up through the invitation. */

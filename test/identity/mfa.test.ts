@@ -6,7 +6,7 @@ import { forEachEngine } from '../helpers/db.ts'
 import { auditActions, bootstrapProvider, createCustomerOrg, PASSWORD, principalWithRole, useTestApp, type Org } from '../helpers/app.ts'
 
 forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_MAX_FAILED_LOGINS: '50' })
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_LOGIN_FREE_FAILURES: '50' })
   let org: Org
   let secret = ''
   let recovery: string[] = []
@@ -89,7 +89,7 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
 })
 
 forEachEngine('mandatory 2FA and step-up (P3.2)', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_MAX_FAILED_LOGINS: '50' })
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_LOGIN_FREE_FAILURES: '50' })
   let org: Org
   const email = 'owner@policy.test'
 

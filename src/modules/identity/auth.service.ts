@@ -2,18 +2,17 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
-import { dummyPasswordHash, hashPassword, passwordMatches } from '../../crypto/password.ts'
+import { hashPassword } from '../../crypto/password.ts'
 import { hashSecret, issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
 import type { Config } from '../../config.ts'
 import { AppError } from '../../errors.ts'
 import type { Principal } from '../../context.ts'
-import { allowlistOf } from './ip-allowlist.ts'
 import type { AccessService } from '../access/access.service.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import * as store from './identity.store.ts'
-import type { MfaService } from './mfa.service.ts'
-import { parseMailbox, requireMailbox } from '../../email-address.ts'
+import { requireMailbox } from '../../email-address.ts'
+import type { CredentialGate } from './credential-gate.ts'
 
 /**
  * Credentials to principals, and the ways in: bootstrap, password login, sessions.
@@ -84,9 +83,9 @@ export function createAuthService(deps: {
   config: Pick<Config, 'auth'>
   access: Pick<AccessService, 'permissionsOf'>
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
-  mfa: Pick<MfaService, 'enabled' | 'verify'>
+  gate: Pick<CredentialGate, 'check'>
 }): AuthService {
-  const { db, config, access, audit, mfa } = deps
+  const { db, config, access, audit, gate } = deps
   let cachedProviderOrgId: string | undefined
 
   async function principalFor(
@@ -204,7 +203,7 @@ export function createAuthService(deps: {
         await store.insertOrg(trx, { id: orgId, kind: 'provider', name: input.orgName })
         const email = requireMailbox(input.email, '/body/email').address
         if ((await store.findUserByEmail(trx, email)) !== undefined) throw new AppError('CONFLICT', 'that email is taken')
-        await store.insertUser(trx, { id: userId, email, password_hash: passwordHash, locked_until: null, last_login_at: null })
+        await store.insertUser(trx, { id: userId, email, password_hash: passwordHash, last_login_at: null })
         await store.insertMembership(trx, { org_id: orgId, user_id: userId, role: 'owner' })
         const token = issueToken('cst_api')
         await store.insertApiToken(trx, {
@@ -236,75 +235,39 @@ export function createAuthService(deps: {
     },
 
     async login(input, meta) {
-      const user = await withOwner(db, (trx) => store.findUserByEmail(trx, parseMailbox(input.email)?.address ?? input.email))
-      const memberships = user === undefined ? [] : await withOwner(db, (trx) =>
-        trx.selectFrom('memberships as m').innerJoin('orgs as o', 'o.id', 'm.org_id').select(['m.org_id', 'm.role', 'o.kind']).where('m.user_id', '=', user.id).where('m.suspended_at', 'is', null).execute(),
-      )
-      const membership = input.orgId === undefined ? (memberships.length === 1 ? memberships[0] : undefined) : memberships.find((m) => m.org_id === input.orgId)
-      const auditOrg = membership?.org_id ?? (await providerOrgId())
-      const refuse = async (code: 'LOGIN_FAILED' | 'ACCOUNT_LOCKED' | 'MFA_REQUIRED' | 'IP_NOT_ALLOWED' | 'SSO_REQUIRED', reason: string, extras = {}) => {
-        if (auditOrg !== undefined) {
-          await audit.recordSeparately({
-            orgId: auditOrg,
-            actor: { type: user === undefined ? 'anonymous' : 'user', id: user?.id ?? null },
-            action: 'auth.login',
-            outcome: 'denied',
-            details: { reason },
-            sensitive: user === undefined ? { email: input.email.toLowerCase() } : undefined,
-            meta,
-          })
-        }
-        const messages = { SSO_REQUIRED: 'this org signs in with single sign-on only: use its SSO sign-in (GET /v1/sso/{orgId}/start)', IP_NOT_ALLOWED: 'this org accepts sign-ins only from its allowed addresses', ACCOUNT_LOCKED: 'too many failed logins; the account is locked for a while', LOGIN_FAILED: 'email, password or code is wrong', MFA_REQUIRED: 'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"' }
-        const error = new AppError(code, messages[code], extras)
-        error.audited = true
-        return error
-      }
-
-      // Verify a hash whether or not the user exists: equal timing for known and unknown emails.
-      const ok = await passwordMatches(user?.password_hash ?? (await dummyPasswordHash()), input.password)
-      if (user === undefined) throw await refuse('LOGIN_FAILED', 'unknown email or no password')
-      // The org's sign-in rules come before the password's verdict is used: from outside
-      // its allowlist (P2.9) nobody learns whether a password is right and no failure is
-      // counted (an outsider cannot lock an account out); an SSO-only org (P3.4) takes no
-      // password at all.
-      if (membership !== undefined) {
-        const policy = await store.signInPolicy(db, membership.org_id)
-        if (!allowlistOf(policy.ipAllowlist).allows(meta.ip)) throw await refuse('IP_NOT_ALLOWED', 'address not allowed')
-        if (policy.ssoOnly) throw await refuse('SSO_REQUIRED', 'password sign-in to an SSO-only org')
-      }
-      if (user.password_hash === null) throw await refuse('LOGIN_FAILED', 'unknown email or no password')
-      if (user.locked_until !== null && user.locked_until.getTime() > Date.now()) {
-        const retryAfter = Math.ceil((user.locked_until.getTime() - Date.now()) / 1000)
-        throw await refuse('ACCOUNT_LOCKED', 'account locked', { retryAfter })
-      }
-      if (!ok) {
-        const after = await withOwner(db, (trx) => store.recordLoginFailure(trx, user.id, config.auth.maxFailedLogins, config.auth.lockoutMinutes))
-        throw await refuse('LOGIN_FAILED', after.locked_until !== null ? 'wrong password; account now locked' : 'wrong password')
-      }
-      // Second factor, when the account has one (P3.1). A wrong code counts as a failed login.
-      let mfaVerified = false
-      if (await mfa.enabled(user.id)) {
-        if (input.code === undefined) throw await refuse('MFA_REQUIRED', 'second factor missing')
-        if ((await mfa.verify(user.id, input.code)) === false) {
-          await withOwner(db, (trx) => store.recordLoginFailure(trx, user.id, config.auth.maxFailedLogins, config.auth.lockoutMinutes))
-          throw await refuse('LOGIN_FAILED', 'wrong second factor')
-        }
-        mfaVerified = true
-      }
-      if (membership === undefined) {
+      // The gate applies the allowlists, the throttle, the password and the second factor.
+      const passed = await gate.check({
+        action: 'auth.login',
+        account: { email: input.email },
+        target: { requested: input.orgId },
+        password: input.password,
+        secondFactor: { code: input.code, mode: 'if-enrolled' },
+        meta,
+        wrong: 'LOGIN_FAILED',
+      })
+      const { user, memberships } = passed
+      if (passed.orgId === undefined) {
         if (input.orgId === undefined && memberships.length > 1) {
           throw new AppError('VALIDATION_FAILED', 'this account belongs to several orgs: say which with orgId', {
             errors: [{ path: '/body/orgId', message: 'required for this account' }],
           })
         }
-        throw await refuse('LOGIN_FAILED', 'not a member of the requested org')
+        const provider = await providerOrgId()
+        const orgs = memberships.length > 0 ? memberships.map((m) => m.org_id) : provider === undefined ? [] : [provider]
+        for (const orgId of orgs) {
+          await audit.recordSeparately({ orgId, actor: { type: 'user', id: user.id }, action: 'auth.login', outcome: 'denied', details: { reason: 'not a member of the requested org', code: 'LOGIN_FAILED' }, meta })
+        }
+        const error = new AppError('LOGIN_FAILED', 'email, password or code is wrong')
+        error.audited = true
+        throw error
       }
-
+      const orgId = passed.orgId
+      const mfaVerified = passed.secondFactor !== null
       await withOwner(db, (trx) => store.recordLoginSuccess(trx, user.id))
-      const session = await withOrg(db, membership.org_id, (trx) =>
-        startSession(trx, config, { orgId: membership.org_id, userId: user.id, meta, mfaVerified, audit, details: { method: mfaVerified ? 'password+totp' : 'password' } }),
+      const session = await withOrg(db, orgId, (trx) =>
+        startSession(trx, config, { orgId, userId: user.id, meta, mfaVerified, audit, details: { method: mfaVerified ? 'password+totp' : 'password' } }),
       )
-      return { ...session, orgId: membership.org_id }
+      return { ...session, orgId }
     },
 
     async logout(principal, meta) {

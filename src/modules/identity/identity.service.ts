@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
-import { hashPassword, passwordMatches } from '../../crypto/password.ts'
+import { hashPassword } from '../../crypto/password.ts'
 import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
 import type { Config } from '../../config.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import { allowlistOf } from './ip-allowlist.ts'
+import type { CredentialGate } from './credential-gate.ts'
 import type { AccessService } from '../access/access.service.ts'
 import { isPermission, type Permission } from '../access/permissions.ts'
 import { assertWithinOwn } from '../access/bounds.ts'
@@ -30,7 +31,7 @@ export interface IdentityService {
   /** Provider only: a customer org and a one-time invitation for its first owner. */
   createCustomerOrg(ctx: RequestContext, input: { name: string; ownerEmail: string }): Promise<{ org: OrgView; invitation: InvitationView & { token: string } }>
   invite(ctx: RequestContext, input: { email: string; role: string }): Promise<InvitationView & { token: string }>
-  acceptInvitation(input: { token: string; password: string }, meta: RequestMeta): Promise<{ orgId: string; userId: string; apiToken: string }>
+  acceptInvitation(input: { token: string; password: string; code?: string | undefined }, meta: RequestMeta): Promise<{ orgId: string; userId: string; apiToken: string }>
   listMembers(ctx: RequestContext): Promise<{ members: MemberView[]; invitations: InvitationView[] }>
   changeRole(ctx: RequestContext, userId: string, role: string): Promise<MemberView>
   removeMember(ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
@@ -80,8 +81,9 @@ export function createIdentityService(deps: {
   config: Pick<Config, 'auth'>
   access: Pick<AccessService, 'assertAssignable' | 'permissionsOf'>
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
+  gate: Pick<CredentialGate, 'check'>
 }): IdentityService {
-  const { db, config, access, audit } = deps
+  const { db, config, access, audit, gate } = deps
 
   const record = (trx: Trx, ctx: RequestContext, action: string, target: { type: string; id: string | null }, details?: Record<string, unknown>) =>
     audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target, outcome: 'success', details, meta: ctx.meta })
@@ -269,6 +271,12 @@ export function createIdentityService(deps: {
       // again under the row lock below).
       const candidate = await withOwner(db, (trx) => trx.selectFrom('invitations').selectAll().where('id', '=', parsed.id).executeTakeFirst())
       if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash) || candidate.accepted_at !== null || candidate.expires_at.getTime() <= Date.now()) throw invalid()
+      // An existing account joins only with its own password (and second factor), checked
+      // by the credential gate like any sign-in: allowlists, throttle, audit (K1).
+      const existing = await withOwner(db, (trx) => store.findUserByEmail(trx, candidate.email))
+      if (existing !== undefined) {
+        await gate.check({ action: 'invitation.accept', account: { userId: existing.id }, target: { orgId: candidate.org_id }, password: input.password, secondFactor: { code: input.code, mode: 'if-enrolled' }, meta, wrong: 'LOGIN_FAILED' })
+      }
       // Joining hands out a token of the org, so the org's sign-in rules apply already:
       // its allowlist (P2.9), and no password at all in an SSO-only org (P3.4).
       const policy = await store.signInPolicy(db, candidate.org_id)
@@ -282,19 +290,19 @@ export function createIdentityService(deps: {
         refusal.audited = true
         throw refusal
       }
-      const newHash = await hashPassword(input.password)
+      const newHash = existing === undefined ? await hashPassword(input.password) : null
       // Owner transaction: the invitation is what tells us the org.
       return withOwner(db, async (trx) => {
         const inv = await store.lockInvitation(trx, parsed.id)
         if (inv === undefined || !secretMatches(parsed.secret, inv.secret_hash)) throw invalid()
         if (inv.accepted_at !== null || inv.expires_at.getTime() <= Date.now()) throw invalid()
         let user = await store.findUserByEmail(trx, inv.email)
-        if (user === undefined) {
-          await store.insertUser(trx, { id: randomUUID(), email: inv.email, password_hash: newHash, locked_until: null, last_login_at: null })
+        if (user === undefined && newHash !== null) {
+          await store.insertUser(trx, { id: randomUUID(), email: inv.email, password_hash: newHash, last_login_at: null })
           user = (await store.findUserByEmail(trx, inv.email)) as store.UserRow
-        } else if (user.password_hash === null || !(await passwordMatches(user.password_hash, input.password))) {
-          // An existing account joins only with its own password: the invitation alone is not enough.
-          throw new AppError('INVITATION_INVALID', 'an account with this email exists; accept with its password')
+        } else if (user === undefined || user.id !== existing?.id) {
+          // The account appeared or changed since the gate: it must pass the gate itself.
+          throw new AppError('CONFLICT', 'the account for this email changed meanwhile; try again')
         }
         try {
           await store.insertMembership(trx, { org_id: inv.org_id, user_id: user.id, role: inv.role })

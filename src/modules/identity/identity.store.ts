@@ -156,30 +156,63 @@ export async function insertUser(trx: Trx, row: Insertable<UsersTable>): Promise
   await trx.insertInto('users').values(row).execute()
 }
 
-/** Counts a failed login in SQL (no read-modify-write) and locks the account at the limit. */
-export async function recordLoginFailure(
-  trx: Trx,
-  userId: string,
-  maxFailures: number,
-  lockoutMinutes: number,
-): Promise<{ failed_logins: number; locked_until: Date | null }> {
-  const result = await sql<{ failed_logins: number; locked_until: Date | null }>`
-    UPDATE users
-       SET failed_logins = failed_logins + 1,
-           locked_until = CASE WHEN failed_logins + 1 >= ${maxFailures}
-                               THEN now() + make_interval(mins => ${lockoutMinutes}) ELSE locked_until END
-     WHERE id = ${userId}
-     RETURNING failed_logins, locked_until
-  `.execute(trx)
-  return result.rows[0] ?? { failed_logins: 0, locked_until: null }
+export async function recordLoginSuccess(trx: Trx, userId: string): Promise<void> {
+  await trx.updateTable('users').set({ last_login_at: new Date() }).where('id', '=', userId).execute()
 }
 
-export async function recordLoginSuccess(trx: Trx, userId: string): Promise<void> {
-  await trx
-    .updateTable('users')
-    .set({ failed_logins: 0, locked_until: null, last_login_at: new Date() })
-    .where('id', '=', userId)
-    .execute()
+// ---- brute-force throttle (owner transaction; docs/authentication.md) ----
+
+export interface ThrottleRow {
+  key: string
+  failures: number
+  /** Seconds since the key's last failure, by the database's clock (shared by N processes). */
+  idle_seconds: number
+}
+
+/**
+ * Locks the counters of `keys` for this transaction (creating missing ones at zero), in
+ * key order so that concurrent attempts cannot deadlock. Counters older than the window
+ * read as zero.
+ */
+export async function lockThrottle(trx: Trx, keys: string[], windowSeconds: number): Promise<Map<string, ThrottleRow>> {
+  const sorted = [...new Set(keys)].sort()
+  const rows = new Map<string, ThrottleRow>()
+  for (const key of sorted) {
+    await sql`INSERT INTO auth_throttle (key, failures) VALUES (${key}, 0) ON CONFLICT (key) DO NOTHING`.execute(trx)
+    const found = await sql<ThrottleRow>`
+      SELECT key,
+             CASE WHEN last_failure_at < now() - make_interval(secs => ${windowSeconds}) THEN 0 ELSE failures END AS failures,
+             extract(epoch FROM now() - last_failure_at)::float8 AS idle_seconds
+        FROM auth_throttle WHERE key = ${key} FOR UPDATE`.execute(trx)
+    const row = found.rows[0]
+    if (row !== undefined) rows.set(key, { key, failures: Number(row.failures), idle_seconds: Number(row.idle_seconds) })
+  }
+  return rows
+}
+
+/** Counts one failure against each key, in SQL; a counter past the window starts again at one. */
+export async function chargeThrottle(trx: Trx, keys: string[], windowSeconds: number): Promise<void> {
+  for (const key of [...new Set(keys)].sort()) {
+    await sql`
+      UPDATE auth_throttle
+         SET failures = CASE WHEN last_failure_at < now() - make_interval(secs => ${windowSeconds}) THEN 1 ELSE failures + 1 END,
+             last_failure_at = now()
+       WHERE key = ${key}`.execute(trx)
+  }
+}
+
+/** Takes back one charged failure (the attempt succeeded); the pair's counter is cleared. */
+export async function refundThrottle(trx: Trx, input: { clear?: string; decrement: string[] }): Promise<void> {
+  if (input.clear !== undefined) await sql`DELETE FROM auth_throttle WHERE key = ${input.clear}`.execute(trx)
+  for (const key of [...new Set(input.decrement)].sort()) {
+    await sql`UPDATE auth_throttle SET failures = greatest(failures - 1, 0) WHERE key = ${key}`.execute(trx)
+  }
+}
+
+/** Forgets counters idle longer than the window (they read as zero anyway). */
+export async function purgeThrottle(trx: Trx, windowSeconds: number): Promise<number> {
+  const result = await sql`DELETE FROM auth_throttle WHERE last_failure_at < now() - make_interval(secs => ${windowSeconds})`.execute(trx)
+  return Number(result.numAffectedRows ?? 0n)
 }
 
 // ---- memberships (tenant transaction) ----

@@ -14,8 +14,6 @@ export interface UsersTable {
   id: string
   email: string
   password_hash: string | null
-  failed_logins: Generated<number>
-  locked_until: Date | null
   last_login_at: Date | null
   created_at: Generated<Date>
 }
@@ -155,7 +153,15 @@ export interface SsoLoginStatesTable {
   created_at: Generated<Date>
 }
 
+/** Brute-force throttle counters (migrations/0019_auth_throttle.ts); `key` is an HMAC. */
+export interface AuthThrottleTable {
+  key: string
+  failures: Generated<number>
+  last_failure_at: Generated<Date>
+}
+
 export interface IdentityTables {
+  auth_throttle: AuthThrottleTable
   org_sso_configs: OrgSsoConfigsTable
   sso_identities: SsoIdentitiesTable
   sso_login_states: SsoLoginStatesTable

@@ -31,7 +31,14 @@ export const LoginBody = Type.Object(
   { email: Email, password: Type.String({ minLength: 1, maxLength: 256 }), orgId: Type.Optional(Uuid), code: Type.Optional(Type.String({ minLength: 6, maxLength: 32, description: 'TOTP code or recovery code, when the account has two-factor authentication' })) },
   Strict,
 )
-export const AcceptInvitationBody = Type.Object({ token: Credential, password: Password }, Strict)
+export const AcceptInvitationBody = Type.Object(
+  {
+    token: Credential,
+    password: Password,
+    code: Type.Optional(Type.String({ minLength: 6, maxLength: 32, description: 'an existing account with two-factor authentication joins with its current TOTP code or a recovery code' })),
+  },
+  Strict,
+)
 export const CreateOrgBody = Type.Object({ name: Name, ownerEmail: Email }, Strict)
 export const TimeZone = Type.String({ minLength: 1, maxLength: 64, description: 'an IANA time zone such as Europe/Berlin (default UTC); not a fixed offset' })
 export const UpdateOrgBody = Type.Object({ name: Type.Optional(Name), timeZone: Type.Optional(TimeZone) }, { ...Strict, minProperties: 1 })

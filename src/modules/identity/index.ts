@@ -6,7 +6,8 @@ import type { AuditService } from '../audit/audit.service.ts'
 import { createAuthService } from './auth.service.ts'
 import { createIdentityService } from './identity.service.ts'
 import { identityRoutes } from './identity.routes.ts'
-import { createMfaService } from './mfa.service.ts'
+import { createMfaService, createSecondFactor } from './mfa.service.ts'
+import { createCredentialGate } from './credential-gate.ts'
 import { mfaRoutes } from './mfa.routes.ts'
 import { createOperatorService } from './operator.service.ts'
 import { operatorRoutes } from './operator.routes.ts'
@@ -29,12 +30,16 @@ export function createIdentityModule(deps: {
   access: AccessService
   audit: AuditService
   userSecrets: UserSecrets
+  /** HMAC key for the brute-force throttle's counters (derived from the audit HMAC key). */
+  throttleKey: Buffer
   /** The vault, built after this module: SSO keeps its client secret there. */
   vault: () => VaultService
 }) {
-  const mfa = createMfaService({ db: deps.db, userSecrets: deps.userSecrets, audit: deps.audit })
-  const auth = createAuthService({ ...deps, mfa })
-  const identity = createIdentityService(deps)
+  const secondFactor = createSecondFactor({ db: deps.db, userSecrets: deps.userSecrets })
+  const gate = createCredentialGate({ db: deps.db, config: deps.config, audit: deps.audit, secondFactor, throttleKey: deps.throttleKey, providerOrgId: () => auth.providerOrgId() })
+  const mfa = createMfaService({ db: deps.db, userSecrets: deps.userSecrets, audit: deps.audit, gate, secondFactor })
+  const auth = createAuthService({ ...deps, gate })
+  const identity = createIdentityService({ ...deps, gate })
   const policy = createSecurityPolicyService({ db: deps.db, audit: deps.audit })
   const sessions = createSessionsService({ db: deps.db, audit: deps.audit, idleMinutes: deps.config.auth.sessionIdleMinutes })
   const operator = createOperatorService({ db: deps.db, audit: deps.audit })

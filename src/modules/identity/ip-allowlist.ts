@@ -120,3 +120,17 @@ function fromBigInt(value: bigint, version: 4 | 6): string {
   if (best.start === -1) return groups.join(':')
   return `${groups.slice(0, best.start).join(':')}::${groups.slice(best.start + best.length).join(':')}`
 }
+
+/**
+ * The part of a client address that names one client for brute-force throttling: an IPv4
+ * address, or the /64 of an IPv6 address (one subscriber's usual allocation — counting
+ * each of its 2^64 addresses apart would let one client slip every limit).
+ */
+export function throttleAddressOf(ip: string | null): string {
+  const found = ip === null ? undefined : normalizeAddress(ip)
+  if (found === undefined) return 'unknown'
+  if (found.family === 'ipv4') return found.address
+  const all = (1n << 128n) - 1n
+  const network = toBigInt(found.address, 6) & (all ^ ((1n << 64n) - 1n))
+  return `${fromBigInt(network, 6)}/64`
+}

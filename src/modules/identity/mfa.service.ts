@@ -10,6 +10,7 @@ import type { Principal } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import type { UserSecrets } from '../vault/vault.usersecrets.ts'
+import type { CredentialGate, GateAction } from './credential-gate.ts'
 
 /**
  * TOTP two-factor authentication (P3.1): RFC 6238, SHA-1, 6 digits, 30-second steps,
@@ -31,8 +32,6 @@ export interface MfaService {
   confirm(principal: Principal, code: string, meta: RequestMeta): Promise<{ recoveryCodes: string[] }>
   disable(principal: Principal, code: string, meta: RequestMeta): Promise<void>
   regenerateRecoveryCodes(principal: Principal, code: string, meta: RequestMeta): Promise<{ recoveryCodes: string[] }>
-  /** A TOTP code (replay-protected) or a recovery code (consumed); false if neither. */
-  verify(userId: string, code: string): Promise<'totp' | 'recovery' | false>
   /** Marks this browser session as having passed a second factor now. */
   stepUp(principal: Principal, code: string, meta: RequestMeta): Promise<{ until: string }>
 }
@@ -40,16 +39,22 @@ export interface MfaService {
 const PURPOSE = 'totp'
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 
-export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecrets; audit: Pick<AuditService, 'append' | 'recordSeparately'>; issuer?: string }): MfaService {
-  const { db, userSecrets, audit } = deps
-  const issuer = deps.issuer ?? 'Custodian'
+/**
+ * The checks of a second factor. Only the credential gate (credential-gate.ts) calls
+ * them, so that every check is throttled, counted and audited the same way.
+ */
+export interface SecondFactor {
+  enabled(userId: string): Promise<boolean>
+  /** A TOTP code (replay-protected) or a recovery code (consumed); false if neither. */
+  verify(userId: string, code: string): Promise<'totp' | 'recovery' | false>
+  /** The first code of a pending enrolment, which confirms it. */
+  confirmEnrolment(userId: string, code: string): Promise<boolean>
+}
 
-  function person(principal: Principal): string {
-    if (principal.kind !== 'user') throw new AppError('FORBIDDEN', 'two-factor authentication is for people; service accounts use scoped tokens')
-    return principal.id
-  }
+export function createSecondFactor(deps: { db: Kysely<DB>; userSecrets: UserSecrets }): SecondFactor {
+  const { db, userSecrets } = deps
 
-  async function totpFor(trx: Trx, userId: string, label = 'account'): Promise<OTPAuth.TOTP | undefined> {
+  async function totpFor(trx: Trx, userId: string): Promise<OTPAuth.TOTP | undefined> {
     let seed: Buffer | undefined
     try {
       seed = await userSecrets.get(trx, userId, PURPOSE)
@@ -58,7 +63,7 @@ export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecret
       throw error
     }
     if (seed === undefined) return undefined
-    return new OTPAuth.TOTP({ issuer, label, algorithm: 'SHA1', digits: 6, period: 30, secret: new OTPAuth.Secret({ buffer: new Uint8Array(seed).buffer }) })
+    return new OTPAuth.TOTP({ algorithm: 'SHA1', digits: 6, period: 30, secret: new OTPAuth.Secret({ buffer: new Uint8Array(seed).buffer }) })
   }
 
   /** Accepts a TOTP code once: only a step later than the last accepted one passes. */
@@ -87,6 +92,40 @@ export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecret
     return used.rows.length === 1
   }
 
+  return {
+    async enabled(userId) {
+      const row = await withOwner(db, (trx) => trx.selectFrom('user_mfa').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst())
+      return row?.confirmed_at != null
+    },
+    async verify(userId, code) {
+      return withOwner(db, async (trx) => {
+        if (await acceptTotp(trx, userId, code.trim(), false)) return 'totp'
+        if (await consumeRecoveryCode(trx, userId, code)) return 'recovery'
+        return false
+      })
+    },
+    async confirmEnrolment(userId, code) {
+      return withOwner(db, (trx) => acceptTotp(trx, userId, code.trim(), true))
+    },
+  }
+}
+
+export function createMfaService(deps: {
+  db: Kysely<DB>
+  userSecrets: UserSecrets
+  audit: Pick<AuditService, 'append'>
+  gate: Pick<CredentialGate, 'check'>
+  secondFactor: Pick<SecondFactor, 'enabled'>
+  issuer?: string
+}): MfaService {
+  const { db, userSecrets, audit, gate } = deps
+  const issuer = deps.issuer ?? 'Custodian'
+
+  function person(principal: Principal): string {
+    if (principal.kind !== 'user') throw new AppError('FORBIDDEN', 'two-factor authentication is for people; service accounts use scoped tokens')
+    return principal.id
+  }
+
   async function newRecoveryCodes(trx: Trx, userId: string): Promise<string[]> {
     await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute()
     const codes = Array.from({ length: 10 }, () => Array.from(randomBytes(20), (b) => BASE32[b % 32]).join(''))
@@ -97,10 +136,10 @@ export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecret
   const record = (trx: Trx, principal: Principal, action: string, meta: RequestMeta, details: Record<string, unknown> = {}) =>
     audit.append(trx, { orgId: principal.orgId, actor: { type: 'user', id: principal.id }, action, target: { type: 'user', id: principal.id }, outcome: 'success', details, meta })
 
-  async function verifyIn(trx: Trx, userId: string, code: string): Promise<'totp' | 'recovery' | false> {
-    if (await acceptTotp(trx, userId, code.trim(), false)) return 'totp'
-    if (await consumeRecoveryCode(trx, userId, code)) return 'recovery'
-    return false
+  /** A second factor of the signed-in person, through the gate: throttled, counted and audited like a password. */
+  async function proveFactor(principal: Principal, action: GateAction, code: string, mode: 'required' | 'enrolment', meta: RequestMeta) {
+    const passed = await gate.check({ action, account: { userId: person(principal) }, target: { orgId: principal.orgId }, secondFactor: { code, mode }, meta, wrong: 'MFA_CODE_INVALID' })
+    return passed.secondFactor
   }
 
   return {
@@ -113,8 +152,7 @@ export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecret
     },
 
     async enabled(userId) {
-      const row = await db.selectFrom('user_mfa').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst()
-      return row?.confirmed_at != null
+      return deps.secondFactor.enabled(userId)
     },
 
     async begin(principal, meta) {
@@ -142,10 +180,8 @@ export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecret
 
     async confirm(principal, code, meta) {
       const userId = person(principal)
+      await proveFactor(principal, 'mfa.totp.enable', code, 'enrolment', meta)
       return withOwner(db, async (trx) => {
-        if (!(await acceptTotp(trx, userId, code.trim(), true))) {
-          throw new AppError('MFA_CODE_INVALID', 'that code does not match the authenticator (or there is no enrolment to confirm)')
-        }
         const recoveryCodes = await newRecoveryCodes(trx, userId)
         await record(trx, principal, 'mfa.totp.enable', meta)
         return { recoveryCodes }
@@ -154,9 +190,8 @@ export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecret
 
     async disable(principal, code, meta) {
       const userId = person(principal)
+      const how = await proveFactor(principal, 'mfa.totp.disable', code, 'required', meta)
       await withOwner(db, async (trx) => {
-        const how = await verifyIn(trx, userId, code)
-        if (how === false) throw new AppError('MFA_CODE_INVALID', 'a current code or a recovery code is needed to turn two-factor authentication off')
         await trx.deleteFrom('user_mfa').where('user_id', '=', userId).execute()
         await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute()
         await userSecrets.remove(trx, userId, PURPOSE)
@@ -166,34 +201,23 @@ export function createMfaService(deps: { db: Kysely<DB>; userSecrets: UserSecret
 
     async regenerateRecoveryCodes(principal, code, meta) {
       const userId = person(principal)
+      await proveFactor(principal, 'mfa.recovery_codes.regenerate', code, 'required', meta)
       return withOwner(db, async (trx) => {
-        if ((await verifyIn(trx, userId, code)) === false) throw new AppError('MFA_CODE_INVALID', 'a current code is needed to make new recovery codes')
         const recoveryCodes = await newRecoveryCodes(trx, userId)
         await record(trx, principal, 'mfa.recovery_codes.regenerate', meta)
         return { recoveryCodes }
       })
     },
 
-    async verify(userId, code) {
-      return withOwner(db, (trx) => verifyIn(trx, userId, code))
-    },
-
     async stepUp(principal, code, meta) {
-      const userId = person(principal)
       if (principal.via.type !== 'session') throw new AppError('BAD_REQUEST', 'step-up applies to browser sessions; API tokens are minted after one')
       const sessionId = principal.via.sessionId
-      const result = await withOwner(db, async (trx) => {
-        const how = await verifyIn(trx, userId, code)
-        if (how === false) return undefined
+      const how = await proveFactor(principal, 'mfa.step_up', code, 'required', meta)
+      return withOwner(db, async (trx) => {
         await trx.updateTable('sessions').set({ mfa_at: new Date() }).where('id', '=', sessionId).execute()
         await record(trx, principal, 'mfa.step_up', meta, { with: how })
         return { until: new Date(Date.now() + principal.policy.stepUpMinutes * 60_000).toISOString() }
       })
-      if (result === undefined) {
-        await audit.recordSeparately({ orgId: principal.orgId, actor: { type: 'user', id: userId }, action: 'mfa.step_up', target: { type: 'session', id: sessionId }, outcome: 'denied', meta })
-        throw new AppError('MFA_CODE_INVALID', 'that code is wrong, reused or out of its window')
-      }
-      return result
     },
   }
 }

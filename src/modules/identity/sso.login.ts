@@ -133,7 +133,7 @@ export function createSsoLogin(deps: {
         const invitation = await store.pendingInvitationFor(trx, orgId, claims.email)
         if (invitation === undefined && !row.jit_provisioning) return { outcome: 'not-member' as const }
         if (user === undefined) {
-          await identityStore.insertUser(trx, { id: randomUUID(), email: claims.email, password_hash: null, locked_until: null, last_login_at: null })
+          await identityStore.insertUser(trx, { id: randomUUID(), email: claims.email, password_hash: null, last_login_at: null })
           user = (await identityStore.findUserByEmail(trx, claims.email)) as identityStore.UserRow
         }
         userId = user.id
