@@ -101,7 +101,7 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
 
     app.get('/v1/orgs/:orgId/audit/status', {
       config: { access: { permission: 'audit:read' } },
-      schema: { tags, summary: 'Chain head, unchained events and last checkpoint', params: OrgParams, response: { 200: Type.Object({ headSeq: Type.Integer(), headHash: Type.Union([Type.String(), Type.Null()]), unchained: Type.Integer(), lastCheckpointSeq: Type.Integer(), lastCheckpointAt: Type.Union([Timestamp, Type.Null()]) }), ...errorResponses('org') } },
+      schema: { tags, summary: 'Chain head, events waiting to be chained, and last checkpoint', params: OrgParams, response: { 200: Type.Object({ headSeq: Type.Integer({ description: 'seq of the last chained event (0 before any); events waiting to be chained never move it' }), headHash: Type.Union([Type.String(), Type.Null()], { description: 'hex hash_seq of that event' }), unchained: Type.Integer({ description: 'events committed but not chained yet' }), oldestUnchainedAt: Type.Union([Timestamp, Type.Null()], { description: 'when the oldest of them happened' }), lastCheckpointSeq: Type.Integer(), lastCheckpointAt: Type.Union([Timestamp, Type.Null()]) }), ...errorResponses('org') } },
       handler: async (request) => audit.status(ctxOf(request).orgId),
     })
   }

@@ -20,9 +20,12 @@ export interface AuditQuery {
 }
 
 export interface AuditStatus {
+  /** The last chained event's seq (0 before the first is chained); events waiting for the sequencer never move it. */
   headSeq: number
   headHash: string | null
+  /** Events committed but not chained yet, and when the oldest of them happened. */
   unchained: number
+  oldestUnchainedAt: string | null
   lastCheckpointSeq: number
   lastCheckpointAt: string | null
 }
@@ -188,14 +191,14 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
 
     async status(orgId) {
       return withOrg(db, orgId, async (trx) => {
-        const checkpoints = await store.listCheckpoints(trx, orgId)
-        const last = checkpoints[checkpoints.length - 1]
-        const page = await store.queryEvents(trx, orgId, { limit: 1 })
-        const newest = page[0]
+        const head = await store.chainedHead(trx, orgId)
+        const waiting = await store.unchainedSummary(trx, orgId)
+        const last = await store.latestCheckpoint(trx, orgId)
         return {
-          headSeq: newest?.seq == null ? 0 : Number(newest.seq),
-          headHash: newest?.hash == null ? null : Buffer.from(newest.hash).toString('hex'),
-          unchained: await store.countUnchained(trx, orgId),
+          headSeq: head?.seq ?? 0,
+          headHash: head?.hash.toString('hex') ?? null,
+          unchained: waiting.count,
+          oldestUnchainedAt: waiting.oldest?.toISOString() ?? null,
           lastCheckpointSeq: last?.checkpoint.seq ?? 0,
           lastCheckpointAt: last?.checkpoint.time ?? null,
         }

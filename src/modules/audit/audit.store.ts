@@ -1,7 +1,7 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Trx } from '../../db/tenant.ts'
-import type { AuditEventsTable } from './audit.tables.ts'
+import type { AuditCheckpointsTable, AuditEventsTable } from './audit.tables.ts'
 import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.format.ts'
 
 /** SQL for the audit log. Every function takes the transaction first. */
@@ -150,7 +150,11 @@ export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint): Prom
 
 export async function listCheckpoints(trx: Trx, orgId: string): Promise<SignedCheckpoint[]> {
   const rows = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).orderBy('seq').execute()
-  return rows.map((row) => ({
+  return rows.map(checkpointOf)
+}
+
+function checkpointOf(row: Selectable<AuditCheckpointsTable>): SignedCheckpoint {
+  return {
     checkpoint: {
       v: 1,
       org: row.org_id,
@@ -160,7 +164,13 @@ export async function listCheckpoints(trx: Trx, orgId: string): Promise<SignedCh
     },
     keyId: row.key_id,
     signature: Buffer.from(row.signature).toString('base64url'),
-  }))
+  }
+}
+
+/** The org's newest signed checkpoint. */
+export async function latestCheckpoint(trx: Trx, orgId: string): Promise<SignedCheckpoint | undefined> {
+  const row = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+  return row === undefined ? undefined : checkpointOf(row)
 }
 
 /** The event as it is hashed; `seq` comes from the row once chained, or is being assigned. */
@@ -211,6 +221,35 @@ export async function orgsWithEvents(db: Kysely<DB>): Promise<string[]> {
     SELECT org_id FROM audit_heads UNION SELECT DISTINCT org_id FROM audit_events
   `.execute(db)
   return result.rows.map((r) => r.org_id)
+}
+
+/**
+ * The chained head as the events show it: the highest `seq` that has a hash. Events that
+ * wait for the sequencer have no `seq` and never move it (readable by the app role, unlike
+ * `audit_heads`).
+ */
+export async function chainedHead(trx: Trx, orgId: string): Promise<{ seq: number; hash: Buffer } | undefined> {
+  const row = await trx
+    .selectFrom('audit_events')
+    .select(['seq', 'hash'])
+    .where('org_id', '=', orgId)
+    .where('seq', 'is not', null)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  if (row?.seq == null || row.hash === null) return undefined
+  return { seq: Number(row.seq), hash: Buffer.from(row.hash) }
+}
+
+/** How many events wait to be chained, and when the oldest of them happened. */
+export async function unchainedSummary(trx: Trx, orgId: string): Promise<{ count: number; oldest: Date | null }> {
+  const row = await trx
+    .selectFrom('audit_events')
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min('occurred_at').as('oldest')])
+    .where('org_id', '=', orgId)
+    .where('seq', 'is', null)
+    .executeTakeFirstOrThrow()
+  return { count: Number(row.n), oldest: (row.oldest as Date | null) ?? null }
 }
 
 export async function countUnchained(trx: Trx, orgId: string): Promise<number> {
