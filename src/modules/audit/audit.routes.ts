@@ -7,6 +7,7 @@ import type { DB } from '../../db/schema.ts'
 import { actorOf } from '../../context.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { AppError } from '../../errors.ts'
 import type { AuditService } from './audit.service.ts'
 
 const tags = ['audit']
@@ -97,6 +98,40 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
       config: { access: { permission: 'audit:verify' } },
       schema: { tags, summary: 'Verify the org’s chain and signed checkpoints (P5.2)', params: OrgParams, response: { 200: VerifyView, ...errorResponses('org') } },
       handler: async (request) => audit.verify(ctxOf(request).orgId),
+    })
+
+    app.get('/v1/orgs/:orgId/audit/checkpoints/latest', {
+      config: { access: { permission: 'audit:read' } },
+      schema: {
+        tags,
+        summary: 'The newest signed checkpoint as a C2SP signed note, to keep outside Custodian (docs/audit-format.md)',
+        description: 'JSON by default; the note alone as text/plain with `?format=note` or `Accept: text/plain`. 404 before the first checkpoint.',
+        params: OrgParams,
+        querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('note')])) }, Strict),
+        produces: ['application/json', 'text/plain'],
+        response: {
+          200: Type.Object({
+            origin: Type.String({ description: '<host>/audit/<org id>: the note’s first line and its signature’s key name' }),
+            size: Type.Integer({ description: 'the chain reaches seq = size' }),
+            hash: Type.String({ description: 'hex hash_size of the chain (the note’s hash line, base64, is the same 32 bytes)' }),
+            signedAt: Timestamp,
+            keyId: Type.String(),
+            verifierKey: Type.String({ description: 'signed-note verifier key: <name>+<hex key hash>+<base64(0x01 || public key)>' }),
+            note: Type.String({ description: 'the C2SP signed note (tlog-checkpoint text, blank line, signature line)' }),
+          }),
+          ...errorResponses('org'),
+        },
+      },
+      handler: async (request, reply) => {
+        const latest = await audit.latestCheckpoint(ctxOf(request).orgId)
+        if (latest === undefined) throw new AppError('NOT_FOUND', 'no signed checkpoint yet')
+        const accept = request.headers.accept ?? ''
+        if (request.query.format === 'note' || (request.query.format === undefined && accept.includes('text/plain') && !accept.includes('application/json'))) {
+          // A string with its own content type is sent as it is, not serialized by the schema.
+          return reply.type('text/plain; charset=utf-8').send(latest.note as unknown as typeof latest)
+        }
+        return latest
+      },
     })
 
     app.get('/v1/orgs/:orgId/audit/status', {

@@ -1,7 +1,8 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Trx } from '../../db/tenant.ts'
-import type { AuditCheckpointsTable, AuditEventsTable } from './audit.tables.ts'
+import { randomUUID } from 'node:crypto'
+import type { AuditCheckpointsTable, AuditEventsTable, WitnessKind } from './audit.tables.ts'
 import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.format.ts'
 
 /** SQL for the audit log. Every function takes the transaction first. */
@@ -59,6 +60,7 @@ export async function tryLockChain(trx: Trx, orgId: string): Promise<boolean> {
 /** Waits for the org's sequencer to finish, then deletes the org's chain. */
 export async function eraseOrgLog(trx: Trx, orgId: string): Promise<number> {
   await sql`SELECT pg_advisory_xact_lock(7211, hashtext(${orgId}))`.execute(trx)
+  await trx.deleteFrom('audit_witness_deliveries').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_checkpoints').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_heads').where('org_id', '=', orgId).execute()
   const events = await trx.deleteFrom('audit_events').where('org_id', '=', orgId).executeTakeFirst()
@@ -134,7 +136,11 @@ export async function saveHead(trx: Trx, orgId: string, head: Head): Promise<voi
     .execute()
 }
 
-export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint): Promise<void> {
+/**
+ * Stores a signed checkpoint and, in the same transaction, one outbox row per witness it
+ * must reach: a checkpoint is never signed without being on its way out.
+ */
+export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint, witnesses: readonly WitnessKind[] = []): Promise<void> {
   await trx
     .insertInto('audit_checkpoints')
     .values({
@@ -144,8 +150,15 @@ export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint): Prom
       signed_at: new Date(signed.checkpoint.time),
       key_id: signed.keyId,
       signature: Buffer.from(signed.signature, 'base64url'),
+      note: signed.note ?? null,
     })
     .execute()
+  if (witnesses.length > 0) {
+    await trx
+      .insertInto('audit_witness_deliveries')
+      .values(witnesses.map((witness) => ({ id: randomUUID(), org_id: signed.checkpoint.org, seq: signed.checkpoint.seq, witness, last_error: null, delivered_at: null })))
+      .execute()
+  }
 }
 
 export async function listCheckpoints(trx: Trx, orgId: string): Promise<SignedCheckpoint[]> {
@@ -164,12 +177,19 @@ function checkpointOf(row: Selectable<AuditCheckpointsTable>): SignedCheckpoint 
     },
     keyId: row.key_id,
     signature: Buffer.from(row.signature).toString('base64url'),
+    ...(row.note === null ? {} : { note: row.note }),
   }
 }
 
 /** The org's newest signed checkpoint. */
 export async function latestCheckpoint(trx: Trx, orgId: string): Promise<SignedCheckpoint | undefined> {
   const row = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+  return row === undefined ? undefined : checkpointOf(row)
+}
+
+/** The org's newest checkpoint that has a signed note. */
+export async function latestNoteCheckpoint(trx: Trx, orgId: string): Promise<SignedCheckpoint | undefined> {
+  const row = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).where('note', 'is not', null).orderBy('seq', 'desc').limit(1).executeTakeFirst()
   return row === undefined ? undefined : checkpointOf(row)
 }
 
