@@ -124,6 +124,9 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
     for (let i = 0; i < 6; i++) await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/service-accounts`, token: org.ownerToken, body: { name: `w-${i}`, role: 'viewer' } })
     await t().app.sequencer.flush()
     const { size } = await latest(org)
+    const status = async () => (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/audit/status`, token: org.ownerToken })).body.witnesses
+    const waiting = await status()
+    assert.ok(waiting.pending >= 3, JSON.stringify(waiting))
 
     for (let pass = 0; pass < 5; pass++) {
       await t().app.auditWitnesses.deliverDue()
@@ -135,6 +138,7 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
     assert.deepEqual(new Set(ours.map((r) => r.witness)), new Set(['webhooks', 'https', 'file']))
     assert.ok(outbox.every((r) => r.status === 'delivered'), JSON.stringify(outbox))
     assert.equal(outbox.filter((r) => r.witness === 'https' && r.attempts === 2).length, 1, 'the refused delivery was retried')
+    assert.deepEqual(await status(), { pending: 0, failed: 0, lastDeliveredSeq: size }, 'the status says what left')
 
     const hooked = receiver.received.filter((r: Received) => r.path === `/hook-${engine}`).map((r) => JSON.parse(r.body) as { type: string; org: string; checkpoint: { size: number; note: string } })
     assert.ok(hooked.length > 0 && hooked.every((b) => b.type === 'audit.checkpoint' && b.org === org.orgId))

@@ -7,9 +7,10 @@ import { bootstrapProvider, createCustomerOrg, useTestApp, type Org } from '../h
 forEachEngine('audit status with events waiting to be chained (P5.2, K8)', (engine) => {
   const t = useTestApp(engine, { CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '5' })
   let org: Org
+  let provider: Org
 
   before(async () => {
-    const provider = await bootstrapProvider(t())
+    provider = await bootstrapProvider(t())
     org = await createCustomerOrg(t(), provider, 'status', 'owner@status.test')
     for (let i = 0; i < 12; i++) {
       const r = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/service-accounts`, token: org.ownerToken, body: { name: `sa-${i}`, role: 'viewer' } })
@@ -47,6 +48,13 @@ forEachEngine('audit status with events waiting to be chained (P5.2, K8)', (engi
     assert.ok(pending.unchained >= 3)
     assert.ok(pending.oldestUnchainedAt !== null && Date.parse(pending.oldestUnchainedAt) >= sent.getTime() - 1000)
     assert.ok(pending.lastCheckpointSeq > 0 && pending.lastCheckpointSeq <= pending.headSeq)
+
+    // The operator's view of the same chain tells the same truth (K8 sweep: every status).
+    const listed = await t().request({ method: 'GET', url: '/v1/operator/orgs?limit=500', token: provider.ownerToken })
+    assert.equal(listed.status, 200, listed.text)
+    const health = (listed.body.orgs as { id: string; audit: { headSeq: number; unchained: number } }[]).find((o) => o.id === org.orgId)
+    assert.equal(health?.audit.headSeq, pending.headSeq)
+    assert.ok((health?.audit.unchained ?? 0) >= 3)
 
     await t().app.sequencer.flush()
     const after = await status()

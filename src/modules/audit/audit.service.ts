@@ -29,6 +29,8 @@ export interface AuditStatus {
   oldestUnchainedAt: string | null
   lastCheckpointSeq: number
   lastCheckpointAt: string | null
+  /** Checkpoint deliveries to witnesses (webhooks, the operator's endpoint and file): waiting, given up, newest delivered. */
+  witnesses: { pending: number; failed: number; lastDeliveredSeq: number | null }
 }
 
 export interface LatestCheckpoint {
@@ -238,6 +240,7 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
           oldestUnchainedAt: waiting.oldest?.toISOString() ?? null,
           lastCheckpointSeq: last?.checkpoint.seq ?? 0,
           lastCheckpointAt: last?.checkpoint.time ?? null,
+          witnesses: await store.witnessSummary(trx, orgId),
         }
       })
     },

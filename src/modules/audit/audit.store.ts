@@ -272,6 +272,17 @@ export async function unchainedSummary(trx: Trx, orgId: string): Promise<{ count
   return { count: Number(row.n), oldest: (row.oldest as Date | null) ?? null }
 }
 
+/** The org's checkpoint deliveries to witnesses: how many wait, how many were given up, the newest delivered. */
+export async function witnessSummary(trx: Trx, orgId: string): Promise<{ pending: number; failed: number; lastDeliveredSeq: number | null }> {
+  const result = await sql<{ pending: number; failed: number; last_delivered: number | null }>`
+    SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+           count(*) FILTER (WHERE status = 'failed')::int AS failed,
+           max(seq) FILTER (WHERE status = 'delivered') AS last_delivered
+      FROM audit_witness_deliveries WHERE org_id = ${orgId}`.execute(trx)
+  const row = result.rows[0]
+  return { pending: Number(row?.pending ?? 0), failed: Number(row?.failed ?? 0), lastDeliveredSeq: row?.last_delivered == null ? null : Number(row.last_delivered) }
+}
+
 export async function countUnchained(trx: Trx, orgId: string): Promise<number> {
   const row = await trx
     .selectFrom('audit_events')
