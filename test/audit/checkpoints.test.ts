@@ -139,6 +139,8 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
     assert.ok(outbox.every((r) => r.status === 'delivered'), JSON.stringify(outbox))
     assert.equal(outbox.filter((r) => r.witness === 'https' && r.attempts === 2).length, 1, 'the refused delivery was retried')
     assert.deepEqual(await status(), { pending: 0, failed: 0, lastDeliveredSeq: size }, 'the status says what left')
+    const audited = await owner(t()).selectFrom('audit_events').select('details').where('org_id', '=', org.orgId).where('action', '=', 'webhook.delivery').execute()
+    assert.equal(audited.length, 0, 'a delivered checkpoint is not an audit event (that would need a checkpoint of its own: a loop)')
 
     const hooked = receiver.received.filter((r: Received) => r.path === `/hook-${engine}`).map((r) => JSON.parse(r.body) as { type: string; org: string; checkpoint: { size: number; note: string } })
     assert.ok(hooked.length > 0 && hooked.every((b) => b.type === 'audit.checkpoint' && b.org === org.orgId))
@@ -220,5 +222,24 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
     await sql`DELETE FROM audit_heads WHERE org_id = ${gone.orgId}`.execute(k)
     const whole = (await service.verifyAll({ keptNotes: [keptGone.note] })).find((r) => r.org === gone.orgId)
     assert.ok(whole !== undefined && kinds(whole).has('truncated'), 'a whole org log removed is seen too')
+  })
+})
+
+/** A witness that never answers: its deliveries are given up after the last attempt, and the status says so. */
+forEachEngine('audit checkpoints to an unreachable witness (K9)', (engine) => {
+  const t = useTestApp(engine, { CUSTODIAN_AUDIT_WITNESS_URL: 'https://127.0.0.1:9/witness', CUSTODIAN_WEBHOOK_RETRY_BASE_MS: '10', CUSTODIAN_WEBHOOK_MAX_ATTEMPTS: '2' })
+
+  it('dead-letters a checkpoint delivery after the last attempt and reports it in the status (K9)', async () => {
+    const provider = await bootstrapProvider(t())
+    const org = await createCustomerOrg(t(), provider, `deadwitness${engine}`, `owner@dead-${engine}.test`)
+    await t().app.sequencer.flush()
+    for (let pass = 0; pass < 4; pass++) {
+      await t().app.auditWitnesses.deliverDue()
+      await new Promise((resolve) => setTimeout(resolve, 40))
+    }
+    const status = (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/audit/status`, token: org.ownerToken })).body
+    assert.ok(status.witnesses.failed >= 1, JSON.stringify(status))
+    const rows = await t().db.kysely.selectFrom('audit_witness_deliveries').selectAll().where('org_id', '=', org.orgId).where('witness', '=', 'https').execute()
+    assert.ok(rows.length > 0 && rows.every((r) => r.status === 'failed' && r.attempts === 2 && r.last_error !== null), JSON.stringify(rows))
   })
 })

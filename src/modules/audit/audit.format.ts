@@ -136,6 +136,9 @@ export async function verifyChain(
 ): Promise<VerifyResult> {
   const maxProblems = options.maxProblems ?? 100
   const kept = (options.kept?.opened ?? []).filter((k) => k.org === org)
+  // By size, so a long witness file costs a lookup per event, not a scan.
+  const keptAt = new Map<number, string[]>()
+  for (const k of kept) keptAt.set(k.size, [...(keptAt.get(k.size) ?? []), k.hash])
   const problems: VerifyProblem[] = []
   const report = (kind: VerifyProblemKind, seq: number | null, message: string) => {
     if (problems.length < maxProblems) problems.push({ kind, seq, message })
@@ -189,10 +192,8 @@ export async function verifyChain(
     if (signed !== undefined && signed.checkpoint.hash !== stored.hash) {
       report('checkpoint_mismatch', event.seq, `seq ${event.seq} differs from its signed checkpoint`)
     }
-    for (const k of kept) {
-      if (k.size === event.seq && k.hash !== stored.hash) {
-        report('kept_checkpoint_mismatch', event.seq, `seq ${event.seq} differs from a checkpoint kept elsewhere (hash ${k.hash})`)
-      }
+    for (const hash of keptAt.get(event.seq) ?? []) {
+      if (hash !== stored.hash) report('kept_checkpoint_mismatch', event.seq, `seq ${event.seq} differs from a checkpoint kept elsewhere (hash ${hash})`)
     }
     prev = Buffer.from(stored.hash, 'hex')
     expectedSeq = Math.max(expectedSeq, event.seq) + 1
