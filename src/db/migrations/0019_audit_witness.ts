@@ -24,7 +24,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       org_id uuid NOT NULL,
       seq bigint NOT NULL,
       witness text NOT NULL CHECK (witness IN ('webhooks', 'https', 'file')),
-      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+      status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed', 'skipped')),
       attempts integer NOT NULL DEFAULT 0,
       next_attempt_at timestamptz NOT NULL DEFAULT now(),
       last_error text,

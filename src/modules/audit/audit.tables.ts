@@ -51,7 +51,8 @@ export interface AuditWitnessDeliveriesTable {
   org_id: string
   seq: Int8
   witness: WitnessKind
-  status: Generated<'pending' | 'delivered' | 'failed'>
+  /** `skipped`: a `webhooks` row when no webhook of the org subscribes to `audit.checkpoint`. */
+  status: Generated<'pending' | 'delivered' | 'failed' | 'skipped'>
   attempts: Generated<number>
   next_attempt_at: Generated<Date>
   last_error: string | null

@@ -20,7 +20,8 @@ import type { WitnessKind } from './audit.tables.ts'
  *   processes share the work), retried with exponential backoff (the webhook settings), and
  *   marked `failed` after the last attempt.
  * - Webhooks: the note is handed to the webhook machinery (signed, retried, listed in the
- *   org's deliveries), in one transaction with marking the row delivered.
+ *   org's deliveries), in one transaction with marking the row delivered — or `skipped`
+ *   when no webhook of the org subscribes to `audit.checkpoint`.
  * - HTTPS: `POST` of the note itself, `text/plain`; HTTPS only, no redirects. The note is
  *   self-authenticating, so no further signature is added.
  * - File: the note is appended with a single `write` on a descriptor opened `O_APPEND`,
@@ -70,8 +71,9 @@ export function createWitnessDelivery(deps: {
     switch (witness) {
       case 'webhooks':
         await withOrg(db, orgId, async (trx) => {
-          await deps.webhooks().enqueue(trx, orgId, 'audit.checkpoint', { checkpoint: { origin, size: checkpoint.seq, hash: Buffer.from(checkpoint.hash).toString('hex'), keyId: checkpoint.key_id, signedAt: checkpoint.signed_at.toISOString(), note: checkpoint.note } })
-          await trx.updateTable('audit_witness_deliveries').set({ status: 'delivered', delivered_at: clock(), last_error: null }).where('id', '=', id).execute()
+          const hooks = await deps.webhooks().enqueue(trx, orgId, 'audit.checkpoint', { checkpoint: { origin, size: checkpoint.seq, hash: Buffer.from(checkpoint.hash).toString('hex'), keyId: checkpoint.key_id, signedAt: checkpoint.signed_at.toISOString(), note: checkpoint.note } })
+          // No subscribed webhook: nothing left, and the status must not say it did.
+          await trx.updateTable('audit_witness_deliveries').set(hooks > 0 ? { status: 'delivered', delivered_at: clock(), last_error: null } : { status: 'skipped', last_error: null }).where('id', '=', id).execute()
         })
         return
       case 'https': {
