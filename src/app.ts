@@ -132,6 +132,8 @@ export async function buildApp(deps: AppDeps) {
   return Object.assign(app, {
     services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, alerts: response.alerts, incidents: response.incidents, plan: response.plan, vulnerabilityReports: disclosure.reports, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
     sequencer: audit.sequencer,
+    auditWitnessWorker: audit.witnessWorker,
+    auditWitnesses: audit.witnesses,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
     reviewScheduler: governance.reviewScheduler,
@@ -152,7 +154,9 @@ export async function buildApp(deps: AppDeps) {
 /** Every module, wired once; the CLI uses the same services without the HTTP layer. */
 export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey' | 'clock'>) {
   const { config, database, logger } = deps
-  const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger })
+  // Checkpoints go to the org's webhooks, which the notify module (created later) holds.
+  let webhooks: ReturnType<typeof createNotifyModule>['webhooks'] | undefined
+  const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger, clock: deps.clock, webhooks: () => webhooks as NonNullable<typeof webhooks> })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
   let vaultService: ReturnType<typeof createVaultModule>['service'] | undefined
@@ -163,6 +167,7 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   let privacyRequests: { settleErasure(orgId: string, requestId: string): Promise<void> } | undefined
   let reports: { resolveAddress(orgId: string, ref: string): Promise<string | undefined> } | undefined
   const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), resolveAddress: (orgId, ref) => (reports as NonNullable<typeof reports>).resolveAddress(orgId, ref), log: logger })
+  webhooks = notify.webhooks
   const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
   privacyRequests = privacy.requests
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, vault: vault.service, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })

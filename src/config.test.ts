@@ -89,6 +89,16 @@ describe('configuration', () => {
     }
   })
 
+  it('takes the audit witnesses: an https:// URL without credentials, and a file (K9)', () => {
+    const config = loadConfig({ CUSTODIAN_AUDIT_WITNESS_URL: 'https://witness.example/add', CUSTODIAN_AUDIT_WITNESS_FILE: 'witness.notes' })
+    assert.equal(config.audit.witnessUrl, 'https://witness.example/add')
+    assert.equal(config.audit.witnessFile, path.resolve('witness.notes'))
+    assert.equal(loadConfig({}).audit.witnessUrl, undefined)
+    for (const url of ['http://witness.example/add', 'https://user:pw@witness.example/', 'not a url']) {
+      assert.throws(() => loadConfig({ CUSTODIAN_AUDIT_WITNESS_URL: url }), (error: unknown) => error instanceof ConfigError && /CUSTODIAN_AUDIT_WITNESS_URL: must be an https:\/\/ URL/.test(error.message))
+    }
+  })
+
   it('disables the redirect listener with off', () => {
     assert.equal(loadConfig({ CUSTODIAN_HTTP_PORT: 'off' }).httpPort, null)
   })

@@ -117,6 +117,10 @@ export interface Config {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
     readonly checkpointSeconds: number
+    /** The operator's witnesses: each signed checkpoint is POSTed here (https://) … */
+    readonly witnessUrl: string | undefined
+    /** … and appended to this file, as a C2SP signed note (audit.witness.ts). */
+    readonly witnessFile: string | undefined
   }
   readonly auth: {
     readonly sessionIdleMinutes: number
@@ -229,6 +233,8 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
+  'CUSTODIAN_AUDIT_WITNESS_URL',
+  'CUSTODIAN_AUDIT_WITNESS_FILE',
   'CUSTODIAN_SESSION_IDLE_MINUTES',
   'CUSTODIAN_SESSION_ABSOLUTE_HOURS',
   'CUSTODIAN_LOGIN_FREE_FAILURES',
@@ -377,6 +383,8 @@ export function loadConfig(env: Source = process.env): Config {
       sequencerIntervalMs: int('CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS', 200, 10, 60_000),
       checkpointEvery: int('CUSTODIAN_AUDIT_CHECKPOINT_EVERY', 100, 1, 1_000_000),
       checkpointSeconds: int('CUSTODIAN_AUDIT_CHECKPOINT_SECONDS', 10, 1, 86_400),
+      witnessUrl: text('CUSTODIAN_AUDIT_WITNESS_URL'),
+      witnessFile: text('CUSTODIAN_AUDIT_WITNESS_FILE') && path.resolve(text('CUSTODIAN_AUDIT_WITNESS_FILE') as string),
     },
     auth: {
       sessionIdleMinutes: int('CUSTODIAN_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
@@ -399,6 +407,16 @@ export function loadConfig(env: Source = process.env): Config {
     if (config.mail.url.startsWith('smtps://') && config.mail.security !== 'tls' && text('CUSTODIAN_SMTP_SECURITY') !== undefined) problems.push('CUSTODIAN_SMTP_SECURITY: an smtps:// URL is implicit TLS; set tls or leave it unset')
     if (config.mail.from === undefined || parseSender(config.mail.from) === undefined) problems.push('CUSTODIAN_SMTP_FROM: required with CUSTODIAN_SMTP_URL, an address such as "Custodian <custodian@example.com>"')
     if ((config.mail.user === undefined) !== (config.mail.password === undefined)) problems.push('CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE: set both or neither')
+  }
+
+  if (config.audit.witnessUrl !== undefined) {
+    let url: URL | undefined
+    try {
+      url = new URL(config.audit.witnessUrl)
+    } catch {
+      url = undefined
+    }
+    if (url?.protocol !== 'https:' || url.username !== '' || url.password !== '') problems.push('CUSTODIAN_AUDIT_WITNESS_URL: must be an https:// URL without credentials')
   }
 
   if (config.extraCaFile !== undefined) {

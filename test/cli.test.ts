@@ -34,6 +34,7 @@ describe('the custodian command', () => {
     let orgId: string
     let apiToken: string
     let exported: string
+    let keptNote: string
     try {
       assert.ok(server.output().includes('a bootstrap token was issued earlier'), 'a restart does not retire the pending token')
       const boot = await bootstrapOverHttps(server.httpsPort, bootstrapToken)
@@ -41,6 +42,9 @@ describe('the custodian command', () => {
       ;({ orgId, apiToken } = boot.body)
       await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: 'app', role: 'admin' } })
       await new Promise((resolve) => setTimeout(resolve, 500))
+      // A checkpoint a customer keeps outside Custodian (K9).
+      keptNote = await download(server.httpsPort, `/v1/orgs/${orgId}/audit/checkpoints/latest?format=note`, apiToken)
+      assert.match(keptNote, new RegExp(`^localhost/audit/${orgId}\n\\d+\n[A-Za-z0-9+/]{43}=\n\n— localhost/audit/${orgId} `))
       exported = await download(server.httpsPort, `/v1/orgs/${orgId}/audit/export`, apiToken)
     } finally {
       assert.equal(await server.stop(), 0, 'graceful shutdown exits 0')
@@ -67,6 +71,36 @@ describe('the custodian command', () => {
     const publicKey = (JSON.parse(keys) as { keys: { publicKey: string }[] }).keys[0]?.publicKey as string
     const offline = await cli(['audit', 'verify', '--file', exportFile, '--public-key', publicKey], {})
     assert.equal(offline.code, 0, offline.output)
+    const keptFile = path.join(dataDir, 'kept.note')
+    writeFileSync(keptFile, keptNote)
+    const againstKept = await cli(['audit', 'verify', '--file', exportFile, '--public-key', publicKey, '--checkpoint', keptFile], {})
+    assert.equal(againstKept.code, 0, againstKept.output)
+    assert.match(againstKept.output, /1 kept checkpoints/)
+    // Without a pinned key the file's own key proves nothing: refused unless asked for (K9).
+    const unpinned = await cli(['audit', 'verify', '--file', exportFile], {})
+    assert.equal(unpinned.code, 1)
+    assert.match(unpinned.output, /no pinned key/)
+    assert.equal((await cli(['audit', 'verify', '--file', exportFile, '--trust-embedded-key'], {})).code, 0)
+    // An export without any checkpoint is refused unless --allow-unsigned.
+    const unsignedFile = path.join(dataDir, 'unsigned.jsonl')
+    writeFileSync(unsignedFile, exported.split('\n').filter((line) => !line.includes('"kind":"checkpoint"')).join('\n'))
+    const unsigned = await cli(['audit', 'verify', '--file', unsignedFile, '--public-key', publicKey], {})
+    assert.equal(unsigned.code, 1)
+    assert.match(unsigned.output, /unsigned/)
+    assert.equal((await cli(['audit', 'verify', '--file', unsignedFile, '--public-key', publicKey, '--allow-unsigned'], {})).code, 0)
+    // Cut the export's tail with its checkpoints: only the kept checkpoint can tell (K9).
+    const size = Number(keptNote.split('\n')[1])
+    const cutFile = path.join(dataDir, 'cut.jsonl')
+    writeFileSync(cutFile, exported.split('\n').filter((line) => {
+      if (line.trim() === '') return false
+      const r = JSON.parse(line) as { event?: { seq: number }; checkpoint?: { seq: number } }
+      return (r.event?.seq ?? 0) < size && (r.checkpoint?.seq ?? 0) < size
+    }).join('\n'))
+    const cutAllowed = await cli(['audit', 'verify', '--file', cutFile, '--public-key', publicKey, '--allow-unsigned'], {})
+    assert.equal(cutAllowed.code, 0, cutAllowed.output)
+    const cutKept = await cli(['audit', 'verify', '--file', cutFile, '--public-key', publicKey, '--allow-unsigned', '--checkpoint', keptFile], {})
+    assert.equal(cutKept.code, 1, cutKept.output)
+    assert.match(cutKept.output, /truncated: the chain ends at seq \d+ but a checkpoint kept elsewhere covers seq/)
     writeFileSync(exportFile, exported.replace('"org.create"', '"org.delete"'))
     const altered = await cli(['audit', 'verify', '--file', exportFile, '--public-key', publicKey], {})
     assert.equal(altered.code, 1)
@@ -82,6 +116,16 @@ describe('the custodian command', () => {
     const results = JSON.parse(tampered.output) as { ok: boolean; problems: { kind: string; seq: number }[] }[]
     assert.ok(results[0]?.problems.some((p) => p.kind === 'hash_mismatch' && p.seq === 2))
     assert.ok(readFileSync(path.join(dataDir, 'root.key')).length === 32)
+
+    // Cut the database's tail together with the checkpoints above it: the kept checkpoint fails it (K9).
+    const db = await PGlite.create({ dataDir: path.join(dataDir, 'pgdata') })
+    await db.query(`DELETE FROM audit_events WHERE org_id = $1 AND seq >= $2`, [orgId, size])
+    await db.query(`DELETE FROM audit_checkpoints WHERE org_id = $1 AND seq >= $2`, [orgId, size])
+    await db.query(`UPDATE audit_heads SET seq = $2 - 1, checkpoint_seq = LEAST(checkpoint_seq, $2 - 1) WHERE org_id = $1`, [orgId, size])
+    await db.close()
+    const cutDb = await cli(['audit', 'verify', '--org', orgId, '--checkpoint', keptFile], env)
+    assert.equal(cutDb.code, 1, cutDb.output)
+    assert.match(cutDb.output, /truncated: the chain ends at seq \d+ but a checkpoint kept elsewhere covers seq/)
   })
 
   it('reports bad configuration one line per value and exits 2', async () => {

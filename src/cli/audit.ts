@@ -3,31 +3,43 @@ import type { Command } from 'commander'
 import { ed25519KeyId } from '../crypto/keys.ts'
 import type { VerifyResult } from '../modules/audit/audit.format.ts'
 import { verifyExport } from '../modules/audit/audit.export.ts'
+import { orgOfOrigin, splitNotes } from '../modules/audit/audit.note.ts'
 import { printJson, withServices } from './context.ts'
+
+interface VerifyOptions {
+  org?: string
+  file?: string
+  publicKey?: string
+  trustEmbeddedKey?: boolean
+  allowUnsigned?: boolean
+  checkpoint?: string[]
+  json?: boolean
+}
+
+/** A usage or input problem: said once on standard error, exit 1 (as a failed verification). */
+class VerifyUsageError extends Error {}
 
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('the tamper-evident audit log')
   audit
     .command('verify')
-    .description('verify audit chains in the database (every org, or --org), or an exported file (--file); exits 1 on any problem')
+    .description('verify audit chains in the database (every org, or --org), or an exported file (--file), optionally against checkpoints kept elsewhere (--checkpoint); exits 1 on any problem')
     .option('--org <id>', 'only this org')
     .option('--file <path>', 'verify a JSON Lines export offline instead of the database')
-    .option('--public-key <base64url>', 'with --file: the Ed25519 public key to trust (from GET /v1/audit/keys), instead of the file’s own')
+    .option('--public-key <base64url>', 'with --file: the Ed25519 public key to trust (from GET /v1/audit/keys, obtained separately); required unless --trust-embedded-key')
+    .option('--trust-embedded-key', 'with --file: trust the key named inside the file itself (proves only that the file is self-consistent, not who made it)')
+    .option('--allow-unsigned', 'with --file: accept an export that carries no signed checkpoint')
+    .option('--checkpoint <files...>', 'checkpoints kept outside Custodian (signed notes: GET …/audit/checkpoints/latest, an audit.checkpoint webhook, the witness file); the chain must reach each one and agree with it')
     .option('--json', 'print the results as JSON')
-    .action(async (options: { org?: string; file?: string; publicKey?: string; json?: boolean }) => {
+    .action(async (options: VerifyOptions) => {
       let results: VerifyResult[]
-      if (options.file !== undefined) {
-        const pinned = options.publicKey === undefined ? undefined : new Map([[ed25519KeyId(Buffer.from(options.publicKey, 'base64url')), options.publicKey]])
-        const result = await verifyExport(readFileSync(options.file, 'utf8'), pinned)
-        if (result.keysFrom === 'file' && !options.json) {
-          process.stderr.write('note: trusting the signing key named in the file itself; pin it with --public-key for a third-party check\n')
-        }
-        results = [result]
-      } else {
-        results = await withServices({ createRootKey: false }, async ({ audit: module }) => {
-          await module.sequencer.flush()
-          return options.org === undefined ? module.service.verifyAll() : [await module.service.verify(options.org)]
-        })
+      try {
+        results = await verify(options)
+      } catch (error) {
+        if (!(error instanceof VerifyUsageError)) throw error
+        process.stderr.write(`audit verify: ${error.message}\n`)
+        process.exitCode = 1
+        return
       }
       if (options.json) printJson(results)
       else if (results.length === 0) process.stdout.write('No audit events yet.\n')
@@ -36,8 +48,66 @@ export function registerAudit(program: Command): void {
     })
 }
 
+async function verify(options: VerifyOptions): Promise<VerifyResult[]> {
+  const keptNotes = options.checkpoint === undefined ? undefined : options.checkpoint.flatMap(readKeptNotes)
+  if (options.file !== undefined) {
+    if (options.publicKey === undefined && options.trustEmbeddedKey !== true) {
+      throw new VerifyUsageError('no pinned key: pass --public-key <publicKey from GET /v1/audit/keys, obtained separately>, or --trust-embedded-key to trust the key inside the file (which whoever made the file chose)')
+    }
+    let pinned: Map<string, string> | undefined
+    if (options.publicKey !== undefined) {
+      const raw = Buffer.from(options.publicKey, 'base64url')
+      if (raw.length !== 32) throw new VerifyUsageError('--public-key: not a raw 32-byte Ed25519 key in base64url')
+      pinned = new Map([[ed25519KeyId(raw), options.publicKey]])
+    }
+    let result: VerifyResult
+    try {
+      result = await verifyExport(readFileSync(options.file, 'utf8'), { pinnedKeys: pinned, keptNotes, allowUnsigned: options.allowUnsigned === true })
+    } catch (error) {
+      throw new VerifyUsageError(`${options.file}: ${(error as Error).message}`)
+    }
+    if (pinned === undefined && !options.json) process.stderr.write('note: trusting the signing key named in the file itself (--trust-embedded-key)\n')
+    requireKeptFor(result.org, keptNotes)
+    return [result]
+  }
+  return withServices({ createRootKey: false }, async ({ audit: module }) => {
+    await module.sequencer.flush()
+    if (options.org === undefined) return module.service.verifyAll({ keptNotes })
+    requireKeptFor(options.org, keptNotes)
+    return [await module.service.verify(options.org, { keptNotes })]
+  })
+}
+
+/** The notes of a kept-checkpoint file: signed notes one after another, or the JSON of GET …/checkpoints/latest. */
+function readKeptNotes(file: string): string[] {
+  let content: string
+  try {
+    content = readFileSync(file, 'utf8')
+  } catch (error) {
+    throw new VerifyUsageError(`--checkpoint ${file}: ${(error as Error).message}`)
+  }
+  if (content.trimStart().startsWith('{')) {
+    const note = (JSON.parse(content) as { note?: unknown }).note
+    if (typeof note !== 'string') throw new VerifyUsageError(`--checkpoint ${file}: JSON without a "note"`)
+    content = note
+  }
+  const notes = splitNotes(content)
+  if (notes.length === 0) throw new VerifyUsageError(`--checkpoint ${file}: no signed note in it`)
+  for (const [index, note] of notes.entries()) {
+    if (orgOfOrigin(note.split('\n', 1)[0] ?? '') === undefined) throw new VerifyUsageError(`--checkpoint ${file}: note ${index + 1} is not a Custodian audit checkpoint (origin <host>/audit/<org id>)`)
+  }
+  return notes
+}
+
+/** A kept checkpoint that names no org being verified would check nothing: refuse rather than pass. */
+function requireKeptFor(orgId: string, keptNotes: string[] | undefined): void {
+  if (keptNotes === undefined) return
+  if (!keptNotes.some((note) => orgOfOrigin(note.split('\n', 1)[0] ?? '') === orgId)) throw new VerifyUsageError(`none of the kept checkpoints is for org ${orgId}`)
+}
+
 function printResult(result: VerifyResult): void {
-  const head = `org ${result.org}: ${result.events} events, last seq ${result.lastSeq}, ${result.checkpoints} signed checkpoints`
+  const kept = result.keptCheckpoints === undefined || result.keptCheckpoints === 0 ? '' : `, ${result.keptCheckpoints} kept checkpoints`
+  const head = `org ${result.org}: ${result.events} events, last seq ${result.lastSeq}, ${result.checkpoints} signed checkpoints${kept}`
   if (result.ok) {
     process.stdout.write(`OK   ${head}\n`)
     return

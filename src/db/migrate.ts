@@ -20,6 +20,7 @@ import * as incidents from './migrations/0017_incidents.ts'
 import * as disclosure from './migrations/0018_disclosure.ts'
 import * as orgTimeZone from './migrations/0020_org_time_zone.ts'
 import * as authThrottle from './migrations/0019_auth_throttle.ts'
+import * as auditWitness from './migrations/0021_audit_witness.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -43,6 +44,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0018_disclosure': disclosure,
   '0019_auth_throttle': authThrottle,
   '0020_org_time_zone': orgTimeZone,
+  '0021_audit_witness': auditWitness,
 }
 
 function migrator(db: Kysely<any>): Migrator {

@@ -125,7 +125,7 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
     assert.match(String(response.headers['content-type']), /application\/x-ndjson/)
     const keys = (await t().request({ method: 'GET', url: '/v1/audit/keys' })).body.keys as { keyId: string; publicKey: string }[]
     const pinned = new Map(keys.map((k) => [k.keyId, k.publicKey]))
-    const good = await verifyExport(response.body, pinned)
+    const good = await verifyExport(response.body, { pinnedKeys: pinned })
     assert.equal(good.ok, true, JSON.stringify(good.problems))
     assert.ok(good.events > 0)
 
@@ -133,9 +133,9 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
     const index = lines.findIndex((l) => l.includes('"service_account.create"'))
     const altered = [...lines]
     altered[index] = (lines[index] as string).replace('"sa-', '"sb-')
-    assert.equal((await verifyExport(altered.join('\n'), pinned)).ok, false)
+    assert.equal((await verifyExport(altered.join('\n'), { pinnedKeys: pinned })).ok, false)
     const dropped = lines.filter((_, i) => i !== index).join('\n')
-    assert.equal((await verifyExport(dropped, pinned)).ok, false)
+    assert.equal((await verifyExport(dropped, { pinnedKeys: pinned })).ok, false)
   })
 
   it('fails closed: if the audit event cannot be written, the change is rolled back and the caller gets 503', async () => {

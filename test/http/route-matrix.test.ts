@@ -234,6 +234,7 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/export', access: 'audit:export', url: (f) => `${A(f)}/audit/export` },
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/verify', access: 'audit:verify', url: (f) => `${A(f)}/audit/verify` },
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/status', access: 'audit:read', url: (f) => `${A(f)}/audit/status` },
+  { method: 'GET', path: '/v1/orgs/{orgId}/audit/checkpoints/latest', access: 'audit:read', url: (f) => `${A(f)}/audit/checkpoints/latest` },
 ]
 
 function assertProblem(response: { status: number; headers: Record<string, unknown>; body: Record<string, any> }, status: number, label: string): void {

@@ -1,12 +1,24 @@
 import { verifyChain, type SignedCheckpoint, type StoredChainEvent, type VerifyResult } from './audit.format.ts'
+import { openKeptCheckpoints } from './audit.note.ts'
+
+export interface ExportVerifyOptions {
+  /** Keys from GET /v1/audit/keys, obtained separately (id -> raw public key, base64url). Absent: the file's own keys are used. */
+  pinnedKeys?: ReadonlyMap<string, string> | undefined
+  /** Checkpoint notes kept outside Custodian (witness copies); opened with the same keys. */
+  keptNotes?: readonly string[] | undefined
+  /** Accept an export that carries no signed checkpoint (by default it fails: nothing binds it to the key). */
+  allowUnsigned?: boolean | undefined
+}
 
 /**
  * Verifies a JSON Lines export (docs/audit-format.md) with no access to Custodian: the
  * header names the org and the signing keys, then come the events in seq order, then
  * the signed checkpoints. Pass `pinnedKeys` (from GET /v1/audit/keys, obtained
- * separately) so that a forger cannot simply ship a key of their own in the header.
+ * separately) so that a forger cannot simply ship a key of their own in the header, and
+ * `keptNotes` so that cutting the tail together with its checkpoints is seen.
  */
-export async function verifyExport(text: string, pinnedKeys?: ReadonlyMap<string, string>): Promise<VerifyResult & { keysFrom: 'pinned' | 'file' }> {
+export async function verifyExport(text: string, options: ExportVerifyOptions = {}): Promise<VerifyResult & { keysFrom: 'pinned' | 'file' }> {
+  const { pinnedKeys } = options
   let org: string | undefined
   const fileKeys = new Map<string, string>()
   const events: StoredChainEvent[] = []
@@ -27,12 +39,14 @@ export async function verifyExport(text: string, pinnedKeys?: ReadonlyMap<string
     } else if (record.kind === 'event') {
       events.push({ event: record.event as StoredChainEvent['event'], prevHash: String(record.prevHash), hash: String(record.hash) })
     } else if (record.kind === 'checkpoint') {
-      checkpoints.push({ checkpoint: record.checkpoint as SignedCheckpoint['checkpoint'], keyId: String(record.keyId), signature: String(record.signature) })
+      checkpoints.push({ checkpoint: record.checkpoint as SignedCheckpoint['checkpoint'], keyId: String(record.keyId), signature: String(record.signature), note: typeof record.note === 'string' ? record.note : undefined })
     } else {
       throw new Error(`line ${index + 1}: unknown kind ${String(record.kind)}`)
     }
   }
   if (org === undefined) throw new Error('no header line: not a Custodian audit export')
   const keys = pinnedKeys ?? fileKeys
-  return { ...(await verifyChain(org, events, checkpoints, keys)), keysFrom: pinnedKeys === undefined ? 'file' : 'pinned' }
+  const kept = options.keptNotes === undefined ? undefined : openKeptCheckpoints(options.keptNotes, keys.values())
+  const result = await verifyChain(org, events, checkpoints, keys, { kept, requireCheckpoint: options.allowUnsigned === true ? 'never' : 'always' })
+  return { ...result, keysFrom: pinnedKeys === undefined ? 'file' : 'pinned' }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import { verifyEd25519 } from '../../crypto/keys.ts'
+import { openCheckpointNote, type KeptCheckpoints } from './audit.note.ts'
 
 /**
  * The audit chain's wire format, exactly as docs/audit-format.md specifies it. Pure: the
@@ -45,6 +46,11 @@ export interface SignedCheckpoint {
   keyId: string
   /** Ed25519 signature over JCS(checkpoint), base64url. */
   signature: string
+  /**
+   * The same checkpoint as a C2SP signed note (audit.note.ts), signed by the same key;
+   * absent on checkpoints signed before notes existed.
+   */
+  note?: string | undefined
 }
 
 export function canonicalJson(value: unknown): string {
@@ -68,7 +74,9 @@ export type VerifyProblemKind =
   | 'hash_mismatch' // the event's content is not what was chained (modified)
   | 'checkpoint_signature' // a checkpoint's signature does not verify or its key is unknown
   | 'checkpoint_mismatch' // a signed checkpoint disagrees with the event at its seq
-  | 'truncated' // the chain ends before a signed checkpoint: its tail was removed
+  | 'truncated' // the chain ends before a signed checkpoint (or one kept elsewhere): its tail was removed
+  | 'kept_checkpoint_mismatch' // a checkpoint kept outside Custodian disagrees with the chain at its size
+  | 'unsigned' // no signed checkpoint at all: nothing binds the chain to the signing key
   | 'unchained' // events not yet chained (informational; not tampering)
 
 export interface VerifyProblem {
@@ -79,6 +87,8 @@ export interface VerifyProblem {
 
 export interface VerifyResult {
   ok: boolean
+  /** Checkpoints kept outside Custodian that the chain was compared with. */
+  keptCheckpoints?: number
   org: string
   events: number
   lastSeq: number
@@ -96,21 +106,46 @@ export interface StoredChainEvent {
   hash: string
 }
 
+export interface VerifyOptions {
+  /**
+   * Checkpoints kept outside Custodian (witnesses, a customer's copy), already opened with
+   * the trusted key: the chain must reach each one's size and have exactly its hash there.
+   */
+  kept?: KeptCheckpoints | undefined
+  /**
+   * When the absence of any valid signed checkpoint is a problem: `always` (an export: an
+   * empty or stripped file proves nothing), `if-events` (a live chain: the sequencer signs
+   * with the first events it chains), `never`.
+   */
+  requireCheckpoint?: 'always' | 'if-events' | 'never' | undefined
+  maxProblems?: number | undefined
+}
+
 /**
- * Verifies one org's chain from seq 1, in seq order, against its signed checkpoints.
- * `keys` maps key ids to raw Ed25519 public keys (base64url). Stops collecting after
- * `maxProblems` so a wholesale rewrite does not produce an unbounded report.
+ * Verifies one org's chain from seq 1, in seq order, against its signed checkpoints and
+ * any checkpoints kept elsewhere. `keys` maps key ids to raw Ed25519 public keys
+ * (base64url). Stops collecting after `maxProblems` so a wholesale rewrite does not
+ * produce an unbounded report.
  */
 export async function verifyChain(
   org: string,
   events: AsyncIterable<StoredChainEvent> | Iterable<StoredChainEvent>,
   checkpoints: SignedCheckpoint[],
   keys: ReadonlyMap<string, string>,
-  maxProblems = 100,
+  options: VerifyOptions = {},
 ): Promise<VerifyResult> {
+  const maxProblems = options.maxProblems ?? 100
+  const kept = (options.kept?.opened ?? []).filter((k) => k.org === org)
+  // By size, so a long witness file costs a lookup per event, not a scan.
+  const keptAt = new Map<number, string[]>()
+  for (const k of kept) keptAt.set(k.size, [...(keptAt.get(k.size) ?? []), k.hash])
   const problems: VerifyProblem[] = []
   const report = (kind: VerifyProblemKind, seq: number | null, message: string) => {
     if (problems.length < maxProblems) problems.push({ kind, seq, message })
+  }
+
+  for (const rejected of options.kept?.rejected ?? []) {
+    if (rejected.org === org) report('checkpoint_signature', null, `a checkpoint kept elsewhere does not verify under the trusted key: ${rejected.reason}`)
   }
 
   const checkpointAt = new Map<number, SignedCheckpoint>()
@@ -120,7 +155,8 @@ export async function verifyChain(
     const valid =
       key !== undefined &&
       checkpoint.org === org &&
-      verifyEd25519(key, checkpointMessage(checkpoint), Buffer.from(signed.signature, 'base64url'))
+      verifyEd25519(key, checkpointMessage(checkpoint), Buffer.from(signed.signature, 'base64url')) &&
+      (signed.note === undefined || noteAgrees(signed.note, Buffer.from(key, 'base64url'), checkpoint))
     if (!valid) {
       report('checkpoint_signature', checkpoint.seq, `checkpoint at seq ${checkpoint.seq} has an invalid signature or unknown key ${signed.keyId}`)
       continue
@@ -156,6 +192,9 @@ export async function verifyChain(
     if (signed !== undefined && signed.checkpoint.hash !== stored.hash) {
       report('checkpoint_mismatch', event.seq, `seq ${event.seq} differs from its signed checkpoint`)
     }
+    for (const hash of keptAt.get(event.seq) ?? []) {
+      if (hash !== stored.hash) report('kept_checkpoint_mismatch', event.seq, `seq ${event.seq} differs from a checkpoint kept elsewhere (hash ${hash})`)
+    }
     prev = Buffer.from(stored.hash, 'hex')
     expectedSeq = Math.max(expectedSeq, event.seq) + 1
     lastSeq = Math.max(lastSeq, event.seq)
@@ -165,8 +204,17 @@ export async function verifyChain(
   if (lastCheckpointSeq !== null && lastCheckpointSeq > lastSeq) {
     report('truncated', lastSeq + 1, `the chain ends at seq ${lastSeq} but a signed checkpoint covers seq ${lastCheckpointSeq}`)
   }
+  const keptBeyond = kept.filter((k) => k.size > lastSeq).sort((x, y) => y.size - x.size)[0]
+  if (keptBeyond !== undefined) {
+    report('truncated', lastSeq + 1, `the chain ends at seq ${lastSeq} but a checkpoint kept elsewhere covers seq ${keptBeyond.size}`)
+  }
+  const require = options.requireCheckpoint ?? 'never'
+  if (checkpointAt.size === 0 && (require === 'always' || (require === 'if-events' && count > 0))) {
+    report('unsigned', null, 'no valid signed checkpoint: nothing binds this chain to the signing key (it may have been cut or replaced)')
+  }
   return {
     ok: problems.length === 0,
+    keptCheckpoints: kept.length,
     org,
     events: count,
     lastSeq,
@@ -174,5 +222,15 @@ export async function verifyChain(
     checkpoints: checkpointAt.size,
     lastCheckpointSeq,
     problems,
+  }
+}
+
+/** Whether a checkpoint's note is signed by `key` and says what its JSON form says. */
+function noteAgrees(note: string, key: Buffer, checkpoint: CheckpointPayload): boolean {
+  try {
+    const opened = openCheckpointNote(note, key)
+    return opened.org === checkpoint.org && opened.size === checkpoint.seq && opened.hash === checkpoint.hash
+  } catch {
+    return false
   }
 }

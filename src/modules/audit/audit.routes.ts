@@ -7,6 +7,7 @@ import type { DB } from '../../db/schema.ts'
 import { actorOf } from '../../context.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { AppError } from '../../errors.ts'
 import type { AuditService } from './audit.service.ts'
 
 const tags = ['audit']
@@ -99,9 +100,43 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
       handler: async (request) => audit.verify(ctxOf(request).orgId),
     })
 
+    app.get('/v1/orgs/:orgId/audit/checkpoints/latest', {
+      config: { access: { permission: 'audit:read' } },
+      schema: {
+        tags,
+        summary: 'The newest signed checkpoint as a C2SP signed note, to keep outside Custodian (docs/audit-format.md)',
+        description: 'JSON by default; the note alone as text/plain with `?format=note` or `Accept: text/plain`. 404 before the first checkpoint.',
+        params: OrgParams,
+        querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('note')])) }, Strict),
+        produces: ['application/json', 'text/plain'],
+        response: {
+          200: Type.Object({
+            origin: Type.String({ description: '<host>/audit/<org id>: the note’s first line and its signature’s key name' }),
+            size: Type.Integer({ description: 'the chain reaches seq = size' }),
+            hash: Type.String({ description: 'hex hash_size of the chain (the note’s hash line, base64, is the same 32 bytes)' }),
+            signedAt: Timestamp,
+            keyId: Type.String(),
+            verifierKey: Type.String({ description: 'signed-note verifier key: <name>+<hex key hash>+<base64(0x01 || public key)>' }),
+            note: Type.String({ description: 'the C2SP signed note (tlog-checkpoint text, blank line, signature line)' }),
+          }),
+          ...errorResponses('org'),
+        },
+      },
+      handler: async (request, reply) => {
+        const latest = await audit.latestCheckpoint(ctxOf(request).orgId)
+        if (latest === undefined) throw new AppError('NOT_FOUND', 'no signed checkpoint yet')
+        const accept = request.headers.accept ?? ''
+        if (request.query.format === 'note' || (request.query.format === undefined && accept.includes('text/plain') && !accept.includes('application/json'))) {
+          // A string with its own content type is sent as it is, not serialized by the schema.
+          return reply.type('text/plain; charset=utf-8').send(latest.note as unknown as typeof latest)
+        }
+        return latest
+      },
+    })
+
     app.get('/v1/orgs/:orgId/audit/status', {
       config: { access: { permission: 'audit:read' } },
-      schema: { tags, summary: 'Chain head, unchained events and last checkpoint', params: OrgParams, response: { 200: Type.Object({ headSeq: Type.Integer(), headHash: Type.Union([Type.String(), Type.Null()]), unchained: Type.Integer(), lastCheckpointSeq: Type.Integer(), lastCheckpointAt: Type.Union([Timestamp, Type.Null()]) }), ...errorResponses('org') } },
+      schema: { tags, summary: 'Chain head, events waiting to be chained, and last checkpoint', params: OrgParams, response: { 200: Type.Object({ headSeq: Type.Integer({ description: 'seq of the last chained event (0 before any); events waiting to be chained never move it' }), headHash: Type.Union([Type.String(), Type.Null()], { description: 'hex hash_seq of that event' }), unchained: Type.Integer({ description: 'events committed but not chained yet' }), oldestUnchainedAt: Type.Union([Timestamp, Type.Null()], { description: 'when the oldest of them happened' }), lastCheckpointSeq: Type.Integer(), lastCheckpointAt: Type.Union([Timestamp, Type.Null()]), witnesses: Type.Object({ pending: Type.Integer({ description: 'checkpoint deliveries to witnesses not done yet' }), failed: Type.Integer({ description: 'deliveries given up after the last attempt' }), lastDeliveredSeq: Type.Union([Type.Integer(), Type.Null()], { description: 'the newest checkpoint that left: accepted by the operator’s endpoint, written to the witness file, or queued for at least one subscribed webhook (GET …/webhook-deliveries has their own state)' }) }) }), ...errorResponses('org') } },
       handler: async (request) => audit.status(ctxOf(request).orgId),
     })
   }

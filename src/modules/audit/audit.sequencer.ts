@@ -5,6 +5,8 @@ import { withOwner } from '../../db/tenant.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import { chainHash, checkpointMessage, GENESIS_HASH, type CheckpointPayload } from './audit.format.ts'
 import * as store from './audit.store.ts'
+import { checkpointOrigin, checkpointText, signNote } from './audit.note.ts'
+import type { WitnessKind } from './audit.tables.ts'
 import { periodic } from '../../jobs/periodic.ts'
 
 /**
@@ -21,6 +23,10 @@ export interface SequencerOptions {
   intervalMs: number
   checkpointEvery: number
   checkpointSeconds: number
+  /** Host part of each org's checkpoint origin, `<host>/audit/<org id>`. */
+  originHost: string
+  /** Witnesses each new checkpoint is queued for (audit.witness.ts delivers them). */
+  witnesses: readonly WitnessKind[]
 }
 
 export interface Sequencer {
@@ -70,7 +76,9 @@ export function createSequencer(deps: {
           time: new Date().toISOString(),
         }
         const signature = signer.sign(checkpointMessage(checkpoint)).toString('base64url')
-        await store.insertCheckpoint(trx, { checkpoint, keyId: signer.keyId, signature })
+        const origin = checkpointOrigin(options.originHost, orgId)
+        const note = signNote(checkpointText(origin, head.seq, head.hash), origin, Buffer.from(signer.publicKey, 'base64url'), signer.sign)
+        await store.insertCheckpoint(trx, { checkpoint, keyId: signer.keyId, signature, note }, options.witnesses)
         head.checkpointSeq = head.seq
         head.checkpointAt = new Date(checkpoint.time)
       }

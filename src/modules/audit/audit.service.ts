@@ -6,6 +6,7 @@ import { hmacValue, type Signer } from '../../crypto/keys.ts'
 import { AppError } from '../../errors.ts'
 import { canonicalJson, verifyChain, type VerifyResult } from './audit.format.ts'
 import * as store from './audit.store.ts'
+import { noteVerifierKey, openKeptCheckpoints } from './audit.note.ts'
 import type { AuditEventInput, AuditEventView } from './audit.types.ts'
 
 export interface AuditQuery {
@@ -20,11 +21,28 @@ export interface AuditQuery {
 }
 
 export interface AuditStatus {
+  /** The last chained event's seq (0 before the first is chained); events waiting for the sequencer never move it. */
   headSeq: number
   headHash: string | null
+  /** Events committed but not chained yet, and when the oldest of them happened. */
   unchained: number
+  oldestUnchainedAt: string | null
   lastCheckpointSeq: number
   lastCheckpointAt: string | null
+  /** Checkpoint deliveries to witnesses (webhooks, the operator's endpoint and file): waiting, given up, newest delivered. */
+  witnesses: { pending: number; failed: number; lastDeliveredSeq: number | null }
+}
+
+export interface LatestCheckpoint {
+  origin: string
+  size: number
+  /** hex `hash_size` of the chain (the note's hash line, base64, is the same 32 bytes). */
+  hash: string
+  signedAt: string
+  keyId: string
+  /** The signed-note verifier key: `<origin>+<key hash>+<base64(0x01 || public key)>`. */
+  verifierKey: string
+  note: string
 }
 
 export interface ChainHealth {
@@ -45,9 +63,15 @@ export interface AuditService {
   query(orgId: string, query: AuditQuery): Promise<{ events: AuditEventView[]; nextCursor: string | null }>
   /** JSON Lines export of the org's chain, read a page per transaction. */
   exportLines(orgId: string): AsyncGenerator<string>
-  verify(orgId: string): Promise<VerifyResult>
-  /** Verifies every org's chain over the owner connection (CLI). */
-  verifyAll(): Promise<VerifyResult[]>
+  /** `keptNotes`: checkpoints kept outside Custodian to compare the chain with (CLI `--checkpoint`). */
+  verify(orgId: string, options?: { keptNotes?: readonly string[] | undefined }): Promise<VerifyResult>
+  /**
+   * Verifies every org's chain over the owner connection (CLI), and every org a kept
+   * checkpoint names: a whole org's log removed is a truncation too.
+   */
+  verifyAll(options?: { keptNotes?: readonly string[] | undefined }): Promise<VerifyResult[]>
+  /** The org's newest signed checkpoint as a C2SP signed note, for a customer to keep; undefined before the first. */
+  latestCheckpoint(orgId: string): Promise<LatestCheckpoint | undefined>
   status(orgId: string): Promise<AuditStatus>
   /** The sealed personal fields of a data subject's events, in the caller's org transaction. */
   personalOf(trx: Trx, subjectRef: Buffer): Promise<{ eventId: string; time: string; action: string; sealed: Buffer }[]>
@@ -154,23 +178,41 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
       for (const signed of checkpoints) yield `${JSON.stringify({ kind: 'checkpoint', ...signed })}\n`
     },
 
-    async verify(orgId) {
+    async verify(orgId, options = {}) {
+      const kept = options.keptNotes === undefined ? undefined : openKeptCheckpoints(options.keptNotes, keys.values())
       // Count the unchained events before walking the chain: an event chained meanwhile is
       // then read by the walk, so every event that existed at the start is either verified
       // or counted as unchained (counting after the walk could miss one in between).
       const unchained = await withOrg(db, orgId, (trx) => store.countUnchained(trx, orgId))
       const checkpoints = await withOrg(db, orgId, (trx) => store.listCheckpoints(trx, orgId))
-      const result = await verifyChain(orgId, chainedEvents(orgId, asOrg(orgId)), checkpoints, keys)
+      const result = await verifyChain(orgId, chainedEvents(orgId, asOrg(orgId)), checkpoints, keys, { kept, requireCheckpoint: 'if-events' })
       return { ...result, unchained }
     },
 
-    async verifyAll() {
+    async verifyAll(options = {}) {
+      const kept = options.keptNotes === undefined ? undefined : openKeptCheckpoints(options.keptNotes, keys.values())
+      const named = [...(kept?.opened ?? []), ...(kept?.rejected ?? [])].flatMap((k) => (k.org === undefined ? [] : [k.org]))
       const results: VerifyResult[] = []
-      for (const orgId of await store.orgsWithEvents(db)) {
+      for (const orgId of new Set([...(await store.orgsWithEvents(db)), ...named])) {
         const checkpoints = await asOwner((trx) => store.listCheckpoints(trx, orgId))
-        results.push(await verifyChain(orgId, chainedEvents(orgId, asOwner), checkpoints, keys))
+        results.push(await verifyChain(orgId, chainedEvents(orgId, asOwner), checkpoints, keys, { kept, requireCheckpoint: 'if-events' }))
       }
       return results
+    },
+
+    async latestCheckpoint(orgId) {
+      const signed = await withOrg(db, orgId, (trx) => store.latestNoteCheckpoint(trx, orgId))
+      if (signed?.note === undefined) return undefined
+      const origin = signed.note.slice(0, signed.note.indexOf('\n'))
+      return {
+        origin,
+        size: signed.checkpoint.seq,
+        hash: signed.checkpoint.hash,
+        signedAt: signed.checkpoint.time,
+        keyId: signed.keyId,
+        verifierKey: noteVerifierKey(origin, Buffer.from(keys.get(signed.keyId) ?? signer.publicKey, 'base64url')),
+        note: signed.note,
+      }
     },
 
     async personalOf(trx, subjectRef) {
@@ -188,16 +230,17 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
 
     async status(orgId) {
       return withOrg(db, orgId, async (trx) => {
-        const checkpoints = await store.listCheckpoints(trx, orgId)
-        const last = checkpoints[checkpoints.length - 1]
-        const page = await store.queryEvents(trx, orgId, { limit: 1 })
-        const newest = page[0]
+        const head = await store.chainedHead(trx, orgId)
+        const waiting = await store.unchainedSummary(trx, orgId)
+        const last = await store.latestCheckpoint(trx, orgId)
         return {
-          headSeq: newest?.seq == null ? 0 : Number(newest.seq),
-          headHash: newest?.hash == null ? null : Buffer.from(newest.hash).toString('hex'),
-          unchained: await store.countUnchained(trx, orgId),
+          headSeq: head?.seq ?? 0,
+          headHash: head?.hash.toString('hex') ?? null,
+          unchained: waiting.count,
+          oldestUnchainedAt: waiting.oldest?.toISOString() ?? null,
           lastCheckpointSeq: last?.checkpoint.seq ?? 0,
           lastCheckpointAt: last?.checkpoint.time ?? null,
+          witnesses: await store.witnessSummary(trx, orgId),
         }
       })
     },

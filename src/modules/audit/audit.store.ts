@@ -1,7 +1,8 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Trx } from '../../db/tenant.ts'
-import type { AuditEventsTable } from './audit.tables.ts'
+import { randomUUID } from 'node:crypto'
+import type { AuditCheckpointsTable, AuditEventsTable, WitnessKind } from './audit.tables.ts'
 import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.format.ts'
 
 /** SQL for the audit log. Every function takes the transaction first. */
@@ -59,6 +60,7 @@ export async function tryLockChain(trx: Trx, orgId: string): Promise<boolean> {
 /** Waits for the org's sequencer to finish, then deletes the org's chain. */
 export async function eraseOrgLog(trx: Trx, orgId: string): Promise<number> {
   await sql`SELECT pg_advisory_xact_lock(7211, hashtext(${orgId}))`.execute(trx)
+  await trx.deleteFrom('audit_witness_deliveries').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_checkpoints').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_heads').where('org_id', '=', orgId).execute()
   const events = await trx.deleteFrom('audit_events').where('org_id', '=', orgId).executeTakeFirst()
@@ -134,7 +136,11 @@ export async function saveHead(trx: Trx, orgId: string, head: Head): Promise<voi
     .execute()
 }
 
-export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint): Promise<void> {
+/**
+ * Stores a signed checkpoint and, in the same transaction, one outbox row per witness it
+ * must reach: a checkpoint is never signed without being on its way out.
+ */
+export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint, witnesses: readonly WitnessKind[] = []): Promise<void> {
   await trx
     .insertInto('audit_checkpoints')
     .values({
@@ -144,13 +150,24 @@ export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint): Prom
       signed_at: new Date(signed.checkpoint.time),
       key_id: signed.keyId,
       signature: Buffer.from(signed.signature, 'base64url'),
+      note: signed.note ?? null,
     })
     .execute()
+  if (witnesses.length > 0) {
+    await trx
+      .insertInto('audit_witness_deliveries')
+      .values(witnesses.map((witness) => ({ id: randomUUID(), org_id: signed.checkpoint.org, seq: signed.checkpoint.seq, witness, last_error: null, delivered_at: null })))
+      .execute()
+  }
 }
 
 export async function listCheckpoints(trx: Trx, orgId: string): Promise<SignedCheckpoint[]> {
   const rows = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).orderBy('seq').execute()
-  return rows.map((row) => ({
+  return rows.map(checkpointOf)
+}
+
+function checkpointOf(row: Selectable<AuditCheckpointsTable>): SignedCheckpoint {
+  return {
     checkpoint: {
       v: 1,
       org: row.org_id,
@@ -160,7 +177,20 @@ export async function listCheckpoints(trx: Trx, orgId: string): Promise<SignedCh
     },
     keyId: row.key_id,
     signature: Buffer.from(row.signature).toString('base64url'),
-  }))
+    ...(row.note === null ? {} : { note: row.note }),
+  }
+}
+
+/** The org's newest signed checkpoint. */
+export async function latestCheckpoint(trx: Trx, orgId: string): Promise<SignedCheckpoint | undefined> {
+  const row = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+  return row === undefined ? undefined : checkpointOf(row)
+}
+
+/** The org's newest checkpoint that has a signed note. */
+export async function latestNoteCheckpoint(trx: Trx, orgId: string): Promise<SignedCheckpoint | undefined> {
+  const row = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).where('note', 'is not', null).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+  return row === undefined ? undefined : checkpointOf(row)
 }
 
 /** The event as it is hashed; `seq` comes from the row once chained, or is being assigned. */
@@ -211,6 +241,46 @@ export async function orgsWithEvents(db: Kysely<DB>): Promise<string[]> {
     SELECT org_id FROM audit_heads UNION SELECT DISTINCT org_id FROM audit_events
   `.execute(db)
   return result.rows.map((r) => r.org_id)
+}
+
+/**
+ * The chained head as the events show it: the highest `seq` that has a hash. Events that
+ * wait for the sequencer have no `seq` and never move it (readable by the app role, unlike
+ * `audit_heads`).
+ */
+export async function chainedHead(trx: Trx, orgId: string): Promise<{ seq: number; hash: Buffer } | undefined> {
+  const row = await trx
+    .selectFrom('audit_events')
+    .select(['seq', 'hash'])
+    .where('org_id', '=', orgId)
+    .where('seq', 'is not', null)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst()
+  if (row?.seq == null || row.hash === null) return undefined
+  return { seq: Number(row.seq), hash: Buffer.from(row.hash) }
+}
+
+/** How many events wait to be chained, and when the oldest of them happened. */
+export async function unchainedSummary(trx: Trx, orgId: string): Promise<{ count: number; oldest: Date | null }> {
+  const row = await trx
+    .selectFrom('audit_events')
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min('occurred_at').as('oldest')])
+    .where('org_id', '=', orgId)
+    .where('seq', 'is', null)
+    .executeTakeFirstOrThrow()
+  return { count: Number(row.n), oldest: (row.oldest as Date | null) ?? null }
+}
+
+/** The org's checkpoint deliveries to witnesses: how many wait, how many were given up, the newest delivered. */
+export async function witnessSummary(trx: Trx, orgId: string): Promise<{ pending: number; failed: number; lastDeliveredSeq: number | null }> {
+  const result = await sql<{ pending: number; failed: number; last_delivered: number | null }>`
+    SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
+           count(*) FILTER (WHERE status = 'failed')::int AS failed,
+           max(seq) FILTER (WHERE status = 'delivered') AS last_delivered
+      FROM audit_witness_deliveries WHERE org_id = ${orgId}`.execute(trx)
+  const row = result.rows[0]
+  return { pending: Number(row?.pending ?? 0), failed: Number(row?.failed ?? 0), lastDeliveredSeq: row?.last_delivered == null ? null : Number(row.last_delivered) }
 }
 
 export async function countUnchained(trx: Trx, orgId: string): Promise<number> {

@@ -39,10 +39,30 @@ export interface AuditCheckpointsTable {
   signed_at: Date
   key_id: string
   signature: Uint8Array
+  /** The checkpoint as a C2SP signed note; null on checkpoints signed before notes existed. */
+  note: string | null
+}
+
+export type WitnessKind = 'webhooks' | 'https' | 'file'
+
+/** Outbox of checkpoints to deliver to witnesses (audit.witness.ts). */
+export interface AuditWitnessDeliveriesTable {
+  id: string
+  org_id: string
+  seq: Int8
+  witness: WitnessKind
+  /** `skipped`: a `webhooks` row when no webhook of the org subscribes to `audit.checkpoint`. */
+  status: Generated<'pending' | 'delivered' | 'failed' | 'skipped'>
+  attempts: Generated<number>
+  next_attempt_at: Generated<Date>
+  last_error: string | null
+  delivered_at: Date | null
+  created_at: Generated<Date>
 }
 
 export interface AuditTables {
   audit_events: AuditEventsTable
   audit_heads: AuditHeadsTable
   audit_checkpoints: AuditCheckpointsTable
+  audit_witness_deliveries: AuditWitnessDeliveriesTable
 }

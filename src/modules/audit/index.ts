@@ -6,8 +6,23 @@ import type { Config } from '../../config.ts'
 import { auditRoutes } from './audit.routes.ts'
 import { createAuditService } from './audit.service.ts'
 import { createSequencer } from './audit.sequencer.ts'
+import { createWitnessDelivery } from './audit.witness.ts'
+import { systemClock, type Clock } from '../../clock.ts'
+import { createOutboundFetch } from '../../http/outbound.ts'
+import { periodic } from '../../jobs/periodic.ts'
+import type { WebhooksService } from '../notify/webhooks.service.ts'
+import type { WitnessKind } from './audit.tables.ts'
 
-export function createAuditModule(deps: { db: Kysely<DB>; signer: Signer; hmacKey: Buffer; config: Pick<Config, 'audit'>; log: Logger }) {
+export function createAuditModule(deps: {
+  db: Kysely<DB>
+  signer: Signer
+  hmacKey: Buffer
+  config: Pick<Config, 'audit' | 'publicUrl' | 'webhooks' | 'extraCaFile'>
+  log: Logger
+  clock?: Clock | undefined
+  /** The org's webhooks (notify module, created after this one): checkpoints are delivered to those subscribed to `audit.checkpoint`. */
+  webhooks: () => Pick<WebhooksService, 'enqueue'>
+}) {
   const service = createAuditService(deps)
   const sequencer = createSequencer({
     db: deps.db,
@@ -17,7 +32,31 @@ export function createAuditModule(deps: { db: Kysely<DB>; signer: Signer; hmacKe
       intervalMs: deps.config.audit.sequencerIntervalMs,
       checkpointEvery: deps.config.audit.checkpointEvery,
       checkpointSeconds: deps.config.audit.checkpointSeconds,
+      originHost: originHost(deps.config.publicUrl),
+      witnesses: witnessesOf(deps.config.audit),
     },
   })
-  return { service, sequencer, routes: auditRoutes({ audit: service, db: deps.db }) }
+  const { webhooks } = deps.config
+  const witnesses = createWitnessDelivery({
+    db: deps.db,
+    clock: deps.clock ?? systemClock,
+    fetch: createOutboundFetch(deps.config.extraCaFile),
+    url: deps.config.audit.witnessUrl,
+    file: deps.config.audit.witnessFile,
+    webhooks: deps.webhooks,
+    retry: { baseMs: webhooks.retryBaseMs, maxAttempts: webhooks.maxAttempts, timeoutMs: webhooks.timeoutMs },
+    log: deps.log,
+  })
+  const witnessWorker = periodic('audit-witness', webhooks.checkMs, async () => void (await witnesses.deliverDue()), deps.log)
+  return { service, sequencer, witnesses, witnessWorker, routes: auditRoutes({ audit: service, db: deps.db }) }
+}
+
+/** The host of the public URL names the log in checkpoint origins; `localhost` without one. */
+export function originHost(publicUrl: string | undefined): string {
+  return publicUrl === undefined ? 'localhost' : new URL(publicUrl).host
+}
+
+/** Every checkpoint goes to the org's webhooks; to the operator's witnesses where configured. */
+function witnessesOf(audit: Config['audit']): WitnessKind[] {
+  return ['webhooks', ...(audit.witnessUrl === undefined ? [] : ['https' as const]), ...(audit.witnessFile === undefined ? [] : ['file' as const])]
 }

@@ -6,7 +6,7 @@ import type { DeliveryService } from './delivery.service.ts'
 import type { WebhooksService } from './webhooks.service.ts'
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
-const Event = Type.Union([Type.Literal('erasure.requested'), Type.Literal('notifications')])
+const Event = Type.Union([Type.Literal('erasure.requested'), Type.Literal('notifications'), Type.Literal('audit.checkpoint')])
 const WebhookView = Type.Object({ id: Uuid, name: Type.String(), url: Type.String(), events: Type.Array(Event), enabled: Type.Boolean(), createdAt: Timestamp })
 const DeliveryView = Type.Object({
   id: Uuid,
@@ -52,7 +52,7 @@ export function notifyRoutes(deps: { webhooks: WebhooksService; delivery: Delive
         tags: ['webhooks'],
         summary: 'Register an HTTPS endpoint for events; its signing secret is shown once',
         params: OrgParams,
-        body: Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), url: Type.String({ maxLength: 2000 }), events: Type.Array(Event, { minItems: 1, maxItems: 2 }) }, Strict),
+        body: Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), url: Type.String({ maxLength: 2000 }), events: Type.Array(Event, { minItems: 1, maxItems: 3 }) }, Strict),
         response: { 201: Type.Composite([WebhookView, Type.Object({ secret: Type.String({ description: 'HMAC-SHA256 key of X-Custodian-Signature; shown once' }) })]), ...errorResponses('org') },
       },
       handler: async (request, reply) => reply.code(201).send(await webhooks.register(ctxOf(request), request.body)),

@@ -21,7 +21,7 @@ export interface NotificationsTable {
   fanned_out_at: Date | null
 }
 
-export type WebhookEvent = 'erasure.requested' | 'notifications'
+export type WebhookEvent = 'erasure.requested' | 'notifications' | 'audit.checkpoint'
 
 export interface WebhooksTable {
   id: string

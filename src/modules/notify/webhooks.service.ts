@@ -17,7 +17,8 @@ import type { WebhookEvent } from './notify.tables.ts'
  * Webhooks (P6.3, P7.2, P7.5): HTTPS endpoints of the host application (or a chat or
  * paging bridge) subscribed to events — `erasure.requested` (a subject was erased in
  * Custodian: erase them too; the confirmation, a 2xx answer, goes into the erasure
- * certificate) and `notifications` (every notification of the org's outbox).
+ * certificate), `notifications` (every notification of the org's outbox) and
+ * `audit.checkpoint` (each signed audit checkpoint, as a C2SP signed note, to keep).
  *
  * - HTTPS only; redirects are not followed (a webhook goes where it was declared, P7.5).
  * - Each delivery is signed: `X-Custodian-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256
@@ -26,7 +27,8 @@ import type { WebhookEvent } from './notify.tables.ts'
  * - A payload can name a person, so it is sealed with a data key of its own (under the
  *   org key) and erased once the delivery is confirmed or given up.
  * - Retried with exponential backoff; after the last attempt the delivery is dead-lettered
- *   (`failed`) and visible in the API. Every attempt is an audit event with its destination.
+ *   (`failed`) and visible in the API. Every attempt is an audit event with its destination
+ *   (for `audit.checkpoint`, only a dead-lettered one: see `settle`).
  * - Several processes share the queue: a delivery is claimed by an atomic update that
  *   leases it; a process that dies mid-send leaves a lease that expires, and it is retried
  *   (at least once: receivers should treat the delivery id as idempotency key).
@@ -147,7 +149,7 @@ export function createWebhooksService(deps: {
     }
   }
 
-  async function settle(orgId: string, id: string, result: { status: number | null; error: string | null }, attempts: number, webhook: string, destination: string): Promise<{ final: boolean; requestId: string | null }> {
+  async function settle(orgId: string, id: string, result: { status: number | null; error: string | null }, attempts: number, webhook: string, destination: string, event: string): Promise<{ final: boolean; requestId: string | null }> {
     return withOrg(db, orgId, async (trx) => {
       const now = clock()
       const ok = result.error === null
@@ -165,6 +167,9 @@ export function createWebhooksService(deps: {
         .where('id', '=', id)
         .returning(['request_id'])
         .executeTakeFirstOrThrow()
+      // A checkpoint's delivery is audited only when dead-lettered: an event per attempt would
+      // need a new checkpoint, delivered in turn — a loop that never settles.
+      if (event === 'audit.checkpoint' && !(final && !ok)) return { final, requestId: row.request_id }
       await audit.append(trx, {
         orgId,
         actor: SYSTEM,
@@ -257,7 +262,7 @@ export function createWebhooksService(deps: {
         const { row } = claimed
         const result = claimed.hook === undefined ? { status: null, error: 'webhook removed' } : await send(claimed.hook.url, claimed.body as string, claimed.secret as string, row.id, row.event)
         const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
-        const { final, requestId } = await settle(orgId, id, result, attempts, row.webhook_name, row.destination)
+        const { final, requestId } = await settle(orgId, id, result, attempts, row.webhook_name, row.destination, row.event)
         if (final) {
           settled++
           if (requestId !== null) await deps.onSettled(orgId, requestId)
