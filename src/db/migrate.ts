@@ -18,6 +18,7 @@ import * as delivery from './migrations/0015_delivery.ts'
 import * as alerts from './migrations/0016_alerts.ts'
 import * as incidents from './migrations/0017_incidents.ts'
 import * as disclosure from './migrations/0018_disclosure.ts'
+import * as flatCosts from './migrations/0019_flat_costs.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -39,6 +40,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0016_alerts': alerts,
   '0017_incidents': incidents,
   '0018_disclosure': disclosure,
+  '0019_flat_costs': flatCosts,
 }
 
 function migrator(db: Kysely<any>): Migrator {
