@@ -51,6 +51,8 @@ const EXEMPT: Record<string, string> = {
 /** Routes known to fail, each with the branch that fixes it. */
 const KNOWN_TODO: Record<string, string> = {
   'GET /v1/orgs/{orgId}/audit/status': 'fixed by k-audit branch (reads only the newest checkpoint)',
+  'GET /v1/orgs/{orgId}/audit/events?action=org.*':
+    'a prefix filter matching a small share of a long history walks it either way; needs the action family stored and indexed (issue 20, next step)',
   'GET /v1/orgs/{orgId}/keys': 'counts every object under each key version; needs counts kept at write time (issue 20, next step)',
   'GET /v1/orgs/{orgId}/secrets/{secretId}/versions': 'lists every version of the secret; needs a page and a cursor (API change, issue 20, next step)',
 }
@@ -73,6 +75,8 @@ interface Fixture {
 type Side = 'a' | 'b'
 interface GetRoute {
   path: string
+  /** A query string that makes this a second case of the same route. */
+  variant?: string
   /** The URL for org a (big) or b (small); `token` picks the caller. */
   url: (f: Fixture, side: Side) => string
   token?: (f: Fixture, side: Side) => string
@@ -119,6 +123,10 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/orgs/{orgId}/secrets/{secretId}', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}` },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/versions', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/versions` },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/rotation` },
+  // The events page with each filter, each matching few of the history's events.
+  ...[
+    `target=${'fixture-target'}`, 'actor=nobody-in-particular', 'action=secret.rotate', 'outcome=denied', 'action=org.*',
+  ].map((query) => ({ path: '/v1/orgs/{orgId}/audit/events', variant: query, url: (f: Fixture, s: Side) => `${O(f, s)}/audit/events?${query}` })),
 ]
 
 /** Background jobs off: only the request's own statements run. */
@@ -271,7 +279,7 @@ forEachEngine('every GET route reads a bounded number of rows, whatever the orgâ
   }
 
   for (const route of ROUTES) {
-    const label = `GET ${route.path}`
+    const label = `GET ${route.path}${route.variant === undefined ? '' : `?${route.variant}`}`
     const exempt = EXEMPT[label]
     const todo = KNOWN_TODO[label]
     it(`${label}: each statement reads at most ${ROW_BOUND} rows for an org with ${HISTORY} events`, { skip: exempt ?? false, todo: todo ?? false }, async () => {

@@ -6,7 +6,9 @@ import { runScript } from '../sql-script.ts'
  * that starts with the org and then follows the page's order, so a page costs its own
  * rows, not the org's history (nor another org's). Checked by test/perf/row-bounds.test.ts.
  *
- * - `audit_events (org_id, id)`: the events page, newest first, and its cursor (`id <`).
+ * - `audit_events (org_id, id)`: the events page, newest first, and its cursor (`id <`);
+ *   with a filter on the actor or the target, `(org_id, actor_id | target_id, id)`; on a
+ *   rare outcome (denied, failure), a partial index of those events only.
  * - Lists of history, newest first: notifications (the org's, and one recipient's),
  *   webhook deliveries, incidents, privacy requests, alerts.
  * - Grants and access reviews: the tie-break of the page order joins the index.
@@ -19,6 +21,9 @@ import { runScript } from '../sql-script.ts'
 export async function up(db: Kysely<unknown>): Promise<void> {
   await runScript(db, `
     CREATE INDEX audit_events_org_id ON audit_events (org_id, id);
+    CREATE INDEX audit_events_org_actor ON audit_events (org_id, actor_id, id);
+    CREATE INDEX audit_events_org_target ON audit_events (org_id, target_id, id);
+    CREATE INDEX audit_events_org_unsuccessful ON audit_events (org_id, outcome, id) WHERE outcome <> 'success';
     CREATE INDEX notifications_org_time ON notifications (org_id, created_at);
     CREATE INDEX notifications_recipient_time ON notifications (org_id, recipient_user_id, created_at);
     CREATE INDEX webhook_deliveries_org_time ON webhook_deliveries (org_id, created_at);
