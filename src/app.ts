@@ -117,7 +117,7 @@ export async function buildApp(deps: AppDeps) {
   })
 
   // A sealed vault (shamir provider) is not ready: its secret operations answer 503.
-  await app.register(opsRoutes({ db: database.kysely, keysLoaded: () => !deps.rootKey.sealed() }))
+  await app.register(opsRoutes({ db: database.kysely, engine: database.engine, keysLoaded: () => !deps.rootKey.sealed() }))
   await app.register(identity.routes)
   await app.register(access.routes)
   await app.register(audit.routes)

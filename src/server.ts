@@ -6,6 +6,7 @@ import { httpsOptions, loadOrCreateCertificate } from './http/tls.ts'
 import { createRedirectServer } from './http/redirect.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime, type Runtime } from './runtime.ts'
+import { autovacuumStatus } from './db/maintenance.ts'
 
 export interface RunningServer {
   app: App
@@ -70,6 +71,8 @@ export async function startServer(config: Config, print: (line: string) => void 
     }
     print(`Listening: https://${config.host}:${httpsPort}${httpPort === undefined ? '' : ` (HTTP ${httpPort} redirects to HTTPS)`} on ${runtime.database.engine}`)
     logger.info({ httpsPort, httpPort, engine: runtime.database.engine }, 'custodian listening')
+    const autovacuum = await autovacuumStatus(runtime.database.kysely, runtime.database.engine).catch((error: unknown) => `unknown: ${(error as Error).message}`)
+    if (autovacuum !== 'ok') logger.warn({ autovacuum }, 'the database does not keep its statistics and dead rows in check: pages will slow down as data grows')
 
     let closing: Promise<void> | undefined
     return {

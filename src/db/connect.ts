@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely'
+import { Kysely, PGliteDialect, PostgresDialect, sql, type Dialect } from 'kysely'
 import pg from 'pg'
 import { lockDataDir, type DataDirLock } from './lock.ts'
 import type { DB } from './schema.ts'
@@ -30,6 +30,11 @@ export interface OpenOptions {
   pglite?: PGlite
   /** pg pool size. */
   poolSize?: number
+  /**
+   * Wraps the Kysely dialect, for instrumentation: the row-bound test measures what each
+   * statement reads on the connection that sends it (test/helpers/explain.ts).
+   */
+  wrapDialect?: ((dialect: Dialect) => Dialect) | undefined
 }
 
 /**
@@ -37,14 +42,15 @@ export interface OpenOptions {
  * single-process and a second writer would corrupt the files.
  */
 export async function openDatabase(options: OpenOptions): Promise<Database> {
-  if (options.databaseUrl !== undefined) return openPostgres(options.databaseUrl, options.poolSize ?? 20)
-  if (options.pglite !== undefined) return wrapPGlite(options.pglite, undefined)
+  const wrap = options.wrapDialect ?? ((dialect: Dialect) => dialect)
+  if (options.databaseUrl !== undefined) return openPostgres(options.databaseUrl, options.poolSize ?? 20, wrap)
+  if (options.pglite !== undefined) return wrapPGlite(options.pglite, undefined, wrap)
   if (options.dataDir === undefined) throw new Error('openDatabase: need databaseUrl, pglite or dataDir')
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const lock = lockDataDir(options.dataDir)
   try {
     const pglite = await PGlite.create({ dataDir: path.join(options.dataDir, 'pgdata'), parsers: pgliteParsers() })
-    return await wrapPGlite(pglite, lock)
+    return await wrapPGlite(pglite, lock, wrap)
   } catch (error) {
     lock.release()
     throw error
@@ -55,9 +61,9 @@ export function pgliteParsers(): Record<number, (value: string) => unknown> {
   return { [INT8_OID]: (value: string) => Number(value) }
 }
 
-async function wrapPGlite(pglite: PGlite, lock: DataDirLock | undefined): Promise<Database> {
+async function wrapPGlite(pglite: PGlite, lock: DataDirLock | undefined, wrap: (dialect: Dialect) => Dialect): Promise<Database> {
   await assertDurableCommits(pglite)
-  const kysely = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) })
+  const kysely = new Kysely<DB>({ dialect: wrap(new PGliteDialect({ pglite })) })
   return {
     engine: 'pglite',
     kysely,
@@ -86,7 +92,7 @@ async function assertDurableCommits(pglite: PGlite): Promise<void> {
   }
 }
 
-async function openPostgres(url: string, max: number): Promise<Database> {
+async function openPostgres(url: string, max: number, wrap: (dialect: Dialect) => Dialect): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
     max,
@@ -101,7 +107,7 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   pool.on('connect', (client) => {
     client.on('error', () => {})
   })
-  const kysely = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  const kysely = new Kysely<DB>({ dialect: wrap(new PostgresDialect({ pool })) })
   preferOneRoundTripBegin(kysely)
   await sql`SELECT 1`.execute(kysely)
   return {

@@ -21,6 +21,7 @@ import * as disclosure from './migrations/0018_disclosure.ts'
 import * as orgTimeZone from './migrations/0020_org_time_zone.ts'
 import * as authThrottle from './migrations/0019_auth_throttle.ts'
 import * as auditWitness from './migrations/0021_audit_witness.ts'
+import * as flatCosts from './migrations/0022_flat_costs.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -45,6 +46,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0019_auth_throttle': authThrottle,
   '0020_org_time_zone': orgTimeZone,
   '0021_audit_witness': auditWitness,
+  '0022_flat_costs': flatCosts,
 }
 
 function migrator(db: Kysely<any>): Migrator {

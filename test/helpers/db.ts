@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import { after, before, describe } from 'node:test'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import { openDatabase, pgliteParsers, type Database, type Engine } from '../../src/db/connect.ts'
+import { openDatabase, pgliteParsers, type Database, type Engine, type OpenOptions } from '../../src/db/connect.ts'
 
 /**
  * Each test file gets databases of its own on both engines: a PGlite loaded from the
@@ -37,12 +37,13 @@ export interface TestDatabase extends Database {
   pglite: PGlite | undefined
 }
 
-export async function createTestDatabase(engine: Engine): Promise<TestDatabase> {
+/** `options.wrapDialect` instruments the connection (see test/helpers/explain.ts). */
+export async function createTestDatabase(engine: Engine, options: Pick<OpenOptions, 'wrapDialect'> = {}): Promise<TestDatabase> {
   if (engine === 'pglite') {
     const dumpFile = process.env.CUSTODIAN_TEST_PGLITE_DUMP
     if (dumpFile === undefined) throw new Error('run tests through `npm test` (it prepares the PGlite dump)')
     const pglite = await PGlite.create({ loadDataDir: new Blob([readFileSync(dumpFile)]), parsers: pgliteParsers() })
-    return Object.assign(await openDatabase({ pglite }), { url: undefined, pglite })
+    return Object.assign(await openDatabase({ pglite, ...options }), { url: undefined, pglite })
   }
   const base = process.env.TEST_DATABASE_URL as string
   const name = `${TEST_DB_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`
@@ -55,7 +56,7 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
   }
   const url = new URL(base)
   url.pathname = `/${name}`
-  const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 10 })
+  const database = await openDatabase({ databaseUrl: url.toString(), poolSize: 10, ...options })
   return {
     ...database,
     url: url.toString(),

@@ -356,8 +356,12 @@ export function createIdentityService(deps: {
         members: await store.listMembers(trx),
         accounts: await store.listServiceAccounts(trx),
         tokens: (await store.listApiTokens(trx)).filter((t) => t.revoked_at === null),
-        // Activity in this org: its sessions (ended ones too) and tokens.
-        sessions: await trx.selectFrom('sessions').select(['user_id', (eb) => eb.fn.max('last_seen_at').as('last_seen_at')]).groupBy('user_id').execute(),
+        // Activity in this org: its sessions (ended ones too) and tokens. One probe of
+        // sessions_org_user per member: the cost follows the members, not every session ever.
+        sessions: await trx
+          .selectFrom('memberships as m')
+          .select(['m.user_id', (eb) => eb.selectFrom('sessions as s').select((e) => e.fn.max('s.last_seen_at').as('seen')).whereRef('s.user_id', '=', 'm.user_id').as('last_seen_at')])
+          .execute(),
       }))
       // Owner read: second-factor state is readable only on the authentication path.
       const userIds = found.members.map((m) => m.user_id)

@@ -3,17 +3,24 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { pendingMigrations } from '../../db/migrate.ts'
+import { autovacuumStatus } from '../../db/maintenance.ts'
+import type { Engine } from '../../db/connect.ts'
 
 const tags = ['operations']
 const Check = Type.Union([Type.Literal('ok'), Type.String()])
-const Readiness = Type.Object({ status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]), checks: Type.Object({ database: Check, migrations: Check, keys: Check }) })
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  checks: Type.Object({ database: Check, migrations: Check, keys: Check }),
+  /** Advice that does not make the service unready: whether autovacuum keeps the database healthy. */
+  details: Type.Object({ autovacuum: Check }),
+})
 
 /**
  * Liveness says the process answers; readiness says it can serve: the database answers,
  * its schema is current, and the keys are loaded. Neither reveals anything about tenants.
  */
-export function opsRoutes(deps: { db: Kysely<DB>; keysLoaded: () => boolean }): FastifyPluginAsyncTypebox {
-  const { db, keysLoaded } = deps
+export function opsRoutes(deps: { db: Kysely<DB>; engine: Engine; keysLoaded: () => boolean }): FastifyPluginAsyncTypebox {
+  const { db, engine, keysLoaded } = deps
   return async (app) => {
     app.get('/healthz', {
       config: { access: { public: true } },
@@ -26,8 +33,10 @@ export function opsRoutes(deps: { db: Kysely<DB>; keysLoaded: () => boolean }): 
       schema: { tags, summary: 'Readiness: database reachable, migrations current, keys loaded', response: { 200: Readiness, 503: Readiness } },
       handler: async (_request, reply) => {
         const checks = { database: 'ok', migrations: 'ok', keys: keysLoaded() ? 'ok' : 'sealed' }
+        const details = { autovacuum: 'unknown' }
         try {
           await sql`SELECT 1`.execute(db)
+          details.autovacuum = await autovacuumStatus(db, engine)
           const pending = await pendingMigrations(db as Kysely<unknown>)
           if (pending.length > 0) checks.migrations = `pending: ${pending.join(', ')}`
         } catch {
@@ -35,7 +44,7 @@ export function opsRoutes(deps: { db: Kysely<DB>; keysLoaded: () => boolean }): 
           checks.migrations = 'unknown'
         }
         const ready = Object.values(checks).every((c) => c === 'ok')
-        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks })
+        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, details })
       },
     })
   }

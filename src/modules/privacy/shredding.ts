@@ -45,16 +45,30 @@ export function createShredding(deps: {
     return pending.rows.length
   }
 
-  /** Reseals live subject keys of retiring epochs (and keys from before the ring) under their bucket's newest epoch. */
+  /**
+   * Reseals live subject keys of retiring epochs (and keys from before the ring) under their
+   * bucket's newest epoch. Two lookups, each through an index that holds only due rows
+   * (retiring epochs; keys not yet in the ring), so a pass with nothing due reads nothing
+   * however many subjects there are (issue 20).
+   */
   async function reseal(trx: Trx): Promise<number> {
-    const rows = await sql<{ org_id: string; subject_ref: Uint8Array; key_id: string; wrapped_key: Uint8Array; ring_bucket: number | null; ring_epoch: number | null }>`
+    type Row = { org_id: string; subject_ref: Uint8Array; key_id: string; wrapped_key: Uint8Array; ring_bucket: number | null; ring_epoch: number | null }
+    const retiring = await sql<Row>`
       SELECT k.org_id, k.subject_ref, k.key_id, k.wrapped_key, k.ring_bucket, k.ring_epoch
-        FROM subject_keys k
-       WHERE k.shredded_at IS NULL
-         AND (k.ring_epoch IS NULL
-              OR EXISTS (SELECT 1 FROM shred_ring_epochs e WHERE e.bucket = k.ring_bucket AND e.epoch = k.ring_epoch AND e.state = 'retiring'))
+        FROM shred_ring_epochs e
+        JOIN subject_keys k ON k.ring_bucket = e.bucket AND k.ring_epoch = e.epoch AND k.shredded_at IS NULL
+       WHERE e.state = 'retiring'
        LIMIT ${BATCH} FOR UPDATE OF k SKIP LOCKED`.execute(trx)
-    for (const row of rows.rows) {
+    const rows = retiring.rows
+    if (rows.length < BATCH) {
+      const unringed = await sql<Row>`
+        SELECT k.org_id, k.subject_ref, k.key_id, k.wrapped_key, k.ring_bucket, k.ring_epoch
+          FROM subject_keys k
+         WHERE k.shredded_at IS NULL AND k.ring_epoch IS NULL
+         LIMIT ${BATCH - rows.length} FOR UPDATE OF k SKIP LOCKED`.execute(trx)
+      rows.push(...unringed.rows)
+    }
+    for (const row of rows) {
       const object = `subject/${row.key_id}`
       const bucket = row.ring_bucket ?? ring.bucketOf(row.subject_ref)
       const inner = row.ring_epoch === null ? Buffer.from(row.wrapped_key) : ring.open(bucket, row.ring_epoch, row.wrapped_key, object)
@@ -62,7 +76,7 @@ export function createShredding(deps: {
       await sql`UPDATE subject_keys SET wrapped_key = ${ring.seal(bucket, epoch, inner, object)}, ring_bucket = ${bucket}, ring_epoch = ${epoch}
                  WHERE org_id = ${row.org_id} AND subject_ref = ${Buffer.from(row.subject_ref)}`.execute(trx)
     }
-    return rows.rows.length
+    return rows.length
   }
 
   /** Retiring epochs with nothing left under them: their keys are destroyed. */

@@ -7,6 +7,8 @@ import type { VaultService } from './vault.service.ts'
 import type { RotationService } from './vault.rotation.ts'
 import type { SourcesService } from './vault.sources.ts'
 import { actorOf } from '../../context.ts'
+/** A page of a secret's versions: `cursor` is the last version of the previous page. */
+const VersionsPage = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }), cursor: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$' })) }, Strict)
 import { CreateSecretBody, NewVersionBody, RevealBody, RevealViewSchema, SecretViewSchema, VersionViewSchema } from './vault.types.ts'
 
 const tags = ['vault']
@@ -176,8 +178,17 @@ export function vaultRoutes(deps: { vault: VaultService; seal: SealService; rota
 
     app.get('/v1/orgs/:orgId/secrets/:secretId/versions', {
       config: { access: { permission: 'secrets:read' } },
-      schema: { tags, summary: 'Versions of a secret, newest first', params: SecretParams, response: { 200: Type.Object({ versions: Type.Array(VersionViewSchema) }), ...vaultErrors } },
-      handler: async (request) => ({ versions: await vault.versions(ctxOf(request), request.params.secretId) }),
+      schema: {
+        tags,
+        summary: 'Versions of a secret, newest first, a page at a time (`nextCursor` until the oldest)',
+        params: SecretParams,
+        querystring: VersionsPage,
+        response: { 200: Type.Object({ versions: Type.Array(VersionViewSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...vaultErrors },
+      },
+      handler: async (request) => {
+        const { limit, cursor } = request.query
+        return vault.versions(ctxOf(request), request.params.secretId, { limit, before: cursor === undefined ? undefined : Number(cursor) })
+      },
     })
 
     app.post('/v1/orgs/:orgId/secrets/:secretId/versions', {

@@ -24,7 +24,7 @@ export interface VaultService {
   list(ctx: RequestContext): Promise<SecretView[]>
   get(ctx: RequestContext, id: string): Promise<SecretView>
   addVersion(ctx: RequestContext, id: string, value: SecretValueT): Promise<SecretView>
-  versions(ctx: RequestContext, id: string): Promise<VersionView[]>
+  versions(ctx: RequestContext, id: string, page: { limit: number; before?: number | undefined }): Promise<{ versions: VersionView[]; nextCursor: string | null }>
   reveal(ctx: RequestContext, id: string, input: { reason: string; version?: number | undefined }): Promise<RevealView>
   destroyVersion(ctx: RequestContext, id: string, version: number): Promise<void>
   remove(ctx: RequestContext, id: string): Promise<void>
@@ -190,10 +190,13 @@ export function createVaultService(deps: {
       }
     },
 
-    async versions(ctx, id) {
+    async versions(ctx, id, page) {
       return withOrg(db, ctx.orgId, async (trx) => {
         await existing(trx, id)
-        return (await store.listVersions(trx, id)).map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, destroyedAt: v.destroyed_at?.toISOString() ?? null }))
+        const rows = await store.listVersions(trx, id, { limit: page.limit + 1, before: page.before })
+        const more = rows.length > page.limit
+        const versions = rows.slice(0, page.limit).map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, destroyedAt: v.destroyed_at?.toISOString() ?? null }))
+        return { versions, nextCursor: more ? String(versions[versions.length - 1]?.version) : null }
       })
     },
 

@@ -94,8 +94,11 @@ export async function maxVersion(trx: Trx, secretId: string): Promise<number> {
   return Number(row?.v ?? 0)
 }
 
-export async function listVersions(trx: Trx, secretId: string): Promise<VersionRow[]> {
-  return trx.selectFrom('secret_versions').selectAll().where('secret_id', '=', secretId).orderBy('version', 'desc').execute()
+/** A page of a secret's versions, newest first, older than `before` (the primary key's order). */
+export async function listVersions(trx: Trx, secretId: string, page: { limit: number; before?: number | undefined }): Promise<VersionRow[]> {
+  let query = trx.selectFrom('secret_versions').selectAll().where('secret_id', '=', secretId)
+  if (page.before !== undefined) query = query.where('version', '<', page.before)
+  return query.orderBy('version', 'desc').limit(page.limit).execute()
 }
 
 /** Crypto-erasure: the data key and the ciphertext are removed; only the fact remains. */
