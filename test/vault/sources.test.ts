@@ -138,10 +138,42 @@ forEachEngine('connected data sources (P1.5, P1.7, P10.3)', (engine) => {
     assert.equal(after.status, 200)
     assert.equal(after.body.value, 'sk_live_new_value')
     const old = await t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/reveal`, token: org.ownerToken, body: { reason: 'old', version: 1 } })
-    assert.equal(old.status, 200, 'the exposure was cleared by the new version')
+    assert.equal(old.status, 409, 'the exposed version stays blocked after a new one replaces it')
+    assert.equal(old.body.code, 'SECRET_VERSION_EXPOSED')
     const actions = (await auditActions(t(), org.orgId)).map((e) => e.action)
     for (const action of ['secret.exposed', 'secret.exposure.cleared']) assert.ok(actions.includes(action), action)
     const denied = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'secret.reveal' && e.outcome === 'denied')
     assert.ok(denied.some((e) => (e.details as { error?: string }).error === 'SECRET_EXPOSED'))
+  })
+
+  it('keeps a version reported exposed, and every older one, blocked for good; the newest clean version reveals (P1.5)', async () => {
+    const secret = (await t().request({ method: 'POST', url: `${url()}/secrets`, token: org.ownerToken, body: { name: 'twice-leaked', type: 'api_key', value: 'v1' } })).body
+    const addVersion = (value: string) => t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/versions`, token: org.ownerToken, body: { value } })
+    const revealVersion = (version?: number) => t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/reveal`, token: org.ownerToken, body: { reason: 'check', ...(version === undefined ? {} : { version }) } })
+    assert.equal((await addVersion('v2')).status, 201)
+    assert.equal((await addVersion('v3')).status, 201)
+    // Version 3 is current when reported.
+    assert.equal((await t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/report-exposed`, token: org.ownerToken, body: { reason: 'in a screenshot' } })).status, 200)
+    assert.equal((await revealVersion()).body.code, 'SECRET_EXPOSED')
+    const replaced = await addVersion('v4')
+    assert.equal(replaced.body.exposed, false, 'the secret is usable again through its new version')
+    const current = await revealVersion()
+    assert.equal(current.status, 200)
+    assert.equal(current.body.value, 'v4')
+    assert.equal(current.body.version, 4)
+    for (const version of [1, 2, 3]) {
+      const refused = await revealVersion(version)
+      assert.equal(refused.status, 409, `version ${version}`)
+      assert.equal(refused.body.code, 'SECRET_VERSION_EXPOSED', `version ${version}`)
+      assert.ok(!JSON.stringify(refused.body).includes(`v${version}"`))
+    }
+    // Still blocked after yet another version: forever, not until the next store.
+    assert.equal((await addVersion('v5')).status, 201)
+    assert.equal((await revealVersion(3)).body.code, 'SECRET_VERSION_EXPOSED')
+    assert.equal((await revealVersion(4)).status, 200, 'a version never reported exposed still reveals')
+    const versions = (await t().request({ method: 'GET', url: `${url()}/secrets/${secret.id}/versions`, token: org.ownerToken })).body.versions as { version: number; exposed: boolean }[]
+    assert.deepEqual(versions.map((v) => [v.version, v.exposed]).sort(), [[1, true], [2, true], [3, true], [4, false], [5, false]])
+    const denied = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'secret.reveal' && e.outcome === 'denied' && (e.details as { error?: string }).error === 'SECRET_VERSION_EXPOSED')
+    assert.ok(denied.length >= 4)
   })
 })

@@ -48,7 +48,7 @@ export interface VaultService {
 }
 
 const VALUE_PURPOSE = 'secret-value'
-const BLOCKED = new Set(['SECRET_PAUSED', 'SECRET_EXPOSED', 'CONNECTOR_NOT_READ_ONLY'])
+const BLOCKED = new Set(['SECRET_PAUSED', 'SECRET_EXPOSED', 'SECRET_VERSION_EXPOSED', 'CONNECTOR_NOT_READ_ONLY'])
 
 export function createVaultService(deps: {
   db: Kysely<DB>
@@ -113,8 +113,11 @@ export function createVaultService(deps: {
   /** Paused, exposed, or a connector the read-only policy does not clear: no use. */
   async function assertUsable(trx: Trx, secret: store.SecretRow, version: number): Promise<void> {
     if (secret.paused_at !== null) throw new AppError('SECRET_PAUSED', `${secret.name} is paused; resume it to use it`)
-    if (secret.exposed_at !== null && version <= (secret.exposed_version ?? 0)) {
-      throw new AppError('SECRET_EXPOSED', `${secret.name} was reported exposed; it stays blocked until a new version replaces it`)
+    // exposed_version outlives the block on the secret: the version reported exposed and
+    // every older one stay refused for good, whatever is stored after them (P1.5).
+    if (secret.exposed_version !== null && version <= secret.exposed_version) {
+      if (secret.exposed_at !== null) throw new AppError('SECRET_EXPOSED', `${secret.name} was reported exposed; it stays blocked until a new version replaces it`)
+      throw new AppError('SECRET_VERSION_EXPOSED', `version ${version} of ${secret.name} is, or is older than, a version reported exposed; it is never revealed again — use the current version`)
     }
     if (secret.type === 'database_credential' && (await deps.readOnlyConnectors(trx))) {
       const check = secret.last_check as Partial<CheckResult> | null
@@ -190,8 +193,9 @@ export function createVaultService(deps: {
 
     async versions(ctx, id) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        await existing(trx, id)
-        return (await store.listVersions(trx, id)).map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, destroyedAt: v.destroyed_at?.toISOString() ?? null }))
+        const secret = await existing(trx, id)
+        const exposedThrough = secret.exposed_version ?? 0
+        return (await store.listVersions(trx, id)).map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, destroyedAt: v.destroyed_at?.toISOString() ?? null, exposed: v.version <= exposedThrough }))
       })
     },
 
