@@ -130,6 +130,7 @@ export async function buildApp(deps: AppDeps) {
     sequencer: audit.sequencer,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
+    connectorCheckWorker: vault.sources.worker,
     reviewScheduler: governance.reviewScheduler,
     retentionWorker: privacy.retentionWorker,
     webhookWorker: notify.webhookWorker,
