@@ -34,6 +34,8 @@ export interface Config {
   readonly trustedProxies: readonly string[]
   /** Extra CA certificates (PEM) trusted for outbound HTTPS (OpenID providers, webhooks), beside the system's. */
   readonly extraCaFile: string | undefined
+  /** Special-purpose ranges (loopback, private…) outbound HTTPS may reach anyway (`CUSTODIAN_OUTBOUND_ALLOW`). */
+  readonly outboundAllow: readonly string[]
   readonly rootKeyProvider: 'local' | 'shamir' | 'pkcs11'
   /** `pkcs11` provider: the module, the token, where its user PIN is, the key's label. */
   readonly pkcs11: {
@@ -155,6 +157,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_TLS_MIN_VERSION',
   'CUSTODIAN_HSTS_MAX_AGE',
   'CUSTODIAN_TRUSTED_PROXIES',
+  'CUSTODIAN_OUTBOUND_ALLOW',
   'CUSTODIAN_EXTRA_CA_FILE',
   'CUSTODIAN_ROOT_KEY_FILE',
   'CUSTODIAN_ROOT_KEY_PROVIDER',
@@ -286,6 +289,13 @@ export function loadConfig(env: Source = process.env): Config {
     else problems.push(`CUSTODIAN_TRUSTED_PROXIES: ${parsed.message}`)
   }
 
+  const outboundAllow: string[] = []
+  for (const item of (text('CUSTODIAN_OUTBOUND_ALLOW') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const parsed = parseCidr(item)
+    if (parsed.ok) outboundAllow.push(parsed.cidr.text)
+    else problems.push(`CUSTODIAN_OUTBOUND_ALLOW: ${parsed.message}`)
+  }
+
   const config: Config = {
     dataDir,
     databaseUrl,
@@ -301,6 +311,7 @@ export function loadConfig(env: Source = process.env): Config {
     },
     hstsMaxAgeSeconds: int('CUSTODIAN_HSTS_MAX_AGE', 31_536_000, 0, 63_072_000),
     trustedProxies,
+    outboundAllow,
     extraCaFile: text('CUSTODIAN_EXTRA_CA_FILE') && path.resolve(text('CUSTODIAN_EXTRA_CA_FILE') as string),
     rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir', 'pkcs11'] as const, 'local'),
     pkcs11: {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import * as client from 'openid-client'
 import { AppError } from '../../errors.ts'
-import { createOutboundFetch } from '../../http/outbound.ts'
+import { createOutboundFetch, type OutboundFetch } from '../../http/outbound.ts'
 
 /**
  * The OpenID Connect relying party, on openid-client (OpenID-certified): discovery,
@@ -74,8 +74,8 @@ export function resolveIssuer(preset: SsoPreset, input: { issuer?: string | unde
   return input.issuer.replace(/\/+$/, '')
 }
 
-export function createOidcRelyingParty(options: { caFile?: string | undefined; timeoutSeconds?: number } = {}): OidcRelyingParty {
-  const fetcher: client.CustomFetch | undefined = options.caFile === undefined ? undefined : (createOutboundFetch(options.caFile) as client.CustomFetch)
+export function createOidcRelyingParty(options: { caFile?: string | undefined; timeoutSeconds?: number; fetch?: OutboundFetch | undefined } = {}): OidcRelyingParty {
+  const fetcher = (options.fetch ?? createOutboundFetch({ caFile: options.caFile })) as client.CustomFetch
   const cache = new Map<string, { config: client.Configuration; until: number }>()
 
   return {
@@ -88,7 +88,7 @@ export function createOidcRelyingParty(options: { caFile?: string | undefined; t
         config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretPost(clientSecret), {
           timeout: options.timeoutSeconds ?? 10,
           execute: [client.enableNonRepudiationChecks],
-          ...(fetcher === undefined ? {} : { [client.customFetch]: fetcher }),
+          [client.customFetch]: fetcher,
         })
       } catch (error) {
         throw new AppError('SSO_PROVIDER_UNAVAILABLE', `the identity provider's discovery document at ${issuer} could not be used: ${describe(error)}`, {}, { cause: error })
