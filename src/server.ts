@@ -6,6 +6,7 @@ import { httpsOptions, loadOrCreateCertificate } from './http/tls.ts'
 import { createRedirectServer } from './http/redirect.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime, type Runtime } from './runtime.ts'
+import { printMigrationProgress } from './db/migrate.ts'
 
 export interface RunningServer {
   app: App
@@ -23,7 +24,7 @@ export interface RunningServer {
  */
 export async function startServer(config: Config, print: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<RunningServer> {
   const logger = createLogger(config)
-  const runtime = await openRuntime(config, { createRootKey: true })
+  const runtime = await openRuntime(config, { createRootKey: true, progress: printMigrationProgress(print) })
   let redirect: Server | undefined
   try {
     const tls = await loadOrCreateCertificate(config)

@@ -35,7 +35,11 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 60_00
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
 
   const ports = await new Promise<{ httpsPort: number; httpPort: number | undefined }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start in ${timeoutMs} ms:\n${output}`)), timeoutMs)
+    const timer = setTimeout(() => {
+      // Not left running behind a failed test.
+      child.kill('SIGKILL')
+      reject(new Error(`server did not start in ${timeoutMs} ms:\n${output}`))
+    }, timeoutMs)
     let scanned = 0
     const check = () => {
       const lines = output.slice(scanned).split('\n')
