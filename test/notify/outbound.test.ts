@@ -128,6 +128,8 @@ forEachEngine('webhook destinations (SSRF guard)', (engine) => {
       ...REFUSED.filter((a) => !['127.0.0.1', '::1', '::ffff:127.0.0.1'].includes(a)).map((a) => (a.includes(':') ? `https://[${a}]/hook` : `https://${a}/hook`)),
       ...METADATA_NAMES.map((n) => `https://${n}/computeMetadata/v1/`),
       'https://internal.example.test/hook', 'https://dual.example.test/hook', 'https://unresolvable.example.test/hook', 'https://127.0.0.2/hook',
+      // Other spellings of 10.0.0.1 and 169.254.169.254 that URL parsers accept.
+      'https://0xa000001/hook', 'https://167772161/hook', 'https://0251.0376.0251.0376/latest/meta-data/',
     ]
     for (const url of urls) {
       const refused = await register(url)
@@ -137,6 +139,24 @@ forEachEngine('webhook destinations (SSRF guard)', (engine) => {
     }
     const stored = await t().db.kysely.selectFrom('webhooks').select('url').where('org_id', '=', org.orgId).execute()
     assert.deepEqual(stored, [])
+  })
+
+  it('sends SSO discovery through the same guard: an issuer on a refused address gets no connection', async () => {
+    // Loopback, but not the allowed 127.0.0.1: a connection would be counted here.
+    let connections = 0
+    const listener = createServer((socket) => {
+      connections += 1
+      socket.destroy()
+    })
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.2', resolve))
+    try {
+      const issuer = `https://127.0.0.2:${(listener.address() as AddressInfo).port}`
+      const refused = await t().request({ method: 'PUT', url: `/v1/orgs/${org.orgId}/sso`, token: org.ownerToken, body: { preset: 'oidc', issuer, clientId: 'c', clientSecret: 's', allowedDomains: ['hooks.test'], defaultRole: 'member' } })
+      assert.ok(refused.status >= 400, refused.text)
+      assert.equal(connections, 0, 'no connection was made')
+    } finally {
+      await new Promise((resolve) => listener.close(resolve))
+    }
   })
 
   it('accepts what the operator allows (127.0.0.1 in this test configuration)', async () => {
