@@ -152,7 +152,9 @@ forEachEngine('webhook destinations (SSRF guard)', (engine) => {
     try {
       const issuer = `https://127.0.0.2:${(listener.address() as AddressInfo).port}`
       const refused = await t().request({ method: 'PUT', url: `/v1/orgs/${org.orgId}/sso`, token: org.ownerToken, body: { preset: 'oidc', issuer, clientId: 'c', clientSecret: 's', allowedDomains: ['hooks.test'], defaultRole: 'member' } })
-      assert.ok(refused.status >= 400, refused.text)
+      assert.equal(refused.status, 502, refused.text)
+      assert.equal(refused.body.code, 'SSO_PROVIDER_UNAVAILABLE')
+      assert.match(refused.body.detail, /destination refused: 127\.0\.0\.2/)
       assert.equal(connections, 0, 'no connection was made')
     } finally {
       await new Promise((resolve) => listener.close(resolve))

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import * as client from 'openid-client'
 import { AppError } from '../../errors.ts'
-import { createOutboundFetch, type OutboundFetch } from '../../http/outbound.ts'
+import { createOutboundFetch, DestinationRefused, type OutboundFetch } from '../../http/outbound.ts'
 
 /**
  * The OpenID Connect relying party, on openid-client (OpenID-certified): discovery,
@@ -132,6 +132,10 @@ export function createOidcRelyingParty(options: { caFile?: string | undefined; t
 
 /** openid-client's error code and its cause's message ("unexpected JWT "aud" claim value"): no token, no secret. */
 function describe(error: unknown): string {
+  // The outbound guard's refusal, however deep the client wrapped it, says what to allow.
+  for (let c: unknown = error, depth = 0; c instanceof Error && depth < 5; c = c.cause, depth += 1) {
+    if (c instanceof DestinationRefused) return `destination refused: ${c.message}`.slice(0, 300)
+  }
   const e = error as { code?: unknown; message?: unknown; error?: unknown; cause?: { message?: unknown } }
   if (typeof e.error === 'string') return `the provider answered ${e.error}`.slice(0, 200)
   const parts = [typeof e.code === 'string' ? e.code : undefined, typeof e.cause?.message === 'string' ? e.cause.message : typeof e.message === 'string' ? e.message : undefined]
