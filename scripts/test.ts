@@ -8,14 +8,19 @@
  *
  * With CI=true an unreachable TEST_DATABASE_URL fails the run instead of skipping the
  * PostgreSQL half of the suite.
+ *
+ * First of all, the machine's prerequisites of the selected tests (scripts/prerequisites.ts):
+ * installed with apt-get when running as root, otherwise named with the command that
+ * installs them, and the run stops at once.
  */
 import { spawnSync } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { globSync, mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import { openDatabase, pgliteParsers } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
+import { ensure } from './prerequisites.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 const cache = path.join(root, '.cache')
@@ -67,6 +72,17 @@ async function preparePostgres(url: string): Promise<void> {
   env.CUSTODIAN_TEST_PG_TEMPLATE = template
 }
 
+const files = process.argv.slice(2)
+const patterns = ['test/**/*.test.ts', 'src/**/*.test.ts']
+
+// Tools the selected tests run (SoftHSM2, GnuPG, PostgreSQL's programs): installed now or
+// named now, before any database is prepared.
+const unmet = ensure(files.length > 0 ? files.map((f) => path.resolve(root, f)) : patterns.flatMap((p) => globSync(p, { cwd: root })).map((f) => path.join(root, f)), { postgres: Boolean(process.env.TEST_DATABASE_URL) })
+if (unmet !== undefined) {
+  process.stderr.write(`${unmet}\n`)
+  process.exit(1)
+}
+
 if (process.env.CI === 'true' && !process.env.TEST_DATABASE_URL) {
   process.stderr.write('CI=true but TEST_DATABASE_URL is not set: the PostgreSQL half of the suite would not run\n')
   process.exit(1)
@@ -75,10 +91,9 @@ await preparePGlite()
 if (env.TEST_DATABASE_URL) await preparePostgres(env.TEST_DATABASE_URL)
 else process.stderr.write('TEST_DATABASE_URL not set: PostgreSQL tests will be skipped (set it to run them)\n')
 
-const files = process.argv.slice(2)
 const result = spawnSync(
   process.execPath,
-  ['--test', '--test-reporter=spec', '--test-concurrency=3', '--test-timeout=180000', ...(files.length > 0 ? files : ['test/**/*.test.ts', 'src/**/*.test.ts'])],
+  ['--test', '--test-reporter=spec', '--test-concurrency=3', '--test-timeout=180000', ...(files.length > 0 ? files : patterns)],
   { cwd: root, env, stdio: 'inherit' },
 )
 process.exit(result.status ?? 1)

@@ -25,6 +25,7 @@ import { createVaultModule } from './modules/vault/index.ts'
 import { createGovernanceModule } from './modules/governance/index.ts'
 import { createPrivacyModule } from './modules/privacy/index.ts'
 import { createNotifyModule } from './modules/notify/index.ts'
+import { createOutboundFetch, type Resolve } from './http/outbound.ts'
 import { createResponseModule } from './modules/response/index.ts'
 import { createDisclosureModule } from './modules/disclosure/index.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
@@ -43,6 +44,8 @@ export interface AppDeps {
   logger: Logger
   /** The time as services see it (tests advance it); the system clock by default. */
   clock?: Clock
+  /** Resolves outbound host names (tests pass their own, so no query leaves the machine); DNS by default. */
+  outboundResolve?: Resolve
   /** TLS for the listener; absent in tests that use inject(). */
   https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' }
 }
@@ -136,6 +139,7 @@ export async function buildApp(deps: AppDeps) {
     auditWitnesses: audit.witnesses,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
+    connectorCheckWorker: vault.sources.worker,
     reviewScheduler: governance.reviewScheduler,
     retentionWorker: privacy.retentionWorker,
     webhookWorker: notify.webhookWorker,
@@ -152,7 +156,7 @@ export async function buildApp(deps: AppDeps) {
 }
 
 /** Every module, wired once; the CLI uses the same services without the HTTP layer. */
-export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey' | 'clock'>) {
+export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey' | 'clock' | 'outboundResolve'>) {
   const { config, database, logger } = deps
   // Checkpoints go to the org's webhooks, which the notify module (created later) holds.
   let webhooks: ReturnType<typeof createNotifyModule>['webhooks'] | undefined
@@ -160,13 +164,15 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
   let vaultService: ReturnType<typeof createVaultModule>['service'] | undefined
-  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), throttleKey: deriveSubKey(deps.hmacKey, 'auth-throttle'), vault: () => vaultService as NonNullable<typeof vaultService> })
+  // One destination guard for every outbound HTTPS client (webhooks, OpenID providers).
+  const outbound = createOutboundFetch({ caFile: config.extraCaFile, allow: config.outboundAllow, resolve: deps.outboundResolve })
+  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), throttleKey: deriveSubKey(deps.hmacKey, 'auth-throttle'), vault: () => vaultService as NonNullable<typeof vaultService>, outbound })
   const shredRing = createShredRing(config.shredRing.file)
   const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger, shredRing })
   vaultService = vault.service
   let privacyRequests: { settleErasure(orgId: string, requestId: string): Promise<void> } | undefined
   let reports: { resolveAddress(orgId: string, ref: string): Promise<string | undefined> } | undefined
-  const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), resolveAddress: (orgId, ref) => (reports as NonNullable<typeof reports>).resolveAddress(orgId, ref), log: logger })
+  const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, outbound, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), resolveAddress: (orgId, ref) => (reports as NonNullable<typeof reports>).resolveAddress(orgId, ref), log: logger })
   webhooks = notify.webhooks
   const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
   privacyRequests = privacy.requests

@@ -35,6 +35,8 @@ export interface Config {
   readonly trustedProxies: readonly string[]
   /** Extra CA certificates (PEM) trusted for outbound HTTPS (OpenID providers, webhooks), beside the system's. */
   readonly extraCaFile: string | undefined
+  /** Special-purpose ranges (loopback, private…) outbound HTTPS may reach anyway (`CUSTODIAN_OUTBOUND_ALLOW`). */
+  readonly outboundAllow: readonly string[]
   readonly rootKeyProvider: 'local' | 'shamir' | 'pkcs11'
   /** `pkcs11` provider: the module, the token, where its user PIN is, the key's label. */
   readonly pkcs11: {
@@ -57,6 +59,8 @@ export interface Config {
   readonly rewrap: { readonly batchSize: number; readonly intervalMs: number }
   /** How often due database-credential rotations are looked for. */
   readonly dbRotationCheckMs: number
+  /** Database credentials checked again on a schedule, and before use under the read-only policy when older than `maxAgeMs` (P1.7). */
+  readonly connectorCheck: { readonly intervalMs: number; readonly maxAgeMs: number }
   /** How often due and overdue access reviews are looked for. */
   readonly reviewCheckMs: number
   /** Largest data record payload, in bytes of its JSON encoding. */
@@ -173,6 +177,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_TLS_MIN_VERSION',
   'CUSTODIAN_HSTS_MAX_AGE',
   'CUSTODIAN_TRUSTED_PROXIES',
+  'CUSTODIAN_OUTBOUND_ALLOW',
   'CUSTODIAN_EXTRA_CA_FILE',
   'CUSTODIAN_ROOT_KEY_FILE',
   'CUSTODIAN_ROOT_KEY_PROVIDER',
@@ -189,6 +194,8 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_REWRAP_BATCH',
   'CUSTODIAN_REWRAP_INTERVAL_MS',
   'CUSTODIAN_DB_ROTATION_CHECK_MS',
+  'CUSTODIAN_CONNECTOR_CHECK_MS',
+  'CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS',
   'CUSTODIAN_ACCESS_REVIEW_CHECK_MS',
   'CUSTODIAN_RECORD_MAX_BYTES',
   'CUSTODIAN_RETENTION_CHECK_MS',
@@ -308,6 +315,13 @@ export function loadConfig(env: Source = process.env): Config {
     else problems.push(`CUSTODIAN_TRUSTED_PROXIES: ${parsed.message}`)
   }
 
+  const outboundAllow: string[] = []
+  for (const item of (text('CUSTODIAN_OUTBOUND_ALLOW') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const parsed = parseCidr(item)
+    if (parsed.ok) outboundAllow.push(parsed.cidr.text)
+    else problems.push(`CUSTODIAN_OUTBOUND_ALLOW: ${parsed.message}`)
+  }
+
   const config: Config = {
     dataDir,
     databaseUrl,
@@ -323,6 +337,7 @@ export function loadConfig(env: Source = process.env): Config {
     },
     hstsMaxAgeSeconds: int('CUSTODIAN_HSTS_MAX_AGE', 31_536_000, 0, 63_072_000),
     trustedProxies,
+    outboundAllow,
     extraCaFile: text('CUSTODIAN_EXTRA_CA_FILE') && path.resolve(text('CUSTODIAN_EXTRA_CA_FILE') as string),
     rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir', 'pkcs11'] as const, 'local'),
     pkcs11: {
@@ -339,6 +354,7 @@ export function loadConfig(env: Source = process.env): Config {
     bodyLimitBytes: int('CUSTODIAN_BODY_LIMIT', 65_536, 1024, 16 * 1024 * 1024),
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     dbRotationCheckMs: int('CUSTODIAN_DB_ROTATION_CHECK_MS', 60_000, 100, 3_600_000),
+    connectorCheck: { intervalMs: int('CUSTODIAN_CONNECTOR_CHECK_MS', 3_600_000, 1000, 86_400_000), maxAgeMs: int('CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS', 7_200_000, 1000, 7 * 86_400_000) },
     reviewCheckMs: int('CUSTODIAN_ACCESS_REVIEW_CHECK_MS', 60_000, 100, 3_600_000),
     recordMaxBytes: int('CUSTODIAN_RECORD_MAX_BYTES', 32_768, 64, 1024 * 1024),
     retentionCheckMs: int('CUSTODIAN_RETENTION_CHECK_MS', 300_000, 100, 3_600_000),

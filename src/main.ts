@@ -4,7 +4,21 @@ import { startServer } from './server.ts'
 /** `npm start`: configuration -> database -> app -> listen; stop cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
   const config = loadConfig()
+  // Signals are handled from the start: one that arrives while starting (or just after
+  // "Listening:" is printed) stops the service once it is up, instead of killing it
+  // mid-way; a second one while starting exits at once.
+  let requested: string | undefined
+  const early = (signal: string) => {
+    if (requested !== undefined) process.exit(1)
+    requested = signal
+  }
+  const earlyTerm = () => early('SIGTERM')
+  const earlyInt = () => early('SIGINT')
+  process.on('SIGTERM', earlyTerm)
+  process.on('SIGINT', earlyInt)
   const server = await startServer(config)
+  process.off('SIGTERM', earlyTerm)
+  process.off('SIGINT', earlyInt)
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) return
@@ -22,6 +36,7 @@ async function main(): Promise<void> {
   }
   process.on('SIGTERM', () => stop('SIGTERM'))
   process.on('SIGINT', () => stop('SIGINT'))
+  if (requested !== undefined) stop(requested)
 }
 
 main().catch((error: unknown) => {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync }
 import path from 'node:path'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/connect.ts'
-import { migrateToLatest } from './db/migrate.ts'
+import { migrateToLatest, type MigrationProgress } from './db/migrate.ts'
 import { deriveKey, ed25519FromSeed, type Signer } from './crypto/keys.ts'
 import { createLocalRootKey, loadLocalRootKey, RootKeyError } from './crypto/root-key.ts'
 import { createLocalProvider } from './crypto/providers/local.ts'
@@ -23,10 +23,16 @@ export interface Runtime {
  * no data yet: a missing key next to existing data means the key was lost, and replacing
  * it silently would orphan everything it protected.
  */
-export async function openRuntime(config: Config, options: { createRootKey: boolean }): Promise<Runtime> {
+export async function openRuntime(config: Config, options: { createRootKey: boolean; progress?: ((event: MigrationProgress) => void) | undefined }): Promise<Runtime> {
+  // Creating the embedded database is most of a first start: say so before the wait.
+  const pgdata = path.join(config.dataDir, 'pgdata')
+  const creating = config.databaseUrl === undefined && !existsSync(pgdata)
+  const started = performance.now()
+  if (creating) options.progress?.({ kind: 'creating', where: pgdata })
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize })
+  if (creating) options.progress?.({ kind: 'created', ms: Math.round(performance.now() - started) })
   try {
-    await migrateToLatest(database.kysely)
+    await migrateToLatest(database.kysely, options.progress)
     const hasData = (await database.kysely.selectFrom('orgs').select('id').limit(1).executeTakeFirst()) !== undefined
     const ensureKeyFile = (file: string, what: string) => {
       if (existsSync(file)) return

@@ -7,6 +7,7 @@ import { createRedirectServer } from './http/redirect.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime, type Runtime } from './runtime.ts'
 import { autovacuumStatus } from './db/maintenance.ts'
+import { printMigrationProgress } from './db/migrate.ts'
 
 export interface RunningServer {
   app: App
@@ -24,7 +25,7 @@ export interface RunningServer {
  */
 export async function startServer(config: Config, print: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<RunningServer> {
   const logger = createLogger(config)
-  const runtime = await openRuntime(config, { createRootKey: true })
+  const runtime = await openRuntime(config, { createRootKey: true, progress: printMigrationProgress(print) })
   let redirect: Server | undefined
   try {
     const tls = await loadOrCreateCertificate(config)
@@ -47,6 +48,7 @@ export async function startServer(config: Config, print: (line: string) => void 
     app.sequencer.start()
     app.rewrapWorker.start()
     app.dbRotationWorker.start()
+    app.connectorCheckWorker.start()
     app.reviewScheduler.start()
     app.retentionWorker.start()
     app.webhookWorker.start()
@@ -86,6 +88,7 @@ export async function startServer(config: Config, print: (line: string) => void 
           await app.close()
           await app.rewrapWorker.stop()
           await app.dbRotationWorker.stop()
+          await app.connectorCheckWorker.stop()
           await app.reviewScheduler.stop()
           await app.retentionWorker.stop()
           await app.webhookWorker.stop()

@@ -2,10 +2,11 @@ import { createModules } from '../app.ts'
 import { loadConfig, type Config } from '../config.ts'
 import { createLogger } from '../logger.ts'
 import { openRuntime, type Runtime } from '../runtime.ts'
+import type { MigrationProgress } from '../db/migrate.ts'
 
 /** Opens what a CLI command needs, runs it, and always closes the database. */
 export async function withServices<T>(
-  options: { createRootKey: boolean },
+  options: { createRootKey: boolean; progress?: ((event: MigrationProgress) => void) | undefined },
   fn: (services: ReturnType<typeof createModules> & { runtime: Runtime; config: Config }) => Promise<T>,
 ): Promise<T> {
   const config = loadConfig()

@@ -4,6 +4,7 @@ import type { Command } from 'commander'
 import { loadConfig } from '../config.ts'
 import { initShamir } from '../crypto/providers/shamir.ts'
 import { printJson, withServices } from './context.ts'
+import { printMigrationProgress } from '../db/migrate.ts'
 
 export function registerInit(program: Command): void {
   program
@@ -19,7 +20,9 @@ export function registerInit(program: Command): void {
         mkdirSync(path.dirname(config.shamirFile), { recursive: true, mode: 0o700 })
         unsealShares = (await initShamir(config.shamirFile, Number(options.shares), Number(options.threshold))).shares
       }
-      await withServices({ createRootKey: true }, async ({ identity }) => {
+      // Migration progress on stdout, so a first start's minute is not silent; --json keeps stdout to the JSON.
+      const progress = options.json ? undefined : printMigrationProgress((line) => process.stdout.write(`${line}\n`))
+      await withServices({ createRootKey: true, progress }, async ({ identity }) => {
         const bootstrapped = await identity.auth.isBootstrapped()
         const issued = bootstrapped ? undefined : await identity.auth.issueBootstrapToken()
         if (options.json) {

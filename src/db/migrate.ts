@@ -49,18 +49,50 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0022_flat_costs': flatCosts,
 }
 
-function migrator(db: Kysely<any>): Migrator {
+/** What a migration run reports as it goes, so a long first start does not look like a hang. */
+export type MigrationProgress =
+  | { kind: 'creating'; where: string }
+  | { kind: 'created'; ms: number }
+  | { kind: 'start'; pending: string[] }
+  | { kind: 'applied'; name: string; ms: number }
+  | { kind: 'done'; applied: number; ms: number }
+
+function migrator(db: Kysely<any>, progress?: (event: MigrationProgress) => void): Migrator {
+  // Each migration is timed as it runs (inside the one transaction Kysely applies them in).
+  const timed = (name: string, migration: Migration): Migration => ({
+    ...migration,
+    async up(database) {
+      const started = performance.now()
+      await migration.up(database)
+      progress?.({ kind: 'applied', name, ms: Math.round(performance.now() - started) })
+    },
+  })
+  const migrations = progress === undefined ? MIGRATIONS : Object.fromEntries(Object.entries(MIGRATIONS).map(([name, m]) => [name, timed(name, m)]))
   return new Migrator({
     db,
-    provider: { getMigrations: async () => MIGRATIONS },
+    provider: { getMigrations: async () => migrations },
     migrationTableName: 'custodian_migrations',
     migrationLockTableName: 'custodian_migrations_lock',
   })
 }
 
-/** Applies pending migrations; throws with the failing migration's name and cause. */
-export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
-  const result: MigrationResultSet = await migrator(db).migrateToLatest()
+/**
+ * Applies pending migrations; throws with the failing migration's name and cause.
+ * `progress` hears the pending list, each migration as it is applied with its time, and
+ * the end — nothing when the schema is current.
+ */
+export async function migrateToLatest(db: Kysely<any>, progress?: (event: MigrationProgress) => void): Promise<string[]> {
+  const started = performance.now()
+  if (progress !== undefined) {
+    const pending = await pendingMigrations(db)
+    if (pending.length === 0) progress = undefined
+    else progress({ kind: 'start', pending })
+  }
+  const result: MigrationResultSet = await migrator(db, progress).migrateToLatest()
+  if (result.error === undefined) {
+    const applied = (result.results ?? []).filter((r) => r.status === 'Success').length
+    if (applied > 0) progress?.({ kind: 'done', applied, ms: Math.round(performance.now() - started) })
+  }
   if (result.error !== undefined) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
     throw new Error(`migration ${failed} failed: ${(result.error as Error).message ?? String(result.error)}`, {
@@ -74,4 +106,27 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
 export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
   const all = await migrator(db).getMigrations()
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
+}
+
+/** Progress as plain lines for a person watching a start: `write` gets one line at a time. */
+export function printMigrationProgress(write: (line: string) => void): (event: MigrationProgress) => void {
+  return (event) => {
+    switch (event.kind) {
+      case 'creating':
+        write(`Database: creating the embedded database in ${event.where} (first start; this can take a minute)…`)
+        break
+      case 'created':
+        write(`Database: created in ${(event.ms / 1000).toFixed(1)} s`)
+        break
+      case 'start':
+        write(`Database: applying ${event.pending.length} migration${event.pending.length === 1 ? '' : 's'} (a first start takes a while)…`)
+        break
+      case 'applied':
+        write(`  migration ${event.name} applied in ${event.ms} ms`)
+        break
+      case 'done':
+        write(`Database: ${event.applied} migration${event.applied === 1 ? '' : 's'} committed in ${(event.ms / 1000).toFixed(1)} s`)
+        break
+    }
+  }
 }

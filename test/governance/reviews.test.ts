@@ -160,4 +160,40 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     assert.equal(bobItem?.inactive, true, 'no activity for over 90 days')
     assert.equal((await t().app.services.reviews.runScheduled()).started, 0, 'one open review per org')
   })
+
+  it('closes the review of an org with a single admin: what nobody else may decide is self-certified, and the evidence says so (P2.5)', async () => {
+    const solo = await createCustomerOrg(t(), provider, 'Solo', 'only@solo.test')
+    const soloUrl = (path = '') => `/v1/orgs/${solo.orgId}${path}`
+    const started = await t().request({ method: 'POST', url: soloUrl('/access-reviews'), token: solo.ownerToken })
+    assert.equal(started.status, 201, started.text)
+    const items = started.body.items as { id: string; kind: string; subjectId: string; details: { holder?: string } }[]
+    assert.ok(items.length >= 2, 'the owner’s membership and token')
+    assert.ok(items.every((i) => (i.kind === 'member' && i.subjectId === solo.ownerId) || i.details.holder === solo.ownerId), 'everything is the owner’s own')
+    const decideSolo = (itemId: string, body: Record<string, unknown>) => t().request({ method: 'POST', url: soloUrl(`/access-reviews/${started.body.id}/items/${itemId}/decision`), token: solo.ownerToken, body })
+    const member = items.find((i) => i.kind === 'member') as { id: string }
+    const refused = await decideSolo(member.id, { decision: 'reduce', role: 'auditor' })
+    assert.equal(refused.status, 400, 'alone, one’s own access can only be certified')
+    assert.equal(refused.body.code, 'VALIDATION_FAILED')
+    for (const i of items) {
+      const decided = await decideSolo(i.id, { decision: 'certify', note: 'still needed' })
+      assert.equal(decided.status, 200, decided.text)
+      assert.equal(decided.body.selfCertified, true)
+      assert.match(decided.body.outcome, /self-certified/)
+    }
+    const closed = await t().request({ method: 'POST', url: soloUrl(`/access-reviews/${started.body.id}/close`), token: solo.ownerToken })
+    assert.equal(closed.status, 200, closed.text)
+    assert.equal(closed.body.summary.selfCertified, items.length)
+    const events = (await auditActions(t(), solo.orgId)).filter((e) => e.action === 'access_review.decide')
+    assert.equal(events.length, items.length)
+    assert.ok(events.every((e) => e.details.selfCertified === true && typeof e.details.reason === 'string'))
+    // Once someone else may decide, one’s own access waits for them again.
+    const invite = await t().request({ method: 'POST', url: soloUrl('/invitations'), token: solo.ownerToken, body: { email: 'second@solo.test', role: 'admin' } })
+    const accepted = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    assert.ok(accepted.status < 300, accepted.text)
+    const next = await t().request({ method: 'POST', url: soloUrl('/access-reviews'), token: solo.ownerToken })
+    const mine = next.body.items.find((i: { kind: string; subjectId: string }) => i.kind === 'member' && i.subjectId === solo.ownerId)
+    const own = await t().request({ method: 'POST', url: soloUrl(`/access-reviews/${next.body.id}/items/${mine.id}/decision`), token: solo.ownerToken, body: { decision: 'certify' } })
+    assert.equal(own.status, 403)
+    assert.equal(own.body.code, 'FORBIDDEN')
+  })
 })

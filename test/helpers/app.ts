@@ -13,6 +13,7 @@ import { createLogger } from '../../src/logger.ts'
 import type { Logger } from 'pino'
 import type { Engine } from '../../src/db/connect.ts'
 import type { Clock } from '../../src/clock.ts'
+import type { Resolve } from '../../src/http/outbound.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 import { enrolTotp } from './totp.ts'
 
@@ -46,12 +47,12 @@ export function testClock(): TestClock {
   return { clock: () => new Date(Date.now() + offset), advance: (ms) => void (offset += ms) }
 }
 
-export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: () => Promise<RootKeyProvider>, options: { clock?: Clock; rootKey?: Buffer } = {}): () => TestApp {
+export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: () => Promise<RootKeyProvider>, options: { clock?: Clock; rootKey?: Buffer; resolve?: Resolve } = {}): () => TestApp {
   let testApp: TestApp | undefined
   let db: TestDatabase | undefined
   before(async () => {
     db = await createTestDatabase(engine)
-    testApp = await startTestApp(engine, db, env, logger, await rootKeyProvider?.(), options.clock, options.rootKey)
+    testApp = await startTestApp(engine, db, env, logger, await rootKeyProvider?.(), options.clock, options.rootKey, options.resolve)
   })
   after(async () => {
     await testApp?.app.close()
@@ -64,8 +65,9 @@ export function useTestApp(engine: Engine, env: Record<string, string> = {}, log
 }
 
 /** `rootKey`: the deployment's root key, for a test that opens a second app on the same deployment (a restored dump). */
-export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: RootKeyProvider, clock?: Clock, rootKey: Buffer = randomBytes(32)): Promise<TestApp> {
-  const config = loadConfig({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')), CUSTODIAN_LOG_LEVEL: 'silent', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50', ...env })
+export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: RootKeyProvider, clock?: Clock, rootKey: Buffer = randomBytes(32), resolve?: Resolve): Promise<TestApp> {
+  // Test receivers (webhooks, OpenID providers, SMTP) listen on loopback only: allowed here, as an operator would.
+  const config = loadConfig({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')), CUSTODIAN_LOG_LEVEL: 'silent', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50', CUSTODIAN_OUTBOUND_ALLOW: '127.0.0.1/32,::1/128', ...env })
   const app = await buildApp({
     config,
     database: db,
@@ -74,6 +76,8 @@ export async function startTestApp(engine: Engine, db: TestDatabase, env: Record
     rootKey: rootKeyProvider ?? createLocalProvider(rootKey),
     logger: logger ?? createLogger(config),
     ...(clock === undefined ? {} : { clock }),
+    // Names never reach DNS in tests: every one resolves to 127.0.0.1 unless a test resolves them itself.
+    outboundResolve: resolve ?? (async () => [{ address: '127.0.0.1', family: 4 }]),
   })
   await app.ready()
   return {

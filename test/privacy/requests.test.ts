@@ -113,7 +113,7 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.deepEqual((await as('GET', `/records/${mine.body.id}`, undefined, app.token)).body.payload, { city: 'Lille' })
   })
 
-  it('restricts processing until lifted: readers are refused in between', async () => {
+  it('restricts processing until lifted: readers are refused in between, and so are new records (P7.1)', async () => {
     const rec = await record('subject-e', 'contact', { x: 1 })
     const restrict = await newRequest('restrict', 'subject-e')
     assert.equal((await as('POST', `/privacy-requests/${restrict.id}/complete`, {})).status, 200)
@@ -121,9 +121,16 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.equal(refused.status, 409)
     assert.equal(refused.body.code, 'PROCESSING_RESTRICTED')
     assert.equal((await as('POST', '/records/search', { subjectId: 'subject-e' }, app.token)).status, 409)
+    const count = async () => Number((await t().db.kysely.selectFrom('data_records').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+    const before = await count()
+    const added = await record('subject-e', 'contact', { x: 2 })
+    assert.equal(added.status, 409, 'no new record for a restricted subject')
+    assert.equal(added.body.code, 'PROCESSING_RESTRICTED')
+    assert.equal(await count(), before)
     const lift = await newRequest('lift_restriction', 'subject-e')
     assert.equal((await as('POST', `/privacy-requests/${lift.id}/complete`, {})).status, 200)
     assert.equal((await as('GET', `/records/${rec.body.id}`, undefined, app.token)).status, 200)
+    assert.equal((await record('subject-e', 'contact', { x: 3 })).status, 201, 'accepted again once lifted')
   })
 
   it('erases a subject everywhere, tells every webhook with retries, and certifies it once they settle', async () => {

@@ -11,6 +11,24 @@ import { auditActions, bootstrapProvider, createCustomerOrg, useTestApp, type Or
  */
 const suffix = randomBytes(4).toString('hex')
 const target = { database: `custodian_src_${suffix}`, ro: `ro_${suffix}`, rw: `rw_${suffix}` }
+/**
+ * One throwaway login role per way of being able to write without a direct table grant
+ * (P1.7), each with what the check must name; and group roles they reach through.
+ */
+const writers: { role: string; setup: (r: string) => string[]; inDatabase?: (r: string) => string[]; reason: RegExp }[] = [
+  { role: `w_super_${suffix}`, setup: (r) => [`ALTER ROLE ${r} SUPERUSER`], reason: /superuser/ },
+  { role: `w_createrole_${suffix}`, setup: (r) => [`ALTER ROLE ${r} CREATEROLE`], reason: /CREATEROLE/ },
+  { role: `w_bypassrls_${suffix}`, setup: (r) => [`ALTER ROLE ${r} BYPASSRLS`], reason: /BYPASSRLS/ },
+  // Owners can grant themselves back whatever they revoke from themselves.
+  { role: `w_owntable_${suffix}`, setup: () => [], inDatabase: (r) => [`CREATE TABLE owned_${suffix} (id int)`, `ALTER TABLE owned_${suffix} OWNER TO ${r}`, `REVOKE ALL ON owned_${suffix} FROM ${r}`], reason: /owns table public\.owned_/ },
+  { role: `w_ownschema_${suffix}`, setup: () => [], inDatabase: (r) => [`CREATE SCHEMA s_${suffix} AUTHORIZATION ${r}`, `REVOKE ALL ON SCHEMA s_${suffix} FROM ${r}`], reason: /owns schema s_/ },
+  { role: `w_writeall_${suffix}`, setup: (r) => [`GRANT pg_write_all_data TO ${r}`], reason: /member of pg_write_all_data/ },
+  // NOINHERIT: the privileges of its groups are not its own until SET ROLE — still write-capable.
+  { role: `w_member_${suffix}`, setup: (r) => [`ALTER ROLE ${r} NOINHERIT`, `GRANT g_insert_${suffix} TO ${r}`], reason: /member of g_insert_/ },
+  { role: `w_nested_${suffix}`, setup: (r) => [`ALTER ROLE ${r} NOINHERIT`, `GRANT g_mid_${suffix} TO ${r}`], reason: /member of g_owner_/ },
+]
+const groups = [`g_insert_${suffix}`, `g_mid_${suffix}`, `g_owner_${suffix}`]
+const stale = { checked: `st_${suffix}`, job: `sj_${suffix}` }
 const base = () => new URL(process.env.TEST_DATABASE_URL as string)
 const credential = (user: string, sslmode: 'disable' | 'require' = 'disable') => ({ host: base().hostname, port: Number(base().port || 5432), database: target.database, user, password: `pw-${suffix}`, sslmode })
 
@@ -32,11 +50,23 @@ if (postgresAvailable()) {
       await c.query(`CREATE DATABASE ${target.database}`)
       await c.query(`CREATE ROLE ${target.ro} LOGIN PASSWORD 'pw-${suffix}'`)
       await c.query(`CREATE ROLE ${target.rw} LOGIN PASSWORD 'pw-${suffix}'`)
+      await c.query(`GRANT pg_read_all_data TO ${target.ro}`)
+      for (const g of groups) await c.query(`CREATE ROLE ${g} NOLOGIN`)
+      await c.query(`GRANT g_owner_${suffix} TO g_mid_${suffix}`)
+      for (const r of [stale.checked, stale.job]) await c.query(`CREATE ROLE ${r} LOGIN PASSWORD 'pw-${suffix}'`)
+      for (const w of writers) {
+        await c.query(`CREATE ROLE ${w.role} LOGIN PASSWORD 'pw-${suffix}'`)
+        for (const statement of w.setup(w.role)) await c.query(statement)
+      }
     })
     await admin(async (c) => {
       await c.query('CREATE TABLE accounts (id int PRIMARY KEY, name text)')
-      await c.query(`GRANT SELECT ON accounts TO ${target.ro}, ${target.rw}`)
+      await c.query(`GRANT SELECT ON accounts TO ${target.ro}, ${target.rw}, ${stale.checked}, ${stale.job}`)
       await c.query(`GRANT INSERT, UPDATE ON accounts TO ${target.rw}`)
+      await c.query(`GRANT INSERT ON accounts TO g_insert_${suffix}`)
+      await c.query(`CREATE TABLE group_owned (id int)`)
+      await c.query(`ALTER TABLE group_owned OWNER TO g_owner_${suffix}`)
+      for (const w of writers) for (const statement of w.inDatabase?.(w.role) ?? []) await c.query(statement)
     }, target.database)
   })
   after(async () => {
@@ -44,12 +74,13 @@ if (postgresAvailable()) {
       await c.query(`DROP DATABASE IF EXISTS ${target.database} WITH (FORCE)`)
       await c.query(`DROP ROLE IF EXISTS ${target.ro}`)
       await c.query(`DROP ROLE IF EXISTS ${target.rw}`)
+      for (const r of [...writers.map((w) => w.role), stale.checked, stale.job, ...groups.reverse()]) await c.query(`DROP ROLE IF EXISTS ${r}`)
     })
   })
 }
 
 forEachEngine('connected data sources (P1.5, P1.7, P10.3)', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS: '3600000' })
   let org: Org
   const url = () => `/v1/orgs/${org.orgId}`
   const store = async (name: string, value: unknown) => t().request({ method: 'POST', url: `${url()}/secrets`, token: org.ownerToken, body: { name, type: 'database_credential', value } })
@@ -105,6 +136,64 @@ forEachEngine('connected data sources (P1.5, P1.7, P10.3)', (engine) => {
     await t().request({ method: 'PUT', url: `${url()}/vault/policy`, token: org.ownerToken, body: { readOnlyConnectors: false } })
   })
 
+  it('counts every way a role can write — superuser, CREATEROLE, BYPASSRLS, ownership, writing roles it belongs to — and refuses it as one that can write (P1.7)', { skip: !postgresAvailable() }, async () => {
+    const reader = (await check((await store('reader-all-data', credential(target.ro))).body.id)).body
+    assert.equal(reader.canWrite, false, `pg_read_all_data only reads: ${JSON.stringify(reader.writeReasons)}`)
+    assert.deepEqual(reader.writeReasons, [])
+    for (const w of writers) {
+      const stored = await store(`writer-${w.role}`, credential(w.role))
+      assert.equal(stored.status, 201, stored.text)
+      const result = (await check(stored.body.id)).body
+      assert.equal(result.reachable, true, JSON.stringify(result))
+      assert.equal(result.canWrite, true, `${w.role}: ${JSON.stringify(result)}`)
+      assert.ok(result.writeReasons.some((reason: string) => w.reason.test(reason)), `${w.role}: ${JSON.stringify(result.writeReasons)}`)
+    }
+    await t().request({ method: 'PUT', url: `${url()}/vault/policy`, token: org.ownerToken, body: { readOnlyConnectors: true } })
+    try {
+      for (const w of writers) {
+        const refused = await store(`writer-refused-${w.role}`, credential(w.role))
+        assert.equal(refused.status, 409, w.role)
+        assert.equal(refused.body.code, 'CONNECTOR_NOT_READ_ONLY')
+        assert.match(refused.body.detail, /can write/)
+        assert.match(refused.body.detail, w.reason)
+      }
+    } finally {
+      await t().request({ method: 'PUT', url: `${url()}/vault/policy`, token: org.ownerToken, body: { readOnlyConnectors: false } })
+    }
+  })
+
+  it('checks again before use when the last check is older than the configured age, and on a schedule (P1.7)', { skip: !postgresAvailable() }, async () => {
+    await t().request({ method: 'PUT', url: `${url()}/vault/policy`, token: org.ownerToken, body: { readOnlyConnectors: true } })
+    try {
+      const used = (await store('stale-before-use', credential(stale.checked))).body
+      const scheduled = (await store('stale-scheduled', credential(stale.job))).body
+      assert.equal((await reveal(used.id)).status, 200)
+      // The roles gain a write privilege after their last check…
+      await admin((c) => c.query(`GRANT DELETE ON accounts TO ${stale.checked}, ${stale.job}`), target.database)
+      // …and a check younger than the configured age is trusted as it is.
+      assert.equal((await reveal(used.id)).status, 200)
+      const old = new Date(Date.now() - 2 * 3_600_000)
+      await t().db.kysely.updateTable('secrets').set({ last_checked_at: old }).where('id', 'in', [used.id, scheduled.id]).execute()
+      const refused = await reveal(used.id)
+      assert.equal(refused.status, 409)
+      assert.equal(refused.body.code, 'CONNECTOR_NOT_READ_ONLY')
+      assert.match(refused.body.detail, /can write/)
+      // The scheduled check finds the other one without anyone using it.
+      await t().app.connectorCheckWorker.runOnce()
+      const row = await t().db.kysely.selectFrom('secrets').select(['last_checked_at', 'last_check']).where('id', '=', scheduled.id).executeTakeFirstOrThrow()
+      assert.ok(row.last_checked_at !== null && row.last_checked_at > old)
+      assert.equal((row.last_check as { canWrite?: boolean }).canWrite, true)
+      const list = (await t().request({ method: 'GET', url: `${url()}/data-sources`, token: org.ownerToken })).body.dataSources
+      assert.equal(list.find((s: { id: string }) => s.id === scheduled.id).lastCheck.canWrite, true)
+      const checks = await t().db.kysely.selectFrom('audit_events').select(['actor_type', 'actor_id']).where('action', '=', 'secret.check').where('target_id', '=', scheduled.id).execute()
+      assert.ok(checks.some((e) => e.actor_type === 'system'), 'the scheduled check is audited as the system')
+    } finally {
+      // The roles are shared by both engines' runs.
+      await admin((c) => c.query(`REVOKE DELETE ON accounts FROM ${stale.checked}, ${stale.job}`), target.database)
+      await t().request({ method: 'PUT', url: `${url()}/vault/policy`, token: org.ownerToken, body: { readOnlyConnectors: false } })
+    }
+  })
+
   it('pauses and resumes a data source, and lists its status', async () => {
     const secret = (await store('pausable', credential('someone'))).body
     assert.equal((await t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/pause`, token: org.ownerToken })).status, 204)
@@ -138,10 +227,42 @@ forEachEngine('connected data sources (P1.5, P1.7, P10.3)', (engine) => {
     assert.equal(after.status, 200)
     assert.equal(after.body.value, 'sk_live_new_value')
     const old = await t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/reveal`, token: org.ownerToken, body: { reason: 'old', version: 1 } })
-    assert.equal(old.status, 200, 'the exposure was cleared by the new version')
+    assert.equal(old.status, 409, 'the exposed version stays blocked after a new one replaces it')
+    assert.equal(old.body.code, 'SECRET_VERSION_EXPOSED')
     const actions = (await auditActions(t(), org.orgId)).map((e) => e.action)
     for (const action of ['secret.exposed', 'secret.exposure.cleared']) assert.ok(actions.includes(action), action)
     const denied = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'secret.reveal' && e.outcome === 'denied')
     assert.ok(denied.some((e) => (e.details as { error?: string }).error === 'SECRET_EXPOSED'))
+  })
+
+  it('keeps a version reported exposed, and every older one, blocked for good; the newest clean version reveals (P1.5)', async () => {
+    const secret = (await t().request({ method: 'POST', url: `${url()}/secrets`, token: org.ownerToken, body: { name: 'twice-leaked', type: 'api_key', value: 'v1' } })).body
+    const addVersion = (value: string) => t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/versions`, token: org.ownerToken, body: { value } })
+    const revealVersion = (version?: number) => t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/reveal`, token: org.ownerToken, body: { reason: 'check', ...(version === undefined ? {} : { version }) } })
+    assert.equal((await addVersion('v2')).status, 201)
+    assert.equal((await addVersion('v3')).status, 201)
+    // Version 3 is current when reported.
+    assert.equal((await t().request({ method: 'POST', url: `${url()}/secrets/${secret.id}/report-exposed`, token: org.ownerToken, body: { reason: 'in a screenshot' } })).status, 200)
+    assert.equal((await revealVersion()).body.code, 'SECRET_EXPOSED')
+    const replaced = await addVersion('v4')
+    assert.equal(replaced.body.exposed, false, 'the secret is usable again through its new version')
+    const current = await revealVersion()
+    assert.equal(current.status, 200)
+    assert.equal(current.body.value, 'v4')
+    assert.equal(current.body.version, 4)
+    for (const version of [1, 2, 3]) {
+      const refused = await revealVersion(version)
+      assert.equal(refused.status, 409, `version ${version}`)
+      assert.equal(refused.body.code, 'SECRET_VERSION_EXPOSED', `version ${version}`)
+      assert.ok(!JSON.stringify(refused.body).includes(`v${version}"`))
+    }
+    // Still blocked after yet another version: forever, not until the next store.
+    assert.equal((await addVersion('v5')).status, 201)
+    assert.equal((await revealVersion(3)).body.code, 'SECRET_VERSION_EXPOSED')
+    assert.equal((await revealVersion(4)).status, 200, 'a version never reported exposed still reveals')
+    const versions = (await t().request({ method: 'GET', url: `${url()}/secrets/${secret.id}/versions`, token: org.ownerToken })).body.versions as { version: number; exposed: boolean }[]
+    assert.deepEqual(versions.map((v) => [v.version, v.exposed]).sort(), [[1, true], [2, true], [3, true], [4, false], [5, false]])
+    const denied = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'secret.reveal' && e.outcome === 'denied' && (e.details as { error?: string }).error === 'SECRET_VERSION_EXPOSED')
+    assert.ok(denied.length >= 4)
   })
 })

@@ -26,6 +26,7 @@ const ItemView = Type.Object({
   decidedAt: Nullable(Timestamp),
   note: Nullable(Type.String()),
   outcome: Nullable(Type.String({ description: 'what the decision did' })),
+  selfCertified: Type.Boolean({ description: 'decided by the principal it is about, because nobody else in the org could decide it' }),
 })
 const ReviewView = Type.Object({
   id: Uuid,

@@ -48,6 +48,8 @@ export interface ReviewItemView {
   decidedAt: string | null
   note: string | null
   outcome: string | null
+  /** Decided by the principal it is about: only when nobody else in the org could decide it. */
+  selfCertified: boolean
 }
 
 export interface ReviewView {
@@ -99,6 +101,14 @@ export interface ReviewsService {
 const DAY_MS = 86_400_000
 const USAGE_WINDOW_DAYS = 90
 
+const SELF_CERTIFIED = 'no other member of the org may decide access reviews'
+
+/** Decided by the user the item is about (their membership, or a token they hold). */
+function isSelfCertified(row: store.ReviewItemRow): boolean {
+  const subject = row.kind === 'member' ? row.subject_id : row.kind === 'api_token' ? row.details.holder : undefined
+  return row.decision !== null && subject !== undefined && row.decided_by === `user:${String(subject)}`
+}
+
 export function createReviewsService(deps: {
   db: Kysely<DB>
   clock: Clock
@@ -148,6 +158,7 @@ export function createReviewsService(deps: {
       decidedAt: row.decided_at?.toISOString() ?? null,
       note: row.note,
       outcome: row.outcome,
+      selfCertified: isSelfCertified(row),
     }
   }
 
@@ -220,8 +231,15 @@ export function createReviewsService(deps: {
   }
 
   /** Applies a decision beside its record, in the org's transaction: revoke deprovisions now. */
-  async function applyDecision(trx: Trx, ctx: RequestContext, item: store.ReviewItemRow, decision: ReviewDecision, role: string | undefined, note: string | undefined): Promise<store.ReviewItemRow> {
-    let outcome = 'certified'
+  /** Members other than the caller, not suspended, whose role may decide review items. */
+  async function otherReviewers(ctx: RequestContext): Promise<number> {
+    const [inventory, roles] = await Promise.all([identity.inventory(ctx.orgId), access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind })])
+    const mayDecide = (role: string) => roles.find((r) => r.name === role)?.permissions.includes('reviews:decide') === true
+    return inventory.members.filter((m) => m.userId !== ctx.principal.id && !m.suspended && mayDecide(m.role)).length
+  }
+
+  async function applyDecision(trx: Trx, ctx: RequestContext, item: store.ReviewItemRow, decision: ReviewDecision, role: string | undefined, note: string | undefined, selfCertified?: string): Promise<store.ReviewItemRow> {
+    let outcome = selfCertified === undefined ? 'certified' : `self-certified: ${selfCertified}`
     try {
       if (decision === 'reduce') {
         if (item.kind !== 'member') throw new AppError('VALIDATION_FAILED', 'only a member’s role can be reduced; revoke the item instead', { errors: [{ path: '/body/decision', message: 'reduce applies to members' }] })
@@ -248,14 +266,14 @@ export function createReviewsService(deps: {
       outcome = 'already gone'
     }
     const decided = await store.recordDecision(trx, item.id, { decision, reduce_to: role ?? null, decided_by: by(ctx), decided_at: clock(), note: note ?? null, outcome })
-    await record(trx, ctx, 'access_review.decide', { type: 'access_review_item', id: item.id }, { review: item.review_id, kind: item.kind, subject: item.subject_id, decision, ...(role === undefined ? {} : { role }), outcome })
+    await record(trx, ctx, 'access_review.decide', { type: 'access_review_item', id: item.id }, { review: item.review_id, kind: item.kind, subject: item.subject_id, decision, ...(role === undefined ? {} : { role }), outcome, ...(selfCertified === undefined ? {} : { selfCertified: true, reason: selfCertified }) })
     return decided
   }
 
   async function closeIn(trx: Trx, ctx: RequestContext, review: store.ReviewRow): Promise<store.ReviewRow> {
     const items = await store.itemsOf(trx, review.id)
     const count = (d: string) => items.filter((i) => i.decision === d).length
-    const summary = { items: items.length, certified: count('certify'), revoked: count('revoke'), reduced: count('reduce'), inactive: items.filter((i) => i.inactive).length }
+    const summary = { items: items.length, certified: count('certify'), revoked: count('revoke'), reduced: count('reduce'), selfCertified: items.filter(isSelfCertified).length, inactive: items.filter((i) => i.inactive).length }
     const closed = await store.closeReview(trx, review.id, { closed_at: clock(), closed_by: by(ctx), summary: JSON.stringify(summary) })
     await record(trx, ctx, 'access_review.close', { type: 'access_review', id: review.id }, summary)
     return closed
@@ -286,14 +304,22 @@ export function createReviewsService(deps: {
     },
 
     async decide(ctx, reviewId, itemId, input) {
+      const ownItem = (item: store.ReviewItemRow) => (item.kind === 'member' && item.subject_id === ctx.principal.id) || (item.kind === 'api_token' && item.details.holder === ctx.principal.id)
+      // Whether anyone else may decide is read from identity and access before the
+      // transaction that decides (they answer in their own transactions).
+      const peek = await withOrg(db, ctx.orgId, (trx) => store.findItem(trx, reviewId, itemId))
+      const othersMayDecide = peek !== undefined && ownItem(peek) ? await otherReviewers(ctx) : 0
       return withOrg(db, ctx.orgId, async (trx) => {
         await openReview(trx, reviewId)
         const item = await store.findItem(trx, reviewId, itemId)
         if (item === undefined) throw new AppError('NOT_FOUND', 'no such item in this review')
         if (item.decision !== null) throw new AppError('CONFLICT', `this item was decided already (${item.decision})`)
-        const own = (item.kind === 'member' && item.subject_id === ctx.principal.id) || (item.kind === 'api_token' && item.details.holder === ctx.principal.id)
-        if (own) throw new AppError('FORBIDDEN', 'nobody reviews their own access; another reviewer decides this item', { permission: 'reviews:decide' })
-        return itemView(await applyDecision(trx, ctx, item, input.decision, input.role, input.note))
+        if (!ownItem(item)) return itemView(await applyDecision(trx, ctx, item, input.decision, input.role, input.note))
+        if (othersMayDecide > 0) throw new AppError('FORBIDDEN', 'nobody reviews their own access; another reviewer decides this item', { permission: 'reviews:decide' })
+        // Nobody else may decide (an org with a single admin): the reviewer certifies their
+        // own access, and the evidence says so, instead of the review never closing (P2.5).
+        if (input.decision !== 'certify') throw new AppError('VALIDATION_FAILED', 'with no other reviewer, your own access can only be self-certified', { errors: [{ path: '/body/decision', message: 'certify' }] })
+        return itemView(await applyDecision(trx, ctx, item, 'certify', undefined, input.note, SELF_CERTIFIED))
       })
     },
 

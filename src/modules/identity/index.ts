@@ -19,6 +19,7 @@ import { orgTimeZone as readOrgTimeZone } from './identity.store.ts'
 import type { UserSecrets } from '../vault/vault.usersecrets.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { createOidcRelyingParty } from './sso.oidc.ts'
+import type { OutboundFetch } from '../../http/outbound.ts'
 import { createSsoLogin } from './sso.login.ts'
 import { ssoRoutes } from './sso.routes.ts'
 import { createSsoService } from './sso.service.ts'
@@ -34,6 +35,8 @@ export function createIdentityModule(deps: {
   throttleKey: Buffer
   /** The vault, built after this module: SSO keeps its client secret there. */
   vault: () => VaultService
+  /** Outbound HTTPS through the destination guard (OpenID discovery, token exchange, keys). */
+  outbound?: OutboundFetch
 }) {
   const secondFactor = createSecondFactor({ db: deps.db, userSecrets: deps.userSecrets })
   const gate = createCredentialGate({ db: deps.db, config: deps.config, audit: deps.audit, secondFactor, throttleKey: deps.throttleKey, providerOrgId: () => auth.providerOrgId() })
@@ -43,7 +46,7 @@ export function createIdentityModule(deps: {
   const policy = createSecurityPolicyService({ db: deps.db, audit: deps.audit })
   const sessions = createSessionsService({ db: deps.db, audit: deps.audit, idleMinutes: deps.config.auth.sessionIdleMinutes })
   const operator = createOperatorService({ db: deps.db, audit: deps.audit })
-  const rp = createOidcRelyingParty({ caFile: deps.config.extraCaFile })
+  const rp = createOidcRelyingParty({ caFile: deps.config.extraCaFile, fetch: deps.outbound })
   const publicUrl = deps.config.publicUrl ?? `https://localhost:${deps.config.httpsPort}`
   const sso = createSsoService({ db: deps.db, vault: deps.vault, access: deps.access, audit: deps.audit, rp, publicUrl })
   const ssoLogin = createSsoLogin({ db: deps.db, config: deps.config, vault: deps.vault, audit: deps.audit, rp, publicUrl, providerOrgId: () => auth.providerOrgId() })

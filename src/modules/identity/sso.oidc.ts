@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import * as client from 'openid-client'
 import { AppError } from '../../errors.ts'
-import { createOutboundFetch } from '../../http/outbound.ts'
+import { createOutboundFetch, DestinationRefused, type OutboundFetch } from '../../http/outbound.ts'
 
 /**
  * The OpenID Connect relying party, on openid-client (OpenID-certified): discovery,
@@ -74,8 +74,8 @@ export function resolveIssuer(preset: SsoPreset, input: { issuer?: string | unde
   return input.issuer.replace(/\/+$/, '')
 }
 
-export function createOidcRelyingParty(options: { caFile?: string | undefined; timeoutSeconds?: number } = {}): OidcRelyingParty {
-  const fetcher: client.CustomFetch | undefined = options.caFile === undefined ? undefined : (createOutboundFetch(options.caFile) as client.CustomFetch)
+export function createOidcRelyingParty(options: { caFile?: string | undefined; timeoutSeconds?: number; fetch?: OutboundFetch | undefined } = {}): OidcRelyingParty {
+  const fetcher = (options.fetch ?? createOutboundFetch({ caFile: options.caFile })) as client.CustomFetch
   const cache = new Map<string, { config: client.Configuration; until: number }>()
 
   return {
@@ -88,7 +88,7 @@ export function createOidcRelyingParty(options: { caFile?: string | undefined; t
         config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretPost(clientSecret), {
           timeout: options.timeoutSeconds ?? 10,
           execute: [client.enableNonRepudiationChecks],
-          ...(fetcher === undefined ? {} : { [client.customFetch]: fetcher }),
+          [client.customFetch]: fetcher,
         })
       } catch (error) {
         throw new AppError('SSO_PROVIDER_UNAVAILABLE', `the identity provider's discovery document at ${issuer} could not be used: ${describe(error)}`, {}, { cause: error })
@@ -132,6 +132,10 @@ export function createOidcRelyingParty(options: { caFile?: string | undefined; t
 
 /** openid-client's error code and its cause's message ("unexpected JWT "aud" claim value"): no token, no secret. */
 function describe(error: unknown): string {
+  // The outbound guard's refusal, however deep the client wrapped it, says what to allow.
+  for (let c: unknown = error, depth = 0; c instanceof Error && depth < 5; c = c.cause, depth += 1) {
+    if (c instanceof DestinationRefused) return `destination refused: ${c.message}`.slice(0, 300)
+  }
   const e = error as { code?: unknown; message?: unknown; error?: unknown; cause?: { message?: unknown } }
   if (typeof e.error === 'string') return `the provider answered ${e.error}`.slice(0, 200)
   const parts = [typeof e.code === 'string' ? e.code : undefined, typeof e.cause?.message === 'string' ? e.cause.message : typeof e.message === 'string' ? e.message : undefined]

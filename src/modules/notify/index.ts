@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Clock } from '../../clock.ts'
 import type { Config } from '../../config.ts'
 import type { DB } from '../../db/schema.ts'
-import { createOutboundFetch } from '../../http/outbound.ts'
+import type { DestinationGuard, OutboundFetch } from '../../http/outbound.ts'
 import { periodic } from '../../jobs/periodic.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
@@ -20,6 +20,8 @@ export function createNotifyModule(deps: {
   audit: AuditService
   clock: Clock
   config: Pick<Config, 'extraCaFile' | 'webhooks' | 'mail'>
+  /** Outbound HTTPS through the destination guard. */
+  outbound: OutboundFetch & { guard: DestinationGuard }
   /** A delivery linked to a privacy request settled (an erasure may certify). */
   onRequestSettled: (orgId: string, requestId: string) => Promise<void>
   /** The address of a notification's recipient who is not a user (a report's reporter). */
@@ -33,7 +35,7 @@ export function createNotifyModule(deps: {
     vault: deps.vault,
     audit: deps.audit,
     clock: deps.clock,
-    fetch: createOutboundFetch(config.extraCaFile),
+    fetch: deps.outbound,
     retry: { baseMs: config.webhooks.retryBaseMs, maxAttempts: config.webhooks.maxAttempts, timeoutMs: config.webhooks.timeoutMs },
     onSettled: deps.onRequestSettled,
   })

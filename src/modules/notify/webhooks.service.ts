@@ -6,7 +6,7 @@ import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
-import type { OutboundFetch } from '../../http/outbound.ts'
+import { DestinationRefused, type DestinationGuard, type OutboundFetch } from '../../http/outbound.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
@@ -81,7 +81,7 @@ export function createWebhooksService(deps: {
   vault: () => Pick<VaultService, 'keepValue' | 'openCurrent' | 'removeIn'>
   audit: Pick<AuditService, 'append'>
   clock: Clock
-  fetch: OutboundFetch
+  fetch: OutboundFetch & { guard: Pick<DestinationGuard, 'checkUrl'> }
   retry: { baseMs: number; maxAttempts: number; timeoutMs: number }
   /** Called once a delivery linked to a request is settled, so an erasure can issue its certificate. */
   onSettled: (orgId: string, requestId: string) => Promise<void>
@@ -95,7 +95,7 @@ export function createWebhooksService(deps: {
     return { id: row.id, name: row.name, url: row.url, events: row.events, enabled: row.enabled, createdAt: row.created_at.toISOString() }
   }
 
-  function checkUrl(url: string): URL {
+  async function checkUrl(url: string): Promise<URL> {
     let parsed: URL
     try {
       parsed = new URL(url)
@@ -104,6 +104,13 @@ export function createWebhooksService(deps: {
     }
     if (parsed.protocol !== 'https:' || parsed.username !== '' || parsed.password !== '') {
       throw new AppError('VALIDATION_FAILED', 'webhooks are delivered over HTTPS only, without credentials in the URL (P4.3)', { errors: [{ path: '/body/url', message: 'must be an https:// URL' }] })
+    }
+    // Checked again at every delivery, after resolving, where the connection is made.
+    try {
+      await deps.fetch.guard.checkUrl(parsed)
+    } catch (error) {
+      if (!(error instanceof DestinationRefused)) throw error
+      throw new AppError('VALIDATION_FAILED', `webhook destination refused: ${error.message}`, { errors: [{ path: '/body/url', message: error.message }] })
     }
     return parsed
   }
@@ -145,7 +152,9 @@ export function createWebhooksService(deps: {
       await response.arrayBuffer().catch(() => undefined)
       return { status: response.status, error: response.status >= 200 && response.status < 300 ? null : `HTTP ${response.status}` }
     } catch (error) {
-      return { status: null, error: ((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name ?? 'error').slice(0, 200) }
+      const cause = (error as { cause?: unknown }).cause
+      if (cause instanceof DestinationRefused) return { status: null, error: `destination refused: ${cause.message}`.slice(0, 200) }
+      return { status: null, error: ((cause as { code?: string } | undefined)?.code ?? (error as Error).name ?? 'error').slice(0, 200) }
     }
   }
 
@@ -189,7 +198,7 @@ export function createWebhooksService(deps: {
     },
 
     async register(ctx, input) {
-      const url = checkUrl(input.url)
+      const url = await checkUrl(input.url)
       const secret = randomBytes(32).toString('base64url')
       try {
         return await withOrg(db, ctx.orgId, async (trx) => {

@@ -16,7 +16,8 @@ import type { Subjects } from './subjects.ts'
  * Customer data records (P7.1, P7.3, P1.3): the host application keeps personal data here
  * instead of in its own tables. Each record is sealed with its subject's key — subject id
  * and payload together, bound to org, record and purpose — so erasing a subject is
- * shredding one key. Reading a subject whose processing is restricted is refused.
+ * shredding one key. Reading, changing or adding records of a subject whose processing is
+ * restricted is refused.
  * Changes are audited; the subject id appears in the log only as a sealed personal field.
  */
 export interface RecordView {
@@ -83,7 +84,7 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
     return { row, key, opened: subjects.open<Sealed>(key, orgId, PURPOSE, row.id, row.ciphertext) }
   }
 
-  const restricted = () => new AppError('PROCESSING_RESTRICTED', 'processing of this data subject’s records is restricted by a privacy request; they cannot be read until it is lifted')
+  const restricted = () => new AppError('PROCESSING_RESTRICTED', 'processing of this data subject’s records is restricted by a privacy request; they cannot be read, changed or added to until it is lifted')
 
   const guarded = async <T>(run: () => Promise<T>): Promise<T> => {
     try {
@@ -99,6 +100,8 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
       return guarded(() =>
         withOrg(db, ctx.orgId, async (trx) => {
           const key = (await subjects.key(trx, ctx.orgId, input.subjectId, { create: true })) as NonNullable<Awaited<ReturnType<Subjects['key']>>>
+          // Restriction stops processing, collecting new data included (GDPR art. 18; P7.1).
+          if (key.restricted) throw restricted()
           const id = randomUUID()
           const now = clock()
           const sealed: Sealed = { subject: input.subjectId, payload: input.payload }

@@ -20,7 +20,7 @@ export function createVaultModule(deps: {
   db: Kysely<DB>
   rootKey: RootKeyProvider
   audit: AuditService
-  config: Pick<Config, 'secretMaxBytes' | 'auth' | 'rewrap' | 'dbRotationCheckMs'>
+  config: Pick<Config, 'secretMaxBytes' | 'auth' | 'rewrap' | 'dbRotationCheckMs' | 'connectorCheck'>
   providerOrgId: () => Promise<string | undefined>
   log: { error(obj: object, msg: string): void }
   shredRing: ShredRing
@@ -28,8 +28,8 @@ export function createVaultModule(deps: {
   const keyring = createKeyring(deps.rootKey)
   let service: VaultService | undefined
   let dbRotation: DbRotationService | undefined
-  const sources = createSourcesService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit, rotateOnExposure: () => (dbRotation as DbRotationService).rotateOnExposure, log: deps.log })
-  service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes, preflight: sources.preflight, readOnlyConnectors: sources.readOnlyConnectors })
+  const sources = createSourcesService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit, rotateOnExposure: () => (dbRotation as DbRotationService).rotateOnExposure, log: deps.log, checkIntervalMs: deps.config.connectorCheck.intervalMs })
+  service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes, preflight: sources.preflight, readOnlyConnectors: sources.readOnlyConnectors, recheck: sources.check, checkMaxAgeMs: deps.config.connectorCheck.maxAgeMs })
   const seal = createSealService({ provider: deps.rootKey, keyring, audit: deps.audit, providerOrgId: deps.providerOrgId })
   const rotation = createRotationService({ db: deps.db, keyring, provider: deps.rootKey, audit: deps.audit, batchSize: deps.config.rewrap.batchSize, intervalMs: deps.config.rewrap.intervalMs, log: deps.log, shredRing: deps.shredRing })
   const transit = createTransitService({ db: deps.db, keyring, audit: deps.audit })

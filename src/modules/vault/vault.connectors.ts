@@ -4,8 +4,13 @@ import type { DatabaseCredential } from './vault.types.ts'
 /**
  * What a database credential can do (P1.7): connect with it — over TLS unless the secret
  * itself says `sslmode: disable` — and ask PostgreSQL about the role's attributes and
- * every write privilege it holds: INSERT/UPDATE/DELETE/TRUNCATE on any table, CREATE on
- * any schema or on the database. The password is only handed to the driver.
+ * every way it can write: INSERT/UPDATE/DELETE/TRUNCATE on any table, CREATE on any
+ * schema or on the database; superuser, CREATEROLE (it can grant itself writing roles)
+ * and BYPASSRLS; owning a table or schema (an owner grants itself back what it revoked);
+ * and membership, at any depth and whatever INHERIT says (SET ROLE reaches it), in a role
+ * that can do any of that or in a predefined writing role (pg_write_all_data…).
+ * `writeReasons` names each; `canWrite` is true when there is one. The password is only
+ * handed to the driver.
  */
 export interface CheckResult {
   reachable: boolean
@@ -23,6 +28,8 @@ export interface CheckResult {
   canCreateInDatabase?: boolean
   /** Whether the role can write anything at all. */
   canWrite?: boolean
+  /** Every way it can write, in words ("owns table public.x", "member of pg_write_all_data"…); empty when it cannot. */
+  writeReasons?: string[]
   checkedAt: string
 }
 
@@ -86,9 +93,47 @@ export async function checkCredential(credential: DatabaseCredential, timeoutMs 
          AND nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%'
        ORDER BY 1`)
     const database = await client.query<{ create: boolean }>(`SELECT has_database_privilege(current_database(), 'CREATE') AS create`)
+    const owned = await client.query<{ kind: string; name: string }>(`
+      SELECT 'table' AS kind, n.nspname || '.' || c.relname AS name
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+         AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND ${USER_SCHEMA('n.nspname')}
+      UNION ALL
+      SELECT 'schema', n.nspname FROM pg_namespace n
+       WHERE n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) AND ${USER_SCHEMA('n.nspname')}
+       ORDER BY 1, 2`)
     const superuser = role?.rolsuper === true
+    // A superuser is a member of every role: nothing to add, and no need to ask.
+    const memberships = superuser ? { rows: [] } : await client.query<{ rolname: string; why: string[] }>(`
+      SELECT r.rolname, array_remove(ARRAY[
+               CASE WHEN r.rolname IN (${WRITING_ROLES}) THEN 'a predefined writing role' END,
+               CASE WHEN r.rolsuper THEN 'superuser' END,
+               CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+               CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END,
+               CASE WHEN EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                                  WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND ${USER_SCHEMA('n.nspname')}
+                                    AND (c.relowner = r.oid OR has_table_privilege(r.oid, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')))
+                    THEN 'owns or can write tables' END,
+               CASE WHEN EXISTS (SELECT 1 FROM pg_namespace n WHERE ${USER_SCHEMA('n.nspname')}
+                                    AND (n.nspowner = r.oid OR has_schema_privilege(r.oid, n.oid, 'CREATE')))
+                    THEN 'owns or can create in schemas' END,
+               CASE WHEN has_database_privilege(r.oid, current_database(), 'CREATE') THEN 'CREATE on the database' END], NULL) AS why
+        FROM pg_roles r
+       WHERE r.rolname <> current_user AND pg_has_role(r.oid, 'MEMBER')
+       ORDER BY 1`)
     const canCreateInDatabase = database.rows[0]?.create === true
-    const canWrite = superuser || tables.rows.length > 0 || schemas.rows.length > 0 || canCreateInDatabase
+    const writeReasons = [
+      ...(superuser ? ['superuser'] : []),
+      ...(role?.rolcreaterole === true ? ['CREATEROLE (can grant itself writing roles)'] : []),
+      ...(role?.rolbypassrls === true ? ['BYPASSRLS'] : []),
+      ...tables.rows.slice(0, 5).map((t) => `${t.privileges.join('/')} on ${t.schema}.${t.table}`),
+      ...(tables.rows.length > 5 ? [`write privileges on ${tables.rows.length - 5} more tables`] : []),
+      ...owned.rows.slice(0, 5).map((o) => `owns ${o.kind} ${o.name}`),
+      ...schemas.rows.map((r) => `CREATE on schema ${r.nspname}`).slice(0, 5),
+      ...(canCreateInDatabase ? ['CREATE on the database'] : []),
+      ...memberships.rows.filter((m) => m.why.length > 0).slice(0, 10).map((m) => `member of ${m.rolname} (${m.why.join(', ')})`),
+    ]
+    const canWrite = writeReasons.length > 0
     return {
       reachable: true,
       tls: role?.tls === true,
@@ -100,11 +145,23 @@ export async function checkCredential(credential: DatabaseCredential, timeoutMs 
       creatableSchemas: schemas.rows.map((r) => r.nspname),
       canCreateInDatabase,
       canWrite,
+      writeReasons,
       checkedAt,
     }
   } finally {
     await client.end().catch(() => {})
   }
+}
+
+/** Predefined roles whose members write without any grant on a table (PostgreSQL 14+). */
+const WRITING_ROLES = "'pg_write_all_data', 'pg_write_server_files', 'pg_execute_server_program'"
+const USER_SCHEMA = (column: string) => `${column} NOT IN ('pg_catalog', 'information_schema') AND ${column} NOT LIKE 'pg\\_toast%' AND ${column} NOT LIKE 'pg\\_temp%'`
+
+/** The refusal a write-capable or unchecked credential gets under the read-only policy. */
+export function notReadOnlyMessage(name: string | undefined, check: Partial<CheckResult> | null): string {
+  const policy = 'the org allows read-only connectors only'
+  if (check?.reachable !== true) return `${policy}, and ${name ?? 'the credential'} could not be checked${check?.error === undefined ? '' : ` (${check.error})`}; run a check`
+  return `${policy}${name === undefined ? ',' : `; ${name}:`} role ${check.role ?? '?'} can write: ${(check.writeReasons ?? ['write privileges']).join('; ')}`
 }
 
 function describe(error: unknown, password: string): string {

@@ -49,6 +49,7 @@ const CheckResultSchema = Type.Object({
   creatableSchemas: Type.Optional(Type.Array(Type.String())),
   canCreateInDatabase: Type.Optional(Type.Boolean()),
   canWrite: Type.Optional(Type.Boolean()),
+  writeReasons: Type.Optional(Type.Array(Type.String(), { description: 'every way the role can write (privileges, attributes, ownership, writing roles it belongs to); empty when it cannot' })),
   checkedAt: Type.String({ format: 'date-time' }),
 })
 const PolicySchema = Type.Object({ readOnlyConnectors: Type.Boolean({ description: 'refuse to store or use a database credential that can write' }) }, Strict)

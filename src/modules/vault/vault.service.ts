@@ -11,7 +11,7 @@ import type { Keyring } from './vault.keyring.ts'
 import * as store from './vault.store.ts'
 import type { SecretType } from './vault.tables.ts'
 import type { DatabaseCredential, RevealView, SecretValueT, SecretView, VersionView } from './vault.types.ts'
-import type { CheckResult } from './vault.connectors.ts'
+import { notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
 
 /**
  * Secrets: each version's value is encrypted with its own data key (AES-256-GCM, AAD
@@ -50,7 +50,7 @@ export interface VaultService {
 }
 
 const VALUE_PURPOSE = 'secret-value'
-const BLOCKED = new Set(['SECRET_PAUSED', 'SECRET_EXPOSED', 'CONNECTOR_NOT_READ_ONLY'])
+const BLOCKED = new Set(['SECRET_PAUSED', 'SECRET_EXPOSED', 'SECRET_VERSION_EXPOSED', 'CONNECTOR_NOT_READ_ONLY'])
 
 export function createVaultService(deps: {
   db: Kysely<DB>
@@ -60,6 +60,10 @@ export function createVaultService(deps: {
   /** Runs the read-only connector policy before a database credential is stored. */
   preflight: (orgId: string, type: SecretType, value: SecretValueT) => Promise<CheckResult | undefined>
   readOnlyConnectors: (trx: Trx) => Promise<boolean>
+  /** Checks a database credential again (P1.7); its result is recorded on the secret. */
+  recheck: (ctx: RequestContext, id: string) => Promise<unknown>
+  /** Under the read-only policy, a check older than this is run again before use. */
+  checkMaxAgeMs: number
 }): VaultService {
   const { db, keyring, audit, maxValueBytes } = deps
 
@@ -113,16 +117,18 @@ export function createVaultService(deps: {
   }
 
   /** Paused, exposed, or a connector the read-only policy does not clear: no use. */
-  async function assertUsable(trx: Trx, secret: store.SecretRow, version: number): Promise<void> {
+  async function assertUsable(trx: Trx, secret: store.SecretRow, version: number, recheckAllowed = false): Promise<void> {
     if (secret.paused_at !== null) throw new AppError('SECRET_PAUSED', `${secret.name} is paused; resume it to use it`)
-    if (secret.exposed_at !== null && version <= (secret.exposed_version ?? 0)) {
-      throw new AppError('SECRET_EXPOSED', `${secret.name} was reported exposed; it stays blocked until a new version replaces it`)
+    // exposed_version outlives the block on the secret: the version reported exposed and
+    // every older one stay refused for good, whatever is stored after them (P1.5).
+    if (secret.exposed_version !== null && version <= secret.exposed_version) {
+      if (secret.exposed_at !== null) throw new AppError('SECRET_EXPOSED', `${secret.name} was reported exposed; it stays blocked until a new version replaces it`)
+      throw new AppError('SECRET_VERSION_EXPOSED', `version ${version} of ${secret.name} is, or is older than, a version reported exposed; it is never revealed again — use the current version`)
     }
     if (secret.type === 'database_credential' && (await deps.readOnlyConnectors(trx))) {
+      if (recheckAllowed && (secret.last_checked_at === null || Date.now() - secret.last_checked_at.getTime() > deps.checkMaxAgeMs)) throw new StaleCheck()
       const check = secret.last_check as Partial<CheckResult> | null
-      if (check?.reachable !== true || check.canWrite !== false) {
-        throw new AppError('CONNECTOR_NOT_READ_ONLY', `the org allows read-only connectors only, and ${secret.name} is not checked read-only; run a check`)
-      }
+      if (check?.reachable !== true || check.canWrite !== false) throw new AppError('CONNECTOR_NOT_READ_ONLY', notReadOnlyMessage(secret.name, check))
     }
   }
 
@@ -192,10 +198,11 @@ export function createVaultService(deps: {
 
     async versions(ctx, id, page) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        await existing(trx, id)
+        const secret = await existing(trx, id)
+        const exposedThrough = secret.exposed_version ?? 0
         const rows = await store.listVersions(trx, id, { limit: page.limit + 1, before: page.before })
         const more = rows.length > page.limit
-        const versions = rows.slice(0, page.limit).map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, destroyedAt: v.destroyed_at?.toISOString() ?? null }))
+        const versions = rows.slice(0, page.limit).map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, destroyedAt: v.destroyed_at?.toISOString() ?? null, exposed: v.version <= exposedThrough }))
         return { versions, nextCursor: more ? String(versions[versions.length - 1]?.version) : null }
       })
     },
@@ -206,14 +213,15 @@ export function createVaultService(deps: {
         throw new AppError('FORBIDDEN', 'this diagnostic access grant does not cover revealing that secret', { permission: 'vault:reveal' })
       }
       let target: { name: string; version: number } | undefined
-      const attempt = () =>
+      let rechecked = false
+      const attempt = (): Promise<RevealView> =>
         withOrg(db, ctx.orgId, async (trx) => {
           const found = await store.findSecretWithVersion(trx, id, input.version)
           if (found === undefined) throw new AppError('NOT_FOUND', 'no such secret')
           const { secret } = found
           const version = input.version ?? secret.current_version
           target = { name: secret.name, version }
-          await assertUsable(trx, secret, version)
+          await assertUsable(trx, secret, version, !rechecked)
           if (found.version === undefined) throw new AppError('NOT_FOUND', `${secret.name} has no version ${version}`)
           const value = await openValue(trx, ctx.orgId, id, version, secret.name, found.version)
           // The audit event commits with this transaction, before the value is returned.
@@ -221,6 +229,13 @@ export function createVaultService(deps: {
           // Last use is kept to the minute: no extra write on every reveal.
           if (secret.last_revealed_at === null || Date.now() - secret.last_revealed_at.getTime() > 60_000) await store.markRevealed(trx, id)
           return { id, name: secret.name, type: secret.type, version, value }
+        }).catch(async (error: unknown) => {
+          // A stale check under the read-only policy: check again (outside the transaction,
+          // it connects to the database), then decide on the fresh result (P1.7).
+          if (!(error instanceof StaleCheck)) throw error
+          rechecked = true
+          await deps.recheck(ctx, id)
+          return attempt()
         })
       try {
         try {
@@ -302,6 +317,9 @@ export function createVaultService(deps: {
     },
   }
 }
+
+/** Thrown inside the reveal transaction when a connector's last check is too old to trust. */
+class StaleCheck extends Error {}
 
 function invalid(path: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', message, { errors: [{ path, message }] })

@@ -6,7 +6,8 @@ import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
-import { checkCredential, type CheckResult } from './vault.connectors.ts'
+import { checkCredential, notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
+import { periodic, type Periodic } from '../../jobs/periodic.ts'
 import * as store from './vault.store.ts'
 import type { SecretType } from './vault.tables.ts'
 import type { DatabaseCredential, SecretValueT } from './vault.types.ts'
@@ -37,10 +38,20 @@ export interface SourcesService {
   getPolicy(ctx: RequestContext): Promise<{ readOnlyConnectors: boolean }>
   setPolicy(ctx: RequestContext, policy: { readOnlyConnectors: boolean }): Promise<{ readOnlyConnectors: boolean }>
   check(ctx: RequestContext, id: string): Promise<CheckResult>
+  /**
+   * Checks every database credential whose last check is older than `checkIntervalMs`
+   * again, as the system (P1.7): a role that gains a write privilege after it was stored
+   * is found without anyone using it. Two processes may check one credential twice; the
+   * later result wins, which is harmless.
+   */
+  worker: Periodic
   setPaused(ctx: RequestContext, id: string, paused: boolean): Promise<void>
   reportExposed(ctx: RequestContext, id: string, reason: string): Promise<{ notified: number; rotated: boolean }>
   list(ctx: RequestContext): Promise<DataSourceView[]>
 }
+
+const CHECKER: AuditActor = { type: 'system', id: 'connector-check' }
+const NO_REQUEST: RequestMeta = { requestId: null, ip: null, userAgent: null }
 
 export function createSourcesService(deps: {
   db: Kysely<DB>
@@ -49,7 +60,8 @@ export function createSourcesService(deps: {
   check?: typeof checkCredential
   /** Rotates a database credential at once when its policy says so (set after construction). */
   rotateOnExposure?: () => (orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta) => Promise<boolean>
-  log?: { error(obj: object, msg: string): void }
+  log: { error(obj: object, msg: string): void }
+  checkIntervalMs: number
 }): SourcesService {
   const { db, audit } = deps
   const runCheck = deps.check ?? checkCredential
@@ -68,6 +80,24 @@ export function createSourcesService(deps: {
   const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
     audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'secret', id }, outcome: 'success', details, meta: ctx.meta })
 
+  async function checkAs(orgId: string, id: string, actor: AuditActor, meta: RequestMeta): Promise<CheckResult> {
+    const append = (trx: Trx, action: string, details: Record<string, unknown>) => audit.append(trx, { orgId, actor, action, target: { type: 'secret', id }, outcome: 'success', details, meta })
+    // Decrypting is a use of the secret: it is recorded before the connection is made.
+    const { value, name } = await withOrg(db, orgId, async (trx) => {
+      const secret = await secretOf(trx, id)
+      if (secret.type !== 'database_credential') throw new AppError('CONFLICT', `${secret.name} is not a database credential`)
+      const opened = await deps.vault().openValue(trx, orgId, id, secret.current_version)
+      await append(trx, 'secret.use', { name: secret.name, version: secret.current_version, purpose: 'check' })
+      return { value: opened as DatabaseCredential, name: secret.name }
+    })
+    const result = await runCheck(value)
+    await withOrg(db, orgId, async (trx) => {
+      await store.recordCheck(trx, id, result)
+      await append(trx, 'secret.check', { name, reachable: result.reachable, canWrite: result.canWrite ?? null, writeReasons: result.writeReasons ?? null, superuser: result.superuser ?? null, role: result.role ?? null, tls: result.tls ?? null })
+    })
+    return result
+  }
+
   return {
     readOnlyConnectors,
 
@@ -75,14 +105,7 @@ export function createSourcesService(deps: {
       if (type !== 'database_credential' || typeof value !== 'object') return undefined
       if (!(await withOrg(db, orgId, readOnlyConnectors))) return undefined
       const result = await runCheck(value)
-      if (!result.reachable || result.canWrite !== false) {
-        throw new AppError(
-          'CONNECTOR_NOT_READ_ONLY',
-          result.reachable
-            ? `the org allows read-only connectors only, and role ${result.role} can write${result.superuser ? ' (superuser)' : ''}: ${result.writableTableCount ?? 0} writable tables, ${result.creatableSchemas?.length ?? 0} schemas it can create in`
-            : `the org allows read-only connectors only, and the credential could not be checked (${result.error})`,
-        )
-      }
+      if (!result.reachable || result.canWrite !== false) throw new AppError('CONNECTOR_NOT_READ_ONLY', notReadOnlyMessage(undefined, result))
       return result
     },
 
@@ -102,22 +125,27 @@ export function createSourcesService(deps: {
       })
     },
 
-    async check(ctx, id) {
-      // Decrypting is a use of the secret: it is recorded before the connection is made.
-      const { value, name } = await withOrg(db, ctx.orgId, async (trx) => {
-        const secret = await secretOf(trx, id)
-        if (secret.type !== 'database_credential') throw new AppError('CONFLICT', `${secret.name} is not a database credential`)
-        const opened = await deps.vault().openValue(trx, ctx.orgId, id, secret.current_version)
-        await record(trx, ctx, 'secret.use', id, { name: secret.name, version: secret.current_version, purpose: 'check' })
-        return { value: opened as DatabaseCredential, name: secret.name }
-      })
-      const result = await runCheck(value)
-      await withOrg(db, ctx.orgId, async (trx) => {
-        await store.recordCheck(trx, id, result)
-        await record(trx, ctx, 'secret.check', id, { name, reachable: result.reachable, canWrite: result.canWrite ?? null, superuser: result.superuser ?? null, role: result.role ?? null, tls: result.tls ?? null })
-      })
-      return result
-    },
+    check: (ctx, id) => checkAs(ctx.orgId, id, actorOf(ctx.principal), ctx.meta),
+
+    worker: periodic(
+      'database credential check',
+      deps.checkIntervalMs,
+      async () => {
+        // The table owner reads across orgs here, as the other schedulers do; each check runs in its org.
+        const due = await db
+          .selectFrom('secrets')
+          .select(['org_id', 'id'])
+          .where('type', '=', 'database_credential')
+          .where((eb) => eb.or([eb('last_checked_at', 'is', null), eb('last_checked_at', '<', new Date(Date.now() - deps.checkIntervalMs))]))
+          .orderBy('last_checked_at', (ob) => ob.asc().nullsFirst())
+          .limit(100)
+          .execute()
+        for (const row of due) {
+          await checkAs(row.org_id, row.id, CHECKER, NO_REQUEST).catch((error: unknown) => deps.log.error({ err: error, secretId: row.id }, 'scheduled credential check failed'))
+        }
+      },
+      deps.log,
+    ),
 
     async setPaused(ctx, id, paused) {
       await withOrg(db, ctx.orgId, async (trx) => {
@@ -148,7 +176,7 @@ export function createSourcesService(deps: {
       try {
         rotated = (await deps.rotateOnExposure?.()(ctx.orgId, id, actorOf(ctx.principal), ctx.meta)) ?? false
       } catch (error) {
-        deps.log?.error({ err: error, secretId: id }, 'rotation on exposure failed; the secret stays blocked')
+        deps.log.error({ err: error, secretId: id }, 'rotation on exposure failed; the secret stays blocked')
       }
       return { ...reported, rotated }
     },

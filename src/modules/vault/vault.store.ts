@@ -65,12 +65,19 @@ export async function recordCheck(trx: Trx, id: string, check: { checkedAt: stri
   return trx.updateTable('secrets').set({ last_check: JSON.stringify(check), last_checked_at: new Date(check.checkedAt) }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }
 
+/** Lifts the block on the secret; `exposed_version` stays, so the versions it covers stay refused. */
 export async function clearExposure(trx: Trx, id: string): Promise<SecretRow> {
-  return trx.updateTable('secrets').set({ exposed_at: null, exposed_version: null }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+  return trx.updateTable('secrets').set({ exposed_at: null }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }
 
+/** Blocks the secret and raises (never lowers) the highest version reported exposed. */
 export async function markExposed(trx: Trx, id: string, version: number): Promise<SecretRow> {
-  return trx.updateTable('secrets').set({ exposed_at: new Date(), exposed_version: version }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+  return trx
+    .updateTable('secrets')
+    .set({ exposed_at: new Date(), exposed_version: sql<number>`greatest(coalesce(exposed_version, 0), ${version})` })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
 export async function setPaused(trx: Trx, id: string, paused: boolean): Promise<SecretRow> {

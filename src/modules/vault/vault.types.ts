@@ -47,7 +47,7 @@ export const SecretViewSchema = Type.Object({
 })
 export type SecretView = Static<typeof SecretViewSchema>
 
-export const VersionViewSchema = Type.Object({ version: Type.Integer(), createdAt: Timestamp, createdBy: Type.String(), destroyedAt: Type.Union([Timestamp, Type.Null()]) })
+export const VersionViewSchema = Type.Object({ version: Type.Integer(), createdAt: Timestamp, createdBy: Type.String(), destroyedAt: Type.Union([Timestamp, Type.Null()]), exposed: Type.Boolean({ description: 'reported exposed, or older than a version reported exposed: never revealed again (P1.5)' }) })
 export type VersionView = Static<typeof VersionViewSchema>
 
 export const RevealViewSchema = Type.Object({ id: Uuid, name: Type.String(), type: SecretTypeSchema, version: Type.Integer(), value: SecretValue })

@@ -1,0 +1,139 @@
+/**
+ * What the tests need from the machine besides Node and npm packages, checked before
+ * anything else runs: a missing tool is installed (as root, with apt-get) or named with
+ * the command that installs it — never a failure deep in the run.
+ *
+ * A need applies when a selected test file mentions its marker (the tool, or the helper
+ * that runs it), so running one file asks only for what that file uses.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
+import path from 'node:path'
+
+export interface Need {
+  /** What it is and why the tests need it. */
+  what: string
+  /** A test file needs it when its source matches. */
+  marker: RegExp
+  /** Only with PostgreSQL tests (TEST_DATABASE_URL set). */
+  postgresOnly?: boolean
+  /** Missing pieces, by name; empty when present. */
+  missing(probe: Probe): string[]
+  /** Debian/Ubuntu packages that provide it. */
+  apt: string[]
+  /** Something no package fixes (e.g. privileges). */
+  note?: string
+}
+
+export interface Probe {
+  onPath(command: string): boolean
+  exists(file: string): boolean
+  userExists(name: string): boolean
+  isRoot(): boolean
+}
+
+const PG_BIN = '/usr/lib/postgresql/15/bin'
+
+export const NEEDS: Need[] = [
+  {
+    what: 'SoftHSM2 (softhsm2-util and /usr/lib/softhsm/libsofthsm2.so), the HSM of the PKCS#11 root-key tests',
+    marker: /softhsm/i,
+    missing: (p) => [...(p.onPath('softhsm2-util') ? [] : ['softhsm2-util']), ...(p.exists('/usr/lib/softhsm/libsofthsm2.so') ? [] : ['/usr/lib/softhsm/libsofthsm2.so'])],
+    apt: ['softhsm2'],
+  },
+  {
+    what: 'GnuPG (gpg, gpgconf), which verifies the signed security.txt independently of the code that signs it',
+    marker: /['"]gpg['"]/,
+    missing: (p) => ['gpg', 'gpgconf'].filter((c) => !p.onPath(c)),
+    apt: ['gnupg'],
+  },
+  {
+    what: 'Go with golang.org/x/mod (go, /usr/share/gocode/src/golang.org/x/mod/sumdb/note), the reference implementation that checks audit checkpoints as C2SP signed notes',
+    marker: /sumdb|gocode/,
+    missing: (p) => [...(p.onPath('go') ? [] : ['go']), ...(p.exists('/usr/share/gocode/src/golang.org/x/mod/sumdb/note') ? [] : ['/usr/share/gocode/src/golang.org/x/mod/sumdb/note'])],
+    apt: ['golang-go', 'golang-golang-x-mod-dev'],
+  },
+  {
+    what: 'pg_dump and pg_restore, for the backup and restore tests',
+    marker: /pg_dump|pg_restore/,
+    postgresOnly: true,
+    missing: (p) => ['pg_dump', 'pg_restore'].filter((c) => !p.onPath(c)),
+    apt: ['postgresql-client'],
+  },
+  {
+    what: `PostgreSQL 15 server binaries (${PG_BIN}/initdb, pg_ctl), the postgres OS user and runuser, for the throwaway SCRAM+TLS cluster of the credential-rotation tests (run as root)`,
+    marker: /pg-cluster/,
+    missing: (p) => [
+      ...[`${PG_BIN}/initdb`, `${PG_BIN}/pg_ctl`].filter((f) => !p.exists(f)),
+      ...(p.userExists('postgres') ? [] : ['the postgres OS user']),
+      ...(p.onPath('runuser') ? [] : ['runuser']),
+    ],
+    apt: ['postgresql-15', 'util-linux'],
+    note: 'runs as root (it starts the cluster as the postgres user)',
+  },
+]
+
+export const systemProbe: Probe = {
+  onPath(command) {
+    return (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+      try {
+        accessSync(path.join(dir, command), constants.X_OK)
+        return true
+      } catch {
+        return false
+      }
+    })
+  },
+  exists: (file) => existsSync(file),
+  userExists: (name) => spawnSync('id', ['-u', name], { stdio: 'ignore' }).status === 0,
+  isRoot: () => process.getuid?.() === 0,
+}
+
+/** The needs of these test files, and what of each is missing. */
+export function check(files: string[], options: { postgres: boolean; probe: Probe }): { need: Need; missing: string[] }[] {
+  const sources = files.map((f) => readFileSync(f, 'utf8'))
+  return NEEDS.filter((need) => (options.postgres || need.postgresOnly !== true) && sources.some((s) => need.marker.test(s)))
+    .map((need) => ({ need, missing: need.missing(options.probe) }))
+    .filter((r) => r.missing.length > 0)
+}
+
+/** What to tell a person when something is missing and cannot be installed here. */
+export function explain(unmet: { need: Need; missing: string[] }[]): string {
+  const packages = [...new Set(unmet.flatMap((u) => u.need.apt))]
+  return [
+    'The tests need what this machine lacks:',
+    ...unmet.map((u) => `  - ${u.need.what}: missing ${u.missing.join(', ')}${u.need.note === undefined ? '' : `; ${u.need.note}`}`),
+    `Install it (Debian/Ubuntu): sudo apt-get install -y ${packages.join(' ')}`,
+    'or run the test command as root, where it installs them itself.',
+  ].join('\n')
+}
+
+/**
+ * Installs what is missing when it can (root, apt-get on the path, not forbidden by
+ * CUSTODIAN_TEST_NO_INSTALL), then checks again. Returns the message to stop with, or
+ * undefined when everything is there.
+ */
+export function ensure(files: string[], options: { postgres: boolean; probe?: Probe; log?: (line: string) => void }): string | undefined {
+  const probe = options.probe ?? systemProbe
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
+  let unmet = check(files, { postgres: options.postgres, probe })
+  if (unmet.length === 0) return undefined
+  const packages = [...new Set(unmet.flatMap((u) => u.need.apt))]
+  if (probe.isRoot() && probe.onPath('apt-get') && process.env.CUSTODIAN_TEST_NO_INSTALL === undefined) {
+    log(`Installing test prerequisites: apt-get install -y ${packages.join(' ')}`)
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+    const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env, stdio: ['ignore', 'ignore', 'inherit'] }).status === 0
+    if (!install()) {
+      // A fresh machine has no package lists yet.
+      try {
+        execFileSync('apt-get', ['update', '-q'], { env, stdio: ['ignore', 'ignore', 'inherit'] })
+        install()
+      } catch {
+        // Reported below with what is still missing.
+      }
+    }
+    unmet = check(files, { postgres: options.postgres, probe })
+    if (unmet.length === 0) return undefined
+  }
+  return explain(unmet)
+}
