@@ -109,7 +109,7 @@ const ROUTES: GetRoute[] = [
     'least-privilege', 'retention', 'retention/runs', 'privacy-requests', 'privacy-policy', 'erasure-certificates', 'webhooks',
     'webhook-deliveries', 'notifications', 'offboarding', 'alerts', 'alert-rules', 'response-plan', 'incidents', 'service-accounts',
     'tokens', 'roles', 'keys', 'transit/keys', 'vault/policy', 'data-sources', 'secrets', 'audit/events', 'audit/export', 'audit/verify',
-    'audit/status',
+    'audit/status', 'audit/checkpoints/latest',
   ].map((tail) => ({ path: `/v1/orgs/{orgId}/${tail}`, url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}` })),
   { path: '/v1/orgs/{orgId}/grants/{grantId}', url: (f, s) => `${O(f, s)}/grants/${f.grant[s]}` },
   { path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', url: (f, s) => `${O(f, s)}/access-reviews/${f.review[s]}` },

@@ -201,7 +201,9 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
     },
 
     async latestCheckpoint(orgId) {
-      const signed = await withOrg(db, orgId, (trx) => store.latestNoteCheckpoint(trx, orgId))
+      // The newest checkpoint only (one index read, whatever the log's length): one signed
+      // before signed notes existed has none, and the next checkpoint brings one.
+      const signed = await withOrg(db, orgId, (trx) => store.latestCheckpoint(trx, orgId))
       if (signed?.note === undefined) return undefined
       const origin = signed.note.slice(0, signed.note.indexOf('\n'))
       return {

@@ -187,12 +187,6 @@ export async function latestCheckpoint(trx: Trx, orgId: string): Promise<SignedC
   return row === undefined ? undefined : checkpointOf(row)
 }
 
-/** The org's newest checkpoint that has a signed note. */
-export async function latestNoteCheckpoint(trx: Trx, orgId: string): Promise<SignedCheckpoint | undefined> {
-  const row = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).where('note', 'is not', null).orderBy('seq', 'desc').limit(1).executeTakeFirst()
-  return row === undefined ? undefined : checkpointOf(row)
-}
-
 /** The event as it is hashed; `seq` comes from the row once chained, or is being assigned. */
 export function toChainedEvent(row: AuditEventRow, seq: number): ChainedEvent {
   return {
