@@ -40,7 +40,9 @@ export function createAuditModule(deps: {
   const witnesses = createWitnessDelivery({
     db: deps.db,
     clock: deps.clock ?? systemClock,
-    fetch: createOutboundFetch(deps.config.extraCaFile),
+    // The operator's own witness endpoint is configuration, not tenant input (like the SMTP
+    // relay): it may sit on a private network, so the special-range guard does not apply.
+    fetch: createOutboundFetch({ caFile: deps.config.extraCaFile, allow: ['0.0.0.0/0', '::/0'] }),
     url: deps.config.audit.witnessUrl,
     file: deps.config.audit.witnessFile,
     webhooks: deps.webhooks,
