@@ -30,7 +30,6 @@ import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
-import type { RouteAccess } from './http/context.ts'
 
 export interface AppDeps {
   config: Config
@@ -56,7 +55,7 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 export async function buildApp(deps: AppDeps) {
   const { config, database, logger } = deps
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger, // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- it picks Fastify's logger type parameter
     https: deps.https ?? null,
     bodyLimit: config.bodyLimitBytes,
     genReqId: () => randomUUID(),
@@ -97,10 +96,10 @@ export async function buildApp(deps: AppDeps) {
       },
     },
     transform: ({ schema, url, route }) => {
-      const accessRule = route.config?.access as RouteAccess | undefined
+      const accessRule = route.config?.access
       const security: Record<string, string[]>[] = accessRule === undefined || 'public' in accessRule ? [] : [{ bearer: [] }, { session: [] }]
       const permission = accessRule !== undefined && 'permission' in accessRule ? accessRule.permission : undefined
-      return { schema: { ...schema, security, ...(permission === undefined ? {} : { 'x-permission': permission }) } as unknown as typeof schema, url }
+      return { schema: { ...schema, security, ...(permission === undefined ? {} : { 'x-permission': permission }) }, url }
     },
   })
 
@@ -154,16 +153,16 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   let vaultService: ReturnType<typeof createVaultModule>['service'] | undefined
   const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), vault: () => vaultService as NonNullable<typeof vaultService> })
   const shredRing = createShredRing(config.shredRing.file)
-  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger, shredRing })
+  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: () => identity.auth.providerOrgId(), log: logger, shredRing })
   vaultService = vault.service
   let privacyRequests: { settleErasure(orgId: string, requestId: string): Promise<void> } | undefined
   let reports: { resolveAddress(orgId: string, ref: string): Promise<string | undefined> } | undefined
   const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), resolveAddress: (orgId, ref) => (reports as NonNullable<typeof reports>).resolveAddress(orgId, ref), log: logger })
-  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
+  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: () => identity.auth.providerOrgId(), log: logger })
   privacyRequests = privacy.requests
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
   const response = createResponseModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock, alertCheckMs: config.alerts.checkMs, auditVerifyMs: config.alerts.verifyMs, watchMs: config.incidentCheckMs, log: logger })
-  const disclosure = createDisclosureModule({ db: database.kysely, keyring: vault.keyring, subjects: privacy.subjects, audit: audit.service, alerts: response.alerts, clock: deps.clock ?? systemClock, providerOrgId: identity.auth.providerOrgId, config, log: logger })
+  const disclosure = createDisclosureModule({ db: database.kysely, keyring: vault.keyring, subjects: privacy.subjects, audit: audit.service, alerts: response.alerts, clock: deps.clock ?? systemClock, providerOrgId: () => identity.auth.providerOrgId(), config, log: logger })
   reports = disclosure.reports
   return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, response, disclosure, shredRing }
 }

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
+import type { DB } from './schema.ts'
 import * as foundation from './migrations/0001_foundation.ts'
 import * as vault from './migrations/0002_vault.ts'
 import * as connectors from './migrations/0003_connectors.ts'
@@ -41,7 +42,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0018_disclosure': disclosure,
 }
 
-function migrator(db: Kysely<any>): Migrator {
+function migrator(db: Kysely<DB>): Migrator {
   return new Migrator({
     db,
     provider: { getMigrations: async () => MIGRATIONS },
@@ -51,11 +52,11 @@ function migrator(db: Kysely<any>): Migrator {
 }
 
 /** Applies pending migrations; throws with the failing migration's name and cause. */
-export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<DB>): Promise<string[]> {
   const result: MigrationResultSet = await migrator(db).migrateToLatest()
   if (result.error !== undefined) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
-    throw new Error(`migration ${failed} failed: ${(result.error as Error).message ?? String(result.error)}`, {
+    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : JSON.stringify(result.error)}`, {
       cause: result.error,
     })
   }
@@ -63,7 +64,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
 }
 
 /** Names of migrations not yet applied (readiness: migrations current). */
-export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+export async function pendingMigrations(db: Kysely<DB>): Promise<string[]> {
   const all = await migrator(db).getMigrations()
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
 }

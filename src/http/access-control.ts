@@ -153,6 +153,8 @@ export function registerAccessControl(
         ...(error.extras.permission === undefined ? {} : { permission: error.extras.permission }),
         ...(requestedOrg !== undefined && requestedOrg !== orgId ? { requestedOrg: String(requestedOrg).slice(0, 64) } : {}),
       },
+      // Unset when the refusal comes before the hook that sets it, whatever its declared type says.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       meta: request.meta ?? { requestId: request.id, ip: request.ip, userAgent: null },
     })
   }

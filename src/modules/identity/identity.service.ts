@@ -239,7 +239,7 @@ export function createIdentityService(deps: {
         let user = await store.findUserByEmail(trx, inv.email)
         if (user === undefined) {
           await store.insertUser(trx, { id: randomUUID(), email: inv.email, password_hash: newHash, locked_until: null, last_login_at: null })
-          user = (await store.findUserByEmail(trx, inv.email)) as store.UserRow
+          user = (await store.findUserByEmail(trx, inv.email)) as store.UserRow // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a false report: tsc fails without it
         } else if (user.password_hash === null || !(await passwordMatches(user.password_hash, input.password))) {
           // An existing account joins only with its own password: the invitation alone is not enough.
           throw new AppError('INVITATION_INVALID', 'an account with this email exists; accept with its password')
@@ -286,7 +286,7 @@ export function createIdentityService(deps: {
       const gone = await trx
         .deleteFrom('users')
         .where('id', 'in', members)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('memberships as m').select('m.user_id').whereRef('m.user_id', '=', 'users.id'))))
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('memberships as m').select('m.user_id').whereRef('m.user_id', '=', 'users.id'))))
         .executeTakeFirst()
       return { members: members.length, usersDeleted: Number(gone.numDeletedRows) }
     },

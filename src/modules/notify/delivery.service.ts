@@ -99,7 +99,7 @@ export function createDeliveryService(deps: {
       let settled = 0
       for (const row of due) {
         const email = row.email ?? (row.recipient_ref === null ? undefined : await deps.resolveAddress(row.org_id, row.recipient_ref))
-        const skip = deps.mailer === undefined ? 'no mail server configured' : email === undefined || email === null ? 'the recipient has no address (erased, or none was given)' : undefined
+        const skip = deps.mailer === undefined ? 'no mail server configured' : email === undefined ? 'the recipient has no address (erased, or none was given)' : undefined
         if (skip !== undefined) {
           await withOrg(db, row.org_id, (trx) => trx.updateTable('notifications').set({ status: 'skipped', last_error: skip }).where('id', '=', row.id).where('status', '=', 'pending').execute())
           settled++

@@ -10,6 +10,7 @@ import type { OutboundFetch } from '../../http/outbound.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
+import { stringValue } from '../vault/vault.types.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
 import type { WebhookEvent } from './notify.tables.ts'
 
@@ -124,7 +125,7 @@ export function createWebhooksService(deps: {
       const dek = await keyring.openDataKey(trx, orgId, `${PURPOSE}/${row.id}`, 1, row.kek_version, row.wrapped_key)
       const body = open(dek, row.sealed, aad(orgId, row.id)).toString('utf8')
       dek.fill(0)
-      const secret = String(await deps.vault().openCurrent(trx, orgId, hook.secret_id))
+      const secret = stringValue(await deps.vault().openCurrent(trx, orgId, hook.secret_id))
       return { row, hook, body, secret }
     })
   }
@@ -143,7 +144,7 @@ export function createWebhooksService(deps: {
       await response.arrayBuffer().catch(() => undefined)
       return { status: response.status, error: response.status >= 200 && response.status < 300 ? null : `HTTP ${response.status}` }
     } catch (error) {
-      return { status: null, error: ((error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name ?? 'error').slice(0, 200) }
+      return { status: null, error: ((error as { cause?: { code?: string }; name?: string }).cause?.code ?? (error as { name?: string }).name ?? 'error').slice(0, 200) }
     }
   }
 
@@ -255,7 +256,7 @@ export function createWebhooksService(deps: {
         const claimed = await claim(orgId, id)
         if (claimed === undefined) continue // another process has it
         const { row } = claimed
-        const result = claimed.hook === undefined ? { status: null, error: 'webhook removed' } : await send(claimed.hook.url, claimed.body as string, claimed.secret as string, row.id, row.event)
+        const result = claimed.hook === undefined ? { status: null, error: 'webhook removed' } : await send(claimed.hook.url, claimed.body, claimed.secret, row.id, row.event)
         const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
         const { final, requestId } = await settle(orgId, id, result, attempts, row.webhook_name, row.destination)
         if (final) {

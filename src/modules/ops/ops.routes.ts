@@ -28,7 +28,7 @@ export function opsRoutes(deps: { db: Kysely<DB>; keysLoaded: () => boolean }): 
         const checks = { database: 'ok', migrations: 'ok', keys: keysLoaded() ? 'ok' : 'sealed' }
         try {
           await sql`SELECT 1`.execute(db)
-          const pending = await pendingMigrations(db as Kysely<unknown>)
+          const pending = await pendingMigrations(db)
           if (pending.length > 0) checks.migrations = `pending: ${pending.join(', ')}`
         } catch {
           checks.database = 'unreachable'
