@@ -8,7 +8,6 @@ import pg from 'pg'
 import { postgresAvailable, TEST_DB_PREFIX } from './helpers/db.ts'
 import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from './helpers/process.ts'
 
-const PASSWORD = 'correct horse battery staple'
 const cli = (args: string[], env: Record<string, string>) => runToExit(['bin/custodian.js', ...args], env)
 
 function download(port: number, urlPath: string, token: string): Promise<string> {
