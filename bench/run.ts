@@ -42,7 +42,7 @@ async function load(name: string, url: string, options: { method?: 'GET' | 'POST
 
 async function startHello(): Promise<{ port: number; stop: () => void }> {
   const child = spawn(process.execPath, [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const port = await new Promise<number>((resolve) => child.stdout?.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))))
+  const port = await new Promise<number>((resolve) => child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))))
   return { port, stop: () => child.kill('SIGTERM') }
 }
 

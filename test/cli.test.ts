@@ -9,7 +9,6 @@ import { postgresAvailable, TEST_DB_PREFIX } from './helpers/db.ts'
 import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from './helpers/process.ts'
 import { MIGRATIONS } from '../src/db/migrate.ts'
 
-const PASSWORD = 'correct horse battery staple'
 const cli = (args: string[], env: Record<string, string>) => runToExit(['bin/custodian.js', ...args], env)
 
 function download(port: number, urlPath: string, token: string): Promise<string> {

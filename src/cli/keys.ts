@@ -75,7 +75,7 @@ export function registerKeys(program: Command): void {
         } else {
           const current = runtime.rootKey as ShamirProvider
           for await (const line of createInterface({ input: process.stdin, terminal: false })) {
-            if (line.trim() !== '' && (await current.submitShare(line.trim())).sealed === false) break
+            if (line.trim() !== '' && !(await current.submitShare(line.trim())).sealed) break
           }
           if (current.sealed()) throw new Error('not enough current unseal shares on standard input')
           const next = `${config.shamirFile}.next`

@@ -21,7 +21,8 @@ export function registerVerifyCertificate(program: Command): void {
     .option('--json', 'print the verified payload as JSON')
     .action(async (options: { file: string; publicKey: string; subject?: string; salt?: string; json?: boolean }) => {
       const text = readFileSync(options.file, 'utf8').trim()
-      const jws = text.startsWith('{') ? String((JSON.parse(text) as { jws?: unknown }).jws ?? '') : text
+      const field = text.startsWith('{') ? (JSON.parse(text) as { jws?: unknown }).jws : text
+      const jws = typeof field === 'string' ? field : ''
       const keys = new Map([[ed25519KeyId(Buffer.from(options.publicKey, 'base64url')), options.publicKey]])
       let payload: Record<string, unknown>
       try {

@@ -35,5 +35,5 @@ export async function verifyJws(jws: string, keys: ReadonlyMap<string, string>):
   if (x === undefined) throw new Error(`signed by an unknown key ${String(kid)}`)
   const key = await importJWK({ kty: 'OKP', crv: 'Ed25519', x }, 'EdDSA')
   const { payload, protectedHeader } = await compactVerify(jws, key, { algorithms: ['EdDSA'] })
-  return { header: protectedHeader as VerifiedJws['header'], payload: JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown> }
+  return { header: protectedHeader, payload: JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown> }
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs'
 import path from 'node:path'
+import type { DB } from '../db/schema.ts'
 import { contextAad, open, seal } from './aead.ts'
 
 /**
@@ -70,7 +71,7 @@ export function createShredRing(file: string): ShredRing {
     if ((stat.mode & 0o077) !== 0) throw new ShredRingError(`the shred ring ${file} is readable by group or others; run chmod 600 on it`)
     if (cache !== undefined && cache.mtimeMs === stat.mtimeMs && cache.size === stat.size) return cache.ring
     const ring = JSON.parse(readFileSync(file, 'utf8')) as RingFile
-    if (ring.format !== 'custodian-shred-ring/1') throw new ShredRingError(`${file} is not a shred ring`)
+    if ((ring.format as unknown) !== 'custodian-shred-ring/1') throw new ShredRingError(`${file} is not a shred ring`)
     cache = { mtimeMs: stat.mtimeMs, size: stat.size, ring }
     return ring
   }
@@ -152,8 +153,7 @@ export function createShredRing(file: string): ShredRing {
       const ring = load()
       const epochs = { ...(ring.buckets[String(bucket)] ?? {}) }
       if (Object.keys(epochs).length <= 1 && epochs[String(epoch)] !== undefined) throw new ShredRingError(`epoch ${epoch} is the only one of bucket ${bucket}`)
-      delete epochs[String(epoch)]
-      ring.buckets[String(bucket)] = epochs
+      ring.buckets[String(bucket)] = Object.fromEntries(Object.entries(epochs).filter(([e]) => e !== String(epoch)))
       write(ring)
     },
   }
@@ -165,7 +165,7 @@ export function createShredRing(file: string): ShredRing {
  * deployment's ring file) and starting would make those subjects' data unreadable.
  * Serialized across processes by the ring's advisory lock.
  */
-export async function ensureShredRing(ring: ShredRing, db: Kysely<any>): Promise<void> {
+export async function ensureShredRing(ring: ShredRing, db: Kysely<DB>): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtext('custodian:shred-ring'))`.execute(trx)
     if (ring.exists()) return

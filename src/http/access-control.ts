@@ -157,6 +157,8 @@ export function registerAccessControl(
         // Only an org id is kept: a path segment can carry anything, a misplaced credential included.
         ...(requestedOrg !== undefined && requestedOrg !== orgId ? { requestedOrg: UUID.test(String(requestedOrg)) ? String(requestedOrg).toLowerCase() : '(not an org id)' } : {}),
       },
+      // Unset when the refusal comes before the hook that sets it, whatever its declared type says.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       meta: request.meta ?? { requestId: request.id, ip: request.ip, userAgent: null },
     })
   }

@@ -14,7 +14,7 @@ export function toAppError(error: unknown): AppError {
     const where = fastifyError.validationContext ?? 'body'
     return new AppError('VALIDATION_FAILED', 'the request does not match the schema', {
       errors: fastifyError.validation.slice(0, 20).map((v) => ({
-        path: `/${where}${v.instancePath ?? ''}`,
+        path: `/${where}${v.instancePath}`,
         message: describeValidation(v as { keyword: string; message?: string; params: Record<string, unknown> }),
       })),
     })

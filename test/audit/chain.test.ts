@@ -6,6 +6,7 @@ import { verifyExport } from '../../src/modules/audit/audit.export.ts'
 import { toChainedEvent } from '../../src/modules/audit/audit.store.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import type { JsonBody } from '../helpers/json.ts'
 
 /** P5.2: the per-org chain detects every kind of tampering; P5.1: audit is fail-closed. */
 forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
@@ -23,7 +24,7 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
   }
 
   const verify = async (org: Org) => (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/audit/verify`, token: org.ownerToken })).body
-  const kinds = (result: Record<string, any>) => new Set((result.problems as { kind: string }[]).map((p) => p.kind))
+  const kinds = (result: JsonBody) => new Set((result.problems as { kind: string }[]).map((p) => p.kind))
   const owner = (app: TestApp) => app.db.kysely
 
   before(async () => {

@@ -5,8 +5,8 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
+import type { JsonBody } from '../helpers/json.ts'
 
-const PASSWORD = 'correct horse battery staple'
 
 /**
  * DESIGN "Audit log": requests of one org commit in parallel, in any process; sequencers
@@ -59,7 +59,7 @@ describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)
     )
     assert.deepEqual(new Set(statuses), new Set([201]))
 
-    let verified: Record<string, any> = {}
+    let verified: JsonBody = {}
     for (let attempt = 0; attempt < 100; attempt++) {
       verified = (await httpsJson(two.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/verify`, { token: apiToken })).body
       if (verified.unchained === 0 && verified.lastCheckpointSeq === verified.lastSeq) break

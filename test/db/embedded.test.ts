@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
 import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
+import type { JsonBody } from '../helpers/json.ts'
 
-const PASSWORD = 'correct horse battery staple'
 
 /**
  * The embedded database (PGlite) is single-process and does not fsync: an acknowledged
@@ -48,7 +48,7 @@ describe('embedded database: single process, durable across kill -9', () => {
       assert.equal(listed.status, 200)
       const ids = new Set((listed.body.serviceAccounts as { id: string }[]).map((a) => a.id))
       for (const id of acknowledged) assert.ok(ids.has(id), `acknowledged write ${id} lost`)
-      let verified: Record<string, any> = {}
+      let verified: JsonBody = {}
       for (let attempt = 0; attempt < 50; attempt++) {
         verified = (await httpsJson(second.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/verify`, { token: apiToken })).body
         if (verified.unchained === 0) break

@@ -155,7 +155,7 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     const list = await t().db.kysely.selectFrom('access_reviews').selectAll().where('org_id', '=', acme.orgId).orderBy('started_at').execute()
     assert.equal(list.length, 2)
     assert.equal(list[1]?.started_by, 'system:access-review-schedule')
-    const items = await t().db.kysely.selectFrom('access_review_items').selectAll().where('review_id', '=', list[1]?.id as string).execute()
+    const items = await t().db.kysely.selectFrom('access_review_items').selectAll().where('review_id', '=', list[1]?.id).execute()
     const bobItem = items.find((i) => i.label === 'bob@acme.test')
     assert.equal(bobItem?.inactive, true, 'no activity for over 90 days')
     assert.equal((await t().app.services.reviews.runScheduled()).started, 0, 'one open review per org')

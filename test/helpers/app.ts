@@ -16,6 +16,7 @@ import type { Clock } from '../../src/clock.ts'
 import type { Resolve } from '../../src/http/outbound.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 import { enrolTotp } from './totp.ts'
+import type { JsonBody } from './json.ts'
 
 export interface TestApp {
   app: App
@@ -28,7 +29,7 @@ export interface TestApp {
 export interface TestResponse {
   status: number
   headers: Record<string, string | string[] | number | undefined>
-  body: Record<string, any>
+  body: JsonBody
   text: string
 }
 
@@ -96,9 +97,9 @@ export async function startTestApp(engine: Engine, db: TestDatabase, env: Record
         },
         payload: payload ?? (body === undefined ? undefined : JSON.stringify(body)),
       })
-      let parsed: Record<string, any> = {}
+      let parsed: JsonBody
       try {
-        parsed = response.body === '' ? {} : (JSON.parse(response.body) as Record<string, any>)
+        parsed = response.body === '' ? {} : (JSON.parse(response.body) as JsonBody)
       } catch {
         parsed = {}
       }

@@ -80,7 +80,7 @@ async function resign(idToken: string, change: (claims: Record<string, unknown>)
 provider.use(async (ctx, next) => {
   if (ctx.path.startsWith('/interaction/')) {
     const details = await provider.interactionDetails(ctx.req, ctx.res)
-    const accountId = subjectOf(String(details.params.login_hint ?? ''))
+    const accountId = subjectOf(typeof details.params.login_hint === 'string' ? details.params.login_hint : '')
     let result: Record<string, unknown>
     if (details.prompt.name === 'login') {
       result = { login: { accountId } }
@@ -105,6 +105,8 @@ provider.use(async (ctx, next) => {
   }
 })
 
-server.on('request', provider.callback())
+const handle = provider.callback()
+// Koa answers its own errors: the promise of a handled request has nothing left to report.
+server.on('request', (req, res) => void handle(req, res))
 process.stdout.write(`OIDC listening ${issuer}\n`)
 process.on('SIGTERM', () => server.close(() => process.exit(0)))

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { request } from 'node:https'
 import path from 'node:path'
 import { enrolTotp } from './totp.ts'
+import type { JsonBody } from './json.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
@@ -89,7 +90,8 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 60_00
       }
     }
     child.stdout?.on('data', check)
-    exited.then((code) => {
+    // `exited` settles only by resolving (on the child's exit event).
+    void exited.then((code) => {
       clearTimeout(timer)
       reject(new Error(`server exited with ${code} before listening:\n${output}`))
     })
@@ -126,7 +128,7 @@ export async function runToExit(args: string[], env: Record<string, string>, tim
 export interface HttpsResponse {
   status: number
   headers: Record<string, string | string[] | undefined>
-  body: Record<string, any>
+  body: JsonBody
   text: string
 }
 
@@ -150,9 +152,9 @@ export function httpsJson(port: number, method: string, urlPath: string, options
         let text = ''
         res.on('data', (chunk: Buffer) => (text += chunk.toString()))
         res.on('end', () => {
-          let body: Record<string, any> = {}
+          let body: JsonBody
           try {
-            body = text === '' ? {} : (JSON.parse(text) as Record<string, any>)
+            body = text === '' ? {} : (JSON.parse(text) as JsonBody)
           } catch {
             body = {}
           }

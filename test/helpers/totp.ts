@@ -1,11 +1,12 @@
 import * as OTPAuth from 'otpauth'
+import type { JsonBody } from './json.ts'
 
 /** A TOTP code for a base32 seed, `offsetSteps` 30-second steps from now. */
 export function totpCode(secret: string, offsetSteps = 0): string {
   return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: Date.now() + offsetSteps * 30_000 })
 }
 
-type Send = (method: string, url: string, body?: unknown) => Promise<{ status: number; body: Record<string, any>; text: string }>
+type Send = (method: string, url: string, body?: unknown) => Promise<{ status: number; body: JsonBody; text: string }>
 
 /**
  * Enrols the caller in TOTP through the API (begin, confirm with a first code) and returns

@@ -5,6 +5,7 @@ import Fastify from 'fastify'
 import { registerAccessControl } from '../../src/http/access-control.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { bootstrapProvider, createCustomerOrg, PASSWORD, useTestApp, type Org } from '../helpers/app.ts'
+import type { JsonBody } from '../helpers/json.ts'
 
 forEachEngine('API description, audit queries, logs', (engine) => {
   const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
@@ -20,7 +21,7 @@ forEachEngine('API description, audit queries, logs', (engine) => {
     const doc = (await t().request({ method: 'GET', url: '/openapi.json' })).body
     assert.equal(doc.openapi, '3.1.0')
     assert.ok(doc.components.schemas.Problem ?? doc.components.schemas['def-0'], 'Problem schema present')
-    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, JsonBody>)) {
       for (const [method, op] of Object.entries(ops)) {
         const label = `${method.toUpperCase()} ${path}`
         assert.ok(op.summary, `${label}: summary`)

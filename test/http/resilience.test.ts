@@ -8,7 +8,6 @@ import { postgresAvailable } from '../helpers/db.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer } from '../helpers/process.ts'
 import { bootstrapProvider, fingerprint, useTestApp, type Org } from '../helpers/app.ts'
 
-const PASSWORD = 'correct horse battery staple'
 
 describe('graceful shutdown', () => {
   it('finishes in-flight requests, chains their audit events, and exits 0', async () => {
@@ -18,7 +17,7 @@ describe('graceful shutdown', () => {
     const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken)
     const { apiToken, orgId } = boot.body
     const inFlight = Array.from({ length: 20 }, (_, i) =>
-      httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: `late-${i}`, role: 'viewer' } }).catch((error: Error) => ({ status: 0, error })),
+      httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: `late-${i}`, role: 'viewer' } }).catch((error: unknown) => ({ status: 0, error })),
     )
     await new Promise((resolve) => setTimeout(resolve, 5))
     const exit = server.stop()

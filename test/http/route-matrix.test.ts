@@ -4,6 +4,7 @@ import { PROVIDER_ONLY, type Permission } from '../../src/modules/access/permiss
 import { forEachEngine } from '../helpers/db.ts'
 import { withOrg } from '../../src/db/tenant.ts'
 import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import type { JsonBody } from '../helpers/json.ts'
 
 /**
  * Every route, checked for: no credentials (401), a role without the permission (403),
@@ -237,7 +238,7 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/checkpoints/latest', access: 'audit:read', url: (f) => `${A(f)}/audit/checkpoints/latest` },
 ]
 
-function assertProblem(response: { status: number; headers: Record<string, unknown>; body: Record<string, any> }, status: number, label: string): void {
+function assertProblem(response: { status: number; headers: Record<string, unknown>; body: JsonBody }, status: number, label: string): void {
   assert.equal(response.status, status, `${label}: expected ${status}, got ${response.status} ${JSON.stringify(response.body)}`)
   assert.match(String(response.headers['content-type']), /^application\/problem\+json/, `${label}: problem+json`)
   assert.equal(response.body.status, status, `${label}: status in body`)

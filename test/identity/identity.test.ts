@@ -148,7 +148,7 @@ forEachEngine('customer orgs, members and revocation (P2.2, P2.6)', (engine) => 
   it('limits credential attempts per address (429, problem+json)', async () => {
     const statuses = []
     for (let i = 0; i < 12; i++) statuses.push((await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: 'cst_inv_nope', password: PASSWORD } })).status)
-    assert.ok(statuses.includes(429), `statuses: ${statuses}`)
+    assert.ok(statuses.includes(429), `statuses: ${statuses.join(', ')}`)
   })
 
   it('slows an address after repeated failed logins instead of locking the account, and audits each failure', async () => {

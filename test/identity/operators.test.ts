@@ -97,7 +97,7 @@ forEachEngine('operators (P2.7, P3.2)', (engine) => {
     assert.equal(row.id, customer.orgId)
     assert.equal(row.members, 1)
     assert.equal(row.serviceAccounts, 1)
-    assert.ok(row.audit.headSeq + row.audit.unchained > 0, 'the customer’s chain has events')
+    assert.ok((row.audit.headSeq as number) + (row.audit.unchained as number) > 0, 'the customer’s chain has events')
     assert.doesNotMatch(listed.text, /@customer\.test|owner@/, 'no member identity in the view')
     assert.deepEqual(Object.keys(row).sort(), ['audit', 'createdAt', 'id', 'kind', 'members', 'name', 'serviceAccounts'])
 

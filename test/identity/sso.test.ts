@@ -7,6 +7,7 @@ import { sql } from 'kysely'
 import { forEachEngine } from '../helpers/db.ts'
 import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
 import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.ts'
+import type { JsonBody } from '../helpers/json.ts'
 
 /**
  * OpenID Connect single sign-on (P3.3) and SSO-only orgs (P3.4), end to end against a
@@ -25,7 +26,7 @@ after(async () => {
 
 interface SignIn {
   status: number
-  body: Record<string, any>
+  body: JsonBody
   cookie: string | undefined
   callbackUrl: string
   binding: string
@@ -114,7 +115,7 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     assert.equal(first.status, 200, JSON.stringify(first.body))
     assert.equal(first.body.joined, 'just-in-time')
     assert.ok(first.cookie !== undefined)
-    const me = await t().request({ method: 'GET', url: '/v1/me', headers: { cookie: first.cookie as string } })
+    const me = await t().request({ method: 'GET', url: '/v1/me', headers: { cookie: first.cookie } })
     assert.equal(me.status, 200)
     assert.equal(me.body.orgId, acme.orgId)
     assert.equal(me.body.role, 'member')

@@ -37,7 +37,6 @@ forEachEngine('erasure reaches earlier copies of the database (P7.2)', (engine) 
     const keptRecord = await put(kept, 'still-here')
 
     // The dump, taken before the erasure.
-    let restoredDb: TestDatabase
     let restoreFromDump: () => Promise<TestDatabase>
     if (engine === 'pglite') {
       const dump = await (t().db.pglite as PGlite).dumpDataDir('none')
@@ -80,7 +79,7 @@ forEachEngine('erasure reaches earlier copies of the database (P7.2)', (engine) 
     assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/privacy-requests/${request.body.id}`, token: org.ownerToken })).body.status, 'completed')
 
     // Restore the pre-erasure dump into the same deployment and try to read.
-    restoredDb = await restoreFromDump()
+    const restoredDb = await restoreFromDump()
     const restored = await startTestApp(engine, restoredDb, env, undefined, undefined, undefined, rootKey)
     try {
       const stillThere = await restoredDb.kysely.selectFrom('subject_keys').select('wrapped_key').where('subject_ref', '=', subjects.ref(org.orgId, erased)).executeTakeFirstOrThrow()

@@ -198,7 +198,7 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     // Every byte matters: any altered byte of header, payload or signature fails.
     const parts = (certificates[0].jws as string).split('.')
     for (const [segment, encoded] of parts.entries()) {
-      const bytes = Buffer.from(encoded as string, 'base64url')
+      const bytes = Buffer.from(encoded, 'base64url')
       for (let i = 0; i < bytes.length; i++) {
         const altered = Buffer.from(bytes)
         altered[i] = (altered[i] as number) ^ 0x01

@@ -37,7 +37,7 @@ describe('HSM root key over PKCS#11 (SoftHSM2)', () => {
       const [key] = p11.C_FindObjects(session, 1)
       p11.C_FindObjectsFinal(session)
       const attributes = p11.C_GetAttributeValue(session, key as Buffer, [{ type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_EXTRACTABLE }])
-      assert.deepEqual(attributes.map((a) => Buffer.from(a.value as Buffer)[0]), [1, 0])
+      assert.deepEqual(attributes.map((a) => Buffer.from(a.value)[0]), [1, 0])
       assert.throws(() => p11.C_GetAttributeValue(session, key as Buffer, [{ type: pkcs11js.CKA_VALUE }]), /CKR_ATTRIBUTE_SENSITIVE/)
       p11.C_Logout(session)
       p11.C_CloseSession(session)

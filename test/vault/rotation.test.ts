@@ -7,8 +7,8 @@ import { sql } from 'kysely'
 import { forEachEngine } from '../helpers/db.ts'
 import { auditActions, bootstrapProvider, createCustomerOrg, useTestApp, type Org } from '../helpers/app.ts'
 import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
+import type { JsonBody } from '../helpers/json.ts'
 
-const PASSWORD = 'correct horse battery staple'
 
 forEachEngine('org key rotation (P1.4)', (engine) => {
   const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_REWRAP_BATCH: '7' })
@@ -99,7 +99,7 @@ describe('rewrap survives kill -9 mid-way', () => {
 
     server = await spawnServer(env)
     try {
-      let status: Record<string, any> = {}
+      let status: JsonBody = {}
       for (let attempt = 0; attempt < 200; attempt++) {
         await readAll(server.httpsPort, [attempt % 120])
         status = (await httpsJson(server.httpsPort, 'GET', `/v1/orgs/${orgId}/keys`, { token: apiToken })).body

@@ -125,8 +125,8 @@ describe('custodian init and unseal with a Shamir root key', () => {
     const { bootstrapToken, unsealShares } = JSON.parse(init.output) as { bootstrapToken: string; unsealShares: string[] }
     assert.equal(unsealShares.length, 3)
     const server = await spawnServer(env)
-    let secretUrl = ''
-    let apiToken = ''
+    let secretUrl: string
+    let apiToken: string
     try {
       assert.equal((await httpsJson(server.httpsPort, 'GET', '/v1/vault/status')).body.sealed, true)
       const unseal = await runToExit(['bin/custodian.js', 'unseal', '--url', `https://localhost:${server.httpsPort}`], env, 30_000, `${unsealShares[1]}\n${unsealShares[2]}\n`)

@@ -118,7 +118,7 @@ forEachEngine('connected data sources (P1.5, P1.7, P10.3)', (engine) => {
   })
 
   it('with the read-only policy, refuses to store or use a credential that can write', { skip: !postgresAvailable() }, async () => {
-    const before = (await t().request({ method: 'GET', url: `${url()}/secrets`, token: org.ownerToken })).body.secrets.length
+    const before: number = (await t().request({ method: 'GET', url: `${url()}/secrets`, token: org.ownerToken })).body.secrets.length
     const earlierWriter = (await store('writer-before-policy', credential(target.rw))).body
     assert.equal((await t().request({ method: 'PUT', url: `${url()}/vault/policy`, token: org.ownerToken, body: { readOnlyConnectors: true } })).body.readOnlyConnectors, true)
     const refused = await store('writer-2', credential(target.rw))

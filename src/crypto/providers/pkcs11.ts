@@ -93,7 +93,7 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
       sealed: () => false,
       async wrap(plain, aad) {
         const iv = randomBytes(IV_BYTES)
-        p11.C_EncryptInit(openSession, gcm(iv, aad) as pkcs11js.Mechanism, key)
+        p11.C_EncryptInit(openSession, gcm(iv, aad), key)
         const out = p11.C_Encrypt(openSession, plain, Buffer.alloc(plain.length + 16))
         return Buffer.concat([Buffer.from([FORMAT]), iv, out])
       },
@@ -102,7 +102,7 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
         const data = Buffer.from(wrapped)
         if (data.length < 1 + IV_BYTES + 16 || data[0] !== FORMAT) throw new DecryptionError('unknown wrapped-key format')
         try {
-          p11.C_DecryptInit(openSession, gcm(data.subarray(1, 1 + IV_BYTES), aad) as pkcs11js.Mechanism, handle)
+          p11.C_DecryptInit(openSession, gcm(data.subarray(1, 1 + IV_BYTES), aad), handle)
           return Buffer.from(p11.C_Decrypt(openSession, data.subarray(1 + IV_BYTES), Buffer.alloc(data.length)))
         } catch {
           throw new DecryptionError()

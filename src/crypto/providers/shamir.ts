@@ -63,7 +63,8 @@ export async function initShamir(metaFile: string, shares: number, threshold: nu
 
 export function readShamirMeta(metaFile: string): ShamirMeta {
   const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as ShamirMeta
-  if (meta.version !== 1 || !Number.isInteger(meta.threshold) || typeof meta.keyId !== 'string') {
+  // The file is untrusted until these checks pass, whatever its declared type says.
+  if ((meta.version as unknown) !== 1 || !Number.isInteger(meta.threshold) || typeof (meta.keyId as unknown) !== 'string') {
     throw new Error(`${metaFile} is not a Custodian Shamir metadata file`)
   }
   return meta

@@ -34,7 +34,7 @@ export function accessRoutes(deps: { access: AccessService }): FastifyPluginAsyn
     app.post('/v1/orgs/:orgId/roles', {
       config: { access: { permission: 'roles:manage' }, stepUp: true },
       schema: { tags, summary: 'Create a custom role from catalog permissions', params: OrgParams, body: CreateRoleBody, response: { 201: RoleView, ...errorResponses('org') } },
-      handler: async (request, reply) => reply.code(201).send(await access.createRole(ctxOf(request), { ...request.body, description: request.body.description ?? '' })),
+      handler: async (request, reply) => reply.code(201).send(await access.createRole(ctxOf(request), request.body)),
     })
 
     app.delete('/v1/orgs/:orgId/roles/:name', {

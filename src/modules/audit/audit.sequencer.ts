@@ -116,12 +116,12 @@ export function createSequencer(deps: {
   }
 
   return {
-    start: job.start,
+    start: () => job.start(),
     async stop() {
       await job.stop()
       await flush().catch((error: unknown) => log.error({ err: error }, 'audit sequencer: final flush failed'))
     },
     flush,
-    runOnce: job.runOnce,
+    runOnce: () => job.runOnce(),
   }
 }

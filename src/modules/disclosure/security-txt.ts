@@ -64,7 +64,7 @@ export function createSecurityTxt(config: Pick<Config, 'publicUrl' | 'disclosure
         }
         await key.getSigningKey()
       } catch (error) {
-        throw new Error(`CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: cannot sign with this key: ${(error as Error).message}`)
+        throw new Error(`CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: cannot sign with this key: ${(error as Error).message}`, { cause: error })
       }
       signer = { openpgp, key }
     },

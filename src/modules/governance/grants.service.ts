@@ -83,9 +83,9 @@ export interface GrantsService {
   withdraw(ctx: RequestContext, grantId: string): Promise<GrantView>
   list(ctx: RequestContext): Promise<GrantView[]>
   get(ctx: RequestContext, grantId: string): Promise<GrantView>
-  approve(ctx: RequestContext, grantId: string, note?: string | undefined): Promise<GrantView>
-  deny(ctx: RequestContext, grantId: string, note?: string | undefined): Promise<GrantView>
-  revoke(ctx: RequestContext, grantId: string, note?: string | undefined): Promise<GrantView>
+  approve(ctx: RequestContext, grantId: string, note?: string): Promise<GrantView>
+  deny(ctx: RequestContext, grantId: string, note?: string): Promise<GrantView>
+  revoke(ctx: RequestContext, grantId: string, note?: string): Promise<GrantView>
   policy(ctx: RequestContext): Promise<GrantPolicy>
   setPolicy(ctx: RequestContext, policy: GrantPolicy): Promise<GrantPolicy>
   /**

@@ -46,7 +46,7 @@ export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<Tok
     // A suspended member's role reads as null: no access until resumed (P2.6).
     .select(['o.kind as org_kind', sql<string | null>`CASE WHEN t.user_id IS NULL THEN sa.role WHEN m.suspended_at IS NULL THEN m.role END`.as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
     .where('t.id', '=', id)
-    .executeTakeFirst() as Promise<TokenForAuth | undefined>
+    .executeTakeFirst()
 }
 
 /** Records use at most once a minute per token: a write per request would cap throughput. */
@@ -69,7 +69,7 @@ export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<S
     .selectAll('s')
     .select(['o.kind as org_kind', sql<string | null>`CASE WHEN m.suspended_at IS NULL THEN m.role END`.as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
     .where('s.id', '=', id)
-    .executeTakeFirst() as Promise<SessionForAuth | undefined>
+    .executeTakeFirst()
 }
 
 export async function touchSession(trx: Kysely<DB>, id: string): Promise<void> {

@@ -121,7 +121,7 @@ export function createOidcRelyingParty(options: { caFile?: string | undefined; t
         })
         const claims = tokens.claims()
         if (claims === undefined) throw new SsoValidationError('no ID token')
-        return claims as IdTokenClaims
+        return claims
       } catch (error) {
         if (error instanceof SsoValidationError) throw error
         throw new SsoValidationError(describe(error))

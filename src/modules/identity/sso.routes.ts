@@ -119,7 +119,7 @@ export function ssoRoutes(deps: { sso: SsoService; login: SsoLogin; rateLimitPer
         },
       },
       handler: async (request, reply) => {
-        const query = new URLSearchParams(request.query as Record<string, string>)
+        const query = new URLSearchParams(request.query)
         reply.clearCookie(SSO_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'lax' })
         const signedIn = await login.callback({ query, binding: request.cookies[SSO_COOKIE] }, request.meta)
         reply.setCookie(SESSION_COOKIE, signedIn.sessionToken, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', expires: signedIn.expiresAt })

@@ -6,6 +6,7 @@ import { actorOf, type RequestContext } from '../../context.ts'
 import type { AccessService } from '../access/access.service.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { VaultService } from '../vault/vault.service.ts'
+import { stringValue } from '../vault/vault.types.ts'
 import { resolveIssuer, type OidcRelyingParty, type SsoPreset } from './sso.oidc.ts'
 import * as store from './sso.store.ts'
 import { parseDomain } from '../../email-address.ts'
@@ -128,7 +129,7 @@ export function createSsoService(deps: {
       let secret = input.clientSecret
       if (secret === undefined) {
         if (current === undefined) throw new AppError('VALIDATION_FAILED', 'the client secret is required when setting up SSO', { errors: [{ path: '/body/clientSecret', message: 'required' }] })
-        secret = String(await withOrg(db, ctx.orgId, (trx) => deps.vault().openCurrent(trx, ctx.orgId, current.client_secret_id)))
+        secret = stringValue(await withOrg(db, ctx.orgId, (trx) => deps.vault().openCurrent(trx, ctx.orgId, current.client_secret_id)))
       }
       // Proves issuer, client and network path before anything is saved.
       await rp.configuration(issuer, input.clientId, secret)

@@ -45,7 +45,7 @@ export function createNotifyModule(deps: {
     await delivery.fanOut()
     await webhooks.deliverDue()
   }, deps.log)
-  const mailWorker = periodic('mail-delivery', config.mail.checkMs, async () => void (await delivery.deliverMail()), deps.log)
+  const mailWorker = periodic('mail-delivery', config.mail.checkMs, async () => { await delivery.deliverMail() }, deps.log)
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(notifyRoutes({ webhooks, delivery }))
   }

@@ -16,7 +16,7 @@ import { createOffboardingService } from './offboarding.service.ts'
 import { offboardingRoutes } from './offboarding.routes.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import type { VaultService } from '../vault/vault.service.ts'
-import { createRequestsService, type RequestsService } from './requests.service.ts'
+import { createRequestsService } from './requests.service.ts'
 import { requestsRoutes } from './requests.routes.ts'
 import type { WebhooksService } from '../notify/webhooks.service.ts'
 
@@ -43,18 +43,17 @@ export function createPrivacyModule(deps: {
   const subjects = createSubjects({ keyring: deps.keyring, ring: deps.shredRing, refKey: deps.refKey })
   const records = createRecordsService({ db: deps.db, subjects, audit: deps.audit, clock: deps.clock, maxPayloadBytes: deps.recordMaxBytes })
   const retention = createRetentionService({ db: deps.db, audit: deps.audit, clock: deps.clock })
-  const retentionWorker = periodic('retention-purge', deps.retentionCheckMs, async () => void (await retention.purgeExpired()), deps.log)
-  let requests: RequestsService | undefined
-  requests = createRequestsService({ db: deps.db, subjects, records, audit: deps.audit, webhooks: deps.webhooks, signer: deps.signer, clock: deps.clock })
-  const shredding = createShredding({ db: deps.db, ring: deps.shredRing, graceMs: deps.shredRingTiming.graceMs, onRetired: () => (requests as RequestsService).settlePendingErasures() })
-  const shredWorker = periodic('shred-ring', deps.shredRingTiming.checkMs, async () => void (await shredding.pass()), deps.log)
-  const deadlineWorker = periodic('privacy-deadlines', deps.deadlineCheckMs, async () => void (await (requests as RequestsService).watchDeadlines()), deps.log)
+  const retentionWorker = periodic('retention-purge', deps.retentionCheckMs, async () => { await retention.purgeExpired() }, deps.log)
+  const requests = createRequestsService({ db: deps.db, subjects, records, audit: deps.audit, webhooks: deps.webhooks, signer: deps.signer, clock: deps.clock })
+  const shredding = createShredding({ db: deps.db, ring: deps.shredRing, graceMs: deps.shredRingTiming.graceMs, onRetired: () => requests.settlePendingErasures() })
+  const shredWorker = periodic('shred-ring', deps.shredRingTiming.checkMs, async () => { await shredding.pass() }, deps.log)
+  const deadlineWorker = periodic('privacy-deadlines', deps.deadlineCheckMs, async () => { await requests.watchDeadlines() }, deps.log)
   const offboarding = createOffboardingService({ db: deps.db, audit: deps.audit, identity: deps.identity, ring: deps.shredRing, signer: deps.signer, clock: deps.clock, defaultGraceHours: deps.offboarding.graceHours, providerOrgId: deps.providerOrgId })
-  const offboardingWorker = periodic('org-offboarding', deps.offboarding.checkMs, async () => void (await offboarding.runDue()), deps.log)
+  const offboardingWorker = periodic('org-offboarding', deps.offboarding.checkMs, async () => { await offboarding.runDue() }, deps.log)
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(recordsRoutes({ records, retention }))
     await app.register(offboardingRoutes({ offboarding }))
-    await app.register(requestsRoutes({ requests: requests as RequestsService }))
+    await app.register(requestsRoutes({ requests }))
   }
-  return { subjects, records, retention, requests: requests as RequestsService, shredding, offboarding, retentionWorker, deadlineWorker, shredWorker, offboardingWorker, routes }
+  return { subjects, records, retention, requests, shredding, offboarding, retentionWorker, deadlineWorker, shredWorker, offboardingWorker, routes }
 }

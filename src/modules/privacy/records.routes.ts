@@ -20,7 +20,7 @@ export function recordsRoutes(deps: { records: RecordsService; retention: Retent
     app.post('/v1/orgs/:orgId/records', {
       config: { access: { permission: 'records:write' } },
       schema: { tags: ['records'], summary: 'Store a customer data record, sealed with its data subject’s key', params: OrgParams, body: Type.Object({ subjectId: SubjectId, dataClass: DataClass, payload: Type.Unknown(), tags: Type.Optional(Tags) }, Strict), response: { 201: RecordView, ...errorResponses('org') } },
-      handler: async (request, reply) => reply.code(201).send(await records.put(ctxOf(request), request.body as { subjectId: string; dataClass: string; payload: unknown; tags?: string[] })),
+      handler: async (request, reply) => reply.code(201).send(await records.put(ctxOf(request), request.body)),
     })
 
     // A search by body, not by URL: subject ids are personal data and URLs are logged.
@@ -39,7 +39,7 @@ export function recordsRoutes(deps: { records: RecordsService; retention: Retent
     app.put('/v1/orgs/:orgId/records/:recordId', {
       config: { access: { permission: 'records:write' } },
       schema: { tags: ['records'], summary: 'Replace a record’s payload (and tags)', params: RecordParams, body: Type.Object({ payload: Type.Unknown(), tags: Type.Optional(Tags) }, Strict), response: { 200: RecordView, ...errorResponses('org') } },
-      handler: async (request) => records.update(ctxOf(request), request.params.recordId, request.body as { payload: unknown; tags?: string[] }),
+      handler: async (request) => records.update(ctxOf(request), request.params.recordId, request.body),
     })
 
     app.delete('/v1/orgs/:orgId/records/:recordId', {

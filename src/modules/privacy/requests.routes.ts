@@ -80,7 +80,7 @@ export function requestsRoutes(deps: { requests: RequestsService }): FastifyPlug
         body: Type.Object({ corrections: Type.Optional(Type.Array(Type.Object({ recordId: Uuid, payload: Type.Unknown() }, Strict), { maxItems: 100 })) }, Strict),
         response: { 200: RequestView, ...errorResponses('org') },
       },
-      handler: async (request) => requests.complete(ctxOf(request), request.params.requestId, request.body as { corrections?: { recordId: string; payload: unknown }[] }),
+      handler: async (request) => requests.complete(ctxOf(request), request.params.requestId, request.body),
     })
 
     app.post('/v1/orgs/:orgId/privacy-requests/:requestId/reject', {

@@ -30,6 +30,7 @@ export interface Subjects {
   /** The key of a subject known only by its ref (a record read by id); undefined once shredded. */
   keyByRef(trx: Trx, orgId: string, subjectRef: Buffer): Promise<SubjectKey | undefined>
   seal(key: SubjectKey, orgId: string, purpose: string, object: string, value: unknown): Buffer
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- authenticated JSON this module sealed: the caller names the type it sealed
   open<T>(key: SubjectKey, orgId: string, purpose: string, object: string, sealed: Uint8Array): T
   /**
    * Personal fields for an audit event: sealed with the subject's key, and committed by
@@ -95,6 +96,7 @@ export function createSubjects(deps: { keyring: Keyring; ring: ShredRing; refKey
       return seal(k.dek, Buffer.from(canonicalJson(value), 'utf8'), aadOf(orgId, purpose, `${k.keyId}/${object}`))
     },
 
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- authenticated JSON this module sealed: the caller names the type it sealed
     open<T>(k: SubjectKey, orgId: string, purpose: string, object: string, sealed: Uint8Array): T {
       return JSON.parse(open(k.dek, sealed, aadOf(orgId, purpose, `${k.keyId}/${object}`)).toString('utf8')) as T
     },

@@ -160,7 +160,7 @@ export const ALERT_RULES: AlertRule[] = [
       const outOfScope = event.action === 'access.denied' && typeof event.details.grant === 'string'
       const ended = event.action === 'grant.use' && event.outcome === 'denied'
       if ((!outOfScope && !ended) || grant === null) return null
-      return { key: grant, title: outOfScope ? 'an operator tried to go beyond a diagnostic grant’s scope' : `an operator tried to use a grant that is ${String(event.details.reason ?? 'not active')}`, details: { grant, operator: event.actorId, attempt: outOfScope ? { status: event.details.status, permission: event.details.permission, code: event.details.code } : { reason: event.details.reason } } }
+      return { key: grant, title: outOfScope ? 'an operator tried to go beyond a diagnostic grant’s scope' : `an operator tried to use a grant that is ${typeof event.details.reason === 'string' ? event.details.reason : 'not active'}`, details: { grant, operator: event.actorId, attempt: outOfScope ? { status: event.details.status, permission: event.details.permission, code: event.details.code } : { reason: event.details.reason } } }
     },
   },
   {

@@ -45,10 +45,10 @@ export interface RuleView extends RuleSettings {
 }
 
 export interface AlertsService {
-  list(ctx: RequestContext, status?: string | undefined): Promise<AlertView[]>
+  list(ctx: RequestContext, status?: string): Promise<AlertView[]>
   get(ctx: RequestContext, id: string): Promise<AlertView>
   acknowledge(ctx: RequestContext, id: string): Promise<AlertView>
-  resolve(ctx: RequestContext, id: string, note?: string | undefined): Promise<AlertView>
+  resolve(ctx: RequestContext, id: string, note?: string): Promise<AlertView>
   rules(ctx: RequestContext): Promise<RuleView[]>
   setRule(ctx: RequestContext, rule: string, settings: RuleSettings): Promise<RuleView>
   /** The job: evaluates what was chained since the last pass; returns how many events. */
@@ -129,7 +129,7 @@ export function createAlertsService(deps: {
     const flush = async () => {
       if (current === undefined || current.added === 0) return
       const { added, lastSeen, eventIds, details } = current
-      await trx.updateTable('alerts').set((eb) => ({ occurrences: eb('occurrences', '+', added), last_seen_at: lastSeen, details: JSON.stringify(details), event_ids: eventIds })).where('id', '=', current?.id as string).execute()
+      await trx.updateTable('alerts').set((eb) => ({ occurrences: eb('occurrences', '+', added), last_seen_at: lastSeen, details: JSON.stringify(details), event_ids: eventIds })).where('id', '=', current.id).execute()
     }
     for (const { firing, at, eventId } of occurrences) {
       if (current !== undefined && at.getTime() - current.lastSeen.getTime() <= dedupeSeconds * 1000) {

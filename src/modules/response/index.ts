@@ -19,8 +19,8 @@ export function createResponseModule(deps: { db: Kysely<DB>; audit: AuditService
     await incidents.watch()
     await plan.watchReviews()
   }, deps.log)
-  const alertWorker = periodic('alert-rules', deps.alertCheckMs, async () => void (await alerts.evaluate()), deps.log)
-  const verifyWorker = periodic('audit-verify', deps.auditVerifyMs, async () => void (await alerts.verifyChains()), deps.log)
+  const alertWorker = periodic('alert-rules', deps.alertCheckMs, async () => { await alerts.evaluate() }, deps.log)
+  const verifyWorker = periodic('audit-verify', deps.auditVerifyMs, async () => { await alerts.verifyChains() }, deps.log)
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(alertsRoutes({ alerts }))
     await app.register(incidentsRoutes({ incidents, plan }))

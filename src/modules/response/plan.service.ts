@@ -129,7 +129,7 @@ export function createPlanService(deps: { db: Kysely<DB>; audit: Pick<AuditServi
       return withOrg(db, ctx.orgId, view)
     },
 
-    createType: (ctx, input) => change(ctx, `type created: ${input.name}`, async (trx) => void (await trx.insertInto('incident_types').values({ id: randomUUID(), ...typeRow(ctx.orgId, input) }).execute())),
+    createType: (ctx, input) => change(ctx, `type created: ${input.name}`, async (trx) => { await trx.insertInto('incident_types').values({ id: randomUUID(), ...typeRow(ctx.orgId, input) }).execute() }),
 
     updateType: (ctx, id, input) =>
       change(ctx, `type changed: ${input.name}`, async (trx) => {

@@ -40,7 +40,7 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       },
       handler: async (request) => {
         const ctx = ctxOf(request)
-        return dbRotation.configure(ctx.orgId, request.params.secretId, { ...request.body, rotateOnExposure: request.body.rotateOnExposure ?? false }, actorOf(ctx.principal), ctx.meta)
+        return dbRotation.configure(ctx.orgId, request.params.secretId, request.body, actorOf(ctx.principal), ctx.meta)
       },
     })
 

@@ -77,7 +77,7 @@ export function createVaultService(deps: {
     if (plaintext.length > maxValueBytes) {
       throw invalid('/body/value', `the value is ${plaintext.length} bytes; at most ${maxValueBytes} bytes are allowed`)
     }
-    const metadata = isObject ? (({ password: _secret, ...rest }: DatabaseCredential) => rest)(value as DatabaseCredential) : {}
+    const metadata = isObject ? (({ password: _secret, ...rest }: DatabaseCredential) => rest)(value) : {}
     return { plaintext, metadata }
   }
 

@@ -40,7 +40,7 @@ export async function findSecretWithVersion(trx: Trx, id: string, version: numbe
     v_version === null
       ? undefined
       : { org_id: v_org_id as string, secret_id: id, version: v_version, kek_version: v_kek_version, wrapped_dek: v_wrapped_dek, ciphertext: v_ciphertext, created_by: v_created_by as string, created_at: v_created_at as Date, destroyed_at: v_destroyed_at }
-  return { secret: row as SecretRow, version: versionRow }
+  return { secret: row, version: versionRow }
 }
 
 /** Locks the secret row: versions of one secret are added one at a time. */

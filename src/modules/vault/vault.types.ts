@@ -52,3 +52,13 @@ export type VersionView = Static<typeof VersionViewSchema>
 
 export const RevealViewSchema = Type.Object({ id: Uuid, name: Type.String(), type: SecretTypeSchema, version: Type.Integer(), value: SecretValue })
 export type RevealView = Static<typeof RevealViewSchema>
+
+/**
+ * A value a module stored as a string (a webhook's signing secret, an SSO client secret),
+ * refused if it is a database credential: signing with `String(object)` would sign with
+ * "[object Object]".
+ */
+export function stringValue(value: SecretValueT): string {
+  if (typeof value !== 'string') throw new Error('expected a string secret value, found a database credential')
+  return value
+}
