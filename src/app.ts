@@ -33,7 +33,6 @@ import { systemClock, type Clock } from './clock.ts'
 import { parseMailbox } from './email-address.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
-import type { RouteAccess } from './http/context.ts'
 
 export interface AppDeps {
   config: Config
@@ -61,7 +60,7 @@ const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
 export async function buildApp(deps: AppDeps) {
   const { config, database, logger } = deps
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger,
+    loggerInstance: logger as FastifyBaseLogger, // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- it picks Fastify's logger type parameter
     https: deps.https ?? null,
     bodyLimit: config.bodyLimitBytes,
     genReqId: () => randomUUID(),
@@ -72,7 +71,9 @@ export async function buildApp(deps: AppDeps) {
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
     // A URL whose percent-encoding is not UTF-8 fails before any route: answer it as problem+json too.
-    frameworkErrors: (_error, request, reply) => sendProblem(request, reply, new AppError('BAD_REQUEST', 'the URL is not valid percent-encoded UTF-8')),
+    frameworkErrors: (_error, request, reply) => {
+      void sendProblem(request, reply, new AppError('BAD_REQUEST', 'the URL is not valid percent-encoded UTF-8'))
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   setValidators(app)
@@ -104,10 +105,10 @@ export async function buildApp(deps: AppDeps) {
       },
     },
     transform: ({ schema, url, route }) => {
-      const accessRule = route.config?.access as RouteAccess | undefined
+      const accessRule = route.config?.access
       const security: Record<string, string[]>[] = accessRule === undefined || 'public' in accessRule ? [] : [{ bearer: [] }, { session: [] }]
       const permission = accessRule !== undefined && 'permission' in accessRule ? accessRule.permission : undefined
-      return { schema: { ...schema, security, ...(permission === undefined ? {} : { 'x-permission': permission }) } as unknown as typeof schema, url }
+      return { schema: { ...schema, security, ...(permission === undefined ? {} : { 'x-permission': permission }) }, url }
     },
   })
 
@@ -168,17 +169,17 @@ export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signe
   const outbound = createOutboundFetch({ caFile: config.extraCaFile, allow: config.outboundAllow, resolve: deps.outboundResolve })
   const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), throttleKey: deriveSubKey(deps.hmacKey, 'auth-throttle'), vault: () => vaultService as NonNullable<typeof vaultService>, outbound })
   const shredRing = createShredRing(config.shredRing.file)
-  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: identity.auth.providerOrgId, log: logger, shredRing })
+  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: () => identity.auth.providerOrgId(), log: logger, shredRing })
   vaultService = vault.service
   let privacyRequests: { settleErasure(orgId: string, requestId: string): Promise<void> } | undefined
   let reports: { resolveAddress(orgId: string, ref: string): Promise<string | undefined> } | undefined
   const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, outbound, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), resolveAddress: (orgId, ref) => (reports as NonNullable<typeof reports>).resolveAddress(orgId, ref), log: logger })
   webhooks = notify.webhooks
-  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: identity.auth.providerOrgId, log: logger })
+  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: () => identity.auth.providerOrgId(), log: logger })
   privacyRequests = privacy.requests
   const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, vault: vault.service, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
   const response = createResponseModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock, orgTimeZone: identity.orgTimeZone, alertCheckMs: config.alerts.checkMs, auditVerifyMs: config.alerts.verifyMs, watchMs: config.incidentCheckMs, log: logger })
-  const disclosure = createDisclosureModule({ db: database.kysely, keyring: vault.keyring, subjects: privacy.subjects, audit: audit.service, alerts: response.alerts, clock: deps.clock ?? systemClock, providerOrgId: identity.auth.providerOrgId, config, log: logger })
+  const disclosure = createDisclosureModule({ db: database.kysely, keyring: vault.keyring, subjects: privacy.subjects, audit: audit.service, alerts: response.alerts, clock: deps.clock ?? systemClock, providerOrgId: () => identity.auth.providerOrgId(), config, log: logger })
   reports = disclosure.reports
   return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, response, disclosure, shredRing }
 }

@@ -93,14 +93,9 @@ async function assertDurableCommits(pglite: PGlite): Promise<void> {
 }
 
 async function openPostgres(url: string, max: number, wrap: (dialect: Dialect) => Dialect): Promise<Database> {
-  const pool = new pg.Pool({
-    connectionString: url,
-    max,
-    types: {
-      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-        oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-    },
-  })
+  const types = new pg.TypeOverrides()
+  types.setTypeParser(INT8_OID, (value: string) => Number(value))
+  const pool = new pg.Pool({ connectionString: url, max, types })
   // A connection the server drops (restart, failover, terminate) must not crash the
   // process: the query in flight fails (answered 503), the pool discards the client.
   pool.on('error', () => {})

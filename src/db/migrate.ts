@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import type { DB } from './schema.ts'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
 import * as foundation from './migrations/0001_foundation.ts'
 import * as vault from './migrations/0002_vault.ts'
@@ -57,7 +58,7 @@ export type MigrationProgress =
   | { kind: 'applied'; name: string; ms: number }
   | { kind: 'done'; applied: number; ms: number }
 
-function migrator(db: Kysely<any>, progress?: (event: MigrationProgress) => void): Migrator {
+function migrator(db: Kysely<DB>, progress?: (event: MigrationProgress) => void): Migrator {
   // Each migration is timed as it runs (inside the one transaction Kysely applies them in).
   const timed = (name: string, migration: Migration): Migration => ({
     ...migration,
@@ -81,7 +82,7 @@ function migrator(db: Kysely<any>, progress?: (event: MigrationProgress) => void
  * `progress` hears the pending list, each migration as it is applied with its time, and
  * the end — nothing when the schema is current.
  */
-export async function migrateToLatest(db: Kysely<any>, progress?: (event: MigrationProgress) => void): Promise<string[]> {
+export async function migrateToLatest(db: Kysely<DB>, progress?: (event: MigrationProgress) => void): Promise<string[]> {
   const started = performance.now()
   if (progress !== undefined) {
     const pending = await pendingMigrations(db)
@@ -95,7 +96,7 @@ export async function migrateToLatest(db: Kysely<any>, progress?: (event: Migrat
   }
   if (result.error !== undefined) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
-    throw new Error(`migration ${failed} failed: ${(result.error as Error).message ?? String(result.error)}`, {
+    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : JSON.stringify(result.error)}`, {
       cause: result.error,
     })
   }
@@ -103,7 +104,7 @@ export async function migrateToLatest(db: Kysely<any>, progress?: (event: Migrat
 }
 
 /** Names of migrations not yet applied (readiness: migrations current). */
-export async function pendingMigrations(db: Kysely<any>): Promise<string[]> {
+export async function pendingMigrations(db: Kysely<DB>): Promise<string[]> {
   const all = await migrator(db).getMigrations()
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
 }

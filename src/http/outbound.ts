@@ -84,7 +84,7 @@ export function createDestinationGuard(options: { allow?: readonly string[]; res
     if (!parsed.ok) throw new Error(`outbound allow list: ${parsed.message}`)
     allowed.addSubnet(parsed.cidr.network, parsed.cidr.prefix, parsed.cidr.family)
   }
-  const resolve: Resolve = options.resolve ?? ((hostname) => dnsLookup(hostname, { all: true, verbatim: true }))
+  const resolve: Resolve = options.resolve ?? ((hostname) => dnsLookup(hostname, { all: true, order: 'verbatim' }))
 
   function checkAddress(raw: string): void {
     const address = unmap(raw.replace(/^\[|\]$/g, ''))
@@ -124,7 +124,7 @@ export function createDestinationGuard(options: { allow?: readonly string[]; res
       const all = typeof lookupOptions === 'object' && lookupOptions.all === true
       resolveChecked(hostname).then(
         (addresses) => (all ? done(null, addresses) : done(null, addresses[0]?.address, addresses[0]?.family)),
-        (error: Error) => done(error),
+        (error: unknown) => done(error instanceof Error ? error : new Error(String(error))),
       )
     }) as LookupFunction,
   }
@@ -149,7 +149,7 @@ export function createOutboundFetch(optionsOrCaFile: OutboundOptions | string | 
   const options: OutboundOptions = typeof optionsOrCaFile === 'object' ? optionsOrCaFile : { caFile: optionsOrCaFile }
   const guard = createDestinationGuard(options)
   const ca = trustedCas(options.caFile)
-  const connect = buildConnector({ ...(ca === undefined ? {} : { ca }), lookup: guard.lookup } as never)
+  const connect = buildConnector({ ...(ca === undefined ? {} : { ca }), lookup: guard.lookup } as never) // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici types the connector options narrower than tls.connect accepts
   const agent = new Agent({
     // A host that is an address skips the lookup: it is checked here before connecting.
     connect: (connectOptions, callback) => {
@@ -164,6 +164,6 @@ export function createOutboundFetch(optionsOrCaFile: OutboundOptions | string | 
       connect(connectOptions, callback)
     },
   })
-  const fetch = (url: string, init: Parameters<OutboundFetch>[1]) => undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response>
+  const fetch = (url: string, init: Parameters<OutboundFetch>[1]) => undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response> // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici's own fetch and Response types differ from the global ones this module exposes
   return Object.assign(fetch, { guard })
 }

@@ -336,7 +336,7 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
         assert.match(String(response.headers['content-type']), /^application\/problem\+json/)
         assert.equal(response.body.code, 'EXCEEDS_OWN_PERMISSIONS', response.text)
         const missing = response.body.missingPermissions as string[]
-        if (c.atLeast === true) for (const p of c.missing) assert.ok(missing.includes(p), `${p} in ${missing}`)
+        if (c.atLeast === true) for (const p of c.missing) assert.ok(missing.includes(p), `${p} in ${missing.join(',')}`)
         else assert.deepEqual(missing, sorted(c.missing))
         assert.equal(await fingerprint(t()), before, 'nothing changed')
         const refusal = (await auditActions(t(), orgId)).filter((e) => e.action === 'access.denied').at(-1)

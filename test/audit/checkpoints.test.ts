@@ -18,7 +18,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'custodian-checkpoints-'))
 let receiver: Awaited<ReturnType<typeof startHttpsReceiver>>
 const witnessFile = (engine: Engine) => path.join(dir, `witness-${engine}.notes`)
 // Filled once the receiver listens, before any suite builds its app.
-const envs = Object.fromEntries(ENGINES.map((e) => [e, { CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '5', CUSTODIAN_WEBHOOK_RETRY_BASE_MS: '10', CUSTODIAN_AUTH_RATE_LIMIT: '1000' } as Record<string, string>])) as Record<Engine, Record<string, string>>
+const envs = Object.fromEntries(ENGINES.map((e) => [e, { CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '5', CUSTODIAN_WEBHOOK_RETRY_BASE_MS: '10', CUSTODIAN_AUTH_RATE_LIMIT: '1000' } as Record<string, string>])) as Record<Engine, Record<string, string>> // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- widens the literal type so later tests can add keys
 
 before(async () => {
   // The operator's witness refuses the first delivery of each engine's run: it is retried.

@@ -567,7 +567,10 @@ function surrogateCases(schema: OpenApiSchema, doc: OpenApiDoc, valid: Record<st
   const places: { path: (string | number)[]; open: boolean }[] = []
   const walk = (node: OpenApiSchema | undefined, path: (string | number)[], seen: Set<OpenApiSchema>): void => {
     if (node === undefined || seen.has(node) || path.length > 8) return
-    if (node.$ref !== undefined) return walk(doc.components?.schemas?.[node.$ref.replace('#/components/schemas/', '')], path, seen)
+    if (node.$ref !== undefined) {
+      walk(doc.components?.schemas?.[node.$ref.replace('#/components/schemas/', '')], path, seen)
+      return
+    }
     const next = new Set(seen).add(node)
     for (const branch of [...(node.anyOf ?? []), ...(node.oneOf ?? []), ...(node.allOf ?? [])]) walk(branch, path, next)
     const types = node.type === undefined ? [] : [node.type].flat()

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import type { JsonBody } from '../helpers/json.ts'
 import { before, it } from 'node:test'
 import { forEachEngine } from '../helpers/db.ts'
 import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, useTestApp, type Org, type TestResponse } from '../helpers/app.ts'
@@ -29,12 +30,13 @@ interface EntryPoint {
 }
 
 /** Every string with `format: email` in a schema, as a JSON pointer under /body. */
-function emailFields(schema: any, pointer: string, out: string[]): void {
+function emailFields(schema: unknown, pointer: string, out: string[]): void {
   if (schema === null || typeof schema !== 'object') return
-  if (schema.type === 'string' && schema.format === 'email') out.push(pointer)
-  for (const [name, child] of Object.entries((schema.properties ?? {}) as Record<string, unknown>)) emailFields(child, `${pointer}/${name}`, out)
-  if (schema.items !== undefined) emailFields(schema.items, `${pointer}/0`, out)
-  for (const key of ['anyOf', 'oneOf', 'allOf']) for (const child of (schema[key] ?? []) as unknown[]) emailFields(child, pointer, out)
+  const node = schema as JsonBody
+  if (node.type === 'string' && node.format === 'email') out.push(pointer)
+  for (const [name, child] of Object.entries((node.properties ?? {}) as Record<string, unknown>)) emailFields(child, `${pointer}/${name}`, out)
+  if (node.items !== undefined) emailFields(node.items, `${pointer}/0`, out)
+  for (const key of ['anyOf', 'oneOf', 'allOf']) for (const child of (node[key] ?? []) as unknown[]) emailFields(child, pointer, out)
 }
 
 forEachEngine('email addresses are parsed, not split (K6)', (engine) => {
@@ -62,7 +64,7 @@ forEachEngine('email addresses are parsed, not split (K6)', (engine) => {
   it('knows every field of /openapi.json that takes an email address', async () => {
     const doc = (await t().request({ method: 'GET', url: '/openapi.json' })).body
     const found: string[] = []
-    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, JsonBody>)) {
       for (const [method, op] of Object.entries(ops)) {
         const schema = op?.requestBody?.content?.['application/json']?.schema
         const pointers: string[] = []

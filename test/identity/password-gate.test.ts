@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import type { JsonBody } from '../helpers/json.ts'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { before, describe, it } from 'node:test'
@@ -114,7 +115,7 @@ forEachEngine('credential gate: every route that checks a password or a second f
   it('lists every route of /openapi.json whose body carries a password or a code', async () => {
     const doc = (await t().request({ method: 'GET', url: '/openapi.json' })).body
     const carrying: string[] = []
-    for (const [route, ops] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+    for (const [route, ops] of Object.entries(doc.paths as Record<string, JsonBody>)) {
       for (const [method, op] of Object.entries(ops)) {
         const properties = op?.requestBody?.content?.['application/json']?.schema?.properties ?? {}
         if ('password' in properties || 'code' in properties) carrying.push(`${method.toUpperCase()} ${route.replace(/\{(\w+)\}/g, ':$1')}`)

@@ -123,7 +123,7 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/rotation` },
   // The events page with each filter, each matching few of the history's events.
   ...[
-    `target=${'fixture-target'}`, 'actor=nobody-in-particular', 'action=secret.rotate', 'outcome=denied', 'action=org.*',
+    'target=fixture-target', 'actor=nobody-in-particular', 'action=secret.rotate', 'outcome=denied', 'action=org.*',
   ].map((query) => ({ path: '/v1/orgs/{orgId}/audit/events', variant: query, url: (f: Fixture, s: Side) => `${O(f, s)}/audit/events?${query}` })),
 ]
 

@@ -77,7 +77,7 @@ export function createSequencer(deps: {
         }
         const signature = signer.sign(checkpointMessage(checkpoint)).toString('base64url')
         const origin = checkpointOrigin(options.originHost, orgId)
-        const note = signNote(checkpointText(origin, head.seq, head.hash), origin, Buffer.from(signer.publicKey, 'base64url'), signer.sign)
+        const note = signNote(checkpointText(origin, head.seq, head.hash), origin, Buffer.from(signer.publicKey, 'base64url'), (message) => signer.sign(message))
         await store.insertCheckpoint(trx, { checkpoint, keyId: signer.keyId, signature, note }, options.witnesses)
         head.checkpointSeq = head.seq
         head.checkpointAt = new Date(checkpoint.time)

@@ -263,7 +263,7 @@ export async function unchainedSummary(trx: Trx, orgId: string): Promise<{ count
     .where('org_id', '=', orgId)
     .where('seq', 'is', null)
     .executeTakeFirstOrThrow()
-  return { count: Number(row.n), oldest: (row.oldest as Date | null) ?? null }
+  return { count: Number(row.n), oldest: Number(row.n) === 0 ? null : row.oldest }
 }
 
 /** The org's checkpoint deliveries to witnesses: how many wait, how many were given up, the newest delivered. */

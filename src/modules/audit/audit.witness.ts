@@ -141,7 +141,7 @@ export function createWitnessDelivery(deps: {
               continue
             }
           } catch (cause) {
-            error = ((cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message ?? 'error').slice(0, 200)
+            error = ((cause as { cause?: { code?: string }; message?: string }).cause?.code ?? (cause as { message?: string }).message ?? 'error').slice(0, 200)
             deps.log.warn({ orgId, witness: row.witness, seq: row.seq, attempt: row.attempts, error }, 'audit checkpoint: witness delivery failed; will retry')
           }
         }

@@ -49,7 +49,9 @@ export function createAuditModule(deps: {
     retry: { baseMs: webhooks.retryBaseMs, maxAttempts: webhooks.maxAttempts, timeoutMs: webhooks.timeoutMs },
     log: deps.log,
   })
-  const witnessWorker = periodic('audit-witness', webhooks.checkMs, async () => void (await witnesses.deliverDue()), deps.log)
+  const witnessWorker = periodic('audit-witness', webhooks.checkMs, async () => {
+    await witnesses.deliverDue()
+  }, deps.log)
   return { service, sequencer, witnesses, witnessWorker, routes: auditRoutes({ audit: service, db: deps.db }) }
 }
 

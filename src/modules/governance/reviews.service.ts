@@ -106,7 +106,7 @@ const SELF_CERTIFIED = 'no other member of the org may decide access reviews'
 /** Decided by the user the item is about (their membership, or a token they hold). */
 function isSelfCertified(row: store.ReviewItemRow): boolean {
   const subject = row.kind === 'member' ? row.subject_id : row.kind === 'api_token' ? row.details.holder : undefined
-  return row.decision !== null && subject !== undefined && row.decided_by === `user:${String(subject)}`
+  return row.decision !== null && subject !== undefined && typeof subject === 'string' && row.decided_by === `user:${subject}`
 }
 
 export function createReviewsService(deps: {

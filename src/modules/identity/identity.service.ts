@@ -299,7 +299,7 @@ export function createIdentityService(deps: {
         let user = await store.findUserByEmail(trx, inv.email)
         if (user === undefined && newHash !== null) {
           await store.insertUser(trx, { id: randomUUID(), email: inv.email, password_hash: newHash, last_login_at: null })
-          user = (await store.findUserByEmail(trx, inv.email)) as store.UserRow
+          user = (await store.findUserByEmail(trx, inv.email)) as store.UserRow // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a false report: tsc fails without it
         } else if (user === undefined || user.id !== existing?.id) {
           // The account appeared or changed since the gate: it must pass the gate itself.
           throw new AppError('CONFLICT', 'the account for this email changed meanwhile; try again')
@@ -346,7 +346,7 @@ export function createIdentityService(deps: {
       const gone = await trx
         .deleteFrom('users')
         .where('id', 'in', members)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('memberships as m').select('m.user_id').whereRef('m.user_id', '=', 'users.id'))))
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('memberships as m').select('m.user_id').whereRef('m.user_id', '=', 'users.id'))))
         .executeTakeFirst()
       return { members: members.length, usersDeleted: Number(gone.numDeletedRows) }
     },

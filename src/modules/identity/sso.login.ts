@@ -9,6 +9,7 @@ import { allowlistOf } from './ip-allowlist.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditEventInput, RequestMeta } from '../audit/audit.types.ts'
 import type { VaultService } from '../vault/vault.service.ts'
+import { stringValue } from '../vault/vault.types.ts'
 import { startSession } from './auth.service.ts'
 import * as identityStore from './identity.store.ts'
 import { SsoValidationError, type IdTokenClaims, type OidcRelyingParty } from './sso.oidc.ts'
@@ -93,7 +94,7 @@ export function createSsoLogin(deps: {
     return withOrg(db, orgId, async (trx) => {
       const row = await store.findConfig(trx, orgId)
       if (row === undefined || !row.enabled) return undefined
-      return { row, secret: String(await deps.vault().openCurrent(trx, orgId, row.client_secret_id)) }
+      return { row, secret: stringValue(await deps.vault().openCurrent(trx, orgId, row.client_secret_id)) }
     })
   }
 
@@ -134,7 +135,7 @@ export function createSsoLogin(deps: {
         if (invitation === undefined && !row.jit_provisioning) return { outcome: 'not-member' as const }
         if (user === undefined) {
           await identityStore.insertUser(trx, { id: randomUUID(), email: claims.email, password_hash: null, last_login_at: null })
-          user = (await identityStore.findUserByEmail(trx, claims.email)) as identityStore.UserRow
+          user = (await identityStore.findUserByEmail(trx, claims.email)) as identityStore.UserRow // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a false report: tsc fails without it
         }
         userId = user.id
         joined = invitation !== undefined ? await join(userId, invitation.role, 'invitation', invitation.id) : await join(userId, row.default_role, 'just-in-time')

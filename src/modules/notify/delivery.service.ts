@@ -102,8 +102,8 @@ export function createDeliveryService(deps: {
         const email = row.email ?? (row.recipient_ref === null ? undefined : await deps.resolveAddress(row.org_id, row.recipient_ref))
         // K6: only one plain mailbox is mailed; anything else (a list, a name, a stored address
         // from before addresses were parsed) is skipped, not handed to the SMTP client to interpret.
-        const mailbox = email === undefined || email === null ? undefined : parseMailbox(email)
-        const skip = deps.mailer === undefined ? 'no mail server configured' : email === undefined || email === null ? 'the recipient has no address (erased, or none was given)' : mailbox === undefined ? 'the recipient address is not one plain mailbox' : undefined
+        const mailbox = email === undefined ? undefined : parseMailbox(email)
+        const skip = deps.mailer === undefined ? 'no mail server configured' : email === undefined ? 'the recipient has no address (erased, or none was given)' : mailbox === undefined ? 'the recipient address is not one plain mailbox' : undefined
         if (skip !== undefined) {
           await withOrg(db, row.org_id, (trx) => trx.updateTable('notifications').set({ status: 'skipped', last_error: skip }).where('id', '=', row.id).where('status', '=', 'pending').execute())
           settled++

@@ -10,6 +10,7 @@ import { DestinationRefused, type DestinationGuard, type OutboundFetch } from '.
 import type { AuditService } from '../audit/audit.service.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
+import { stringValue } from '../vault/vault.types.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
 import type { WebhookEvent } from './notify.tables.ts'
 
@@ -133,7 +134,7 @@ export function createWebhooksService(deps: {
       const dek = await keyring.openDataKey(trx, orgId, `${PURPOSE}/${row.id}`, 1, row.kek_version, row.wrapped_key)
       const body = open(dek, row.sealed, aad(orgId, row.id)).toString('utf8')
       dek.fill(0)
-      const secret = String(await deps.vault().openCurrent(trx, orgId, hook.secret_id))
+      const secret = stringValue(await deps.vault().openCurrent(trx, orgId, hook.secret_id))
       return { row, hook, body, secret }
     })
   }
@@ -154,7 +155,7 @@ export function createWebhooksService(deps: {
     } catch (error) {
       const cause = (error as { cause?: unknown }).cause
       if (cause instanceof DestinationRefused) return { status: null, error: `destination refused: ${cause.message}`.slice(0, 200) }
-      return { status: null, error: ((cause as { code?: string } | undefined)?.code ?? (error as Error).name ?? 'error').slice(0, 200) }
+      return { status: null, error: ((cause as { code?: string } | undefined)?.code ?? (error as { name?: string }).name ?? 'error').slice(0, 200) }
     }
   }
 
@@ -269,7 +270,7 @@ export function createWebhooksService(deps: {
         const claimed = await claim(orgId, id)
         if (claimed === undefined) continue // another process has it
         const { row } = claimed
-        const result = claimed.hook === undefined ? { status: null, error: 'webhook removed' } : await send(claimed.hook.url, claimed.body as string, claimed.secret as string, row.id, row.event)
+        const result = claimed.hook === undefined ? { status: null, error: 'webhook removed' } : await send(claimed.hook.url, claimed.body, claimed.secret, row.id, row.event)
         const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
         const { final, requestId } = await settle(orgId, id, result, attempts, row.webhook_name, row.destination, row.event)
         if (final) {

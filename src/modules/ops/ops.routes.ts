@@ -37,7 +37,7 @@ export function opsRoutes(deps: { db: Kysely<DB>; engine: Engine; keysLoaded: ()
         try {
           await sql`SELECT 1`.execute(db)
           details.autovacuum = await autovacuumStatus(db, engine)
-          const pending = await pendingMigrations(db as Kysely<unknown>)
+          const pending = await pendingMigrations(db)
           if (pending.length > 0) checks.migrations = `pending: ${pending.join(', ')}`
         } catch {
           checks.database = 'unreachable'
