@@ -18,12 +18,24 @@ import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
-const PG_URL = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const PG_URL =
+  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const root = path.resolve(import.meta.dirname, '..')
 
-interface Figures { name: string; rps: number; p50: number; p99: number; errors: number; non2xx: number }
+interface Figures {
+  name: string
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+}
 
-async function load(name: string, url: string, options: { method?: 'GET' | 'POST'; token?: string; body?: (n: number) => string } = {}): Promise<Figures> {
+async function load(
+  name: string,
+  url: string,
+  options: { method?: 'GET' | 'POST'; token?: string; body?: (n: number) => string } = {},
+): Promise<Figures> {
   let counter = 0
   const run = (duration: number) =>
     autocannon({
@@ -32,17 +44,35 @@ async function load(name: string, url: string, options: { method?: 'GET' | 'POST
       duration,
       method: options.method ?? 'GET',
       tlsOptions: { rejectUnauthorized: false },
-      headers: { ...(options.token ? { authorization: `Bearer ${options.token}` } : {}), ...(options.body ? { 'content-type': 'application/json' } : {}) },
-      requests: [{ setupRequest: (request) => (options.body ? { ...request, body: options.body(counter++) } : request) }],
+      headers: {
+        ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        ...(options.body ? { 'content-type': 'application/json' } : {}),
+      },
+      requests: [
+        { setupRequest: (request) => (options.body ? { ...request, body: options.body(counter++) } : request) },
+      ],
     })
   await run(2) // warm-up: JIT, connection pools, TLS sessions
   const result = await run(DURATION)
-  return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, non2xx: result.non2xx }
+  return {
+    name,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors,
+    non2xx: result.non2xx,
+  }
 }
 
 async function startHello(): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(process.execPath, [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))], { stdio: ['ignore', 'pipe', 'inherit'] })
-  const port = await new Promise<number>((resolve) => child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))))
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
+  )
   return { port, stop: () => child.kill('SIGTERM') }
 }
 
@@ -69,7 +99,10 @@ async function chainDelay(url: string): Promise<{ p50: number; p99: number; max:
 }
 
 async function audited(server: ServerProcess, label: string): Promise<Figures[]> {
-  const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, { orgName: 'Bench', email: 'bench@bench.test' })
+  const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, {
+    orgName: 'Bench',
+    email: 'bench@bench.test',
+  })
   if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
   const { apiToken, orgId } = boot.body
   const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}`
@@ -77,9 +110,13 @@ async function audited(server: ServerProcess, label: string): Promise<Figures[]>
   const write = await load(`${label}: audited write (create service account)`, `${base}/service-accounts`, {
     method: 'POST',
     token: apiToken,
-    body: (n) => JSON.stringify({ name: `bench-${process.pid}-${n}-${Math.random().toString(36).slice(2, 8)}`, role: 'viewer' }),
+    body: (n) =>
+      JSON.stringify({ name: `bench-${process.pid}-${n}-${Math.random().toString(36).slice(2, 8)}`, role: 'viewer' }),
   })
-  const secret = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/secrets`, { token: apiToken, body: { name: 'bench-api-key', type: 'api_key', value: 'sk_bench_0123456789abcdef' } })
+  const secret = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/secrets`, {
+    token: apiToken,
+    body: { name: 'bench-api-key', type: 'api_key', value: 'sk_bench_0123456789abcdef' },
+  })
   if (secret.status !== 201) throw new Error(`secret failed: ${secret.text}`)
   const reveal = await load(`${label}: reveal secret (decrypt + audited)`, `${base}/secrets/${secret.body.id}/reveal`, {
     method: 'POST',
@@ -96,20 +133,34 @@ rows.push(baseline)
 hello.stop()
 
 const pgUrl = await freshDatabase()
-const pgServer = await spawnServer({ DATABASE_URL: pgUrl, ...(process.env.BENCH_POOL ? { CUSTODIAN_DB_POOL_SIZE: process.env.BENCH_POOL } : {}), CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')), CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' })
+const pgServer = await spawnServer({
+  DATABASE_URL: pgUrl,
+  ...(process.env.BENCH_POOL ? { CUSTODIAN_DB_POOL_SIZE: process.env.BENCH_POOL } : {}),
+  CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')),
+  CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+})
 rows.push(...(await audited(pgServer, 'PostgreSQL')))
 await new Promise((resolve) => setTimeout(resolve, 1500))
 const delay = await chainDelay(pgUrl)
 await pgServer.stop()
 
-const liteServer = await spawnServer({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')), CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info' })
+const liteServer = await spawnServer({
+  CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')),
+  CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+})
 rows.push(...(await audited(liteServer, 'PGlite')))
 await liteServer.stop()
 
 const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9)
-console.log(`\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s each\n`)
+console.log(
+  `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s each\n`,
+)
 console.log(`${'scenario'.padEnd(58)}    req/s   p50 ms   p99 ms  ratio  errors`)
 for (const row of rows) {
-  console.log(`${row.name.padEnd(58)}${fmt(row.rps)}${fmt(row.p50, 1)}${fmt(row.p99, 1)}  ${(row.rps / baseline.rps).toFixed(2).padStart(5)}  ${row.errors + row.non2xx}`)
+  console.log(
+    `${row.name.padEnd(58)}${fmt(row.rps)}${fmt(row.p50, 1)}${fmt(row.p99, 1)}  ${(row.rps / baseline.rps).toFixed(2).padStart(5)}  ${row.errors + row.non2xx}`,
+  )
 }
-console.log(`\naudit commit-to-chain delay on PostgreSQL over ${delay.events} events: p50 ${delay.p50.toFixed(0)} ms, p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms`)
+console.log(
+  `\naudit commit-to-chain delay on PostgreSQL over ${delay.events} events: p50 ${delay.p50.toFixed(0)} ms, p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms`,
+)

@@ -12,7 +12,9 @@ if (major < 24) {
   const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
   const pinned = path.join(root, 'node_modules', 'node', 'bin', 'node')
   if (!existsSync(pinned)) {
-    process.stderr.write(`custodian needs Node.js 24 (this is ${process.version}); run \`npm ci\` first to install it\n`)
+    process.stderr.write(
+      `custodian needs Node.js 24 (this is ${process.version}); run \`npm ci\` first to install it\n`,
+    )
     process.exit(1)
   }
   const result = spawnSync(pinned, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' })

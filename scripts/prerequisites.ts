@@ -38,7 +38,10 @@ export const NEEDS: Need[] = [
   {
     what: 'SoftHSM2 (softhsm2-util and /usr/lib/softhsm/libsofthsm2.so), the HSM of the PKCS#11 root-key tests',
     marker: /softhsm/i,
-    missing: (p) => [...(p.onPath('softhsm2-util') ? [] : ['softhsm2-util']), ...(p.exists('/usr/lib/softhsm/libsofthsm2.so') ? [] : ['/usr/lib/softhsm/libsofthsm2.so'])],
+    missing: (p) => [
+      ...(p.onPath('softhsm2-util') ? [] : ['softhsm2-util']),
+      ...(p.exists('/usr/lib/softhsm/libsofthsm2.so') ? [] : ['/usr/lib/softhsm/libsofthsm2.so']),
+    ],
     apt: ['softhsm2'],
   },
   {
@@ -50,7 +53,12 @@ export const NEEDS: Need[] = [
   {
     what: 'Go with golang.org/x/mod (go, /usr/share/gocode/src/golang.org/x/mod/sumdb/note), the reference implementation that checks audit checkpoints as C2SP signed notes',
     marker: /sumdb|gocode/,
-    missing: (p) => [...(p.onPath('go') ? [] : ['go']), ...(p.exists('/usr/share/gocode/src/golang.org/x/mod/sumdb/note') ? [] : ['/usr/share/gocode/src/golang.org/x/mod/sumdb/note'])],
+    missing: (p) => [
+      ...(p.onPath('go') ? [] : ['go']),
+      ...(p.exists('/usr/share/gocode/src/golang.org/x/mod/sumdb/note')
+        ? []
+        : ['/usr/share/gocode/src/golang.org/x/mod/sumdb/note']),
+    ],
     apt: ['golang-go', 'golang-golang-x-mod-dev'],
   },
   {
@@ -90,9 +98,14 @@ export const systemProbe: Probe = {
 }
 
 /** The needs of these test files, and what of each is missing. */
-export function check(files: string[], options: { postgres: boolean; probe: Probe }): { need: Need; missing: string[] }[] {
+export function check(
+  files: string[],
+  options: { postgres: boolean; probe: Probe },
+): { need: Need; missing: string[] }[] {
   const sources = files.map((f) => readFileSync(f, 'utf8'))
-  return NEEDS.filter((need) => (options.postgres || need.postgresOnly !== true) && sources.some((s) => need.marker.test(s)))
+  return NEEDS.filter(
+    (need) => (options.postgres || need.postgresOnly !== true) && sources.some((s) => need.marker.test(s)),
+  )
     .map((need) => ({ need, missing: need.missing(options.probe) }))
     .filter((r) => r.missing.length > 0)
 }
@@ -102,7 +115,10 @@ export function explain(unmet: { need: Need; missing: string[] }[]): string {
   const packages = [...new Set(unmet.flatMap((u) => u.need.apt))]
   return [
     'The tests need what this machine lacks:',
-    ...unmet.map((u) => `  - ${u.need.what}: missing ${u.missing.join(', ')}${u.need.note === undefined ? '' : `; ${u.need.note}`}`),
+    ...unmet.map(
+      (u) =>
+        `  - ${u.need.what}: missing ${u.missing.join(', ')}${u.need.note === undefined ? '' : `; ${u.need.note}`}`,
+    ),
     `Install it (Debian/Ubuntu): sudo apt-get install -y ${packages.join(' ')}`,
     'or run the test command as root, where it installs them itself.',
   ].join('\n')
@@ -113,7 +129,10 @@ export function explain(unmet: { need: Need; missing: string[] }[]): string {
  * CUSTODIAN_TEST_NO_INSTALL), then checks again. Returns the message to stop with, or
  * undefined when everything is there.
  */
-export function ensure(files: string[], options: { postgres: boolean; probe?: Probe; log?: (line: string) => void }): string | undefined {
+export function ensure(
+  files: string[],
+  options: { postgres: boolean; probe?: Probe; log?: (line: string) => void },
+): string | undefined {
   const probe = options.probe ?? systemProbe
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
   let unmet = check(files, { postgres: options.postgres, probe })
@@ -122,7 +141,11 @@ export function ensure(files: string[], options: { postgres: boolean; probe?: Pr
   if (probe.isRoot() && probe.onPath('apt-get') && process.env.CUSTODIAN_TEST_NO_INSTALL === undefined) {
     log(`Installing test prerequisites: apt-get install -y ${packages.join(' ')}`)
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-    const install = () => spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], { env, stdio: ['ignore', 'ignore', 'inherit'] }).status === 0
+    const install = () =>
+      spawnSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', ...packages], {
+        env,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      }).status === 0
     if (!install()) {
       // A fresh machine has no package lists yet.
       try {

@@ -51,15 +51,21 @@ async function preparePostgres(url: string): Promise<void> {
     await admin.connect()
   } catch (error) {
     if (process.env.CI === 'true') {
-      process.stderr.write(`TEST_DATABASE_URL is unreachable (${(error as Error).message}) and CI=true: failing instead of skipping\n`)
+      process.stderr.write(
+        `TEST_DATABASE_URL is unreachable (${(error as Error).message}) and CI=true: failing instead of skipping\n`,
+      )
       process.exit(1)
     }
-    process.stderr.write(`PostgreSQL at TEST_DATABASE_URL unreachable (${(error as Error).message}): PostgreSQL tests will be skipped\n`)
+    process.stderr.write(
+      `PostgreSQL at TEST_DATABASE_URL unreachable (${(error as Error).message}): PostgreSQL tests will be skipped\n`,
+    )
     delete env.TEST_DATABASE_URL
     return
   }
   // Leftovers of an interrupted earlier run.
-  const stale = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1", [`custodian\\_t${namespace}\\_%`])
+  const stale = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [
+    `custodian\\_t${namespace}\\_%`,
+  ])
   for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`)
   await admin.query(`DROP DATABASE IF EXISTS ${template} WITH (FORCE)`)
   await admin.query(`CREATE DATABASE ${template}`)
@@ -77,7 +83,12 @@ const patterns = ['test/**/*.test.ts', 'src/**/*.test.ts']
 
 // Tools the selected tests run (SoftHSM2, GnuPG, PostgreSQL's programs): installed now or
 // named now, before any database is prepared.
-const unmet = ensure(files.length > 0 ? files.map((f) => path.resolve(root, f)) : patterns.flatMap((p) => globSync(p, { cwd: root })).map((f) => path.join(root, f)), { postgres: Boolean(process.env.TEST_DATABASE_URL) })
+const unmet = ensure(
+  files.length > 0
+    ? files.map((f) => path.resolve(root, f))
+    : patterns.flatMap((p) => globSync(p, { cwd: root })).map((f) => path.join(root, f)),
+  { postgres: Boolean(process.env.TEST_DATABASE_URL) },
+)
 if (unmet !== undefined) {
   process.stderr.write(`${unmet}\n`)
   process.exit(1)
@@ -93,7 +104,13 @@ else process.stderr.write('TEST_DATABASE_URL not set: PostgreSQL tests will be s
 
 const result = spawnSync(
   process.execPath,
-  ['--test', '--test-reporter=spec', '--test-concurrency=3', '--test-timeout=180000', ...(files.length > 0 ? files : patterns)],
+  [
+    '--test',
+    '--test-reporter=spec',
+    '--test-concurrency=3',
+    '--test-timeout=180000',
+    ...(files.length > 0 ? files : patterns),
+  ],
   { cwd: root, env, stdio: 'inherit' },
 )
 process.exit(result.status ?? 1)

@@ -79,7 +79,8 @@ export async function buildApp(deps: AppDeps) {
   setValidators(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault, governance, privacy, notify, response, disclosure, shredRing } = createModules(deps)
+  const { audit, access, identity, vault, governance, privacy, notify, response, disclosure, shredRing } =
+    createModules(deps)
   await ensureShredRing(shredRing, database.kysely)
   // A configured security.txt signing key that cannot sign stops the start, not the first request.
   await disclosure.securityTxt.ready()
@@ -87,7 +88,10 @@ export async function buildApp(deps: AppDeps) {
   await app.register(cookie)
   await app.register(helmet, {
     hsts: { maxAge: config.hstsMaxAgeSeconds, includeSubDomains: true },
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] } },
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+    },
     frameguard: { action: 'deny' },
     crossOriginResourcePolicy: { policy: 'same-origin' },
     referrerPolicy: { policy: 'no-referrer' },
@@ -96,23 +100,41 @@ export async function buildApp(deps: AppDeps) {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Custodian API', version: '0.1.0', description: 'Trust and data-protection service. Every error is RFC 9457 problem+json with a stable `code`.' },
+      info: {
+        title: 'Custodian API',
+        version: '0.1.0',
+        description: 'Trust and data-protection service. Every error is RFC 9457 problem+json with a stable `code`.',
+      },
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'API token (cst_api_…)' },
-          session: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'Browser session from POST /v1/login; state-changing requests also need X-CSRF-Token' },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description: 'Browser session from POST /v1/login; state-changing requests also need X-CSRF-Token',
+          },
         },
       },
     },
     transform: ({ schema, url, route }) => {
       const accessRule = route.config?.access
-      const security: Record<string, string[]>[] = accessRule === undefined || 'public' in accessRule ? [] : [{ bearer: [] }, { session: [] }]
+      const security: Record<string, string[]>[] =
+        accessRule === undefined || 'public' in accessRule ? [] : [{ bearer: [] }, { session: [] }]
       const permission = accessRule !== undefined && 'permission' in accessRule ? accessRule.permission : undefined
-      return { schema: { ...schema, security, ...(permission === undefined ? {} : { 'x-permission': permission }) }, url }
+      return {
+        schema: { ...schema, security, ...(permission === undefined ? {} : { 'x-permission': permission }) },
+        url,
+      }
     },
   })
 
-  registerAccessControl(app, { auth: identity.auth, audit: audit.service, grants: governance.grants, usage: governance.usage })
+  registerAccessControl(app, {
+    auth: identity.auth,
+    audit: audit.service,
+    grants: governance.grants,
+    usage: governance.usage,
+  })
   registerInputGuards(app)
   registerNotFound(app)
   app.addHook('onSend', async (request, reply) => {
@@ -121,7 +143,9 @@ export async function buildApp(deps: AppDeps) {
   })
 
   // A sealed vault (shamir provider) is not ready: its secret operations answer 503.
-  await app.register(opsRoutes({ db: database.kysely, engine: database.engine, keysLoaded: () => !deps.rootKey.sealed() }))
+  await app.register(
+    opsRoutes({ db: database.kysely, engine: database.engine, keysLoaded: () => !deps.rootKey.sealed() }),
+  )
   await app.register(identity.routes)
   await app.register(access.routes)
   await app.register(audit.routes)
@@ -134,7 +158,31 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
-    services: { auth: identity.auth, identity: identity.identity, access: access.service, audit: audit.service, vault: vault.service, seal: vault.seal, rotation: vault.rotation, dbRotation: vault.dbRotation, mfa: identity.mfa, grants: governance.grants, reviews: governance.reviews, records: privacy.records, retention: privacy.retention, privacyRequests: privacy.requests, webhooks: notify.webhooks, delivery: notify.delivery, alerts: response.alerts, incidents: response.incidents, plan: response.plan, vulnerabilityReports: disclosure.reports, subjects: privacy.subjects, shredding: privacy.shredding, offboarding: privacy.offboarding },
+    services: {
+      auth: identity.auth,
+      identity: identity.identity,
+      access: access.service,
+      audit: audit.service,
+      vault: vault.service,
+      seal: vault.seal,
+      rotation: vault.rotation,
+      dbRotation: vault.dbRotation,
+      mfa: identity.mfa,
+      grants: governance.grants,
+      reviews: governance.reviews,
+      records: privacy.records,
+      retention: privacy.retention,
+      privacyRequests: privacy.requests,
+      webhooks: notify.webhooks,
+      delivery: notify.delivery,
+      alerts: response.alerts,
+      incidents: response.incidents,
+      plan: response.plan,
+      vulnerabilityReports: disclosure.reports,
+      subjects: privacy.subjects,
+      shredding: privacy.shredding,
+      offboarding: privacy.offboarding,
+    },
     sequencer: audit.sequencer,
     auditWitnessWorker: audit.witnessWorker,
     auditWitnesses: audit.witnesses,
@@ -157,31 +205,134 @@ export async function buildApp(deps: AppDeps) {
 }
 
 /** Every module, wired once; the CLI uses the same services without the HTTP layer. */
-export function createModules(deps: Pick<AppDeps, 'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey' | 'clock' | 'outboundResolve'>) {
+export function createModules(
+  deps: Pick<
+    AppDeps,
+    'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey' | 'clock' | 'outboundResolve'
+  >,
+) {
   const { config, database, logger } = deps
   // Checkpoints go to the org's webhooks, which the notify module (created later) holds.
   let webhooks: ReturnType<typeof createNotifyModule>['webhooks'] | undefined
-  const audit = createAuditModule({ db: database.kysely, signer: deps.signer, hmacKey: deps.hmacKey, config, log: logger, clock: deps.clock, webhooks: () => webhooks as NonNullable<typeof webhooks> })
+  const audit = createAuditModule({
+    db: database.kysely,
+    signer: deps.signer,
+    hmacKey: deps.hmacKey,
+    config,
+    log: logger,
+    clock: deps.clock,
+    webhooks: () => webhooks as NonNullable<typeof webhooks>,
+  })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
   let vaultService: ReturnType<typeof createVaultModule>['service'] | undefined
   // One destination guard for every outbound HTTPS client (webhooks, OpenID providers).
-  const outbound = createOutboundFetch({ caFile: config.extraCaFile, allow: config.outboundAllow, resolve: deps.outboundResolve })
-  const identity = createIdentityModule({ db: database.kysely, config, access: access.service, audit: audit.service, userSecrets: createUserSecrets(deps.rootKey), throttleKey: deriveSubKey(deps.hmacKey, 'auth-throttle'), vault: () => vaultService as NonNullable<typeof vaultService>, outbound })
+  const outbound = createOutboundFetch({
+    caFile: config.extraCaFile,
+    allow: config.outboundAllow,
+    resolve: deps.outboundResolve,
+  })
+  const identity = createIdentityModule({
+    db: database.kysely,
+    config,
+    access: access.service,
+    audit: audit.service,
+    userSecrets: createUserSecrets(deps.rootKey),
+    throttleKey: deriveSubKey(deps.hmacKey, 'auth-throttle'),
+    vault: () => vaultService as NonNullable<typeof vaultService>,
+    outbound,
+  })
   const shredRing = createShredRing(config.shredRing.file)
-  const vault = createVaultModule({ db: database.kysely, rootKey: deps.rootKey, audit: audit.service, config, providerOrgId: () => identity.auth.providerOrgId(), log: logger, shredRing })
+  const vault = createVaultModule({
+    db: database.kysely,
+    rootKey: deps.rootKey,
+    audit: audit.service,
+    config,
+    providerOrgId: () => identity.auth.providerOrgId(),
+    log: logger,
+    shredRing,
+  })
   vaultService = vault.service
   let privacyRequests: { settleErasure(orgId: string, requestId: string): Promise<void> } | undefined
   let reports: { resolveAddress(orgId: string, ref: string): Promise<string | undefined> } | undefined
-  const notify = createNotifyModule({ db: database.kysely, keyring: vault.keyring, vault: () => vault.service, audit: audit.service, clock: deps.clock ?? systemClock, config, outbound, onRequestSettled: (orgId, requestId) => (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId), resolveAddress: (orgId, ref) => (reports as NonNullable<typeof reports>).resolveAddress(orgId, ref), log: logger })
+  const notify = createNotifyModule({
+    db: database.kysely,
+    keyring: vault.keyring,
+    vault: () => vault.service,
+    audit: audit.service,
+    clock: deps.clock ?? systemClock,
+    config,
+    outbound,
+    onRequestSettled: (orgId, requestId) =>
+      (privacyRequests as NonNullable<typeof privacyRequests>).settleErasure(orgId, requestId),
+    resolveAddress: (orgId, ref) => (reports as NonNullable<typeof reports>).resolveAddress(orgId, ref),
+    log: logger,
+  })
   webhooks = notify.webhooks
-  const privacy = createPrivacyModule({ db: database.kysely, audit: audit.service, keyring: vault.keyring, refKey: deriveSubKey(deps.hmacKey, 'subject-ref'), clock: deps.clock ?? systemClock, recordMaxBytes: config.recordMaxBytes, retentionCheckMs: config.retentionCheckMs, signer: deps.signer, vault: () => vault.service, webhooks: notify.webhooks, deadlineCheckMs: config.privacyCheckMs, shredRing, shredRingTiming: config.shredRing, identity: identity.identity, offboarding: config.offboarding, providerOrgId: () => identity.auth.providerOrgId(), log: logger })
+  const privacy = createPrivacyModule({
+    db: database.kysely,
+    audit: audit.service,
+    keyring: vault.keyring,
+    refKey: deriveSubKey(deps.hmacKey, 'subject-ref'),
+    clock: deps.clock ?? systemClock,
+    recordMaxBytes: config.recordMaxBytes,
+    retentionCheckMs: config.retentionCheckMs,
+    signer: deps.signer,
+    vault: () => vault.service,
+    webhooks: notify.webhooks,
+    deadlineCheckMs: config.privacyCheckMs,
+    shredRing,
+    shredRingTiming: config.shredRing,
+    identity: identity.identity,
+    offboarding: config.offboarding,
+    providerOrgId: () => identity.auth.providerOrgId(),
+    log: logger,
+  })
   privacyRequests = privacy.requests
-  const governance = createGovernanceModule({ db: database.kysely, audit: audit.service, access: access.service, identity: identity.identity, vault: vault.service, clock: deps.clock ?? systemClock, reviewCheckMs: config.reviewCheckMs, log: logger })
-  const response = createResponseModule({ db: database.kysely, audit: audit.service, clock: deps.clock ?? systemClock, orgTimeZone: identity.orgTimeZone, alertCheckMs: config.alerts.checkMs, auditVerifyMs: config.alerts.verifyMs, watchMs: config.incidentCheckMs, log: logger })
-  const disclosure = createDisclosureModule({ db: database.kysely, keyring: vault.keyring, subjects: privacy.subjects, audit: audit.service, alerts: response.alerts, clock: deps.clock ?? systemClock, providerOrgId: () => identity.auth.providerOrgId(), config, log: logger })
+  const governance = createGovernanceModule({
+    db: database.kysely,
+    audit: audit.service,
+    access: access.service,
+    identity: identity.identity,
+    vault: vault.service,
+    clock: deps.clock ?? systemClock,
+    reviewCheckMs: config.reviewCheckMs,
+    log: logger,
+  })
+  const response = createResponseModule({
+    db: database.kysely,
+    audit: audit.service,
+    clock: deps.clock ?? systemClock,
+    orgTimeZone: identity.orgTimeZone,
+    alertCheckMs: config.alerts.checkMs,
+    auditVerifyMs: config.alerts.verifyMs,
+    watchMs: config.incidentCheckMs,
+    log: logger,
+  })
+  const disclosure = createDisclosureModule({
+    db: database.kysely,
+    keyring: vault.keyring,
+    subjects: privacy.subjects,
+    audit: audit.service,
+    alerts: response.alerts,
+    clock: deps.clock ?? systemClock,
+    providerOrgId: () => identity.auth.providerOrgId(),
+    config,
+    log: logger,
+  })
   reports = disclosure.reports
-  return { audit, access, identity, vault: { ...vault, audit: audit.service }, governance, privacy, notify, response, disclosure, shredRing }
+  return {
+    audit,
+    access,
+    identity,
+    vault: { ...vault, audit: audit.service },
+    governance,
+    privacy,
+    notify,
+    response,
+    disclosure,
+    shredRing,
+  }
 }
 
 /**
@@ -193,7 +344,8 @@ function setValidators(app: FastifyInstance): void {
   const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }))
   const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
   // K6: `format: 'email'` is one plain mailbox as src/email-address.ts parses it, not ajv-formats' regex.
-  for (const ajv of [bodyAjv, textAjv]) ajv.addFormat('email', { type: 'string', validate: (text: string) => parseMailbox(text) !== undefined })
+  for (const ajv of [bodyAjv, textAjv])
+    ajv.addFormat('email', { type: 'string', validate: (text: string) => parseMailbox(text) !== undefined })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
 }
 

@@ -17,12 +17,30 @@ describe('configuration', () => {
 
   it('reports every bad value on its own line', () => {
     assert.throws(
-      () => loadConfig({ CUSTODIAN_HTTPS_PORT: 'abc', CUSTODIAN_HTTP_PORT: '70000', CUSTODIAN_TLS_MIN_VERSION: 'TLSv1.1', DATABASE_URL: 'mysql://x', CUSTODIAN_TLS_CERT_FILE: 'c.pem', CUSTODIAN_HTTPSPORT: '1' }),
+      () =>
+        loadConfig({
+          CUSTODIAN_HTTPS_PORT: 'abc',
+          CUSTODIAN_HTTP_PORT: '70000',
+          CUSTODIAN_TLS_MIN_VERSION: 'TLSv1.1',
+          DATABASE_URL: 'mysql://x',
+          CUSTODIAN_TLS_CERT_FILE: 'c.pem',
+          CUSTODIAN_HTTPSPORT: '1',
+        }),
       (error: unknown) => {
         assert.ok(error instanceof ConfigError)
         assert.equal(error.problems.length, 6, error.message)
-        for (const key of ['CUSTODIAN_HTTPS_PORT', 'CUSTODIAN_HTTP_PORT', 'CUSTODIAN_TLS_MIN_VERSION', 'DATABASE_URL', 'CUSTODIAN_TLS_CERT_FILE', 'CUSTODIAN_HTTPSPORT']) {
-          assert.ok(error.problems.some((p) => p.startsWith(key)), `no line for ${key}`)
+        for (const key of [
+          'CUSTODIAN_HTTPS_PORT',
+          'CUSTODIAN_HTTP_PORT',
+          'CUSTODIAN_TLS_MIN_VERSION',
+          'DATABASE_URL',
+          'CUSTODIAN_TLS_CERT_FILE',
+          'CUSTODIAN_HTTPSPORT',
+        ]) {
+          assert.ok(
+            error.problems.some((p) => p.startsWith(key)),
+            `no line for ${key}`,
+          )
         }
         return true
       },
@@ -31,7 +49,14 @@ describe('configuration', () => {
 
   it('replaces account lockout with throttling settings, and says so for the retired ones (issue 11 K2)', () => {
     const { throttle } = loadConfig({}).auth
-    assert.deepEqual(throttle, { pairFreeFailures: 5, addressFreeFailures: 50, accountCeiling: 100, baseDelaySeconds: 1, maxDelaySeconds: 900, windowSeconds: 86_400 })
+    assert.deepEqual(throttle, {
+      pairFreeFailures: 5,
+      addressFreeFailures: 50,
+      accountCeiling: 100,
+      baseDelaySeconds: 1,
+      maxDelaySeconds: 900,
+      windowSeconds: 86_400,
+    })
     assert.throws(
       () => loadConfig({ CUSTODIAN_MAX_FAILED_LOGINS: '5', CUSTODIAN_LOCKOUT_MINUTES: '15' }),
       (error: unknown) => {
@@ -58,7 +83,12 @@ describe('configuration', () => {
 
   it('requires a token and exactly one PIN source for the pkcs11 provider, without echoing the PIN', () => {
     assert.throws(
-      () => loadConfig({ CUSTODIAN_ROOT_KEY_PROVIDER: 'pkcs11', CUSTODIAN_PKCS11_PIN: '123456', CUSTODIAN_PKCS11_PIN_FILE: '/x' }),
+      () =>
+        loadConfig({
+          CUSTODIAN_ROOT_KEY_PROVIDER: 'pkcs11',
+          CUSTODIAN_PKCS11_PIN: '123456',
+          CUSTODIAN_PKCS11_PIN_FILE: '/x',
+        }),
       (error: unknown) => {
         assert.ok(error instanceof ConfigError)
         assert.ok(error.problems.some((p) => p.startsWith('CUSTODIAN_PKCS11_TOKEN_LABEL')))
@@ -71,13 +101,20 @@ describe('configuration', () => {
 
   it('trusts no proxy by default, and takes a list of proxy ranges, each checked (P2.9)', () => {
     assert.deepEqual(loadConfig({}).trustedProxies, [])
-    assert.deepEqual(loadConfig({ CUSTODIAN_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,fd00::/8' }).trustedProxies, ['10.0.0.0/8', '192.0.2.7/32', 'fd00::/8'])
-    assert.throws(() => loadConfig({ CUSTODIAN_TRUSTED_PROXIES: '10.0.0.1/8,proxy.local' }), (error: unknown) => {
-      assert.ok(error instanceof ConfigError)
-      assert.equal(error.problems.length, 2)
-      assert.match(error.problems[0] as string, /^CUSTODIAN_TRUSTED_PROXIES: .*10\.0\.0\.0\/8/)
-      return true
-    })
+    assert.deepEqual(loadConfig({ CUSTODIAN_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,fd00::/8' }).trustedProxies, [
+      '10.0.0.0/8',
+      '192.0.2.7/32',
+      'fd00::/8',
+    ])
+    assert.throws(
+      () => loadConfig({ CUSTODIAN_TRUSTED_PROXIES: '10.0.0.1/8,proxy.local' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError)
+        assert.equal(error.problems.length, 2)
+        assert.match(error.problems[0] as string, /^CUSTODIAN_TRUSTED_PROXIES: .*10\.0\.0\.0\/8/)
+        return true
+      },
+    )
   })
 
   it('checks the extra CA file for OpenID providers at start', () => {
@@ -85,17 +122,28 @@ describe('configuration', () => {
     const notPem = path.join(dir, 'ca.txt')
     writeFileSync(notPem, 'hello')
     for (const file of [notPem, path.join(dir, 'missing.pem')]) {
-      assert.throws(() => loadConfig({ CUSTODIAN_EXTRA_CA_FILE: file }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_EXTRA_CA_FILE')))
+      assert.throws(
+        () => loadConfig({ CUSTODIAN_EXTRA_CA_FILE: file }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_EXTRA_CA_FILE')),
+      )
     }
   })
 
   it('takes the audit witnesses: an https:// URL without credentials, and a file (K9)', () => {
-    const config = loadConfig({ CUSTODIAN_AUDIT_WITNESS_URL: 'https://witness.example/add', CUSTODIAN_AUDIT_WITNESS_FILE: 'witness.notes' })
+    const config = loadConfig({
+      CUSTODIAN_AUDIT_WITNESS_URL: 'https://witness.example/add',
+      CUSTODIAN_AUDIT_WITNESS_FILE: 'witness.notes',
+    })
     assert.equal(config.audit.witnessUrl, 'https://witness.example/add')
     assert.equal(config.audit.witnessFile, path.resolve('witness.notes'))
     assert.equal(loadConfig({}).audit.witnessUrl, undefined)
     for (const url of ['http://witness.example/add', 'https://user:pw@witness.example/', 'not a url']) {
-      assert.throws(() => loadConfig({ CUSTODIAN_AUDIT_WITNESS_URL: url }), (error: unknown) => error instanceof ConfigError && /CUSTODIAN_AUDIT_WITNESS_URL: must be an https:\/\/ URL/.test(error.message))
+      assert.throws(
+        () => loadConfig({ CUSTODIAN_AUDIT_WITNESS_URL: url }),
+        (error: unknown) =>
+          error instanceof ConfigError && /CUSTODIAN_AUDIT_WITNESS_URL: must be an https:\/\/ URL/.test(error.message),
+      )
     }
   })
 
@@ -105,20 +153,48 @@ describe('configuration', () => {
 
   it('parses the SMTP sender and mailto: security contacts as one plain address each (K6)', () => {
     const smtp = { CUSTODIAN_SMTP_URL: 'smtp://127.0.0.1:2525' }
-    for (const from of ['Custodian <custodian@example.com>', 'custodian@Example.com']) assert.doesNotThrow(() => loadConfig({ ...smtp, CUSTODIAN_SMTP_FROM: from }), from)
-    for (const from of ['custodian@example.com@evil.test', 'a <x@example.com>, b <y@example.com>', 'Custodian <"x@y"@example.com>', 'custodian@[192.0.2.1]', 'Custodian']) {
-      assert.throws(() => loadConfig({ ...smtp, CUSTODIAN_SMTP_FROM: from }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_SMTP_FROM')), from)
+    for (const from of ['Custodian <custodian@example.com>', 'custodian@Example.com'])
+      assert.doesNotThrow(() => loadConfig({ ...smtp, CUSTODIAN_SMTP_FROM: from }), from)
+    for (const from of [
+      'custodian@example.com@evil.test',
+      'a <x@example.com>, b <y@example.com>',
+      'Custodian <"x@y"@example.com>',
+      'custodian@[192.0.2.1]',
+      'Custodian',
+    ]) {
+      assert.throws(
+        () => loadConfig({ ...smtp, CUSTODIAN_SMTP_FROM: from }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_SMTP_FROM')),
+        from,
+      )
     }
-    assert.doesNotThrow(() => loadConfig({ CUSTODIAN_SECURITY_CONTACTS: 'mailto:security@example.com, https://example.com/security' }))
-    for (const contact of ['mailto:security@example.com@evil.test', 'mailto:"x@y"@example.com', 'mailto:security@localhost']) {
-      assert.throws(() => loadConfig({ CUSTODIAN_SECURITY_CONTACTS: contact }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_SECURITY_CONTACTS')), contact)
+    assert.doesNotThrow(() =>
+      loadConfig({ CUSTODIAN_SECURITY_CONTACTS: 'mailto:security@example.com, https://example.com/security' }),
+    )
+    for (const contact of [
+      'mailto:security@example.com@evil.test',
+      'mailto:"x@y"@example.com',
+      'mailto:security@localhost',
+    ]) {
+      assert.throws(
+        () => loadConfig({ CUSTODIAN_SECURITY_CONTACTS: contact }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_SECURITY_CONTACTS')),
+        contact,
+      )
     }
   })
 
   it('takes an IANA zone for the business calendar, not a fixed offset (K7)', () => {
     assert.equal(loadConfig({ CUSTODIAN_BUSINESS_TIMEZONE: 'Asia/Kolkata' }).disclosure.timeZone, 'Asia/Kolkata')
     for (const zone of ['+05:30', 'Mars/Olympus_Mons', 'UTC+1']) {
-      assert.throws(() => loadConfig({ CUSTODIAN_BUSINESS_TIMEZONE: zone }), (error: unknown) => error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_BUSINESS_TIMEZONE')), zone)
+      assert.throws(
+        () => loadConfig({ CUSTODIAN_BUSINESS_TIMEZONE: zone }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_BUSINESS_TIMEZONE')),
+        zone,
+      )
     }
   })
 })

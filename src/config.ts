@@ -68,7 +68,12 @@ export interface Config {
   /** How often records past their retention are purged. */
   readonly retentionCheckMs: number
   /** Webhook delivery: how often due deliveries are sent, first retry delay (doubling), attempts before dead-lettering, per-attempt timeout. */
-  readonly webhooks: { readonly checkMs: number; readonly retryBaseMs: number; readonly maxAttempts: number; readonly timeoutMs: number }
+  readonly webhooks: {
+    readonly checkMs: number
+    readonly retryBaseMs: number
+    readonly maxAttempts: number
+    readonly timeoutMs: number
+  }
   /**
    * E-mail delivery of notifications: SMTP server (absent: notifications are not mailed),
    * sender, transport security (STARTTLS required by default), credentials, retries.
@@ -309,14 +314,20 @@ export function loadConfig(env: Source = process.env): Config {
   }
 
   const trustedProxies: string[] = []
-  for (const item of (text('CUSTODIAN_TRUSTED_PROXIES') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const item of (text('CUSTODIAN_TRUSTED_PROXIES') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const parsed = parseCidr(item)
     if (parsed.ok) trustedProxies.push(parsed.cidr.text)
     else problems.push(`CUSTODIAN_TRUSTED_PROXIES: ${parsed.message}`)
   }
 
   const outboundAllow: string[] = []
-  for (const item of (text('CUSTODIAN_OUTBOUND_ALLOW') ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+  for (const item of (text('CUSTODIAN_OUTBOUND_ALLOW') ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
     const parsed = parseCidr(item)
     if (parsed.ok) outboundAllow.push(parsed.cidr.text)
     else problems.push(`CUSTODIAN_OUTBOUND_ALLOW: ${parsed.message}`)
@@ -350,11 +361,18 @@ export function loadConfig(env: Source = process.env): Config {
     rootKeyFile: path.resolve(text('CUSTODIAN_ROOT_KEY_FILE') ?? path.join(dataDir, 'root.key')),
     shamirFile: path.resolve(text('CUSTODIAN_SHAMIR_FILE') ?? path.join(dataDir, 'root-key.shamir.json')),
     auditKeyFile: path.resolve(text('CUSTODIAN_AUDIT_KEY_FILE') ?? path.join(dataDir, 'audit.key')),
-    logLevel: oneOf('CUSTODIAN_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    logLevel: oneOf(
+      'CUSTODIAN_LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+      'info',
+    ),
     bodyLimitBytes: int('CUSTODIAN_BODY_LIMIT', 65_536, 1024, 16 * 1024 * 1024),
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     dbRotationCheckMs: int('CUSTODIAN_DB_ROTATION_CHECK_MS', 60_000, 100, 3_600_000),
-    connectorCheck: { intervalMs: int('CUSTODIAN_CONNECTOR_CHECK_MS', 3_600_000, 1000, 86_400_000), maxAgeMs: int('CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS', 7_200_000, 1000, 7 * 86_400_000) },
+    connectorCheck: {
+      intervalMs: int('CUSTODIAN_CONNECTOR_CHECK_MS', 3_600_000, 1000, 86_400_000),
+      maxAgeMs: int('CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS', 7_200_000, 1000, 7 * 86_400_000),
+    },
     reviewCheckMs: int('CUSTODIAN_ACCESS_REVIEW_CHECK_MS', 60_000, 100, 3_600_000),
     recordMaxBytes: int('CUSTODIAN_RECORD_MAX_BYTES', 32_768, 64, 1024 * 1024),
     retentionCheckMs: int('CUSTODIAN_RETENTION_CHECK_MS', 300_000, 100, 3_600_000),
@@ -419,10 +437,22 @@ export function loadConfig(env: Source = process.env): Config {
   }
 
   if (config.mail.url !== undefined) {
-    if (!/^smtps?:\/\/[^/]+$/.test(config.mail.url.replace(/\/$/, ''))) problems.push('CUSTODIAN_SMTP_URL: must be smtp://host:port or smtps://host:port (credentials go in CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE)')
-    if (config.mail.url.startsWith('smtps://') && config.mail.security !== 'tls' && text('CUSTODIAN_SMTP_SECURITY') !== undefined) problems.push('CUSTODIAN_SMTP_SECURITY: an smtps:// URL is implicit TLS; set tls or leave it unset')
-    if (config.mail.from === undefined || parseSender(config.mail.from) === undefined) problems.push('CUSTODIAN_SMTP_FROM: required with CUSTODIAN_SMTP_URL, an address such as "Custodian <custodian@example.com>"')
-    if ((config.mail.user === undefined) !== (config.mail.password === undefined)) problems.push('CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE: set both or neither')
+    if (!/^smtps?:\/\/[^/]+$/.test(config.mail.url.replace(/\/$/, '')))
+      problems.push(
+        'CUSTODIAN_SMTP_URL: must be smtp://host:port or smtps://host:port (credentials go in CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE)',
+      )
+    if (
+      config.mail.url.startsWith('smtps://') &&
+      config.mail.security !== 'tls' &&
+      text('CUSTODIAN_SMTP_SECURITY') !== undefined
+    )
+      problems.push('CUSTODIAN_SMTP_SECURITY: an smtps:// URL is implicit TLS; set tls or leave it unset')
+    if (config.mail.from === undefined || parseSender(config.mail.from) === undefined)
+      problems.push(
+        'CUSTODIAN_SMTP_FROM: required with CUSTODIAN_SMTP_URL, an address such as "Custodian <custodian@example.com>"',
+      )
+    if ((config.mail.user === undefined) !== (config.mail.password === undefined))
+      problems.push('CUSTODIAN_SMTP_USER and CUSTODIAN_SMTP_PASSWORD_FILE: set both or neither')
   }
 
   if (config.audit.witnessUrl !== undefined) {
@@ -432,27 +462,36 @@ export function loadConfig(env: Source = process.env): Config {
     } catch {
       url = undefined
     }
-    if (url?.protocol !== 'https:' || url.username !== '' || url.password !== '') problems.push('CUSTODIAN_AUDIT_WITNESS_URL: must be an https:// URL without credentials')
+    if (url?.protocol !== 'https:' || url.username !== '' || url.password !== '')
+      problems.push('CUSTODIAN_AUDIT_WITNESS_URL: must be an https:// URL without credentials')
   }
 
   if (config.extraCaFile !== undefined) {
     try {
-      if (!readFileSync(config.extraCaFile, 'utf8').includes('-----BEGIN CERTIFICATE-----')) problems.push(`CUSTODIAN_EXTRA_CA_FILE: ${config.extraCaFile} holds no PEM certificate`)
+      if (!readFileSync(config.extraCaFile, 'utf8').includes('-----BEGIN CERTIFICATE-----'))
+        problems.push(`CUSTODIAN_EXTRA_CA_FILE: ${config.extraCaFile} holds no PEM certificate`)
     } catch (error) {
-      problems.push(`CUSTODIAN_EXTRA_CA_FILE: cannot read ${config.extraCaFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
+      problems.push(
+        `CUSTODIAN_EXTRA_CA_FILE: cannot read ${config.extraCaFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      )
     }
   }
 
   if (config.rootKeyProvider === 'pkcs11') {
-    if (config.pkcs11.tokenLabel === undefined) problems.push('CUSTODIAN_PKCS11_TOKEN_LABEL: required with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11')
+    if (config.pkcs11.tokenLabel === undefined)
+      problems.push('CUSTODIAN_PKCS11_TOKEN_LABEL: required with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11')
     if ((config.pkcs11.pinFile === undefined) === (config.pkcs11.pin === undefined)) {
-      problems.push('CUSTODIAN_PKCS11_PIN_FILE or CUSTODIAN_PKCS11_PIN: set exactly one with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11 (the file is preferred)')
+      problems.push(
+        'CUSTODIAN_PKCS11_PIN_FILE or CUSTODIAN_PKCS11_PIN: set exactly one with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11 (the file is preferred)',
+      )
     }
   }
 
   for (const key of Object.keys(source)) {
     if (key === 'CUSTODIAN_MAX_FAILED_LOGINS' || key === 'CUSTODIAN_LOCKOUT_MINUTES') {
-      problems.push(`${key}: retired — accounts are no longer locked; failures are throttled by account and address (CUSTODIAN_LOGIN_FREE_FAILURES and related, docs/authentication.md)`)
+      problems.push(
+        `${key}: retired — accounts are no longer locked; failures are throttled by account and address (CUSTODIAN_LOGIN_FREE_FAILURES and related, docs/authentication.md)`,
+      )
     } else if (key.startsWith('CUSTODIAN_') && !KNOWN_KEYS.has(key)) {
       problems.push(`${key}: unknown setting (misspelt?)`)
     }
@@ -497,12 +536,19 @@ function readSecretFile(file: string | undefined, key: string, problems: string[
   }
 }
 
-function disclosureConfig(text: (key: string) => string | undefined, int: (key: string, fallback: number, min: number, max: number) => number, problems: string[]): Config['disclosure'] {
+function disclosureConfig(
+  text: (key: string) => string | undefined,
+  int: (key: string, fallback: number, min: number, max: number) => number,
+  problems: string[],
+): Config['disclosure'] {
   const list = (key: string) => (text(key) ?? '').split(/[\s,]+/).filter((e) => e !== '')
   const contacts = list('CUSTODIAN_SECURITY_CONTACTS')
   for (const contact of contacts) {
-    const valid = contact.startsWith('mailto:') ? parseMailbox(contact.slice('mailto:'.length)) !== undefined : /^(tel:\+?[0-9-]+|https:\/\/\S+)$/.test(contact)
-    if (!valid) problems.push(`CUSTODIAN_SECURITY_CONTACTS: ${JSON.stringify(contact)} is not a mailto:, tel: or https:// URI`)
+    const valid = contact.startsWith('mailto:')
+      ? parseMailbox(contact.slice('mailto:'.length)) !== undefined
+      : /^(tel:\+?[0-9-]+|https:\/\/\S+)$/.test(contact)
+    if (!valid)
+      problems.push(`CUSTODIAN_SECURITY_CONTACTS: ${JSON.stringify(contact)} is not a mailto:, tel: or https:// URI`)
   }
   const https = (key: string) => {
     const value = text(key)
@@ -510,22 +556,40 @@ function disclosureConfig(text: (key: string) => string | undefined, int: (key: 
     return value
   }
   const languages = list('CUSTODIAN_SECURITY_LANGUAGES')
-  for (const tag of languages) if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(tag)) problems.push(`CUSTODIAN_SECURITY_LANGUAGES: ${JSON.stringify(tag)} is not a language tag such as en or pt-BR`)
+  for (const tag of languages)
+    if (!/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/.test(tag))
+      problems.push(`CUSTODIAN_SECURITY_LANGUAGES: ${JSON.stringify(tag)} is not a language tag such as en or pt-BR`)
   const timeZone = text('CUSTODIAN_BUSINESS_TIMEZONE') ?? 'UTC'
-  if (!isTimeZone(timeZone)) problems.push(`CUSTODIAN_BUSINESS_TIMEZONE: ${JSON.stringify(timeZone)} is not an IANA time zone such as Europe/Berlin`)
+  if (!isTimeZone(timeZone))
+    problems.push(
+      `CUSTODIAN_BUSINESS_TIMEZONE: ${JSON.stringify(timeZone)} is not an IANA time zone such as Europe/Berlin`,
+    )
   const weekend = parseWeekend(text('CUSTODIAN_BUSINESS_WEEKEND') ?? 'sat,sun')
-  if (weekend === undefined) problems.push('CUSTODIAN_BUSINESS_WEEKEND: day names such as sat,sun (mon … sun), leaving at least one business day')
+  if (weekend === undefined)
+    problems.push(
+      'CUSTODIAN_BUSINESS_WEEKEND: day names such as sat,sun (mon … sun), leaving at least one business day',
+    )
   const holidays = parseHolidays(text('CUSTODIAN_HOLIDAYS') ?? '')
   if (holidays.bad.length > 0) problems.push(`CUSTODIAN_HOLIDAYS: not dates (YYYY-MM-DD): ${holidays.bad.join(', ')}`)
   const keyFile = text('CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE')
   const passphraseFile = text('CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE')
-  if (keyFile === undefined && passphraseFile !== undefined) problems.push('CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE: only with CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE')
+  if (keyFile === undefined && passphraseFile !== undefined)
+    problems.push('CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE: only with CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE')
   const signingKey = readSecretFile(keyFile, 'CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE', problems)
-  if (signingKey !== undefined && !signingKey.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) problems.push('CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: must hold an ASCII-armoured OpenPGP private key (gpg --export-secret-keys --armor)')
-  if (signingKey !== undefined && text('CUSTODIAN_PUBLIC_URL') === undefined) problems.push('CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: needs CUSTODIAN_PUBLIC_URL (the signed Canonical line must not come from a request\'s Host header)')
+  if (signingKey !== undefined && !signingKey.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----'))
+    problems.push(
+      'CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: must hold an ASCII-armoured OpenPGP private key (gpg --export-secret-keys --armor)',
+    )
+  if (signingKey !== undefined && text('CUSTODIAN_PUBLIC_URL') === undefined)
+    problems.push(
+      "CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: needs CUSTODIAN_PUBLIC_URL (the signed Canonical line must not come from a request's Host header)",
+    )
   const maxBytes = int('CUSTODIAN_REPORT_MAX_BYTES', 4 * 1024 * 1024, 16 * 1024, 64 * 1024 * 1024)
   const attachmentMaxBytes = int('CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES', 1024 * 1024, 0, 48 * 1024 * 1024)
-  if (attachmentMaxBytes * 4 / 3 > maxBytes) problems.push('CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: one attachment (base64, 4/3 of its size) must fit in CUSTODIAN_REPORT_MAX_BYTES')
+  if ((attachmentMaxBytes * 4) / 3 > maxBytes)
+    problems.push(
+      'CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: one attachment (base64, 4/3 of its size) must fit in CUSTODIAN_REPORT_MAX_BYTES',
+    )
   return {
     contacts,
     policyUrl: https('CUSTODIAN_SECURITY_POLICY_URL'),

@@ -25,7 +25,11 @@ export interface Principal {
   /** Second factor: is the user enrolled, and when did this session last pass it. */
   mfa: { enrolled: boolean; at: Date | null }
   /** The org's security policy as it applies to this principal. */
-  policy: { require2fa: boolean; stepUpMinutes: number; /** P2.9 ranges; empty: any address. */ ipAllowlist: readonly string[] }
+  policy: {
+    require2fa: boolean
+    stepUpMinutes: number /** P2.9 ranges; empty: any address. */
+    ipAllowlist: readonly string[]
+  }
   /**
    * Set when an operator acts in a customer org under a diagnostic access grant (P2.8):
    * `permissions` are then the grant's, and revealing is limited to `secretIds`.

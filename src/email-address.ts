@@ -45,7 +45,8 @@ export function parseMailbox(text: string): Mailbox | undefined {
   if (typeof text !== 'string' || text.length === 0 || text.length > 1024) return undefined
   const parsed = emailAddresses({ input: text, startAt: 'mailbox', strict: true, rfc6532: true, rejectTLD: true })
   const mailbox = parsed?.addresses.length === 1 ? parsed.addresses[0] : undefined
-  if (mailbox === undefined || mailbox.type !== 'mailbox' || mailbox.name !== null || mailbox.parts.comments.length > 0) return undefined
+  if (mailbox === undefined || mailbox.type !== 'mailbox' || mailbox.name !== null || mailbox.parts.comments.length > 0)
+    return undefined
   // The whole input must be the addr-spec: no white space or comments around or inside it.
   if (mailbox.parts.address.tokens !== text) return undefined
   if (kindOf(mailbox.parts.local) !== 'dot-atom' || kindOf(mailbox.parts.domain) !== 'dot-atom') return undefined
@@ -65,7 +66,16 @@ export function parseMailbox(text: string): Mailbox | undefined {
  */
 export function requireMailbox(text: string, field: string): Mailbox {
   const mailbox = parseMailbox(text)
-  if (mailbox === undefined) throw new AppError('VALIDATION_FAILED', `${field} must be one plain email address (local@domain)`, { errors: [{ path: field, message: 'must be one plain email address (local@domain): no display name, comment, group, quoted local part or IP literal' }] })
+  if (mailbox === undefined)
+    throw new AppError('VALIDATION_FAILED', `${field} must be one plain email address (local@domain)`, {
+      errors: [
+        {
+          path: field,
+          message:
+            'must be one plain email address (local@domain): no display name, comment, group, quoted local part or IP literal',
+        },
+      ],
+    })
   return mailbox
 }
 

@@ -6,7 +6,17 @@ import type { Config } from './config.ts'
  * and address — never headers or bodies — and these paths are redacted wherever they
  * appear, as a second line of defence.
  */
-const SECRET_FIELDS = ['password', 'token', 'apiToken', 'secret', 'csrfToken', 'sessionToken', 'bootstrapToken', 'authorization', 'cookie']
+const SECRET_FIELDS = [
+  'password',
+  'token',
+  'apiToken',
+  'secret',
+  'csrfToken',
+  'sessionToken',
+  'bootstrapToken',
+  'authorization',
+  'cookie',
+]
 
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -38,7 +48,11 @@ export function serializeError(error: unknown): unknown {
     for (const field of DRIVER_VALUE_FIELDS) if (field in copy) copy[field] = '[redacted]'
     if (typeof copy.code === 'string' && /^[0-9A-Z]{5}$/.test(copy.code)) {
       for (const field of DATABASE_TEXT_FIELDS) if (typeof copy[field] === 'string') copy[field] = REDACTED
-      if (typeof copy.stack === 'string') copy.stack = `${REDACTED}\n${copy.stack.split('\n').filter((line) => /^\s+at /.test(line)).join('\n')}`
+      if (typeof copy.stack === 'string')
+        copy.stack = `${REDACTED}\n${copy.stack
+          .split('\n')
+          .filter((line) => /^\s+at /.test(line))
+          .join('\n')}`
     }
     if ('cause' in copy) copy.cause = strip(copy.cause)
     return copy
@@ -65,7 +79,17 @@ export function scrubCredentials(text: string): string {
  * and carry no secret. Every other value (an SSO callback's `code` and `state`, a login
  * hint, anything a client puts in the wrong place) is logged as `[redacted]`.
  */
-export const LOGGED_QUERY_KEYS = new Set(['limit', 'cursor', 'from', 'to', 'status', 'open', 'outcome', 'action', 'format'])
+export const LOGGED_QUERY_KEYS = new Set([
+  'limit',
+  'cursor',
+  'from',
+  'to',
+  'status',
+  'open',
+  'outcome',
+  'action',
+  'format',
+])
 
 /** A request URL as it may be logged: the path, and the query with values redacted but for LOGGED_QUERY_KEYS. */
 export function redactUrl(url: string): string {
@@ -91,9 +115,19 @@ export function redactUrl(url: string): string {
  */
 function serializeRequest(request: unknown): Record<string, unknown> {
   // Any `req` in a log entry comes through here, not only Fastify's: keep strings we know, drop the rest.
-  const { method, url, ip, routeOptions } = (request ?? {}) as { method?: unknown; url?: unknown; ip?: unknown; routeOptions?: { url?: unknown } }
+  const { method, url, ip, routeOptions } = (request ?? {}) as {
+    method?: unknown
+    url?: unknown
+    ip?: unknown
+    routeOptions?: { url?: unknown }
+  }
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined)
-  return { method: text(method), route: text(routeOptions?.url), url: typeof url === 'string' ? redactUrl(url) : undefined, remoteAddress: text(ip) }
+  return {
+    method: text(method),
+    route: text(routeOptions?.url),
+    url: typeof url === 'string' ? redactUrl(url) : undefined,
+    remoteAddress: text(ip),
+  }
 }
 
 /**

@@ -23,20 +23,28 @@ export interface Runtime {
  * no data yet: a missing key next to existing data means the key was lost, and replacing
  * it silently would orphan everything it protected.
  */
-export async function openRuntime(config: Config, options: { createRootKey: boolean; progress?: ((event: MigrationProgress) => void) | undefined }): Promise<Runtime> {
+export async function openRuntime(
+  config: Config,
+  options: { createRootKey: boolean; progress?: ((event: MigrationProgress) => void) | undefined },
+): Promise<Runtime> {
   // Creating the embedded database is most of a first start: say so before the wait.
   const pgdata = path.join(config.dataDir, 'pgdata')
   const creating = config.databaseUrl === undefined && !existsSync(pgdata)
   const started = performance.now()
   if (creating) options.progress?.({ kind: 'creating', where: pgdata })
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize })
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+  })
   if (creating) options.progress?.({ kind: 'created', ms: Math.round(performance.now() - started) })
   try {
     await migrateToLatest(database.kysely, options.progress)
     const hasData = (await database.kysely.selectFrom('orgs').select('id').limit(1).executeTakeFirst()) !== undefined
     const ensureKeyFile = (file: string, what: string) => {
       if (existsSync(file)) return
-      if (hasData) throw new RootKeyError(`${what} file ${file} is missing but the database holds data; restore the key file`)
+      if (hasData)
+        throw new RootKeyError(`${what} file ${file} is missing but the database holds data; restore the key file`)
       if (!options.createRootKey) throw new RootKeyError(`${what} file ${file} does not exist; run \`custodian init\``)
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
       createLocalRootKey(file)
@@ -57,7 +65,11 @@ export async function openRuntime(config: Config, options: { createRootKey: bool
   }
 }
 
-function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what: string) => void, mayCreate: boolean): RootKeyProvider {
+function openRootKeyProvider(
+  config: Config,
+  ensureKeyFile: (file: string, what: string) => void,
+  mayCreate: boolean,
+): RootKeyProvider {
   switch (config.rootKeyProvider) {
     case 'local':
       ensureKeyFile(config.rootKeyFile, 'root key')
@@ -65,12 +77,19 @@ function openRootKeyProvider(config: Config, ensureKeyFile: (file: string, what:
 
     case 'shamir':
       if (!existsSync(config.shamirFile)) {
-        throw new RootKeyError(`no Shamir root key at ${config.shamirFile}; create one with \`custodian init --shares M --threshold N\``)
+        throw new RootKeyError(
+          `no Shamir root key at ${config.shamirFile}; create one with \`custodian init --shares M --threshold N\``,
+        )
       }
       return createShamirProvider(readShamirMeta(config.shamirFile))
     case 'pkcs11':
       return createPkcs11Provider(
-        { module: config.pkcs11.module, tokenLabel: config.pkcs11.tokenLabel as string, pin: readPin(config), keyLabel: config.pkcs11.keyLabel },
+        {
+          module: config.pkcs11.module,
+          tokenLabel: config.pkcs11.tokenLabel as string,
+          pin: readPin(config),
+          keyLabel: config.pkcs11.keyLabel,
+        },
         mayCreate,
       )
   }
@@ -87,8 +106,16 @@ async function finishRootRotation(config: Config, database: Database): Promise<v
   const file = config.rootKeyProvider === 'local' ? config.rootKeyFile : config.shamirFile
   const next = `${file}.next`
   if (!existsSync(next)) return
-  const nextId = config.rootKeyProvider === 'local' ? createLocalProvider(loadLocalRootKey(next, 'next root key')).keyId() : readShamirMeta(next).keyId
-  const used = await database.kysely.selectFrom('org_keys').select('org_id').where('root_key_id', '=', nextId).limit(1).executeTakeFirst()
+  const nextId =
+    config.rootKeyProvider === 'local'
+      ? createLocalProvider(loadLocalRootKey(next, 'next root key')).keyId()
+      : readShamirMeta(next).keyId
+  const used = await database.kysely
+    .selectFrom('org_keys')
+    .select('org_id')
+    .where('root_key_id', '=', nextId)
+    .limit(1)
+    .executeTakeFirst()
   if (used !== undefined) {
     renameSync(file, `${file}.retired-${Date.now()}`)
     renameSync(next, file)
@@ -100,6 +127,7 @@ async function finishRootRotation(config: Config, database: Database): Promise<v
 function readPin(config: Config): string {
   if (config.pkcs11.pinFile === undefined) return config.pkcs11.pin as string
   const mode = statSync(config.pkcs11.pinFile).mode
-  if ((mode & 0o077) !== 0) throw new RootKeyError(`PIN file ${config.pkcs11.pinFile} is readable by group or others; run chmod 600 on it`)
+  if ((mode & 0o077) !== 0)
+    throw new RootKeyError(`PIN file ${config.pkcs11.pinFile} is readable by group or others; run chmod 600 on it`)
   return readFileSync(config.pkcs11.pinFile, 'utf8').trim()
 }

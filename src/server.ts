@@ -23,7 +23,10 @@ export interface RunningServer {
  * redirect-only HTTP listener, the audit sequencer. Prints the certificate fingerprint
  * and, before bootstrap, a fresh one-time bootstrap token — to stdout, never to the log.
  */
-export async function startServer(config: Config, print: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  print: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+): Promise<RunningServer> {
   const logger = createLogger(config)
   const runtime = await openRuntime(config, { createRootKey: true, progress: printMigrationProgress(print) })
   let redirect: Server | undefined
@@ -68,13 +71,23 @@ export async function startServer(config: Config, print: (line: string) => void 
       print(`  ${bootstrap.token}`)
       print(`POST it to https://localhost:${httpsPort}/v1/bootstrap with {"token", "orgName", "email", "password"}.`)
     } else if ('pendingUntil' in bootstrap) {
-      print(`Not bootstrapped yet; a bootstrap token was issued earlier (valid until ${bootstrap.pendingUntil.toISOString()}).`)
+      print(
+        `Not bootstrapped yet; a bootstrap token was issued earlier (valid until ${bootstrap.pendingUntil.toISOString()}).`,
+      )
       print('Use it, or run `custodian bootstrap-token` for a new one (the old one then stops working).')
     }
-    print(`Listening: https://${config.host}:${httpsPort}${httpPort === undefined ? '' : ` (HTTP ${httpPort} redirects to HTTPS)`} on ${runtime.database.engine}`)
+    print(
+      `Listening: https://${config.host}:${httpsPort}${httpPort === undefined ? '' : ` (HTTP ${httpPort} redirects to HTTPS)`} on ${runtime.database.engine}`,
+    )
     logger.info({ httpsPort, httpPort, engine: runtime.database.engine }, 'custodian listening')
-    const autovacuum = await autovacuumStatus(runtime.database.kysely, runtime.database.engine).catch((error: unknown) => `unknown: ${(error as Error).message}`)
-    if (autovacuum !== 'ok') logger.warn({ autovacuum }, 'the database does not keep its statistics and dead rows in check: pages will slow down as data grows')
+    const autovacuum = await autovacuumStatus(runtime.database.kysely, runtime.database.engine).catch(
+      (error: unknown) => `unknown: ${(error as Error).message}`,
+    )
+    if (autovacuum !== 'ok')
+      logger.warn(
+        { autovacuum },
+        'the database does not keep its statistics and dead rows in check: pages will slow down as data grows',
+      )
 
     let closing: Promise<void> | undefined
     return {

@@ -12,7 +12,8 @@ import { Temporal } from 'temporal-polyfill'
  * a zone's rules follow its daylight-saving changes, an offset does not.
  */
 export function isTimeZone(name: string): boolean {
-  if (typeof name !== 'string' || name.length > 64 || !/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(name)) return false
+  if (typeof name !== 'string' || name.length > 64 || !/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(name))
+    return false
   try {
     Temporal.Now.zonedDateTimeISO(name)
     return true

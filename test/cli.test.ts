@@ -13,11 +13,20 @@ const cli = (args: string[], env: Record<string, string>) => runToExit(['bin/cus
 
 function download(port: number, urlPath: string, token: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    get({ host: '127.0.0.1', port, path: urlPath, rejectUnauthorized: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      let text = ''
-      res.on('data', (c: Buffer) => (text += c.toString()))
-      res.on('end', () => resolve(text))
-    }).on('error', reject)
+    get(
+      {
+        host: '127.0.0.1',
+        port,
+        path: urlPath,
+        rejectUnauthorized: false,
+        headers: { authorization: `Bearer ${token}` },
+      },
+      (res) => {
+        let text = ''
+        res.on('data', (c: Buffer) => (text += c.toString()))
+        res.on('end', () => resolve(text))
+      },
+    ).on('error', reject)
   })
 }
 
@@ -44,15 +53,24 @@ describe('the custodian command', () => {
     let exported: string
     let keptNote: string
     try {
-      assert.ok(server.output().includes('a bootstrap token was issued earlier'), 'a restart does not retire the pending token')
+      assert.ok(
+        server.output().includes('a bootstrap token was issued earlier'),
+        'a restart does not retire the pending token',
+      )
       const boot = await bootstrapOverHttps(server.httpsPort, bootstrapToken)
       assert.equal(boot.status, 201, boot.text)
       ;({ orgId, apiToken } = boot.body)
-      await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: 'app', role: 'admin' } })
+      await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, {
+        token: apiToken,
+        body: { name: 'app', role: 'admin' },
+      })
       await new Promise((resolve) => setTimeout(resolve, 500))
       // A checkpoint a customer keeps outside Custodian (K9).
       keptNote = await download(server.httpsPort, `/v1/orgs/${orgId}/audit/checkpoints/latest?format=note`, apiToken)
-      assert.match(keptNote, new RegExp(`^localhost/audit/${orgId}\n\\d+\n[A-Za-z0-9+/]{43}=\n\n— localhost/audit/${orgId} `))
+      assert.match(
+        keptNote,
+        new RegExp(`^localhost/audit/${orgId}\n\\d+\n[A-Za-z0-9+/]{43}=\n\n— localhost/audit/${orgId} `),
+      )
       exported = await download(server.httpsPort, `/v1/orgs/${orgId}/audit/export`, apiToken)
     } finally {
       assert.equal(await server.stop(), 0, 'graceful shutdown exits 0')
@@ -68,7 +86,22 @@ describe('the custodian command', () => {
     assert.equal(verified.code, 0, verified.output)
     assert.match(verified.output, new RegExp(`OK   org ${orgId}`))
 
-    const token = await cli(['token', 'create', '--org', orgId, '--service-account', 'app', '--name', 'deploy', '--scopes', 'org:read', '--json'], env)
+    const token = await cli(
+      [
+        'token',
+        'create',
+        '--org',
+        orgId,
+        '--service-account',
+        'app',
+        '--name',
+        'deploy',
+        '--scopes',
+        'org:read',
+        '--json',
+      ],
+      env,
+    )
     assert.equal(token.code, 0, token.output)
     const created = JSON.parse(token.output) as { token: string; scopes: string[] }
     assert.deepEqual(created.scopes, ['org:read'])
@@ -81,7 +114,10 @@ describe('the custodian command', () => {
     assert.equal(offline.code, 0, offline.output)
     const keptFile = path.join(dataDir, 'kept.note')
     writeFileSync(keptFile, keptNote)
-    const againstKept = await cli(['audit', 'verify', '--file', exportFile, '--public-key', publicKey, '--checkpoint', keptFile], {})
+    const againstKept = await cli(
+      ['audit', 'verify', '--file', exportFile, '--public-key', publicKey, '--checkpoint', keptFile],
+      {},
+    )
     assert.equal(againstKept.code, 0, againstKept.output)
     assert.match(againstKept.output, /1 kept checkpoints/)
     // Without a pinned key the file's own key proves nothing: refused unless asked for (K9).
@@ -91,22 +127,43 @@ describe('the custodian command', () => {
     assert.equal((await cli(['audit', 'verify', '--file', exportFile, '--trust-embedded-key'], {})).code, 0)
     // An export without any checkpoint is refused unless --allow-unsigned.
     const unsignedFile = path.join(dataDir, 'unsigned.jsonl')
-    writeFileSync(unsignedFile, exported.split('\n').filter((line) => !line.includes('"kind":"checkpoint"')).join('\n'))
+    writeFileSync(
+      unsignedFile,
+      exported
+        .split('\n')
+        .filter((line) => !line.includes('"kind":"checkpoint"'))
+        .join('\n'),
+    )
     const unsigned = await cli(['audit', 'verify', '--file', unsignedFile, '--public-key', publicKey], {})
     assert.equal(unsigned.code, 1)
     assert.match(unsigned.output, /unsigned/)
-    assert.equal((await cli(['audit', 'verify', '--file', unsignedFile, '--public-key', publicKey, '--allow-unsigned'], {})).code, 0)
+    assert.equal(
+      (await cli(['audit', 'verify', '--file', unsignedFile, '--public-key', publicKey, '--allow-unsigned'], {})).code,
+      0,
+    )
     // Cut the export's tail with its checkpoints: only the kept checkpoint can tell (K9).
     const size = Number(keptNote.split('\n')[1])
     const cutFile = path.join(dataDir, 'cut.jsonl')
-    writeFileSync(cutFile, exported.split('\n').filter((line) => {
-      if (line.trim() === '') return false
-      const r = JSON.parse(line) as { event?: { seq: number }; checkpoint?: { seq: number } }
-      return (r.event?.seq ?? 0) < size && (r.checkpoint?.seq ?? 0) < size
-    }).join('\n'))
-    const cutAllowed = await cli(['audit', 'verify', '--file', cutFile, '--public-key', publicKey, '--allow-unsigned'], {})
+    writeFileSync(
+      cutFile,
+      exported
+        .split('\n')
+        .filter((line) => {
+          if (line.trim() === '') return false
+          const r = JSON.parse(line) as { event?: { seq: number }; checkpoint?: { seq: number } }
+          return (r.event?.seq ?? 0) < size && (r.checkpoint?.seq ?? 0) < size
+        })
+        .join('\n'),
+    )
+    const cutAllowed = await cli(
+      ['audit', 'verify', '--file', cutFile, '--public-key', publicKey, '--allow-unsigned'],
+      {},
+    )
     assert.equal(cutAllowed.code, 0, cutAllowed.output)
-    const cutKept = await cli(['audit', 'verify', '--file', cutFile, '--public-key', publicKey, '--allow-unsigned', '--checkpoint', keptFile], {})
+    const cutKept = await cli(
+      ['audit', 'verify', '--file', cutFile, '--public-key', publicKey, '--allow-unsigned', '--checkpoint', keptFile],
+      {},
+    )
     assert.equal(cutKept.code, 1, cutKept.output)
     assert.match(cutKept.output, /truncated: the chain ends at seq \d+ but a checkpoint kept elsewhere covers seq/)
     writeFileSync(exportFile, exported.replace('"org.create"', '"org.delete"'))
@@ -129,7 +186,10 @@ describe('the custodian command', () => {
     const db = await PGlite.create({ dataDir: path.join(dataDir, 'pgdata') })
     await db.query(`DELETE FROM audit_events WHERE org_id = $1 AND seq >= $2`, [orgId, size])
     await db.query(`DELETE FROM audit_checkpoints WHERE org_id = $1 AND seq >= $2`, [orgId, size])
-    await db.query(`UPDATE audit_heads SET seq = $2 - 1, checkpoint_seq = LEAST(checkpoint_seq, $2 - 1) WHERE org_id = $1`, [orgId, size])
+    await db.query(
+      `UPDATE audit_heads SET seq = $2 - 1, checkpoint_seq = LEAST(checkpoint_seq, $2 - 1) WHERE org_id = $1`,
+      [orgId, size],
+    )
     await db.close()
     const cutDb = await cli(['audit', 'verify', '--org', orgId, '--checkpoint', keptFile], env)
     assert.equal(cutDb.code, 1, cutDb.output)
@@ -165,7 +225,9 @@ describe('the custodian command', () => {
     assert.match(migrated.output, /Schema is current/)
   })
 
-  it('migrates a PostgreSQL database', { skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set' }, async () => {
+  it('migrates a PostgreSQL database', {
+    skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set',
+  }, async () => {
     const base = new URL(process.env.TEST_DATABASE_URL as string)
     const admin = new pg.Client({ connectionString: base.toString() })
     await admin.connect()
@@ -174,7 +236,10 @@ describe('the custodian command', () => {
     await admin.query(`CREATE DATABASE ${name}`)
     try {
       base.pathname = `/${name}`
-      const env = { DATABASE_URL: base.toString(), CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-cli-pg-')) }
+      const env = {
+        DATABASE_URL: base.toString(),
+        CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-cli-pg-')),
+      }
       const first = await cli(['migrate'], env)
       assert.equal(first.code, 0, first.output)
       assertMigrationProgress(first.output)
@@ -185,4 +250,3 @@ describe('the custodian command', () => {
     }
   })
 })
-

@@ -26,23 +26,40 @@ export function registerAdmin(program: Command): void {
     .option('--expires-days <days>', 'lifetime in days', '90')
     .option('--scopes <list>', 'comma-separated permissions (default: all of the holder’s)')
     .option('--json', 'print the token and its metadata as JSON')
-    .action(async (options: { org: string; email?: string; serviceAccount?: string; name: string; expiresDays: string; scopes?: string; json?: boolean }) => {
-      if ((options.email === undefined) === (options.serviceAccount === undefined)) {
-        throw new Error('give exactly one of --email and --service-account')
-      }
-      const days = Number(options.expiresDays)
-      if (!Number.isInteger(days) || days < 1) throw new Error('--expires-days must be a whole number of days, at least 1')
-      await withServices({ createRootKey: false }, async ({ identity }) => {
-        const created = await identity.identity.createTokenAsAdmin({
-          orgId: options.org,
-          email: options.email,
-          serviceAccount: options.serviceAccount,
-          name: options.name,
-          expiresInDays: days,
-          scopes: options.scopes?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    .action(
+      async (options: {
+        org: string
+        email?: string
+        serviceAccount?: string
+        name: string
+        expiresDays: string
+        scopes?: string
+        json?: boolean
+      }) => {
+        if ((options.email === undefined) === (options.serviceAccount === undefined)) {
+          throw new Error('give exactly one of --email and --service-account')
+        }
+        const days = Number(options.expiresDays)
+        if (!Number.isInteger(days) || days < 1)
+          throw new Error('--expires-days must be a whole number of days, at least 1')
+        await withServices({ createRootKey: false }, async ({ identity }) => {
+          const created = await identity.identity.createTokenAsAdmin({
+            orgId: options.org,
+            email: options.email,
+            serviceAccount: options.serviceAccount,
+            name: options.name,
+            expiresInDays: days,
+            scopes: options.scopes
+              ?.split(',')
+              .map((s) => s.trim())
+              .filter((s) => s !== ''),
+          })
+          if (options.json) printJson(created)
+          else
+            process.stdout.write(
+              `API token ${created.id} (expires ${created.expiresAt}); shown once:\n  ${created.token}\n`,
+            )
         })
-        if (options.json) printJson(created)
-        else process.stdout.write(`API token ${created.id} (expires ${created.expiresAt}); shown once:\n  ${created.token}\n`)
-      })
-    })
+      },
+    )
 }

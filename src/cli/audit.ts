@@ -23,13 +23,24 @@ export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('the tamper-evident audit log')
   audit
     .command('verify')
-    .description('verify audit chains in the database (every org, or --org), or an exported file (--file), optionally against checkpoints kept elsewhere (--checkpoint); exits 1 on any problem')
+    .description(
+      'verify audit chains in the database (every org, or --org), or an exported file (--file), optionally against checkpoints kept elsewhere (--checkpoint); exits 1 on any problem',
+    )
     .option('--org <id>', 'only this org')
     .option('--file <path>', 'verify a JSON Lines export offline instead of the database')
-    .option('--public-key <base64url>', 'with --file: the Ed25519 public key to trust (from GET /v1/audit/keys, obtained separately); required unless --trust-embedded-key')
-    .option('--trust-embedded-key', 'with --file: trust the key named inside the file itself (proves only that the file is self-consistent, not who made it)')
+    .option(
+      '--public-key <base64url>',
+      'with --file: the Ed25519 public key to trust (from GET /v1/audit/keys, obtained separately); required unless --trust-embedded-key',
+    )
+    .option(
+      '--trust-embedded-key',
+      'with --file: trust the key named inside the file itself (proves only that the file is self-consistent, not who made it)',
+    )
     .option('--allow-unsigned', 'with --file: accept an export that carries no signed checkpoint')
-    .option('--checkpoint <files...>', 'checkpoints kept outside Custodian (signed notes: GET …/audit/checkpoints/latest, an audit.checkpoint webhook, the witness file); the chain must reach each one and agree with it')
+    .option(
+      '--checkpoint <files...>',
+      'checkpoints kept outside Custodian (signed notes: GET …/audit/checkpoints/latest, an audit.checkpoint webhook, the witness file); the chain must reach each one and agree with it',
+    )
     .option('--json', 'print the results as JSON')
     .action(async (options: VerifyOptions) => {
       let results: VerifyResult[]
@@ -52,7 +63,9 @@ async function verify(options: VerifyOptions): Promise<VerifyResult[]> {
   const keptNotes = options.checkpoint === undefined ? undefined : options.checkpoint.flatMap(readKeptNotes)
   if (options.file !== undefined) {
     if (options.publicKey === undefined && options.trustEmbeddedKey !== true) {
-      throw new VerifyUsageError('no pinned key: pass --public-key <publicKey from GET /v1/audit/keys, obtained separately>, or --trust-embedded-key to trust the key inside the file (which whoever made the file chose)')
+      throw new VerifyUsageError(
+        'no pinned key: pass --public-key <publicKey from GET /v1/audit/keys, obtained separately>, or --trust-embedded-key to trust the key inside the file (which whoever made the file chose)',
+      )
     }
     let pinned: Map<string, string> | undefined
     if (options.publicKey !== undefined) {
@@ -62,11 +75,16 @@ async function verify(options: VerifyOptions): Promise<VerifyResult[]> {
     }
     let result: VerifyResult
     try {
-      result = await verifyExport(readFileSync(options.file, 'utf8'), { pinnedKeys: pinned, keptNotes, allowUnsigned: options.allowUnsigned === true })
+      result = await verifyExport(readFileSync(options.file, 'utf8'), {
+        pinnedKeys: pinned,
+        keptNotes,
+        allowUnsigned: options.allowUnsigned === true,
+      })
     } catch (error) {
       throw new VerifyUsageError(`${options.file}: ${(error as Error).message}`)
     }
-    if (pinned === undefined && !options.json) process.stderr.write('note: trusting the signing key named in the file itself (--trust-embedded-key)\n')
+    if (pinned === undefined && !options.json)
+      process.stderr.write('note: trusting the signing key named in the file itself (--trust-embedded-key)\n')
     requireKeptFor(result.org, keptNotes)
     return [result]
   }
@@ -94,7 +112,10 @@ function readKeptNotes(file: string): string[] {
   const notes = splitNotes(content)
   if (notes.length === 0) throw new VerifyUsageError(`--checkpoint ${file}: no signed note in it`)
   for (const [index, note] of notes.entries()) {
-    if (orgOfOrigin(note.split('\n', 1)[0] ?? '') === undefined) throw new VerifyUsageError(`--checkpoint ${file}: note ${index + 1} is not a Custodian audit checkpoint (origin <host>/audit/<org id>)`)
+    if (orgOfOrigin(note.split('\n', 1)[0] ?? '') === undefined)
+      throw new VerifyUsageError(
+        `--checkpoint ${file}: note ${index + 1} is not a Custodian audit checkpoint (origin <host>/audit/<org id>)`,
+      )
   }
   return notes
 }
@@ -102,11 +123,15 @@ function readKeptNotes(file: string): string[] {
 /** A kept checkpoint that names no org being verified would check nothing: refuse rather than pass. */
 function requireKeptFor(orgId: string, keptNotes: string[] | undefined): void {
   if (keptNotes === undefined) return
-  if (!keptNotes.some((note) => orgOfOrigin(note.split('\n', 1)[0] ?? '') === orgId)) throw new VerifyUsageError(`none of the kept checkpoints is for org ${orgId}`)
+  if (!keptNotes.some((note) => orgOfOrigin(note.split('\n', 1)[0] ?? '') === orgId))
+    throw new VerifyUsageError(`none of the kept checkpoints is for org ${orgId}`)
 }
 
 function printResult(result: VerifyResult): void {
-  const kept = result.keptCheckpoints === undefined || result.keptCheckpoints === 0 ? '' : `, ${result.keptCheckpoints} kept checkpoints`
+  const kept =
+    result.keptCheckpoints === undefined || result.keptCheckpoints === 0
+      ? ''
+      : `, ${result.keptCheckpoints} kept checkpoints`
   const head = `org ${result.org}: ${result.events} events, last seq ${result.lastSeq}, ${result.checkpoints} signed checkpoints${kept}`
   if (result.ok) {
     process.stdout.write(`OK   ${head}\n`)

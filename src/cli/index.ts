@@ -11,7 +11,9 @@ import { registerKeys } from './keys.ts'
 import { registerVerifyCertificate } from './verify-certificate.ts'
 
 const program = new Command('custodian')
-  .description('Custodian: the machinery behind a SaaS security policy’s promises. Configure with CUSTODIAN_* variables (see README).')
+  .description(
+    'Custodian: the machinery behind a SaaS security policy’s promises. Configure with CUSTODIAN_* variables (see README).',
+  )
   .exitOverride()
 registerInit(program)
 registerServe(program)
@@ -31,7 +33,9 @@ try {
     process.stderr.write(`${error.message}\n`)
     process.exitCode = 2
   } else {
-    process.stderr.write(`custodian: ${isAppError(error) ? `${error.code}: ${error.message}` : (error as Error).message}\n`)
+    process.stderr.write(
+      `custodian: ${isAppError(error) ? `${error.code}: ${error.message}` : (error as Error).message}\n`,
+    )
     process.exitCode = 1
   }
 }

@@ -9,7 +9,9 @@ import { printMigrationProgress } from '../db/migrate.ts'
 export function registerInit(program: Command): void {
   program
     .command('init')
-    .description('create the data directory and keys, apply migrations, and print a one-time bootstrap token (valid 1 hour); with CUSTODIAN_ROOT_KEY_PROVIDER=shamir, split a new root key and print its unseal shares once')
+    .description(
+      'create the data directory and keys, apply migrations, and print a one-time bootstrap token (valid 1 hour); with CUSTODIAN_ROOT_KEY_PROVIDER=shamir, split a new root key and print its unseal shares once',
+    )
     .option('--json', 'print {"bootstrapToken": "…"} (and "unsealShares") for automation')
     .option('--shares <m>', 'shamir: how many unseal shares to make', '5')
     .option('--threshold <n>', 'shamir: how many shares unseal the vault', '3')
@@ -26,7 +28,12 @@ export function registerInit(program: Command): void {
         const bootstrapped = await identity.auth.isBootstrapped()
         const issued = bootstrapped ? undefined : await identity.auth.issueBootstrapToken()
         if (options.json) {
-          printJson({ ...(issued === undefined ? { bootstrapped: true } : { bootstrapToken: issued.token, expiresAt: issued.expiresAt.toISOString() }), ...(unsealShares === undefined ? {} : { unsealShares }) })
+          printJson({
+            ...(issued === undefined
+              ? { bootstrapped: true }
+              : { bootstrapToken: issued.token, expiresAt: issued.expiresAt.toISOString() }),
+            ...(unsealShares === undefined ? {} : { unsealShares }),
+          })
           return
         }
         if (unsealShares !== undefined) {

@@ -21,7 +21,9 @@ export function registerKeys(program: Command): void {
     .description('key versions and rewrap progress of an org')
     .requiredOption('--org <id>', 'org id')
     .action(async (options: { org: string }) => {
-      await withServices({ createRootKey: false }, async ({ vault }) => printJson(await vault.rotation.status(options.org)))
+      await withServices({ createRootKey: false }, async ({ vault }) =>
+        printJson(await vault.rotation.status(options.org)),
+      )
     })
 
   keys
@@ -33,7 +35,14 @@ export function registerKeys(program: Command): void {
       if ((options.org === undefined) === (options.all !== true)) throw new Error('give exactly one of --org and --all')
       await withServices({ createRootKey: false }, async ({ vault, runtime }) => {
         const orgs = options.all
-          ? (await runtime.database.kysely.selectFrom('org_keys').select('org_id').distinct().where('state', '=', 'active').execute()).map((r) => r.org_id)
+          ? (
+              await runtime.database.kysely
+                .selectFrom('org_keys')
+                .select('org_id')
+                .distinct()
+                .where('state', '=', 'active')
+                .execute()
+            ).map((r) => r.org_id)
           : [options.org as string]
         for (const orgId of orgs) {
           const rotated = await vault.rotation.rotate(orgId, CLI, META)
@@ -54,7 +63,9 @@ export function registerKeys(program: Command): void {
 
   keys
     .command('rotate-root')
-    .description('make a new root key and rewrap every org key under it. local: a new key file; pkcs11: a new key in the HSM (the old one is relabelled and kept); shamir: reads the current unseal shares from standard input and prints the new shares. Stop the service first in embedded mode; restart (and unseal) every process afterwards otherwise')
+    .description(
+      'make a new root key and rewrap every org key under it. local: a new key file; pkcs11: a new key in the HSM (the old one is relabelled and kept); shamir: reads the current unseal shares from standard input and prints the new shares. Stop the service first in embedded mode; restart (and unseal) every process afterwards otherwise',
+    )
     .option('--shares <m>', 'shamir: how many new shares', '5')
     .option('--threshold <n>', 'shamir: how many new shares unseal', '3')
     .action(async (options: { shares: string; threshold: string }) => {
@@ -83,7 +94,9 @@ export function registerKeys(program: Command): void {
           const fresh = createShamirProvider(made.meta)
           for (const share of made.shares.slice(0, made.meta.threshold)) await fresh.submitShare(share)
           // Printed before the rotation commits: once it has, only these shares open the vault.
-          process.stdout.write(`New unseal shares (any ${made.meta.threshold} of ${made.shares.length}); the old shares stop working:\n${made.shares.map((s, i) => `  share ${i + 1}: ${s}\n`).join('')}`)
+          process.stdout.write(
+            `New unseal shares (any ${made.meta.threshold} of ${made.shares.length}); the old shares stop working:\n${made.shares.map((s, i) => `  share ${i + 1}: ${s}\n`).join('')}`,
+          )
           target = fresh
           finish = () => swap(config.shamirFile, next)
         }
@@ -91,7 +104,15 @@ export function registerKeys(program: Command): void {
         const count = await withOwner(runtime.database.kysely, async (trx) => {
           const n = await vault.keyring.rewrapAllUnder(trx, target)
           if (providerOrg !== undefined) {
-            await vault.audit.append(trx, { orgId: providerOrg, actor: CLI, action: 'root_key.rotate', target: { type: 'root_key', id: target.keyId() }, outcome: 'success', details: { from, orgKeys: n, provider: config.rootKeyProvider }, meta: META })
+            await vault.audit.append(trx, {
+              orgId: providerOrg,
+              actor: CLI,
+              action: 'root_key.rotate',
+              target: { type: 'root_key', id: target.keyId() },
+              outcome: 'success',
+              details: { from, orgKeys: n, provider: config.rootKeyProvider },
+              meta: META,
+            })
           }
           return n
         })

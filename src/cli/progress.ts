@@ -2,7 +2,10 @@
  * A progress bar on a terminal (redrawn in place), plain lines otherwise (logs, CI):
  * at most one line per 10 %.
  */
-export function progressBar(label: string, out: NodeJS.WriteStream = process.stdout): { update(done: number, total: number): void; finish(): void } {
+export function progressBar(
+  label: string,
+  out: NodeJS.WriteStream = process.stdout,
+): { update(done: number, total: number): void; finish(): void } {
   let lastDecile = -1
   return {
     update(done, total) {
@@ -10,7 +13,9 @@ export function progressBar(label: string, out: NodeJS.WriteStream = process.std
       if (out.isTTY) {
         const width = 30
         const filled = Math.round(fraction * width)
-        out.write(`\r${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.floor(fraction * 100)}% ${done}/${total}`)
+        out.write(
+          `\r${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.floor(fraction * 100)}% ${done}/${total}`,
+        )
         return
       }
       const decile = Math.floor(fraction * 10)

@@ -26,7 +26,8 @@ export function registerUnseal(program: Command): void {
         const share = line.trim()
         if (share === '') continue
         const response = await post(url, '/v1/vault/unseal', { share }, ca)
-        if (response.status !== 200) throw new Error(`unseal refused (${response.status}): ${String(response.body.detail ?? response.body.code)}`)
+        if (response.status !== 200)
+          throw new Error(`unseal refused (${response.status}): ${String(response.body.detail ?? response.body.code)}`)
         status = response.body as typeof status
         process.stdout.write(status?.sealed ? `share accepted: ${status.progress}/${status.threshold}\n` : 'unsealed\n')
         if (status?.sealed === false) break
@@ -36,11 +37,24 @@ export function registerUnseal(program: Command): void {
     })
 }
 
-function post(url: URL, route: string, body: unknown, ca: Buffer | undefined): Promise<{ status: number; body: Record<string, unknown> }> {
+function post(
+  url: URL,
+  route: string,
+  body: unknown,
+  ca: Buffer | undefined,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body)
     const req = request(
-      { host: url.hostname, port: url.port || 443, path: route, method: 'POST', ca, servername: url.hostname, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      {
+        host: url.hostname,
+        port: url.port || 443,
+        path: route,
+        method: 'POST',
+        ca,
+        servername: url.hostname,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
       (res) => {
         let text = ''
         res.on('data', (c: Buffer) => (text += c.toString()))

@@ -14,7 +14,10 @@ export function registerVerifyCertificate(program: Command): void {
   program
     .command('verify-certificate')
     .description('verify a signed erasure or offboarding certificate offline; exits 1 if it does not verify')
-    .requiredOption('--file <path>', 'the certificate: a compact JWS (the `jws` field the API returns), or a JSON file holding one in `jws`')
+    .requiredOption(
+      '--file <path>',
+      'the certificate: a compact JWS (the `jws` field the API returns), or a JSON file holding one in `jws`',
+    )
     .requiredOption('--public-key <base64url>', 'the Ed25519 public key to trust (from GET /v1/audit/keys)')
     .option('--subject <id>', 'with --salt: check that the certificate names this data subject')
     .option('--salt <base64url>', 'the salt handed over with the certificate')
@@ -40,12 +43,17 @@ export function registerVerifyCertificate(program: Command): void {
         }
         const expected = `sha256:${createHash('sha256').update(Buffer.from(options.salt, 'base64url')).update(options.subject, 'utf8').digest('hex')}`
         if ((payload.subject as { commitment?: unknown } | undefined)?.commitment !== expected) {
-          process.stdout.write('FAIL the signature is valid, but the certificate does not name that subject (or the salt is wrong)\n')
+          process.stdout.write(
+            'FAIL the signature is valid, but the certificate does not name that subject (or the salt is wrong)\n',
+          )
           process.exitCode = 1
           return
         }
       }
       if (options.json) process.stdout.write(`${JSON.stringify(payload, null, 2)}\n`)
-      else process.stdout.write(`OK   ${String(payload.type)} certificate ${String(payload.id)} for org ${String(payload.org)}, issued ${String(payload.issuedAt)}, signed by ${ed25519KeyId(Buffer.from(options.publicKey, 'base64url'))}\n`)
+      else
+        process.stdout.write(
+          `OK   ${String(payload.type)} certificate ${String(payload.id)} for org ${String(payload.org)}, issued ${String(payload.issuedAt)}, signed by ${ed25519KeyId(Buffer.from(options.publicKey, 'base64url'))}\n`,
+        )
     })
 }

@@ -33,7 +33,8 @@ export function seal(key: Buffer, plaintext: Buffer, aad: string): Buffer {
 
 export function open(key: Buffer, sealed: Uint8Array, aad: string): Buffer {
   const data = Buffer.from(sealed)
-  if (data.length < 1 + NONCE_BYTES + TAG_BYTES || data[0] !== FORMAT_V1) throw new DecryptionError('unknown ciphertext format')
+  if (data.length < 1 + NONCE_BYTES + TAG_BYTES || data[0] !== FORMAT_V1)
+    throw new DecryptionError('unknown ciphertext format')
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(1, 1 + NONCE_BYTES))
     decipher.setAAD(Buffer.from(aad, 'utf8'))

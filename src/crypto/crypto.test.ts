@@ -35,7 +35,10 @@ describe('credentials', () => {
     assert.ok(parsed)
     assert.equal(parsed.id, issued.id)
     assert.ok(secretMatches(parsed.secret, issued.secretHash))
-    assert.equal(secretMatches(`${parsed.secret.slice(0, -1)}A`, issued.secretHash) && !parsed.secret.endsWith('A'), false)
+    assert.equal(
+      secretMatches(`${parsed.secret.slice(0, -1)}A`, issued.secretHash) && !parsed.secret.endsWith('A'),
+      false,
+    )
     assert.equal(parseToken('cst_ses', issued.token), undefined)
     assert.equal(parseToken('cst_api', `${issued.token}x`), undefined)
     assert.equal(parseToken('cst_api', ''), undefined)

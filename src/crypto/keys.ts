@@ -1,4 +1,13 @@
-import { createHash, createHmac, createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from 'node:crypto'
+import {
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  hkdfSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto'
 
 /**
  * Keys derived from the root key with HKDF-SHA256, one per purpose, so that no key serves
@@ -24,7 +33,11 @@ export interface Signer {
 }
 
 export function ed25519FromSeed(seed: Buffer): Signer {
-  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' })
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  })
   const publicKey = createPublicKey(privateKey)
   const raw = rawEd25519PublicKey(publicKey)
   return {

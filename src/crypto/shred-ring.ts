@@ -59,16 +59,20 @@ export interface ShredRing {
 
 export function createShredRing(file: string): ShredRing {
   let cache: { mtimeMs: number; size: number; ring: RingFile } | undefined
-  const aad = (bucket: number, epoch: number, object: string) => contextAad({ purpose: 'shred-ring', org: `bucket-${bucket}`, object, version: epoch })
+  const aad = (bucket: number, epoch: number, object: string) =>
+    contextAad({ purpose: 'shred-ring', org: `bucket-${bucket}`, object, version: epoch })
 
   function load(): RingFile {
     let stat: ReturnType<typeof statSync>
     try {
       stat = statSync(file)
     } catch {
-      throw new ShredRingError(`the shred ring ${file} does not exist; it is created at the first start (and must never be lost while the database holds personal data)`)
+      throw new ShredRingError(
+        `the shred ring ${file} does not exist; it is created at the first start (and must never be lost while the database holds personal data)`,
+      )
     }
-    if ((stat.mode & 0o077) !== 0) throw new ShredRingError(`the shred ring ${file} is readable by group or others; run chmod 600 on it`)
+    if ((stat.mode & 0o077) !== 0)
+      throw new ShredRingError(`the shred ring ${file} is readable by group or others; run chmod 600 on it`)
     if (cache !== undefined && cache.mtimeMs === stat.mtimeMs && cache.size === stat.size) return cache.ring
     const ring = JSON.parse(readFileSync(file, 'utf8')) as RingFile
     if ((ring.format as unknown) !== 'custodian-shred-ring/1') throw new ShredRingError(`${file} is not a shred ring`)
@@ -79,7 +83,9 @@ export function createShredRing(file: string): ShredRing {
   function keyOf(bucket: number, epoch: number): Buffer {
     const encoded = load().buckets[String(bucket)]?.[String(epoch)]
     if (encoded === undefined) {
-      throw new ShredRingError(`epoch ${epoch} of shred-ring bucket ${bucket} is not in ${file}: it was retired by an erasure (its data is gone by design), or this process does not share the deployment's ring file`)
+      throw new ShredRingError(
+        `epoch ${epoch} of shred-ring bucket ${bucket} is not in ${file}: it was retired by an erasure (its data is gone by design), or this process does not share the deployment's ring file`,
+      )
     }
     return Buffer.from(encoded, 'base64url')
   }
@@ -152,7 +158,8 @@ export function createShredRing(file: string): ShredRing {
       cache = undefined
       const ring = load()
       const epochs = { ...(ring.buckets[String(bucket)] ?? {}) }
-      if (Object.keys(epochs).length <= 1 && epochs[String(epoch)] !== undefined) throw new ShredRingError(`epoch ${epoch} is the only one of bucket ${bucket}`)
+      if (Object.keys(epochs).length <= 1 && epochs[String(epoch)] !== undefined)
+        throw new ShredRingError(`epoch ${epoch} is the only one of bucket ${bucket}`)
       ring.buckets[String(bucket)] = Object.fromEntries(Object.entries(epochs).filter(([e]) => e !== String(epoch)))
       write(ring)
     },
@@ -169,9 +176,13 @@ export async function ensureShredRing(ring: ShredRing, db: Kysely<DB>): Promise<
   await db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtext('custodian:shred-ring'))`.execute(trx)
     if (ring.exists()) return
-    const sealed = await sql<{ n: number }>`SELECT count(*)::int AS n FROM subject_keys WHERE ring_epoch IS NOT NULL`.execute(trx)
+    const sealed = await sql<{
+      n: number
+    }>`SELECT count(*)::int AS n FROM subject_keys WHERE ring_epoch IS NOT NULL`.execute(trx)
     if (Number(sealed.rows[0]?.n ?? 0) > 0) {
-      throw new ShredRingError(`the shred ring ${ring.file} is missing, but the database holds subject keys sealed by it; restore the file (CUSTODIAN_SHRED_RING_FILE) — without it that personal data cannot be read`)
+      throw new ShredRingError(
+        `the shred ring ${ring.file} is missing, but the database holds subject keys sealed by it; restore the file (CUSTODIAN_SHRED_RING_FILE) — without it that personal data cannot be read`,
+      )
     }
     ring.create()
   })

@@ -61,7 +61,11 @@ export function pgliteParsers(): Record<number, (value: string) => unknown> {
   return { [INT8_OID]: (value: string) => Number(value) }
 }
 
-async function wrapPGlite(pglite: PGlite, lock: DataDirLock | undefined, wrap: (dialect: Dialect) => Dialect): Promise<Database> {
+async function wrapPGlite(
+  pglite: PGlite,
+  lock: DataDirLock | undefined,
+  wrap: (dialect: Dialect) => Dialect,
+): Promise<Database> {
   await assertDurableCommits(pglite)
   const kysely = new Kysely<DB>({ dialect: wrap(new PGliteDialect({ pglite })) })
   return {

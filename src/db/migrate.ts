@@ -68,7 +68,10 @@ function migrator(db: Kysely<DB>, progress?: (event: MigrationProgress) => void)
       progress?.({ kind: 'applied', name, ms: Math.round(performance.now() - started) })
     },
   })
-  const migrations = progress === undefined ? MIGRATIONS : Object.fromEntries(Object.entries(MIGRATIONS).map(([name, m]) => [name, timed(name, m)]))
+  const migrations =
+    progress === undefined
+      ? MIGRATIONS
+      : Object.fromEntries(Object.entries(MIGRATIONS).map(([name, m]) => [name, timed(name, m)]))
   return new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
@@ -82,7 +85,10 @@ function migrator(db: Kysely<DB>, progress?: (event: MigrationProgress) => void)
  * `progress` hears the pending list, each migration as it is applied with its time, and
  * the end — nothing when the schema is current.
  */
-export async function migrateToLatest(db: Kysely<DB>, progress?: (event: MigrationProgress) => void): Promise<string[]> {
+export async function migrateToLatest(
+  db: Kysely<DB>,
+  progress?: (event: MigrationProgress) => void,
+): Promise<string[]> {
   const started = performance.now()
   if (progress !== undefined) {
     const pending = await pendingMigrations(db)
@@ -96,9 +102,12 @@ export async function migrateToLatest(db: Kysely<DB>, progress?: (event: Migrati
   }
   if (result.error !== undefined) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
-    throw new Error(`migration ${failed} failed: ${result.error instanceof Error ? result.error.message : JSON.stringify(result.error)}`, {
-      cause: result.error,
-    })
+    throw new Error(
+      `migration ${failed} failed: ${result.error instanceof Error ? result.error.message : JSON.stringify(result.error)}`,
+      {
+        cause: result.error,
+      },
+    )
   }
   return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
 }
@@ -120,13 +129,17 @@ export function printMigrationProgress(write: (line: string) => void): (event: M
         write(`Database: created in ${(event.ms / 1000).toFixed(1)} s`)
         break
       case 'start':
-        write(`Database: applying ${event.pending.length} migration${event.pending.length === 1 ? '' : 's'} (a first start takes a while)…`)
+        write(
+          `Database: applying ${event.pending.length} migration${event.pending.length === 1 ? '' : 's'} (a first start takes a while)…`,
+        )
         break
       case 'applied':
         write(`  migration ${event.name} applied in ${event.ms} ms`)
         break
       case 'done':
-        write(`Database: ${event.applied} migration${event.applied === 1 ? '' : 's'} committed in ${(event.ms / 1000).toFixed(1)} s`)
+        write(
+          `Database: ${event.applied} migration${event.applied === 1 ? '' : 's'} committed in ${(event.ms / 1000).toFixed(1)} s`,
+        )
         break
     }
   }

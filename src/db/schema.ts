@@ -9,4 +9,13 @@ import type { ResponseTables } from '../modules/response/response.tables.ts'
 import type { DisclosureTables } from '../modules/disclosure/disclosure.tables.ts'
 
 /** The whole database as Kysely sees it: the union of each module's tables. */
-export interface DB extends IdentityTables, AccessTables, AuditTables, VaultTables, NotifyTables, GovernanceTables, PrivacyTables, ResponseTables, DisclosureTables {}
+export interface DB
+  extends IdentityTables,
+    AccessTables,
+    AuditTables,
+    VaultTables,
+    NotifyTables,
+    GovernanceTables,
+    PrivacyTables,
+    ResponseTables,
+    DisclosureTables {}

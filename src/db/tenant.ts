@@ -21,14 +21,18 @@ export async function withOrg<T>(db: Kysely<DB>, orgId: string, fn: (trx: Trx) =
   if (!UUID.test(orgId)) throw new Error('withOrg: org id is not a UUID')
   if (!ONE_ROUND_TRIP_BEGIN.has(db)) {
     return db.transaction().execute(async (trx) => {
-      await sql`SELECT set_config('custodian.org_id', ${orgId}, true), set_config('role', ${APP_ROLE}, true)`.execute(trx)
+      await sql`SELECT set_config('custodian.org_id', ${orgId}, true), set_config('role', ${APP_ROLE}, true)`.execute(
+        trx,
+      )
       return fn(trx)
     })
   }
   // PostgreSQL over the network: BEGIN and the tenant settings in one round trip (a
   // simple-protocol batch; the org id is a checked UUID, so inlining it is safe).
   return db.connection().execute(async (connection) => {
-    await sql.raw(`BEGIN; SELECT set_config('custodian.org_id', '${orgId}', true), set_config('role', '${APP_ROLE}', true)`).execute(connection)
+    await sql
+      .raw(`BEGIN; SELECT set_config('custodian.org_id', '${orgId}', true), set_config('role', '${APP_ROLE}', true)`)
+      .execute(connection)
     let result: T
     try {
       result = await fn(connection as unknown as Trx)

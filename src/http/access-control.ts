@@ -55,7 +55,8 @@ export function registerAccessControl(
       csrfHeader: headerOf(request, 'x-csrf-token'),
       unsafeMethod: !SAFE_METHODS.has(request.method),
     })
-    if (principal === null) throw new AppError('UNAUTHENTICATED', 'sign in, or send a valid API token as Authorization: Bearer')
+    if (principal === null)
+      throw new AppError('UNAUTHENTICATED', 'sign in, or send a valid API token as Authorization: Bearer')
     request.principal = principal
     // P2.9: whatever the credential, its org's allowlist decides where it may be used from.
     if (!allowlistOf(principal.policy.ipAllowlist).allows(request.ip)) {
@@ -68,15 +69,33 @@ export function registerAccessControl(
       acting = await underGrant(request, principal, requested)
     }
     if ('permission' in access && !acting.permissions.has(access.permission)) {
-      throw new AppError('FORBIDDEN', `this needs the ${access.permission} permission`, { permission: access.permission })
+      throw new AppError('FORBIDDEN', `this needs the ${access.permission} permission`, {
+        permission: access.permission,
+      })
     }
     enforceSecondFactor(acting, request.routeOptions.config)
     if (acting.grant !== undefined && grants !== undefined) {
       // Every use is in the org's log before anything runs; if it cannot be, nothing runs.
       try {
-        await grants.recordUse({ id: acting.grant.id, orgId: acting.orgId, permissions: acting.permissions, secretIds: acting.grant.secretIds, ipAllowlist: acting.policy.ipAllowlist }, acting, `${request.method} ${request.routeOptions.url}`, request.meta)
+        await grants.recordUse(
+          {
+            id: acting.grant.id,
+            orgId: acting.orgId,
+            permissions: acting.permissions,
+            secretIds: acting.grant.secretIds,
+            ipAllowlist: acting.policy.ipAllowlist,
+          },
+          acting,
+          `${request.method} ${request.routeOptions.url}`,
+          request.meta,
+        )
       } catch (error) {
-        throw new AppError('AUDIT_UNAVAILABLE', 'the use of this grant could not be recorded, so the request was not performed', {}, { cause: error })
+        throw new AppError(
+          'AUDIT_UNAVAILABLE',
+          'the use of this grant could not be recorded, so the request was not performed',
+          {},
+          { cause: error },
+        )
       }
     }
     if ('permission' in access && usage !== undefined) await usage.record(acting, access.permission)
@@ -91,7 +110,13 @@ export function registerAccessControl(
    */
   async function underGrant(request: FastifyRequest, principal: Principal, requested: string): Promise<Principal> {
     const grantId = headerOf(request, 'x-custodian-grant')
-    const eligible = grants !== undefined && grantId !== undefined && UUID.test(grantId) && UUID.test(requested) && principal.orgKind === 'provider' && principal.kind === 'user'
+    const eligible =
+      grants !== undefined &&
+      grantId !== undefined &&
+      UUID.test(grantId) &&
+      UUID.test(requested) &&
+      principal.orgKind === 'provider' &&
+      principal.kind === 'user'
     if (!eligible) throw new AppError('NOT_FOUND', 'no such org')
     const orgId = requested.toLowerCase()
     const meta = { ...request.meta, grantId: grantId.toLowerCase() }
@@ -139,7 +164,10 @@ export function registerAccessControl(
     const orgId = principal?.orgId ?? (await auth.providerOrgId())
     if (orgId === undefined) return // not bootstrapped: there is no org to record it in
     if (principal === null && !limiter.allow(request.ip)) {
-      request.log.warn({ ip: request.ip }, 'unauthenticated refusals from this address exceed the audit budget; not recorded')
+      request.log.warn(
+        { ip: request.ip },
+        'unauthenticated refusals from this address exceed the audit budget; not recorded',
+      )
       return
     }
     const requestedOrg = (request.params as { orgId?: string } | undefined)?.orgId
@@ -153,9 +181,13 @@ export function registerAccessControl(
         status: error.status,
         code: error.code,
         ...(error.extras.permission === undefined ? {} : { permission: error.extras.permission }),
-        ...(error.extras.missingPermissions === undefined ? {} : { missingPermissions: error.extras.missingPermissions }),
+        ...(error.extras.missingPermissions === undefined
+          ? {}
+          : { missingPermissions: error.extras.missingPermissions }),
         // Only an org id is kept: a path segment can carry anything, a misplaced credential included.
-        ...(requestedOrg !== undefined && requestedOrg !== orgId ? { requestedOrg: UUID.test(String(requestedOrg)) ? String(requestedOrg).toLowerCase() : '(not an org id)' } : {}),
+        ...(requestedOrg !== undefined && requestedOrg !== orgId
+          ? { requestedOrg: UUID.test(String(requestedOrg)) ? String(requestedOrg).toLowerCase() : '(not an org id)' }
+          : {}),
       },
       // Unset when the refusal comes before the hook that sets it, whatever its declared type says.
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
@@ -175,16 +207,25 @@ function enforceSecondFactor(principal: Principal, config: RouteGuards): void {
   const session = principal.via.type === 'session'
   if (principal.policy.require2fa && config.mfaExempt !== true) {
     if (!principal.mfa.enrolled) {
-      throw new AppError('MFA_ENROLMENT_REQUIRED', 'this org requires two-factor authentication: enrol first (POST /v1/me/2fa/totp)')
+      throw new AppError(
+        'MFA_ENROLMENT_REQUIRED',
+        'this org requires two-factor authentication: enrol first (POST /v1/me/2fa/totp)',
+      )
     }
     if (session && principal.mfa.at === null) {
-      throw new AppError('STEP_UP_REQUIRED', 'this session has not passed a second factor yet: POST /v1/me/step-up with a code')
+      throw new AppError(
+        'STEP_UP_REQUIRED',
+        'this session has not passed a second factor yet: POST /v1/me/step-up with a code',
+      )
     }
   }
   if (config.stepUp === true && session && principal.mfa.enrolled) {
     const at = principal.mfa.at
     if (at === null || Date.now() - at.getTime() > principal.policy.stepUpMinutes * 60_000) {
-      throw new AppError('STEP_UP_REQUIRED', `this action needs a second factor within the last ${principal.policy.stepUpMinutes} minutes: POST /v1/me/step-up with a code`)
+      throw new AppError(
+        'STEP_UP_REQUIRED',
+        `this action needs a second factor within the last ${principal.policy.stepUpMinutes} minutes: POST /v1/me/step-up with a code`,
+      )
     }
   }
 }

@@ -4,7 +4,10 @@ import { findBadText, MAX_INPUT_DEPTH } from './input.ts'
 
 describe('findBadText (issue 11 K4)', () => {
   it('accepts well-formed text, paired surrogates included', () => {
-    assert.equal(findBadText({ name: 'Zoë 😀', tags: ['a', 'b'], nested: { 'ключ': [1, null, true] } }, '/body'), undefined)
+    assert.equal(
+      findBadText({ name: 'Zoë 😀', tags: ['a', 'b'], nested: { ключ: [1, null, true] } }, '/body'),
+      undefined,
+    )
   })
 
   it('names a lone surrogate in a value, an array item or a key by JSON pointer', () => {

@@ -33,10 +33,18 @@ export function registerInputGuards(app: FastifyInstance): void {
 
   app.addHook('preValidation', async (request) => {
     normalizeEmptyBody(request)
-    for (const [part, value] of [['params', request.params], ['query', request.query], ['body', request.body]] as const) {
+    for (const [part, value] of [
+      ['params', request.params],
+      ['query', request.query],
+      ['body', request.body],
+    ] as const) {
       const problem = findBadText(value, `/${part}`)
       if (problem !== undefined) {
-        throw new AppError('VALIDATION_FAILED', `text must be well-formed Unicode without U+0000, nested at most ${MAX_INPUT_DEPTH} levels`, { errors: [problem] })
+        throw new AppError(
+          'VALIDATION_FAILED',
+          `text must be well-formed Unicode without U+0000, nested at most ${MAX_INPUT_DEPTH} levels`,
+          { errors: [problem] },
+        )
       }
     }
   })
@@ -50,7 +58,9 @@ function normalizeEmptyBody(request: FastifyRequest): void {
       request.body = undefined
       return
     }
-    throw new AppError('VALIDATION_FAILED', 'this endpoint takes no request body (or an empty JSON object)', { errors: [{ path: '/body', message: 'must be empty' }] })
+    throw new AppError('VALIDATION_FAILED', 'this endpoint takes no request body (or an empty JSON object)', {
+      errors: [{ path: '/body', message: 'must be empty' }],
+    })
   }
   const needsNothing = (schema.required ?? []).length === 0 && (schema.minProperties ?? 0) === 0
   if (body === undefined && needsNothing) request.body = {}

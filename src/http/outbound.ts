@@ -19,7 +19,16 @@ import { parseCidr } from '../modules/identity/ip-allowlist.ts'
  * that resolves to a public address when registered and to a private one later (DNS
  * rebinding) is refused at delivery without a connection being attempted.
  */
-export type OutboundFetch = (url: string, init: { method: string; headers: Record<string, string>; body?: string | URLSearchParams | undefined; signal?: AbortSignal | undefined; redirect?: 'manual' | 'error' | 'follow' }) => Promise<Response>
+export type OutboundFetch = (
+  url: string,
+  init: {
+    method: string
+    headers: Record<string, string>
+    body?: string | URLSearchParams | undefined
+    signal?: AbortSignal | undefined
+    redirect?: 'manual' | 'error' | 'follow'
+  },
+) => Promise<Response>
 
 /** Resolves a host name to every address it has (tests pass their own; never the network). */
 export type Resolve = (hostname: string) => Promise<{ address: string; family: number }[]>
@@ -38,16 +47,45 @@ export class DestinationRefused extends Error {
 
 // IANA special-purpose registries (RFC 6890 and successors): nothing a webhook should reach.
 const SPECIAL_V4: [string, number][] = [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
-  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
 ]
 const SPECIAL_V6: [string, number][] = [
-  ['::', 96], ['64:ff9b::', 96], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 23],
-  ['2001:db8::', 32], ['2002::', 16], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
+  ['::', 96],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['100::', 64],
+  ['2001::', 23],
+  ['2001:db8::', 32],
+  ['2002::', 16],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['fec0::', 10],
+  ['ff00::', 8],
 ]
 /** Cloud metadata services by name: refused whatever they resolve to. */
-const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'instance-data', 'instance-data.ec2.internal', 'metadata.azure.internal', 'metadata.tencentyun.com'])
+const METADATA_NAMES = new Set([
+  'metadata',
+  'metadata.google.internal',
+  'metadata.goog',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.azure.internal',
+  'metadata.tencentyun.com',
+])
 
 const special = new BlockList()
 for (const [network, prefix] of SPECIAL_V4) special.addSubnet(network, prefix, 'ipv4')
@@ -77,7 +115,9 @@ export interface DestinationGuard {
   lookup: LookupFunction
 }
 
-export function createDestinationGuard(options: { allow?: readonly string[]; resolve?: Resolve | undefined } = {}): DestinationGuard {
+export function createDestinationGuard(
+  options: { allow?: readonly string[]; resolve?: Resolve | undefined } = {},
+): DestinationGuard {
   const allowed = new BlockList()
   for (const range of options.allow ?? []) {
     const parsed = parseCidr(range)
@@ -92,9 +132,12 @@ export function createDestinationGuard(options: { allow?: readonly string[]; res
     if (family === 0) throw new DestinationRefused(`${raw} is not an IP address`)
     const type = family === 4 ? 'ipv4' : 'ipv6'
     // A mapped form `unmap` did not recognise: refused rather than guessed.
-    if (type === 'ipv6' && mapped.check(address, 'ipv6')) throw new DestinationRefused(`${raw} is an IPv4-mapped address in an unexpected form`)
+    if (type === 'ipv6' && mapped.check(address, 'ipv6'))
+      throw new DestinationRefused(`${raw} is an IPv4-mapped address in an unexpected form`)
     if (special.check(address, type) && !allowed.check(address, type)) {
-      throw new DestinationRefused(`${raw} is a loopback, private, link-local or other special-purpose address; an operator can allow its range in CUSTODIAN_OUTBOUND_ALLOW`)
+      throw new DestinationRefused(
+        `${raw} is a loopback, private, link-local or other special-purpose address; an operator can allow its range in CUSTODIAN_OUTBOUND_ALLOW`,
+      )
     }
   }
 
@@ -119,8 +162,16 @@ export function createDestinationGuard(options: { allow?: readonly string[]; res
       if (isIP(host) !== 0) checkAddress(host)
       else await resolveChecked(host)
     },
-    lookup: ((hostname: string, lookupOptions: { all?: boolean } | number | ((...args: unknown[]) => void), callback?: (...args: unknown[]) => void) => {
-      const done = (typeof lookupOptions === 'function' ? lookupOptions : callback) as (error: Error | null, address?: unknown, family?: number) => void
+    lookup: ((
+      hostname: string,
+      lookupOptions: { all?: boolean } | number | ((...args: unknown[]) => void),
+      callback?: (...args: unknown[]) => void,
+    ) => {
+      const done = (typeof lookupOptions === 'function' ? lookupOptions : callback) as (
+        error: Error | null,
+        address?: unknown,
+        family?: number,
+      ) => void
       const all = typeof lookupOptions === 'object' && lookupOptions.all === true
       resolveChecked(hostname).then(
         (addresses) => (all ? done(null, addresses) : done(null, addresses[0]?.address, addresses[0]?.family)),
@@ -144,7 +195,9 @@ export function trustedCas(caFile: string | undefined): string[] | undefined {
 }
 
 /** Outbound fetch through the destination guard; `guard` is shared with registration-time checks. */
-export function createOutboundFetch(optionsOrCaFile: OutboundOptions | string | undefined = {}): OutboundFetch & { guard: DestinationGuard } {
+export function createOutboundFetch(
+  optionsOrCaFile: OutboundOptions | string | undefined = {},
+): OutboundFetch & { guard: DestinationGuard } {
   // A bare CA file (the earlier signature) still gets the guard, with no range allowed.
   const options: OutboundOptions = typeof optionsOrCaFile === 'object' ? optionsOrCaFile : { caFile: optionsOrCaFile }
   const guard = createDestinationGuard(options)
@@ -164,6 +217,7 @@ export function createOutboundFetch(optionsOrCaFile: OutboundOptions | string | 
       connect(connectOptions, callback)
     },
   })
-  const fetch = (url: string, init: Parameters<OutboundFetch>[1]) => undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response> // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici's own fetch and Response types differ from the global ones this module exposes
+  const fetch = (url: string, init: Parameters<OutboundFetch>[1]) =>
+    undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response> // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici's own fetch and Response types differ from the global ones this module exposes
   return Object.assign(fetch, { guard })
 }

@@ -31,9 +31,12 @@ export function toAppError(error: unknown): AppError {
       return new AppError('BAD_REQUEST', 'the body is not valid JSON')
   }
   if (fastifyError.statusCode === 429) return new AppError('RATE_LIMITED', 'too many requests; slow down')
-  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return new AppError('BAD_REQUEST', 'the body is not valid JSON')
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400)
+    return new AppError('BAD_REQUEST', 'the body is not valid JSON')
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    const byStatus = (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).find(([, s]) => s === fastifyError.statusCode)
+    const byStatus = (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).find(
+      ([, s]) => s === fastifyError.statusCode,
+    )
     return new AppError(byStatus?.[0] ?? 'BAD_REQUEST', 'the request could not be processed')
   }
   const state = sqlState(error)
@@ -41,7 +44,8 @@ export function toAppError(error: unknown): AppError {
   if (state === '22021' || state === '22P05' || state === '54000' || state === '22001') {
     return new AppError('VALIDATION_FAILED', 'a value cannot be stored as given', {}, { cause: error })
   }
-  if (isDatabaseUnavailable(error)) return new AppError('SERVICE_UNAVAILABLE', 'the database is unavailable; try again', {}, { cause: error })
+  if (isDatabaseUnavailable(error))
+    return new AppError('SERVICE_UNAVAILABLE', 'the database is unavailable; try again', {}, { cause: error })
   return new AppError('INTERNAL', 'internal error', {}, { cause: error })
 }
 
@@ -62,7 +66,9 @@ function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE') return true
   // node-postgres' own messages for a connection lost or never made.
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(message)
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+    message,
+  )
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
@@ -86,15 +92,28 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
 
 function titleOf(status: number): string {
   const titles: Record<number, string> = {
-    400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-    406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
-    429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+    400: 'Bad Request',
+    401: 'Unauthorized',
+    403: 'Forbidden',
+    404: 'Not Found',
+    405: 'Method Not Allowed',
+    406: 'Not Acceptable',
+    409: 'Conflict',
+    413: 'Content Too Large',
+    415: 'Unsupported Media Type',
+    429: 'Too Many Requests',
+    500: 'Internal Server Error',
+    503: 'Service Unavailable',
   }
   return titles[status] ?? 'Error'
 }
 
 export function registerNotFound(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
-    sendProblem(request, reply, new AppError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+    sendProblem(
+      request,
+      reply,
+      new AppError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),
+    )
   })
 }

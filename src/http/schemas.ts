@@ -7,10 +7,22 @@ export const Strict = { additionalProperties: false } as const
 
 export const Uuid = Type.String({ format: 'uuid', description: 'UUID' })
 /** One plain mailbox (addr-spec only), as src/email-address.ts parses it: the app registers that parser as the `email` format. */
-export const Email = Type.String({ format: 'email', maxLength: 254, description: 'one plain email address (local@domain): no display name, comment, group, quoted local part or IP literal' })
-export const Password = Type.String({ minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_LENGTH, description: `${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters` })
+export const Email = Type.String({
+  format: 'email',
+  maxLength: 254,
+  description:
+    'one plain email address (local@domain): no display name, comment, group, quoted local part or IP literal',
+})
+export const Password = Type.String({
+  minLength: MIN_PASSWORD_LENGTH,
+  maxLength: MAX_PASSWORD_LENGTH,
+  description: `${MIN_PASSWORD_LENGTH} to ${MAX_PASSWORD_LENGTH} characters`,
+})
 export const Name = Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' })
-export const RoleName = Type.String({ pattern: '^[a-z][a-z0-9_-]{1,39}$', description: 'built-in (owner, admin, member, auditor, viewer) or a custom role' })
+export const RoleName = Type.String({
+  pattern: '^[a-z][a-z0-9_-]{1,39}$',
+  description: 'built-in (owner, admin, member, auditor, viewer) or a custom role',
+})
 export const Timestamp = Type.String({ format: 'date-time' })
 export const Credential = Type.String({ minLength: 1, maxLength: 200 })
 
@@ -27,7 +39,11 @@ export const Problem = Type.Object(
     instance: Type.Optional(Type.String()),
     requestId: Type.Optional(Type.String()),
     permission: Type.Optional(Type.String()),
-    missingPermissions: Type.Optional(Type.Array(Type.String(), { description: 'EXCEEDS_OWN_PERMISSIONS: what the caller lacks of what it tried to give' })),
+    missingPermissions: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'EXCEEDS_OWN_PERMISSIONS: what the caller lacks of what it tried to give',
+      }),
+    ),
     retryAfter: Type.Optional(Type.Integer()),
     errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
   },
@@ -38,7 +54,14 @@ export const ProblemRef = Type.Ref('Problem')
 
 /** Error responses every route can give, by how it is reached. */
 export function errorResponses(kind: 'public' | 'authenticated' | 'org'): Record<number, TSchema> {
-  const common = { 400: ProblemRef, 413: ProblemRef, 415: ProblemRef, 429: ProblemRef, 500: ProblemRef, 503: ProblemRef }
+  const common = {
+    400: ProblemRef,
+    413: ProblemRef,
+    415: ProblemRef,
+    429: ProblemRef,
+    500: ProblemRef,
+    503: ProblemRef,
+  }
   if (kind === 'public') return { ...common, 403: ProblemRef, 404: ProblemRef, 409: ProblemRef, 401: ProblemRef }
   if (kind === 'authenticated') return { ...common, 401: ProblemRef, 403: ProblemRef }
   return { ...common, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef, 409: ProblemRef }

@@ -22,7 +22,13 @@ export async function loadOrCreateCertificate(config: Pick<Config, 'tls' | 'data
   if (config.tls.certFile !== undefined && config.tls.keyFile !== undefined) {
     const cert = readFileSync(config.tls.certFile, 'utf8')
     const key = readFileSync(config.tls.keyFile, 'utf8')
-    return { cert, key, fingerprint256: new X509Certificate(cert).fingerprint256, generated: false, certFile: config.tls.certFile }
+    return {
+      cert,
+      key,
+      fingerprint256: new X509Certificate(cert).fingerprint256,
+      generated: false,
+      certFile: config.tls.certFile,
+    }
   }
   const dir = path.join(config.dataDir, 'tls')
   const certFile = path.join(dir, 'selfsigned-cert.pem')
@@ -31,7 +37,13 @@ export async function loadOrCreateCertificate(config: Pick<Config, 'tls' | 'data
     const cert = readFileSync(certFile, 'utf8')
     const parsed = new X509Certificate(cert)
     if (new Date(parsed.validTo).getTime() > Date.now() + 86_400_000) {
-      return { cert, key: readFileSync(keyFile, 'utf8'), fingerprint256: parsed.fingerprint256, generated: false, certFile }
+      return {
+        cert,
+        key: readFileSync(keyFile, 'utf8'),
+        fingerprint256: parsed.fingerprint256,
+        generated: false,
+        certFile,
+      }
     }
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 })
@@ -46,12 +58,25 @@ export async function loadOrCreateCertificate(config: Pick<Config, 'tls' | 'data
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, critical: true },
       { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+      {
+        name: 'subjectAltName',
+        altNames: [
+          { type: 2, value: 'localhost' },
+          { type: 7, ip: '127.0.0.1' },
+          { type: 7, ip: '::1' },
+        ],
+      },
     ],
   })
   writeFileSync(keyFile, pems.private, { mode: 0o600 })
   writeFileSync(certFile, pems.cert, { mode: 0o644 })
-  return { cert: pems.cert, key: pems.private, fingerprint256: new X509Certificate(pems.cert).fingerprint256, generated: true, certFile }
+  return {
+    cert: pems.cert,
+    key: pems.private,
+    fingerprint256: new X509Certificate(pems.cert).fingerprint256,
+    generated: true,
+    certFile,
+  }
 }
 
 /** ECDHE with AEAD only for TLS 1.2; TLS 1.3 suites are all AEAD and stay at their defaults. */

@@ -11,7 +11,12 @@ export interface Periodic {
   runOnce(): Promise<void>
 }
 
-export function periodic(name: string, intervalMs: number, run: () => Promise<void>, log: { error(obj: object, msg: string): void }): Periodic {
+export function periodic(
+  name: string,
+  intervalMs: number,
+  run: () => Promise<void>,
+  log: { error(obj: object, msg: string): void },
+): Periodic {
   let timer: NodeJS.Timeout | undefined
   let inFlight: Promise<void> | undefined
   let stopped = true

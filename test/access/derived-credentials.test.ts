@@ -6,7 +6,17 @@ import path from 'node:path'
 import { after, before, it } from 'node:test'
 import { BUILT_IN_ROLES } from '../../src/modules/access/permissions.ts'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, useTestApp, type Org, type TestApp, type TestResponse } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  PASSWORD,
+  useTestApp,
+  type Org,
+  type TestApp,
+  type TestResponse,
+} from '../helpers/app.ts'
 import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.ts'
 
 /**
@@ -39,7 +49,10 @@ const DERIVING_FIELDS = new Set(['role', 'defaultRole', 'scopes', 'permissions',
  * Routes that derive without such a field: approving a grant opens its permissions;
  * resuming a suspended member gives their role back.
  */
-const DERIVING_WITHOUT_FIELD = ['POST /v1/orgs/{orgId}/grants/{grantId}/approve', 'POST /v1/orgs/{orgId}/members/{userId}/resume']
+const DERIVING_WITHOUT_FIELD = [
+  'POST /v1/orgs/{orgId}/grants/{grantId}/approve',
+  'POST /v1/orgs/{orgId}/members/{userId}/resume',
+]
 
 interface Fixture {
   provider: Org
@@ -78,197 +91,412 @@ const orgUrl = (f: Fixture, rest = '') => `/v1/orgs/${f.acme.orgId}${rest}`
 const CASES: Case[] = [
   // API tokens for oneself: explicit scopes, and omitted scopes (= the caller's own).
   {
-    route: 'POST /v1/orgs/{orgId}/tokens', name: 'a token scoped to tokens:create issues one without scopes: it gets the same scopes, never null',
-    scopes: ['tokens:create'], ok: 201,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token, body: { name: 'derived', expiresInDays: 1 } }),
+    route: 'POST /v1/orgs/{orgId}/tokens',
+    name: 'a token scoped to tokens:create issues one without scopes: it gets the same scopes, never null',
+    scopes: ['tokens:create'],
+    ok: 201,
+    send: (t, f, token) =>
+      t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token, body: { name: 'derived', expiresInDays: 1 } }),
     check: async (t, f, response) => {
       assert.deepEqual(response.body.scopes, ['tokens:create'])
       const listed = await t.request({ method: 'GET', url: orgUrl(f, '/secrets'), token: response.body.token })
       assert.equal(listed.status, 403)
-      const revealed = await t.request({ method: 'POST', url: orgUrl(f, `/secrets/${f.acmeSecret}/reveal`), token: response.body.token, body: { reason: 'derived token tries' } })
+      const revealed = await t.request({
+        method: 'POST',
+        url: orgUrl(f, `/secrets/${f.acmeSecret}/reveal`),
+        token: response.body.token,
+        body: { reason: 'derived token tries' },
+      })
       assert.equal(revealed.status, 403)
     },
   },
   {
-    route: 'POST /v1/orgs/{orgId}/tokens', name: 'a token scoped to tokens:create cannot issue one scoped to secrets',
-    scopes: ['tokens:create'], missing: ['secrets:read', 'vault:reveal'],
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token, body: { name: 'wider', expiresInDays: 1, scopes: ['secrets:read', 'vault:reveal', 'tokens:create'] } }),
+    route: 'POST /v1/orgs/{orgId}/tokens',
+    name: 'a token scoped to tokens:create cannot issue one scoped to secrets',
+    scopes: ['tokens:create'],
+    missing: ['secrets:read', 'vault:reveal'],
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/tokens'),
+        token,
+        body: { name: 'wider', expiresInDays: 1, scopes: ['secrets:read', 'vault:reveal', 'tokens:create'] },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/tokens', name: 'a scoped token issues a narrower one',
-    scopes: ['tokens:create', 'members:read'], ok: 201,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token, body: { name: 'narrower', expiresInDays: 1, scopes: ['members:read'] } }),
+    route: 'POST /v1/orgs/{orgId}/tokens',
+    name: 'a scoped token issues a narrower one',
+    scopes: ['tokens:create', 'members:read'],
+    ok: 201,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/tokens'),
+        token,
+        body: { name: 'narrower', expiresInDays: 1, scopes: ['members:read'] },
+      }),
     check: async (t, f, response) => {
       assert.deepEqual(response.body.scopes, ['members:read'])
-      assert.equal((await t.request({ method: 'GET', url: orgUrl(f, '/members'), token: response.body.token })).status, 200)
+      assert.equal(
+        (await t.request({ method: 'GET', url: orgUrl(f, '/members'), token: response.body.token })).status,
+        200,
+      )
     },
   },
   {
-    route: 'POST /v1/orgs/{orgId}/tokens', name: 'an unscoped credential issues an unscoped token (it follows the holder’s role, as the caller does)',
-    scopes: [], ok: 201,
-    send: (t, f) => t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token: f.acme.ownerToken, body: { name: 'plain', expiresInDays: 1 } }),
+    route: 'POST /v1/orgs/{orgId}/tokens',
+    name: 'an unscoped credential issues an unscoped token (it follows the holder’s role, as the caller does)',
+    scopes: [],
+    ok: 201,
+    send: (t, f) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/tokens'),
+        token: f.acme.ownerToken,
+        body: { name: 'plain', expiresInDays: 1 },
+      }),
     check: async (_t, _f, response) => assert.equal(response.body.scopes, null),
   },
   // API tokens for a service account (an admin one): bounded by the caller, not by the account's role.
   {
-    route: 'POST /v1/orgs/{orgId}/tokens', name: 'a service account’s token without scopes carries only what the caller has of the account’s role',
-    scopes: ['tokens:create', 'service_accounts:manage'], ok: 201,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token, body: { name: 'sa', expiresInDays: 1, serviceAccountId: f.adminAccountId } }),
+    route: 'POST /v1/orgs/{orgId}/tokens',
+    name: 'a service account’s token without scopes carries only what the caller has of the account’s role',
+    scopes: ['tokens:create', 'service_accounts:manage'],
+    ok: 201,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/tokens'),
+        token,
+        body: { name: 'sa', expiresInDays: 1, serviceAccountId: f.adminAccountId },
+      }),
     check: async (t, f, response) => {
       assert.deepEqual(response.body.scopes, ['service_accounts:manage', 'tokens:create'])
-      assert.equal((await t.request({ method: 'GET', url: orgUrl(f, '/secrets'), token: response.body.token })).status, 403)
+      assert.equal(
+        (await t.request({ method: 'GET', url: orgUrl(f, '/secrets'), token: response.body.token })).status,
+        403,
+      )
     },
   },
   {
-    route: 'POST /v1/orgs/{orgId}/tokens', name: 'a service account’s token scoped beyond the caller is refused',
-    scopes: ['tokens:create', 'service_accounts:manage'], missing: ['secrets:read'],
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token, body: { name: 'sa-wide', expiresInDays: 1, serviceAccountId: f.adminAccountId, scopes: ['secrets:read'] } }),
+    route: 'POST /v1/orgs/{orgId}/tokens',
+    name: 'a service account’s token scoped beyond the caller is refused',
+    scopes: ['tokens:create', 'service_accounts:manage'],
+    missing: ['secrets:read'],
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/tokens'),
+        token,
+        body: { name: 'sa-wide', expiresInDays: 1, serviceAccountId: f.adminAccountId, scopes: ['secrets:read'] },
+      }),
   },
   // Service accounts.
   {
-    route: 'POST /v1/orgs/{orgId}/service-accounts', name: 'a service account cannot hold a role wider than its creator',
-    scopes: ['service_accounts:manage'], missing: VIEWER,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/service-accounts'), token, body: { name: 'too-wide', role: 'viewer' } }),
+    route: 'POST /v1/orgs/{orgId}/service-accounts',
+    name: 'a service account cannot hold a role wider than its creator',
+    scopes: ['service_accounts:manage'],
+    missing: VIEWER,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/service-accounts'),
+        token,
+        body: { name: 'too-wide', role: 'viewer' },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/service-accounts', name: 'nor the admin role',
-    scopes: ['service_accounts:manage', ...VIEWER], missing: ['secrets:read', 'vault:reveal'], atLeast: true,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/service-accounts'), token, body: { name: 'admin-sa', role: 'admin' } }),
+    route: 'POST /v1/orgs/{orgId}/service-accounts',
+    name: 'nor the admin role',
+    scopes: ['service_accounts:manage', ...VIEWER],
+    missing: ['secrets:read', 'vault:reveal'],
+    atLeast: true,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/service-accounts'),
+        token,
+        body: { name: 'admin-sa', role: 'admin' },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/service-accounts', name: 'a service account within the creator’s permissions is made',
-    scopes: ['service_accounts:manage', ...VIEWER], ok: 201,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/service-accounts'), token, body: { name: 'reader-sa', role: 'viewer' } }),
+    route: 'POST /v1/orgs/{orgId}/service-accounts',
+    name: 'a service account within the creator’s permissions is made',
+    scopes: ['service_accounts:manage', ...VIEWER],
+    ok: 201,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/service-accounts'),
+        token,
+        body: { name: 'reader-sa', role: 'viewer' },
+      }),
   },
   // Invitations.
   {
-    route: 'POST /v1/orgs/{orgId}/invitations', name: 'an invitation cannot carry a role wider than the inviter',
-    scopes: ['members:invite'], missing: VIEWER,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/invitations'), token, body: { email: 'wide@acme.test', role: 'viewer' } }),
+    route: 'POST /v1/orgs/{orgId}/invitations',
+    name: 'an invitation cannot carry a role wider than the inviter',
+    scopes: ['members:invite'],
+    missing: VIEWER,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/invitations'),
+        token,
+        body: { email: 'wide@acme.test', role: 'viewer' },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/invitations', name: 'nor a custom role holding what the inviter lacks',
-    scopes: ['members:invite', ...VIEWER], missing: ['secrets:read'],
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/invitations'), token, body: { email: 'reader@acme.test', role: 'secret-reader' } }),
+    route: 'POST /v1/orgs/{orgId}/invitations',
+    name: 'nor a custom role holding what the inviter lacks',
+    scopes: ['members:invite', ...VIEWER],
+    missing: ['secrets:read'],
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/invitations'),
+        token,
+        body: { email: 'reader@acme.test', role: 'secret-reader' },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/invitations', name: 'an admin’s invitation as owner names what ownership holds beyond admin',
-    scopes: [], missing: ['org:delete'],
+    route: 'POST /v1/orgs/{orgId}/invitations',
+    name: 'an admin’s invitation as owner names what ownership holds beyond admin',
+    scopes: [],
+    missing: ['org:delete'],
     setup: async (t, f) => {
-      const admin = await t.request({ method: 'POST', url: orgUrl(f, '/service-accounts'), token: f.acme.ownerToken, body: { name: 'inviting-admin', role: 'admin' } })
-      const token = await t.request({ method: 'POST', url: orgUrl(f, '/tokens'), token: f.acme.ownerToken, body: { name: 'inviting-admin', expiresInDays: 1, serviceAccountId: admin.body.id } })
+      const admin = await t.request({
+        method: 'POST',
+        url: orgUrl(f, '/service-accounts'),
+        token: f.acme.ownerToken,
+        body: { name: 'inviting-admin', role: 'admin' },
+      })
+      const token = await t.request({
+        method: 'POST',
+        url: orgUrl(f, '/tokens'),
+        token: f.acme.ownerToken,
+        body: { name: 'inviting-admin', expiresInDays: 1, serviceAccountId: admin.body.id },
+      })
       f.adminToken = token.body.token
     },
-    send: (t, f) => t.request({ method: 'POST', url: orgUrl(f, '/invitations'), token: f.adminToken, body: { email: 'owner2@acme.test', role: 'owner' } }),
+    send: (t, f) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/invitations'),
+        token: f.adminToken,
+        body: { email: 'owner2@acme.test', role: 'owner' },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/invitations', name: 'an invitation within the inviter’s permissions is made',
-    scopes: ['members:invite', ...VIEWER], ok: 201,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/invitations'), token, body: { email: 'viewer@acme.test', role: 'viewer' } }),
+    route: 'POST /v1/orgs/{orgId}/invitations',
+    name: 'an invitation within the inviter’s permissions is made',
+    scopes: ['members:invite', ...VIEWER],
+    ok: 201,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/invitations'),
+        token,
+        body: { email: 'viewer@acme.test', role: 'viewer' },
+      }),
   },
   // A member's role.
   {
-    route: 'PATCH /v1/orgs/{orgId}/members/{userId}', name: 'a member cannot be given a role wider than the caller',
-    scopes: ['members:update'], missing: MEMBER,
-    send: (t, f, token) => t.request({ method: 'PATCH', url: orgUrl(f, `/members/${f.memberId}`), token, body: { role: 'member' } }),
+    route: 'PATCH /v1/orgs/{orgId}/members/{userId}',
+    name: 'a member cannot be given a role wider than the caller',
+    scopes: ['members:update'],
+    missing: MEMBER,
+    send: (t, f, token) =>
+      t.request({ method: 'PATCH', url: orgUrl(f, `/members/${f.memberId}`), token, body: { role: 'member' } }),
   },
   {
-    route: 'PATCH /v1/orgs/{orgId}/members/{userId}', name: 'nor admin by a caller with the member role’s permissions',
-    scopes: ['members:update', ...MEMBER], missing: ['secrets:write', 'vault:reveal'], atLeast: true,
-    send: (t, f, token) => t.request({ method: 'PATCH', url: orgUrl(f, `/members/${f.memberId}`), token, body: { role: 'admin' } }),
+    route: 'PATCH /v1/orgs/{orgId}/members/{userId}',
+    name: 'nor admin by a caller with the member role’s permissions',
+    scopes: ['members:update', ...MEMBER],
+    missing: ['secrets:write', 'vault:reveal'],
+    atLeast: true,
+    send: (t, f, token) =>
+      t.request({ method: 'PATCH', url: orgUrl(f, `/members/${f.memberId}`), token, body: { role: 'admin' } }),
   },
   {
-    route: 'PATCH /v1/orgs/{orgId}/members/{userId}', name: 'a role within the caller’s permissions is given',
-    scopes: ['members:update', ...MEMBER], ok: 200,
-    send: (t, f, token) => t.request({ method: 'PATCH', url: orgUrl(f, `/members/${f.memberId}`), token, body: { role: 'member' } }),
+    route: 'PATCH /v1/orgs/{orgId}/members/{userId}',
+    name: 'a role within the caller’s permissions is given',
+    scopes: ['members:update', ...MEMBER],
+    ok: 200,
+    send: (t, f, token) =>
+      t.request({ method: 'PATCH', url: orgUrl(f, `/members/${f.memberId}`), token, body: { role: 'member' } }),
     check: async (_t, _f, response) => assert.equal(response.body.role, 'member'),
   },
   // Custom roles.
   {
-    route: 'POST /v1/orgs/{orgId}/roles', name: 'a custom role cannot hold permissions its creator lacks',
-    scopes: ['roles:manage'], missing: ['secrets:read', 'vault:reveal'],
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/roles'), token, body: { name: 'revealer', permissions: ['secrets:read', 'vault:reveal'] } }),
+    route: 'POST /v1/orgs/{orgId}/roles',
+    name: 'a custom role cannot hold permissions its creator lacks',
+    scopes: ['roles:manage'],
+    missing: ['secrets:read', 'vault:reveal'],
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/roles'),
+        token,
+        body: { name: 'revealer', permissions: ['secrets:read', 'vault:reveal'] },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/roles', name: 'a custom role within its creator’s permissions is made',
-    scopes: ['roles:manage', 'secrets:read'], ok: 201,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, '/roles'), token, body: { name: 'lister', permissions: ['secrets:read'] } }),
+    route: 'POST /v1/orgs/{orgId}/roles',
+    name: 'a custom role within its creator’s permissions is made',
+    scopes: ['roles:manage', 'secrets:read'],
+    ok: 201,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, '/roles'),
+        token,
+        body: { name: 'lister', permissions: ['secrets:read'] },
+      }),
   },
   // Single sign-on's default role: everyone who signs in first gets it.
   {
-    route: 'PUT /v1/orgs/{orgId}/sso', name: 'the SSO default role cannot be wider than the caller',
-    scopes: ['org:security'], missing: VIEWER,
+    route: 'PUT /v1/orgs/{orgId}/sso',
+    name: 'the SSO default role cannot be wider than the caller',
+    scopes: ['org:security'],
+    missing: VIEWER,
     send: (t, f, token) => t.request({ method: 'PUT', url: orgUrl(f, '/sso'), token, body: ssoBody('viewer') }),
   },
   {
-    route: 'PUT /v1/orgs/{orgId}/sso', name: 'an SSO default role within the caller’s permissions is set',
-    scopes: ['org:security', ...VIEWER], ok: 200,
+    route: 'PUT /v1/orgs/{orgId}/sso',
+    name: 'an SSO default role within the caller’s permissions is set',
+    scopes: ['org:security', ...VIEWER],
+    ok: 200,
     send: (t, f, token) => t.request({ method: 'PUT', url: orgUrl(f, '/sso'), token, body: ssoBody('viewer') }),
     check: async (_t, _f, response) => assert.equal(response.body.defaultRole, 'viewer'),
   },
   // An access review's reduce gives a member a role.
   {
-    route: 'POST /v1/orgs/{orgId}/access-reviews/{reviewId}/items/{itemId}/decision', name: 'a review cannot reduce a member to a role the reviewer does not hold',
-    scopes: ['reviews:decide'], missing: VIEWER,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/access-reviews/${f.reviewId}/items/${f.reviewItemId}/decision`), token, body: { decision: 'reduce', role: 'viewer' } }),
+    route: 'POST /v1/orgs/{orgId}/access-reviews/{reviewId}/items/{itemId}/decision',
+    name: 'a review cannot reduce a member to a role the reviewer does not hold',
+    scopes: ['reviews:decide'],
+    missing: VIEWER,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, `/access-reviews/${f.reviewId}/items/${f.reviewItemId}/decision`),
+        token,
+        body: { decision: 'reduce', role: 'viewer' },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/access-reviews/{reviewId}/items/{itemId}/decision', name: 'a reduce within the reviewer’s permissions applies',
-    scopes: ['reviews:decide', ...VIEWER], ok: 200,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/access-reviews/${f.reviewId}/items/${f.reviewItemId}/decision`), token, body: { decision: 'reduce', role: 'viewer' } }),
+    route: 'POST /v1/orgs/{orgId}/access-reviews/{reviewId}/items/{itemId}/decision',
+    name: 'a reduce within the reviewer’s permissions applies',
+    scopes: ['reviews:decide', ...VIEWER],
+    ok: 200,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: orgUrl(f, `/access-reviews/${f.reviewId}/items/${f.reviewItemId}/decision`),
+        token,
+        body: { decision: 'reduce', role: 'viewer' },
+      }),
   },
   // Resuming a suspended member gives their role back (the member is a viewer by now).
   {
-    route: 'POST /v1/orgs/{orgId}/members/{userId}/resume', name: 'a suspended member cannot be resumed by a caller lacking their role’s permissions',
-    scopes: ['members:update'], missing: VIEWER,
+    route: 'POST /v1/orgs/{orgId}/members/{userId}/resume',
+    name: 'a suspended member cannot be resumed by a caller lacking their role’s permissions',
+    scopes: ['members:update'],
+    missing: VIEWER,
     setup: async (t, f) => {
-      const suspended = await t.request({ method: 'POST', url: orgUrl(f, `/members/${f.memberId}/suspend`), token: f.acme.ownerToken })
+      const suspended = await t.request({
+        method: 'POST',
+        url: orgUrl(f, `/members/${f.memberId}/suspend`),
+        token: f.acme.ownerToken,
+      })
       assert.equal(suspended.status, 200, suspended.text)
     },
     send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/members/${f.memberId}/resume`), token }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/members/{userId}/resume', name: 'a caller holding their role’s permissions resumes them',
-    scopes: ['members:update', ...VIEWER], ok: 200,
+    route: 'POST /v1/orgs/{orgId}/members/{userId}/resume',
+    name: 'a caller holding their role’s permissions resumes them',
+    scopes: ['members:update', ...VIEWER],
+    ok: 200,
     send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/members/${f.memberId}/resume`), token }),
     check: async (_t, _f, response) => assert.equal(response.body.suspendedAt, null),
   },
   // Diagnostic grants: the operator asks within its own permissions; an approver opens only what it holds.
   {
-    route: 'POST /v1/operator/grants', name: 'an operator’s token scoped to grants:request cannot ask for more',
-    scopes: ['grants:request'], operator: true, missing: ['org:read', 'secrets:read'],
-    send: (t, f, token) => t.request({ method: 'POST', url: '/v1/operator/grants', token, body: { orgId: f.acme.orgId, reason: 'ticket 1234: sync fails', permissions: ['org:read', 'secrets:read'] } }),
+    route: 'POST /v1/operator/grants',
+    name: 'an operator’s token scoped to grants:request cannot ask for more',
+    scopes: ['grants:request'],
+    operator: true,
+    missing: ['org:read', 'secrets:read'],
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: '/v1/operator/grants',
+        token,
+        body: { orgId: f.acme.orgId, reason: 'ticket 1234: sync fails', permissions: ['org:read', 'secrets:read'] },
+      }),
   },
   {
-    route: 'POST /v1/operator/grants', name: 'an operator asks within its permissions',
-    scopes: ['grants:request', 'org:read', 'secrets:read'], operator: true, ok: 201,
-    send: (t, f, token) => t.request({ method: 'POST', url: '/v1/operator/grants', token, body: { orgId: f.acme.orgId, reason: 'ticket 1234: sync fails', permissions: ['org:read', 'secrets:read'] } }),
+    route: 'POST /v1/operator/grants',
+    name: 'an operator asks within its permissions',
+    scopes: ['grants:request', 'org:read', 'secrets:read'],
+    operator: true,
+    ok: 201,
+    send: (t, f, token) =>
+      t.request({
+        method: 'POST',
+        url: '/v1/operator/grants',
+        token,
+        body: { orgId: f.acme.orgId, reason: 'ticket 1234: sync fails', permissions: ['org:read', 'secrets:read'] },
+      }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/grants/{grantId}/approve', name: 'an approver cannot open permissions it lacks',
-    scopes: ['grants:approve'], missing: ['org:read', 'secrets:read'],
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/grants/${f.grantId}/approve`), token, body: {} }),
+    route: 'POST /v1/orgs/{orgId}/grants/{grantId}/approve',
+    name: 'an approver cannot open permissions it lacks',
+    scopes: ['grants:approve'],
+    missing: ['org:read', 'secrets:read'],
+    send: (t, f, token) =>
+      t.request({ method: 'POST', url: orgUrl(f, `/grants/${f.grantId}/approve`), token, body: {} }),
   },
   {
-    route: 'POST /v1/orgs/{orgId}/grants/{grantId}/approve', name: 'an approver holding the grant’s permissions opens it',
-    scopes: ['grants:approve', 'org:read', 'secrets:read'], ok: 200,
-    send: (t, f, token) => t.request({ method: 'POST', url: orgUrl(f, `/grants/${f.grantId}/approve`), token, body: {} }),
+    route: 'POST /v1/orgs/{orgId}/grants/{grantId}/approve',
+    name: 'an approver holding the grant’s permissions opens it',
+    scopes: ['grants:approve', 'org:read', 'secrets:read'],
+    ok: 200,
+    send: (t, f, token) =>
+      t.request({ method: 'POST', url: orgUrl(f, `/grants/${f.grantId}/approve`), token, body: {} }),
     check: async (_t, _f, response) => assert.equal(response.body.status, 'active'),
   },
 ]
 
 function ssoBody(defaultRole: string) {
-  return { preset: 'oidc', issuer: op.issuer, clientId: 'good', clientSecret: 'good-secret-value', allowedDomains: ['acme.test'], defaultRole }
+  return {
+    preset: 'oidc',
+    issuer: op.issuer,
+    clientId: 'good',
+    clientSecret: 'good-secret-value',
+    allowedDomains: ['acme.test'],
+    defaultRole,
+  }
 }
 
 forEachEngine('derived credentials never carry more than their caller (issue 11 K3)', (engine) => {
-  const env = { CUSTODIAN_PUBLIC_URL: PUBLIC_URL, CUSTODIAN_EXTRA_CA_FILE: path.join(dir, 'oidc-ca.pem'), CUSTODIAN_AUTH_RATE_LIMIT: '1000' }
+  const env = {
+    CUSTODIAN_PUBLIC_URL: PUBLIC_URL,
+    CUSTODIAN_EXTRA_CA_FILE: path.join(dir, 'oidc-ca.pem'),
+    CUSTODIAN_AUTH_RATE_LIMIT: '1000',
+  }
   const t = useTestApp(engine, env)
   const f = {} as Fixture
 
   /** A token of the org's owner (or the operator) scoped to `scopes`. */
   async function scopedToken(org: Org, scopes: string[]): Promise<string> {
-    const made = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/tokens`, token: org.ownerToken, body: { name: `caller-${scopes.length}`, expiresInDays: 1, scopes } })
+    const made = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/tokens`,
+      token: org.ownerToken,
+      body: { name: `caller-${scopes.length}`, expiresInDays: 1, scopes },
+    })
     assert.equal(made.status, 201, made.text)
     return made.body.token as string
   }
@@ -277,18 +505,50 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
     f.provider = await bootstrapProvider(t())
     f.acme = await createCustomerOrg(t(), f.provider, 'Acme', 'owner@acme.test')
     f.other = await createCustomerOrg(t(), f.provider, 'Other', 'owner@other.test')
-    const secret = async (org: Org, name: string) => (await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets`, token: org.ownerToken, body: { name, type: 'api_key', value: 'v' } })).body.id as string
+    const secret = async (org: Org, name: string) =>
+      (
+        await t().request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/secrets`,
+          token: org.ownerToken,
+          body: { name, type: 'api_key', value: 'v' },
+        })
+      ).body.id as string
     f.acmeSecret = await secret(f.acme, 'billing-api')
     f.otherSecret = await secret(f.other, 'other-api')
-    const invite = await t().request({ method: 'POST', url: orgUrl(f, '/invitations'), token: f.acme.ownerToken, body: { email: 'member@acme.test', role: 'viewer' } })
-    const joined = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    const invite = await t().request({
+      method: 'POST',
+      url: orgUrl(f, '/invitations'),
+      token: f.acme.ownerToken,
+      body: { email: 'member@acme.test', role: 'viewer' },
+    })
+    const joined = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
     assert.equal(joined.status, 201, joined.text)
     f.memberId = joined.body.userId
-    const account = await t().request({ method: 'POST', url: orgUrl(f, '/service-accounts'), token: f.acme.ownerToken, body: { name: 'admin-app', role: 'admin' } })
+    const account = await t().request({
+      method: 'POST',
+      url: orgUrl(f, '/service-accounts'),
+      token: f.acme.ownerToken,
+      body: { name: 'admin-app', role: 'admin' },
+    })
     f.adminAccountId = account.body.id
-    const role = await t().request({ method: 'POST', url: orgUrl(f, '/roles'), token: f.acme.ownerToken, body: { name: 'secret-reader', permissions: [...VIEWER, 'secrets:read'] } })
+    const role = await t().request({
+      method: 'POST',
+      url: orgUrl(f, '/roles'),
+      token: f.acme.ownerToken,
+      body: { name: 'secret-reader', permissions: [...VIEWER, 'secrets:read'] },
+    })
     assert.equal(role.status, 201, role.text)
-    const grant = await t().request({ method: 'POST', url: '/v1/operator/grants', token: f.provider.ownerToken, body: { orgId: f.acme.orgId, reason: 'ticket 1234: sync fails', permissions: ['org:read', 'secrets:read'] } })
+    const grant = await t().request({
+      method: 'POST',
+      url: '/v1/operator/grants',
+      token: f.provider.ownerToken,
+      body: { orgId: f.acme.orgId, reason: 'ticket 1234: sync fails', permissions: ['org:read', 'secrets:read'] },
+    })
     assert.equal(grant.status, 201, grant.text)
     f.grantId = grant.body.id
   })
@@ -298,33 +558,53 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
     const fieldsOf = (schema: unknown, into = new Set<string>()): Set<string> => {
       if (schema !== null && typeof schema === 'object') {
         for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
-          if (key === 'properties' && value !== null && typeof value === 'object') for (const name of Object.keys(value)) into.add(name)
+          if (key === 'properties' && value !== null && typeof value === 'object')
+            for (const name of Object.keys(value)) into.add(name)
           fieldsOf(value, into)
         }
       }
       return into
     }
     const deriving = new Set(DERIVING_WITHOUT_FIELD)
-    for (const [route, operations] of Object.entries(doc.paths as Record<string, Record<string, { requestBody?: unknown }>>)) {
+    for (const [route, operations] of Object.entries(
+      doc.paths as Record<string, Record<string, { requestBody?: unknown }>>,
+    )) {
       for (const [method, operation] of Object.entries(operations)) {
-        if ([...fieldsOf(operation.requestBody)].some((name) => DERIVING_FIELDS.has(name))) deriving.add(`${method.toUpperCase()} ${route}`)
+        if ([...fieldsOf(operation.requestBody)].some((name) => DERIVING_FIELDS.has(name)))
+          deriving.add(`${method.toUpperCase()} ${route}`)
       }
     }
     const covered = new Set(CASES.map((c) => c.route))
-    assert.deepEqual([...deriving].filter((r) => !covered.has(r)), [], 'a route that derives a credential or a role has no case here')
+    assert.deepEqual(
+      [...deriving].filter((r) => !covered.has(r)),
+      [],
+      'a route that derives a credential or a role has no case here',
+    )
     for (const route of covered) {
-      assert.ok(CASES.some((c) => c.route === route && c.missing !== undefined), `${route}: a refused case`)
-      assert.ok(CASES.some((c) => c.route === route && c.ok !== undefined), `${route}: an allowed case`)
+      assert.ok(
+        CASES.some((c) => c.route === route && c.missing !== undefined),
+        `${route}: a refused case`,
+      )
+      assert.ok(
+        CASES.some((c) => c.route === route && c.ok !== undefined),
+        `${route}: an allowed case`,
+      )
     }
   })
 
   for (const c of CASES) {
     it(`${c.route}: ${c.name}`, async () => {
       if (c.route.includes('{reviewId}') && f.reviewId === undefined) {
-        const review = await t().request({ method: 'POST', url: orgUrl(f, '/access-reviews'), token: f.acme.ownerToken })
+        const review = await t().request({
+          method: 'POST',
+          url: orgUrl(f, '/access-reviews'),
+          token: f.acme.ownerToken,
+        })
         assert.equal(review.status, 201, review.text)
         f.reviewId = review.body.id
-        f.reviewItemId = (review.body.items as { id: string; kind: string; subjectId: string }[]).find((i) => i.kind === 'member' && i.subjectId === f.memberId)?.id as string
+        f.reviewItemId = (review.body.items as { id: string; kind: string; subjectId: string }[]).find(
+          (i) => i.kind === 'member' && i.subjectId === f.memberId,
+        )?.id as string
       }
       await c.setup?.(t(), f)
       const caller = c.scopes.length === 0 ? '' : await scopedToken(c.operator === true ? f.provider : f.acme, c.scopes)
@@ -336,7 +616,8 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
         assert.match(String(response.headers['content-type']), /^application\/problem\+json/)
         assert.equal(response.body.code, 'EXCEEDS_OWN_PERMISSIONS', response.text)
         const missing = response.body.missingPermissions as string[]
-        if (c.atLeast === true) for (const p of c.missing) assert.ok(missing.includes(p), `${p} in ${missing.join(',')}`)
+        if (c.atLeast === true)
+          for (const p of c.missing) assert.ok(missing.includes(p), `${p} in ${missing.join(',')}`)
         else assert.deepEqual(missing, sorted(c.missing))
         assert.equal(await fingerprint(t()), before, 'nothing changed')
         const refusal = (await auditActions(t(), orgId)).filter((e) => e.action === 'access.denied').at(-1)
@@ -352,16 +633,39 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
   }
 
   it('a token made by a scoped token does not outlive it', async () => {
-    const maker = await t().request({ method: 'POST', url: orgUrl(f, '/tokens'), token: f.acme.ownerToken, body: { name: 'short-lived', expiresInDays: 1, scopes: ['tokens:create', 'members:read'] } })
+    const maker = await t().request({
+      method: 'POST',
+      url: orgUrl(f, '/tokens'),
+      token: f.acme.ownerToken,
+      body: { name: 'short-lived', expiresInDays: 1, scopes: ['tokens:create', 'members:read'] },
+    })
     assert.equal(maker.status, 201, maker.text)
-    const made = await t().request({ method: 'POST', url: orgUrl(f, '/tokens'), token: maker.body.token, body: { name: 'long-lived', expiresInDays: 365 } })
+    const made = await t().request({
+      method: 'POST',
+      url: orgUrl(f, '/tokens'),
+      token: maker.body.token,
+      body: { name: 'long-lived', expiresInDays: 365 },
+    })
     assert.equal(made.status, 201, made.text)
     assert.deepEqual(made.body.scopes, ['members:read', 'tokens:create'])
     assert.equal(made.body.expiresAt, maker.body.expiresAt)
-    const shorter = await t().request({ method: 'POST', url: orgUrl(f, '/tokens'), token: f.acme.ownerToken, body: { name: 'unscoped-maker', expiresInDays: 1 } })
-    const free = await t().request({ method: 'POST', url: orgUrl(f, '/tokens'), token: shorter.body.token, body: { name: 'own-choice', expiresInDays: 30 } })
+    const shorter = await t().request({
+      method: 'POST',
+      url: orgUrl(f, '/tokens'),
+      token: f.acme.ownerToken,
+      body: { name: 'unscoped-maker', expiresInDays: 1 },
+    })
+    const free = await t().request({
+      method: 'POST',
+      url: orgUrl(f, '/tokens'),
+      token: shorter.body.token,
+      body: { name: 'own-choice', expiresInDays: 30 },
+    })
     assert.equal(free.status, 201, free.text)
-    assert.ok(new Date(free.body.expiresAt).getTime() > new Date(shorter.body.expiresAt).getTime(), 'an unscoped token (all of its holder’s power) chooses the lifetime')
+    assert.ok(
+      new Date(free.body.expiresAt).getTime() > new Date(shorter.body.expiresAt).getTime(),
+      'an unscoped token (all of its holder’s power) chooses the lifetime',
+    )
   })
 
   it('a grant used with a scoped operator token opens only what the token carries', async () => {
@@ -371,12 +675,21 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
     const secrets = await t().request({ method: 'GET', url: orgUrl(f, '/secrets'), token, headers })
     assert.equal(secrets.status, 403, secrets.text)
     assert.equal(secrets.body.permission, 'secrets:read')
-    assert.equal((await t().request({ method: 'GET', url: orgUrl(f, '/secrets'), token: f.provider.ownerToken, headers })).status, 200)
+    assert.equal(
+      (await t().request({ method: 'GET', url: orgUrl(f, '/secrets'), token: f.provider.ownerToken, headers })).status,
+      200,
+    )
   })
 
   // K8: a grant names only the org's own secrets; another org's answers like no secret at all.
   it('POST /v1/operator/grants refuses secretIds that are not the org’s, the same way as unknown ones (issue 11 K8)', async () => {
-    const ask = (secretIds: string[]) => t().request({ method: 'POST', url: '/v1/operator/grants', token: f.provider.ownerToken, body: { orgId: f.acme.orgId, reason: 'ticket 1234: reveal check', permissions: ['vault:reveal'], secretIds } })
+    const ask = (secretIds: string[]) =>
+      t().request({
+        method: 'POST',
+        url: '/v1/operator/grants',
+        token: f.provider.ownerToken,
+        body: { orgId: f.acme.orgId, reason: 'ticket 1234: reveal check', permissions: ['vault:reveal'], secretIds },
+      })
     const before = await fingerprint(t())
     const foreign = await ask([f.otherSecret])
     const unknown = await ask([randomUUID()])

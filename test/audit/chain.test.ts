@@ -5,7 +5,15 @@ import { chainHash } from '../../src/modules/audit/audit.format.ts'
 import { verifyExport } from '../../src/modules/audit/audit.export.ts'
 import { toChainedEvent } from '../../src/modules/audit/audit.store.ts'
 import { forEachEngine } from '../helpers/db.ts'
-import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import {
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  PASSWORD,
+  useTestApp,
+  type Org,
+  type TestApp,
+} from '../helpers/app.ts'
 import type { JsonBody } from '../helpers/json.ts'
 
 /** P5.2: the per-org chain detects every kind of tampering; P5.1: audit is fail-closed. */
@@ -16,14 +24,20 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
   async function orgWithEvents(name: string): Promise<Org> {
     const org = await createCustomerOrg(t(), provider, name, `owner@${name}.test`)
     for (let i = 0; i < 8; i++) {
-      const r = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/service-accounts`, token: org.ownerToken, body: { name: `sa-${i}`, role: 'viewer' } })
+      const r = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/service-accounts`,
+        token: org.ownerToken,
+        body: { name: `sa-${i}`, role: 'viewer' },
+      })
       assert.equal(r.status, 201)
     }
     await t().app.sequencer.flush()
     return org
   }
 
-  const verify = async (org: Org) => (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/audit/verify`, token: org.ownerToken })).body
+  const verify = async (org: Org) =>
+    (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/audit/verify`, token: org.ownerToken })).body
   const kinds = (result: JsonBody) => new Set((result.problems as { kind: string }[]).map((p) => p.kind))
   const owner = (app: TestApp) => app.db.kysely
 
@@ -37,13 +51,23 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
     assert.equal(result.ok, true, JSON.stringify(result.problems))
     assert.ok(result.events >= 11)
     assert.equal(result.lastCheckpointSeq, result.lastSeq)
-    const seqs = await owner(t()).selectFrom('audit_events').select('seq').where('org_id', '=', org.orgId).orderBy('seq').execute()
-    assert.deepEqual(seqs.map((r) => r.seq), seqs.map((_, i) => i + 1))
+    const seqs = await owner(t())
+      .selectFrom('audit_events')
+      .select('seq')
+      .where('org_id', '=', org.orgId)
+      .orderBy('seq')
+      .execute()
+    assert.deepEqual(
+      seqs.map((r) => r.seq),
+      seqs.map((_, i) => i + 1),
+    )
   })
 
   it('detects a modified event', async () => {
     const org = await orgWithEvents('modified')
-    await sql`UPDATE audit_events SET details = '{"role":"owner"}' WHERE org_id = ${org.orgId} AND seq = 5`.execute(owner(t()))
+    await sql`UPDATE audit_events SET details = '{"role":"owner"}' WHERE org_id = ${org.orgId} AND seq = 5`.execute(
+      owner(t()),
+    )
     const result = await verify(org)
     assert.equal(result.ok, false)
     assert.ok(kinds(result).has('hash_mismatch'))
@@ -63,12 +87,36 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
     const k = owner(t())
     await sql`UPDATE audit_events SET seq = seq + 1000 WHERE org_id = ${org.orgId} AND seq >= 5`.execute(k)
     await sql`UPDATE audit_events SET seq = seq - 999 WHERE org_id = ${org.orgId} AND seq >= 1005`.execute(k)
-    const fourth = await k.selectFrom('audit_events').selectAll().where('org_id', '=', org.orgId).where('seq', '=', 4).executeTakeFirstOrThrow()
+    const fourth = await k
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('org_id', '=', org.orgId)
+      .where('seq', '=', 4)
+      .executeTakeFirstOrThrow()
     const forged = { ...fourth, event_id: crypto.randomUUID(), action: 'member.add', details: { role: 'owner' } }
     const prev = Buffer.from(fourth.hash as Uint8Array)
     const hash = chainHash(prev, toChainedEvent(forged, 5))
-    await k.insertInto('audit_events').values({ org_id: org.orgId, event_id: forged.event_id, occurred_at: fourth.occurred_at, actor_type: 'user', actor_id: fourth.actor_id, action: 'member.add', target_type: null, target_id: null, outcome: 'success', ip: null, user_agent: null, request_id: null, details: JSON.stringify({ role: 'owner' }) }).execute()
-    await sql`UPDATE audit_events SET seq = 5, prev_hash = ${prev}, hash = ${hash}, chained_at = now() WHERE event_id = ${forged.event_id}`.execute(k)
+    await k
+      .insertInto('audit_events')
+      .values({
+        org_id: org.orgId,
+        event_id: forged.event_id,
+        occurred_at: fourth.occurred_at,
+        actor_type: 'user',
+        actor_id: fourth.actor_id,
+        action: 'member.add',
+        target_type: null,
+        target_id: null,
+        outcome: 'success',
+        ip: null,
+        user_agent: null,
+        request_id: null,
+        details: JSON.stringify({ role: 'owner' }),
+      })
+      .execute()
+    await sql`UPDATE audit_events SET seq = 5, prev_hash = ${prev}, hash = ${hash}, chained_at = now() WHERE event_id = ${forged.event_id}`.execute(
+      k,
+    )
     const result = await verify(org)
     assert.equal(result.ok, false)
     assert.ok(kinds(result).has('prev_hash_mismatch') || kinds(result).has('hash_mismatch'))
@@ -114,17 +162,26 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
 
   it('detects a forged checkpoint signature', async () => {
     const org = await orgWithEvents('forgedsig')
-    await sql`UPDATE audit_checkpoints SET signature = decode(repeat('00', 64), 'hex') WHERE org_id = ${org.orgId}`.execute(owner(t()))
+    await sql`UPDATE audit_checkpoints SET signature = decode(repeat('00', 64), 'hex') WHERE org_id = ${org.orgId}`.execute(
+      owner(t()),
+    )
     const result = await verify(org)
     assert.ok(kinds(result).has('checkpoint_signature'))
   })
 
   it('exports JSON Lines that verify offline, and fail on any altered byte', async () => {
     const org = await orgWithEvents('exported')
-    const response = await t().app.inject({ method: 'GET', url: `/v1/orgs/${org.orgId}/audit/export`, headers: { authorization: `Bearer ${org.ownerToken}` } })
+    const response = await t().app.inject({
+      method: 'GET',
+      url: `/v1/orgs/${org.orgId}/audit/export`,
+      headers: { authorization: `Bearer ${org.ownerToken}` },
+    })
     assert.equal(response.statusCode, 200)
     assert.match(String(response.headers['content-type']), /application\/x-ndjson/)
-    const keys = (await t().request({ method: 'GET', url: '/v1/audit/keys' })).body.keys as { keyId: string; publicKey: string }[]
+    const keys = (await t().request({ method: 'GET', url: '/v1/audit/keys' })).body.keys as {
+      keyId: string
+      publicKey: string
+    }[]
     const pinned = new Map(keys.map((k) => [k.keyId, k.publicKey]))
     const good = await verifyExport(response.body, { pinnedKeys: pinned })
     assert.equal(good.ok, true, JSON.stringify(good.problems))
@@ -145,7 +202,12 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
     const before = await fingerprint(t())
     await sql`REVOKE INSERT ON audit_events FROM custodian_app`.execute(k)
     try {
-      const response = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/service-accounts`, token: org.ownerToken, body: { name: 'not-recorded', role: 'viewer' } })
+      const response = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/service-accounts`,
+        token: org.ownerToken,
+        body: { name: 'not-recorded', role: 'viewer' },
+      })
       assert.equal(response.status, 503)
       assert.equal(response.body.code, 'AUDIT_UNAVAILABLE')
       assert.equal(await fingerprint(t()), before)
@@ -156,8 +218,16 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
 
   it('records refused attempts, and keeps secrets out of audit details', async () => {
     const org = await orgWithEvents('refusals')
-    await t().request({ method: 'POST', url: '/v1/login', body: { email: 'Unknown.Person@example.test', password: 'not the password' } })
-    await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/tokens`, token: 'cst_api_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })
+    await t().request({
+      method: 'POST',
+      url: '/v1/login',
+      body: { email: 'Unknown.Person@example.test', password: 'not the password' },
+    })
+    await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${org.orgId}/tokens`,
+      token: 'cst_api_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    })
     const rows = await owner(t()).selectFrom('audit_events').selectAll().execute()
     const all = JSON.stringify(rows)
     assert.ok(!all.includes('not the password'))

@@ -13,7 +13,12 @@ forEachEngine('audit status with events waiting to be chained (P5.2, K8)', (engi
     provider = await bootstrapProvider(t())
     org = await createCustomerOrg(t(), provider, 'status', 'owner@status.test')
     for (let i = 0; i < 12; i++) {
-      const r = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/service-accounts`, token: org.ownerToken, body: { name: `sa-${i}`, role: 'viewer' } })
+      const r = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/service-accounts`,
+        token: org.ownerToken,
+        body: { name: `sa-${i}`, role: 'viewer' },
+      })
       assert.equal(r.status, 201)
     }
     await t().app.sequencer.flush()
@@ -35,14 +40,26 @@ forEachEngine('audit status with events waiting to be chained (P5.2, K8)', (engi
     await t().app.sequencer.stop()
     const sent = new Date()
     for (let i = 0; i < 3; i++) {
-      const r = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/service-accounts`, token: org.ownerToken, body: { name: `late-${i}`, role: 'viewer' } })
+      const r = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/service-accounts`,
+        token: org.ownerToken,
+        body: { name: `late-${i}`, role: 'viewer' },
+      })
       assert.equal(r.status, 201)
     }
     const pending = await status()
     // The status request itself is not audited, so the head is exactly where the sequencer left it.
     assert.ok(pending.headSeq >= settled.headSeq, 'the chained head does not go back to 0')
     assert.match(String(pending.headHash), /^[0-9a-f]{64}$/)
-    const head = await t().db.kysely.selectFrom('audit_events').select(['seq', 'hash']).where('org_id', '=', org.orgId).where('seq', 'is not', null).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow()
+    const head = await t()
+      .db.kysely.selectFrom('audit_events')
+      .select(['seq', 'hash'])
+      .where('org_id', '=', org.orgId)
+      .where('seq', 'is not', null)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirstOrThrow()
     assert.equal(pending.headSeq, Number(head.seq))
     assert.equal(pending.headHash, Buffer.from(head.hash as Uint8Array).toString('hex'))
     assert.ok(pending.unchained >= 3)
@@ -52,7 +69,9 @@ forEachEngine('audit status with events waiting to be chained (P5.2, K8)', (engi
     // The operator's view of the same chain tells the same truth (K8 sweep: every status).
     const listed = await t().request({ method: 'GET', url: '/v1/operator/orgs?limit=500', token: provider.ownerToken })
     assert.equal(listed.status, 200, listed.text)
-    const health = (listed.body.orgs as { id: string; audit: { headSeq: number; unchained: number } }[]).find((o) => o.id === org.orgId)
+    const health = (listed.body.orgs as { id: string; audit: { headSeq: number; unchained: number } }[]).find(
+      (o) => o.id === org.orgId,
+    )
     assert.equal(health?.audit.headSeq, pending.headSeq)
     assert.ok((health?.audit.unchained ?? 0) >= 3)
 

@@ -7,13 +7,14 @@ import { createTestDatabase, postgresAvailable, type TestDatabase } from '../hel
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
 import type { JsonBody } from '../helpers/json.ts'
 
-
 /**
  * DESIGN "Audit log": requests of one org commit in parallel, in any process; sequencers
  * in every process race for each org's chain. The result must still be one gap-free
  * chain per org.
  */
-describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)', { skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set' }, () => {
+describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)', {
+  skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set',
+}, () => {
   let db: TestDatabase
   const servers: ServerProcess[] = []
 
@@ -52,7 +53,10 @@ describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)
       Array.from({ length: concurrency }, async (_, worker) => {
         for (let j = worker; j < jobs.length; j += concurrency) {
           const job = jobs[j] as (typeof jobs)[number]
-          const response = await httpsJson(job.server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: `sa-${job.i}`, role: 'viewer' } })
+          const response = await httpsJson(job.server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, {
+            token: apiToken,
+            body: { name: `sa-${job.i}`, role: 'viewer' },
+          })
           statuses.push(response.status)
         }
       }),
@@ -67,11 +71,24 @@ describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)
     }
     assert.equal(verified.ok, true, JSON.stringify(verified.problems))
     assert.equal(verified.unchained, 0)
-    const rows = await db.kysely.selectFrom('audit_events').select(['seq']).where('org_id', '=', orgId).orderBy('seq').execute()
+    const rows = await db.kysely
+      .selectFrom('audit_events')
+      .select(['seq'])
+      .where('org_id', '=', orgId)
+      .orderBy('seq')
+      .execute()
     assert.equal(rows.length, verified.events)
-    assert.deepEqual(rows.map((r) => r.seq), rows.map((_, i) => i + 1))
+    assert.deepEqual(
+      rows.map((r) => r.seq),
+      rows.map((_, i) => i + 1),
+    )
     assert.ok(rows.length >= perProcess * 2 + 3)
-    const serviceAccountEvents = await db.kysely.selectFrom('audit_events').select('id').where('org_id', '=', orgId).where('action', '=', 'service_account.create').execute()
+    const serviceAccountEvents = await db.kysely
+      .selectFrom('audit_events')
+      .select('id')
+      .where('org_id', '=', orgId)
+      .where('action', '=', 'service_account.create')
+      .execute()
     assert.equal(serviceAccountEvents.length, perProcess * 2)
   })
 })

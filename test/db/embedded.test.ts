@@ -6,7 +6,6 @@ import { describe, it } from 'node:test'
 import { bootstrapOverHttps, httpsJson, runToExit, spawnServer } from '../helpers/process.ts'
 import type { JsonBody } from '../helpers/json.ts'
 
-
 /**
  * The embedded database (PGlite) is single-process and does not fsync: an acknowledged
  * write must survive the process being killed at any moment, and a second process must
@@ -17,7 +16,11 @@ describe('embedded database: single process, durable across kill -9', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-lock-'))
     const first = await spawnServer({ CUSTODIAN_DATA_DIR: dataDir })
     try {
-      const second = await runToExit(['src/main.ts'], { CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_HTTPS_PORT: '0', CUSTODIAN_HTTP_PORT: '0' })
+      const second = await runToExit(['src/main.ts'], {
+        CUSTODIAN_DATA_DIR: dataDir,
+        CUSTODIAN_HTTPS_PORT: '0',
+        CUSTODIAN_HTTP_PORT: '0',
+      })
       assert.notEqual(second.code, 0)
       assert.match(second.output, /in use by another Custodian process \(pid \d+\)/)
       const cli = await runToExit(['bin/custodian.js', 'migrate'], { CUSTODIAN_DATA_DIR: dataDir })
@@ -36,7 +39,10 @@ describe('embedded database: single process, durable across kill -9', () => {
     const { apiToken, orgId } = boot.body
     const acknowledged: string[] = []
     for (let i = 0; i < 25; i++) {
-      const response = await httpsJson(first.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: `durable-${i}`, role: 'viewer' } })
+      const response = await httpsJson(first.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, {
+        token: apiToken,
+        body: { name: `durable-${i}`, role: 'viewer' },
+      })
       assert.equal(response.status, 201)
       acknowledged.push(response.body.id)
     }
@@ -50,7 +56,8 @@ describe('embedded database: single process, durable across kill -9', () => {
       for (const id of acknowledged) assert.ok(ids.has(id), `acknowledged write ${id} lost`)
       let verified: JsonBody = {}
       for (let attempt = 0; attempt < 50; attempt++) {
-        verified = (await httpsJson(second.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/verify`, { token: apiToken })).body
+        verified = (await httpsJson(second.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/verify`, { token: apiToken }))
+          .body
         if (verified.unchained === 0) break
         await new Promise((resolve) => setTimeout(resolve, 100))
       }

@@ -12,8 +12,12 @@ import { forEachEngine } from '../helpers/db.ts'
 forEachEngine('readiness reports when autovacuum is off', (engine) => {
   const t = useTestApp(engine)
 
-  it('reports autovacuum turned off for a table, and ok once it is back on (PostgreSQL)', { skip: engine === 'pglite' ? 'PGlite runs no autovacuum at all' : false }, async () => {
-    const global = await sql<{ setting: string }>`SELECT setting FROM pg_settings WHERE name = 'autovacuum'`.execute(t().db.kysely)
+  it('reports autovacuum turned off for a table, and ok once it is back on (PostgreSQL)', {
+    skip: engine === 'pglite' ? 'PGlite runs no autovacuum at all' : false,
+  }, async () => {
+    const global = await sql<{ setting: string }>`SELECT setting FROM pg_settings WHERE name = 'autovacuum'`.execute(
+      t().db.kysely,
+    )
     const expectedOk = global.rows[0]?.setting === 'on' ? 'ok' : /autovacuum.* off for the database/
     await sql`ALTER TABLE audit_events SET (autovacuum_enabled = false)`.execute(t().db.kysely)
     try {
@@ -30,7 +34,9 @@ forEachEngine('readiness reports when autovacuum is off', (engine) => {
     else assert.match(on.body.details.autovacuum, expectedOk)
   })
 
-  it('says the embedded database runs no autovacuum (PGlite)', { skip: engine === 'postgres' ? 'PostgreSQL runs autovacuum' : false }, async () => {
+  it('says the embedded database runs no autovacuum (PGlite)', {
+    skip: engine === 'postgres' ? 'PostgreSQL runs autovacuum' : false,
+  }, async () => {
     const ready = await t().request({ method: 'GET', url: '/readyz' })
     assert.equal(ready.status, 200, ready.text)
     assert.match(ready.body.details.autovacuum, /^embedded database: no autovacuum/)

@@ -41,7 +41,11 @@ describe('security.txt (P9.2)', () => {
     const t = useTestApp('pglite')
 
     it('serves every field RFC 9116 asks for, pointing at the report intake', async () => {
-      const response = await t().request({ method: 'GET', url: '/.well-known/security.txt', headers: { host: 'custodian.example:8443' } })
+      const response = await t().request({
+        method: 'GET',
+        url: '/.well-known/security.txt',
+        headers: { host: 'custodian.example:8443' },
+      })
       assert.equal(response.status, 200)
       assert.equal(response.headers['content-type'], 'text/plain; charset=utf-8')
       const fields = fieldsOf(response.text)
@@ -64,7 +68,11 @@ describe('security.txt (P9.2)', () => {
     })
 
     it('refuses a Host header that is not a host name', async () => {
-      const response = await t().request({ method: 'GET', url: '/.well-known/security.txt', headers: { host: 'evil.test/x?y' } })
+      const response = await t().request({
+        method: 'GET',
+        url: '/.well-known/security.txt',
+        headers: { host: 'evil.test/x?y' },
+      })
       assert.equal(response.status, 400)
       assert.equal(response.body.code, 'BAD_REQUEST')
     })
@@ -82,7 +90,13 @@ describe('security.txt (P9.2)', () => {
     }
     let publicKey = ''
     before(async () => {
-      const key = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ name: 'Provider Security', email: 'security@provider.test' }], passphrase: 'signing passphrase', format: 'armored' })
+      const key = await openpgp.generateKey({
+        type: 'ecc',
+        curve: 'curve25519Legacy',
+        userIDs: [{ name: 'Provider Security', email: 'security@provider.test' }],
+        passphrase: 'signing passphrase',
+        format: 'armored',
+      })
       publicKey = key.publicKey
       env.CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE = secretFile('signing.asc', key.privateKey)
       env.CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE = secretFile('passphrase', 'signing passphrase\n')
@@ -90,7 +104,11 @@ describe('security.txt (P9.2)', () => {
     const t = useTestApp('pglite', env)
 
     it('serves a cleartext-signed file that gpg verifies, and whose tampering it catches', async () => {
-      const response = await t().request({ method: 'GET', url: '/.well-known/security.txt', headers: { host: 'attacker.test' } })
+      const response = await t().request({
+        method: 'GET',
+        url: '/.well-known/security.txt',
+        headers: { host: 'attacker.test' },
+      })
       assert.equal(response.status, 200)
       // OpenPGP writes the cleartext with CRLF line ends, which RFC 9116 §2.2 allows.
       const text = response.text.replaceAll('\r\n', '\n')
@@ -98,7 +116,11 @@ describe('security.txt (P9.2)', () => {
       const signed = text.split('\n\n').slice(1).join('\n\n').split('-----BEGIN PGP SIGNATURE-----')[0] as string
       const fields = fieldsOf(signed.replace(/^- /gm, ''))
       assert.deepEqual(fields.get('contact'), ['mailto:security@provider.test', 'https://provider.test/security'])
-      assert.deepEqual(fields.get('canonical'), ['https://trust.provider.test/.well-known/security.txt'], 'the configured URL, never the Host header')
+      assert.deepEqual(
+        fields.get('canonical'),
+        ['https://trust.provider.test/.well-known/security.txt'],
+        'the configured URL, never the Host header',
+      )
       assert.deepEqual(fields.get('policy'), ['https://provider.test/security/policy'])
       assert.deepEqual(fields.get('encryption'), ['https://provider.test/security/pgp.asc'])
       assert.deepEqual(fields.get('acknowledgments'), ['https://provider.test/security/thanks'])
@@ -125,7 +147,17 @@ describe('security.txt (P9.2)', () => {
     it('names every bad setting', () => {
       const error = (() => {
         try {
-          loadConfig({ CUSTODIAN_SECURITY_CONTACTS: 'security@provider.test,http://insecure.test', CUSTODIAN_SECURITY_POLICY_URL: 'ftp://x', CUSTODIAN_SECURITY_LANGUAGES: 'english!', CUSTODIAN_BUSINESS_TIMEZONE: 'Mars/Olympus', CUSTODIAN_BUSINESS_WEEKEND: 'sat,funday', CUSTODIAN_HOLIDAYS: '2026-12-25,2026-13-01', CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: secretFile('not-a-key', 'hello'), CUSTODIAN_REPORT_MAX_BYTES: '16384', CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: '16384' })
+          loadConfig({
+            CUSTODIAN_SECURITY_CONTACTS: 'security@provider.test,http://insecure.test',
+            CUSTODIAN_SECURITY_POLICY_URL: 'ftp://x',
+            CUSTODIAN_SECURITY_LANGUAGES: 'english!',
+            CUSTODIAN_BUSINESS_TIMEZONE: 'Mars/Olympus',
+            CUSTODIAN_BUSINESS_WEEKEND: 'sat,funday',
+            CUSTODIAN_HOLIDAYS: '2026-12-25,2026-13-01',
+            CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: secretFile('not-a-key', 'hello'),
+            CUSTODIAN_REPORT_MAX_BYTES: '16384',
+            CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: '16384',
+          })
         } catch (caught) {
           return caught as ConfigError
         }
@@ -133,17 +165,47 @@ describe('security.txt (P9.2)', () => {
       })()
       assert.ok(error instanceof ConfigError)
       const problems = error.problems.join('\n')
-      for (const expected of [/CUSTODIAN_SECURITY_CONTACTS: "security@provider.test"/, /"http:\/\/insecure.test" is not/, /CUSTODIAN_SECURITY_POLICY_URL: must be an https/, /CUSTODIAN_SECURITY_LANGUAGES: "english!"/, /CUSTODIAN_BUSINESS_TIMEZONE: "Mars\/Olympus"/, /CUSTODIAN_BUSINESS_WEEKEND/, /CUSTODIAN_HOLIDAYS: not dates \(YYYY-MM-DD\): 2026-13-01/, /SIGNING_KEY_FILE: must hold an ASCII-armoured OpenPGP private key/, /SIGNING_KEY_FILE: needs CUSTODIAN_PUBLIC_URL/, /ATTACHMENT_MAX_BYTES: one attachment/]) {
+      for (const expected of [
+        /CUSTODIAN_SECURITY_CONTACTS: "security@provider.test"/,
+        /"http:\/\/insecure.test" is not/,
+        /CUSTODIAN_SECURITY_POLICY_URL: must be an https/,
+        /CUSTODIAN_SECURITY_LANGUAGES: "english!"/,
+        /CUSTODIAN_BUSINESS_TIMEZONE: "Mars\/Olympus"/,
+        /CUSTODIAN_BUSINESS_WEEKEND/,
+        /CUSTODIAN_HOLIDAYS: not dates \(YYYY-MM-DD\): 2026-13-01/,
+        /SIGNING_KEY_FILE: must hold an ASCII-armoured OpenPGP private key/,
+        /SIGNING_KEY_FILE: needs CUSTODIAN_PUBLIC_URL/,
+        /ATTACHMENT_MAX_BYTES: one attachment/,
+      ]) {
         assert.match(problems, expected)
       }
     })
 
     it('stops the start when the signing key cannot sign: wrong or missing passphrase', async () => {
-      const key = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ email: 'security@provider.test' }], passphrase: 'right', format: 'armored' })
-      const base = { CUSTODIAN_PUBLIC_URL: 'https://trust.provider.test', CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: secretFile('locked.asc', key.privateKey) }
-      await assert.rejects(createSecurityTxt(loadConfig(base)).ready(), /cannot sign with this key: the key is protected by a passphrase/)
-      await assert.rejects(createSecurityTxt(loadConfig({ ...base, CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE: secretFile('wrong', 'wrong') })).ready(), /cannot sign with this key/)
-      await createSecurityTxt(loadConfig({ ...base, CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE: secretFile('right', 'right') })).ready()
+      const key = await openpgp.generateKey({
+        type: 'ecc',
+        curve: 'curve25519Legacy',
+        userIDs: [{ email: 'security@provider.test' }],
+        passphrase: 'right',
+        format: 'armored',
+      })
+      const base = {
+        CUSTODIAN_PUBLIC_URL: 'https://trust.provider.test',
+        CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: secretFile('locked.asc', key.privateKey),
+      }
+      await assert.rejects(
+        createSecurityTxt(loadConfig(base)).ready(),
+        /cannot sign with this key: the key is protected by a passphrase/,
+      )
+      await assert.rejects(
+        createSecurityTxt(
+          loadConfig({ ...base, CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE: secretFile('wrong', 'wrong') }),
+        ).ready(),
+        /cannot sign with this key/,
+      )
+      await createSecurityTxt(
+        loadConfig({ ...base, CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE: secretFile('right', 'right') }),
+      ).ready()
     })
   })
 })

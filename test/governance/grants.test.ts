@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, testClock, useTestApp, type Org } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  PASSWORD,
+  principalWithRole,
+  testClock,
+  useTestApp,
+  type Org,
+} from '../helpers/app.ts'
 import { totpCode } from '../helpers/totp.ts'
 
 const DAY = 86_400_000
@@ -20,18 +30,47 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
   let secretB = ''
   const operator = () => provider.ownerToken
 
-  const ask = (body: Record<string, unknown>, token = operator()) => t().request({ method: 'POST', url: '/v1/operator/grants', token, body: { orgId: acme.orgId, reason: 'customer ticket 4711: sync failures', ...body } })
-  const decide = (grantId: string, verb: 'approve' | 'deny' | 'revoke', token = acme.ownerToken) => t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/grants/${grantId}/${verb}`, token, body: {} })
-  const asOperator = (method: string, path: string, grantId: string | undefined, extra: { body?: unknown; headers?: Record<string, string> } = {}) =>
-    t().request({ method, url: `/v1/orgs/${acme.orgId}${path}`, token: extra.headers?.cookie === undefined ? operator() : undefined, body: extra.body, headers: { ...(grantId === undefined ? {} : { 'x-custodian-grant': grantId }), ...extra.headers } })
-  const grantUses = async (grantId: string) => (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'grant.use' && (e.details as { grant?: string }).grant === grantId)
+  const ask = (body: Record<string, unknown>, token = operator()) =>
+    t().request({
+      method: 'POST',
+      url: '/v1/operator/grants',
+      token,
+      body: { orgId: acme.orgId, reason: 'customer ticket 4711: sync failures', ...body },
+    })
+  const decide = (grantId: string, verb: 'approve' | 'deny' | 'revoke', token = acme.ownerToken) =>
+    t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/grants/${grantId}/${verb}`, token, body: {} })
+  const asOperator = (
+    method: string,
+    path: string,
+    grantId: string | undefined,
+    extra: { body?: unknown; headers?: Record<string, string> } = {},
+  ) =>
+    t().request({
+      method,
+      url: `/v1/orgs/${acme.orgId}${path}`,
+      token: extra.headers?.cookie === undefined ? operator() : undefined,
+      body: extra.body,
+      headers: { ...(grantId === undefined ? {} : { 'x-custodian-grant': grantId }), ...extra.headers },
+    })
+  const grantUses = async (grantId: string) =>
+    (await auditActions(t(), acme.orgId)).filter(
+      (e) => e.action === 'grant.use' && (e.details as { grant?: string }).grant === grantId,
+    )
 
   before(async () => {
     provider = await bootstrapProvider(t())
     acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
     other = await createCustomerOrg(t(), provider, 'Other', 'owner@other.test')
-    for (const [name, value] of [['billing-api', 'value-a'], ['crm-api', 'value-b']]) {
-      const created = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/secrets`, token: acme.ownerToken, body: { name, type: 'api_key', value } })
+    for (const [name, value] of [
+      ['billing-api', 'value-a'],
+      ['crm-api', 'value-b'],
+    ]) {
+      const created = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${acme.orgId}/secrets`,
+        token: acme.ownerToken,
+        body: { name, type: 'api_key', value },
+      })
       if (name === 'billing-api') secretA = created.body.id
       else secretB = created.body.id
     }
@@ -47,9 +86,16 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     ] as const) {
       const refused = await ask(body)
       assert.equal(refused.status, 400, JSON.stringify(body))
-      assert.ok(refused.body.errors.some((e: { path: string }) => e.path === path), refused.text)
+      assert.ok(
+        refused.body.errors.some((e: { path: string }) => e.path === path),
+        refused.text,
+      )
     }
-    assert.equal((await ask({ orgId: provider.orgId, permissions: ['org:read'] })).status, 404, 'not the provider org itself')
+    assert.equal(
+      (await ask({ orgId: provider.orgId, permissions: ['org:read'] })).status,
+      404,
+      'not the provider org itself',
+    )
     assert.equal((await ask({ permissions: ['org:read'] }, acme.ownerToken)).status, 403, 'customers do not ask')
     assert.equal(await fingerprint(t()), before)
 
@@ -58,7 +104,12 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     assert.equal(asked.body.status, 'pending')
     assert.equal(asked.body.durationDays, 21, 'three weeks by default')
     assert.equal(asked.body.grantee.email, 'owner@provider.test')
-    const notices = await t().db.kysely.selectFrom('notifications').selectAll().where('org_id', '=', acme.orgId).where('kind', '=', 'grant.requested').execute()
+    const notices = await t()
+      .db.kysely.selectFrom('notifications')
+      .selectAll()
+      .where('org_id', '=', acme.orgId)
+      .where('kind', '=', 'grant.requested')
+      .execute()
     assert.equal(notices.length, 1)
     assert.equal(notices[0]?.recipient_user_id, acme.ownerId)
     assert.match(notices[0]?.body ?? '', /customer ticket 4711/)
@@ -81,9 +132,18 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     assert.equal(byRobot.status, 403, 'service accounts do not approve access')
 
     // The operator also belongs to the org: still no self-approval.
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/invitations`, token: acme.ownerToken, body: { email: 'owner@provider.test', role: 'admin' } })
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/invitations`,
+      token: acme.ownerToken,
+      body: { email: 'owner@provider.test', role: 'admin' },
+    })
     // An existing account joins with its password and, having one, its second factor (issue 11 K1).
-    const joined = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD, code: provider.recoveryCodes?.[0] } })
+    const joined = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD, code: provider.recoveryCodes?.[0] },
+    })
     assert.equal(joined.status, 201, joined.text)
     const self = await decide(asked.body.id, 'approve', joined.body.apiToken)
     assert.equal(self.status, 403)
@@ -104,29 +164,48 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
   })
 
   it('holds to its scope: no reveal, no writes, nothing outside the listed permissions or org', async () => {
-    const grant = (await t().request({ method: 'GET', url: '/v1/operator/grants', token: operator() })).body.grants.find((g: { status: string }) => g.status === 'active')
+    const grant = (
+      await t().request({ method: 'GET', url: '/v1/operator/grants', token: operator() })
+    ).body.grants.find((g: { status: string }) => g.status === 'active')
     const before = await fingerprint(t())
     const reveal = await asOperator('POST', `/secrets/${secretA}/reveal`, grant.id, { body: { reason: 'debugging' } })
     assert.equal(reveal.status, 403)
     assert.equal(reveal.body.permission, 'vault:reveal')
-    assert.equal((await asOperator('POST', '/secrets', grant.id, { body: { name: 'planted', type: 'generic', value: 'x' } })).status, 403)
+    assert.equal(
+      (await asOperator('POST', '/secrets', grant.id, { body: { name: 'planted', type: 'generic', value: 'x' } }))
+        .status,
+      403,
+    )
     assert.equal((await asOperator('GET', '/members', grant.id)).status, 403)
-    const elsewhere = await t().request({ method: 'GET', url: `/v1/orgs/${other.orgId}/secrets`, token: operator(), headers: { 'x-custodian-grant': grant.id } })
+    const elsewhere = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${other.orgId}/secrets`,
+      token: operator(),
+      headers: { 'x-custodian-grant': grant.id },
+    })
     assert.equal(elsewhere.status, 404, 'a grant opens one org only')
     assert.equal(await fingerprint(t()), before)
-    const denied = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'access.denied' && e.details.grant === grant.id)
+    const denied = (await auditActions(t(), acme.orgId)).filter(
+      (e) => e.action === 'access.denied' && e.details.grant === grant.id,
+    )
     assert.ok(denied.length >= 3, 'refusals under a grant are in the org’s log, naming the grant')
   })
 
   it('reveals only the secrets it names, each reveal in the org’s log with the grant', async () => {
     const asked = await ask({ permissions: ['secrets:read', 'vault:reveal'], secretIds: [secretA], durationDays: 2 })
     assert.equal((await decide(asked.body.id, 'approve')).status, 200)
-    const named = await asOperator('POST', `/secrets/${secretA}/reveal`, asked.body.id, { body: { reason: 'reproduce the sync failure' } })
+    const named = await asOperator('POST', `/secrets/${secretA}/reveal`, asked.body.id, {
+      body: { reason: 'reproduce the sync failure' },
+    })
     assert.equal(named.status, 200, named.text)
     assert.equal(named.body.value, 'value-a')
-    const unnamed = await asOperator('POST', `/secrets/${secretB}/reveal`, asked.body.id, { body: { reason: 'curious' } })
+    const unnamed = await asOperator('POST', `/secrets/${secretB}/reveal`, asked.body.id, {
+      body: { reason: 'curious' },
+    })
     assert.equal(unnamed.status, 403)
-    const reveal = (await auditActions(t(), acme.orgId)).find((e) => e.action === 'secret.reveal' && e.outcome === 'success')
+    const reveal = (await auditActions(t(), acme.orgId)).find(
+      (e) => e.action === 'secret.reveal' && e.outcome === 'success',
+    )
     assert.equal(reveal?.details.grant, asked.body.id)
     assert.equal(reveal?.actor_id, provider.ownerId)
   })
@@ -140,7 +219,16 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     time.advance(2 * 60_000)
     assert.equal((await asOperator('GET', '', asked.body.id)).status, 404, 'a minute after')
     assert.equal((await grantUses(asked.body.id)).at(-1)?.details.reason, 'expired')
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/grants/${asked.body.id}`, token: acme.ownerToken })).body.status, 'expired')
+    assert.equal(
+      (
+        await t().request({
+          method: 'GET',
+          url: `/v1/orgs/${acme.orgId}/grants/${asked.body.id}`,
+          token: acme.ownerToken,
+        })
+      ).body.status,
+      'expired',
+    )
   })
 
   it('lapses if still pending when it would have expired', async () => {
@@ -148,34 +236,86 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     time.advance(2 * DAY)
     const late = await decide(asked.body.id, 'approve')
     assert.equal(late.status, 409)
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/grants/${asked.body.id}`, token: acme.ownerToken })).body.status, 'lapsed')
+    assert.equal(
+      (
+        await t().request({
+          method: 'GET',
+          url: `/v1/orgs/${acme.orgId}/grants/${asked.body.id}`,
+          token: acme.ownerToken,
+        })
+      ).body.status,
+      'lapsed',
+    )
   })
 
   it('ends at once when the org revokes it, for a session already signed in as much as for a token', async () => {
-    const login = await t().app.inject({ method: 'POST', url: '/v1/login', payload: { email: 'owner@provider.test', password: PASSWORD, orgId: provider.orgId, code: totpCode(provider.totpSecret as string, 1) } })
+    const login = await t().app.inject({
+      method: 'POST',
+      url: '/v1/login',
+      payload: {
+        email: 'owner@provider.test',
+        password: PASSWORD,
+        orgId: provider.orgId,
+        code: totpCode(provider.totpSecret as string, 1),
+      },
+    })
     assert.equal(login.statusCode, 200, login.body)
     const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
     const session = { cookie: `${cookie?.name}=${cookie?.value}` }
     const asked = await ask({ permissions: ['org:read', 'secrets:read'] })
     await decide(asked.body.id, 'approve')
-    assert.equal((await asOperator('GET', '/secrets', asked.body.id, { headers: session })).status, 200, 'the session uses the grant')
+    assert.equal(
+      (await asOperator('GET', '/secrets', asked.body.id, { headers: session })).status,
+      200,
+      'the session uses the grant',
+    )
     assert.equal((await asOperator('GET', '/secrets', asked.body.id)).status, 200, 'and so does the token')
 
     const revoked = await decide(asked.body.id, 'revoke')
     assert.equal(revoked.status, 200)
     assert.equal(revoked.body.status, 'revoked')
-    assert.equal((await asOperator('GET', '/secrets', asked.body.id, { headers: session })).status, 404, 'the signed-in session is refused on its next request')
+    assert.equal(
+      (await asOperator('GET', '/secrets', asked.body.id, { headers: session })).status,
+      404,
+      'the signed-in session is refused on its next request',
+    )
     assert.equal((await asOperator('GET', '/secrets', asked.body.id)).status, 404)
-    assert.equal((await t().request({ method: 'GET', url: '/v1/me', headers: session })).status, 200, 'the session itself lives on, in its own org')
+    assert.equal(
+      (await t().request({ method: 'GET', url: '/v1/me', headers: session })).status,
+      200,
+      'the session itself lives on, in its own org',
+    )
     assert.equal((await grantUses(asked.body.id)).at(-1)?.details.reason, 'revoked')
-    assert.ok((await t().db.kysely.selectFrom('notifications').select('kind').where('recipient_user_id', '=', provider.ownerId).execute()).some((n) => n.kind === 'grant.revoked'))
+    assert.ok(
+      (
+        await t()
+          .db.kysely.selectFrom('notifications')
+          .select('kind')
+          .where('recipient_user_id', '=', provider.ownerId)
+          .execute()
+      ).some((n) => n.kind === 'grant.revoked'),
+    )
   })
 
   it('can require two approvers', async () => {
-    const policy = await t().request({ method: 'PUT', url: `/v1/orgs/${acme.orgId}/grant-policy`, token: acme.ownerToken, body: { maxDays: 14, requiredApprovals: 2 } })
+    const policy = await t().request({
+      method: 'PUT',
+      url: `/v1/orgs/${acme.orgId}/grant-policy`,
+      token: acme.ownerToken,
+      body: { maxDays: 14, requiredApprovals: 2 },
+    })
     assert.equal(policy.status, 200)
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/invitations`, token: acme.ownerToken, body: { email: 'second@acme.test', role: 'admin' } })
-    const second = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/invitations`,
+      token: acme.ownerToken,
+      body: { email: 'second@acme.test', role: 'admin' },
+    })
+    const second = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
     const asked = await ask({ permissions: ['org:read'] })
     assert.equal(asked.body.durationDays, 14, 'the org’s maximum bounds the default')
     const one = await decide(asked.body.id, 'approve')
@@ -193,7 +333,11 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     assert.equal((await decide(denied.body.id, 'deny')).body.status, 'denied')
     assert.equal((await asOperator('GET', '', denied.body.id)).status, 404)
     const withdrawn = await ask({ permissions: ['org:read'] })
-    const done = await t().request({ method: 'POST', url: `/v1/operator/grants/${withdrawn.body.id}/withdraw`, token: operator() })
+    const done = await t().request({
+      method: 'POST',
+      url: `/v1/operator/grants/${withdrawn.body.id}/withdraw`,
+      token: operator(),
+    })
     assert.equal(done.body.status, 'withdrawn')
     assert.equal((await decide(withdrawn.body.id, 'approve')).status, 409)
   })
@@ -202,13 +346,22 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     const list = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/grants`, token: acme.ownerToken })
     assert.equal(list.status, 200)
     const statuses = new Set(list.body.grants.map((g: { status: string }) => g.status))
-    for (const s of ['pending', 'active', 'expired', 'lapsed', 'revoked', 'denied', 'withdrawn']) assert.ok(statuses.has(s), s)
-    const uses = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/audit/events?action=grant.use&limit=500`, token: acme.ownerToken })
+    for (const s of ['pending', 'active', 'expired', 'lapsed', 'revoked', 'denied', 'withdrawn'])
+      assert.ok(statuses.has(s), s)
+    const uses = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${acme.orgId}/audit/events?action=grant.use&limit=500`,
+      token: acme.ownerToken,
+    })
     assert.equal(uses.status, 200)
     assert.ok(uses.body.events.length >= 8)
     assert.ok(uses.body.events.every((e: { details: { grant?: string } }) => typeof e.details.grant === 'string'))
     const mine = await t().request({ method: 'GET', url: '/v1/operator/grants', token: operator() })
     assert.ok(mine.body.grants.every((g: { orgName: string }) => g.orgName === 'Acme'))
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${other.orgId}/grants`, token: other.ownerToken })).body.grants.length, 0)
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${other.orgId}/grants`, token: other.ownerToken })).body.grants
+        .length,
+      0,
+    )
   })
 })

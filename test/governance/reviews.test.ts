@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, PASSWORD, principalWithRole, testClock, useTestApp, type Org } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  PASSWORD,
+  principalWithRole,
+  testClock,
+  useTestApp,
+  type Org,
+} from '../helpers/app.ts'
 
 const DAY = 86_400_000
 
@@ -21,12 +30,26 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
   let reviewId = ''
   const url = (path = '') => `/v1/orgs/${acme.orgId}${path}`
   const join = async (email: string, role: string) => {
-    const invite = await t().request({ method: 'POST', url: url('/invitations'), token: acme.ownerToken, body: { email, role } })
-    return (await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })).body as { userId: string; apiToken: string }
+    const invite = await t().request({
+      method: 'POST',
+      url: url('/invitations'),
+      token: acme.ownerToken,
+      body: { email, role },
+    })
+    return (
+      await t().request({
+        method: 'POST',
+        url: '/v1/invitations/accept',
+        body: { token: invite.body.token, password: PASSWORD },
+      })
+    ).body as { userId: string; apiToken: string }
   }
-  const decide = (itemId: string, body: Record<string, unknown>, token = acme.ownerToken) => t().request({ method: 'POST', url: url(`/access-reviews/${reviewId}/items/${itemId}/decision`), token, body })
-  const review = async (token = acme.ownerToken) => (await t().request({ method: 'GET', url: url(`/access-reviews/${reviewId}`), token })).body
-  const item = async (kind: string, label: string) => (await review()).items.find((i: { kind: string; label: string }) => i.kind === kind && i.label === label)
+  const decide = (itemId: string, body: Record<string, unknown>, token = acme.ownerToken) =>
+    t().request({ method: 'POST', url: url(`/access-reviews/${reviewId}/items/${itemId}/decision`), token, body })
+  const review = async (token = acme.ownerToken) =>
+    (await t().request({ method: 'GET', url: url(`/access-reviews/${reviewId}`), token })).body
+  const item = async (kind: string, label: string) =>
+    (await review()).items.find((i: { kind: string; label: string }) => i.kind === kind && i.label === label)
 
   before(async () => {
     provider = await bootstrapProvider(t())
@@ -53,26 +76,54 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     assert.equal(bobEntry.suggestedRole, 'auditor')
     const carolEntry = report.body.principals.find((p: { id: string }) => p.id === carol.userId)
     assert.equal(carolEntry.suggestRemoval, true, 'nothing used at all')
-    assert.equal((await t().request({ method: 'GET', url: url('/least-privilege'), token: bob.apiToken })).status, 200, 'admins see it')
+    assert.equal(
+      (await t().request({ method: 'GET', url: url('/least-privilege'), token: bob.apiToken })).status,
+      200,
+      'admins see it',
+    )
   })
 
   it('lists every principal with access: members with 2FA state, service accounts, tokens, active grants', async () => {
-    const asked = await t().request({ method: 'POST', url: '/v1/operator/grants', token: provider.ownerToken, body: { orgId: acme.orgId, reason: 'investigating an import problem', permissions: ['org:read'] } })
-    await t().request({ method: 'POST', url: url(`/grants/${asked.body.id}/approve`), token: acme.ownerToken, body: {} })
+    const asked = await t().request({
+      method: 'POST',
+      url: '/v1/operator/grants',
+      token: provider.ownerToken,
+      body: { orgId: acme.orgId, reason: 'investigating an import problem', permissions: ['org:read'] },
+    })
+    await t().request({
+      method: 'POST',
+      url: url(`/grants/${asked.body.id}/approve`),
+      token: acme.ownerToken,
+      body: {},
+    })
     const started = await t().request({ method: 'POST', url: url('/access-reviews'), token: acme.ownerToken })
     assert.equal(started.status, 201, started.text)
     reviewId = started.body.id
     assert.equal(new Date(started.body.dueAt).getTime() - new Date(started.body.startedAt).getTime(), 14 * DAY)
-    const kinds = (label: string) => started.body.items.filter((i: { label: string }) => i.label === label).map((i: { kind: string }) => i.kind)
+    const kinds = (label: string) =>
+      started.body.items.filter((i: { label: string }) => i.label === label).map((i: { kind: string }) => i.kind)
     assert.deepEqual(kinds('bob@acme.test'), ['member'])
     assert.deepEqual(kinds('owner@provider.test'), ['grant'])
-    assert.ok(started.body.items.some((i: { kind: string; subjectId: string }) => i.kind === 'service_account' && i.subjectId === app.serviceAccountId))
+    assert.ok(
+      started.body.items.some(
+        (i: { kind: string; subjectId: string }) =>
+          i.kind === 'service_account' && i.subjectId === app.serviceAccountId,
+      ),
+    )
     assert.ok(started.body.items.filter((i: { kind: string }) => i.kind === 'api_token').length >= 4)
     const owner = started.body.items.find((i: { label: string }) => i.label === 'owner@acme.test')
     assert.equal(owner.mfaEnabled, false)
     assert.equal(owner.inactive, false)
-    assert.equal((await t().request({ method: 'POST', url: url('/access-reviews'), token: acme.ownerToken })).status, 409, 'one open review at a time')
-    assert.ok((await t().db.kysely.selectFrom('notifications').select('kind').where('org_id', '=', acme.orgId).execute()).some((n) => n.kind === 'access_review.started'))
+    assert.equal(
+      (await t().request({ method: 'POST', url: url('/access-reviews'), token: acme.ownerToken })).status,
+      409,
+      'one open review at a time',
+    )
+    assert.ok(
+      (await t().db.kysely.selectFrom('notifications').select('kind').where('org_id', '=', acme.orgId).execute()).some(
+        (n) => n.kind === 'access_review.started',
+      ),
+    )
   })
 
   it('revokes at once on a revoke decision: a member, a service account, a grant', async () => {
@@ -81,15 +132,31 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     const decided = await decide(carolItem.id, { decision: 'revoke', note: 'left the team' })
     assert.equal(decided.status, 200, decided.text)
     assert.match(decided.body.outcome, /membership removed/)
-    assert.equal((await t().request({ method: 'GET', url: url(), token: carol.apiToken })).status, 401, 'carol’s token stops at once')
+    assert.equal(
+      (await t().request({ method: 'GET', url: url(), token: carol.apiToken })).status,
+      401,
+      'carol’s token stops at once',
+    )
 
-    const saItem = (await review()).items.find((i: { kind: string; subjectId: string }) => i.kind === 'service_account' && i.subjectId === app.serviceAccountId)
+    const saItem = (await review()).items.find(
+      (i: { kind: string; subjectId: string }) => i.kind === 'service_account' && i.subjectId === app.serviceAccountId,
+    )
     assert.equal((await decide(saItem.id, { decision: 'revoke' })).status, 200)
     assert.equal((await t().request({ method: 'GET', url: url(), token: app.token })).status, 401)
 
     const grantItem = await item('grant', 'owner@provider.test')
     assert.equal((await decide(grantItem.id, { decision: 'revoke' })).body.outcome, 'grant revoked')
-    assert.equal((await t().request({ method: 'GET', url: url(), token: provider.ownerToken, headers: { 'x-custodian-grant': grantItem.subjectId } })).status, 404)
+    assert.equal(
+      (
+        await t().request({
+          method: 'GET',
+          url: url(),
+          token: provider.ownerToken,
+          headers: { 'x-custodian-grant': grantItem.subjectId },
+        })
+      ).status,
+      404,
+    )
     assert.equal((await decide(grantItem.id, { decision: 'certify' })).status, 409, 'a decision stands')
   })
 
@@ -105,16 +172,25 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
   })
 
   it('closes only when every item is decided, and keeps it as evidence', async () => {
-    assert.equal((await t().request({ method: 'POST', url: url(`/access-reviews/${reviewId}/close`), token: acme.ownerToken })).status, 409)
+    assert.equal(
+      (await t().request({ method: 'POST', url: url(`/access-reviews/${reviewId}/close`), token: acme.ownerToken }))
+        .status,
+      409,
+    )
     const current = await review()
     // The owner decides everything but their own membership and tokens.
-    const own = (i: { kind: string; subjectId: string; details: { holder?: string } }) => (i.kind === 'member' && i.subjectId === acme.ownerId) || i.details.holder === acme.ownerId
+    const own = (i: { kind: string; subjectId: string; details: { holder?: string } }) =>
+      (i.kind === 'member' && i.subjectId === acme.ownerId) || i.details.holder === acme.ownerId
     for (const open of current.items.filter((i: { decision: string | null }) => i.decision === null)) {
       if (!own(open)) assert.equal((await decide(open.id, { decision: 'certify' })).status, 200, open.label)
     }
     const left = (await review()).items.filter((i: { decision: string | null }) => i.decision === null)
     assert.ok(left.length > 0, 'the owner’s own items wait for someone else')
-    const closed = await t().request({ method: 'POST', url: url(`/access-reviews/${reviewId}/close`), token: acme.ownerToken })
+    const closed = await t().request({
+      method: 'POST',
+      url: url(`/access-reviews/${reviewId}/close`),
+      token: acme.ownerToken,
+    })
     assert.equal(closed.status, 409)
     const actions = (await auditActions(t(), acme.orgId)).map((e) => e.action)
     assert.ok(actions.includes('access_review.start') && actions.includes('access_review.decide'))
@@ -128,7 +204,17 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     assert.ok((await auditActions(t(), acme.orgId)).some((e) => e.action === 'access_review.overdue'))
     assert.equal((await review()).overdue, true)
 
-    assert.equal((await t().request({ method: 'PUT', url: url('/access-review-policy'), token: acme.ownerToken, body: { cadenceDays: 91, windowDays: 14, onOverdue: 'revoke', inactiveDays: 90 } })).status, 200)
+    assert.equal(
+      (
+        await t().request({
+          method: 'PUT',
+          url: url('/access-review-policy'),
+          token: acme.ownerToken,
+          body: { cadenceDays: 91, windowDays: 14, onOverdue: 'revoke', inactiveDays: 90 },
+        })
+      ).status,
+      200,
+    )
     const undecided = (await review()).items.filter((i: { decision: string | null }) => i.decision === null)
     const pass = await t().app.services.reviews.runScheduled()
     assert.ok(pass.revoked >= 1)
@@ -136,26 +222,45 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     assert.equal(after.status, 'closed', JSON.stringify(after))
     assert.equal(after.status, 'closed')
     assert.equal(after.closedBy, 'system:access-review-overdue')
-    const ownerItem = after.items.find((i: { label: string; kind: string }) => i.kind === 'member' && i.label === 'owner@acme.test')
+    const ownerItem = after.items.find(
+      (i: { label: string; kind: string }) => i.kind === 'member' && i.label === 'owner@acme.test',
+    )
     assert.equal(ownerItem.decision, 'certify', 'the last active owner is kept')
     assert.match(ownerItem.note, /last active owner/)
     for (const i of undecided.filter((x: { kind: string }) => x.kind === 'api_token')) {
       assert.equal(after.items.find((x: { id: string }) => x.id === i.id).decision, 'revoke')
     }
-    assert.equal((await t().request({ method: 'GET', url: url(), token: acme.ownerToken })).status, 401, 'the owner’s undecided token was revoked')
+    assert.equal(
+      (await t().request({ method: 'GET', url: url(), token: acme.ownerToken })).status,
+      401,
+      'the owner’s undecided token was revoked',
+    )
   })
 
   it('starts the next campaign on its cadence, and flags inactive accounts (test clock)', async () => {
-    const owner = await t().request({ method: 'POST', url: '/v1/login', body: { email: 'owner@acme.test', password: PASSWORD } })
+    const owner = await t().request({
+      method: 'POST',
+      url: '/v1/login',
+      body: { email: 'owner@acme.test', password: PASSWORD },
+    })
     assert.equal(owner.status, 200)
     assert.equal((await t().app.services.reviews.runScheduled()).started, 0, 'not due yet')
     time.advance(91 * DAY)
     const pass = await t().app.services.reviews.runScheduled()
     assert.ok(pass.started >= 1)
-    const list = await t().db.kysely.selectFrom('access_reviews').selectAll().where('org_id', '=', acme.orgId).orderBy('started_at').execute()
+    const list = await t()
+      .db.kysely.selectFrom('access_reviews')
+      .selectAll()
+      .where('org_id', '=', acme.orgId)
+      .orderBy('started_at')
+      .execute()
     assert.equal(list.length, 2)
     assert.equal(list[1]?.started_by, 'system:access-review-schedule')
-    const items = await t().db.kysely.selectFrom('access_review_items').selectAll().where('review_id', '=', list[1]?.id).execute()
+    const items = await t()
+      .db.kysely.selectFrom('access_review_items')
+      .selectAll()
+      .where('review_id', '=', list[1]?.id)
+      .execute()
     const bobItem = items.find((i) => i.label === 'bob@acme.test')
     assert.equal(bobItem?.inactive, true, 'no activity for over 90 days')
     assert.equal((await t().app.services.reviews.runScheduled()).started, 0, 'one open review per org')
@@ -168,8 +273,17 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     assert.equal(started.status, 201, started.text)
     const items = started.body.items as { id: string; kind: string; subjectId: string; details: { holder?: string } }[]
     assert.ok(items.length >= 2, 'the owner’s membership and token')
-    assert.ok(items.every((i) => (i.kind === 'member' && i.subjectId === solo.ownerId) || i.details.holder === solo.ownerId), 'everything is the owner’s own')
-    const decideSolo = (itemId: string, body: Record<string, unknown>) => t().request({ method: 'POST', url: soloUrl(`/access-reviews/${started.body.id}/items/${itemId}/decision`), token: solo.ownerToken, body })
+    assert.ok(
+      items.every((i) => (i.kind === 'member' && i.subjectId === solo.ownerId) || i.details.holder === solo.ownerId),
+      'everything is the owner’s own',
+    )
+    const decideSolo = (itemId: string, body: Record<string, unknown>) =>
+      t().request({
+        method: 'POST',
+        url: soloUrl(`/access-reviews/${started.body.id}/items/${itemId}/decision`),
+        token: solo.ownerToken,
+        body,
+      })
     const member = items.find((i) => i.kind === 'member') as { id: string }
     const refused = await decideSolo(member.id, { decision: 'reduce', role: 'auditor' })
     assert.equal(refused.status, 400, 'alone, one’s own access can only be certified')
@@ -180,19 +294,39 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
       assert.equal(decided.body.selfCertified, true)
       assert.match(decided.body.outcome, /self-certified/)
     }
-    const closed = await t().request({ method: 'POST', url: soloUrl(`/access-reviews/${started.body.id}/close`), token: solo.ownerToken })
+    const closed = await t().request({
+      method: 'POST',
+      url: soloUrl(`/access-reviews/${started.body.id}/close`),
+      token: solo.ownerToken,
+    })
     assert.equal(closed.status, 200, closed.text)
     assert.equal(closed.body.summary.selfCertified, items.length)
     const events = (await auditActions(t(), solo.orgId)).filter((e) => e.action === 'access_review.decide')
     assert.equal(events.length, items.length)
     assert.ok(events.every((e) => e.details.selfCertified === true && typeof e.details.reason === 'string'))
     // Once someone else may decide, one’s own access waits for them again.
-    const invite = await t().request({ method: 'POST', url: soloUrl('/invitations'), token: solo.ownerToken, body: { email: 'second@solo.test', role: 'admin' } })
-    const accepted = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    const invite = await t().request({
+      method: 'POST',
+      url: soloUrl('/invitations'),
+      token: solo.ownerToken,
+      body: { email: 'second@solo.test', role: 'admin' },
+    })
+    const accepted = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
     assert.ok(accepted.status < 300, accepted.text)
     const next = await t().request({ method: 'POST', url: soloUrl('/access-reviews'), token: solo.ownerToken })
-    const mine = next.body.items.find((i: { kind: string; subjectId: string }) => i.kind === 'member' && i.subjectId === solo.ownerId)
-    const own = await t().request({ method: 'POST', url: soloUrl(`/access-reviews/${next.body.id}/items/${mine.id}/decision`), token: solo.ownerToken, body: { decision: 'certify' } })
+    const mine = next.body.items.find(
+      (i: { kind: string; subjectId: string }) => i.kind === 'member' && i.subjectId === solo.ownerId,
+    )
+    const own = await t().request({
+      method: 'POST',
+      url: soloUrl(`/access-reviews/${next.body.id}/items/${mine.id}/decision`),
+      token: solo.ownerToken,
+      body: { decision: 'certify' },
+    })
     assert.equal(own.status, 403)
     assert.equal(own.body.code, 'FORBIDDEN')
   })

@@ -23,7 +23,15 @@ export interface TestApp {
   db: TestDatabase
   engine: Engine
   /** Sends a request through the whole Fastify stack (hooks, validation, serialization). */
-  request(options: { method: string; url: string; token?: string | undefined; body?: unknown; payload?: string; headers?: Record<string, string>; remoteAddress?: string }): Promise<TestResponse>
+  request(options: {
+    method: string
+    url: string
+    token?: string | undefined
+    body?: unknown
+    payload?: string
+    headers?: Record<string, string>
+    remoteAddress?: string
+  }): Promise<TestResponse>
 }
 
 export interface TestResponse {
@@ -48,12 +56,27 @@ export function testClock(): TestClock {
   return { clock: () => new Date(Date.now() + offset), advance: (ms) => void (offset += ms) }
 }
 
-export function useTestApp(engine: Engine, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: () => Promise<RootKeyProvider>, options: { clock?: Clock; rootKey?: Buffer; resolve?: Resolve } = {}): () => TestApp {
+export function useTestApp(
+  engine: Engine,
+  env: Record<string, string> = {},
+  logger?: Logger,
+  rootKeyProvider?: () => Promise<RootKeyProvider>,
+  options: { clock?: Clock; rootKey?: Buffer; resolve?: Resolve } = {},
+): () => TestApp {
   let testApp: TestApp | undefined
   let db: TestDatabase | undefined
   before(async () => {
     db = await createTestDatabase(engine)
-    testApp = await startTestApp(engine, db, env, logger, await rootKeyProvider?.(), options.clock, options.rootKey, options.resolve)
+    testApp = await startTestApp(
+      engine,
+      db,
+      env,
+      logger,
+      await rootKeyProvider?.(),
+      options.clock,
+      options.rootKey,
+      options.resolve,
+    )
   })
   after(async () => {
     await testApp?.app.close()
@@ -66,9 +89,24 @@ export function useTestApp(engine: Engine, env: Record<string, string> = {}, log
 }
 
 /** `rootKey`: the deployment's root key, for a test that opens a second app on the same deployment (a restored dump). */
-export async function startTestApp(engine: Engine, db: TestDatabase, env: Record<string, string> = {}, logger?: Logger, rootKeyProvider?: RootKeyProvider, clock?: Clock, rootKey: Buffer = randomBytes(32), resolve?: Resolve): Promise<TestApp> {
+export async function startTestApp(
+  engine: Engine,
+  db: TestDatabase,
+  env: Record<string, string> = {},
+  logger?: Logger,
+  rootKeyProvider?: RootKeyProvider,
+  clock?: Clock,
+  rootKey: Buffer = randomBytes(32),
+  resolve?: Resolve,
+): Promise<TestApp> {
   // Test receivers (webhooks, OpenID providers, SMTP) listen on loopback only: allowed here, as an operator would.
-  const config = loadConfig({ CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')), CUSTODIAN_LOG_LEVEL: 'silent', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50', CUSTODIAN_OUTBOUND_ALLOW: '127.0.0.1/32,::1/128', ...env })
+  const config = loadConfig({
+    CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-test-')),
+    CUSTODIAN_LOG_LEVEL: 'silent',
+    CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '50',
+    CUSTODIAN_OUTBOUND_ALLOW: '127.0.0.1/32,::1/128',
+    ...env,
+  })
   const app = await buildApp({
     config,
     database: db,
@@ -124,31 +162,64 @@ export interface Org {
  * Bootstraps the provider org and its owner, who then enrols in TOTP: operators need a
  * second factor before anything else (P3.2). `enrol: false` leaves the owner unenrolled.
  */
-export async function bootstrapProvider(t: TestApp, email = 'owner@provider.test', options: { enrol?: boolean } = {}): Promise<Org> {
+export async function bootstrapProvider(
+  t: TestApp,
+  email = 'owner@provider.test',
+  options: { enrol?: boolean } = {},
+): Promise<Org> {
   const { token } = await t.app.services.auth.issueBootstrapToken()
-  const response = await t.request({ method: 'POST', url: '/v1/bootstrap', body: { token, orgName: 'Provider', email, password: PASSWORD } })
+  const response = await t.request({
+    method: 'POST',
+    url: '/v1/bootstrap',
+    body: { token, orgName: 'Provider', email, password: PASSWORD },
+  })
   if (response.status !== 201) throw new Error(`bootstrap failed: ${response.text}`)
   const org: Org = { orgId: response.body.orgId, ownerToken: response.body.apiToken, ownerId: response.body.userId }
   if (options.enrol === false) return org
-  const { secret, recoveryCodes } = await enrolTotp((method, url, body) => t.request({ method, url, token: org.ownerToken, body }))
+  const { secret, recoveryCodes } = await enrolTotp((method, url, body) =>
+    t.request({ method, url, token: org.ownerToken, body }),
+  )
   return { ...org, totpSecret: secret, recoveryCodes }
 }
 
 /** A customer org created by the provider, with its first owner signed up through the invitation. */
 export async function createCustomerOrg(t: TestApp, provider: Org, name: string, ownerEmail: string): Promise<Org> {
-  const created = await t.request({ method: 'POST', url: '/v1/orgs', token: provider.ownerToken, body: { name, ownerEmail } })
+  const created = await t.request({
+    method: 'POST',
+    url: '/v1/orgs',
+    token: provider.ownerToken,
+    body: { name, ownerEmail },
+  })
   if (created.status !== 201) throw new Error(`org create failed: ${created.text}`)
-  const accepted = await t.request({ method: 'POST', url: '/v1/invitations/accept', body: { token: created.body.invitation.token, password: PASSWORD } })
+  const accepted = await t.request({
+    method: 'POST',
+    url: '/v1/invitations/accept',
+    body: { token: created.body.invitation.token, password: PASSWORD },
+  })
   if (accepted.status !== 201) throw new Error(`accept failed: ${accepted.text}`)
   return { orgId: created.body.org.id, ownerToken: accepted.body.apiToken, ownerId: accepted.body.userId }
 }
 
 /** A service account holding `role` and an API token for it (fast: no password hashing). */
-export async function principalWithRole(t: TestApp, org: Org, role: string): Promise<{ token: string; serviceAccountId: string }> {
+export async function principalWithRole(
+  t: TestApp,
+  org: Org,
+  role: string,
+): Promise<{ token: string; serviceAccountId: string }> {
   const name = `sa-${role.replace(/[^a-z0-9]/g, '')}-${randomBytes(3).toString('hex')}`
-  const account = await t.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/service-accounts`, token: org.ownerToken, body: { name, role } })
+  const account = await t.request({
+    method: 'POST',
+    url: `/v1/orgs/${org.orgId}/service-accounts`,
+    token: org.ownerToken,
+    body: { name, role },
+  })
   if (account.status !== 201) throw new Error(`service account failed: ${account.text}`)
-  const token = await t.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/tokens`, token: org.ownerToken, body: { name, expiresInDays: 1, serviceAccountId: account.body.id } })
+  const token = await t.request({
+    method: 'POST',
+    url: `/v1/orgs/${org.orgId}/tokens`,
+    token: org.ownerToken,
+    body: { name, expiresInDays: 1, serviceAccountId: account.body.id },
+  })
   if (token.status !== 201) throw new Error(`token failed: ${token.text}`)
   return { token: token.body.token, serviceAccountId: account.body.id }
 }
@@ -158,7 +229,57 @@ export async function principalWithRole(t: TestApp, org: Org, role: string): Pro
  * last-use timestamps left out: "nothing changed" means this is equal before and after.
  */
 export async function fingerprint(t: TestApp): Promise<string> {
-  const tables = ['orgs', 'users', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations', 'custom_roles', 'bootstrap_tokens', 'org_security_policies', 'user_mfa', 'org_sso_configs', 'sso_identities', 'sso_login_states', 'access_grants', 'access_grant_approvals', 'org_grant_policies', 'access_reviews', 'access_review_items', 'access_review_policies', 'subject_keys', 'data_records', 'retention_policies', 'privacy_requests', 'privacy_request_events', 'privacy_exports', 'webhooks', 'webhook_deliveries', 'erasure_certificates', 'org_privacy_policies', 'org_offboardings', 'shred_ring_pending', 'alerts', 'alert_rule_settings', 'incident_types', 'escalation_policies', 'breach_party_rules', 'response_plan_versions', 'response_plan_reviews', 'response_plan_state', 'incidents', 'incident_steps', 'incident_timeline', 'incident_links', 'breach_notifications', 'vulnerability_reports', 'vulnerability_report_attachments', 'vulnerability_report_messages', 'notifications']
+  const tables = [
+    'orgs',
+    'users',
+    'memberships',
+    'service_accounts',
+    'api_tokens',
+    'sessions',
+    'invitations',
+    'custom_roles',
+    'bootstrap_tokens',
+    'org_security_policies',
+    'user_mfa',
+    'org_sso_configs',
+    'sso_identities',
+    'sso_login_states',
+    'access_grants',
+    'access_grant_approvals',
+    'org_grant_policies',
+    'access_reviews',
+    'access_review_items',
+    'access_review_policies',
+    'subject_keys',
+    'data_records',
+    'retention_policies',
+    'privacy_requests',
+    'privacy_request_events',
+    'privacy_exports',
+    'webhooks',
+    'webhook_deliveries',
+    'erasure_certificates',
+    'org_privacy_policies',
+    'org_offboardings',
+    'shred_ring_pending',
+    'alerts',
+    'alert_rule_settings',
+    'incident_types',
+    'escalation_policies',
+    'breach_party_rules',
+    'response_plan_versions',
+    'response_plan_reviews',
+    'response_plan_state',
+    'incidents',
+    'incident_steps',
+    'incident_timeline',
+    'incident_links',
+    'breach_notifications',
+    'vulnerability_reports',
+    'vulnerability_report_attachments',
+    'vulnerability_report_messages',
+    'notifications',
+  ]
   const parts: string[] = []
   for (const table of tables) {
     const result = await sql<{ digest: string }>`
@@ -171,6 +292,14 @@ export async function fingerprint(t: TestApp): Promise<string> {
 }
 
 /** Audit events of an org, oldest first, straight from the table (owner connection). */
-export async function auditActions(t: TestApp, orgId: string): Promise<{ action: string; outcome: string; details: Record<string, unknown>; actor_id: string | null }[]> {
-  return t.db.kysely.selectFrom('audit_events').select(['action', 'outcome', 'details', 'actor_id']).where('org_id', '=', orgId).orderBy('id').execute()
+export async function auditActions(
+  t: TestApp,
+  orgId: string,
+): Promise<{ action: string; outcome: string; details: Record<string, unknown>; actor_id: string | null }[]> {
+  return t.db.kysely
+    .selectFrom('audit_events')
+    .select(['action', 'outcome', 'details', 'actor_id'])
+    .where('org_id', '=', orgId)
+    .orderBy('id')
+    .execute()
 }

@@ -38,7 +38,10 @@ export interface TestDatabase extends Database {
 }
 
 /** `options.wrapDialect` instruments the connection (see test/helpers/explain.ts). */
-export async function createTestDatabase(engine: Engine, options: Pick<OpenOptions, 'wrapDialect'> = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  engine: Engine,
+  options: Pick<OpenOptions, 'wrapDialect'> = {},
+): Promise<TestDatabase> {
   if (engine === 'pglite') {
     const dumpFile = process.env.CUSTODIAN_TEST_PGLITE_DUMP
     if (dumpFile === undefined) throw new Error('run tests through `npm test` (it prepares the PGlite dump)')

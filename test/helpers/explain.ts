@@ -106,19 +106,31 @@ function instrumentConnection(connection: DatabaseConnection, recorder: Statemen
 }
 
 async function explain(connection: DatabaseConnection, query: CompiledQuery): Promise<StatementCost> {
-  const writes = /\b(insert|update|delete)\b/i.test(query.sql) || /\bfor\s+(update|share|no key update)\b/i.test(query.sql)
+  const writes =
+    /\b(insert|update|delete)\b/i.test(query.sql) || /\bfor\s+(update|share|no key update)\b/i.test(query.sql)
   const inTransaction = IN_TRANSACTION.has(connection)
   const run = (text: string) => connection.executeQuery(CompiledQuery.raw(text))
-  const guard = inTransaction ? ['SAVEPOINT row_bound', 'ROLLBACK TO SAVEPOINT row_bound; RELEASE SAVEPOINT row_bound'] : writes ? ['BEGIN', 'ROLLBACK'] : undefined
+  const guard = inTransaction
+    ? ['SAVEPOINT row_bound', 'ROLLBACK TO SAVEPOINT row_bound; RELEASE SAVEPOINT row_bound']
+    : writes
+      ? ['BEGIN', 'ROLLBACK']
+      : undefined
   if (guard !== undefined) await run(guard[0] as string)
   try {
-    const result = await connection.executeQuery<Record<string, unknown>>(CompiledQuery.raw(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${query.sql}`, [...query.parameters]))
+    const result = await connection.executeQuery<Record<string, unknown>>(
+      CompiledQuery.raw(`EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ${query.sql}`, [...query.parameters]),
+    )
     let plan = Object.values(result.rows[0] ?? {})[0]
     if (typeof plan === 'string') plan = JSON.parse(plan)
     const top = (plan as { Plan: PlanNode }[])[0]?.Plan as PlanNode
     const relations: Record<string, number> = {}
     const rows = rowsRead(top, relations)
-    return { sql: query.sql, rows, buffers: (top['Shared Hit Blocks'] ?? 0) + (top['Shared Read Blocks'] ?? 0), relations }
+    return {
+      sql: query.sql,
+      rows,
+      buffers: (top['Shared Hit Blocks'] ?? 0) + (top['Shared Read Blocks'] ?? 0),
+      relations,
+    }
   } catch (error) {
     // The statement itself will fail the same way when it runs next; nothing to measure.
     return { sql: `${query.sql} -- not measured: ${(error as Error).message}`, rows: 0, buffers: 0, relations: {} }
@@ -151,7 +163,8 @@ interface PlanNode {
 function rowsRead(node: PlanNode, relations: Record<string, number>): number {
   let total = 0
   if (node['Relation Name'] !== undefined && !node['Relation Name'].startsWith('pg_')) {
-    const perLoop = (node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)
+    const perLoop =
+      (node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)
     const rows = Math.round(perLoop * (node['Actual Loops'] ?? 1))
     const key = `${node['Relation Name']} (${node['Node Type']}${node['Index Name'] === undefined ? '' : ` ${node['Index Name']}`}, estimated ${node['Plan Rows']})`
     relations[key] = (relations[key] ?? 0) + rows

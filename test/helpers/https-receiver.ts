@@ -14,8 +14,25 @@ export interface Received {
  * A real HTTPS endpoint for webhook tests, with its own self-signed certificate, written
  * to `caFile` for the service to trust. `answer` decides each response's status.
  */
-export async function startHttpsReceiver(caFile: string, answer: (received: Received, index: number) => number = () => 200): Promise<{ url: string; caFile: string; received: Received[]; close(): Promise<void> }> {
-  const tls = await generate([{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }], { keySize: 2048, extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }] } as never)
+export async function startHttpsReceiver(
+  caFile: string,
+  answer: (received: Received, index: number) => number = () => 200,
+): Promise<{ url: string; caFile: string; received: Received[]; close(): Promise<void> }> {
+  const tls = await generate(
+    [{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }],
+    {
+      keySize: 2048,
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: 'localhost' },
+            { type: 7, ip: '127.0.0.1' },
+          ],
+        },
+      ],
+    } as never,
+  )
   writeFileSync(caFile, tls.cert)
   const received: Received[] = []
   const server: Server = createServer({ cert: tls.cert, key: tls.private }, (req, res) => {

@@ -74,7 +74,9 @@ const privateKey = await importJWK(jwk, 'RS256')
 async function resign(idToken: string, change: (claims: Record<string, unknown>) => void): Promise<string> {
   const claims = decodeJwt(idToken) as Record<string, unknown>
   change(claims)
-  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims))).setProtectedHeader({ alg: 'RS256', kid: jwk.kid }).sign(privateKey)
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+    .setProtectedHeader({ alg: 'RS256', kid: jwk.kid })
+    .sign(privateKey)
 }
 
 provider.use(async (ctx, next) => {
@@ -85,7 +87,10 @@ provider.use(async (ctx, next) => {
     if (details.prompt.name === 'login') {
       result = { login: { accountId } }
     } else {
-      const grant = new provider.Grant({ accountId: details.session?.accountId ?? accountId, clientId: String(details.params.client_id) })
+      const grant = new provider.Grant({
+        accountId: details.session?.accountId ?? accountId,
+        clientId: String(details.params.client_id),
+      })
       grant.addOIDCScope(String(details.params.scope))
       result = { consent: { grantId: await grant.save() } }
     }
@@ -95,9 +100,18 @@ provider.use(async (ctx, next) => {
   await next()
   const clientId = (ctx as unknown as { oidc?: { client?: { clientId: string } } }).oidc?.client?.clientId
   const body = ctx.body as { id_token?: string } | undefined
-  if (ctx.path === '/token' && ctx.status === 200 && body?.id_token !== undefined && (TAMPERED as readonly string[]).includes(clientId ?? '')) {
+  if (
+    ctx.path === '/token' &&
+    ctx.status === 200 &&
+    body?.id_token !== undefined &&
+    (TAMPERED as readonly string[]).includes(clientId ?? '')
+  ) {
     if (clientId === 'wrong-aud') body.id_token = await resign(body.id_token, (c) => (c.aud = 'someone-else'))
-    if (clientId === 'expired') body.id_token = await resign(body.id_token, (c) => { c.iat = Math.floor(Date.now() / 1000) - 7200; c.exp = Math.floor(Date.now() / 1000) - 3600 })
+    if (clientId === 'expired')
+      body.id_token = await resign(body.id_token, (c) => {
+        c.iat = Math.floor(Date.now() / 1000) - 7200
+        c.exp = Math.floor(Date.now() / 1000) - 3600
+      })
     if (clientId === 'bad-sig') {
       const [header, payload, signature] = body.id_token.split('.') as [string, string, string]
       body.id_token = `${header}.${payload}.${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`

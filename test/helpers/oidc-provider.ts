@@ -21,17 +21,35 @@ export interface OidcProvider {
 }
 
 export async function startOidcProvider(options: { redirectUri: string; dir: string }): Promise<OidcProvider> {
-  const tls = await generate([{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }], {
-    keySize: 2048,
-    extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
-  } as never)
+  const tls = await generate(
+    [{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }],
+    {
+      keySize: 2048,
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: 'localhost' },
+            { type: 7, ip: '127.0.0.1' },
+          ],
+        },
+      ],
+    } as never,
+  )
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const jwk = { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' }
   const caFile = path.join(options.dir, 'oidc-ca.pem')
   writeFileSync(caFile, tls.cert)
 
   const child: ChildProcess = spawn(process.execPath, [path.join(import.meta.dirname, 'oidc-provider-process.ts')], {
-    env: { PATH: process.env.PATH ?? '', OIDC_TLS_CERT: tls.cert, OIDC_TLS_KEY: tls.private, OIDC_JWK: JSON.stringify(jwk), OIDC_REDIRECT_URI: options.redirectUri, NODE_ENV: 'test' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      OIDC_TLS_CERT: tls.cert,
+      OIDC_TLS_KEY: tls.private,
+      OIDC_JWK: JSON.stringify(jwk),
+      OIDC_REDIRECT_URI: options.redirectUri,
+      NODE_ENV: 'test',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
@@ -52,16 +70,20 @@ export async function startOidcProvider(options: { redirectUri: string; dir: str
 
   const get = (url: URL, jar: Map<string, string>) =>
     new Promise<{ status: number; location: string | undefined; body: string }>((resolve, reject) => {
-      const req = request(url, { method: 'GET', ca: tls.cert, headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } }, (res) => {
-        for (const line of res.headers['set-cookie'] ?? []) {
-          const [pair] = line.split(';')
-          const at = (pair as string).indexOf('=')
-          jar.set((pair as string).slice(0, at), (pair as string).slice(at + 1))
-        }
-        let body = ''
-        res.on('data', (c: Buffer) => (body += c.toString()))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }))
-      })
+      const req = request(
+        url,
+        { method: 'GET', ca: tls.cert, headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') } },
+        (res) => {
+          for (const line of res.headers['set-cookie'] ?? []) {
+            const [pair] = line.split(';')
+            const at = (pair as string).indexOf('=')
+            jar.set((pair as string).slice(0, at), (pair as string).slice(at + 1))
+          }
+          let body = ''
+          res.on('data', (c: Buffer) => (body += c.toString()))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }))
+        },
+      )
       req.on('error', reject)
       req.end()
     })
@@ -83,7 +105,8 @@ export async function startOidcProvider(options: { redirectUri: string; dir: str
       for (let hop = 0; hop < 10; hop++) {
         if (url.origin !== issuer) return url
         const response = await get(url, jar)
-        if (response.location === undefined) throw new Error(`the provider answered ${response.status} without a redirect: ${response.body.slice(0, 500)}`)
+        if (response.location === undefined)
+          throw new Error(`the provider answered ${response.status} without a redirect: ${response.body.slice(0, 500)}`)
         url = new URL(response.location, url)
       }
       throw new Error('too many redirects at the provider')

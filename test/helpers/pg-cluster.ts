@@ -42,8 +42,15 @@ export async function startCluster(): Promise<Cluster> {
   chownSync(pwfile, uid, gid)
   const as = (args: string[]) => execFileSync('runuser', ['-u', 'postgres', '--', ...args], { stdio: 'pipe' })
   as([`${BIN}/initdb`, '-D', data, '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-U', 'postgres', '--no-sync'])
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256' })
-  for (const [file, content] of [['server.crt', pems.cert], ['server.key', pems.private]] as const) {
+  const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+    keyType: 'ec',
+    curve: 'P-256',
+    algorithm: 'sha256',
+  })
+  for (const [file, content] of [
+    ['server.crt', pems.cert],
+    ['server.key', pems.private],
+  ] as const) {
     const target = path.join(data, file)
     writeFileSync(target, content, { mode: 0o600 })
     chownSync(target, uid, gid)
@@ -53,12 +60,16 @@ export async function startCluster(): Promise<Cluster> {
     path.join(data, 'postgresql.auto.conf'),
     `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nssl = on\npassword_encryption = 'scram-sha-256'\nfsync = off\n`,
   )
-  writeFileSync(path.join(data, 'pg_hba.conf'), 'local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n')
+  writeFileSync(
+    path.join(data, 'pg_hba.conf'),
+    'local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n',
+  )
   as([`${BIN}/pg_ctl`, '-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '30', 'start'])
   return {
     port,
     superuserPassword,
-    url: (user, password, database = 'postgres') => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    url: (user, password, database = 'postgres') =>
+      `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
     stop: () => {
       as([`${BIN}/pg_ctl`, '-D', data, '-m', 'immediate', '-w', 'stop'])
     },

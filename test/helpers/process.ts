@@ -56,7 +56,13 @@ export interface ServerProcess {
 export async function spawnServer(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', CUSTODIAN_HTTPS_PORT: '0', CUSTODIAN_HTTP_PORT: '0', CUSTODIAN_LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      CUSTODIAN_HTTPS_PORT: '0',
+      CUSTODIAN_HTTP_PORT: '0',
+      CUSTODIAN_LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   // Keep the start-up output (fingerprint, bootstrap token, errors); drop the request log
@@ -112,8 +118,17 @@ export async function spawnServer(env: Record<string, string>, timeoutMs = 60_00
 }
 
 /** Waits for a process started separately (e.g. one expected to refuse to start). */
-export async function runToExit(args: string[], env: Record<string, string>, timeoutMs = 60_000, input?: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+export async function runToExit(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  input?: string,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  })
   if (input !== undefined) child.stdin?.end(input)
   let output = ''
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
@@ -133,7 +148,12 @@ export interface HttpsResponse {
 }
 
 /** A JSON request over real HTTPS to a local server (its self-signed certificate accepted). */
-export function httpsJson(port: number, method: string, urlPath: string, options: { token?: string; body?: unknown } = {}): Promise<HttpsResponse> {
+export function httpsJson(
+  port: number,
+  method: string,
+  urlPath: string,
+  options: { token?: string; body?: unknown } = {},
+): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
     const req = request(
@@ -144,7 +164,9 @@ export function httpsJson(port: number, method: string, urlPath: string, options
         path: urlPath,
         rejectUnauthorized: false,
         headers: {
-          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          ...(payload === undefined
+            ? {}
+            : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
           ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
         },
       },
@@ -173,11 +195,22 @@ export function httpsJson(port: number, method: string, urlPath: string, options
  * a second factor before anything else, P3.2). Returns the bootstrap response, its body
  * extended with the owner's TOTP seed.
  */
-export async function bootstrapOverHttps(port: number, token: string | undefined, options: { orgName?: string; email?: string; password?: string } = {}): Promise<HttpsResponse> {
+export async function bootstrapOverHttps(
+  port: number,
+  token: string | undefined,
+  options: { orgName?: string; email?: string; password?: string } = {},
+): Promise<HttpsResponse> {
   const boot = await httpsJson(port, 'POST', '/v1/bootstrap', {
-    body: { token, orgName: options.orgName ?? 'P', email: options.email ?? 'o@p.test', password: options.password ?? 'correct horse battery staple' },
+    body: {
+      token,
+      orgName: options.orgName ?? 'P',
+      email: options.email ?? 'o@p.test',
+      password: options.password ?? 'correct horse battery staple',
+    },
   })
   if (boot.status !== 201) return boot
-  const { secret } = await enrolTotp((method, url, body) => httpsJson(port, method, url, { token: boot.body.apiToken, body }))
+  const { secret } = await enrolTotp((method, url, body) =>
+    httpsJson(port, method, url, { token: boot.body.apiToken, body }),
+  )
   return { ...boot, body: { ...boot.body, totpSecret: secret } }
 }

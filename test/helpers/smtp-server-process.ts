@@ -26,7 +26,9 @@ const server = new SMTPServer({
         callback(error)
         return
       }
-      process.stdout.write(`${JSON.stringify({ to, from: session.envelope.mailFrom === false ? null : session.envelope.mailFrom.address, secure: session.secure, data })}\n`)
+      process.stdout.write(
+        `${JSON.stringify({ to, from: session.envelope.mailFrom === false ? null : session.envelope.mailFrom.address, secure: session.secure, data })}\n`,
+      )
       callback()
     })
   },

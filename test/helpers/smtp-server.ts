@@ -12,17 +12,41 @@ export interface ReceivedMail {
 }
 
 /** Starts a real SMTP server process (smtp-server-process.ts); `caFile` receives its certificate. */
-export async function startSmtpServer(options: { caFile: string; mode: 'starttls' | 'plain'; rejectFirst?: boolean }): Promise<{
+export async function startSmtpServer(options: {
+  caFile: string
+  mode: 'starttls' | 'plain'
+  rejectFirst?: boolean
+}): Promise<{
   port: number
   messages: ReceivedMail[]
   /** The messages to `address` once there are at least `count` (the process reports each a moment after accepting it). */
   to(address: string, count: number): Promise<ReceivedMail[]>
   stop(): Promise<void>
 }> {
-  const tls = await generate([{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }], { keySize: 2048, extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }] } as never)
+  const tls = await generate(
+    [{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }],
+    {
+      keySize: 2048,
+      extensions: [
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: 'localhost' },
+            { type: 7, ip: '127.0.0.1' },
+          ],
+        },
+      ],
+    } as never,
+  )
   writeFileSync(options.caFile, tls.cert)
   const child = spawn(process.execPath, [path.join(import.meta.dirname, 'smtp-server-process.ts')], {
-    env: { PATH: process.env.PATH ?? '', SMTP_TLS_CERT: tls.cert, SMTP_TLS_KEY: tls.private, SMTP_MODE: options.mode, SMTP_REJECT_FIRST: options.rejectFirst === true ? '1' : '0' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      SMTP_TLS_CERT: tls.cert,
+      SMTP_TLS_KEY: tls.private,
+      SMTP_MODE: options.mode,
+      SMTP_REJECT_FIRST: options.rejectFirst === true ? '1' : '0',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const messages: ReceivedMail[] = []

@@ -3,7 +3,12 @@ import type { JsonBody } from './json.ts'
 
 /** A TOTP code for a base32 seed, `offsetSteps` 30-second steps from now. */
 export function totpCode(secret: string, offsetSteps = 0): string {
-  return new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: Date.now() + offsetSteps * 30_000 })
+  return new OTPAuth.TOTP({
+    secret: OTPAuth.Secret.fromBase32(secret),
+    digits: 6,
+    period: 30,
+    algorithm: 'SHA1',
+  }).generate({ timestamp: Date.now() + offsetSteps * 30_000 })
 }
 
 type Send = (method: string, url: string, body?: unknown) => Promise<{ status: number; body: JsonBody; text: string }>

@@ -26,10 +26,19 @@ forEachEngine('API description, audit queries, logs', (engine) => {
         const label = `${method.toUpperCase()} ${path}`
         assert.ok(op.summary, `${label}: summary`)
         const codes = Object.keys(op.responses)
-        assert.ok(codes.some((c) => c.startsWith('2') || c === '302'), `${label}: a success response (or, for the SSO start, its redirect)`)
+        assert.ok(
+          codes.some((c) => c.startsWith('2') || c === '302'),
+          `${label}: a success response (or, for the SSO start, its redirect)`,
+        )
         if (op.security.length > 0) {
-          for (const code of ['400', '401', '403', '413', '500', '503']) assert.ok(codes.includes(code), `${label}: documents ${code}`)
-          assert.ok(op['x-permission'] || ['/v1/me', '/v1/logout', '/v1/permissions'].includes(path) || path.startsWith('/v1/me/'), `${label}: names its permission`)
+          for (const code of ['400', '401', '403', '413', '500', '503'])
+            assert.ok(codes.includes(code), `${label}: documents ${code}`)
+          assert.ok(
+            op['x-permission'] ||
+              ['/v1/me', '/v1/logout', '/v1/permissions'].includes(path) ||
+              path.startsWith('/v1/me/'),
+            `${label}: names its permission`,
+          )
         }
       }
     }
@@ -42,31 +51,68 @@ forEachEngine('API description, audit queries, logs', (engine) => {
   })
 
   it('queries the audit log by actor, action and outcome, newest first, with cursor paging', async () => {
-    for (let i = 0; i < 5; i++) await t().request({ method: 'POST', url: `/v1/orgs/${customer.orgId}/service-accounts`, token: customer.ownerToken, body: { name: `q-${i}`, role: 'viewer' } })
-    await t().request({ method: 'GET', url: `/v1/orgs/${customer.orgId}/tokens`, token: 'cst_api_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' })
+    for (let i = 0; i < 5; i++)
+      await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${customer.orgId}/service-accounts`,
+        token: customer.ownerToken,
+        body: { name: `q-${i}`, role: 'viewer' },
+      })
+    await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${customer.orgId}/tokens`,
+      token: 'cst_api_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    })
     const url = `/v1/orgs/${customer.orgId}/audit/events`
-    const first = await t().request({ method: 'GET', url: `${url}?action=service_account.create&limit=2`, token: customer.ownerToken })
+    const first = await t().request({
+      method: 'GET',
+      url: `${url}?action=service_account.create&limit=2`,
+      token: customer.ownerToken,
+    })
     assert.equal(first.status, 200)
     assert.equal(first.body.events.length, 2)
     assert.ok(first.body.nextCursor)
-    const second = await t().request({ method: 'GET', url: `${url}?action=service_account.create&limit=2&cursor=${first.body.nextCursor}`, token: customer.ownerToken })
-    const third = await t().request({ method: 'GET', url: `${url}?action=service_account.create&limit=2&cursor=${second.body.nextCursor}`, token: customer.ownerToken })
-    const names = [...first.body.events, ...second.body.events, ...third.body.events].map((e: { details: { name: string } }) => e.details.name)
+    const second = await t().request({
+      method: 'GET',
+      url: `${url}?action=service_account.create&limit=2&cursor=${first.body.nextCursor}`,
+      token: customer.ownerToken,
+    })
+    const third = await t().request({
+      method: 'GET',
+      url: `${url}?action=service_account.create&limit=2&cursor=${second.body.nextCursor}`,
+      token: customer.ownerToken,
+    })
+    const names = [...first.body.events, ...second.body.events, ...third.body.events].map(
+      (e: { details: { name: string } }) => e.details.name,
+    )
     assert.deepEqual(names, ['q-4', 'q-3', 'q-2', 'q-1', 'q-0'])
     assert.equal(third.body.nextCursor, null)
 
-    const byActor = await t().request({ method: 'GET', url: `${url}?actor=${customer.ownerId}&action=service_account.*`, token: customer.ownerToken })
+    const byActor = await t().request({
+      method: 'GET',
+      url: `${url}?actor=${customer.ownerId}&action=service_account.*`,
+      token: customer.ownerToken,
+    })
     assert.equal(byActor.body.events.length, 5)
     const denied = await t().request({ method: 'GET', url: `${url}?outcome=denied`, token: customer.ownerToken })
     assert.ok(denied.body.events.every((e: { outcome: string }) => e.outcome === 'denied'))
     const bad = await t().request({ method: 'GET', url: `${url}?cursor=forged`, token: customer.ownerToken })
     assert.equal(bad.status, 400)
-    const future = await t().request({ method: 'GET', url: `${url}?from=2999-01-01T00:00:00Z`, token: customer.ownerToken })
+    const future = await t().request({
+      method: 'GET',
+      url: `${url}?from=2999-01-01T00:00:00Z`,
+      token: customer.ownerToken,
+    })
     assert.equal(future.body.events.length, 0)
   })
 
   it('ends a session or a token on logout', async () => {
-    const made = await t().request({ method: 'POST', url: `/v1/orgs/${customer.orgId}/tokens`, token: customer.ownerToken, body: { name: 'to-logout', expiresInDays: 1 } })
+    const made = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${customer.orgId}/tokens`,
+      token: customer.ownerToken,
+      body: { name: 'to-logout', expiresInDays: 1 },
+    })
     assert.equal((await t().request({ method: 'POST', url: '/v1/logout', token: made.body.token })).status, 204)
     assert.equal((await t().request({ method: 'GET', url: '/v1/me', token: made.body.token })).status, 401)
   })
@@ -79,7 +125,10 @@ forEachEngine('logged errors keep driver parameters out', (engine) => {
     const { sql } = await import('kysely')
     const db = await createTestDatabase(engine)
     try {
-      const error = await sql`SELECT ${'secret-parameter-value'}::int`.execute(db.kysely).then(() => undefined, (e: unknown) => e)
+      const error = await sql`SELECT ${'secret-parameter-value'}::int`.execute(db.kysely).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
       assert.ok(error instanceof Error, 'the statement failed')
       const logged = JSON.stringify(serializeError(error))
       assert.ok(!logged.includes('secret-parameter-value'), logged)
@@ -93,7 +142,12 @@ forEachEngine('logged errors keep driver parameters out', (engine) => {
 forEachEngine('logs keep secrets out', (engine) => {
   it('never writes a password, token or cookie to the log', async () => {
     const lines: string[] = []
-    const sink = new Writable({ write(chunk, _enc, done) { lines.push(chunk.toString()); done() } })
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        lines.push(chunk.toString())
+        done()
+      },
+    })
     const { createLogger } = await import('../../src/logger.ts')
     const logger = createLogger({ logLevel: 'trace' }, sink)
     const { createTestDatabase } = await import('../helpers/db.ts')
@@ -103,7 +157,12 @@ forEachEngine('logs keep secrets out', (engine) => {
     try {
       const provider = await bootstrapProvider(t)
       await t.request({ method: 'POST', url: '/v1/login', body: { email: 'owner@provider.test', password: PASSWORD } })
-      await t.request({ method: 'GET', url: `/v1/orgs/${provider.orgId}`, token: provider.ownerToken, headers: { cookie: '__Host-custodian_session=cst_ses_secretcookie' } })
+      await t.request({
+        method: 'GET',
+        url: `/v1/orgs/${provider.orgId}`,
+        token: provider.ownerToken,
+        headers: { cookie: '__Host-custodian_session=cst_ses_secretcookie' },
+      })
       logger.info({ password: 'leaky', token: 'leaky', req: { headers: { authorization: 'Bearer leaky' } } }, 'probe')
       const all = lines.join('')
       assert.ok(lines.length > 5, 'the app logged')

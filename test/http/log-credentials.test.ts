@@ -29,27 +29,58 @@ forEachEngine('the log holds no credential (issue 11 K5)', (engine) => {
   before(async () => {
     const app = t()
     const { token: bootstrapToken } = await app.app.services.auth.issueBootstrapToken()
-    const booted = await app.request({ method: 'POST', url: '/v1/bootstrap', body: { token: bootstrapToken, orgName: 'Provider', email: 'owner@provider.test', password: PASSWORD } })
+    const booted = await app.request({
+      method: 'POST',
+      url: '/v1/bootstrap',
+      body: { token: bootstrapToken, orgName: 'Provider', email: 'owner@provider.test', password: PASSWORD },
+    })
     assert.equal(booted.status, 201, booted.text)
     provider = { orgId: booted.body.orgId, ownerToken: booted.body.apiToken, ownerId: booted.body.userId }
     await enrolTotp((method, url, body) => app.request({ method, url, token: provider.ownerToken, body }))
     customer = await createCustomerOrg(app, provider, 'Customer', 'owner@customer.test')
-    const invitation = await app.request({ method: 'POST', url: `/v1/orgs/${customer.orgId}/invitations`, token: customer.ownerToken, body: { email: 'later@customer.test', role: 'viewer' } })
+    const invitation = await app.request({
+      method: 'POST',
+      url: `/v1/orgs/${customer.orgId}/invitations`,
+      token: customer.ownerToken,
+      body: { email: 'later@customer.test', role: 'viewer' },
+    })
     assert.equal(invitation.status, 201, invitation.text)
-    const login = await app.request({ method: 'POST', url: '/v1/login', body: { email: 'owner@customer.test', password: PASSWORD } })
+    const login = await app.request({
+      method: 'POST',
+      url: '/v1/login',
+      body: { email: 'owner@customer.test', password: PASSWORD },
+    })
     assert.equal(login.status, 200, login.text)
     const session = /=(cst_ses_[^;]+)/.exec(String(login.headers['set-cookie']))?.[1]
     assert.ok(session !== undefined, 'a session cookie')
-    const report = await app.request({ method: 'POST', url: '/v1/vulnerability-reports', body: { title: 't', location: 'l', impact: 'i', steps: 's' } })
+    const report = await app.request({
+      method: 'POST',
+      url: '/v1/vulnerability-reports',
+      body: { title: 't', location: 'l', impact: 'i', steps: 's' },
+    })
     assert.equal(report.status, 201, report.text)
-    credentials.push(bootstrapToken, provider.ownerToken, customer.ownerToken, invitation.body.token, session, report.body.statusToken, 'cst_share_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdEfGh')
+    credentials.push(
+      bootstrapToken,
+      provider.ownerToken,
+      customer.ownerToken,
+      invitation.body.token,
+      session,
+      report.body.statusToken,
+      'cst_share_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdEfGh',
+    )
     for (const credential of credentials) assert.match(credential, /^cst_[a-z]+_/)
   })
 
   it('redacts every query value but paging and filters, and any cst_ credential wherever it stands', () => {
-    assert.equal(redactUrl('/v1/sso/callback?code=abc&state=def&limit=5'), '/v1/sso/callback?code=[redacted]&state=[redacted]&limit=5')
+    assert.equal(
+      redactUrl('/v1/sso/callback?code=abc&state=def&limit=5'),
+      '/v1/sso/callback?code=[redacted]&state=[redacted]&limit=5',
+    )
     assert.equal(redactUrl('/v1/me'), '/v1/me')
-    assert.equal(scrubCredentials('{"msg":"bad cst_api_0123_abc-_x and cst%5Fses%5Fzzz"}'), '{"msg":"bad cst_api_[redacted] and cst_ses_[redacted]"}')
+    assert.equal(
+      scrubCredentials('{"msg":"bad cst_api_0123_abc-_x and cst%5Fses%5Fzzz"}'),
+      '{"msg":"bad cst_api_[redacted] and cst_ses_[redacted]"}',
+    )
   })
 
   it('writes no credential, SSO code or SSO state to the log, wherever a client sends them', async () => {
@@ -63,19 +94,41 @@ forEachEngine('the log holds no credential (issue 11 K5)', (engine) => {
       const sends: Parameters<typeof app.request>[0][] = [
         { method: 'GET', url: `/v1/me?access_token=${credential}` },
         { method: 'GET', url: `/v1/me?token=${encoded}&limit=${credential}&cursor=${credential}` },
-        { method: 'GET', url: `/v1/orgs/${customer.orgId}/audit/events?cursor=${credential}`, token: customer.ownerToken },
+        {
+          method: 'GET',
+          url: `/v1/orgs/${customer.orgId}/audit/events?cursor=${credential}`,
+          token: customer.ownerToken,
+        },
         { method: 'GET', url: `/v1/${credential}` },
         { method: 'GET', url: `/v1/orgs/${credential}/secrets`, token: customer.ownerToken },
         { method: 'GET', url: `/v1/tokens/${encoded}` },
         { method: 'GET', url: `/v1/orgs/${customer.orgId}/secrets/${credential}%FF`, token: customer.ownerToken },
-        { method: 'GET', url: '/v1/me', headers: { 'x-api-key': credential, 'x-auth-token': credential, referer: `https://app.test/cb?token=${credential}` } },
+        {
+          method: 'GET',
+          url: '/v1/me',
+          headers: {
+            'x-api-key': credential,
+            'x-auth-token': credential,
+            referer: `https://app.test/cb?token=${credential}`,
+          },
+        },
         { method: 'GET', url: '/v1/me', headers: { authorization: `Token ${credential}` } },
         { method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${credential}` } },
-        { method: 'GET', url: '/v1/me', headers: { cookie: `session=${credential}; custodian_session=${credential}; __Host-custodian_session=${credential}` } },
+        {
+          method: 'GET',
+          url: '/v1/me',
+          headers: {
+            cookie: `session=${credential}; custodian_session=${credential}; __Host-custodian_session=${credential}`,
+          },
+        },
         { method: 'POST', url: '/v1/login', body: { email: 'owner@customer.test', password: credential } },
         { method: 'POST', url: '/v1/login', body: { email: credential, password: credential } },
         { method: 'POST', url: '/v1/invitations/accept', body: { token: credential, password: PASSWORD } },
-        { method: 'POST', url: '/v1/bootstrap', body: { token: credential, orgName: 'X', email: 'x@x.test', password: PASSWORD } },
+        {
+          method: 'POST',
+          url: '/v1/bootstrap',
+          body: { token: credential, orgName: 'X', email: 'x@x.test', password: PASSWORD },
+        },
         { method: 'POST', url: '/v1/logout', token: customer.ownerToken, body: { token: credential } },
         { method: 'POST', url: `/v1/orgs/${customer.orgId}/members/${credential}/suspend`, token: customer.ownerToken },
         { method: 'POST', url: '/v1/vault/unseal', body: { share: credential } },
@@ -88,12 +141,18 @@ forEachEngine('the log holds no credential (issue 11 K5)', (engine) => {
       }
     }
     await app.request({ method: 'GET', url: `/v1/sso/callback?code=${code}&state=${state}` })
-    await app.request({ method: 'GET', url: `/v1/sso/callback?error=access_denied&state=${state}&error_description=${code}` })
+    await app.request({
+      method: 'GET',
+      url: `/v1/sso/callback?error=access_denied&state=${state}&error_description=${code}`,
+    })
     await app.request({ method: 'GET', url: `/v1/sso/${customer.orgId}/start?loginHint=${code}` })
 
     // Refusals are audited; what they record must hold none of it either.
-    const audit = (await app.db.kysely.selectFrom('audit_events').selectAll().execute()).map((row) => JSON.stringify(row)).join('\n')
-    for (const secret of secrets) assert.ok(!audit.includes(secret.replace(/^cst_[a-z]+_/, '').slice(-20)), 'a credential in the audit log')
+    const audit = (await app.db.kysely.selectFrom('audit_events').selectAll().execute())
+      .map((row) => JSON.stringify(row))
+      .join('\n')
+    for (const secret of secrets)
+      assert.ok(!audit.includes(secret.replace(/^cst_[a-z]+_/, '').slice(-20)), 'a credential in the audit log')
 
     const log = lines.join('')
     for (const secret of secrets) {
@@ -104,6 +163,9 @@ forEachEngine('the log holds no credential (issue 11 K5)', (engine) => {
         assert.equal(at, -1, `found ${form.slice(0, 12)}… in the log: ${log.slice(Math.max(0, at - 200), at + 80)}`)
       }
     }
-    assert.ok(log.includes('"route":"/v1/me"') && log.includes('access_token=[redacted]'), 'requests are logged, by route, with the query redacted')
+    assert.ok(
+      log.includes('"route":"/v1/me"') && log.includes('access_token=[redacted]'),
+      'requests are logged, by route, with the query redacted',
+    )
   })
 })

@@ -8,7 +8,6 @@ import { postgresAvailable } from '../helpers/db.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer } from '../helpers/process.ts'
 import { bootstrapProvider, fingerprint, useTestApp, type Org } from '../helpers/app.ts'
 
-
 describe('graceful shutdown', () => {
   it('finishes in-flight requests, chains their audit events, and exits 0', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-stop-'))
@@ -17,22 +16,31 @@ describe('graceful shutdown', () => {
     const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken)
     const { apiToken, orgId } = boot.body
     const inFlight = Array.from({ length: 20 }, (_, i) =>
-      httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken, body: { name: `late-${i}`, role: 'viewer' } }).catch((error: unknown) => ({ status: 0, error })),
+      httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/service-accounts`, {
+        token: apiToken,
+        body: { name: `late-${i}`, role: 'viewer' },
+      }).catch((error: unknown) => ({ status: 0, error })),
     )
     await new Promise((resolve) => setTimeout(resolve, 5))
     const exit = server.stop()
     const responses = await Promise.all(inFlight)
     assert.equal(await exit, 0, server.output())
     const created = responses.filter((r) => r.status === 201).length
-    assert.ok(responses.every((r) => r.status === 201 || r.status === 0 || r.status === 503), JSON.stringify(responses.map((r) => r.status)))
+    assert.ok(
+      responses.every((r) => r.status === 201 || r.status === 0 || r.status === 503),
+      JSON.stringify(responses.map((r) => r.status)),
+    )
 
     // The sequencer ran only at shutdown (its interval is a minute): every event is chained.
     const again = await spawnServer(env)
     try {
-      const verify = (await httpsJson(again.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/verify`, { token: apiToken })).body
+      const verify = (await httpsJson(again.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/verify`, { token: apiToken }))
+        .body
       assert.equal(verify.ok, true)
       assert.equal(verify.unchained, 0, 'shutdown flushed the audit chain')
-      const listed = (await httpsJson(again.httpsPort, 'GET', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken })).body
+      const listed = (
+        await httpsJson(again.httpsPort, 'GET', `/v1/orgs/${orgId}/service-accounts`, { token: apiToken })
+      ).body
       assert.equal(listed.serviceAccounts.length, created, 'every acknowledged request was applied, and only those')
     } finally {
       await again.stop()
@@ -56,7 +64,12 @@ describe('database outage (PostgreSQL)', { skip: postgresAvailable() ? false : '
     try {
       await admin.query(`ALTER DATABASE "${name}" WITH ALLOW_CONNECTIONS false`)
       await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [name])
-      const write = await t().request({ method: 'POST', url: `/v1/orgs/${provider.orgId}/service-accounts`, token: provider.ownerToken, body: { name: 'during-outage', role: 'viewer' } })
+      const write = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${provider.orgId}/service-accounts`,
+        token: provider.ownerToken,
+        body: { name: 'during-outage', role: 'viewer' },
+      })
       assert.equal(write.status, 503, write.text)
       assert.match(String(write.headers['content-type']), /problem\+json/)
       assert.equal(write.body.code, 'SERVICE_UNAVAILABLE')
@@ -68,7 +81,12 @@ describe('database outage (PostgreSQL)', { skip: postgresAvailable() ? false : '
       await admin.end()
     }
     assert.equal(await fingerprint(t()), before)
-    const after = await t().request({ method: 'POST', url: `/v1/orgs/${provider.orgId}/service-accounts`, token: provider.ownerToken, body: { name: 'after-outage', role: 'viewer' } })
+    const after = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${provider.orgId}/service-accounts`,
+      token: provider.ownerToken,
+      body: { name: 'after-outage', role: 'viewer' },
+    })
     assert.equal(after.status, 201)
   })
 })

@@ -3,7 +3,16 @@ import { before, it } from 'node:test'
 import { PROVIDER_ONLY, type Permission } from '../../src/modules/access/permissions.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { withOrg } from '../../src/db/tenant.ts'
-import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import {
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  PASSWORD,
+  principalWithRole,
+  useTestApp,
+  type Org,
+  type TestApp,
+} from '../helpers/app.ts'
 import type { JsonBody } from '../helpers/json.ts'
 
 /**
@@ -74,184 +83,1019 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/healthz', access: 'public', url: () => '/healthz' },
   { method: 'GET', path: '/readyz', access: 'public', url: () => '/readyz' },
   { method: 'GET', path: '/v1/audit/keys', access: 'public', url: () => '/v1/audit/keys' },
-  { method: 'POST', path: '/v1/bootstrap', access: 'public', url: () => '/v1/bootstrap', body: () => ({ token: 'cst_boot_x', orgName: 'X', email: 'x@x.test', password: PASSWORD }) },
-  { method: 'POST', path: '/v1/login', access: 'public', url: () => '/v1/login', body: () => ({ email: 'nobody@x.test', password: 'whatever it is' }) },
-  { method: 'POST', path: '/v1/invitations/accept', access: 'public', url: () => '/v1/invitations/accept', body: () => ({ token: 'cst_inv_x', password: PASSWORD }) },
+  {
+    method: 'POST',
+    path: '/v1/bootstrap',
+    access: 'public',
+    url: () => '/v1/bootstrap',
+    body: () => ({ token: 'cst_boot_x', orgName: 'X', email: 'x@x.test', password: PASSWORD }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/login',
+    access: 'public',
+    url: () => '/v1/login',
+    body: () => ({ email: 'nobody@x.test', password: 'whatever it is' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/invitations/accept',
+    access: 'public',
+    url: () => '/v1/invitations/accept',
+    body: () => ({ token: 'cst_inv_x', password: PASSWORD }),
+  },
   { method: 'GET', path: '/v1/vault/status', access: 'public', url: () => '/v1/vault/status' },
-  { method: 'POST', path: '/v1/vault/unseal', access: 'public', url: () => '/v1/vault/unseal', body: () => ({ share: 'cst_share_x' }) },
+  {
+    method: 'POST',
+    path: '/v1/vault/unseal',
+    access: 'public',
+    url: () => '/v1/vault/unseal',
+    body: () => ({ share: 'cst_share_x' }),
+  },
   { method: 'POST', path: '/v1/vault/seal', access: 'vault:seal', url: () => '/v1/vault/seal' },
   { method: 'POST', path: '/v1/logout', access: 'authenticated', url: () => '/v1/logout' },
   { method: 'GET', path: '/v1/me', access: 'authenticated', url: () => '/v1/me' },
   { method: 'GET', path: '/v1/me/2fa', access: 'authenticated', url: () => '/v1/me/2fa' },
   { method: 'GET', path: '/v1/me/sessions', access: 'authenticated', url: () => '/v1/me/sessions' },
-  { method: 'DELETE', path: '/v1/me/sessions/{sessionId}', access: 'authenticated', url: (f) => `/v1/me/sessions/${f.aSession}`, badParamUrl: () => '/v1/me/sessions/nope' },
+  {
+    method: 'DELETE',
+    path: '/v1/me/sessions/{sessionId}',
+    access: 'authenticated',
+    url: (f) => `/v1/me/sessions/${f.aSession}`,
+    badParamUrl: () => '/v1/me/sessions/nope',
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/sessions', access: 'sessions:read', url: (f) => `${A(f)}/sessions` },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/sessions/{sessionId}', access: 'sessions:revoke', url: (f) => `${A(f)}/sessions/${f.aSession}`, foreignObjectUrl: (f) => `${A(f)}/sessions/${f.bSession}`, badParamUrl: (f) => `${A(f)}/sessions/nope` },
-  { method: 'POST', path: '/v1/me/step-up', access: 'authenticated', url: () => '/v1/me/step-up', body: () => ({ code: '123456' }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/security-policy', access: 'org:read', url: (f) => `${A(f)}/security-policy` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/security-policy', access: 'org:security', url: (f) => `${A(f)}/security-policy`, body: () => ({ require2fa: false, stepUpMinutes: 10 }) },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/sessions/{sessionId}',
+    access: 'sessions:revoke',
+    url: (f) => `${A(f)}/sessions/${f.aSession}`,
+    foreignObjectUrl: (f) => `${A(f)}/sessions/${f.bSession}`,
+    badParamUrl: (f) => `${A(f)}/sessions/nope`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/me/step-up',
+    access: 'authenticated',
+    url: () => '/v1/me/step-up',
+    body: () => ({ code: '123456' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/security-policy',
+    access: 'org:read',
+    url: (f) => `${A(f)}/security-policy`,
+  },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/security-policy',
+    access: 'org:security',
+    url: (f) => `${A(f)}/security-policy`,
+    body: () => ({ require2fa: false, stepUpMinutes: 10 }),
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/ip-allowlist', access: 'org:read', url: (f) => `${A(f)}/ip-allowlist` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/ip-allowlist', access: 'org:security', url: (f) => `${A(f)}/ip-allowlist`, body: () => ({ entries: [{ cidr: '127.0.0.1' }] }) },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/ip-allowlist',
+    access: 'org:security',
+    url: (f) => `${A(f)}/ip-allowlist`,
+    body: () => ({ entries: [{ cidr: '127.0.0.1' }] }),
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/sso', access: 'org:read', url: (f) => `${A(f)}/sso` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/sso', access: 'org:security', url: (f) => `${A(f)}/sso`, body: () => ({ preset: 'oidc', issuer: 'https://127.0.0.1:1', clientId: 'c', clientSecret: 's', allowedDomains: ['a.test'], defaultRole: 'member' }) },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/sso',
+    access: 'org:security',
+    url: (f) => `${A(f)}/sso`,
+    body: () => ({
+      preset: 'oidc',
+      issuer: 'https://127.0.0.1:1',
+      clientId: 'c',
+      clientSecret: 's',
+      allowedDomains: ['a.test'],
+      defaultRole: 'member',
+    }),
+  },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/sso', access: 'org:security', url: (f) => `${A(f)}/sso` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/sso/enforcement', access: 'org:security', url: (f) => `${A(f)}/sso/enforcement`, body: () => ({ ssoOnly: true }) },
-  { method: 'GET', path: '/v1/sso/{orgId}/start', access: 'public', url: (f) => `/v1/sso/${f.a.orgId}/start`, badParamUrl: () => '/v1/sso/nope/start' },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/sso/enforcement',
+    access: 'org:security',
+    url: (f) => `${A(f)}/sso/enforcement`,
+    body: () => ({ ssoOnly: true }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/sso/{orgId}/start',
+    access: 'public',
+    url: (f) => `/v1/sso/${f.a.orgId}/start`,
+    badParamUrl: () => '/v1/sso/nope/start',
+  },
   { method: 'GET', path: '/v1/sso/callback', access: 'public', url: () => '/v1/sso/callback' },
   { method: 'POST', path: '/v1/me/2fa/totp', access: 'authenticated', url: () => '/v1/me/2fa/totp' },
-  { method: 'POST', path: '/v1/me/2fa/totp/confirm', access: 'authenticated', url: () => '/v1/me/2fa/totp/confirm', body: () => ({ code: '123456' }) },
-  { method: 'POST', path: '/v1/me/2fa/totp/disable', access: 'authenticated', url: () => '/v1/me/2fa/totp/disable', body: () => ({ code: '123456' }) },
-  { method: 'POST', path: '/v1/me/2fa/recovery-codes', access: 'authenticated', url: () => '/v1/me/2fa/recovery-codes', body: () => ({ code: '123456' }) },
+  {
+    method: 'POST',
+    path: '/v1/me/2fa/totp/confirm',
+    access: 'authenticated',
+    url: () => '/v1/me/2fa/totp/confirm',
+    body: () => ({ code: '123456' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/me/2fa/totp/disable',
+    access: 'authenticated',
+    url: () => '/v1/me/2fa/totp/disable',
+    body: () => ({ code: '123456' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/me/2fa/recovery-codes',
+    access: 'authenticated',
+    url: () => '/v1/me/2fa/recovery-codes',
+    body: () => ({ code: '123456' }),
+  },
   { method: 'GET', path: '/v1/permissions', access: 'authenticated', url: () => '/v1/permissions' },
-  { method: 'POST', path: '/v1/orgs', access: 'orgs:create', url: () => '/v1/orgs', body: () => ({ name: 'New', ownerEmail: 'n@n.test' }) },
+  {
+    method: 'POST',
+    path: '/v1/orgs',
+    access: 'orgs:create',
+    url: () => '/v1/orgs',
+    body: () => ({ name: 'New', ownerEmail: 'n@n.test' }),
+  },
   { method: 'GET', path: '/v1/operator/orgs', access: 'orgs:list', url: () => '/v1/operator/orgs', query: true },
   { method: 'GET', path: '/v1/orgs/{orgId}', access: 'org:read', url: A },
   { method: 'PATCH', path: '/v1/orgs/{orgId}', access: 'org:update', url: A, body: () => ({ name: 'Renamed' }) },
   { method: 'GET', path: '/v1/orgs/{orgId}/members', access: 'members:read', url: (f) => `${A(f)}/members` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/invitations', access: 'members:invite', url: (f) => `${A(f)}/invitations`, body: () => ({ email: 'new@a.test', role: 'viewer' }) },
-  { method: 'PATCH', path: '/v1/orgs/{orgId}/members/{userId}', access: 'members:update', url: (f) => `${A(f)}/members/${f.aMember}`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}`, badParamUrl: (f) => `${A(f)}/members/not-a-uuid`, body: () => ({ role: 'auditor' }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/members/{userId}', access: 'members:remove', url: (f) => `${A(f)}/members/${f.aMember}`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}`, badParamUrl: (f) => `${A(f)}/members/not-a-uuid` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/members/{userId}/suspend', access: 'members:update', url: (f) => `${A(f)}/members/${f.aMember}/suspend`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}/suspend`, badParamUrl: (f) => `${A(f)}/members/x/suspend` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/members/{userId}/resume', access: 'members:update', url: (f) => `${A(f)}/members/${f.aMember}/resume`, foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}/resume`, badParamUrl: (f) => `${A(f)}/members/x/resume` },
-  { method: 'POST', path: '/v1/operator/grants', access: 'grants:request', url: () => '/v1/operator/grants', body: (f) => ({ orgId: f.a.orgId, reason: 'route matrix check', permissions: ['org:read'] }) },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/invitations',
+    access: 'members:invite',
+    url: (f) => `${A(f)}/invitations`,
+    body: () => ({ email: 'new@a.test', role: 'viewer' }),
+  },
+  {
+    method: 'PATCH',
+    path: '/v1/orgs/{orgId}/members/{userId}',
+    access: 'members:update',
+    url: (f) => `${A(f)}/members/${f.aMember}`,
+    foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}`,
+    badParamUrl: (f) => `${A(f)}/members/not-a-uuid`,
+    body: () => ({ role: 'auditor' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/members/{userId}',
+    access: 'members:remove',
+    url: (f) => `${A(f)}/members/${f.aMember}`,
+    foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}`,
+    badParamUrl: (f) => `${A(f)}/members/not-a-uuid`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/members/{userId}/suspend',
+    access: 'members:update',
+    url: (f) => `${A(f)}/members/${f.aMember}/suspend`,
+    foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}/suspend`,
+    badParamUrl: (f) => `${A(f)}/members/x/suspend`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/members/{userId}/resume',
+    access: 'members:update',
+    url: (f) => `${A(f)}/members/${f.aMember}/resume`,
+    foreignObjectUrl: (f) => `${A(f)}/members/${f.bMember}/resume`,
+    badParamUrl: (f) => `${A(f)}/members/x/resume`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/operator/grants',
+    access: 'grants:request',
+    url: () => '/v1/operator/grants',
+    body: (f) => ({ orgId: f.a.orgId, reason: 'route matrix check', permissions: ['org:read'] }),
+  },
   { method: 'GET', path: '/v1/operator/grants', access: 'grants:request', url: () => '/v1/operator/grants' },
-  { method: 'POST', path: '/v1/operator/grants/{grantId}/withdraw', access: 'grants:request', url: (f) => `/v1/operator/grants/${f.aGrant}/withdraw`, badParamUrl: () => '/v1/operator/grants/x/withdraw' },
+  {
+    method: 'POST',
+    path: '/v1/operator/grants/{grantId}/withdraw',
+    access: 'grants:request',
+    url: (f) => `/v1/operator/grants/${f.aGrant}/withdraw`,
+    badParamUrl: () => '/v1/operator/grants/x/withdraw',
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/grants', access: 'grants:read', url: (f) => `${A(f)}/grants` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/grants/{grantId}', access: 'grants:read', url: (f) => `${A(f)}/grants/${f.aGrant}`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}`, badParamUrl: (f) => `${A(f)}/grants/x` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/grants/{grantId}/approve', access: 'grants:approve', url: (f) => `${A(f)}/grants/${f.aGrant}/approve`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/approve`, badParamUrl: (f) => `${A(f)}/grants/x/approve`, body: () => ({ note: 'ok' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/grants/{grantId}/deny', access: 'grants:approve', url: (f) => `${A(f)}/grants/${f.aGrant}/deny`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/deny`, badParamUrl: (f) => `${A(f)}/grants/x/deny`, body: () => ({ note: 'no' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/grants/{grantId}/revoke', access: 'grants:revoke', url: (f) => `${A(f)}/grants/${f.aGrant}/revoke`, foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/revoke`, badParamUrl: (f) => `${A(f)}/grants/x/revoke`, body: () => ({ note: 'stop' }) },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/grants/{grantId}',
+    access: 'grants:read',
+    url: (f) => `${A(f)}/grants/${f.aGrant}`,
+    foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}`,
+    badParamUrl: (f) => `${A(f)}/grants/x`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/grants/{grantId}/approve',
+    access: 'grants:approve',
+    url: (f) => `${A(f)}/grants/${f.aGrant}/approve`,
+    foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/approve`,
+    badParamUrl: (f) => `${A(f)}/grants/x/approve`,
+    body: () => ({ note: 'ok' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/grants/{grantId}/deny',
+    access: 'grants:approve',
+    url: (f) => `${A(f)}/grants/${f.aGrant}/deny`,
+    foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/deny`,
+    badParamUrl: (f) => `${A(f)}/grants/x/deny`,
+    body: () => ({ note: 'no' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/grants/{grantId}/revoke',
+    access: 'grants:revoke',
+    url: (f) => `${A(f)}/grants/${f.aGrant}/revoke`,
+    foreignObjectUrl: (f) => `${A(f)}/grants/${f.bGrant}/revoke`,
+    badParamUrl: (f) => `${A(f)}/grants/x/revoke`,
+    body: () => ({ note: 'stop' }),
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/grant-policy', access: 'org:read', url: (f) => `${A(f)}/grant-policy` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/grant-policy', access: 'org:security', url: (f) => `${A(f)}/grant-policy`, body: () => ({ maxDays: 7, requiredApprovals: 1 }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/access-reviews', access: 'reviews:read', url: (f) => `${A(f)}/access-reviews` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/access-reviews', access: 'reviews:manage', url: (f) => `${A(f)}/access-reviews` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', access: 'reviews:read', url: (f) => `${A(f)}/access-reviews/${f.aReview}`, foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}`, badParamUrl: (f) => `${A(f)}/access-reviews/x` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/access-reviews/{reviewId}/items/{itemId}/decision', access: 'reviews:decide', url: (f) => `${A(f)}/access-reviews/${f.aReview}/items/${f.aItem}/decision`, foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}/items/${f.bItem}/decision`, badParamUrl: (f) => `${A(f)}/access-reviews/${f.aReview}/items/x/decision`, body: () => ({ decision: 'certify' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/access-reviews/{reviewId}/close', access: 'reviews:manage', url: (f) => `${A(f)}/access-reviews/${f.aReview}/close`, foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}/close`, badParamUrl: (f) => `${A(f)}/access-reviews/x/close` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/access-review-policy', access: 'org:read', url: (f) => `${A(f)}/access-review-policy` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/access-review-policy', access: 'org:security', url: (f) => `${A(f)}/access-review-policy`, body: () => ({ cadenceDays: 91, windowDays: 14, onOverdue: 'remind', inactiveDays: 90 }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/least-privilege', access: 'access:report', url: (f) => `${A(f)}/least-privilege` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/records', access: 'records:write', url: (f) => `${A(f)}/records`, body: () => ({ subjectId: 'matrix-subject', dataClass: 'contact', payload: { a: 1 } }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/records/search', access: 'records:read', url: (f) => `${A(f)}/records/search`, body: () => ({ subjectId: 'matrix-subject' }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/records/{recordId}', access: 'records:read', url: (f) => `${A(f)}/records/${f.aRecord}`, foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`, badParamUrl: (f) => `${A(f)}/records/x` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/records/{recordId}', access: 'records:write', url: (f) => `${A(f)}/records/${f.aRecord}`, foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`, badParamUrl: (f) => `${A(f)}/records/x`, body: () => ({ payload: { b: 2 } }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/records/{recordId}', access: 'records:delete', url: (f) => `${A(f)}/records/${f.aRecord}`, foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`, badParamUrl: (f) => `${A(f)}/records/x` },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/grant-policy',
+    access: 'org:security',
+    url: (f) => `${A(f)}/grant-policy`,
+    body: () => ({ maxDays: 7, requiredApprovals: 1 }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/access-reviews',
+    access: 'reviews:read',
+    url: (f) => `${A(f)}/access-reviews`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/access-reviews',
+    access: 'reviews:manage',
+    url: (f) => `${A(f)}/access-reviews`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/access-reviews/{reviewId}',
+    access: 'reviews:read',
+    url: (f) => `${A(f)}/access-reviews/${f.aReview}`,
+    foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}`,
+    badParamUrl: (f) => `${A(f)}/access-reviews/x`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/access-reviews/{reviewId}/items/{itemId}/decision',
+    access: 'reviews:decide',
+    url: (f) => `${A(f)}/access-reviews/${f.aReview}/items/${f.aItem}/decision`,
+    foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}/items/${f.bItem}/decision`,
+    badParamUrl: (f) => `${A(f)}/access-reviews/${f.aReview}/items/x/decision`,
+    body: () => ({ decision: 'certify' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/access-reviews/{reviewId}/close',
+    access: 'reviews:manage',
+    url: (f) => `${A(f)}/access-reviews/${f.aReview}/close`,
+    foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}/close`,
+    badParamUrl: (f) => `${A(f)}/access-reviews/x/close`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/access-review-policy',
+    access: 'org:read',
+    url: (f) => `${A(f)}/access-review-policy`,
+  },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/access-review-policy',
+    access: 'org:security',
+    url: (f) => `${A(f)}/access-review-policy`,
+    body: () => ({ cadenceDays: 91, windowDays: 14, onOverdue: 'remind', inactiveDays: 90 }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/least-privilege',
+    access: 'access:report',
+    url: (f) => `${A(f)}/least-privilege`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/records',
+    access: 'records:write',
+    url: (f) => `${A(f)}/records`,
+    body: () => ({ subjectId: 'matrix-subject', dataClass: 'contact', payload: { a: 1 } }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/records/search',
+    access: 'records:read',
+    url: (f) => `${A(f)}/records/search`,
+    body: () => ({ subjectId: 'matrix-subject' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/records/{recordId}',
+    access: 'records:read',
+    url: (f) => `${A(f)}/records/${f.aRecord}`,
+    foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`,
+    badParamUrl: (f) => `${A(f)}/records/x`,
+  },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/records/{recordId}',
+    access: 'records:write',
+    url: (f) => `${A(f)}/records/${f.aRecord}`,
+    foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`,
+    badParamUrl: (f) => `${A(f)}/records/x`,
+    body: () => ({ payload: { b: 2 } }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/records/{recordId}',
+    access: 'records:delete',
+    url: (f) => `${A(f)}/records/${f.aRecord}`,
+    foreignObjectUrl: (f) => `${A(f)}/records/${f.bRecord}`,
+    badParamUrl: (f) => `${A(f)}/records/x`,
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/retention', access: 'privacy:read', url: (f) => `${A(f)}/retention` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/retention/{dataClass}', access: 'retention:manage', url: (f) => `${A(f)}/retention/usage`, badParamUrl: (f) => `${A(f)}/retention/BAD%20CLASS`, body: () => ({ retainSeconds: 3600 }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/retention/{dataClass}', access: 'retention:manage', url: (f) => `${A(f)}/retention/usage`, badParamUrl: (f) => `${A(f)}/retention/BAD%20CLASS` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/retention/runs', access: 'privacy:read', url: (f) => `${A(f)}/retention/runs`, query: true },
-  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests`, body: () => ({ kind: 'access', subjectId: 'matrix-subject' }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/privacy-requests', access: 'privacy:read', url: (f) => `${A(f)}/privacy-requests` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}', access: 'privacy:read', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}`, badParamUrl: (f) => `${A(f)}/privacy-requests/x` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/assign', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/assign`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/assign`, badParamUrl: (f) => `${A(f)}/privacy-requests/x/assign`, body: (f) => ({ userId: f.a.ownerId }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/verify', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/verify`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/verify`, badParamUrl: (f) => `${A(f)}/privacy-requests/x/verify`, body: () => ({ method: 'email-link' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/complete', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/complete`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/complete`, badParamUrl: (f) => `${A(f)}/privacy-requests/x/complete`, body: () => ({}) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/reject', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/reject`, foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/reject`, badParamUrl: (f) => `${A(f)}/privacy-requests/x/reject`, body: () => ({ reason: 'not verified' }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/privacy-exports/{exportId}', access: 'privacy:export', url: (f) => `${A(f)}/privacy-exports/${f.aExport}`, foreignObjectUrl: (f) => `${A(f)}/privacy-exports/${f.bExport}`, badParamUrl: (f) => `${A(f)}/privacy-exports/x` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/privacy-policy', access: 'privacy:read', url: (f) => `${A(f)}/privacy-policy` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/privacy-policy', access: 'privacy:manage', url: (f) => `${A(f)}/privacy-policy`, body: () => ({ responseHours: 48, exportHours: 24 }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/erasure-certificates', access: 'privacy:read', url: (f) => `${A(f)}/erasure-certificates` },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/retention/{dataClass}',
+    access: 'retention:manage',
+    url: (f) => `${A(f)}/retention/usage`,
+    badParamUrl: (f) => `${A(f)}/retention/BAD%20CLASS`,
+    body: () => ({ retainSeconds: 3600 }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/retention/{dataClass}',
+    access: 'retention:manage',
+    url: (f) => `${A(f)}/retention/usage`,
+    badParamUrl: (f) => `${A(f)}/retention/BAD%20CLASS`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/retention/runs',
+    access: 'privacy:read',
+    url: (f) => `${A(f)}/retention/runs`,
+    query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/privacy-requests',
+    access: 'privacy:manage',
+    url: (f) => `${A(f)}/privacy-requests`,
+    body: () => ({ kind: 'access', subjectId: 'matrix-subject' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/privacy-requests',
+    access: 'privacy:read',
+    url: (f) => `${A(f)}/privacy-requests`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/privacy-requests/{requestId}',
+    access: 'privacy:read',
+    url: (f) => `${A(f)}/privacy-requests/${f.aRequest}`,
+    foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}`,
+    badParamUrl: (f) => `${A(f)}/privacy-requests/x`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/assign',
+    access: 'privacy:manage',
+    url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/assign`,
+    foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/assign`,
+    badParamUrl: (f) => `${A(f)}/privacy-requests/x/assign`,
+    body: (f) => ({ userId: f.a.ownerId }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/verify',
+    access: 'privacy:manage',
+    url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/verify`,
+    foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/verify`,
+    badParamUrl: (f) => `${A(f)}/privacy-requests/x/verify`,
+    body: () => ({ method: 'email-link' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/complete',
+    access: 'privacy:manage',
+    url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/complete`,
+    foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/complete`,
+    badParamUrl: (f) => `${A(f)}/privacy-requests/x/complete`,
+    body: () => ({}),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/privacy-requests/{requestId}/reject',
+    access: 'privacy:manage',
+    url: (f) => `${A(f)}/privacy-requests/${f.aRequest}/reject`,
+    foreignObjectUrl: (f) => `${A(f)}/privacy-requests/${f.bRequest}/reject`,
+    badParamUrl: (f) => `${A(f)}/privacy-requests/x/reject`,
+    body: () => ({ reason: 'not verified' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/privacy-exports/{exportId}',
+    access: 'privacy:export',
+    url: (f) => `${A(f)}/privacy-exports/${f.aExport}`,
+    foreignObjectUrl: (f) => `${A(f)}/privacy-exports/${f.bExport}`,
+    badParamUrl: (f) => `${A(f)}/privacy-exports/x`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/privacy-policy',
+    access: 'privacy:read',
+    url: (f) => `${A(f)}/privacy-policy`,
+  },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/privacy-policy',
+    access: 'privacy:manage',
+    url: (f) => `${A(f)}/privacy-policy`,
+    body: () => ({ responseHours: 48, exportHours: 24 }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/erasure-certificates',
+    access: 'privacy:read',
+    url: (f) => `${A(f)}/erasure-certificates`,
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/webhooks', access: 'webhooks:read', url: (f) => `${A(f)}/webhooks` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/webhooks', access: 'webhooks:manage', url: (f) => `${A(f)}/webhooks`, body: () => ({ name: 'matrix-hook', url: 'https://hooks.a.test/erase', events: ['notifications'] }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/webhooks/{webhookId}', access: 'webhooks:manage', url: (f) => `${A(f)}/webhooks/${f.aWebhook}`, foreignObjectUrl: (f) => `${A(f)}/webhooks/${f.bWebhook}`, badParamUrl: (f) => `${A(f)}/webhooks/x` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/webhook-deliveries', access: 'webhooks:read', url: (f) => `${A(f)}/webhook-deliveries`, query: true },
-  { method: 'GET', path: '/v1/orgs/{orgId}/notifications', access: 'notifications:read', url: (f) => `${A(f)}/notifications`, query: true },
-  { method: 'GET', path: '/v1/me/notifications', access: 'authenticated', url: () => '/v1/me/notifications', query: true },
-  { method: 'POST', path: '/v1/orgs/{orgId}/offboarding', access: 'org:delete', url: (f) => `${A(f)}/offboarding`, body: () => ({ confirmName: 'Org A' }) },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/webhooks',
+    access: 'webhooks:manage',
+    url: (f) => `${A(f)}/webhooks`,
+    body: () => ({ name: 'matrix-hook', url: 'https://hooks.a.test/erase', events: ['notifications'] }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/webhooks/{webhookId}',
+    access: 'webhooks:manage',
+    url: (f) => `${A(f)}/webhooks/${f.aWebhook}`,
+    foreignObjectUrl: (f) => `${A(f)}/webhooks/${f.bWebhook}`,
+    badParamUrl: (f) => `${A(f)}/webhooks/x`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/webhook-deliveries',
+    access: 'webhooks:read',
+    url: (f) => `${A(f)}/webhook-deliveries`,
+    query: true,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/notifications',
+    access: 'notifications:read',
+    url: (f) => `${A(f)}/notifications`,
+    query: true,
+  },
+  {
+    method: 'GET',
+    path: '/v1/me/notifications',
+    access: 'authenticated',
+    url: () => '/v1/me/notifications',
+    query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/offboarding',
+    access: 'org:delete',
+    url: (f) => `${A(f)}/offboarding`,
+    body: () => ({ confirmName: 'Org A' }),
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/offboarding', access: 'org:read', url: (f) => `${A(f)}/offboarding` },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/offboarding', access: 'org:delete', url: (f) => `${A(f)}/offboarding` },
   { method: 'GET', path: '/v1/operator/offboardings', access: 'orgs:list', url: () => '/v1/operator/offboardings' },
   { method: 'GET', path: '/v1/orgs/{orgId}/alerts', access: 'alerts:read', url: (f) => `${A(f)}/alerts`, query: true },
-  { method: 'GET', path: '/v1/orgs/{orgId}/alerts/{alertId}', access: 'alerts:read', url: (f) => `${A(f)}/alerts/${f.aAlert}`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}`, badParamUrl: (f) => `${A(f)}/alerts/x` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/alerts/{alertId}/acknowledge', access: 'alerts:manage', url: (f) => `${A(f)}/alerts/${f.aAlert}/acknowledge`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/acknowledge`, badParamUrl: (f) => `${A(f)}/alerts/x/acknowledge` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/alerts/{alertId}/resolve', access: 'alerts:manage', url: (f) => `${A(f)}/alerts/${f.aAlert}/resolve`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/resolve`, badParamUrl: (f) => `${A(f)}/alerts/x/resolve`, body: () => ({ note: 'n' }) },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/alerts/{alertId}',
+    access: 'alerts:read',
+    url: (f) => `${A(f)}/alerts/${f.aAlert}`,
+    foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}`,
+    badParamUrl: (f) => `${A(f)}/alerts/x`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/alerts/{alertId}/acknowledge',
+    access: 'alerts:manage',
+    url: (f) => `${A(f)}/alerts/${f.aAlert}/acknowledge`,
+    foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/acknowledge`,
+    badParamUrl: (f) => `${A(f)}/alerts/x/acknowledge`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/alerts/{alertId}/resolve',
+    access: 'alerts:manage',
+    url: (f) => `${A(f)}/alerts/${f.aAlert}/resolve`,
+    foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/resolve`,
+    badParamUrl: (f) => `${A(f)}/alerts/x/resolve`,
+    body: () => ({ note: 'n' }),
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/alert-rules', access: 'alerts:read', url: (f) => `${A(f)}/alert-rules` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/alert-rules/{rule}', access: 'alerts:manage', url: (f) => `${A(f)}/alert-rules/reveal_burst`, badParamUrl: (f) => `${A(f)}/alert-rules/Not-A-Rule`, body: () => ({ enabled: true, threshold: 3, windowSeconds: 60, dedupeSeconds: 60 }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/response-plan', access: 'incidents:read', url: (f) => `${A(f)}/response-plan` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/response-plan/types', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/types`, body: () => ({ name: 'matrix-type', defaultSeverity: 'low', playbook: ['look'] }) },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/response-plan/types/{typeId}', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/types/${f.aType}`, foreignObjectUrl: (f) => `${A(f)}/response-plan/types/${f.bType}`, badParamUrl: (f) => `${A(f)}/response-plan/types/x`, body: () => ({ name: 'fixture-type', defaultSeverity: 'high', playbook: ['contain'] }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/response-plan/types/{typeId}', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/types/${f.aType}`, foreignObjectUrl: (f) => `${A(f)}/response-plan/types/${f.bType}`, badParamUrl: (f) => `${A(f)}/response-plan/types/x` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/response-plan/escalation', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/escalation`, body: () => ({ levels: [{ afterMinutes: 15, notifyRoles: ['owner'], notifyUsers: [] }] }) },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/response-plan/parties', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/parties`, body: () => ({ parties: [{ kind: 'regulator', name: 'DPA', deadlineHours: 72 }] }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/response-plan/reviews', access: 'response_plan:manage', url: (f) => `${A(f)}/response-plan/reviews`, body: () => ({ notes: 'reviewed' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/incidents', access: 'incidents:manage', url: (f) => `${A(f)}/incidents`, body: () => ({ title: 'matrix incident' }) },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/alert-rules/{rule}',
+    access: 'alerts:manage',
+    url: (f) => `${A(f)}/alert-rules/reveal_burst`,
+    badParamUrl: (f) => `${A(f)}/alert-rules/Not-A-Rule`,
+    body: () => ({ enabled: true, threshold: 3, windowSeconds: 60, dedupeSeconds: 60 }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/response-plan',
+    access: 'incidents:read',
+    url: (f) => `${A(f)}/response-plan`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/response-plan/types',
+    access: 'response_plan:manage',
+    url: (f) => `${A(f)}/response-plan/types`,
+    body: () => ({ name: 'matrix-type', defaultSeverity: 'low', playbook: ['look'] }),
+  },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/response-plan/types/{typeId}',
+    access: 'response_plan:manage',
+    url: (f) => `${A(f)}/response-plan/types/${f.aType}`,
+    foreignObjectUrl: (f) => `${A(f)}/response-plan/types/${f.bType}`,
+    badParamUrl: (f) => `${A(f)}/response-plan/types/x`,
+    body: () => ({ name: 'fixture-type', defaultSeverity: 'high', playbook: ['contain'] }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/response-plan/types/{typeId}',
+    access: 'response_plan:manage',
+    url: (f) => `${A(f)}/response-plan/types/${f.aType}`,
+    foreignObjectUrl: (f) => `${A(f)}/response-plan/types/${f.bType}`,
+    badParamUrl: (f) => `${A(f)}/response-plan/types/x`,
+  },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/response-plan/escalation',
+    access: 'response_plan:manage',
+    url: (f) => `${A(f)}/response-plan/escalation`,
+    body: () => ({ levels: [{ afterMinutes: 15, notifyRoles: ['owner'], notifyUsers: [] }] }),
+  },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/response-plan/parties',
+    access: 'response_plan:manage',
+    url: (f) => `${A(f)}/response-plan/parties`,
+    body: () => ({ parties: [{ kind: 'regulator', name: 'DPA', deadlineHours: 72 }] }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/response-plan/reviews',
+    access: 'response_plan:manage',
+    url: (f) => `${A(f)}/response-plan/reviews`,
+    body: () => ({ notes: 'reviewed' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/incidents',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/incidents`,
+    body: () => ({ title: 'matrix incident' }),
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/incidents', access: 'incidents:read', url: (f) => `${A(f)}/incidents` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/incidents/{incidentId}', access: 'incidents:read', url: (f) => `${A(f)}/incidents/${f.aIncident}`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}`, badParamUrl: (f) => `${A(f)}/incidents/x` },
-  { method: 'PATCH', path: '/v1/orgs/{orgId}/incidents/{incidentId}', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}`, badParamUrl: (f) => `${A(f)}/incidents/x`, body: () => ({ severity: 'high' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/acknowledge', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/acknowledge`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/acknowledge`, badParamUrl: (f) => `${A(f)}/incidents/x/acknowledge` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/steps/{idx}/complete', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/steps/0/complete`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/steps/0/complete`, badParamUrl: (f) => `${A(f)}/incidents/${f.aIncident}/steps/x/complete` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/notes', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/notes`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/notes`, badParamUrl: (f) => `${A(f)}/incidents/x/notes`, body: () => ({ text: 'a note' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/links', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/links`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/links`, badParamUrl: (f) => `${A(f)}/incidents/x/links`, body: (f) => ({ kind: 'alert', ref: f.aAlert }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/breach', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/breach`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/breach`, badParamUrl: (f) => `${A(f)}/incidents/x/breach`, body: () => ({ summary: 'confirmed' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/incidents/{incidentId}/breach-notifications/{notificationId}/sent', access: 'incidents:manage', url: (f) => `${A(f)}/incidents/${f.aIncident}/breach-notifications/${f.aBreachNotice}/sent`, foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/breach-notifications/${f.bBreachNotice}/sent`, badParamUrl: (f) => `${A(f)}/incidents/${f.aIncident}/breach-notifications/x/sent`, body: () => ({ channel: 'e-mail', content: 'notice' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/alerts/{alertId}/incident', access: 'incidents:manage', url: (f) => `${A(f)}/alerts/${f.aAlert}/incident`, foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/incident`, badParamUrl: (f) => `${A(f)}/alerts/x/incident`, body: () => ({}) },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/incidents/{incidentId}',
+    access: 'incidents:read',
+    url: (f) => `${A(f)}/incidents/${f.aIncident}`,
+    foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}`,
+    badParamUrl: (f) => `${A(f)}/incidents/x`,
+  },
+  {
+    method: 'PATCH',
+    path: '/v1/orgs/{orgId}/incidents/{incidentId}',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/incidents/${f.aIncident}`,
+    foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}`,
+    badParamUrl: (f) => `${A(f)}/incidents/x`,
+    body: () => ({ severity: 'high' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/incidents/{incidentId}/acknowledge',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/incidents/${f.aIncident}/acknowledge`,
+    foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/acknowledge`,
+    badParamUrl: (f) => `${A(f)}/incidents/x/acknowledge`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/incidents/{incidentId}/steps/{idx}/complete',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/incidents/${f.aIncident}/steps/0/complete`,
+    foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/steps/0/complete`,
+    badParamUrl: (f) => `${A(f)}/incidents/${f.aIncident}/steps/x/complete`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/incidents/{incidentId}/notes',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/incidents/${f.aIncident}/notes`,
+    foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/notes`,
+    badParamUrl: (f) => `${A(f)}/incidents/x/notes`,
+    body: () => ({ text: 'a note' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/incidents/{incidentId}/links',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/incidents/${f.aIncident}/links`,
+    foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/links`,
+    badParamUrl: (f) => `${A(f)}/incidents/x/links`,
+    body: (f) => ({ kind: 'alert', ref: f.aAlert }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/incidents/{incidentId}/breach',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/incidents/${f.aIncident}/breach`,
+    foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/breach`,
+    badParamUrl: (f) => `${A(f)}/incidents/x/breach`,
+    body: () => ({ summary: 'confirmed' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/incidents/{incidentId}/breach-notifications/{notificationId}/sent',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/incidents/${f.aIncident}/breach-notifications/${f.aBreachNotice}/sent`,
+    foreignObjectUrl: (f) => `${A(f)}/incidents/${f.bIncident}/breach-notifications/${f.bBreachNotice}/sent`,
+    badParamUrl: (f) => `${A(f)}/incidents/${f.aIncident}/breach-notifications/x/sent`,
+    body: () => ({ channel: 'e-mail', content: 'notice' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/alerts/{alertId}/incident',
+    access: 'incidents:manage',
+    url: (f) => `${A(f)}/alerts/${f.aAlert}/incident`,
+    foreignObjectUrl: (f) => `${A(f)}/alerts/${f.bAlert}/incident`,
+    badParamUrl: (f) => `${A(f)}/alerts/x/incident`,
+    body: () => ({}),
+  },
   { method: 'GET', path: '/.well-known/security.txt', access: 'public', url: () => '/.well-known/security.txt' },
-  { method: 'GET', path: '/v1/vulnerability-reports/policy', access: 'public', url: () => '/v1/vulnerability-reports/policy' },
-  { method: 'POST', path: '/v1/vulnerability-reports', access: 'public', url: () => '/v1/vulnerability-reports', body: () => ({ title: 'matrix', location: 'here', impact: 'some', steps: 'these' }), oversize: 20_000 },
-  { method: 'GET', path: '/v1/vulnerability-reports/status', access: 'public', url: () => '/v1/vulnerability-reports/status' },
-  { method: 'POST', path: '/v1/vulnerability-reports/status/messages', access: 'public', url: () => '/v1/vulnerability-reports/status/messages', body: () => ({ message: 'hello' }) },
-  { method: 'GET', path: '/v1/operator/vulnerability-reports', access: 'disclosure:read', url: () => '/v1/operator/vulnerability-reports' },
-  { method: 'GET', path: '/v1/operator/vulnerability-reports/{reportId}', access: 'disclosure:read', url: (f) => `/v1/operator/vulnerability-reports/${f.report}`, badParamUrl: () => '/v1/operator/vulnerability-reports/x' },
-  { method: 'GET', path: '/v1/operator/vulnerability-reports/{reportId}/attachments/{idx}', access: 'disclosure:read', url: (f) => `/v1/operator/vulnerability-reports/${f.report}/attachments/0`, badParamUrl: (f) => `/v1/operator/vulnerability-reports/${f.report}/attachments/9` },
-  { method: 'POST', path: '/v1/operator/vulnerability-reports/{reportId}/acknowledge', access: 'disclosure:manage', url: (f) => `/v1/operator/vulnerability-reports/${f.report}/acknowledge`, badParamUrl: () => '/v1/operator/vulnerability-reports/x/acknowledge', body: () => ({ message: 'thanks' }) },
-  { method: 'POST', path: '/v1/operator/vulnerability-reports/{reportId}/updates', access: 'disclosure:manage', url: (f) => `/v1/operator/vulnerability-reports/${f.report}/updates`, badParamUrl: () => '/v1/operator/vulnerability-reports/x/updates', body: () => ({ message: 'an update' }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:read', url: (f) => `${A(f)}/service-accounts` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/service-accounts', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts`, body: () => ({ name: 'matrix-sa', role: 'viewer' }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', access: 'service_accounts:manage', url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`, foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`, badParamUrl: (f) => `${A(f)}/service-accounts/x` },
+  {
+    method: 'GET',
+    path: '/v1/vulnerability-reports/policy',
+    access: 'public',
+    url: () => '/v1/vulnerability-reports/policy',
+  },
+  {
+    method: 'POST',
+    path: '/v1/vulnerability-reports',
+    access: 'public',
+    url: () => '/v1/vulnerability-reports',
+    body: () => ({ title: 'matrix', location: 'here', impact: 'some', steps: 'these' }),
+    oversize: 20_000,
+  },
+  {
+    method: 'GET',
+    path: '/v1/vulnerability-reports/status',
+    access: 'public',
+    url: () => '/v1/vulnerability-reports/status',
+  },
+  {
+    method: 'POST',
+    path: '/v1/vulnerability-reports/status/messages',
+    access: 'public',
+    url: () => '/v1/vulnerability-reports/status/messages',
+    body: () => ({ message: 'hello' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/operator/vulnerability-reports',
+    access: 'disclosure:read',
+    url: () => '/v1/operator/vulnerability-reports',
+  },
+  {
+    method: 'GET',
+    path: '/v1/operator/vulnerability-reports/{reportId}',
+    access: 'disclosure:read',
+    url: (f) => `/v1/operator/vulnerability-reports/${f.report}`,
+    badParamUrl: () => '/v1/operator/vulnerability-reports/x',
+  },
+  {
+    method: 'GET',
+    path: '/v1/operator/vulnerability-reports/{reportId}/attachments/{idx}',
+    access: 'disclosure:read',
+    url: (f) => `/v1/operator/vulnerability-reports/${f.report}/attachments/0`,
+    badParamUrl: (f) => `/v1/operator/vulnerability-reports/${f.report}/attachments/9`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/operator/vulnerability-reports/{reportId}/acknowledge',
+    access: 'disclosure:manage',
+    url: (f) => `/v1/operator/vulnerability-reports/${f.report}/acknowledge`,
+    badParamUrl: () => '/v1/operator/vulnerability-reports/x/acknowledge',
+    body: () => ({ message: 'thanks' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/operator/vulnerability-reports/{reportId}/updates',
+    access: 'disclosure:manage',
+    url: (f) => `/v1/operator/vulnerability-reports/${f.report}/updates`,
+    badParamUrl: () => '/v1/operator/vulnerability-reports/x/updates',
+    body: () => ({ message: 'an update' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/service-accounts',
+    access: 'service_accounts:read',
+    url: (f) => `${A(f)}/service-accounts`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/service-accounts',
+    access: 'service_accounts:manage',
+    url: (f) => `${A(f)}/service-accounts`,
+    body: () => ({ name: 'matrix-sa', role: 'viewer' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}',
+    access: 'service_accounts:manage',
+    url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`,
+    foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`,
+    badParamUrl: (f) => `${A(f)}/service-accounts/x`,
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/tokens', access: 'tokens:read', url: (f) => `${A(f)}/tokens` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/tokens', access: 'tokens:create', url: (f) => `${A(f)}/tokens`, body: () => ({ name: 'matrix', expiresInDays: 1 }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/tokens/{tokenId}', access: 'tokens:revoke', url: (f) => `${A(f)}/tokens/${f.aToken}`, foreignObjectUrl: (f) => `${A(f)}/tokens/${f.bToken}`, badParamUrl: (f) => `${A(f)}/tokens/1` },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/tokens',
+    access: 'tokens:create',
+    url: (f) => `${A(f)}/tokens`,
+    body: () => ({ name: 'matrix', expiresInDays: 1 }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/tokens/{tokenId}',
+    access: 'tokens:revoke',
+    url: (f) => `${A(f)}/tokens/${f.aToken}`,
+    foreignObjectUrl: (f) => `${A(f)}/tokens/${f.bToken}`,
+    badParamUrl: (f) => `${A(f)}/tokens/1`,
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/roles', access: 'roles:read', url: (f) => `${A(f)}/roles` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/roles', access: 'roles:manage', url: (f) => `${A(f)}/roles`, body: () => ({ name: 'matrix-role', permissions: ['org:read'] }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/roles/{name}', access: 'roles:manage', url: (f) => `${A(f)}/roles/${f.onlyRead}`, foreignObjectUrl: (f) => `${A(f)}/roles/${f.bRole}`, badParamUrl: (f) => `${A(f)}/roles/BAD%20NAME` },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/roles',
+    access: 'roles:manage',
+    url: (f) => `${A(f)}/roles`,
+    body: () => ({ name: 'matrix-role', permissions: ['org:read'] }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/roles/{name}',
+    access: 'roles:manage',
+    url: (f) => `${A(f)}/roles/${f.onlyRead}`,
+    foreignObjectUrl: (f) => `${A(f)}/roles/${f.bRole}`,
+    badParamUrl: (f) => `${A(f)}/roles/BAD%20NAME`,
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/keys', access: 'keys:read', url: (f) => `${A(f)}/keys` },
   { method: 'GET', path: '/v1/orgs/{orgId}/transit/keys', access: 'keys:read', url: (f) => `${A(f)}/transit/keys` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys', access: 'transit:manage', url: (f) => `${A(f)}/transit/keys`, body: () => ({ name: 'matrix-key' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys/{name}/rotate', access: 'transit:manage', url: (f) => `${A(f)}/transit/keys/fixture/rotate`, foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/rotate`, badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/rotate` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys/{name}/encrypt', access: 'transit:encrypt', url: (f) => `${A(f)}/transit/keys/fixture/encrypt`, foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/encrypt`, badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/encrypt`, body: () => ({ plaintext: 'aGVsbG8=' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys/{name}/decrypt', access: 'transit:decrypt', url: (f) => `${A(f)}/transit/keys/fixture/decrypt`, foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/decrypt`, badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/decrypt`, body: () => ({ ciphertext: 'cst:v1:AAAA' }) },
-  { method: 'POST', path: '/v1/orgs/{orgId}/transit/keys/{name}/rewrap', access: 'transit:encrypt', url: (f) => `${A(f)}/transit/keys/fixture/rewrap`, foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/rewrap`, badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/rewrap`, body: () => ({ ciphertext: 'cst:v1:AAAA' }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', access: 'secrets:read', url: (f) => `${A(f)}/secrets/${f.aSecret}/rotation`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/rotation`, badParamUrl: (f) => `${A(f)}/secrets/nope/rotation` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/rotation`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/rotation`, badParamUrl: (f) => `${A(f)}/secrets/nope/rotation`, body: (f) => ({ managingSecretId: f.aSecret, intervalHours: 24 }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/rotation`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/rotation`, badParamUrl: (f) => `${A(f)}/secrets/nope/rotation` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/rotate', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/rotate`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/rotate`, badParamUrl: (f) => `${A(f)}/secrets/nope/rotate` },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/transit/keys',
+    access: 'transit:manage',
+    url: (f) => `${A(f)}/transit/keys`,
+    body: () => ({ name: 'matrix-key' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/transit/keys/{name}/rotate',
+    access: 'transit:manage',
+    url: (f) => `${A(f)}/transit/keys/fixture/rotate`,
+    foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/rotate`,
+    badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/rotate`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/transit/keys/{name}/encrypt',
+    access: 'transit:encrypt',
+    url: (f) => `${A(f)}/transit/keys/fixture/encrypt`,
+    foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/encrypt`,
+    badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/encrypt`,
+    body: () => ({ plaintext: 'aGVsbG8=' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/transit/keys/{name}/decrypt',
+    access: 'transit:decrypt',
+    url: (f) => `${A(f)}/transit/keys/fixture/decrypt`,
+    foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/decrypt`,
+    badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/decrypt`,
+    body: () => ({ ciphertext: 'cst:v1:AAAA' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/transit/keys/{name}/rewrap',
+    access: 'transit:encrypt',
+    url: (f) => `${A(f)}/transit/keys/fixture/rewrap`,
+    foreignObjectUrl: (f) => `${A(f)}/transit/keys/b-only/rewrap`,
+    badParamUrl: (f) => `${A(f)}/transit/keys/BAD%20NAME/rewrap`,
+    body: () => ({ ciphertext: 'cst:v1:AAAA' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation',
+    access: 'secrets:read',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/rotation`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/rotation`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/rotation`,
+  },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation',
+    access: 'secrets:write',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/rotation`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/rotation`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/rotation`,
+    body: (f) => ({ managingSecretId: f.aSecret, intervalHours: 24 }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation',
+    access: 'secrets:write',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/rotation`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/rotation`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/rotation`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/rotate',
+    access: 'secrets:write',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/rotate`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/rotate`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/rotate`,
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/vault/policy', access: 'secrets:read', url: (f) => `${A(f)}/vault/policy` },
-  { method: 'PUT', path: '/v1/orgs/{orgId}/vault/policy', access: 'vault:policy', url: (f) => `${A(f)}/vault/policy`, body: () => ({ readOnlyConnectors: false }) },
+  {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/vault/policy',
+    access: 'vault:policy',
+    url: (f) => `${A(f)}/vault/policy`,
+    body: () => ({ readOnlyConnectors: false }),
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/data-sources', access: 'secrets:read', url: (f) => `${A(f)}/data-sources` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/check', access: 'secrets:check', url: (f) => `${A(f)}/secrets/${f.aSecret}/check`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/check`, badParamUrl: (f) => `${A(f)}/secrets/nope/check` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/pause', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/pause`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/pause`, badParamUrl: (f) => `${A(f)}/secrets/nope/pause` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/resume', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/resume`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/resume`, badParamUrl: (f) => `${A(f)}/secrets/nope/resume` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/report-exposed', access: 'secrets:report', url: (f) => `${A(f)}/secrets/${f.aSecret}/report-exposed`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/report-exposed`, badParamUrl: (f) => `${A(f)}/secrets/nope/report-exposed`, body: () => ({ reason: 'route matrix' }) },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/check',
+    access: 'secrets:check',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/check`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/check`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/check`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/pause',
+    access: 'secrets:write',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/pause`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/pause`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/pause`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/resume',
+    access: 'secrets:write',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/resume`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/resume`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/resume`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/report-exposed',
+    access: 'secrets:report',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/report-exposed`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/report-exposed`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/report-exposed`,
+    body: () => ({ reason: 'route matrix' }),
+  },
   { method: 'POST', path: '/v1/orgs/{orgId}/keys/rotate', access: 'keys:rotate', url: (f) => `${A(f)}/keys/rotate` },
   { method: 'GET', path: '/v1/orgs/{orgId}/secrets', access: 'secrets:read', url: (f) => `${A(f)}/secrets` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/secrets', access: 'secrets:write', url: (f) => `${A(f)}/secrets`, body: () => ({ name: 'matrix-secret', type: 'generic', value: 'v' }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/secrets/{secretId}', access: 'secrets:read', url: (f) => `${A(f)}/secrets/${f.aSecret}`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}`, badParamUrl: (f) => `${A(f)}/secrets/nope` },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/secrets/{secretId}', access: 'secrets:delete', url: (f) => `${A(f)}/secrets/${f.aSecret}`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}`, badParamUrl: (f) => `${A(f)}/secrets/nope` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/secrets/{secretId}/versions', access: 'secrets:read', url: (f) => `${A(f)}/secrets/${f.aSecret}/versions`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions`, badParamUrl: (f) => `${A(f)}/secrets/nope/versions` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/versions', access: 'secrets:write', url: (f) => `${A(f)}/secrets/${f.aSecret}/versions`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions`, badParamUrl: (f) => `${A(f)}/secrets/nope/versions`, body: () => ({ value: 'v2' }) },
-  { method: 'DELETE', path: '/v1/orgs/{orgId}/secrets/{secretId}/versions/{version}', access: 'secrets:delete', url: (f) => `${A(f)}/secrets/${f.aSecret}/versions/1`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions/1`, badParamUrl: (f) => `${A(f)}/secrets/${f.aSecret}/versions/0` },
-  { method: 'POST', path: '/v1/orgs/{orgId}/secrets/{secretId}/reveal', access: 'vault:reveal', url: (f) => `${A(f)}/secrets/${f.aSecret}/reveal`, foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/reveal`, badParamUrl: (f) => `${A(f)}/secrets/nope/reveal`, body: () => ({ reason: 'route matrix' }) },
-  { method: 'GET', path: '/v1/orgs/{orgId}/audit/events', access: 'audit:read', url: (f) => `${A(f)}/audit/events`, query: true },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets',
+    access: 'secrets:write',
+    url: (f) => `${A(f)}/secrets`,
+    body: () => ({ name: 'matrix-secret', type: 'generic', value: 'v' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}',
+    access: 'secrets:read',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope`,
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}',
+    access: 'secrets:delete',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/versions',
+    access: 'secrets:read',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/versions`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/versions`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/versions',
+    access: 'secrets:write',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/versions`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/versions`,
+    body: () => ({ value: 'v2' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/versions/{version}',
+    access: 'secrets:delete',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/versions/1`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/versions/1`,
+    badParamUrl: (f) => `${A(f)}/secrets/${f.aSecret}/versions/0`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/{secretId}/reveal',
+    access: 'vault:reveal',
+    url: (f) => `${A(f)}/secrets/${f.aSecret}/reveal`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/${f.bSecret}/reveal`,
+    badParamUrl: (f) => `${A(f)}/secrets/nope/reveal`,
+    body: () => ({ reason: 'route matrix' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/audit/events',
+    access: 'audit:read',
+    url: (f) => `${A(f)}/audit/events`,
+    query: true,
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/export', access: 'audit:export', url: (f) => `${A(f)}/audit/export` },
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/verify', access: 'audit:verify', url: (f) => `${A(f)}/audit/verify` },
   { method: 'GET', path: '/v1/orgs/{orgId}/audit/status', access: 'audit:read', url: (f) => `${A(f)}/audit/status` },
-  { method: 'GET', path: '/v1/orgs/{orgId}/audit/checkpoints/latest', access: 'audit:read', url: (f) => `${A(f)}/audit/checkpoints/latest` },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/audit/checkpoints/latest',
+    access: 'audit:read',
+    url: (f) => `${A(f)}/audit/checkpoints/latest`,
+  },
 ]
 
-function assertProblem(response: { status: number; headers: Record<string, unknown>; body: JsonBody }, status: number, label: string): void {
-  assert.equal(response.status, status, `${label}: expected ${status}, got ${response.status} ${JSON.stringify(response.body)}`)
+function assertProblem(
+  response: { status: number; headers: Record<string, unknown>; body: JsonBody },
+  status: number,
+  label: string,
+): void {
+  assert.equal(
+    response.status,
+    status,
+    `${label}: expected ${status}, got ${response.status} ${JSON.stringify(response.body)}`,
+  )
   assert.match(String(response.headers['content-type']), /^application\/problem\+json/, `${label}: problem+json`)
   assert.equal(response.body.status, status, `${label}: status in body`)
   assert.equal(typeof response.body.code, 'string', `${label}: stable code`)
 }
 
 forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_BODY_LIMIT: '2048', CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_REPORT_RATE_LIMIT: '1000', CUSTODIAN_REPORT_MAX_BYTES: '16384', CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: '8192' })
+  const t = useTestApp(engine, {
+    CUSTODIAN_BODY_LIMIT: '2048',
+    CUSTODIAN_AUTH_RATE_LIMIT: '1000',
+    CUSTODIAN_REPORT_RATE_LIMIT: '1000',
+    CUSTODIAN_REPORT_MAX_BYTES: '16384',
+    CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: '8192',
+  })
   let f: Fixture
 
   async function member(app: TestApp, org: Org, email: string): Promise<string> {
-    const invite = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email, role: 'viewer' } })
-    const joined = await app.request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    const invite = await app.request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/invitations`,
+      token: org.ownerToken,
+      body: { email, role: 'viewer' },
+    })
+    const joined = await app.request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
     return joined.body.userId
   }
 
@@ -260,55 +1104,176 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const provider = await bootstrapProvider(app)
     const a = await createCustomerOrg(app, provider, 'Org A', 'owner@a.test')
     const b = await createCustomerOrg(app, provider, 'Org B', 'owner@b.test')
-    for (const [org, name, permissions] of [[a, 'only-verify', ['audit:verify']], [a, 'only-read', ['org:read']], [b, 'b-role', ['org:read']]] as const) {
-      const created = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/roles`, token: org.ownerToken, body: { name, permissions } })
+    for (const [org, name, permissions] of [
+      [a, 'only-verify', ['audit:verify']],
+      [a, 'only-read', ['org:read']],
+      [b, 'b-role', ['org:read']],
+    ] as const) {
+      const created = await app.request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/roles`,
+        token: org.ownerToken,
+        body: { name, permissions },
+      })
       assert.equal(created.status, 201, created.text)
     }
     const onlyVerify = await principalWithRole(app, a, 'only-verify')
     const onlyRead = await principalWithRole(app, a, 'only-read')
     const aSa = await principalWithRole(app, a, 'viewer')
     const bSa = await principalWithRole(app, b, 'viewer')
-    const secretIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets`, token: org.ownerToken, body: { name: 'fixture', type: 'api_key', value: 'fixture-value' } })).body.id as string
-    for (const [org, name] of [[a, 'fixture'], [b, 'b-only']] as const) {
-      await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/transit/keys`, token: org.ownerToken, body: { name } })
+    const secretIn = async (org: Org) =>
+      (
+        await app.request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/secrets`,
+          token: org.ownerToken,
+          body: { name: 'fixture', type: 'api_key', value: 'fixture-value' },
+        })
+      ).body.id as string
+    for (const [org, name] of [
+      [a, 'fixture'],
+      [b, 'b-only'],
+    ] as const) {
+      await app.request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/transit/keys`,
+        token: org.ownerToken,
+        body: { name },
+      })
     }
     const sessionIn = async (email: string) => {
       await app.request({ method: 'POST', url: '/v1/login', body: { email, password: PASSWORD } })
-      const user = await app.db.kysely.selectFrom('users').select('id').where('email', '=', email).executeTakeFirstOrThrow()
-      return (await app.db.kysely.selectFrom('sessions').select('id').where('user_id', '=', user.id).executeTakeFirstOrThrow()).id
+      const user = await app.db.kysely
+        .selectFrom('users')
+        .select('id')
+        .where('email', '=', email)
+        .executeTakeFirstOrThrow()
+      return (
+        await app.db.kysely.selectFrom('sessions').select('id').where('user_id', '=', user.id).executeTakeFirstOrThrow()
+      ).id
     }
     const aSession = await sessionIn('owner@a.test')
     const bSession = await sessionIn('owner@b.test')
     const aSecret = await secretIn(a)
     const bSecret = await secretIn(b)
-    const grantIn = async (org: Org) => (await app.request({ method: 'POST', url: '/v1/operator/grants', token: provider.ownerToken, body: { orgId: org.orgId, reason: 'route matrix fixture', permissions: ['org:read'] } })).body.id as string
+    const grantIn = async (org: Org) =>
+      (
+        await app.request({
+          method: 'POST',
+          url: '/v1/operator/grants',
+          token: provider.ownerToken,
+          body: { orgId: org.orgId, reason: 'route matrix fixture', permissions: ['org:read'] },
+        })
+      ).body.id as string
     const aGrant = await grantIn(a)
     const bGrant = await grantIn(b)
-    const reviewIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/access-reviews`, token: org.ownerToken })).body as { id: string; items: { id: string; kind: string }[] }
+    const reviewIn = async (org: Org) =>
+      (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/access-reviews`, token: org.ownerToken }))
+        .body as { id: string; items: { id: string; kind: string }[] }
     const aReview = await reviewIn(a)
     const bReview = await reviewIn(b)
-    const recordIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/records`, token: org.ownerToken, body: { subjectId: 'fixture-subject', dataClass: 'contact', payload: { x: 1 } } })).body.id as string
+    const recordIn = async (org: Org) =>
+      (
+        await app.request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/records`,
+          token: org.ownerToken,
+          body: { subjectId: 'fixture-subject', dataClass: 'contact', payload: { x: 1 } },
+        })
+      ).body.id as string
     const aRecord = await recordIn(a)
     const bRecord = await recordIn(b)
-    const requestIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests`, token: org.ownerToken, body: { kind: 'rectify', subjectId: 'fixture-subject' } })).body.id as string
+    const requestIn = async (org: Org) =>
+      (
+        await app.request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/privacy-requests`,
+          token: org.ownerToken,
+          body: { kind: 'rectify', subjectId: 'fixture-subject' },
+        })
+      ).body.id as string
     const exportIn = async (org: Org) => {
-      const id = (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests`, token: org.ownerToken, body: { kind: 'access', subjectId: 'fixture-subject', verification: { method: 'fixture' } } })).body.id as string
-      return (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests/${id}/complete`, token: org.ownerToken, body: {} })).body.exportId as string
+      const id = (
+        await app.request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/privacy-requests`,
+          token: org.ownerToken,
+          body: { kind: 'access', subjectId: 'fixture-subject', verification: { method: 'fixture' } },
+        })
+      ).body.id as string
+      return (
+        await app.request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/privacy-requests/${id}/complete`,
+          token: org.ownerToken,
+          body: {},
+        })
+      ).body.exportId as string
     }
-    const webhookIn = async (org: Org) => (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/webhooks`, token: org.ownerToken, body: { name: 'fixture', url: 'https://hooks.fixture.test/erase', events: ['erasure.requested'] } })).body.id as string
-    const [aRequest, bRequest, aExport, bExport, aWebhook, bWebhook] = [await requestIn(a), await requestIn(b), await exportIn(a), await exportIn(b), await webhookIn(a), await webhookIn(b)]
-    const alertIn = (org: Org) => withOrg(app.db.kysely, org.orgId, async (trx) => (await app.app.services.alerts.raiseIn(trx, org.orgId, 'plan_review_overdue', { key: 'fixture', title: 'fixture', details: {} })) as string)
+    const webhookIn = async (org: Org) =>
+      (
+        await app.request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/webhooks`,
+          token: org.ownerToken,
+          body: { name: 'fixture', url: 'https://hooks.fixture.test/erase', events: ['erasure.requested'] },
+        })
+      ).body.id as string
+    const [aRequest, bRequest, aExport, bExport, aWebhook, bWebhook] = [
+      await requestIn(a),
+      await requestIn(b),
+      await exportIn(a),
+      await exportIn(b),
+      await webhookIn(a),
+      await webhookIn(b),
+    ]
+    const alertIn = (org: Org) =>
+      withOrg(
+        app.db.kysely,
+        org.orgId,
+        async (trx) =>
+          (await app.app.services.alerts.raiseIn(trx, org.orgId, 'plan_review_overdue', {
+            key: 'fixture',
+            title: 'fixture',
+            details: {},
+          })) as string,
+      )
     const [aAlert, bAlert] = [await alertIn(a), await alertIn(b)]
     const incidentIn = async (org: Org) => {
-      const plan = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/response-plan/types`, token: org.ownerToken, body: { name: 'fixture-type', defaultSeverity: 'high', playbook: ['contain', 'eradicate'] } })
+      const plan = await app.request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/response-plan/types`,
+        token: org.ownerToken,
+        body: { name: 'fixture-type', defaultSeverity: 'high', playbook: ['contain', 'eradicate'] },
+      })
       const type = plan.body.types[0].id as string
-      const opened = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/incidents`, token: org.ownerToken, body: { typeId: type, title: 'fixture incident' } })
-      const confirmed = await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/incidents/${opened.body.id}/breach`, token: org.ownerToken, body: { summary: 'fixture breach' } })
+      const opened = await app.request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/incidents`,
+        token: org.ownerToken,
+        body: { typeId: type, title: 'fixture incident' },
+      })
+      const confirmed = await app.request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/incidents/${opened.body.id}/breach`,
+        token: org.ownerToken,
+        body: { summary: 'fixture breach' },
+      })
       assert.equal(confirmed.status, 200, confirmed.text)
       return { type, incident: opened.body.id as string, notice: confirmed.body.notifications[0].id as string }
     }
     const [aIncident, bIncident] = [await incidentIn(a), await incidentIn(b)]
-    const submitted = await app.request({ method: 'POST', url: '/v1/vulnerability-reports', body: { title: 'fixture', location: 'here', impact: 'some', steps: 'these', attachments: [{ filename: 'a.txt', contentType: 'text/plain', data: 'AAAA' }] } })
+    const submitted = await app.request({
+      method: 'POST',
+      url: '/v1/vulnerability-reports',
+      body: {
+        title: 'fixture',
+        location: 'here',
+        impact: 'some',
+        steps: 'these',
+        attachments: [{ filename: 'a.txt', contentType: 'text/plain', data: 'AAAA' }],
+      },
+    })
     assert.equal(submitted.status, 201, submitted.text)
     const report = (await app.db.kysely.selectFrom('vulnerability_reports').select('id').executeTakeFirstOrThrow()).id
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
@@ -360,7 +1325,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
   it('covers every route in the OpenAPI document', async () => {
     const doc = (await t().request({ method: 'GET', url: '/openapi.json' })).body
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
-      Object.keys(ops).filter((m) => m !== 'head').map((m) => `${m.toUpperCase()} ${path}`),
+      Object.keys(ops)
+        .filter((m) => m !== 'head')
+        .map((m) => `${m.toUpperCase()} ${path}`),
     )
     assert.deepEqual(new Set(documented), new Set(ROUTES.map((r) => `${r.method} ${r.path}`)))
   })
@@ -368,20 +1335,35 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
   for (const route of ROUTES) {
     const label = `${route.method} ${route.path}`
     const send = (url: string, token?: string, extra: { body?: unknown; payload?: string } = {}) =>
-      t().request({ method: route.method, url, token, ...(extra.body === undefined && extra.payload === undefined && route.body !== undefined ? { body: route.body(f) } : extra) })
+      t().request({
+        method: route.method,
+        url,
+        token,
+        ...(extra.body === undefined && extra.payload === undefined && route.body !== undefined
+          ? { body: route.body(f) }
+          : extra),
+      })
 
     if (route.access !== 'public') {
       it(`${label}: 401 without credentials, nothing changed`, async () => {
         const before = await fingerprint(t())
         assertProblem(await send(route.url(f)), 401, label)
-        assertProblem(await send(route.url(f), 'cst_api_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'), 401, `${label} (forged token)`)
+        assertProblem(
+          await send(
+            route.url(f),
+            'cst_api_00000000000000000000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+          ),
+          401,
+          `${label} (forged token)`,
+        )
         assert.equal(await fingerprint(t()), before)
       })
     }
 
     if (route.access !== 'public' && route.access !== 'authenticated') {
       it(`${label}: 403 for a role without ${route.access}, nothing changed`, async () => {
-        const token = route.access === 'audit:verify' ? (f as unknown as { onlyReadToken: string }).onlyReadToken : f.onlyVerify
+        const token =
+          route.access === 'audit:verify' ? (f as unknown as { onlyReadToken: string }).onlyReadToken : f.onlyVerify
         const before = await fingerprint(t())
         const response = await send(route.url(f), token)
         assertProblem(response, 403, label)
@@ -396,15 +1378,31 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
         const response = await send(route.url(f), f.b.ownerToken)
         assertProblem(response, 404, `${label} (other org)`)
         assert.equal(response.body.code, 'NOT_FOUND')
-        if (route.foreignObjectUrl !== undefined) assertProblem(await send(route.foreignObjectUrl(f), f.a.ownerToken), 404, `${label} (other org's object)`)
-        assertProblem(await send(route.url(f).replace(f.a.orgId, f.a.orgId.replace(/^./, (c) => (c === '0' ? '1' : '0'))), f.a.ownerToken), 404, `${label} (no such org)`)
+        if (route.foreignObjectUrl !== undefined)
+          assertProblem(await send(route.foreignObjectUrl(f), f.a.ownerToken), 404, `${label} (other org's object)`)
+        assertProblem(
+          await send(
+            route.url(f).replace(
+              f.a.orgId,
+              f.a.orgId.replace(/^./, (c) => (c === '0' ? '1' : '0')),
+            ),
+            f.a.ownerToken,
+          ),
+          404,
+          `${label} (no such org)`,
+        )
         assert.equal(await fingerprint(t()), before)
       })
     }
 
     {
       it(`${label}: 400 for malformed input, nothing changed`, async () => {
-        const token = route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken
+        const token =
+          route.access === 'public'
+            ? undefined
+            : PROVIDER_ONLY.has(route.access as Permission)
+              ? f.provider.ownerToken
+              : f.a.ownerToken
         const before = await fingerprint(t())
         const separator = route.url(f).includes('?') ? '&' : '?'
         const unknownQuery = await send(`${route.url(f)}${separator}typo=1`, token)
@@ -418,20 +1416,32 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
           const unknownField = await send(route.url(f), token, { body: { ...route.body(f), extra: 1 } })
           assertProblem(unknownField, 400, `${label} (unknown field)`)
           assert.equal(unknownField.body.code, 'VALIDATION_FAILED')
-          assert.ok(unknownField.body.errors.some((e: { message: string }) => e.message.includes('extra')), `${label}: names the field`)
+          assert.ok(
+            unknownField.body.errors.some((e: { message: string }) => e.message.includes('extra')),
+            `${label}: names the field`,
+          )
           assertProblem(await send(route.url(f), token, { body: [] }), 400, `${label} (array body)`)
         }
-        if (route.badParamUrl !== undefined) assertProblem(await send(route.badParamUrl(f), token), 400, `${label} (bad path parameter)`)
-        if (route.query) assertProblem(await send(`${route.url(f)}?limit=100000&bogus=1`, token), 400, `${label} (bad query)`)
+        if (route.badParamUrl !== undefined)
+          assertProblem(await send(route.badParamUrl(f), token), 400, `${label} (bad path parameter)`)
+        if (route.query)
+          assertProblem(await send(`${route.url(f)}?limit=100000&bogus=1`, token), 400, `${label} (bad query)`)
         assert.equal(await fingerprint(t()), before)
       })
     }
 
     if (route.body !== undefined) {
       it(`${label}: 413 for an oversized body, nothing changed`, async () => {
-        const token = route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken
+        const token =
+          route.access === 'public'
+            ? undefined
+            : PROVIDER_ONLY.has(route.access as Permission)
+              ? f.provider.ownerToken
+              : f.a.ownerToken
         const before = await fingerprint(t())
-        const response = await send(route.url(f), token, { payload: JSON.stringify({ ...route.body?.(f), name: 'x'.repeat(route.oversize ?? 4096) }) })
+        const response = await send(route.url(f), token, {
+          payload: JSON.stringify({ ...route.body?.(f), name: 'x'.repeat(route.oversize ?? 4096) }),
+        })
         assertProblem(response, 413, label)
         assert.equal(response.body.code, 'PAYLOAD_TOO_LARGE')
         assert.equal(await fingerprint(t()), before)
@@ -440,19 +1450,47 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
   }
 
   it('never answers 500 to hostile input', async () => {
-    const hostile = ['{"__proto__": {"admin": true}}', '{"name": "\\u0000"}', '"just a string"', 'null', '{"name": {"$gt": ""}}', `{"name": "${'\\'.repeat(2)}"}`]
+    const hostile = [
+      '{"__proto__": {"admin": true}}',
+      '{"name": "\\u0000"}',
+      '"just a string"',
+      'null',
+      '{"name": {"$gt": ""}}',
+      `{"name": "${'\\'.repeat(2)}"}`,
+    ]
     for (const route of ROUTES.filter((r) => r.body !== undefined)) {
       for (const payload of hostile) {
-        const token = route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken
+        const token =
+          route.access === 'public'
+            ? undefined
+            : PROVIDER_ONLY.has(route.access as Permission)
+              ? f.provider.ownerToken
+              : f.a.ownerToken
         const response = await t().request({ method: route.method, url: route.url(f), token, payload })
-        assert.ok(response.status < 500, `${route.method} ${route.path} with ${payload}: ${response.status} ${response.text}`)
+        assert.ok(
+          response.status < 500,
+          `${route.method} ${route.path} with ${payload}: ${response.status} ${response.text}`,
+        )
       }
     }
   })
 
   /** The token a sweep sends for a route: the provider's owner for operator routes, org A's owner otherwise. */
-  const tokenOf = (route: RouteCase) => (route.access === 'public' ? undefined : PROVIDER_ONLY.has(route.access as Permission) ? f.provider.ownerToken : f.a.ownerToken)
-  const auditCount = async () => Number((await t().db.kysely.selectFrom('audit_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+  const tokenOf = (route: RouteCase) =>
+    route.access === 'public'
+      ? undefined
+      : PROVIDER_ONLY.has(route.access as Permission)
+        ? f.provider.ownerToken
+        : f.a.ownerToken
+  const auditCount = async () =>
+    Number(
+      (
+        await t()
+          .db.kysely.selectFrom('audit_events')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    )
   const openapi = async () => (await t().request({ method: 'GET', url: '/openapi.json' })).body as OpenApiDoc
 
   it('refuses a lone surrogate in every text field, object key and free-form value of every write route, naming the field, changing nothing (issue 11 K4)', async () => {
@@ -461,23 +1499,34 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const wrong: string[] = []
     for (const route of ROUTES.filter((r) => r.body !== undefined)) {
       const label = `${route.method} ${route.path}`
-      const schema = doc.paths[route.path]?.[route.method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema
+      const schema =
+        doc.paths[route.path]?.[route.method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema
       assert.ok(schema !== undefined, `${label}: documented request body`)
       const cases = surrogateCases(schema, doc, route.body?.(f) ?? {})
-      assert.ok(cases.some((c) => c.pointer === '/body/k\uFFFD'), `${label}: an object key is probed`)
+      assert.ok(
+        cases.some((c) => c.pointer === '/body/k\uFFFD'),
+        `${label}: an object key is probed`,
+      )
       const before = await fingerprint(t())
       const events = await auditCount()
       for (const { body, pointer } of cases) {
         const payload = JSON.stringify(body)
         assert.ok(payload.includes('\\ud800'), 'JSON.stringify keeps the lone surrogate as its escape')
-        const response = await t().request({ method: route.method, url: route.url(f), token: tokenOf(route), payload, headers: { 'content-type': 'application/json' } })
+        const response = await t().request({
+          method: route.method,
+          url: route.url(f),
+          token: tokenOf(route),
+          payload,
+          headers: { 'content-type': 'application/json' },
+        })
         const named = response.body.errors?.[0]?.path
         const problem = /^application\/problem\+json/.test(String(response.headers['content-type']))
-        if (response.status !== 400 || !problem || response.body.code !== 'VALIDATION_FAILED' || named !== pointer) wrong.push(`${label} ${pointer}: ${response.status} ${response.body.code} ${named}`)
+        if (response.status !== 400 || !problem || response.body.code !== 'VALIDATION_FAILED' || named !== pointer)
+          wrong.push(`${label} ${pointer}: ${response.status} ${response.body.code} ${named}`)
         probes++
       }
-      if (await fingerprint(t()) !== before) wrong.push(`${label}: changed a table`)
-      if (await auditCount() !== events) wrong.push(`${label}: appended an audit event`)
+      if ((await fingerprint(t())) !== before) wrong.push(`${label}: changed a table`)
+      if ((await auditCount()) !== events) wrong.push(`${label}: appended an audit event`)
     }
     assert.deepEqual(wrong, [])
     assert.ok(probes > 200, `only ${probes} probes`)
@@ -487,7 +1536,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const doc = await openapi()
     for (const route of ROUTES) {
       const label = `${route.method} ${route.path}`
-      const query = (doc.paths[route.path]?.[route.method.toLowerCase()]?.parameters ?? []).filter((p) => p.in === 'query')
+      const query = (doc.paths[route.path]?.[route.method.toLowerCase()]?.parameters ?? []).filter(
+        (p) => p.in === 'query',
+      )
       for (const { name } of query) {
         const url = `${route.url(f)}${route.url(f).includes('?') ? '&' : '?'}${name}=a%00b`
         const response = await t().request({ method: route.method, url, token: tokenOf(route) })
@@ -497,13 +1548,25 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       // Percent-encoded bytes that are no UTF-8 (a surrogate's encoding, a stray byte) in the path: refused, never a 500.
       for (const bytes of ['%ED%A0%80', '%FF', '%00']) {
         const [path, query] = route.url(f).split('?') as [string, string | undefined]
-        const response = await t().request({ method: route.method, url: `${path}${bytes}${query === undefined ? '' : `?${query}`}`, token: tokenOf(route) })
-        assert.ok(response.status >= 400 && response.status < 500, `${label} + ${bytes}: ${response.status} ${response.text}`)
+        const response = await t().request({
+          method: route.method,
+          url: `${path}${bytes}${query === undefined ? '' : `?${query}`}`,
+          token: tokenOf(route),
+        })
+        assert.ok(
+          response.status >= 400 && response.status < 500,
+          `${label} + ${bytes}: ${response.status} ${response.text}`,
+        )
         assert.match(String(response.headers['content-type']), /^application\/problem\+json/, `${label} + ${bytes}`)
       }
       if (route.body !== undefined) {
         const deep = { ...route.body(f), extra: JSON.parse(`${'['.repeat(100)}${']'.repeat(100)}`) }
-        const response = await t().request({ method: route.method, url: route.url(f), token: tokenOf(route), body: deep })
+        const response = await t().request({
+          method: route.method,
+          url: route.url(f),
+          token: tokenOf(route),
+          body: deep,
+        })
         assertProblem(response, 400, `${label} (deep nesting)`)
       }
     }
@@ -516,7 +1579,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const actions = ROUTES.filter((route) => {
       // PUT and PATCH carry what they change; an action is a POST or a DELETE.
       if (route.method !== 'POST' && route.method !== 'DELETE') return false
-      const body = doc.paths[route.path]?.[route.method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema as { required?: string[]; minProperties?: number } | undefined
+      const body = doc.paths[route.path]?.[route.method.toLowerCase()]?.requestBody?.content?.['application/json']
+        ?.schema as { required?: string[]; minProperties?: number } | undefined
       return body === undefined || ((body.required ?? []).length === 0 && (body.minProperties ?? 0) === 0)
     }).sort((x, y) => Number(last.includes(x.path)) - Number(last.includes(y.path)))
     assert.ok(actions.length > 30, `only ${actions.length} action routes`)
@@ -524,14 +1588,29 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     for (const route of actions) {
       const label = `${route.method} ${route.path}`
       // Logging out revokes the token used, and the fixture's token is org A's owner's: each call gets a token of its own.
-      const mint = async () => (await t().request({ method: 'POST', url: `/v1/orgs/${f.a.orgId}/tokens`, token: f.a.ownerToken, body: { name: 'action', expiresInDays: 1 } })).body as { id: string; token: string }
+      const mint = async () =>
+        (
+          await t().request({
+            method: 'POST',
+            url: `/v1/orgs/${f.a.orgId}/tokens`,
+            token: f.a.ownerToken,
+            body: { name: 'action', expiresInDays: 1 },
+          })
+        ).body as { id: string; token: string }
       const token = async () => (route.path === '/v1/logout' ? (await mint()).token : tokenOf(route))
-      const url = async () => route.url(route.path === '/v1/orgs/{orgId}/tokens/{tokenId}' ? { ...f, aToken: (await mint()).id } : f)
+      const url = async () =>
+        route.url(route.path === '/v1/orgs/{orgId}/tokens/{tokenId}' ? { ...f, aToken: (await mint()).id } : f)
       for (const body of [{}, undefined]) {
         const response = await t().request({ method: route.method, url: await url(), token: await token(), body })
         assert.ok(response.status < 500, `${label} with ${JSON.stringify(body)}: ${response.status} ${response.text}`)
-        assert.ok(!refusedInput.has(response.body.code), `${label} with ${JSON.stringify(body) ?? 'no body'}: ${response.text}`)
-        assert.ok(response.status !== 401 && response.status !== 403, `${label} with ${JSON.stringify(body) ?? 'no body'} never reached its handler: ${response.text}`)
+        assert.ok(
+          !refusedInput.has(response.body.code),
+          `${label} with ${JSON.stringify(body) ?? 'no body'}: ${response.text}`,
+        )
+        assert.ok(
+          response.status !== 401 && response.status !== 403,
+          `${label} with ${JSON.stringify(body) ?? 'no body'} never reached its handler: ${response.text}`,
+        )
       }
       for (const payload of ['{"unexpected":true}', '[]', 'null']) {
         const response = await t().request({ method: route.method, url: await url(), token: await token(), payload })
@@ -553,7 +1632,16 @@ interface OpenApiSchema {
   $ref?: string
 }
 interface OpenApiDoc {
-  paths: Record<string, Record<string, { requestBody?: { content?: Record<string, { schema?: OpenApiSchema }> }; parameters?: { in: string; name: string }[] }>>
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        requestBody?: { content?: Record<string, { schema?: OpenApiSchema }> }
+        parameters?: { in: string; name: string }[]
+      }
+    >
+  >
   components?: { schemas?: Record<string, OpenApiSchema> }
 }
 
@@ -562,7 +1650,11 @@ interface OpenApiDoc {
  * items included) and each map or free-form value, as a value and as a key — as a valid
  * body with a lone surrogate there, and the JSON pointer a refusal must name.
  */
-function surrogateCases(schema: OpenApiSchema, doc: OpenApiDoc, valid: Record<string, unknown>): { body: unknown; pointer: string }[] {
+function surrogateCases(
+  schema: OpenApiSchema,
+  doc: OpenApiDoc,
+  valid: Record<string, unknown>,
+): { body: unknown; pointer: string }[] {
   const bad = 'x\ud800'
   const places: { path: (string | number)[]; open: boolean }[] = []
   const walk = (node: OpenApiSchema | undefined, path: (string | number)[], seen: Set<OpenApiSchema>): void => {
@@ -577,15 +1669,27 @@ function surrogateCases(schema: OpenApiSchema, doc: OpenApiDoc, valid: Record<st
     if (types.includes('string')) places.push({ path, open: false })
     if (types.includes('array')) walk(node.items, [...path, 0], next)
     for (const [name, child] of Object.entries(node.properties ?? {})) walk(child, [...path, name], next)
-    const maps = [...Object.values(node.patternProperties ?? {}), ...(typeof node.additionalProperties === 'object' ? [node.additionalProperties] : [])]
+    const maps = [
+      ...Object.values(node.patternProperties ?? {}),
+      ...(typeof node.additionalProperties === 'object' ? [node.additionalProperties] : []),
+    ]
     for (const child of maps) walk(child, [...path, 'k'], next)
     // Free-form JSON (no type: anything goes), or an object whose keys are the caller's.
-    if (node.type === undefined && node.anyOf === undefined && node.oneOf === undefined && node.allOf === undefined && node.properties === undefined) places.push({ path, open: true })
+    if (
+      node.type === undefined &&
+      node.anyOf === undefined &&
+      node.oneOf === undefined &&
+      node.allOf === undefined &&
+      node.properties === undefined
+    )
+      places.push({ path, open: true })
     else if (maps.length > 0 || node.additionalProperties === true) places.push({ path, open: true })
   }
   walk(schema, [], new Set())
   const pointer = (path: (string | number)[]) => `/body${path.map((p) => `/${p}`).join('')}`
-  const cases: { body: unknown; pointer: string }[] = [{ body: { ...valid, [bad.replace('x', 'k')]: 1 }, pointer: '/body/k\uFFFD' }]
+  const cases: { body: unknown; pointer: string }[] = [
+    { body: { ...valid, [bad.replace('x', 'k')]: 1 }, pointer: '/body/k\uFFFD' },
+  ]
   for (const { path, open } of places) {
     if (path.length === 0) continue
     cases.push({ body: setAt(valid, path, bad), pointer: pointer(path) })
@@ -608,7 +1712,10 @@ function setAt(body: Record<string, unknown>, path: (string | number)[], value: 
     }
     const want = typeof path[i + 1] === 'number' ? 'array' : 'object'
     const current = node[key]
-    const fits = want === 'array' ? Array.isArray(current) : current !== null && typeof current === 'object' && !Array.isArray(current)
+    const fits =
+      want === 'array'
+        ? Array.isArray(current)
+        : current !== null && typeof current === 'object' && !Array.isArray(current)
     if (!fits) node[key] = want === 'array' ? [] : {}
     node = node[key] as Record<string | number, unknown>
   })

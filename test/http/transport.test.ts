@@ -21,9 +21,20 @@ describe('transport security (P4.1, P4.2, P4.3)', () => {
     await server?.stop()
   })
 
-  function handshake(port: number, version: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'): Promise<{ ok: true; protocol: string | null; cert: tls.PeerCertificate } | { ok: false; error: string }> {
+  function handshake(
+    port: number,
+    version: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3',
+  ): Promise<{ ok: true; protocol: string | null; cert: tls.PeerCertificate } | { ok: false; error: string }> {
     return new Promise((resolve) => {
-      const socket = tls.connect({ host: '127.0.0.1', port, minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0', rejectUnauthorized: false, servername: 'localhost' })
+      const socket = tls.connect({
+        host: '127.0.0.1',
+        port,
+        minVersion: version,
+        maxVersion: version,
+        ciphers: 'DEFAULT@SECLEVEL=0',
+        rejectUnauthorized: false,
+        servername: 'localhost',
+      })
       socket.once('secureConnect', () => {
         resolve({ ok: true, protocol: socket.getProtocol(), cert: socket.getPeerCertificate() })
         socket.end()
@@ -52,7 +63,10 @@ describe('transport security (P4.1, P4.2, P4.3)', () => {
   it('refuses a TLS 1.1 client (which a TLS 1.1 server accepts, so the client is real)', async () => {
     const key = readFileSync(path.join(dataDir, 'tls', 'selfsigned-key.pem'))
     const cert = readFileSync(path.join(dataDir, 'tls', 'selfsigned-cert.pem'))
-    const legacy = tls.createServer({ key, cert, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }, (s) => s.end())
+    const legacy = tls.createServer(
+      { key, cert, minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' },
+      (s) => s.end(),
+    )
     await new Promise<void>((resolve) => legacy.listen(0, '127.0.0.1', () => resolve()))
     try {
       const control = await handshake((legacy.address() as { port: number }).port, 'TLSv1.1')
@@ -76,16 +90,32 @@ describe('transport security (P4.1, P4.2, P4.3)', () => {
   })
 
   it('answers every plain-HTTP request with 308 to HTTPS and serves nothing else', async () => {
-    for (const [method, target] of [['GET', '/healthz'], ['POST', '/v1/bootstrap'], ['DELETE', '/v1/orgs/x?y=1'], ['GET', '//evil.example/']] as const) {
-      const response = await new Promise<{ status: number; location: string | undefined; body: string }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: server.httpPort, method, path: target, headers: { host: `localhost:${server.httpPort}` } }, (res) => {
-          let body = ''
-          res.on('data', (c: Buffer) => (body += c.toString()))
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }))
-        })
-        req.on('error', reject)
-        req.end(method === 'POST' ? '{"token":"x"}' : undefined)
-      })
+    for (const [method, target] of [
+      ['GET', '/healthz'],
+      ['POST', '/v1/bootstrap'],
+      ['DELETE', '/v1/orgs/x?y=1'],
+      ['GET', '//evil.example/'],
+    ] as const) {
+      const response = await new Promise<{ status: number; location: string | undefined; body: string }>(
+        (resolve, reject) => {
+          const req = request(
+            {
+              host: '127.0.0.1',
+              port: server.httpPort,
+              method,
+              path: target,
+              headers: { host: `localhost:${server.httpPort}` },
+            },
+            (res) => {
+              let body = ''
+              res.on('data', (c: Buffer) => (body += c.toString()))
+              res.on('end', () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }))
+            },
+          )
+          req.on('error', reject)
+          req.end(method === 'POST' ? '{"token":"x"}' : undefined)
+        },
+      )
       assert.equal(response.status, 308, `${method} ${target}`)
       const expectedPath = target.startsWith('//') ? '/' : target
       assert.equal(response.location, `https://localhost:${server.httpsPort}${expectedPath}`)

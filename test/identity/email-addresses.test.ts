@@ -2,7 +2,15 @@ import assert from 'node:assert/strict'
 import type { JsonBody } from '../helpers/json.ts'
 import { before, it } from 'node:test'
 import { forEachEngine } from '../helpers/db.ts'
-import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, useTestApp, type Org, type TestResponse } from '../helpers/app.ts'
+import {
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  PASSWORD,
+  useTestApp,
+  type Org,
+  type TestResponse,
+} from '../helpers/app.ts'
 
 /**
  * K6: email addresses are parsed, not split. Every field of /openapi.json that takes an
@@ -34,9 +42,11 @@ function emailFields(schema: unknown, pointer: string, out: string[]): void {
   if (schema === null || typeof schema !== 'object') return
   const node = schema as JsonBody
   if (node.type === 'string' && node.format === 'email') out.push(pointer)
-  for (const [name, child] of Object.entries((node.properties ?? {}) as Record<string, unknown>)) emailFields(child, `${pointer}/${name}`, out)
+  for (const [name, child] of Object.entries((node.properties ?? {}) as Record<string, unknown>))
+    emailFields(child, `${pointer}/${name}`, out)
   if (node.items !== undefined) emailFields(node.items, `${pointer}/0`, out)
-  for (const key of ['anyOf', 'oneOf', 'allOf']) for (const child of (node[key] ?? []) as unknown[]) emailFields(child, pointer, out)
+  for (const key of ['anyOf', 'oneOf', 'allOf'])
+    for (const child of (node[key] ?? []) as unknown[]) emailFields(child, pointer, out)
 }
 
 forEachEngine('email addresses are parsed, not split (K6)', (engine) => {
@@ -51,14 +61,70 @@ forEachEngine('email addresses are parsed, not split (K6)', (engine) => {
     acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
   })
 
-  const report = (email: string) => ({ title: 'XSS', location: '/console', impact: 'script runs', steps: '1. open', reporter: { email } })
+  const report = (email: string) => ({
+    title: 'XSS',
+    location: '/console',
+    impact: 'script runs',
+    steps: '1. open',
+    reporter: { email },
+  })
   const ENTRY_POINTS: EntryPoint[] = [
-    { field: 'POST /v1/bootstrap', pointer: '/body/email', send: (email) => t().request({ method: 'POST', url: '/v1/bootstrap', body: { token: 'cst_boot_x', orgName: 'X', email, password: PASSWORD }, remoteAddress: from() }) },
-    { field: 'POST /v1/login', pointer: '/body/email', send: (email) => t().request({ method: 'POST', url: '/v1/login', body: { email, password: PASSWORD }, remoteAddress: from() }) },
-    { field: 'POST /v1/orgs', pointer: '/body/ownerEmail', send: (ownerEmail) => t().request({ method: 'POST', url: '/v1/orgs', token: provider.ownerToken, body: { name: 'Evil', ownerEmail } }) },
-    { field: 'POST /v1/orgs/{orgId}/invitations', pointer: '/body/email', send: (email) => t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/invitations`, token: acme.ownerToken, body: { email, role: 'member' } }) },
-    { field: 'POST /v1/vulnerability-reports', pointer: '/body/reporter/email', send: (email) => t().request({ method: 'POST', url: '/v1/vulnerability-reports', body: report(email), remoteAddress: from() }) },
-    { field: 'POST /v1/orgs/{orgId}/privacy-requests', pointer: '/body/requester/email', send: (email) => t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/privacy-requests`, token: acme.ownerToken, body: { kind: 'access', subjectId: 'customer-1', requester: { email } } }) },
+    {
+      field: 'POST /v1/bootstrap',
+      pointer: '/body/email',
+      send: (email) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/bootstrap',
+          body: { token: 'cst_boot_x', orgName: 'X', email, password: PASSWORD },
+          remoteAddress: from(),
+        }),
+    },
+    {
+      field: 'POST /v1/login',
+      pointer: '/body/email',
+      send: (email) =>
+        t().request({ method: 'POST', url: '/v1/login', body: { email, password: PASSWORD }, remoteAddress: from() }),
+    },
+    {
+      field: 'POST /v1/orgs',
+      pointer: '/body/ownerEmail',
+      send: (ownerEmail) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/orgs',
+          token: provider.ownerToken,
+          body: { name: 'Evil', ownerEmail },
+        }),
+    },
+    {
+      field: 'POST /v1/orgs/{orgId}/invitations',
+      pointer: '/body/email',
+      send: (email) =>
+        t().request({
+          method: 'POST',
+          url: `/v1/orgs/${acme.orgId}/invitations`,
+          token: acme.ownerToken,
+          body: { email, role: 'member' },
+        }),
+    },
+    {
+      field: 'POST /v1/vulnerability-reports',
+      pointer: '/body/reporter/email',
+      send: (email) =>
+        t().request({ method: 'POST', url: '/v1/vulnerability-reports', body: report(email), remoteAddress: from() }),
+    },
+    {
+      field: 'POST /v1/orgs/{orgId}/privacy-requests',
+      pointer: '/body/requester/email',
+      send: (email) =>
+        t().request({
+          method: 'POST',
+          url: `/v1/orgs/${acme.orgId}/privacy-requests`,
+          token: acme.ownerToken,
+          body: { kind: 'access', subjectId: 'customer-1', requester: { email } },
+        }),
+    },
   ]
 
   it('knows every field of /openapi.json that takes an email address', async () => {
@@ -83,34 +149,79 @@ forEachEngine('email addresses are parsed, not split (K6)', (engine) => {
         assert.equal(response.status, 400, `${JSON.stringify(email)}: ${response.text}`)
         assert.equal(response.body.code, 'VALIDATION_FAILED')
         assert.match(String(response.headers['content-type']), /^application\/problem\+json/)
-        assert.ok(response.body.errors?.some((e: { path: string }) => e.path === entry.pointer), `${JSON.stringify(email)} names ${entry.pointer}: ${response.text}`)
+        assert.ok(
+          response.body.errors?.some((e: { path: string }) => e.path === entry.pointer),
+          `${JSON.stringify(email)} names ${entry.pointer}: ${response.text}`,
+        )
       }
       assert.equal(await fingerprint(t()), before)
     })
   }
 
   it('stores an invitation’s address as parsed: the domain in lower case, IDN as A-labels', async () => {
-    const upper = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/invitations`, token: acme.ownerToken, body: { email: 'Bob.Smith@ACME.Test', role: 'member' } })
+    const upper = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/invitations`,
+      token: acme.ownerToken,
+      body: { email: 'Bob.Smith@ACME.Test', role: 'member' },
+    })
     assert.equal(upper.status, 201, upper.text)
     assert.equal(upper.body.email, 'Bob.Smith@acme.test')
-    const idn = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/invitations`, token: acme.ownerToken, body: { email: 'jörg@Bücher.example', role: 'member' } })
+    const idn = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/invitations`,
+      token: acme.ownerToken,
+      body: { email: 'jörg@Bücher.example', role: 'member' },
+    })
     assert.equal(idn.status, 201, idn.text)
     assert.equal(idn.body.email, 'jörg@xn--bcher-kva.example')
-    const stored = await t().db.kysely.selectFrom('invitations').select('email').where('org_id', '=', acme.orgId).execute()
-    assert.ok(stored.some((r) => r.email === 'Bob.Smith@acme.test') && stored.some((r) => r.email === 'jörg@xn--bcher-kva.example'))
-    const accepted = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: upper.body.token, password: PASSWORD }, remoteAddress: from() })
+    const stored = await t()
+      .db.kysely.selectFrom('invitations')
+      .select('email')
+      .where('org_id', '=', acme.orgId)
+      .execute()
+    assert.ok(
+      stored.some((r) => r.email === 'Bob.Smith@acme.test') &&
+        stored.some((r) => r.email === 'jörg@xn--bcher-kva.example'),
+    )
+    const accepted = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: upper.body.token, password: PASSWORD },
+      remoteAddress: from(),
+    })
     assert.equal(accepted.status, 201, accepted.text)
-    const login = await t().request({ method: 'POST', url: '/v1/login', body: { email: 'bob.smith@Acme.TEST', password: PASSWORD }, remoteAddress: from() })
+    const login = await t().request({
+      method: 'POST',
+      url: '/v1/login',
+      body: { email: 'bob.smith@Acme.TEST', password: PASSWORD },
+      remoteAddress: from(),
+    })
     assert.equal(login.status, 200, `one account however the address is cased: ${login.text}`)
   })
 
   it('keeps a reporter’s contact as one parsed mailbox', async () => {
-    const submitted = await t().request({ method: 'POST', url: '/v1/vulnerability-reports', body: report('Alice@Finder.TEST'), remoteAddress: from() })
+    const submitted = await t().request({
+      method: 'POST',
+      url: '/v1/vulnerability-reports',
+      body: report('Alice@Finder.TEST'),
+      remoteAddress: from(),
+    })
     assert.equal(submitted.status, 201, submitted.text)
-    const list = await t().request({ method: 'GET', url: '/v1/operator/vulnerability-reports', token: provider.ownerToken })
-    const id = list.body.reports?.find((r: { reference: string; id: string }) => r.reference === submitted.body.reference)?.id
+    const list = await t().request({
+      method: 'GET',
+      url: '/v1/operator/vulnerability-reports',
+      token: provider.ownerToken,
+    })
+    const id = list.body.reports?.find(
+      (r: { reference: string; id: string }) => r.reference === submitted.body.reference,
+    )?.id
     assert.ok(id !== undefined, list.text)
-    const full = await t().request({ method: 'GET', url: `/v1/operator/vulnerability-reports/${id}`, token: provider.ownerToken })
+    const full = await t().request({
+      method: 'GET',
+      url: `/v1/operator/vulnerability-reports/${id}`,
+      token: provider.ownerToken,
+    })
     assert.equal(full.body.reporter?.email, 'Alice@finder.test', full.text)
   })
 })

@@ -3,7 +3,15 @@ import { before, it } from 'node:test'
 import * as OTPAuth from 'otpauth'
 import { sql } from 'kysely'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, PASSWORD, principalWithRole, useTestApp, type Org } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  PASSWORD,
+  principalWithRole,
+  useTestApp,
+  type Org,
+} from '../helpers/app.ts'
 
 forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
   const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_LOGIN_FREE_FAILURES: '50' })
@@ -14,9 +22,23 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
   // step has passed since (regenerating "the current code" then would give a new one).
   let confirmCode = ''
   const email = 'owner@mfa.test'
-  const codeAt = (offsetSteps: number) => new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: Date.now() + offsetSteps * 30_000 })
-  const login = (code?: string) => t().request({ method: 'POST', url: '/v1/login', body: { email, password: PASSWORD, ...(code === undefined ? {} : { code }) } })
-  const me = (path: string, body?: unknown) => t().request({ method: 'POST', url: `/v1/me/2fa${path}`, token: org.ownerToken, ...(body === undefined ? {} : { body }) })
+  const codeAt = (offsetSteps: number) =>
+    new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({
+      timestamp: Date.now() + offsetSteps * 30_000,
+    })
+  const login = (code?: string) =>
+    t().request({
+      method: 'POST',
+      url: '/v1/login',
+      body: { email, password: PASSWORD, ...(code === undefined ? {} : { code }) },
+    })
+  const me = (path: string, body?: unknown) =>
+    t().request({
+      method: 'POST',
+      url: `/v1/me/2fa${path}`,
+      token: org.ownerToken,
+      ...(body === undefined ? {} : { body }),
+    })
 
   before(async () => {
     const provider = await bootstrapProvider(t())
@@ -38,14 +60,24 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
     recovery = confirmed.body.recoveryCodes
     assert.equal(recovery.length, 10)
     assert.equal(new Set(recovery).size, 10)
-    assert.deepEqual((await t().request({ method: 'GET', url: '/v1/me/2fa', token: org.ownerToken })).body, { enabled: true, pending: false, recoveryCodesLeft: 10 })
+    assert.deepEqual((await t().request({ method: 'GET', url: '/v1/me/2fa', token: org.ownerToken })).body, {
+      enabled: true,
+      pending: false,
+      recoveryCodesLeft: 10,
+    })
   })
 
   it('keeps the seed only wrapped by the root key', async () => {
     const seedHex = Buffer.from(OTPAuth.Secret.fromBase32(secret).bytes).toString('hex')
-    const tables = await sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`.execute(t().db.kysely)
+    const tables = await sql<{
+      tablename: string
+    }>`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`.execute(t().db.kysely)
     for (const { tablename } of tables.rows) {
-      const hit = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(tablename)} AS t WHERE t::text ILIKE ${`%${seedHex}%`} OR t::text LIKE ${`%${secret}%`}`.execute(t().db.kysely)
+      const hit = await sql<{
+        n: number
+      }>`SELECT count(*)::int AS n FROM ${sql.table(tablename)} AS t WHERE t::text ILIKE ${`%${seedHex}%`} OR t::text LIKE ${`%${secret}%`}`.execute(
+        t().db.kysely,
+      )
       assert.equal(hit.rows[0]?.n, 0, `seed found in ${tablename}`)
     }
   })
@@ -64,7 +96,14 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
     assert.equal(ok.status, 200, ok.text)
     assert.equal((await login(fresh)).status, 401, 'a code is accepted at most once')
     const events = await auditActions(t(), org.orgId)
-    assert.ok(events.some((e) => e.action === 'auth.login' && e.outcome === 'success' && (e.details as { method?: string }).method === 'password+totp'))
+    assert.ok(
+      events.some(
+        (e) =>
+          e.action === 'auth.login' &&
+          e.outcome === 'success' &&
+          (e.details as { method?: string }).method === 'password+totp',
+      ),
+    )
     assert.ok(events.filter((e) => e.action === 'auth.login' && e.outcome === 'denied').length >= 3)
   })
 
@@ -78,7 +117,8 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
     const rows = await t().db.kysely.selectFrom('user_secrets').selectAll().where('user_id', '=', org.ownerId).execute()
     assert.equal(rows.length, 0, 'the seed is deleted')
     const actions = (await auditActions(t(), org.orgId)).map((e) => e.action)
-    for (const action of ['mfa.totp.enrol', 'mfa.totp.enable', 'mfa.totp.disable']) assert.ok(actions.includes(action), action)
+    for (const action of ['mfa.totp.enrol', 'mfa.totp.enable', 'mfa.totp.disable'])
+      assert.ok(actions.includes(action), action)
   })
 
   it('is for people only', async () => {
@@ -95,9 +135,17 @@ forEachEngine('mandatory 2FA and step-up (P3.2)', (engine) => {
 
   async function enrol(token: string): Promise<{ code: (offset: number) => string }> {
     const begun = await t().request({ method: 'POST', url: '/v1/me/2fa/totp', token })
-    const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(begun.body.secret), digits: 6, period: 30, algorithm: 'SHA1' })
+    const totp = new OTPAuth.TOTP({
+      secret: OTPAuth.Secret.fromBase32(begun.body.secret),
+      digits: 6,
+      period: 30,
+      algorithm: 'SHA1',
+    })
     const code = (offset: number) => totp.generate({ timestamp: Date.now() + offset * 30_000 })
-    assert.equal((await t().request({ method: 'POST', url: '/v1/me/2fa/totp/confirm', token, body: { code: code(-1) } })).status, 200)
+    assert.equal(
+      (await t().request({ method: 'POST', url: '/v1/me/2fa/totp/confirm', token, body: { code: code(-1) } })).status,
+      200,
+    )
     return { code }
   }
 
@@ -108,35 +156,82 @@ forEachEngine('mandatory 2FA and step-up (P3.2)', (engine) => {
 
   it('lets a member without 2FA only enrol once the org requires it; service accounts are unaffected', async () => {
     const sa = await principalWithRole(t(), org, 'admin')
-    const set = await t().request({ method: 'PUT', url: `/v1/orgs/${org.orgId}/security-policy`, token: org.ownerToken, body: { require2fa: true, stepUpMinutes: 10 } })
+    const set = await t().request({
+      method: 'PUT',
+      url: `/v1/orgs/${org.orgId}/security-policy`,
+      token: org.ownerToken,
+      body: { require2fa: true, stepUpMinutes: 10 },
+    })
     assert.equal(set.status, 200, set.text)
     const blocked = await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/members`, token: org.ownerToken })
     assert.equal(blocked.status, 403)
     assert.equal(blocked.body.code, 'MFA_ENROLMENT_REQUIRED')
-    assert.equal((await t().request({ method: 'GET', url: '/v1/me', token: org.ownerToken })).status, 200, 'enrolment routes stay open')
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/members`, token: sa.token })).status, 200)
+    assert.equal(
+      (await t().request({ method: 'GET', url: '/v1/me', token: org.ownerToken })).status,
+      200,
+      'enrolment routes stay open',
+    )
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/members`, token: sa.token })).status,
+      200,
+    )
     await enrol(org.ownerToken)
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/members`, token: org.ownerToken })).status, 200)
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/members`, token: org.ownerToken })).status,
+      200,
+    )
   })
 
   it('asks a session for a recent second factor before a sensitive action (step-up)', async () => {
-    const secret = (await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets`, token: org.ownerToken, body: { name: 'guarded', type: 'api_key', value: 'guarded-value' } })).body
+    const secret = (
+      await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/secrets`,
+        token: org.ownerToken,
+        body: { name: 'guarded', type: 'api_key', value: 'guarded-value' },
+      })
+    ).body
     // A member who enrols (the org requires it) and then signs in with a code.
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email: 'stepup@policy.test', role: 'admin' } })
-    const joined = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/invitations`,
+      token: org.ownerToken,
+      body: { email: 'stepup@policy.test', role: 'admin' },
+    })
+    const joined = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
     const { code } = await enrol(joined.body.apiToken)
-    const login = await t().app.inject({ method: 'POST', url: '/v1/login', payload: { email: 'stepup@policy.test', password: PASSWORD, code: code(0) } })
+    const login = await t().app.inject({
+      method: 'POST',
+      url: '/v1/login',
+      payload: { email: 'stepup@policy.test', password: PASSWORD, code: code(0) },
+    })
     assert.equal(login.statusCode, 200, login.body)
     const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
     const headers = { cookie: `${cookie?.name}=${cookie?.value}`, 'x-csrf-token': JSON.parse(login.body).csrfToken }
-    const reveal = () => t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets/${secret.id}/reveal`, headers, body: { reason: 'step-up test' } })
+    const reveal = () =>
+      t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/secrets/${secret.id}/reveal`,
+        headers,
+        body: { reason: 'step-up test' },
+      })
 
     assert.equal((await reveal()).status, 200, 'the login itself was a second factor')
-    await sql`UPDATE sessions SET mfa_at = now() - interval '11 minutes' WHERE user_id = ${joined.body.userId}`.execute(t().db.kysely)
+    await sql`UPDATE sessions SET mfa_at = now() - interval '11 minutes' WHERE user_id = ${joined.body.userId}`.execute(
+      t().db.kysely,
+    )
     const stale = await reveal()
     assert.equal(stale.status, 403)
     assert.equal(stale.body.code, 'STEP_UP_REQUIRED')
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/secrets`, headers })).status, 200, 'non-sensitive routes need no step-up')
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/secrets`, headers })).status,
+      200,
+      'non-sensitive routes need no step-up',
+    )
     const wrong = await t().request({ method: 'POST', url: '/v1/me/step-up', headers, body: { code: '000000' } })
     assert.equal(wrong.status, 400)
     const stepped = await t().request({ method: 'POST', url: '/v1/me/step-up', headers, body: { code: code(1) } })

@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, useTestApp, type Org } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  PASSWORD,
+  principalWithRole,
+  useTestApp,
+  type Org,
+} from '../helpers/app.ts'
 import { enrolTotp, totpCode } from '../helpers/totp.ts'
 
 /**
@@ -20,45 +29,102 @@ forEachEngine('operators (P2.7, P3.2)', (engine) => {
 
   it('must enrol in two-factor authentication before doing anything else (P3.2)', async () => {
     const before = await fingerprint(t())
-    const refused = await t().request({ method: 'POST', url: '/v1/orgs', token: provider.ownerToken, body: { name: 'Too soon', ownerEmail: 'x@soon.test' } })
+    const refused = await t().request({
+      method: 'POST',
+      url: '/v1/orgs',
+      token: provider.ownerToken,
+      body: { name: 'Too soon', ownerEmail: 'x@soon.test' },
+    })
     assert.equal(refused.status, 403)
     assert.equal(refused.body.code, 'MFA_ENROLMENT_REQUIRED')
     assert.equal(await fingerprint(t()), before)
-    assert.equal((await t().request({ method: 'GET', url: '/v1/me', token: provider.ownerToken })).status, 200, 'who-am-I stays reachable')
+    assert.equal(
+      (await t().request({ method: 'GET', url: '/v1/me', token: provider.ownerToken })).status,
+      200,
+      'who-am-I stays reachable',
+    )
 
-    const { secret } = await enrolTotp((method, url, body) => t().request({ method, url, token: provider.ownerToken, body }))
+    const { secret } = await enrolTotp((method, url, body) =>
+      t().request({ method, url, token: provider.ownerToken, body }),
+    )
     provider.totpSecret = secret
     customer = await createCustomerOrg(t(), provider, 'Customer', 'owner@customer.test')
   })
 
   it('cannot turn the provider org’s 2FA requirement off', async () => {
     const url = `/v1/orgs/${provider.orgId}/security-policy`
-    assert.equal((await t().request({ method: 'GET', url, token: provider.ownerToken })).body.require2fa, true, 'on without anyone setting it')
+    assert.equal(
+      (await t().request({ method: 'GET', url, token: provider.ownerToken })).body.require2fa,
+      true,
+      'on without anyone setting it',
+    )
     const before = await fingerprint(t())
-    const refused = await t().request({ method: 'PUT', url, token: provider.ownerToken, body: { require2fa: false, stepUpMinutes: 5 } })
+    const refused = await t().request({
+      method: 'PUT',
+      url,
+      token: provider.ownerToken,
+      body: { require2fa: false, stepUpMinutes: 5 },
+    })
     assert.equal(refused.status, 400)
     assert.equal(refused.body.code, 'VALIDATION_FAILED')
     assert.equal(refused.body.errors[0].path, '/body/require2fa')
     assert.equal(await fingerprint(t()), before)
     // A customer org keeps its own choice.
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${customer.orgId}/security-policy`, token: customer.ownerToken })).body.require2fa, false)
+    assert.equal(
+      (
+        await t().request({
+          method: 'GET',
+          url: `/v1/orgs/${customer.orgId}/security-policy`,
+          token: customer.ownerToken,
+        })
+      ).body.require2fa,
+      false,
+    )
   })
 
   it('holds for an operator’s browser session too: password alone only reaches enrolment', async () => {
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${provider.orgId}/invitations`, token: provider.ownerToken, body: { email: 'second@provider.test', role: 'admin' } })
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${provider.orgId}/invitations`,
+      token: provider.ownerToken,
+      body: { email: 'second@provider.test', role: 'admin' },
+    })
     assert.equal(invite.status, 201, invite.text)
-    assert.equal((await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })).status, 201)
-    const login = await t().app.inject({ method: 'POST', url: '/v1/login', payload: { email: 'second@provider.test', password: PASSWORD } })
+    assert.equal(
+      (
+        await t().request({
+          method: 'POST',
+          url: '/v1/invitations/accept',
+          body: { token: invite.body.token, password: PASSWORD },
+        })
+      ).status,
+      201,
+    )
+    const login = await t().app.inject({
+      method: 'POST',
+      url: '/v1/login',
+      payload: { email: 'second@provider.test', password: PASSWORD },
+    })
     assert.equal(login.statusCode, 200)
     const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
-    const headers = { cookie: `${cookie?.name}=${cookie?.value}`, 'x-csrf-token': JSON.parse(login.body).csrfToken as string }
+    const headers = {
+      cookie: `${cookie?.name}=${cookie?.value}`,
+      'x-csrf-token': JSON.parse(login.body).csrfToken as string,
+    }
     const members = await t().request({ method: 'GET', url: `/v1/orgs/${provider.orgId}/members`, headers })
     assert.equal(members.status, 403)
     assert.equal(members.body.code, 'MFA_ENROLMENT_REQUIRED')
     const { secret } = await enrolTotp((method, url, body) => t().request({ method, url, headers, body }))
     // Enrolled, but this session has not passed the factor yet.
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${provider.orgId}/members`, headers })).body.code, 'STEP_UP_REQUIRED')
-    assert.equal((await t().request({ method: 'POST', url: '/v1/me/step-up', headers, body: { code: totpCode(secret, 1) } })).status, 200)
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${provider.orgId}/members`, headers })).body.code,
+      'STEP_UP_REQUIRED',
+    )
+    assert.equal(
+      (await t().request({ method: 'POST', url: '/v1/me/step-up', headers, body: { code: totpCode(secret, 1) } }))
+        .status,
+      200,
+    )
     assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${provider.orgId}/members`, headers })).status, 200)
   })
 
@@ -99,11 +165,23 @@ forEachEngine('operators (P2.7, P3.2)', (engine) => {
     assert.equal(row.serviceAccounts, 1)
     assert.ok((row.audit.headSeq as number) + (row.audit.unchained as number) > 0, 'the customer’s chain has events')
     assert.doesNotMatch(listed.text, /@customer\.test|owner@/, 'no member identity in the view')
-    assert.deepEqual(Object.keys(row).sort(), ['audit', 'createdAt', 'id', 'kind', 'members', 'name', 'serviceAccounts'])
+    assert.deepEqual(Object.keys(row).sort(), [
+      'audit',
+      'createdAt',
+      'id',
+      'kind',
+      'members',
+      'name',
+      'serviceAccounts',
+    ])
 
     const first = await t().request({ method: 'GET', url: '/v1/operator/orgs?limit=1', token: provider.ownerToken })
     assert.equal(first.body.orgs.length, 1)
-    const second = await t().request({ method: 'GET', url: `/v1/operator/orgs?limit=1&cursor=${first.body.nextCursor}`, token: provider.ownerToken })
+    const second = await t().request({
+      method: 'GET',
+      url: `/v1/operator/orgs?limit=1&cursor=${first.body.nextCursor}`,
+      token: provider.ownerToken,
+    })
     assert.equal(second.body.orgs[0].id, customer.orgId)
     assert.equal(second.body.nextCursor, null)
     const bad = await t().request({ method: 'GET', url: '/v1/operator/orgs?cursor=bm9wZQ', token: provider.ownerToken })

@@ -8,7 +8,16 @@ import { loadConfig } from '../../src/config.ts'
 import { dummyPasswordHash, passwordMatches } from '../../src/crypto/password.ts'
 import { createCredentialGate } from '../../src/modules/identity/credential-gate.ts'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, PASSWORD, useTestApp, type Org, type TestApp, type TestResponse } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  PASSWORD,
+  useTestApp,
+  type Org,
+  type TestApp,
+  type TestResponse,
+} from '../helpers/app.ts'
 import { enrolTotp, totpCode } from '../helpers/totp.ts'
 
 /**
@@ -24,9 +33,21 @@ const OUTSIDE = '198.51.100.20'
 const WRONG_PASSWORD = 'not the password at all'
 
 /** A problem document without what differs per request. */
-const stable = (r: TestResponse) => ({ status: r.status, type: r.headers['content-type'], body: { ...r.body, requestId: undefined } })
-const failuresCounted = async (t: TestApp) => Number((await sql<{ n: number | null }>`SELECT coalesce(sum(failures), 0)::int AS n FROM auth_throttle`.execute(t.db.kysely)).rows[0]?.n ?? 0)
-const deniedIn = async (t: TestApp, orgId: string, action: string) => (await auditActions(t, orgId)).filter((e) => e.action === action && e.outcome === 'denied').length
+const stable = (r: TestResponse) => ({
+  status: r.status,
+  type: r.headers['content-type'],
+  body: { ...r.body, requestId: undefined },
+})
+const failuresCounted = async (t: TestApp) =>
+  Number(
+    (
+      await sql<{ n: number | null }>`SELECT coalesce(sum(failures), 0)::int AS n FROM auth_throttle`.execute(
+        t.db.kysely,
+      )
+    ).rows[0]?.n ?? 0,
+  )
+const deniedIn = async (t: TestApp, orgId: string, action: string) =>
+  (await auditActions(t, orgId)).filter((e) => e.action === action && e.outcome === 'denied').length
 
 interface GateRoute {
   /** `METHOD /path` as in /openapi.json. */
@@ -59,51 +80,155 @@ forEachEngine('credential gate: every route that checks a password or a second f
     b = await createCustomerOrg(t(), provider, 'Gate B', 'owner@gate-b.test')
     c = await createCustomerOrg(t(), provider, 'Gate C', 'owner@gate-c.test')
     // The same person is a member of A and B; C has invited them too.
-    const toB = await t().request({ method: 'POST', url: `/v1/orgs/${b.orgId}/invitations`, token: b.ownerToken, body: { email, role: 'admin' } })
-    const joined = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: toB.body.token, password: PASSWORD } })
+    const toB = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${b.orgId}/invitations`,
+      token: b.ownerToken,
+      body: { email, role: 'admin' },
+    })
+    const joined = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: toB.body.token, password: PASSWORD },
+    })
     assert.equal(joined.status, 201, joined.text)
-    invitationToC = (await t().request({ method: 'POST', url: `/v1/orgs/${c.orgId}/invitations`, token: c.ownerToken, body: { email, role: 'viewer' } })).body.token
+    invitationToC = (
+      await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${c.orgId}/invitations`,
+        token: c.ownerToken,
+        body: { email, role: 'viewer' },
+      })
+    ).body.token
     const enrolled = await enrolTotp((method, url, body) => t().request({ method, url, token: a.ownerToken, body }))
     recovery = enrolled.recoveryCodes
-    const login = await t().app.inject({ method: 'POST', url: '/v1/login', payload: { email, password: PASSWORD, orgId: a.orgId, code: totpCode(enrolled.secret, 1) } })
+    const login = await t().app.inject({
+      method: 'POST',
+      url: '/v1/login',
+      payload: { email, password: PASSWORD, orgId: a.orgId, code: totpCode(enrolled.secret, 1) },
+    })
     assert.equal(login.statusCode, 200, login.body)
     const cookie = login.cookies.find((x) => x.name === '__Host-custodian_session')
     session = { cookie: `${cookie?.name}=${cookie?.value}`, 'x-csrf-token': JSON.parse(login.body).csrfToken }
   })
 
-  const code = (kind: 'right' | 'wrong' | 'wrong2') => (kind === 'right' ? (recovery[0] as string) : kind === 'wrong' ? '000000' : 'AAAAA-AAAAA-AAAAA-AAAAA')
+  const code = (kind: 'right' | 'wrong' | 'wrong2') =>
+    kind === 'right' ? (recovery[0] as string) : kind === 'wrong' ? '000000' : 'AAAAA-AAAAA-AAAAA-AAAAA'
   const ROUTES: GateRoute[] = [
     {
-      route: 'POST /v1/login', what: 'password', action: 'auth.login', wrongCode: 'LOGIN_FAILED',
-      send: (kind, remoteAddress) => t().request({ method: 'POST', url: '/v1/login', remoteAddress, body: { email: kind === 'wrong2' ? 'nobody@gate.test' : email, password: kind === 'right' ? PASSWORD : WRONG_PASSWORD, orgId: a.orgId } }),
+      route: 'POST /v1/login',
+      what: 'password',
+      action: 'auth.login',
+      wrongCode: 'LOGIN_FAILED',
+      send: (kind, remoteAddress) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/login',
+          remoteAddress,
+          body: {
+            email: kind === 'wrong2' ? 'nobody@gate.test' : email,
+            password: kind === 'right' ? PASSWORD : WRONG_PASSWORD,
+            orgId: a.orgId,
+          },
+        }),
     },
     {
-      route: 'POST /v1/login', what: 'second factor', action: 'auth.login', wrongCode: 'LOGIN_FAILED',
-      send: (kind, remoteAddress) => t().request({ method: 'POST', url: '/v1/login', remoteAddress, body: { email, password: PASSWORD, orgId: a.orgId, code: code(kind) } }),
+      route: 'POST /v1/login',
+      what: 'second factor',
+      action: 'auth.login',
+      wrongCode: 'LOGIN_FAILED',
+      send: (kind, remoteAddress) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/login',
+          remoteAddress,
+          body: { email, password: PASSWORD, orgId: a.orgId, code: code(kind) },
+        }),
     },
     {
-      route: 'POST /v1/invitations/accept', what: 'password of an existing account', action: 'invitation.accept', wrongCode: 'LOGIN_FAILED',
-      send: (kind, remoteAddress) => t().request({ method: 'POST', url: '/v1/invitations/accept', remoteAddress, body: { token: invitationToC, password: kind === 'right' ? PASSWORD : kind === 'wrong' ? WRONG_PASSWORD : `${WRONG_PASSWORD}!` } }),
+      route: 'POST /v1/invitations/accept',
+      what: 'password of an existing account',
+      action: 'invitation.accept',
+      wrongCode: 'LOGIN_FAILED',
+      send: (kind, remoteAddress) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/invitations/accept',
+          remoteAddress,
+          body: {
+            token: invitationToC,
+            password: kind === 'right' ? PASSWORD : kind === 'wrong' ? WRONG_PASSWORD : `${WRONG_PASSWORD}!`,
+          },
+        }),
     },
     {
-      route: 'POST /v1/invitations/accept', what: 'second factor of an existing account', action: 'invitation.accept', wrongCode: 'LOGIN_FAILED',
-      send: (kind, remoteAddress) => t().request({ method: 'POST', url: '/v1/invitations/accept', remoteAddress, body: { token: invitationToC, password: PASSWORD, code: code(kind) } }),
+      route: 'POST /v1/invitations/accept',
+      what: 'second factor of an existing account',
+      action: 'invitation.accept',
+      wrongCode: 'LOGIN_FAILED',
+      send: (kind, remoteAddress) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/invitations/accept',
+          remoteAddress,
+          body: { token: invitationToC, password: PASSWORD, code: code(kind) },
+        }),
     },
     {
-      route: 'POST /v1/me/step-up', what: 'second factor', action: 'mfa.step_up', wrongCode: 'MFA_CODE_INVALID',
-      send: (kind, remoteAddress) => t().request({ method: 'POST', url: '/v1/me/step-up', remoteAddress, headers: session, body: { code: code(kind) } }),
+      route: 'POST /v1/me/step-up',
+      what: 'second factor',
+      action: 'mfa.step_up',
+      wrongCode: 'MFA_CODE_INVALID',
+      send: (kind, remoteAddress) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/me/step-up',
+          remoteAddress,
+          headers: session,
+          body: { code: code(kind) },
+        }),
     },
     {
-      route: 'POST /v1/me/2fa/totp/disable', what: 'second factor', action: 'mfa.totp.disable', wrongCode: 'MFA_CODE_INVALID',
-      send: (kind, remoteAddress) => t().request({ method: 'POST', url: '/v1/me/2fa/totp/disable', remoteAddress, token: a.ownerToken, body: { code: code(kind) } }),
+      route: 'POST /v1/me/2fa/totp/disable',
+      what: 'second factor',
+      action: 'mfa.totp.disable',
+      wrongCode: 'MFA_CODE_INVALID',
+      send: (kind, remoteAddress) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/me/2fa/totp/disable',
+          remoteAddress,
+          token: a.ownerToken,
+          body: { code: code(kind) },
+        }),
     },
     {
-      route: 'POST /v1/me/2fa/recovery-codes', what: 'second factor', action: 'mfa.recovery_codes.regenerate', wrongCode: 'MFA_CODE_INVALID',
-      send: (kind, remoteAddress) => t().request({ method: 'POST', url: '/v1/me/2fa/recovery-codes', remoteAddress, token: a.ownerToken, body: { code: code(kind) } }),
+      route: 'POST /v1/me/2fa/recovery-codes',
+      what: 'second factor',
+      action: 'mfa.recovery_codes.regenerate',
+      wrongCode: 'MFA_CODE_INVALID',
+      send: (kind, remoteAddress) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/me/2fa/recovery-codes',
+          remoteAddress,
+          token: a.ownerToken,
+          body: { code: code(kind) },
+        }),
     },
     {
-      route: 'POST /v1/me/2fa/totp/confirm', what: 'enrolment code', action: 'mfa.totp.enable', wrongCode: 'MFA_CODE_INVALID',
-      send: (kind, remoteAddress) => t().request({ method: 'POST', url: '/v1/me/2fa/totp/confirm', remoteAddress, token: a.ownerToken, body: { code: code(kind) } }),
+      route: 'POST /v1/me/2fa/totp/confirm',
+      what: 'enrolment code',
+      action: 'mfa.totp.enable',
+      wrongCode: 'MFA_CODE_INVALID',
+      send: (kind, remoteAddress) =>
+        t().request({
+          method: 'POST',
+          url: '/v1/me/2fa/totp/confirm',
+          remoteAddress,
+          token: a.ownerToken,
+          body: { code: code(kind) },
+        }),
     },
   ]
 
@@ -118,11 +243,16 @@ forEachEngine('credential gate: every route that checks a password or a second f
     for (const [route, ops] of Object.entries(doc.paths as Record<string, JsonBody>)) {
       for (const [method, op] of Object.entries(ops)) {
         const properties = op?.requestBody?.content?.['application/json']?.schema?.properties ?? {}
-        if ('password' in properties || 'code' in properties) carrying.push(`${method.toUpperCase()} ${route.replace(/\{(\w+)\}/g, ':$1')}`)
+        if ('password' in properties || 'code' in properties)
+          carrying.push(`${method.toUpperCase()} ${route.replace(/\{(\w+)\}/g, ':$1')}`)
       }
     }
     const covered = new Set([...ROUTES.map((r) => r.route), ...Object.keys(CHECK_NONE)])
-    assert.deepEqual(carrying.filter((r) => !covered.has(r)), [], 'a route that checks a credential is missing from the gate table')
+    assert.deepEqual(
+      carrying.filter((r) => !covered.has(r)),
+      [],
+      'a route that checks a credential is missing from the gate table',
+    )
     for (const r of ROUTES) assert.ok(carrying.includes(r.route), `${r.route} is in /openapi.json`)
   })
 
@@ -138,12 +268,21 @@ forEachEngine('credential gate: every route that checks a password or a second f
       assert.equal(await failuresCounted(t()), counted + 3, 'counted against the pair, the address and the account')
       assert.equal(await deniedIn(t(), a.orgId, row.action), audited.a + 1, 'audited in org A')
       assert.equal(await deniedIn(t(), b.orgId, row.action), audited.b + 1, 'audited in org B')
-      assert.deepEqual(stable(await row.send('wrong2', INSIDE)), stable(wrong), 'another wrong credential answers the same')
+      assert.deepEqual(
+        stable(await row.send('wrong2', INSIDE)),
+        stable(wrong),
+        'another wrong credential answers the same',
+      )
     })
 
     it(`${label}: from an address none of the user's orgs allows, right and wrong answer alike and nothing is counted`, async () => {
       for (const org of [a, b]) {
-        const set = await t().request({ method: 'PUT', url: `/v1/orgs/${org.orgId}/ip-allowlist`, token: org.ownerToken, body: { entries: [{ cidr: '127.0.0.1' }, { cidr: '203.0.113.0/24' }] } })
+        const set = await t().request({
+          method: 'PUT',
+          url: `/v1/orgs/${org.orgId}/ip-allowlist`,
+          token: org.ownerToken,
+          body: { entries: [{ cidr: '127.0.0.1' }, { cidr: '203.0.113.0/24' }] },
+        })
         assert.equal(set.status, 200, set.text)
       }
       try {
@@ -155,13 +294,24 @@ forEachEngine('credential gate: every route that checks a password or a second f
         assert.deepEqual(stable(wrong), stable(right), 'the verdict cannot be observed')
         assert.equal(await failuresCounted(t()), counted, 'nothing counted: an outsider slows nobody down')
       } finally {
-        for (const org of [a, b]) await t().request({ method: 'PUT', url: `/v1/orgs/${org.orgId}/ip-allowlist`, token: org.ownerToken, body: { entries: [] } })
+        for (const org of [a, b])
+          await t().request({
+            method: 'PUT',
+            url: `/v1/orgs/${org.orgId}/ip-allowlist`,
+            token: org.ownerToken,
+            body: { entries: [] },
+          })
       }
     })
   }
 
   it('still lets the user in with the right credentials (the K1 example joins only with its own password)', async () => {
-    const joined = await t().request({ method: 'POST', url: '/v1/invitations/accept', remoteAddress: INSIDE, body: { token: invitationToC, password: PASSWORD, code: recovery[1] } })
+    const joined = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      remoteAddress: INSIDE,
+      body: { token: invitationToC, password: PASSWORD, code: recovery[1] },
+    })
     assert.equal(joined.status, 201, joined.text)
     assert.equal(joined.body.orgId, c.orgId)
   })
@@ -170,8 +320,18 @@ forEachEngine('credential gate: every route that checks a password or a second f
 describe('credential gate: only the gate checks credentials (issue 11 K1)', () => {
   const root = path.resolve(import.meta.dirname, '../../src')
   const files = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [path.join(dir, e.name)] : []))
-  const where = (pattern: RegExp) => files(root).filter((f) => pattern.test(readFileSync(f, 'utf8'))).map((f) => path.relative(root, f)).sort()
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory()
+        ? files(path.join(dir, e.name))
+        : e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')
+          ? [path.join(dir, e.name)]
+          : [],
+    )
+  const where = (pattern: RegExp) =>
+    files(root)
+      .filter((f) => pattern.test(readFileSync(f, 'utf8')))
+      .map((f) => path.relative(root, f))
+      .sort()
 
   it('has argon2 verification only in crypto/password.ts, called only by the gate', () => {
     assert.deepEqual(where(/from '@node-rs\/argon2'/), ['crypto/password.ts'])
@@ -186,15 +346,25 @@ describe('credential gate: only the gate checks credentials (issue 11 K1)', () =
 })
 
 forEachEngine('brute force: throttled by account and address, never an account lockout (issue 11 K2)', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '100000', CUSTODIAN_LOGIN_FREE_FAILURES: '3', CUSTODIAN_LOGIN_ACCOUNT_CEILING: '12' })
+  const t = useTestApp(engine, {
+    CUSTODIAN_AUTH_RATE_LIMIT: '100000',
+    CUSTODIAN_LOGIN_FREE_FAILURES: '3',
+    CUSTODIAN_LOGIN_ACCOUNT_CEILING: '12',
+  })
   const owner = 'owner@k2.test'
   let provider: Org
   let org: Org
   let secret: string
   const login = (email: string, password: string, remoteAddress: string, code?: string) =>
-    t().request({ method: 'POST', url: '/v1/login', remoteAddress, body: { email, password, ...(code === undefined ? {} : { code }) } })
+    t().request({
+      method: 'POST',
+      url: '/v1/login',
+      remoteAddress,
+      body: { email, password, ...(code === undefined ? {} : { code }) },
+    })
   /** Lets the database's clock run an hour on, for every counter. */
-  const anHourLater = () => sql`UPDATE auth_throttle SET last_failure_at = last_failure_at - interval '1 hour'`.execute(t().db.kysely)
+  const anHourLater = () =>
+    sql`UPDATE auth_throttle SET last_failure_at = last_failure_at - interval '1 hour'`.execute(t().db.kysely)
 
   before(async () => {
     provider = await bootstrapProvider(t())
@@ -211,16 +381,31 @@ forEachEngine('brute force: throttled by account and address, never an account l
   })
 
   it('counts guesses through an invitation and through login against one throttle (the K1 example)', async () => {
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${provider.orgId}/invitations`, token: provider.ownerToken, body: { email: owner, role: 'viewer' } })
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${provider.orgId}/invitations`,
+      token: provider.ownerToken,
+      body: { email: owner, role: 'viewer' },
+    })
     assert.equal(invite.status, 201, invite.text)
     const address = '192.0.2.50'
     for (let i = 0; i < 2; i++) {
-      const guess = await t().request({ method: 'POST', url: '/v1/invitations/accept', remoteAddress: address, body: { token: invite.body.token, password: WRONG_PASSWORD } })
+      const guess = await t().request({
+        method: 'POST',
+        url: '/v1/invitations/accept',
+        remoteAddress: address,
+        body: { token: invite.body.token, password: WRONG_PASSWORD },
+      })
       assert.equal(guess.status, 401)
       assert.equal(guess.body.code, 'LOGIN_FAILED')
     }
     assert.equal((await login(owner, WRONG_PASSWORD, address)).status, 401)
-    const slowed = await t().request({ method: 'POST', url: '/v1/invitations/accept', remoteAddress: address, body: { token: invite.body.token, password: PASSWORD } })
+    const slowed = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      remoteAddress: address,
+      body: { token: invite.body.token, password: PASSWORD },
+    })
     assert.equal(slowed.status, 429, 'the right password is not even checked while the address is slowed')
     assert.equal((await login(owner, PASSWORD, address)).status, 429)
   })
@@ -235,12 +420,27 @@ forEachEngine('brute force: throttled by account and address, never an account l
       secondFactor: { enabled: async () => false, verify: async () => false, confirmEnrolment: async () => false },
       throttleKey: Buffer.alloc(32, 7),
       providerOrgId: () => t().app.services.auth.providerOrgId(),
-      passwords: { matches: async (encoded, password) => (verified.push(encoded), passwordMatches(encoded, password)), dummyHash: dummyPasswordHash },
+      passwords: {
+        matches: async (encoded, password) => (verified.push(encoded), passwordMatches(encoded, password)),
+        dummyHash: dummyPasswordHash,
+      },
     })
     const meta = { requestId: null, ip: '192.0.2.3', userAgent: null }
-    await sql`INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), 'sso-only@k2.test', NULL)`.execute(t().db.kysely)
+    await sql`INSERT INTO users (id, email, password_hash) VALUES (gen_random_uuid(), 'sso-only@k2.test', NULL)`.execute(
+      t().db.kysely,
+    )
     for (const email of [owner, 'nobody@k2.test', 'sso-only@k2.test']) {
-      await assert.rejects(gate.check({ action: 'auth.login', account: { email }, target: { requested: undefined }, password: WRONG_PASSWORD, meta, wrong: 'LOGIN_FAILED' }), (e: { code?: string }) => e.code === 'LOGIN_FAILED')
+      await assert.rejects(
+        gate.check({
+          action: 'auth.login',
+          account: { email },
+          target: { requested: undefined },
+          password: WRONG_PASSWORD,
+          meta,
+          wrong: 'LOGIN_FAILED',
+        }),
+        (e: { code?: string }) => e.code === 'LOGIN_FAILED',
+      )
     }
     assert.equal(verified.length, 3, 'one verification per attempt, known, unknown or without a password')
     for (const encoded of verified) assert.match(encoded, /^\$argon2id\$/)
@@ -250,7 +450,8 @@ forEachEngine('brute force: throttled by account and address, never an account l
     const retryAfter: Record<string, string[]> = { known: [], unknown: [] }
     const bodies: Record<string, unknown[]> = { known: [], unknown: [] }
     const run = async (who: 'known' | 'unknown', email: string, address: string, times: number) => {
-      for (let i = 0; i < times; i++) assert.equal((await login(email, WRONG_PASSWORD, address)).status, 401, `${who} failure ${i}`)
+      for (let i = 0; i < times; i++)
+        assert.equal((await login(email, WRONG_PASSWORD, address)).status, 401, `${who} failure ${i}`)
       const slowed = await login(email, who === 'known' ? PASSWORD : WRONG_PASSWORD, address)
       assert.equal(slowed.status, 429, slowed.text)
       assert.equal(slowed.body.code, 'RATE_LIMITED')
@@ -258,7 +459,10 @@ forEachEngine('brute force: throttled by account and address, never an account l
       retryAfter[who]?.push(String(slowed.headers['retry-after']))
       bodies[who]?.push(stable(slowed).body)
     }
-    for (const [who, email, address] of [['known', owner, '198.51.100.1'], ['unknown', 'ghost@k2.test', '198.51.100.2']] as const) {
+    for (const [who, email, address] of [
+      ['known', owner, '198.51.100.1'],
+      ['unknown', 'ghost@k2.test', '198.51.100.2'],
+    ] as const) {
       await run(who, email, address, 3)
       await anHourLater()
       await run(who, email, address, 1)
@@ -278,7 +482,11 @@ forEachEngine('brute force: throttled by account and address, never an account l
       if (status === 429) break
       assert.equal(status, 401)
     }
-    assert.equal((await login(owner, PASSWORD, attacker)).status, 429, 'the attacker’s address is slowed, even with the right password')
+    assert.equal(
+      (await login(owner, PASSWORD, attacker)).status,
+      429,
+      'the attacker’s address is slowed, even with the right password',
+    )
     const signedIn = await login(owner, PASSWORD, '203.0.113.77', totpCode(secret, 1))
     assert.equal(signedIn.status, 200, signedIn.text)
     assert.equal((await login(owner, PASSWORD, attacker)).status, 429, 'and the owner’s success does not free it')
@@ -286,8 +494,22 @@ forEachEngine('brute force: throttled by account and address, never an account l
 
   it('slows, past the account-wide ceiling, only addresses that failed on the account', async () => {
     const member = 'member@k2.test'
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email: member, role: 'viewer' } })
-    assert.equal((await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })).status, 201)
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/invitations`,
+      token: org.ownerToken,
+      body: { email: member, role: 'viewer' },
+    })
+    assert.equal(
+      (
+        await t().request({
+          method: 'POST',
+          url: '/v1/invitations/accept',
+          body: { token: invite.body.token, password: PASSWORD },
+        })
+      ).status,
+      201,
+    )
     for (let i = 1; i <= 12; i++) assert.equal((await login(member, WRONG_PASSWORD, `192.0.2.${100 + i}`)).status, 401)
     const again = await login(member, WRONG_PASSWORD, '192.0.2.101')
     assert.equal(again.status, 429, 'a failing address is slowed once the account has had many failures')

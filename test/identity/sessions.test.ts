@@ -17,8 +17,17 @@ forEachEngine('session management', (engine) => {
   before(async () => {
     const provider = await bootstrapProvider(t())
     org = await createCustomerOrg(t(), provider, 'Sessions Org', 'owner@sessions.test')
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email: 'member@sessions.test', role: 'member' } })
-    await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/invitations`,
+      token: org.ownerToken,
+      body: { email: 'member@sessions.test', role: 'member' },
+    })
+    await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
   })
 
   it('lists your own sessions and ends one, effective on its next request', async () => {
@@ -30,7 +39,11 @@ forEachEngine('session management', (engine) => {
     assert.equal(mine.body.sessions.filter((s: { current: boolean }) => s.current).length, 1)
     assert.ok(!mine.text.includes('cst_ses_'), 'no session secret is ever listed')
     const other = mine.body.sessions.find((s: { current: boolean }) => !s.current)
-    const ended = await t().request({ method: 'DELETE', url: `/v1/me/sessions/${other.id}`, headers: { ...a.cookie, 'x-csrf-token': a.csrf } })
+    const ended = await t().request({
+      method: 'DELETE',
+      url: `/v1/me/sessions/${other.id}`,
+      headers: { ...a.cookie, 'x-csrf-token': a.csrf },
+    })
     assert.equal(ended.status, 204)
     assert.equal((await t().request({ method: 'GET', url: '/v1/me', headers: b.cookie })).status, 401)
     assert.equal((await t().request({ method: 'GET', url: '/v1/me', headers: a.cookie })).status, 200)
@@ -42,11 +55,28 @@ forEachEngine('session management', (engine) => {
     const all = await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/sessions`, token: org.ownerToken })
     assert.equal(all.status, 200)
     const ownersId = all.body.sessions.find((s: { email: string }) => s.email === 'owner@sessions.test').id
-    const refused = await t().request({ method: 'DELETE', url: `/v1/me/sessions/${ownersId}`, headers: { ...memberSession.cookie, 'x-csrf-token': memberSession.csrf } })
+    const refused = await t().request({
+      method: 'DELETE',
+      url: `/v1/me/sessions/${ownersId}`,
+      headers: { ...memberSession.cookie, 'x-csrf-token': memberSession.csrf },
+    })
     assert.equal(refused.status, 404)
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/sessions`, headers: memberSession.cookie })).status, 403)
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/sessions`, headers: memberSession.cookie }))
+        .status,
+      403,
+    )
     const membersId = all.body.sessions.find((s: { email: string }) => s.email === 'member@sessions.test').id
-    assert.equal((await t().request({ method: 'DELETE', url: `/v1/orgs/${org.orgId}/sessions/${membersId}`, token: org.ownerToken })).status, 204)
+    assert.equal(
+      (
+        await t().request({
+          method: 'DELETE',
+          url: `/v1/orgs/${org.orgId}/sessions/${membersId}`,
+          token: org.ownerToken,
+        })
+      ).status,
+      204,
+    )
     assert.equal((await t().request({ method: 'GET', url: '/v1/me', headers: memberSession.cookie })).status, 401)
     assert.equal((await t().request({ method: 'GET', url: '/v1/me', headers: ownerSession.cookie })).status, 200)
     assert.ok((await auditActions(t(), org.orgId)).some((e) => e.action === 'session.revoke'))

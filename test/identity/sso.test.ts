@@ -5,7 +5,16 @@ import path from 'node:path'
 import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  PASSWORD,
+  useTestApp,
+  type Org,
+  type TestApp,
+} from '../helpers/app.ts'
 import { startOidcProvider, type OidcProvider } from '../helpers/oidc-provider.ts'
 import type { JsonBody } from '../helpers/json.ts'
 
@@ -34,26 +43,55 @@ interface SignIn {
 
 /** A browser signing in: start at Custodian, through the provider, back to the callback. */
 async function signIn(t: TestApp, orgId: string, loginHint: string): Promise<SignIn> {
-  const start = await t.app.inject({ method: 'GET', url: `/v1/sso/${orgId}/start?loginHint=${encodeURIComponent(loginHint)}` })
+  const start = await t.app.inject({
+    method: 'GET',
+    url: `/v1/sso/${orgId}/start?loginHint=${encodeURIComponent(loginHint)}`,
+  })
   assert.equal(start.statusCode, 302, start.body)
   const binding = start.cookies.find((c) => c.name === '__Host-custodian_sso')
-  assert.ok(binding !== undefined && binding.sameSite === 'Lax' && binding.httpOnly === true && binding.secure === true, 'binding cookie')
+  assert.ok(
+    binding !== undefined && binding.sameSite === 'Lax' && binding.httpOnly === true && binding.secure === true,
+    'binding cookie',
+  )
   const back = await op.authorize(String(start.headers.location))
   assert.equal(back.origin, PUBLIC_URL)
   const callbackUrl = `${back.pathname}${back.search}`
-  const response = await t.app.inject({ method: 'GET', url: callbackUrl, headers: { cookie: `__Host-custodian_sso=${binding.value}` } })
+  const response = await t.app.inject({
+    method: 'GET',
+    url: callbackUrl,
+    headers: { cookie: `__Host-custodian_sso=${binding.value}` },
+  })
   const session = response.cookies.find((c) => c.name === '__Host-custodian_session')
-  return { status: response.statusCode, body: JSON.parse(response.body), cookie: session === undefined ? undefined : `${session.name}=${session.value}`, callbackUrl, binding: binding.value }
+  return {
+    status: response.statusCode,
+    body: JSON.parse(response.body),
+    cookie: session === undefined ? undefined : `${session.name}=${session.value}`,
+    callbackUrl,
+    binding: binding.value,
+  }
 }
 
 forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
-  const env: Record<string, string> = { CUSTODIAN_PUBLIC_URL: PUBLIC_URL, CUSTODIAN_EXTRA_CA_FILE: path.join(dir, 'oidc-ca.pem'), CUSTODIAN_AUTH_RATE_LIMIT: '1000' }
+  const env: Record<string, string> = {
+    CUSTODIAN_PUBLIC_URL: PUBLIC_URL,
+    CUSTODIAN_EXTRA_CA_FILE: path.join(dir, 'oidc-ca.pem'),
+    CUSTODIAN_AUTH_RATE_LIMIT: '1000',
+  }
   const t = useTestApp(engine, env)
   let provider: Org
   let acme: Org
   let tampered: Org
-  const config = (clientId = 'good', extra: Record<string, unknown> = {}) => ({ preset: 'oidc', issuer: op.issuer, clientId, clientSecret: `${clientId}-secret-value`, allowedDomains: ['Acme.test'], defaultRole: 'member', ...extra })
-  const putSso = (org: Org, body: Record<string, unknown>) => t().request({ method: 'PUT', url: `/v1/orgs/${org.orgId}/sso`, token: org.ownerToken, body })
+  const config = (clientId = 'good', extra: Record<string, unknown> = {}) => ({
+    preset: 'oidc',
+    issuer: op.issuer,
+    clientId,
+    clientSecret: `${clientId}-secret-value`,
+    allowedDomains: ['Acme.test'],
+    defaultRole: 'member',
+    ...extra,
+  })
+  const putSso = (org: Org, body: Record<string, unknown>) =>
+    t().request({ method: 'PUT', url: `/v1/orgs/${org.orgId}/sso`, token: org.ownerToken, body })
 
   before(async () => {
     provider = await bootstrapProvider(t())
@@ -80,12 +118,24 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     for (const [body, status, path] of cases) {
       const response = await putSso(acme, JSON.parse(JSON.stringify(body)))
       assert.equal(response.status, status, `${JSON.stringify(body)}: ${response.text}`)
-      if (path !== '') assert.ok(response.body.errors.some((e: { path: string }) => e.path === path), `${path}: ${response.text}`)
+      if (path !== '')
+        assert.ok(
+          response.body.errors.some((e: { path: string }) => e.path === path),
+          `${path}: ${response.text}`,
+        )
       else assert.equal(response.body.code, 'SSO_PROVIDER_UNAVAILABLE')
     }
     assert.equal(await fingerprint(t()), before)
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/secrets`, token: acme.ownerToken })).body.secrets.length, 0, 'no client secret kept')
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/sso`, token: acme.ownerToken })).status, 404)
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/secrets`, token: acme.ownerToken })).body.secrets
+        .length,
+      0,
+      'no client secret kept',
+    )
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/sso`, token: acme.ownerToken })).status,
+      404,
+    )
   })
 
   it('sets up SSO once discovery answers, keeping the client secret in the vault only', async () => {
@@ -97,11 +147,22 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     assert.equal(set.body.loginUrl, `${PUBLIC_URL}/v1/sso/${acme.orgId}/start`)
     const view = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/sso`, token: acme.ownerToken })
     assert.doesNotMatch(view.text, /secret-value/)
-    const secrets = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/secrets`, token: acme.ownerToken })).body.secrets
-    assert.deepEqual(secrets.map((s: { name: string; id: string }) => [s.name, s.id]), [['sso/client-secret', set.body.clientSecretId]])
-    const tables = await sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`.execute(t().db.kysely)
+    const secrets = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/secrets`, token: acme.ownerToken })
+    ).body.secrets
+    assert.deepEqual(
+      secrets.map((s: { name: string; id: string }) => [s.name, s.id]),
+      [['sso/client-secret', set.body.clientSecretId]],
+    )
+    const tables = await sql<{
+      tablename: string
+    }>`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`.execute(t().db.kysely)
     for (const { tablename } of tables.rows) {
-      const hit = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(tablename)} AS x WHERE x::text LIKE '%good-secret-value%'`.execute(t().db.kysely)
+      const hit = await sql<{
+        n: number
+      }>`SELECT count(*)::int AS n FROM ${sql.table(tablename)} AS x WHERE x::text LIKE '%good-secret-value%'`.execute(
+        t().db.kysely,
+      )
       assert.equal(hit.rows[0]?.n, 0, `client secret in plaintext in ${tablename}`)
     }
     const events = await auditActions(t(), acme.orgId)
@@ -119,7 +180,11 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     assert.equal(me.status, 200)
     assert.equal(me.body.orgId, acme.orgId)
     assert.equal(me.body.role, 'member')
-    const user = await t().db.kysely.selectFrom('users').select(['id', 'password_hash']).where('email', '=', 'alice@acme.test').executeTakeFirstOrThrow()
+    const user = await t()
+      .db.kysely.selectFrom('users')
+      .select(['id', 'password_hash'])
+      .where('email', '=', 'alice@acme.test')
+      .executeTakeFirstOrThrow()
     assert.equal(user.password_hash, null, 'no password hash for a person who signs in through the provider')
     assert.equal(user.id, first.body.userId)
 
@@ -127,30 +192,55 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     assert.equal(again.status, 200)
     assert.equal(again.body.joined, null)
     assert.equal(again.body.userId, first.body.userId)
-    const logins = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'auth.login' && e.outcome === 'success')
+    const logins = (await auditActions(t(), acme.orgId)).filter(
+      (e) => e.action === 'auth.login' && e.outcome === 'success',
+    )
     assert.equal(logins.length, 2)
     assert.equal(logins[0]?.details.method, 'sso')
-    assert.ok((await auditActions(t(), acme.orgId)).some((e) => e.action === 'member.add' && e.details.via === 'sso-just-in-time'))
+    assert.ok(
+      (await auditActions(t(), acme.orgId)).some(
+        (e) => e.action === 'member.add' && e.details.via === 'sso-just-in-time',
+      ),
+    )
   })
 
   it('refuses a replayed state, and a callback from another browser', async () => {
     const done = await signIn(t(), acme.orgId, 'alice@acme.test')
     assert.equal(done.status, 200)
     const sessions = await t().db.kysely.selectFrom('sessions').select('id').execute()
-    const replayed = await t().app.inject({ method: 'GET', url: done.callbackUrl, headers: { cookie: `__Host-custodian_sso=${done.binding}` } })
+    const replayed = await t().app.inject({
+      method: 'GET',
+      url: done.callbackUrl,
+      headers: { cookie: `__Host-custodian_sso=${done.binding}` },
+    })
     assert.equal(replayed.statusCode, 400)
     assert.equal(JSON.parse(replayed.body).code, 'SSO_STATE_INVALID')
 
     const start = await t().app.inject({ method: 'GET', url: `/v1/sso/${acme.orgId}/start?loginHint=alice@acme.test` })
     const back = await op.authorize(String(start.headers.location))
-    const elsewhere = await t().app.inject({ method: 'GET', url: `${back.pathname}${back.search}`, headers: { cookie: '__Host-custodian_sso=someone-elses-browser' } })
+    const elsewhere = await t().app.inject({
+      method: 'GET',
+      url: `${back.pathname}${back.search}`,
+      headers: { cookie: '__Host-custodian_sso=someone-elses-browser' },
+    })
     assert.equal(elsewhere.statusCode, 400)
     assert.equal(JSON.parse(elsewhere.body).code, 'SSO_STATE_INVALID')
-    assert.equal((await t().db.kysely.selectFrom('sessions').select('id').execute()).length, sessions.length, 'no session issued')
-    const reasons = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'auth.login' && e.outcome === 'denied').map((e) => e.details.reason)
+    assert.equal(
+      (await t().db.kysely.selectFrom('sessions').select('id').execute()).length,
+      sessions.length,
+      'no session issued',
+    )
+    const reasons = (await auditActions(t(), acme.orgId))
+      .filter((e) => e.action === 'auth.login' && e.outcome === 'denied')
+      .map((e) => e.details.reason)
     assert.ok(reasons.includes('state not bound to this browser'))
-    const providerReasons = (await auditActions(t(), provider.orgId)).filter((e) => e.action === 'auth.login' && e.outcome === 'denied').map((e) => e.details.reason)
-    assert.ok(providerReasons.includes('unknown or already used state'), 'a state of no known org is recorded with the provider')
+    const providerReasons = (await auditActions(t(), provider.orgId))
+      .filter((e) => e.action === 'auth.login' && e.outcome === 'denied')
+      .map((e) => e.details.reason)
+    assert.ok(
+      providerReasons.includes('unknown or already used state'),
+      'a state of no known org is recorded with the provider',
+    )
   })
 
   it('refuses an email outside the allowed domains, and an unverified one', async () => {
@@ -160,9 +250,15 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
       assert.equal(refused.body.code, 'SSO_EMAIL_NOT_ALLOWED')
       assert.equal(refused.cookie, undefined)
     }
-    const users = await t().db.kysely.selectFrom('users').select('email').where('email', 'in', ['mallory@evil.test', 'unverified-bob@acme.test']).execute()
+    const users = await t()
+      .db.kysely.selectFrom('users')
+      .select('email')
+      .where('email', 'in', ['mallory@evil.test', 'unverified-bob@acme.test'])
+      .execute()
     assert.equal(users.length, 0, 'nobody provisioned')
-    const denied = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'auth.login' && e.outcome === 'denied')
+    const denied = (await auditActions(t(), acme.orgId)).filter(
+      (e) => e.action === 'auth.login' && e.outcome === 'denied',
+    )
     assert.ok(denied.some((e) => e.details.reason === 'email domain not allowed'))
     assert.ok(denied.some((e) => e.details.reason === 'email not verified'))
     assert.doesNotMatch(JSON.stringify(denied), /mallory@evil\.test/, 'the email is kept as an HMAC only')
@@ -170,7 +266,15 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
 
   it('parses the email claim instead of splitting it: what is not one plain mailbox in an allowed domain never joins (K6)', async () => {
     // Verified claims the provider vouches for, each naming acme.test somewhere.
-    const tricky = ['mallory@acme.test@evil.test', '"mallory@acme.test"@evil.test', 'Mallory <mallory@acme.test>', 'mallory(x)@acme.test', 'eve@acme.test, mallory@evil.test', 'mallory@acme.test.', 'mallory@[192.0.2.1]']
+    const tricky = [
+      'mallory@acme.test@evil.test',
+      '"mallory@acme.test"@evil.test',
+      'Mallory <mallory@acme.test>',
+      'mallory(x)@acme.test',
+      'eve@acme.test, mallory@evil.test',
+      'mallory@acme.test.',
+      'mallory@[192.0.2.1]',
+    ]
     for (const hint of tricky) {
       const refused = await signIn(t(), acme.orgId, hint)
       assert.equal(refused.status, 403, `${hint}: ${JSON.stringify(refused.body)}`)
@@ -179,38 +283,74 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     }
     const users = await t().db.kysely.selectFrom('users').select('email').where('email', 'like', '%mallory%').execute()
     assert.deepEqual(users, [], 'nobody provisioned')
-    const denied = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'auth.login' && e.outcome === 'denied')
+    const denied = (await auditActions(t(), acme.orgId)).filter(
+      (e) => e.action === 'auth.login' && e.outcome === 'denied',
+    )
     assert.ok(denied.some((e) => e.details.reason === 'email claim is not one plain address'))
     // The domain compares parsed, so an upper-case one is still acme.test.
     const carol = await signIn(t(), acme.orgId, 'carol@ACME.Test')
     assert.equal(carol.status, 200, JSON.stringify(carol.body))
-    assert.equal((await t().db.kysely.selectFrom('users').select('email').where('id', '=', carol.body.userId).executeTakeFirstOrThrow()).email, 'carol@acme.test')
+    assert.equal(
+      (
+        await t()
+          .db.kysely.selectFrom('users')
+          .select('email')
+          .where('id', '=', carol.body.userId)
+          .executeTakeFirstOrThrow()
+      ).email,
+      'carol@acme.test',
+    )
   })
 
   it('refuses an ID token for another audience, with a bad signature, or expired', async () => {
-    const expectations: [string, RegExp][] = [['wrong-aud', /aud/], ['bad-sig', /signature/], ['expired', /exp/]]
+    const expectations: [string, RegExp][] = [
+      ['wrong-aud', /aud/],
+      ['bad-sig', /signature/],
+      ['expired', /exp/],
+    ]
     for (const [clientId, reason] of expectations) {
       assert.equal((await putSso(tampered, { ...config(clientId), allowedDomains: ['tampered.test'] })).status, 200)
       const refused = await signIn(t(), tampered.orgId, 'eve@tampered.test')
       assert.equal(refused.status, 401, `${clientId}: ${JSON.stringify(refused.body)}`)
       assert.equal(refused.body.code, 'SSO_FAILED')
       assert.equal(refused.cookie, undefined)
-      const last = (await auditActions(t(), tampered.orgId)).filter((e) => e.action === 'auth.login' && e.outcome === 'denied').at(-1)
+      const last = (await auditActions(t(), tampered.orgId))
+        .filter((e) => e.action === 'auth.login' && e.outcome === 'denied')
+        .at(-1)
       assert.match(String(last?.details.reason), reason, clientId)
     }
-    assert.equal((await t().db.kysely.selectFrom('users').select('id').where('email', '=', 'eve@tampered.test').execute()).length, 0)
+    assert.equal(
+      (await t().db.kysely.selectFrom('users').select('id').where('email', '=', 'eve@tampered.test').execute()).length,
+      0,
+    )
     // The control: the same org signs in once its client is a well-behaved one.
     assert.equal((await putSso(tampered, { ...config('other'), allowedDomains: ['tampered.test'] })).status, 200)
     assert.equal((await signIn(t(), tampered.orgId, 'eve@tampered.test')).status, 200)
   })
 
   it('stops SSO while its client secret is reported exposed, until a new one is stored (P1.5)', async () => {
-    const secretId = (await t().request({ method: 'GET', url: `/v1/orgs/${tampered.orgId}/sso`, token: tampered.ownerToken })).body.clientSecretId
-    assert.equal((await t().request({ method: 'POST', url: `/v1/orgs/${tampered.orgId}/secrets/${secretId}/report-exposed`, token: tampered.ownerToken, body: { reason: 'pasted in a ticket' } })).status, 200)
+    const secretId = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${tampered.orgId}/sso`, token: tampered.ownerToken })
+    ).body.clientSecretId
+    assert.equal(
+      (
+        await t().request({
+          method: 'POST',
+          url: `/v1/orgs/${tampered.orgId}/secrets/${secretId}/report-exposed`,
+          token: tampered.ownerToken,
+          body: { reason: 'pasted in a ticket' },
+        })
+      ).status,
+      200,
+    )
     const blocked = await t().app.inject({ method: 'GET', url: `/v1/sso/${tampered.orgId}/start` })
     assert.equal(blocked.statusCode, 409)
     assert.equal(JSON.parse(blocked.body).code, 'SECRET_EXPOSED')
-    assert.equal((await putSso(tampered, { ...config('other'), allowedDomains: ['tampered.test'] })).status, 200, 'a new client secret replaces it')
+    assert.equal(
+      (await putSso(tampered, { ...config('other'), allowedDomains: ['tampered.test'] })).status,
+      200,
+      'a new client secret replaces it',
+    )
     assert.equal((await signIn(t(), tampered.orgId, 'eve@tampered.test')).status, 200)
   })
 
@@ -218,21 +358,49 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     const other = await signIn(t(), acme.orgId, 'alice@acme.test#2')
     assert.equal(other.status, 401)
     assert.equal(other.body.code, 'SSO_FAILED')
-    const denied = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'auth.login' && e.outcome === 'denied').at(-1)
+    const denied = (await auditActions(t(), acme.orgId))
+      .filter((e) => e.action === 'auth.login' && e.outcome === 'denied')
+      .at(-1)
     assert.equal(denied?.details.reason, 'email linked to another provider subject')
   })
 
   it('keeps a removed member out, and lets them back in by invitation only', async () => {
-    const alice = await t().db.kysely.selectFrom('users').select('id').where('email', '=', 'alice@acme.test').executeTakeFirstOrThrow()
-    assert.equal((await t().request({ method: 'DELETE', url: `/v1/orgs/${acme.orgId}/members/${alice.id}`, token: acme.ownerToken })).status, 200)
+    const alice = await t()
+      .db.kysely.selectFrom('users')
+      .select('id')
+      .where('email', '=', 'alice@acme.test')
+      .executeTakeFirstOrThrow()
+    assert.equal(
+      (
+        await t().request({
+          method: 'DELETE',
+          url: `/v1/orgs/${acme.orgId}/members/${alice.id}`,
+          token: acme.ownerToken,
+        })
+      ).status,
+      200,
+    )
     const refused = await signIn(t(), acme.orgId, 'alice@acme.test')
     assert.equal(refused.status, 403)
     assert.equal(refused.body.code, 'SSO_NOT_A_MEMBER')
-    assert.equal((await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/invitations`, token: acme.ownerToken, body: { email: 'alice@acme.test', role: 'auditor' } })).status, 201)
+    assert.equal(
+      (
+        await t().request({
+          method: 'POST',
+          url: `/v1/orgs/${acme.orgId}/invitations`,
+          token: acme.ownerToken,
+          body: { email: 'alice@acme.test', role: 'auditor' },
+        })
+      ).status,
+      201,
+    )
     const back = await signIn(t(), acme.orgId, 'alice@acme.test')
     assert.equal(back.status, 200, JSON.stringify(back.body))
     assert.equal(back.body.joined, 'invitation')
-    assert.equal((await t().request({ method: 'GET', url: '/v1/me', headers: { cookie: back.cookie as string } })).body.role, 'auditor')
+    assert.equal(
+      (await t().request({ method: 'GET', url: '/v1/me', headers: { cookie: back.cookie as string } })).body.role,
+      'auditor',
+    )
   })
 
   it('without just-in-time provisioning, signs in members only', async () => {
@@ -244,48 +412,120 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
   })
 
   it('applies the org’s IP allowlist to SSO sign-ins (P2.9)', async () => {
-    assert.equal((await t().request({ method: 'PUT', url: `/v1/orgs/${acme.orgId}/ip-allowlist`, token: acme.ownerToken, body: { entries: [{ cidr: '192.0.2.0/24' }], force: true } })).status, 200)
+    assert.equal(
+      (
+        await t().request({
+          method: 'PUT',
+          url: `/v1/orgs/${acme.orgId}/ip-allowlist`,
+          token: acme.ownerToken,
+          body: { entries: [{ cidr: '192.0.2.0/24' }], force: true },
+        })
+      ).status,
+      200,
+    )
     const start = await t().app.inject({ method: 'GET', url: `/v1/sso/${acme.orgId}/start?loginHint=alice@acme.test` })
     assert.equal(start.statusCode, 403)
     assert.equal(JSON.parse(start.body).code, 'IP_NOT_ALLOWED')
-    const fromInside = await t().app.inject({ method: 'GET', url: `/v1/sso/${acme.orgId}/start`, remoteAddress: '192.0.2.5' })
+    const fromInside = await t().app.inject({
+      method: 'GET',
+      url: `/v1/sso/${acme.orgId}/start`,
+      remoteAddress: '192.0.2.5',
+    })
     assert.equal(fromInside.statusCode, 302)
-    assert.equal((await t().request({ method: 'PUT', url: `/v1/orgs/${acme.orgId}/ip-allowlist`, token: acme.ownerToken, remoteAddress: '192.0.2.5', body: { entries: [] } })).status, 200)
+    assert.equal(
+      (
+        await t().request({
+          method: 'PUT',
+          url: `/v1/orgs/${acme.orgId}/ip-allowlist`,
+          token: acme.ownerToken,
+          remoteAddress: '192.0.2.5',
+          body: { entries: [] },
+        })
+      ).status,
+      200,
+    )
   })
 
   it('makes an org SSO-only: password hashes erased, password sign-in and password invitations refused (P3.4)', async () => {
     const fresh = await createCustomerOrg(t(), provider, 'Fresh', 'owner@fresh.test')
     assert.equal((await putSso(fresh, { ...config('other'), allowedDomains: ['fresh.test'] })).status, 200)
-    const unproven = await t().request({ method: 'PUT', url: `/v1/orgs/${fresh.orgId}/sso/enforcement`, token: fresh.ownerToken, body: { ssoOnly: true } })
+    const unproven = await t().request({
+      method: 'PUT',
+      url: `/v1/orgs/${fresh.orgId}/sso/enforcement`,
+      token: fresh.ownerToken,
+      body: { ssoOnly: true },
+    })
     assert.equal(unproven.status, 409, 'nobody has signed in with it yet')
     assert.equal(unproven.body.code, 'SSO_NOT_READY')
 
-    const owner = await t().db.kysely.selectFrom('users').select(['id', 'password_hash']).where('email', '=', 'owner@acme.test').executeTakeFirstOrThrow()
+    const owner = await t()
+      .db.kysely.selectFrom('users')
+      .select(['id', 'password_hash'])
+      .where('email', '=', 'owner@acme.test')
+      .executeTakeFirstOrThrow()
     assert.notEqual(owner.password_hash, null)
-    const on = await t().request({ method: 'PUT', url: `/v1/orgs/${acme.orgId}/sso/enforcement`, token: acme.ownerToken, body: { ssoOnly: true } })
+    const on = await t().request({
+      method: 'PUT',
+      url: `/v1/orgs/${acme.orgId}/sso/enforcement`,
+      token: acme.ownerToken,
+      body: { ssoOnly: true },
+    })
     assert.equal(on.status, 200, on.text)
     assert.ok(on.body.erasedPasswordHashes >= 1)
-    const hashes = await sql<{ n: number }>`SELECT count(*)::int AS n FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.org_id = ${acme.orgId} AND u.password_hash IS NOT NULL`.execute(t().db.kysely)
+    const hashes = await sql<{
+      n: number
+    }>`SELECT count(*)::int AS n FROM users u JOIN memberships m ON m.user_id = u.id WHERE m.org_id = ${acme.orgId} AND u.password_hash IS NOT NULL`.execute(
+      t().db.kysely,
+    )
     assert.equal(hashes.rows[0]?.n, 0, 'no member of an SSO-only org keeps a password hash')
-    const other = await t().db.kysely.selectFrom('users').select('password_hash').where('email', '=', 'owner@fresh.test').executeTakeFirstOrThrow()
+    const other = await t()
+      .db.kysely.selectFrom('users')
+      .select('password_hash')
+      .where('email', '=', 'owner@fresh.test')
+      .executeTakeFirstOrThrow()
     assert.notEqual(other.password_hash, null, 'other orgs’ members keep theirs')
 
-    const login = await t().request({ method: 'POST', url: '/v1/login', body: { email: 'owner@acme.test', password: PASSWORD } })
+    const login = await t().request({
+      method: 'POST',
+      url: '/v1/login',
+      body: { email: 'owner@acme.test', password: PASSWORD },
+    })
     assert.equal(login.status, 403)
     assert.equal(login.body.code, 'SSO_REQUIRED')
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/invitations`, token: acme.ownerToken, body: { email: 'bob@acme.test', role: 'viewer' } })
-    const accept = await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/invitations`,
+      token: acme.ownerToken,
+      body: { email: 'bob@acme.test', role: 'viewer' },
+    })
+    const accept = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
     assert.equal(accept.status, 403)
     assert.equal(accept.body.code, 'SSO_REQUIRED')
     // The invitation is honoured at the SSO sign-in instead (just-in-time provisioning is off here).
     const bob = await signIn(t(), acme.orgId, 'bob@acme.test')
     assert.equal(bob.status, 200, JSON.stringify(bob.body))
     assert.equal(bob.body.joined, 'invitation')
-    assert.equal((await t().db.kysely.selectFrom('users').select('password_hash').where('email', '=', 'bob@acme.test').executeTakeFirstOrThrow()).password_hash, null)
+    assert.equal(
+      (
+        await t()
+          .db.kysely.selectFrom('users')
+          .select('password_hash')
+          .where('email', '=', 'bob@acme.test')
+          .executeTakeFirstOrThrow()
+      ).password_hash,
+      null,
+    )
 
     const disable = await putSso(acme, { ...config(), enabled: false })
     assert.equal(disable.status, 409, 'cannot disable SSO while SSO-only')
-    assert.equal((await t().request({ method: 'DELETE', url: `/v1/orgs/${acme.orgId}/sso`, token: acme.ownerToken })).status, 409)
+    assert.equal(
+      (await t().request({ method: 'DELETE', url: `/v1/orgs/${acme.orgId}/sso`, token: acme.ownerToken })).status,
+      409,
+    )
     const events = await auditActions(t(), acme.orgId)
     assert.ok(events.some((e) => e.action === 'org.sso.enforcement' && e.details.ssoOnly === true))
   })

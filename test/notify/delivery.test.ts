@@ -7,7 +7,15 @@ import { after, before, describe, it } from 'node:test'
 import { enqueue } from '../../src/modules/notify/notify.service.ts'
 import { withOrg } from '../../src/db/tenant.ts'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, testClock, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  testClock,
+  useTestApp,
+  type Org,
+  type TestApp,
+} from '../helpers/app.ts'
 import { startHttpsReceiver, type Received } from '../helpers/https-receiver.ts'
 import { startSmtpServer } from '../helpers/smtp-server.ts'
 
@@ -19,7 +27,11 @@ let smtp: Awaited<ReturnType<typeof startSmtpServer>>
 let plain: Awaited<ReturnType<typeof startSmtpServer>>
 let receiver: Awaited<ReturnType<typeof startHttpsReceiver>>
 // Filled once the servers listen, before any suite builds its app.
-const env: Record<string, string> = { CUSTODIAN_SMTP_FROM: 'Custodian <custodian@provider.test>', CUSTODIAN_MAIL_RETRY_BASE_MS: '1000', CUSTODIAN_MAIL_MAX_ATTEMPTS: '3' }
+const env: Record<string, string> = {
+  CUSTODIAN_SMTP_FROM: 'Custodian <custodian@provider.test>',
+  CUSTODIAN_MAIL_RETRY_BASE_MS: '1000',
+  CUSTODIAN_MAIL_MAX_ATTEMPTS: '3',
+}
 const plainEnv: Record<string, string> = { ...env }
 
 before(async () => {
@@ -29,7 +41,10 @@ before(async () => {
   // One CA file for the service: the SMTP server's and the webhook receiver's certificates.
   const { readFileSync, writeFileSync } = await import('node:fs')
   const bundle = path.join(dir, 'bundle.pem')
-  writeFileSync(bundle, `${readFileSync(smtpCa, 'utf8')}\n${readFileSync(hookCa, 'utf8')}\n${readFileSync(plainCa, 'utf8')}`)
+  writeFileSync(
+    bundle,
+    `${readFileSync(smtpCa, 'utf8')}\n${readFileSync(hookCa, 'utf8')}\n${readFileSync(plainCa, 'utf8')}`,
+  )
   Object.assign(env, { CUSTODIAN_SMTP_URL: `smtp://localhost:${smtp.port}`, CUSTODIAN_EXTRA_CA_FILE: bundle })
   Object.assign(plainEnv, { CUSTODIAN_SMTP_URL: `smtp://localhost:${plain.port}`, CUSTODIAN_EXTRA_CA_FILE: bundle })
 })
@@ -41,7 +56,12 @@ after(async () => {
 
 /** A grant request notifies the customer's owner: a real notification to deliver. */
 async function notifyOwner(t: TestApp, provider: Org, customer: Org): Promise<void> {
-  const asked = await t.request({ method: 'POST', url: '/v1/operator/grants', token: provider.ownerToken, body: { orgId: customer.orgId, reason: 'checking an import failure', permissions: ['org:read'] } })
+  const asked = await t.request({
+    method: 'POST',
+    url: '/v1/operator/grants',
+    token: provider.ownerToken,
+    body: { orgId: customer.orgId, reason: 'checking an import failure', permissions: ['org:read'] },
+  })
   assert.equal(asked.status, 201, asked.text)
 }
 
@@ -62,13 +82,16 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
     await notifyOwner(t(), provider, acme)
     const { delivery } = t().app.services
     await delivery.deliverMail()
-    let outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+    let outbox = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })
+    ).body.notifications
     assert.equal(outbox[0].status, 'pending')
     assert.equal(outbox[0].attempts, 1)
     assert.match(outbox[0].lastError, /^451/)
     time.advance(2000)
     await delivery.deliverMail()
-    outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+    outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken }))
+      .body.notifications
     assert.equal(outbox[0].status, 'delivered')
     assert.equal(outbox[0].attempts, 2)
     const mail = (await smtp.to(ownerEmail, 1))[0]
@@ -86,13 +109,20 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
 
   it('hands every notification to the webhooks subscribed to notifications, signed', async () => {
     await t().app.services.delivery.fanOut() // earlier notifications, before any webhook existed
-    const hook = await t().request({ method: 'POST', url: `/v1/orgs/${acme.orgId}/webhooks`, token: acme.ownerToken, body: { name: 'pager', url: `${receiver.url}/pager-${engine}`, events: ['notifications'] } })
+    const hook = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/webhooks`,
+      token: acme.ownerToken,
+      body: { name: 'pager', url: `${receiver.url}/pager-${engine}`, events: ['notifications'] },
+    })
     assert.equal(hook.status, 201, hook.text)
     await notifyOwner(t(), provider, acme)
     assert.equal(await t().app.services.delivery.fanOut(), 1)
     await t().app.services.webhooks.deliverDue()
     const got = receiver.received.filter((r: Received) => r.path === `/pager-${engine}`)
-    const deliveries = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/webhook-deliveries`, token: acme.ownerToken })).body.deliveries
+    const deliveries = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/webhook-deliveries`, token: acme.ownerToken })
+    ).body.deliveries
     assert.equal(got.length, 1, `one delivery per notification, not per recipient: ${JSON.stringify(deliveries)}`)
     const body = JSON.parse(got[0]?.body as string)
     assert.equal(body.type, 'notifications')
@@ -103,7 +133,10 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
   })
 
   it('refuses to queue a notification that carries a link or a credential (P3.5)', async () => {
-    const run = (body: string) => withOrg(t().db.kysely, acme.orgId, (trx) => enqueue(trx, [acme.ownerId], { orgId: acme.orgId, kind: 'test', subject: 'Hello', body }))
+    const run = (body: string) =>
+      withOrg(t().db.kysely, acme.orgId, (trx) =>
+        enqueue(trx, [acme.ownerId], { orgId: acme.orgId, kind: 'test', subject: 'Hello', body }),
+      )
     await assert.rejects(run('Reset it at https://custodian.example.com/reset?token=abc'), /link/)
     await assert.rejects(run('Your token is cst_api_0123'), /credential/)
   })
@@ -113,15 +146,27 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
     const listed = `owner@${engine}.acme.test, mallory@evil.test`
     await t().db.kysely.updateTable('users').set({ email: listed }).where('id', '=', acme.ownerId).execute()
     try {
-      await withOrg(t().db.kysely, acme.orgId, (trx) => enqueue(trx, [acme.ownerId], { orgId: acme.orgId, kind: 'k6-test', subject: 'Hello', body: 'A notice.' }))
+      await withOrg(t().db.kysely, acme.orgId, (trx) =>
+        enqueue(trx, [acme.ownerId], { orgId: acme.orgId, kind: 'k6-test', subject: 'Hello', body: 'A notice.' }),
+      )
       await t().app.services.delivery.deliverMail()
-      const outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+      const outbox = (
+        await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })
+      ).body.notifications
       const notice = outbox.find((n: { kind: string }) => n.kind === 'k6-test')
       assert.equal(notice?.status, 'skipped', JSON.stringify(notice))
       assert.match(String(notice?.lastError), /not one plain mailbox/)
-      assert.equal(smtp.messages.filter((m) => m.to.some((to) => to.includes('evil.test'))).length, 0, 'nothing went to the second address')
+      assert.equal(
+        smtp.messages.filter((m) => m.to.some((to) => to.includes('evil.test'))).length,
+        0,
+        'nothing went to the second address',
+      )
     } finally {
-      await t().db.kysely.updateTable('users').set({ email: `owner@${engine}.acme.test` }).where('id', '=', acme.ownerId).execute()
+      await t()
+        .db.kysely.updateTable('users')
+        .set({ email: `owner@${engine}.acme.test` })
+        .where('id', '=', acme.ownerId)
+        .execute()
     }
   })
 })
@@ -138,11 +183,15 @@ describe('notification mail refuses a server without TLS (P4.1, P6.3)', () => {
       await t().app.services.delivery.deliverMail()
       time.advance(60_000)
     }
-    const outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+    const outbox = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })
+    ).body.notifications
     assert.equal(outbox[0].status, 'failed')
     assert.equal(outbox[0].attempts, 3)
     assert.equal(plain.messages.length, 0, 'nothing was sent in clear')
-    assert.ok((await auditActions(t(), acme.orgId)).some((e) => e.action === 'notification.email' && e.outcome === 'failure'))
+    assert.ok(
+      (await auditActions(t(), acme.orgId)).some((e) => e.action === 'notification.email' && e.outcome === 'failure'),
+    )
   })
 })
 
@@ -154,7 +203,9 @@ describe('notification mail without a mail server', () => {
     const acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@nomail.acme.test')
     await notifyOwner(t(), provider, acme)
     await t().app.services.delivery.deliverMail()
-    const outbox = (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })).body.notifications
+    const outbox = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/notifications`, token: acme.ownerToken })
+    ).body.notifications
     assert.equal(outbox[0].status, 'skipped')
   })
 })

@@ -32,10 +32,22 @@ const JOBS: { name: string; run: (t: TestApp) => Promise<unknown>; settle?: numb
   { name: 'access review scheduler', run: (t) => t.app.services.reviews.runScheduled() },
   { name: 'privacy request deadlines', run: (t) => t.app.services.privacyRequests.watchDeadlines() },
   { name: 'mail delivery', run: (t) => t.app.services.delivery.deliverMail() },
-  { name: 'webhook fan-out and delivery', run: async (t) => { await t.app.services.delivery.fanOut(); await t.app.services.webhooks.deliverDue() } },
+  {
+    name: 'webhook fan-out and delivery',
+    run: async (t) => {
+      await t.app.services.delivery.fanOut()
+      await t.app.services.webhooks.deliverDue()
+    },
+  },
   // The history's events are work due for the rules (500 a run): let them catch up first.
   { name: 'alert rules', run: (t) => t.app.services.alerts.evaluate(), settle: HISTORY / 500 + 5 },
-  { name: 'incident clocks and plan reviews', run: async (t) => { await t.app.services.incidents.watch(); await t.app.services.plan.watchReviews() } },
+  {
+    name: 'incident clocks and plan reviews',
+    run: async (t) => {
+      await t.app.services.incidents.watch()
+      await t.app.services.plan.watchReviews()
+    },
+  },
   { name: 'database credential rotations', run: (t) => t.app.dbRotationWorker.runOnce() },
   { name: 'org key rewrap', run: (t) => t.app.services.rotation.worker.runOnce() },
   { name: 'org offboarding', run: (t) => t.app.services.offboarding.runDue() },
@@ -52,7 +64,8 @@ const EXEMPT: Record<string, string> = {
 const KNOWN_TODO: Record<string, string> = {
   'GET /v1/orgs/{orgId}/audit/events?action=org.*':
     'a prefix filter matching a small share of a long history walks it either way; needs the action family stored and indexed (issue 20, next step)',
-  'GET /v1/orgs/{orgId}/keys': 'counts every object under each key version; needs counts kept at write time (issue 20, next step)',
+  'GET /v1/orgs/{orgId}/keys':
+    'counts every object under each key version; needs counts kept at write time (issue 20, next step)',
 }
 
 interface Fixture {
@@ -98,23 +111,65 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/operator/grants', url: () => '/v1/operator/grants', token: PROVIDER },
   { path: '/v1/operator/offboardings', url: () => '/v1/operator/offboardings', token: PROVIDER },
   { path: '/v1/operator/vulnerability-reports', url: () => '/v1/operator/vulnerability-reports', token: PROVIDER },
-  { path: '/v1/operator/vulnerability-reports/{reportId}', url: (f) => `/v1/operator/vulnerability-reports/${f.report}`, token: PROVIDER },
-  { path: '/v1/operator/vulnerability-reports/{reportId}/attachments/{idx}', url: (f) => `/v1/operator/vulnerability-reports/${f.report}/attachments/0`, token: PROVIDER },
+  {
+    path: '/v1/operator/vulnerability-reports/{reportId}',
+    url: (f) => `/v1/operator/vulnerability-reports/${f.report}`,
+    token: PROVIDER,
+  },
+  {
+    path: '/v1/operator/vulnerability-reports/{reportId}/attachments/{idx}',
+    url: (f) => `/v1/operator/vulnerability-reports/${f.report}/attachments/0`,
+    token: PROVIDER,
+  },
   { path: '/.well-known/security.txt', url: () => '/.well-known/security.txt' },
   { path: '/v1/vulnerability-reports/policy', url: () => '/v1/vulnerability-reports/policy' },
   { path: '/v1/vulnerability-reports/status', url: () => '/v1/vulnerability-reports/status' },
   { path: '/v1/orgs/{orgId}', url: O },
   ...[
-    'sessions', 'security-policy', 'ip-allowlist', 'sso', 'members', 'grants', 'grant-policy', 'access-reviews', 'access-review-policy',
-    'least-privilege', 'retention', 'retention/runs', 'privacy-requests', 'privacy-policy', 'erasure-certificates', 'webhooks',
-    'webhook-deliveries', 'notifications', 'offboarding', 'alerts', 'alert-rules', 'response-plan', 'incidents', 'service-accounts',
-    'tokens', 'roles', 'keys', 'transit/keys', 'vault/policy', 'data-sources', 'secrets', 'audit/events', 'audit/export', 'audit/verify',
-    'audit/status', 'audit/checkpoints/latest',
+    'sessions',
+    'security-policy',
+    'ip-allowlist',
+    'sso',
+    'members',
+    'grants',
+    'grant-policy',
+    'access-reviews',
+    'access-review-policy',
+    'least-privilege',
+    'retention',
+    'retention/runs',
+    'privacy-requests',
+    'privacy-policy',
+    'erasure-certificates',
+    'webhooks',
+    'webhook-deliveries',
+    'notifications',
+    'offboarding',
+    'alerts',
+    'alert-rules',
+    'response-plan',
+    'incidents',
+    'service-accounts',
+    'tokens',
+    'roles',
+    'keys',
+    'transit/keys',
+    'vault/policy',
+    'data-sources',
+    'secrets',
+    'audit/events',
+    'audit/export',
+    'audit/verify',
+    'audit/status',
+    'audit/checkpoints/latest',
   ].map((tail) => ({ path: `/v1/orgs/{orgId}/${tail}`, url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}` })),
   { path: '/v1/orgs/{orgId}/grants/{grantId}', url: (f, s) => `${O(f, s)}/grants/${f.grant[s]}` },
   { path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', url: (f, s) => `${O(f, s)}/access-reviews/${f.review[s]}` },
   { path: '/v1/orgs/{orgId}/records/{recordId}', url: (f, s) => `${O(f, s)}/records/${f.record[s]}` },
-  { path: '/v1/orgs/{orgId}/privacy-requests/{requestId}', url: (f, s) => `${O(f, s)}/privacy-requests/${f.request[s]}` },
+  {
+    path: '/v1/orgs/{orgId}/privacy-requests/{requestId}',
+    url: (f, s) => `${O(f, s)}/privacy-requests/${f.request[s]}`,
+  },
   { path: '/v1/orgs/{orgId}/privacy-exports/{exportId}', url: (f, s) => `${O(f, s)}/privacy-exports/${f.export[s]}` },
   { path: '/v1/orgs/{orgId}/alerts/{alertId}', url: (f, s) => `${O(f, s)}/alerts/${f.alert[s]}` },
   { path: '/v1/orgs/{orgId}/incidents/{incidentId}', url: (f, s) => `${O(f, s)}/incidents/${f.incident[s]}` },
@@ -123,27 +178,56 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/rotation` },
   // The events page with each filter, each matching few of the history's events.
   ...[
-    'target=fixture-target', 'actor=nobody-in-particular', 'action=secret.rotate', 'outcome=denied', 'action=org.*',
-  ].map((query) => ({ path: '/v1/orgs/{orgId}/audit/events', variant: query, url: (f: Fixture, s: Side) => `${O(f, s)}/audit/events?${query}` })),
+    'target=fixture-target',
+    'actor=nobody-in-particular',
+    'action=secret.rotate',
+    'outcome=denied',
+    'action=org.*',
+  ].map((query) => ({
+    path: '/v1/orgs/{orgId}/audit/events',
+    variant: query,
+    url: (f: Fixture, s: Side) => `${O(f, s)}/audit/events?${query}`,
+  })),
 ]
 
 /** Background jobs off: only the request's own statements run. */
 const QUIET: Record<string, string> = Object.fromEntries(
   [
-    'CUSTODIAN_DB_ROTATION_CHECK_MS', 'CUSTODIAN_ACCESS_REVIEW_CHECK_MS', 'CUSTODIAN_RETENTION_CHECK_MS', 'CUSTODIAN_PRIVACY_CHECK_MS',
-    'CUSTODIAN_INCIDENT_CHECK_MS', 'CUSTODIAN_DISCLOSURE_CHECK_MS', 'CUSTODIAN_OFFBOARDING_CHECK_MS',
-  ].map((name) => [name, '3600000']).concat(
-    ['CUSTODIAN_WEBHOOK_CHECK_MS', 'CUSTODIAN_MAIL_CHECK_MS', 'CUSTODIAN_ALERT_CHECK_MS', 'CUSTODIAN_SHRED_RING_CHECK_MS', 'CUSTODIAN_REWRAP_INTERVAL_MS'].map((name) => [name, '600000']),
-  ),
+    'CUSTODIAN_DB_ROTATION_CHECK_MS',
+    'CUSTODIAN_ACCESS_REVIEW_CHECK_MS',
+    'CUSTODIAN_RETENTION_CHECK_MS',
+    'CUSTODIAN_PRIVACY_CHECK_MS',
+    'CUSTODIAN_INCIDENT_CHECK_MS',
+    'CUSTODIAN_DISCLOSURE_CHECK_MS',
+    'CUSTODIAN_OFFBOARDING_CHECK_MS',
+  ]
+    .map((name) => [name, '3600000'])
+    .concat(
+      [
+        'CUSTODIAN_WEBHOOK_CHECK_MS',
+        'CUSTODIAN_MAIL_CHECK_MS',
+        'CUSTODIAN_ALERT_CHECK_MS',
+        'CUSTODIAN_SHRED_RING_CHECK_MS',
+        'CUSTODIAN_REWRAP_INTERVAL_MS',
+      ].map((name) => [name, '600000']),
+    ),
 )
 
 /** Copies one row `count` times with fresh values from `overrides` (SQL over the copy `r` and its number `g`). */
-async function cloneRows(db: TestDatabase, table: string, where: string, count: number, overrides: string): Promise<void> {
-  const result = await sql.raw(`
+async function cloneRows(
+  db: TestDatabase,
+  table: string,
+  where: string,
+  count: number,
+  overrides: string,
+): Promise<void> {
+  const result = await sql
+    .raw(`
     INSERT INTO ${table}
     SELECT (jsonb_populate_record(NULL::${table}, to_jsonb(r) || ${overrides})).*
       FROM (SELECT * FROM ${table} WHERE ${where} LIMIT 1) AS r CROSS JOIN generate_series(1, ${count}) AS g
-  `).execute(db.kysely)
+  `)
+    .execute(db.kysely)
   assert.equal(Number(result.numAffectedRows), count, `${table}: ${count} copies`)
 }
 
@@ -152,7 +236,11 @@ async function growHistory(db: TestDatabase, f: Fixture): Promise<void> {
   const a = f.a.orgId
   const head = await db.kysely.selectFrom('audit_heads').select('seq').where('org_id', '=', a).executeTakeFirstOrThrow()
   const script = async (text: string) => {
-    for (const statement of text.split(/;\s*\n/).map((x) => x.trim()).filter(Boolean)) await sql.raw(statement).execute(db.kysely)
+    for (const statement of text
+      .split(/;\s*\n/)
+      .map((x) => x.trim())
+      .filter(Boolean))
+      await sql.raw(statement).execute(db.kysely)
   }
   await script(`
     INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, details, seq, prev_hash, hash, chained_at)
@@ -167,14 +255,56 @@ async function growHistory(db: TestDatabase, f: Fixture): Promise<void> {
   `)
   const id = `jsonb_build_object('id', gen_random_uuid())`
   const past = (column: string) => `jsonb_build_object('${column}', r.${column} - g * interval '1 minute')`
-  await cloneRows(db, 'access_grants', `id = '${f.grant.a}'`, OTHER, `${id} || ${past('requested_at')} || jsonb_build_object('status', 'withdrawn', 'ended_at', now())`)
-  await cloneRows(db, 'access_reviews', `id = '${f.review.a}'`, OTHER, `${id} || ${past('started_at')} || jsonb_build_object('status', 'closed', 'closed_at', now(), 'closed_by', 'fixture')`)
-  await cloneRows(db, 'privacy_requests', `id = '${f.request.a}'`, OTHER, `${id} || ${past('received_at')} || jsonb_build_object('status', 'completed', 'completed_at', now(), 'sealed', null)`)
-  await cloneRows(db, 'alerts', `id = '${f.alert.a}'`, OTHER, `${id} || ${past('last_seen_at')} || jsonb_build_object('status', 'resolved', 'dedupe_key', 'old-' || g)`)
-  await cloneRows(db, 'incidents', `id = '${f.incident.a}'`, OTHER, `${id} || ${past('opened_at')} || jsonb_build_object('status', 'closed', 'closed_at', now())`)
-  await cloneRows(db, 'secret_versions', `secret_id = '${f.secret.a}'`, OTHER, `jsonb_build_object('version', r.version + g)`)
+  await cloneRows(
+    db,
+    'access_grants',
+    `id = '${f.grant.a}'`,
+    OTHER,
+    `${id} || ${past('requested_at')} || jsonb_build_object('status', 'withdrawn', 'ended_at', now())`,
+  )
+  await cloneRows(
+    db,
+    'access_reviews',
+    `id = '${f.review.a}'`,
+    OTHER,
+    `${id} || ${past('started_at')} || jsonb_build_object('status', 'closed', 'closed_at', now(), 'closed_by', 'fixture')`,
+  )
+  await cloneRows(
+    db,
+    'privacy_requests',
+    `id = '${f.request.a}'`,
+    OTHER,
+    `${id} || ${past('received_at')} || jsonb_build_object('status', 'completed', 'completed_at', now(), 'sealed', null)`,
+  )
+  await cloneRows(
+    db,
+    'alerts',
+    `id = '${f.alert.a}'`,
+    OTHER,
+    `${id} || ${past('last_seen_at')} || jsonb_build_object('status', 'resolved', 'dedupe_key', 'old-' || g)`,
+  )
+  await cloneRows(
+    db,
+    'incidents',
+    `id = '${f.incident.a}'`,
+    OTHER,
+    `${id} || ${past('opened_at')} || jsonb_build_object('status', 'closed', 'closed_at', now())`,
+  )
+  await cloneRows(
+    db,
+    'secret_versions',
+    `secret_id = '${f.secret.a}'`,
+    OTHER,
+    `jsonb_build_object('version', r.version + g)`,
+  )
   await sql`UPDATE secrets SET current_version = current_version + ${OTHER} WHERE id = ${f.secret.a}`.execute(db.kysely)
-  await cloneRows(db, 'sessions', `org_id = '${a}' AND user_id = '${f.a.ownerId}'`, OTHER, `${id} || ${past('created_at')} || jsonb_build_object('expires_at', now() - interval '1 day', 'revoked_at', now() - interval '1 day')`)
+  await cloneRows(
+    db,
+    'sessions',
+    `org_id = '${a}' AND user_id = '${f.a.ownerId}'`,
+    OTHER,
+    `${id} || ${past('created_at')} || jsonb_build_object('expires_at', now() - interval '1 day', 'revoked_at', now() - interval '1 day')`,
+  )
   await script(`
     INSERT INTO notifications (id, org_id, kind, recipient_user_id, subject, body, created_at, delivered_at, status, next_attempt_at)
     SELECT gen_random_uuid(), '${a}', 'fixture', '${f.a.ownerId}', 'old news', 'old news', now() - g * interval '1 minute', now(), 'delivered', now()
@@ -186,7 +316,13 @@ async function growHistory(db: TestDatabase, f: Fixture): Promise<void> {
     SELECT gen_random_uuid(), '${a}', now() - g * interval '1 minute', 0, '[]' FROM generate_series(1, ${OTHER}) AS g;
   `)
   // Data subjects, each with a live key already sealed under the shred ring's current epoch.
-  await cloneRows(db, 'subject_keys', `org_id = '${a}' AND ring_epoch IS NOT NULL`, HISTORY, `jsonb_build_object('subject_ref', decode(md5(g::text), 'hex'), 'key_id', gen_random_uuid())`)
+  await cloneRows(
+    db,
+    'subject_keys',
+    `org_id = '${a}' AND ring_epoch IS NOT NULL`,
+    HISTORY,
+    `jsonb_build_object('subject_ref', decode(md5(g::text), 'hex'), 'key_id', gen_random_uuid())`,
+  )
   // What autovacuum does on a healthy server. Without statistics PostgreSQL estimates an
   // org's rows at a fraction of a percent of the table and prefers a bitmap scan and a
   // sort to the index's order, reading the whole org (the issue's "autovacuum off"
@@ -204,17 +340,52 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     return response.body
   }
   const one = async (org: Org) => {
-    const secret = (await call(org, 'POST', '/secrets', { name: 'fixture', type: 'api_key', value: 'fixture-value' })).id as string
-    const grant = (await app.request({ method: 'POST', url: '/v1/operator/grants', token: provider.ownerToken, body: { orgId: org.orgId, reason: 'row bounds', permissions: ['org:read'] } })).body.id as string
+    const secret = (await call(org, 'POST', '/secrets', { name: 'fixture', type: 'api_key', value: 'fixture-value' }))
+      .id as string
+    const grant = (
+      await app.request({
+        method: 'POST',
+        url: '/v1/operator/grants',
+        token: provider.ownerToken,
+        body: { orgId: org.orgId, reason: 'row bounds', permissions: ['org:read'] },
+      })
+    ).body.id as string
     const review = (await call(org, 'POST', '/access-reviews')).id as string
-    const record = (await call(org, 'POST', '/records', { subjectId: 'fixture-subject', dataClass: 'contact', payload: { x: 1 } })).id as string
-    const request = (await call(org, 'POST', '/privacy-requests', { kind: 'rectify', subjectId: 'fixture-subject' })).id as string
-    const access = (await call(org, 'POST', '/privacy-requests', { kind: 'access', subjectId: 'fixture-subject', verification: { method: 'fixture' } })).id as string
+    const record = (
+      await call(org, 'POST', '/records', { subjectId: 'fixture-subject', dataClass: 'contact', payload: { x: 1 } })
+    ).id as string
+    const request = (await call(org, 'POST', '/privacy-requests', { kind: 'rectify', subjectId: 'fixture-subject' }))
+      .id as string
+    const access = (
+      await call(org, 'POST', '/privacy-requests', {
+        kind: 'access',
+        subjectId: 'fixture-subject',
+        verification: { method: 'fixture' },
+      })
+    ).id as string
     const exported = (await call(org, 'POST', `/privacy-requests/${access}/complete`, {})).exportId as string
-    await call(org, 'POST', '/webhooks', { name: 'fixture', url: 'https://hooks.fixture.test/erase', events: ['erasure.requested', 'notifications'] })
-    const alert = await withOrg(app.db.kysely, org.orgId, async (trx) => (await app.app.services.alerts.raiseIn(trx, org.orgId, 'plan_review_overdue', { key: 'fixture', title: 'fixture', details: {} })) as string)
-    const plan = await call(org, 'POST', '/response-plan/types', { name: 'fixture-type', defaultSeverity: 'high', playbook: ['contain'] })
-    const incident = (await call(org, 'POST', '/incidents', { typeId: plan.types[0].id, title: 'fixture incident' })).id as string
+    await call(org, 'POST', '/webhooks', {
+      name: 'fixture',
+      url: 'https://hooks.fixture.test/erase',
+      events: ['erasure.requested', 'notifications'],
+    })
+    const alert = await withOrg(
+      app.db.kysely,
+      org.orgId,
+      async (trx) =>
+        (await app.app.services.alerts.raiseIn(trx, org.orgId, 'plan_review_overdue', {
+          key: 'fixture',
+          title: 'fixture',
+          details: {},
+        })) as string,
+    )
+    const plan = await call(org, 'POST', '/response-plan/types', {
+      name: 'fixture-type',
+      defaultSeverity: 'high',
+      playbook: ['contain'],
+    })
+    const incident = (await call(org, 'POST', '/incidents', { typeId: plan.types[0].id, title: 'fixture incident' }))
+      .id as string
     return { secret, grant, review, record, request, export: exported, alert, incident }
   }
   const [ia, ib] = [await one(a), await one(b)]
@@ -222,14 +393,33 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     const login = await app.request({ method: 'POST', url: '/v1/login', body: { email, password: PASSWORD } })
     assert.ok(login.status < 300, login.text)
   }
-  const submitted = await app.request({ method: 'POST', url: '/v1/vulnerability-reports', body: { title: 'fixture', location: 'here', impact: 'some', steps: 'these', attachments: [{ filename: 'a.txt', contentType: 'text/plain', data: 'AAAA' }] } })
+  const submitted = await app.request({
+    method: 'POST',
+    url: '/v1/vulnerability-reports',
+    body: {
+      title: 'fixture',
+      location: 'here',
+      impact: 'some',
+      steps: 'these',
+      attachments: [{ filename: 'a.txt', contentType: 'text/plain', data: 'AAAA' }],
+    },
+  })
   assert.equal(submitted.status, 201, submitted.text)
   const report = (await app.db.kysely.selectFrom('vulnerability_reports').select('id').executeTakeFirstOrThrow()).id
   const pick = <K extends keyof typeof ia>(key: K) => ({ a: ia[key], b: ib[key] })
   return {
-    provider, a, b, report,
-    secret: pick('secret'), grant: pick('grant'), review: pick('review'), record: pick('record'), request: pick('request'),
-    export: pick('export'), alert: pick('alert'), incident: pick('incident'),
+    provider,
+    a,
+    b,
+    report,
+    secret: pick('secret'),
+    grant: pick('grant'),
+    review: pick('review'),
+    record: pick('record'),
+    request: pick('request'),
+    export: pick('export'),
+    alert: pick('alert'),
+    incident: pick('incident'),
   }
 }
 
@@ -240,65 +430,85 @@ function describe(statement: StatementCost | undefined): string {
 
 const worst = (statements: StatementCost[]) => [...statements].sort((x, y) => y.rows - x.rows)[0]
 
-forEachEngine('every GET route reads a bounded number of rows, whatever the org’s history (issue 20)', (engine: Engine) => {
-  const recorder = new StatementRecorder()
-  let db: TestDatabase | undefined
-  let app: TestApp | undefined
-  let f: Fixture
-  before(async () => {
-    db = await createTestDatabase(engine, { wrapDialect: (dialect) => recorder.wrapDialect(dialect) })
-    app = await startTestApp(engine, db, { CUSTODIAN_AUTH_RATE_LIMIT: '100000', CUSTODIAN_REPORT_RATE_LIMIT: '1000', CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '60000', ...QUIET })
-    f = await buildFixture(app)
-    // Chain what the fixture wrote, so that the history appended below extends a real head.
-    await app.app.sequencer.flush()
-    await app.app.services.shredding.pass()
-    await growHistory(db, f)
-  })
-  after(async () => {
-    await app?.app.close()
-    await db?.close()
-  })
-
-  it('lists every GET route of the OpenAPI document', async () => {
-    const doc = (await (app as TestApp).request({ method: 'GET', url: '/openapi.json' })).body
-    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).filter(([, ops]) => 'get' in ops).map(([path]) => path)
-    assert.deepEqual(new Set(ROUTES.map((r) => r.path)), new Set(documented))
-  })
-
-  for (const job of JOBS) {
-    it(`periodic job ${job.name}: a run with nothing due reads at most ${JOB_ROW_BOUND} rows per statement`, { todo: job.todo ?? false }, async () => {
-      const t = app as TestApp
-      for (let i = 0; i < (job.settle ?? 1); i++) await job.run(t) // what the fixture and the history made due
-      const { statements } = await recorder.record(() => job.run(t))
-      for (const statement of statements) {
-        assert.ok(statement.rows <= JOB_ROW_BOUND, `${job.name}: ${describe(statement)}`)
-      }
+forEachEngine(
+  'every GET route reads a bounded number of rows, whatever the org’s history (issue 20)',
+  (engine: Engine) => {
+    const recorder = new StatementRecorder()
+    let db: TestDatabase | undefined
+    let app: TestApp | undefined
+    let f: Fixture
+    before(async () => {
+      db = await createTestDatabase(engine, { wrapDialect: (dialect) => recorder.wrapDialect(dialect) })
+      app = await startTestApp(engine, db, {
+        CUSTODIAN_AUTH_RATE_LIMIT: '100000',
+        CUSTODIAN_REPORT_RATE_LIMIT: '1000',
+        CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '60000',
+        ...QUIET,
+      })
+      f = await buildFixture(app)
+      // Chain what the fixture wrote, so that the history appended below extends a real head.
+      await app.app.sequencer.flush()
+      await app.app.services.shredding.pass()
+      await growHistory(db, f)
     })
-  }
-
-  for (const route of ROUTES) {
-    const label = `GET ${route.path}${route.variant === undefined ? '' : `?${route.variant}`}`
-    const exempt = EXEMPT[label]
-    const todo = KNOWN_TODO[label]
-    it(`${label}: each statement reads at most ${ROW_BOUND} rows for an org with ${HISTORY} events`, { skip: exempt ?? false, todo: todo ?? false }, async () => {
-      const t = app as TestApp
-      const measure = async (side: Side) => {
-        const token = route.token?.(f, side) ?? f[side].ownerToken
-        const { result, statements } = await recorder.record(() => t.request({ method: 'GET', url: route.url(f, side), token }))
-        assert.ok(result.status < 500, `${label} (${side}): ${result.status} ${result.text.slice(0, 300)}`)
-        return statements
-      }
-      const small = await measure('b')
-      const big = await measure('a')
-      assert.ok(big.length > 0 || small.length === 0, `${label}: no statements measured`)
-      for (const statement of big) {
-        assert.ok(statement.rows <= ROW_BOUND, `${label}: for the big org, ${describe(statement)} — the small org's worst: ${describe(worst(small))}`)
-      }
-      // The small org must not pay for the big one's history either (a plan that walks
-      // every org's rows in the page's order and filters).
-      for (const statement of small) {
-        assert.ok(statement.rows <= ROW_BOUND, `${label}: for the small org, ${describe(statement)}`)
-      }
+    after(async () => {
+      await app?.app.close()
+      await db?.close()
     })
-  }
-})
+
+    it('lists every GET route of the OpenAPI document', async () => {
+      const doc = (await (app as TestApp).request({ method: 'GET', url: '/openapi.json' })).body
+      const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+        .filter(([, ops]) => 'get' in ops)
+        .map(([path]) => path)
+      assert.deepEqual(new Set(ROUTES.map((r) => r.path)), new Set(documented))
+    })
+
+    for (const job of JOBS) {
+      it(`periodic job ${job.name}: a run with nothing due reads at most ${JOB_ROW_BOUND} rows per statement`, {
+        todo: job.todo ?? false,
+      }, async () => {
+        const t = app as TestApp
+        for (let i = 0; i < (job.settle ?? 1); i++) await job.run(t) // what the fixture and the history made due
+        const { statements } = await recorder.record(() => job.run(t))
+        for (const statement of statements) {
+          assert.ok(statement.rows <= JOB_ROW_BOUND, `${job.name}: ${describe(statement)}`)
+        }
+      })
+    }
+
+    for (const route of ROUTES) {
+      const label = `GET ${route.path}${route.variant === undefined ? '' : `?${route.variant}`}`
+      const exempt = EXEMPT[label]
+      const todo = KNOWN_TODO[label]
+      it(`${label}: each statement reads at most ${ROW_BOUND} rows for an org with ${HISTORY} events`, {
+        skip: exempt ?? false,
+        todo: todo ?? false,
+      }, async () => {
+        const t = app as TestApp
+        const measure = async (side: Side) => {
+          const token = route.token?.(f, side) ?? f[side].ownerToken
+          const { result, statements } = await recorder.record(() =>
+            t.request({ method: 'GET', url: route.url(f, side), token }),
+          )
+          assert.ok(result.status < 500, `${label} (${side}): ${result.status} ${result.text.slice(0, 300)}`)
+          return statements
+        }
+        const small = await measure('b')
+        const big = await measure('a')
+        assert.ok(big.length > 0 || small.length === 0, `${label}: no statements measured`)
+        for (const statement of big) {
+          assert.ok(
+            statement.rows <= ROW_BOUND,
+            `${label}: for the big org, ${describe(statement)} — the small org's worst: ${describe(worst(small))}`,
+          )
+        }
+        // The small org must not pay for the big one's history either (a plan that walks
+        // every org's rows in the page's order and filters).
+        for (const statement of small) {
+          assert.ok(statement.rows <= ROW_BOUND, `${label}: for the small org, ${describe(statement)}`)
+        }
+      })
+    }
+  },
+)

@@ -31,8 +31,21 @@ forEachEngine('erasure reaches earlier copies of the database (P7.2)', (engine) 
     const ring = t().app.shredRing
     const erased = 'erase-me@example.test'
     let kept = 'keep-me-0'
-    for (let i = 1; ring.bucketOf(subjects.ref(org.orgId, kept)) === ring.bucketOf(subjects.ref(org.orgId, erased)); i++) kept = `keep-me-${i}`
-    const put = async (subjectId: string, note: string) => (await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/records`, token: app.token, body: { subjectId, dataClass: 'contact', payload: { note } } })).body.id as string
+    for (
+      let i = 1;
+      ring.bucketOf(subjects.ref(org.orgId, kept)) === ring.bucketOf(subjects.ref(org.orgId, erased));
+      i++
+    )
+      kept = `keep-me-${i}`
+    const put = async (subjectId: string, note: string) =>
+      (
+        await t().request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/records`,
+          token: app.token,
+          body: { subjectId, dataClass: 'contact', payload: { note } },
+        })
+      ).body.id as string
     const erasedRecord = await put(erased, 'secret-of-the-erased')
     const keptRecord = await put(kept, 'still-here')
 
@@ -73,22 +86,58 @@ forEachEngine('erasure reaches earlier copies of the database (P7.2)', (engine) 
     }
 
     // The erasure, completed: key shredded, ring key retired, certificate issued.
-    const request = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests`, token: org.ownerToken, body: { kind: 'erase', subjectId: erased, verification: { method: 'signed-in-account' } } })
-    assert.equal((await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/privacy-requests/${request.body.id}/complete`, token: org.ownerToken, body: {} })).status, 200)
+    const request = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/privacy-requests`,
+      token: org.ownerToken,
+      body: { kind: 'erase', subjectId: erased, verification: { method: 'signed-in-account' } },
+    })
+    assert.equal(
+      (
+        await t().request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/privacy-requests/${request.body.id}/complete`,
+          token: org.ownerToken,
+          body: {},
+        })
+      ).status,
+      200,
+    )
     assert.equal((await t().app.services.shredding.pass()).retired, 1)
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/privacy-requests/${request.body.id}`, token: org.ownerToken })).body.status, 'completed')
+    assert.equal(
+      (
+        await t().request({
+          method: 'GET',
+          url: `/v1/orgs/${org.orgId}/privacy-requests/${request.body.id}`,
+          token: org.ownerToken,
+        })
+      ).body.status,
+      'completed',
+    )
 
     // Restore the pre-erasure dump into the same deployment and try to read.
     const restoredDb = await restoreFromDump()
     const restored = await startTestApp(engine, restoredDb, env, undefined, undefined, undefined, rootKey)
     try {
-      const stillThere = await restoredDb.kysely.selectFrom('subject_keys').select('wrapped_key').where('subject_ref', '=', subjects.ref(org.orgId, erased)).executeTakeFirstOrThrow()
+      const stillThere = await restoredDb.kysely
+        .selectFrom('subject_keys')
+        .select('wrapped_key')
+        .where('subject_ref', '=', subjects.ref(org.orgId, erased))
+        .executeTakeFirstOrThrow()
       assert.ok(stillThere.wrapped_key !== null, 'the dump does hold the erased subject’s wrapped key and records')
-      const refused = await restored.request({ method: 'GET', url: `/v1/orgs/${org.orgId}/records/${erasedRecord}`, token: app.token })
+      const refused = await restored.request({
+        method: 'GET',
+        url: `/v1/orgs/${org.orgId}/records/${erasedRecord}`,
+        token: app.token,
+      })
       assert.equal(refused.status, 410, refused.text)
       assert.equal(refused.body.code, 'SUBJECT_DATA_UNAVAILABLE')
       assert.doesNotMatch(refused.text, /secret-of-the-erased/)
-      const control = await restored.request({ method: 'GET', url: `/v1/orgs/${org.orgId}/records/${keptRecord}`, token: app.token })
+      const control = await restored.request({
+        method: 'GET',
+        url: `/v1/orgs/${org.orgId}/records/${keptRecord}`,
+        token: app.token,
+      })
       assert.equal(control.status, 200, control.text)
       assert.equal(control.body.payload.note, 'still-here', 'the same dump restores another bucket’s subject')
     } finally {
@@ -99,6 +148,9 @@ forEachEngine('erasure reaches earlier copies of the database (P7.2)', (engine) 
 
   it('refuses to start without its shred ring while the database holds keys sealed by one', async () => {
     const lost = { ...env, CUSTODIAN_SHRED_RING_FILE: path.join(dir, 'not-the-ring.json') }
-    await assert.rejects(startTestApp(engine, t().db, lost, undefined, undefined, undefined, rootKey), /shred ring .* is missing/)
+    await assert.rejects(
+      startTestApp(engine, t().db, lost, undefined, undefined, undefined, rootKey),
+      /shred ring .* is missing/,
+    )
   })
 })

@@ -3,7 +3,17 @@ import { before, it } from 'node:test'
 import { sql } from 'kysely'
 import { verifyJws } from '../../src/crypto/jws.ts'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, principalWithRole, testClock, useTestApp, type Org } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  PASSWORD,
+  principalWithRole,
+  testClock,
+  useTestApp,
+  type Org,
+} from '../helpers/app.ts'
 
 const HOUR = 3_600_000
 
@@ -17,10 +27,22 @@ forEachEngine('org offboarding (P7.4)', (engine) => {
   let admin: { userId: string; apiToken: string }
   let shared: { userId: string; apiToken: string }
   const url = (p = '') => `/v1/orgs/${leaving.orgId}/offboarding${p}`
-  const ask = (body: Record<string, unknown>, token = leaving.ownerToken) => t().request({ method: 'POST', url: url(), token, body })
+  const ask = (body: Record<string, unknown>, token = leaving.ownerToken) =>
+    t().request({ method: 'POST', url: url(), token, body })
   const join = async (org: Org, email: string, role: string) => {
-    const invite = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/invitations`, token: org.ownerToken, body: { email, role } })
-    return (await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })).body as { userId: string; apiToken: string }
+    const invite = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/invitations`,
+      token: org.ownerToken,
+      body: { email, role },
+    })
+    return (
+      await t().request({
+        method: 'POST',
+        url: '/v1/invitations/accept',
+        body: { token: invite.body.token, password: PASSWORD },
+      })
+    ).body as { userId: string; apiToken: string }
   }
 
   before(async () => {
@@ -31,9 +53,25 @@ forEachEngine('org offboarding (P7.4)', (engine) => {
     shared = await join(leaving, 'consultant@both.test', 'viewer')
     await join(staying, 'consultant@both.test', 'viewer')
     const app = await principalWithRole(t(), leaving, 'admin')
-    await t().request({ method: 'POST', url: `/v1/orgs/${leaving.orgId}/secrets`, token: leaving.ownerToken, body: { name: 'db', type: 'api_key', value: 'leaving-secret' } })
-    for (const subject of ['a', 'b', 'c']) await t().request({ method: 'POST', url: `/v1/orgs/${leaving.orgId}/records`, token: app.token, body: { subjectId: subject, dataClass: 'contact', payload: { subject } } })
-    await t().request({ method: 'POST', url: `/v1/orgs/${staying.orgId}/secrets`, token: staying.ownerToken, body: { name: 'db', type: 'api_key', value: 'staying-secret' } })
+    await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${leaving.orgId}/secrets`,
+      token: leaving.ownerToken,
+      body: { name: 'db', type: 'api_key', value: 'leaving-secret' },
+    })
+    for (const subject of ['a', 'b', 'c'])
+      await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${leaving.orgId}/records`,
+        token: app.token,
+        body: { subjectId: subject, dataClass: 'contact', payload: { subject } },
+      })
+    await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${staying.orgId}/secrets`,
+      token: staying.ownerToken,
+      body: { name: 'db', type: 'api_key', value: 'staying-secret' },
+    })
   })
 
   it('is for owners only, confirmed by the org’s exact name; the provider org cannot leave', async () => {
@@ -42,7 +80,17 @@ forEachEngine('org offboarding (P7.4)', (engine) => {
     const wrong = await ask({ confirmName: 'leaving ltd' })
     assert.equal(wrong.status, 400)
     assert.equal(wrong.body.errors[0].path, '/body/confirmName')
-    assert.equal((await t().request({ method: 'POST', url: `/v1/orgs/${provider.orgId}/offboarding`, token: provider.ownerToken, body: { confirmName: 'Provider' } })).status, 403)
+    assert.equal(
+      (
+        await t().request({
+          method: 'POST',
+          url: `/v1/orgs/${provider.orgId}/offboarding`,
+          token: provider.ownerToken,
+          body: { confirmName: 'Provider' },
+        })
+      ).status,
+      403,
+    )
     assert.equal(await fingerprint(t()), before)
   })
 
@@ -55,7 +103,10 @@ forEachEngine('org offboarding (P7.4)', (engine) => {
     assert.equal(cancelled.body.status, 'cancelled')
     time.advance(25 * HOUR)
     assert.equal(await t().app.services.offboarding.runDue(), 0)
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${leaving.orgId}`, token: leaving.ownerToken })).status, 200)
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${leaving.orgId}`, token: leaving.ownerToken })).status,
+      200,
+    )
     const providerLog = (await auditActions(t(), provider.orgId)).map((e) => e.action)
     assert.ok(providerLog.includes('org.offboarding.request') && providerLog.includes('org.offboarding.cancel'))
   })
@@ -67,22 +118,55 @@ forEachEngine('org offboarding (P7.4)', (engine) => {
     time.advance(2 * 60_000)
     assert.equal(await t().app.services.offboarding.runDue(), 1)
 
-    const tables = await sql<{ table_name: string }>`SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name <> 'org_offboardings'`.execute(t().db.kysely)
+    const tables = await sql<{
+      table_name: string
+    }>`SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' AND column_name = 'org_id' AND table_name <> 'org_offboardings'`.execute(
+      t().db.kysely,
+    )
     for (const { table_name: table } of tables.rows) {
-      const left = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE org_id = ${leaving.orgId}`.execute(t().db.kysely)
+      const left = await sql<{
+        n: number
+      }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE org_id = ${leaving.orgId}`.execute(t().db.kysely)
       assert.equal(left.rows[0]?.n, 0, `${table} still holds rows of the org`)
     }
-    assert.equal((await t().db.kysely.selectFrom('orgs').select('id').where('id', '=', leaving.orgId).execute()).length, 0)
-    const accounts = await t().db.kysely.selectFrom('users').select('email').where('email', 'in', ['owner@leaving.test', 'admin@leaving.test', 'consultant@both.test']).execute()
-    assert.deepEqual(accounts.map((a) => a.email), ['consultant@both.test'], 'an account that belongs to another org stays')
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${leaving.orgId}`, token: leaving.ownerToken })).status, 401)
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${staying.orgId}`, token: shared.apiToken })).status, 401, 'its token was of the deleted org')
-    assert.equal((await t().request({ method: 'GET', url: `/v1/orgs/${staying.orgId}/secrets`, token: staying.ownerToken })).body.secrets.length, 1, 'another org is untouched')
+    assert.equal(
+      (await t().db.kysely.selectFrom('orgs').select('id').where('id', '=', leaving.orgId).execute()).length,
+      0,
+    )
+    const accounts = await t()
+      .db.kysely.selectFrom('users')
+      .select('email')
+      .where('email', 'in', ['owner@leaving.test', 'admin@leaving.test', 'consultant@both.test'])
+      .execute()
+    assert.deepEqual(
+      accounts.map((a) => a.email),
+      ['consultant@both.test'],
+      'an account that belongs to another org stays',
+    )
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${leaving.orgId}`, token: leaving.ownerToken })).status,
+      401,
+    )
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${staying.orgId}`, token: shared.apiToken })).status,
+      401,
+      'its token was of the deleted org',
+    )
+    assert.equal(
+      (await t().request({ method: 'GET', url: `/v1/orgs/${staying.orgId}/secrets`, token: staying.ownerToken })).body
+        .secrets.length,
+      1,
+      'another org is untouched',
+    )
 
     const listed = await t().request({ method: 'GET', url: '/v1/operator/offboardings', token: provider.ownerToken })
     const done = listed.body.offboardings.find((o: { orgId: string }) => o.orgId === leaving.orgId)
     assert.equal(done.status, 'completed')
-    const keys = new Map<string, string>((await t().request({ method: 'GET', url: '/v1/audit/keys' })).body.keys.map((k: { keyId: string; publicKey: string }) => [k.keyId, k.publicKey]))
+    const keys = new Map<string, string>(
+      (await t().request({ method: 'GET', url: '/v1/audit/keys' })).body.keys.map(
+        (k: { keyId: string; publicKey: string }) => [k.keyId, k.publicKey],
+      ),
+    )
     const { payload, header } = await verifyJws(done.certificate, keys)
     assert.equal(header.typ, 'custodian-offboarding-certificate+jws')
     const erased = payload.erased as { rows: Record<string, number>; subjectKeys: number; orgKeyVersions: number }
@@ -90,12 +174,19 @@ forEachEngine('org offboarding (P7.4)', (engine) => {
     assert.equal(erased.rows.secrets, 1)
     assert.equal(erased.subjectKeys, 3)
     assert.ok(erased.orgKeyVersions >= 1)
-    assert.ok((await auditActions(t(), provider.orgId)).some((e) => e.action === 'org.offboarding.complete'), 'the provider keeps the audit of the deletion')
+    assert.ok(
+      (await auditActions(t(), provider.orgId)).some((e) => e.action === 'org.offboarding.complete'),
+      'the provider keeps the audit of the deletion',
+    )
 
     const shred = await t().app.services.shredding.pass()
     assert.ok(shred.retired >= 1, 'the org’s subject keys’ ring epochs are retired')
     await t().app.sequencer.flush()
-    const verified = await t().request({ method: 'GET', url: `/v1/orgs/${provider.orgId}/audit/verify`, token: provider.ownerToken })
+    const verified = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${provider.orgId}/audit/verify`,
+      token: provider.ownerToken,
+    })
     assert.equal(verified.body.ok, true)
   })
 })

@@ -7,7 +7,16 @@ import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
 import { verifyJws } from '../../src/crypto/jws.ts'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, fingerprint, principalWithRole, testClock, useTestApp, type Org } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  fingerprint,
+  principalWithRole,
+  testClock,
+  useTestApp,
+  type Org,
+} from '../helpers/app.ts'
 import { startHttpsReceiver, type Received } from '../helpers/https-receiver.ts'
 import { runToExit } from '../helpers/process.ts'
 
@@ -33,19 +42,31 @@ after(async () => {
 /** Data-subject requests (P7.1, P7.2), erasure with webhooks and certificates, egress (P7.5, P7.6). */
 forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (engine) => {
   const time = testClock()
-  const env: Record<string, string> = { CUSTODIAN_WEBHOOK_RETRY_BASE_MS: '1000', CUSTODIAN_WEBHOOK_MAX_ATTEMPTS: '3', CUSTODIAN_EXTRA_CA_FILE: caFile, CUSTODIAN_SHRED_RING_GRACE_MS: '0' }
+  const env: Record<string, string> = {
+    CUSTODIAN_WEBHOOK_RETRY_BASE_MS: '1000',
+    CUSTODIAN_WEBHOOK_MAX_ATTEMPTS: '3',
+    CUSTODIAN_EXTRA_CA_FILE: caFile,
+    CUSTODIAN_SHRED_RING_GRACE_MS: '0',
+  }
   const t = useTestApp(engine, env, undefined, undefined, { clock: time.clock })
   let acme: Org
   let app: { token: string }
   let crmSecret = ''
   const url = (p: string) => `/v1/orgs/${acme.orgId}${p}`
-  const as = (method: string, p: string, body?: unknown, token = acme.ownerToken) => t().request({ method, url: url(p), token, body })
+  const as = (method: string, p: string, body?: unknown, token = acme.ownerToken) =>
+    t().request({ method, url: url(p), token, body })
   const newRequest = async (kind: string, subjectId: string, verified = true) => {
-    const created = await as('POST', '/privacy-requests', { kind, subjectId, requester: { name: 'Ada', email: 'ada@example.test', channel: 'support form' }, ...(verified ? { verification: { method: 'signed-in-account', note: 'passport PX-55173 seen on call' } } : {}) })
+    const created = await as('POST', '/privacy-requests', {
+      kind,
+      subjectId,
+      requester: { name: 'Ada', email: 'ada@example.test', channel: 'support form' },
+      ...(verified ? { verification: { method: 'signed-in-account', note: 'passport PX-55173 seen on call' } } : {}),
+    })
     assert.equal(created.status, 201, created.text)
     return created.body as { id: string; dueAt: string; receivedAt: string }
   }
-  const record = (subjectId: string, dataClass: string, payload: unknown) => as('POST', '/records', { subjectId, dataClass, payload }, app.token)
+  const record = (subjectId: string, dataClass: string, payload: unknown) =>
+    as('POST', '/records', { subjectId, dataClass, payload }, app.token)
 
   before(async () => {
     const provider = await bootstrapProvider(t())
@@ -59,11 +80,25 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     const refused = await as('POST', `/privacy-requests/${created.id}/complete`, {})
     assert.equal(refused.status, 409)
     assert.equal(refused.body.code, 'VERIFICATION_REQUIRED')
-    assert.equal((await as('POST', `/privacy-requests/${created.id}/verify`, { method: 'document', note: 'passport PX-55173 seen on call' })).status, 200)
-    const tables = await sql<{ tablename: string }>`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`.execute(t().db.kysely)
+    assert.equal(
+      (
+        await as('POST', `/privacy-requests/${created.id}/verify`, {
+          method: 'document',
+          note: 'passport PX-55173 seen on call',
+        })
+      ).status,
+      200,
+    )
+    const tables = await sql<{
+      tablename: string
+    }>`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`.execute(t().db.kysely)
     for (const { tablename } of tables.rows) {
       for (const needle of ['subject-a@example.test', 'ada@example.test', 'PX-55173']) {
-        const hit = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(tablename)} AS x WHERE x::text LIKE ${`%${needle}%`}`.execute(t().db.kysely)
+        const hit = await sql<{
+          n: number
+        }>`SELECT count(*)::int AS n FROM ${sql.table(tablename)} AS x WHERE x::text LIKE ${`%${needle}%`}`.execute(
+          t().db.kysely,
+        )
         assert.equal(hit.rows[0]?.n, 0, `${needle} in ${tablename}`)
       }
     }
@@ -71,7 +106,11 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.equal(view.body.subjectId, 'subject-a@example.test')
     assert.deepEqual(view.body.requester, { name: 'Ada', email: 'ada@example.test', channel: 'support form' })
     assert.equal(view.body.verification.method, 'document')
-    assert.equal(view.body.verification.note, 'passport PX-55173 seen on call', 'the note reads back, though stored sealed')
+    assert.equal(
+      view.body.verification.note,
+      'passport PX-55173 seen on call',
+      'the note reads back, though stored sealed',
+    )
     assert.equal(view.body.history[0].event, 'received')
   })
 
@@ -87,15 +126,28 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.match(String(download.headers['content-disposition']), /attachment/)
     assert.equal(download.body.subjectId, 'subject-b')
     assert.equal(download.body.records.length, 2)
-    assert.ok(download.body.auditEvents.some((e: { action: string; personal: { subject?: string } }) => e.action === 'record.create' && e.personal.subject === 'subject-b'))
-    assert.equal((await t().request({ method: 'GET', url: url(`/privacy-exports/${done.body.exportId}`) })).status, 401, 'never without credentials')
+    assert.ok(
+      download.body.auditEvents.some(
+        (e: { action: string; personal: { subject?: string } }) =>
+          e.action === 'record.create' && e.personal.subject === 'subject-b',
+      ),
+    )
+    assert.equal(
+      (await t().request({ method: 'GET', url: url(`/privacy-exports/${done.body.exportId}`) })).status,
+      401,
+      'never without credentials',
+    )
     const egress = (await auditActions(t(), acme.orgId)).find((e) => e.action === 'privacy.export.download')
     assert.deepEqual(Object.keys(egress?.details.destination as object).sort(), ['ip', 'userAgent'])
     time.advance(72 * HOUR + 1000)
     const expired = await as('GET', `/privacy-exports/${done.body.exportId}`)
     assert.equal(expired.status, 410)
     assert.equal(expired.body.code, 'EXPORT_EXPIRED')
-    const row = await t().db.kysely.selectFrom('privacy_exports').select('sealed').where('id', '=', done.body.exportId).executeTakeFirstOrThrow()
+    const row = await t()
+      .db.kysely.selectFrom('privacy_exports')
+      .select('sealed')
+      .where('id', '=', done.body.exportId)
+      .executeTakeFirstOrThrow()
     assert.equal(row.sealed, null, 'an expired export’s content is erased')
   })
 
@@ -104,13 +156,19 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     const theirs = await record('subject-d', 'contact', { city: 'Oslo' })
     const request = await newRequest('rectify', 'subject-c')
     const before = await fingerprint(t())
-    const wrong = await as('POST', `/privacy-requests/${request.id}/complete`, { corrections: [{ recordId: theirs.body.id, payload: { city: 'Paris' } }] })
+    const wrong = await as('POST', `/privacy-requests/${request.id}/complete`, {
+      corrections: [{ recordId: theirs.body.id, payload: { city: 'Paris' } }],
+    })
     assert.equal(wrong.status, 400)
     assert.equal(wrong.body.errors[0].path, '/body/corrections/0/recordId')
     assert.equal(await fingerprint(t()), before)
-    const done = await as('POST', `/privacy-requests/${request.id}/complete`, { corrections: [{ recordId: mine.body.id, payload: { city: 'Lille' } }] })
+    const done = await as('POST', `/privacy-requests/${request.id}/complete`, {
+      corrections: [{ recordId: mine.body.id, payload: { city: 'Lille' } }],
+    })
     assert.equal(done.status, 200, done.text)
-    assert.deepEqual((await as('GET', `/records/${mine.body.id}`, undefined, app.token)).body.payload, { city: 'Lille' })
+    assert.deepEqual((await as('GET', `/records/${mine.body.id}`, undefined, app.token)).body.payload, {
+      city: 'Lille',
+    })
   })
 
   it('restricts processing until lifted: readers are refused in between, and so are new records (P7.1)', async () => {
@@ -121,7 +179,15 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.equal(refused.status, 409)
     assert.equal(refused.body.code, 'PROCESSING_RESTRICTED')
     assert.equal((await as('POST', '/records/search', { subjectId: 'subject-e' }, app.token)).status, 409)
-    const count = async () => Number((await t().db.kysely.selectFrom('data_records').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+    const count = async () =>
+      Number(
+        (
+          await t()
+            .db.kysely.selectFrom('data_records')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      )
     const before = await count()
     const added = await record('subject-e', 'contact', { x: 2 })
     assert.equal(added.status, 409, 'no new record for a restricted subject')
@@ -134,33 +200,77 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
   })
 
   it('erases a subject everywhere, tells every webhook with retries, and certifies it once they settle', async () => {
-    const crm = await as('POST', '/webhooks', { name: 'crm', url: `${receiver.url}/crm`, events: ['erasure.requested'] })
+    const crm = await as('POST', '/webhooks', {
+      name: 'crm',
+      url: `${receiver.url}/crm`,
+      events: ['erasure.requested'],
+    })
     assert.equal(crm.status, 201, crm.text)
     crmSecret = crm.body.secret
-    assert.equal((await as('POST', '/webhooks', { name: 'warehouse', url: `${receiver.url}/warehouse`, events: ['erasure.requested'] })).status, 201)
-    assert.equal((await as('POST', '/webhooks', { name: 'plain', url: 'http://localhost/x', events: ['erasure.requested'] })).status, 400, 'HTTPS only')
+    assert.equal(
+      (
+        await as('POST', '/webhooks', {
+          name: 'warehouse',
+          url: `${receiver.url}/warehouse`,
+          events: ['erasure.requested'],
+        })
+      ).status,
+      201,
+    )
+    assert.equal(
+      (await as('POST', '/webhooks', { name: 'plain', url: 'http://localhost/x', events: ['erasure.requested'] }))
+        .status,
+      400,
+      'HTTPS only',
+    )
     assert.doesNotMatch((await as('GET', '/webhooks')).text, new RegExp(crmSecret))
 
     await record('subject-z', 'contact', { email: 'z@example.test' })
     await record('subject-z', 'customer_data', { order: 42 })
     const request = await newRequest('erase', 'subject-z')
-    const ref = (await t().db.kysely.selectFrom('privacy_requests').select('subject_ref').where('id', '=', request.id).executeTakeFirstOrThrow()).subject_ref
-    assert.ok((await t().db.kysely.selectFrom('audit_personal').select('event_id').where('subject_ref', '=', ref).execute()).length >= 3)
+    const ref = (
+      await t()
+        .db.kysely.selectFrom('privacy_requests')
+        .select('subject_ref')
+        .where('id', '=', request.id)
+        .executeTakeFirstOrThrow()
+    ).subject_ref
+    assert.ok(
+      (await t().db.kysely.selectFrom('audit_personal').select('event_id').where('subject_ref', '=', ref).execute())
+        .length >= 3,
+    )
 
     const done = await as('POST', `/privacy-requests/${request.id}/complete`, {})
     assert.equal(done.status, 200, done.text)
     assert.equal(done.body.status, 'in_progress', 'the certificate waits for the webhooks')
     const salt = done.body.subjectSalt as string
     assert.equal(done.body.subjectId, null, 'the request’s own copy of the subject is erased too')
-    assert.equal((await t().db.kysely.selectFrom('data_records').select('id').where('subject_ref', '=', ref).execute()).length, 0)
-    assert.equal((await t().db.kysely.selectFrom('audit_personal').select('event_id').where('subject_ref', '=', ref).execute()).length, 0)
-    const key = await t().db.kysely.selectFrom('subject_keys').selectAll().where('subject_ref', '=', ref).executeTakeFirstOrThrow()
+    assert.equal(
+      (await t().db.kysely.selectFrom('data_records').select('id').where('subject_ref', '=', ref).execute()).length,
+      0,
+    )
+    assert.equal(
+      (await t().db.kysely.selectFrom('audit_personal').select('event_id').where('subject_ref', '=', ref).execute())
+        .length,
+      0,
+    )
+    const key = await t()
+      .db.kysely.selectFrom('subject_keys')
+      .selectAll()
+      .where('subject_ref', '=', ref)
+      .executeTakeFirstOrThrow()
     assert.equal(key.wrapped_key, null, 'the subject key is shredded')
 
     // Delivery 1: the CRM answers 503, the warehouse 500.
     await t().app.services.webhooks.deliverDue()
     const first = (await as('GET', `/webhook-deliveries?requestId=${request.id}`)).body.deliveries
-    assert.deepEqual(first.map((d: { status: string; attempts: number }) => [d.status, d.attempts]), [['pending', 1], ['pending', 1]])
+    assert.deepEqual(
+      first.map((d: { status: string; attempts: number }) => [d.status, d.attempts]),
+      [
+        ['pending', 1],
+        ['pending', 1],
+      ],
+    )
     for (let i = 0; i < 3; i++) {
       time.advance(10 * 60_000)
       await t().app.services.webhooks.deliverDue()
@@ -171,7 +281,18 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.equal(byName.crm.attempts, 2)
     assert.equal(byName.warehouse.status, 'failed', 'dead-lettered after the last attempt')
     assert.equal(byName.warehouse.attempts, 3)
-    assert.equal((await t().db.kysely.selectFrom('webhook_deliveries').select('sealed').where('request_id', '=', request.id).where('sealed', 'is not', null).execute()).length, 0, 'settled payloads are erased')
+    assert.equal(
+      (
+        await t()
+          .db.kysely.selectFrom('webhook_deliveries')
+          .select('sealed')
+          .where('request_id', '=', request.id)
+          .where('sealed', 'is not', null)
+          .execute()
+      ).length,
+      0,
+      'settled payloads are erased',
+    )
 
     // The CRM got a signed request naming the subject.
     const delivered = receiver.received.filter((r) => r.path === '/crm').at(-1) as Received
@@ -179,18 +300,37 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.equal(createHmac('sha256', crmSecret).update(`${t0}.${delivered.body}`).digest('hex'), v1)
     assert.equal(JSON.parse(delivered.body).subjectId, 'subject-z')
 
-    assert.equal((await as('GET', `/privacy-requests/${request.id}`)).body.status, 'in_progress', 'webhooks settled; the shred ring has not retired the key yet')
+    assert.equal(
+      (await as('GET', `/privacy-requests/${request.id}`)).body.status,
+      'in_progress',
+      'webhooks settled; the shred ring has not retired the key yet',
+    )
     const shred = await t().app.services.shredding.pass()
     assert.deepEqual([shred.advanced, shred.retired], [1, 1])
     const completed = await as('GET', `/privacy-requests/${request.id}`)
     assert.equal(completed.body.status, 'completed')
     const certificates = (await as('GET', '/erasure-certificates')).body.certificates
     assert.equal(certificates.length, 1)
-    const keys = new Map<string, string>((await t().request({ method: 'GET', url: '/v1/audit/keys' })).body.keys.map((k: { keyId: string; publicKey: string }) => [k.keyId, k.publicKey]))
+    const keys = new Map<string, string>(
+      (await t().request({ method: 'GET', url: '/v1/audit/keys' })).body.keys.map(
+        (k: { keyId: string; publicKey: string }) => [k.keyId, k.publicKey],
+      ),
+    )
     const { payload } = await verifyJws(certificates[0].jws, keys)
-    assert.equal((payload.subject as { commitment: string }).commitment, `sha256:${createHash('sha256').update(Buffer.from(salt, 'base64url')).update('subject-z').digest('hex')}`)
-    const systems = payload.systems as { system: string; action: string; count?: number; dataClasses?: Record<string, number> }[]
-    assert.deepEqual(systems.find((s) => s.system === 'custodian:records')?.dataClasses, { contact: 1, customer_data: 1 })
+    assert.equal(
+      (payload.subject as { commitment: string }).commitment,
+      `sha256:${createHash('sha256').update(Buffer.from(salt, 'base64url')).update('subject-z').digest('hex')}`,
+    )
+    const systems = payload.systems as {
+      system: string
+      action: string
+      count?: number
+      dataClasses?: Record<string, number>
+    }[]
+    assert.deepEqual(systems.find((s) => s.system === 'custodian:records')?.dataClasses, {
+      contact: 1,
+      customer_data: 1,
+    })
     assert.equal(systems.find((s) => s.system === 'webhook:crm')?.action, 'confirmed')
     assert.equal(systems.find((s) => s.system === 'webhook:warehouse')?.action, 'not-confirmed')
     assert.equal(systems.find((s) => s.system === 'custodian:backups')?.action, 'unreadable')
@@ -210,15 +350,46 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     const file = path.join(dir, `certificate-${engine}.jws`)
     writeFileSync(file, certificates[0].jws)
     const publicKey = [...keys.values()][0] as string
-    const ok = await runToExit(['bin/custodian.js', 'verify-certificate', '--file', file, '--public-key', publicKey, '--subject', 'subject-z', '--salt', salt], {})
+    const ok = await runToExit(
+      [
+        'bin/custodian.js',
+        'verify-certificate',
+        '--file',
+        file,
+        '--public-key',
+        publicKey,
+        '--subject',
+        'subject-z',
+        '--salt',
+        salt,
+      ],
+      {},
+    )
     assert.equal(ok.code, 0, ok.output)
-    const wrongSubject = await runToExit(['bin/custodian.js', 'verify-certificate', '--file', file, '--public-key', publicKey, '--subject', 'subject-y', '--salt', salt], {})
+    const wrongSubject = await runToExit(
+      [
+        'bin/custodian.js',
+        'verify-certificate',
+        '--file',
+        file,
+        '--public-key',
+        publicKey,
+        '--subject',
+        'subject-y',
+        '--salt',
+        salt,
+      ],
+      {},
+    )
     assert.equal(wrongSubject.code, 1)
     // A character inside the signature (the last one may only carry padding bits), always changed.
     const jws = certificates[0].jws as string
     const at = jws.length - 10
     writeFileSync(file, `${jws.slice(0, at)}${jws[at] === 'A' ? 'B' : 'A'}${jws.slice(at + 1)}`)
-    assert.equal((await runToExit(['bin/custodian.js', 'verify-certificate', '--file', file, '--public-key', publicKey], {})).code, 1)
+    assert.equal(
+      (await runToExit(['bin/custodian.js', 'verify-certificate', '--file', file, '--public-key', publicKey], {})).code,
+      1,
+    )
   })
 
   it('keeps the audit chain verifiable after personal fields were erased', async () => {
@@ -226,7 +397,9 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     const verified = await as('GET', '/audit/verify')
     assert.equal(verified.status, 200)
     assert.equal(verified.body.ok, true, JSON.stringify(verified.body.problems))
-    const erased = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'record.create' && typeof e.details.personal === 'string')
+    const erased = (await auditActions(t(), acme.orgId)).filter(
+      (e) => e.action === 'record.create' && typeof e.details.personal === 'string',
+    )
     assert.ok(erased.length >= 2, 'events whose personal fields were erased keep their commitment')
   })
 
@@ -234,7 +407,15 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     // Older requests of this suite are long overdue: watch one pass settle them first.
     await t().app.services.privacyRequests.watchDeadlines()
     const request = await newRequest('access', 'subject-late')
-    const notices = async (kind: string) => (await t().db.kysely.selectFrom('notifications').select('data').where('org_id', '=', acme.orgId).where('kind', '=', kind).execute()).filter((n) => n.data.requestId === request.id).length
+    const notices = async (kind: string) =>
+      (
+        await t()
+          .db.kysely.selectFrom('notifications')
+          .select('data')
+          .where('org_id', '=', acme.orgId)
+          .where('kind', '=', kind)
+          .execute()
+      ).filter((n) => n.data.requestId === request.id).length
     const watch = () => t().app.services.privacyRequests.watchDeadlines()
     time.advance(59 * HOUR)
     await watch()

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
 import { withOrg } from '../../src/db/tenant.ts'
 import { forEachEngine } from '../helpers/db.ts'
-import { auditActions, bootstrapProvider, createCustomerOrg, PASSWORD, testClock, useTestApp, type Org } from '../helpers/app.ts'
+import {
+  auditActions,
+  bootstrapProvider,
+  createCustomerOrg,
+  PASSWORD,
+  testClock,
+  useTestApp,
+  type Org,
+} from '../helpers/app.ts'
 
 const MIN = 60_000
 const HOUR = 60 * MIN
@@ -18,28 +26,71 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
   let typeId = ''
   let incidentId = ''
   const url = (p: string) => `/v1/orgs/${acme.orgId}${p}`
-  const call = (method: string, p: string, body?: unknown) => t().request({ method, url: url(p), token: acme.ownerToken, body })
+  const call = (method: string, p: string, body?: unknown) =>
+    t().request({ method, url: url(p), token: acme.ownerToken, body })
   const incident = async () => (await call('GET', `/incidents/${incidentId}`)).body
-  const notices = async (kind = 'incident.notice') => (await t().db.kysely.selectFrom('notifications').select(['subject', 'recipient_user_id']).where('org_id', '=', acme.orgId).where('kind', '=', kind).execute())
+  const notices = async (kind = 'incident.notice') =>
+    await t()
+      .db.kysely.selectFrom('notifications')
+      .select(['subject', 'recipient_user_id'])
+      .where('org_id', '=', acme.orgId)
+      .where('kind', '=', kind)
+      .execute()
 
   before(async () => {
     provider = await bootstrapProvider(t())
     acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
     const invite = await call('POST', '/invitations', { email: 'lead@acme.test', role: 'member' })
-    lead = (await t().request({ method: 'POST', url: '/v1/invitations/accept', body: { token: invite.body.token, password: PASSWORD } })).body as { userId: string }
+    lead = (
+      await t().request({
+        method: 'POST',
+        url: '/v1/invitations/accept',
+        body: { token: invite.body.token, password: PASSWORD },
+      })
+    ).body as { userId: string }
   })
 
   it('keeps a versioned plan: types with playbooks, escalation, breach parties', async () => {
-    const created = await call('POST', '/response-plan/types', { name: 'Credential leak', defaultSeverity: 'high', affectsThirdParties: true, playbook: ['Rotate the leaked credential', 'Find every use in the audit log', 'Decide whether it is a breach'] })
+    const created = await call('POST', '/response-plan/types', {
+      name: 'Credential leak',
+      defaultSeverity: 'high',
+      affectsThirdParties: true,
+      playbook: ['Rotate the leaked credential', 'Find every use in the audit log', 'Decide whether it is a breach'],
+    })
     assert.equal(created.status, 201, created.text)
     typeId = created.body.types[0].id
-    await call('PUT', '/response-plan/escalation', { levels: [{ afterMinutes: 60, notifyRoles: ['owner'], notifyUsers: [lead.userId] }, { afterMinutes: 15, notifyRoles: ['owner', 'admin'], notifyUsers: [] }] })
-    const plan = await call('PUT', '/response-plan/parties', { parties: [{ kind: 'customers', name: 'customers', deadlineHours: 72 }, { kind: 'users', name: 'users', deadlineHours: 72 }, { kind: 'third_party', name: 'Marketplace', deadlineHours: 24 }] })
+    await call('PUT', '/response-plan/escalation', {
+      levels: [
+        { afterMinutes: 60, notifyRoles: ['owner'], notifyUsers: [lead.userId] },
+        { afterMinutes: 15, notifyRoles: ['owner', 'admin'], notifyUsers: [] },
+      ],
+    })
+    const plan = await call('PUT', '/response-plan/parties', {
+      parties: [
+        { kind: 'customers', name: 'customers', deadlineHours: 72 },
+        { kind: 'users', name: 'users', deadlineHours: 72 },
+        { kind: 'third_party', name: 'Marketplace', deadlineHours: 24 },
+      ],
+    })
     assert.equal(plan.body.version, 3)
-    assert.deepEqual(plan.body.escalation.map((l: { afterMinutes: number }) => l.afterMinutes), [15, 60])
-    assert.deepEqual(plan.body.versions.map((v: { change: string }) => v.change), ['type created: Credential leak', 'escalation policy changed', 'breach notification parties changed'])
-    assert.equal(new Date(plan.body.reviewDueAt).getTime() - new Date(plan.body.versions[0].createdAt).getTime(), 183 * DAY)
-    const snapshot = await t().db.kysely.selectFrom('response_plan_versions').select('snapshot').where('org_id', '=', acme.orgId).where('version', '=', 1).executeTakeFirstOrThrow()
+    assert.deepEqual(
+      plan.body.escalation.map((l: { afterMinutes: number }) => l.afterMinutes),
+      [15, 60],
+    )
+    assert.deepEqual(
+      plan.body.versions.map((v: { change: string }) => v.change),
+      ['type created: Credential leak', 'escalation policy changed', 'breach notification parties changed'],
+    )
+    assert.equal(
+      new Date(plan.body.reviewDueAt).getTime() - new Date(plan.body.versions[0].createdAt).getTime(),
+      183 * DAY,
+    )
+    const snapshot = await t()
+      .db.kysely.selectFrom('response_plan_versions')
+      .select('snapshot')
+      .where('org_id', '=', acme.orgId)
+      .where('version', '=', 1)
+      .executeTakeFirstOrThrow()
     assert.equal((snapshot.snapshot.types as unknown[]).length, 1, 'each version keeps the whole plan as it was')
   })
 
@@ -48,7 +99,10 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
     assert.equal(opened.status, 201, opened.text)
     incidentId = opened.body.id
     assert.equal(opened.body.severity, 'high')
-    assert.deepEqual(opened.body.steps.map((s: { title: string }) => s.title), ['Rotate the leaked credential', 'Find every use in the audit log', 'Decide whether it is a breach'])
+    assert.deepEqual(
+      opened.body.steps.map((s: { title: string }) => s.title),
+      ['Rotate the leaked credential', 'Find every use in the audit log', 'Decide whether it is a breach'],
+    )
     const { incidents } = t().app.services
     time.advance(14 * MIN)
     assert.equal((await incidents.watch()).escalated, 0)
@@ -57,7 +111,10 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
     assert.equal((await incident()).escalationLevel, 1)
     time.advance(45 * MIN)
     assert.equal((await incidents.watch()).escalated, 1)
-    assert.ok((await notices()).some((n) => n.recipient_user_id === lead.userId && /level 2/.test(n.subject)), 'level 2 reaches the named user')
+    assert.ok(
+      (await notices()).some((n) => n.recipient_user_id === lead.userId && /level 2/.test(n.subject)),
+      'level 2 reaches the named user',
+    )
     assert.equal((await call('POST', `/incidents/${incidentId}/acknowledge`)).body.status, 'acknowledged')
     time.advance(2 * HOUR)
     assert.equal((await incidents.watch()).escalated, 0, 'acknowledged: no further escalation')
@@ -66,15 +123,38 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
   })
 
   it('has roles held by members, steps, notes and linked alerts and audit events, all on its timeline', async () => {
-    const stranger = await call('PATCH', `/incidents/${incidentId}`, { commander: '00000000-0000-4000-8000-000000000000' })
+    const stranger = await call('PATCH', `/incidents/${incidentId}`, {
+      commander: '00000000-0000-4000-8000-000000000000',
+    })
     assert.equal(stranger.status, 400)
-    assert.equal((await call('PATCH', `/incidents/${incidentId}`, { commander: acme.ownerId, communications: lead.userId })).status, 200)
+    assert.equal(
+      (await call('PATCH', `/incidents/${incidentId}`, { commander: acme.ownerId, communications: lead.userId }))
+        .status,
+      200,
+    )
     assert.equal((await call('POST', `/incidents/${incidentId}/steps/0/complete`)).status, 200)
     assert.equal((await call('POST', `/incidents/${incidentId}/steps/0/complete`)).status, 404, 'a step is done once')
     await call('POST', `/incidents/${incidentId}/notes`, { text: 'Key rotated at 10:02; the old one is revoked.' })
-    const alertId = await withOrg(t().db.kysely, acme.orgId, async (trx) => (await t().app.services.alerts.raiseIn(trx, acme.orgId, 'breach_notification_missed', { key: 'x', title: 'linked alert', details: {} })) as string)
+    const alertId = await withOrg(
+      t().db.kysely,
+      acme.orgId,
+      async (trx) =>
+        (await t().app.services.alerts.raiseIn(trx, acme.orgId, 'breach_notification_missed', {
+          key: 'x',
+          title: 'linked alert',
+          details: {},
+        })) as string,
+    )
     const event = (await auditActions(t(), acme.orgId))[0] as { action: string }
-    const eventId = (await t().db.kysely.selectFrom('audit_events').select('event_id').where('org_id', '=', acme.orgId).orderBy('id').limit(1).executeTakeFirstOrThrow()).event_id
+    const eventId = (
+      await t()
+        .db.kysely.selectFrom('audit_events')
+        .select('event_id')
+        .where('org_id', '=', acme.orgId)
+        .orderBy('id')
+        .limit(1)
+        .executeTakeFirstOrThrow()
+    ).event_id
     assert.ok(event !== undefined)
     await call('POST', `/incidents/${incidentId}/links`, { kind: 'alert', ref: alertId })
     await call('POST', `/incidents/${incidentId}/links`, { kind: 'audit_event', ref: eventId })
@@ -82,37 +162,89 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
     assert.deepEqual(now.roles, { commander: acme.ownerId, communications: lead.userId, scribe: null })
     assert.equal(now.links.length, 2)
     assert.equal((await call('GET', `/alerts/${alertId}`)).body.incidentId, incidentId)
-    assert.deepEqual(now.timeline.map((e: { kind: string }) => e.kind).slice(4), ['update', 'step', 'note', 'link', 'link'])
+    assert.deepEqual(now.timeline.map((e: { kind: string }) => e.kind).slice(4), [
+      'update',
+      'step',
+      'note',
+      'link',
+      'link',
+    ])
   })
 
   it('starts one clock per party when a breach is confirmed, with reminders, misses and late sends (test clock)', async () => {
-    const confirmed = await call('POST', `/incidents/${incidentId}/breach`, { summary: 'The key read customer records for 3 hours.', parties: [{ kind: 'regulator', name: 'Data protection authority', deadlineHours: 72 }] })
+    const confirmed = await call('POST', `/incidents/${incidentId}/breach`, {
+      summary: 'The key read customer records for 3 hours.',
+      parties: [{ kind: 'regulator', name: 'Data protection authority', deadlineHours: 72 }],
+    })
     assert.equal(confirmed.status, 200, confirmed.text)
-    const clocks = Object.fromEntries(confirmed.body.notifications.map((n: { party: { name: string }; dueAt: string }) => [n.party.name, new Date(n.dueAt).getTime() - new Date(confirmed.body.breach.confirmedAt).getTime()]))
-    assert.deepEqual(clocks, { Marketplace: 24 * HOUR, customers: 72 * HOUR, users: 72 * HOUR, 'Data protection authority': 72 * HOUR })
-    assert.ok((await notices()).some((n) => n.recipient_user_id === lead.userId && /Breach confirmed/.test(n.subject)), 'the communications lead is told at once (P6.4)')
+    const clocks = Object.fromEntries(
+      confirmed.body.notifications.map((n: { party: { name: string }; dueAt: string }) => [
+        n.party.name,
+        new Date(n.dueAt).getTime() - new Date(confirmed.body.breach.confirmedAt).getTime(),
+      ]),
+    )
+    assert.deepEqual(clocks, {
+      Marketplace: 24 * HOUR,
+      customers: 72 * HOUR,
+      users: 72 * HOUR,
+      'Data protection authority': 72 * HOUR,
+    })
+    assert.ok(
+      (await notices()).some((n) => n.recipient_user_id === lead.userId && /Breach confirmed/.test(n.subject)),
+      'the communications lead is told at once (P6.4)',
+    )
     const { incidents } = t().app.services
-    const byName = async (name: string) => (await incident()).notifications.find((n: { party: { name: string } }) => n.party.name === name)
+    const byName = async (name: string) =>
+      (await incident()).notifications.find((n: { party: { name: string } }) => n.party.name === name)
 
     time.advance(1 * HOUR)
     assert.equal((await incidents.watch()).reminded, 1, 'the 24-hour party: its first reminder')
     time.advance(20 * HOUR)
     assert.equal((await incidents.watch()).reminded, 1, 'then within four hours')
     const customers = await byName('customers')
-    assert.equal((await call('POST', `/incidents/${incidentId}/breach-notifications/${customers.id}/sent`, { channel: 'e-mail to every account owner', content: 'On 20 Nov an API key …' })).status, 200)
+    assert.equal(
+      (
+        await call('POST', `/incidents/${incidentId}/breach-notifications/${customers.id}/sent`, {
+          channel: 'e-mail to every account owner',
+          content: 'On 20 Nov an API key …',
+        })
+      ).status,
+      200,
+    )
     time.advance(4 * HOUR)
     assert.equal((await incidents.watch()).missed, 1)
     const marketplace = await byName('Marketplace')
     assert.equal(marketplace.status, 'missed')
-    const missedAlerts = (await call('GET', '/alerts')).body.alerts.filter((a: { rule: string; details: { party?: { name: string } } }) => a.rule === 'breach_notification_missed' && a.details.party?.name === 'Marketplace')
+    const missedAlerts = (await call('GET', '/alerts')).body.alerts.filter(
+      (a: { rule: string; details: { party?: { name: string } } }) =>
+        a.rule === 'breach_notification_missed' && a.details.party?.name === 'Marketplace',
+    )
     assert.equal(missedAlerts[0].severity, 'critical')
-    assert.equal((await call('POST', `/incidents/${incidentId}/breach-notifications/${marketplace.id}/sent`, { channel: 'partner portal', content: 'Incident report #1' })).status, 200)
+    assert.equal(
+      (
+        await call('POST', `/incidents/${incidentId}/breach-notifications/${marketplace.id}/sent`, {
+          channel: 'partner portal',
+          content: 'Incident report #1',
+        })
+      ).status,
+      200,
+    )
     assert.equal((await byName('Marketplace')).late, true)
     time.advance(48 * HOUR)
     const last = await incidents.watch()
     assert.equal(last.missed, 2, 'users and the regulator were never notified')
-    const final = Object.fromEntries((await incident()).notifications.map((n: { party: { name: string }; status: string; late: boolean }) => [n.party.name, [n.status, n.late]]))
-    assert.deepEqual(final, { Marketplace: ['sent', true], customers: ['sent', false], users: ['missed', false], 'Data protection authority': ['missed', false] })
+    const final = Object.fromEntries(
+      (await incident()).notifications.map((n: { party: { name: string }; status: string; late: boolean }) => [
+        n.party.name,
+        [n.status, n.late],
+      ]),
+    )
+    assert.deepEqual(final, {
+      Marketplace: ['sent', true],
+      customers: ['sent', false],
+      users: ['missed', false],
+      'Data protection authority': ['missed', false],
+    })
     assert.equal((await byName('customers')).content, 'On 20 Nov an API key …', 'what was sent is kept')
   })
 
@@ -122,8 +254,14 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
     time.advance(184 * DAY)
     assert.equal(await plan.watchReviews(), 1)
     assert.equal(await plan.watchReviews(), 0, 'not again within the week')
-    assert.equal((await call('GET', '/alerts')).body.alerts.filter((a: { rule: string }) => a.rule === 'plan_review_overdue').length, 1)
-    const reviewed = await call('POST', '/response-plan/reviews', { notes: 'Walked through with the on-call team; no changes.' })
+    assert.equal(
+      (await call('GET', '/alerts')).body.alerts.filter((a: { rule: string }) => a.rule === 'plan_review_overdue')
+        .length,
+      1,
+    )
+    const reviewed = await call('POST', '/response-plan/reviews', {
+      notes: 'Walked through with the on-call team; no changes.',
+    })
     assert.equal(reviewed.status, 201)
     assert.equal(reviewed.body.reviewOverdue, false)
     assert.equal(reviewed.body.lastReview.version, 3)
@@ -132,7 +270,16 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
   })
 
   it('opens an incident from an alert', async () => {
-    const alertId = await withOrg(t().db.kysely, acme.orgId, async (trx) => (await t().app.services.alerts.raiseIn(trx, acme.orgId, 'plan_review_overdue', { key: 'y', title: 'from alert', details: {} })) as string)
+    const alertId = await withOrg(
+      t().db.kysely,
+      acme.orgId,
+      async (trx) =>
+        (await t().app.services.alerts.raiseIn(trx, acme.orgId, 'plan_review_overdue', {
+          key: 'y',
+          title: 'from alert',
+          details: {},
+        })) as string,
+    )
     const opened = await call('POST', `/alerts/${alertId}/incident`, { title: 'Investigate the alert' })
     assert.equal(opened.status, 201, opened.text)
     assert.deepEqual(opened.body.links, [{ kind: 'alert', ref: alertId }])

@@ -21,16 +21,34 @@ describe('test prerequisites', () => {
     assert.deepEqual(needs('test/privacy/backups.test.ts', false), [], 'pg_dump only matters with PostgreSQL tests')
     assert.deepEqual(needs('test/vault/db-rotation.test.ts'), ['postgresql-15', 'util-linux'])
     assert.deepEqual(needs('test/vault/sources.test.ts'), [])
-    assert.deepEqual(check([file('test/vault/pkcs11.test.ts'), file('test/disclosure/security-txt.test.ts')], { postgres: true, probe: complete }), [])
+    assert.deepEqual(
+      check([file('test/vault/pkcs11.test.ts'), file('test/disclosure/security-txt.test.ts')], {
+        postgres: true,
+        probe: complete,
+      }),
+      [],
+    )
   })
 
   it('names exactly what is missing and the command that installs it', () => {
-    const message = explain(check([file('test/vault/pkcs11.test.ts'), file('test/disclosure/security-txt.test.ts')], { postgres: false, probe: bare }))
+    const message = explain(
+      check([file('test/vault/pkcs11.test.ts'), file('test/disclosure/security-txt.test.ts')], {
+        postgres: false,
+        probe: bare,
+      }),
+    )
     assert.match(message, /softhsm2-util, \/usr\/lib\/softhsm\/libsofthsm2\.so/)
     assert.match(message, /missing gpg, gpgconf/)
     assert.match(message, /sudo apt-get install -y softhsm2 gnupg/)
     // Not root, or not allowed to install: the message, nothing run.
-    assert.equal(ensure([file('test/vault/pkcs11.test.ts')], { postgres: false, probe: bare, log: () => assert.fail('no install') })?.includes('softhsm2'), true)
+    assert.equal(
+      ensure([file('test/vault/pkcs11.test.ts')], {
+        postgres: false,
+        probe: bare,
+        log: () => assert.fail('no install'),
+      })?.includes('softhsm2'),
+      true,
+    )
   })
 
   it('stops at once, before preparing any database, when a tool is missing', async () => {
@@ -38,7 +56,11 @@ describe('test prerequisites', () => {
     const bin = mkdtempSync(path.join(tmpdir(), 'custodian-bare-path-'))
     symlinkSync(process.execPath, path.join(bin, 'node'))
     const started = Date.now()
-    const run = await runToExit([file('scripts/test.ts'), 'test/disclosure/security-txt.test.ts'], { PATH: bin, CUSTODIAN_TEST_NO_INSTALL: '1', CUSTODIAN_TEST_NAMESPACE: 'prereq' }, 60_000)
+    const run = await runToExit(
+      [file('scripts/test.ts'), 'test/disclosure/security-txt.test.ts'],
+      { PATH: bin, CUSTODIAN_TEST_NO_INSTALL: '1', CUSTODIAN_TEST_NAMESPACE: 'prereq' },
+      60_000,
+    )
     assert.equal(run.code, 1, run.output)
     assert.match(run.output, /GnuPG/)
     assert.match(run.output, /apt-get install -y gnupg/)

@@ -14,7 +14,10 @@ import { startCluster, type Cluster } from '../helpers/pg-cluster.ts'
 let cluster: Cluster
 before(async () => {
   cluster = await startCluster()
-  const su = new pg.Client({ connectionString: cluster.url('postgres', cluster.superuserPassword), ssl: { rejectUnauthorized: false } })
+  const su = new pg.Client({
+    connectionString: cluster.url('postgres', cluster.superuserPassword),
+    ssl: { rejectUnauthorized: false },
+  })
   await su.connect()
   for (const engine of ['pglite', 'postgres']) {
     await su.query(`CREATE ROLE app_${engine} LOGIN PASSWORD 'initial-app-pw'`)
@@ -25,7 +28,14 @@ before(async () => {
 })
 after(() => cluster?.stop())
 
-const credential = (user: string, password: string) => ({ host: '127.0.0.1', port: cluster.port, database: 'postgres', user, password, sslmode: 'require' as const })
+const credential = (user: string, password: string) => ({
+  host: '127.0.0.1',
+  port: cluster.port,
+  database: 'postgres',
+  user,
+  password,
+  sslmode: 'require' as const,
+})
 
 async function canLogIn(user: string, password: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: cluster.url(user, password), ssl: { rejectUnauthorized: false } })
@@ -47,8 +57,24 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
   let manager: string
   let weak: string
   const url = (path = '') => `/v1/orgs/${org.orgId}${path}`
-  const password = async (id: string) => (await t().request({ method: 'POST', url: url(`/secrets/${id}/reveal`), token: org.ownerToken, body: { reason: 'verify rotation' } })).body.value.password as string
-  const store = async (name: string, value: unknown) => (await t().request({ method: 'POST', url: url('/secrets'), token: org.ownerToken, body: { name, type: 'database_credential', value } })).body.id as string
+  const password = async (id: string) =>
+    (
+      await t().request({
+        method: 'POST',
+        url: url(`/secrets/${id}/reveal`),
+        token: org.ownerToken,
+        body: { reason: 'verify rotation' },
+      })
+    ).body.value.password as string
+  const store = async (name: string, value: unknown) =>
+    (
+      await t().request({
+        method: 'POST',
+        url: url('/secrets'),
+        token: org.ownerToken,
+        body: { name, type: 'database_credential', value },
+      })
+    ).body.id as string
 
   before(async () => {
     const provider = await bootstrapProvider(t())
@@ -59,7 +85,12 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
   })
 
   it('rotates through the managing credential: the new password connects, the old one no longer does', async () => {
-    const policy = await t().request({ method: 'PUT', url: url(`/secrets/${app}/rotation`), token: org.ownerToken, body: { managingSecretId: manager, intervalHours: 24 } })
+    const policy = await t().request({
+      method: 'PUT',
+      url: url(`/secrets/${app}/rotation`),
+      token: org.ownerToken,
+      body: { managingSecretId: manager, intervalHours: 24 },
+    })
     assert.equal(policy.status, 200, policy.text)
     const rotated = await t().request({ method: 'POST', url: url(`/secrets/${app}/rotate`), token: org.ownerToken })
     assert.equal(rotated.status, 200, rotated.text)
@@ -68,7 +99,8 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
     assert.notEqual(fresh, 'initial-app-pw')
     assert.equal(await canLogIn(`app_${engine}`, fresh), true)
     assert.equal(await canLogIn(`app_${engine}`, 'initial-app-pw'), false)
-    const state = (await t().request({ method: 'GET', url: url(`/secrets/${app}/rotation`), token: org.ownerToken })).body
+    const state = (await t().request({ method: 'GET', url: url(`/secrets/${app}/rotation`), token: org.ownerToken }))
+      .body
     assert.equal(state.lastStatus, 'ok')
     assert.ok(new Date(state.nextDueAt).getTime() > Date.now() + 23 * 3600_000)
     const events = await auditActions(t(), org.orgId)
@@ -77,7 +109,9 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
   })
 
   it('rotates on schedule from the background job', async () => {
-    await sql`UPDATE secret_rotations SET next_due_at = now() - interval '1 second' WHERE secret_id = ${app}`.execute(t().db.kysely)
+    await sql`UPDATE secret_rotations SET next_due_at = now() - interval '1 second' WHERE secret_id = ${app}`.execute(
+      t().db.kysely,
+    )
     await t().app.services.dbRotation.worker.runOnce()
     const current = (await t().request({ method: 'GET', url: url(`/secrets/${app}`), token: org.ownerToken })).body
     assert.equal(current.currentVersion, 3)
@@ -86,35 +120,64 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
 
   it('keeps the current version when the managing credential cannot change the password', async () => {
     const before = await password(app)
-    await t().request({ method: 'PUT', url: url(`/secrets/${app}/rotation`), token: org.ownerToken, body: { managingSecretId: weak, intervalHours: 24 } })
+    await t().request({
+      method: 'PUT',
+      url: url(`/secrets/${app}/rotation`),
+      token: org.ownerToken,
+      body: { managingSecretId: weak, intervalHours: 24 },
+    })
     const failed = await t().request({ method: 'POST', url: url(`/secrets/${app}/rotate`), token: org.ownerToken })
     assert.equal(failed.status, 502)
     assert.equal(failed.body.code, 'ROTATION_FAILED')
     assert.ok(!failed.text.includes('weak-pw'))
     assert.equal(await password(app), before, 'the current password is unchanged')
     assert.equal(await canLogIn(`app_${engine}`, before), true)
-    const state = (await t().request({ method: 'GET', url: url(`/secrets/${app}/rotation`), token: org.ownerToken })).body
+    const state = (await t().request({ method: 'GET', url: url(`/secrets/${app}/rotation`), token: org.ownerToken }))
+      .body
     assert.equal(state.lastStatus, 'failed')
     assert.equal(state.failures, 1)
-    const versions = (await t().request({ method: 'GET', url: url(`/secrets/${app}/versions`), token: org.ownerToken })).body.versions
+    const versions = (await t().request({ method: 'GET', url: url(`/secrets/${app}/versions`), token: org.ownerToken }))
+      .body.versions
     assert.ok(versions[0].destroyedAt !== null, 'the abandoned pending version is destroyed')
-    await t().request({ method: 'PUT', url: url(`/secrets/${app}/rotation`), token: org.ownerToken, body: { managingSecretId: manager, intervalHours: 24 } })
+    await t().request({
+      method: 'PUT',
+      url: url(`/secrets/${app}/rotation`),
+      token: org.ownerToken,
+      body: { managingSecretId: manager, intervalHours: 24 },
+    })
   })
 
   it('finishes a rotation interrupted after the password changed', async () => {
     const rotation = t().app.services.dbRotation
-    await rotation.beginAndApply(org.orgId, app, { type: 'system', id: 'test' }, { requestId: null, ip: null, userAgent: null })
+    await rotation.beginAndApply(
+      org.orgId,
+      app,
+      { type: 'system', id: 'test' },
+      { requestId: null, ip: null, userAgent: null },
+    )
     // The "crash": the role has the pending password, the vault still serves the old one.
-    await sql`UPDATE secret_rotations SET lease_until = now() - interval '1 second' WHERE secret_id = ${app}`.execute(t().db.kysely)
+    await sql`UPDATE secret_rotations SET lease_until = now() - interval '1 second' WHERE secret_id = ${app}`.execute(
+      t().db.kysely,
+    )
     const recovered = await t().request({ method: 'POST', url: url(`/secrets/${app}/rotate`), token: org.ownerToken })
     assert.equal(recovered.status, 200, recovered.text)
     assert.equal(await canLogIn(`app_${engine}`, await password(app)), true)
   })
 
   it('rotates at once on exposure when the policy says so, which lifts the block', async () => {
-    await t().request({ method: 'PUT', url: url(`/secrets/${app}/rotation`), token: org.ownerToken, body: { managingSecretId: manager, intervalHours: 24, rotateOnExposure: true } })
+    await t().request({
+      method: 'PUT',
+      url: url(`/secrets/${app}/rotation`),
+      token: org.ownerToken,
+      body: { managingSecretId: manager, intervalHours: 24, rotateOnExposure: true },
+    })
     const leaked = await password(app)
-    const reported = await t().request({ method: 'POST', url: url(`/secrets/${app}/report-exposed`), token: org.ownerToken, body: { reason: 'found in a log' } })
+    const reported = await t().request({
+      method: 'POST',
+      url: url(`/secrets/${app}/report-exposed`),
+      token: org.ownerToken,
+      body: { reason: 'found in a log' },
+    })
     assert.equal(reported.body.rotated, true)
     const fresh = await password(app)
     assert.notEqual(fresh, leaked)

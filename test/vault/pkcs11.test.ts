@@ -30,15 +30,26 @@ describe('HSM root key over PKCS#11 (SoftHSM2)', () => {
     p11.load(token.module)
     p11.C_Initialize()
     try {
-      const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === token.tokenLabel) as Buffer
+      const slot = p11
+        .C_GetSlotList(true)
+        .find((s) => p11.C_GetTokenInfo(s).label.trim() === token.tokenLabel) as Buffer
       const session = p11.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION)
       p11.C_Login(session, pkcs11js.CKU_USER, token.pin)
       p11.C_FindObjectsInit(session, [{ type: pkcs11js.CKA_LABEL, value: 'custodian-root' }])
       const [key] = p11.C_FindObjects(session, 1)
       p11.C_FindObjectsFinal(session)
-      const attributes = p11.C_GetAttributeValue(session, key as Buffer, [{ type: pkcs11js.CKA_SENSITIVE }, { type: pkcs11js.CKA_EXTRACTABLE }])
-      assert.deepEqual(attributes.map((a) => Buffer.from(a.value)[0]), [1, 0])
-      assert.throws(() => p11.C_GetAttributeValue(session, key as Buffer, [{ type: pkcs11js.CKA_VALUE }]), /CKR_ATTRIBUTE_SENSITIVE/)
+      const attributes = p11.C_GetAttributeValue(session, key as Buffer, [
+        { type: pkcs11js.CKA_SENSITIVE },
+        { type: pkcs11js.CKA_EXTRACTABLE },
+      ])
+      assert.deepEqual(
+        attributes.map((a) => Buffer.from(a.value)[0]),
+        [1, 0],
+      )
+      assert.throws(
+        () => p11.C_GetAttributeValue(session, key as Buffer, [{ type: pkcs11js.CKA_VALUE }]),
+        /CKR_ATTRIBUTE_SENSITIVE/,
+      )
       p11.C_Logout(session)
       p11.C_CloseSession(session)
     } finally {
@@ -74,11 +85,25 @@ forEachEngine('secrets under an HSM root key (P1.1)', (engine) => {
   })
 
   it('stores and reveals a secret end to end with the org key wrapped in the HSM', async () => {
-    const created = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets`, token: org.ownerToken, body: { name: 'hsm-backed', type: 'api_key', value: 'behind-the-hsm' } })
+    const created = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/secrets`,
+      token: org.ownerToken,
+      body: { name: 'hsm-backed', type: 'api_key', value: 'behind-the-hsm' },
+    })
     assert.equal(created.status, 201, created.text)
-    const keyRow = await t().db.kysely.selectFrom('org_keys').selectAll().where('org_id', '=', org.orgId).executeTakeFirstOrThrow()
+    const keyRow = await t()
+      .db.kysely.selectFrom('org_keys')
+      .selectAll()
+      .where('org_id', '=', org.orgId)
+      .executeTakeFirstOrThrow()
     assert.match(keyRow.root_key_id, /^pkcs11:/)
-    const revealed = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets/${created.body.id}/reveal`, token: org.ownerToken, body: { reason: 'hsm e2e' } })
+    const revealed = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/secrets/${created.body.id}/reveal`,
+      token: org.ownerToken,
+      body: { reason: 'hsm e2e' },
+    })
     assert.equal(revealed.body.value, 'behind-the-hsm')
   })
 })
@@ -110,7 +135,10 @@ describe('custodian with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11', () => {
     try {
       const boot = await bootstrapOverHttps(server.httpsPort, bootstrapToken)
       apiToken = boot.body.apiToken
-      const created = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${boot.body.orgId}/secrets`, { token: apiToken, body: { name: 'k', type: 'api_key', value: 'hsm-e2e-value' } })
+      const created = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${boot.body.orgId}/secrets`, {
+        token: apiToken,
+        body: { name: 'k', type: 'api_key', value: 'hsm-e2e-value' },
+      })
       assert.equal(created.status, 201, created.text)
       secretUrl = `/v1/orgs/${boot.body.orgId}/secrets/${created.body.id}/reveal`
     } finally {
@@ -118,7 +146,10 @@ describe('custodian with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11', () => {
     }
     server = await spawnServer(env)
     try {
-      const revealed = await httpsJson(server.httpsPort, 'POST', secretUrl, { token: apiToken, body: { reason: 'after restart' } })
+      const revealed = await httpsJson(server.httpsPort, 'POST', secretUrl, {
+        token: apiToken,
+        body: { reason: 'after restart' },
+      })
       assert.equal(revealed.body.value, 'hsm-e2e-value')
     } finally {
       await server.stop()
@@ -131,12 +162,21 @@ describe('custodian with CUSTODIAN_ROOT_KEY_PROVIDER=pkcs11', () => {
     assert.ok(newId)
     server = await spawnServer(env)
     try {
-      const revealed = await httpsJson(server.httpsPort, 'POST', secretUrl, { token: apiToken, body: { reason: 'after root rotation' } })
+      const revealed = await httpsJson(server.httpsPort, 'POST', secretUrl, {
+        token: apiToken,
+        body: { reason: 'after root rotation' },
+      })
       assert.equal(revealed.body.value, 'hsm-e2e-value')
     } finally {
       await server.stop()
     }
-    const badPin = await runToExit(['src/main.ts'], { ...env, CUSTODIAN_PKCS11_PIN_FILE: '', CUSTODIAN_PKCS11_PIN: '111111', CUSTODIAN_HTTPS_PORT: '0', CUSTODIAN_HTTP_PORT: '0' })
+    const badPin = await runToExit(['src/main.ts'], {
+      ...env,
+      CUSTODIAN_PKCS11_PIN_FILE: '',
+      CUSTODIAN_PKCS11_PIN: '111111',
+      CUSTODIAN_HTTPS_PORT: '0',
+      CUSTODIAN_HTTP_PORT: '0',
+    })
     assert.notEqual(badPin.code, 0)
     assert.match(badPin.output, /cannot log in to token/)
     assert.ok(!badPin.output.includes('111111'), 'the PIN is not echoed')

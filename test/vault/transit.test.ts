@@ -8,7 +8,8 @@ forEachEngine('encryption as a service', (engine) => {
   let a: Org
   let b: Org
   const data = Buffer.from('customer record: account 42').toString('base64')
-  const call = (org: Org, path: string, body?: unknown) => t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/transit/keys${path}`, token: org.ownerToken, body })
+  const call = (org: Org, path: string, body?: unknown) =>
+    t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/transit/keys${path}`, token: org.ownerToken, body })
 
   before(async () => {
     const provider = await bootstrapProvider(t())
@@ -47,7 +48,13 @@ forEachEngine('encryption as a service', (engine) => {
     assert.equal(rewrapped.version, 2)
     assert.equal((await call(a, '/records/decrypt', { ciphertext: rewrapped.ciphertext })).body.plaintext, data)
     const events = (await auditActions(t(), a.orgId)).filter((e) => e.action.startsWith('transit.'))
-    assert.deepEqual([...new Set(events.map((e) => e.action))].sort(), ['transit.decrypt', 'transit.encrypt', 'transit.key.create', 'transit.key.rotate', 'transit.rewrap'])
+    assert.deepEqual([...new Set(events.map((e) => e.action))].sort(), [
+      'transit.decrypt',
+      'transit.encrypt',
+      'transit.key.create',
+      'transit.key.rotate',
+      'transit.rewrap',
+    ])
     assert.ok(!JSON.stringify(events).includes(data), 'no data in the audit log')
   })
 
@@ -56,7 +63,10 @@ forEachEngine('encryption as a service', (engine) => {
     await t().request({ method: 'POST', url: `/v1/orgs/${a.orgId}/keys/rotate`, token: a.ownerToken })
     while ((await t().app.services.rotation.rewrapBatch(a.orgId)).remaining > 0);
     const keys = (await t().request({ method: 'GET', url: `/v1/orgs/${a.orgId}/keys`, token: a.ownerToken })).body
-    assert.deepEqual(keys.versions.map((v: { state: string }) => v.state), ['active', 'retired'])
+    assert.deepEqual(
+      keys.versions.map((v: { state: string }) => v.state),
+      ['active', 'retired'],
+    )
     assert.equal((await call(a, '/records/decrypt', { ciphertext: sealed })).body.plaintext, data)
   })
 })

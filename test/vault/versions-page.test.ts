@@ -15,7 +15,12 @@ forEachEngine('secret versions, a page at a time', (engine) => {
   before(async () => {
     const provider = await bootstrapProvider(t())
     org = await createCustomerOrg(t(), provider, 'Versions', 'owner@versions.test')
-    const created = await t().request({ method: 'POST', url: `/v1/orgs/${org.orgId}/secrets`, token: org.ownerToken, body: { name: 'paged', type: 'generic', value: 'v1' } })
+    const created = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/secrets`,
+      token: org.ownerToken,
+      body: { name: 'paged', type: 'generic', value: 'v1' },
+    })
     assert.equal(created.status, 201, created.text)
     url = `/v1/orgs/${org.orgId}/secrets/${created.body.id}/versions`
     for (const value of ['v2', 'v3', 'v4', 'v5']) {
@@ -28,7 +33,11 @@ forEachEngine('secret versions, a page at a time', (engine) => {
     const seen: number[][] = []
     let cursor: string | null = null
     do {
-      const page = await t().request({ method: 'GET', url: `${url}?limit=2${cursor === null ? '' : `&cursor=${cursor}`}`, token: org.ownerToken })
+      const page = await t().request({
+        method: 'GET',
+        url: `${url}?limit=2${cursor === null ? '' : `&cursor=${cursor}`}`,
+        token: org.ownerToken,
+      })
       assert.equal(page.status, 200, page.text)
       seen.push(page.body.versions.map((v: { version: number }) => v.version))
       cursor = page.body.nextCursor
@@ -38,7 +47,10 @@ forEachEngine('secret versions, a page at a time', (engine) => {
 
   it('answers the first page of 100 by default, and refuses a malformed cursor', async () => {
     const all = await t().request({ method: 'GET', url, token: org.ownerToken })
-    assert.deepEqual(all.body.versions.map((v: { version: number }) => v.version), [5, 4, 3, 2, 1])
+    assert.deepEqual(
+      all.body.versions.map((v: { version: number }) => v.version),
+      [5, 4, 3, 2, 1],
+    )
     assert.equal(all.body.nextCursor, null)
     const bad = await t().request({ method: 'GET', url: `${url}?cursor=0`, token: org.ownerToken })
     assert.equal(bad.status, 400)

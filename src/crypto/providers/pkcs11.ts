@@ -61,31 +61,50 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
         throw new HsmError(`cannot log in to token ${options.tokenLabel}: wrong PIN or locked token`, { cause: error })
       }
     }
-    const found = findKey(p11, session, options.keyLabel) ?? (create ? generateKey(p11, session, options.keyLabel) : undefined)
-    if (found === undefined) throw new HsmError(`no key labelled ${options.keyLabel} on token ${options.tokenLabel}; run \`custodian init\``)
+    const found =
+      findKey(p11, session, options.keyLabel) ?? (create ? generateKey(p11, session, options.keyLabel) : undefined)
+    if (found === undefined)
+      throw new HsmError(`no key labelled ${options.keyLabel} on token ${options.tokenLabel}; run \`custodian init\``)
     let key: Buffer = found
     const openSession = session
-    const idOf = (handle: Buffer) => Buffer.from(p11.C_GetAttributeValue(openSession, handle, [{ type: pkcs11js.CKA_ID }])[0]?.value as Buffer).toString('hex')
+    const idOf = (handle: Buffer) =>
+      Buffer.from(
+        p11.C_GetAttributeValue(openSession, handle, [{ type: pkcs11js.CKA_ID }])[0]?.value as Buffer,
+      ).toString('hex')
     const keyIdOf = (handle: Buffer) => `pkcs11:${options.tokenLabel}/${options.keyLabel}:${idOf(handle)}`
     let keyId = keyIdOf(key)
     // Keys by CKA_ID: a key wrapped by an earlier (rotated) root key still opens.
     const byId = new Map<string, Buffer>([[idOf(key), key]])
     const keyFor = (wrappedBy: string): Buffer => {
       const match = /^pkcs11:(.+)\/(.+):([0-9a-f]+)$/.exec(wrappedBy)
-      if (match === null || match[1] !== options.tokenLabel) throw new DecryptionError(`key was wrapped by root key ${wrappedBy}, not one on token ${options.tokenLabel}`)
+      if (match === null || match[1] !== options.tokenLabel)
+        throw new DecryptionError(`key was wrapped by root key ${wrappedBy}, not one on token ${options.tokenLabel}`)
       const id = match[3] as string
       let handle = byId.get(id)
       if (handle === undefined) {
-        p11.C_FindObjectsInit(openSession, [{ type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY }, { type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') }])
+        p11.C_FindObjectsInit(openSession, [
+          { type: pkcs11js.CKA_CLASS, value: pkcs11js.CKO_SECRET_KEY },
+          { type: pkcs11js.CKA_ID, value: Buffer.from(id, 'hex') },
+        ])
         handle = p11.C_FindObjects(openSession, 1)[0]
         p11.C_FindObjectsFinal(openSession)
-        if (handle === undefined) throw new DecryptionError(`root key ${wrappedBy} is not on token ${options.tokenLabel}`)
+        if (handle === undefined)
+          throw new DecryptionError(`root key ${wrappedBy} is not on token ${options.tokenLabel}`)
         byId.set(id, handle)
       }
       return handle
     }
 
-    const gcm = (iv: Buffer, aad: string) => ({ mechanism: pkcs11js.CKM_AES_GCM, parameter: { type: pkcs11js.CK_PARAMS_AES_GCM, iv, aad: Buffer.from(aad, 'utf8'), ivBits: IV_BYTES * 8, tagBits: 128 } })
+    const gcm = (iv: Buffer, aad: string) => ({
+      mechanism: pkcs11js.CKM_AES_GCM,
+      parameter: {
+        type: pkcs11js.CK_PARAMS_AES_GCM,
+        iv,
+        aad: Buffer.from(aad, 'utf8'),
+        ivBits: IV_BYTES * 8,
+        tagBits: 128,
+      },
+    })
 
     return {
       kind: 'pkcs11',
@@ -100,7 +119,8 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
       async unwrap(wrapped, aad, wrappedBy) {
         const handle = keyFor(wrappedBy)
         const data = Buffer.from(wrapped)
-        if (data.length < 1 + IV_BYTES + 16 || data[0] !== FORMAT) throw new DecryptionError('unknown wrapped-key format')
+        if (data.length < 1 + IV_BYTES + 16 || data[0] !== FORMAT)
+          throw new DecryptionError('unknown wrapped-key format')
         try {
           p11.C_DecryptInit(openSession, gcm(data.subarray(1, 1 + IV_BYTES), aad), handle)
           return Buffer.from(p11.C_Decrypt(openSession, data.subarray(1 + IV_BYTES), Buffer.alloc(data.length)))
@@ -109,7 +129,9 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
         }
       },
       rotate() {
-        p11.C_SetAttributeValue(openSession, key, [{ type: pkcs11js.CKA_LABEL, value: `${options.keyLabel}.retired-${Date.now()}` }])
+        p11.C_SetAttributeValue(openSession, key, [
+          { type: pkcs11js.CKA_LABEL, value: `${options.keyLabel}.retired-${Date.now()}` },
+        ])
         key = generateKey(p11, openSession, options.keyLabel)
         byId.set(idOf(key), key)
         keyId = keyIdOf(key)

@@ -45,11 +45,22 @@ export class InvalidSharesError extends Error {
 const SHARE_PREFIX = 'cst_share_'
 
 /** Creates a root key, writes its metadata, and returns the shares (shown once, never stored). */
-export async function initShamir(metaFile: string, shares: number, threshold: number): Promise<{ meta: ShamirMeta; shares: string[] }> {
-  if (!Number.isInteger(threshold) || !Number.isInteger(shares) || threshold < 2 || shares < threshold || shares > 255) {
+export async function initShamir(
+  metaFile: string,
+  shares: number,
+  threshold: number,
+): Promise<{ meta: ShamirMeta; shares: string[] }> {
+  if (
+    !Number.isInteger(threshold) ||
+    !Number.isInteger(shares) ||
+    threshold < 2 ||
+    shares < threshold ||
+    shares > 255
+  ) {
     throw new InvalidSharesError('need 2 <= threshold <= shares <= 255')
   }
-  if (existsSync(metaFile)) throw new InvalidSharesError(`${metaFile} exists: this installation already has a Shamir root key`)
+  if (existsSync(metaFile))
+    throw new InvalidSharesError(`${metaFile} exists: this installation already has a Shamir root key`)
   const rootKey = randomBytes(32)
   // The library accepts plain Uint8Arrays only (not Buffer subclasses).
   const parts = await split(new Uint8Array(rootKey), shares, threshold)
@@ -64,7 +75,11 @@ export async function initShamir(metaFile: string, shares: number, threshold: nu
 export function readShamirMeta(metaFile: string): ShamirMeta {
   const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as ShamirMeta
   // The file is untrusted until these checks pass, whatever its declared type says.
-  if ((meta.version as unknown) !== 1 || !Number.isInteger(meta.threshold) || typeof (meta.keyId as unknown) !== 'string') {
+  if (
+    (meta.version as unknown) !== 1 ||
+    !Number.isInteger(meta.threshold) ||
+    typeof (meta.keyId as unknown) !== 'string'
+  ) {
     throw new Error(`${metaFile} is not a Custodian Shamir metadata file`)
   }
   return meta
@@ -74,7 +89,11 @@ export function createShamirProvider(meta: ShamirMeta): ShamirProvider {
   let wrapKey: WrapKey | undefined
   let pending: Uint8Array[] = []
 
-  const progress = (): UnsealProgress => ({ sealed: wrapKey === undefined, progress: pending.length, threshold: meta.threshold })
+  const progress = (): UnsealProgress => ({
+    sealed: wrapKey === undefined,
+    progress: pending.length,
+    threshold: meta.threshold,
+  })
   const unsealed = (): WrapKey => {
     if (wrapKey === undefined) throw new SealedError()
     return wrapKey
@@ -93,7 +112,8 @@ export function createShamirProvider(meta: ShamirMeta): ShamirProvider {
     },
     async submitShare(share) {
       if (wrapKey !== undefined) return progress()
-      if (!share.startsWith(SHARE_PREFIX)) throw new InvalidSharesError('not an unseal share (they start with cst_share_)')
+      if (!share.startsWith(SHARE_PREFIX))
+        throw new InvalidSharesError('not an unseal share (they start with cst_share_)')
       const bytes = Buffer.from(share.slice(SHARE_PREFIX.length), 'base64url')
       if (bytes.length !== 33) throw new InvalidSharesError('malformed unseal share')
       if (pending.some((p) => Buffer.compare(Buffer.from(p), bytes) === 0)) return progress()

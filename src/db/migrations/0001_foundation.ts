@@ -13,27 +13,38 @@ import { runScript } from '../sql-script.ts'
  * Use nothing newer than PostgreSQL 15: production runs 15+, PGlite is 18.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     DO $$ BEGIN
       CREATE ROLE custodian_app NOLOGIN NOSUPERUSER NOBYPASSRLS NOINHERIT;
     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
     END $$;
-  `)
+  `,
+  )
   // A non-superuser owner needs membership to SET ROLE; a superuser has it implicitly.
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     DO $$ BEGIN
       IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         EXECUTE format('GRANT custodian_app TO %I', current_user);
       END IF;
     END $$;
-  `)
+  `,
+  )
 
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE FUNCTION custodian_current_org() RETURNS uuid
     LANGUAGE sql STABLE AS $$ SELECT nullif(current_setting('custodian.org_id', true), '')::uuid $$;
-  `)
+  `,
+  )
 
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE orgs (
       id uuid PRIMARY KEY,
       kind text NOT NULL CHECK (kind IN ('provider', 'customer')),
@@ -173,18 +184,24 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       signature bytea NOT NULL,
       PRIMARY KEY (org_id, seq)
     );
-  `)
+  `,
+  )
 
   // Row-level security: the org a request runs as is the only org it can see or write.
   for (const table of ['custom_roles', 'memberships', 'service_accounts', 'api_tokens', 'sessions', 'invitations']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE orgs ENABLE ROW LEVEL SECURITY;
     CREATE POLICY tenant_isolation ON orgs TO custodian_app USING (id = custodian_current_org());
     GRANT SELECT, UPDATE (name) ON orgs TO custodian_app;
@@ -208,5 +225,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
     ALTER TABLE audit_heads ENABLE ROW LEVEL SECURITY;
     ALTER TABLE bootstrap_tokens ENABLE ROW LEVEL SECURITY;
-  `)
+  `,
+  )
 }

@@ -7,7 +7,9 @@ import { runScript } from '../sql-script.ts'
  * value or an unwrapped key.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE org_keys (
       org_id uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
       version integer NOT NULL CHECK (version > 0),
@@ -51,13 +53,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       CHECK ((destroyed_at IS NULL) = (wrapped_dek IS NOT NULL AND ciphertext IS NOT NULL AND kek_version IS NOT NULL))
     );
     CREATE INDEX secret_versions_org_kek ON secret_versions (org_id, kek_version) WHERE destroyed_at IS NULL;
-  `)
+  `,
+  )
   for (const table of ['org_keys', 'secrets', 'secret_versions']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
 }

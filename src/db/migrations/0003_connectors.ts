@@ -6,7 +6,9 @@ import { runScript } from '../sql-script.ts'
  * notification outbox that later issues deliver by mail and webhook.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE secrets
       ADD COLUMN paused_at timestamptz,
       ADD COLUMN exposed_at timestamptz,
@@ -34,13 +36,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       attempts integer NOT NULL DEFAULT 0
     );
     CREATE INDEX notifications_undelivered ON notifications (created_at) WHERE delivered_at IS NULL;
-  `)
+  `,
+  )
   for (const table of ['vault_policies', 'notifications']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
 }

@@ -3,7 +3,9 @@ import { runScript } from '../sql-script.ts'
 
 /** Scheduled rotation of database credentials (P1.6). */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE secret_rotations (
       secret_id uuid PRIMARY KEY REFERENCES secrets (id) ON DELETE CASCADE,
       org_id uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
@@ -27,5 +29,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE POLICY tenant_isolation ON secret_rotations TO custodian_app
       USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
     GRANT SELECT, INSERT, UPDATE, DELETE ON secret_rotations TO custodian_app;
-  `)
+  `,
+  )
 }

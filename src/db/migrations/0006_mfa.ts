@@ -8,7 +8,9 @@ import { runScript } from '../sql-script.ts'
  * request role: only the authentication path (owner connection) touches them.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE user_secrets (
       user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
       purpose text NOT NULL,
@@ -47,5 +49,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE POLICY tenant_isolation ON org_security_policies TO custodian_app
       USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
     GRANT SELECT, INSERT, UPDATE, DELETE ON org_security_policies TO custodian_app;
-  `)
+  `,
+  )
 }

@@ -8,8 +8,11 @@ import { runScript } from '../sql-script.ts'
  * column a JSON array whatever writes it.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE org_security_policies ADD COLUMN ip_allowlist jsonb NOT NULL DEFAULT '[]'
       CHECK (jsonb_typeof(ip_allowlist) = 'array' AND jsonb_array_length(ip_allowlist) <= 200);
-  `)
+  `,
+  )
 }

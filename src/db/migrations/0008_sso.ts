@@ -18,7 +18,9 @@ import { runScript } from '../sql-script.ts'
  *   current org's members and says how many it erased.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE org_sso_configs (
       org_id uuid PRIMARY KEY REFERENCES orgs (id) ON DELETE CASCADE,
       preset text NOT NULL CHECK (preset IN ('google', 'microsoft', 'oidc')),
@@ -56,16 +58,22 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
     CREATE INDEX sso_login_states_expiry ON sso_login_states (expires_at);
     ALTER TABLE sso_login_states ENABLE ROW LEVEL SECURITY;
-  `)
+  `,
+  )
   for (const table of ['org_sso_configs', 'sso_identities']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE FUNCTION custodian_erase_member_passwords() RETURNS integer
       LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
         WITH erased AS (
@@ -77,5 +85,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       $$;
     REVOKE ALL ON FUNCTION custodian_erase_member_passwords() FROM PUBLIC;
     GRANT EXECUTE ON FUNCTION custodian_erase_member_passwords() TO custodian_app;
-  `)
+  `,
+  )
 }

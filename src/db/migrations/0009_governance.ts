@@ -14,7 +14,9 @@ import { runScript } from '../sql-script.ts'
  * - `memberships.suspended_at`: a suspended member keeps the membership but no access.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE org_grant_policies (
       org_id uuid PRIMARY KEY REFERENCES orgs (id) ON DELETE CASCADE,
       max_days integer NOT NULL DEFAULT 21 CHECK (max_days BETWEEN 1 AND 90),
@@ -53,13 +55,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       PRIMARY KEY (grant_id, approver_user_id)
     );
     ALTER TABLE memberships ADD COLUMN suspended_at timestamptz;
-  `)
+  `,
+  )
   for (const table of ['org_grant_policies', 'access_grants', 'access_grant_approvals']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
 }

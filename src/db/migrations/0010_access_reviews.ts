@@ -15,7 +15,9 @@ import { runScript } from '../sql-script.ts'
  *   once an hour per principal and permission.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE access_review_policies (
       org_id uuid PRIMARY KEY REFERENCES orgs (id) ON DELETE CASCADE,
       cadence_days integer NOT NULL DEFAULT 91 CHECK (cadence_days BETWEEN 7 AND 366),
@@ -70,13 +72,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       last_used_at timestamptz NOT NULL,
       PRIMARY KEY (org_id, principal_type, principal_id, permission)
     );
-  `)
+  `,
+  )
   for (const table of ['access_review_policies', 'access_reviews', 'access_review_items', 'permission_usage']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
 }

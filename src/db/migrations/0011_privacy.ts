@@ -17,7 +17,9 @@ import { runScript } from '../sql-script.ts'
  *   still verifies.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE subject_keys (
       org_id uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
       subject_ref bytea NOT NULL,
@@ -66,20 +68,27 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       sealed bytea NOT NULL
     );
     CREATE INDEX audit_personal_subject ON audit_personal (org_id, subject_ref);
-  `)
+  `,
+  )
   for (const table of ['subject_keys', 'data_records', 'retention_policies', 'retention_runs']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
   // Like the audit log it belongs to: the app adds and reads; it deletes only to erase.
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE audit_personal ENABLE ROW LEVEL SECURITY;
     CREATE POLICY tenant_isolation ON audit_personal TO custodian_app
       USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
     GRANT SELECT, INSERT, DELETE ON audit_personal TO custodian_app;
-  `)
+  `,
+  )
 }

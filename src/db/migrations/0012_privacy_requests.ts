@@ -17,7 +17,9 @@ import { runScript } from '../sql-script.ts'
  * - `org_privacy_policies`: the response deadline and how long exports stay downloadable.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE org_privacy_policies (
       org_id uuid PRIMARY KEY REFERENCES orgs (id) ON DELETE CASCADE,
       response_hours integer NOT NULL DEFAULT 72 CHECK (response_hours BETWEEN 1 AND 2160),
@@ -100,13 +102,25 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       jws text NOT NULL,
       issued_at timestamptz NOT NULL
     );
-  `)
-  for (const table of ['org_privacy_policies', 'privacy_requests', 'privacy_request_events', 'privacy_exports', 'erasure_webhooks', 'webhook_deliveries', 'erasure_certificates']) {
-    await runScript(db, `
+  `,
+  )
+  for (const table of [
+    'org_privacy_policies',
+    'privacy_requests',
+    'privacy_request_events',
+    'privacy_exports',
+    'erasure_webhooks',
+    'webhook_deliveries',
+    'erasure_certificates',
+  ]) {
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
 }

@@ -12,7 +12,9 @@ import { runScript } from '../sql-script.ts'
  *   Bucket and epoch numbers only: readable by the request role, written by the worker.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE subject_keys ADD COLUMN ring_bucket integer, ADD COLUMN ring_epoch integer;
     CREATE INDEX subject_keys_ring ON subject_keys (ring_bucket, ring_epoch) WHERE shredded_at IS NULL;
     CREATE TABLE shred_ring_epochs (
@@ -25,5 +27,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       PRIMARY KEY (bucket, epoch)
     );
     GRANT SELECT ON shred_ring_epochs TO custodian_app;
-  `)
+  `,
+  )
 }

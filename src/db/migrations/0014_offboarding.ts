@@ -11,7 +11,9 @@ import { runScript } from '../sql-script.ts'
  *   and epoch numbers only; requests add to it, the ring worker takes from it.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE org_offboardings (
       org_id uuid PRIMARY KEY,
       org_name text NOT NULL,
@@ -36,5 +38,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       PRIMARY KEY (bucket, epoch)
     );
     GRANT SELECT, INSERT ON shred_ring_pending TO custodian_app;
-  `)
+  `,
+  )
 }

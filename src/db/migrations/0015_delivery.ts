@@ -12,7 +12,9 @@ import { runScript } from '../sql-script.ts'
  *   the webhooks subscribed to notifications.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE erasure_webhooks RENAME TO webhooks;
     ALTER TABLE webhooks ADD COLUMN events text[] NOT NULL DEFAULT '{erasure.requested}'
       CHECK (cardinality(events) > 0 AND events <@ ARRAY['erasure.requested', 'notifications']::text[]);
@@ -25,5 +27,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       ADD COLUMN fanned_out_at timestamptz;
     CREATE INDEX notifications_due ON notifications (status, next_attempt_at);
     CREATE INDEX notifications_fanout ON notifications (batch_id) WHERE fanned_out_at IS NULL;
-  `)
+  `,
+  )
 }

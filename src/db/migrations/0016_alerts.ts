@@ -11,7 +11,9 @@ import { runScript } from '../sql-script.ts'
  *   that made it, acknowledgement, resolution and the incident it opened.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE alert_cursors (
       org_id uuid PRIMARY KEY REFERENCES orgs (id) ON DELETE CASCADE,
       last_seq bigint NOT NULL DEFAULT 0,
@@ -50,13 +52,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX alerts_dedupe ON alerts (org_id, rule, dedupe_key, last_seen_at);
     CREATE INDEX alerts_status ON alerts (org_id, status, last_seen_at);
     CREATE INDEX audit_events_org_action_time ON audit_events (org_id, action, occurred_at);
-  `)
+  `,
+  )
   for (const table of ['alert_cursors', 'alert_rule_settings', 'alerts']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
 }

@@ -13,7 +13,9 @@ import { runScript } from '../sql-script.ts'
  * - `breach_notifications`: one clock per notified party, from the breach's confirmation.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE incident_types (
       id uuid PRIMARY KEY,
       org_id uuid NOT NULL REFERENCES orgs (id) ON DELETE CASCADE,
@@ -125,13 +127,29 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       missed_at timestamptz
     );
     CREATE INDEX breach_notifications_due ON breach_notifications (status, due_at);
-  `)
-  for (const table of ['incident_types', 'escalation_policies', 'breach_party_rules', 'response_plan_versions', 'response_plan_reviews', 'response_plan_state', 'incidents', 'incident_steps', 'incident_timeline', 'incident_links', 'breach_notifications']) {
-    await runScript(db, `
+  `,
+  )
+  for (const table of [
+    'incident_types',
+    'escalation_policies',
+    'breach_party_rules',
+    'response_plan_versions',
+    'response_plan_reviews',
+    'response_plan_state',
+    'incidents',
+    'incident_steps',
+    'incident_timeline',
+    'incident_links',
+    'breach_notifications',
+  ]) {
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
 }

@@ -15,7 +15,9 @@ import { runScript } from '../sql-script.ts'
  *   e.g. a report's reporter), whose address is resolved at sending time.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE notifications ALTER COLUMN recipient_user_id DROP NOT NULL;
     ALTER TABLE notifications ADD COLUMN recipient_ref text;
     ALTER TABLE notifications ADD CONSTRAINT notifications_one_recipient CHECK ((recipient_user_id IS NULL) <> (recipient_ref IS NULL));
@@ -66,13 +68,17 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       body_sealed bytea
     );
     CREATE INDEX vulnerability_report_messages_report ON vulnerability_report_messages (report_id, at);
-  `)
+  `,
+  )
   for (const table of ['vulnerability_reports', 'vulnerability_report_attachments', 'vulnerability_report_messages']) {
-    await runScript(db, `
+    await runScript(
+      db,
+      `
       ALTER TABLE ${table} ENABLE ROW LEVEL SECURITY;
       CREATE POLICY tenant_isolation ON ${table} TO custodian_app
         USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
       GRANT SELECT, INSERT, UPDATE, DELETE ON ${table} TO custodian_app;
-    `)
+    `,
+    )
   }
 }

@@ -12,7 +12,9 @@ import { runScript } from '../sql-script.ts'
  *   Only the authentication path (owner connection) touches the table.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE TABLE auth_throttle (
       key text PRIMARY KEY,
       failures integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
@@ -22,5 +24,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ALTER TABLE auth_throttle ENABLE ROW LEVEL SECURITY;
     ALTER TABLE users DROP COLUMN failed_logins;
     ALTER TABLE users DROP COLUMN locked_until;
-  `)
+  `,
+  )
 }

@@ -8,8 +8,11 @@ import { runScript } from '../sql-script.ts'
  * bounds its size.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE orgs ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC' CHECK (length(time_zone) BETWEEN 1 AND 64);
     GRANT UPDATE (time_zone) ON orgs TO custodian_app;
-  `)
+  `,
+  )
 }

@@ -12,7 +12,9 @@ import { runScript } from '../sql-script.ts'
  * - Webhooks may subscribe to `audit.checkpoint`.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     ALTER TABLE audit_checkpoints ADD COLUMN note text;
 
     ALTER TABLE webhooks DROP CONSTRAINT webhooks_events_check;
@@ -37,5 +39,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE POLICY tenant_isolation ON audit_witness_deliveries TO custodian_app
       USING (org_id = custodian_current_org()) WITH CHECK (org_id = custodian_current_org());
     GRANT SELECT, UPDATE ON audit_witness_deliveries TO custodian_app;
-  `)
+  `,
+  )
 }

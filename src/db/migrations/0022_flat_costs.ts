@@ -19,7 +19,9 @@ import { runScript } from '../sql-script.ts'
  *   is due), instead of reading every subject key every 2 s.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await runScript(db, `
+  await runScript(
+    db,
+    `
     CREATE INDEX audit_events_org_id ON audit_events (org_id, id);
     CREATE INDEX audit_events_org_actor ON audit_events (org_id, actor_id, id);
     CREATE INDEX audit_events_org_target ON audit_events (org_id, target_id, id);
@@ -37,5 +39,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE INDEX sessions_org_user ON sessions (org_id, user_id, last_seen_at);
     CREATE INDEX subject_keys_unringed ON subject_keys (org_id) WHERE shredded_at IS NULL AND ring_epoch IS NULL;
     CREATE INDEX shred_ring_epochs_retiring ON shred_ring_epochs (bucket, epoch) WHERE state = 'retiring';
-  `)
+  `,
+  )
 }

@@ -6,12 +6,21 @@ import type { AccessService } from './access.service.ts'
 import { PERMISSIONS } from './permissions.ts'
 
 const tags = ['access']
-const RoleView = Type.Object({ name: Type.String(), builtIn: Type.Boolean(), description: Type.String(), permissions: Type.Array(Type.String()) })
+const RoleView = Type.Object({
+  name: Type.String(),
+  builtIn: Type.Boolean(),
+  description: Type.String(),
+  permissions: Type.Array(Type.String()),
+})
 const CreateRoleBody = Type.Object(
   {
     name: RoleName,
     description: Type.String({ maxLength: 500, default: '' }),
-    permissions: Type.Array(Type.String({ pattern: '^[a-z_]+:[a-z_]+$' }), { minItems: 1, maxItems: 100, uniqueItems: true }),
+    permissions: Type.Array(Type.String({ pattern: '^[a-z_]+:[a-z_]+$' }), {
+      minItems: 1,
+      maxItems: 100,
+      uniqueItems: true,
+    }),
   },
   Strict,
 )
@@ -21,25 +30,52 @@ export function accessRoutes(deps: { access: AccessService }): FastifyPluginAsyn
   return async (app) => {
     app.get('/v1/permissions', {
       config: { access: { authenticated: true } },
-      schema: { tags, summary: 'The permission catalog', response: { 200: Type.Object({ permissions: Type.Array(Type.Object({ name: Type.String(), description: Type.String() })) }), ...errorResponses('authenticated') } },
-      handler: async () => ({ permissions: Object.entries(PERMISSIONS).map(([name, description]) => ({ name, description })) }),
+      schema: {
+        tags,
+        summary: 'The permission catalog',
+        response: {
+          200: Type.Object({
+            permissions: Type.Array(Type.Object({ name: Type.String(), description: Type.String() })),
+          }),
+          ...errorResponses('authenticated'),
+        },
+      },
+      handler: async () => ({
+        permissions: Object.entries(PERMISSIONS).map(([name, description]) => ({ name, description })),
+      }),
     })
 
     app.get('/v1/orgs/:orgId/roles', {
       config: { access: { permission: 'roles:read' } },
-      schema: { tags, summary: 'Built-in and custom roles', params: OrgParams, response: { 200: Type.Object({ roles: Type.Array(RoleView) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Built-in and custom roles',
+        params: OrgParams,
+        response: { 200: Type.Object({ roles: Type.Array(RoleView) }), ...errorResponses('org') },
+      },
       handler: async (request) => ({ roles: await access.listRoles(ctxOf(request)) }),
     })
 
     app.post('/v1/orgs/:orgId/roles', {
       config: { access: { permission: 'roles:manage' }, stepUp: true },
-      schema: { tags, summary: 'Create a custom role from catalog permissions', params: OrgParams, body: CreateRoleBody, response: { 201: RoleView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Create a custom role from catalog permissions',
+        params: OrgParams,
+        body: CreateRoleBody,
+        response: { 201: RoleView, ...errorResponses('org') },
+      },
       handler: async (request, reply) => reply.code(201).send(await access.createRole(ctxOf(request), request.body)),
     })
 
     app.delete('/v1/orgs/:orgId/roles/:name', {
       config: { access: { permission: 'roles:manage' }, stepUp: true },
-      schema: { tags, summary: 'Delete a custom role that no one holds', params: Type.Object({ orgId: Uuid, name: RoleName }, Strict), response: { 204: Type.Null(), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Delete a custom role that no one holds',
+        params: Type.Object({ orgId: Uuid, name: RoleName }, Strict),
+        response: { 204: Type.Null(), ...errorResponses('org') },
+      },
       handler: async (request, reply) => {
         await access.deleteRole(ctxOf(request), request.params.name)
         return reply.code(204).send(null)

@@ -5,13 +5,7 @@ import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { assertWithinOwn } from './bounds.ts'
-import {
-  BUILT_IN_ROLES,
-  isBuiltInRole,
-  isPermission,
-  PROVIDER_ONLY,
-  type Permission,
-} from './permissions.ts'
+import { BUILT_IN_ROLES, isBuiltInRole, isPermission, PROVIDER_ONLY, type Permission } from './permissions.ts'
 
 export interface RoleView {
   name: string
@@ -23,7 +17,11 @@ export interface RoleView {
 export interface AccessService {
   /** The permissions a role grants in an org; empty for a role that no longer exists. */
   /** Takes a transaction or, for a credential check, the owner connection (one statement). */
-  permissionsOf(trx: Kysely<DB>, org: { id: string; kind: 'provider' | 'customer' }, role: string): Promise<Set<Permission>>
+  permissionsOf(
+    trx: Kysely<DB>,
+    org: { id: string; kind: 'provider' | 'customer' },
+    role: string,
+  ): Promise<Set<Permission>>
   /**
    * Throws VALIDATION_FAILED unless `role` exists in this org, and EXCEEDS_OWN_PERMISSIONS
    * unless the caller holds every permission the role grants (a role given is a credential
@@ -33,7 +31,10 @@ export interface AccessService {
   listRoles(ctx: RequestContext): Promise<RoleView[]>
   /** The roles of an org, built-in and custom, without a request (access reviews, reports). */
   rolesOf(org: { id: string; kind: 'provider' | 'customer' }): Promise<RoleView[]>
-  createRole(ctx: RequestContext, input: { name: string; description: string; permissions: string[] }): Promise<RoleView>
+  createRole(
+    ctx: RequestContext,
+    input: { name: string; description: string; permissions: string[] },
+  ): Promise<RoleView>
   deleteRole(ctx: RequestContext, name: string): Promise<void>
 }
 
@@ -57,7 +58,9 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
 
   async function rolesOf(org: { id: string; kind: 'provider' | 'customer' }): Promise<RoleView[]> {
     const kind = org.kind
-    const custom = await withOrg(db, org.id, (trx) => trx.selectFrom('custom_roles').selectAll().orderBy('name').execute())
+    const custom = await withOrg(db, org.id, (trx) =>
+      trx.selectFrom('custom_roles').selectAll().orderBy('name').execute(),
+    )
     return [
       ...Object.entries(BUILT_IN_ROLES).map(([name, role]) => ({
         name,
@@ -86,7 +89,11 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
           })
         }
       }
-      assertWithinOwn(ctx.principal, await permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, role), `the role ${role}`)
+      assertWithinOwn(
+        ctx.principal,
+        await permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, role),
+        `the role ${role}`,
+      )
       // Ownership is more than its permissions (it alone grants and removes ownership).
       if (role === 'owner' && ctx.principal.role !== 'owner') {
         throw new AppError('FORBIDDEN', 'only an owner can grant the owner role', { permission: 'owner' })
@@ -152,7 +159,8 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
           .execute()
         const deleted = await trx.deleteFrom('custom_roles').where('name', '=', name).executeTakeFirst()
         if (Number(deleted.numDeletedRows) === 0) throw new AppError('NOT_FOUND', 'no such role')
-        if (holders.length > 0) throw new AppError('CONFLICT', `role ${name} is still assigned; reassign its holders first`)
+        if (holders.length > 0)
+          throw new AppError('CONFLICT', `role ${name} is still assigned; reassign its holders first`)
         await audit.append(trx, {
           orgId: ctx.orgId,
           actor: actorOf(ctx.principal),

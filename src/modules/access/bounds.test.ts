@@ -8,7 +8,10 @@ const caller = { permissions: new Set<Permission>(['tokens:create', 'members:rea
 
 describe('derived credentials are bounded by their maker (issue 11 K3)', () => {
   it('names what the caller lacks, sorted and without duplicates', () => {
-    assert.deepEqual(lackedBy(caller, ['vault:reveal', 'members:read', 'secrets:read', 'vault:reveal']), ['secrets:read', 'vault:reveal'])
+    assert.deepEqual(lackedBy(caller, ['vault:reveal', 'members:read', 'secrets:read', 'vault:reveal']), [
+      'secrets:read',
+      'vault:reveal',
+    ])
     assert.deepEqual(lackedBy(caller, []), [])
   })
 
@@ -16,7 +19,11 @@ describe('derived credentials are bounded by their maker (issue 11 K3)', () => {
     assert.doesNotThrow(() => assertWithinOwn(caller, ['members:read'], 'this token'))
     assert.throws(
       () => assertWithinOwn(caller, ['members:read', 'secrets:read'], 'this token'),
-      (e: unknown) => isAppError(e) && e.code === 'EXCEEDS_OWN_PERMISSIONS' && e.status === 403 && JSON.stringify(e.extras.missingPermissions) === '["secrets:read"]',
+      (e: unknown) =>
+        isAppError(e) &&
+        e.code === 'EXCEEDS_OWN_PERMISSIONS' &&
+        e.status === 403 &&
+        JSON.stringify(e.extras.missingPermissions) === '["secrets:read"]',
     )
   })
 })

@@ -19,9 +19,17 @@ export function lackedBy(principal: Pick<Principal, 'permissions'>, wanted: Iter
  * Throws 403 EXCEEDS_OWN_PERMISSIONS, naming what is missing, unless `principal` holds every
  * permission in `wanted`. `what` names the thing being made, for people ("this role").
  */
-export function assertWithinOwn(principal: Pick<Principal, 'permissions'>, wanted: Iterable<string>, what: string): void {
+export function assertWithinOwn(
+  principal: Pick<Principal, 'permissions'>,
+  wanted: Iterable<string>,
+  what: string,
+): void {
   const missing = lackedBy(principal, wanted)
   if (missing.length > 0) {
-    throw new AppError('EXCEEDS_OWN_PERMISSIONS', `${what} would carry permissions you do not have: ${missing.join(', ')}`, { missingPermissions: missing })
+    throw new AppError(
+      'EXCEEDS_OWN_PERMISSIONS',
+      `${what} would carry permissions you do not have: ${missing.join(', ')}`,
+      { missingPermissions: missing },
+    )
   }
 }

@@ -64,15 +64,25 @@ export const PERMISSIONS = {
   'alerts:manage': 'Acknowledge and resolve alerts, and set the alert rules',
   'incidents:read': 'See incidents, their timelines and breach clocks, and the response plan',
   'incidents:manage': 'Open and run incidents: roles, steps, notes, links, breach confirmation and notifications',
-  'response_plan:manage': 'Change the incident response plan (types, playbooks, escalation, breach parties) and record its reviews',
-  'disclosure:read': 'Security team: read vulnerability reports, their reporters’ contacts and attachments (provider org only)',
-  'disclosure:manage': 'Security team: acknowledge vulnerability reports and keep their reporters informed (provider org only)',
+  'response_plan:manage':
+    'Change the incident response plan (types, playbooks, escalation, breach parties) and record its reviews',
+  'disclosure:read':
+    'Security team: read vulnerability reports, their reporters’ contacts and attachments (provider org only)',
+  'disclosure:manage':
+    'Security team: acknowledge vulnerability reports and keep their reporters informed (provider org only)',
 } as const
 
 export type Permission = keyof typeof PERMISSIONS
 
 /** Permissions that only make sense in the provider's own org. */
-export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set(['orgs:create', 'orgs:list', 'vault:seal', 'grants:request', 'disclosure:read', 'disclosure:manage'])
+export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set([
+  'orgs:create',
+  'orgs:list',
+  'vault:seal',
+  'grants:request',
+  'disclosure:read',
+  'disclosure:manage',
+])
 
 export const ALL_PERMISSIONS = Object.keys(PERMISSIONS) as Permission[]
 
@@ -87,8 +97,20 @@ const READ_ONLY: Permission[] = ['org:read', 'members:read', 'roles:read']
  * secrets — revealing. Nothing that changes the org's people, keys or policies.
  */
 export const GRANTABLE: ReadonlySet<Permission> = new Set([
-  'org:read', 'members:read', 'roles:read', 'service_accounts:read', 'tokens:read', 'sessions:read',
-  'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'secrets:check', 'vault:reveal', 'grants:read',
+  'org:read',
+  'members:read',
+  'roles:read',
+  'service_accounts:read',
+  'tokens:read',
+  'sessions:read',
+  'audit:read',
+  'audit:export',
+  'audit:verify',
+  'secrets:read',
+  'keys:read',
+  'secrets:check',
+  'vault:reveal',
+  'grants:read',
 ] as const)
 
 /** Built-in roles. Names are reserved: a custom role cannot take one. */
@@ -98,10 +120,25 @@ export const BUILT_IN_ROLES = {
     description: 'Manages the org and its members; cannot grant ownership or delete the org',
     permissions: ALL_PERMISSIONS.filter((p) => p !== 'org:delete'),
   },
-  member: { description: 'Uses the org; issues own API tokens; sees secrets’ metadata; reports exposed secrets', permissions: [...READ_ONLY, 'tokens:create', 'secrets:read', 'secrets:report'] },
+  member: {
+    description: 'Uses the org; issues own API tokens; sees secrets’ metadata; reports exposed secrets',
+    permissions: [...READ_ONLY, 'tokens:create', 'secrets:read', 'secrets:report'],
+  },
   auditor: {
     description: 'Reads, exports and verifies the audit log; sees secrets’ metadata',
-    permissions: [...READ_ONLY, 'audit:read', 'audit:export', 'audit:verify', 'secrets:read', 'keys:read', 'grants:read', 'reviews:read', 'access:report', 'alerts:read', 'incidents:read'],
+    permissions: [
+      ...READ_ONLY,
+      'audit:read',
+      'audit:export',
+      'audit:verify',
+      'secrets:read',
+      'keys:read',
+      'grants:read',
+      'reviews:read',
+      'access:report',
+      'alerts:read',
+      'incidents:read',
+    ],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
 } as const satisfies Record<string, { description: string; permissions: readonly Permission[] }>

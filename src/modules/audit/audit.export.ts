@@ -17,7 +17,10 @@ export interface ExportVerifyOptions {
  * separately) so that a forger cannot simply ship a key of their own in the header, and
  * `keptNotes` so that cutting the tail together with its checkpoints is seen.
  */
-export async function verifyExport(text: string, options: ExportVerifyOptions = {}): Promise<VerifyResult & { keysFrom: 'pinned' | 'file' }> {
+export async function verifyExport(
+  text: string,
+  options: ExportVerifyOptions = {},
+): Promise<VerifyResult & { keysFrom: 'pinned' | 'file' }> {
   const { pinnedKeys } = options
   let org: string | undefined
   const fileKeys = new Map<string, string>()
@@ -33,13 +36,24 @@ export async function verifyExport(text: string, options: ExportVerifyOptions = 
       throw new Error(`line ${index + 1}: not JSON`)
     }
     if (record.kind === 'header') {
-      if (record.format !== 'custodian-audit-export/1') throw new Error(`line ${index + 1}: unknown format ${String(record.format)}`)
+      if (record.format !== 'custodian-audit-export/1')
+        throw new Error(`line ${index + 1}: unknown format ${String(record.format)}`)
       org = String(record.org)
-      for (const key of (record.keys as { keyId: string; publicKey: string }[] | undefined) ?? []) fileKeys.set(key.keyId, key.publicKey)
+      for (const key of (record.keys as { keyId: string; publicKey: string }[] | undefined) ?? [])
+        fileKeys.set(key.keyId, key.publicKey)
     } else if (record.kind === 'event') {
-      events.push({ event: record.event as StoredChainEvent['event'], prevHash: String(record.prevHash), hash: String(record.hash) })
+      events.push({
+        event: record.event as StoredChainEvent['event'],
+        prevHash: String(record.prevHash),
+        hash: String(record.hash),
+      })
     } else if (record.kind === 'checkpoint') {
-      checkpoints.push({ checkpoint: record.checkpoint as SignedCheckpoint['checkpoint'], keyId: String(record.keyId), signature: String(record.signature), note: typeof record.note === 'string' ? record.note : undefined })
+      checkpoints.push({
+        checkpoint: record.checkpoint as SignedCheckpoint['checkpoint'],
+        keyId: String(record.keyId),
+        signature: String(record.signature),
+        note: typeof record.note === 'string' ? record.note : undefined,
+      })
     } else {
       throw new Error(`line ${index + 1}: unknown kind ${String(record.kind)}`)
     }
@@ -47,6 +61,9 @@ export async function verifyExport(text: string, options: ExportVerifyOptions = 
   if (org === undefined) throw new Error('no header line: not a Custodian audit export')
   const keys = pinnedKeys ?? fileKeys
   const kept = options.keptNotes === undefined ? undefined : openKeptCheckpoints(options.keptNotes, keys.values())
-  const result = await verifyChain(org, events, checkpoints, keys, { kept, requireCheckpoint: options.allowUnsigned === true ? 'never' : 'always' })
+  const result = await verifyChain(org, events, checkpoints, keys, {
+    kept,
+    requireCheckpoint: options.allowUnsigned === true ? 'never' : 'always',
+  })
   return { ...result, keysFrom: pinnedKeys === undefined ? 'file' : 'pinned' }
 }

@@ -145,7 +145,12 @@ export async function verifyChain(
   }
 
   for (const rejected of options.kept?.rejected ?? []) {
-    if (rejected.org === org) report('checkpoint_signature', null, `a checkpoint kept elsewhere does not verify under the trusted key: ${rejected.reason}`)
+    if (rejected.org === org)
+      report(
+        'checkpoint_signature',
+        null,
+        `a checkpoint kept elsewhere does not verify under the trusted key: ${rejected.reason}`,
+      )
   }
 
   const checkpointAt = new Map<number, SignedCheckpoint>()
@@ -158,7 +163,11 @@ export async function verifyChain(
       verifyEd25519(key, checkpointMessage(checkpoint), Buffer.from(signed.signature, 'base64url')) &&
       (signed.note === undefined || noteAgrees(signed.note, Buffer.from(key, 'base64url'), checkpoint))
     if (!valid) {
-      report('checkpoint_signature', checkpoint.seq, `checkpoint at seq ${checkpoint.seq} has an invalid signature or unknown key ${signed.keyId}`)
+      report(
+        'checkpoint_signature',
+        checkpoint.seq,
+        `checkpoint at seq ${checkpoint.seq} has an invalid signature or unknown key ${signed.keyId}`,
+      )
       continue
     }
     checkpointAt.set(checkpoint.seq, signed)
@@ -193,7 +202,12 @@ export async function verifyChain(
       report('checkpoint_mismatch', event.seq, `seq ${event.seq} differs from its signed checkpoint`)
     }
     for (const hash of keptAt.get(event.seq) ?? []) {
-      if (hash !== stored.hash) report('kept_checkpoint_mismatch', event.seq, `seq ${event.seq} differs from a checkpoint kept elsewhere (hash ${hash})`)
+      if (hash !== stored.hash)
+        report(
+          'kept_checkpoint_mismatch',
+          event.seq,
+          `seq ${event.seq} differs from a checkpoint kept elsewhere (hash ${hash})`,
+        )
     }
     prev = Buffer.from(stored.hash, 'hex')
     expectedSeq = Math.max(expectedSeq, event.seq) + 1
@@ -202,15 +216,27 @@ export async function verifyChain(
 
   const lastCheckpointSeq = checkpointAt.size > 0 ? Math.max(...checkpointAt.keys()) : null
   if (lastCheckpointSeq !== null && lastCheckpointSeq > lastSeq) {
-    report('truncated', lastSeq + 1, `the chain ends at seq ${lastSeq} but a signed checkpoint covers seq ${lastCheckpointSeq}`)
+    report(
+      'truncated',
+      lastSeq + 1,
+      `the chain ends at seq ${lastSeq} but a signed checkpoint covers seq ${lastCheckpointSeq}`,
+    )
   }
   const keptBeyond = kept.filter((k) => k.size > lastSeq).sort((x, y) => y.size - x.size)[0]
   if (keptBeyond !== undefined) {
-    report('truncated', lastSeq + 1, `the chain ends at seq ${lastSeq} but a checkpoint kept elsewhere covers seq ${keptBeyond.size}`)
+    report(
+      'truncated',
+      lastSeq + 1,
+      `the chain ends at seq ${lastSeq} but a checkpoint kept elsewhere covers seq ${keptBeyond.size}`,
+    )
   }
   const require = options.requireCheckpoint ?? 'never'
   if (checkpointAt.size === 0 && (require === 'always' || (require === 'if-events' && count > 0))) {
-    report('unsigned', null, 'no valid signed checkpoint: nothing binds this chain to the signing key (it may have been cut or replaced)')
+    report(
+      'unsigned',
+      null,
+      'no valid signed checkpoint: nothing binds this chain to the signing key (it may have been cut or replaced)',
+    )
   }
   return {
     ok: problems.length === 0,

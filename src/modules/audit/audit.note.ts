@@ -20,7 +20,12 @@ const SIGNATURE_PREFIX = '\u2014 '
 
 /** Key hash of an Ed25519 note key: the first 4 bytes of SHA-256(name || 0x0A || 0x01 || public key). */
 export function noteKeyHash(name: string, rawPublicKey: Buffer): Buffer {
-  return createHash('sha256').update(name, 'utf8').update(Buffer.from([0x0a, ED25519_ALGORITHM])).update(rawPublicKey).digest().subarray(0, 4)
+  return createHash('sha256')
+    .update(name, 'utf8')
+    .update(Buffer.from([0x0a, ED25519_ALGORITHM]))
+    .update(rawPublicKey)
+    .digest()
+    .subarray(0, 4)
 }
 
 /** The verifier key in the signed-note text form: `<name>+<hex key hash>+<base64(0x01 || public key)>`. */
@@ -73,7 +78,8 @@ export function openCheckpointNote(note: string, rawPublicKey: Buffer): OpenedCh
   const [origin, sizeLine, hashLine] = lines as [string, string, string]
   if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeLine)) throw new Error(`checkpoint size "${sizeLine}" is not a decimal number`)
   const hash = Buffer.from(hashLine, 'base64')
-  if (hash.length !== 32 || hash.toString('base64') !== hashLine) throw new Error('checkpoint hash line is not 32 bytes of standard base64')
+  if (hash.length !== 32 || hash.toString('base64') !== hashLine)
+    throw new Error('checkpoint hash line is not 32 bytes of standard base64')
   const org = orgOfOrigin(origin)
   if (org === undefined) throw new Error(`origin ${origin} is not <host>/audit/<org id>`)
   const keyHash = noteKeyHash(origin, rawPublicKey)

@@ -14,7 +14,9 @@ const tags = ['audit']
 const Ref = Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) })
 const EventView = Type.Object({
   id: Uuid,
-  seq: Type.Union([Type.Integer(), Type.Null()], { description: 'null until the sequencer chains it (within about a second)' }),
+  seq: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'null until the sequencer chains it (within about a second)',
+  }),
   time: Timestamp,
   actor: Ref,
   action: Type.String(),
@@ -49,7 +51,9 @@ const VerifyView = Type.Object({
   checkpoints: Type.Integer(),
   lastCheckpointSeq: Type.Union([Type.Integer(), Type.Null()]),
   unchained: Type.Optional(Type.Integer()),
-  problems: Type.Array(Type.Object({ kind: Type.String(), seq: Type.Union([Type.Integer(), Type.Null()]), message: Type.String() })),
+  problems: Type.Array(
+    Type.Object({ kind: Type.String(), seq: Type.Union([Type.Integer(), Type.Null()]), message: Type.String() }),
+  ),
 })
 
 export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): FastifyPluginAsyncTypebox {
@@ -57,13 +61,36 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
   return async (app) => {
     app.get('/v1/audit/keys', {
       config: { access: { public: true } },
-      schema: { tags, summary: 'Public keys that sign audit checkpoints (verify exports with these)', response: { 200: Type.Object({ keys: Type.Array(Type.Object({ keyId: Type.String(), algorithm: Type.String(), publicKey: Type.String({ description: 'raw Ed25519 public key, base64url' }) })) }) } },
+      schema: {
+        tags,
+        summary: 'Public keys that sign audit checkpoints (verify exports with these)',
+        response: {
+          200: Type.Object({
+            keys: Type.Array(
+              Type.Object({
+                keyId: Type.String(),
+                algorithm: Type.String(),
+                publicKey: Type.String({ description: 'raw Ed25519 public key, base64url' }),
+              }),
+            ),
+          }),
+        },
+      },
       handler: async () => ({ keys: audit.publicKeys() }),
     })
 
     app.get('/v1/orgs/:orgId/audit/events', {
       config: { access: { permission: 'audit:read' } },
-      schema: { tags, summary: 'Query the audit log, newest first (P5.1)', params: OrgParams, querystring: EventQuery, response: { 200: Type.Object({ events: Type.Array(EventView), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Query the audit log, newest first (P5.1)',
+        params: OrgParams,
+        querystring: EventQuery,
+        response: {
+          200: Type.Object({ events: Type.Array(EventView), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          ...errorResponses('org'),
+        },
+      },
       handler: async (request) => {
         const q = request.query
         return audit.query(ctxOf(request).orgId, {
@@ -81,14 +108,32 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
 
     app.get('/v1/orgs/:orgId/audit/export', {
       config: { access: { permission: 'audit:export' } },
-      schema: { tags, summary: 'Export the whole chain as JSON Lines (docs/audit-format.md)', params: OrgParams, produces: ['application/x-ndjson'], response: { 200: { type: 'string', description: 'JSON Lines: header, events in seq order, signed checkpoints' }, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Export the whole chain as JSON Lines (docs/audit-format.md)',
+        params: OrgParams,
+        produces: ['application/x-ndjson'],
+        response: {
+          200: { type: 'string', description: 'JSON Lines: header, events in seq order, signed checkpoints' },
+          ...errorResponses('org'),
+        },
+      },
       handler: async (request, reply) => {
         const ctx = ctxOf(request)
         // The export itself is an egress of the log: recorded before the first byte leaves.
         await withOrg(db, ctx.orgId, (trx) =>
-          audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'audit.export', target: { type: 'org', id: ctx.orgId }, outcome: 'success', meta: ctx.meta }),
+          audit.append(trx, {
+            orgId: ctx.orgId,
+            actor: actorOf(ctx.principal),
+            action: 'audit.export',
+            target: { type: 'org', id: ctx.orgId },
+            outcome: 'success',
+            meta: ctx.meta,
+          }),
         )
-        reply.type('application/x-ndjson').header('content-disposition', `attachment; filename="audit-${ctx.orgId}.jsonl"`)
+        reply
+          .type('application/x-ndjson')
+          .header('content-disposition', `attachment; filename="audit-${ctx.orgId}.jsonl"`)
         // The schema documents the body as text; Fastify streams the Readable as it is.
         return reply.send(Readable.from(audit.exportLines(ctx.orgId)) as unknown as string)
       },
@@ -96,7 +141,12 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
 
     app.get('/v1/orgs/:orgId/audit/verify', {
       config: { access: { permission: 'audit:verify' } },
-      schema: { tags, summary: 'Verify the org’s chain and signed checkpoints (P5.2)', params: OrgParams, response: { 200: VerifyView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Verify the org’s chain and signed checkpoints (P5.2)',
+        params: OrgParams,
+        response: { 200: VerifyView, ...errorResponses('org') },
+      },
       handler: async (request) => audit.verify(ctxOf(request).orgId),
     })
 
@@ -105,19 +155,31 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
       schema: {
         tags,
         summary: 'The newest signed checkpoint as a C2SP signed note, to keep outside Custodian (docs/audit-format.md)',
-        description: 'JSON by default; the note alone as text/plain with `?format=note` or `Accept: text/plain`. 404 before the first checkpoint.',
+        description:
+          'JSON by default; the note alone as text/plain with `?format=note` or `Accept: text/plain`. 404 before the first checkpoint.',
         params: OrgParams,
-        querystring: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('note')])) }, Strict),
+        querystring: Type.Object(
+          { format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('note')])) },
+          Strict,
+        ),
         produces: ['application/json', 'text/plain'],
         response: {
           200: Type.Object({
-            origin: Type.String({ description: '<host>/audit/<org id>: the note’s first line and its signature’s key name' }),
+            origin: Type.String({
+              description: '<host>/audit/<org id>: the note’s first line and its signature’s key name',
+            }),
             size: Type.Integer({ description: 'the chain reaches seq = size' }),
-            hash: Type.String({ description: 'hex hash_size of the chain (the note’s hash line, base64, is the same 32 bytes)' }),
+            hash: Type.String({
+              description: 'hex hash_size of the chain (the note’s hash line, base64, is the same 32 bytes)',
+            }),
             signedAt: Timestamp,
             keyId: Type.String(),
-            verifierKey: Type.String({ description: 'signed-note verifier key: <name>+<hex key hash>+<base64(0x01 || public key)>' }),
-            note: Type.String({ description: 'the C2SP signed note (tlog-checkpoint text, blank line, signature line)' }),
+            verifierKey: Type.String({
+              description: 'signed-note verifier key: <name>+<hex key hash>+<base64(0x01 || public key)>',
+            }),
+            note: Type.String({
+              description: 'the C2SP signed note (tlog-checkpoint text, blank line, signature line)',
+            }),
           }),
           ...errorResponses('org'),
         },
@@ -126,7 +188,10 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
         const latest = await audit.latestCheckpoint(ctxOf(request).orgId)
         if (latest === undefined) throw new AppError('NOT_FOUND', 'no signed checkpoint yet')
         const accept = request.headers.accept ?? ''
-        if (request.query.format === 'note' || (request.query.format === undefined && accept.includes('text/plain') && !accept.includes('application/json'))) {
+        if (
+          request.query.format === 'note' ||
+          (request.query.format === undefined && accept.includes('text/plain') && !accept.includes('application/json'))
+        ) {
           // A string with its own content type is sent as it is, not serialized by the schema.
           return reply.type('text/plain; charset=utf-8').send(latest.note as unknown as typeof latest)
         }
@@ -136,9 +201,35 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
 
     app.get('/v1/orgs/:orgId/audit/status', {
       config: { access: { permission: 'audit:read' } },
-      schema: { tags, summary: 'Chain head, events waiting to be chained, and last checkpoint', params: OrgParams, response: { 200: Type.Object({ headSeq: Type.Integer({ description: 'seq of the last chained event (0 before any); events waiting to be chained never move it' }), headHash: Type.Union([Type.String(), Type.Null()], { description: 'hex hash_seq of that event' }), unchained: Type.Integer({ description: 'events committed but not chained yet' }), oldestUnchainedAt: Type.Union([Timestamp, Type.Null()], { description: 'when the oldest of them happened' }), lastCheckpointSeq: Type.Integer(), lastCheckpointAt: Type.Union([Timestamp, Type.Null()]), witnesses: Type.Object({ pending: Type.Integer({ description: 'checkpoint deliveries to witnesses not done yet' }), failed: Type.Integer({ description: 'deliveries given up after the last attempt' }), lastDeliveredSeq: Type.Union([Type.Integer(), Type.Null()], { description: 'the newest checkpoint that left: accepted by the operator’s endpoint, written to the witness file, or queued for at least one subscribed webhook (GET …/webhook-deliveries has their own state)' }) }) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Chain head, events waiting to be chained, and last checkpoint',
+        params: OrgParams,
+        response: {
+          200: Type.Object({
+            headSeq: Type.Integer({
+              description: 'seq of the last chained event (0 before any); events waiting to be chained never move it',
+            }),
+            headHash: Type.Union([Type.String(), Type.Null()], { description: 'hex hash_seq of that event' }),
+            unchained: Type.Integer({ description: 'events committed but not chained yet' }),
+            oldestUnchainedAt: Type.Union([Timestamp, Type.Null()], {
+              description: 'when the oldest of them happened',
+            }),
+            lastCheckpointSeq: Type.Integer(),
+            lastCheckpointAt: Type.Union([Timestamp, Type.Null()]),
+            witnesses: Type.Object({
+              pending: Type.Integer({ description: 'checkpoint deliveries to witnesses not done yet' }),
+              failed: Type.Integer({ description: 'deliveries given up after the last attempt' }),
+              lastDeliveredSeq: Type.Union([Type.Integer(), Type.Null()], {
+                description:
+                  'the newest checkpoint that left: accepted by the operator’s endpoint, written to the witness file, or queued for at least one subscribed webhook (GET …/webhook-deliveries has their own state)',
+              }),
+            }),
+          }),
+          ...errorResponses('org'),
+        },
+      },
       handler: async (request) => audit.status(ctxOf(request).orgId),
     })
   }
 }
-

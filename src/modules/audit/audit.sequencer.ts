@@ -51,7 +51,12 @@ export function createSequencer(deps: {
   async function chainOrg(orgId: string): Promise<number> {
     return withOwner(db, async (trx) => {
       if (!(await store.tryLockChain(trx, orgId))) return 0
-      const head = (await store.readHead(trx, orgId)) ?? { seq: 0, hash: GENESIS_HASH, checkpointSeq: 0, checkpointAt: null }
+      const head = (await store.readHead(trx, orgId)) ?? {
+        seq: 0,
+        hash: GENESIS_HASH,
+        checkpointSeq: 0,
+        checkpointAt: null,
+      }
       let chained = 0
       for (;;) {
         const rows = await store.unchainedEvents(trx, orgId, BATCH)
@@ -77,7 +82,12 @@ export function createSequencer(deps: {
         }
         const signature = signer.sign(checkpointMessage(checkpoint)).toString('base64url')
         const origin = checkpointOrigin(options.originHost, orgId)
-        const note = signNote(checkpointText(origin, head.seq, head.hash), origin, Buffer.from(signer.publicKey, 'base64url'), (message) => signer.sign(message))
+        const note = signNote(
+          checkpointText(origin, head.seq, head.hash),
+          origin,
+          Buffer.from(signer.publicKey, 'base64url'),
+          (message) => signer.sign(message),
+        )
         await store.insertCheckpoint(trx, { checkpoint, keyId: signer.keyId, signature, note }, options.witnesses)
         head.checkpointSeq = head.seq
         head.checkpointAt = new Date(checkpoint.time)

@@ -121,7 +121,10 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
   }
 
   type Runner = <T>(fn: (trx: Trx) => Promise<T>) => Promise<T>
-  const asOrg = (orgId: string): Runner => (fn) => withOrg(db, orgId, fn)
+  const asOrg =
+    (orgId: string): Runner =>
+    (fn) =>
+      withOrg(db, orgId, fn)
   const asOwner: Runner = (fn) => withOwner(db, fn)
 
   /** The org's chained events in seq order, a page per transaction (long reads hold nothing open). */
@@ -142,7 +145,12 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
         await store.insertEvent(trx, row, event.personal)
       } catch (error) {
         // Fail closed: the caller's transaction, and with it the change, is rolled back.
-        throw new AppError('AUDIT_UNAVAILABLE', 'the audit log could not record this action, so it was not performed', {}, { cause: error })
+        throw new AppError(
+          'AUDIT_UNAVAILABLE',
+          'the audit log could not record this action, so it was not performed',
+          {},
+          { cause: error },
+        )
       }
     },
 
@@ -185,17 +193,27 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
       // or counted as unchained (counting after the walk could miss one in between).
       const unchained = await withOrg(db, orgId, (trx) => store.countUnchained(trx, orgId))
       const checkpoints = await withOrg(db, orgId, (trx) => store.listCheckpoints(trx, orgId))
-      const result = await verifyChain(orgId, chainedEvents(orgId, asOrg(orgId)), checkpoints, keys, { kept, requireCheckpoint: 'if-events' })
+      const result = await verifyChain(orgId, chainedEvents(orgId, asOrg(orgId)), checkpoints, keys, {
+        kept,
+        requireCheckpoint: 'if-events',
+      })
       return { ...result, unchained }
     },
 
     async verifyAll(options = {}) {
       const kept = options.keptNotes === undefined ? undefined : openKeptCheckpoints(options.keptNotes, keys.values())
-      const named = [...(kept?.opened ?? []), ...(kept?.rejected ?? [])].flatMap((k) => (k.org === undefined ? [] : [k.org]))
+      const named = [...(kept?.opened ?? []), ...(kept?.rejected ?? [])].flatMap((k) =>
+        k.org === undefined ? [] : [k.org],
+      )
       const results: VerifyResult[] = []
       for (const orgId of new Set([...(await store.orgsWithEvents(db)), ...named])) {
         const checkpoints = await asOwner((trx) => store.listCheckpoints(trx, orgId))
-        results.push(await verifyChain(orgId, chainedEvents(orgId, asOwner), checkpoints, keys, { kept, requireCheckpoint: 'if-events' }))
+        results.push(
+          await verifyChain(orgId, chainedEvents(orgId, asOwner), checkpoints, keys, {
+            kept,
+            requireCheckpoint: 'if-events',
+          }),
+        )
       }
       return results
     },
@@ -218,7 +236,12 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
     },
 
     async personalOf(trx, subjectRef) {
-      return (await store.personalOf(trx, subjectRef)).map((r) => ({ eventId: r.event_id, time: r.occurred_at.toISOString(), action: r.action, sealed: Buffer.from(r.sealed) }))
+      return (await store.personalOf(trx, subjectRef)).map((r) => ({
+        eventId: r.event_id,
+        time: r.occurred_at.toISOString(),
+        action: r.action,
+        sealed: Buffer.from(r.sealed),
+      }))
     },
 
     erasePersonal: (trx, subjectRef) => store.erasePersonal(trx, subjectRef),
@@ -227,7 +250,17 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
 
     async chainHealth(orgIds) {
       const rows = await asOwner((trx) => store.chainHealth(trx, orgIds))
-      return new Map(rows.map((r) => [r.org_id, { headSeq: Number(r.head_seq ?? 0), lastCheckpointAt: r.checkpoint_at?.toISOString() ?? null, unchained: Number(r.unchained), lastEventAt: r.last_event_at?.toISOString() ?? null }]))
+      return new Map(
+        rows.map((r) => [
+          r.org_id,
+          {
+            headSeq: Number(r.head_seq ?? 0),
+            lastCheckpointAt: r.checkpoint_at?.toISOString() ?? null,
+            unchained: Number(r.unchained),
+            lastEventAt: r.last_event_at?.toISOString() ?? null,
+          },
+        ]),
+      )
     },
 
     async status(orgId) {
@@ -272,6 +305,9 @@ function encodeCursor(id: number): string {
 function decodeCursor(cursor: string): number {
   const text = Buffer.from(cursor, 'base64url').toString('utf8')
   const match = /^a:(\d{1,15})$/.exec(text)
-  if (match === null) throw new AppError('VALIDATION_FAILED', 'cursor is not one this server issued', { errors: [{ path: '/query/cursor', message: 'invalid cursor' }] })
+  if (match === null)
+    throw new AppError('VALIDATION_FAILED', 'cursor is not one this server issued', {
+      errors: [{ path: '/query/cursor', message: 'invalid cursor' }],
+    })
   return Number(match[1])
 }

@@ -11,15 +11,25 @@ export type AuditEventRow = Selectable<AuditEventsTable>
 
 export type NewAuditEventRow = Insertable<AuditEventsTable>
 
-export async function insertEvent(trx: Trx, row: NewAuditEventRow, personal?: { subjectRef: Buffer; sealed: Buffer }): Promise<void> {
+export async function insertEvent(
+  trx: Trx,
+  row: NewAuditEventRow,
+  personal?: { subjectRef: Buffer; sealed: Buffer },
+): Promise<void> {
   await trx.insertInto('audit_events').values(row).execute()
   if (personal !== undefined) {
-    await trx.insertInto('audit_personal').values({ event_id: row.event_id, org_id: row.org_id, subject_ref: personal.subjectRef, sealed: personal.sealed }).execute()
+    await trx
+      .insertInto('audit_personal')
+      .values({ event_id: row.event_id, org_id: row.org_id, subject_ref: personal.subjectRef, sealed: personal.sealed })
+      .execute()
   }
 }
 
 /** The sealed personal fields of a subject's events (current org), oldest first. */
-export async function personalOf(trx: Trx, subjectRef: Buffer): Promise<{ event_id: string; occurred_at: Date; action: string; sealed: Uint8Array }[]> {
+export async function personalOf(
+  trx: Trx,
+  subjectRef: Buffer,
+): Promise<{ event_id: string; occurred_at: Date; action: string; sealed: Uint8Array }[]> {
   return trx
     .selectFrom('audit_personal as p')
     .innerJoin('audit_events as e', 'e.event_id', 'p.event_id')
@@ -140,7 +150,11 @@ export async function saveHead(trx: Trx, orgId: string, head: Head): Promise<voi
  * Stores a signed checkpoint and, in the same transaction, one outbox row per witness it
  * must reach: a checkpoint is never signed without being on its way out.
  */
-export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint, witnesses: readonly WitnessKind[] = []): Promise<void> {
+export async function insertCheckpoint(
+  trx: Trx,
+  signed: SignedCheckpoint,
+  witnesses: readonly WitnessKind[] = [],
+): Promise<void> {
   await trx
     .insertInto('audit_checkpoints')
     .values({
@@ -156,13 +170,27 @@ export async function insertCheckpoint(trx: Trx, signed: SignedCheckpoint, witne
   if (witnesses.length > 0) {
     await trx
       .insertInto('audit_witness_deliveries')
-      .values(witnesses.map((witness) => ({ id: randomUUID(), org_id: signed.checkpoint.org, seq: signed.checkpoint.seq, witness, last_error: null, delivered_at: null })))
+      .values(
+        witnesses.map((witness) => ({
+          id: randomUUID(),
+          org_id: signed.checkpoint.org,
+          seq: signed.checkpoint.seq,
+          witness,
+          last_error: null,
+          delivered_at: null,
+        })),
+      )
       .execute()
   }
 }
 
 export async function listCheckpoints(trx: Trx, orgId: string): Promise<SignedCheckpoint[]> {
-  const rows = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).orderBy('seq').execute()
+  const rows = await trx
+    .selectFrom('audit_checkpoints')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .orderBy('seq')
+    .execute()
   return rows.map(checkpointOf)
 }
 
@@ -183,7 +211,13 @@ function checkpointOf(row: Selectable<AuditCheckpointsTable>): SignedCheckpoint 
 
 /** The org's newest signed checkpoint. */
 export async function latestCheckpoint(trx: Trx, orgId: string): Promise<SignedCheckpoint | undefined> {
-  const row = await trx.selectFrom('audit_checkpoints').selectAll().where('org_id', '=', orgId).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+  const row = await trx
+    .selectFrom('audit_checkpoints')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst()
   return row === undefined ? undefined : checkpointOf(row)
 }
 
@@ -207,7 +241,12 @@ export function toChainedEvent(row: AuditEventRow, seq: number): ChainedEvent {
 }
 
 /** One page of chained events in seq order, after `afterSeq` (verification and export). */
-export async function chainedEventsPage(trx: Trx, orgId: string, afterSeq: number, limit: number): Promise<StoredChainEvent[]> {
+export async function chainedEventsPage(
+  trx: Trx,
+  orgId: string,
+  afterSeq: number,
+  limit: number,
+): Promise<StoredChainEvent[]> {
   const rows = await trx
     .selectFrom('audit_events')
     .selectAll()
@@ -267,14 +306,21 @@ export async function unchainedSummary(trx: Trx, orgId: string): Promise<{ count
 }
 
 /** The org's checkpoint deliveries to witnesses: how many wait, how many were given up, the newest delivered. */
-export async function witnessSummary(trx: Trx, orgId: string): Promise<{ pending: number; failed: number; lastDeliveredSeq: number | null }> {
+export async function witnessSummary(
+  trx: Trx,
+  orgId: string,
+): Promise<{ pending: number; failed: number; lastDeliveredSeq: number | null }> {
   const result = await sql<{ pending: number; failed: number; last_delivered: number | null }>`
     SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
            count(*) FILTER (WHERE status = 'failed')::int AS failed,
            max(seq) FILTER (WHERE status = 'delivered') AS last_delivered
       FROM audit_witness_deliveries WHERE org_id = ${orgId}`.execute(trx)
   const row = result.rows[0]
-  return { pending: Number(row?.pending ?? 0), failed: Number(row?.failed ?? 0), lastDeliveredSeq: row?.last_delivered == null ? null : Number(row.last_delivered) }
+  return {
+    pending: Number(row?.pending ?? 0),
+    failed: Number(row?.failed ?? 0),
+    lastDeliveredSeq: row?.last_delivered == null ? null : Number(row.last_delivered),
+  }
 }
 
 export async function countUnchained(trx: Trx, orgId: string): Promise<number> {
@@ -318,7 +364,13 @@ export async function queryEvents(trx: Trx, orgId: string, filter: EventFilter):
 /** Per-org chain figures for the operator view; one statement whatever the number of orgs. */
 export async function chainHealth(trx: Trx, orgIds: string[]) {
   if (orgIds.length === 0) return []
-  const result = await sql<{ org_id: string; head_seq: number | null; checkpoint_at: Date | null; unchained: number; last_event_at: Date | null }>`
+  const result = await sql<{
+    org_id: string
+    head_seq: number | null
+    checkpoint_at: Date | null
+    unchained: number
+    last_event_at: Date | null
+  }>`
     SELECT o.id AS org_id, h.seq AS head_seq, h.checkpoint_at,
            (SELECT count(*) FROM audit_events e WHERE e.org_id = o.id AND e.seq IS NULL)::int AS unchained,
            (SELECT max(e.occurred_at) FROM audit_events e WHERE e.org_id = o.id) AS last_event_at

@@ -43,7 +43,9 @@ export function createWitnessDelivery(deps: {
   fetch: OutboundFetch
   url: string | undefined
   file: string | undefined
-  webhooks: () => { enqueue(trx: Trx, orgId: string, event: WebhookEvent, payload: Record<string, unknown>): Promise<number> }
+  webhooks: () => {
+    enqueue(trx: Trx, orgId: string, event: WebhookEvent, payload: Record<string, unknown>): Promise<number>
+  }
   retry: { baseMs: number; maxAttempts: number; timeoutMs: number }
   log: { warn(obj: object, msg: string): void }
 }): WitnessDelivery {
@@ -61,19 +63,48 @@ export function createWitnessDelivery(deps: {
         .returningAll()
         .executeTakeFirst()
       if (row === undefined) return undefined
-      const checkpoint = await trx.selectFrom('audit_checkpoints').select(['seq', 'hash', 'note', 'key_id', 'signed_at']).where('org_id', '=', orgId).where('seq', '=', row.seq).executeTakeFirst()
+      const checkpoint = await trx
+        .selectFrom('audit_checkpoints')
+        .select(['seq', 'hash', 'note', 'key_id', 'signed_at'])
+        .where('org_id', '=', orgId)
+        .where('seq', '=', row.seq)
+        .executeTakeFirst()
       return { row, checkpoint }
     })
   }
 
-  async function send(witness: WitnessKind, orgId: string, id: string, checkpoint: { seq: number; hash: Uint8Array; note: string; key_id: string; signed_at: Date }): Promise<void> {
+  async function send(
+    witness: WitnessKind,
+    orgId: string,
+    id: string,
+    checkpoint: { seq: number; hash: Uint8Array; note: string; key_id: string; signed_at: Date },
+  ): Promise<void> {
     const origin = checkpoint.note.slice(0, checkpoint.note.indexOf('\n'))
     switch (witness) {
       case 'webhooks':
         await withOrg(db, orgId, async (trx) => {
-          const hooks = await deps.webhooks().enqueue(trx, orgId, 'audit.checkpoint', { checkpoint: { origin, size: checkpoint.seq, hash: Buffer.from(checkpoint.hash).toString('hex'), keyId: checkpoint.key_id, signedAt: checkpoint.signed_at.toISOString(), note: checkpoint.note } })
+          const hooks = await deps
+            .webhooks()
+            .enqueue(trx, orgId, 'audit.checkpoint', {
+              checkpoint: {
+                origin,
+                size: checkpoint.seq,
+                hash: Buffer.from(checkpoint.hash).toString('hex'),
+                keyId: checkpoint.key_id,
+                signedAt: checkpoint.signed_at.toISOString(),
+                note: checkpoint.note,
+              },
+            })
           // No subscribed webhook: nothing left, and the status must not say it did.
-          await trx.updateTable('audit_witness_deliveries').set(hooks > 0 ? { status: 'delivered', delivered_at: clock(), last_error: null } : { status: 'skipped', last_error: null }).where('id', '=', id).execute()
+          await trx
+            .updateTable('audit_witness_deliveries')
+            .set(
+              hooks > 0
+                ? { status: 'delivered', delivered_at: clock(), last_error: null }
+                : { status: 'skipped', last_error: null },
+            )
+            .where('id', '=', id)
+            .execute()
         })
         return
       case 'https': {
@@ -82,7 +113,12 @@ export function createWitnessDelivery(deps: {
           method: 'POST',
           redirect: 'manual',
           signal: AbortSignal.timeout(deps.retry.timeoutMs),
-          headers: { 'content-type': 'text/plain; charset=utf-8', 'user-agent': 'Custodian-Witness/1', 'x-custodian-org': orgId, 'x-custodian-checkpoint-size': String(checkpoint.seq) },
+          headers: {
+            'content-type': 'text/plain; charset=utf-8',
+            'user-agent': 'Custodian-Witness/1',
+            'x-custodian-org': orgId,
+            'x-custodian-checkpoint-size': String(checkpoint.seq),
+          },
           body: checkpoint.note,
         })
         await response.arrayBuffer().catch(() => undefined)
@@ -113,7 +149,9 @@ export function createWitnessDelivery(deps: {
           status: error === null ? 'delivered' : final ? 'failed' : 'pending',
           last_error: error,
           ...(error === null ? { delivered_at: now } : {}),
-          next_attempt_at: final ? now : new Date(now.getTime() + Math.min(deps.retry.baseMs * 2 ** (attempts - 1), 6 * 3_600_000)),
+          next_attempt_at: final
+            ? now
+            : new Date(now.getTime() + Math.min(deps.retry.baseMs * 2 ** (attempts - 1), 6 * 3_600_000)),
         })
         .where('id', '=', id)
         .where('status', '=', 'pending')
@@ -125,7 +163,16 @@ export function createWitnessDelivery(deps: {
   return {
     async deliverDue() {
       // Which deliveries are due spans orgs: owner connection; each is claimed in its org.
-      const due = await withOwner(db, (trx) => trx.selectFrom('audit_witness_deliveries').select(['id', 'org_id']).where('status', '=', 'pending').where('next_attempt_at', '<=', clock()).orderBy('next_attempt_at').limit(50).execute())
+      const due = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('audit_witness_deliveries')
+          .select(['id', 'org_id'])
+          .where('status', '=', 'pending')
+          .where('next_attempt_at', '<=', clock())
+          .orderBy('next_attempt_at')
+          .limit(50)
+          .execute(),
+      )
       let settled = 0
       for (const { id, org_id: orgId } of due) {
         const claimed = await claim(orgId, id)
@@ -141,11 +188,26 @@ export function createWitnessDelivery(deps: {
               continue
             }
           } catch (cause) {
-            error = ((cause as { cause?: { code?: string }; message?: string }).cause?.code ?? (cause as { message?: string }).message ?? 'error').slice(0, 200)
-            deps.log.warn({ orgId, witness: row.witness, seq: row.seq, attempt: row.attempts, error }, 'audit checkpoint: witness delivery failed; will retry')
+            error = (
+              (cause as { cause?: { code?: string }; message?: string }).cause?.code ??
+              (cause as { message?: string }).message ??
+              'error'
+            ).slice(0, 200)
+            deps.log.warn(
+              { orgId, witness: row.witness, seq: row.seq, attempt: row.attempts, error },
+              'audit checkpoint: witness delivery failed; will retry',
+            )
           }
         }
-        if (await settle(orgId, id, error === null ? row.attempts : checkpoint?.note == null ? deps.retry.maxAttempts : row.attempts, error)) settled++
+        if (
+          await settle(
+            orgId,
+            id,
+            error === null ? row.attempts : checkpoint?.note == null ? deps.retry.maxAttempts : row.attempts,
+            error,
+          )
+        )
+          settled++
       }
       return settled
     },

@@ -49,9 +49,14 @@ export function createAuditModule(deps: {
     retry: { baseMs: webhooks.retryBaseMs, maxAttempts: webhooks.maxAttempts, timeoutMs: webhooks.timeoutMs },
     log: deps.log,
   })
-  const witnessWorker = periodic('audit-witness', webhooks.checkMs, async () => {
-    await witnesses.deliverDue()
-  }, deps.log)
+  const witnessWorker = periodic(
+    'audit-witness',
+    webhooks.checkMs,
+    async () => {
+      await witnesses.deliverDue()
+    },
+    deps.log,
+  )
   return { service, sequencer, witnesses, witnessWorker, routes: auditRoutes({ audit: service, db: deps.db }) }
 }
 
@@ -62,5 +67,9 @@ export function originHost(publicUrl: string | undefined): string {
 
 /** Every checkpoint goes to the org's webhooks; to the operator's witnesses where configured. */
 function witnessesOf(audit: Config['audit']): WitnessKind[] {
-  return ['webhooks', ...(audit.witnessUrl === undefined ? [] : ['https' as const]), ...(audit.witnessFile === undefined ? [] : ['file' as const])]
+  return [
+    'webhooks',
+    ...(audit.witnessUrl === undefined ? [] : ['https' as const]),
+    ...(audit.witnessFile === undefined ? [] : ['file' as const]),
+  ]
 }

@@ -1,22 +1,51 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { addBusinessDays, businessDaysBetween, isBusinessDay, parseHolidays, parseWeekend, subtractBusinessDays, type BusinessCalendar } from './business-days.ts'
+import {
+  addBusinessDays,
+  businessDaysBetween,
+  isBusinessDay,
+  parseHolidays,
+  parseWeekend,
+  subtractBusinessDays,
+  type BusinessCalendar,
+} from './business-days.ts'
 
-const utc = (holidays: string[] = [], weekend = 'sat,sun'): BusinessCalendar => ({ timeZone: 'UTC', weekend: parseWeekend(weekend) as Set<number>, holidays: new Set(holidays) })
-const due = (start: string, days: number, calendar: BusinessCalendar) => addBusinessDays(new Date(start), days, calendar).toISOString()
+const utc = (holidays: string[] = [], weekend = 'sat,sun'): BusinessCalendar => ({
+  timeZone: 'UTC',
+  weekend: parseWeekend(weekend) as Set<number>,
+  holidays: new Set(holidays),
+})
+const due = (start: string, days: number, calendar: BusinessCalendar) =>
+  addBusinessDays(new Date(start), days, calendar).toISOString()
 
 describe('business days (P9.1)', () => {
   it('counts five business days from a weekday to the same time a week later', () => {
     // 2026-11-23 is a Monday.
     assert.equal(due('2026-11-23T10:00:00.000Z', 5, utc()), '2026-11-30T10:00:00.000Z')
-    assert.equal(due('2026-11-26T16:30:00.000Z', 5, utc()), '2026-12-03T16:30:00.000Z', 'Thursday to Thursday, across a weekend')
+    assert.equal(
+      due('2026-11-26T16:30:00.000Z', 5, utc()),
+      '2026-12-03T16:30:00.000Z',
+      'Thursday to Thursday, across a weekend',
+    )
     assert.equal(due('2026-11-27T23:59:59.999Z', 1, utc()), '2026-11-30T23:59:59.999Z', 'Friday plus one is Monday')
   })
 
   it('starts a report received on a day off at the start of the next business day', () => {
-    assert.equal(due('2026-11-28T09:00:00.000Z', 5, utc()), '2026-12-07T00:00:00.000Z', 'Saturday: counting starts Monday 00:00')
-    assert.equal(due('2026-11-29T23:00:00.000Z', 1, utc()), '2026-12-01T00:00:00.000Z', 'Sunday plus one: end of Monday')
-    assert.equal(due('2026-11-28T09:00:00.000Z', 0, utc()), '2026-11-30T00:00:00.000Z', 'zero days: the next business day begins')
+    assert.equal(
+      due('2026-11-28T09:00:00.000Z', 5, utc()),
+      '2026-12-07T00:00:00.000Z',
+      'Saturday: counting starts Monday 00:00',
+    )
+    assert.equal(
+      due('2026-11-29T23:00:00.000Z', 1, utc()),
+      '2026-12-01T00:00:00.000Z',
+      'Sunday plus one: end of Monday',
+    )
+    assert.equal(
+      due('2026-11-28T09:00:00.000Z', 0, utc()),
+      '2026-11-30T00:00:00.000Z',
+      'zero days: the next business day begins',
+    )
   })
 
   it('skips configured holidays, including runs of them and ones on a weekend', () => {
@@ -33,7 +62,11 @@ describe('business days (P9.1)', () => {
     const friSat = utc([], 'fri,sat')
     // 2026-11-26 is a Thursday: Sun 29, Mon 30, Tue 1, Wed 2, Thu 3.
     assert.equal(due('2026-11-26T10:00:00.000Z', 5, friSat), '2026-12-03T10:00:00.000Z')
-    assert.equal(due('2026-11-27T10:00:00.000Z', 1, friSat), '2026-11-30T00:00:00.000Z', 'received Friday: counts from Sunday 00:00')
+    assert.equal(
+      due('2026-11-27T10:00:00.000Z', 1, friSat),
+      '2026-11-30T00:00:00.000Z',
+      'received Friday: counts from Sunday 00:00',
+    )
     assert.equal(isBusinessDay('2026-11-29', friSat), true)
   })
 
@@ -54,9 +87,17 @@ describe('business days (P9.1)', () => {
     // Sunday 29 Mar 2026 02:30 does not exist in Berlin (02:00 CET → 03:00 CEST); with Sunday a
     // business day, a report from Friday 02:30 CET is due one business day later at 03:00 CEST.
     const sevenDays: BusinessCalendar = { timeZone: 'Europe/Berlin', weekend: new Set([6]), holidays: new Set() }
-    assert.equal(due('2026-03-27T01:30:00.000Z', 1, sevenDays), '2026-03-29T01:00:00.000Z', 'Friday 02:30 CET + 1 (Saturday off) = Sunday 03:00 CEST')
+    assert.equal(
+      due('2026-03-27T01:30:00.000Z', 1, sevenDays),
+      '2026-03-29T01:00:00.000Z',
+      'Friday 02:30 CET + 1 (Saturday off) = Sunday 03:00 CEST',
+    )
     // A time that exists twice (Sunday 25 Oct 2026, 02:00–03:00 twice) is due at its first occurrence.
-    assert.equal(due('2026-10-23T00:30:00.000Z', 1, sevenDays), '2026-10-25T00:30:00.000Z', 'Friday 02:30 CEST + 1 = Sunday 02:30 CEST, not CET')
+    assert.equal(
+      due('2026-10-23T00:30:00.000Z', 1, sevenDays),
+      '2026-10-25T00:30:00.000Z',
+      'Friday 02:30 CEST + 1 = Sunday 02:30 CEST, not CET',
+    )
   })
 
   it('keeps the wall-clock time across a daylight-saving change between receipt and due day, in zones far from UTC (K7)', () => {
@@ -69,12 +110,25 @@ describe('business days (P9.1)', () => {
   })
 
   it('finds the business day before a deadline, at the same local time: the reminder (K7)', () => {
-    const back = (due: string, days: number, calendar: BusinessCalendar) => subtractBusinessDays(new Date(due), days, calendar).toISOString()
-    assert.equal(back('2026-11-30T10:00:00.000Z', 1, utc()), '2026-11-27T10:00:00.000Z', 'Monday 10:00 → Friday 10:00, not Sunday')
+    const back = (due: string, days: number, calendar: BusinessCalendar) =>
+      subtractBusinessDays(new Date(due), days, calendar).toISOString()
+    assert.equal(
+      back('2026-11-30T10:00:00.000Z', 1, utc()),
+      '2026-11-27T10:00:00.000Z',
+      'Monday 10:00 → Friday 10:00, not Sunday',
+    )
     assert.equal(back('2026-12-02T10:00:00.000Z', 1, utc()), '2026-12-01T10:00:00.000Z')
-    assert.equal(back('2026-12-29T09:00:00.000Z', 1, utc(['2026-12-24', '2026-12-25', '2026-12-28'])), '2026-12-23T09:00:00.000Z', 'over a holiday run and a weekend')
+    assert.equal(
+      back('2026-12-29T09:00:00.000Z', 1, utc(['2026-12-24', '2026-12-25', '2026-12-28'])),
+      '2026-12-23T09:00:00.000Z',
+      'over a holiday run and a weekend',
+    )
     const berlin: BusinessCalendar = { ...utc(), timeZone: 'Europe/Berlin' }
-    assert.equal(back('2026-10-26T09:00:00.000Z', 1, berlin), '2026-10-23T08:00:00.000Z', 'Monday 10:00 CET → Friday 10:00 CEST')
+    assert.equal(
+      back('2026-10-26T09:00:00.000Z', 1, berlin),
+      '2026-10-23T08:00:00.000Z',
+      'Monday 10:00 CET → Friday 10:00 CEST',
+    )
     assert.equal(back('2026-11-30T10:00:00.000Z', 0, utc()), '2026-11-30T10:00:00.000Z')
   })
 

@@ -97,7 +97,12 @@ export function subtractBusinessDays(due: Date, days: number, calendar: Business
     date = date.subtract({ days: 1 })
     if (businessDay(date, calendar)) left--
   }
-  return new Date(Math.min(firstInstantAt(date.toPlainDateTime(at.toPlainTime()), calendar.timeZone).epochMilliseconds, due.getTime()))
+  return new Date(
+    Math.min(
+      firstInstantAt(date.toPlainDateTime(at.toPlainTime()), calendar.timeZone).epochMilliseconds,
+      due.getTime(),
+    ),
+  )
 }
 
 /** Whole business days from `from` to `to` (local dates, `from` excluded, `to` included). */
@@ -116,7 +121,10 @@ const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const
 
 /** Parses "sat,sun" into day numbers; undefined for anything else. */
 export function parseWeekend(text: string): Set<number> | undefined {
-  const days = text.split(',').map((d) => d.trim().toLowerCase()).filter((d) => d !== '')
+  const days = text
+    .split(',')
+    .map((d) => d.trim().toLowerCase())
+    .filter((d) => d !== '')
   const numbers = days.map((d) => DAY_NAMES.indexOf(d as (typeof DAY_NAMES)[number]))
   if (numbers.some((n) => n < 0) || numbers.length >= 7) return undefined
   return new Set(numbers)

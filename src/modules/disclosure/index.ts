@@ -38,9 +38,24 @@ export function createDisclosureModule(deps: {
     config: d,
     calendar: { timeZone: d.timeZone, weekend: d.weekend, holidays: d.holidays },
   })
-  const worker = periodic('disclosure-deadlines', d.checkMs, async () => { await reports.watch() }, deps.log)
+  const worker = periodic(
+    'disclosure-deadlines',
+    d.checkMs,
+    async () => {
+      await reports.watch()
+    },
+    deps.log,
+  )
   const routes: FastifyPluginAsyncTypebox = async (app) => {
-    await app.register(disclosurePublicRoutes({ reports, securityTxt, config, rateLimitPerMinute: config.auth.rateLimitPerMinute, clock: deps.clock }))
+    await app.register(
+      disclosurePublicRoutes({
+        reports,
+        securityTxt,
+        config,
+        rateLimitPerMinute: config.auth.rateLimitPerMinute,
+        clock: deps.clock,
+      }),
+    )
     await app.register(disclosureTeamRoutes({ reports }))
   }
   return { reports, securityTxt, worker, routes }

@@ -35,7 +35,12 @@ export function createSecurityTxt(config: Pick<Config, 'publicUrl' | 'disclosure
 
   function body(origin: string, now: Date): string {
     const base = config.publicUrl ?? origin
-    const expires = new Date(Temporal.Instant.fromEpochMilliseconds(now.getTime()).toZonedDateTimeISO('UTC').startOfDay().add({ days: d.expiresDays }).epochMilliseconds)
+    const expires = new Date(
+      Temporal.Instant.fromEpochMilliseconds(now.getTime())
+        .toZonedDateTimeISO('UTC')
+        .startOfDay()
+        .add({ days: d.expiresDays }).epochMilliseconds,
+    )
     const contacts = d.contacts.length > 0 ? d.contacts : [`${base}${POLICY_PATH}`]
     const lines = [
       '# Security contact for this Custodian deployment (RFC 9116).',
@@ -59,12 +64,16 @@ export function createSecurityTxt(config: Pick<Config, 'publicUrl' | 'disclosure
       try {
         key = await openpgp.readPrivateKey({ armoredKey: d.signingKey })
         if (!key.isDecrypted()) {
-          if (d.signingPassphrase === undefined) throw new Error('the key is protected by a passphrase: set CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE')
+          if (d.signingPassphrase === undefined)
+            throw new Error('the key is protected by a passphrase: set CUSTODIAN_SECURITY_TXT_SIGNING_PASSPHRASE_FILE')
           key = await openpgp.decryptKey({ privateKey: key, passphrase: d.signingPassphrase })
         }
         await key.getSigningKey()
       } catch (error) {
-        throw new Error(`CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: cannot sign with this key: ${(error as Error).message}`, { cause: error })
+        throw new Error(
+          `CUSTODIAN_SECURITY_TXT_SIGNING_KEY_FILE: cannot sign with this key: ${(error as Error).message}`,
+          { cause: error },
+        )
       }
       signer = { openpgp, key }
     },
@@ -89,7 +98,9 @@ export function createSecurityTxt(config: Pick<Config, 'publicUrl' | 'disclosure
 /** The reporting policy that security.txt points to when no other is configured (text/plain). */
 export function renderPolicy(base: string, config: Pick<Config, 'disclosure'>): string {
   const d = config.disclosure
-  const weekend = [1, 2, 3, 4, 5, 6, 0].filter((i) => d.weekend.has(i)).map((i) => ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'][i])
+  const weekend = [1, 2, 3, 4, 5, 6, 0]
+    .filter((i) => d.weekend.has(i))
+    .map((i) => ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'][i])
   const kib = (bytes: number) => `${Math.floor(bytes / 1024)} KiB`
   return `Vulnerability disclosure policy
 

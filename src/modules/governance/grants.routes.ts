@@ -17,7 +17,15 @@ const GrantView = Type.Object({
   durationDays: Type.Integer(),
   requiredApprovals: Type.Integer(),
   approvals: Type.Array(Type.Object({ userId: Uuid, at: Timestamp })),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('lapsed'), Type.Literal('active'), Type.Literal('expired'), Type.Literal('denied'), Type.Literal('revoked'), Type.Literal('withdrawn')]),
+  status: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('lapsed'),
+    Type.Literal('active'),
+    Type.Literal('expired'),
+    Type.Literal('denied'),
+    Type.Literal('revoked'),
+    Type.Literal('withdrawn'),
+  ]),
   requestedAt: Timestamp,
   pendingUntil: Timestamp,
   startsAt: Nullable(Timestamp),
@@ -32,9 +40,15 @@ const RequestBody = Type.Object(
   {
     orgId: Uuid,
     reason: Type.String({ minLength: 10, maxLength: 1000, description: 'why, in words the org’s admins will read' }),
-    permissions: Type.Array(Type.String({ maxLength: 64 }), { minItems: 1, maxItems: 20, description: 'read-only permissions, checks, and vault:reveal for named secrets' }),
+    permissions: Type.Array(Type.String({ maxLength: 64 }), {
+      minItems: 1,
+      maxItems: 20,
+      description: 'read-only permissions, checks, and vault:reveal for named secrets',
+    }),
     secretIds: Type.Optional(Type.Array(Uuid, { maxItems: 50, description: 'the secrets vault:reveal covers' })),
-    durationDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 90, description: 'default 21, at most the org’s maximum' })),
+    durationDays: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 90, description: 'default 21, at most the org’s maximum' }),
+    ),
   },
   Strict,
 )
@@ -54,61 +68,114 @@ export function grantsRoutes(deps: { grants: GrantsService }): FastifyPluginAsyn
   return async (app) => {
     app.post('/v1/operator/grants', {
       config: { access: { permission: 'grants:request' } },
-      schema: { tags, summary: 'Operators: ask an org for time-boxed diagnostic access (P2.8); its admins are notified', body: RequestBody, response: { 201: GrantView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Operators: ask an org for time-boxed diagnostic access (P2.8); its admins are notified',
+        body: RequestBody,
+        response: { 201: GrantView, ...errorResponses('org') },
+      },
       handler: async (request, reply) => reply.code(201).send(await grants.request(ctxOf(request), request.body)),
     })
 
     app.get('/v1/operator/grants', {
       config: { access: { permission: 'grants:request' } },
-      schema: { tags, summary: 'Operators: your own requests and grants, in every org', response: { 200: Type.Object({ grants: Type.Array(GrantView) }), ...errorResponses('authenticated') } },
+      schema: {
+        tags,
+        summary: 'Operators: your own requests and grants, in every org',
+        response: { 200: Type.Object({ grants: Type.Array(GrantView) }), ...errorResponses('authenticated') },
+      },
       handler: async (request) => ({ grants: await grants.listMine(ctxOf(request)) }),
     })
 
     app.post('/v1/operator/grants/:grantId/withdraw', {
       config: { access: { permission: 'grants:request' } },
-      schema: { tags, summary: 'Operators: withdraw a request, or give up a grant before it expires', params: MyGrantParams, response: { 200: GrantView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Operators: withdraw a request, or give up a grant before it expires',
+        params: MyGrantParams,
+        response: { 200: GrantView, ...errorResponses('org') },
+      },
       handler: async (request) => grants.withdraw(ctxOf(request), request.params.grantId),
     })
 
     app.get('/v1/orgs/:orgId/grants', {
       config: { access: { permission: 'grants:read' } },
-      schema: { tags, summary: 'Diagnostic access asked of this org: pending, current and past', params: OrgParams, response: { 200: Type.Object({ grants: Type.Array(GrantView) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Diagnostic access asked of this org: pending, current and past',
+        params: OrgParams,
+        response: { 200: Type.Object({ grants: Type.Array(GrantView) }), ...errorResponses('org') },
+      },
       handler: async (request) => ({ grants: await grants.list(ctxOf(request)) }),
     })
 
     app.get('/v1/orgs/:orgId/grants/:grantId', {
       config: { access: { permission: 'grants:read' } },
-      schema: { tags, summary: 'One grant', params: GrantParams, response: { 200: GrantView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'One grant',
+        params: GrantParams,
+        response: { 200: GrantView, ...errorResponses('org') },
+      },
       handler: async (request) => grants.get(ctxOf(request), request.params.grantId),
     })
 
     app.post('/v1/orgs/:orgId/grants/:grantId/approve', {
       config: { access: { permission: 'grants:approve' }, stepUp: true },
-      schema: { tags, summary: 'Approve a request (not your own); with two approvers required it opens at the second', params: GrantParams, body: Note, response: { 200: GrantView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Approve a request (not your own); with two approvers required it opens at the second',
+        params: GrantParams,
+        body: Note,
+        response: { 200: GrantView, ...errorResponses('org') },
+      },
       handler: async (request) => grants.approve(ctxOf(request), request.params.grantId, request.body.note),
     })
 
     app.post('/v1/orgs/:orgId/grants/:grantId/deny', {
       config: { access: { permission: 'grants:approve' } },
-      schema: { tags, summary: 'Deny a pending request', params: GrantParams, body: Note, response: { 200: GrantView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Deny a pending request',
+        params: GrantParams,
+        body: Note,
+        response: { 200: GrantView, ...errorResponses('org') },
+      },
       handler: async (request) => grants.deny(ctxOf(request), request.params.grantId, request.body.note),
     })
 
     app.post('/v1/orgs/:orgId/grants/:grantId/revoke', {
       config: { access: { permission: 'grants:revoke' } },
-      schema: { tags, summary: 'End an active grant now: its very next use is refused, whatever session or token carries it', params: GrantParams, body: Note, response: { 200: GrantView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'End an active grant now: its very next use is refused, whatever session or token carries it',
+        params: GrantParams,
+        body: Note,
+        response: { 200: GrantView, ...errorResponses('org') },
+      },
       handler: async (request) => grants.revoke(ctxOf(request), request.params.grantId, request.body.note),
     })
 
     app.get('/v1/orgs/:orgId/grant-policy', {
       config: { access: { permission: 'org:read' } },
-      schema: { tags, summary: 'The org’s rules for diagnostic access', params: OrgParams, response: { 200: Policy, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'The org’s rules for diagnostic access',
+        params: OrgParams,
+        response: { 200: Policy, ...errorResponses('org') },
+      },
       handler: async (request) => grants.policy(ctxOf(request)),
     })
 
     app.put('/v1/orgs/:orgId/grant-policy', {
       config: { access: { permission: 'org:security' }, stepUp: true },
-      schema: { tags, summary: 'Set the longest grant and how many approvers a grant needs', params: OrgParams, body: Policy, response: { 200: Policy, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Set the longest grant and how many approvers a grant needs',
+        params: OrgParams,
+        body: Policy,
+        response: { 200: Policy, ...errorResponses('org') },
+      },
       handler: async (request) => grants.setPolicy(ctxOf(request), request.body),
     })
   }

@@ -92,7 +92,12 @@ export interface GrantsService {
    * At the access-control point: the grant if `userId` may use it in `orgId` right now.
    * A refused use of an existing grant of that org is recorded in the org's log.
    */
-  resolveForUse(input: { grantId: string; userId: string; orgId: string; meta: RequestMeta }): Promise<ActiveGrant | undefined>
+  resolveForUse(input: {
+    grantId: string
+    userId: string
+    orgId: string
+    meta: RequestMeta
+  }): Promise<ActiveGrant | undefined>
   /** Records one use, before the request's handler runs (fail closed). */
   recordUse(grant: ActiveGrant, principal: Principal, route: string, meta: RequestMeta): Promise<void>
   /** The org's grants active now (access reviews). */
@@ -106,7 +111,8 @@ const DEFAULT_DAYS = 21
 
 export function statusAt(row: store.GrantRow, now: Date): GrantStatus {
   if (row.status === 'pending') return now.getTime() >= pendingUntil(row).getTime() ? 'lapsed' : 'pending'
-  if (row.status === 'approved') return row.expires_at !== null && now.getTime() < row.expires_at.getTime() ? 'active' : 'expired'
+  if (row.status === 'approved')
+    return row.expires_at !== null && now.getTime() < row.expires_at.getTime() ? 'active' : 'expired'
   return row.status
 }
 
@@ -114,11 +120,20 @@ function pendingUntil(row: store.GrantRow): Date {
   return new Date(row.requested_at.getTime() + row.duration_days * DAY_MS)
 }
 
-export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append' | 'recordSeparately'>; clock: Clock; vault: Pick<VaultService, 'existingIn'> }): GrantsService {
+export function createGrantsService(deps: {
+  db: Kysely<DB>
+  audit: Pick<AuditService, 'append' | 'recordSeparately'>
+  clock: Clock
+  vault: Pick<VaultService, 'existingIn'>
+}): GrantsService {
   const { db, audit, clock, vault } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
-  function view(row: store.GrantRow, approvals: { grant_id: string; approver_user_id: string; approved_at: Date }[], orgName?: string): GrantView {
+  function view(
+    row: store.GrantRow,
+    approvals: { grant_id: string; approver_user_id: string; approved_at: Date }[],
+    orgName?: string,
+  ): GrantView {
     return {
       id: row.id,
       orgId: row.org_id,
@@ -129,7 +144,9 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       secretIds: row.secret_ids,
       durationDays: row.duration_days,
       requiredApprovals: row.required_approvals,
-      approvals: approvals.filter((a) => a.grant_id === row.id).map((a) => ({ userId: a.approver_user_id, at: a.approved_at.toISOString() })),
+      approvals: approvals
+        .filter((a) => a.grant_id === row.id)
+        .map((a) => ({ userId: a.approver_user_id, at: a.approved_at.toISOString() })),
       status: statusAt(row, clock()),
       requestedAt: row.requested_at.toISOString(),
       pendingUntil: pendingUntil(row).toISOString(),
@@ -147,8 +164,23 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     return view(row, await store.approvalsOf(trx, [row.id]))
   }
 
-  const record = (trx: Trx, ctx: RequestContext, orgId: string, action: string, grantId: string, details: Record<string, unknown> = {}) =>
-    audit.append(trx, { orgId, actor: actorOf(ctx.principal), action, target: { type: 'grant', id: grantId }, outcome: 'success', details, meta: ctx.meta })
+  const record = (
+    trx: Trx,
+    ctx: RequestContext,
+    orgId: string,
+    action: string,
+    grantId: string,
+    details: Record<string, unknown> = {},
+  ) =>
+    audit.append(trx, {
+      orgId,
+      actor: actorOf(ctx.principal),
+      action,
+      target: { type: 'grant', id: grantId },
+      outcome: 'success',
+      details,
+      meta: ctx.meta,
+    })
 
   async function existing(trx: Trx, grantId: string): Promise<store.GrantRow> {
     const row = await store.findGrant(trx, grantId, true)
@@ -157,39 +189,74 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
   }
 
   function person(ctx: RequestContext, what: string): string {
-    if (ctx.principal.kind !== 'user') throw new AppError('FORBIDDEN', `${what} is a person’s decision; service accounts cannot make it`, { permission: 'grants:approve' })
+    if (ctx.principal.kind !== 'user')
+      throw new AppError('FORBIDDEN', `${what} is a person’s decision; service accounts cannot make it`, {
+        permission: 'grants:approve',
+      })
     return ctx.principal.id
   }
 
-  async function end(trx: Trx, ctx: RequestContext, row: store.GrantRow, status: 'revoked' | 'withdrawn', note: string | undefined): Promise<store.GrantRow> {
-    const updated = await store.updateGrant(trx, row.id, { status, ended_at: clock(), ended_by: by(ctx), ...(note === undefined ? {} : { decision_note: note }) })
-    await record(trx, ctx, row.org_id, status === 'revoked' ? 'grant.revoke' : 'grant.withdraw', row.id, note === undefined ? {} : { note })
+  async function end(
+    trx: Trx,
+    ctx: RequestContext,
+    row: store.GrantRow,
+    status: 'revoked' | 'withdrawn',
+    note: string | undefined,
+  ): Promise<store.GrantRow> {
+    const updated = await store.updateGrant(trx, row.id, {
+      status,
+      ended_at: clock(),
+      ended_by: by(ctx),
+      ...(note === undefined ? {} : { decision_note: note }),
+    })
+    await record(
+      trx,
+      ctx,
+      row.org_id,
+      status === 'revoked' ? 'grant.revoke' : 'grant.withdraw',
+      row.id,
+      note === undefined ? {} : { note },
+    )
     return updated
   }
 
   return {
     async request(ctx, input) {
       if (ctx.principal.orgKind !== 'provider' || ctx.principal.kind !== 'user') {
-        throw new AppError('FORBIDDEN', 'only operators (people of the provider org) request diagnostic access', { permission: 'grants:request' })
+        throw new AppError('FORBIDDEN', 'only operators (people of the provider org) request diagnostic access', {
+          permission: 'grants:request',
+        })
       }
       const org = await store.customerOrg(db, input.orgId)
       if (org === undefined) throw new AppError('NOT_FOUND', 'no such customer org')
       const permissions = [...new Set(input.permissions)].sort()
-      const errors = permissions.filter((p) => !isPermission(p) || !GRANTABLE.has(p)).map((p) => ({ path: '/body/permissions', message: isPermission(p) ? `${p} cannot be granted to provider staff` : `unknown permission ${p}` }))
+      const errors = permissions
+        .filter((p) => !isPermission(p) || !GRANTABLE.has(p))
+        .map((p) => ({
+          path: '/body/permissions',
+          message: isPermission(p) ? `${p} cannot be granted to provider staff` : `unknown permission ${p}`,
+        }))
       const secretIds = [...new Set(input.secretIds ?? [])].sort()
-      if (permissions.includes('vault:reveal') && secretIds.length === 0) errors.push({ path: '/body/secretIds', message: 'revealing needs the secrets named' })
-      if (!permissions.includes('vault:reveal') && secretIds.length > 0) errors.push({ path: '/body/secretIds', message: 'secrets are named only with vault:reveal' })
+      if (permissions.includes('vault:reveal') && secretIds.length === 0)
+        errors.push({ path: '/body/secretIds', message: 'revealing needs the secrets named' })
+      if (!permissions.includes('vault:reveal') && secretIds.length > 0)
+        errors.push({ path: '/body/secretIds', message: 'secrets are named only with vault:reveal' })
       // Only the org's own secrets (issue 11 K8). Read in the org's transaction, so another
       // org's secret is invisible and answers exactly as a secret that does not exist.
       if (secretIds.length > 0) {
         const own = await withOrg(db, input.orgId, (trx) => vault.existingIn(trx, secretIds))
         ;(input.secretIds ?? []).forEach((id, i) => {
-          if (!own.has(id.toLowerCase())) errors.push({ path: `/body/secretIds/${i}`, message: 'no such secret in this org' })
+          if (!own.has(id.toLowerCase()))
+            errors.push({ path: `/body/secretIds/${i}`, message: 'no such secret in this org' })
         })
       }
       const policy = await store.policyOf(db, input.orgId)
       const durationDays = input.durationDays ?? Math.min(DEFAULT_DAYS, policy.max_days)
-      if (durationDays > policy.max_days) errors.push({ path: '/body/durationDays', message: `this org allows grants of at most ${policy.max_days} days` })
+      if (durationDays > policy.max_days)
+        errors.push({
+          path: '/body/durationDays',
+          message: `this org allows grants of at most ${policy.max_days} days`,
+        })
       if (errors.length > 0) throw new AppError('VALIDATION_FAILED', 'the request cannot be made as it is', { errors })
       // An operator asks for nothing it does not hold itself (issue 11 K3).
       assertWithinOwn(ctx.principal, permissions, 'this grant')
@@ -216,7 +283,13 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
           ended_at: null,
           ended_by: null,
         })
-        await record(trx, ctx, input.orgId, 'grant.request', row.id, { grantee: email, reason: input.reason, permissions, secretIds, durationDays })
+        await record(trx, ctx, input.orgId, 'grant.request', row.id, {
+          grantee: email,
+          reason: input.reason,
+          permissions,
+          secretIds,
+          durationDays,
+        })
         await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), {
           orgId: input.orgId,
           kind: 'grant.requested',
@@ -230,7 +303,12 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
 
     async listMine(ctx) {
       const rows = await store.listGrantsOfGrantee(db, ctx.principal.id, 500)
-      const approvals = await withOwner(db, (trx) => store.approvalsOf(trx, rows.map((r) => r.id)))
+      const approvals = await withOwner(db, (trx) =>
+        store.approvalsOf(
+          trx,
+          rows.map((r) => r.id),
+        ),
+      )
       return rows.map((r) => view(r, approvals, r.org_name))
     },
 
@@ -240,7 +318,8 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       return withOrg(db, row.org_id, async (trx) => {
         const current = await existing(trx, grantId)
         const status = statusAt(current, clock())
-        if (status !== 'pending' && status !== 'active') throw new AppError('CONFLICT', `this grant is ${status} already`)
+        if (status !== 'pending' && status !== 'active')
+          throw new AppError('CONFLICT', `this grant is ${status} already`)
         return viewIn(trx, await end(trx, ctx, current, 'withdrawn', undefined))
       })
     },
@@ -248,7 +327,10 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     async list(ctx) {
       return withOrg(db, ctx.orgId, async (trx) => {
         const rows = await store.listGrants(trx, 500)
-        const approvals = await store.approvalsOf(trx, rows.map((r) => r.id))
+        const approvals = await store.approvalsOf(
+          trx,
+          rows.map((r) => r.id),
+        )
         return rows.map((r) => view(r, approvals))
       })
     },
@@ -262,16 +344,29 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       return withOrg(db, ctx.orgId, async (trx) => {
         const row = await existing(trx, grantId)
         const status = statusAt(row, clock())
-        if (status !== 'pending') throw new AppError('CONFLICT', `this grant is ${status}; only a pending request can be approved`)
-        if (row.grantee_user_id === approver) throw new AppError('FORBIDDEN', 'nobody approves their own access', { permission: 'grants:approve' })
+        if (status !== 'pending')
+          throw new AppError('CONFLICT', `this grant is ${status}; only a pending request can be approved`)
+        if (row.grantee_user_id === approver)
+          throw new AppError('FORBIDDEN', 'nobody approves their own access', { permission: 'grants:approve' })
         // An approver opens only what it holds itself (issue 11 K3).
         assertWithinOwn(ctx.principal, row.permissions, 'this grant')
         const now = clock()
-        if (!(await store.addApproval(trx, { grant_id: row.id, org_id: row.org_id, approver_user_id: approver, approved_at: now }))) {
+        if (
+          !(await store.addApproval(trx, {
+            grant_id: row.id,
+            org_id: row.org_id,
+            approver_user_id: approver,
+            approved_at: now,
+          }))
+        ) {
           throw new AppError('CONFLICT', 'you have approved this grant already; it needs another approver')
         }
         const approvals = await store.approvalsOf(trx, [row.id])
-        await record(trx, ctx, row.org_id, 'grant.approve', row.id, { approvals: approvals.length, required: row.required_approvals, ...(note === undefined ? {} : { note }) })
+        await record(trx, ctx, row.org_id, 'grant.approve', row.id, {
+          approvals: approvals.length,
+          required: row.required_approvals,
+          ...(note === undefined ? {} : { note }),
+        })
         if (approvals.length < row.required_approvals) return view(row, approvals)
         const active = await store.updateGrant(trx, row.id, {
           status: 'approved',
@@ -281,8 +376,18 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
           decided_by: approvals.map((a) => `user:${a.approver_user_id}`).join(','),
           ...(note === undefined ? {} : { decision_note: note }),
         })
-        await record(trx, ctx, row.org_id, 'grant.activate', row.id, { startsAt: now.toISOString(), expiresAt: active.expires_at?.toISOString(), permissions: row.permissions })
-        await enqueue(trx, [row.grantee_user_id], { orgId: row.org_id, kind: 'grant.approved', subject: 'Your diagnostic access was approved', body: `Your access runs until ${active.expires_at?.toISOString()}. Every use is recorded in the org's audit log.`, data: { grantId: row.id } })
+        await record(trx, ctx, row.org_id, 'grant.activate', row.id, {
+          startsAt: now.toISOString(),
+          expiresAt: active.expires_at?.toISOString(),
+          permissions: row.permissions,
+        })
+        await enqueue(trx, [row.grantee_user_id], {
+          orgId: row.org_id,
+          kind: 'grant.approved',
+          subject: 'Your diagnostic access was approved',
+          body: `Your access runs until ${active.expires_at?.toISOString()}. Every use is recorded in the org's audit log.`,
+          data: { grantId: row.id },
+        })
         return view(active, approvals)
       })
     },
@@ -292,10 +397,22 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       return withOrg(db, ctx.orgId, async (trx) => {
         const row = await existing(trx, grantId)
         const status = statusAt(row, clock())
-        if (status !== 'pending') throw new AppError('CONFLICT', `this grant is ${status}; only a pending request can be denied`)
-        const denied = await store.updateGrant(trx, row.id, { status: 'denied', decided_at: clock(), decided_by: by(ctx), ...(note === undefined ? {} : { decision_note: note }) })
+        if (status !== 'pending')
+          throw new AppError('CONFLICT', `this grant is ${status}; only a pending request can be denied`)
+        const denied = await store.updateGrant(trx, row.id, {
+          status: 'denied',
+          decided_at: clock(),
+          decided_by: by(ctx),
+          ...(note === undefined ? {} : { decision_note: note }),
+        })
         await record(trx, ctx, row.org_id, 'grant.deny', row.id, note === undefined ? {} : { note })
-        await enqueue(trx, [row.grantee_user_id], { orgId: row.org_id, kind: 'grant.denied', subject: 'Your diagnostic access request was denied', body: note ?? 'The org denied the request.', data: { grantId: row.id } })
+        await enqueue(trx, [row.grantee_user_id], {
+          orgId: row.org_id,
+          kind: 'grant.denied',
+          subject: 'Your diagnostic access request was denied',
+          body: note ?? 'The org denied the request.',
+          data: { grantId: row.id },
+        })
         return viewIn(trx, denied)
       })
     },
@@ -304,9 +421,19 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       return withOrg(db, ctx.orgId, async (trx) => {
         const row = await existing(trx, grantId)
         const status = statusAt(row, clock())
-        if (status !== 'active') throw new AppError('CONFLICT', status === 'pending' ? 'this request is still pending: deny it instead' : `this grant is ${status} already`)
+        if (status !== 'active')
+          throw new AppError(
+            'CONFLICT',
+            status === 'pending' ? 'this request is still pending: deny it instead' : `this grant is ${status} already`,
+          )
         const revoked = await end(trx, ctx, row, 'revoked', note)
-        await enqueue(trx, [row.grantee_user_id], { orgId: row.org_id, kind: 'grant.revoked', subject: 'Your diagnostic access was revoked', body: note ?? 'The org ended your access.', data: { grantId: row.id } })
+        await enqueue(trx, [row.grantee_user_id], {
+          orgId: row.org_id,
+          kind: 'grant.revoked',
+          subject: 'Your diagnostic access was revoked',
+          body: note ?? 'The org ended your access.',
+          data: { grantId: row.id },
+        })
         return viewIn(trx, revoked)
       })
     },
@@ -318,7 +445,10 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
 
     async activeIn(trx) {
       const rows = await store.activeGrants(trx, clock())
-      const approvals = await store.approvalsOf(trx, rows.map((r) => r.id))
+      const approvals = await store.approvalsOf(
+        trx,
+        rows.map((r) => r.id),
+      )
       return rows.map((r) => view(r, approvals))
     },
 
@@ -329,8 +459,21 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
 
     async setPolicy(ctx, policy) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        await store.savePolicy(trx, { org_id: ctx.orgId, max_days: policy.maxDays, required_approvals: policy.requiredApprovals, updated_by: by(ctx) })
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'org.grant_policy.update', target: { type: 'org', id: ctx.orgId }, outcome: 'success', details: { ...policy }, meta: ctx.meta })
+        await store.savePolicy(trx, {
+          org_id: ctx.orgId,
+          max_days: policy.maxDays,
+          required_approvals: policy.requiredApprovals,
+          updated_by: by(ctx),
+        })
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'org.grant_policy.update',
+          target: { type: 'org', id: ctx.orgId },
+          outcome: 'success',
+          details: { ...policy },
+          meta: ctx.meta,
+        })
         return policy
       })
     },
@@ -361,7 +504,15 @@ export function createGrantsService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
     },
 
     async recordUse(grant, principal, route, meta) {
-      await audit.recordSeparately({ orgId: grant.orgId, actor: actorOf(principal), action: 'grant.use', target: { type: 'grant', id: grant.id }, outcome: 'success', details: { route }, meta })
+      await audit.recordSeparately({
+        orgId: grant.orgId,
+        actor: actorOf(principal),
+        action: 'grant.use',
+        target: { type: 'grant', id: grant.id },
+        outcome: 'success',
+        details: { route },
+        meta,
+      })
     },
   }
 }

@@ -17,11 +17,21 @@ export async function findGrant(trx: Trx, id: string, lock = false): Promise<Gra
 }
 
 export async function listGrants(trx: Trx, limit: number): Promise<GrantRow[]> {
-  return trx.selectFrom('access_grants').selectAll().orderBy('requested_at', 'desc').orderBy('id').limit(limit).execute()
+  return trx
+    .selectFrom('access_grants')
+    .selectAll()
+    .orderBy('requested_at', 'desc')
+    .orderBy('id')
+    .limit(limit)
+    .execute()
 }
 
 /** An operator's own requests, across orgs (owner connection: they span tenants). */
-export async function listGrantsOfGrantee(db: Kysely<DB>, userId: string, limit: number): Promise<(GrantRow & { org_name: string })[]> {
+export async function listGrantsOfGrantee(
+  db: Kysely<DB>,
+  userId: string,
+  limit: number,
+): Promise<(GrantRow & { org_name: string })[]> {
   return db
     .selectFrom('access_grants as g')
     .innerJoin('orgs as o', 'o.id', 'g.org_id')
@@ -33,31 +43,75 @@ export async function listGrantsOfGrantee(db: Kysely<DB>, userId: string, limit:
     .execute()
 }
 
-export async function updateGrant(trx: Trx, id: string, changes: Partial<Pick<GrantRow, 'status' | 'starts_at' | 'expires_at' | 'decided_at' | 'decided_by' | 'decision_note' | 'ended_at' | 'ended_by'>>): Promise<GrantRow> {
+export async function updateGrant(
+  trx: Trx,
+  id: string,
+  changes: Partial<
+    Pick<
+      GrantRow,
+      'status' | 'starts_at' | 'expires_at' | 'decided_at' | 'decided_by' | 'decision_note' | 'ended_at' | 'ended_by'
+    >
+  >,
+): Promise<GrantRow> {
   return trx.updateTable('access_grants').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }
 
-export async function approvalsOf(trx: Trx, grantIds: string[]): Promise<{ grant_id: string; approver_user_id: string; approved_at: Date }[]> {
+export async function approvalsOf(
+  trx: Trx,
+  grantIds: string[],
+): Promise<{ grant_id: string; approver_user_id: string; approved_at: Date }[]> {
   if (grantIds.length === 0) return []
-  return trx.selectFrom('access_grant_approvals').select(['grant_id', 'approver_user_id', 'approved_at']).where('grant_id', 'in', grantIds).orderBy('approved_at').execute()
+  return trx
+    .selectFrom('access_grant_approvals')
+    .select(['grant_id', 'approver_user_id', 'approved_at'])
+    .where('grant_id', 'in', grantIds)
+    .orderBy('approved_at')
+    .execute()
 }
 
 /** Adds an approval; false if this approver had approved already. */
-export async function addApproval(trx: Trx, row: { grant_id: string; org_id: string; approver_user_id: string; approved_at: Date }): Promise<boolean> {
-  const inserted = await trx.insertInto('access_grant_approvals').values(row).onConflict((oc) => oc.doNothing()).returning('grant_id').executeTakeFirst()
+export async function addApproval(
+  trx: Trx,
+  row: { grant_id: string; org_id: string; approver_user_id: string; approved_at: Date },
+): Promise<boolean> {
+  const inserted = await trx
+    .insertInto('access_grant_approvals')
+    .values(row)
+    .onConflict((oc) => oc.doNothing())
+    .returning('grant_id')
+    .executeTakeFirst()
   return inserted !== undefined
 }
 
-export async function policyOf(trx: Kysely<DB>, orgId: string): Promise<{ max_days: number; required_approvals: number }> {
-  const row = await trx.selectFrom('org_grant_policies').select(['max_days', 'required_approvals']).where('org_id', '=', orgId).executeTakeFirst()
+export async function policyOf(
+  trx: Kysely<DB>,
+  orgId: string,
+): Promise<{ max_days: number; required_approvals: number }> {
+  const row = await trx
+    .selectFrom('org_grant_policies')
+    .select(['max_days', 'required_approvals'])
+    .where('org_id', '=', orgId)
+    .executeTakeFirst()
   return row ?? { max_days: 21, required_approvals: 1 }
 }
 
-export async function savePolicy(trx: Trx, row: { org_id: string; max_days: number; required_approvals: number; updated_by: string }): Promise<void> {
+export async function savePolicy(
+  trx: Trx,
+  row: { org_id: string; max_days: number; required_approvals: number; updated_by: string },
+): Promise<void> {
   await trx
     .insertInto('org_grant_policies')
     .values(row)
-    .onConflict((oc) => oc.column('org_id').doUpdateSet({ max_days: row.max_days, required_approvals: row.required_approvals, updated_by: row.updated_by, updated_at: new Date() }))
+    .onConflict((oc) =>
+      oc
+        .column('org_id')
+        .doUpdateSet({
+          max_days: row.max_days,
+          required_approvals: row.required_approvals,
+          updated_by: row.updated_by,
+          updated_at: new Date(),
+        }),
+    )
     .execute()
 }
 
@@ -65,7 +119,11 @@ export async function savePolicy(trx: Trx, row: { org_id: string; max_days: numb
  * A grant at the moment of use, with the org's IP allowlist, in one statement on the owner
  * connection (the request's org context is what the grant is about to establish).
  */
-export async function grantForUse(db: Kysely<DB>, id: string, orgId: string): Promise<(GrantRow & { ip_allowlist: { cidr: string }[] | null }) | undefined> {
+export async function grantForUse(
+  db: Kysely<DB>,
+  id: string,
+  orgId: string,
+): Promise<(GrantRow & { ip_allowlist: { cidr: string }[] | null }) | undefined> {
   return db
     .selectFrom('access_grants as g')
     .leftJoin('org_security_policies as p', 'p.org_id', 'g.org_id')
@@ -77,7 +135,12 @@ export async function grantForUse(db: Kysely<DB>, id: string, orgId: string): Pr
 }
 
 export async function customerOrg(db: Kysely<DB>, orgId: string): Promise<{ id: string; name: string } | undefined> {
-  return db.selectFrom('orgs').select(['id', 'name']).where('id', '=', orgId).where('kind', '=', 'customer').executeTakeFirst()
+  return db
+    .selectFrom('orgs')
+    .select(['id', 'name'])
+    .where('id', '=', orgId)
+    .where('kind', '=', 'customer')
+    .executeTakeFirst()
 }
 
 export async function userEmail(db: Kysely<DB>, userId: string): Promise<string | undefined> {
@@ -86,5 +149,10 @@ export async function userEmail(db: Kysely<DB>, userId: string): Promise<string 
 
 /** Active grants of the current org at `now` (access reviews list them). */
 export async function activeGrants(trx: Trx, now: Date): Promise<GrantRow[]> {
-  return trx.selectFrom('access_grants').selectAll().where('status', '=', 'approved').where('expires_at', '>', now).execute()
+  return trx
+    .selectFrom('access_grants')
+    .selectAll()
+    .where('status', '=', 'approved')
+    .where('expires_at', '>', now)
+    .execute()
 }

@@ -25,8 +25,23 @@ export function createGovernanceModule(deps: {
 }) {
   const grants = createGrantsService({ db: deps.db, audit: deps.audit, clock: deps.clock, vault: deps.vault })
   const usage = createUsageRecorder({ db: deps.db, clock: deps.clock, log: deps.log })
-  const reviews = createReviewsService({ db: deps.db, clock: deps.clock, audit: deps.audit, identity: deps.identity, access: deps.access, grants, usage })
-  const reviewScheduler = periodic('access-review-scheduler', deps.reviewCheckMs, async () => { await reviews.runScheduled() }, deps.log)
+  const reviews = createReviewsService({
+    db: deps.db,
+    clock: deps.clock,
+    audit: deps.audit,
+    identity: deps.identity,
+    access: deps.access,
+    grants,
+    usage,
+  })
+  const reviewScheduler = periodic(
+    'access-review-scheduler',
+    deps.reviewCheckMs,
+    async () => {
+      await reviews.runScheduled()
+    },
+    deps.log,
+  )
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(grantsRoutes({ grants }))
     await app.register(reviewsRoutes({ reviews }))

@@ -12,7 +12,11 @@ const roles = [
 
 describe('least-privilege suggestion (P2.3)', () => {
   it('suggests the smallest role that still covers what was used', () => {
-    assert.deepEqual(suggest(new Set(['a', 'b', 'c', 'd']), new Set(['a', 'b']), roles), { suggestedRole: 'auditor', suggestRemoval: false, unused: ['c', 'd'] })
+    assert.deepEqual(suggest(new Set(['a', 'b', 'c', 'd']), new Set(['a', 'b']), roles), {
+      suggestedRole: 'auditor',
+      suggestRemoval: false,
+      unused: ['c', 'd'],
+    })
     assert.equal(suggest(new Set(['a', 'b', 'c', 'd']), new Set(['a']), roles).suggestedRole, 'viewer')
   })
 
@@ -22,6 +26,10 @@ describe('least-privilege suggestion (P2.3)', () => {
   })
 
   it('suggests removal when nothing was used', () => {
-    assert.deepEqual(suggest(new Set(['a', 'b']), new Set(), roles), { suggestedRole: null, suggestRemoval: true, unused: ['a', 'b'] })
+    assert.deepEqual(suggest(new Set(['a', 'b']), new Set(), roles), {
+      suggestedRole: null,
+      suggestRemoval: true,
+      unused: ['a', 'b'],
+    })
   })
 })

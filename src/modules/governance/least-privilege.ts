@@ -15,11 +15,18 @@ export interface Suggestion {
   unused: string[]
 }
 
-export function suggest(granted: ReadonlySet<string>, used: ReadonlySet<string>, roles: readonly RoleShape[]): Suggestion {
+export function suggest(
+  granted: ReadonlySet<string>,
+  used: ReadonlySet<string>,
+  roles: readonly RoleShape[],
+): Suggestion {
   const unused = [...granted].filter((p) => !used.has(p)).sort()
   if (used.size === 0) return { suggestedRole: null, suggestRemoval: granted.size > 0, unused }
   const narrower = roles
-    .filter((r) => r.name !== 'owner' && r.permissions.length < granted.size && [...used].every((p) => r.permissions.includes(p)))
+    .filter(
+      (r) =>
+        r.name !== 'owner' && r.permissions.length < granted.size && [...used].every((p) => r.permissions.includes(p)),
+    )
     .sort((a, b) => a.permissions.length - b.permissions.length || a.name.localeCompare(b.name))
   return { suggestedRole: narrower[0]?.name ?? null, suggestRemoval: false, unused }
 }

@@ -9,7 +9,12 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.U
 const Decision = Type.Union([Type.Literal('certify'), Type.Literal('revoke'), Type.Literal('reduce')])
 const ItemView = Type.Object({
   id: Uuid,
-  kind: Type.Union([Type.Literal('member'), Type.Literal('service_account'), Type.Literal('api_token'), Type.Literal('grant')]),
+  kind: Type.Union([
+    Type.Literal('member'),
+    Type.Literal('service_account'),
+    Type.Literal('api_token'),
+    Type.Literal('grant'),
+  ]),
   subjectId: Type.String(),
   label: Type.String(),
   role: Nullable(Type.String()),
@@ -26,7 +31,9 @@ const ItemView = Type.Object({
   decidedAt: Nullable(Timestamp),
   note: Nullable(Type.String()),
   outcome: Nullable(Type.String({ description: 'what the decision did' })),
-  selfCertified: Type.Boolean({ description: 'decided by the principal it is about, because nobody else in the org could decide it' }),
+  selfCertified: Type.Boolean({
+    description: 'decided by the principal it is about, because nobody else in the org could decide it',
+  }),
 })
 const ReviewView = Type.Object({
   id: Uuid,
@@ -42,16 +49,29 @@ const ReviewView = Type.Object({
 })
 const Policy = Type.Object(
   {
-    cadenceDays: Type.Integer({ minimum: 7, maximum: 366, description: 'a new campaign this long after the last (91: quarterly, the default)' }),
+    cadenceDays: Type.Integer({
+      minimum: 7,
+      maximum: 366,
+      description: 'a new campaign this long after the last (91: quarterly, the default)',
+    }),
     windowDays: Type.Integer({ minimum: 1, maximum: 90, description: 'days reviewers have to decide (default 14)' }),
-    onOverdue: Type.Union([Type.Literal('remind'), Type.Literal('revoke')], { description: 'undecided items at the due date: remind daily (default), or revoke' }),
-    inactiveDays: Type.Integer({ minimum: 7, maximum: 365, description: 'no activity for this long flags an item inactive (default 90)' }),
+    onOverdue: Type.Union([Type.Literal('remind'), Type.Literal('revoke')], {
+      description: 'undecided items at the due date: remind daily (default), or revoke',
+    }),
+    inactiveDays: Type.Integer({
+      minimum: 7,
+      maximum: 365,
+      description: 'no activity for this long flags an item inactive (default 90)',
+    }),
   },
   Strict,
 )
 const ReviewParams = Type.Object({ orgId: Uuid, reviewId: Uuid }, Strict)
 const ItemParams = Type.Object({ orgId: Uuid, reviewId: Uuid, itemId: Uuid }, Strict)
-const DecideBody = Type.Object({ decision: Decision, role: Type.Optional(RoleName), note: Type.Optional(Type.String({ maxLength: 1000 })) }, Strict)
+const DecideBody = Type.Object(
+  { decision: Decision, role: Type.Optional(RoleName), note: Type.Optional(Type.String({ maxLength: 1000 })) },
+  Strict,
+)
 const Entry = Type.Object({
   kind: Type.Union([Type.Literal('member'), Type.Literal('service_account')]),
   id: Uuid,
@@ -70,19 +90,34 @@ export function reviewsRoutes(deps: { reviews: ReviewsService }): FastifyPluginA
   return async (app) => {
     app.get('/v1/orgs/:orgId/access-reviews', {
       config: { access: { permission: 'reviews:read' } },
-      schema: { tags, summary: 'Access reviews of the org, open and finished (P2.5)', params: OrgParams, response: { 200: Type.Object({ reviews: Type.Array(ReviewView) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Access reviews of the org, open and finished (P2.5)',
+        params: OrgParams,
+        response: { 200: Type.Object({ reviews: Type.Array(ReviewView) }), ...errorResponses('org') },
+      },
       handler: async (request) => ({ reviews: await reviews.list(ctxOf(request)) }),
     })
 
     app.post('/v1/orgs/:orgId/access-reviews', {
       config: { access: { permission: 'reviews:manage' } },
-      schema: { tags, summary: 'Start an access review now (one open at a time); the schedule starts them on its own', params: OrgParams, response: { 201: ReviewView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Start an access review now (one open at a time); the schedule starts them on its own',
+        params: OrgParams,
+        response: { 201: ReviewView, ...errorResponses('org') },
+      },
       handler: async (request, reply) => reply.code(201).send(await reviews.start(ctxOf(request))),
     })
 
     app.get('/v1/orgs/:orgId/access-reviews/:reviewId', {
       config: { access: { permission: 'reviews:read' } },
-      schema: { tags, summary: 'A review with every item and decision', params: ReviewParams, response: { 200: ReviewView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'A review with every item and decision',
+        params: ReviewParams,
+        response: { 200: ReviewView, ...errorResponses('org') },
+      },
       handler: async (request) => reviews.get(ctxOf(request), request.params.reviewId),
     })
 
@@ -95,30 +130,56 @@ export function reviewsRoutes(deps: { reviews: ReviewsService }): FastifyPluginA
         body: DecideBody,
         response: { 200: ItemView, ...errorResponses('org') },
       },
-      handler: async (request) => reviews.decide(ctxOf(request), request.params.reviewId, request.params.itemId, request.body),
+      handler: async (request) =>
+        reviews.decide(ctxOf(request), request.params.reviewId, request.params.itemId, request.body),
     })
 
     app.post('/v1/orgs/:orgId/access-reviews/:reviewId/close', {
       config: { access: { permission: 'reviews:manage' } },
-      schema: { tags, summary: 'Close a review whose items are all decided; it stays as evidence', params: ReviewParams, response: { 200: ReviewView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Close a review whose items are all decided; it stays as evidence',
+        params: ReviewParams,
+        response: { 200: ReviewView, ...errorResponses('org') },
+      },
       handler: async (request) => reviews.close(ctxOf(request), request.params.reviewId),
     })
 
     app.get('/v1/orgs/:orgId/access-review-policy', {
       config: { access: { permission: 'org:read' } },
-      schema: { tags, summary: 'How often reviews run and what happens when one is overdue', params: OrgParams, response: { 200: Policy, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'How often reviews run and what happens when one is overdue',
+        params: OrgParams,
+        response: { 200: Policy, ...errorResponses('org') },
+      },
       handler: async (request) => reviews.policy(ctxOf(request)),
     })
 
     app.put('/v1/orgs/:orgId/access-review-policy', {
       config: { access: { permission: 'org:security' }, stepUp: true },
-      schema: { tags, summary: 'Set the review cadence, window, overdue policy and inactivity threshold', params: OrgParams, body: Policy, response: { 200: Policy, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Set the review cadence, window, overdue policy and inactivity threshold',
+        params: OrgParams,
+        body: Policy,
+        response: { 200: Policy, ...errorResponses('org') },
+      },
       handler: async (request) => reviews.setPolicy(ctxOf(request), request.body),
     })
 
     app.get('/v1/orgs/:orgId/least-privilege', {
       config: { access: { permission: 'access:report' } },
-      schema: { tags, summary: 'Permissions granted against permissions used in the last 90 days, with a narrower role where one would do (P2.3)', params: OrgParams, response: { 200: Type.Object({ windowDays: Type.Integer(), generatedAt: Timestamp, principals: Type.Array(Entry) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary:
+          'Permissions granted against permissions used in the last 90 days, with a narrower role where one would do (P2.3)',
+        params: OrgParams,
+        response: {
+          200: Type.Object({ windowDays: Type.Integer(), generatedAt: Timestamp, principals: Type.Array(Entry) }),
+          ...errorResponses('org'),
+        },
+      },
       handler: async (request) => reviews.leastPrivilege(ctxOf(request)),
     })
   }

@@ -89,11 +89,18 @@ export interface ReviewsService {
   start(ctx: RequestContext): Promise<ReviewView>
   list(ctx: RequestContext): Promise<ReviewView[]>
   get(ctx: RequestContext, reviewId: string): Promise<ReviewView>
-  decide(ctx: RequestContext, reviewId: string, itemId: string, input: { decision: ReviewDecision; role?: string | undefined; note?: string | undefined }): Promise<ReviewItemView>
+  decide(
+    ctx: RequestContext,
+    reviewId: string,
+    itemId: string,
+    input: { decision: ReviewDecision; role?: string | undefined; note?: string | undefined },
+  ): Promise<ReviewItemView>
   close(ctx: RequestContext, reviewId: string): Promise<ReviewView>
   policy(ctx: RequestContext): Promise<ReviewPolicy>
   setPolicy(ctx: RequestContext, policy: ReviewPolicy): Promise<ReviewPolicy>
-  leastPrivilege(ctx: RequestContext): Promise<{ windowDays: number; generatedAt: string; principals: LeastPrivilegeEntry[] }>
+  leastPrivilege(
+    ctx: RequestContext,
+  ): Promise<{ windowDays: number; generatedAt: string; principals: LeastPrivilegeEntry[] }>
   /** The scheduler's pass: start campaigns that are due, act on overdue ones. */
   runScheduled(): Promise<{ started: number; reminded: number; revoked: number }>
 }
@@ -106,22 +113,44 @@ const SELF_CERTIFIED = 'no other member of the org may decide access reviews'
 /** Decided by the user the item is about (their membership, or a token they hold). */
 function isSelfCertified(row: store.ReviewItemRow): boolean {
   const subject = row.kind === 'member' ? row.subject_id : row.kind === 'api_token' ? row.details.holder : undefined
-  return row.decision !== null && subject !== undefined && typeof subject === 'string' && row.decided_by === `user:${subject}`
+  return (
+    row.decision !== null &&
+    subject !== undefined &&
+    typeof subject === 'string' &&
+    row.decided_by === `user:${subject}`
+  )
 }
 
 export function createReviewsService(deps: {
   db: Kysely<DB>
   clock: Clock
   audit: Pick<AuditService, 'append'>
-  identity: Pick<IdentityService, 'inventory' | 'removeMemberIn' | 'changeRoleIn' | 'revokeTokenIn' | 'deleteServiceAccountIn'>
+  identity: Pick<
+    IdentityService,
+    'inventory' | 'removeMemberIn' | 'changeRoleIn' | 'revokeTokenIn' | 'deleteServiceAccountIn'
+  >
   access: Pick<AccessService, 'rolesOf' | 'assertAssignable'>
   grants: Pick<GrantsService, 'activeIn' | 'revokeIn'>
   usage: Pick<UsageRecorder, 'usedSince'>
 }): ReviewsService {
   const { db, clock, audit, identity, access, grants, usage } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
-  const record = (trx: Trx, ctx: RequestContext, action: string, target: { type: string; id: string }, details: Record<string, unknown>) =>
-    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target, outcome: 'success', details, meta: ctx.meta })
+  const record = (
+    trx: Trx,
+    ctx: RequestContext,
+    action: string,
+    target: { type: string; id: string },
+    details: Record<string, unknown>,
+  ) =>
+    audit.append(trx, {
+      orgId: ctx.orgId,
+      actor: actorOf(ctx.principal),
+      action,
+      target,
+      outcome: 'success',
+      details,
+      meta: ctx.meta,
+    })
 
   function systemContext(orgId: string, kind: 'provider' | 'customer', purpose: string): RequestContext {
     const principal: Principal = {
@@ -202,30 +231,127 @@ export function createReviewsService(deps: {
     const isInactive = (last: Date | null, since: Date) => (last ?? since).getTime() < inactiveBefore
     try {
       return await withOrg(db, ctx.orgId, async (trx) => {
-        const review = await store.insertReview(trx, { id: randomUUID(), org_id: ctx.orgId, status: 'open', started_at: now, due_at: new Date(now.getTime() + policy.window_days * DAY_MS), started_by: by(ctx), closed_at: null, closed_by: null, last_reminded_at: null, summary: null })
-        const base = { review_id: review.id, org_id: ctx.orgId, decision: null, reduce_to: null, decided_by: null, decided_at: null, note: null, outcome: null }
+        const review = await store.insertReview(trx, {
+          id: randomUUID(),
+          org_id: ctx.orgId,
+          status: 'open',
+          started_at: now,
+          due_at: new Date(now.getTime() + policy.window_days * DAY_MS),
+          started_by: by(ctx),
+          closed_at: null,
+          closed_by: null,
+          last_reminded_at: null,
+          summary: null,
+        })
+        const base = {
+          review_id: review.id,
+          org_id: ctx.orgId,
+          decision: null,
+          reduce_to: null,
+          decided_by: null,
+          decided_at: null,
+          note: null,
+          outcome: null,
+        }
         const items = [
           ...inventory.members.map((m) => {
             const a = assess('user', m.userId, m.role)
-            return { ...base, id: randomUUID(), kind: 'member' as const, subject_id: m.userId, label: m.email, role: m.role, permissions: [...a.granted].sort(), used_permissions: [...a.used].sort(), suggested_role: a.suggestedRole, last_activity_at: m.lastActivityAt, mfa_enabled: m.mfaEnabled, inactive: isInactive(m.lastActivityAt, m.joinedAt), details: JSON.stringify({ suspended: m.suspended, joinedAt: m.joinedAt.toISOString() }) }
+            return {
+              ...base,
+              id: randomUUID(),
+              kind: 'member' as const,
+              subject_id: m.userId,
+              label: m.email,
+              role: m.role,
+              permissions: [...a.granted].sort(),
+              used_permissions: [...a.used].sort(),
+              suggested_role: a.suggestedRole,
+              last_activity_at: m.lastActivityAt,
+              mfa_enabled: m.mfaEnabled,
+              inactive: isInactive(m.lastActivityAt, m.joinedAt),
+              details: JSON.stringify({ suspended: m.suspended, joinedAt: m.joinedAt.toISOString() }),
+            }
           }),
           ...inventory.serviceAccounts.map((s) => {
             const a = assess('service_account', s.id, s.role)
-            return { ...base, id: randomUUID(), kind: 'service_account' as const, subject_id: s.id, label: s.name, role: s.role, permissions: [...a.granted].sort(), used_permissions: [...a.used].sort(), suggested_role: a.suggestedRole, last_activity_at: s.lastActivityAt, mfa_enabled: null, inactive: isInactive(s.lastActivityAt, s.createdAt), details: '{}' }
+            return {
+              ...base,
+              id: randomUUID(),
+              kind: 'service_account' as const,
+              subject_id: s.id,
+              label: s.name,
+              role: s.role,
+              permissions: [...a.granted].sort(),
+              used_permissions: [...a.used].sort(),
+              suggested_role: a.suggestedRole,
+              last_activity_at: s.lastActivityAt,
+              mfa_enabled: null,
+              inactive: isInactive(s.lastActivityAt, s.createdAt),
+              details: '{}',
+            }
           }),
           ...inventory.tokens.map((t) => {
-            const holderRole = t.userId !== null ? inventory.members.find((m) => m.userId === t.userId)?.role : inventory.serviceAccounts.find((s) => s.id === t.serviceAccountId)?.role
-            return { ...base, id: randomUUID(), kind: 'api_token' as const, subject_id: t.id, label: t.name, role: holderRole ?? null, permissions: t.scopes ?? [...permissionsOfRole(holderRole ?? '')].sort(), used_permissions: [], suggested_role: null, last_activity_at: t.lastActivityAt, mfa_enabled: null, inactive: isInactive(t.lastActivityAt, t.createdAt), details: JSON.stringify({ holder: t.userId ?? t.serviceAccountId, holderType: t.userId !== null ? 'user' : 'service_account', scoped: t.scopes !== null, expiresAt: t.expiresAt.toISOString() }) }
+            const holderRole =
+              t.userId !== null
+                ? inventory.members.find((m) => m.userId === t.userId)?.role
+                : inventory.serviceAccounts.find((s) => s.id === t.serviceAccountId)?.role
+            return {
+              ...base,
+              id: randomUUID(),
+              kind: 'api_token' as const,
+              subject_id: t.id,
+              label: t.name,
+              role: holderRole ?? null,
+              permissions: t.scopes ?? [...permissionsOfRole(holderRole ?? '')].sort(),
+              used_permissions: [],
+              suggested_role: null,
+              last_activity_at: t.lastActivityAt,
+              mfa_enabled: null,
+              inactive: isInactive(t.lastActivityAt, t.createdAt),
+              details: JSON.stringify({
+                holder: t.userId ?? t.serviceAccountId,
+                holderType: t.userId !== null ? 'user' : 'service_account',
+                scoped: t.scopes !== null,
+                expiresAt: t.expiresAt.toISOString(),
+              }),
+            }
           }),
-          ...(await grants.activeIn(trx)).map((g) => ({ ...base, id: randomUUID(), kind: 'grant' as const, subject_id: g.id, label: g.grantee.email, role: null, permissions: g.permissions, used_permissions: [], suggested_role: null, last_activity_at: null, mfa_enabled: true, inactive: false, details: JSON.stringify({ reason: g.reason, expiresAt: g.expiresAt, secretIds: g.secretIds }) })),
+          ...(await grants.activeIn(trx)).map((g) => ({
+            ...base,
+            id: randomUUID(),
+            kind: 'grant' as const,
+            subject_id: g.id,
+            label: g.grantee.email,
+            role: null,
+            permissions: g.permissions,
+            used_permissions: [],
+            suggested_role: null,
+            last_activity_at: null,
+            mfa_enabled: true,
+            inactive: false,
+            details: JSON.stringify({ reason: g.reason, expiresAt: g.expiresAt, secretIds: g.secretIds }),
+          })),
         ]
         await store.insertItems(trx, items)
-        await record(trx, ctx, 'access_review.start', { type: 'access_review', id: review.id }, { items: items.length, dueAt: review.due_at.toISOString(), inactive: items.filter((i) => i.inactive).length })
-        await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId: ctx.orgId, kind: 'access_review.started', subject: 'An access review is open', body: `${items.length} items to certify or revoke by ${review.due_at.toISOString()}.`, data: { reviewId: review.id } })
+        await record(
+          trx,
+          ctx,
+          'access_review.start',
+          { type: 'access_review', id: review.id },
+          { items: items.length, dueAt: review.due_at.toISOString(), inactive: items.filter((i) => i.inactive).length },
+        )
+        await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), {
+          orgId: ctx.orgId,
+          kind: 'access_review.started',
+          subject: 'An access review is open',
+          body: `${items.length} items to certify or revoke by ${review.due_at.toISOString()}.`,
+          data: { reviewId: review.id },
+        })
         return reviewView(review, await store.itemsOf(trx, review.id))
       })
     } catch (error) {
-      if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', 'an access review is already open for this org; finish it first')
+      if (sqlState(error) === UNIQUE_VIOLATION)
+        throw new AppError('CONFLICT', 'an access review is already open for this org; finish it first')
       throw error
     }
   }
@@ -233,17 +359,35 @@ export function createReviewsService(deps: {
   /** Applies a decision beside its record, in the org's transaction: revoke deprovisions now. */
   /** Members other than the caller, not suspended, whose role may decide review items. */
   async function otherReviewers(ctx: RequestContext): Promise<number> {
-    const [inventory, roles] = await Promise.all([identity.inventory(ctx.orgId), access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind })])
-    const mayDecide = (role: string) => roles.find((r) => r.name === role)?.permissions.includes('reviews:decide') === true
+    const [inventory, roles] = await Promise.all([
+      identity.inventory(ctx.orgId),
+      access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind }),
+    ])
+    const mayDecide = (role: string) =>
+      roles.find((r) => r.name === role)?.permissions.includes('reviews:decide') === true
     return inventory.members.filter((m) => m.userId !== ctx.principal.id && !m.suspended && mayDecide(m.role)).length
   }
 
-  async function applyDecision(trx: Trx, ctx: RequestContext, item: store.ReviewItemRow, decision: ReviewDecision, role: string | undefined, note: string | undefined, selfCertified?: string): Promise<store.ReviewItemRow> {
+  async function applyDecision(
+    trx: Trx,
+    ctx: RequestContext,
+    item: store.ReviewItemRow,
+    decision: ReviewDecision,
+    role: string | undefined,
+    note: string | undefined,
+    selfCertified?: string,
+  ): Promise<store.ReviewItemRow> {
     let outcome = selfCertified === undefined ? 'certified' : `self-certified: ${selfCertified}`
     try {
       if (decision === 'reduce') {
-        if (item.kind !== 'member') throw new AppError('VALIDATION_FAILED', 'only a member’s role can be reduced; revoke the item instead', { errors: [{ path: '/body/decision', message: 'reduce applies to members' }] })
-        if (role === undefined || role === 'owner') throw new AppError('VALIDATION_FAILED', 'reducing needs the narrower role', { errors: [{ path: '/body/role', message: 'a role other than owner' }] })
+        if (item.kind !== 'member')
+          throw new AppError('VALIDATION_FAILED', 'only a member’s role can be reduced; revoke the item instead', {
+            errors: [{ path: '/body/decision', message: 'reduce applies to members' }],
+          })
+        if (role === undefined || role === 'owner')
+          throw new AppError('VALIDATION_FAILED', 'reducing needs the narrower role', {
+            errors: [{ path: '/body/role', message: 'a role other than owner' }],
+          })
         await identity.changeRoleIn(trx, ctx, item.subject_id, role)
         outcome = `role changed from ${item.role} to ${role}`
       } else if (decision === 'revoke') {
@@ -265,16 +409,48 @@ export function createReviewsService(deps: {
       if (!isAppError(error) || error.code !== 'NOT_FOUND' || decision === 'certify') throw error
       outcome = 'already gone'
     }
-    const decided = await store.recordDecision(trx, item.id, { decision, reduce_to: role ?? null, decided_by: by(ctx), decided_at: clock(), note: note ?? null, outcome })
-    await record(trx, ctx, 'access_review.decide', { type: 'access_review_item', id: item.id }, { review: item.review_id, kind: item.kind, subject: item.subject_id, decision, ...(role === undefined ? {} : { role }), outcome, ...(selfCertified === undefined ? {} : { selfCertified: true, reason: selfCertified }) })
+    const decided = await store.recordDecision(trx, item.id, {
+      decision,
+      reduce_to: role ?? null,
+      decided_by: by(ctx),
+      decided_at: clock(),
+      note: note ?? null,
+      outcome,
+    })
+    await record(
+      trx,
+      ctx,
+      'access_review.decide',
+      { type: 'access_review_item', id: item.id },
+      {
+        review: item.review_id,
+        kind: item.kind,
+        subject: item.subject_id,
+        decision,
+        ...(role === undefined ? {} : { role }),
+        outcome,
+        ...(selfCertified === undefined ? {} : { selfCertified: true, reason: selfCertified }),
+      },
+    )
     return decided
   }
 
   async function closeIn(trx: Trx, ctx: RequestContext, review: store.ReviewRow): Promise<store.ReviewRow> {
     const items = await store.itemsOf(trx, review.id)
     const count = (d: string) => items.filter((i) => i.decision === d).length
-    const summary = { items: items.length, certified: count('certify'), revoked: count('revoke'), reduced: count('reduce'), selfCertified: items.filter(isSelfCertified).length, inactive: items.filter((i) => i.inactive).length }
-    const closed = await store.closeReview(trx, review.id, { closed_at: clock(), closed_by: by(ctx), summary: JSON.stringify(summary) })
+    const summary = {
+      items: items.length,
+      certified: count('certify'),
+      revoked: count('revoke'),
+      reduced: count('reduce'),
+      selfCertified: items.filter(isSelfCertified).length,
+      inactive: items.filter((i) => i.inactive).length,
+    }
+    const closed = await store.closeReview(trx, review.id, {
+      closed_at: clock(),
+      closed_by: by(ctx),
+      summary: JSON.stringify(summary),
+    })
     await record(trx, ctx, 'access_review.close', { type: 'access_review', id: review.id }, summary)
     return closed
   }
@@ -282,7 +458,8 @@ export function createReviewsService(deps: {
   async function openReview(trx: Trx, reviewId: string): Promise<store.ReviewRow> {
     const review = await store.findReview(trx, reviewId, true)
     if (review === undefined) throw new AppError('NOT_FOUND', 'no such access review')
-    if (review.status !== 'open') throw new AppError('CONFLICT', 'this access review is closed; its decisions stand as evidence')
+    if (review.status !== 'open')
+      throw new AppError('CONFLICT', 'this access review is closed; its decisions stand as evidence')
     return review
   }
 
@@ -304,7 +481,9 @@ export function createReviewsService(deps: {
     },
 
     async decide(ctx, reviewId, itemId, input) {
-      const ownItem = (item: store.ReviewItemRow) => (item.kind === 'member' && item.subject_id === ctx.principal.id) || (item.kind === 'api_token' && item.details.holder === ctx.principal.id)
+      const ownItem = (item: store.ReviewItemRow) =>
+        (item.kind === 'member' && item.subject_id === ctx.principal.id) ||
+        (item.kind === 'api_token' && item.details.holder === ctx.principal.id)
       // Whether anyone else may decide is read from identity and access before the
       // transaction that decides (they answer in their own transactions).
       const peek = await withOrg(db, ctx.orgId, (trx) => store.findItem(trx, reviewId, itemId))
@@ -315,10 +494,18 @@ export function createReviewsService(deps: {
         if (item === undefined) throw new AppError('NOT_FOUND', 'no such item in this review')
         if (item.decision !== null) throw new AppError('CONFLICT', `this item was decided already (${item.decision})`)
         if (!ownItem(item)) return itemView(await applyDecision(trx, ctx, item, input.decision, input.role, input.note))
-        if (othersMayDecide > 0) throw new AppError('FORBIDDEN', 'nobody reviews their own access; another reviewer decides this item', { permission: 'reviews:decide' })
+        if (othersMayDecide > 0)
+          throw new AppError('FORBIDDEN', 'nobody reviews their own access; another reviewer decides this item', {
+            permission: 'reviews:decide',
+          })
         // Nobody else may decide (an org with a single admin): the reviewer certifies their
         // own access, and the evidence says so, instead of the review never closing (P2.5).
-        if (input.decision !== 'certify') throw new AppError('VALIDATION_FAILED', 'with no other reviewer, your own access can only be self-certified', { errors: [{ path: '/body/decision', message: 'certify' }] })
+        if (input.decision !== 'certify')
+          throw new AppError(
+            'VALIDATION_FAILED',
+            'with no other reviewer, your own access can only be self-certified',
+            { errors: [{ path: '/body/decision', message: 'certify' }] },
+          )
         return itemView(await applyDecision(trx, ctx, item, 'certify', undefined, input.note, SELF_CERTIFIED))
       })
     },
@@ -327,22 +514,43 @@ export function createReviewsService(deps: {
       return withOrg(db, ctx.orgId, async (trx) => {
         const review = await openReview(trx, reviewId)
         const undecided = (await store.itemsOf(trx, review.id)).filter((i) => i.decision === null).length
-        if (undecided > 0) throw new AppError('CONFLICT', `${undecided} items are undecided; decide them, or let the due date apply the org’s policy`)
+        if (undecided > 0)
+          throw new AppError(
+            'CONFLICT',
+            `${undecided} items are undecided; decide them, or let the due date apply the org’s policy`,
+          )
         return reviewView(await closeIn(trx, ctx, review), await store.itemsOf(trx, review.id))
       })
     },
 
     async policy(ctx) {
       const row = await withOrg(db, ctx.orgId, (trx) => store.policyOf(trx, ctx.orgId))
-      return { cadenceDays: row.cadence_days, windowDays: row.window_days, onOverdue: row.on_overdue, inactiveDays: row.inactive_days }
+      return {
+        cadenceDays: row.cadence_days,
+        windowDays: row.window_days,
+        onOverdue: row.on_overdue,
+        inactiveDays: row.inactive_days,
+      }
     },
 
     async setPolicy(ctx, policy) {
       if (policy.windowDays >= policy.cadenceDays) {
-        throw new AppError('VALIDATION_FAILED', 'the window to decide must be shorter than the cadence', { errors: [{ path: '/body/windowDays', message: `less than cadenceDays (${policy.cadenceDays})` }] })
+        throw new AppError('VALIDATION_FAILED', 'the window to decide must be shorter than the cadence', {
+          errors: [{ path: '/body/windowDays', message: `less than cadenceDays (${policy.cadenceDays})` }],
+        })
       }
       return withOrg(db, ctx.orgId, async (trx) => {
-        await store.savePolicy(trx, ctx.orgId, { cadence_days: policy.cadenceDays, window_days: policy.windowDays, on_overdue: policy.onOverdue, inactive_days: policy.inactiveDays }, by(ctx))
+        await store.savePolicy(
+          trx,
+          ctx.orgId,
+          {
+            cadence_days: policy.cadenceDays,
+            window_days: policy.windowDays,
+            on_overdue: policy.onOverdue,
+            inactive_days: policy.inactiveDays,
+          },
+          by(ctx),
+        )
         await record(trx, ctx, 'org.access_review_policy.update', { type: 'org', id: ctx.orgId }, { ...policy })
         return policy
       })
@@ -350,9 +558,26 @@ export function createReviewsService(deps: {
 
     async leastPrivilege(ctx) {
       const { inventory, assess } = await privilegeOf(ctx.orgId, ctx.principal.orgKind)
-      const entry = (kind: 'member' | 'service_account', id: string, label: string, role: string, last: Date | null): LeastPrivilegeEntry => {
+      const entry = (
+        kind: 'member' | 'service_account',
+        id: string,
+        label: string,
+        role: string,
+        last: Date | null,
+      ): LeastPrivilegeEntry => {
         const a = assess(kind === 'member' ? 'user' : 'service_account', id, role)
-        return { kind, id, label, role, granted: [...a.granted].sort(), used: [...a.used].sort(), unused: a.unused, suggestedRole: a.suggestedRole, suggestRemoval: a.suggestRemoval, lastActivityAt: last?.toISOString() ?? null }
+        return {
+          kind,
+          id,
+          label,
+          role,
+          granted: [...a.granted].sort(),
+          used: [...a.used].sort(),
+          unused: a.unused,
+          suggestedRole: a.suggestedRole,
+          suggestRemoval: a.suggestRemoval,
+          lastActivityAt: last?.toISOString() ?? null,
+        }
       }
       return {
         windowDays: USAGE_WINDOW_DAYS,
@@ -389,12 +614,26 @@ export function createReviewsService(deps: {
           if (policy.on_overdue === 'revoke') {
             for (const item of undecided) {
               try {
-                await applyDecision(trx, ctx, item, 'revoke', undefined, 'undecided at the due date: revoked by the org’s policy')
+                await applyDecision(
+                  trx,
+                  ctx,
+                  item,
+                  'revoke',
+                  undefined,
+                  'undecided at the due date: revoked by the org’s policy',
+                )
                 revoked++
               } catch (error) {
                 // Checked before any write: the transaction is intact. The org keeps its last owner.
                 if (!isAppError(error) || error.code !== 'LAST_OWNER') throw error
-                await applyDecision(trx, ctx, item, 'certify', undefined, 'undecided at the due date; kept, as the org’s last active owner')
+                await applyDecision(
+                  trx,
+                  ctx,
+                  item,
+                  'certify',
+                  undefined,
+                  'undecided at the due date; kept, as the org’s last active owner',
+                )
               }
             }
             await closeIn(trx, ctx, review)
@@ -402,8 +641,22 @@ export function createReviewsService(deps: {
           }
           if (review.last_reminded_at === null || now.getTime() - review.last_reminded_at.getTime() >= DAY_MS) {
             await store.markReminded(trx, review.id, now)
-            await audit.append(trx, { orgId: due.org_id, actor: actorOf(ctx.principal), action: 'access_review.overdue', target: { type: 'access_review', id: review.id }, outcome: 'success', details: { undecided: undecided.length }, meta: ctx.meta })
-            await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId: due.org_id, kind: 'access_review.overdue', subject: 'An access review is overdue', body: `${undecided.length} items still wait for a decision (due ${review.due_at.toISOString()}).`, data: { reviewId: review.id } })
+            await audit.append(trx, {
+              orgId: due.org_id,
+              actor: actorOf(ctx.principal),
+              action: 'access_review.overdue',
+              target: { type: 'access_review', id: review.id },
+              outcome: 'success',
+              details: { undecided: undecided.length },
+              meta: ctx.meta,
+            })
+            await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), {
+              orgId: due.org_id,
+              kind: 'access_review.overdue',
+              subject: 'An access review is overdue',
+              body: `${undecided.length} items still wait for a decision (due ${review.due_at.toISOString()}).`,
+              data: { reviewId: review.id },
+            })
             reminded++
           }
         })

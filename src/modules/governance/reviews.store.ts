@@ -15,10 +15,19 @@ export interface ReviewPolicyRow {
   inactive_days: number
 }
 
-export const DEFAULT_POLICY: ReviewPolicyRow = { cadence_days: 91, window_days: 14, on_overdue: 'remind', inactive_days: 90 }
+export const DEFAULT_POLICY: ReviewPolicyRow = {
+  cadence_days: 91,
+  window_days: 14,
+  on_overdue: 'remind',
+  inactive_days: 90,
+}
 
 export async function policyOf(trx: Kysely<DB>, orgId: string): Promise<ReviewPolicyRow> {
-  const row = await trx.selectFrom('access_review_policies').select(['cadence_days', 'window_days', 'on_overdue', 'inactive_days']).where('org_id', '=', orgId).executeTakeFirst()
+  const row = await trx
+    .selectFrom('access_review_policies')
+    .select(['cadence_days', 'window_days', 'on_overdue', 'inactive_days'])
+    .where('org_id', '=', orgId)
+    .executeTakeFirst()
   return row ?? DEFAULT_POLICY
 }
 
@@ -48,19 +57,49 @@ export async function findReview(trx: Trx, id: string, lock = false): Promise<Re
 }
 
 export async function itemsOf(trx: Trx, reviewId: string): Promise<ReviewItemRow[]> {
-  return trx.selectFrom('access_review_items').selectAll().where('review_id', '=', reviewId).orderBy('kind').orderBy('label').execute()
+  return trx
+    .selectFrom('access_review_items')
+    .selectAll()
+    .where('review_id', '=', reviewId)
+    .orderBy('kind')
+    .orderBy('label')
+    .execute()
 }
 
 export async function findItem(trx: Trx, reviewId: string, itemId: string): Promise<ReviewItemRow | undefined> {
-  return trx.selectFrom('access_review_items').selectAll().where('review_id', '=', reviewId).where('id', '=', itemId).forUpdate().executeTakeFirst()
+  return trx
+    .selectFrom('access_review_items')
+    .selectAll()
+    .where('review_id', '=', reviewId)
+    .where('id', '=', itemId)
+    .forUpdate()
+    .executeTakeFirst()
 }
 
-export async function recordDecision(trx: Trx, itemId: string, decision: Pick<ReviewItemRow, 'decision' | 'reduce_to' | 'decided_by' | 'decided_at' | 'note' | 'outcome'>): Promise<ReviewItemRow> {
-  return trx.updateTable('access_review_items').set(decision).where('id', '=', itemId).returningAll().executeTakeFirstOrThrow()
+export async function recordDecision(
+  trx: Trx,
+  itemId: string,
+  decision: Pick<ReviewItemRow, 'decision' | 'reduce_to' | 'decided_by' | 'decided_at' | 'note' | 'outcome'>,
+): Promise<ReviewItemRow> {
+  return trx
+    .updateTable('access_review_items')
+    .set(decision)
+    .where('id', '=', itemId)
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
-export async function closeReview(trx: Trx, id: string, changes: { closed_at: Date; closed_by: string; summary: string }): Promise<ReviewRow> {
-  return trx.updateTable('access_reviews').set({ status: 'closed', ...changes }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+export async function closeReview(
+  trx: Trx,
+  id: string,
+  changes: { closed_at: Date; closed_by: string; summary: string },
+): Promise<ReviewRow> {
+  return trx
+    .updateTable('access_reviews')
+    .set({ status: 'closed', ...changes })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
 export async function markReminded(trx: Trx, id: string, at: Date): Promise<void> {
@@ -70,7 +109,10 @@ export async function markReminded(trx: Trx, id: string, at: Date): Promise<void
 // ---- the scheduler (owner connection: it looks across orgs, then acts in each org's own transaction) ----
 
 /** Orgs with no open review whose last one (or whose creation) is a cadence ago. */
-export async function orgsDueForReview(db: Kysely<DB>, now: Date): Promise<{ id: string; kind: 'provider' | 'customer' }[]> {
+export async function orgsDueForReview(
+  db: Kysely<DB>,
+  now: Date,
+): Promise<{ id: string; kind: 'provider' | 'customer' }[]> {
   const result = await sql<{ id: string; kind: 'provider' | 'customer' }>`
     SELECT o.id, o.kind
       FROM orgs o
@@ -84,7 +126,13 @@ export async function orgsDueForReview(db: Kysely<DB>, now: Date): Promise<{ id:
 }
 
 export async function overdueReviews(db: Kysely<DB>, now: Date): Promise<{ id: string; org_id: string }[]> {
-  return db.selectFrom('access_reviews').select(['id', 'org_id']).where('status', '=', 'open').where('due_at', '<=', now).limit(100).execute()
+  return db
+    .selectFrom('access_reviews')
+    .select(['id', 'org_id'])
+    .where('status', '=', 'open')
+    .where('due_at', '<=', now)
+    .limit(100)
+    .execute()
 }
 
 export async function orgKindOf(db: Kysely<DB>, orgId: string): Promise<'provider' | 'customer' | undefined> {

@@ -22,7 +22,11 @@ export function principalKey(type: string, id: string): string {
   return `${type}:${id}`
 }
 
-export function createUsageRecorder(deps: { db: Kysely<DB>; clock: Clock; log: { error(obj: object, msg: string): void } }): UsageRecorder {
+export function createUsageRecorder(deps: {
+  db: Kysely<DB>
+  clock: Clock
+  log: { error(obj: object, msg: string): void }
+}): UsageRecorder {
   const written = new Map<string, number>()
   return {
     async record(principal, permission) {
@@ -48,7 +52,11 @@ export function createUsageRecorder(deps: { db: Kysely<DB>; clock: Clock; log: {
     },
 
     async usedSince(trx, since) {
-      const rows = await trx.selectFrom('permission_usage').select(['principal_type', 'principal_id', 'permission']).where('last_used_at', '>=', since).execute()
+      const rows = await trx
+        .selectFrom('permission_usage')
+        .select(['principal_type', 'principal_id', 'permission'])
+        .where('last_used_at', '>=', since)
+        .execute()
       const used = new Map<string, Set<string>>()
       for (const row of rows) {
         const key = principalKey(row.principal_type, row.principal_id)

@@ -22,17 +22,30 @@ import type { CredentialGate } from './credential-gate.ts'
  * removed — is the same `null`, so a caller learns nothing from the difference.
  */
 export interface AuthService {
-  authenticate(input: { bearer?: string | undefined; sessionCookie?: string | undefined; csrfHeader?: string | undefined; unsafeMethod: boolean }): Promise<Principal | null>
+  authenticate(input: {
+    bearer?: string | undefined
+    sessionCookie?: string | undefined
+    csrfHeader?: string | undefined
+    unsafeMethod: boolean
+  }): Promise<Principal | null>
   /** Issues a new bootstrap token (retiring unused older ones); refuses once bootstrapped. */
   issueBootstrapToken(): Promise<{ token: string; expiresAt: Date }>
   /**
    * At start: a new bootstrap token unless an unused, unexpired one exists (so that N
    * processes starting together do not retire each other's tokens).
    */
-  issueBootstrapTokenOnStart(): Promise<{ token: string; expiresAt: Date } | { pendingUntil: Date } | { bootstrapped: true }>
+  issueBootstrapTokenOnStart(): Promise<
+    { token: string; expiresAt: Date } | { pendingUntil: Date } | { bootstrapped: true }
+  >
   isBootstrapped(): Promise<boolean>
-  bootstrap(input: { token: string; orgName: string; email: string; password: string }, meta: RequestMeta): Promise<{ apiToken: string; orgId: string; userId: string }>
-  login(input: { email: string; password: string; orgId?: string | undefined; code?: string | undefined }, meta: RequestMeta): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }>
+  bootstrap(
+    input: { token: string; orgName: string; email: string; password: string },
+    meta: RequestMeta,
+  ): Promise<{ apiToken: string; orgId: string; userId: string }>
+  login(
+    input: { email: string; password: string; orgId?: string | undefined; code?: string | undefined },
+    meta: RequestMeta,
+  ): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }>
   logout(principal: Principal, meta: RequestMeta): Promise<void>
   /** The provider org's id, where refusals outside any org are recorded. */
   providerOrgId(): Promise<string | undefined>
@@ -46,7 +59,14 @@ export interface AuthService {
 export async function startSession(
   trx: Trx,
   config: Pick<Config, 'auth'>,
-  input: { orgId: string; userId: string; meta: RequestMeta; mfaVerified: boolean; audit: Pick<AuditService, 'append'>; details: Record<string, unknown> },
+  input: {
+    orgId: string
+    userId: string
+    meta: RequestMeta
+    mfaVerified: boolean
+    audit: Pick<AuditService, 'append'>
+    details: Record<string, unknown>
+  },
 ): Promise<{ sessionToken: string; csrfToken: string; expiresAt: Date }> {
   const session = issueToken('cst_ses')
   const csrf = randomBytes(32).toString('base64url')
@@ -123,13 +143,25 @@ export function createAuthService(deps: {
     const row = await store.findTokenForAuth(db, parsed.id)
     if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
     if (row.revoked_at !== null || row.expires_at.getTime() <= Date.now() || row.role === null) return null
-    if (row.last_used_at === null || Date.now() - row.last_used_at.getTime() > 60_000) await store.touchToken(db, row.id)
+    if (row.last_used_at === null || Date.now() - row.last_used_at.getTime() > 60_000)
+      await store.touchToken(db, row.id)
     const kind = row.user_id !== null ? 'user' : 'service_account'
     const principalId = (row.user_id ?? row.service_account_id) as string
-    return principalFor(db, { ...row, role: row.role }, kind, principalId, { type: 'token', tokenId: row.id }, row.scopes)
+    return principalFor(
+      db,
+      { ...row, role: row.role },
+      kind,
+      principalId,
+      { type: 'token', tokenId: row.id },
+      row.scopes,
+    )
   }
 
-  async function fromSession(cookie: string, csrfHeader: string | undefined, unsafe: boolean): Promise<Principal | null> {
+  async function fromSession(
+    cookie: string,
+    csrfHeader: string | undefined,
+    unsafe: boolean,
+  ): Promise<Principal | null> {
     const parsed = parseToken('cst_ses', cookie)
     if (parsed === undefined) return null
     const row = await store.findSessionForAuth(db, parsed.id)
@@ -138,10 +170,20 @@ export function createAuthService(deps: {
     const idleLimit = row.last_seen_at.getTime() + config.auth.sessionIdleMinutes * 60_000
     if (row.revoked_at !== null || row.expires_at.getTime() <= now || idleLimit <= now || row.role === null) return null
     if (unsafe && (csrfHeader === undefined || !secretMatches(csrfHeader, row.csrf_hash))) {
-      throw new AppError('CSRF_FAILED', 'a state-changing request with a session cookie needs the X-CSRF-Token header from login')
+      throw new AppError(
+        'CSRF_FAILED',
+        'a state-changing request with a session cookie needs the X-CSRF-Token header from login',
+      )
     }
     if (now - row.last_seen_at.getTime() > 30_000) await store.touchSession(db, row.id)
-    return principalFor(db, { ...row, role: row.role }, 'user', row.user_id, { type: 'session', sessionId: row.id }, null)
+    return principalFor(
+      db,
+      { ...row, role: row.role },
+      'user',
+      row.user_id,
+      { type: 'session', sessionId: row.id },
+      null,
+    )
   }
 
   async function providerOrgId(): Promise<string | undefined> {
@@ -167,7 +209,10 @@ export function createAuthService(deps: {
       const expiresAt = new Date(Date.now() + BOOTSTRAP_TTL_MS)
       await withOwner(db, async (trx) => {
         if ((await store.providerOrg(trx)) !== undefined) {
-          throw new AppError('ALREADY_BOOTSTRAPPED', 'this installation is already bootstrapped; ask an owner for an API token')
+          throw new AppError(
+            'ALREADY_BOOTSTRAPPED',
+            'this installation is already bootstrapped; ask an owner for an API token',
+          )
         }
         await store.replaceBootstrapToken(trx, { id: issued.id, secret_hash: issued.secretHash, expires_at: expiresAt })
       })
@@ -177,7 +222,13 @@ export function createAuthService(deps: {
     async issueBootstrapTokenOnStart() {
       if ((await providerOrgId()) !== undefined) return { bootstrapped: true as const }
       const pending = await withOwner(db, (trx) =>
-        trx.selectFrom('bootstrap_tokens').select('expires_at').where('used_at', 'is', null).where('expires_at', '>', new Date()).orderBy('expires_at', 'desc').executeTakeFirst(),
+        trx
+          .selectFrom('bootstrap_tokens')
+          .select('expires_at')
+          .where('used_at', 'is', null)
+          .where('expires_at', '>', new Date())
+          .orderBy('expires_at', 'desc')
+          .executeTakeFirst(),
       )
       if (pending !== undefined) return { pendingUntil: pending.expires_at }
       return this.issueBootstrapToken()
@@ -185,24 +236,30 @@ export function createAuthService(deps: {
 
     async bootstrap(input, meta) {
       const parsed = parseToken('cst_boot', input.token)
-      const invalid = () => new AppError('BOOTSTRAP_TOKEN_INVALID', 'the bootstrap token is invalid, expired or already used')
+      const invalid = () =>
+        new AppError('BOOTSTRAP_TOKEN_INVALID', 'the bootstrap token is invalid, expired or already used')
       if (parsed === undefined) throw invalid()
       // Check the token before spending an argon2 hash on the request (it is checked
       // again under the row lock below).
-      const candidate = await withOwner(db, (trx) => trx.selectFrom('bootstrap_tokens').selectAll().where('id', '=', parsed.id).executeTakeFirst())
-      if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash) || candidate.used_at !== null) throw invalid()
+      const candidate = await withOwner(db, (trx) =>
+        trx.selectFrom('bootstrap_tokens').selectAll().where('id', '=', parsed.id).executeTakeFirst(),
+      )
+      if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash) || candidate.used_at !== null)
+        throw invalid()
       const passwordHash = await hashPassword(input.password)
       const result = await withOwner(db, async (trx) => {
         // Row lock: two requests with one token cannot both pass the check below.
         const row = await store.lockBootstrapToken(trx, parsed.id)
         if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) throw invalid()
         if (row.used_at !== null || row.expires_at.getTime() <= Date.now()) throw invalid()
-        if ((await store.providerOrg(trx)) !== undefined) throw new AppError('ALREADY_BOOTSTRAPPED', 'already bootstrapped')
+        if ((await store.providerOrg(trx)) !== undefined)
+          throw new AppError('ALREADY_BOOTSTRAPPED', 'already bootstrapped')
         const orgId = randomUUID()
         const userId = randomUUID()
         await store.insertOrg(trx, { id: orgId, kind: 'provider', name: input.orgName })
         const email = requireMailbox(input.email, '/body/email').address
-        if ((await store.findUserByEmail(trx, email)) !== undefined) throw new AppError('CONFLICT', 'that email is taken')
+        if ((await store.findUserByEmail(trx, email)) !== undefined)
+          throw new AppError('CONFLICT', 'that email is taken')
         await store.insertUser(trx, { id: userId, email, password_hash: passwordHash, last_login_at: null })
         await store.insertMembership(trx, { org_id: orgId, user_id: userId, role: 'owner' })
         const token = issueToken('cst_api')
@@ -226,7 +283,15 @@ export function createAuthService(deps: {
           ['member.add', { type: 'user', id: userId }],
           ['token.create', { type: 'api_token', id: token.id }],
         ] as const) {
-          await audit.append(trx, { orgId, actor, action, target, outcome: 'success', details: action === 'member.add' ? { role: 'owner', via: 'bootstrap' } : {}, meta })
+          await audit.append(trx, {
+            orgId,
+            actor,
+            action,
+            target,
+            outcome: 'success',
+            details: action === 'member.add' ? { role: 'owner', via: 'bootstrap' } : {},
+            meta,
+          })
         }
         return { apiToken: token.token, orgId, userId }
       })
@@ -253,9 +318,17 @@ export function createAuthService(deps: {
           })
         }
         const provider = await providerOrgId()
-        const orgs = memberships.length > 0 ? memberships.map((m) => m.org_id) : provider === undefined ? [] : [provider]
+        const orgs =
+          memberships.length > 0 ? memberships.map((m) => m.org_id) : provider === undefined ? [] : [provider]
         for (const orgId of orgs) {
-          await audit.recordSeparately({ orgId, actor: { type: 'user', id: user.id }, action: 'auth.login', outcome: 'denied', details: { reason: 'not a member of the requested org', code: 'LOGIN_FAILED' }, meta })
+          await audit.recordSeparately({
+            orgId,
+            actor: { type: 'user', id: user.id },
+            action: 'auth.login',
+            outcome: 'denied',
+            details: { reason: 'not a member of the requested org', code: 'LOGIN_FAILED' },
+            meta,
+          })
         }
         const error = new AppError('LOGIN_FAILED', 'email, password or code is wrong')
         error.audited = true
@@ -265,7 +338,14 @@ export function createAuthService(deps: {
       const mfaVerified = passed.secondFactor !== null
       await withOwner(db, (trx) => store.recordLoginSuccess(trx, user.id))
       const session = await withOrg(db, orgId, (trx) =>
-        startSession(trx, config, { orgId, userId: user.id, meta, mfaVerified, audit, details: { method: mfaVerified ? 'password+totp' : 'password' } }),
+        startSession(trx, config, {
+          orgId,
+          userId: user.id,
+          meta,
+          mfaVerified,
+          audit,
+          details: { method: mfaVerified ? 'password+totp' : 'password' },
+        }),
       )
       return { ...session, orgId }
     },
@@ -278,7 +358,10 @@ export function createAuthService(deps: {
           orgId: principal.orgId,
           actor: { type: principal.kind, id: principal.id },
           action: 'auth.logout',
-          target: principal.via.type === 'session' ? { type: 'session', id: principal.via.sessionId } : { type: 'api_token', id: principal.via.tokenId },
+          target:
+            principal.via.type === 'session'
+              ? { type: 'session', id: principal.via.sessionId }
+              : { type: 'api_token', id: principal.via.tokenId },
           outcome: 'success',
           meta,
         })

@@ -35,7 +35,13 @@ export interface CredentialGate {
   check(attempt: GateAttempt): Promise<GatePassed>
 }
 
-export type GateAction = 'auth.login' | 'invitation.accept' | 'mfa.step_up' | 'mfa.totp.enable' | 'mfa.totp.disable' | 'mfa.recovery_codes.regenerate'
+export type GateAction =
+  | 'auth.login'
+  | 'invitation.accept'
+  | 'mfa.step_up'
+  | 'mfa.totp.enable'
+  | 'mfa.totp.disable'
+  | 'mfa.recovery_codes.regenerate'
 
 export interface GateAttempt {
   /** The audit action refusals are recorded under. */
@@ -82,7 +88,11 @@ const WRONG_MESSAGES = {
 } as const
 
 /** Delay in seconds owed after `failures` failures, when the first `free` cost nothing. */
-export function throttleDelay(failures: number, free: number, schedule: { baseDelaySeconds: number; maxDelaySeconds: number }): number {
+export function throttleDelay(
+  failures: number,
+  free: number,
+  schedule: { baseDelaySeconds: number; maxDelaySeconds: number },
+): number {
   if (failures < free) return 0
   return Math.min(schedule.baseDelaySeconds * 2 ** Math.min(failures - free, 40), schedule.maxDelaySeconds)
 }
@@ -105,7 +115,12 @@ export function createCredentialGate(deps: {
 
   async function membershipsOf(userId: string): Promise<Membership[]> {
     const rows = await withOwner(db, (trx) =>
-      trx.selectFrom('memberships as m').innerJoin('orgs as o', 'o.id', 'm.org_id').select(['m.org_id', 'm.role', 'o.kind', 'm.suspended_at']).where('m.user_id', '=', userId).execute(),
+      trx
+        .selectFrom('memberships as m')
+        .innerJoin('orgs as o', 'o.id', 'm.org_id')
+        .select(['m.org_id', 'm.role', 'o.kind', 'm.suspended_at'])
+        .where('m.user_id', '=', userId)
+        .execute(),
     )
     return rows.map((r) => ({ org_id: r.org_id, role: r.role, kind: r.kind, suspended: r.suspended_at !== null }))
   }
@@ -137,21 +152,29 @@ export function createCredentialGate(deps: {
   return {
     async check(attempt) {
       const { meta } = attempt
-      const user = await withOwner(db, (trx) => ('email' in attempt.account ? store.findUserByEmail(trx, parseMailbox(attempt.account.email)?.address ?? attempt.account.email) : trx.selectFrom('users').selectAll().where('id', '=', attempt.account.userId).executeTakeFirst()))
+      const user = await withOwner(db, (trx) =>
+        'email' in attempt.account
+          ? store.findUserByEmail(trx, parseMailbox(attempt.account.email)?.address ?? attempt.account.email)
+          : trx.selectFrom('users').selectAll().where('id', '=', attempt.account.userId).executeTakeFirst(),
+      )
       // The same reads for an unknown account, so that its answer takes the same path.
       const all = await membershipsOf(user?.id ?? NO_USER)
       const active = all.filter((m) => !m.suspended)
       const target = attempt.target
-      const orgId = 'orgId' in target
-        ? target.orgId
-        : target.requested !== undefined
-          ? active.find((m) => m.org_id === target.requested)?.org_id
-          : active.length === 1 ? active[0]?.org_id : undefined
+      const orgId =
+        'orgId' in target
+          ? target.orgId
+          : target.requested !== undefined
+            ? active.find((m) => m.org_id === target.requested)?.org_id
+            : active.length === 1
+              ? active[0]?.org_id
+              : undefined
 
       // Every org concerned hears of a refusal: the one entered and each of the account's.
       const concerned = [...new Set([...(orgId === undefined ? [] : [orgId]), ...all.map((m) => m.org_id)])]
       const refuse = async (error: AppError, reason: string): Promise<AppError> => {
-        const orgs = concerned.length > 0 ? concerned : [await deps.providerOrgId()].filter((o): o is string => o !== undefined)
+        const orgs =
+          concerned.length > 0 ? concerned : [await deps.providerOrgId()].filter((o): o is string => o !== undefined)
         for (const org of orgs) {
           await audit.recordSeparately({
             orgId: org,
@@ -160,7 +183,10 @@ export function createCredentialGate(deps: {
             target: user === undefined ? undefined : { type: 'user', id: user.id },
             outcome: 'denied',
             details: { reason, code: error.code },
-            sensitive: user === undefined && 'email' in attempt.account ? { email: attempt.account.email.toLowerCase() } : undefined,
+            sensitive:
+              user === undefined && 'email' in attempt.account
+                ? { email: attempt.account.email.toLowerCase() }
+                : undefined,
             meta,
           })
         }
@@ -191,17 +217,40 @@ export function createCredentialGate(deps: {
           }
         }
       }
-      if (!allowed) throw await refuse(new AppError('IP_NOT_ALLOWED', 'not allowed from this address: the org’s IP allowlist does not include it'), 'address not allowed')
+      if (!allowed)
+        throw await refuse(
+          new AppError('IP_NOT_ALLOWED', 'not allowed from this address: the org’s IP allowlist does not include it'),
+          'address not allowed',
+        )
       if (attempt.password !== undefined && orgId !== undefined && (await policyOf(orgId)).ssoOnly) {
-        throw await refuse(new AppError('SSO_REQUIRED', `this org signs in with single sign-on only: use its SSO sign-in (GET /v1/sso/${orgId}/start)`), 'password sign-in to an SSO-only org')
+        throw await refuse(
+          new AppError(
+            'SSO_REQUIRED',
+            `this org signs in with single sign-on only: use its SSO sign-in (GET /v1/sso/${orgId}/start)`,
+          ),
+          'password sign-in to an SSO-only org',
+        )
       }
 
       // 3. Throttle: keyed by the account (its id, or the email when there is none) and the client.
-      const accountPart = user !== undefined ? `user:${user.id}` : `email:${('email' in attempt.account ? attempt.account.email : attempt.account.userId).toLowerCase()}`
+      const accountPart =
+        user !== undefined
+          ? `user:${user.id}`
+          : `email:${('email' in attempt.account ? attempt.account.email : attempt.account.userId).toLowerCase()}`
       const addressPart = throttleAddressOf(meta.ip)
-      const keys = { pair: keyOf(`pair\n${accountPart}\n${addressPart}`), address: keyOf(`address\n${addressPart}`), account: keyOf(`account\n${accountPart}`) }
+      const keys = {
+        pair: keyOf(`pair\n${accountPart}\n${addressPart}`),
+        address: keyOf(`address\n${addressPart}`),
+        account: keyOf(`account\n${accountPart}`),
+      }
       const wait = await claim(keys)
-      if (wait > 0) throw await refuse(new AppError('RATE_LIMITED', `too many failed attempts from this address; retry in ${wait} s`, { retryAfter: wait }), 'throttled')
+      if (wait > 0)
+        throw await refuse(
+          new AppError('RATE_LIMITED', `too many failed attempts from this address; retry in ${wait} s`, {
+            retryAfter: wait,
+          }),
+          'throttled',
+        )
       const wrong = (reason: string) => refuse(new AppError(attempt.wrong, WRONG_MESSAGES[attempt.wrong]), reason)
 
       // 4. The check. The hash is verified whether or not the account exists or has a password.
@@ -218,7 +267,13 @@ export function createCredentialGate(deps: {
           // The password was right: this address guessed nothing wrong, but the pair and
           // the account keep the charge, so missing codes cannot test passwords for free.
           await withOwner(db, (trx) => store.refundThrottle(trx, { decrement: [keys.address] }))
-          throw await refuse(new AppError('MFA_REQUIRED', 'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"'), 'second factor missing')
+          throw await refuse(
+            new AppError(
+              'MFA_REQUIRED',
+              'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"',
+            ),
+            'second factor missing',
+          )
         }
         if (second.mode === 'enrolment') {
           if (!(await secondFactor.confirmEnrolment(user.id, second.code))) throw await wrong('wrong enrolment code')
@@ -229,7 +284,9 @@ export function createCredentialGate(deps: {
           factor = how
         }
       }
-      await withOwner(db, (trx) => store.refundThrottle(trx, { clear: keys.pair, decrement: [keys.address, keys.account] }))
+      await withOwner(db, (trx) =>
+        store.refundThrottle(trx, { clear: keys.pair, decrement: [keys.address, keys.account] }),
+      )
       return { user, memberships: active, orgId, secondFactor: factor }
     },
   }

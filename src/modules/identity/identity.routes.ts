@@ -28,30 +28,64 @@ const WithToken = (schema: typeof InvitationViewSchema | typeof ApiTokenViewSche
 const MemberParams = Type.Object({ orgId: Uuid, userId: Uuid }, Strict)
 const ServiceAccountParams = Type.Object({ orgId: Uuid, serviceAccountId: Uuid }, Strict)
 const TokenParams = Type.Object({ orgId: Uuid, tokenId: Uuid }, Strict)
-export function identityRoutes(deps: { auth: AuthService; identity: IdentityService; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
+export function identityRoutes(deps: {
+  auth: AuthService
+  identity: IdentityService
+  rateLimitPerMinute: number
+}): FastifyPluginAsyncTypebox {
   const { auth, identity } = deps
   // Credential endpoints: per-address limit on top of the per-account lockout.
   const strictLimit = { max: deps.rateLimitPerMinute, timeWindow: '1 minute' }
   return async (app) => {
     app.post('/v1/bootstrap', {
       config: { access: { public: true }, rateLimit: strictLimit },
-      schema: { tags, summary: 'Create the provider org and its first owner with the one-time bootstrap token (P2.4)', body: BootstrapBody, response: { 201: Type.Object({ apiToken: Type.String(), orgId: Uuid, userId: Uuid }), ...errorResponses('public') } },
+      schema: {
+        tags,
+        summary: 'Create the provider org and its first owner with the one-time bootstrap token (P2.4)',
+        body: BootstrapBody,
+        response: {
+          201: Type.Object({ apiToken: Type.String(), orgId: Uuid, userId: Uuid }),
+          ...errorResponses('public'),
+        },
+      },
       handler: async (request, reply) => reply.code(201).send(await auth.bootstrap(request.body, request.meta)),
     })
 
     app.post('/v1/login', {
       config: { access: { public: true }, rateLimit: strictLimit },
-      schema: { tags, summary: 'Sign in with email and password; sets the session cookie', body: LoginBody, response: { 200: Type.Object({ orgId: Uuid, csrfToken: Type.String({ description: 'send as X-CSRF-Token on state-changing requests' }), expiresAt: Type.String({ format: 'date-time' }) }), ...errorResponses('public') } },
+      schema: {
+        tags,
+        summary: 'Sign in with email and password; sets the session cookie',
+        body: LoginBody,
+        response: {
+          200: Type.Object({
+            orgId: Uuid,
+            csrfToken: Type.String({ description: 'send as X-CSRF-Token on state-changing requests' }),
+            expiresAt: Type.String({ format: 'date-time' }),
+          }),
+          ...errorResponses('public'),
+        },
+      },
       handler: async (request, reply) => {
         const session = await auth.login(request.body, request.meta)
-        reply.setCookie(SESSION_COOKIE, session.sessionToken, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', expires: session.expiresAt })
+        reply.setCookie(SESSION_COOKIE, session.sessionToken, {
+          httpOnly: true,
+          secure: true,
+          sameSite: 'strict',
+          path: '/',
+          expires: session.expiresAt,
+        })
         return { orgId: session.orgId, csrfToken: session.csrfToken, expiresAt: session.expiresAt.toISOString() }
       },
     })
 
     app.post('/v1/logout', {
       config: { access: { authenticated: true }, mfaExempt: true },
-      schema: { tags, summary: 'End this session (or revoke the API token used)', response: { 204: Type.Null(), ...errorResponses('authenticated') } },
+      schema: {
+        tags,
+        summary: 'End this session (or revoke the API token used)',
+        response: { 204: Type.Null(), ...errorResponses('authenticated') },
+      },
       handler: async (request, reply) => {
         await auth.logout(ctxOf(request).principal, request.meta)
         reply.clearCookie(SESSION_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'strict' })
@@ -61,88 +95,200 @@ export function identityRoutes(deps: { auth: AuthService; identity: IdentityServ
 
     app.get('/v1/me', {
       config: { access: { authenticated: true }, mfaExempt: true },
-      schema: { tags, summary: 'Who the credential belongs to and what it may do', response: { 200: Type.Object({ kind: Type.String(), id: Uuid, orgId: Uuid, orgKind: Type.String(), role: Type.String(), permissions: Type.Array(Type.String()), via: Type.String() }), ...errorResponses('authenticated') } },
+      schema: {
+        tags,
+        summary: 'Who the credential belongs to and what it may do',
+        response: {
+          200: Type.Object({
+            kind: Type.String(),
+            id: Uuid,
+            orgId: Uuid,
+            orgKind: Type.String(),
+            role: Type.String(),
+            permissions: Type.Array(Type.String()),
+            via: Type.String(),
+          }),
+          ...errorResponses('authenticated'),
+        },
+      },
       handler: async (request) => {
         const p = ctxOf(request).principal
-        return { kind: p.kind, id: p.id, orgId: p.orgId, orgKind: p.orgKind, role: p.role, permissions: [...p.permissions].sort(), via: p.via.type }
+        return {
+          kind: p.kind,
+          id: p.id,
+          orgId: p.orgId,
+          orgKind: p.orgKind,
+          role: p.role,
+          permissions: [...p.permissions].sort(),
+          via: p.via.type,
+        }
       },
     })
 
     app.post('/v1/invitations/accept', {
       config: { access: { public: true }, rateLimit: strictLimit },
-      schema: { tags, summary: 'Accept an invitation: join the org (creating the account) and get an API token', body: AcceptInvitationBody, response: { 201: Type.Object({ orgId: Uuid, userId: Uuid, apiToken: Type.String() }), ...errorResponses('public') } },
-      handler: async (request, reply) => reply.code(201).send(await identity.acceptInvitation(request.body, request.meta)),
+      schema: {
+        tags,
+        summary: 'Accept an invitation: join the org (creating the account) and get an API token',
+        body: AcceptInvitationBody,
+        response: {
+          201: Type.Object({ orgId: Uuid, userId: Uuid, apiToken: Type.String() }),
+          ...errorResponses('public'),
+        },
+      },
+      handler: async (request, reply) =>
+        reply.code(201).send(await identity.acceptInvitation(request.body, request.meta)),
     })
 
     app.post('/v1/orgs', {
       config: { access: { permission: 'orgs:create' } },
-      schema: { tags, summary: 'Create a customer org (provider principals); returns its first owner’s invitation', body: CreateOrgBody, response: { 201: Type.Object({ org: OrgViewSchema, invitation: WithToken(InvitationViewSchema) }), ...errorResponses('org') } },
-      handler: async (request, reply) => reply.code(201).send(await identity.createCustomerOrg(ctxOf(request), request.body)),
+      schema: {
+        tags,
+        summary: 'Create a customer org (provider principals); returns its first owner’s invitation',
+        body: CreateOrgBody,
+        response: {
+          201: Type.Object({ org: OrgViewSchema, invitation: WithToken(InvitationViewSchema) }),
+          ...errorResponses('org'),
+        },
+      },
+      handler: async (request, reply) =>
+        reply.code(201).send(await identity.createCustomerOrg(ctxOf(request), request.body)),
     })
 
     app.get('/v1/orgs/:orgId', {
       config: { access: { permission: 'org:read' } },
-      schema: { tags, summary: 'The org', params: OrgParams, response: { 200: OrgViewSchema, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'The org',
+        params: OrgParams,
+        response: { 200: OrgViewSchema, ...errorResponses('org') },
+      },
       handler: async (request) => identity.getOrg(ctxOf(request)),
     })
 
     app.patch('/v1/orgs/:orgId', {
       config: { access: { permission: 'org:update' } },
-      schema: { tags, summary: 'Rename the org, or set its time zone (an IANA zone: the alert rules count its hours of the day there)', params: OrgParams, body: UpdateOrgBody, response: { 200: OrgViewSchema, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary:
+          'Rename the org, or set its time zone (an IANA zone: the alert rules count its hours of the day there)',
+        params: OrgParams,
+        body: UpdateOrgBody,
+        response: { 200: OrgViewSchema, ...errorResponses('org') },
+      },
       handler: async (request) => identity.updateOrg(ctxOf(request), request.body),
     })
 
     app.get('/v1/orgs/:orgId/members', {
       config: { access: { permission: 'members:read' } },
-      schema: { tags, summary: 'Members and pending invitations', params: OrgParams, response: { 200: Type.Object({ members: Type.Array(MemberViewSchema), invitations: Type.Array(InvitationViewSchema) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Members and pending invitations',
+        params: OrgParams,
+        response: {
+          200: Type.Object({ members: Type.Array(MemberViewSchema), invitations: Type.Array(InvitationViewSchema) }),
+          ...errorResponses('org'),
+        },
+      },
       handler: async (request) => identity.listMembers(ctxOf(request)),
     })
 
     app.post('/v1/orgs/:orgId/invitations', {
       config: { access: { permission: 'members:invite' } },
-      schema: { tags, summary: 'Invite someone; the token is shown once and is valid 7 days', params: OrgParams, body: InviteBody, response: { 201: WithToken(InvitationViewSchema), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Invite someone; the token is shown once and is valid 7 days',
+        params: OrgParams,
+        body: InviteBody,
+        response: { 201: WithToken(InvitationViewSchema), ...errorResponses('org') },
+      },
       handler: async (request, reply) => reply.code(201).send(await identity.invite(ctxOf(request), request.body)),
     })
 
     app.patch('/v1/orgs/:orgId/members/:userId', {
       config: { access: { permission: 'members:update' }, stepUp: true },
-      schema: { tags, summary: 'Change a member’s role (effective on their next request)', params: MemberParams, body: ChangeRoleBody, response: { 200: MemberViewSchema, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Change a member’s role (effective on their next request)',
+        params: MemberParams,
+        body: ChangeRoleBody,
+        response: { 200: MemberViewSchema, ...errorResponses('org') },
+      },
       handler: async (request) => identity.changeRole(ctxOf(request), request.params.userId, request.body.role),
     })
 
     app.delete('/v1/orgs/:orgId/members/:userId', {
       config: { access: { permission: 'members:remove' }, stepUp: true },
-      schema: { tags, summary: 'Remove a member: their sessions and tokens in this org are revoked at once (P2.6)', params: MemberParams, response: { 200: Type.Object({ revokedTokens: Type.Integer(), revokedSessions: Type.Integer() }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Remove a member: their sessions and tokens in this org are revoked at once (P2.6)',
+        params: MemberParams,
+        response: {
+          200: Type.Object({ revokedTokens: Type.Integer(), revokedSessions: Type.Integer() }),
+          ...errorResponses('org'),
+        },
+      },
       handler: async (request) => identity.removeMember(ctxOf(request), request.params.userId),
     })
 
     app.post('/v1/orgs/:orgId/members/:userId/suspend', {
       config: { access: { permission: 'members:update' }, stepUp: true },
-      schema: { tags, summary: 'Suspend a member: every session and token of theirs stops working at once, the membership stays (P2.6)', params: MemberParams, response: { 200: MemberViewSchema, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary:
+          'Suspend a member: every session and token of theirs stops working at once, the membership stays (P2.6)',
+        params: MemberParams,
+        response: { 200: MemberViewSchema, ...errorResponses('org') },
+      },
       handler: async (request) => identity.setSuspended(ctxOf(request), request.params.userId, true),
     })
 
     app.post('/v1/orgs/:orgId/members/:userId/resume', {
       config: { access: { permission: 'members:update' }, stepUp: true },
-      schema: { tags, summary: 'Resume a suspended member', params: MemberParams, response: { 200: MemberViewSchema, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Resume a suspended member',
+        params: MemberParams,
+        response: { 200: MemberViewSchema, ...errorResponses('org') },
+      },
       handler: async (request) => identity.setSuspended(ctxOf(request), request.params.userId, false),
     })
 
     app.get('/v1/orgs/:orgId/service-accounts', {
       config: { access: { permission: 'service_accounts:read' } },
-      schema: { tags, summary: 'Service accounts', params: OrgParams, response: { 200: Type.Object({ serviceAccounts: Type.Array(ServiceAccountViewSchema) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Service accounts',
+        params: OrgParams,
+        response: {
+          200: Type.Object({ serviceAccounts: Type.Array(ServiceAccountViewSchema) }),
+          ...errorResponses('org'),
+        },
+      },
       handler: async (request) => ({ serviceAccounts: await identity.listServiceAccounts(ctxOf(request)) }),
     })
 
     app.post('/v1/orgs/:orgId/service-accounts', {
       config: { access: { permission: 'service_accounts:manage' } },
-      schema: { tags, summary: 'Create a service account (a non-human principal, e.g. the host application)', params: OrgParams, body: ServiceAccountBody, response: { 201: ServiceAccountViewSchema, ...errorResponses('org') } },
-      handler: async (request, reply) => reply.code(201).send(await identity.createServiceAccount(ctxOf(request), request.body)),
+      schema: {
+        tags,
+        summary: 'Create a service account (a non-human principal, e.g. the host application)',
+        params: OrgParams,
+        body: ServiceAccountBody,
+        response: { 201: ServiceAccountViewSchema, ...errorResponses('org') },
+      },
+      handler: async (request, reply) =>
+        reply.code(201).send(await identity.createServiceAccount(ctxOf(request), request.body)),
     })
 
     app.delete('/v1/orgs/:orgId/service-accounts/:serviceAccountId', {
       config: { access: { permission: 'service_accounts:manage' } },
-      schema: { tags, summary: 'Delete a service account and its tokens', params: ServiceAccountParams, response: { 204: Type.Null(), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Delete a service account and its tokens',
+        params: ServiceAccountParams,
+        response: { 204: Type.Null(), ...errorResponses('org') },
+      },
       handler: async (request, reply) => {
         await identity.deleteServiceAccount(ctxOf(request), request.params.serviceAccountId)
         return reply.code(204).send(null)
@@ -151,19 +297,35 @@ export function identityRoutes(deps: { auth: AuthService; identity: IdentityServ
 
     app.get('/v1/orgs/:orgId/tokens', {
       config: { access: { permission: 'tokens:read' } },
-      schema: { tags, summary: 'API tokens of the org (metadata; secrets are never stored)', params: OrgParams, response: { 200: Type.Object({ tokens: Type.Array(ApiTokenViewSchema) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'API tokens of the org (metadata; secrets are never stored)',
+        params: OrgParams,
+        response: { 200: Type.Object({ tokens: Type.Array(ApiTokenViewSchema) }), ...errorResponses('org') },
+      },
       handler: async (request) => ({ tokens: await identity.listTokens(ctxOf(request)) }),
     })
 
     app.post('/v1/orgs/:orgId/tokens', {
       config: { access: { permission: 'tokens:create' }, stepUp: true },
-      schema: { tags, summary: 'Issue an API token for yourself, or for a service account (needs service_accounts:manage)', params: OrgParams, body: CreateTokenBody, response: { 201: WithToken(ApiTokenViewSchema), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Issue an API token for yourself, or for a service account (needs service_accounts:manage)',
+        params: OrgParams,
+        body: CreateTokenBody,
+        response: { 201: WithToken(ApiTokenViewSchema), ...errorResponses('org') },
+      },
       handler: async (request, reply) => reply.code(201).send(await identity.createToken(ctxOf(request), request.body)),
     })
 
     app.delete('/v1/orgs/:orgId/tokens/:tokenId', {
       config: { access: { permission: 'tokens:revoke' } },
-      schema: { tags, summary: 'Revoke an API token (effective on its next use)', params: TokenParams, response: { 204: Type.Null(), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Revoke an API token (effective on its next use)',
+        params: TokenParams,
+        response: { 204: Type.Null(), ...errorResponses('org') },
+      },
       handler: async (request, reply) => {
         await identity.revokeToken(ctxOf(request), request.params.tokenId)
         return reply.code(204).send(null)

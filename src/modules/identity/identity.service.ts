@@ -29,23 +29,41 @@ export interface IdentityService {
   /** Renames the org and/or sets its time zone (an IANA zone, checked here). */
   updateOrg(ctx: RequestContext, input: { name?: string | undefined; timeZone?: string | undefined }): Promise<OrgView>
   /** Provider only: a customer org and a one-time invitation for its first owner. */
-  createCustomerOrg(ctx: RequestContext, input: { name: string; ownerEmail: string }): Promise<{ org: OrgView; invitation: InvitationView & { token: string } }>
+  createCustomerOrg(
+    ctx: RequestContext,
+    input: { name: string; ownerEmail: string },
+  ): Promise<{ org: OrgView; invitation: InvitationView & { token: string } }>
   invite(ctx: RequestContext, input: { email: string; role: string }): Promise<InvitationView & { token: string }>
-  acceptInvitation(input: { token: string; password: string; code?: string | undefined }, meta: RequestMeta): Promise<{ orgId: string; userId: string; apiToken: string }>
+  acceptInvitation(
+    input: { token: string; password: string; code?: string | undefined },
+    meta: RequestMeta,
+  ): Promise<{ orgId: string; userId: string; apiToken: string }>
   listMembers(ctx: RequestContext): Promise<{ members: MemberView[]; invitations: InvitationView[] }>
   changeRole(ctx: RequestContext, userId: string, role: string): Promise<MemberView>
   removeMember(ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
   createServiceAccount(ctx: RequestContext, input: { name: string; role: string }): Promise<ServiceAccountView>
   listServiceAccounts(ctx: RequestContext): Promise<ServiceAccountView[]>
   deleteServiceAccount(ctx: RequestContext, id: string): Promise<void>
-  createToken(ctx: RequestContext, input: { name: string; expiresInDays: number; scopes?: string[] | undefined; serviceAccountId?: string | undefined }): Promise<ApiTokenView & { token: string }>
+  createToken(
+    ctx: RequestContext,
+    input: {
+      name: string
+      expiresInDays: number
+      scopes?: string[] | undefined
+      serviceAccountId?: string | undefined
+    },
+  ): Promise<ApiTokenView & { token: string }>
   listTokens(ctx: RequestContext): Promise<ApiTokenView[]>
   revokeToken(ctx: RequestContext, tokenId: string): Promise<void>
   /** P2.6: a suspended member keeps the membership but loses every access at once; resume restores it. */
   setSuspended(ctx: RequestContext, userId: string, suspended: boolean): Promise<MemberView>
   /** The same changes in the caller's org transaction (an access review applies its decision beside it). */
   changeRoleIn(trx: Trx, ctx: RequestContext, userId: string, role: string): Promise<MemberView>
-  removeMemberIn(trx: Trx, ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
+  removeMemberIn(
+    trx: Trx,
+    ctx: RequestContext,
+    userId: string,
+  ): Promise<{ revokedTokens: number; revokedSessions: number }>
   revokeTokenIn(trx: Trx, ctx: RequestContext, tokenId: string): Promise<void>
   deleteServiceAccountIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
   /**
@@ -60,13 +78,37 @@ export interface IdentityService {
    */
   deleteOrgIn(trx: Trx, orgId: string): Promise<{ members: number; usersDeleted: number }>
   /** CLI break-glass: a token for a member or service account, over the owner connection. */
-  createTokenAsAdmin(input: { orgId: string; email?: string | undefined; serviceAccount?: string | undefined; name: string; expiresInDays: number; scopes?: string[] | undefined }): Promise<ApiTokenView & { token: string }>
+  createTokenAsAdmin(input: {
+    orgId: string
+    email?: string | undefined
+    serviceAccount?: string | undefined
+    name: string
+    expiresInDays: number
+    scopes?: string[] | undefined
+  }): Promise<ApiTokenView & { token: string }>
 }
 
 export interface AccessInventory {
-  members: { userId: string; email: string; role: string; joinedAt: Date; suspended: boolean; mfaEnabled: boolean; lastActivityAt: Date | null }[]
+  members: {
+    userId: string
+    email: string
+    role: string
+    joinedAt: Date
+    suspended: boolean
+    mfaEnabled: boolean
+    lastActivityAt: Date | null
+  }[]
   serviceAccounts: { id: string; name: string; role: string; createdAt: Date; lastActivityAt: Date | null }[]
-  tokens: { id: string; name: string; userId: string | null; serviceAccountId: string | null; scopes: string[] | null; createdAt: Date; expiresAt: Date; lastActivityAt: Date | null }[]
+  tokens: {
+    id: string
+    name: string
+    userId: string | null
+    serviceAccountId: string | null
+    scopes: string[] | null
+    createdAt: Date
+    expiresAt: Date
+    lastActivityAt: Date | null
+  }[]
 }
 
 const INVITATION_TTL_MS = 7 * 86_400_000
@@ -85,13 +127,38 @@ export function createIdentityService(deps: {
 }): IdentityService {
   const { db, config, access, audit, gate } = deps
 
-  const record = (trx: Trx, ctx: RequestContext, action: string, target: { type: string; id: string | null }, details?: Record<string, unknown>) =>
-    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target, outcome: 'success', details, meta: ctx.meta })
+  const record = (
+    trx: Trx,
+    ctx: RequestContext,
+    action: string,
+    target: { type: string; id: string | null },
+    details?: Record<string, unknown>,
+  ) =>
+    audit.append(trx, {
+      orgId: ctx.orgId,
+      actor: actorOf(ctx.principal),
+      action,
+      target,
+      outcome: 'success',
+      details,
+      meta: ctx.meta,
+    })
 
   /** A zone both Temporal and PostgreSQL know: the alert rules read hours of the day in SQL (`AT TIME ZONE`). */
   async function assertTimeZone(name: string): Promise<void> {
-    const known = isTimeZone(name) && (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_timezone_names WHERE name = ${name}`.execute(db)).rows[0]?.n === 1
-    if (!known) throw new AppError('VALIDATION_FAILED', 'timeZone must be an IANA time zone such as Europe/Berlin', { errors: [{ path: '/body/timeZone', message: 'not an IANA time zone such as Europe/Berlin (fixed offsets are refused)' }] })
+    const known =
+      isTimeZone(name) &&
+      (await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_timezone_names WHERE name = ${name}`.execute(db))
+        .rows[0]?.n === 1
+    if (!known)
+      throw new AppError('VALIDATION_FAILED', 'timeZone must be an IANA time zone such as Europe/Berlin', {
+        errors: [
+          {
+            path: '/body/timeZone',
+            message: 'not an IANA time zone such as Europe/Berlin (fixed offsets are refused)',
+          },
+        ],
+      })
   }
 
   /** Scopes given for the CLI's break-glass token: catalog permissions its holder has. */
@@ -100,7 +167,10 @@ export function createIdentityService(deps: {
     const bad = scopes.filter((s) => !isPermission(s) || !holder.has(s))
     if (bad.length > 0) {
       throw new AppError('VALIDATION_FAILED', 'a token can only be scoped to permissions its holder has', {
-        errors: bad.map((s) => ({ path: '/body/scopes', message: isPermission(s) ? `holder lacks ${s}` : `unknown permission ${s}` })),
+        errors: bad.map((s) => ({
+          path: '/body/scopes',
+          message: isPermission(s) ? `holder lacks ${s}` : `unknown permission ${s}`,
+        })),
       })
     }
     return [...new Set(scopes)].sort()
@@ -116,7 +186,11 @@ export function createIdentityService(deps: {
    *   caller has through an unscoped credential of its own — so a token made by a scoped
    *   token always carries an explicit list, never more than its maker.
    */
-  function derivedScopes(requested: string[] | undefined, caller: { permissions: ReadonlySet<Permission>; scoped: boolean }, holder: ReadonlySet<Permission>): string[] | null {
+  function derivedScopes(
+    requested: string[] | undefined,
+    caller: { permissions: ReadonlySet<Permission>; scoped: boolean },
+    holder: ReadonlySet<Permission>,
+  ): string[] | null {
     if (requested === undefined) {
       const bound = [...holder].filter((p) => caller.permissions.has(p)).sort()
       if (!caller.scoped && bound.length === holder.size) return null
@@ -125,7 +199,9 @@ export function createIdentityService(deps: {
     }
     const unknown = requested.filter((s) => !isPermission(s))
     if (unknown.length > 0) {
-      throw new AppError('VALIDATION_FAILED', 'a token can only be scoped to catalog permissions', { errors: unknown.map((s) => ({ path: '/body/scopes', message: `unknown permission ${s}` })) })
+      throw new AppError('VALIDATION_FAILED', 'a token can only be scoped to catalog permissions', {
+        errors: unknown.map((s) => ({ path: '/body/scopes', message: `unknown permission ${s}` })),
+      })
     }
     assertWithinOwn(caller, requested, 'this token')
     return validateScopes(requested, holder)
@@ -153,7 +229,15 @@ export function createIdentityService(deps: {
     return new Date(Date.now() + days * 86_400_000)
   }
 
-  async function insertToken(trx: Trx, orgId: string, holder: { userId?: string; serviceAccountId?: string }, name: string, scopes: string[] | null, expiresAt: Date, createdBy: string) {
+  async function insertToken(
+    trx: Trx,
+    orgId: string,
+    holder: { userId?: string; serviceAccountId?: string },
+    name: string,
+    scopes: string[] | null,
+    expiresAt: Date,
+    createdBy: string,
+  ) {
     const issued = issueToken('cst_api')
     const row = await store.insertApiToken(trx, {
       id: issued.id,
@@ -174,7 +258,12 @@ export function createIdentityService(deps: {
   async function guardLastOwner(trx: Trx, userId: string, newRole: string | null): Promise<void> {
     const member = await store.findMember(trx, userId)
     if (member === undefined) throw new AppError('NOT_FOUND', 'no such member in this org')
-    if (member.role === 'owner' && newRole !== 'owner' && member.suspended_at === null && (await store.countActiveOwners(trx)) <= 1) {
+    if (
+      member.role === 'owner' &&
+      newRole !== 'owner' &&
+      member.suspended_at === null &&
+      (await store.countActiveOwners(trx)) <= 1
+    ) {
       throw new AppError('LAST_OWNER', 'an org keeps at least one owner; make someone else owner first')
     }
   }
@@ -182,22 +271,34 @@ export function createIdentityService(deps: {
   async function changeRoleIn(trx: Trx, ctx: RequestContext, userId: string, role: string): Promise<MemberView> {
     await guardLastOwner(trx, userId, role)
     const member = (await store.findMember(trx, userId)) as store.MemberRow
-    if (member.role === 'owner' && !actsAsOwner(ctx)) throw new AppError('FORBIDDEN', 'only an owner can change an owner’s role', { permission: 'owner' })
+    if (member.role === 'owner' && !actsAsOwner(ctx))
+      throw new AppError('FORBIDDEN', 'only an owner can change an owner’s role', { permission: 'owner' })
     await access.assertAssignable(trx, ctx, role)
     await store.setMemberRole(trx, userId, role)
     await record(trx, ctx, 'member.role_change', { type: 'user', id: userId }, { from: member.role, to: role })
     return memberView({ ...member, role })
   }
 
-  async function removeMemberIn(trx: Trx, ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }> {
+  async function removeMemberIn(
+    trx: Trx,
+    ctx: RequestContext,
+    userId: string,
+  ): Promise<{ revokedTokens: number; revokedSessions: number }> {
     await guardLastOwner(trx, userId, null)
     const member = (await store.findMember(trx, userId)) as store.MemberRow
-    if (member.role === 'owner' && !actsAsOwner(ctx)) throw new AppError('FORBIDDEN', 'only an owner can remove an owner', { permission: 'owner' })
+    if (member.role === 'owner' && !actsAsOwner(ctx))
+      throw new AppError('FORBIDDEN', 'only an owner can remove an owner', { permission: 'owner' })
     const revoked = await store.revokeCredentialsOfUser(trx, userId)
     await store.deleteMembership(trx, userId)
     // Kept out: single sign-on's just-in-time provisioning must not bring them back.
     await ssoStore.blockIdentitiesOfUser(trx, userId)
-    await record(trx, ctx, 'member.remove', { type: 'user', id: userId }, { role: member.role, revokedTokens: revoked.tokens, revokedSessions: revoked.sessions })
+    await record(
+      trx,
+      ctx,
+      'member.remove',
+      { type: 'user', id: userId },
+      { role: member.role, revokedTokens: revoked.tokens, revokedSessions: revoked.sessions },
+    )
     return { revokedTokens: revoked.tokens, revokedSessions: revoked.sessions }
   }
 
@@ -227,13 +328,23 @@ export function createIdentityService(deps: {
       return withOrg(db, ctx.orgId, async (trx) => {
         const org = await store.updateOrg(trx, ctx.orgId, { name: input.name, time_zone: input.timeZone })
         if (org === undefined) throw new AppError('NOT_FOUND', 'no such org')
-        await record(trx, ctx, 'org.update', { type: 'org', id: ctx.orgId }, { ...(input.name === undefined ? {} : { name: input.name }), ...(input.timeZone === undefined ? {} : { timeZone: input.timeZone }) })
+        await record(
+          trx,
+          ctx,
+          'org.update',
+          { type: 'org', id: ctx.orgId },
+          {
+            ...(input.name === undefined ? {} : { name: input.name }),
+            ...(input.timeZone === undefined ? {} : { timeZone: input.timeZone }),
+          },
+        )
         return orgView(org)
       })
     },
 
     async createCustomerOrg(ctx, input) {
-      if (ctx.principal.orgKind !== 'provider') throw new AppError('FORBIDDEN', 'only the provider org creates orgs', { permission: 'orgs:create' })
+      if (ctx.principal.orgKind !== 'provider')
+        throw new AppError('FORBIDDEN', 'only the provider org creates orgs', { permission: 'orgs:create' })
       const ownerEmail = requireMailbox(input.ownerEmail, '/body/ownerEmail').address
       const orgId = randomUUID()
       const invitation = issueToken('cst_inv')
@@ -241,14 +352,47 @@ export function createIdentityService(deps: {
       // Owner transaction: the new org does not exist yet, so no org context can hold it.
       const org = await withOwner(db, async (trx) => {
         const created = await store.insertOrg(trx, { id: orgId, kind: 'customer', name: input.name })
-        await store.insertInvitation(trx, { id: invitation.id, org_id: orgId, email: ownerEmail, role: 'owner', secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+        await store.insertInvitation(trx, {
+          id: invitation.id,
+          org_id: orgId,
+          email: ownerEmail,
+          role: 'owner',
+          secret_hash: invitation.secretHash,
+          expires_at: expiresAt,
+          created_by: `${ctx.principal.kind}:${ctx.principal.id}`,
+        })
         await record(trx, ctx, 'org.create', { type: 'org', id: orgId }, { name: input.name })
         const provider: AuditActor = actorOf(ctx.principal)
-        await audit.append(trx, { orgId, actor: provider, action: 'org.created', target: { type: 'org', id: orgId }, outcome: 'success', details: { byOrg: ctx.orgId }, meta: ctx.meta })
-        await audit.append(trx, { orgId, actor: provider, action: 'invitation.create', target: { type: 'invitation', id: invitation.id }, outcome: 'success', details: { role: 'owner' }, meta: ctx.meta })
+        await audit.append(trx, {
+          orgId,
+          actor: provider,
+          action: 'org.created',
+          target: { type: 'org', id: orgId },
+          outcome: 'success',
+          details: { byOrg: ctx.orgId },
+          meta: ctx.meta,
+        })
+        await audit.append(trx, {
+          orgId,
+          actor: provider,
+          action: 'invitation.create',
+          target: { type: 'invitation', id: invitation.id },
+          outcome: 'success',
+          details: { role: 'owner' },
+          meta: ctx.meta,
+        })
         return created
       })
-      return { org: orgView(org), invitation: { id: invitation.id, email: ownerEmail, role: 'owner', expiresAt: expiresAt.toISOString(), token: invitation.token } }
+      return {
+        org: orgView(org),
+        invitation: {
+          id: invitation.id,
+          email: ownerEmail,
+          role: 'owner',
+          expiresAt: expiresAt.toISOString(),
+          token: invitation.token,
+        },
+      }
     },
 
     async invite(ctx, input) {
@@ -257,7 +401,15 @@ export function createIdentityService(deps: {
       const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
       await withOrg(db, ctx.orgId, async (trx) => {
         await access.assertAssignable(trx, ctx, input.role)
-        await store.insertInvitation(trx, { id: invitation.id, org_id: ctx.orgId, email, role: input.role, secret_hash: invitation.secretHash, expires_at: expiresAt, created_by: `${ctx.principal.kind}:${ctx.principal.id}` })
+        await store.insertInvitation(trx, {
+          id: invitation.id,
+          org_id: ctx.orgId,
+          email,
+          role: input.role,
+          secret_hash: invitation.secretHash,
+          expires_at: expiresAt,
+          created_by: `${ctx.principal.kind}:${ctx.principal.id}`,
+        })
         await record(trx, ctx, 'invitation.create', { type: 'invitation', id: invitation.id }, { role: input.role })
       })
       return { id: invitation.id, email, role: input.role, expiresAt: expiresAt.toISOString(), token: invitation.token }
@@ -269,13 +421,29 @@ export function createIdentityService(deps: {
       if (parsed === undefined) throw invalid()
       // Check the invitation before spending an argon2 hash on the request (it is checked
       // again under the row lock below).
-      const candidate = await withOwner(db, (trx) => trx.selectFrom('invitations').selectAll().where('id', '=', parsed.id).executeTakeFirst())
-      if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash) || candidate.accepted_at !== null || candidate.expires_at.getTime() <= Date.now()) throw invalid()
+      const candidate = await withOwner(db, (trx) =>
+        trx.selectFrom('invitations').selectAll().where('id', '=', parsed.id).executeTakeFirst(),
+      )
+      if (
+        candidate === undefined ||
+        !secretMatches(parsed.secret, candidate.secret_hash) ||
+        candidate.accepted_at !== null ||
+        candidate.expires_at.getTime() <= Date.now()
+      )
+        throw invalid()
       // An existing account joins only with its own password (and second factor), checked
       // by the credential gate like any sign-in: allowlists, throttle, audit (K1).
       const existing = await withOwner(db, (trx) => store.findUserByEmail(trx, candidate.email))
       if (existing !== undefined) {
-        await gate.check({ action: 'invitation.accept', account: { userId: existing.id }, target: { orgId: candidate.org_id }, password: input.password, secondFactor: { code: input.code, mode: 'if-enrolled' }, meta, wrong: 'LOGIN_FAILED' })
+        await gate.check({
+          action: 'invitation.accept',
+          account: { userId: existing.id },
+          target: { orgId: candidate.org_id },
+          password: input.password,
+          secondFactor: { code: input.code, mode: 'if-enrolled' },
+          meta,
+          wrong: 'LOGIN_FAILED',
+        })
       }
       // Joining hands out a token of the org, so the org's sign-in rules apply already:
       // its allowlist (P2.9), and no password at all in an SSO-only org (P3.4).
@@ -283,10 +451,21 @@ export function createIdentityService(deps: {
       const refusal = !allowlistOf(policy.ipAllowlist).allows(meta.ip)
         ? new AppError('IP_NOT_ALLOWED', 'this org accepts new members only from its allowed addresses')
         : policy.ssoOnly
-          ? new AppError('SSO_REQUIRED', `this org signs in with single sign-on only: sign in at /v1/sso/${candidate.org_id}/start with this invitation's email; the invitation is honoured there`)
+          ? new AppError(
+              'SSO_REQUIRED',
+              `this org signs in with single sign-on only: sign in at /v1/sso/${candidate.org_id}/start with this invitation's email; the invitation is honoured there`,
+            )
           : undefined
       if (refusal !== undefined) {
-        await audit.recordSeparately({ orgId: candidate.org_id, actor: { type: 'anonymous', id: null }, action: 'invitation.accept', target: { type: 'invitation', id: candidate.id }, outcome: 'denied', details: { reason: refusal.code }, meta })
+        await audit.recordSeparately({
+          orgId: candidate.org_id,
+          actor: { type: 'anonymous', id: null },
+          action: 'invitation.accept',
+          target: { type: 'invitation', id: candidate.id },
+          outcome: 'denied',
+          details: { reason: refusal.code },
+          meta,
+        })
         refusal.audited = true
         throw refusal
       }
@@ -298,7 +477,12 @@ export function createIdentityService(deps: {
         if (inv.accepted_at !== null || inv.expires_at.getTime() <= Date.now()) throw invalid()
         let user = await store.findUserByEmail(trx, inv.email)
         if (user === undefined && newHash !== null) {
-          await store.insertUser(trx, { id: randomUUID(), email: inv.email, password_hash: newHash, last_login_at: null })
+          await store.insertUser(trx, {
+            id: randomUUID(),
+            email: inv.email,
+            password_hash: newHash,
+            last_login_at: null,
+          })
           user = (await store.findUserByEmail(trx, inv.email)) as store.UserRow // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a false report: tsc fails without it
         } else if (user === undefined || user.id !== existing?.id) {
           // The account appeared or changed since the gate: it must pass the gate itself.
@@ -312,9 +496,32 @@ export function createIdentityService(deps: {
         }
         await store.markInvitationAccepted(trx, inv.id)
         const actor: AuditActor = { type: 'user', id: user.id }
-        const token = await insertToken(trx, inv.org_id, { userId: user.id }, 'invitation', null, new Date(Date.now() + 30 * 86_400_000), `user:${user.id}`)
-        await audit.append(trx, { orgId: inv.org_id, actor, action: 'member.add', target: { type: 'user', id: user.id }, outcome: 'success', details: { role: inv.role, invitation: inv.id }, meta })
-        await audit.append(trx, { orgId: inv.org_id, actor, action: 'token.create', target: { type: 'api_token', id: token.id }, outcome: 'success', meta })
+        const token = await insertToken(
+          trx,
+          inv.org_id,
+          { userId: user.id },
+          'invitation',
+          null,
+          new Date(Date.now() + 30 * 86_400_000),
+          `user:${user.id}`,
+        )
+        await audit.append(trx, {
+          orgId: inv.org_id,
+          actor,
+          action: 'member.add',
+          target: { type: 'user', id: user.id },
+          outcome: 'success',
+          details: { role: inv.role, invitation: inv.id },
+          meta,
+        })
+        await audit.append(trx, {
+          orgId: inv.org_id,
+          actor,
+          action: 'token.create',
+          target: { type: 'api_token', id: token.id },
+          outcome: 'success',
+          meta,
+        })
         return { orgId: inv.org_id, userId: user.id, apiToken: token.token }
       })
     },
@@ -322,7 +529,12 @@ export function createIdentityService(deps: {
     async listMembers(ctx) {
       return withOrg(db, ctx.orgId, async (trx) => ({
         members: (await store.listMembers(trx)).map(memberView),
-        invitations: (await store.listPendingInvitations(trx)).map((i) => ({ id: i.id, email: i.email, role: i.role, expiresAt: i.expires_at.toISOString() })),
+        invitations: (await store.listPendingInvitations(trx)).map((i) => ({
+          id: i.id,
+          email: i.email,
+          role: i.role,
+          expiresAt: i.expires_at.toISOString(),
+        })),
       }))
     },
 
@@ -340,13 +552,19 @@ export function createIdentityService(deps: {
     deleteServiceAccountIn,
 
     async deleteOrgIn(trx, orgId) {
-      const members = (await trx.selectFrom('memberships').select('user_id').where('org_id', '=', orgId).execute()).map((m) => m.user_id)
+      const members = (await trx.selectFrom('memberships').select('user_id').where('org_id', '=', orgId).execute()).map(
+        (m) => m.user_id,
+      )
       await trx.deleteFrom('orgs').where('id', '=', orgId).execute()
       if (members.length === 0) return { members: 0, usersDeleted: 0 }
       const gone = await trx
         .deleteFrom('users')
         .where('id', 'in', members)
-        .where((eb) => eb.not(eb.exists(eb.selectFrom('memberships as m').select('m.user_id').whereRef('m.user_id', '=', 'users.id'))))
+        .where((eb) =>
+          eb.not(
+            eb.exists(eb.selectFrom('memberships as m').select('m.user_id').whereRef('m.user_id', '=', 'users.id')),
+          ),
+        )
         .executeTakeFirst()
       return { members: members.length, usersDeleted: Number(gone.numDeletedRows) }
     },
@@ -360,14 +578,34 @@ export function createIdentityService(deps: {
         // sessions_org_user per member: the cost follows the members, not every session ever.
         sessions: await trx
           .selectFrom('memberships as m')
-          .select(['m.user_id', (eb) => eb.selectFrom('sessions as s').select((e) => e.fn.max('s.last_seen_at').as('seen')).whereRef('s.user_id', '=', 'm.user_id').as('last_seen_at')])
+          .select([
+            'm.user_id',
+            (eb) =>
+              eb
+                .selectFrom('sessions as s')
+                .select((e) => e.fn.max('s.last_seen_at').as('seen'))
+                .whereRef('s.user_id', '=', 'm.user_id')
+                .as('last_seen_at'),
+          ])
           .execute(),
       }))
       // Owner read: second-factor state is readable only on the authentication path.
       const userIds = found.members.map((m) => m.user_id)
-      const mfa = userIds.length === 0 ? [] : await withOwner(db, (trx) => trx.selectFrom('user_mfa').select('user_id').where('user_id', 'in', userIds).where('confirmed_at', 'is not', null).execute())
-      const latest = (...dates: (Date | null | undefined)[]) => dates.reduce<Date | null>((a, d) => (d != null && (a === null || d > a) ? d : a), null)
-      const tokenUse = (pick: (t: store.ApiTokenRow) => string | null, id: string) => latest(...found.tokens.filter((t) => pick(t) === id).map((t) => t.last_used_at))
+      const mfa =
+        userIds.length === 0
+          ? []
+          : await withOwner(db, (trx) =>
+              trx
+                .selectFrom('user_mfa')
+                .select('user_id')
+                .where('user_id', 'in', userIds)
+                .where('confirmed_at', 'is not', null)
+                .execute(),
+            )
+      const latest = (...dates: (Date | null | undefined)[]) =>
+        dates.reduce<Date | null>((a, d) => (d != null && (a === null || d > a) ? d : a), null)
+      const tokenUse = (pick: (t: store.ApiTokenRow) => string | null, id: string) =>
+        latest(...found.tokens.filter((t) => pick(t) === id).map((t) => t.last_used_at))
       return {
         members: found.members.map((m) => ({
           userId: m.user_id,
@@ -376,10 +614,28 @@ export function createIdentityService(deps: {
           joinedAt: m.created_at,
           suspended: m.suspended_at !== null,
           mfaEnabled: mfa.some((r) => r.user_id === m.user_id),
-          lastActivityAt: latest(tokenUse((t) => t.user_id, m.user_id), found.sessions.find((x) => x.user_id === m.user_id)?.last_seen_at),
+          lastActivityAt: latest(
+            tokenUse((t) => t.user_id, m.user_id),
+            found.sessions.find((x) => x.user_id === m.user_id)?.last_seen_at,
+          ),
         })),
-        serviceAccounts: found.accounts.map((a) => ({ id: a.id, name: a.name, role: a.role, createdAt: a.created_at, lastActivityAt: tokenUse((t) => t.service_account_id, a.id) })),
-        tokens: found.tokens.map((t) => ({ id: t.id, name: t.name, userId: t.user_id, serviceAccountId: t.service_account_id, scopes: t.scopes, createdAt: t.created_at, expiresAt: t.expires_at, lastActivityAt: t.last_used_at })),
+        serviceAccounts: found.accounts.map((a) => ({
+          id: a.id,
+          name: a.name,
+          role: a.role,
+          createdAt: a.created_at,
+          lastActivityAt: tokenUse((t) => t.service_account_id, a.id),
+        })),
+        tokens: found.tokens.map((t) => ({
+          id: t.id,
+          name: t.name,
+          userId: t.user_id,
+          serviceAccountId: t.service_account_id,
+          scopes: t.scopes,
+          createdAt: t.created_at,
+          expiresAt: t.expires_at,
+          lastActivityAt: t.last_used_at,
+        })),
       }
     },
 
@@ -388,14 +644,21 @@ export function createIdentityService(deps: {
         const member = await store.findMember(trx, userId)
         if (member === undefined) throw new AppError('NOT_FOUND', 'no such member in this org')
         if (userId === ctx.principal.id) throw new AppError('CONFLICT', 'you cannot suspend yourself')
-        if (member.role === 'owner' && ctx.principal.role !== 'owner') throw new AppError('FORBIDDEN', 'only an owner can suspend an owner', { permission: 'owner' })
+        if (member.role === 'owner' && ctx.principal.role !== 'owner')
+          throw new AppError('FORBIDDEN', 'only an owner can suspend an owner', { permission: 'owner' })
         if (suspended && member.role === 'owner' && (await store.countActiveOwners(trx)) <= 1) {
           throw new AppError('LAST_OWNER', 'an org keeps at least one active owner')
         }
         // Resuming gives the member's role back: only a caller holding it may (issue 11 K3).
         if (!suspended && member.suspended_at !== null) await access.assertAssignable(trx, ctx, member.role)
         if (await store.setSuspended(trx, userId, suspended)) {
-          await record(trx, ctx, suspended ? 'member.suspend' : 'member.resume', { type: 'user', id: userId }, { role: member.role })
+          await record(
+            trx,
+            ctx,
+            suspended ? 'member.suspend' : 'member.resume',
+            { type: 'user', id: userId },
+            { role: member.role },
+          )
         }
         return memberView((await store.findMember(trx, userId)) as store.MemberRow)
       })
@@ -405,12 +668,24 @@ export function createIdentityService(deps: {
       try {
         return await withOrg(db, ctx.orgId, async (trx) => {
           await access.assertAssignable(trx, ctx, input.role)
-          const row = await store.insertServiceAccount(trx, { id: randomUUID(), org_id: ctx.orgId, name: input.name, role: input.role })
-          await record(trx, ctx, 'service_account.create', { type: 'service_account', id: row.id }, { name: input.name, role: input.role })
+          const row = await store.insertServiceAccount(trx, {
+            id: randomUUID(),
+            org_id: ctx.orgId,
+            name: input.name,
+            role: input.role,
+          })
+          await record(
+            trx,
+            ctx,
+            'service_account.create',
+            { type: 'service_account', id: row.id },
+            { name: input.name, role: input.role },
+          )
           return serviceAccountView(row)
         })
       } catch (error) {
-        if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', `a service account named ${input.name} exists`)
+        if (sqlState(error) === UNIQUE_VIOLATION)
+          throw new AppError('CONFLICT', `a service account named ${input.name} exists`)
         throw error
       }
     },
@@ -430,25 +705,52 @@ export function createIdentityService(deps: {
         let holderRole: string
         if (input.serviceAccountId !== undefined) {
           if (!ctx.principal.permissions.has('service_accounts:manage')) {
-            throw new AppError('FORBIDDEN', 'issuing a service account’s token needs service_accounts:manage', { permission: 'service_accounts:manage' })
+            throw new AppError('FORBIDDEN', 'issuing a service account’s token needs service_accounts:manage', {
+              permission: 'service_accounts:manage',
+            })
           }
           const account = await store.findServiceAccount(trx, input.serviceAccountId)
           if (account === undefined) throw new AppError('NOT_FOUND', 'no such service account')
           holder = { serviceAccountId: account.id }
           holderRole = account.role
         } else {
-          if (ctx.principal.kind !== 'user' || ctx.principal.grant !== undefined) throw new AppError('FORBIDDEN', 'only a member issues tokens for themselves', { permission: 'tokens:create' })
+          if (ctx.principal.kind !== 'user' || ctx.principal.grant !== undefined)
+            throw new AppError('FORBIDDEN', 'only a member issues tokens for themselves', {
+              permission: 'tokens:create',
+            })
           holder = { userId: ctx.principal.id }
           holderRole = ctx.principal.role
         }
-        const holderPermissions = await access.permissionsOf(trx, { id: ctx.orgId, kind: ctx.principal.orgKind }, holderRole)
+        const holderPermissions = await access.permissionsOf(
+          trx,
+          { id: ctx.orgId, kind: ctx.principal.orgKind },
+          holderRole,
+        )
         // A token never carries more than the credential that issued it (issue 11 K3): no
         // wider scopes, and a token made by a scoped token does not outlive it.
         const bounds = await callerBounds(trx, ctx)
-        const scopes = derivedScopes(input.scopes, { permissions: ctx.principal.permissions, scoped: bounds.scoped }, holderPermissions)
+        const scopes = derivedScopes(
+          input.scopes,
+          { permissions: ctx.principal.permissions, scoped: bounds.scoped },
+          holderPermissions,
+        )
         const until = bounds.expiresAt !== null && bounds.expiresAt < expiresAt ? bounds.expiresAt : expiresAt
-        const token = await insertToken(trx, ctx.orgId, holder, input.name, scopes, until, `${ctx.principal.kind}:${ctx.principal.id}`)
-        await record(trx, ctx, 'token.create', { type: 'api_token', id: token.id }, { name: input.name, scopes, expiresAt: token.expiresAt, holder })
+        const token = await insertToken(
+          trx,
+          ctx.orgId,
+          holder,
+          input.name,
+          scopes,
+          until,
+          `${ctx.principal.kind}:${ctx.principal.id}`,
+        )
+        await record(
+          trx,
+          ctx,
+          'token.create',
+          { type: 'api_token', id: token.id },
+          { name: input.name, scopes, expiresAt: token.expiresAt, holder },
+        )
         return token
       })
     },
@@ -471,18 +773,28 @@ export function createIdentityService(deps: {
         if (input.email !== undefined) {
           const email = requireMailbox(input.email, '--email').address.toLowerCase()
           const member = (await store.listMembers(trx)).find((m) => m.email.toLowerCase() === email)
-          if (member === undefined) throw new AppError('NOT_FOUND', `${input.email} is not a member of org ${input.orgId}`)
+          if (member === undefined)
+            throw new AppError('NOT_FOUND', `${input.email} is not a member of org ${input.orgId}`)
           holder = { userId: member.user_id }
           role = member.role
         } else {
           const account = (await store.listServiceAccounts(trx)).find((a) => a.name === input.serviceAccount)
-          if (account === undefined) throw new AppError('NOT_FOUND', `no service account ${input.serviceAccount} in org ${input.orgId}`)
+          if (account === undefined)
+            throw new AppError('NOT_FOUND', `no service account ${input.serviceAccount} in org ${input.orgId}`)
           holder = { serviceAccountId: account.id }
           role = account.role
         }
         const scopes = validateScopes(input.scopes, await access.permissionsOf(trx, org, role))
         const token = await insertToken(trx, input.orgId, holder, input.name, scopes, expiresAt, 'system:cli')
-        await audit.append(trx, { orgId: input.orgId, actor: { type: 'system', id: 'cli' }, action: 'token.create', target: { type: 'api_token', id: token.id }, outcome: 'success', details: { name: input.name, scopes, holder, via: 'cli' }, meta: { requestId: null, ip: null, userAgent: 'custodian-cli' } })
+        await audit.append(trx, {
+          orgId: input.orgId,
+          actor: { type: 'system', id: 'cli' },
+          action: 'token.create',
+          target: { type: 'api_token', id: token.id },
+          outcome: 'success',
+          details: { name: input.name, scopes, holder, via: 'cli' },
+          meta: { requestId: null, ip: null, userAgent: 'custodian-cli' },
+        })
         return token
       })
     },
@@ -490,11 +802,23 @@ export function createIdentityService(deps: {
 }
 
 function orgView(row: store.OrgRow): OrgView {
-  return { id: row.id, kind: row.kind, name: row.name, timeZone: row.time_zone, createdAt: row.created_at.toISOString() }
+  return {
+    id: row.id,
+    kind: row.kind,
+    name: row.name,
+    timeZone: row.time_zone,
+    createdAt: row.created_at.toISOString(),
+  }
 }
 
 function memberView(row: store.MemberRow): MemberView {
-  return { userId: row.user_id, email: row.email, role: row.role, joinedAt: row.created_at.toISOString(), suspendedAt: row.suspended_at?.toISOString() ?? null }
+  return {
+    userId: row.user_id,
+    email: row.email,
+    role: row.role,
+    joinedAt: row.created_at.toISOString(),
+    suspendedAt: row.suspended_at?.toISOString() ?? null,
+  }
 }
 
 function serviceAccountView(row: store.ServiceAccountRow): ServiceAccountView {

@@ -35,18 +35,31 @@ export interface AuthExtras {
 export interface TokenForAuth extends ApiTokenRow, AuthExtras {}
 
 export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<TokenForAuth | undefined> {
-  return trx
-    .selectFrom('api_tokens as t')
-    .innerJoin('orgs as o', 'o.id', 't.org_id')
-    .leftJoin('memberships as m', (join) => join.onRef('m.org_id', '=', 't.org_id').onRef('m.user_id', '=', 't.user_id'))
-    .leftJoin('service_accounts as sa', 'sa.id', 't.service_account_id')
-    .leftJoin('user_mfa as um', 'um.user_id', 't.user_id')
-    .leftJoin('org_security_policies as osp', 'osp.org_id', 't.org_id')
-    .selectAll('t')
-    // A suspended member's role reads as null: no access until resumed (P2.6).
-    .select(['o.kind as org_kind', sql<string | null>`CASE WHEN t.user_id IS NULL THEN sa.role WHEN m.suspended_at IS NULL THEN m.role END`.as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
-    .where('t.id', '=', id)
-    .executeTakeFirst()
+  return (
+    trx
+      .selectFrom('api_tokens as t')
+      .innerJoin('orgs as o', 'o.id', 't.org_id')
+      .leftJoin('memberships as m', (join) =>
+        join.onRef('m.org_id', '=', 't.org_id').onRef('m.user_id', '=', 't.user_id'),
+      )
+      .leftJoin('service_accounts as sa', 'sa.id', 't.service_account_id')
+      .leftJoin('user_mfa as um', 'um.user_id', 't.user_id')
+      .leftJoin('org_security_policies as osp', 'osp.org_id', 't.org_id')
+      .selectAll('t')
+      // A suspended member's role reads as null: no access until resumed (P2.6).
+      .select([
+        'o.kind as org_kind',
+        sql<string | null>`CASE WHEN t.user_id IS NULL THEN sa.role WHEN m.suspended_at IS NULL THEN m.role END`.as(
+          'role',
+        ),
+        'um.confirmed_at as mfa_confirmed_at',
+        'osp.require_2fa',
+        'osp.step_up_minutes',
+        'osp.ip_allowlist',
+      ])
+      .where('t.id', '=', id)
+      .executeTakeFirst()
+  )
 }
 
 /** Records use at most once a minute per token: a write per request would cap throughput. */
@@ -63,11 +76,20 @@ export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<S
   return trx
     .selectFrom('sessions as s')
     .innerJoin('orgs as o', 'o.id', 's.org_id')
-    .leftJoin('memberships as m', (join) => join.onRef('m.org_id', '=', 's.org_id').onRef('m.user_id', '=', 's.user_id'))
+    .leftJoin('memberships as m', (join) =>
+      join.onRef('m.org_id', '=', 's.org_id').onRef('m.user_id', '=', 's.user_id'),
+    )
     .leftJoin('user_mfa as um', 'um.user_id', 's.user_id')
     .leftJoin('org_security_policies as osp', 'osp.org_id', 's.org_id')
     .selectAll('s')
-    .select(['o.kind as org_kind', sql<string | null>`CASE WHEN m.suspended_at IS NULL THEN m.role END`.as('role'), 'um.confirmed_at as mfa_confirmed_at', 'osp.require_2fa', 'osp.step_up_minutes', 'osp.ip_allowlist'])
+    .select([
+      'o.kind as org_kind',
+      sql<string | null>`CASE WHEN m.suspended_at IS NULL THEN m.role END`.as('role'),
+      'um.confirmed_at as mfa_confirmed_at',
+      'osp.require_2fa',
+      'osp.step_up_minutes',
+      'osp.ip_allowlist',
+    ])
     .where('s.id', '=', id)
     .executeTakeFirst()
 }
@@ -83,7 +105,10 @@ export async function touchSession(trx: Kysely<DB>, id: string): Promise<void> {
  * What an org requires of a sign-in before any org context exists (owner connection, one
  * statement): its IP allowlist ranges (P2.9) and whether it is SSO-only (P3.4).
  */
-export async function signInPolicy(trx: Kysely<DB>, orgId: string): Promise<{ ipAllowlist: string[]; ssoOnly: boolean }> {
+export async function signInPolicy(
+  trx: Kysely<DB>,
+  orgId: string,
+): Promise<{ ipAllowlist: string[]; ssoOnly: boolean }> {
   const row = await trx
     .selectFrom('orgs as o')
     .leftJoin('org_security_policies as p', 'p.org_id', 'o.id')
@@ -94,7 +119,11 @@ export async function signInPolicy(trx: Kysely<DB>, orgId: string): Promise<{ ip
   return { ipAllowlist: (row?.ip_allowlist ?? []).map((e) => e.cidr), ssoOnly: row?.sso_only === true }
 }
 
-export async function customRolePermissions(trx: Kysely<DB>, orgId: string, name: string): Promise<string[] | undefined> {
+export async function customRolePermissions(
+  trx: Kysely<DB>,
+  orgId: string,
+  name: string,
+): Promise<string[] | undefined> {
   const row = await trx
     .selectFrom('custom_roles')
     .select('permissions')
@@ -110,7 +139,10 @@ export async function providerOrg(trx: Trx): Promise<OrgRow | undefined> {
   return trx.selectFrom('orgs').selectAll().where('kind', '=', 'provider').executeTakeFirst()
 }
 
-export async function replaceBootstrapToken(trx: Trx, row: { id: string; secret_hash: Buffer; expires_at: Date }): Promise<void> {
+export async function replaceBootstrapToken(
+  trx: Trx,
+  row: { id: string; secret_hash: Buffer; expires_at: Date },
+): Promise<void> {
   // Only the newest bootstrap token works: issuing one retires every unused older one.
   await trx.deleteFrom('bootstrap_tokens').where('used_at', 'is', null).execute()
   await trx.insertInto('bootstrap_tokens').values(row).execute()
@@ -139,17 +171,20 @@ export async function orgTimeZone(trx: Trx, id: string): Promise<string> {
   return (await trx.selectFrom('orgs').select('time_zone').where('id', '=', id).executeTakeFirst())?.time_zone ?? 'UTC'
 }
 
-export async function updateOrg(trx: Trx, id: string, change: { name?: string | undefined; time_zone?: string | undefined }): Promise<OrgRow | undefined> {
-  const set = { ...(change.name === undefined ? {} : { name: change.name }), ...(change.time_zone === undefined ? {} : { time_zone: change.time_zone }) }
+export async function updateOrg(
+  trx: Trx,
+  id: string,
+  change: { name?: string | undefined; time_zone?: string | undefined },
+): Promise<OrgRow | undefined> {
+  const set = {
+    ...(change.name === undefined ? {} : { name: change.name }),
+    ...(change.time_zone === undefined ? {} : { time_zone: change.time_zone }),
+  }
   return trx.updateTable('orgs').set(set).where('id', '=', id).returningAll().executeTakeFirst()
 }
 
 export async function findUserByEmail(trx: Trx, email: string): Promise<UserRow | undefined> {
-  return trx
-    .selectFrom('users')
-    .selectAll()
-    .where(sql`lower(email)`, '=', email.toLowerCase())
-    .executeTakeFirst()
+  return trx.selectFrom('users').selectAll().where(sql`lower(email)`, '=', email.toLowerCase()).executeTakeFirst()
 }
 
 export async function insertUser(trx: Trx, row: Insertable<UsersTable>): Promise<void> {
@@ -185,7 +220,8 @@ export async function lockThrottle(trx: Trx, keys: string[], windowSeconds: numb
              extract(epoch FROM now() - last_failure_at)::float8 AS idle_seconds
         FROM auth_throttle WHERE key = ${key} FOR UPDATE`.execute(trx)
     const row = found.rows[0]
-    if (row !== undefined) rows.set(key, { key, failures: Number(row.failures), idle_seconds: Number(row.idle_seconds) })
+    if (row !== undefined)
+      rows.set(key, { key, failures: Number(row.failures), idle_seconds: Number(row.idle_seconds) })
   }
   return rows
 }
@@ -211,7 +247,10 @@ export async function refundThrottle(trx: Trx, input: { clear?: string; decremen
 
 /** Forgets counters idle longer than the window (they read as zero anyway). */
 export async function purgeThrottle(trx: Trx, windowSeconds: number): Promise<number> {
-  const result = await sql`DELETE FROM auth_throttle WHERE last_failure_at < now() - make_interval(secs => ${windowSeconds})`.execute(trx)
+  const result =
+    await sql`DELETE FROM auth_throttle WHERE last_failure_at < now() - make_interval(secs => ${windowSeconds})`.execute(
+      trx,
+    )
   return Number(result.numAffectedRows ?? 0n)
 }
 
@@ -225,7 +264,10 @@ export interface MemberRow {
   suspended_at: Date | null
 }
 
-export async function insertMembership(trx: Trx, row: { org_id: string; user_id: string; role: string }): Promise<void> {
+export async function insertMembership(
+  trx: Trx,
+  row: { org_id: string; user_id: string; role: string },
+): Promise<void> {
   await trx.insertInto('memberships').values(row).execute()
 }
 
@@ -252,7 +294,12 @@ export async function setMemberRole(trx: Trx, userId: string, role: string): Pro
 }
 
 export async function countActiveOwners(trx: Trx): Promise<number> {
-  const row = await trx.selectFrom('memberships').select((eb) => eb.fn.countAll<number>().as('n')).where('role', '=', 'owner').where('suspended_at', 'is', null).executeTakeFirstOrThrow()
+  const row = await trx
+    .selectFrom('memberships')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('role', '=', 'owner')
+    .where('suspended_at', 'is', null)
+    .executeTakeFirstOrThrow()
   return Number(row.n)
 }
 
@@ -314,7 +361,10 @@ export async function listPendingInvitations(trx: Trx): Promise<InvitationRow[]>
 
 // ---- service accounts ----
 
-export async function insertServiceAccount(trx: Trx, row: Insertable<ServiceAccountsTable>): Promise<ServiceAccountRow> {
+export async function insertServiceAccount(
+  trx: Trx,
+  row: Insertable<ServiceAccountsTable>,
+): Promise<ServiceAccountRow> {
   return trx.insertInto('service_accounts').values(row).returningAll().executeTakeFirstOrThrow()
 }
 

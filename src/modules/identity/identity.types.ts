@@ -1,16 +1,40 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Credential, Email, Name, Password, RoleName, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 
-export const OrgViewSchema = Type.Object({ id: Uuid, kind: Type.Union([Type.Literal('provider'), Type.Literal('customer')]), name: Type.String(), timeZone: Type.String({ description: 'IANA time zone in which the org’s hours of the day are counted (alert rules)' }), createdAt: Timestamp })
+export const OrgViewSchema = Type.Object({
+  id: Uuid,
+  kind: Type.Union([Type.Literal('provider'), Type.Literal('customer')]),
+  name: Type.String(),
+  timeZone: Type.String({
+    description: 'IANA time zone in which the org’s hours of the day are counted (alert rules)',
+  }),
+  createdAt: Timestamp,
+})
 export type OrgView = Static<typeof OrgViewSchema>
 
-export const MemberViewSchema = Type.Object({ userId: Uuid, email: Type.String(), role: Type.String(), joinedAt: Timestamp, suspendedAt: Type.Union([Timestamp, Type.Null()]) })
+export const MemberViewSchema = Type.Object({
+  userId: Uuid,
+  email: Type.String(),
+  role: Type.String(),
+  joinedAt: Timestamp,
+  suspendedAt: Type.Union([Timestamp, Type.Null()]),
+})
 export type MemberView = Static<typeof MemberViewSchema>
 
-export const InvitationViewSchema = Type.Object({ id: Uuid, email: Type.String(), role: Type.String(), expiresAt: Timestamp })
+export const InvitationViewSchema = Type.Object({
+  id: Uuid,
+  email: Type.String(),
+  role: Type.String(),
+  expiresAt: Timestamp,
+})
 export type InvitationView = Static<typeof InvitationViewSchema>
 
-export const ServiceAccountViewSchema = Type.Object({ id: Uuid, name: Type.String(), role: Type.String(), createdAt: Timestamp })
+export const ServiceAccountViewSchema = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  role: Type.String(),
+  createdAt: Timestamp,
+})
 export type ServiceAccountView = Static<typeof ServiceAccountViewSchema>
 
 export const ApiTokenViewSchema = Type.Object({
@@ -18,7 +42,9 @@ export const ApiTokenViewSchema = Type.Object({
   name: Type.String(),
   userId: Type.Union([Uuid, Type.Null()]),
   serviceAccountId: Type.Union([Uuid, Type.Null()]),
-  scopes: Type.Union([Type.Array(Type.String()), Type.Null()], { description: 'null: all of the holder’s permissions' }),
+  scopes: Type.Union([Type.Array(Type.String()), Type.Null()], {
+    description: 'null: all of the holder’s permissions',
+  }),
   createdAt: Timestamp,
   expiresAt: Timestamp,
   lastUsedAt: Type.Union([Timestamp, Type.Null()]),
@@ -28,28 +54,62 @@ export type ApiTokenView = Static<typeof ApiTokenViewSchema>
 
 export const BootstrapBody = Type.Object({ token: Credential, orgName: Name, email: Email, password: Password }, Strict)
 export const LoginBody = Type.Object(
-  { email: Email, password: Type.String({ minLength: 1, maxLength: 256 }), orgId: Type.Optional(Uuid), code: Type.Optional(Type.String({ minLength: 6, maxLength: 32, description: 'TOTP code or recovery code, when the account has two-factor authentication' })) },
+  {
+    email: Email,
+    password: Type.String({ minLength: 1, maxLength: 256 }),
+    orgId: Type.Optional(Uuid),
+    code: Type.Optional(
+      Type.String({
+        minLength: 6,
+        maxLength: 32,
+        description: 'TOTP code or recovery code, when the account has two-factor authentication',
+      }),
+    ),
+  },
   Strict,
 )
 export const AcceptInvitationBody = Type.Object(
   {
     token: Credential,
     password: Password,
-    code: Type.Optional(Type.String({ minLength: 6, maxLength: 32, description: 'an existing account with two-factor authentication joins with its current TOTP code or a recovery code' })),
+    code: Type.Optional(
+      Type.String({
+        minLength: 6,
+        maxLength: 32,
+        description:
+          'an existing account with two-factor authentication joins with its current TOTP code or a recovery code',
+      }),
+    ),
   },
   Strict,
 )
 export const CreateOrgBody = Type.Object({ name: Name, ownerEmail: Email }, Strict)
-export const TimeZone = Type.String({ minLength: 1, maxLength: 64, description: 'an IANA time zone such as Europe/Berlin (default UTC); not a fixed offset' })
-export const UpdateOrgBody = Type.Object({ name: Type.Optional(Name), timeZone: Type.Optional(TimeZone) }, { ...Strict, minProperties: 1 })
+export const TimeZone = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  description: 'an IANA time zone such as Europe/Berlin (default UTC); not a fixed offset',
+})
+export const UpdateOrgBody = Type.Object(
+  { name: Type.Optional(Name), timeZone: Type.Optional(TimeZone) },
+  { ...Strict, minProperties: 1 },
+)
 export const InviteBody = Type.Object({ email: Email, role: RoleName }, Strict)
 export const ChangeRoleBody = Type.Object({ role: RoleName }, Strict)
-export const ServiceAccountBody = Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }), role: RoleName }, Strict)
+export const ServiceAccountBody = Type.Object(
+  { name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }), role: RoleName },
+  Strict,
+)
 export const CreateTokenBody = Type.Object(
   {
     name: Name,
     expiresInDays: Type.Integer({ minimum: 1, maximum: 3650 }),
-    scopes: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z_]+:[a-z_]+$' }), { maxItems: 100, uniqueItems: true, description: 'at most your own permissions; omitted: your own (never more than the credential you call with)' })),
+    scopes: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[a-z_]+:[a-z_]+$' }), {
+        maxItems: 100,
+        uniqueItems: true,
+        description: 'at most your own permissions; omitted: your own (never more than the credential you call with)',
+      }),
+    ),
     serviceAccountId: Type.Optional(Uuid),
   },
   Strict,

@@ -39,17 +39,43 @@ export function createIdentityModule(deps: {
   outbound?: OutboundFetch
 }) {
   const secondFactor = createSecondFactor({ db: deps.db, userSecrets: deps.userSecrets })
-  const gate = createCredentialGate({ db: deps.db, config: deps.config, audit: deps.audit, secondFactor, throttleKey: deps.throttleKey, providerOrgId: () => auth.providerOrgId() })
+  const gate = createCredentialGate({
+    db: deps.db,
+    config: deps.config,
+    audit: deps.audit,
+    secondFactor,
+    throttleKey: deps.throttleKey,
+    providerOrgId: () => auth.providerOrgId(),
+  })
   const mfa = createMfaService({ db: deps.db, userSecrets: deps.userSecrets, audit: deps.audit, gate, secondFactor })
   const auth = createAuthService({ ...deps, gate })
   const identity = createIdentityService({ ...deps, gate })
   const policy = createSecurityPolicyService({ db: deps.db, audit: deps.audit })
-  const sessions = createSessionsService({ db: deps.db, audit: deps.audit, idleMinutes: deps.config.auth.sessionIdleMinutes })
+  const sessions = createSessionsService({
+    db: deps.db,
+    audit: deps.audit,
+    idleMinutes: deps.config.auth.sessionIdleMinutes,
+  })
   const operator = createOperatorService({ db: deps.db, audit: deps.audit })
   const rp = createOidcRelyingParty({ caFile: deps.config.extraCaFile, fetch: deps.outbound })
   const publicUrl = deps.config.publicUrl ?? `https://localhost:${deps.config.httpsPort}`
-  const sso = createSsoService({ db: deps.db, vault: deps.vault, access: deps.access, audit: deps.audit, rp, publicUrl })
-  const ssoLogin = createSsoLogin({ db: deps.db, config: deps.config, vault: deps.vault, audit: deps.audit, rp, publicUrl, providerOrgId: () => auth.providerOrgId() })
+  const sso = createSsoService({
+    db: deps.db,
+    vault: deps.vault,
+    access: deps.access,
+    audit: deps.audit,
+    rp,
+    publicUrl,
+  })
+  const ssoLogin = createSsoLogin({
+    db: deps.db,
+    config: deps.config,
+    vault: deps.vault,
+    audit: deps.audit,
+    rp,
+    publicUrl,
+    providerOrgId: () => auth.providerOrgId(),
+  })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(mfaRoutes({ mfa, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))

@@ -24,7 +24,16 @@ describe('CIDR parsing and matching (P2.9)', () => {
     const hostBits = parseCidr('10.1.2.3/8')
     assert.equal(hostBits.ok, false)
     assert.match(hostBits.ok ? '' : hostBits.message, /10\.0\.0\.0\/8/)
-    for (const bad of ['10.0.0.0/33', '2001:db8::/129', '10.0.0.0/', '10.0.0.0/-1', 'example.com', '10.0.0.256', '', '1.2.3.4/8x']) {
+    for (const bad of [
+      '10.0.0.0/33',
+      '2001:db8::/129',
+      '10.0.0.0/',
+      '10.0.0.0/-1',
+      'example.com',
+      '10.0.0.256',
+      '',
+      '1.2.3.4/8x',
+    ]) {
       assert.equal(parseCidr(bad).ok, false, bad)
     }
   })

@@ -29,14 +29,18 @@ export function parseCidr(input: string): CidrResult {
   let prefix = bits
   if (slash !== -1) {
     const text = trimmed.slice(slash + 1)
-    if (!/^\d{1,3}$/.test(text) || Number(text) > bits) return { ok: false, message: `${JSON.stringify(input)}: the prefix length must be 0 to ${bits}` }
+    if (!/^\d{1,3}$/.test(text) || Number(text) > bits)
+      return { ok: false, message: `${JSON.stringify(input)}: the prefix length must be 0 to ${bits}` }
     prefix = Number(text)
   }
   const value = toBigInt(address, version)
   const mask = prefix === 0 ? 0n : ((1n << BigInt(bits)) - 1n) ^ ((1n << BigInt(bits - prefix)) - 1n)
   const network = fromBigInt(value & mask, version)
   if ((value & mask) !== value) {
-    return { ok: false, message: `${JSON.stringify(input)} has host bits set; the range is written ${network}/${prefix}` }
+    return {
+      ok: false,
+      message: `${JSON.stringify(input)} has host bits set; the range is written ${network}/${prefix}`,
+    }
   }
   return { ok: true, cidr: { text: `${network}/${prefix}`, network, prefix, family: version === 4 ? 'ipv4' : 'ipv6' } }
 }
@@ -101,7 +105,10 @@ function toBigInt(address: string, version: 4 | 6): bigint {
   const [head, tail] = text.split('::') as [string, string | undefined]
   const headGroups = head === '' ? [] : head.split(':')
   const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':')
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
+  const groups =
+    tail === undefined
+      ? headGroups
+      : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups]
   return groups.reduce((acc, group) => (acc << 16n) | BigInt(Number.parseInt(group, 16)), 0n)
 }
 
@@ -111,7 +118,10 @@ function fromBigInt(value: bigint, version: 4 | 6): string {
   // RFC 5952: the longest run of two or more zero groups becomes '::'.
   let best = { start: -1, length: 0 }
   for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') { i++; continue }
+    if (groups[i] !== '0') {
+      i++
+      continue
+    }
     let j = i
     while (j < 8 && groups[j] === '0') j++
     if (j - i > best.length && j - i >= 2) best = { start: i, length: j - i }

@@ -59,11 +59,17 @@ export function createSecondFactor(deps: { db: Kysely<DB>; userSecrets: UserSecr
     try {
       seed = await userSecrets.get(trx, userId, PURPOSE)
     } catch (error) {
-      if (error instanceof SealedError) throw new AppError('VAULT_SEALED', 'two-factor codes cannot be checked while the vault is sealed')
+      if (error instanceof SealedError)
+        throw new AppError('VAULT_SEALED', 'two-factor codes cannot be checked while the vault is sealed')
       throw error
     }
     if (seed === undefined) return undefined
-    return new OTPAuth.TOTP({ algorithm: 'SHA1', digits: 6, period: 30, secret: new OTPAuth.Secret({ buffer: new Uint8Array(seed).buffer }) })
+    return new OTPAuth.TOTP({
+      algorithm: 'SHA1',
+      digits: 6,
+      period: 30,
+      secret: new OTPAuth.Secret({ buffer: new Uint8Array(seed).buffer }),
+    })
   }
 
   /** Accepts a TOTP code once: only a step later than the last accepted one passes. */
@@ -94,7 +100,9 @@ export function createSecondFactor(deps: { db: Kysely<DB>; userSecrets: UserSecr
 
   return {
     async enabled(userId) {
-      const row = await withOwner(db, (trx) => trx.selectFrom('user_mfa').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst())
+      const row = await withOwner(db, (trx) =>
+        trx.selectFrom('user_mfa').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst(),
+      )
       return row?.confirmed_at != null
     },
     async verify(userId, code) {
@@ -122,23 +130,54 @@ export function createMfaService(deps: {
   const issuer = deps.issuer ?? 'Custodian'
 
   function person(principal: Principal): string {
-    if (principal.kind !== 'user') throw new AppError('FORBIDDEN', 'two-factor authentication is for people; service accounts use scoped tokens')
+    if (principal.kind !== 'user')
+      throw new AppError('FORBIDDEN', 'two-factor authentication is for people; service accounts use scoped tokens')
     return principal.id
   }
 
   async function newRecoveryCodes(trx: Trx, userId: string): Promise<string[]> {
     await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute()
     const codes = Array.from({ length: 10 }, () => Array.from(randomBytes(20), (b) => BASE32[b % 32]).join(''))
-    await trx.insertInto('user_recovery_codes').values(codes.map((c) => ({ id: randomUUID(), user_id: userId, code_hash: hashCode(c), used_at: null }))).execute()
+    await trx
+      .insertInto('user_recovery_codes')
+      .values(codes.map((c) => ({ id: randomUUID(), user_id: userId, code_hash: hashCode(c), used_at: null })))
+      .execute()
     return codes.map((c) => c.match(/.{5}/g)?.join('-') ?? c)
   }
 
-  const record = (trx: Trx, principal: Principal, action: string, meta: RequestMeta, details: Record<string, unknown> = {}) =>
-    audit.append(trx, { orgId: principal.orgId, actor: { type: 'user', id: principal.id }, action, target: { type: 'user', id: principal.id }, outcome: 'success', details, meta })
+  const record = (
+    trx: Trx,
+    principal: Principal,
+    action: string,
+    meta: RequestMeta,
+    details: Record<string, unknown> = {},
+  ) =>
+    audit.append(trx, {
+      orgId: principal.orgId,
+      actor: { type: 'user', id: principal.id },
+      action,
+      target: { type: 'user', id: principal.id },
+      outcome: 'success',
+      details,
+      meta,
+    })
 
   /** A second factor of the signed-in person, through the gate: throttled, counted and audited like a password. */
-  async function proveFactor(principal: Principal, action: GateAction, code: string, mode: 'required' | 'enrolment', meta: RequestMeta) {
-    const passed = await gate.check({ action, account: { userId: person(principal) }, target: { orgId: principal.orgId }, secondFactor: { code, mode }, meta, wrong: 'MFA_CODE_INVALID' })
+  async function proveFactor(
+    principal: Principal,
+    action: GateAction,
+    code: string,
+    mode: 'required' | 'enrolment',
+    meta: RequestMeta,
+  ) {
+    const passed = await gate.check({
+      action,
+      account: { userId: person(principal) },
+      target: { orgId: principal.orgId },
+      secondFactor: { code, mode },
+      meta,
+      wrong: 'MFA_CODE_INVALID',
+    })
     return passed.secondFactor
   }
 
@@ -146,8 +185,17 @@ export function createMfaService(deps: {
     async status(userId) {
       return withOwner(db, async (trx) => {
         const mfa = await trx.selectFrom('user_mfa').selectAll().where('user_id', '=', userId).executeTakeFirst()
-        const left = await trx.selectFrom('user_recovery_codes').select((eb) => eb.fn.countAll<number>().as('n')).where('user_id', '=', userId).where('used_at', 'is', null).executeTakeFirstOrThrow()
-        return { enabled: mfa?.confirmed_at != null, pending: mfa !== undefined && mfa.confirmed_at === null, recoveryCodesLeft: Number(left.n) }
+        const left = await trx
+          .selectFrom('user_recovery_codes')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', userId)
+          .where('used_at', 'is', null)
+          .executeTakeFirstOrThrow()
+        return {
+          enabled: mfa?.confirmed_at != null,
+          pending: mfa !== undefined && mfa.confirmed_at === null,
+          recoveryCodesLeft: Number(left.n),
+        }
       })
     },
 
@@ -159,21 +207,42 @@ export function createMfaService(deps: {
       const userId = person(principal)
       const seed = randomBytes(20)
       const email = await withOwner(db, async (trx) => {
-        const existing = await trx.selectFrom('user_mfa').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst()
-        if (existing?.confirmed_at != null) throw new AppError('CONFLICT', 'two-factor authentication is already on; disable it first to enrol a new device')
+        const existing = await trx
+          .selectFrom('user_mfa')
+          .select('confirmed_at')
+          .where('user_id', '=', userId)
+          .executeTakeFirst()
+        if (existing?.confirmed_at != null)
+          throw new AppError(
+            'CONFLICT',
+            'two-factor authentication is already on; disable it first to enrol a new device',
+          )
         try {
           await userSecrets.put(trx, userId, PURPOSE, seed)
         } catch (error) {
           if (error instanceof SealedError) throw new AppError('VAULT_SEALED', error.message)
           throw error
         }
-        await sql`INSERT INTO user_mfa (user_id) VALUES (${userId}) ON CONFLICT (user_id) DO UPDATE SET last_used_counter = 0, confirmed_at = NULL`.execute(trx)
+        await sql`INSERT INTO user_mfa (user_id) VALUES (${userId}) ON CONFLICT (user_id) DO UPDATE SET last_used_counter = 0, confirmed_at = NULL`.execute(
+          trx,
+        )
         await record(trx, principal, 'mfa.totp.enrol', meta)
         return (await trx.selectFrom('users').select('email').where('id', '=', userId).executeTakeFirstOrThrow()).email
       })
-      const totp = new OTPAuth.TOTP({ issuer, label: email, algorithm: 'SHA1', digits: 6, period: 30, secret: new OTPAuth.Secret({ buffer: new Uint8Array(seed).buffer }) })
+      const totp = new OTPAuth.TOTP({
+        issuer,
+        label: email,
+        algorithm: 'SHA1',
+        digits: 6,
+        period: 30,
+        secret: new OTPAuth.Secret({ buffer: new Uint8Array(seed).buffer }),
+      })
       const otpauthUri = totp.toString()
-      const result = { secret: totp.secret.base32, otpauthUri, qrSvg: await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' }) }
+      const result = {
+        secret: totp.secret.base32,
+        otpauthUri,
+        qrSvg: await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' }),
+      }
       seed.fill(0)
       return result
     },
@@ -210,7 +279,8 @@ export function createMfaService(deps: {
     },
 
     async stepUp(principal, code, meta) {
-      if (principal.via.type !== 'session') throw new AppError('BAD_REQUEST', 'step-up applies to browser sessions; API tokens are minted after one')
+      if (principal.via.type !== 'session')
+        throw new AppError('BAD_REQUEST', 'step-up applies to browser sessions; API tokens are minted after one')
       const sessionId = principal.via.sessionId
       const how = await proveFactor(principal, 'mfa.step_up', code, 'required', meta)
       return withOwner(db, async (trx) => {
@@ -223,5 +293,7 @@ export function createMfaService(deps: {
 }
 
 function hashCode(code: string): Buffer {
-  return createHash('sha256').update(code.toUpperCase().replace(/[^A-Z2-7]/g, ''), 'utf8').digest()
+  return createHash('sha256')
+    .update(code.toUpperCase().replace(/[^A-Z2-7]/g, ''), 'utf8')
+    .digest()
 }

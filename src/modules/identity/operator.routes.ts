@@ -19,7 +19,13 @@ const OrgHealth = Type.Object({
     lastEventAt: Nullable(Timestamp),
   }),
 })
-const Page = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }), cursor: Type.Optional(Type.String({ maxLength: 200 })) }, Strict)
+const Page = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  Strict,
+)
 
 export function operatorRoutes(deps: { operator: OperatorService }): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -29,7 +35,10 @@ export function operatorRoutes(deps: { operator: OperatorService }): FastifyPlug
         tags: ['operators'],
         summary: 'Operators: every org’s name and health figures — nothing inside any org (P2.7)',
         querystring: Page,
-        response: { 200: Type.Object({ orgs: Type.Array(OrgHealth), nextCursor: Nullable(Type.String()) }), ...errorResponses('authenticated') },
+        response: {
+          200: Type.Object({ orgs: Type.Array(OrgHealth), nextCursor: Nullable(Type.String()) }),
+          ...errorResponses('authenticated'),
+        },
       },
       handler: async (request) => deps.operator.listOrgs(ctxOf(request), request.query),
     })

@@ -21,19 +21,34 @@ export interface OrgHealthView {
 }
 
 export interface OperatorService {
-  listOrgs(ctx: RequestContext, page: { limit: number; cursor?: string | undefined }): Promise<{ orgs: OrgHealthView[]; nextCursor: string | null }>
+  listOrgs(
+    ctx: RequestContext,
+    page: { limit: number; cursor?: string | undefined },
+  ): Promise<{ orgs: OrgHealthView[]; nextCursor: string | null }>
 }
 
-export function createOperatorService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'chainHealth'> }): OperatorService {
+export function createOperatorService(deps: {
+  db: Kysely<DB>
+  audit: Pick<AuditService, 'chainHealth'>
+}): OperatorService {
   const { db, audit } = deps
   return {
     async listOrgs(ctx, page) {
-      if (ctx.principal.orgKind !== 'provider') throw new AppError('FORBIDDEN', 'only operators see the list of orgs', { permission: 'orgs:list' })
+      if (ctx.principal.orgKind !== 'provider')
+        throw new AppError('FORBIDDEN', 'only operators see the list of orgs', { permission: 'orgs:list' })
       const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor)
       // Owner connection: the list spans every org, which no org-scoped role can see. It
       // reads names and counts only.
       const rows = await withOwner(db, (trx) =>
-        sql<{ id: string; name: string; kind: 'provider' | 'customer'; created_at: Date; created_text: string; members: number; service_accounts: number }>`
+        sql<{
+          id: string
+          name: string
+          kind: 'provider' | 'customer'
+          created_at: Date
+          created_text: string
+          members: number
+          service_accounts: number
+        }>`
           SELECT o.id, o.name, o.kind, o.created_at, o.created_at::text AS created_text,
                  (SELECT count(*) FROM memberships m WHERE m.org_id = o.id)::int AS members,
                  (SELECT count(*) FROM service_accounts s WHERE s.org_id = o.id)::int AS service_accounts
@@ -55,7 +70,8 @@ export function createOperatorService(deps: { db: Kysely<DB>; audit: Pick<AuditS
           serviceAccounts: r.service_accounts,
           audit: health.get(r.id) ?? { headSeq: 0, lastCheckpointAt: null, unchained: 0, lastEventAt: null },
         })),
-        nextCursor: rows.rows.length > page.limit && last !== undefined ? encodeCursor(last.created_text, last.id) : null,
+        nextCursor:
+          rows.rows.length > page.limit && last !== undefined ? encodeCursor(last.created_text, last.id) : null,
       }
     },
   }
@@ -68,8 +84,15 @@ function encodeCursor(createdAt: string, id: string): string {
 
 function decodeCursor(cursor: string): { createdAt: string; id: string } {
   const [createdAt, id] = Buffer.from(cursor, 'base64url').toString().split('|')
-  if (createdAt === undefined || id === undefined || !/^[0-9a-f-]{36}$/.test(id) || !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d)?$/.test(createdAt)) {
-    throw new AppError('VALIDATION_FAILED', 'the cursor is not one this API returned', { errors: [{ path: '/querystring/cursor', message: 'invalid cursor' }] })
+  if (
+    createdAt === undefined ||
+    id === undefined ||
+    !/^[0-9a-f-]{36}$/.test(id) ||
+    !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d)?$/.test(createdAt)
+  ) {
+    throw new AppError('VALIDATION_FAILED', 'the cursor is not one this API returned', {
+      errors: [{ path: '/querystring/cursor', message: 'invalid cursor' }],
+    })
   }
   return { createdAt, id }
 }

@@ -23,13 +23,22 @@ export function sessionsRoutes(deps: { sessions: SessionsService }): FastifyPlug
   return async (app) => {
     app.get('/v1/me/sessions', {
       config: { access: { authenticated: true }, mfaExempt: true },
-      schema: { tags, summary: 'Your active browser sessions in this org', response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errorResponses('authenticated') } },
+      schema: {
+        tags,
+        summary: 'Your active browser sessions in this org',
+        response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errorResponses('authenticated') },
+      },
       handler: async (request) => ({ sessions: await sessions.list(ctxOf(request), 'mine') }),
     })
 
     app.delete('/v1/me/sessions/:sessionId', {
       config: { access: { authenticated: true }, mfaExempt: true },
-      schema: { tags, summary: 'End one of your sessions (effective on its next request)', params: Type.Object({ sessionId: Uuid }, Strict), response: { 204: Type.Null(), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'End one of your sessions (effective on its next request)',
+        params: Type.Object({ sessionId: Uuid }, Strict),
+        response: { 204: Type.Null(), ...errorResponses('org') },
+      },
       handler: async (request, reply) => {
         await sessions.revoke(ctxOf(request), request.params.sessionId, 'mine')
         return reply.code(204).send(null)
@@ -38,13 +47,23 @@ export function sessionsRoutes(deps: { sessions: SessionsService }): FastifyPlug
 
     app.get('/v1/orgs/:orgId/sessions', {
       config: { access: { permission: 'sessions:read' } },
-      schema: { tags, summary: 'Every member’s active browser sessions in the org', params: OrgParams, response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Every member’s active browser sessions in the org',
+        params: OrgParams,
+        response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errorResponses('org') },
+      },
       handler: async (request) => ({ sessions: await sessions.list(ctxOf(request), 'org') }),
     })
 
     app.delete('/v1/orgs/:orgId/sessions/:sessionId', {
       config: { access: { permission: 'sessions:revoke' }, stepUp: true },
-      schema: { tags, summary: 'End a member’s session (effective on its next request)', params: Type.Object({ orgId: Uuid, sessionId: Uuid }, Strict), response: { 204: Type.Null(), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'End a member’s session (effective on its next request)',
+        params: Type.Object({ orgId: Uuid, sessionId: Uuid }, Strict),
+        response: { 204: Type.Null(), ...errorResponses('org') },
+      },
       handler: async (request, reply) => {
         await sessions.revoke(ctxOf(request), request.params.sessionId, 'org')
         return reply.code(204).send(null)

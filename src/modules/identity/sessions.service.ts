@@ -28,7 +28,11 @@ export interface SessionsService {
   revoke(ctx: RequestContext, sessionId: string, scope: 'mine' | 'org'): Promise<void>
 }
 
-export function createSessionsService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append'>; idleMinutes: number }): SessionsService {
+export function createSessionsService(deps: {
+  db: Kysely<DB>
+  audit: Pick<AuditService, 'append'>
+  idleMinutes: number
+}): SessionsService {
   const { db, audit } = deps
   return {
     async list(ctx, scope) {
@@ -37,7 +41,17 @@ export function createSessionsService(deps: { db: Kysely<DB>; audit: Pick<AuditS
         let query = trx
           .selectFrom('sessions as s')
           .innerJoin('users as u', 'u.id', 's.user_id')
-          .select(['s.id', 's.user_id', 'u.email', 's.created_at', 's.last_seen_at', 's.expires_at', 's.ip', 's.user_agent', 's.mfa_at'])
+          .select([
+            's.id',
+            's.user_id',
+            'u.email',
+            's.created_at',
+            's.last_seen_at',
+            's.expires_at',
+            's.ip',
+            's.user_agent',
+            's.mfa_at',
+          ])
           .where('s.revoked_at', 'is', null)
           .where('s.expires_at', '>', new Date())
           .where('s.last_seen_at', '>', new Date(Date.now() - deps.idleMinutes * 60_000))
@@ -59,11 +73,23 @@ export function createSessionsService(deps: { db: Kysely<DB>; audit: Pick<AuditS
     },
     async revoke(ctx, sessionId, scope) {
       await withOrg(db, ctx.orgId, async (trx) => {
-        let query = trx.updateTable('sessions').set({ revoked_at: new Date() }).where('id', '=', sessionId).where('revoked_at', 'is', null)
+        let query = trx
+          .updateTable('sessions')
+          .set({ revoked_at: new Date() })
+          .where('id', '=', sessionId)
+          .where('revoked_at', 'is', null)
         if (scope === 'mine') query = query.where('user_id', '=', ctx.principal.id)
         const row = await query.returning(['id', 'user_id']).executeTakeFirst()
         if (row === undefined) throw new AppError('NOT_FOUND', 'no such active session')
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'session.revoke', target: { type: 'session', id: sessionId }, outcome: 'success', details: { userId: row.user_id, scope }, meta: ctx.meta })
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'session.revoke',
+          target: { type: 'session', id: sessionId },
+          outcome: 'success',
+          details: { userId: row.user_id, scope },
+          meta: ctx.meta,
+        })
       })
     },
   }

@@ -35,7 +35,11 @@ import { parseDomain, parseMailbox } from '../../email-address.ts'
  *   hash (P3.4). Every success and refusal is an audit event.
  */
 export interface SsoLogin {
-  start(orgId: string, input: { loginHint?: string | undefined }, meta: RequestMeta): Promise<{ redirectTo: string; binding: string }>
+  start(
+    orgId: string,
+    input: { loginHint?: string | undefined },
+    meta: RequestMeta,
+  ): Promise<{ redirectTo: string; binding: string }>
   callback(input: { query: URLSearchParams; binding: string | undefined }, meta: RequestMeta): Promise<SsoSignedIn>
 }
 
@@ -65,9 +69,23 @@ export function createSsoLogin(deps: {
   const derive = (binding: string, purpose: string) => createHmac('sha256', binding).update(purpose).digest('base64url')
 
   /** Records a refused sign-in (in its own transaction) and returns the error to throw. */
-  async function refuse(orgId: string | undefined, code: 'SSO_STATE_INVALID' | 'SSO_FAILED' | 'SSO_EMAIL_NOT_ALLOWED' | 'SSO_NOT_A_MEMBER' | 'IP_NOT_ALLOWED' | 'NOT_FOUND' | 'SSO_PROVIDER_UNAVAILABLE', reason: string, meta: RequestMeta, extra: Partial<AuditEventInput> = {}): Promise<AppError> {
+  async function refuse(
+    orgId: string | undefined,
+    code:
+      | 'SSO_STATE_INVALID'
+      | 'SSO_FAILED'
+      | 'SSO_EMAIL_NOT_ALLOWED'
+      | 'SSO_NOT_A_MEMBER'
+      | 'IP_NOT_ALLOWED'
+      | 'NOT_FOUND'
+      | 'SSO_PROVIDER_UNAVAILABLE',
+    reason: string,
+    meta: RequestMeta,
+    extra: Partial<AuditEventInput> = {},
+  ): Promise<AppError> {
     const messages: Record<typeof code, string> = {
-      SSO_STATE_INVALID: 'this sign-in is unknown, expired, already used or was started in another browser: start again',
+      SSO_STATE_INVALID:
+        'this sign-in is unknown, expired, already used or was started in another browser: start again',
       SSO_FAILED: 'the identity provider’s answer did not pass validation; nothing was signed in',
       SSO_EMAIL_NOT_ALLOWED: 'this account’s email is not verified or not in a domain this org allows',
       SSO_NOT_A_MEMBER: 'this account is not a member of the org; ask an admin for an invitation',
@@ -77,7 +95,15 @@ export function createSsoLogin(deps: {
     }
     const target = orgId ?? (await deps.providerOrgId())
     if (target !== undefined) {
-      await audit.recordSeparately({ orgId: target, actor: { type: 'anonymous', id: null }, action: 'auth.login', outcome: 'denied', details: { method: 'sso', reason }, meta, ...extra })
+      await audit.recordSeparately({
+        orgId: target,
+        actor: { type: 'anonymous', id: null },
+        action: 'auth.login',
+        outcome: 'denied',
+        details: { method: 'sso', reason },
+        meta,
+        ...extra,
+      })
     }
     const error = new AppError(code, messages[code])
     error.audited = true
@@ -86,7 +112,8 @@ export function createSsoLogin(deps: {
 
   async function assertAllowedAddress(orgId: string, meta: RequestMeta): Promise<void> {
     const policy = await identityStore.signInPolicy(db, orgId)
-    if (!allowlistOf(policy.ipAllowlist).allows(meta.ip)) throw await refuse(orgId, 'IP_NOT_ALLOWED', 'address not allowed', meta)
+    if (!allowlistOf(policy.ipAllowlist).allows(meta.ip))
+      throw await refuse(orgId, 'IP_NOT_ALLOWED', 'address not allowed', meta)
   }
 
   /** The org's enabled configuration and its client secret (opened in the vault). */
@@ -99,12 +126,25 @@ export function createSsoLogin(deps: {
   }
 
   /** Decides who signs in; runs in the owner transaction that also issues the session. */
-  async function resolveMember(trx: Trx, row: store.SsoConfigRow, claims: { subject: string; email: string }, meta: RequestMeta) {
+  async function resolveMember(
+    trx: Trx,
+    row: store.SsoConfigRow,
+    claims: { subject: string; email: string },
+    meta: RequestMeta,
+  ) {
     const orgId = row.org_id
     const join = async (userId: string, role: string, via: 'invitation' | 'just-in-time', invitationId?: string) => {
       await identityStore.insertMembership(trx, { org_id: orgId, user_id: userId, role })
       if (invitationId !== undefined) await identityStore.markInvitationAccepted(trx, invitationId)
-      await audit.append(trx, { orgId, actor: { type: 'user', id: userId }, action: 'member.add', target: { type: 'user', id: userId }, outcome: 'success', details: { role, via: `sso-${via}`, ...(invitationId === undefined ? {} : { invitation: invitationId }) }, meta })
+      await audit.append(trx, {
+        orgId,
+        actor: { type: 'user', id: userId },
+        action: 'member.add',
+        target: { type: 'user', id: userId },
+        outcome: 'success',
+        details: { role, via: `sso-${via}`, ...(invitationId === undefined ? {} : { invitation: invitationId }) },
+        meta,
+      })
       return via
     }
     const invitationOrProvisioning = async (userId: string, blocked: boolean) => {
@@ -120,7 +160,8 @@ export function createSsoLogin(deps: {
     let joined: 'invitation' | 'just-in-time' | 'removed' | 'not-member' | null = null
     if (link !== undefined) {
       userId = link.user_id
-      if (!(await store.isMember(trx, orgId, userId))) joined = await invitationOrProvisioning(userId, link.blocked_at !== null)
+      if (!(await store.isMember(trx, orgId, userId)))
+        joined = await invitationOrProvisioning(userId, link.blocked_at !== null)
     } else {
       let user = await identityStore.findUserByEmail(trx, claims.email)
       if (user !== undefined && (await store.findIdentityOfUser(trx, orgId, row.issuer, user.id)) !== undefined) {
@@ -134,15 +175,29 @@ export function createSsoLogin(deps: {
         const invitation = await store.pendingInvitationFor(trx, orgId, claims.email)
         if (invitation === undefined && !row.jit_provisioning) return { outcome: 'not-member' as const }
         if (user === undefined) {
-          await identityStore.insertUser(trx, { id: randomUUID(), email: claims.email, password_hash: null, last_login_at: null })
+          await identityStore.insertUser(trx, {
+            id: randomUUID(),
+            email: claims.email,
+            password_hash: null,
+            last_login_at: null,
+          })
           user = (await identityStore.findUserByEmail(trx, claims.email)) as identityStore.UserRow // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- a false report: tsc fails without it
         }
         userId = user.id
-        joined = invitation !== undefined ? await join(userId, invitation.role, 'invitation', invitation.id) : await join(userId, row.default_role, 'just-in-time')
+        joined =
+          invitation !== undefined
+            ? await join(userId, invitation.role, 'invitation', invitation.id)
+            : await join(userId, row.default_role, 'just-in-time')
       }
     }
     if (joined === 'removed' || joined === 'not-member') return { outcome: joined }
-    await store.saveIdentity(trx, { org_id: orgId, issuer: row.issuer, subject: claims.subject, user_id: userId, email: claims.email })
+    await store.saveIdentity(trx, {
+      org_id: orgId,
+      issuer: row.issuer,
+      subject: claims.subject,
+      user_id: userId,
+      email: claims.email,
+    })
     return { outcome: 'member' as const, userId, joined }
   }
 
@@ -154,8 +209,19 @@ export function createSsoLogin(deps: {
       const config = await rp.configuration(found.row.issuer, found.row.client_id, found.secret)
       const state = randomBytes(32).toString('base64url')
       const binding = randomBytes(32).toString('base64url')
-      await store.insertLoginState(db, { state_hash: hashSecret(state), org_id: orgId, binding_hash: hashSecret(binding), expires_at: new Date(Date.now() + STATE_TTL_MS) })
-      const url = await rp.authorizationUrl(config, { redirectUri, state, nonce: derive(binding, 'nonce'), codeVerifier: derive(binding, 'pkce-code-verifier'), loginHint: input.loginHint })
+      await store.insertLoginState(db, {
+        state_hash: hashSecret(state),
+        org_id: orgId,
+        binding_hash: hashSecret(binding),
+        expires_at: new Date(Date.now() + STATE_TTL_MS),
+      })
+      const url = await rp.authorizationUrl(config, {
+        redirectUri,
+        state,
+        nonce: derive(binding, 'nonce'),
+        codeVerifier: derive(binding, 'pkce-code-verifier'),
+        loginHint: input.loginHint,
+      })
       return { redirectTo: url.href, binding }
     },
 
@@ -164,10 +230,12 @@ export function createSsoLogin(deps: {
       if (state === null || state.length > 200) throw await refuse(undefined, 'SSO_STATE_INVALID', 'no state', meta)
       // Consumed before anything else: whatever happens next, this state is spent.
       const pending = await store.consumeLoginState(db, hashSecret(state))
-      if (pending === undefined) throw await refuse(undefined, 'SSO_STATE_INVALID', 'unknown or already used state', meta)
+      if (pending === undefined)
+        throw await refuse(undefined, 'SSO_STATE_INVALID', 'unknown or already used state', meta)
       const orgId = pending.org_id
       if (pending.expired) throw await refuse(orgId, 'SSO_STATE_INVALID', 'state expired', meta)
-      if (input.binding === undefined || !secretMatches(input.binding, pending.binding_hash)) throw await refuse(orgId, 'SSO_STATE_INVALID', 'state not bound to this browser', meta)
+      if (input.binding === undefined || !secretMatches(input.binding, pending.binding_hash))
+        throw await refuse(orgId, 'SSO_STATE_INVALID', 'state not bound to this browser', meta)
       await assertAllowedAddress(orgId, meta)
       const error = input.query.get('error')
       if (error !== null) throw await refuse(orgId, 'SSO_FAILED', `the provider answered ${error.slice(0, 100)}`, meta)
@@ -180,10 +248,15 @@ export function createSsoLogin(deps: {
         const config = await rp.configuration(row.issuer, row.client_id, found.secret)
         const callbackUrl = new URL(redirectUri)
         callbackUrl.search = input.query.toString()
-        claims = await rp.exchange(config, callbackUrl, { state, nonce: derive(input.binding, 'nonce'), codeVerifier: derive(input.binding, 'pkce-code-verifier') })
+        claims = await rp.exchange(config, callbackUrl, {
+          state,
+          nonce: derive(input.binding, 'nonce'),
+          codeVerifier: derive(input.binding, 'pkce-code-verifier'),
+        })
       } catch (caught) {
         if (caught instanceof SsoValidationError) throw await refuse(orgId, 'SSO_FAILED', caught.reason, meta)
-        if (caught instanceof AppError && caught.code === 'SSO_PROVIDER_UNAVAILABLE') throw await refuse(orgId, 'SSO_PROVIDER_UNAVAILABLE', caught.message.slice(0, 300), meta)
+        if (caught instanceof AppError && caught.code === 'SSO_PROVIDER_UNAVAILABLE')
+          throw await refuse(orgId, 'SSO_PROVIDER_UNAVAILABLE', caught.message.slice(0, 300), meta)
         throw caught
       }
 
@@ -194,11 +267,25 @@ export function createSsoLogin(deps: {
       const email = mailbox?.address.toLowerCase()
       // Entra ID does not send email_verified; its tenant-specific issuer vouches for the
       // directory's addresses instead (docs/authentication.md).
-      const verified = claims.email_verified === true || (row.preset === 'microsoft' && claims.email_verified === undefined)
+      const verified =
+        claims.email_verified === true || (row.preset === 'microsoft' && claims.email_verified === undefined)
       const allowed = new Set(row.allowed_domains.map((d) => parseDomain(d) ?? d))
       if (mailbox === undefined || email === undefined || !verified || !allowed.has(mailbox.domain)) {
-        const reason = claimed === undefined ? 'no email claim' : mailbox === undefined ? 'email claim is not one plain address' : !verified ? 'email not verified' : 'email domain not allowed'
-        throw await refuse(orgId, 'SSO_EMAIL_NOT_ALLOWED', reason, meta, claimed === undefined ? {} : { sensitive: { email: email ?? claimed.slice(0, 320) } })
+        const reason =
+          claimed === undefined
+            ? 'no email claim'
+            : mailbox === undefined
+              ? 'email claim is not one plain address'
+              : !verified
+                ? 'email not verified'
+                : 'email domain not allowed'
+        throw await refuse(
+          orgId,
+          'SSO_EMAIL_NOT_ALLOWED',
+          reason,
+          meta,
+          claimed === undefined ? {} : { sensitive: { email: email ?? claimed.slice(0, 320) } },
+        )
       }
 
       const result = await withOwner(db, async (trx) => {
@@ -208,12 +295,28 @@ export function createSsoLogin(deps: {
         if (row.sso_only) await store.clearPassword(trx, member.userId)
         await store.markConfigUsed(trx, orgId)
         await identityStore.recordLoginSuccess(trx, member.userId)
-        const session = await startSession(trx, deps.config, { orgId, userId: member.userId, meta, mfaVerified: false, audit, details: { method: 'sso', issuer: row.issuer, ...(member.joined === null ? {} : { joined: member.joined }) } })
+        const session = await startSession(trx, deps.config, {
+          orgId,
+          userId: member.userId,
+          meta,
+          mfaVerified: false,
+          audit,
+          details: { method: 'sso', issuer: row.issuer, ...(member.joined === null ? {} : { joined: member.joined }) },
+        })
         return { ...member, session }
       })
-      if (result.outcome === 'mismatch') throw await refuse(orgId, 'SSO_FAILED', 'email linked to another provider subject', meta, { sensitive: { email } })
+      if (result.outcome === 'mismatch')
+        throw await refuse(orgId, 'SSO_FAILED', 'email linked to another provider subject', meta, {
+          sensitive: { email },
+        })
       if (result.outcome !== 'member') {
-        throw await refuse(orgId, 'SSO_NOT_A_MEMBER', result.outcome === 'removed' ? 'removed by the org' : 'not a member and just-in-time provisioning is off', meta, { sensitive: { email } })
+        throw await refuse(
+          orgId,
+          'SSO_NOT_A_MEMBER',
+          result.outcome === 'removed' ? 'removed by the org' : 'not a member and just-in-time provisioning is off',
+          meta,
+          { sensitive: { email } },
+        )
       }
       return { ...result.session, orgId, userId: result.userId, joined: result.joined }
     },

@@ -25,9 +25,16 @@ export interface IdTokenClaims {
 export interface OidcRelyingParty {
   /** Discovery for (issuer, client), cached for an hour; a failure is not cached. */
   configuration(issuer: string, clientId: string, clientSecret: string): Promise<client.Configuration>
-  authorizationUrl(config: client.Configuration, params: { redirectUri: string; state: string; nonce: string; codeVerifier: string; loginHint?: string | undefined }): Promise<URL>
+  authorizationUrl(
+    config: client.Configuration,
+    params: { redirectUri: string; state: string; nonce: string; codeVerifier: string; loginHint?: string | undefined },
+  ): Promise<URL>
   /** Exchanges the code and validates the ID token; throws {@link SsoValidationError}. */
-  exchange(config: client.Configuration, callbackUrl: URL, checks: { state: string; nonce: string; codeVerifier: string }): Promise<IdTokenClaims>
+  exchange(
+    config: client.Configuration,
+    callbackUrl: URL,
+    checks: { state: string; nonce: string; codeVerifier: string },
+  ): Promise<IdTokenClaims>
 }
 
 /** Why a sign-in was refused, in words safe for the audit log (never a token or secret). */
@@ -49,19 +56,28 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
  * (`https://login.microsoftonline.com/{tenant-id}/v2.0`), so only that directory's users
  * can sign in — the multi-tenant endpoints (`common`, `organizations`) are refused.
  */
-export function resolveIssuer(preset: SsoPreset, input: { issuer?: string | undefined; tenant?: string | undefined }): string {
-  const invalid = (path: string, message: string) => new AppError('VALIDATION_FAILED', message, { errors: [{ path, message }] })
+export function resolveIssuer(
+  preset: SsoPreset,
+  input: { issuer?: string | undefined; tenant?: string | undefined },
+): string {
+  const invalid = (path: string, message: string) =>
+    new AppError('VALIDATION_FAILED', message, { errors: [{ path, message }] })
   if (preset === 'google') {
-    if (input.issuer !== undefined && input.issuer !== GOOGLE_ISSUER) throw invalid('/body/issuer', `the google preset's issuer is ${GOOGLE_ISSUER}; leave it out`)
+    if (input.issuer !== undefined && input.issuer !== GOOGLE_ISSUER)
+      throw invalid('/body/issuer', `the google preset's issuer is ${GOOGLE_ISSUER}; leave it out`)
     return GOOGLE_ISSUER
   }
   if (preset === 'microsoft') {
     if (input.tenant === undefined || !GUID.test(input.tenant)) {
-      throw invalid('/body/tenant', 'the microsoft preset needs your directory (tenant) ID, a GUID: Entra ID > Overview > Tenant ID; multi-tenant endpoints are not accepted')
+      throw invalid(
+        '/body/tenant',
+        'the microsoft preset needs your directory (tenant) ID, a GUID: Entra ID > Overview > Tenant ID; multi-tenant endpoints are not accepted',
+      )
     }
     return `https://login.microsoftonline.com/${input.tenant.toLowerCase()}/v2.0`
   }
-  if (input.issuer === undefined) throw invalid('/body/issuer', 'an issuer URL is required for a generic OpenID provider')
+  if (input.issuer === undefined)
+    throw invalid('/body/issuer', 'an issuer URL is required for a generic OpenID provider')
   let url: URL
   try {
     url = new URL(input.issuer)
@@ -74,7 +90,9 @@ export function resolveIssuer(preset: SsoPreset, input: { issuer?: string | unde
   return input.issuer.replace(/\/+$/, '')
 }
 
-export function createOidcRelyingParty(options: { caFile?: string | undefined; timeoutSeconds?: number; fetch?: OutboundFetch | undefined } = {}): OidcRelyingParty {
+export function createOidcRelyingParty(
+  options: { caFile?: string | undefined; timeoutSeconds?: number; fetch?: OutboundFetch | undefined } = {},
+): OidcRelyingParty {
   const fetcher = (options.fetch ?? createOutboundFetch({ caFile: options.caFile })) as client.CustomFetch
   const cache = new Map<string, { config: client.Configuration; until: number }>()
 
@@ -91,7 +109,12 @@ export function createOidcRelyingParty(options: { caFile?: string | undefined; t
           [client.customFetch]: fetcher,
         })
       } catch (error) {
-        throw new AppError('SSO_PROVIDER_UNAVAILABLE', `the identity provider's discovery document at ${issuer} could not be used: ${describe(error)}`, {}, { cause: error })
+        throw new AppError(
+          'SSO_PROVIDER_UNAVAILABLE',
+          `the identity provider's discovery document at ${issuer} could not be used: ${describe(error)}`,
+          {},
+          { cause: error },
+        )
       }
       if (cache.size > 1000) cache.clear()
       cache.set(key, { config, until: Date.now() + DISCOVERY_TTL_MS })
@@ -138,6 +161,14 @@ function describe(error: unknown): string {
   }
   const e = error as { code?: unknown; message?: unknown; error?: unknown; cause?: { message?: unknown } }
   if (typeof e.error === 'string') return `the provider answered ${e.error}`.slice(0, 200)
-  const parts = [typeof e.code === 'string' ? e.code : undefined, typeof e.cause?.message === 'string' ? e.cause.message : typeof e.message === 'string' ? e.message : undefined]
-  return parts.filter((p) => p !== undefined).join(': ').slice(0, 300) || 'unknown error'
+  const parts = [
+    typeof e.code === 'string' ? e.code : undefined,
+    typeof e.cause?.message === 'string' ? e.cause.message : typeof e.message === 'string' ? e.message : undefined,
+  ]
+  return (
+    parts
+      .filter((p) => p !== undefined)
+      .join(': ')
+      .slice(0, 300) || 'unknown error'
+  )
 }

@@ -10,17 +10,33 @@ import type { SsoService } from './sso.service.ts'
 export const SSO_COOKIE = '__Host-custodian_sso'
 
 const tags = ['single sign-on']
-const Preset = Type.Union([Type.Literal('google'), Type.Literal('microsoft'), Type.Literal('oidc')], { description: 'google, microsoft (needs tenant) or any OpenID provider (needs issuer)' })
+const Preset = Type.Union([Type.Literal('google'), Type.Literal('microsoft'), Type.Literal('oidc')], {
+  description: 'google, microsoft (needs tenant) or any OpenID provider (needs issuer)',
+})
 const ConfigBody = Type.Object(
   {
     preset: Preset,
     issuer: Type.Optional(Type.String({ maxLength: 500, description: 'https issuer URL (preset oidc)' })),
-    tenant: Type.Optional(Type.String({ maxLength: 64, description: 'Entra ID directory (tenant) ID, a GUID (preset microsoft)' })),
+    tenant: Type.Optional(
+      Type.String({ maxLength: 64, description: 'Entra ID directory (tenant) ID, a GUID (preset microsoft)' }),
+    ),
     clientId: Type.String({ minLength: 1, maxLength: 500 }),
-    clientSecret: Type.Optional(Type.String({ minLength: 1, maxLength: 2000, description: 'kept in the vault; required the first time, omit to keep the current one' })),
-    allowedDomains: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { minItems: 1, maxItems: 50, description: 'only verified emails in these domains sign in' }),
+    clientSecret: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 2000,
+        description: 'kept in the vault; required the first time, omit to keep the current one',
+      }),
+    ),
+    allowedDomains: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {
+      minItems: 1,
+      maxItems: 50,
+      description: 'only verified emails in these domains sign in',
+    }),
     defaultRole: RoleName,
-    jitProvisioning: Type.Optional(Type.Boolean({ description: 'add people at their first sign-in with the default role (default true)' })),
+    jitProvisioning: Type.Optional(
+      Type.Boolean({ description: 'add people at their first sign-in with the default role (default true)' }),
+    ),
     enabled: Type.Optional(Type.Boolean({ default: true })),
   },
   Strict,
@@ -41,25 +57,46 @@ const ConfigView = Type.Object({
   updatedAt: Timestamp,
 })
 const Enforcement = Type.Object(
-  { ssoOnly: Type.Boolean({ description: 'members sign in with SSO only; turning it on erases every member’s password hash' }), force: Type.Optional(Type.Boolean({ description: 'turn on before anyone has signed in with SSO' })) },
+  {
+    ssoOnly: Type.Boolean({
+      description: 'members sign in with SSO only; turning it on erases every member’s password hash',
+    }),
+    force: Type.Optional(Type.Boolean({ description: 'turn on before anyone has signed in with SSO' })),
+  },
   Strict,
 )
 const StartParams = Type.Object({ orgId: Uuid }, Strict)
-const StartQuery = Type.Object({ loginHint: Type.Optional(Type.String({ maxLength: 254, description: 'passed to the provider as login_hint' })) }, Strict)
+const StartQuery = Type.Object(
+  { loginHint: Type.Optional(Type.String({ maxLength: 254, description: 'passed to the provider as login_hint' })) },
+  Strict,
+)
 // Providers add parameters of their own to the redirect (Google: scope, authuser, hd,
 // prompt; Microsoft: session_state): any short string parameter is accepted here.
 const CallbackQuery = Type.Object(
-  { state: Type.Optional(Type.String({ maxLength: 200 })), code: Type.Optional(Type.String({ maxLength: 4096 })), error: Type.Optional(Type.String({ maxLength: 200 })) },
+  {
+    state: Type.Optional(Type.String({ maxLength: 200 })),
+    code: Type.Optional(Type.String({ maxLength: 4096 })),
+    error: Type.Optional(Type.String({ maxLength: 200 })),
+  },
   { additionalProperties: Type.String({ maxLength: 2048 }), maxProperties: 20 },
 )
 
-export function ssoRoutes(deps: { sso: SsoService; login: SsoLogin; rateLimitPerMinute: number }): FastifyPluginAsyncTypebox {
+export function ssoRoutes(deps: {
+  sso: SsoService
+  login: SsoLogin
+  rateLimitPerMinute: number
+}): FastifyPluginAsyncTypebox {
   const { sso, login } = deps
   const strictLimit = { max: deps.rateLimitPerMinute, timeWindow: '1 minute' }
   return async (app) => {
     app.get('/v1/orgs/:orgId/sso', {
       config: { access: { permission: 'org:read' } },
-      schema: { tags, summary: 'The org’s single sign-on set-up (never the client secret)', params: OrgParams, response: { 200: ConfigView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'The org’s single sign-on set-up (never the client secret)',
+        params: OrgParams,
+        response: { 200: ConfigView, ...errorResponses('org') },
+      },
       handler: async (request) => sso.get(ctxOf(request)),
     })
 
@@ -67,7 +104,8 @@ export function ssoRoutes(deps: { sso: SsoService; login: SsoLogin; rateLimitPer
       config: { access: { permission: 'org:security' }, stepUp: true },
       schema: {
         tags,
-        summary: 'Set up OpenID Connect single sign-on (P3.3); saved only once the provider’s discovery document answers',
+        summary:
+          'Set up OpenID Connect single sign-on (P3.3); saved only once the provider’s discovery document answers',
         params: OrgParams,
         body: ConfigBody,
         response: { 200: ConfigView, ...errorResponses('org'), 502: ProblemRef },
@@ -77,7 +115,12 @@ export function ssoRoutes(deps: { sso: SsoService; login: SsoLogin; rateLimitPer
 
     app.delete('/v1/orgs/:orgId/sso', {
       config: { access: { permission: 'org:security' }, stepUp: true },
-      schema: { tags, summary: 'Remove single sign-on (its client secret is crypto-erased); refused while the org is SSO-only', params: OrgParams, response: { 204: Type.Null(), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Remove single sign-on (its client secret is crypto-erased); refused while the org is SSO-only',
+        params: OrgParams,
+        response: { 204: Type.Null(), ...errorResponses('org') },
+      },
       handler: async (request, reply) => {
         await sso.remove(ctxOf(request))
         return reply.code(204).send(null)
@@ -88,20 +131,36 @@ export function ssoRoutes(deps: { sso: SsoService; login: SsoLogin; rateLimitPer
       config: { access: { permission: 'org:security' }, stepUp: true },
       schema: {
         tags,
-        summary: 'SSO only (P3.4): members sign in only through the provider and no password hash is kept; on erases them',
+        summary:
+          'SSO only (P3.4): members sign in only through the provider and no password hash is kept; on erases them',
         params: OrgParams,
         body: Enforcement,
-        response: { 200: Type.Object({ ssoOnly: Type.Boolean(), erasedPasswordHashes: Type.Integer() }), ...errorResponses('org') },
+        response: {
+          200: Type.Object({ ssoOnly: Type.Boolean(), erasedPasswordHashes: Type.Integer() }),
+          ...errorResponses('org'),
+        },
       },
       handler: async (request) => sso.setSsoOnly(ctxOf(request), request.body),
     })
 
     app.get('/v1/sso/:orgId/start', {
       config: { access: { public: true }, rateLimit: strictLimit },
-      schema: { tags, summary: 'Start signing in to an org through its identity provider: redirects there', params: StartParams, querystring: StartQuery, response: { 302: Type.Null(), ...errorResponses('public'), 502: ProblemRef } },
+      schema: {
+        tags,
+        summary: 'Start signing in to an org through its identity provider: redirects there',
+        params: StartParams,
+        querystring: StartQuery,
+        response: { 302: Type.Null(), ...errorResponses('public'), 502: ProblemRef },
+      },
       handler: async (request, reply) => {
         const started = await login.start(request.params.orgId, { loginHint: request.query.loginHint }, request.meta)
-        reply.setCookie(SSO_COOKIE, started.binding, { httpOnly: true, secure: true, sameSite: 'lax', path: '/', maxAge: 600 })
+        reply.setCookie(SSO_COOKIE, started.binding, {
+          httpOnly: true,
+          secure: true,
+          sameSite: 'lax',
+          path: '/',
+          maxAge: 600,
+        })
         return reply.redirect(started.redirectTo, 302)
       },
     })
@@ -113,7 +172,13 @@ export function ssoRoutes(deps: { sso: SsoService; login: SsoLogin; rateLimitPer
         summary: 'Where the identity provider sends the browser back: validates the answer and sets the session cookie',
         querystring: CallbackQuery,
         response: {
-          200: Type.Object({ orgId: Uuid, userId: Uuid, csrfToken: Type.String({ description: 'send as X-CSRF-Token on state-changing requests' }), expiresAt: Timestamp, joined: Type.Union([Type.Literal('invitation'), Type.Literal('just-in-time'), Type.Null()]) }),
+          200: Type.Object({
+            orgId: Uuid,
+            userId: Uuid,
+            csrfToken: Type.String({ description: 'send as X-CSRF-Token on state-changing requests' }),
+            expiresAt: Timestamp,
+            joined: Type.Union([Type.Literal('invitation'), Type.Literal('just-in-time'), Type.Null()]),
+          }),
           ...errorResponses('public'),
           502: ProblemRef,
         },
@@ -122,8 +187,20 @@ export function ssoRoutes(deps: { sso: SsoService; login: SsoLogin; rateLimitPer
         const query = new URLSearchParams(request.query)
         reply.clearCookie(SSO_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'lax' })
         const signedIn = await login.callback({ query, binding: request.cookies[SSO_COOKIE] }, request.meta)
-        reply.setCookie(SESSION_COOKIE, signedIn.sessionToken, { httpOnly: true, secure: true, sameSite: 'strict', path: '/', expires: signedIn.expiresAt })
-        return { orgId: signedIn.orgId, userId: signedIn.userId, csrfToken: signedIn.csrfToken, expiresAt: signedIn.expiresAt.toISOString(), joined: signedIn.joined }
+        reply.setCookie(SESSION_COOKIE, signedIn.sessionToken, {
+          httpOnly: true,
+          secure: true,
+          sameSite: 'strict',
+          path: '/',
+          expires: signedIn.expiresAt,
+        })
+        return {
+          orgId: signedIn.orgId,
+          userId: signedIn.userId,
+          csrfToken: signedIn.csrfToken,
+          expiresAt: signedIn.expiresAt.toISOString(),
+          joined: signedIn.joined,
+        }
       },
     })
   }

@@ -55,7 +55,10 @@ export interface SsoService {
    * Turns "SSO only" on (erasing every member's password hash) or off. On needs SSO set
    * up, enabled and proven by one successful sign-in, unless forced.
    */
-  setSsoOnly(ctx: RequestContext, input: { ssoOnly: boolean; force?: boolean | undefined }): Promise<{ ssoOnly: boolean; erasedPasswordHashes: number }>
+  setSsoOnly(
+    ctx: RequestContext,
+    input: { ssoOnly: boolean; force?: boolean | undefined },
+  ): Promise<{ ssoOnly: boolean; erasedPasswordHashes: number }>
 }
 
 export const CLIENT_SECRET_NAME = 'sso/client-secret'
@@ -72,7 +75,15 @@ export function createSsoService(deps: {
   const redirectUri = `${deps.publicUrl}/v1/sso/callback`
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
   const record = (trx: Trx, ctx: RequestContext, action: string, details: Record<string, unknown>) =>
-    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'org', id: ctx.orgId }, outcome: 'success', details, meta: ctx.meta })
+    audit.append(trx, {
+      orgId: ctx.orgId,
+      actor: actorOf(ctx.principal),
+      action,
+      target: { type: 'org', id: ctx.orgId },
+      outcome: 'success',
+      details,
+      meta: ctx.meta,
+    })
 
   function view(row: store.SsoConfigRow): SsoConfigView {
     return {
@@ -101,8 +112,15 @@ export function createSsoService(deps: {
   function domains(input: string[]): string[] {
     // K6: by the same parser as the addresses they are compared with (lower-case, IDN as A-labels).
     const parsed = input.map((d) => parseDomain(d))
-    const errors = parsed.map((d, i) => ({ d, i })).filter(({ d }) => d === undefined).map(({ i }) => ({ path: `/body/allowedDomains/${i}`, message: `${JSON.stringify(input[i])} is not a domain name` }))
-    if (errors.length > 0) throw new AppError('VALIDATION_FAILED', 'allowed email domains must be domain names (example.com)', { errors })
+    const errors = parsed
+      .map((d, i) => ({ d, i }))
+      .filter(({ d }) => d === undefined)
+      .map(({ i }) => ({
+        path: `/body/allowedDomains/${i}`,
+        message: `${JSON.stringify(input[i])} is not a domain name`,
+      }))
+    if (errors.length > 0)
+      throw new AppError('VALIDATION_FAILED', 'allowed email domains must be domain names (example.com)', { errors })
     return [...new Set(parsed as string[])]
   }
 
@@ -115,7 +133,9 @@ export function createSsoService(deps: {
       const issuer = resolveIssuer(input.preset, input)
       const allowedDomains = domains(input.allowedDomains)
       if (input.defaultRole === 'owner') {
-        throw new AppError('VALIDATION_FAILED', 'sign-in cannot make anyone an owner', { errors: [{ path: '/body/defaultRole', message: 'owner cannot be the default role' }] })
+        throw new AppError('VALIDATION_FAILED', 'sign-in cannot make anyone an owner', {
+          errors: [{ path: '/body/defaultRole', message: 'owner cannot be the default role' }],
+        })
       }
       // The default role is given to everyone who signs in first: it is bounded by the
       // caller's own permissions (issue 11 K3), refused before the provider is contacted.
@@ -124,12 +144,20 @@ export function createSsoService(deps: {
         return store.findConfig(trx, ctx.orgId)
       })
       if (current?.sso_only === true && input.enabled === false) {
-        throw new AppError('SSO_NOT_READY', 'this org is SSO-only: disabling SSO would lock every member out; turn SSO-only off first')
+        throw new AppError(
+          'SSO_NOT_READY',
+          'this org is SSO-only: disabling SSO would lock every member out; turn SSO-only off first',
+        )
       }
       let secret = input.clientSecret
       if (secret === undefined) {
-        if (current === undefined) throw new AppError('VALIDATION_FAILED', 'the client secret is required when setting up SSO', { errors: [{ path: '/body/clientSecret', message: 'required' }] })
-        secret = stringValue(await withOrg(db, ctx.orgId, (trx) => deps.vault().openCurrent(trx, ctx.orgId, current.client_secret_id)))
+        if (current === undefined)
+          throw new AppError('VALIDATION_FAILED', 'the client secret is required when setting up SSO', {
+            errors: [{ path: '/body/clientSecret', message: 'required' }],
+          })
+        secret = stringValue(
+          await withOrg(db, ctx.orgId, (trx) => deps.vault().openCurrent(trx, ctx.orgId, current.client_secret_id)),
+        )
       }
       // Proves issuer, client and network path before anything is saved.
       await rp.configuration(issuer, input.clientId, secret)
@@ -138,7 +166,14 @@ export function createSsoService(deps: {
         const secretId =
           input.clientSecret === undefined && current !== undefined
             ? current.client_secret_id
-            : await deps.vault().keepValue(trx, ctx, { secretId: current?.client_secret_id, name: CLIENT_SECRET_NAME, description: 'OpenID Connect client secret of this org’s single sign-on', value: secret })
+            : await deps
+                .vault()
+                .keepValue(trx, ctx, {
+                  secretId: current?.client_secret_id,
+                  name: CLIENT_SECRET_NAME,
+                  description: 'OpenID Connect client secret of this org’s single sign-on',
+                  value: secret,
+                })
         const row = await store.upsertConfig(trx, {
           org_id: ctx.orgId,
           preset: input.preset,
@@ -170,7 +205,11 @@ export function createSsoService(deps: {
     async remove(ctx) {
       await withOrg(db, ctx.orgId, async (trx) => {
         const row = await existing(trx, ctx.orgId)
-        if (row.sso_only) throw new AppError('SSO_NOT_READY', 'this org is SSO-only: removing SSO would lock every member out; turn SSO-only off first')
+        if (row.sso_only)
+          throw new AppError(
+            'SSO_NOT_READY',
+            'this org is SSO-only: removing SSO would lock every member out; turn SSO-only off first',
+          )
         await store.deleteConfig(trx, ctx.orgId)
         await deps.vault().removeIn(trx, ctx, row.client_secret_id)
         await record(trx, ctx, 'org.sso.delete', { issuer: row.issuer, clientId: row.client_id })
@@ -184,12 +223,19 @@ export function createSsoService(deps: {
         if (input.ssoOnly) {
           if (!row.enabled) throw new AppError('SSO_NOT_READY', 'SSO is disabled for this org; enable it first')
           if (row.last_login_at === null && input.force !== true) {
-            throw new AppError('SSO_NOT_READY', 'nobody has signed in with this SSO set-up yet: sign in once to prove it works (or send "force": true)')
+            throw new AppError(
+              'SSO_NOT_READY',
+              'nobody has signed in with this SSO set-up yet: sign in once to prove it works (or send "force": true)',
+            )
           }
           erased = await store.erasePasswordsOfMembers(trx)
         }
         await store.setSsoOnly(trx, ctx.orgId, input.ssoOnly, by(ctx))
-        await record(trx, ctx, 'org.sso.enforcement', { ssoOnly: input.ssoOnly, erasedPasswordHashes: erased, forced: input.force === true })
+        await record(trx, ctx, 'org.sso.enforcement', {
+          ssoOnly: input.ssoOnly,
+          erasedPasswordHashes: erased,
+          forced: input.force === true,
+        })
         return { ssoOnly: input.ssoOnly, erasedPasswordHashes: erased }
       })
     },

@@ -23,7 +23,11 @@ export async function upsertConfig(trx: Trx, row: Insertable<OrgSsoConfigsTable>
 }
 
 export async function setSsoOnly(trx: Trx, orgId: string, ssoOnly: boolean, by: string): Promise<void> {
-  await trx.updateTable('org_sso_configs').set({ sso_only: ssoOnly, updated_at: new Date(), updated_by: by }).where('org_id', '=', orgId).execute()
+  await trx
+    .updateTable('org_sso_configs')
+    .set({ sso_only: ssoOnly, updated_at: new Date(), updated_by: by })
+    .where('org_id', '=', orgId)
+    .execute()
 }
 
 export async function deleteConfig(trx: Trx, orgId: string): Promise<void> {
@@ -43,14 +47,20 @@ export async function markConfigUsed(trx: Trx, orgId: string): Promise<void> {
 
 // ---- sign-ins in flight (owner connection: the callback finds its org through them) ----
 
-export async function insertLoginState(db: Kysely<DB>, row: { state_hash: Buffer; org_id: string; binding_hash: Buffer; expires_at: Date }): Promise<void> {
+export async function insertLoginState(
+  db: Kysely<DB>,
+  row: { state_hash: Buffer; org_id: string; binding_hash: Buffer; expires_at: Date },
+): Promise<void> {
   await db.insertInto('sso_login_states').values(row).execute()
   // Housekeeping, cheap on the expiry index: states long past use or expiry.
   await sql`DELETE FROM sso_login_states WHERE expires_at < now() - interval '1 hour'`.execute(db)
 }
 
 /** Consumes a state once, atomically; undefined if unknown or already used. */
-export async function consumeLoginState(db: Kysely<DB>, stateHash: Buffer): Promise<{ org_id: string; binding_hash: Uint8Array; expired: boolean } | undefined> {
+export async function consumeLoginState(
+  db: Kysely<DB>,
+  stateHash: Buffer,
+): Promise<{ org_id: string; binding_hash: Uint8Array; expired: boolean } | undefined> {
   const result = await sql<{ org_id: string; binding_hash: Uint8Array; expired: boolean }>`
     UPDATE sso_login_states SET used_at = now()
      WHERE state_hash = ${stateHash} AND used_at IS NULL
@@ -60,19 +70,48 @@ export async function consumeLoginState(db: Kysely<DB>, stateHash: Buffer): Prom
 
 // ---- identities (owner transaction of the callback: users are global) ----
 
-export async function findIdentity(trx: Trx, orgId: string, issuer: string, subject: string): Promise<SsoIdentityRow | undefined> {
-  return trx.selectFrom('sso_identities').selectAll().where('org_id', '=', orgId).where('issuer', '=', issuer).where('subject', '=', subject).executeTakeFirst()
+export async function findIdentity(
+  trx: Trx,
+  orgId: string,
+  issuer: string,
+  subject: string,
+): Promise<SsoIdentityRow | undefined> {
+  return trx
+    .selectFrom('sso_identities')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('issuer', '=', issuer)
+    .where('subject', '=', subject)
+    .executeTakeFirst()
 }
 
-export async function findIdentityOfUser(trx: Trx, orgId: string, issuer: string, userId: string): Promise<SsoIdentityRow | undefined> {
-  return trx.selectFrom('sso_identities').selectAll().where('org_id', '=', orgId).where('issuer', '=', issuer).where('user_id', '=', userId).executeTakeFirst()
+export async function findIdentityOfUser(
+  trx: Trx,
+  orgId: string,
+  issuer: string,
+  userId: string,
+): Promise<SsoIdentityRow | undefined> {
+  return trx
+    .selectFrom('sso_identities')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('issuer', '=', issuer)
+    .where('user_id', '=', userId)
+    .executeTakeFirst()
 }
 
-export async function saveIdentity(trx: Trx, row: { org_id: string; issuer: string; subject: string; user_id: string; email: string }): Promise<void> {
+export async function saveIdentity(
+  trx: Trx,
+  row: { org_id: string; issuer: string; subject: string; user_id: string; email: string },
+): Promise<void> {
   await trx
     .insertInto('sso_identities')
     .values({ ...row, last_login_at: new Date(), blocked_at: null })
-    .onConflict((oc) => oc.columns(['org_id', 'issuer', 'subject']).doUpdateSet({ email: row.email, last_login_at: new Date(), blocked_at: null }))
+    .onConflict((oc) =>
+      oc
+        .columns(['org_id', 'issuer', 'subject'])
+        .doUpdateSet({ email: row.email, last_login_at: new Date(), blocked_at: null }),
+    )
     .execute()
 }
 
@@ -82,7 +121,14 @@ export async function blockIdentitiesOfUser(trx: Trx, userId: string): Promise<v
 }
 
 export async function isMember(trx: Trx, orgId: string, userId: string): Promise<boolean> {
-  return (await trx.selectFrom('memberships').select('user_id').where('org_id', '=', orgId).where('user_id', '=', userId).executeTakeFirst()) !== undefined
+  return (
+    (await trx
+      .selectFrom('memberships')
+      .select('user_id')
+      .where('org_id', '=', orgId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst()) !== undefined
+  )
 }
 
 export async function pendingInvitationFor(trx: Trx, orgId: string, email: string) {

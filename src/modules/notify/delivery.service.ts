@@ -58,7 +58,14 @@ export function createDeliveryService(deps: {
 }): DeliveryService {
   const { db, audit, clock } = deps
 
-  async function settle(orgId: string, id: string, attempts: number, error: string | null, destination: string, kind: string): Promise<boolean> {
+  async function settle(
+    orgId: string,
+    id: string,
+    attempts: number,
+    error: string | null,
+    destination: string,
+    kind: string,
+  ): Promise<boolean> {
     return withOrg(db, orgId, async (trx) => {
       const now = clock()
       const final = error === null || attempts >= deps.retry.maxAttempts
@@ -68,12 +75,22 @@ export function createDeliveryService(deps: {
           status: error === null ? 'delivered' : final ? 'failed' : 'pending',
           last_error: error,
           ...(error === null ? { delivered_at: now } : {}),
-          next_attempt_at: final ? now : new Date(now.getTime() + Math.min(deps.retry.baseMs * 2 ** (attempts - 1), 6 * 3_600_000)),
+          next_attempt_at: final
+            ? now
+            : new Date(now.getTime() + Math.min(deps.retry.baseMs * 2 ** (attempts - 1), 6 * 3_600_000)),
         })
         .where('id', '=', id)
         .execute()
       if (final) {
-        await audit.append(trx, { orgId, actor: SYSTEM, action: 'notification.email', target: { type: 'notification', id }, outcome: error === null ? 'success' : 'failure', details: { kind, destination, attempts, ...(error === null ? {} : { error, deadLettered: true }) }, meta: NO_REQUEST })
+        await audit.append(trx, {
+          orgId,
+          actor: SYSTEM,
+          action: 'notification.email',
+          target: { type: 'notification', id },
+          outcome: error === null ? 'success' : 'failure',
+          details: { kind, destination, attempts, ...(error === null ? {} : { error, deadLettered: true }) },
+          meta: NO_REQUEST,
+        })
       }
       return final
     })
@@ -87,7 +104,19 @@ export function createDeliveryService(deps: {
         if (filter.mine === true) query = query.where('recipient_user_id', '=', ctx.principal.id)
         return query.execute()
       })
-      return rows.map((r) => ({ id: r.id, kind: r.kind, recipient: r.recipient_user_id ?? r.recipient_ref ?? '', subject: r.subject, body: r.body, data: r.data, status: r.status, attempts: r.attempts, lastError: r.last_error, deliveredAt: r.delivered_at?.toISOString() ?? null, createdAt: r.created_at.toISOString() }))
+      return rows.map((r) => ({
+        id: r.id,
+        kind: r.kind,
+        recipient: r.recipient_user_id ?? r.recipient_ref ?? '',
+        subject: r.subject,
+        body: r.body,
+        data: r.data,
+        status: r.status,
+        attempts: r.attempts,
+        lastError: r.last_error,
+        deliveredAt: r.delivered_at?.toISOString() ?? null,
+        createdAt: r.created_at.toISOString(),
+      }))
     },
 
     async deliverMail() {
@@ -95,28 +124,67 @@ export function createDeliveryService(deps: {
       // Due rows span orgs, and a recipient's address is not visible from every org
       // (operators receive notices about customer orgs): owner connection, read-only.
       const due = await withOwner(db, (trx) =>
-        trx.selectFrom('notifications as n').leftJoin('users as u', 'u.id', 'n.recipient_user_id').select(['n.id', 'n.org_id', 'n.kind', 'n.subject', 'n.body', 'n.recipient_ref', 'u.email']).where('n.status', '=', 'pending').where('n.next_attempt_at', '<=', now).orderBy('n.next_attempt_at').limit(50).execute(),
+        trx
+          .selectFrom('notifications as n')
+          .leftJoin('users as u', 'u.id', 'n.recipient_user_id')
+          .select(['n.id', 'n.org_id', 'n.kind', 'n.subject', 'n.body', 'n.recipient_ref', 'u.email'])
+          .where('n.status', '=', 'pending')
+          .where('n.next_attempt_at', '<=', now)
+          .orderBy('n.next_attempt_at')
+          .limit(50)
+          .execute(),
       )
       let settled = 0
       for (const row of due) {
-        const email = row.email ?? (row.recipient_ref === null ? undefined : await deps.resolveAddress(row.org_id, row.recipient_ref))
+        const email =
+          row.email ??
+          (row.recipient_ref === null ? undefined : await deps.resolveAddress(row.org_id, row.recipient_ref))
         // K6: only one plain mailbox is mailed; anything else (a list, a name, a stored address
         // from before addresses were parsed) is skipped, not handed to the SMTP client to interpret.
         const mailbox = email === undefined ? undefined : parseMailbox(email)
-        const skip = deps.mailer === undefined ? 'no mail server configured' : email === undefined ? 'the recipient has no address (erased, or none was given)' : mailbox === undefined ? 'the recipient address is not one plain mailbox' : undefined
+        const skip =
+          deps.mailer === undefined
+            ? 'no mail server configured'
+            : email === undefined
+              ? 'the recipient has no address (erased, or none was given)'
+              : mailbox === undefined
+                ? 'the recipient address is not one plain mailbox'
+                : undefined
         if (skip !== undefined) {
-          await withOrg(db, row.org_id, (trx) => trx.updateTable('notifications').set({ status: 'skipped', last_error: skip }).where('id', '=', row.id).where('status', '=', 'pending').execute())
+          await withOrg(db, row.org_id, (trx) =>
+            trx
+              .updateTable('notifications')
+              .set({ status: 'skipped', last_error: skip })
+              .where('id', '=', row.id)
+              .where('status', '=', 'pending')
+              .execute(),
+          )
           settled++
           continue
         }
         const to = (mailbox as Mailbox).address
         const claimed = await withOrg(db, row.org_id, (trx) =>
-          trx.updateTable('notifications').set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: new Date(clock().getTime() + LEASE_MS) })).where('id', '=', row.id).where('status', '=', 'pending').where('next_attempt_at', '<=', now).returning('attempts').executeTakeFirst(),
+          trx
+            .updateTable('notifications')
+            .set((eb) => ({
+              attempts: eb('attempts', '+', 1),
+              next_attempt_at: new Date(clock().getTime() + LEASE_MS),
+            }))
+            .where('id', '=', row.id)
+            .where('status', '=', 'pending')
+            .where('next_attempt_at', '<=', now)
+            .returning('attempts')
+            .executeTakeFirst(),
         )
         if (claimed === undefined) continue // another process has it
         let error: string | null = null
         try {
-          await (deps.mailer as Mailer).send({ to, subject: row.subject, text: `${row.body}\n\n— ${row.recipient_ref === null ? 'Custodian (no reply; sign in to act on this notice)' : 'This address takes no replies; answer through the status endpoint, with your status token.'}`, headers: { 'X-Custodian-Notification': row.id, 'X-Custodian-Kind': row.kind } })
+          await (deps.mailer as Mailer).send({
+            to,
+            subject: row.subject,
+            text: `${row.body}\n\n— ${row.recipient_ref === null ? 'Custodian (no reply; sign in to act on this notice)' : 'This address takes no replies; answer through the status endpoint, with your status token.'}`,
+            headers: { 'X-Custodian-Notification': row.id, 'X-Custodian-Kind': row.kind },
+          })
         } catch (caught) {
           const e = caught as { responseCode?: number; code?: string; message?: string }
           error = `${e.responseCode ?? e.code ?? 'error'}: ${String(e.message ?? '').slice(0, 200)}`
@@ -128,15 +196,42 @@ export function createDeliveryService(deps: {
 
     async fanOut() {
       const batches = await withOwner(db, (trx) =>
-        trx.selectFrom('notifications').select(['batch_id', 'org_id']).distinct().where('fanned_out_at', 'is', null).where('batch_id', 'is not', null).limit(100).execute(),
+        trx
+          .selectFrom('notifications')
+          .select(['batch_id', 'org_id'])
+          .distinct()
+          .where('fanned_out_at', 'is', null)
+          .where('batch_id', 'is not', null)
+          .limit(100)
+          .execute(),
       )
       for (const { batch_id: batchId, org_id: orgId } of batches) {
         await withOrg(db, orgId, async (trx) => {
-          const rows = await trx.selectFrom('notifications').selectAll().where('batch_id', '=', batchId).where('fanned_out_at', 'is', null).forUpdate().skipLocked().execute()
+          const rows = await trx
+            .selectFrom('notifications')
+            .selectAll()
+            .where('batch_id', '=', batchId)
+            .where('fanned_out_at', 'is', null)
+            .forUpdate()
+            .skipLocked()
+            .execute()
           const first = rows[0]
           if (first === undefined) return
-          await deps.webhooks.enqueue(trx, orgId, 'notifications', { notification: { kind: first.kind, subject: first.subject, body: first.body, data: first.data, createdAt: first.created_at.toISOString(), recipients: rows.length } })
-          await trx.updateTable('notifications').set({ fanned_out_at: clock() }).where('batch_id', '=', batchId).execute()
+          await deps.webhooks.enqueue(trx, orgId, 'notifications', {
+            notification: {
+              kind: first.kind,
+              subject: first.subject,
+              body: first.body,
+              data: first.data,
+              createdAt: first.created_at.toISOString(),
+              recipients: rows.length,
+            },
+          })
+          await trx
+            .updateTable('notifications')
+            .set({ fanned_out_at: clock() })
+            .where('batch_id', '=', batchId)
+            .execute()
         })
       }
       return batches.length

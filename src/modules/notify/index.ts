@@ -36,16 +36,51 @@ export function createNotifyModule(deps: {
     audit: deps.audit,
     clock: deps.clock,
     fetch: deps.outbound,
-    retry: { baseMs: config.webhooks.retryBaseMs, maxAttempts: config.webhooks.maxAttempts, timeoutMs: config.webhooks.timeoutMs },
+    retry: {
+      baseMs: config.webhooks.retryBaseMs,
+      maxAttempts: config.webhooks.maxAttempts,
+      timeoutMs: config.webhooks.timeoutMs,
+    },
     onSettled: deps.onRequestSettled,
   })
-  const mailer = config.mail.url === undefined ? undefined : createMailer({ url: config.mail.url, from: config.mail.from as string, security: config.mail.security, user: config.mail.user, password: config.mail.password, extraCaFile: config.extraCaFile, timeoutMs: config.mail.timeoutMs })
-  const delivery = createDeliveryService({ db: deps.db, mailer, webhooks, audit: deps.audit, clock: deps.clock, retry: { baseMs: config.mail.retryBaseMs, maxAttempts: config.mail.maxAttempts }, resolveAddress: deps.resolveAddress })
-  const webhookWorker = periodic('webhook-delivery', config.webhooks.checkMs, async () => {
-    await delivery.fanOut()
-    await webhooks.deliverDue()
-  }, deps.log)
-  const mailWorker = periodic('mail-delivery', config.mail.checkMs, async () => { await delivery.deliverMail() }, deps.log)
+  const mailer =
+    config.mail.url === undefined
+      ? undefined
+      : createMailer({
+          url: config.mail.url,
+          from: config.mail.from as string,
+          security: config.mail.security,
+          user: config.mail.user,
+          password: config.mail.password,
+          extraCaFile: config.extraCaFile,
+          timeoutMs: config.mail.timeoutMs,
+        })
+  const delivery = createDeliveryService({
+    db: deps.db,
+    mailer,
+    webhooks,
+    audit: deps.audit,
+    clock: deps.clock,
+    retry: { baseMs: config.mail.retryBaseMs, maxAttempts: config.mail.maxAttempts },
+    resolveAddress: deps.resolveAddress,
+  })
+  const webhookWorker = periodic(
+    'webhook-delivery',
+    config.webhooks.checkMs,
+    async () => {
+      await delivery.fanOut()
+      await webhooks.deliverDue()
+    },
+    deps.log,
+  )
+  const mailWorker = periodic(
+    'mail-delivery',
+    config.mail.checkMs,
+    async () => {
+      await delivery.deliverMail()
+    },
+    deps.log,
+  )
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(notifyRoutes({ webhooks, delivery }))
   }

@@ -6,8 +6,19 @@ import type { DeliveryService } from './delivery.service.ts'
 import type { WebhooksService } from './webhooks.service.ts'
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
-const Event = Type.Union([Type.Literal('erasure.requested'), Type.Literal('notifications'), Type.Literal('audit.checkpoint')])
-const WebhookView = Type.Object({ id: Uuid, name: Type.String(), url: Type.String(), events: Type.Array(Event), enabled: Type.Boolean(), createdAt: Timestamp })
+const Event = Type.Union([
+  Type.Literal('erasure.requested'),
+  Type.Literal('notifications'),
+  Type.Literal('audit.checkpoint'),
+])
+const WebhookView = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  url: Type.String(),
+  events: Type.Array(Event),
+  enabled: Type.Boolean(),
+  createdAt: Timestamp,
+})
 const DeliveryView = Type.Object({
   id: Uuid,
   webhook: Type.String(),
@@ -25,24 +36,46 @@ const DeliveryView = Type.Object({
 const NotificationView = Type.Object({
   id: Uuid,
   kind: Type.String(),
-  recipient: Type.String({ description: 'a user id, or who else it is for (vulnerability-report:<id> for a report’s reporter)' }),
+  recipient: Type.String({
+    description: 'a user id, or who else it is for (vulnerability-report:<id> for a report’s reporter)',
+  }),
   subject: Type.String(),
   body: Type.String(),
   data: Type.Record(Type.String(), Type.Unknown()),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('skipped')]),
+  status: Type.Union([
+    Type.Literal('pending'),
+    Type.Literal('delivered'),
+    Type.Literal('failed'),
+    Type.Literal('skipped'),
+  ]),
   attempts: Type.Integer(),
   lastError: Nullable(Type.String()),
   deliveredAt: Nullable(Timestamp),
   createdAt: Timestamp,
 })
-const StatusQuery = Type.Object({ status: Type.Optional(Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('skipped')])) }, Strict)
+const StatusQuery = Type.Object(
+  {
+    status: Type.Optional(
+      Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('skipped')]),
+    ),
+  },
+  Strict,
+)
 
-export function notifyRoutes(deps: { webhooks: WebhooksService; delivery: DeliveryService }): FastifyPluginAsyncTypebox {
+export function notifyRoutes(deps: {
+  webhooks: WebhooksService
+  delivery: DeliveryService
+}): FastifyPluginAsyncTypebox {
   const { webhooks, delivery } = deps
   return async (app) => {
     app.get('/v1/orgs/:orgId/webhooks', {
       config: { access: { permission: 'webhooks:read' } },
-      schema: { tags: ['webhooks'], summary: 'HTTPS endpoints told of erasures and notifications', params: OrgParams, response: { 200: Type.Object({ webhooks: Type.Array(WebhookView) }), ...errorResponses('org') } },
+      schema: {
+        tags: ['webhooks'],
+        summary: 'HTTPS endpoints told of erasures and notifications',
+        params: OrgParams,
+        response: { 200: Type.Object({ webhooks: Type.Array(WebhookView) }), ...errorResponses('org') },
+      },
       handler: async (request) => ({ webhooks: await webhooks.list(ctxOf(request)) }),
     })
 
@@ -52,15 +85,35 @@ export function notifyRoutes(deps: { webhooks: WebhooksService; delivery: Delive
         tags: ['webhooks'],
         summary: 'Register an HTTPS endpoint for events; its signing secret is shown once',
         params: OrgParams,
-        body: Type.Object({ name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), url: Type.String({ maxLength: 2000 }), events: Type.Array(Event, { minItems: 1, maxItems: 3 }) }, Strict),
-        response: { 201: Type.Composite([WebhookView, Type.Object({ secret: Type.String({ description: 'HMAC-SHA256 key of X-Custodian-Signature; shown once' }) })]), ...errorResponses('org') },
+        body: Type.Object(
+          {
+            name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
+            url: Type.String({ maxLength: 2000 }),
+            events: Type.Array(Event, { minItems: 1, maxItems: 3 }),
+          },
+          Strict,
+        ),
+        response: {
+          201: Type.Composite([
+            WebhookView,
+            Type.Object({
+              secret: Type.String({ description: 'HMAC-SHA256 key of X-Custodian-Signature; shown once' }),
+            }),
+          ]),
+          ...errorResponses('org'),
+        },
       },
       handler: async (request, reply) => reply.code(201).send(await webhooks.register(ctxOf(request), request.body)),
     })
 
     app.delete('/v1/orgs/:orgId/webhooks/:webhookId', {
       config: { access: { permission: 'webhooks:manage' } },
-      schema: { tags: ['webhooks'], summary: 'Remove a webhook (its secret is crypto-erased)', params: Type.Object({ orgId: Uuid, webhookId: Uuid }, Strict), response: { 204: Type.Null(), ...errorResponses('org') } },
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Remove a webhook (its secret is crypto-erased)',
+        params: Type.Object({ orgId: Uuid, webhookId: Uuid }, Strict),
+        response: { 204: Type.Null(), ...errorResponses('org') },
+      },
       handler: async (request, reply) => {
         await webhooks.remove(ctxOf(request), request.params.webhookId)
         return reply.code(204).send(null)
@@ -69,20 +122,44 @@ export function notifyRoutes(deps: { webhooks: WebhooksService; delivery: Delive
 
     app.get('/v1/orgs/:orgId/webhook-deliveries', {
       config: { access: { permission: 'webhooks:read' } },
-      schema: { tags: ['webhooks'], summary: 'Webhook deliveries: pending, delivered, dead-lettered, with attempts', params: OrgParams, querystring: Type.Object({ requestId: Type.Optional(Uuid) }, Strict), response: { 200: Type.Object({ deliveries: Type.Array(DeliveryView) }), ...errorResponses('org') } },
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Webhook deliveries: pending, delivered, dead-lettered, with attempts',
+        params: OrgParams,
+        querystring: Type.Object({ requestId: Type.Optional(Uuid) }, Strict),
+        response: { 200: Type.Object({ deliveries: Type.Array(DeliveryView) }), ...errorResponses('org') },
+      },
       handler: async (request) => ({ deliveries: await webhooks.deliveries(ctxOf(request), request.query.requestId) }),
     })
 
     app.get('/v1/orgs/:orgId/notifications', {
       config: { access: { permission: 'notifications:read' } },
-      schema: { tags: ['notifications'], summary: 'The org’s notification outbox with each e-mail’s delivery state', params: OrgParams, querystring: StatusQuery, response: { 200: Type.Object({ notifications: Type.Array(NotificationView) }), ...errorResponses('org') } },
-      handler: async (request) => ({ notifications: await delivery.list(ctxOf(request), { status: request.query.status }) }),
+      schema: {
+        tags: ['notifications'],
+        summary: 'The org’s notification outbox with each e-mail’s delivery state',
+        params: OrgParams,
+        querystring: StatusQuery,
+        response: { 200: Type.Object({ notifications: Type.Array(NotificationView) }), ...errorResponses('org') },
+      },
+      handler: async (request) => ({
+        notifications: await delivery.list(ctxOf(request), { status: request.query.status }),
+      }),
     })
 
     app.get('/v1/me/notifications', {
       config: { access: { authenticated: true }, mfaExempt: true },
-      schema: { tags: ['notifications'], summary: 'Your notifications in this org', querystring: StatusQuery, response: { 200: Type.Object({ notifications: Type.Array(NotificationView) }), ...errorResponses('authenticated') } },
-      handler: async (request) => ({ notifications: await delivery.list(ctxOf(request), { status: request.query.status, mine: true }) }),
+      schema: {
+        tags: ['notifications'],
+        summary: 'Your notifications in this org',
+        querystring: StatusQuery,
+        response: {
+          200: Type.Object({ notifications: Type.Array(NotificationView) }),
+          ...errorResponses('authenticated'),
+        },
+      },
+      handler: async (request) => ({
+        notifications: await delivery.list(ctxOf(request), { status: request.query.status, mine: true }),
+      }),
     })
   }
 }

@@ -26,7 +26,8 @@ export function fitForNotice(text: string): boolean {
 function check(notification: Notification): void {
   const text = `${notification.subject}\n${notification.body}\n${JSON.stringify(notification.data ?? {})}`
   if (CREDENTIAL.test(text)) throw new Error('a notification must not carry a credential')
-  if (/https?:\/\//i.test(`${notification.subject}\n${notification.body}`)) throw new Error('a notification must not carry a link: people sign in to act on it (P3.5)')
+  if (/https?:\/\//i.test(`${notification.subject}\n${notification.body}`))
+    throw new Error('a notification must not carry a link: people sign in to act on it (P3.5)')
 }
 
 /**
@@ -37,7 +38,23 @@ function check(notification: Notification): void {
 export async function enqueueExternal(trx: Trx, ref: string, notification: Notification): Promise<string> {
   check(notification)
   const id = randomUUID()
-  await trx.insertInto('notifications').values({ id, org_id: notification.orgId, kind: notification.kind, recipient_user_id: null, recipient_ref: ref, subject: notification.subject, body: notification.body, data: JSON.stringify(notification.data ?? {}), delivered_at: null, batch_id: null, last_error: null, fanned_out_at: new Date() }).execute()
+  await trx
+    .insertInto('notifications')
+    .values({
+      id,
+      org_id: notification.orgId,
+      kind: notification.kind,
+      recipient_user_id: null,
+      recipient_ref: ref,
+      subject: notification.subject,
+      body: notification.body,
+      data: JSON.stringify(notification.data ?? {}),
+      delivered_at: null,
+      batch_id: null,
+      last_error: null,
+      fanned_out_at: new Date(),
+    })
+    .execute()
   return id
 }
 
@@ -48,7 +65,21 @@ export async function enqueue(trx: Trx, recipients: string[], notification: Noti
   const batchId = randomUUID()
   await trx
     .insertInto('notifications')
-    .values(unique.map((user) => ({ id: randomUUID(), org_id: notification.orgId, kind: notification.kind, recipient_user_id: user, subject: notification.subject, body: notification.body, data: JSON.stringify(notification.data ?? {}), delivered_at: null, batch_id: batchId, last_error: null, fanned_out_at: null })))
+    .values(
+      unique.map((user) => ({
+        id: randomUUID(),
+        org_id: notification.orgId,
+        kind: notification.kind,
+        recipient_user_id: user,
+        subject: notification.subject,
+        body: notification.body,
+        data: JSON.stringify(notification.data ?? {}),
+        delivered_at: null,
+        batch_id: batchId,
+        last_error: null,
+        fanned_out_at: null,
+      })),
+    )
     .execute()
   return unique.length
 }

@@ -60,7 +60,10 @@ export interface DeliveryView {
 
 export interface WebhooksService {
   list(ctx: RequestContext): Promise<WebhookView[]>
-  register(ctx: RequestContext, input: { name: string; url: string; events: WebhookEvent[] }): Promise<WebhookView & { secret: string }>
+  register(
+    ctx: RequestContext,
+    input: { name: string; url: string; events: WebhookEvent[] },
+  ): Promise<WebhookView & { secret: string }>
   remove(ctx: RequestContext, id: string): Promise<void>
   deliveries(ctx: RequestContext, requestId?: string): Promise<DeliveryView[]>
   /**
@@ -68,7 +71,13 @@ export interface WebhooksService {
    * org subscribed to `event`; returns how many. `requestId` links deliveries to a
    * privacy request (an erasure waits for them).
    */
-  enqueue(trx: Trx, orgId: string, event: WebhookEvent, payload: Record<string, unknown>, requestId?: string): Promise<number>
+  enqueue(
+    trx: Trx,
+    orgId: string,
+    event: WebhookEvent,
+    payload: Record<string, unknown>,
+    requestId?: string,
+  ): Promise<number>
   /** The job: sends what is due; returns how many deliveries it settled (delivered or failed). */
   deliverDue(): Promise<number>
 }
@@ -92,8 +101,22 @@ export function createWebhooksService(deps: {
   const SYSTEM = { type: 'system' as const, id: 'webhooks' }
   const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 
-  function view(row: { id: string; name: string; url: string; events: WebhookEvent[]; enabled: boolean; created_at: Date }): WebhookView {
-    return { id: row.id, name: row.name, url: row.url, events: row.events, enabled: row.enabled, createdAt: row.created_at.toISOString() }
+  function view(row: {
+    id: string
+    name: string
+    url: string
+    events: WebhookEvent[]
+    enabled: boolean
+    created_at: Date
+  }): WebhookView {
+    return {
+      id: row.id,
+      name: row.name,
+      url: row.url,
+      events: row.events,
+      enabled: row.enabled,
+      createdAt: row.created_at.toISOString(),
+    }
   }
 
   async function checkUrl(url: string): Promise<URL> {
@@ -104,14 +127,20 @@ export function createWebhooksService(deps: {
       throw new AppError('VALIDATION_FAILED', 'not a URL', { errors: [{ path: '/body/url', message: 'not a URL' }] })
     }
     if (parsed.protocol !== 'https:' || parsed.username !== '' || parsed.password !== '') {
-      throw new AppError('VALIDATION_FAILED', 'webhooks are delivered over HTTPS only, without credentials in the URL (P4.3)', { errors: [{ path: '/body/url', message: 'must be an https:// URL' }] })
+      throw new AppError(
+        'VALIDATION_FAILED',
+        'webhooks are delivered over HTTPS only, without credentials in the URL (P4.3)',
+        { errors: [{ path: '/body/url', message: 'must be an https:// URL' }] },
+      )
     }
     // Checked again at every delivery, after resolving, where the connection is made.
     try {
       await deps.fetch.guard.checkUrl(parsed)
     } catch (error) {
       if (!(error instanceof DestinationRefused)) throw error
-      throw new AppError('VALIDATION_FAILED', `webhook destination refused: ${error.message}`, { errors: [{ path: '/body/url', message: error.message }] })
+      throw new AppError('VALIDATION_FAILED', `webhook destination refused: ${error.message}`, {
+        errors: [{ path: '/body/url', message: error.message }],
+      })
     }
     return parsed
   }
@@ -130,7 +159,8 @@ export function createWebhooksService(deps: {
         .executeTakeFirst()
       if (row === undefined) return undefined
       const hook = await trx.selectFrom('webhooks').selectAll().where('id', '=', row.webhook_id).executeTakeFirst()
-      if (hook === undefined || row.sealed === null || row.wrapped_key === null || row.kek_version === null) return { row, hook: undefined }
+      if (hook === undefined || row.sealed === null || row.wrapped_key === null || row.kek_version === null)
+        return { row, hook: undefined }
       const dek = await keyring.openDataKey(trx, orgId, `${PURPOSE}/${row.id}`, 1, row.kek_version, row.wrapped_key)
       const body = open(dek, row.sealed, aad(orgId, row.id)).toString('utf8')
       dek.fill(0)
@@ -139,7 +169,13 @@ export function createWebhooksService(deps: {
     })
   }
 
-  async function send(url: string, body: string, secret: string, deliveryId: string, event: string): Promise<{ status: number | null; error: string | null }> {
+  async function send(
+    url: string,
+    body: string,
+    secret: string,
+    deliveryId: string,
+    event: string,
+  ): Promise<{ status: number | null; error: string | null }> {
     const timestamp = Math.floor(Date.now() / 1000)
     const signature = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')
     try {
@@ -147,19 +183,43 @@ export function createWebhooksService(deps: {
         method: 'POST',
         redirect: 'manual',
         signal: AbortSignal.timeout(deps.retry.timeoutMs),
-        headers: { 'content-type': 'application/json', 'user-agent': 'Custodian-Webhooks/1', 'x-custodian-event': event, 'x-custodian-delivery': deliveryId, 'x-custodian-signature': `t=${timestamp},v1=${signature}` },
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Custodian-Webhooks/1',
+          'x-custodian-event': event,
+          'x-custodian-delivery': deliveryId,
+          'x-custodian-signature': `t=${timestamp},v1=${signature}`,
+        },
         body,
       })
       await response.arrayBuffer().catch(() => undefined)
-      return { status: response.status, error: response.status >= 200 && response.status < 300 ? null : `HTTP ${response.status}` }
+      return {
+        status: response.status,
+        error: response.status >= 200 && response.status < 300 ? null : `HTTP ${response.status}`,
+      }
     } catch (error) {
       const cause = (error as { cause?: unknown }).cause
-      if (cause instanceof DestinationRefused) return { status: null, error: `destination refused: ${cause.message}`.slice(0, 200) }
-      return { status: null, error: ((cause as { code?: string } | undefined)?.code ?? (error as { name?: string }).name ?? 'error').slice(0, 200) }
+      if (cause instanceof DestinationRefused)
+        return { status: null, error: `destination refused: ${cause.message}`.slice(0, 200) }
+      return {
+        status: null,
+        error: ((cause as { code?: string } | undefined)?.code ?? (error as { name?: string }).name ?? 'error').slice(
+          0,
+          200,
+        ),
+      }
     }
   }
 
-  async function settle(orgId: string, id: string, result: { status: number | null; error: string | null }, attempts: number, webhook: string, destination: string, event: string): Promise<{ final: boolean; requestId: string | null }> {
+  async function settle(
+    orgId: string,
+    id: string,
+    result: { status: number | null; error: string | null },
+    attempts: number,
+    webhook: string,
+    destination: string,
+    event: string,
+  ): Promise<{ final: boolean; requestId: string | null }> {
     return withOrg(db, orgId, async (trx) => {
       const now = clock()
       const ok = result.error === null
@@ -172,7 +232,13 @@ export function createWebhooksService(deps: {
           last_error: result.error,
           ...(ok ? { delivered_at: now } : {}),
           // Settled: the payload (it names the subject) is erased with its key.
-          ...(final ? { sealed: null, wrapped_key: null, kek_version: null, next_attempt_at: now } : { next_attempt_at: new Date(now.getTime() + Math.min(deps.retry.baseMs * 2 ** (attempts - 1), 6 * 3_600_000)) }),
+          ...(final
+            ? { sealed: null, wrapped_key: null, kek_version: null, next_attempt_at: now }
+            : {
+                next_attempt_at: new Date(
+                  now.getTime() + Math.min(deps.retry.baseMs * 2 ** (attempts - 1), 6 * 3_600_000),
+                ),
+              }),
         })
         .where('id', '=', id)
         .returning(['request_id'])
@@ -186,7 +252,14 @@ export function createWebhooksService(deps: {
         action: 'webhook.delivery',
         target: { type: 'webhook_delivery', id },
         outcome: ok ? 'success' : 'failure',
-        details: { webhook, destination, attempt: attempts, status: result.status, ...(result.error === null ? {} : { error: result.error }), ...(final && !ok ? { deadLettered: true } : {}) },
+        details: {
+          webhook,
+          destination,
+          attempt: attempts,
+          status: result.status,
+          ...(result.error === null ? {} : { error: result.error }),
+          ...(final && !ok ? { deadLettered: true } : {}),
+        },
         meta: NO_REQUEST,
       })
       return { final, requestId: row.request_id }
@@ -195,7 +268,9 @@ export function createWebhooksService(deps: {
 
   return {
     async list(ctx) {
-      return (await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('webhooks').selectAll().orderBy('name').execute())).map(view)
+      return (
+        await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('webhooks').selectAll().orderBy('name').execute())
+      ).map(view)
     },
 
     async register(ctx, input) {
@@ -203,14 +278,41 @@ export function createWebhooksService(deps: {
       const secret = randomBytes(32).toString('base64url')
       try {
         return await withOrg(db, ctx.orgId, async (trx) => {
-          const secretId = await deps.vault().keepValue(trx, ctx, { name: `webhook/${input.name}`, description: `signing secret of the webhook ${input.name}`, value: secret })
+          const secretId = await deps
+            .vault()
+            .keepValue(trx, ctx, {
+              name: `webhook/${input.name}`,
+              description: `signing secret of the webhook ${input.name}`,
+              value: secret,
+            })
           const events = [...new Set(input.events)].sort()
-          const row = await trx.insertInto('webhooks').values({ id: randomUUID(), org_id: ctx.orgId, name: input.name, url: url.href, secret_id: secretId, events, created_by: `${ctx.principal.kind}:${ctx.principal.id}` }).returningAll().executeTakeFirstOrThrow()
-          await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'webhook.register', target: { type: 'webhook', id: row.id }, outcome: 'success', details: { name: input.name, destination: url.host, events }, meta: ctx.meta })
+          const row = await trx
+            .insertInto('webhooks')
+            .values({
+              id: randomUUID(),
+              org_id: ctx.orgId,
+              name: input.name,
+              url: url.href,
+              secret_id: secretId,
+              events,
+              created_by: `${ctx.principal.kind}:${ctx.principal.id}`,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow()
+          await audit.append(trx, {
+            orgId: ctx.orgId,
+            actor: actorOf(ctx.principal),
+            action: 'webhook.register',
+            target: { type: 'webhook', id: row.id },
+            outcome: 'success',
+            details: { name: input.name, destination: url.host, events },
+            meta: ctx.meta,
+          })
           return { ...view(row), secret }
         })
       } catch (error) {
-        if (sqlState(error) === UNIQUE_VIOLATION || (error instanceof AppError && error.code === 'CONFLICT')) throw new AppError('CONFLICT', `a webhook named ${input.name} exists`)
+        if (sqlState(error) === UNIQUE_VIOLATION || (error instanceof AppError && error.code === 'CONFLICT'))
+          throw new AppError('CONFLICT', `a webhook named ${input.name} exists`)
         throw error
       }
     },
@@ -220,7 +322,15 @@ export function createWebhooksService(deps: {
         const row = await trx.deleteFrom('webhooks').where('id', '=', id).returningAll().executeTakeFirst()
         if (row === undefined) throw new AppError('NOT_FOUND', 'no such webhook')
         await deps.vault().removeIn(trx, ctx, row.secret_id)
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'webhook.remove', target: { type: 'webhook', id }, outcome: 'success', details: { name: row.name }, meta: ctx.meta })
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'webhook.remove',
+          target: { type: 'webhook', id },
+          outcome: 'success',
+          details: { name: row.name },
+          meta: ctx.meta,
+        })
       })
     },
 
@@ -246,7 +356,12 @@ export function createWebhooksService(deps: {
     },
 
     async enqueue(trx, orgId, event, payload, requestId) {
-      const hooks = await trx.selectFrom('webhooks').selectAll().where('enabled', '=', true).where(sql<boolean>`${event} = ANY(events)`).execute()
+      const hooks = await trx
+        .selectFrom('webhooks')
+        .selectAll()
+        .where('enabled', '=', true)
+        .where(sql<boolean>`${event} = ANY(events)`)
+        .execute()
       const now = clock()
       for (const hook of hooks) {
         const id = randomUUID()
@@ -256,7 +371,24 @@ export function createWebhooksService(deps: {
         key.dek.fill(0)
         await trx
           .insertInto('webhook_deliveries')
-          .values({ id, org_id: orgId, webhook_id: hook.id, webhook_name: hook.name, destination: new URL(hook.url).host, request_id: requestId ?? null, event, kek_version: key.kekVersion, wrapped_key: key.wrapped, sealed, status: 'pending', next_attempt_at: now, last_status: null, last_error: null, delivered_at: null, created_at: now })
+          .values({
+            id,
+            org_id: orgId,
+            webhook_id: hook.id,
+            webhook_name: hook.name,
+            destination: new URL(hook.url).host,
+            request_id: requestId ?? null,
+            event,
+            kek_version: key.kekVersion,
+            wrapped_key: key.wrapped,
+            sealed,
+            status: 'pending',
+            next_attempt_at: now,
+            last_status: null,
+            last_error: null,
+            delivered_at: null,
+            created_at: now,
+          })
           .execute()
       }
       return hooks.length
@@ -264,15 +396,35 @@ export function createWebhooksService(deps: {
 
     async deliverDue() {
       // Which deliveries are due spans orgs: owner connection; each is claimed in its org.
-      const due = await withOwner(db, (trx) => trx.selectFrom('webhook_deliveries').select(['id', 'org_id']).where('status', '=', 'pending').where('next_attempt_at', '<=', clock()).orderBy('next_attempt_at').limit(50).execute())
+      const due = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('webhook_deliveries')
+          .select(['id', 'org_id'])
+          .where('status', '=', 'pending')
+          .where('next_attempt_at', '<=', clock())
+          .orderBy('next_attempt_at')
+          .limit(50)
+          .execute(),
+      )
       let settled = 0
       for (const { id, org_id: orgId } of due) {
         const claimed = await claim(orgId, id)
         if (claimed === undefined) continue // another process has it
         const { row } = claimed
-        const result = claimed.hook === undefined ? { status: null, error: 'webhook removed' } : await send(claimed.hook.url, claimed.body, claimed.secret, row.id, row.event)
+        const result =
+          claimed.hook === undefined
+            ? { status: null, error: 'webhook removed' }
+            : await send(claimed.hook.url, claimed.body, claimed.secret, row.id, row.event)
         const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
-        const { final, requestId } = await settle(orgId, id, result, attempts, row.webhook_name, row.destination, row.event)
+        const { final, requestId } = await settle(
+          orgId,
+          id,
+          result,
+          attempts,
+          row.webhook_name,
+          row.destination,
+          row.event,
+        )
         if (final) {
           settled++
           if (requestId !== null) await deps.onSettled(orgId, requestId)

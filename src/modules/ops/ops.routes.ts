@@ -19,7 +19,11 @@ const Readiness = Type.Object({
  * Liveness says the process answers; readiness says it can serve: the database answers,
  * its schema is current, and the keys are loaded. Neither reveals anything about tenants.
  */
-export function opsRoutes(deps: { db: Kysely<DB>; engine: Engine; keysLoaded: () => boolean }): FastifyPluginAsyncTypebox {
+export function opsRoutes(deps: {
+  db: Kysely<DB>
+  engine: Engine
+  keysLoaded: () => boolean
+}): FastifyPluginAsyncTypebox {
   const { db, engine, keysLoaded } = deps
   return async (app) => {
     app.get('/healthz', {
@@ -30,7 +34,11 @@ export function opsRoutes(deps: { db: Kysely<DB>; engine: Engine; keysLoaded: ()
 
     app.get('/readyz', {
       config: { access: { public: true } },
-      schema: { tags, summary: 'Readiness: database reachable, migrations current, keys loaded', response: { 200: Readiness, 503: Readiness } },
+      schema: {
+        tags,
+        summary: 'Readiness: database reachable, migrations current, keys loaded',
+        response: { 200: Readiness, 503: Readiness },
+      },
       handler: async (_request, reply) => {
         const checks = { database: 'ok', migrations: 'ok', keys: keysLoaded() ? 'ok' : 'sealed' }
         const details = { autovacuum: 'unknown' }

@@ -24,10 +24,21 @@ export interface ErasureFacts {
   exports: number
   /** When the shred-ring key that sealed the subject's key in earlier database copies was destroyed (null: no key existed). */
   backupsUnreadableSince: string | null
-  webhooks: { name: string; destination: string; status: 'confirmed' | 'failed'; attempts: number; confirmedAt: string | null }[]
+  webhooks: {
+    name: string
+    destination: string
+    status: 'confirmed' | 'failed'
+    attempts: number
+    confirmedAt: string | null
+  }[]
 }
 
-export async function issueErasureCertificate(trx: Trx, signer: Signer, facts: ErasureFacts, issuedAt: Date): Promise<{ id: string; jws: string }> {
+export async function issueErasureCertificate(
+  trx: Trx,
+  signer: Signer,
+  facts: ErasureFacts,
+  issuedAt: Date,
+): Promise<{ id: string; jws: string }> {
   const id = randomUUID()
   const recordCount = Object.values(facts.records).reduce((a, b) => a + b, 0)
   const payload = {
@@ -41,14 +52,41 @@ export async function issueErasureCertificate(trx: Trx, signer: Signer, facts: E
     issuedAt: issuedAt.toISOString(),
     systems: [
       { system: 'custodian:records', action: 'deleted', count: recordCount, dataClasses: facts.records },
-      { system: 'custodian:subject-key', action: 'crypto-shredded', note: 'the subject’s data key was erased from the database' },
-      ...(facts.backupsUnreadableSince === null ? [] : [{ system: 'custodian:backups', action: 'unreadable', since: facts.backupsUnreadableSince, note: 'the shred-ring key that sealed the subject’s key in every earlier copy of the database was destroyed' }]),
-      { system: 'custodian:audit-personal-fields', action: 'deleted', count: facts.auditPersonalFields, note: 'the audit chain keeps only salted commitments and still verifies' },
+      {
+        system: 'custodian:subject-key',
+        action: 'crypto-shredded',
+        note: 'the subject’s data key was erased from the database',
+      },
+      ...(facts.backupsUnreadableSince === null
+        ? []
+        : [
+            {
+              system: 'custodian:backups',
+              action: 'unreadable',
+              since: facts.backupsUnreadableSince,
+              note: 'the shred-ring key that sealed the subject’s key in every earlier copy of the database was destroyed',
+            },
+          ]),
+      {
+        system: 'custodian:audit-personal-fields',
+        action: 'deleted',
+        count: facts.auditPersonalFields,
+        note: 'the audit chain keeps only salted commitments and still verifies',
+      },
       { system: 'custodian:exports', action: 'erased', count: facts.exports },
-      ...facts.webhooks.map((w) => ({ system: `webhook:${w.name}`, destination: w.destination, action: w.status === 'confirmed' ? 'confirmed' : 'not-confirmed', attempts: w.attempts, confirmedAt: w.confirmedAt })),
+      ...facts.webhooks.map((w) => ({
+        system: `webhook:${w.name}`,
+        destination: w.destination,
+        action: w.status === 'confirmed' ? 'confirmed' : 'not-confirmed',
+        attempts: w.attempts,
+        confirmedAt: w.confirmedAt,
+      })),
     ],
   }
   const jws = signJws(signer, CERTIFICATE_TYPE, payload)
-  await trx.insertInto('erasure_certificates').values({ id, org_id: facts.org, request_id: facts.request, jws, issued_at: issuedAt }).execute()
+  await trx
+    .insertInto('erasure_certificates')
+    .values({ id, org_id: facts.org, request_id: facts.request, jws, issued_at: issuedAt })
+    .execute()
   return { id, jws }
 }

@@ -41,19 +41,87 @@ export function createPrivacyModule(deps: {
   log: { error(obj: object, msg: string): void }
 }) {
   const subjects = createSubjects({ keyring: deps.keyring, ring: deps.shredRing, refKey: deps.refKey })
-  const records = createRecordsService({ db: deps.db, subjects, audit: deps.audit, clock: deps.clock, maxPayloadBytes: deps.recordMaxBytes })
+  const records = createRecordsService({
+    db: deps.db,
+    subjects,
+    audit: deps.audit,
+    clock: deps.clock,
+    maxPayloadBytes: deps.recordMaxBytes,
+  })
   const retention = createRetentionService({ db: deps.db, audit: deps.audit, clock: deps.clock })
-  const retentionWorker = periodic('retention-purge', deps.retentionCheckMs, async () => { await retention.purgeExpired() }, deps.log)
-  const requests = createRequestsService({ db: deps.db, subjects, records, audit: deps.audit, webhooks: deps.webhooks, signer: deps.signer, clock: deps.clock })
-  const shredding = createShredding({ db: deps.db, ring: deps.shredRing, graceMs: deps.shredRingTiming.graceMs, onRetired: () => requests.settlePendingErasures() })
-  const shredWorker = periodic('shred-ring', deps.shredRingTiming.checkMs, async () => { await shredding.pass() }, deps.log)
-  const deadlineWorker = periodic('privacy-deadlines', deps.deadlineCheckMs, async () => { await requests.watchDeadlines() }, deps.log)
-  const offboarding = createOffboardingService({ db: deps.db, audit: deps.audit, identity: deps.identity, ring: deps.shredRing, signer: deps.signer, clock: deps.clock, defaultGraceHours: deps.offboarding.graceHours, providerOrgId: deps.providerOrgId })
-  const offboardingWorker = periodic('org-offboarding', deps.offboarding.checkMs, async () => { await offboarding.runDue() }, deps.log)
+  const retentionWorker = periodic(
+    'retention-purge',
+    deps.retentionCheckMs,
+    async () => {
+      await retention.purgeExpired()
+    },
+    deps.log,
+  )
+  const requests = createRequestsService({
+    db: deps.db,
+    subjects,
+    records,
+    audit: deps.audit,
+    webhooks: deps.webhooks,
+    signer: deps.signer,
+    clock: deps.clock,
+  })
+  const shredding = createShredding({
+    db: deps.db,
+    ring: deps.shredRing,
+    graceMs: deps.shredRingTiming.graceMs,
+    onRetired: () => requests.settlePendingErasures(),
+  })
+  const shredWorker = periodic(
+    'shred-ring',
+    deps.shredRingTiming.checkMs,
+    async () => {
+      await shredding.pass()
+    },
+    deps.log,
+  )
+  const deadlineWorker = periodic(
+    'privacy-deadlines',
+    deps.deadlineCheckMs,
+    async () => {
+      await requests.watchDeadlines()
+    },
+    deps.log,
+  )
+  const offboarding = createOffboardingService({
+    db: deps.db,
+    audit: deps.audit,
+    identity: deps.identity,
+    ring: deps.shredRing,
+    signer: deps.signer,
+    clock: deps.clock,
+    defaultGraceHours: deps.offboarding.graceHours,
+    providerOrgId: deps.providerOrgId,
+  })
+  const offboardingWorker = periodic(
+    'org-offboarding',
+    deps.offboarding.checkMs,
+    async () => {
+      await offboarding.runDue()
+    },
+    deps.log,
+  )
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(recordsRoutes({ records, retention }))
     await app.register(offboardingRoutes({ offboarding }))
     await app.register(requestsRoutes({ requests }))
   }
-  return { subjects, records, retention, requests, shredding, offboarding, retentionWorker, deadlineWorker, shredWorker, offboardingWorker, routes }
+  return {
+    subjects,
+    records,
+    retention,
+    requests,
+    shredding,
+    offboarding,
+    retentionWorker,
+    deadlineWorker,
+    shredWorker,
+    offboardingWorker,
+    routes,
+  }
 }

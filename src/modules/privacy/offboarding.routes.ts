@@ -16,7 +16,9 @@ const View = Type.Object({
   cancelledAt: Nullable(Timestamp),
   completedAt: Nullable(Timestamp),
   erased: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
-  certificate: Nullable(Type.String({ description: 'compact JWS (EdDSA), verifiable offline with the keys at /v1/audit/keys' })),
+  certificate: Nullable(
+    Type.String({ description: 'compact JWS (EdDSA), verifiable offline with the keys at /v1/audit/keys' }),
+  ),
 })
 
 export function offboardingRoutes(deps: { offboarding: OffboardingService }): FastifyPluginAsyncTypebox {
@@ -26,9 +28,16 @@ export function offboardingRoutes(deps: { offboarding: OffboardingService }): Fa
       config: { access: { permission: 'org:delete' }, stepUp: true },
       schema: {
         tags,
-        summary: 'Have the whole org deleted after a grace period (24 hours by default, cancellable); a signed certificate follows (P7.4)',
+        summary:
+          'Have the whole org deleted after a grace period (24 hours by default, cancellable); a signed certificate follows (P7.4)',
         params: OrgParams,
-        body: Type.Object({ confirmName: Type.String({ minLength: 1, maxLength: 200, description: 'the org’s exact name' }), graceHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 720 })) }, Strict),
+        body: Type.Object(
+          {
+            confirmName: Type.String({ minLength: 1, maxLength: 200, description: 'the org’s exact name' }),
+            graceHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 720 })),
+          },
+          Strict,
+        ),
         response: { 201: View, ...errorResponses('org') },
       },
       handler: async (request, reply) => reply.code(201).send(await offboarding.request(ctxOf(request), request.body)),
@@ -36,19 +45,33 @@ export function offboardingRoutes(deps: { offboarding: OffboardingService }): Fa
 
     app.get('/v1/orgs/:orgId/offboarding', {
       config: { access: { permission: 'org:read' } },
-      schema: { tags, summary: 'Whether, and when, this org is to be deleted', params: OrgParams, response: { 200: View, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Whether, and when, this org is to be deleted',
+        params: OrgParams,
+        response: { 200: View, ...errorResponses('org') },
+      },
       handler: async (request) => offboarding.get(ctxOf(request)),
     })
 
     app.delete('/v1/orgs/:orgId/offboarding', {
       config: { access: { permission: 'org:delete' } },
-      schema: { tags, summary: 'Cancel a scheduled deletion', params: OrgParams, response: { 200: View, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Cancel a scheduled deletion',
+        params: OrgParams,
+        response: { 200: View, ...errorResponses('org') },
+      },
       handler: async (request) => offboarding.cancel(ctxOf(request)),
     })
 
     app.get('/v1/operator/offboardings', {
       config: { access: { permission: 'orgs:list' } },
-      schema: { tags, summary: 'Operators: every org deletion, scheduled or done, with its certificate', response: { 200: Type.Object({ offboardings: Type.Array(View) }), ...errorResponses('authenticated') } },
+      schema: {
+        tags,
+        summary: 'Operators: every org deletion, scheduled or done, with its certificate',
+        response: { 200: Type.Object({ offboardings: Type.Array(View) }), ...errorResponses('authenticated') },
+      },
       handler: async (request) => ({ offboardings: await offboarding.listAll(ctxOf(request)) }),
     })
   }

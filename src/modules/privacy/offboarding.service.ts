@@ -38,7 +38,10 @@ export interface OffboardingView {
 }
 
 export interface OffboardingService {
-  request(ctx: RequestContext, input: { confirmName: string; graceHours?: number | undefined }): Promise<OffboardingView>
+  request(
+    ctx: RequestContext,
+    input: { confirmName: string; graceHours?: number | undefined },
+  ): Promise<OffboardingView>
   get(ctx: RequestContext): Promise<OffboardingView>
   cancel(ctx: RequestContext): Promise<OffboardingView>
   /** Operators: every offboarding, with its certificate once done. */
@@ -64,7 +67,18 @@ export function createOffboardingService(deps: {
   const { db, audit, clock } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
-  function view(row: { org_id: string; org_name: string; status: OffboardingView['status']; requested_at: Date; requested_by: string; scheduled_for: Date; cancelled_at: Date | null; completed_at: Date | null; erased: Record<string, unknown> | null; certificate: string | null }): OffboardingView {
+  function view(row: {
+    org_id: string
+    org_name: string
+    status: OffboardingView['status']
+    requested_at: Date
+    requested_by: string
+    scheduled_for: Date
+    cancelled_at: Date | null
+    completed_at: Date | null
+    erased: Record<string, unknown> | null
+    certificate: string | null
+  }): OffboardingView {
     return {
       orgId: row.org_id,
       orgName: row.org_name,
@@ -80,10 +94,25 @@ export function createOffboardingService(deps: {
   }
 
   /** Also recorded in the provider's log: that record outlives the org. */
-  async function recordWithProvider(trx: Trx, action: string, orgId: string, details: Record<string, unknown>, actor: AuditActor, meta: RequestMeta): Promise<void> {
+  async function recordWithProvider(
+    trx: Trx,
+    action: string,
+    orgId: string,
+    details: Record<string, unknown>,
+    actor: AuditActor,
+    meta: RequestMeta,
+  ): Promise<void> {
     const provider = await deps.providerOrgId()
     if (provider !== undefined && provider !== orgId) {
-      await audit.append(trx, { orgId: provider, actor, action, target: { type: 'org', id: orgId }, outcome: 'success', details, meta })
+      await audit.append(trx, {
+        orgId: provider,
+        actor,
+        action,
+        target: { type: 'org', id: orgId },
+        outcome: 'success',
+        details,
+        meta,
+      })
     }
   }
 
@@ -95,7 +124,9 @@ export function createOffboardingService(deps: {
        ORDER BY table_name`.execute(trx)
     const counts: Record<string, number> = {}
     for (const { table_name: table } of tables.rows) {
-      const n = await sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE org_id = ${orgId}`.execute(trx)
+      const n = await sql<{
+        n: number
+      }>`SELECT count(*)::int AS n FROM ${sql.table(table)} WHERE org_id = ${orgId}`.execute(trx)
       const count = Number(n.rows[0]?.n ?? 0)
       if (count > 0) counts[table] = count
     }
@@ -106,20 +137,57 @@ export function createOffboardingService(deps: {
   async function execute(orgId: string): Promise<boolean> {
     // The owner connection: deleting an org spans every tenant table and the provider's log.
     return withOwner(db, async (trx) => {
-      const row = await trx.selectFrom('org_offboardings').selectAll().where('org_id', '=', orgId).where('status', '=', 'scheduled').where('scheduled_for', '<=', clock()).forUpdate().skipLocked().executeTakeFirst()
+      const row = await trx
+        .selectFrom('org_offboardings')
+        .selectAll()
+        .where('org_id', '=', orgId)
+        .where('status', '=', 'scheduled')
+        .where('scheduled_for', '<=', clock())
+        .forUpdate()
+        .skipLocked()
+        .executeTakeFirst()
       if (row === undefined) return false
       const before = await countRows(trx, orgId)
       // Subject keys: their ring epochs are retired, so earlier copies of the database cannot open them.
-      const sealed = await trx.selectFrom('subject_keys').select(['ring_bucket', 'ring_epoch']).where('org_id', '=', orgId).where('shredded_at', 'is', null).where('ring_epoch', 'is not', null).execute()
-      const epochs = [...new Map(sealed.map((k) => [`${k.ring_bucket}/${k.ring_epoch}`, { bucket: k.ring_bucket as number, epoch: k.ring_epoch as number }])).values()]
-      if (epochs.length > 0) await trx.insertInto('shred_ring_pending').values(epochs).onConflict((oc) => oc.doNothing()).execute()
+      const sealed = await trx
+        .selectFrom('subject_keys')
+        .select(['ring_bucket', 'ring_epoch'])
+        .where('org_id', '=', orgId)
+        .where('shredded_at', 'is', null)
+        .where('ring_epoch', 'is not', null)
+        .execute()
+      const epochs = [
+        ...new Map(
+          sealed.map((k) => [
+            `${k.ring_bucket}/${k.ring_epoch}`,
+            { bucket: k.ring_bucket as number, epoch: k.ring_epoch as number },
+          ]),
+        ).values(),
+      ]
+      if (epochs.length > 0)
+        await trx
+          .insertInto('shred_ring_pending')
+          .values(epochs)
+          .onConflict((oc) => oc.doNothing())
+          .execute()
       const auditEvents = await audit.eraseOrgLog(trx, orgId)
       const accounts = await deps.identity.deleteOrgIn(trx, orgId)
-      const after = { ...(await countRows(trx, orgId)), orgs: (await trx.selectFrom('orgs').select('id').where('id', '=', orgId).execute()).length }
+      const after = {
+        ...(await countRows(trx, orgId)),
+        orgs: (await trx.selectFrom('orgs').select('id').where('id', '=', orgId).execute()).length,
+      }
       const left = Object.entries(after).filter(([, n]) => n > 0)
-      if (left.length > 0) throw new Error(`offboarding ${orgId} left rows behind: ${left.map(([t, n]) => `${t}=${n}`).join(', ')}`)
+      if (left.length > 0)
+        throw new Error(`offboarding ${orgId} left rows behind: ${left.map(([t, n]) => `${t}=${n}`).join(', ')}`)
       const completedAt = clock()
-      const erased = { rows: { ...before, audit_events: auditEvents }, orgKeyVersions: before.org_keys ?? 0, subjectKeys: before.subject_keys ?? 0, ringEpochsToRetire: epochs.length, members: accounts.members, accountsDeleted: accounts.usersDeleted }
+      const erased = {
+        rows: { ...before, audit_events: auditEvents },
+        orgKeyVersions: before.org_keys ?? 0,
+        subjectKeys: before.subject_keys ?? 0,
+        ringEpochsToRetire: epochs.length,
+        members: accounts.members,
+        accountsDeleted: accounts.usersDeleted,
+      }
       const certificate = signJws(deps.signer, OFFBOARDING_CERTIFICATE_TYPE, {
         v: 1,
         type: 'offboarding',
@@ -134,37 +202,93 @@ export function createOffboardingService(deps: {
         erased,
         keys: 'the org keys were erased with the org: its secrets can no longer be decrypted; its subject keys’ shred-ring epochs are retired, so earlier database copies cannot open its personal data',
       })
-      await trx.updateTable('org_offboardings').set({ status: 'completed', completed_at: completedAt, erased: JSON.stringify(erased), certificate }).where('org_id', '=', orgId).execute()
-      await recordWithProvider(trx, 'org.offboarding.complete', orgId, { orgName: row.org_name, ...erased }, SYSTEM, NO_REQUEST)
+      await trx
+        .updateTable('org_offboardings')
+        .set({ status: 'completed', completed_at: completedAt, erased: JSON.stringify(erased), certificate })
+        .where('org_id', '=', orgId)
+        .execute()
+      await recordWithProvider(
+        trx,
+        'org.offboarding.complete',
+        orgId,
+        { orgName: row.org_name, ...erased },
+        SYSTEM,
+        NO_REQUEST,
+      )
       return true
     })
   }
 
   return {
     async request(ctx, input) {
-      if (ctx.principal.orgKind === 'provider') throw new AppError('FORBIDDEN', 'the provider org cannot offboard itself', { permission: 'org:delete' })
+      if (ctx.principal.orgKind === 'provider')
+        throw new AppError('FORBIDDEN', 'the provider org cannot offboard itself', { permission: 'org:delete' })
       const graceHours = input.graceHours ?? deps.defaultGraceHours
       // Owner transaction, every statement naming the org: the request is recorded in the
       // org's log and in the provider's, atomically.
       return withOwner(db, async (trx) => {
         const org = await trx.selectFrom('orgs').select(['name']).where('id', '=', ctx.orgId).executeTakeFirstOrThrow()
         if (input.confirmName !== org.name) {
-          throw new AppError('VALIDATION_FAILED', 'type the org’s exact name to confirm that it should be deleted', { errors: [{ path: '/body/confirmName', message: 'does not match the org’s name' }] })
+          throw new AppError('VALIDATION_FAILED', 'type the org’s exact name to confirm that it should be deleted', {
+            errors: [{ path: '/body/confirmName', message: 'does not match the org’s name' }],
+          })
         }
-        const existing = await trx.selectFrom('org_offboardings').selectAll().where('org_id', '=', ctx.orgId).forUpdate().executeTakeFirst()
-        if (existing?.status === 'scheduled') throw new AppError('CONFLICT', `this org is already scheduled for deletion at ${existing.scheduled_for.toISOString()}`)
+        const existing = await trx
+          .selectFrom('org_offboardings')
+          .selectAll()
+          .where('org_id', '=', ctx.orgId)
+          .forUpdate()
+          .executeTakeFirst()
+        if (existing?.status === 'scheduled')
+          throw new AppError(
+            'CONFLICT',
+            `this org is already scheduled for deletion at ${existing.scheduled_for.toISOString()}`,
+          )
         const now = clock()
-        const values = { org_name: org.name, status: 'scheduled' as const, requested_at: now, requested_by: by(ctx), scheduled_for: new Date(now.getTime() + graceHours * HOUR_MS), cancelled_at: null, cancelled_by: null, completed_at: null, erased: null, certificate: null }
-        const row = await trx.insertInto('org_offboardings').values({ org_id: ctx.orgId, ...values }).onConflict((oc) => oc.column('org_id').doUpdateSet(values)).returningAll().executeTakeFirstOrThrow()
+        const values = {
+          org_name: org.name,
+          status: 'scheduled' as const,
+          requested_at: now,
+          requested_by: by(ctx),
+          scheduled_for: new Date(now.getTime() + graceHours * HOUR_MS),
+          cancelled_at: null,
+          cancelled_by: null,
+          completed_at: null,
+          erased: null,
+          certificate: null,
+        }
+        const row = await trx
+          .insertInto('org_offboardings')
+          .values({ org_id: ctx.orgId, ...values })
+          .onConflict((oc) => oc.column('org_id').doUpdateSet(values))
+          .returningAll()
+          .executeTakeFirstOrThrow()
         const details = { scheduledFor: row.scheduled_for.toISOString(), graceHours }
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'org.offboarding.request', target: { type: 'org', id: ctx.orgId }, outcome: 'success', details, meta: ctx.meta })
-        await recordWithProvider(trx, 'org.offboarding.request', ctx.orgId, { ...details, orgName: org.name, requestedBy: by(ctx) }, actorOf(ctx.principal), ctx.meta)
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'org.offboarding.request',
+          target: { type: 'org', id: ctx.orgId },
+          outcome: 'success',
+          details,
+          meta: ctx.meta,
+        })
+        await recordWithProvider(
+          trx,
+          'org.offboarding.request',
+          ctx.orgId,
+          { ...details, orgName: org.name, requestedBy: by(ctx) },
+          actorOf(ctx.principal),
+          ctx.meta,
+        )
         return view(row)
       })
     },
 
     async get(ctx) {
-      const row = await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('org_offboardings').selectAll().executeTakeFirst())
+      const row = await withOrg(db, ctx.orgId, (trx) =>
+        trx.selectFrom('org_offboardings').selectAll().executeTakeFirst(),
+      )
       if (row === undefined) throw new AppError('NOT_FOUND', 'this org has not asked to be deleted')
       return view(row)
     },
@@ -172,24 +296,60 @@ export function createOffboardingService(deps: {
     async cancel(ctx) {
       // Owner transaction, every statement naming the org (both logs, as for the request).
       return withOwner(db, async (trx) => {
-        const row = await trx.selectFrom('org_offboardings').selectAll().where('org_id', '=', ctx.orgId).where('status', '=', 'scheduled').forUpdate().executeTakeFirst()
+        const row = await trx
+          .selectFrom('org_offboardings')
+          .selectAll()
+          .where('org_id', '=', ctx.orgId)
+          .where('status', '=', 'scheduled')
+          .forUpdate()
+          .executeTakeFirst()
         if (row === undefined) throw new AppError('NOT_FOUND', 'no deletion of this org is scheduled')
-        const cancelled = await trx.updateTable('org_offboardings').set({ status: 'cancelled', cancelled_at: clock(), cancelled_by: by(ctx) }).where('org_id', '=', ctx.orgId).returningAll().executeTakeFirstOrThrow()
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'org.offboarding.cancel', target: { type: 'org', id: ctx.orgId }, outcome: 'success', meta: ctx.meta })
-        await recordWithProvider(trx, 'org.offboarding.cancel', ctx.orgId, { orgName: row.org_name, cancelledBy: by(ctx) }, actorOf(ctx.principal), ctx.meta)
+        const cancelled = await trx
+          .updateTable('org_offboardings')
+          .set({ status: 'cancelled', cancelled_at: clock(), cancelled_by: by(ctx) })
+          .where('org_id', '=', ctx.orgId)
+          .returningAll()
+          .executeTakeFirstOrThrow()
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'org.offboarding.cancel',
+          target: { type: 'org', id: ctx.orgId },
+          outcome: 'success',
+          meta: ctx.meta,
+        })
+        await recordWithProvider(
+          trx,
+          'org.offboarding.cancel',
+          ctx.orgId,
+          { orgName: row.org_name, cancelledBy: by(ctx) },
+          actorOf(ctx.principal),
+          ctx.meta,
+        )
         return view(cancelled)
       })
     },
 
     async listAll(ctx) {
-      if (ctx.principal.orgKind !== 'provider') throw new AppError('FORBIDDEN', 'operators only', { permission: 'orgs:list' })
+      if (ctx.principal.orgKind !== 'provider')
+        throw new AppError('FORBIDDEN', 'operators only', { permission: 'orgs:list' })
       // Owner connection: offboardings span orgs (most of them gone).
-      const rows = await withOwner(db, (trx) => trx.selectFrom('org_offboardings').selectAll().orderBy('requested_at', 'desc').limit(500).execute())
+      const rows = await withOwner(db, (trx) =>
+        trx.selectFrom('org_offboardings').selectAll().orderBy('requested_at', 'desc').limit(500).execute(),
+      )
       return rows.map(view)
     },
 
     async runDue() {
-      const due = await withOwner(db, (trx) => trx.selectFrom('org_offboardings').select('org_id').where('status', '=', 'scheduled').where('scheduled_for', '<=', clock()).limit(20).execute())
+      const due = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('org_offboardings')
+          .select('org_id')
+          .where('status', '=', 'scheduled')
+          .where('scheduled_for', '<=', clock())
+          .limit(20)
+          .execute(),
+      )
       let done = 0
       for (const { org_id: orgId } of due) if (await execute(orgId)) done++
       return done

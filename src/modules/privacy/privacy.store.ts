@@ -22,7 +22,11 @@ export async function recordsOf(trx: Trx, subjectRef: Buffer, dataClass?: string
   return query.orderBy('created_at').orderBy('id').limit(10_000).execute()
 }
 
-export async function updateRecord(trx: Trx, id: string, changes: Partial<Pick<RecordRow, 'ciphertext' | 'tags' | 'updated_at'>>): Promise<RecordRow> {
+export async function updateRecord(
+  trx: Trx,
+  id: string,
+  changes: Partial<Pick<RecordRow, 'ciphertext' | 'tags' | 'updated_at'>>,
+): Promise<RecordRow> {
   return trx.updateTable('data_records').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }
 
@@ -55,16 +59,29 @@ export async function listRequests(trx: Trx): Promise<RequestRow[]> {
   return trx.selectFrom('privacy_requests').selectAll().orderBy('received_at', 'desc').limit(500).execute()
 }
 
-export async function updateRequest(trx: Trx, id: string, changes: Partial<Omit<Insertable<PrivacyRequestsTable>, 'id' | 'org_id'>>): Promise<RequestRow> {
+export async function updateRequest(
+  trx: Trx,
+  id: string,
+  changes: Partial<Omit<Insertable<PrivacyRequestsTable>, 'id' | 'org_id'>>,
+): Promise<RequestRow> {
   return trx.updateTable('privacy_requests').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }
 
-export async function addRequestEvent(trx: Trx, row: { id: string; request_id: string; org_id: string; at: Date; actor: string; event: string; details: string }): Promise<void> {
+export async function addRequestEvent(
+  trx: Trx,
+  row: { id: string; request_id: string; org_id: string; at: Date; actor: string; event: string; details: string },
+): Promise<void> {
   await trx.insertInto('privacy_request_events').values(row).execute()
 }
 
 export async function requestEvents(trx: Trx, requestId: string) {
-  return trx.selectFrom('privacy_request_events').selectAll().where('request_id', '=', requestId).orderBy('at').orderBy('id').execute()
+  return trx
+    .selectFrom('privacy_request_events')
+    .selectAll()
+    .where('request_id', '=', requestId)
+    .orderBy('at')
+    .orderBy('id')
+    .execute()
 }
 
 /** Erasure: the sealed personal data of every request of the subject. */
@@ -73,33 +90,84 @@ export async function erasePersonalOfRequests(trx: Trx, subjectRef: Buffer): Pro
 }
 
 export async function eraseExportsOf(trx: Trx, subjectRef: Buffer): Promise<number> {
-  const result = await trx.updateTable('privacy_exports').set({ sealed: null }).where('subject_ref', '=', subjectRef).where('sealed', 'is not', null).executeTakeFirst()
+  const result = await trx
+    .updateTable('privacy_exports')
+    .set({ sealed: null })
+    .where('subject_ref', '=', subjectRef)
+    .where('sealed', 'is not', null)
+    .executeTakeFirst()
   return Number(result.numUpdatedRows)
 }
 
 /** Open requests due before `before`, across orgs (owner connection). */
 export async function requestsNearDue(trx: Trx, before: Date): Promise<{ id: string; org_id: string }[]> {
-  return trx.selectFrom('privacy_requests').select(['id', 'org_id']).where('status', 'in', ['open', 'in_progress']).where('due_at', '<=', before).limit(500).execute()
+  return trx
+    .selectFrom('privacy_requests')
+    .select(['id', 'org_id'])
+    .where('status', 'in', ['open', 'in_progress'])
+    .where('due_at', '<=', before)
+    .limit(500)
+    .execute()
 }
 
 /** Erases the content of expired exports, in each org's own transaction. */
 export async function eraseExpiredExports(db: Kysely<DB>, now: Date): Promise<number> {
-  const orgs = await withOwner(db, (trx) => trx.selectFrom('privacy_exports').select('org_id').distinct().where('sealed', 'is not', null).where('expires_at', '<=', now).execute())
+  const orgs = await withOwner(db, (trx) =>
+    trx
+      .selectFrom('privacy_exports')
+      .select('org_id')
+      .distinct()
+      .where('sealed', 'is not', null)
+      .where('expires_at', '<=', now)
+      .execute(),
+  )
   let erased = 0
   for (const { org_id: orgId } of orgs) {
-    erased += await withOrg(db, orgId, async (trx) => Number((await trx.updateTable('privacy_exports').set({ sealed: null }).where('sealed', 'is not', null).where('expires_at', '<=', now).executeTakeFirst()).numUpdatedRows))
+    erased += await withOrg(db, orgId, async (trx) =>
+      Number(
+        (
+          await trx
+            .updateTable('privacy_exports')
+            .set({ sealed: null })
+            .where('sealed', 'is not', null)
+            .where('expires_at', '<=', now)
+            .executeTakeFirst()
+        ).numUpdatedRows,
+      ),
+    )
   }
   return erased
 }
 
-export async function privacyPolicyOf(trx: Kysely<DB>, orgId: string): Promise<{ response_hours: number; export_hours: number }> {
-  return (await trx.selectFrom('org_privacy_policies').select(['response_hours', 'export_hours']).where('org_id', '=', orgId).executeTakeFirst()) ?? { response_hours: 72, export_hours: 72 }
+export async function privacyPolicyOf(
+  trx: Kysely<DB>,
+  orgId: string,
+): Promise<{ response_hours: number; export_hours: number }> {
+  return (
+    (await trx
+      .selectFrom('org_privacy_policies')
+      .select(['response_hours', 'export_hours'])
+      .where('org_id', '=', orgId)
+      .executeTakeFirst()) ?? { response_hours: 72, export_hours: 72 }
+  )
 }
 
-export async function savePrivacyPolicy(trx: Trx, row: { org_id: string; response_hours: number; export_hours: number; updated_by: string }): Promise<void> {
+export async function savePrivacyPolicy(
+  trx: Trx,
+  row: { org_id: string; response_hours: number; export_hours: number; updated_by: string },
+): Promise<void> {
   await trx
     .insertInto('org_privacy_policies')
     .values(row)
-    .onConflict((oc) => oc.column('org_id').doUpdateSet({ response_hours: row.response_hours, export_hours: row.export_hours, updated_by: row.updated_by, updated_at: new Date() }))
+    .onConflict((oc) =>
+      oc
+        .column('org_id')
+        .doUpdateSet({
+          response_hours: row.response_hours,
+          export_hours: row.export_hours,
+          updated_by: row.updated_by,
+          updated_at: new Date(),
+        }),
+    )
     .execute()
 }

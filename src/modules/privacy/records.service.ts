@@ -31,7 +31,10 @@ export interface RecordView {
 }
 
 export interface RecordsService {
-  put(ctx: RequestContext, input: { subjectId: string; dataClass: string; payload: unknown; tags?: string[] | undefined }): Promise<RecordView>
+  put(
+    ctx: RequestContext,
+    input: { subjectId: string; dataClass: string; payload: unknown; tags?: string[] | undefined },
+  ): Promise<RecordView>
   get(ctx: RequestContext, id: string): Promise<RecordView>
   search(ctx: RequestContext, input: { subjectId: string; dataClass?: string | undefined }): Promise<RecordView[]>
   update(ctx: RequestContext, id: string, input: { payload: unknown; tags?: string[] | undefined }): Promise<RecordView>
@@ -49,17 +52,34 @@ interface Sealed {
   payload: unknown
 }
 
-export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects; audit: Pick<AuditService, 'append'>; clock: Clock; maxPayloadBytes: number }): RecordsService {
+export function createRecordsService(deps: {
+  db: Kysely<DB>
+  subjects: Subjects
+  audit: Pick<AuditService, 'append'>
+  clock: Clock
+  maxPayloadBytes: number
+}): RecordsService {
   const { db, subjects, audit, clock } = deps
 
   function checkPayload(payload: unknown): void {
     const bytes = Buffer.byteLength(JSON.stringify(payload), 'utf8')
     if (bytes > deps.maxPayloadBytes) {
-      throw new AppError('VALIDATION_FAILED', `the payload is ${bytes} bytes; at most ${deps.maxPayloadBytes} are allowed`, { errors: [{ path: '/body/payload', message: `at most ${deps.maxPayloadBytes} bytes` }] })
+      throw new AppError(
+        'VALIDATION_FAILED',
+        `the payload is ${bytes} bytes; at most ${deps.maxPayloadBytes} are allowed`,
+        { errors: [{ path: '/body/payload', message: `at most ${deps.maxPayloadBytes} bytes` }] },
+      )
     }
   }
 
-  async function record(trx: Trx, ctx: RequestContext, action: string, recordId: string, subjectId: string, details: Record<string, unknown>): Promise<void> {
+  async function record(
+    trx: Trx,
+    ctx: RequestContext,
+    action: string,
+    recordId: string,
+    subjectId: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
     await audit.append(trx, {
       orgId: ctx.orgId,
       actor: actorOf(ctx.principal),
@@ -73,7 +93,15 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
   }
 
   function view(row: store.RecordRow, opened: Sealed): RecordView {
-    return { id: row.id, subjectId: opened.subject, dataClass: row.data_class, tags: row.tags, payload: opened.payload, createdAt: row.created_at.toISOString(), updatedAt: row.updated_at.toISOString() }
+    return {
+      id: row.id,
+      subjectId: opened.subject,
+      dataClass: row.data_class,
+      tags: row.tags,
+      payload: opened.payload,
+      createdAt: row.created_at.toISOString(),
+      updatedAt: row.updated_at.toISOString(),
+    }
   }
 
   /** A record and its opened content; NOT_FOUND also once its subject was erased. */
@@ -84,7 +112,11 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
     return { row, key, opened: subjects.open<Sealed>(key, orgId, PURPOSE, row.id, row.ciphertext) }
   }
 
-  const restricted = () => new AppError('PROCESSING_RESTRICTED', 'processing of this data subject’s records is restricted by a privacy request; they cannot be read, changed or added to until it is lifted')
+  const restricted = () =>
+    new AppError(
+      'PROCESSING_RESTRICTED',
+      'processing of this data subject’s records is restricted by a privacy request; they cannot be read, changed or added to until it is lifted',
+    )
 
   const guarded = async <T>(run: () => Promise<T>): Promise<T> => {
     try {
@@ -99,13 +131,24 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
       checkPayload(input.payload)
       return guarded(() =>
         withOrg(db, ctx.orgId, async (trx) => {
-          const key = (await subjects.key(trx, ctx.orgId, input.subjectId, { create: true })) as NonNullable<Awaited<ReturnType<Subjects['key']>>>
+          const key = (await subjects.key(trx, ctx.orgId, input.subjectId, { create: true })) as NonNullable<
+            Awaited<ReturnType<Subjects['key']>>
+          >
           // Restriction stops processing, collecting new data included (GDPR art. 18; P7.1).
           if (key.restricted) throw restricted()
           const id = randomUUID()
           const now = clock()
           const sealed: Sealed = { subject: input.subjectId, payload: input.payload }
-          const row = await store.insertRecord(trx, { id, org_id: ctx.orgId, subject_ref: key.ref, data_class: input.dataClass, tags: [...new Set(input.tags ?? [])], ciphertext: subjects.seal(key, ctx.orgId, PURPOSE, id, sealed), created_at: now, updated_at: now })
+          const row = await store.insertRecord(trx, {
+            id,
+            org_id: ctx.orgId,
+            subject_ref: key.ref,
+            data_class: input.dataClass,
+            tags: [...new Set(input.tags ?? [])],
+            ciphertext: subjects.seal(key, ctx.orgId, PURPOSE, id, sealed),
+            created_at: now,
+            updated_at: now,
+          })
           await record(trx, ctx, 'record.create', id, input.subjectId, { dataClass: input.dataClass })
           return view(row, sealed)
         }),
@@ -141,7 +184,11 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
           const { row, key, opened } = await openById(trx, ctx.orgId, id, true)
           if (key.restricted) throw restricted()
           const sealed: Sealed = { subject: opened.subject, payload: input.payload }
-          const updated = await store.updateRecord(trx, id, { ciphertext: subjects.seal(key, ctx.orgId, PURPOSE, id, sealed), updated_at: clock(), ...(input.tags === undefined ? {} : { tags: [...new Set(input.tags)] }) })
+          const updated = await store.updateRecord(trx, id, {
+            ciphertext: subjects.seal(key, ctx.orgId, PURPOSE, id, sealed),
+            updated_at: clock(),
+            ...(input.tags === undefined ? {} : { tags: [...new Set(input.tags)] }),
+          })
           await record(trx, ctx, 'record.update', id, opened.subject, { dataClass: row.data_class })
           return view(updated, sealed)
         }),
@@ -161,7 +208,9 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
     async allOf(trx, orgId, subjectId) {
       const key = await subjects.key(trx, orgId, subjectId, { create: false })
       if (key === undefined) return []
-      return (await store.recordsOf(trx, key.ref)).map((row) => view(row, subjects.open<Sealed>(key, orgId, PURPOSE, row.id, row.ciphertext)))
+      return (await store.recordsOf(trx, key.ref)).map((row) =>
+        view(row, subjects.open<Sealed>(key, orgId, PURPOSE, row.id, row.ciphertext)),
+      )
     },
 
     async rectifyIn(trx, ctx, subjectId, recordId, payload) {
@@ -169,7 +218,10 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
       const key = await subjects.key(trx, ctx.orgId, subjectId, { create: false })
       const row = await store.findRecord(trx, recordId, true)
       if (key === undefined || row === undefined || !key.ref.equals(Buffer.from(row.subject_ref))) return false
-      await store.updateRecord(trx, recordId, { ciphertext: subjects.seal(key, ctx.orgId, PURPOSE, recordId, { subject: subjectId, payload }), updated_at: clock() })
+      await store.updateRecord(trx, recordId, {
+        ciphertext: subjects.seal(key, ctx.orgId, PURPOSE, recordId, { subject: subjectId, payload }),
+        updated_at: clock(),
+      })
       await record(trx, ctx, 'record.rectify', recordId, subjectId, { dataClass: row.data_class })
       return true
     },
@@ -178,7 +230,14 @@ export function createRecordsService(deps: { db: Kysely<DB>; subjects: Subjects;
 
 export function translate(error: unknown): unknown {
   if (error instanceof SealedError) return new AppError('VAULT_SEALED', error.message)
-  if (error instanceof ShredRingError) return new AppError('SUBJECT_DATA_UNAVAILABLE', error.message, {}, { cause: error })
-  if (error instanceof DecryptionError) return new AppError('VAULT_INTEGRITY_FAILED', 'a stored record or its key failed its integrity check; nothing was returned', {}, { cause: error })
+  if (error instanceof ShredRingError)
+    return new AppError('SUBJECT_DATA_UNAVAILABLE', error.message, {}, { cause: error })
+  if (error instanceof DecryptionError)
+    return new AppError(
+      'VAULT_INTEGRITY_FAILED',
+      'a stored record or its key failed its integrity check; nothing was returned',
+      {},
+      { cause: error },
+    )
   return error
 }

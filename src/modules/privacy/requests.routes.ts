@@ -8,12 +8,33 @@ import type { RequestsService } from './requests.service.ts'
 const tags = ['privacy requests']
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
 const Json = Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])
-const Kind = Type.Union([Type.Literal('access'), Type.Literal('rectify'), Type.Literal('erase'), Type.Literal('restrict'), Type.Literal('lift_restriction')])
-const Verification = Type.Object({ method: Type.String({ minLength: 1, maxLength: 100, description: 'how the requester’s identity was verified, e.g. signed-in-account, email-link, document' }), note: Type.Optional(Type.String({ maxLength: 1000 })) }, Strict)
+const Kind = Type.Union([
+  Type.Literal('access'),
+  Type.Literal('rectify'),
+  Type.Literal('erase'),
+  Type.Literal('restrict'),
+  Type.Literal('lift_restriction'),
+])
+const Verification = Type.Object(
+  {
+    method: Type.String({
+      minLength: 1,
+      maxLength: 100,
+      description: 'how the requester’s identity was verified, e.g. signed-in-account, email-link, document',
+    }),
+    note: Type.Optional(Type.String({ maxLength: 1000 })),
+  },
+  Strict,
+)
 const RequestView = Type.Object({
   id: Uuid,
   kind: Kind,
-  status: Type.Union([Type.Literal('open'), Type.Literal('in_progress'), Type.Literal('completed'), Type.Literal('rejected')]),
+  status: Type.Union([
+    Type.Literal('open'),
+    Type.Literal('in_progress'),
+    Type.Literal('completed'),
+    Type.Literal('rejected'),
+  ]),
   subjectId: Nullable(Type.String()),
   requester: Json,
   receivedAt: Timestamp,
@@ -23,51 +44,116 @@ const RequestView = Type.Object({
   verification: Json,
   result: Json,
   completedAt: Nullable(Timestamp),
-  history: Type.Optional(Type.Array(Type.Object({ at: Timestamp, actor: Type.String(), event: Type.String(), details: Type.Record(Type.String(), Type.Unknown()) }))),
-  subjectSalt: Type.Optional(Type.String({ description: 'erase: shown once — hand it to the data subject with the certificate; it proves the certificate names them' })),
+  history: Type.Optional(
+    Type.Array(
+      Type.Object({
+        at: Timestamp,
+        actor: Type.String(),
+        event: Type.String(),
+        details: Type.Record(Type.String(), Type.Unknown()),
+      }),
+    ),
+  ),
+  subjectSalt: Type.Optional(
+    Type.String({
+      description:
+        'erase: shown once — hand it to the data subject with the certificate; it proves the certificate names them',
+    }),
+  ),
   exportId: Type.Optional(Uuid),
 })
 const NewRequest = Type.Object(
   {
     kind: Kind,
     subjectId: SubjectId,
-    requester: Type.Optional(Type.Object({ name: Type.Optional(Type.String({ maxLength: 200 })), email: Type.Optional(Email), channel: Type.Optional(Type.String({ maxLength: 100 })) }, Strict)),
+    requester: Type.Optional(
+      Type.Object(
+        {
+          name: Type.Optional(Type.String({ maxLength: 200 })),
+          email: Type.Optional(Email),
+          channel: Type.Optional(Type.String({ maxLength: 100 })),
+        },
+        Strict,
+      ),
+    ),
     verification: Type.Optional(Verification),
   },
   Strict,
 )
 const RequestParams = Type.Object({ orgId: Uuid, requestId: Uuid }, Strict)
-const Policy = Type.Object({ responseHours: Type.Integer({ minimum: 1, maximum: 2160, description: 'requests are due this long after receipt (default 72)' }), exportHours: Type.Integer({ minimum: 1, maximum: 720, description: 'an access export stays downloadable this long (default 72)' }) }, Strict)
+const Policy = Type.Object(
+  {
+    responseHours: Type.Integer({
+      minimum: 1,
+      maximum: 2160,
+      description: 'requests are due this long after receipt (default 72)',
+    }),
+    exportHours: Type.Integer({
+      minimum: 1,
+      maximum: 720,
+      description: 'an access export stays downloadable this long (default 72)',
+    }),
+  },
+  Strict,
+)
 export function requestsRoutes(deps: { requests: RequestsService }): FastifyPluginAsyncTypebox {
   const { requests } = deps
   return async (app) => {
     app.post('/v1/orgs/:orgId/privacy-requests', {
       config: { access: { permission: 'privacy:manage' } },
-      schema: { tags, summary: 'Record a data-subject request (P7.1); due 72 hours after receipt unless the org says otherwise', params: OrgParams, body: NewRequest, response: { 201: RequestView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Record a data-subject request (P7.1); due 72 hours after receipt unless the org says otherwise',
+        params: OrgParams,
+        body: NewRequest,
+        response: { 201: RequestView, ...errorResponses('org') },
+      },
       handler: async (request, reply) => reply.code(201).send(await requests.create(ctxOf(request), request.body)),
     })
 
     app.get('/v1/orgs/:orgId/privacy-requests', {
       config: { access: { permission: 'privacy:read' } },
-      schema: { tags, summary: 'Data-subject requests, newest first', params: OrgParams, response: { 200: Type.Object({ requests: Type.Array(RequestView) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Data-subject requests, newest first',
+        params: OrgParams,
+        response: { 200: Type.Object({ requests: Type.Array(RequestView) }), ...errorResponses('org') },
+      },
       handler: async (request) => ({ requests: await requests.list(ctxOf(request)) }),
     })
 
     app.get('/v1/orgs/:orgId/privacy-requests/:requestId', {
       config: { access: { permission: 'privacy:read' } },
-      schema: { tags, summary: 'A request with its history', params: RequestParams, response: { 200: RequestView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'A request with its history',
+        params: RequestParams,
+        response: { 200: RequestView, ...errorResponses('org') },
+      },
       handler: async (request) => requests.get(ctxOf(request), request.params.requestId),
     })
 
     app.post('/v1/orgs/:orgId/privacy-requests/:requestId/assign', {
       config: { access: { permission: 'privacy:manage' } },
-      schema: { tags, summary: 'Assign a request to a member', params: RequestParams, body: Type.Object({ userId: Uuid }, Strict), response: { 200: RequestView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Assign a request to a member',
+        params: RequestParams,
+        body: Type.Object({ userId: Uuid }, Strict),
+        response: { 200: RequestView, ...errorResponses('org') },
+      },
       handler: async (request) => requests.assign(ctxOf(request), request.params.requestId, request.body.userId),
     })
 
     app.post('/v1/orgs/:orgId/privacy-requests/:requestId/verify', {
       config: { access: { permission: 'privacy:manage' } },
-      schema: { tags, summary: 'Record how the requester’s identity was verified (needed before completing)', params: RequestParams, body: Verification, response: { 200: RequestView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Record how the requester’s identity was verified (needed before completing)',
+        params: RequestParams,
+        body: Verification,
+        response: { 200: RequestView, ...errorResponses('org') },
+      },
       handler: async (request) => requests.verify(ctxOf(request), request.params.requestId, request.body),
     })
 
@@ -75,9 +161,17 @@ export function requestsRoutes(deps: { requests: RequestsService }): FastifyPlug
       config: { access: { permission: 'privacy:manage' }, stepUp: true },
       schema: {
         tags,
-        summary: 'Do what the request asks: export (access), apply corrections (rectify), erase everywhere and certify (erase), restrict or lift',
+        summary:
+          'Do what the request asks: export (access), apply corrections (rectify), erase everywhere and certify (erase), restrict or lift',
         params: RequestParams,
-        body: Type.Object({ corrections: Type.Optional(Type.Array(Type.Object({ recordId: Uuid, payload: Type.Unknown() }, Strict), { maxItems: 100 })) }, Strict),
+        body: Type.Object(
+          {
+            corrections: Type.Optional(
+              Type.Array(Type.Object({ recordId: Uuid, payload: Type.Unknown() }, Strict), { maxItems: 100 }),
+            ),
+          },
+          Strict,
+        ),
         response: { 200: RequestView, ...errorResponses('org') },
       },
       handler: async (request) => requests.complete(ctxOf(request), request.params.requestId, request.body),
@@ -85,13 +179,28 @@ export function requestsRoutes(deps: { requests: RequestsService }): FastifyPlug
 
     app.post('/v1/orgs/:orgId/privacy-requests/:requestId/reject', {
       config: { access: { permission: 'privacy:manage' } },
-      schema: { tags, summary: 'Reject a request (e.g. the identity could not be verified), with the reason', params: RequestParams, body: Type.Object({ reason: Type.String({ minLength: 3, maxLength: 1000 }) }, Strict), response: { 200: RequestView, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Reject a request (e.g. the identity could not be verified), with the reason',
+        params: RequestParams,
+        body: Type.Object({ reason: Type.String({ minLength: 3, maxLength: 1000 }) }, Strict),
+        response: { 200: RequestView, ...errorResponses('org') },
+      },
       handler: async (request) => requests.reject(ctxOf(request), request.params.requestId, request.body.reason),
     })
 
     app.get('/v1/orgs/:orgId/privacy-exports/:exportId', {
       config: { access: { permission: 'privacy:export' } },
-      schema: { tags, summary: 'Download an access export until it expires (P7.6); every download is audited with its destination', params: Type.Object({ orgId: Uuid, exportId: Uuid }, Strict), response: { 200: Type.Record(Type.String(), Type.Unknown()), ...errorResponses('org'), 410: Type.Ref('Problem') } },
+      schema: {
+        tags,
+        summary: 'Download an access export until it expires (P7.6); every download is audited with its destination',
+        params: Type.Object({ orgId: Uuid, exportId: Uuid }, Strict),
+        response: {
+          200: Type.Record(Type.String(), Type.Unknown()),
+          ...errorResponses('org'),
+          410: Type.Ref('Problem'),
+        },
+      },
       handler: async (request, reply) => {
         const file = await requests.download(ctxOf(request), request.params.exportId)
         reply.header('content-disposition', `attachment; filename="${file.filename}"`)
@@ -101,19 +210,43 @@ export function requestsRoutes(deps: { requests: RequestsService }): FastifyPlug
 
     app.get('/v1/orgs/:orgId/privacy-policy', {
       config: { access: { permission: 'privacy:read' } },
-      schema: { tags, summary: 'Response deadline and export lifetime', params: OrgParams, response: { 200: Policy, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Response deadline and export lifetime',
+        params: OrgParams,
+        response: { 200: Policy, ...errorResponses('org') },
+      },
       handler: async (request) => requests.policy(ctxOf(request)),
     })
 
     app.put('/v1/orgs/:orgId/privacy-policy', {
       config: { access: { permission: 'privacy:manage' } },
-      schema: { tags, summary: 'Set the response deadline and export lifetime', params: OrgParams, body: Policy, response: { 200: Policy, ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary: 'Set the response deadline and export lifetime',
+        params: OrgParams,
+        body: Policy,
+        response: { 200: Policy, ...errorResponses('org') },
+      },
       handler: async (request) => requests.setPolicy(ctxOf(request), request.body),
     })
 
     app.get('/v1/orgs/:orgId/erasure-certificates', {
       config: { access: { permission: 'privacy:read' } },
-      schema: { tags, summary: 'Signed erasure certificates (P7.2): compact JWS, EdDSA, verifiable offline with the keys at /v1/audit/keys', params: OrgParams, response: { 200: Type.Object({ certificates: Type.Array(Type.Object({ id: Uuid, requestId: Uuid, issuedAt: Timestamp, jws: Type.String() })) }), ...errorResponses('org') } },
+      schema: {
+        tags,
+        summary:
+          'Signed erasure certificates (P7.2): compact JWS, EdDSA, verifiable offline with the keys at /v1/audit/keys',
+        params: OrgParams,
+        response: {
+          200: Type.Object({
+            certificates: Type.Array(
+              Type.Object({ id: Uuid, requestId: Uuid, issuedAt: Timestamp, jws: Type.String() }),
+            ),
+          }),
+          ...errorResponses('org'),
+        },
+      },
       handler: async (request) => ({ certificates: await requests.certificates(ctxOf(request)) }),
     })
   }

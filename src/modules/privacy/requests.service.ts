@@ -60,11 +60,18 @@ export interface RequestsService {
   get(ctx: RequestContext, id: string): Promise<RequestView>
   assign(ctx: RequestContext, id: string, userId: string): Promise<RequestView>
   verify(ctx: RequestContext, id: string, input: { method: string; note?: string | undefined }): Promise<RequestView>
-  complete(ctx: RequestContext, id: string, input: { corrections?: { recordId: string; payload: unknown }[] | undefined }): Promise<RequestView & { subjectSalt?: string; exportId?: string }>
+  complete(
+    ctx: RequestContext,
+    id: string,
+    input: { corrections?: { recordId: string; payload: unknown }[] | undefined },
+  ): Promise<RequestView & { subjectSalt?: string; exportId?: string }>
   reject(ctx: RequestContext, id: string, reason: string): Promise<RequestView>
   download(ctx: RequestContext, exportId: string): Promise<{ filename: string; body: string }>
   policy(ctx: RequestContext): Promise<{ responseHours: number; exportHours: number }>
-  setPolicy(ctx: RequestContext, policy: { responseHours: number; exportHours: number }): Promise<{ responseHours: number; exportHours: number }>
+  setPolicy(
+    ctx: RequestContext,
+    policy: { responseHours: number; exportHours: number },
+  ): Promise<{ responseHours: number; exportHours: number }>
   certificates(ctx: RequestContext): Promise<{ id: string; requestId: string; issuedAt: string; jws: string }[]>
   /** Issues an erasure's certificate once all its webhook deliveries are settled and its ring key retired. */
   settleErasure(orgId: string, requestId: string): Promise<void>
@@ -99,12 +106,40 @@ export function createRequestsService(deps: {
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
   const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 
-  async function history(trx: Trx, row: store.RequestRow, actor: string, event: string, details: Record<string, unknown> = {}): Promise<void> {
-    await store.addRequestEvent(trx, { id: randomUUID(), request_id: row.id, org_id: row.org_id, at: clock(), actor, event, details: JSON.stringify(details) })
+  async function history(
+    trx: Trx,
+    row: store.RequestRow,
+    actor: string,
+    event: string,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    await store.addRequestEvent(trx, {
+      id: randomUUID(),
+      request_id: row.id,
+      org_id: row.org_id,
+      at: clock(),
+      actor,
+      event,
+      details: JSON.stringify(details),
+    })
   }
 
-  async function record(trx: Trx, ctx: RequestContext, action: string, row: store.RequestRow, details: Record<string, unknown> = {}): Promise<void> {
-    await audit.append(trx, { orgId: row.org_id, actor: actorOf(ctx.principal), action, target: { type: 'privacy_request', id: row.id }, outcome: 'success', details: { kind: row.kind, ...details }, meta: ctx.meta })
+  async function record(
+    trx: Trx,
+    ctx: RequestContext,
+    action: string,
+    row: store.RequestRow,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
+    await audit.append(trx, {
+      orgId: row.org_id,
+      actor: actorOf(ctx.principal),
+      action,
+      target: { type: 'privacy_request', id: row.id },
+      outcome: 'success',
+      details: { kind: row.kind, ...details },
+      meta: ctx.meta,
+    })
     await history(trx, row, by(ctx), action.replace('privacy.request.', ''), details)
   }
 
@@ -126,22 +161,43 @@ export function createRequestsService(deps: {
       dueAt: row.due_at.toISOString(),
       overdue: (row.status === 'open' || row.status === 'in_progress') && clock().getTime() >= row.due_at.getTime(),
       assignee: row.assignee_user_id,
-      verification: row.verification === null ? null : { ...row.verification, ...(personal?.verificationNote === undefined ? {} : { note: personal.verificationNote }) },
+      verification:
+        row.verification === null
+          ? null
+          : {
+              ...row.verification,
+              ...(personal?.verificationNote === undefined ? {} : { note: personal.verificationNote }),
+            },
       result: row.result,
       completedAt: row.completed_at?.toISOString() ?? null,
-      ...(withHistory ? { history: (await store.requestEvents(trx, row.id)).map((e) => ({ at: e.at.toISOString(), actor: e.actor, event: e.event, details: e.details })) } : {}),
+      ...(withHistory
+        ? {
+            history: (await store.requestEvents(trx, row.id)).map((e) => ({
+              at: e.at.toISOString(),
+              actor: e.actor,
+              event: e.event,
+              details: e.details,
+            })),
+          }
+        : {}),
     }
   }
 
   async function openRequest(trx: Trx, id: string): Promise<store.RequestRow> {
     const row = await store.findRequest(trx, id, true)
     if (row === undefined) throw new AppError('NOT_FOUND', 'no such privacy request')
-    if (row.status === 'completed' || row.status === 'rejected') throw new AppError('CONFLICT', `this request is ${row.status}`)
+    if (row.status === 'completed' || row.status === 'rejected')
+      throw new AppError('CONFLICT', `this request is ${row.status}`)
     return row
   }
 
   /** Erasure in the request's transaction; the certificate waits for the webhooks. */
-  async function erase(trx: Trx, ctx: RequestContext, row: store.RequestRow, subjectId: string): Promise<{ salt: string; webhooks: number }> {
+  async function erase(
+    trx: Trx,
+    ctx: RequestContext,
+    row: store.RequestRow,
+    subjectId: string,
+  ): Promise<{ salt: string; webhooks: number }> {
     const ref = subjects.ref(row.org_id, subjectId)
     const erasedAt = clock()
     const salt = randomBytes(16)
@@ -152,14 +208,27 @@ export function createRequestsService(deps: {
       subjectCommitment: `sha256:${createHash('sha256').update(salt).update(subjectId, 'utf8').digest('hex')}`,
       erasedAt: erasedAt.toISOString(),
     }
-    const webhooks = await deps.webhooks.enqueue(trx, row.org_id, 'erasure.requested', { request: row.id, subjectId, erasedAt: erasedAt.toISOString() }, row.id)
+    const webhooks = await deps.webhooks.enqueue(
+      trx,
+      row.org_id,
+      'erasure.requested',
+      { request: row.id, subjectId, erasedAt: erasedAt.toISOString() },
+      row.id,
+    )
     // The subject's other requests lose their personal data too (this one's included).
     await store.erasePersonalOfRequests(trx, ref)
     // The key is shredded now; the shred ring retires the key that sealed it in earlier
     // copies of the database, and the certificate waits for that.
     const ring = (await subjects.shred(trx, row.org_id, subjectId)) ?? null
-    await store.updateRequest(trx, row.id, { status: 'in_progress', result: JSON.stringify({ ...facts, webhooks, ring }) })
-    await record(trx, ctx, 'privacy.request.erase', row, { records: facts.records, auditPersonalFields: facts.auditPersonalFields, webhooks })
+    await store.updateRequest(trx, row.id, {
+      status: 'in_progress',
+      result: JSON.stringify({ ...facts, webhooks, ring }),
+    })
+    await record(trx, ctx, 'privacy.request.erase', row, {
+      records: facts.records,
+      auditPersonalFields: facts.auditPersonalFields,
+      webhooks,
+    })
     await certify(trx, row.org_id, row.id)
     return { salt: salt.toString('base64url'), webhooks }
   }
@@ -168,38 +237,107 @@ export function createRequestsService(deps: {
   async function certify(trx: Trx, orgId: string, requestId: string): Promise<void> {
     const row = await store.findRequest(trx, requestId, true)
     if (row === undefined || row.status !== 'in_progress' || row.kind !== 'erase' || row.result === null) return
-    const deliveries = await trx.selectFrom('webhook_deliveries').selectAll().where('request_id', '=', requestId).execute()
+    const deliveries = await trx
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where('request_id', '=', requestId)
+      .execute()
     if (deliveries.some((d) => d.status === 'pending')) return
     const ring = (row.result as { ring?: { bucket: number; epoch: number } | null }).ring ?? null
     let backupsUnreadableSince: string | null = null
     if (ring !== null) {
-      const epoch = await trx.selectFrom('shred_ring_epochs').select(['state', 'retired_at']).where('bucket', '=', ring.bucket).where('epoch', '=', ring.epoch).executeTakeFirst()
+      const epoch = await trx
+        .selectFrom('shred_ring_epochs')
+        .select(['state', 'retired_at'])
+        .where('bucket', '=', ring.bucket)
+        .where('epoch', '=', ring.epoch)
+        .executeTakeFirst()
       if (epoch?.state !== 'retired' || epoch.retired_at === null) return
       backupsUnreadableSince = epoch.retired_at.toISOString()
     }
     const result = { ...(row.result as Omit<ErasureFacts, 'org' | 'request' | 'webhooks'>), backupsUnreadableSince }
     const now = clock()
-    const certificate = await issueErasureCertificate(trx, deps.signer, {
-      ...result,
-      org: orgId,
-      request: requestId,
-      webhooks: deliveries.map((d) => ({ name: d.webhook_name, destination: d.destination, status: d.status === 'delivered' ? 'confirmed' : 'failed', attempts: d.attempts, confirmedAt: d.delivered_at?.toISOString() ?? null })),
-    }, now)
-    await store.updateRequest(trx, requestId, { status: 'completed', completed_at: now, result: JSON.stringify({ ...row.result, certificate: certificate.id }) })
-    await audit.append(trx, { orgId, actor: { type: 'system', id: 'privacy' }, action: 'privacy.erasure.certificate', target: { type: 'erasure_certificate', id: certificate.id }, outcome: 'success', details: { request: requestId, webhooksConfirmed: deliveries.filter((d) => d.status === 'delivered').length, webhooksFailed: deliveries.filter((d) => d.status === 'failed').length }, meta: NO_REQUEST })
+    const certificate = await issueErasureCertificate(
+      trx,
+      deps.signer,
+      {
+        ...result,
+        org: orgId,
+        request: requestId,
+        webhooks: deliveries.map((d) => ({
+          name: d.webhook_name,
+          destination: d.destination,
+          status: d.status === 'delivered' ? 'confirmed' : 'failed',
+          attempts: d.attempts,
+          confirmedAt: d.delivered_at?.toISOString() ?? null,
+        })),
+      },
+      now,
+    )
+    await store.updateRequest(trx, requestId, {
+      status: 'completed',
+      completed_at: now,
+      result: JSON.stringify({ ...row.result, certificate: certificate.id }),
+    })
+    await audit.append(trx, {
+      orgId,
+      actor: { type: 'system', id: 'privacy' },
+      action: 'privacy.erasure.certificate',
+      target: { type: 'erasure_certificate', id: certificate.id },
+      outcome: 'success',
+      details: {
+        request: requestId,
+        webhooksConfirmed: deliveries.filter((d) => d.status === 'delivered').length,
+        webhooksFailed: deliveries.filter((d) => d.status === 'failed').length,
+      },
+      meta: NO_REQUEST,
+    })
     await history(trx, row, 'system:privacy', 'certificate', { certificate: certificate.id })
   }
 
-  async function accessExport(trx: Trx, ctx: RequestContext, row: store.RequestRow, subjectId: string): Promise<string> {
+  async function accessExport(
+    trx: Trx,
+    ctx: RequestContext,
+    row: store.RequestRow,
+    subjectId: string,
+  ): Promise<string> {
     const key = await subjects.key(trx, row.org_id, subjectId, { create: true })
     if (key === undefined) throw new Error('subject key missing')
-    const events = (await audit.personalOf(trx, key.ref)).map((e) => ({ eventId: e.eventId, time: e.time, action: e.action, personal: subjects.openPersonal(key, row.org_id, e.eventId, e.sealed).fields }))
+    const events = (await audit.personalOf(trx, key.ref)).map((e) => ({
+      eventId: e.eventId,
+      time: e.time,
+      action: e.action,
+      personal: subjects.openPersonal(key, row.org_id, e.eventId, e.sealed).fields,
+    }))
     const id = randomUUID()
     const now = clock()
-    const content = { format: 'custodian-subject-export/1', org: row.org_id, request: row.id, subjectId, generatedAt: now.toISOString(), records: await records.allOf(trx, row.org_id, subjectId), auditEvents: events }
+    const content = {
+      format: 'custodian-subject-export/1',
+      org: row.org_id,
+      request: row.id,
+      subjectId,
+      generatedAt: now.toISOString(),
+      records: await records.allOf(trx, row.org_id, subjectId),
+      auditEvents: events,
+    }
     const policy = await store.privacyPolicyOf(trx, row.org_id)
-    await trx.insertInto('privacy_exports').values({ id, org_id: row.org_id, request_id: row.id, subject_ref: key.ref, sealed: subjects.seal(key, row.org_id, EXPORT_PURPOSE, id, content), created_at: now, expires_at: new Date(now.getTime() + policy.export_hours * HOUR_MS) }).execute()
-    await record(trx, ctx, 'privacy.request.export', row, { export: id, records: content.records.length, auditEvents: events.length })
+    await trx
+      .insertInto('privacy_exports')
+      .values({
+        id,
+        org_id: row.org_id,
+        request_id: row.id,
+        subject_ref: key.ref,
+        sealed: subjects.seal(key, row.org_id, EXPORT_PURPOSE, id, content),
+        created_at: now,
+        expires_at: new Date(now.getTime() + policy.export_hours * HOUR_MS),
+      })
+      .execute()
+    await record(trx, ctx, 'privacy.request.export', row, {
+      export: id,
+      records: content.records.length,
+      auditEvents: events.length,
+    })
     return id
   }
 
@@ -208,22 +346,63 @@ export function createRequestsService(deps: {
       return translated(() =>
         withOrg(db, ctx.orgId, async (trx) => {
           const policy = await store.privacyPolicyOf(trx, ctx.orgId)
-          const key = (await subjects.key(trx, ctx.orgId, input.subjectId, { create: true })) as NonNullable<Awaited<ReturnType<Subjects['key']>>>
+          const key = (await subjects.key(trx, ctx.orgId, input.subjectId, { create: true })) as NonNullable<
+            Awaited<ReturnType<Subjects['key']>>
+          >
           const id = randomUUID()
           const now = clock()
-          const sealed: SealedRequest = { subjectId: input.subjectId, requester: input.requester === undefined ? null : { ...input.requester }, verificationNote: input.verification?.note }
-          const verification = input.verification === undefined ? null : { method: input.verification.method, verifiedBy: by(ctx), verifiedAt: now.toISOString() }
-          const row = await store.insertRequest(trx, { id, org_id: ctx.orgId, kind: input.kind, subject_ref: key.ref, sealed: subjects.seal(key, ctx.orgId, REQUEST_PURPOSE, id, sealed), status: 'open', received_at: now, due_at: new Date(now.getTime() + policy.response_hours * HOUR_MS), assignee_user_id: null, verification: verification === null ? null : JSON.stringify(verification), result: null, completed_at: null, due_soon_notified_at: null, overdue_notified_at: null })
-          await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'privacy.request.receive', target: { type: 'privacy_request', id }, outcome: 'success', details: { kind: input.kind, dueAt: row.due_at.toISOString(), verified: verification !== null }, personal: await subjects.personal(trx, ctx.orgId, input.subjectId, { subject: input.subjectId, requester: sealed.requester }), meta: ctx.meta })
+          const sealed: SealedRequest = {
+            subjectId: input.subjectId,
+            requester: input.requester === undefined ? null : { ...input.requester },
+            verificationNote: input.verification?.note,
+          }
+          const verification =
+            input.verification === undefined
+              ? null
+              : { method: input.verification.method, verifiedBy: by(ctx), verifiedAt: now.toISOString() }
+          const row = await store.insertRequest(trx, {
+            id,
+            org_id: ctx.orgId,
+            kind: input.kind,
+            subject_ref: key.ref,
+            sealed: subjects.seal(key, ctx.orgId, REQUEST_PURPOSE, id, sealed),
+            status: 'open',
+            received_at: now,
+            due_at: new Date(now.getTime() + policy.response_hours * HOUR_MS),
+            assignee_user_id: null,
+            verification: verification === null ? null : JSON.stringify(verification),
+            result: null,
+            completed_at: null,
+            due_soon_notified_at: null,
+            overdue_notified_at: null,
+          })
+          await audit.append(trx, {
+            orgId: ctx.orgId,
+            actor: actorOf(ctx.principal),
+            action: 'privacy.request.receive',
+            target: { type: 'privacy_request', id },
+            outcome: 'success',
+            details: { kind: input.kind, dueAt: row.due_at.toISOString(), verified: verification !== null },
+            personal: await subjects.personal(trx, ctx.orgId, input.subjectId, {
+              subject: input.subjectId,
+              requester: sealed.requester,
+            }),
+            meta: ctx.meta,
+          })
           await history(trx, row, by(ctx), 'received', { kind: input.kind, dueAt: row.due_at.toISOString() })
-          if (verification !== null) await history(trx, row, by(ctx), 'verified', { method: input.verification?.method })
+          if (verification !== null)
+            await history(trx, row, by(ctx), 'verified', { method: input.verification?.method })
           return view(trx, row)
         }),
       )
     },
 
     async list(ctx) {
-      return translated(() => withOrg(db, ctx.orgId, async (trx) => Promise.all((await store.listRequests(trx)).map((row) => view(trx, row)))))
+      return translated(() =>
+        withOrg(db, ctx.orgId, async (trx) =>
+          Promise.all((await store.listRequests(trx)).map((row) => view(trx, row))),
+        ),
+      )
     },
 
     async get(ctx, id) {
@@ -239,8 +418,13 @@ export function createRequestsService(deps: {
     async assign(ctx, id, userId) {
       return withOrg(db, ctx.orgId, async (trx) => {
         const row = await openRequest(trx, id)
-        if ((await trx.selectFrom('memberships').select('user_id').where('user_id', '=', userId).executeTakeFirst()) === undefined) {
-          throw new AppError('VALIDATION_FAILED', 'the assignee must be a member of the org', { errors: [{ path: '/body/userId', message: 'not a member' }] })
+        if (
+          (await trx.selectFrom('memberships').select('user_id').where('user_id', '=', userId).executeTakeFirst()) ===
+          undefined
+        ) {
+          throw new AppError('VALIDATION_FAILED', 'the assignee must be a member of the org', {
+            errors: [{ path: '/body/userId', message: 'not a member' }],
+          })
         }
         const updated = await store.updateRequest(trx, id, { assignee_user_id: userId })
         await record(trx, ctx, 'privacy.request.assign', row, { assignee: userId })
@@ -255,8 +439,19 @@ export function createRequestsService(deps: {
           const verification = { method: input.method, verifiedBy: by(ctx), verifiedAt: clock().toISOString() }
           const personal = await opened(trx, row)
           const key = await subjects.keyByRef(trx, row.org_id, Buffer.from(row.subject_ref))
-          const resealed = personal === null || key === undefined ? {} : { sealed: subjects.seal(key, row.org_id, REQUEST_PURPOSE, row.id, { ...personal, verificationNote: input.note }) }
-          const updated = await store.updateRequest(trx, id, { verification: JSON.stringify(verification), ...resealed })
+          const resealed =
+            personal === null || key === undefined
+              ? {}
+              : {
+                  sealed: subjects.seal(key, row.org_id, REQUEST_PURPOSE, row.id, {
+                    ...personal,
+                    verificationNote: input.note,
+                  }),
+                }
+          const updated = await store.updateRequest(trx, id, {
+            verification: JSON.stringify(verification),
+            ...resealed,
+          })
           await record(trx, ctx, 'privacy.request.verify', row, { method: input.method })
           return view(trx, updated)
         }),
@@ -267,12 +462,18 @@ export function createRequestsService(deps: {
       return translated(() =>
         withOrg(db, ctx.orgId, async (trx) => {
           const row = await openRequest(trx, id)
-          if (row.status === 'in_progress') throw new AppError('CONFLICT', 'this request is being completed (an erasure waits for its webhooks)')
-          if (row.verification === null) throw new AppError('VERIFICATION_REQUIRED', 'record how the requester’s identity was verified first (POST …/verify)')
+          if (row.status === 'in_progress')
+            throw new AppError('CONFLICT', 'this request is being completed (an erasure waits for its webhooks)')
+          if (row.verification === null)
+            throw new AppError(
+              'VERIFICATION_REQUIRED',
+              'record how the requester’s identity was verified first (POST …/verify)',
+            )
           const personal = await opened(trx, row)
           if (personal === null) throw new AppError('CONFLICT', 'this request’s subject was erased already')
           const now = clock()
-          const done = (result: Record<string, unknown>) => store.updateRequest(trx, id, { status: 'completed', completed_at: now, result: JSON.stringify(result) })
+          const done = (result: Record<string, unknown>) =>
+            store.updateRequest(trx, id, { status: 'completed', completed_at: now, result: JSON.stringify(result) })
           if (row.kind === 'erase') {
             const erased = await erase(trx, ctx, row, personal.subjectId)
             const after = (await store.findRequest(trx, id)) as store.RequestRow
@@ -284,10 +485,15 @@ export function createRequestsService(deps: {
           }
           if (row.kind === 'rectify') {
             const corrections = input.corrections ?? []
-            if (corrections.length === 0) throw new AppError('VALIDATION_FAILED', 'a rectification needs its corrections', { errors: [{ path: '/body/corrections', message: 'at least one' }] })
+            if (corrections.length === 0)
+              throw new AppError('VALIDATION_FAILED', 'a rectification needs its corrections', {
+                errors: [{ path: '/body/corrections', message: 'at least one' }],
+              })
             for (const [i, c] of corrections.entries()) {
               if (!(await records.rectifyIn(trx, ctx, personal.subjectId, c.recordId, c.payload))) {
-                throw new AppError('VALIDATION_FAILED', 'a correction names a record that is not this subject’s', { errors: [{ path: `/body/corrections/${i}/recordId`, message: 'no such record of this subject' }] })
+                throw new AppError('VALIDATION_FAILED', 'a correction names a record that is not this subject’s', {
+                  errors: [{ path: `/body/corrections/${i}/recordId`, message: 'no such record of this subject' }],
+                })
               }
             }
             await record(trx, ctx, 'privacy.request.rectify', row, { records: corrections.length })
@@ -305,7 +511,11 @@ export function createRequestsService(deps: {
       return withOrg(db, ctx.orgId, async (trx) => {
         const row = await openRequest(trx, id)
         if (row.status === 'in_progress') throw new AppError('CONFLICT', 'an erasure under way cannot be rejected')
-        const updated = await store.updateRequest(trx, id, { status: 'rejected', completed_at: clock(), result: JSON.stringify({ reason }) })
+        const updated = await store.updateRequest(trx, id, {
+          status: 'rejected',
+          completed_at: clock(),
+          result: JSON.stringify({ reason }),
+        })
         await record(trx, ctx, 'privacy.request.reject', row, { reason })
         return translated(() => view(trx, updated))
       })
@@ -314,7 +524,12 @@ export function createRequestsService(deps: {
     async download(ctx, exportId) {
       const outcome = await translated(() =>
         withOrg(db, ctx.orgId, async (trx) => {
-          const row = await trx.selectFrom('privacy_exports').selectAll().where('id', '=', exportId).forUpdate().executeTakeFirst()
+          const row = await trx
+            .selectFrom('privacy_exports')
+            .selectAll()
+            .where('id', '=', exportId)
+            .forUpdate()
+            .executeTakeFirst()
           if (row === undefined) throw new AppError('NOT_FOUND', 'no such export')
           const key = await subjects.keyByRef(trx, ctx.orgId, Buffer.from(row.subject_ref))
           if (row.sealed === null || key === undefined || clock().getTime() >= row.expires_at.getTime()) {
@@ -323,13 +538,29 @@ export function createRequestsService(deps: {
             return undefined
           }
           const content = subjects.open<Record<string, unknown>>(key, ctx.orgId, EXPORT_PURPOSE, exportId, row.sealed)
-          await trx.updateTable('privacy_exports').set((eb) => ({ downloads: eb('downloads', '+', 1) })).where('id', '=', exportId).execute()
+          await trx
+            .updateTable('privacy_exports')
+            .set((eb) => ({ downloads: eb('downloads', '+', 1) }))
+            .where('id', '=', exportId)
+            .execute()
           // P7.5, P7.6: every egress is audited with where it went.
-          await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'privacy.export.download', target: { type: 'privacy_export', id: exportId }, outcome: 'success', details: { request: row.request_id, destination: { ip: ctx.meta.ip, userAgent: ctx.meta.userAgent } }, meta: ctx.meta })
+          await audit.append(trx, {
+            orgId: ctx.orgId,
+            actor: actorOf(ctx.principal),
+            action: 'privacy.export.download',
+            target: { type: 'privacy_export', id: exportId },
+            outcome: 'success',
+            details: { request: row.request_id, destination: { ip: ctx.meta.ip, userAgent: ctx.meta.userAgent } },
+            meta: ctx.meta,
+          })
           return { filename: `subject-export-${exportId}.json`, body: JSON.stringify(content, null, 2) }
         }),
       )
-      if (outcome === undefined) throw new AppError('EXPORT_EXPIRED', 'this export has expired (or its subject was erased); complete a new access request')
+      if (outcome === undefined)
+        throw new AppError(
+          'EXPORT_EXPIRED',
+          'this export has expired (or its subject was erased); complete a new access request',
+        )
       return outcome
     },
 
@@ -340,14 +571,29 @@ export function createRequestsService(deps: {
 
     async setPolicy(ctx, policy) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        await store.savePrivacyPolicy(trx, { org_id: ctx.orgId, response_hours: policy.responseHours, export_hours: policy.exportHours, updated_by: by(ctx) })
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'org.privacy_policy.update', target: { type: 'org', id: ctx.orgId }, outcome: 'success', details: { ...policy }, meta: ctx.meta })
+        await store.savePrivacyPolicy(trx, {
+          org_id: ctx.orgId,
+          response_hours: policy.responseHours,
+          export_hours: policy.exportHours,
+          updated_by: by(ctx),
+        })
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'org.privacy_policy.update',
+          target: { type: 'org', id: ctx.orgId },
+          outcome: 'success',
+          details: { ...policy },
+          meta: ctx.meta,
+        })
         return policy
       })
     },
 
     async certificates(ctx) {
-      const rows = await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('erasure_certificates').selectAll().orderBy('issued_at', 'desc').limit(500).execute())
+      const rows = await withOrg(db, ctx.orgId, (trx) =>
+        trx.selectFrom('erasure_certificates').selectAll().orderBy('issued_at', 'desc').limit(500).execute(),
+      )
       return rows.map((r) => ({ id: r.id, requestId: r.request_id, issuedAt: r.issued_at.toISOString(), jws: r.jws }))
     },
 
@@ -357,7 +603,15 @@ export function createRequestsService(deps: {
 
     async settlePendingErasures() {
       // Waiting erasures span orgs: owner connection to find them; each is certified in its org.
-      const waiting = await withOwner(db, (trx) => trx.selectFrom('privacy_requests').select(['id', 'org_id']).where('kind', '=', 'erase').where('status', '=', 'in_progress').limit(500).execute())
+      const waiting = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('privacy_requests')
+          .select(['id', 'org_id'])
+          .where('kind', '=', 'erase')
+          .where('status', '=', 'in_progress')
+          .limit(500)
+          .execute(),
+      )
       for (const { id, org_id: orgId } of waiting) await withOrg(db, orgId, (trx) => certify(trx, orgId, id))
     },
 
@@ -372,7 +626,10 @@ export function createRequestsService(deps: {
           const row = await store.findRequest(trx, due.id, true)
           if (row === undefined || (row.status !== 'open' && row.status !== 'in_progress')) return
           const isOverdue = now.getTime() >= row.due_at.getTime()
-          if (isOverdue && (row.overdue_notified_at === null || now.getTime() - row.overdue_notified_at.getTime() >= 24 * HOUR_MS)) {
+          if (
+            isOverdue &&
+            (row.overdue_notified_at === null || now.getTime() - row.overdue_notified_at.getTime() >= 24 * HOUR_MS)
+          ) {
             await store.updateRequest(trx, row.id, { overdue_notified_at: now })
             await notifyDeadline(trx, row, 'overdue')
             overdue++
@@ -389,7 +646,10 @@ export function createRequestsService(deps: {
   }
 
   async function notifyDeadline(trx: Trx, row: store.RequestRow, which: 'due_soon' | 'overdue'): Promise<void> {
-    const recipients = row.assignee_user_id !== null ? [row.assignee_user_id, ...(which === 'overdue' ? await membersWithRoles(trx, ['owner', 'admin']) : [])] : await membersWithRoles(trx, ['owner', 'admin'])
+    const recipients =
+      row.assignee_user_id !== null
+        ? [row.assignee_user_id, ...(which === 'overdue' ? await membersWithRoles(trx, ['owner', 'admin']) : [])]
+        : await membersWithRoles(trx, ['owner', 'admin'])
     await enqueue(trx, recipients, {
       orgId: row.org_id,
       kind: `privacy_request.${which}`,
@@ -397,7 +657,15 @@ export function createRequestsService(deps: {
       body: `A ${row.kind} request received ${row.received_at.toISOString()} is due ${row.due_at.toISOString()}.`,
       data: { requestId: row.id },
     })
-    await audit.append(trx, { orgId: row.org_id, actor: { type: 'system', id: 'privacy' }, action: `privacy.request.${which}`, target: { type: 'privacy_request', id: row.id }, outcome: 'success', details: { kind: row.kind, dueAt: row.due_at.toISOString() }, meta: NO_REQUEST })
+    await audit.append(trx, {
+      orgId: row.org_id,
+      actor: { type: 'system', id: 'privacy' },
+      action: `privacy.request.${which}`,
+      target: { type: 'privacy_request', id: row.id },
+      outcome: 'success',
+      details: { kind: row.kind, dueAt: row.due_at.toISOString() },
+      meta: NO_REQUEST,
+    })
     await history(trx, row, 'system:privacy', which)
   }
 }

@@ -14,7 +14,11 @@ import type { RetentionClassProof } from './privacy.tables.ts'
  * period and records proof: per class, how many were purged, how many remain, and how
  * old the oldest remaining one is.
  */
-export const DEFAULT_RETENTION: Readonly<Record<string, number | null>> = { customer_data: 24 * 3600, metadata: null, credentials: null }
+export const DEFAULT_RETENTION: Readonly<Record<string, number | null>> = {
+  customer_data: 24 * 3600,
+  metadata: null,
+  credentials: null,
+}
 
 export interface RetentionPolicyView {
   dataClass: string
@@ -43,21 +47,33 @@ const PROOF_HEARTBEAT_MS = 60 * 60_000
 const BATCH = 5000
 const SYSTEM = { type: 'system' as const, id: 'retention' }
 
-export function createRetentionService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append'>; clock: Clock }): RetentionService {
+export function createRetentionService(deps: {
+  db: Kysely<DB>
+  audit: Pick<AuditService, 'append'>
+  clock: Clock
+}): RetentionService {
   const { db, audit, clock } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
   async function effective(trx: Trx): Promise<RetentionPolicyView[]> {
     const rows = await trx.selectFrom('retention_policies').select(['data_class', 'retain_seconds']).execute()
-    const byClass = new Map<string, RetentionPolicyView>(Object.entries(DEFAULT_RETENTION).map(([dataClass, retainSeconds]) => [dataClass, { dataClass, retainSeconds, source: 'default' as const }]))
-    for (const row of rows) byClass.set(row.data_class, { dataClass: row.data_class, retainSeconds: row.retain_seconds, source: 'org' })
+    const byClass = new Map<string, RetentionPolicyView>(
+      Object.entries(DEFAULT_RETENTION).map(([dataClass, retainSeconds]) => [
+        dataClass,
+        { dataClass, retainSeconds, source: 'default' as const },
+      ]),
+    )
+    for (const row of rows)
+      byClass.set(row.data_class, { dataClass: row.data_class, retainSeconds: row.retain_seconds, source: 'org' })
     return [...byClass.values()].sort((a, b) => a.dataClass.localeCompare(b.dataClass))
   }
 
   async function purgeOrg(orgId: string): Promise<number> {
     return withOrg(db, orgId, async (trx) => {
       // One purger per org at a time, whatever the number of processes.
-      const locked = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(hashtext(${`custodian:retention:${orgId}`})) AS locked`.execute(trx)
+      const locked = await sql<{
+        locked: boolean
+      }>`SELECT pg_try_advisory_xact_lock(hashtext(${`custodian:retention:${orgId}`})) AS locked`.execute(trx)
       if (locked.rows[0]?.locked !== true) return 0
       const now = clock()
       const policies = new Map((await effective(trx)).map((p) => [p.dataClass, p.retainSeconds]))
@@ -70,23 +86,54 @@ export function createRetentionService(deps: { db: Kysely<DB>; audit: Pick<Audit
         if (retain !== null) {
           const cutoff = new Date(now.getTime() - retain * 1000)
           for (;;) {
-            const gone = await sql`DELETE FROM data_records WHERE id IN (SELECT id FROM data_records WHERE data_class = ${dataClass} AND created_at <= ${cutoff} LIMIT ${BATCH})`.execute(trx)
+            const gone =
+              await sql`DELETE FROM data_records WHERE id IN (SELECT id FROM data_records WHERE data_class = ${dataClass} AND created_at <= ${cutoff} LIMIT ${BATCH})`.execute(
+                trx,
+              )
             const n = Number(gone.numAffectedRows ?? 0)
             purged += n
             if (n < BATCH) break
           }
         }
-        const left = await sql<{ n: number; oldest: Date | null }>`SELECT count(*)::int AS n, min(created_at) AS oldest FROM data_records WHERE data_class = ${dataClass}`.execute(trx)
+        const left = await sql<{
+          n: number
+          oldest: Date | null
+        }>`SELECT count(*)::int AS n, min(created_at) AS oldest FROM data_records WHERE data_class = ${dataClass}`.execute(
+          trx,
+        )
         const oldest = left.rows[0]?.oldest ?? null
-        proof.push({ dataClass, retainSeconds: retain, purged, remaining: Number(left.rows[0]?.n ?? 0), oldestRemainingAgeSeconds: oldest === null ? null : Math.max(0, Math.floor((now.getTime() - new Date(oldest).getTime()) / 1000)) })
+        proof.push({
+          dataClass,
+          retainSeconds: retain,
+          purged,
+          remaining: Number(left.rows[0]?.n ?? 0),
+          oldestRemainingAgeSeconds:
+            oldest === null ? null : Math.max(0, Math.floor((now.getTime() - new Date(oldest).getTime()) / 1000)),
+        })
         total += purged
       }
-      const last = await trx.selectFrom('retention_runs').select('ran_at').orderBy('ran_at', 'desc').limit(1).executeTakeFirst()
+      const last = await trx
+        .selectFrom('retention_runs')
+        .select('ran_at')
+        .orderBy('ran_at', 'desc')
+        .limit(1)
+        .executeTakeFirst()
       if (total > 0 || last === undefined || now.getTime() - last.ran_at.getTime() >= PROOF_HEARTBEAT_MS) {
         const runId = randomUUID()
-        await trx.insertInto('retention_runs').values({ id: runId, org_id: orgId, ran_at: now, purged: total, classes: JSON.stringify(proof) }).execute()
+        await trx
+          .insertInto('retention_runs')
+          .values({ id: runId, org_id: orgId, ran_at: now, purged: total, classes: JSON.stringify(proof) })
+          .execute()
         if (total > 0) {
-          await audit.append(trx, { orgId, actor: SYSTEM, action: 'retention.purge', target: { type: 'retention_run', id: runId }, outcome: 'success', details: { purged: total, classes: proof }, meta: { requestId: null, ip: null, userAgent: null } })
+          await audit.append(trx, {
+            orgId,
+            actor: SYSTEM,
+            action: 'retention.purge',
+            target: { type: 'retention_run', id: runId },
+            outcome: 'success',
+            details: { purged: total, classes: proof },
+            meta: { requestId: null, ip: null, userAgent: null },
+          })
         }
       }
       return total
@@ -103,9 +150,21 @@ export function createRetentionService(deps: { db: Kysely<DB>; audit: Pick<Audit
         await trx
           .insertInto('retention_policies')
           .values({ org_id: ctx.orgId, data_class: dataClass, retain_seconds: retainSeconds, updated_by: by(ctx) })
-          .onConflict((oc) => oc.columns(['org_id', 'data_class']).doUpdateSet({ retain_seconds: retainSeconds, updated_by: by(ctx), updated_at: new Date() }))
+          .onConflict((oc) =>
+            oc
+              .columns(['org_id', 'data_class'])
+              .doUpdateSet({ retain_seconds: retainSeconds, updated_by: by(ctx), updated_at: new Date() }),
+          )
           .execute()
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'retention.policy.update', target: { type: 'data_class', id: dataClass }, outcome: 'success', details: { retainSeconds }, meta: ctx.meta })
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'retention.policy.update',
+          target: { type: 'data_class', id: dataClass },
+          outcome: 'success',
+          details: { retainSeconds },
+          meta: ctx.meta,
+        })
         return { dataClass, retainSeconds, source: 'org' as const }
       })
     },
@@ -113,13 +172,28 @@ export function createRetentionService(deps: { db: Kysely<DB>; audit: Pick<Audit
     async resetPolicy(ctx, dataClass) {
       return withOrg(db, ctx.orgId, async (trx) => {
         await trx.deleteFrom('retention_policies').where('data_class', '=', dataClass).execute()
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'retention.policy.reset', target: { type: 'data_class', id: dataClass }, outcome: 'success', meta: ctx.meta })
-        return (await effective(trx)).find((p) => p.dataClass === dataClass) ?? { dataClass, retainSeconds: null, source: 'default' as const }
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'retention.policy.reset',
+          target: { type: 'data_class', id: dataClass },
+          outcome: 'success',
+          meta: ctx.meta,
+        })
+        return (
+          (await effective(trx)).find((p) => p.dataClass === dataClass) ?? {
+            dataClass,
+            retainSeconds: null,
+            source: 'default' as const,
+          }
+        )
       })
     },
 
     async runs(ctx, limit) {
-      const rows = await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('retention_runs').selectAll().orderBy('ran_at', 'desc').limit(limit).execute())
+      const rows = await withOrg(db, ctx.orgId, (trx) =>
+        trx.selectFrom('retention_runs').selectAll().orderBy('ran_at', 'desc').limit(limit).execute(),
+      )
       return rows.map((r) => ({ id: r.id, ranAt: r.ran_at.toISOString(), purged: r.purged, classes: r.classes }))
     },
 

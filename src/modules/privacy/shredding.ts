@@ -34,12 +34,19 @@ export function createShredding(deps: {
 
   /** Epochs an erasure or offboarding asked to retire: their buckets move on to a new epoch. */
   async function advance(trx: Trx): Promise<number> {
-    const pending = await sql<{ bucket: number; epoch: number }>`SELECT bucket, epoch FROM shred_ring_pending ORDER BY requested_at LIMIT 1000`.execute(trx)
+    const pending = await sql<{
+      bucket: number
+      epoch: number
+    }>`SELECT bucket, epoch FROM shred_ring_pending ORDER BY requested_at LIMIT 1000`.execute(trx)
     for (const { bucket, epoch } of pending.rows) {
       if (ring.current(bucket) <= epoch) ring.advance(bucket)
       await sql`INSERT INTO shred_ring_epochs (bucket, epoch, state, retiring_since) VALUES (${bucket}, ${epoch}, 'retiring', clock_timestamp())
-                ON CONFLICT (bucket, epoch) DO UPDATE SET state = 'retiring', retiring_since = clock_timestamp() WHERE shred_ring_epochs.state = 'active'`.execute(trx)
-      await sql`INSERT INTO shred_ring_epochs (bucket, epoch, state) VALUES (${bucket}, ${ring.current(bucket)}, 'active') ON CONFLICT DO NOTHING`.execute(trx)
+                ON CONFLICT (bucket, epoch) DO UPDATE SET state = 'retiring', retiring_since = clock_timestamp() WHERE shred_ring_epochs.state = 'active'`.execute(
+        trx,
+      )
+      await sql`INSERT INTO shred_ring_epochs (bucket, epoch, state) VALUES (${bucket}, ${ring.current(bucket)}, 'active') ON CONFLICT DO NOTHING`.execute(
+        trx,
+      )
       await sql`DELETE FROM shred_ring_pending WHERE bucket = ${bucket} AND epoch = ${epoch}`.execute(trx)
     }
     return pending.rows.length
@@ -52,7 +59,14 @@ export function createShredding(deps: {
    * however many subjects there are (issue 20).
    */
   async function reseal(trx: Trx): Promise<number> {
-    type Row = { org_id: string; subject_ref: Uint8Array; key_id: string; wrapped_key: Uint8Array; ring_bucket: number | null; ring_epoch: number | null }
+    type Row = {
+      org_id: string
+      subject_ref: Uint8Array
+      key_id: string
+      wrapped_key: Uint8Array
+      ring_bucket: number | null
+      ring_epoch: number | null
+    }
     const retiring = await sql<Row>`
       SELECT k.org_id, k.subject_ref, k.key_id, k.wrapped_key, k.ring_bucket, k.ring_epoch
         FROM shred_ring_epochs e
@@ -71,7 +85,10 @@ export function createShredding(deps: {
     for (const row of rows) {
       const object = `subject/${row.key_id}`
       const bucket = row.ring_bucket ?? ring.bucketOf(row.subject_ref)
-      const inner = row.ring_epoch === null ? Buffer.from(row.wrapped_key) : ring.open(bucket, row.ring_epoch, row.wrapped_key, object)
+      const inner =
+        row.ring_epoch === null
+          ? Buffer.from(row.wrapped_key)
+          : ring.open(bucket, row.ring_epoch, row.wrapped_key, object)
       const epoch = ring.current(bucket)
       await sql`UPDATE subject_keys SET wrapped_key = ${ring.seal(bucket, epoch, inner, object)}, ring_bucket = ${bucket}, ring_epoch = ${epoch}
                  WHERE org_id = ${row.org_id} AND subject_ref = ${Buffer.from(row.subject_ref)}`.execute(trx)
@@ -84,11 +101,15 @@ export function createShredding(deps: {
     const empty = await sql<{ bucket: number; epoch: number }>`
       SELECT e.bucket, e.epoch FROM shred_ring_epochs e
        WHERE e.state = 'retiring' AND e.retiring_since <= clock_timestamp() - make_interval(secs => ${deps.graceMs / 1000})
-         AND NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.ring_bucket = e.bucket AND k.ring_epoch = e.epoch AND k.shredded_at IS NULL)`.execute(trx)
+         AND NOT EXISTS (SELECT 1 FROM subject_keys k WHERE k.ring_bucket = e.bucket AND k.ring_epoch = e.epoch AND k.shredded_at IS NULL)`.execute(
+      trx,
+    )
     for (const { bucket, epoch } of empty.rows) {
       if (ring.epochs(bucket).includes(epoch)) ring.retire(bucket, epoch)
       // Shredded rows still name the epoch; with its key gone they could not be opened anyway.
-      await sql`UPDATE shred_ring_epochs SET state = 'retired', retired_at = now() WHERE bucket = ${bucket} AND epoch = ${epoch}`.execute(trx)
+      await sql`UPDATE shred_ring_epochs SET state = 'retired', retired_at = now() WHERE bucket = ${bucket} AND epoch = ${epoch}`.execute(
+        trx,
+      )
     }
     return empty.rows.length
   }
@@ -96,7 +117,9 @@ export function createShredding(deps: {
   return {
     async pass() {
       const done = await withOwner(db, async (trx) => {
-        const locked = await sql<{ locked: boolean }>`SELECT pg_try_advisory_xact_lock(hashtext('custodian:shred-ring')) AS locked`.execute(trx)
+        const locked = await sql<{
+          locked: boolean
+        }>`SELECT pg_try_advisory_xact_lock(hashtext('custodian:shred-ring')) AS locked`.execute(trx)
         if (locked.rows[0]?.locked !== true) return { advanced: 0, resealed: 0, retired: 0 }
         const advanced = await advance(trx)
         const resealed = await reseal(trx)

@@ -36,8 +36,18 @@ export interface Subjects {
    * Personal fields for an audit event: sealed with the subject's key, and committed by
    * a salted SHA-256 that the chained event carries instead of the values.
    */
-  personal(trx: Trx, orgId: string, subjectId: string, fields: Record<string, unknown>): Promise<{ subjectRef: Buffer; commitment: string; sealed: Buffer }>
-  openPersonal(key: SubjectKey, orgId: string, eventId: string, sealed: Uint8Array): { commitment: string; fields: Record<string, unknown> }
+  personal(
+    trx: Trx,
+    orgId: string,
+    subjectId: string,
+    fields: Record<string, unknown>,
+  ): Promise<{ subjectRef: Buffer; commitment: string; sealed: Buffer }>
+  openPersonal(
+    key: SubjectKey,
+    orgId: string,
+    eventId: string,
+    sealed: Uint8Array,
+  ): { commitment: string; fields: Record<string, unknown> }
   /**
    * Erases the subject's key (crypto-shredding) and says which ring key sealed it (the
    * one to retire for the erasure to reach backups); undefined if there was none.
@@ -54,21 +64,34 @@ export function personalCommitment(salt: Buffer, fields: Record<string, unknown>
 
 export function createSubjects(deps: { keyring: Keyring; ring: ShredRing; refKey: Buffer }): Subjects {
   const { keyring, ring } = deps
-  const aadOf = (orgId: string, purpose: string, object: string) => contextAad({ purpose, org: orgId, object, version: 1 })
+  const aadOf = (orgId: string, purpose: string, object: string) =>
+    contextAad({ purpose, org: orgId, object, version: 1 })
 
   function ref(orgId: string, subjectId: string): Buffer {
     return createHmac('sha256', deps.refKey).update(`subject-ref\0${orgId}\0${subjectId}`, 'utf8').digest()
   }
 
   async function keyByRef(trx: Trx, orgId: string, subjectRef: Buffer) {
-    const row = await trx.selectFrom('subject_keys').selectAll().where('subject_ref', '=', subjectRef).executeTakeFirst()
+    const row = await trx
+      .selectFrom('subject_keys')
+      .selectAll()
+      .where('subject_ref', '=', subjectRef)
+      .executeTakeFirst()
     if (row === undefined || row.wrapped_key === null || row.kek_version === null) return { row, key: undefined }
-    const kekWrapped = row.ring_epoch === null ? row.wrapped_key : ring.open(row.ring_bucket as number, row.ring_epoch, row.wrapped_key, `subject/${row.key_id}`)
+    const kekWrapped =
+      row.ring_epoch === null
+        ? row.wrapped_key
+        : ring.open(row.ring_bucket as number, row.ring_epoch, row.wrapped_key, `subject/${row.key_id}`)
     const dek = await keyring.openDataKey(trx, orgId, `subject/${row.key_id}`, 1, row.kek_version, kekWrapped)
     return { row, key: { ref: subjectRef, keyId: row.key_id, dek, restricted: row.restricted_at !== null } }
   }
 
-  async function key(trx: Trx, orgId: string, subjectId: string, options: { create: boolean }): Promise<SubjectKey | undefined> {
+  async function key(
+    trx: Trx,
+    orgId: string,
+    subjectId: string,
+    options: { create: boolean },
+  ): Promise<SubjectKey | undefined> {
     const subjectRef = ref(orgId, subjectId)
     const { row, key: existing } = await keyByRef(trx, orgId, subjectRef)
     if (existing !== undefined) return existing
@@ -78,7 +101,14 @@ export function createSubjects(deps: { keyring: Keyring; ring: ShredRing; refKey
     const bucket = ring.bucketOf(subjectRef)
     const epoch = ring.current(bucket)
     const wrapped = ring.seal(bucket, epoch, fresh.wrapped, `subject/${keyId}`)
-    const values = { key_id: keyId, kek_version: fresh.kekVersion, wrapped_key: wrapped, ring_bucket: bucket, ring_epoch: epoch, shredded_at: null }
+    const values = {
+      key_id: keyId,
+      kek_version: fresh.kekVersion,
+      wrapped_key: wrapped,
+      ring_bucket: bucket,
+      ring_epoch: epoch,
+      shredded_at: null,
+    }
     await trx
       .insertInto('subject_keys')
       .values({ org_id: orgId, subject_ref: subjectRef, restricted_at: null, ...values })
@@ -112,19 +142,39 @@ export function createSubjects(deps: { keyring: Keyring; ring: ShredRing; refKey
     },
 
     openPersonal(k, orgId, _eventId, sealed) {
-      const { salt, fields } = subjects.open<{ salt: string; fields: Record<string, unknown> }>(k, orgId, PERSONAL, 'event', sealed)
+      const { salt, fields } = subjects.open<{ salt: string; fields: Record<string, unknown> }>(
+        k,
+        orgId,
+        PERSONAL,
+        'event',
+        sealed,
+      )
       return { commitment: personalCommitment(Buffer.from(salt, 'base64url'), fields), fields }
     },
 
     async shred(trx, orgId, subjectId) {
       const subjectRef = ref(orgId, subjectId)
-      const row = await trx.selectFrom('subject_keys').select(['ring_bucket', 'ring_epoch']).where('subject_ref', '=', subjectRef).where('shredded_at', 'is', null).forUpdate().executeTakeFirst()
+      const row = await trx
+        .selectFrom('subject_keys')
+        .select(['ring_bucket', 'ring_epoch'])
+        .where('subject_ref', '=', subjectRef)
+        .where('shredded_at', 'is', null)
+        .forUpdate()
+        .executeTakeFirst()
       if (row === undefined) return undefined
-      await trx.updateTable('subject_keys').set({ wrapped_key: null, kek_version: null, shredded_at: new Date() }).where('subject_ref', '=', subjectRef).execute()
+      await trx
+        .updateTable('subject_keys')
+        .set({ wrapped_key: null, kek_version: null, shredded_at: new Date() })
+        .where('subject_ref', '=', subjectRef)
+        .execute()
       const bucket = row.ring_bucket ?? ring.bucketOf(subjectRef)
       const epoch = row.ring_epoch ?? ring.current(bucket)
       // The ring worker retires this epoch: then earlier database copies cannot open the key.
-      await trx.insertInto('shred_ring_pending').values({ bucket, epoch }).onConflict((oc) => oc.doNothing()).execute()
+      await trx
+        .insertInto('shred_ring_pending')
+        .values({ bucket, epoch })
+        .onConflict((oc) => oc.doNothing())
+        .execute()
       return { bucket, epoch }
     },
 

@@ -27,9 +27,18 @@ export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq:
   const matches = (e: ChainedEvent, f: CountFilter) =>
     e.action === f.action &&
     (f.outcome === undefined || e.outcome === f.outcome) &&
-    ('actorId' in f.by ? e.actorId === f.by.actorId : 'ip' in f.by ? e.ip === f.by.ip : typeof e.details[f.by.detail[0]] === 'string' && e.details[f.by.detail[0]] === f.by.detail[1])
+    ('actorId' in f.by
+      ? e.actorId === f.by.actorId
+      : 'ip' in f.by
+        ? e.ip === f.by.ip
+        : typeof e.details[f.by.detail[0]] === 'string' && e.details[f.by.detail[0]] === f.by.detail[1])
   const within = (t: number, from: Date, to: Date) => t > from.getTime() && t <= to.getTime()
-  const matchSql = (f: CountFilter) => ('actorId' in f.by ? sql`actor_id = ${f.by.actorId}` : 'ip' in f.by ? sql`ip = ${f.by.ip}` : sql`details->>${f.by.detail[0]} = ${f.by.detail[1]}`)
+  const matchSql = (f: CountFilter) =>
+    'actorId' in f.by
+      ? sql`actor_id = ${f.by.actorId}`
+      : 'ip' in f.by
+        ? sql`ip = ${f.by.ip}`
+        : sql`details->>${f.by.detail[0]} = ${f.by.detail[1]}`
   const outcomeSql = (f: CountFilter) => (f.outcome === undefined ? sql`` : sql`AND outcome = ${f.outcome}`)
 
   async function earlier(filter: CountFilter, from: Date, cap: number): Promise<number[]> {
@@ -58,7 +67,8 @@ export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq:
     return new Map(result.rows.map((r) => [Number(r.h), new Date(r.at).getTime()]))
   }
 
-  const reveals = (e: ChainedEvent, actorId: string) => e.action === 'secret.reveal' && e.outcome === 'success' && e.actorId === actorId
+  const reveals = (e: ChainedEvent, actorId: string) =>
+    e.action === 'secret.reveal' && e.outcome === 'success' && e.actorId === actorId
 
   return {
     async count(filter, from, to, cap) {
@@ -68,17 +78,27 @@ export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq:
       const times = await cached.times
       // The `cap` newest earlier events: if `cap` of them fall in a window that ends after
       // all of them, no older one is needed to know the count reaches `cap`.
-      const earlierCount = from.getTime() >= cached.from && times.every((t) => t <= to.getTime()) ? times.filter((t) => t > from.getTime()).length : await countDirectly(filter, from, to, cap)
-      return Math.min(cap, earlierCount + batch.filter((e) => matches(e, filter) && within(e.time.getTime(), from, to)).length)
+      const earlierCount =
+        from.getTime() >= cached.from && times.every((t) => t <= to.getTime())
+          ? times.filter((t) => t > from.getTime()).length
+          : await countDirectly(filter, from, to, cap)
+      return Math.min(
+        cap,
+        earlierCount + batch.filter((e) => matches(e, filter) && within(e.time.getTime(), from, to)).length,
+      )
     },
 
     async revealedAtHours(actorId, hours, from, to) {
       let cached = hoursBefore.get(actorId)
-      if (cached === undefined) hoursBefore.set(actorId, (cached = { from: from.getTime(), latest: latestRevealPerHour(actorId, from) }))
+      if (cached === undefined)
+        hoursBefore.set(actorId, (cached = { from: from.getTime(), latest: latestRevealPerHour(actorId, from) }))
       let latest = await cached.latest
-      if (from.getTime() < cached.from || [...latest.values()].some((t) => t > to.getTime())) latest = await latestRevealPerHour(actorId, from, to)
+      if (from.getTime() < cached.from || [...latest.values()].some((t) => t > to.getTime()))
+        latest = await latestRevealPerHour(actorId, from, to)
       if (hours.some((h) => (latest.get(h) ?? 0) > from.getTime())) return true
-      return batch.some((e) => reveals(e, actorId) && within(e.time.getTime(), from, to) && hours.includes(localHour(e.time, timeZone)))
+      return batch.some(
+        (e) => reveals(e, actorId) && within(e.time.getTime(), from, to) && hours.includes(localHour(e.time, timeZone)),
+      )
     },
 
     async revealHours(actorId, from, to) {

@@ -28,21 +28,50 @@ function usualAt(hour: number): History & { asked: number[][] } {
   }
 }
 
-const reveal = (time: Date): ChainedEvent => ({ eventId: 'e', time, actorType: 'user', actorId: 'u1', action: 'secret.reveal', targetType: 'secret', targetId: 's', outcome: 'success', ip: null, details: {} })
+const reveal = (time: Date): ChainedEvent => ({
+  eventId: 'e',
+  time,
+  actorType: 'user',
+  actorId: 'u1',
+  action: 'secret.reveal',
+  targetType: 'secret',
+  targetId: 's',
+  outcome: 'success',
+  ip: null,
+  details: {},
+})
 
 /** The instant a zone's clocks read `hh:mm` on a date (the date and time exist in every zone below). */
-const localInstant = (zone: string, date: string, time: string) => new Date(Temporal.PlainDateTime.from(`${date}T${time}`).toZonedDateTime(zone).epochMilliseconds)
+const localInstant = (zone: string, date: string, time: string) =>
+  new Date(Temporal.PlainDateTime.from(`${date}T${time}`).toZonedDateTime(zone).epochMilliseconds)
 
 describe('reveal_off_hours in the org’s time zone (K7)', () => {
-  const zones = ['UTC', 'Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Asia/Kathmandu', 'America/St_Johns', 'Pacific/Chatham', 'Pacific/Kiritimati', 'Pacific/Pago_Pago', 'Australia/Lord_Howe']
+  const zones = [
+    'UTC',
+    'Europe/Berlin',
+    'America/New_York',
+    'Asia/Kolkata',
+    'Asia/Kathmandu',
+    'America/St_Johns',
+    'Pacific/Chatham',
+    'Pacific/Kiritimati',
+    'Pacific/Pago_Pago',
+    'Australia/Lord_Howe',
+  ]
   for (const zone of zones) {
     it(`${zone}: 10:20 local is within the usual 09 hour, 03:20 local is not, in winter and in summer`, async () => {
       for (const date of ['2026-01-14', '2026-07-15']) {
         const near = usualAt(9)
-        assert.equal(await rule.evaluate(reveal(localInstant(zone, date, '10:20')), settings, near, { timeZone: zone }), null, `${zone} ${date} 10:20`)
+        assert.equal(
+          await rule.evaluate(reveal(localInstant(zone, date, '10:20')), settings, near, { timeZone: zone }),
+          null,
+          `${zone} ${date} 10:20`,
+        )
         assert.deepEqual(near.asked, [[9, 10, 11]])
         const night = usualAt(9)
-        const fired = await rule.evaluate(reveal(localInstant(zone, date, '03:20')), settings, night, { timeZone: zone })
+        const fired = await rule.evaluate(reveal(localInstant(zone, date, '03:20')), settings, night, {
+          timeZone: zone,
+        })
         assert.deepEqual(night.asked, [[2, 3, 4]])
         assert.equal(fired?.details.hour, 3, `${zone} ${date} 03:20`)
         assert.equal(fired?.details.timeZone, zone)
@@ -52,7 +81,12 @@ describe('reveal_off_hours in the org’s time zone (K7)', () => {
 
   it('wraps around midnight', async () => {
     const history = usualAt(23)
-    assert.equal(await rule.evaluate(reveal(localInstant('Asia/Tokyo', '2026-03-02', '00:10')), settings, history, { timeZone: 'Asia/Tokyo' }), null)
+    assert.equal(
+      await rule.evaluate(reveal(localInstant('Asia/Tokyo', '2026-03-02', '00:10')), settings, history, {
+        timeZone: 'Asia/Tokyo',
+      }),
+      null,
+    )
     assert.deepEqual(history.asked, [[23, 0, 1]])
   })
 })

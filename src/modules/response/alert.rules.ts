@@ -42,7 +42,16 @@ export interface History {
    * counted up to `cap` and no further (a rule only needs to know its threshold is
    * reached), so each question reads at most `cap` rows however busy the org is.
    */
-  count(filter: { action: string; outcome?: string; by: { actorId: string } | { ip: string } | { detail: [string, string] } }, from: Date, to: Date, cap: number): Promise<number>
+  count(
+    filter: {
+      action: string
+      outcome?: string
+      by: { actorId: string } | { ip: string } | { detail: [string, string] }
+    },
+    from: Date,
+    to: Date,
+    cap: number,
+  ): Promise<number>
   /** Whether the actor revealed a secret between `from` and `to` at one of these hours of the day (in the org's time zone). */
   revealedAtHours(actorId: string, hours: number[], from: Date, to: Date): Promise<boolean>
   /** The hours of the day (in the org's time zone) at which the actor revealed secrets between `from` and `to` (asked only when a rule fires). */
@@ -65,8 +74,20 @@ export interface AlertRule {
 
 /** Changes of who may do what, and of the org's security settings. */
 export const PRIVILEGE_ACTIONS = new Set([
-  'member.role_change', 'role.create', 'role.delete', 'org.security_policy.update', 'org.ip_allowlist.update', 'org.sso.update', 'org.sso.enforcement',
-  'org.sso.delete', 'org.grant_policy.update', 'vault.policy.update', 'grant.activate', 'member.suspend', 'member.resume', 'org.access_review_policy.update',
+  'member.role_change',
+  'role.create',
+  'role.delete',
+  'org.security_policy.update',
+  'org.ip_allowlist.update',
+  'org.sso.update',
+  'org.sso.enforcement',
+  'org.sso.delete',
+  'org.grant_policy.update',
+  'vault.policy.update',
+  'grant.activate',
+  'member.suspend',
+  'member.resume',
+  'org.access_review_policy.update',
 ])
 
 const since = (event: ChainedEvent, seconds: number) => new Date(event.time.getTime() - seconds * 1000)
@@ -80,11 +101,25 @@ export const ALERT_RULES: AlertRule[] = [
     async evaluate(event, settings, history) {
       if (event.action !== 'auth.login' || event.outcome !== 'denied') return null
       const email = typeof event.details.email === 'string' ? event.details.email : undefined
-      const by = event.actorId !== null ? { actorId: event.actorId } : email !== undefined ? { detail: ['email', email] as [string, string] } : undefined
+      const by =
+        event.actorId !== null
+          ? { actorId: event.actorId }
+          : email !== undefined
+            ? { detail: ['email', email] as [string, string] }
+            : undefined
       if (by === undefined) return null
-      const n = await history.count({ action: 'auth.login', outcome: 'denied', by }, since(event, settings.windowSeconds), event.time, settings.threshold)
+      const n = await history.count(
+        { action: 'auth.login', outcome: 'denied', by },
+        since(event, settings.windowSeconds),
+        event.time,
+        settings.threshold,
+      )
       if (n < settings.threshold) return null
-      return { key: event.actorId ?? `email:${email}`, title: `${n} or more failed sign-ins for one account within ${settings.windowSeconds / 60} minutes`, details: { account: event.actorId ?? email, failures: n } }
+      return {
+        key: event.actorId ?? `email:${email}`,
+        title: `${n} or more failed sign-ins for one account within ${settings.windowSeconds / 60} minutes`,
+        details: { account: event.actorId ?? email, failures: n },
+      }
     },
   },
   {
@@ -94,9 +129,18 @@ export const ALERT_RULES: AlertRule[] = [
     defaults: { enabled: true, threshold: 20, windowSeconds: 900, dedupeSeconds: 3600 },
     async evaluate(event, settings, history) {
       if (event.action !== 'auth.login' || event.outcome !== 'denied' || event.ip === null) return null
-      const n = await history.count({ action: 'auth.login', outcome: 'denied', by: { ip: event.ip } }, since(event, settings.windowSeconds), event.time, settings.threshold)
+      const n = await history.count(
+        { action: 'auth.login', outcome: 'denied', by: { ip: event.ip } },
+        since(event, settings.windowSeconds),
+        event.time,
+        settings.threshold,
+      )
       if (n < settings.threshold) return null
-      return { key: event.ip, title: `${n} or more failed sign-ins from ${event.ip} within ${settings.windowSeconds / 60} minutes`, details: { ip: event.ip, failures: n } }
+      return {
+        key: event.ip,
+        title: `${n} or more failed sign-ins from ${event.ip} within ${settings.windowSeconds / 60} minutes`,
+        details: { ip: event.ip, failures: n },
+      }
     },
   },
   {
@@ -106,28 +150,53 @@ export const ALERT_RULES: AlertRule[] = [
     defaults: { enabled: true, threshold: 20, windowSeconds: 300, dedupeSeconds: 3600 },
     async evaluate(event, settings, history) {
       if (event.action !== 'secret.reveal' || event.outcome !== 'success' || event.actorId === null) return null
-      const n = await history.count({ action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } }, since(event, settings.windowSeconds), event.time, settings.threshold)
+      const n = await history.count(
+        { action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } },
+        since(event, settings.windowSeconds),
+        event.time,
+        settings.threshold,
+      )
       if (n < settings.threshold) return null
-      return { key: event.actorId, title: `${n} or more secrets revealed by one ${event.actorType} within ${settings.windowSeconds / 60} minutes`, details: { actor: { type: event.actorType, id: event.actorId }, reveals: n } }
+      return {
+        key: event.actorId,
+        title: `${n} or more secrets revealed by one ${event.actorType} within ${settings.windowSeconds / 60} minutes`,
+        details: { actor: { type: event.actorType, id: event.actorId }, reveals: n },
+      }
     },
   },
   {
     name: 'reveal_off_hours',
-    description: 'A secret revealed outside the actor’s usual hours, counted in the org’s time zone (needs a history of at least `threshold` reveals in the window)',
+    description:
+      'A secret revealed outside the actor’s usual hours, counted in the org’s time zone (needs a history of at least `threshold` reveals in the window)',
     severity: 'low',
     defaults: { enabled: true, threshold: 10, windowSeconds: 30 * 86_400, dedupeSeconds: 86_400 },
     async evaluate(event, settings, history, org) {
       if (event.action !== 'secret.reveal' || event.outcome !== 'success' || event.actorId === null) return null
       const from = since(event, settings.windowSeconds)
       const before = new Date(event.time.getTime() - 1)
-      const enough = await history.count({ action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } }, from, before, settings.threshold)
+      const enough = await history.count(
+        { action: 'secret.reveal', outcome: 'success', by: { actorId: event.actorId } },
+        from,
+        before,
+        settings.threshold,
+      )
       if (enough < settings.threshold) return null
       // Local hours: a person's working day follows the org's clocks, daylight saving included.
       const hour = localHour(event.time, org.timeZone)
       // Usual: a reveal within an hour of this one's hour of the day, before it.
-      if (await history.revealedAtHours(event.actorId, [(hour + 23) % 24, hour, (hour + 1) % 24], from, before)) return null
+      if (await history.revealedAtHours(event.actorId, [(hour + 23) % 24, hour, (hour + 1) % 24], from, before))
+        return null
       const hours = await history.revealHours(event.actorId, from, before)
-      return { key: event.actorId, title: `a secret revealed at ${String(hour).padStart(2, '0')}:00 ${org.timeZone}, outside this actor’s usual hours`, details: { actor: { type: event.actorType, id: event.actorId }, hour, usualHours: hours, timeZone: org.timeZone } }
+      return {
+        key: event.actorId,
+        title: `a secret revealed at ${String(hour).padStart(2, '0')}:00 ${org.timeZone}, outside this actor’s usual hours`,
+        details: {
+          actor: { type: event.actorType, id: event.actorId },
+          hour,
+          usualHours: hours,
+          timeZone: org.timeZone,
+        },
+      }
     },
   },
   {
@@ -137,7 +206,16 @@ export const ALERT_RULES: AlertRule[] = [
     defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 300 },
     async evaluate(event) {
       if (!PRIVILEGE_ACTIONS.has(event.action) || event.outcome !== 'success') return null
-      return { key: `${event.action}:${event.targetId ?? ''}`, title: `${event.action} by ${event.actorType} ${event.actorId ?? ''}`.trim(), details: { action: event.action, target: { type: event.targetType, id: event.targetId }, actor: { type: event.actorType, id: event.actorId }, change: event.details } }
+      return {
+        key: `${event.action}:${event.targetId ?? ''}`,
+        title: `${event.action} by ${event.actorType} ${event.actorId ?? ''}`.trim(),
+        details: {
+          action: event.action,
+          target: { type: event.targetType, id: event.targetId },
+          actor: { type: event.actorType, id: event.actorId },
+          change: event.details,
+        },
+      }
     },
   },
   {
@@ -147,7 +225,11 @@ export const ALERT_RULES: AlertRule[] = [
     defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 60 },
     async evaluate(event) {
       if (event.action !== 'mfa.totp.disable' || event.outcome !== 'success') return null
-      return { key: event.actorId ?? 'unknown', title: 'two-factor authentication was turned off for an account', details: { user: event.targetId ?? event.actorId, with: event.details.with } }
+      return {
+        key: event.actorId ?? 'unknown',
+        title: 'two-factor authentication was turned off for an account',
+        details: { user: event.targetId ?? event.actorId, with: event.details.with },
+      }
     },
   },
   {
@@ -156,11 +238,28 @@ export const ALERT_RULES: AlertRule[] = [
     severity: 'high',
     defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 3600 },
     async evaluate(event) {
-      const grant = typeof event.details.grant === 'string' ? event.details.grant : event.action === 'grant.use' ? event.targetId : null
+      const grant =
+        typeof event.details.grant === 'string'
+          ? event.details.grant
+          : event.action === 'grant.use'
+            ? event.targetId
+            : null
       const outOfScope = event.action === 'access.denied' && typeof event.details.grant === 'string'
       const ended = event.action === 'grant.use' && event.outcome === 'denied'
       if ((!outOfScope && !ended) || grant === null) return null
-      return { key: grant, title: outOfScope ? 'an operator tried to go beyond a diagnostic grant’s scope' : `an operator tried to use a grant that is ${typeof event.details.reason === 'string' ? event.details.reason : 'not active'}`, details: { grant, operator: event.actorId, attempt: outOfScope ? { status: event.details.status, permission: event.details.permission, code: event.details.code } : { reason: event.details.reason } } }
+      return {
+        key: grant,
+        title: outOfScope
+          ? 'an operator tried to go beyond a diagnostic grant’s scope'
+          : `an operator tried to use a grant that is ${typeof event.details.reason === 'string' ? event.details.reason : 'not active'}`,
+        details: {
+          grant,
+          operator: event.actorId,
+          attempt: outOfScope
+            ? { status: event.details.status, permission: event.details.permission, code: event.details.code }
+            : { reason: event.details.reason },
+        },
+      }
     },
   },
   {
@@ -176,7 +275,19 @@ export const ALERT_RULES: AlertRule[] = [
 
 /** Raised by other modules through the alerts service, not by an audit event. */
 export const SIGNAL_RULES: Record<string, { description: string; severity: Severity; defaults: RuleSettings }> = {
-  plan_review_overdue: { description: 'The incident response plan’s review is overdue', severity: 'medium', defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 7 * 86_400 } },
-  disclosure_ack_overdue: { description: 'A vulnerability report was not acknowledged in time', severity: 'high', defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 } },
-  breach_notification_missed: { description: 'A breach notification deadline passed before it was sent', severity: 'critical', defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 } },
+  plan_review_overdue: {
+    description: 'The incident response plan’s review is overdue',
+    severity: 'medium',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 7 * 86_400 },
+  },
+  disclosure_ack_overdue: {
+    description: 'A vulnerability report was not acknowledged in time',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
+  },
+  breach_notification_missed: {
+    description: 'A breach notification deadline passed before it was sent',
+    severity: 'critical',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
+  },
 }

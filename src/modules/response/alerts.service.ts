@@ -8,7 +8,14 @@ import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
 import { batchHistory } from './alert.history.ts'
-import { ALERT_RULES, SIGNAL_RULES, type AlertRule, type ChainedEvent, type Firing, type RuleSettings } from './alert.rules.ts'
+import {
+  ALERT_RULES,
+  SIGNAL_RULES,
+  type AlertRule,
+  type ChainedEvent,
+  type Firing,
+  type RuleSettings,
+} from './alert.rules.ts'
 import type { Severity } from './response.tables.ts'
 
 /**
@@ -70,7 +77,10 @@ interface Occurrence {
 }
 const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 const ENGINE = { type: 'system' as const, id: 'alerts' }
-const ALL_RULES: Record<string, { description: string; severity: Severity; defaults: RuleSettings }> = { ...Object.fromEntries(ALERT_RULES.map((r) => [r.name, r])), ...SIGNAL_RULES }
+const ALL_RULES: Record<string, { description: string; severity: Severity; defaults: RuleSettings }> = {
+  ...Object.fromEntries(ALERT_RULES.map((r) => [r.name, r])),
+  ...SIGNAL_RULES,
+}
 
 export function createAlertsService(deps: {
   db: Kysely<DB>
@@ -112,8 +122,25 @@ export function createAlertsService(deps: {
     return new Map(
       Object.entries(ALL_RULES).map(([rule, def]) => {
         const own = rows.find((r) => r.rule === rule)
-        const settings: RuleSettings = own === undefined ? def.defaults : { enabled: own.enabled, threshold: own.threshold, windowSeconds: own.window_seconds, dedupeSeconds: own.dedupe_seconds }
-        return [rule, { rule, description: def.description, severity: def.severity, source: own === undefined ? 'default' : 'org', ...settings }]
+        const settings: RuleSettings =
+          own === undefined
+            ? def.defaults
+            : {
+                enabled: own.enabled,
+                threshold: own.threshold,
+                windowSeconds: own.window_seconds,
+                dedupeSeconds: own.dedupe_seconds,
+              }
+        return [
+          rule,
+          {
+            rule,
+            description: def.description,
+            severity: def.severity,
+            source: own === undefined ? 'default' : 'org',
+            ...settings,
+          },
+        ]
       }),
     )
   }
@@ -123,13 +150,31 @@ export function createAlertsService(deps: {
    * dedupe window (one update per alert, however many occurrences), or opens a new one.
    * Returns the id of the alert each occurrence went to.
    */
-  async function raiseAll(trx: Trx, orgId: string, rule: string, severity: Severity, dedupeSeconds: number, occurrences: Occurrence[]): Promise<string[]> {
+  async function raiseAll(
+    trx: Trx,
+    orgId: string,
+    rule: string,
+    severity: Severity,
+    dedupeSeconds: number,
+    occurrences: Occurrence[],
+  ): Promise<string[]> {
     const ids: string[] = []
-    let current: { id: string; lastSeen: Date; eventIds: string[]; added: number; details: Record<string, unknown> } | undefined
+    let current:
+      | { id: string; lastSeen: Date; eventIds: string[]; added: number; details: Record<string, unknown> }
+      | undefined
     const flush = async () => {
       if (current === undefined || current.added === 0) return
       const { added, lastSeen, eventIds, details } = current
-      await trx.updateTable('alerts').set((eb) => ({ occurrences: eb('occurrences', '+', added), last_seen_at: lastSeen, details: JSON.stringify(details), event_ids: eventIds })).where('id', '=', current.id).execute()
+      await trx
+        .updateTable('alerts')
+        .set((eb) => ({
+          occurrences: eb('occurrences', '+', added),
+          last_seen_at: lastSeen,
+          details: JSON.stringify(details),
+          event_ids: eventIds,
+        }))
+        .where('id', '=', current.id)
+        .execute()
     }
     for (const { firing, at, eventId } of occurrences) {
       if (current !== undefined && at.getTime() - current.lastSeen.getTime() <= dedupeSeconds * 1000) {
@@ -141,16 +186,65 @@ export function createAlertsService(deps: {
         continue
       }
       await flush()
-      const open = await trx.selectFrom('alerts').select(['id', 'event_ids']).where('rule', '=', rule).where('dedupe_key', '=', firing.key).where('status', '<>', 'resolved').where('last_seen_at', '>=', new Date(at.getTime() - dedupeSeconds * 1000)).orderBy('last_seen_at', 'desc').forUpdate().executeTakeFirst()
+      const open = await trx
+        .selectFrom('alerts')
+        .select(['id', 'event_ids'])
+        .where('rule', '=', rule)
+        .where('dedupe_key', '=', firing.key)
+        .where('status', '<>', 'resolved')
+        .where('last_seen_at', '>=', new Date(at.getTime() - dedupeSeconds * 1000))
+        .orderBy('last_seen_at', 'desc')
+        .forUpdate()
+        .executeTakeFirst()
       if (open !== undefined) {
         current = { id: open.id, lastSeen: at, eventIds: [...open.event_ids], added: 1, details: firing.details }
         if (eventId !== undefined && current.eventIds.length < 100) current.eventIds.push(eventId)
       } else {
         const id = randomUUID()
-        await trx.insertInto('alerts').values({ id, org_id: orgId, rule, severity, dedupe_key: firing.key, status: 'open', title: firing.title, details: JSON.stringify(firing.details), first_seen_at: at, last_seen_at: at, event_ids: eventId === undefined ? [] : [eventId], acknowledged_at: null, acknowledged_by: null, resolved_at: null, resolved_by: null, incident_id: null }).execute()
-        await audit.append(trx, { orgId, actor: ENGINE, action: 'alert.raise', target: { type: 'alert', id }, outcome: 'success', details: { rule, severity, title: firing.title }, meta: NO_REQUEST })
-        await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId, kind: 'alert.raised', subject: `[${severity}] ${firing.title}`, body: `Rule ${rule} fired. Review the alert and its audit events in Custodian.`, data: { alertId: id, rule, severity } })
-        current = { id, lastSeen: at, eventIds: eventId === undefined ? [] : [eventId], added: 0, details: firing.details }
+        await trx
+          .insertInto('alerts')
+          .values({
+            id,
+            org_id: orgId,
+            rule,
+            severity,
+            dedupe_key: firing.key,
+            status: 'open',
+            title: firing.title,
+            details: JSON.stringify(firing.details),
+            first_seen_at: at,
+            last_seen_at: at,
+            event_ids: eventId === undefined ? [] : [eventId],
+            acknowledged_at: null,
+            acknowledged_by: null,
+            resolved_at: null,
+            resolved_by: null,
+            incident_id: null,
+          })
+          .execute()
+        await audit.append(trx, {
+          orgId,
+          actor: ENGINE,
+          action: 'alert.raise',
+          target: { type: 'alert', id },
+          outcome: 'success',
+          details: { rule, severity, title: firing.title },
+          meta: NO_REQUEST,
+        })
+        await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), {
+          orgId,
+          kind: 'alert.raised',
+          subject: `[${severity}] ${firing.title}`,
+          body: `Rule ${rule} fired. Review the alert and its audit events in Custodian.`,
+          data: { alertId: id, rule, severity },
+        })
+        current = {
+          id,
+          lastSeen: at,
+          eventIds: eventId === undefined ? [] : [eventId],
+          added: 0,
+          details: firing.details,
+        }
       }
       ids.push(current.id)
     }
@@ -158,19 +252,49 @@ export function createAlertsService(deps: {
     return ids
   }
 
-  async function raise(trx: Trx, orgId: string, rule: string, severity: Severity, dedupeSeconds: number, firing: Firing, at: Date): Promise<string> {
+  async function raise(
+    trx: Trx,
+    orgId: string,
+    rule: string,
+    severity: Severity,
+    dedupeSeconds: number,
+    firing: Firing,
+    at: Date,
+  ): Promise<string> {
     return (await raiseAll(trx, orgId, rule, severity, dedupeSeconds, [{ firing, at }]))[0] as string
   }
 
   async function evaluateOrg(orgId: string): Promise<number> {
     return withOrg(db, orgId, async (trx) => {
       await sql`INSERT INTO alert_cursors (org_id) VALUES (${orgId}) ON CONFLICT DO NOTHING`.execute(trx)
-      const cursor = await trx.selectFrom('alert_cursors').select('last_seq').forUpdate().skipLocked().executeTakeFirst()
+      const cursor = await trx
+        .selectFrom('alert_cursors')
+        .select('last_seq')
+        .forUpdate()
+        .skipLocked()
+        .executeTakeFirst()
       if (cursor === undefined) return 0 // another process is on it
-      const rows = await trx.selectFrom('audit_events').selectAll().where('seq', '>', cursor.last_seq).orderBy('seq').limit(BATCH).execute()
+      const rows = await trx
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '>', cursor.last_seq)
+        .orderBy('seq')
+        .limit(BATCH)
+        .execute()
       if (rows.length === 0) return 0
       const settings = await settingsOf(trx)
-      const events: ChainedEvent[] = rows.map((row) => ({ eventId: row.event_id, time: row.occurred_at, actorType: row.actor_type, actorId: row.actor_id, action: row.action, targetType: row.target_type, targetId: row.target_id, outcome: row.outcome, ip: row.ip, details: row.details }))
+      const events: ChainedEvent[] = rows.map((row) => ({
+        eventId: row.event_id,
+        time: row.occurred_at,
+        actorType: row.actor_type,
+        actorId: row.actor_id,
+        action: row.action,
+        targetType: row.target_type,
+        targetId: row.target_id,
+        outcome: row.outcome,
+        ip: row.ip,
+        details: row.details,
+      }))
       const org = { timeZone: await deps.orgTimeZone(trx, orgId) }
       const ask = batchHistory(trx, events, Number(rows[0]?.seq), org.timeZone)
       // Firings grouped by rule and key, in order: a burst is one alert update, not hundreds.
@@ -186,20 +310,51 @@ export function createAlertsService(deps: {
           firings.get(group)?.occurrences.push({ firing, at: event.time, eventId: event.eventId })
         }
       }
-      for (const { rule, dedupeSeconds, occurrences } of firings.values()) await raiseAll(trx, orgId, rule.name, rule.severity, dedupeSeconds, occurrences)
-      await trx.updateTable('alert_cursors').set({ last_seq: Number(rows[rows.length - 1]?.seq), updated_at: new Date() }).execute()
+      for (const { rule, dedupeSeconds, occurrences } of firings.values())
+        await raiseAll(trx, orgId, rule.name, rule.severity, dedupeSeconds, occurrences)
+      await trx
+        .updateTable('alert_cursors')
+        .set({ last_seq: Number(rows[rows.length - 1]?.seq), updated_at: new Date() })
+        .execute()
       return rows.length
     })
   }
 
-  async function changeStatus(ctx: RequestContext, id: string, to: 'acknowledged' | 'resolved', note?: string): Promise<AlertView> {
+  async function changeStatus(
+    ctx: RequestContext,
+    id: string,
+    to: 'acknowledged' | 'resolved',
+    note?: string,
+  ): Promise<AlertView> {
     return withOrg(db, ctx.orgId, async (trx) => {
       const row = await find(trx, id, true)
       if (row === undefined) throw new AppError('NOT_FOUND', 'no such alert')
-      if (row.status === 'resolved' || row.status === to) throw new AppError('CONFLICT', `this alert is ${row.status} already`)
+      if (row.status === 'resolved' || row.status === to)
+        throw new AppError('CONFLICT', `this alert is ${row.status} already`)
       const now = clock()
-      await trx.updateTable('alerts').set(to === 'acknowledged' ? { status: to, acknowledged_at: now, acknowledged_by: by(ctx) } : { status: to, resolved_at: now, resolved_by: by(ctx), ...(row.acknowledged_at === null ? { acknowledged_at: now, acknowledged_by: by(ctx) } : {}) }).where('id', '=', id).execute()
-      await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: to === 'acknowledged' ? 'alert.acknowledge' : 'alert.resolve', target: { type: 'alert', id }, outcome: 'success', details: { rule: row.rule, ...(note === undefined ? {} : { note }) }, meta: ctx.meta })
+      await trx
+        .updateTable('alerts')
+        .set(
+          to === 'acknowledged'
+            ? { status: to, acknowledged_at: now, acknowledged_by: by(ctx) }
+            : {
+                status: to,
+                resolved_at: now,
+                resolved_by: by(ctx),
+                ...(row.acknowledged_at === null ? { acknowledged_at: now, acknowledged_by: by(ctx) } : {}),
+              },
+        )
+        .where('id', '=', id)
+        .execute()
+      await audit.append(trx, {
+        orgId: ctx.orgId,
+        actor: actorOf(ctx.principal),
+        action: to === 'acknowledged' ? 'alert.acknowledge' : 'alert.resolve',
+        target: { type: 'alert', id },
+        outcome: 'success',
+        details: { rule: row.rule, ...(note === undefined ? {} : { note }) },
+        meta: ctx.meta,
+      })
       return view((await find(trx, id)) as NonNullable<Awaited<ReturnType<typeof find>>>)
     })
   }
@@ -229,9 +384,27 @@ export function createAlertsService(deps: {
     async setRule(ctx, rule, settings) {
       if (ALL_RULES[rule] === undefined) throw new AppError('NOT_FOUND', `no rule named ${rule}`)
       return withOrg(db, ctx.orgId, async (trx) => {
-        const values = { enabled: settings.enabled, threshold: settings.threshold, window_seconds: settings.windowSeconds, dedupe_seconds: settings.dedupeSeconds, updated_by: by(ctx) }
-        await trx.insertInto('alert_rule_settings').values({ org_id: ctx.orgId, rule, ...values }).onConflict((oc) => oc.columns(['org_id', 'rule']).doUpdateSet({ ...values, updated_at: new Date() })).execute()
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'alert.rule.update', target: { type: 'alert_rule', id: rule }, outcome: 'success', details: { ...settings }, meta: ctx.meta })
+        const values = {
+          enabled: settings.enabled,
+          threshold: settings.threshold,
+          window_seconds: settings.windowSeconds,
+          dedupe_seconds: settings.dedupeSeconds,
+          updated_by: by(ctx),
+        }
+        await trx
+          .insertInto('alert_rule_settings')
+          .values({ org_id: ctx.orgId, rule, ...values })
+          .onConflict((oc) => oc.columns(['org_id', 'rule']).doUpdateSet({ ...values, updated_at: new Date() }))
+          .execute()
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'alert.rule.update',
+          target: { type: 'alert_rule', id: rule },
+          outcome: 'success',
+          details: { ...settings },
+          meta: ctx.meta,
+        })
         return (await settingsOf(trx)).get(rule) as RuleView
       })
     },
@@ -239,7 +412,11 @@ export function createAlertsService(deps: {
     async evaluate() {
       // Which orgs have newly chained events spans tenants: owner connection to find them.
       const orgs = await withOwner(db, (trx) =>
-        sql<{ org_id: string }>`SELECT h.org_id FROM audit_heads h LEFT JOIN alert_cursors c ON c.org_id = h.org_id WHERE h.seq > coalesce(c.last_seq, 0) LIMIT 200`.execute(trx),
+        sql<{
+          org_id: string
+        }>`SELECT h.org_id FROM audit_heads h LEFT JOIN alert_cursors c ON c.org_id = h.org_id WHERE h.seq > coalesce(c.last_seq, 0) LIMIT 200`.execute(
+          trx,
+        ),
       )
       let evaluated = 0
       for (const { org_id: orgId } of orgs.rows) evaluated += await evaluateOrg(orgId)
@@ -256,7 +433,22 @@ export function createAlertsService(deps: {
         await withOrg(db, orgId, async (trx) => {
           const s = (await settingsOf(trx)).get('audit_integrity') as RuleView
           if (!s.enabled) return
-          await raise(trx, orgId, 'audit_integrity', 'critical', s.dedupeSeconds, { key: 'chain', title: 'the audit chain failed verification', details: { problems: result.problems.slice(0, 20).map((p) => ({ kind: p.kind, seq: p.seq })), lastSeq: result.lastSeq } }, clock())
+          await raise(
+            trx,
+            orgId,
+            'audit_integrity',
+            'critical',
+            s.dedupeSeconds,
+            {
+              key: 'chain',
+              title: 'the audit chain failed verification',
+              details: {
+                problems: result.problems.slice(0, 20).map((p) => ({ kind: p.kind, seq: p.seq })),
+                lastSeq: result.lastSeq,
+              },
+            },
+            clock(),
+          )
         })
       }
       return failed

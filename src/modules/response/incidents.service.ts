@@ -69,13 +69,33 @@ export interface IncidentsService {
   open(ctx: RequestContext, input: OpenIncident): Promise<IncidentView>
   list(ctx: RequestContext): Promise<IncidentView[]>
   get(ctx: RequestContext, id: string): Promise<IncidentView>
-  update(ctx: RequestContext, id: string, input: { title?: string | undefined; severity?: Severity | undefined; status?: IncidentStatus | undefined; commander?: string | null | undefined; communications?: string | null | undefined; scribe?: string | null | undefined }): Promise<IncidentView>
+  update(
+    ctx: RequestContext,
+    id: string,
+    input: {
+      title?: string | undefined
+      severity?: Severity | undefined
+      status?: IncidentStatus | undefined
+      commander?: string | null | undefined
+      communications?: string | null | undefined
+      scribe?: string | null | undefined
+    },
+  ): Promise<IncidentView>
   acknowledge(ctx: RequestContext, id: string): Promise<IncidentView>
   completeStep(ctx: RequestContext, id: string, idx: number): Promise<IncidentView>
   note(ctx: RequestContext, id: string, text: string): Promise<IncidentView>
   link(ctx: RequestContext, id: string, link: { kind: 'alert' | 'audit_event'; ref: string }): Promise<IncidentView>
-  confirmBreach(ctx: RequestContext, id: string, input: { summary: string; parties?: { kind: PartyKind; name: string; deadlineHours: number }[] | undefined }): Promise<IncidentView>
-  markSent(ctx: RequestContext, id: string, notificationId: string, input: { channel: string; content: string }): Promise<IncidentView>
+  confirmBreach(
+    ctx: RequestContext,
+    id: string,
+    input: { summary: string; parties?: { kind: PartyKind; name: string; deadlineHours: number }[] | undefined },
+  ): Promise<IncidentView>
+  markSent(
+    ctx: RequestContext,
+    id: string,
+    notificationId: string,
+    input: { channel: string; content: string },
+  ): Promise<IncidentView>
   /** The job: escalation of unacknowledged incidents, breach clock reminders and misses. */
   watch(): Promise<{ escalated: number; reminded: number; missed: number }>
 }
@@ -86,7 +106,13 @@ const FIRST_REMINDER_HOURS = 24
 const SYSTEM = { type: 'system' as const, id: 'incidents' }
 const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 
-export function createIncidentsService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append'>; alerts: Pick<AlertsService, 'linkIncidentIn' | 'raiseIn'>; plan: Pick<PlanService, 'typeIn' | 'partiesIn' | 'escalationIn'>; clock: Clock }): IncidentsService {
+export function createIncidentsService(deps: {
+  db: Kysely<DB>
+  audit: Pick<AuditService, 'append'>
+  alerts: Pick<AlertsService, 'linkIncidentIn' | 'raiseIn'>
+  plan: Pick<PlanService, 'typeIn' | 'partiesIn' | 'escalationIn'>
+  clock: Clock
+}): IncidentsService {
   const { db, audit, clock } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
@@ -98,10 +124,28 @@ export function createIncidentsService(deps: { db: Kysely<DB>; audit: Pick<Audit
   }
 
   function notificationView(n: Awaited<ReturnType<typeof notificationsOf>>[number]): BreachNotificationView {
-    return { id: n.id, party: { kind: n.party_kind, name: n.party_name }, deadlineHours: n.deadline_hours, dueAt: n.due_at.toISOString(), status: n.status, late: n.late, sentAt: n.sent_at?.toISOString() ?? null, sentBy: n.sent_by, channel: n.channel, content: n.content }
+    return {
+      id: n.id,
+      party: { kind: n.party_kind, name: n.party_name },
+      deadlineHours: n.deadline_hours,
+      dueAt: n.due_at.toISOString(),
+      status: n.status,
+      late: n.late,
+      sentAt: n.sent_at?.toISOString() ?? null,
+      sentBy: n.sent_by,
+      channel: n.channel,
+      content: n.content,
+    }
   }
 
-  const notificationsOf = (trx: Trx, id: string) => trx.selectFrom('breach_notifications').selectAll().where('incident_id', '=', id).orderBy('due_at').orderBy('party_name').execute()
+  const notificationsOf = (trx: Trx, id: string) =>
+    trx
+      .selectFrom('breach_notifications')
+      .selectAll()
+      .where('incident_id', '=', id)
+      .orderBy('due_at')
+      .orderBy('party_name')
+      .execute()
 
   async function view(trx: Trx, row: Awaited<ReturnType<typeof load>>, full = true): Promise<IncidentView> {
     const base: IncidentView = {
@@ -110,45 +154,118 @@ export function createIncidentsService(deps: { db: Kysely<DB>; audit: Pick<Audit
       title: row.title,
       severity: row.severity,
       status: row.status,
-      roles: { commander: row.commander_user_id, communications: row.communications_user_id, scribe: row.scribe_user_id },
+      roles: {
+        commander: row.commander_user_id,
+        communications: row.communications_user_id,
+        scribe: row.scribe_user_id,
+      },
       openedAt: row.opened_at.toISOString(),
       openedBy: row.opened_by,
       acknowledgedAt: row.acknowledged_at?.toISOString() ?? null,
       resolvedAt: row.resolved_at?.toISOString() ?? null,
       closedAt: row.closed_at?.toISOString() ?? null,
       escalationLevel: row.escalation_level,
-      breach: row.breach_confirmed_at === null ? null : { confirmedAt: row.breach_confirmed_at.toISOString(), summary: row.breach_summary ?? '' },
+      breach:
+        row.breach_confirmed_at === null
+          ? null
+          : { confirmedAt: row.breach_confirmed_at.toISOString(), summary: row.breach_summary ?? '' },
     }
     if (!full) return base
     return {
       ...base,
-      steps: (await trx.selectFrom('incident_steps').selectAll().where('incident_id', '=', row.id).orderBy('idx').execute()).map((s) => ({ idx: s.idx, title: s.title, doneAt: s.done_at?.toISOString() ?? null, doneBy: s.done_by })),
-      timeline: (await trx.selectFrom('incident_timeline').selectAll().where('incident_id', '=', row.id).orderBy('at').orderBy('id').execute()).map((e) => ({ at: e.at.toISOString(), actor: e.actor, kind: e.kind, details: e.details })),
-      links: (await trx.selectFrom('incident_links').select(['kind', 'ref']).where('incident_id', '=', row.id).execute()).map((l) => ({ kind: l.kind, ref: l.ref })),
+      steps: (
+        await trx.selectFrom('incident_steps').selectAll().where('incident_id', '=', row.id).orderBy('idx').execute()
+      ).map((s) => ({ idx: s.idx, title: s.title, doneAt: s.done_at?.toISOString() ?? null, doneBy: s.done_by })),
+      timeline: (
+        await trx
+          .selectFrom('incident_timeline')
+          .selectAll()
+          .where('incident_id', '=', row.id)
+          .orderBy('at')
+          .orderBy('id')
+          .execute()
+      ).map((e) => ({ at: e.at.toISOString(), actor: e.actor, kind: e.kind, details: e.details })),
+      links: (
+        await trx.selectFrom('incident_links').select(['kind', 'ref']).where('incident_id', '=', row.id).execute()
+      ).map((l) => ({ kind: l.kind, ref: l.ref })),
       notifications: (await notificationsOf(trx, row.id)).map(notificationView),
     }
   }
 
   /** A timeline entry and an audit event, for every change. */
-  async function record(trx: Trx, orgId: string, incidentId: string, actor: { label: string; audit: ReturnType<typeof actorOf> | typeof SYSTEM }, kind: string, details: Record<string, unknown>, meta: RequestContext['meta'] | typeof NO_REQUEST): Promise<void> {
-    await trx.insertInto('incident_timeline').values({ id: randomUUID(), incident_id: incidentId, org_id: orgId, at: clock(), actor: actor.label, kind, details: JSON.stringify(details) }).execute()
-    await audit.append(trx, { orgId, actor: actor.audit, action: `incident.${kind}`, target: { type: 'incident', id: incidentId }, outcome: 'success', details, meta })
+  async function record(
+    trx: Trx,
+    orgId: string,
+    incidentId: string,
+    actor: { label: string; audit: ReturnType<typeof actorOf> | typeof SYSTEM },
+    kind: string,
+    details: Record<string, unknown>,
+    meta: RequestContext['meta'] | typeof NO_REQUEST,
+  ): Promise<void> {
+    await trx
+      .insertInto('incident_timeline')
+      .values({
+        id: randomUUID(),
+        incident_id: incidentId,
+        org_id: orgId,
+        at: clock(),
+        actor: actor.label,
+        kind,
+        details: JSON.stringify(details),
+      })
+      .execute()
+    await audit.append(trx, {
+      orgId,
+      actor: actor.audit,
+      action: `incident.${kind}`,
+      target: { type: 'incident', id: incidentId },
+      outcome: 'success',
+      details,
+      meta,
+    })
   }
   const who = (ctx: RequestContext) => ({ label: by(ctx), audit: actorOf(ctx.principal) })
 
   async function assertMember(trx: Trx, userId: string | null | undefined, field: string): Promise<void> {
     if (userId === null || userId === undefined) return
-    if ((await trx.selectFrom('memberships').select('user_id').where('user_id', '=', userId).executeTakeFirst()) === undefined) {
-      throw new AppError('VALIDATION_FAILED', 'incident roles are held by members of the org', { errors: [{ path: `/body/${field}`, message: 'not a member' }] })
+    if (
+      (await trx.selectFrom('memberships').select('user_id').where('user_id', '=', userId).executeTakeFirst()) ===
+      undefined
+    ) {
+      throw new AppError('VALIDATION_FAILED', 'incident roles are held by members of the org', {
+        errors: [{ path: `/body/${field}`, message: 'not a member' }],
+      })
     }
   }
 
-  async function notifyLevel(trx: Trx, orgId: string, roles: string[], users: string[], incident: { id: string; title: string; severity: Severity; commander_user_id: string | null }, subject: string, body: string): Promise<void> {
-    const recipients = [...(await membersWithRoles(trx, roles)), ...users, ...(incident.commander_user_id === null ? [] : [incident.commander_user_id])]
-    await enqueue(trx, recipients, { orgId, kind: 'incident.notice', subject, body, data: { incidentId: incident.id, severity: incident.severity } })
+  async function notifyLevel(
+    trx: Trx,
+    orgId: string,
+    roles: string[],
+    users: string[],
+    incident: { id: string; title: string; severity: Severity; commander_user_id: string | null },
+    subject: string,
+    body: string,
+  ): Promise<void> {
+    const recipients = [
+      ...(await membersWithRoles(trx, roles)),
+      ...users,
+      ...(incident.commander_user_id === null ? [] : [incident.commander_user_id]),
+    ]
+    await enqueue(trx, recipients, {
+      orgId,
+      kind: 'incident.notice',
+      subject,
+      body,
+      data: { incidentId: incident.id, severity: incident.severity },
+    })
   }
 
-  async function mutate(ctx: RequestContext, id: string, fn: (trx: Trx, row: Awaited<ReturnType<typeof load>>) => Promise<void>): Promise<IncidentView> {
+  async function mutate(
+    ctx: RequestContext,
+    id: string,
+    fn: (trx: Trx, row: Awaited<ReturnType<typeof load>>) => Promise<void>,
+  ): Promise<IncidentView> {
     return withOrg(db, ctx.orgId, async (trx) => {
       const row = await load(trx, id, true)
       await fn(trx, row)
@@ -160,27 +277,99 @@ export function createIncidentsService(deps: { db: Kysely<DB>; audit: Pick<Audit
     async open(ctx, input) {
       return withOrg(db, ctx.orgId, async (trx) => {
         const type = input.typeId === undefined ? undefined : await deps.plan.typeIn(trx, input.typeId)
-        if (input.typeId !== undefined && type === undefined) throw new AppError('VALIDATION_FAILED', 'no such incident type in the plan', { errors: [{ path: '/body/typeId', message: 'unknown type' }] })
+        if (input.typeId !== undefined && type === undefined)
+          throw new AppError('VALIDATION_FAILED', 'no such incident type in the plan', {
+            errors: [{ path: '/body/typeId', message: 'unknown type' }],
+          })
         const id = randomUUID()
         const now = clock()
-        await trx.insertInto('incidents').values({ id, org_id: ctx.orgId, type_id: type?.id ?? null, type_name: type?.name ?? null, title: input.title, severity: input.severity ?? type?.defaultSeverity ?? 'medium', status: 'open', commander_user_id: null, communications_user_id: null, scribe_user_id: null, opened_at: now, opened_by: by(ctx), acknowledged_at: null, resolved_at: null, closed_at: null, breach_confirmed_at: null, breach_summary: null }).execute()
-        if (type !== undefined && type.playbook.length > 0) await trx.insertInto('incident_steps').values(type.playbook.map((title, idx) => ({ incident_id: id, org_id: ctx.orgId, idx, title, done_at: null, done_by: null }))).execute()
-        await record(trx, ctx.orgId, id, who(ctx), 'open', { title: input.title, type: type?.name ?? null, severity: input.severity ?? type?.defaultSeverity ?? 'medium' }, ctx.meta)
-        for (const alertId of [...(input.fromAlert === undefined ? [] : [input.fromAlert]), ...(input.alertIds ?? [])]) {
+        await trx
+          .insertInto('incidents')
+          .values({
+            id,
+            org_id: ctx.orgId,
+            type_id: type?.id ?? null,
+            type_name: type?.name ?? null,
+            title: input.title,
+            severity: input.severity ?? type?.defaultSeverity ?? 'medium',
+            status: 'open',
+            commander_user_id: null,
+            communications_user_id: null,
+            scribe_user_id: null,
+            opened_at: now,
+            opened_by: by(ctx),
+            acknowledged_at: null,
+            resolved_at: null,
+            closed_at: null,
+            breach_confirmed_at: null,
+            breach_summary: null,
+          })
+          .execute()
+        if (type !== undefined && type.playbook.length > 0)
+          await trx
+            .insertInto('incident_steps')
+            .values(
+              type.playbook.map((title, idx) => ({
+                incident_id: id,
+                org_id: ctx.orgId,
+                idx,
+                title,
+                done_at: null,
+                done_by: null,
+              })),
+            )
+            .execute()
+        await record(
+          trx,
+          ctx.orgId,
+          id,
+          who(ctx),
+          'open',
+          {
+            title: input.title,
+            type: type?.name ?? null,
+            severity: input.severity ?? type?.defaultSeverity ?? 'medium',
+          },
+          ctx.meta,
+        )
+        for (const alertId of [
+          ...(input.fromAlert === undefined ? [] : [input.fromAlert]),
+          ...(input.alertIds ?? []),
+        ]) {
           const alert = await trx.selectFrom('alerts').select('id').where('id', '=', alertId).executeTakeFirst()
           if (alert === undefined && alertId === input.fromAlert) throw new AppError('NOT_FOUND', 'no such alert')
-          if (alert === undefined) throw new AppError('VALIDATION_FAILED', 'no such alert in this org', { errors: [{ path: '/body/alertIds', message: `unknown alert ${alertId}` }] })
+          if (alert === undefined)
+            throw new AppError('VALIDATION_FAILED', 'no such alert in this org', {
+              errors: [{ path: '/body/alertIds', message: `unknown alert ${alertId}` }],
+            })
           await deps.alerts.linkIncidentIn(trx, alertId, id)
-          await trx.insertInto('incident_links').values({ incident_id: id, org_id: ctx.orgId, kind: 'alert', ref: alertId }).execute()
+          await trx
+            .insertInto('incident_links')
+            .values({ incident_id: id, org_id: ctx.orgId, kind: 'alert', ref: alertId })
+            .execute()
         }
         const row = await load(trx, id)
-        await notifyLevel(trx, ctx.orgId, ['owner', 'admin'], [], row, `[${row.severity}] incident opened: ${row.title}`, 'Acknowledge it in Custodian, or it is escalated by the escalation policy.')
+        await notifyLevel(
+          trx,
+          ctx.orgId,
+          ['owner', 'admin'],
+          [],
+          row,
+          `[${row.severity}] incident opened: ${row.title}`,
+          'Acknowledge it in Custodian, or it is escalated by the escalation policy.',
+        )
         return view(trx, row)
       })
     },
 
     async list(ctx) {
-      return withOrg(db, ctx.orgId, async (trx) => Promise.all((await trx.selectFrom('incidents').selectAll().orderBy('opened_at', 'desc').limit(500).execute()).map((r) => view(trx, r, false))))
+      return withOrg(db, ctx.orgId, async (trx) =>
+        Promise.all(
+          (await trx.selectFrom('incidents').selectAll().orderBy('opened_at', 'desc').limit(500).execute()).map((r) =>
+            view(trx, r, false),
+          ),
+        ),
+      )
     },
 
     async get(ctx, id) {
@@ -189,69 +378,190 @@ export function createIncidentsService(deps: { db: Kysely<DB>; audit: Pick<Audit
 
     update: (ctx, id, input) =>
       mutate(ctx, id, async (trx, row) => {
-        for (const [field, value] of [['commander', input.commander], ['communications', input.communications], ['scribe', input.scribe]] as const) await assertMember(trx, value, field)
+        for (const [field, value] of [
+          ['commander', input.commander],
+          ['communications', input.communications],
+          ['scribe', input.scribe],
+        ] as const)
+          await assertMember(trx, value, field)
         const now = clock()
         const changes = {
           ...(input.title === undefined ? {} : { title: input.title }),
           ...(input.severity === undefined ? {} : { severity: input.severity }),
-          ...(input.status === undefined ? {} : { status: input.status, ...(input.status === 'resolved' ? { resolved_at: now } : {}), ...(input.status === 'closed' ? { closed_at: now } : {}), ...(row.acknowledged_at === null && input.status !== 'open' ? { acknowledged_at: now } : {}) }),
+          ...(input.status === undefined
+            ? {}
+            : {
+                status: input.status,
+                ...(input.status === 'resolved' ? { resolved_at: now } : {}),
+                ...(input.status === 'closed' ? { closed_at: now } : {}),
+                ...(row.acknowledged_at === null && input.status !== 'open' ? { acknowledged_at: now } : {}),
+              }),
           ...(input.commander === undefined ? {} : { commander_user_id: input.commander }),
           ...(input.communications === undefined ? {} : { communications_user_id: input.communications }),
           ...(input.scribe === undefined ? {} : { scribe_user_id: input.scribe }),
         }
-        if (Object.keys(changes).length === 0) throw new AppError('VALIDATION_FAILED', 'nothing to change', { errors: [{ path: '/body', message: 'name at least one field' }] })
+        if (Object.keys(changes).length === 0)
+          throw new AppError('VALIDATION_FAILED', 'nothing to change', {
+            errors: [{ path: '/body', message: 'name at least one field' }],
+          })
         await trx.updateTable('incidents').set(changes).where('id', '=', id).execute()
-        const before = { title: row.title, severity: row.severity, status: row.status, commander: row.commander_user_id, communications: row.communications_user_id, scribe: row.scribe_user_id }
+        const before = {
+          title: row.title,
+          severity: row.severity,
+          status: row.status,
+          commander: row.commander_user_id,
+          communications: row.communications_user_id,
+          scribe: row.scribe_user_id,
+        }
         await record(trx, ctx.orgId, id, who(ctx), 'update', { before, after: input }, ctx.meta)
       }),
 
     acknowledge: (ctx, id) =>
       mutate(ctx, id, async (trx, row) => {
         if (row.acknowledged_at !== null) throw new AppError('CONFLICT', 'this incident was acknowledged already')
-        await trx.updateTable('incidents').set({ acknowledged_at: clock(), status: row.status === 'open' ? 'acknowledged' : row.status }).where('id', '=', id).execute()
+        await trx
+          .updateTable('incidents')
+          .set({ acknowledged_at: clock(), status: row.status === 'open' ? 'acknowledged' : row.status })
+          .where('id', '=', id)
+          .execute()
         await record(trx, ctx.orgId, id, who(ctx), 'acknowledge', { escalationLevel: row.escalation_level }, ctx.meta)
       }),
 
     completeStep: (ctx, id, idx) =>
       mutate(ctx, id, async (trx) => {
-        const done = await trx.updateTable('incident_steps').set({ done_at: clock(), done_by: by(ctx) }).where('incident_id', '=', id).where('idx', '=', idx).where('done_at', 'is', null).returning('title').executeTakeFirst()
+        const done = await trx
+          .updateTable('incident_steps')
+          .set({ done_at: clock(), done_by: by(ctx) })
+          .where('incident_id', '=', id)
+          .where('idx', '=', idx)
+          .where('done_at', 'is', null)
+          .returning('title')
+          .executeTakeFirst()
         if (done === undefined) throw new AppError('NOT_FOUND', 'no such open step in this incident’s playbook')
         await record(trx, ctx.orgId, id, who(ctx), 'step', { idx, title: done.title }, ctx.meta)
       }),
 
-    note: (ctx, id, text) => mutate(ctx, id, async (trx) => record(trx, ctx.orgId, id, who(ctx), 'note', { text }, ctx.meta)),
+    note: (ctx, id, text) =>
+      mutate(ctx, id, async (trx) => record(trx, ctx.orgId, id, who(ctx), 'note', { text }, ctx.meta)),
 
     link: (ctx, id, link) =>
       mutate(ctx, id, async (trx) => {
-        const exists = link.kind === 'alert' ? await trx.selectFrom('alerts').select('id').where('id', '=', link.ref).executeTakeFirst() : await trx.selectFrom('audit_events').select('event_id as id').where('event_id', '=', link.ref).executeTakeFirst()
-        if (exists === undefined) throw new AppError('VALIDATION_FAILED', `no such ${link.kind} in this org`, { errors: [{ path: '/body/ref', message: 'unknown' }] })
-        await trx.insertInto('incident_links').values({ incident_id: id, org_id: ctx.orgId, kind: link.kind, ref: link.ref }).onConflict((oc) => oc.doNothing()).execute()
+        const exists =
+          link.kind === 'alert'
+            ? await trx.selectFrom('alerts').select('id').where('id', '=', link.ref).executeTakeFirst()
+            : await trx
+                .selectFrom('audit_events')
+                .select('event_id as id')
+                .where('event_id', '=', link.ref)
+                .executeTakeFirst()
+        if (exists === undefined)
+          throw new AppError('VALIDATION_FAILED', `no such ${link.kind} in this org`, {
+            errors: [{ path: '/body/ref', message: 'unknown' }],
+          })
+        await trx
+          .insertInto('incident_links')
+          .values({ incident_id: id, org_id: ctx.orgId, kind: link.kind, ref: link.ref })
+          .onConflict((oc) => oc.doNothing())
+          .execute()
         if (link.kind === 'alert') await deps.alerts.linkIncidentIn(trx, link.ref, id)
         await record(trx, ctx.orgId, id, who(ctx), 'link', link, ctx.meta)
       }),
 
     confirmBreach: (ctx, id, input) =>
       mutate(ctx, id, async (trx, row) => {
-        if (row.breach_confirmed_at !== null) throw new AppError('CONFLICT', `this incident was confirmed as a breach at ${row.breach_confirmed_at.toISOString()}`)
+        if (row.breach_confirmed_at !== null)
+          throw new AppError(
+            'CONFLICT',
+            `this incident was confirmed as a breach at ${row.breach_confirmed_at.toISOString()}`,
+          )
         const now = clock()
         const parties = [...(await deps.plan.partiesIn(trx)), ...(input.parties ?? [])]
-        await trx.updateTable('incidents').set({ breach_confirmed_at: now, breach_summary: input.summary, ...(row.acknowledged_at === null ? { acknowledged_at: now, status: 'acknowledged' as const } : {}) }).where('id', '=', id).execute()
+        await trx
+          .updateTable('incidents')
+          .set({
+            breach_confirmed_at: now,
+            breach_summary: input.summary,
+            ...(row.acknowledged_at === null ? { acknowledged_at: now, status: 'acknowledged' as const } : {}),
+          })
+          .where('id', '=', id)
+          .execute()
         // P6.4: the clocks start at the confirmation, at once.
-        await trx.insertInto('breach_notifications').values(parties.map((p) => ({ id: randomUUID(), org_id: ctx.orgId, incident_id: id, party_kind: p.kind, party_name: p.name, deadline_hours: p.deadlineHours, due_at: new Date(now.getTime() + p.deadlineHours * HOUR_MS), status: 'pending' as const, sent_at: null, sent_by: null, channel: null, content: null, missed_at: null }))).execute()
-        await record(trx, ctx.orgId, id, who(ctx), 'breach_confirmed', { summary: input.summary, parties: parties.map((p) => ({ kind: p.kind, name: p.name, deadlineHours: p.deadlineHours })) }, ctx.meta)
+        await trx
+          .insertInto('breach_notifications')
+          .values(
+            parties.map((p) => ({
+              id: randomUUID(),
+              org_id: ctx.orgId,
+              incident_id: id,
+              party_kind: p.kind,
+              party_name: p.name,
+              deadline_hours: p.deadlineHours,
+              due_at: new Date(now.getTime() + p.deadlineHours * HOUR_MS),
+              status: 'pending' as const,
+              sent_at: null,
+              sent_by: null,
+              channel: null,
+              content: null,
+              missed_at: null,
+            })),
+          )
+          .execute()
+        await record(
+          trx,
+          ctx.orgId,
+          id,
+          who(ctx),
+          'breach_confirmed',
+          {
+            summary: input.summary,
+            parties: parties.map((p) => ({ kind: p.kind, name: p.name, deadlineHours: p.deadlineHours })),
+          },
+          ctx.meta,
+        )
         const communications = row.communications_user_id === null ? [] : [row.communications_user_id]
-        await notifyLevel(trx, ctx.orgId, ['owner', 'admin'], communications, row, `Breach confirmed: ${row.title}`, `Notifications are due to ${parties.map((p) => `${p.name} within ${p.deadlineHours} hours`).join(', ')}, counted from ${now.toISOString()}.`)
+        await notifyLevel(
+          trx,
+          ctx.orgId,
+          ['owner', 'admin'],
+          communications,
+          row,
+          `Breach confirmed: ${row.title}`,
+          `Notifications are due to ${parties.map((p) => `${p.name} within ${p.deadlineHours} hours`).join(', ')}, counted from ${now.toISOString()}.`,
+        )
       }),
 
     markSent: (ctx, id, notificationId, input) =>
       mutate(ctx, id, async (trx) => {
-        const n = await trx.selectFrom('breach_notifications').selectAll().where('id', '=', notificationId).where('incident_id', '=', id).forUpdate().executeTakeFirst()
+        const n = await trx
+          .selectFrom('breach_notifications')
+          .selectAll()
+          .where('id', '=', notificationId)
+          .where('incident_id', '=', id)
+          .forUpdate()
+          .executeTakeFirst()
         if (n === undefined) throw new AppError('NOT_FOUND', 'no such breach notification in this incident')
         if (n.status === 'sent') throw new AppError('CONFLICT', 'this party was notified already')
         const now = clock()
         const late = now.getTime() > n.due_at.getTime()
-        await trx.updateTable('breach_notifications').set({ status: 'sent', sent_at: now, sent_by: by(ctx), channel: input.channel, content: input.content, late }).where('id', '=', notificationId).execute()
-        await record(trx, ctx.orgId, id, who(ctx), 'breach_notified', { party: { kind: n.party_kind, name: n.party_name }, channel: input.channel, dueAt: n.due_at.toISOString(), late }, ctx.meta)
+        await trx
+          .updateTable('breach_notifications')
+          .set({ status: 'sent', sent_at: now, sent_by: by(ctx), channel: input.channel, content: input.content, late })
+          .where('id', '=', notificationId)
+          .execute()
+        await record(
+          trx,
+          ctx.orgId,
+          id,
+          who(ctx),
+          'breach_notified',
+          {
+            party: { kind: n.party_kind, name: n.party_name },
+            channel: input.channel,
+            dueAt: n.due_at.toISOString(),
+            late,
+          },
+          ctx.meta,
+        )
       }),
 
     async watch() {
@@ -260,34 +570,110 @@ export function createIncidentsService(deps: { db: Kysely<DB>; audit: Pick<Audit
       let reminded = 0
       let missed = 0
       // Open work spans orgs: owner connection to find it; each change is made in its org.
-      const open = await withOwner(db, (trx) => trx.selectFrom('incidents').select(['id', 'org_id']).where('acknowledged_at', 'is', null).where('status', '=', 'open').limit(500).execute())
+      const open = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('incidents')
+          .select(['id', 'org_id'])
+          .where('acknowledged_at', 'is', null)
+          .where('status', '=', 'open')
+          .limit(500)
+          .execute(),
+      )
       for (const { id, org_id: orgId } of open) {
         await withOrg(db, orgId, async (trx) => {
-          const row = await trx.selectFrom('incidents').selectAll().where('id', '=', id).where('acknowledged_at', 'is', null).forUpdate().skipLocked().executeTakeFirst()
+          const row = await trx
+            .selectFrom('incidents')
+            .selectAll()
+            .where('id', '=', id)
+            .where('acknowledged_at', 'is', null)
+            .forUpdate()
+            .skipLocked()
+            .executeTakeFirst()
           if (row === undefined) return
           const levels = await deps.plan.escalationIn(trx)
           const minutes = (now.getTime() - row.opened_at.getTime()) / 60_000
-          const due = levels.map((l, i) => ({ ...l, level: i + 1 })).filter((l) => l.afterMinutes <= minutes && l.level > row.escalation_level)
+          const due = levels
+            .map((l, i) => ({ ...l, level: i + 1 }))
+            .filter((l) => l.afterMinutes <= minutes && l.level > row.escalation_level)
           const next = due.at(-1)
           if (next === undefined) return
           await trx.updateTable('incidents').set({ escalation_level: next.level }).where('id', '=', id).execute()
-          await notifyLevel(trx, orgId, next.notifyRoles, next.notifyUsers, row, `[${row.severity}] unacknowledged incident escalated (level ${next.level}): ${row.title}`, `Opened ${row.opened_at.toISOString()}, not acknowledged after ${Math.floor(minutes)} minutes.`)
-          await record(trx, orgId, id, { label: 'system:incidents', audit: SYSTEM }, 'escalate', { level: next.level, afterMinutes: next.afterMinutes }, NO_REQUEST)
+          await notifyLevel(
+            trx,
+            orgId,
+            next.notifyRoles,
+            next.notifyUsers,
+            row,
+            `[${row.severity}] unacknowledged incident escalated (level ${next.level}): ${row.title}`,
+            `Opened ${row.opened_at.toISOString()}, not acknowledged after ${Math.floor(minutes)} minutes.`,
+          )
+          await record(
+            trx,
+            orgId,
+            id,
+            { label: 'system:incidents', audit: SYSTEM },
+            'escalate',
+            { level: next.level, afterMinutes: next.afterMinutes },
+            NO_REQUEST,
+          )
           escalated++
         })
       }
-      const clocks = await withOwner(db, (trx) => trx.selectFrom('breach_notifications').select(['id', 'org_id']).where('status', '=', 'pending').where('due_at', '<=', new Date(now.getTime() + FIRST_REMINDER_HOURS * HOUR_MS)).limit(500).execute())
+      const clocks = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('breach_notifications')
+          .select(['id', 'org_id'])
+          .where('status', '=', 'pending')
+          .where('due_at', '<=', new Date(now.getTime() + FIRST_REMINDER_HOURS * HOUR_MS))
+          .limit(500)
+          .execute(),
+      )
       for (const { id, org_id: orgId } of clocks) {
         await withOrg(db, orgId, async (trx) => {
-          const n = await trx.selectFrom('breach_notifications').selectAll().where('id', '=', id).where('status', '=', 'pending').forUpdate().skipLocked().executeTakeFirst()
+          const n = await trx
+            .selectFrom('breach_notifications')
+            .selectAll()
+            .where('id', '=', id)
+            .where('status', '=', 'pending')
+            .forUpdate()
+            .skipLocked()
+            .executeTakeFirst()
           if (n === undefined) return
           const incident = await load(trx, n.incident_id)
           const left = n.due_at.getTime() - now.getTime()
           if (left <= 0) {
-            await trx.updateTable('breach_notifications').set({ status: 'missed', missed_at: now }).where('id', '=', id).execute()
-            await deps.alerts.raiseIn(trx, orgId, 'breach_notification_missed', { key: id, title: `the breach notification to ${n.party_name} was due ${n.due_at.toISOString()} and was not sent`, details: { incident: incident.id, party: { kind: n.party_kind, name: n.party_name }, dueAt: n.due_at.toISOString() } })
-            await notifyLevel(trx, orgId, ['owner', 'admin'], incident.communications_user_id === null ? [] : [incident.communications_user_id], incident, `MISSED: breach notification to ${n.party_name}`, `It was due ${n.due_at.toISOString()} (${n.deadline_hours} hours after the confirmation). Notify the party now and record it.`)
-            await record(trx, orgId, incident.id, { label: 'system:incidents', audit: SYSTEM }, 'breach_notification_missed', { party: { kind: n.party_kind, name: n.party_name }, dueAt: n.due_at.toISOString() }, NO_REQUEST)
+            await trx
+              .updateTable('breach_notifications')
+              .set({ status: 'missed', missed_at: now })
+              .where('id', '=', id)
+              .execute()
+            await deps.alerts.raiseIn(trx, orgId, 'breach_notification_missed', {
+              key: id,
+              title: `the breach notification to ${n.party_name} was due ${n.due_at.toISOString()} and was not sent`,
+              details: {
+                incident: incident.id,
+                party: { kind: n.party_kind, name: n.party_name },
+                dueAt: n.due_at.toISOString(),
+              },
+            })
+            await notifyLevel(
+              trx,
+              orgId,
+              ['owner', 'admin'],
+              incident.communications_user_id === null ? [] : [incident.communications_user_id],
+              incident,
+              `MISSED: breach notification to ${n.party_name}`,
+              `It was due ${n.due_at.toISOString()} (${n.deadline_hours} hours after the confirmation). Notify the party now and record it.`,
+            )
+            await record(
+              trx,
+              orgId,
+              incident.id,
+              { label: 'system:incidents', audit: SYSTEM },
+              'breach_notification_missed',
+              { party: { kind: n.party_kind, name: n.party_name }, dueAt: n.due_at.toISOString() },
+              NO_REQUEST,
+            )
             missed++
             return
           }
@@ -295,7 +681,15 @@ export function createIncidentsService(deps: { db: Kysely<DB>; audit: Pick<Audit
           if (stage <= n.reminders_sent) return
           await trx.updateTable('breach_notifications').set({ reminders_sent: stage }).where('id', '=', id).execute()
           const recipients = incident.communications_user_id === null ? ['owner', 'admin'] : []
-          await notifyLevel(trx, orgId, recipients, incident.communications_user_id === null ? [] : [incident.communications_user_id], incident, `Breach notification to ${n.party_name} due in ${Math.ceil(left / HOUR_MS)} hours`, `Due ${n.due_at.toISOString()}. Record it in Custodian once sent.`)
+          await notifyLevel(
+            trx,
+            orgId,
+            recipients,
+            incident.communications_user_id === null ? [] : [incident.communications_user_id],
+            incident,
+            `Breach notification to ${n.party_name} due in ${Math.ceil(left / HOUR_MS)} hours`,
+            `Due ${n.due_at.toISOString()}. Record it in Custodian once sent.`,
+          )
           reminded++
         })
       }

@@ -66,21 +66,40 @@ export const DEFAULT_PARTIES: PartyRule[] = [
 ]
 const DEFAULT_ESCALATION: EscalationLevel[] = [{ afterMinutes: 30, notifyRoles: ['owner', 'admin'], notifyUsers: [] }]
 
-export function createPlanService(deps: { db: Kysely<DB>; audit: Pick<AuditService, 'append'>; alerts: Pick<AlertsService, 'raiseIn'>; clock: Clock }): PlanService {
+export function createPlanService(deps: {
+  db: Kysely<DB>
+  audit: Pick<AuditService, 'append'>
+  alerts: Pick<AlertsService, 'raiseIn'>
+  clock: Clock
+}): PlanService {
   const { db, audit, clock } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
   async function typesIn(trx: Trx) {
     const rows = await trx.selectFrom('incident_types').selectAll().orderBy('name').execute()
-    return rows.map((r) => ({ id: r.id, name: r.name, description: r.description, defaultSeverity: r.default_severity, affectsThirdParties: r.affects_third_parties, playbook: r.playbook }))
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      description: r.description,
+      defaultSeverity: r.default_severity,
+      affectsThirdParties: r.affects_third_parties,
+      playbook: r.playbook,
+    }))
   }
 
   async function escalationIn(trx: Trx): Promise<EscalationLevel[]> {
-    return (await trx.selectFrom('escalation_policies').select('levels').executeTakeFirst())?.levels ?? DEFAULT_ESCALATION
+    return (
+      (await trx.selectFrom('escalation_policies').select('levels').executeTakeFirst())?.levels ?? DEFAULT_ESCALATION
+    )
   }
 
   async function partyRulesIn(trx: Trx): Promise<PartyRule[]> {
-    const rows = await trx.selectFrom('breach_party_rules').selectAll().orderBy('deadline_hours').orderBy('name').execute()
+    const rows = await trx
+      .selectFrom('breach_party_rules')
+      .selectAll()
+      .orderBy('deadline_hours')
+      .orderBy('name')
+      .execute()
     return rows.map((r) => ({ kind: r.kind, name: r.name, deadlineHours: r.deadline_hours }))
   }
 
@@ -90,50 +109,116 @@ export function createPlanService(deps: { db: Kysely<DB>; audit: Pick<AuditServi
   }
 
   async function view(trx: Trx): Promise<PlanView> {
-    const versions = await trx.selectFrom('response_plan_versions').select(['version', 'created_at', 'created_by', 'change']).orderBy('version').execute()
-    const last = await trx.selectFrom('response_plan_reviews').selectAll().orderBy('reviewed_at', 'desc').limit(1).executeTakeFirst()
+    const versions = await trx
+      .selectFrom('response_plan_versions')
+      .select(['version', 'created_at', 'created_by', 'change'])
+      .orderBy('version')
+      .execute()
+    const last = await trx
+      .selectFrom('response_plan_reviews')
+      .selectAll()
+      .orderBy('reviewed_at', 'desc')
+      .limit(1)
+      .executeTakeFirst()
     const due = reviewDue(versions[0]?.created_at, last?.reviewed_at)
     return {
       version: versions.at(-1)?.version ?? 0,
       types: await typesIn(trx),
       escalation: await escalationIn(trx),
       parties: await partyRulesIn(trx),
-      lastReview: last === undefined ? null : { version: last.version, reviewedAt: last.reviewed_at.toISOString(), reviewedBy: last.reviewed_by, notes: last.notes },
+      lastReview:
+        last === undefined
+          ? null
+          : {
+              version: last.version,
+              reviewedAt: last.reviewed_at.toISOString(),
+              reviewedBy: last.reviewed_by,
+              notes: last.notes,
+            },
       reviewDueAt: due?.toISOString() ?? null,
       reviewOverdue: due !== null && clock().getTime() >= due.getTime(),
-      versions: versions.map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, change: v.change })),
+      versions: versions.map((v) => ({
+        version: v.version,
+        createdAt: v.created_at.toISOString(),
+        createdBy: v.created_by,
+        change: v.change,
+      })),
     }
   }
 
   /** Applies a change, snapshots the whole plan as the next version, audits it. */
-  async function change(ctx: RequestContext, description: string, apply: (trx: Trx) => Promise<void>): Promise<PlanView> {
+  async function change(
+    ctx: RequestContext,
+    description: string,
+    apply: (trx: Trx) => Promise<void>,
+  ): Promise<PlanView> {
     try {
       return await withOrg(db, ctx.orgId, async (trx) => {
         await apply(trx)
         const current = await view(trx)
         const version = current.version + 1
-        await trx.insertInto('response_plan_versions').values({ org_id: ctx.orgId, version, snapshot: JSON.stringify({ types: current.types, escalation: current.escalation, parties: current.parties }), created_at: clock(), created_by: by(ctx), change: description }).execute()
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'response_plan.update', target: { type: 'response_plan', id: String(version) }, outcome: 'success', details: { version, change: description }, meta: ctx.meta })
+        await trx
+          .insertInto('response_plan_versions')
+          .values({
+            org_id: ctx.orgId,
+            version,
+            snapshot: JSON.stringify({
+              types: current.types,
+              escalation: current.escalation,
+              parties: current.parties,
+            }),
+            created_at: clock(),
+            created_by: by(ctx),
+            change: description,
+          })
+          .execute()
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'response_plan.update',
+          target: { type: 'response_plan', id: String(version) },
+          outcome: 'success',
+          details: { version, change: description },
+          meta: ctx.meta,
+        })
         return view(trx)
       })
     } catch (error) {
-      if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', 'an incident type of that name (or a party of that kind and name) exists')
+      if (sqlState(error) === UNIQUE_VIOLATION)
+        throw new AppError('CONFLICT', 'an incident type of that name (or a party of that kind and name) exists')
       throw error
     }
   }
 
-  const typeRow = (org: string, input: IncidentTypeInput) => ({ org_id: org, name: input.name, description: input.description ?? '', default_severity: input.defaultSeverity, affects_third_parties: input.affectsThirdParties ?? false, playbook: JSON.stringify(input.playbook) })
+  const typeRow = (org: string, input: IncidentTypeInput) => ({
+    org_id: org,
+    name: input.name,
+    description: input.description ?? '',
+    default_severity: input.defaultSeverity,
+    affects_third_parties: input.affectsThirdParties ?? false,
+    playbook: JSON.stringify(input.playbook),
+  })
 
   return {
     async get(ctx) {
       return withOrg(db, ctx.orgId, view)
     },
 
-    createType: (ctx, input) => change(ctx, `type created: ${input.name}`, async (trx) => { await trx.insertInto('incident_types').values({ id: randomUUID(), ...typeRow(ctx.orgId, input) }).execute() }),
+    createType: (ctx, input) =>
+      change(ctx, `type created: ${input.name}`, async (trx) => {
+        await trx
+          .insertInto('incident_types')
+          .values({ id: randomUUID(), ...typeRow(ctx.orgId, input) })
+          .execute()
+      }),
 
     updateType: (ctx, id, input) =>
       change(ctx, `type changed: ${input.name}`, async (trx) => {
-        const updated = await trx.updateTable('incident_types').set({ ...typeRow(ctx.orgId, input), updated_at: new Date() }).where('id', '=', id).executeTakeFirst()
+        const updated = await trx
+          .updateTable('incident_types')
+          .set({ ...typeRow(ctx.orgId, input), updated_at: new Date() })
+          .where('id', '=', id)
+          .executeTakeFirst()
         if (Number(updated.numUpdatedRows) === 0) throw new AppError('NOT_FOUND', 'no such incident type')
       }),
 
@@ -146,22 +231,68 @@ export function createPlanService(deps: { db: Kysely<DB>; audit: Pick<AuditServi
     setEscalation: (ctx, levels) =>
       change(ctx, 'escalation policy changed', async (trx) => {
         const sorted = [...levels].sort((a, b) => a.afterMinutes - b.afterMinutes)
-        await trx.insertInto('escalation_policies').values({ org_id: ctx.orgId, levels: JSON.stringify(sorted), updated_by: by(ctx) }).onConflict((oc) => oc.column('org_id').doUpdateSet({ levels: JSON.stringify(sorted), updated_by: by(ctx), updated_at: new Date() })).execute()
+        await trx
+          .insertInto('escalation_policies')
+          .values({ org_id: ctx.orgId, levels: JSON.stringify(sorted), updated_by: by(ctx) })
+          .onConflict((oc) =>
+            oc
+              .column('org_id')
+              .doUpdateSet({ levels: JSON.stringify(sorted), updated_by: by(ctx), updated_at: new Date() }),
+          )
+          .execute()
       }),
 
     setParties: (ctx, parties) =>
       change(ctx, 'breach notification parties changed', async (trx) => {
         await trx.deleteFrom('breach_party_rules').execute()
-        if (parties.length > 0) await trx.insertInto('breach_party_rules').values(parties.map((p) => ({ id: randomUUID(), org_id: ctx.orgId, kind: p.kind, name: p.name, deadline_hours: p.deadlineHours }))).execute()
+        if (parties.length > 0)
+          await trx
+            .insertInto('breach_party_rules')
+            .values(
+              parties.map((p) => ({
+                id: randomUUID(),
+                org_id: ctx.orgId,
+                kind: p.kind,
+                name: p.name,
+                deadline_hours: p.deadlineHours,
+              })),
+            )
+            .execute()
       }),
 
     async review(ctx, notes) {
       return withOrg(db, ctx.orgId, async (trx) => {
         const current = await view(trx)
-        if (current.version === 0) throw new AppError('CONFLICT', 'there is no plan to review yet: define incident types, escalation and breach parties first')
-        await trx.insertInto('response_plan_reviews').values({ id: randomUUID(), org_id: ctx.orgId, version: current.version, reviewed_at: clock(), reviewed_by: by(ctx), notes }).execute()
-        await trx.insertInto('response_plan_state').values({ org_id: ctx.orgId, overdue_notified_at: null }).onConflict((oc) => oc.column('org_id').doUpdateSet({ overdue_notified_at: null })).execute()
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'response_plan.review', target: { type: 'response_plan', id: String(current.version) }, outcome: 'success', details: { version: current.version }, meta: ctx.meta })
+        if (current.version === 0)
+          throw new AppError(
+            'CONFLICT',
+            'there is no plan to review yet: define incident types, escalation and breach parties first',
+          )
+        await trx
+          .insertInto('response_plan_reviews')
+          .values({
+            id: randomUUID(),
+            org_id: ctx.orgId,
+            version: current.version,
+            reviewed_at: clock(),
+            reviewed_by: by(ctx),
+            notes,
+          })
+          .execute()
+        await trx
+          .insertInto('response_plan_state')
+          .values({ org_id: ctx.orgId, overdue_notified_at: null })
+          .onConflict((oc) => oc.column('org_id').doUpdateSet({ overdue_notified_at: null }))
+          .execute()
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'response_plan.review',
+          target: { type: 'response_plan', id: String(current.version) },
+          outcome: 'success',
+          details: { version: current.version },
+          meta: ctx.meta,
+        })
         return view(trx)
       })
     },
@@ -179,17 +310,38 @@ export function createPlanService(deps: { db: Kysely<DB>; audit: Pick<AuditServi
 
     async watchReviews() {
       const now = clock()
-      const orgs = await withOwner(db, (trx) => trx.selectFrom('response_plan_versions').select('org_id').distinct().execute())
+      const orgs = await withOwner(db, (trx) =>
+        trx.selectFrom('response_plan_versions').select('org_id').distinct().execute(),
+      )
       let raised = 0
       for (const { org_id: orgId } of orgs) {
         await withOrg(db, orgId, async (trx) => {
           const plan = await view(trx)
           if (!plan.reviewOverdue) return
           const state = await trx.selectFrom('response_plan_state').select('overdue_notified_at').executeTakeFirst()
-          if (state?.overdue_notified_at != null && now.getTime() - state.overdue_notified_at.getTime() < 7 * DAY_MS) return
-          await trx.insertInto('response_plan_state').values({ org_id: orgId, overdue_notified_at: now }).onConflict((oc) => oc.column('org_id').doUpdateSet({ overdue_notified_at: now })).execute()
-          await deps.alerts.raiseIn(trx, orgId, 'plan_review_overdue', { key: 'plan', title: `the incident response plan’s review was due ${plan.reviewDueAt}`, details: { version: plan.version, reviewDueAt: plan.reviewDueAt, lastReview: plan.lastReview?.reviewedAt ?? null } })
-          await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), { orgId, kind: 'response_plan.review_overdue', subject: 'The incident response plan is due for review', body: `Version ${plan.version} has not been reviewed in six months (due ${plan.reviewDueAt}). Review it and record the review in Custodian.`, data: { version: plan.version } })
+          if (state?.overdue_notified_at != null && now.getTime() - state.overdue_notified_at.getTime() < 7 * DAY_MS)
+            return
+          await trx
+            .insertInto('response_plan_state')
+            .values({ org_id: orgId, overdue_notified_at: now })
+            .onConflict((oc) => oc.column('org_id').doUpdateSet({ overdue_notified_at: now }))
+            .execute()
+          await deps.alerts.raiseIn(trx, orgId, 'plan_review_overdue', {
+            key: 'plan',
+            title: `the incident response plan’s review was due ${plan.reviewDueAt}`,
+            details: {
+              version: plan.version,
+              reviewDueAt: plan.reviewDueAt,
+              lastReview: plan.lastReview?.reviewedAt ?? null,
+            },
+          })
+          await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), {
+            orgId,
+            kind: 'response_plan.review_overdue',
+            subject: 'The incident response plan is due for review',
+            body: `Version ${plan.version} has not been reviewed in six months (due ${plan.reviewDueAt}). Review it and record the review in Custodian.`,
+            data: { version: plan.version },
+          })
           raised++
         })
       }

@@ -25,7 +25,12 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
   return async (app) => {
     app.get('/v1/orgs/:orgId/secrets/:secretId/rotation', {
       config: { access: { permission: 'secrets:read' } },
-      schema: { tags, summary: 'The rotation policy of a database credential and its last outcome', params: SecretParams, response: { 200: PolicyView, ...errors } },
+      schema: {
+        tags,
+        summary: 'The rotation policy of a database credential and its last outcome',
+        params: SecretParams,
+        response: { 200: PolicyView, ...errors },
+      },
       handler: async (request) => dbRotation.get(ctxOf(request).orgId, request.params.secretId),
     })
 
@@ -33,9 +38,17 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       config: { access: { permission: 'secrets:write' } },
       schema: {
         tags,
-        summary: 'Rotate this PostgreSQL credential on a schedule, through a managing credential also held in the vault (P1.6)',
+        summary:
+          'Rotate this PostgreSQL credential on a schedule, through a managing credential also held in the vault (P1.6)',
         params: SecretParams,
-        body: Type.Object({ managingSecretId: Uuid, intervalHours: Type.Number({ minimum: 1, maximum: 8760 }), rotateOnExposure: Type.Boolean({ default: false }) }, Strict),
+        body: Type.Object(
+          {
+            managingSecretId: Uuid,
+            intervalHours: Type.Number({ minimum: 1, maximum: 8760 }),
+            rotateOnExposure: Type.Boolean({ default: false }),
+          },
+          Strict,
+        ),
         response: { 200: PolicyView, ...errors },
       },
       handler: async (request) => {
@@ -46,7 +59,12 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
 
     app.delete('/v1/orgs/:orgId/secrets/:secretId/rotation', {
       config: { access: { permission: 'secrets:write' } },
-      schema: { tags, summary: 'Stop rotating this credential', params: SecretParams, response: { 204: Type.Null(), ...errors } },
+      schema: {
+        tags,
+        summary: 'Stop rotating this credential',
+        params: SecretParams,
+        response: { 204: Type.Null(), ...errors },
+      },
       handler: async (request, reply) => {
         const ctx = ctxOf(request)
         await dbRotation.remove(ctx.orgId, request.params.secretId, actorOf(ctx.principal), ctx.meta)
@@ -56,7 +74,12 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
 
     app.post('/v1/orgs/:orgId/secrets/:secretId/rotate', {
       config: { access: { permission: 'secrets:write' } },
-      schema: { tags, summary: 'Rotate now: new password set through the managing credential, verified to connect, then made current', params: SecretParams, response: { 200: Type.Object({ version: Type.Integer() }), ...errors } },
+      schema: {
+        tags,
+        summary: 'Rotate now: new password set through the managing credential, verified to connect, then made current',
+        params: SecretParams,
+        response: { 200: Type.Object({ version: Type.Integer() }), ...errors },
+      },
       handler: async (request) => {
         const ctx = ctxOf(request)
         return dbRotation.rotateNow(ctx.orgId, request.params.secretId, actorOf(ctx.principal), ctx.meta)

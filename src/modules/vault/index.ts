@@ -28,14 +28,52 @@ export function createVaultModule(deps: {
   const keyring = createKeyring(deps.rootKey)
   let service: VaultService | undefined
   let dbRotation: DbRotationService | undefined
-  const sources = createSourcesService({ db: deps.db, vault: () => service as VaultService, audit: deps.audit, rotateOnExposure: () => (dbRotation as DbRotationService).rotateOnExposure.bind(dbRotation), log: deps.log, checkIntervalMs: deps.config.connectorCheck.intervalMs })
-  service = createVaultService({ db: deps.db, keyring, audit: deps.audit, maxValueBytes: deps.config.secretMaxBytes, preflight: (orgId, type, value) => sources.preflight(orgId, type, value), readOnlyConnectors: (trx) => sources.readOnlyConnectors(trx), recheck: (...args) => sources.check(...args), checkMaxAgeMs: deps.config.connectorCheck.maxAgeMs })
-  const seal = createSealService({ provider: deps.rootKey, keyring, audit: deps.audit, providerOrgId: deps.providerOrgId })
-  const rotation = createRotationService({ db: deps.db, keyring, provider: deps.rootKey, audit: deps.audit, batchSize: deps.config.rewrap.batchSize, intervalMs: deps.config.rewrap.intervalMs, log: deps.log, shredRing: deps.shredRing })
+  const sources = createSourcesService({
+    db: deps.db,
+    vault: () => service as VaultService,
+    audit: deps.audit,
+    rotateOnExposure: () => (dbRotation as DbRotationService).rotateOnExposure.bind(dbRotation),
+    log: deps.log,
+    checkIntervalMs: deps.config.connectorCheck.intervalMs,
+  })
+  service = createVaultService({
+    db: deps.db,
+    keyring,
+    audit: deps.audit,
+    maxValueBytes: deps.config.secretMaxBytes,
+    preflight: (orgId, type, value) => sources.preflight(orgId, type, value),
+    readOnlyConnectors: (trx) => sources.readOnlyConnectors(trx),
+    recheck: (...args) => sources.check(...args),
+    checkMaxAgeMs: deps.config.connectorCheck.maxAgeMs,
+  })
+  const seal = createSealService({
+    provider: deps.rootKey,
+    keyring,
+    audit: deps.audit,
+    providerOrgId: deps.providerOrgId,
+  })
+  const rotation = createRotationService({
+    db: deps.db,
+    keyring,
+    provider: deps.rootKey,
+    audit: deps.audit,
+    batchSize: deps.config.rewrap.batchSize,
+    intervalMs: deps.config.rewrap.intervalMs,
+    log: deps.log,
+    shredRing: deps.shredRing,
+  })
   const transit = createTransitService({ db: deps.db, keyring, audit: deps.audit })
-  dbRotation = createDbRotationService({ db: deps.db, vault: () => service, audit: deps.audit, intervalMs: deps.config.dbRotationCheckMs, log: deps.log })
+  dbRotation = createDbRotationService({
+    db: deps.db,
+    vault: () => service,
+    audit: deps.audit,
+    intervalMs: deps.config.dbRotationCheckMs,
+    log: deps.log,
+  })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
-    await app.register(vaultRoutes({ vault: service, seal, rotation, sources, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+    await app.register(
+      vaultRoutes({ vault: service, seal, rotation, sources, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }),
+    )
     await app.register(transitRoutes({ transit }))
     await app.register(dbRotationRoutes({ dbRotation }))
   }

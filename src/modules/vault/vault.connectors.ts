@@ -69,7 +69,15 @@ export async function checkCredential(credential: DatabaseCredential, timeoutMs 
     // The check itself never writes, whatever the role may do.
     await client.query('SET default_transaction_read_only = on')
     const role = (
-      await client.query<{ rolname: string; rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolreplication: boolean; rolbypassrls: boolean; tls: boolean | null }>(`
+      await client.query<{
+        rolname: string
+        rolsuper: boolean
+        rolcreaterole: boolean
+        rolcreatedb: boolean
+        rolreplication: boolean
+        rolbypassrls: boolean
+        tls: boolean | null
+      }>(`
         SELECT r.rolname, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls,
                (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) AS tls
           FROM pg_roles r WHERE r.rolname = current_user`)
@@ -92,7 +100,9 @@ export async function checkCredential(credential: DatabaseCredential, timeoutMs 
        WHERE has_schema_privilege(oid, 'CREATE')
          AND nspname NOT IN ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%'
        ORDER BY 1`)
-    const database = await client.query<{ create: boolean }>(`SELECT has_database_privilege(current_database(), 'CREATE') AS create`)
+    const database = await client.query<{ create: boolean }>(
+      `SELECT has_database_privilege(current_database(), 'CREATE') AS create`,
+    )
     const owned = await client.query<{ kind: string; name: string }>(`
       SELECT 'table' AS kind, n.nspname || '.' || c.relname AS name
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -104,7 +114,9 @@ export async function checkCredential(credential: DatabaseCredential, timeoutMs 
        ORDER BY 1, 2`)
     const superuser = role?.rolsuper === true
     // A superuser is a member of every role: nothing to add, and no need to ask.
-    const memberships = superuser ? { rows: [] } : await client.query<{ rolname: string; why: string[] }>(`
+    const memberships = superuser
+      ? { rows: [] }
+      : await client.query<{ rolname: string; why: string[] }>(`
       SELECT r.rolname, array_remove(ARRAY[
                CASE WHEN r.rolname IN (${WRITING_ROLES}) THEN 'a predefined writing role' END,
                CASE WHEN r.rolsuper THEN 'superuser' END,
@@ -131,7 +143,10 @@ export async function checkCredential(credential: DatabaseCredential, timeoutMs 
       ...owned.rows.slice(0, 5).map((o) => `owns ${o.kind} ${o.name}`),
       ...schemas.rows.map((r) => `CREATE on schema ${r.nspname}`).slice(0, 5),
       ...(canCreateInDatabase ? ['CREATE on the database'] : []),
-      ...memberships.rows.filter((m) => m.why.length > 0).slice(0, 10).map((m) => `member of ${m.rolname} (${m.why.join(', ')})`),
+      ...memberships.rows
+        .filter((m) => m.why.length > 0)
+        .slice(0, 10)
+        .map((m) => `member of ${m.rolname} (${m.why.join(', ')})`),
     ]
     const canWrite = writeReasons.length > 0
     return {
@@ -139,7 +154,12 @@ export async function checkCredential(credential: DatabaseCredential, timeoutMs 
       tls: role?.tls === true,
       role: role?.rolname,
       superuser,
-      attributes: { createRole: role?.rolcreaterole === true, createDb: role?.rolcreatedb === true, replication: role?.rolreplication === true, bypassRls: role?.rolbypassrls === true },
+      attributes: {
+        createRole: role?.rolcreaterole === true,
+        createDb: role?.rolcreatedb === true,
+        replication: role?.rolreplication === true,
+        bypassRls: role?.rolbypassrls === true,
+      },
       writableTables: tables.rows.slice(0, 100),
       writableTableCount: tables.rows.length,
       creatableSchemas: schemas.rows.map((r) => r.nspname),
@@ -155,12 +175,14 @@ export async function checkCredential(credential: DatabaseCredential, timeoutMs 
 
 /** Predefined roles whose members write without any grant on a table (PostgreSQL 14+). */
 const WRITING_ROLES = "'pg_write_all_data', 'pg_write_server_files', 'pg_execute_server_program'"
-const USER_SCHEMA = (column: string) => `${column} NOT IN ('pg_catalog', 'information_schema') AND ${column} NOT LIKE 'pg\\_toast%' AND ${column} NOT LIKE 'pg\\_temp%'`
+const USER_SCHEMA = (column: string) =>
+  `${column} NOT IN ('pg_catalog', 'information_schema') AND ${column} NOT LIKE 'pg\\_toast%' AND ${column} NOT LIKE 'pg\\_temp%'`
 
 /** The refusal a write-capable or unchecked credential gets under the read-only policy. */
 export function notReadOnlyMessage(name: string | undefined, check: Partial<CheckResult> | null): string {
   const policy = 'the org allows read-only connectors only'
-  if (check?.reachable !== true) return `${policy}, and ${name ?? 'the credential'} could not be checked${check?.error === undefined ? '' : ` (${check.error})`}; run a check`
+  if (check?.reachable !== true)
+    return `${policy}, and ${name ?? 'the credential'} could not be checked${check?.error === undefined ? '' : ` (${check.error})`}; run a check`
   return `${policy}${name === undefined ? ',' : `; ${name}:`} role ${check.role ?? '?'} can write: ${(check.writeReasons ?? ['write privileges']).join('; ')}`
 }
 

@@ -42,7 +42,13 @@ export interface RotationPolicyView {
 }
 
 export interface DbRotationService {
-  configure(orgId: string, secretId: string, input: { managingSecretId: string; intervalHours: number; rotateOnExposure: boolean }, actor: AuditActor, meta: RequestMeta): Promise<RotationPolicyView>
+  configure(
+    orgId: string,
+    secretId: string,
+    input: { managingSecretId: string; intervalHours: number; rotateOnExposure: boolean },
+    actor: AuditActor,
+    meta: RequestMeta,
+  ): Promise<RotationPolicyView>
   get(orgId: string, secretId: string): Promise<RotationPolicyView>
   remove(orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<void>
   rotateNow(orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<{ version: number }>
@@ -90,40 +96,102 @@ export function createDbRotationService(deps: {
   async function credentialSecret(trx: Trx, id: string, what: string): Promise<store.SecretRow> {
     const secret = await store.findSecret(trx, id)
     if (secret === undefined) throw new AppError('NOT_FOUND', `no such ${what}`)
-    if (secret.type !== 'database_credential') throw new AppError('VALIDATION_FAILED', `the ${what} must be a database_credential`, { errors: [{ path: what === 'secret' ? '/params/secretId' : '/body/managingSecretId', message: 'not a database credential' }] })
+    if (secret.type !== 'database_credential')
+      throw new AppError('VALIDATION_FAILED', `the ${what} must be a database_credential`, {
+        errors: [
+          {
+            path: what === 'secret' ? '/params/secretId' : '/body/managingSecretId',
+            message: 'not a database credential',
+          },
+        ],
+      })
     return secret
   }
 
-  const record = (trx: Trx, orgId: string, actor: AuditActor, meta: RequestMeta, action: string, secretId: string, details: Record<string, unknown>, outcome: 'success' | 'failure' = 'success') =>
-    audit.append(trx, { orgId, actor, action, target: { type: 'secret', id: secretId }, outcome, details, meta })
+  const record = (
+    trx: Trx,
+    orgId: string,
+    actor: AuditActor,
+    meta: RequestMeta,
+    action: string,
+    secretId: string,
+    details: Record<string, unknown>,
+    outcome: 'success' | 'failure' = 'success',
+  ) => audit.append(trx, { orgId, actor, action, target: { type: 'secret', id: secretId }, outcome, details, meta })
 
   /** Step 1: take the lease, write the pending version. Returns a plan, or recovers a pending one. */
-  async function begin(orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<{ plan: Plan; recovering: boolean }> {
+  async function begin(
+    orgId: string,
+    secretId: string,
+    actor: AuditActor,
+    meta: RequestMeta,
+  ): Promise<{ plan: Plan; recovering: boolean }> {
     return withOrg(db, orgId, async (trx) => {
-      const rotation = await trx.selectFrom('secret_rotations').selectAll().where('secret_id', '=', secretId).forUpdate().executeTakeFirst()
+      const rotation = await trx
+        .selectFrom('secret_rotations')
+        .selectAll()
+        .where('secret_id', '=', secretId)
+        .forUpdate()
+        .executeTakeFirst()
       if (rotation === undefined) throw new AppError('NOT_FOUND', 'this secret has no rotation policy')
-      if (rotation.lease_until !== null && rotation.lease_until.getTime() > Date.now()) throw new AppError('CONFLICT', 'a rotation of this secret is in progress')
+      if (rotation.lease_until !== null && rotation.lease_until.getTime() > Date.now())
+        throw new AppError('CONFLICT', 'a rotation of this secret is in progress')
       const secret = await credentialSecret(trx, secretId, 'secret')
       const managingSecret = await credentialSecret(trx, rotation.managing_secret_id, 'managing credential')
       const vault = deps.vault()
       const current = (await vault.openValue(trx, orgId, secretId, secret.current_version)) as DatabaseCredential
-      const managing = (await vault.openValue(trx, orgId, managingSecret.id, managingSecret.current_version)) as DatabaseCredential
-      await trx.updateTable('secret_rotations').set({ lease_until: sql`now() + ${sql.raw(LEASE)}` }).where('secret_id', '=', secretId).execute()
+      const managing = (await vault.openValue(
+        trx,
+        orgId,
+        managingSecret.id,
+        managingSecret.current_version,
+      )) as DatabaseCredential
+      await trx
+        .updateTable('secret_rotations')
+        .set({ lease_until: sql`now() + ${sql.raw(LEASE)}` })
+        .where('secret_id', '=', secretId)
+        .execute()
       if (rotation.state === 'pending' && rotation.pending_version !== null) {
         const next = (await vault.openValue(trx, orgId, secretId, rotation.pending_version)) as DatabaseCredential
-        return { plan: { orgId, secretId, name: secret.name, pendingVersion: rotation.pending_version, current, next, managing }, recovering: true }
+        return {
+          plan: {
+            orgId,
+            secretId,
+            name: secret.name,
+            pendingVersion: rotation.pending_version,
+            current,
+            next,
+            managing,
+          },
+          recovering: true,
+        }
       }
       const pendingVersion = (await store.maxVersion(trx, secretId)) + 1
       const next = { ...current, password: randomBytes(32).toString('base64url') }
       await vault.writeVersion(trx, orgId, secretId, pendingVersion, next, `${actor.type}:${actor.id}`)
-      await trx.updateTable('secret_rotations').set({ state: 'pending', pending_version: pendingVersion }).where('secret_id', '=', secretId).execute()
+      await trx
+        .updateTable('secret_rotations')
+        .set({ state: 'pending', pending_version: pendingVersion })
+        .where('secret_id', '=', secretId)
+        .execute()
       await record(trx, orgId, actor, meta, 'secret.rotation.start', secretId, { name: secret.name, pendingVersion })
-      return { plan: { orgId, secretId, name: secret.name, pendingVersion, current, next, managing }, recovering: false }
+      return {
+        plan: { orgId, secretId, name: secret.name, pendingVersion, current, next, managing },
+        recovering: false,
+      }
     })
   }
 
   async function connects(credential: DatabaseCredential): Promise<boolean> {
-    const client = new pg.Client({ host: credential.host, port: credential.port, database: credential.database, user: credential.user, password: credential.password, ssl: tlsOptionsFor(credential.sslmode), connectionTimeoutMillis: 5000 })
+    const client = new pg.Client({
+      host: credential.host,
+      port: credential.port,
+      database: credential.database,
+      user: credential.user,
+      password: credential.password,
+      ssl: tlsOptionsFor(credential.sslmode),
+      connectionTimeoutMillis: 5000,
+    })
     client.on('error', () => {})
     try {
       await client.connect()
@@ -138,11 +206,22 @@ export function createDbRotationService(deps: {
 
   /** Step 2: the role's password becomes `password`, set through the managing credential. */
   async function setPassword(managing: DatabaseCredential, user: string, password: string): Promise<void> {
-    const client = new pg.Client({ host: managing.host, port: managing.port, database: managing.database, user: managing.user, password: managing.password, ssl: tlsOptionsFor(managing.sslmode), connectionTimeoutMillis: 5000, statement_timeout: 10_000 })
+    const client = new pg.Client({
+      host: managing.host,
+      port: managing.port,
+      database: managing.database,
+      user: managing.user,
+      password: managing.password,
+      ssl: tlsOptionsFor(managing.sslmode),
+      connectionTimeoutMillis: 5000,
+      statement_timeout: 10_000,
+    })
     client.on('error', () => {})
     try {
       await client.connect()
-      await client.query(`ALTER ROLE ${client.escapeIdentifier(user)} WITH PASSWORD ${client.escapeLiteral(scramVerifier(password))}`)
+      await client.query(
+        `ALTER ROLE ${client.escapeIdentifier(user)} WITH PASSWORD ${client.escapeLiteral(scramVerifier(password))}`,
+      )
     } finally {
       await client.end().catch(() => {})
     }
@@ -151,14 +230,28 @@ export function createDbRotationService(deps: {
   /** Step 4: the pending version becomes current. */
   async function promote(plan: Plan, actor: AuditActor, meta: RequestMeta): Promise<void> {
     await withOrg(db, plan.orgId, async (trx) => {
-      const secret = await trx.updateTable('secrets').set({ current_version: plan.pendingVersion, updated_at: new Date() }).where('id', '=', plan.secretId).returningAll().executeTakeFirstOrThrow()
+      const secret = await trx
+        .updateTable('secrets')
+        .set({ current_version: plan.pendingVersion, updated_at: new Date() })
+        .where('id', '=', plan.secretId)
+        .returningAll()
+        .executeTakeFirstOrThrow()
       if (secret.exposed_at !== null) {
         await store.clearExposure(trx, plan.secretId)
-        await record(trx, plan.orgId, actor, meta, 'secret.exposure.cleared', plan.secretId, { name: plan.name, newVersion: plan.pendingVersion, via: 'rotation' })
+        await record(trx, plan.orgId, actor, meta, 'secret.exposure.cleared', plan.secretId, {
+          name: plan.name,
+          newVersion: plan.pendingVersion,
+          via: 'rotation',
+        })
       }
       await sql`UPDATE secret_rotations SET state = 'idle', pending_version = NULL, lease_until = NULL, last_rotated_at = now(), last_status = 'ok',
-                last_error = NULL, failures = 0, next_due_at = now() + make_interval(secs => interval_seconds) WHERE secret_id = ${plan.secretId}`.execute(trx)
-      await record(trx, plan.orgId, actor, meta, 'secret.rotate', plan.secretId, { name: plan.name, version: plan.pendingVersion })
+                last_error = NULL, failures = 0, next_due_at = now() + make_interval(secs => interval_seconds) WHERE secret_id = ${plan.secretId}`.execute(
+        trx,
+      )
+      await record(trx, plan.orgId, actor, meta, 'secret.rotate', plan.secretId, {
+        name: plan.name,
+        version: plan.pendingVersion,
+      })
     })
   }
 
@@ -167,8 +260,19 @@ export function createDbRotationService(deps: {
     await withOrg(db, plan.orgId, async (trx) => {
       await store.destroyVersions(trx, plan.secretId, plan.pendingVersion)
       await sql`UPDATE secret_rotations SET state = 'idle', pending_version = NULL, lease_until = NULL, last_status = 'failed', last_error = ${reason.slice(0, 300)},
-                failures = failures + 1, next_due_at = now() + make_interval(secs => least(interval_seconds, 300 * (failures + 1))) WHERE secret_id = ${plan.secretId}`.execute(trx)
-      await record(trx, plan.orgId, actor, meta, 'secret.rotate', plan.secretId, { name: plan.name, error: reason.slice(0, 300) }, 'failure')
+                failures = failures + 1, next_due_at = now() + make_interval(secs => least(interval_seconds, 300 * (failures + 1))) WHERE secret_id = ${plan.secretId}`.execute(
+        trx,
+      )
+      await record(
+        trx,
+        plan.orgId,
+        actor,
+        meta,
+        'secret.rotate',
+        plan.secretId,
+        { name: plan.name, error: reason.slice(0, 300) },
+        'failure',
+      )
     })
   }
 
@@ -176,14 +280,26 @@ export function createDbRotationService(deps: {
     await setPassword(plan.managing, plan.next.user, plan.next.password)
   }
 
-  async function rotateNow(orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<{ version: number }> {
+  async function rotateNow(
+    orgId: string,
+    secretId: string,
+    actor: AuditActor,
+    meta: RequestMeta,
+  ): Promise<{ version: number }> {
     const { plan, recovering } = await begin(orgId, secretId, actor, meta)
     if (recovering) {
       if (await connects(plan.next)) {
         await promote(plan, actor, meta)
         return { version: plan.pendingVersion }
       }
-      await abandon(plan, actor, meta, (await connects(plan.current)) ? 'an interrupted rotation was rolled back' : 'neither the current nor the pending password connects')
+      await abandon(
+        plan,
+        actor,
+        meta,
+        (await connects(plan.current))
+          ? 'an interrupted rotation was rolled back'
+          : 'neither the current nor the pending password connects',
+      )
       return rotateNow(orgId, secretId, actor, meta)
     }
     try {
@@ -219,26 +335,52 @@ export function createDbRotationService(deps: {
         await credentialSecret(trx, secretId, 'secret')
         await credentialSecret(trx, input.managingSecretId, 'managing credential')
         const interval = Math.round(input.intervalHours * 3600)
-        const values = { managing_secret_id: input.managingSecretId, interval_seconds: interval, rotate_on_exposure: input.rotateOnExposure, next_due_at: new Date(Date.now() + interval * 1000) }
+        const values = {
+          managing_secret_id: input.managingSecretId,
+          interval_seconds: interval,
+          rotate_on_exposure: input.rotateOnExposure,
+          next_due_at: new Date(Date.now() + interval * 1000),
+        }
         const row = await trx
           .insertInto('secret_rotations')
-          .values({ secret_id: secretId, org_id: orgId, created_by: `${actor.type}:${actor.id}`, ...values, pending_version: null, lease_until: null, last_rotated_at: null, last_status: null, last_error: null })
+          .values({
+            secret_id: secretId,
+            org_id: orgId,
+            created_by: `${actor.type}:${actor.id}`,
+            ...values,
+            pending_version: null,
+            lease_until: null,
+            last_rotated_at: null,
+            last_status: null,
+            last_error: null,
+          })
           .onConflict((oc) => oc.column('secret_id').doUpdateSet(values))
           .returningAll()
           .executeTakeFirstOrThrow()
-        await record(trx, orgId, actor, meta, 'secret.rotation.configure', secretId, { managingSecretId: input.managingSecretId, intervalHours: input.intervalHours, rotateOnExposure: input.rotateOnExposure })
+        await record(trx, orgId, actor, meta, 'secret.rotation.configure', secretId, {
+          managingSecretId: input.managingSecretId,
+          intervalHours: input.intervalHours,
+          rotateOnExposure: input.rotateOnExposure,
+        })
         return view(row)
       })
     },
     async get(orgId, secretId) {
-      const row = await withOrg(db, orgId, (trx) => trx.selectFrom('secret_rotations').selectAll().where('secret_id', '=', secretId).executeTakeFirst())
+      const row = await withOrg(db, orgId, (trx) =>
+        trx.selectFrom('secret_rotations').selectAll().where('secret_id', '=', secretId).executeTakeFirst(),
+      )
       if (row === undefined) throw new AppError('NOT_FOUND', 'this secret has no rotation policy')
       return view(row)
     },
     async remove(orgId, secretId, actor, meta) {
       await withOrg(db, orgId, async (trx) => {
-        const deleted = await trx.deleteFrom('secret_rotations').where('secret_id', '=', secretId).where('state', '=', 'idle').executeTakeFirst()
-        if (Number(deleted.numDeletedRows) === 0) throw new AppError('NOT_FOUND', 'this secret has no idle rotation policy')
+        const deleted = await trx
+          .deleteFrom('secret_rotations')
+          .where('secret_id', '=', secretId)
+          .where('state', '=', 'idle')
+          .executeTakeFirst()
+        if (Number(deleted.numDeletedRows) === 0)
+          throw new AppError('NOT_FOUND', 'this secret has no idle rotation policy')
         await record(trx, orgId, actor, meta, 'secret.rotation.remove', secretId, {})
       })
     },
@@ -248,7 +390,13 @@ export function createDbRotationService(deps: {
       await apply(plan)
     },
     async rotateOnExposure(orgId, secretId, actor, meta) {
-      const policy = await withOrg(db, orgId, (trx) => trx.selectFrom('secret_rotations').select('rotate_on_exposure').where('secret_id', '=', secretId).executeTakeFirst())
+      const policy = await withOrg(db, orgId, (trx) =>
+        trx
+          .selectFrom('secret_rotations')
+          .select('rotate_on_exposure')
+          .where('secret_id', '=', secretId)
+          .executeTakeFirst(),
+      )
       if (policy?.rotate_on_exposure !== true) return false
       await rotateNow(orgId, secretId, actor, meta)
       return true
@@ -258,7 +406,9 @@ export function createDbRotationService(deps: {
       deps.intervalMs,
       async () => {
         for (const row of await due()) {
-          await rotateNow(row.org_id, row.secret_id, SCHEDULER, NO_REQUEST).catch((error: unknown) => deps.log.error({ err: error, secretId: row.secret_id }, 'scheduled rotation failed'))
+          await rotateNow(row.org_id, row.secret_id, SCHEDULER, NO_REQUEST).catch((error: unknown) =>
+            deps.log.error({ err: error, secretId: row.secret_id }, 'scheduled rotation failed'),
+          )
         }
       },
       deps.log,
@@ -268,5 +418,8 @@ export function createDbRotationService(deps: {
 
 function messageOf(error: unknown, plan: Plan): string {
   const message = error instanceof Error ? error.message : String(error)
-  return message.replaceAll(plan.managing.password, '[redacted]').replaceAll(plan.next.password, '[redacted]').slice(0, 200)
+  return message
+    .replaceAll(plan.managing.password, '[redacted]')
+    .replaceAll(plan.next.password, '[redacted]')
+    .slice(0, 200)
 }

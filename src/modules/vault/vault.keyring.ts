@@ -24,10 +24,29 @@ export interface Keyring {
   /** Drops one org key version from memory (it was retired). */
   forgetVersion(orgId: string, version: number): void
   /** Wraps a fresh data key for one object under the org's active KEK. */
-  newDataKey(trx: Trx, orgId: string, object: string, version: number): Promise<{ dek: Buffer; wrapped: Buffer; kekVersion: number }>
-  openDataKey(trx: Trx, orgId: string, object: string, version: number, kekVersion: number, wrapped: Uint8Array): Promise<Buffer>
+  newDataKey(
+    trx: Trx,
+    orgId: string,
+    object: string,
+    version: number,
+  ): Promise<{ dek: Buffer; wrapped: Buffer; kekVersion: number }>
+  openDataKey(
+    trx: Trx,
+    orgId: string,
+    object: string,
+    version: number,
+    kekVersion: number,
+    wrapped: Uint8Array,
+  ): Promise<Buffer>
   /** Re-wraps a data key under the active KEK; returns the new wrapping and its version. */
-  rewrapDataKey(trx: Trx, orgId: string, object: string, version: number, kekVersion: number, wrapped: Uint8Array): Promise<{ wrapped: Buffer; kekVersion: number }>
+  rewrapDataKey(
+    trx: Trx,
+    orgId: string,
+    object: string,
+    version: number,
+    kekVersion: number,
+    wrapped: Uint8Array,
+  ): Promise<{ wrapped: Buffer; kekVersion: number }>
   /** A new active KEK version; the previous one becomes `retiring`. */
   rotate(trx: Trx, orgId: string): Promise<{ version: number; previous: number | null }>
   /** Re-wraps every org KEK under `target` (root-key rotation); returns how many. */
@@ -38,14 +57,19 @@ const CACHE_MS = 5 * 60_000
 
 export function createKeyring(provider: RootKeyProvider): Keyring {
   const cache = new Map<string, { key: Buffer; until: number }>()
-  const kekAad = (orgId: string, version: number) => contextAad({ purpose: 'org-kek', org: orgId, object: orgId, version })
-  const dekAad = (orgId: string, object: string, version: number) => contextAad({ purpose: 'data-key', org: orgId, object, version })
+  const kekAad = (orgId: string, version: number) =>
+    contextAad({ purpose: 'org-kek', org: orgId, object: orgId, version })
+  const dekAad = (orgId: string, object: string, version: number) =>
+    contextAad({ purpose: 'data-key', org: orgId, object, version })
 
   function assertUnsealed(): void {
     if (provider.sealed()) throw new SealedError()
   }
 
-  async function unwrapRow(orgId: string, row: { version: number; wrapped_key: Uint8Array | null; root_key_id: string }): Promise<Buffer> {
+  async function unwrapRow(
+    orgId: string,
+    row: { version: number; wrapped_key: Uint8Array | null; root_key_id: string },
+  ): Promise<Buffer> {
     const cacheKey = `${orgId}:${row.version}`
     const cached = cache.get(cacheKey)
     if (cached !== undefined && cached.until > Date.now()) return cached.key
@@ -61,7 +85,14 @@ export function createKeyring(provider: RootKeyProvider): Keyring {
     const key = randomBytes(32)
     await trx
       .insertInto('org_keys')
-      .values({ org_id: orgId, version, wrapped_key: await provider.wrap(key, kekAad(orgId, version)), root_key_id: provider.keyId(), state: 'active', retired_at: null })
+      .values({
+        org_id: orgId,
+        version,
+        wrapped_key: await provider.wrap(key, kekAad(orgId, version)),
+        root_key_id: provider.keyId(),
+        state: 'active',
+        retired_at: null,
+      })
       .onConflict((oc) => oc.doNothing())
       .execute()
     key.fill(0)
@@ -69,11 +100,21 @@ export function createKeyring(provider: RootKeyProvider): Keyring {
 
   async function active(trx: Trx, orgId: string) {
     assertUnsealed()
-    let row = await trx.selectFrom('org_keys').select(columns).where('org_id', '=', orgId).where('state', '=', 'active').executeTakeFirst()
+    let row = await trx
+      .selectFrom('org_keys')
+      .select(columns)
+      .where('org_id', '=', orgId)
+      .where('state', '=', 'active')
+      .executeTakeFirst()
     if (row === undefined) {
       await createVersion(trx, orgId, 1)
       // Whoever inserted first won; read the row that exists now.
-      row = await trx.selectFrom('org_keys').select(columns).where('org_id', '=', orgId).where('state', '=', 'active').executeTakeFirstOrThrow()
+      row = await trx
+        .selectFrom('org_keys')
+        .select(columns)
+        .where('org_id', '=', orgId)
+        .where('state', '=', 'active')
+        .executeTakeFirstOrThrow()
     }
     return { version: row.version, key: await unwrapRow(orgId, row) }
   }
@@ -82,7 +123,12 @@ export function createKeyring(provider: RootKeyProvider): Keyring {
     assertUnsealed()
     const cached = cache.get(`${orgId}:${version}`)
     if (cached !== undefined && cached.until > Date.now()) return cached.key
-    const row = await trx.selectFrom('org_keys').select(columns).where('org_id', '=', orgId).where('version', '=', version).executeTakeFirst()
+    const row = await trx
+      .selectFrom('org_keys')
+      .select(columns)
+      .where('org_id', '=', orgId)
+      .where('version', '=', version)
+      .executeTakeFirst()
     if (row === undefined) throw new DecryptionError(`org key version ${version} is missing`)
     return unwrapRow(orgId, row)
   }
@@ -119,20 +165,40 @@ export function createKeyring(provider: RootKeyProvider): Keyring {
     async rotate(trx, orgId) {
       assertUnsealed()
       // Serialize rotations of one org: the row lock on the active key.
-      const current = await trx.selectFrom('org_keys').select('version').where('org_id', '=', orgId).where('state', '=', 'active').forUpdate().executeTakeFirst()
+      const current = await trx
+        .selectFrom('org_keys')
+        .select('version')
+        .where('org_id', '=', orgId)
+        .where('state', '=', 'active')
+        .forUpdate()
+        .executeTakeFirst()
       if (current === undefined) {
         await createVersion(trx, orgId, 1)
         return { version: 1, previous: null }
       }
-      const latest = await trx.selectFrom('org_keys').select((eb) => eb.fn.max('version').as('v')).where('org_id', '=', orgId).executeTakeFirstOrThrow()
+      const latest = await trx
+        .selectFrom('org_keys')
+        .select((eb) => eb.fn.max('version').as('v'))
+        .where('org_id', '=', orgId)
+        .executeTakeFirstOrThrow()
       const version = Number(latest.v) + 1
-      await trx.updateTable('org_keys').set({ state: 'retiring' }).where('org_id', '=', orgId).where('version', '=', current.version).execute()
+      await trx
+        .updateTable('org_keys')
+        .set({ state: 'retiring' })
+        .where('org_id', '=', orgId)
+        .where('version', '=', current.version)
+        .execute()
       await createVersion(trx, orgId, version)
       return { version, previous: current.version }
     },
     async rewrapAllUnder(trx, target) {
       assertUnsealed()
-      const rows = await trx.selectFrom('org_keys').selectAll().where('wrapped_key', 'is not', null).forUpdate().execute()
+      const rows = await trx
+        .selectFrom('org_keys')
+        .selectAll()
+        .where('wrapped_key', 'is not', null)
+        .forUpdate()
+        .execute()
       for (const row of rows) {
         const key = await unwrapRow(row.org_id, row)
         await sql`UPDATE org_keys SET wrapped_key = ${await target.wrap(key, kekAad(row.org_id, row.version))}, root_key_id = ${target.keyId()}

@@ -11,7 +11,13 @@ import type { Keyring } from './vault.keyring.ts'
 
 export interface KeyStatus {
   activeVersion: number | null
-  versions: { version: number; state: 'active' | 'retiring' | 'retired'; dataKeys: number; createdAt: string; retiredAt: string | null }[]
+  versions: {
+    version: number
+    state: 'active' | 'retiring' | 'retired'
+    dataKeys: number
+    createdAt: string
+    retiredAt: string | null
+  }[]
   /** Data keys still wrapped by a retiring version. */
   pending: number
 }
@@ -63,8 +69,22 @@ function wrappedKeyTables(ring: ShredRing): WrappedKeys[] {
   const ringed = (r: Record<string, unknown>) => r.ring_epoch !== null && r.ring_epoch !== undefined
   const subjectObject = (r: Record<string, unknown>) => `subject/${String(r.key_id)}`
   return [
-    { table: 'secret_versions', column: 'wrapped_dek', ids: ['secret_id', 'version'], live: (t) => `${t}.destroyed_at IS NULL`, object: (r) => String(r.secret_id), version: (r) => Number(r.version) },
-    { table: 'transit_key_versions', column: 'wrapped_key', ids: ['name', 'version'], live: () => 'true', object: (r) => `transit/${String(r.name)}`, version: (r) => Number(r.version) },
+    {
+      table: 'secret_versions',
+      column: 'wrapped_dek',
+      ids: ['secret_id', 'version'],
+      live: (t) => `${t}.destroyed_at IS NULL`,
+      object: (r) => String(r.secret_id),
+      version: (r) => Number(r.version),
+    },
+    {
+      table: 'transit_key_versions',
+      column: 'wrapped_key',
+      ids: ['name', 'version'],
+      live: () => 'true',
+      object: (r) => `transit/${String(r.name)}`,
+      version: (r) => Number(r.version),
+    },
     {
       table: 'subject_keys',
       column: 'wrapped_key',
@@ -73,11 +93,27 @@ function wrappedKeyTables(ring: ShredRing): WrappedKeys[] {
       live: (t) => `${t}.shredded_at IS NULL`,
       object: subjectObject,
       version: () => 1,
-      unpack: (r, stored) => (ringed(r) ? ring.open(Number(r.ring_bucket), Number(r.ring_epoch), stored, subjectObject(r)) : stored),
-      pack: (r, wrapped) => (ringed(r) ? ring.seal(Number(r.ring_bucket), Number(r.ring_epoch), wrapped, subjectObject(r)) : wrapped),
+      unpack: (r, stored) =>
+        ringed(r) ? ring.open(Number(r.ring_bucket), Number(r.ring_epoch), stored, subjectObject(r)) : stored,
+      pack: (r, wrapped) =>
+        ringed(r) ? ring.seal(Number(r.ring_bucket), Number(r.ring_epoch), wrapped, subjectObject(r)) : wrapped,
     },
-    { table: 'webhook_deliveries', column: 'wrapped_key', ids: ['id'], live: (t) => `${t}.wrapped_key IS NOT NULL`, object: (r) => `webhook-delivery/${String(r.id)}`, version: () => 1 },
-    { table: 'vulnerability_reports', column: 'dek_wrapped', ids: ['id'], live: () => 'true', object: (r) => `vulnerability-report/${String(r.id)}`, version: () => 1 },
+    {
+      table: 'webhook_deliveries',
+      column: 'wrapped_key',
+      ids: ['id'],
+      live: (t) => `${t}.wrapped_key IS NOT NULL`,
+      object: (r) => `webhook-delivery/${String(r.id)}`,
+      version: () => 1,
+    },
+    {
+      table: 'vulnerability_reports',
+      column: 'dek_wrapped',
+      ids: ['id'],
+      live: () => 'true',
+      object: (r) => `vulnerability-report/${String(r.id)}`,
+      version: () => 1,
+    },
   ]
 }
 
@@ -96,12 +132,25 @@ export function createRotationService(deps: {
   const WRAPPED = wrappedKeyTables(deps.shredRing)
 
   async function statusIn(trx: Trx): Promise<KeyStatus> {
-    const keys = await trx.selectFrom('org_keys').select(['version', 'state', 'created_at', 'retired_at']).orderBy('version', 'desc').execute()
+    const keys = await trx
+      .selectFrom('org_keys')
+      .select(['version', 'state', 'created_at', 'retired_at'])
+      .orderBy('version', 'desc')
+      .execute()
     const counts = await sql<{ kek_version: number; n: number }>`
-      SELECT kek_version, count(*)::int AS n FROM (${sql.join(WRAPPED.map((w) => sql`SELECT x.kek_version FROM ${sql.table(w.table)} x WHERE ${sql.raw(w.live('x'))}`), sql` UNION ALL `)}) AS wrapped
+      SELECT kek_version, count(*)::int AS n FROM (${sql.join(
+        WRAPPED.map((w) => sql`SELECT x.kek_version FROM ${sql.table(w.table)} x WHERE ${sql.raw(w.live('x'))}`),
+        sql` UNION ALL `,
+      )}) AS wrapped
       GROUP BY kek_version`.execute(trx)
     const byVersion = new Map(counts.rows.map((c) => [Number(c.kek_version), Number(c.n)]))
-    const versions = keys.map((k) => ({ version: k.version, state: k.state, dataKeys: byVersion.get(k.version) ?? 0, createdAt: k.created_at.toISOString(), retiredAt: k.retired_at?.toISOString() ?? null }))
+    const versions = keys.map((k) => ({
+      version: k.version,
+      state: k.state,
+      dataKeys: byVersion.get(k.version) ?? 0,
+      createdAt: k.created_at.toISOString(),
+      retiredAt: k.retired_at?.toISOString() ?? null,
+    }))
     return {
       activeVersion: versions.find((v) => v.state === 'active')?.version ?? null,
       versions,
@@ -122,30 +171,55 @@ export function createRotationService(deps: {
       const next = await keyring.rewrapDataKey(trx, orgId, w.object(row), w.version(row), row.kek_version, inner)
       const stored = w.pack === undefined ? next.wrapped : w.pack(row, next.wrapped)
       await sql`UPDATE ${sql.table(w.table)} SET kek_version = ${next.kekVersion}, ${sql.ref(w.column)} = ${stored}
-                 WHERE ${sql.join(w.ids.map((c) => sql`${sql.ref(c)} = ${row[c]}`), sql` AND `)}`.execute(trx)
+                 WHERE ${sql.join(
+                   w.ids.map((c) => sql`${sql.ref(c)} = ${row[c]}`),
+                   sql` AND `,
+                 )}`.execute(trx)
     }
     return rows.rows.length
   }
 
   async function rewrapBatch(orgId: string) {
     return withOrg(db, orgId, async (trx) => {
-      const retiring = (await trx.selectFrom('org_keys').select('version').where('state', '=', 'retiring').execute()).map((r) => r.version)
+      const retiring = (
+        await trx.selectFrom('org_keys').select('version').where('state', '=', 'retiring').execute()
+      ).map((r) => r.version)
       if (retiring.length === 0) return { rewrapped: 0, remaining: 0 }
       let rewrapped = 0
       for (const w of WRAPPED) rewrapped += await rewrapTable(trx, orgId, w, retiring)
       const left = await sql<{ n: number }>`
-        SELECT ${sql.join(WRAPPED.map((w) => sql`(SELECT count(*) FROM ${sql.table(w.table)} x WHERE x.kek_version = ANY(${retiring}::int[]) AND ${sql.raw(w.live('x'))})`), sql` + `)} AS n`.execute(trx)
+        SELECT ${sql.join(
+          WRAPPED.map(
+            (w) =>
+              sql`(SELECT count(*) FROM ${sql.table(w.table)} x WHERE x.kek_version = ANY(${retiring}::int[]) AND ${sql.raw(w.live('x'))})`,
+          ),
+          sql` + `,
+        )} AS n`.execute(trx)
       const remaining = Number(left.rows[0]?.n ?? 0)
       if (remaining === 0) {
         const retired = await sql<{ version: number }>`
           UPDATE org_keys SET state = 'retired', wrapped_key = NULL, retired_at = now()
            WHERE state = 'retiring'
-             AND ${sql.join(WRAPPED.map((w) => sql`NOT EXISTS (SELECT 1 FROM ${sql.table(w.table)} x WHERE x.kek_version = org_keys.version AND ${sql.raw(w.live('x'))})`), sql` AND `)}
+             AND ${sql.join(
+               WRAPPED.map(
+                 (w) =>
+                   sql`NOT EXISTS (SELECT 1 FROM ${sql.table(w.table)} x WHERE x.kek_version = org_keys.version AND ${sql.raw(w.live('x'))})`,
+               ),
+               sql` AND `,
+             )}
           RETURNING version`.execute(trx)
         for (const { version } of retired.rows) {
           // Other processes drop it from memory within their key cache's lifetime (5 min).
           keyring.forgetVersion(orgId, version)
-          await audit.append(trx, { orgId, actor: SYSTEM, action: 'org_key.retire', target: { type: 'org_key', id: String(version) }, outcome: 'success', details: { version }, meta: NO_REQUEST })
+          await audit.append(trx, {
+            orgId,
+            actor: SYSTEM,
+            action: 'org_key.retire',
+            target: { type: 'org_key', id: String(version) },
+            outcome: 'success',
+            details: { version },
+            meta: NO_REQUEST,
+          })
         }
       }
       return { rewrapped, remaining }
@@ -162,7 +236,15 @@ export function createRotationService(deps: {
       try {
         return await withOrg(db, orgId, async (trx) => {
           const { version, previous } = await keyring.rotate(trx, orgId)
-          await audit.append(trx, { orgId, actor, action: 'org_key.rotate', target: { type: 'org_key', id: String(version) }, outcome: 'success', details: { version, previous }, meta })
+          await audit.append(trx, {
+            orgId,
+            actor,
+            action: 'org_key.rotate',
+            target: { type: 'org_key', id: String(version) },
+            outcome: 'success',
+            details: { version, previous },
+            meta,
+          })
           return statusIn(trx)
         })
       } catch (error) {

@@ -38,13 +38,29 @@ export function createSealService(deps: {
   }
 
   function shamir(): ShamirProvider {
-    if (provider.kind !== 'shamir') throw new AppError('CONFLICT', `the ${provider.kind} root-key provider is not sealed with shares`)
+    if (provider.kind !== 'shamir')
+      throw new AppError('CONFLICT', `the ${provider.kind} root-key provider is not sealed with shares`)
     return provider as ShamirProvider
   }
 
-  async function record(action: string, outcome: 'success' | 'failure', details: Record<string, unknown>, meta: RequestMeta, actor: AuditActor = { type: 'anonymous', id: null }) {
+  async function record(
+    action: string,
+    outcome: 'success' | 'failure',
+    details: Record<string, unknown>,
+    meta: RequestMeta,
+    actor: AuditActor = { type: 'anonymous', id: null },
+  ) {
     const orgId = await deps.providerOrgId()
-    if (orgId !== undefined) await audit.recordSeparately({ orgId, actor, action, target: { type: 'vault', id: provider.keyId() }, outcome, details, meta })
+    if (orgId !== undefined)
+      await audit.recordSeparately({
+        orgId,
+        actor,
+        action,
+        target: { type: 'vault', id: provider.keyId() },
+        outcome,
+        details,
+        meta,
+      })
   }
 
   return {
@@ -55,12 +71,20 @@ export function createSealService(deps: {
       try {
         const progress = await vault.submitShare(share)
         if (wasSealed && !progress.sealed) await record('vault.unseal', 'success', {}, meta)
-        else if (wasSealed) await record('vault.unseal.share', 'success', { progress: progress.progress, threshold: progress.threshold }, meta)
+        else if (wasSealed)
+          await record(
+            'vault.unseal.share',
+            'success',
+            { progress: progress.progress, threshold: progress.threshold },
+            meta,
+          )
         return status()
       } catch (error) {
         if (error instanceof InvalidSharesError) {
           await record('vault.unseal', 'failure', { error: error.message }, meta)
-          throw new AppError('UNSEAL_SHARES_INVALID', error.message, { errors: [{ path: '/body/share', message: error.message }] })
+          throw new AppError('UNSEAL_SHARES_INVALID', error.message, {
+            errors: [{ path: '/body/share', message: error.message }],
+          })
         }
         throw error
       }

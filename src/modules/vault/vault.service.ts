@@ -20,24 +20,42 @@ import { notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
  * `reveal`, which commits its audit event before the value is returned.
  */
 export interface VaultService {
-  create(ctx: RequestContext, input: { name: string; type: SecretType; description?: string | undefined; value: SecretValueT }): Promise<SecretView>
+  create(
+    ctx: RequestContext,
+    input: { name: string; type: SecretType; description?: string | undefined; value: SecretValueT },
+  ): Promise<SecretView>
   list(ctx: RequestContext): Promise<SecretView[]>
   get(ctx: RequestContext, id: string): Promise<SecretView>
   addVersion(ctx: RequestContext, id: string, value: SecretValueT): Promise<SecretView>
-  versions(ctx: RequestContext, id: string, page: { limit: number; before?: number | undefined }): Promise<{ versions: VersionView[]; nextCursor: string | null }>
+  versions(
+    ctx: RequestContext,
+    id: string,
+    page: { limit: number; before?: number | undefined },
+  ): Promise<{ versions: VersionView[]; nextCursor: string | null }>
   reveal(ctx: RequestContext, id: string, input: { reason: string; version?: number | undefined }): Promise<RevealView>
   destroyVersion(ctx: RequestContext, id: string, version: number): Promise<void>
   remove(ctx: RequestContext, id: string): Promise<void>
   /** Decrypts a version inside the vault (module use: connector checks); never leaves it. */
   openValue(trx: Trx, orgId: string, secretId: string, version: number): Promise<SecretValueT>
   /** Encrypts a value as a version that does not become current (module use: rotation). */
-  writeVersion(trx: Trx, orgId: string, secretId: string, version: number, value: SecretValueT, createdBy: string): Promise<void>
+  writeVersion(
+    trx: Trx,
+    orgId: string,
+    secretId: string,
+    version: number,
+    value: SecretValueT,
+    createdBy: string,
+  ): Promise<void>
   /**
    * Module use (an org's SSO client secret): keeps a string value as a new secret, or as
    * the next current version of `secretId`, in the caller's transaction and audited with
    * the caller's context. Returns the secret's id.
    */
-  keepValue(trx: Trx, ctx: RequestContext, input: { secretId?: string | undefined; name: string; description: string; value: string }): Promise<string>
+  keepValue(
+    trx: Trx,
+    ctx: RequestContext,
+    input: { secretId?: string | undefined; name: string; description: string; value: string },
+  ): Promise<string>
   /**
    * Module use: the current version's value, refused like a reveal while the secret is
    * paused or reported exposed (P1.5). The value never leaves the module that asked.
@@ -70,7 +88,10 @@ export function createVaultService(deps: {
   function checkValue(type: SecretType, value: SecretValueT): { plaintext: Buffer; metadata: Record<string, unknown> } {
     const isObject = typeof value === 'object'
     if (type === 'database_credential' && !isObject) {
-      throw invalid('/body/value', 'a database_credential value is an object: host, port, database, user, password, sslmode')
+      throw invalid(
+        '/body/value',
+        'a database_credential value is an object: host, port, database, user, password, sslmode',
+      )
     }
     if (type !== 'database_credential' && isObject) throw invalid('/body/value', `a ${type} value is a string`)
     const plaintext = Buffer.from(JSON.stringify(value), 'utf8')
@@ -81,11 +102,31 @@ export function createVaultService(deps: {
     return { plaintext, metadata }
   }
 
-  async function encryptVersion(trx: Trx, orgId: string, secretId: string, version: number, plaintext: Buffer, createdBy: string) {
+  async function encryptVersion(
+    trx: Trx,
+    orgId: string,
+    secretId: string,
+    version: number,
+    plaintext: Buffer,
+    createdBy: string,
+  ) {
     const { dek, wrapped, kekVersion } = await keyring.newDataKey(trx, orgId, secretId, version)
     try {
-      const ciphertext = seal(dek, plaintext, contextAad({ purpose: VALUE_PURPOSE, org: orgId, object: secretId, version }))
-      await store.insertVersion(trx, { org_id: orgId, secret_id: secretId, version, kek_version: kekVersion, wrapped_dek: wrapped, ciphertext, created_by: createdBy, destroyed_at: null })
+      const ciphertext = seal(
+        dek,
+        plaintext,
+        contextAad({ purpose: VALUE_PURPOSE, org: orgId, object: secretId, version }),
+      )
+      await store.insertVersion(trx, {
+        org_id: orgId,
+        secret_id: secretId,
+        version,
+        kek_version: kekVersion,
+        wrapped_dek: wrapped,
+        ciphertext,
+        created_by: createdBy,
+        destroyed_at: null,
+      })
     } finally {
       dek.fill(0)
       plaintext.fill(0)
@@ -98,7 +139,14 @@ export function createVaultService(deps: {
     return row
   }
 
-  async function openValue(trx: Trx, orgId: string, id: string, version: number, name = 'secret', known?: store.VersionRow): Promise<SecretValueT> {
+  async function openValue(
+    trx: Trx,
+    orgId: string,
+    id: string,
+    version: number,
+    name = 'secret',
+    known?: store.VersionRow,
+  ): Promise<SecretValueT> {
     const row = known ?? (await store.findVersion(trx, id, version))
     if (row === undefined) throw new AppError('NOT_FOUND', `${name} has no version ${version}`)
     if (row.destroyed_at !== null || row.wrapped_dek === null || row.ciphertext === null || row.kek_version === null) {
@@ -117,24 +165,49 @@ export function createVaultService(deps: {
   }
 
   /** Paused, exposed, or a connector the read-only policy does not clear: no use. */
-  async function assertUsable(trx: Trx, secret: store.SecretRow, version: number, recheckAllowed = false): Promise<void> {
+  async function assertUsable(
+    trx: Trx,
+    secret: store.SecretRow,
+    version: number,
+    recheckAllowed = false,
+  ): Promise<void> {
     if (secret.paused_at !== null) throw new AppError('SECRET_PAUSED', `${secret.name} is paused; resume it to use it`)
     // exposed_version outlives the block on the secret: the version reported exposed and
     // every older one stay refused for good, whatever is stored after them (P1.5).
     if (secret.exposed_version !== null && version <= secret.exposed_version) {
-      if (secret.exposed_at !== null) throw new AppError('SECRET_EXPOSED', `${secret.name} was reported exposed; it stays blocked until a new version replaces it`)
-      throw new AppError('SECRET_VERSION_EXPOSED', `version ${version} of ${secret.name} is, or is older than, a version reported exposed; it is never revealed again — use the current version`)
+      if (secret.exposed_at !== null)
+        throw new AppError(
+          'SECRET_EXPOSED',
+          `${secret.name} was reported exposed; it stays blocked until a new version replaces it`,
+        )
+      throw new AppError(
+        'SECRET_VERSION_EXPOSED',
+        `version ${version} of ${secret.name} is, or is older than, a version reported exposed; it is never revealed again — use the current version`,
+      )
     }
     if (secret.type === 'database_credential' && (await deps.readOnlyConnectors(trx))) {
-      if (recheckAllowed && (secret.last_checked_at === null || Date.now() - secret.last_checked_at.getTime() > deps.checkMaxAgeMs)) throw new StaleCheck()
+      if (
+        recheckAllowed &&
+        (secret.last_checked_at === null || Date.now() - secret.last_checked_at.getTime() > deps.checkMaxAgeMs)
+      )
+        throw new StaleCheck()
       const check = secret.last_check as Partial<CheckResult> | null
-      if (check?.reachable !== true || check.canWrite !== false) throw new AppError('CONNECTOR_NOT_READ_ONLY', notReadOnlyMessage(secret.name, check))
+      if (check?.reachable !== true || check.canWrite !== false)
+        throw new AppError('CONNECTOR_NOT_READ_ONLY', notReadOnlyMessage(secret.name, check))
     }
   }
 
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
   const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
-    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'secret', id }, outcome: 'success', details, meta: ctx.meta })
+    audit.append(trx, {
+      orgId: ctx.orgId,
+      actor: actorOf(ctx.principal),
+      action,
+      target: { type: 'secret', id },
+      outcome: 'success',
+      details,
+      meta: ctx.meta,
+    })
 
   async function removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void> {
     const secret = await existing(trx, id, true)
@@ -151,8 +224,18 @@ export function createVaultService(deps: {
       try {
         return await withOrg(db, ctx.orgId, async (trx) => {
           const row = await store.insertSecret(trx, {
-            id, org_id: ctx.orgId, name: input.name, type: input.type, description: input.description ?? '', metadata: JSON.stringify(metadata), current_version: 1, created_by: by(ctx), last_revealed_at: null,
-            ...(check === undefined ? {} : { last_check: JSON.stringify(check), last_checked_at: new Date(check.checkedAt) }),
+            id,
+            org_id: ctx.orgId,
+            name: input.name,
+            type: input.type,
+            description: input.description ?? '',
+            metadata: JSON.stringify(metadata),
+            current_version: 1,
+            created_by: by(ctx),
+            last_revealed_at: null,
+            ...(check === undefined
+              ? {}
+              : { last_check: JSON.stringify(check), last_checked_at: new Date(check.checkedAt) }),
           })
           await encryptVersion(trx, ctx.orgId, id, 1, plaintext, by(ctx))
           await record(trx, ctx, 'secret.create', id, { name: input.name, type: input.type, version: 1 })
@@ -187,7 +270,11 @@ export function createVaultService(deps: {
           if (secret.exposed_at !== null) {
             // A new version replaces the exposed one (P1.5): the block lifts.
             row = await store.clearExposure(trx, id)
-            await record(trx, ctx, 'secret.exposure.cleared', id, { name: secret.name, exposedVersion: secret.exposed_version, newVersion: version })
+            await record(trx, ctx, 'secret.exposure.cleared', id, {
+              name: secret.name,
+              exposedVersion: secret.exposed_version,
+              newVersion: version,
+            })
           }
           return secretView(row)
         })
@@ -202,7 +289,15 @@ export function createVaultService(deps: {
         const exposedThrough = secret.exposed_version ?? 0
         const rows = await store.listVersions(trx, id, { limit: page.limit + 1, before: page.before })
         const more = rows.length > page.limit
-        const versions = rows.slice(0, page.limit).map((v) => ({ version: v.version, createdAt: v.created_at.toISOString(), createdBy: v.created_by, destroyedAt: v.destroyed_at?.toISOString() ?? null, exposed: v.version <= exposedThrough }))
+        const versions = rows
+          .slice(0, page.limit)
+          .map((v) => ({
+            version: v.version,
+            createdAt: v.created_at.toISOString(),
+            createdBy: v.created_by,
+            destroyedAt: v.destroyed_at?.toISOString() ?? null,
+            exposed: v.version <= exposedThrough,
+          }))
         return { versions, nextCursor: more ? String(versions[versions.length - 1]?.version) : null }
       })
     },
@@ -210,7 +305,9 @@ export function createVaultService(deps: {
     async reveal(ctx, id, input) {
       // Under a diagnostic access grant (P2.8), only the secrets it names.
       if (ctx.principal.grant !== undefined && !ctx.principal.grant.secretIds.includes(id)) {
-        throw new AppError('FORBIDDEN', 'this diagnostic access grant does not cover revealing that secret', { permission: 'vault:reveal' })
+        throw new AppError('FORBIDDEN', 'this diagnostic access grant does not cover revealing that secret', {
+          permission: 'vault:reveal',
+        })
       }
       let target: { name: string; version: number } | undefined
       let rechecked = false
@@ -227,7 +324,8 @@ export function createVaultService(deps: {
           // The audit event commits with this transaction, before the value is returned.
           await record(trx, ctx, 'secret.reveal', id, { name: secret.name, version, reason: input.reason })
           // Last use is kept to the minute: no extra write on every reveal.
-          if (secret.last_revealed_at === null || Date.now() - secret.last_revealed_at.getTime() > 60_000) await store.markRevealed(trx, id)
+          if (secret.last_revealed_at === null || Date.now() - secret.last_revealed_at.getTime() > 60_000)
+            await store.markRevealed(trx, id)
           return { id, name: secret.name, type: secret.type, version, value }
         }).catch(async (error: unknown) => {
           // A stale check under the read-only policy: check again (outside the transaction,
@@ -249,11 +347,27 @@ export function createVaultService(deps: {
         }
       } catch (error) {
         if (isAppError(error) && BLOCKED.has(error.code)) {
-          await audit.recordSeparately({ orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'secret.reveal', target: { type: 'secret', id }, outcome: 'denied', details: { ...target, error: error.code }, meta: ctx.meta })
+          await audit.recordSeparately({
+            orgId: ctx.orgId,
+            actor: actorOf(ctx.principal),
+            action: 'secret.reveal',
+            target: { type: 'secret', id },
+            outcome: 'denied',
+            details: { ...target, error: error.code },
+            meta: ctx.meta,
+          })
         }
         if (error instanceof DecryptionError) {
           // Fail closed, and leave a trace: stored ciphertext or keys do not authenticate.
-          await audit.recordSeparately({ orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'secret.reveal', target: { type: 'secret', id }, outcome: 'failure', details: { ...target, error: 'integrity_check_failed' }, meta: ctx.meta })
+          await audit.recordSeparately({
+            orgId: ctx.orgId,
+            actor: actorOf(ctx.principal),
+            action: 'secret.reveal',
+            target: { type: 'secret', id },
+            outcome: 'failure',
+            details: { ...target, error: 'integrity_check_failed' },
+            meta: ctx.meta,
+          })
         }
         throw translate(error)
       }
@@ -262,14 +376,16 @@ export function createVaultService(deps: {
     async destroyVersion(ctx, id, version) {
       await withOrg(db, ctx.orgId, async (trx) => {
         const secret = await existing(trx, id, true)
-        if ((await store.findVersion(trx, id, version)) === undefined) throw new AppError('NOT_FOUND', `secret ${secret.name} has no version ${version}`)
+        if ((await store.findVersion(trx, id, version)) === undefined)
+          throw new AppError('NOT_FOUND', `secret ${secret.name} has no version ${version}`)
         const destroyed = await store.destroyVersions(trx, id, version)
         if (destroyed > 0) await record(trx, ctx, 'secret.version.destroy', id, { name: secret.name, version })
       })
     },
 
     openValue: (trx, orgId, secretId, version) => openValue(trx, orgId, secretId, version),
-    writeVersion: (trx, orgId, secretId, version, value, createdBy) => encryptVersion(trx, orgId, secretId, version, Buffer.from(JSON.stringify(value), 'utf8'), createdBy),
+    writeVersion: (trx, orgId, secretId, version, value, createdBy) =>
+      encryptVersion(trx, orgId, secretId, version, Buffer.from(JSON.stringify(value), 'utf8'), createdBy),
 
     async remove(ctx, id) {
       await withOrg(db, ctx.orgId, (trx) => removeIn(trx, ctx, id))
@@ -286,7 +402,17 @@ export function createVaultService(deps: {
       try {
         if (input.secretId === undefined) {
           const id = randomUUID()
-          await store.insertSecret(trx, { id, org_id: ctx.orgId, name: input.name, type: 'api_key', description: input.description, metadata: '{}', current_version: 1, created_by: by(ctx), last_revealed_at: null })
+          await store.insertSecret(trx, {
+            id,
+            org_id: ctx.orgId,
+            name: input.name,
+            type: 'api_key',
+            description: input.description,
+            metadata: '{}',
+            current_version: 1,
+            created_by: by(ctx),
+            last_revealed_at: null,
+          })
           await encryptVersion(trx, ctx.orgId, id, 1, plaintext, by(ctx))
           await record(trx, ctx, 'secret.create', id, { name: input.name, type: 'api_key', version: 1 })
           return id
@@ -298,7 +424,11 @@ export function createVaultService(deps: {
         await record(trx, ctx, 'secret.version.create', secret.id, { name: secret.name, version })
         if (secret.exposed_at !== null) {
           await store.clearExposure(trx, secret.id)
-          await record(trx, ctx, 'secret.exposure.cleared', secret.id, { name: secret.name, exposedVersion: secret.exposed_version, newVersion: version })
+          await record(trx, ctx, 'secret.exposure.cleared', secret.id, {
+            name: secret.name,
+            exposedVersion: secret.exposed_version,
+            newVersion: version,
+          })
         }
         return secret.id
       } catch (error) {
@@ -327,8 +457,15 @@ function invalid(path: string, message: string): AppError {
 
 function translate(error: unknown, name?: string): unknown {
   if (error instanceof SealedError) return new AppError('VAULT_SEALED', error.message)
-  if (error instanceof DecryptionError) return new AppError('VAULT_INTEGRITY_FAILED', 'the stored secret or its keys failed their integrity check; nothing was revealed', {}, { cause: error })
-  if (sqlState(error) === UNIQUE_VIOLATION && name !== undefined) return new AppError('CONFLICT', `a secret named ${name} exists`)
+  if (error instanceof DecryptionError)
+    return new AppError(
+      'VAULT_INTEGRITY_FAILED',
+      'the stored secret or its keys failed their integrity check; nothing was revealed',
+      {},
+      { cause: error },
+    )
+  if (sqlState(error) === UNIQUE_VIOLATION && name !== undefined)
+    return new AppError('CONFLICT', `a secret named ${name} exists`)
   return error
 }
 

@@ -78,14 +78,24 @@ export function createSourcesService(deps: {
   }
 
   const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
-    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'secret', id }, outcome: 'success', details, meta: ctx.meta })
+    audit.append(trx, {
+      orgId: ctx.orgId,
+      actor: actorOf(ctx.principal),
+      action,
+      target: { type: 'secret', id },
+      outcome: 'success',
+      details,
+      meta: ctx.meta,
+    })
 
   async function checkAs(orgId: string, id: string, actor: AuditActor, meta: RequestMeta): Promise<CheckResult> {
-    const append = (trx: Trx, action: string, details: Record<string, unknown>) => audit.append(trx, { orgId, actor, action, target: { type: 'secret', id }, outcome: 'success', details, meta })
+    const append = (trx: Trx, action: string, details: Record<string, unknown>) =>
+      audit.append(trx, { orgId, actor, action, target: { type: 'secret', id }, outcome: 'success', details, meta })
     // Decrypting is a use of the secret: it is recorded before the connection is made.
     const { value, name } = await withOrg(db, orgId, async (trx) => {
       const secret = await secretOf(trx, id)
-      if (secret.type !== 'database_credential') throw new AppError('CONFLICT', `${secret.name} is not a database credential`)
+      if (secret.type !== 'database_credential')
+        throw new AppError('CONFLICT', `${secret.name} is not a database credential`)
       const opened = await deps.vault().openValue(trx, orgId, id, secret.current_version)
       await append(trx, 'secret.use', { name: secret.name, version: secret.current_version, purpose: 'check' })
       return { value: opened as DatabaseCredential, name: secret.name }
@@ -93,7 +103,15 @@ export function createSourcesService(deps: {
     const result = await runCheck(value)
     await withOrg(db, orgId, async (trx) => {
       await store.recordCheck(trx, id, result)
-      await append(trx, 'secret.check', { name, reachable: result.reachable, canWrite: result.canWrite ?? null, writeReasons: result.writeReasons ?? null, superuser: result.superuser ?? null, role: result.role ?? null, tls: result.tls ?? null })
+      await append(trx, 'secret.check', {
+        name,
+        reachable: result.reachable,
+        canWrite: result.canWrite ?? null,
+        writeReasons: result.writeReasons ?? null,
+        superuser: result.superuser ?? null,
+        role: result.role ?? null,
+        tls: result.tls ?? null,
+      })
     })
     return result
   }
@@ -105,7 +123,8 @@ export function createSourcesService(deps: {
       if (type !== 'database_credential' || typeof value !== 'object') return undefined
       if (!(await withOrg(db, orgId, readOnlyConnectors))) return undefined
       const result = await runCheck(value)
-      if (!result.reachable || result.canWrite !== false) throw new AppError('CONNECTOR_NOT_READ_ONLY', notReadOnlyMessage(undefined, result))
+      if (!result.reachable || result.canWrite !== false)
+        throw new AppError('CONNECTOR_NOT_READ_ONLY', notReadOnlyMessage(undefined, result))
       return result
     },
 
@@ -117,10 +136,30 @@ export function createSourcesService(deps: {
       return withOrg(db, ctx.orgId, async (trx) => {
         await trx
           .insertInto('vault_policies')
-          .values({ org_id: ctx.orgId, read_only_connectors: policy.readOnlyConnectors, updated_by: `${ctx.principal.kind}:${ctx.principal.id}` })
-          .onConflict((oc) => oc.column('org_id').doUpdateSet({ read_only_connectors: policy.readOnlyConnectors, updated_at: new Date(), updated_by: `${ctx.principal.kind}:${ctx.principal.id}` }))
+          .values({
+            org_id: ctx.orgId,
+            read_only_connectors: policy.readOnlyConnectors,
+            updated_by: `${ctx.principal.kind}:${ctx.principal.id}`,
+          })
+          .onConflict((oc) =>
+            oc
+              .column('org_id')
+              .doUpdateSet({
+                read_only_connectors: policy.readOnlyConnectors,
+                updated_at: new Date(),
+                updated_by: `${ctx.principal.kind}:${ctx.principal.id}`,
+              }),
+          )
           .execute()
-        await audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action: 'vault.policy.update', target: { type: 'vault_policy', id: ctx.orgId }, outcome: 'success', details: policy, meta: ctx.meta })
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'vault.policy.update',
+          target: { type: 'vault_policy', id: ctx.orgId },
+          outcome: 'success',
+          details: policy,
+          meta: ctx.meta,
+        })
         return policy
       })
     },
@@ -136,12 +175,19 @@ export function createSourcesService(deps: {
           .selectFrom('secrets')
           .select(['org_id', 'id'])
           .where('type', '=', 'database_credential')
-          .where((eb) => eb.or([eb('last_checked_at', 'is', null), eb('last_checked_at', '<', new Date(Date.now() - deps.checkIntervalMs))]))
+          .where((eb) =>
+            eb.or([
+              eb('last_checked_at', 'is', null),
+              eb('last_checked_at', '<', new Date(Date.now() - deps.checkIntervalMs)),
+            ]),
+          )
           .orderBy('last_checked_at', (ob) => ob.asc().nullsFirst())
           .limit(100)
           .execute()
         for (const row of due) {
-          await checkAs(row.org_id, row.id, CHECKER, NO_REQUEST).catch((error: unknown) => deps.log.error({ err: error, secretId: row.id }, 'scheduled credential check failed'))
+          await checkAs(row.org_id, row.id, CHECKER, NO_REQUEST).catch((error: unknown) =>
+            deps.log.error({ err: error, secretId: row.id }, 'scheduled credential check failed'),
+          )
         }
       },
       deps.log,
@@ -160,7 +206,10 @@ export function createSourcesService(deps: {
         const secret = await secretOf(trx, id)
         await store.markExposed(trx, id, secret.current_version)
         const owner = /^user:(.+)$/.exec(secret.created_by)?.[1]
-        const recipients = [...(owner === undefined ? [] : [owner]), ...(await membersWithRoles(trx, ['owner', 'admin']))]
+        const recipients = [
+          ...(owner === undefined ? [] : [owner]),
+          ...(await membersWithRoles(trx, ['owner', 'admin'])),
+        ]
         const notified = await enqueue(trx, recipients, {
           orgId: ctx.orgId,
           kind: 'secret.exposed',
@@ -168,7 +217,12 @@ export function createSourcesService(deps: {
           body: `The secret "${secret.name}" (version ${secret.current_version}) was reported exposed and is blocked. Regenerate it at its source and store the new value as a new version in Custodian; the block lifts then. Custodian will never ask you for the value.`,
           data: { secretId: id, name: secret.name, version: secret.current_version },
         })
-        await record(trx, ctx, 'secret.exposed', id, { name: secret.name, version: secret.current_version, reason, notified })
+        await record(trx, ctx, 'secret.exposed', id, {
+          name: secret.name,
+          version: secret.current_version,
+          reason,
+          notified,
+        })
         return { notified }
       })
       // The block is committed first; rotating at once is a bonus that may fail on its own.
@@ -182,7 +236,9 @@ export function createSourcesService(deps: {
     },
 
     async list(ctx) {
-      const rows = await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('secrets').selectAll().where('type', '=', 'database_credential').orderBy('name').execute())
+      const rows = await withOrg(db, ctx.orgId, (trx) =>
+        trx.selectFrom('secrets').selectAll().where('type', '=', 'database_credential').orderBy('name').execute(),
+      )
       return rows.map((row) => {
         const check = row.last_check as Partial<CheckResult> | null
         const meta = row.metadata
@@ -195,7 +251,15 @@ export function createSourcesService(deps: {
           user: meta.user,
           status: row.exposed_at !== null ? 'exposed' : row.paused_at !== null ? 'paused' : 'active',
           currentVersion: row.current_version,
-          lastCheck: row.last_checked_at === null ? null : { at: row.last_checked_at.toISOString(), reachable: check?.reachable === true, canWrite: check?.canWrite ?? null, tls: check?.tls ?? null },
+          lastCheck:
+            row.last_checked_at === null
+              ? null
+              : {
+                  at: row.last_checked_at.toISOString(),
+                  reachable: check?.reachable === true,
+                  canWrite: check?.canWrite ?? null,
+                  tls: check?.tls ?? null,
+                },
           lastUsedAt: row.last_revealed_at?.toISOString() ?? null,
         }
       })

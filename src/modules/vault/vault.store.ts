@@ -26,20 +26,57 @@ export async function secretIdsAmong(trx: Trx, ids: readonly string[]): Promise<
 }
 
 /** A secret and one of its versions (the current one by default) in one round trip. */
-export async function findSecretWithVersion(trx: Trx, id: string, version: number | undefined): Promise<{ secret: SecretRow; version: VersionRow | undefined } | undefined> {
+export async function findSecretWithVersion(
+  trx: Trx,
+  id: string,
+  version: number | undefined,
+): Promise<{ secret: SecretRow; version: VersionRow | undefined } | undefined> {
   const secret = await trx
     .selectFrom('secrets as s')
-    .leftJoin('secret_versions as v', (join) => join.onRef('v.secret_id', '=', 's.id').on('v.version', '=', version === undefined ? sql<number>`s.current_version` : sql<number>`${version}::int`))
+    .leftJoin('secret_versions as v', (join) =>
+      join
+        .onRef('v.secret_id', '=', 's.id')
+        .on('v.version', '=', version === undefined ? sql<number>`s.current_version` : sql<number>`${version}::int`),
+    )
     .selectAll('s')
-    .select(['v.version as v_version', 'v.kek_version as v_kek_version', 'v.wrapped_dek as v_wrapped_dek', 'v.ciphertext as v_ciphertext', 'v.created_by as v_created_by', 'v.created_at as v_created_at', 'v.destroyed_at as v_destroyed_at', 'v.org_id as v_org_id'])
+    .select([
+      'v.version as v_version',
+      'v.kek_version as v_kek_version',
+      'v.wrapped_dek as v_wrapped_dek',
+      'v.ciphertext as v_ciphertext',
+      'v.created_by as v_created_by',
+      'v.created_at as v_created_at',
+      'v.destroyed_at as v_destroyed_at',
+      'v.org_id as v_org_id',
+    ])
     .where('s.id', '=', id)
     .executeTakeFirst()
   if (secret === undefined) return undefined
-  const { v_version, v_kek_version, v_wrapped_dek, v_ciphertext, v_created_by, v_created_at, v_destroyed_at, v_org_id, ...row } = secret
+  const {
+    v_version,
+    v_kek_version,
+    v_wrapped_dek,
+    v_ciphertext,
+    v_created_by,
+    v_created_at,
+    v_destroyed_at,
+    v_org_id,
+    ...row
+  } = secret
   const versionRow =
     v_version === null
       ? undefined
-      : { org_id: v_org_id as string, secret_id: id, version: v_version, kek_version: v_kek_version, wrapped_dek: v_wrapped_dek, ciphertext: v_ciphertext, created_by: v_created_by as string, created_at: v_created_at as Date, destroyed_at: v_destroyed_at }
+      : {
+          org_id: v_org_id as string,
+          secret_id: id,
+          version: v_version,
+          kek_version: v_kek_version,
+          wrapped_dek: v_wrapped_dek,
+          ciphertext: v_ciphertext,
+          created_by: v_created_by as string,
+          created_at: v_created_at as Date,
+          destroyed_at: v_destroyed_at,
+        }
   return { secret: row, version: versionRow }
 }
 
@@ -58,16 +95,28 @@ export async function setCurrentVersion(trx: Trx, id: string, version: number, m
 }
 
 export async function markRevealed(trx: Trx, id: string): Promise<void> {
-  await sql`UPDATE secrets SET last_revealed_at = now() WHERE id = ${id} AND (last_revealed_at IS NULL OR last_revealed_at < now() - interval '1 minute')`.execute(trx)
+  await sql`UPDATE secrets SET last_revealed_at = now() WHERE id = ${id} AND (last_revealed_at IS NULL OR last_revealed_at < now() - interval '1 minute')`.execute(
+    trx,
+  )
 }
 
 export async function recordCheck(trx: Trx, id: string, check: { checkedAt: string }): Promise<SecretRow> {
-  return trx.updateTable('secrets').set({ last_check: JSON.stringify(check), last_checked_at: new Date(check.checkedAt) }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+  return trx
+    .updateTable('secrets')
+    .set({ last_check: JSON.stringify(check), last_checked_at: new Date(check.checkedAt) })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
 /** Lifts the block on the secret; `exposed_version` stays, so the versions it covers stay refused. */
 export async function clearExposure(trx: Trx, id: string): Promise<SecretRow> {
-  return trx.updateTable('secrets').set({ exposed_at: null }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+  return trx
+    .updateTable('secrets')
+    .set({ exposed_at: null })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
 /** Blocks the secret and raises (never lowers) the highest version reported exposed. */
@@ -81,7 +130,12 @@ export async function markExposed(trx: Trx, id: string, version: number): Promis
 }
 
 export async function setPaused(trx: Trx, id: string, paused: boolean): Promise<SecretRow> {
-  return trx.updateTable('secrets').set({ paused_at: paused ? new Date() : null }).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
+  return trx
+    .updateTable('secrets')
+    .set({ paused_at: paused ? new Date() : null })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
 export async function deleteSecret(trx: Trx, id: string): Promise<void> {
@@ -93,16 +147,29 @@ export async function insertVersion(trx: Trx, row: Insertable<SecretVersionsTabl
 }
 
 export async function findVersion(trx: Trx, secretId: string, version: number): Promise<VersionRow | undefined> {
-  return trx.selectFrom('secret_versions').selectAll().where('secret_id', '=', secretId).where('version', '=', version).executeTakeFirst()
+  return trx
+    .selectFrom('secret_versions')
+    .selectAll()
+    .where('secret_id', '=', secretId)
+    .where('version', '=', version)
+    .executeTakeFirst()
 }
 
 export async function maxVersion(trx: Trx, secretId: string): Promise<number> {
-  const row = await trx.selectFrom('secret_versions').select((eb) => eb.fn.max('version').as('v')).where('secret_id', '=', secretId).executeTakeFirst()
+  const row = await trx
+    .selectFrom('secret_versions')
+    .select((eb) => eb.fn.max('version').as('v'))
+    .where('secret_id', '=', secretId)
+    .executeTakeFirst()
   return Number(row?.v ?? 0)
 }
 
 /** A page of a secret's versions, newest first, older than `before` (the primary key's order). */
-export async function listVersions(trx: Trx, secretId: string, page: { limit: number; before?: number | undefined }): Promise<VersionRow[]> {
+export async function listVersions(
+  trx: Trx,
+  secretId: string,
+  page: { limit: number; before?: number | undefined },
+): Promise<VersionRow[]> {
   let query = trx.selectFrom('secret_versions').selectAll().where('secret_id', '=', secretId)
   if (page.before !== undefined) query = query.where('version', '<', page.before)
   return query.orderBy('version', 'desc').limit(page.limit).execute()

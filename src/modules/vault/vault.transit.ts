@@ -27,15 +27,34 @@ export interface TransitService {
   create(ctx: RequestContext, name: string): Promise<TransitKeyView>
   list(ctx: RequestContext): Promise<TransitKeyView[]>
   rotate(ctx: RequestContext, name: string): Promise<TransitKeyView>
-  encrypt(ctx: RequestContext, name: string, plaintext: Buffer, context?: string): Promise<{ ciphertext: string; version: number }>
-  decrypt(ctx: RequestContext, name: string, ciphertext: string, context?: string): Promise<{ plaintext: Buffer; version: number }>
-  rewrap(ctx: RequestContext, name: string, ciphertext: string, context?: string): Promise<{ ciphertext: string; version: number }>
+  encrypt(
+    ctx: RequestContext,
+    name: string,
+    plaintext: Buffer,
+    context?: string,
+  ): Promise<{ ciphertext: string; version: number }>
+  decrypt(
+    ctx: RequestContext,
+    name: string,
+    ciphertext: string,
+    context?: string,
+  ): Promise<{ plaintext: Buffer; version: number }>
+  rewrap(
+    ctx: RequestContext,
+    name: string,
+    ciphertext: string,
+    context?: string,
+  ): Promise<{ ciphertext: string; version: number }>
 }
 
 const SHAPE = /^cst:v(\d{1,9}):([A-Za-z0-9_-]+)$/
 const CACHE_MS = 5 * 60_000
 
-export function createTransitService(deps: { db: Kysely<DB>; keyring: Keyring; audit: Pick<AuditService, 'append'> }): TransitService {
+export function createTransitService(deps: {
+  db: Kysely<DB>
+  keyring: Keyring
+  audit: Pick<AuditService, 'append'>
+}): TransitService {
   const { db, keyring, audit } = deps
   const cache = new Map<string, { key: Buffer; until: number }>()
   const object = (name: string) => `transit/${name}`
@@ -53,14 +72,22 @@ export function createTransitService(deps: { db: Kysely<DB>; keyring: Keyring; a
   async function newVersion(trx: Trx, orgId: string, name: string, version: number): Promise<void> {
     const { dek, wrapped, kekVersion } = await keyring.newDataKey(trx, orgId, object(name), version)
     dek.fill(0)
-    await trx.insertInto('transit_key_versions').values({ org_id: orgId, name, version, kek_version: kekVersion, wrapped_key: wrapped }).execute()
+    await trx
+      .insertInto('transit_key_versions')
+      .values({ org_id: orgId, name, version, kek_version: kekVersion, wrapped_key: wrapped })
+      .execute()
   }
 
   async function keyFor(trx: Trx, orgId: string, name: string, version: number): Promise<Buffer> {
     const cacheKey = `${orgId}:${name}:${version}`
     const cached = cache.get(cacheKey)
     if (cached !== undefined && cached.until > Date.now()) return cached.key
-    const row = await trx.selectFrom('transit_key_versions').selectAll().where('name', '=', name).where('version', '=', version).executeTakeFirst()
+    const row = await trx
+      .selectFrom('transit_key_versions')
+      .selectAll()
+      .where('name', '=', name)
+      .where('version', '=', version)
+      .executeTakeFirst()
     if (row === undefined) throw new AppError('DECRYPTION_FAILED', `key ${name} has no version ${version}`)
     const key = await keyring.openDataKey(trx, orgId, object(name), version, row.kek_version, row.wrapped_key)
     cache.set(cacheKey, { key, until: Date.now() + CACHE_MS })
@@ -69,16 +96,26 @@ export function createTransitService(deps: { db: Kysely<DB>; keyring: Keyring; a
 
   function parse(ciphertext: string): { version: number; sealed: Buffer } {
     const match = SHAPE.exec(ciphertext)
-    if (match === null) throw new AppError('VALIDATION_FAILED', 'not a Custodian ciphertext (cst:v<version>:<data>)', { errors: [{ path: '/body/ciphertext', message: 'malformed' }] })
+    if (match === null)
+      throw new AppError('VALIDATION_FAILED', 'not a Custodian ciphertext (cst:v<version>:<data>)', {
+        errors: [{ path: '/body/ciphertext', message: 'malformed' }],
+      })
     return { version: Number(match[1]), sealed: Buffer.from(match[2] as string, 'base64url') }
   }
 
   async function openWith(trx: Trx, orgId: string, name: string, ciphertext: string, context: string | undefined) {
     const { version, sealed } = parse(ciphertext)
     try {
-      return { version, plaintext: open(await keyFor(trx, orgId, name, version), sealed, dataAad(orgId, name, version, context)) }
+      return {
+        version,
+        plaintext: open(await keyFor(trx, orgId, name, version), sealed, dataAad(orgId, name, version, context)),
+      }
     } catch (error) {
-      if (error instanceof DecryptionError) throw new AppError('DECRYPTION_FAILED', 'the ciphertext does not decrypt with this key and context (altered, another key, org or context)')
+      if (error instanceof DecryptionError)
+        throw new AppError(
+          'DECRYPTION_FAILED',
+          'the ciphertext does not decrypt with this key and context (altered, another key, org or context)',
+        )
       throw error
     }
   }
@@ -91,7 +128,15 @@ export function createTransitService(deps: { db: Kysely<DB>; keyring: Keyring; a
   }
 
   const record = (trx: Trx, ctx: RequestContext, action: string, name: string, details: Record<string, unknown>) =>
-    audit.append(trx, { orgId: ctx.orgId, actor: actorOf(ctx.principal), action, target: { type: 'transit_key', id: name }, outcome: 'success', details, meta: ctx.meta })
+    audit.append(trx, {
+      orgId: ctx.orgId,
+      actor: actorOf(ctx.principal),
+      action,
+      target: { type: 'transit_key', id: name },
+      outcome: 'success',
+      details,
+      meta: ctx.meta,
+    })
 
   async function run<T>(ctx: RequestContext, fn: (trx: Trx) => Promise<T>): Promise<T> {
     try {
@@ -102,7 +147,12 @@ export function createTransitService(deps: { db: Kysely<DB>; keyring: Keyring; a
     }
   }
 
-  const view = (row: { name: string; current_version: number; created_at: Date; rotated_at: Date | null }): TransitKeyView => ({
+  const view = (row: {
+    name: string
+    current_version: number
+    created_at: Date
+    rotated_at: Date | null
+  }): TransitKeyView => ({
     name: row.name,
     currentVersion: row.current_version,
     createdAt: row.created_at.toISOString(),
@@ -113,25 +163,43 @@ export function createTransitService(deps: { db: Kysely<DB>; keyring: Keyring; a
     async create(ctx, name) {
       try {
         return await run(ctx, async (trx) => {
-          const row = await trx.insertInto('transit_keys').values({ org_id: ctx.orgId, name, current_version: 1, created_by: `${ctx.principal.kind}:${ctx.principal.id}`, rotated_at: null }).returningAll().executeTakeFirstOrThrow()
+          const row = await trx
+            .insertInto('transit_keys')
+            .values({
+              org_id: ctx.orgId,
+              name,
+              current_version: 1,
+              created_by: `${ctx.principal.kind}:${ctx.principal.id}`,
+              rotated_at: null,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow()
           await newVersion(trx, ctx.orgId, name, 1)
           await record(trx, ctx, 'transit.key.create', name, { version: 1 })
           return view(row)
         })
       } catch (error) {
-        if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', `an encryption key named ${name} exists`)
+        if (sqlState(error) === UNIQUE_VIOLATION)
+          throw new AppError('CONFLICT', `an encryption key named ${name} exists`)
         throw error
       }
     },
     async list(ctx) {
-      return (await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('transit_keys').selectAll().orderBy('name').execute())).map(view)
+      return (
+        await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('transit_keys').selectAll().orderBy('name').execute())
+      ).map(view)
     },
     async rotate(ctx, name) {
       return run(ctx, async (trx) => {
         const key = await keyRow(trx, name, true)
         const version = key.current_version + 1
         await newVersion(trx, ctx.orgId, name, version)
-        const row = await trx.updateTable('transit_keys').set({ current_version: version, rotated_at: new Date() }).where('name', '=', name).returningAll().executeTakeFirstOrThrow()
+        const row = await trx
+          .updateTable('transit_keys')
+          .set({ current_version: version, rotated_at: new Date() })
+          .where('name', '=', name)
+          .returningAll()
+          .executeTakeFirstOrThrow()
         await record(trx, ctx, 'transit.key.rotate', name, { version })
         return view(row)
       })

@@ -1,8 +1,15 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 
-export const SecretName = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$', description: 'unique in the org; letters, digits, . _ / -' })
-export const SecretTypeSchema = Type.Union([Type.Literal('api_key'), Type.Literal('database_credential'), Type.Literal('generic')])
+export const SecretName = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$',
+  description: 'unique in the org; letters, digits, . _ / -',
+})
+export const SecretTypeSchema = Type.Union([
+  Type.Literal('api_key'),
+  Type.Literal('database_credential'),
+  Type.Literal('generic'),
+])
 
 export const DatabaseCredentialValue = Type.Object(
   {
@@ -11,7 +18,12 @@ export const DatabaseCredentialValue = Type.Object(
     database: Type.String({ minLength: 1, maxLength: 63 }),
     user: Type.String({ minLength: 1, maxLength: 63 }),
     password: Type.String({ minLength: 1, maxLength: 1024 }),
-    sslmode: Type.Union([Type.Literal('disable'), Type.Literal('require'), Type.Literal('verify-ca'), Type.Literal('verify-full')]),
+    sslmode: Type.Union([
+      Type.Literal('disable'),
+      Type.Literal('require'),
+      Type.Literal('verify-ca'),
+      Type.Literal('verify-full'),
+    ]),
   },
   Strict,
 )
@@ -22,12 +34,24 @@ export const SecretValue = Type.Union([Type.String({ minLength: 1 }), DatabaseCr
 export type SecretValueT = Static<typeof SecretValue>
 
 export const CreateSecretBody = Type.Object(
-  { name: SecretName, type: SecretTypeSchema, description: Type.Optional(Type.String({ maxLength: 1000 })), value: SecretValue },
+  {
+    name: SecretName,
+    type: SecretTypeSchema,
+    description: Type.Optional(Type.String({ maxLength: 1000 })),
+    value: SecretValue,
+  },
   Strict,
 )
 export const NewVersionBody = Type.Object({ value: SecretValue }, Strict)
 export const RevealBody = Type.Object(
-  { reason: Type.String({ minLength: 3, maxLength: 500, description: 'why the value is needed; recorded in the audit log' }), version: Type.Optional(Type.Integer({ minimum: 1 })) },
+  {
+    reason: Type.String({
+      minLength: 3,
+      maxLength: 500,
+      description: 'why the value is needed; recorded in the audit log',
+    }),
+    version: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
   Strict,
 )
 
@@ -36,7 +60,9 @@ export const SecretViewSchema = Type.Object({
   name: Type.String(),
   type: SecretTypeSchema,
   description: Type.String(),
-  metadata: Type.Record(Type.String(), Type.Unknown(), { description: 'non-secret facts, e.g. a database credential’s host and user' }),
+  metadata: Type.Record(Type.String(), Type.Unknown(), {
+    description: 'non-secret facts, e.g. a database credential’s host and user',
+  }),
   currentVersion: Type.Integer(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -47,10 +73,24 @@ export const SecretViewSchema = Type.Object({
 })
 export type SecretView = Static<typeof SecretViewSchema>
 
-export const VersionViewSchema = Type.Object({ version: Type.Integer(), createdAt: Timestamp, createdBy: Type.String(), destroyedAt: Type.Union([Timestamp, Type.Null()]), exposed: Type.Boolean({ description: 'reported exposed, or older than a version reported exposed: never revealed again (P1.5)' }) })
+export const VersionViewSchema = Type.Object({
+  version: Type.Integer(),
+  createdAt: Timestamp,
+  createdBy: Type.String(),
+  destroyedAt: Type.Union([Timestamp, Type.Null()]),
+  exposed: Type.Boolean({
+    description: 'reported exposed, or older than a version reported exposed: never revealed again (P1.5)',
+  }),
+})
 export type VersionView = Static<typeof VersionViewSchema>
 
-export const RevealViewSchema = Type.Object({ id: Uuid, name: Type.String(), type: SecretTypeSchema, version: Type.Integer(), value: SecretValue })
+export const RevealViewSchema = Type.Object({
+  id: Uuid,
+  name: Type.String(),
+  type: SecretTypeSchema,
+  version: Type.Integer(),
+  value: SecretValue,
+})
 export type RevealView = Static<typeof RevealViewSchema>
 
 /**

@@ -27,11 +27,18 @@ export function createUserSecrets(provider: RootKeyProvider): UserSecrets {
       unsealed()
       const wrapped = await provider.wrap(value, userSecretAad(userId, purpose))
       await sql`INSERT INTO user_secrets (user_id, purpose, wrapped, root_key_id) VALUES (${userId}, ${purpose}, ${wrapped}, ${provider.keyId()})
-                ON CONFLICT (user_id, purpose) DO UPDATE SET wrapped = EXCLUDED.wrapped, root_key_id = EXCLUDED.root_key_id, created_at = now()`.execute(trx)
+                ON CONFLICT (user_id, purpose) DO UPDATE SET wrapped = EXCLUDED.wrapped, root_key_id = EXCLUDED.root_key_id, created_at = now()`.execute(
+        trx,
+      )
     },
     async get(trx, userId, purpose) {
       unsealed()
-      const row = await trx.selectFrom('user_secrets').selectAll().where('user_id', '=', userId).where('purpose', '=', purpose).executeTakeFirst()
+      const row = await trx
+        .selectFrom('user_secrets')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .where('purpose', '=', purpose)
+        .executeTakeFirst()
       if (row === undefined) return undefined
       return provider.unwrap(row.wrapped, userSecretAad(userId, purpose), row.root_key_id)
     },
