@@ -83,18 +83,16 @@ export function createWitnessDelivery(deps: {
     switch (witness) {
       case 'webhooks':
         await withOrg(db, orgId, async (trx) => {
-          const hooks = await deps
-            .webhooks()
-            .enqueue(trx, orgId, 'audit.checkpoint', {
-              checkpoint: {
-                origin,
-                size: checkpoint.seq,
-                hash: Buffer.from(checkpoint.hash).toString('hex'),
-                keyId: checkpoint.key_id,
-                signedAt: checkpoint.signed_at.toISOString(),
-                note: checkpoint.note,
-              },
-            })
+          const hooks = await deps.webhooks().enqueue(trx, orgId, 'audit.checkpoint', {
+            checkpoint: {
+              origin,
+              size: checkpoint.seq,
+              hash: Buffer.from(checkpoint.hash).toString('hex'),
+              keyId: checkpoint.key_id,
+              signedAt: checkpoint.signed_at.toISOString(),
+              note: checkpoint.note,
+            },
+          })
           // No subscribed webhook: nothing left, and the status must not say it did.
           await trx
             .updateTable('audit_witness_deliveries')

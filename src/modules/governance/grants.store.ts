@@ -103,14 +103,12 @@ export async function savePolicy(
     .insertInto('org_grant_policies')
     .values(row)
     .onConflict((oc) =>
-      oc
-        .column('org_id')
-        .doUpdateSet({
-          max_days: row.max_days,
-          required_approvals: row.required_approvals,
-          updated_by: row.updated_by,
-          updated_at: new Date(),
-        }),
+      oc.column('org_id').doUpdateSet({
+        max_days: row.max_days,
+        required_approvals: row.required_approvals,
+        updated_by: row.updated_by,
+        updated_at: new Date(),
+      }),
     )
     .execute()
 }

@@ -166,14 +166,12 @@ export function createSsoService(deps: {
         const secretId =
           input.clientSecret === undefined && current !== undefined
             ? current.client_secret_id
-            : await deps
-                .vault()
-                .keepValue(trx, ctx, {
-                  secretId: current?.client_secret_id,
-                  name: CLIENT_SECRET_NAME,
-                  description: 'OpenID Connect client secret of this org’s single sign-on',
-                  value: secret,
-                })
+            : await deps.vault().keepValue(trx, ctx, {
+                secretId: current?.client_secret_id,
+                name: CLIENT_SECRET_NAME,
+                description: 'OpenID Connect client secret of this org’s single sign-on',
+                value: secret,
+              })
         const row = await store.upsertConfig(trx, {
           org_id: ctx.orgId,
           preset: input.preset,

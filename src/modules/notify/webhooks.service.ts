@@ -278,13 +278,11 @@ export function createWebhooksService(deps: {
       const secret = randomBytes(32).toString('base64url')
       try {
         return await withOrg(db, ctx.orgId, async (trx) => {
-          const secretId = await deps
-            .vault()
-            .keepValue(trx, ctx, {
-              name: `webhook/${input.name}`,
-              description: `signing secret of the webhook ${input.name}`,
-              value: secret,
-            })
+          const secretId = await deps.vault().keepValue(trx, ctx, {
+            name: `webhook/${input.name}`,
+            description: `signing secret of the webhook ${input.name}`,
+            value: secret,
+          })
           const events = [...new Set(input.events)].sort()
           const row = await trx
             .insertInto('webhooks')

@@ -160,14 +160,12 @@ export async function savePrivacyPolicy(
     .insertInto('org_privacy_policies')
     .values(row)
     .onConflict((oc) =>
-      oc
-        .column('org_id')
-        .doUpdateSet({
-          response_hours: row.response_hours,
-          export_hours: row.export_hours,
-          updated_by: row.updated_by,
-          updated_at: new Date(),
-        }),
+      oc.column('org_id').doUpdateSet({
+        response_hours: row.response_hours,
+        export_hours: row.export_hours,
+        updated_by: row.updated_by,
+        updated_at: new Date(),
+      }),
     )
     .execute()
 }

@@ -360,16 +360,14 @@ export function incidentsRoutes(deps: { incidents: IncidentsService; plan: PlanS
         response: { 201: IncidentView, ...errorResponses('org') },
       },
       handler: async (request, reply) =>
-        reply
-          .code(201)
-          .send(
-            await incidents.open(ctxOf(request), {
-              typeId: request.body.typeId,
-              title: request.body.title ?? 'Incident from an alert',
-              severity: request.body.severity,
-              fromAlert: request.params.alertId,
-            }),
-          ),
+        reply.code(201).send(
+          await incidents.open(ctxOf(request), {
+            typeId: request.body.typeId,
+            title: request.body.title ?? 'Incident from an alert',
+            severity: request.body.severity,
+            fromAlert: request.params.alertId,
+          }),
+        ),
     })
   }
 }

@@ -289,15 +289,13 @@ export function createVaultService(deps: {
         const exposedThrough = secret.exposed_version ?? 0
         const rows = await store.listVersions(trx, id, { limit: page.limit + 1, before: page.before })
         const more = rows.length > page.limit
-        const versions = rows
-          .slice(0, page.limit)
-          .map((v) => ({
-            version: v.version,
-            createdAt: v.created_at.toISOString(),
-            createdBy: v.created_by,
-            destroyedAt: v.destroyed_at?.toISOString() ?? null,
-            exposed: v.version <= exposedThrough,
-          }))
+        const versions = rows.slice(0, page.limit).map((v) => ({
+          version: v.version,
+          createdAt: v.created_at.toISOString(),
+          createdBy: v.created_by,
+          destroyedAt: v.destroyed_at?.toISOString() ?? null,
+          exposed: v.version <= exposedThrough,
+        }))
         return { versions, nextCursor: more ? String(versions[versions.length - 1]?.version) : null }
       })
     },

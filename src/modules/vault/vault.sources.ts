@@ -142,13 +142,11 @@ export function createSourcesService(deps: {
             updated_by: `${ctx.principal.kind}:${ctx.principal.id}`,
           })
           .onConflict((oc) =>
-            oc
-              .column('org_id')
-              .doUpdateSet({
-                read_only_connectors: policy.readOnlyConnectors,
-                updated_at: new Date(),
-                updated_by: `${ctx.principal.kind}:${ctx.principal.id}`,
-              }),
+            oc.column('org_id').doUpdateSet({
+              read_only_connectors: policy.readOnlyConnectors,
+              updated_at: new Date(),
+              updated_by: `${ctx.principal.kind}:${ctx.principal.id}`,
+            }),
           )
           .execute()
         await audit.append(trx, {
