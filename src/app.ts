@@ -77,6 +77,7 @@ export async function buildApp(deps: AppDeps) {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   setValidators(app)
+  acceptOnlyWellFormedJson(app)
   app.addSchema(Problem)
 
   const { audit, access, identity, vault, governance, privacy, notify, response, disclosure, shredRing } =
@@ -96,7 +97,14 @@ export async function buildApp(deps: AppDeps) {
     crossOriginResourcePolicy: { policy: 'same-origin' },
     referrerPolicy: { policy: 'no-referrer' },
   })
-  await app.register(rateLimit, { global: false })
+  await app.register(rateLimit, {
+    global: false,
+    // The refusal says when the window reopens, in the body and in Retry-After (never a fixed figure).
+    errorResponseBuilder: (_request, context) => {
+      const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
+      return new AppError('RATE_LIMITED', `too many requests; retry in ${seconds} s`, { retryAfter: seconds })
+    },
+  })
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -352,4 +360,26 @@ function setValidators(app: FastifyInstance): void {
 /** A key for one purpose, derived from a key held for another (HMAC as a PRF). */
 function deriveSubKey(key: Buffer, purpose: string): Buffer {
   return createHmac('sha256', key).update(`custodian derived key: ${purpose}`).digest()
+}
+
+/**
+ * JSON bodies are decoded as UTF-8 strictly (K4): Fastify's default parser decodes with
+ * replacement, so a byte sequence that is not UTF-8 would become U+FFFD and be stored
+ * changed. Refused instead, before anything runs; the parsing itself stays Fastify's own
+ * (prototype-poisoning checks included).
+ */
+function acceptOnlyWellFormedJson(app: FastifyInstance): void {
+  const parse = app.getDefaultJsonParser('error', 'error')
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string
+    try {
+      text = utf8.decode(body as Buffer)
+    } catch {
+      done(new AppError('BAD_REQUEST', 'the body is not well-formed UTF-8'), undefined)
+      return
+    }
+    void parse(request, text, done) // answers through `done`; typed to allow a promise
+  })
 }

@@ -43,6 +43,10 @@ const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/ // RFC 1123 host name label, checke
 /** One plain mailbox, or undefined for anything else (see above). */
 export function parseMailbox(text: string): Mailbox | undefined {
   if (typeof text !== 'string' || text.length === 0 || text.length > 1024) return undefined
+  // RFC 6532 lets a local part carry UTF-8, but not text that is not Unicode (a lone
+  // surrogate) nor invisible characters — controls, format characters such as U+200B or
+  // U+202E, and other separators — which make one address look like another.
+  if (!text.isWellFormed() || /[\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cn}]/u.test(text)) return undefined
   const parsed = emailAddresses({ input: text, startAt: 'mailbox', strict: true, rfc6532: true, rejectTLD: true })
   const mailbox = parsed?.addresses.length === 1 ? parsed.addresses[0] : undefined
   if (mailbox === undefined || mailbox.type !== 'mailbox' || mailbox.name !== null || mailbox.parts.comments.length > 0)

@@ -46,6 +46,9 @@ export function serializeError(error: unknown): unknown {
     if (value === null || typeof value !== 'object') return value
     const copy: Record<string, unknown> = { ...(value as Record<string, unknown>) }
     for (const field of DRIVER_VALUE_FIELDS) if (field in copy) copy[field] = '[redacted]'
+    // Node's HTTP parser attaches the raw bytes of a malformed request (headers, cookies,
+    // a bearer token) as a Buffer, which no text scrubber sees.
+    if ('rawPacket' in copy) copy.rawPacket = '[redacted: raw request bytes]'
     if (typeof copy.code === 'string' && /^[0-9A-Z]{5}$/.test(copy.code)) {
       for (const field of DATABASE_TEXT_FIELDS) if (typeof copy[field] === 'string') copy[field] = REDACTED
       if (typeof copy.stack === 'string')

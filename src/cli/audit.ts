@@ -60,6 +60,14 @@ export function registerAudit(program: Command): void {
 }
 
 async function verify(options: VerifyOptions): Promise<VerifyResult[]> {
+  if (
+    options.org !== undefined &&
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(options.org)
+  ) {
+    throw new VerifyUsageError(
+      `--org ${JSON.stringify(options.org)} is not an org id (a UUID such as the orgId the API returns)`,
+    )
+  }
   const keptNotes = options.checkpoint === undefined ? undefined : options.checkpoint.flatMap(readKeptNotes)
   if (options.file !== undefined) {
     if (options.publicKey === undefined && options.trustEmbeddedKey !== true) {

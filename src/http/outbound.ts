@@ -94,6 +94,10 @@ for (const [network, prefix] of SPECIAL_V6) special.addSubnet(network, prefix, '
 // Node's BlockList matches every IPv4 address against a ::ffff:0:0/96 rule.
 const mapped = new BlockList()
 mapped.addSubnet('::ffff:0:0', 96, 'ipv6')
+// ::/8 is reserved by the IETF (RFC 4291 §2.4) and holds translated and odd forms of IPv4
+// (::ffff:0:a.b.c.d, RFC 2765). Checked for IPv6 addresses only, for the reason above.
+const reservedV6 = new BlockList()
+reservedV6.addSubnet('::', 8, 'ipv6')
 
 /** An IPv4 address written as IPv6 (`::ffff:10.0.0.1`, `::ffff:a00:1`) is that IPv4 address. */
 function unmap(address: string): string {
@@ -134,7 +138,8 @@ export function createDestinationGuard(
     // A mapped form `unmap` did not recognise: refused rather than guessed.
     if (type === 'ipv6' && mapped.check(address, 'ipv6'))
       throw new DestinationRefused(`${raw} is an IPv4-mapped address in an unexpected form`)
-    if (special.check(address, type) && !allowed.check(address, type)) {
+    const isSpecial = special.check(address, type) || (type === 'ipv6' && reservedV6.check(address, 'ipv6'))
+    if (isSpecial && !allowed.check(address, type)) {
       throw new DestinationRefused(
         `${raw} is a loopback, private, link-local or other special-purpose address; an operator can allow its range in CUSTODIAN_OUTBOUND_ALLOW`,
       )

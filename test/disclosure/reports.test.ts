@@ -389,6 +389,9 @@ forEachEngine('vulnerability reports (P9.1)', (engine) => {
     assert.equal(limited.status, 429)
     assert.equal(limited.body.code, 'RATE_LIMITED')
     assert.ok(Number(limited.headers['retry-after']) > 0, 'says when to try again')
+    // The window's remaining time, the same in the header and the body — never a fixed figure.
+    assert.equal(Number(limited.headers['retry-after']), limited.body.retryAfter)
+    assert.ok(limited.body.retryAfter <= 3600)
     assert.equal(
       (await submit(report({ reporter: undefined, attachments: undefined }), from())).status,
       201,

@@ -28,7 +28,7 @@ export interface TestApp {
     url: string
     token?: string | undefined
     body?: unknown
-    payload?: string
+    payload?: string | Buffer
     headers?: Record<string, string>
     remoteAddress?: string
   }): Promise<TestResponse>

@@ -1532,6 +1532,44 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     assert.ok(probes > 200, `only ${probes} probes`)
   })
 
+  it('refuses a body whose bytes are not UTF-8 on every write route, in every text field, changing nothing (issue 11 K4)', async () => {
+    const doc = await openapi()
+    let probes = 0
+    const wrong: string[] = []
+    for (const route of ROUTES.filter((r) => r.body !== undefined)) {
+      const label = `${route.method} ${route.path}`
+      const schema =
+        doc.paths[route.path]?.[route.method.toLowerCase()]?.requestBody?.content?.['application/json']?.schema
+      assert.ok(schema !== undefined, `${label}: documented request body`)
+      const before = await fingerprint(t())
+      const events = await auditCount()
+      // The same places as the surrogate sweep, each holding a stray byte (0xFF) instead: a
+      // lenient decoder would store U+FFFD in its place.
+      for (const { body, pointer } of surrogateCases(schema, doc, route.body?.(f) ?? {})) {
+        const [head, ...rest] = JSON.stringify(body).split('\\ud800')
+        const payload = Buffer.concat([
+          Buffer.from(head ?? ''),
+          ...rest.flatMap((part) => [Buffer.from([0xff]), Buffer.from(part)]),
+        ])
+        const response = await t().request({
+          method: route.method,
+          url: route.url(f),
+          token: tokenOf(route),
+          payload,
+          headers: { 'content-type': 'application/json' },
+        })
+        const problem = /^application\/problem\+json/.test(String(response.headers['content-type']))
+        if (response.status !== 400 || !problem || response.body.code !== 'BAD_REQUEST')
+          wrong.push(`${label} ${pointer}: ${response.status} ${response.body.code}`)
+        probes++
+      }
+      if ((await fingerprint(t())) !== before) wrong.push(`${label}: changed a table`)
+      if ((await auditCount()) !== events) wrong.push(`${label}: appended an audit event`)
+    }
+    assert.deepEqual(wrong, [])
+    assert.ok(probes > 200, `only ${probes} probes`)
+  })
+
   it('refuses U+0000 in every query parameter, bytes that are not UTF-8 in every path, and nesting deeper than the limit (issue 11 K4)', async () => {
     const doc = await openapi()
     for (const route of ROUTES) {

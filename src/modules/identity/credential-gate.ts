@@ -236,7 +236,9 @@ export function createCredentialGate(deps: {
       const accountPart =
         user !== undefined
           ? `user:${user.id}`
-          : `email:${('email' in attempt.account ? attempt.account.email : attempt.account.userId).toLowerCase()}`
+          : // An unknown account is keyed by the address as the lookup reads it (parsed, then
+            // lower-cased), so spellings of one address share a counter as a known account's do.
+            `email:${'email' in attempt.account ? (parseMailbox(attempt.account.email)?.address ?? attempt.account.email).toLowerCase() : attempt.account.userId}`
       const addressPart = throttleAddressOf(meta.ip)
       const keys = {
         pair: keyOf(`pair\n${accountPart}\n${addressPart}`),
