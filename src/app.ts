@@ -131,7 +131,13 @@ export async function buildApp(deps: AppDeps) {
         accessRule === undefined || 'public' in accessRule ? [] : [{ bearer: [] }, { session: [] }]
       const permission = accessRule !== undefined && 'permission' in accessRule ? accessRule.permission : undefined
       return {
-        schema: { ...schema, security, ...(permission === undefined ? {} : { 'x-permission': permission }) },
+        schema: {
+          ...schema,
+          security,
+          ...(permission === undefined ? {} : { 'x-permission': permission }),
+          // A session needs a second factor within the org's step-up window for this route.
+          ...(route.config?.stepUp === true ? { 'x-step-up': true } : {}),
+        },
         url,
       }
     },
@@ -253,6 +259,7 @@ export function createModules(
   const shredRing = createShredRing(config.shredRing.file)
   const vault = createVaultModule({
     db: database.kysely,
+    outboundGuard: outbound.guard,
     rootKey: deps.rootKey,
     audit: audit.service,
     config,

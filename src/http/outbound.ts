@@ -115,6 +115,11 @@ export interface DestinationGuard {
   checkAddress(address: string): void
   /** Checks a URL's host — an address, or a name and every address it resolves to now. */
   checkUrl(url: URL): Promise<void>
+  /**
+   * A host (name or address) resolved and checked now: the address to connect to, for
+   * clients that take no lookup function (PostgreSQL connections). Throws DestinationRefused.
+   */
+  resolveHost(host: string): Promise<string>
   /** A `net` lookup that resolves, checks every address, and hands back only checked ones. */
   lookup: LookupFunction
 }
@@ -166,6 +171,16 @@ export function createDestinationGuard(
       const host = url.hostname.replace(/^\[|\]$/g, '')
       if (isIP(host) !== 0) checkAddress(host)
       else await resolveChecked(host)
+    },
+    async resolveHost(raw) {
+      const host = raw.replace(/^\[|\]$/g, '')
+      if (isIP(host) !== 0) {
+        checkAddress(host)
+        return host
+      }
+      const [first] = await resolveChecked(host)
+      if (first === undefined) throw new DestinationRefused(`${raw} does not resolve`)
+      return first.address
     },
     lookup: ((
       hostname: string,

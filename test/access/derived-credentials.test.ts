@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import type { JsonBody } from '../helpers/json.ts'
 import { randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -53,6 +54,11 @@ const DERIVING_WITHOUT_FIELD = [
   'POST /v1/orgs/{orgId}/grants/{grantId}/approve',
   'POST /v1/orgs/{orgId}/members/{userId}/resume',
 ]
+
+/** Deriving routes a session may call without a fresh second factor, each with its reason. */
+const STEP_UP_EXEMPT = new Map<string, string>([
+  ['POST /v1/operator/grants', 'a request opens nothing: the customer’s approval does, and approving asks for step-up'],
+])
 
 interface Fixture {
   provider: Org
@@ -631,6 +637,37 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
       }
     })
   }
+
+  it('asks a session for a fresh second factor on every route that derives or hands out a credential (step-up)', async () => {
+    const doc = (await t().request({ method: 'GET', url: '/openapi.json' })).body
+    const names = (schema: unknown, into = new Set<string>()): Set<string> => {
+      if (schema !== null && typeof schema === 'object') {
+        for (const [key, value] of Object.entries(schema as Record<string, unknown>)) {
+          if (key === 'properties' && value !== null && typeof value === 'object')
+            for (const name of Object.keys(value)) into.add(name)
+          names(value, into)
+        }
+      }
+      return into
+    }
+    const missing: string[] = []
+    for (const [route, operations] of Object.entries(doc.paths as Record<string, Record<string, JsonBody>>)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const label = `${method.toUpperCase()} ${route}`
+        if (operation.security === undefined || operation.security.length === 0) continue // public: no session to step up
+        const derives = [...names(operation.requestBody)].some((name) => DERIVING_FIELDS.has(name))
+        const handsOut = [...names(operation.responses?.['201'] ?? operation.responses?.['200'])].some((name) =>
+          ['token', 'apiToken', 'invitation'].includes(name),
+        )
+        if ((derives || handsOut || DERIVING_WITHOUT_FIELD.includes(label)) && operation['x-step-up'] !== true)
+          missing.push(label)
+      }
+    }
+    assert.deepEqual(
+      missing.filter((label) => !STEP_UP_EXEMPT.has(label)),
+      [],
+    )
+  })
 
   it('a token made by a scoped token does not outlive it', async () => {
     const maker = await t().request({

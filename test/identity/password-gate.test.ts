@@ -474,6 +474,20 @@ forEachEngine('brute force: throttled by account and address, never an account l
     assert.deepEqual(bodies.unknown, bodies.known)
   })
 
+  it('counts every spelling of one address as one account, known or unknown alike, so spellings reveal nothing', async () => {
+    await anHourLater()
+    const spell = (local: string) => [`${local}@k2.test`, `${local.toUpperCase()}@k2.test`, `${local}@\uff4b2.test`]
+    for (const [local, address] of [
+      ['owner', '203.0.113.10'],
+      ['phantom', '203.0.113.11'],
+    ] as const) {
+      for (const email of spell(local))
+        assert.equal((await login(email, WRONG_PASSWORD, address)).status, 401, `${email} is counted, not refused`)
+      const fourth = await login(`${local}@K2.test`, WRONG_PASSWORD, address)
+      assert.equal(fourth.status, 429, `${local}: the spellings shared one counter: ${fourth.text}`)
+    }
+  })
+
   it('lets the owner sign in from a clean address, with password and second factor, while another address is throttled', async () => {
     const attacker = '198.51.100.9'
     // Slowed after its free failures, or sooner: the account is past its ceiling by now.

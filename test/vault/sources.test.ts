@@ -464,3 +464,50 @@ forEachEngine('connected data sources (P1.5, P1.7, P10.3)', (engine) => {
     assert.ok(denied.length >= 4)
   })
 })
+
+forEachEngine('data-source connections go only where the outbound guard allows (issue 11 K10)', (engine) => {
+  // No CUSTODIAN_OUTBOUND_ALLOW: loopback, private and metadata addresses are refused.
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000', CUSTODIAN_OUTBOUND_ALLOW: '' })
+  let org: Org
+  before(async () => {
+    const provider = await bootstrapProvider(t())
+    org = await createCustomerOrg(t(), provider, 'Guarded Org', 'owner@guarded.test')
+  })
+
+  it('refuses to check a credential whose host is loopback, by address or by name, without connecting', async () => {
+    // A listener that fails the test if the service connects to it.
+    const { createServer } = await import('node:net')
+    let connections = 0
+    const listener = createServer((socket) => {
+      connections++
+      socket.destroy()
+    })
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+    const port = (listener.address() as { port: number }).port
+    try {
+      for (const host of ['127.0.0.1', 'localhost', '[::1]', '::ffff:127.0.0.1']) {
+        const stored = await t().request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/secrets`,
+          token: org.ownerToken,
+          body: {
+            name: `loopback-${host.replace(/\W/g, '')}`,
+            type: 'database_credential',
+            value: { host, port, database: 'x', user: 'x', password: 'pw-guarded', sslmode: 'disable' },
+          },
+        })
+        assert.equal(stored.status, 201, stored.text)
+        const checked = await t().request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/secrets/${stored.body.id}/check`,
+          token: org.ownerToken,
+        })
+        assert.equal(checked.body.reachable, false, `${host}: ${checked.text}`)
+        assert.match(String(checked.body.error), /destination refused/, host)
+      }
+      assert.equal(connections, 0, 'nothing connected')
+    } finally {
+      listener.close()
+    }
+  })
+})

@@ -141,7 +141,8 @@ export function identityRoutes(deps: {
     })
 
     app.post('/v1/orgs', {
-      config: { access: { permission: 'orgs:create' } },
+      // Hands out an owner's invitation: a credential, so a fresh second factor (K3).
+      config: { access: { permission: 'orgs:create' }, stepUp: true },
       schema: {
         tags,
         summary: 'Create a customer org (provider principals); returns its first owner’s invitation',
@@ -194,7 +195,7 @@ export function identityRoutes(deps: {
     })
 
     app.post('/v1/orgs/:orgId/invitations', {
-      config: { access: { permission: 'members:invite' } },
+      config: { access: { permission: 'members:invite' }, stepUp: true },
       schema: {
         tags,
         summary: 'Invite someone; the token is shown once and is valid 7 days',
@@ -269,7 +270,7 @@ export function identityRoutes(deps: {
     })
 
     app.post('/v1/orgs/:orgId/service-accounts', {
-      config: { access: { permission: 'service_accounts:manage' } },
+      config: { access: { permission: 'service_accounts:manage' }, stepUp: true },
       schema: {
         tags,
         summary: 'Create a service account (a non-human principal, e.g. the host application)',

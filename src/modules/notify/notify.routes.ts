@@ -80,7 +80,8 @@ export function notifyRoutes(deps: {
     })
 
     app.post('/v1/orgs/:orgId/webhooks', {
-      config: { access: { permission: 'webhooks:manage' } },
+      // A new destination for the org's data leaves the building: a fresh second factor.
+      config: { access: { permission: 'webhooks:manage' }, stepUp: true },
       schema: {
         tags: ['webhooks'],
         summary: 'Register an HTTPS endpoint for events; its signing secret is shown once',

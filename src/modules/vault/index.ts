@@ -1,3 +1,4 @@
+import type { DestinationGuard } from '../../http/outbound.ts'
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Config } from '../../config.ts'
@@ -24,6 +25,8 @@ export function createVaultModule(deps: {
   providerOrgId: () => Promise<string | undefined>
   log: { error(obj: object, msg: string): void }
   shredRing: ShredRing
+  /** Where tenants' database credentials may connect (the outbound guard, K10). */
+  outboundGuard: Pick<DestinationGuard, 'resolveHost'>
 }) {
   const keyring = createKeyring(deps.rootKey)
   let service: VaultService | undefined
@@ -35,6 +38,7 @@ export function createVaultModule(deps: {
     rotateOnExposure: () => (dbRotation as DbRotationService).rotateOnExposure.bind(dbRotation),
     log: deps.log,
     checkIntervalMs: deps.config.connectorCheck.intervalMs,
+    guard: deps.outboundGuard,
   })
   service = createVaultService({
     db: deps.db,
@@ -69,6 +73,7 @@ export function createVaultModule(deps: {
     audit: deps.audit,
     intervalMs: deps.config.dbRotationCheckMs,
     log: deps.log,
+    guard: deps.outboundGuard,
   })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net'
+import { DestinationRefused, type DestinationGuard } from '../../http/outbound.ts'
 import pg from 'pg'
 import type { DatabaseCredential } from './vault.types.ts'
 
@@ -46,15 +48,42 @@ export function tlsOptionsFor(sslmode: DatabaseCredential['sslmode']): pg.Client
   }
 }
 
-export async function checkCredential(credential: DatabaseCredential, timeoutMs = 5000): Promise<CheckResult> {
+/**
+ * Where to connect for a credential, through the outbound guard (K10): its host resolved and
+ * checked now — a tenant's data source must not reach loopback, private or metadata addresses
+ * unless the operator allows them — and the connection made to that checked address, with
+ * TLS still verifying the name the credential gives. Throws DestinationRefused.
+ */
+export async function connectionTarget(
+  credential: DatabaseCredential,
+  guard: Pick<DestinationGuard, 'resolveHost'>,
+): Promise<Pick<pg.ClientConfig, 'host' | 'ssl'>> {
+  const address = await guard.resolveHost(credential.host)
+  const tls = tlsOptionsFor(credential.sslmode)
+  const named = isIP(credential.host.replace(/^\[|\]$/g, '')) === 0
+  return { host: address, ssl: typeof tls === 'object' && named ? { ...tls, servername: credential.host } : tls }
+}
+
+export async function checkCredential(
+  credential: DatabaseCredential,
+  guard: Pick<DestinationGuard, 'resolveHost'>,
+  timeoutMs = 5000,
+): Promise<CheckResult> {
   const checkedAt = new Date().toISOString()
+  let target: Pick<pg.ClientConfig, 'host' | 'ssl'>
+  try {
+    target = await connectionTarget(credential, guard)
+  } catch (error) {
+    if (error instanceof DestinationRefused)
+      return { reachable: false, error: `destination refused: ${error.message}`, checkedAt }
+    throw error
+  }
   const client = new pg.Client({
-    host: credential.host,
+    ...target,
     port: credential.port,
     database: credential.database,
     user: credential.user,
     password: credential.password,
-    ssl: tlsOptionsFor(credential.sslmode),
     connectionTimeoutMillis: timeoutMs,
     statement_timeout: timeoutMs,
     application_name: 'custodian-check',

@@ -8,7 +8,8 @@ import { AppError } from '../../errors.ts'
 import { periodic, type Periodic } from '../../jobs/periodic.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
-import { tlsOptionsFor } from './vault.connectors.ts'
+import type { DestinationGuard } from '../../http/outbound.ts'
+import { connectionTarget } from './vault.connectors.ts'
 import type { VaultService } from './vault.service.ts'
 import * as store from './vault.store.ts'
 import type { DatabaseCredential } from './vault.types.ts'
@@ -78,6 +79,8 @@ export function createDbRotationService(deps: {
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
   intervalMs: number
   log: { error(obj: object, msg: string): void }
+  /** Where a credential may connect (the outbound guard, K10). */
+  guard: Pick<DestinationGuard, 'resolveHost'>
 }): DbRotationService {
   const { db, audit } = deps
 
@@ -183,13 +186,18 @@ export function createDbRotationService(deps: {
   }
 
   async function connects(credential: DatabaseCredential): Promise<boolean> {
+    let target: Awaited<ReturnType<typeof connectionTarget>>
+    try {
+      target = await connectionTarget(credential, deps.guard)
+    } catch {
+      return false
+    }
     const client = new pg.Client({
-      host: credential.host,
+      ...target,
       port: credential.port,
       database: credential.database,
       user: credential.user,
       password: credential.password,
-      ssl: tlsOptionsFor(credential.sslmode),
       connectionTimeoutMillis: 5000,
     })
     client.on('error', () => {})
@@ -207,12 +215,11 @@ export function createDbRotationService(deps: {
   /** Step 2: the role's password becomes `password`, set through the managing credential. */
   async function setPassword(managing: DatabaseCredential, user: string, password: string): Promise<void> {
     const client = new pg.Client({
-      host: managing.host,
+      ...(await connectionTarget(managing, deps.guard)),
       port: managing.port,
       database: managing.database,
       user: managing.user,
       password: managing.password,
-      ssl: tlsOptionsFor(managing.sslmode),
       connectionTimeoutMillis: 5000,
       statement_timeout: 10_000,
     })

@@ -6,6 +6,7 @@ import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
+import type { DestinationGuard } from '../../http/outbound.ts'
 import { checkCredential, notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
 import { periodic, type Periodic } from '../../jobs/periodic.ts'
 import * as store from './vault.store.ts'
@@ -58,6 +59,8 @@ export function createSourcesService(deps: {
   vault: () => Pick<VaultService, 'openValue'>
   audit: Pick<AuditService, 'append'>
   check?: typeof checkCredential
+  /** Where a credential may connect (the outbound guard, K10). */
+  guard: Pick<DestinationGuard, 'resolveHost'>
   /** Rotates a database credential at once when its policy says so (set after construction). */
   rotateOnExposure?: () => (orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta) => Promise<boolean>
   log: { error(obj: object, msg: string): void }
@@ -100,7 +103,7 @@ export function createSourcesService(deps: {
       await append(trx, 'secret.use', { name: secret.name, version: secret.current_version, purpose: 'check' })
       return { value: opened as DatabaseCredential, name: secret.name }
     })
-    const result = await runCheck(value)
+    const result = await runCheck(value, deps.guard)
     await withOrg(db, orgId, async (trx) => {
       await store.recordCheck(trx, id, result)
       await append(trx, 'secret.check', {
@@ -122,7 +125,7 @@ export function createSourcesService(deps: {
     async preflight(orgId, type, value) {
       if (type !== 'database_credential' || typeof value !== 'object') return undefined
       if (!(await withOrg(db, orgId, readOnlyConnectors))) return undefined
-      const result = await runCheck(value)
+      const result = await runCheck(value, deps.guard)
       if (!result.reachable || result.canWrite !== false)
         throw new AppError('CONNECTOR_NOT_READ_ONLY', notReadOnlyMessage(undefined, result))
       return result
