@@ -174,7 +174,10 @@ describe('the custodian command', () => {
     // Tamper with the database itself, then verify.
     const { PGlite } = await import('@electric-sql/pglite')
     const pglite = await PGlite.create({ dataDir: path.join(dataDir, 'pgdata') })
-    await pglite.query(`UPDATE audit_events SET action = 'tampered' WHERE seq = 2 AND org_id = $1`, [orgId])
+    await pglite.query(
+      `UPDATE audit_events SET action = 'tampered' WHERE id = (SELECT id FROM audit_chain WHERE seq = 2 AND org_id = $1)`,
+      [orgId],
+    )
     await pglite.close()
     const tampered = await cli(['audit', 'verify', '--json'], env)
     assert.equal(tampered.code, 1)
@@ -184,7 +187,11 @@ describe('the custodian command', () => {
 
     // Cut the database's tail together with the checkpoints above it: the kept checkpoint fails it (K9).
     const db = await PGlite.create({ dataDir: path.join(dataDir, 'pgdata') })
-    await db.query(`DELETE FROM audit_events WHERE org_id = $1 AND seq >= $2`, [orgId, size])
+    const cut = await db.query<{ id: number }>(`DELETE FROM audit_chain WHERE org_id = $1 AND seq >= $2 RETURNING id`, [
+      orgId,
+      size,
+    ])
+    await db.query(`DELETE FROM audit_events WHERE id = ANY($1::bigint[])`, [cut.rows.map((row) => row.id)])
     await db.query(`DELETE FROM audit_checkpoints WHERE org_id = $1 AND seq >= $2`, [orgId, size])
     await db.query(
       `UPDATE audit_heads SET seq = $2 - 1, checkpoint_seq = LEAST(checkpoint_seq, $2 - 1) WHERE org_id = $1`,

@@ -7,9 +7,9 @@ import type { DB } from './schema.ts'
  *
  * Without table statistics PostgreSQL estimates an org's rows at a fraction of a percent
  * of a table and prefers a bitmap scan and a sort to an index's order: a page then reads
- * every row of the org (measured: the events page at 157 ms instead of 0.35 ms). And every
- * audit event is updated once by the sequencer, so `audit_events` carries a dead row per
- * event until vacuumed. Autovacuum does both; this says when it is not running.
+ * every row of the org (measured: the events page at 157 ms instead of 0.35 ms). And queues
+ * (the audit sequencer's `audit_unchained`, the delivery outboxes) leave dead rows behind
+ * until vacuumed. Autovacuum does both; this says when it is not running.
  *
  * Returns `'ok'`, or what is off and what to do (docs: README, "Keeping the database healthy").
  */

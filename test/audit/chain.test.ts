@@ -5,6 +5,7 @@ import { chainHash } from '../../src/modules/audit/audit.format.ts'
 import { verifyExport } from '../../src/modules/audit/audit.export.ts'
 import { toChainedEvent } from '../../src/modules/audit/audit.store.ts'
 import { forEachEngine } from '../helpers/db.ts'
+import { chainedRows, deleteChained, idAtSeq } from '../helpers/audit-chain.ts'
 import {
   bootstrapProvider,
   createCustomerOrg,
@@ -51,12 +52,7 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
     assert.equal(result.ok, true, JSON.stringify(result.problems))
     assert.ok(result.events >= 11)
     assert.equal(result.lastCheckpointSeq, result.lastSeq)
-    const seqs = await owner(t())
-      .selectFrom('audit_events')
-      .select('seq')
-      .where('org_id', '=', org.orgId)
-      .orderBy('seq')
-      .execute()
+    const seqs = await chainedRows(owner(t()), org.orgId).execute()
     assert.deepEqual(
       seqs.map((r) => r.seq),
       seqs.map((_, i) => i + 1),
@@ -65,7 +61,7 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
 
   it('detects a modified event', async () => {
     const org = await orgWithEvents('modified')
-    await sql`UPDATE audit_events SET details = '{"role":"owner"}' WHERE org_id = ${org.orgId} AND seq = 5`.execute(
+    await sql`UPDATE audit_events SET details = '{"role":"owner"}' WHERE id = ${idAtSeq(org.orgId, 5)}`.execute(
       owner(t()),
     )
     const result = await verify(org)
@@ -76,7 +72,7 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
 
   it('detects a deleted event', async () => {
     const org = await orgWithEvents('deleted')
-    await sql`DELETE FROM audit_events WHERE org_id = ${org.orgId} AND seq = 4`.execute(owner(t()))
+    await deleteChained(owner(t()), org.orgId, 4, 4)
     const result = await verify(org)
     assert.ok(kinds(result).has('seq_gap'))
     assert.ok(kinds(result).has('prev_hash_mismatch'))
@@ -85,18 +81,13 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
   it('detects an inserted event, even one whose own hash is right', async () => {
     const org = await orgWithEvents('inserted')
     const k = owner(t())
-    await sql`UPDATE audit_events SET seq = seq + 1000 WHERE org_id = ${org.orgId} AND seq >= 5`.execute(k)
-    await sql`UPDATE audit_events SET seq = seq - 999 WHERE org_id = ${org.orgId} AND seq >= 1005`.execute(k)
-    const fourth = await k
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('org_id', '=', org.orgId)
-      .where('seq', '=', 4)
-      .executeTakeFirstOrThrow()
+    await sql`UPDATE audit_chain SET seq = seq + 1000 WHERE org_id = ${org.orgId} AND seq >= 5`.execute(k)
+    await sql`UPDATE audit_chain SET seq = seq - 999 WHERE org_id = ${org.orgId} AND seq >= 1005`.execute(k)
+    const fourth = await chainedRows(k, org.orgId).where('c.seq', '=', 4).executeTakeFirstOrThrow()
     const forged = { ...fourth, event_id: crypto.randomUUID(), action: 'member.add', details: { role: 'owner' } }
-    const prev = Buffer.from(fourth.hash as Uint8Array)
+    const prev = Buffer.from(fourth.hash)
     const hash = chainHash(prev, toChainedEvent(forged, 5))
-    await k
+    const inserted = await k
       .insertInto('audit_events')
       .values({
         org_id: org.orgId,
@@ -113,8 +104,9 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
         request_id: null,
         details: JSON.stringify({ role: 'owner' }),
       })
-      .execute()
-    await sql`UPDATE audit_events SET seq = 5, prev_hash = ${prev}, hash = ${hash}, chained_at = now() WHERE event_id = ${forged.event_id}`.execute(
+      .returning('id')
+      .executeTakeFirstOrThrow()
+    await sql`INSERT INTO audit_chain (org_id, seq, id, prev_hash, hash) VALUES (${org.orgId}, 5, ${inserted.id}, ${prev}, ${hash})`.execute(
       k,
     )
     const result = await verify(org)
@@ -126,9 +118,9 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
   it('detects reordered events', async () => {
     const org = await orgWithEvents('reordered')
     const k = owner(t())
-    await sql`UPDATE audit_events SET seq = -1 WHERE org_id = ${org.orgId} AND seq = 3`.execute(k)
-    await sql`UPDATE audit_events SET seq = 3 WHERE org_id = ${org.orgId} AND seq = 4`.execute(k)
-    await sql`UPDATE audit_events SET seq = 4 WHERE org_id = ${org.orgId} AND seq = -1`.execute(k)
+    await sql`UPDATE audit_chain SET seq = 1000000 WHERE org_id = ${org.orgId} AND seq = 3`.execute(k)
+    await sql`UPDATE audit_chain SET seq = 3 WHERE org_id = ${org.orgId} AND seq = 4`.execute(k)
+    await sql`UPDATE audit_chain SET seq = 4 WHERE org_id = ${org.orgId} AND seq = 1000000`.execute(k)
     const result = await verify(org)
     assert.equal(result.ok, false)
     assert.ok(kinds(result).has('prev_hash_mismatch') || kinds(result).has('hash_mismatch'))
@@ -137,7 +129,7 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
   it('detects a truncated tail against the last signed checkpoint', async () => {
     const org = await orgWithEvents('truncated')
     const { lastSeq } = await verify(org)
-    await sql`DELETE FROM audit_events WHERE org_id = ${org.orgId} AND seq > ${lastSeq - 2}`.execute(owner(t()))
+    await deleteChained(owner(t()), org.orgId, lastSeq - 1)
     await sql`UPDATE audit_heads SET seq = ${lastSeq - 2} WHERE org_id = ${org.orgId}`.execute(owner(t()))
     const result = await verify(org)
     assert.equal(result.ok, false)
@@ -147,12 +139,12 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
   it('detects a chain rewritten with recomputed hashes (the signature does not follow)', async () => {
     const org = await orgWithEvents('rewritten')
     const k = owner(t())
-    await sql`UPDATE audit_events SET details = '{"forged":true}' WHERE org_id = ${org.orgId} AND seq = 2`.execute(k)
-    const rows = await k.selectFrom('audit_events').selectAll().where('org_id', '=', org.orgId).orderBy('seq').execute()
+    await sql`UPDATE audit_events SET details = '{"forged":true}' WHERE id = ${idAtSeq(org.orgId, 2)}`.execute(k)
+    const rows = await chainedRows(k, org.orgId).execute()
     let prev: Buffer = Buffer.alloc(32)
     for (const row of rows) {
       const hash = chainHash(prev, toChainedEvent(row, Number(row.seq)))
-      await sql`UPDATE audit_events SET prev_hash = ${prev}, hash = ${hash} WHERE id = ${row.id}`.execute(k)
+      await sql`UPDATE audit_chain SET prev_hash = ${prev}, hash = ${hash} WHERE id = ${row.id}`.execute(k)
       prev = hash
     }
     const result = await verify(org)

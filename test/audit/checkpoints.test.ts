@@ -11,6 +11,7 @@ import { verifyExport } from '../../src/modules/audit/audit.export.ts'
 import { openCheckpointNote, splitNotes } from '../../src/modules/audit/audit.note.ts'
 import { toChainedEvent } from '../../src/modules/audit/audit.store.ts'
 import { ENGINES, forEachEngine } from '../helpers/db.ts'
+import { chainedRows, deleteChained, deleteOrgEvents, idAtSeq } from '../helpers/audit-chain.ts'
 import { bootstrapProvider, createCustomerOrg, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
 import { startHttpsReceiver, type Received } from '../helpers/https-receiver.ts'
 
@@ -137,14 +138,9 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
     const opened = openCheckpointNote(body.note, publicKey)
     assert.equal(opened.size, body.size)
     assert.equal(opened.hash, body.hash)
-    const head = await owner(t())
-      .selectFrom('audit_events')
-      .select('hash')
-      .where('org_id', '=', org.orgId)
-      .where('seq', '=', body.size)
-      .executeTakeFirstOrThrow()
+    const head = await chainedRows(owner(t()), org.orgId).where('c.seq', '=', body.size).executeTakeFirstOrThrow()
     assert.equal(
-      Buffer.from(head.hash as Uint8Array).toString('hex'),
+      Buffer.from(head.hash).toString('hex'),
       body.hash,
       'the hash line is hash_size of the chain',
     )
@@ -317,7 +313,7 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
     const kept = await latest(org)
     const k = owner(t())
     const cutAt = kept.size - 3
-    await sql`DELETE FROM audit_events WHERE org_id = ${org.orgId} AND seq > ${cutAt}`.execute(k)
+    await deleteChained(k, org.orgId, cutAt + 1)
     await sql`DELETE FROM audit_checkpoints WHERE org_id = ${org.orgId} AND seq > ${cutAt}`.execute(k)
     await sql`UPDATE audit_heads SET seq = ${cutAt}, checkpoint_seq = LEAST(checkpoint_seq, ${cutAt}) WHERE org_id = ${org.orgId}`.execute(
       k,
@@ -334,18 +330,12 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
 
     const other = await orgWithEvents('rewrittendb')
     const keptOther = await latest(other)
-    await sql`UPDATE audit_events SET details = '{"forged":true}' WHERE org_id = ${other.orgId} AND seq = 2`.execute(k)
-    const rows = await k
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('org_id', '=', other.orgId)
-      .where('seq', 'is not', null)
-      .orderBy('seq')
-      .execute()
+    await sql`UPDATE audit_events SET details = '{"forged":true}' WHERE id = ${idAtSeq(other.orgId, 2)}`.execute(k)
+    const rows = await chainedRows(k, other.orgId).execute()
     let prev: Buffer = Buffer.alloc(32)
     for (const row of rows) {
       const hash = chainHash(prev, toChainedEvent(row, Number(row.seq)))
-      await sql`UPDATE audit_events SET prev_hash = ${prev}, hash = ${hash} WHERE id = ${row.id}`.execute(k)
+      await sql`UPDATE audit_chain SET prev_hash = ${prev}, hash = ${hash} WHERE id = ${row.id}`.execute(k)
       prev = hash
     }
     await sql`DELETE FROM audit_checkpoints WHERE org_id = ${other.orgId}`.execute(k)
@@ -353,7 +343,7 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
 
     const gone = await orgWithEvents('wholelog', 2)
     const keptGone = await latest(gone)
-    await sql`DELETE FROM audit_events WHERE org_id = ${gone.orgId}`.execute(k)
+    await deleteOrgEvents(k, gone.orgId)
     await sql`DELETE FROM audit_checkpoints WHERE org_id = ${gone.orgId}`.execute(k)
     await sql`DELETE FROM audit_heads WHERE org_id = ${gone.orgId}`.execute(k)
     const whole = (await service.verifyAll({ keptNotes: [keptGone.note] })).find((r) => r.org === gone.orgId)

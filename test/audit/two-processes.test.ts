@@ -72,7 +72,7 @@ describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)
     assert.equal(verified.ok, true, JSON.stringify(verified.problems))
     assert.equal(verified.unchained, 0)
     const rows = await db.kysely
-      .selectFrom('audit_events')
+      .selectFrom('audit_chain')
       .select(['seq'])
       .where('org_id', '=', orgId)
       .orderBy('seq')

@@ -161,6 +161,25 @@ forEachEngine('tenant isolation in the database (P2.1)', (engine) => {
       withOrg(db.kysely, orgA, (trx) => sql`DELETE FROM audit_events`.execute(trx)),
       /permission denied/,
     )
+    // The chain beside the events (migration 0023) is the sequencer's alone; the app may
+    // only queue its own events and read its own chain.
+    for (const statement of [
+      sql`UPDATE audit_chain SET hash = decode('00', 'hex')`,
+      sql`DELETE FROM audit_chain`,
+      sql`INSERT INTO audit_chain (org_id, seq, id, prev_hash, hash) VALUES (${orgA}, 1, 1, decode('00', 'hex'), decode('00', 'hex'))`,
+      sql`DELETE FROM audit_unchained`,
+      sql`UPDATE audit_unchained SET id = 0`,
+    ])
+      await assert.rejects(
+        withOrg(db.kysely, orgA, (trx) => statement.execute(trx)),
+        /permission denied/,
+      )
+    await assert.rejects(
+      withOrg(db.kysely, orgA, (trx) =>
+        sql`INSERT INTO audit_unchained (org_id, id) SELECT ${orgB}::uuid, max(id) FROM audit_events`.execute(trx),
+      ),
+      /row-level security/,
+    )
     await assert.rejects(
       withOrg(db.kysely, orgA, (trx) =>
         trx

@@ -243,11 +243,15 @@ async function growHistory(db: TestDatabase, f: Fixture): Promise<void> {
       await sql.raw(statement).execute(db.kysely)
   }
   await script(`
-    INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, details, seq, prev_hash, hash, chained_at)
+    INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, details)
     SELECT '${a}', gen_random_uuid(), now() - interval '1 day' + g * interval '1 second', 'user', '${f.a.ownerId}',
-           (ARRAY['secret.read', 'secret.create', 'member.invite', 'token.create'])[1 + g % 4], 'secret', gen_random_uuid()::text, 'success', '{}',
-           ${head.seq} + g, '\\x00', '\\x00', now()
+           (ARRAY['secret.read', 'secret.create', 'member.invite', 'token.create'])[1 + g % 4], 'secret', gen_random_uuid()::text, 'success', '{}'
       FROM generate_series(1, ${HISTORY}) AS g;
+    INSERT INTO audit_chain (org_id, seq, id, prev_hash, hash)
+    SELECT org_id, ${head.seq} + row_number() OVER (ORDER BY id), id, '\\x00', '\\x00'
+      FROM audit_events e
+     WHERE org_id = '${a}' AND id > (SELECT coalesce(max(id), 0) FROM audit_chain WHERE org_id = '${a}')
+       AND NOT EXISTS (SELECT 1 FROM audit_unchained u WHERE u.id = e.id);
     INSERT INTO audit_checkpoints (org_id, seq, hash, signed_at, key_id, signature)
     SELECT org_id, seq + g, hash, signed_at + g * interval '1 second', key_id, signature
       FROM (SELECT * FROM audit_checkpoints WHERE org_id = '${a}' ORDER BY seq DESC LIMIT 1) AS c CROSS JOIN generate_series(1, ${HISTORY}) AS g;

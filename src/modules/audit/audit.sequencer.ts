@@ -68,7 +68,7 @@ export function createSequencer(deps: {
           head.seq = seq
           head.hash = hash
         }
-        await store.writeChain(trx, updates)
+        await store.writeChain(trx, orgId, updates)
         chained += rows.length
         if (rows.length < BATCH) break
       }

@@ -287,7 +287,7 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
 }
 
 /** The API view: the event as it is hashed, without its chain position fields, plus its links. */
-function toView(row: store.AuditEventRow): AuditEventView {
+function toView(row: store.ListedEventRow): AuditEventView {
   const { v: _version, org: _org, seq: _seq, ...event } = store.toChainedEvent(row, 0)
   return {
     ...event,

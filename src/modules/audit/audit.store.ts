@@ -9,6 +9,13 @@ import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.f
 
 export type AuditEventRow = Selectable<AuditEventsTable>
 
+/** An event with its place in the chain, or nulls while it waits for the sequencer. */
+export type ListedEventRow = AuditEventRow & {
+  seq: number | null
+  prev_hash: Uint8Array | null
+  hash: Uint8Array | null
+}
+
 export type NewAuditEventRow = Insertable<AuditEventsTable>
 
 export async function insertEvent(
@@ -16,7 +23,13 @@ export async function insertEvent(
   row: NewAuditEventRow,
   personal?: { subjectRef: Buffer; sealed: Buffer },
 ): Promise<void> {
-  await trx.insertInto('audit_events').values(row).execute()
+  // One statement: the event and its place in the sequencer's queue commit together.
+  await trx
+    .with('event', (db) => db.insertInto('audit_events').values(row).returning(['org_id', 'id']))
+    .insertInto('audit_unchained')
+    .columns(['org_id', 'id'])
+    .expression((db) => db.selectFrom('event').select(['org_id', 'id']))
+    .execute()
   if (personal !== undefined) {
     await trx
       .insertInto('audit_personal')
@@ -47,7 +60,7 @@ export async function erasePersonal(trx: Trx, subjectRef: Buffer): Promise<numbe
 /** Orgs with events waiting for a seq, or a head older than the checkpoint interval. */
 export async function orgsNeedingWork(db: Kysely<DB>, checkpointSeconds: number): Promise<string[]> {
   const result = await sql<{ org_id: string }>`
-    SELECT DISTINCT org_id FROM audit_events WHERE seq IS NULL
+    SELECT DISTINCT org_id FROM audit_unchained
     UNION
     SELECT org_id FROM audit_heads
      WHERE seq > checkpoint_seq
@@ -73,6 +86,8 @@ export async function eraseOrgLog(trx: Trx, orgId: string): Promise<number> {
   await trx.deleteFrom('audit_witness_deliveries').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_checkpoints').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_heads').where('org_id', '=', orgId).execute()
+  await trx.deleteFrom('audit_chain').where('org_id', '=', orgId).execute()
+  await trx.deleteFrom('audit_unchained').where('org_id', '=', orgId).execute()
   const events = await trx.deleteFrom('audit_events').where('org_id', '=', orgId).executeTakeFirst()
   return Number(events.numDeletedRows)
 }
@@ -95,13 +110,14 @@ export async function readHead(trx: Trx, orgId: string): Promise<Head | undefine
   }
 }
 
+/** The org's oldest events waiting for a `seq`, in the order they were written. */
 export async function unchainedEvents(trx: Trx, orgId: string, limit: number): Promise<AuditEventRow[]> {
   return trx
-    .selectFrom('audit_events')
-    .selectAll()
-    .where('org_id', '=', orgId)
-    .where('seq', 'is', null)
-    .orderBy('id')
+    .selectFrom('audit_unchained as u')
+    .innerJoin('audit_events as e', 'e.id', 'u.id')
+    .selectAll('e')
+    .where('u.org_id', '=', orgId)
+    .orderBy('u.id')
     .limit(limit)
     .execute()
 }
@@ -113,15 +129,23 @@ export interface ChainUpdate {
   hash: Buffer
 }
 
-export async function writeChain(trx: Trx, updates: ChainUpdate[]): Promise<void> {
+/**
+ * Appends chained events to `audit_chain` and takes them off the queue, in one statement.
+ * Nothing in `audit_events` is rewritten (migration 0023).
+ */
+export async function writeChain(trx: Trx, orgId: string, updates: ChainUpdate[]): Promise<void> {
   if (updates.length === 0) return
+  const ids = updates.map((u) => u.id)
   await sql`
-    UPDATE audit_events AS e
-       SET seq = v.seq, prev_hash = decode(v.prev_hash, 'hex'), hash = decode(v.hash, 'hex'), chained_at = clock_timestamp()
-      FROM unnest(${updates.map((u) => u.id)}::bigint[], ${updates.map((u) => u.seq)}::bigint[],
-                  ${updates.map((u) => u.prevHash.toString('hex'))}::text[], ${updates.map((u) => u.hash.toString('hex'))}::text[])
-           AS v(id, seq, prev_hash, hash)
-     WHERE e.id = v.id AND e.seq IS NULL
+    WITH chained AS (
+      INSERT INTO audit_chain (org_id, seq, id, prev_hash, hash)
+      SELECT ${orgId}::uuid, v.seq, v.id, decode(v.prev_hash, 'hex'), decode(v.hash, 'hex')
+        FROM unnest(${ids}::bigint[], ${updates.map((u) => u.seq)}::bigint[],
+                    ${updates.map((u) => u.prevHash.toString('hex'))}::text[], ${updates.map((u) => u.hash.toString('hex'))}::text[])
+             AS v(id, seq, prev_hash, hash)
+      RETURNING id
+    )
+    DELETE FROM audit_unchained WHERE org_id = ${orgId} AND id IN (SELECT id FROM chained)
   `.execute(trx)
 }
 
@@ -248,23 +272,25 @@ export async function chainedEventsPage(
   limit: number,
 ): Promise<StoredChainEvent[]> {
   const rows = await trx
-    .selectFrom('audit_events')
-    .selectAll()
-    .where('org_id', '=', orgId)
-    .where('seq', '>', afterSeq)
-    .orderBy('seq')
+    .selectFrom('audit_chain as c')
+    .innerJoin('audit_events as e', 'e.id', 'c.id')
+    .selectAll('e')
+    .select(['c.seq', 'c.prev_hash', 'c.hash'])
+    .where('c.org_id', '=', orgId)
+    .where('c.seq', '>', afterSeq)
+    .orderBy('c.seq')
     .limit(limit)
     .execute()
   return rows.map((row) => ({
     event: toChainedEvent(row, Number(row.seq)),
-    prevHash: Buffer.from(row.prev_hash ?? []).toString('hex'),
-    hash: Buffer.from(row.hash ?? []).toString('hex'),
+    prevHash: Buffer.from(row.prev_hash).toString('hex'),
+    hash: Buffer.from(row.hash).toString('hex'),
   }))
 }
 
 /** Whether any org has events waiting to be chained. */
 export async function anyUnchained(db: Kysely<DB>): Promise<boolean> {
-  const row = await db.selectFrom('audit_events').select('id').where('seq', 'is', null).limit(1).executeTakeFirst()
+  const row = await db.selectFrom('audit_unchained').select('id').limit(1).executeTakeFirst()
   return row !== undefined
 }
 
@@ -277,30 +303,29 @@ export async function orgsWithEvents(db: Kysely<DB>): Promise<string[]> {
 }
 
 /**
- * The chained head as the events show it: the highest `seq` that has a hash. Events that
- * wait for the sequencer have no `seq` and never move it (readable by the app role, unlike
+ * The chained head as the chain shows it: its highest `seq`. Events that wait for the
+ * sequencer are not in the chain and never move it (readable by the app role, unlike
  * `audit_heads`).
  */
 export async function chainedHead(trx: Trx, orgId: string): Promise<{ seq: number; hash: Buffer } | undefined> {
   const row = await trx
-    .selectFrom('audit_events')
+    .selectFrom('audit_chain')
     .select(['seq', 'hash'])
     .where('org_id', '=', orgId)
-    .where('seq', 'is not', null)
     .orderBy('seq', 'desc')
     .limit(1)
     .executeTakeFirst()
-  if (row?.seq == null || row.hash === null) return undefined
+  if (row === undefined) return undefined
   return { seq: Number(row.seq), hash: Buffer.from(row.hash) }
 }
 
 /** How many events wait to be chained, and when the oldest of them happened. */
 export async function unchainedSummary(trx: Trx, orgId: string): Promise<{ count: number; oldest: Date | null }> {
   const row = await trx
-    .selectFrom('audit_events')
-    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min('occurred_at').as('oldest')])
-    .where('org_id', '=', orgId)
-    .where('seq', 'is', null)
+    .selectFrom('audit_unchained as u')
+    .innerJoin('audit_events as e', 'e.id', 'u.id')
+    .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.min('e.occurred_at').as('oldest')])
+    .where('u.org_id', '=', orgId)
     .executeTakeFirstOrThrow()
   return { count: Number(row.n), oldest: Number(row.n) === 0 ? null : row.oldest }
 }
@@ -325,10 +350,9 @@ export async function witnessSummary(
 
 export async function countUnchained(trx: Trx, orgId: string): Promise<number> {
   const row = await trx
-    .selectFrom('audit_events')
+    .selectFrom('audit_unchained')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .where('org_id', '=', orgId)
-    .where('seq', 'is', null)
     .executeTakeFirstOrThrow()
   return Number(row.n)
 }
@@ -345,7 +369,33 @@ export interface EventFilter {
   limit: number
 }
 
-export async function queryEvents(trx: Trx, orgId: string, filter: EventFilter): Promise<AuditEventRow[]> {
+/** A newest-first page of the org's events, each with its chain position once chained. */
+export async function queryEvents(trx: Trx, orgId: string, filter: EventFilter): Promise<ListedEventRow[]> {
+  const events = await pageOfEvents(trx, orgId, filter)
+  if (events.length === 0) return []
+  // The chain fields by primary key, one probe per event of the page.
+  const chain = await trx
+    .selectFrom('audit_chain')
+    .select(['id', 'seq', 'prev_hash', 'hash'])
+    .where(
+      'id',
+      'in',
+      events.map((event) => event.id),
+    )
+    .execute()
+  const byId = new Map(chain.map((row) => [Number(row.id), row]))
+  return events.map((event) => {
+    const link = byId.get(Number(event.id))
+    return {
+      ...event,
+      seq: link === undefined ? null : Number(link.seq),
+      prev_hash: link?.prev_hash ?? null,
+      hash: link?.hash ?? null,
+    }
+  })
+}
+
+async function pageOfEvents(trx: Trx, orgId: string, filter: EventFilter): Promise<AuditEventRow[]> {
   let query = trx.selectFrom('audit_events').selectAll().where('org_id', '=', orgId)
   if (filter.actorId !== undefined) query = query.where('actor_id', '=', filter.actorId)
   if (filter.action !== undefined) {
@@ -372,7 +422,7 @@ export async function chainHealth(trx: Trx, orgIds: string[]) {
     last_event_at: Date | null
   }>`
     SELECT o.id AS org_id, h.seq AS head_seq, h.checkpoint_at,
-           (SELECT count(*) FROM audit_events e WHERE e.org_id = o.id AND e.seq IS NULL)::int AS unchained,
+           (SELECT count(*) FROM audit_unchained u WHERE u.org_id = o.id)::int AS unchained,
            (SELECT max(e.occurred_at) FROM audit_events e WHERE e.org_id = o.id) AS last_event_at
       FROM unnest(${orgIds}::uuid[]) AS o(id)
       LEFT JOIN audit_heads h ON h.org_id = o.id`.execute(trx)

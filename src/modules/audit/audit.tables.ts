@@ -18,10 +18,23 @@ export interface AuditEventsTable {
   user_agent: string | null
   request_id: string | null
   details: ColumnType<Record<string, unknown>, string, string>
-  seq: Int8 | null
-  prev_hash: Uint8Array | null
-  hash: Uint8Array | null
-  chained_at: Date | null
+}
+
+/** The chain beside the events, one row per chained event, insert-only (migration 0023). */
+export interface AuditChainTable {
+  org_id: string
+  seq: Int8
+  /** `audit_events.id` of the event at `seq`. */
+  id: Int8
+  prev_hash: Uint8Array
+  hash: Uint8Array
+  chained_at: Generated<Date>
+}
+
+/** Events waiting for the sequencer; written with the event, emptied when it is chained. */
+export interface AuditUnchainedTable {
+  org_id: string
+  id: Int8
 }
 
 export interface AuditHeadsTable {
@@ -62,6 +75,8 @@ export interface AuditWitnessDeliveriesTable {
 
 export interface AuditTables {
   audit_events: AuditEventsTable
+  audit_chain: AuditChainTable
+  audit_unchained: AuditUnchainedTable
   audit_heads: AuditHeadsTable
   audit_checkpoints: AuditCheckpointsTable
   audit_witness_deliveries: AuditWitnessDeliveriesTable

@@ -39,12 +39,14 @@ export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq:
       : 'ip' in f.by
         ? sql`ip = ${f.by.ip}`
         : sql`details->>${f.by.detail[0]} = ${f.by.detail[1]}`
+  // Chained before the batch: in the chain (migration 0023) at a lower seq.
+  const chainedBefore = sql`EXISTS (SELECT 1 FROM audit_chain c WHERE c.id = audit_events.id AND c.seq < ${firstSeq})`
   const outcomeSql = (f: CountFilter) => (f.outcome === undefined ? sql`` : sql`AND outcome = ${f.outcome}`)
 
   async function earlier(filter: CountFilter, from: Date, cap: number): Promise<number[]> {
     const result = await sql<{ at: Date }>`
       SELECT occurred_at AS at FROM audit_events
-       WHERE seq < ${firstSeq} AND action = ${filter.action} ${outcomeSql(filter)} AND ${matchSql(filter)} AND occurred_at > ${from}
+       WHERE ${chainedBefore} AND action = ${filter.action} ${outcomeSql(filter)} AND ${matchSql(filter)} AND occurred_at > ${from}
        ORDER BY occurred_at DESC LIMIT ${cap}`.execute(trx)
     return result.rows.map((r) => new Date(r.at).getTime())
   }
@@ -53,7 +55,7 @@ export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq:
     const result = await sql<{ n: number }>`
       SELECT count(*)::int AS n FROM (
         SELECT 1 FROM audit_events
-         WHERE seq < ${firstSeq} AND action = ${filter.action} ${outcomeSql(filter)} AND ${matchSql(filter)} AND occurred_at > ${from} AND occurred_at <= ${to}
+         WHERE ${chainedBefore} AND action = ${filter.action} ${outcomeSql(filter)} AND ${matchSql(filter)} AND occurred_at > ${from} AND occurred_at <= ${to}
          LIMIT ${cap}) AS recent`.execute(trx)
     return Number(result.rows[0]?.n ?? 0)
   }
@@ -61,7 +63,7 @@ export function batchHistory(trx: Trx, batch: readonly ChainedEvent[], firstSeq:
   async function latestRevealPerHour(actorId: string, from: Date, to?: Date): Promise<Map<number, number>> {
     const result = await sql<{ h: number; at: Date }>`
       SELECT extract(hour FROM occurred_at AT TIME ZONE ${timeZone})::int AS h, max(occurred_at) AS at FROM audit_events
-       WHERE seq < ${firstSeq} AND action = 'secret.reveal' AND outcome = 'success' AND actor_id = ${actorId} AND occurred_at > ${from}
+       WHERE ${chainedBefore} AND action = 'secret.reveal' AND outcome = 'success' AND actor_id = ${actorId} AND occurred_at > ${from}
          ${to === undefined ? sql`` : sql`AND occurred_at <= ${to}`}
        GROUP BY 1`.execute(trx)
     return new Map(result.rows.map((r) => [Number(r.h), new Date(r.at).getTime()]))

@@ -275,10 +275,13 @@ export function createAlertsService(deps: {
         .executeTakeFirst()
       if (cursor === undefined) return 0 // another process is on it
       const rows = await trx
-        .selectFrom('audit_events')
-        .selectAll()
-        .where('seq', '>', cursor.last_seq)
-        .orderBy('seq')
+        .selectFrom('audit_chain as c')
+        .innerJoin('audit_events as e', 'e.id', 'c.id')
+        .selectAll('e')
+        .select('c.seq')
+        .where('c.org_id', '=', orgId)
+        .where('c.seq', '>', cursor.last_seq)
+        .orderBy('c.seq')
         .limit(BATCH)
         .execute()
       if (rows.length === 0) return 0

@@ -1,0 +1,42 @@
+import { sql, type Kysely } from 'kysely'
+import type { DB } from '../../src/db/schema.ts'
+
+/**
+ * An org's chained events with their chain fields, in `seq` order (owner connection).
+ * Since migration 0023 the chain (`seq`, `prev_hash`, `hash`) lives in `audit_chain`,
+ * beside the insert-only `audit_events`; tests that read or tamper with it use these.
+ */
+export function chainedRows(db: Kysely<DB>, orgId: string) {
+  return db
+    .selectFrom('audit_chain as c')
+    .innerJoin('audit_events as e', 'e.id', 'c.id')
+    .selectAll('e')
+    .select(['c.seq', 'c.prev_hash', 'c.hash'])
+    .where('c.org_id', '=', orgId)
+    .orderBy('c.seq')
+}
+
+/** Deletes the chained events of an org whose seq is within [from, to] (and their chain rows), as an attacker with the database would. */
+export async function deleteChained(
+  db: Kysely<DB>,
+  orgId: string,
+  from: number,
+  to = Number.MAX_SAFE_INTEGER,
+): Promise<void> {
+  const gone = await sql<{ id: number }>`
+    DELETE FROM audit_chain WHERE org_id = ${orgId} AND seq BETWEEN ${from} AND ${to} RETURNING id`.execute(db)
+  const ids = gone.rows.map((row) => row.id)
+  if (ids.length === 0) return
+  await sql`DELETE FROM audit_events WHERE id = ANY(${ids}::bigint[])`.execute(db)
+}
+
+/** Deletes an org's whole log: chain, queue and events. */
+export async function deleteOrgEvents(db: Kysely<DB>, orgId: string): Promise<void> {
+  await sql`DELETE FROM audit_chain WHERE org_id = ${orgId}`.execute(db)
+  await sql`DELETE FROM audit_unchained WHERE org_id = ${orgId}`.execute(db)
+  await sql`DELETE FROM audit_events WHERE org_id = ${orgId}`.execute(db)
+}
+
+/** The event's row id at `seq` in an org's chain, as SQL (for tampering statements). */
+export const idAtSeq = (orgId: string, seq: number) =>
+  sql`(SELECT id FROM audit_chain WHERE org_id = ${orgId} AND seq = ${seq})`
