@@ -51,13 +51,13 @@ export const NEEDS: Need[] = [
     apt: ['gnupg'],
   },
   {
-    what: 'Go with golang.org/x/mod (go, /usr/share/gocode/src/golang.org/x/mod/sumdb/note), the reference implementation that checks audit checkpoints as C2SP signed notes',
+    what: 'Go with golang.org/x/mod (go, /usr/share/gocode/src/golang.org/x/mod/sumdb/note and sumdb/tlog), the reference implementation that checks audit checkpoints as C2SP signed notes and the audit tree, tiles and proofs',
     marker: /sumdb|gocode/,
     missing: (p) => [
       ...(p.onPath('go') ? [] : ['go']),
-      ...(p.exists('/usr/share/gocode/src/golang.org/x/mod/sumdb/note')
-        ? []
-        : ['/usr/share/gocode/src/golang.org/x/mod/sumdb/note']),
+      ...['note', 'tlog']
+        .map((pkg) => `/usr/share/gocode/src/golang.org/x/mod/sumdb/${pkg}`)
+        .filter((dir) => !p.exists(dir)),
     ],
     apt: ['golang-go', 'golang-golang-x-mod-dev'],
   },
