@@ -152,7 +152,8 @@ export async function buildApp(deps: AppDeps) {
   registerInputGuards(app)
   registerNotFound(app)
   app.addHook('onSend', async (request, reply) => {
-    reply.header('cache-control', 'no-store')
+    // Nothing is cached unless its route says so (full tiles of the audit tree's hashes).
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store')
     reply.header('x-request-id', request.id)
   })
 

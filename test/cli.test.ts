@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { noteVerifierKey } from '../src/modules/audit/audit.note.ts'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { get } from 'node:https'
 import { tmpdir } from 'node:os'
@@ -112,6 +113,18 @@ describe('the custodian command', () => {
     const publicKey = (JSON.parse(keys) as { keys: { publicKey: string }[] }).keys[0]?.publicKey as string
     const offline = await cli(['audit', 'verify', '--file', exportFile, '--public-key', publicKey], {})
     assert.equal(offline.code, 0, offline.output)
+    // A receipt of one event, written from the database and checked offline with the log's verifier key (issue 21).
+    const firstEvent = JSON.parse(exported.split('\n')[1] as string) as { event: { id: string } }
+    const receiptFile = path.join(dataDir, 'receipt.json')
+    const proved = await cli(['audit', 'prove', '--event', firstEvent.event.id, '--out', receiptFile], env)
+    assert.equal(proved.code, 0, proved.output)
+    const vkey = noteVerifierKey(`localhost/audit/${orgId}`, Buffer.from(publicKey, 'base64url'))
+    const receiptOk = await cli(['audit', 'verify-receipt', receiptFile, '--key', vkey], {})
+    assert.equal(receiptOk.code, 0, receiptOk.output)
+    assert.match(receiptOk.output, new RegExp(`OK  event seq 1 of org ${orgId}`))
+    const unknownEvent = await cli(['audit', 'prove', '--event', '00000000-0000-4000-8000-000000000000'], env)
+    assert.equal(unknownEvent.code, 1)
+    assert.match(unknownEvent.output, /no such event/)
     const keptFile = path.join(dataDir, 'kept.note')
     writeFileSync(keptFile, keptNote)
     const againstKept = await cli(

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { ed25519KeyId } from '../crypto/keys.ts'
 import type { VerifyResult } from '../modules/audit/audit.format.ts'
 import { verifyExport } from '../modules/audit/audit.export.ts'
 import { orgOfOrigin, splitNotes } from '../modules/audit/audit.note.ts'
+import { verifyReceipt } from '../modules/audit/audit.receipt.ts'
 import { printJson, withServices } from './context.ts'
 
 interface VerifyOptions {
@@ -57,7 +58,81 @@ export function registerAudit(program: Command): void {
       else for (const r of results) printResult(r)
       if (results.some((r) => !r.ok)) process.exitCode = 1
     })
+
+  audit
+    .command('prove')
+    .description(
+      'write the receipt of one event (the event, its inclusion proof and the signed checkpoint) to standard output or --out; anyone can check it offline with `audit verify-receipt`',
+    )
+    .requiredOption('--event <id>', 'the event id (the `id` of an event in GET …/audit/events)')
+    .option('--out <file>', 'write the receipt to this file instead of standard output')
+    .action(async (options: { event: string; out?: string }) => {
+      if (!UUID.test(options.event)) {
+        process.stderr.write(`audit prove: --event ${JSON.stringify(options.event)} is not an event id (a UUID)\n`)
+        process.exitCode = 1
+        return
+      }
+      const receipt = await withServices({ createRootKey: false }, async ({ audit: module }) => {
+        await module.sequencer.flush()
+        const orgId = await module.service.orgOfEvent(options.event)
+        if (orgId === undefined) return 'no such event'
+        try {
+          return await module.service.receipt(orgId, options.event)
+        } catch (error) {
+          return (error as Error).message
+        }
+      })
+      if (typeof receipt === 'string') {
+        process.stderr.write(`audit prove: ${receipt}\n`)
+        process.exitCode = 1
+        return
+      }
+      const text = `${JSON.stringify(receipt, null, 2)}\n`
+      if (options.out === undefined) process.stdout.write(text)
+      else writeFileSync(options.out, text, { mode: 0o600 })
+    })
+
+  audit
+    .command('verify-receipt')
+    .description(
+      'check a receipt offline: the checkpoint is signed by --key, names the event’s org, and the inclusion proof leads from the event to its root; exits 1 otherwise',
+    )
+    .argument('<file>', 'the receipt (JSON, from `audit prove` or GET …/audit/events/{id}/receipt)')
+    .requiredOption(
+      '--key <vkey>',
+      'the log’s verifier key, <origin>+<key id>+<base64> (verifierKey of GET …/audit/checkpoints/latest, obtained separately)',
+    )
+    .option('--witness <vkeys...>', 'witness verifier keys (cosignature/v1) whose cosignatures count')
+    .option('--quorum <n>', 'how many of the --witness keys must have cosigned (default: all)')
+    .option('--json', 'print the result as JSON')
+    .action((file: string, options: { key: string; witness?: string[]; quorum?: string; json?: boolean }) => {
+      let content: unknown
+      try {
+        content = JSON.parse(readFileSync(file, 'utf8'))
+      } catch (error) {
+        process.stderr.write(`audit verify-receipt: ${file}: ${(error as Error).message}\n`)
+        process.exitCode = 1
+        return
+      }
+      const witnesses = options.witness ?? []
+      const quorum = options.quorum === undefined ? witnesses.length : Number(options.quorum)
+      if (!Number.isSafeInteger(quorum) || quorum < 0 || quorum > witnesses.length) {
+        process.stderr.write(`audit verify-receipt: --quorum must be between 0 and the number of --witness keys\n`)
+        process.exitCode = 1
+        return
+      }
+      const result = verifyReceipt(content, options.key, witnesses, quorum)
+      if (options.json) printJson(result)
+      else if (result.ok)
+        process.stdout.write(
+          `OK  event seq ${result.seq} of org ${result.org} is in the log of size ${result.size}${result.cosignedBy.length > 0 ? `, cosigned by ${result.cosignedBy.join(', ')}` : ''}\n`,
+        )
+      else process.stdout.write(`FAIL  ${result.problems.join('; ')}\n`)
+      if (!result.ok) process.exitCode = 1
+    })
 }
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 async function verify(options: VerifyOptions): Promise<VerifyResult[]> {
   if (

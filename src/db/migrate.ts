@@ -24,6 +24,7 @@ import * as authThrottle from './migrations/0019_auth_throttle.ts'
 import * as auditWitness from './migrations/0021_audit_witness.ts'
 import * as flatCosts from './migrations/0022_flat_costs.ts'
 import * as auditChain from './migrations/0023_audit_chain.ts'
+import * as auditTree from './migrations/0025_audit_tree.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -50,6 +51,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0021_audit_witness': auditWitness,
   '0022_flat_costs': flatCosts,
   '0023_audit_chain': auditChain,
+  '0025_audit_tree': auditTree,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

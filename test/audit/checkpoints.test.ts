@@ -6,10 +6,11 @@ import path from 'node:path'
 import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
 import type { Engine } from '../../src/db/connect.ts'
-import { chainHash } from '../../src/modules/audit/audit.format.ts'
+import { canonicalJson, chainHash } from '../../src/modules/audit/audit.format.ts'
 import { verifyExport } from '../../src/modules/audit/audit.export.ts'
 import { openCheckpointNote, splitNotes } from '../../src/modules/audit/audit.note.ts'
 import { toChainedEvent } from '../../src/modules/audit/audit.store.ts'
+import { leafHash, treeHashOfLeaves } from '../../src/modules/audit/merkle.ts'
 import { ENGINES, forEachEngine } from '../helpers/db.ts'
 import { chainedRows, deleteChained, deleteOrgEvents, idAtSeq } from '../helpers/audit-chain.ts'
 import { bootstrapProvider, createCustomerOrg, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
@@ -100,7 +101,7 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
       token: org.ownerToken,
     })
     assert.equal(r.status, 200, r.text)
-    return r.body as { origin: string; size: number; hash: string; verifierKey: string; note: string }
+    return r.body as { origin: string; size: number; hash: string; rootHash: string; verifierKey: string; note: string }
   }
   const exported = async (org: Org) =>
     (
@@ -123,7 +124,7 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
     publicKey = Buffer.from(keys[0]?.publicKey as string, 'base64url')
   })
 
-  it('signs each checkpoint as a C2SP signed note of the chain head, served to keep (K9)', async () => {
+  it('signs each checkpoint as a C2SP signed note of the Merkle tree root, served to keep (K9, issue 21)', async () => {
     const org = await orgWithEvents('note')
     const body = await latest(org)
     assert.equal(body.origin, `custodian.example/audit/${org.orgId}`)
@@ -131,18 +132,25 @@ forEachEngine('audit checkpoints kept outside Custodian (P5.2, K9)', (engine) =>
     assert.deepEqual(lines.slice(0, 4), [
       body.origin,
       String(body.size),
-      Buffer.from(body.hash, 'hex').toString('base64'),
+      Buffer.from(body.rootHash, 'hex').toString('base64'),
       '',
     ])
     assert.match(lines[4] as string, new RegExp(`^\u2014 ${body.origin.replace(/[.]/g, '\\.')} [A-Za-z0-9+/]{91}=$`))
     const opened = openCheckpointNote(body.note, publicKey)
     assert.equal(opened.size, body.size)
-    assert.equal(opened.hash, body.hash)
-    const head = await chainedRows(owner(t()), org.orgId).where('c.seq', '=', body.size).executeTakeFirstOrThrow()
+    assert.equal(opened.hash, body.rootHash)
+    const rows = await chainedRows(owner(t()), org.orgId).where('c.seq', '<=', body.size).execute()
+    assert.equal(rows.length, body.size)
     assert.equal(
-      Buffer.from(head.hash).toString('hex'),
+      Buffer.from(rows.at(-1)?.hash as Uint8Array).toString('hex'),
       body.hash,
-      'the hash line is hash_size of the chain',
+      '`hash` is hash_size of the chain',
+    )
+    const leaves = rows.map((row) => leafHash(Buffer.from(canonicalJson(toChainedEvent(row, Number(row.seq))), 'utf8')))
+    assert.equal(
+      treeHashOfLeaves(leaves).toString('hex'),
+      body.rootHash,
+      'the hash line is the RFC 9162 root over the JCS bytes of events 1..size',
     )
 
     const text = await t().request({

@@ -1,8 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
 import { before, describe, it } from 'node:test'
 import { ed25519FromSeed } from '../../src/crypto/keys.ts'
 import { noteVerifierKey, signNote } from '../../src/modules/audit/audit.note.ts'
@@ -27,6 +23,7 @@ import {
   type Tile,
 } from '../../src/modules/audit/tlog-tiles.ts'
 import { MemoryTlog } from '../helpers/tlog-memory.ts'
+import { buildGoChecker, type GoChecker } from '../helpers/go-tlog.ts'
 
 /**
  * Interoperability with the reference implementation, Go's golang.org/x/mod/sumdb/tlog and
@@ -34,56 +31,11 @@ import { MemoryTlog } from '../helpers/tlog-memory.ts'
  * Custodian's notes, tiles and proofs and rejects them changed; Custodian accepts Go's.
  */
 
-const dir = mkdtempSync(path.join(tmpdir(), 'custodian-tlog-interop-'))
-let binary: string
+let go: GoChecker
 
 before(() => {
-  binary = path.join(dir, 'tlog-interop')
-  const result = spawnSync(
-    'go',
-    ['build', '-o', binary, path.join(import.meta.dirname, '..', 'interop', 'go', 'main.go')],
-    {
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH: '/usr/share/gocode',
-        GOCACHE: path.join(dir, 'gocache'),
-        GOFLAGS: '',
-      },
-      encoding: 'utf8',
-    },
-  )
-  if (result.status !== 0)
-    throw new Error(`building the Go reference checker failed (golang-go, golang-golang-x-mod-dev): ${result.stderr}`)
+  go = buildGoChecker()
 })
-
-interface GoAnswer {
-  notes: { text: string; verified: string[]; error?: string }[] | null
-  tileErrors: string[]
-  treeHashes: Record<string, string>
-  inclusion: string[] | null
-  consistency: string[] | null
-  provedInclusion: string[][] | null
-  provedConsistency: string[][] | null
-  paths: { level: number; n: number; width: number; path: string; error?: string }[] | null
-  tileForIndex: { level: number; n: number; width: number; path: string }[] | null
-  signed?: string
-  vkey?: string
-  cosignerVkey?: string
-  errors: string[]
-}
-
-/** Runs the Go checker on one request (Buffers as base64, as Go's encoding/json reads []byte). */
-function go(request: Record<string, unknown>): GoAnswer {
-  const input = JSON.stringify(request, (_key, value: unknown) =>
-    value !== null && typeof value === 'object' && (value as { type?: string }).type === 'Buffer'
-      ? Buffer.from((value as { data: number[] }).data).toString('base64')
-      : value,
-  )
-  const result = spawnSync(binary, [], { input, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
-  if (result.status !== 0) throw new Error(`Go checker failed: ${result.stderr}`)
-  return JSON.parse(result.stdout) as GoAnswer
-}
 
 const b64 = (h: Buffer) => h.toString('base64')
 const flipped = (h: Buffer) => {

@@ -39,6 +39,8 @@ export interface TestResponse {
   headers: Record<string, string | string[] | number | undefined>
   body: JsonBody
   text: string
+  /** The body's bytes (binary answers: tiles). */
+  raw: Buffer
 }
 
 /**
@@ -141,7 +143,13 @@ export async function startTestApp(
       } catch {
         parsed = {}
       }
-      return { status: response.statusCode, headers: response.headers, body: parsed, text: response.body }
+      return {
+        status: response.statusCode,
+        headers: response.headers,
+        body: parsed,
+        text: response.body,
+        raw: response.rawPayload,
+      }
     },
   }
 }

@@ -1058,6 +1058,26 @@ const ROUTES: RouteCase[] = [
     access: 'audit:read',
     url: (f) => `${A(f)}/audit/checkpoints/latest`,
   },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/audit/proofs/inclusion',
+    access: 'audit:read',
+    url: (f) => `${A(f)}/audit/proofs/inclusion?seq=1&size=1`,
+    query: true,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/audit/proofs/consistency',
+    access: 'audit:read',
+    url: (f) => `${A(f)}/audit/proofs/consistency?from=0&to=1`,
+    query: true,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/audit/tile/{*}',
+    access: 'audit:read',
+    url: (f) => `${A(f)}/audit/tile/0/000.p/1`,
+  },
 ]
 
 function assertProblem(
@@ -1578,7 +1598,11 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
         (p) => p.in === 'query',
       )
       for (const { name } of query) {
-        const url = `${route.url(f)}${route.url(f).includes('?') ? '&' : '?'}${name}=a%00b`
+        // In place of the parameter's value where the URL already carries it (a required one).
+        const [base, existing] = route.url(f).split('?') as [string, string | undefined]
+        const params = new URLSearchParams(existing ?? '')
+        params.set(name, 'a\u0000b')
+        const url = `${base}?${params.toString()}`
         const response = await t().request({ method: route.method, url, token: tokenOf(route) })
         assertProblem(response, 400, `${label} ?${name}`)
         assert.equal(response.body.errors?.[0]?.path, `/query/${name}`, `${label}: ${response.text}`)

@@ -176,6 +176,21 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/orgs/{orgId}/secrets/{secretId}', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}` },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/versions', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/versions` },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/rotation` },
+  // The tree: proofs across the whole history, a full hash tile and an entry bundle.
+  {
+    path: '/v1/orgs/{orgId}/audit/proofs/inclusion',
+    url: (f, s) => `${O(f, s)}/audit/proofs/inclusion?seq=1&size=${HISTORY}`,
+  },
+  {
+    path: '/v1/orgs/{orgId}/audit/proofs/consistency',
+    url: (f, s) => `${O(f, s)}/audit/proofs/consistency?from=1&to=${HISTORY}`,
+  },
+  { path: '/v1/orgs/{orgId}/audit/tile/{*}', url: (f, s) => `${O(f, s)}/audit/tile/0/000` },
+  {
+    path: '/v1/orgs/{orgId}/audit/tile/{*}',
+    variant: 'entries',
+    url: (f, s) => `${O(f, s)}/audit/tile/entries/000`,
+  },
   // The events page with each filter, each matching few of the history's events.
   ...[
     'target=fixture-target',
@@ -256,6 +271,15 @@ async function growHistory(db: TestDatabase, f: Fixture): Promise<void> {
     SELECT org_id, seq + g, hash, signed_at + g * interval '1 second', key_id, signature
       FROM (SELECT * FROM audit_checkpoints WHERE org_id = '${a}' ORDER BY seq DESC LIMIT 1) AS c CROSS JOIN generate_series(1, ${HISTORY}) AS g;
     UPDATE audit_heads SET seq = seq + ${HISTORY}, checkpoint_seq = checkpoint_seq + ${HISTORY} WHERE org_id = '${a}';
+    UPDATE audit_heads SET tree_size = seq WHERE org_id = '${a}';
+    INSERT INTO audit_tiles (org_id, level, n, hashes)
+    SELECT '${a}', 0, n, decode(repeat('00', 32 * least(256, h.seq - n * 256)::int), 'hex')
+      FROM audit_heads h CROSS JOIN generate_series(0, (SELECT (seq - 1) / 256 FROM audit_heads WHERE org_id = '${a}')) AS n
+     WHERE h.org_id = '${a}'
+    ON CONFLICT (org_id, level, n) DO UPDATE SET hashes = excluded.hashes;
+    INSERT INTO audit_tiles (org_id, level, n, hashes)
+    SELECT '${a}', 1, 0, decode(repeat('00', 32 * (seq / 256)::int), 'hex') FROM audit_heads WHERE org_id = '${a}'
+    ON CONFLICT (org_id, level, n) DO UPDATE SET hashes = excluded.hashes;
   `)
   const id = `jsonb_build_object('id', gen_random_uuid())`
   const past = (column: string) => `jsonb_build_object('${column}', r.${column} - g * interval '1 minute')`

@@ -53,6 +53,7 @@ export async function verifyExport(
         keyId: String(record.keyId),
         signature: String(record.signature),
         note: typeof record.note === 'string' ? record.note : undefined,
+        rootHash: typeof record.rootHash === 'string' ? record.rootHash : undefined,
       })
     } else {
       throw new Error(`line ${index + 1}: unknown kind ${String(record.kind)}`)

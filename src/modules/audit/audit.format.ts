@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import { verifyEd25519 } from '../../crypto/keys.ts'
 import { openCheckpointNote, type KeptCheckpoints } from './audit.note.ts'
+import { leafHash, MerkleAccumulator } from './merkle.ts'
 
 /**
  * The audit chain's wire format, exactly as docs/audit-format.md specifies it. Pure: the
@@ -51,6 +52,12 @@ export interface SignedCheckpoint {
    * absent on checkpoints signed before notes existed.
    */
   note?: string | undefined
+  /**
+   * Hex Merkle tree root (RFC 9162) of the org's first `seq` events: the note's hash line
+   * (version 2). Absent on checkpoints signed before the tree, whose note's hash line is
+   * the chain head (version 1).
+   */
+  rootHash?: string | undefined
 }
 
 export function canonicalJson(value: unknown): string {
@@ -60,7 +67,12 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function chainHash(prevHash: Buffer, event: ChainedEvent): Buffer {
-  return createHash('sha256').update(prevHash).update(canonicalJson(event), 'utf8').digest()
+  return chainHashOfJson(prevHash, Buffer.from(canonicalJson(event), 'utf8'))
+}
+
+/** `chainHash` of an event already in its JCS bytes (the sequencer hashes them twice: chain and tree leaf). */
+export function chainHashOfJson(prevHash: Buffer, eventJcs: Buffer): Buffer {
+  return createHash('sha256').update(prevHash).update(eventJcs).digest()
 }
 
 export function checkpointMessage(checkpoint: CheckpointPayload): Buffer {
@@ -161,7 +173,7 @@ export async function verifyChain(
       key !== undefined &&
       checkpoint.org === org &&
       verifyEd25519(key, checkpointMessage(checkpoint), Buffer.from(signed.signature, 'base64url')) &&
-      (signed.note === undefined || noteAgrees(signed.note, Buffer.from(key, 'base64url'), checkpoint))
+      (signed.note === undefined || noteAgrees(signed.note, Buffer.from(key, 'base64url'), checkpoint, signed.rootHash))
     if (!valid) {
       report(
         'checkpoint_signature',
@@ -173,6 +185,11 @@ export async function verifyChain(
     checkpointAt.set(checkpoint.seq, signed)
   }
 
+  // The Merkle tree (version 2 checkpoints): its root is needed only at the sizes a
+  // checkpoint signed or kept elsewhere names.
+  const tree = new MerkleAccumulator()
+  const rootsNeeded = new Set<number>(kept.map((k) => k.size))
+  for (const signed of checkpointAt.values()) if (signed.rootHash !== undefined) rootsNeeded.add(signed.checkpoint.seq)
   let expectedSeq = 1
   let prev = GENESIS_HASH
   let count = 0
@@ -193,16 +210,24 @@ export async function verifyChain(
     }
     // Recompute from the stored link, so one broken event is reported once, not for
     // every event after it.
-    const recomputed = chainHash(Buffer.from(stored.prevHash, 'hex'), event)
+    const json = Buffer.from(canonicalJson(event), 'utf8')
+    const recomputed = chainHashOfJson(Buffer.from(stored.prevHash, 'hex'), json)
     if (recomputed.toString('hex') !== stored.hash) {
       report('hash_mismatch', event.seq, `seq ${event.seq} was modified after it was chained`)
     }
+    tree.append(leafHash(json))
+    const root = rootsNeeded.has(event.seq) ? tree.root().toString('hex') : undefined
     const signed = checkpointAt.get(event.seq)
-    if (signed !== undefined && signed.checkpoint.hash !== stored.hash) {
+    if (
+      signed !== undefined &&
+      (signed.checkpoint.hash !== stored.hash || (signed.rootHash !== undefined && signed.rootHash !== root))
+    ) {
       report('checkpoint_mismatch', event.seq, `seq ${event.seq} differs from its signed checkpoint`)
     }
     for (const hash of keptAt.get(event.seq) ?? []) {
-      if (hash !== stored.hash)
+      // A kept note's hash line is the tree's root (version 2) or, for notes signed before
+      // the tree, the chain head (version 1): both commit to every event up to its size.
+      if (hash !== root && hash !== stored.hash)
         report(
           'kept_checkpoint_mismatch',
           event.seq,
@@ -251,11 +276,16 @@ export async function verifyChain(
   }
 }
 
-/** Whether a checkpoint's note is signed by `key` and says what its JSON form says. */
-function noteAgrees(note: string, key: Buffer, checkpoint: CheckpointPayload): boolean {
+/**
+ * Whether a checkpoint's note is signed by `key` and says what its JSON form says: its
+ * size, and as hash line the tree root (version 2) or the chain head (version 1).
+ */
+function noteAgrees(note: string, key: Buffer, checkpoint: CheckpointPayload, rootHash: string | undefined): boolean {
   try {
     const opened = openCheckpointNote(note, key)
-    return opened.org === checkpoint.org && opened.size === checkpoint.seq && opened.hash === checkpoint.hash
+    return (
+      opened.org === checkpoint.org && opened.size === checkpoint.seq && opened.hash === (rootHash ?? checkpoint.hash)
+    )
   } catch {
     return false
   }

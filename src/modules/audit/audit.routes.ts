@@ -168,9 +168,11 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
             origin: Type.String({
               description: '<host>/audit/<org id>: the note’s first line and its signature’s key name',
             }),
-            size: Type.Integer({ description: 'the chain reaches seq = size' }),
-            hash: Type.String({
-              description: 'hex hash_size of the chain (the note’s hash line, base64, is the same 32 bytes)',
+            size: Type.Integer({ description: 'the chain and the tree reach seq = size' }),
+            hash: Type.String({ description: 'hex hash_size of the chain (the last event’s chain hash)' }),
+            rootHash: Type.Union([Type.String(), Type.Null()], {
+              description:
+                'hex RFC 9162 Merkle tree root over events 1..size: the note’s hash line (base64 there); null on a checkpoint signed before the tree, whose hash line is `hash`',
             }),
             signedAt: Timestamp,
             keyId: Type.String(),
@@ -196,6 +198,107 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
           return reply.type('text/plain; charset=utf-8').send(latest.note as unknown as typeof latest)
         }
         return latest
+      },
+    })
+
+    const Base64Hashes = Type.Object({
+      hashes: Type.Array(Type.String({ description: 'standard base64 of a 32-byte hash' })),
+    })
+    const sendHashes = (proof: { hashes: Buffer[] }) => ({ hashes: proof.hashes.map((h) => h.toString('base64')) })
+
+    app.get('/v1/orgs/:orgId/audit/proofs/inclusion', {
+      config: { access: { permission: 'audit:read' } },
+      schema: {
+        tags,
+        summary: 'Inclusion proof of one event in the org’s Merkle tree (RFC 9162 §2.1.3)',
+        description:
+          'The audit path of the event at `seq` (leaf index seq − 1) in the tree of the first `size` events, in the order RFC 9162 §2.1.3.1 defines; check it against the root of a signed checkpoint of that size (docs/transparency.md). `size` may be at most the newest signed checkpoint’s.',
+        params: OrgParams,
+        querystring: Type.Object(
+          {
+            seq: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+            size: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+          },
+          Strict,
+        ),
+        response: { 200: Base64Hashes, ...errorResponses('org') },
+      },
+      handler: async (request) =>
+        sendHashes(await audit.inclusionProof(ctxOf(request).orgId, request.query.seq, request.query.size)),
+    })
+
+    app.get('/v1/orgs/:orgId/audit/proofs/consistency', {
+      config: { access: { permission: 'audit:read' } },
+      schema: {
+        tags,
+        summary: 'Consistency proof between two sizes of the org’s Merkle tree (RFC 9162 §2.1.4)',
+        description:
+          'Proves that the tree of the first `to` events extends the tree of the first `from`, in the order RFC 9162 §2.1.4.1 defines; empty when `from` is 0 or equals `to`. `to` may be at most the newest signed checkpoint’s size.',
+        params: OrgParams,
+        querystring: Type.Object(
+          {
+            from: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
+            to: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
+          },
+          Strict,
+        ),
+        response: { 200: Base64Hashes, ...errorResponses('org') },
+      },
+      handler: async (request) =>
+        sendHashes(await audit.consistencyProof(ctxOf(request).orgId, request.query.from, request.query.to)),
+    })
+
+    app.get('/v1/orgs/:orgId/audit/events/:eventId/receipt', {
+      config: { access: { permission: 'audit:read' } },
+      schema: {
+        tags,
+        summary:
+          'A receipt of one event: the event, its inclusion proof and the signed checkpoint (docs/transparency.md)',
+        description:
+          'Verifiable offline with the log’s verifier key (`custodian audit verify-receipt`). 404 until a signed checkpoint covers the event (within a checkpoint interval of its chaining).',
+        params: Type.Object({ orgId: Uuid, eventId: Uuid }, Strict),
+        response: {
+          200: Type.Object({
+            type: Type.Literal('custodian.audit.receipt/v1'),
+            event: Type.Record(Type.String(), Type.Unknown(), {
+              description: 'the event as chained (its JCS bytes are the leaf)',
+            }),
+            size: Type.Integer({ description: 'tree size of the checkpoint' }),
+            proof: Type.Array(Type.String(), {
+              description: 'RFC 9162 §2.1.3.1 inclusion proof, base64, leaf side first',
+            }),
+            checkpoint: Type.String({ description: 'the C2SP signed note of the checkpoint, with any cosignatures' }),
+          }),
+          ...errorResponses('org'),
+        },
+      },
+      handler: async (request) => {
+        const receipt = await audit.receipt(ctxOf(request).orgId, request.params.eventId)
+        return { ...receipt, event: { ...receipt.event } }
+      },
+    })
+
+    app.get('/v1/orgs/:orgId/audit/tile/*', {
+      config: { access: { permission: 'audit:read' } },
+      schema: {
+        tags,
+        summary: 'C2SP tlog-tiles of the org’s Merkle tree: hash tiles and entry bundles',
+        description:
+          'Paths as C2SP tlog-tiles defines them under this prefix: `tile/<L>/<N>[.p/<W>]` (W hashes of 32 bytes) and `tile/entries/<N>[.p/<W>]` (the JCS bytes of events 256·N+1 … 256·N+W, each with a 2-byte big-endian length). Full tiles never change. 404 when the tree does not reach the tile.',
+        params: Type.Object({ orgId: Uuid, '*': Type.String({ maxLength: 200 }) }, Strict),
+        produces: ['application/octet-stream'],
+        response: { 200: Type.Unknown({ description: 'the tile’s bytes' }), ...errorResponses('org') },
+      },
+      handler: async (request, reply) => {
+        const tile = await audit.tile(ctxOf(request).orgId, `tile/${request.params['*']}`)
+        if (tile === undefined) throw new AppError('NOT_FOUND', 'no such tile in this org’s tree')
+        return (
+          reply
+            .type('application/octet-stream')
+            // A full hash tile never changes and holds only hashes; entry bundles hold events: never cached.
+            .header('cache-control', tile.full && tile.hashesOnly ? 'private, max-age=31536000, immutable' : 'no-store')
+            .send(tile.body)
+        )
       },
     })
 

@@ -3,9 +3,19 @@ import type { Logger } from 'pino'
 import type { DB } from '../../db/schema.ts'
 import { withOwner } from '../../db/tenant.ts'
 import type { Signer } from '../../crypto/keys.ts'
-import { chainHash, checkpointMessage, GENESIS_HASH, type CheckpointPayload } from './audit.format.ts'
+import type { Trx } from '../../db/tenant.ts'
+import {
+  canonicalJson,
+  chainHashOfJson,
+  checkpointMessage,
+  GENESIS_HASH,
+  type CheckpointPayload,
+} from './audit.format.ts'
 import * as store from './audit.store.ts'
-import { checkpointOrigin, checkpointText, signNote } from './audit.note.ts'
+import { checkpointOrigin, signNote } from './audit.note.ts'
+import { EMPTY_TREE_HASH, leafHash, verifyConsistency } from './merkle.ts'
+import { appendLeaves, proveConsistency, rightEdgeTiles, tileHashReader, treeHash } from './tlog-tiles.ts'
+import { formatCheckpoint } from './tlog-checkpoint.ts'
 import type { WitnessKind } from './audit.tables.ts'
 import { periodic } from '../../jobs/periodic.ts'
 
@@ -27,6 +37,8 @@ export interface SequencerOptions {
   originHost: string
   /** Witnesses each new checkpoint is queued for (audit.witness.ts delivers them). */
   witnesses: readonly WitnessKind[]
+  /** Events of an existing chain taken into the Merkle tree per pass and org (default 20,000). */
+  treeBackfillPerPass?: number | undefined
 }
 
 export interface Sequencer {
@@ -40,61 +52,142 @@ export interface Sequencer {
 }
 
 const BATCH = 500
+/** Events of an existing chain taken into the tree per pass (the tree's migration at start). */
+const TREE_BACKFILL_PER_PASS = 20_000
 
 export function createSequencer(deps: {
   db: Kysely<DB>
   signer: Signer
   options: SequencerOptions
-  log: Pick<Logger, 'error'>
+  log: Pick<Logger, 'error' | 'info'>
 }): Sequencer {
   const { db, signer, options, log } = deps
+
+  /**
+   * Appends leaves to the org's Merkle tree: reads its right-edge tiles, stores the tiles
+   * that changed (C2SP tlog-tiles), moves `head.treeSize`. Same transaction as the caller.
+   */
+  async function growTree(trx: Trx, orgId: string, head: store.Head, leaves: readonly Buffer[]): Promise<void> {
+    if (leaves.length === 0) return
+    const edge = await store.tileReader(trx, orgId).readTiles(rightEdgeTiles(head.treeSize))
+    const grown = appendLeaves(head.treeSize, edge, leaves)
+    await store.writeTiles(trx, orgId, grown.tiles)
+    head.treeSize = grown.size
+  }
+
+  /**
+   * Takes an existing chain into the tree, a batch per pass (the tree did not exist before
+   * migration 0025): resumable, since each pass commits how far it got.
+   */
+  async function backfillTree(trx: Trx, orgId: string, head: store.Head): Promise<void> {
+    const before = head.treeSize
+    const budget = options.treeBackfillPerPass ?? TREE_BACKFILL_PER_PASS
+    while (head.treeSize < head.seq && head.treeSize - before < budget) {
+      const page = await store.chainedEventsPage(
+        trx,
+        orgId,
+        head.treeSize,
+        Math.min(BATCH, budget - (head.treeSize - before)),
+      )
+      const leaves: Buffer[] = []
+      for (const stored of page) {
+        if (stored.event.seq !== head.treeSize + leaves.length + 1)
+          throw new Error(`audit tree of org ${orgId}: seq ${stored.event.seq} out of order while building the tree`)
+        leaves.push(leafHash(Buffer.from(canonicalJson(stored.event), 'utf8')))
+      }
+      if (leaves.length === 0) throw new Error(`audit tree of org ${orgId}: chain ends before seq ${head.seq}`)
+      await growTree(trx, orgId, head, leaves)
+    }
+    if (head.treeSize > before)
+      log.info(
+        { orgId, treeSize: head.treeSize, chained: head.seq },
+        head.treeSize < head.seq ? 'audit tree: taking the existing chain into the tree' : 'audit tree: caught up',
+      )
+  }
+
   async function chainOrg(orgId: string): Promise<number> {
     return withOwner(db, async (trx) => {
       if (!(await store.tryLockChain(trx, orgId))) return 0
-      const head = (await store.readHead(trx, orgId)) ?? {
+      const head: store.Head = (await store.readHead(trx, orgId)) ?? {
         seq: 0,
         hash: GENESIS_HASH,
         checkpointSeq: 0,
         checkpointAt: null,
+        treeSize: 0,
+        rootHash: EMPTY_TREE_HASH,
       }
+      const treeBefore = head.treeSize
+      if (head.treeSize < head.seq) await backfillTree(trx, orgId, head)
       let chained = 0
       for (;;) {
         const rows = await store.unchainedEvents(trx, orgId, BATCH)
         const updates: store.ChainUpdate[] = []
+        const leaves: Buffer[] = []
         for (const row of rows) {
           const seq = head.seq + 1
-          const hash = chainHash(head.hash, store.toChainedEvent(row, seq))
+          const json = Buffer.from(canonicalJson(store.toChainedEvent(row, seq)), 'utf8')
+          const hash = chainHashOfJson(head.hash, json)
           updates.push({ id: Number(row.id), seq, prevHash: head.hash, hash })
+          leaves.push(leafHash(json))
           head.seq = seq
           head.hash = hash
         }
         await store.writeChain(trx, orgId, updates)
+        // The tree follows the chain in the same transaction once it has caught up.
+        if (head.treeSize + leaves.length === head.seq) await growTree(trx, orgId, head, leaves)
         chained += rows.length
         if (rows.length < BATCH) break
       }
-      if (checkpointDue(head)) {
-        const checkpoint: CheckpointPayload = {
-          v: 1,
-          org: orgId,
-          seq: head.seq,
-          hash: head.hash.toString('hex'),
-          time: new Date().toISOString(),
-        }
-        const signature = signer.sign(checkpointMessage(checkpoint)).toString('base64url')
-        const origin = checkpointOrigin(options.originHost, orgId)
-        const note = signNote(
-          checkpointText(origin, head.seq, head.hash),
-          origin,
-          Buffer.from(signer.publicKey, 'base64url'),
-          (message) => signer.sign(message),
-        )
-        await store.insertCheckpoint(trx, { checkpoint, keyId: signer.keyId, signature, note }, options.witnesses)
-        head.checkpointSeq = head.seq
-        head.checkpointAt = new Date(checkpoint.time)
-      }
+      if (head.treeSize !== treeBefore)
+        head.rootHash = await treeHash(head.treeSize, tileHashReader(store.tileReader(trx, orgId)))
+      if (head.treeSize === head.seq && checkpointDue(head)) await signCheckpoint(trx, orgId, head)
       if (head.seq > 0) await store.saveHead(trx, orgId, head)
       return chained
     })
+  }
+
+  /**
+   * Signs a checkpoint of the tree at `head.seq`: the C2SP signed note of its root, and the
+   * JSON form of the chain head (version 1). Never one that does not extend the last one
+   * signed: the new tree must prove consistent with the last checkpoint's root (RFC 9162
+   * §2.1.4), or nothing is signed and the error is logged.
+   */
+  async function signCheckpoint(trx: Trx, orgId: string, head: store.Head): Promise<void> {
+    const last = await store.latestCheckpoint(trx, orgId)
+    if (last?.rootHash !== undefined) {
+      const lastRoot = Buffer.from(last.rootHash, 'hex')
+      const proof = await proveConsistency(
+        last.checkpoint.seq,
+        head.treeSize,
+        tileHashReader(store.tileReader(trx, orgId)),
+      )
+      if (!verifyConsistency(last.checkpoint.seq, head.treeSize, lastRoot, head.rootHash, proof))
+        throw new Error(
+          `audit tree of org ${orgId}: the tree at ${head.treeSize} does not extend the checkpoint at ${last.checkpoint.seq}; not signing`,
+        )
+    }
+    const checkpoint: CheckpointPayload = {
+      v: 1,
+      org: orgId,
+      seq: head.seq,
+      hash: head.hash.toString('hex'),
+      time: new Date().toISOString(),
+    }
+    const signature = signer.sign(checkpointMessage(checkpoint)).toString('base64url')
+    const origin = checkpointOrigin(options.originHost, orgId)
+    const note = signNote(
+      formatCheckpoint({ origin, size: head.treeSize, rootHash: head.rootHash, extensions: [] }),
+      origin,
+      Buffer.from(signer.publicKey, 'base64url'),
+      (message) => signer.sign(message),
+    )
+    await store.insertCheckpoint(
+      trx,
+      { checkpoint, keyId: signer.keyId, signature, note, rootHash: head.rootHash.toString('hex') },
+      options.witnesses,
+    )
+    head.checkpointSeq = head.seq
+    head.checkpointAt = new Date(checkpoint.time)
   }
 
   function checkpointDue(head: store.Head): boolean {

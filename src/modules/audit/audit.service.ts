@@ -8,6 +8,16 @@ import { canonicalJson, verifyChain, type VerifyResult } from './audit.format.ts
 import * as store from './audit.store.ts'
 import { noteVerifierKey, openKeptCheckpoints } from './audit.note.ts'
 import type { AuditEventInput, AuditEventView } from './audit.types.ts'
+import { HASH_SIZE } from './merkle.ts'
+import { RECEIPT_TYPE, type AuditReceipt } from './audit.receipt.ts'
+import {
+  encodeEntryBundle,
+  parseTilePath,
+  proveConsistency,
+  proveInclusion,
+  tileHashReader,
+  TILE_WIDTH,
+} from './tlog-tiles.ts'
 
 export interface AuditQuery {
   actorId?: string | undefined
@@ -36,8 +46,13 @@ export interface AuditStatus {
 export interface LatestCheckpoint {
   origin: string
   size: number
-  /** hex `hash_size` of the chain (the note's hash line, base64, is the same 32 bytes). */
+  /** hex `hash_size` of the chain: the last event's chain hash at `size`. */
   hash: string
+  /**
+   * hex root of the org's Merkle tree (RFC 9162) at `size`: the note's hash line (base64
+   * there). Null for a checkpoint signed before the tree, whose note's hash line is `hash`.
+   */
+  rootHash: string | null
   signedAt: string
   keyId: string
   /** The signed-note verifier key: `<origin>+<key hash>+<base64(0x01 || public key)>`. */
@@ -73,6 +88,30 @@ export interface AuditService {
   /** The org's newest signed checkpoint as a C2SP signed note, for a customer to keep; undefined before the first. */
   latestCheckpoint(orgId: string): Promise<LatestCheckpoint | undefined>
   status(orgId: string): Promise<AuditStatus>
+  /**
+   * RFC 9162 §2.1.3 inclusion proof of the event at `seq` (leaf `seq − 1`) in the org's
+   * tree of `size` leaves, from stored tiles (a few index reads, whatever the log's length).
+   * `size` may be at most the newest signed checkpoint's. Throws AppError: VALIDATION_FAILED
+   * naming the parameter when 1 ≤ seq ≤ size ≤ signed size does not hold; NOT_FOUND before
+   * the first checkpoint of the tree.
+   */
+  inclusionProof(orgId: string, seq: number, size: number): Promise<{ hashes: Buffer[]; signedSize: number }>
+  /** RFC 9162 §2.1.4 consistency proof between tree sizes `from` ≤ `to` ≤ the newest signed size; empty when from is 0 or equal to to. */
+  consistencyProof(orgId: string, from: number, to: number): Promise<{ hashes: Buffer[]; signedSize: number }>
+  /**
+   * A C2SP tlog-tiles resource of the org's tree (`tile/<L>/<N>[.p/<W>]` or
+   * `tile/entries/<N>[.p/<W>]`): the bytes, and whether it is a full (immutable) tile;
+   * undefined when the path is not a tile path or the tree does not reach it.
+   */
+  tile(orgId: string, path: string): Promise<{ body: Buffer; full: boolean; hashesOnly: boolean } | undefined>
+  /**
+   * The receipt of one event (audit.receipt.ts): the event as chained, its inclusion proof
+   * and the newest signed checkpoint of the tree. Throws AppError NOT_FOUND when the org has
+   * no such event, or no signed checkpoint covers it yet (within a checkpoint interval).
+   */
+  receipt(orgId: string, eventId: string): Promise<AuditReceipt>
+  /** The org of an event, over the owner connection (CLI `audit prove`); undefined if none. */
+  orgOfEvent(eventId: string): Promise<string | undefined>
   /** The sealed personal fields of a data subject's events, in the caller's org transaction. */
   personalOf(trx: Trx, subjectRef: Buffer): Promise<{ eventId: string; time: string; action: string; sealed: Buffer }[]>
   /** Erases a subject's personal fields from the log; the chain, which holds only their commitments, still verifies. */
@@ -228,11 +267,81 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
         origin,
         size: signed.checkpoint.seq,
         hash: signed.checkpoint.hash,
+        rootHash: signed.rootHash ?? null,
         signedAt: signed.checkpoint.time,
         keyId: signed.keyId,
         verifierKey: noteVerifierKey(origin, Buffer.from(keys.get(signed.keyId) ?? signer.publicKey, 'base64url')),
         note: signed.note,
       }
+    },
+
+    async inclusionProof(orgId, seq, size) {
+      return asOrg(orgId)(async (trx) => {
+        const signedSize = await signedTreeSize(trx, orgId)
+        if (!(size >= 1 && size <= signedSize))
+          throw invalidQuery('size', `size must be between 1 and the newest signed checkpoint's size (${signedSize})`)
+        if (!(seq >= 1 && seq <= size)) throw invalidQuery('seq', `seq must be between 1 and size (${size})`)
+        const hashes = await proveInclusion(seq - 1, size, tileHashReader(store.tileReader(trx, orgId)))
+        return { hashes, signedSize }
+      })
+    },
+
+    async consistencyProof(orgId, from, to) {
+      return asOrg(orgId)(async (trx) => {
+        const signedSize = await signedTreeSize(trx, orgId)
+        if (!(to >= 1 && to <= signedSize))
+          throw invalidQuery('to', `to must be between 1 and the newest signed checkpoint's size (${signedSize})`)
+        if (!(from >= 0 && from <= to)) throw invalidQuery('from', `from must be between 0 and to (${to})`)
+        const hashes =
+          from === 0 || from === to
+            ? []
+            : await proveConsistency(from, to, tileHashReader(store.tileReader(trx, orgId)))
+        return { hashes, signedSize }
+      })
+    },
+
+    async tile(orgId, path) {
+      const parsed = parseTilePath(path)
+      if (parsed === undefined) return undefined
+      return asOrg(orgId)(async (trx) => {
+        if (parsed.kind === 'tile') {
+          const { level, n, width } = parsed.tile
+          const stored = await store.readTile(trx, orgId, level, n)
+          if (stored === undefined || stored.length < width * HASH_SIZE) return undefined
+          return { body: stored.subarray(0, width * HASH_SIZE), full: width === TILE_WIDTH, hashesOnly: true }
+        }
+        const { n, width } = parsed.bundle
+        const page = await store.chainedEventsPage(trx, orgId, n * TILE_WIDTH, width)
+        if (page.length < width) return undefined
+        const entries = page.map((stored) => Buffer.from(canonicalJson(stored.event), 'utf8'))
+        return { body: encodeEntryBundle(entries), full: width === TILE_WIDTH, hashesOnly: false }
+      })
+    },
+
+    async receipt(orgId, eventId) {
+      return asOrg(orgId)(async (trx) => {
+        const row = await store.chainedEvent(trx, orgId, eventId)
+        if (row === undefined) throw new AppError('NOT_FOUND', 'no such chained event in this org')
+        const latest = await store.latestCheckpoint(trx, orgId)
+        if (latest?.rootHash === undefined || latest.note === undefined || latest.checkpoint.seq < row.seq)
+          throw new AppError(
+            'NOT_FOUND',
+            'no signed checkpoint covers this event yet; ask again after the next checkpoint',
+          )
+        const size = latest.checkpoint.seq
+        const proof = await proveInclusion(row.seq - 1, size, tileHashReader(store.tileReader(trx, orgId)))
+        return {
+          type: RECEIPT_TYPE,
+          event: store.toChainedEvent(row, row.seq),
+          size,
+          proof: proof.map((h) => h.toString('base64')),
+          checkpoint: latest.note,
+        }
+      })
+    },
+
+    async orgOfEvent(eventId) {
+      return asOwner((trx) => store.orgOfEvent(trx, eventId))
     },
 
     async personalOf(trx, subjectRef) {
@@ -296,6 +405,17 @@ function toView(row: store.ListedEventRow): AuditEventView {
     hash: row.hash === null ? null : Buffer.from(row.hash).toString('hex'),
     prevHash: row.prev_hash === null ? null : Buffer.from(row.prev_hash).toString('hex'),
   }
+}
+
+/** The size of the newest checkpoint that signs the tree; NOT_FOUND before the first. */
+async function signedTreeSize(trx: Trx, orgId: string): Promise<number> {
+  const latest = await store.latestCheckpoint(trx, orgId)
+  if (latest?.rootHash === undefined) throw new AppError('NOT_FOUND', 'no signed checkpoint of the tree yet')
+  return latest.checkpoint.seq
+}
+
+function invalidQuery(name: string, message: string): AppError {
+  return new AppError('VALIDATION_FAILED', message, { errors: [{ path: `/query/${name}`, message }] })
 }
 
 function encodeCursor(id: number): string {

@@ -4,6 +4,8 @@ import type { Trx } from '../../db/tenant.ts'
 import { randomUUID } from 'node:crypto'
 import type { AuditCheckpointsTable, AuditEventsTable, WitnessKind } from './audit.tables.ts'
 import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.format.ts'
+import { EMPTY_TREE_HASH } from './merkle.ts'
+import type { TileData, TileReader } from './tlog-tiles.ts'
 
 /** SQL for the audit log. Every function takes the transaction first. */
 
@@ -57,14 +59,15 @@ export async function erasePersonal(trx: Trx, subjectRef: Buffer): Promise<numbe
   return Number(result.numDeletedRows)
 }
 
-/** Orgs with events waiting for a seq, or a head older than the checkpoint interval. */
+/** Orgs with events waiting for a seq, a head older than the checkpoint interval, or a chain not yet all in the tree. */
 export async function orgsNeedingWork(db: Kysely<DB>, checkpointSeconds: number): Promise<string[]> {
   const result = await sql<{ org_id: string }>`
     SELECT DISTINCT org_id FROM audit_unchained
     UNION
     SELECT org_id FROM audit_heads
-     WHERE seq > checkpoint_seq
-       AND (checkpoint_at IS NULL OR checkpoint_at < now() - make_interval(secs => ${checkpointSeconds}))
+     WHERE (seq > checkpoint_seq
+       AND (checkpoint_at IS NULL OR checkpoint_at < now() - make_interval(secs => ${checkpointSeconds})))
+        OR tree_size < seq
   `.execute(db)
   return result.rows.map((r) => r.org_id)
 }
@@ -87,6 +90,7 @@ export async function eraseOrgLog(trx: Trx, orgId: string): Promise<number> {
   await trx.deleteFrom('audit_checkpoints').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_heads').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_chain').where('org_id', '=', orgId).execute()
+  await trx.deleteFrom('audit_tiles').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_unchained').where('org_id', '=', orgId).execute()
   const events = await trx.deleteFrom('audit_events').where('org_id', '=', orgId).executeTakeFirst()
   return Number(events.numDeletedRows)
@@ -97,6 +101,10 @@ export interface Head {
   hash: Buffer
   checkpointSeq: number
   checkpointAt: Date | null
+  /** Chained events the Merkle tree covers; `seq` once caught up. */
+  treeSize: number
+  /** The tree's root at `treeSize` (the empty tree's hash at 0). */
+  rootHash: Buffer
 }
 
 export async function readHead(trx: Trx, orgId: string): Promise<Head | undefined> {
@@ -107,6 +115,8 @@ export async function readHead(trx: Trx, orgId: string): Promise<Head | undefine
     hash: Buffer.from(row.hash),
     checkpointSeq: Number(row.checkpoint_seq),
     checkpointAt: row.checkpoint_at,
+    treeSize: Number(row.tree_size),
+    rootHash: row.root_hash === null ? EMPTY_TREE_HASH : Buffer.from(row.root_hash),
   }
 }
 
@@ -158,6 +168,8 @@ export async function saveHead(trx: Trx, orgId: string, head: Head): Promise<voi
       hash: head.hash,
       checkpoint_seq: head.checkpointSeq,
       checkpoint_at: head.checkpointAt,
+      tree_size: head.treeSize,
+      root_hash: head.treeSize === 0 ? null : head.rootHash,
     })
     .onConflict((oc) =>
       oc.column('org_id').doUpdateSet({
@@ -165,6 +177,8 @@ export async function saveHead(trx: Trx, orgId: string, head: Head): Promise<voi
         hash: head.hash,
         checkpoint_seq: head.checkpointSeq,
         checkpoint_at: head.checkpointAt,
+        tree_size: head.treeSize,
+        root_hash: head.treeSize === 0 ? null : head.rootHash,
       }),
     )
     .execute()
@@ -189,6 +203,7 @@ export async function insertCheckpoint(
       key_id: signed.keyId,
       signature: Buffer.from(signed.signature, 'base64url'),
       note: signed.note ?? null,
+      root_hash: signed.rootHash === undefined ? null : Buffer.from(signed.rootHash, 'hex'),
     })
     .execute()
   if (witnesses.length > 0) {
@@ -230,6 +245,7 @@ function checkpointOf(row: Selectable<AuditCheckpointsTable>): SignedCheckpoint 
     keyId: row.key_id,
     signature: Buffer.from(row.signature).toString('base64url'),
     ...(row.note === null ? {} : { note: row.note }),
+    ...(row.root_hash === null ? {} : { rootHash: Buffer.from(row.root_hash).toString('hex') }),
   }
 }
 
@@ -243,6 +259,57 @@ export async function latestCheckpoint(trx: Trx, orgId: string): Promise<SignedC
     .limit(1)
     .executeTakeFirst()
   return row === undefined ? undefined : checkpointOf(row)
+}
+
+/**
+ * A `TileReader` over the org's stored tiles (one statement per call), in the caller's
+ * transaction. A tile narrower than asked, or missing, throws: the tree is inconsistent.
+ */
+export function tileReader(trx: Trx, orgId: string): TileReader {
+  return {
+    async readTiles(tiles) {
+      if (tiles.length === 0) return []
+      const rows = await trx
+        .selectFrom('audit_tiles')
+        .select(['level', 'n', 'hashes'])
+        .where('org_id', '=', orgId)
+        .where((eb) => eb.or(tiles.map((t) => eb.and([eb('level', '=', t.level), eb('n', '=', t.n)]))))
+        .execute()
+      const byKey = new Map(rows.map((row) => [`${row.level}/${Number(row.n)}`, Buffer.from(row.hashes)]))
+      return tiles.map((tile) => {
+        const data = byKey.get(`${tile.level}/${tile.n}`)
+        if (data === undefined || data.length < tile.width * 32)
+          throw new Error(
+            `audit tree of org ${orgId}: tile ${tile.level}/${tile.n} holds fewer than ${tile.width} hashes`,
+          )
+        return data
+      })
+    },
+  }
+}
+
+/** One stored tile at its widest width, or undefined. */
+export async function readTile(trx: Trx, orgId: string, level: number, n: number): Promise<Buffer | undefined> {
+  const row = await trx
+    .selectFrom('audit_tiles')
+    .select('hashes')
+    .where('org_id', '=', orgId)
+    .where('level', '=', level)
+    .where('n', '=', n)
+    .executeTakeFirst()
+  return row === undefined ? undefined : Buffer.from(row.hashes)
+}
+
+/** Stores tiles whole at their new width (a partial tile only ever grows). */
+export async function writeTiles(trx: Trx, orgId: string, tiles: readonly TileData[]): Promise<void> {
+  if (tiles.length === 0) return
+  await trx
+    .insertInto('audit_tiles')
+    .values(tiles.map(({ tile, data }) => ({ org_id: orgId, level: tile.level, n: tile.n, hashes: data })))
+    .onConflict((oc) =>
+      oc.columns(['org_id', 'level', 'n']).doUpdateSet((eb) => ({ hashes: eb.ref('excluded.hashes') })),
+    )
+    .execute()
 }
 
 /** The event as it is hashed; `seq` comes from the row once chained, or is being assigned. */
@@ -286,6 +353,29 @@ export async function chainedEventsPage(
     prevHash: Buffer.from(row.prev_hash).toString('hex'),
     hash: Buffer.from(row.hash).toString('hex'),
   }))
+}
+
+/** One chained event of the org by its event id, with its `seq`; undefined if none (or not chained yet). */
+export async function chainedEvent(
+  trx: Trx,
+  orgId: string,
+  eventId: string,
+): Promise<(AuditEventRow & { seq: number }) | undefined> {
+  const row = await trx
+    .selectFrom('audit_events as e')
+    .innerJoin('audit_chain as c', 'c.id', 'e.id')
+    .selectAll('e')
+    .select('c.seq')
+    .where('e.org_id', '=', orgId)
+    .where('e.event_id', '=', eventId)
+    .executeTakeFirst()
+  return row === undefined ? undefined : { ...row, seq: Number(row.seq) }
+}
+
+/** The org of an event by its event id (owner connection). */
+export async function orgOfEvent(trx: Trx, eventId: string): Promise<string | undefined> {
+  const row = await trx.selectFrom('audit_events').select('org_id').where('event_id', '=', eventId).executeTakeFirst()
+  return row?.org_id
 }
 
 /** Whether any org has events waiting to be chained. */

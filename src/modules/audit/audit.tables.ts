@@ -43,6 +43,10 @@ export interface AuditHeadsTable {
   hash: Uint8Array
   checkpoint_seq: Generated<Int8>
   checkpoint_at: Date | null
+  /** Chained events the Merkle tree covers (migration 0025); equals `seq` once caught up. */
+  tree_size: Generated<Int8>
+  /** The tree's root at `tree_size`; null while empty. */
+  root_hash: Uint8Array | null
 }
 
 export interface AuditCheckpointsTable {
@@ -54,6 +58,16 @@ export interface AuditCheckpointsTable {
   signature: Uint8Array
   /** The checkpoint as a C2SP signed note; null on checkpoints signed before notes existed. */
   note: string | null
+  /** The Merkle tree's root at `seq`, the note's hash line; null on checkpoints signed before the tree. */
+  root_hash: Generated<Uint8Array | null>
+}
+
+/** C2SP tlog-tiles of each org's Merkle tree, at their widest stored width (migration 0025). */
+export interface AuditTilesTable {
+  org_id: string
+  level: number
+  n: Int8
+  hashes: Uint8Array
 }
 
 export type WitnessKind = 'webhooks' | 'https' | 'file'
@@ -77,6 +91,7 @@ export interface AuditTables {
   audit_events: AuditEventsTable
   audit_chain: AuditChainTable
   audit_unchained: AuditUnchainedTable
+  audit_tiles: AuditTilesTable
   audit_heads: AuditHeadsTable
   audit_checkpoints: AuditCheckpointsTable
   audit_witness_deliveries: AuditWitnessDeliveriesTable

@@ -233,3 +233,41 @@ function checkSizes(oldSize: number, newSize: number): void {
   if (!isCount(oldSize) || !isCount(newSize) || oldSize > newSize)
     throw new RangeError(`tree size ${oldSize} is not a prefix size of a tree of size ${newSize}`)
 }
+
+/**
+ * The root of a tree that grows one leaf at a time, in O(log n) memory: the compact range
+ * of perfect subtrees that make up the first `size` leaves, largest first (RFC 9162 §2.1.1
+ * splits at the largest power of two below n, so the root folds them right to left). For
+ * reading a log in order — verification checks the root at each checkpoint's size without
+ * holding the log.
+ */
+export class MerkleAccumulator {
+  #ranges: { size: number; hash: Buffer }[] = []
+  #size = 0
+
+  /** Leaves appended so far. */
+  get size(): number {
+    return this.#size
+  }
+
+  /** Appends a leaf by its leaf hash (`leafHash(data)`, 32 bytes). */
+  append(leafHashValue: Uint8Array): void {
+    if (leafHashValue.length !== HASH_SIZE) throw new RangeError('a leaf hash is 32 bytes')
+    let node: { size: number; hash: Buffer } = { size: 1, hash: Buffer.from(leafHashValue) }
+    for (let last = this.#ranges.at(-1); last !== undefined && last.size === node.size; last = this.#ranges.at(-1)) {
+      this.#ranges.pop()
+      node = { size: node.size * 2, hash: nodeHash(last.hash, node.hash) }
+    }
+    this.#ranges.push(node)
+    this.#size++
+  }
+
+  /** The Merkle tree hash of the leaves appended so far (SHA-256() when none). */
+  root(): Buffer {
+    const last = this.#ranges.at(-1)
+    if (last === undefined) return EMPTY_TREE_HASH
+    let hash = last.hash
+    for (let i = this.#ranges.length - 2; i >= 0; i--) hash = nodeHash((this.#ranges[i] as { hash: Buffer }).hash, hash)
+    return hash
+  }
+}
