@@ -56,10 +56,14 @@ export async function initWitness(dir: string, name: string): Promise<WitnessKey
 /** Loads the witness key of a directory made by `initWitness`. Throws, saying why, when it is missing, shared or mismatched. */
 export function loadWitnessKey(dir: string): WitnessKey {
   const keyFile = path.join(dir, KEY_FILE)
-  if (!existsSync(keyFile)) throw new Error(`no witness key in ${dir}: run \`custodian witness init --name <name> --dir ${dir}\``)
+  if (!existsSync(keyFile))
+    throw new Error(`no witness key in ${dir}: run \`custodian witness init --name <name> --dir ${dir}\``)
   if ((statSync(keyFile).mode & 0o077) !== 0)
     throw new Error(`${keyFile} is readable by group or others; chmod 600 it (and consider the key exposed)`)
-  const identity = JSON.parse(readFileSync(path.join(dir, IDENTITY_FILE), 'utf8')) as { name?: unknown; verifierKey?: unknown }
+  const identity = JSON.parse(readFileSync(path.join(dir, IDENTITY_FILE), 'utf8')) as {
+    name?: unknown
+    verifierKey?: unknown
+  }
   if (typeof identity.name !== 'string' || !validWitnessName(identity.name))
     throw new Error(`${path.join(dir, IDENTITY_FILE)} has no valid witness name`)
   const privateKey = createPrivateKey(readFileSync(keyFile, 'utf8'))

@@ -1,5 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { ed25519NoteVerifier, NOTE_SIGNATURE_TYPE, parseVerifierKey, type NoteVerifier } from '../modules/audit/audit.note.ts'
+import {
+  ed25519NoteVerifier,
+  NOTE_SIGNATURE_TYPE,
+  parseVerifierKey,
+  type NoteVerifier,
+} from '../modules/audit/audit.note.ts'
 
 /**
  * The logs a witness cosigns for: per origin, the Ed25519 verifier keys (C2SP signed-note,
@@ -33,7 +38,7 @@ export function readLogsFile(file: string): string[] {
       try {
         parseLogEntry(line)
       } catch (error) {
-        throw new Error(`${file}:${number}: ${(error as Error).message}`)
+        throw new Error(`${file}:${number}: ${(error as Error).message}`, { cause: error })
       }
       return line
     })

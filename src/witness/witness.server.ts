@@ -49,7 +49,9 @@ export async function buildWitnessServer(options: WitnessServerOptions): Promise
     return reply
       .status(status)
       .type('application/problem+json')
-      .send(JSON.stringify({ type: 'about:blank', title: status === 413 ? 'Content Too Large' : 'Error', status, detail }))
+      .send(
+        JSON.stringify({ type: 'about:blank', title: status === 413 ? 'Content Too Large' : 'Error', status, detail }),
+      )
   })
   app.setNotFoundHandler((_request, reply) =>
     reply
@@ -72,7 +74,14 @@ export async function buildWitnessServer(options: WitnessServerOptions): Promise
       return reply
         .status(404)
         .type('application/problem+json')
-        .send(JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404, detail: 'no checkpoint cosigned for that log' }))
+        .send(
+          JSON.stringify({
+            type: 'about:blank',
+            title: 'Not Found',
+            status: 404,
+            detail: 'no checkpoint cosigned for that log',
+          }),
+        )
     return reply.type('text/plain; charset=utf-8').send(note)
   })
   return app

@@ -3,7 +3,7 @@ import { EMPTY_TREE_HASH, verifyConsistency } from '../modules/audit/merkle.ts'
 import { cosignCheckpoint, parseCheckpoint } from '../modules/audit/tlog-checkpoint.ts'
 import type { WitnessKey } from './witness.key.ts'
 import type { WitnessedLogs } from './witness.logs.ts'
-import { formatSizeBody, parseAddCheckpointRequest } from './witness.request.ts'
+import { formatSizeBody, parseAddCheckpointRequest } from '../modules/audit/tlog-witness-request.ts'
 import type { WitnessStateStore } from './witness.state.ts'
 
 /**
@@ -117,7 +117,13 @@ export function createWitness(deps: {
           )
         }
         const timestamp = Math.max(1, Math.floor(deps.now()))
-        const cosignature = cosignCheckpoint(opened.text, key.name, key.rawPublicKey, key.sign, timestamp)
+        const cosignature = cosignCheckpoint(
+          opened.text,
+          key.name,
+          key.rawPublicKey,
+          (message) => key.sign(message),
+          timestamp,
+        )
         const logLines = opened.verified.map((v) => v.signature.line)
         await state.write({
           origin,

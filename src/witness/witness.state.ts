@@ -150,7 +150,7 @@ export async function lockDirectory(dir: string): Promise<() => Promise<void>> {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim())
       if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isRunning(holder))
-        throw new Error(`another witness (pid ${holder}) serves ${dir}; stop it first`)
+        throw new Error(`another witness (pid ${holder}) serves ${dir}; stop it first`, { cause: error })
       await unlink(file).catch(() => undefined)
     }
   }

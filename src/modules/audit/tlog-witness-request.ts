@@ -8,7 +8,7 @@
  *
  * Shared by the witness (parse) and the client (format), so both speak the same bytes.
  */
-import { HASH_SIZE } from '../modules/audit/merkle.ts'
+import { HASH_SIZE } from './merkle.ts'
 
 /** The spec's limit: a client MUST NOT send more than 63 consistency proof lines. */
 export const MAX_PROOF_LINES = 63
