@@ -9,6 +9,7 @@ import { registerServe } from './serve.ts'
 import { registerUnseal } from './unseal.ts'
 import { registerKeys } from './keys.ts'
 import { registerVerifyCertificate } from './verify-certificate.ts'
+import { registerWitness } from './witness.ts'
 
 const program = new Command('custodian')
   .description(
@@ -23,6 +24,7 @@ registerAdmin(program)
 registerUnseal(program)
 registerKeys(program)
 registerVerifyCertificate(program)
+registerWitness(program)
 
 try {
   await program.parseAsync(process.argv)
