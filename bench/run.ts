@@ -1,12 +1,21 @@
 /**
- * `npm run bench`: in one run, on this machine,
+ * `npm run bench [-- part…]`: the parts named, or all of them, in one run on this machine.
+ *
+ * `audited` (about 2 minutes):
  *   1. a bare Fastify hello-world over HTTPS (the baseline),
  *   2. Custodian's authenticated, authorized, audited requests — create a service account
  *      (token lookup, role check, insert, audit event in the same transaction, commit) and
  *      reveal a secret (decrypt the data key and value, audit event, commit) — on
  *      PostgreSQL and on the embedded PGlite,
  * each driven by autocannon from a separate process; prints req/s, p99 and the ratio to
- * the baseline, and the audit commit-to-chain delay. Record results in docs/benchmarks.md.
+ * the baseline, and the audit commit-to-chain delay.
+ *
+ * `sizes` (about 20 minutes; bench/sizes.ts): costs at production sizes (issue 20) — every
+ * GET route of /openapi.json and the main writes for an org with 1,000,000 audit events
+ * (PGlite: 100,000) beside a small one, and every periodic job at both sizes; p50, p99,
+ * CPU per request and their big/small ratios.
+ *
+ * Record results in docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
@@ -15,6 +24,13 @@ import path from 'node:path'
 import autocannon from 'autocannon'
 import pg from 'pg'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { runSizes } from './sizes.ts'
+
+const PARTS = ['audited', 'sizes'] as const
+const asked = process.argv.slice(2)
+for (const part of asked)
+  if (!(PARTS as readonly string[]).includes(part)) throw new Error(`unknown part ${part}: one of ${PARTS.join(', ')}`)
+const parts = asked.length === 0 ? PARTS : asked
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
@@ -126,41 +142,46 @@ async function audited(server: ServerProcess, label: string): Promise<Figures[]>
   return [read, write, reveal]
 }
 
-const rows: Figures[] = []
-const hello = await startHello()
-const baseline = await load('Fastify hello-world (baseline)', `https://127.0.0.1:${hello.port}/`)
-rows.push(baseline)
-hello.stop()
+async function runAudited(): Promise<void> {
+  const rows: Figures[] = []
+  const hello = await startHello()
+  const baseline = await load('Fastify hello-world (baseline)', `https://127.0.0.1:${hello.port}/`)
+  rows.push(baseline)
+  hello.stop()
 
-const pgUrl = await freshDatabase()
-const pgServer = await spawnServer({
-  DATABASE_URL: pgUrl,
-  ...(process.env.BENCH_POOL ? { CUSTODIAN_DB_POOL_SIZE: process.env.BENCH_POOL } : {}),
-  CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')),
-  CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
-})
-rows.push(...(await audited(pgServer, 'PostgreSQL')))
-await new Promise((resolve) => setTimeout(resolve, 1500))
-const delay = await chainDelay(pgUrl)
-await pgServer.stop()
+  const pgUrl = await freshDatabase()
+  const pgServer = await spawnServer({
+    DATABASE_URL: pgUrl,
+    ...(process.env.BENCH_POOL ? { CUSTODIAN_DB_POOL_SIZE: process.env.BENCH_POOL } : {}),
+    CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')),
+    CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+  })
+  rows.push(...(await audited(pgServer, 'PostgreSQL')))
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  const delay = await chainDelay(pgUrl)
+  await pgServer.stop()
 
-const liteServer = await spawnServer({
-  CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')),
-  CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
-})
-rows.push(...(await audited(liteServer, 'PGlite')))
-await liteServer.stop()
+  const liteServer = await spawnServer({
+    CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')),
+    CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+  })
+  rows.push(...(await audited(liteServer, 'PGlite')))
+  await liteServer.stop()
 
-const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9)
-console.log(
-  `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s each\n`,
-)
-console.log(`${'scenario'.padEnd(58)}    req/s   p50 ms   p99 ms  ratio  errors`)
-for (const row of rows) {
+  const fmt = (n: number, d = 0) => n.toFixed(d).padStart(9)
   console.log(
-    `${row.name.padEnd(58)}${fmt(row.rps)}${fmt(row.p50, 1)}${fmt(row.p99, 1)}  ${(row.rps / baseline.rps).toFixed(2).padStart(5)}  ${row.errors + row.non2xx}`,
+    `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections, ${DURATION} s each\n`,
+  )
+  console.log(`${'scenario'.padEnd(58)}    req/s   p50 ms   p99 ms  ratio  errors`)
+  for (const row of rows) {
+    console.log(
+      `${row.name.padEnd(58)}${fmt(row.rps)}${fmt(row.p50, 1)}${fmt(row.p99, 1)}  ${(row.rps / baseline.rps).toFixed(2).padStart(5)}  ${row.errors + row.non2xx}`,
+    )
+  }
+  console.log(
+    `\naudit commit-to-chain delay on PostgreSQL over ${delay.events} events: p50 ${delay.p50.toFixed(0)} ms, p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms`,
   )
 }
-console.log(
-  `\naudit commit-to-chain delay on PostgreSQL over ${delay.events} events: p50 ${delay.p50.toFixed(0)} ms, p99 ${delay.p99.toFixed(0)} ms, max ${delay.max.toFixed(0)} ms`,
-)
+
+if (parts.includes('audited')) await runAudited()
+if (parts.includes('sizes')) await runSizes()

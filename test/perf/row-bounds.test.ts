@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
-import { sql } from 'kysely'
 import { withOrg } from '../../src/db/tenant.ts'
 import type { Engine } from '../../src/db/connect.ts'
 import { bootstrapProvider, createCustomerOrg, PASSWORD, startTestApp, type Org, type TestApp } from '../helpers/app.ts'
 import { createTestDatabase, forEachEngine, type TestDatabase } from '../helpers/db.ts'
 import { StatementRecorder, type StatementCost } from '../helpers/explain.ts'
+import { growHistory } from '../helpers/history.ts'
 
 /**
  * Costs stay flat as the data grows (issue 20): every GET route of /openapi.json, called
@@ -228,136 +228,6 @@ const QUIET: Record<string, string> = Object.fromEntries(
     ),
 )
 
-/** Copies one row `count` times with fresh values from `overrides` (SQL over the copy `r` and its number `g`). */
-async function cloneRows(
-  db: TestDatabase,
-  table: string,
-  where: string,
-  count: number,
-  overrides: string,
-): Promise<void> {
-  const result = await sql
-    .raw(`
-    INSERT INTO ${table}
-    SELECT (jsonb_populate_record(NULL::${table}, to_jsonb(r) || ${overrides})).*
-      FROM (SELECT * FROM ${table} WHERE ${where} LIMIT 1) AS r CROSS JOIN generate_series(1, ${count}) AS g
-  `)
-    .execute(db.kysely)
-  assert.equal(Number(result.numAffectedRows), count, `${table}: ${count} copies`)
-}
-
-/** The long history of org a, in SQL: seconds, where the API would take hours. */
-async function growHistory(db: TestDatabase, f: Fixture): Promise<void> {
-  const a = f.a.orgId
-  const head = await db.kysely.selectFrom('audit_heads').select('seq').where('org_id', '=', a).executeTakeFirstOrThrow()
-  const script = async (text: string) => {
-    for (const statement of text
-      .split(/;\s*\n/)
-      .map((x) => x.trim())
-      .filter(Boolean))
-      await sql.raw(statement).execute(db.kysely)
-  }
-  await script(`
-    INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, details)
-    SELECT '${a}', gen_random_uuid(), now() - interval '1 day' + g * interval '1 second', 'user', '${f.a.ownerId}',
-           (ARRAY['secret.read', 'secret.create', 'member.invite', 'token.create'])[1 + g % 4], 'secret', gen_random_uuid()::text, 'success', '{}'
-      FROM generate_series(1, ${HISTORY}) AS g;
-    INSERT INTO audit_chain (org_id, seq, id, prev_hash, hash)
-    SELECT org_id, ${head.seq} + row_number() OVER (ORDER BY id), id, '\\x00', '\\x00'
-      FROM audit_events e
-     WHERE org_id = '${a}' AND id > (SELECT coalesce(max(id), 0) FROM audit_chain WHERE org_id = '${a}')
-       AND NOT EXISTS (SELECT 1 FROM audit_unchained u WHERE u.id = e.id);
-    INSERT INTO audit_checkpoints (org_id, seq, hash, signed_at, key_id, signature)
-    SELECT org_id, seq + g, hash, signed_at + g * interval '1 second', key_id, signature
-      FROM (SELECT * FROM audit_checkpoints WHERE org_id = '${a}' ORDER BY seq DESC LIMIT 1) AS c CROSS JOIN generate_series(1, ${HISTORY}) AS g;
-    UPDATE audit_heads SET seq = seq + ${HISTORY}, checkpoint_seq = checkpoint_seq + ${HISTORY} WHERE org_id = '${a}';
-    UPDATE audit_heads SET tree_size = seq WHERE org_id = '${a}';
-    INSERT INTO audit_tiles (org_id, level, n, hashes)
-    SELECT '${a}', 0, n, decode(repeat('00', 32 * least(256, h.seq - n * 256)::int), 'hex')
-      FROM audit_heads h CROSS JOIN generate_series(0, (SELECT (seq - 1) / 256 FROM audit_heads WHERE org_id = '${a}')) AS n
-     WHERE h.org_id = '${a}'
-    ON CONFLICT (org_id, level, n) DO UPDATE SET hashes = excluded.hashes;
-    INSERT INTO audit_tiles (org_id, level, n, hashes)
-    SELECT '${a}', 1, 0, decode(repeat('00', 32 * (seq / 256)::int), 'hex') FROM audit_heads WHERE org_id = '${a}'
-    ON CONFLICT (org_id, level, n) DO UPDATE SET hashes = excluded.hashes;
-  `)
-  const id = `jsonb_build_object('id', gen_random_uuid())`
-  const past = (column: string) => `jsonb_build_object('${column}', r.${column} - g * interval '1 minute')`
-  await cloneRows(
-    db,
-    'access_grants',
-    `id = '${f.grant.a}'`,
-    OTHER,
-    `${id} || ${past('requested_at')} || jsonb_build_object('status', 'withdrawn', 'ended_at', now())`,
-  )
-  await cloneRows(
-    db,
-    'access_reviews',
-    `id = '${f.review.a}'`,
-    OTHER,
-    `${id} || ${past('started_at')} || jsonb_build_object('status', 'closed', 'closed_at', now(), 'closed_by', 'fixture')`,
-  )
-  await cloneRows(
-    db,
-    'privacy_requests',
-    `id = '${f.request.a}'`,
-    OTHER,
-    `${id} || ${past('received_at')} || jsonb_build_object('status', 'completed', 'completed_at', now(), 'sealed', null)`,
-  )
-  await cloneRows(
-    db,
-    'alerts',
-    `id = '${f.alert.a}'`,
-    OTHER,
-    `${id} || ${past('last_seen_at')} || jsonb_build_object('status', 'resolved', 'dedupe_key', 'old-' || g)`,
-  )
-  await cloneRows(
-    db,
-    'incidents',
-    `id = '${f.incident.a}'`,
-    OTHER,
-    `${id} || ${past('opened_at')} || jsonb_build_object('status', 'closed', 'closed_at', now())`,
-  )
-  await cloneRows(
-    db,
-    'secret_versions',
-    `secret_id = '${f.secret.a}'`,
-    OTHER,
-    `jsonb_build_object('version', r.version + g)`,
-  )
-  await sql`UPDATE secrets SET current_version = current_version + ${OTHER} WHERE id = ${f.secret.a}`.execute(db.kysely)
-  await cloneRows(
-    db,
-    'sessions',
-    `org_id = '${a}' AND user_id = '${f.a.ownerId}'`,
-    OTHER,
-    `${id} || ${past('created_at')} || jsonb_build_object('expires_at', now() - interval '1 day', 'revoked_at', now() - interval '1 day')`,
-  )
-  await script(`
-    INSERT INTO notifications (id, org_id, kind, recipient_user_id, subject, body, created_at, delivered_at, status, next_attempt_at)
-    SELECT gen_random_uuid(), '${a}', 'fixture', '${f.a.ownerId}', 'old news', 'old news', now() - g * interval '1 minute', now(), 'delivered', now()
-      FROM generate_series(1, ${OTHER}) AS g;
-    INSERT INTO webhook_deliveries (id, org_id, webhook_id, webhook_name, destination, event, status, next_attempt_at, delivered_at, created_at)
-    SELECT gen_random_uuid(), '${a}', w.id, w.name, w.url, 'notifications', 'delivered', now(), now(), now() - g * interval '1 minute'
-      FROM (SELECT * FROM webhooks WHERE org_id = '${a}' LIMIT 1) AS w CROSS JOIN generate_series(1, ${OTHER}) AS g;
-    INSERT INTO retention_runs (id, org_id, ran_at, purged, classes)
-    SELECT gen_random_uuid(), '${a}', now() - g * interval '1 minute', 0, '[]' FROM generate_series(1, ${OTHER}) AS g;
-  `)
-  // Data subjects, each with a live key already sealed under the shred ring's current epoch.
-  await cloneRows(
-    db,
-    'subject_keys',
-    `org_id = '${a}' AND ring_epoch IS NOT NULL`,
-    HISTORY,
-    `jsonb_build_object('subject_ref', decode(md5(g::text), 'hex'), 'key_id', gen_random_uuid())`,
-  )
-  // What autovacuum does on a healthy server. Without statistics PostgreSQL estimates an
-  // org's rows at a fraction of a percent of the table and prefers a bitmap scan and a
-  // sort to the index's order, reading the whole org (the issue's "autovacuum off"
-  // measurement).
-  await sql`ANALYZE`.execute(db.kysely)
-}
-
 async function buildFixture(app: TestApp): Promise<Fixture> {
   const provider = await bootstrapProvider(app)
   const a = await createCustomerOrg(app, provider, 'Big Org', 'owner@big.test')
@@ -477,7 +347,27 @@ forEachEngine(
       // Chain what the fixture wrote, so that the history appended below extends a real head.
       await app.app.sequencer.flush()
       await app.app.services.shredding.pass()
-      await growHistory(db, f)
+      await growHistory(
+        db.kysely,
+        {
+          ...f.a,
+          secret: f.secret.a,
+          grant: f.grant.a,
+          review: f.review.a,
+          request: f.request.a,
+          alert: f.alert.a,
+          incident: f.incident.a,
+        },
+        {
+          events: HISTORY,
+          checkpoints: HISTORY,
+          subjects: HISTORY,
+          secretVersions: OTHER,
+          members: 0,
+          tokens: 0,
+          other: OTHER,
+        },
+      )
     })
     after(async () => {
       await app?.app.close()
