@@ -91,6 +91,13 @@ forEachEngine('the audit log as a Merkle tree (P5.2, issue 21)', (engine) => {
     const leaves = data.map(leafHash)
     const root = Buffer.from(latest.rootHash as string, 'hex')
 
+    // The verifier key is published with the keys, for anyone to check a note of this org.
+    const published = (await t().request({ method: 'GET', url: `/v1/audit/keys?org=${org.orgId}` })).body.keys as {
+      verifierKey: string
+      origin: string
+    }[]
+    assert.equal(published[0]?.verifierKey, latest.verifierKey)
+    assert.equal(published[0]?.origin, 'custodian.example/audit/{orgId}')
     // Go opens every note with the published verifier key; each hash line is that size's root.
     const answer = go({ notes: signed.map((c) => c.note), vkey: latest.verifierKey })
     for (const [i, opened] of (answer.notes ?? []).entries()) assert.equal(opened.error ?? '', '', `note ${i}`)

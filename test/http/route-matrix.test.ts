@@ -62,6 +62,9 @@ interface Fixture {
   aBreachNotice: string
   bBreachNotice: string
   report: string
+  /** Chained audit events of each org (their receipts). */
+  aEvent: string
+  bEvent: string
 }
 
 interface RouteCase {
@@ -1074,6 +1077,14 @@ const ROUTES: RouteCase[] = [
   },
   {
     method: 'GET',
+    path: '/v1/orgs/{orgId}/audit/events/{eventId}/receipt',
+    access: 'audit:read',
+    url: (f) => `${A(f)}/audit/events/${f.aEvent}/receipt`,
+    foreignObjectUrl: (f) => `${A(f)}/audit/events/${f.bEvent}/receipt`,
+    badParamUrl: (f) => `${A(f)}/audit/events/not-a-uuid/receipt`,
+  },
+  {
+    method: 'GET',
     path: '/v1/orgs/{orgId}/audit/tile/{*}',
     access: 'audit:read',
     url: (f) => `${A(f)}/audit/tile/0/000.p/1`,
@@ -1339,6 +1350,20 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       aBreachNotice: aIncident.notice,
       bBreachNotice: bIncident.notice,
       report,
+      ...(await (async () => {
+        await app.app.sequencer.flush()
+        const firstEvent = async (org: Org) =>
+          (
+            await app.db.kysely
+              .selectFrom('audit_chain as c')
+              .innerJoin('audit_events as e', 'e.id', 'c.id')
+              .select('e.event_id')
+              .where('c.org_id', '=', org.orgId)
+              .where('c.seq', '=', 1)
+              .executeTakeFirstOrThrow()
+          ).event_id
+        return { aEvent: await firstEvent(a), bEvent: await firstEvent(b) }
+      })()),
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
   })

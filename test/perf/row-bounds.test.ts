@@ -80,6 +80,8 @@ interface Fixture {
   export: Record<'a' | 'b', string>
   alert: Record<'a' | 'b', string>
   incident: Record<'a' | 'b', string>
+  /** Each org's first audit event (seq 1 once chained): its receipt. */
+  event: Record<'a' | 'b', string>
   report: string
 }
 
@@ -186,6 +188,10 @@ const ROUTES: GetRoute[] = [
     url: (f, s) => `${O(f, s)}/audit/proofs/consistency?from=1&to=${HISTORY}`,
   },
   { path: '/v1/orgs/{orgId}/audit/tile/{*}', url: (f, s) => `${O(f, s)}/audit/tile/0/000` },
+  {
+    path: '/v1/orgs/{orgId}/audit/events/{eventId}/receipt',
+    url: (f, s) => `${O(f, s)}/audit/events/${f.event[s]}/receipt`,
+  },
   {
     path: '/v1/orgs/{orgId}/audit/tile/{*}',
     variant: 'entries',
@@ -318,6 +324,18 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     export: pick('export'),
     alert: pick('alert'),
     incident: pick('incident'),
+    event: { a: await firstEvent(a), b: await firstEvent(b) },
+  }
+
+  async function firstEvent(org: Org): Promise<string> {
+    const row = await app.db.kysely
+      .selectFrom('audit_events')
+      .select('event_id')
+      .where('org_id', '=', org.orgId)
+      .orderBy('id')
+      .limit(1)
+      .executeTakeFirstOrThrow()
+    return row.event_id
   }
 }
 

@@ -9,6 +9,7 @@ import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { AppError } from '../../errors.ts'
 import type { AuditService } from './audit.service.ts'
+import { checkpointOrigin, noteVerifierKey } from './audit.note.ts'
 
 const tags = ['audit']
 const Ref = Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) })
@@ -56,7 +57,12 @@ const VerifyView = Type.Object({
   ),
 })
 
-export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): FastifyPluginAsyncTypebox {
+export function auditRoutes(deps: {
+  audit: AuditService
+  db: Kysely<DB>
+  /** Host part of each org's checkpoint origin (`<host>/audit/<org id>`). */
+  originHost: string
+}): FastifyPluginAsyncTypebox {
   const { audit, db } = deps
   return async (app) => {
     app.get('/v1/audit/keys', {
@@ -64,6 +70,9 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
       schema: {
         tags,
         summary: 'Public keys that sign audit checkpoints (verify exports with these)',
+        description:
+          'Each key also signs every org’s checkpoint notes under the key name `<host>/audit/<org id>` (`origin`, with `{orgId}` to fill in). With `?org=<id>`, each key’s C2SP verifier key for that org’s log (`verifierKey`, `<name>+<hex key ID>+<base64(0x01 || public key)>`), as `custodian audit verify-receipt --key` and witnesses take it. Public: the org id is not checked.',
+        querystring: Type.Object({ org: Type.Optional(Uuid) }, Strict),
         response: {
           200: Type.Object({
             keys: Type.Array(
@@ -71,12 +80,29 @@ export function auditRoutes(deps: { audit: AuditService; db: Kysely<DB> }): Fast
                 keyId: Type.String(),
                 algorithm: Type.String(),
                 publicKey: Type.String({ description: 'raw Ed25519 public key, base64url' }),
+                origin: Type.String({ description: 'key name of the notes it signs: <host>/audit/{orgId}' }),
+                verifierKey: Type.Optional(
+                  Type.String({ description: 'with ?org: the C2SP verifier key of that org’s checkpoints' }),
+                ),
               }),
             ),
           }),
         },
       },
-      handler: async () => ({ keys: audit.publicKeys() }),
+      handler: async (request) => ({
+        keys: audit.publicKeys().map((key) => ({
+          ...key,
+          origin: checkpointOrigin(deps.originHost, '{orgId}'),
+          ...(request.query.org === undefined
+            ? {}
+            : {
+                verifierKey: noteVerifierKey(
+                  checkpointOrigin(deps.originHost, request.query.org),
+                  Buffer.from(key.publicKey, 'base64url'),
+                ),
+              }),
+        })),
+      }),
     })
 
     app.get('/v1/orgs/:orgId/audit/events', {

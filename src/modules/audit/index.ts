@@ -57,7 +57,13 @@ export function createAuditModule(deps: {
     },
     deps.log,
   )
-  return { service, sequencer, witnesses, witnessWorker, routes: auditRoutes({ audit: service, db: deps.db }) }
+  return {
+    service,
+    sequencer,
+    witnesses,
+    witnessWorker,
+    routes: auditRoutes({ audit: service, db: deps.db, originHost: originHost(deps.config.publicUrl) }),
+  }
 }
 
 /** The host of the public URL names the log in checkpoint origins; `localhost` without one. */
