@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { useTestApp } from '../helpers/app.ts'
 import { createTestDatabase, forEachEngine, type TestDatabase } from '../helpers/db.ts'
 import { maintainTables } from '../../src/db/maintenance.ts'
+import { openDatabase, PGLITE_SETTINGS } from '../../src/db/connect.ts'
 
 /**
  * The service says when the database does not keep its statistics and dead rows in check
@@ -115,5 +119,20 @@ describe('embedded database maintenance (PGlite)', () => {
     await publishCounters(k)
     assert.equal((await lastAnalyze(k))?.dead, 0, 'dead rows removed')
     assert.deepEqual(await maintainTables(k), { analyzed: [], vacuumed: [] }, 'and nothing left to do')
+  })
+})
+
+describe('embedded database memory (PGlite)', () => {
+  it('runs with the bounded buffer pool and maintenance memory of PGLITE_SETTINGS, not PostgreSQL’s 128MB pool', async () => {
+    const database = await openDatabase({ dataDir: mkdtempSync(path.join(tmpdir(), 'custodian-memory-')) })
+    try {
+      for (const [name, value] of Object.entries(PGLITE_SETTINGS)) {
+        const shown = await sql<Record<string, string>>`SHOW ${sql.id(name)}`.execute(database.kysely)
+        assert.equal(shown.rows[0]?.[name], value, name)
+      }
+      assert.equal(PGLITE_SETTINGS.shared_buffers, '32MB')
+    } finally {
+      await database.close()
+    }
   })
 })
