@@ -42,7 +42,8 @@ interface TableActivity {
   relname: string
   /** pg_class.reltuples: rows at the last VACUUM or ANALYZE, -1 if never. */
   reltuples: number
-  pages: number
+  /** Whether the table's main fork has any page (a never-analyzed table with data). */
+  has_pages: boolean
   n_mod_since_analyze: number
   n_dead_tup: number
   n_ins_since_vacuum: number
@@ -80,7 +81,7 @@ export async function maintainTables(db: Kysely<DB>, options: { maxTables?: numb
   )
   const setting = (name: string, fallback: number) => settings[name] ?? fallback
   const tables = await sql<TableActivity>`
-    SELECT s.relname, c.reltuples, c.relpages AS pages, s.n_mod_since_analyze, s.n_dead_tup, s.n_ins_since_vacuum
+    SELECT s.relname, c.reltuples, pg_relation_size(s.relid) > 0 AS has_pages, s.n_mod_since_analyze, s.n_dead_tup, s.n_ins_since_vacuum
       FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
      WHERE s.schemaname = current_schema()
      ORDER BY s.n_mod_since_analyze + s.n_dead_tup DESC, s.relname`.execute(db)
@@ -89,8 +90,7 @@ export async function maintainTables(db: Kysely<DB>, options: { maxTables?: numb
   for (const table of tables.rows) {
     if (handled >= (options.maxTables ?? 8)) break
     const rows = Math.max(Number(table.reltuples), 0)
-    const neverAnalyzed =
-      Number(table.reltuples) < 0 && (Number(table.n_mod_since_analyze) > 0 || (await holdsRows(db, table.relname)))
+    const neverAnalyzed = Number(table.reltuples) < 0 && table.has_pages
     const analyze =
       neverAnalyzed ||
       Number(table.n_mod_since_analyze) >
@@ -110,10 +110,4 @@ export async function maintainTables(db: Kysely<DB>, options: { maxTables?: numb
     if (vacuum) run.vacuumed.push(table.relname)
   }
   return run
-}
-
-/** Whether a table has at least one row (its size says nothing before the first VACUUM). */
-async function holdsRows(db: Kysely<DB>, table: string): Promise<boolean> {
-  const result = await sql<{ one: number }>`SELECT 1 AS one FROM ${sql.id(table)} LIMIT 1`.execute(db)
-  return result.rows.length > 0
 }
