@@ -8,6 +8,7 @@ import { useTestApp } from '../helpers/app.ts'
 import { createTestDatabase, forEachEngine, type TestDatabase } from '../helpers/db.ts'
 import { maintainTables } from '../../src/db/maintenance.ts'
 import { openDatabase, PGLITE_SETTINGS } from '../../src/db/connect.ts'
+import { spawnServer } from '../helpers/process.ts'
 
 /**
  * The service says when the database does not keep its statistics and dead rows in check
@@ -119,6 +120,28 @@ describe('embedded database maintenance (PGlite)', () => {
     await publishCounters(k)
     assert.equal((await lastAnalyze(k))?.dead, 0, 'dead rows removed')
     assert.deepEqual(await maintainTables(k), { analyzed: [], vacuumed: [] }, 'and nothing left to do')
+  })
+})
+
+describe('embedded database maintenance in the running service (PGlite)', () => {
+  it('says at start that it maintains the embedded database, and analyzes the tables migrations filled', async () => {
+    const server = await spawnServer({
+      CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-maintenance-')),
+      CUSTODIAN_DB_MAINTENANCE_CHECK_MS: '1000',
+      CUSTODIAN_LOG_LEVEL: 'debug',
+    })
+    try {
+      const logged = async (pattern: RegExp) => {
+        const deadline = Date.now() + 30_000
+        while (!pattern.test(server.output()) && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 200))
+        assert.match(server.output(), pattern)
+      }
+      await logged(/the service analyzes and vacuums changed tables itself/)
+      await logged(/"analyzed":\["[a-z_]+"[^\n]*"msg":"embedded database maintenance"/)
+    } finally {
+      await server.stop()
+    }
   })
 })
 
