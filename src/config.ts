@@ -59,6 +59,8 @@ export interface Config {
   readonly rewrap: { readonly batchSize: number; readonly intervalMs: number }
   /** How often due database-credential rotations are looked for. */
   readonly dbRotationCheckMs: number
+  /** Embedded database only: how often the maintenance job looks for tables to ANALYZE or VACUUM. */
+  readonly dbMaintenanceCheckMs: number
   /** Database credentials checked again on a schedule, and before use under the read-only policy when older than `maxAgeMs` (P1.7). */
   readonly connectorCheck: { readonly intervalMs: number; readonly maxAgeMs: number }
   /** How often due and overdue access reviews are looked for. */
@@ -199,6 +201,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_REWRAP_BATCH',
   'CUSTODIAN_REWRAP_INTERVAL_MS',
   'CUSTODIAN_DB_ROTATION_CHECK_MS',
+  'CUSTODIAN_DB_MAINTENANCE_CHECK_MS',
   'CUSTODIAN_CONNECTOR_CHECK_MS',
   'CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS',
   'CUSTODIAN_ACCESS_REVIEW_CHECK_MS',
@@ -369,6 +372,7 @@ export function loadConfig(env: Source = process.env): Config {
     bodyLimitBytes: int('CUSTODIAN_BODY_LIMIT', 65_536, 1024, 16 * 1024 * 1024),
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     dbRotationCheckMs: int('CUSTODIAN_DB_ROTATION_CHECK_MS', 60_000, 100, 3_600_000),
+    dbMaintenanceCheckMs: int('CUSTODIAN_DB_MAINTENANCE_CHECK_MS', 60_000, 1000, 3_600_000),
     connectorCheck: {
       intervalMs: int('CUSTODIAN_CONNECTOR_CHECK_MS', 3_600_000, 1000, 86_400_000),
       maxAgeMs: int('CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS', 7_200_000, 1000, 7 * 86_400_000),

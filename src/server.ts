@@ -6,7 +6,8 @@ import { httpsOptions, loadOrCreateCertificate } from './http/tls.ts'
 import { createRedirectServer } from './http/redirect.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime, type Runtime } from './runtime.ts'
-import { autovacuumStatus } from './db/maintenance.ts'
+import { autovacuumStatus, maintainTables } from './db/maintenance.ts'
+import { periodic } from './jobs/periodic.ts'
 import { printMigrationProgress } from './db/migrate.ts'
 
 export interface RunningServer {
@@ -64,6 +65,20 @@ export async function startServer(
     app.privacyDeadlineWorker.start()
     app.shredWorker.start()
     app.offboardingWorker.start()
+    // The embedded database has no autovacuum: the service keeps its statistics and dead rows in check.
+    const maintenance =
+      runtime.database.engine === 'pglite'
+        ? periodic(
+            'embedded database maintenance',
+            config.dbMaintenanceCheckMs,
+            async () => {
+              const run = await maintainTables(runtime.database.kysely)
+              if (run.analyzed.length > 0 || run.vacuumed.length > 0) logger.debug(run, 'embedded database maintenance')
+            },
+            logger,
+          )
+        : undefined
+    maintenance?.start()
 
     const bootstrap = await app.services.auth.issueBootstrapTokenOnStart()
     if ('token' in bootstrap) {
@@ -83,7 +98,12 @@ export async function startServer(
     const autovacuum = await autovacuumStatus(runtime.database.kysely, runtime.database.engine).catch(
       (error: unknown) => `unknown: ${(error as Error).message}`,
     )
-    if (autovacuum !== 'ok')
+    if (runtime.database.engine === 'pglite')
+      logger.info(
+        { autovacuum, everyMs: config.dbMaintenanceCheckMs },
+        'embedded database: the service analyzes and vacuums changed tables itself (PGlite runs no autovacuum)',
+      )
+    else if (autovacuum !== 'ok')
       logger.warn(
         { autovacuum },
         'the database does not keep its statistics and dead rows in check: pages will slow down as data grows',
@@ -114,6 +134,7 @@ export async function startServer(
           await app.privacyDeadlineWorker.stop()
           await app.shredWorker.stop()
           await app.offboardingWorker.stop()
+          await maintenance?.stop()
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()

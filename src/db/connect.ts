@@ -49,12 +49,44 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const lock = lockDataDir(options.dataDir)
   try {
-    const pglite = await PGlite.create({ dataDir: path.join(options.dataDir, 'pgdata'), parsers: pgliteParsers() })
+    const pglite = await PGlite.create({
+      dataDir: path.join(options.dataDir, 'pgdata'),
+      parsers: pgliteParsers(),
+      startParams: pgliteStartParams(),
+    })
     return await wrapPGlite(pglite, lock, wrap)
   } catch (error) {
     lock.release()
     throw error
   }
+}
+
+/**
+ * PostgreSQL settings of the embedded database, bounding its memory (issue 20). PGlite runs
+ * PostgreSQL inside one WebAssembly memory, which grows and never shrinks, so every
+ * high-water mark of PostgreSQL's memory stays in the process's RSS for good:
+ * - `shared_buffers` (PGlite's initdb leaves PostgreSQL's 128MB): with it the memory grew
+ *   to 189 MiB at start, 160 MiB of it resident, and a buffer once touched stays resident
+ *   (docs/benchmarks.md, "PGlite memory"). With 32MB the memory stays at PGlite's initial
+ *   128 MiB, 56 MiB resident at start and 77 MiB once the pool had filled. 32MB holds the
+ *   hot pages of the indexes the requests read; the rest is read through the operating
+ *   system's page cache, which is not charged to the process.
+ * - `maintenance_work_mem` (64MB): VACUUM's dead-row store, allocated by the maintenance
+ *   job (src/db/maintenance.ts); 16MB holds at least 2.8 million dead rows per pass.
+ * - `work_mem` stays 4MB (one sort or hash per plan node; requests read pages of ≤ 500 rows).
+ */
+export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
+  shared_buffers: '32MB',
+  maintenance_work_mem: '16MB',
+  work_mem: '4MB',
+}
+
+/** PGlite's own start parameters, then {@link PGLITE_SETTINGS}. */
+export function pgliteStartParams(): string[] {
+  return [
+    ...PGlite.defaultStartParams,
+    ...Object.entries(PGLITE_SETTINGS).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+  ]
 }
 
 export function pgliteParsers(): Record<number, (value: string) => unknown> {

@@ -236,6 +236,28 @@ forEachEngine('the audit log as a Merkle tree (P5.2, issue 21)', (engine) => {
     assert.equal((await get(`/audit/events/${randomUUID()}/receipt`)).status, 404)
   })
 
+  it('a receipt shows tampering in the database: an event edited or moved no longer proves into the signed root', async () => {
+    const victim = await createCustomerOrg(t(), provider, 'victim', 'owner@victim.test')
+    await append(t(), victim.orgId, 130)
+    const k = t().db.kysely
+    const vkey = (await get('/audit/checkpoints/latest', victim)).body.verifierKey as string
+    const idAt = async (seq: number) =>
+      (await chainedRows(k, victim.orgId).where('c.seq', '=', seq).executeTakeFirstOrThrow()).event_id
+    const receiptOf = async (eventId: string) => (await get(`/audit/events/${eventId}/receipt`, victim)).body
+    const [fifth, seventh] = [await idAt(5), await idAt(7)]
+    assert.equal(verifyReceipt(await receiptOf(fifth), vkey).ok, true)
+    assert.equal(verifyReceipt(await receiptOf(seventh), vkey).ok, true)
+
+    await sql`UPDATE audit_events SET details = '{"i":"forged"}' WHERE event_id = ${fifth}`.execute(k)
+    assert.match(verifyReceipt(await receiptOf(fifth), vkey).problems.join(), /inclusion proof does not lead/, 'edited')
+    await sql`UPDATE audit_chain SET seq = 1000000 WHERE org_id = ${victim.orgId} AND seq = 7`.execute(k)
+    await sql`UPDATE audit_chain SET seq = 7 WHERE org_id = ${victim.orgId} AND seq = 8`.execute(k)
+    await sql`UPDATE audit_chain SET seq = 8 WHERE org_id = ${victim.orgId} AND seq = 1000000`.execute(k)
+    assert.match(verifyReceipt(await receiptOf(seventh), vkey).problems.join(), /inclusion proof does not lead/, 'moved')
+    const verified = (await get('/audit/verify', victim)).body
+    assert.equal(verified.ok, false)
+  })
+
   it('answers proofs only within the signed tree: 400 naming the parameter, 404 before the first checkpoint', async () => {
     const size = (await get('/audit/checkpoints/latest')).body.size as number
     const bad = async (query: string, field: string) => {
