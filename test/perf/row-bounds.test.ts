@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
+import { sql } from 'kysely'
 import { withOrg } from '../../src/db/tenant.ts'
 import type { Engine } from '../../src/db/connect.ts'
 import { bootstrapProvider, createCustomerOrg, PASSWORD, startTestApp, type Org, type TestApp } from '../helpers/app.ts'
