@@ -23,6 +23,7 @@ import * as orgTimeZone from './migrations/0020_org_time_zone.ts'
 import * as authThrottle from './migrations/0019_auth_throttle.ts'
 import * as auditWitness from './migrations/0021_audit_witness.ts'
 import * as flatCosts from './migrations/0022_flat_costs.ts'
+import * as listCosts from './migrations/0024_list_costs.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -48,6 +49,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0020_org_time_zone': orgTimeZone,
   '0021_audit_witness': auditWitness,
   '0022_flat_costs': flatCosts,
+  '0024_list_costs': listCosts,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */
