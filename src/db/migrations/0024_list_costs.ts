@@ -31,6 +31,10 @@ const WRAPPED = [
  *   row-level security a filter may use an index only through leakproof functions, and
  *   split_part() is not one. Adding it rewrites `audit_events` once (minutes for
  *   millions of events; plan the upgrade's window).
+ * - Every list that grows with an org's history or membership is read a page at a time
+ *   from a keyset cursor (src/db/page.ts): its index starts with the org and then follows
+ *   the page's order to its tie-break (the id), so a page starts where the cursor points
+ *   and reads its own rows. Indexes of 0022 without the tie-break are replaced.
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await runScript(
@@ -104,6 +108,43 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     `
     ALTER TABLE audit_events ADD COLUMN action_family text GENERATED ALWAYS AS (split_part(action, '.', 1)) STORED;
     CREATE INDEX audit_events_org_family ON audit_events (org_id, action_family, id);
+
+    CREATE INDEX memberships_org_joined ON memberships (org_id, created_at, user_id);
+    CREATE INDEX service_accounts_org_created ON service_accounts (org_id, created_at, id);
+    DROP INDEX api_tokens_org;
+    CREATE INDEX api_tokens_org ON api_tokens (org_id, created_at, id);
+    CREATE INDEX secrets_org_credentials ON secrets (org_id, name) WHERE type = 'database_credential';
+    DROP INDEX webhook_deliveries_org_time;
+    CREATE INDEX webhook_deliveries_org_time ON webhook_deliveries (org_id, created_at, id);
+    CREATE INDEX webhook_deliveries_request ON webhook_deliveries (org_id, request_id, created_at, id) WHERE request_id IS NOT NULL;
+    DROP INDEX notifications_org_time;
+    CREATE INDEX notifications_org_time ON notifications (org_id, created_at, id);
+    DROP INDEX notifications_recipient_time;
+    CREATE INDEX notifications_recipient_time ON notifications (org_id, recipient_user_id, created_at, id);
+    DROP INDEX access_grants_org;
+    CREATE INDEX access_grants_org ON access_grants (org_id, requested_at, id);
+    DROP INDEX access_grants_grantee;
+    CREATE INDEX access_grants_grantee ON access_grants (grantee_user_id, requested_at, id);
+    DROP INDEX access_reviews_org;
+    CREATE INDEX access_reviews_org ON access_reviews (org_id, started_at, id);
+    DROP INDEX privacy_requests_org_time;
+    CREATE INDEX privacy_requests_org_time ON privacy_requests (org_id, received_at, id);
+    CREATE INDEX erasure_certificates_org_time ON erasure_certificates (org_id, issued_at, id);
+    DROP INDEX retention_runs_org;
+    CREATE INDEX retention_runs_org ON retention_runs (org_id, ran_at, id);
+    CREATE INDEX org_offboardings_requested ON org_offboardings (requested_at, org_id);
+    DROP INDEX incidents_org_time;
+    CREATE INDEX incidents_org_time ON incidents (org_id, opened_at, id);
+    DROP INDEX alerts_org_time;
+    CREATE INDEX alerts_org_time ON alerts (org_id, last_seen_at, id);
+    DROP INDEX alerts_status;
+    CREATE INDEX alerts_status ON alerts (org_id, status, last_seen_at, id);
+    DROP INDEX vulnerability_reports_org;
+    CREATE INDEX vulnerability_reports_org ON vulnerability_reports (org_id, received_at, id);
+    DROP INDEX sessions_active;
+    CREATE INDEX sessions_active ON sessions (org_id, last_seen_at, id) WHERE revoked_at IS NULL;
+    DROP INDEX sessions_org_user;
+    CREATE INDEX sessions_org_user ON sessions (org_id, user_id, last_seen_at, id);
     INSERT INTO org_key_data_keys (org_id, version, stripe, data_keys)
     SELECT w.org_id, w.kek_version, 0, count(*)
       FROM (${WRAPPED.map((t) => `SELECT org_id, kek_version FROM ${t} WHERE kek_version IS NOT NULL`).join(' UNION ALL ')}) AS w
