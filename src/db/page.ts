@@ -34,11 +34,31 @@ export interface PageOrder {
   direction: 'asc' | 'desc'
 }
 
-const VALUE: Record<KeyType, RegExp> = {
-  timestamptz: /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:\d{2}){0,2}|Z)?$/,
-  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
-  text: /^[^\p{Cc}]{0,200}$/u,
-  integer: /^-?\d{1,18}$/,
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?([+-](\d{2})(:\d{2}){0,2}|Z)?$/
+
+/** A timestamp PostgreSQL will read back: its own text form, with a date that exists. */
+function isTimestamp(text: string): boolean {
+  const m = TIMESTAMP.exec(text)
+  if (m === null) return false
+  const [y, mo, d, h, mi, se, offset] = [m[1], m[2], m[3], m[4], m[5], m[6], m[9]].map(Number)
+  const day = new Date(Date.UTC(y ?? 0, (mo ?? 0) - 1, d ?? 0))
+  return (
+    (y ?? 0) >= 1 &&
+    day.getUTCFullYear() === y &&
+    day.getUTCMonth() === (mo ?? 0) - 1 &&
+    day.getUTCDate() === d &&
+    (h ?? 24) < 24 &&
+    (mi ?? 60) < 60 &&
+    (se ?? 60) < 60 &&
+    (Number.isNaN(offset) || (offset ?? 0) <= 15)
+  )
+}
+
+const VALID: Record<KeyType, (text: string) => boolean> = {
+  timestamptz: isTimestamp,
+  uuid: (text) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text),
+  text: (text) => /^[^\p{Cc}]{0,200}$/u.test(text),
+  integer: (text) => /^-?\d{1,15}$/.test(text),
 }
 
 function invalidCursor(): AppError {
@@ -58,7 +78,7 @@ export function decodeCursor(order: PageOrder, cursor: string): string[] {
   if (
     !Array.isArray(values) ||
     values.length !== order.keys.length ||
-    !values.every((v, i) => typeof v === 'string' && VALUE[order.keys[i]?.type ?? 'text'].test(v))
+    !values.every((v, i) => typeof v === 'string' && VALID[order.keys[i]?.type ?? 'text'](v))
   )
     throw invalidCursor()
   return values as string[]

@@ -308,7 +308,14 @@ forEachEngine('lists come a page at a time (issue 20)', (engine) => {
     })
 
     it(`${label}: refuses limit 0 and 501 and a cursor it did not issue (400)`, async () => {
-      for (const query of ['limit=0', 'limit=501', 'limit=x', 'cursor=not-a-cursor', `cursor=${forged}`]) {
+      for (const query of [
+        'limit=0',
+        'limit=501',
+        'limit=x',
+        'cursor=not-a-cursor',
+        `cursor=${forged}`,
+        `cursor=${noSuchDay}`,
+      ]) {
         const r = await get(query)
         assert.equal(r.status, 400, `${label}?${query}: ${r.text}`)
         assert.equal(r.body.code, 'VALIDATION_FAILED')
@@ -319,6 +326,10 @@ forEachEngine('lists come a page at a time (issue 20)', (engine) => {
 
 /** A well-formed cursor of no list's shape: four keys. */
 const forged = Buffer.from(JSON.stringify(['a', 'b', 'c', 'd'])).toString('base64url')
+/** The shape of a newest-first list's cursor, at a day that does not exist (PostgreSQL would refuse it: a 500). */
+const noSuchDay = Buffer.from(
+  JSON.stringify(['2026-02-31 10:00:00+00', '00000000-0000-0000-0000-000000000000']),
+).toString('base64url')
 
 /** Every GET of the document whose answer holds an array, and whether it takes limit and cursor. */
 function listRoutes(doc: JsonBody): { label: string; paged: boolean }[] {
