@@ -24,6 +24,7 @@ import * as authThrottle from './migrations/0019_auth_throttle.ts'
 import * as auditWitness from './migrations/0021_audit_witness.ts'
 import * as flatCosts from './migrations/0022_flat_costs.ts'
 import * as auditChain from './migrations/0023_audit_chain.ts'
+import * as listCosts from './migrations/0024_list_costs.ts'
 import * as auditTree from './migrations/0025_audit_tree.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
@@ -51,6 +52,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0021_audit_witness': auditWitness,
   '0022_flat_costs': flatCosts,
   '0023_audit_chain': auditChain,
+  '0024_list_costs': listCosts,
   '0025_audit_tree': auditTree,
 }
 

@@ -1,4 +1,4 @@
-import { Type, type TSchema } from '@sinclair/typebox'
+import { Type, type TProperties, type TSchema } from '@sinclair/typebox'
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../crypto/password.ts'
 
 /** Shared JSON schemas. Objects reject unknown fields: a typo is an error, not a no-op. */
@@ -66,3 +66,28 @@ export function errorResponses(kind: 'public' | 'authenticated' | 'org'): Record
   if (kind === 'authenticated') return { ...common, 401: ProblemRef, 403: ProblemRef }
   return { ...common, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef, 409: ProblemRef }
 }
+
+/**
+ * `limit` and `cursor` of every list that grows with an org's history or membership
+ * (src/db/page.ts): at most 500 rows a page, 100 by default; `cursor` is the previous
+ * page's `nextCursor`, opaque, and a cursor this API did not return is a 400.
+ */
+export const PageParams = {
+  limit: Type.Integer({ minimum: 1, maximum: 500, default: 100, description: 'rows per page' }),
+  cursor: Type.Optional(
+    Type.String({ maxLength: 1000, description: 'the previous page’s nextCursor (absent for the first page)' }),
+  ),
+}
+
+/** A page query of a list without filters. */
+export const PageQuery = Type.Object(PageParams, Strict)
+
+/** A page query, with the list's own filters beside `limit` and `cursor`. */
+export function pageQuery<P extends TProperties>(filters: P) {
+  return Type.Object({ ...filters, ...PageParams }, Strict)
+}
+
+/** The null that ends a list: the last page says there is no next one. */
+export const NextCursor = Type.Union([Type.String(), Type.Null()], {
+  description: 'pass as `cursor` for the next page; null on the last page',
+})

@@ -253,7 +253,11 @@ forEachEngine('the audit log as a Merkle tree (P5.2, issue 21)', (engine) => {
     await sql`UPDATE audit_chain SET seq = 1000000 WHERE org_id = ${victim.orgId} AND seq = 7`.execute(k)
     await sql`UPDATE audit_chain SET seq = 7 WHERE org_id = ${victim.orgId} AND seq = 8`.execute(k)
     await sql`UPDATE audit_chain SET seq = 8 WHERE org_id = ${victim.orgId} AND seq = 1000000`.execute(k)
-    assert.match(verifyReceipt(await receiptOf(seventh), vkey).problems.join(), /inclusion proof does not lead/, 'moved')
+    assert.match(
+      verifyReceipt(await receiptOf(seventh), vkey).problems.join(),
+      /inclusion proof does not lead/,
+      'moved',
+    )
     const verified = (await get('/audit/verify', victim)).body
     assert.equal(verified.ok, false)
   })

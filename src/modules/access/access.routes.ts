@@ -28,6 +28,7 @@ const CreateRoleBody = Type.Object(
 export function accessRoutes(deps: { access: AccessService }): FastifyPluginAsyncTypebox {
   const { access } = deps
   return async (app) => {
+    // Whole, not paged (issue 20): the fixed catalog of permissions.
     app.get('/v1/permissions', {
       config: { access: { authenticated: true } },
       schema: {
@@ -45,6 +46,7 @@ export function accessRoutes(deps: { access: AccessService }): FastifyPluginAsyn
       }),
     })
 
+    // Whole, not paged (issue 20): built-in roles and at most MAX_CUSTOM_ROLES (100) custom roles.
     app.get('/v1/orgs/:orgId/roles', {
       config: { access: { permission: 'roles:read' } },
       schema: {

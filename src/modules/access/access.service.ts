@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
@@ -14,6 +14,8 @@ export interface RoleView {
   permissions: Permission[]
 }
 
+/** Custom roles an org may define: `GET /roles` lists them whole (documented in docs/authentication.md). */
+export const MAX_CUSTOM_ROLES = 100
 export interface AccessService {
   /** The permissions a role grants in an org; empty for a role that no longer exists. */
   /** Takes a transaction or, for a credential check, the owner connection (one statement). */
@@ -126,6 +128,15 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       assertWithinOwn(ctx.principal, permissions, 'this role')
       try {
         await withOrg(db, ctx.orgId, async (trx) => {
+          // The list of roles is read whole (GET /roles): it stays short by this limit,
+          // checked under a per-org lock so that concurrent creations cannot pass it.
+          await sql`SELECT pg_advisory_xact_lock(hashtext('custom_roles'), hashtext(${ctx.orgId}))`.execute(trx)
+          const { n } = await trx
+            .selectFrom('custom_roles')
+            .select((eb) => eb.fn.countAll<string>().as('n'))
+            .executeTakeFirstOrThrow()
+          if (Number(n) >= MAX_CUSTOM_ROLES)
+            throw new AppError('CONFLICT', `an org has at most ${MAX_CUSTOM_ROLES} custom roles; delete one first`)
           await trx
             .insertInto('custom_roles')
             .values({ org_id: ctx.orgId, name: input.name, description: input.description, permissions })

@@ -489,9 +489,18 @@ async function pageOfEvents(trx: Trx, orgId: string, filter: EventFilter): Promi
   let query = trx.selectFrom('audit_events').selectAll().where('org_id', '=', orgId)
   if (filter.actorId !== undefined) query = query.where('actor_id', '=', filter.actorId)
   if (filter.action !== undefined) {
-    query = filter.action.endsWith('.*')
-      ? query.where('action', 'like', `${filter.action.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`)
-      : query.where('action', '=', filter.action)
+    if (filter.action.endsWith('.*')) {
+      // A prefix names an action family (its first segment, `org` of `org.*`): walking that
+      // family's index (migration 0024) newest first reads only its events, so the page
+      // costs its own rows however rare the family is in a long history. A deeper prefix
+      // (`org.grant_policy.*`) is matched within its family. The family is a stored column,
+      // not an expression index: under row-level security only leakproof comparisons may
+      // use an index, and split_part() is not one.
+      const family = filter.action.split('.')[0] ?? ''
+      query = query
+        .where('action_family', '=', family)
+        .where('action', 'like', `${filter.action.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`)
+    } else query = query.where('action', '=', filter.action)
   }
   if (filter.targetId !== undefined) query = query.where('target_id', '=', filter.targetId)
   if (filter.outcome !== undefined) query = query.where('outcome', '=', filter.outcome as 'success')

@@ -11,6 +11,8 @@ export interface AuditEventsTable {
   actor_type: string
   actor_id: string | null
   action: string
+  /** The action's first segment (`org` of `org.offboarding.request`), kept by the database (migration 0024). */
+  action_family: ColumnType<string, never, never>
   target_type: string | null
   target_id: string | null
   outcome: 'success' | 'denied' | 'failure'

@@ -4,7 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import type { Config } from '../../config.ts'
 import { AppError } from '../../errors.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { Email, errorResponses, Name, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { Email, errorResponses, Name, NextCursor, pageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import type { ReportsService } from './reports.service.ts'
 import { POLICY_PATH, renderPolicy, type SecurityTxt } from './security-txt.ts'
 
@@ -233,11 +233,18 @@ export function disclosureTeamRoutes(deps: { reports: ReportsService }): Fastify
       config: { access: { permission: 'disclosure:read' } },
       schema: {
         tags,
-        summary: 'Vulnerability reports, newest first; overdue ones are flagged',
-        querystring: Type.Object({ status: Type.Optional(Status), open: Type.Optional(Type.Boolean()) }, Strict),
-        response: { 200: Type.Object({ reports: Type.Array(Summary) }), ...errorResponses('authenticated') },
+        summary: 'Vulnerability reports, newest first, a page at a time; overdue ones are flagged',
+        querystring: pageQuery({ status: Type.Optional(Status), open: Type.Optional(Type.Boolean()) }),
+        response: {
+          200: Type.Object({ reports: Type.Array(Summary), nextCursor: NextCursor }),
+          ...errorResponses('authenticated'),
+        },
       },
-      handler: async (request) => ({ reports: await reports.list(ctxOf(request), request.query) }),
+      handler: async (request) => {
+        const { status, open, ...page } = request.query
+        const { items, nextCursor } = await reports.list(ctxOf(request), { status, open }, page)
+        return { reports: items, nextCursor }
+      },
     })
     app.get('/v1/operator/vulnerability-reports/:reportId', {
       config: { access: { permission: 'disclosure:read' } },

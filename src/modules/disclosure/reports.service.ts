@@ -5,6 +5,7 @@ import type { Clock } from '../../clock.ts'
 import type { Config } from '../../config.ts'
 import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -104,10 +105,12 @@ export interface ReportsService {
   submit(meta: RequestMeta, input: SubmitReport): Promise<Receipt>
   status(token: string | undefined): Promise<ReporterView>
   reply(meta: RequestMeta, token: string | undefined, message: string): Promise<ReporterView>
+  /** Newest first, a page at a time (index `(org_id, received_at, id)`). */
   list(
     ctx: RequestContext,
     filter: { status?: ReportStatus | undefined; open?: boolean | undefined },
-  ): Promise<ReportSummary[]>
+    page: PageRequest,
+  ): Promise<Page<ReportSummary>>
   get(ctx: RequestContext, id: string): Promise<ReportView>
   attachment(ctx: RequestContext, id: string, idx: number): Promise<{ filename: string; data: Buffer }>
   acknowledge(ctx: RequestContext, id: string, message: string): Promise<ReportView>
@@ -475,18 +478,20 @@ export function createReportsService(deps: {
       })
     },
 
-    async list(ctx, filter) {
+    async list(ctx, filter, page) {
+      const order = newestFirst('received_at')
       return withOrg(db, ctx.orgId, async (trx) => {
-        let query = trx.selectFrom('vulnerability_reports').selectAll().orderBy('received_at', 'desc').limit(500)
+        let query = trx.selectFrom('vulnerability_reports').selectAll()
         if (filter.status !== undefined) query = query.where('status', '=', filter.status)
         if (filter.open === true) query = query.where('closed_at', 'is', null)
         if (filter.open === false) query = query.where('closed_at', 'is not', null)
+        const { items, nextCursor } = toPage(await pageOf(query, order, page).execute(), order, page.limit)
         const out: ReportSummary[] = []
-        for (const row of await query.execute())
+        for (const row of items)
           out.push(
             summary(row, sealing.open<ReportDetails>(await sealing.openKey(trx, row), 'details', row.details_sealed)),
           )
-        return out
+        return { items: out, nextCursor }
       })
     },
 

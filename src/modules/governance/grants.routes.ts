@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { errorResponses, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import type { GrantsService } from './grants.service.ts'
 
 const tags = ['diagnostic access']
@@ -81,10 +81,17 @@ export function grantsRoutes(deps: { grants: GrantsService }): FastifyPluginAsyn
       config: { access: { permission: 'grants:request' } },
       schema: {
         tags,
-        summary: 'Operators: your own requests and grants, in every org',
-        response: { 200: Type.Object({ grants: Type.Array(GrantView) }), ...errorResponses('authenticated') },
+        summary: 'Operators: your own requests and grants, in every org, newest first, a page at a time',
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ grants: Type.Array(GrantView), nextCursor: NextCursor }),
+          ...errorResponses('authenticated'),
+        },
       },
-      handler: async (request) => ({ grants: await grants.listMine(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await grants.listMine(ctxOf(request), request.query)
+        return { grants: items, nextCursor }
+      },
     })
 
     app.post('/v1/operator/grants/:grantId/withdraw', {
@@ -102,11 +109,18 @@ export function grantsRoutes(deps: { grants: GrantsService }): FastifyPluginAsyn
       config: { access: { permission: 'grants:read' } },
       schema: {
         tags,
-        summary: 'Diagnostic access asked of this org: pending, current and past',
+        summary: 'Diagnostic access asked of this org: pending, current and past, newest first, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ grants: Type.Array(GrantView) }), ...errorResponses('org') },
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ grants: Type.Array(GrantView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({ grants: await grants.list(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await grants.list(ctxOf(request), request.query)
+        return { grants: items, nextCursor }
+      },
     })
 
     app.get('/v1/orgs/:orgId/grants/:grantId', {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
+import type { Page, PageRequest } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type Principal, type RequestContext } from '../../context.ts'
@@ -79,9 +80,9 @@ export interface GrantPolicy {
 
 export interface GrantsService {
   request(ctx: RequestContext, input: GrantRequest): Promise<GrantView>
-  listMine(ctx: RequestContext): Promise<GrantView[]>
+  listMine(ctx: RequestContext, page: PageRequest): Promise<Page<GrantView>>
   withdraw(ctx: RequestContext, grantId: string): Promise<GrantView>
-  list(ctx: RequestContext): Promise<GrantView[]>
+  list(ctx: RequestContext, page: PageRequest): Promise<Page<GrantView>>
   get(ctx: RequestContext, grantId: string): Promise<GrantView>
   approve(ctx: RequestContext, grantId: string, note?: string): Promise<GrantView>
   deny(ctx: RequestContext, grantId: string, note?: string): Promise<GrantView>
@@ -301,15 +302,15 @@ export function createGrantsService(deps: {
       })
     },
 
-    async listMine(ctx) {
-      const rows = await store.listGrantsOfGrantee(db, ctx.principal.id, 500)
+    async listMine(ctx, page) {
+      const { items, nextCursor } = await store.pageGrantsOfGrantee(db, ctx.principal.id, page)
       const approvals = await withOwner(db, (trx) =>
         store.approvalsOf(
           trx,
-          rows.map((r) => r.id),
+          items.map((r) => r.id),
         ),
       )
-      return rows.map((r) => view(r, approvals, r.org_name))
+      return { items: items.map((r) => view(r, approvals, r.org_name)), nextCursor }
     },
 
     async withdraw(ctx, grantId) {
@@ -324,14 +325,14 @@ export function createGrantsService(deps: {
       })
     },
 
-    async list(ctx) {
+    async list(ctx, page) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        const rows = await store.listGrants(trx, 500)
+        const { items, nextCursor } = await store.listGrants(trx, page)
         const approvals = await store.approvalsOf(
           trx,
-          rows.map((r) => r.id),
+          items.map((r) => r.id),
         )
-        return rows.map((r) => view(r, approvals))
+        return { items: items.map((r) => view(r, approvals)), nextCursor }
       })
     },
 

@@ -1,5 +1,6 @@
 import { type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type { AccessGrantsTable } from './governance.tables.ts'
 
@@ -16,14 +17,27 @@ export async function findGrant(trx: Trx, id: string, lock = false): Promise<Gra
   return (lock ? query.forUpdate() : query).executeTakeFirst()
 }
 
-export async function listGrants(trx: Trx, limit: number): Promise<GrantRow[]> {
-  return trx
-    .selectFrom('access_grants')
-    .selectAll()
-    .orderBy('requested_at', 'desc')
-    .orderBy('id')
-    .limit(limit)
-    .execute()
+/** Newest request first (index `(org_id, requested_at, id)`). */
+const NEWEST = newestFirst('requested_at')
+
+export async function listGrants(trx: Trx, page: PageRequest): Promise<Page<GrantRow>> {
+  return toPage(await pageOf(trx.selectFrom('access_grants').selectAll(), NEWEST, page).execute(), NEWEST, page.limit)
+}
+
+/** An operator's own requests, across orgs, a page at a time (index `(grantee_user_id, requested_at, id)`). */
+export async function pageGrantsOfGrantee(
+  db: Kysely<DB>,
+  userId: string,
+  page: PageRequest,
+): Promise<Page<GrantRow & { org_name: string }>> {
+  const order = newestFirst('g.requested_at', 'g.id')
+  const query = db
+    .selectFrom('access_grants as g')
+    .innerJoin('orgs as o', 'o.id', 'g.org_id')
+    .selectAll('g')
+    .select('o.name as org_name')
+    .where('g.grantee_user_id', '=', userId)
+  return toPage(await pageOf(query, order, page).execute(), order, page.limit)
 }
 
 /** An operator's own requests, across orgs (owner connection: they span tenants). */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
+import type { Page, PageRequest } from '../../db/page.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError, isAppError } from '../../errors.ts'
 import { actorOf, type Principal, type RequestContext } from '../../context.ts'
@@ -87,7 +88,7 @@ export interface LeastPrivilegeEntry {
 
 export interface ReviewsService {
   start(ctx: RequestContext): Promise<ReviewView>
-  list(ctx: RequestContext): Promise<ReviewView[]>
+  list(ctx: RequestContext, page: PageRequest): Promise<Page<ReviewView>>
   get(ctx: RequestContext, reviewId: string): Promise<ReviewView>
   decide(
     ctx: RequestContext,
@@ -468,8 +469,9 @@ export function createReviewsService(deps: {
       return startCampaign(ctx, ctx.principal.orgKind)
     },
 
-    async list(ctx) {
-      return (await withOrg(db, ctx.orgId, (trx) => store.listReviews(trx))).map((r) => reviewView(r))
+    async list(ctx, page) {
+      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) => store.listReviews(trx, page))
+      return { items: items.map((r) => reviewView(r)), nextCursor }
     },
 
     async get(ctx, reviewId) {

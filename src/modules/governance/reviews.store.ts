@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type { AccessReviewItemsTable, AccessReviewsTable } from './governance.tables.ts'
 
@@ -47,8 +48,11 @@ export async function insertItems(trx: Trx, rows: Insertable<AccessReviewItemsTa
   if (rows.length > 0) await trx.insertInto('access_review_items').values(rows).execute()
 }
 
-export async function listReviews(trx: Trx): Promise<ReviewRow[]> {
-  return trx.selectFrom('access_reviews').selectAll().orderBy('started_at', 'desc').limit(200).execute()
+/** Newest campaign first (index `(org_id, started_at, id)`). */
+const NEWEST = newestFirst('started_at')
+
+export async function listReviews(trx: Trx, page: PageRequest): Promise<Page<ReviewRow>> {
+  return toPage(await pageOf(trx.selectFrom('access_reviews').selectAll(), NEWEST, page).execute(), NEWEST, page.limit)
 }
 
 export async function findReview(trx: Trx, id: string, lock = false): Promise<ReviewRow | undefined> {

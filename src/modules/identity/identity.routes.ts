@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { SESSION_COOKIE } from '../../http/access-control.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Uuid } from '../../http/schemas.ts'
+import { errorResponses, NextCursor, OrgParams, PageQuery, Strict, Uuid } from '../../http/schemas.ts'
 import type { AuthService } from './auth.service.ts'
 import type { IdentityService } from './identity.service.ts'
 import {
@@ -184,14 +184,22 @@ export function identityRoutes(deps: {
       config: { access: { permission: 'members:read' } },
       schema: {
         tags,
-        summary: 'Members and pending invitations',
+        summary:
+          'Members in the order they joined, a page at a time; the pending invitations with the first page (they expire)',
         params: OrgParams,
+        querystring: PageQuery,
         response: {
-          200: Type.Object({ members: Type.Array(MemberViewSchema), invitations: Type.Array(InvitationViewSchema) }),
+          200: Type.Object({
+            members: Type.Array(MemberViewSchema),
+            invitations: Type.Array(InvitationViewSchema, {
+              description: 'pending invitations; empty after the first page',
+            }),
+            nextCursor: NextCursor,
+          }),
           ...errorResponses('org'),
         },
       },
-      handler: async (request) => identity.listMembers(ctxOf(request)),
+      handler: async (request) => identity.listMembers(ctxOf(request), request.query),
     })
 
     app.post('/v1/orgs/:orgId/invitations', {
@@ -259,14 +267,18 @@ export function identityRoutes(deps: {
       config: { access: { permission: 'service_accounts:read' } },
       schema: {
         tags,
-        summary: 'Service accounts',
+        summary: 'Service accounts, oldest first, a page at a time',
         params: OrgParams,
+        querystring: PageQuery,
         response: {
-          200: Type.Object({ serviceAccounts: Type.Array(ServiceAccountViewSchema) }),
+          200: Type.Object({ serviceAccounts: Type.Array(ServiceAccountViewSchema), nextCursor: NextCursor }),
           ...errorResponses('org'),
         },
       },
-      handler: async (request) => ({ serviceAccounts: await identity.listServiceAccounts(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await identity.listServiceAccounts(ctxOf(request), request.query)
+        return { serviceAccounts: items, nextCursor }
+      },
     })
 
     app.post('/v1/orgs/:orgId/service-accounts', {
@@ -300,11 +312,18 @@ export function identityRoutes(deps: {
       config: { access: { permission: 'tokens:read' } },
       schema: {
         tags,
-        summary: 'API tokens of the org (metadata; secrets are never stored)',
+        summary: 'API tokens of the org (metadata; secrets are never stored), oldest first, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ tokens: Type.Array(ApiTokenViewSchema) }), ...errorResponses('org') },
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ tokens: Type.Array(ApiTokenViewSchema), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({ tokens: await identity.listTokens(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await identity.listTokens(ctxOf(request), request.query)
+        return { tokens: items, nextCursor }
+      },
     })
 
     app.post('/v1/orgs/:orgId/tokens', {

@@ -14,6 +14,7 @@ import { isPermission, type Permission } from '../access/permissions.ts'
 import { assertWithinOwn } from '../access/bounds.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
+import type { Page, PageRequest } from '../../db/page.ts'
 import * as store from './identity.store.ts'
 import * as ssoStore from './sso.store.ts'
 import type { ApiTokenView, InvitationView, MemberView, OrgView, ServiceAccountView } from './identity.types.ts'
@@ -38,11 +39,15 @@ export interface IdentityService {
     input: { token: string; password: string; code?: string | undefined },
     meta: RequestMeta,
   ): Promise<{ orgId: string; userId: string; apiToken: string }>
-  listMembers(ctx: RequestContext): Promise<{ members: MemberView[]; invitations: InvitationView[] }>
+  /** A page of members; the pending invitations with the first page. */
+  listMembers(
+    ctx: RequestContext,
+    page: PageRequest,
+  ): Promise<{ members: MemberView[]; invitations: InvitationView[]; nextCursor: string | null }>
   changeRole(ctx: RequestContext, userId: string, role: string): Promise<MemberView>
   removeMember(ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
   createServiceAccount(ctx: RequestContext, input: { name: string; role: string }): Promise<ServiceAccountView>
-  listServiceAccounts(ctx: RequestContext): Promise<ServiceAccountView[]>
+  listServiceAccounts(ctx: RequestContext, page: PageRequest): Promise<Page<ServiceAccountView>>
   deleteServiceAccount(ctx: RequestContext, id: string): Promise<void>
   createToken(
     ctx: RequestContext,
@@ -53,7 +58,7 @@ export interface IdentityService {
       serviceAccountId?: string | undefined
     },
   ): Promise<ApiTokenView & { token: string }>
-  listTokens(ctx: RequestContext): Promise<ApiTokenView[]>
+  listTokens(ctx: RequestContext, page: PageRequest): Promise<Page<ApiTokenView>>
   revokeToken(ctx: RequestContext, tokenId: string): Promise<void>
   /** P2.6: a suspended member keeps the membership but loses every access at once; resume restores it. */
   setSuspended(ctx: RequestContext, userId: string, suspended: boolean): Promise<MemberView>
@@ -526,16 +531,21 @@ export function createIdentityService(deps: {
       })
     },
 
-    async listMembers(ctx) {
-      return withOrg(db, ctx.orgId, async (trx) => ({
-        members: (await store.listMembers(trx)).map(memberView),
-        invitations: (await store.listPendingInvitations(trx)).map((i) => ({
-          id: i.id,
-          email: i.email,
-          role: i.role,
-          expiresAt: i.expires_at.toISOString(),
-        })),
-      }))
+    async listMembers(ctx, page) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const members = await store.pageMembers(trx, page)
+        const pending = page.cursor === undefined ? await store.listPendingInvitations(trx) : []
+        return {
+          members: members.items.map(memberView),
+          nextCursor: members.nextCursor,
+          invitations: pending.map((i) => ({
+            id: i.id,
+            email: i.email,
+            role: i.role,
+            expiresAt: i.expires_at.toISOString(),
+          })),
+        }
+      })
     },
 
     async changeRole(ctx, userId, role) {
@@ -690,8 +700,9 @@ export function createIdentityService(deps: {
       }
     },
 
-    async listServiceAccounts(ctx) {
-      return (await withOrg(db, ctx.orgId, (trx) => store.listServiceAccounts(trx))).map(serviceAccountView)
+    async listServiceAccounts(ctx, page) {
+      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) => store.pageServiceAccounts(trx, page))
+      return { items: items.map(serviceAccountView), nextCursor }
     },
 
     async deleteServiceAccount(ctx, id) {
@@ -755,8 +766,9 @@ export function createIdentityService(deps: {
       })
     },
 
-    async listTokens(ctx) {
-      return (await withOrg(db, ctx.orgId, (trx) => store.listApiTokens(trx))).map(tokenView)
+    async listTokens(ctx, page) {
+      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) => store.pageApiTokens(trx, page))
+      return { items: items.map(tokenView), nextCursor }
     },
 
     async revokeToken(ctx, tokenId) {

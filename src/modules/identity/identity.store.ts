@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
+import { pageOf, toPage, type Page, type PageOrder, type PageRequest } from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type {
   ApiTokensTable,
@@ -280,6 +281,23 @@ export async function listMembers(trx: Trx): Promise<MemberRow[]> {
     .execute()
 }
 
+/** Members in the order they joined (index `(org_id, created_at, user_id)`). */
+const JOINED: PageOrder = {
+  keys: [
+    { column: 'm.created_at', type: 'timestamptz' },
+    { column: 'm.user_id', type: 'uuid' },
+  ],
+  direction: 'asc',
+}
+
+export async function pageMembers(trx: Trx, page: PageRequest): Promise<Page<MemberRow>> {
+  const query = trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+  return toPage(await pageOf(query, JOINED, page).execute(), JOINED, page.limit)
+}
+
 export async function findMember(trx: Trx, userId: string): Promise<MemberRow | undefined> {
   return trx
     .selectFrom('memberships as m')
@@ -372,6 +390,23 @@ export async function listServiceAccounts(trx: Trx): Promise<ServiceAccountRow[]
   return trx.selectFrom('service_accounts').selectAll().orderBy('created_at').execute()
 }
 
+/** Oldest first, as they were created (index `(org_id, created_at, id)`). */
+const CREATED: PageOrder = {
+  keys: [
+    { column: 'created_at', type: 'timestamptz' },
+    { column: 'id', type: 'uuid' },
+  ],
+  direction: 'asc',
+}
+
+export async function pageServiceAccounts(trx: Trx, page: PageRequest): Promise<Page<ServiceAccountRow>> {
+  return toPage(
+    await pageOf(trx.selectFrom('service_accounts').selectAll(), CREATED, page).execute(),
+    CREATED,
+    page.limit,
+  )
+}
+
 export async function findServiceAccount(trx: Trx, id: string): Promise<ServiceAccountRow | undefined> {
   return trx.selectFrom('service_accounts').selectAll().where('id', '=', id).executeTakeFirst()
 }
@@ -389,6 +424,10 @@ export async function insertApiToken(trx: Trx, row: Insertable<ApiTokensTable>):
 
 export async function listApiTokens(trx: Trx): Promise<ApiTokenRow[]> {
   return trx.selectFrom('api_tokens').selectAll().orderBy('created_at').execute()
+}
+
+export async function pageApiTokens(trx: Trx, page: PageRequest): Promise<Page<ApiTokenRow>> {
+  return toPage(await pageOf(trx.selectFrom('api_tokens').selectAll(), CREATED, page).execute(), CREATED, page.limit)
 }
 
 export async function revokeApiToken(trx: Trx, id: string): Promise<ApiTokenRow | undefined> {

@@ -66,6 +66,7 @@ export function policyRoutes(deps: { policy: SecurityPolicyService }): FastifyPl
       handler: async (request) => policy.set(ctxOf(request), request.body),
     })
 
+    // Whole, not paged (issue 20): at most 200 entries (the schema's limit).
     app.get('/v1/orgs/:orgId/ip-allowlist', {
       config: { access: { permission: 'org:read' } },
       schema: {

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Uuid } from '../../http/schemas.ts'
+import { errorResponses, NextCursor, OrgParams, PageQuery, Strict, Uuid } from '../../http/schemas.ts'
 import type { SessionsService } from './sessions.service.ts'
 
 const tags = ['identity']
@@ -25,10 +25,17 @@ export function sessionsRoutes(deps: { sessions: SessionsService }): FastifyPlug
       config: { access: { authenticated: true }, mfaExempt: true },
       schema: {
         tags,
-        summary: 'Your active browser sessions in this org',
-        response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errorResponses('authenticated') },
+        summary: 'Your active browser sessions in this org, most recently used first, a page at a time',
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ sessions: Type.Array(SessionView), nextCursor: NextCursor }),
+          ...errorResponses('authenticated'),
+        },
       },
-      handler: async (request) => ({ sessions: await sessions.list(ctxOf(request), 'mine') }),
+      handler: async (request) => {
+        const { items, nextCursor } = await sessions.list(ctxOf(request), 'mine', request.query)
+        return { sessions: items, nextCursor }
+      },
     })
 
     app.delete('/v1/me/sessions/:sessionId', {
@@ -49,11 +56,18 @@ export function sessionsRoutes(deps: { sessions: SessionsService }): FastifyPlug
       config: { access: { permission: 'sessions:read' } },
       schema: {
         tags,
-        summary: 'Every member’s active browser sessions in the org',
+        summary: 'Every member’s active browser sessions in the org, most recently used first, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ sessions: Type.Array(SessionView) }), ...errorResponses('org') },
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ sessions: Type.Array(SessionView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({ sessions: await sessions.list(ctxOf(request), 'org') }),
+      handler: async (request) => {
+        const { items, nextCursor } = await sessions.list(ctxOf(request), 'org', request.query)
+        return { sessions: items, nextCursor }
+      },
     })
 
     app.delete('/v1/orgs/:orgId/sessions/:sessionId', {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import { withOrg } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -23,8 +24,16 @@ export interface SessionView {
   current: boolean
 }
 
+/** Most recently used first (indexes `sessions_active`, `sessions_org_user`). */
+const RECENT = newestFirst('s.last_seen_at', 's.id')
+
 export interface SessionsService {
-  list(ctx: RequestContext, scope: 'mine' | 'org'): Promise<SessionView[]>
+  /**
+   * Active sessions, most recently used first, a page at a time (index `(org_id,
+   * last_seen_at)` of unrevoked sessions: the idle cutoff ends the walk). A session used
+   * between two pages moves to the top and is not shown again.
+   */
+  list(ctx: RequestContext, scope: 'mine' | 'org', page: PageRequest): Promise<Page<SessionView>>
   revoke(ctx: RequestContext, sessionId: string, scope: 'mine' | 'org'): Promise<void>
 }
 
@@ -35,7 +44,7 @@ export function createSessionsService(deps: {
 }): SessionsService {
   const { db, audit } = deps
   return {
-    async list(ctx, scope) {
+    async list(ctx, scope, page) {
       const current = ctx.principal.via.type === 'session' ? ctx.principal.via.sessionId : null
       const rows = await withOrg(db, ctx.orgId, (trx) => {
         let query = trx
@@ -56,20 +65,24 @@ export function createSessionsService(deps: {
           .where('s.expires_at', '>', new Date())
           .where('s.last_seen_at', '>', new Date(Date.now() - deps.idleMinutes * 60_000))
         if (scope === 'mine') query = query.where('s.user_id', '=', ctx.principal.id)
-        return query.orderBy('s.last_seen_at', 'desc').execute()
+        return pageOf(query, RECENT, page).execute()
       })
-      return rows.map((r) => ({
-        id: r.id,
-        userId: r.user_id,
-        email: r.email,
-        createdAt: r.created_at.toISOString(),
-        lastSeenAt: r.last_seen_at.toISOString(),
-        expiresAt: r.expires_at.toISOString(),
-        ip: r.ip,
-        userAgent: r.user_agent,
-        secondFactorAt: r.mfa_at?.toISOString() ?? null,
-        current: r.id === current,
-      }))
+      const { items, nextCursor } = toPage(rows, RECENT, page.limit)
+      return {
+        nextCursor,
+        items: items.map((r) => ({
+          id: r.id,
+          userId: r.user_id,
+          email: r.email,
+          createdAt: r.created_at.toISOString(),
+          lastSeenAt: r.last_seen_at.toISOString(),
+          expiresAt: r.expires_at.toISOString(),
+          ip: r.ip,
+          userAgent: r.user_agent,
+          secondFactorAt: r.mfa_at?.toISOString() ?? null,
+          current: r.id === current,
+        })),
+      }
     },
     async revoke(ctx, sessionId, scope) {
       await withOrg(db, ctx.orgId, async (trx) => {

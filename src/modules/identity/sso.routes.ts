@@ -89,6 +89,7 @@ export function ssoRoutes(deps: {
   const { sso, login } = deps
   const strictLimit = { max: deps.rateLimitPerMinute, timeWindow: '1 minute' }
   return async (app) => {
+    // Whole, not paged (issue 20): one configuration, at most 50 allowed domains.
     app.get('/v1/orgs/:orgId/sso', {
       config: { access: { permission: 'org:read' } },
       schema: {

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner } from '../../db/tenant.ts'
 import type { RequestContext } from '../../context.ts'
@@ -34,8 +35,16 @@ export interface NotificationView {
   createdAt: string
 }
 
+/** Newest first (indexes `(org_id, created_at, id)` and per recipient). */
+const NEWEST = newestFirst('created_at')
+
 export interface DeliveryService {
-  list(ctx: RequestContext, filter: { status?: string | undefined; mine?: boolean }): Promise<NotificationView[]>
+  /** Newest first, a page at a time; `mine`: those addressed to the caller. */
+  list(
+    ctx: RequestContext,
+    filter: { status?: string | undefined; mine?: boolean },
+    page: PageRequest,
+  ): Promise<Page<NotificationView>>
   /** The job: sends due e-mails; returns how many were settled. */
   deliverMail(): Promise<number>
   /** The job: hands new batches to the webhooks subscribed to notifications. */
@@ -97,26 +106,30 @@ export function createDeliveryService(deps: {
   }
 
   return {
-    async list(ctx, filter) {
+    async list(ctx, filter, page) {
       const rows = await withOrg(db, ctx.orgId, (trx) => {
-        let query = trx.selectFrom('notifications').selectAll().orderBy('created_at', 'desc').limit(500)
+        let query = trx.selectFrom('notifications').selectAll()
         if (filter.status !== undefined) query = query.where('status', '=', filter.status as 'pending')
         if (filter.mine === true) query = query.where('recipient_user_id', '=', ctx.principal.id)
-        return query.execute()
+        return pageOf(query, NEWEST, page).execute()
       })
-      return rows.map((r) => ({
-        id: r.id,
-        kind: r.kind,
-        recipient: r.recipient_user_id ?? r.recipient_ref ?? '',
-        subject: r.subject,
-        body: r.body,
-        data: r.data,
-        status: r.status,
-        attempts: r.attempts,
-        lastError: r.last_error,
-        deliveredAt: r.delivered_at?.toISOString() ?? null,
-        createdAt: r.created_at.toISOString(),
-      }))
+      const { items, nextCursor } = toPage(rows, NEWEST, page.limit)
+      return {
+        nextCursor,
+        items: items.map((r) => ({
+          id: r.id,
+          kind: r.kind,
+          recipient: r.recipient_user_id ?? r.recipient_ref ?? '',
+          subject: r.subject,
+          body: r.body,
+          data: r.data,
+          status: r.status,
+          attempts: r.attempts,
+          lastError: r.last_error,
+          deliveredAt: r.delivered_at?.toISOString() ?? null,
+          createdAt: r.created_at.toISOString(),
+        })),
+      }
     },
 
     async deliverMail() {

@@ -1,7 +1,17 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import {
+  errorResponses,
+  NextCursor,
+  OrgParams,
+  PageParams,
+  PageQuery,
+  pageQuery,
+  Strict,
+  Timestamp,
+  Uuid,
+} from '../../http/schemas.ts'
 import type { DeliveryService } from './delivery.service.ts'
 import type { WebhooksService } from './webhooks.service.ts'
 
@@ -58,6 +68,7 @@ const StatusQuery = Type.Object(
     status: Type.Optional(
       Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed'), Type.Literal('skipped')]),
     ),
+    ...PageParams,
   },
   Strict,
 )
@@ -72,11 +83,18 @@ export function notifyRoutes(deps: {
       config: { access: { permission: 'webhooks:read' } },
       schema: {
         tags: ['webhooks'],
-        summary: 'HTTPS endpoints told of erasures and notifications',
+        summary: 'HTTPS endpoints told of erasures and notifications, by name, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ webhooks: Type.Array(WebhookView) }), ...errorResponses('org') },
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ webhooks: Type.Array(WebhookView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({ webhooks: await webhooks.list(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await webhooks.list(ctxOf(request), request.query)
+        return { webhooks: items, nextCursor }
+      },
     })
 
     app.post('/v1/orgs/:orgId/webhooks', {
@@ -125,42 +143,56 @@ export function notifyRoutes(deps: {
       config: { access: { permission: 'webhooks:read' } },
       schema: {
         tags: ['webhooks'],
-        summary: 'Webhook deliveries: pending, delivered, dead-lettered, with attempts',
+        summary: 'Webhook deliveries, newest first, a page at a time: pending, delivered, dead-lettered, with attempts',
         params: OrgParams,
-        querystring: Type.Object({ requestId: Type.Optional(Uuid) }, Strict),
-        response: { 200: Type.Object({ deliveries: Type.Array(DeliveryView) }), ...errorResponses('org') },
+        querystring: pageQuery({ requestId: Type.Optional(Uuid) }),
+        response: {
+          200: Type.Object({ deliveries: Type.Array(DeliveryView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({ deliveries: await webhooks.deliveries(ctxOf(request), request.query.requestId) }),
+      handler: async (request) => {
+        const { requestId, ...page } = request.query
+        const { items, nextCursor } = await webhooks.deliveries(ctxOf(request), page, requestId)
+        return { deliveries: items, nextCursor }
+      },
     })
 
     app.get('/v1/orgs/:orgId/notifications', {
       config: { access: { permission: 'notifications:read' } },
       schema: {
         tags: ['notifications'],
-        summary: 'The org’s notification outbox with each e-mail’s delivery state',
+        summary: 'The org’s notification outbox with each e-mail’s delivery state, newest first, a page at a time',
         params: OrgParams,
         querystring: StatusQuery,
-        response: { 200: Type.Object({ notifications: Type.Array(NotificationView) }), ...errorResponses('org') },
+        response: {
+          200: Type.Object({ notifications: Type.Array(NotificationView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({
-        notifications: await delivery.list(ctxOf(request), { status: request.query.status }),
-      }),
+      handler: async (request) => {
+        const { status, ...page } = request.query
+        const { items, nextCursor } = await delivery.list(ctxOf(request), { status }, page)
+        return { notifications: items, nextCursor }
+      },
     })
 
     app.get('/v1/me/notifications', {
       config: { access: { authenticated: true }, mfaExempt: true },
       schema: {
         tags: ['notifications'],
-        summary: 'Your notifications in this org',
+        summary: 'Your notifications in this org, newest first, a page at a time',
         querystring: StatusQuery,
         response: {
-          200: Type.Object({ notifications: Type.Array(NotificationView) }),
+          200: Type.Object({ notifications: Type.Array(NotificationView), nextCursor: NextCursor }),
           ...errorResponses('authenticated'),
         },
       },
-      handler: async (request) => ({
-        notifications: await delivery.list(ctxOf(request), { status: request.query.status, mine: true }),
-      }),
+      handler: async (request) => {
+        const { status, ...page } = request.query
+        const { items, nextCursor } = await delivery.list(ctxOf(request), { status, mine: true }, page)
+        return { notifications: items, nextCursor }
+      },
     })
   }
 }

@@ -2,6 +2,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import { contextAad, open, seal } from '../../crypto/aead.ts'
+import { BY_NAME, newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
@@ -58,14 +59,18 @@ export interface DeliveryView {
   createdAt: string
 }
 
+/** Newest first (index `(org_id, created_at, id)`; per request, `(org_id, request_id, created_at, id)`). */
+const NEWEST = newestFirst('created_at')
+
 export interface WebhooksService {
-  list(ctx: RequestContext): Promise<WebhookView[]>
+  list(ctx: RequestContext, page: PageRequest): Promise<Page<WebhookView>>
   register(
     ctx: RequestContext,
     input: { name: string; url: string; events: WebhookEvent[] },
   ): Promise<WebhookView & { secret: string }>
   remove(ctx: RequestContext, id: string): Promise<void>
-  deliveries(ctx: RequestContext, requestId?: string): Promise<DeliveryView[]>
+  /** Newest first; those of one privacy request with `requestId`. */
+  deliveries(ctx: RequestContext, page: PageRequest, requestId?: string): Promise<Page<DeliveryView>>
   /**
    * In the caller's transaction: one delivery of `payload` to each enabled webhook of the
    * org subscribed to `event`; returns how many. `requestId` links deliveries to a
@@ -267,10 +272,12 @@ export function createWebhooksService(deps: {
   }
 
   return {
-    async list(ctx) {
-      return (
-        await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('webhooks').selectAll().orderBy('name').execute())
-      ).map(view)
+    async list(ctx, page) {
+      const rows = await withOrg(db, ctx.orgId, (trx) =>
+        pageOf(trx.selectFrom('webhooks').selectAll(), BY_NAME, page).execute(),
+      )
+      const { items, nextCursor } = toPage(rows, BY_NAME, page.limit)
+      return { items: items.map(view), nextCursor }
     },
 
     async register(ctx, input) {
@@ -332,25 +339,29 @@ export function createWebhooksService(deps: {
       })
     },
 
-    async deliveries(ctx, requestId) {
+    async deliveries(ctx, page, requestId) {
       const rows = await withOrg(db, ctx.orgId, (trx) => {
-        const all = trx.selectFrom('webhook_deliveries').selectAll().orderBy('created_at', 'desc').limit(500)
-        return (requestId === undefined ? all : all.where('request_id', '=', requestId)).execute()
+        const all = trx.selectFrom('webhook_deliveries').selectAll()
+        return pageOf(requestId === undefined ? all : all.where('request_id', '=', requestId), NEWEST, page).execute()
       })
-      return rows.map((r) => ({
-        id: r.id,
-        webhook: r.webhook_name,
-        destination: r.destination,
-        event: r.event,
-        requestId: r.request_id,
-        status: r.status,
-        attempts: r.attempts,
-        nextAttemptAt: r.status === 'pending' ? r.next_attempt_at.toISOString() : null,
-        lastStatus: r.last_status,
-        lastError: r.last_error,
-        deliveredAt: r.delivered_at?.toISOString() ?? null,
-        createdAt: r.created_at.toISOString(),
-      }))
+      const { items, nextCursor } = toPage(rows, NEWEST, page.limit)
+      return {
+        nextCursor,
+        items: items.map((r) => ({
+          id: r.id,
+          webhook: r.webhook_name,
+          destination: r.destination,
+          event: r.event,
+          requestId: r.request_id,
+          status: r.status,
+          attempts: r.attempts,
+          nextAttemptAt: r.status === 'pending' ? r.next_attempt_at.toISOString() : null,
+          lastStatus: r.last_status,
+          lastError: r.last_error,
+          deliveredAt: r.delivered_at?.toISOString() ?? null,
+          createdAt: r.created_at.toISOString(),
+        })),
+      }
     },
 
     async enqueue(trx, orgId, event, payload, requestId) {

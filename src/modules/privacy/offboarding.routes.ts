@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { errorResponses, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import type { OffboardingService } from './offboarding.service.ts'
 
 const tags = ['offboarding']
@@ -69,10 +69,18 @@ export function offboardingRoutes(deps: { offboarding: OffboardingService }): Fa
       config: { access: { permission: 'orgs:list' } },
       schema: {
         tags,
-        summary: 'Operators: every org deletion, scheduled or done, with its certificate',
-        response: { 200: Type.Object({ offboardings: Type.Array(View) }), ...errorResponses('authenticated') },
+        summary:
+          'Operators: every org deletion, scheduled or done, with its certificate; newest first, a page at a time',
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ offboardings: Type.Array(View), nextCursor: NextCursor }),
+          ...errorResponses('authenticated'),
+        },
       },
-      handler: async (request) => ({ offboardings: await offboarding.listAll(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await offboarding.listAll(ctxOf(request), request.query)
+        return { offboardings: items, nextCursor }
+      },
     })
   }
 }

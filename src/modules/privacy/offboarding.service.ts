@@ -5,6 +5,7 @@ import { signJws } from '../../crypto/jws.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import type { ShredRing } from '../../crypto/shred-ring.ts'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -45,7 +46,8 @@ export interface OffboardingService {
   get(ctx: RequestContext): Promise<OffboardingView>
   cancel(ctx: RequestContext): Promise<OffboardingView>
   /** Operators: every offboarding, with its certificate once done. */
-  listAll(ctx: RequestContext): Promise<OffboardingView[]>
+  /** Newest request first, a page at a time (index `(requested_at, org_id)`). */
+  listAll(ctx: RequestContext, page: PageRequest): Promise<Page<OffboardingView>>
   /** The job: carries out offboardings whose grace period is over; returns how many. */
   runDue(): Promise<number>
 }
@@ -330,14 +332,16 @@ export function createOffboardingService(deps: {
       })
     },
 
-    async listAll(ctx) {
+    async listAll(ctx, page) {
       if (ctx.principal.orgKind !== 'provider')
         throw new AppError('FORBIDDEN', 'operators only', { permission: 'orgs:list' })
       // Owner connection: offboardings span orgs (most of them gone).
+      const order = newestFirst('requested_at', 'org_id')
       const rows = await withOwner(db, (trx) =>
-        trx.selectFrom('org_offboardings').selectAll().orderBy('requested_at', 'desc').limit(500).execute(),
+        pageOf(trx.selectFrom('org_offboardings').selectAll(), order, page).execute(),
       )
-      return rows.map(view)
+      const { items, nextCursor } = toPage(rows, order, page.limit)
+      return { items: items.map(view), nextCursor }
     },
 
     async runDue() {

@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import type { DataRecordsTable, PrivacyRequestsTable } from './privacy.tables.ts'
 
@@ -55,8 +56,15 @@ export async function findRequest(trx: Trx, id: string, forUpdate = false): Prom
   return (forUpdate ? query.forUpdate() : query).executeTakeFirst()
 }
 
-export async function listRequests(trx: Trx): Promise<RequestRow[]> {
-  return trx.selectFrom('privacy_requests').selectAll().orderBy('received_at', 'desc').limit(500).execute()
+/** Newest first (index `(org_id, received_at, id)`). */
+const REQUESTS = newestFirst('received_at')
+
+export async function listRequests(trx: Trx, page: PageRequest): Promise<Page<RequestRow>> {
+  return toPage(
+    await pageOf(trx.selectFrom('privacy_requests').selectAll(), REQUESTS, page).execute(),
+    REQUESTS,
+    page.limit,
+  )
 }
 
 export async function updateRequest(

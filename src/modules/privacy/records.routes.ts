@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { errorResponses, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import type { RecordsService } from './records.service.ts'
 import type { RetentionService } from './retention.service.ts'
 
@@ -111,6 +111,7 @@ export function recordsRoutes(deps: {
       },
     })
 
+    // Whole, not paged (issue 20): the default classes and those an admin set a policy for.
     app.get('/v1/orgs/:orgId/retention', {
       config: { access: { permission: 'privacy:read' } },
       schema: {
@@ -153,19 +154,24 @@ export function recordsRoutes(deps: {
       config: { access: { permission: 'privacy:read' } },
       schema: {
         tags: ['retention'],
-        summary: 'Proof of each purge: per class purged, remaining, age of the oldest remaining',
+        summary:
+          'Proof of each purge: per class purged, remaining, age of the oldest remaining; newest first, a page at a time',
         params: OrgParams,
-        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }) }, Strict),
+        querystring: PageQuery,
         response: {
           200: Type.Object({
             runs: Type.Array(
               Type.Object({ id: Uuid, ranAt: Timestamp, purged: Type.Integer(), classes: Type.Array(Proof) }),
             ),
+            nextCursor: NextCursor,
           }),
           ...errorResponses('org'),
         },
       },
-      handler: async (request) => ({ runs: await retention.runs(ctxOf(request), request.query.limit) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await retention.runs(ctxOf(request), request.query)
+        return { runs: items, nextCursor }
+      },
     })
   }
 }

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { Email, errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { Email, errorResponses, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { SubjectId } from './records.routes.ts'
 import type { RequestsService } from './requests.service.ts'
 
@@ -115,11 +115,18 @@ export function requestsRoutes(deps: { requests: RequestsService }): FastifyPlug
       config: { access: { permission: 'privacy:read' } },
       schema: {
         tags,
-        summary: 'Data-subject requests, newest first',
+        summary: 'Data-subject requests, newest first, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ requests: Type.Array(RequestView) }), ...errorResponses('org') },
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ requests: Type.Array(RequestView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({ requests: await requests.list(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await requests.list(ctxOf(request), request.query)
+        return { requests: items, nextCursor }
+      },
     })
 
     app.get('/v1/orgs/:orgId/privacy-requests/:requestId', {
@@ -236,18 +243,23 @@ export function requestsRoutes(deps: { requests: RequestsService }): FastifyPlug
       schema: {
         tags,
         summary:
-          'Signed erasure certificates (P7.2): compact JWS, EdDSA, verifiable offline with the keys at /v1/audit/keys',
+          'Signed erasure certificates (P7.2): compact JWS, EdDSA, verifiable offline with the keys at /v1/audit/keys; newest first, a page at a time',
         params: OrgParams,
+        querystring: PageQuery,
         response: {
           200: Type.Object({
             certificates: Type.Array(
               Type.Object({ id: Uuid, requestId: Uuid, issuedAt: Timestamp, jws: Type.String() }),
             ),
+            nextCursor: NextCursor,
           }),
           ...errorResponses('org'),
         },
       },
-      handler: async (request) => ({ certificates: await requests.certificates(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await requests.certificates(ctxOf(request), request.query)
+        return { certificates: items, nextCursor }
+      },
     })
   }
 }

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -56,7 +57,7 @@ export interface NewRequest {
 
 export interface RequestsService {
   create(ctx: RequestContext, input: NewRequest): Promise<RequestView>
-  list(ctx: RequestContext): Promise<RequestView[]>
+  list(ctx: RequestContext, page: PageRequest): Promise<Page<RequestView>>
   get(ctx: RequestContext, id: string): Promise<RequestView>
   assign(ctx: RequestContext, id: string, userId: string): Promise<RequestView>
   verify(ctx: RequestContext, id: string, input: { method: string; note?: string | undefined }): Promise<RequestView>
@@ -72,7 +73,10 @@ export interface RequestsService {
     ctx: RequestContext,
     policy: { responseHours: number; exportHours: number },
   ): Promise<{ responseHours: number; exportHours: number }>
-  certificates(ctx: RequestContext): Promise<{ id: string; requestId: string; issuedAt: string; jws: string }[]>
+  certificates(
+    ctx: RequestContext,
+    page: PageRequest,
+  ): Promise<Page<{ id: string; requestId: string; issuedAt: string; jws: string }>>
   /** Issues an erasure's certificate once all its webhook deliveries are settled and its ring key retired. */
   settleErasure(orgId: string, requestId: string): Promise<void>
   /** The same for every erasure still waiting (after the shred ring retired keys). */
@@ -397,11 +401,12 @@ export function createRequestsService(deps: {
       )
     },
 
-    async list(ctx) {
+    async list(ctx, page) {
       return translated(() =>
-        withOrg(db, ctx.orgId, async (trx) =>
-          Promise.all((await store.listRequests(trx)).map((row) => view(trx, row))),
-        ),
+        withOrg(db, ctx.orgId, async (trx) => {
+          const { items, nextCursor } = await store.listRequests(trx, page)
+          return { items: await Promise.all(items.map((row) => view(trx, row))), nextCursor }
+        }),
       )
     },
 
@@ -590,11 +595,21 @@ export function createRequestsService(deps: {
       })
     },
 
-    async certificates(ctx) {
+    async certificates(ctx, page) {
+      const order = newestFirst('issued_at')
       const rows = await withOrg(db, ctx.orgId, (trx) =>
-        trx.selectFrom('erasure_certificates').selectAll().orderBy('issued_at', 'desc').limit(500).execute(),
+        pageOf(trx.selectFrom('erasure_certificates').selectAll(), order, page).execute(),
       )
-      return rows.map((r) => ({ id: r.id, requestId: r.request_id, issuedAt: r.issued_at.toISOString(), jws: r.jws }))
+      const { items, nextCursor } = toPage(rows, order, page.limit)
+      return {
+        items: items.map((r) => ({
+          id: r.id,
+          requestId: r.request_id,
+          issuedAt: r.issued_at.toISOString(),
+          jws: r.jws,
+        })),
+        nextCursor,
+      }
     },
 
     async settleErasure(orgId, requestId) {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -38,7 +39,8 @@ export interface RetentionService {
   policies(ctx: RequestContext): Promise<RetentionPolicyView[]>
   setPolicy(ctx: RequestContext, dataClass: string, retainSeconds: number | null): Promise<RetentionPolicyView>
   resetPolicy(ctx: RequestContext, dataClass: string): Promise<RetentionPolicyView>
-  runs(ctx: RequestContext, limit: number): Promise<RetentionRunView[]>
+  /** Newest first (index `(org_id, ran_at, id)`). */
+  runs(ctx: RequestContext, page: PageRequest): Promise<Page<RetentionRunView>>
   /** The job: purges every org's expired records; returns how many were purged. */
   purgeExpired(): Promise<number>
 }
@@ -190,11 +192,16 @@ export function createRetentionService(deps: {
       })
     },
 
-    async runs(ctx, limit) {
+    async runs(ctx, page) {
+      const order = newestFirst('ran_at')
       const rows = await withOrg(db, ctx.orgId, (trx) =>
-        trx.selectFrom('retention_runs').selectAll().orderBy('ran_at', 'desc').limit(limit).execute(),
+        pageOf(trx.selectFrom('retention_runs').selectAll(), order, page).execute(),
       )
-      return rows.map((r) => ({ id: r.id, ranAt: r.ran_at.toISOString(), purged: r.purged, classes: r.classes }))
+      const { items, nextCursor } = toPage(rows, order, page.limit)
+      return {
+        items: items.map((r) => ({ id: r.id, ranAt: r.ran_at.toISOString(), purged: r.purged, classes: r.classes })),
+        nextCursor,
+      }
     },
 
     async purgeExpired() {

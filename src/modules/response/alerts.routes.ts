@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { errorResponses, NextCursor, OrgParams, pageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import type { AlertsService } from './alerts.service.ts'
 
 const tags = ['alerts']
@@ -61,12 +61,19 @@ export function alertsRoutes(deps: { alerts: AlertsService }): FastifyPluginAsyn
       config: { access: { permission: 'alerts:read' } },
       schema: {
         tags,
-        summary: 'Alerts raised over the audit stream (P5.3), newest first',
+        summary: 'Alerts raised over the audit stream (P5.3), most recently seen first, a page at a time',
         params: OrgParams,
-        querystring: Type.Object({ status: Type.Optional(Status) }, Strict),
-        response: { 200: Type.Object({ alerts: Type.Array(AlertView) }), ...errorResponses('org') },
+        querystring: pageQuery({ status: Type.Optional(Status) }),
+        response: {
+          200: Type.Object({ alerts: Type.Array(AlertView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({ alerts: await alerts.list(ctxOf(request), request.query.status) }),
+      handler: async (request) => {
+        const { status, ...page } = request.query
+        const { items, nextCursor } = await alerts.list(ctxOf(request), page, status)
+        return { alerts: items, nextCursor }
+      },
     })
 
     app.get('/v1/orgs/:orgId/alerts/:alertId', {
@@ -103,6 +110,7 @@ export function alertsRoutes(deps: { alerts: AlertsService }): FastifyPluginAsyn
       handler: async (request) => alerts.resolve(ctxOf(request), request.params.alertId, request.body.note),
     })
 
+    // Whole, not paged (issue 20): one entry per rule of the fixed catalog.
     app.get('/v1/orgs/:orgId/alert-rules', {
       config: { access: { permission: 'alerts:read' } },
       schema: {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -52,7 +53,8 @@ export interface RuleView extends RuleSettings {
 }
 
 export interface AlertsService {
-  list(ctx: RequestContext, status?: string): Promise<AlertView[]>
+  /** Most recently seen first, a page at a time (an alert seen again moves to the top). */
+  list(ctx: RequestContext, page: PageRequest, status?: string): Promise<Page<AlertView>>
   get(ctx: RequestContext, id: string): Promise<AlertView>
   acknowledge(ctx: RequestContext, id: string): Promise<AlertView>
   resolve(ctx: RequestContext, id: string, note?: string): Promise<AlertView>
@@ -363,12 +365,14 @@ export function createAlertsService(deps: {
   }
 
   return {
-    async list(ctx, status) {
+    async list(ctx, page, status) {
+      const order = newestFirst('last_seen_at')
       const rows = await withOrg(db, ctx.orgId, (trx) => {
-        const q = trx.selectFrom('alerts').selectAll().orderBy('last_seen_at', 'desc').limit(500)
-        return (status === undefined ? q : q.where('status', '=', status as 'open')).execute()
+        const q = trx.selectFrom('alerts').selectAll()
+        return pageOf(status === undefined ? q : q.where('status', '=', status as 'open'), order, page).execute()
       })
-      return rows.map(view)
+      const { items, nextCursor } = toPage(rows, order, page.limit)
+      return { items: items.map(view), nextCursor }
     },
 
     async get(ctx, id) {

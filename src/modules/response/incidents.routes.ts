@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, Name, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { errorResponses, Name, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { SeveritySchema } from './alerts.routes.ts'
 import type { IncidentsService } from './incidents.service.ts'
 import type { PlanService } from './plan.service.ts'
@@ -129,6 +129,8 @@ export function incidentsRoutes(deps: { incidents: IncidentsService; plan: PlanS
   const { incidents, plan } = deps
   const tags = ['incidents']
   return async (app) => {
+    // Whole, not paged (issue 20): the plan's types, escalation (at most 10 levels), parties (at
+    // most 50) and versions — configuration that admins write.
     app.get('/v1/orgs/:orgId/response-plan', {
       config: { access: { permission: 'incidents:read' } },
       schema: {
@@ -230,11 +232,18 @@ export function incidentsRoutes(deps: { incidents: IncidentsService; plan: PlanS
       config: { access: { permission: 'incidents:read' } },
       schema: {
         tags,
-        summary: 'Incidents, newest first',
+        summary: 'Incidents, newest first, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ incidents: Type.Array(IncidentView) }), ...errorResponses('org') },
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ incidents: Type.Array(IncidentView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
       },
-      handler: async (request) => ({ incidents: await incidents.list(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await incidents.list(ctxOf(request), request.query)
+        return { incidents: items, nextCursor }
+      },
     })
     app.get('/v1/orgs/:orgId/incidents/:incidentId', {
       config: { access: { permission: 'incidents:read' } },

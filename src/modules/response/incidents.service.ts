@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -67,7 +68,7 @@ export interface OpenIncident {
 
 export interface IncidentsService {
   open(ctx: RequestContext, input: OpenIncident): Promise<IncidentView>
-  list(ctx: RequestContext): Promise<IncidentView[]>
+  list(ctx: RequestContext, page: PageRequest): Promise<Page<IncidentView>>
   get(ctx: RequestContext, id: string): Promise<IncidentView>
   update(
     ctx: RequestContext,
@@ -362,14 +363,13 @@ export function createIncidentsService(deps: {
       })
     },
 
-    async list(ctx) {
-      return withOrg(db, ctx.orgId, async (trx) =>
-        Promise.all(
-          (await trx.selectFrom('incidents').selectAll().orderBy('opened_at', 'desc').limit(500).execute()).map((r) =>
-            view(trx, r, false),
-          ),
-        ),
-      )
+    async list(ctx, page) {
+      const order = newestFirst('opened_at')
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const rows = await pageOf(trx.selectFrom('incidents').selectAll(), order, page).execute()
+        const { items, nextCursor } = toPage(rows, order, page.limit)
+        return { items: await Promise.all(items.map((r) => view(trx, r, false))), nextCursor }
+      })
     },
 
     async get(ctx, id) {

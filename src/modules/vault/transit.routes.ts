@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, Strict, Uuid } from '../../http/schemas.ts'
+import { errorResponses, NextCursor, OrgParams, PageQuery, Strict, Uuid } from '../../http/schemas.ts'
 import type { TransitService } from './vault.transit.ts'
 
 const tags = ['encryption as a service']
@@ -26,11 +26,15 @@ export function transitRoutes(deps: { transit: TransitService }): FastifyPluginA
       config: { access: { permission: 'keys:read' } },
       schema: {
         tags,
-        summary: 'Named encryption keys of the org',
+        summary: 'Named encryption keys of the org, by name, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ keys: Type.Array(KeyView) }), ...errorResponses('org') },
+        querystring: PageQuery,
+        response: { 200: Type.Object({ keys: Type.Array(KeyView), nextCursor: NextCursor }), ...errorResponses('org') },
       },
-      handler: async (request) => ({ keys: await transit.list(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await transit.list(ctxOf(request), request.query)
+        return { keys: items, nextCursor }
+      },
     })
 
     app.post('/v1/orgs/:orgId/transit/keys', {

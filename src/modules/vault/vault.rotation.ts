@@ -137,13 +137,14 @@ export function createRotationService(deps: {
       .select(['version', 'state', 'created_at', 'retired_at'])
       .orderBy('version', 'desc')
       .execute()
-    const counts = await sql<{ kek_version: number; n: number }>`
-      SELECT kek_version, count(*)::int AS n FROM (${sql.join(
-        WRAPPED.map((w) => sql`SELECT x.kek_version FROM ${sql.table(w.table)} x WHERE ${sql.raw(w.live('x'))}`),
-        sql` UNION ALL `,
-      )}) AS wrapped
-      GROUP BY kek_version`.execute(trx)
-    const byVersion = new Map(counts.rows.map((c) => [Number(c.kek_version), Number(c.n)]))
+    // Kept at write time (migration 0024): one row per version and stripe, whatever the
+    // number of objects under the org's keys.
+    const counts = await trx
+      .selectFrom('org_key_data_keys')
+      .select(['version', sql<string>`sum(data_keys)`.as('n')])
+      .groupBy('version')
+      .execute()
+    const byVersion = new Map(counts.map((c) => [c.version, Number(c.n)]))
     const versions = keys.map((k) => ({
       version: k.version,
       state: k.state,
@@ -187,15 +188,12 @@ export function createRotationService(deps: {
       if (retiring.length === 0) return { rewrapped: 0, remaining: 0 }
       let rewrapped = 0
       for (const w of WRAPPED) rewrapped += await rewrapTable(trx, orgId, w, retiring)
-      const left = await sql<{ n: number }>`
-        SELECT ${sql.join(
-          WRAPPED.map(
-            (w) =>
-              sql`(SELECT count(*) FROM ${sql.table(w.table)} x WHERE x.kek_version = ANY(${retiring}::int[]) AND ${sql.raw(w.live('x'))})`,
-          ),
-          sql` + `,
-        )} AS n`.execute(trx)
-      const remaining = Number(left.rows[0]?.n ?? 0)
+      const left = await trx
+        .selectFrom('org_key_data_keys')
+        .select(sql<string>`coalesce(sum(data_keys), 0)`.as('n'))
+        .where('version', 'in', retiring)
+        .executeTakeFirst()
+      const remaining = Number(left?.n ?? 0)
       if (remaining === 0) {
         const retired = await sql<{ version: number }>`
           UPDATE org_keys SET state = 'retired', wrapped_key = NULL, retired_at = now()

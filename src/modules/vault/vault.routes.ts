@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, OrgParams, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
+import { errorResponses, NextCursor, OrgParams, PageQuery, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
 import type { SealService } from './vault.seal.ts'
 import type { VaultService } from './vault.service.ts'
 import type { RotationService } from './vault.rotation.ts'
@@ -141,11 +141,19 @@ export function vaultRoutes(deps: {
       config: { access: { permission: 'secrets:read' } },
       schema: {
         tags,
-        summary: 'Database credentials as connected data sources: status, last check, last use (P10.3)',
+        summary:
+          'Database credentials as connected data sources: status, last check, last use (P10.3); by name, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ dataSources: Type.Array(DataSourceSchema) }), ...vaultErrors },
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ dataSources: Type.Array(DataSourceSchema), nextCursor: NextCursor }),
+          ...vaultErrors,
+        },
       },
-      handler: async (request) => ({ dataSources: await sources.list(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await sources.list(ctxOf(request), request.query)
+        return { dataSources: items, nextCursor }
+      },
     })
 
     app.post('/v1/orgs/:orgId/secrets/:secretId/check', {
@@ -201,6 +209,8 @@ export function vaultRoutes(deps: {
       handler: async (request) => sources.reportExposed(ctxOf(request), request.params.secretId, request.body.reason),
     })
 
+    // Whole, not paged (issue 20): one entry per org-key version, added only by a step-up rotation;
+    // the counts are kept at write time (migration 0024), so this reads one row per version.
     app.get('/v1/orgs/:orgId/keys', {
       config: { access: { permission: 'keys:read' } },
       schema: {
@@ -262,11 +272,18 @@ export function vaultRoutes(deps: {
       config: { access: { permission: 'secrets:read' } },
       schema: {
         tags,
-        summary: 'Secrets of the org (metadata only)',
+        summary: 'Secrets of the org (metadata only), by name, a page at a time',
         params: OrgParams,
-        response: { 200: Type.Object({ secrets: Type.Array(SecretViewSchema) }), ...vaultErrors },
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ secrets: Type.Array(SecretViewSchema), nextCursor: NextCursor }),
+          ...vaultErrors,
+        },
       },
-      handler: async (request) => ({ secrets: await vault.list(ctxOf(request)) }),
+      handler: async (request) => {
+        const { items, nextCursor } = await vault.list(ctxOf(request), request.query)
+        return { secrets: items, nextCursor }
+      },
     })
 
     app.post('/v1/orgs/:orgId/secrets', {

@@ -8,6 +8,7 @@ import { AppError, isAppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { Keyring } from './vault.keyring.ts'
+import type { Page, PageRequest } from '../../db/page.ts'
 import * as store from './vault.store.ts'
 import type { SecretType } from './vault.tables.ts'
 import type { DatabaseCredential, RevealView, SecretValueT, SecretView, VersionView } from './vault.types.ts'
@@ -24,7 +25,7 @@ export interface VaultService {
     ctx: RequestContext,
     input: { name: string; type: SecretType; description?: string | undefined; value: SecretValueT },
   ): Promise<SecretView>
-  list(ctx: RequestContext): Promise<SecretView[]>
+  list(ctx: RequestContext, page: PageRequest): Promise<Page<SecretView>>
   get(ctx: RequestContext, id: string): Promise<SecretView>
   addVersion(ctx: RequestContext, id: string, value: SecretValueT): Promise<SecretView>
   versions(
@@ -246,8 +247,9 @@ export function createVaultService(deps: {
       }
     },
 
-    async list(ctx) {
-      return (await withOrg(db, ctx.orgId, (trx) => store.listSecrets(trx))).map(secretView)
+    async list(ctx, page) {
+      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) => store.listSecrets(trx, page))
+      return { items: items.map(secretView), nextCursor }
     },
 
     async get(ctx, id) {

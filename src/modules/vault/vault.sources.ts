@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
+import type { Page, PageRequest } from '../../db/page.ts'
 import { withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -48,7 +49,7 @@ export interface SourcesService {
   worker: Periodic
   setPaused(ctx: RequestContext, id: string, paused: boolean): Promise<void>
   reportExposed(ctx: RequestContext, id: string, reason: string): Promise<{ notified: number; rotated: boolean }>
-  list(ctx: RequestContext): Promise<DataSourceView[]>
+  list(ctx: RequestContext, page: PageRequest): Promise<Page<DataSourceView>>
 }
 
 const CHECKER: AuditActor = { type: 'system', id: 'connector-check' }
@@ -236,34 +237,37 @@ export function createSourcesService(deps: {
       return { ...reported, rotated }
     },
 
-    async list(ctx) {
-      const rows = await withOrg(db, ctx.orgId, (trx) =>
-        trx.selectFrom('secrets').selectAll().where('type', '=', 'database_credential').orderBy('name').execute(),
+    async list(ctx, page) {
+      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) =>
+        store.listSecrets(trx, page, 'database_credential'),
       )
-      return rows.map((row) => {
-        const check = row.last_check as Partial<CheckResult> | null
-        const meta = row.metadata
-        return {
-          id: row.id,
-          name: row.name,
-          host: meta.host,
-          port: meta.port,
-          database: meta.database,
-          user: meta.user,
-          status: row.exposed_at !== null ? 'exposed' : row.paused_at !== null ? 'paused' : 'active',
-          currentVersion: row.current_version,
-          lastCheck:
-            row.last_checked_at === null
-              ? null
-              : {
-                  at: row.last_checked_at.toISOString(),
-                  reachable: check?.reachable === true,
-                  canWrite: check?.canWrite ?? null,
-                  tls: check?.tls ?? null,
-                },
-          lastUsedAt: row.last_revealed_at?.toISOString() ?? null,
-        }
-      })
+      return {
+        nextCursor,
+        items: items.map((row) => {
+          const check = row.last_check as Partial<CheckResult> | null
+          const meta = row.metadata
+          return {
+            id: row.id,
+            name: row.name,
+            host: meta.host,
+            port: meta.port,
+            database: meta.database,
+            user: meta.user,
+            status: row.exposed_at !== null ? 'exposed' : row.paused_at !== null ? 'paused' : 'active',
+            currentVersion: row.current_version,
+            lastCheck:
+              row.last_checked_at === null
+                ? null
+                : {
+                    at: row.last_checked_at.toISOString(),
+                    reachable: check?.reachable === true,
+                    canWrite: check?.canWrite ?? null,
+                    tls: check?.tls ?? null,
+                  },
+            lastUsedAt: row.last_revealed_at?.toISOString() ?? null,
+          }
+        }),
+      }
     },
   }
 }

@@ -1,6 +1,7 @@
 import { sql, type Insertable, type Selectable } from 'kysely'
 import type { Trx } from '../../db/tenant.ts'
-import type { SecretRotationsTable, SecretsTable, SecretVersionsTable } from './vault.tables.ts'
+import { BY_NAME, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import type { SecretRotationsTable, SecretsTable, SecretType, SecretVersionsTable } from './vault.tables.ts'
 
 /** SQL for the vault. Every function takes the (org-scoped) transaction first. */
 
@@ -12,8 +13,11 @@ export async function insertSecret(trx: Trx, row: Insertable<SecretsTable>): Pro
   return trx.insertInto('secrets').values(row).returningAll().executeTakeFirstOrThrow()
 }
 
-export async function listSecrets(trx: Trx): Promise<SecretRow[]> {
-  return trx.selectFrom('secrets').selectAll().orderBy('name').execute()
+/** A page of the org's secrets by name, or of its database credentials only (`type`). */
+export async function listSecrets(trx: Trx, page: PageRequest, type?: SecretType): Promise<Page<SecretRow>> {
+  const query = trx.selectFrom('secrets').selectAll()
+  const rows = await pageOf(type === undefined ? query : query.where('type', '=', type), BY_NAME, page).execute()
+  return toPage(rows, BY_NAME, page.limit)
 }
 
 export async function findSecret(trx: Trx, id: string): Promise<SecretRow | undefined> {

@@ -10,6 +10,17 @@ export interface OrgKeysTable {
   retired_at: Date | null
 }
 
+/**
+ * Live data keys each org-key version wraps, in stripes (migration 0024): kept by
+ * triggers in the transaction of every write; a version's count is the sum of its stripes.
+ */
+export interface OrgKeyDataKeysTable {
+  org_id: string
+  version: number
+  stripe: number
+  data_keys: ColumnType<string, number | string, number | string>
+}
+
 export type SecretType = 'api_key' | 'database_credential' | 'generic'
 
 export interface SecretsTable {
@@ -100,6 +111,7 @@ export interface VaultTables {
   transit_keys: TransitKeysTable
   transit_key_versions: TransitKeyVersionsTable
   org_keys: OrgKeysTable
+  org_key_data_keys: OrgKeyDataKeysTable
   secrets: SecretsTable
   secret_versions: SecretVersionsTable
   vault_policies: VaultPoliciesTable

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import { contextAad, DecryptionError, open, seal } from '../../crypto/aead.ts'
 import { SealedError } from '../../crypto/providers/provider.ts'
+import { BY_NAME, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
@@ -25,7 +26,8 @@ export interface TransitKeyView {
 
 export interface TransitService {
   create(ctx: RequestContext, name: string): Promise<TransitKeyView>
-  list(ctx: RequestContext): Promise<TransitKeyView[]>
+  /** A page of the org's keys by name (unique in an org: the primary key `(org_id, name)`). */
+  list(ctx: RequestContext, page: PageRequest): Promise<Page<TransitKeyView>>
   rotate(ctx: RequestContext, name: string): Promise<TransitKeyView>
   encrypt(
     ctx: RequestContext,
@@ -184,10 +186,12 @@ export function createTransitService(deps: {
         throw error
       }
     },
-    async list(ctx) {
-      return (
-        await withOrg(db, ctx.orgId, (trx) => trx.selectFrom('transit_keys').selectAll().orderBy('name').execute())
-      ).map(view)
+    async list(ctx, page) {
+      const rows = await withOrg(db, ctx.orgId, (trx) =>
+        pageOf(trx.selectFrom('transit_keys').selectAll(), BY_NAME, page).execute(),
+      )
+      const { items, nextCursor } = toPage(rows, BY_NAME, page.limit)
+      return { items: items.map(view), nextCursor }
     },
     async rotate(ctx, name) {
       return run(ctx, async (trx) => {
