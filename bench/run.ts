@@ -15,6 +15,10 @@
  * (PGlite: 100,000) beside a small one, and every periodic job at both sizes; p50, p99,
  * CPU per request and their big/small ratios.
  *
+ * `tree` (a few minutes; bench/tree.ts): what the audit log's Merkle tree (issue 21) costs
+ * the sequencer — events per second and CPU per event with the tree and with the chain
+ * alone, in interleaved rounds — and its storage per event.
+ *
  * Record results in docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process'
@@ -25,8 +29,9 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 import { runSizes } from './sizes.ts'
+import { runTree } from './tree.ts'
 
-const PARTS = ['audited', 'sizes'] as const
+const PARTS = ['audited', 'sizes', 'tree'] as const
 const asked = process.argv.slice(2)
 for (const part of asked)
   if (!(PARTS as readonly string[]).includes(part)) throw new Error(`unknown part ${part}: one of ${PARTS.join(', ')}`)
@@ -185,3 +190,4 @@ async function runAudited(): Promise<void> {
 
 if (parts.includes('audited')) await runAudited()
 if (parts.includes('sizes')) await runSizes()
+if (parts.includes('tree')) await runTree()

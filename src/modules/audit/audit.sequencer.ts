@@ -39,6 +39,11 @@ export interface SequencerOptions {
   witnesses: readonly WitnessKind[]
   /** Events of an existing chain taken into the Merkle tree per pass and org (default 20,000). */
   treeBackfillPerPass?: number | undefined
+  /**
+   * `false` only to measure what the tree costs (bench/tree.ts): the chain alone, and no
+   * checkpoint (a checkpoint signs the tree). Never set by the service.
+   */
+  maintainTree?: boolean | undefined
 }
 
 export interface Sequencer {
@@ -117,7 +122,8 @@ export function createSequencer(deps: {
         rootHash: EMPTY_TREE_HASH,
       }
       const treeBefore = head.treeSize
-      if (head.treeSize < head.seq) await backfillTree(trx, orgId, head)
+      const tree = options.maintainTree !== false
+      if (tree && head.treeSize < head.seq) await backfillTree(trx, orgId, head)
       let chained = 0
       for (;;) {
         const rows = await store.unchainedEvents(trx, orgId, BATCH)
@@ -128,13 +134,13 @@ export function createSequencer(deps: {
           const json = Buffer.from(canonicalJson(store.toChainedEvent(row, seq)), 'utf8')
           const hash = chainHashOfJson(head.hash, json)
           updates.push({ id: Number(row.id), seq, prevHash: head.hash, hash })
-          leaves.push(leafHash(json))
+          if (tree) leaves.push(leafHash(json))
           head.seq = seq
           head.hash = hash
         }
         await store.writeChain(trx, orgId, updates)
         // The tree follows the chain in the same transaction once it has caught up.
-        if (head.treeSize + leaves.length === head.seq) await growTree(trx, orgId, head, leaves)
+        if (tree && head.treeSize + leaves.length === head.seq) await growTree(trx, orgId, head, leaves)
         chained += rows.length
         if (rows.length < BATCH) break
       }

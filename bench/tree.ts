@@ -1,0 +1,173 @@
+/**
+ * `npm run bench -- tree`: what the Merkle tree (issue 21) costs the audit sequencer, on
+ * PostgreSQL and on the embedded PGlite, in one run on this machine.
+ *
+ * For each engine, a database of its own (PostgreSQL: `bench_tree_<pid>`, dropped at the
+ * end; PGlite: a temporary data directory). In interleaved rounds (with the tree, without,
+ * without, with, …), each on a fresh org: `BENCH_TREE_EVENTS` events are written with SQL
+ * as requests would (event and queue row), then the sequencer chains them all — with the
+ * tree (chain, leaf hashes, tiles, root) or without (the chain alone, `maintainTree: false`,
+ * a mode only this bench uses). Reported: events per second (wall clock) and CPU per event
+ * (this process plus its PostgreSQL backends, from /proc), the ratio with ÷ without, and the
+ * storage per event of the events, the chain and the tiles (pg_total_relation_size).
+ *
+ * Environment: BENCH_TREE_ENGINES (postgres,pglite), BENCH_TREE_EVENTS (50,000 on PostgreSQL; PGlite a fifth), BENCH_TREE_ROUNDS
+ * (2 per variant), BENCH_DATABASE_URL / TEST_DATABASE_URL.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { sql } from 'kysely'
+import pg from 'pg'
+import { ed25519FromSeed } from '../src/crypto/keys.ts'
+import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
+import { migrateToLatest } from '../src/db/migrate.ts'
+import { createSequencer } from '../src/modules/audit/audit.sequencer.ts'
+import { CpuSampler } from './sizes/measure.ts'
+
+const PG_URL =
+  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const ROUNDS = Number(process.env.BENCH_TREE_ROUNDS ?? 2)
+const EVENTS: Record<Engine, number> = {
+  postgres: Number(process.env.BENCH_TREE_EVENTS ?? 50_000),
+  pglite: Math.round(Number(process.env.BENCH_TREE_EVENTS ?? 50_000) / 5),
+}
+
+interface Round {
+  tree: boolean
+  events: number
+  seconds: number
+  cpuMs: number
+}
+
+const log = (line: string) => process.stderr.write(`[tree] ${line}\n`)
+
+async function open(engine: Engine): Promise<{ database: Database; url?: string; dir?: string }> {
+  if (engine === 'pglite') {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-tree-'))
+    return { database: await openDatabase({ dataDir: dir }), dir }
+  }
+  const name = `bench_tree_${process.pid}`
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+  await admin.query(`CREATE DATABASE "${name}"`)
+  await admin.end()
+  const url = new URL(PG_URL)
+  url.pathname = `/${name}`
+  return { database: await openDatabase({ databaseUrl: url.toString(), poolSize: 4 }), url: url.toString() }
+}
+
+async function runEngine(engine: Engine) {
+  const { database, url, dir } = await open(engine)
+  const admin = url === undefined ? undefined : new pg.Client({ connectionString: url })
+  await admin?.connect()
+  try {
+    await migrateToLatest(database.kysely)
+    const db = database.kysely
+    const signer = ed25519FromSeed(randomBytes(32))
+    const sequencer = (tree: boolean) =>
+      createSequencer({
+        db,
+        signer,
+        log: {
+          error: (...args: unknown[]) => {
+            log(JSON.stringify(args))
+          },
+          info: () => undefined,
+        },
+        options: {
+          intervalMs: 1_000_000,
+          checkpointEvery: 1_000_000_000,
+          checkpointSeconds: 1_000_000_000,
+          originHost: 'bench.example',
+          witnesses: [],
+          maintainTree: tree,
+        },
+      })
+    const cpu = new CpuSampler(process.pid, admin)
+    const rounds: Round[] = []
+    const n = EVENTS[engine]
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const tree of round % 2 === 0 ? [true, false] : [false, true]) {
+        const orgId = randomUUID()
+        await sql`
+          WITH e AS (
+            INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, details)
+            SELECT ${orgId}::uuid, gen_random_uuid(), now(), 'user', 'bench-user', 'secret.reveal', 'secret', gen_random_uuid()::text, 'success',
+                   jsonb_build_object('reason', 'benchmark ' || g)
+              FROM generate_series(1, ${n}) AS g
+            RETURNING org_id, id)
+          INSERT INTO audit_unchained (org_id, id) SELECT org_id, id FROM e`.execute(db)
+        const start = await cpu.snapshot()
+        const began = performance.now()
+        await sequencer(tree).flush()
+        const seconds = (performance.now() - began) / 1000
+        const cpuMs = CpuSampler.ms(start, await cpu.snapshot())
+        rounds.push({ tree, events: n, seconds, cpuMs })
+        log(
+          `${engine} ${tree ? 'with' : 'without'} the tree: ${Math.round(n / seconds)} events/s, ${((cpuMs * 1000) / n).toFixed(0)} µs CPU per event`,
+        )
+      }
+    }
+    const sizes = await sql<{ relation: string; bytes: string }>`
+      SELECT relation, pg_total_relation_size(relation::regclass)::text AS bytes
+        FROM unnest(ARRAY['audit_events', 'audit_unchained', 'audit_chain', 'audit_tiles']) AS relation`.execute(db)
+    const counted = await sql<{ events: string; chained: string }>`
+      SELECT (SELECT count(*) FROM audit_events)::text AS events, (SELECT count(*) FROM audit_chain)::text AS chained`.execute(
+      db,
+    )
+    return { engine, rounds, sizes: sizes.rows, counted: counted.rows[0] }
+  } finally {
+    await admin?.end()
+    await database.close()
+    if (url !== undefined) {
+      const drop = new pg.Client({ connectionString: PG_URL })
+      await drop.connect()
+      await drop.query(`DROP DATABASE IF EXISTS "${new URL(url).pathname.slice(1)}" WITH (FORCE)`)
+      await drop.end()
+    }
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const sum = (rounds: Round[], tree: boolean) => {
+  const own = rounds.filter((r) => r.tree === tree)
+  const events = own.reduce((a, r) => a + r.events, 0)
+  return {
+    perSecond: events / own.reduce((a, r) => a + r.seconds, 0),
+    cpuUs: (own.reduce((a, r) => a + r.cpuMs, 0) * 1000) / events,
+  }
+}
+
+/** Runs the part and prints its tables (Markdown). */
+export async function runTree(): Promise<void> {
+  const engines = (process.env.BENCH_TREE_ENGINES ?? 'postgres,pglite').split(',') as Engine[]
+  const lines: string[] = []
+  for (const engine of engines) {
+    const result = await runEngine(engine)
+    const withTree = sum(result.rounds, true)
+    const without = sum(result.rounds, false)
+    const events = Number(result.counted?.events ?? 0)
+    const chained = Number(result.counted?.chained ?? 0)
+    lines.push(
+      `### ${engine}: ${result.rounds.length} rounds of ${result.rounds[0]?.events.toLocaleString('en-US')} events`,
+      '',
+      '| sequencer | events/s | CPU per event |',
+      '|---|---|---|',
+      `| with the tree | ${Math.round(withTree.perSecond).toLocaleString('en-US')} | ${withTree.cpuUs.toFixed(0)} µs |`,
+      `| chain alone | ${Math.round(without.perSecond).toLocaleString('en-US')} | ${without.cpuUs.toFixed(0)} µs |`,
+      `| ratio | ${((withTree.perSecond / without.perSecond) * 100).toFixed(0)} % (target ≥ 80 %) | ${(withTree.cpuUs / without.cpuUs).toFixed(2)}× |`,
+      '',
+      '| storage | bytes per event |',
+      '|---|---|',
+      ...result.sizes.map((row) => {
+        const per = row.relation === 'audit_tiles' ? chained / 2 : row.relation === 'audit_chain' ? chained : events
+        return `| ${row.relation} | ${per > 0 ? Math.round(Number(row.bytes) / per) : '–'} |`
+      }),
+      '',
+    )
+  }
+  process.stdout.write(`${lines.join('\n')}\n`)
+}
