@@ -673,7 +673,9 @@ function tlogWitnessConfig(
       parsed.search !== '' ||
       parsed.hash !== ''
     ) {
-      problems.push(`${key}: ${JSON.stringify(url)} must be an https:// URL prefix without credentials, query or fragment`)
+      problems.push(
+        `${key}: ${JSON.stringify(url)} must be an https:// URL prefix without credentials, query or fragment`,
+      )
       continue
     }
     let name: string

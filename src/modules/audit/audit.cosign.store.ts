@@ -135,7 +135,9 @@ export async function storeCosignature(
     .insertInto('audit_cosignatures')
     .values({ org_id: orgId, seq, witness, timestamp: cosignature.timestamp, line: cosignature.line })
     .onConflict((oc) =>
-      oc.columns(['org_id', 'seq', 'witness']).doUpdateSet({ timestamp: cosignature.timestamp, line: cosignature.line }),
+      oc
+        .columns(['org_id', 'seq', 'witness'])
+        .doUpdateSet({ timestamp: cosignature.timestamp, line: cosignature.line }),
     )
     .execute()
   await trx

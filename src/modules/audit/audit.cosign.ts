@@ -119,9 +119,7 @@ export function createCosigner(deps: {
       const proof =
         from === 0 || from === seq
           ? []
-          : await withOrg(db, orgId, (trx) =>
-              proveConsistency(from, seq, tileHashReader(store.tileReader(trx, orgId))),
-            )
+          : await withOrg(db, orgId, (trx) => proveConsistency(from, seq, tileHashReader(store.tileReader(trx, orgId))))
       let result: AddCheckpointResult
       try {
         result = await addCheckpoint({
@@ -160,7 +158,9 @@ export function createCosigner(deps: {
           continue
         case 'inconsistent':
           return inconsistent(orgId, row.id, seq, witness.name, `422: ${result.message}`)
-        default: {
+        case 'refused':
+        case 'invalid-response':
+        case 'transport-error': {
           const error = result.kind === 'transport-error' ? result.message : `${result.status}: ${result.message}`
           await owner((trx) => cosign.recordWitnessError(trx, orgId, witness.name, error, clock()))
           return { kind: 'retry', error }
@@ -174,7 +174,9 @@ export function createCosigner(deps: {
     async deliver(orgId, row, note) {
       const witness = byName.get(row.witness_name)
       if (witness === undefined) {
-        await owner((trx) => cosign.finishDelivery(trx, row.id, 'failed', 'this witness is no longer configured', clock()))
+        await owner((trx) =>
+          cosign.finishDelivery(trx, row.id, 'failed', 'this witness is no longer configured', clock()),
+        )
         return { kind: 'settled' }
       }
       const now = clock()

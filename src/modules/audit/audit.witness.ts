@@ -201,7 +201,7 @@ export function createWitnessDelivery(deps: {
         else if (row.witness === 'tlog') {
           const outcome = await deps.cosigner
             .deliver(orgId, { id, seq: Number(row.seq), witness_name: row.witness_name }, checkpoint.note)
-            .catch((cause: unknown) => ({ kind: 'retry' as const, error: (cause as Error).message ?? 'error' }))
+            .catch((cause: unknown) => ({ kind: 'retry' as const, error: String((cause as Error).message) }))
           if (outcome.kind === 'settled') {
             settled++
             continue
