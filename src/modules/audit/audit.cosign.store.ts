@@ -69,6 +69,12 @@ export async function recordWitnessError(
     .execute()
 }
 
+/** Whether an outbox row is still pending (another process may have settled or skipped it since it was claimed). */
+export async function isPending(trx: Trx, id: string): Promise<boolean> {
+  const row = await trx.selectFrom('audit_witness_deliveries').select('status').where('id', '=', id).executeTakeFirst()
+  return row?.status === 'pending'
+}
+
 /** The newest pending `tlog` delivery of the org's checkpoints to one witness. */
 export async function newestPendingSeq(trx: Trx, orgId: string, witness: string): Promise<number | undefined> {
   const row = await trx

@@ -99,6 +99,8 @@ export function createCosigner(deps: {
       await owner((trx) => cosign.finishDelivery(trx, row.id, 'skipped', why, clock()))
       return { kind: 'settled' } as const
     }
+    // Skipped meanwhile by the process that held the lease before us: nothing to send.
+    if (!(await owner((trx) => cosign.isPending(trx, row.id)))) return { kind: 'settled' }
     const newest = await owner((trx) => cosign.newestPendingSeq(trx, orgId, witness.name))
     if (newest !== undefined && newest > seq) return skip(`superseded by the checkpoint at ${newest}`)
     await owner((trx) => cosign.skipPendingBelow(trx, orgId, witness.name, seq))
