@@ -201,6 +201,7 @@ export async function buildApp(deps: AppDeps) {
     sequencer: audit.sequencer,
     auditWitnessWorker: audit.witnessWorker,
     auditWitnesses: audit.witnesses,
+    auditCosigner: audit.cosigner,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
     connectorCheckWorker: vault.sources.worker,
@@ -227,8 +228,16 @@ export function createModules(
   >,
 ) {
   const { config, database, logger } = deps
-  // Checkpoints go to the org's webhooks, which the notify module (created later) holds.
+  // One destination guard for every outbound HTTPS client (webhooks, OpenID providers, tlog witnesses).
+  const outbound = createOutboundFetch({
+    caFile: config.extraCaFile,
+    allow: config.outboundAllow,
+    resolve: deps.outboundResolve,
+  })
+  // Checkpoints go to the org's webhooks, which the notify module (created later) holds;
+  // witness alerts go to the response module's alerts (created later too).
   let webhooks: ReturnType<typeof createNotifyModule>['webhooks'] | undefined
+  let alerts: ReturnType<typeof createResponseModule>['alerts'] | undefined
   const audit = createAuditModule({
     db: database.kysely,
     signer: deps.signer,
@@ -237,16 +246,12 @@ export function createModules(
     log: logger,
     clock: deps.clock,
     webhooks: () => webhooks as NonNullable<typeof webhooks>,
+    outbound,
+    alerts: () => alerts as NonNullable<typeof alerts>,
   })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
   let vaultService: ReturnType<typeof createVaultModule>['service'] | undefined
-  // One destination guard for every outbound HTTPS client (webhooks, OpenID providers).
-  const outbound = createOutboundFetch({
-    caFile: config.extraCaFile,
-    allow: config.outboundAllow,
-    resolve: deps.outboundResolve,
-  })
   const identity = createIdentityModule({
     db: database.kysely,
     config,
@@ -325,6 +330,7 @@ export function createModules(
     watchMs: config.incidentCheckMs,
     log: logger,
   })
+  alerts = response.alerts
   const disclosure = createDisclosureModule({
     db: database.kysely,
     keyring: vault.keyring,

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
 import { ConfigError, loadConfig } from './config.ts'
+import { noteVerifierKey } from './modules/audit/audit.note.ts'
+import { cosignerVerifierKey } from './modules/audit/tlog-checkpoint.ts'
 
 describe('configuration', () => {
   it('has working defaults and no default secret', () => {
@@ -145,6 +147,56 @@ describe('configuration', () => {
           error instanceof ConfigError && /CUSTODIAN_AUDIT_WITNESS_URL: must be an https:\/\/ URL/.test(error.message),
       )
     }
+  })
+
+  it('takes the C2SP tlog witnesses: https:// prefix and cosigner key each, a quorum of them, the unwitnessed threshold', () => {
+    const k1 = cosignerVerifierKey('witness.example/w1', Buffer.alloc(32, 1))
+    const k2 = cosignerVerifierKey('witness.example/w2', Buffer.alloc(32, 2))
+    const config = loadConfig({
+      CUSTODIAN_AUDIT_TLOG_WITNESSES: `https://w1.example/ ${k1},\n https://w2.example:7443/tlog ${k2}`,
+    })
+    assert.deepEqual(config.audit.tlogWitnesses, [
+      { url: 'https://w1.example', verifierKey: k1, name: 'witness.example/w1' },
+      { url: 'https://w2.example:7443/tlog', verifierKey: k2, name: 'witness.example/w2' },
+    ])
+    assert.equal(config.audit.witnessQuorum, 2, 'all of them by default')
+    assert.equal(config.audit.unwitnessedAlertSeconds, 3600)
+    const one = loadConfig({
+      CUSTODIAN_AUDIT_TLOG_WITNESSES: `https://w1.example ${k1},https://w2.example ${k2}`,
+      CUSTODIAN_AUDIT_WITNESS_QUORUM: '1',
+      CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS: '60',
+    })
+    assert.equal(one.audit.witnessQuorum, 1)
+    assert.equal(one.audit.unwitnessedAlertSeconds, 60)
+    assert.deepEqual(loadConfig({}).audit.tlogWitnesses, [])
+    const logKey = noteVerifierKey('log.example/audit/x', Buffer.alloc(32, 3))
+    const refused: [Record<string, string>, RegExp][] = [
+      [{ CUSTODIAN_AUDIT_TLOG_WITNESSES: `http://w1.example ${k1}` }, /must be an https:\/\/ URL prefix/],
+      [{ CUSTODIAN_AUDIT_TLOG_WITNESSES: `https://u:p@w1.example ${k1}` }, /without credentials/],
+      [{ CUSTODIAN_AUDIT_TLOG_WITNESSES: `https://w1.example?x=1 ${k1}` }, /query or fragment/],
+      [{ CUSTODIAN_AUDIT_TLOG_WITNESSES: 'https://w1.example' }, /is not "<https:\/\/ submission prefix>/],
+      [{ CUSTODIAN_AUDIT_TLOG_WITNESSES: `https://w1.example ${logKey}` }, /not a tlog-cosignature\/v1 key/],
+      [
+        { CUSTODIAN_AUDIT_TLOG_WITNESSES: 'https://w1.example name+00000000+AAAA' },
+        /the witness key of https:\/\/w1.example: /,
+      ],
+      [
+        { CUSTODIAN_AUDIT_TLOG_WITNESSES: `https://a.example ${k1},https://b.example ${k1}` },
+        /two witnesses are named/,
+      ],
+      [
+        { CUSTODIAN_AUDIT_TLOG_WITNESSES: `https://a.example ${k1}`, CUSTODIAN_AUDIT_WITNESS_QUORUM: '2' },
+        /QUORUM: must be a whole number from 1 to 1/,
+      ],
+      [{ CUSTODIAN_AUDIT_WITNESS_QUORUM: '1' }, /QUORUM: only with CUSTODIAN_AUDIT_TLOG_WITNESSES/],
+      [{ CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS: '0' }, /UNWITNESSED_ALERT_SECONDS: must be a whole number/],
+    ]
+    for (const [env, message] of refused)
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message),
+        JSON.stringify(env),
+      )
   })
 
   it('disables the redirect listener with off', () => {

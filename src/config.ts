@@ -3,6 +3,7 @@ import path from 'node:path'
 import { parseCidr } from './modules/identity/ip-allowlist.ts'
 import { isTimeZone, parseHolidays, parseWeekend } from './modules/disclosure/business-days.ts'
 import { parseMailbox, parseSender } from './email-address.ts'
+import { NOTE_SIGNATURE_TYPE, parseVerifierKey } from './modules/audit/audit.note.ts'
 
 /**
  * Configuration is read once (in main.ts or the CLI) from the environment and, when
@@ -132,6 +133,15 @@ export interface Config {
     readonly witnessUrl: string | undefined
     /** … and appended to this file, as a C2SP signed note (audit.witness.ts). */
     readonly witnessFile: string | undefined
+    /**
+     * C2SP tlog-witness witnesses that cosign each checkpoint (audit.cosign.ts): submission
+     * URL prefix (https://), the witness's cosigner verifier key, and its name (the key's).
+     */
+    readonly tlogWitnesses: readonly TlogWitnessConfig[]
+    /** How many of them must cosign a checkpoint for it to count as witnessed (default: all). */
+    readonly witnessQuorum: number
+    /** An org's log unwitnessed longer than this raises `audit_unwitnessed`. */
+    readonly unwitnessedAlertSeconds: number
   }
   readonly auth: {
     readonly sessionIdleMinutes: number
@@ -157,6 +167,16 @@ export interface Config {
     /** Requests per minute per address to bootstrap, login and invitation acceptance. */
     readonly rateLimitPerMinute: number
   }
+}
+
+/** One C2SP tlog-witness of `CUSTODIAN_AUDIT_TLOG_WITNESSES`. */
+export interface TlogWitnessConfig {
+  /** Submission prefix: requests go to `<url>/add-checkpoint`. */
+  readonly url: string
+  /** `<name>+<hex key ID>+base64(0x04 || Ed25519 public key)` (C2SP tlog-cosignature). */
+  readonly verifierKey: string
+  /** The key's name: what cosignature lines and the status call this witness. */
+  readonly name: string
 }
 
 export class ConfigError extends Error {
@@ -250,6 +270,9 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_AUDIT_CHECKPOINT_SECONDS',
   'CUSTODIAN_AUDIT_WITNESS_URL',
   'CUSTODIAN_AUDIT_WITNESS_FILE',
+  'CUSTODIAN_AUDIT_TLOG_WITNESSES',
+  'CUSTODIAN_AUDIT_WITNESS_QUORUM',
+  'CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS',
   'CUSTODIAN_SESSION_IDLE_MINUTES',
   'CUSTODIAN_SESSION_ABSOLUTE_HOURS',
   'CUSTODIAN_LOGIN_FREE_FAILURES',
@@ -423,6 +446,7 @@ export function loadConfig(env: Source = process.env): Config {
       checkpointSeconds: int('CUSTODIAN_AUDIT_CHECKPOINT_SECONDS', 10, 1, 86_400),
       witnessUrl: text('CUSTODIAN_AUDIT_WITNESS_URL'),
       witnessFile: text('CUSTODIAN_AUDIT_WITNESS_FILE') && path.resolve(text('CUSTODIAN_AUDIT_WITNESS_FILE') as string),
+      ...tlogWitnessConfig(text, int, problems),
     },
     auth: {
       sessionIdleMinutes: int('CUSTODIAN_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
@@ -611,6 +635,73 @@ function disclosureConfig(
     maxBytes,
     attachmentMaxBytes,
     checkMs: int('CUSTODIAN_DISCLOSURE_CHECK_MS', 60_000, 100, 3_600_000),
+  }
+}
+
+/**
+ * `CUSTODIAN_AUDIT_TLOG_WITNESSES`: entries separated by commas or newlines, each
+ * `<submission URL prefix> <witness verifier key>`; the quorum and the alert threshold.
+ */
+function tlogWitnessConfig(
+  text: (key: string) => string | undefined,
+  int: (key: string, fallback: number, min: number, max: number) => number,
+  problems: string[],
+): Pick<Config['audit'], 'tlogWitnesses' | 'witnessQuorum' | 'unwitnessedAlertSeconds'> {
+  const key = 'CUSTODIAN_AUDIT_TLOG_WITNESSES'
+  const witnesses: TlogWitnessConfig[] = []
+  const entries = (text(key) ?? '')
+    .split(/[,\n]/)
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+  for (const entry of entries) {
+    const parts = entry.split(/\s+/)
+    if (parts.length !== 2) {
+      problems.push(`${key}: ${JSON.stringify(entry)} is not "<https:// submission prefix> <witness verifier key>"`)
+      continue
+    }
+    const [url, verifierKey] = parts as [string, string]
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(url)
+    } catch {
+      parsed = undefined
+    }
+    if (
+      parsed?.protocol !== 'https:' ||
+      parsed.username !== '' ||
+      parsed.password !== '' ||
+      parsed.search !== '' ||
+      parsed.hash !== ''
+    ) {
+      problems.push(
+        `${key}: ${JSON.stringify(url)} must be an https:// URL prefix without credentials, query or fragment`,
+      )
+      continue
+    }
+    let name: string
+    try {
+      const vkey = parseVerifierKey(verifierKey)
+      if (vkey.type !== NOTE_SIGNATURE_TYPE.cosignatureV1)
+        throw new Error(`${vkey.name} is not a tlog-cosignature/v1 key (type 0x04)`)
+      name = vkey.name
+    } catch (error) {
+      problems.push(`${key}: the witness key of ${url}: ${(error as Error).message}`)
+      continue
+    }
+    if (witnesses.some((w) => w.name === name)) {
+      problems.push(`${key}: two witnesses are named ${name}; each witness has its own name`)
+      continue
+    }
+    witnesses.push({ url: url.replace(/\/+$/, ''), verifierKey, name })
+  }
+  const quorumText = text('CUSTODIAN_AUDIT_WITNESS_QUORUM')
+  if (quorumText !== undefined && entries.length === 0)
+    problems.push(`CUSTODIAN_AUDIT_WITNESS_QUORUM: only with ${key}`)
+  const quorum = int('CUSTODIAN_AUDIT_WITNESS_QUORUM', witnesses.length, 1, Math.max(1, entries.length))
+  return {
+    tlogWitnesses: witnesses,
+    witnessQuorum: Math.min(quorum, witnesses.length),
+    unwitnessedAlertSeconds: int('CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS', 3600, 1, 30 * 86_400),
   }
 }
 

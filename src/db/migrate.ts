@@ -26,6 +26,7 @@ import * as flatCosts from './migrations/0022_flat_costs.ts'
 import * as auditChain from './migrations/0023_audit_chain.ts'
 import * as listCosts from './migrations/0024_list_costs.ts'
 import * as auditTree from './migrations/0025_audit_tree.ts'
+import * as auditCosignatures from './migrations/0026_audit_cosignatures.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -54,6 +55,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0023_audit_chain': auditChain,
   '0024_list_costs': listCosts,
   '0025_audit_tree': auditTree,
+  '0026_audit_cosignatures': auditCosignatures,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

@@ -206,8 +206,16 @@ export function auditRoutes(deps: {
               description: 'signed-note verifier key: <name>+<hex key hash>+<base64(0x01 || public key)>',
             }),
             note: Type.String({
-              description: 'the C2SP signed note (tlog-checkpoint text, blank line, signature line)',
+              description:
+                'the C2SP signed note (tlog-checkpoint text, blank line, the log’s signature line, then the witnesses’ cosignature lines collected so far)',
             }),
+            cosignatures: Type.Array(
+              Type.Object({
+                witness: Type.String({ description: 'the witness’s key name' }),
+                timestamp: Type.Integer({ description: 'the cosignature’s timestamp, POSIX seconds' }),
+              }),
+              { description: 'the C2SP tlog-witness witnesses whose cosignature lines the note carries' },
+            ),
           }),
           ...errorResponses('org'),
         },
@@ -332,7 +340,7 @@ export function auditRoutes(deps: {
       config: { access: { permission: 'audit:read' } },
       schema: {
         tags,
-        summary: 'Chain head, events waiting to be chained, and last checkpoint',
+        summary: 'Chain head, events waiting to be chained, last checkpoint, and witness cosigning',
         params: OrgParams,
         response: {
           200: Type.Object({
@@ -351,9 +359,37 @@ export function auditRoutes(deps: {
               failed: Type.Integer({ description: 'deliveries given up after the last attempt' }),
               lastDeliveredSeq: Type.Union([Type.Integer(), Type.Null()], {
                 description:
-                  'the newest checkpoint that left: accepted by the operator’s endpoint, written to the witness file, or queued for at least one subscribed webhook (GET …/webhook-deliveries has their own state)',
+                  'the newest checkpoint that left: accepted by the operator’s endpoint, written to the witness file, cosigned by a tlog witness, or queued for at least one subscribed webhook (GET …/webhook-deliveries has their own state)',
               }),
             }),
+            witnessing: Type.Object(
+              {
+                quorum: Type.Integer({
+                  description: 'cosignatures a checkpoint needs to count as witnessed (0: no witness configured)',
+                }),
+                witnessedSize: Type.Union([Type.Integer(), Type.Null()], {
+                  description: 'the newest checkpoint size that reached the quorum',
+                }),
+                witnessedAt: Type.Union([Timestamp, Type.Null()], { description: 'when it reached the quorum' }),
+                unwitnessedSince: Type.Union([Timestamp, Type.Null()], {
+                  description:
+                    'when the oldest checkpoint above witnessedSize was signed (null: none is); older than CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS raises audit_unwitnessed',
+                }),
+                witnesses: Type.Array(
+                  Type.Object({
+                    name: Type.String({ description: 'the witness’s key name' }),
+                    cosignedSize: Type.Union([Type.Integer(), Type.Null()], {
+                      description: 'the size of the last checkpoint it cosigned',
+                    }),
+                    cosignedAt: Type.Union([Timestamp, Type.Null()]),
+                    lastError: Type.Union([Type.String(), Type.Null()], {
+                      description: 'its last failure (cleared by its next cosignature)',
+                    }),
+                  }),
+                ),
+              },
+              { description: 'cosigning by the C2SP tlog-witness witnesses (CUSTODIAN_AUDIT_TLOG_WITNESSES)' },
+            ),
           }),
           ...errorResponses('org'),
         },

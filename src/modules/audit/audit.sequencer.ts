@@ -16,7 +16,6 @@ import { checkpointOrigin, signNote } from './audit.note.ts'
 import { EMPTY_TREE_HASH, leafHash, verifyConsistency } from './merkle.ts'
 import { appendLeaves, proveConsistency, rightEdgeTiles, tileHashReader, treeHash } from './tlog-tiles.ts'
 import { formatCheckpoint } from './tlog-checkpoint.ts'
-import type { WitnessKind } from './audit.tables.ts'
 import { periodic } from '../../jobs/periodic.ts'
 
 /**
@@ -35,8 +34,8 @@ export interface SequencerOptions {
   checkpointSeconds: number
   /** Host part of each org's checkpoint origin, `<host>/audit/<org id>`. */
   originHost: string
-  /** Witnesses each new checkpoint is queued for (audit.witness.ts delivers them). */
-  witnesses: readonly WitnessKind[]
+  /** Witnesses each new checkpoint is queued for (audit.witness.ts delivers them; `tlog` ones by name). */
+  witnesses: readonly store.WitnessTarget[]
   /** Events of an existing chain taken into the Merkle tree per pass and org (default 20,000). */
   treeBackfillPerPass?: number | undefined
   /**

@@ -6,7 +6,8 @@ import { hmacValue, type Signer } from '../../crypto/keys.ts'
 import { AppError } from '../../errors.ts'
 import { canonicalJson, verifyChain, type VerifyResult } from './audit.format.ts'
 import * as store from './audit.store.ts'
-import { noteVerifierKey, openKeptCheckpoints } from './audit.note.ts'
+import { addSignatureLines, noteVerifierKey, openKeptCheckpoints } from './audit.note.ts'
+import * as cosign from './audit.cosign.store.ts'
 import type { AuditEventInput, AuditEventView } from './audit.types.ts'
 import { HASH_SIZE } from './merkle.ts'
 import { RECEIPT_TYPE, type AuditReceipt } from './audit.receipt.ts'
@@ -41,6 +42,20 @@ export interface AuditStatus {
   lastCheckpointAt: string | null
   /** Checkpoint deliveries to witnesses (webhooks, the operator's endpoint and file): waiting, given up, newest delivered. */
   witnesses: { pending: number; failed: number; lastDeliveredSeq: number | null }
+  /** Cosigning by the configured C2SP tlog-witness witnesses. */
+  witnessing: WitnessingStatus
+}
+
+export interface WitnessingStatus {
+  /** Cosignatures a checkpoint needs to count as witnessed; 0 when no witness is configured. */
+  quorum: number
+  /** The newest checkpoint size that reached the quorum, and when it did; null before the first. */
+  witnessedSize: number | null
+  witnessedAt: string | null
+  /** When the oldest signed checkpoint above `witnessedSize` was signed; null when none is. */
+  unwitnessedSince: string | null
+  /** Each configured witness: the last size it cosigned and when, its last error (cleared by a cosignature). */
+  witnesses: { name: string; cosignedSize: number | null; cosignedAt: string | null; lastError: string | null }[]
 }
 
 export interface LatestCheckpoint {
@@ -57,7 +72,10 @@ export interface LatestCheckpoint {
   keyId: string
   /** The signed-note verifier key: `<origin>+<key hash>+<base64(0x01 || public key)>`. */
   verifierKey: string
+  /** The signed note with the witnesses' cosignature lines collected so far. */
   note: string
+  /** Who cosigned it so far: witness name and cosignature timestamp (POSIX seconds). */
+  cosignatures: { witness: string; timestamp: number }[]
 }
 
 export interface ChainHealth {
@@ -129,8 +147,15 @@ export interface AuditService {
 
 const PAGE = 1000
 
-export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacKey: Buffer }): AuditService {
+export function createAuditService(deps: {
+  db: Kysely<DB>
+  signer: Signer
+  hmacKey: Buffer
+  /** The configured tlog witnesses' names and the quorum (status only: cosignatures are served whoever made them). */
+  tlogWitnesses?: { names: readonly string[]; quorum: number } | undefined
+}): AuditService {
   const { db, signer, hmacKey } = deps
+  const tlogWitnesses = deps.tlogWitnesses ?? { names: [], quorum: 0 }
   const keys = new Map([[signer.keyId, signer.publicKey]])
 
   function toRow(event: AuditEventInput): store.NewAuditEventRow {
@@ -174,6 +199,28 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
       yield* page
       if (page.length < PAGE) return
       afterSeq = page[page.length - 1]?.event.seq ?? afterSeq
+    }
+  }
+
+  async function witnessingStatus(trx: Trx, orgId: string): Promise<WitnessingStatus> {
+    const { names, quorum } = tlogWitnesses
+    const witnessing = names.length === 0 ? undefined : await cosign.witnessingOf(trx, orgId)
+    const states = new Map((await cosign.witnessStates(trx, orgId, names)).map((s) => [s.witness, s]))
+    const witnessedSize = Number(witnessing?.witnessed_seq ?? 0)
+    return {
+      quorum,
+      witnessedSize: witnessedSize === 0 ? null : witnessedSize,
+      witnessedAt: witnessing?.witnessed_at?.toISOString() ?? null,
+      unwitnessedSince: witnessing?.unwitnessed_since?.toISOString() ?? null,
+      witnesses: names.map((name) => {
+        const state = states.get(name)
+        return {
+          name,
+          cosignedSize: state?.cosigned_size == null ? null : Number(state.cosigned_size),
+          cosignedAt: state?.cosigned_at?.toISOString() ?? null,
+          lastError: state?.last_error ?? null,
+        }
+      }),
     }
   }
 
@@ -260,9 +307,15 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
     async latestCheckpoint(orgId) {
       // The newest checkpoint only (one index read, whatever the log's length): one signed
       // before signed notes existed has none, and the next checkpoint brings one.
-      const signed = await withOrg(db, orgId, (trx) => store.latestCheckpoint(trx, orgId))
-      if (signed?.note === undefined) return undefined
-      const origin = signed.note.slice(0, signed.note.indexOf('\n'))
+      const found = await withOrg(db, orgId, async (trx) => {
+        const signed = await store.latestCheckpoint(trx, orgId)
+        if (signed?.note === undefined) return undefined
+        return { signed, cosignatures: await cosign.cosignaturesOf(trx, orgId, signed.checkpoint.seq) }
+      })
+      if (found === undefined) return undefined
+      const { signed, cosignatures } = found
+      const note = signed.note as string
+      const origin = note.slice(0, note.indexOf('\n'))
       return {
         origin,
         size: signed.checkpoint.seq,
@@ -271,7 +324,11 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
         signedAt: signed.checkpoint.time,
         keyId: signed.keyId,
         verifierKey: noteVerifierKey(origin, Buffer.from(keys.get(signed.keyId) ?? signer.publicKey, 'base64url')),
-        note: signed.note,
+        note: addSignatureLines(
+          note,
+          cosignatures.map((c) => c.line),
+        ),
+        cosignatures: cosignatures.map(({ witness, timestamp }) => ({ witness, timestamp })),
       }
     },
 
@@ -322,7 +379,14 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
       return asOrg(orgId)(async (trx) => {
         const row = await store.chainedEvent(trx, orgId, eventId)
         if (row === undefined) throw new AppError('NOT_FOUND', 'no such chained event in this org')
-        const latest = await store.latestCheckpoint(trx, orgId)
+        // The newest witnessed checkpoint when it covers the event (its cosignatures make
+        // the receipt checkable against witnesses), else the newest signed one.
+        const witnessed = await cosign.witnessingOf(trx, orgId)
+        const cosigned =
+          witnessed !== undefined && Number(witnessed.witnessed_seq) >= row.seq
+            ? await store.checkpointAt(trx, orgId, Number(witnessed.witnessed_seq))
+            : undefined
+        const latest = cosigned?.note !== undefined ? cosigned : await store.latestCheckpoint(trx, orgId)
         if (latest?.rootHash === undefined || latest.note === undefined || latest.checkpoint.seq < row.seq)
           throw new AppError(
             'NOT_FOUND',
@@ -330,12 +394,16 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
           )
         const size = latest.checkpoint.seq
         const proof = await proveInclusion(row.seq - 1, size, tileHashReader(store.tileReader(trx, orgId)))
+        const cosignatures = await cosign.cosignaturesOf(trx, orgId, size)
         return {
           type: RECEIPT_TYPE,
           event: store.toChainedEvent(row, row.seq),
           size,
           proof: proof.map((h) => h.toString('base64')),
-          checkpoint: latest.note,
+          checkpoint: addSignatureLines(
+            latest.note,
+            cosignatures.map((c) => c.line),
+          ),
         }
       })
     },
@@ -385,6 +453,7 @@ export function createAuditService(deps: { db: Kysely<DB>; signer: Signer; hmacK
           lastCheckpointSeq: last?.checkpoint.seq ?? 0,
           lastCheckpointAt: last?.checkpoint.time ?? null,
           witnesses: await store.witnessSummary(trx, orgId),
+          witnessing: await witnessingStatus(trx, orgId),
         }
       })
     },

@@ -87,6 +87,9 @@ export async function tryLockChain(trx: Trx, orgId: string): Promise<boolean> {
 export async function eraseOrgLog(trx: Trx, orgId: string): Promise<number> {
   await sql`SELECT pg_advisory_xact_lock(7211, hashtext(${orgId}))`.execute(trx)
   await trx.deleteFrom('audit_witness_deliveries').where('org_id', '=', orgId).execute()
+  await trx.deleteFrom('audit_cosignatures').where('org_id', '=', orgId).execute()
+  await trx.deleteFrom('audit_witness_state').where('org_id', '=', orgId).execute()
+  await trx.deleteFrom('audit_witnessing').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_checkpoints').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_heads').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_chain').where('org_id', '=', orgId).execute()
@@ -184,22 +187,31 @@ export async function saveHead(trx: Trx, orgId: string, head: Head): Promise<voi
     .execute()
 }
 
+/** Where a checkpoint goes: a witness kind, and for `tlog` the witness's key name. */
+export interface WitnessTarget {
+  kind: WitnessKind
+  name?: string | undefined
+}
+
 /**
  * Stores a signed checkpoint and, in the same transaction, one outbox row per witness it
- * must reach: a checkpoint is never signed without being on its way out.
+ * must reach: a checkpoint is never signed without being on its way out. With tlog
+ * witnesses, the org's log is unwitnessed from this checkpoint on unless it already was.
  */
 export async function insertCheckpoint(
   trx: Trx,
   signed: SignedCheckpoint,
-  witnesses: readonly WitnessKind[] = [],
+  witnesses: readonly WitnessTarget[] = [],
 ): Promise<void> {
+  const orgId = signed.checkpoint.org
+  const signedAt = new Date(signed.checkpoint.time)
   await trx
     .insertInto('audit_checkpoints')
     .values({
-      org_id: signed.checkpoint.org,
+      org_id: orgId,
       seq: signed.checkpoint.seq,
       hash: Buffer.from(signed.checkpoint.hash, 'hex'),
-      signed_at: new Date(signed.checkpoint.time),
+      signed_at: signedAt,
       key_id: signed.keyId,
       signature: Buffer.from(signed.signature, 'base64url'),
       note: signed.note ?? null,
@@ -212,12 +224,24 @@ export async function insertCheckpoint(
       .values(
         witnesses.map((witness) => ({
           id: randomUUID(),
-          org_id: signed.checkpoint.org,
+          org_id: orgId,
           seq: signed.checkpoint.seq,
-          witness,
+          witness: witness.kind,
+          witness_name: witness.name ?? '',
           last_error: null,
           delivered_at: null,
         })),
+      )
+      .execute()
+  }
+  if (witnesses.some((w) => w.kind === 'tlog')) {
+    await trx
+      .insertInto('audit_witnessing')
+      .values({ org_id: orgId, unwitnessed_since: signedAt })
+      .onConflict((oc) =>
+        oc.column('org_id').doUpdateSet({
+          unwitnessed_since: sql<Date>`coalesce(audit_witnessing.unwitnessed_since, excluded.unwitnessed_since)`,
+        }),
       )
       .execute()
   }
@@ -257,6 +281,17 @@ export async function latestCheckpoint(trx: Trx, orgId: string): Promise<SignedC
     .where('org_id', '=', orgId)
     .orderBy('seq', 'desc')
     .limit(1)
+    .executeTakeFirst()
+  return row === undefined ? undefined : checkpointOf(row)
+}
+
+/** The org's signed checkpoint at `seq`, if there is one. */
+export async function checkpointAt(trx: Trx, orgId: string, seq: number): Promise<SignedCheckpoint | undefined> {
+  const row = await trx
+    .selectFrom('audit_checkpoints')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('seq', '=', seq)
     .executeTakeFirst()
   return row === undefined ? undefined : checkpointOf(row)
 }

@@ -72,7 +72,7 @@ export interface AuditTilesTable {
   hashes: Uint8Array
 }
 
-export type WitnessKind = 'webhooks' | 'https' | 'file'
+export type WitnessKind = 'webhooks' | 'https' | 'file' | 'tlog'
 
 /** Outbox of checkpoints to deliver to witnesses (audit.witness.ts). */
 export interface AuditWitnessDeliveriesTable {
@@ -80,13 +80,57 @@ export interface AuditWitnessDeliveriesTable {
   org_id: string
   seq: Int8
   witness: WitnessKind
-  /** `skipped`: a `webhooks` row when no webhook of the org subscribes to `audit.checkpoint`. */
+  /** The witness's key name for `tlog` rows (migration 0026); '' for the other kinds. */
+  witness_name: Generated<string>
+  /**
+   * `skipped`: a `webhooks` row when no webhook of the org subscribes to `audit.checkpoint`;
+   * a `tlog` row superseded by a newer checkpoint for the same witness.
+   */
   status: Generated<'pending' | 'delivered' | 'failed' | 'skipped'>
   attempts: Generated<number>
   next_attempt_at: Generated<Date>
   last_error: string | null
   delivered_at: Date | null
   created_at: Generated<Date>
+}
+
+/** Per org and C2SP tlog-witness: what the witness is known to hold (migration 0026). */
+export interface AuditWitnessStateTable {
+  org_id: string
+  /** The witness's key name. */
+  witness: string
+  /** The tree size the witness last said it holds for the org's log (0 at first). */
+  size: Generated<Int8>
+  /** The size of the last checkpoint it cosigned for us, and when. */
+  cosigned_size: Int8 | null
+  cosigned_at: Date | null
+  last_error: string | null
+  /** One process at a time delivers to this witness for this org. */
+  leased_until: Date | null
+  updated_at: Generated<Date>
+}
+
+/** C2SP tlog-cosignature lines of a checkpoint, one per witness (migration 0026). */
+export interface AuditCosignaturesTable {
+  org_id: string
+  seq: Int8
+  witness: string
+  /** The cosignature's timestamp, POSIX seconds. */
+  timestamp: Int8
+  /** `— <witness name> <base64>`, without newline. */
+  line: string
+  created_at: Generated<Date>
+}
+
+/** Per org: the newest checkpoint that reached the quorum, and since when the log is unwitnessed. */
+export interface AuditWitnessingTable {
+  org_id: string
+  witnessed_seq: Generated<Int8>
+  witnessed_at: Date | null
+  /** When the oldest signed checkpoint above `witnessed_seq` was signed; null when none is. */
+  unwitnessed_since: Date | null
+  /** `audit_unwitnessed` was raised for this `unwitnessed_since`. */
+  alerted: Generated<boolean>
 }
 
 export interface AuditTables {
@@ -97,4 +141,7 @@ export interface AuditTables {
   audit_heads: AuditHeadsTable
   audit_checkpoints: AuditCheckpointsTable
   audit_witness_deliveries: AuditWitnessDeliveriesTable
+  audit_witness_state: AuditWitnessStateTable
+  audit_cosignatures: AuditCosignaturesTable
+  audit_witnessing: AuditWitnessingTable
 }

@@ -6,6 +6,7 @@ import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import type { OutboundFetch } from '../../http/outbound.ts'
 import type { WebhookEvent } from '../notify/notify.tables.ts'
 import type { WitnessKind } from './audit.tables.ts'
+import type { Cosigner } from './audit.cosign.ts'
 
 /**
  * Checkpoints leave the database (DESIGN.md, "Evidence leaves the building"): each signed
@@ -27,6 +28,9 @@ import type { WitnessKind } from './audit.tables.ts'
  * - File: the note is appended with a single `write` on a descriptor opened `O_APPEND`,
  *   then `fsync`: concurrent processes never interleave a note, and a note acknowledged is
  *   on disk. Notes follow one another, each ending with its signature line and a blank line.
+ * - C2SP tlog-witness (`CUSTODIAN_AUDIT_TLOG_WITNESSES`): one row per witness, delivered
+ *   by audit.cosign.ts (consistency proof, 409 resend, cosignatures stored); what it cannot
+ *   settle is retried here like the others.
  * - Deliveries are not audit events: an event per delivery would need a new checkpoint,
  *   which needs a delivery — a loop. Their state is in the outbox table.
  */
@@ -46,6 +50,8 @@ export function createWitnessDelivery(deps: {
   webhooks: () => {
     enqueue(trx: Trx, orgId: string, event: WebhookEvent, payload: Record<string, unknown>): Promise<number>
   }
+  /** Delivers `tlog` rows (audit.cosign.ts). */
+  cosigner: Pick<Cosigner, 'deliver'>
   retry: { baseMs: number; maxAttempts: number; timeoutMs: number }
   log: { warn(obj: object, msg: string): void }
 }): WitnessDelivery {
@@ -123,6 +129,8 @@ export function createWitnessDelivery(deps: {
         if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}`)
         return
       }
+      case 'tlog':
+        throw new Error('tlog deliveries go through the cosigner')
       case 'file': {
         if (deps.file === undefined) throw new Error('no witness file is configured')
         const handle = await open(deps.file, 'a', 0o644)
@@ -158,6 +166,18 @@ export function createWitnessDelivery(deps: {
     })
   }
 
+  /** Gives a claimed row back without counting the attempt: another process talks to that witness now. */
+  async function release(orgId: string, id: string): Promise<void> {
+    await withOrg(db, orgId, (trx) =>
+      trx
+        .updateTable('audit_witness_deliveries')
+        .set((eb) => ({ attempts: eb('attempts', '-', 1), next_attempt_at: new Date(clock().getTime() + 1000) }))
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .execute(),
+    )
+  }
+
   return {
     async deliverDue() {
       // Which deliveries are due spans orgs: owner connection; each is claimed in its org.
@@ -178,7 +198,24 @@ export function createWitnessDelivery(deps: {
         const { row, checkpoint } = claimed
         let error: string | null = null
         if (checkpoint?.note == null) error = 'checkpoint has no signed note'
-        else {
+        else if (row.witness === 'tlog') {
+          const outcome = await deps.cosigner
+            .deliver(orgId, { id, seq: Number(row.seq), witness_name: row.witness_name }, checkpoint.note)
+            .catch((cause: unknown) => ({ kind: 'retry' as const, error: String((cause as Error).message) }))
+          if (outcome.kind === 'settled') {
+            settled++
+            continue
+          }
+          if (outcome.kind === 'busy') {
+            await release(orgId, id)
+            continue
+          }
+          error = outcome.error.slice(0, 200)
+          deps.log.warn(
+            { orgId, witness: row.witness_name, seq: row.seq, attempt: row.attempts, error },
+            'audit checkpoint: witness did not cosign; will retry',
+          )
+        } else {
           try {
             await send(row.witness, orgId, id, { ...checkpoint, seq: Number(checkpoint.seq), note: checkpoint.note })
             if (row.witness === 'webhooks') {

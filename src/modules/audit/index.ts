@@ -8,10 +8,11 @@ import { createAuditService } from './audit.service.ts'
 import { createSequencer } from './audit.sequencer.ts'
 import { createWitnessDelivery } from './audit.witness.ts'
 import { systemClock, type Clock } from '../../clock.ts'
-import { createOutboundFetch } from '../../http/outbound.ts'
+import { createOutboundFetch, type OutboundFetch } from '../../http/outbound.ts'
 import { periodic } from '../../jobs/periodic.ts'
 import type { WebhooksService } from '../notify/webhooks.service.ts'
-import type { WitnessKind } from './audit.tables.ts'
+import { createCosigner, type SignalAlerts } from './audit.cosign.ts'
+import type { WitnessTarget } from './audit.store.ts'
 
 export function createAuditModule(deps: {
   db: Kysely<DB>
@@ -22,8 +23,16 @@ export function createAuditModule(deps: {
   clock?: Clock | undefined
   /** The org's webhooks (notify module, created after this one): checkpoints are delivered to those subscribed to `audit.checkpoint`. */
   webhooks: () => Pick<WebhooksService, 'enqueue'>
+  /** Outbound HTTPS behind the destination guard (`CUSTODIAN_OUTBOUND_ALLOW`): the tlog witnesses. */
+  outbound: OutboundFetch
+  /** The alerts service (response module, created after this one): witness alerts. */
+  alerts: () => SignalAlerts
 }) {
-  const service = createAuditService(deps)
+  const { audit } = deps.config
+  const service = createAuditService({
+    ...deps,
+    tlogWitnesses: { names: audit.tlogWitnesses.map((w) => w.name), quorum: audit.witnessQuorum },
+  })
   const sequencer = createSequencer({
     db: deps.db,
     signer: deps.signer,
@@ -37,6 +46,17 @@ export function createAuditModule(deps: {
     },
   })
   const { webhooks } = deps.config
+  const cosigner = createCosigner({
+    db: deps.db,
+    clock: deps.clock ?? systemClock,
+    fetch: deps.outbound,
+    witnesses: audit.tlogWitnesses,
+    quorum: audit.witnessQuorum,
+    unwitnessedAlertSeconds: audit.unwitnessedAlertSeconds,
+    timeoutMs: webhooks.timeoutMs,
+    alerts: deps.alerts,
+    log: deps.log,
+  })
   const witnesses = createWitnessDelivery({
     db: deps.db,
     clock: deps.clock ?? systemClock,
@@ -46,6 +66,7 @@ export function createAuditModule(deps: {
     url: deps.config.audit.witnessUrl,
     file: deps.config.audit.witnessFile,
     webhooks: deps.webhooks,
+    cosigner,
     retry: { baseMs: webhooks.retryBaseMs, maxAttempts: webhooks.maxAttempts, timeoutMs: webhooks.timeoutMs },
     log: deps.log,
   })
@@ -54,6 +75,7 @@ export function createAuditModule(deps: {
     webhooks.checkMs,
     async () => {
       await witnesses.deliverDue()
+      await cosigner.checkUnwitnessed()
     },
     deps.log,
   )
@@ -61,6 +83,7 @@ export function createAuditModule(deps: {
     service,
     sequencer,
     witnesses,
+    cosigner,
     witnessWorker,
     routes: auditRoutes({ audit: service, db: deps.db, originHost: originHost(deps.config.publicUrl) }),
   }
@@ -72,10 +95,11 @@ export function originHost(publicUrl: string | undefined): string {
 }
 
 /** Every checkpoint goes to the org's webhooks; to the operator's witnesses where configured. */
-function witnessesOf(audit: Config['audit']): WitnessKind[] {
+function witnessesOf(audit: Config['audit']): WitnessTarget[] {
   return [
-    'webhooks',
-    ...(audit.witnessUrl === undefined ? [] : ['https' as const]),
-    ...(audit.witnessFile === undefined ? [] : ['file' as const]),
+    { kind: 'webhooks' },
+    ...(audit.witnessUrl === undefined ? [] : [{ kind: 'https' as const }]),
+    ...(audit.witnessFile === undefined ? [] : [{ kind: 'file' as const }]),
+    ...audit.tlogWitnesses.map((w) => ({ kind: 'tlog' as const, name: w.name })),
   ]
 }

@@ -290,4 +290,16 @@ export const SIGNAL_RULES: Record<string, { description: string; severity: Sever
     severity: 'critical',
     defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
   },
+  audit_unwitnessed: {
+    description:
+      'The audit log has a checkpoint older than CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS that the witness quorum has not cosigned',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
+  },
+  audit_witness_inconsistent: {
+    description:
+      'A witness refused a checkpoint as inconsistent with one it cosigned (422), or holds a larger tree than the log signed: a fork or a rollback',
+    severity: 'critical',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
+  },
 }
