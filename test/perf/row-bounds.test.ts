@@ -95,6 +95,18 @@ const WITHOUT_STATISTICS: Record<string, string> = Object.fromEntries(
     'GET /v1/orgs/{orgId}/incidents',
     'GET /v1/orgs/{orgId}/audit/events',
     'GET /v1/orgs/{orgId}/secrets/{secretId}/versions',
+    // The same lists read from a cursor (a later page).
+    ...[
+      'grants',
+      'access-reviews',
+      'retention/runs',
+      'privacy-requests',
+      'webhook-deliveries',
+      'notifications',
+      'alerts',
+      'incidents',
+      'audit/events',
+    ].map((tail) => `GET /v1/orgs/{orgId}/${tail}?cursor`),
   ].map((label) => [label, NEEDS_STATISTICS]),
 )
 

@@ -110,7 +110,8 @@ forEachEngine('sealed vault over the API (P1.1)', (engine) => {
     assert.equal(bad.body.code, 'UNSEAL_SHARES_INVALID')
     assert.equal((await unseal(shares[0] as string)).body.progress, 1)
     assert.equal((await unseal(shares[2] as string)).body.sealed, false)
-    assert.equal((await t().request({ method: 'GET', url: '/readyz' })).status, 200)
+    const ready = await t().request({ method: 'GET', url: '/readyz' })
+    assert.equal(ready.status, 200, ready.text)
 
     const created = await createSecret()
     assert.equal(created.status, 201)

@@ -366,28 +366,46 @@ export function toChainedEvent(row: AuditEventRow, seq: number): ChainedEvent {
   }
 }
 
-/** One page of chained events in seq order, after `afterSeq` (verification and export). */
+/**
+ * One page of chained events in seq order, after `afterSeq` (verification, export, entry
+ * bundles, the tree's backfill). Two statements whose plans need no statistics: the
+ * chain's page by its primary key, then those events by theirs — a join could be planned
+ * as a scan of the org's events.
+ */
 export async function chainedEventsPage(
   trx: Trx,
   orgId: string,
   afterSeq: number,
   limit: number,
 ): Promise<StoredChainEvent[]> {
-  const rows = await trx
-    .selectFrom('audit_chain as c')
-    .innerJoin('audit_events as e', 'e.id', 'c.id')
-    .selectAll('e')
-    .select(['c.seq', 'c.prev_hash', 'c.hash'])
-    .where('c.org_id', '=', orgId)
-    .where('c.seq', '>', afterSeq)
-    .orderBy('c.seq')
+  const links = await trx
+    .selectFrom('audit_chain')
+    .select(['seq', 'id', 'prev_hash', 'hash'])
+    .where('org_id', '=', orgId)
+    .where('seq', '>', afterSeq)
+    .orderBy('seq')
     .limit(limit)
     .execute()
-  return rows.map((row) => ({
-    event: toChainedEvent(row, Number(row.seq)),
-    prevHash: Buffer.from(row.prev_hash).toString('hex'),
-    hash: Buffer.from(row.hash).toString('hex'),
-  }))
+  if (links.length === 0) return []
+  const events = await trx
+    .selectFrom('audit_events')
+    .selectAll()
+    .where(
+      'id',
+      'in',
+      links.map((link) => link.id),
+    )
+    .execute()
+  const byId = new Map(events.map((event) => [Number(event.id), event]))
+  return links.map((link) => {
+    const row = byId.get(Number(link.id))
+    if (row === undefined) throw new Error(`audit chain of org ${orgId}: seq ${link.seq} names no event`)
+    return {
+      event: toChainedEvent(row, Number(link.seq)),
+      prevHash: Buffer.from(link.prev_hash).toString('hex'),
+      hash: Buffer.from(link.hash).toString('hex'),
+    }
+  })
 }
 
 /** One chained event of the org by its event id, with its `seq`; undefined if none (or not chained yet). */
