@@ -12,10 +12,10 @@ import { noteVerifierKey, openCheckpointNote, parseVerifierKey } from '../../src
 import { verifyReceipt, type AuditReceipt } from '../../src/modules/audit/audit.receipt.ts'
 import { cosignerVerifierKey } from '../../src/modules/audit/tlog-checkpoint.ts'
 import { createSequencer } from '../../src/modules/audit/audit.sequencer.ts'
-import { insertEvent, toChainedEvent } from '../../src/modules/audit/audit.store.ts'
+import { toChainedEvent } from '../../src/modules/audit/audit.store.ts'
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/modules/audit/merkle.ts'
 import { decodeEntryBundle } from '../../src/modules/audit/tlog-tiles.ts'
-import { chainedRows } from '../helpers/audit-chain.ts'
+import { chainedRows, appendEvents } from '../helpers/audit-chain.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { buildGoChecker, type GoChecker } from '../helpers/go-tlog.ts'
 import { bootstrapProvider, createCustomerOrg, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
@@ -38,28 +38,7 @@ forEachEngine('the audit log as a Merkle tree (P5.2, issue 21)', (engine) => {
   let provider: Org
   let org: Org
 
-  /** Writes `n` events into the org's log as the application does (event and queue in one statement), then chains them. */
-  async function append(app: TestApp, orgId: string, n: number): Promise<void> {
-    await app.db.kysely.transaction().execute(async (trx) => {
-      for (let i = 0; i < n; i++)
-        await insertEvent(trx, {
-          org_id: orgId,
-          event_id: randomUUID(),
-          occurred_at: new Date(Date.now()),
-          actor_type: 'system',
-          actor_id: null,
-          action: 'test.tree',
-          target_type: null,
-          target_id: null,
-          outcome: 'success',
-          ip: null,
-          user_agent: null,
-          request_id: null,
-          details: canonicalJson({ i }),
-        })
-    })
-    await app.app.sequencer.flush()
-  }
+  const append = (app: TestApp, orgId: string, n: number) => appendEvents(app, orgId, n, 'test.tree')
   const get = (url: string, as: Org = org) =>
     t().request({ method: 'GET', url: `/v1/orgs/${as.orgId}${url}`, token: as.ownerToken })
   const checkpoints = (orgId: string) =>

@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, it } from 'node:test'
 import { loadOrCreateCertificate } from '../../src/http/tls.ts'
-import { canonicalJson } from '../../src/modules/audit/audit.format.ts'
 import { verifyReceipt, type AuditReceipt } from '../../src/modules/audit/audit.receipt.ts'
-import { insertEvent } from '../../src/modules/audit/audit.store.ts'
 import { originHash } from '../../src/witness/witness.state.ts'
 import { bootstrapProvider, createCustomerOrg, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
 import { forEachEngine } from '../helpers/db.ts'
+import { appendEvents } from '../helpers/audit-chain.ts'
 import { buildGoChecker, type GoChecker } from '../helpers/go-tlog.ts'
 import { runToExit } from '../helpers/process.ts'
 import { spawnWitness, type WitnessProcess } from '../helpers/witness-process.ts'
@@ -100,28 +99,7 @@ forEachEngine('audit checkpoints cosigned by witnesses (issue 21)', (engine) => 
     ])
   }
 
-  /** Writes `n` events into the org's log as the application does, then chains and checkpoints them. */
-  async function append(app: TestApp, orgId: string, n: number): Promise<void> {
-    await app.db.kysely.transaction().execute(async (trx) => {
-      for (let i = 0; i < n; i++)
-        await insertEvent(trx, {
-          org_id: orgId,
-          event_id: randomUUID(),
-          occurred_at: new Date(Date.now()),
-          actor_type: 'system',
-          actor_id: null,
-          action: 'test.witnessed',
-          target_type: null,
-          target_id: null,
-          outcome: 'success',
-          ip: null,
-          user_agent: null,
-          request_id: null,
-          details: canonicalJson({ i }),
-        })
-    })
-    await app.app.sequencer.flush()
-  }
+  const append = (app: TestApp, orgId: string, n: number) => appendEvents(app, orgId, n, 'test.witnessed')
 
   /** Runs the delivery job until nothing is due right now. */
   async function deliver(): Promise<void> {

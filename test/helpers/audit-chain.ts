@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
+import { canonicalJson } from '../../src/modules/audit/audit.format.ts'
+import { insertEvent } from '../../src/modules/audit/audit.store.ts'
 import type { DB } from '../../src/db/schema.ts'
 
 /**
@@ -40,3 +43,34 @@ export async function deleteOrgEvents(db: Kysely<DB>, orgId: string): Promise<vo
 /** The event's row id at `seq` in an org's chain, as SQL (for tampering statements). */
 export const idAtSeq = (orgId: string, seq: number) =>
   sql`(SELECT id FROM audit_chain WHERE org_id = ${orgId} AND seq = ${seq})`
+
+/**
+ * Writes `n` events into an org's log as the application does (the event and its queue row
+ * in one statement), with `action`, then has the app's sequencer chain (and checkpoint) them.
+ */
+export async function appendEvents(
+  app: { db: { kysely: Kysely<DB> }; app: { sequencer: { flush(): Promise<void> } } },
+  orgId: string,
+  n: number,
+  action = 'test.event',
+): Promise<void> {
+  await app.db.kysely.transaction().execute(async (trx) => {
+    for (let i = 0; i < n; i++)
+      await insertEvent(trx, {
+        org_id: orgId,
+        event_id: randomUUID(),
+        occurred_at: new Date(Date.now()),
+        actor_type: 'system',
+        actor_id: null,
+        action,
+        target_type: null,
+        target_id: null,
+        outcome: 'success',
+        ip: null,
+        user_agent: null,
+        request_id: null,
+        details: canonicalJson({ i }),
+      })
+  })
+  await app.app.sequencer.flush()
+}
