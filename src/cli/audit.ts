@@ -89,7 +89,12 @@ export function registerAudit(program: Command): void {
       }
       const text = `${JSON.stringify(receipt, null, 2)}\n`
       if (options.out === undefined) process.stdout.write(text)
-      else writeFileSync(options.out, text, { mode: 0o600 })
+      else {
+        writeFileSync(options.out, text, { mode: 0o600 })
+        process.stdout.write(
+          `receipt of event seq ${receipt.event.seq} in the log of size ${receipt.size} written to ${options.out}\n`,
+        )
+      }
     })
 
   audit
@@ -125,11 +130,17 @@ export function registerAudit(program: Command): void {
       if (options.json) printJson(result)
       else if (result.ok)
         process.stdout.write(
-          `OK  event seq ${result.seq} of org ${result.org} is in the log of size ${result.size}${result.cosignedBy.length > 0 ? `, cosigned by ${result.cosignedBy.join(', ')}` : ''}\n`,
+          `OK  event seq ${result.seq} of org ${result.org} is in the log of size ${result.size}${result.cosignedBy.length > 0 ? `, cosigned by ${result.cosignedBy.join(', ')}` : ''}\n    ${describeEvent(content)}\n`,
         )
       else process.stdout.write(`FAIL  ${result.problems.join('; ')}\n`)
       if (!result.ok) process.exitCode = 1
     })
+}
+
+/** What the receipt proves, in words: the event's id, action, time and outcome as verified. */
+function describeEvent(receipt: unknown): string {
+  const event = (receipt as { event: Record<string, unknown> }).event
+  return `event ${String(event.id)}: ${String(event.action)} at ${String(event.time)}, ${String(event.outcome)}`
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i

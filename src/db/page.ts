@@ -34,13 +34,24 @@ export interface PageOrder {
   direction: 'asc' | 'desc'
 }
 
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?([+-](\d{2})(:\d{2}){0,2}|Z)?$/
+const TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?([+-](\d{2})(?::(\d{2}))?(?::(\d{2}))?|Z)?$/
 
 /** A timestamp PostgreSQL will read back: its own text form, with a date that exists. */
 function isTimestamp(text: string): boolean {
   const m = TIMESTAMP.exec(text)
   if (m === null) return false
-  const [y, mo, d, h, mi, se, offset] = [m[1], m[2], m[3], m[4], m[5], m[6], m[9]].map(Number)
+  const [y, mo, d, h, mi, se, offset, offsetMinutes, offsetSeconds] = [
+    m[1],
+    m[2],
+    m[3],
+    m[4],
+    m[5],
+    m[6],
+    m[9],
+    m[10],
+    m[11],
+  ].map((part) => Number(part ?? 0))
   const day = new Date(Date.UTC(y ?? 0, (mo ?? 0) - 1, d ?? 0))
   return (
     (y ?? 0) >= 1 &&
@@ -50,7 +61,9 @@ function isTimestamp(text: string): boolean {
     (h ?? 24) < 24 &&
     (mi ?? 60) < 60 &&
     (se ?? 60) < 60 &&
-    (Number.isNaN(offset) || (offset ?? 0) <= 15)
+    (offset ?? 0) <= 15 &&
+    (offsetMinutes ?? 0) < 60 &&
+    (offsetSeconds ?? 0) < 60
   )
 }
 

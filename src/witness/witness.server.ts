@@ -63,7 +63,8 @@ export async function buildWitnessServer(options: WitnessServerOptions): Promise
   app.post('/add-checkpoint', async (request, reply) => {
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
     const response = await witness.addCheckpoint(body)
-    const level = response.status === 200 || response.status === 409 ? 'info' : 'warn'
+    // Warn only on evidence against a log (a signed fork); a bad request is the sender's problem.
+    const level = 'evidence' in response.summary ? 'warn' : 'info'
     request.log[level]({ witness: response.summary, status: response.status }, 'witness: add-checkpoint')
     return reply.status(response.status).type(response.contentType).send(response.body)
   })

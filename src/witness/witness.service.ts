@@ -102,20 +102,26 @@ export function createWitness(deps: {
         if (checkpoint.size === 0 && !checkpoint.rootHash.equals(EMPTY_TREE_HASH))
           return problem(422, 'WITNESS_INCONSISTENT', 'a checkpoint of size 0 has the root of the empty tree', summary)
         const oldRoot = record?.rootHash ?? EMPTY_TREE_HASH
-        if (
-          (record !== undefined && checkpoint.size < record.size) ||
-          !verifyConsistency(request.oldSize, checkpoint.size, oldRoot, checkpoint.rootHash, request.proof)
-        ) {
+        // A checkpoint signed by the log at the size this witness cosigned, with another root:
+        // a fork, proven by the log's own signatures — evidence kept in the witness's log.
+        if (record !== undefined && checkpoint.size === record.size && !checkpoint.rootHash.equals(record.rootHash))
           return problem(
             422,
             'WITNESS_INCONSISTENT',
-            request.oldSize === checkpoint.size
-              ? 'the checkpoint has the size this witness cosigned but another root hash'
-              : 'the consistency proof does not show this checkpoint extends the one this witness cosigned',
-            // A validly signed inconsistent checkpoint is evidence of a misbehaving log: kept in the log.
+            'the checkpoint has the size this witness cosigned but another root hash',
             { ...summary, evidence: request.note },
           )
-        }
+        // A proof that fails proves nothing against the log (anyone can send one): no evidence.
+        if (
+          (record !== undefined && checkpoint.size < record.size) ||
+          !verifyConsistency(request.oldSize, checkpoint.size, oldRoot, checkpoint.rootHash, request.proof)
+        )
+          return problem(
+            422,
+            'WITNESS_INCONSISTENT',
+            'the consistency proof does not show this checkpoint extends the one this witness cosigned',
+            summary,
+          )
         const timestamp = Math.max(1, Math.floor(deps.now()))
         const cosignature = cosignCheckpoint(
           opened.text,
@@ -125,13 +131,15 @@ export function createWitness(deps: {
           timestamp,
         )
         const logLines = opened.verified.map((v) => v.signature.line)
-        await state.write({
-          origin,
-          size: checkpoint.size,
-          rootHash: checkpoint.rootHash,
-          note: `${opened.text}\n${[...logLines, cosignature].map((line) => `${line}\n`).join('')}`,
-          cosignedAt: timestamp,
-        })
+        // The same tree again (a resubmission): cosigned anew, nothing to write.
+        if (record === undefined || record.size !== checkpoint.size)
+          await state.write({
+            origin,
+            size: checkpoint.size,
+            rootHash: checkpoint.rootHash,
+            note: `${opened.text}\n${[...logLines, cosignature].map((line) => `${line}\n`).join('')}`,
+            cosignedAt: timestamp,
+          })
         return {
           status: 200,
           contentType: 'text/plain; charset=utf-8',

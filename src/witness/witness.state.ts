@@ -82,6 +82,8 @@ export function openStateStore(dir: string): WitnessStateStore {
         note: record.note,
         cosignedAt: record.cosignedAt,
       })}\n`
+      // Whatever happens below, the cache no longer speaks for the disk: read it again.
+      cache.delete(hash)
       try {
         const handle = await open(temporary, 'wx', 0o600)
         try {

@@ -241,6 +241,24 @@ forEachEngine('the audit log as a Merkle tree (P5.2, issue 21)', (engine) => {
     assert.equal(verified.ok, false)
   })
 
+  it('refuses an event whose details would not fit a leaf of an entry bundle: the write fails closed', async () => {
+    const append = (size: number) =>
+      t()
+        .db.kysely.transaction()
+        .execute((trx) =>
+          t().app.services.audit.append(trx, {
+            orgId: org.orgId,
+            actor: { type: 'system', id: null },
+            action: 'test.big',
+            outcome: 'success',
+            details: { x: 'a'.repeat(size) },
+            meta: { requestId: null, ip: null, userAgent: null },
+          }),
+        )
+    await assert.rejects(append(70_000), /exceed 60000 bytes/)
+    await append(50_000)
+  })
+
   it('answers proofs only within the signed tree: 400 naming the parameter, 404 before the first checkpoint', async () => {
     const size = (await get('/audit/checkpoints/latest')).body.size as number
     const bad = async (query: string, field: string) => {
@@ -337,6 +355,8 @@ forEachEngine('the audit log as a Merkle tree (P5.2, issue 21)', (engine) => {
     await sql`UPDATE audit_tiles SET hashes = overlay(hashes PLACING decode('ff', 'hex') FROM 1 FOR 1) WHERE org_id = ${other.orgId} AND level = 0 AND n = 0`.execute(
       k,
     )
+    // The last root is read from the signed note: clearing the column does not lift the check.
+    await sql`UPDATE audit_checkpoints SET root_hash = NULL WHERE org_id = ${other.orgId}`.execute(k)
     await append(t(), other.orgId, 120)
     assert.equal(
       (await checkpoints(other.orgId)).length,

@@ -154,10 +154,15 @@ export function createCosigner(deps: {
           })
           return { kind: 'settled' }
         }
-        case 'conflict':
+        case 'conflict': {
           known = result.witnessSize
+          // A size above anything this log signed is not stored: one lying answer must not
+          // stop every later delivery to this witness (the next one asks again).
+          const signed = await owner(async (trx) => (await store.latestCheckpoint(trx, orgId))?.checkpoint.seq ?? 0)
+          if (known > signed) continue
           await owner((trx) => cosign.setKnownSize(trx, orgId, witness.name, known, clock()))
           continue
+        }
         case 'inconsistent':
           return inconsistent(orgId, row.id, seq, witness.name, `422: ${result.message}`)
         case 'refused':

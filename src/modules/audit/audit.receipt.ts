@@ -83,7 +83,12 @@ export function verifyReceipt(
     return fail(`the checkpoint's size is ${opened.checkpoint.size}, the receipt says ${size}`, facts)
   if (!(event.seq >= 1 && event.seq <= size)) return fail(`seq ${event.seq} is not in a tree of size ${size}`, facts)
   const proof = receipt.proof.map((h) => Buffer.from(h, 'base64'))
-  const leaf = leafHash(Buffer.from(canonicalJson(event), 'utf8'))
+  let leaf: Buffer
+  try {
+    leaf = leafHash(Buffer.from(canonicalJson(event), 'utf8'))
+  } catch (error) {
+    return fail(`the event cannot be put in canonical form (JCS): ${(error as Error).message}`, facts)
+  }
   if (!verifyInclusion(event.seq - 1, size, leaf, proof, opened.checkpoint.rootHash))
     return fail('the inclusion proof does not lead from this event to the checkpoint’s root', facts)
   const cosignedBy = [...new Set(opened.cosignatures.map((c) => c.name))]

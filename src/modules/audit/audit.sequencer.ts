@@ -10,9 +10,10 @@ import {
   checkpointMessage,
   GENESIS_HASH,
   type CheckpointPayload,
+  type SignedCheckpoint,
 } from './audit.format.ts'
 import * as store from './audit.store.ts'
-import { checkpointOrigin, signNote } from './audit.note.ts'
+import { checkpointOrigin, openCheckpointNote, signNote } from './audit.note.ts'
 import { EMPTY_TREE_HASH, leafHash, verifyConsistency } from './merkle.ts'
 import { appendLeaves, proveConsistency, rightEdgeTiles, tileHashReader, treeHash } from './tlog-tiles.ts'
 import { formatCheckpoint } from './tlog-checkpoint.ts'
@@ -157,10 +158,32 @@ export function createSequencer(deps: {
    * signed: the new tree must prove consistent with the last checkpoint's root (RFC 9162
    * §2.1.4), or nothing is signed and the error is logged.
    */
+  /**
+   * The tree root the last checkpoint signed, read from its signed note (never from the
+   * `root_hash` column alone, which anyone writing the database could clear): undefined
+   * for a checkpoint signed before the tree (its note's hash line is the chain head) or
+   * before notes, or by another key (a rotated audit key; nothing to check it with here).
+   * Throws when the note does not verify under the signing key it names.
+   */
+  function signedRoot(orgId: string, last: SignedCheckpoint): Buffer | undefined {
+    if (last.keyId !== signer.keyId) {
+      log.error(
+        { orgId, keyId: last.keyId },
+        'audit sequencer: the last checkpoint was signed by another key; its tree is not compared',
+      )
+      return undefined
+    }
+    if (last.note === undefined) return last.rootHash === undefined ? undefined : Buffer.from(last.rootHash, 'hex')
+    const opened = openCheckpointNote(last.note, Buffer.from(signer.publicKey, 'base64url'))
+    if (opened.size !== last.checkpoint.seq)
+      throw new Error(`audit tree of org ${orgId}: the last checkpoint's note names another size`)
+    return opened.hash === last.checkpoint.hash ? undefined : Buffer.from(opened.hash, 'hex')
+  }
+
   async function signCheckpoint(trx: Trx, orgId: string, head: store.Head): Promise<void> {
     const last = await store.latestCheckpoint(trx, orgId)
-    if (last?.rootHash !== undefined) {
-      const lastRoot = Buffer.from(last.rootHash, 'hex')
+    const lastRoot = last === undefined ? undefined : signedRoot(orgId, last)
+    if (last !== undefined && lastRoot !== undefined) {
       const proof = await proveConsistency(
         last.checkpoint.seq,
         head.treeSize,

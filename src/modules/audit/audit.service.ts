@@ -165,6 +165,11 @@ export function createAuditService(deps: {
       ...(event.personal === undefined ? {} : { personal: event.personal.commitment }),
     }
     for (const [key, value] of Object.entries(event.sensitive ?? {})) details[key] = hmacValue(hmacKey, value)
+    const detailsJcs = canonicalJson(details)
+    // A leaf of the tree is at most 65,535 bytes in a C2SP entry bundle (2-byte length):
+    // details beyond this bound would make the event unservable, so the request fails closed.
+    if (Buffer.byteLength(detailsJcs, 'utf8') > MAX_DETAILS_BYTES)
+      throw new Error(`audit event details of ${event.action} exceed ${MAX_DETAILS_BYTES} bytes`)
     return {
       org_id: event.orgId,
       event_id: randomUUID(),
@@ -180,7 +185,7 @@ export function createAuditService(deps: {
       user_agent: event.meta.userAgent?.slice(0, 512) ?? null,
       request_id: event.meta.requestId,
       // canonicalJson rejects what JCS cannot encode (NaN, Infinity, cycles) before it is stored.
-      details: canonicalJson(details),
+      details: detailsJcs,
     }
   }
 
@@ -378,7 +383,11 @@ export function createAuditService(deps: {
     async receipt(orgId, eventId) {
       return asOrg(orgId)(async (trx) => {
         const row = await store.chainedEvent(trx, orgId, eventId)
-        if (row === undefined) throw new AppError('NOT_FOUND', 'no such chained event in this org')
+        if (row === undefined)
+          throw new AppError(
+            'NOT_FOUND',
+            'no such event in this org, or not chained yet (ask again after the next checkpoint)',
+          )
         // The newest witnessed checkpoint when it covers the event (its cosignatures make
         // the receipt checkable against witnesses), else the newest signed one.
         const witnessed = await cosign.witnessingOf(trx, orgId)
@@ -486,6 +495,9 @@ async function signedTreeSize(trx: Trx, orgId: string): Promise<number> {
 function invalidQuery(name: string, message: string): AppError {
   return new AppError('VALIDATION_FAILED', message, { errors: [{ path: `/query/${name}`, message }] })
 }
+
+/** Bytes of an event's details (JCS); the rest of the event stays far below 65,535 − this. */
+const MAX_DETAILS_BYTES = 60_000
 
 function encodeCursor(id: number): string {
   return Buffer.from(`a:${id}`).toString('base64url')
