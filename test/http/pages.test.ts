@@ -40,6 +40,8 @@ const UNPAGED: Record<string, string> = {
     'one entry per org-key version, which only a step-up rotation adds; counts kept at write time',
   'GET /v1/orgs/{orgId}/audit/verify': 'verifies the whole chain by design; `problems` lists what is wrong',
   'GET /v1/orgs/{orgId}/audit/status': 'the chain’s head and its checkpoints’ figures, no history',
+  'GET /v1/orgs/{orgId}/audit/checkpoints/latest':
+    'one checkpoint and its cosignatures: one per configured witness (the operator’s list)',
   'GET /v1/orgs/{orgId}/audit/proofs/inclusion': 'a Merkle proof: at most 63 hashes (log2 of the tree size)',
   'GET /v1/orgs/{orgId}/audit/proofs/consistency': 'a Merkle proof: at most 126 hashes (twice log2 of the tree size)',
   'GET /v1/orgs/{orgId}/audit/events/{eventId}/receipt': 'one event and its inclusion proof (at most 63 hashes)',
