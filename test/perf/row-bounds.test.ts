@@ -107,6 +107,9 @@ const WITHOUT_STATISTICS: Record<string, string> = Object.fromEntries(
       'incidents',
       'audit/events',
     ].map((tail) => `GET /v1/orgs/{orgId}/${tail}?cursor`),
+    // An entry bundle's events by primary key, under row-level security: with no statistics
+    // PostgreSQL may walk the org's index instead.
+    'GET /v1/orgs/{orgId}/audit/tile/{*}?entries',
   ].map((label) => [label, NEEDS_STATISTICS]),
 )
 

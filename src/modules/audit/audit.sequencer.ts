@@ -93,6 +93,7 @@ export function createSequencer(deps: {
         orgId,
         head.treeSize,
         Math.min(BATCH, budget - (head.treeSize - before)),
+        { exactRange: true },
       )
       const leaves: Buffer[] = []
       for (const stored of page) {

@@ -373,7 +373,7 @@ export function createAuditService(deps: {
           return { body: stored.subarray(0, width * HASH_SIZE), full: width === TILE_WIDTH, hashesOnly: true }
         }
         const { n, width } = parsed.bundle
-        const page = await store.chainedEventsPage(trx, orgId, n * TILE_WIDTH, width)
+        const page = await store.chainedEventsPage(trx, orgId, n * TILE_WIDTH, width, { exactRange: true })
         if (page.length < width) return undefined
         const entries = page.map((stored) => Buffer.from(canonicalJson(stored.event), 'utf8'))
         return { body: encodeEntryBundle(entries), full: width === TILE_WIDTH, hashesOnly: false }

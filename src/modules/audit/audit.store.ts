@@ -377,15 +377,18 @@ export async function chainedEventsPage(
   orgId: string,
   afterSeq: number,
   limit: number,
+  options: { exactRange?: boolean } = {},
 ): Promise<StoredChainEvent[]> {
-  const links = await trx
+  let query = trx
     .selectFrom('audit_chain')
     .select(['seq', 'id', 'prev_hash', 'hash'])
     .where('org_id', '=', orgId)
     .where('seq', '>', afterSeq)
-    .orderBy('seq')
-    .limit(limit)
-    .execute()
+  // A known range of a gap-free chain (an entry bundle, the tree's backfill): bounded on
+  // both sides, its cost is the range even where the planner has no statistics. Walks that
+  // must see gaps (verification, export) read by order and limit instead.
+  if (options.exactRange === true) query = query.where('seq', '<=', afterSeq + limit)
+  const links = await query.orderBy('seq').limit(limit).execute()
   if (links.length === 0) return []
   const events = await trx
     .selectFrom('audit_events')
