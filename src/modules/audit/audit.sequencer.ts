@@ -57,6 +57,8 @@ export interface Sequencer {
 }
 
 const BATCH = 500
+/** Leaves gathered before the tree's tiles are written, within one pass's transaction. */
+const TREE_APPEND_EVERY = 10_000
 /** Events of an existing chain taken into the tree per pass (the tree's migration at start). */
 const TREE_BACKFILL_PER_PASS = 20_000
 
@@ -126,25 +128,32 @@ export function createSequencer(deps: {
       const tree = options.maintainTree !== false
       if (tree && head.treeSize < head.seq) await backfillTree(trx, orgId, head)
       let chained = 0
+      // The tree follows the chain in the same transaction once it has caught up. Its leaves
+      // are appended a few thousand at a time, not per batch: each append rewrites the
+      // right-edge tiles whole (up to 8 KiB each), so fewer appends write far fewer bytes.
+      const caughtUp = tree && head.treeSize === head.seq
+      let leaves: Buffer[] = []
       for (;;) {
         const rows = await store.unchainedEvents(trx, orgId, BATCH)
         const updates: store.ChainUpdate[] = []
-        const leaves: Buffer[] = []
         for (const row of rows) {
           const seq = head.seq + 1
           const json = Buffer.from(canonicalJson(store.toChainedEvent(row, seq)), 'utf8')
           const hash = chainHashOfJson(head.hash, json)
           updates.push({ id: Number(row.id), seq, prevHash: head.hash, hash })
-          if (tree) leaves.push(leafHash(json))
+          if (caughtUp) leaves.push(leafHash(json))
           head.seq = seq
           head.hash = hash
         }
         await store.writeChain(trx, orgId, updates)
-        // The tree follows the chain in the same transaction once it has caught up.
-        if (tree && head.treeSize + leaves.length === head.seq) await growTree(trx, orgId, head, leaves)
+        if (leaves.length >= TREE_APPEND_EVERY) {
+          await growTree(trx, orgId, head, leaves)
+          leaves = []
+        }
         chained += rows.length
         if (rows.length < BATCH) break
       }
+      await growTree(trx, orgId, head, leaves)
       if (head.treeSize !== treeBefore)
         head.rootHash = await treeHash(head.treeSize, tileHashReader(store.tileReader(trx, orgId)))
       if (head.treeSize === head.seq && checkpointDue(head)) await signCheckpoint(trx, orgId, head)
