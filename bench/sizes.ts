@@ -29,7 +29,7 @@ import pg from 'pg'
 import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { startTestApp, type TestApp } from '../test/helpers/app.ts'
-import { growHistory, type HistorySizes } from '../test/helpers/history.ts'
+import { growHistory, PERIODIC_JOBS, type HistorySizes } from '../test/helpers/history.ts'
 import { httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 import { buildFixture, type Fixture } from './sizes/fixture.ts'
 import { CpuSampler, loadWindow, quantile, timedRequest, type Target, type Window } from './sizes/measure.ts'
@@ -98,37 +98,6 @@ const QUIET: Record<string, string> = {
     ].map((name) => [name, '600000']),
   ),
 }
-
-/** Every periodic job the service starts (src/server.ts), run as its timer would. */
-const JOBS: { name: string; run: (t: TestApp) => Promise<unknown>; drains?: true }[] = [
-  { name: 'shred ring', run: (t) => t.app.services.shredding.pass() },
-  { name: 'retention purge', run: (t) => t.app.services.retention.purgeExpired() },
-  { name: 'access review scheduler', run: (t) => t.app.services.reviews.runScheduled() },
-  { name: 'privacy request deadlines', run: (t) => t.app.services.privacyRequests.watchDeadlines() },
-  { name: 'mail delivery', run: (t) => t.app.services.delivery.deliverMail() },
-  {
-    name: 'webhook fan-out and delivery',
-    run: async (t) => {
-      await t.app.services.delivery.fanOut()
-      await t.app.services.webhooks.deliverDue()
-    },
-  },
-  { name: 'audit witness delivery', run: (t) => t.app.auditWitnesses.deliverDue() },
-  // Evaluates up to 500 chained events a run: run until it has caught up before timing.
-  { name: 'alert rules', run: (t) => t.app.services.alerts.evaluate(), drains: true },
-  {
-    name: 'incident clocks and plan reviews',
-    run: async (t) => {
-      await t.app.services.incidents.watch()
-      await t.app.services.plan.watchReviews()
-    },
-  },
-  { name: 'database credential rotations', run: (t) => t.app.dbRotationWorker.runOnce() },
-  { name: 'connector checks', run: (t) => t.app.connectorCheckWorker.runOnce() },
-  { name: 'org key rewrap', run: (t) => t.app.services.rotation.worker.runOnce() },
-  { name: 'org offboarding', run: (t) => t.app.services.offboarding.runDue() },
-  { name: 'disclosure deadlines', run: (t) => t.app.services.vulnerabilityReports.watch() },
-]
 
 type Side = 'a' | 'b'
 interface Scenario {
@@ -337,7 +306,7 @@ async function measureRoute(
 
 async function timeJobs(t: TestApp, cpu: CpuSampler): Promise<Map<string, { ms: number; cpu: number }>> {
   const out = new Map<string, { ms: number; cpu: number }>()
-  for (const job of JOBS) {
+  for (const job of PERIODIC_JOBS) {
     // What the fixture (or the alert rules' backlog) made due, then runs with nothing due.
     let done = await job.run(t)
     for (let i = 0; job.drains === true && done !== 0 && i < 20; i++) done = await job.run(t)
@@ -478,7 +447,7 @@ async function runEngine(engine: Engine): Promise<EngineResult> {
     const jobsBig = await timeJobs(t, jobCpu)
     await t.app.close()
     await database.close()
-    const jobs = JOBS.map(({ name }) => ({
+    const jobs = PERIODIC_JOBS.map(({ name }) => ({
       name,
       small: jobsSmall.get(name) ?? { ms: Number.NaN, cpu: Number.NaN },
       big: jobsBig.get(name) ?? { ms: Number.NaN, cpu: Number.NaN },

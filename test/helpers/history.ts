@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../src/db/schema.ts'
+import type { TestApp } from './app.ts'
 
 /**
  * An org's long history, built with SQL in seconds where the API would take hours: used
@@ -237,3 +238,45 @@ export async function growHistory(db: Kysely<DB>, org: HistoryOrg, sizes: Histor
   // measurement).
   await sql`ANALYZE`.execute(db)
 }
+
+/** A periodic job, run as its timer would; `drains`: work comes in batches, run it until it has caught up before measuring. */
+export interface PeriodicJob {
+  name: string
+  run: (t: TestApp) => Promise<unknown>
+  drains?: true
+}
+
+/**
+ * Every periodic job the service starts (src/server.ts and the modules' workers): one
+ * list for the row-bound test and the bench, so a new job cannot be left out of either.
+ */
+export const PERIODIC_JOBS: PeriodicJob[] = [
+  { name: 'shred ring', run: (t) => t.app.services.shredding.pass() },
+  { name: 'retention purge', run: (t) => t.app.services.retention.purgeExpired() },
+  { name: 'access review scheduler', run: (t) => t.app.services.reviews.runScheduled() },
+  { name: 'privacy request deadlines', run: (t) => t.app.services.privacyRequests.watchDeadlines() },
+  { name: 'mail delivery', run: (t) => t.app.services.delivery.deliverMail() },
+  {
+    name: 'webhook fan-out and delivery',
+    run: async (t) => {
+      await t.app.services.delivery.fanOut()
+      await t.app.services.webhooks.deliverDue()
+    },
+  },
+  { name: 'audit witness delivery', run: (t) => t.app.auditWitnesses.deliverDue() },
+  { name: 'unwitnessed checkpoints', run: (t) => t.app.auditCosigner.checkUnwitnessed() },
+  // Evaluates up to 500 chained events a run: run until it has caught up before timing.
+  { name: 'alert rules', run: (t) => t.app.services.alerts.evaluate(), drains: true },
+  {
+    name: 'incident clocks and plan reviews',
+    run: async (t) => {
+      await t.app.services.incidents.watch()
+      await t.app.services.plan.watchReviews()
+    },
+  },
+  { name: 'database credential rotations', run: (t) => t.app.dbRotationWorker.runOnce() },
+  { name: 'connector checks', run: (t) => t.app.connectorCheckWorker.runOnce() },
+  { name: 'org key rewrap', run: (t) => t.app.services.rotation.worker.runOnce() },
+  { name: 'org offboarding', run: (t) => t.app.services.offboarding.runDue() },
+  { name: 'disclosure deadlines', run: (t) => t.app.services.vulnerabilityReports.watch() },
+]
