@@ -1,4 +1,4 @@
-import { sql, type RawBuilder, type SelectQueryBuilder } from 'kysely'
+import { sql, type RawBuilder, type SelectQueryBuilder, type Transaction } from 'kysely'
 import { AppError } from '../errors.ts'
 
 /**
@@ -158,3 +158,43 @@ export function newestFirst(time: string, id = 'id'): PageOrder {
 
 /** By a name unique in its org (index `(org_id, name)`). */
 export const BY_NAME: PageOrder = { keys: [{ column: 'name', type: 'text' }], direction: 'asc' }
+
+/**
+ * Runs `read` (statements of one page) with the planner held to index order: sorts and
+ * bitmap scans are disabled for those statements (`enable_sort`, `enable_bitmapscan`, set
+ * local to the transaction), then both go back to the server's own values.
+ *
+ * Why: a page's index (org first, then the page's order) makes the right plan obvious only
+ * when the planner knows the table is large. On a table never analyzed (autovacuum off, a
+ * fresh restore, PGlite before its maintenance job runs) PostgreSQL estimates an org's rows
+ * from its 0.5 % default selectivity and a guessed table size, and a bitmap scan of the
+ * whole org plus a top-N sort then looks cheaper than reading the first `limit` rows in
+ * index order; that plan reads every row of the org. With both disabled, the ordered
+ * index scan is the cheapest plan whatever the statistics say, and a page costs its own
+ * rows (test/perf/row-bounds-without-statistics.test.ts). A statement with no index in
+ * its order still sorts: the settings discourage a plan, they never forbid one.
+ *
+ * `trx` must run inside a transaction (a Kysely transaction, or withOrg's connection after
+ * its BEGIN): outside one, a local setting would be gone before the page is read. Errors: whatever `read` throws (the settings then end with the
+ * transaction it aborts).
+ */
+export async function inIndexOrder<D, T>(trx: Transaction<D>, read: () => Promise<T>): Promise<T> {
+  await sql`select set_config(name, 'off', true) from pg_settings where name in ('enable_sort', 'enable_bitmapscan')`.execute(
+    trx,
+  )
+  const result = await read()
+  await sql`select set_config(name, reset_val, true) from pg_settings where name in ('enable_sort', 'enable_bitmapscan')`.execute(
+    trx,
+  )
+  return result
+}
+
+/** {@link pageOf} read in index order ({@link inIndexOrder}) and cut by {@link toPage}. */
+export async function readPage<DT, D, TB extends keyof D, O>(
+  trx: Transaction<DT>,
+  query: SelectQueryBuilder<D, TB, O>,
+  order: PageOrder,
+  page: PageRequest,
+): Promise<Page<O & Record<`page_key_${number}`, string>>> {
+  return toPage(await inIndexOrder(trx, () => pageOf(query, order, page).execute()), order, page.limit)
+}

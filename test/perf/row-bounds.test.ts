@@ -47,46 +47,10 @@ const EXEMPT: Record<string, string> = {
 const KNOWN_TODO: Record<string, string> = {}
 
 /**
- * Routes whose page cannot keep its plan without statistics. Each reads "the org's rows,
- * newest first, LIMIT n" through an (org, time) index; without statistics PostgreSQL
- * estimates an org at 0.5% of the table, and while that estimate is below the page size a
- * bitmap scan and a sort of the whole org costs less on paper than walking the index in
- * order — whatever the query's shape (checked: ORDER BY matching the index, a keyset
- * subquery, a join back on the key). These rely on statistics: autovacuum on PostgreSQL,
- * the embedded maintenance job on PGlite (src/db/maintenance.ts).
+ * Routes whose page cannot keep its plan without statistics, each with its reason. None:
+ * every page is read in index order whatever the statistics (inIndexOrder, src/db/page.ts).
  */
-const NEEDS_STATISTICS =
-  'bitmap scan and sort of the whole org without statistics; relies on ANALYZE (autovacuum, or the embedded maintenance job)'
-const WITHOUT_STATISTICS: Record<string, string> = Object.fromEntries(
-  [
-    'GET /v1/operator/grants',
-    'GET /v1/orgs/{orgId}/grants',
-    'GET /v1/orgs/{orgId}/access-reviews',
-    'GET /v1/orgs/{orgId}/retention/runs',
-    'GET /v1/orgs/{orgId}/privacy-requests',
-    'GET /v1/orgs/{orgId}/webhook-deliveries',
-    'GET /v1/orgs/{orgId}/notifications',
-    'GET /v1/orgs/{orgId}/alerts',
-    'GET /v1/orgs/{orgId}/incidents',
-    'GET /v1/orgs/{orgId}/audit/events',
-    'GET /v1/orgs/{orgId}/secrets/{secretId}/versions',
-    // The same lists read from a cursor (a later page).
-    ...[
-      'grants',
-      'access-reviews',
-      'retention/runs',
-      'privacy-requests',
-      'webhook-deliveries',
-      'notifications',
-      'alerts',
-      'incidents',
-      'audit/events',
-    ].map((tail) => `GET /v1/orgs/{orgId}/${tail}?cursor`),
-    // An entry bundle's events by primary key, under row-level security: with no statistics
-    // PostgreSQL may walk the org's index instead.
-    'GET /v1/orgs/{orgId}/audit/tile/{*}?entries',
-  ].map((label) => [label, NEEDS_STATISTICS]),
-)
+const WITHOUT_STATISTICS: Record<string, string> = {}
 
 interface Fixture {
   provider: Org

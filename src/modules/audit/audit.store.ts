@@ -1,6 +1,7 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Trx } from '../../db/tenant.ts'
+import { inIndexOrder } from '../../db/page.ts'
 import { randomUUID } from 'node:crypto'
 import type { AuditCheckpointsTable, AuditEventsTable, WitnessKind } from './audit.tables.ts'
 import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.format.ts'
@@ -388,17 +389,18 @@ export async function chainedEventsPage(
   // both sides, its cost is the range even where the planner has no statistics. Walks that
   // must see gaps (verification, export) read by order and limit instead.
   if (options.exactRange === true) query = query.where('seq', '<=', afterSeq + limit)
-  const links = await query.orderBy('seq').limit(limit).execute()
+  const { links, events } = await inIndexOrder(trx, async () => {
+    const links = await query.orderBy('seq').limit(limit).execute()
+    if (links.length === 0) return { links, events: [] }
+    return {
+      links,
+      events: await eventsById(
+        trx,
+        links.map((link) => link.id),
+      ),
+    }
+  })
   if (links.length === 0) return []
-  const events = await trx
-    .selectFrom('audit_events')
-    .selectAll()
-    .where(
-      'id',
-      'in',
-      links.map((link) => link.id),
-    )
-    .execute()
   const byId = new Map(events.map((event) => [Number(event.id), event]))
   return links.map((link) => {
     const row = byId.get(Number(link.id))
@@ -409,6 +411,30 @@ export async function chainedEventsPage(
       hash: Buffer.from(link.hash).toString('hex'),
     }
   })
+}
+
+/**
+ * Events by internal id (a bigint's text), one probe of the primary key per id, with or
+ * without statistics. `id IN (…)` under row-level security may be planned as a walk of the
+ * org's index, and a plain lateral join is flattened into a hash join over the org's rows;
+ * the `LIMIT 1` (the id is unique) keeps the subquery a per-id probe. Order: unspecified.
+ */
+async function eventsById(trx: Trx, ids: readonly (string | number)[]): Promise<AuditEventRow[]> {
+  const { rows } = await sql<AuditEventRow>`
+    SELECT e.* FROM unnest(${ids.map(String)}::bigint[]) AS k(id)
+    CROSS JOIN LATERAL (SELECT * FROM audit_events WHERE audit_events.id = k.id LIMIT 1) AS e`.execute(trx)
+  return rows
+}
+
+/** The chain links of events by internal id, as {@link eventsById}; an unchained event has none. */
+async function chainLinksById(
+  trx: Trx,
+  ids: readonly (string | number)[],
+): Promise<{ id: string; seq: string; prev_hash: Buffer; hash: Buffer }[]> {
+  const { rows } = await sql<{ id: string; seq: string; prev_hash: Buffer; hash: Buffer }>`
+    SELECT c.id, c.seq, c.prev_hash, c.hash FROM unnest(${ids.map(String)}::bigint[]) AS k(id)
+    CROSS JOIN LATERAL (SELECT * FROM audit_chain WHERE audit_chain.id = k.id LIMIT 1) AS c`.execute(trx)
+  return rows
 }
 
 /** One chained event of the org by its event id, with its `seq`; undefined if none (or not chained yet). */
@@ -520,15 +546,10 @@ export async function queryEvents(trx: Trx, orgId: string, filter: EventFilter):
   const events = await pageOfEvents(trx, orgId, filter)
   if (events.length === 0) return []
   // The chain fields by primary key, one probe per event of the page.
-  const chain = await trx
-    .selectFrom('audit_chain')
-    .select(['id', 'seq', 'prev_hash', 'hash'])
-    .where(
-      'id',
-      'in',
-      events.map((event) => event.id),
-    )
-    .execute()
+  const chain = await chainLinksById(
+    trx,
+    events.map((event) => event.id),
+  )
   const byId = new Map(chain.map((row) => [Number(row.id), row]))
   return events.map((event) => {
     const link = byId.get(Number(event.id))
@@ -563,7 +584,12 @@ async function pageOfEvents(trx: Trx, orgId: string, filter: EventFilter): Promi
   if (filter.from !== undefined) query = query.where('occurred_at', '>=', filter.from)
   if (filter.to !== undefined) query = query.where('occurred_at', '<', filter.to)
   if (filter.beforeId !== undefined) query = query.where('id', '<', filter.beforeId)
-  return query.orderBy('id', 'desc').limit(filter.limit).execute()
+  query = query.orderBy('id', 'desc').limit(filter.limit)
+  // Every filter but a time range and an exact action has an index `(org_id, …, id)` in
+  // the page's order: those pages are read in it whatever the statistics. A time range or
+  // an exact action is indexed by time, so the planner chooses between the two orders.
+  const ordered = filter.from === undefined && filter.to === undefined && (filter.action?.endsWith('.*') ?? true)
+  return ordered ? inIndexOrder(trx, () => query.execute()) : query.execute()
 }
 
 /** Per-org chain figures for the operator view; one statement whatever the number of orgs. */

@@ -5,7 +5,7 @@ import type { Clock } from '../../clock.ts'
 import type { Config } from '../../config.ts'
 import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -485,7 +485,12 @@ export function createReportsService(deps: {
         if (filter.status !== undefined) query = query.where('status', '=', filter.status)
         if (filter.open === true) query = query.where('closed_at', 'is', null)
         if (filter.open === false) query = query.where('closed_at', 'is not', null)
-        const { items, nextCursor } = toPage(await pageOf(query, order, page).execute(), order, page.limit)
+        // Status and open have no index in the page's order: with them, the planner chooses.
+        const unfiltered = filter.status === undefined && filter.open === undefined
+        const rows = unfiltered
+          ? await inIndexOrder(trx, () => pageOf(query, order, page).execute())
+          : await pageOf(query, order, page).execute()
+        const { items, nextCursor } = toPage(rows, order, page.limit)
         const out: ReportSummary[] = []
         for (const row of items)
           out.push(

@@ -1,6 +1,6 @@
 import { type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, type Page, type PageRequest, readPage } from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type { AccessGrantsTable } from './governance.tables.ts'
 
@@ -21,7 +21,7 @@ export async function findGrant(trx: Trx, id: string, lock = false): Promise<Gra
 const NEWEST = newestFirst('requested_at')
 
 export async function listGrants(trx: Trx, page: PageRequest): Promise<Page<GrantRow>> {
-  return toPage(await pageOf(trx.selectFrom('access_grants').selectAll(), NEWEST, page).execute(), NEWEST, page.limit)
+  return readPage(trx, trx.selectFrom('access_grants').selectAll(), NEWEST, page)
 }
 
 /** An operator's own requests, across orgs, a page at a time (index `(grantee_user_id, requested_at, id)`). */
@@ -31,13 +31,16 @@ export async function pageGrantsOfGrantee(
   page: PageRequest,
 ): Promise<Page<GrantRow & { org_name: string }>> {
   const order = newestFirst('g.requested_at', 'g.id')
-  const query = db
-    .selectFrom('access_grants as g')
-    .innerJoin('orgs as o', 'o.id', 'g.org_id')
-    .selectAll('g')
-    .select('o.name as org_name')
-    .where('g.grantee_user_id', '=', userId)
-  return toPage(await pageOf(query, order, page).execute(), order, page.limit)
+  // A transaction of its own: the page is read in index order (settings local to it).
+  return db.transaction().execute((trx) => {
+    const query = trx
+      .selectFrom('access_grants as g')
+      .innerJoin('orgs as o', 'o.id', 'g.org_id')
+      .selectAll('g')
+      .select('o.name as org_name')
+      .where('g.grantee_user_id', '=', userId)
+    return readPage(trx, query, order, page)
+  })
 }
 
 /** An operator's own requests, across orgs (owner connection: they span tenants). */

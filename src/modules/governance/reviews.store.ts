@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, type Page, type PageRequest, readPage } from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type { AccessReviewItemsTable, AccessReviewsTable } from './governance.tables.ts'
 
@@ -52,7 +52,7 @@ export async function insertItems(trx: Trx, rows: Insertable<AccessReviewItemsTa
 const NEWEST = newestFirst('started_at')
 
 export async function listReviews(trx: Trx, page: PageRequest): Promise<Page<ReviewRow>> {
-  return toPage(await pageOf(trx.selectFrom('access_reviews').selectAll(), NEWEST, page).execute(), NEWEST, page.limit)
+  return readPage(trx, trx.selectFrom('access_reviews').selectAll(), NEWEST, page)
 }
 
 export async function findReview(trx: Trx, id: string, lock = false): Promise<ReviewRow | undefined> {

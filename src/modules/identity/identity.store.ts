@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { pageOf, toPage, type Page, type PageOrder, type PageRequest } from '../../db/page.ts'
+import { type Page, type PageOrder, type PageRequest, readPage } from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type {
   ApiTokensTable,
@@ -295,7 +295,7 @@ export async function pageMembers(trx: Trx, page: PageRequest): Promise<Page<Mem
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
     .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
-  return toPage(await pageOf(query, JOINED, page).execute(), JOINED, page.limit)
+  return readPage(trx, query, JOINED, page)
 }
 
 export async function findMember(trx: Trx, userId: string): Promise<MemberRow | undefined> {
@@ -400,11 +400,7 @@ const CREATED: PageOrder = {
 }
 
 export async function pageServiceAccounts(trx: Trx, page: PageRequest): Promise<Page<ServiceAccountRow>> {
-  return toPage(
-    await pageOf(trx.selectFrom('service_accounts').selectAll(), CREATED, page).execute(),
-    CREATED,
-    page.limit,
-  )
+  return readPage(trx, trx.selectFrom('service_accounts').selectAll(), CREATED, page)
 }
 
 export async function findServiceAccount(trx: Trx, id: string): Promise<ServiceAccountRow | undefined> {
@@ -427,7 +423,7 @@ export async function listApiTokens(trx: Trx): Promise<ApiTokenRow[]> {
 }
 
 export async function pageApiTokens(trx: Trx, page: PageRequest): Promise<Page<ApiTokenRow>> {
-  return toPage(await pageOf(trx.selectFrom('api_tokens').selectAll(), CREATED, page).execute(), CREATED, page.limit)
+  return readPage(trx, trx.selectFrom('api_tokens').selectAll(), CREATED, page)
 }
 
 export async function revokeApiToken(trx: Trx, id: string): Promise<ApiTokenRow | undefined> {

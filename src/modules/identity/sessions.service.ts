@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { withOrg } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -65,7 +65,7 @@ export function createSessionsService(deps: {
           .where('s.expires_at', '>', new Date())
           .where('s.last_seen_at', '>', new Date(Date.now() - deps.idleMinutes * 60_000))
         if (scope === 'mine') query = query.where('s.user_id', '=', ctx.principal.id)
-        return pageOf(query, RECENT, page).execute()
+        return inIndexOrder(trx, () => pageOf(query, RECENT, page).execute())
       })
       const { items, nextCursor } = toPage(rows, RECENT, page.limit)
       return {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner } from '../../db/tenant.ts'
 import type { RequestContext } from '../../context.ts'
@@ -111,7 +111,10 @@ export function createDeliveryService(deps: {
         let query = trx.selectFrom('notifications').selectAll()
         if (filter.status !== undefined) query = query.where('status', '=', filter.status as 'pending')
         if (filter.mine === true) query = query.where('recipient_user_id', '=', ctx.principal.id)
-        return pageOf(query, NEWEST, page).execute()
+        // Status has no index in the page's order: with it, the planner chooses.
+        return filter.status === undefined
+          ? inIndexOrder(trx, () => pageOf(query, NEWEST, page).execute())
+          : pageOf(query, NEWEST, page).execute()
       })
       const { items, nextCursor } = toPage(rows, NEWEST, page.limit)
       return {

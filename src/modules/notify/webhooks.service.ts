@@ -2,7 +2,7 @@ import { createHmac, randomBytes, randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import { contextAad, open, seal } from '../../crypto/aead.ts'
-import { BY_NAME, newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { BY_NAME, newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
@@ -274,7 +274,7 @@ export function createWebhooksService(deps: {
   return {
     async list(ctx, page) {
       const rows = await withOrg(db, ctx.orgId, (trx) =>
-        pageOf(trx.selectFrom('webhooks').selectAll(), BY_NAME, page).execute(),
+        inIndexOrder(trx, () => pageOf(trx.selectFrom('webhooks').selectAll(), BY_NAME, page).execute()),
       )
       const { items, nextCursor } = toPage(rows, BY_NAME, page.limit)
       return { items: items.map(view), nextCursor }
@@ -342,7 +342,9 @@ export function createWebhooksService(deps: {
     async deliveries(ctx, page, requestId) {
       const rows = await withOrg(db, ctx.orgId, (trx) => {
         const all = trx.selectFrom('webhook_deliveries').selectAll()
-        return pageOf(requestId === undefined ? all : all.where('request_id', '=', requestId), NEWEST, page).execute()
+        return inIndexOrder(trx, () =>
+          pageOf(requestId === undefined ? all : all.where('request_id', '=', requestId), NEWEST, page).execute(),
+        )
       })
       const { items, nextCursor } = toPage(rows, NEWEST, page.limit)
       return {

@@ -5,7 +5,7 @@ import { signJws } from '../../crypto/jws.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import type { ShredRing } from '../../crypto/shred-ring.ts'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -338,7 +338,7 @@ export function createOffboardingService(deps: {
       // Owner connection: offboardings span orgs (most of them gone).
       const order = newestFirst('requested_at', 'org_id')
       const rows = await withOwner(db, (trx) =>
-        pageOf(trx.selectFrom('org_offboardings').selectAll(), order, page).execute(),
+        inIndexOrder(trx, () => pageOf(trx.selectFrom('org_offboardings').selectAll(), order, page).execute()),
       )
       const { items, nextCursor } = toPage(rows, order, page.limit)
       return { items: items.map(view), nextCursor }

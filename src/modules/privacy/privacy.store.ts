@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, type Page, type PageRequest, readPage } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import type { DataRecordsTable, PrivacyRequestsTable } from './privacy.tables.ts'
 
@@ -60,11 +60,7 @@ export async function findRequest(trx: Trx, id: string, forUpdate = false): Prom
 const REQUESTS = newestFirst('received_at')
 
 export async function listRequests(trx: Trx, page: PageRequest): Promise<Page<RequestRow>> {
-  return toPage(
-    await pageOf(trx.selectFrom('privacy_requests').selectAll(), REQUESTS, page).execute(),
-    REQUESTS,
-    page.limit,
-  )
+  return readPage(trx, trx.selectFrom('privacy_requests').selectAll(), REQUESTS, page)
 }
 
 export async function updateRequest(

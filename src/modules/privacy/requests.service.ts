@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -598,7 +598,7 @@ export function createRequestsService(deps: {
     async certificates(ctx, page) {
       const order = newestFirst('issued_at')
       const rows = await withOrg(db, ctx.orgId, (trx) =>
-        pageOf(trx.selectFrom('erasure_certificates').selectAll(), order, page).execute(),
+        inIndexOrder(trx, () => pageOf(trx.selectFrom('erasure_certificates').selectAll(), order, page).execute()),
       )
       const { items, nextCursor } = toPage(rows, order, page.limit)
       return {

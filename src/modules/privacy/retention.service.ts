@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -195,7 +195,7 @@ export function createRetentionService(deps: {
     async runs(ctx, page) {
       const order = newestFirst('ran_at')
       const rows = await withOrg(db, ctx.orgId, (trx) =>
-        pageOf(trx.selectFrom('retention_runs').selectAll(), order, page).execute(),
+        inIndexOrder(trx, () => pageOf(trx.selectFrom('retention_runs').selectAll(), order, page).execute()),
       )
       const { items, nextCursor } = toPage(rows, order, page.limit)
       return {

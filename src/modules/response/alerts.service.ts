@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -369,7 +369,9 @@ export function createAlertsService(deps: {
       const order = newestFirst('last_seen_at')
       const rows = await withOrg(db, ctx.orgId, (trx) => {
         const q = trx.selectFrom('alerts').selectAll()
-        return pageOf(status === undefined ? q : q.where('status', '=', status as 'open'), order, page).execute()
+        return inIndexOrder(trx, () =>
+          pageOf(status === undefined ? q : q.where('status', '=', status as 'open'), order, page).execute(),
+        )
       })
       const { items, nextCursor } = toPage(rows, order, page.limit)
       return { items: items.map(view), nextCursor }

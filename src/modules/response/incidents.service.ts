@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -366,7 +366,9 @@ export function createIncidentsService(deps: {
     async list(ctx, page) {
       const order = newestFirst('opened_at')
       return withOrg(db, ctx.orgId, async (trx) => {
-        const rows = await pageOf(trx.selectFrom('incidents').selectAll(), order, page).execute()
+        const rows = await inIndexOrder(trx, () =>
+          pageOf(trx.selectFrom('incidents').selectAll(), order, page).execute(),
+        )
         const { items, nextCursor } = toPage(rows, order, page.limit)
         return { items: await Promise.all(items.map((r) => view(trx, r, false))), nextCursor }
       })

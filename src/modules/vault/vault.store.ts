@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Selectable } from 'kysely'
 import type { Trx } from '../../db/tenant.ts'
-import { BY_NAME, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { BY_NAME, type Page, type PageRequest, readPage, inIndexOrder } from '../../db/page.ts'
 import type { SecretRotationsTable, SecretsTable, SecretType, SecretVersionsTable } from './vault.tables.ts'
 
 /** SQL for the vault. Every function takes the (org-scoped) transaction first. */
@@ -16,8 +16,7 @@ export async function insertSecret(trx: Trx, row: Insertable<SecretsTable>): Pro
 /** A page of the org's secrets by name, or of its database credentials only (`type`). */
 export async function listSecrets(trx: Trx, page: PageRequest, type?: SecretType): Promise<Page<SecretRow>> {
   const query = trx.selectFrom('secrets').selectAll()
-  const rows = await pageOf(type === undefined ? query : query.where('type', '=', type), BY_NAME, page).execute()
-  return toPage(rows, BY_NAME, page.limit)
+  return readPage(trx, type === undefined ? query : query.where('type', '=', type), BY_NAME, page)
 }
 
 export async function findSecret(trx: Trx, id: string): Promise<SecretRow | undefined> {
@@ -176,7 +175,7 @@ export async function listVersions(
 ): Promise<VersionRow[]> {
   let query = trx.selectFrom('secret_versions').selectAll().where('secret_id', '=', secretId)
   if (page.before !== undefined) query = query.where('version', '<', page.before)
-  return query.orderBy('version', 'desc').limit(page.limit).execute()
+  return inIndexOrder(trx, () => query.orderBy('version', 'desc').limit(page.limit).execute())
 }
 
 /** Crypto-erasure: the data key and the ciphertext are removed; only the fact remains. */

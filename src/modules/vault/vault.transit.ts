@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import { contextAad, DecryptionError, open, seal } from '../../crypto/aead.ts'
 import { SealedError } from '../../crypto/providers/provider.ts'
-import { BY_NAME, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
+import { BY_NAME, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
@@ -188,7 +188,7 @@ export function createTransitService(deps: {
     },
     async list(ctx, page) {
       const rows = await withOrg(db, ctx.orgId, (trx) =>
-        pageOf(trx.selectFrom('transit_keys').selectAll(), BY_NAME, page).execute(),
+        inIndexOrder(trx, () => pageOf(trx.selectFrom('transit_keys').selectAll(), BY_NAME, page).execute()),
       )
       const { items, nextCursor } = toPage(rows, BY_NAME, page.limit)
       return { items: items.map(view), nextCursor }
