@@ -350,6 +350,10 @@ forEachEngine('brute force: throttled by account and address, never an account l
     CUSTODIAN_AUTH_RATE_LIMIT: '100000',
     CUSTODIAN_LOGIN_FREE_FAILURES: '3',
     CUSTODIAN_LOGIN_ACCOUNT_CEILING: '12',
+    // Delays far longer than any request of a loaded machine takes (a 1 s delay could run
+    // out between two requests, and the next would be checked instead of slowed); the
+    // tests move the counters' clock on (anHourLater) where a delay must be over.
+    CUSTODIAN_LOGIN_DELAY_BASE_SECONDS: '60',
   })
   const owner = 'owner@k2.test'
   let provider: Org
@@ -469,7 +473,7 @@ forEachEngine('brute force: throttled by account and address, never an account l
       await anHourLater()
       await run(who, email, address, 1)
     }
-    assert.deepEqual(retryAfter.known, ['1', '2', '4'], 'each further failure doubles the delay')
+    assert.deepEqual(retryAfter.known, ['60', '120', '240'], 'each further failure doubles the delay')
     assert.deepEqual(retryAfter.unknown, retryAfter.known)
     assert.deepEqual(bodies.unknown, bodies.known)
   })
