@@ -45,6 +45,10 @@ const UNPAGED: Record<string, string> = {
   'GET /v1/orgs/{orgId}/audit/proofs/inclusion': 'a Merkle proof: at most 63 hashes (log2 of the tree size)',
   'GET /v1/orgs/{orgId}/audit/proofs/consistency': 'a Merkle proof: at most 126 hashes (twice log2 of the tree size)',
   'GET /v1/orgs/{orgId}/audit/events/{eventId}/receipt': 'one event and its inclusion proof (at most 63 hashes)',
+  'GET /v1/orgs/{orgId}/erasure-certificates/{certificateId}':
+    'one certificate and the receipt of its event (an inclusion proof: at most 63 hashes)',
+  'GET /v1/operator/offboardings/{offboardedOrgId}':
+    'one org’s deletion and the receipt of its event (an inclusion proof: at most 63 hashes)',
   'GET /v1/orgs/{orgId}/records/{recordId}': 'one record; its tags (at most 20)',
   'GET /v1/orgs/{orgId}/alerts/{alertId}': 'one alert; the audit events that raised it (the first 100)',
   'GET /v1/vulnerability-reports/status': 'a reporter’s own report and its public updates',

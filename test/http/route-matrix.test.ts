@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { before, it } from 'node:test'
 import { PROVIDER_ONLY, type Permission } from '../../src/modules/access/permissions.ts'
 import { forEachEngine } from '../helpers/db.ts'
@@ -51,6 +52,8 @@ interface Fixture {
   bRequest: string
   aExport: string
   bExport: string
+  aCertificate: string
+  bCertificate: string
   aWebhook: string
   bWebhook: string
   aAlert: string
@@ -531,6 +534,14 @@ const ROUTES: RouteCase[] = [
     access: 'privacy:read',
     url: (f) => `${A(f)}/erasure-certificates`,
   },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/erasure-certificates/{certificateId}',
+    access: 'privacy:read',
+    url: (f) => `${A(f)}/erasure-certificates/${f.aCertificate}`,
+    foreignObjectUrl: (f) => `${A(f)}/erasure-certificates/${f.bCertificate}`,
+    badParamUrl: (f) => `${A(f)}/erasure-certificates/x`,
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/webhooks', access: 'webhooks:read', url: (f) => `${A(f)}/webhooks` },
   {
     method: 'POST',
@@ -578,6 +589,13 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/orgs/{orgId}/offboarding', access: 'org:read', url: (f) => `${A(f)}/offboarding` },
   { method: 'DELETE', path: '/v1/orgs/{orgId}/offboarding', access: 'org:delete', url: (f) => `${A(f)}/offboarding` },
   { method: 'GET', path: '/v1/operator/offboardings', access: 'orgs:list', url: () => '/v1/operator/offboardings' },
+  {
+    method: 'GET',
+    path: '/v1/operator/offboardings/{offboardedOrgId}',
+    access: 'orgs:list',
+    url: (f) => `/v1/operator/offboardings/${f.b.orgId}`,
+    badParamUrl: () => '/v1/operator/offboardings/x',
+  },
   { method: 'GET', path: '/v1/orgs/{orgId}/alerts', access: 'alerts:read', url: (f) => `${A(f)}/alerts`, query: true },
   {
     method: 'GET',
@@ -1259,6 +1277,23 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       await webhookIn(a),
       await webhookIn(b),
     ]
+    // A certificate row as the erasure flow leaves one (the flow itself: test/privacy/requests.test.ts).
+    const certificateIn = async (org: Org, requestId: string) => {
+      const id = randomUUID()
+      await app.db.kysely
+        .insertInto('erasure_certificates')
+        .values({
+          id,
+          org_id: org.orgId,
+          request_id: requestId,
+          jws: 'e30.e30.AA',
+          issued_at: new Date(),
+          audit_event_id: null,
+        })
+        .execute()
+      return id
+    }
+    const [aCertificate, bCertificate] = [await certificateIn(a, aRequest), await certificateIn(b, bRequest)]
     const alertIn = (org: Org) =>
       withOrg(
         app.db.kysely,
@@ -1311,6 +1346,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     const bTokens = await app.request({ method: 'GET', url: `/v1/orgs/${b.orgId}/tokens`, token: b.ownerToken })
     const aTokens = await app.request({ method: 'GET', url: `/v1/orgs/${a.orgId}/tokens`, token: a.ownerToken })
     f = {
+      aCertificate,
+      bCertificate,
       provider,
       a,
       b,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
 import { withOrg } from '../../src/db/tenant.ts'
@@ -62,6 +63,7 @@ interface Fixture {
   record: Record<'a' | 'b', string>
   request: Record<'a' | 'b', string>
   export: Record<'a' | 'b', string>
+  certificate: Record<'a' | 'b', string>
   alert: Record<'a' | 'b', string>
   incident: Record<'a' | 'b', string>
   /** Each org's first audit event (seq 1 once chained): its receipt. */
@@ -101,6 +103,11 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/operator/orgs', url: () => '/v1/operator/orgs', token: PROVIDER },
   { path: '/v1/operator/grants', url: () => '/v1/operator/grants', token: PROVIDER },
   { path: '/v1/operator/offboardings', url: () => '/v1/operator/offboardings', token: PROVIDER },
+  {
+    path: '/v1/operator/offboardings/{offboardedOrgId}',
+    url: (f, s) => `/v1/operator/offboardings/${f[s].orgId}`,
+    token: PROVIDER,
+  },
   { path: '/v1/operator/vulnerability-reports', url: () => '/v1/operator/vulnerability-reports', token: PROVIDER },
   {
     path: '/v1/operator/vulnerability-reports/{reportId}',
@@ -162,6 +169,10 @@ const ROUTES: GetRoute[] = [
     url: (f, s) => `${O(f, s)}/privacy-requests/${f.request[s]}`,
   },
   { path: '/v1/orgs/{orgId}/privacy-exports/{exportId}', url: (f, s) => `${O(f, s)}/privacy-exports/${f.export[s]}` },
+  {
+    path: '/v1/orgs/{orgId}/erasure-certificates/{certificateId}',
+    url: (f, s) => `${O(f, s)}/erasure-certificates/${f.certificate[s]}`,
+  },
   { path: '/v1/orgs/{orgId}/alerts/{alertId}', url: (f, s) => `${O(f, s)}/alerts/${f.alert[s]}` },
   { path: '/v1/orgs/{orgId}/incidents/{incidentId}', url: (f, s) => `${O(f, s)}/incidents/${f.incident[s]}` },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}` },
@@ -362,6 +373,24 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     alert: pick('alert'),
     incident: pick('incident'),
     event: { a: await firstEvent(a), b: await firstEvent(b) },
+    certificate: { a: await certificateOf(a, ia.request), b: await certificateOf(b, ib.request) },
+  }
+
+  /** A certificate row naming the org's first event, so that its receipt is proved across the whole history. */
+  async function certificateOf(org: Org, requestId: string): Promise<string> {
+    const id = randomUUID()
+    await app.db.kysely
+      .insertInto('erasure_certificates')
+      .values({
+        id,
+        org_id: org.orgId,
+        request_id: requestId,
+        jws: 'e30.e30.AA',
+        issued_at: new Date(),
+        audit_event_id: await firstEvent(org),
+      })
+      .execute()
+    return id
   }
 
   async function firstEvent(org: Org): Promise<string> {

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
 import { sql } from 'kysely'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { verifyJws } from '../../src/crypto/jws.ts'
+import { ed25519KeyId } from '../../src/crypto/keys.ts'
+import { checkCertificateReceipt } from '../../src/modules/privacy/certificate-receipt.ts'
+import { runToExit } from '../helpers/process.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import {
   auditActions,
@@ -20,7 +26,14 @@ const HOUR = 3_600_000
 /** Org offboarding (P7.4): everything of the org erased after a cancellable grace period, with a certificate. */
 forEachEngine('org offboarding (P7.4)', (engine) => {
   const time = testClock()
-  const t = useTestApp(engine, { CUSTODIAN_SHRED_RING_GRACE_MS: '0' }, undefined, undefined, { clock: time.clock })
+  const t = useTestApp(
+    engine,
+    // A checkpoint at every sequencer pass: the receipt of the completion is there at once.
+    { CUSTODIAN_SHRED_RING_GRACE_MS: '0', CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '1' },
+    undefined,
+    undefined,
+    { clock: time.clock },
+  )
   let provider: Org
   let leaving: Org
   let staying: Org
@@ -188,5 +201,68 @@ forEachEngine('org offboarding (P7.4)', (engine) => {
       token: provider.ownerToken,
     })
     assert.equal(verified.body.ok, true)
+  })
+  it('P7.4 hands the operator the certificate with the receipt of the completion in the provider’s log, which verifies offline (issue 21)', async () => {
+    const get = (orgId: string, token = provider.ownerToken) =>
+      t().request({ method: 'GET', url: `/v1/operator/offboardings/${orgId}`, token })
+    assert.equal((await get(staying.orgId)).status, 404, 'an org never offboarded')
+    assert.equal((await get(leaving.orgId, staying.ownerToken)).status, 403, 'operators only')
+    await t().app.sequencer.flush()
+    const done = await get(leaving.orgId)
+    assert.equal(done.status, 200, done.text)
+    assert.equal(done.body.status, 'completed')
+    assert.equal(done.body.auditEvent.org, provider.orgId, 'in the provider’s log: the org’s own is deleted')
+    assert.ok(done.body.receipt !== null, 'a signed checkpoint covers the completion')
+    assert.equal(done.body.receipt.event.id, done.body.auditEvent.id)
+    assert.equal(done.body.receipt.event.action, 'org.offboarding.complete')
+
+    const keys = (await t().request({ method: 'GET', url: `/v1/audit/keys?org=${provider.orgId}` })).body.keys as {
+      publicKey: string
+      verifierKey: string
+    }[]
+    const { publicKey, verifierKey } = keys[0] as { publicKey: string; verifierKey: string }
+    const { payload } = await verifyJws(
+      done.body.certificate,
+      new Map(keys.map((k) => [ed25519KeyId(Buffer.from(k.publicKey, 'base64url')), k.publicKey])),
+    )
+    assert.deepEqual(payload.auditEvent, done.body.auditEvent, 'the certificate names its event')
+    assert.equal(checkCertificateReceipt(payload, done.body.receipt, verifierKey).ok, true)
+
+    // Offline, with the CLI: the operator's answer saved as it came.
+    const dir = mkdtempSync(path.join(tmpdir(), 'custodian-offboarding-'))
+    const file = path.join(dir, 'offboarding.json')
+    writeFileSync(file, JSON.stringify(done.body))
+    const cli = (extra: string[], at = file) =>
+      runToExit(['bin/custodian.js', 'verify-certificate', '--file', at, '--public-key', publicKey, ...extra], {})
+    const ok = await cli(['--log-key', verifierKey])
+    assert.equal(ok.code, 0, ok.output)
+    assert.match(ok.output, /OK {3}offboarding certificate .* its issuance is event seq \d+ of the log of org /)
+    // The receipt of another event of the same log proves nothing about this certificate.
+    const other = (
+      await t().request({
+        method: 'GET',
+        url: `/v1/orgs/${provider.orgId}/audit/events?limit=1&action=org.offboarding.request`,
+        token: provider.ownerToken,
+      })
+    ).body.events[0] as { id: string }
+    const otherReceipt = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${provider.orgId}/audit/events/${other.id}/receipt`,
+      token: provider.ownerToken,
+    })
+    assert.equal(otherReceipt.status, 200, otherReceipt.text)
+    const swapped = path.join(dir, 'swapped.json')
+    writeFileSync(swapped, JSON.stringify({ ...done.body, receipt: otherReceipt.body }))
+    const refused = await cli(['--log-key', verifierKey], swapped)
+    assert.equal(refused.code, 1, refused.output)
+    assert.match(refused.output, /the certificate names/)
+    // Another log's key (the staying org's) does not open the checkpoint.
+    const stayingKey = (await t().request({ method: 'GET', url: `/v1/audit/keys?org=${staying.orgId}` })).body.keys[0]
+      .verifierKey as string
+    assert.equal((await cli(['--log-key', stayingKey])).code, 1)
+    // Without --log-key the signature alone is checked, and the output says the receipt was not.
+    const unchecked = await cli([])
+    assert.equal(unchecked.code, 0, unchecked.output)
+    assert.match(unchecked.output, /receipt in the file was not checked/)
   })
 })

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
-import { createHash, createHmac } from 'node:crypto'
+import { createHash, createHmac, randomUUID } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
 import { verifyJws } from '../../src/crypto/jws.ts'
+import { checkCertificateReceipt } from '../../src/modules/privacy/certificate-receipt.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import {
   auditActions,
@@ -47,6 +48,8 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     CUSTODIAN_WEBHOOK_MAX_ATTEMPTS: '3',
     CUSTODIAN_EXTRA_CA_FILE: caFile,
     CUSTODIAN_SHRED_RING_GRACE_MS: '0',
+    // A checkpoint at every sequencer pass: a certificate's receipt is there at once.
+    CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '1',
   }
   const t = useTestApp(engine, env, undefined, undefined, { clock: time.clock })
   let acme: Org
@@ -390,6 +393,60 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
       (await runToExit(['bin/custodian.js', 'verify-certificate', '--file', file, '--public-key', publicKey], {})).code,
       1,
     )
+  })
+
+  it('P7.2 serves an erasure certificate with the receipt of its own audit event, which verifies offline (issue 21)', async () => {
+    const [listed] = (await as('GET', '/erasure-certificates')).body.certificates as {
+      id: string
+      jws: string
+      auditEvent: { org: string; id: string }
+    }[]
+    assert.ok(listed !== undefined, 'the erasure above was certified')
+    assert.equal(listed.auditEvent.org, acme.orgId, 'in the org’s own log')
+    await t().app.sequencer.flush()
+    const one = await as('GET', `/erasure-certificates/${listed.id}`)
+    assert.equal(one.status, 200, one.text)
+    assert.equal(one.body.jws, listed.jws)
+    assert.ok(one.body.receipt !== null, 'a signed checkpoint covers the issuance')
+    assert.equal(one.body.receipt.event.action, 'privacy.erasure.certificate')
+    assert.deepEqual(one.body.receipt.event.target, { type: 'erasure_certificate', id: listed.id })
+    assert.equal((await as('GET', `/erasure-certificates/${randomUUID()}`)).status, 404)
+
+    const keys = (await t().request({ method: 'GET', url: `/v1/audit/keys?org=${acme.orgId}` })).body.keys as {
+      keyId: string
+      publicKey: string
+      verifierKey: string
+    }[]
+    const { payload } = await verifyJws(listed.jws, new Map(keys.map((k) => [k.keyId, k.publicKey])))
+    assert.deepEqual(payload.auditEvent, listed.auditEvent, 'the signed payload names the event')
+    const { publicKey, verifierKey } = keys[0] as { publicKey: string; verifierKey: string }
+    assert.equal(checkCertificateReceipt(payload, one.body.receipt, verifierKey).ok, true)
+    // A receipt whose event was edited no longer proves into the signed root.
+    const edited = { ...one.body.receipt, event: { ...one.body.receipt.event, details: { request: 'another' } } }
+    const editedCheck = checkCertificateReceipt(payload, edited, verifierKey)
+    assert.equal(editedCheck.ok, false)
+    assert.match(editedCheck.problems.join('; '), /inclusion proof/)
+    // A certificate that names no event (issued before receipts) has nothing to prove.
+    assert.equal(
+      checkCertificateReceipt({ ...payload, auditEvent: undefined }, one.body.receipt, verifierKey).ok,
+      false,
+    )
+
+    // Offline, with the CLI: the API's answer saved as it came.
+    const file = path.join(dir, `certificate-with-receipt-${engine}.json`)
+    writeFileSync(file, JSON.stringify(one.body))
+    const cli = (extra: string[], at = file) =>
+      runToExit(['bin/custodian.js', 'verify-certificate', '--file', at, '--public-key', publicKey, ...extra], {})
+    const ok = await cli(['--log-key', verifierKey])
+    assert.equal(ok.code, 0, ok.output)
+    assert.match(ok.output, /its issuance is event seq \d+ of the log of org /)
+    const alone = path.join(dir, `certificate-without-receipt-${engine}.json`)
+    writeFileSync(alone, JSON.stringify({ ...one.body, receipt: null }))
+    const missing = await cli(['--log-key', verifierKey], alone)
+    assert.equal(missing.code, 1)
+    assert.match(missing.output, /holds no receipt/)
+    writeFileSync(alone, JSON.stringify({ ...one.body, receipt: edited }))
+    assert.equal((await cli(['--log-key', verifierKey], alone)).code, 1)
   })
 
   it('keeps the audit chain verifiable after personal fields were erased', async () => {

@@ -8,6 +8,7 @@ import { actorOf } from '../../context.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { AppError } from '../../errors.ts'
+import { AuditReceiptSchema } from './audit.schemas.ts'
 import type { AuditService } from './audit.service.ts'
 import { checkpointOrigin, noteVerifierKey } from './audit.note.ts'
 
@@ -292,17 +293,7 @@ export function auditRoutes(deps: {
           'Verifiable offline with the log’s verifier key (`custodian audit verify-receipt`). 404 until a signed checkpoint covers the event (within a checkpoint interval of its chaining).',
         params: Type.Object({ orgId: Uuid, eventId: Uuid }, Strict),
         response: {
-          200: Type.Object({
-            type: Type.Literal('custodian.audit.receipt/v1'),
-            event: Type.Record(Type.String(), Type.Unknown(), {
-              description: 'the event as chained (its JCS bytes are the leaf)',
-            }),
-            size: Type.Integer({ description: 'tree size of the checkpoint' }),
-            proof: Type.Array(Type.String(), {
-              description: 'RFC 9162 §2.1.3.1 inclusion proof, base64, leaf side first',
-            }),
-            checkpoint: Type.String({ description: 'the C2SP signed note of the checkpoint, with any cosignatures' }),
-          }),
+          200: AuditReceiptSchema,
           ...errorResponses('org'),
         },
       },

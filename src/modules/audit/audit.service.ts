@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hmacValue, type Signer } from '../../crypto/keys.ts'
-import { AppError } from '../../errors.ts'
+import { AppError, isAppError } from '../../errors.ts'
 import { canonicalJson, verifyChain, type VerifyResult } from './audit.format.ts'
 import * as store from './audit.store.ts'
 import { addSignatureLines, noteVerifierKey, openKeptCheckpoints } from './audit.note.ts'
@@ -128,6 +128,8 @@ export interface AuditService {
    * no such event, or no signed checkpoint covers it yet (within a checkpoint interval).
    */
   receipt(orgId: string, eventId: string): Promise<AuditReceipt>
+  /** {@link receipt}, or null while the event is not chained or no signed checkpoint covers it (or there is no such event). */
+  receiptOrNull(orgId: string, eventId: string): Promise<AuditReceipt | null>
   /** The org of an event, over the owner connection (CLI `audit prove`); undefined if none. */
   orgOfEvent(eventId: string): Promise<string | undefined>
   /** The sealed personal fields of a data subject's events, in the caller's org transaction. */
@@ -172,7 +174,7 @@ export function createAuditService(deps: {
       throw new Error(`audit event details of ${event.action} exceed ${MAX_DETAILS_BYTES} bytes`)
     return {
       org_id: event.orgId,
-      event_id: randomUUID(),
+      event_id: event.eventId ?? randomUUID(),
       // Millisecond precision: the time is hashed as its ISO string and must read back equal.
       occurred_at: new Date(Date.now()),
       actor_type: event.actor.type,
@@ -229,7 +231,7 @@ export function createAuditService(deps: {
     }
   }
 
-  return {
+  const service: AuditService = {
     async append(trx, event) {
       const row = toRow(event)
       try {
@@ -417,6 +419,15 @@ export function createAuditService(deps: {
       })
     },
 
+    async receiptOrNull(orgId, eventId) {
+      try {
+        return await service.receipt(orgId, eventId)
+      } catch (error) {
+        if (isAppError(error) && error.code === 'NOT_FOUND') return null
+        throw error
+      }
+    },
+
     async orgOfEvent(eventId) {
       return asOwner((trx) => store.orgOfEvent(trx, eventId))
     },
@@ -471,6 +482,7 @@ export function createAuditService(deps: {
       return [...keys].map(([keyId, publicKey]) => ({ keyId, publicKey, algorithm: 'Ed25519' as const }))
     },
   }
+  return service
 }
 
 /** The API view: the event as it is hashed, without its chain position fields, plus its links. */

@@ -30,6 +30,12 @@ export interface AuditEventInput {
    * (salted SHA-256), so erasing the sealed fields leaves the chain verifiable.
    */
   personal?: { subjectRef: Buffer; commitment: string; sealed: Buffer } | undefined
+  /**
+   * The event's id (a UUID) chosen by the caller, for a document that names its own audit
+   * event before the event is written (an erasure or offboarding certificate signs it, and
+   * its receipt is found by it). Default: a random UUID.
+   */
+  eventId?: string | undefined
   meta: RequestMeta
 }
 

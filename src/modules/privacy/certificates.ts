@@ -11,6 +11,11 @@ import type { Trx } from '../../db/tenant.ts'
  * The subject is named by a salted SHA-256 commitment; the salt is given once, to whoever
  * completed the erasure, to hand to the data subject with the certificate — Custodian
  * keeps neither the subject id nor the salt.
+ *
+ * The payload names the audit event that records the issuance (`auditEvent`); once a
+ * signed checkpoint covers that event, its receipt is served with the certificate
+ * (`GET …/erasure-certificates/{id}`), proving offline that the issuance is in the org's
+ * tamper-evident log (`custodian verify-certificate --log-key`).
  */
 export const CERTIFICATE_TYPE = 'custodian-erasure-certificate+jws'
 
@@ -24,6 +29,12 @@ export interface ErasureFacts {
   exports: number
   /** When the shred-ring key that sealed the subject's key in earlier database copies was destroyed (null: no key existed). */
   backupsUnreadableSince: string | null
+  /**
+   * The audit event that records this certificate's issuance (the org's log and the event
+   * id, chosen before the event is written): the certificate names it, and its receipt
+   * proves the issuance is in the org's tamper-evident log.
+   */
+  auditEvent: { org: string; id: string }
   webhooks: {
     name: string
     destination: string
@@ -50,6 +61,7 @@ export async function issueErasureCertificate(
     subject: { commitment: facts.subjectCommitment, scheme: 'sha256(salt || utf8(subjectId)), hex' },
     erasedAt: facts.erasedAt,
     issuedAt: issuedAt.toISOString(),
+    auditEvent: facts.auditEvent,
     systems: [
       { system: 'custodian:records', action: 'deleted', count: recordCount, dataClasses: facts.records },
       {
@@ -86,7 +98,14 @@ export async function issueErasureCertificate(
   const jws = signJws(signer, CERTIFICATE_TYPE, payload)
   await trx
     .insertInto('erasure_certificates')
-    .values({ id, org_id: facts.org, request_id: facts.request, jws, issued_at: issuedAt })
+    .values({
+      id,
+      org_id: facts.org,
+      request_id: facts.request,
+      jws,
+      issued_at: issuedAt,
+      audit_event_id: facts.auditEvent.id,
+    })
     .execute()
   return { id, jws }
 }

@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { AuditEventRefSchema, AuditReceiptSchema } from '../audit/audit.schemas.ts'
 import type { OffboardingService } from './offboarding.service.ts'
 
 const tags = ['offboarding']
@@ -19,6 +20,9 @@ const View = Type.Object({
   certificate: Nullable(
     Type.String({ description: 'compact JWS (EdDSA), verifiable offline with the keys at /v1/audit/keys' }),
   ),
+  auditEvent: Type.Union([AuditEventRefSchema, Type.Null()], {
+    description: 'the `org.offboarding.complete` event the certificate names, in the provider’s audit log',
+  }),
 })
 
 export function offboardingRoutes(deps: { offboarding: OffboardingService }): FastifyPluginAsyncTypebox {
@@ -80,6 +84,29 @@ export function offboardingRoutes(deps: { offboarding: OffboardingService }): Fa
       handler: async (request) => {
         const { items, nextCursor } = await offboarding.listAll(ctxOf(request), request.query)
         return { offboardings: items, nextCursor }
+      },
+    })
+
+    app.get('/v1/operator/offboardings/:offboardedOrgId', {
+      config: { access: { permission: 'orgs:list' } },
+      schema: {
+        tags,
+        summary:
+          'Operators: one org’s deletion, its certificate and the receipt of the event the certificate names (P7.4)',
+        description:
+          'Hand the certificate and the receipt to the former customer: the receipt proves offline that the deletion is in the provider’s tamper-evident audit log (`custodian verify-certificate --log-key`, with the verifier key of the provider org’s log from `GET /v1/audit/keys?org=`). `receipt` is null until a signed checkpoint covers the event.',
+        params: Type.Object({ offboardedOrgId: Uuid }, Strict),
+        response: {
+          200: Type.Composite([View, Type.Object({ receipt: Type.Union([AuditReceiptSchema, Type.Null()]) })]),
+          ...errorResponses('org'),
+        },
+      },
+      handler: async (request) => {
+        const found = await offboarding.getForOperator(ctxOf(request), request.params.offboardedOrgId)
+        return {
+          ...found,
+          receipt: found.receipt === null ? null : { ...found.receipt, event: { ...found.receipt.event } },
+        }
       },
     })
   }

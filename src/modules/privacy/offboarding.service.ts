@@ -9,6 +9,7 @@ import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder 
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
+import type { AuditReceipt } from '../audit/audit.receipt.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import type { IdentityService } from '../identity/identity.service.ts'
@@ -36,6 +37,8 @@ export interface OffboardingView {
   completedAt: string | null
   erased: Record<string, unknown> | null
   certificate: string | null
+  /** The `org.offboarding.complete` event the certificate names, in the provider's log (null: none). */
+  auditEvent: { org: string; id: string } | null
 }
 
 export interface OffboardingService {
@@ -48,6 +51,12 @@ export interface OffboardingService {
   /** Operators: every offboarding, with its certificate once done. */
   /** Newest request first, a page at a time (index `(requested_at, org_id)`). */
   listAll(ctx: RequestContext, page: PageRequest): Promise<Page<OffboardingView>>
+  /**
+   * Operators: one org's offboarding with the receipt of the event its certificate names
+   * (issue 21), null until a signed checkpoint of the provider's log covers it. 404 when
+   * the org was never offboarded; 403 for a customer org's caller.
+   */
+  getForOperator(ctx: RequestContext, orgId: string): Promise<OffboardingView & { receipt: AuditReceipt | null }>
   /** The job: carries out offboardings whose grace period is over; returns how many. */
   runDue(): Promise<number>
 }
@@ -58,7 +67,7 @@ const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 
 export function createOffboardingService(deps: {
   db: Kysely<DB>
-  audit: Pick<AuditService, 'append' | 'eraseOrgLog'>
+  audit: Pick<AuditService, 'append' | 'eraseOrgLog' | 'receiptOrNull'>
   identity: Pick<IdentityService, 'deleteOrgIn'>
   ring: ShredRing
   signer: Signer
@@ -80,6 +89,8 @@ export function createOffboardingService(deps: {
     completed_at: Date | null
     erased: Record<string, unknown> | null
     certificate: string | null
+    audit_org_id: string | null
+    audit_event_id: string | null
   }): OffboardingView {
     return {
       orgId: row.org_id,
@@ -92,6 +103,10 @@ export function createOffboardingService(deps: {
       completedAt: row.completed_at?.toISOString() ?? null,
       erased: row.erased,
       certificate: row.certificate,
+      auditEvent:
+        row.audit_org_id === null || row.audit_event_id === null
+          ? null
+          : { org: row.audit_org_id, id: row.audit_event_id },
     }
   }
 
@@ -103,6 +118,7 @@ export function createOffboardingService(deps: {
     details: Record<string, unknown>,
     actor: AuditActor,
     meta: RequestMeta,
+    eventId?: string,
   ): Promise<void> {
     const provider = await deps.providerOrgId()
     if (provider !== undefined && provider !== orgId) {
@@ -113,6 +129,7 @@ export function createOffboardingService(deps: {
         target: { type: 'org', id: orgId },
         outcome: 'success',
         details,
+        eventId,
         meta,
       })
     }
@@ -190,6 +207,10 @@ export function createOffboardingService(deps: {
         members: accounts.members,
         accountsDeleted: accounts.usersDeleted,
       }
+      // The completion is recorded in the provider's log (the org's own is deleted with it);
+      // the certificate names that event, so its id comes first. No provider org: no event.
+      const provider = await deps.providerOrgId()
+      const auditEvent = provider !== undefined && provider !== orgId ? { org: provider, id: randomUUID() } : null
       const certificate = signJws(deps.signer, OFFBOARDING_CERTIFICATE_TYPE, {
         v: 1,
         type: 'offboarding',
@@ -202,11 +223,19 @@ export function createOffboardingService(deps: {
         completedAt: completedAt.toISOString(),
         issuedAt: completedAt.toISOString(),
         erased,
+        auditEvent,
         keys: 'the org keys were erased with the org: its secrets can no longer be decrypted; its subject keys’ shred-ring epochs are retired, so earlier database copies cannot open its personal data',
       })
       await trx
         .updateTable('org_offboardings')
-        .set({ status: 'completed', completed_at: completedAt, erased: JSON.stringify(erased), certificate })
+        .set({
+          status: 'completed',
+          completed_at: completedAt,
+          erased: JSON.stringify(erased),
+          certificate,
+          audit_org_id: auditEvent?.org ?? null,
+          audit_event_id: auditEvent?.id ?? null,
+        })
         .where('org_id', '=', orgId)
         .execute()
       await recordWithProvider(
@@ -216,6 +245,7 @@ export function createOffboardingService(deps: {
         { orgName: row.org_name, ...erased },
         SYSTEM,
         NO_REQUEST,
+        auditEvent?.id,
       )
       return true
     })
@@ -342,6 +372,20 @@ export function createOffboardingService(deps: {
       )
       const { items, nextCursor } = toPage(rows, order, page.limit)
       return { items: items.map(view), nextCursor }
+    },
+
+    async getForOperator(ctx, orgId) {
+      if (ctx.principal.orgKind !== 'provider')
+        throw new AppError('FORBIDDEN', 'operators only', { permission: 'orgs:list' })
+      // Owner connection: the org itself is usually gone.
+      const row = await withOwner(db, (trx) =>
+        trx.selectFrom('org_offboardings').selectAll().where('org_id', '=', orgId).executeTakeFirst(),
+      )
+      if (row === undefined) throw new AppError('NOT_FOUND', 'no offboarding of this org')
+      const found = view(row)
+      const receipt =
+        found.auditEvent === null ? null : await audit.receiptOrNull(found.auditEvent.org, found.auditEvent.id)
+      return { ...found, receipt }
     },
 
     async runDue() {

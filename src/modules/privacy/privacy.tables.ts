@@ -123,6 +123,8 @@ export interface ErasureCertificatesTable {
   request_id: string
   jws: string
   issued_at: Date
+  /** The `privacy.erasure.certificate` event the certificate names (null: issued before receipts). */
+  audit_event_id: string | null
 }
 
 export interface ShredRingPendingTable {
@@ -143,6 +145,9 @@ export interface OrgOffboardingsTable {
   completed_at: Date | null
   erased: ColumnType<Record<string, unknown> | null, string | null, string | null>
   certificate: string | null
+  /** The log (the provider org) and event (`org.offboarding.complete`) the certificate names. */
+  audit_org_id: string | null
+  audit_event_id: string | null
 }
 
 export interface PrivacyTables {

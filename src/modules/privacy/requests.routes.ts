@@ -4,7 +4,17 @@ import { ctxOf } from '../../http/route-helpers.ts'
 import { Email, errorResponses, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { SubjectId } from './records.routes.ts'
 import type { RequestsService } from './requests.service.ts'
+import { AuditEventRefSchema, AuditReceiptSchema } from '../audit/audit.schemas.ts'
 
+const CertificateSummary = Type.Object({
+  id: Uuid,
+  requestId: Uuid,
+  issuedAt: Timestamp,
+  jws: Type.String({ description: 'compact JWS (EdDSA), verifiable offline with the keys at /v1/audit/keys' }),
+  auditEvent: Type.Union([AuditEventRefSchema, Type.Null()], {
+    description: 'the audit event that records the issuance, named in the certificate (null: issued before receipts)',
+  }),
+})
 const tags = ['privacy requests']
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
 const Json = Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])
@@ -247,18 +257,38 @@ export function requestsRoutes(deps: { requests: RequestsService }): FastifyPlug
         params: OrgParams,
         querystring: PageQuery,
         response: {
-          200: Type.Object({
-            certificates: Type.Array(
-              Type.Object({ id: Uuid, requestId: Uuid, issuedAt: Timestamp, jws: Type.String() }),
-            ),
-            nextCursor: NextCursor,
-          }),
+          200: Type.Object({ certificates: Type.Array(CertificateSummary), nextCursor: NextCursor }),
           ...errorResponses('org'),
         },
       },
       handler: async (request) => {
         const { items, nextCursor } = await requests.certificates(ctxOf(request), request.query)
         return { certificates: items, nextCursor }
+      },
+    })
+
+    app.get('/v1/orgs/:orgId/erasure-certificates/:certificateId', {
+      config: { access: { permission: 'privacy:read' } },
+      schema: {
+        tags,
+        summary: 'One erasure certificate with the receipt of its audit event (P7.2, docs/privacy.md)',
+        description:
+          'The receipt proves offline that the certificate’s issuance is in the org’s tamper-evident audit log (`custodian verify-certificate --log-key`); null until a signed checkpoint covers the event (within a checkpoint interval), and for certificates issued before receipts.',
+        params: Type.Object({ orgId: Uuid, certificateId: Uuid }, Strict),
+        response: {
+          200: Type.Composite([
+            CertificateSummary,
+            Type.Object({ receipt: Type.Union([AuditReceiptSchema, Type.Null()]) }),
+          ]),
+          ...errorResponses('org'),
+        },
+      },
+      handler: async (request) => {
+        const found = await requests.certificate(ctxOf(request), request.params.certificateId)
+        return {
+          ...found,
+          receipt: found.receipt === null ? null : { ...found.receipt, event: { ...found.receipt.event } },
+        }
       },
     })
   }

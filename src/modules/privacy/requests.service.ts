@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import type { Kysely, Selectable } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import type { DB } from '../../db/schema.ts'
@@ -8,9 +8,10 @@ import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
+import type { AuditReceipt } from '../audit/audit.receipt.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
 import { issueErasureCertificate, type ErasureFacts } from './certificates.ts'
-import type { RequestKind, RequestStatus } from './privacy.tables.ts'
+import type { ErasureCertificatesTable, RequestKind, RequestStatus } from './privacy.tables.ts'
 import * as store from './privacy.store.ts'
 import { translate, type RecordsService } from './records.service.ts'
 import type { Subjects } from './subjects.ts'
@@ -55,6 +56,25 @@ export interface NewRequest {
   verification?: { method: string; note?: string | undefined } | undefined
 }
 
+/** An erasure certificate as listed: the JWS and the audit event it names (null before receipts). */
+export interface ErasureCertificateSummary {
+  id: string
+  requestId: string
+  issuedAt: string
+  jws: string
+  auditEvent: { org: string; id: string } | null
+}
+
+function certificateSummary(row: Selectable<ErasureCertificatesTable>): ErasureCertificateSummary {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    issuedAt: row.issued_at.toISOString(),
+    jws: row.jws,
+    auditEvent: row.audit_event_id === null ? null : { org: row.org_id, id: row.audit_event_id },
+  }
+}
+
 export interface RequestsService {
   create(ctx: RequestContext, input: NewRequest): Promise<RequestView>
   list(ctx: RequestContext, page: PageRequest): Promise<Page<RequestView>>
@@ -73,10 +93,13 @@ export interface RequestsService {
     ctx: RequestContext,
     policy: { responseHours: number; exportHours: number },
   ): Promise<{ responseHours: number; exportHours: number }>
-  certificates(
-    ctx: RequestContext,
-    page: PageRequest,
-  ): Promise<Page<{ id: string; requestId: string; issuedAt: string; jws: string }>>
+  certificates(ctx: RequestContext, page: PageRequest): Promise<Page<ErasureCertificateSummary>>
+  /**
+   * One certificate with the receipt of the audit event it names (issue 21): null while no
+   * signed checkpoint covers that event yet, and for certificates issued before receipts.
+   * 404 (NOT_FOUND) for an id not of this org.
+   */
+  certificate(ctx: RequestContext, id: string): Promise<ErasureCertificateSummary & { receipt: AuditReceipt | null }>
   /** Issues an erasure's certificate once all its webhook deliveries are settled and its ring key retired. */
   settleErasure(orgId: string, requestId: string): Promise<void>
   /** The same for every erasure still waiting (after the shred ring retired keys). */
@@ -101,7 +124,7 @@ export function createRequestsService(deps: {
   db: Kysely<DB>
   subjects: Subjects
   records: Pick<RecordsService, 'allOf' | 'rectifyIn'>
-  audit: Pick<AuditService, 'append' | 'personalOf' | 'erasePersonal'>
+  audit: Pick<AuditService, 'append' | 'personalOf' | 'erasePersonal' | 'receiptOrNull'>
   webhooks: Pick<WebhooksService, 'enqueue'>
   signer: Signer
   clock: Clock
@@ -261,6 +284,8 @@ export function createRequestsService(deps: {
     }
     const result = { ...(row.result as Omit<ErasureFacts, 'org' | 'request' | 'webhooks'>), backupsUnreadableSince }
     const now = clock()
+    // The event that records the issuance is named in the certificate, so its id comes first.
+    const auditEvent = { org: orgId, id: randomUUID() }
     const certificate = await issueErasureCertificate(
       trx,
       deps.signer,
@@ -268,6 +293,7 @@ export function createRequestsService(deps: {
         ...result,
         org: orgId,
         request: requestId,
+        auditEvent,
         webhooks: deliveries.map((d) => ({
           name: d.webhook_name,
           destination: d.destination,
@@ -288,6 +314,7 @@ export function createRequestsService(deps: {
       actor: { type: 'system', id: 'privacy' },
       action: 'privacy.erasure.certificate',
       target: { type: 'erasure_certificate', id: certificate.id },
+      eventId: auditEvent.id,
       outcome: 'success',
       details: {
         request: requestId,
@@ -601,15 +628,17 @@ export function createRequestsService(deps: {
         inIndexOrder(trx, () => pageOf(trx.selectFrom('erasure_certificates').selectAll(), order, page).execute()),
       )
       const { items, nextCursor } = toPage(rows, order, page.limit)
-      return {
-        items: items.map((r) => ({
-          id: r.id,
-          requestId: r.request_id,
-          issuedAt: r.issued_at.toISOString(),
-          jws: r.jws,
-        })),
-        nextCursor,
-      }
+      return { items: items.map((r) => certificateSummary(r)), nextCursor }
+    },
+
+    async certificate(ctx, id) {
+      const row = await withOrg(db, ctx.orgId, (trx) =>
+        trx.selectFrom('erasure_certificates').selectAll().where('id', '=', id).executeTakeFirst(),
+      )
+      if (row === undefined) throw new AppError('NOT_FOUND', 'no such erasure certificate in this org')
+      const summary = certificateSummary(row)
+      const receipt = summary.auditEvent === null ? null : await audit.receiptOrNull(row.org_id, summary.auditEvent.id)
+      return { ...summary, receipt }
     },
 
     async settleErasure(orgId, requestId) {
