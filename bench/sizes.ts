@@ -18,7 +18,13 @@
  * Environment: BENCH_SIZES_ENGINES (postgres,pglite), BENCH_SIZES_SECONDS (1),
  * BENCH_SIZES_ROUNDS (2), BENCH_SIZES_CONNECTIONS (4), BENCH_SIZES_SCALE (1: multiplies
  * every size, for a quick try), BENCH_SIZES_REPORT (a file to write the tables to),
- * BENCH_DATABASE_URL / TEST_DATABASE_URL (the PostgreSQL server).
+ * BENCH_DATABASE_URL / TEST_DATABASE_URL (the PostgreSQL server), BENCH_SIZES_ONLY (a
+ * regular expression: only the routes whose name matches are timed; the jobs always are).
+ *
+ * Same-size pages: a list whose big org fills a page (100 rows) while the small org holds
+ * a few rows compares a full page with a short one. Each such list is also timed with
+ * `limit=1` on both sides ("same-size page"): one row either way, so its ratio is the
+ * cost of the history alone.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -39,6 +45,21 @@ const SECONDS = Number(process.env.BENCH_SIZES_SECONDS ?? 1)
 const ROUNDS = Number(process.env.BENCH_SIZES_ROUNDS ?? 2)
 const CONNECTIONS = Number(process.env.BENCH_SIZES_CONNECTIONS ?? 4)
 const ENGINES = (process.env.BENCH_SIZES_ENGINES ?? 'postgres,pglite').split(',') as Engine[]
+const ONLY = process.env.BENCH_SIZES_ONLY === undefined ? undefined : new RegExp(process.env.BENCH_SIZES_ONLY)
+/** Lists of membership or history that the big org fills beyond one page. */
+const SAME_SIZE_PAGES = [
+  '/v1/orgs/{orgId}/members',
+  '/v1/orgs/{orgId}/tokens',
+  '/v1/orgs/{orgId}/grants',
+  '/v1/orgs/{orgId}/access-reviews',
+  '/v1/orgs/{orgId}/privacy-requests',
+  '/v1/orgs/{orgId}/notifications',
+  '/v1/orgs/{orgId}/webhook-deliveries',
+  '/v1/orgs/{orgId}/alerts',
+  '/v1/orgs/{orgId}/incidents',
+  '/v1/orgs/{orgId}/least-privilege',
+  '/v1/orgs/{orgId}/audit/events',
+]
 const PG_URL =
   process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 /** Timed runs of each periodic job (after one that does what the fixture made due): at least 3, at most 50, for about a second. */
@@ -174,6 +195,15 @@ function scenarios(documented: string[], f: Fixture, skipped: string[]): Scenari
         token: operator ? f.provider.ownerToken : owner(side),
       }),
     })
+    if (SAME_SIZE_PAGES.includes(route))
+      list.push({
+        name: `GET ${route}?limit=1 (same-size page)`,
+        target: (side) => ({
+          method: 'GET',
+          path: `${fill(side)}?limit=1`,
+          token: operator ? f.provider.ownerToken : owner(side),
+        }),
+      })
     if (route === '/v1/orgs/{orgId}/audit/events')
       for (const filter of [
         'target=fixture-target',
@@ -237,7 +267,9 @@ function scenarios(documented: string[], f: Fixture, skipped: string[]): Scenari
     },
   )
   // The whole-log routes last: a request given up on may run on in the service.
-  return list.sort((x, y) => Number(x.wholeLog === true) - Number(y.wholeLog === true))
+  return list
+    .filter((scenario) => ONLY === undefined || ONLY.test(scenario.name))
+    .sort((x, y) => Number(x.wholeLog === true) - Number(y.wholeLog === true))
 }
 
 function figures(windows: Window[]): Figures {
