@@ -76,7 +76,7 @@ const VALID: Record<KeyType, (text: string) => boolean> = {
 
 function invalidCursor(): AppError {
   return new AppError('VALIDATION_FAILED', 'the cursor is not one this API returned', {
-    errors: [{ path: '/querystring/cursor', message: 'invalid cursor' }],
+    errors: [{ path: '/query/cursor', message: 'invalid cursor' }],
   })
 }
 

@@ -11,7 +11,10 @@ export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error
   const fastifyError = error as FastifyError & { validationContext?: string }
   if (Array.isArray(fastifyError.validation)) {
-    const where = fastifyError.validationContext ?? 'body'
+    // Pointers name the request's parts as the input guards do (src/http/input.ts):
+    // `/params`, `/query`, `/body` — Fastify calls the query's schema `querystring`.
+    const context = fastifyError.validationContext ?? 'body'
+    const where = context === 'querystring' ? 'query' : context
     return new AppError('VALIDATION_FAILED', 'the request does not match the schema', {
       errors: fastifyError.validation.slice(0, 20).map((v) => ({
         path: `/${where}${v.instancePath}`,

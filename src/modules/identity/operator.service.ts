@@ -91,7 +91,7 @@ function decodeCursor(cursor: string): { createdAt: string; id: string } {
     !/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{1,6})?[+-]\d\d(:\d\d)?$/.test(createdAt)
   ) {
     throw new AppError('VALIDATION_FAILED', 'the cursor is not one this API returned', {
-      errors: [{ path: '/querystring/cursor', message: 'invalid cursor' }],
+      errors: [{ path: '/query/cursor', message: 'invalid cursor' }],
     })
   }
   return { createdAt, id }
