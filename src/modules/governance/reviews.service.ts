@@ -128,7 +128,7 @@ export function createReviewsService(deps: {
   audit: Pick<AuditService, 'append'>
   identity: Pick<
     IdentityService,
-    'inventory' | 'removeMemberIn' | 'changeRoleIn' | 'revokeTokenIn' | 'deleteServiceAccountIn'
+    'inventory' | 'anotherActiveMember' | 'removeMemberIn' | 'changeRoleIn' | 'revokeTokenIn' | 'deleteServiceAccountIn'
   >
   access: Pick<AccessService, 'rolesOf' | 'assertAssignable'>
   grants: Pick<GrantsService, 'activeIn' | 'revokeIn'>
@@ -215,7 +215,8 @@ export function createReviewsService(deps: {
       access.rolesOf({ id: orgId, kind }),
       withOrg(db, orgId, (trx) => usage.usedSince(trx, new Date(now.getTime() - USAGE_WINDOW_DAYS * DAY_MS))),
     ])
-    const permissionsOfRole = (role: string) => roles.find((r) => r.name === role)?.permissions ?? []
+    const byName = new Map(roles.map((r) => [r.name, r.permissions]))
+    const permissionsOfRole = (role: string) => byName.get(role) ?? []
     const assess = (type: 'user' | 'service_account', id: string, role: string) => {
       const granted = new Set<string>(permissionsOfRole(role))
       const usedHere = new Set([...(used.get(principalKey(type, id)) ?? [])].filter((p) => granted.has(p)))
@@ -254,6 +255,9 @@ export function createReviewsService(deps: {
           note: null,
           outcome: null,
         }
+        // A token's holder found by id, not by a scan of every member per token (issue 20).
+        const memberRole = new Map(inventory.members.map((m) => [m.userId, m.role]))
+        const accountRole = new Map(inventory.serviceAccounts.map((s) => [s.id, s.role]))
         const items = [
           ...inventory.members.map((m) => {
             const a = assess('user', m.userId, m.role)
@@ -292,10 +296,7 @@ export function createReviewsService(deps: {
             }
           }),
           ...inventory.tokens.map((t) => {
-            const holderRole =
-              t.userId !== null
-                ? inventory.members.find((m) => m.userId === t.userId)?.role
-                : inventory.serviceAccounts.find((s) => s.id === t.serviceAccountId)?.role
+            const holderRole = t.userId !== null ? memberRole.get(t.userId) : accountRole.get(t.serviceAccountId ?? '')
             return {
               ...base,
               id: randomUUID(),
@@ -358,15 +359,14 @@ export function createReviewsService(deps: {
   }
 
   /** Applies a decision beside its record, in the org's transaction: revoke deprovisions now. */
-  /** Members other than the caller, not suspended, whose role may decide review items. */
-  async function otherReviewers(ctx: RequestContext): Promise<number> {
-    const [inventory, roles] = await Promise.all([
-      identity.inventory(ctx.orgId),
-      access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind }),
-    ])
-    const mayDecide = (role: string) =>
-      roles.find((r) => r.name === role)?.permissions.includes('reviews:decide') === true
-    return inventory.members.filter((m) => m.userId !== ctx.principal.id && !m.suspended && mayDecide(m.role)).length
+  /**
+   * Whether a member other than the caller, not suspended, holds a role that may decide
+   * review items: one probe of the org's memberships, not a read of its whole inventory.
+   */
+  async function otherReviewerExists(ctx: RequestContext): Promise<boolean> {
+    const roles = await access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind })
+    const deciding = roles.filter((r) => r.permissions.includes('reviews:decide')).map((r) => r.name)
+    return identity.anotherActiveMember(ctx.orgId, ctx.principal.id, deciding)
   }
 
   async function applyDecision(
@@ -489,14 +489,14 @@ export function createReviewsService(deps: {
       // Whether anyone else may decide is read from identity and access before the
       // transaction that decides (they answer in their own transactions).
       const peek = await withOrg(db, ctx.orgId, (trx) => store.findItem(trx, reviewId, itemId))
-      const othersMayDecide = peek !== undefined && ownItem(peek) ? await otherReviewers(ctx) : 0
+      const othersMayDecide = peek !== undefined && ownItem(peek) && (await otherReviewerExists(ctx))
       return withOrg(db, ctx.orgId, async (trx) => {
         await openReview(trx, reviewId)
         const item = await store.findItem(trx, reviewId, itemId)
         if (item === undefined) throw new AppError('NOT_FOUND', 'no such item in this review')
         if (item.decision !== null) throw new AppError('CONFLICT', `this item was decided already (${item.decision})`)
         if (!ownItem(item)) return itemView(await applyDecision(trx, ctx, item, input.decision, input.role, input.note))
-        if (othersMayDecide > 0)
+        if (othersMayDecide)
           throw new AppError('FORBIDDEN', 'nobody reviews their own access; another reviewer decides this item', {
             permission: 'reviews:decide',
           })

@@ -321,6 +321,19 @@ export async function countActiveOwners(trx: Trx): Promise<number> {
   return Number(row.n)
 }
 
+/** Whether a member other than `userId`, not suspended, has one of `roles` (`roles` non-empty). */
+export async function anotherActiveMember(trx: Trx, userId: string, roles: readonly string[]): Promise<boolean> {
+  const row = await trx
+    .selectFrom('memberships')
+    .select('user_id')
+    .where('role', 'in', [...roles])
+    .where('user_id', '<>', userId)
+    .where('suspended_at', 'is', null)
+    .limit(1)
+    .executeTakeFirst()
+  return row !== undefined
+}
+
 export async function setSuspended(trx: Trx, userId: string, suspended: boolean): Promise<boolean> {
   const result = await trx
     .updateTable('memberships')
