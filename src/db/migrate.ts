@@ -27,6 +27,7 @@ import * as auditChain from './migrations/0023_audit_chain.ts'
 import * as listCosts from './migrations/0024_list_costs.ts'
 import * as auditTree from './migrations/0025_audit_tree.ts'
 import * as auditCosignatures from './migrations/0026_audit_cosignatures.ts'
+import * as membershipCosts from './migrations/0027_membership_costs.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -56,6 +57,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0024_list_costs': listCosts,
   '0025_audit_tree': auditTree,
   '0026_audit_cosignatures': auditCosignatures,
+  '0027_membership_costs': membershipCosts,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

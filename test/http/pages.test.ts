@@ -57,8 +57,6 @@ const UNPAGED: Record<string, string> = {
     'the plan: incident types, escalation (at most 10 levels), parties (at most 50) and its versions',
   'GET /v1/orgs/{orgId}/access-reviews/{reviewId}':
     'one campaign and its items, one per principal at its start (not yet paged: grows with membership)',
-  'GET /v1/orgs/{orgId}/least-privilege':
-    'a report over every principal of the org (not yet paged: grows with membership)',
 }
 
 interface Fixture {
@@ -83,6 +81,7 @@ org('webhook-deliveries', 'deliveries')
 org('notifications', 'notifications')
 org('grants', 'grants')
 org('access-reviews', 'reviews')
+org('least-privilege', 'principals')
 org('privacy-requests', 'requests')
 org('erasure-certificates', 'certificates')
 org('retention/runs', 'runs')

@@ -185,20 +185,25 @@ export function reviewsRoutes(deps: { reviews: ReviewsService }): FastifyPluginA
       handler: async (request) => reviews.setPolicy(ctxOf(request), request.body),
     })
 
-    // Not paged yet (issue 20): one entry per principal, so it grows with membership.
     app.get('/v1/orgs/:orgId/least-privilege', {
       config: { access: { permission: 'access:report' } },
       schema: {
         tags,
         summary:
-          'Permissions granted against permissions used in the last 90 days, with a narrower role where one would do (P2.3)',
+          'Permissions granted against permissions used in the last 90 days, with a narrower role where one would do (P2.3); members in join order, then service accounts in creation order, a page at a time (a page fills across the boundary)',
         params: OrgParams,
+        querystring: PageQuery,
         response: {
-          200: Type.Object({ windowDays: Type.Integer(), generatedAt: Timestamp, principals: Type.Array(Entry) }),
+          200: Type.Object({
+            windowDays: Type.Integer(),
+            generatedAt: Timestamp,
+            principals: Type.Array(Entry),
+            nextCursor: NextCursor,
+          }),
           ...errorResponses('org'),
         },
       },
-      handler: async (request) => reviews.leastPrivilege(ctxOf(request)),
+      handler: async (request) => reviews.leastPrivilege(ctxOf(request), request.query),
     })
   }
 }

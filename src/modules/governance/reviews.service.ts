@@ -99,9 +99,15 @@ export interface ReviewsService {
   close(ctx: RequestContext, reviewId: string): Promise<ReviewView>
   policy(ctx: RequestContext): Promise<ReviewPolicy>
   setPolicy(ctx: RequestContext, policy: ReviewPolicy): Promise<ReviewPolicy>
+  /**
+   * A page of the least-privilege report (P2.3): members in join order, then service
+   * accounts in creation order, under one cursor; a page fills across the boundary. Each
+   * page reads its own principals' activity and permission use only.
+   */
   leastPrivilege(
     ctx: RequestContext,
-  ): Promise<{ windowDays: number; generatedAt: string; principals: LeastPrivilegeEntry[] }>
+    page: PageRequest,
+  ): Promise<{ windowDays: number; generatedAt: string; principals: LeastPrivilegeEntry[]; nextCursor: string | null }>
   /** The scheduler's pass: start campaigns that are due, act on overdue ones. */
   runScheduled(): Promise<{ started: number; reminded: number; revoked: number }>
 }
@@ -128,11 +134,17 @@ export function createReviewsService(deps: {
   audit: Pick<AuditService, 'append'>
   identity: Pick<
     IdentityService,
-    'inventory' | 'anotherActiveMember' | 'removeMemberIn' | 'changeRoleIn' | 'revokeTokenIn' | 'deleteServiceAccountIn'
+    | 'inventory'
+    | 'inventoryPage'
+    | 'anotherActiveMember'
+    | 'removeMemberIn'
+    | 'changeRoleIn'
+    | 'revokeTokenIn'
+    | 'deleteServiceAccountIn'
   >
   access: Pick<AccessService, 'rolesOf' | 'assertAssignable'>
   grants: Pick<GrantsService, 'activeIn' | 'revokeIn'>
-  usage: Pick<UsageRecorder, 'usedSince'>
+  usage: Pick<UsageRecorder, 'usedSince' | 'usedBy'>
 }): ReviewsService {
   const { db, clock, audit, identity, access, grants, usage } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
@@ -207,14 +219,14 @@ export function createReviewsService(deps: {
     }
   }
 
-  /** What the org's principals were granted and used (90 days), with the narrower role that would do. */
-  async function privilegeOf(orgId: string, kind: 'provider' | 'customer') {
-    const now = clock()
-    const [inventory, roles, used] = await Promise.all([
-      identity.inventory(orgId),
-      access.rolesOf({ id: orgId, kind }),
-      withOrg(db, orgId, (trx) => usage.usedSince(trx, new Date(now.getTime() - USAGE_WINDOW_DAYS * DAY_MS))),
-    ])
+  /** The start of the window of permission use the report and campaigns look at (90 days). */
+  const usageSince = () => new Date(clock().getTime() - USAGE_WINDOW_DAYS * DAY_MS)
+
+  /**
+   * Judges principals against the org's roles and what each used: what its role grants,
+   * what of that it used, and the narrower role that would do. Roles are looked up by name.
+   */
+  function assessor(roles: Awaited<ReturnType<AccessService['rolesOf']>>, used: Map<string, Set<string>>) {
     const byName = new Map(roles.map((r) => [r.name, r.permissions]))
     const permissionsOfRole = (role: string) => byName.get(role) ?? []
     const assess = (type: 'user' | 'service_account', id: string, role: string) => {
@@ -222,7 +234,17 @@ export function createReviewsService(deps: {
       const usedHere = new Set([...(used.get(principalKey(type, id)) ?? [])].filter((p) => granted.has(p)))
       return { granted, used: usedHere, ...suggest(granted, usedHere, roles) }
     }
-    return { inventory, assess, permissionsOfRole }
+    return { assess, permissionsOfRole }
+  }
+
+  /** What the org's principals were granted and used (90 days), with the narrower role that would do. */
+  async function privilegeOf(orgId: string, kind: 'provider' | 'customer') {
+    const [inventory, roles, used] = await Promise.all([
+      identity.inventory(orgId),
+      access.rolesOf({ id: orgId, kind }),
+      withOrg(db, orgId, (trx) => usage.usedSince(trx, usageSince())),
+    ])
+    return { inventory, ...assessor(roles, used) }
   }
 
   async function startCampaign(ctx: RequestContext, kind: 'provider' | 'customer'): Promise<ReviewView> {
@@ -558,8 +580,17 @@ export function createReviewsService(deps: {
       })
     },
 
-    async leastPrivilege(ctx) {
-      const { inventory, assess } = await privilegeOf(ctx.orgId, ctx.principal.orgKind)
+    async leastPrivilege(ctx, page) {
+      const found = await identity.inventoryPage(ctx.orgId, page)
+      const principals = [
+        ...found.members.map((m) => ({ type: 'user' as const, id: m.userId })),
+        ...found.serviceAccounts.map((s) => ({ type: 'service_account' as const, id: s.id })),
+      ]
+      const [roles, used] = await Promise.all([
+        access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind }),
+        withOrg(db, ctx.orgId, (trx) => usage.usedBy(trx, usageSince(), principals)),
+      ])
+      const { assess } = assessor(roles, used)
       const entry = (
         kind: 'member' | 'service_account',
         id: string,
@@ -585,9 +616,10 @@ export function createReviewsService(deps: {
         windowDays: USAGE_WINDOW_DAYS,
         generatedAt: clock().toISOString(),
         principals: [
-          ...inventory.members.map((m) => entry('member', m.userId, m.email, m.role, m.lastActivityAt)),
-          ...inventory.serviceAccounts.map((s) => entry('service_account', s.id, s.name, s.role, s.lastActivityAt)),
+          ...found.members.map((m) => entry('member', m.userId, m.email, m.role, m.lastActivityAt)),
+          ...found.serviceAccounts.map((s) => entry('service_account', s.id, s.name, s.role, s.lastActivityAt)),
         ],
+        nextCursor: found.nextCursor,
       }
     },
 

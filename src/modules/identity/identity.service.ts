@@ -77,6 +77,16 @@ export interface IdentityService {
    */
   inventory(orgId: string): Promise<AccessInventory>
   /**
+   * A page of {@link inventory}'s members and service accounts (members in join order,
+   * then service accounts in creation order; a page fills across the boundary), with the
+   * same last activity and 2FA state, read for the page's principals alone. `limit` 1–500;
+   * 400 VALIDATION_FAILED for a cursor this list did not issue.
+   */
+  inventoryPage(
+    orgId: string,
+    page: PageRequest,
+  ): Promise<Pick<AccessInventory, 'members' | 'serviceAccounts'> & { nextCursor: string | null }>
+  /**
    * Whether the org has a member other than `userId`, not suspended, in one of `roles`
    * (an access review asks whether anyone else may decide). One probe, whatever the org's size.
    */
@@ -652,6 +662,43 @@ export function createIdentityService(deps: {
           expiresAt: t.expires_at,
           lastActivityAt: t.last_used_at,
         })),
+      }
+    },
+
+    async inventoryPage(orgId, page) {
+      const found = await withOrg(db, orgId, (trx) => store.pagePrincipals(trx, page))
+      const userIds = found.members.map((m) => m.user_id)
+      // Owner read, as in inventory: the page's members only.
+      const mfa =
+        userIds.length === 0
+          ? []
+          : await withOwner(db, (trx) =>
+              trx
+                .selectFrom('user_mfa')
+                .select('user_id')
+                .where('user_id', 'in', userIds)
+                .where('confirmed_at', 'is not', null)
+                .execute(),
+            )
+      const mfaOn = new Set(mfa.map((r) => r.user_id))
+      return {
+        members: found.members.map((m) => ({
+          userId: m.user_id,
+          email: m.email,
+          role: m.role,
+          joinedAt: m.created_at,
+          suspended: m.suspended_at !== null,
+          mfaEnabled: mfaOn.has(m.user_id),
+          lastActivityAt: latest(m.last_token_use, m.last_session),
+        })),
+        serviceAccounts: found.serviceAccounts.map((a) => ({
+          id: a.id,
+          name: a.name,
+          role: a.role,
+          createdAt: a.created_at,
+          lastActivityAt: a.last_token_use,
+        })),
+        nextCursor: found.nextCursor,
       }
     },
 
