@@ -6,7 +6,9 @@ import { runScript } from '../sql-script.ts'
  *
  * - `api_tokens_user_used`, `api_tokens_service_account_used`: a principal's last token
  *   use is one probe (the newest `last_used_at` of its live tokens), so the least-privilege
- *   report computes a page's activity from the page's principals alone.
+ *   report computes a page's activity from the page's principals alone. Each is partial
+ *   to its kind of holder: without statistics the planner cannot tell two indexes of one
+ *   shape apart, and a member's probe must not walk the org's service-account tokens.
  * - `access_review_items`: a campaign's items come a page at a time in `(kind, id)` order
  *   (index `(review_id, kind, id)`, which replaces `(review_id)`), and its undecided items
  *   have their own partial index, so the `decision=pending` page, the close check and the
@@ -19,9 +21,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await runScript(
     db,
     `
-    CREATE INDEX api_tokens_user_used ON api_tokens (org_id, user_id, last_used_at) WHERE revoked_at IS NULL;
+    CREATE INDEX api_tokens_user_used ON api_tokens (org_id, user_id, last_used_at)
+      WHERE revoked_at IS NULL AND user_id IS NOT NULL;
     CREATE INDEX api_tokens_service_account_used ON api_tokens (org_id, service_account_id, last_used_at)
-      WHERE revoked_at IS NULL;
+      WHERE revoked_at IS NULL AND service_account_id IS NOT NULL;
 
     DROP INDEX access_review_items_review;
     CREATE INDEX access_review_items_review ON access_review_items (review_id, kind, id);

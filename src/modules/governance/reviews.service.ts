@@ -63,7 +63,8 @@ export interface ReviewView {
   closedBy: string | null
   overdue: boolean
   summary: Record<string, unknown> | null
-  items?: ReviewItemView[]
+  /** The campaign's items (one per principal at its start), kept as they are decided: no count over items. */
+  itemCounts: { total: number; decided: number; pending: number }
 }
 
 export interface ReviewPolicy {
@@ -89,7 +90,18 @@ export interface LeastPrivilegeEntry {
 export interface ReviewsService {
   start(ctx: RequestContext): Promise<ReviewView>
   list(ctx: RequestContext, page: PageRequest): Promise<Page<ReviewView>>
+  /** A campaign, with its item counts (its items come from {@link ReviewsService.items}). */
   get(ctx: RequestContext, reviewId: string): Promise<ReviewView>
+  /**
+   * A page of a campaign's items, by kind then id; `decision: 'pending'`: the undecided
+   * ones only. 404 NOT_FOUND for a campaign not in the org; 400 for a cursor not issued here.
+   */
+  items(
+    ctx: RequestContext,
+    reviewId: string,
+    page: PageRequest,
+    filter: { decision?: 'pending' | undefined },
+  ): Promise<Page<ReviewItemView>>
   decide(
     ctx: RequestContext,
     reviewId: string,
@@ -116,6 +128,9 @@ const DAY_MS = 86_400_000
 const USAGE_WINDOW_DAYS = 90
 
 const SELF_CERTIFIED = 'no other member of the org may decide access reviews'
+
+/** Undecided items the overdue policy reads at a time. */
+const OVERDUE_BATCH = 500
 
 /** Decided by the user the item is about (their membership, or a token they hold). */
 function isSelfCertified(row: store.ReviewItemRow): boolean {
@@ -204,7 +219,7 @@ export function createReviewsService(deps: {
     }
   }
 
-  function reviewView(row: store.ReviewRow, items?: store.ReviewItemRow[]): ReviewView {
+  function reviewView(row: store.ReviewRow): ReviewView {
     return {
       id: row.id,
       status: row.status,
@@ -215,7 +230,7 @@ export function createReviewsService(deps: {
       closedBy: row.closed_by,
       overdue: row.status === 'open' && clock().getTime() >= row.due_at.getTime(),
       summary: row.summary,
-      ...(items === undefined ? {} : { items: items.map(itemView) }),
+      itemCounts: { total: row.items_total, decided: row.items_decided, pending: row.items_total - row.items_decided },
     }
   }
 
@@ -356,7 +371,7 @@ export function createReviewsService(deps: {
             details: JSON.stringify({ reason: g.reason, expiresAt: g.expiresAt, secretIds: g.secretIds }),
           })),
         ]
-        await store.insertItems(trx, items)
+        const counted = await store.insertItems(trx, review.id, items)
         await record(
           trx,
           ctx,
@@ -371,7 +386,7 @@ export function createReviewsService(deps: {
           body: `${items.length} items to certify or revoke by ${review.due_at.toISOString()}.`,
           data: { reviewId: review.id },
         })
-        return reviewView(review, await store.itemsOf(trx, review.id))
+        return reviewView(counted)
       })
     } catch (error) {
       if (sqlState(error) === UNIQUE_VIOLATION)
@@ -432,7 +447,7 @@ export function createReviewsService(deps: {
       if (!isAppError(error) || error.code !== 'NOT_FOUND' || decision === 'certify') throw error
       outcome = 'already gone'
     }
-    const decided = await store.recordDecision(trx, item.id, {
+    const decided = await store.recordDecision(trx, item, {
       decision,
       reduce_to: role ?? null,
       decided_by: by(ctx),
@@ -459,16 +474,7 @@ export function createReviewsService(deps: {
   }
 
   async function closeIn(trx: Trx, ctx: RequestContext, review: store.ReviewRow): Promise<store.ReviewRow> {
-    const items = await store.itemsOf(trx, review.id)
-    const count = (d: string) => items.filter((i) => i.decision === d).length
-    const summary = {
-      items: items.length,
-      certified: count('certify'),
-      revoked: count('revoke'),
-      reduced: count('reduce'),
-      selfCertified: items.filter(isSelfCertified).length,
-      inactive: items.filter((i) => i.inactive).length,
-    }
+    const summary = await store.summaryOf(trx, review.id)
     const closed = await store.closeReview(trx, review.id, {
       closed_at: clock(),
       closed_by: by(ctx),
@@ -500,7 +506,16 @@ export function createReviewsService(deps: {
       return withOrg(db, ctx.orgId, async (trx) => {
         const review = await store.findReview(trx, reviewId)
         if (review === undefined) throw new AppError('NOT_FOUND', 'no such access review')
-        return reviewView(review, await store.itemsOf(trx, review.id))
+        return reviewView(review)
+      })
+    },
+
+    async items(ctx, reviewId, page, filter) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        if ((await store.findReview(trx, reviewId)) === undefined)
+          throw new AppError('NOT_FOUND', 'no such access review')
+        const { items, nextCursor } = await store.pageItems(trx, reviewId, page, filter.decision === 'pending')
+        return { items: items.map(itemView), nextCursor }
       })
     },
 
@@ -537,13 +552,13 @@ export function createReviewsService(deps: {
     async close(ctx, reviewId) {
       return withOrg(db, ctx.orgId, async (trx) => {
         const review = await openReview(trx, reviewId)
-        const undecided = (await store.itemsOf(trx, review.id)).filter((i) => i.decision === null).length
+        const undecided = review.items_total - review.items_decided
         if (undecided > 0)
           throw new AppError(
             'CONFLICT',
             `${undecided} items are undecided; decide them, or let the due date apply the org’s policy`,
           )
-        return reviewView(await closeIn(trx, ctx, review), await store.itemsOf(trx, review.id))
+        return reviewView(await closeIn(trx, ctx, review))
       })
     },
 
@@ -644,9 +659,9 @@ export function createReviewsService(deps: {
         await withOrg(db, due.org_id, async (trx) => {
           const review = await store.findReview(trx, due.id, true)
           if (review === undefined || review.status !== 'open') return // handled by another process
-          const undecided = (await store.itemsOf(trx, review.id)).filter((i) => i.decision === null)
+          const undecided = review.items_total - review.items_decided
           if (policy.on_overdue === 'revoke') {
-            for (const item of undecided) {
+            const revokeOrKeep = async (item: store.ReviewItemRow) => {
               try {
                 await applyDecision(
                   trx,
@@ -670,6 +685,13 @@ export function createReviewsService(deps: {
                 )
               }
             }
+            // A batch of undecided items at a time (their partial index): each one is decided
+            // or the transaction fails, so every batch is new and the loop ends.
+            for (;;) {
+              const batch = await store.undecidedItems(trx, review.id, OVERDUE_BATCH)
+              if (batch.length === 0) break
+              for (const item of batch) await revokeOrKeep(item)
+            }
             await closeIn(trx, ctx, review)
             return
           }
@@ -681,14 +703,14 @@ export function createReviewsService(deps: {
               action: 'access_review.overdue',
               target: { type: 'access_review', id: review.id },
               outcome: 'success',
-              details: { undecided: undecided.length },
+              details: { undecided },
               meta: ctx.meta,
             })
             await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), {
               orgId: due.org_id,
               kind: 'access_review.overdue',
               subject: 'An access review is overdue',
-              body: `${undecided.length} items still wait for a decision (due ${review.due_at.toISOString()}).`,
+              body: `${undecided} items still wait for a decision (due ${review.due_at.toISOString()}).`,
               data: { reviewId: review.id },
             })
             reminded++
