@@ -27,6 +27,7 @@ import * as auditChain from './migrations/0023_audit_chain.ts'
 import * as listCosts from './migrations/0024_list_costs.ts'
 import * as auditTree from './migrations/0025_audit_tree.ts'
 import * as auditCosignatures from './migrations/0026_audit_cosignatures.ts'
+import * as membershipCosts from './migrations/0027_membership_costs.ts'
 import * as certificateReceipts from './migrations/0028_certificate_receipts.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
@@ -57,6 +58,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0024_list_costs': listCosts,
   '0025_audit_tree': auditTree,
   '0026_audit_cosignatures': auditCosignatures,
+  '0027_membership_costs': membershipCosts,
   '0028_certificate_receipts': certificateReceipts,
 }
 

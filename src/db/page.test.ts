@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { isAppError } from '../errors.ts'
-import { BY_NAME, decodeCursor, encodeCursor, newestFirst } from './page.ts'
+import { BY_NAME, decodeCursor, encodeCursor, newestFirst, type PageOrder } from './page.ts'
 
 /** Cursors of src/db/page.ts: what the database wrote comes back; anything else is a 400, never a 500. */
 describe('page cursors', () => {
@@ -47,6 +47,21 @@ describe('page cursors', () => {
     assert.throws(
       () => decodeCursor(BY_NAME, encodeCursor(['a\u0000b'])),
       (e: unknown) => isAppError(e),
+    )
+  })
+
+  it('refuses a key value outside the column’s own set (a kind, a part of the list)', () => {
+    const byKind: PageOrder = {
+      keys: [
+        { column: 'kind', type: 'text', oneOf: ['member', 'service_account'] },
+        { column: 'id', type: 'uuid' },
+      ],
+      direction: 'asc',
+    }
+    assert.deepEqual(decodeCursor(byKind, encodeCursor(['service_account', id])), ['service_account', id])
+    assert.throws(
+      () => decodeCursor(byKind, encodeCursor(['grant', id])),
+      (e: unknown) => isAppError(e) && e.code === 'VALIDATION_FAILED',
     )
   })
 })

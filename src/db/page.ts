@@ -28,9 +28,19 @@ export interface Page<T> {
 /** SQL types a page key may have; each value is checked before it reaches SQL. */
 export type KeyType = 'timestamptz' | 'uuid' | 'text' | 'integer'
 
+/**
+ * One column of a page's key. `oneOf`: the only values the column takes (a kind, or the
+ * part of a list read in parts); a cursor with any other value is refused like a malformed one.
+ */
+export interface PageKey {
+  column: string
+  type: KeyType
+  oneOf?: readonly string[]
+}
+
 /** A list's order: key columns that are unique together, all non-null, one direction. */
 export interface PageOrder {
-  keys: readonly { column: string; type: KeyType }[]
+  keys: readonly PageKey[]
   direction: 'asc' | 'desc'
 }
 
@@ -74,6 +84,11 @@ const VALID: Record<KeyType, (text: string) => boolean> = {
   integer: (text) => /^-?\d{1,15}$/.test(text),
 }
 
+function isKeyValue(key: PageKey | undefined, value: string): boolean {
+  if (key === undefined || !VALID[key.type](value)) return false
+  return key.oneOf === undefined || key.oneOf.includes(value)
+}
+
 function invalidCursor(): AppError {
   return new AppError('VALIDATION_FAILED', 'the cursor is not one this API returned', {
     errors: [{ path: '/query/cursor', message: 'invalid cursor' }],
@@ -91,7 +106,7 @@ export function decodeCursor(order: PageOrder, cursor: string): string[] {
   if (
     !Array.isArray(values) ||
     values.length !== order.keys.length ||
-    !values.every((v, i) => typeof v === 'string' && VALID[order.keys[i]?.type ?? 'text'](v))
+    !values.every((v, i) => typeof v === 'string' && isKeyValue(order.keys[i], v))
   )
     throw invalidCursor()
   return values as string[]
@@ -128,6 +143,11 @@ export function pageOf<D, TB extends keyof D, O>(
     .limit(page.limit + 1)
 }
 
+/** The key of a row read by {@link pageOf}, in the database's text forms: what a cursor after it carries. */
+export function keyOf(row: Record<`page_key_${number}`, string>, order: PageOrder): string[] {
+  return order.keys.map((_, i) => String(row[keyAlias(i)]))
+}
+
 /** The first `limit` rows, and the cursor after the last of them when more follow. */
 export function toPage<R extends Record<`page_key_${number}`, string>>(
   rows: R[],
@@ -138,10 +158,7 @@ export function toPage<R extends Record<`page_key_${number}`, string>>(
   const last = items[items.length - 1]
   return {
     items,
-    nextCursor:
-      rows.length > limit && last !== undefined
-        ? encodeCursor(order.keys.map((_, i) => String(last[keyAlias(i)])))
-        : null,
+    nextCursor: rows.length > limit && last !== undefined ? encodeCursor(keyOf(last, order)) : null,
   }
 }
 

@@ -608,7 +608,13 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
         })
         assert.equal(review.status, 201, review.text)
         f.reviewId = review.body.id
-        f.reviewItemId = (review.body.items as { id: string; kind: string; subjectId: string }[]).find(
+        const items = await t().request({
+          method: 'GET',
+          url: orgUrl(f, `/access-reviews/${review.body.id as string}/items?limit=500`),
+          token: f.acme.ownerToken,
+        })
+        assert.equal(items.status, 200, items.text)
+        f.reviewItemId = (items.body.items as { id: string; kind: string; subjectId: string }[]).find(
           (i) => i.kind === 'member' && i.subjectId === f.memberId,
         )?.id as string
       }

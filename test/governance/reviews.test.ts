@@ -10,9 +10,39 @@ import {
   testClock,
   useTestApp,
   type Org,
+  type TestApp,
 } from '../helpers/app.ts'
 
 const DAY = 86_400_000
+
+interface ReviewItem {
+  id: string
+  kind: string
+  subjectId: string
+  label: string
+  decision: string | null
+  note: string | null
+  mfaEnabled: boolean | null
+  inactive: boolean
+  details: { holder?: string }
+}
+
+/** Every item of a review through GET …/items, a page of 500 at a time; `query`: a filter. */
+async function itemsOf(t: TestApp, orgId: string, reviewId: string, token: string, query = ''): Promise<ReviewItem[]> {
+  const all: ReviewItem[] = []
+  let cursor: string | null = null
+  do {
+    const page = await t.request({
+      method: 'GET',
+      url: `/v1/orgs/${orgId}/access-reviews/${reviewId}/items?limit=500${query === '' ? '' : `&${query}`}${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+      token,
+    })
+    assert.equal(page.status, 200, page.text)
+    all.push(...(page.body.items as ReviewItem[]))
+    cursor = page.body.nextCursor as string | null
+  } while (cursor !== null)
+  return all
+}
 
 /**
  * Access reviews (P2.5) and the least-privilege report (P2.3): every principal with
@@ -49,7 +79,9 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
   const review = async (token = acme.ownerToken) =>
     (await t().request({ method: 'GET', url: url(`/access-reviews/${reviewId}`), token })).body
   const item = async (kind: string, label: string) =>
-    (await review()).items.find((i: { kind: string; label: string }) => i.kind === kind && i.label === label)
+    (await items()).find((i) => i.kind === kind && i.label === label) as ReviewItem
+  /** Every item of a review, walked page by page (…/items). */
+  const items = (id = reviewId, token = acme.ownerToken, org = acme) => itemsOf(t(), org.orgId, id, token)
 
   before(async () => {
     provider = await bootstrapProvider(t())
@@ -100,18 +132,15 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     assert.equal(started.status, 201, started.text)
     reviewId = started.body.id
     assert.equal(new Date(started.body.dueAt).getTime() - new Date(started.body.startedAt).getTime(), 14 * DAY)
-    const kinds = (label: string) =>
-      started.body.items.filter((i: { label: string }) => i.label === label).map((i: { kind: string }) => i.kind)
+    assert.equal(started.body.items, undefined, 'the items come a page at a time, from …/items')
+    const listed = await items()
+    assert.deepEqual(started.body.itemCounts, { total: listed.length, decided: 0, pending: listed.length })
+    const kinds = (label: string) => listed.filter((i) => i.label === label).map((i) => i.kind)
     assert.deepEqual(kinds('bob@acme.test'), ['member'])
     assert.deepEqual(kinds('owner@provider.test'), ['grant'])
-    assert.ok(
-      started.body.items.some(
-        (i: { kind: string; subjectId: string }) =>
-          i.kind === 'service_account' && i.subjectId === app.serviceAccountId,
-      ),
-    )
-    assert.ok(started.body.items.filter((i: { kind: string }) => i.kind === 'api_token').length >= 4)
-    const owner = started.body.items.find((i: { label: string }) => i.label === 'owner@acme.test')
+    assert.ok(listed.some((i) => i.kind === 'service_account' && i.subjectId === app.serviceAccountId))
+    assert.ok(listed.filter((i) => i.kind === 'api_token').length >= 4)
+    const owner = listed.find((i) => i.label === 'owner@acme.test') as ReviewItem
     assert.equal(owner.mfaEnabled, false)
     assert.equal(owner.inactive, false)
     assert.equal(
@@ -138,9 +167,9 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
       'carol’s token stops at once',
     )
 
-    const saItem = (await review()).items.find(
-      (i: { kind: string; subjectId: string }) => i.kind === 'service_account' && i.subjectId === app.serviceAccountId,
-    )
+    const saItem = (await items()).find(
+      (i) => i.kind === 'service_account' && i.subjectId === app.serviceAccountId,
+    ) as ReviewItem
     assert.equal((await decide(saItem.id, { decision: 'revoke' })).status, 200)
     assert.equal((await t().request({ method: 'GET', url: url(), token: app.token })).status, 401)
 
@@ -158,6 +187,8 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
       404,
     )
     assert.equal((await decide(grantItem.id, { decision: 'certify' })).status, 409, 'a decision stands')
+    const counts = (await review()).itemCounts
+    assert.deepEqual(counts, { total: counts.total, decided: 3, pending: counts.total - 3 }, 'three decided, once each')
   })
 
   it('reduces a role, and never lets anyone decide on their own access', async () => {
@@ -177,15 +208,24 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
         .status,
       409,
     )
-    const current = await review()
     // The owner decides everything but their own membership and tokens.
-    const own = (i: { kind: string; subjectId: string; details: { holder?: string } }) =>
+    const own = (i: ReviewItem) =>
       (i.kind === 'member' && i.subjectId === acme.ownerId) || i.details.holder === acme.ownerId
-    for (const open of current.items.filter((i: { decision: string | null }) => i.decision === null)) {
+    const pending = await itemsOf(t(), acme.orgId, reviewId, acme.ownerToken, 'decision=pending')
+    assert.deepEqual(
+      pending.map((i) => i.id),
+      (await items()).filter((i) => i.decision === null).map((i) => i.id),
+      'decision=pending: the undecided items, in the same order',
+    )
+    for (const open of pending) {
       if (!own(open)) assert.equal((await decide(open.id, { decision: 'certify' })).status, 200, open.label)
     }
-    const left = (await review()).items.filter((i: { decision: string | null }) => i.decision === null)
+    const left = await itemsOf(t(), acme.orgId, reviewId, acme.ownerToken, 'decision=pending')
     assert.ok(left.length > 0, 'the owner’s own items wait for someone else')
+    assert.ok(left.every(own))
+    const counts = (await review()).itemCounts
+    assert.equal(counts.pending, left.length)
+    assert.equal(counts.decided, counts.total - left.length)
     const closed = await t().request({
       method: 'POST',
       url: url(`/access-reviews/${reviewId}/close`),
@@ -215,20 +255,23 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
       ).status,
       200,
     )
-    const undecided = (await review()).items.filter((i: { decision: string | null }) => i.decision === null)
+    const undecided = (await items()).filter((i) => i.decision === null)
     const pass = await t().app.services.reviews.runScheduled()
     assert.ok(pass.revoked >= 1)
     const after = await review(bob.apiToken) // the owner's own tokens were among the undecided
     assert.equal(after.status, 'closed', JSON.stringify(after))
     assert.equal(after.status, 'closed')
     assert.equal(after.closedBy, 'system:access-review-overdue')
-    const ownerItem = after.items.find(
-      (i: { label: string; kind: string }) => i.kind === 'member' && i.label === 'owner@acme.test',
-    )
+    assert.deepEqual(after.itemCounts, { total: after.itemCounts.total, decided: after.itemCounts.total, pending: 0 })
+    assert.equal(after.summary.items, after.itemCounts.total)
+    const afterItems = await items(reviewId, bob.apiToken)
+    assert.equal(afterItems.length, after.itemCounts.total)
+    assert.deepEqual(await itemsOf(t(), acme.orgId, reviewId, bob.apiToken, 'decision=pending'), [])
+    const ownerItem = afterItems.find((i) => i.kind === 'member' && i.label === 'owner@acme.test') as ReviewItem
     assert.equal(ownerItem.decision, 'certify', 'the last active owner is kept')
-    assert.match(ownerItem.note, /last active owner/)
-    for (const i of undecided.filter((x: { kind: string }) => x.kind === 'api_token')) {
-      assert.equal(after.items.find((x: { id: string }) => x.id === i.id).decision, 'revoke')
+    assert.match(String(ownerItem.note), /last active owner/)
+    for (const i of undecided.filter((x) => x.kind === 'api_token')) {
+      assert.equal(afterItems.find((x) => x.id === i.id)?.decision, 'revoke')
     }
     assert.equal(
       (await t().request({ method: 'GET', url: url(), token: acme.ownerToken })).status,
@@ -271,7 +314,7 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     const soloUrl = (path = '') => `/v1/orgs/${solo.orgId}${path}`
     const started = await t().request({ method: 'POST', url: soloUrl('/access-reviews'), token: solo.ownerToken })
     assert.equal(started.status, 201, started.text)
-    const items = started.body.items as { id: string; kind: string; subjectId: string; details: { holder?: string } }[]
+    const items = await itemsOf(t(), solo.orgId, started.body.id, solo.ownerToken)
     assert.ok(items.length >= 2, 'the owner’s membership and token')
     assert.ok(
       items.every((i) => (i.kind === 'member' && i.subjectId === solo.ownerId) || i.details.holder === solo.ownerId),
@@ -301,6 +344,7 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     })
     assert.equal(closed.status, 200, closed.text)
     assert.equal(closed.body.summary.selfCertified, items.length)
+    assert.deepEqual(closed.body.itemCounts, { total: items.length, decided: items.length, pending: 0 })
     const events = (await auditActions(t(), solo.orgId)).filter((e) => e.action === 'access_review.decide')
     assert.equal(events.length, items.length)
     assert.ok(events.every((e) => e.details.selfCertified === true && typeof e.details.reason === 'string'))
@@ -318,9 +362,9 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     })
     assert.ok(accepted.status < 300, accepted.text)
     const next = await t().request({ method: 'POST', url: soloUrl('/access-reviews'), token: solo.ownerToken })
-    const mine = next.body.items.find(
-      (i: { kind: string; subjectId: string }) => i.kind === 'member' && i.subjectId === solo.ownerId,
-    )
+    const mine = (await itemsOf(t(), solo.orgId, next.body.id, solo.ownerToken)).find(
+      (i) => i.kind === 'member' && i.subjectId === solo.ownerId,
+    ) as ReviewItem
     const own = await t().request({
       method: 'POST',
       url: soloUrl(`/access-reviews/${next.body.id}/items/${mine.id}/decision`),

@@ -30,8 +30,9 @@ export interface HistorySizes {
   members: number
   /** API tokens, one per member (up to `members`) and the rest the owner's. */
   tokens: number
-  /** Rows in each other history table: grants, reviews, privacy requests, alerts,
-   * incidents, sessions, notifications, webhook deliveries, retention runs. */
+  /** Rows in each other history table: grants, reviews, the open review's items (half of
+   * them decided), privacy requests, alerts, incidents, sessions, notifications, webhook
+   * deliveries, retention runs. */
   other: number
 }
 
@@ -172,6 +173,18 @@ export async function growHistory(db: Kysely<DB>, org: HistoryOrg, sizes: Histor
     n,
     `${id} || ${past('started_at')} || jsonb_build_object('status', 'closed', 'closed_at', now(), 'closed_by', 'fixture')`,
   )
+  // The open review's items, half of them decided, and its counts kept as the service keeps them.
+  await cloneRows(
+    db,
+    'access_review_items',
+    `review_id = '${org.review}'`,
+    n,
+    `${id} || CASE WHEN g % 2 = 0 THEN jsonb_build_object('decision', 'certify', 'decided_by', 'fixture', 'decided_at', now()) ELSE '{}' END`,
+  )
+  await sql`UPDATE access_reviews r
+               SET items_total = (SELECT count(*) FROM access_review_items i WHERE i.review_id = r.id),
+                   items_decided = (SELECT count(decision) FROM access_review_items i WHERE i.review_id = r.id)
+             WHERE r.id = ${org.review}`.execute(db)
   await cloneRows(
     db,
     'privacy_requests',

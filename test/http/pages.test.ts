@@ -59,16 +59,14 @@ const UNPAGED: Record<string, string> = {
   'GET /v1/orgs/{orgId}/incidents/{incidentId}': 'one incident, its timeline, parties (at most 50) and notifications',
   'GET /v1/orgs/{orgId}/response-plan':
     'the plan: incident types, escalation (at most 10 levels), parties (at most 50) and its versions',
-  'GET /v1/orgs/{orgId}/access-reviews/{reviewId}':
-    'one campaign and its items, one per principal at its start (not yet paged: grows with membership)',
-  'GET /v1/orgs/{orgId}/least-privilege':
-    'a report over every principal of the org (not yet paged: grows with membership)',
 }
 
 interface Fixture {
   provider: Org
   a: Org
   secret: string
+  /** An open access review of org a, with an item per principal. */
+  review: string
 }
 
 /** Where each paged list lives: its URL and the property that holds its rows. */
@@ -87,6 +85,7 @@ org('webhook-deliveries', 'deliveries')
 org('notifications', 'notifications')
 org('grants', 'grants')
 org('access-reviews', 'reviews')
+org('least-privilege', 'principals')
 org('privacy-requests', 'requests')
 org('erasure-certificates', 'certificates')
 org('retention/runs', 'runs')
@@ -97,6 +96,10 @@ org('audit/events', 'events')
 PAGED['GET /v1/orgs/{orgId}/secrets/{secretId}/versions'] = {
   url: (f) => `/v1/orgs/${f.a.orgId}/secrets/${f.secret}/versions`,
   key: 'versions',
+}
+PAGED['GET /v1/orgs/{orgId}/access-reviews/{reviewId}/items'] = {
+  url: (f) => `/v1/orgs/${f.a.orgId}/access-reviews/${f.review}/items`,
+  key: 'items',
 }
 PAGED['GET /v1/me/notifications'] = { url: () => '/v1/me/notifications', key: 'notifications' }
 PAGED['GET /v1/me/sessions'] = { url: () => '/v1/me/sessions', key: 'sessions' }
@@ -239,7 +242,7 @@ async function buildFixture(t: TestApp): Promise<Fixture> {
     })
     assert.equal(r.status, 201, r.text)
   }
-  return { provider, a, secret }
+  return { provider, a, secret, review }
 }
 
 /** What identifies a row of any list. */

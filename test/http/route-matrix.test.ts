@@ -353,6 +353,15 @@ const ROUTES: RouteCase[] = [
     badParamUrl: (f) => `${A(f)}/access-reviews/x`,
   },
   {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/access-reviews/{reviewId}/items',
+    access: 'reviews:read',
+    url: (f) => `${A(f)}/access-reviews/${f.aReview}/items`,
+    foreignObjectUrl: (f) => `${A(f)}/access-reviews/${f.bReview}/items`,
+    badParamUrl: (f) => `${A(f)}/access-reviews/x/items`,
+    query: true,
+  },
+  {
     method: 'POST',
     path: '/v1/orgs/{orgId}/access-reviews/{reviewId}/items/{itemId}/decision',
     access: 'reviews:decide',
@@ -387,6 +396,7 @@ const ROUTES: RouteCase[] = [
     path: '/v1/orgs/{orgId}/least-privilege',
     access: 'access:report',
     url: (f) => `${A(f)}/least-privilege`,
+    query: true,
   },
   {
     method: 'POST',
@@ -1217,9 +1227,19 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       ).body.id as string
     const aGrant = await grantIn(a)
     const bGrant = await grantIn(b)
-    const reviewIn = async (org: Org) =>
-      (await app.request({ method: 'POST', url: `/v1/orgs/${org.orgId}/access-reviews`, token: org.ownerToken }))
-        .body as { id: string; items: { id: string; kind: string }[] }
+    const reviewIn = async (org: Org) => {
+      const started = await app.request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/access-reviews`,
+        token: org.ownerToken,
+      })
+      const items = await app.request({
+        method: 'GET',
+        url: `/v1/orgs/${org.orgId}/access-reviews/${started.body.id}/items?limit=500`,
+        token: org.ownerToken,
+      })
+      return { id: started.body.id as string, items: items.body.items as { id: string; kind: string }[] }
+    }
     const aReview = await reviewIn(a)
     const bReview = await reviewIn(b)
     const recordIn = async (org: Org) =>

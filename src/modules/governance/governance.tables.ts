@@ -60,6 +60,9 @@ export interface AccessReviewsTable {
   closed_by: string | null
   last_reminded_at: Date | null
   summary: ColumnType<Record<string, unknown> | null, string | null, string | null>
+  /** Items of the campaign, and how many are decided: kept with each insert and decision (migration 0027). */
+  items_total: Generated<number>
+  items_decided: Generated<number>
 }
 
 export type ReviewItemKind = 'member' | 'service_account' | 'api_token' | 'grant'

@@ -130,11 +130,10 @@ export function createGrantsService(deps: {
   const { db, audit, clock, vault } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
-  function view(
-    row: store.GrantRow,
-    approvals: { grant_id: string; approver_user_id: string; approved_at: Date }[],
-    orgName?: string,
-  ): GrantView {
+  type Approval = Awaited<ReturnType<typeof store.approvalsOf>>[number]
+
+  /** One grant, with its own approvals (`approvals` holds only that grant's). */
+  function view(row: store.GrantRow, approvals: Approval[], orgName?: string): GrantView {
     return {
       id: row.id,
       orgId: row.org_id,
@@ -145,9 +144,7 @@ export function createGrantsService(deps: {
       secretIds: row.secret_ids,
       durationDays: row.duration_days,
       requiredApprovals: row.required_approvals,
-      approvals: approvals
-        .filter((a) => a.grant_id === row.id)
-        .map((a) => ({ userId: a.approver_user_id, at: a.approved_at.toISOString() })),
+      approvals: approvals.map((a) => ({ userId: a.approver_user_id, at: a.approved_at.toISOString() })),
       status: statusAt(row, clock()),
       requestedAt: row.requested_at.toISOString(),
       pendingUntil: pendingUntil(row).toISOString(),
@@ -159,6 +156,21 @@ export function createGrantsService(deps: {
       endedAt: row.ended_at?.toISOString() ?? null,
       endedBy: row.ended_by,
     }
+  }
+
+  /** Several grants and the approvals of all of them, matched by grant id (not a scan per grant). */
+  function views<R extends store.GrantRow>(
+    rows: R[],
+    approvals: Approval[],
+    orgName?: (row: R) => string,
+  ): GrantView[] {
+    const byGrant = new Map<string, Approval[]>()
+    for (const a of approvals) {
+      const own = byGrant.get(a.grant_id)
+      if (own === undefined) byGrant.set(a.grant_id, [a])
+      else own.push(a)
+    }
+    return rows.map((r) => view(r, byGrant.get(r.id) ?? [], orgName?.(r)))
   }
 
   async function viewIn(trx: Trx, row: store.GrantRow): Promise<GrantView> {
@@ -310,7 +322,7 @@ export function createGrantsService(deps: {
           items.map((r) => r.id),
         ),
       )
-      return { items: items.map((r) => view(r, approvals, r.org_name)), nextCursor }
+      return { items: views(items, approvals, (r) => r.org_name), nextCursor }
     },
 
     async withdraw(ctx, grantId) {
@@ -332,7 +344,7 @@ export function createGrantsService(deps: {
           trx,
           items.map((r) => r.id),
         )
-        return { items: items.map((r) => view(r, approvals)), nextCursor }
+        return { items: views(items, approvals), nextCursor }
       })
     },
 
@@ -450,7 +462,7 @@ export function createGrantsService(deps: {
         trx,
         rows.map((r) => r.id),
       )
-      return rows.map((r) => view(r, approvals))
+      return views(rows, approvals)
     },
 
     async policy(ctx) {

@@ -6,6 +6,7 @@ import {
   NextCursor,
   OrgParams,
   PageQuery,
+  pageQuery,
   RoleName,
   Strict,
   Timestamp,
@@ -54,7 +55,14 @@ const ReviewView = Type.Object({
   closedBy: Nullable(Type.String()),
   overdue: Type.Boolean(),
   summary: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
-  items: Type.Optional(Type.Array(ItemView)),
+  itemCounts: Type.Object(
+    {
+      total: Type.Integer({ description: 'items: one per principal with access when the campaign started' }),
+      decided: Type.Integer(),
+      pending: Type.Integer({ description: 'undecided items' }),
+    },
+    { description: 'the items themselves: GET …/access-reviews/{reviewId}/items' },
+  ),
 })
 const Policy = Type.Object(
   {
@@ -126,16 +134,36 @@ export function reviewsRoutes(deps: { reviews: ReviewsService }): FastifyPluginA
       handler: async (request, reply) => reply.code(201).send(await reviews.start(ctxOf(request))),
     })
 
-    // Its items are not paged yet (issue 20): one per principal at the campaign's start.
     app.get('/v1/orgs/:orgId/access-reviews/:reviewId', {
       config: { access: { permission: 'reviews:read' } },
       schema: {
         tags,
-        summary: 'A review with every item and decision',
+        summary: 'A review, with how many of its items are decided and pending (the items: …/items)',
         params: ReviewParams,
         response: { 200: ReviewView, ...errorResponses('org') },
       },
       handler: async (request) => reviews.get(ctxOf(request), request.params.reviewId),
+    })
+
+    app.get('/v1/orgs/:orgId/access-reviews/:reviewId/items', {
+      config: { access: { permission: 'reviews:read' } },
+      schema: {
+        tags,
+        summary:
+          'A review’s items and their decisions, by kind then id, a page at a time; decision=pending: the undecided ones only',
+        params: ReviewParams,
+        querystring: pageQuery({
+          decision: Type.Optional(Type.Literal('pending', { description: 'only items not decided yet' })),
+        }),
+        response: {
+          200: Type.Object({ items: Type.Array(ItemView), nextCursor: NextCursor }),
+          ...errorResponses('org'),
+        },
+      },
+      handler: async (request) => {
+        const { decision, ...page } = request.query
+        return reviews.items(ctxOf(request), request.params.reviewId, page, { decision })
+      },
     })
 
     app.post('/v1/orgs/:orgId/access-reviews/:reviewId/items/:itemId/decision', {
@@ -185,20 +213,25 @@ export function reviewsRoutes(deps: { reviews: ReviewsService }): FastifyPluginA
       handler: async (request) => reviews.setPolicy(ctxOf(request), request.body),
     })
 
-    // Not paged yet (issue 20): one entry per principal, so it grows with membership.
     app.get('/v1/orgs/:orgId/least-privilege', {
       config: { access: { permission: 'access:report' } },
       schema: {
         tags,
         summary:
-          'Permissions granted against permissions used in the last 90 days, with a narrower role where one would do (P2.3)',
+          'Permissions granted against permissions used in the last 90 days, with a narrower role where one would do (P2.3); members in join order, then service accounts in creation order, a page at a time (a page fills across the boundary)',
         params: OrgParams,
+        querystring: PageQuery,
         response: {
-          200: Type.Object({ windowDays: Type.Integer(), generatedAt: Timestamp, principals: Type.Array(Entry) }),
+          200: Type.Object({
+            windowDays: Type.Integer(),
+            generatedAt: Timestamp,
+            principals: Type.Array(Entry),
+            nextCursor: NextCursor,
+          }),
           ...errorResponses('org'),
         },
       },
-      handler: async (request) => reviews.leastPrivilege(ctxOf(request)),
+      handler: async (request) => reviews.leastPrivilege(ctxOf(request), request.query),
     })
   }
 }

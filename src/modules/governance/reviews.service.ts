@@ -63,7 +63,8 @@ export interface ReviewView {
   closedBy: string | null
   overdue: boolean
   summary: Record<string, unknown> | null
-  items?: ReviewItemView[]
+  /** The campaign's items (one per principal at its start), kept as they are decided: no count over items. */
+  itemCounts: { total: number; decided: number; pending: number }
 }
 
 export interface ReviewPolicy {
@@ -89,7 +90,18 @@ export interface LeastPrivilegeEntry {
 export interface ReviewsService {
   start(ctx: RequestContext): Promise<ReviewView>
   list(ctx: RequestContext, page: PageRequest): Promise<Page<ReviewView>>
+  /** A campaign, with its item counts (its items come from {@link ReviewsService.items}). */
   get(ctx: RequestContext, reviewId: string): Promise<ReviewView>
+  /**
+   * A page of a campaign's items, by kind then id; `decision: 'pending'`: the undecided
+   * ones only. 404 NOT_FOUND for a campaign not in the org; 400 for a cursor not issued here.
+   */
+  items(
+    ctx: RequestContext,
+    reviewId: string,
+    page: PageRequest,
+    filter: { decision?: 'pending' | undefined },
+  ): Promise<Page<ReviewItemView>>
   decide(
     ctx: RequestContext,
     reviewId: string,
@@ -99,9 +111,15 @@ export interface ReviewsService {
   close(ctx: RequestContext, reviewId: string): Promise<ReviewView>
   policy(ctx: RequestContext): Promise<ReviewPolicy>
   setPolicy(ctx: RequestContext, policy: ReviewPolicy): Promise<ReviewPolicy>
+  /**
+   * A page of the least-privilege report (P2.3): members in join order, then service
+   * accounts in creation order, under one cursor; a page fills across the boundary. Each
+   * page reads its own principals' activity and permission use only.
+   */
   leastPrivilege(
     ctx: RequestContext,
-  ): Promise<{ windowDays: number; generatedAt: string; principals: LeastPrivilegeEntry[] }>
+    page: PageRequest,
+  ): Promise<{ windowDays: number; generatedAt: string; principals: LeastPrivilegeEntry[]; nextCursor: string | null }>
   /** The scheduler's pass: start campaigns that are due, act on overdue ones. */
   runScheduled(): Promise<{ started: number; reminded: number; revoked: number }>
 }
@@ -110,6 +128,9 @@ const DAY_MS = 86_400_000
 const USAGE_WINDOW_DAYS = 90
 
 const SELF_CERTIFIED = 'no other member of the org may decide access reviews'
+
+/** Undecided items the overdue policy reads at a time. */
+const OVERDUE_BATCH = 500
 
 /** Decided by the user the item is about (their membership, or a token they hold). */
 function isSelfCertified(row: store.ReviewItemRow): boolean {
@@ -128,11 +149,17 @@ export function createReviewsService(deps: {
   audit: Pick<AuditService, 'append'>
   identity: Pick<
     IdentityService,
-    'inventory' | 'removeMemberIn' | 'changeRoleIn' | 'revokeTokenIn' | 'deleteServiceAccountIn'
+    | 'inventory'
+    | 'inventoryPage'
+    | 'anotherActiveMember'
+    | 'removeMemberIn'
+    | 'changeRoleIn'
+    | 'revokeTokenIn'
+    | 'deleteServiceAccountIn'
   >
   access: Pick<AccessService, 'rolesOf' | 'assertAssignable'>
   grants: Pick<GrantsService, 'activeIn' | 'revokeIn'>
-  usage: Pick<UsageRecorder, 'usedSince'>
+  usage: Pick<UsageRecorder, 'usedSince' | 'usedBy'>
 }): ReviewsService {
   const { db, clock, audit, identity, access, grants, usage } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
@@ -192,7 +219,7 @@ export function createReviewsService(deps: {
     }
   }
 
-  function reviewView(row: store.ReviewRow, items?: store.ReviewItemRow[]): ReviewView {
+  function reviewView(row: store.ReviewRow): ReviewView {
     return {
       id: row.id,
       status: row.status,
@@ -203,25 +230,36 @@ export function createReviewsService(deps: {
       closedBy: row.closed_by,
       overdue: row.status === 'open' && clock().getTime() >= row.due_at.getTime(),
       summary: row.summary,
-      ...(items === undefined ? {} : { items: items.map(itemView) }),
+      itemCounts: { total: row.items_total, decided: row.items_decided, pending: row.items_total - row.items_decided },
     }
   }
 
-  /** What the org's principals were granted and used (90 days), with the narrower role that would do. */
-  async function privilegeOf(orgId: string, kind: 'provider' | 'customer') {
-    const now = clock()
-    const [inventory, roles, used] = await Promise.all([
-      identity.inventory(orgId),
-      access.rolesOf({ id: orgId, kind }),
-      withOrg(db, orgId, (trx) => usage.usedSince(trx, new Date(now.getTime() - USAGE_WINDOW_DAYS * DAY_MS))),
-    ])
-    const permissionsOfRole = (role: string) => roles.find((r) => r.name === role)?.permissions ?? []
+  /** The start of the window of permission use the report and campaigns look at (90 days). */
+  const usageSince = () => new Date(clock().getTime() - USAGE_WINDOW_DAYS * DAY_MS)
+
+  /**
+   * Judges principals against the org's roles and what each used: what its role grants,
+   * what of that it used, and the narrower role that would do. Roles are looked up by name.
+   */
+  function assessor(roles: Awaited<ReturnType<AccessService['rolesOf']>>, used: Map<string, Set<string>>) {
+    const byName = new Map(roles.map((r) => [r.name, r.permissions]))
+    const permissionsOfRole = (role: string) => byName.get(role) ?? []
     const assess = (type: 'user' | 'service_account', id: string, role: string) => {
       const granted = new Set<string>(permissionsOfRole(role))
       const usedHere = new Set([...(used.get(principalKey(type, id)) ?? [])].filter((p) => granted.has(p)))
       return { granted, used: usedHere, ...suggest(granted, usedHere, roles) }
     }
-    return { inventory, assess, permissionsOfRole }
+    return { assess, permissionsOfRole }
+  }
+
+  /** What the org's principals were granted and used (90 days), with the narrower role that would do. */
+  async function privilegeOf(orgId: string, kind: 'provider' | 'customer') {
+    const [inventory, roles, used] = await Promise.all([
+      identity.inventory(orgId),
+      access.rolesOf({ id: orgId, kind }),
+      withOrg(db, orgId, (trx) => usage.usedSince(trx, usageSince())),
+    ])
+    return { inventory, ...assessor(roles, used) }
   }
 
   async function startCampaign(ctx: RequestContext, kind: 'provider' | 'customer'): Promise<ReviewView> {
@@ -254,6 +292,9 @@ export function createReviewsService(deps: {
           note: null,
           outcome: null,
         }
+        // A token's holder found by id, not by a scan of every member per token (issue 20).
+        const memberRole = new Map(inventory.members.map((m) => [m.userId, m.role]))
+        const accountRole = new Map(inventory.serviceAccounts.map((s) => [s.id, s.role]))
         const items = [
           ...inventory.members.map((m) => {
             const a = assess('user', m.userId, m.role)
@@ -292,10 +333,7 @@ export function createReviewsService(deps: {
             }
           }),
           ...inventory.tokens.map((t) => {
-            const holderRole =
-              t.userId !== null
-                ? inventory.members.find((m) => m.userId === t.userId)?.role
-                : inventory.serviceAccounts.find((s) => s.id === t.serviceAccountId)?.role
+            const holderRole = t.userId !== null ? memberRole.get(t.userId) : accountRole.get(t.serviceAccountId ?? '')
             return {
               ...base,
               id: randomUUID(),
@@ -333,7 +371,7 @@ export function createReviewsService(deps: {
             details: JSON.stringify({ reason: g.reason, expiresAt: g.expiresAt, secretIds: g.secretIds }),
           })),
         ]
-        await store.insertItems(trx, items)
+        const counted = await store.insertItems(trx, review.id, items)
         await record(
           trx,
           ctx,
@@ -348,7 +386,7 @@ export function createReviewsService(deps: {
           body: `${items.length} items to certify or revoke by ${review.due_at.toISOString()}.`,
           data: { reviewId: review.id },
         })
-        return reviewView(review, await store.itemsOf(trx, review.id))
+        return reviewView(counted)
       })
     } catch (error) {
       if (sqlState(error) === UNIQUE_VIOLATION)
@@ -358,15 +396,14 @@ export function createReviewsService(deps: {
   }
 
   /** Applies a decision beside its record, in the org's transaction: revoke deprovisions now. */
-  /** Members other than the caller, not suspended, whose role may decide review items. */
-  async function otherReviewers(ctx: RequestContext): Promise<number> {
-    const [inventory, roles] = await Promise.all([
-      identity.inventory(ctx.orgId),
-      access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind }),
-    ])
-    const mayDecide = (role: string) =>
-      roles.find((r) => r.name === role)?.permissions.includes('reviews:decide') === true
-    return inventory.members.filter((m) => m.userId !== ctx.principal.id && !m.suspended && mayDecide(m.role)).length
+  /**
+   * Whether a member other than the caller, not suspended, holds a role that may decide
+   * review items: one probe of the org's memberships, not a read of its whole inventory.
+   */
+  async function otherReviewerExists(ctx: RequestContext): Promise<boolean> {
+    const roles = await access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind })
+    const deciding = roles.filter((r) => r.permissions.includes('reviews:decide')).map((r) => r.name)
+    return identity.anotherActiveMember(ctx.orgId, ctx.principal.id, deciding)
   }
 
   async function applyDecision(
@@ -410,7 +447,7 @@ export function createReviewsService(deps: {
       if (!isAppError(error) || error.code !== 'NOT_FOUND' || decision === 'certify') throw error
       outcome = 'already gone'
     }
-    const decided = await store.recordDecision(trx, item.id, {
+    const decided = await store.recordDecision(trx, item, {
       decision,
       reduce_to: role ?? null,
       decided_by: by(ctx),
@@ -437,16 +474,7 @@ export function createReviewsService(deps: {
   }
 
   async function closeIn(trx: Trx, ctx: RequestContext, review: store.ReviewRow): Promise<store.ReviewRow> {
-    const items = await store.itemsOf(trx, review.id)
-    const count = (d: string) => items.filter((i) => i.decision === d).length
-    const summary = {
-      items: items.length,
-      certified: count('certify'),
-      revoked: count('revoke'),
-      reduced: count('reduce'),
-      selfCertified: items.filter(isSelfCertified).length,
-      inactive: items.filter((i) => i.inactive).length,
-    }
+    const summary = await store.summaryOf(trx, review.id)
     const closed = await store.closeReview(trx, review.id, {
       closed_at: clock(),
       closed_by: by(ctx),
@@ -478,7 +506,16 @@ export function createReviewsService(deps: {
       return withOrg(db, ctx.orgId, async (trx) => {
         const review = await store.findReview(trx, reviewId)
         if (review === undefined) throw new AppError('NOT_FOUND', 'no such access review')
-        return reviewView(review, await store.itemsOf(trx, review.id))
+        return reviewView(review)
+      })
+    },
+
+    async items(ctx, reviewId, page, filter) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        if ((await store.findReview(trx, reviewId)) === undefined)
+          throw new AppError('NOT_FOUND', 'no such access review')
+        const { items, nextCursor } = await store.pageItems(trx, reviewId, page, filter.decision === 'pending')
+        return { items: items.map(itemView), nextCursor }
       })
     },
 
@@ -489,14 +526,14 @@ export function createReviewsService(deps: {
       // Whether anyone else may decide is read from identity and access before the
       // transaction that decides (they answer in their own transactions).
       const peek = await withOrg(db, ctx.orgId, (trx) => store.findItem(trx, reviewId, itemId))
-      const othersMayDecide = peek !== undefined && ownItem(peek) ? await otherReviewers(ctx) : 0
+      const othersMayDecide = peek !== undefined && ownItem(peek) && (await otherReviewerExists(ctx))
       return withOrg(db, ctx.orgId, async (trx) => {
         await openReview(trx, reviewId)
         const item = await store.findItem(trx, reviewId, itemId)
         if (item === undefined) throw new AppError('NOT_FOUND', 'no such item in this review')
         if (item.decision !== null) throw new AppError('CONFLICT', `this item was decided already (${item.decision})`)
         if (!ownItem(item)) return itemView(await applyDecision(trx, ctx, item, input.decision, input.role, input.note))
-        if (othersMayDecide > 0)
+        if (othersMayDecide)
           throw new AppError('FORBIDDEN', 'nobody reviews their own access; another reviewer decides this item', {
             permission: 'reviews:decide',
           })
@@ -515,13 +552,13 @@ export function createReviewsService(deps: {
     async close(ctx, reviewId) {
       return withOrg(db, ctx.orgId, async (trx) => {
         const review = await openReview(trx, reviewId)
-        const undecided = (await store.itemsOf(trx, review.id)).filter((i) => i.decision === null).length
+        const undecided = review.items_total - review.items_decided
         if (undecided > 0)
           throw new AppError(
             'CONFLICT',
             `${undecided} items are undecided; decide them, or let the due date apply the org’s policy`,
           )
-        return reviewView(await closeIn(trx, ctx, review), await store.itemsOf(trx, review.id))
+        return reviewView(await closeIn(trx, ctx, review))
       })
     },
 
@@ -558,8 +595,17 @@ export function createReviewsService(deps: {
       })
     },
 
-    async leastPrivilege(ctx) {
-      const { inventory, assess } = await privilegeOf(ctx.orgId, ctx.principal.orgKind)
+    async leastPrivilege(ctx, page) {
+      const found = await identity.inventoryPage(ctx.orgId, page)
+      const principals = [
+        ...found.members.map((m) => ({ type: 'user' as const, id: m.userId })),
+        ...found.serviceAccounts.map((s) => ({ type: 'service_account' as const, id: s.id })),
+      ]
+      const [roles, used] = await Promise.all([
+        access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind }),
+        withOrg(db, ctx.orgId, (trx) => usage.usedBy(trx, usageSince(), principals)),
+      ])
+      const { assess } = assessor(roles, used)
       const entry = (
         kind: 'member' | 'service_account',
         id: string,
@@ -585,9 +631,10 @@ export function createReviewsService(deps: {
         windowDays: USAGE_WINDOW_DAYS,
         generatedAt: clock().toISOString(),
         principals: [
-          ...inventory.members.map((m) => entry('member', m.userId, m.email, m.role, m.lastActivityAt)),
-          ...inventory.serviceAccounts.map((s) => entry('service_account', s.id, s.name, s.role, s.lastActivityAt)),
+          ...found.members.map((m) => entry('member', m.userId, m.email, m.role, m.lastActivityAt)),
+          ...found.serviceAccounts.map((s) => entry('service_account', s.id, s.name, s.role, s.lastActivityAt)),
         ],
+        nextCursor: found.nextCursor,
       }
     },
 
@@ -612,9 +659,9 @@ export function createReviewsService(deps: {
         await withOrg(db, due.org_id, async (trx) => {
           const review = await store.findReview(trx, due.id, true)
           if (review === undefined || review.status !== 'open') return // handled by another process
-          const undecided = (await store.itemsOf(trx, review.id)).filter((i) => i.decision === null)
+          const undecided = review.items_total - review.items_decided
           if (policy.on_overdue === 'revoke') {
-            for (const item of undecided) {
+            const revokeOrKeep = async (item: store.ReviewItemRow) => {
               try {
                 await applyDecision(
                   trx,
@@ -638,6 +685,13 @@ export function createReviewsService(deps: {
                 )
               }
             }
+            // A batch of undecided items at a time (their partial index): each one is decided
+            // or the transaction fails, so every batch is new and the loop ends.
+            for (;;) {
+              const batch = await store.undecidedItems(trx, review.id, OVERDUE_BATCH)
+              if (batch.length === 0) break
+              for (const item of batch) await revokeOrKeep(item)
+            }
             await closeIn(trx, ctx, review)
             return
           }
@@ -649,14 +703,14 @@ export function createReviewsService(deps: {
               action: 'access_review.overdue',
               target: { type: 'access_review', id: review.id },
               outcome: 'success',
-              details: { undecided: undecided.length },
+              details: { undecided },
               meta: ctx.meta,
             })
             await enqueue(trx, await membersWithRoles(trx, ['owner', 'admin']), {
               orgId: due.org_id,
               kind: 'access_review.overdue',
               subject: 'An access review is overdue',
-              body: `${undecided.length} items still wait for a decision (due ${review.due_at.toISOString()}).`,
+              body: `${undecided} items still wait for a decision (due ${review.due_at.toISOString()}).`,
               data: { reviewId: review.id },
             })
             reminded++

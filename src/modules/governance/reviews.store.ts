@@ -1,8 +1,8 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { newestFirst, type Page, type PageRequest, readPage } from '../../db/page.ts'
+import { newestFirst, type Page, type PageOrder, type PageRequest, readPage } from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
-import type { AccessReviewItemsTable, AccessReviewsTable } from './governance.tables.ts'
+import type { AccessReviewItemsTable, AccessReviewsTable, ReviewItemKind } from './governance.tables.ts'
 
 /** SQL for access reviews. Every function takes the transaction first; none decides a rule. */
 
@@ -44,8 +44,29 @@ export async function insertReview(trx: Trx, row: Insertable<AccessReviewsTable>
   return trx.insertInto('access_reviews').values(row).returningAll().executeTakeFirstOrThrow()
 }
 
-export async function insertItems(trx: Trx, rows: Insertable<AccessReviewItemsTable>[]): Promise<void> {
-  if (rows.length > 0) await trx.insertInto('access_review_items').values(rows).execute()
+/** Rows per INSERT: 20 columns each, well under the 65,535 parameters of one statement. */
+const INSERT_BATCH = 1000
+
+/**
+ * Adds a campaign's items and counts them on the campaign (`items_total`), in the caller's
+ * transaction. Returns the campaign as it now stands.
+ */
+export async function insertItems(
+  trx: Trx,
+  reviewId: string,
+  rows: Insertable<AccessReviewItemsTable>[],
+): Promise<ReviewRow> {
+  for (let i = 0; i < rows.length; i += INSERT_BATCH)
+    await trx
+      .insertInto('access_review_items')
+      .values(rows.slice(i, i + INSERT_BATCH))
+      .execute()
+  return trx
+    .updateTable('access_reviews')
+    .set((eb) => ({ items_total: eb('items_total', '+', rows.length) }))
+    .where('id', '=', reviewId)
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
 
 /** Newest campaign first (index `(org_id, started_at, id)`). */
@@ -60,14 +81,63 @@ export async function findReview(trx: Trx, id: string, lock = false): Promise<Re
   return (lock ? query.forUpdate() : query).executeTakeFirst()
 }
 
-export async function itemsOf(trx: Trx, reviewId: string): Promise<ReviewItemRow[]> {
-  return trx
-    .selectFrom('access_review_items')
-    .selectAll()
-    .where('review_id', '=', reviewId)
-    .orderBy('kind')
-    .orderBy('label')
-    .execute()
+const KINDS: readonly ReviewItemKind[] = ['member', 'service_account', 'api_token', 'grant']
+
+/** A campaign's items by kind, then id (index `(review_id, kind, id)`; undecided ones: `access_review_items_pending`). */
+const BY_KIND: PageOrder = {
+  keys: [
+    { column: 'kind', type: 'text', oneOf: KINDS },
+    { column: 'id', type: 'uuid' },
+  ],
+  direction: 'asc',
+}
+
+/** A page of a campaign's items; `pending`: only those not decided yet. */
+export async function pageItems(
+  trx: Trx,
+  reviewId: string,
+  page: PageRequest,
+  pending: boolean,
+): Promise<Page<ReviewItemRow>> {
+  let query = trx.selectFrom('access_review_items').selectAll().where('review_id', '=', reviewId)
+  if (pending) query = query.where('decision', 'is', null)
+  return readPage(trx, query, BY_KIND, page)
+}
+
+/** The first `limit` undecided items of a campaign, in page order (the overdue policy works through them). */
+export async function undecidedItems(trx: Trx, reviewId: string, limit: number): Promise<ReviewItemRow[]> {
+  return (await pageItems(trx, reviewId, { limit }, true)).items
+}
+
+/** What a closing campaign's summary counts, over its items (once, when it closes). */
+export async function summaryOf(
+  trx: Trx,
+  reviewId: string,
+): Promise<{
+  items: number
+  certified: number
+  revoked: number
+  reduced: number
+  selfCertified: number
+  inactive: number
+}> {
+  const result = await sql<{
+    items: number
+    certified: number
+    revoked: number
+    reduced: number
+    selfCertified: number
+    inactive: number
+  }>`
+    SELECT count(*)::int AS items,
+           count(*) FILTER (WHERE decision = 'certify')::int AS certified,
+           count(*) FILTER (WHERE decision = 'revoke')::int AS revoked,
+           count(*) FILTER (WHERE decision = 'reduce')::int AS reduced,
+           count(*) FILTER (WHERE decision IS NOT NULL AND decided_by = 'user:' || CASE kind
+                              WHEN 'member' THEN subject_id WHEN 'api_token' THEN details->>'holder' END)::int AS "selfCertified",
+           count(*) FILTER (WHERE inactive)::int AS inactive
+      FROM access_review_items WHERE review_id = ${reviewId}`.execute(trx)
+  return result.rows[0] ?? { items: 0, certified: 0, revoked: 0, reduced: 0, selfCertified: 0, inactive: 0 }
 }
 
 export async function findItem(trx: Trx, reviewId: string, itemId: string): Promise<ReviewItemRow | undefined> {
@@ -80,17 +150,25 @@ export async function findItem(trx: Trx, reviewId: string, itemId: string): Prom
     .executeTakeFirst()
 }
 
+/** Records an undecided item's decision and counts it on its campaign (`items_decided`), in the caller's transaction. */
 export async function recordDecision(
   trx: Trx,
-  itemId: string,
+  item: Pick<ReviewItemRow, 'id' | 'review_id'>,
   decision: Pick<ReviewItemRow, 'decision' | 'reduce_to' | 'decided_by' | 'decided_at' | 'note' | 'outcome'>,
 ): Promise<ReviewItemRow> {
-  return trx
+  const decided = await trx
     .updateTable('access_review_items')
     .set(decision)
-    .where('id', '=', itemId)
+    .where('id', '=', item.id)
+    .where('decision', 'is', null)
     .returningAll()
     .executeTakeFirstOrThrow()
+  await trx
+    .updateTable('access_reviews')
+    .set((eb) => ({ items_decided: eb('items_decided', '+', 1) }))
+    .where('id', '=', item.review_id)
+    .execute()
+  return decided
 }
 
 export async function closeReview(

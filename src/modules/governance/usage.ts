@@ -14,12 +14,39 @@ export interface UsageRecorder {
   record(principal: Principal, permission: string): Promise<void>
   /** The last use of each permission by each principal of the current org since `since`. */
   usedSince(trx: Trx, since: Date): Promise<Map<string, Set<string>>>
+  /**
+   * The same for the named principals only (a page of a report), keyed by
+   * {@link principalKey}: read through the primary key `(org_id, principal_type,
+   * principal_id, permission)`, so the cost follows those principals, not the org.
+   */
+  usedBy(
+    trx: Trx,
+    since: Date,
+    principals: readonly { type: 'user' | 'service_account'; id: string }[],
+  ): Promise<Map<string, Set<string>>>
 }
 
 const WRITE_EVERY_MS = 60 * 60_000
 
 export function principalKey(type: string, id: string): string {
   return `${type}:${id}`
+}
+
+interface UsageRow {
+  principal_type: string
+  principal_id: string
+  permission: string
+}
+
+function byPrincipal(rows: readonly UsageRow[]): Map<string, Set<string>> {
+  const used = new Map<string, Set<string>>()
+  for (const row of rows) {
+    const key = principalKey(row.principal_type, row.principal_id)
+    const set = used.get(key)
+    if (set === undefined) used.set(key, new Set([row.permission]))
+    else set.add(row.permission)
+  }
+  return used
 }
 
 export function createUsageRecorder(deps: {
@@ -57,12 +84,25 @@ export function createUsageRecorder(deps: {
         .select(['principal_type', 'principal_id', 'permission'])
         .where('last_used_at', '>=', since)
         .execute()
-      const used = new Map<string, Set<string>>()
-      for (const row of rows) {
-        const key = principalKey(row.principal_type, row.principal_id)
-        used.set(key, (used.get(key) ?? new Set()).add(row.permission))
+      return byPrincipal(rows)
+    },
+
+    async usedBy(trx, since, principals) {
+      const rows: UsageRow[] = []
+      for (const type of ['user', 'service_account'] as const) {
+        const ids = principals.filter((p) => p.type === type).map((p) => p.id)
+        if (ids.length === 0) continue
+        rows.push(
+          ...(await trx
+            .selectFrom('permission_usage')
+            .select(['principal_type', 'principal_id', 'permission'])
+            .where('principal_type', '=', type)
+            .where('principal_id', 'in', ids)
+            .where('last_used_at', '>=', since)
+            .execute()),
+        )
       }
-      return used
+      return byPrincipal(rows)
     },
   }
 }

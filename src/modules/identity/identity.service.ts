@@ -77,6 +77,21 @@ export interface IdentityService {
    */
   inventory(orgId: string): Promise<AccessInventory>
   /**
+   * A page of {@link inventory}'s members and service accounts (members in join order,
+   * then service accounts in creation order; a page fills across the boundary), with the
+   * same last activity and 2FA state, read for the page's principals alone. `limit` 1–500;
+   * 400 VALIDATION_FAILED for a cursor this list did not issue.
+   */
+  inventoryPage(
+    orgId: string,
+    page: PageRequest,
+  ): Promise<Pick<AccessInventory, 'members' | 'serviceAccounts'> & { nextCursor: string | null }>
+  /**
+   * Whether the org has a member other than `userId`, not suspended, in one of `roles`
+   * (an access review asks whether anyone else may decide). One probe, whatever the org's size.
+   */
+  anotherActiveMember(orgId: string, userId: string, roles: readonly string[]): Promise<boolean>
+  /**
    * Org offboarding (owner transaction): deletes the org — and, through the schema's
    * cascades, everything that belongs to it — and the user accounts that belonged to no
    * other org. Returns how many members it had and how many accounts were deleted.
@@ -599,23 +614,27 @@ export function createIdentityService(deps: {
           ])
           .execute(),
       }))
-      // Owner read: second-factor state is readable only on the authentication path.
-      const userIds = found.members.map((m) => m.user_id)
-      const mfa =
-        userIds.length === 0
-          ? []
-          : await withOwner(db, (trx) =>
-              trx
-                .selectFrom('user_mfa')
-                .select('user_id')
-                .where('user_id', 'in', userIds)
-                .where('confirmed_at', 'is not', null)
-                .execute(),
-            )
-      const latest = (...dates: (Date | null | undefined)[]) =>
-        dates.reduce<Date | null>((a, d) => (d != null && (a === null || d > a) ? d : a), null)
-      const tokenUse = (pick: (t: store.ApiTokenRow) => string | null, id: string) =>
-        latest(...found.tokens.filter((t) => pick(t) === id).map((t) => t.last_used_at))
+      // Owner read: second-factor state is readable only on the authentication path. Joined
+      // to the org's memberships, not a list of every member's id as parameters.
+      const mfa = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('user_mfa as f')
+          .innerJoin('memberships as m', 'm.user_id', 'f.user_id')
+          .select('f.user_id')
+          .where('m.org_id', '=', orgId)
+          .where('f.confirmed_at', 'is not', null)
+          .execute(),
+      )
+      // Each principal's figures are looked up by id (Maps), never by a scan of another
+      // list: the cost follows members + tokens, not members × tokens (issue 20).
+      const mfaOn = new Set(mfa.map((r) => r.user_id))
+      const seen = new Map(found.sessions.map((x) => [x.user_id, x.last_seen_at]))
+      const usedByUser = new Map<string, Date>()
+      const usedByAccount = new Map<string, Date>()
+      for (const t of found.tokens) {
+        if (t.user_id !== null) keepLatest(usedByUser, t.user_id, t.last_used_at)
+        if (t.service_account_id !== null) keepLatest(usedByAccount, t.service_account_id, t.last_used_at)
+      }
       return {
         members: found.members.map((m) => ({
           userId: m.user_id,
@@ -623,18 +642,15 @@ export function createIdentityService(deps: {
           role: m.role,
           joinedAt: m.created_at,
           suspended: m.suspended_at !== null,
-          mfaEnabled: mfa.some((r) => r.user_id === m.user_id),
-          lastActivityAt: latest(
-            tokenUse((t) => t.user_id, m.user_id),
-            found.sessions.find((x) => x.user_id === m.user_id)?.last_seen_at,
-          ),
+          mfaEnabled: mfaOn.has(m.user_id),
+          lastActivityAt: latest(usedByUser.get(m.user_id), seen.get(m.user_id)),
         })),
         serviceAccounts: found.accounts.map((a) => ({
           id: a.id,
           name: a.name,
           role: a.role,
           createdAt: a.created_at,
-          lastActivityAt: tokenUse((t) => t.service_account_id, a.id),
+          lastActivityAt: usedByAccount.get(a.id) ?? null,
         })),
         tokens: found.tokens.map((t) => ({
           id: t.id,
@@ -647,6 +663,48 @@ export function createIdentityService(deps: {
           lastActivityAt: t.last_used_at,
         })),
       }
+    },
+
+    async inventoryPage(orgId, page) {
+      const found = await withOrg(db, orgId, (trx) => store.pagePrincipals(trx, page))
+      const userIds = found.members.map((m) => m.user_id)
+      // Owner read, as in inventory: the page's members only.
+      const mfa =
+        userIds.length === 0
+          ? []
+          : await withOwner(db, (trx) =>
+              trx
+                .selectFrom('user_mfa')
+                .select('user_id')
+                .where('user_id', 'in', userIds)
+                .where('confirmed_at', 'is not', null)
+                .execute(),
+            )
+      const mfaOn = new Set(mfa.map((r) => r.user_id))
+      return {
+        members: found.members.map((m) => ({
+          userId: m.user_id,
+          email: m.email,
+          role: m.role,
+          joinedAt: m.created_at,
+          suspended: m.suspended_at !== null,
+          mfaEnabled: mfaOn.has(m.user_id),
+          lastActivityAt: latest(m.last_token_use, m.last_session),
+        })),
+        serviceAccounts: found.serviceAccounts.map((a) => ({
+          id: a.id,
+          name: a.name,
+          role: a.role,
+          createdAt: a.created_at,
+          lastActivityAt: a.last_token_use,
+        })),
+        nextCursor: found.nextCursor,
+      }
+    },
+
+    async anotherActiveMember(orgId, userId, roles) {
+      if (roles.length === 0) return false
+      return withOrg(db, orgId, (trx) => store.anotherActiveMember(trx, userId, roles))
     },
 
     async setSuspended(ctx, userId, suspended) {
@@ -811,6 +869,18 @@ export function createIdentityService(deps: {
       })
     },
   }
+}
+
+/** The later of two instants; null when neither is known. */
+function latest(a: Date | null | undefined, b: Date | null | undefined): Date | null {
+  if (a == null) return b ?? null
+  return b != null && b > a ? b : a
+}
+
+/** Records `at` for `key` when it is later than what `map` holds. */
+function keepLatest(map: Map<string, Date>, key: string, at: Date | null): void {
+  const before = map.get(key)
+  if (at !== null && (before === undefined || at > before)) map.set(key, at)
 }
 
 function orgView(row: store.OrgRow): OrgView {

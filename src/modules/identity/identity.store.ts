@@ -1,6 +1,17 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { type Page, type PageOrder, type PageRequest, readPage } from '../../db/page.ts'
+import {
+  decodeCursor,
+  encodeCursor,
+  inIndexOrder,
+  keyOf,
+  type Page,
+  type PageOrder,
+  type PageRequest,
+  pageOf,
+  readPage,
+  toPage,
+} from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type {
   ApiTokensTable,
@@ -321,6 +332,19 @@ export async function countActiveOwners(trx: Trx): Promise<number> {
   return Number(row.n)
 }
 
+/** Whether a member other than `userId`, not suspended, has one of `roles` (`roles` non-empty). */
+export async function anotherActiveMember(trx: Trx, userId: string, roles: readonly string[]): Promise<boolean> {
+  const row = await trx
+    .selectFrom('memberships')
+    .select('user_id')
+    .where('role', 'in', [...roles])
+    .where('user_id', '<>', userId)
+    .where('suspended_at', 'is', null)
+    .limit(1)
+    .executeTakeFirst()
+  return row !== undefined
+}
+
 export async function setSuspended(trx: Trx, userId: string, suspended: boolean): Promise<boolean> {
   const result = await trx
     .updateTable('memberships')
@@ -401,6 +425,114 @@ const CREATED: PageOrder = {
 
 export async function pageServiceAccounts(trx: Trx, page: PageRequest): Promise<Page<ServiceAccountRow>> {
   return readPage(trx, trx.selectFrom('service_accounts').selectAll(), CREATED, page)
+}
+
+// ---- everyone with access, a page at a time (the least-privilege report) ----
+
+/** A principal's last activity in the org, from the newest of its live tokens' uses and (members) of its sessions. */
+export interface Activity {
+  last_token_use: Date | null
+  last_session: Date | null
+}
+
+/**
+ * The principals' list: members in join order, then service accounts in creation order.
+ * Its cursor names the part first, then the last row's key in that part's order.
+ */
+const PRINCIPALS: PageOrder = {
+  keys: [{ column: 'part', type: 'text', oneOf: ['member', 'service_account'] }, ...CREATED.keys],
+  direction: 'asc',
+}
+
+/** Service accounts in creation order, under the alias the principals' page reads them by. */
+const ACCOUNTS: PageOrder = {
+  keys: CREATED.keys.map((k) => ({ ...k, column: `a.${k.column}` })),
+  direction: 'asc',
+}
+
+/**
+ * One page of the org's principals (members, then service accounts), each with its last
+ * token use and (members) session, read by one probe of an index per principal
+ * (`api_tokens_*_used`, `sessions_org_user`): the page costs its own rows, whatever the
+ * membership. A page fills across the boundary between members and service accounts.
+ * Errors: 400 VALIDATION_FAILED for a cursor this list did not issue.
+ */
+export async function pagePrincipals(
+  trx: Trx,
+  page: PageRequest,
+): Promise<{
+  members: (MemberRow & Activity)[]
+  serviceAccounts: (ServiceAccountRow & Activity)[]
+  nextCursor: string | null
+}> {
+  const [part, ...key] = page.cursor === undefined ? [] : decodeCursor(PRINCIPALS, page.cursor)
+  const from = key.length === 0 ? undefined : encodeCursor(key)
+  const members = trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select((eb) => [
+      eb
+        .selectFrom('api_tokens as t')
+        .select((e) => e.fn.max('t.last_used_at').as('used'))
+        .whereRef('t.user_id', '=', 'm.user_id')
+        .where('t.revoked_at', 'is', null)
+        .as('last_token_use'),
+      eb
+        .selectFrom('sessions as s')
+        .select((e) => e.fn.max('s.last_seen_at').as('seen'))
+        .whereRef('s.user_id', '=', 'm.user_id')
+        .as('last_session'),
+    ])
+  const accounts = trx
+    .selectFrom('service_accounts as a')
+    .selectAll('a')
+    .select((eb) =>
+      eb
+        .selectFrom('api_tokens as t')
+        .select((e) => e.fn.max('t.last_used_at').as('used'))
+        .whereRef('t.service_account_id', '=', 'a.id')
+        .where('t.revoked_at', 'is', null)
+        .as('last_token_use'),
+    )
+  const cursorAt = (which: string, row: Record<`page_key_${number}`, string>, order: PageOrder) =>
+    encodeCursor([which, ...keyOf(row, order)])
+
+  return inIndexOrder(trx, async () => {
+    let memberRows: (MemberRow & Activity & Record<`page_key_${number}`, string>)[] = []
+    if (part === undefined || part === 'member') {
+      const read = toPage(
+        await pageOf(members, JOINED, { limit: page.limit, cursor: from }).execute(),
+        JOINED,
+        page.limit,
+      )
+      const last = read.items[read.items.length - 1]
+      if (read.nextCursor !== null && last !== undefined)
+        return { members: read.items, serviceAccounts: [], nextCursor: cursorAt('member', last, JOINED) }
+      memberRows = read.items
+    }
+    // The rest of the page from the service accounts. With no room left, the one row read
+    // (pageOf reads limit + 1) says whether any follow.
+    const room = page.limit - memberRows.length
+    const rows = await pageOf(accounts, ACCOUNTS, {
+      limit: room,
+      cursor: part === 'service_account' ? from : undefined,
+    }).execute()
+    const read = toPage(rows, ACCOUNTS, room)
+    const lastAccount = read.items[read.items.length - 1]
+    const lastMember = memberRows[memberRows.length - 1]
+    const nextCursor =
+      read.nextCursor !== null && lastAccount !== undefined
+        ? cursorAt('service_account', lastAccount, ACCOUNTS)
+        : room === 0 && rows.length > 0 && lastMember !== undefined
+          ? cursorAt('member', lastMember, JOINED)
+          : null
+    return {
+      members: memberRows,
+      serviceAccounts: read.items.map((r) => ({ ...r, last_session: null })),
+      nextCursor,
+    }
+  })
 }
 
 export async function findServiceAccount(trx: Trx, id: string): Promise<ServiceAccountRow | undefined> {
