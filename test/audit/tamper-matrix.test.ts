@@ -119,7 +119,7 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
     Number(
       (await db().selectFrom('audit_heads').select('seq').where('org_id', '=', orgId).executeTakeFirstOrThrow()).seq,
     )
-  const append = (orgId: string, n: number) => appendEvents(t(), orgId, n, 'test.tamper')
+  const append = (orgIds: string | string[], n: number) => appendEvents(t(), orgIds, n, 'test.tamper')
 
   /** Runs the checkpoint delivery job until it has nothing left to settle. */
   async function deliver(): Promise<void> {
@@ -499,7 +499,10 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
       ...logKeys.flatMap((k) => ['--log', k]),
     ])
     for (const round of ['first', 'size'] as const) {
-      for (const c of cells.values()) await append(c.orgId, 6)
+      await append(
+        [...cells.values()].map((c) => c.orgId),
+        6,
+      )
       await deliver()
       for (const c of cells.values()) {
         c[round] = await headSeq(c.orgId)
