@@ -45,32 +45,34 @@ export const idAtSeq = (orgId: string, seq: number) =>
   sql`(SELECT id FROM audit_chain WHERE org_id = ${orgId} AND seq = ${seq})`
 
 /**
- * Writes `n` events into an org's log as the application does (the event and its queue row
- * in one statement), with `action`, then has the app's sequencer chain (and checkpoint) them.
+ * Writes `n` events into an org's log (or each of several orgs') as the application does
+ * (the event and its queue row in one statement), with `action`, then has the app's
+ * sequencer chain (and checkpoint) them in one flush.
  */
 export async function appendEvents(
   app: { db: { kysely: Kysely<DB> }; app: { sequencer: { flush(): Promise<void> } } },
-  orgId: string,
+  orgIds: string | readonly string[],
   n: number,
   action = 'test.event',
 ): Promise<void> {
   await app.db.kysely.transaction().execute(async (trx) => {
-    for (let i = 0; i < n; i++)
-      await insertEvent(trx, {
-        org_id: orgId,
-        event_id: randomUUID(),
-        occurred_at: new Date(Date.now()),
-        actor_type: 'system',
-        actor_id: null,
-        action,
-        target_type: null,
-        target_id: null,
-        outcome: 'success',
-        ip: null,
-        user_agent: null,
-        request_id: null,
-        details: canonicalJson({ i }),
-      })
+    for (const orgId of typeof orgIds === 'string' ? [orgIds] : orgIds)
+      for (let i = 0; i < n; i++)
+        await insertEvent(trx, {
+          org_id: orgId,
+          event_id: randomUUID(),
+          occurred_at: new Date(Date.now()),
+          actor_type: 'system',
+          actor_id: null,
+          action,
+          target_type: null,
+          target_id: null,
+          outcome: 'success',
+          ip: null,
+          user_agent: null,
+          request_id: null,
+          details: canonicalJson({ i }),
+        })
   })
   await app.app.sequencer.flush()
 }
