@@ -38,7 +38,7 @@ export function createOperatorService(deps: {
         throw new AppError('FORBIDDEN', 'only operators see the list of orgs', { permission: 'orgs:list' })
       const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor)
       // Owner connection: the list spans every org, which no org-scoped role can see. It
-      // reads names and counts only.
+      // reads names and the counts kept at write time only (never a count over members).
       const rows = await withOwner(db, (trx) =>
         sql<{
           id: string
@@ -50,9 +50,12 @@ export function createOperatorService(deps: {
           service_accounts: number
         }>`
           SELECT o.id, o.name, o.kind, o.created_at, o.created_at::text AS created_text,
-                 (SELECT count(*) FROM memberships m WHERE m.org_id = o.id)::int AS members,
-                 (SELECT count(*) FROM service_accounts s WHERE s.org_id = o.id)::int AS service_accounts
+                 coalesce(c.members, 0)::int AS members, coalesce(c.service_accounts, 0)::int AS service_accounts
             FROM orgs o
+            -- Counts kept at write time (migration 0030): at most 8 stripes per org.
+            LEFT JOIN LATERAL (
+              SELECT sum(members) AS members, sum(service_accounts) AS service_accounts
+                FROM org_principal_counts WHERE org_id = o.id) AS c ON true
            WHERE ${after === undefined ? sql`true` : sql`(o.created_at, o.id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`}
            ORDER BY o.created_at, o.id
            LIMIT ${page.limit + 1}`.execute(trx),
