@@ -58,12 +58,15 @@ const SAME_SIZE_PAGES = [
   '/v1/orgs/{orgId}/alerts',
   '/v1/orgs/{orgId}/incidents',
   '/v1/orgs/{orgId}/least-privilege',
+  '/v1/orgs/{orgId}/access-reviews/{reviewId}/items',
   '/v1/orgs/{orgId}/audit/events',
 ]
 const PG_URL =
   process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 /** Timed runs of each periodic job (after one that does what the fixture made due): at least 3, at most 50, for about a second. */
 const JOB_RUNS = { min: 3, max: 50, ms: 1_000 }
+/** Calls of each proof per org for the in-process proof times. */
+const PROOF_RUNS = 200
 /** One request to a whole-log route gives up after this long (reported as such). */
 const WHOLE_LOG_TIMEOUT_MS = 30_000
 /** A p99 ratio above this is flagged (issue 20's target). */
@@ -155,6 +158,7 @@ interface EngineResult {
   buildMs: number
   routes: RouteResult[]
   jobs: JobResult[]
+  proofs: ProofTimes[]
   skipped: string[]
   /** The first error answer of each route that gave one (route → status and body head). */
   errors: Map<string, string>
@@ -355,6 +359,45 @@ async function timeJobs(t: TestApp, cpu: CpuSampler): Promise<Map<string, { ms: 
   return out
 }
 
+/** Proof serving time without HTTP: the service computing proofs across each org's whole signed tree. */
+interface ProofTimes {
+  name: string
+  small: { p50: number; p99: number; hashes: number }
+  big: { p50: number; p99: number; hashes: number }
+}
+
+/**
+ * The time to compute an inclusion proof (leaf 1) and a consistency proof (size 1) across
+ * each org's signed tree, in the service's own process (tile reads from the database
+ * included, HTTP and authentication not): PROOF_RUNS calls each, interleaved by org.
+ */
+async function timeProofs(t: TestApp, f: Fixture): Promise<ProofTimes[]> {
+  const audit = t.app.services.audit
+  const kinds = [
+    { name: 'inclusion proof of leaf 1', run: (org: string, size: number) => audit.inclusionProof(org, 1, size) },
+    { name: 'consistency proof from size 1', run: (org: string, size: number) => audit.consistencyProof(org, 1, size) },
+  ]
+  const out: ProofTimes[] = []
+  for (const kind of kinds) {
+    const times: Record<Side, number[]> = { a: [], b: [] }
+    const hashes: Record<Side, number> = { a: 0, b: 0 }
+    for (let i = 0; i < PROOF_RUNS; i++)
+      for (const side of ['a', 'b'] as const) {
+        const began = performance.now()
+        const proof = await kind.run(f[side].orgId, Number(f.ids[side].signedSize))
+        times[side].push(performance.now() - began)
+        hashes[side] = proof.hashes.length
+      }
+    const figures = (side: Side) => ({
+      p50: quantile(times[side], 0.5),
+      p99: quantile(times[side], 0.99),
+      hashes: hashes[side],
+    })
+    out.push({ name: kind.name, small: figures('b'), big: figures('a') })
+  }
+  return out
+}
+
 /** Drops databases of earlier runs of this bench whose process is gone (an interrupted run). */
 async function dropStale(admin: pg.Client): Promise<void> {
   const { rows } = await admin.query<{ datname: string }>(
@@ -477,6 +520,7 @@ async function runEngine(engine: Engine): Promise<EngineResult> {
       database.kysely,
     )
     const jobsBig = await timeJobs(t, jobCpu)
+    const proofs = await timeProofs(t, f)
     await t.app.close()
     await database.close()
     const jobs = PERIODIC_JOBS.map(({ name }) => ({
@@ -508,7 +552,7 @@ async function runEngine(engine: Engine): Promise<EngineResult> {
     }
     // A whole-log request given up on may still run in the service: no waiting for it.
     if (routes.some((r) => r.big.status.startsWith('>'))) await server.kill()
-    return { engine, sizes, buildMs, routes, jobs, skipped, errors }
+    return { engine, sizes, buildMs, routes, jobs, proofs, skipped, errors }
   } finally {
     await server?.stop().catch((error: unknown) => log(`stopping the service: ${(error as Error).message}`))
     await admin?.end()
@@ -560,6 +604,15 @@ function report(result: EngineResult): string {
   for (const j of result.jobs)
     lines.push(
       `| ${j.name}${ratio(j.big.ms, j.small.ms) > TARGET ? ' **> 2×**' : ''} | ${ms(j.small.ms)} → ${ms(j.big.ms)} | ${r2(ratio(j.big.ms, j.small.ms))} | ${ms(j.small.cpu)} → ${ms(j.big.cpu)} |`,
+    )
+  lines.push(
+    '',
+    `| proof, in the service's process (${PROOF_RUNS} calls, no HTTP; target ≤ 5 ms) | hashes small → big | p50 ms small → big | p99 ms small → big |`,
+    '|---|---:|---:|---:|',
+  )
+  for (const p of result.proofs)
+    lines.push(
+      `| ${p.name} | ${p.small.hashes} → ${p.big.hashes} | ${ms(p.small.p50)} → ${ms(p.big.p50)} | ${ms(p.small.p99)} → ${ms(p.big.p99)} |`,
     )
   return lines.join('\n')
 }
