@@ -5,6 +5,9 @@ import type { VerifyResult } from '../modules/audit/audit.format.ts'
 import { verifyExport } from '../modules/audit/audit.export.ts'
 import { orgOfOrigin, splitNotes } from '../modules/audit/audit.note.ts'
 import { verifyReceipt } from '../modules/audit/audit.receipt.ts'
+import { createOutboundFetch } from '../http/outbound.ts'
+import { originHost } from '../modules/audit/index.ts'
+import { fetchWitnessedCheckpoints, type WitnessedCheckpoints } from '../modules/audit/audit.witness-read.ts'
 import { printJson, withServices } from './context.ts'
 
 interface VerifyOptions {
@@ -14,6 +17,7 @@ interface VerifyOptions {
   trustEmbeddedKey?: boolean
   allowUnsigned?: boolean
   checkpoint?: string[]
+  askWitnesses?: boolean
   json?: boolean
 }
 
@@ -41,6 +45,10 @@ export function registerAudit(program: Command): void {
     .option(
       '--checkpoint <files...>',
       'checkpoints kept outside Custodian (signed notes: GET …/audit/checkpoints/latest, an audit.checkpoint webhook, the witness file); the chain must reach each one and agree with it',
+    )
+    .option(
+      '--ask-witnesses',
+      'also fetch, from each configured tlog witness (CUSTODIAN_AUDIT_TLOG_WITNESSES), the latest checkpoint it cosigned for each org and compare the chain with it; a witness that cannot vouch for an org fails it',
     )
     .option('--json', 'print the results as JSON')
     .action(async (options: VerifyOptions) => {
@@ -182,11 +190,50 @@ async function verify(options: VerifyOptions): Promise<VerifyResult[]> {
     requireKeptFor(result.org, keptNotes)
     return [result]
   }
-  return withServices({ createRootKey: false }, async ({ audit: module }) => {
+  return withServices({ createRootKey: false }, async ({ audit: module, config, runtime }) => {
     await module.sequencer.flush()
-    if (options.org === undefined) return module.service.verifyAll({ keptNotes })
-    requireKeptFor(options.org, keptNotes)
-    return [await module.service.verify(options.org, { keptNotes })]
+    if (options.askWitnesses !== true) {
+      if (options.org === undefined) return module.service.verifyAll({ keptNotes })
+      requireKeptFor(options.org, keptNotes)
+      return [await module.service.verify(options.org, { keptNotes })]
+    }
+    const witnesses = config.audit.tlogWitnesses
+    if (witnesses.length === 0)
+      throw new VerifyUsageError('--ask-witnesses: no witness is configured (CUSTODIAN_AUDIT_TLOG_WITNESSES)')
+    if (options.org !== undefined) requireKeptFor(options.org, keptNotes)
+    const orgIds =
+      options.org !== undefined
+        ? [options.org]
+        : (await runtime.database.kysely.selectFrom('orgs').select('id').orderBy('id').execute()).map((o) => o.id)
+    // The witnesses are the operator's own choice: any address, as for their deliveries.
+    const fetch = createOutboundFetch({ caFile: config.extraCaFile, allow: ['0.0.0.0/0', '::/0'] })
+    const publicKeys = module.service.publicKeys().map((k) => k.publicKey)
+    const asked = new Map<string, WitnessedCheckpoints>()
+    for (const orgId of orgIds)
+      asked.set(
+        orgId,
+        await fetchWitnessedCheckpoints({
+          fetch,
+          witnesses,
+          originHost: originHost(config.publicUrl),
+          publicKeys,
+          orgId,
+          timeoutMs: 10_000,
+        }),
+      )
+    const notes = [...(keptNotes ?? []), ...[...asked.values()].flatMap((a) => a.notes)]
+    const results =
+      options.org === undefined
+        ? await module.service.verifyAll({ keptNotes: notes })
+        : [await module.service.verify(options.org, { keptNotes: notes })]
+    return results.map((result) => {
+      const problems = (asked.get(result.org)?.problems ?? []).map((p) => ({
+        kind: 'witness' as const,
+        seq: null,
+        message: `witness ${p.witness}: ${p.message}`,
+      }))
+      return problems.length === 0 ? result : { ...result, ok: false, problems: [...result.problems, ...problems] }
+    })
   })
 }
 

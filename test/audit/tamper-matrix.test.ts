@@ -282,10 +282,10 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
    * process, so the command gets a copy of its files (as on a server stopped for it).
    */
   async function verifyCommand(
-    notes: string[],
+    notes: string[] | 'ask-witnesses',
   ): Promise<{ code: number | null; output: string; orgs: Map<string, string[]> }> {
     const run = randomBytes(4).toString('hex')
-    const files = notes.map((note, i) => {
+    const files = (notes === 'ask-witnesses' ? [] : notes).map((note, i) => {
       const file = path.join(root, `kept-${run}-${i}.note`)
       writeFileSync(file, note)
       return file
@@ -299,7 +299,13 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
       const dump = await (pglite as PGlite).dumpDataDir('none')
       await (await PGlite.create({ dataDir: pgdata, loadDataDir: dump })).close()
     }
-    const { code, output } = await runToExit(['bin/custodian.js', 'audit', 'verify', '--checkpoint', ...files], env)
+    if (notes === 'ask-witnesses')
+      Object.assign(env, {
+        CUSTODIAN_AUDIT_TLOG_WITNESSES: `https://127.0.0.1:${witness.port} ${witness.key}`,
+        CUSTODIAN_EXTRA_CA_FILE: tls.cert,
+      })
+    const args = notes === 'ask-witnesses' ? ['--ask-witnesses'] : ['--checkpoint', ...files]
+    const { code, output } = await runToExit(['bin/custodian.js', 'audit', 'verify', ...args], env)
     const orgs = new Map<string, string[]>()
     let lines: string[] = []
     for (const line of output.split('\n')) {
@@ -529,6 +535,12 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
     for (const c of cells.values()) assert.match(orgs.get(c.orgId)?.[0] ?? '', /^OK .*, 1 kept checkpoints$/, c.id)
   })
 
+  it('P5.2 `custodian audit verify --ask-witnesses` fetches each log’s cosigned checkpoint from the witness itself and passes every log (the control)', async () => {
+    const { code, output, orgs } = await verifyCommand('ask-witnesses')
+    assert.equal(code, 0, output)
+    for (const c of cells.values()) assert.match(orgs.get(c.orgId)?.[0] ?? '', /^OK .*, 1 kept checkpoints$/, c.id)
+  })
+
   for (const kind of KINDS)
     for (const detector of DETECTORS)
       it(`P5.2 ${kind.name} detected by ${detector.name}`, async () => {
@@ -546,6 +558,32 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
       assert.ok(
         problems.some((p) => /^(kept_checkpoint_mismatch: |truncated: .* kept elsewhere)/.test(p)),
         `${id}: ${JSON.stringify(problems)}`,
+      )
+    }
+  })
+
+  it('P5.2 `custodian audit verify --ask-witnesses` fails each of those logs on the checkpoint it fetched from the witness, and a witness that is down fails every log', async () => {
+    const { code, output, orgs } = await verifyCommand('ask-witnesses')
+    assert.equal(code, 1, output)
+    for (const id of keptByCell.keys()) {
+      const [line, ...problems] = orgs.get((cells.get(id) as Cell).orgId) ?? []
+      assert.match(line ?? '', /^FAIL .*, 1 kept checkpoints$/, id)
+      assert.ok(
+        problems.some((p) => /^(kept_checkpoint_mismatch: |truncated: .* kept elsewhere)/.test(p)),
+        `${id}: ${JSON.stringify(problems)}`,
+      )
+    }
+    // The last test of the file: the witness stays down.
+    await witness.process?.stop()
+    witness.process = undefined
+    const down = await verifyCommand('ask-witnesses')
+    assert.equal(down.code, 1, down.output)
+    for (const c of cells.values()) {
+      const [line, ...problems] = down.orgs.get(c.orgId) ?? []
+      assert.match(line ?? '', /^FAIL /, c.id)
+      assert.ok(
+        problems.some((p) => /^witness: witness .*: unreachable/.test(p)),
+        `${c.id}: ${JSON.stringify(problems)}`,
       )
     }
   })

@@ -90,6 +90,7 @@ export type VerifyProblemKind =
   | 'kept_checkpoint_mismatch' // a checkpoint kept outside Custodian disagrees with the chain at its size
   | 'unsigned' // no signed checkpoint at all: nothing binds the chain to the signing key
   | 'unchained' // events not yet chained (informational; not tampering)
+  | 'witness' // asked to (--ask-witnesses), a configured witness could not vouch for the log: unreachable, nothing cosigned, a bad cosignature
 
 export interface VerifyProblem {
   kind: VerifyProblemKind
