@@ -636,15 +636,9 @@ export function createIdentityService(deps: {
         if (t.service_account_id !== null) keepLatest(usedByAccount, t.service_account_id, t.last_used_at)
       }
       return {
-        members: found.members.map((m) => ({
-          userId: m.user_id,
-          email: m.email,
-          role: m.role,
-          joinedAt: m.created_at,
-          suspended: m.suspended_at !== null,
-          mfaEnabled: mfaOn.has(m.user_id),
-          lastActivityAt: latest(usedByUser.get(m.user_id), seen.get(m.user_id)),
-        })),
+        members: found.members.map((m) =>
+          inventoryMember(m, mfaOn.has(m.user_id), latest(usedByUser.get(m.user_id), seen.get(m.user_id))),
+        ),
         serviceAccounts: found.accounts.map((a) => ({
           id: a.id,
           name: a.name,
@@ -682,15 +676,9 @@ export function createIdentityService(deps: {
             )
       const mfaOn = new Set(mfa.map((r) => r.user_id))
       return {
-        members: found.members.map((m) => ({
-          userId: m.user_id,
-          email: m.email,
-          role: m.role,
-          joinedAt: m.created_at,
-          suspended: m.suspended_at !== null,
-          mfaEnabled: mfaOn.has(m.user_id),
-          lastActivityAt: latest(m.last_token_use, m.last_session),
-        })),
+        members: found.members.map((m) =>
+          inventoryMember(m, mfaOn.has(m.user_id), latest(m.last_token_use, m.last_session)),
+        ),
         serviceAccounts: found.serviceAccounts.map((a) => ({
           id: a.id,
           name: a.name,
@@ -918,5 +906,22 @@ function tokenView(row: store.ApiTokenRow): ApiTokenView {
     expiresAt: row.expires_at.toISOString(),
     lastUsedAt: row.last_used_at?.toISOString() ?? null,
     revokedAt: row.revoked_at?.toISOString() ?? null,
+  }
+}
+
+/** A member as the access inventory shows one (whole or a page of it). */
+function inventoryMember(
+  m: { user_id: string; email: string; role: string; created_at: Date; suspended_at: Date | null },
+  mfaEnabled: boolean,
+  lastActivityAt: Date | null,
+): AccessInventory['members'][number] {
+  return {
+    userId: m.user_id,
+    email: m.email,
+    role: m.role,
+    joinedAt: m.created_at,
+    suspended: m.suspended_at !== null,
+    mfaEnabled,
+    lastActivityAt,
   }
 }
