@@ -28,6 +28,7 @@ import * as listCosts from './migrations/0024_list_costs.ts'
 import * as auditTree from './migrations/0025_audit_tree.ts'
 import * as auditCosignatures from './migrations/0026_audit_cosignatures.ts'
 import * as certificateReceipts from './migrations/0028_certificate_receipts.ts'
+import * as passkeys from './migrations/0029_passkeys.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -58,6 +59,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0025_audit_tree': auditTree,
   '0026_audit_cosignatures': auditCosignatures,
   '0028_certificate_receipts': certificateReceipts,
+  '0029_passkeys': passkeys,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */
