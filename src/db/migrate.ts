@@ -29,6 +29,7 @@ import * as auditTree from './migrations/0025_audit_tree.ts'
 import * as auditCosignatures from './migrations/0026_audit_cosignatures.ts'
 import * as membershipCosts from './migrations/0027_membership_costs.ts'
 import * as certificateReceipts from './migrations/0028_certificate_receipts.ts'
+import * as passkeys from './migrations/0029_passkeys.ts'
 import * as principalCounts from './migrations/0030_principal_counts.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
@@ -61,6 +62,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0026_audit_cosignatures': auditCosignatures,
   '0027_membership_costs': membershipCosts,
   '0028_certificate_receipts': certificateReceipts,
+  '0029_passkeys': passkeys,
   '0030_principal_counts': principalCounts,
 }
 

@@ -209,13 +209,13 @@ function enforceSecondFactor(principal: Principal, config: RouteGuards): void {
     if (!principal.mfa.enrolled) {
       throw new AppError(
         'MFA_ENROLMENT_REQUIRED',
-        'this org requires two-factor authentication: enrol first (POST /v1/me/2fa/totp)',
+        'this org requires two-factor authentication: enrol first (POST /v1/me/2fa/totp, or a passkey: POST /v1/me/passkeys/registration/options)',
       )
     }
     if (session && principal.mfa.at === null) {
       throw new AppError(
         'STEP_UP_REQUIRED',
-        'this session has not passed a second factor yet: POST /v1/me/step-up with a code',
+        'this session has not passed a second factor yet: POST /v1/me/step-up with a code (or /v1/me/step-up/passkey)',
       )
     }
   }
@@ -224,7 +224,7 @@ function enforceSecondFactor(principal: Principal, config: RouteGuards): void {
     if (at === null || Date.now() - at.getTime() > principal.policy.stepUpMinutes * 60_000) {
       throw new AppError(
         'STEP_UP_REQUIRED',
-        `this action needs a second factor within the last ${principal.policy.stepUpMinutes} minutes: POST /v1/me/step-up with a code`,
+        `this action needs a second factor within the last ${principal.policy.stepUpMinutes} minutes: POST /v1/me/step-up with a code (or /v1/me/step-up/passkey)`,
       )
     }
   }

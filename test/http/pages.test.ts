@@ -29,6 +29,7 @@ const UNPAGED: Record<string, string> = {
   'GET /v1/permissions': 'the fixed catalog of permissions',
   'GET /v1/me': 'the caller’s own permissions: a subset of the fixed catalog',
   'GET /v1/me/2fa': 'the caller’s own factors: a fixed number of recovery codes',
+  'GET /v1/me/passkeys': 'the caller’s own passkeys: at most 20 per person (MAX_PASSKEYS_PER_USER, 409 beyond)',
   'GET /v1/audit/keys': 'the deployment’s signing keys: one per audit-key rotation by the operator',
   'GET /v1/orgs/{orgId}/roles': 'built-in roles and at most 100 custom roles per org (documented limit)',
   'GET /v1/orgs/{orgId}/alert-rules': 'one entry per rule of the fixed rule catalog',

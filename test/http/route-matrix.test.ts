@@ -86,6 +86,21 @@ interface RouteCase {
 }
 
 const A = (f: Fixture) => `/v1/orgs/${f.a.orgId}`
+/** WebAuthn responses that parse but verify for nobody (an unknown credential). */
+const PASSKEY_ASSERTION = {
+  id: 'AAAAAAAAAAAAAAAAAAAAAA',
+  rawId: 'AAAAAAAAAAAAAAAAAAAAAA',
+  type: 'public-key',
+  response: { clientDataJSON: 'e30', authenticatorData: 'AAAA', signature: 'AAAA' },
+  clientExtensionResults: {},
+}
+const PASSKEY_ATTESTATION = {
+  id: 'AAAAAAAAAAAAAAAAAAAAAA',
+  rawId: 'AAAAAAAAAAAAAAAAAAAAAA',
+  type: 'public-key',
+  response: { clientDataJSON: 'e30', attestationObject: 'AAAA' },
+  clientExtensionResults: {},
+}
 const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/healthz', access: 'public', url: () => '/healthz' },
   { method: 'GET', path: '/readyz', access: 'public', url: () => '/readyz' },
@@ -220,6 +235,56 @@ const ROUTES: RouteCase[] = [
     access: 'authenticated',
     url: () => '/v1/me/2fa/recovery-codes',
     body: () => ({ code: '123456' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/me/passkeys/registration/options',
+    access: 'authenticated',
+    url: () => '/v1/me/passkeys/registration/options',
+  },
+  {
+    method: 'POST',
+    path: '/v1/me/passkeys/registration/verify',
+    access: 'authenticated',
+    url: () => '/v1/me/passkeys/registration/verify',
+    body: () => ({ name: 'key', response: PASSKEY_ATTESTATION }),
+  },
+  { method: 'GET', path: '/v1/me/passkeys', access: 'authenticated', url: () => '/v1/me/passkeys' },
+  {
+    method: 'PATCH',
+    path: '/v1/me/passkeys/{passkeyId}',
+    access: 'authenticated',
+    url: () => `/v1/me/passkeys/${randomUUID()}`,
+    badParamUrl: () => '/v1/me/passkeys/nope',
+    body: () => ({ name: 'renamed' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/me/passkeys/{passkeyId}',
+    access: 'authenticated',
+    url: () => `/v1/me/passkeys/${randomUUID()}`,
+    badParamUrl: () => '/v1/me/passkeys/nope',
+  },
+  {
+    method: 'POST',
+    path: '/v1/me/step-up/passkey/options',
+    access: 'authenticated',
+    url: () => '/v1/me/step-up/passkey/options',
+  },
+  {
+    method: 'POST',
+    path: '/v1/me/step-up/passkey',
+    access: 'authenticated',
+    url: () => '/v1/me/step-up/passkey',
+    body: () => ({ response: PASSKEY_ASSERTION }),
+  },
+  { method: 'POST', path: '/v1/login/passkey/options', access: 'public', url: () => '/v1/login/passkey/options' },
+  {
+    method: 'POST',
+    path: '/v1/login/passkey/verify',
+    access: 'public',
+    url: () => '/v1/login/passkey/verify',
+    body: () => ({ response: PASSKEY_ASSERTION }),
   },
   { method: 'GET', path: '/v1/permissions', access: 'authenticated', url: () => '/v1/permissions' },
   {

@@ -64,6 +64,8 @@ forEachEngine('TOTP two-factor authentication (P3.1)', (engine) => {
       enabled: true,
       pending: false,
       recoveryCodesLeft: 10,
+      passkeys: 0,
+      enrolled: true,
     })
   })
 

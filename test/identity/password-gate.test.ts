@@ -421,9 +421,15 @@ forEachEngine('brute force: throttled by account and address, never an account l
       db: t().db.kysely,
       config,
       audit: t().app.services.audit,
-      secondFactor: { enabled: async () => false, verify: async () => false, confirmEnrolment: async () => false },
+      secondFactor: {
+        enabled: async () => false,
+        verify: async () => false,
+        confirmEnrolment: async () => false,
+        verifyPasskey: async () => ({ ok: false, reason: 'unknown passkey' }),
+      },
       throttleKey: Buffer.alloc(32, 7),
       providerOrgId: () => t().app.services.auth.providerOrgId(),
+      passkeyOwner: async () => undefined,
       passwords: {
         matches: async (encoded, password) => (verified.push(encoded), passwordMatches(encoded, password)),
         dummyHash: dummyPasswordHash,

@@ -101,6 +101,7 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/vault/status', url: () => '/v1/vault/status' },
   { path: '/v1/me', url: () => '/v1/me' },
   { path: '/v1/me/2fa', url: () => '/v1/me/2fa' },
+  { path: '/v1/me/passkeys', url: () => '/v1/me/passkeys' },
   { path: '/v1/me/sessions', url: () => '/v1/me/sessions' },
   { path: '/v1/me/notifications', url: () => '/v1/me/notifications' },
   { path: '/v1/permissions', url: () => '/v1/permissions' },

@@ -12,7 +12,8 @@ import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import * as store from './identity.store.ts'
 import { requireMailbox } from '../../email-address.ts'
-import type { CredentialGate } from './credential-gate.ts'
+import type { CredentialGate, GatePassed } from './credential-gate.ts'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 
 /**
  * Credentials to principals, and the ways in: bootstrap, password login, sessions.
@@ -42,8 +43,23 @@ export interface AuthService {
     input: { token: string; orgName: string; email: string; password: string },
     meta: RequestMeta,
   ): Promise<{ apiToken: string; orgId: string; userId: string }>
+  /** Password sign-in; the second factor (when enrolled) is a code or a passkey assertion. */
   login(
-    input: { email: string; password: string; orgId?: string | undefined; code?: string | undefined },
+    input: {
+      email: string
+      password: string
+      orgId?: string | undefined
+      code?: string | undefined
+      passkey?: AuthenticationResponseJSON | undefined
+    },
+    meta: RequestMeta,
+  ): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }>
+  /**
+   * Passwordless sign-in with a discoverable passkey and user verification (both factors),
+   * through the credential gate like a password; gives the same session.
+   */
+  loginWithPasskey(
+    input: { response: AuthenticationResponseJSON; orgId?: string | undefined },
     meta: RequestMeta,
   ): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }>
   logout(principal: Principal, meta: RequestMeta): Promise<void>
@@ -126,7 +142,7 @@ export function createAuthService(deps: {
       role: row.role,
       permissions,
       via,
-      mfa: { enrolled: row.mfa_confirmed_at !== null, at: row.mfa_at ?? null },
+      mfa: { enrolled: row.mfa_confirmed_at !== null || row.has_passkey, at: row.mfa_at ?? null },
       // Operators (the provider org's people) always need a second factor (P3.2, P2.7).
       policy: {
         require2fa: row.require_2fa === true || row.org_kind === 'provider',
@@ -184,6 +200,52 @@ export function createAuthService(deps: {
       { type: 'session', sessionId: row.id },
       null,
     )
+  }
+
+  /** After the gate: the org entered (or a refusal, audited), then a new session. */
+  async function enter(
+    passed: GatePassed,
+    requestedOrg: string | undefined,
+    method: string,
+    meta: RequestMeta,
+  ): Promise<{ sessionToken: string; csrfToken: string; orgId: string; expiresAt: Date }> {
+    const { user, memberships } = passed
+    if (passed.orgId === undefined) {
+      if (requestedOrg === undefined && memberships.length > 1) {
+        throw new AppError('VALIDATION_FAILED', 'this account belongs to several orgs: say which with orgId', {
+          errors: [{ path: '/body/orgId', message: 'required for this account' }],
+        })
+      }
+      const provider = await providerOrgId()
+      const orgs = memberships.length > 0 ? memberships.map((m) => m.org_id) : provider === undefined ? [] : [provider]
+      for (const orgId of orgs) {
+        await audit.recordSeparately({
+          orgId,
+          actor: { type: 'user', id: user.id },
+          action: 'auth.login',
+          outcome: 'denied',
+          details: { reason: 'not a member of the requested org', code: 'LOGIN_FAILED' },
+          meta,
+        })
+      }
+      const error = new AppError('LOGIN_FAILED', 'email, password or code is wrong')
+      error.audited = true
+      throw error
+    }
+    const orgId = passed.orgId
+    const mfaVerified = passed.secondFactor !== null
+    await withOwner(db, (trx) => store.recordLoginSuccess(trx, user.id))
+    const session = await withOrg(db, orgId, (trx) =>
+      startSession(trx, config, {
+        orgId,
+        userId: user.id,
+        meta,
+        mfaVerified,
+        audit,
+        details: { method, ...(passed.passkeyId === undefined ? {} : { passkeyId: passed.passkeyId }) },
+      }),
+    )
+    return { ...session, orgId }
   }
 
   async function providerOrgId(): Promise<string | undefined> {
@@ -306,48 +368,29 @@ export function createAuthService(deps: {
         account: { email: input.email },
         target: { requested: input.orgId },
         password: input.password,
-        secondFactor: { code: input.code, mode: 'if-enrolled' },
+        secondFactor: { code: input.code, passkey: input.passkey, mode: 'if-enrolled' },
         meta,
         wrong: 'LOGIN_FAILED',
       })
-      const { user, memberships } = passed
-      if (passed.orgId === undefined) {
-        if (input.orgId === undefined && memberships.length > 1) {
-          throw new AppError('VALIDATION_FAILED', 'this account belongs to several orgs: say which with orgId', {
-            errors: [{ path: '/body/orgId', message: 'required for this account' }],
-          })
-        }
-        const provider = await providerOrgId()
-        const orgs =
-          memberships.length > 0 ? memberships.map((m) => m.org_id) : provider === undefined ? [] : [provider]
-        for (const orgId of orgs) {
-          await audit.recordSeparately({
-            orgId,
-            actor: { type: 'user', id: user.id },
-            action: 'auth.login',
-            outcome: 'denied',
-            details: { reason: 'not a member of the requested org', code: 'LOGIN_FAILED' },
-            meta,
-          })
-        }
-        const error = new AppError('LOGIN_FAILED', 'email, password or code is wrong')
-        error.audited = true
-        throw error
-      }
-      const orgId = passed.orgId
-      const mfaVerified = passed.secondFactor !== null
-      await withOwner(db, (trx) => store.recordLoginSuccess(trx, user.id))
-      const session = await withOrg(db, orgId, (trx) =>
-        startSession(trx, config, {
-          orgId,
-          userId: user.id,
-          meta,
-          mfaVerified,
-          audit,
-          details: { method: mfaVerified ? 'password+totp' : 'password' },
-        }),
-      )
-      return { ...session, orgId }
+      const method =
+        passed.secondFactor === null
+          ? 'password'
+          : passed.secondFactor === 'passkey'
+            ? 'password+passkey'
+            : 'password+totp'
+      return enter(passed, input.orgId, method, meta)
+    },
+
+    async loginWithPasskey(input, meta) {
+      const passed = await gate.check({
+        action: 'auth.login',
+        account: { credentialId: input.response.id },
+        target: { requested: input.orgId },
+        passkey: input.response,
+        meta,
+        wrong: 'LOGIN_FAILED',
+      })
+      return enter(passed, input.orgId, 'passkey', meta)
     },
 
     async logout(principal, meta) {

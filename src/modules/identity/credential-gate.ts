@@ -11,6 +11,7 @@ import type { RequestMeta } from '../audit/audit.types.ts'
 import { allowlistOf, throttleAddressOf } from './ip-allowlist.ts'
 import * as store from './identity.store.ts'
 import type { SecondFactor } from './mfa.service.ts'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 
 /**
  * The credential gate (issue 11 K1, K2): the one place where a password or a second
@@ -46,8 +47,11 @@ export type GateAction =
 export interface GateAttempt {
   /** The audit action refusals are recorded under. */
   action: GateAction
-  /** Whose credential: by email (signing in, joining) or a signed-in person. */
-  account: { email: string } | { userId: string }
+  /**
+   * Whose credential: by email (signing in, joining), a signed-in person, or whoever a
+   * passkey (its credential id, base64url) belongs to (passwordless sign-in).
+   */
+  account: { email: string } | { userId: string } | { credentialId: string }
   /**
    * The org the attempt would enter: fixed (an invitation's, the signed-in principal's),
    * or the one a sign-in requests — absent, the account's only active org.
@@ -55,10 +59,22 @@ export interface GateAttempt {
   target: { orgId: string } | { requested: string | undefined }
   password?: string | undefined
   /**
-   * `if-enrolled`: checked when the account has a second factor (none sent: MFA_REQUIRED);
-   * `required`: the code must pass; `enrolment`: the first code of a pending enrolment.
+   * Passwordless sign-in: a passkey assertion with user verification, which is both
+   * factors (the account is `{ credentialId }`).
    */
-  secondFactor?: { code: string | undefined; mode: 'if-enrolled' | 'required' | 'enrolment' } | undefined
+  passkey?: AuthenticationResponseJSON | undefined
+  /**
+   * `if-enrolled`: checked when the account has a second factor (none sent: MFA_REQUIRED);
+   * `required`: the code or passkey must pass; `enrolment`: the first code of a pending
+   * TOTP enrolment. A passkey assertion here needs user presence, not verification.
+   */
+  secondFactor?:
+    | {
+        code?: string | undefined
+        passkey?: AuthenticationResponseJSON | undefined
+        mode: 'if-enrolled' | 'required' | 'enrolment'
+      }
+    | undefined
   meta: RequestMeta
   /** What a wrong credential answers (the same for unknown accounts). */
   wrong: 'LOGIN_FAILED' | 'MFA_CODE_INVALID'
@@ -70,7 +86,9 @@ export interface GatePassed {
   memberships: Membership[]
   /** The org entered: the fixed target, or the requested/only org the account is an active member of. */
   orgId: string | undefined
-  secondFactor: 'totp' | 'recovery' | null
+  secondFactor: 'totp' | 'recovery' | 'passkey' | null
+  /** The passkey that passed, when one did. */
+  passkeyId?: string
 }
 
 interface Membership {
@@ -105,6 +123,8 @@ export function createCredentialGate(deps: {
   /** HMAC key for throttle counters: neither emails nor addresses are stored in clear. */
   throttleKey: Buffer
   providerOrgId: () => Promise<string | undefined>
+  /** The person a passkey's credential id (base64url) belongs to. */
+  passkeyOwner: (credentialId: string) => Promise<string | undefined>
   /** argon2id verification (crypto/password.ts); a test may wrap it to count the hashing work. */
   passwords?: { matches: typeof passwordMatches; dummyHash: typeof dummyPasswordHash }
 }): CredentialGate {
@@ -152,10 +172,21 @@ export function createCredentialGate(deps: {
   return {
     async check(attempt) {
       const { meta } = attempt
+      const account = attempt.account
+      const byUserId =
+        'userId' in account
+          ? account.userId
+          : 'credentialId' in account
+            ? await deps.passkeyOwner(account.credentialId)
+            : undefined
       const user = await withOwner(db, (trx) =>
-        'email' in attempt.account
-          ? store.findUserByEmail(trx, parseMailbox(attempt.account.email)?.address ?? attempt.account.email)
-          : trx.selectFrom('users').selectAll().where('id', '=', attempt.account.userId).executeTakeFirst(),
+        'email' in account
+          ? store.findUserByEmail(trx, parseMailbox(account.email)?.address ?? account.email)
+          : trx
+              .selectFrom('users')
+              .selectAll()
+              .where('id', '=', byUserId ?? NO_USER)
+              .executeTakeFirst(),
       )
       // The same reads for an unknown account, so that its answer takes the same path.
       const all = await membershipsOf(user?.id ?? NO_USER)
@@ -238,7 +269,11 @@ export function createCredentialGate(deps: {
           ? `user:${user.id}`
           : // An unknown account is keyed by the address as the lookup reads it (parsed, then
             // lower-cased), so spellings of one address share a counter as a known account's do.
-            `email:${'email' in attempt.account ? (parseMailbox(attempt.account.email)?.address ?? attempt.account.email).toLowerCase() : attempt.account.userId}`
+            'email' in account
+            ? `email:${(parseMailbox(account.email)?.address ?? account.email).toLowerCase()}`
+            : 'userId' in account
+              ? `email:${account.userId}`
+              : `passkey:${account.credentialId}`
       const addressPart = throttleAddressOf(meta.ip)
       const keys = {
         pair: keyOf(`pair\n${accountPart}\n${addressPart}`),
@@ -261,23 +296,35 @@ export function createCredentialGate(deps: {
         if (user === undefined || user.password_hash === null) throw await wrong('unknown account or no password')
         if (!ok) throw await wrong('wrong password')
       }
-      if (user === undefined) throw await wrong('unknown account')
       let factor: GatePassed['secondFactor'] = null
+      let passkeyId: string | undefined
+      if (attempt.passkey !== undefined) {
+        // Both factors at once: the authenticator holds the key and verified its user.
+        const result = await secondFactor.verifyPasskey(user?.id ?? NO_USER, attempt.passkey, true)
+        if (!result.ok) throw await wrong(result.reason)
+        factor = 'passkey'
+        passkeyId = result.passkeyId
+      }
+      if (user === undefined) throw await wrong('unknown account')
       const second = attempt.secondFactor
       if (second !== undefined && (second.mode !== 'if-enrolled' || (await secondFactor.enabled(user.id)))) {
-        if (second.code === undefined) {
+        if (second.passkey !== undefined && second.mode !== 'enrolment') {
+          const result = await secondFactor.verifyPasskey(user.id, second.passkey, false)
+          if (!result.ok) throw await wrong(result.reason)
+          factor = 'passkey'
+          passkeyId = result.passkeyId
+        } else if (second.code === undefined) {
           // The password was right: this address guessed nothing wrong, but the pair and
           // the account keep the charge, so missing codes cannot test passwords for free.
           await withOwner(db, (trx) => store.refundThrottle(trx, { decrement: [keys.address] }))
           throw await refuse(
             new AppError(
               'MFA_REQUIRED',
-              'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code"',
+              'this account uses two-factor authentication: send the current code from the authenticator app (or a recovery code) as "code", or a passkey assertion as "passkey"',
             ),
             'second factor missing',
           )
-        }
-        if (second.mode === 'enrolment') {
+        } else if (second.mode === 'enrolment') {
           if (!(await secondFactor.confirmEnrolment(user.id, second.code))) throw await wrong('wrong enrolment code')
           factor = 'totp'
         } else {
@@ -289,7 +336,13 @@ export function createCredentialGate(deps: {
       await withOwner(db, (trx) =>
         store.refundThrottle(trx, { clear: keys.pair, decrement: [keys.address, keys.account] }),
       )
-      return { user, memberships: active, orgId, secondFactor: factor }
+      return {
+        user,
+        memberships: active,
+        orgId,
+        secondFactor: factor,
+        ...(passkeyId === undefined ? {} : { passkeyId }),
+      }
     },
   }
 }

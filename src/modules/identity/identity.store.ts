@@ -39,6 +39,8 @@ export interface AuthExtras {
   /** The principal's current role; null when the member was removed. */
   role: string | null
   mfa_confirmed_at: Date | null
+  /** A passkey counts as a second factor (issue 12). */
+  has_passkey: boolean
   require_2fa: boolean | null
   step_up_minutes: number | null
   ip_allowlist: { cidr: string }[] | null
@@ -65,6 +67,7 @@ export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<Tok
           'role',
         ),
         'um.confirmed_at as mfa_confirmed_at',
+        sql<boolean>`EXISTS (SELECT 1 FROM user_passkeys up WHERE up.user_id = t.user_id)`.as('has_passkey'),
         'osp.require_2fa',
         'osp.step_up_minutes',
         'osp.ip_allowlist',
@@ -98,6 +101,7 @@ export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<S
       'o.kind as org_kind',
       sql<string | null>`CASE WHEN m.suspended_at IS NULL THEN m.role END`.as('role'),
       'um.confirmed_at as mfa_confirmed_at',
+      sql<boolean>`EXISTS (SELECT 1 FROM user_passkeys up WHERE up.user_id = s.user_id)`.as('has_passkey'),
       'osp.require_2fa',
       'osp.step_up_minutes',
       'osp.ip_allowlist',

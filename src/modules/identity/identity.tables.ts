@@ -81,6 +81,37 @@ export interface UserRecoveryCodesTable {
   created_at: Generated<Date>
 }
 
+/** A registered passkey (migrations/0029_passkeys.ts): public material only. */
+export interface UserPasskeysTable {
+  id: string
+  user_id: string
+  credential_id: Uint8Array
+  /** COSE_Key, as the authenticator gave it. */
+  public_key: Uint8Array
+  sign_count: number
+  transports: string[]
+  device_type: 'singleDevice' | 'multiDevice'
+  backed_up: boolean
+  name: string
+  created_at: Generated<Date>
+  last_used_at: Date | null
+}
+
+/** The random WebAuthn user handle of a person (32 bytes; never the email). */
+export interface UserWebauthnHandlesTable {
+  user_id: string
+  user_handle: Uint8Array
+}
+
+/** A WebAuthn challenge handed out (its SHA-256 only), consumed once. */
+export interface WebauthnChallengesTable {
+  challenge_hash: Uint8Array
+  ceremony: 'registration' | 'authentication'
+  user_id: string | null
+  expires_at: Date
+  created_at: Generated<Date>
+}
+
 export interface InvitationsTable {
   id: string
   org_id: string
@@ -176,4 +207,7 @@ export interface IdentityTables {
   bootstrap_tokens: BootstrapTokensTable
   user_mfa: UserMfaTable
   user_recovery_codes: UserRecoveryCodesTable
+  user_passkeys: UserPasskeysTable
+  user_webauthn_handles: UserWebauthnHandlesTable
+  webauthn_challenges: WebauthnChallengesTable
 }

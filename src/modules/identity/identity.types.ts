@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { AssertionSchema } from './passkeys.types.ts'
 import { Credential, Email, Name, Password, RoleName, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 
 export const OrgViewSchema = Type.Object({
@@ -65,6 +66,8 @@ export const LoginBody = Type.Object(
         description: 'TOTP code or recovery code, when the account has two-factor authentication',
       }),
     ),
+    // A passkey assertion instead of "code" (options from POST /v1/login/passkey/options).
+    passkey: Type.Optional(AssertionSchema),
   },
   Strict,
 )

@@ -9,6 +9,9 @@ import { identityRoutes } from './identity.routes.ts'
 import { createMfaService, createSecondFactor } from './mfa.service.ts'
 import { createCredentialGate } from './credential-gate.ts'
 import { mfaRoutes } from './mfa.routes.ts'
+import { passkeysRoutes } from './passkeys.routes.ts'
+import { createPasskeyService } from './passkeys.service.ts'
+import { createWebauthnCeremonies, relyingPartyOf } from './webauthn.ts'
 import { createOperatorService } from './operator.service.ts'
 import { operatorRoutes } from './operator.routes.ts'
 import { createSecurityPolicyService } from './policy.service.ts'
@@ -38,7 +41,10 @@ export function createIdentityModule(deps: {
   /** Outbound HTTPS through the destination guard (OpenID discovery, token exchange, keys). */
   outbound?: OutboundFetch
 }) {
-  const secondFactor = createSecondFactor({ db: deps.db, userSecrets: deps.userSecrets })
+  const publicUrl = deps.config.publicUrl ?? `https://localhost:${deps.config.httpsPort}`
+  // Passkeys are bound to the public URL: its host name is the RP ID, its origin the one accepted.
+  const ceremonies = createWebauthnCeremonies({ db: deps.db, rp: relyingPartyOf(publicUrl) })
+  const secondFactor = createSecondFactor({ db: deps.db, userSecrets: deps.userSecrets, ceremonies })
   const gate = createCredentialGate({
     db: deps.db,
     config: deps.config,
@@ -46,7 +52,9 @@ export function createIdentityModule(deps: {
     secondFactor,
     throttleKey: deps.throttleKey,
     providerOrgId: () => auth.providerOrgId(),
+    passkeyOwner: (credentialId) => ceremonies.userOfCredential(credentialId),
   })
+  const passkeys = createPasskeyService({ db: deps.db, ceremonies, audit: deps.audit })
   const mfa = createMfaService({ db: deps.db, userSecrets: deps.userSecrets, audit: deps.audit, gate, secondFactor })
   const auth = createAuthService({ ...deps, gate })
   const identity = createIdentityService({ ...deps, gate })
@@ -58,7 +66,6 @@ export function createIdentityModule(deps: {
   })
   const operator = createOperatorService({ db: deps.db, audit: deps.audit })
   const rp = createOidcRelyingParty({ caFile: deps.config.extraCaFile, fetch: deps.outbound })
-  const publicUrl = deps.config.publicUrl ?? `https://localhost:${deps.config.httpsPort}`
   const sso = createSsoService({
     db: deps.db,
     vault: deps.vault,
@@ -79,6 +86,7 @@ export function createIdentityModule(deps: {
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(mfaRoutes({ mfa, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
+    await app.register(passkeysRoutes({ passkeys, auth, mfa, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))
     await app.register(policyRoutes({ policy }))
     await app.register(sessionsRoutes({ sessions }))
     await app.register(operatorRoutes({ operator }))
@@ -86,5 +94,5 @@ export function createIdentityModule(deps: {
   }
   /** For other modules: the org's time zone, in their org transaction. */
   const orgTimeZone = readOrgTimeZone
-  return { auth, identity, mfa, sso, routes, orgTimeZone }
+  return { auth, identity, mfa, passkeys, sso, routes, orgTimeZone }
 }

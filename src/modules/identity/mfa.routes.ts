@@ -28,9 +28,15 @@ export function mfaRoutes(deps: { mfa: MfaService; rateLimitPerMinute: number })
       config: { access: { authenticated: true }, mfaExempt: true },
       schema: {
         tags,
-        summary: 'Whether two-factor authentication is on, and recovery codes left',
+        summary: 'Whether two-factor authentication is on (TOTP, passkeys), and recovery codes left',
         response: {
-          200: Type.Object({ enabled: Type.Boolean(), pending: Type.Boolean(), recoveryCodesLeft: Type.Integer() }),
+          200: Type.Object({
+            enabled: Type.Boolean({ description: 'TOTP is on' }),
+            pending: Type.Boolean({ description: 'a TOTP enrolment awaits its first code' }),
+            recoveryCodesLeft: Type.Integer(),
+            passkeys: Type.Integer({ description: 'passkeys registered (GET /v1/me/passkeys)' }),
+            enrolled: Type.Boolean({ description: 'any second factor: TOTP or a passkey' }),
+          }),
           ...errors,
         },
       },
@@ -83,11 +89,12 @@ export function mfaRoutes(deps: { mfa: MfaService; rateLimitPerMinute: number })
       config: { access: { authenticated: true }, mfaExempt: true, rateLimit: limit },
       schema: {
         tags,
-        summary: 'Pass a second factor now, for the org’s step-up window (sensitive actions need it)',
+        summary:
+          'Pass a second factor now, for the org’s step-up window (sensitive actions need it); with a passkey: POST /v1/me/step-up/passkey',
         body: Code,
         response: { 200: Type.Object({ until: Type.String({ format: 'date-time' }) }), ...errors },
       },
-      handler: async (request) => mfa.stepUp(ctxOf(request).principal, request.body.code, request.meta),
+      handler: async (request) => mfa.stepUp(ctxOf(request).principal, { code: request.body.code }, request.meta),
     })
 
     app.post('/v1/me/2fa/recovery-codes', {

@@ -11,6 +11,8 @@ import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import type { UserSecrets } from '../vault/vault.usersecrets.ts'
 import type { CredentialGate, GateAction } from './credential-gate.ts'
+import type { AssertionResult, WebauthnCeremonies } from './webauthn.ts'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 
 /**
  * TOTP two-factor authentication (P3.1): RFC 6238, SHA-1, 6 digits, 30-second steps,
@@ -20,10 +22,18 @@ import type { CredentialGate, GateAction } from './credential-gate.ts'
  * bits each) are stored as SHA-256 hashes; using one consumes it atomically.
  */
 export interface MfaStatus {
+  /** TOTP is on. */
   enabled: boolean
   pending: boolean
   recoveryCodesLeft: number
+  /** Passkeys registered (each is a second factor too). */
+  passkeys: number
+  /** Any second factor: TOTP or a passkey. */
+  enrolled: boolean
 }
+
+/** A second factor presented: a TOTP or recovery code, or a passkey assertion. */
+export type FactorProof = { code: string } | { passkey: AuthenticationResponseJSON }
 
 export interface MfaService {
   status(userId: string): Promise<MfaStatus>
@@ -32,8 +42,8 @@ export interface MfaService {
   confirm(principal: Principal, code: string, meta: RequestMeta): Promise<{ recoveryCodes: string[] }>
   disable(principal: Principal, code: string, meta: RequestMeta): Promise<void>
   regenerateRecoveryCodes(principal: Principal, code: string, meta: RequestMeta): Promise<{ recoveryCodes: string[] }>
-  /** Marks this browser session as having passed a second factor now. */
-  stepUp(principal: Principal, code: string, meta: RequestMeta): Promise<{ until: string }>
+  /** Marks this browser session as having passed a second factor now (a code or a passkey). */
+  stepUp(principal: Principal, proof: FactorProof, meta: RequestMeta): Promise<{ until: string }>
 }
 
 const PURPOSE = 'totp'
@@ -44,14 +54,28 @@ const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
  * them, so that every check is throttled, counted and audited the same way.
  */
 export interface SecondFactor {
+  /** Whether the person has a second factor: confirmed TOTP or a passkey. */
   enabled(userId: string): Promise<boolean>
+  /**
+   * A passkey assertion of `userId` (any registered person's when undefined, for a
+   * passwordless sign-in, which then needs user verification).
+   */
+  verifyPasskey(
+    userId: string | undefined,
+    response: AuthenticationResponseJSON,
+    requireUserVerification: boolean,
+  ): Promise<AssertionResult>
   /** A TOTP code (replay-protected) or a recovery code (consumed); false if neither. */
   verify(userId: string, code: string): Promise<'totp' | 'recovery' | false>
   /** The first code of a pending enrolment, which confirms it. */
   confirmEnrolment(userId: string, code: string): Promise<boolean>
 }
 
-export function createSecondFactor(deps: { db: Kysely<DB>; userSecrets: UserSecrets }): SecondFactor {
+export function createSecondFactor(deps: {
+  db: Kysely<DB>
+  userSecrets: UserSecrets
+  ceremonies: Pick<WebauthnCeremonies, 'verifyAssertion'>
+}): SecondFactor {
   const { db, userSecrets } = deps
 
   async function totpFor(trx: Trx, userId: string): Promise<OTPAuth.TOTP | undefined> {
@@ -101,9 +125,14 @@ export function createSecondFactor(deps: { db: Kysely<DB>; userSecrets: UserSecr
   return {
     async enabled(userId) {
       const row = await withOwner(db, (trx) =>
-        trx.selectFrom('user_mfa').select('confirmed_at').where('user_id', '=', userId).executeTakeFirst(),
+        sql<{ enabled: boolean }>`
+          SELECT EXISTS (SELECT 1 FROM user_mfa WHERE user_id = ${userId} AND confirmed_at IS NOT NULL)
+              OR EXISTS (SELECT 1 FROM user_passkeys WHERE user_id = ${userId}) AS enabled`.execute(trx),
       )
-      return row?.confirmed_at != null
+      return row.rows[0]?.enabled === true
+    },
+    async verifyPasskey(userId, response, requireUserVerification) {
+      return deps.ceremonies.verifyAssertion(response, { userId, requireUserVerification })
     },
     async verify(userId, code) {
       return withOwner(db, async (trx) => {
@@ -166,7 +195,7 @@ export function createMfaService(deps: {
   async function proveFactor(
     principal: Principal,
     action: GateAction,
-    code: string,
+    proof: FactorProof,
     mode: 'required' | 'enrolment',
     meta: RequestMeta,
   ) {
@@ -174,7 +203,7 @@ export function createMfaService(deps: {
       action,
       account: { userId: person(principal) },
       target: { orgId: principal.orgId },
-      secondFactor: { code, mode },
+      secondFactor: 'code' in proof ? { code: proof.code, mode } : { passkey: proof.passkey, mode },
       meta,
       wrong: 'MFA_CODE_INVALID',
     })
@@ -191,10 +220,18 @@ export function createMfaService(deps: {
           .where('user_id', '=', userId)
           .where('used_at', 'is', null)
           .executeTakeFirstOrThrow()
+        const passkeys = await trx
+          .selectFrom('user_passkeys')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('user_id', '=', userId)
+          .executeTakeFirstOrThrow()
+        const enabled = mfa?.confirmed_at != null
         return {
-          enabled: mfa?.confirmed_at != null,
+          enabled,
           pending: mfa !== undefined && mfa.confirmed_at === null,
           recoveryCodesLeft: Number(left.n),
+          passkeys: Number(passkeys.n),
+          enrolled: enabled || Number(passkeys.n) > 0,
         }
       })
     },
@@ -249,7 +286,7 @@ export function createMfaService(deps: {
 
     async confirm(principal, code, meta) {
       const userId = person(principal)
-      await proveFactor(principal, 'mfa.totp.enable', code, 'enrolment', meta)
+      await proveFactor(principal, 'mfa.totp.enable', { code }, 'enrolment', meta)
       return withOwner(db, async (trx) => {
         const recoveryCodes = await newRecoveryCodes(trx, userId)
         await record(trx, principal, 'mfa.totp.enable', meta)
@@ -259,7 +296,7 @@ export function createMfaService(deps: {
 
     async disable(principal, code, meta) {
       const userId = person(principal)
-      const how = await proveFactor(principal, 'mfa.totp.disable', code, 'required', meta)
+      const how = await proveFactor(principal, 'mfa.totp.disable', { code }, 'required', meta)
       await withOwner(db, async (trx) => {
         await trx.deleteFrom('user_mfa').where('user_id', '=', userId).execute()
         await trx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute()
@@ -270,7 +307,7 @@ export function createMfaService(deps: {
 
     async regenerateRecoveryCodes(principal, code, meta) {
       const userId = person(principal)
-      await proveFactor(principal, 'mfa.recovery_codes.regenerate', code, 'required', meta)
+      await proveFactor(principal, 'mfa.recovery_codes.regenerate', { code }, 'required', meta)
       return withOwner(db, async (trx) => {
         const recoveryCodes = await newRecoveryCodes(trx, userId)
         await record(trx, principal, 'mfa.recovery_codes.regenerate', meta)
@@ -278,11 +315,11 @@ export function createMfaService(deps: {
       })
     },
 
-    async stepUp(principal, code, meta) {
+    async stepUp(principal, proof, meta) {
       if (principal.via.type !== 'session')
         throw new AppError('BAD_REQUEST', 'step-up applies to browser sessions; API tokens are minted after one')
       const sessionId = principal.via.sessionId
-      const how = await proveFactor(principal, 'mfa.step_up', code, 'required', meta)
+      const how = await proveFactor(principal, 'mfa.step_up', proof, 'required', meta)
       return withOwner(db, async (trx) => {
         await trx.updateTable('sessions').set({ mfa_at: new Date() }).where('id', '=', sessionId).execute()
         await record(trx, principal, 'mfa.step_up', meta, { with: how })
