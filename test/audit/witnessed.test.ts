@@ -314,6 +314,42 @@ forEachEngine('audit checkpoints cosigned by witnesses (issue 21)', (engine) => 
     assert.equal(Number(state.size), size)
   })
 
+  it('sends a quiet log’s newest checkpoint to a witness new to it at start, and says the log is unwitnessed until then', async () => {
+    await deliver()
+    const w2 = witnesses[1] as Witness
+    // As if the second witness had just been added to the configuration: the log never sent it anything.
+    const db = t().db.kysely
+    await db
+      .deleteFrom('audit_witness_deliveries')
+      .where('org_id', '=', acme.orgId)
+      .where('witness_name', '=', w2.name)
+      .execute()
+    await db.deleteFrom('audit_witness_state').where('org_id', '=', acme.orgId).where('witness', '=', w2.name).execute()
+    await db.updateTable('audit_witnessing').set({ unwitnessed_since: null }).where('org_id', '=', acme.orgId).execute()
+    const size = (await get('/audit/checkpoints/latest')).size as number
+
+    assert.ok((await t().app.auditCosigner.catchUp()) >= 1)
+    assert.equal(await t().app.auditCosigner.catchUp(), 0, 'once queued, not again')
+    const queued = (await outbox(acme.orgId)).filter((r) => r.witness_name === w2.name)
+    assert.deepEqual(
+      queued.map((r) => [Number(r.seq), r.status]),
+      [[size, 'pending']],
+      'the newest checkpoint only, with no new event',
+    )
+    assert.notEqual(
+      ((await get('/audit/status')).witnessing as { unwitnessedSince: string | null }).unwitnessedSince,
+      null,
+    )
+
+    await deliver()
+    const latest = await get('/audit/checkpoints/latest')
+    assert.equal(latest.size, size, 'no new checkpoint was needed')
+    assert.ok((latest.cosignatures as { witness: string }[]).some((c) => c.witness === w2.name))
+    const status = (await get('/audit/status')).witnessing as { witnessedSize: number; unwitnessedSince: string | null }
+    assert.equal(status.witnessedSize, size)
+    assert.equal(status.unwitnessedSince, null)
+  })
+
   it('marks a delivery failed and raises audit_witness_inconsistent when a witness holds another tree (422)', async () => {
     await append(t(), forked.orgId, 1)
     await deliver()

@@ -197,7 +197,9 @@ export async function updateWitnessed(
           // Raised already for this very stretch: not again.
           alerted: sql<boolean>`audit_witnessing.alerted AND audit_witnessing.unwitnessed_since IS NOT DISTINCT FROM excluded.unwitnessed_since`,
         })
-        .where('audit_witnessing.witnessed_seq', '<', seq),
+        // The same size again (a witness new to the log cosigning the newest checkpoint,
+        // queued by queueForNewWitnesses) also recomputes when the log became unwitnessed.
+        .where('audit_witnessing.witnessed_seq', '<=', seq),
     )
     .execute()
   return true
@@ -272,4 +274,43 @@ export async function claimUnwitnessedAlert(
     .returning(['witnessed_seq', 'witnessed_at'])
     .executeTakeFirst()
   return row === undefined ? undefined : { witnessedSeq: Number(row.witnessed_seq), witnessedAt: row.witnessed_at }
+}
+
+/**
+ * For each witness name, the newest signed checkpoint (with a note) of every org whose log
+ * that witness has never been sent (no delivery row of it, no state row of it), queued as a
+ * pending delivery; those orgs' logs are unwitnessed from that checkpoint's signing unless
+ * they already were. One probe of each org's newest checkpoint (primary key, newest
+ * first): the cost follows the orgs, once per start. Returns the deliveries queued.
+ */
+export async function queueForNewWitnesses(trx: Trx, names: readonly string[]): Promise<number> {
+  let queued = 0
+  for (const name of names) {
+    const rows = await sql<{ org_id: string; signed_at: Date }>`
+      WITH newest AS (
+        SELECT o.id AS org_id, c.seq, c.signed_at
+          FROM orgs o
+          CROSS JOIN LATERAL (
+            SELECT seq, signed_at FROM audit_checkpoints
+             WHERE org_id = o.id AND note IS NOT NULL ORDER BY seq DESC LIMIT 1) AS c
+         WHERE NOT EXISTS (SELECT 1 FROM audit_witness_state s WHERE s.org_id = o.id AND s.witness = ${name})
+           AND NOT EXISTS (
+             SELECT 1 FROM audit_witness_deliveries d
+              WHERE d.org_id = o.id AND d.witness = 'tlog' AND d.witness_name = ${name})
+      )
+      INSERT INTO audit_witness_deliveries (id, org_id, seq, witness, witness_name)
+      SELECT gen_random_uuid(), org_id, seq, 'tlog', ${name} FROM newest
+      ON CONFLICT DO NOTHING
+      RETURNING org_id, (SELECT signed_at FROM newest n WHERE n.org_id = audit_witness_deliveries.org_id) AS signed_at`.execute(
+      trx,
+    )
+    for (const row of rows.rows) {
+      await sql`
+        INSERT INTO audit_witnessing (org_id, unwitnessed_since) VALUES (${row.org_id}, ${row.signed_at})
+        ON CONFLICT (org_id) DO UPDATE
+          SET unwitnessed_since = coalesce(audit_witnessing.unwitnessed_since, excluded.unwitnessed_since)`.execute(trx)
+    }
+    queued += rows.rows.length
+  }
+  return queued
 }

@@ -33,6 +33,15 @@ export interface Cosigner {
   deliver(orgId: string, row: { id: string; seq: number; witness_name: string }, note: string): Promise<CosignOutcome>
   /** Raises `audit_unwitnessed` for orgs unwitnessed longer than the threshold; returns how many. */
   checkUnwitnessed(): Promise<number>
+  /**
+   * Queues, for each configured witness that has never been sent anything of an org's log
+   * (a witness added to the configuration), the org's newest signed checkpoint, and marks
+   * the log unwitnessed from then: without it, a quiet org's log would wait for its next
+   * checkpoint to reach a new witness, and its status would say it is covered. Runs once
+   * per start (the witness worker's first pass); its cost follows the orgs. Returns how
+   * many deliveries it queued.
+   */
+  catchUp(): Promise<number>
 }
 
 /** `settled`: the row is delivered, skipped or failed; `retry`: back off; `busy`: another process has the witness. */
@@ -196,6 +205,11 @@ export function createCosigner(deps: {
       } finally {
         await owner((trx) => cosign.releaseWitness(trx, orgId, witness.name))
       }
+    },
+
+    async catchUp() {
+      if (names.length === 0) return 0
+      return owner((trx) => cosign.queueForNewWitnesses(trx, names))
     },
 
     async checkUnwitnessed() {

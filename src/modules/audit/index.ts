@@ -70,10 +70,17 @@ export function createAuditModule(deps: {
     retry: { baseMs: webhooks.retryBaseMs, maxAttempts: webhooks.maxAttempts, timeoutMs: webhooks.timeoutMs },
     log: deps.log,
   })
+  let caughtUp = false
   const witnessWorker = periodic(
     'audit-witness',
     webhooks.checkMs,
     async () => {
+      if (!caughtUp) {
+        const queued = await cosigner.catchUp()
+        if (queued > 0)
+          deps.log.info({ queued }, 'audit witnesses: newest checkpoints queued for witnesses new to a log')
+        caughtUp = true
+      }
       await witnesses.deliverDue()
       await cosigner.checkUnwitnessed()
     },
