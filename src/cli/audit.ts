@@ -7,7 +7,7 @@ import { orgOfOrigin, splitNotes } from '../modules/audit/audit.note.ts'
 import { verifyReceipt } from '../modules/audit/audit.receipt.ts'
 import { createOutboundFetch } from '../http/outbound.ts'
 import { originHost } from '../modules/audit/index.ts'
-import { fetchWitnessedCheckpoints, type WitnessedCheckpoints } from '../modules/audit/audit.witness-read.ts'
+import { createWitnessReader, type WitnessedCheckpoints } from '../modules/audit/audit.witness-read.ts'
 import { printJson, withServices } from './context.ts'
 
 interface VerifyOptions {
@@ -206,26 +206,29 @@ async function verify(options: VerifyOptions): Promise<VerifyResult[]> {
         ? [options.org]
         : (await runtime.database.kysely.selectFrom('orgs').select('id').orderBy('id').execute()).map((o) => o.id)
     // The witnesses are the operator's own choice: any address, as for their deliveries.
-    const fetch = createOutboundFetch({ caFile: config.extraCaFile, allow: ['0.0.0.0/0', '::/0'] })
-    const publicKeys = module.service.publicKeys().map((k) => k.publicKey)
+    const reader = createWitnessReader({
+      fetch: createOutboundFetch({ caFile: config.extraCaFile, allow: ['0.0.0.0/0', '::/0'] }),
+      witnesses,
+      originHost: originHost(config.publicUrl),
+      publicKeys: module.service.publicKeys().map((k) => k.publicKey),
+      timeoutMs: 10_000,
+    })
     const asked = new Map<string, WitnessedCheckpoints>()
-    for (const orgId of orgIds)
-      asked.set(
-        orgId,
-        await fetchWitnessedCheckpoints({
-          fetch,
-          witnesses,
-          originHost: originHost(config.publicUrl),
-          publicKeys,
-          orgId,
-          timeoutMs: 10_000,
-        }),
-      )
-    const notes = [...(keptNotes ?? []), ...[...asked.values()].flatMap((a) => a.notes)]
-    const results =
-      options.org === undefined
-        ? await module.service.verifyAll({ keptNotes: notes })
-        : [await module.service.verify(options.org, { keptNotes: notes })]
+    for (const orgId of orgIds) asked.set(orgId, await reader.ask(orgId))
+    const verifyWith = (orgId: string | undefined) => {
+      const notes = [...(keptNotes ?? []), ...[...asked.values()].flatMap((a) => a.notes)]
+      return orgId === undefined
+        ? module.service.verifyAll({ keptNotes: notes })
+        : module.service.verify(orgId, { keptNotes: notes }).then((r) => [r])
+    }
+    let results = await verifyWith(options.org)
+    // Every log verified is asked about, also one whose org row is gone (the log outlives
+    // it in a tampered database): the witnesses are the point of this option.
+    const unasked = results.filter((r) => !asked.has(r.org)).map((r) => r.org)
+    if (unasked.length > 0) {
+      for (const orgId of unasked) asked.set(orgId, await reader.ask(orgId))
+      results = await verifyWith(options.org)
+    }
     return results.map((result) => {
       const problems = (asked.get(result.org)?.problems ?? []).map((p) => ({
         kind: 'witness' as const,

@@ -66,6 +66,7 @@ export function registerVerifyCertificate(program: Command): void {
           return
         }
       }
+      const named = options.subject === undefined ? '' : `; it names subject ${JSON.stringify(options.subject)}`
       let logged = ''
       if (options.logKey !== undefined) {
         if (document.receipt === undefined || document.receipt === null) {
@@ -92,7 +93,7 @@ export function registerVerifyCertificate(program: Command): void {
       if (options.json) process.stdout.write(`${JSON.stringify(payload, null, 2)}\n`)
       else
         process.stdout.write(
-          `OK   ${String(payload.type)} certificate ${String(payload.id)} for org ${String(payload.org)}, issued ${String(payload.issuedAt)}, signed by ${ed25519KeyId(Buffer.from(options.publicKey, 'base64url'))}${logged}\n`,
+          `OK   ${String(payload.type)} certificate ${String(payload.id)} for org ${String(payload.org)}, issued ${String(payload.issuedAt)}, signed by ${ed25519KeyId(Buffer.from(options.publicKey, 'base64url'))}${named}${logged}\n`,
         )
     })
 }

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, it } from 'node:test'
 import { PGlite } from '@electric-sql/pglite'
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../src/db/schema.ts'
 import { loadOrCreateCertificate } from '../../src/http/tls.ts'
 import type { AppError } from '../../src/errors.ts'
@@ -573,9 +573,17 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
         `${id}: ${JSON.stringify(problems)}`,
       )
     }
-    // The last test of the file: the witness stays down.
+    // The last test of the file: the witness stays down. And one org's row is gone, as an
+    // attacker who owns the database would remove it (no cascade): its log is still
+    // verified, and still asked about.
     await witness.process?.stop()
     witness.process = undefined
+    await db()
+      .transaction()
+      .execute(async (trx) => {
+        await sql`SET LOCAL session_replication_role = replica`.execute(trx)
+        await sql`DELETE FROM orgs WHERE id = ${[...cells.values()][0]?.orgId}`.execute(trx)
+      })
     const down = await verifyCommand('ask-witnesses')
     assert.equal(down.code, 1, down.output)
     for (const c of cells.values()) {

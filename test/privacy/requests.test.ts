@@ -369,6 +369,7 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
       {},
     )
     assert.equal(ok.code, 0, ok.output)
+    assert.match(ok.output, /; it names subject "subject-z"/)
     const wrongSubject = await runToExit(
       [
         'bin/custodian.js',

@@ -12,73 +12,127 @@ export interface WitnessedCheckpoints {
   problems: { witness: string; message: string }[]
 }
 
+/** A checkpoint note is a few hundred bytes; an answer beyond this is not one (and is not read on). */
+export const MAX_CHECKPOINT_BYTES = 64 * 1024
+
+export interface WitnessReader {
+  /** The checkpoints the configured witnesses hold for one org's log (see createWitnessReader). */
+  ask(orgId: string): Promise<WitnessedCheckpoints>
+}
+
 /**
- * Reads, for one org's log, the latest checkpoint each configured C2SP tlog witness has
- * cosigned, from the witness's monitoring path `GET <url>/<hex SHA-256(origin)>/checkpoint`
- * (the path `custodian witness serve` answers at its submission prefix), so that
- * `custodian audit verify --ask-witnesses` compares the chain with checkpoints kept outside
- * the database — which an attacker who rewrote the database, its checkpoints and its
- * witnessing state included, cannot change.
+ * Reads, for one org's log at a time, the latest checkpoint each configured C2SP tlog
+ * witness has cosigned, from the witness's monitoring path
+ * `GET <url>/<hex SHA-256(origin)>/checkpoint` (the path `custodian witness serve` answers
+ * at its submission prefix), so that `custodian audit verify --ask-witnesses` compares the
+ * chain with checkpoints kept outside the database — which an attacker who rewrote the
+ * database, its checkpoints and its witnessing state included, cannot change.
  *
  * Each note must open under one of the audit signing keys (`publicKeys`, raw Ed25519,
- * base64url) as the org's log and carry a cosignature by that witness's key; a witness
- * that holds no checkpoint of the log (404), cannot be reached, or answers anything else
- * is reported in `problems`, never silently skipped. `timeoutMs` bounds each request.
+ * base64url) as the org's log and carry a cosignature by that witness's key. Anything else
+ * is a problem of that witness for that org, never a silent skip: no checkpoint of the log
+ * (404), another status, an answer over MAX_CHECKPOINT_BYTES, no answer within
+ * `timeoutMs` (headers and body together), an unreachable witness. A witness that did not
+ * answer in time or could not be reached is not asked again during this reader's life:
+ * each later org gets the problem at once, so one slow witness costs one timeout, not one
+ * per org.
  */
-export async function fetchWitnessedCheckpoints(deps: {
+export function createWitnessReader(deps: {
   fetch: OutboundFetch
   witnesses: readonly TlogWitnessConfig[]
   originHost: string
   publicKeys: readonly string[]
-  orgId: string
   timeoutMs: number
-}): Promise<WitnessedCheckpoints> {
-  const origin = checkpointOrigin(deps.originHost, deps.orgId)
-  const logs = deps.publicKeys.map((key) => ed25519NoteVerifier(origin, Buffer.from(key, 'base64url')))
-  const path = createHash('sha256').update(origin, 'utf8').digest('hex')
-  const out: WitnessedCheckpoints = { notes: [], problems: [] }
-  for (const witness of deps.witnesses) {
-    const fail = (message: string) => out.problems.push({ witness: witness.name, message })
-    let response: Response
+}): WitnessReader {
+  const down = new Map<string, string>()
+  return {
+    async ask(orgId) {
+      const origin = checkpointOrigin(deps.originHost, orgId)
+      const logs = deps.publicKeys.map((key) => ed25519NoteVerifier(origin, Buffer.from(key, 'base64url')))
+      const path = createHash('sha256').update(origin, 'utf8').digest('hex')
+      const out: WitnessedCheckpoints = { notes: [], problems: [] }
+      for (const witness of deps.witnesses) {
+        const fail = (message: string) => out.problems.push({ witness: witness.name, message })
+        const earlier = down.get(witness.name)
+        if (earlier !== undefined) {
+          fail(`not asked: ${earlier} for an earlier org`)
+          continue
+        }
+        const answer = await get(`${witness.url.replace(/\/+$/, '')}/${path}/checkpoint`)
+        if (answer.kind === 'down') {
+          down.set(witness.name, answer.message)
+          fail(answer.message)
+          continue
+        }
+        if (answer.kind === 'refused') {
+          fail(answer.message)
+          continue
+        }
+        const cosigner = verifierFromKey(witness.verifierKey)
+        const opened = logs
+          .map((log) => {
+            try {
+              return openCheckpoint(answer.body, log, [cosigner])
+            } catch {
+              return undefined
+            }
+          })
+          .find((o) => o !== undefined)
+        if (opened === undefined) {
+          fail('its checkpoint is not signed by this log’s audit key')
+          continue
+        }
+        if (!opened.cosignatures.some((c) => c.name === cosigner.name)) {
+          fail('its checkpoint carries no cosignature of its own key')
+          continue
+        }
+        out.notes.push(answer.body)
+      }
+      return out
+    },
+  }
+
+  /** One GET, its status checked before its body, the body read up to the cap, all within the timeout. */
+  async function get(
+    url: string,
+  ): Promise<{ kind: 'ok'; body: string } | { kind: 'refused'; message: string } | { kind: 'down'; message: string }> {
+    const signal = AbortSignal.timeout(deps.timeoutMs)
     try {
-      response = await deps.fetch(`${witness.url.replace(/\/+$/, '')}/${path}/checkpoint`, {
+      const response = await deps.fetch(url, {
         method: 'GET',
         headers: { accept: 'text/plain' },
-        signal: AbortSignal.timeout(deps.timeoutMs),
+        signal,
         redirect: 'error',
       })
-    } catch (error) {
-      fail(`unreachable: ${(error as Error).message}`)
-      continue
-    }
-    const body = await response.text()
-    if (response.status === 404) {
-      fail('holds no checkpoint of this log')
-      continue
-    }
-    if (response.status !== 200) {
-      fail(`answered ${response.status}`)
-      continue
-    }
-    const cosigner = verifierFromKey(witness.verifierKey)
-    const opened = logs
-      .map((log) => {
-        try {
-          return openCheckpoint(body, log, [cosigner])
-        } catch {
-          return undefined
+      if (response.status !== 200) {
+        await response.body?.cancel().catch(() => undefined)
+        return {
+          kind: 'refused',
+          message: response.status === 404 ? 'holds no checkpoint of this log' : `answered ${response.status}`,
         }
-      })
-      .find((o) => o !== undefined)
-    if (opened === undefined) {
-      fail('its checkpoint is not signed by this log’s audit key')
-      continue
+      }
+      const chunks: Buffer[] = []
+      let size = 0
+      const reader = response.body?.getReader()
+      for (;;) {
+        const chunk = reader === undefined ? { done: true as const, value: undefined } : await reader.read()
+        if (chunk.done) break
+        size += chunk.value.byteLength
+        if (size > MAX_CHECKPOINT_BYTES) {
+          await reader?.cancel().catch(() => undefined)
+          return { kind: 'refused', message: `answered more than ${MAX_CHECKPOINT_BYTES} bytes: not a checkpoint` }
+        }
+        chunks.push(Buffer.from(chunk.value))
+      }
+      return { kind: 'ok', body: Buffer.concat(chunks).toString('utf8') }
+    } catch (error) {
+      if (signal.aborted) return { kind: 'down', message: `no answer within ${deps.timeoutMs} ms` }
+      const cause = (error as { cause?: { message?: string; code?: string } }).cause
+      const detail = cause?.code ?? cause?.message
+      return {
+        kind: 'down',
+        message: `unreachable: ${(error as Error).message}${detail === undefined ? '' : ` (${detail})`}`,
+      }
     }
-    if (!opened.cosignatures.some((c) => c.name === cosigner.name)) {
-      fail('its checkpoint carries no cosignature of its own key')
-      continue
-    }
-    out.notes.push(body)
   }
-  return out
 }

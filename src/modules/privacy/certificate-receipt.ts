@@ -37,7 +37,8 @@ export function checkCertificateReceipt(
   if (typeof named !== 'object' || named === null || typeof named.org !== 'string' || typeof named.id !== 'string')
     return { ok: false, problems: ['the certificate names no audit event (issued before receipts)'], cosignedBy: [] }
   const auditEvent = { org: named.org, id: named.id }
-  const issuance = ISSUANCE[String(payload.type)]
+  const type = String(payload.type)
+  const issuance = Object.hasOwn(ISSUANCE, type) ? ISSUANCE[type] : undefined
   if (issuance === undefined)
     return {
       ok: false,
