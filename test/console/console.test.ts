@@ -153,6 +153,21 @@ describe('web console', () => {
     }
   })
 
+  it('signs in with a recovery code in place of the authenticator’s code', async () => {
+    const { page, close } = await openPage()
+    try {
+      await page.goto(`${world.origin}/console/sign-in`)
+      await page.getByLabel('Email').fill(world.provider.email)
+      await page.getByLabel(/^Password/).fill(PASSWORD)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.getByLabel('Authentication code').fill(world.provider.recoveryCodes[0] as string)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
+    } finally {
+      await close()
+    }
+  })
+
   it('shows the API’s refusal to a member without the permission', async () => {
     const { page, csp, close } = await openPage()
     try {

@@ -54,7 +54,7 @@ export async function seriousViolations(page: Page): Promise<string[]> {
 export interface ConsoleWorld {
   server: ServerProcess
   origin: string
-  provider: { orgId: string; email: string; totpSecret: string; token: string }
+  provider: { orgId: string; email: string; totpSecret: string; recoveryCodes: string[]; token: string }
   customer: { orgId: string; ownerEmail: string; ownerToken: string; viewerEmail: string }
 }
 
@@ -92,7 +92,13 @@ export async function startConsoleWorld(): Promise<ConsoleWorld> {
   return {
     server,
     origin: `https://127.0.0.1:${port}`,
-    provider: { orgId: boot.body.orgId, email, totpSecret: boot.body.totpSecret, token },
+    provider: {
+      orgId: boot.body.orgId,
+      email,
+      totpSecret: boot.body.totpSecret,
+      recoveryCodes: boot.body.recoveryCodes,
+      token,
+    },
     customer: { orgId: customerOrgId, ownerEmail, ownerToken: owner.body.apiToken, viewerEmail },
   }
 }
