@@ -76,6 +76,16 @@ describe('web console', () => {
       assert.equal(response.headers['cache-control'], 'public, max-age=31536000, immutable')
       assert.match(String(response.headers['content-type']), /javascript/)
     }
+    // Nothing outside the build is served, however the path is spelled.
+    for (const escape of [
+      '/console/assets/..%2f..%2f..%2fpackage.json',
+      '/console/assets/%2e%2e/%2e%2e/%2e%2e/package.json',
+      '/console/..%2f..%2fpackage.json',
+    ]) {
+      const response = await httpsJson(port, 'GET', escape)
+      assert.doesNotMatch(response.text, /"name": "custodian"/, escape)
+      assert.ok(response.status === 200 ? response.text === index.text : response.status >= 400, escape)
+    }
     const missing = await httpsJson(port, 'GET', '/console/assets/nothing-here.js')
     assert.equal(missing.status, 404)
     assert.match(String(missing.headers['content-type']), /problem\+json/)
