@@ -178,6 +178,49 @@ describe('web console', () => {
     }
   })
 
+  it('asks for the org when the account belongs to several, naming the field the API names', async () => {
+    // An account that owns "Beta" and is a member of Acme.
+    const port = world.server.httpsPort
+    const email = 'both@beta.test'
+    const beta = await httpsJson(port, 'POST', '/v1/orgs', {
+      token: world.provider.token,
+      body: { name: 'Beta', ownerEmail: email },
+    })
+    assert.equal(beta.status, 201, beta.text)
+    const owner = await httpsJson(port, 'POST', '/v1/invitations/accept', {
+      body: { token: beta.body.invitation.token, password: PASSWORD },
+    })
+    assert.equal(owner.status, 201, owner.text)
+    const invitation = await httpsJson(port, 'POST', `/v1/orgs/${world.customer.orgId}/invitations`, {
+      token: world.customer.ownerToken,
+      body: { email, role: 'viewer' },
+    })
+    assert.equal(invitation.status, 201, invitation.text)
+    const joined = await httpsJson(port, 'POST', '/v1/invitations/accept', {
+      body: { token: invitation.body.token, password: PASSWORD },
+    })
+    assert.equal(joined.status, 201, joined.text)
+
+    const { page, close } = await openPage()
+    try {
+      await page.goto(`${world.origin}/console/sign-in`)
+      await page.getByLabel('Email').fill(email)
+      await page.getByLabel(/^Password/).fill(PASSWORD)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      const orgField = page.getByLabel(/^Org ID/)
+      await orgField.waitFor()
+      await page.getByRole('alert').filter({ hasText: 'several orgs' }).waitFor()
+      assert.equal(await orgField.getAttribute('aria-invalid'), 'true', 'the field the problem names is marked')
+      await page.getByText('required for this account').waitFor()
+      await assertAccessible(page, 'the sign-in page asking for the org')
+      await orgField.fill(beta.body.org.id)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.getByRole('link', { name: 'Beta' }).waitFor()
+    } finally {
+      await close()
+    }
+  })
+
   it('shows the API’s refusal to a member without the permission', async () => {
     const { page, csp, close } = await openPage()
     try {
