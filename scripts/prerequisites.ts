@@ -79,6 +79,12 @@ export const NEEDS: Need[] = [
     apt: ['postgresql-15', 'util-linux'],
     note: 'runs as root (it starts the cluster as the postgres user)',
   },
+  {
+    what: "Debian's Chromium (/usr/bin/chromium), the browser playwright-core drives in the web console's tests (never a downloaded one)",
+    marker: /helpers\/console\.ts/,
+    missing: (p) => (p.exists('/usr/bin/chromium') ? [] : ['/usr/bin/chromium']),
+    apt: ['chromium'],
+  },
 ]
 
 export const systemProbe: Probe = {

@@ -9,6 +9,9 @@
  * With CI=true an unreachable TEST_DATABASE_URL fails the run instead of skipping the
  * PostgreSQL half of the suite.
  *
+ * - The web console (console/), when a test under test/console/ is selected: built once
+ *   (types from /openapi.json, then Vite), before any test file starts.
+ *
  * First of all, the machine's prerequisites of the selected tests (scripts/prerequisites.ts):
  * installed with apt-get when running as root, otherwise named with the command that
  * installs them, and the run stops at once.
@@ -20,6 +23,7 @@ import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import { openDatabase, pgliteParsers } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
+import { build as buildConsole } from './console.ts'
 import { ensure } from './prerequisites.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
@@ -83,12 +87,11 @@ const patterns = ['test/**/*.test.ts', 'src/**/*.test.ts']
 
 // Tools the selected tests run (SoftHSM2, GnuPG, PostgreSQL's programs): installed now or
 // named now, before any database is prepared.
-const unmet = ensure(
+const selected =
   files.length > 0
     ? files.map((f) => path.resolve(root, f))
-    : patterns.flatMap((p) => globSync(p, { cwd: root })).map((f) => path.join(root, f)),
-  { postgres: Boolean(process.env.TEST_DATABASE_URL) },
-)
+    : patterns.flatMap((p) => globSync(p, { cwd: root })).map((f) => path.join(root, f))
+const unmet = ensure(selected, { postgres: Boolean(process.env.TEST_DATABASE_URL) })
 if (unmet !== undefined) {
   process.stderr.write(`${unmet}\n`)
   process.exit(1)
@@ -98,6 +101,8 @@ if (process.env.CI === 'true' && !process.env.TEST_DATABASE_URL) {
   process.stderr.write('CI=true but TEST_DATABASE_URL is not set: the PostgreSQL half of the suite would not run\n')
   process.exit(1)
 }
+// The web console is built once here, from the sources as they are, for every console test file.
+if (selected.some((f) => path.relative(root, f).startsWith(`test${path.sep}console${path.sep}`))) await buildConsole()
 await preparePGlite()
 if (env.TEST_DATABASE_URL) await preparePostgres(env.TEST_DATABASE_URL)
 else process.stderr.write('TEST_DATABASE_URL not set: PostgreSQL tests will be skipped (set it to run them)\n')

@@ -16,6 +16,7 @@ import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { registerAccessControl, SESSION_COOKIE } from './http/access-control.ts'
 import { registerInputGuards } from './http/input.ts'
 import { registerNotFound, sendProblem } from './http/problem.ts'
+import { registerConsole } from './http/console.ts'
 import { AppError } from './errors.ts'
 import { Problem } from './http/schemas.ts'
 import { createAccessModule } from './modules/access/index.ts'
@@ -170,6 +171,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(notify.routes)
   await app.register(response.routes)
   await app.register(disclosure.routes)
+  await registerConsole(app)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {

@@ -193,7 +193,7 @@ export function httpsJson(
 /**
  * Bootstraps a running server over HTTPS and enrols the new owner in TOTP (operators need
  * a second factor before anything else, P3.2). Returns the bootstrap response, its body
- * extended with the owner's TOTP seed.
+ * extended with the owner's TOTP seed and recovery codes.
  */
 export async function bootstrapOverHttps(
   port: number,
@@ -209,8 +209,8 @@ export async function bootstrapOverHttps(
     },
   })
   if (boot.status !== 201) return boot
-  const { secret } = await enrolTotp((method, url, body) =>
+  const { secret, recoveryCodes } = await enrolTotp((method, url, body) =>
     httpsJson(port, method, url, { token: boot.body.apiToken, body }),
   )
-  return { ...boot, body: { ...boot.body, totpSecret: secret } }
+  return { ...boot, body: { ...boot.body, totpSecret: secret, recoveryCodes } }
 }

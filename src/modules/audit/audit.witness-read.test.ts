@@ -4,7 +4,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { ed25519FromSeed } from '../../crypto/keys.ts'
-import type { OutboundFetch } from '../../http/outbound.ts'
 import { addSignatureLines, checkpointOrigin, checkpointText, signNote } from './audit.note.ts'
 import { cosignCheckpoint, cosignerVerifierKey } from './tlog-checkpoint.ts'
 import { createWitnessReader, MAX_CHECKPOINT_BYTES } from './audit.witness-read.ts'
@@ -71,7 +70,7 @@ describe('reading the checkpoints witnesses cosigned (issue 21)', () => {
 
   const reader = (...kinds: string[]) =>
     createWitnessReader({
-      fetch: fetch as unknown as OutboundFetch,
+      fetch: fetch,
       witnesses: kinds.map((kind) => ({
         url: `${base}/${kind}`,
         name: `witness.test/${kind}`,
@@ -84,7 +83,7 @@ describe('reading the checkpoints witnesses cosigned (issue 21)', () => {
 
   it('takes a checkpoint signed by the log and cosigned by the witness’s own key', async () => {
     const good = createWitnessReader({
-      fetch: fetch as unknown as OutboundFetch,
+      fetch: fetch,
       witnesses: [
         {
           url: `${base}/good`,

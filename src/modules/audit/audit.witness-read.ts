@@ -113,16 +113,12 @@ export function createWitnessReader(deps: {
       }
       const chunks: Buffer[] = []
       let size = 0
-      const reader = response.body?.getReader()
-      for (;;) {
-        const chunk = reader === undefined ? { done: true as const, value: undefined } : await reader.read()
-        if (chunk.done) break
-        size += chunk.value.byteLength
-        if (size > MAX_CHECKPOINT_BYTES) {
-          await reader?.cancel().catch(() => undefined)
+      // Leaving the loop early cancels the body: nothing more is read from the witness.
+      for await (const chunk of (response.body ?? []) as AsyncIterable<Uint8Array>) {
+        size += chunk.byteLength
+        if (size > MAX_CHECKPOINT_BYTES)
           return { kind: 'refused', message: `answered more than ${MAX_CHECKPOINT_BYTES} bytes: not a checkpoint` }
-        }
-        chunks.push(Buffer.from(chunk.value))
+        chunks.push(Buffer.from(chunk))
       }
       return { kind: 'ok', body: Buffer.concat(chunks).toString('utf8') }
     } catch (error) {

@@ -1,0 +1,22 @@
+import { useState } from 'react'
+import { MantineProvider } from '@mantine/core'
+import { QueryClientProvider } from '@tanstack/react-query'
+import { RouterProvider } from 'react-router'
+import { createQueryClient } from '../lib/query.ts'
+import { router } from './router.tsx'
+
+/**
+ * Providers: Mantine and TanStack Query. Mantine's CSS variables and classes come from
+ * its stylesheet: with `withCssVariables` and `withGlobalClasses` off it injects no
+ * <style> element, which the console's CSP (style-src 'self') would refuse.
+ */
+export function App() {
+  const [queryClient] = useState(createQueryClient)
+  return (
+    <MantineProvider withCssVariables={false} withGlobalClasses={false} defaultColorScheme="light">
+      <QueryClientProvider client={queryClient}>
+        <RouterProvider router={router} />
+      </QueryClientProvider>
+    </MantineProvider>
+  )
+}

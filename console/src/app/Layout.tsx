@@ -1,0 +1,43 @@
+import { Box, Button, Group, Text, Title } from '@mantine/core'
+import { Link, Outlet, useNavigate } from 'react-router'
+import { useMe, useSignOut } from '../features/auth/api.ts'
+
+/** Header (product, who is signed in, sign-out) around the signed-in pages. */
+export function Layout() {
+  const me = useMe()
+  const signOut = useSignOut()
+  const navigate = useNavigate()
+  return (
+    // Plain header and main: Mantine's AppShell injects a <style> element the CSP refuses.
+    <>
+      <Box component="header" className="console-header">
+        <Group h={56} px="md" justify="space-between" component="nav" aria-label="Console">
+          <Title order={2} size="h4">
+            <Link to="/orgs" className="brand-link">
+              Custodian
+            </Link>
+          </Title>
+          <Group gap="sm">
+            {me.data !== undefined ? (
+              <Text size="sm" c="dimmed">
+                {me.data.role} · {me.data.orgKind} org
+              </Text>
+            ) : null}
+            <Button
+              variant="default"
+              size="xs"
+              onClick={() => {
+                void signOut().finally(() => void navigate('/sign-in'))
+              }}
+            >
+              Sign out
+            </Button>
+          </Group>
+        </Group>
+      </Box>
+      <Box component="main" p="md">
+        <Outlet />
+      </Box>
+    </>
+  )
+}

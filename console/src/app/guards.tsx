@@ -1,0 +1,48 @@
+import type { ReactNode } from 'react'
+import { Container } from '@mantine/core'
+import { Navigate, useLocation, useParams } from 'react-router'
+import { PageLoader } from '../components/PageLoader.tsx'
+import { ProblemAlert } from '../components/ProblemAlert.tsx'
+import { useMe } from '../features/auth/api.ts'
+import { ApiError } from '../lib/api.ts'
+
+/** Signed in (GET /v1/me answers), or off to the sign-in page. */
+export function RequireSession({ children }: { children: ReactNode }) {
+  const me = useMe()
+  const location = useLocation()
+  if (me.isPending) return <PageLoader label="Checking your session" />
+  if (me.isError) {
+    if (me.error instanceof ApiError && me.error.status === 401)
+      return <Navigate to="/sign-in" replace state={{ from: location.pathname }} />
+    return (
+      <Container py="xl">
+        <ProblemAlert error={me.error} />
+      </Container>
+    )
+  }
+  return children
+}
+
+/** The org in the address is the session's org; any other is not found, as the API would say. */
+export function RequireOrg({ children }: { children: ReactNode }) {
+  const me = useMe()
+  const { orgId } = useParams()
+  if (me.data === undefined) return null
+  if (orgId?.toLowerCase() !== me.data.orgId) return <Navigate to="/orgs" replace />
+  return children
+}
+
+/**
+ * Whether the session holds a permission, to offer only what the API would allow. The API
+ * still decides: a refusal it answers is shown as it is.
+ */
+export function WithPermission({
+  permission,
+  children,
+}: {
+  permission: string
+  children: (allowed: boolean) => ReactNode
+}) {
+  const me = useMe()
+  return children(me.data?.permissions.includes(permission) ?? false)
+}

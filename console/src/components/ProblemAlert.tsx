@@ -1,0 +1,16 @@
+import { Alert } from '@mantine/core'
+import { ApiError } from '../lib/api.ts'
+
+/** Shows an API refusal with its detail (and, for 403, the permission it names). */
+export function ProblemAlert({ error, title }: { error: unknown; title?: string }) {
+  if (error === null || error === undefined) return null
+  const problem = error instanceof ApiError ? error : undefined
+  const heading =
+    title ?? (problem?.status === 403 ? 'Not allowed' : problem === undefined ? 'Something went wrong' : 'Refused')
+  return (
+    <Alert color="red" title={heading} role="alert">
+      {problem?.detail ?? (error instanceof Error ? error.message : 'the request failed')}
+      {problem !== undefined && problem.code !== 'UNKNOWN' ? ` (${problem.code})` : ''}
+    </Alert>
+  )
+}

@@ -1,0 +1,123 @@
+import { useRef, useState, type SyntheticEvent } from 'react'
+import { Button, Container, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core'
+import { useQueryClient } from '@tanstack/react-query'
+import { useNavigate } from 'react-router'
+import { ProblemAlert } from '../../components/ProblemAlert.tsx'
+import { ApiError } from '../../lib/api.ts'
+import { meKey, signIn } from './api.ts'
+
+/**
+ * Email and password; then, when the API answers MFA_REQUIRED, the authenticator's code
+ * (or a recovery code); when the account belongs to several orgs, the org's id.
+ */
+export function SignInPage() {
+  const navigate = useNavigate()
+  const queryClient = useQueryClient()
+  const [email, setEmail] = useState('')
+  const [password, setPassword] = useState('')
+  const [code, setCode] = useState('')
+  const [orgId, setOrgId] = useState('')
+  const [needCode, setNeedCode] = useState(false)
+  const [needOrg, setNeedOrg] = useState(false)
+  const [error, setError] = useState<unknown>(null)
+  const [pending, setPending] = useState(false)
+  const codeInput = useRef<HTMLInputElement>(null)
+  const orgInput = useRef<HTMLInputElement>(null)
+
+  const submit = async (event: SyntheticEvent) => {
+    event.preventDefault()
+    setPending(true)
+    setError(null)
+    try {
+      await signIn({
+        email,
+        password,
+        ...(needCode && code !== '' ? { code: code.replace(/\s+/g, '') } : {}),
+        ...(needOrg && orgId !== '' ? { orgId: orgId.trim() } : {}),
+      })
+      setPassword('')
+      setCode('')
+      await queryClient.invalidateQueries({ queryKey: meKey })
+      await navigate('/orgs')
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.code === 'MFA_REQUIRED') {
+        setNeedCode(true)
+        setTimeout(() => codeInput.current?.focus(), 0)
+      } else if (caught instanceof ApiError && caught.fieldError('orgId') !== undefined && !needOrg) {
+        setNeedOrg(true)
+        setTimeout(() => orgInput.current?.focus(), 0)
+      }
+      setError(caught)
+    } finally {
+      setPending(false)
+    }
+  }
+  const problem = error instanceof ApiError ? error : undefined
+
+  return (
+    <Container size={420} py="xl" component="main">
+      <Title order={1} ta="center" mb="md">
+        Sign in to Custodian
+      </Title>
+      <Paper withBorder shadow="sm" p="lg" radius="md">
+        <form onSubmit={(event) => void submit(event)} noValidate>
+          <Stack>
+            {error !== null && !(problem?.code === 'MFA_REQUIRED' && code === '') ? (
+              <ProblemAlert error={error} title="Sign-in refused" />
+            ) : null}
+            <TextInput
+              label="Email"
+              type="email"
+              autoComplete="username"
+              required
+              value={email}
+              onChange={(e) => setEmail(e.currentTarget.value)}
+              error={problem?.fieldError('email')}
+            />
+            <PasswordInput
+              label="Password"
+              autoComplete="current-password"
+              required
+              value={password}
+              onChange={(e) => setPassword(e.currentTarget.value)}
+              error={problem?.fieldError('password')}
+            />
+            {needCode ? (
+              <>
+                <Text size="sm" id="code-help">
+                  This account uses two-factor authentication: enter the code from your authenticator app, or one of
+                  your recovery codes.
+                </Text>
+                <TextInput
+                  ref={codeInput}
+                  label="Authentication code"
+                  autoComplete="one-time-code"
+                  inputMode="text"
+                  required
+                  aria-describedby="code-help"
+                  value={code}
+                  onChange={(e) => setCode(e.currentTarget.value)}
+                  error={problem?.fieldError('code')}
+                />
+              </>
+            ) : null}
+            {needOrg ? (
+              <TextInput
+                ref={orgInput}
+                label="Org ID"
+                description="Your account belongs to several orgs: enter the id of the one to sign in to."
+                required
+                value={orgId}
+                onChange={(e) => setOrgId(e.currentTarget.value)}
+                error={problem?.fieldError('orgId')}
+              />
+            ) : null}
+            <Button type="submit" loading={pending} fullWidth>
+              Sign in
+            </Button>
+          </Stack>
+        </form>
+      </Paper>
+    </Container>
+  )
+}

@@ -1,0 +1,72 @@
+/**
+ * `npm run console:screenshots`: a picture of each page of the web console, for
+ * docs/console.md, taken in Debian's Chromium against a real server on PGlite with a
+ * throwaway data directory. Writes docs/console/*.png.
+ */
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import type { Page } from 'playwright-core'
+import { PASSWORD } from '../test/helpers/app.ts'
+import { launchChromium, newConsoleContext, startConsoleWorld } from '../test/helpers/console.ts'
+import { httpsJson } from '../test/helpers/process.ts'
+import { totpCode } from '../test/helpers/totp.ts'
+import { ensureBuilt } from './console.ts'
+
+const OUT = path.resolve(import.meta.dirname, '../docs/console')
+mkdirSync(OUT, { recursive: true })
+
+await ensureBuilt()
+const world = await startConsoleWorld()
+const browser = await launchChromium()
+const shot = async (page: Page, name: string) => {
+  await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true, animations: 'disabled' })
+  process.stdout.write(`docs/console/${name}.png\n`)
+}
+try {
+  for (const [name, description] of [
+    ['billing/stripe-key', 'Payments API key'],
+    ['db/orders-readonly', ''],
+    ['mail/smtp-password', 'Outgoing mail relay'],
+  ] as const) {
+    await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.customer.orgId}/secrets`, {
+      token: world.customer.ownerToken,
+      body: { name, type: 'generic', value: 'example-value', ...(description === '' ? {} : { description }) },
+    })
+  }
+
+  const page = await (await newConsoleContext(browser)).newPage()
+  await page.goto(`${world.origin}/console/`)
+  await page.getByRole('heading', { name: 'Sign in to Custodian' }).waitFor()
+  await shot(page, '1-sign-in')
+  await page.getByLabel('Email').fill(world.provider.email)
+  await page.getByLabel(/^Password/).fill(PASSWORD)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByLabel('Authentication code').waitFor()
+  await shot(page, '2-sign-in-code')
+  await page.getByLabel('Authentication code').fill(totpCode(world.provider.totpSecret, 1))
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
+  await page.getByRole('link', { name: 'Provider' }).waitFor()
+  await shot(page, '3-org-picker')
+
+  const owner = await (await newConsoleContext(browser)).newPage()
+  await owner.goto(`${world.origin}/console/sign-in`)
+  await owner.getByLabel('Email').fill(world.customer.ownerEmail)
+  await owner.getByLabel(/^Password/).fill(PASSWORD)
+  await owner.getByRole('button', { name: 'Sign in' }).click()
+  await owner.getByRole('link', { name: 'Acme' }).click()
+  await owner.getByRole('row').filter({ hasText: 'mail/smtp-password' }).waitFor()
+  await shot(owner, '4-secrets')
+
+  const viewer = await (await newConsoleContext(browser)).newPage()
+  await viewer.goto(`${world.origin}/console/sign-in`)
+  await viewer.getByLabel('Email').fill(world.customer.viewerEmail)
+  await viewer.getByLabel(/^Password/).fill(PASSWORD)
+  await viewer.getByRole('button', { name: 'Sign in' }).click()
+  await viewer.getByRole('link', { name: 'Acme' }).click()
+  await viewer.getByRole('alert').filter({ hasText: 'secrets:read' }).waitFor()
+  await shot(viewer, '5-secrets-refused')
+} finally {
+  await browser.close()
+  await world.server.stop()
+}

@@ -1,0 +1,104 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import AxeBuilder from '@axe-core/playwright'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { PASSWORD } from './app.ts'
+import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from './process.ts'
+
+/** Debian's Chromium (apt package `chromium`; scripts/prerequisites.ts installs it). Never a downloaded browser. */
+export const CHROMIUM = '/usr/bin/chromium'
+
+/**
+ * Headless Debian Chromium driven by playwright-core. The flags keep it off the network
+ * (no background requests, updates or sync); playwright gives it a fresh profile.
+ */
+export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+}
+
+/** A browser context that accepts the server's self-signed certificate. */
+export async function newConsoleContext(browser: Browser): Promise<BrowserContext> {
+  return browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 800 } })
+}
+
+/** Content-Security-Policy refusals the page reported on its console (none expected). */
+export function watchCsp(page: Page): string[] {
+  const violations: string[] = []
+  page.on('console', (message) => {
+    if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text())
+  })
+  return violations
+}
+
+/** axe-core's serious and critical violations on the page as it is now, as `id: help` lines. */
+export async function seriousViolations(page: Page): Promise<string[]> {
+  const result = await new AxeBuilder({ page }).analyze()
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`)
+}
+
+export interface ConsoleWorld {
+  server: ServerProcess
+  origin: string
+  provider: { orgId: string; email: string; totpSecret: string; recoveryCodes: string[]; token: string }
+  customer: { orgId: string; ownerEmail: string; ownerToken: string; viewerEmail: string }
+}
+
+/**
+ * A real server process on PGlite (a fresh data dir), with the provider org (owner enrolled
+ * in TOTP), a customer org "Acme" with its owner, and a viewer there (no secrets:read).
+ * Every password is test/helpers/app.ts's PASSWORD.
+ */
+export async function startConsoleWorld(): Promise<ConsoleWorld> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-console-'))
+  const server = await spawnServer({ CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_AUTH_RATE_LIMIT: '100' })
+  const port = server.httpsPort
+  const email = 'owner@provider.test'
+  const boot = await bootstrapOverHttps(port, server.bootstrapToken, { orgName: 'Provider', email })
+  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
+  const token = boot.body.apiToken as string
+  const ownerEmail = 'owner@acme.test'
+  const org = await httpsJson(port, 'POST', '/v1/orgs', { token, body: { name: 'Acme', ownerEmail } })
+  if (org.status !== 201) throw new Error(`org create failed: ${org.text}`)
+  const owner = await httpsJson(port, 'POST', '/v1/invitations/accept', {
+    body: { token: org.body.invitation.token, password: PASSWORD },
+  })
+  if (owner.status !== 201) throw new Error(`accept failed: ${owner.text}`)
+  const customerOrgId = org.body.org.id as string
+  const viewerEmail = 'viewer@acme.test'
+  const invitation = await httpsJson(port, 'POST', `/v1/orgs/${customerOrgId}/invitations`, {
+    token: owner.body.apiToken,
+    body: { email: viewerEmail, role: 'viewer' },
+  })
+  if (invitation.status !== 201) throw new Error(`invitation failed: ${invitation.text}`)
+  const viewer = await httpsJson(port, 'POST', '/v1/invitations/accept', {
+    body: { token: invitation.body.token, password: PASSWORD },
+  })
+  if (viewer.status !== 201) throw new Error(`viewer accept failed: ${viewer.text}`)
+  return {
+    server,
+    origin: `https://127.0.0.1:${port}`,
+    provider: {
+      orgId: boot.body.orgId,
+      email,
+      totpSecret: boot.body.totpSecret,
+      recoveryCodes: boot.body.recoveryCodes,
+      token,
+    },
+    customer: { orgId: customerOrgId, ownerEmail, ownerToken: owner.body.apiToken, viewerEmail },
+  }
+}
