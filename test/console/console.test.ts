@@ -131,7 +131,7 @@ describe('web console', () => {
 
       const value = 'sk_live_console_test_value_0123456789'
       await page.getByLabel(/^Name/).fill('payments/stripe-key')
-      await page.getByLabel('Type').selectOption('api_key')
+      await page.getByRole('region', { name: 'New secret' }).getByLabel('Type').selectOption('api_key')
       await page.getByLabel(/^Value/).fill(value)
       await page.getByRole('button', { name: 'Store secret' }).click()
       await page.getByRole('status').filter({ hasText: 'payments/stripe-key is stored' }).waitFor()

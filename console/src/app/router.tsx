@@ -1,6 +1,7 @@
 import { createBrowserRouter, Navigate } from 'react-router'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
+import { SecretDetailPage } from '../features/secrets/SecretDetailPage.tsx'
 import { SecretsPage } from '../features/secrets/SecretsPage.tsx'
 import { RequireOrg, RequireSession, WithPermission } from './guards.tsx'
 import { Layout } from './Layout.tsx'
@@ -24,6 +25,24 @@ export const router = createBrowserRouter(
             <RequireOrg>
               <WithPermission permission="secrets:write">
                 {(canWrite) => <SecretsPage canWrite={canWrite} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/secrets/:secretId',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="secrets:write">
+                {(write) => (
+                  <WithPermission permission="secrets:delete">
+                    {(del) => (
+                      <WithPermission permission="secrets:report">
+                        {(report) => <SecretDetailPage can={{ write, delete: del, report }} />}
+                      </WithPermission>
+                    )}
+                  </WithPermission>
+                )}
               </WithPermission>
             </RequireOrg>
           ),

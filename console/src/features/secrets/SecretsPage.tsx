@@ -1,15 +1,32 @@
 import { useMemo, useState } from 'react'
-import { Alert, Badge, Box, Button, Container, Group, Stack, Table, Text, TextInput, Title } from '@mantine/core'
-import { useParams } from 'react-router'
+import {
+  Alert,
+  Anchor,
+  Box,
+  Button,
+  Container,
+  Group,
+  NativeSelect,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core'
+import { Link, useParams } from 'react-router'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useSecrets } from './api.ts'
 import { CreateSecretForm } from './CreateSecretForm.tsx'
+import { StateBadges } from './StateBadges.tsx'
+
+type Choice = 'any' | 'yes' | 'no'
+const matches = (choice: Choice, flag: boolean) => choice === 'any' || (choice === 'yes') === flag
 
 /**
  * The org's secrets (metadata only) with a create form. The API lists by name a page at a
- * time and has no name filter yet: the search box filters the pages loaded so far, and
- * says so.
+ * time and has no filter parameters: the search box and the type, paused and exposed
+ * filters apply to the pages loaded so far, and say so.
  */
 export function SecretsPage({ canWrite }: { canWrite: boolean }) {
   const { orgId = '' } = useParams()
@@ -17,7 +34,17 @@ export function SecretsPage({ canWrite }: { canWrite: boolean }) {
   const [search, setSearch] = useState('')
   const [created, setCreated] = useState<string | null>(null)
   const all = useMemo(() => secrets.data?.pages.flatMap((p) => p.secrets) ?? [], [secrets.data])
-  const shown = search === '' ? all : all.filter((s) => s.name.toLowerCase().includes(search.toLowerCase()))
+  const [type, setType] = useState('any')
+  const [paused, setPaused] = useState<Choice>('any')
+  const [exposed, setExposed] = useState<Choice>('any')
+  const needle = search.toLowerCase()
+  const shown = all.filter(
+    (s) =>
+      (needle === '' || s.name.toLowerCase().includes(needle)) &&
+      (type === 'any' || s.type === type) &&
+      matches(paused, s.paused) &&
+      matches(exposed, s.exposed),
+  )
 
   return (
     <Container size="lg" py="md">
@@ -34,18 +61,52 @@ export function SecretsPage({ canWrite }: { canWrite: boolean }) {
                 label="Search by name"
                 description={
                   secrets.hasNextPage
-                    ? `Filters the ${all.length} secrets loaded so far; load more to search further.`
-                    : `Filters the ${all.length} secrets of this org.`
+                    ? `Search and filters apply to the ${all.length} secrets loaded so far; load more to search further.`
+                    : `Search and filters apply to the ${all.length} secrets of this org.`
                 }
                 value={search}
                 onChange={(e) => setSearch(e.currentTarget.value)}
               />
+              <Group gap="sm" role="group" aria-label="Filters">
+                <NativeSelect
+                  label="Type"
+                  value={type}
+                  onChange={(e) => setType(e.currentTarget.value)}
+                  data={[
+                    { value: 'any', label: 'Any type' },
+                    { value: 'api_key', label: 'API key' },
+                    { value: 'generic', label: 'Generic' },
+                    { value: 'database_credential', label: 'Database credential' },
+                  ]}
+                />
+                <NativeSelect
+                  label="Paused"
+                  value={paused}
+                  onChange={(e) => setPaused(e.currentTarget.value as Choice)}
+                  data={[
+                    { value: 'any', label: 'Paused or not' },
+                    { value: 'yes', label: 'Paused' },
+                    { value: 'no', label: 'Not paused' },
+                  ]}
+                />
+                <NativeSelect
+                  label="Exposed"
+                  value={exposed}
+                  onChange={(e) => setExposed(e.currentTarget.value as Choice)}
+                  data={[
+                    { value: 'any', label: 'Exposed or not' },
+                    { value: 'yes', label: 'Exposed' },
+                    { value: 'no', label: 'Not exposed' },
+                  ]}
+                />
+              </Group>
               {created !== null ? (
                 <Alert
                   color="green"
                   title="Secret stored"
                   role="status"
                   withCloseButton
+                  closeButtonLabel="Dismiss"
                   onClose={() => setCreated(null)}
                 >
                   {created} is stored (version 1).
@@ -68,7 +129,9 @@ export function SecretsPage({ canWrite }: { canWrite: boolean }) {
                     {shown.map((s) => (
                       <Table.Tr key={s.id}>
                         <Table.Td>
-                          <Text fw={500}>{s.name}</Text>
+                          <Anchor component={Link} to={`/orgs/${orgId}/secrets/${s.id}`} fw={500}>
+                            {s.name}
+                          </Anchor>
                           {s.description === '' ? null : (
                             <Text size="xs" c="dimmed">
                               {s.description}
@@ -79,11 +142,7 @@ export function SecretsPage({ canWrite }: { canWrite: boolean }) {
                         <Table.Td>{s.currentVersion}</Table.Td>
                         <Table.Td>{new Date(s.updatedAt).toLocaleString()}</Table.Td>
                         <Table.Td>
-                          <Group gap={4}>
-                            {s.paused ? <Badge color="yellow.9">paused</Badge> : null}
-                            {s.exposed ? <Badge color="red.9">exposed</Badge> : null}
-                            {!s.paused && !s.exposed ? <Badge color="green.9">active</Badge> : null}
-                          </Group>
+                          <StateBadges paused={s.paused} exposed={s.exposed} />
                         </Table.Td>
                       </Table.Tr>
                     ))}
