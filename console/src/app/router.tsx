@@ -1,4 +1,5 @@
 import { createBrowserRouter, Navigate } from 'react-router'
+import { AuditPage } from '../features/audit/AuditPage.tsx'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SecretsPage } from '../features/secrets/SecretsPage.tsx'
@@ -24,6 +25,16 @@ export const router = createBrowserRouter(
             <RequireOrg>
               <WithPermission permission="secrets:write">
                 {(canWrite) => <SecretsPage canWrite={canWrite} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/audit',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="audit:export">
+                {(canExport) => <AuditPage canExport={canExport} />}
               </WithPermission>
             </RequireOrg>
           ),

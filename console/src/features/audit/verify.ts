@@ -157,8 +157,9 @@ class MerkleAccumulator {
 
   /** Hex root of the leaves appended so far (at least one). */
   async root(): Promise<string> {
-    let root = this.stack.at(-1)?.hash ?? (await sha256())
-    for (let i = this.stack.length - 2; i >= 0; i--) root = await sha256(Uint8Array.of(1), this.stack[i]!.hash, root)
+    const [last, ...left] = [...this.stack].reverse()
+    let root = last?.hash ?? (await sha256())
+    for (const subtree of left) root = await sha256(Uint8Array.of(1), subtree.hash, root)
     return hexOf(root)
   }
 }
@@ -249,7 +250,7 @@ function parse(text: string, report: (p: Problem) => void) {
       typeof record.signature === 'string'
     ) {
       checkpoints.push({
-        checkpoint: record.checkpoint as Checkpoint['checkpoint'],
+        checkpoint: record.checkpoint,
         keyId: record.keyId,
         signature: record.signature,
         note: typeof record.note === 'string' ? record.note : undefined,
