@@ -108,6 +108,7 @@ describe('web console: audit viewer', () => {
       await page.getByRole('button', { name: 'Apply filters' }).click()
       await page.getByRole('row').filter({ hasText: 'secret.create' }).waitFor({ state: 'detached' })
       const rows = page.getByRole('table', { name: 'Audit events' }).getByRole('row')
+      await rows.filter({ hasText: 'secret.reveal' }).waitFor()
       assert.equal(await rows.count(), 2, 'the header and the one reveal')
 
       await page.getByRole('button', { name: /^Details of secret\.reveal/ }).click()
@@ -225,6 +226,7 @@ describe('web console: audit viewer', () => {
       await page.keyboard.type('secret.reveal')
       await page.keyboard.press('Enter')
       await page.getByRole('row').filter({ hasText: 'secret.create' }).waitFor({ state: 'detached' })
+      await page.getByRole('row').filter({ hasText: 'secret.reveal' }).waitFor()
       await tabTo(page, /Details of secret\.reveal/)
       await page.keyboard.press('Enter')
       await page.getByRole('region', { name: /secret\.reveal/ }).waitFor()
