@@ -57,6 +57,21 @@ try {
   await owner.getByRole('link', { name: 'Acme' }).click()
   await owner.getByRole('row').filter({ hasText: 'mail/smtp-password' }).waitFor()
   await shot(owner, '4-secrets')
+  await owner.getByRole('link', { name: 'Audit log' }).click()
+  await owner.getByLabel('Action').fill('secret.*')
+  await owner.getByRole('button', { name: 'Apply filters' }).click()
+  await owner
+    .getByRole('button', { name: /^Details of secret\.create/ })
+    .first()
+    .click()
+  // The first checkpoint is signed within the sequencer's next passes.
+  for (let i = 0; i < 20; i++) {
+    await owner.getByRole('button', { name: 'Verify the log' }).click()
+    await owner.getByText(/verified up to checkpoint|Verification failed/).waitFor()
+    if ((await owner.getByText('verified up to checkpoint').count()) > 0) break
+    await owner.waitForTimeout(1000)
+  }
+  await shot(owner, '6-audit')
 
   const viewer = await (await newConsoleContext(browser)).newPage()
   await viewer.goto(`${world.origin}/console/sign-in`)

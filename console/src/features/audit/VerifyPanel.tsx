@@ -95,7 +95,7 @@ export function VerifyPanel({ orgId }: { orgId: string }) {
 function Result({ source, outcome }: { source: string; outcome: VerifyOutcome }) {
   if (outcome.ok && outcome.verifiedUpTo !== null)
     return (
-      <Alert color="green.9" title="Verified" role="status">
+      <Alert color="green" title="Verified" role="status" className="audit-verified">
         {source}: verified up to checkpoint {outcome.verifiedUpTo.seq} at {outcome.verifiedUpTo.time} ({outcome.events}{' '}
         events, {outcome.validCheckpoints} signed checkpoints).
         {outcome.lastSeq > outcome.verifiedUpTo.seq
