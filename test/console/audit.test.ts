@@ -80,11 +80,13 @@ describe('web console: audit viewer', () => {
   async function tabTo(page: Page, name: RegExp): Promise<void> {
     for (let i = 0; i < 80; i++) {
       await page.keyboard.press('Tab')
-      const focused = await page.evaluate(() => {
+      // Run in the page (a string: this project's types have no DOM).
+      const focused = await page.evaluate<string>(`(() => {
         const el = document.activeElement
-        const label = el instanceof HTMLInputElement ? (el.labels?.[0]?.textContent ?? '') : ''
-        return `${el?.getAttribute('aria-label') ?? ''} ${label} ${el instanceof HTMLInputElement ? '' : (el?.textContent ?? '')}`
-      })
+        const input = el instanceof HTMLInputElement
+        const label = input ? (el.labels?.[0]?.textContent ?? '') : ''
+        return (el?.getAttribute('aria-label') ?? '') + ' ' + label + ' ' + (input ? '' : (el?.textContent ?? ''))
+      })()`)
       if (name.test(focused)) return
     }
     throw new Error(`Tab never reached ${name}`)
@@ -230,7 +232,7 @@ describe('web console: audit viewer', () => {
       await tabTo(page, /Details of secret\.reveal/)
       await page.keyboard.press('Enter')
       await page.getByRole('region', { name: /secret\.reveal/ }).waitFor()
-      assert.match(await page.evaluate(() => document.activeElement?.textContent ?? ''), /secret\.reveal/)
+      assert.match(await page.evaluate<string>(`document.activeElement?.textContent ?? ''`), /secret\.reveal/)
       await tabTo(page, /Verify the log/)
       await page.keyboard.press('Enter')
       await page.getByRole('status').filter({ hasText: 'verified up to checkpoint' }).waitFor()
