@@ -69,6 +69,22 @@ try {
   await owner.getByRole('dialog', { name: 'Delete billing/stripe-key?' }).waitFor()
   await owner.waitForTimeout(500)
   await shot(owner, '7-secret-delete')
+  await owner.keyboard.press('Escape')
+  await owner.getByRole('link', { name: 'Audit log' }).click()
+  await owner.getByLabel('Action').fill('secret.*')
+  await owner.getByRole('button', { name: 'Apply filters' }).click()
+  await owner
+    .getByRole('button', { name: /^Details of secret\.create/ })
+    .first()
+    .click()
+  // The first checkpoint is signed within the sequencer's next passes.
+  for (let i = 0; i < 20; i++) {
+    await owner.getByRole('button', { name: 'Verify the log' }).click()
+    await owner.getByText(/verified up to checkpoint|Verification failed/).waitFor()
+    if ((await owner.getByText('verified up to checkpoint').count()) > 0) break
+    await owner.waitForTimeout(1000)
+  }
+  await shot(owner, '6-audit')
 
   const viewer = await (await newConsoleContext(browser)).newPage()
   await viewer.goto(`${world.origin}/console/sign-in`)

@@ -18,6 +18,7 @@ export function Layout() {
             </Link>
           </Title>
           <Group gap="sm">
+            {me.data !== undefined ? <Link to={`/orgs/${me.data.orgId}/audit`}>Audit log</Link> : null}
             {me.data !== undefined ? (
               <Text size="sm" c="dimmed">
                 {me.data.role} · {me.data.orgKind} org

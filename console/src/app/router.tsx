@@ -1,4 +1,5 @@
 import { createBrowserRouter, Navigate } from 'react-router'
+import { AuditPage } from '../features/audit/AuditPage.tsx'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SecretDetailPage } from '../features/secrets/SecretDetailPage.tsx'
@@ -43,6 +44,16 @@ export const router = createBrowserRouter(
                     )}
                   </WithPermission>
                 )}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/audit',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="audit:export">
+                {(canExport) => <AuditPage canExport={canExport} />}
               </WithPermission>
             </RequireOrg>
           ),

@@ -1,0 +1,77 @@
+import { useEffect, useRef, useState } from 'react'
+import { Button, Code, CloseButton, Group, Paper, Stack, Table, Text, Title } from '@mantine/core'
+import { ProblemAlert } from '../../components/ProblemAlert.tsx'
+import { fetchReceipt, saveFile, type AuditEvent } from './api.ts'
+
+/** Every field of one event, its place in the chain, and its receipt as a file. */
+export function EventDetail({ orgId, event, onClose }: { orgId: string; event: AuditEvent; onClose: () => void }) {
+  const heading = useRef<HTMLHeadingElement>(null)
+  const [receiptError, setReceiptError] = useState<unknown>(null)
+  const [loading, setLoading] = useState(false)
+  useEffect(() => {
+    heading.current?.focus()
+    setReceiptError(null)
+  }, [event.id])
+
+  const rows: [string, string][] = [
+    ['Id', event.id],
+    ['Time', event.time],
+    ['Action', event.action],
+    ['Outcome', event.outcome],
+    ['Actor', `${event.actor.type}${event.actor.id === null ? '' : ` ${event.actor.id}`}`],
+    [
+      'Target',
+      event.target === null ? '—' : `${event.target.type}${event.target.id === null ? '' : ` ${event.target.id}`}`,
+    ],
+    ['IP address', event.ip ?? '—'],
+    ['User agent', event.userAgent ?? '—'],
+    ['Request id', event.requestId ?? '—'],
+    ['Chain position (seq)', event.seq === null ? 'not chained yet' : String(event.seq)],
+    ['Hash', event.hash ?? '—'],
+    ['Previous hash', event.prevHash ?? '—'],
+  ]
+  const download = async () => {
+    setLoading(true)
+    setReceiptError(null)
+    try {
+      saveFile(await fetchReceipt(orgId, event.id), `audit-receipt-${event.id}.json`, 'application/json')
+    } catch (error) {
+      setReceiptError(error)
+    } finally {
+      setLoading(false)
+    }
+  }
+
+  return (
+    <Paper withBorder p="md" component="section" aria-labelledby="audit-event-detail">
+      <Group justify="space-between" mb="sm">
+        <Title order={2} size="h3" id="audit-event-detail" ref={heading} tabIndex={-1}>
+          Event {event.seq ?? ''} · {event.action}
+        </Title>
+        <CloseButton aria-label="Close event details" onClick={onClose} />
+      </Group>
+      <Stack gap="sm">
+        <Table aria-label="Event fields" layout="fixed">
+          <Table.Tbody>
+            {rows.map(([name, value]) => (
+              <Table.Tr key={name}>
+                <Table.Th scope="row" w={180}>
+                  {name}
+                </Table.Th>
+                <Table.Td className="audit-value">{value}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+        <Text fw={500}>Details</Text>
+        <Code block>{JSON.stringify(event.details, null, 2)}</Code>
+        <Group>
+          <Button variant="default" onClick={() => void download()} loading={loading} disabled={event.seq === null}>
+            Download receipt
+          </Button>
+        </Group>
+        {receiptError !== null ? <ProblemAlert error={receiptError} title="No receipt" /> : null}
+      </Stack>
+    </Paper>
+  )
+}
