@@ -60,7 +60,13 @@ export function MembersPage({ can }: { can: Can }) {
           <Stack gap="sm">
             <ActionProblem error={error} fallback="Refused" />
             {done !== null ? (
-              <Alert color="green" role="status" withCloseButton onClose={() => setDone(null)}>
+              <Alert
+                color="blue"
+                role="status"
+                withCloseButton
+                closeButtonLabel="Dismiss"
+                onClose={() => setDone(null)}
+              >
                 {done}
               </Alert>
             ) : null}
@@ -100,7 +106,7 @@ export function MembersPage({ can }: { can: Can }) {
                 </Table>
                 {members.hasNextPage ? (
                   <Button
-                    variant="light"
+                    variant="default"
                     onClick={() => void members.fetchNextPage()}
                     loading={members.isFetchingNextPage}
                   >
@@ -195,7 +201,7 @@ function MemberRow({
               onChange={(e) => setRole(e.currentTarget.value)}
               size="xs"
             />
-            <Button size="xs" variant="light" disabled={role === member.role} onClick={() => onChangeRole(role)}>
+            <Button size="xs" variant="default" disabled={role === member.role} onClick={() => onChangeRole(role)}>
               Save role
             </Button>
           </Group>
@@ -206,9 +212,13 @@ function MemberRow({
       <Table.Td>{new Date(member.joinedAt).toLocaleDateString()}</Table.Td>
       <Table.Td>
         {member.suspendedAt === null ? (
-          <Badge color="green.9">active</Badge>
+          <Badge variant="outline" color="dark">
+            active
+          </Badge>
         ) : (
-          <Badge color="yellow.9">suspended</Badge>
+          <Badge variant="outline" color="dark">
+            suspended
+          </Badge>
         )}
       </Table.Td>
       <Table.Td>
@@ -224,7 +234,7 @@ function MemberRow({
             </Button>
           ) : null}
           {can('members:remove') ? (
-            <Button size="xs" color="red" variant="light" aria-label={`Remove ${member.email}`} onClick={onRemove}>
+            <Button size="xs" variant="default" aria-label={`Remove ${member.email}`} onClick={onRemove}>
               Remove
             </Button>
           ) : null}
@@ -298,7 +308,7 @@ function InviteForm({ orgId, roleNames }: { orgId: string; roleNames: string[] }
         </Stack>
       </form>
       {sent !== null ? (
-        <Alert color="green" title={`Invitation for ${sent.email}`} role="status" mt="sm">
+        <Alert variant="default" title={`Invitation for ${sent.email}`} role="status" mt="sm">
           <Text size="sm" mb="xs">
             Give them this invitation token (valid 7 days; it is shown only now). They accept it with POST
             /v1/invitations/accept.
@@ -307,7 +317,7 @@ function InviteForm({ orgId, roleNames }: { orgId: string; roleNames: string[] }
           <Group mt="xs" gap="xs">
             <CopyButton value={sent.token}>
               {({ copied, copy }) => (
-                <Button size="xs" variant="light" onClick={copy}>
+                <Button size="xs" variant="default" onClick={copy}>
                   {copied ? 'Copied' : 'Copy token'}
                 </Button>
               )}

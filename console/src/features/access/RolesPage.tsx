@@ -94,8 +94,7 @@ export function RolesPage({ canManage }: { canManage: boolean }) {
                         {canManage && !role.builtIn ? (
                           <Button
                             size="xs"
-                            color="red"
-                            variant="light"
+                            variant="default"
                             aria-label={`Delete role ${role.name}`}
                             onClick={() => setDeleting(role.name)}
                           >
@@ -174,7 +173,7 @@ function RoleEditor({
         <Stack gap="sm">
           <ActionProblem error={error} fallback="Not created" />
           {created !== null ? (
-            <Alert color="green" role="status">
+            <Alert color="blue" role="status">
               The role {created} is created.
             </Alert>
           ) : null}

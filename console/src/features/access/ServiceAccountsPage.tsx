@@ -50,8 +50,7 @@ export function ServiceAccountsPage({ canManage }: { canManage: boolean }) {
                         {canManage ? (
                           <Button
                             size="xs"
-                            color="red"
-                            variant="light"
+                            variant="default"
                             aria-label={`Delete service account ${a.name}`}
                             onClick={() => setDeleting({ id: a.id, name: a.name })}
                           >
@@ -66,7 +65,7 @@ export function ServiceAccountsPage({ canManage }: { canManage: boolean }) {
             ) : null}
             {accounts.hasNextPage ? (
               <Button
-                variant="light"
+                variant="default"
                 onClick={() => void accounts.fetchNextPage()}
                 loading={accounts.isFetchingNextPage}
               >

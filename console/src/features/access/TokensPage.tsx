@@ -79,17 +79,20 @@ export function TokensPage({ canCreate, canRevoke }: { canCreate: boolean; canRe
                       <Table.Td>{t.lastUsedAt === null ? 'never' : new Date(t.lastUsedAt).toLocaleString()}</Table.Td>
                       <Table.Td>
                         {t.revokedAt === null ? (
-                          <Badge color="green.9">active</Badge>
+                          <Badge variant="outline" color="dark">
+                            active
+                          </Badge>
                         ) : (
-                          <Badge color="gray.8">revoked</Badge>
+                          <Badge variant="outline" color="dark">
+                            revoked
+                          </Badge>
                         )}
                       </Table.Td>
                       <Table.Td>
                         {canRevoke && t.revokedAt === null ? (
                           <Button
                             size="xs"
-                            color="red"
-                            variant="light"
+                            variant="default"
                             aria-label={`Revoke token ${t.name}`}
                             onClick={() => setRevoking({ id: t.id, name: t.name })}
                           >
@@ -103,7 +106,7 @@ export function TokensPage({ canCreate, canRevoke }: { canCreate: boolean; canRe
               </Table>
             ) : null}
             {tokens.hasNextPage ? (
-              <Button variant="light" onClick={() => void tokens.fetchNextPage()} loading={tokens.isFetchingNextPage}>
+              <Button variant="default" onClick={() => void tokens.fetchNextPage()} loading={tokens.isFetchingNextPage}>
                 Load more
               </Button>
             ) : null}
@@ -116,14 +119,14 @@ export function TokensPage({ canCreate, canRevoke }: { canCreate: boolean; canRe
       <Dialog open={issued !== null} title="Your new API token" onClose={() => setIssued(null)}>
         {issued !== null ? (
           <Stack gap="sm">
-            <Alert color="yellow" title="Shown once">
+            <Alert variant="default" title="Shown once">
               Copy it now: it is not stored anywhere and cannot be shown again.
             </Alert>
             <TextInput label={`API token ${issued.name}`} readOnly value={issued.token} autoComplete="off" />
             <Group justify="flex-end">
               <CopyButton value={issued.token}>
                 {({ copied, copy }) => (
-                  <Button variant="light" onClick={copy}>
+                  <Button variant="default" onClick={copy}>
                     {copied ? 'Copied' : 'Copy token'}
                   </Button>
                 )}

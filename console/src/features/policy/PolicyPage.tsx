@@ -39,7 +39,7 @@ function ActionProblem({ error, fallback }: { error: unknown; fallback: string }
 function Saved({ message, onClose }: { message: string | null; onClose: () => void }) {
   if (message === null) return null
   return (
-    <Alert color="green" role="status" withCloseButton onClose={onClose}>
+    <Alert color="blue" role="status" withCloseButton closeButtonLabel="Dismiss" onClose={onClose}>
       {message}
     </Alert>
   )
@@ -58,7 +58,7 @@ export function PolicyPage({ canChange }: { canChange: boolean }) {
         Security policy
       </Title>
       {canChange ? null : (
-        <Alert color="gray" mb="md" title="Read only">
+        <Alert variant="default" mb="md" title="Read only">
           Changing the security policy needs the org:security permission, which your role does not hold.
         </Alert>
       )}
@@ -240,12 +240,12 @@ function IpAllowlist({ orgId, canChange }: { orgId: string; canChange: boolean }
             {canChange ? (
               <>
                 <Group gap="xs">
-                  <Button variant="light" onClick={() => setEntries((all) => [...all, entry()])}>
+                  <Button variant="default" onClick={() => setEntries((all) => [...all, entry()])}>
                     Add range
                   </Button>
                   {yourAddress !== null ? (
                     <Button
-                      variant="light"
+                      variant="default"
                       onClick={() => setEntries((all) => [...all, entry(yourAddress, 'my address')])}
                     >
                       Add my address
@@ -429,7 +429,7 @@ function SingleSignOn({ orgId, canChange }: { orgId: string; canChange: boolean 
                     <Button variant="default" onClick={() => setConfirming('ssoOnly')}>
                       {sso.data.ssoOnly ? 'Allow passwords again' : 'Require SSO only'}
                     </Button>
-                    <Button color="red" variant="light" onClick={() => setConfirming('remove')}>
+                    <Button variant="default" onClick={() => setConfirming('remove')}>
                       Remove single sign-on
                     </Button>
                   </>
