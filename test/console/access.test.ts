@@ -318,4 +318,34 @@ describe('web console: access and security policy', () => {
       await viewerContext.close()
     }
   })
+
+  it('shows the API’s STEP_UP_REQUIRED refusal when the session has no recent second factor', async () => {
+    // An admin signs in with a password alone, then enrols TOTP (through an API token): the
+    // session is now of an account with a second factor it never passed.
+    const email = 'admin2@acme.test'
+    const invited = await call('POST', `/v1/orgs/${world.customer.orgId}/invitations`, { email, role: 'admin' })
+    assert.equal(invited.status, 201, invited.text)
+    const joined = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
+      body: { token: invited.body.token, password: PASSWORD },
+    })
+    assert.equal(joined.status, 201, joined.text)
+    const adminContext = await newConsoleContext(browser)
+    try {
+      const admin = await adminContext.newPage()
+      await signIn(admin, email)
+      await enrolTotp((method, url, body) =>
+        httpsJson(world.server.httpsPort, method, url, { token: joined.body.apiToken, body }),
+      )
+      await admin.goto(`${base}/tokens`)
+      await admin.getByLabel(/^Token name/).fill('needs-step-up')
+      await admin.getByRole('button', { name: 'Issue token' }).click()
+      const refusal = admin.getByRole('alert').filter({ hasText: 'STEP_UP_REQUIRED' })
+      await refusal.waitFor()
+      assert.match(await refusal.innerText(), /needs a recent second factor \(step-up\)/)
+      assert.equal(await admin.getByRole('dialog', { name: 'Your new API token' }).count(), 0)
+      await assertAccessible('the tokens page with a step-up refusal', admin)
+    } finally {
+      await adminContext.close()
+    }
+  })
 })
