@@ -1,6 +1,7 @@
 import { Box, Button, Group, Text, Title } from '@mantine/core'
 import { Link, Outlet, useNavigate } from 'react-router'
 import { useMe, useSignOut } from '../features/auth/api.ts'
+import { AccessNav } from './AccessNav.tsx'
 
 /** Header (product, who is signed in, sign-out) around the signed-in pages. */
 export function Layout() {
@@ -36,6 +37,7 @@ export function Layout() {
           </Group>
         </Group>
       </Box>
+      <AccessNav />
       <Box component="main" p="md">
         <Outlet />
       </Box>

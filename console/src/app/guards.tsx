@@ -46,3 +46,10 @@ export function WithPermission({
   const me = useMe()
   return children(me.data?.permissions.includes(permission) ?? false)
 }
+
+/** Like WithPermission, for a page that offers several actions: `can('members:invite')`. */
+export function WithPermissions({ children }: { children: (can: (permission: string) => boolean) => ReactNode }) {
+  const me = useMe()
+  const held = new Set(me.data?.permissions ?? [])
+  return children((permission) => held.has(permission))
+}

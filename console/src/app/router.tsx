@@ -1,11 +1,26 @@
+import type { ReactNode } from 'react'
 import { createBrowserRouter, Navigate } from 'react-router'
 import { AuditPage } from '../features/audit/AuditPage.tsx'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SecretDetailPage } from '../features/secrets/SecretDetailPage.tsx'
 import { SecretsPage } from '../features/secrets/SecretsPage.tsx'
-import { RequireOrg, RequireSession, WithPermission } from './guards.tsx'
+import { MembersPage } from '../features/access/MembersPage.tsx'
+import { RolesPage } from '../features/access/RolesPage.tsx'
+import { ServiceAccountsPage } from '../features/access/ServiceAccountsPage.tsx'
+import { TokensPage } from '../features/access/TokensPage.tsx'
+import { PolicyPage } from '../features/policy/PolicyPage.tsx'
+import { RequireOrg, RequireSession, WithPermission, WithPermissions } from './guards.tsx'
 import { Layout } from './Layout.tsx'
+
+/** The access and security-policy pages, each told which actions the session may take. */
+const accessPages: [string, (can: (permission: string) => boolean) => ReactNode][] = [
+  ['members', (can) => <MembersPage can={can} />],
+  ['roles', (can) => <RolesPage canManage={can('roles:manage')} />],
+  ['service-accounts', (can) => <ServiceAccountsPage canManage={can('service_accounts:manage')} />],
+  ['tokens', (can) => <TokensPage canCreate={can('tokens:create')} canRevoke={can('tokens:revoke')} />],
+  ['security', (can) => <PolicyPage canChange={can('org:security')} />],
+]
 
 /** Client routes under /console/ (the service answers index.html for each). */
 export const router = createBrowserRouter(
@@ -58,6 +73,15 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         },
+        // Access (members, roles, service accounts, tokens) and the org security policy.
+        ...accessPages.map(([path, page]) => ({
+          path: `/orgs/:orgId/${path}`,
+          element: (
+            <RequireOrg>
+              <WithPermissions>{page}</WithPermissions>
+            </RequireOrg>
+          ),
+        })),
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },

@@ -1,0 +1,351 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { ensureBuilt } from '../../scripts/console.ts'
+import { PASSWORD } from '../helpers/app.ts'
+import {
+  launchChromium,
+  newConsoleContext,
+  seriousViolations,
+  startConsoleWorld,
+  watchCsp,
+  type ConsoleWorld,
+} from '../helpers/console.ts'
+import { httpsJson } from '../helpers/process.ts'
+import { enrolTotp, totpCode } from '../helpers/totp.ts'
+
+// The console's access pages (members, roles, service accounts, API tokens) and the org
+// security policy (issue 12), in Debian's Chromium against a real server on PGlite. Acme's
+// owner enrols TOTP through the API and signs in with a code, which counts as step-up.
+describe('web console: access and security policy', () => {
+  let world: ConsoleWorld
+  let browser: Browser
+  let context: BrowserContext
+  let page: Page
+  let csp: string[]
+  let base: string
+  const newcomer = 'newcomer@acme.test'
+
+  const call = (method: string, url: string, body?: unknown) =>
+    httpsJson(world.server.httpsPort, method, url, { token: world.customer.ownerToken, body })
+
+  async function assertAccessible(where: string, on: Page = page): Promise<void> {
+    assert.deepEqual(await seriousViolations(on), [], `axe-core: serious or critical violations on ${where}`)
+  }
+
+  async function signIn(on: Page, email: string, code?: string): Promise<void> {
+    await on.goto(`${world.origin}/console/sign-in`)
+    await on.getByLabel('Email').fill(email)
+    await on.getByLabel(/^Password/).fill(PASSWORD)
+    await on.getByRole('button', { name: 'Sign in' }).click()
+    if (code !== undefined) {
+      await on.getByLabel('Authentication code').fill(code)
+      await on.getByRole('button', { name: 'Sign in' }).click()
+    }
+    await on.getByRole('heading', { name: 'Choose an org' }).waitFor()
+  }
+
+  before(async () => {
+    await ensureBuilt()
+    world = await startConsoleWorld()
+    const { secret } = await enrolTotp(call)
+    browser = await launchChromium()
+    context = await newConsoleContext(browser)
+    page = await context.newPage()
+    csp = watchCsp(page)
+    base = `${world.origin}/console/orgs/${world.customer.orgId}`
+    // The next step's code: the one enrolment used is spent (replay protection).
+    await signIn(page, world.customer.ownerEmail, totpCode(secret, 1))
+  })
+  after(async () => {
+    await context?.close()
+    await browser?.close()
+    await world?.server.stop()
+  })
+
+  it('invites a member with the keyboard alone, shows the invitation token once, lists them once joined, suspends them', async () => {
+    await page.goto(`${base}/members`)
+    await page.getByRole('heading', { name: 'Members', level: 1 }).waitFor()
+    await page.getByRole('row').filter({ hasText: world.customer.viewerEmail }).waitFor()
+    await assertAccessible('the members page')
+
+    // Keyboard only: the email field, Tab to the role, Tab to the button, Enter.
+    await page.getByLabel('Email').focus()
+    await page.keyboard.type(newcomer)
+    await page.keyboard.press('Tab')
+    assert.ok(await page.getByLabel('Role', { exact: true }).evaluate((el) => el.matches(':focus')), 'Tab reaches Role')
+    assert.equal(await page.getByLabel('Role', { exact: true }).inputValue(), 'member')
+    await page.keyboard.press('Tab')
+    assert.ok(
+      await page.getByRole('button', { name: 'Send invitation' }).evaluate((el) => el.matches(':focus')),
+      'Tab reaches the submit button',
+    )
+    await page.keyboard.press('Enter')
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Invitation for ${newcomer}` })
+      .waitFor()
+    const token = await page.getByLabel('Invitation token').inputValue()
+    assert.ok(token.length >= 20, 'the invitation token is shown')
+    await page
+      .getByRole('table', { name: 'Pending invitations' })
+      .getByRole('row')
+      .filter({ hasText: newcomer })
+      .waitFor()
+    await assertAccessible('the members page with an invitation shown')
+    await page.getByRole('button', { name: 'Hide' }).click()
+    assert.equal(await page.getByLabel('Invitation token').count(), 0, 'hidden: the token is gone')
+    assert.ok(!(await page.content()).includes(token))
+
+    const accepted = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
+      body: { token, password: PASSWORD },
+    })
+    assert.equal(accepted.status, 201, accepted.text)
+    await page.reload()
+    const row = page.getByRole('table', { name: 'Members' }).getByRole('row').filter({ hasText: newcomer })
+    await row.waitFor()
+    assert.match(await row.innerText(), /active/i)
+
+    await page.getByRole('button', { name: `Suspend ${newcomer}` }).click()
+    await page
+      .getByRole('status')
+      .filter({ hasText: `${newcomer} is suspended` })
+      .waitFor()
+    await row.getByText('suspended').waitFor()
+    const listed = await call('GET', `/v1/orgs/${world.customer.orgId}/members`)
+    assert.ok(
+      listed.body.members.some(
+        (m: { email: string; suspendedAt: string | null }) => m.email === newcomer && m.suspendedAt !== null,
+      ),
+    )
+    await page.getByRole('button', { name: `Resume ${newcomer}` }).click()
+    await row.getByText('active').waitFor()
+  })
+
+  it('creates a custom role with two catalog permissions (each with its meaning) and assigns it', async () => {
+    await page.goto(`${base}/roles`)
+    await page.getByRole('heading', { name: 'Roles', level: 1 }).waitFor()
+    await page.getByRole('row').filter({ hasText: 'auditor' }).waitFor()
+    const read = page.getByRole('checkbox', { name: 'secrets:read', exact: true })
+    await read.waitFor()
+    // The meaning comes from GET /v1/permissions.
+    await page.getByText('List secrets and their versions (metadata only, never values)', { exact: true }).waitFor()
+    await assertAccessible('the roles page')
+
+    await page.getByLabel(/^Role name/).fill('deployer')
+    await page.getByLabel('Role description').fill('Ships releases')
+    await read.check()
+    await page.getByRole('checkbox', { name: 'secrets:write', exact: true }).check()
+    await page.getByRole('button', { name: 'Create role' }).click()
+    await page.getByRole('status').filter({ hasText: 'The role deployer is created' }).waitFor()
+    const role = page.getByRole('row').filter({ hasText: 'deployer' })
+    await role.getByText('2 permissions').waitFor()
+    assert.match(await role.innerText(), /custom/i)
+
+    // A name the API refuses: its detail, on the field it names.
+    await page.getByLabel(/^Role name/).fill('owner')
+    await page.getByRole('checkbox', { name: 'org:read', exact: true }).check()
+    await page.getByRole('button', { name: 'Create role' }).click()
+    await page.getByRole('alert').filter({ hasText: /owner/ }).waitFor()
+
+    await page.goto(`${base}/members`)
+    await page.getByLabel(`Role of ${newcomer}`).selectOption('deployer')
+    await page.getByRole('row').filter({ hasText: newcomer }).getByRole('button', { name: 'Save role' }).click()
+    await page
+      .getByRole('status')
+      .filter({ hasText: `${newcomer} is now deployer` })
+      .waitFor()
+    const listed = await call('GET', `/v1/orgs/${world.customer.orgId}/members`)
+    assert.equal(listed.body.members.find((m: { email: string }) => m.email === newcomer).role, 'deployer')
+  })
+
+  it('issues an API token shown once in a dialog, gone when it closes, then revokes it', async () => {
+    await page.goto(`${base}/tokens`)
+    await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor()
+    await page.getByRole('table', { name: 'API tokens' }).waitFor()
+    await assertAccessible('the tokens page')
+    await page.getByLabel(/^Token name/).fill('ci-deploy')
+    await page.getByRole('button', { name: 'Issue token' }).click()
+    const dialog = page.getByRole('dialog', { name: 'Your new API token' })
+    await dialog.waitFor()
+    const value = await dialog.getByLabel('API token ci-deploy').inputValue()
+    assert.ok(value.length >= 20, 'the token is shown')
+    await dialog.getByRole('button', { name: 'Copy token' }).waitFor()
+    await assertAccessible('the tokens page with the new token dialog')
+    // The token works: it is the one the API issued.
+    const me = await httpsJson(world.server.httpsPort, 'GET', '/v1/me', { token: value })
+    assert.equal(me.status, 200)
+
+    await dialog.getByRole('button', { name: 'Done' }).click()
+    await dialog.waitFor({ state: 'hidden' })
+    assert.ok(!(await page.content()).includes(value), 'the token is gone from the page')
+    const stored = await page.evaluate(() =>
+      JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)]),
+    )
+    assert.ok(!stored.includes(value) && !page.url().includes(value), 'in no URL and no storage')
+    const row = page.getByRole('row').filter({ hasText: 'ci-deploy' })
+    await row.waitFor()
+
+    await page.getByRole('button', { name: 'Revoke token ci-deploy' }).click()
+    const confirm = page.getByRole('dialog', { name: 'Revoke this token?' })
+    await confirm.getByRole('button', { name: 'Revoke token' }).click()
+    await row.getByText('revoked').waitFor()
+    const after = await httpsJson(world.server.httpsPort, 'GET', '/v1/me', { token: value })
+    assert.equal(after.status, 401)
+  })
+
+  it('creates a service account and deletes it after confirming', async () => {
+    await page.goto(`${base}/service-accounts`)
+    await page.getByRole('heading', { name: 'Service accounts', level: 1 }).waitFor()
+    await page.getByText('No service accounts yet.').waitFor()
+    await page.getByLabel(/^Service account name/).fill('deploy-bot')
+    await page.getByRole('button', { name: 'Create service account' }).click()
+    await page.getByRole('row').filter({ hasText: 'deploy-bot' }).waitFor()
+    await assertAccessible('the service accounts page')
+    await page.getByRole('button', { name: 'Delete service account deploy-bot' }).click()
+    const confirm = page.getByRole('dialog', { name: 'Delete this service account?' })
+    await assertAccessible('the confirm dialog')
+    await confirm.getByRole('button', { name: 'Cancel' }).click()
+    assert.equal(await page.getByRole('row').filter({ hasText: 'deploy-bot' }).count(), 1, 'cancel keeps it')
+    await page.getByRole('button', { name: 'Delete service account deploy-bot' }).click()
+    await confirm.getByRole('button', { name: 'Delete service account' }).click()
+    await page.getByText('No service accounts yet.').waitFor()
+  })
+
+  it('P2.9 shows the caller’s address, the API’s self-lockout refusal and a refused range; P3.2 toggles require-2FA', async () => {
+    await page.goto(`${base}/security`)
+    await page.getByRole('heading', { name: 'Security policy', level: 1 }).waitFor()
+    await page.getByText('Your address, as the service sees it: 127.0.0.1').waitFor()
+    await page.getByText('Not set up: members sign in with their password.').waitFor()
+    await assertAccessible('the security policy page')
+
+    await page.getByRole('button', { name: 'Add range' }).click()
+    await page.getByLabel('Range 1', { exact: true }).fill('203.0.113.0/24')
+    await page.getByLabel('Description of range 1').fill('office')
+    await page.getByRole('button', { name: 'Save allowlist' }).click()
+    const refusal = page.getByRole('alert').filter({ hasText: 'ALLOWLIST_EXCLUDES_CALLER' })
+    await refusal.waitFor()
+    assert.match(await refusal.innerText(), /does not include your own address \(127\.0\.0\.1\)/)
+    assert.deepEqual((await call('GET', `/v1/orgs/${world.customer.orgId}/ip-allowlist`)).body.entries, [])
+
+    // A range not in network form: the API's message on the field it names.
+    await page.getByLabel('Range 1', { exact: true }).fill('10.1.2.3/8')
+    await page.getByRole('button', { name: 'Save allowlist' }).click()
+    await page.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+    assert.equal(await page.getByLabel('Range 1', { exact: true }).getAttribute('aria-invalid'), 'true')
+    await page.getByLabel('Range 1', { exact: true }).fill('203.0.113.0/24')
+
+    await page.getByRole('button', { name: 'Add my address' }).click()
+    await page.getByRole('button', { name: 'Save allowlist' }).click()
+    await page.getByRole('status').filter({ hasText: 'Saved: 2 allowed ranges' }).waitFor()
+    const list = await call('GET', `/v1/orgs/${world.customer.orgId}/ip-allowlist`)
+    assert.deepEqual(
+      list.body.entries.map((e: { cidr: string }) => e.cidr),
+      ['203.0.113.0/24', '127.0.0.1/32'],
+    )
+    await page.getByRole('button', { name: 'Remove range 2' }).click()
+    await page.getByRole('button', { name: 'Remove range 1' }).click()
+    await page.getByRole('button', { name: 'Save allowlist' }).click()
+    await page.getByRole('status').filter({ hasText: 'no allowlist' }).waitFor()
+
+    const toggle = page.getByRole('switch', { name: 'Require two-factor authentication' })
+    assert.equal(await toggle.isChecked(), false)
+    await toggle.check()
+    await page.getByRole('button', { name: 'Save policy' }).click()
+    await page.getByRole('status').filter({ hasText: 'two-factor authentication required' }).waitFor()
+    assert.equal((await call('GET', `/v1/orgs/${world.customer.orgId}/security-policy`)).body.require2fa, true)
+    await toggle.uncheck()
+    await page.getByRole('button', { name: 'Save policy' }).click()
+    await page.getByRole('status').filter({ hasText: 'two-factor authentication not required' }).waitFor()
+    assert.equal((await call('GET', `/v1/orgs/${world.customer.orgId}/security-policy`)).body.require2fa, false)
+
+    // SSO: the API's refusal (an incomplete set-up) is shown as it answered.
+    await page.getByLabel(/^Client ID/).fill('client-1')
+    await page.getByRole('button', { name: 'Save single sign-on' }).click()
+    await page.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+    await assertAccessible('the security policy page after refusals')
+    assert.deepEqual(csp, [], 'no Content-Security-Policy refusal')
+  })
+
+  it('shows a member without the permission the API’s refusal, and no action they cannot take', async () => {
+    const viewerContext = await newConsoleContext(browser)
+    try {
+      const viewer = await viewerContext.newPage()
+      const viewerCsp = watchCsp(viewer)
+      await signIn(viewer, world.customer.viewerEmail)
+      await viewer.goto(`${base}/tokens`)
+      const tokens = viewer.getByRole('alert').filter({ hasText: 'tokens:read' })
+      await tokens.waitFor()
+      assert.match(await tokens.innerText(), /You cannot list this org’s API tokens/)
+      assert.equal(await viewer.getByRole('button', { name: 'Issue token' }).count(), 0)
+      await assertAccessible('the tokens page, refused', viewer)
+
+      await viewer.goto(`${base}/service-accounts`)
+      await viewer.getByRole('alert').filter({ hasText: 'service_accounts:read' }).waitFor()
+      await assertAccessible('the service accounts page, refused', viewer)
+
+      await viewer.goto(`${base}/members`)
+      await viewer.getByText('Inviting people needs the members:invite permission').waitFor()
+      assert.equal(await viewer.getByRole('button', { name: 'Send invitation' }).count(), 0)
+      assert.equal(await viewer.getByRole('button', { name: `Suspend ${newcomer}` }).count(), 0)
+      await assertAccessible('the members page, read only', viewer)
+
+      await viewer.goto(`${base}/roles`)
+      await viewer.getByText('Creating and deleting roles needs the roles:manage permission').waitFor()
+      await assertAccessible('the roles page, read only', viewer)
+
+      await viewer.goto(`${base}/security`)
+      await viewer.getByText('Changing the security policy needs the org:security permission').waitFor()
+      assert.equal(await viewer.getByRole('button', { name: 'Save allowlist' }).count(), 0)
+      assert.ok(await viewer.getByRole('switch', { name: 'Require two-factor authentication' }).isDisabled())
+      await assertAccessible('the security policy page, read only', viewer)
+
+      // The API itself refuses the viewer's change, whatever the page offers.
+      const refused = await viewer.evaluate(async (url) => {
+        const r = await fetch(url, {
+          method: 'PUT',
+          headers: {
+            'content-type': 'application/json',
+            'x-csrf-token': sessionStorage.getItem('custodian.csrf') ?? '',
+          },
+          body: JSON.stringify({ entries: [] }),
+        })
+        return r.status
+      }, `${world.origin}/v1/orgs/${world.customer.orgId}/ip-allowlist`)
+      assert.equal(refused, 403)
+      assert.deepEqual(viewerCsp, [])
+    } finally {
+      await viewerContext.close()
+    }
+  })
+
+  it('shows the API’s STEP_UP_REQUIRED refusal when the session has no recent second factor', async () => {
+    // An admin signs in with a password alone, then enrols TOTP (through an API token): the
+    // session is now of an account with a second factor it never passed.
+    const email = 'admin2@acme.test'
+    const invited = await call('POST', `/v1/orgs/${world.customer.orgId}/invitations`, { email, role: 'admin' })
+    assert.equal(invited.status, 201, invited.text)
+    const joined = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
+      body: { token: invited.body.token, password: PASSWORD },
+    })
+    assert.equal(joined.status, 201, joined.text)
+    const adminContext = await newConsoleContext(browser)
+    try {
+      const admin = await adminContext.newPage()
+      await signIn(admin, email)
+      await enrolTotp((method, url, body) =>
+        httpsJson(world.server.httpsPort, method, url, { token: joined.body.apiToken, body }),
+      )
+      await admin.goto(`${base}/tokens`)
+      await admin.getByLabel(/^Token name/).fill('needs-step-up')
+      await admin.getByRole('button', { name: 'Issue token' }).click()
+      const refusal = admin.getByRole('alert').filter({ hasText: 'STEP_UP_REQUIRED' })
+      await refusal.waitFor()
+      assert.match(await refusal.innerText(), /needs a recent second factor \(step-up\)/)
+      assert.equal(await admin.getByRole('dialog', { name: 'Your new API token' }).count(), 0)
+      await assertAccessible('the tokens page with a step-up refusal', admin)
+    } finally {
+      await adminContext.close()
+    }
+  })
+})
