@@ -1,12 +1,15 @@
-import { Box, Button, Group, Text, Title } from '@mantine/core'
+import { Anchor, Box, Button, Group, Text, Title } from '@mantine/core'
 import { Link, Outlet, useNavigate } from 'react-router'
-import { useMe, useSignOut } from '../features/auth/api.ts'
+import { useQueryClient } from '@tanstack/react-query'
+import { IdleWarning } from '../features/account/IdleWarning.tsx'
+import { meKey, useMe, useSignOut } from '../features/auth/api.ts'
 
 /** Header (product, who is signed in, sign-out) around the signed-in pages. */
 export function Layout() {
   const me = useMe()
   const signOut = useSignOut()
   const navigate = useNavigate()
+  const queryClient = useQueryClient()
   return (
     // Plain header and main: Mantine's AppShell injects a <style> element the CSP refuses.
     <>
@@ -18,6 +21,11 @@ export function Layout() {
             </Link>
           </Title>
           <Group gap="sm">
+            {me.data !== undefined ? (
+              <Anchor component={Link} to={`/orgs/${me.data.orgId}/account`} size="sm">
+                Account
+              </Anchor>
+            ) : null}
             {me.data !== undefined ? (
               <Text size="sm" c="dimmed">
                 {me.data.role} · {me.data.orgKind} org
@@ -36,6 +44,7 @@ export function Layout() {
         </Group>
       </Box>
       <Box component="main" p="md">
+        <IdleWarning onStay={() => void queryClient.invalidateQueries({ queryKey: meKey })} />
         <Outlet />
       </Box>
     </>

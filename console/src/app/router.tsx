@@ -1,4 +1,5 @@
-import { createBrowserRouter, Navigate } from 'react-router'
+import { createBrowserRouter, Navigate, useParams } from 'react-router'
+import { AccountPage } from '../features/account/AccountPage.tsx'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SecretsPage } from '../features/secrets/SecretsPage.tsx'
@@ -28,9 +29,22 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         },
+        {
+          path: '/orgs/:orgId/account',
+          element: (
+            <RequireOrg>
+              <AccountRoute />
+            </RequireOrg>
+          ),
+        },
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },
   ],
   { basename: '/console' },
 )
+
+function AccountRoute() {
+  const { orgId = '' } = useParams()
+  return <AccountPage orgId={orgId.toLowerCase()} />
+}
