@@ -86,6 +86,9 @@ export function StepUpPrompt() {
       // No scroll lock: react-remove-scroll injects a <style> element the CSP refuses.
       lockScroll={false}
       centered
+      closeButtonProps={{ 'aria-label': 'Cancel' }}
+      // No fade: the prompt is there at once (and axe-core sees it at full contrast).
+      transitionProps={{ duration: 0 }}
     >
       <form onSubmit={(event) => void submitCode(event)} noValidate>
         <Stack>

@@ -82,7 +82,9 @@ export function SessionsSection({ orgId }: { orgId: string }) {
                   <Table.Td>{when(s.expiresAt)}</Table.Td>
                   <Table.Td>
                     {s.current ? (
-                      <Badge variant="outline">This session</Badge>
+                      <Badge variant="outline" color="dark">
+                        This session
+                      </Badge>
                     ) : (
                       <Button
                         size="xs"

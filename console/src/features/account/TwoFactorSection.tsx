@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type SyntheticEvent } from 'react'
-import { Alert, Badge, Button, Code, Group, List, Paper, Stack, Text, TextInput, Title } from '@mantine/core'
+import { Badge, Button, Code, Group, List, Paper, Stack, Text, TextInput, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
 import QRCode from 'qrcode'
 import { PageLoader } from '../../components/PageLoader.tsx'
@@ -50,7 +50,7 @@ export function TwoFactorSection() {
           <Title order={2} size="h3" id="two-factor-title">
             Authenticator app
           </Title>
-          <Badge color={s.enabled ? 'green' : 'gray'} variant="outline">
+          <Badge color="dark" variant="outline">
             {s.enabled ? 'On' : 'Off'}
           </Badge>
         </Group>
@@ -202,8 +202,11 @@ function RegenerateForm({ onDone }: { onDone: (codes: string[]) => void }) {
 
 function RecoveryCodes({ codes, onHide }: { codes: string[]; onHide: () => void }) {
   return (
-    <Alert color="blue" title="Your recovery codes" role="region" aria-label="Recovery codes">
+    <Paper withBorder p="md" component="section" aria-labelledby="recovery-codes-title">
       <Stack gap="xs">
+        <Title order={3} size="h4" id="recovery-codes-title">
+          Your recovery codes
+        </Title>
         <Text size="sm">
           Keep them somewhere safe: each signs you in once if you lose your authenticator. They are shown only now.
         </Text>
@@ -218,6 +221,6 @@ function RecoveryCodes({ codes, onHide }: { codes: string[]; onHide: () => void 
           <Button onClick={onHide}>I have saved them</Button>
         </Group>
       </Stack>
-    </Alert>
+    </Paper>
   )
 }

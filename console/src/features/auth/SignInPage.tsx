@@ -142,7 +142,8 @@ export function SignInPage() {
           <>
             <Divider my="md" label="or" labelPosition="center" />
             <Button variant="default" fullWidth onClick={() => void passkey()} disabled={pending}>
-              Sign in with a passkey
+              {/* Not "Sign in with a passkey": its name would also answer to "Sign in". */}
+              Use a passkey
             </Button>
           </>
         ) : null}
@@ -178,7 +179,7 @@ function SsoForm({ email }: { email: string }) {
             Single sign-on
           </Title>
           <TextInput
-            label="Org ID for single sign-on"
+            label="SSO org ID"
             description="If your org signs in through its identity provider (Google, Microsoft, …)."
             value={orgId}
             onChange={(e) => {
