@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { Badge, Button, Group, Paper, Stack, Table, Text, Title } from '@mantine/core'
+import { Button, Group, Paper, Stack, Table, Text, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
@@ -82,9 +82,9 @@ export function SessionsSection({ orgId }: { orgId: string }) {
                   <Table.Td>{when(s.expiresAt)}</Table.Td>
                   <Table.Td>
                     {s.current ? (
-                      <Badge variant="outline" color="dark">
+                      <Text size="sm" fw={600}>
                         This session
-                      </Badge>
+                      </Text>
                     ) : (
                       <Button
                         size="xs"
