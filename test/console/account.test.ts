@@ -5,6 +5,7 @@ import { chromium, type Browser, type BrowserContext, type Locator, type Page } 
 import { ensureBuilt } from '../../scripts/console.ts'
 import { PASSWORD } from '../helpers/app.ts'
 import { CHROMIUM, seriousViolations, startConsoleWorld, watchCsp, type ConsoleWorld } from '../helpers/console.ts'
+import { httpsJson } from '../helpers/process.ts'
 import { totpCode } from '../helpers/totp.ts'
 
 /** The little of a <canvas> the test reads (this project's types have no DOM). */
@@ -47,6 +48,7 @@ describe('web console: account', () => {
   let context: BrowserContext
   let csp: string[]
   let totpSecret = ''
+  let passkeySignInAt = 0
 
   before(async () => {
     await ensureBuilt()
@@ -219,6 +221,7 @@ describe('web console: account', () => {
     await assertAccessible('the sign-in page with passkey and SSO')
     await page.getByRole('button', { name: 'Use a passkey' }).click()
     await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
+    passkeySignInAt = Date.now()
     await page.getByRole('link', { name: 'Acme' }).waitFor()
     // The passkey's last use is recorded.
     await page.getByRole('link', { name: 'Account' }).click()
@@ -228,11 +231,30 @@ describe('web console: account', () => {
     assert.deepEqual(csp, [])
   })
 
-  it('removing a passkey (a step-up action) within the step-up window goes ahead without a prompt', async () => {
-    // The passkey sign-in passed both factors just now.
+  it('a second passkey on the same authenticator is refused by the browser, and said so', async () => {
+    // The API's creation options exclude the credentials already registered.
+    await page.getByLabel('Passkey name').fill('Same laptop')
+    await page.getByRole('button', { name: 'Add a passkey' }).click()
+    await page.getByRole('alert').filter({ hasText: 'already holds a passkey' }).waitFor()
+    assert.equal(await page.getByRole('table', { name: 'Your passkeys' }).getByRole('row').count(), 2)
+  })
+
+  it('step-up with a passkey: past the window, removing a passkey prompts, and the prompt’s passkey button passes it', async () => {
+    // The shortest window the policy allows (1 minute), then past it since the passkey sign-in.
+    const policy = await httpsJson(world.server.httpsPort, 'PUT', `/v1/orgs/${world.customer.orgId}/security-policy`, {
+      token: world.customer.ownerToken,
+      body: { require2fa: false, stepUpMinutes: 1 },
+    })
+    assert.equal(policy.status, 200, policy.text)
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, passkeySignInAt + 62_000 - Date.now())))
+
     await page.getByRole('button', { name: 'Remove Work laptop' }).click()
+    const dialog = page.getByRole('dialog', { name: 'Confirm it is you' })
+    await dialog.waitFor()
+    await dialog.getByRole('button', { name: 'Use a passkey' }).click()
+    await dialog.waitFor({ state: 'hidden' })
     await page.getByText('No passkey yet.').waitFor()
-    assert.equal(await page.getByRole('dialog').count(), 0)
+    assert.deepEqual(csp, [])
   })
 
   it('SSO: the sign-in page sends the browser to the org’s start URL; a malformed org ID is refused on its field', async () => {
