@@ -290,6 +290,7 @@ describe('web console: account', () => {
     await viewer.clock.fastForward('29:00')
     await warning.waitFor()
     assert.match((await warning.textContent()) ?? '', /signed out for inactivity in \d+ seconds/)
+    assert.deepEqual(await seriousViolations(viewer), [], 'axe-core on the idle warning')
     await warning.getByRole('button', { name: 'Stay signed in' }).click()
     await warning.waitFor({ state: 'hidden' })
     assert.deepEqual(violations, [])

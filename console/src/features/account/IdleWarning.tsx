@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react'
-import { Alert, Button, Group, Text } from '@mantine/core'
+import { Button, Group, Paper, Text, VisuallyHidden } from '@mantine/core'
 import { Link } from 'react-router'
 import { apiActivity } from '../../lib/api.ts'
 import { DEFAULT_IDLE_MINUTES } from './api.ts'
@@ -35,23 +35,30 @@ export function IdleWarning({
   if (left > WARN_BEFORE_MS) return null
   if (left <= 0)
     return (
-      <Alert color="red" title="Signed out for inactivity" role="alert" mb="md">
+      <Paper withBorder p="sm" mb="md" role="alert" className="idle-warning">
         <Group justify="space-between">
-          <Text size="sm">Your session was idle for {idleMinutes} minutes and has ended.</Text>
+          <Text size="sm">
+            <strong>Signed out for inactivity.</strong> Your session was idle for {idleMinutes} minutes and has ended.
+          </Text>
           <Button component={Link} to="/sign-in" size="xs">
             Sign in again
           </Button>
         </Group>
-      </Alert>
+      </Paper>
     )
   return (
-    <Alert color="yellow" title="Still there?" role="alert" mb="md">
+    <Paper withBorder p="sm" mb="md" role="alert" className="idle-warning">
       <Group justify="space-between">
-        <Text size="sm">You will be signed out for inactivity in {Math.ceil(left / 1000)} seconds.</Text>
+        <Text size="sm">
+          {/* The countdown is for the eyes: a live region read out every second would drown the page. */}
+          <strong>Still there?</strong> You will be signed out for inactivity{' '}
+          <span aria-hidden="true">in {Math.ceil(left / 1000)} seconds</span>
+          <VisuallyHidden>within a minute</VisuallyHidden>.
+        </Text>
         <Button size="xs" onClick={onStay}>
           Stay signed in
         </Button>
       </Group>
-    </Alert>
+    </Paper>
   )
 }
