@@ -61,7 +61,8 @@ export interface ConsoleWorld {
 /**
  * A real server process on PGlite (a fresh data dir), with the provider org (owner enrolled
  * in TOTP), a customer org "Acme" with its owner, and a viewer there (no secrets:read).
- * Every password is test/helpers/app.ts's PASSWORD. `env` adds to the server's environment.
+ * Every password is test/helpers/app.ts's PASSWORD. `env` adds or overrides the server's
+ * settings (e.g. a fixed port and CUSTODIAN_PUBLIC_URL, for WebAuthn's origin).
  */
 export async function startConsoleWorld(env: Record<string, string> = {}): Promise<ConsoleWorld> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-console-'))

@@ -4,9 +4,10 @@ import { QueryClientProvider } from '@tanstack/react-query'
 import { RouterProvider } from 'react-router'
 import { createQueryClient } from '../lib/query.ts'
 import { router } from './router.tsx'
+import { StepUpPrompt } from './StepUpPrompt.tsx'
 
 /**
- * Providers: Mantine and TanStack Query. Mantine's CSS variables and classes come from
+ * Providers: Mantine and TanStack Query; the step-up prompt every API call may raise. Mantine's CSS variables and classes come from
  * its stylesheet: with `withCssVariables` and `withGlobalClasses` off it injects no
  * <style> element, which the console's CSP (style-src 'self') would refuse.
  */
@@ -16,6 +17,7 @@ export function App() {
     <MantineProvider withCssVariables={false} withGlobalClasses={false} defaultColorScheme="light">
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} />
+        <StepUpPrompt />
       </QueryClientProvider>
     </MantineProvider>
   )

@@ -1,6 +1,8 @@
-import { Box, Button, Group, Text, Title } from '@mantine/core'
+import { Anchor, Box, Button, Group, Text, Title } from '@mantine/core'
 import { Link, Outlet, useNavigate } from 'react-router'
-import { useMe, useSignOut } from '../features/auth/api.ts'
+import { useQueryClient } from '@tanstack/react-query'
+import { IdleWarning } from '../features/account/IdleWarning.tsx'
+import { meKey, useMe, useSignOut } from '../features/auth/api.ts'
 import { AccessNav } from './AccessNav.tsx'
 
 /** Header (product, who is signed in, sign-out) around the signed-in pages. */
@@ -8,6 +10,7 @@ export function Layout() {
   const me = useMe()
   const signOut = useSignOut()
   const navigate = useNavigate()
+  const queryClient = useQueryClient()
   return (
     // Plain header and main: Mantine's AppShell injects a <style> element the CSP refuses.
     <>
@@ -20,6 +23,11 @@ export function Layout() {
           </Title>
           <Group gap="sm">
             {me.data !== undefined ? <Link to={`/orgs/${me.data.orgId}/audit`}>Audit log</Link> : null}
+            {me.data !== undefined ? (
+              <Anchor component={Link} to={`/orgs/${me.data.orgId}/account`} size="sm">
+                Account
+              </Anchor>
+            ) : null}
             {me.data !== undefined ? (
               <Text size="sm" c="dimmed">
                 {me.data.role} · {me.data.orgKind} org
@@ -39,6 +47,7 @@ export function Layout() {
       </Box>
       <AccessNav />
       <Box component="main" p="md">
+        <IdleWarning onStay={() => void queryClient.invalidateQueries({ queryKey: meKey })} />
         <Outlet />
       </Box>
     </>

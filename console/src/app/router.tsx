@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react'
-import { createBrowserRouter, Navigate } from 'react-router'
+import { createBrowserRouter, Navigate, useParams } from 'react-router'
+import { AccountPage } from '../features/account/AccountPage.tsx'
 import { AuditPage } from '../features/audit/AuditPage.tsx'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
@@ -82,9 +83,22 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         })),
+        {
+          path: '/orgs/:orgId/account',
+          element: (
+            <RequireOrg>
+              <AccountRoute />
+            </RequireOrg>
+          ),
+        },
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },
   ],
   { basename: '/console' },
 )
+
+function AccountRoute() {
+  const { orgId = '' } = useParams()
+  return <AccountPage orgId={orgId.toLowerCase()} />
+}

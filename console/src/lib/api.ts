@@ -30,8 +30,91 @@ const csrf: Middleware = {
   },
 }
 
+/**
+ * The step-up mechanism, once for every feature. When a call answers 403 with the problem
+ * code `STEP_UP_REQUIRED` (src/http/access-control.ts: a sensitive action, or a session of
+ * an org that requires 2FA that has not passed a second factor yet), the handler the app
+ * registered (app/StepUpPrompt.tsx: a modal asking for a TOTP code or a passkey) is asked
+ * to pass a second factor; when it does, the same request is sent once more and its answer
+ * is the one the caller sees. Declined or failed, the caller sees the original refusal.
+ * Calls refused together share one prompt.
+ */
+export type StepUpHandler = (detail: string) => Promise<boolean>
+
+let stepUpHandler: StepUpHandler | null = null
+let stepUpInFlight: Promise<boolean> | null = null
+
+/** Registers the prompt that passes a second factor (one at a time); answers the unregister function. */
+export function setStepUpHandler(handler: StepUpHandler): () => void {
+  stepUpHandler = handler
+  return () => {
+    if (stepUpHandler === handler) stepUpHandler = null
+  }
+}
+
+function askStepUp(detail: string): Promise<boolean> {
+  if (stepUpHandler === null) return Promise.resolve(false)
+  stepUpInFlight ??= stepUpHandler(detail).finally(() => {
+    stepUpInFlight = null
+  })
+  return stepUpInFlight
+}
+
+// Copies of the requests in flight (after the CSRF header is set), to send again after a step-up.
+const replayable = new Map<string, Request>()
+
+const stepUp: Middleware = {
+  onRequest({ request, id }) {
+    replayable.set(id, request.clone())
+    return request
+  },
+  async onResponse({ response, id }) {
+    const original = replayable.get(id)
+    replayable.delete(id)
+    if (response.status !== 403 || original === undefined) return response
+    const problem = (await response
+      .clone()
+      .json()
+      .catch(() => null)) as Record<string, unknown> | null
+    if (problem?.code !== 'STEP_UP_REQUIRED') return response
+    const passed = await askStepUp(typeof problem.detail === 'string' ? problem.detail : '')
+    return passed ? fetch(original) : response
+  },
+  onError({ id }) {
+    replayable.delete(id)
+  },
+}
+
+/**
+ * When the console last heard an answer from the API (ms since the epoch), for the
+ * idle-timeout warning: every authenticated call keeps the session alive.
+ */
+let lastAnswerAt = Date.now()
+const activityListeners = new Set<(at: number) => void>()
+
+/** The time of the last answer, and a subscription to the next ones (answers the unsubscribe function). */
+export const apiActivity = {
+  last: (): number => lastAnswerAt,
+  subscribe(listener: (at: number) => void): () => void {
+    activityListeners.add(listener)
+    return () => activityListeners.delete(listener)
+  },
+}
+
+const activity: Middleware = {
+  onResponse({ response }) {
+    if (response.ok) {
+      lastAnswerAt = Date.now()
+      for (const listener of activityListeners) listener(lastAnswerAt)
+    }
+    return response
+  },
+}
+
 export const api = createClient<paths>({ baseUrl: window.location.origin, credentials: 'same-origin' })
-api.use(csrf)
+// onRequest runs in this order, onResponse in the reverse one: the copy kept for a retry
+// carries the CSRF header, and the activity clock sees the retried answer.
+api.use(activity, csrf, stepUp)
 
 /** One entry of a problem's `errors`: a JSON pointer into the request (`/body/email`) and why. */
 export interface FieldProblem {

@@ -1,14 +1,18 @@
 import { useRef, useState, type SyntheticEvent } from 'react'
-import { Button, Container, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core'
+import { Button, Container, Divider, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
 import { useNavigate } from 'react-router'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { ApiError } from '../../lib/api.ts'
-import { meKey, signIn } from './api.ts'
+import { passkeyErrorMessage, passkeysSupported } from '../../lib/webauthn.ts'
+import { meKey, signIn, signInWithPasskey, ssoStartUrl } from './api.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * Email and password; then, when the API answers MFA_REQUIRED, the authenticator's code
- * (or a recovery code); when the account belongs to several orgs, the org's id.
+ * (or a recovery code); when the account belongs to several orgs, the org's id. Or a
+ * passkey (no password), or the org's single sign-on (its id, then its identity provider).
  */
 export function SignInPage() {
   const navigate = useNavigate()
@@ -48,6 +52,23 @@ export function SignInPage() {
         setTimeout(() => orgInput.current?.focus(), 0)
       }
       setError(caught)
+    } finally {
+      setPending(false)
+    }
+  }
+  const passkey = async () => {
+    setPending(true)
+    setError(null)
+    try {
+      await signInWithPasskey(needOrg && orgId.trim() !== '' ? orgId.trim() : undefined)
+      await queryClient.invalidateQueries({ queryKey: meKey })
+      await navigate('/orgs')
+    } catch (caught) {
+      if (caught instanceof ApiError && caught.fieldError('orgId') !== undefined && !needOrg) {
+        setNeedOrg(true)
+        setTimeout(() => orgInput.current?.focus(), 0)
+      }
+      setError(caught instanceof DOMException ? new Error(passkeyErrorMessage(caught)) : caught)
     } finally {
       setPending(false)
     }
@@ -117,7 +138,61 @@ export function SignInPage() {
             </Button>
           </Stack>
         </form>
+        {passkeysSupported() ? (
+          <>
+            <Divider my="md" label="or" labelPosition="center" />
+            <Button variant="default" fullWidth onClick={() => void passkey()} disabled={pending}>
+              {/* Not "Sign in with a passkey": its name would also answer to "Sign in". */}
+              Use a passkey
+            </Button>
+          </>
+        ) : null}
       </Paper>
+      <SsoForm email={email} />
     </Container>
+  )
+}
+
+/**
+ * Single sign-on: the org's id (its admins give it out with the org's SSO sign-in URL), then
+ * the browser goes to GET /v1/sso/{orgId}/start, which redirects to the identity provider.
+ * The API says whether the org has SSO only there (an org without answers 404), so the
+ * console cannot tell beforehand.
+ */
+function SsoForm({ email }: { email: string }) {
+  const [orgId, setOrgId] = useState('')
+  const [invalid, setInvalid] = useState(false)
+  const submit = (event: SyntheticEvent) => {
+    event.preventDefault()
+    const id = orgId.trim()
+    if (!UUID.test(id)) {
+      setInvalid(true)
+      return
+    }
+    window.location.assign(ssoStartUrl(id, email.trim()))
+  }
+  return (
+    <Paper withBorder p="lg" radius="md" mt="md" component="section" aria-labelledby="sso-title">
+      <form onSubmit={submit} noValidate>
+        <Stack>
+          <Title order={2} size="h5" id="sso-title">
+            Single sign-on
+          </Title>
+          <TextInput
+            label="SSO org ID"
+            description="If your org signs in through its identity provider (Google, Microsoft, …)."
+            value={orgId}
+            onChange={(e) => {
+              setOrgId(e.currentTarget.value)
+              setInvalid(false)
+            }}
+            error={invalid ? 'An org ID looks like 8-4-4-4-12 hexadecimal digits.' : undefined}
+          />
+          <Button type="submit" variant="default" fullWidth disabled={orgId.trim() === ''}>
+            Continue with single sign-on
+          </Button>
+        </Stack>
+      </form>
+    </Paper>
   )
 }

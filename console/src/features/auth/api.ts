@@ -1,5 +1,6 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, setCsrfToken, unwrap } from '../../lib/api.ts'
+import { getPasskeyAssertion } from '../../lib/webauthn.ts'
 
 export const meKey = ['me'] as const
 
@@ -30,6 +31,29 @@ export interface SignInInput {
 export async function signIn(input: SignInInput): Promise<void> {
   const session = await unwrap(api.POST('/v1/login', { body: input }))
   setCsrfToken(session.csrfToken)
+}
+
+/**
+ * Passwordless sign-in (POST /v1/login/passkey/options, navigator.credentials.get(), POST
+ * /v1/login/passkey/verify): the passkey with user verification is both factors. `orgId`
+ * when the account belongs to several orgs. Throws the browser's DOMException when the
+ * person cancels, an ApiError when the API refuses.
+ */
+export async function signInWithPasskey(orgId?: string): Promise<void> {
+  const options = await unwrap(api.POST('/v1/login/passkey/options'))
+  const response = await getPasskeyAssertion(options)
+  const session = await unwrap(
+    api.POST('/v1/login/passkey/verify', {
+      body: { response: response as never, ...(orgId === undefined ? {} : { orgId }) },
+    }),
+  )
+  setCsrfToken(session.csrfToken)
+}
+
+/** Where the browser goes to sign in to an org through its identity provider (GET /v1/sso/{orgId}/start). */
+export function ssoStartUrl(orgId: string, loginHint?: string): string {
+  const hint = loginHint === undefined || loginHint === '' ? '' : `?loginHint=${encodeURIComponent(loginHint)}`
+  return `/v1/sso/${encodeURIComponent(orgId)}/start${hint}`
 }
 
 /** Ends the session (POST /v1/logout) and forgets everything the console held. */
