@@ -319,7 +319,7 @@ describe('web console: access and security policy', () => {
     }
   })
 
-  it('shows the API’s STEP_UP_REQUIRED refusal when the session has no recent second factor', async () => {
+  it('asks for step-up, and shows the API’s STEP_UP_REQUIRED refusal when the prompt is declined', async () => {
     // An admin signs in with a password alone, then enrols TOTP (through an API token): the
     // session is now of an account with a second factor it never passed.
     const email = 'admin2@acme.test'
@@ -339,6 +339,11 @@ describe('web console: access and security policy', () => {
       await admin.goto(`${base}/tokens`)
       await admin.getByLabel(/^Token name/).fill('needs-step-up')
       await admin.getByRole('button', { name: 'Issue token' }).click()
+      // The console's step-up prompt asks first; declined, the API's refusal is shown.
+      const prompt = admin.getByRole('dialog', { name: 'Confirm it is you' })
+      await prompt.waitFor()
+      await admin.keyboard.press('Escape')
+      await prompt.waitFor({ state: 'hidden' })
       const refusal = admin.getByRole('alert').filter({ hasText: 'STEP_UP_REQUIRED' })
       await refusal.waitFor()
       assert.match(await refusal.innerText(), /needs a recent second factor \(step-up\)/)
