@@ -19,6 +19,9 @@
  * the sequencer — events per second and CPU per event with the tree and with the chain
  * alone, in interleaved rounds — and its storage per event.
  *
+ * `console` (a minute; bench/console.ts): the web console's first page, raw and gzipped,
+ * and the time to its signed-in home page in Debian's Chromium (issue 12).
+ *
  * Record results in docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process'
@@ -28,10 +31,11 @@ import path from 'node:path'
 import autocannon from 'autocannon'
 import pg from 'pg'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { runConsole } from './console.ts'
 import { runSizes } from './sizes.ts'
 import { runTree } from './tree.ts'
 
-const PARTS = ['audited', 'sizes', 'tree'] as const
+const PARTS = ['audited', 'sizes', 'tree', 'console'] as const
 const asked = process.argv.slice(2)
 for (const part of asked)
   if (!(PARTS as readonly string[]).includes(part)) throw new Error(`unknown part ${part}: one of ${PARTS.join(', ')}`)
@@ -191,3 +195,4 @@ async function runAudited(): Promise<void> {
 if (parts.includes('audited')) await runAudited()
 if (parts.includes('sizes')) await runSizes()
 if (parts.includes('tree')) await runTree()
+if (parts.includes('console')) await runConsole()
