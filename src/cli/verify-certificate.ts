@@ -66,7 +66,7 @@ export function registerVerifyCertificate(program: Command): void {
           return
         }
       }
-      const named = options.subject === undefined ? '' : `; it names subject ${JSON.stringify(options.subject)}`
+      const named = options.subject === undefined ? '' : '; it names the subject given (--subject, --salt)'
       let logged = ''
       if (options.logKey !== undefined) {
         if (document.receipt === undefined || document.receipt === null) {
