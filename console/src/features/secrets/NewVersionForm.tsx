@@ -1,7 +1,7 @@
 import { useState, type SyntheticEvent } from 'react'
 import { Button, Paper, PasswordInput, Stack, Textarea, Title } from '@mantine/core'
 import { ApiError } from '../../lib/api.ts'
-import { ActionProblem } from './ActionProblem.tsx'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
 import type { SecretType, SecretValue } from './api.ts'
 
 /**

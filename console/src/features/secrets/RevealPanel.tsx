@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState, type SyntheticEvent } from 'react'
 import { Button, Code, Group, Paper, Stack, Text, TextInput, Title } from '@mantine/core'
 import { useLocation } from 'react-router'
-import { ActionProblem } from './ActionProblem.tsx'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
 import type { SecretValue } from './api.ts'
 
 /** How long a revealed value stays on screen, in seconds. */

@@ -1,5 +1,5 @@
-import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { ApiError } from '../../lib/api.ts'
+import { ProblemAlert } from './ProblemAlert.tsx'
+import { ApiError } from '../lib/api.ts'
 
 /**
  * An action's refusal as the API answered it. STEP_UP_REQUIRED gets its own heading: the
