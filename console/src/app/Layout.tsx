@@ -3,7 +3,7 @@ import { Link, Outlet, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { IdleWarning } from '../features/account/IdleWarning.tsx'
 import { meKey, useMe, useSignOut } from '../features/auth/api.ts'
-import { AccessNav } from './AccessNav.tsx'
+import { OrgNav } from './OrgNav.tsx'
 
 /** Header (product, who is signed in, sign-out) around the signed-in pages. */
 export function Layout() {
@@ -22,7 +22,6 @@ export function Layout() {
             </Link>
           </Title>
           <Group gap="sm">
-            {me.data !== undefined ? <Link to={`/orgs/${me.data.orgId}/audit`}>Audit log</Link> : null}
             {me.data !== undefined ? (
               <Anchor component={Link} to={`/orgs/${me.data.orgId}/account`} size="sm">
                 Account
@@ -45,7 +44,7 @@ export function Layout() {
           </Group>
         </Group>
       </Box>
-      <AccessNav />
+      <OrgNav />
       <Box component="main" p="md">
         <IdleWarning onStay={() => void queryClient.invalidateQueries({ queryKey: meKey })} />
         <Outlet />

@@ -1,7 +1,14 @@
 import { Anchor, Group } from '@mantine/core'
 import { NavLink, useParams } from 'react-router'
 
+/**
+ * The org's pages, in the order a team meets them: its data first, then who may touch
+ * it. One line a page (path under /orgs/{orgId}/, label). A page the session may not use
+ * stays listed: opening it shows the API's refusal, naming the permission it needs.
+ */
 const LINKS: [string, string][] = [
+  ['secrets', 'Secrets'],
+  ['audit', 'Audit log'],
   ['members', 'Members'],
   ['roles', 'Roles'],
   ['service-accounts', 'Service accounts'],
@@ -9,12 +16,12 @@ const LINKS: [string, string][] = [
   ['security', 'Security policy'],
 ]
 
-/** Links to the org's access and security-policy pages, shown inside an org. */
-export function AccessNav() {
+/** Links to the org's pages, shown inside an org. */
+export function OrgNav() {
   const { orgId } = useParams()
   if (orgId === undefined) return null
   return (
-    <Group component="nav" aria-label="Access and security" gap="md" px="md" py={6} className="console-subnav">
+    <Group component="nav" aria-label="Org pages" gap="md" px="md" py={6} className="console-subnav">
       {LINKS.map(([path, label]) => (
         <Anchor key={path} component={NavLink} to={`/orgs/${orgId}/${path}`} size="sm">
           {label}
