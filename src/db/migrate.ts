@@ -31,6 +31,7 @@ import * as membershipCosts from './migrations/0027_membership_costs.ts'
 import * as certificateReceipts from './migrations/0028_certificate_receipts.ts'
 import * as passkeys from './migrations/0029_passkeys.ts'
 import * as principalCounts from './migrations/0030_principal_counts.ts'
+import * as accountOrgs from './migrations/0031_account_orgs.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -64,6 +65,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0028_certificate_receipts': certificateReceipts,
   '0029_passkeys': passkeys,
   '0030_principal_counts': principalCounts,
+  '0031_account_orgs': accountOrgs,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

@@ -178,6 +178,14 @@ describe('web console', () => {
     }
   })
 
+  /** The page's session cookie, as a Cookie header for calls beside the browser. */
+  async function sessionCookie(page: Page): Promise<string> {
+    const cookies = await page.context().cookies(world.origin)
+    const session = cookies.find((c) => c.name === '__Host-custodian_session')
+    assert.ok(session !== undefined, 'a session cookie')
+    return `${session.name}=${session.value}`
+  }
+
   it('asks for the org when the account belongs to several, naming the field the API names', async () => {
     // An account that owns "Beta" and is a member of Acme.
     const port = world.server.httpsPort
@@ -216,6 +224,39 @@ describe('web console', () => {
       await orgField.fill(beta.body.org.id)
       await page.getByRole('button', { name: 'Sign in' }).click()
       await page.getByRole('link', { name: 'Beta' }).waitFor()
+
+      // Issue 12, the org picker: both orgs of the account (GET /v1/me/orgs), the current
+      // one opens, the other is a new sign-in to it (this session ends first).
+      const orgs = page.getByRole('list', { name: 'Your orgs' })
+      assert.deepEqual(
+        (await orgs.getByRole('listitem').allInnerTexts()).map((t) => t.split('\n')[0]),
+        ['Beta', 'Acme'],
+        'oldest membership first',
+      )
+      await orgs.getByText('signed in').waitFor()
+      await assertAccessible(page, 'the org picker with two orgs')
+      const before = await httpsJson(port, 'GET', '/v1/me/sessions', { cookie: await sessionCookie(page) })
+      assert.equal(before.status, 200, before.text)
+      await page.getByRole('button', { name: 'Sign in to Acme' }).focus()
+      await page.keyboard.press('Enter')
+      const dialog = page.getByRole('dialog', { name: 'Sign in to Acme?' })
+      await dialog.waitFor()
+      await assertAccessible(page, 'the switch dialog')
+      const oldCookie = await sessionCookie(page)
+      await dialog.getByRole('button', { name: 'Sign out and continue' }).click()
+      await page.getByRole('heading', { name: 'Sign in to Custodian' }).waitFor()
+      assert.equal(await page.getByLabel(/^Org ID/).inputValue(), world.customer.orgId, 'the org is named')
+      await page.waitForFunction(() => sessionStorage.getItem('custodian.csrf') === null)
+      const ended = await httpsJson(port, 'GET', '/v1/me', { cookie: oldCookie })
+      assert.equal(ended.status, 401, 'the session of Beta has ended')
+      await page.getByLabel('Email').fill(email)
+      await page.getByLabel(/^Password/).fill(PASSWORD)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.getByRole('link', { name: 'Acme' }).click()
+      await page.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor()
+      const now = await httpsJson(port, 'GET', '/v1/me', { cookie: await sessionCookie(page) })
+      assert.equal(now.body.orgId, world.customer.orgId)
+      assert.equal(now.body.role, 'viewer')
     } finally {
       await close()
     }

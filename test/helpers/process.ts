@@ -152,7 +152,7 @@ export function httpsJson(
   port: number,
   method: string,
   urlPath: string,
-  options: { token?: string; body?: unknown } = {},
+  options: { token?: string; body?: unknown /** A Cookie header (a browser's session). */; cookie?: string } = {},
 ): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
@@ -168,6 +168,7 @@ export function httpsJson(
             ? {}
             : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
           ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
+          ...(options.cookie === undefined ? {} : { cookie: options.cookie }),
         },
       },
       (res) => {

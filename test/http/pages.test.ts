@@ -68,10 +68,21 @@ interface Fixture {
   secret: string
   /** An open access review of org a, with an item per principal. */
   review: string
+  /** A browser session of org a's owner, who also owns two more orgs (GET /v1/me/orgs). */
+  accountSession: Record<string, string>
 }
 
 /** Where each paged list lives: its URL and the property that holds its rows. */
-const PAGED: Record<string, { url: (f: Fixture) => string; key: string; token?: (f: Fixture) => string }> = {}
+const PAGED: Record<
+  string,
+  {
+    url: (f: Fixture) => string
+    key: string
+    token?: (f: Fixture) => string
+    /** Headers in place of a token (a session cookie). */
+    headers?: (f: Fixture) => Record<string, string>
+  }
+> = {}
 const org = (tail: string, key: string) => {
   PAGED[`GET /v1/orgs/{orgId}/${tail}`] = { url: (f) => `/v1/orgs/${f.a.orgId}/${tail}`, key }
 }
@@ -104,6 +115,7 @@ PAGED['GET /v1/orgs/{orgId}/access-reviews/{reviewId}/items'] = {
 }
 PAGED['GET /v1/me/notifications'] = { url: () => '/v1/me/notifications', key: 'notifications' }
 PAGED['GET /v1/me/sessions'] = { url: () => '/v1/me/sessions', key: 'sessions' }
+PAGED['GET /v1/me/orgs'] = { url: () => '/v1/me/orgs', key: 'orgs', headers: (f) => f.accountSession }
 for (const [tail, key] of [
   ['orgs', 'orgs'],
   ['grants', 'grants'],
@@ -243,7 +255,18 @@ async function buildFixture(t: TestApp): Promise<Fixture> {
     })
     assert.equal(r.status, 201, r.text)
   }
-  return { provider, a, secret, review }
+  // The owner of org a owns two more: a session of theirs lists three orgs.
+  await createCustomerOrg(t, provider, 'Paged Org 2', 'owner@paged.test')
+  await createCustomerOrg(t, provider, 'Paged Org 3', 'owner@paged.test')
+  const login = await t.app.inject({
+    method: 'POST',
+    url: '/v1/login',
+    payload: { email: 'owner@paged.test', password: PASSWORD, orgId: a.orgId },
+  })
+  assert.equal(login.statusCode, 200, login.body)
+  const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
+  const accountSession = { cookie: `${cookie?.name}=${cookie?.value}` }
+  return { provider, a, secret, review, accountSession }
 }
 
 /** What identifies a row of any list. */
@@ -297,7 +320,13 @@ forEachEngine('lists come a page at a time (issue 20)', (engine) => {
 
   for (const [label, route] of Object.entries(PAGED)) {
     const get = (query: string) =>
-      t().request({ method: 'GET', url: `${route.url(f)}?${query}`, token: route.token?.(f) ?? f.a.ownerToken })
+      t().request({
+        method: 'GET',
+        url: `${route.url(f)}?${query}`,
+        ...(route.headers === undefined
+          ? { token: route.token?.(f) ?? f.a.ownerToken }
+          : { headers: route.headers(f) }),
+      })
 
     it(`${label}: pages of 2 give the whole list in order, none twice, none missed`, async () => {
       const whole = await get('limit=500')

@@ -139,6 +139,7 @@ const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/v1/me', access: 'authenticated', url: () => '/v1/me' },
   { method: 'GET', path: '/v1/me/2fa', access: 'authenticated', url: () => '/v1/me/2fa' },
   { method: 'GET', path: '/v1/me/sessions', access: 'authenticated', url: () => '/v1/me/sessions' },
+  { method: 'GET', path: '/v1/me/orgs', access: 'authenticated', url: () => '/v1/me/orgs' },
   {
     method: 'DELETE',
     path: '/v1/me/sessions/{sessionId}',

@@ -103,6 +103,7 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/me/2fa', url: () => '/v1/me/2fa' },
   { path: '/v1/me/passkeys', url: () => '/v1/me/passkeys' },
   { path: '/v1/me/sessions', url: () => '/v1/me/sessions' },
+  { path: '/v1/me/orgs', url: () => '/v1/me/orgs' },
   { path: '/v1/me/notifications', url: () => '/v1/me/notifications' },
   { path: '/v1/permissions', url: () => '/v1/permissions' },
   { path: '/v1/sso/{orgId}/start', url: (f, s) => `/v1/sso/${f[s].orgId}/start` },
@@ -257,6 +258,7 @@ const ROUTES: GetRoute[] = [
   })),
   { path: '/v1/me/notifications', variant: 'cursor', url: () => `/v1/me/notifications?cursor=${NEWEST_CURSOR}` },
   { path: '/v1/me/sessions', variant: 'cursor', url: () => `/v1/me/sessions?cursor=${NEWEST_CURSOR}` },
+  { path: '/v1/me/orgs', variant: 'cursor', url: () => `/v1/me/orgs?cursor=${OLDEST_CURSOR}` },
   // The events page with each filter, each matching few of the history's events.
   ...[
     'target=fixture-target',

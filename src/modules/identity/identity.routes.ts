@@ -7,6 +7,7 @@ import type { AuthService } from './auth.service.ts'
 import type { IdentityService } from './identity.service.ts'
 import {
   AcceptInvitationBody,
+  AccountOrgSchema,
   ApiTokenViewSchema,
   BootstrapBody,
   ChangeRoleBody,
@@ -122,6 +123,28 @@ export function identityRoutes(deps: {
           permissions: [...p.permissions].sort(),
           via: p.via.type,
         }
+      },
+    })
+
+    app.get('/v1/me/orgs', {
+      config: { access: { authenticated: true }, mfaExempt: true },
+      schema: {
+        tags,
+        summary: 'The orgs your account belongs to, oldest membership first, a page at a time',
+        description:
+          'A browser session lists every org of its account, each with the role held there and whether ' +
+          'the membership is suspended; `current` marks the org the session acts in. To act in another ' +
+          'org, sign in to it (POST /v1/login with its orgId): its own policy (two-factor, allowed ' +
+          'addresses, SSO) then applies. An API token is bound to one org and lists only that org.',
+        querystring: PageQuery,
+        response: {
+          200: Type.Object({ orgs: Type.Array(AccountOrgSchema), nextCursor: NextCursor }),
+          ...errorResponses('authenticated'),
+        },
+      },
+      handler: async (request) => {
+        const { items, nextCursor } = await identity.listAccountOrgs(ctxOf(request), request.query)
+        return { orgs: items, nextCursor }
       },
     })
 

@@ -17,7 +17,14 @@ import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import type { Page, PageRequest } from '../../db/page.ts'
 import * as store from './identity.store.ts'
 import * as ssoStore from './sso.store.ts'
-import type { ApiTokenView, InvitationView, MemberView, OrgView, ServiceAccountView } from './identity.types.ts'
+import type {
+  AccountOrg,
+  ApiTokenView,
+  InvitationView,
+  MemberView,
+  OrgView,
+  ServiceAccountView,
+} from './identity.types.ts'
 import { requireMailbox } from '../../email-address.ts'
 import { isTimeZone } from '../../time-zone.ts'
 
@@ -27,6 +34,13 @@ import { isTimeZone } from '../../time-zone.ts'
  */
 export interface IdentityService {
   getOrg(ctx: RequestContext): Promise<OrgView>
+  /**
+   * The orgs the caller's account belongs to, oldest membership first, a page at a time.
+   * A browser session lists every org of its account (it proved the account's password or
+   * passkey, or the org's SSO); an API token, bound to one org, sees only that org, and so
+   * does a service account.
+   */
+  listAccountOrgs(ctx: RequestContext, page: PageRequest): Promise<Page<AccountOrg>>
   /** Renames the org and/or sets its time zone (an IANA zone, checked here). */
   updateOrg(ctx: RequestContext, input: { name?: string | undefined; timeZone?: string | undefined }): Promise<OrgView>
   /** Provider only: a customer org and a one-time invitation for its first owner. */
@@ -341,6 +355,30 @@ export function createIdentityService(deps: {
       const org = await withOrg(db, ctx.orgId, (trx) => store.findOrg(trx, ctx.orgId))
       if (org === undefined) throw new AppError('NOT_FOUND', 'no such org')
       return orgView(org)
+    },
+
+    async listAccountOrgs(ctx, page) {
+      const { principal } = ctx
+      const rows = await withOwner(db, async (trx): Promise<Page<store.AccountOrgRow>> => {
+        if (principal.kind === 'service_account') {
+          const own = page.cursor === undefined ? await store.orgOfServiceAccount(trx, principal.id) : undefined
+          return { items: own === undefined ? [] : [own], nextCursor: null }
+        }
+        const acrossOrgs = principal.via.type === 'session'
+        return store.pageOrgsOfUser(trx, principal.id, page, acrossOrgs ? undefined : principal.orgId)
+      })
+      return {
+        nextCursor: rows.nextCursor,
+        items: rows.items.map((r) => ({
+          orgId: r.org_id,
+          name: r.name,
+          kind: r.kind,
+          role: r.role,
+          joinedAt: r.created_at.toISOString(),
+          suspendedAt: r.suspended_at?.toISOString() ?? null,
+          current: r.org_id === principal.orgId,
+        })),
+      }
     },
 
     async updateOrg(ctx, input) {

@@ -583,3 +583,51 @@ export async function insertSession(trx: Trx, row: Insertable<SessionsTable>): P
 export async function revokeSession(trx: Trx, id: string): Promise<void> {
   await trx.updateTable('sessions').set({ revoked_at: new Date() }).where('id', '=', id).execute()
 }
+
+export interface AccountOrgRow {
+  org_id: string
+  name: string
+  kind: 'provider' | 'customer'
+  role: string
+  created_at: Date
+  suspended_at: Date | null
+}
+
+/** An account's memberships in the order they were made (index `(user_id, created_at, org_id)`, 0031). */
+const ACCOUNT_JOINED: PageOrder = {
+  keys: [
+    { column: 'm.created_at', type: 'timestamptz' },
+    { column: 'm.org_id', type: 'uuid' },
+  ],
+  direction: 'asc',
+}
+
+/**
+ * A page of the orgs one account belongs to, across orgs: run it in the owner's
+ * transaction (withOwner), as the credential gate reads memberships, and only for the
+ * account the caller has proven to be.
+ */
+export async function pageOrgsOfUser(
+  trx: Trx,
+  userId: string,
+  page: PageRequest,
+  onlyOrg?: string,
+): Promise<Page<AccountOrgRow>> {
+  let query = trx
+    .selectFrom('memberships as m')
+    .innerJoin('orgs as o', 'o.id', 'm.org_id')
+    .select(['m.org_id', 'o.name', 'o.kind', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .where('m.user_id', '=', userId)
+  if (onlyOrg !== undefined) query = query.where('m.org_id', '=', onlyOrg)
+  return readPage(trx, query, ACCOUNT_JOINED, page)
+}
+
+/** A service account's one org, in the shape of {@link pageOrgsOfUser}'s rows. */
+export async function orgOfServiceAccount(trx: Trx, accountId: string): Promise<AccountOrgRow | undefined> {
+  return trx
+    .selectFrom('service_accounts as s')
+    .innerJoin('orgs as o', 'o.id', 's.org_id')
+    .select(['s.org_id', 'o.name', 'o.kind', 's.role', 's.created_at', sql<null>`NULL::timestamptz`.as('suspended_at')])
+    .where('s.id', '=', accountId)
+    .executeTakeFirst()
+}

@@ -117,3 +117,16 @@ export const CreateTokenBody = Type.Object(
   },
   Strict,
 )
+
+export const AccountOrgSchema = Type.Object({
+  orgId: Uuid,
+  name: Type.String(),
+  kind: Type.Union([Type.Literal('provider'), Type.Literal('customer')]),
+  role: Type.String(),
+  joinedAt: Timestamp,
+  suspendedAt: Type.Union([Timestamp, Type.Null()], {
+    description: 'set while the membership is suspended: signing in to that org is refused',
+  }),
+  current: Type.Boolean({ description: 'the org this credential acts in' }),
+})
+export type AccountOrg = Static<typeof AccountOrgSchema>

@@ -1,51 +1,103 @@
-import { Anchor, Badge, Card, Container, Group, Stack, Text, Title } from '@mantine/core'
-import { Link } from 'react-router'
-import { PageLoader } from '../../components/PageLoader.tsx'
+import { useState } from 'react'
+import { Anchor, Badge, Button, Card, Container, Group, Stack, Text, Title } from '@mantine/core'
+import { Link, useNavigate } from 'react-router'
+import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { useMe, useOrg } from './api.ts'
+import { useAccountOrgs, useMe, useSignOut } from './api.ts'
 
 /**
- * The orgs this session may act in. A session is bound to the org it signed in to
- * (POST /v1/login takes the org), so today the list is that org; signing in to another
- * org of the same account is a new sign-in with its id.
+ * The orgs the account belongs to (GET /v1/me/orgs). A session acts in the one org it signed
+ * in to: that org opens at once; another org is a new sign-in (this session ends first), so
+ * that org's own policy (two-factor, allowed addresses, SSO) applies there. A suspended
+ * membership is shown, not offered.
  */
 export function OrgPickerPage() {
   const me = useMe()
-  const org = useOrg(me.data?.orgId)
-  if (me.isPending) return <PageLoader label="Loading your account" />
-  if (me.isError) return <ProblemAlert error={me.error} />
-  const orgId = me.data.orgId
+  const orgs = useAccountOrgs()
+  const signOut = useSignOut()
+  const navigate = useNavigate()
+  const [switching, setSwitching] = useState<{ orgId: string; name: string } | null>(null)
+  const all = orgs.data?.pages.flatMap((p) => p.orgs) ?? []
   return (
     <Container size="sm" py="md">
       <Title order={1} mb="md">
         Choose an org
       </Title>
-      <Stack component="ul" p={0} style={{ listStyle: 'none' }} aria-label="Your orgs">
-        <li>
-          <Card withBorder padding="md">
-            <Group justify="space-between">
-              <div>
-                <Anchor component={Link} to={`/orgs/${orgId}/secrets`} fw={600} size="lg">
-                  {org.data?.name ?? orgId}
-                </Anchor>
-                <Text size="sm" c="dimmed">
-                  {orgId}
-                </Text>
-              </div>
-              <Group gap="xs">
-                <Badge>{me.data.orgKind}</Badge>
-                <Badge variant="outline" color="dark">
-                  {me.data.role}
-                </Badge>
-              </Group>
-            </Group>
-          </Card>
-        </li>
-      </Stack>
-      {org.isError ? <ProblemAlert error={org.error} title="The org’s details are not readable" /> : null}
-      <Text size="sm" c="dimmed" mt="md">
-        To work in another org of your account, sign out and sign in to it.
-      </Text>
+      {me.isError ? <ProblemAlert error={me.error} /> : null}
+      <ListStatus
+        query={orgs}
+        noun="your orgs"
+        refusal="Your orgs cannot be listed"
+        empty={{ when: all.length === 0, text: 'Your account belongs to no org.' }}
+      />
+      {all.length > 0 ? (
+        <Stack component="ul" p={0} className="plain-list" aria-label="Your orgs">
+          {all.map((org) => (
+            <li key={org.orgId}>
+              <Card withBorder padding="md">
+                <Group justify="space-between" wrap="wrap">
+                  <div>
+                    {org.current ? (
+                      <Anchor component={Link} to={`/orgs/${org.orgId}/secrets`} fw={600} size="lg">
+                        {org.name}
+                      </Anchor>
+                    ) : (
+                      <Text fw={600} size="lg">
+                        {org.name}
+                      </Text>
+                    )}
+                    <Text size="sm" c="dimmed">
+                      {org.orgId}
+                    </Text>
+                  </div>
+                  <Group gap="xs">
+                    <Badge>{org.kind}</Badge>
+                    <Badge variant="outline" color="dark">
+                      {org.role}
+                    </Badge>
+                    {org.current ? (
+                      <Badge color="green.9" variant="light">
+                        signed in
+                      </Badge>
+                    ) : null}
+                    {org.suspendedAt !== null ? (
+                      <Badge color="red.9" variant="light">
+                        suspended
+                      </Badge>
+                    ) : null}
+                    {!org.current && org.suspendedAt === null ? (
+                      <Button
+                        size="xs"
+                        variant="default"
+                        onClick={() => setSwitching({ orgId: org.orgId, name: org.name })}
+                      >
+                        Sign in to {org.name}
+                      </Button>
+                    ) : null}
+                  </Group>
+                </Group>
+              </Card>
+            </li>
+          ))}
+        </Stack>
+      ) : null}
+      <LoadMore query={orgs} />
+      <ConfirmDialog
+        opened={switching !== null}
+        onClose={() => setSwitching(null)}
+        title={`Sign in to ${switching?.name ?? ''}?`}
+        confirmLabel="Sign out and continue"
+        onConfirm={async () => {
+          const target = switching
+          if (target === null) return
+          // To the sign-in page first (outside the session guard), then end this session.
+          await navigate(`/sign-in?org=${target.orgId}`)
+          await signOut()
+        }}
+      >
+        {`A session acts in one org. This one ends, then you sign in to ${switching?.name ?? ''} under its own security policy.`}
+      </ConfirmDialog>
     </Container>
   )
 }

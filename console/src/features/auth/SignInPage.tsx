@@ -1,7 +1,7 @@
 import { useRef, useState, type SyntheticEvent } from 'react'
 import { Button, Container, Divider, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
-import { useNavigate } from 'react-router'
+import { useNavigate, useSearchParams } from 'react-router'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { ApiError } from '../../lib/api.ts'
 import { passkeyErrorMessage, passkeysSupported } from '../../lib/webauthn.ts'
@@ -20,9 +20,12 @@ export function SignInPage() {
   const [email, setEmail] = useState('')
   const [password, setPassword] = useState('')
   const [code, setCode] = useState('')
-  const [orgId, setOrgId] = useState('')
+  // `?org=<id>`: the org picker's "Sign in to …" names the org to enter.
+  const [searchParams] = useSearchParams()
+  const namedOrg = searchParams.get('org') ?? ''
+  const [orgId, setOrgId] = useState(UUID.test(namedOrg) ? namedOrg : '')
   const [needCode, setNeedCode] = useState(false)
-  const [needOrg, setNeedOrg] = useState(false)
+  const [needOrg, setNeedOrg] = useState(UUID.test(namedOrg))
   const [error, setError] = useState<unknown>(null)
   const [pending, setPending] = useState(false)
   const codeInput = useRef<HTMLInputElement>(null)

@@ -1,4 +1,4 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query'
+import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, setCsrfToken, unwrap } from '../../lib/api.ts'
 import { getPasskeyAssertion } from '../../lib/webauthn.ts'
 
@@ -15,6 +15,21 @@ export function useOrg(orgId: string | undefined) {
     queryKey: ['orgs', orgId, 'org'],
     enabled: orgId !== undefined,
     queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}', { params: { path: { orgId: orgId ?? '' } } })),
+  })
+}
+
+/** GET /v1/me/orgs: the orgs the signed-in account belongs to, oldest membership first, 50 a page. */
+export function useAccountOrgs() {
+  return useInfiniteQuery({
+    queryKey: ['me', 'orgs'],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      unwrap(
+        api.GET('/v1/me/orgs', {
+          params: { query: { limit: 50, ...(pageParam === undefined ? {} : { cursor: pageParam }) } },
+        }),
+      ),
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
   })
 }
 
