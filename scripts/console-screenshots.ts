@@ -16,7 +16,8 @@ const OUT = path.resolve(import.meta.dirname, '../docs/console')
 mkdirSync(OUT, { recursive: true })
 
 await ensureBuilt()
-const world = await startConsoleWorld()
+// The org key's rewrap moves one data key every 2 s: the Org keys picture catches it mid-way.
+const world = await startConsoleWorld({ CUSTODIAN_REWRAP_BATCH: '1', CUSTODIAN_REWRAP_INTERVAL_MS: '2000' })
 const browser = await launchChromium()
 const shot = async (page: Page, name: string) => {
   await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true, animations: 'disabled' })
@@ -123,6 +124,39 @@ try {
   await viewer.goto(`${acme}/tokens`)
   await viewer.getByRole('alert').filter({ hasText: 'tokens:read' }).waitFor()
   await shot(viewer, '10-tokens-refused')
+  // Keys (features/keys): transit keys with encrypt and decrypt, the org key mid-rewrap.
+  for (const name of ['customer-records', 'payments']) {
+    await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.customer.orgId}/transit/keys`, {
+      token: world.customer.ownerToken,
+      body: { name },
+    })
+  }
+  await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.customer.orgId}/transit/keys/payments/rotate`, {
+    token: world.customer.ownerToken,
+  })
+  await owner.goto(`${acme}/transit-keys`)
+  const use = owner.getByRole('region', { name: 'Encrypt, decrypt, rewrap' })
+  await use.getByLabel('Key').selectOption('customer-records')
+  await use.getByLabel(/^Text to encrypt/).fill('Jane Doe, 12 Main Street, Springfield')
+  await use.getByRole('button', { name: 'Encrypt', exact: true }).click()
+  const sealed = await use.getByLabel('Ciphertext', { exact: true }).inputValue()
+  await use.getByLabel(/^Ciphertext to decrypt/).fill(sealed)
+  await use.getByRole('button', { name: 'Decrypt', exact: true }).click()
+  await use.getByRole('group', { name: 'Decrypted' }).waitFor()
+  await shot(owner, '11-transit-keys')
+  await owner.goto(`${acme}/keys`)
+  await owner.getByRole('button', { name: 'Rotate org key' }).click()
+  await owner
+    .getByRole('dialog', { name: 'Rotate the org key?' })
+    .getByRole('button', { name: 'Rotate org key' })
+    .click()
+  const rewrap = owner.getByRole('region', { name: 'Rewrap in progress' })
+  await rewrap.waitFor()
+  // A third of the way, or so: the bar and the counts part-done.
+  const bar = rewrap.getByRole('progressbar')
+  for (let i = 0; i < 60 && Number(await bar.getAttribute('aria-valuenow')) < 30; i++) await owner.waitForTimeout(500)
+  await owner.getByRole('dialog').waitFor({ state: 'detached' })
+  await shot(owner, '12-org-keys-rotating')
   // Account (features/account): TOTP enrolment, recovery codes, the step-up prompt, sessions.
   const account = await (await newConsoleContext(browser)).newPage()
   await account.goto(`${world.origin}/console/sign-in`)

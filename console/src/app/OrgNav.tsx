@@ -8,6 +8,8 @@ import { NavLink, useParams } from 'react-router'
  */
 const LINKS: [string, string][] = [
   ['secrets', 'Secrets'],
+  ['transit-keys', 'Transit keys'],
+  ['keys', 'Org keys'],
   ['audit', 'Audit log'],
   ['members', 'Members'],
   ['roles', 'Roles'],

@@ -11,6 +11,8 @@ import { RolesPage } from '../features/access/RolesPage.tsx'
 import { ServiceAccountsPage } from '../features/access/ServiceAccountsPage.tsx'
 import { TokensPage } from '../features/access/TokensPage.tsx'
 import { PolicyPage } from '../features/policy/PolicyPage.tsx'
+import { OrgKeysPage } from '../features/keys/OrgKeysPage.tsx'
+import { TransitKeysPage } from '../features/keys/TransitKeysPage.tsx'
 import { RequireOrg, RequireSession, WithPermission, WithPermissions } from './guards.tsx'
 import { Layout } from './Layout.tsx'
 
@@ -60,6 +62,25 @@ export const router = createBrowserRouter(
                     )}
                   </WithPermission>
                 )}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        // Keys: transit keys (encryption as a service) and the org key's versions and rotation.
+        {
+          path: '/orgs/:orgId/transit-keys',
+          element: (
+            <RequireOrg>
+              <WithPermissions>{(can) => <TransitKeysPage can={can} />}</WithPermissions>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/keys',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="keys:rotate">
+                {(canRotate) => <OrgKeysPage canRotate={canRotate} />}
               </WithPermission>
             </RequireOrg>
           ),
