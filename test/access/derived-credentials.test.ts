@@ -360,6 +360,36 @@ const CASES: Case[] = [
         body: { name: 'lister', permissions: ['secrets:read'] },
       }),
   },
+  {
+    route: 'PUT /v1/orgs/{orgId}/roles/{name}',
+    name: 'a custom role cannot be widened beyond its editor',
+    scopes: ['roles:manage', ...VIEWER],
+    missing: ['secrets:read', 'vault:reveal'],
+    send: (t, f, token) =>
+      t.request({
+        method: 'PUT',
+        url: orgUrl(f, '/roles/secret-reader'),
+        token,
+        body: { permissions: [...VIEWER, 'secrets:read', 'vault:reveal'] },
+      }),
+  },
+  {
+    route: 'PUT /v1/orgs/{orgId}/roles/{name}',
+    name: 'a custom role changed within its editor’s permissions takes the new set',
+    scopes: ['roles:manage', ...VIEWER, 'secrets:read'],
+    ok: 200,
+    send: (t, f, token) =>
+      t.request({
+        method: 'PUT',
+        url: orgUrl(f, '/roles/secret-reader'),
+        token,
+        body: { permissions: [...VIEWER, 'secrets:read'], description: 'reads secrets' },
+      }),
+    check: async (_t, _f, response) => {
+      assert.deepEqual(response.body.permissions, sorted([...VIEWER, 'secrets:read']))
+      assert.equal(response.body.description, 'reads secrets')
+    },
+  },
   // Single sign-on's default role: everyone who signs in first gets it.
   {
     route: 'PUT /v1/orgs/{orgId}/sso',

@@ -954,6 +954,15 @@ const ROUTES: RouteCase[] = [
     body: () => ({ name: 'matrix-role', permissions: ['org:read'] }),
   },
   {
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/roles/{name}',
+    access: 'roles:manage',
+    url: (f) => `${A(f)}/roles/${f.onlyRead}`,
+    foreignObjectUrl: (f) => `${A(f)}/roles/${f.bRole}`,
+    badParamUrl: (f) => `${A(f)}/roles/BAD%20NAME`,
+    body: () => ({ permissions: ['org:read'] }),
+  },
+  {
     method: 'DELETE',
     path: '/v1/orgs/{orgId}/roles/{name}',
     access: 'roles:manage',

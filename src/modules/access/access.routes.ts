@@ -25,6 +25,14 @@ const CreateRoleBody = Type.Object(
   Strict,
 )
 
+const UpdateRoleBody = Type.Object(
+  {
+    description: Type.Optional(Type.String({ maxLength: 500 })),
+    permissions: CreateRoleBody.properties.permissions,
+  },
+  Strict,
+)
+
 export function accessRoutes(deps: { access: AccessService }): FastifyPluginAsyncTypebox {
   const { access } = deps
   return async (app) => {
@@ -68,6 +76,19 @@ export function accessRoutes(deps: { access: AccessService }): FastifyPluginAsyn
         response: { 201: RoleView, ...errorResponses('org') },
       },
       handler: async (request, reply) => reply.code(201).send(await access.createRole(ctxOf(request), request.body)),
+    })
+
+    app.put('/v1/orgs/:orgId/roles/:name', {
+      config: { access: { permission: 'roles:manage' }, stepUp: true },
+      schema: {
+        tags,
+        summary:
+          'Change a custom role’s permissions (and description); its holders have the new set on their next request',
+        params: Type.Object({ orgId: Uuid, name: RoleName }, Strict),
+        body: UpdateRoleBody,
+        response: { 200: RoleView, ...errorResponses('org') },
+      },
+      handler: async (request) => access.updateRole(ctxOf(request), request.params.name, request.body),
     })
 
     app.delete('/v1/orgs/:orgId/roles/:name', {

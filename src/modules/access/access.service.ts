@@ -37,6 +37,18 @@ export interface AccessService {
     ctx: RequestContext,
     input: { name: string; description: string; permissions: string[] },
   ): Promise<RoleView>
+  /**
+   * Replaces a custom role's permissions (and description, when given). Its holders' access
+   * changes on their next request: permissions are read from the role at each request.
+   * Throws CONFLICT for a built-in role, NOT_FOUND for an unknown one, VALIDATION_FAILED for
+   * a permission outside the catalog, and EXCEEDS_OWN_PERMISSIONS unless the caller holds
+   * every permission the role will grant (issue 11 K3).
+   */
+  updateRole(
+    ctx: RequestContext,
+    name: string,
+    input: { description?: string | undefined; permissions: string[] },
+  ): Promise<RoleView>
   deleteRole(ctx: RequestContext, name: string): Promise<void>
 }
 
@@ -56,6 +68,28 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       .where('name', '=', role)
       .executeTakeFirst()
     return new Set((custom?.permissions ?? []).filter(isPermission))
+  }
+
+  /**
+   * A custom role's permissions, checked and sorted: each from the catalog (provider-only ones
+   * for the provider org alone), and each held by the caller (issue 11 K3).
+   */
+  function catalogPermissions(ctx: RequestContext, requested: string[]): Permission[] {
+    const unknown = requested.filter((p) => !isPermission(p))
+    const disallowed = requested.filter(
+      (p) => isPermission(p) && ctx.principal.orgKind !== 'provider' && PROVIDER_ONLY.has(p),
+    )
+    if (unknown.length > 0 || disallowed.length > 0) {
+      throw new AppError('VALIDATION_FAILED', 'a custom role can hold only permissions from the catalog', {
+        errors: [...unknown, ...disallowed].map((p) => ({
+          path: '/body/permissions',
+          message: unknown.includes(p) ? `unknown permission ${p}` : `${p} is for the provider org only`,
+        })),
+      })
+    }
+    const permissions = [...new Set(requested)].sort() as Permission[]
+    assertWithinOwn(ctx.principal, permissions, 'this role')
+    return permissions
   }
 
   async function rolesOf(org: { id: string; kind: 'provider' | 'customer' }): Promise<RoleView[]> {
@@ -112,20 +146,7 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
       if (isBuiltInRole(input.name)) {
         throw new AppError('CONFLICT', `${input.name} is a built-in role`)
       }
-      const unknown = input.permissions.filter((p) => !isPermission(p))
-      const disallowed = input.permissions.filter(
-        (p) => isPermission(p) && ctx.principal.orgKind !== 'provider' && PROVIDER_ONLY.has(p),
-      )
-      if (unknown.length > 0 || disallowed.length > 0) {
-        throw new AppError('VALIDATION_FAILED', 'a custom role can hold only permissions from the catalog', {
-          errors: [...unknown, ...disallowed].map((p) => ({
-            path: '/body/permissions',
-            message: unknown.includes(p) ? `unknown permission ${p}` : `${p} is for the provider org only`,
-          })),
-        })
-      }
-      const permissions = [...new Set(input.permissions)].sort() as Permission[]
-      assertWithinOwn(ctx.principal, permissions, 'this role')
+      const permissions = catalogPermissions(ctx, input.permissions)
       try {
         await withOrg(db, ctx.orgId, async (trx) => {
           // The list of roles is read whole (GET /roles): it stays short by this limit,
@@ -156,6 +177,37 @@ export function createAccessService(deps: { db: Kysely<DB>; audit: Pick<AuditSer
         throw error
       }
       return { name: input.name, builtIn: false, description: input.description, permissions }
+    },
+
+    async updateRole(ctx, name, input) {
+      if (isBuiltInRole(name)) throw new AppError('CONFLICT', `${name} is a built-in role and cannot be changed`)
+      const permissions = catalogPermissions(ctx, input.permissions)
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const before = await trx
+          .selectFrom('custom_roles')
+          .select(['description', 'permissions'])
+          .where('name', '=', name)
+          .forUpdate()
+          .executeTakeFirst()
+        if (before === undefined) throw new AppError('NOT_FOUND', 'no such role')
+        const description = input.description ?? before.description
+        await trx.updateTable('custom_roles').set({ description, permissions }).where('name', '=', name).execute()
+        const held = new Set(before.permissions)
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'role.update',
+          target: { type: 'role', id: name },
+          outcome: 'success',
+          details: {
+            added: permissions.filter((p) => !held.has(p)),
+            removed: [...held].filter((p) => !permissions.includes(p as Permission)).sort(),
+            permissions,
+          },
+          meta: ctx.meta,
+        })
+        return { name, builtIn: false, description, permissions }
+      })
     },
 
     async deleteRole(ctx, name) {

@@ -76,6 +76,7 @@ export interface AlertRule {
 export const PRIVILEGE_ACTIONS = new Set([
   'member.role_change',
   'role.create',
+  'role.update',
   'role.delete',
   'org.security_policy.update',
   'org.ip_allowlist.update',
