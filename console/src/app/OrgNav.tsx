@@ -8,6 +8,7 @@ import { NavLink, useParams } from 'react-router'
  */
 const LINKS: [string, string][] = [
   ['secrets', 'Secrets'],
+  ['integrations', 'Integrations'],
   ['audit', 'Audit log'],
   ['members', 'Members'],
   ['roles', 'Roles'],
