@@ -1,6 +1,7 @@
 import { useState, type ReactNode } from 'react'
 import { Badge, Button, Group, List, Table, Text } from '@mantine/core'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import './integrations.css'
 import { useIntegrationActions, type AuditEvent, type CheckResult, type DataSource } from './api.ts'
 
 /** What the session may do to a data source, as GET /v1/me lists it; the API still decides. */
@@ -34,33 +35,48 @@ export function actorLabel(actor: { type: string; id: string | null }): string {
 export function StatusBadge({ status }: { status: DataSource['status'] }) {
   if (status === 'paused')
     return (
-      <Badge color="yellow.9" c="black">
+      <Badge className="source-badge" color="yellow.9" c="black">
         paused
       </Badge>
     )
-  return <Badge color={status === 'exposed' ? 'red.9' : 'teal.9'}>{status}</Badge>
+  return (
+    <Badge className="source-badge" color={status === 'exposed' ? 'red.9' : 'teal.9'}>
+      {status}
+    </Badge>
+  )
 }
 
 /** The last check as the list has it: reachable or not, over TLS or not, can write or read-only. */
 export function FindingBadges({ check }: { check: DataSource['lastCheck'] }) {
   if (check === null) return <Text size="sm">not checked yet</Text>
-  if (!check.reachable) return <Badge color="red.9">unreachable</Badge>
+  if (!check.reachable)
+    return (
+      <Badge className="source-badge" color="red.9">
+        unreachable
+      </Badge>
+    )
   return (
     <Group gap={4}>
-      <Badge color="teal.9">reachable</Badge>
+      <Badge className="source-badge" color="teal.9">
+        reachable
+      </Badge>
       {check.tls === null ? null : (
-        <Badge variant="outline" color="dark">
+        <Badge className="source-badge" variant="outline" color="dark">
           {check.tls ? 'TLS' : 'no TLS'}
         </Badge>
       )}
       {check.canWrite === null ? (
-        <Badge variant="outline" color="dark">
+        <Badge className="source-badge" variant="outline" color="dark">
           write access unknown
         </Badge>
       ) : check.canWrite ? (
-        <Badge color="red.9">can write</Badge>
+        <Badge className="source-badge" color="red.9">
+          can write
+        </Badge>
       ) : (
-        <Badge color="teal.9">read-only</Badge>
+        <Badge className="source-badge" color="teal.9">
+          read-only
+        </Badge>
       )}
     </Group>
   )
