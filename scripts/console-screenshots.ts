@@ -6,8 +6,10 @@
 import { mkdirSync } from 'node:fs'
 import path from 'node:path'
 import type { Page } from 'playwright-core'
+import pg from 'pg'
 import { PASSWORD } from '../test/helpers/app.ts'
 import { launchChromium, newConsoleContext, startConsoleWorld } from '../test/helpers/console.ts'
+import { startCluster } from '../test/helpers/pg-cluster.ts'
 import { httpsJson } from '../test/helpers/process.ts'
 import { totpCode } from '../test/helpers/totp.ts'
 import { ensureBuilt } from './console.ts'
@@ -16,8 +18,23 @@ const OUT = path.resolve(import.meta.dirname, '../docs/console')
 mkdirSync(OUT, { recursive: true })
 
 await ensureBuilt()
+// The Integrations pages' data sources: roles on a throwaway PostgreSQL cluster (TLS, SCRAM), as
+// test/console/integrations.test.ts has them; the server may reach it on loopback.
+const cluster = await startCluster()
+const su = new pg.Client({
+  connectionString: cluster.url('postgres', cluster.superuserPassword),
+  ssl: { rejectUnauthorized: false },
+})
+await su.connect()
+await su.query(`CREATE ROLE orders_app LOGIN PASSWORD 'orders-pw'`)
+await su.query(`CREATE ROLE rotator LOGIN CREATEROLE PASSWORD 'rotator-pw'`)
+await su.end()
 // The org key's rewrap moves one data key every 2 s: the Org keys picture catches it mid-way.
-const world = await startConsoleWorld({ CUSTODIAN_REWRAP_BATCH: '1', CUSTODIAN_REWRAP_INTERVAL_MS: '2000' })
+const world = await startConsoleWorld({
+  CUSTODIAN_OUTBOUND_ALLOW: '127.0.0.1/32',
+  CUSTODIAN_REWRAP_BATCH: '1',
+  CUSTODIAN_REWRAP_INTERVAL_MS: '2000',
+})
 const browser = await launchChromium()
 const shot = async (page: Page, name: string) => {
   await page.screenshot({ path: path.join(OUT, `${name}.png`), fullPage: true, animations: 'disabled' })
@@ -157,6 +174,46 @@ try {
   for (let i = 0; i < 60 && Number(await bar.getAttribute('aria-valuenow')) < 30; i++) await owner.waitForTimeout(500)
   await owner.getByRole('dialog').waitFor({ state: 'detached' })
   await shot(owner, '12-org-keys-rotating')
+  // Integrations (features/integrations): checked data sources, then one with its rotation policy and history.
+  const sources: Record<string, string> = {}
+  for (const [name, user, password] of [
+    ['db/orders', 'orders_app', 'orders-pw'],
+    ['db/rotator', 'rotator', 'rotator-pw'],
+    ['db/legacy-reporting', 'legacy', 'not-a-password'],
+  ] as const) {
+    const stored = await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.customer.orgId}/secrets`, {
+      token: world.customer.ownerToken,
+      body: {
+        name,
+        type: 'database_credential',
+        value: { host: '127.0.0.1', port: cluster.port, database: 'postgres', user, password, sslmode: 'require' },
+      },
+    })
+    sources[name] = stored.body.id as string
+  }
+  await owner.goto(`${acme}/integrations`)
+  for (const name of ['db/orders', 'db/rotator', 'db/legacy-reporting']) {
+    await owner.getByRole('button', { name: `Check now: ${name}` }).click()
+    await owner
+      .getByRole('status')
+      .filter({ hasText: `Checked. ${name} is` })
+      .waitFor()
+  }
+  await owner.getByRole('button', { name: 'Pause db/legacy-reporting' }).click()
+  await owner.getByRole('status').filter({ hasText: 'db/legacy-reporting is paused' }).waitFor()
+  await shot(owner, '13-integrations')
+  await owner.getByRole('link', { name: 'db/orders', exact: true }).click()
+  await owner.getByRole('heading', { level: 1, name: 'db/orders' }).waitFor()
+  const rotationForm = owner.getByRole('region', { name: 'Set a rotation policy' })
+  await rotationForm.getByLabel('Managing credential').selectOption(sources['db/rotator'] ?? '')
+  await rotationForm.getByLabel('Rotate every (hours)').fill('168')
+  await rotationForm.getByRole('button', { name: 'Save rotation policy' }).click()
+  await owner.getByRole('status').filter({ hasText: 'Rotation policy saved' }).waitFor()
+  await owner.getByRole('button', { name: 'Rotate now' }).click()
+  await owner.getByRole('dialog', { name: 'Rotate db/orders now?' }).getByRole('button', { name: 'Rotate now' }).click()
+  await owner.getByRole('status').filter({ hasText: 'db/orders is rotated' }).waitFor()
+  await owner.getByRole('table', { name: 'Rotations' }).waitFor()
+  await shot(owner, '14-integration-rotation')
   // Account (features/account): TOTP enrolment, recovery codes, the step-up prompt, sessions.
   const account = await (await newConsoleContext(browser)).newPage()
   await account.goto(`${world.origin}/console/sign-in`)
@@ -184,4 +241,5 @@ try {
 } finally {
   await browser.close()
   await world.server.stop()
+  cluster.stop()
 }

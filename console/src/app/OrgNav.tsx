@@ -8,6 +8,7 @@ import { NavLink, useParams } from 'react-router'
  */
 const LINKS: [string, string][] = [
   ['secrets', 'Secrets'],
+  ['integrations', 'Integrations'],
   ['transit-keys', 'Transit keys'],
   ['keys', 'Org keys'],
   ['audit', 'Audit log'],

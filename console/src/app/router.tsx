@@ -6,6 +6,9 @@ import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SecretDetailPage } from '../features/secrets/SecretDetailPage.tsx'
 import { SecretsPage } from '../features/secrets/SecretsPage.tsx'
+import { IntegrationDetailPage } from '../features/integrations/IntegrationDetailPage.tsx'
+import { IntegrationsPage } from '../features/integrations/IntegrationsPage.tsx'
+import type { SourcePermissions } from '../features/integrations/ui.tsx'
 import { MembersPage } from '../features/access/MembersPage.tsx'
 import { RolesPage } from '../features/access/RolesPage.tsx'
 import { ServiceAccountsPage } from '../features/access/ServiceAccountsPage.tsx'
@@ -24,6 +27,13 @@ const accessPages: [string, (can: (permission: string) => boolean) => ReactNode]
   ['tokens', (can) => <TokensPage canCreate={can('tokens:create')} canRevoke={can('tokens:revoke')} />],
   ['security', (can) => <PolicyPage canChange={can('org:security')} />],
 ]
+
+/** What the integrations pages offer: check (secrets:check), pause/resume and rotation (secrets:write), delete. */
+const sourcePermissions = (can: (permission: string) => boolean): SourcePermissions => ({
+  check: can('secrets:check'),
+  write: can('secrets:write'),
+  delete: can('secrets:delete'),
+})
 
 /** Client routes under /console/ (the service answers index.html for each). */
 export const router = createBrowserRouter(
@@ -82,6 +92,22 @@ export const router = createBrowserRouter(
               <WithPermission permission="keys:rotate">
                 {(canRotate) => <OrgKeysPage canRotate={canRotate} />}
               </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/integrations',
+          element: (
+            <RequireOrg>
+              <WithPermissions>{(can) => <IntegrationsPage can={sourcePermissions(can)} />}</WithPermissions>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/integrations/:secretId',
+          element: (
+            <RequireOrg>
+              <WithPermissions>{(can) => <IntegrationDetailPage can={sourcePermissions(can)} />}</WithPermissions>
             </RequireOrg>
           ),
         },

@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { ensureBuilt } from '../../scripts/console.ts'
+import { PASSWORD } from '../helpers/app.ts'
+import {
+  launchChromium,
+  newConsoleContext,
+  seriousViolations,
+  startConsoleWorld,
+  watchCsp,
+  type ConsoleWorld,
+} from '../helpers/console.ts'
+import { httpsJson } from '../helpers/process.ts'
+
+/** A permission as the API names it in a 403 (`secrets:read`). */
+const PERMISSION = /\b[a-z_]+:[a-z_]+\b/
+
+// Issue 12: "every page opened as a member without the permission shows a clear refusal".
+// A sweep, not a list: the pages are the links of the org navigation as the console renders
+// them (a new page is swept as soon as it is linked), plus the detail pages and the
+// operator overview. The member's custom role holds `org:read` alone, so every org page
+// must answer with the API's refusal naming the permission it lacks: never a blank page,
+// a crash, or an action offered that the API would refuse.
+describe('web console: every page refuses clearly without its permission', () => {
+  let world: ConsoleWorld
+  let browser: Browser
+  let context: BrowserContext
+  let page: Page
+  let csp: string[]
+  const crashes: string[] = []
+  const email = 'outsider@acme.test'
+  let secretId = ''
+
+  before(async () => {
+    await ensureBuilt()
+    world = await startConsoleWorld()
+    const port = world.server.httpsPort
+    const as = (method: string, url: string, body?: unknown) =>
+      httpsJson(port, method, url, { token: world.customer.ownerToken, body })
+    const org = `/v1/orgs/${world.customer.orgId}`
+    const role = await as('POST', `${org}/roles`, { name: 'outsider', permissions: ['org:read'] })
+    assert.equal(role.status, 201, role.text)
+    const invitation = await as('POST', `${org}/invitations`, { email, role: 'outsider' })
+    assert.equal(invitation.status, 201, invitation.text)
+    const joined = await httpsJson(port, 'POST', '/v1/invitations/accept', {
+      body: { token: invitation.body.token, password: PASSWORD },
+    })
+    assert.equal(joined.status, 201, joined.text)
+    const secret = await as('POST', `${org}/secrets`, { name: 'app/key', type: 'api_key', value: 'v-1' })
+    assert.equal(secret.status, 201, secret.text)
+    secretId = secret.body.id
+
+    browser = await launchChromium()
+    context = await newConsoleContext(browser)
+    page = await context.newPage()
+    csp = watchCsp(page)
+    page.on('pageerror', (error) => crashes.push(error.message))
+    await page.goto(`${world.origin}/console/sign-in`)
+    await page.getByLabel('Email').fill(email)
+    await page.getByLabel(/^Password/).fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('link', { name: 'Acme' }).click()
+  })
+  after(async () => {
+    await browser?.close()
+    await world?.server.stop()
+  })
+
+  /** Opens a console path and waits for a refusal that names a permission. */
+  async function assertRefused(path: string): Promise<string> {
+    await page.goto(`${world.origin}/console${path}`)
+    const refusal = page.getByRole('alert').filter({ hasText: PERMISSION }).first()
+    await refusal.waitFor({ timeout: 15_000 })
+    const text = await refusal.innerText()
+    assert.match(text, /not|cannot|refused/i, `${path}: the refusal says so: ${text}`)
+    assert.deepEqual(await seriousViolations(page), [], `axe-core on ${path}, refused`)
+    return text
+  }
+
+  it('refuses on every page of the org navigation, naming the permission', async () => {
+    const nav = page.getByRole('navigation', { name: 'Org pages' })
+    await nav.waitFor()
+    const paths = await nav
+      .getByRole('link')
+      .evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? ''))
+    assert.ok(paths.length >= 8, `the org navigation lists the pages: ${paths.join(', ')}`)
+    const seen: Record<string, string> = {}
+    for (const path of paths) seen[path] = await assertRefused(path.replace(/^\/console/, ''))
+    for (const [path, text] of Object.entries(seen))
+      assert.ok(!text.includes('org:read'), `${path} does not blame a permission the member holds: ${text}`)
+    assert.deepEqual(crashes, [], 'no page threw')
+    assert.deepEqual(csp, [], 'no CSP violation')
+  })
+
+  it('refuses on a secret’s own page and on the operator overview', async () => {
+    const secret = await assertRefused(`/orgs/${world.customer.orgId}/secrets/${secretId}`)
+    assert.match(secret, /secrets:read/)
+    assert.equal(await page.getByRole('button', { name: /Reveal|Delete secret|Store new version/ }).count(), 0)
+    await page.goto(`${world.origin}/console/operator`)
+    await page.getByRole('alert').first().waitFor()
+    assert.deepEqual(await seriousViolations(page), [], 'axe-core on the operator overview, refused')
+    assert.deepEqual(crashes, [], 'no page threw')
+    assert.deepEqual(csp, [], 'no CSP violation')
+  })
+})
