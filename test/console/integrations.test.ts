@@ -62,7 +62,7 @@ describe('web console: integrations', () => {
     return stored.body.id as string
   }
 
-  async function source(name: string): Promise<{ status: string; lastCheck: { at: string } | null }> {
+  async function source(name: string): Promise<{ status: string; paused: boolean; lastCheck: { at: string } | null }> {
     const list = await call('GET', org('/data-sources'))
     assert.equal(list.status, 200, list.text)
     return list.body.dataSources.find((s: { name: string }) => s.name === name)
@@ -225,6 +225,7 @@ describe('web console: integrations', () => {
       await page.getByRole('button', { name: 'Pause orders-db' }).click()
       await notice(page, 'orders-db is paused: every use is refused until it is resumed.')
       assert.equal((await source('orders-db')).status, 'paused')
+      assert.equal((await source('orders-db')).paused, true)
       const refused = await call('POST', org(`/secrets/${ids.orders}/reveal`), { reason: 'while paused' })
       assert.equal(refused.body.code, 'SECRET_PAUSED')
       assert.equal((await cell(page, 'orders-db', 'Status')).toLowerCase(), 'paused')
@@ -401,7 +402,7 @@ describe('web console: integrations', () => {
     }
   })
 
-  it('issue 12: deletes a data source after the confirmation, and the rotation policy rotated through it goes too', async () => {
+  it('issue 12: deletes a data source after the confirmation; a managing credential still in use is refused in the dialog', async () => {
     const orders = ids.orders
     const rotator = ids.rotator
     const set = await call('PUT', org(`/secrets/${orders}/rotation`), { managingSecretId: rotator, intervalHours: 24 })
@@ -416,13 +417,23 @@ describe('web console: integrations', () => {
       await dialog.waitFor({ state: 'detached' })
       assert.equal((await call('GET', org(`/secrets/${rotator}`))).status, 200, 'cancel deletes nothing')
 
+      // Still the managing credential of orders-db's policy: the API's 409, shown in the dialog.
+      await page.getByRole('button', { name: 'Delete rotator-db' }).click()
+      await dialog.getByRole('button', { name: 'Delete data source' }).click()
+      const refused = dialog.getByRole('alert')
+      await refused.waitFor()
+      assert.match(await refused.innerText(), /rotator-db manages the rotation of orders-db/)
+      await assertAccessible(page, 'the delete dialog, refused')
+      await dialog.getByRole('button', { name: 'Cancel' }).click()
+      assert.equal((await call('GET', org(`/secrets/${orders}/rotation`))).status, 200, 'the policy stays')
+      assert.equal((await call('DELETE', org(`/secrets/${orders}/rotation`))).status, 204)
+
       await page.getByRole('button', { name: 'Delete rotator-db' }).click()
       await dialog.getByRole('button', { name: 'Delete data source' }).click()
       await notice(page, 'rotator-db is deleted.')
       await row(page, 'rotator-db').waitFor({ state: 'detached' })
       assert.equal((await call('GET', org(`/secrets/${rotator}`))).status, 404)
       assert.equal((await source('rotator-db')) ?? null, null)
-      assert.equal((await call('GET', org(`/secrets/${orders}/rotation`))).status, 404, 'as the dialog says')
       const deleted = await call('GET', org(`/audit/events?action=secret.delete&target=${rotator}`))
       assert.equal(deleted.body.events.length, 1)
       assert.deepEqual(csp, [])

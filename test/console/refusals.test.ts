@@ -81,9 +81,7 @@ describe('web console: every page refuses clearly without its permission', () =>
   it('refuses on every page of the org navigation, naming the permission', async () => {
     const nav = page.getByRole('navigation', { name: 'Org pages' })
     await nav.waitFor()
-    const paths = await nav
-      .getByRole('link')
-      .evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? ''))
+    const paths = await nav.getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? ''))
     assert.ok(paths.length >= 8, `the org navigation lists the pages: ${paths.join(', ')}`)
     const seen: Record<string, string> = {}
     for (const path of paths) seen[path] = await assertRefused(path.replace(/^\/console/, ''))

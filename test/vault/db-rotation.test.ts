@@ -184,4 +184,25 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
     assert.equal(await canLogIn(`app_${engine}`, leaked), false)
     assert.equal(await canLogIn(`app_${engine}`, fresh), true)
   })
+
+  it('refuses to delete a managing credential still named by a rotation policy (409), nothing changed', async () => {
+    const policy = () => t().request({ method: 'GET', url: url(`/secrets/${app}/rotation`), token: org.ownerToken })
+    assert.equal((await policy()).status, 200, 'app is rotated through manager')
+    const refused = await t().request({ method: 'DELETE', url: url(`/secrets/${manager}`), token: org.ownerToken })
+    assert.equal(refused.status, 409, refused.text)
+    assert.match(refused.body.detail, /manager manages the rotation of app/)
+    assert.equal((await policy()).status, 200, 'the policy is still there')
+    const still = await t().request({ method: 'GET', url: url(`/secrets/${manager}`), token: org.ownerToken })
+    assert.equal(still.status, 200)
+    // The database refuses it too, whatever the service checks first (0032).
+    await assert.rejects(
+      sql`DELETE FROM secrets WHERE id = ${manager}`.execute(t().db.kysely),
+      (error: { code?: string }) => error.code === '23503',
+    )
+    // Once the policy is gone, so may the credential go.
+    const removed = await t().request({ method: 'DELETE', url: url(`/secrets/${app}/rotation`), token: org.ownerToken })
+    assert.equal(removed.status, 204, removed.text)
+    const deleted = await t().request({ method: 'DELETE', url: url(`/secrets/${manager}`), token: org.ownerToken })
+    assert.equal(deleted.status, 204, deleted.text)
+  })
 })

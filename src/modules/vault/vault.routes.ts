@@ -90,7 +90,10 @@ const DataSourceSchema = Type.Object({
   port: Type.Unknown(),
   database: Type.Unknown(),
   user: Type.Unknown(),
-  status: Type.Union([Type.Literal('active'), Type.Literal('paused'), Type.Literal('exposed')]),
+  status: Type.Union([Type.Literal('active'), Type.Literal('paused'), Type.Literal('exposed')], {
+    description: 'exposed before paused: a source both exposed and paused is `exposed`; `paused` says the rest',
+  }),
+  paused: Type.Boolean({ description: 'paused by an admin (POST …/pause), whatever the status shows first' }),
   currentVersion: Type.Integer(),
   lastCheck: Type.Union([
     Type.Object({

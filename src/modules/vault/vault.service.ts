@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import { contextAad, DecryptionError, open, seal } from '../../crypto/aead.ts'
 import { SealedError } from '../../crypto/providers/provider.ts'
 import type { DB } from '../../db/schema.ts'
-import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
+import { FOREIGN_KEY_VIOLATION, sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError, isAppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -212,6 +212,25 @@ export function createVaultService(deps: {
 
   async function removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void> {
     const secret = await existing(trx, id, true)
+    // A managing credential still named by another credential's rotation policy: deleting
+    // it would take those policies with it (ON DELETE CASCADE), unseen and unaudited.
+    const managed = await trx
+      .selectFrom('secret_rotations as r')
+      .innerJoin('secrets as s', 's.id', 'r.secret_id')
+      .select('s.name')
+      .where('r.managing_secret_id', '=', id)
+      .where('r.secret_id', '<>', id)
+      .orderBy('s.name')
+      .limit(6)
+      .execute()
+    if (managed.length > 0) {
+      const names = managed.slice(0, 5).map((r) => r.name)
+      throw new AppError(
+        'CONFLICT',
+        `${secret.name} manages the rotation of ${names.join(', ')}${managed.length > 5 ? ' and more' : ''}: ` +
+          'give those rotation policies another managing credential, or remove them, first',
+      )
+    }
     const destroyed = await store.destroyVersions(trx, id)
     await store.deleteSecret(trx, id)
     await record(trx, ctx, 'secret.delete', id, { name: secret.name, destroyedVersions: destroyed })
@@ -388,7 +407,14 @@ export function createVaultService(deps: {
       encryptVersion(trx, orgId, secretId, version, Buffer.from(JSON.stringify(value), 'utf8'), createdBy),
 
     async remove(ctx, id) {
-      await withOrg(db, ctx.orgId, (trx) => removeIn(trx, ctx, id))
+      try {
+        await withOrg(db, ctx.orgId, (trx) => removeIn(trx, ctx, id))
+      } catch (error) {
+        // A rotation policy naming it as managing credential was set meanwhile (0032).
+        if (sqlState(error) === FOREIGN_KEY_VIOLATION)
+          throw new AppError('CONFLICT', 'a rotation policy names this credential as its managing credential')
+        throw error
+      }
     },
 
     removeIn,

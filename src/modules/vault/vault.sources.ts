@@ -23,6 +23,8 @@ export interface DataSourceView {
   database: unknown
   user: unknown
   status: 'active' | 'paused' | 'exposed'
+  /** Paused by an admin, also while `status` shows `exposed`. */
+  paused: boolean
   currentVersion: number
   lastCheck: { at: string; reachable: boolean; canWrite: boolean | null; tls: boolean | null } | null
   lastUsedAt: string | null
@@ -254,6 +256,7 @@ export function createSourcesService(deps: {
             database: meta.database,
             user: meta.user,
             status: row.exposed_at !== null ? 'exposed' : row.paused_at !== null ? 'paused' : 'active',
+            paused: row.paused_at !== null,
             currentVersion: row.current_version,
             lastCheck:
               row.last_checked_at === null

@@ -91,7 +91,7 @@ export function IntegrationsPage({ can }: { can: SourcePermissions }) {
                     <Table.Td>
                       <SourceActions
                         orgId={orgId}
-                        source={{ id: s.id, name: s.name, paused: s.status === 'paused' }}
+                        source={{ id: s.id, name: s.name, paused: s.paused }}
                         can={can}
                         compact
                         onDone={setNotice}

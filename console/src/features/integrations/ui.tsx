@@ -280,8 +280,9 @@ export function SourceActions({
           onDeleted?.()
         }}
       >
-        Every version of the credential is erased (data keys and ciphertexts destroyed). Its rotation policy goes with
-        it, and so does the policy of any credential rotated through it. This cannot be undone.
+        Every version of the credential is erased (data keys and ciphertexts destroyed), and its rotation policy goes
+        with it. A credential that still manages another’s rotation is refused until that policy changes. This cannot be
+        undone.
       </ConfirmDialog>
     </Group>
   )
