@@ -9,6 +9,7 @@ import { NavLink, useParams } from 'react-router'
 const LINKS: [string, string][] = [
   ['secrets', 'Secrets'],
   ['audit', 'Audit log'],
+  ['notifications', 'Notifications'],
   ['members', 'Members'],
   ['roles', 'Roles'],
   ['service-accounts', 'Service accounts'],
