@@ -34,6 +34,8 @@ const world = await startConsoleWorld({
   CUSTODIAN_OUTBOUND_ALLOW: '127.0.0.1/32',
   CUSTODIAN_REWRAP_BATCH: '1',
   CUSTODIAN_REWRAP_INTERVAL_MS: '2000',
+  CUSTODIAN_WEBHOOK_CHECK_MS: '200',
+  CUSTODIAN_MAIL_CHECK_MS: '200',
 })
 const browser = await launchChromium()
 const shot = async (page: Page, name: string) => {
@@ -214,6 +216,68 @@ try {
   await owner.getByRole('status').filter({ hasText: 'db/orders is rotated' }).waitFor()
   await owner.getByRole('table', { name: 'Rotations' }).waitFor()
   await shot(owner, '14-integration-rotation')
+  // Notifications (features/notifications): two secrets reported exposed notify Acme's owner
+  // (no mail server here: each e-mail is "skipped"); a webhook to a port nothing listens on,
+  // its delivery retrying.
+  for (const name of ['db/orders-readonly', 'mail/smtp-password']) {
+    const secrets = await httpsJson(world.server.httpsPort, 'GET', `/v1/orgs/${world.customer.orgId}/secrets`, {
+      token: world.customer.ownerToken,
+    })
+    const id = (secrets.body.secrets as { id: string; name: string }[]).find((s) => s.name === name)?.id
+    await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.customer.orgId}/secrets/${id}/report-exposed`, {
+      token: world.customer.ownerToken,
+      body: { reason: 'pasted into a public chat channel' },
+    })
+  }
+  for (let i = 0; i < 50; i++) {
+    const outbox = await httpsJson(world.server.httpsPort, 'GET', `/v1/orgs/${world.customer.orgId}/notifications`, {
+      token: world.customer.ownerToken,
+    })
+    if ((outbox.body.notifications as { status: string }[]).every((n) => n.status !== 'pending')) break
+    await new Promise((resolve) => setTimeout(resolve, 200))
+  }
+  await owner.goto(`${acme}/notifications?tab=org`)
+  await owner
+    .getByRole('button', { name: /^Details of Secret "mail\/smtp-password"/ })
+    .first()
+    .click()
+  await owner.getByRole('table', { name: 'Notification fields' }).waitFor()
+  await shot(owner, '15-notifications')
+  await owner.getByRole('tab', { name: 'Webhooks' }).click()
+  await owner.getByLabel(/^Webhook name/).fill('pager')
+  await owner.getByLabel(/^URL/).fill('https://127.0.0.1:9/custodian')
+  await owner.getByRole('button', { name: 'Add webhook' }).click()
+  await owner.getByRole('dialog', { name: 'The webhook’s signing secret' }).waitFor()
+  await shot(owner, '16-webhook-secret')
+  await owner.getByRole('button', { name: 'Done' }).click()
+  const deployKey = (
+    await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.customer.orgId}/secrets`, {
+      token: world.customer.ownerToken,
+      body: { name: 'ci/deploy-key', type: 'generic', value: 'example-value' },
+    })
+  ).body.id as string
+  await httpsJson(
+    world.server.httpsPort,
+    'POST',
+    `/v1/orgs/${world.customer.orgId}/secrets/${deployKey}/report-exposed`,
+    {
+      token: world.customer.ownerToken,
+      body: { reason: 'committed to a public repository' },
+    },
+  )
+  for (let i = 0; i < 30; i++) {
+    await owner.getByRole('region', { name: 'Recent deliveries' }).getByRole('button', { name: 'Refresh' }).click()
+    await owner.waitForTimeout(500)
+    if ((await owner.getByRole('table', { name: 'Webhook deliveries' }).count()) > 0) break
+  }
+  await shot(owner, '17-webhooks')
+  // The operators' overview: the provider's owner (signed in above), from the header's link.
+  await page.getByRole('link', { name: 'Operator overview' }).click()
+  await page.getByRole('table', { name: 'Orgs' }).waitFor()
+  await shot(page, '18-operator')
+  await viewer.goto(`${world.origin}/console/operator`)
+  await viewer.getByRole('alert').filter({ hasText: 'orgs:list' }).waitFor()
+  await shot(viewer, '19-operator-refused')
   // Account (features/account): TOTP enrolment, recovery codes, the step-up prompt, sessions.
   const account = await (await newConsoleContext(browser)).newPage()
   await account.goto(`${world.origin}/console/sign-in`)

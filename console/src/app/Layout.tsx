@@ -1,5 +1,5 @@
 import { Anchor, Box, Button, Group, Text, Title } from '@mantine/core'
-import { Link, Outlet, useNavigate } from 'react-router'
+import { Link, NavLink, Outlet, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { IdleWarning } from '../features/account/IdleWarning.tsx'
 import { meKey, useMe, useSignOut } from '../features/auth/api.ts'
@@ -22,6 +22,11 @@ export function Layout() {
             </Link>
           </Title>
           <Group gap="sm">
+            {me.data?.orgKind === 'provider' && me.data.permissions.includes('orgs:list') ? (
+              <Anchor component={NavLink} to="/operator" size="sm">
+                Operator overview
+              </Anchor>
+            ) : null}
             {me.data !== undefined ? (
               <Anchor component={Link} to={`/orgs/${me.data.orgId}/account`} size="sm">
                 Account

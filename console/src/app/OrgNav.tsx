@@ -12,6 +12,7 @@ const LINKS: [string, string][] = [
   ['transit-keys', 'Transit keys'],
   ['keys', 'Org keys'],
   ['audit', 'Audit log'],
+  ['notifications', 'Notifications'],
   ['members', 'Members'],
   ['roles', 'Roles'],
   ['service-accounts', 'Service accounts'],

@@ -2,6 +2,7 @@ import type { ReactNode } from 'react'
 import { createBrowserRouter, Navigate, useParams } from 'react-router'
 import { AccountPage } from '../features/account/AccountPage.tsx'
 import { AuditPage } from '../features/audit/AuditPage.tsx'
+import { useMe } from '../features/auth/api.ts'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SecretDetailPage } from '../features/secrets/SecretDetailPage.tsx'
@@ -13,6 +14,8 @@ import { MembersPage } from '../features/access/MembersPage.tsx'
 import { RolesPage } from '../features/access/RolesPage.tsx'
 import { ServiceAccountsPage } from '../features/access/ServiceAccountsPage.tsx'
 import { TokensPage } from '../features/access/TokensPage.tsx'
+import { NotificationsPage } from '../features/notifications/NotificationsPage.tsx'
+import { OperatorPage } from '../features/operator/OperatorPage.tsx'
 import { PolicyPage } from '../features/policy/PolicyPage.tsx'
 import { OrgKeysPage } from '../features/keys/OrgKeysPage.tsx'
 import { TransitKeysPage } from '../features/keys/TransitKeysPage.tsx'
@@ -121,6 +124,14 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         },
+        {
+          path: '/orgs/:orgId/notifications',
+          element: (
+            <RequireOrg>
+              <NotificationsRoute />
+            </RequireOrg>
+          ),
+        },
         // Access (members, roles, service accounts, tokens) and the org security policy.
         ...accessPages.map(([path, page]) => ({
           path: `/orgs/:orgId/${path}`,
@@ -138,6 +149,9 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         },
+        // The operators' overview spans every org: no org in the address; the API refuses
+        // anyone outside the provider org, and the page shows that refusal.
+        { path: '/operator', element: <OperatorPage /> },
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },
@@ -148,4 +162,16 @@ export const router = createBrowserRouter(
 function AccountRoute() {
   const { orgId = '' } = useParams()
   return <AccountPage orgId={orgId.toLowerCase()} />
+}
+
+function NotificationsRoute() {
+  const me = useMe()
+  const held = new Set(me.data?.permissions ?? [])
+  return (
+    <NotificationsPage
+      myId={me.data?.id ?? ''}
+      canReadOrg={held.has('notifications:read')}
+      canManageWebhooks={held.has('webhooks:manage')}
+    />
+  )
 }

@@ -1,0 +1,332 @@
+import { useMemo, useState, type SyntheticEvent } from 'react'
+import {
+  Alert,
+  Box,
+  Button,
+  Checkbox,
+  CopyButton,
+  Group,
+  Paper,
+  Stack,
+  Table,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { Dialog } from '../../components/Dialog.tsx'
+import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ApiError } from '../../lib/api.ts'
+import { useDeliveries, useWebhookActions, useWebhooks, type WebhookEvent } from './api.ts'
+import { StatusBadge } from './StatusBadge.tsx'
+
+const when = (iso: string | null) => (iso === null ? '—' : new Date(iso).toLocaleString())
+
+/** The events a webhook may subscribe to, with what each one delivers. */
+const EVENTS: { value: WebhookEvent; description: string }[] = [
+  { value: 'notifications', description: 'every notification of the org’s outbox, once per batch' },
+  { value: 'erasure.requested', description: 'a data subject was erased: erase them too (the 2xx answer is recorded)' },
+  { value: 'audit.checkpoint', description: 'each signed audit checkpoint, to keep elsewhere' },
+]
+
+/**
+ * The org's webhooks (list, add with its events, remove after a confirm dialog) and their
+ * recent deliveries. A new webhook's signing secret is shown once, in a dialog: it lives in
+ * this section's state only (never a URL, storage or the query cache) and goes when the
+ * dialog closes or the page is left.
+ */
+export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage: boolean }) {
+  const webhooks = useWebhooks(orgId)
+  const actions = useWebhookActions(orgId)
+  const [removing, setRemoving] = useState<{ id: string; name: string } | null>(null)
+  const [added, setAdded] = useState<{ name: string; secret: string } | null>(null)
+  const [notice, setNotice] = useState<string | null>(null)
+  const all = useMemo(() => webhooks.data?.pages.flatMap((p) => p.webhooks) ?? [], [webhooks.data])
+
+  return (
+    <Stack gap="lg">
+      <Group align="flex-start" gap="lg" wrap="wrap">
+        <Box className="secrets-list">
+          <Stack gap="sm">
+            <Title order={2} size="h4">
+              Webhooks
+            </Title>
+            {notice !== null ? (
+              <Alert
+                title="Done"
+                role="status"
+                variant="default"
+                withCloseButton
+                closeButtonLabel="Dismiss"
+                onClose={() => setNotice(null)}
+              >
+                {notice}
+              </Alert>
+            ) : null}
+            <ListStatus
+              query={webhooks}
+              noun="webhooks"
+              refusal="You cannot list this org’s webhooks"
+              empty={{ when: all.length === 0, text: 'No webhooks yet.' }}
+            />
+            {all.length > 0 ? (
+              <Table striped aria-label="Webhooks">
+                <Table.Thead>
+                  <Table.Tr>
+                    <Table.Th scope="col">Name</Table.Th>
+                    <Table.Th scope="col">URL</Table.Th>
+                    <Table.Th scope="col">Events</Table.Th>
+                    <Table.Th scope="col">State</Table.Th>
+                    <Table.Th scope="col">Created</Table.Th>
+                    {canManage ? <Table.Th scope="col">Actions</Table.Th> : null}
+                  </Table.Tr>
+                </Table.Thead>
+                <Table.Tbody>
+                  {all.map((w) => (
+                    <Table.Tr key={w.id}>
+                      <Table.Td fw={500}>{w.name}</Table.Td>
+                      <Table.Td className="notify-value">{w.url}</Table.Td>
+                      <Table.Td>{w.events.join(', ')}</Table.Td>
+                      <Table.Td>{w.enabled ? 'enabled' : 'disabled'}</Table.Td>
+                      <Table.Td>{when(w.createdAt)}</Table.Td>
+                      {canManage ? (
+                        <Table.Td>
+                          <Button
+                            size="xs"
+                            color="red.9"
+                            variant="outline"
+                            aria-label={`Delete webhook ${w.name}`}
+                            onClick={() => setRemoving({ id: w.id, name: w.name })}
+                          >
+                            Delete
+                          </Button>
+                        </Table.Td>
+                      ) : null}
+                    </Table.Tr>
+                  ))}
+                </Table.Tbody>
+              </Table>
+            ) : null}
+            <LoadMore query={webhooks} />
+          </Stack>
+        </Box>
+        <Box className="secrets-create">
+          {canManage ? (
+            <AddWebhookForm
+              orgId={orgId}
+              onAdded={(made) => {
+                setNotice(null)
+                setAdded(made)
+              }}
+            />
+          ) : (
+            <Text c="dimmed" size="sm">
+              Adding and removing webhooks needs the webhooks:manage permission.
+            </Text>
+          )}
+        </Box>
+      </Group>
+      <DeliveriesList orgId={orgId} />
+
+      <Dialog open={added !== null} title="The webhook’s signing secret" onClose={() => setAdded(null)}>
+        {added !== null ? (
+          <Stack gap="sm">
+            <Alert variant="default" title="Shown once">
+              Each delivery is signed with it (X-Custodian-Signature, HMAC-SHA256). Copy it now into the receiver: it is
+              kept only in Custodian’s vault and cannot be shown again.
+            </Alert>
+            <TextInput
+              label={`Signing secret of ${added.name}`}
+              readOnly
+              value={added.secret}
+              autoComplete="off"
+              data-autofocus
+            />
+            <Group justify="flex-end">
+              <CopyButton value={added.secret}>
+                {({ copied, copy }) => (
+                  <Button variant="default" onClick={copy}>
+                    {copied ? 'Copied' : 'Copy secret'}
+                  </Button>
+                )}
+              </CopyButton>
+              <Button onClick={() => setAdded(null)}>Done</Button>
+            </Group>
+          </Stack>
+        ) : null}
+      </Dialog>
+      <ConfirmDialog
+        opened={removing !== null}
+        onClose={() => setRemoving(null)}
+        title={`Delete the webhook ${removing?.name ?? ''}?`}
+        confirmLabel="Delete webhook"
+        danger
+        onConfirm={async () => {
+          if (removing === null) return
+          await actions.remove(removing.id)
+          setNotice(`The webhook ${removing.name} is deleted; its signing secret is erased.`)
+        }}
+      >
+        Nothing more is sent to it, and deliveries still waiting for it end as failed. Its signing secret is erased.
+      </ConfirmDialog>
+    </Stack>
+  )
+}
+
+/** Registers a webhook (a step-up action); the secret goes straight to the section's dialog. */
+function AddWebhookForm({
+  orgId,
+  onAdded,
+}: {
+  orgId: string
+  onAdded: (added: { name: string; secret: string }) => void
+}) {
+  const actions = useWebhookActions(orgId)
+  const [name, setName] = useState('')
+  const [url, setUrl] = useState('')
+  const [events, setEvents] = useState<string[]>(['notifications'])
+  const [error, setError] = useState<unknown>(null)
+  const [pending, setPending] = useState(false)
+  const problem = error instanceof ApiError ? error : undefined
+
+  const submit = async (event: SyntheticEvent) => {
+    event.preventDefault()
+    setPending(true)
+    setError(null)
+    try {
+      const made = await actions.register({ name, url, events: events as WebhookEvent[] })
+      setName('')
+      setUrl('')
+      setEvents(['notifications'])
+      onAdded({ name: made.name, secret: made.secret })
+    } catch (caught) {
+      setError(caught)
+    } finally {
+      setPending(false)
+    }
+  }
+
+  return (
+    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="webhook-add-title">
+      <Title order={2} size="h4" id="webhook-add-title" mb="sm">
+        New webhook
+      </Title>
+      <form onSubmit={(event) => void submit(event)} noValidate>
+        <Stack gap="sm">
+          <ActionProblem error={error} title="Not added" />
+          <TextInput
+            label="Webhook name"
+            description="Lower-case letters, digits, _ and -"
+            required
+            value={name}
+            onChange={(e) => setName(e.currentTarget.value)}
+            error={problem?.fieldError('name')}
+          />
+          <TextInput
+            label="URL"
+            description="https:// only; no credentials in it"
+            required
+            type="url"
+            value={url}
+            onChange={(e) => setUrl(e.currentTarget.value)}
+            error={problem?.fieldError('url')}
+          />
+          <Checkbox.Group label="Events" value={events} onChange={setEvents} error={problem?.fieldError('events')}>
+            <Stack gap={6} mt="xs">
+              {EVENTS.map((e) => (
+                <Checkbox key={e.value} value={e.value} label={e.value} description={e.description} />
+              ))}
+            </Stack>
+          </Checkbox.Group>
+          <Button type="submit" loading={pending}>
+            Add webhook
+          </Button>
+        </Stack>
+      </form>
+    </Paper>
+  )
+}
+
+/** Deliveries newest first, 50 a page, optionally those of one privacy request. */
+function DeliveriesList({ orgId }: { orgId: string }) {
+  const [form, setForm] = useState('')
+  const [requestId, setRequestId] = useState('')
+  const deliveries = useDeliveries(orgId, requestId)
+  const all = useMemo(() => deliveries.data?.pages.flatMap((p) => p.deliveries) ?? [], [deliveries.data])
+  const problem = deliveries.error instanceof ApiError ? deliveries.error : undefined
+  const apply = (event: SyntheticEvent) => {
+    event.preventDefault()
+    setRequestId(form.trim())
+  }
+
+  return (
+    <Stack gap="sm" component="section" aria-labelledby="deliveries-title">
+      <Title order={2} size="h4" id="deliveries-title">
+        Recent deliveries
+      </Title>
+      <Box component="form" onSubmit={apply} aria-label="Filter deliveries">
+        <Group align="flex-end" gap="sm">
+          <TextInput
+            label="Privacy request id"
+            description="Only the deliveries of one privacy request (an erasure)"
+            value={form}
+            onChange={(e) => setForm(e.currentTarget.value)}
+            error={problem?.errors.find((e) => e.path === '/query/requestId')?.message}
+          />
+          <Button type="submit">Apply filter</Button>
+          <Button variant="default" onClick={() => void deliveries.refetch()} loading={deliveries.isRefetching}>
+            Refresh
+          </Button>
+        </Group>
+      </Box>
+      <ListStatus
+        query={deliveries}
+        noun="deliveries"
+        refusal="You cannot list this org’s webhook deliveries"
+        empty={{ when: all.length === 0, text: 'No deliveries yet.' }}
+      />
+      {all.length > 0 ? (
+        <Table striped aria-label="Webhook deliveries">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th scope="col">Created</Table.Th>
+              <Table.Th scope="col">Webhook</Table.Th>
+              <Table.Th scope="col">Event</Table.Th>
+              <Table.Th scope="col">Destination</Table.Th>
+              <Table.Th scope="col">Status</Table.Th>
+              <Table.Th scope="col">Attempts</Table.Th>
+              <Table.Th scope="col">Last answer</Table.Th>
+              <Table.Th scope="col">Delivered or next attempt</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {all.map((d) => (
+              <Table.Tr key={d.id}>
+                <Table.Td>{when(d.createdAt)}</Table.Td>
+                <Table.Td>{d.webhook}</Table.Td>
+                <Table.Td>{d.event}</Table.Td>
+                <Table.Td className="notify-value">{d.destination}</Table.Td>
+                <Table.Td>
+                  <StatusBadge status={d.status} />
+                </Table.Td>
+                <Table.Td>{d.attempts}</Table.Td>
+                <Table.Td className="notify-value">
+                  {d.lastError ?? (d.lastStatus === null ? '—' : `HTTP ${d.lastStatus}`)}
+                </Table.Td>
+                <Table.Td>
+                  {d.deliveredAt !== null
+                    ? when(d.deliveredAt)
+                    : d.nextAttemptAt !== null
+                      ? `next ${when(d.nextAttemptAt)}`
+                      : '—'}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      ) : null}
+      <LoadMore query={deliveries} />
+    </Stack>
+  )
+}
