@@ -353,4 +353,62 @@ describe('web console: access and security policy', () => {
       await adminContext.close()
     }
   })
+
+  it('asks for step-up over a confirm dialog: declined, the refusal shows in the dialog; passed, the member is removed', async () => {
+    // As above: an admin whose session has not passed the second factor it now has.
+    const email = 'admin3@acme.test'
+    const leaver = 'leaver@acme.test'
+    const joined: string[] = []
+    for (const [who, role] of [
+      [email, 'admin'],
+      [leaver, 'member'],
+    ] as const) {
+      const invited = await call('POST', `/v1/orgs/${world.customer.orgId}/invitations`, { email: who, role })
+      assert.equal(invited.status, 201, invited.text)
+      const accepted = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
+        body: { token: invited.body.token, password: PASSWORD },
+      })
+      assert.equal(accepted.status, 201, accepted.text)
+      joined.push(accepted.body.apiToken as string)
+    }
+    const adminContext = await newConsoleContext(browser)
+    try {
+      const admin = await adminContext.newPage()
+      const adminCsp = watchCsp(admin)
+      await signIn(admin, email)
+      const { secret } = await enrolTotp((method, url, body) =>
+        httpsJson(world.server.httpsPort, method, url, { token: joined[0], body }),
+      )
+      await admin.goto(`${base}/members`)
+      await admin.getByRole('button', { name: `Remove ${leaver}` }).click()
+      const confirm = admin.getByRole('dialog', { name: 'Remove this member?' })
+      await confirm.getByRole('button', { name: 'Remove member' }).click()
+      const prompt = admin.getByRole('dialog', { name: 'Confirm it is you' })
+      await prompt.waitFor()
+      await assertAccessible('the step-up prompt over the confirm dialog', admin)
+
+      // Escape declines the prompt only: the confirm dialog stays, with the API's refusal.
+      await admin.keyboard.press('Escape')
+      await prompt.waitFor({ state: 'hidden' })
+      const refusal = confirm.getByRole('alert').filter({ hasText: 'STEP_UP_REQUIRED' })
+      await refusal.waitFor()
+      assert.match(await refusal.innerText(), /needs a recent second factor \(step-up\)/)
+
+      // Again, and the prompt (on top: it takes the pointer) is answered with a code.
+      await confirm.getByRole('button', { name: 'Remove member' }).click()
+      await prompt.getByLabel('Authentication code').click()
+      await admin.keyboard.type(totpCode(secret, 1))
+      await prompt.getByRole('button', { name: 'Confirm' }).click()
+      await admin
+        .getByRole('status')
+        .filter({ hasText: `${leaver} is removed.` })
+        .waitFor()
+      assert.equal(await confirm.count(), 0, 'the confirm dialog closed once the removal went through')
+      const listed = await call('GET', `/v1/orgs/${world.customer.orgId}/members`)
+      assert.ok(!listed.body.members.some((m: { email: string }) => m.email === leaver))
+      assert.deepEqual(adminCsp, [])
+    } finally {
+      await adminContext.close()
+    }
+  })
 })

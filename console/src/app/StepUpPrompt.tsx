@@ -1,8 +1,9 @@
 import { useEffect, useRef, useState, type SyntheticEvent } from 'react'
-import { Button, Group, Modal, Stack, Text, TextInput } from '@mantine/core'
+import { Button, getDefaultZIndex, Group, Modal, Stack, Text, TextInput } from '@mantine/core'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
+import { useAction } from '../lib/action.ts'
 import { api, setStepUpHandler, unwrap } from '../lib/api.ts'
-import { getPasskeyAssertion, passkeyErrorMessage, passkeysSupported } from '../lib/webauthn.ts'
+import { getPasskeyAssertion, passkeyProblem, passkeysSupported } from '../lib/webauthn.ts'
 
 interface Ask {
   detail: string
@@ -18,8 +19,7 @@ interface Ask {
 export function StepUpPrompt() {
   const [ask, setAsk] = useState<Ask | null>(null)
   const [code, setCode] = useState('')
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const { error, setError, pending, run } = useAction(passkeyProblem)
   const [hasPasskey, setHasPasskey] = useState(false)
   const codeInput = useRef<HTMLInputElement>(null)
 
@@ -50,32 +50,18 @@ export function StepUpPrompt() {
 
   const submitCode = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setPending(true)
-    setError(null)
-    try {
-      await unwrap(api.POST('/v1/me/step-up', { body: { code: code.replace(/\s+/g, '') } }))
-      finish(true)
-    } catch (caught) {
-      setError(caught)
-      codeInput.current?.focus()
-    } finally {
-      setPending(false)
-    }
+    const passed = await run(() => unwrap(api.POST('/v1/me/step-up', { body: { code: code.replace(/\s+/g, '') } })))
+    if (passed) finish(true)
+    else codeInput.current?.focus()
   }
 
   const usePasskey = async () => {
-    setPending(true)
-    setError(null)
-    try {
+    const passed = await run(async () => {
       const options = await unwrap(api.POST('/v1/me/step-up/passkey/options'))
       const response = await getPasskeyAssertion(options)
       await unwrap(api.POST('/v1/me/step-up/passkey', { body: { response: response as never } }))
-      finish(true)
-    } catch (caught) {
-      setError(caught instanceof DOMException ? new Error(passkeyErrorMessage(caught)) : caught)
-    } finally {
-      setPending(false)
-    }
+    })
+    if (passed) finish(true)
   }
 
   return (
@@ -89,6 +75,8 @@ export function StepUpPrompt() {
       closeButtonProps={{ 'aria-label': 'Cancel' }}
       // No fade: the prompt is there at once (and axe-core sees it at full contrast).
       transitionProps={{ duration: 0 }}
+      // Over any dialog that asked for the action (components/ConfirmDialog), not under it.
+      zIndex={getDefaultZIndex('modal') + 1}
     >
       <form onSubmit={(event) => void submitCode(event)} noValidate>
         <Stack>
@@ -101,7 +89,7 @@ export function StepUpPrompt() {
               {ask.detail}
             </Text>
           ) : null}
-          {error !== null ? <ProblemAlert error={error} title="Not confirmed" /> : null}
+          <ProblemAlert error={error} title="Not confirmed" />
           <TextInput
             ref={codeInput}
             data-autofocus

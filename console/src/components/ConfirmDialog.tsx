@@ -5,7 +5,12 @@ import { ActionProblem } from './ActionProblem.tsx'
 /**
  * A modal dialog that asks before an action (focus trapped inside, Escape closes, focus
  * returns to the button that opened it). The action's refusal is shown inside the dialog.
- * `lockScroll` is off: the scroll lock injects a <style> element the CSP refuses.
+ * It is a Mantine Modal, like the step-up prompt (app/StepUpPrompt.tsx), so that prompt can
+ * open over it while the action waits for a second factor (a native modal <dialog> would
+ * make everything outside it inert). `lockScroll` is off: the scroll lock injects a <style>
+ * element the CSP refuses. No fade: the dialog is there at once, and axe-core sees it at
+ * full contrast. While the action runs it stays: Escape then belongs to the step-up prompt
+ * (declined, the refusal shows here).
  */
 export function ConfirmDialog({
   opened,
@@ -53,6 +58,9 @@ export function ConfirmDialog({
       lockScroll={false}
       centered
       closeButtonProps={{ 'aria-label': 'Close' }}
+      transitionProps={{ duration: 0 }}
+      closeOnEscape={!pending}
+      closeOnClickOutside={!pending}
     >
       <form onSubmit={(event) => void submit(event)} noValidate>
         <Stack gap="sm">
@@ -69,5 +77,40 @@ export function ConfirmDialog({
         </Stack>
       </form>
     </Modal>
+  )
+}
+
+/**
+ * A ConfirmDialog about one item (a row's "Delete", "Revoke"): open while `item` is set,
+ * its sentence and its action given that item. These are destructive: the button is red.
+ */
+export function ConfirmItem<T>({
+  item,
+  onClose,
+  title,
+  confirmLabel,
+  text,
+  onConfirm,
+}: {
+  item: T | null
+  onClose: () => void
+  title: string
+  confirmLabel: string
+  text: (item: T) => string
+  onConfirm: (item: T) => Promise<unknown>
+}) {
+  return (
+    <ConfirmDialog
+      opened={item !== null}
+      onClose={onClose}
+      title={title}
+      confirmLabel={confirmLabel}
+      danger
+      onConfirm={async () => {
+        if (item !== null) await onConfirm(item)
+      }}
+    >
+      {item === null ? '' : text(item)}
+    </ConfirmDialog>
   )
 }

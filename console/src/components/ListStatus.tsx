@@ -8,9 +8,11 @@ import { ProblemAlert } from './ProblemAlert.tsx'
  * nothing yet. Renders nothing once rows are there.
  *
  * @param query - a TanStack Query result (`isPending`, `isError`, `error`).
- * @param noun - plural, lower case ("API tokens"): "Loading API tokens".
- * @param refusal - the heading of a refusal ("You cannot list this org’s API tokens").
- * @param empty - whether the loaded list is empty, and what to say then.
+ * @param noun - what loads, lower case ("API tokens", "the IP allowlist"): "Loading API tokens".
+ * @param refusal - the heading of a refusal ("You cannot list this org’s API tokens");
+ *   without it, ProblemAlert's own ("Not allowed" for a 403).
+ * @param empty - whether the loaded list is empty, and what to say then (left out where
+ *   the list is never empty, or says so itself).
  */
 export function ListStatus({
   query,
@@ -20,25 +22,27 @@ export function ListStatus({
 }: {
   query: { isPending: boolean; isError: boolean; error: unknown }
   noun: string
-  refusal: string
-  empty: { when: boolean; text: string }
+  refusal?: string
+  empty?: { when: boolean; text: string }
 }) {
   if (query.isPending) return <PageLoader label={`Loading ${noun}`} />
   if (query.isError) return <ProblemAlert error={query.error} title={refusal} />
-  if (empty.when) return <Text c="dimmed">{empty.text}</Text>
+  if (empty?.when === true) return <Text c="dimmed">{empty.text}</Text>
   return null
 }
 
-/** "Load more" under a paged list (a TanStack infinite query); nothing on the last page. */
+/** "Load more" (or `label`) under a paged list (a TanStack infinite query); nothing on the last page. */
 export function LoadMore({
   query,
+  label = 'Load more',
 }: {
   query: { hasNextPage: boolean; isFetchingNextPage: boolean; fetchNextPage: () => Promise<unknown> }
+  label?: string
 }) {
   if (!query.hasNextPage) return null
   return (
     <Button variant="default" onClick={() => void query.fetchNextPage()} loading={query.isFetchingNextPage}>
-      Load more
+      {label}
     </Button>
   )
 }

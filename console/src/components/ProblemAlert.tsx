@@ -1,10 +1,14 @@
 import { Alert } from '@mantine/core'
 import { ApiError } from '../lib/api.ts'
 
-/** Shows an API refusal with its detail (and, for 403, the permission it names). */
-export function ProblemAlert({ error, title }: { error: unknown; title?: string }) {
+/**
+ * Shows an API refusal with its detail (and, for 403, the permission it names). With
+ * `field`, nothing when the refusal is about that field: its input shows the message.
+ */
+export function ProblemAlert({ error, title, field }: { error: unknown; title?: string; field?: string }) {
   if (error === null || error === undefined) return null
   const problem = error instanceof ApiError ? error : undefined
+  if (field !== undefined && problem?.fieldError(field) !== undefined) return null
   const heading =
     title ?? (problem?.status === 403 ? 'Not allowed' : problem === undefined ? 'Something went wrong' : 'Refused')
   return (

@@ -1,4 +1,4 @@
-import { QueryClient } from '@tanstack/react-query'
+import { QueryClient, useInfiniteQuery } from '@tanstack/react-query'
 import { ApiError } from './api.ts'
 
 /**
@@ -16,3 +16,25 @@ export function createQueryClient(): QueryClient {
     },
   })
 }
+
+/**
+ * A list the API pages with a cursor (`limit` and `cursor` in, `nextCursor` out), as a
+ * TanStack infinite query: `fetchPage` gets the cursor of the page to fetch (none first).
+ */
+export function usePaged<T extends { nextCursor?: string | null }>(
+  queryKey: readonly unknown[],
+  fetchPage: (cursor: string | undefined) => Promise<T>,
+) {
+  return useInfiniteQuery({
+    queryKey,
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) => fetchPage(pageParam),
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  })
+}
+
+/** The query of one page: `limit`, and the `cursor` after the first. */
+export const pageQuery = (limit: number, cursor: string | undefined) => ({
+  limit,
+  ...(cursor === undefined ? {} : { cursor }),
+})

@@ -58,18 +58,10 @@ export async function createPasskey(options: Json): Promise<Json> {
   const credential = (await navigator.credentials.create({ publicKey })) as PublicKeyCredential | null
   if (credential === null) throw new Error('the browser made no passkey')
   const response = credential.response as AuthenticatorAttestationResponse
-  return {
-    id: credential.id,
-    rawId: toBase64url(credential.rawId),
-    type: 'public-key',
-    response: {
-      clientDataJSON: toBase64url(response.clientDataJSON),
-      attestationObject: toBase64url(response.attestationObject),
-      ...(typeof response.getTransports === 'function' ? { transports: response.getTransports() } : {}),
-    },
-    clientExtensionResults: credential.getClientExtensionResults(),
-    ...attachment(credential),
-  }
+  return credentialJson(credential, {
+    attestationObject: toBase64url(response.attestationObject),
+    ...(typeof response.getTransports === 'function' ? { transports: response.getTransports() } : {}),
+  })
 }
 
 /**
@@ -85,26 +77,30 @@ export async function getPasskeyAssertion(options: Json): Promise<Json> {
   const credential = (await navigator.credentials.get({ publicKey })) as PublicKeyCredential | null
   if (credential === null) throw new Error('the browser gave no passkey')
   const response = credential.response as AuthenticatorAssertionResponse
+  return credentialJson(credential, {
+    authenticatorData: toBase64url(response.authenticatorData),
+    signature: toBase64url(response.signature),
+    ...(response.userHandle !== null && response.userHandle.byteLength > 0
+      ? { userHandle: toBase64url(response.userHandle) }
+      : {}),
+  })
+}
+
+/**
+ * What both ceremonies answer (`RegistrationResponseJSON`, `AuthenticationResponseJSON`):
+ * the credential's ids, its client data with `fields` (the ceremony's own response fields),
+ * its extension results and, when the browser says, its attachment.
+ */
+function credentialJson(credential: PublicKeyCredential, fields: Json): Json {
+  const attachment = credential.authenticatorAttachment
   return {
     id: credential.id,
     rawId: toBase64url(credential.rawId),
     type: 'public-key',
-    response: {
-      clientDataJSON: toBase64url(response.clientDataJSON),
-      authenticatorData: toBase64url(response.authenticatorData),
-      signature: toBase64url(response.signature),
-      ...(response.userHandle !== null && response.userHandle.byteLength > 0
-        ? { userHandle: toBase64url(response.userHandle) }
-        : {}),
-    },
+    response: { clientDataJSON: toBase64url(credential.response.clientDataJSON), ...fields },
     clientExtensionResults: credential.getClientExtensionResults(),
-    ...attachment(credential),
+    ...(attachment === 'platform' || attachment === 'cross-platform' ? { authenticatorAttachment: attachment } : {}),
   }
-}
-
-function attachment(credential: PublicKeyCredential): { authenticatorAttachment?: string } {
-  const value = credential.authenticatorAttachment
-  return value === 'platform' || value === 'cross-platform' ? { authenticatorAttachment: value } : {}
 }
 
 /** A readable sentence for a WebAuthn failure (cancelled, timed out, refused). */
@@ -114,4 +110,9 @@ export function passkeyErrorMessage(error: unknown): string {
   if (error instanceof DOMException && error.name === 'InvalidStateError')
     return 'This authenticator already holds a passkey for your account.'
   return error instanceof Error ? error.message : 'The passkey request failed.'
+}
+
+/** What to show for a failed passkey step: a WebAuthn DOMException as its sentence, anything else as it is. */
+export function passkeyProblem(error: unknown): unknown {
+  return error instanceof DOMException ? new Error(passkeyErrorMessage(error)) : error
 }

@@ -1,26 +1,17 @@
 import { useState, type SyntheticEvent } from 'react'
-import {
-  Alert,
-  Badge,
-  Box,
-  Button,
-  Checkbox,
-  Container,
-  Group,
-  Paper,
-  Stack,
-  Table,
-  Text,
-  TextInput,
-  Title,
-} from '@mantine/core'
+import { Badge, Box, Button, Checkbox, Group, Stack, Table, Text, TextInput } from '@mantine/core'
 import { useParams } from 'react-router'
-import { PageLoader } from '../../components/PageLoader.tsx'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { ConfirmItem } from '../../components/ConfirmDialog.tsx'
+import { ListPage } from '../../components/ListPage.tsx'
+import { ListStatus } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
+import { Notice } from '../../components/Notice.tsx'
+import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { ApiError } from '../../lib/api.ts'
+import { useAction } from '../../lib/action.ts'
 import { useAccessActions, usePermissions, useRoles } from './api.ts'
 import './access.css'
-import { ActionProblem, attempt, ConfirmDialog } from './ui.tsx'
 
 /**
  * Built-in and custom roles, each with its permissions; a custom role editor drawing from
@@ -32,105 +23,80 @@ export function RolesPage({ canManage }: { canManage: boolean }) {
   const roles = useRoles(orgId)
   const catalog = usePermissions()
   const actions = useAccessActions(orgId)
-  const [error, setError] = useState<unknown>(null)
   const [deleting, setDeleting] = useState<string | null>(null)
   const meaning = new Map(catalog.data?.permissions.map((p) => [p.name, p.description]) ?? [])
 
   return (
-    <Container size="lg" py="md">
-      <Title order={1} mb="md">
-        Roles
-      </Title>
-      <Group align="flex-start" gap="lg" wrap="wrap">
-        <Box className="secrets-list">
-          <Stack gap="sm">
-            <ActionProblem error={error} fallback="Refused" />
-            {roles.isPending ? <PageLoader label="Loading roles" /> : null}
-            {roles.isError ? <ProblemAlert error={roles.error} title="You cannot list this org’s roles" /> : null}
-            {roles.isSuccess ? (
-              <Table aria-label="Roles">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Role</Table.Th>
-                    <Table.Th scope="col">Permissions</Table.Th>
-                    <Table.Th scope="col">Actions</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {roles.data.roles.map((role) => (
-                    <Table.Tr key={role.name}>
-                      <Table.Td>
-                        <Group gap="xs">
-                          <Text fw={600}>{role.name}</Text>
-                          <Badge variant="outline" color="dark">
-                            {role.builtIn ? 'built-in' : 'custom'}
-                          </Badge>
-                        </Group>
-                        <Text size="xs" c="dimmed">
-                          {role.description}
-                        </Text>
-                      </Table.Td>
-                      <Table.Td>
-                        <details>
-                          <summary>{role.permissions.length} permissions</summary>
-                          <ul className="permission-list">
-                            {role.permissions.map((p) => (
-                              <li key={p}>
-                                <Text span size="sm" ff="monospace">
-                                  {p}
-                                </Text>
-                                {meaning.has(p) ? (
-                                  <Text span size="xs" c="dimmed">
-                                    {' '}
-                                    — {meaning.get(p)}
-                                  </Text>
-                                ) : null}
-                              </li>
-                            ))}
-                          </ul>
-                        </details>
-                      </Table.Td>
-                      <Table.Td>
-                        {canManage && !role.builtIn ? (
-                          <Button
-                            size="xs"
-                            variant="default"
-                            aria-label={`Delete role ${role.name}`}
-                            onClick={() => setDeleting(role.name)}
-                          >
-                            Delete
-                          </Button>
-                        ) : null}
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            ) : null}
-          </Stack>
-        </Box>
-        <Box className="secrets-create">
-          {canManage ? (
-            <RoleEditor orgId={orgId} catalog={catalog.data?.permissions ?? []} catalogError={catalog.error} />
-          ) : (
-            <Text size="sm" c="dimmed">
-              Creating and deleting roles needs the roles:manage permission, which your role does not hold.
-            </Text>
-          )}
-        </Box>
-      </Group>
-      <ConfirmDialog
-        open={deleting !== null}
-        title="Delete this role?"
-        message={`The custom role ${deleting ?? ''} is deleted (the API refuses while anyone holds it).`}
-        confirmLabel="Delete role"
+    <ListPage
+      title="Roles"
+      aside={
+        canManage ? (
+          <RoleEditor orgId={orgId} catalog={catalog.data?.permissions ?? []} catalogError={catalog.error} />
+        ) : (
+          <Text size="sm" c="dimmed">
+            Creating and deleting roles needs the roles:manage permission, which your role does not hold.
+          </Text>
+        )
+      }
+    >
+      <Stack gap="sm">
+        <ListStatus query={roles} noun="roles" refusal="You cannot list this org’s roles" />
+        {roles.isSuccess ? (
+          <ListTable label="Roles" columns={['Role', 'Permissions', 'Actions']}>
+            {roles.data.roles.map((role) => (
+              <Table.Tr key={role.name}>
+                <Table.Td>
+                  <Group gap="xs">
+                    <Text fw={600}>{role.name}</Text>
+                    <Badge variant="outline" color="dark">
+                      {role.builtIn ? 'built-in' : 'custom'}
+                    </Badge>
+                  </Group>
+                  <Text size="xs" c="dimmed">
+                    {role.description}
+                  </Text>
+                </Table.Td>
+                <Table.Td>
+                  <details>
+                    <summary>{role.permissions.length} permissions</summary>
+                    <ul className="permission-list">
+                      {role.permissions.map((p) => (
+                        <li key={p}>
+                          <Text span size="sm" ff="monospace">
+                            {p}
+                          </Text>
+                          {meaning.has(p) ? (
+                            <Text span size="xs" c="dimmed">
+                              {' '}
+                              — {meaning.get(p)}
+                            </Text>
+                          ) : null}
+                        </li>
+                      ))}
+                    </ul>
+                  </details>
+                </Table.Td>
+                <Table.Td>
+                  {canManage && !role.builtIn ? (
+                    <RowAction label={`Delete role ${role.name}`} onClick={() => setDeleting(role.name)}>
+                      Delete
+                    </RowAction>
+                  ) : null}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </ListTable>
+        ) : null}
+      </Stack>
+      <ConfirmItem
+        item={deleting}
         onClose={() => setDeleting(null)}
-        onConfirm={() => {
-          const name = deleting
-          if (name !== null) void attempt(setError, () => actions.deleteRole(name))
-        }}
+        title="Delete this role?"
+        confirmLabel="Delete role"
+        text={(name) => `The custom role ${name} is deleted (the API refuses while anyone holds it).`}
+        onConfirm={actions.deleteRole}
       />
-    </Container>
+    </ListPage>
   )
 }
 
@@ -148,14 +114,13 @@ function RoleEditor({
   const [name, setName] = useState('')
   const [description, setDescription] = useState('')
   const [chosen, setChosen] = useState<string[]>([])
-  const [error, setError] = useState<unknown>(null)
+  const create = useAction()
   const [created, setCreated] = useState<string | null>(null)
-  const problem = error instanceof ApiError ? error : undefined
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
     setCreated(null)
-    await attempt(setError, async () => {
+    await create.run(async () => {
       const role = await actions.createRole({ name, description, permissions: chosen })
       setCreated(role.name)
       setName('')
@@ -165,38 +130,20 @@ function RoleEditor({
   }
 
   return (
-    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="role-editor-title">
-      <Title order={2} size="h4" id="role-editor-title" mb="sm">
-        New custom role
-      </Title>
+    <Panel title="New custom role">
       <form onSubmit={(event) => void submit(event)} noValidate>
         <Stack gap="sm">
-          <ActionProblem error={error} fallback="Not created" />
-          {created !== null ? (
-            <Alert color="blue" role="status">
-              The role {created} is created.
-            </Alert>
-          ) : null}
-          <TextInput
-            label="Role name"
-            required
-            value={name}
-            onChange={(e) => setName(e.currentTarget.value)}
-            error={problem?.fieldError('name')}
-          />
-          <TextInput
-            label="Role description"
-            value={description}
-            onChange={(e) => setDescription(e.currentTarget.value)}
-            error={problem?.fieldError('description')}
-          />
+          <ActionProblem error={create.error} title="Not created" />
+          <Notice message={created === null ? null : `The role ${created} is created.`} />
+          <TextInput label="Role name" required {...create.field('name', name, setName)} />
+          <TextInput label="Role description" {...create.field('description', description, setDescription)} />
           <ProblemAlert error={catalogError} title="The permission catalog is not readable" />
           <Checkbox.Group
             label="Permissions"
             description={`${chosen.length} chosen`}
             value={chosen}
             onChange={setChosen}
-            error={problem?.fieldError('permissions')}
+            error={create.problem?.fieldError('permissions')}
           >
             <Box className="permission-catalog">
               <Stack gap={6} mt="xs">
@@ -209,6 +156,6 @@ function RoleEditor({
           <Button type="submit">Create role</Button>
         </Stack>
       </form>
-    </Paper>
+    </Panel>
   )
 }

@@ -1,93 +1,64 @@
 import { useState, type SyntheticEvent } from 'react'
-import { Box, Button, Container, Group, NativeSelect, Paper, Stack, Table, Text, TextInput, Title } from '@mantine/core'
+import { Button, NativeSelect, Stack, Table, TextInput } from '@mantine/core'
 import { useParams } from 'react-router'
-import { PageLoader } from '../../components/PageLoader.tsx'
-import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { ApiError } from '../../lib/api.ts'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { ConfirmItem } from '../../components/ConfirmDialog.tsx'
+import { ListPage } from '../../components/ListPage.tsx'
+import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
+import { Panel } from '../../components/Panel.tsx'
+import { useAction } from '../../lib/action.ts'
 import { useAccessActions, useRoles, useServiceAccounts } from './api.ts'
-import { ActionProblem, attempt, ConfirmDialog } from './ui.tsx'
 
 /** Service accounts (non-human principals), a page at a time; create and delete them. */
 export function ServiceAccountsPage({ canManage }: { canManage: boolean }) {
   const { orgId = '' } = useParams()
   const accounts = useServiceAccounts(orgId)
   const actions = useAccessActions(orgId)
-  const [error, setError] = useState<unknown>(null)
   const [deleting, setDeleting] = useState<{ id: string; name: string } | null>(null)
   const all = accounts.data?.pages.flatMap((p) => p.serviceAccounts) ?? []
 
   return (
-    <Container size="lg" py="md">
-      <Title order={1} mb="md">
-        Service accounts
-      </Title>
-      <Group align="flex-start" gap="lg" wrap="wrap">
-        <Box className="secrets-list">
-          <Stack gap="sm">
-            <ActionProblem error={error} fallback="Refused" />
-            {accounts.isPending ? <PageLoader label="Loading service accounts" /> : null}
-            {accounts.isError ? (
-              <ProblemAlert error={accounts.error} title="You cannot list this org’s service accounts" />
-            ) : null}
-            {accounts.isSuccess && all.length === 0 ? <Text c="dimmed">No service accounts yet.</Text> : null}
-            {all.length > 0 ? (
-              <Table striped aria-label="Service accounts">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Name</Table.Th>
-                    <Table.Th scope="col">Role</Table.Th>
-                    <Table.Th scope="col">Created</Table.Th>
-                    <Table.Th scope="col">Actions</Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {all.map((a) => (
-                    <Table.Tr key={a.id}>
-                      <Table.Td>{a.name}</Table.Td>
-                      <Table.Td>{a.role}</Table.Td>
-                      <Table.Td>{new Date(a.createdAt).toLocaleString()}</Table.Td>
-                      <Table.Td>
-                        {canManage ? (
-                          <Button
-                            size="xs"
-                            variant="default"
-                            aria-label={`Delete service account ${a.name}`}
-                            onClick={() => setDeleting({ id: a.id, name: a.name })}
-                          >
-                            Delete
-                          </Button>
-                        ) : null}
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            ) : null}
-            {accounts.hasNextPage ? (
-              <Button
-                variant="default"
-                onClick={() => void accounts.fetchNextPage()}
-                loading={accounts.isFetchingNextPage}
-              >
-                Load more
-              </Button>
-            ) : null}
-          </Stack>
-        </Box>
-        <Box className="secrets-create">{canManage ? <CreateServiceAccountForm orgId={orgId} /> : null}</Box>
-      </Group>
-      <ConfirmDialog
-        open={deleting !== null}
-        title="Delete this service account?"
-        message={`${deleting?.name ?? ''} and every API token of it stop working at once.`}
-        confirmLabel="Delete service account"
+    <ListPage title="Service accounts" aside={canManage ? <CreateServiceAccountForm orgId={orgId} /> : null}>
+      <Stack gap="sm">
+        <ListStatus
+          query={accounts}
+          noun="service accounts"
+          refusal="You cannot list this org’s service accounts"
+          empty={{ when: all.length === 0, text: 'No service accounts yet.' }}
+        />
+        {all.length > 0 ? (
+          <ListTable striped label="Service accounts" columns={['Name', 'Role', 'Created', 'Actions']}>
+            {all.map((a) => (
+              <Table.Tr key={a.id}>
+                <Table.Td>{a.name}</Table.Td>
+                <Table.Td>{a.role}</Table.Td>
+                <Table.Td>{new Date(a.createdAt).toLocaleString()}</Table.Td>
+                <Table.Td>
+                  {canManage ? (
+                    <RowAction
+                      label={`Delete service account ${a.name}`}
+                      onClick={() => setDeleting({ id: a.id, name: a.name })}
+                    >
+                      Delete
+                    </RowAction>
+                  ) : null}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </ListTable>
+        ) : null}
+        <LoadMore query={accounts} />
+      </Stack>
+      <ConfirmItem
+        item={deleting}
         onClose={() => setDeleting(null)}
-        onConfirm={() => {
-          const target = deleting
-          if (target !== null) void attempt(setError, () => actions.deleteServiceAccount(target.id))
-        }}
+        title="Delete this service account?"
+        confirmLabel="Delete service account"
+        text={(a) => `${a.name} and every API token of it stop working at once.`}
+        onConfirm={(a) => actions.deleteServiceAccount(a.id)}
       />
-    </Container>
+    </ListPage>
   )
 }
 
@@ -97,39 +68,31 @@ function CreateServiceAccountForm({ orgId }: { orgId: string }) {
   const roleNames = roles.data?.roles.map((r) => r.name) ?? []
   const [name, setName] = useState('')
   const [role, setRole] = useState('member')
-  const [error, setError] = useState<unknown>(null)
-  const problem = error instanceof ApiError ? error : undefined
+  const create = useAction()
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    if (await attempt(setError, () => actions.createServiceAccount(name, role))) setName('')
+    if (await create.run(() => actions.createServiceAccount(name, role))) setName('')
   }
   return (
-    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="sa-create-title">
-      <Title order={2} size="h4" id="sa-create-title" mb="sm">
-        New service account
-      </Title>
+    <Panel title="New service account">
       <form onSubmit={(event) => void submit(event)} noValidate>
         <Stack gap="sm">
-          <ActionProblem error={error} fallback="Not created" />
+          <ActionProblem error={create.error} title="Not created" />
           <TextInput
             label="Service account name"
             description="Lower case letters, digits, . _ -"
             required
-            value={name}
-            onChange={(e) => setName(e.currentTarget.value)}
-            error={problem?.fieldError('name')}
+            {...create.field('name', name, setName)}
           />
           <NativeSelect
             label="Role"
             data={roleNames.length > 0 ? roleNames : [role]}
-            value={role}
-            onChange={(e) => setRole(e.currentTarget.value)}
-            error={problem?.fieldError('role')}
+            {...create.field('role', role, setRole)}
           />
           <Button type="submit">Create service account</Button>
         </Stack>
       </form>
-    </Paper>
+    </Panel>
   )
 }

@@ -1,5 +1,6 @@
-import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../lib/api.ts'
+import { pageQuery, usePaged } from '../../lib/query.ts'
 
 export const PAGE_SIZE = 50
 export const membersKey = (orgId: string) => ['orgs', orgId, 'members'] as const
@@ -7,20 +8,14 @@ export const rolesKey = (orgId: string) => ['orgs', orgId, 'roles'] as const
 export const serviceAccountsKey = (orgId: string) => ['orgs', orgId, 'service-accounts'] as const
 export const tokensKey = (orgId: string) => ['orgs', orgId, 'tokens'] as const
 
-const page = (cursor: string | undefined) => ({ limit: PAGE_SIZE, ...(cursor === undefined ? {} : { cursor }) })
-
 /**
  * GET /v1/orgs/{orgId}/members, a page (in joining order) at a time; the first page also
  * carries the pending invitations.
  */
 export function useMembers(orgId: string) {
-  return useInfiniteQuery({
-    queryKey: membersKey(orgId),
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(api.GET('/v1/orgs/{orgId}/members', { params: { path: { orgId }, query: page(pageParam) } })),
-    getNextPageParam: (last) => last.nextCursor ?? undefined,
-  })
+  return usePaged(membersKey(orgId), (cursor) =>
+    unwrap(api.GET('/v1/orgs/{orgId}/members', { params: { path: { orgId }, query: pageQuery(PAGE_SIZE, cursor) } })),
+  )
 }
 
 /** GET /v1/orgs/{orgId}/roles: built-in and custom roles with their permissions. */
@@ -42,24 +37,20 @@ export function usePermissions() {
 
 /** GET /v1/orgs/{orgId}/service-accounts, oldest first, a page at a time. */
 export function useServiceAccounts(orgId: string) {
-  return useInfiniteQuery({
-    queryKey: serviceAccountsKey(orgId),
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(api.GET('/v1/orgs/{orgId}/service-accounts', { params: { path: { orgId }, query: page(pageParam) } })),
-    getNextPageParam: (last) => last.nextCursor ?? undefined,
-  })
+  return usePaged(serviceAccountsKey(orgId), (cursor) =>
+    unwrap(
+      api.GET('/v1/orgs/{orgId}/service-accounts', {
+        params: { path: { orgId }, query: pageQuery(PAGE_SIZE, cursor) },
+      }),
+    ),
+  )
 }
 
 /** GET /v1/orgs/{orgId}/tokens: API tokens' metadata (never their secrets), a page at a time. */
 export function useTokens(orgId: string) {
-  return useInfiniteQuery({
-    queryKey: tokensKey(orgId),
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(api.GET('/v1/orgs/{orgId}/tokens', { params: { path: { orgId }, query: page(pageParam) } })),
-    getNextPageParam: (last) => last.nextCursor ?? undefined,
-  })
+  return usePaged(tokensKey(orgId), (cursor) =>
+    unwrap(api.GET('/v1/orgs/{orgId}/tokens', { params: { path: { orgId }, query: pageQuery(PAGE_SIZE, cursor) } })),
+  )
 }
 
 /**

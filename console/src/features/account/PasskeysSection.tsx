@@ -1,13 +1,14 @@
 import { useState, type SyntheticEvent } from 'react'
 import { Button, Group, Paper, Stack, Table, Text, TextInput, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
-import { PageLoader } from '../../components/PageLoader.tsx'
+import { ListStatus } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { ApiError, api, unwrap } from '../../lib/api.ts'
-import { createPasskey, passkeyErrorMessage, passkeysSupported } from '../../lib/webauthn.ts'
+import { useAction } from '../../lib/action.ts'
+import { api, unwrap } from '../../lib/api.ts'
+import { when } from '../../lib/format.ts'
+import { createPasskey, passkeysSupported, passkeyProblem } from '../../lib/webauthn.ts'
 import { accountKeys, usePasskeys } from './api.ts'
-
-const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString())
 
 /**
  * Passkeys: register (POST /v1/me/passkeys/registration/options, navigator.credentials
@@ -18,8 +19,7 @@ export function PasskeysSection() {
   const passkeys = usePasskeys()
   const queryClient = useQueryClient()
   const [name, setName] = useState('')
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const add = useAction(passkeyProblem)
   const refresh = () =>
     Promise.all([
       queryClient.invalidateQueries({ queryKey: accountKeys.passkeys }),
@@ -28,9 +28,7 @@ export function PasskeysSection() {
 
   const register = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setPending(true)
-    setError(null)
-    try {
+    await add.run(async () => {
       const options = await unwrap(api.POST('/v1/me/passkeys/registration/options'))
       const response = await createPasskey(options)
       await unwrap(
@@ -38,13 +36,8 @@ export function PasskeysSection() {
       )
       setName('')
       await refresh()
-    } catch (caught) {
-      setError(caught instanceof DOMException ? new Error(passkeyErrorMessage(caught)) : caught)
-    } finally {
-      setPending(false)
-    }
+    })
   }
-  const problem = error instanceof ApiError ? error : undefined
 
   return (
     <Paper withBorder p="md" component="section" aria-labelledby="passkeys-title">
@@ -56,45 +49,32 @@ export function PasskeysSection() {
           A passkey signs you in without a password (with your device’s PIN or biometrics), and is a second factor
           wherever a code is.
         </Text>
-        {passkeys.isPending ? <PageLoader label="Loading passkeys" /> : null}
-        {passkeys.isError ? <ProblemAlert error={passkeys.error} /> : null}
+        <ListStatus query={passkeys} noun="passkeys" />
         {passkeys.data !== undefined && passkeys.data.passkeys.length === 0 ? (
           <Text size="sm" c="dimmed">
             No passkey yet.
           </Text>
         ) : null}
         {passkeys.data !== undefined && passkeys.data.passkeys.length > 0 ? (
-          <Table aria-label="Your passkeys">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Name</Table.Th>
-                <Table.Th scope="col">Added</Table.Th>
-                <Table.Th scope="col">Last used</Table.Th>
-                <Table.Th scope="col">Actions</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {passkeys.data.passkeys.map((p) => (
-                <PasskeyRow key={p.id} passkey={p} onChanged={() => void refresh()} />
-              ))}
-            </Table.Tbody>
-          </Table>
+          <ListTable label="Your passkeys" columns={['Name', 'Added', 'Last used', 'Actions']}>
+            {passkeys.data.passkeys.map((p) => (
+              <PasskeyRow key={p.id} passkey={p} onChanged={refresh} />
+            ))}
+          </ListTable>
         ) : null}
         {passkeysSupported() ? (
           <form onSubmit={(event) => void register(event)} noValidate aria-label="Add a passkey">
             <Stack gap="xs">
-              {error !== null && problem?.fieldError('name') === undefined ? <ProblemAlert error={error} /> : null}
+              <ProblemAlert error={add.error} field="name" />
               <Group align="flex-end">
                 <TextInput
                   label="Passkey name"
                   description="For you to tell them apart, e.g. “work laptop”."
                   required
                   maxLength={100}
-                  value={name}
-                  onChange={(e) => setName(e.currentTarget.value)}
-                  error={problem?.fieldError('name')}
+                  {...add.field('name', name, setName)}
                 />
-                <Button type="submit" loading={pending} disabled={name.trim() === ''}>
+                <Button type="submit" loading={add.pending} disabled={name.trim() === ''}>
                   Add a passkey
                 </Button>
               </Group>
@@ -113,40 +93,27 @@ function PasskeyRow({
   onChanged,
 }: {
   passkey: { id: string; name: string; createdAt: string; lastUsedAt: string | null }
-  onChanged: () => void
+  onChanged: () => Promise<unknown>
 }) {
   const [editing, setEditing] = useState(false)
   const [name, setName] = useState(passkey.name)
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const change = useAction()
   const params = { params: { path: { passkeyId: passkey.id } } }
 
   const rename = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setPending(true)
-    setError(null)
-    try {
+    await change.run(async () => {
       await unwrap(api.PATCH('/v1/me/passkeys/{passkeyId}', { ...params, body: { name: name.trim() } }))
       setEditing(false)
-      onChanged()
-    } catch (caught) {
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
+      void onChanged()
+    })
   }
-  const remove = async () => {
-    setPending(true)
-    setError(null)
-    try {
+  // Removed, the row goes once the list is fetched again: the button spins until then.
+  const remove = () =>
+    change.run(async () => {
       await unwrap(api.DELETE('/v1/me/passkeys/{passkeyId}', params))
-      onChanged()
-    } catch (caught) {
-      setError(caught)
-      setPending(false)
-    }
-  }
-  const problem = error instanceof ApiError ? error : undefined
+      await onChanged()
+    })
 
   return (
     <Table.Tr>
@@ -154,16 +121,8 @@ function PasskeyRow({
         {editing ? (
           <form onSubmit={(event) => void rename(event)} noValidate aria-label={`Rename ${passkey.name}`}>
             <Group gap="xs" align="flex-end">
-              <TextInput
-                label="New name"
-                size="xs"
-                required
-                maxLength={100}
-                value={name}
-                onChange={(e) => setName(e.currentTarget.value)}
-                error={problem?.fieldError('name')}
-              />
-              <Button type="submit" size="xs" loading={pending}>
+              <TextInput label="New name" size="xs" required maxLength={100} {...change.field('name', name, setName)} />
+              <Button type="submit" size="xs" loading={change.pending}>
                 Save
               </Button>
               <Button size="xs" variant="default" onClick={() => setEditing(false)}>
@@ -174,31 +133,23 @@ function PasskeyRow({
         ) : (
           passkey.name
         )}
-        {error !== null && problem?.fieldError('name') === undefined ? <ProblemAlert error={error} /> : null}
+        <ProblemAlert error={change.error} field="name" />
       </Table.Td>
       <Table.Td>{when(passkey.createdAt)}</Table.Td>
       <Table.Td>{when(passkey.lastUsedAt)}</Table.Td>
       <Table.Td>
         <Group gap="xs">
-          <Button
-            size="xs"
-            variant="default"
-            aria-label={`Rename ${passkey.name}`}
-            onClick={() => setEditing(true)}
-            disabled={editing}
-          >
+          <RowAction label={`Rename ${passkey.name}`} onClick={() => setEditing(true)} disabled={editing}>
             Rename
-          </Button>
-          <Button
-            size="xs"
-            variant="default"
+          </RowAction>
+          <RowAction
             color="red"
-            aria-label={`Remove ${passkey.name}`}
+            label={`Remove ${passkey.name}`}
             onClick={() => void remove()}
-            loading={pending && !editing}
+            loading={change.pending && !editing}
           >
             Remove
-          </Button>
+          </RowAction>
         </Group>
       </Table.Td>
     </Table.Tr>

@@ -1,12 +1,12 @@
 import { useState } from 'react'
 import { Button, Group, Paper, Stack, Table, Text, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
-import { PageLoader } from '../../components/PageLoader.tsx'
+import { ListStatus } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { api, unwrap } from '../../lib/api.ts'
+import { when } from '../../lib/format.ts'
 import { accountKeys, useMySessions } from './api.ts'
-
-const when = (iso: string) => new Date(iso).toLocaleString()
 
 /**
  * Your browser sessions in this org (GET /v1/me/sessions), each but this one can be signed
@@ -53,54 +53,42 @@ export function SessionsSection({ orgId }: { orgId: string }) {
           </Button>
         </Group>
         <Text size="sm">Where you are signed in to this org, most recently used first.</Text>
-        {error !== null ? <ProblemAlert error={error} /> : null}
-        {sessions.isPending ? <PageLoader label="Loading sessions" /> : null}
-        {sessions.isError ? <ProblemAlert error={sessions.error} /> : null}
+        <ProblemAlert error={error} />
+        <ListStatus query={sessions} noun="sessions" />
         {list.length > 0 ? (
-          <Table aria-label="Your sessions">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Browser</Table.Th>
-                <Table.Th scope="col">IP address</Table.Th>
-                <Table.Th scope="col">Signed in</Table.Th>
-                <Table.Th scope="col">Last used</Table.Th>
-                <Table.Th scope="col">Expires</Table.Th>
-                <Table.Th scope="col">Actions</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {list.map((s) => (
-                <Table.Tr key={s.id}>
-                  <Table.Td>
-                    <Text size="sm" lineClamp={2} title={s.userAgent ?? undefined}>
-                      {s.userAgent ?? 'unknown'}
+          <ListTable
+            label="Your sessions"
+            columns={['Browser', 'IP address', 'Signed in', 'Last used', 'Expires', 'Actions']}
+          >
+            {list.map((s) => (
+              <Table.Tr key={s.id}>
+                <Table.Td>
+                  <Text size="sm" lineClamp={2} title={s.userAgent ?? undefined}>
+                    {s.userAgent ?? 'unknown'}
+                  </Text>
+                </Table.Td>
+                <Table.Td>{s.ip ?? 'unknown'}</Table.Td>
+                <Table.Td>{when(s.createdAt)}</Table.Td>
+                <Table.Td>{when(s.lastSeenAt)}</Table.Td>
+                <Table.Td>{when(s.expiresAt)}</Table.Td>
+                <Table.Td>
+                  {s.current ? (
+                    <Text size="sm" fw={600}>
+                      This session
                     </Text>
-                  </Table.Td>
-                  <Table.Td>{s.ip ?? 'unknown'}</Table.Td>
-                  <Table.Td>{when(s.createdAt)}</Table.Td>
-                  <Table.Td>{when(s.lastSeenAt)}</Table.Td>
-                  <Table.Td>{when(s.expiresAt)}</Table.Td>
-                  <Table.Td>
-                    {s.current ? (
-                      <Text size="sm" fw={600}>
-                        This session
-                      </Text>
-                    ) : (
-                      <Button
-                        size="xs"
-                        variant="default"
-                        aria-label={`Sign out the session from ${s.ip ?? 'an unknown address'} signed in ${when(s.createdAt)}`}
-                        loading={pending === s.id}
-                        onClick={() => void end([s.id], s.id)}
-                      >
-                        Sign out
-                      </Button>
-                    )}
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+                  ) : (
+                    <RowAction
+                      label={`Sign out the session from ${s.ip ?? 'an unknown address'} signed in ${when(s.createdAt)}`}
+                      loading={pending === s.id}
+                      onClick={() => void end([s.id], s.id)}
+                    >
+                      Sign out
+                    </RowAction>
+                  )}
+                </Table.Td>
+              </Table.Tr>
+            ))}
+          </ListTable>
         ) : null}
         {sessions.data?.nextCursor != null ? (
           <Text size="sm" c="dimmed">

@@ -4,7 +4,8 @@ import { useQueryClient } from '@tanstack/react-query'
 import QRCode from 'qrcode'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { ApiError, api, unwrap } from '../../lib/api.ts'
+import { useAction } from '../../lib/action.ts'
+import { api, unwrap } from '../../lib/api.ts'
 import { accountKeys, useTwoFactorStatus } from './api.ts'
 
 /**
@@ -18,21 +19,13 @@ export function TwoFactorSection() {
   const queryClient = useQueryClient()
   const [enrolment, setEnrolment] = useState<{ secret: string; otpauthUri: string } | null>(null)
   const [recoveryCodes, setRecoveryCodes] = useState<string[] | null>(null)
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const setUp = useAction()
 
-  const begin = async () => {
-    setPending(true)
-    setError(null)
-    try {
+  const begin = () =>
+    setUp.run(async () => {
       const answer = await unwrap(api.POST('/v1/me/2fa/totp'))
       setEnrolment({ secret: answer.secret, otpauthUri: answer.otpauthUri })
-    } catch (caught) {
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
-  }
+    })
 
   const done = async (codes: string[]) => {
     setEnrolment(null)
@@ -54,7 +47,7 @@ export function TwoFactorSection() {
             {s.enabled ? 'On' : 'Off'}
           </Badge>
         </Group>
-        {error !== null ? <ProblemAlert error={error} /> : null}
+        <ProblemAlert error={setUp.error} />
         {recoveryCodes !== null ? (
           <RecoveryCodes codes={recoveryCodes} onHide={() => setRecoveryCodes(null)} />
         ) : enrolment !== null ? (
@@ -78,7 +71,7 @@ export function TwoFactorSection() {
               code.
             </Text>
             <Group>
-              <Button onClick={() => void begin()} loading={pending}>
+              <Button onClick={() => void begin()} loading={setUp.pending}>
                 Set up an authenticator app
               </Button>
             </Group>
@@ -87,6 +80,24 @@ export function TwoFactorSection() {
       </Stack>
     </Paper>
   )
+}
+
+/**
+ * A form that sends a code from the authenticator app (`send`, white space dropped) and
+ * hands on the recovery codes the API answers; a refusal about the code shows on its field.
+ */
+function useCodeForm(send: (code: string) => Promise<{ recoveryCodes: string[] }>, onCodes: (codes: string[]) => void) {
+  const [code, setCode] = useState('')
+  const action = useAction()
+  const submit = async (event: SyntheticEvent) => {
+    event.preventDefault()
+    await action.run(async () => {
+      const answer = await send(code.replace(/\s+/g, ''))
+      setCode('')
+      onCodes(answer.recoveryCodes)
+    })
+  }
+  return { submit, error: action.error, pending: action.pending, codeField: action.field('code', code, setCode) }
 }
 
 function Enrolment({
@@ -101,32 +112,15 @@ function Enrolment({
   onCancel: () => void
 }) {
   const canvas = useRef<HTMLCanvasElement>(null)
-  const [code, setCode] = useState('')
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const form = useCodeForm((code) => unwrap(api.POST('/v1/me/2fa/totp/confirm', { body: { code } })), onConfirmed)
 
   // Drawn here from the otpauth URI (qrcode's browser build): the seed never goes into a URL.
   useEffect(() => {
     if (canvas.current !== null) void QRCode.toCanvas(canvas.current, otpauthUri, { width: 200, margin: 2 })
   }, [otpauthUri])
 
-  const confirm = async (event: SyntheticEvent) => {
-    event.preventDefault()
-    setPending(true)
-    setError(null)
-    try {
-      const answer = await unwrap(api.POST('/v1/me/2fa/totp/confirm', { body: { code: code.replace(/\s+/g, '') } }))
-      setCode('')
-      onConfirmed(answer.recoveryCodes)
-    } catch (caught) {
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
-  }
-  const problem = error instanceof ApiError ? error : undefined
   return (
-    <form onSubmit={(event) => void confirm(event)} noValidate>
+    <form onSubmit={(event) => void form.submit(event)} noValidate>
       <Stack>
         <Text size="sm">
           Scan this QR code with your authenticator app, or type the key below into it. Then enter the code it shows.
@@ -135,18 +129,16 @@ function Enrolment({
         <Text size="sm">
           Key: <Code aria-label="Authenticator key">{secret}</Code>
         </Text>
-        {error !== null && problem?.fieldError('code') === undefined ? <ProblemAlert error={error} /> : null}
+        <ProblemAlert error={form.error} field="code" />
         <TextInput
           label="Code from the app"
           autoComplete="one-time-code"
           inputMode="numeric"
           required
-          value={code}
-          onChange={(e) => setCode(e.currentTarget.value)}
-          error={problem?.fieldError('code')}
+          {...form.codeField}
         />
         <Group>
-          <Button type="submit" loading={pending}>
+          <Button type="submit" loading={form.pending}>
             Turn on
           </Button>
           <Button variant="default" onClick={onCancel}>
@@ -159,39 +151,20 @@ function Enrolment({
 }
 
 function RegenerateForm({ onDone }: { onDone: (codes: string[]) => void }) {
-  const [code, setCode] = useState('')
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
-  const submit = async (event: SyntheticEvent) => {
-    event.preventDefault()
-    setPending(true)
-    setError(null)
-    try {
-      const answer = await unwrap(api.POST('/v1/me/2fa/recovery-codes', { body: { code: code.replace(/\s+/g, '') } }))
-      setCode('')
-      onDone(answer.recoveryCodes)
-    } catch (caught) {
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
-  }
-  const problem = error instanceof ApiError ? error : undefined
+  const form = useCodeForm((code) => unwrap(api.POST('/v1/me/2fa/recovery-codes', { body: { code } })), onDone)
   return (
-    <form onSubmit={(event) => void submit(event)} noValidate aria-label="New recovery codes">
+    <form onSubmit={(event) => void form.submit(event)} noValidate aria-label="New recovery codes">
       <Stack gap="xs">
-        {error !== null && problem?.fieldError('code') === undefined ? <ProblemAlert error={error} /> : null}
+        <ProblemAlert error={form.error} field="code" />
         <Group align="flex-end">
           <TextInput
             label="Current code, for new recovery codes"
             description="The old recovery codes stop working."
             autoComplete="one-time-code"
             required
-            value={code}
-            onChange={(e) => setCode(e.currentTarget.value)}
-            error={problem?.fieldError('code')}
+            {...form.codeField}
           />
-          <Button type="submit" variant="default" loading={pending}>
+          <Button type="submit" variant="default" loading={form.pending}>
             Replace recovery codes
           </Button>
         </Group>

@@ -7,14 +7,13 @@ import {
   NativeSelect,
   Stack,
   Table,
-  Text,
   TextInput,
   Title,
   VisuallyHidden,
 } from '@mantine/core'
 import { useParams } from 'react-router'
-import { PageLoader } from '../../components/PageLoader.tsx'
-import { ProblemAlert } from '../../components/ProblemAlert.tsx'
+import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { ApiError } from '../../lib/api.ts'
 import { NO_FILTERS, useAuditEvents, type AuditEvent, type AuditFilters } from './api.ts'
 import { EventDetail } from './EventDetail.tsx'
@@ -48,6 +47,12 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
     const value = e.currentTarget.value
     setForm((f) => ({ ...f, [field]: value }))
   }
+  /** A filter's input: its value in the form, and the API's message for that query parameter. */
+  const filter = (field: Exclude<keyof AuditFilters, 'outcome'>) => ({
+    value: form[field],
+    onChange: set(field),
+    error: fieldError(field),
+  })
 
   return (
     <Container size="xl" py="md">
@@ -57,15 +62,9 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
       <Stack gap="lg">
         <Box component="form" onSubmit={apply} aria-label="Filter events">
           <Group align="flex-end" gap="sm" wrap="wrap">
-            <TextInput
-              label="Action"
-              description="Exact, or a prefix: secret.*"
-              value={form.action}
-              onChange={set('action')}
-              error={fieldError('action')}
-            />
-            <TextInput label="Actor id" value={form.actor} onChange={set('actor')} error={fieldError('actor')} />
-            <TextInput label="Target id" value={form.target} onChange={set('target')} error={fieldError('target')} />
+            <TextInput label="Action" description="Exact, or a prefix: secret.*" {...filter('action')} />
+            <TextInput label="Actor id" {...filter('actor')} />
+            <TextInput label="Target id" {...filter('target')} />
             <NativeSelect
               label="Outcome"
               value={form.outcome}
@@ -77,14 +76,8 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
                 { value: 'failure', label: 'failure' },
               ]}
             />
-            <TextInput
-              label="From"
-              type="datetime-local"
-              value={form.from}
-              onChange={set('from')}
-              error={fieldError('from')}
-            />
-            <TextInput label="To" type="datetime-local" value={form.to} onChange={set('to')} error={fieldError('to')} />
+            <TextInput label="From" type="datetime-local" {...filter('from')} />
+            <TextInput label="To" type="datetime-local" {...filter('to')} />
             <Button type="submit">Apply filters</Button>
             <Button
               variant="default"
@@ -99,56 +92,45 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
           </Group>
         </Box>
 
-        {events.isPending ? <PageLoader label="Loading audit events" /> : null}
-        {events.isError ? <ProblemAlert error={events.error} title="You cannot read this org’s audit log" /> : null}
-        {events.isSuccess ? (
+        <ListStatus
+          query={events}
+          noun="audit events"
+          refusal="You cannot read this org’s audit log"
+          empty={{ when: all.length === 0, text: 'No event matches.' }}
+        />
+        {events.isSuccess && all.length > 0 ? (
           <Stack gap="sm">
-            {all.length === 0 ? (
-              <Text c="dimmed">No event matches.</Text>
-            ) : (
-              <Table striped highlightOnHover aria-label="Audit events">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Seq</Table.Th>
-                    <Table.Th scope="col">Time</Table.Th>
-                    <Table.Th scope="col">Action</Table.Th>
-                    <Table.Th scope="col">Outcome</Table.Th>
-                    <Table.Th scope="col">Actor</Table.Th>
-                    <Table.Th scope="col">Target</Table.Th>
-                    <Table.Th scope="col">
-                      <VisuallyHidden>Details</VisuallyHidden>
-                    </Table.Th>
-                  </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {all.map((event) => (
-                    <Table.Tr key={event.id}>
-                      <Table.Td>{event.seq ?? '…'}</Table.Td>
-                      <Table.Td>{new Date(event.time).toLocaleString()}</Table.Td>
-                      <Table.Td>{event.action}</Table.Td>
-                      <Table.Td>{event.outcome}</Table.Td>
-                      <Table.Td>{event.actor.type}</Table.Td>
-                      <Table.Td>{event.target === null ? '—' : event.target.type}</Table.Td>
-                      <Table.Td>
-                        <Button
-                          size="xs"
-                          variant="default"
-                          aria-label={`Details of ${event.action} at ${event.time}`}
-                          onClick={() => setSelected(event)}
-                        >
-                          Details
-                        </Button>
-                      </Table.Td>
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
-            )}
-            {events.hasNextPage ? (
-              <Button variant="default" onClick={() => void events.fetchNextPage()} loading={events.isFetchingNextPage}>
-                Load more
-              </Button>
-            ) : null}
+            <ListTable
+              striped
+              highlightOnHover
+              label="Audit events"
+              columns={[
+                'Seq',
+                'Time',
+                'Action',
+                'Outcome',
+                'Actor',
+                'Target',
+                <VisuallyHidden key="details">Details</VisuallyHidden>,
+              ]}
+            >
+              {all.map((event) => (
+                <Table.Tr key={event.id}>
+                  <Table.Td>{event.seq ?? '…'}</Table.Td>
+                  <Table.Td>{new Date(event.time).toLocaleString()}</Table.Td>
+                  <Table.Td>{event.action}</Table.Td>
+                  <Table.Td>{event.outcome}</Table.Td>
+                  <Table.Td>{event.actor.type}</Table.Td>
+                  <Table.Td>{event.target === null ? '—' : event.target.type}</Table.Td>
+                  <Table.Td>
+                    <RowAction label={`Details of ${event.action} at ${event.time}`} onClick={() => setSelected(event)}>
+                      Details
+                    </RowAction>
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </ListTable>
+            <LoadMore query={events} />
           </Stack>
         ) : null}
         {selected !== null ? <EventDetail orgId={orgId} event={selected} onClose={() => setSelected(null)} /> : null}

@@ -1,17 +1,18 @@
-import { useEffect, useRef, useState } from 'react'
+import { useEffect, useRef } from 'react'
 import { Button, Code, CloseButton, Group, Paper, Stack, Table, Text, Title } from '@mantine/core'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
+import { useAction } from '../../lib/action.ts'
 import { fetchReceipt, saveFile, type AuditEvent } from './api.ts'
 
 /** Every field of one event, its place in the chain, and its receipt as a file. */
 export function EventDetail({ orgId, event, onClose }: { orgId: string; event: AuditEvent; onClose: () => void }) {
   const heading = useRef<HTMLHeadingElement>(null)
-  const [receiptError, setReceiptError] = useState<unknown>(null)
-  const [loading, setLoading] = useState(false)
+  const receipt = useAction()
+  const { setError } = receipt
   useEffect(() => {
     heading.current?.focus()
-    setReceiptError(null)
-  }, [event.id])
+    setError(null)
+  }, [event.id, setError])
 
   const rows: [string, string][] = [
     ['Id', event.id],
@@ -30,17 +31,10 @@ export function EventDetail({ orgId, event, onClose }: { orgId: string; event: A
     ['Hash', event.hash ?? '—'],
     ['Previous hash', event.prevHash ?? '—'],
   ]
-  const download = async () => {
-    setLoading(true)
-    setReceiptError(null)
-    try {
+  const download = () =>
+    receipt.run(async () => {
       saveFile(await fetchReceipt(orgId, event.id), `audit-receipt-${event.id}.json`, 'application/json')
-    } catch (error) {
-      setReceiptError(error)
-    } finally {
-      setLoading(false)
-    }
-  }
+    })
 
   return (
     <Paper withBorder p="md" component="section" aria-labelledby="audit-event-detail">
@@ -66,11 +60,16 @@ export function EventDetail({ orgId, event, onClose }: { orgId: string; event: A
         <Text fw={500}>Details</Text>
         <Code block>{JSON.stringify(event.details, null, 2)}</Code>
         <Group>
-          <Button variant="default" onClick={() => void download()} loading={loading} disabled={event.seq === null}>
+          <Button
+            variant="default"
+            onClick={() => void download()}
+            loading={receipt.pending}
+            disabled={event.seq === null}
+          >
             Download receipt
           </Button>
         </Group>
-        {receiptError !== null ? <ProblemAlert error={receiptError} title="No receipt" /> : null}
+        <ProblemAlert error={receipt.error} title="No receipt" />
       </Stack>
     </Paper>
   )

@@ -1,5 +1,5 @@
-import { useInfiniteQuery } from '@tanstack/react-query'
 import { api, unwrap, type paths } from '../../lib/api.ts'
+import { pageQuery, usePaged } from '../../lib/query.ts'
 import type { PublishedKey } from './verify.ts'
 
 export const PAGE_SIZE = 50
@@ -23,29 +23,24 @@ export const auditEventsKey = (orgId: string, filters: AuditFilters) =>
 
 /** GET /v1/orgs/{orgId}/audit/events, newest first, a page at a time. */
 export function useAuditEvents(orgId: string, filters: AuditFilters) {
-  return useInfiniteQuery({
-    queryKey: auditEventsKey(orgId, filters),
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET('/v1/orgs/{orgId}/audit/events', {
-          params: {
-            path: { orgId },
-            query: {
-              limit: PAGE_SIZE,
-              ...(filters.actor === '' ? {} : { actor: filters.actor }),
-              ...(filters.action === '' ? {} : { action: filters.action }),
-              ...(filters.target === '' ? {} : { target: filters.target }),
-              ...(filters.outcome === '' ? {} : { outcome: filters.outcome }),
-              ...(filters.from === '' ? {} : { from: filters.from }),
-              ...(filters.to === '' ? {} : { to: filters.to }),
-              ...(pageParam === undefined ? {} : { cursor: pageParam }),
-            },
+  return usePaged(auditEventsKey(orgId, filters), (cursor) =>
+    unwrap(
+      api.GET('/v1/orgs/{orgId}/audit/events', {
+        params: {
+          path: { orgId },
+          query: {
+            ...(filters.actor === '' ? {} : { actor: filters.actor }),
+            ...(filters.action === '' ? {} : { action: filters.action }),
+            ...(filters.target === '' ? {} : { target: filters.target }),
+            ...(filters.outcome === '' ? {} : { outcome: filters.outcome }),
+            ...(filters.from === '' ? {} : { from: filters.from }),
+            ...(filters.to === '' ? {} : { to: filters.to }),
+            ...pageQuery(PAGE_SIZE, cursor),
           },
-        }),
-      ),
-    getNextPageParam: (last) => last.nextCursor ?? undefined,
-  })
+        },
+      }),
+    ),
+  )
 }
 
 /** One event as the events call answers it (`seq`, `hash`, `prevHash` null until chained). */

@@ -3,8 +3,9 @@ import { Button, Container, Divider, Paper, PasswordInput, Stack, Text, TextInpu
 import { useQueryClient } from '@tanstack/react-query'
 import { useNavigate, useSearchParams } from 'react-router'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
+import { useAction } from '../../lib/action.ts'
 import { ApiError } from '../../lib/api.ts'
-import { passkeyErrorMessage, passkeysSupported } from '../../lib/webauthn.ts'
+import { passkeyProblem, passkeysSupported } from '../../lib/webauthn.ts'
 import { meKey, signIn, signInWithPasskey, ssoStartUrl } from './api.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -26,57 +27,55 @@ export function SignInPage() {
   const [orgId, setOrgId] = useState(UUID.test(namedOrg) ? namedOrg : '')
   const [needCode, setNeedCode] = useState(false)
   const [needOrg, setNeedOrg] = useState(UUID.test(namedOrg))
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const action = useAction(passkeyProblem)
   const codeInput = useRef<HTMLInputElement>(null)
   const orgInput = useRef<HTMLInputElement>(null)
 
+  /** The API asks for an org's id when the account belongs to several: the field appears, focused. */
+  const askForOrg = (caught: unknown) => {
+    if (caught instanceof ApiError && caught.fieldError('orgId') !== undefined && !needOrg) {
+      setNeedOrg(true)
+      setTimeout(() => orgInput.current?.focus(), 0)
+    }
+  }
+  const signedIn = async () => {
+    await queryClient.invalidateQueries({ queryKey: meKey })
+    await navigate('/orgs')
+  }
+
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setPending(true)
-    setError(null)
-    try {
-      await signIn({
-        email,
-        password,
-        ...(needCode && code !== '' ? { code: code.replace(/\s+/g, '') } : {}),
-        ...(needOrg && orgId !== '' ? { orgId: orgId.trim() } : {}),
-      })
+    await action.run(async () => {
+      try {
+        await signIn({
+          email,
+          password,
+          ...(needCode && code !== '' ? { code: code.replace(/\s+/g, '') } : {}),
+          ...(needOrg && orgId !== '' ? { orgId: orgId.trim() } : {}),
+        })
+      } catch (caught) {
+        if (caught instanceof ApiError && caught.code === 'MFA_REQUIRED') {
+          setNeedCode(true)
+          setTimeout(() => codeInput.current?.focus(), 0)
+        } else askForOrg(caught)
+        throw caught
+      }
       setPassword('')
       setCode('')
-      await queryClient.invalidateQueries({ queryKey: meKey })
-      await navigate('/orgs')
-    } catch (caught) {
-      if (caught instanceof ApiError && caught.code === 'MFA_REQUIRED') {
-        setNeedCode(true)
-        setTimeout(() => codeInput.current?.focus(), 0)
-      } else if (caught instanceof ApiError && caught.fieldError('orgId') !== undefined && !needOrg) {
-        setNeedOrg(true)
-        setTimeout(() => orgInput.current?.focus(), 0)
-      }
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
+      await signedIn()
+    })
   }
-  const passkey = async () => {
-    setPending(true)
-    setError(null)
-    try {
-      await signInWithPasskey(needOrg && orgId.trim() !== '' ? orgId.trim() : undefined)
-      await queryClient.invalidateQueries({ queryKey: meKey })
-      await navigate('/orgs')
-    } catch (caught) {
-      if (caught instanceof ApiError && caught.fieldError('orgId') !== undefined && !needOrg) {
-        setNeedOrg(true)
-        setTimeout(() => orgInput.current?.focus(), 0)
+  const passkey = () =>
+    action.run(async () => {
+      try {
+        await signInWithPasskey(needOrg && orgId.trim() !== '' ? orgId.trim() : undefined)
+      } catch (caught) {
+        askForOrg(caught)
+        throw caught
       }
-      setError(caught instanceof DOMException ? new Error(passkeyErrorMessage(caught)) : caught)
-    } finally {
-      setPending(false)
-    }
-  }
-  const problem = error instanceof ApiError ? error : undefined
+      await signedIn()
+    })
+  const { error, problem, pending, field } = action
 
   return (
     <Container size={420} py="xl" component="main">
@@ -94,17 +93,13 @@ export function SignInPage() {
               type="email"
               autoComplete="username"
               required
-              value={email}
-              onChange={(e) => setEmail(e.currentTarget.value)}
-              error={problem?.fieldError('email')}
+              {...field('email', email, setEmail)}
             />
             <PasswordInput
               label="Password"
               autoComplete="current-password"
               required
-              value={password}
-              onChange={(e) => setPassword(e.currentTarget.value)}
-              error={problem?.fieldError('password')}
+              {...field('password', password, setPassword)}
             />
             {needCode ? (
               <>
@@ -119,9 +114,7 @@ export function SignInPage() {
                   inputMode="text"
                   required
                   aria-describedby="code-help"
-                  value={code}
-                  onChange={(e) => setCode(e.currentTarget.value)}
-                  error={problem?.fieldError('code')}
+                  {...field('code', code, setCode)}
                 />
               </>
             ) : null}
@@ -131,9 +124,7 @@ export function SignInPage() {
                 label="Org ID"
                 description="Your account belongs to several orgs: enter the id of the one to sign in to."
                 required
-                value={orgId}
-                onChange={(e) => setOrgId(e.currentTarget.value)}
-                error={problem?.fieldError('orgId')}
+                {...field('orgId', orgId, setOrgId)}
               />
             ) : null}
             <Button type="submit" loading={pending} fullWidth>

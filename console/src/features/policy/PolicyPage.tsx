@@ -7,7 +7,6 @@ import {
   Group,
   NativeSelect,
   NumberInput,
-  Paper,
   PasswordInput,
   Stack,
   Switch,
@@ -17,33 +16,15 @@ import {
   Title,
 } from '@mantine/core'
 import { useParams } from 'react-router'
-import { Dialog } from '../../components/Dialog.tsx'
-import { PageLoader } from '../../components/PageLoader.tsx'
-import { ProblemAlert } from '../../components/ProblemAlert.tsx'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { ListStatus } from '../../components/ListStatus.tsx'
+import { Notice } from '../../components/Notice.tsx'
+import { Panel } from '../../components/Panel.tsx'
+import { useAction } from '../../lib/action.ts'
 import { ApiError } from '../../lib/api.ts'
+import { when } from '../../lib/format.ts'
 import { useIpAllowlist, usePolicyActions, useSecurityPolicy, useSso, type SsoPreset } from './api.ts'
-
-/** An action's refusal, as the API answered it; a step-up refusal is titled as such. */
-function ActionProblem({ error, fallback }: { error: unknown; fallback: string }) {
-  const stepUp = error instanceof ApiError && error.code === 'STEP_UP_REQUIRED'
-  return (
-    <ProblemAlert
-      error={error}
-      title={
-        stepUp ? 'This action needs a recent second factor (step-up): confirm with your code, then retry' : fallback
-      }
-    />
-  )
-}
-
-function Saved({ message, onClose }: { message: string | null; onClose: () => void }) {
-  if (message === null) return null
-  return (
-    <Alert color="blue" role="status" withCloseButton closeButtonLabel="Dismiss" onClose={onClose}>
-      {message}
-    </Alert>
-  )
-}
 
 /**
  * The org's security policy: require 2FA and the step-up window, the IP allowlist (with
@@ -76,48 +57,40 @@ function TwoFactorPolicy({ orgId, canChange }: { orgId: string; canChange: boole
   const actions = usePolicyActions(orgId)
   const [require2fa, setRequire2fa] = useState(false)
   const [minutes, setMinutes] = useState<number | string>(10)
-  const [error, setError] = useState<unknown>(null)
+  const save = useAction()
   const [saved, setSaved] = useState<string | null>(null)
   useEffect(() => {
     if (policy.data === undefined) return
     setRequire2fa(policy.data.require2fa)
     setMinutes(policy.data.stepUpMinutes)
   }, [policy.data])
-  const problem = error instanceof ApiError ? error : undefined
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setError(null)
     setSaved(null)
-    try {
+    await save.run(async () => {
       const done = await actions.setPolicy({ require2fa, stepUpMinutes: Number(minutes) })
       setSaved(
         `Saved: two-factor authentication ${done.require2fa ? 'required' : 'not required'}, step-up within ${done.stepUpMinutes} minutes.`,
       )
-    } catch (caught) {
-      setError(caught)
-    }
+    })
   }
 
   return (
-    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="mfa-policy-title">
-      <Title order={2} size="h4" id="mfa-policy-title" mb="sm">
-        Two-factor authentication
-      </Title>
-      {policy.isPending ? <PageLoader label="Loading the security policy" /> : null}
-      <ProblemAlert error={policy.error} title="You cannot read this org’s security policy" />
+    <Panel title="Two-factor authentication">
+      <ListStatus query={policy} noun="the security policy" refusal="You cannot read this org’s security policy" />
       {policy.isSuccess ? (
         <form onSubmit={(event) => void submit(event)} noValidate>
           <Stack gap="sm">
-            <ActionProblem error={error} fallback="Not saved" />
-            <Saved message={saved} onClose={() => setSaved(null)} />
+            <ActionProblem error={save.error} title="Not saved" />
+            <Notice message={saved} onClose={() => setSaved(null)} />
             <Switch
               label="Require two-factor authentication"
               description="Members without a second factor can only enrol one until they do"
               checked={require2fa}
               disabled={!canChange}
               onChange={(e) => setRequire2fa(e.currentTarget.checked)}
-              error={problem?.fieldError('require2fa')}
+              error={save.problem?.fieldError('require2fa')}
             />
             <NumberInput
               label="Step-up window (minutes)"
@@ -127,7 +100,7 @@ function TwoFactorPolicy({ orgId, canChange }: { orgId: string; canChange: boole
               value={minutes}
               disabled={!canChange}
               onChange={setMinutes}
-              error={problem?.fieldError('stepUpMinutes')}
+              error={save.problem?.fieldError('stepUpMinutes')}
             />
             {canChange ? (
               <Group>
@@ -137,7 +110,7 @@ function TwoFactorPolicy({ orgId, canChange }: { orgId: string; canChange: boole
           </Stack>
         </form>
       ) : null}
-    </Paper>
+    </Panel>
   )
 }
 
@@ -155,21 +128,19 @@ function IpAllowlist({ orgId, canChange }: { orgId: string; canChange: boolean }
   const actions = usePolicyActions(orgId)
   const [entries, setEntries] = useState<Entry[]>([])
   const [force, setForce] = useState(false)
-  const [error, setError] = useState<unknown>(null)
+  const save = useAction()
   const [saved, setSaved] = useState<string | null>(null)
   useEffect(() => {
     if (list.data !== undefined) setEntries(list.data.entries.map((e) => entry(e.cidr, e.description)))
   }, [list.data])
-  const problem = error instanceof ApiError ? error : undefined
   const yourAddress = list.data?.yourAddress ?? null
   const update = (key: number, change: Partial<Entry>) =>
     setEntries((all) => all.map((e) => (e.key === key ? { ...e, ...change } : e)))
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setError(null)
     setSaved(null)
-    try {
+    await save.run(async () => {
       const done = await actions.setAllowlist(
         entries.filter((e) => e.cidr.trim() !== '').map((e) => ({ cidr: e.cidr.trim(), description: e.description })),
         force,
@@ -180,22 +151,15 @@ function IpAllowlist({ orgId, canChange }: { orgId: string; canChange: boolean }
           ? 'Saved: no allowlist, requests are accepted from any address.'
           : `Saved: ${done.entries.length} allowed ranges.`,
       )
-    } catch (caught) {
-      setError(caught)
-    }
+    })
   }
 
   return (
-    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="allowlist-title">
-      <Title order={2} size="h4" id="allowlist-title" mb="xs">
-        IP allowlist
-      </Title>
-      <Text size="sm" mb="sm">
-        Once set, every request, sign-in and SSO sign-in of this org from another address is refused. An empty list
-        lifts it.
-      </Text>
-      {list.isPending ? <PageLoader label="Loading the IP allowlist" /> : null}
-      <ProblemAlert error={list.error} title="You cannot read this org’s IP allowlist" />
+    <Panel
+      title="IP allowlist"
+      description="Once set, every request, sign-in and SSO sign-in of this org from another address is refused. An empty list lifts it."
+    >
+      <ListStatus query={list} noun="the IP allowlist" refusal="You cannot read this org’s IP allowlist" />
       {list.isSuccess ? (
         <form onSubmit={(event) => void submit(event)} noValidate>
           <Stack gap="sm">
@@ -204,8 +168,8 @@ function IpAllowlist({ orgId, canChange }: { orgId: string; canChange: boolean }
                 ? 'The service did not see the address your requests come from.'
                 : `Your address, as the service sees it: ${yourAddress}`}
             </Text>
-            <ActionProblem error={error} fallback="Not saved" />
-            <Saved message={saved} onClose={() => setSaved(null)} />
+            <ActionProblem error={save.error} title="Not saved" />
+            <Notice message={saved} onClose={() => setSaved(null)} />
             {entries.length === 0 ? (
               <Text c="dimmed">No allowlist: requests are accepted from any address.</Text>
             ) : null}
@@ -217,14 +181,14 @@ function IpAllowlist({ orgId, canChange }: { orgId: string; canChange: boolean }
                   value={e.cidr}
                   disabled={!canChange}
                   onChange={(ev) => update(e.key, { cidr: ev.currentTarget.value })}
-                  error={problem?.fieldError(`entries/${i}/cidr`)}
+                  error={save.problem?.fieldError(`entries/${i}/cidr`)}
                 />
                 <TextInput
                   label={`Description of range ${i + 1}`}
                   value={e.description}
                   disabled={!canChange}
                   onChange={(ev) => update(e.key, { description: ev.currentTarget.value })}
-                  error={problem?.fieldError(`entries/${i}/description`)}
+                  error={save.problem?.fieldError(`entries/${i}/description`)}
                 />
                 {canChange ? (
                   <Button
@@ -265,7 +229,7 @@ function IpAllowlist({ orgId, canChange }: { orgId: string; canChange: boolean }
           </Stack>
         </form>
       ) : null}
-    </Paper>
+    </Panel>
   )
 }
 
@@ -288,7 +252,7 @@ function SingleSignOn({ orgId, canChange }: { orgId: string; canChange: boolean 
   const [defaultRole, setDefaultRole] = useState('member')
   const [jit, setJit] = useState(true)
   const [enabled, setEnabled] = useState(true)
-  const [error, setError] = useState<unknown>(null)
+  const save = useAction()
   const [saved, setSaved] = useState<string | null>(null)
   const [confirming, setConfirming] = useState<'ssoOnly' | 'remove' | null>(null)
   useEffect(() => {
@@ -302,22 +266,12 @@ function SingleSignOn({ orgId, canChange }: { orgId: string; canChange: boolean 
     setJit(c.jitProvisioning)
     setEnabled(c.enabled)
   }, [sso.data])
-  const problem = error instanceof ApiError ? error : undefined
 
-  const run = async (message: string, action: () => Promise<unknown>) => {
-    setError(null)
-    setSaved(null)
-    try {
-      await action()
-      setSaved(message)
-    } catch (caught) {
-      setError(caught)
-    }
-  }
-  const submit = (event: SyntheticEvent) => {
+  const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    void run('Single sign-on is saved.', async () => {
-      await actions.putSso({
+    setSaved(null)
+    const stored = await save.run(() =>
+      actions.putSso({
         preset,
         ...(preset === 'oidc' ? { issuer } : {}),
         ...(preset === 'microsoft' ? { tenant } : {}),
@@ -330,23 +284,31 @@ function SingleSignOn({ orgId, canChange }: { orgId: string; canChange: boolean 
         defaultRole,
         jitProvisioning: jit,
         enabled,
-      })
+      }),
+    )
+    if (stored) {
       setClientSecret('')
-    })
+      setSaved('Single sign-on is saved.')
+    }
+  }
+  /** A confirmed change: its refusal stays in the dialog (ConfirmDialog), its outcome here. */
+  const confirmed = async (message: string, change: () => Promise<unknown>) => {
+    save.setError(null)
+    setSaved(null)
+    await change()
+    setSaved(message)
   }
 
   return (
-    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="sso-title">
-      <Title order={2} size="h4" id="sso-title" mb="sm">
-        Single sign-on
-      </Title>
-      {sso.isPending ? <PageLoader label="Loading single sign-on" /> : null}
-      {sso.isError && !notSetUp ? (
-        <ProblemAlert error={sso.error} title="You cannot read this org’s single sign-on" />
-      ) : null}
+    <Panel title="Single sign-on">
+      <ListStatus
+        query={{ isPending: sso.isPending, isError: sso.isError && !notSetUp, error: sso.error }}
+        noun="single sign-on"
+        refusal="You cannot read this org’s single sign-on"
+      />
       <Stack gap="sm">
-        <ActionProblem error={error} fallback="Not saved" />
-        <Saved message={saved} onClose={() => setSaved(null)} />
+        <ActionProblem error={save.error} title="Not saved" />
+        <Notice message={saved} onClose={() => setSaved(null)} />
         {notSetUp ? <Text c="dimmed">Not set up: members sign in with their password.</Text> : null}
         {sso.data !== undefined ? (
           <Stack gap={4}>
@@ -354,68 +316,39 @@ function SingleSignOn({ orgId, canChange }: { orgId: string; canChange: boolean 
             <Text size="sm">Sign-in address for the org’s people: {sso.data.loginUrl}</Text>
             <Text size="sm">
               {sso.data.ssoOnly ? 'SSO only: members cannot sign in with a password.' : 'Passwords still work.'} Last
-              SSO sign-in: {sso.data.lastLoginAt === null ? 'never' : new Date(sso.data.lastLoginAt).toLocaleString()}
+              SSO sign-in: {when(sso.data.lastLoginAt)}
             </Text>
           </Stack>
         ) : null}
         {canChange && (sso.isSuccess || notSetUp) ? (
-          <form onSubmit={submit} noValidate>
+          <form onSubmit={(event) => void submit(event)} noValidate>
             <Stack gap="sm">
               <NativeSelect
                 label="Identity provider"
                 data={PRESETS}
-                value={preset}
-                onChange={(e) => setPreset(e.currentTarget.value as SsoPreset)}
-                error={problem?.fieldError('preset')}
+                {...save.field('preset', preset, (value) => setPreset(value as SsoPreset))}
               />
               {preset === 'oidc' ? (
-                <TextInput
-                  label="Issuer URL"
-                  required
-                  value={issuer}
-                  onChange={(e) => setIssuer(e.currentTarget.value)}
-                  error={problem?.fieldError('issuer')}
-                />
+                <TextInput label="Issuer URL" required {...save.field('issuer', issuer, setIssuer)} />
               ) : null}
               {preset === 'microsoft' ? (
-                <TextInput
-                  label="Directory (tenant) ID"
-                  required
-                  value={tenant}
-                  onChange={(e) => setTenant(e.currentTarget.value)}
-                  error={problem?.fieldError('tenant')}
-                />
+                <TextInput label="Directory (tenant) ID" required {...save.field('tenant', tenant, setTenant)} />
               ) : null}
-              <TextInput
-                label="Client ID"
-                required
-                value={clientId}
-                onChange={(e) => setClientId(e.currentTarget.value)}
-                error={problem?.fieldError('clientId')}
-              />
+              <TextInput label="Client ID" required {...save.field('clientId', clientId, setClientId)} />
               <PasswordInput
                 label="Client secret"
                 description={sso.isSuccess ? 'Leave empty to keep the current one' : 'Kept in the vault'}
                 autoComplete="off"
-                value={clientSecret}
-                onChange={(e) => setClientSecret(e.currentTarget.value)}
-                error={problem?.fieldError('clientSecret')}
+                {...save.field('clientSecret', clientSecret, setClientSecret)}
               />
               <Textarea
                 label="Allowed email domains"
                 description="One a line: only verified emails in these domains sign in"
                 autosize
                 minRows={2}
-                value={domains}
-                onChange={(e) => setDomains(e.currentTarget.value)}
-                error={problem?.fieldError('allowedDomains')}
+                {...save.field('allowedDomains', domains, setDomains)}
               />
-              <TextInput
-                label="Default role"
-                value={defaultRole}
-                onChange={(e) => setDefaultRole(e.currentTarget.value)}
-                error={problem?.fieldError('defaultRole')}
-              />
+              <TextInput label="Default role" {...save.field('defaultRole', defaultRole, setDefaultRole)} />
               <Checkbox
                 label="Add people at their first sign-in with the default role"
                 checked={jit}
@@ -439,40 +372,28 @@ function SingleSignOn({ orgId, canChange }: { orgId: string; canChange: boolean 
           </form>
         ) : null}
       </Stack>
-      <Dialog
-        open={confirming !== null}
-        title={confirming === 'remove' ? 'Remove single sign-on?' : 'Change how members sign in?'}
+      <ConfirmDialog
+        opened={confirming !== null}
         onClose={() => setConfirming(null)}
+        title={confirming === 'remove' ? 'Remove single sign-on?' : 'Change how members sign in?'}
+        confirmLabel="Confirm"
+        danger
+        onConfirm={async () => {
+          if (confirming === 'remove') await confirmed('Single sign-on is removed.', () => actions.removeSso())
+          else if (sso.data !== undefined) {
+            const on = !sso.data.ssoOnly
+            await confirmed(on ? 'Members now sign in with SSO only.' : 'Passwords work again.', () =>
+              actions.setSsoOnly(on),
+            )
+          }
+        }}
       >
-        <Text mb="md">
-          {confirming === 'remove'
-            ? 'The set-up is removed and its client secret crypto-erased; members sign in with their password.'
-            : sso.data?.ssoOnly === true
-              ? 'SSO only is lifted: the sign-in page accepts passwords again.'
-              : 'Members sign in with SSO only, and every member’s password hash is erased.'}
-        </Text>
-        <Group justify="flex-end">
-          <Button variant="default" onClick={() => setConfirming(null)}>
-            Cancel
-          </Button>
-          <Button
-            color="red"
-            onClick={() => {
-              const what = confirming
-              setConfirming(null)
-              if (what === 'remove') void run('Single sign-on is removed.', () => actions.removeSso())
-              else if (sso.data !== undefined) {
-                const on = !sso.data.ssoOnly
-                void run(on ? 'Members now sign in with SSO only.' : 'Passwords work again.', () =>
-                  actions.setSsoOnly(on),
-                )
-              }
-            }}
-          >
-            Confirm
-          </Button>
-        </Group>
-      </Dialog>
-    </Paper>
+        {confirming === 'remove'
+          ? 'The set-up is removed and its client secret crypto-erased; members sign in with their password.'
+          : sso.data?.ssoOnly === true
+            ? 'SSO only is lifted: the sign-in page accepts passwords again.'
+            : 'Members sign in with SSO only, and every member’s password hash is erased.'}
+      </ConfirmDialog>
+    </Panel>
   )
 }

@@ -1,7 +1,8 @@
 import { useState, type SyntheticEvent } from 'react'
-import { Button, NativeSelect, Paper, PasswordInput, Stack, TextInput, Textarea, Title } from '@mantine/core'
+import { Button, NativeSelect, PasswordInput, Stack, TextInput, Textarea } from '@mantine/core'
+import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { ApiError } from '../../lib/api.ts'
+import { useAction } from '../../lib/action.ts'
 import { useCreateSecret, type SecretType } from './api.ts'
 
 const TYPES: { value: SecretType; label: string }[] = [
@@ -16,71 +17,43 @@ export function CreateSecretForm({ orgId, onCreated }: { orgId: string; onCreate
   const [type, setType] = useState<SecretType>('generic')
   const [description, setDescription] = useState('')
   const [value, setValue] = useState('')
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const store = useAction()
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setPending(true)
-    setError(null)
-    try {
+    await store.run(async () => {
       const created = await create({ name, type, description, value })
       setValue('')
       setName('')
       setDescription('')
       onCreated(created.name)
-    } catch (caught) {
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
+    })
   }
-  const problem = error instanceof ApiError ? error : undefined
 
   return (
-    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="create-secret-title">
-      <Title order={2} size="h4" id="create-secret-title" mb="sm">
-        New secret
-      </Title>
+    <Panel title="New secret">
       <form onSubmit={(event) => void submit(event)} noValidate>
         <Stack gap="sm">
-          <ProblemAlert error={error} title="Not stored" />
+          <ProblemAlert error={store.error} title="Not stored" />
           <TextInput
             label="Name"
             description="Unique in the org: letters, digits, . _ / -"
             required
-            value={name}
-            onChange={(e) => setName(e.currentTarget.value)}
-            error={problem?.fieldError('name')}
+            {...store.field('name', name, setName)}
           />
-          <NativeSelect
-            label="Type"
-            data={TYPES}
-            value={type}
-            onChange={(e) => setType(e.currentTarget.value as SecretType)}
-            error={problem?.fieldError('type')}
-          />
+          <NativeSelect label="Type" data={TYPES} {...store.field('type', type, (t) => setType(t as SecretType))} />
           <Textarea
             label="Description"
             autosize
             minRows={1}
-            value={description}
-            onChange={(e) => setDescription(e.currentTarget.value)}
-            error={problem?.fieldError('description')}
+            {...store.field('description', description, setDescription)}
           />
-          <PasswordInput
-            label="Value"
-            required
-            autoComplete="off"
-            value={value}
-            onChange={(e) => setValue(e.currentTarget.value)}
-            error={problem?.fieldError('value')}
-          />
-          <Button type="submit" loading={pending}>
+          <PasswordInput label="Value" required autoComplete="off" {...store.field('value', value, setValue)} />
+          <Button type="submit" loading={store.pending}>
             Store secret
           </Button>
         </Stack>
       </form>
-    </Paper>
+    </Panel>
   )
 }

@@ -1,7 +1,8 @@
 import { useState, type SyntheticEvent } from 'react'
-import { Button, Paper, PasswordInput, Stack, Textarea, Title } from '@mantine/core'
-import { ApiError } from '../../lib/api.ts'
+import { Button, PasswordInput, Stack, Textarea } from '@mantine/core'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { Panel } from '../../components/Panel.tsx'
+import { useAction } from '../../lib/action.ts'
 import type { SecretType, SecretValue } from './api.ts'
 
 /**
@@ -19,44 +20,33 @@ export function NewVersionForm({
   onStored: (version: number) => void
 }) {
   const [value, setValue] = useState('')
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const store = useAction()
   const json = type === 'database_credential'
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setError(null)
     let body: SecretValue = value
     if (json) {
       try {
         body = JSON.parse(value) as SecretValue
       } catch {
-        setError(new Error('the value is not JSON: a database credential is an object (host, port, database, …)'))
+        store.setError(new Error('the value is not JSON: a database credential is an object (host, port, database, …)'))
         return
       }
     }
-    setPending(true)
-    try {
+    await store.run(async () => {
       const view = await addVersion(body)
       setValue('')
       onStored(view.currentVersion)
-    } catch (caught) {
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
+    })
   }
-  const problem = error instanceof ApiError ? error : undefined
-  const fieldError = problem?.fieldError('value')
+  const bound = store.field('value', value, setValue)
 
   return (
-    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="new-version-title">
-      <Title order={2} size="h4" id="new-version-title" mb="sm">
-        New version
-      </Title>
+    <Panel title="New version">
       <form onSubmit={(event) => void submit(event)} noValidate>
         <Stack gap="sm">
-          <ActionProblem error={error} title="Not stored" />
+          <ActionProblem error={store.error} title="Not stored" />
           {json ? (
             <Textarea
               label="New value (JSON)"
@@ -65,25 +55,16 @@ export function NewVersionForm({
               minRows={3}
               autoComplete="off"
               spellCheck={false}
-              value={value}
-              onChange={(e) => setValue(e.currentTarget.value)}
-              error={fieldError}
+              {...bound}
             />
           ) : (
-            <PasswordInput
-              label="New value"
-              required
-              autoComplete="off"
-              value={value}
-              onChange={(e) => setValue(e.currentTarget.value)}
-              error={fieldError}
-            />
+            <PasswordInput label="New value" required autoComplete="off" {...bound} />
           )}
-          <Button type="submit" loading={pending}>
+          <Button type="submit" loading={store.pending}>
             Store new version
           </Button>
         </Stack>
       </form>
-    </Paper>
+    </Panel>
   )
 }

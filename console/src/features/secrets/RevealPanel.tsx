@@ -1,7 +1,9 @@
 import { useEffect, useRef, useState, type SyntheticEvent } from 'react'
-import { Button, Code, Group, Paper, Stack, Text, TextInput, Title } from '@mantine/core'
+import { Button, Code, Group, Stack, Text, TextInput } from '@mantine/core'
 import { useLocation } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { Panel } from '../../components/Panel.tsx'
+import { useAction } from '../../lib/action.ts'
 import type { SecretValue } from './api.ts'
 
 /** How long a revealed value stays on screen, in seconds. */
@@ -31,8 +33,7 @@ export function RevealPanel({
   const [plain, setPlain] = useState(false)
   const [left, setLeft] = useState(0)
   const [copied, setCopied] = useState(false)
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
+  const action = useAction()
   const location = useLocation()
   const showButton = useRef<HTMLButtonElement>(null)
 
@@ -76,10 +77,8 @@ export function RevealPanel({
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    setPending(true)
-    setError(null)
     clear()
-    try {
+    await action.run(async () => {
       const chosen = version.trim() === '' ? undefined : Number(version)
       const answer = await reveal(reason, chosen)
       setRevealed({
@@ -87,11 +86,7 @@ export function RevealPanel({
         version: answer.version,
       })
       setLeft(REVEAL_SECONDS)
-    } catch (caught) {
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
+    })
   }
 
   const copy = async () => {
@@ -100,18 +95,15 @@ export function RevealPanel({
       await navigator.clipboard.writeText(revealed.value)
       setCopied(true)
     } catch (caught) {
-      setError(caught)
+      action.setError(caught)
     }
   }
 
   return (
-    <Paper withBorder p="md" radius="md" component="section" aria-labelledby="reveal-title">
-      <Title order={2} size="h4" id="reveal-title" mb="sm">
-        Reveal the value
-      </Title>
+    <Panel title="Reveal the value">
       <form onSubmit={(event) => void submit(event)} noValidate>
         <Stack gap="sm">
-          <ActionProblem error={error} title="Not revealed" />
+          <ActionProblem error={action.error} title="Not revealed" />
           <TextInput
             label="Reason"
             description="Why you need the value; recorded in the audit log (3 to 500 characters)"
@@ -128,7 +120,7 @@ export function RevealPanel({
             onChange={(e) => setVersion(e.currentTarget.value)}
             autoComplete="off"
           />
-          <Button type="submit" loading={pending}>
+          <Button type="submit" loading={action.pending}>
             Reveal
           </Button>
         </Stack>
@@ -163,6 +155,6 @@ export function RevealPanel({
           </Group>
         </Stack>
       ) : null}
-    </Paper>
+    </Panel>
   )
 }

@@ -14,11 +14,15 @@ import {
   Title,
 } from '@mantine/core'
 import { Link, useNavigate, useParams } from 'react-router'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { useAction } from '../../lib/action.ts'
+import { when } from '../../lib/format.ts'
 import { useSecret, useSecretActions, useVersions } from './api.ts'
-import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { NewVersionForm } from './NewVersionForm.tsx'
 import { RevealPanel } from './RevealPanel.tsx'
 import { StateBadges } from './StateBadges.tsx'
@@ -31,8 +35,6 @@ export interface SecretPermissions {
 }
 
 type Dialog = { kind: 'delete' } | { kind: 'destroy'; version: number } | { kind: 'report' } | null
-
-const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString())
 
 /**
  * One secret: its metadata, its versions (newest first, a page at a time), reveal with a
@@ -49,22 +51,13 @@ export function SecretDetailPage({ can }: { can: SecretPermissions }) {
   const [dialog, setDialog] = useState<Dialog>(null)
   const [reason, setReason] = useState('')
   const [notice, setNotice] = useState<string | null>(null)
-  const [pauseError, setPauseError] = useState<unknown>(null)
-  const [pausing, setPausing] = useState(false)
+  const pausing = useAction()
   const allVersions = useMemo(() => versions.data?.pages.flatMap((p) => p.versions) ?? [], [versions.data])
   const back = `/orgs/${orgId}/secrets`
 
   const togglePause = async (paused: boolean) => {
-    setPausing(true)
-    setPauseError(null)
-    try {
-      await (paused ? actions.resume() : actions.pause())
+    if (await pausing.run(() => (paused ? actions.resume() : actions.pause())))
       setNotice(paused ? 'Resumed: reveal is allowed again.' : 'Paused: every reveal is refused until resumed.')
-    } catch (caught) {
-      setPauseError(caught)
-    } finally {
-      setPausing(false)
-    }
   }
 
   return (
@@ -126,7 +119,7 @@ export function SecretDetailPage({ can }: { can: SecretPermissions }) {
 
           <Group gap="sm" role="group" aria-label="Actions">
             {can.write ? (
-              <Button variant="default" loading={pausing} onClick={() => void togglePause(secret.data.paused)}>
+              <Button variant="default" loading={pausing.pending} onClick={() => void togglePause(secret.data.paused)}>
                 {secret.data.paused ? 'Resume' : 'Pause'}
               </Button>
             ) : null}
@@ -141,7 +134,7 @@ export function SecretDetailPage({ can }: { can: SecretPermissions }) {
               </Button>
             ) : null}
           </Group>
-          <ActionProblem error={pauseError} title={secret.data.paused ? 'Not resumed' : 'Not paused'} />
+          <ActionProblem error={pausing.error} title={secret.data.paused ? 'Not resumed' : 'Not paused'} />
 
           <Group align="flex-start" gap="lg" wrap="wrap">
             <Box className="secrets-list">
@@ -162,60 +155,43 @@ export function SecretDetailPage({ can }: { can: SecretPermissions }) {
             <Title order={2} size="h4" id="versions-title" mb="sm">
               Versions
             </Title>
-            {versions.isPending ? <PageLoader label="Loading versions" /> : null}
-            {versions.isError ? <ProblemAlert error={versions.error} title="You cannot list the versions" /> : null}
+            <ListStatus query={versions} noun="versions" refusal="You cannot list the versions" />
             {versions.isSuccess ? (
               <Stack gap="sm">
-                <Table striped aria-label="Versions">
-                  <Table.Thead>
-                    <Table.Tr>
-                      <Table.Th scope="col">Version</Table.Th>
-                      <Table.Th scope="col">Created</Table.Th>
-                      <Table.Th scope="col">By</Table.Th>
-                      <Table.Th scope="col">State</Table.Th>
-                      {can.delete ? <Table.Th scope="col">Action</Table.Th> : null}
+                <ListTable
+                  striped
+                  label="Versions"
+                  columns={['Version', 'Created', 'By', 'State', can.delete ? 'Action' : null]}
+                >
+                  {allVersions.map((v) => (
+                    <Table.Tr key={v.version}>
+                      <Table.Td>
+                        {v.version}
+                        {v.version === secret.data.currentVersion ? ' (current)' : ''}
+                      </Table.Td>
+                      <Table.Td>{when(v.createdAt)}</Table.Td>
+                      <Table.Td>{v.createdBy}</Table.Td>
+                      <Table.Td>
+                        <StateBadges exposed={v.exposed} destroyed={v.destroyedAt !== null} />
+                      </Table.Td>
+                      {can.delete ? (
+                        <Table.Td>
+                          {v.destroyedAt === null ? (
+                            <RowAction
+                              color="red.9"
+                              variant="outline"
+                              label={`Destroy version ${v.version}`}
+                              onClick={() => setDialog({ kind: 'destroy', version: v.version })}
+                            >
+                              Destroy
+                            </RowAction>
+                          ) : null}
+                        </Table.Td>
+                      ) : null}
                     </Table.Tr>
-                  </Table.Thead>
-                  <Table.Tbody>
-                    {allVersions.map((v) => (
-                      <Table.Tr key={v.version}>
-                        <Table.Td>
-                          {v.version}
-                          {v.version === secret.data.currentVersion ? ' (current)' : ''}
-                        </Table.Td>
-                        <Table.Td>{when(v.createdAt)}</Table.Td>
-                        <Table.Td>{v.createdBy}</Table.Td>
-                        <Table.Td>
-                          <StateBadges exposed={v.exposed} destroyed={v.destroyedAt !== null} />
-                        </Table.Td>
-                        {can.delete ? (
-                          <Table.Td>
-                            {v.destroyedAt === null ? (
-                              <Button
-                                size="xs"
-                                color="red.9"
-                                variant="outline"
-                                aria-label={`Destroy version ${v.version}`}
-                                onClick={() => setDialog({ kind: 'destroy', version: v.version })}
-                              >
-                                Destroy
-                              </Button>
-                            ) : null}
-                          </Table.Td>
-                        ) : null}
-                      </Table.Tr>
-                    ))}
-                  </Table.Tbody>
-                </Table>
-                {versions.hasNextPage ? (
-                  <Button
-                    variant="light"
-                    onClick={() => void versions.fetchNextPage()}
-                    loading={versions.isFetchingNextPage}
-                  >
-                    Load older versions
-                  </Button>
-                ) : null}
+                  ))}
+                </ListTable>
+                <LoadMore query={versions} label="Load older versions" />
               </Stack>
             ) : null}
           </section>

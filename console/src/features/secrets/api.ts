@@ -1,25 +1,15 @@
-import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap } from '../../lib/api.ts'
+import { pageQuery, usePaged } from '../../lib/query.ts'
 
 export const PAGE_SIZE = 50
 export const secretsKey = (orgId: string) => ['orgs', orgId, 'secrets'] as const
 
 /** GET /v1/orgs/{orgId}/secrets, a page (by name) at a time; metadata only, never values. */
 export function useSecrets(orgId: string) {
-  return useInfiniteQuery({
-    queryKey: secretsKey(orgId),
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET('/v1/orgs/{orgId}/secrets', {
-          params: {
-            path: { orgId },
-            query: { limit: PAGE_SIZE, ...(pageParam === undefined ? {} : { cursor: pageParam }) },
-          },
-        }),
-      ),
-    getNextPageParam: (last) => last.nextCursor ?? undefined,
-  })
+  return usePaged(secretsKey(orgId), (cursor) =>
+    unwrap(api.GET('/v1/orgs/{orgId}/secrets', { params: { path: { orgId }, query: pageQuery(PAGE_SIZE, cursor) } })),
+  )
 }
 
 export type SecretType = 'api_key' | 'database_credential' | 'generic'
@@ -67,20 +57,13 @@ export function useSecret(orgId: string, secretId: string) {
 
 /** GET …/versions: newest first, VERSIONS_PAGE_SIZE a page (`cursor` is the last version of a page). */
 export function useVersions(orgId: string, secretId: string) {
-  return useInfiniteQuery({
-    queryKey: [...secretKey(orgId, secretId), 'versions'],
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }) =>
-      unwrap(
-        api.GET('/v1/orgs/{orgId}/secrets/{secretId}/versions', {
-          params: {
-            path: { orgId, secretId },
-            query: { limit: VERSIONS_PAGE_SIZE, ...(pageParam === undefined ? {} : { cursor: pageParam }) },
-          },
-        }),
-      ),
-    getNextPageParam: (last) => last.nextCursor ?? undefined,
-  })
+  return usePaged([...secretKey(orgId, secretId), 'versions'], (cursor) =>
+    unwrap(
+      api.GET('/v1/orgs/{orgId}/secrets/{secretId}/versions', {
+        params: { path: { orgId, secretId }, query: pageQuery(VERSIONS_PAGE_SIZE, cursor) },
+      }),
+    ),
+  )
 }
 
 /** A secret's value as the API holds it: a string, or a database credential's fields. */
