@@ -159,6 +159,43 @@ describe('web console: access and security policy', () => {
     assert.equal(listed.body.members.find((m: { email: string }) => m.email === newcomer).role, 'deployer')
   })
 
+  it('P2.3 changes a custom role in place with the keyboard: the API has the new set, the change is audited', async () => {
+    await page.goto(`${base}/roles`)
+    const row = page.getByRole('row').filter({ hasText: 'deployer' })
+    await row.getByText('2 permissions').waitFor()
+    await row.getByRole('button', { name: 'Edit role deployer' }).focus()
+    await page.keyboard.press('Enter')
+    await page.getByRole('heading', { name: 'Edit role deployer' }).waitFor()
+    const description = page.getByLabel('Role description')
+    assert.equal(await description.inputValue(), 'Ships releases', 'the editor starts from the role')
+    assert.ok(await description.evaluate((el) => el === el.ownerDocument.activeElement), 'focus moves to the editor')
+    assert.ok(await page.getByRole('checkbox', { name: 'secrets:write', exact: true }).isChecked())
+    await assertAccessible('the role editor, editing')
+    await page.keyboard.press('Control+A')
+    await page.keyboard.type('Ships and reads releases')
+    // Untick secrets:write with the keyboard: Tab to it, then Space.
+    const write = page.getByRole('checkbox', { name: 'secrets:write', exact: true })
+    for (let i = 0; i < 80 && !(await write.evaluate((el) => el === el.ownerDocument.activeElement)); i++)
+      await page.keyboard.press('Tab')
+    await page.keyboard.press('Space')
+    await page.getByRole('button', { name: 'Save role' }).focus()
+    await page.keyboard.press('Enter')
+    await page.getByRole('status').filter({ hasText: 'The role deployer is changed' }).waitFor()
+    await row.getByText('1 permissions').waitFor()
+    await page.getByRole('heading', { name: 'New custom role' }).waitFor()
+    const roles = await call('GET', `/v1/orgs/${world.customer.orgId}/roles`)
+    const deployer = roles.body.roles.find((r: { name: string }) => r.name === 'deployer')
+    assert.deepEqual(deployer, {
+      name: 'deployer',
+      builtIn: false,
+      description: 'Ships and reads releases',
+      permissions: ['secrets:read'],
+    })
+    const events = await call('GET', `/v1/orgs/${world.customer.orgId}/audit/events?action=role.update`)
+    assert.deepEqual(events.body.events[0].details.removed, ['secrets:write'])
+    assert.deepEqual(csp, [])
+  })
+
   it('issues an API token shown once in a dialog, gone when it closes, then revokes it', async () => {
     await page.goto(`${base}/tokens`)
     await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor()
@@ -291,7 +328,7 @@ describe('web console: access and security policy', () => {
       await assertAccessible('the members page, read only', viewer)
 
       await viewer.goto(`${base}/roles`)
-      await viewer.getByText('Creating and deleting roles needs the roles:manage permission').waitFor()
+      await viewer.getByText('Creating, changing and deleting roles needs the roles:manage permission').waitFor()
       await assertAccessible('the roles page, read only', viewer)
 
       await viewer.goto(`${base}/security`)

@@ -1,4 +1,4 @@
-import { useState, type SyntheticEvent } from 'react'
+import { useEffect, useRef, useState, type SyntheticEvent } from 'react'
 import { Badge, Box, Button, Checkbox, Group, Stack, Table, Text, TextInput } from '@mantine/core'
 import { useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
@@ -15,8 +15,8 @@ import './access.css'
 
 /**
  * Built-in and custom roles, each with its permissions; a custom role editor drawing from
- * the permission catalog (each permission with its meaning). The API creates and deletes
- * custom roles; it has no call to change one, so a change is a new role.
+ * the permission catalog (each permission with its meaning) that creates a role or changes
+ * one in place (its holders have the new set on their next request).
  */
 export function RolesPage({ canManage }: { canManage: boolean }) {
   const { orgId = '' } = useParams()
@@ -24,6 +24,8 @@ export function RolesPage({ canManage }: { canManage: boolean }) {
   const catalog = usePermissions()
   const actions = useAccessActions(orgId)
   const [deleting, setDeleting] = useState<string | null>(null)
+  const [editing, setEditing] = useState<RoleView | null>(null)
+  const [changed, setChanged] = useState<string | null>(null)
   const meaning = new Map(catalog.data?.permissions.map((p) => [p.name, p.description]) ?? [])
 
   return (
@@ -31,15 +33,27 @@ export function RolesPage({ canManage }: { canManage: boolean }) {
       title="Roles"
       aside={
         canManage ? (
-          <RoleEditor orgId={orgId} catalog={catalog.data?.permissions ?? []} catalogError={catalog.error} />
+          <RoleEditor
+            // A new editor for each role edited: its fields start from that role.
+            key={editing?.name ?? ''}
+            orgId={orgId}
+            editing={editing}
+            onDone={(saved) => {
+              setEditing(null)
+              setChanged(saved === undefined ? null : `The role ${saved} is changed.`)
+            }}
+            catalog={catalog.data?.permissions ?? []}
+            catalogError={catalog.error}
+          />
         ) : (
           <Text size="sm" c="dimmed">
-            Creating and deleting roles needs the roles:manage permission, which your role does not hold.
+            Creating, changing and deleting roles needs the roles:manage permission, which your role does not hold.
           </Text>
         )
       }
     >
       <Stack gap="sm">
+        <Notice message={changed} />
         <ListStatus query={roles} noun="roles" refusal="You cannot list this org’s roles" />
         {roles.isSuccess ? (
           <ListTable label="Roles" columns={['Role', 'Permissions', 'Actions']}>
@@ -78,9 +92,20 @@ export function RolesPage({ canManage }: { canManage: boolean }) {
                 </Table.Td>
                 <Table.Td>
                   {canManage && !role.builtIn ? (
-                    <RowAction label={`Delete role ${role.name}`} onClick={() => setDeleting(role.name)}>
-                      Delete
-                    </RowAction>
+                    <Group gap="xs" wrap="nowrap">
+                      <RowAction
+                        label={`Edit role ${role.name}`}
+                        onClick={() => {
+                          setChanged(null)
+                          setEditing(role)
+                        }}
+                      >
+                        Edit
+                      </RowAction>
+                      <RowAction label={`Delete role ${role.name}`} onClick={() => setDeleting(role.name)}>
+                        Delete
+                      </RowAction>
+                    </Group>
                   ) : null}
                 </Table.Td>
               </Table.Tr>
@@ -100,27 +125,51 @@ export function RolesPage({ canManage }: { canManage: boolean }) {
   )
 }
 
-/** The custom role editor: a name, a description, and permissions chosen from the catalog. */
+interface RoleView {
+  name: string
+  description: string
+  permissions: string[]
+}
+
+/**
+ * The custom role editor: a name, a description, and permissions chosen from the catalog.
+ * With `editing`, it changes that role in place (its name stays) and `onDone` ends editing.
+ */
 function RoleEditor({
   orgId,
+  editing,
+  onDone,
   catalog,
   catalogError,
 }: {
   orgId: string
+  editing: RoleView | null
+  /** Editing ends: with the role's name once it is saved, without when cancelled. */
+  onDone: (saved?: string) => void
   catalog: { name: string; description: string }[]
   catalogError: unknown
 }) {
   const actions = useAccessActions(orgId)
-  const [name, setName] = useState('')
-  const [description, setDescription] = useState('')
-  const [chosen, setChosen] = useState<string[]>([])
+  const [name, setName] = useState(editing?.name ?? '')
+  const [description, setDescription] = useState(editing?.description ?? '')
+  const [chosen, setChosen] = useState<string[]>(editing?.permissions ?? [])
   const create = useAction()
   const [created, setCreated] = useState<string | null>(null)
+  // Editing starts at the role's description: the keyboard follows the "Edit" button here.
+  const descriptionInput = useRef<HTMLInputElement>(null)
+  useEffect(() => {
+    if (editing !== null) descriptionInput.current?.focus()
+  }, [editing])
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
     setCreated(null)
     await create.run(async () => {
+      if (editing !== null) {
+        await actions.updateRole(editing.name, { description, permissions: chosen })
+        onDone(editing.name)
+        return
+      }
       const role = await actions.createRole({ name, description, permissions: chosen })
       setCreated(role.name)
       setName('')
@@ -130,13 +179,23 @@ function RoleEditor({
   }
 
   return (
-    <Panel title="New custom role">
+    <Panel title={editing === null ? 'New custom role' : `Edit role ${editing.name}`}>
       <form onSubmit={(event) => void submit(event)} noValidate>
         <Stack gap="sm">
-          <ActionProblem error={create.error} title="Not created" />
+          <ActionProblem error={create.error} title={editing === null ? 'Not created' : 'Not changed'} />
           <Notice message={created === null ? null : `The role ${created} is created.`} />
-          <TextInput label="Role name" required {...create.field('name', name, setName)} />
-          <TextInput label="Role description" {...create.field('description', description, setDescription)} />
+          {editing === null ? (
+            <TextInput label="Role name" required {...create.field('name', name, setName)} />
+          ) : (
+            <Text size="sm">
+              Its holders have the new permissions on their next request; the change is audited (role.update).
+            </Text>
+          )}
+          <TextInput
+            ref={descriptionInput}
+            label="Role description"
+            {...create.field('description', description, setDescription)}
+          />
           <ProblemAlert error={catalogError} title="The permission catalog is not readable" />
           <Checkbox.Group
             label="Permissions"
@@ -153,7 +212,14 @@ function RoleEditor({
               </Stack>
             </Box>
           </Checkbox.Group>
-          <Button type="submit">Create role</Button>
+          <Group gap="sm">
+            <Button type="submit">{editing === null ? 'Create role' : 'Save role'}</Button>
+            {editing !== null ? (
+              <Button variant="default" onClick={() => onDone()}>
+                Cancel editing
+              </Button>
+            ) : null}
+          </Group>
         </Stack>
       </form>
     </Panel>

@@ -98,6 +98,14 @@ export function useAccessActions(orgId: string) {
       await refresh(rolesKey(orgId))
       return role
     },
+    /** PUT …/roles/{name}: the role's whole new set of permissions, and its description. */
+    updateRole: async (name: string, input: { description: string; permissions: string[] }) => {
+      const role = await unwrap(
+        api.PUT('/v1/orgs/{orgId}/roles/{name}', { params: { path: { orgId, name } }, body: input }),
+      )
+      await refresh(rolesKey(orgId))
+      return role
+    },
     deleteRole: async (name: string) => {
       await unwrap(api.DELETE('/v1/orgs/{orgId}/roles/{name}', { params: { path: { orgId, name } } }))
       await refresh(rolesKey(orgId))
