@@ -77,8 +77,8 @@ describe('web console: every page refuses clearly without its permission', () =>
   async function assertRefused(path: string): Promise<string> {
     await page.goto(`${world.origin}/console${path}`)
     const refusal = page.getByRole('alert').filter({ hasText: PERMISSION }).first()
-    await refusal.waitFor({ timeout: 15_000 }).catch((error: Error) => {
-      throw new Error(`${path}: no refusal naming a permission (${error.message.split('\n')[0]})`)
+    await refusal.waitFor({ timeout: 15_000 }).catch((error: unknown) => {
+      throw new Error(`${path}: no refusal naming a permission (${String(error).split('\n')[0]})`)
     })
     const text = await refusal.innerText()
     assert.match(text, /not|cannot|refused/i, `${path}: the refusal says so: ${text}`)
@@ -89,12 +89,15 @@ describe('web console: every page refuses clearly without its permission', () =>
   it('refuses on every page of the org navigation, naming the permission', async () => {
     const nav = page.getByRole('navigation', { name: 'Org pages' })
     await nav.waitFor()
-    const paths = await nav.getByRole('link').evaluateAll((links) => links.map((a) => a.getAttribute('href') ?? ''))
+    const paths = await nav
+      .getByRole('link')
+      .evaluateAll((links) => links.map((a): string => a.getAttribute('href') ?? ''))
     assert.ok(paths.length >= 8, `the org navigation lists the pages: ${paths.join(', ')}`)
     const seen: Record<string, string> = {}
     for (const path of paths) {
       const route = path.replace(/^\/console/, '')
-      seen[path] = await assertRefused(route + (OWN_FIRST[route.split('/').at(-1) ?? ''] ?? ''))
+      const view: string = OWN_FIRST[route.split('/').at(-1) ?? ''] ?? ''
+      seen[path] = await assertRefused(`${route}${view}`)
     }
     for (const [path, text] of Object.entries(seen))
       assert.ok(!text.includes('org:read'), `${path} does not blame a permission the member holds: ${text}`)

@@ -306,4 +306,35 @@ forEachEngine('webhook destinations (SSRF guard)', (engine) => {
       'nothing reached the rebound name',
     )
   })
+
+  it('records why a delivery got no answer as a code to act on (ECONNREFUSED), never the URL', async () => {
+    answers.set('localhost', ['127.0.0.1'])
+    // A port that was just free: nothing listens there.
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const free = (closed.address() as AddressInfo).port
+    await new Promise((resolve) => closed.close(resolve))
+    const hook = await register(`https://127.0.0.1:${free}/hooks/secret-path-token`, 'nobody-home')
+    assert.equal(hook.status, 201, hook.text)
+    await withOrg(t().db.kysely, org.orgId, (trx) =>
+      t().app.services.webhooks.enqueue(trx, org.orgId, 'notifications', {
+        notification: {
+          kind: 'test',
+          subject: 'closed port',
+          body: 'nothing',
+          data: {},
+          createdAt: new Date().toISOString(),
+          recipients: 1,
+        },
+      }),
+    )
+    await t().app.services.webhooks.deliverDue()
+    const delivery = await t()
+      .db.kysely.selectFrom('webhook_deliveries')
+      .select(['last_error'])
+      .where('org_id', '=', org.orgId)
+      .where('webhook_name', '=', 'nobody-home')
+      .executeTakeFirstOrThrow()
+    assert.equal(delivery.last_error, 'ECONNREFUSED')
+  })
 })

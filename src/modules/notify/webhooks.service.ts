@@ -206,13 +206,7 @@ export function createWebhooksService(deps: {
       const cause = (error as { cause?: unknown }).cause
       if (cause instanceof DestinationRefused)
         return { status: null, error: `destination refused: ${cause.message}`.slice(0, 200) }
-      return {
-        status: null,
-        error: ((cause as { code?: string } | undefined)?.code ?? (error as { name?: string }).name ?? 'error').slice(
-          0,
-          200,
-        ),
-      }
+      return { status: null, error: transportFailure(error).slice(0, 200) }
     }
   }
 
@@ -444,4 +438,26 @@ export function createWebhooksService(deps: {
       return settled
     },
   }
+}
+
+/**
+ * Why a delivery got no HTTP answer, as a code a receiver's owner can act on: the first
+ * system error code along the error's causes (`ECONNREFUSED`, `ENOTFOUND`, `CERT_HAS_EXPIRED`
+ * …; undici wraps it as `TypeError: fetch failed`, and a failed connection to every address
+ * of a host as an AggregateError of them), else `TimeoutError` for the delivery timeout, else
+ * the error's name. Never the message: it may quote the URL, whose path can hold a token.
+ */
+export function transportFailure(error: unknown): string {
+  const seen = new Set<unknown>()
+  const queue: unknown[] = [error]
+  while (queue.length > 0) {
+    const next = queue.shift()
+    if (next === null || typeof next !== 'object' || seen.has(next)) continue
+    seen.add(next)
+    const { code, cause, errors } = next as { code?: unknown; cause?: unknown; errors?: unknown }
+    if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) return code
+    queue.push(cause, ...(Array.isArray(errors) ? errors : []))
+  }
+  const name = (error as { name?: unknown } | null)?.name
+  return typeof name === 'string' ? name : 'error'
 }
