@@ -456,7 +456,7 @@ export function transportFailure(error: unknown): string {
     seen.add(next)
     const { code, cause, errors } = next as { code?: unknown; cause?: unknown; errors?: unknown }
     if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) return code
-    queue.push(cause, ...(Array.isArray(errors) ? errors : []))
+    queue.push(cause, ...(Array.isArray(errors) ? (errors as unknown[]) : []))
   }
   const name = (error as { name?: unknown } | null)?.name
   return typeof name === 'string' ? name : 'error'
