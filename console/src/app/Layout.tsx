@@ -1,8 +1,10 @@
+import { Suspense } from 'react'
 import { Anchor, Box, Button, Group, Text, Title } from '@mantine/core'
 import { Link, NavLink, Outlet, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { IdleWarning } from '../features/account/IdleWarning.tsx'
 import { meKey, useMe, useSignOut } from '../features/auth/api.ts'
+import { PageLoader } from '../components/PageLoader.tsx'
 import { OrgNav } from './OrgNav.tsx'
 
 /** Header (product, who is signed in, sign-out) around the signed-in pages. */
@@ -52,7 +54,10 @@ export function Layout() {
       <OrgNav />
       <Box component="main" p="md">
         <IdleWarning onStay={() => void queryClient.invalidateQueries({ queryKey: meKey })} />
-        <Outlet />
+        {/* Pages load as chunks of their own (router.tsx): a loader while one arrives. */}
+        <Suspense fallback={<PageLoader label="Loading the page" />}>
+          <Outlet />
+        </Suspense>
       </Box>
     </>
   )

@@ -1,26 +1,45 @@
-import type { ReactNode } from 'react'
+import { lazy, type ReactNode } from 'react'
 import { createBrowserRouter, Navigate, useParams } from 'react-router'
-import { AccountPage } from '../features/account/AccountPage.tsx'
-import { AuditPage } from '../features/audit/AuditPage.tsx'
 import { useMe } from '../features/auth/api.ts'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
-import { SecretDetailPage } from '../features/secrets/SecretDetailPage.tsx'
-import { SecretsPage } from '../features/secrets/SecretsPage.tsx'
-import { IntegrationDetailPage } from '../features/integrations/IntegrationDetailPage.tsx'
-import { IntegrationsPage } from '../features/integrations/IntegrationsPage.tsx'
 import type { SourcePermissions } from '../features/integrations/ui.tsx'
-import { MembersPage } from '../features/access/MembersPage.tsx'
-import { RolesPage } from '../features/access/RolesPage.tsx'
-import { ServiceAccountsPage } from '../features/access/ServiceAccountsPage.tsx'
-import { TokensPage } from '../features/access/TokensPage.tsx'
-import { NotificationsPage } from '../features/notifications/NotificationsPage.tsx'
-import { OperatorPage } from '../features/operator/OperatorPage.tsx'
-import { PolicyPage } from '../features/policy/PolicyPage.tsx'
-import { OrgKeysPage } from '../features/keys/OrgKeysPage.tsx'
-import { TransitKeysPage } from '../features/keys/TransitKeysPage.tsx'
 import { RequireOrg, RequireSession, WithPermission, WithPermissions } from './guards.tsx'
 import { Layout } from './Layout.tsx'
+
+/*
+ * Each page is its own chunk, loaded when first opened (the Suspense boundary is in Layout):
+ * the sign-in page and the org picker, the first pages, stay in the entry chunk.
+ */
+const AccountPage = lazy(() => import('../features/account/AccountPage.tsx').then((m) => ({ default: m.AccountPage })))
+const AuditPage = lazy(() => import('../features/audit/AuditPage.tsx').then((m) => ({ default: m.AuditPage })))
+const SecretDetailPage = lazy(() =>
+  import('../features/secrets/SecretDetailPage.tsx').then((m) => ({ default: m.SecretDetailPage })),
+)
+const SecretsPage = lazy(() => import('../features/secrets/SecretsPage.tsx').then((m) => ({ default: m.SecretsPage })))
+const IntegrationDetailPage = lazy(() =>
+  import('../features/integrations/IntegrationDetailPage.tsx').then((m) => ({ default: m.IntegrationDetailPage })),
+)
+const IntegrationsPage = lazy(() =>
+  import('../features/integrations/IntegrationsPage.tsx').then((m) => ({ default: m.IntegrationsPage })),
+)
+const MembersPage = lazy(() => import('../features/access/MembersPage.tsx').then((m) => ({ default: m.MembersPage })))
+const RolesPage = lazy(() => import('../features/access/RolesPage.tsx').then((m) => ({ default: m.RolesPage })))
+const ServiceAccountsPage = lazy(() =>
+  import('../features/access/ServiceAccountsPage.tsx').then((m) => ({ default: m.ServiceAccountsPage })),
+)
+const TokensPage = lazy(() => import('../features/access/TokensPage.tsx').then((m) => ({ default: m.TokensPage })))
+const NotificationsPage = lazy(() =>
+  import('../features/notifications/NotificationsPage.tsx').then((m) => ({ default: m.NotificationsPage })),
+)
+const OperatorPage = lazy(() =>
+  import('../features/operator/OperatorPage.tsx').then((m) => ({ default: m.OperatorPage })),
+)
+const PolicyPage = lazy(() => import('../features/policy/PolicyPage.tsx').then((m) => ({ default: m.PolicyPage })))
+const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
+const TransitKeysPage = lazy(() =>
+  import('../features/keys/TransitKeysPage.tsx').then((m) => ({ default: m.TransitKeysPage })),
+)
 
 /** The access and security-policy pages, each told which actions the session may take. */
 const accessPages: [string, (can: (permission: string) => boolean) => ReactNode][] = [
