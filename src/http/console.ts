@@ -44,6 +44,9 @@ export async function registerConsole(app: FastifyInstance, dist: string = CONSO
   const built = existsSync(path.join(dist, 'index.html'))
   // Top-level files of the build other than index.html (e.g. the icon): served as they are.
   const topLevel = new Set(built ? readdirSync(dist).filter((f) => f !== 'index.html' && f !== 'assets') : [])
+  // The build's hashed files: only these are cached for a year. Another path under assets/
+  // is a 404 with no-store, so a cache never keeps a miss (say, mid-deploy) for a year.
+  const assets = new Set(built && existsSync(path.join(dist, 'assets')) ? readdirSync(path.join(dist, 'assets')) : [])
   await app.register(fastifyStatic, { root: dist, serve: false, decorateReply: true })
 
   const page = (reply: FastifyReply, file: string, cacheControl: string) => {
@@ -59,7 +62,12 @@ export async function registerConsole(app: FastifyInstance, dist: string = CONSO
   app.get('/console', routeOptions, async (_request, reply) => reply.redirect('/console/', 301))
   app.get<{ Params: { '*': string } }>('/console/assets/*', routeOptions, async (request, reply) => {
     if (!built) throw notBuilt()
-    return page(reply, `assets/${request.params['*']}`, IMMUTABLE)
+    const file = request.params['*']
+    if (!assets.has(file)) {
+      reply.header('cache-control', 'no-store')
+      throw new AppError('NOT_FOUND', 'no such file in this build of the console')
+    }
+    return page(reply, `assets/${file}`, IMMUTABLE)
   })
   app.get<{ Params: { '*': string } }>('/console/*', routeOptions, async (request, reply) => {
     if (!built) throw notBuilt()

@@ -89,6 +89,7 @@ describe('web console', () => {
     const missing = await httpsJson(port, 'GET', '/console/assets/nothing-here.js')
     assert.equal(missing.status, 404)
     assert.match(String(missing.headers['content-type']), /problem\+json/)
+    assert.equal(missing.headers['cache-control'], 'no-store', 'a miss is never cached for a year')
 
     const apiAnswer = await httpsJson(port, 'GET', '/v1/me')
     assert.equal(

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { actorOf } from '../../context.ts'
+import { actorOf, type RequestContext } from '../../context.ts'
+import { assertWithinOwn } from '../access/bounds.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
 import type { DbRotationService } from './vault.dbrotation.ts'
@@ -19,6 +20,16 @@ const PolicyView = Type.Object({
   failures: Type.Integer(),
 })
 const errors = { ...errorResponses('org'), 502: ProblemRef }
+
+/**
+ * Rotating acts with the managing credential's power (it sets a database role's password):
+ * whoever sets a policy or rotates now must be able to reveal credentials themselves, or a
+ * `secrets:write` holder could change any role's password through an admin credential it
+ * cannot read (a confused deputy).
+ */
+function assertMayActThroughManaging(ctx: RequestContext): void {
+  assertWithinOwn(ctx.principal, ['vault:reveal'], 'rotating through a managing credential')
+}
 
 export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): FastifyPluginAsyncTypebox {
   const { dbRotation } = deps
@@ -53,6 +64,7 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       },
       handler: async (request) => {
         const ctx = ctxOf(request)
+        assertMayActThroughManaging(ctx)
         return dbRotation.configure(ctx.orgId, request.params.secretId, request.body, actorOf(ctx.principal), ctx.meta)
       },
     })
@@ -82,6 +94,7 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       },
       handler: async (request) => {
         const ctx = ctxOf(request)
+        assertMayActThroughManaging(ctx)
         return dbRotation.rotateNow(ctx.orgId, request.params.secretId, actorOf(ctx.principal), ctx.meta)
       },
     })

@@ -339,8 +339,16 @@ export function createDbRotationService(deps: {
   return {
     async configure(orgId, secretId, input, actor, meta) {
       return withOrg(db, orgId, async (trx) => {
-        await credentialSecret(trx, secretId, 'secret')
-        await credentialSecret(trx, input.managingSecretId, 'managing credential')
+        const managed = await credentialSecret(trx, secretId, 'secret')
+        const managing = await credentialSecret(trx, input.managingSecretId, 'managing credential')
+        const role = (s: store.SecretRow) => {
+          const m = s.metadata as { host?: unknown; port?: unknown; user?: unknown }
+          return `${String(m.user)}@${String(m.host)}:${String(m.port)}`
+        }
+        if (secretId !== input.managingSecretId && role(managed) === role(managing))
+          throw new AppError('VALIDATION_FAILED', 'the managing credential logs in as the role it would rotate', {
+            errors: [{ path: '/body/managingSecretId', message: 'the same database role as the secret' }],
+          })
         const interval = Math.round(input.intervalHours * 3600)
         const values = {
           managing_secret_id: input.managingSecretId,

@@ -224,10 +224,16 @@ export function createVaultService(deps: {
       .limit(6)
       .execute()
     if (managed.length > 0) {
-      const names = managed.slice(0, 5).map((r) => r.name)
+      // Names only to a caller who may list secrets; a count otherwise.
+      const which = ctx.principal.permissions.has('secrets:read')
+        ? `${managed
+            .slice(0, 5)
+            .map((r) => r.name)
+            .join(', ')}${managed.length > 5 ? ' and more' : ''}`
+        : `${managed.length > 5 ? 'more than 5' : managed.length} other credential(s)`
       throw new AppError(
         'CONFLICT',
-        `${secret.name} manages the rotation of ${names.join(', ')}${managed.length > 5 ? ' and more' : ''}: ` +
+        `${secret.name} manages the rotation of ${which}: ` +
           'give those rotation policies another managing credential, or remove them, first',
       )
     }

@@ -84,7 +84,7 @@ export function VerifyPanel({ orgId }: { orgId: string }) {
         </div>
         <div aria-live="polite">
           {state.status === 'running' ? <Text size="sm">Verifying {state.what}…</Text> : null}
-          {state.status === 'done' ? <Result source={state.source} outcome={state.outcome} /> : null}
+          {state.status === 'done' ? <Result source={state.source} outcome={state.outcome} orgId={orgId} /> : null}
         </div>
         {state.status === 'error' ? <ProblemAlert error={state.error} title="Could not verify" /> : null}
       </Stack>
@@ -92,7 +92,14 @@ export function VerifyPanel({ orgId }: { orgId: string }) {
   )
 }
 
-function Result({ source, outcome }: { source: string; outcome: VerifyOutcome }) {
+function Result({ source, outcome, orgId }: { source: string; outcome: VerifyOutcome; orgId: string }) {
+  // A genuine log of another org verifies on its own terms; it is not this org's log.
+  if (outcome.org !== null && outcome.org.toLowerCase() !== orgId.toLowerCase())
+    return (
+      <Alert color="red" title="Verification failed" role="alert">
+        {source}: this export is the log of org {outcome.org}, not of this org ({orgId}).
+      </Alert>
+    )
   if (outcome.ok && outcome.verifiedUpTo !== null)
     return (
       <Alert color="green" title="Verified" role="status" className="audit-verified">
