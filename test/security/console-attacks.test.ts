@@ -70,7 +70,7 @@ describe('security: the web console under attack', () => {
   async function assertInert(page: Page, where: string): Promise<void> {
     await page.waitForTimeout(300)
     assert.equal(await page.locator('#xss-img, #xss-svg, img[src="x"]').count(), 0, `markup injected on ${where}`)
-    assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined, where)
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss), undefined, where)
   }
 
   it('attack: org names, role descriptions, token names and audit details with markup render as text on every page', async () => {
@@ -183,7 +183,7 @@ describe('security: the web console under attack', () => {
     const stored = await page.evaluate(() => ({
       local: Object.keys(localStorage),
       session: Object.keys(sessionStorage),
-      cookie: document.cookie,
+      cookie: (globalThis as unknown as { document: { cookie: string } }).document.cookie,
     }))
     assert.deepEqual(stored.local, [])
     assert.deepEqual(stored.session, ['custodian.csrf'])
