@@ -24,7 +24,7 @@ describe('security: the web console under attack', () => {
 
   before(async () => {
     await ensureBuilt()
-    world = await startConsoleWorld()
+    world = await startConsoleWorld({ CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '1' })
     browser = await launchChromium()
     port = world.server.httpsPort
     const { orgId } = world.customer
@@ -212,6 +212,42 @@ describe('security: the web console under attack', () => {
     })
     assert.equal(afterwards.status(), 401, 'the signed-out session is dead on the server too')
     assert.ok(!urls.some((u) => /csrf|token=|cst_/i.test(u)), `a credential in a URL: ${urls.join(' ')}`)
+    await context.close()
+  })
+
+  it('finding (low): the audit page verifies another org’s genuine export as "Verified", without naming the org', async () => {
+    const provider = world.provider
+    const api = (url: string) => httpsJson(port, 'GET', url, { token: provider.token })
+    // Until the provider org's log is chained and a signed checkpoint covers its head.
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const status = await api(`/v1/orgs/${provider.orgId}/audit/status`)
+      assert.equal(status.status, 200, status.text)
+      if (status.body.unchained === 0 && status.body.lastCheckpointSeq === status.body.headSeq) break
+      if (Date.now() > deadline) throw new Error(`no checkpoint covers the head: ${status.text}`)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    const context = await newConsoleContext(browser)
+    const exported = await context.request.get(`${world.origin}/v1/orgs/${provider.orgId}/audit/export`, {
+      headers: { authorization: `Bearer ${provider.token}` },
+    })
+    assert.equal(exported.status(), 200)
+    const page = await context.newPage()
+    await signIn(page)
+    await page.goto(`${world.origin}/console/orgs/${world.customer.orgId}/audit`)
+    await page.locator('#audit-verify-file').setInputFiles({
+      name: 'audit-acme.jsonl',
+      mimeType: 'application/x-ndjson',
+      buffer: await exported.body(),
+    })
+    const result = page.locator('.audit-verified, [role="alert"]').filter({ hasText: 'audit-acme.jsonl' })
+    await result.first().waitFor()
+    const text = (await result.first().textContent()) ?? ''
+    // Acme's page must not call the Provider org's log "Verified" without saying whose it is.
+    assert.ok(
+      !text.includes('verified up to checkpoint') || text.includes(provider.orgId),
+      `another org's export shown as Acme's: ${text}`,
+    )
     await context.close()
   })
 })
