@@ -109,7 +109,7 @@ describe('security: rotation through a managing credential the caller cannot rea
     assert.ok(
       policy.status === 403 || rotated.status === 403 || stillWorks,
       `the writer set a policy (${policy.status}) and rotated (${rotated.status}): payments' live password ` +
-        `${stillWorks ? 'still works' : 'NO LONGER WORKS — changed through a credential the writer cannot read'}`,
+        (stillWorks ? 'still works' : 'NO LONGER WORKS — changed through a credential the writer cannot read'),
     )
   })
 
