@@ -13,6 +13,8 @@ const LINKS: [string, string][] = [
   ['keys', 'Org keys'],
   ['audit', 'Audit log'],
   ['notifications', 'Notifications'],
+  ['alerts', 'Alerts'],
+  ['incidents', 'Incidents'],
   ['members', 'Members'],
   ['roles', 'Roles'],
   ['service-accounts', 'Service accounts'],

@@ -36,6 +36,13 @@ const OperatorPage = lazy(() =>
   import('../features/operator/OperatorPage.tsx').then((m) => ({ default: m.OperatorPage })),
 )
 const PolicyPage = lazy(() => import('../features/policy/PolicyPage.tsx').then((m) => ({ default: m.PolicyPage })))
+const AlertsPage = lazy(() => import('../features/response/AlertsPage.tsx').then((m) => ({ default: m.AlertsPage })))
+const IncidentsPage = lazy(() =>
+  import('../features/response/IncidentsPage.tsx').then((m) => ({ default: m.IncidentsPage })),
+)
+const IncidentDetailPage = lazy(() =>
+  import('../features/response/IncidentDetailPage.tsx').then((m) => ({ default: m.IncidentDetailPage })),
+)
 const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
 const TransitKeysPage = lazy(() =>
   import('../features/keys/TransitKeysPage.tsx').then((m) => ({ default: m.TransitKeysPage })),
@@ -148,6 +155,39 @@ export const router = createBrowserRouter(
           element: (
             <RequireOrg>
               <NotificationsRoute />
+            </RequireOrg>
+          ),
+        },
+        // Incident response: alerts and their rules, incidents with their breach clocks.
+        {
+          path: '/orgs/:orgId/alerts',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => (
+                  <AlertsPage can={{ manageAlerts: can('alerts:manage'), manageIncidents: can('incidents:manage') }} />
+                )}
+              </WithPermissions>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/incidents',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="incidents:manage">
+                {(canManage) => <IncidentsPage canManage={canManage} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/incidents/:incidentId',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="incidents:manage">
+                {(canManage) => <IncidentDetailPage canManage={canManage} />}
+              </WithPermission>
             </RequireOrg>
           ),
         },

@@ -1,0 +1,438 @@
+import { useState } from 'react'
+import {
+  Anchor,
+  Checkbox,
+  Container,
+  Group,
+  NativeSelect,
+  NumberInput,
+  Stack,
+  Table,
+  Text,
+  Textarea,
+  TextInput,
+  Title,
+} from '@mantine/core'
+import { Link, useNavigate, useParams } from 'react-router'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
+import { Notice } from '../../components/Notice.tsx'
+import { Panel } from '../../components/Panel.tsx'
+import {
+  useAlertRules,
+  useAlerts,
+  usePlan,
+  useResponseActions,
+  type Alert,
+  type AlertRule,
+  type AlertStatus,
+  type RuleSettings,
+} from './api.ts'
+import { SeverityBadge, StatusBadge, when } from './ui.tsx'
+import './response.css'
+
+export interface ResponsePermissions {
+  manageAlerts: boolean
+  manageIncidents: boolean
+}
+
+const STATUSES: { value: string; label: string }[] = [
+  { value: '', label: 'All' },
+  { value: 'open', label: 'Open' },
+  { value: 'acknowledged', label: 'Acknowledged' },
+  { value: 'resolved', label: 'Resolved' },
+]
+
+/**
+ * Alerts raised over the org's audit stream (P5.3): acknowledge (someone is looking),
+ * resolve with a note, open an incident from one (alerts:manage, incidents:manage); and the
+ * built-in rules with this org's thresholds, windows and dedupe windows, each editable.
+ */
+export function AlertsPage({ can }: { can: ResponsePermissions }) {
+  const { orgId = '' } = useParams()
+  const [status, setStatus] = useState('')
+  const alerts = useAlerts(orgId, status === '' ? undefined : (status as AlertStatus))
+  const actions = useResponseActions(orgId)
+  const navigate = useNavigate()
+  const [notice, setNotice] = useState<string | null>(null)
+  const [problem, setProblem] = useState<{ title: string; error: unknown } | null>(null)
+  const [pending, setPending] = useState<string | null>(null)
+  const [resolving, setResolving] = useState<Alert | null>(null)
+  const [opening, setOpening] = useState<Alert | null>(null)
+  const all: Alert[] = alerts.data?.pages.flatMap((p) => p.alerts) ?? []
+  const anyAction = can.manageAlerts || can.manageIncidents
+
+  const acknowledge = async (alert: Alert) => {
+    setPending(alert.id)
+    setProblem(null)
+    try {
+      await actions.acknowledgeAlert(alert.id)
+      setNotice(`Alert “${alert.title}” is acknowledged.`)
+    } catch (error) {
+      setProblem({ title: 'The alert was not acknowledged', error })
+    } finally {
+      setPending(null)
+    }
+  }
+
+  return (
+    <Container size="xl" py="md">
+      <Title order={1} mb="xs">
+        Alerts
+      </Title>
+      <Text c="dimmed" mb="md">
+        Raised by the built-in rules over the org’s audit log, within seconds of the events that make them. Firings of
+        one rule about the same thing within its dedupe window are one alert whose occurrences grow.
+      </Text>
+      <Stack gap="md">
+        <Notice message={notice} onClose={() => setNotice(null)} />
+        {problem !== null ? <ActionProblem error={problem.error} title={problem.title} /> : null}
+        <NativeSelect
+          label="Status"
+          data={STATUSES}
+          value={status}
+          onChange={(event) => setStatus(event.currentTarget.value)}
+          className="response-filter"
+        />
+        <ListStatus
+          query={alerts}
+          noun="alerts"
+          refusal="You cannot list this org’s alerts"
+          empty={{ when: all.length === 0, text: status === '' ? 'No alerts yet.' : `No ${status} alerts.` }}
+        />
+        {all.length > 0 ? (
+          <ListTable
+            striped
+            label="Alerts"
+            columns={[
+              'Severity',
+              'Alert',
+              'Status',
+              'First seen',
+              'Last seen',
+              'Occurrences',
+              'Incident',
+              anyAction ? 'Actions' : null,
+            ]}
+          >
+            {all.map((a) => (
+              <Table.Tr key={a.id}>
+                <Table.Td>
+                  <SeverityBadge severity={a.severity} />
+                </Table.Td>
+                <Table.Td>
+                  <Text size="sm" fw={500}>
+                    {a.title}
+                  </Text>
+                  <Text size="xs" c="dimmed" ff="monospace">
+                    {a.rule}
+                  </Text>
+                </Table.Td>
+                <Table.Td>
+                  <StatusBadge status={a.status} />
+                </Table.Td>
+                <Table.Td>{when(a.firstSeenAt)}</Table.Td>
+                <Table.Td>{when(a.lastSeenAt)}</Table.Td>
+                <Table.Td>{a.occurrences}</Table.Td>
+                <Table.Td>
+                  {a.incidentId === null ? (
+                    '—'
+                  ) : (
+                    <Anchor component={Link} to={`/orgs/${orgId}/incidents/${a.incidentId}`} size="sm">
+                      Open incident
+                    </Anchor>
+                  )}
+                </Table.Td>
+                {anyAction ? (
+                  <Table.Td>
+                    <Group gap={6} wrap="nowrap">
+                      {can.manageAlerts && a.status === 'open' ? (
+                        <RowAction
+                          label={`Acknowledge alert ${a.title}`}
+                          loading={pending === a.id}
+                          onClick={() => void acknowledge(a)}
+                        >
+                          Acknowledge
+                        </RowAction>
+                      ) : null}
+                      {can.manageAlerts && a.status !== 'resolved' ? (
+                        <RowAction label={`Resolve alert ${a.title}`} onClick={() => setResolving(a)}>
+                          Resolve
+                        </RowAction>
+                      ) : null}
+                      {can.manageIncidents && a.incidentId === null ? (
+                        <RowAction label={`Open incident from alert ${a.title}`} onClick={() => setOpening(a)}>
+                          Open incident
+                        </RowAction>
+                      ) : null}
+                    </Group>
+                  </Table.Td>
+                ) : null}
+              </Table.Tr>
+            ))}
+          </ListTable>
+        ) : null}
+        <LoadMore query={alerts} />
+        <RulesPanel orgId={orgId} canManage={can.manageAlerts} onDone={setNotice} />
+      </Stack>
+      <ResolveDialog
+        alert={resolving}
+        onClose={() => setResolving(null)}
+        onResolve={async (alert, note) => {
+          await actions.resolveAlert(alert.id, note)
+          setNotice(`Alert “${alert.title}” is resolved.`)
+        }}
+      />
+      <OpenIncidentDialog
+        orgId={orgId}
+        alert={opening}
+        onClose={() => setOpening(null)}
+        onOpen={async (alert, body) => {
+          const incident = await actions.incidentFromAlert(alert.id, body)
+          await navigate(`/orgs/${orgId}/incidents/${incident.id}`)
+        }}
+      />
+    </Container>
+  )
+}
+
+function ResolveDialog({
+  alert,
+  onClose,
+  onResolve,
+}: {
+  alert: Alert | null
+  onClose: () => void
+  onResolve: (alert: Alert, note: string) => Promise<void>
+}) {
+  const [note, setNote] = useState('')
+  const close = () => {
+    setNote('')
+    onClose()
+  }
+  return (
+    <ConfirmDialog
+      opened={alert !== null}
+      onClose={close}
+      title="Resolve the alert?"
+      confirmLabel="Resolve"
+      onConfirm={async () => {
+        if (alert !== null) await onResolve(alert, note.trim())
+        setNote('')
+      }}
+    >
+      <Text size="sm">{alert?.title}</Text>
+      <Textarea
+        label="Note (optional)"
+        description="What was found, or why it needs nothing more."
+        maxLength={1000}
+        autosize
+        minRows={2}
+        value={note}
+        onChange={(event) => setNote(event.currentTarget.value)}
+      />
+    </ConfirmDialog>
+  )
+}
+
+function OpenIncidentDialog({
+  orgId,
+  alert,
+  onClose,
+  onOpen,
+}: {
+  orgId: string
+  alert: Alert | null
+  onClose: () => void
+  onOpen: (alert: Alert, body: { title: string; typeId?: string }) => Promise<void>
+}) {
+  const plan = usePlan(orgId)
+  const [title, setTitle] = useState<string | null>(null)
+  const [typeId, setTypeId] = useState('')
+  const shown = title ?? alert?.title.slice(0, 200) ?? ''
+  const close = () => {
+    setTitle(null)
+    setTypeId('')
+    onClose()
+  }
+  const types = plan.data?.types ?? []
+  return (
+    <ConfirmDialog
+      opened={alert !== null}
+      onClose={close}
+      title="Open an incident from this alert"
+      confirmLabel="Open incident"
+      disabled={shown.trim() === ''}
+      onConfirm={async () => {
+        if (alert === null) return
+        await onOpen(alert, { title: shown.trim(), ...(typeId === '' ? {} : { typeId }) })
+        setTitle(null)
+        setTypeId('')
+      }}
+    >
+      <Text size="sm">The incident is linked to the alert, and the alert to the incident.</Text>
+      <TextInput
+        label="Incident title"
+        required
+        maxLength={200}
+        value={shown}
+        onChange={(event) => setTitle(event.currentTarget.value)}
+      />
+      <NativeSelect
+        label="Incident type"
+        description="A type’s playbook becomes the incident’s steps."
+        data={[{ value: '', label: 'No type' }, ...types.map((t) => ({ value: t.id, label: t.name }))]}
+        value={typeId}
+        onChange={(event) => setTypeId(event.currentTarget.value)}
+      />
+    </ConfirmDialog>
+  )
+}
+
+/** The rules, with this org's settings; "Edit" changes one (alerts:manage). */
+function RulesPanel({
+  orgId,
+  canManage,
+  onDone,
+}: {
+  orgId: string
+  canManage: boolean
+  onDone: (message: string) => void
+}) {
+  const rules = useAlertRules(orgId)
+  const actions = useResponseActions(orgId)
+  const [editing, setEditing] = useState<AlertRule | null>(null)
+  const list = rules.data?.rules ?? []
+  return (
+    <Panel
+      title="Alert rules"
+      description="Each rule fires when its threshold is reached within its window; firings within the dedupe window are one alert."
+    >
+      <ListStatus query={rules} noun="alert rules" refusal="You cannot see this org’s alert rules" />
+      {list.length > 0 ? (
+        <ListTable
+          label="Alert rules"
+          columns={[
+            'Rule',
+            'Severity',
+            'On',
+            'Threshold',
+            'Window',
+            'Dedupe window',
+            'Settings',
+            canManage ? 'Actions' : null,
+          ]}
+        >
+          {list.map((r) => (
+            <Table.Tr key={r.rule}>
+              <Table.Td>
+                <Text size="sm" ff="monospace">
+                  {r.rule}
+                </Text>
+                <Text size="xs" c="dimmed">
+                  {r.description}
+                </Text>
+              </Table.Td>
+              <Table.Td>
+                <SeverityBadge severity={r.severity} />
+              </Table.Td>
+              <Table.Td>{r.enabled ? 'on' : 'off'}</Table.Td>
+              <Table.Td>{r.threshold}</Table.Td>
+              <Table.Td>{seconds(r.windowSeconds)}</Table.Td>
+              <Table.Td>{seconds(r.dedupeSeconds)}</Table.Td>
+              <Table.Td>{r.source === 'org' ? 'this org’s' : 'default'}</Table.Td>
+              {canManage ? (
+                <Table.Td>
+                  <RowAction label={`Edit rule ${r.rule}`} onClick={() => setEditing(r)}>
+                    Edit
+                  </RowAction>
+                </Table.Td>
+              ) : null}
+            </Table.Tr>
+          ))}
+        </ListTable>
+      ) : null}
+      {editing === null ? null : (
+        <RuleDialog
+          rule={editing}
+          onClose={() => setEditing(null)}
+          onSave={async (settings) => {
+            await actions.setRule(editing.rule, settings)
+            onDone(`Rule ${editing.rule} is saved.`)
+          }}
+        />
+      )}
+    </Panel>
+  )
+}
+
+/** 900 → "900 s (15 min)". */
+function seconds(s: number): string {
+  if (s >= 86_400 && s % 3600 === 0) return `${s} s (${s / 3600} h)`
+  if (s >= 60 && s % 60 === 0) return `${s} s (${s / 60} min)`
+  return `${s} s`
+}
+
+function RuleDialog({
+  rule,
+  onClose,
+  onSave,
+}: {
+  rule: AlertRule
+  onClose: () => void
+  onSave: (settings: RuleSettings) => Promise<void>
+}) {
+  const [settings, setSettings] = useState<RuleSettings>({
+    enabled: rule.enabled,
+    threshold: rule.threshold,
+    windowSeconds: rule.windowSeconds,
+    dedupeSeconds: rule.dedupeSeconds,
+  })
+  const number = (key: 'threshold' | 'windowSeconds' | 'dedupeSeconds', value: string | number) =>
+    setSettings({ ...settings, [key]: typeof value === 'number' ? value : Number.parseInt(value, 10) })
+  const valid = [settings.threshold, settings.windowSeconds, settings.dedupeSeconds].every(Number.isInteger)
+  return (
+    <ConfirmDialog
+      opened
+      onClose={onClose}
+      title={`Rule ${rule.rule}`}
+      confirmLabel="Save rule"
+      disabled={!valid}
+      onConfirm={() => onSave(settings)}
+    >
+      <Text size="sm">{rule.description}</Text>
+      <Checkbox
+        label="On"
+        checked={settings.enabled}
+        onChange={(event) => setSettings({ ...settings, enabled: event.currentTarget.checked })}
+      />
+      <NumberInput
+        label="Threshold"
+        description="How many events within the window fire the rule."
+        min={1}
+        max={100_000}
+        allowDecimal={false}
+        value={settings.threshold}
+        onChange={(value) => number('threshold', value)}
+      />
+      <NumberInput
+        label="Window (seconds)"
+        min={1}
+        max={31_536_000}
+        allowDecimal={false}
+        value={settings.windowSeconds}
+        onChange={(value) => number('windowSeconds', value)}
+      />
+      <NumberInput
+        label="Dedupe window (seconds)"
+        min={0}
+        max={31_536_000}
+        allowDecimal={false}
+        value={settings.dedupeSeconds}
+        onChange={(value) => number('dedupeSeconds', value)}
+      />
+    </ConfirmDialog>
+  )
+}

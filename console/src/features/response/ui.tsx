@@ -1,0 +1,77 @@
+import { useEffect, useState } from 'react'
+import { Badge } from '@mantine/core'
+import type { Alert } from './api.ts'
+
+/** A moment the API gives (ISO 8601) in the reader's locale, or a dash when there is none. */
+export const when = (iso: string | null | undefined) =>
+  iso === null || iso === undefined ? '—' : new Date(iso).toLocaleString()
+
+/** A severity as a badge, each colour at least 4.5:1 against its text (WCAG AA). */
+export function SeverityBadge({ severity }: { severity: Alert['severity'] }) {
+  const color = { low: 'gray.8', medium: 'yellow.9', high: 'orange.9', critical: 'red.9' }[severity]
+  return (
+    <Badge color={color} c={severity === 'medium' || severity === 'high' ? 'black' : undefined}>
+      {severity}
+    </Badge>
+  )
+}
+
+/** An alert's or an incident's status as a badge. */
+export function StatusBadge({ status }: { status: string }) {
+  const color = status === 'open' ? 'red.9' : status === 'resolved' || status === 'closed' ? 'teal.9' : 'blue.9'
+  return <Badge color={color}>{status}</Badge>
+}
+
+/** A breach notification clock's state: pending, sent or missed. */
+export function ClockBadge({ status }: { status: 'pending' | 'sent' | 'missed' }) {
+  const color = { pending: 'orange.9', sent: 'teal.9', missed: 'red.9' }[status]
+  return (
+    <Badge color={color} c={status === 'pending' ? 'black' : undefined}>
+      {status}
+    </Badge>
+  )
+}
+
+/** The time now, ticking every second while the component is shown. */
+export function useNow(): number {
+  const [now, setNow] = useState(() => Date.now())
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), 1000)
+    return () => clearInterval(timer)
+  }, [])
+  return now
+}
+
+/** "71 h 59 min 58 s" for a number of milliseconds (whole seconds, rounded down). */
+export function duration(ms: number): string {
+  const total = Math.floor(Math.abs(ms) / 1000)
+  const h = Math.floor(total / 3600)
+  const m = Math.floor((total % 3600) / 60)
+  const s = total % 60
+  return `${h} h ${m} min ${s} s`
+}
+
+/**
+ * The time left until `dueAt` (the API's deadline), counted down in the page every second
+ * from the browser's clock; once past, how long ago it was due. A timer region: assistive
+ * technology does not announce each tick.
+ */
+export function Countdown({ dueAt, label }: { dueAt: string; label: string }) {
+  const now = useNow()
+  const left = new Date(dueAt).getTime() - now
+  return (
+    <span role="timer" aria-label={label} data-due-at={dueAt}>
+      {left >= 0 ? `${duration(left)} left` : `overdue by ${duration(left)}`}
+    </span>
+  )
+}
+
+/**
+ * Who an API actor reference is ("user:<id>", a bare user id, "system:alerts"): the
+ * member's email when the page knows it, else the reference as the API gave it.
+ */
+export function actorName(ref: string | null | undefined, people: Map<string, string>): string {
+  if (ref === null || ref === undefined) return '—'
+  const id = ref.startsWith('user:') ? ref.slice('user:'.length) : ref
+  return people.get(id) ?? ref
+}

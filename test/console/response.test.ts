@@ -1,0 +1,411 @@
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, describe, it } from 'node:test'
+import type { Browser, Locator, Page } from 'playwright-core'
+import { ensureBuilt } from '../../scripts/console.ts'
+import { PASSWORD } from '../helpers/app.ts'
+import {
+  launchChromium,
+  newConsoleContext,
+  seriousViolations,
+  startConsoleWorld,
+  watchCsp,
+  type ConsoleWorld,
+} from '../helpers/console.ts'
+import { httpsJson } from '../helpers/process.ts'
+
+// The console's incident response pages (issue 13): alerts raised by real actions over the
+// audit stream, acknowledged and turned into an incident; the incident's playbook, roles
+// and timeline; a breach confirmed with two parties whose clocks count down in the page;
+// one party marked notified — in Debian's Chromium against a real server on PGlite.
+//
+// Time: the spawned server runs on the system clock (test/helpers/app.ts's testClock is
+// for in-process apps only, and the server takes no clock setting), so the clocks are
+// checked in real seconds: each countdown matches the API's deadline and goes down.
+describe('web console: alerts and incidents', () => {
+  let world: ConsoleWorld
+  let browser: Browser
+  let ownerId: string
+  let typeId: string
+
+  const call = (method: string, url: string, body?: unknown) =>
+    httpsJson(world.server.httpsPort, method, `/v1/orgs/${world.customer.orgId}${url}`, {
+      token: world.customer.ownerToken,
+      body,
+    })
+
+  /** Polls the API until `check` answers something (the alert job runs every second). */
+  async function eventually<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
+    for (let i = 0; i < 100; i++) {
+      const found = await check()
+      if (found !== undefined) return found
+      await sleep(200)
+    }
+    assert.fail(`never: ${what}`)
+  }
+
+  before(async () => {
+    await ensureBuilt()
+    world = await startConsoleWorld()
+    browser = await launchChromium()
+    const me = await httpsJson(world.server.httpsPort, 'GET', '/v1/me', { token: world.customer.ownerToken })
+    assert.equal(me.status, 200, me.text)
+    ownerId = me.body.id
+    const type = await call('POST', '/response-plan/types', {
+      name: 'Account takeover',
+      defaultSeverity: 'high',
+      playbook: ['Revoke the account’s sessions', 'Rotate the secrets it could read'],
+    })
+    assert.equal(type.status, 201, type.text)
+    typeId = type.body.types.find((t: { name: string }) => t.name === 'Account takeover').id
+  })
+  after(async () => {
+    await browser?.close()
+    await world?.server.stop()
+  })
+
+  async function signedIn(email: string): Promise<{ page: Page; csp: string[]; close: () => Promise<void> }> {
+    const context = await newConsoleContext(browser)
+    const page = await context.newPage()
+    const csp = watchCsp(page)
+    await page.goto(`${world.origin}/console/sign-in`)
+    await page.getByLabel('Email').fill(email)
+    await page.getByLabel(/^Password/).fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('link', { name: 'Acme' }).click()
+    await page.getByRole('heading', { name: 'Secrets' }).waitFor()
+    return { page, csp, close: () => context.close() }
+  }
+
+  async function open(page: Page, link: 'Alerts' | 'Incidents'): Promise<void> {
+    await page.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: link }).click()
+    await page.getByRole('heading', { level: 1, name: link }).waitFor()
+  }
+
+  async function assertAccessible(page: Page, where: string): Promise<void> {
+    assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
+  }
+
+  /** Presses `key` until `target` has the focus (at most 80 times); fails otherwise. */
+  async function tabTo(page: Page, target: Locator, key = 'Tab'): Promise<void> {
+    await target.waitFor()
+    for (let i = 0; i < 80; i++) {
+      if (await target.evaluate((el) => el.matches(':focus'))) return
+      await page.keyboard.press(key)
+    }
+    assert.fail(`${key} never reached ${target.toString()}`)
+  }
+
+  /** "71 h 59 min 58 s left" → milliseconds. */
+  function leftOf(text: string): number {
+    const match = /^(\d+) h (\d+) min (\d+) s left$/.exec(text.trim())
+    assert.ok(match !== null, `a countdown: ${text}`)
+    const [, h, m, s] = match.map(Number) as [number, number, number, number]
+    return ((h * 60 + m) * 60 + s) * 1000
+  }
+
+  it('issue 13: an alert raised by a real role change is acknowledged, turned into an incident of a type; its playbook, roles and timeline are worked in the page', async () => {
+    // A real action: a new custom role is a privilege change (rule privilege_change, threshold 1).
+    const role = await call('POST', '/roles', { name: 'incident-helper', permissions: ['incidents:read'] })
+    assert.equal(role.status, 201, role.text)
+    const raised = await eventually('the privilege_change alert', async () => {
+      const list = await call('GET', '/alerts?status=open')
+      return (list.body.alerts as { id: string; rule: string; title: string; details: { action: string } }[]).find(
+        (a) => a.rule === 'privilege_change' && a.details.action === 'role.create',
+      )
+    })
+
+    const { page, csp, close } = await signedIn(world.customer.ownerEmail)
+    try {
+      await open(page, 'Alerts')
+      const table = page.getByRole('table', { name: 'Alerts' })
+      const row = table.getByRole('row').filter({ hasText: raised.title })
+      await row.waitFor()
+      assert.match(await row.innerText(), /privilege_change/)
+      assert.match(await row.innerText(), /medium/i)
+      assert.match(await row.innerText(), /open/i)
+      await assertAccessible(page, 'the alerts page')
+
+      // Acknowledge, with the keyboard.
+      await tabTo(page, row.getByRole('button', { name: `Acknowledge alert ${raised.title}` }))
+      await page.keyboard.press('Enter')
+      await page
+        .getByRole('status')
+        .filter({ hasText: `Alert “${raised.title}” is acknowledged.` })
+        .waitFor()
+      const acknowledged = await call('GET', `/alerts/${raised.id}`)
+      assert.equal(acknowledged.body.status, 'acknowledged')
+      assert.equal(acknowledged.body.acknowledgedBy, `user:${ownerId}`)
+      await row.getByText('acknowledged', { exact: true }).waitFor()
+
+      // Open an incident from it, of the plan's type: its playbook becomes the steps.
+      await row.getByRole('button', { name: `Open incident from alert ${raised.title}` }).click()
+      const dialog = page.getByRole('dialog', { name: 'Open an incident from this alert' })
+      assert.equal(await dialog.getByLabel(/^Incident title/).inputValue(), raised.title)
+      await dialog.getByLabel(/^Incident title/).fill('Unexpected role created')
+      await dialog.getByLabel(/^Incident type/).selectOption({ label: 'Account takeover' })
+      await assertAccessible(page, 'the open-incident dialog')
+      await dialog.getByRole('button', { name: 'Open incident' }).click()
+      await page.getByRole('heading', { level: 1, name: 'Unexpected role created' }).waitFor()
+      const incidentId = /\/incidents\/([0-9a-f-]{36})$/.exec(page.url())?.[1]
+      assert.ok(incidentId !== undefined, page.url())
+      const linked = await call('GET', `/alerts/${raised.id}`)
+      assert.equal(linked.body.incidentId, incidentId, 'the alert is linked to the incident')
+      let incident = await call('GET', `/incidents/${incidentId}`)
+      assert.equal(incident.body.severity, 'high', 'the type’s default severity')
+      assert.equal(incident.body.type, 'Account takeover')
+      assert.deepEqual(incident.body.links, [{ kind: 'alert', ref: raised.id }])
+      await page.getByRole('link', { name: `alert ${raised.id}` }).waitFor()
+      await page.getByText('Escalation: running: not escalated').waitFor()
+      await assertAccessible(page, 'the incident page')
+
+      // Playbook: the steps of the type; step 1 marked done.
+      const steps = page.getByRole('table', { name: 'Playbook steps' })
+      await steps.getByRole('row').filter({ hasText: 'Revoke the account’s sessions' }).waitFor()
+      await steps.getByRole('button', { name: 'Mark done step 1' }).click()
+      await page.getByRole('status').filter({ hasText: 'Step 1 is done.' }).waitFor()
+      incident = await call('GET', `/incidents/${incidentId}`)
+      assert.notEqual(incident.body.steps[0].doneAt, null)
+      assert.equal(incident.body.steps[1].doneAt, null)
+      assert.match(
+        await steps.getByRole('row').filter({ hasText: 'Revoke' }).innerText(),
+        new RegExp(`by ${world.customer.ownerEmail}`),
+      )
+
+      // Roles: the owner as commander.
+      await page.getByLabel('Commander').selectOption({ label: world.customer.ownerEmail })
+      await page.getByRole('button', { name: 'Save roles' }).click()
+      await page.getByRole('status').filter({ hasText: 'The roles are saved.' }).waitFor()
+      incident = await call('GET', `/incidents/${incidentId}`)
+      assert.equal(incident.body.roles.commander, ownerId)
+
+      // Acknowledge the incident: escalation stops.
+      await page.getByRole('button', { name: 'Acknowledge incident' }).click()
+      await page.getByText('Escalation: stopped (acknowledged): not escalated').waitFor()
+      incident = await call('GET', `/incidents/${incidentId}`)
+      assert.equal(incident.body.status, 'acknowledged')
+      assert.notEqual(incident.body.acknowledgedAt, null)
+
+      // A note, and the timeline shows every change.
+      await page.getByLabel('Note').fill('Role was created from an unknown address.')
+      await page.getByRole('button', { name: 'Add note' }).click()
+      const timeline = page.getByRole('table', { name: 'Timeline' })
+      await timeline.getByRole('row').filter({ hasText: 'Role was created from an unknown address.' }).waitFor()
+      for (const kind of ['open', 'step', 'update', 'acknowledge', 'note'])
+        await timeline.getByRole('cell', { name: kind, exact: true }).first().waitFor()
+      incident = await call('GET', `/incidents/${incidentId}`)
+      assert.deepEqual(
+        incident.body.timeline.map((t: { kind: string }) => t.kind),
+        ['open', 'step', 'update', 'acknowledge', 'note'],
+      )
+      await assertAccessible(page, 'the worked incident page')
+
+      // The incidents list shows it.
+      await open(page, 'Incidents')
+      const listed = page
+        .getByRole('table', { name: 'Incidents' })
+        .getByRole('row')
+        .filter({ hasText: 'Unexpected role created' })
+      assert.match(await listed.innerText(), /high/i)
+      assert.match(await listed.innerText(), /acknowledged/i)
+      await assertAccessible(page, 'the incidents page')
+      assert.deepEqual(csp, [], 'no CSP violation')
+    } finally {
+      await close()
+    }
+  })
+
+  it('issue 13: a rule’s threshold is changed in the page, and resolving an alert records its note', async () => {
+    const { page, csp, close } = await signedIn(world.customer.ownerEmail)
+    try {
+      await open(page, 'Alerts')
+      const rules = page.getByRole('table', { name: 'Alert rules' })
+      const rule = rules.getByRole('row').filter({ hasText: 'login_failures_account' })
+      assert.match(await rule.innerText(), /default/)
+      await rule.getByRole('button', { name: 'Edit rule login_failures_account' }).click()
+      const dialog = page.getByRole('dialog', { name: 'Rule login_failures_account' })
+      assert.equal(await dialog.getByLabel(/^Threshold/).inputValue(), '5')
+      await dialog.getByLabel(/^Threshold/).fill('3')
+      await dialog.getByLabel(/^Window \(seconds\)/).fill('600')
+      await assertAccessible(page, 'the rule dialog')
+      await dialog.getByRole('button', { name: 'Save rule' }).click()
+      await page.getByRole('status').filter({ hasText: 'Rule login_failures_account is saved.' }).waitFor()
+      await rule.getByRole('cell', { name: 'this org’s' }).waitFor()
+      const saved = await call('GET', '/alert-rules')
+      const settings = saved.body.rules.find((r: { rule: string }) => r.rule === 'login_failures_account')
+      assert.deepEqual(
+        [settings.source, settings.threshold, settings.windowSeconds, settings.dedupeSeconds, settings.enabled],
+        ['org', 3, 600, 3600, true],
+      )
+      // A second role: a second privilege_change alert (the same title: same action, same
+      // actor), found among the open ones and resolved with a note.
+      const role = await call('POST', '/roles', { name: 'note-taker', permissions: ['incidents:read'] })
+      assert.equal(role.status, 201, role.text)
+      const raised = await eventually('the second privilege_change alert', async () => {
+        const list = await call('GET', '/alerts?status=open')
+        return (list.body.alerts as { id: string; title: string; details: { target: { id: string } } }[]).find(
+          (a) => a.details.target?.id === 'note-taker',
+        )
+      })
+      await page.reload()
+      await page.getByLabel('Status').selectOption('open')
+      const openRows = page.getByRole('table', { name: 'Alerts' }).getByRole('row')
+      const row = openRows.filter({ hasText: raised.title })
+      await row.waitFor()
+      assert.equal(await openRows.count(), 2, 'the header and the one open alert')
+      await row.getByRole('button', { name: `Resolve alert ${raised.title}` }).click()
+      const resolve = page.getByRole('dialog', { name: 'Resolve the alert?' })
+      await resolve.getByLabel(/^Note/).fill('Expected: created for the runbook.')
+      await resolve.getByRole('button', { name: 'Resolve' }).click()
+      await page
+        .getByRole('status')
+        .filter({ hasText: `Alert “${raised.title}” is resolved.` })
+        .waitFor()
+      await page.getByText('No open alerts.').waitFor()
+      const resolved = await call('GET', `/alerts/${raised.id}`)
+      assert.equal(resolved.body.status, 'resolved')
+      assert.equal(resolved.body.resolvedBy, `user:${ownerId}`)
+      // The note is kept in the audit event of the resolution (the alert's view has none).
+      const events = await call('GET', `/audit/events?action=alert.resolve&target=${raised.id}`)
+      assert.equal(events.status, 200, events.text)
+      assert.deepEqual(
+        events.body.events.map((e: { details: { note?: string } }) => e.details.note),
+        ['Expected: created for the runbook.'],
+      )
+      // The status filter: resolved alerts alone.
+      await page.getByLabel('Status').selectOption('resolved')
+      const onlyResolved = page.getByRole('table', { name: 'Alerts' }).getByRole('row')
+      await onlyResolved.filter({ hasText: raised.title }).waitFor()
+      assert.equal(await onlyResolved.count(), 2, 'the header and the one resolved alert')
+      assert.deepEqual(csp, [], 'no CSP violation')
+    } finally {
+      await close()
+    }
+  })
+
+  it('issue 13: a breach confirmed with the keyboard starts two clocks that count down from the API’s deadlines; one party is marked notified', async () => {
+    const opened = await call('POST', '/incidents', { title: 'Customer data exposed', severity: 'critical', typeId })
+    assert.equal(opened.status, 201, opened.text)
+    const incidentId = opened.body.id as string
+    const { page, csp, close } = await signedIn(world.customer.ownerEmail)
+    try {
+      await page.goto(`${world.origin}/console/orgs/${world.customer.orgId}/incidents/${incidentId}`)
+      await page.getByRole('heading', { level: 1, name: 'Customer data exposed' }).waitFor()
+
+      // Confirm the breach with the keyboard alone.
+      await tabTo(page, page.getByRole('button', { name: 'Confirm breach' }))
+      await page.keyboard.press('Enter')
+      const dialog = page.getByRole('dialog', { name: 'Confirm this incident as a breach?' })
+      await tabTo(page, dialog.getByLabel(/^Summary/))
+      await page.keyboard.type('A backup of the customer table was readable from the internet for two hours.')
+      await assertAccessible(page, 'the breach dialog')
+      await tabTo(page, dialog.getByRole('button', { name: 'Confirm breach' }))
+      const confirmedAt = Date.now()
+      await page.keyboard.press('Enter')
+      await page.getByRole('status').filter({ hasText: 'The breach is confirmed' }).waitFor()
+
+      const incident = await call('GET', `/incidents/${incidentId}`)
+      assert.ok(incident.body.breach !== null)
+      const clocks = incident.body.notifications as {
+        id: string
+        party: { name: string }
+        dueAt: string
+        status: string
+      }[]
+      assert.deepEqual(
+        clocks.map((n) => [n.party.name, n.status]).sort(),
+        [
+          ['customers', 'pending'],
+          ['users', 'pending'],
+        ],
+        'one clock per party of the plan (its defaults: customers and users, 72 hours)',
+      )
+      for (const n of clocks)
+        assert.ok(Math.abs(Date.parse(n.dueAt) - (confirmedAt + 72 * 3_600_000)) < 10_000, 'due 72 hours on')
+
+      const table = page.getByRole('table', { name: 'Breach notification clocks' })
+      const timer = (party: string) => table.getByRole('timer', { name: `Time left to notify ${party}` })
+      const first = new Map<string, number>()
+      for (const n of clocks) {
+        const text = await timer(n.party.name).innerText()
+        const apiLeft = Date.parse(n.dueAt) - Date.now()
+        const left = leftOf(text)
+        first.set(n.party.name, left)
+        assert.ok(
+          Math.abs(left - apiLeft) < 3000,
+          `${n.party.name}: the page’s ${text} matches the API’s deadline ${n.dueAt}`,
+        )
+        assert.ok(left < 72 * 3_600_000 && left > 71.9 * 3_600_000)
+      }
+      await assertAccessible(page, 'the breach clocks')
+
+      // The clocks tick in the page.
+      await sleep(2500)
+      for (const n of clocks) {
+        const later = leftOf(await timer(n.party.name).innerText())
+        const gone = (first.get(n.party.name) ?? 0) - later
+        assert.ok(gone >= 1000 && gone <= 4000, `${n.party.name}: the countdown went down by ${gone} ms in 2.5 s`)
+      }
+
+      // Mark the customers notified.
+      const customers = clocks.find((n) => n.party.name === 'customers')
+      assert.ok(customers !== undefined)
+      await tabTo(page, table.getByRole('button', { name: 'Mark notified customers' }))
+      await page.keyboard.press('Enter')
+      const mark = page.getByRole('dialog', { name: 'Mark customers notified' })
+      await tabTo(page, mark.getByLabel(/^Channel/))
+      await page.keyboard.type('email to every customer admin')
+      await page.keyboard.press('Tab')
+      await page.keyboard.type('On 1 May a backup of the customer table was exposed; no passwords were in it.')
+      await assertAccessible(page, 'the mark-notified dialog')
+      await tabTo(page, mark.getByRole('button', { name: 'Mark notified' }))
+      await page.keyboard.press('Enter')
+      await page.getByRole('status').filter({ hasText: 'customers is marked notified.' }).waitFor()
+
+      const after = await call('GET', `/incidents/${incidentId}`)
+      const sent = after.body.notifications.find((n: { id: string }) => n.id === customers.id)
+      assert.equal(sent.status, 'sent')
+      assert.equal(sent.channel, 'email to every customer admin')
+      assert.equal(sent.content, 'On 1 May a backup of the customer table was exposed; no passwords were in it.')
+      assert.equal(sent.late, false)
+      assert.equal(sent.sentBy, `user:${ownerId}`)
+      const customersRow = table.getByRole('row').filter({ hasText: 'customers' }).first()
+      await customersRow.getByText('sent', { exact: true }).waitFor()
+      assert.equal(await timer('customers').count(), 0, 'a notified party’s clock stops')
+      assert.equal(await table.getByRole('button', { name: 'Mark notified customers' }).count(), 0)
+      // The users' clock keeps counting.
+      const usersLeft = leftOf(await timer('users').innerText())
+      assert.ok(usersLeft < (first.get('users') ?? 0), 'the users’ clock is still counting down')
+
+      // The audit log has both: the confirmation and the notification.
+      const events = await call('GET', `/audit/events?target=${incidentId}&limit=50`)
+      const actions = (events.body.events as { action: string }[]).map((e) => e.action)
+      assert.ok(actions.includes('incident.breach_confirmed'), actions.join(', '))
+      assert.ok(actions.includes('incident.breach_notified'), actions.join(', '))
+      await page.getByRole('table', { name: 'Timeline' }).getByRole('cell', { name: 'breach notified' }).waitFor()
+      assert.deepEqual(csp, [], 'no CSP violation')
+    } finally {
+      await close()
+    }
+  })
+
+  it('issue 13: a viewer (no alerts:read, no incidents:read) sees the API’s refusal naming the permission, and no action', async () => {
+    const { page, csp, close } = await signedIn(world.customer.viewerEmail)
+    try {
+      await open(page, 'Incidents')
+      await page.getByRole('alert').filter({ hasText: 'incidents:read' }).first().waitFor()
+      await page.getByText('Opening an incident needs the incidents:manage permission').waitFor()
+      await assertAccessible(page, 'the incidents page as a viewer')
+      await open(page, 'Alerts')
+      await page.getByRole('alert').filter({ hasText: 'alerts:read' }).first().waitFor()
+      assert.equal(
+        await page.getByRole('button', { name: /^(Acknowledge|Resolve|Edit rule|Open incident)/ }).count(),
+        0,
+      )
+      await assertAccessible(page, 'the alerts page as a viewer')
+      assert.deepEqual(csp, [], 'no CSP violation')
+    } finally {
+      await close()
+    }
+  })
+})
