@@ -325,14 +325,16 @@ describe('web console: alerts and incidents', () => {
 
       const table = page.getByRole('table', { name: 'Breach notification clocks' })
       const timer = (party: string) => table.getByRole('timer', { name: `Time left to notify ${party}` })
-      const first = new Map<string, number>()
+      const first = new Map<string, { left: number; at: number }>()
       for (const n of clocks) {
         const text = await timer(n.party.name).innerText()
-        const apiLeft = Date.parse(n.dueAt) - Date.now()
+        const at = Date.now()
+        const apiLeft = Date.parse(n.dueAt) - at
         const left = leftOf(text)
-        first.set(n.party.name, left)
+        first.set(n.party.name, { left, at })
+        // The page redraws each second; a loaded machine may read it a little late.
         assert.ok(
-          Math.abs(left - apiLeft) < 3000,
+          Math.abs(left - apiLeft) < 5000,
           `${n.party.name}: the page’s ${text} matches the API’s deadline ${n.dueAt}`,
         )
         assert.ok(left < 72 * 3_600_000 && left > 71.9 * 3_600_000)
@@ -343,8 +345,14 @@ describe('web console: alerts and incidents', () => {
       await sleep(2500)
       for (const n of clocks) {
         const later = leftOf(await timer(n.party.name).innerText())
-        const gone = (first.get(n.party.name) ?? 0) - later
-        assert.ok(gone >= 1000 && gone <= 4000, `${n.party.name}: the countdown went down by ${gone} ms in 2.5 s`)
+        const before = first.get(n.party.name) ?? { left: 0, at: 0 }
+        const elapsed = Date.now() - before.at
+        const gone = before.left - later
+        // Down by about the time that passed between the two readings (to the redraw's second).
+        assert.ok(
+          gone >= 1000 && Math.abs(gone - elapsed) <= 2500,
+          `${n.party.name}: the countdown went down by ${gone} ms in ${elapsed} ms`,
+        )
       }
 
       // Mark the customers notified.
