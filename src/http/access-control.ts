@@ -143,6 +143,9 @@ export function registerAccessControl(
   }
 
   app.setErrorHandler(async (error, request, reply) => {
+    const errorPage = request.routeOptions.config.errorPage
+    const send = (e: AppError) =>
+      errorPage === undefined ? sendProblem(request, reply, e) : errorPage(request, reply, e)
     const appError = toAppError(error)
     if (appError.status >= 500) {
       request.log.error({ err: appError.cause ?? appError, code: appError.code }, 'request failed')
@@ -152,10 +155,10 @@ export function registerAccessControl(
         await recordSeparately(request, appError)
       } catch (auditError) {
         request.log.error({ err: auditError }, 'could not record a refused attempt; failing closed')
-        return sendProblem(request, reply, new AppError('AUDIT_UNAVAILABLE', 'the audit log is unavailable; try again'))
+        return send(new AppError('AUDIT_UNAVAILABLE', 'the audit log is unavailable; try again'))
       }
     }
-    return sendProblem(request, reply, appError)
+    return send(appError)
   })
 
   async function recordSeparately(request: FastifyRequest, error: AppError): Promise<void> {

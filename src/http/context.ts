@@ -1,4 +1,6 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { RequestContext } from '../context.ts'
+import type { AppError } from '../errors.ts'
 import type { Permission } from '../modules/access/permissions.ts'
 import type { RequestMeta } from '../modules/audit/audit.types.ts'
 
@@ -14,6 +16,12 @@ export interface RouteGuards {
   stepUp?: boolean
   /** Reachable while an org's 2FA requirement is still unmet (enrolment, sign-out). */
   mfaExempt?: boolean
+  /**
+   * A page for people (server-rendered HTML, e.g. the public report form) answers its
+   * errors as a page too; every other route answers problem+json. Called by the one error
+   * handler after it has audited the refusal, so nothing else changes.
+   */
+  errorPage?: (request: FastifyRequest, reply: FastifyReply, error: AppError) => FastifyReply | Promise<FastifyReply>
 }
 
 declare module 'fastify' {

@@ -49,7 +49,7 @@ describe('security.txt (P9.2)', () => {
       assert.equal(response.status, 200)
       assert.equal(response.headers['content-type'], 'text/plain; charset=utf-8')
       const fields = fieldsOf(response.text)
-      assert.deepEqual(fields.get('contact'), ['https://custodian.example:8443/v1/vulnerability-reports/policy'])
+      assert.deepEqual(fields.get('contact'), ['https://custodian.example:8443/report'])
       assert.deepEqual(fields.get('canonical'), ['https://custodian.example:8443/.well-known/security.txt'])
       assert.deepEqual(fields.get('policy'), ['https://custodian.example:8443/v1/vulnerability-reports/policy'])
       assert.deepEqual(fields.get('preferred-languages'), ['en'])

@@ -35,6 +35,12 @@ const NotificationsPage = lazy(() =>
 const OperatorPage = lazy(() =>
   import('../features/operator/OperatorPage.tsx').then((m) => ({ default: m.OperatorPage })),
 )
+const ReportsPage = lazy(() =>
+  import('../features/disclosure/ReportsPage.tsx').then((m) => ({ default: m.ReportsPage })),
+)
+const ReportDetailPage = lazy(() =>
+  import('../features/disclosure/ReportDetailPage.tsx').then((m) => ({ default: m.ReportDetailPage })),
+)
 const PolicyPage = lazy(() => import('../features/policy/PolicyPage.tsx').then((m) => ({ default: m.PolicyPage })))
 const AlertsPage = lazy(() => import('../features/response/AlertsPage.tsx').then((m) => ({ default: m.AlertsPage })))
 const IncidentsPage = lazy(() =>
@@ -211,6 +217,9 @@ export const router = createBrowserRouter(
         // The operators' overview spans every org: no org in the address; the API refuses
         // anyone outside the provider org, and the page shows that refusal.
         { path: '/operator', element: <OperatorPage /> },
+        // The provider's security team: vulnerability reports (disclosure:read, disclosure:manage).
+        { path: '/operator/vulnerability-reports', element: <ReportsPage /> },
+        { path: '/operator/vulnerability-reports/:reportId', element: <ReportDetailPage /> },
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },

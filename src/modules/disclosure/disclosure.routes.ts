@@ -5,6 +5,7 @@ import type { Config } from '../../config.ts'
 import { AppError } from '../../errors.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { Email, errorResponses, Name, NextCursor, pageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import type { PageLimits } from './disclosure.pages.ts'
 import type { ReportsService } from './reports.service.ts'
 import { POLICY_PATH, renderPolicy, type SecurityTxt } from './security-txt.ts'
 
@@ -40,7 +41,7 @@ const Attachment = Type.Object(
   },
   Strict,
 )
-const SubmitBody = Type.Object(
+export const SubmitBody = Type.Object(
   {
     title: Name,
     location: Type.String({
@@ -149,12 +150,12 @@ export function disclosurePublicRoutes(deps: {
   reports: ReportsService
   securityTxt: SecurityTxt
   config: Pick<Config, 'publicUrl' | 'disclosure'>
-  rateLimitPerMinute: number
+  /** Per-address limits, shared with the report pages (disclosure.pages.ts): one bucket whichever way a report comes. */
+  limits: PageLimits
   clock: () => Date
 }): FastifyPluginAsyncTypebox {
-  const { reports, securityTxt, config } = deps
+  const { reports, securityTxt, config, limits } = deps
   const tags = ['disclosure']
-  const reporterLimit = { max: deps.rateLimitPerMinute, timeWindow: '1 minute' }
   return async (app) => {
     app.get('/.well-known/security.txt', {
       config: { access: { public: true } },
@@ -181,10 +182,8 @@ export function disclosurePublicRoutes(deps: {
     })
     app.post('/v1/vulnerability-reports', {
       bodyLimit: config.disclosure.maxBytes,
-      config: {
-        access: { public: true },
-        rateLimit: { max: config.disclosure.rateLimitPerHour, timeWindow: '1 hour' },
-      },
+      onRequest: limits.submit,
+      config: { access: { public: true } },
       schema: {
         tags,
         summary: 'Report a vulnerability: returns a tracking reference and a status token, shown once (P9.1)',
@@ -202,7 +201,8 @@ export function disclosurePublicRoutes(deps: {
       handler: async (request, reply) => reply.code(201).send(await reports.submit(request.meta, request.body)),
     })
     app.get('/v1/vulnerability-reports/status', {
-      config: { access: { public: true }, rateLimit: reporterLimit },
+      onRequest: limits.status,
+      config: { access: { public: true } },
       schema: {
         tags,
         summary: 'The reporter’s view: status and the team’s updates (Authorization: Bearer <status token>)',
@@ -211,7 +211,8 @@ export function disclosurePublicRoutes(deps: {
       handler: async (request) => reports.status(bearer(request)),
     })
     app.post('/v1/vulnerability-reports/status/messages', {
-      config: { access: { public: true }, rateLimit: reporterLimit },
+      onRequest: limits.message,
+      config: { access: { public: true } },
       schema: {
         tags,
         summary: 'The reporter answers the team (Authorization: Bearer <status token>)',

@@ -8,6 +8,7 @@ import type { AuditService } from '../audit/audit.service.ts'
 import type { Subjects } from '../privacy/subjects.ts'
 import type { AlertsService } from '../response/alerts.service.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
+import { disclosurePages, type PageLimits } from './disclosure.pages.ts'
 import { disclosurePublicRoutes, disclosureTeamRoutes } from './disclosure.routes.ts'
 import { createReportSealing } from './reports.sealing.ts'
 import { createReportsService } from './reports.service.ts'
@@ -47,15 +48,15 @@ export function createDisclosureModule(deps: {
     deps.log,
   )
   const routes: FastifyPluginAsyncTypebox = async (app) => {
-    await app.register(
-      disclosurePublicRoutes({
-        reports,
-        securityTxt,
-        config,
-        rateLimitPerMinute: config.auth.rateLimitPerMinute,
-        clock: deps.clock,
-      }),
-    )
+    // Per address, one bucket each whether it comes through the API or the report pages.
+    const reporter = { max: config.auth.rateLimitPerMinute, timeWindow: '1 minute' }
+    const limits: PageLimits = {
+      submit: app.rateLimit({ max: d.rateLimitPerHour, timeWindow: '1 hour' }),
+      status: app.rateLimit(reporter),
+      message: app.rateLimit(reporter),
+    }
+    await app.register(disclosurePublicRoutes({ reports, securityTxt, config, limits, clock: deps.clock }))
+    await app.register(disclosurePages({ reports, config, limits }))
     await app.register(disclosureTeamRoutes({ reports }))
   }
   return { reports, securityTxt, worker, routes }

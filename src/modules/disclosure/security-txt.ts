@@ -4,8 +4,8 @@ import type { Config } from '../../config.ts'
 /**
  * /.well-known/security.txt (RFC 9116, P9.2), built from configuration.
  *
- * - Contact: the configured URIs; without any, the report intake's policy page, which
- *   says how to submit (so the file is never without a working contact).
+ * - Contact: the configured URIs; without any, the report form (/report, a plain HTML
+ *   form that works without JavaScript), so the file is never without a working contact.
  * - Expires: a rolling date `expiresDays` ahead, at the start of a UTC day, so the file
  *   is stable within a day and never served stale.
  * - Canonical and Policy: under CUSTODIAN_PUBLIC_URL, or the request's own origin when it
@@ -27,6 +27,8 @@ type OpenPgp = typeof import('openpgp')
 type PrivateKey = Awaited<ReturnType<OpenPgp['readPrivateKey']>>
 
 export const POLICY_PATH = '/v1/vulnerability-reports/policy'
+/** The report form (disclosure.pages.ts). */
+export const REPORT_FORM_PATH = '/report'
 
 export function createSecurityTxt(config: Pick<Config, 'publicUrl' | 'disclosure'>): SecurityTxt {
   const d = config.disclosure
@@ -41,10 +43,11 @@ export function createSecurityTxt(config: Pick<Config, 'publicUrl' | 'disclosure
         .startOfDay()
         .add({ days: d.expiresDays }).epochMilliseconds,
     )
-    const contacts = d.contacts.length > 0 ? d.contacts : [`${base}${POLICY_PATH}`]
+    const contacts = d.contacts.length > 0 ? d.contacts : [`${base}${REPORT_FORM_PATH}`]
     const lines = [
       '# Security contact for this Custodian deployment (RFC 9116).',
-      `# Report a vulnerability: POST ${base}/v1/vulnerability-reports (see Policy).`,
+      `# Report a vulnerability with the form at ${base}${REPORT_FORM_PATH} (no JavaScript needed),`,
+      `# or POST ${base}/v1/vulnerability-reports (see Policy).`,
       ...contacts.map((c) => `Contact: ${c}`),
       `Expires: ${expires.toISOString().replace(/\.000Z$/, 'Z')}`,
       ...(d.encryptionUrl === undefined ? [] : [`Encryption: ${d.encryptionUrl}`]),
@@ -109,6 +112,10 @@ reasonable time to fix a problem before you disclose it, do not access or change
 that is not yours, and stop as soon as you have shown the problem exists.
 
 How to report
+  With a browser (no JavaScript needed): ${base}${REPORT_FORM_PATH}
+  You follow the report at ${base}${REPORT_FORM_PATH}/status with your status token.
+
+  Or with the API:
   POST ${base}/v1/vulnerability-reports
   Content-Type: application/json
 

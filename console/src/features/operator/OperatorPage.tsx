@@ -1,5 +1,6 @@
 import { useMemo, useState } from 'react'
-import { Button, Container, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core'
+import { Anchor, Button, Container, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core'
+import { Link } from 'react-router'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { useOperatorOrgs } from './api.ts'
 import './operator.css'
@@ -32,6 +33,11 @@ export function OperatorPage() {
       <Text c="dimmed" size="sm" mb="md">
         Every org’s name and health figures, as operators may see them: nothing inside any org.
       </Text>
+      <Group component="nav" aria-label="Operator pages" mb="md">
+        <Anchor component={Link} to="/operator/vulnerability-reports">
+          Vulnerability reports
+        </Anchor>
+      </Group>
       <Stack gap="sm">
         <ListStatus
           query={orgs}
