@@ -383,7 +383,7 @@ describe('web console: alerts and incidents', () => {
       assert.equal(await table.getByRole('button', { name: 'Mark notified customers' }).count(), 0)
       // The users' clock keeps counting.
       const usersLeft = leftOf(await timer('users').innerText())
-      assert.ok(usersLeft < (first.get('users') ?? 0), 'the users’ clock is still counting down')
+      assert.ok(usersLeft < (first.get('users')?.left ?? 0), 'the users’ clock is still counting down')
 
       // The audit log has both: the confirmation and the notification.
       const events = await call('GET', `/audit/events?target=${incidentId}&limit=50`)
