@@ -45,14 +45,13 @@ function ssoFailureCode(params: URLSearchParams): string | null {
 export function SignInPage() {
   const navigate = useNavigate()
   const queryClient = useQueryClient()
-  const [params] = useSearchParams()
-  const ssoFailure = ssoFailureCode(params)
   const [email, setEmail] = useState('')
   const [password, setPassword] = useState('')
   const [code, setCode] = useState('')
   // `?org=<id>`: the org picker's "Sign in to …" names the org to enter.
   const [searchParams] = useSearchParams()
   const namedOrg = searchParams.get('org') ?? ''
+  const ssoFailure = ssoFailureCode(searchParams)
   const [orgId, setOrgId] = useState(UUID.test(namedOrg) ? namedOrg : '')
   const [needCode, setNeedCode] = useState(false)
   const [needOrg, setNeedOrg] = useState(UUID.test(namedOrg))
@@ -177,7 +176,7 @@ export function SignInPage() {
           </>
         ) : null}
       </Paper>
-      <SsoForm email={email} />
+      <SsoForm email={email} namedOrg={UUID.test(namedOrg) ? namedOrg : ''} />
     </Container>
   )
 }
@@ -189,8 +188,9 @@ export function SignInPage() {
  * here with ?sso=failed&code=CODE — also when the org has no SSO (NOT_FOUND), which the
  * console cannot tell beforehand.
  */
-function SsoForm({ email }: { email: string }) {
-  const [orgId, setOrgId] = useState('')
+function SsoForm({ email, namedOrg }: { email: string; namedOrg: string }) {
+  // The org the picker's "Sign in to …" named: an SSO org is entered here as well.
+  const [orgId, setOrgId] = useState(namedOrg)
   const [invalid, setInvalid] = useState(false)
   const submit = (event: SyntheticEvent) => {
     event.preventDefault()
