@@ -37,7 +37,6 @@ export function registerAccessControl(
   app.decorateRequest('ctx', null)
   app.decorateRequest('principal', null)
   app.decorateRequest('meta', null as never)
-  app.decorateRequest('problemRedirect', null)
 
   app.addHook('onRoute', (route) => {
     if (route.config?.access === undefined) {

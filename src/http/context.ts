@@ -32,11 +32,5 @@ declare module 'fastify' {
     /** Set for every route that is not public; handlers read it through `requireContext`. */
     ctx: RequestContext | null
     meta: RequestMeta
-    /**
-     * Set by a route answering a browser navigation that goes back to a page (SSO's
-     * `returnTo`): a refusal, audited and logged as any other, leaves as a 303 to the URL
-     * this gives instead of problem+json. Null: problem+json.
-     */
-    problemRedirect: ((error: AppError) => string) | null
   }
 }

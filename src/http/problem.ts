@@ -75,9 +75,6 @@ function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
-  // A navigation the route sends back to a page (see FastifyRequest.problemRedirect).
-  const redirectTo = request.problemRedirect?.(error)
-  if (redirectTo !== undefined) return reply.redirect(redirectTo, 303)
   if (error.status === 429 || error.status === 503) {
     reply.header('retry-after', String(error.extras.retryAfter ?? (error.status === 503 ? 5 : 60)))
   }

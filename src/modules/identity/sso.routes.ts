@@ -1,7 +1,9 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { AppError } from '../../errors.ts'
 import { SESSION_COOKIE } from '../../http/access-control.ts'
+import { sendProblem } from '../../http/problem.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, ProblemRef, RoleName, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import type { SsoLogin } from './sso.login.ts'
@@ -25,6 +27,18 @@ export const CONSOLE_SSO_COMPLETE = '/console/sso-complete'
 /** Where a console sign-in that failed lands: the sign-in page, told the problem's code only. */
 export function consoleSsoFailed(error: AppError): string {
   return `/console/sign-in?sso=failed&code=${encodeURIComponent(error.code)}`
+}
+
+/** The requests of sign-ins the console started (start with returnTo=console, or a callback of such a flow). */
+const consoleFlows = new WeakSet<FastifyRequest>()
+
+/**
+ * The start's and the callback's error page (the one error handler calls it after auditing
+ * and logging the refusal as always): a console sign-in goes back to the sign-in page with
+ * the problem's code; anything else is problem+json.
+ */
+function ssoErrorPage(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  return consoleFlows.has(request) ? reply.redirect(consoleSsoFailed(error), 303) : sendProblem(request, reply, error)
 }
 
 const tags = ['single sign-on']
@@ -170,7 +184,7 @@ export function ssoRoutes(deps: {
     })
 
     app.get('/v1/sso/:orgId/start', {
-      config: { access: { public: true }, rateLimit: strictLimit },
+      config: { access: { public: true }, rateLimit: strictLimit, errorPage: ssoErrorPage },
       schema: {
         tags,
         summary: 'Start signing in to an org through its identity provider: redirects there',
@@ -187,7 +201,7 @@ export function ssoRoutes(deps: {
       },
       handler: async (request, reply) => {
         const { loginHint, returnTo } = request.query
-        if (returnTo === 'console') request.problemRedirect = consoleSsoFailed
+        if (returnTo === 'console') consoleFlows.add(request)
         const started = await login.start(request.params.orgId, { loginHint, returnTo }, request.meta)
         reply.setCookie(SSO_COOKIE, started.binding, {
           httpOnly: true,
@@ -201,7 +215,7 @@ export function ssoRoutes(deps: {
     })
 
     app.get('/v1/sso/callback', {
-      config: { access: { public: true }, rateLimit: strictLimit },
+      config: { access: { public: true }, rateLimit: strictLimit, errorPage: ssoErrorPage },
       schema: {
         tags,
         summary: 'Where the identity provider sends the browser back: validates the answer and sets the session cookie',
@@ -228,7 +242,7 @@ export function ssoRoutes(deps: {
         const query = new URLSearchParams(request.query)
         reply.clearCookie(SSO_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'lax' })
         const returnTo = await login.returnToOf(query.get('state'))
-        if (returnTo === 'console') request.problemRedirect = consoleSsoFailed
+        if (returnTo === 'console') consoleFlows.add(request)
         const signedIn = await login.callback({ query, binding: request.cookies[SSO_COOKIE] }, request.meta)
         reply.setCookie(SESSION_COOKIE, signedIn.sessionToken, {
           httpOnly: true,
