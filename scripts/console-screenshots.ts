@@ -302,6 +302,24 @@ try {
   await account.keyboard.press('Escape')
   await account.getByRole('dialog').waitFor({ state: 'hidden' })
   await shot(account, '9-account')
+
+  // Single sign-on (issue 12): a failed sign-in back on the sign-in page, said in a sentence.
+  const sso = await (await newConsoleContext(browser)).newPage()
+  await sso.goto(`${world.origin}/console/sign-in?sso=failed&code=SSO_NOT_A_MEMBER`)
+  await sso.getByRole('alert').filter({ hasText: 'Single sign-on failed' }).waitFor()
+  await shot(sso, '20-sign-in-sso-failed')
+  // An org that requires 2FA: a member without a second factor is taken to enrolment, told why.
+  await httpsJson(world.server.httpsPort, 'PUT', `/v1/orgs/${world.customer.orgId}/security-policy`, {
+    token: world.customer.ownerToken,
+    body: { require2fa: true, stepUpMinutes: 15 },
+  })
+  await sso.goto(`${world.origin}/console/sign-in`)
+  await sso.getByLabel('Email').fill(world.customer.viewerEmail)
+  await sso.getByLabel(/^Password/).fill(PASSWORD)
+  await sso.getByRole('button', { name: 'Sign in' }).click()
+  await sso.getByRole('alert').filter({ hasText: 'Your org requires two-factor authentication' }).waitFor()
+  await sso.getByRole('table', { name: 'Your sessions' }).waitFor()
+  await shot(sso, '21-enrolment-required')
 } finally {
   await browser.close()
   await world.server.stop()

@@ -71,6 +71,34 @@ async function signIn(t: TestApp, orgId: string, loginHint: string): Promise<Sig
   }
 }
 
+/** A console sign-in (returnTo=console) up to the provider's redirect back: the callback URL and the binding. */
+async function startFromConsole(
+  t: TestApp,
+  orgId: string,
+  loginHint: string,
+): Promise<{ authorizationUrl: URL; binding: string }> {
+  const start = await t.app.inject({
+    method: 'GET',
+    url: `/v1/sso/${orgId}/start?returnTo=console&loginHint=${encodeURIComponent(loginHint)}`,
+  })
+  assert.equal(start.statusCode, 302, start.body)
+  const binding = start.cookies.find((c) => c.name === '__Host-custodian_sso')
+  assert.ok(binding !== undefined)
+  return { authorizationUrl: new URL(String(start.headers.location)), binding: binding.value }
+}
+
+/** The callback as the browser sends it back, with (or without) the binding cookie. */
+async function callback(t: TestApp, url: URL | string, binding: string | undefined) {
+  const target = typeof url === 'string' ? url : `${url.pathname}${url.search}`
+  return t.app.inject({
+    method: 'GET',
+    url: target,
+    headers: binding === undefined ? {} : { cookie: `__Host-custodian_sso=${binding}` },
+  })
+}
+
+const SIGN_IN_FAILED = '/console/sign-in?sso=failed&code='
+
 forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
   const env: Record<string, string> = {
     CUSTODIAN_PUBLIC_URL: PUBLIC_URL,
@@ -241,6 +269,150 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
       providerReasons.includes('unknown or already used state'),
       'a state of no known org is recorded with the provider',
     )
+  })
+
+  it('issue 12: a console sign-in (returnTo=console) lands on /console/sso-complete, its CSRF token in a short-lived cookie and never in the URL', async () => {
+    const { authorizationUrl, binding } = await startFromConsole(t(), acme.orgId, 'dora@acme.test')
+    const back = await op.authorize(authorizationUrl.href)
+    const response = await callback(t(), back, binding)
+    assert.equal(response.statusCode, 303, response.body)
+    assert.equal(response.headers.location, '/console/sso-complete', 'no query, no fragment: nothing in the URL')
+    assert.equal(response.body, '', 'no JSON body')
+
+    const setCookies = ([] as string[]).concat(response.headers['set-cookie'] ?? [])
+    const handover = setCookies.filter((c) => c.startsWith('__Host-custodian_csrf='))
+    assert.equal(handover.length, 1, setCookies.join('\n'))
+    const [pair, ...attributes] = (handover[0] as string).split('; ')
+    const token = (pair as string).slice('__Host-custodian_csrf='.length)
+    assert.match(token, /^[A-Za-z0-9_-]{20,}$/)
+    assert.deepEqual(
+      attributes.map((a) => a.toLowerCase()).sort(),
+      ['max-age=120', 'path=/', 'samesite=strict', 'secure'],
+      'exactly: Secure, SameSite=Strict, Path=/, Max-Age=120; not HttpOnly, no Domain, no Expires',
+    )
+    assert.ok(!String(response.headers.location).includes(token))
+    const session = response.cookies.find((c) => c.name === '__Host-custodian_session')
+    assert.ok(session !== undefined && session.httpOnly === true && session.sameSite === 'Strict', 'session cookie')
+    assert.ok(
+      response.cookies.some((c) => c.name === '__Host-custodian_sso' && c.value === ''),
+      'the binding cookie is cleared',
+    )
+
+    // The handed-over token is the session's CSRF token: a state-changing call needs it.
+    const cookie = `__Host-custodian_session=${session.value}`
+    const me = await t().request({ method: 'GET', url: '/v1/me', headers: { cookie } })
+    assert.equal(me.status, 200)
+    assert.equal(me.body.orgId, acme.orgId)
+    const forged = await t().request({
+      method: 'POST',
+      url: '/v1/logout',
+      headers: { cookie, 'x-csrf-token': `${token}x` },
+    })
+    assert.equal(forged.status, 403)
+    assert.equal(forged.body.code, 'CSRF_FAILED')
+    const out = await t().request({ method: 'POST', url: '/v1/logout', headers: { cookie, 'x-csrf-token': token } })
+    assert.equal(out.status, 204, out.text)
+    const login = (await auditActions(t(), acme.orgId)).filter(
+      (e) => e.action === 'auth.login' && e.outcome === 'success',
+    )
+    assert.equal(login.at(-1)?.details.method, 'sso')
+
+    // Without returnTo, the same callback still answers JSON (API clients), with no hand-over cookie.
+    const plain = await signIn(t(), acme.orgId, 'dora@acme.test')
+    assert.equal(plain.status, 200, JSON.stringify(plain.body))
+    assert.equal(typeof plain.body.csrfToken, 'string')
+    assert.equal(plain.body.orgId, acme.orgId)
+  })
+
+  it('issue 12: a console sign-in that fails lands on the sign-in page with the problem code only, still audited', async () => {
+    const sessionsBefore = (await t().db.kysely.selectFrom('sessions').select('id').execute()).length
+    const deniedBefore = (await auditActions(t(), acme.orgId)).filter(
+      (e) => e.action === 'auth.login' && e.outcome === 'denied',
+    ).length
+    const expectFailure = (response: Awaited<ReturnType<typeof callback>>, code: string) => {
+      assert.equal(response.statusCode, 303, response.body)
+      assert.equal(response.headers.location, `${SIGN_IN_FAILED}${code}`)
+      assert.equal(
+        response.cookies.filter((c) => c.name === '__Host-custodian_session' || c.name === '__Host-custodian_csrf')
+          .length,
+        0,
+        'no session, no token',
+      )
+    }
+
+    // The provider answers an error (the person cancelled there).
+    const cancelled = await startFromConsole(t(), acme.orgId, 'dora@acme.test')
+    const state = cancelled.authorizationUrl.searchParams.get('state') as string
+    expectFailure(
+      await callback(t(), `/v1/sso/callback?error=access_denied&state=${state}`, cancelled.binding),
+      'SSO_FAILED',
+    )
+
+    // An email the org does not allow: the code only, no personal data in the URL.
+    const stranger = await startFromConsole(t(), acme.orgId, 'mallory@evil.test')
+    const strangerBack = await callback(t(), await op.authorize(stranger.authorizationUrl.href), stranger.binding)
+    expectFailure(strangerBack, 'SSO_EMAIL_NOT_ALLOWED')
+    assert.doesNotMatch(String(strangerBack.headers.location), /mallory|evil/)
+
+    // A callback in another browser (no binding), then the same state replayed.
+    const elsewhere = await startFromConsole(t(), acme.orgId, 'dora@acme.test')
+    const elsewhereBack = await op.authorize(elsewhere.authorizationUrl.href)
+    expectFailure(await callback(t(), elsewhereBack, undefined), 'SSO_STATE_INVALID')
+    expectFailure(await callback(t(), elsewhereBack, elsewhere.binding), 'SSO_STATE_INVALID')
+
+    const denied = (await auditActions(t(), acme.orgId))
+      .filter((e) => e.action === 'auth.login' && e.outcome === 'denied')
+      .slice(deniedBefore)
+      .map((e) => e.details.reason)
+    assert.deepEqual(denied, [
+      'the provider answered access_denied',
+      'email domain not allowed',
+      'state not bound to this browser',
+    ])
+    assert.equal((await t().db.kysely.selectFrom('sessions').select('id').execute()).length, sessionsBefore)
+
+    // A refused start (this org has no SSO) goes back too, audited as the JSON answer is.
+    const noSso = await createCustomerOrg(t(), provider, 'No SSO', 'owner@nosso.test')
+    const refusedBefore = (await auditActions(t(), provider.orgId)).length
+    const start = await t().app.inject({ method: 'GET', url: `/v1/sso/${noSso.orgId}/start?returnTo=console` })
+    assert.equal(start.statusCode, 303, start.body)
+    assert.equal(start.headers.location, `${SIGN_IN_FAILED}NOT_FOUND`)
+    assert.equal(start.cookies.length, 0, 'no binding cookie')
+    const plain = await t().app.inject({ method: 'GET', url: `/v1/sso/${noSso.orgId}/start` })
+    assert.equal(plain.statusCode, 404)
+    assert.equal(JSON.parse(plain.body).code, 'NOT_FOUND')
+    const recorded = (await auditActions(t(), provider.orgId))
+      .slice(refusedBefore)
+      .filter((e) => e.action === 'access.denied' && e.details.code === 'NOT_FOUND')
+    assert.equal(recorded.length, 2, 'the redirected refusal and the JSON one, each recorded')
+
+    // A state nobody started: nothing says a console started it, so the answer stays JSON.
+    const unknown = await callback(t(), '/v1/sso/callback?state=never-issued&code=x', undefined)
+    assert.equal(unknown.statusCode, 400)
+    assert.equal(unknown.headers['content-type'], 'application/problem+json; charset=utf-8')
+    assert.equal(JSON.parse(unknown.body).code, 'SSO_STATE_INVALID')
+  })
+
+  it('issue 12: returnTo is one name from a closed list, never a URL (no open redirect)', async () => {
+    const states = async () =>
+      (await t().db.kysely.selectFrom('sso_login_states').select('state_hash').execute()).length
+    const before = await states()
+    for (const value of ['https://evil.test/', '//evil.test', '/console/orgs', 'Console', '']) {
+      const response = await t().app.inject({
+        method: 'GET',
+        url: `/v1/sso/${acme.orgId}/start?returnTo=${encodeURIComponent(value)}`,
+      })
+      assert.equal(response.statusCode, 400, `${value}: ${response.body}`)
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/)
+      assert.equal(response.headers.location, undefined)
+      const problem = JSON.parse(response.body)
+      assert.equal(problem.code, 'VALIDATION_FAILED')
+      assert.ok(
+        problem.errors.some((e: { path: string }) => e.path === '/query/returnTo'),
+        JSON.stringify(problem),
+      )
+    }
+    assert.equal(await states(), before, 'no sign-in started')
   })
 
   it('refuses an email outside the allowed domains, and an unverified one', async () => {

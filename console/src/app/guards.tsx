@@ -1,10 +1,10 @@
-import type { ReactNode } from 'react'
+import { useEffect, type ReactNode } from 'react'
 import { Container } from '@mantine/core'
-import { Navigate, useLocation, useParams } from 'react-router'
+import { Navigate, useLocation, useNavigate, useParams } from 'react-router'
 import { PageLoader } from '../components/PageLoader.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { useMe } from '../features/auth/api.ts'
-import { ApiError } from '../lib/api.ts'
+import { ApiError, setEnrolmentRequiredHandler } from '../lib/api.ts'
 
 /** Signed in (GET /v1/me answers), or off to the sign-in page. */
 export function RequireSession({ children }: { children: ReactNode }) {
@@ -21,6 +21,25 @@ export function RequireSession({ children }: { children: ReactNode }) {
     )
   }
   return children
+}
+
+/**
+ * While signed in: when any call answers `MFA_ENROLMENT_REQUIRED` (the org requires 2FA and
+ * this person has none yet), off to the account page's two-factor enrolment, which says
+ * why (`?enrol=required`), instead of a refusal on every page. The account page's own calls
+ * are all allowed before enrolment, so it cannot send the person round in a loop.
+ */
+export function EnrolmentRedirect() {
+  const me = useMe()
+  const navigate = useNavigate()
+  const orgId = me.data?.orgId
+  useEffect(() => {
+    if (orgId === undefined) return undefined
+    return setEnrolmentRequiredHandler(() => {
+      void navigate(`/orgs/${orgId}/account?enrol=required`, { replace: true })
+    })
+  }, [orgId, navigate])
+  return null
 }
 
 /** The org in the address is the session's org; any other is not found, as the API would say. */

@@ -3,8 +3,9 @@ import { createBrowserRouter, Navigate, useParams } from 'react-router'
 import { useMe } from '../features/auth/api.ts'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
+import { SsoCompletePage } from '../features/auth/SsoCompletePage.tsx'
 import type { SourcePermissions } from '../features/integrations/ui.tsx'
-import { RequireOrg, RequireSession, WithPermission, WithPermissions } from './guards.tsx'
+import { EnrolmentRedirect, RequireOrg, RequireSession, WithPermission, WithPermissions } from './guards.tsx'
 import { Layout } from './Layout.tsx'
 
 /*
@@ -74,9 +75,12 @@ const sourcePermissions = (can: (permission: string) => boolean): SourcePermissi
 export const router = createBrowserRouter(
   [
     { path: '/sign-in', element: <SignInPage /> },
+    // Where the API's SSO callback sends the browser (returnTo=console): public, it takes over the CSRF token.
+    { path: '/sso-complete', element: <SsoCompletePage /> },
     {
       element: (
         <RequireSession>
+          <EnrolmentRedirect />
           <Layout />
         </RequireSession>
       ),

@@ -86,6 +86,38 @@ const stepUp: Middleware = {
 }
 
 /**
+ * The org requires two-factor authentication and the person has not enrolled: every
+ * route but enrolment, sign-out and a few of one's own answers 403 with the problem code
+ * `MFA_ENROLMENT_REQUIRED` (src/http/access-control.ts). Instead of a refusal on every
+ * page, the handler the app registered (app/guards.tsx: EnrolmentRedirect) takes the person
+ * to the account page's enrolment; the caller still sees the refusal.
+ */
+export type EnrolmentRequiredHandler = (detail: string) => void
+
+let enrolmentHandler: EnrolmentRequiredHandler | null = null
+
+/** Registers what to do when the API asks for 2FA enrolment (one at a time); answers the unregister function. */
+export function setEnrolmentRequiredHandler(handler: EnrolmentRequiredHandler): () => void {
+  enrolmentHandler = handler
+  return () => {
+    if (enrolmentHandler === handler) enrolmentHandler = null
+  }
+}
+
+const enrolment: Middleware = {
+  async onResponse({ response }) {
+    if (response.status !== 403 || enrolmentHandler === null) return response
+    const problem = (await response
+      .clone()
+      .json()
+      .catch(() => null)) as Record<string, unknown> | null
+    if (problem?.code === 'MFA_ENROLMENT_REQUIRED')
+      enrolmentHandler(typeof problem.detail === 'string' ? problem.detail : '')
+    return response
+  },
+}
+
+/**
  * When the console last heard an answer from the API (ms since the epoch), for the
  * idle-timeout warning: every authenticated call keeps the session alive.
  */
@@ -113,8 +145,8 @@ const activity: Middleware = {
 
 export const api = createClient<paths>({ baseUrl: window.location.origin, credentials: 'same-origin' })
 // onRequest runs in this order, onResponse in the reverse one: the copy kept for a retry
-// carries the CSRF header, and the activity clock sees the retried answer.
-api.use(activity, csrf, stepUp)
+// carries the CSRF header, and the activity clock and the enrolment check see the retried answer.
+api.use(activity, enrolment, csrf, stepUp)
 
 /** One entry of a problem's `errors`: a JSON pointer into the request (`/body/email`) and why. */
 export interface FieldProblem {

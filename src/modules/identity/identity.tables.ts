@@ -182,6 +182,8 @@ export interface SsoLoginStatesTable {
   expires_at: Date
   used_at: Date | null
   created_at: Generated<Date>
+  /** Where the callback sends the browser (migration 0033); null: it answers JSON. */
+  return_to: 'console' | null
 }
 
 /** Brute-force throttle counters (migrations/0019_auth_throttle.ts); `key` is an HMAC. */

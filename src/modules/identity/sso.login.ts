@@ -37,11 +37,20 @@ import { parseDomain, parseMailbox } from '../../email-address.ts'
 export interface SsoLogin {
   start(
     orgId: string,
-    input: { loginHint?: string | undefined },
+    input: { loginHint?: string | undefined; returnTo?: SsoReturnTo | undefined },
     meta: RequestMeta,
   ): Promise<{ redirectTo: string; binding: string }>
+  /**
+   * Where the flow named by a callback's `state` was to go back to (`console`), or null
+   * (JSON): known for any flow still kept, used or expired; null for an unknown state. It
+   * decides only how the callback's answer is presented.
+   */
+  returnToOf(state: string | null): Promise<SsoReturnTo | null>
   callback(input: { query: URLSearchParams; binding: string | undefined }, meta: RequestMeta): Promise<SsoSignedIn>
 }
+
+/** Where a sign-in started by a front end goes back to: a name from a closed list, never a URL. */
+export type SsoReturnTo = 'console'
 
 export interface SsoSignedIn {
   sessionToken: string
@@ -214,6 +223,7 @@ export function createSsoLogin(deps: {
         org_id: orgId,
         binding_hash: hashSecret(binding),
         expires_at: new Date(Date.now() + STATE_TTL_MS),
+        return_to: input.returnTo ?? null,
       })
       const url = await rp.authorizationUrl(config, {
         redirectUri,
@@ -223,6 +233,11 @@ export function createSsoLogin(deps: {
         loginHint: input.loginHint,
       })
       return { redirectTo: url.href, binding }
+    },
+
+    async returnToOf(state) {
+      if (state === null || state.length > 200) return null
+      return (await store.loginReturnTo(db, hashSecret(state))) ?? null
     },
 
     async callback(input, meta) {

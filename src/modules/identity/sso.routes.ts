@@ -1,6 +1,9 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { AppError } from '../../errors.ts'
 import { SESSION_COOKIE } from '../../http/access-control.ts'
+import { sendProblem } from '../../http/problem.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, ProblemRef, RoleName, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import type { SsoLogin } from './sso.login.ts'
@@ -8,6 +11,35 @@ import type { SsoService } from './sso.service.ts'
 
 /** The browser-binding cookie of a sign-in in flight (SameSite=Lax: the provider's redirect back is a cross-site navigation). */
 export const SSO_COOKIE = '__Host-custodian_sso'
+
+/**
+ * The hand-over of a console sign-in's CSRF token (issue 12). The callback of a flow
+ * started with `returnTo=console` is a browser navigation, so the token cannot be in its
+ * answer's body, and never goes into a URL: it is in this cookie for two minutes, readable
+ * by the console's script (not HttpOnly), sent to this origin only (`__Host-`, Secure,
+ * SameSite=Strict). The console reads it once and deletes it at once.
+ */
+export const CSRF_HANDOVER_COOKIE = '__Host-custodian_csrf'
+
+/** Where a console sign-in lands: the page that takes over the CSRF token. */
+export const CONSOLE_SSO_COMPLETE = '/console/sso-complete'
+
+/** Where a console sign-in that failed lands: the sign-in page, told the problem's code only. */
+export function consoleSsoFailed(error: AppError): string {
+  return `/console/sign-in?sso=failed&code=${encodeURIComponent(error.code)}`
+}
+
+/** The requests of sign-ins the console started (start with returnTo=console, or a callback of such a flow). */
+const consoleFlows = new WeakSet<FastifyRequest>()
+
+/**
+ * The start's and the callback's error page (the one error handler calls it after auditing
+ * and logging the refusal as always): a console sign-in goes back to the sign-in page with
+ * the problem's code; anything else is problem+json.
+ */
+function ssoErrorPage(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  return consoleFlows.has(request) ? reply.redirect(consoleSsoFailed(error), 303) : sendProblem(request, reply, error)
+}
 
 const tags = ['single sign-on']
 const Preset = Type.Union([Type.Literal('google'), Type.Literal('microsoft'), Type.Literal('oidc')], {
@@ -66,8 +98,15 @@ const Enforcement = Type.Object(
   Strict,
 )
 const StartParams = Type.Object({ orgId: Uuid }, Strict)
+const ReturnTo = Type.Literal('console', {
+  description:
+    'console: the callback answers 303 to /console/sso-complete (the CSRF token in the short-lived cookie __Host-custodian_csrf), or on failure 303 to /console/sign-in?sso=failed&code=CODE, instead of JSON. This one value, never a URL.',
+})
 const StartQuery = Type.Object(
-  { loginHint: Type.Optional(Type.String({ maxLength: 254, description: 'passed to the provider as login_hint' })) },
+  {
+    loginHint: Type.Optional(Type.String({ maxLength: 254, description: 'passed to the provider as login_hint' })),
+    returnTo: Type.Optional(ReturnTo),
+  },
   Strict,
 )
 // Providers add parameters of their own to the redirect (Google: scope, authuser, hd,
@@ -145,16 +184,25 @@ export function ssoRoutes(deps: {
     })
 
     app.get('/v1/sso/:orgId/start', {
-      config: { access: { public: true }, rateLimit: strictLimit },
+      config: { access: { public: true }, rateLimit: strictLimit, errorPage: ssoErrorPage },
       schema: {
         tags,
         summary: 'Start signing in to an org through its identity provider: redirects there',
+        description:
+          'With returnTo=console, a refusal (no SSO, address not allowed, provider unreachable…) is a 303 to /console/sign-in?sso=failed&code=CODE instead of problem+json.',
         params: StartParams,
         querystring: StartQuery,
-        response: { 302: Type.Null(), ...errorResponses('public'), 502: ProblemRef },
+        response: {
+          302: Type.Null({ description: 'to the identity provider' }),
+          303: Type.Null({ description: 'returnTo=console, refused: to /console/sign-in?sso=failed&code=CODE' }),
+          ...errorResponses('public'),
+          502: ProblemRef,
+        },
       },
       handler: async (request, reply) => {
-        const started = await login.start(request.params.orgId, { loginHint: request.query.loginHint }, request.meta)
+        const { loginHint, returnTo } = request.query
+        if (returnTo === 'console') consoleFlows.add(request)
+        const started = await login.start(request.params.orgId, { loginHint, returnTo }, request.meta)
         reply.setCookie(SSO_COOKIE, started.binding, {
           httpOnly: true,
           secure: true,
@@ -167,12 +215,18 @@ export function ssoRoutes(deps: {
     })
 
     app.get('/v1/sso/callback', {
-      config: { access: { public: true }, rateLimit: strictLimit },
+      config: { access: { public: true }, rateLimit: strictLimit, errorPage: ssoErrorPage },
       schema: {
         tags,
         summary: 'Where the identity provider sends the browser back: validates the answer and sets the session cookie',
+        description:
+          'A sign-in started with returnTo=console answers 303 instead of JSON: to /console/sso-complete with the CSRF token in the cookie __Host-custodian_csrf (Secure, SameSite=Strict, Path=/, readable by script, Max-Age 120; never in the URL), or, refused, to /console/sign-in?sso=failed&code=CODE. Refusals are audited either way.',
         querystring: CallbackQuery,
         response: {
+          303: Type.Null({
+            description:
+              'returnTo=console: to /console/sso-complete, or refused: to /console/sign-in?sso=failed&code=CODE',
+          }),
           200: Type.Object({
             orgId: Uuid,
             userId: Uuid,
@@ -187,6 +241,8 @@ export function ssoRoutes(deps: {
       handler: async (request, reply) => {
         const query = new URLSearchParams(request.query)
         reply.clearCookie(SSO_COOKIE, { path: '/', secure: true, httpOnly: true, sameSite: 'lax' })
+        const returnTo = await login.returnToOf(query.get('state'))
+        if (returnTo === 'console') consoleFlows.add(request)
         const signedIn = await login.callback({ query, binding: request.cookies[SSO_COOKIE] }, request.meta)
         reply.setCookie(SESSION_COOKIE, signedIn.sessionToken, {
           httpOnly: true,
@@ -195,6 +251,16 @@ export function ssoRoutes(deps: {
           path: '/',
           expires: signedIn.expiresAt,
         })
+        if (returnTo === 'console') {
+          reply.setCookie(CSRF_HANDOVER_COOKIE, signedIn.csrfToken, {
+            httpOnly: false,
+            secure: true,
+            sameSite: 'strict',
+            path: '/',
+            maxAge: 120,
+          })
+          return reply.redirect(CONSOLE_SSO_COMPLETE, 303)
+        }
         return {
           orgId: signedIn.orgId,
           userId: signedIn.userId,

@@ -49,11 +49,25 @@ export async function markConfigUsed(trx: Trx, orgId: string): Promise<void> {
 
 export async function insertLoginState(
   db: Kysely<DB>,
-  row: { state_hash: Buffer; org_id: string; binding_hash: Buffer; expires_at: Date },
+  row: { state_hash: Buffer; org_id: string; binding_hash: Buffer; expires_at: Date; return_to: 'console' | null },
 ): Promise<void> {
   await db.insertInto('sso_login_states').values(row).execute()
   // Housekeeping, cheap on the expiry index: states long past use or expiry.
   await sql`DELETE FROM sso_login_states WHERE expires_at < now() - interval '1 hour'`.execute(db)
+}
+
+/**
+ * Where the flow of a state goes back to, whatever its status (unused, used or expired);
+ * undefined if no such flow is kept. Read before the state is consumed or checked: it
+ * chooses only how the answer is presented, never whether the sign-in succeeds.
+ */
+export async function loginReturnTo(db: Kysely<DB>, stateHash: Buffer): Promise<'console' | null | undefined> {
+  const row = await db
+    .selectFrom('sso_login_states')
+    .select('return_to')
+    .where('state_hash', '=', stateHash)
+    .executeTakeFirst()
+  return row?.return_to
 }
 
 /** Consumes a state once, atomically; undefined if unknown or already used. */

@@ -1,5 +1,5 @@
 import { useRef, useState, type SyntheticEvent } from 'react'
-import { Button, Container, Divider, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core'
+import { Alert, Button, Container, Divider, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
 import { useNavigate, useSearchParams } from 'react-router'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
@@ -9,6 +9,33 @@ import { passkeyProblem, passkeysSupported } from '../../lib/webauthn.ts'
 import { meKey, signIn, signInWithPasskey, ssoStartUrl } from './api.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * What a failed single sign-on's code means (the API sends the browser back to
+ * /sign-in?sso=failed&code=CODE: the code only, never personal data).
+ */
+const SSO_FAILURES: Record<string, string> = {
+  SSO_FAILED:
+    'The identity provider did not sign you in, or its answer did not pass Custodian’s checks. Nothing was signed in: try again.',
+  SSO_STATE_INVALID:
+    'This sign-in expired, was already used, or was started in another browser or tab. Start single sign-on again.',
+  SSO_EMAIL_NOT_ALLOWED:
+    'Your email address at the identity provider is not verified, or is not in a domain this org allows.',
+  SSO_NOT_A_MEMBER: 'Your account is not a member of this org. Ask one of its admins for an invitation.',
+  IP_NOT_ALLOWED: 'This org accepts sign-ins only from its allowed network addresses, and this is not one of them.',
+  NOT_FOUND: 'This org has no single sign-on enabled. Check the org ID, or sign in with your email and password.',
+  SSO_PROVIDER_UNAVAILABLE: 'The org’s identity provider could not be reached. Try again in a moment.',
+  SECRET_EXPOSED:
+    'This org’s single sign-on is stopped because its client secret was reported exposed. An admin must store a new one.',
+  AUDIT_UNAVAILABLE: 'The sign-in could not be recorded in the audit log, so it was refused. Try again in a moment.',
+}
+
+/** The code of a failed single sign-on in the address, if it looks like one (anything else is not shown). */
+function ssoFailureCode(params: URLSearchParams): string | null {
+  const code = params.get('code') ?? ''
+  if (params.get('sso') !== 'failed') return null
+  return /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : ''
+}
 
 /**
  * Email and password; then, when the API answers MFA_REQUIRED, the authenticator's code
@@ -24,6 +51,7 @@ export function SignInPage() {
   // `?org=<id>`: the org picker's "Sign in to …" names the org to enter.
   const [searchParams] = useSearchParams()
   const namedOrg = searchParams.get('org') ?? ''
+  const ssoFailure = ssoFailureCode(searchParams)
   const [orgId, setOrgId] = useState(UUID.test(namedOrg) ? namedOrg : '')
   const [needCode, setNeedCode] = useState(false)
   const [needOrg, setNeedOrg] = useState(UUID.test(namedOrg))
@@ -82,6 +110,12 @@ export function SignInPage() {
       <Title order={1} ta="center" mb="md">
         Sign in to Custodian
       </Title>
+      {ssoFailure !== null ? (
+        <Alert color="red" title="Single sign-on failed" role="alert" mb="md">
+          {SSO_FAILURES[ssoFailure] ?? 'Single sign-on did not complete. Try again, or ask your org’s admins.'}
+          {ssoFailure !== '' ? ` (${ssoFailure})` : ''}
+        </Alert>
+      ) : null}
       <Paper withBorder shadow="sm" p="lg" radius="md">
         <form onSubmit={(event) => void submit(event)} noValidate>
           <Stack>
@@ -142,19 +176,21 @@ export function SignInPage() {
           </>
         ) : null}
       </Paper>
-      <SsoForm email={email} />
+      <SsoForm email={email} namedOrg={UUID.test(namedOrg) ? namedOrg : ''} />
     </Container>
   )
 }
 
 /**
  * Single sign-on: the org's id (its admins give it out with the org's SSO sign-in URL), then
- * the browser goes to GET /v1/sso/{orgId}/start, which redirects to the identity provider.
- * The API says whether the org has SSO only there (an org without answers 404), so the
+ * the browser goes to GET /v1/sso/{orgId}/start?returnTo=console, which redirects to the
+ * identity provider. The API sends the browser back to /sso-complete (SsoCompletePage), or
+ * here with ?sso=failed&code=CODE — also when the org has no SSO (NOT_FOUND), which the
  * console cannot tell beforehand.
  */
-function SsoForm({ email }: { email: string }) {
-  const [orgId, setOrgId] = useState('')
+function SsoForm({ email, namedOrg }: { email: string; namedOrg: string }) {
+  // The org the picker's "Sign in to …" named: an SSO org is entered here as well.
+  const [orgId, setOrgId] = useState(namedOrg)
   const [invalid, setInvalid] = useState(false)
   const submit = (event: SyntheticEvent) => {
     event.preventDefault()

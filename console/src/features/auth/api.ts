@@ -65,10 +65,34 @@ export async function signInWithPasskey(orgId?: string): Promise<void> {
   setCsrfToken(session.csrfToken)
 }
 
-/** Where the browser goes to sign in to an org through its identity provider (GET /v1/sso/{orgId}/start). */
+/**
+ * Where the browser goes to sign in to an org through its identity provider (GET
+ * /v1/sso/{orgId}/start?returnTo=console): the API sends it back to /console/sso-complete,
+ * or to /console/sign-in?sso=failed&code=CODE.
+ */
 export function ssoStartUrl(orgId: string, loginHint?: string): string {
-  const hint = loginHint === undefined || loginHint === '' ? '' : `?loginHint=${encodeURIComponent(loginHint)}`
-  return `/v1/sso/${encodeURIComponent(orgId)}/start${hint}`
+  const query = new URLSearchParams({ returnTo: 'console' })
+  if (loginHint !== undefined && loginHint !== '') query.set('loginHint', loginHint)
+  return `/v1/sso/${encodeURIComponent(orgId)}/start?${query.toString()}`
+}
+
+/** The cookie in which the SSO callback hands a console sign-in its CSRF token (docs/authentication.md). */
+const CSRF_HANDOVER_COOKIE = '__Host-custodian_csrf'
+
+/**
+ * Takes over the CSRF token of a single sign-on: reads the hand-over cookie the callback
+ * set (for two minutes, readable by this script), keeps the token as a password sign-in
+ * does, and deletes the cookie at once (Max-Age=0, with the attributes it was set with).
+ * Answers whether there was a token to take.
+ */
+export function takeSsoCsrfToken(): boolean {
+  const prefix = `${CSRF_HANDOVER_COOKIE}=`
+  const entry = document.cookie.split('; ').find((c) => c.startsWith(prefix))
+  const token = entry === undefined ? '' : decodeURIComponent(entry.slice(prefix.length))
+  document.cookie = `${CSRF_HANDOVER_COOKIE}=; Max-Age=0; Path=/; Secure; SameSite=Strict`
+  if (token === '') return false
+  setCsrfToken(token)
+  return true
 }
 
 /** Ends the session (POST /v1/logout) and forgets everything the console held. */
