@@ -13,6 +13,7 @@ const LINKS: [string, string][] = [
   ['keys', 'Org keys'],
   ['audit', 'Audit log'],
   ['notifications', 'Notifications'],
+  ['grants', 'Diagnostic access'],
   ['members', 'Members'],
   ['roles', 'Roles'],
   ['service-accounts', 'Service accounts'],

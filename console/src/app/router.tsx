@@ -35,6 +35,13 @@ const NotificationsPage = lazy(() =>
 const OperatorPage = lazy(() =>
   import('../features/operator/OperatorPage.tsx').then((m) => ({ default: m.OperatorPage })),
 )
+const GrantsPage = lazy(() => import('../features/grants/GrantsPage.tsx').then((m) => ({ default: m.GrantsPage })))
+const GrantDetailPage = lazy(() =>
+  import('../features/grants/GrantDetailPage.tsx').then((m) => ({ default: m.GrantDetailPage })),
+)
+const OperatorGrantsPage = lazy(() =>
+  import('../features/grants/OperatorGrantsPage.tsx').then((m) => ({ default: m.OperatorGrantsPage })),
+)
 const PolicyPage = lazy(() => import('../features/policy/PolicyPage.tsx').then((m) => ({ default: m.PolicyPage })))
 const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
 const TransitKeysPage = lazy(() =>
@@ -151,6 +158,27 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         },
+        // Diagnostic access grants asked of the org: decisions, timelines, the grant policy.
+        {
+          path: '/orgs/:orgId/grants',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="org:security">
+                {(canSetPolicy) => <GrantsPage canSetPolicy={canSetPolicy} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/grants/:grantId',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => <GrantDetailPage can={{ approve: can('grants:approve'), revoke: can('grants:revoke') }} />}
+              </WithPermissions>
+            </RequireOrg>
+          ),
+        },
         // Access (members, roles, service accounts, tokens) and the org security policy.
         ...accessPages.map(([path, page]) => ({
           path: `/orgs/:orgId/${path}`,
@@ -171,6 +199,8 @@ export const router = createBrowserRouter(
         // The operators' overview spans every org: no org in the address; the API refuses
         // anyone outside the provider org, and the page shows that refusal.
         { path: '/operator', element: <OperatorPage /> },
+        // Operators' own diagnostic access: request, follow, act under a grant (lib/acting.ts).
+        { path: '/operator/grants', element: <OperatorGrantsPage /> },
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },

@@ -1,5 +1,6 @@
 import { useMemo, useState } from 'react'
-import { Button, Container, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core'
+import { Anchor, Button, Container, Group, NativeSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core'
+import { Link } from 'react-router'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { useOperatorOrgs } from './api.ts'
 import './operator.css'
@@ -30,7 +31,12 @@ export function OperatorPage() {
         Operator overview
       </Title>
       <Text c="dimmed" size="sm" mb="md">
-        Every org’s name and health figures, as operators may see them: nothing inside any org.
+        Every org’s name and health figures, as operators may see them: nothing inside any org. Inside an org only with
+        its approval:{' '}
+        <Anchor component={Link} to="/operator/grants" underline="always">
+          diagnostic access
+        </Anchor>
+        .
       </Text>
       <Stack gap="sm">
         <ListStatus
