@@ -267,4 +267,72 @@ describe('web console: diagnostic access grants', () => {
       await customer.context.close()
     }
   })
+
+  it('issue 13: the grant policy asks for two approvers: the first approval says another is needed and opens nothing; a request is denied', async () => {
+    const customer = await signedIn(world.customer.ownerEmail, 'Acme')
+    const cu = customer.page
+    try {
+      await cu.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: 'Diagnostic access' }).click()
+      const policy = cu.getByRole('region', { name: 'Grant policy' })
+      await policy.getByLabel('Longest grant (days)').fill('10')
+      await policy.getByLabel('Approvals required').selectOption('2')
+      await policy.getByRole('button', { name: 'Save policy' }).click()
+      await policy.getByText('Saved: new requests follow this policy.').waitFor()
+      const saved = await call('GET', `/v1/orgs/${world.customer.orgId}/grant-policy`, world.customer.ownerToken)
+      assert.deepEqual(saved.body, { maxDays: 10, requiredApprovals: 2 })
+
+      const asked = await call('POST', '/v1/operator/grants', world.provider.token, {
+        orgId: world.customer.orgId,
+        reason: 'ticket 4712: audit export looks truncated',
+        permissions: ['audit:read'],
+      })
+      assert.equal(asked.status, 201, asked.text)
+      assert.equal(asked.body.durationDays, 10, 'the org’s maximum, shorter than the default')
+      await cu.reload()
+      const row = cu.getByRole('table', { name: 'Pending requests' }).getByRole('row', { name: /ticket 4712/ })
+      await row.waitFor()
+      assert.equal((await row.getByRole('cell').allInnerTexts())[4], '0 of 2')
+      await row.getByRole('link').click()
+
+      await cu.getByRole('button', { name: 'Approve' }).click()
+      const dialog = cu.getByRole('dialog', { name: 'Approve this diagnostic access?' })
+      await dialog
+        .getByText(
+          `This org requires 2 approvals: after yours, another person with the grants:approve permission (not ${world.provider.email}, who asked, and not you) must approve before anything opens.`,
+          { exact: false },
+        )
+        .waitFor()
+      await dialog.getByRole('button', { name: 'Approve access' }).click()
+      await cu.getByText('Approved (1 of 2): it needs another approver before anything opens.').waitFor()
+      const facts = cu.getByRole('table', { name: 'Grant' })
+      await facts.getByText(world.customer.ownerEmail, { exact: false }).waitFor()
+      let grant = (await orgGrants()).find((g) => g.id === asked.body.id)
+      assert.equal(grant?.status, 'pending')
+      assert.equal(grant?.approvals.length, 1)
+      await assertAccessible(cu, 'a grant with one of two approvals')
+
+      // The same person cannot give the second approval: the API's refusal, in the dialog.
+      await cu.getByRole('button', { name: 'Approve' }).click()
+      await dialog.getByRole('button', { name: 'Approve access' }).click()
+      await dialog
+        .getByRole('alert')
+        .getByText(/you have approved this grant already/)
+        .waitFor()
+      await dialog.getByRole('button', { name: 'Cancel' }).click()
+
+      await cu.getByRole('button', { name: 'Deny' }).click()
+      const deny = cu.getByRole('dialog', { name: 'Deny this request?' })
+      await deny.getByLabel('Note (optional)').fill('use the export of last week instead')
+      await deny.getByRole('button', { name: 'Deny request' }).click()
+      await cu.getByText('Denied: the operator gets no access.').waitFor()
+      grant = (await orgGrants()).find((g) => g.id === asked.body.id)
+      assert.equal(grant?.status, 'denied')
+      assert.equal(await cu.getByRole('group', { name: 'Decisions' }).getByRole('button').count(), 0)
+      const timeline = cu.getByRole('table', { name: 'Timeline' })
+      await timeline.getByRole('cell', { name: 'grant.deny', exact: true }).waitFor()
+      assert.deepEqual(customer.csp, [], 'no CSP violation')
+    } finally {
+      await customer.context.close()
+    }
+  })
 })
