@@ -3,6 +3,8 @@ import { Anchor, Box, Button, Group, Text, Title } from '@mantine/core'
 import { Link, NavLink, Outlet, useNavigate } from 'react-router'
 import { useQueryClient } from '@tanstack/react-query'
 import { IdleWarning } from '../features/account/IdleWarning.tsx'
+import { ActingBanner } from '../features/grants/ActingBanner.tsx'
+import { actUnder } from '../lib/acting.ts'
 import { meKey, useMe, useSignOut } from '../features/auth/api.ts'
 import { PageLoader } from '../components/PageLoader.tsx'
 import { OrgNav } from './OrgNav.tsx'
@@ -43,6 +45,7 @@ export function Layout() {
               variant="default"
               size="xs"
               onClick={() => {
+                actUnder(null)
                 void signOut().finally(() => void navigate('/sign-in'))
               }}
             >
@@ -51,6 +54,7 @@ export function Layout() {
           </Group>
         </Group>
       </Box>
+      <ActingBanner />
       <OrgNav />
       <Box component="main" p="md">
         <IdleWarning onStay={() => void queryClient.invalidateQueries({ queryKey: meKey })} />

@@ -15,6 +15,7 @@ const LINKS: [string, string][] = [
   ['notifications', 'Notifications'],
   ['alerts', 'Alerts'],
   ['incidents', 'Incidents'],
+  ['grants', 'Diagnostic access'],
   ['members', 'Members'],
   ['roles', 'Roles'],
   ['service-accounts', 'Service accounts'],

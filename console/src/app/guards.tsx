@@ -5,6 +5,7 @@ import { PageLoader } from '../components/PageLoader.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { useMe } from '../features/auth/api.ts'
 import { ApiError, setEnrolmentRequiredHandler } from '../lib/api.ts'
+import { useActingGrant } from '../lib/acting.ts'
 
 /** Signed in (GET /v1/me answers), or off to the sign-in page. */
 export function RequireSession({ children }: { children: ReactNode }) {
@@ -42,13 +43,35 @@ export function EnrolmentRedirect() {
   return null
 }
 
-/** The org in the address is the session's org; any other is not found, as the API would say. */
+/**
+ * The org in the address is the session's org, or — for an operator of the provider org —
+ * the org of the diagnostic access grant the console acts under (lib/acting.ts); any other
+ * is not found, as the API would say. Under a grant the API still decides every request.
+ */
 export function RequireOrg({ children }: { children: ReactNode }) {
   const me = useMe()
+  const grant = useActingGrant()
   const { orgId } = useParams()
   if (me.data === undefined) return null
-  if (orgId?.toLowerCase() !== me.data.orgId) return <Navigate to="/orgs" replace />
+  const id = orgId?.toLowerCase()
+  const underGrant = grant !== null && me.data.orgKind === 'provider' && id === grant.orgId
+  if (id !== me.data.orgId && !underGrant) return <Navigate to="/orgs" replace />
   return children
+}
+
+/**
+ * The permissions the session has in the org of the address: its own in its org; under a
+ * diagnostic access grant, the grant's that the session also holds (as the API computes them).
+ */
+function usePermissions(): Set<string> {
+  const me = useMe()
+  const grant = useActingGrant()
+  const { orgId } = useParams()
+  const held = new Set(me.data?.permissions ?? [])
+  const id = orgId?.toLowerCase()
+  if (grant !== null && id === grant.orgId && id !== me.data?.orgId)
+    return new Set(grant.permissions.filter((p) => held.has(p)))
+  return held
 }
 
 /**
@@ -62,13 +85,11 @@ export function WithPermission({
   permission: string
   children: (allowed: boolean) => ReactNode
 }) {
-  const me = useMe()
-  return children(me.data?.permissions.includes(permission) ?? false)
+  return children(usePermissions().has(permission))
 }
 
 /** Like WithPermission, for a page that offers several actions: `can('members:invite')`. */
 export function WithPermissions({ children }: { children: (can: (permission: string) => boolean) => ReactNode }) {
-  const me = useMe()
-  const held = new Set(me.data?.permissions ?? [])
+  const held = usePermissions()
   return children((permission) => held.has(permission))
 }

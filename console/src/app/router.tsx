@@ -42,6 +42,13 @@ const ReportsPage = lazy(() =>
 const ReportDetailPage = lazy(() =>
   import('../features/disclosure/ReportDetailPage.tsx').then((m) => ({ default: m.ReportDetailPage })),
 )
+const GrantsPage = lazy(() => import('../features/grants/GrantsPage.tsx').then((m) => ({ default: m.GrantsPage })))
+const GrantDetailPage = lazy(() =>
+  import('../features/grants/GrantDetailPage.tsx').then((m) => ({ default: m.GrantDetailPage })),
+)
+const OperatorGrantsPage = lazy(() =>
+  import('../features/grants/OperatorGrantsPage.tsx').then((m) => ({ default: m.OperatorGrantsPage })),
+)
 const PolicyPage = lazy(() => import('../features/policy/PolicyPage.tsx').then((m) => ({ default: m.PolicyPage })))
 const AlertsPage = lazy(() => import('../features/response/AlertsPage.tsx').then((m) => ({ default: m.AlertsPage })))
 const IncidentsPage = lazy(() =>
@@ -181,6 +188,27 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         },
+        // Diagnostic access grants asked of the org: decisions, timelines, the grant policy.
+        {
+          path: '/orgs/:orgId/grants',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="org:security">
+                {(canSetPolicy) => <GrantsPage canSetPolicy={canSetPolicy} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/grants/:grantId',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => <GrantDetailPage can={{ approve: can('grants:approve'), revoke: can('grants:revoke') }} />}
+              </WithPermissions>
+            </RequireOrg>
+          ),
+        },
         {
           path: '/orgs/:orgId/incidents',
           element: (
@@ -224,6 +252,8 @@ export const router = createBrowserRouter(
         // The provider's security team: vulnerability reports (disclosure:read, disclosure:manage).
         { path: '/operator/vulnerability-reports', element: <ReportsPage /> },
         { path: '/operator/vulnerability-reports/:reportId', element: <ReportDetailPage /> },
+        // Operators' own diagnostic access: request, follow, act under a grant (lib/acting.ts).
+        { path: '/operator/grants', element: <OperatorGrantsPage /> },
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },

@@ -10,6 +10,7 @@
  */
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { paths } from './api.gen.ts'
+import { grantFor, noteGrantRefusal } from './acting.ts'
 
 export type { paths }
 
@@ -27,6 +28,23 @@ const csrf: Middleware = {
     const token = sessionStorage.getItem(CSRF_KEY)
     if (!SAFE.has(request.method) && token !== null) request.headers.set('x-csrf-token', token)
     return request
+  },
+}
+
+/**
+ * While an operator acts under a diagnostic access grant (lib/acting.ts), requests to that
+ * org's routes carry it as X-Custodian-Grant; a 404 to one of them is the API refusing the
+ * grant (revoked, expired, withdrawn: the org answers as if it did not exist).
+ */
+const grant: Middleware = {
+  onRequest({ request }) {
+    const id = grantFor(new URL(request.url).pathname)
+    if (id !== undefined) request.headers.set('x-custodian-grant', id)
+    return request
+  },
+  onResponse({ request, response }) {
+    if (response.status === 404 && request.headers.has('x-custodian-grant')) noteGrantRefusal()
+    return response
   },
 }
 
@@ -145,8 +163,9 @@ const activity: Middleware = {
 
 export const api = createClient<paths>({ baseUrl: window.location.origin, credentials: 'same-origin' })
 // onRequest runs in this order, onResponse in the reverse one: the copy kept for a retry
-// carries the CSRF header, and the activity clock and the enrolment check see the retried answer.
-api.use(activity, enrolment, csrf, stepUp)
+// carries the CSRF and grant headers, and the activity clock and the enrolment check see the
+// retried answer.
+api.use(activity, enrolment, csrf, grant, stepUp)
 
 /** One entry of a problem's `errors`: a JSON pointer into the request (`/body/email`) and why. */
 export interface FieldProblem {

@@ -31,7 +31,12 @@ export function OperatorPage() {
         Operator overview
       </Title>
       <Text c="dimmed" size="sm" mb="md">
-        Every org’s name and health figures, as operators may see them: nothing inside any org.
+        Every org’s name and health figures, as operators may see them: nothing inside any org. Inside an org only with
+        its approval:{' '}
+        <Anchor component={Link} to="/operator/grants" underline="always">
+          diagnostic access
+        </Anchor>
+        .
       </Text>
       <Group component="nav" aria-label="Operator pages" mb="md">
         <Anchor component={Link} to="/operator/vulnerability-reports">

@@ -1,0 +1,182 @@
+import { useState, type SyntheticEvent } from 'react'
+import { Anchor, Button, Group, NativeSelect, NumberInput, Stack, Table, Text, Title } from '@mantine/core'
+import { Link, useParams } from 'react-router'
+import { ActionProblem } from '../../components/ActionProblem.tsx'
+import { ListPage } from '../../components/ListPage.tsx'
+import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable } from '../../components/ListTable.tsx'
+import { Notice } from '../../components/Notice.tsx'
+import { Panel } from '../../components/Panel.tsx'
+import { ProblemAlert } from '../../components/ProblemAlert.tsx'
+import { useAction } from '../../lib/action.ts'
+import { when } from '../../lib/format.ts'
+import { useGrantActions, useGrantPolicy, useGrants, type Grant } from './api.ts'
+import { approvalCount, days, GrantStatus } from './ui.tsx'
+
+/**
+ * Diagnostic access (P2.8): what provider staff asked of this org — pending requests first,
+ * then current and past grants — each with its operator, reason, scope and duration; a
+ * grant's own page has its decisions and its timeline. Beside the list, the org's grant
+ * policy (the longest grant, the approvals needed), changed by those with org:security.
+ */
+export function GrantsPage({ canSetPolicy }: { canSetPolicy: boolean }) {
+  const { orgId = '' } = useParams()
+  const grants = useGrants(orgId)
+  const all = grants.data?.pages.flatMap((p) => p.grants) ?? []
+  const pending = all.filter((g) => g.status === 'pending')
+  const others = all.filter((g) => g.status !== 'pending')
+
+  return (
+    <ListPage title="Diagnostic access" aside={<PolicyPanel orgId={orgId} canSetPolicy={canSetPolicy} />}>
+      <Stack gap="sm">
+        <Text size="sm">
+          Provider staff see nothing in this org unless you approve a request, for its duration, within its scope; every
+          use is in the org’s audit log, and you can revoke a grant at any moment.
+        </Text>
+        <ListStatus
+          query={grants}
+          noun="diagnostic access grants"
+          refusal="You cannot see the diagnostic access asked of this org"
+          empty={{ when: all.length === 0, text: 'No diagnostic access has been asked of this org.' }}
+        />
+        {pending.length > 0 ? (
+          <GrantTable orgId={orgId} label="Pending requests" grants={pending} />
+        ) : all.length > 0 ? (
+          <Text c="dimmed">No request waits for a decision.</Text>
+        ) : null}
+        {others.length > 0 ? <GrantTable orgId={orgId} label="Grants" grants={others} /> : null}
+        <LoadMore query={grants} />
+      </Stack>
+    </ListPage>
+  )
+}
+
+function GrantTable({ orgId, label, grants }: { orgId: string; label: string; grants: Grant[] }) {
+  return (
+    <>
+      <Title order={2} size="h4">
+        {label}
+      </Title>
+      <ListTable
+        striped
+        label={label}
+        columns={['Operator', 'Reason', 'Scope', 'Duration', 'Approvals', 'State', 'Until']}
+      >
+        {grants.map((g) => (
+          <Table.Tr key={g.id}>
+            <Table.Td>
+              <Anchor
+                component={Link}
+                to={`/orgs/${orgId}/grants/${g.id}`}
+                aria-label={`Grant to ${g.grantee.email}, requested ${when(g.requestedAt)}`}
+              >
+                {g.grantee.email}
+              </Anchor>
+              <Text size="xs" c="dimmed">
+                requested {when(g.requestedAt)}
+              </Text>
+            </Table.Td>
+            <Table.Td>{g.reason}</Table.Td>
+            <Table.Td>
+              {g.permissions.join(', ')}
+              {g.secretIds.length > 0 ? (
+                <Text size="xs" c="dimmed">
+                  {g.secretIds.length === 1 ? '1 named secret' : `${g.secretIds.length} named secrets`}
+                </Text>
+              ) : null}
+            </Table.Td>
+            <Table.Td>{days(g.durationDays)}</Table.Td>
+            <Table.Td>{approvalCount(g)}</Table.Td>
+            <Table.Td>
+              <GrantStatus status={g.status} />
+            </Table.Td>
+            <Table.Td>
+              {g.status === 'pending'
+                ? `lapses ${when(g.pendingUntil)}`
+                : g.endedAt !== null
+                  ? `ended ${when(g.endedAt)}`
+                  : g.expiresAt !== null
+                    ? when(g.expiresAt)
+                    : '—'}
+            </Table.Td>
+          </Table.Tr>
+        ))}
+      </ListTable>
+    </>
+  )
+}
+
+/** The org's grant policy; a form to change it for those with org:security (step-up). */
+function PolicyPanel({ orgId, canSetPolicy }: { orgId: string; canSetPolicy: boolean }) {
+  const policy = useGrantPolicy(orgId)
+  return (
+    <Panel
+      title="Grant policy"
+      description="What this org approves: the longest grant, and how many people approve one."
+    >
+      {policy.isPending ? <Text size="sm">Loading the policy</Text> : null}
+      <ProblemAlert error={policy.error} title="You cannot see the grant policy" />
+      {policy.isSuccess ? (
+        canSetPolicy ? (
+          <PolicyForm orgId={orgId} maxDays={policy.data.maxDays} requiredApprovals={policy.data.requiredApprovals} />
+        ) : (
+          <Text size="sm">
+            Grants of at most {days(policy.data.maxDays)}, each approved by{' '}
+            {policy.data.requiredApprovals === 1 ? 'one person' : 'two people'}.
+          </Text>
+        )
+      ) : null}
+    </Panel>
+  )
+}
+
+function PolicyForm({
+  orgId,
+  maxDays,
+  requiredApprovals,
+}: {
+  orgId: string
+  maxDays: number
+  requiredApprovals: number
+}) {
+  const actions = useGrantActions(orgId)
+  const [max, setMax] = useState<number | string>(maxDays)
+  const [approvals, setApprovals] = useState(String(requiredApprovals))
+  const [notice, setNotice] = useState<string | null>(null)
+  const save = useAction()
+  const submit = async (event: SyntheticEvent) => {
+    event.preventDefault()
+    setNotice(null)
+    if (await save.run(() => actions.setPolicy({ maxDays: Number(max), requiredApprovals: Number(approvals) })))
+      setNotice('Saved: new requests follow this policy.')
+  }
+  return (
+    <form onSubmit={(event) => void submit(event)} noValidate>
+      <Stack gap="sm">
+        <ActionProblem error={save.error} title="Not saved" />
+        <Notice message={notice} onClose={() => setNotice(null)} />
+        <NumberInput
+          label="Longest grant (days)"
+          min={1}
+          max={90}
+          value={max}
+          onChange={setMax}
+          error={save.problem?.fieldError('maxDays')}
+        />
+        <NativeSelect
+          label="Approvals required"
+          data={[
+            { value: '1', label: 'One person' },
+            { value: '2', label: 'Two people (four eyes)' },
+          ]}
+          {...save.field('requiredApprovals', approvals, setApprovals)}
+        />
+        <Group>
+          <Button type="submit" loading={save.pending}>
+            Save policy
+          </Button>
+        </Group>
+      </Stack>
+    </form>
+  )
+}

@@ -1,0 +1,202 @@
+import { useInfiniteQuery, useQueries, useQuery, useQueryClient } from '@tanstack/react-query'
+import { api, unwrap, type paths } from '../../lib/api.ts'
+import { pageQuery, usePaged } from '../../lib/query.ts'
+
+export const PAGE_SIZE = 50
+export const grantsKey = (orgId: string) => ['orgs', orgId, 'grants'] as const
+export const grantPolicyKey = (orgId: string) => ['orgs', orgId, 'grant-policy'] as const
+export const myGrantsKey = ['operator', 'grants'] as const
+
+/** A diagnostic access grant, as the API shows it to the org and to its operator. */
+export type Grant = paths['/v1/orgs/{orgId}/grants/{grantId}']['get']['responses'][200]['content']['application/json']
+export type GrantPolicy = paths['/v1/orgs/{orgId}/grant-policy']['get']['responses'][200]['content']['application/json']
+export type GrantRequest = NonNullable<
+  paths['/v1/operator/grants']['post']['requestBody']
+>['content']['application/json']
+type AuditEvent =
+  paths['/v1/orgs/{orgId}/audit/events']['get']['responses'][200]['content']['application/json']['events'][number]
+
+/**
+ * What a grant can open, as the API's GRANTABLE list has it (src/modules/access/permissions.ts):
+ * seeing, checking and — for named secrets — revealing. The permission catalog does not
+ * say which are grantable; the API refuses any other with a field error.
+ */
+export const GRANTABLE = [
+  'org:read',
+  'members:read',
+  'roles:read',
+  'service_accounts:read',
+  'tokens:read',
+  'sessions:read',
+  'audit:read',
+  'audit:export',
+  'audit:verify',
+  'secrets:read',
+  'keys:read',
+  'secrets:check',
+  'vault:reveal',
+  'grants:read',
+] as const
+
+/** GET /v1/orgs/{orgId}/grants (grants:read): pending, current and past, newest first. */
+export function useGrants(orgId: string) {
+  return usePaged([...grantsKey(orgId), 'list'], (cursor) =>
+    unwrap(api.GET('/v1/orgs/{orgId}/grants', { params: { path: { orgId }, query: pageQuery(PAGE_SIZE, cursor) } })),
+  )
+}
+
+/** GET /v1/orgs/{orgId}/grants/{grantId} (grants:read). */
+export function useGrant(orgId: string, grantId: string) {
+  return useQuery({
+    queryKey: [...grantsKey(orgId), grantId],
+    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/grants/{grantId}', { params: { path: { orgId, grantId } } })),
+  })
+}
+
+/** GET /v1/orgs/{orgId}/grant-policy (org:read): the longest grant and the approvals needed. */
+export function useGrantPolicy(orgId: string) {
+  return useQuery({
+    queryKey: grantPolicyKey(orgId),
+    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/grant-policy', { params: { path: { orgId } } })),
+  })
+}
+
+/** Approve (step-up), deny and revoke a grant, and set the policy (org:security, step-up); each refreshes what it changed. */
+export function useGrantActions(orgId: string) {
+  const queryClient = useQueryClient()
+  const refresh = () => queryClient.invalidateQueries({ queryKey: grantsKey(orgId) })
+  const decide = async (grantId: string, verb: 'approve' | 'deny' | 'revoke', note: string) => {
+    const params = { path: { orgId, grantId } }
+    const body = note.trim() === '' ? {} : { note: note.trim() }
+    const decided = await unwrap(
+      verb === 'approve'
+        ? api.POST('/v1/orgs/{orgId}/grants/{grantId}/approve', { params, body })
+        : verb === 'deny'
+          ? api.POST('/v1/orgs/{orgId}/grants/{grantId}/deny', { params, body })
+          : api.POST('/v1/orgs/{orgId}/grants/{grantId}/revoke', { params, body }),
+    )
+    await refresh()
+    return decided
+  }
+  return {
+    decide,
+    setPolicy: async (policy: GrantPolicy) => {
+      const saved = await unwrap(
+        api.PUT('/v1/orgs/{orgId}/grant-policy', { params: { path: { orgId } }, body: policy }),
+      )
+      queryClient.setQueryData(grantPolicyKey(orgId), saved)
+      return saved
+    },
+  }
+}
+
+/** One line of a grant's timeline: an event of the org's audit log about the grant or made under it. */
+export type TimelineEvent = AuditEvent
+
+/**
+ * A grant's timeline from the org's audit log (audit:read), newest first: the events about
+ * the grant (its request, approvals, each use, its end: target = the grant) and the events
+ * its operator's requests wrote under it (details.grant = the grant: a reveal, with the
+ * secret as its target). The log has no filter on details, so the second set is the
+ * operator's events since the request, kept when they name the grant.
+ */
+export function useGrantTimeline(orgId: string, grant: Grant | undefined) {
+  return useQuery({
+    queryKey: [...grantsKey(orgId), grant?.id, 'timeline'],
+    enabled: grant !== undefined,
+    queryFn: async () => {
+      if (grant === undefined) return []
+      const params = (query: { target?: string; actor?: string; from?: string; limit: number }) => ({
+        params: { path: { orgId }, query },
+      })
+      const [about, under] = await Promise.all([
+        unwrap(api.GET('/v1/orgs/{orgId}/audit/events', params({ target: grant.id, limit: 500 }))),
+        unwrap(
+          api.GET(
+            '/v1/orgs/{orgId}/audit/events',
+            params({ actor: grant.grantee.userId, from: grant.requestedAt, limit: 500 }),
+          ),
+        ),
+      ])
+      const seen = new Set<string>()
+      return [...about.events, ...under.events.filter((e) => e.details.grant === grant.id)]
+        .filter((e) => !seen.has(e.id) && seen.add(e.id))
+        .sort((a, b) => b.time.localeCompare(a.time))
+    },
+  })
+}
+
+/** The names of the secrets a grant names (GET …/secrets/{id}, secrets:read): id → name, as far as they load. */
+export function useSecretNames(orgId: string, secretIds: string[]): Map<string, string> {
+  const results = useQueries({
+    queries: secretIds.map((secretId) => ({
+      queryKey: [...grantsKey(orgId), 'secret-name', secretId],
+      queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/secrets/{secretId}', { params: { path: { orgId, secretId } } })),
+    })),
+  })
+  const names = new Map<string, string>()
+  results.forEach((r, i) => {
+    const id = secretIds[i]
+    if (r.data !== undefined && id !== undefined) names.set(id, r.data.name)
+  })
+  return names
+}
+
+/** The org's members (members:read, first page): user id → email, to name approvers. */
+export function useMemberEmails(orgId: string): Map<string, string> {
+  const members = useQuery({
+    queryKey: [...grantsKey(orgId), 'members'],
+    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/members', { params: { path: { orgId }, query: { limit: 500 } } })),
+  })
+  return new Map((members.data?.members ?? []).map((m) => [m.userId, m.email]))
+}
+
+/** While a request waits for approval, the operator's list is asked again this often (ms). */
+export const FOLLOW_MS = 3000
+
+/**
+ * GET /v1/operator/grants (grants:request): the operator's own requests and grants, newest
+ * first (the first page), asked again every FOLLOW_MS while one is pending (to follow its
+ * approval), or every `everyMs` when given.
+ */
+export function useMyGrants(everyMs?: number) {
+  return useInfiniteQuery({
+    queryKey: myGrantsKey,
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      unwrap(api.GET('/v1/operator/grants', { params: { query: pageQuery(PAGE_SIZE, pageParam) } })),
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+    refetchInterval: (query) =>
+      everyMs ??
+      (query.state.data?.pages.some((p) => p.grants.some((g) => g.status === 'pending')) === true ? FOLLOW_MS : false),
+  })
+}
+
+/** The customer orgs an operator may ask (GET /v1/operator/orgs, orgs:list), by name. */
+export function useCustomerOrgs() {
+  return useQuery({
+    queryKey: ['operator', 'orgs', 'customers'],
+    queryFn: async () => {
+      const answer = await unwrap(api.GET('/v1/operator/orgs', { params: { query: { limit: 500 } } }))
+      return answer.orgs.filter((o) => o.kind === 'customer').sort((a, b) => a.name.localeCompare(b.name))
+    },
+  })
+}
+
+/** Operators: request (POST /v1/operator/grants) and withdraw or give up (…/withdraw) a grant. */
+export function useOperatorGrantActions() {
+  const queryClient = useQueryClient()
+  const refresh = () => queryClient.invalidateQueries({ queryKey: myGrantsKey })
+  return {
+    request: async (body: GrantRequest) => {
+      const made = await unwrap(api.POST('/v1/operator/grants', { body }))
+      await refresh()
+      return made
+    },
+    withdraw: async (grantId: string) => {
+      const ended = await unwrap(api.POST('/v1/operator/grants/{grantId}/withdraw', { params: { path: { grantId } } }))
+      await refresh()
+      return ended
+    },
+  }
+}

@@ -1,0 +1,338 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { ensureBuilt } from '../../scripts/console.ts'
+import { PASSWORD } from '../helpers/app.ts'
+import {
+  launchChromium,
+  newConsoleContext,
+  seriousViolations,
+  startConsoleWorld,
+  watchCsp,
+  type ConsoleWorld,
+} from '../helpers/console.ts'
+import { httpsJson } from '../helpers/process.ts'
+import { totpCode } from '../helpers/totp.ts'
+
+interface GrantRow {
+  id: string
+  status: string
+  reason: string
+  permissions: string[]
+  secretIds: string[]
+  durationDays: number
+  approvals: { userId: string }[]
+  grantee: { email: string }
+}
+interface EventRow {
+  action: string
+  outcome: string
+  target: { type: string; id: string | null } | null
+  details: Record<string, unknown>
+}
+
+// The console's diagnostic access grants (issue 13, P2.8), both sides in two browser
+// contexts: the operator (provider org) requests a grant, the customer's owner approves it,
+// the operator reveals the named secret under it, the owner sees that use in the grant's
+// timeline and revokes it, and the operator's next action is refused — in Debian's
+// Chromium against a real server on PGlite.
+describe('web console: diagnostic access grants', () => {
+  let world: ConsoleWorld
+  let browser: Browser
+  let secretId = ''
+  const secretValue = 'sk_live_grant_test_value_7788'
+  const reason = 'ticket 4711: billing sync fails for Acme, checking the key'
+
+  const call = (method: string, url: string, token: string, body?: unknown) =>
+    httpsJson(world.server.httpsPort, method, url, { token, body })
+  const orgGrants = async () =>
+    (await call('GET', `/v1/orgs/${world.customer.orgId}/grants?limit=500`, world.customer.ownerToken)).body
+      .grants as GrantRow[]
+  const orgEvents = async (query: string) =>
+    (await call('GET', `/v1/orgs/${world.customer.orgId}/audit/events?limit=500&${query}`, world.customer.ownerToken))
+      .body.events as EventRow[]
+
+  before(async () => {
+    await ensureBuilt()
+    world = await startConsoleWorld()
+    browser = await launchChromium()
+    const made = await call('POST', `/v1/orgs/${world.customer.orgId}/secrets`, world.customer.ownerToken, {
+      name: 'billing-api',
+      type: 'api_key',
+      value: secretValue,
+    })
+    assert.equal(made.status, 201, made.text)
+    secretId = made.body.id
+  })
+  after(async () => {
+    await browser?.close()
+    await world?.server.stop()
+  })
+
+  interface Session {
+    page: Page
+    context: BrowserContext
+    csp: string[]
+    /** The X-Custodian-Grant header of every API request, by URL ('' when none). */
+    grantHeaders: { url: string; grant: string }[]
+  }
+
+  async function signedIn(email: string, org: string, code?: string): Promise<Session> {
+    const context = await newConsoleContext(browser)
+    const page = await context.newPage()
+    const grantHeaders: Session['grantHeaders'] = []
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname.startsWith('/v1/'))
+        grantHeaders.push({ url: request.url(), grant: request.headers()['x-custodian-grant'] ?? '' })
+    })
+    const csp = watchCsp(page)
+    await page.goto(`${world.origin}/console/sign-in`)
+    await page.getByLabel('Email').fill(email)
+    await page.getByLabel(/^Password/).fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    if (code !== undefined) {
+      await page.getByLabel('Authentication code').fill(code)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+    }
+    await page.getByRole('link', { name: org }).click()
+    await page.getByRole('heading', { name: 'Secrets' }).waitFor()
+    return { page, context, csp, grantHeaders }
+  }
+
+  async function assertAccessible(page: Page, where: string): Promise<void> {
+    if ((await page.getByRole('dialog').count()) > 0) await page.waitForTimeout(300)
+    assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
+  }
+
+  it('issue 13: operator requests a grant → the customer approves → the operator reveals the named secret under it → the customer sees the use in the timeline → revokes → the operator’s next action is refused', async () => {
+    const operator = await signedIn(world.provider.email, 'Provider', totpCode(world.provider.totpSecret, 1))
+    const customer = await signedIn(world.customer.ownerEmail, 'Acme')
+    const op = operator.page
+    const cu = customer.page
+    try {
+      // The operator: from the overview to diagnostic access, with the keyboard.
+      await op.getByRole('link', { name: 'Operator overview' }).click()
+      await op.getByRole('heading', { level: 1, name: 'Operator overview' }).waitFor()
+      const link = op.getByRole('main').getByRole('link', { name: 'diagnostic access', exact: true })
+      await link.focus()
+      await op.keyboard.press('Enter')
+      await op.getByRole('heading', { level: 1, name: 'Diagnostic access' }).waitFor()
+      await op.getByText('You have asked for no diagnostic access yet.').waitFor()
+      await assertAccessible(op, 'the operator’s diagnostic access page')
+
+      const form = op.getByRole('region', { name: 'Request diagnostic access' })
+      assert.equal(
+        await form.getByLabel('Org', { exact: true }).inputValue(),
+        world.customer.orgId,
+        'the only customer org, Acme',
+      )
+      // Too short a reason, and vault:reveal without a secret: the API's field errors.
+      await form.getByLabel(/^Reason/).fill('short')
+      await form.getByRole('checkbox', { name: 'vault:reveal' }).check()
+      await form.getByRole('button', { name: 'Request access' }).click()
+      await form.getByRole('alert').waitFor()
+      assert.equal((await orgGrants()).length, 0, 'nothing was requested')
+
+      await form.getByLabel(/^Reason/).fill(reason)
+      await form.getByRole('checkbox', { name: 'secrets:read' }).check()
+      await form.getByLabel('Secrets to reveal').fill(secretId)
+      await form.getByLabel('Duration (days)').fill('7')
+      await form.getByRole('button', { name: 'Request access' }).click()
+      await form.getByText('Requested 7 days of access to Acme: its admins are told.').waitFor()
+      const mine = op.getByRole('table', { name: 'Your grants' })
+      await mine.getByRole('row', { name: /pending/ }).waitFor()
+      await op.getByText('Waiting for approval: this list follows it.').waitFor()
+      const [asked] = await orgGrants()
+      assert.ok(asked)
+      assert.deepEqual(
+        [asked.status, asked.reason, asked.permissions, asked.secretIds, asked.durationDays, asked.grantee.email],
+        ['pending', reason, ['secrets:read', 'vault:reveal'], [secretId], 7, world.provider.email],
+      )
+      await assertAccessible(op, 'the operator’s page with a pending request')
+
+      // The customer's owner: the pending request with its reason, scope and duration.
+      await cu.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: 'Diagnostic access' }).click()
+      await cu.getByRole('heading', { level: 1, name: 'Diagnostic access' }).waitFor()
+      const pending = cu.getByRole('table', { name: 'Pending requests' })
+      const row = pending.getByRole('row', { name: new RegExp(world.provider.email) })
+      await row.waitFor()
+      const cells = await row.getByRole('cell').allInnerTexts()
+      assert.equal(cells[1], reason)
+      assert.match(cells[2] ?? '', /^secrets:read, vault:reveal\s+1 named secret$/)
+      assert.equal(cells[3], '7 days')
+      assert.equal(cells[4], '0 of 1')
+      const policy = cu.getByRole('region', { name: 'Grant policy' })
+      assert.equal(await policy.getByLabel('Longest grant (days)').inputValue(), '21')
+      await assertAccessible(cu, 'the customer’s diagnostic access page')
+
+      // Its page, with the keyboard: the named secret by its name; approve says who else must.
+      await row.getByRole('link').focus()
+      await cu.keyboard.press('Enter')
+      await cu.getByRole('heading', { level: 1, name: `Diagnostic access for ${world.provider.email}` }).waitFor()
+      const facts = cu.getByRole('table', { name: 'Grant' })
+      await facts.getByRole('link', { name: 'billing-api' }).waitFor()
+      await cu.getByRole('button', { name: 'Approve' }).focus()
+      await cu.keyboard.press('Enter')
+      const dialog = cu.getByRole('dialog', { name: 'Approve this diagnostic access?' })
+      await dialog.getByText('Your approval opens the grant at once.', { exact: false }).waitFor()
+      await assertAccessible(cu, 'the approval dialog')
+      await dialog.getByLabel('Note (optional)').fill('approved for ticket 4711')
+      await dialog.getByRole('button', { name: 'Approve access' }).focus()
+      await cu.keyboard.press('Enter')
+      await cu.getByText(/^Approved: the grant runs until /).waitFor()
+      assert.equal((await orgGrants())[0]?.status, 'active')
+
+      // The operator's list follows the approval; acting under it opens the named secret.
+      const actButton = mine.getByRole('button', { name: 'Act under the grant to Acme' })
+      await actButton.waitFor({ timeout: 15_000 })
+      await actButton.click()
+      await op.getByRole('heading', { level: 1, name: 'billing-api' }).waitFor()
+      const banner = op.getByRole('region', { name: 'Acting under a grant' })
+      await banner.getByText(/^Acting in Acme under a diagnostic access grant, until /).waitFor()
+      await banner.getByText(/Scope: secrets:read, vault:reveal · secrets:/).waitFor()
+      await banner.getByRole('link', { name: secretId }).waitFor()
+      await assertAccessible(op, 'the customer’s secret, acting under the grant')
+
+      const reveal = op.getByRole('region', { name: 'Reveal the value' })
+      await reveal.getByLabel(/^Reason/).fill('ticket 4711: compare with the billing provider')
+      await reveal.getByRole('button', { name: 'Reveal', exact: true }).click()
+      const shown = op.getByRole('group', { name: 'Revealed value' })
+      await shown.getByRole('button', { name: 'Show value' }).click()
+      await shown.getByText(secretValue).waitFor()
+      await shown.getByRole('button', { name: 'Hide now' }).click()
+      // Every request to Acme's routes carried the grant; no other request did.
+      const acme = `/v1/orgs/${world.customer.orgId}`
+      const toAcme = operator.grantHeaders.filter((h) => new URL(h.url).pathname.startsWith(acme))
+      assert.ok(toAcme.length >= 2, 'the secret and the reveal were asked')
+      assert.ok(
+        toAcme.every((h) => h.grant === asked.id),
+        'each request to the org carries the grant',
+      )
+      assert.ok(
+        operator.grantHeaders.filter((h) => !new URL(h.url).pathname.startsWith(acme)).every((h) => h.grant === ''),
+        'no other request carries it',
+      )
+      const reveals = (await orgEvents('action=secret.reveal')).filter((e) => e.details.grant === asked.id)
+      assert.equal(reveals.length, 1, 'the reveal is in Acme’s log, naming the grant')
+
+      // The customer: the use in the grant's timeline, with time, action and target.
+      const timeline = cu.getByRole('region', { name: 'Timeline' })
+      await timeline.getByRole('button', { name: 'Refresh the timeline' }).click()
+      const events = timeline.getByRole('table', { name: 'Timeline' })
+      await events.getByRole('row', { name: /secret\.reveal secret billing-api success/ }).waitFor()
+      await events
+        .getByRole('row', { name: /grant\.use POST \/v1\/orgs\/:orgId\/secrets\/:secretId\/reveal/ })
+        .waitFor()
+      const uses = (await orgEvents(`target=${asked.id}&action=grant.use`)).length
+      assert.ok(uses >= 2, 'the secret read and the reveal')
+      await timeline.getByText(`Used ${uses} times.`).waitFor()
+      for (const action of ['grant.request', 'grant.approve', 'grant.activate'])
+        await events.getByRole('cell', { name: action, exact: true }).waitFor()
+      await assertAccessible(cu, 'the grant’s page with its timeline')
+
+      // The customer revokes it.
+      await cu.getByRole('button', { name: 'Revoke' }).click()
+      const revoke = cu.getByRole('dialog', { name: 'Revoke this grant?' })
+      await revoke.getByLabel('Note (optional)').fill('ticket closed')
+      await revoke.getByRole('button', { name: 'Revoke grant' }).click()
+      await cu.getByText('Revoked: the grant’s next use is refused.').waitFor()
+      assert.equal((await orgGrants())[0]?.status, 'revoked')
+
+      // The operator's next action is refused, and the banner says why.
+      await reveal.getByLabel(/^Reason/).fill('ticket 4711: one more look')
+      await reveal.getByRole('button', { name: 'Reveal', exact: true }).click()
+      await reveal
+        .getByRole('alert')
+        .getByText(/no such org \(NOT_FOUND\)/)
+        .waitFor()
+      assert.equal(await shown.count(), 0, 'nothing revealed')
+      await banner.getByRole('alert').getByText('Acme no longer accepts it', { exact: false }).waitFor()
+      const refused = (await orgEvents(`target=${asked.id}&action=grant.use&outcome=denied`)).length
+      assert.equal(refused, 1, 'the refused use is in Acme’s log')
+      await assertAccessible(op, 'the refused reveal under a revoked grant')
+
+      // Leaving the grant ends it in the console: back to the operator's page, no banner,
+      // and Acme's pages are no longer opened.
+      await banner.getByRole('button', { name: 'Leave the grant' }).click()
+      await op.getByRole('heading', { level: 1, name: 'Diagnostic access' }).waitFor()
+      await banner.waitFor({ state: 'detached' })
+      await mine.getByRole('row', { name: /revoked/ }).waitFor()
+      await op.goto(`${world.origin}/console/orgs/${world.customer.orgId}/secrets/${secretId}`)
+      await op.getByRole('heading', { name: 'Choose an org' }).waitFor()
+
+      assert.deepEqual(operator.csp, [], 'no CSP violation (operator)')
+      assert.deepEqual(customer.csp, [], 'no CSP violation (customer)')
+    } finally {
+      await operator.context.close()
+      await customer.context.close()
+    }
+  })
+
+  it('issue 13: the grant policy asks for two approvers: the first approval says another is needed and opens nothing; a request is denied', async () => {
+    const customer = await signedIn(world.customer.ownerEmail, 'Acme')
+    const cu = customer.page
+    try {
+      await cu.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: 'Diagnostic access' }).click()
+      const policy = cu.getByRole('region', { name: 'Grant policy' })
+      await policy.getByLabel('Longest grant (days)').fill('10')
+      await policy.getByLabel('Approvals required').selectOption('2')
+      await policy.getByRole('button', { name: 'Save policy' }).click()
+      await policy.getByText('Saved: new requests follow this policy.').waitFor()
+      const saved = await call('GET', `/v1/orgs/${world.customer.orgId}/grant-policy`, world.customer.ownerToken)
+      assert.deepEqual(saved.body, { maxDays: 10, requiredApprovals: 2 })
+
+      const asked = await call('POST', '/v1/operator/grants', world.provider.token, {
+        orgId: world.customer.orgId,
+        reason: 'ticket 4712: audit export looks truncated',
+        permissions: ['audit:read'],
+      })
+      assert.equal(asked.status, 201, asked.text)
+      assert.equal(asked.body.durationDays, 10, 'the org’s maximum, shorter than the default')
+      await cu.reload()
+      const row = cu.getByRole('table', { name: 'Pending requests' }).getByRole('row', { name: /ticket 4712/ })
+      await row.waitFor()
+      assert.equal((await row.getByRole('cell').allInnerTexts())[4], '0 of 2')
+      await row.getByRole('link').click()
+
+      await cu.getByRole('button', { name: 'Approve' }).click()
+      const dialog = cu.getByRole('dialog', { name: 'Approve this diagnostic access?' })
+      await dialog
+        .getByText(
+          `This org requires 2 approvals: after yours, another person with the grants:approve permission (not ${world.provider.email}, who asked, and not you) must approve before anything opens.`,
+          { exact: false },
+        )
+        .waitFor()
+      await dialog.getByRole('button', { name: 'Approve access' }).click()
+      await cu.getByText('Approved (1 of 2): it needs another approver before anything opens.').waitFor()
+      const facts = cu.getByRole('table', { name: 'Grant' })
+      await facts.getByText(world.customer.ownerEmail, { exact: false }).waitFor()
+      let grant = (await orgGrants()).find((g) => g.id === asked.body.id)
+      assert.equal(grant?.status, 'pending')
+      assert.equal(grant?.approvals.length, 1)
+      await assertAccessible(cu, 'a grant with one of two approvals')
+
+      // The same person cannot give the second approval: the API's refusal, in the dialog.
+      await cu.getByRole('button', { name: 'Approve' }).click()
+      await dialog.getByRole('button', { name: 'Approve access' }).click()
+      await dialog
+        .getByRole('alert')
+        .getByText(/you have approved this grant already/)
+        .waitFor()
+      await dialog.getByRole('button', { name: 'Cancel' }).click()
+
+      await cu.getByRole('button', { name: 'Deny' }).click()
+      const deny = cu.getByRole('dialog', { name: 'Deny this request?' })
+      await deny.getByLabel('Note (optional)').fill('use the export of last week instead')
+      await deny.getByRole('button', { name: 'Deny request' }).click()
+      await cu.getByText('Denied: the operator gets no access.').waitFor()
+      grant = (await orgGrants()).find((g) => g.id === asked.body.id)
+      assert.equal(grant?.status, 'denied')
+      assert.equal(await cu.getByRole('group', { name: 'Decisions' }).getByRole('button').count(), 0)
+      const timeline = cu.getByRole('table', { name: 'Timeline' })
+      await timeline.getByRole('cell', { name: 'grant.deny', exact: true }).waitFor()
+      assert.deepEqual(customer.csp, [], 'no CSP violation')
+    } finally {
+      await customer.context.close()
+    }
+  })
+})
