@@ -57,17 +57,17 @@ try {
   const page = await (await newConsoleContext(browser)).newPage()
   await page.goto(`${world.origin}/console/`)
   await page.getByRole('heading', { name: 'Sign in to Custodian' }).waitFor()
-  await shot(page, '1-sign-in')
+  await shot(page, '01-sign-in')
   await page.getByLabel('Email').fill(world.provider.email)
   await page.getByLabel(/^Password/).fill(PASSWORD)
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.getByLabel('Authentication code').waitFor()
-  await shot(page, '2-sign-in-code')
+  await shot(page, '02-sign-in-code')
   await page.getByLabel('Authentication code').fill(totpCode(world.provider.totpSecret, 1))
   await page.getByRole('button', { name: 'Sign in' }).click()
   await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
   await page.getByRole('link', { name: 'Provider' }).waitFor()
-  await shot(page, '3-org-picker')
+  await shot(page, '03-org-picker')
 
   const owner = await (await newConsoleContext(browser)).newPage()
   await owner.goto(`${world.origin}/console/sign-in`)
@@ -76,19 +76,19 @@ try {
   await owner.getByRole('button', { name: 'Sign in' }).click()
   await owner.getByRole('link', { name: 'Acme' }).click()
   await owner.getByRole('row').filter({ hasText: 'mail/smtp-password' }).waitFor()
-  await shot(owner, '4-secrets')
+  await shot(owner, '04-secrets')
   await owner.getByRole('link', { name: 'billing/stripe-key' }).click()
   await owner.getByRole('heading', { level: 1, name: 'billing/stripe-key' }).waitFor()
   const panel = owner.getByRole('region', { name: 'Reveal the value' })
   await panel.getByLabel(/^Reason/).fill('Checking the key the payments service uses')
   await panel.getByRole('button', { name: 'Reveal', exact: true }).click()
   await owner.getByRole('group', { name: 'Revealed value' }).waitFor()
-  await shot(owner, '6-secret-detail')
+  await shot(owner, '05-secret-detail')
   await owner.getByRole('button', { name: 'Hide now' }).click()
   await owner.getByRole('button', { name: 'Delete secret' }).click()
   await owner.getByRole('dialog', { name: 'Delete billing/stripe-key?' }).waitFor()
   await owner.waitForTimeout(500)
-  await shot(owner, '7-secret-delete')
+  await shot(owner, '06-secret-delete')
   await owner.keyboard.press('Escape')
   await owner.getByRole('link', { name: 'Audit log' }).click()
   await owner.getByLabel('Action').fill('secret.*')
@@ -104,7 +104,7 @@ try {
     if ((await owner.getByText('verified up to checkpoint').count()) > 0) break
     await owner.waitForTimeout(1000)
   }
-  await shot(owner, '6-audit')
+  await shot(owner, '07-audit')
 
   const viewer = await (await newConsoleContext(browser)).newPage()
   await viewer.goto(`${world.origin}/console/sign-in`)
@@ -113,7 +113,7 @@ try {
   await viewer.getByRole('button', { name: 'Sign in' }).click()
   await viewer.getByRole('link', { name: 'Acme' }).click()
   await viewer.getByRole('alert').filter({ hasText: 'secrets:read' }).waitFor()
-  await shot(viewer, '5-secrets-refused')
+  await shot(viewer, '08-secrets-refused')
 
   // Access and the security policy (Acme's owner; no second factor, so no step-up asked).
   const acme = `${world.origin}/console/orgs/${world.customer.orgId}`
@@ -121,28 +121,28 @@ try {
   await owner.getByLabel('Email').fill('dev@acme.test')
   await owner.getByRole('button', { name: 'Send invitation' }).click()
   await owner.getByLabel('Invitation token').waitFor()
-  await shot(owner, '6-members')
+  await shot(owner, '09-members')
   await owner.goto(`${acme}/roles`)
   await owner.getByLabel(/^Role name/).fill('deployer')
   await owner.getByRole('checkbox', { name: 'secrets:read', exact: true }).check()
   await owner.getByRole('checkbox', { name: 'secrets:write', exact: true }).check()
   await owner.getByRole('row').filter({ hasText: 'auditor' }).waitFor()
-  await shot(owner, '7-roles')
+  await shot(owner, '10-roles')
   await owner.goto(`${acme}/tokens`)
   await owner.getByLabel(/^Token name/).fill('ci-deploy')
   await owner.getByRole('button', { name: 'Issue token' }).click()
   await owner.getByRole('dialog', { name: 'Your new API token' }).waitFor()
-  await shot(owner, '8-token-shown-once')
+  await shot(owner, '11-token-shown-once')
   await owner.getByRole('button', { name: 'Done' }).click()
   await owner.goto(`${acme}/security`)
   await owner.getByRole('button', { name: 'Add range' }).click()
   await owner.getByLabel('Range 1', { exact: true }).fill('203.0.113.0/24')
   await owner.getByRole('button', { name: 'Save allowlist' }).click()
   await owner.getByRole('alert').filter({ hasText: 'ALLOWLIST_EXCLUDES_CALLER' }).waitFor()
-  await shot(owner, '9-security-policy')
+  await shot(owner, '12-security-policy')
   await viewer.goto(`${acme}/tokens`)
   await viewer.getByRole('alert').filter({ hasText: 'tokens:read' }).waitFor()
-  await shot(viewer, '10-tokens-refused')
+  await shot(viewer, '13-tokens-refused')
   // Keys (features/keys): transit keys with encrypt and decrypt, the org key mid-rewrap.
   for (const name of ['customer-records', 'payments']) {
     await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.customer.orgId}/transit/keys`, {
@@ -162,7 +162,7 @@ try {
   await use.getByLabel(/^Ciphertext to decrypt/).fill(sealed)
   await use.getByRole('button', { name: 'Decrypt', exact: true }).click()
   await use.getByRole('group', { name: 'Decrypted' }).waitFor()
-  await shot(owner, '11-transit-keys')
+  await shot(owner, '14-transit-keys')
   await owner.goto(`${acme}/keys`)
   await owner.getByRole('button', { name: 'Rotate org key' }).click()
   await owner
@@ -175,7 +175,7 @@ try {
   const bar = rewrap.getByRole('progressbar')
   for (let i = 0; i < 60 && Number(await bar.getAttribute('aria-valuenow')) < 30; i++) await owner.waitForTimeout(500)
   await owner.getByRole('dialog').waitFor({ state: 'detached' })
-  await shot(owner, '12-org-keys-rotating')
+  await shot(owner, '15-org-keys-rotating')
   // Integrations (features/integrations): checked data sources, then one with its rotation policy and history.
   const sources: Record<string, string> = {}
   for (const [name, user, password] of [
@@ -203,7 +203,7 @@ try {
   }
   await owner.getByRole('button', { name: 'Pause db/legacy-reporting' }).click()
   await owner.getByRole('status').filter({ hasText: 'db/legacy-reporting is paused' }).waitFor()
-  await shot(owner, '13-integrations')
+  await shot(owner, '16-integrations')
   await owner.getByRole('link', { name: 'db/orders', exact: true }).click()
   await owner.getByRole('heading', { level: 1, name: 'db/orders' }).waitFor()
   const rotationForm = owner.getByRole('region', { name: 'Set a rotation policy' })
@@ -215,7 +215,7 @@ try {
   await owner.getByRole('dialog', { name: 'Rotate db/orders now?' }).getByRole('button', { name: 'Rotate now' }).click()
   await owner.getByRole('status').filter({ hasText: 'db/orders is rotated' }).waitFor()
   await owner.getByRole('table', { name: 'Rotations' }).waitFor()
-  await shot(owner, '14-integration-rotation')
+  await shot(owner, '17-integration-rotation')
   // Notifications (features/notifications): two secrets reported exposed notify Acme's owner
   // (no mail server here: each e-mail is "skipped"); a webhook to a port nothing listens on,
   // its delivery retrying.
@@ -242,13 +242,13 @@ try {
     .first()
     .click()
   await owner.getByRole('table', { name: 'Notification fields' }).waitFor()
-  await shot(owner, '15-notifications')
+  await shot(owner, '18-notifications')
   await owner.getByRole('tab', { name: 'Webhooks' }).click()
   await owner.getByLabel(/^Webhook name/).fill('pager')
   await owner.getByLabel(/^URL/).fill('https://127.0.0.1:9/custodian')
   await owner.getByRole('button', { name: 'Add webhook' }).click()
   await owner.getByRole('dialog', { name: 'The webhook’s signing secret' }).waitFor()
-  await shot(owner, '16-webhook-secret')
+  await shot(owner, '19-webhook-secret')
   await owner.getByRole('button', { name: 'Done' }).click()
   const deployKey = (
     await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.customer.orgId}/secrets`, {
@@ -270,14 +270,14 @@ try {
     await owner.waitForTimeout(500)
     if ((await owner.getByRole('table', { name: 'Webhook deliveries' }).count()) > 0) break
   }
-  await shot(owner, '17-webhooks')
+  await shot(owner, '20-webhooks')
   // The operators' overview: the provider's owner (signed in above), from the header's link.
   await page.getByRole('link', { name: 'Operator overview' }).click()
   await page.getByRole('table', { name: 'Orgs' }).waitFor()
-  await shot(page, '18-operator')
+  await shot(page, '21-operator')
   await viewer.goto(`${world.origin}/console/operator`)
   await viewer.getByRole('alert').filter({ hasText: 'orgs:list' }).waitFor()
-  await shot(viewer, '19-operator-refused')
+  await shot(viewer, '22-operator-refused')
   // Account (features/account): TOTP enrolment, recovery codes, the step-up prompt, sessions.
   const account = await (await newConsoleContext(browser)).newPage()
   await account.goto(`${world.origin}/console/sign-in`)
@@ -288,26 +288,26 @@ try {
   await account.getByRole('table', { name: 'Your sessions' }).waitFor()
   await account.getByRole('button', { name: 'Set up an authenticator app' }).click()
   await account.getByRole('img', { name: 'QR code of the authenticator key' }).waitFor()
-  await shot(account, '6-account-totp')
+  await shot(account, '23-account-totp')
   const seed = ((await account.getByLabel('Authenticator key', { exact: true }).textContent()) ?? '').trim()
   await account.getByLabel('Code from the app').fill(totpCode(seed))
   await account.getByRole('button', { name: 'Turn on' }).click()
   await account.getByRole('list', { name: 'Recovery code list' }).waitFor()
-  await shot(account, '7-recovery-codes')
+  await shot(account, '24-recovery-codes')
   await account.getByRole('button', { name: 'I have saved them' }).click()
   await account.getByLabel('Passkey name').fill('Work laptop')
   await account.getByLabel('Passkey name').press('Enter')
   await account.getByRole('dialog', { name: 'Confirm it is you' }).waitFor()
-  await shot(account, '8-step-up')
+  await shot(account, '25-step-up')
   await account.keyboard.press('Escape')
   await account.getByRole('dialog').waitFor({ state: 'hidden' })
-  await shot(account, '9-account')
+  await shot(account, '26-account')
 
   // Single sign-on (issue 12): a failed sign-in back on the sign-in page, said in a sentence.
   const sso = await (await newConsoleContext(browser)).newPage()
   await sso.goto(`${world.origin}/console/sign-in?sso=failed&code=SSO_NOT_A_MEMBER`)
   await sso.getByRole('alert').filter({ hasText: 'Single sign-on failed' }).waitFor()
-  await shot(sso, '20-sign-in-sso-failed')
+  await shot(sso, '27-sign-in-sso-failed')
   // An org that requires 2FA: a member without a second factor is taken to enrolment, told why.
   await httpsJson(world.server.httpsPort, 'PUT', `/v1/orgs/${world.customer.orgId}/security-policy`, {
     token: world.customer.ownerToken,
@@ -319,7 +319,7 @@ try {
   await sso.getByRole('button', { name: 'Sign in' }).click()
   await sso.getByRole('alert').filter({ hasText: 'Your org requires two-factor authentication' }).waitFor()
   await sso.getByRole('table', { name: 'Your sessions' }).waitFor()
-  await shot(sso, '21-enrolment-required')
+  await shot(sso, '28-enrolment-required')
 } finally {
   await browser.close()
   await world.server.stop()
