@@ -317,6 +317,8 @@ try {
   await sso.getByLabel('Email').fill(world.customer.viewerEmail)
   await sso.getByLabel(/^Password/).fill(PASSWORD)
   await sso.getByRole('button', { name: 'Sign in' }).click()
+  // The org picker's own calls are allowed before enrolment: opening the org is what redirects.
+  await sso.getByRole('link', { name: 'Acme' }).click()
   await sso.getByRole('alert').filter({ hasText: 'Your org requires two-factor authentication' }).waitFor()
   await sso.getByRole('table', { name: 'Your sessions' }).waitFor()
   await shot(sso, '28-enrolment-required')

@@ -402,6 +402,41 @@ describe('web console: integrations', () => {
     }
   })
 
+  it('issue 12: a database credential is stored from the Secrets page form, field by field, and listed as a data source', async () => {
+    const { page, csp, close } = await signedIn(world.customer.ownerEmail)
+    try {
+      await page.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: 'Secrets' }).click()
+      const form = page.getByRole('region', { name: 'New secret' })
+      await form.getByLabel(/^Name/).fill('reports-db')
+      await form.getByLabel('Type').selectOption('database_credential')
+      await form.getByLabel(/^Host/).fill('127.0.0.1')
+      await form.getByLabel(/^Port/).fill('not-a-port')
+      await form.getByLabel(/^Database/).fill('postgres')
+      await form.getByLabel(/^User/).fill('orders_app')
+      await form.getByLabel(/^Password/).fill('orders-initial-pw')
+      await assertAccessible(page, 'the new secret form for a database credential')
+      // A port that is not a number: the API's refusal, on the field it names.
+      await form.getByRole('button', { name: 'Store secret' }).click()
+      const port = form.getByLabel(/^Port/)
+      await form.locator('[aria-invalid="true"]').first().waitFor()
+      assert.equal(await port.getAttribute('aria-invalid'), 'true', 'the refused field is marked')
+      assert.equal((await source('reports-db')) ?? null, null, 'nothing stored')
+      await port.fill(String(cluster.port))
+      await form.getByRole('button', { name: 'Store secret' }).click()
+      await page.getByRole('link', { name: 'reports-db' }).waitFor()
+      assert.equal(await form.getByLabel(/^Password/).inputValue(), '', 'the password is cleared once stored')
+      const listed = await source('reports-db')
+      assert.equal(listed.status, 'active')
+      const secrets = await call('GET', org('/secrets?limit=500'))
+      const stored = secrets.body.secrets.find((x: { name: string }) => x.name === 'reports-db')
+      assert.equal(stored.type, 'database_credential')
+      assert.doesNotMatch(JSON.stringify(secrets.body), /orders-initial-pw/, 'never the password')
+      assert.deepEqual(csp, [])
+    } finally {
+      await close()
+    }
+  })
+
   it('issue 12: deletes a data source after the confirmation; a managing credential still in use is refused in the dialog', async () => {
     const orders = ids.orders
     const rotator = ids.rotator

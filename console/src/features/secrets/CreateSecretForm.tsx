@@ -8,7 +8,9 @@ import { useCreateSecret, type SecretType } from './api.ts'
 const TYPES: { value: SecretType; label: string }[] = [
   { value: 'generic', label: 'Generic' },
   { value: 'api_key', label: 'API key' },
+  { value: 'database_credential', label: 'Database credential' },
 ]
+const SSL_MODES = ['require', 'verify-full', 'verify-ca', 'disable']
 
 /** Stores a new secret; the value lives in this form's state only and is cleared once stored. */
 export function CreateSecretForm({ orgId, onCreated }: { orgId: string; onCreated: (name: string) => void }) {
@@ -17,13 +19,37 @@ export function CreateSecretForm({ orgId, onCreated }: { orgId: string; onCreate
   const [type, setType] = useState<SecretType>('generic')
   const [description, setDescription] = useState('')
   const [value, setValue] = useState('')
+  // A database credential's fields; its password is `value`.
+  const [host, setHost] = useState('')
+  const [port, setPort] = useState('5432')
+  const [database, setDatabase] = useState('')
+  const [user, setUser] = useState('')
+  const [sslmode, setSslmode] = useState('require')
   const store = useAction()
+  const credential = type === 'database_credential'
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
     await store.run(async () => {
-      const created = await create({ name, type, description, value })
+      const created = await create({
+        name,
+        type,
+        description,
+        value: credential
+          ? {
+              host: host.trim(),
+              port: Number(port),
+              database: database.trim(),
+              user: user.trim(),
+              password: value,
+              sslmode: sslmode as 'require',
+            }
+          : value,
+      })
       setValue('')
+      setHost('')
+      setDatabase('')
+      setUser('')
       setName('')
       setDescription('')
       onCreated(created.name)
@@ -48,7 +74,27 @@ export function CreateSecretForm({ orgId, onCreated }: { orgId: string; onCreate
             minRows={1}
             {...store.field('description', description, setDescription)}
           />
-          <PasswordInput label="Value" required autoComplete="off" {...store.field('value', value, setValue)} />
+          {credential ? (
+            <>
+              <TextInput label="Host" required {...store.field('value/host', host, setHost)} />
+              <TextInput label="Port" required inputMode="numeric" {...store.field('value/port', port, setPort)} />
+              <TextInput label="Database" required {...store.field('value/database', database, setDatabase)} />
+              <TextInput label="User" required autoComplete="off" {...store.field('value/user', user, setUser)} />
+              <PasswordInput
+                label="Password"
+                required
+                autoComplete="new-password"
+                {...store.field('value/password', value, setValue)}
+              />
+              <NativeSelect
+                label="TLS (sslmode)"
+                data={SSL_MODES}
+                {...store.field('value/sslmode', sslmode, setSslmode)}
+              />
+            </>
+          ) : (
+            <PasswordInput label="Value" required autoComplete="off" {...store.field('value', value, setValue)} />
+          )}
           <Button type="submit" loading={store.pending}>
             Store secret
           </Button>

@@ -14,11 +14,21 @@ export function useSecrets(orgId: string) {
 
 export type SecretType = 'api_key' | 'database_credential' | 'generic'
 
+/** A database credential's value (PostgreSQL): where it connects, as whom, and how. */
+export interface DatabaseCredentialInput {
+  host: string
+  port: number
+  database: string
+  user: string
+  password: string
+  sslmode: 'disable' | 'require' | 'verify-ca' | 'verify-full'
+}
+
 export interface CreateSecretInput {
   name: string
   type: SecretType
   description: string
-  value: string
+  value: string | DatabaseCredentialInput
 }
 
 /**
