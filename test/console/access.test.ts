@@ -68,6 +68,10 @@ describe('web console: access and security policy', () => {
     await page.getByRole('heading', { name: 'Members', level: 1 }).waitFor()
     await page.getByRole('row').filter({ hasText: world.customer.viewerEmail }).waitFor()
     await assertAccessible('the members page')
+    // Your own row offers neither suspend nor remove (the API refuses both for yourself).
+    const own = page.getByRole('row').filter({ hasText: `${world.customer.ownerEmail} (you)` })
+    await own.waitFor()
+    assert.equal(await own.getByRole('button', { name: /^(Suspend|Remove) / }).count(), 0)
 
     // Keyboard only: the email field, Tab to the role, Tab to the button, Enter.
     await page.getByLabel('Email').focus()

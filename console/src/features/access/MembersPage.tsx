@@ -9,7 +9,7 @@ import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
-import { useAccessActions, useMembers, useRoles } from './api.ts'
+import { useAccessActions, useMembers, useRoles, useSelfId } from './api.ts'
 import { TokenShownOnce } from './TokenShownOnce.tsx'
 
 type Can = (permission: string) => boolean
@@ -27,6 +27,7 @@ function useRoleNames(orgId: string): string[] {
 export function MembersPage({ can }: { can: Can }) {
   const { orgId = '' } = useParams()
   const members = useMembers(orgId)
+  const selfId = useSelfId()
   const actions = useAccessActions(orgId)
   const roleNames = useRoleNames(orgId)
   const action = useAction()
@@ -64,6 +65,7 @@ export function MembersPage({ can }: { can: Can }) {
                 <MemberRow
                   key={m.userId}
                   member={m}
+                  self={m.userId === selfId}
                   roleNames={roleNames}
                   can={can}
                   onChangeRole={(role) =>
@@ -117,6 +119,7 @@ export function MembersPage({ can }: { can: Can }) {
 
 function MemberRow({
   member,
+  self,
   roleNames,
   can,
   onChangeRole,
@@ -124,6 +127,8 @@ function MemberRow({
   onRemove,
 }: {
   member: { userId: string; email: string; role: string; joinedAt: string; suspendedAt: string | null }
+  /** The signed-in person's own row: the API refuses suspending or removing yourself, so neither is offered. */
+  self: boolean
   roleNames: string[]
   can: Can
   onChangeRole: (role: string) => void
@@ -135,7 +140,10 @@ function MemberRow({
   const options = roleNames.includes(member.role) ? roleNames : [member.role, ...roleNames]
   return (
     <Table.Tr>
-      <Table.Td>{member.email}</Table.Td>
+      <Table.Td>
+        {member.email}
+        {self ? ' (you)' : ''}
+      </Table.Td>
       <Table.Td>
         {can('members:update') && roleNames.length > 0 ? (
           <Group gap="xs" wrap="nowrap">
@@ -162,7 +170,7 @@ function MemberRow({
       </Table.Td>
       <Table.Td>
         <Group gap="xs" wrap="nowrap">
-          {can('members:update') ? (
+          {can('members:update') && !self ? (
             <RowAction
               label={`${member.suspendedAt === null ? 'Suspend' : 'Resume'} ${member.email}`}
               onClick={() => onSuspend(member.suspendedAt === null)}
@@ -170,7 +178,7 @@ function MemberRow({
               {member.suspendedAt === null ? 'Suspend' : 'Resume'}
             </RowAction>
           ) : null}
-          {can('members:remove') ? (
+          {can('members:remove') && !self ? (
             <RowAction label={`Remove ${member.email}`} onClick={onRemove}>
               Remove
             </RowAction>
