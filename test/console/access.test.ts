@@ -4,11 +4,13 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
 import { PASSWORD } from '../helpers/app.ts'
 import {
+  assertAccessible,
+  joinCustomer,
   launchChromium,
-  newConsoleContext,
-  seriousViolations,
+  openPage,
+  openSignedIn,
+  signIn,
   startConsoleWorld,
-  watchCsp,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
@@ -29,33 +31,15 @@ describe('web console: access and security policy', () => {
   const call = (method: string, url: string, body?: unknown) =>
     httpsJson(world.server.httpsPort, method, url, { token: world.customer.ownerToken, body })
 
-  async function assertAccessible(where: string, on: Page = page): Promise<void> {
-    assert.deepEqual(await seriousViolations(on), [], `axe-core: serious or critical violations on ${where}`)
-  }
-
-  async function signIn(on: Page, email: string, code?: string): Promise<void> {
-    await on.goto(`${world.origin}/console/sign-in`)
-    await on.getByLabel('Email').fill(email)
-    await on.getByLabel(/^Password/).fill(PASSWORD)
-    await on.getByRole('button', { name: 'Sign in' }).click()
-    if (code !== undefined) {
-      await on.getByLabel('Authentication code').fill(code)
-      await on.getByRole('button', { name: 'Sign in' }).click()
-    }
-    await on.getByRole('heading', { name: 'Choose an org' }).waitFor()
-  }
-
   before(async () => {
     await ensureBuilt()
     world = await startConsoleWorld()
     const { secret } = await enrolTotp(call)
     browser = await launchChromium()
-    context = await newConsoleContext(browser)
-    page = await context.newPage()
-    csp = watchCsp(page)
+    ;({ context, page, csp } = await openPage(browser))
     base = `${world.origin}/console/orgs/${world.customer.orgId}`
     // The next step's code: the one enrolment used is spent (replay protection).
-    await signIn(page, world.customer.ownerEmail, totpCode(secret, 1))
+    await signIn(page, world, world.customer.ownerEmail, { code: totpCode(secret, 1) })
   })
   after(async () => {
     await context?.close()
@@ -67,7 +51,7 @@ describe('web console: access and security policy', () => {
     await page.goto(`${base}/members`)
     await page.getByRole('heading', { name: 'Members', level: 1 }).waitFor()
     await page.getByRole('row').filter({ hasText: world.customer.viewerEmail }).waitFor()
-    await assertAccessible('the members page')
+    await assertAccessible(page, 'the members page')
     // Your own row offers neither suspend nor remove (the API refuses both for yourself).
     const own = page.getByRole('row').filter({ hasText: `${world.customer.ownerEmail} (you)` })
     await own.waitFor()
@@ -96,7 +80,7 @@ describe('web console: access and security policy', () => {
       .getByRole('row')
       .filter({ hasText: newcomer })
       .waitFor()
-    await assertAccessible('the members page with an invitation shown')
+    await assertAccessible(page, 'the members page with an invitation shown')
     await page.getByRole('button', { name: 'Hide' }).click()
     assert.equal(await page.getByLabel('Invitation token').count(), 0, 'hidden: the token is gone')
     assert.ok(!(await page.content()).includes(token))
@@ -134,7 +118,7 @@ describe('web console: access and security policy', () => {
     await read.waitFor()
     // The meaning comes from GET /v1/permissions.
     await page.getByText('List secrets and their versions (metadata only, never values)', { exact: true }).waitFor()
-    await assertAccessible('the roles page')
+    await assertAccessible(page, 'the roles page')
 
     await page.getByLabel(/^Role name/).fill('deployer')
     await page.getByLabel('Role description').fill('Ships releases')
@@ -174,7 +158,7 @@ describe('web console: access and security policy', () => {
     assert.equal(await description.inputValue(), 'Ships releases', 'the editor starts from the role')
     assert.ok(await description.evaluate((el) => el === el.ownerDocument.activeElement), 'focus moves to the editor')
     assert.ok(await page.getByRole('checkbox', { name: 'secrets:write', exact: true }).isChecked())
-    await assertAccessible('the role editor, editing')
+    await assertAccessible(page, 'the role editor, editing')
     await page.keyboard.press('Control+A')
     await page.keyboard.type('Ships and reads releases')
     // Untick secrets:write with the keyboard: Tab to it, then Space.
@@ -204,7 +188,7 @@ describe('web console: access and security policy', () => {
     await page.goto(`${base}/tokens`)
     await page.getByRole('heading', { name: 'API tokens', level: 1 }).waitFor()
     await page.getByRole('table', { name: 'API tokens' }).waitFor()
-    await assertAccessible('the tokens page')
+    await assertAccessible(page, 'the tokens page')
     await page.getByLabel(/^Token name/).fill('ci-deploy')
     await page.getByRole('button', { name: 'Issue token' }).click()
     const dialog = page.getByRole('dialog', { name: 'Your new API token' })
@@ -212,7 +196,7 @@ describe('web console: access and security policy', () => {
     const value = await dialog.getByLabel('API token ci-deploy').inputValue()
     assert.ok(value.length >= 20, 'the token is shown')
     await dialog.getByRole('button', { name: 'Copy token' }).waitFor()
-    await assertAccessible('the tokens page with the new token dialog')
+    await assertAccessible(page, 'the tokens page with the new token dialog')
     // The token works: it is the one the API issued.
     const me = await httpsJson(world.server.httpsPort, 'GET', '/v1/me', { token: value })
     assert.equal(me.status, 200)
@@ -242,10 +226,10 @@ describe('web console: access and security policy', () => {
     await page.getByLabel(/^Service account name/).fill('deploy-bot')
     await page.getByRole('button', { name: 'Create service account' }).click()
     await page.getByRole('row').filter({ hasText: 'deploy-bot' }).waitFor()
-    await assertAccessible('the service accounts page')
+    await assertAccessible(page, 'the service accounts page')
     await page.getByRole('button', { name: 'Delete service account deploy-bot' }).click()
     const confirm = page.getByRole('dialog', { name: 'Delete this service account?' })
-    await assertAccessible('the confirm dialog')
+    await assertAccessible(page, 'the confirm dialog')
     await confirm.getByRole('button', { name: 'Cancel' }).click()
     assert.equal(await page.getByRole('row').filter({ hasText: 'deploy-bot' }).count(), 1, 'cancel keeps it')
     await page.getByRole('button', { name: 'Delete service account deploy-bot' }).click()
@@ -258,7 +242,7 @@ describe('web console: access and security policy', () => {
     await page.getByRole('heading', { name: 'Security policy', level: 1 }).waitFor()
     await page.getByText('Your address, as the service sees it: 127.0.0.1').waitFor()
     await page.getByText('Not set up: members sign in with their password.').waitFor()
-    await assertAccessible('the security policy page')
+    await assertAccessible(page, 'the security policy page')
 
     await page.getByRole('button', { name: 'Add range' }).click()
     await page.getByLabel('Range 1', { exact: true }).fill('203.0.113.0/24')
@@ -304,42 +288,43 @@ describe('web console: access and security policy', () => {
     await page.getByLabel(/^Client ID/).fill('client-1')
     await page.getByRole('button', { name: 'Save single sign-on' }).click()
     await page.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
-    await assertAccessible('the security policy page after refusals')
+    await assertAccessible(page, 'the security policy page after refusals')
     assert.deepEqual(csp, [], 'no Content-Security-Policy refusal')
   })
 
   it('shows a member without the permission the API’s refusal, and no action they cannot take', async () => {
-    const viewerContext = await newConsoleContext(browser)
+    const {
+      page: viewer,
+      csp: viewerCsp,
+      close: closeViewer,
+    } = await openSignedIn(browser, world, world.customer.viewerEmail)
     try {
-      const viewer = await viewerContext.newPage()
-      const viewerCsp = watchCsp(viewer)
-      await signIn(viewer, world.customer.viewerEmail)
       await viewer.goto(`${base}/tokens`)
       const tokens = viewer.getByRole('alert').filter({ hasText: 'tokens:read' })
       await tokens.waitFor()
       assert.match(await tokens.innerText(), /You cannot list this org’s API tokens/)
       assert.equal(await viewer.getByRole('button', { name: 'Issue token' }).count(), 0)
-      await assertAccessible('the tokens page, refused', viewer)
+      await assertAccessible(viewer, 'the tokens page, refused')
 
       await viewer.goto(`${base}/service-accounts`)
       await viewer.getByRole('alert').filter({ hasText: 'service_accounts:read' }).waitFor()
-      await assertAccessible('the service accounts page, refused', viewer)
+      await assertAccessible(viewer, 'the service accounts page, refused')
 
       await viewer.goto(`${base}/members`)
       await viewer.getByText('Inviting people needs the members:invite permission').waitFor()
       assert.equal(await viewer.getByRole('button', { name: 'Send invitation' }).count(), 0)
       assert.equal(await viewer.getByRole('button', { name: `Suspend ${newcomer}` }).count(), 0)
-      await assertAccessible('the members page, read only', viewer)
+      await assertAccessible(viewer, 'the members page, read only')
 
       await viewer.goto(`${base}/roles`)
       await viewer.getByText('Creating, changing and deleting roles needs the roles:manage permission').waitFor()
-      await assertAccessible('the roles page, read only', viewer)
+      await assertAccessible(viewer, 'the roles page, read only')
 
       await viewer.goto(`${base}/security`)
       await viewer.getByText('Changing the security policy needs the org:security permission').waitFor()
       assert.equal(await viewer.getByRole('button', { name: 'Save allowlist' }).count(), 0)
       assert.ok(await viewer.getByRole('switch', { name: 'Require two-factor authentication' }).isDisabled())
-      await assertAccessible('the security policy page, read only', viewer)
+      await assertAccessible(viewer, 'the security policy page, read only')
 
       // The API itself refuses the viewer's change, whatever the page offers.
       const refused = await viewer.evaluate(async (url) => {
@@ -356,7 +341,7 @@ describe('web console: access and security policy', () => {
       assert.equal(refused, 403)
       assert.deepEqual(viewerCsp, [])
     } finally {
-      await viewerContext.close()
+      await closeViewer()
     }
   })
 
@@ -364,18 +349,11 @@ describe('web console: access and security policy', () => {
     // An admin signs in with a password alone, then enrols TOTP (through an API token): the
     // session is now of an account with a second factor it never passed.
     const email = 'admin2@acme.test'
-    const invited = await call('POST', `/v1/orgs/${world.customer.orgId}/invitations`, { email, role: 'admin' })
-    assert.equal(invited.status, 201, invited.text)
-    const joined = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
-      body: { token: invited.body.token, password: PASSWORD },
-    })
-    assert.equal(joined.status, 201, joined.text)
-    const adminContext = await newConsoleContext(browser)
+    const joined = await joinCustomer(world, email, 'admin')
+    const { page: admin, close: closeAdmin } = await openSignedIn(browser, world, email)
     try {
-      const admin = await adminContext.newPage()
-      await signIn(admin, email)
       await enrolTotp((method, url, body) =>
-        httpsJson(world.server.httpsPort, method, url, { token: joined.body.apiToken, body }),
+        httpsJson(world.server.httpsPort, method, url, { token: joined.apiToken, body }),
       )
       await admin.goto(`${base}/tokens`)
       await admin.getByLabel(/^Token name/).fill('needs-step-up')
@@ -389,9 +367,9 @@ describe('web console: access and security policy', () => {
       await refusal.waitFor()
       assert.match(await refusal.innerText(), /needs a recent second factor \(step-up\)/)
       assert.equal(await admin.getByRole('dialog', { name: 'Your new API token' }).count(), 0)
-      await assertAccessible('the tokens page with a step-up refusal', admin)
+      await assertAccessible(admin, 'the tokens page with a step-up refusal')
     } finally {
-      await adminContext.close()
+      await closeAdmin()
     }
   })
 
@@ -404,19 +382,10 @@ describe('web console: access and security policy', () => {
       [email, 'admin'],
       [leaver, 'member'],
     ] as const) {
-      const invited = await call('POST', `/v1/orgs/${world.customer.orgId}/invitations`, { email: who, role })
-      assert.equal(invited.status, 201, invited.text)
-      const accepted = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
-        body: { token: invited.body.token, password: PASSWORD },
-      })
-      assert.equal(accepted.status, 201, accepted.text)
-      joined.push(accepted.body.apiToken as string)
+      joined.push((await joinCustomer(world, who, role)).apiToken)
     }
-    const adminContext = await newConsoleContext(browser)
+    const { page: admin, csp: adminCsp, close: closeAdmin } = await openSignedIn(browser, world, email)
     try {
-      const admin = await adminContext.newPage()
-      const adminCsp = watchCsp(admin)
-      await signIn(admin, email)
       const { secret } = await enrolTotp((method, url, body) =>
         httpsJson(world.server.httpsPort, method, url, { token: joined[0], body }),
       )
@@ -426,7 +395,7 @@ describe('web console: access and security policy', () => {
       await confirm.getByRole('button', { name: 'Remove member' }).click()
       const prompt = admin.getByRole('dialog', { name: 'Confirm it is you' })
       await prompt.waitFor()
-      await assertAccessible('the step-up prompt over the confirm dialog', admin)
+      await assertAccessible(admin, 'the step-up prompt over the confirm dialog')
 
       // Escape declines the prompt only: the confirm dialog stays, with the API's refusal.
       await admin.keyboard.press('Escape')
@@ -449,7 +418,7 @@ describe('web console: access and security policy', () => {
       assert.ok(!listed.body.members.some((m: { email: string }) => m.email === leaver))
       assert.deepEqual(adminCsp, [])
     } finally {
-      await adminContext.close()
+      await closeAdmin()
     }
   })
 })

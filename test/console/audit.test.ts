@@ -2,13 +2,11 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
-import { PASSWORD } from '../helpers/app.ts'
 import {
+  assertAccessible,
   launchChromium,
-  newConsoleContext,
-  seriousViolations,
+  openSignedIn,
   startConsoleWorld,
-  watchCsp,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
@@ -60,21 +58,7 @@ describe('web console: audit viewer', () => {
     await world?.server.stop()
   })
 
-  async function signedIn(email: string): Promise<{ page: Page; csp: string[]; close: () => Promise<void> }> {
-    const context = await newConsoleContext(browser)
-    const page = await context.newPage()
-    const csp = watchCsp(page)
-    await page.goto(`${world.origin}/console/sign-in`)
-    await page.getByLabel('Email').fill(email)
-    await page.getByLabel(/^Password/).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
-    return { page, csp, close: () => context.close() }
-  }
-
-  async function assertAccessible(page: Page, where: string): Promise<void> {
-    assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
-  }
+  const signedIn = (email: string) => openSignedIn(browser, world, email)
 
   /** Presses Tab until the focused element has this accessible label or text; fails after 80 presses. */
   async function tabTo(page: Page, name: RegExp): Promise<void> {

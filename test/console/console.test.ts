@@ -4,11 +4,11 @@ import type { Browser, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
 import { PASSWORD } from '../helpers/app.ts'
 import {
+  assertAccessible,
   launchChromium,
-  newConsoleContext,
-  seriousViolations,
+  openPage,
+  signIn,
   startConsoleWorld,
-  watchCsp,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
@@ -28,16 +28,6 @@ describe('web console', () => {
     await browser?.close()
     await world?.server.stop()
   })
-
-  async function openPage(): Promise<{ page: Page; csp: string[]; close: () => Promise<void> }> {
-    const context = await newConsoleContext(browser)
-    const page = await context.newPage()
-    return { page, csp: watchCsp(page), close: () => context.close() }
-  }
-
-  async function assertAccessible(page: Page, where: string): Promise<void> {
-    assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
-  }
 
   it('serves the console with its own CSP, index.html no-store, hashed assets immutable; the API keeps its CSP', async () => {
     const port = world.server.httpsPort
@@ -104,7 +94,7 @@ describe('web console', () => {
   })
 
   it('signs in with password and TOTP, picks the org, creates a secret and sees it listed', async () => {
-    const { page, csp, close } = await openPage()
+    const { page, csp, close } = await openPage(browser)
     try {
       await page.goto(`${world.origin}/console/`)
       await page.getByRole('heading', { name: 'Sign in to Custodian' }).waitFor()
@@ -165,15 +155,9 @@ describe('web console', () => {
   })
 
   it('signs in with a recovery code in place of the authenticator’s code', async () => {
-    const { page, close } = await openPage()
+    const { page, close } = await openPage(browser)
     try {
-      await page.goto(`${world.origin}/console/sign-in`)
-      await page.getByLabel('Email').fill(world.provider.email)
-      await page.getByLabel(/^Password/).fill(PASSWORD)
-      await page.getByRole('button', { name: 'Sign in' }).click()
-      await page.getByLabel('Authentication code').fill(world.provider.recoveryCodes[0] as string)
-      await page.getByRole('button', { name: 'Sign in' }).click()
-      await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
+      await signIn(page, world, world.provider.email, { code: world.provider.recoveryCodes[0] as string })
     } finally {
       await close()
     }
@@ -210,7 +194,7 @@ describe('web console', () => {
     })
     assert.equal(joined.status, 201, joined.text)
 
-    const { page, close } = await openPage()
+    const { page, close } = await openPage(browser)
     try {
       await page.goto(`${world.origin}/console/sign-in`)
       await page.getByLabel('Email').fill(email)
@@ -264,12 +248,9 @@ describe('web console', () => {
   })
 
   it('shows the API’s refusal to a member without the permission', async () => {
-    const { page, csp, close } = await openPage()
+    const { page, csp, close } = await openPage(browser)
     try {
-      await page.goto(`${world.origin}/console/sign-in`)
-      await page.getByLabel('Email').fill(world.customer.viewerEmail)
-      await page.getByLabel(/^Password/).fill(PASSWORD)
-      await page.getByRole('button', { name: 'Sign in' }).click()
+      await signIn(page, world, world.customer.viewerEmail)
       await page.getByRole('link', { name: 'Acme' }).click()
       const refusal = page.getByRole('alert').filter({ hasText: 'secrets:read' })
       await refusal.waitFor()
@@ -283,7 +264,7 @@ describe('web console', () => {
   })
 
   it('shows a wrong password’s refusal, then signs in with the keyboard alone', async () => {
-    const { page, close } = await openPage()
+    const { page, close } = await openPage(browser)
     try {
       await page.goto(`${world.origin}/console/sign-in`)
       await page.getByRole('heading', { name: 'Sign in to Custodian' }).waitFor()

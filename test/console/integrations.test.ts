@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import pg from 'pg'
 import type { Browser, Locator, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
-import { PASSWORD } from '../helpers/app.ts'
 import {
+  assertAccessible,
+  joinCustomer,
   launchChromium,
-  newConsoleContext,
-  seriousViolations,
+  openSignedIn,
   startConsoleWorld,
-  watchCsp,
+  type ConsolePage,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { startCluster, type Cluster } from '../helpers/pg-cluster.ts'
@@ -34,27 +33,7 @@ describe('web console: integrations', () => {
   const call = (method: string, url: string, body?: unknown) =>
     httpsJson(world.server.httpsPort, method, url, { token: world.customer.ownerToken, body })
   const org = (path: string) => `/v1/orgs/${world.customer.orgId}${path}`
-  const credential = (user: string, password: string) => ({
-    host: '127.0.0.1',
-    port: cluster.port,
-    database: 'postgres',
-    user,
-    password,
-    sslmode: 'require',
-  })
-
-  async function canLogIn(user: string, password: string): Promise<boolean> {
-    const client = new pg.Client({ connectionString: cluster.url(user, password), ssl: { rejectUnauthorized: false } })
-    client.on('error', () => {})
-    try {
-      await client.connect()
-      return true
-    } catch {
-      return false
-    } finally {
-      await client.end().catch(() => {})
-    }
-  }
+  const credential = (user: string, password: string) => cluster.credential(user, password)
 
   async function store(name: string, value: unknown): Promise<string> {
     const stored = await call('POST', org('/secrets'), { name, type: 'database_credential', value })
@@ -68,28 +47,16 @@ describe('web console: integrations', () => {
     return list.body.dataSources.find((s: { name: string }) => s.name === name)
   }
 
-  async function invite(email: string, role: string): Promise<string> {
-    const invitation = await call('POST', org('/invitations'), { email, role })
-    assert.equal(invitation.status, 201, invitation.text)
-    const accepted = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
-      body: { token: invitation.body.token, password: PASSWORD },
-    })
-    assert.equal(accepted.status, 201, accepted.text)
-    return accepted.body.userId as string
-  }
+  const invite = async (email: string, role: string) => (await joinCustomer(world, email, role)).userId
 
   before(async () => {
     cluster = await startCluster()
-    const su = new pg.Client({
-      connectionString: cluster.url('postgres', cluster.superuserPassword),
-      ssl: { rejectUnauthorized: false },
-    })
-    await su.connect()
     // orders_app only logs in and reads; rotator may change other roles' passwords (and so can write).
-    await su.query(`CREATE ROLE orders_app LOGIN PASSWORD 'orders-initial-pw'`)
-    await su.query(`CREATE ROLE rotator LOGIN CREATEROLE PASSWORD 'rotator-pw'`)
-    await su.query(`CREATE ROLE legacy LOGIN PASSWORD 'legacy-pw'`)
-    await su.end()
+    await cluster.asSuperuser(
+      `CREATE ROLE orders_app LOGIN PASSWORD 'orders-initial-pw'`,
+      `CREATE ROLE rotator LOGIN CREATEROLE PASSWORD 'rotator-pw'`,
+      `CREATE ROLE legacy LOGIN PASSWORD 'legacy-pw'`,
+    )
     await ensureBuilt()
     // The data sources are on loopback: allowed here, as an operator would for a local database.
     world = await startConsoleWorld({ CUSTODIAN_OUTBOUND_ALLOW: '127.0.0.1/32' })
@@ -115,25 +82,12 @@ describe('web console: integrations', () => {
     cluster?.stop()
   })
 
-  async function signedIn(email: string): Promise<{ page: Page; csp: string[]; close: () => Promise<void> }> {
-    const context = await newConsoleContext(browser)
-    const page = await context.newPage()
-    const csp = watchCsp(page)
-    await page.goto(`${world.origin}/console/sign-in`)
-    await page.getByLabel('Email').fill(email)
-    await page.getByLabel(/^Password/).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.getByRole('link', { name: 'Acme' }).click()
-    await page.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor()
+  async function signedIn(email: string): Promise<ConsolePage> {
+    const session = await openSignedIn(browser, world, email, { org: 'Acme' })
+    const { page } = session
     await page.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: 'Integrations' }).click()
     await page.getByRole('heading', { level: 1, name: 'Integrations' }).waitFor()
-    return { page, csp, close: () => context.close() }
-  }
-
-  async function assertAccessible(page: Page, where: string): Promise<void> {
-    // A dialog fades in: let it finish, or axe measures contrast mid-animation.
-    if ((await page.getByRole('dialog').count()) > 0) await page.waitForTimeout(500)
-    assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
+    return session
   }
 
   const row = (page: Page, name: string) =>
@@ -296,8 +250,12 @@ describe('web console: integrations', () => {
       const fresh = (await call('POST', org(`/secrets/${orders}/reveal`), { reason: 'console test: verify rotation' }))
         .body.value.password as string
       assert.notEqual(fresh, 'orders-initial-pw')
-      assert.equal(await canLogIn('orders_app', fresh), true, 'the new password connects')
-      assert.equal(await canLogIn('orders_app', 'orders-initial-pw'), false, 'the old password no longer connects')
+      assert.equal(await cluster.canLogIn('orders_app', fresh), true, 'the new password connects')
+      assert.equal(
+        await cluster.canLogIn('orders_app', 'orders-initial-pw'),
+        false,
+        'the old password no longer connects',
+      )
       assert.ok(!(await page.content()).includes(fresh), 'the password never reaches the page')
 
       // The history: the audit log's rotation and the version it made.
@@ -334,7 +292,7 @@ describe('web console: integrations', () => {
         .waitFor()
       await shown.getByRole('row', { name: 'Failures in a row 1' }).waitFor()
       assert.equal((await call('GET', org(`/secrets/${orders}`))).body.currentVersion, 2, 'the current version stays')
-      assert.equal(await canLogIn('orders_app', fresh), true, 'and its password still connects')
+      assert.equal(await cluster.canLogIn('orders_app', fresh), true, 'and its password still connects')
 
       // Remove the policy, confirmed.
       await page.getByRole('button', { name: 'Remove rotation policy' }).click()

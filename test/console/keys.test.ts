@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
-import { PASSWORD } from '../helpers/app.ts'
 import {
+  assertAccessible,
+  assertNowhere as assertNowhereIn,
+  joinCustomer,
   launchChromium,
-  newConsoleContext,
-  seriousViolations,
+  openSignedIn,
   startConsoleWorld,
-  watchCsp,
+  type ConsolePage,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
@@ -35,17 +36,8 @@ describe('web console: transit keys and org keys', () => {
     await ensureBuilt()
     world = await startConsoleWorld({ CUSTODIAN_REWRAP_BATCH: '1', CUSTODIAN_REWRAP_INTERVAL_MS: '1000' })
     browser = await launchChromium()
-    for (const [email, role] of [
-      [memberEmail, 'member'],
-      [auditorEmail, 'auditor'],
-    ] as const) {
-      const invitation = await call('POST', '/invitations', { email, role })
-      assert.equal(invitation.status, 201, invitation.text)
-      const accepted = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
-        body: { token: invitation.body.token, password: PASSWORD },
-      })
-      assert.equal(accepted.status, 201, accepted.text)
-    }
+    await joinCustomer(world, memberEmail, 'member')
+    await joinCustomer(world, auditorEmail, 'auditor')
     // Data keys under the org key, for its rotation to rewrap.
     for (let i = 0; i < 10; i++) {
       const stored = await call('POST', '/secrets', { name: `app/s${i}`, type: 'generic', value: `value-${i}` })
@@ -57,57 +49,20 @@ describe('web console: transit keys and org keys', () => {
     await world?.server.stop()
   })
 
-  interface Session {
-    page: Page
-    context: BrowserContext
-    csp: string[]
-    /** Every address the page asked for or went to. */
-    urls: string[]
-    close: () => Promise<void>
-  }
-
-  async function signedIn(email: string): Promise<Session> {
-    const context = await newConsoleContext(browser)
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.origin })
-    const page = await context.newPage()
-    const urls: string[] = []
-    page.on('request', (request) => urls.push(request.url()))
-    page.on('framenavigated', (frame) => urls.push(frame.url()))
-    const csp = watchCsp(page)
-    await page.goto(`${world.origin}/console/sign-in`)
-    await page.getByLabel('Email').fill(email)
-    await page.getByLabel(/^Password/).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.getByRole('link', { name: 'Acme' }).click()
-    await page.getByRole('heading', { name: 'Secrets' }).waitFor()
-    return { page, context, csp, urls, close: () => context.close() }
-  }
+  const signedIn = (email: string): Promise<ConsolePage> =>
+    openSignedIn(browser, world, email, {
+      org: 'Acme',
+      setup: (context) => context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.origin }),
+    })
 
   async function open(page: Page, link: 'Transit keys' | 'Org keys'): Promise<void> {
     await page.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: link }).click()
     await page.getByRole('heading', { level: 1, name: link }).waitFor()
   }
 
-  async function assertAccessible(page: Page, where: string): Promise<void> {
-    // A dialog fades in: let it finish, or axe measures contrast mid-animation.
-    if ((await page.getByRole('dialog').count()) > 0) await page.waitForTimeout(500)
-    assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
-  }
-
-  /** The text is in no page text, no URL and no browser storage. */
-  async function assertNowhere(session: Session, value: string, when: string): Promise<void> {
-    const { page } = session
-    assert.ok(!(await page.content()).includes(value), `the text is not in the DOM ${when}`)
-    const stored = await page.evaluate(() =>
-      JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)]),
-    )
-    for (const form of [value, b64(value)])
-      assert.ok(!stored.includes(form), `the text is not in localStorage/sessionStorage ${when}`)
-    const leaked = session.urls.filter(
-      (url) => url.includes(encodeURIComponent(value)) || url.includes(b64(value)) || url.includes(value),
-    )
-    assert.deepEqual(leaked, [], `the text is in no URL ${when}`)
-  }
+  /** The text (and its base64) is in no page text, no URL and no browser storage. */
+  const assertNowhere = (session: ConsolePage, value: string, when: string) =>
+    assertNowhereIn(session, value, when, [b64(value)])
 
   const panel = (page: Page) => page.getByRole('region', { name: 'Encrypt, decrypt, rewrap' })
 

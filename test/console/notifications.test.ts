@@ -6,13 +6,14 @@ import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
-import { PASSWORD } from '../helpers/app.ts'
 import {
+  assertAccessible,
+  joinCustomer,
   launchChromium,
-  newConsoleContext,
-  seriousViolations,
+  openPage,
+  openSignedIn,
+  signIn,
   startConsoleWorld,
-  watchCsp,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { startHttpsReceiver } from '../helpers/https-receiver.ts'
@@ -65,24 +66,6 @@ describe('web console: notifications and the operator overview', () => {
   const call = (method: string, url: string, body?: unknown, token = world.customer.ownerToken) =>
     httpsJson(world.server.httpsPort, method, url, { token, body })
   const org = () => `/v1/orgs/${world.customer.orgId}`
-
-  async function assertAccessible(where: string, on: Page = page): Promise<void> {
-    // A dialog fades in: let it finish, or axe measures contrast mid-animation.
-    if ((await on.getByRole('dialog').count()) > 0) await on.waitForTimeout(500)
-    assert.deepEqual(await seriousViolations(on), [], `axe-core: serious or critical violations on ${where}`)
-  }
-
-  async function signIn(on: Page, email: string, code?: string): Promise<void> {
-    await on.goto(`${world.origin}/console/sign-in`)
-    await on.getByLabel('Email').fill(email)
-    await on.getByLabel(/^Password/).fill(PASSWORD)
-    await on.getByRole('button', { name: 'Sign in' }).click()
-    if (code !== undefined) {
-      await on.getByLabel('Authentication code').fill(code)
-      await on.getByRole('button', { name: 'Sign in' }).click()
-    }
-    await on.getByRole('heading', { name: 'Choose an org' }).waitFor()
-  }
 
   /** Polls `read` until it answers something, or fails naming `what`. */
   async function until<T>(what: string, read: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
@@ -139,20 +122,13 @@ describe('web console: notifications and the operator overview', () => {
     })
     // Acme's owner enrols TOTP (adding a webhook is a step-up action: signing in with a code counts).
     const { secret } = await enrolTotp((method, url, body) => call(method, url, body))
-    const invited = await call('POST', `${org()}/invitations`, { email: adminEmail, role: 'admin' })
-    assert.equal(invited.status, 201, invited.text)
-    const joined = await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
-      body: { token: invited.body.token, password: PASSWORD },
-    })
-    assert.equal(joined.status, 201, joined.text)
-    adminId = (await call('GET', '/v1/me', undefined, joined.body.apiToken)).body.id
+    const joined = await joinCustomer(world, adminEmail, 'admin')
+    adminId = (await call('GET', '/v1/me', undefined, joined.apiToken)).body.id
     browser = await launchChromium()
-    context = await newConsoleContext(browser)
-    page = await context.newPage()
-    csp = watchCsp(page)
+    ;({ context, page, csp } = await openPage(browser))
     base = `${world.origin}/console/orgs/${world.customer.orgId}`
     // The next step's code: the one enrolment used is spent (replay protection).
-    await signIn(page, world.customer.ownerEmail, totpCode(secret, 1))
+    await signIn(page, world, world.customer.ownerEmail, { code: totpCode(secret, 1) })
   })
   after(async () => {
     await context?.close()
@@ -195,7 +171,7 @@ describe('web console: notifications and the operator overview', () => {
     )
     assert.match(await stripe.innerText(), /failed\s+1/i)
     assert.equal(await mine.getByRole('row').count(), 3, 'a header and the owner’s two notifications')
-    await assertAccessible('the notifications page, your own')
+    await assertAccessible(page, 'the notifications page, your own')
 
     // The status filter is the API's: only the failed one.
     await page.getByLabel('Status').selectOption('failed')
@@ -223,7 +199,7 @@ describe('web console: notifications and the operator overview', () => {
     assert.match(await fields.getByRole('row', { name: /^Id/ }).innerText(), new RegExp(failedMine[0].id))
     await detail.getByText(/was reported exposed and is blocked/).waitFor()
     await detail.getByText(/"name": "payments\/stripe-key"/).waitFor()
-    await assertAccessible('a notification’s details')
+    await assertAccessible(page, 'a notification’s details')
     await page.getByRole('button', { name: 'Close notification details' }).click()
     await detail.waitFor({ state: 'hidden' })
 
@@ -240,7 +216,7 @@ describe('web console: notifications and the operator overview', () => {
       2,
       `yours, as “you”: ${await outboxTable.innerText()}`,
     )
-    await assertAccessible('the notifications page, the org’s outbox')
+    await assertAccessible(page, 'the notifications page, the org’s outbox')
 
     // A new notification, then Refresh: it is listed, with its state.
     await reportExposed('ci/deploy-key')
@@ -264,7 +240,7 @@ describe('web console: notifications and the operator overview', () => {
     await page.goto(`${base}/notifications?tab=webhooks`)
     await page.getByText('No webhooks yet.').waitFor()
     await page.getByText('No deliveries yet.').waitFor()
-    await assertAccessible('the webhooks tab, empty')
+    await assertAccessible(page, 'the webhooks tab, empty')
 
     // A URL the API refuses (not HTTPS): its message on the field.
     await page.getByLabel(/^Webhook name/).fill('pager')
@@ -280,7 +256,7 @@ describe('web console: notifications and the operator overview', () => {
     const secret = await dialog.getByLabel('Signing secret of pager').inputValue()
     assert.ok(secret.length >= 32, 'the secret is shown')
     await dialog.getByRole('button', { name: 'Copy secret' }).waitFor()
-    await assertAccessible('the signing secret dialog')
+    await assertAccessible(page, 'the signing secret dialog')
     await dialog.getByRole('button', { name: 'Done' }).click()
     await dialog.waitFor({ state: 'hidden' })
     assert.ok(!(await page.content()).includes(secret), 'the secret is gone from the page')
@@ -343,13 +319,13 @@ describe('web console: notifications and the operator overview', () => {
       /notifications\s+127\.0\.0\.1:\d+\s+delivered\s+1\s+HTTP 200/i,
     )
     assert.match(await table.getByRole('row').filter({ hasText: 'down' }).innerText(), /failed\s+1\s+HTTP 500/i)
-    await assertAccessible('the webhooks tab with deliveries')
+    await assertAccessible(page, 'the webhooks tab with deliveries')
 
     // Delete, confirmed in a dialog: Cancel keeps it.
     await page.getByRole('button', { name: 'Delete webhook down' }).click()
     const confirm = page.getByRole('dialog', { name: 'Delete the webhook down?' })
     await confirm.waitFor()
-    await assertAccessible('the delete dialog')
+    await assertAccessible(page, 'the delete dialog')
     await confirm.getByRole('button', { name: 'Cancel' }).click()
     await confirm.waitFor({ state: 'hidden' })
     assert.equal((await call('GET', `${org()}/webhooks`)).body.webhooks.length, 2, 'cancel keeps it')
@@ -370,28 +346,29 @@ describe('web console: notifications and the operator overview', () => {
   })
 
   it('issue 12: shows a member without the permissions the API’s refusals, and a customer org the operator overview’s', async () => {
-    const viewerContext = await newConsoleContext(browser)
+    const {
+      page: viewer,
+      csp: viewerCsp,
+      close: closeViewer,
+    } = await openSignedIn(browser, world, world.customer.viewerEmail)
     try {
-      const viewer = await viewerContext.newPage()
-      const viewerCsp = watchCsp(viewer)
-      await signIn(viewer, world.customer.viewerEmail)
       await viewer.goto(`${base}/notifications`)
       await viewer.getByText('No notification for you yet.').waitFor()
       assert.equal(await viewer.getByRole('link', { name: 'Operator overview' }).count(), 0)
-      await assertAccessible('the notifications page of a viewer', viewer)
+      await assertAccessible(viewer, 'the notifications page of a viewer')
 
       await viewer.getByRole('tab', { name: 'The org’s' }).click()
       const refusal = viewer.getByRole('alert').filter({ hasText: 'notifications:read' })
       await refusal.waitFor()
       assert.match(await refusal.innerText(), /You cannot see this org’s notifications/)
       assert.equal(await viewer.getByRole('table', { name: 'The org’s notifications' }).count(), 0)
-      await assertAccessible('the org’s outbox, refused', viewer)
+      await assertAccessible(viewer, 'the org’s outbox, refused')
 
       await viewer.getByRole('tab', { name: 'Webhooks' }).click()
       await viewer.getByRole('alert').filter({ hasText: 'webhooks:read' }).first().waitFor()
       await viewer.getByText('Adding and removing webhooks needs the webhooks:manage permission.').waitFor()
       assert.equal(await viewer.getByRole('button', { name: 'Add webhook' }).count(), 0)
-      await assertAccessible('the webhooks tab, refused', viewer)
+      await assertAccessible(viewer, 'the webhooks tab, refused')
 
       // The operator overview, opened by address from a customer org.
       await viewer.goto(`${world.origin}/console/operator`)
@@ -399,10 +376,10 @@ describe('web console: notifications and the operator overview', () => {
       await operator.waitFor()
       assert.match(await operator.innerText(), /You cannot see the orgs Custodian serves/)
       assert.equal(await viewer.getByRole('table', { name: 'Orgs' }).count(), 0)
-      await assertAccessible('the operator overview, refused', viewer)
+      await assertAccessible(viewer, 'the operator overview, refused')
       assert.deepEqual(viewerCsp, [])
     } finally {
-      await viewerContext.close()
+      await closeViewer()
     }
 
     // Acme's owner holds every permission of a customer org: still no link, and refused.
@@ -425,11 +402,12 @@ describe('web console: notifications and the operator overview', () => {
       )
       assert.equal(made.status, 201, made.text)
     }
-    const operatorContext = await newConsoleContext(browser)
+    const {
+      page: operator,
+      csp: operatorCsp,
+      close: closeOperator,
+    } = await openSignedIn(browser, world, world.provider.email, { code: totpCode(world.provider.totpSecret, 1) })
     try {
-      const operator = await operatorContext.newPage()
-      const operatorCsp = watchCsp(operator)
-      await signIn(operator, world.provider.email, totpCode(world.provider.totpSecret, 1))
       // The header's link, with the keyboard.
       const link = operator.getByRole('link', { name: 'Operator overview' })
       await link.focus()
@@ -438,7 +416,7 @@ describe('web console: notifications and the operator overview', () => {
       const table = operator.getByRole('table', { name: 'Orgs' })
       await table.waitFor()
       assert.equal(await table.getByRole('row').count(), 51, 'a header and the first 50 orgs')
-      await assertAccessible('the operator overview', operator)
+      await assertAccessible(operator, 'the operator overview')
 
       const readApi = async () =>
         (await call('GET', '/v1/operator/orgs?limit=500', undefined, world.provider.token)).body.orgs as OrgRow[]
@@ -497,10 +475,10 @@ describe('web console: notifications and the operator overview', () => {
       await operator.getByLabel('Kind').selectOption('provider')
       await until('the kind filter', async () => ((await table.getByRole('row').count()) === 2 ? true : undefined))
       assert.match(await table.getByRole('row').nth(1).innerText(), /^Provider/)
-      await assertAccessible('the operator overview, filtered', operator)
+      await assertAccessible(operator, 'the operator overview, filtered')
       assert.deepEqual(operatorCsp, [])
     } finally {
-      await operatorContext.close()
+      await closeOperator()
     }
   })
 })

@@ -2,13 +2,12 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
-import { PASSWORD } from '../helpers/app.ts'
 import {
   launchChromium,
-  newConsoleContext,
+  openPage,
   seriousViolations,
+  signIn,
   startConsoleWorld,
-  watchCsp,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { createTestDatabase, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
@@ -39,18 +38,9 @@ describe('web console on PostgreSQL (smoke)', {
   })
 
   it('signs in, creates a secret and sees it listed, and verifies the audit log in the browser', async () => {
-    const context = await newConsoleContext(browser)
+    const { page, csp, close } = await openPage(browser)
     try {
-      const page = await context.newPage()
-      const csp = watchCsp(page)
-      await page.goto(`${world.origin}/console/sign-in`)
-      await page.getByLabel('Email').fill(world.customer.ownerEmail)
-      await page.getByLabel(/^Password/).fill(PASSWORD)
-      await page.getByRole('button', { name: 'Sign in' }).click()
-      await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
-      await page.getByRole('link', { name: 'Acme' }).click()
-
-      await page.getByRole('heading', { name: 'Secrets' }).waitFor()
+      await signIn(page, world, world.customer.ownerEmail, { org: 'Acme' })
       await page.getByLabel(/^Name/).fill('smoke/postgres')
       await page.getByRole('region', { name: 'New secret' }).getByLabel('Type').selectOption('api_key')
       await page.getByLabel(/^Value/).fill('smoke-value-0123456789')
@@ -73,7 +63,7 @@ describe('web console on PostgreSQL (smoke)', {
       assert.match(await verified.innerText(), /verified up to checkpoint \d+ at /)
       assert.deepEqual(csp, [], 'no CSP violation')
     } finally {
-      await context.close()
+      await close()
     }
   })
 })

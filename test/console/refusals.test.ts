@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
-import { PASSWORD } from '../helpers/app.ts'
 import {
+  joinCustomer,
   launchChromium,
-  newConsoleContext,
+  openPage,
   seriousViolations,
+  signIn,
   startConsoleWorld,
-  watchCsp,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
@@ -31,7 +31,6 @@ const PERMISSION = /\b[a-z_]+:[a-z_]+\b/
 describe('web console: every page refuses clearly without its permission', () => {
   let world: ConsoleWorld
   let browser: Browser
-  let context: BrowserContext
   let page: Page
   let csp: string[]
   const crashes: string[] = []
@@ -41,31 +40,20 @@ describe('web console: every page refuses clearly without its permission', () =>
   before(async () => {
     await ensureBuilt()
     world = await startConsoleWorld()
-    const port = world.server.httpsPort
     const as = (method: string, url: string, body?: unknown) =>
-      httpsJson(port, method, url, { token: world.customer.ownerToken, body })
+      httpsJson(world.server.httpsPort, method, url, { token: world.customer.ownerToken, body })
     const org = `/v1/orgs/${world.customer.orgId}`
     const role = await as('POST', `${org}/roles`, { name: 'outsider', permissions: ['org:read'] })
     assert.equal(role.status, 201, role.text)
-    const invitation = await as('POST', `${org}/invitations`, { email, role: 'outsider' })
-    assert.equal(invitation.status, 201, invitation.text)
-    const joined = await httpsJson(port, 'POST', '/v1/invitations/accept', {
-      body: { token: invitation.body.token, password: PASSWORD },
-    })
-    assert.equal(joined.status, 201, joined.text)
+    await joinCustomer(world, email, 'outsider')
     const secret = await as('POST', `${org}/secrets`, { name: 'app/key', type: 'api_key', value: 'v-1' })
     assert.equal(secret.status, 201, secret.text)
     secretId = secret.body.id
 
     browser = await launchChromium()
-    context = await newConsoleContext(browser)
-    page = await context.newPage()
-    csp = watchCsp(page)
+    ;({ page, csp } = await openPage(browser))
     page.on('pageerror', (error) => crashes.push(error.message))
-    await page.goto(`${world.origin}/console/sign-in`)
-    await page.getByLabel('Email').fill(email)
-    await page.getByLabel(/^Password/).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
+    await signIn(page, world, email)
     await page.getByRole('link', { name: 'Acme' }).click()
   })
   after(async () => {

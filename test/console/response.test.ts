@@ -3,13 +3,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, Locator, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
-import { PASSWORD } from '../helpers/app.ts'
 import {
+  assertAccessible,
   launchChromium,
-  newConsoleContext,
-  seriousViolations,
+  openSignedIn,
   startConsoleWorld,
-  watchCsp,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
@@ -64,26 +62,11 @@ describe('web console: alerts and incidents', () => {
     await world?.server.stop()
   })
 
-  async function signedIn(email: string): Promise<{ page: Page; csp: string[]; close: () => Promise<void> }> {
-    const context = await newConsoleContext(browser)
-    const page = await context.newPage()
-    const csp = watchCsp(page)
-    await page.goto(`${world.origin}/console/sign-in`)
-    await page.getByLabel('Email').fill(email)
-    await page.getByLabel(/^Password/).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.getByRole('link', { name: 'Acme' }).click()
-    await page.getByRole('heading', { name: 'Secrets' }).waitFor()
-    return { page, csp, close: () => context.close() }
-  }
+  const signedIn = (email: string) => openSignedIn(browser, world, email, { org: 'Acme' })
 
   async function open(page: Page, link: 'Alerts' | 'Incidents'): Promise<void> {
     await page.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: link }).click()
     await page.getByRole('heading', { level: 1, name: link }).waitFor()
-  }
-
-  async function assertAccessible(page: Page, where: string): Promise<void> {
-    assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
   }
 
   /** Presses `key` until `target` has the focus (at most 80 times); fails otherwise. */
@@ -325,6 +308,9 @@ describe('web console: alerts and incidents', () => {
 
       const table = page.getByRole('table', { name: 'Breach notification clocks' })
       const timer = (party: string) => table.getByRole('timer', { name: `Time left to notify ${party}` })
+      // axe-core first: its run (slow on a loaded machine) is not counted in the ticks below.
+      for (const n of clocks) await timer(n.party.name).waitFor()
+      await assertAccessible(page, 'the breach clocks')
       const first = new Map<string, { left: number; at: number }>()
       for (const n of clocks) {
         const text = await timer(n.party.name).innerText()
@@ -339,7 +325,6 @@ describe('web console: alerts and incidents', () => {
         )
         assert.ok(left < 72 * 3_600_000 && left > 71.9 * 3_600_000)
       }
-      await assertAccessible(page, 'the breach clocks')
 
       // The clocks tick in the page.
       await sleep(2500)

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
-import { PASSWORD } from '../helpers/app.ts'
 import {
+  assertAccessible,
+  assertNowhere,
+  joinCustomer,
   launchChromium,
-  newConsoleContext,
-  seriousViolations,
+  openSignedIn,
   startConsoleWorld,
-  watchCsp,
+  type ConsolePage,
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
@@ -26,66 +27,21 @@ describe('web console: secrets', () => {
     world = await startConsoleWorld()
     browser = await launchChromium()
     // A member: secrets:read and secrets:report, not vault:reveal, write or delete.
-    const port = world.server.httpsPort
-    const invitation = await httpsJson(port, 'POST', `/v1/orgs/${world.customer.orgId}/invitations`, {
-      token: world.customer.ownerToken,
-      body: { email: memberEmail, role: 'member' },
-    })
-    assert.equal(invitation.status, 201, invitation.text)
-    const accepted = await httpsJson(port, 'POST', '/v1/invitations/accept', {
-      body: { token: invitation.body.token, password: PASSWORD },
-    })
-    assert.equal(accepted.status, 201, accepted.text)
+    await joinCustomer(world, memberEmail, 'member')
   })
   after(async () => {
     await browser?.close()
     await world?.server.stop()
   })
 
-  interface Session {
-    page: Page
-    context: BrowserContext
-    csp: string[]
-    /** Every address the page asked for or went to. */
-    urls: string[]
-    close: () => Promise<void>
-  }
-
-  async function signedIn(email: string, options: { clock?: boolean } = {}): Promise<Session> {
-    const context = await newConsoleContext(browser)
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.origin })
-    if (options.clock === true) await context.clock.install()
-    const page = await context.newPage()
-    const urls: string[] = []
-    page.on('request', (request) => urls.push(request.url()))
-    page.on('framenavigated', (frame) => urls.push(frame.url()))
-    const csp = watchCsp(page)
-    await page.goto(`${world.origin}/console/sign-in`)
-    await page.getByLabel('Email').fill(email)
-    await page.getByLabel(/^Password/).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.getByRole('link', { name: 'Acme' }).click()
-    await page.getByRole('heading', { name: 'Secrets' }).waitFor()
-    return { page, context, csp, urls, close: () => context.close() }
-  }
-
-  async function assertAccessible(page: Page, where: string): Promise<void> {
-    // A dialog fades in: let it finish, or axe measures contrast mid-animation.
-    if ((await page.getByRole('dialog').count()) > 0) await page.waitForTimeout(500)
-    assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
-  }
-
-  /** The value appears in no page text, no URL and no browser storage. */
-  async function assertNowhere(session: Session, value: string, when: string): Promise<void> {
-    const { page } = session
-    assert.ok(!(await page.content()).includes(value), `the value is not in the DOM ${when}`)
-    const stored = await page.evaluate(() =>
-      JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)]),
-    )
-    assert.ok(!stored.includes(value), `the value is not in localStorage/sessionStorage ${when}`)
-    const leaked = session.urls.filter((url) => url.includes(value) || url.includes(encodeURIComponent(value)))
-    assert.deepEqual(leaked, [], `the value is in no URL ${when}`)
-  }
+  const signedIn = (email: string, options: { clock?: boolean } = {}): Promise<ConsolePage> =>
+    openSignedIn(browser, world, email, {
+      org: 'Acme',
+      setup: async (context) => {
+        await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.origin })
+        if (options.clock === true) await context.clock.install()
+      },
+    })
 
   async function createSecret(page: Page, name: string, value: string, type = 'generic'): Promise<void> {
     const form = page.getByRole('region', { name: 'New secret' })

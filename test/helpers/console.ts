@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict'
 import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -57,6 +58,116 @@ export function watchCsp(page: Page): string[] {
     if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text())
   })
   return violations
+}
+
+/** A page in a fresh console context: the CSP refusals it reports and every address it asked for or went to. */
+export interface ConsolePage {
+  context: BrowserContext
+  page: Page
+  csp: string[]
+  urls: string[]
+  close: () => Promise<void>
+}
+
+/** A new console context (prepared by `setup`, e.g. permissions or a clock) and a page in it, watched. */
+export async function openPage(
+  browser: Browser,
+  setup?: (context: BrowserContext) => Promise<void>,
+): Promise<ConsolePage> {
+  const context = await newConsoleContext(browser)
+  await setup?.(context)
+  const page = await context.newPage()
+  const urls: string[] = []
+  page.on('request', (request) => urls.push(request.url()))
+  page.on('framenavigated', (frame) => urls.push(frame.url()))
+  return { context, page, csp: watchCsp(page), urls, close: () => context.close() }
+}
+
+/**
+ * Signs in on the console's sign-in page with test/helpers/app.ts's PASSWORD (then the
+ * authentication code, when given) and waits for the org picker; with `org`, opens that
+ * org and waits for its first page (Secrets).
+ */
+export async function signIn(
+  page: Page,
+  at: { origin: string },
+  email: string,
+  options: { code?: string; org?: string } = {},
+): Promise<void> {
+  await page.goto(`${at.origin}/console/sign-in`)
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel(/^Password/).fill(PASSWORD)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  if (options.code !== undefined) {
+    await page.getByLabel('Authentication code').fill(options.code)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+  }
+  await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
+  if (options.org !== undefined) {
+    await page.getByRole('link', { name: options.org }).click()
+    await page.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor()
+  }
+}
+
+/** openPage, then signIn: a member's own signed-in page. */
+export async function openSignedIn(
+  browser: Browser,
+  at: { origin: string },
+  email: string,
+  options: { code?: string; org?: string; setup?: (context: BrowserContext) => Promise<void> } = {},
+): Promise<ConsolePage> {
+  const session = await openPage(browser, options.setup)
+  await signIn(session.page, at, email, options)
+  return session
+}
+
+/** Fails on axe-core's serious or critical violations, after a dialog's fade-in (or axe measures contrast mid-animation). */
+export async function assertAccessible(page: Page, where: string): Promise<void> {
+  if ((await page.getByRole('dialog').count()) > 0) await page.waitForTimeout(500)
+  assert.deepEqual(await seriousViolations(page), [], `axe-core: serious or critical violations on ${where}`)
+}
+
+/**
+ * The value is in no page text, no URL the page asked for or went to, and no browser
+ * storage; `forms` adds other spellings of it (e.g. base64) looked for in URLs and storage.
+ */
+export async function assertNowhere(
+  session: ConsolePage,
+  value: string,
+  when: string,
+  forms: string[] = [],
+): Promise<void> {
+  const { page } = session
+  const spellings = [value, ...forms]
+  assert.ok(!(await page.content()).includes(value), `the value is not in the DOM ${when}`)
+  const stored = await page.evaluate(() =>
+    JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)]),
+  )
+  for (const form of spellings)
+    assert.ok(!stored.includes(form), `the value is not in localStorage/sessionStorage ${when}`)
+  const leaked = session.urls.filter(
+    (url) => url.includes(encodeURIComponent(value)) || spellings.some((form) => url.includes(form)),
+  )
+  assert.deepEqual(leaked, [], `the value is in no URL ${when}`)
+}
+
+/** Invites `email` to the customer org (Acme) with `role` and accepts with PASSWORD: the accept's body (userId, apiToken). */
+export async function joinCustomer(
+  world: ConsoleWorld,
+  email: string,
+  role: string,
+): Promise<{ userId: string; apiToken: string }> {
+  const port = world.server.httpsPort
+  const invitation = await httpsJson(port, 'POST', `/v1/orgs/${world.customer.orgId}/invitations`, {
+    token: world.customer.ownerToken,
+    body: { email, role },
+  })
+  assert.equal(invitation.status, 201, invitation.text)
+  const accepted = await httpsJson(port, 'POST', '/v1/invitations/accept', {
+    body: { token: invitation.body.token, password: PASSWORD },
+  })
+  assert.equal(accepted.status, 201, accepted.text)
+  return { userId: accepted.body.userId, apiToken: accepted.body.apiToken }
 }
 
 /** axe-core's serious and critical violations on the page as it is now, as `id: help` lines. */

@@ -3,6 +3,7 @@ import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import pg from 'pg'
 import { generate } from 'selfsigned'
 
 const BIN = '/usr/lib/postgresql/15/bin'
@@ -16,7 +17,22 @@ export interface Cluster {
   port: number
   superuserPassword: string
   url(user: string, password: string, database?: string): string
+  /** A database_credential secret's value for this cluster (TLS required). */
+  credential(user: string, password: string): DatabaseCredential
+  /** Whether `user` logs in with `password` now (over TLS). */
+  canLogIn(user: string, password: string): Promise<boolean>
+  /** Runs the statements, in order, as the superuser. */
+  asSuperuser(...statements: string[]): Promise<void>
   stop(): void
+}
+
+export interface DatabaseCredential {
+  host: string
+  port: number
+  database: string
+  user: string
+  password: string
+  sslmode: 'require'
 }
 
 async function freePort(): Promise<number> {
@@ -65,11 +81,44 @@ export async function startCluster(): Promise<Cluster> {
     'local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n',
   )
   as([`${BIN}/pg_ctl`, '-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '30', 'start'])
+  const url = (user: string, password: string, database = 'postgres') =>
+    `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`
   return {
     port,
     superuserPassword,
-    url: (user, password, database = 'postgres') =>
-      `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    url,
+    credential: (user, password) => ({
+      host: '127.0.0.1',
+      port,
+      database: 'postgres',
+      user,
+      password,
+      sslmode: 'require',
+    }),
+    canLogIn: async (user, password) => {
+      const client = new pg.Client({ connectionString: url(user, password), ssl: { rejectUnauthorized: false } })
+      client.on('error', () => {})
+      try {
+        await client.connect()
+        return true
+      } catch {
+        return false
+      } finally {
+        await client.end().catch(() => {})
+      }
+    },
+    asSuperuser: async (...statements) => {
+      const su = new pg.Client({
+        connectionString: url('postgres', superuserPassword),
+        ssl: { rejectUnauthorized: false },
+      })
+      await su.connect()
+      try {
+        for (const statement of statements) await su.query(statement)
+      } finally {
+        await su.end()
+      }
+    },
     stop: () => {
       as([`${BIN}/pg_ctl`, '-D', data, '-m', 'immediate', '-w', 'stop'])
     },

@@ -6,6 +6,8 @@ import { PASSWORD } from '../helpers/app.ts'
 import {
   launchChromium,
   newConsoleContext,
+  openSignedIn,
+  signIn,
   startConsoleWorld,
   watchCsp,
   type ConsoleWorld,
@@ -58,14 +60,6 @@ describe('security: the web console under attack', () => {
     await world?.server.stop()
   })
 
-  async function signIn(page: Page): Promise<void> {
-    await page.goto(`${world.origin}/console/sign-in`)
-    await page.getByLabel('Email').fill(world.customer.ownerEmail)
-    await page.getByLabel(/^Password/).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.getByRole('heading', { name: /org/i }).first().waitFor()
-  }
-
   /** The hostile value shows as text, never as elements, and nothing ran. */
   async function assertInert(page: Page, where: string): Promise<void> {
     await page.waitForTimeout(300)
@@ -74,10 +68,7 @@ describe('security: the web console under attack', () => {
   }
 
   it('attack: org names, role descriptions, token names and audit details with markup render as text on every page', async () => {
-    const context = await newConsoleContext(browser)
-    const page = await context.newPage()
-    const csp = watchCsp(page)
-    await signIn(page)
+    const { page, csp, close } = await openSignedIn(browser, world, world.customer.ownerEmail)
     await page.getByText('{{7*7}}', { exact: false }).first().waitFor()
     await assertInert(page, 'the org picker')
     const { orgId } = world.customer
@@ -91,7 +82,7 @@ describe('security: the web console under attack', () => {
     await page.getByText(`${HOSTILE} changed`).first().waitFor()
     await assertInert(page, 'roles, the description shown')
     assert.deepEqual(csp, [], 'no CSP refusals (nothing inline was attempted)')
-    await context.close()
+    await close()
   })
 
   it('attack: the console is never framed, index.html is no-store, assets immutable, no traversal out of assets', async () => {
@@ -179,7 +170,7 @@ describe('security: the web console under attack', () => {
     const page = await context.newPage()
     const urls: string[] = []
     page.on('request', (r) => urls.push(r.url()))
-    await signIn(page)
+    await signIn(page, world, world.customer.ownerEmail)
     const stored = await page.evaluate(() => ({
       local: Object.keys(localStorage),
       session: Object.keys(sessionStorage),
@@ -233,7 +224,7 @@ describe('security: the web console under attack', () => {
     })
     assert.equal(exported.status(), 200)
     const page = await context.newPage()
-    await signIn(page)
+    await signIn(page, world, world.customer.ownerEmail)
     await page.goto(`${world.origin}/console/orgs/${world.customer.orgId}/audit`)
     await page.locator('#audit-verify-file').setInputFiles({
       name: 'audit-acme.jsonl',

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import pg from 'pg'
 import { bootstrapProvider, createCustomerOrg, principalWithRole, useTestApp, type Org } from '../helpers/app.ts'
 import { startCluster, type Cluster } from '../helpers/pg-cluster.ts'
 
@@ -16,43 +15,19 @@ import { startCluster, type Cluster } from '../helpers/pg-cluster.ts'
 let cluster: Cluster
 before(async () => {
   cluster = await startCluster()
-  const su = new pg.Client({
-    connectionString: cluster.url('postgres', cluster.superuserPassword),
-    ssl: { rejectUnauthorized: false },
-  })
-  await su.connect()
-  await su.query(`CREATE ROLE payments LOGIN PASSWORD 'payments-live-pw'`)
-  await su.query(`CREATE ROLE dba LOGIN CREATEROLE PASSWORD 'dba-pw'`)
-  await su.end()
+  await cluster.asSuperuser(
+    `CREATE ROLE payments LOGIN PASSWORD 'payments-live-pw'`,
+    `CREATE ROLE dba LOGIN CREATEROLE PASSWORD 'dba-pw'`,
+  )
 })
 after(() => cluster?.stop())
-
-async function canLogIn(user: string, password: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: cluster.url(user, password), ssl: { rejectUnauthorized: false } })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
 
 describe('security: rotation through a managing credential the caller cannot read', () => {
   const t = useTestApp('pglite', { CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
   let org: Org
   let dba: string
   let writer: string
-  const credential = (user: string, password: string) => ({
-    host: '127.0.0.1',
-    port: cluster.port,
-    database: 'postgres',
-    user,
-    password,
-    sslmode: 'require' as const,
-  })
+  const credential = (user: string, password: string) => cluster.credential(user, password)
   const url = (path: string) => `/v1/orgs/${org.orgId}${path}`
 
   before(async () => {
@@ -109,7 +84,7 @@ describe('security: rotation through a managing credential the caller cannot rea
     assert.deepEqual(policy.body.missingPermissions, ['vault:reveal'])
     const rotated = await t().request({ method: 'POST', url: url(`/secrets/${own.body.id}/rotate`), token: writer })
     assert.equal(rotated.status, 403, rotated.text)
-    assert.equal(await canLogIn('payments', 'payments-live-pw'), true, 'payments’ live password still works')
+    assert.equal(await cluster.canLogIn('payments', 'payments-live-pw'), true, 'payments’ live password still works')
   })
 
   it('the 409 for a managing credential names the secrets it manages only to a caller with secrets:read', async () => {

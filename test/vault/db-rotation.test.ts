@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
-import pg from 'pg'
 import { sql } from 'kysely'
 import { forEachEngine } from '../helpers/db.ts'
 import { auditActions, bootstrapProvider, createCustomerOrg, useTestApp, type Org } from '../helpers/app.ts'
@@ -14,41 +13,15 @@ import { startCluster, type Cluster } from '../helpers/pg-cluster.ts'
 let cluster: Cluster
 before(async () => {
   cluster = await startCluster()
-  const su = new pg.Client({
-    connectionString: cluster.url('postgres', cluster.superuserPassword),
-    ssl: { rejectUnauthorized: false },
-  })
-  await su.connect()
-  for (const engine of ['pglite', 'postgres']) {
-    await su.query(`CREATE ROLE app_${engine} LOGIN PASSWORD 'initial-app-pw'`)
-    await su.query(`CREATE ROLE weak_${engine} LOGIN PASSWORD 'weak-pw'`)
-  }
-  await su.query(`CREATE ROLE manager LOGIN CREATEROLE PASSWORD 'manager-pw'`)
-  await su.end()
+  await cluster.asSuperuser(
+    ...['pglite', 'postgres'].flatMap((engine) => [
+      `CREATE ROLE app_${engine} LOGIN PASSWORD 'initial-app-pw'`,
+      `CREATE ROLE weak_${engine} LOGIN PASSWORD 'weak-pw'`,
+    ]),
+    `CREATE ROLE manager LOGIN CREATEROLE PASSWORD 'manager-pw'`,
+  )
 })
 after(() => cluster?.stop())
-
-const credential = (user: string, password: string) => ({
-  host: '127.0.0.1',
-  port: cluster.port,
-  database: 'postgres',
-  user,
-  password,
-  sslmode: 'require' as const,
-})
-
-async function canLogIn(user: string, password: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: cluster.url(user, password), ssl: { rejectUnauthorized: false } })
-  client.on('error', () => {})
-  try {
-    await client.connect()
-    return true
-  } catch {
-    return false
-  } finally {
-    await client.end().catch(() => {})
-  }
-}
 
 forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
   const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
@@ -79,9 +52,9 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
   before(async () => {
     const provider = await bootstrapProvider(t())
     org = await createCustomerOrg(t(), provider, 'Rotation Org', 'owner@dbrot.test')
-    app = await store('app', credential(`app_${engine}`, 'initial-app-pw'))
-    manager = await store('manager', credential('manager', 'manager-pw'))
-    weak = await store('weak', credential(`weak_${engine}`, 'weak-pw'))
+    app = await store('app', cluster.credential(`app_${engine}`, 'initial-app-pw'))
+    manager = await store('manager', cluster.credential('manager', 'manager-pw'))
+    weak = await store('weak', cluster.credential(`weak_${engine}`, 'weak-pw'))
   })
 
   it('rotates through the managing credential: the new password connects, the old one no longer does', async () => {
@@ -97,8 +70,8 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
     assert.equal(rotated.body.version, 2)
     const fresh = await password(app)
     assert.notEqual(fresh, 'initial-app-pw')
-    assert.equal(await canLogIn(`app_${engine}`, fresh), true)
-    assert.equal(await canLogIn(`app_${engine}`, 'initial-app-pw'), false)
+    assert.equal(await cluster.canLogIn(`app_${engine}`, fresh), true)
+    assert.equal(await cluster.canLogIn(`app_${engine}`, 'initial-app-pw'), false)
     const state = (await t().request({ method: 'GET', url: url(`/secrets/${app}/rotation`), token: org.ownerToken }))
       .body
     assert.equal(state.lastStatus, 'ok')
@@ -115,7 +88,7 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
     await t().app.services.dbRotation.worker.runOnce()
     const current = (await t().request({ method: 'GET', url: url(`/secrets/${app}`), token: org.ownerToken })).body
     assert.equal(current.currentVersion, 3)
-    assert.equal(await canLogIn(`app_${engine}`, await password(app)), true)
+    assert.equal(await cluster.canLogIn(`app_${engine}`, await password(app)), true)
   })
 
   it('keeps the current version when the managing credential cannot change the password', async () => {
@@ -131,7 +104,7 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
     assert.equal(failed.body.code, 'ROTATION_FAILED')
     assert.ok(!failed.text.includes('weak-pw'))
     assert.equal(await password(app), before, 'the current password is unchanged')
-    assert.equal(await canLogIn(`app_${engine}`, before), true)
+    assert.equal(await cluster.canLogIn(`app_${engine}`, before), true)
     const state = (await t().request({ method: 'GET', url: url(`/secrets/${app}/rotation`), token: org.ownerToken }))
       .body
     assert.equal(state.lastStatus, 'failed')
@@ -161,7 +134,7 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
     )
     const recovered = await t().request({ method: 'POST', url: url(`/secrets/${app}/rotate`), token: org.ownerToken })
     assert.equal(recovered.status, 200, recovered.text)
-    assert.equal(await canLogIn(`app_${engine}`, await password(app)), true)
+    assert.equal(await cluster.canLogIn(`app_${engine}`, await password(app)), true)
   })
 
   it('rotates at once on exposure when the policy says so, which lifts the block', async () => {
@@ -181,8 +154,8 @@ forEachEngine('database credentials rotated automatically (P1.6)', (engine) => {
     assert.equal(reported.body.rotated, true)
     const fresh = await password(app)
     assert.notEqual(fresh, leaked)
-    assert.equal(await canLogIn(`app_${engine}`, leaked), false)
-    assert.equal(await canLogIn(`app_${engine}`, fresh), true)
+    assert.equal(await cluster.canLogIn(`app_${engine}`, leaked), false)
+    assert.equal(await cluster.canLogIn(`app_${engine}`, fresh), true)
   })
 
   it('refuses to delete a managing credential still named by a rotation policy (409), nothing changed', async () => {

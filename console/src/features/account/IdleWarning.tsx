@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react'
 import { Button, Group, Paper, Text, VisuallyHidden } from '@mantine/core'
 import { Link } from 'react-router'
+import { useNow } from '../../components/Countdown.tsx'
 import { apiActivity } from '../../lib/api.ts'
 import { DEFAULT_IDLE_MINUTES } from './api.ts'
 
@@ -22,13 +23,9 @@ export function IdleWarning({
   onStay: () => void
   idleMinutes?: number
 }) {
-  const [now, setNow] = useState(() => Date.now())
+  const now = useNow()
   const [last, setLast] = useState(() => apiActivity.last())
   useEffect(() => apiActivity.subscribe(setLast), [])
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), 1000)
-    return () => clearInterval(timer)
-  }, [])
 
   const deadline = last - TOUCH_GRANULARITY_MS + idleMinutes * 60_000
   const left = deadline - now

@@ -1,8 +1,10 @@
 import { useState } from 'react'
-import { Anchor, Box, CloseButton, Container, Group, Paper, Stack, Table, Text, Title } from '@mantine/core'
+import { Anchor, Box, Container, Group, Stack, Table, Text, Title } from '@mantine/core'
 import { Link, useNavigate, useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable } from '../../components/ListTable.tsx'
+import { Notice } from '../../components/Notice.tsx'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useSource, useSourceEvents, useVersions, type CheckResult } from './api.ts'
@@ -65,16 +67,7 @@ export function IntegrationDetailPage({ can }: { can: SourcePermissions }) {
               title="Not a data source"
             />
           ) : null}
-          {notice !== null ? (
-            <Paper withBorder p="sm" radius="md" role="status">
-              <Group justify="space-between" wrap="nowrap">
-                <Text size="sm">
-                  <strong>Done.</strong> {notice}
-                </Text>
-                <CloseButton aria-label="Dismiss" onClick={() => setNotice(null)} />
-              </Group>
-            </Paper>
-          ) : null}
+          <Notice title="Done" message={notice} onClose={() => setNotice(null)} />
           {problem !== null ? <ActionProblem error={problem.error} title={problem.title} /> : null}
           <Table aria-label="Connection" variant="vertical" withTableBorder>
             <Table.Tbody>
@@ -182,32 +175,22 @@ function RotationHistory({
           empty={{ when: rotations.length === 0, text: 'No rotation yet.' }}
         />
         {rotations.length > 0 ? (
-          <Table striped aria-label="Rotations">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">When</Table.Th>
-                <Table.Th scope="col">By</Table.Th>
-                <Table.Th scope="col">Outcome</Table.Th>
-                <Table.Th scope="col">Result</Table.Th>
+          <ListTable striped label="Rotations" columns={['When', 'By', 'Outcome', 'Result']}>
+            {rotations.map((e) => (
+              <Table.Tr key={e.id}>
+                <Table.Td>{when(e.time)}</Table.Td>
+                <Table.Td>{actorLabel(e.actor)}</Table.Td>
+                <Table.Td>{e.outcome}</Table.Td>
+                <Table.Td>
+                  {typeof e.details.version === 'number'
+                    ? `version ${e.details.version}`
+                    : typeof e.details.error === 'string'
+                      ? e.details.error
+                      : ''}
+                </Table.Td>
               </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {rotations.map((e) => (
-                <Table.Tr key={e.id}>
-                  <Table.Td>{when(e.time)}</Table.Td>
-                  <Table.Td>{actorLabel(e.actor)}</Table.Td>
-                  <Table.Td>{e.outcome}</Table.Td>
-                  <Table.Td>
-                    {typeof e.details.version === 'number'
-                      ? `version ${e.details.version}`
-                      : typeof e.details.error === 'string'
-                        ? e.details.error
-                        : ''}
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+            ))}
+          </ListTable>
         ) : null}
         <LoadMore query={events} />
         <ListStatus
@@ -217,37 +200,27 @@ function RotationHistory({
           empty={{ when: allVersions.length === 0, text: 'No versions.' }}
         />
         {allVersions.length > 0 ? (
-          <Table striped aria-label="Versions">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Version</Table.Th>
-                <Table.Th scope="col">Created</Table.Th>
-                <Table.Th scope="col">By</Table.Th>
-                <Table.Th scope="col">State</Table.Th>
+          <ListTable striped label="Versions" columns={['Version', 'Created', 'By', 'State']}>
+            {allVersions.map((v) => (
+              <Table.Tr key={v.version}>
+                <Table.Td>
+                  {v.version}
+                  {v.version === currentVersion ? ' (current)' : ''}
+                </Table.Td>
+                <Table.Td>{when(v.createdAt)}</Table.Td>
+                <Table.Td>{v.createdBy === 'system:rotation' ? 'scheduled rotation (system)' : v.createdBy}</Table.Td>
+                <Table.Td>
+                  {v.destroyedAt !== null
+                    ? 'destroyed'
+                    : v.exposed
+                      ? 'exposed'
+                      : v.version > currentVersion
+                        ? 'not current yet'
+                        : 'stored'}
+                </Table.Td>
               </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {allVersions.map((v) => (
-                <Table.Tr key={v.version}>
-                  <Table.Td>
-                    {v.version}
-                    {v.version === currentVersion ? ' (current)' : ''}
-                  </Table.Td>
-                  <Table.Td>{when(v.createdAt)}</Table.Td>
-                  <Table.Td>{v.createdBy === 'system:rotation' ? 'scheduled rotation (system)' : v.createdBy}</Table.Td>
-                  <Table.Td>
-                    {v.destroyedAt !== null
-                      ? 'destroyed'
-                      : v.exposed
-                        ? 'exposed'
-                        : v.version > currentVersion
-                          ? 'not current yet'
-                          : 'stored'}
-                  </Table.Td>
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+            ))}
+          </ListTable>
         ) : null}
         <LoadMore query={versions} />
       </Stack>

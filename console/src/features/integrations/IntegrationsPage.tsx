@@ -1,8 +1,10 @@
 import { useState } from 'react'
-import { Anchor, CloseButton, Container, Group, Paper, Stack, Table, Text, Title } from '@mantine/core'
+import { Anchor, Container, Stack, Table, Text, Title } from '@mantine/core'
 import { Link, useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable } from '../../components/ListTable.tsx'
+import { Notice } from '../../components/Notice.tsx'
 import { useDataSources, type DataSource } from './api.ts'
 import { connectionOf, FindingBadges, SourceActions, StatusBadge, when, type SourcePermissions } from './ui.tsx'
 
@@ -33,16 +35,7 @@ export function IntegrationsPage({ can }: { can: SourcePermissions }) {
         page, with the type “Database credential”.
       </Text>
       <Stack gap="sm">
-        {notice !== null ? (
-          <Paper withBorder p="sm" radius="md" role="status">
-            <Group justify="space-between" wrap="nowrap">
-              <Text size="sm">
-                <strong>Done.</strong> {notice}
-              </Text>
-              <CloseButton aria-label="Dismiss" onClick={() => setNotice(null)} />
-            </Group>
-          </Paper>
-        ) : null}
+        <Notice title="Done" message={notice} onClose={() => setNotice(null)} />
         {problem !== null ? <ActionProblem error={problem.error} title={problem.title} /> : null}
         <ListStatus
           query={sources}
@@ -51,58 +44,57 @@ export function IntegrationsPage({ can }: { can: SourcePermissions }) {
           empty={{ when: all.length === 0, text: 'No data sources yet.' }}
         />
         {all.length > 0 ? (
-          <Table striped aria-label="Data sources">
-            <Table.Thead>
-              <Table.Tr>
-                <Table.Th scope="col">Name</Table.Th>
-                <Table.Th scope="col">Connection</Table.Th>
-                <Table.Th scope="col">Status</Table.Th>
-                <Table.Th scope="col">Last check</Table.Th>
-                <Table.Th scope="col">Findings</Table.Th>
-                <Table.Th scope="col">Last used</Table.Th>
-                {anyAction ? <Table.Th scope="col">Actions</Table.Th> : null}
+          <ListTable
+            striped
+            label="Data sources"
+            columns={[
+              'Name',
+              'Connection',
+              'Status',
+              'Last check',
+              'Findings',
+              'Last used',
+              anyAction ? 'Actions' : null,
+            ]}
+          >
+            {all.map((s) => (
+              <Table.Tr key={s.id}>
+                <Table.Td>
+                  <Anchor component={Link} to={`/orgs/${orgId}/integrations/${s.id}`} fw={500}>
+                    {s.name}
+                  </Anchor>
+                  <Text size="xs" c="dimmed">
+                    version {s.currentVersion}
+                  </Text>
+                </Table.Td>
+                <Table.Td>
+                  <Text size="sm" ff="monospace">
+                    {connectionOf(s)}
+                  </Text>
+                </Table.Td>
+                <Table.Td>
+                  <StatusBadge status={s.status} />
+                </Table.Td>
+                <Table.Td>{when(s.lastCheck?.at)}</Table.Td>
+                <Table.Td>
+                  <FindingBadges check={s.lastCheck} />
+                </Table.Td>
+                <Table.Td>{when(s.lastUsedAt)}</Table.Td>
+                {anyAction ? (
+                  <Table.Td>
+                    <SourceActions
+                      orgId={orgId}
+                      source={{ id: s.id, name: s.name, paused: s.paused }}
+                      can={can}
+                      compact
+                      onDone={setNotice}
+                      onError={setProblem}
+                    />
+                  </Table.Td>
+                ) : null}
               </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {all.map((s) => (
-                <Table.Tr key={s.id}>
-                  <Table.Td>
-                    <Anchor component={Link} to={`/orgs/${orgId}/integrations/${s.id}`} fw={500}>
-                      {s.name}
-                    </Anchor>
-                    <Text size="xs" c="dimmed">
-                      version {s.currentVersion}
-                    </Text>
-                  </Table.Td>
-                  <Table.Td>
-                    <Text size="sm" ff="monospace">
-                      {connectionOf(s)}
-                    </Text>
-                  </Table.Td>
-                  <Table.Td>
-                    <StatusBadge status={s.status} />
-                  </Table.Td>
-                  <Table.Td>{when(s.lastCheck?.at)}</Table.Td>
-                  <Table.Td>
-                    <FindingBadges check={s.lastCheck} />
-                  </Table.Td>
-                  <Table.Td>{when(s.lastUsedAt)}</Table.Td>
-                  {anyAction ? (
-                    <Table.Td>
-                      <SourceActions
-                        orgId={orgId}
-                        source={{ id: s.id, name: s.name, paused: s.paused }}
-                        can={can}
-                        compact
-                        onDone={setNotice}
-                        onError={setProblem}
-                      />
-                    </Table.Td>
-                  ) : null}
-                </Table.Tr>
-              ))}
-            </Table.Tbody>
-          </Table>
+            ))}
+          </ListTable>
         ) : null}
         <LoadMore query={sources} />
       </Stack>

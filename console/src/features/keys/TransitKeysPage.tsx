@@ -1,9 +1,11 @@
 import { useMemo, useState, type SyntheticEvent } from 'react'
-import { Alert, Box, Button, Container, Group, Paper, Stack, Table, Text, TextInput, Title } from '@mantine/core'
+import { Box, Button, Container, Group, Paper, Stack, Table, Text, TextInput, Title } from '@mantine/core'
 import { useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
+import { Notice } from '../../components/Notice.tsx'
 import { ApiError } from '../../lib/api.ts'
 import { useTransitActions, useTransitKeys, type TransitKey } from './api.ts'
 import { UseKeyPanel } from './UseKeyPanel.tsx'
@@ -42,18 +44,7 @@ export function TransitKeysPage({ can }: { can: Can }) {
       <Group align="flex-start" gap="lg" wrap="wrap">
         <Box className="secrets-list">
           <Stack gap="sm">
-            {notice !== null ? (
-              <Alert
-                color="green"
-                title="Done"
-                role="status"
-                withCloseButton
-                closeButtonLabel="Dismiss"
-                onClose={() => setNotice(null)}
-              >
-                {notice}
-              </Alert>
-            ) : null}
+            <Notice title="Done" message={notice} onClose={() => setNotice(null)} />
             <ListStatus
               query={keys}
               noun="transit keys"
@@ -61,39 +52,27 @@ export function TransitKeysPage({ can }: { can: Can }) {
               empty={{ when: keys.isSuccess && all.length === 0, text: 'No transit keys yet.' }}
             />
             {all.length > 0 ? (
-              <Table striped aria-label="Transit keys">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Name</Table.Th>
-                    <Table.Th scope="col">Current version</Table.Th>
-                    <Table.Th scope="col">Created</Table.Th>
-                    <Table.Th scope="col">Last rotated</Table.Th>
-                    {canManage ? <Table.Th scope="col">Actions</Table.Th> : null}
+              <ListTable
+                striped
+                label="Transit keys"
+                columns={['Name', 'Current version', 'Created', 'Last rotated', canManage ? 'Actions' : null]}
+              >
+                {all.map((k) => (
+                  <Table.Tr key={k.name}>
+                    <Table.Td fw={500}>{k.name}</Table.Td>
+                    <Table.Td>{k.currentVersion}</Table.Td>
+                    <Table.Td>{when(k.createdAt)}</Table.Td>
+                    <Table.Td>{when(k.rotatedAt)}</Table.Td>
+                    {canManage ? (
+                      <Table.Td>
+                        <RowAction label={`Rotate key ${k.name}`} onClick={() => setRotating(k)}>
+                          Rotate
+                        </RowAction>
+                      </Table.Td>
+                    ) : null}
                   </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {all.map((k) => (
-                    <Table.Tr key={k.name}>
-                      <Table.Td fw={500}>{k.name}</Table.Td>
-                      <Table.Td>{k.currentVersion}</Table.Td>
-                      <Table.Td>{when(k.createdAt)}</Table.Td>
-                      <Table.Td>{when(k.rotatedAt)}</Table.Td>
-                      {canManage ? (
-                        <Table.Td>
-                          <Button
-                            size="xs"
-                            variant="default"
-                            aria-label={`Rotate key ${k.name}`}
-                            onClick={() => setRotating(k)}
-                          >
-                            Rotate
-                          </Button>
-                        </Table.Td>
-                      ) : null}
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
+                ))}
+              </ListTable>
             ) : null}
             <LoadMore query={keys} />
           </Stack>

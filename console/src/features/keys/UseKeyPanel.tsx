@@ -14,7 +14,7 @@ import {
 } from '@mantine/core'
 import { useLocation } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
-import { ApiError } from '../../lib/api.ts'
+import { useAction, type FieldProps } from '../../lib/action.ts'
 import { base64ToText, type useTransitActions } from './api.ts'
 import './keys.css'
 
@@ -110,13 +110,62 @@ export function UseKeyPanel({
   )
 }
 
-/** One operation: a titled section with its form. */
-function Operation({ id, title, children }: { id: string; title: string; children: ReactNode }) {
+/**
+ * One operation: a titled section with its form of one text field, whose button is named
+ * like the section; `run` is the call (its refusal shown under `refusal`), `children` what
+ * it answered.
+ */
+function Operation({
+  id,
+  title,
+  refusal,
+  label,
+  description,
+  field,
+  ready,
+  action,
+  run,
+  children,
+}: {
+  id: string
+  title: string
+  refusal: string
+  label: string
+  description: string
+  field: FieldProps
+  ready: boolean
+  action: ReturnType<typeof useAction>
+  run: () => Promise<void>
+  children: ReactNode
+}) {
+  const submit = (event: SyntheticEvent) => {
+    event.preventDefault()
+    void action.run(run)
+  }
   return (
     <Box component="section" aria-labelledby={id}>
       <Title order={3} size="h5" id={id} mb="xs">
         {title}
       </Title>
+      <form onSubmit={submit} noValidate>
+        <Stack gap="xs">
+          <ActionProblem error={action.error} title={refusal} />
+          <Textarea
+            label={label}
+            description={description}
+            autosize
+            minRows={2}
+            autoComplete="off"
+            spellCheck={false}
+            {...field}
+          />
+          <Group>
+            <Button type="submit" loading={action.pending} disabled={!ready}>
+              {title}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
       {children}
     </Box>
   )
@@ -155,66 +204,31 @@ function CiphertextOut({
   )
 }
 
-/** A form's call: pending, its refusal, and the field a refusal names. */
-function useCall() {
-  const [error, setError] = useState<unknown>(null)
-  const [pending, setPending] = useState(false)
-  const run = async (action: () => Promise<void>) => {
-    setPending(true)
-    setError(null)
-    try {
-      await action()
-    } catch (caught) {
-      setError(caught)
-    } finally {
-      setPending(false)
-    }
-  }
-  const problem = error instanceof ApiError ? error : undefined
-  return { error, pending, run, fieldError: (field: string) => problem?.fieldError(field), setError }
-}
-
 /** POST …/encrypt: the text is cleared once encrypted; the ciphertext is shown to copy. */
 function EncryptForm({ keyName, context, encrypt }: { keyName: string; context: string; encrypt: Actions['encrypt'] }) {
   const [text, setText] = useState('')
   const [sealed, setSealed] = useState<Sealed | null>(null)
-  const call = useCall()
+  const action = useAction()
   // A ciphertext belongs to its key and context: another choice drops it.
   useEffect(() => () => setSealed(null), [keyName, context])
 
-  const submit = (event: SyntheticEvent) => {
-    event.preventDefault()
-    setSealed(null)
-    void call.run(async () => {
-      const answer = await encrypt(keyName, text, context)
-      setText('')
-      setSealed(answer)
-    })
-  }
-
   return (
-    <Operation id="encrypt-title" title="Encrypt">
-      <form onSubmit={submit} noValidate>
-        <Stack gap="xs">
-          <ActionProblem error={call.error} title="Not encrypted" />
-          <Textarea
-            label="Text to encrypt"
-            description="Sent as base64 of its UTF-8 bytes; cleared once encrypted"
-            autosize
-            minRows={2}
-            autoComplete="off"
-            spellCheck={false}
-            value={text}
-            onChange={(e) => setText(e.currentTarget.value)}
-            error={call.fieldError('plaintext')}
-          />
-          <Group>
-            <Button type="submit" loading={call.pending} disabled={keyName === ''}>
-              Encrypt
-            </Button>
-          </Group>
-        </Stack>
-      </form>
+    <Operation
+      id="encrypt-title"
+      title="Encrypt"
+      refusal="Not encrypted"
+      label="Text to encrypt"
+      description="Sent as base64 of its UTF-8 bytes; cleared once encrypted"
+      field={action.field('plaintext', text, setText)}
+      ready={keyName !== ''}
+      action={action}
+      run={async () => {
+        setSealed(null)
+        const answer = await encrypt(keyName, text, context)
+        setText('')
+        setSealed(answer)
+      }}
+    >
       {sealed !== null ? (
         <CiphertextOut
           group="Encrypted"
@@ -242,7 +256,7 @@ interface Opened {
 function DecryptForm({ keyName, context, decrypt }: { keyName: string; context: string; decrypt: Actions['decrypt'] }) {
   const [ciphertext, setCiphertext] = useState('')
   const [opened, setOpened] = useState<Opened | null>(null)
-  const call = useCall()
+  const action = useAction()
   const location = useLocation()
   const clearButton = useRef<HTMLButtonElement>(null)
   useEffect(() => () => setOpened(null), [keyName, context, location.key])
@@ -250,42 +264,26 @@ function DecryptForm({ keyName, context, decrypt }: { keyName: string; context: 
     if (opened !== null) clearButton.current?.focus()
   }, [opened])
 
-  const submit = (event: SyntheticEvent) => {
-    event.preventDefault()
-    setOpened(null)
-    void call.run(async () => {
-      const answer = await decrypt(keyName, ciphertext.trim(), context)
-      const text = base64ToText(answer.plaintext)
-      setOpened({ shown: text ?? answer.plaintext, text: text !== null, version: answer.version })
-    })
-  }
-
   return (
-    <Operation id="decrypt-title" title="Decrypt">
-      <form onSubmit={submit} noValidate>
-        <Stack gap="xs">
-          <ActionProblem error={call.error} title="Not decrypted" />
-          <Textarea
-            label="Ciphertext to decrypt"
-            description="cst:v<version>:…, made with this key and context; every decryption is audited"
-            autosize
-            minRows={2}
-            autoComplete="off"
-            spellCheck={false}
-            value={ciphertext}
-            onChange={(e) => {
-              setCiphertext(e.currentTarget.value)
-              setOpened(null)
-            }}
-            error={call.fieldError('ciphertext')}
-          />
-          <Group>
-            <Button type="submit" loading={call.pending} disabled={keyName === '' || ciphertext.trim() === ''}>
-              Decrypt
-            </Button>
-          </Group>
-        </Stack>
-      </form>
+    <Operation
+      id="decrypt-title"
+      title="Decrypt"
+      refusal="Not decrypted"
+      label="Ciphertext to decrypt"
+      description="cst:v<version>:…, made with this key and context; every decryption is audited"
+      field={action.field('ciphertext', ciphertext, (value) => {
+        setCiphertext(value)
+        setOpened(null)
+      })}
+      ready={keyName !== '' && ciphertext.trim() !== ''}
+      action={action}
+      run={async () => {
+        setOpened(null)
+        const answer = await decrypt(keyName, ciphertext.trim(), context)
+        const text = base64ToText(answer.plaintext)
+        setOpened({ shown: text ?? answer.plaintext, text: text !== null, version: answer.version })
+      }}
+    >
       {opened !== null ? (
         <Stack gap="xs" mt="sm" role="group" aria-label="Decrypted">
           <Text size="sm" role="status">
@@ -324,40 +322,24 @@ function DecryptForm({ keyName, context, decrypt }: { keyName: string; context: 
 function RewrapForm({ keyName, context, rewrap }: { keyName: string; context: string; rewrap: Actions['rewrap'] }) {
   const [ciphertext, setCiphertext] = useState('')
   const [sealed, setSealed] = useState<Sealed | null>(null)
-  const call = useCall()
+  const action = useAction()
   useEffect(() => () => setSealed(null), [keyName, context])
 
-  const submit = (event: SyntheticEvent) => {
-    event.preventDefault()
-    setSealed(null)
-    void call.run(async () => {
-      setSealed(await rewrap(keyName, ciphertext.trim(), context))
-    })
-  }
-
   return (
-    <Operation id="rewrap-title" title="Rewrap">
-      <form onSubmit={submit} noValidate>
-        <Stack gap="xs">
-          <ActionProblem error={call.error} title="Not rewrapped" />
-          <Textarea
-            label="Ciphertext to rewrap"
-            description="Re-encrypted under the key’s newest version; the data is not returned"
-            autosize
-            minRows={2}
-            autoComplete="off"
-            spellCheck={false}
-            value={ciphertext}
-            onChange={(e) => setCiphertext(e.currentTarget.value)}
-            error={call.fieldError('ciphertext')}
-          />
-          <Group>
-            <Button type="submit" loading={call.pending} disabled={keyName === '' || ciphertext.trim() === ''}>
-              Rewrap
-            </Button>
-          </Group>
-        </Stack>
-      </form>
+    <Operation
+      id="rewrap-title"
+      title="Rewrap"
+      refusal="Not rewrapped"
+      label="Ciphertext to rewrap"
+      description="Re-encrypted under the key’s newest version; the data is not returned"
+      field={action.field('ciphertext', ciphertext, setCiphertext)}
+      ready={keyName !== '' && ciphertext.trim() !== ''}
+      action={action}
+      run={async () => {
+        setSealed(null)
+        setSealed(await rewrap(keyName, ciphertext.trim(), context))
+      }}
+    >
       {sealed !== null ? (
         <CiphertextOut
           group="Rewrapped"

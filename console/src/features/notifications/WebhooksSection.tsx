@@ -17,6 +17,8 @@ import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { Dialog } from '../../components/Dialog.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
+import { Notice } from '../../components/Notice.tsx'
 import { ApiError } from '../../lib/api.ts'
 import { useDeliveries, useWebhookActions, useWebhooks, type WebhookEvent } from './api.ts'
 import { StatusBadge } from './StatusBadge.tsx'
@@ -52,18 +54,7 @@ export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage
             <Title order={2} size="h4">
               Webhooks
             </Title>
-            {notice !== null ? (
-              <Alert
-                title="Done"
-                role="status"
-                variant="default"
-                withCloseButton
-                closeButtonLabel="Dismiss"
-                onClose={() => setNotice(null)}
-              >
-                {notice}
-              </Alert>
-            ) : null}
+            <Notice title="Done" message={notice} onClose={() => setNotice(null)} />
             <ListStatus
               query={webhooks}
               noun="webhooks"
@@ -71,42 +62,33 @@ export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage
               empty={{ when: all.length === 0, text: 'No webhooks yet.' }}
             />
             {all.length > 0 ? (
-              <Table striped aria-label="Webhooks">
-                <Table.Thead>
-                  <Table.Tr>
-                    <Table.Th scope="col">Name</Table.Th>
-                    <Table.Th scope="col">URL</Table.Th>
-                    <Table.Th scope="col">Events</Table.Th>
-                    <Table.Th scope="col">State</Table.Th>
-                    <Table.Th scope="col">Created</Table.Th>
-                    {canManage ? <Table.Th scope="col">Actions</Table.Th> : null}
+              <ListTable
+                striped
+                label="Webhooks"
+                columns={['Name', 'URL', 'Events', 'State', 'Created', canManage ? 'Actions' : null]}
+              >
+                {all.map((w) => (
+                  <Table.Tr key={w.id}>
+                    <Table.Td fw={500}>{w.name}</Table.Td>
+                    <Table.Td className="notify-value">{w.url}</Table.Td>
+                    <Table.Td>{w.events.join(', ')}</Table.Td>
+                    <Table.Td>{w.enabled ? 'enabled' : 'disabled'}</Table.Td>
+                    <Table.Td>{when(w.createdAt)}</Table.Td>
+                    {canManage ? (
+                      <Table.Td>
+                        <RowAction
+                          color="red.9"
+                          variant="outline"
+                          label={`Delete webhook ${w.name}`}
+                          onClick={() => setRemoving({ id: w.id, name: w.name })}
+                        >
+                          Delete
+                        </RowAction>
+                      </Table.Td>
+                    ) : null}
                   </Table.Tr>
-                </Table.Thead>
-                <Table.Tbody>
-                  {all.map((w) => (
-                    <Table.Tr key={w.id}>
-                      <Table.Td fw={500}>{w.name}</Table.Td>
-                      <Table.Td className="notify-value">{w.url}</Table.Td>
-                      <Table.Td>{w.events.join(', ')}</Table.Td>
-                      <Table.Td>{w.enabled ? 'enabled' : 'disabled'}</Table.Td>
-                      <Table.Td>{when(w.createdAt)}</Table.Td>
-                      {canManage ? (
-                        <Table.Td>
-                          <Button
-                            size="xs"
-                            color="red.9"
-                            variant="outline"
-                            aria-label={`Delete webhook ${w.name}`}
-                            onClick={() => setRemoving({ id: w.id, name: w.name })}
-                          >
-                            Delete
-                          </Button>
-                        </Table.Td>
-                      ) : null}
-                    </Table.Tr>
-                  ))}
-                </Table.Tbody>
-              </Table>
+                ))}
+              </ListTable>
             ) : null}
             <LoadMore query={webhooks} />
           </Stack>
@@ -287,44 +269,43 @@ function DeliveriesList({ orgId }: { orgId: string }) {
         empty={{ when: all.length === 0, text: 'No deliveries yet.' }}
       />
       {all.length > 0 ? (
-        <Table striped aria-label="Webhook deliveries">
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th scope="col">Created</Table.Th>
-              <Table.Th scope="col">Webhook</Table.Th>
-              <Table.Th scope="col">Event</Table.Th>
-              <Table.Th scope="col">Destination</Table.Th>
-              <Table.Th scope="col">Status</Table.Th>
-              <Table.Th scope="col">Attempts</Table.Th>
-              <Table.Th scope="col">Last answer</Table.Th>
-              <Table.Th scope="col">Delivered or next attempt</Table.Th>
+        <ListTable
+          striped
+          label="Webhook deliveries"
+          columns={[
+            'Created',
+            'Webhook',
+            'Event',
+            'Destination',
+            'Status',
+            'Attempts',
+            'Last answer',
+            'Delivered or next attempt',
+          ]}
+        >
+          {all.map((d) => (
+            <Table.Tr key={d.id}>
+              <Table.Td>{when(d.createdAt)}</Table.Td>
+              <Table.Td>{d.webhook}</Table.Td>
+              <Table.Td>{d.event}</Table.Td>
+              <Table.Td className="notify-value">{d.destination}</Table.Td>
+              <Table.Td>
+                <StatusBadge status={d.status} />
+              </Table.Td>
+              <Table.Td>{d.attempts}</Table.Td>
+              <Table.Td className="notify-value">
+                {d.lastError ?? (d.lastStatus === null ? '—' : `HTTP ${d.lastStatus}`)}
+              </Table.Td>
+              <Table.Td>
+                {d.deliveredAt !== null
+                  ? when(d.deliveredAt)
+                  : d.nextAttemptAt !== null
+                    ? `next ${when(d.nextAttemptAt)}`
+                    : '—'}
+              </Table.Td>
             </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {all.map((d) => (
-              <Table.Tr key={d.id}>
-                <Table.Td>{when(d.createdAt)}</Table.Td>
-                <Table.Td>{d.webhook}</Table.Td>
-                <Table.Td>{d.event}</Table.Td>
-                <Table.Td className="notify-value">{d.destination}</Table.Td>
-                <Table.Td>
-                  <StatusBadge status={d.status} />
-                </Table.Td>
-                <Table.Td>{d.attempts}</Table.Td>
-                <Table.Td className="notify-value">
-                  {d.lastError ?? (d.lastStatus === null ? '—' : `HTTP ${d.lastStatus}`)}
-                </Table.Td>
-                <Table.Td>
-                  {d.deliveredAt !== null
-                    ? when(d.deliveredAt)
-                    : d.nextAttemptAt !== null
-                      ? `next ${when(d.nextAttemptAt)}`
-                      : '—'}
-                </Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
+          ))}
+        </ListTable>
       ) : null}
       <LoadMore query={deliveries} />
     </Stack>

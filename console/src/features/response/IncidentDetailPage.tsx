@@ -32,7 +32,8 @@ import {
   type Party,
 } from './api.ts'
 import { escalation } from './IncidentsPage.tsx'
-import { actorName, ClockBadge, Countdown, SeverityBadge, StatusBadge, when } from './ui.tsx'
+import { Countdown } from '../../components/Countdown.tsx'
+import { actorName, ClockBadge, SeverityBadge, StatusBadge, when } from './ui.tsx'
 import './response.css'
 
 const STATUSES = ['open', 'acknowledged', 'contained', 'resolved', 'closed'] as const
