@@ -91,7 +91,7 @@ try {
   await shot(owner, '06-secret-delete')
   await owner.keyboard.press('Escape')
   await owner.getByRole('link', { name: 'Audit log' }).click()
-  await owner.getByLabel('Action').fill('secret.*')
+  await owner.getByLabel('Action', { exact: true }).fill('secret.*')
   await owner.getByRole('button', { name: 'Apply filters' }).click()
   await owner
     .getByRole('button', { name: /^Details of secret\.create/ })

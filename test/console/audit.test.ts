@@ -86,11 +86,11 @@ describe('web console: audit viewer', () => {
       assert.ok((await page.getByRole('row').filter({ hasText: 'secret.create' }).count()) >= 1)
       await assertAccessible(page, 'the audit log')
 
-      await page.getByLabel('Action').fill('secret.*')
+      await page.getByLabel('Action', { exact: true }).fill('secret.*')
       await page.getByRole('button', { name: 'Apply filters' }).click()
       await page.getByRole('row').filter({ hasText: 'secret.reveal' }).waitFor()
       await page.getByRole('row').filter({ hasText: 'secret.create' }).waitFor()
-      await page.getByLabel('Action').fill('secret.reveal')
+      await page.getByLabel('Action', { exact: true }).fill('secret.reveal')
       await page.getByRole('button', { name: 'Apply filters' }).click()
       await page.getByRole('row').filter({ hasText: 'secret.create' }).waitFor({ state: 'detached' })
       const rows = page.getByRole('table', { name: 'Audit events' }).getByRole('row')
