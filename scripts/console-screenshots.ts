@@ -317,8 +317,10 @@ try {
   await sso.getByLabel('Email').fill(world.customer.viewerEmail)
   await sso.getByLabel(/^Password/).fill(PASSWORD)
   await sso.getByRole('button', { name: 'Sign in' }).click()
-  // The org picker's own calls are allowed before enrolment: opening the org is what redirects.
-  await sso.getByRole('link', { name: 'Acme' }).click()
+  // The org picker's own calls are allowed before enrolment; the first refused call sends the
+  // person to Account with ?enrol=required (test/console/sso.test.ts follows that redirect).
+  await sso.getByRole('heading', { name: 'Choose an org' }).waitFor()
+  await sso.goto(`${acme}/account?enrol=required`)
   await sso.getByRole('alert').filter({ hasText: 'Your org requires two-factor authentication' }).waitFor()
   await sso.getByRole('table', { name: 'Your sessions' }).waitFor()
   await shot(sso, '28-enrolment-required')
