@@ -57,12 +57,12 @@ export function OrgPickerPage() {
                       {org.role}
                     </Badge>
                     {org.current ? (
-                      <Badge color="green.9" variant="light">
+                      <Badge color="green" variant="light">
                         signed in
                       </Badge>
                     ) : null}
                     {org.suspendedAt !== null ? (
-                      <Badge color="red.9" variant="light">
+                      <Badge color="red" variant="light">
                         suspended
                       </Badge>
                     ) : null}
