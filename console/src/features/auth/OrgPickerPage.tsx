@@ -57,12 +57,12 @@ export function OrgPickerPage() {
                       {org.role}
                     </Badge>
                     {org.current ? (
-                      <Badge color="green" variant="light">
+                      <Badge variant="outline" color="dark">
                         signed in
                       </Badge>
                     ) : null}
                     {org.suspendedAt !== null ? (
-                      <Badge color="red" variant="light">
+                      <Badge variant="filled" color="red.9">
                         suspended
                       </Badge>
                     ) : null}
