@@ -137,15 +137,16 @@ export function CertificateVerify({ jws, orgId }: { jws?: string; orgId: string 
 /** One verdict per check, each with its sentence; passed or failed said in words, not colour alone. */
 function Verdicts({ outcome, orgId }: { outcome: Outcome; orgId: string }) {
   const { signature, subject } = outcome
-  const payload = signature.ok ? signature.payload : undefined
-  const otherOrg = typeof payload?.org === 'string' && payload.org.toLowerCase() !== orgId.toLowerCase()
   return (
     <Stack gap="xs">
       {signature.ok ? (
         <Alert color="green" title="Signature verified" role="status" className="privacy-verified">
-          {outcome.source}: {signature.message} Erasure certificate {String(payload?.id)}, issued{' '}
-          {when(typeof payload?.issuedAt === 'string' ? payload.issuedAt : null)}
-          {otherOrg ? `, for another org (${String(payload?.org)}), not this one` : ''}.
+          {outcome.source}: {signature.message} Erasure certificate {String(signature.payload.id)}, issued{' '}
+          {when(typeof signature.payload.issuedAt === 'string' ? signature.payload.issuedAt : null)}
+          {typeof signature.payload.org === 'string' && signature.payload.org.toLowerCase() !== orgId.toLowerCase()
+            ? `, for another org (${signature.payload.org}), not this one`
+            : ''}
+          .
         </Alert>
       ) : (
         <Alert color="red" title="Signature failed" role="alert">

@@ -228,6 +228,7 @@ function ResultPanel({ request, orgId, canExport }: { request: PrivacyRequest; o
     return <ExportPanel orgId={orgId} exportId={exportId} canExport={canExport} />
   if (request.kind === 'erase') {
     const records = (result.records ?? {}) as Record<string, number>
+    const count = (value: unknown) => (typeof value === 'number' ? value : 0)
     const total = Object.values(records).reduce((a, b) => a + Number(b), 0)
     return (
       <Panel title="Erasure">
@@ -240,8 +241,8 @@ function ResultPanel({ request, orgId, canExport }: { request: PrivacyRequest; o
                   .map(([c, n]) => `${c}: ${n}`)
                   .join(', ')})`
               : ''}
-            , {String(result.auditPersonalFields ?? 0)} personal fields of audit events, {String(result.exports ?? 0)}{' '}
-            exports; the subject’s key is shredded; {String(result.webhooks ?? 0)} erasure webhooks told.
+            , {count(result.auditPersonalFields)} personal fields of audit events, {count(result.exports)} exports; the
+            subject’s key is shredded; {count(result.webhooks)} erasure webhooks told.
           </Text>
           {request.status === 'in_progress' ? (
             <Text size="sm" role="status">
