@@ -324,6 +324,130 @@ try {
   await sso.getByRole('alert').filter({ hasText: 'Your org requires two-factor authentication' }).waitFor()
   await sso.getByRole('table', { name: 'Your sessions' }).waitFor()
   await shot(sso, '28-enrolment-required')
+
+  // ---- Privacy (issue 13, features/privacy): pictures 35–41 ----
+  // The org stops requiring 2FA again, and a privacy officer without a second factor takes
+  // the pictures (the owner enrolled one above: completing a request would ask for step-up).
+  {
+    const api = (method: string, tail: string, body?: unknown) =>
+      httpsJson(world.server.httpsPort, method, `/v1/orgs/${world.customer.orgId}${tail}`, {
+        token: world.customer.ownerToken,
+        body,
+      })
+    await api('PUT', '/security-policy', { require2fa: false, stepUpMinutes: 15 })
+    const invited = await api('POST', '/invitations', { email: 'privacy@acme.test', role: 'admin' })
+    await httpsJson(world.server.httpsPort, 'POST', '/v1/invitations/accept', {
+      body: { token: invited.body.token as string, password: PASSWORD },
+    })
+    const subject = 'cust-7731@example.test'
+    await api('POST', '/records', {
+      subjectId: subject,
+      dataClass: 'contact',
+      payload: { email: subject, phone: '+1 555 0100' },
+    })
+    await api('POST', '/records', {
+      subjectId: subject,
+      dataClass: 'customer_data',
+      payload: { plan: 'pro', seats: 12 },
+    })
+    const requester = { name: 'Ada Example', email: 'ada@example.test', channel: 'support form' }
+    const access = await api('POST', '/privacy-requests', {
+      kind: 'access',
+      subjectId: 'cust-1204',
+      requester: { email: 'lee@example.test', channel: 'email' },
+      verification: { method: 'signed-in-account' },
+    })
+    await api('POST', `/privacy-requests/${access.body.id}/complete`, {})
+    await api('POST', '/privacy-requests', {
+      kind: 'restrict',
+      subjectId: 'cust-0988',
+      requester: { channel: 'phone' },
+    })
+    const erase = await api('POST', '/privacy-requests', { kind: 'erase', subjectId: subject, requester })
+    const eraseId = erase.body.id as string
+
+    const officer = await (await newConsoleContext(browser)).newPage()
+    await officer.goto(`${world.origin}/console/sign-in`)
+    await officer.getByLabel('Email').fill('privacy@acme.test')
+    await officer.getByLabel(/^Password/).fill(PASSWORD)
+    await officer.getByRole('button', { name: 'Sign in' }).click()
+    await officer.getByRole('link', { name: 'Acme' }).click()
+    await officer.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor()
+    await officer.goto(`${acme}/records`)
+    await officer.getByLabel(/^Subject id/).fill(subject)
+    await officer.getByRole('button', { name: 'Find records' }).click()
+    const records = officer.getByRole('table', { name: 'The subject’s records' })
+    await records
+      .getByRole('row')
+      .filter({ hasText: 'customer_data' })
+      .getByRole('button', { name: /^Open record/ })
+      .click()
+    await officer.getByRole('dialog', { name: 'Record' }).getByText('"seats": 12').waitFor()
+    await shot(officer, '35-records')
+    await officer.getByRole('dialog', { name: 'Record' }).getByRole('button', { name: 'Close' }).click()
+
+    await officer.goto(`${acme}/privacy-requests`)
+    await officer
+      .getByRole('table', { name: 'Privacy requests' })
+      .getByRole('row')
+      .filter({ hasText: subject })
+      .waitFor()
+    await shot(officer, '36-privacy-requests')
+
+    await officer.goto(`${acme}/privacy-requests/${eraseId}`)
+    await officer.getByRole('heading', { level: 1, name: 'Privacy request: erase' }).waitFor()
+    await officer.getByLabel(/^Method/).fill('document')
+    await officer.getByLabel(/^Note/).fill('passport seen on a video call')
+    await officer.getByRole('button', { name: 'Record verification' }).click()
+    await officer.getByRole('status').filter({ hasText: 'The identity verification is recorded.' }).waitFor()
+    await officer.getByLabel('Member').selectOption({ label: 'privacy@acme.test' })
+    await officer.getByRole('button', { name: 'Assign' }).click()
+    await officer.getByRole('status').filter({ hasText: 'Assigned to privacy@acme.test.' }).waitFor()
+    await shot(officer, '37-privacy-request')
+
+    await officer.getByRole('button', { name: 'Complete: erase the subject' }).click()
+    await officer
+      .getByRole('dialog', { name: 'Erase this subject everywhere?' })
+      .getByRole('button', { name: 'Erase the subject' })
+      .click()
+    const salt = await officer.getByLabel('Subject salt').inputValue()
+    await shot(officer, '38-erasure-salt')
+    // The certificate follows once the shred ring destroys the old key (its grace period, 60 s by default).
+    await officer.getByRole('link', { name: 'Open the erasure certificate' }).waitFor({ timeout: 180_000 })
+    await officer.getByRole('link', { name: 'Open the erasure certificate' }).click()
+    await officer.getByRole('heading', { level: 1, name: 'Erasure certificate' }).waitFor()
+    await officer.getByLabel(/^Subject id/).fill(subject)
+    await officer.getByLabel(/^Salt/).fill(salt)
+    await officer.getByRole('button', { name: 'Verify this certificate' }).click()
+    await officer.getByRole('status').filter({ hasText: 'The subject matches' }).waitFor()
+    await shot(officer, '39-erasure-certificate-verified')
+
+    const certificateId = officer.url().split('/').at(-1) ?? ''
+    const jws = (await api('GET', `/erasure-certificates/${certificateId}`)).body.jws as string
+    const [header, body, signature] = jws.split('.') as [string, string, string]
+    const payload = Buffer.from(body, 'base64url').toString('utf8').replace('"count":2', '"count":3')
+    await officer.getByLabel('Verify a certificate file').setInputFiles({
+      name: 'certificate-edited.jws',
+      mimeType: 'text/plain',
+      buffer: Buffer.from(`${header}.${Buffer.from(payload).toString('base64url')}.${signature}`),
+    })
+    await officer.getByRole('alert').filter({ hasText: 'The signature does not match' }).waitFor()
+    await shot(officer, '40-erasure-certificate-tampered')
+
+    // The browser's clock moved past the open requests' deadlines: each marked overdue.
+    const later = await newConsoleContext(browser)
+    await later.clock.install({ time: new Date(Date.now() + 73 * 3_600_000) })
+    const overdue = await later.newPage()
+    await overdue.goto(`${world.origin}/console/sign-in`)
+    await overdue.getByLabel('Email').fill('privacy@acme.test')
+    await overdue.getByLabel(/^Password/).fill(PASSWORD)
+    await overdue.getByRole('button', { name: 'Sign in' }).click()
+    await overdue.getByRole('link', { name: 'Acme' }).click()
+    await overdue.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor()
+    await overdue.goto(`${acme}/privacy-requests`)
+    await overdue.getByText('Overdue', { exact: true }).first().waitFor()
+    await shot(overdue, '41-privacy-requests-overdue')
+  }
 } finally {
   await browser.close()
   await world.server.stop()

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
@@ -18,6 +19,17 @@ import { httpsJson } from '../helpers/process.ts'
  * org's data that must refuse: Notifications opens on "Mine".
  */
 const OWN_FIRST: Record<string, string> = { notifications: '?tab=org' }
+
+/**
+ * Pages that ask the API nothing until the member acts, with that act: Records finds a data
+ * subject's records only once a subject id is searched (POST …/records/search).
+ */
+const ACT_FIRST: Record<string, (page: Page) => Promise<void>> = {
+  records: async (page) => {
+    await page.getByLabel(/^Subject id/).fill('someone')
+    await page.getByRole('button', { name: 'Find records' }).click()
+  },
+}
 
 /** A permission as the API names it in a 403 (`secrets:read`). */
 const PERMISSION = /\b[a-z_]+:[a-z_]+\b/
@@ -62,8 +74,9 @@ describe('web console: every page refuses clearly without its permission', () =>
   })
 
   /** Opens a console path and waits for a refusal that names a permission. */
-  async function assertRefused(path: string): Promise<string> {
+  async function assertRefused(path: string, act?: (page: Page) => Promise<void>): Promise<string> {
     await page.goto(`${world.origin}/console${path}`)
+    await act?.(page)
     const refusal = page.getByRole('alert').filter({ hasText: PERMISSION }).first()
     await refusal.waitFor({ timeout: 15_000 }).catch((error: unknown) => {
       throw new Error(`${path}: no refusal naming a permission (${String(error).split('\n')[0]})`)
@@ -84,11 +97,22 @@ describe('web console: every page refuses clearly without its permission', () =>
     const seen: Record<string, string> = {}
     for (const path of paths) {
       const route = path.replace(/^\/console/, '')
-      const view: string = OWN_FIRST[route.split('/').at(-1) ?? ''] ?? ''
-      seen[path] = await assertRefused(`${route}${view}`)
+      const name = route.split('/').at(-1) ?? ''
+      const view: string = OWN_FIRST[name] ?? ''
+      seen[path] = await assertRefused(`${route}${view}`, ACT_FIRST[name])
     }
     for (const [path, text] of Object.entries(seen))
       assert.ok(!text.includes('org:read'), `${path} does not blame a permission the member holds: ${text}`)
+    assert.deepEqual(crashes, [], 'no page threw')
+    assert.deepEqual(csp, [], 'no CSP violation')
+  })
+
+  it('refuses on a privacy request’s and an erasure certificate’s own pages, naming privacy:read', async () => {
+    const org = `/orgs/${world.customer.orgId}`
+    assert.match(await assertRefused(`${org}/privacy-requests/${randomUUID()}`), /privacy:read/)
+    assert.equal(await page.getByRole('button', { name: /^(Complete|Reject|Record verification|Assign)/ }).count(), 0)
+    assert.match(await assertRefused(`${org}/erasure-certificates/${randomUUID()}`), /privacy:read/)
+    assert.equal(await page.getByRole('button', { name: /^Verify/ }).count(), 0)
     assert.deepEqual(crashes, [], 'no page threw')
     assert.deepEqual(csp, [], 'no CSP violation')
   })

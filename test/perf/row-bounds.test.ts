@@ -259,6 +259,12 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/me/notifications', variant: 'cursor', url: () => `/v1/me/notifications?cursor=${NEWEST_CURSOR}` },
   { path: '/v1/me/sessions', variant: 'cursor', url: () => `/v1/me/sessions?cursor=${NEWEST_CURSOR}` },
   { path: '/v1/me/orgs', variant: 'cursor', url: () => `/v1/me/orgs?cursor=${OLDEST_CURSOR}` },
+  // Privacy requests of one status (the console's filter), from a cursor: in index order too.
+  ...['open', 'completed'].map((status) => ({
+    path: '/v1/orgs/{orgId}/privacy-requests',
+    variant: `status=${status}`,
+    url: (f: Fixture, s: Side) => `${O(f, s)}/privacy-requests?status=${status}&cursor=${NEWEST_CURSOR}`,
+  })),
   // The events page with each filter, each matching few of the history's events.
   ...[
     'target=fixture-target',

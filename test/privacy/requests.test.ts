@@ -53,6 +53,7 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
   }
   const t = useTestApp(engine, env, undefined, undefined, { clock: time.clock })
   let acme: Org
+  let other: Org
   let app: { token: string }
   let crmSecret = ''
   const url = (p: string) => `/v1/orgs/${acme.orgId}${p}`
@@ -74,6 +75,7 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
   before(async () => {
     const provider = await bootstrapProvider(t())
     acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
+    other = await createCustomerOrg(t(), provider, 'Other', 'owner@other.test')
     app = await principalWithRole(t(), acme, 'admin')
   })
 
@@ -494,5 +496,61 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.equal(await notices('privacy_request.overdue'), 2, 'again the next day')
     assert.equal((await as('GET', `/privacy-requests/${request.id}`)).body.overdue, true)
     assert.ok((await auditActions(t(), acme.orgId)).some((e) => e.action === 'privacy.request.overdue'))
+  })
+
+  it('lists the requests of one status, newest first, a page at a time (issue 13: the console’s filter)', async () => {
+    const rejected = await newRequest('restrict', 'subject-filter-1')
+    assert.equal(
+      (await as('POST', `/privacy-requests/${rejected.id}/reject`, { reason: 'identity not confirmed' })).status,
+      200,
+    )
+    time.advance(1000)
+    const older = await newRequest('access', 'subject-filter-2')
+    time.advance(1000)
+    const newer = await newRequest('rectify', 'subject-filter-3')
+    const all = (await as('GET', '/privacy-requests?limit=500')).body.requests as { id: string; status: string }[]
+    for (const status of ['open', 'in_progress', 'completed', 'rejected']) {
+      const listed = await as('GET', `/privacy-requests?status=${status}&limit=500`)
+      assert.equal(listed.status, 200, listed.text)
+      const ids = (listed.body.requests as { id: string; status: string }[]).map((r) => r.id)
+      assert.deepEqual(
+        ids,
+        all.filter((r) => r.status === status).map((r) => r.id),
+        `${status}: exactly the requests of that status, in the whole list's order`,
+      )
+    }
+    // Paged: the open ones two at a time, the newest first, none twice.
+    const first = await as('GET', '/privacy-requests?status=open&limit=1')
+    assert.deepEqual(
+      first.body.requests.map((r: { id: string }) => r.id),
+      [newer.id],
+    )
+    const second = await as(
+      'GET',
+      `/privacy-requests?status=open&limit=1&cursor=${encodeURIComponent(first.body.nextCursor)}`,
+    )
+    assert.deepEqual(
+      second.body.requests.map((r: { id: string }) => r.id),
+      [older.id],
+    )
+    const rejectedOnly = (await as('GET', '/privacy-requests?status=rejected')).body.requests as { id: string }[]
+    assert.ok(rejectedOnly.some((r) => r.id === rejected.id))
+    const unknown = await as('GET', '/privacy-requests?status=overdue')
+    assert.equal(unknown.status, 400, 'a status the API does not have')
+    assert.equal(unknown.body.code, 'VALIDATION_FAILED')
+    const viewer = await principalWithRole(t(), acme, 'viewer')
+    const refused = await as('GET', '/privacy-requests?status=open', undefined, viewer.token)
+    assert.equal(refused.status, 403)
+    assert.equal(refused.body.permission, 'privacy:read')
+    assert.equal(
+      (await as('GET', '/privacy-requests?status=open', undefined, other.ownerToken)).status,
+      404,
+      'another org’s token: the org does not exist for it',
+    )
+    assert.equal(
+      (await t().request({ method: 'GET', url: url('/privacy-requests?status=open') })).status,
+      401,
+      'never without credentials',
+    )
   })
 })

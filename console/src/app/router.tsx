@@ -57,6 +57,19 @@ const IncidentsPage = lazy(() =>
 const IncidentDetailPage = lazy(() =>
   import('../features/response/IncidentDetailPage.tsx').then((m) => ({ default: m.IncidentDetailPage })),
 )
+const RecordsPage = lazy(() => import('../features/privacy/RecordsPage.tsx').then((m) => ({ default: m.RecordsPage })))
+const PrivacyRequestsPage = lazy(() =>
+  import('../features/privacy/RequestsPage.tsx').then((m) => ({ default: m.RequestsPage })),
+)
+const PrivacyRequestPage = lazy(() =>
+  import('../features/privacy/RequestDetailPage.tsx').then((m) => ({ default: m.RequestDetailPage })),
+)
+const CertificatesPage = lazy(() =>
+  import('../features/privacy/CertificatesPage.tsx').then((m) => ({ default: m.CertificatesPage })),
+)
+const CertificatePage = lazy(() =>
+  import('../features/privacy/CertificatePage.tsx').then((m) => ({ default: m.CertificatePage })),
+)
 const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
 const TransitKeysPage = lazy(() =>
   import('../features/keys/TransitKeysPage.tsx').then((m) => ({ default: m.TransitKeysPage })),
@@ -226,6 +239,51 @@ export const router = createBrowserRouter(
               <WithPermission permission="incidents:manage">
                 {(canManage) => <IncidentDetailPage canManage={canManage} />}
               </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        // Privacy: records by data subject, data-subject requests and their clocks, erasure certificates.
+        {
+          path: '/orgs/:orgId/records',
+          element: (
+            <RequireOrg>
+              <RecordsPage />
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/privacy-requests',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="privacy:manage">
+                {(canManage) => <PrivacyRequestsPage canManage={canManage} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/privacy-requests/:requestId',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => <PrivacyRequestPage can={{ manage: can('privacy:manage'), export: can('privacy:export') }} />}
+              </WithPermissions>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/erasure-certificates',
+          element: (
+            <RequireOrg>
+              <CertificatesPage />
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/erasure-certificates/:certificateId',
+          element: (
+            <RequireOrg>
+              <CertificatePage />
             </RequireOrg>
           ),
         },

@@ -2,7 +2,7 @@ import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, type Page, type PageRequest, readPage } from '../../db/page.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
-import type { DataRecordsTable, PrivacyRequestsTable } from './privacy.tables.ts'
+import type { DataRecordsTable, PrivacyRequestsTable, RequestStatus } from './privacy.tables.ts'
 
 /** SQL for the personal-data vault. Every function takes the transaction first; none decides a rule. */
 
@@ -56,11 +56,12 @@ export async function findRequest(trx: Trx, id: string, forUpdate = false): Prom
   return (forUpdate ? query.forUpdate() : query).executeTakeFirst()
 }
 
-/** Newest first (index `(org_id, received_at, id)`). */
+/** Newest first (index `(org_id, received_at, id)`; of one status, `(org_id, status, received_at, id)`). */
 const REQUESTS = newestFirst('received_at')
 
-export async function listRequests(trx: Trx, page: PageRequest): Promise<Page<RequestRow>> {
-  return readPage(trx, trx.selectFrom('privacy_requests').selectAll(), REQUESTS, page)
+export async function listRequests(trx: Trx, page: PageRequest, status?: RequestStatus): Promise<Page<RequestRow>> {
+  const all = trx.selectFrom('privacy_requests').selectAll()
+  return readPage(trx, status === undefined ? all : all.where('status', '=', status), REQUESTS, page)
 }
 
 export async function updateRequest(

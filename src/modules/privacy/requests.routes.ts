@@ -1,7 +1,17 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { Email, errorResponses, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import {
+  Email,
+  errorResponses,
+  NextCursor,
+  OrgParams,
+  PageQuery,
+  pageQuery,
+  Strict,
+  Timestamp,
+  Uuid,
+} from '../../http/schemas.ts'
 import { SubjectId } from './records.routes.ts'
 import type { RequestsService } from './requests.service.ts'
 import { AuditEventRefSchema, AuditReceiptSchema } from '../audit/audit.schemas.ts'
@@ -36,15 +46,16 @@ const Verification = Type.Object(
   },
   Strict,
 )
+const Status = Type.Union([
+  Type.Literal('open'),
+  Type.Literal('in_progress'),
+  Type.Literal('completed'),
+  Type.Literal('rejected'),
+])
 const RequestView = Type.Object({
   id: Uuid,
   kind: Kind,
-  status: Type.Union([
-    Type.Literal('open'),
-    Type.Literal('in_progress'),
-    Type.Literal('completed'),
-    Type.Literal('rejected'),
-  ]),
+  status: Status,
   subjectId: Nullable(Type.String()),
   requester: Json,
   receivedAt: Timestamp,
@@ -125,16 +136,23 @@ export function requestsRoutes(deps: { requests: RequestsService }): FastifyPlug
       config: { access: { permission: 'privacy:read' } },
       schema: {
         tags,
-        summary: 'Data-subject requests, newest first, a page at a time',
+        summary: 'Data-subject requests, newest first, a page at a time; with `status`, only those of that status',
         params: OrgParams,
-        querystring: PageQuery,
+        querystring: pageQuery({
+          status: Type.Optional(
+            Type.Union(Status.anyOf, {
+              description: 'only the requests of this status (in_progress: an erasure waiting for its certificate)',
+            }),
+          ),
+        }),
         response: {
           200: Type.Object({ requests: Type.Array(RequestView), nextCursor: NextCursor }),
           ...errorResponses('org'),
         },
       },
       handler: async (request) => {
-        const { items, nextCursor } = await requests.list(ctxOf(request), request.query)
+        const { status, ...page } = request.query
+        const { items, nextCursor } = await requests.list(ctxOf(request), page, status)
         return { requests: items, nextCursor }
       },
     })

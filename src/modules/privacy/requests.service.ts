@@ -77,7 +77,8 @@ function certificateSummary(row: Selectable<ErasureCertificatesTable>): ErasureC
 
 export interface RequestsService {
   create(ctx: RequestContext, input: NewRequest): Promise<RequestView>
-  list(ctx: RequestContext, page: PageRequest): Promise<Page<RequestView>>
+  /** Newest first, a page at a time; with `status`, only the requests of that status. */
+  list(ctx: RequestContext, page: PageRequest, status?: RequestStatus): Promise<Page<RequestView>>
   get(ctx: RequestContext, id: string): Promise<RequestView>
   assign(ctx: RequestContext, id: string, userId: string): Promise<RequestView>
   verify(ctx: RequestContext, id: string, input: { method: string; note?: string | undefined }): Promise<RequestView>
@@ -428,10 +429,10 @@ export function createRequestsService(deps: {
       )
     },
 
-    async list(ctx, page) {
+    async list(ctx, page, status) {
       return translated(() =>
         withOrg(db, ctx.orgId, async (trx) => {
-          const { items, nextCursor } = await store.listRequests(trx, page)
+          const { items, nextCursor } = await store.listRequests(trx, page, status)
           return { items: await Promise.all(items.map((row) => view(trx, row))), nextCursor }
         }),
       )

@@ -80,14 +80,5 @@ export async function fetchReceipt(orgId: string, eventId: string): Promise<stri
   return `${JSON.stringify(receipt, null, 2)}\n`
 }
 
-/** Offers `text` as a file download (a Blob URL, revoked once clicked). */
-export function saveFile(text: string, fileName: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type }))
-  const link = document.createElement('a')
-  link.href = url
-  link.download = fileName
-  document.body.append(link)
-  link.click()
-  link.remove()
-  setTimeout(() => URL.revokeObjectURL(url), 1000)
-}
+/** Offers text as a file download (shared: lib/download.ts). */
+export { saveFile } from '../../lib/download.ts'
