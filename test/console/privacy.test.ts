@@ -322,8 +322,8 @@ describe('web console: privacy', () => {
       // The certificates list shows it, with a verifier for files.
       await open(page, 'Erasure certificates')
       const listed = page.getByRole('table', { name: 'Erasure certificates' }).getByRole('row')
-      assert.equal(await listed.count(), 2, 'the header and the one certificate')
       await listed.getByRole('link', { name: /^Erasure certificate issued/ }).waitFor()
+      assert.equal(await listed.count(), 2, 'the header and the one certificate')
       await page.getByLabel('Verify a certificate file').setInputFiles({
         name: 'certificate.jws',
         mimeType: 'text/plain',
