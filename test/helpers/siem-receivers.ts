@@ -120,6 +120,8 @@ export async function startHttpsSiemReceiver(options: {
   token?: string | undefined
   port?: number
   file?: string | undefined
+  /** Answers each request this much later (a slow SIEM: a stream stays in flight longer). */
+  delayMs?: number
 }): Promise<HttpsSiemReceiver> {
   const events: ReceivedEvent[] = []
   const requests: HttpRequestSeen[] = []
@@ -147,7 +149,9 @@ export async function startHttpsSiemReceiver(options: {
         }
       }
       res.statusCode = status
-      res.end(status < 300 ? '{"ok":true}' : '{"ok":false}')
+      const body = status < 300 ? '{"ok":true}' : '{"ok":false}'
+      if (options.delayMs === undefined) res.end(body)
+      else setTimeout(() => res.end(body), options.delayMs)
     })
   })
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve))
