@@ -30,7 +30,8 @@ export function octetCountingReader(): (chunk: Buffer) => Buffer[] {
         return out
       }
       const lengthText = buffer.subarray(0, space).toString('ascii')
-      if (!/^[1-9][0-9]{0,8}$/.test(lengthText)) throw new Error(`octet counting: bad MSG-LEN ${JSON.stringify(lengthText)}`)
+      if (!/^[1-9][0-9]{0,8}$/.test(lengthText))
+        throw new Error(`octet counting: bad MSG-LEN ${JSON.stringify(lengthText)}`)
       const length = Number(lengthText)
       if (buffer.length < space + 1 + length) return out
       out.push(buffer.subarray(space + 1, space + 1 + length))

@@ -65,7 +65,10 @@ function record(events: ReceivedEvent[], file: string | undefined, line: Record<
  * JSON array of items whose `message` is the export line), anything else JSON Lines
  * (`application/x-ndjson`). Throws on a wrong header or shape: the receiver answers 400.
  */
-export function readSiemRequest(request: HttpRequestSeen, expect: { token?: string | undefined }): Record<string, unknown>[] {
+export function readSiemRequest(
+  request: HttpRequestSeen,
+  expect: { token?: string | undefined },
+): Record<string, unknown>[] {
   const header = (name: string) => String(request.headers[name] ?? '')
   if (request.path === '/services/collector/event') {
     if (header('authorization') !== `Splunk ${expect.token}`) throw new Error('HEC: wrong Authorization')
@@ -77,7 +80,7 @@ export function readSiemRequest(request: HttpRequestSeen, expect: { token?: stri
         if (!(key in envelope)) throw new Error(`HEC: envelope without ${key}`)
       if (typeof envelope.time !== 'number') throw new Error('HEC: time is not epoch seconds')
       const line = envelope.event as Record<string, unknown>
-      if (Math.abs((envelope.time as number) * 1000 - Date.parse((line.event as { time: string }).time)) > 1)
+      if (Math.abs(envelope.time * 1000 - Date.parse((line.event as { time: string }).time)) > 1)
         throw new Error('HEC: time is not the event’s')
       lines.push(line)
     }
@@ -195,7 +198,9 @@ export async function startSyslogSiemReceiver(options: {
   const server: TlsServer = createTlsServer(
     {
       ...options.certificate,
-      ...(options.clientCa === undefined ? {} : { requestCert: true, rejectUnauthorized: true, ca: [options.clientCa] }),
+      ...(options.clientCa === undefined
+        ? {}
+        : { requestCert: true, rejectUnauthorized: true, ca: [options.clientCa] }),
     },
     (socket) => {
       sockets.add(socket)

@@ -34,10 +34,14 @@ export async function spawnReceiver(options: {
   file: string
   token?: string
 }): Promise<ReceiverProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'test/helpers/siem-receiver-process.ts'), JSON.stringify(options)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
+  const child = spawn(
+    process.execPath,
+    [path.join(ROOT, 'test/helpers/siem-receiver-process.ts'), JSON.stringify(options)],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
   running.add(child)
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const port = await new Promise<number>((resolve, reject) => {

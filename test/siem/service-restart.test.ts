@@ -61,7 +61,9 @@ async function caughtUp(server: ServerProcess, orgId: string, token: string, des
   await until('the destination to reach the head', async () => {
     const status = await httpsJson(server.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/status`, { token })
     head = status.body.headSeq
-    const state = await httpsJson(server.httpsPort, 'GET', `/v1/orgs/${orgId}/siem/destinations/${destination}`, { token })
+    const state = await httpsJson(server.httpsPort, 'GET', `/v1/orgs/${orgId}/siem/destinations/${destination}`, {
+      token,
+    })
     return status.body.unchained === 0 && state.body.cursorSeq === head
   })
   return head
@@ -70,7 +72,11 @@ async function caughtUp(server: ServerProcess, orgId: string, token: string, des
 /** The receiver got seq 1…head of the org, each exactly once (raw copies counted). */
 function assertExactlyOnce(orgId: string, head: number): void {
   const seqs = receiver.events.filter((e) => e.org === orgId).map((e) => e.seq)
-  assert.deepEqual(seqs, Array.from({ length: head }, (_, i) => i + 1), 'every seq once, in order')
+  assert.deepEqual(
+    seqs,
+    Array.from({ length: head }, (_, i) => i + 1),
+    'every seq once, in order',
+  )
 }
 
 for (const engine of ENGINES) {
@@ -88,7 +94,9 @@ for (const engine of ENGINES) {
       if (engine === 'postgres') db = await createTestDatabase('postgres')
       const env = serviceEnv(`restart-${engine}`, db?.url === undefined ? {} : { DATABASE_URL: db.url })
       server = await spawnServer(env, START_MS)
-      const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, { email: `o@${engine}.restart.test` })
+      const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, {
+        email: `o@${engine}.restart.test`,
+      })
       assert.equal(boot.status, 201, boot.text)
       const { orgId, apiToken } = boot.body as { orgId: string; apiToken: string }
       const created = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/siem/destinations`, {

@@ -14,7 +14,6 @@ import {
   testClock,
   useTestApp,
   type Org,
-  type TestApp,
 } from '../helpers/app.ts'
 import {
   startHttpsSiemReceiver,
@@ -105,7 +104,11 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
   }
   /** The export's event lines by seq: what each destination must receive, byte for byte. */
   const exported = async (): Promise<Map<number, Record<string, unknown>>> => {
-    const response = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/audit/export`, token: acme.ownerToken })
+    const response = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${acme.orgId}/audit/export`,
+      token: acme.ownerToken,
+    })
     const lines = response.text
       .split('\n')
       .filter(Boolean)
@@ -125,7 +128,12 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
   it('streams every chained event to a JSON Lines endpoint as the export writes it, and moves the cursor only on acknowledgement', async () => {
     const receiver = await startHttpsSiemReceiver({ certificate: httpsCert, token: BEARER })
     receivers.https.push(receiver)
-    const created = await api('POST', '', { name: 'lines', kind: 'jsonl', url: `${receiver.url}/ingest/custodian`, credential: BEARER })
+    const created = await api('POST', '', {
+      name: 'lines',
+      kind: 'jsonl',
+      url: `${receiver.url}/ingest/custodian`,
+      credential: BEARER,
+    })
     assert.equal(created.status, 201, created.text)
     assert.equal(created.body.hasCredential, true)
     assert.equal(created.body.cursorSeq, 0, 'from the beginning by default')
@@ -337,7 +345,12 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
     receivers.https.push(receiver)
     let refuse = true
     receiver.answer = () => (refuse ? 400 : 200)
-    const created = await api('POST', '', { name: 'poison', kind: 'jsonl', url: `${receiver.url}/poison`, start: 'now' })
+    const created = await api('POST', '', {
+      name: 'poison',
+      kind: 'jsonl',
+      url: `${receiver.url}/poison`,
+      start: 'now',
+    })
     const from = created.body.cursorSeq as number
     await events(2)
     for (let i = 0; i < 3; i++) {
@@ -346,7 +359,11 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
     }
     const stopped = (await api('GET', `/${created.body.id}`)).body
     assert.equal(stopped.state, 'stopped')
-    assert.equal((await api('POST', `/${created.body.id}/skip`, undefined, (await principalWithRole(t(), acme, 'auditor')).token)).status, 403)
+    assert.equal(
+      (await api('POST', `/${created.body.id}/skip`, undefined, (await principalWithRole(t(), acme, 'auditor')).token))
+        .status,
+      403,
+    )
     refuse = false
     const skipped = await api('POST', `/${created.body.id}/skip`)
     assert.equal(skipped.status, 200, skipped.text)
@@ -360,7 +377,10 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
     assert.equal((await api('POST', `/${created.body.id}/skip`)).status, 409, 'nothing left to skip')
     await events(1)
     await drain()
-    assert.ok(receiver.events.every((e) => e.seq > stopped.deadLetter.toSeq), 'the skipped batch is the only gap')
+    assert.ok(
+      receiver.events.every((e) => e.seq > stopped.deadLetter.toSeq),
+      'the skipped batch is the only gap',
+    )
     assert.ok(receiver.events.length > 0)
   })
 
@@ -424,8 +444,14 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
       [{ kind: 'syslog_tls', host: '127.0.0.1' }, '/body/port'],
       [{ kind: 'syslog_tls', url: 'https://siem.acme.test', host: '127.0.0.1', port: 6514 }, '/body/url'],
       [{ kind: 'jsonl', url: 'https://siem.acme.test/in', settings: { index: 'x' } }, '/body/settings/index'],
-      [{ kind: 'syslog_tls', host: '127.0.0.1', port: 6514, settings: { caCertificate: 'nope' } }, '/body/settings/caCertificate'],
-      [{ kind: 'syslog_tls', host: '127.0.0.1', port: 6514, settings: { appName: 'two words' } }, '/body/settings/appName'],
+      [
+        { kind: 'syslog_tls', host: '127.0.0.1', port: 6514, settings: { caCertificate: 'nope' } },
+        '/body/settings/caCertificate',
+      ],
+      [
+        { kind: 'syslog_tls', host: '127.0.0.1', port: 6514, settings: { appName: 'two words' } },
+        '/body/settings/appName',
+      ],
     ]
     for (const [body, pointer] of cases) {
       const response = await api('POST', '', { name: 'refused', ...body })
@@ -433,7 +459,10 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
       assert.equal(response.body.code, 'VALIDATION_FAILED')
       assert.equal(response.body.errors[0].path, pointer, JSON.stringify(body))
     }
-    assert.equal((await api('GET', '')).body.destinations.some((d: { name: string }) => d.name === 'refused'), false)
+    assert.equal(
+      (await api('GET', '')).body.destinations.some((d: { name: string }) => d.name === 'refused'),
+      false,
+    )
   })
 
   it('keeps credentials in the vault: never in an answer, an error, an audit event or the log', async () => {
@@ -450,7 +479,11 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
     assert.doesNotMatch(audit, /PRIVATE KEY/)
     assert.doesNotMatch(logs, /PRIVATE KEY/)
     // The credentials are vault secrets (siem/<name>), encrypted at rest like every secret.
-    const secrets = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/secrets?limit=500`, token: acme.ownerToken })
+    const secrets = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${acme.orgId}/secrets?limit=500`,
+      token: acme.ownerToken,
+    })
     const names = secrets.body.secrets.map((s: { name: string }) => s.name)
     for (const name of ['siem/lines', 'siem/splunk', 'siem/datadog', 'siem/mtls']) assert.ok(names.includes(name), name)
     const stored = await t().db.kysely.selectFrom('siem_destinations').selectAll().execute()
@@ -469,8 +502,15 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
     const splunk = (await api('GET', '?limit=500')).body.destinations.find((d: { name: string }) => d.name === 'splunk')
     assert.equal((await api('DELETE', `/${splunk.id}`)).status, 204)
     assert.equal((await api('GET', `/${splunk.id}`)).status, 404)
-    const secrets = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/secrets?limit=500`, token: acme.ownerToken })
-    assert.equal(secrets.body.secrets.some((s: { name: string }) => s.name === 'siem/splunk'), false)
+    const secrets = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${acme.orgId}/secrets?limit=500`,
+      token: acme.ownerToken,
+    })
+    assert.equal(
+      secrets.body.secrets.some((s: { name: string }) => s.name === 'siem/splunk'),
+      false,
+    )
     const removed = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'siem.destination.remove')
     assert.equal(removed.at(-1)?.details.name, 'splunk')
   })

@@ -5,12 +5,10 @@ import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner } from '../../db/tenant.ts'
 import { isAppError } from '../../errors.ts'
 import type { AuditService } from '../audit/audit.service.ts'
-import type { StoredChainEvent } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { stringValue } from '../vault/vault.types.ts'
 import type { Sender, Target } from './siem.send.ts'
 import * as store from './siem.store.ts'
-import type { DestinationSettings } from './siem.types.ts'
 
 /**
  * The stream (docs/siem.md, "Guarantees"). Per destination, in seq order:
@@ -96,13 +94,13 @@ export function createDelivery(deps: {
       url: row.url,
       host: row.host,
       port: row.port,
-      settings: row.settings as DestinationSettings,
+      settings: row.settings,
       credential: credential.value,
     }
     const result =
       credential.error === undefined
         ? await deps.sender.send(target, events)
-        : { sent: events as StoredChainEvent[], status: null, error: credential.error }
+        : { sent: events, status: null, error: credential.error }
     const last = result.sent[result.sent.length - 1]?.event.seq ?? Number(row.cursor_seq)
     return withOrg(db, orgId, async (trx) => {
       const at = clock()

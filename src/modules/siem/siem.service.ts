@@ -191,7 +191,7 @@ export function createSiemService(deps: {
       url: row.url,
       host: row.host,
       port: row.port,
-      settings: row.settings as DestinationSettings,
+      settings: row.settings,
       hasCredential: row.secret_id !== null,
       state: row.state,
       cursorSeq: Number(row.cursor_seq),
@@ -348,7 +348,7 @@ export function createSiemService(deps: {
       const url = input.url ?? current.url
       const host = input.host ?? current.host
       const port = input.port ?? current.port
-      const settings = input.settings ?? (current.settings as DestinationSettings)
+      const settings = input.settings ?? current.settings
       await checkDestination(current.kind, url, host, port)
       // The credential as it will be: a new one is checked; the kept one is opened only when
       // a new client certificate must match it.
@@ -470,7 +470,7 @@ export function createSiemService(deps: {
           url: row.url,
           host: row.host,
           port: row.port,
-          settings: row.settings as DestinationSettings,
+          settings: row.settings,
           credential,
         },
         [probe],
