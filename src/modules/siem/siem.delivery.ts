@@ -7,6 +7,7 @@ import { isAppError } from '../../errors.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { stringValue } from '../vault/vault.types.ts'
+import { transportFailure } from '../notify/webhooks.service.ts'
 import type { Sender, Target } from './siem.send.ts'
 import * as store from './siem.store.ts'
 
@@ -99,7 +100,12 @@ export function createDelivery(deps: {
     }
     const result =
       credential.error === undefined
-        ? await deps.sender.send(target, events)
+        ? await deps.sender.send(target, events).catch((error: unknown) => ({
+            // The sender answers failures itself; anything else is an attempt that failed, by its code.
+            sent: events,
+            status: null,
+            error: `send failed: ${transportFailure(error)}`,
+          }))
         : { sent: events, status: null, error: credential.error }
     const last = result.sent[result.sent.length - 1]?.event.seq ?? Number(row.cursor_seq)
     return withOrg(db, orgId, async (trx) => {

@@ -76,7 +76,8 @@ export function createSender(deps: {
         headers: { 'user-agent': USER_AGENT, ...headers },
         body,
       })
-      await response.arrayBuffer().catch(() => undefined)
+      // The answer's body is not read: only its status counts, and a destination could send without end.
+      await response.body?.cancel().catch(() => undefined)
       const ok = response.status >= 200 && response.status < 300
       return { status: response.status, error: ok ? null : `HTTP ${response.status}` }
     } catch (error) {

@@ -1,6 +1,6 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net'
 import { Duplex } from 'node:stream'
-import { checkServerIdentity, connect as tlsConnect } from 'node:tls'
+import { checkServerIdentity, connect as tlsConnect, type TLSSocket } from 'node:tls'
 import { DestinationRefused, type DestinationGuard } from '../../http/outbound.ts'
 import { transportFailure } from '../notify/webhooks.service.ts'
 
@@ -95,15 +95,23 @@ export async function sendSyslogBatch(
       wire.destroy()
     })
     const ip = isIP(target.serverName) !== 0
-    const socket = tlsConnect({
-      socket: wire,
-      ...(ip ? {} : { servername: target.serverName }),
-      checkServerIdentity: (_host, cert) => checkServerIdentity(target.serverName, cert),
-      minVersion: 'TLSv1.2',
-      ...(target.ca === undefined ? {} : { ca: target.ca }),
-      ...(target.cert === undefined ? {} : { cert: target.cert }),
-      ...(target.key === undefined ? {} : { key: target.key }),
-    })
+    let socket: TLSSocket
+    try {
+      socket = tlsConnect({
+        socket: wire,
+        ...(ip ? {} : { servername: target.serverName }),
+        checkServerIdentity: (_host, cert) => checkServerIdentity(target.serverName, cert),
+        minVersion: 'TLSv1.2',
+        ...(target.ca === undefined ? {} : { ca: target.ca }),
+        ...(target.cert === undefined ? {} : { cert: target.cert }),
+        ...(target.key === undefined ? {} : { key: target.key }),
+      })
+    } catch (error) {
+      // A CA, certificate or key OpenSSL cannot load: its code, never the key.
+      raw.destroy()
+      resolve({ error: transportFailure(error) })
+      return
+    }
     const finish = (error: string | null) => {
       if (settled) return
       settled = true
