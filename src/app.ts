@@ -29,6 +29,7 @@ import { createNotifyModule } from './modules/notify/index.ts'
 import { createOutboundFetch, type Resolve } from './http/outbound.ts'
 import { createResponseModule } from './modules/response/index.ts'
 import { createDisclosureModule } from './modules/disclosure/index.ts'
+import { createSiemModule } from './modules/siem/index.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { parseMailbox } from './email-address.ts'
@@ -81,7 +82,7 @@ export async function buildApp(deps: AppDeps) {
   acceptOnlyWellFormedJson(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault, governance, privacy, notify, response, disclosure, shredRing } =
+  const { audit, access, identity, vault, governance, privacy, notify, response, disclosure, siem, shredRing } =
     createModules(deps)
   await ensureShredRing(shredRing, database.kysely)
   // A configured security.txt signing key that cannot sign stops the start, not the first request.
@@ -171,6 +172,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(notify.routes)
   await app.register(response.routes)
   await app.register(disclosure.routes)
+  await app.register(siem.routes)
   await registerConsole(app)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
@@ -199,6 +201,8 @@ export async function buildApp(deps: AppDeps) {
       subjects: privacy.subjects,
       shredding: privacy.shredding,
       offboarding: privacy.offboarding,
+      siem: siem.service,
+      siemDelivery: siem.delivery,
     },
     sequencer: audit.sequencer,
     auditWitnessWorker: audit.witnessWorker,
@@ -218,6 +222,7 @@ export async function buildApp(deps: AppDeps) {
     privacyDeadlineWorker: privacy.deadlineWorker,
     shredWorker: privacy.shredWorker,
     offboardingWorker: privacy.offboardingWorker,
+    siemWorker: siem.worker,
     shredRing,
   })
 }
@@ -345,6 +350,15 @@ export function createModules(
     log: logger,
   })
   reports = disclosure.reports
+  const siem = createSiemModule({
+    db: database.kysely,
+    audit: audit.service,
+    vault: () => vault.service,
+    outbound,
+    clock: deps.clock ?? systemClock,
+    config,
+    log: logger,
+  })
   return {
     audit,
     access,
@@ -355,6 +369,7 @@ export function createModules(
     notify,
     response,
     disclosure,
+    siem,
     shredRing,
   }
 }

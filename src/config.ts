@@ -78,6 +78,19 @@ export interface Config {
     readonly timeoutMs: number
   }
   /**
+   * Streaming the audit log to SIEM destinations (docs/siem.md): how often due destinations
+   * are sent to, first retry delay (doubling, at most an hour), attempts before a batch is
+   * dead-lettered, per-attempt timeout, and a batch's size in events and bytes.
+   */
+  readonly siem: {
+    readonly checkMs: number
+    readonly retryBaseMs: number
+    readonly maxAttempts: number
+    readonly timeoutMs: number
+    readonly batchEvents: number
+    readonly batchBytes: number
+  }
+  /**
    * E-mail delivery of notifications: SMTP server (absent: notifications are not mailed),
    * sender, transport security (STARTTLS required by default), credentials, retries.
    */
@@ -231,6 +244,12 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_WEBHOOK_RETRY_BASE_MS',
   'CUSTODIAN_WEBHOOK_MAX_ATTEMPTS',
   'CUSTODIAN_WEBHOOK_TIMEOUT_MS',
+  'CUSTODIAN_SIEM_CHECK_MS',
+  'CUSTODIAN_SIEM_RETRY_BASE_MS',
+  'CUSTODIAN_SIEM_MAX_ATTEMPTS',
+  'CUSTODIAN_SIEM_TIMEOUT_MS',
+  'CUSTODIAN_SIEM_BATCH_EVENTS',
+  'CUSTODIAN_SIEM_BATCH_BYTES',
   'CUSTODIAN_PRIVACY_CHECK_MS',
   'CUSTODIAN_SMTP_URL',
   'CUSTODIAN_SMTP_FROM',
@@ -408,6 +427,14 @@ export function loadConfig(env: Source = process.env): Config {
       retryBaseMs: int('CUSTODIAN_WEBHOOK_RETRY_BASE_MS', 30_000, 10, 3_600_000),
       maxAttempts: int('CUSTODIAN_WEBHOOK_MAX_ATTEMPTS', 8, 1, 50),
       timeoutMs: int('CUSTODIAN_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+    },
+    siem: {
+      checkMs: int('CUSTODIAN_SIEM_CHECK_MS', 1000, 50, 600_000),
+      retryBaseMs: int('CUSTODIAN_SIEM_RETRY_BASE_MS', 5000, 10, 3_600_000),
+      maxAttempts: int('CUSTODIAN_SIEM_MAX_ATTEMPTS', 10, 1, 100),
+      timeoutMs: int('CUSTODIAN_SIEM_TIMEOUT_MS', 10_000, 100, 120_000),
+      batchEvents: int('CUSTODIAN_SIEM_BATCH_EVENTS', 500, 1, 1000),
+      batchBytes: int('CUSTODIAN_SIEM_BATCH_BYTES', 1_000_000, 70_000, 5_000_000),
     },
     privacyCheckMs: int('CUSTODIAN_PRIVACY_CHECK_MS', 60_000, 100, 3_600_000),
     mail: {

@@ -65,6 +65,7 @@ export async function startServer(
     app.privacyDeadlineWorker.start()
     app.shredWorker.start()
     app.offboardingWorker.start()
+    app.siemWorker.start()
     // The embedded database has no autovacuum: the service keeps its statistics and dead rows in check.
     const maintenance =
       runtime.database.engine === 'pglite'
@@ -134,6 +135,7 @@ export async function startServer(
           await app.privacyDeadlineWorker.stop()
           await app.shredWorker.stop()
           await app.offboardingWorker.stop()
+          await app.siemWorker.stop()
           await maintenance?.stop()
           await app.sequencer.stop()
           await runtime.database.close()

@@ -35,6 +35,7 @@ import * as accountOrgs from './migrations/0031_account_orgs.ts'
 import * as managingCredential from './migrations/0032_managing_credential.ts'
 import * as ssoReturnTo from './migrations/0033_sso_return_to.ts'
 import * as privacyRequestsStatus from './migrations/0034_privacy_requests_status.ts'
+import * as siemDestinations from './migrations/0035_siem_destinations.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -72,6 +73,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0032_managing_credential': managingCredential,
   '0033_sso_return_to': ssoReturnTo,
   '0034_privacy_requests_status': privacyRequestsStatus,
+  '0035_siem_destinations': siemDestinations,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

@@ -7,6 +7,7 @@ import type { GovernanceTables } from '../modules/governance/governance.tables.t
 import type { PrivacyTables } from '../modules/privacy/privacy.tables.ts'
 import type { ResponseTables } from '../modules/response/response.tables.ts'
 import type { DisclosureTables } from '../modules/disclosure/disclosure.tables.ts'
+import type { SiemTables } from '../modules/siem/siem.tables.ts'
 
 /** The whole database as Kysely sees it: the union of each module's tables. */
 export interface DB
@@ -18,4 +19,5 @@ export interface DB
     GovernanceTables,
     PrivacyTables,
     ResponseTables,
-    DisclosureTables {}
+    DisclosureTables,
+    SiemTables {}

@@ -266,6 +266,8 @@ export async function fingerprint(t: TestApp): Promise<string> {
     'privacy_exports',
     'webhooks',
     'webhook_deliveries',
+    'siem_destinations',
+    'siem_dead_letters',
     'erasure_certificates',
     'org_privacy_policies',
     'org_offboardings',

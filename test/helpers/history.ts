@@ -32,7 +32,7 @@ export interface HistorySizes {
   tokens: number
   /** Rows in each other history table: grants, reviews, the open review's items (half of
    * them decided), privacy requests, alerts, incidents, sessions, notifications, webhook
-   * deliveries, retention runs. */
+   * deliveries, retention runs, dead letters of the org's first SIEM destination (if any). */
   other: number
 }
 
@@ -234,6 +234,9 @@ export async function growHistory(db: Kysely<DB>, org: HistoryOrg, sizes: Histor
       FROM (SELECT * FROM webhooks WHERE org_id = '${a}' LIMIT 1) AS w CROSS JOIN generate_series(1, ${n}) AS g;
     INSERT INTO retention_runs (id, org_id, ran_at, purged, classes)
     SELECT gen_random_uuid(), '${a}', now() - g * interval '1 minute', 0, '[]' FROM generate_series(1, ${n}) AS g;
+    INSERT INTO siem_dead_letters (id, org_id, destination_id, from_seq, to_seq, attempts, last_error, created_at, resolution, resolved_at, resolved_by)
+    SELECT gen_random_uuid(), '${a}', d.id, g, g, 10, 'HTTP 503', now() - g * interval '1 minute', 'retried', now(), 'fixture'
+      FROM (SELECT * FROM siem_destinations WHERE org_id = '${a}' LIMIT 1) AS d CROSS JOIN generate_series(1, ${n}) AS g;
   `,
   )
   // Data subjects, each with a live key already sealed under the shred ring's current epoch.
@@ -277,6 +280,7 @@ export const PERIODIC_JOBS: PeriodicJob[] = [
     },
   },
   { name: 'audit witness delivery', run: (t) => t.app.auditWitnesses.deliverDue() },
+  { name: 'SIEM streaming', run: (t) => t.app.services.siemDelivery.deliverDue() },
   { name: 'unwitnessed checkpoints', run: (t) => t.app.auditCosigner.checkUnwitnessed() },
   // Evaluates up to 500 chained events a run: run until it has caught up before timing.
   { name: 'alert rules', run: (t) => t.app.services.alerts.evaluate(), drains: true },

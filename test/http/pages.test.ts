@@ -68,6 +68,8 @@ interface Fixture {
   secret: string
   /** An open access review of org a, with an item per principal. */
   review: string
+  /** A SIEM destination of org a with three dead letters. */
+  destination: string
   /** A browser session of org a's owner, who also owns two more orgs (GET /v1/me/orgs). */
   accountSession: Record<string, string>
 }
@@ -105,6 +107,11 @@ org('incidents', 'incidents')
 org('alerts', 'alerts')
 org('sessions', 'sessions')
 org('audit/events', 'events')
+org('siem/destinations', 'destinations')
+PAGED['GET /v1/orgs/{orgId}/siem/destinations/{destinationId}/dead-letters'] = {
+  url: (f) => `/v1/orgs/${f.a.orgId}/siem/destinations/${f.destination}/dead-letters`,
+  key: 'deadLetters',
+}
 PAGED['GET /v1/orgs/{orgId}/secrets/{secretId}/versions'] = {
   url: (f) => `/v1/orgs/${f.a.orgId}/secrets/${f.secret}/versions`,
   key: 'versions',
@@ -186,6 +193,21 @@ async function buildFixture(t: TestApp): Promise<Fixture> {
   for (let i = 0; i < 3; i++) await as('POST', '/transit/keys', { name: `k${i}` })
   for (let i = 0; i < 3; i++)
     await as('POST', '/webhooks', { name: `h${i}`, url: `https://hooks${i}.paged.test/x`, events: ['notifications'] })
+  const destinations: string[] = []
+  for (let i = 0; i < 3; i++)
+    destinations.push(
+      (await as('POST', '/siem/destinations', { name: `d${i}`, kind: 'jsonl', url: `https://siem${i}.paged.test/x` }))
+        .id as string,
+    )
+  const destination = destinations[0] as string
+  await script(
+    t,
+    `
+    INSERT INTO siem_dead_letters (id, org_id, destination_id, from_seq, to_seq, attempts, last_error, created_at, resolution, resolved_at, resolved_by)
+    SELECT gen_random_uuid(), '${A}', '${destination}', g, g, 3, 'HTTP 503', now() - interval '1 hour', 'retried', now(), 'fixture'
+      FROM generate_series(1, 3) AS g
+  `,
+  )
   await script(
     t,
     `
@@ -266,7 +288,7 @@ async function buildFixture(t: TestApp): Promise<Fixture> {
   assert.equal(login.statusCode, 200, login.body)
   const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
   const accountSession = { cookie: `${cookie?.name}=${cookie?.value}` }
-  return { provider, a, secret, review, accountSession }
+  return { provider, a, secret, review, destination, accountSession }
 }
 
 /** What identifies a row of any list. */

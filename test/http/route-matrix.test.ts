@@ -56,6 +56,8 @@ interface Fixture {
   bCertificate: string
   aWebhook: string
   bWebhook: string
+  aDestination: string
+  bDestination: string
   aAlert: string
   bAlert: string
   aType: string
@@ -617,6 +619,64 @@ const ROUTES: RouteCase[] = [
     url: (f) => `${A(f)}/erasure-certificates/${f.aCertificate}`,
     foreignObjectUrl: (f) => `${A(f)}/erasure-certificates/${f.bCertificate}`,
     badParamUrl: (f) => `${A(f)}/erasure-certificates/x`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/siem/destinations',
+    access: 'siem:read',
+    url: (f) => `${A(f)}/siem/destinations`,
+    query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/siem/destinations',
+    access: 'siem:manage',
+    url: (f) => `${A(f)}/siem/destinations`,
+    body: () => ({ name: 'matrix-siem', kind: 'jsonl', url: 'https://siem.a.test/in', credential: 'matrix-token' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}',
+    access: 'siem:read',
+    url: (f) => `${A(f)}/siem/destinations/${f.aDestination}`,
+    foreignObjectUrl: (f) => `${A(f)}/siem/destinations/${f.bDestination}`,
+    badParamUrl: (f) => `${A(f)}/siem/destinations/x`,
+  },
+  {
+    method: 'PATCH',
+    path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}',
+    access: 'siem:manage',
+    url: (f) => `${A(f)}/siem/destinations/${f.aDestination}`,
+    foreignObjectUrl: (f) => `${A(f)}/siem/destinations/${f.bDestination}`,
+    badParamUrl: (f) => `${A(f)}/siem/destinations/x`,
+    body: () => ({ url: 'https://siem.a.test/elsewhere', credential: 'matrix-token-2' }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}',
+    access: 'siem:manage',
+    url: (f) => `${A(f)}/siem/destinations/${f.aDestination}`,
+    foreignObjectUrl: (f) => `${A(f)}/siem/destinations/${f.bDestination}`,
+    badParamUrl: (f) => `${A(f)}/siem/destinations/x`,
+  },
+  ...(['pause', 'resume', 'skip', 'test'] as const).map(
+    (verb): RouteCase => ({
+      method: 'POST',
+      path: `/v1/orgs/{orgId}/siem/destinations/{destinationId}/${verb}`,
+      access: 'siem:manage',
+      url: (f) => `${A(f)}/siem/destinations/${f.aDestination}/${verb}`,
+      foreignObjectUrl: (f) => `${A(f)}/siem/destinations/${f.bDestination}/${verb}`,
+      badParamUrl: (f) => `${A(f)}/siem/destinations/x/${verb}`,
+    }),
+  ),
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}/dead-letters',
+    access: 'siem:read',
+    url: (f) => `${A(f)}/siem/destinations/${f.aDestination}/dead-letters`,
+    foreignObjectUrl: (f) => `${A(f)}/siem/destinations/${f.bDestination}/dead-letters`,
+    badParamUrl: (f) => `${A(f)}/siem/destinations/x/dead-letters`,
+    query: true,
   },
   { method: 'GET', path: '/v1/orgs/{orgId}/webhooks', access: 'webhooks:read', url: (f) => `${A(f)}/webhooks` },
   {
@@ -1372,6 +1432,17 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       await webhookIn(a),
       await webhookIn(b),
     ]
+    const destinationIn = async (org: Org) => {
+      const created = await app.request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/siem/destinations`,
+        token: org.ownerToken,
+        body: { name: 'fixture', kind: 'jsonl', url: 'https://siem.fixture.test/in' },
+      })
+      assert.equal(created.status, 201, created.text)
+      return created.body.id as string
+    }
+    const [aDestination, bDestination] = [await destinationIn(a), await destinationIn(b)]
     // A certificate row as the erasure flow leaves one (the flow itself: test/privacy/requests.test.ts).
     const certificateIn = async (org: Org, requestId: string) => {
       const id = randomUUID()
@@ -1473,6 +1544,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bExport,
       aWebhook,
       bWebhook,
+      aDestination,
+      bDestination,
       aAlert,
       bAlert,
       aType: aIncident.type,

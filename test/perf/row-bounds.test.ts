@@ -69,6 +69,8 @@ interface Fixture {
   incident: Record<'a' | 'b', string>
   /** Each org's first audit event (seq 1 once chained): its receipt. */
   event: Record<'a' | 'b', string>
+  /** A SIEM destination of each org (the big org's has OTHER dead letters). */
+  destination: Record<'a' | 'b', string>
   report: string
 }
 
@@ -168,6 +170,7 @@ const ROUTES: GetRoute[] = [
     'audit/verify',
     'audit/status',
     'audit/checkpoints/latest',
+    'siem/destinations',
   ].map((tail) => ({ path: `/v1/orgs/{orgId}/${tail}`, url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}` })),
   { path: '/v1/orgs/{orgId}/grants/{grantId}', url: (f, s) => `${O(f, s)}/grants/${f.grant[s]}` },
   { path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', url: (f, s) => `${O(f, s)}/access-reviews/${f.review[s]}` },
@@ -210,6 +213,19 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/orgs/{orgId}/alerts/{alertId}', url: (f, s) => `${O(f, s)}/alerts/${f.alert[s]}` },
   { path: '/v1/orgs/{orgId}/incidents/{incidentId}', url: (f, s) => `${O(f, s)}/incidents/${f.incident[s]}` },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}` },
+  {
+    path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}',
+    url: (f, s) => `${O(f, s)}/siem/destinations/${f.destination[s]}`,
+  },
+  {
+    path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}/dead-letters',
+    url: (f, s) => `${O(f, s)}/siem/destinations/${f.destination[s]}/dead-letters`,
+  },
+  {
+    path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}/dead-letters',
+    variant: 'cursor',
+    url: (f, s) => `${O(f, s)}/siem/destinations/${f.destination[s]}/dead-letters?cursor=${NEWEST_CURSOR}`,
+  },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/versions', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/versions` },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/rotation` },
   // The tree: proofs across the whole history, a full hash tile and an entry bundle.
@@ -242,6 +258,7 @@ const ROUTES: GetRoute[] = [
     'transit/keys': NAME_CURSOR,
     webhooks: NAME_CURSOR,
     'webhook-deliveries': NEWEST_CURSOR,
+    'siem/destinations': NAME_CURSOR,
     notifications: NEWEST_CURSOR,
     grants: NEWEST_CURSOR,
     'access-reviews': NEWEST_CURSOR,
@@ -362,6 +379,13 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
       url: 'https://hooks.fixture.test/erase',
       events: ['erasure.requested', 'notifications'],
     })
+    const destination = (
+      await call(org, 'POST', '/siem/destinations', {
+        name: 'fixture',
+        kind: 'jsonl',
+        url: 'https://siem.fixture.test/in',
+      })
+    ).id as string
     const alert = await withOrg(
       app.db.kysely,
       org.orgId,
@@ -379,7 +403,7 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     })
     const incident = (await call(org, 'POST', '/incidents', { typeId: plan.types[0].id, title: 'fixture incident' }))
       .id as string
-    return { secret, grant, review, record, request, export: exported, alert, incident }
+    return { secret, grant, review, record, request, export: exported, alert, incident, destination }
   }
   const [ia, ib] = [await one(a), await one(b)]
   for (const email of ['owner@big.test', 'owner@small.test']) {
@@ -413,6 +437,7 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     export: pick('export'),
     alert: pick('alert'),
     incident: pick('incident'),
+    destination: pick('destination'),
     event: { a: await firstEvent(a), b: await firstEvent(b) },
     certificate: { a: await certificateOf(a, ia.request), b: await certificateOf(b, ib.request) },
   }

@@ -4,7 +4,7 @@ import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hmacValue, type Signer } from '../../crypto/keys.ts'
 import { AppError, isAppError } from '../../errors.ts'
-import { canonicalJson, verifyChain, type VerifyResult } from './audit.format.ts'
+import { canonicalJson, verifyChain, type StoredChainEvent, type VerifyResult } from './audit.format.ts'
 import * as store from './audit.store.ts'
 import { addSignatureLines, noteVerifierKey, openKeptCheckpoints } from './audit.note.ts'
 import * as cosign from './audit.cosign.store.ts'
@@ -144,6 +144,16 @@ export interface AuditService {
    * event's content.
    */
   chainHealth(orgIds: string[]): Promise<Map<string, ChainHealth>>
+  /**
+   * Chained events after `afterSeq`, in seq order, at most `limit`, as the export writes
+   * them (SIEM streaming), in the caller's org transaction: a bounded range of the
+   * gap-free chain, read by its primary key.
+   */
+  chainedAfter(trx: Trx, orgId: string, afterSeq: number, limit: number): Promise<StoredChainEvent[]>
+  /** The org's chained head (its highest seq; 0 before the first), in the caller's org transaction. */
+  chainedHeadSeq(trx: Trx, orgId: string): Promise<number>
+  /** The chained head seq of each org that has one (owner connection, one statement): jobs that follow the chain. */
+  chainedHeads(orgIds: readonly string[]): Promise<Map<string, number>>
   publicKeys(): { keyId: string; publicKey: string; algorithm: 'Ed25519' }[]
 }
 
@@ -458,6 +468,20 @@ export function createAuditService(deps: {
           },
         ]),
       )
+    },
+
+    async chainedAfter(trx, orgId, afterSeq, limit) {
+      return store.chainedEventsPage(trx, orgId, afterSeq, limit, { exactRange: true })
+    },
+
+    async chainedHeadSeq(trx, orgId) {
+      return (await store.chainedHead(trx, orgId))?.seq ?? 0
+    },
+
+    async chainedHeads(orgIds) {
+      if (orgIds.length === 0) return new Map()
+      const rows = await asOwner((trx) => store.chainedHeads(trx, orgIds))
+      return new Map(rows.map((r) => [r.orgId, r.seq]))
     },
 
     async status(orgId) {

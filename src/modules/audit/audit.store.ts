@@ -491,6 +491,14 @@ export async function chainedHead(trx: Trx, orgId: string): Promise<{ seq: numbe
   return { seq: Number(row.seq), hash: Buffer.from(row.hash) }
 }
 
+/** The chained head seq of each of `orgIds` that has one (owner connection: `audit_heads`), one statement. */
+export async function chainedHeads(trx: Trx, orgIds: readonly string[]): Promise<{ orgId: string; seq: number }[]> {
+  const { rows } = await sql<{ org_id: string; seq: number }>`
+    SELECT h.org_id, h.seq FROM unnest(${[...orgIds]}::uuid[]) AS o(id)
+      JOIN audit_heads h ON h.org_id = o.id`.execute(trx)
+  return rows.map((r) => ({ orgId: r.org_id, seq: Number(r.seq) }))
+}
+
 /** How many events wait to be chained, and when the oldest of them happened. */
 export async function unchainedSummary(trx: Trx, orgId: string): Promise<{ count: number; oldest: Date | null }> {
   const row = await trx
