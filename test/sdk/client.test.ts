@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, it } from 'node:test'
 import { Custodian, CustodianError, isCustodianError } from '@custodian/client'
 import { forEachEngine } from '../helpers/db.ts'
+import { assertNoSecret } from '../helpers/no-secret.ts'
 import { httpsJson } from '../helpers/process.ts'
 import { startSdkWorld, type SdkWorld } from '../helpers/sdk-world.ts'
 
@@ -220,5 +221,44 @@ forEachEngine('the SDK against a running service', (engine) => {
       token: world.ownerToken,
     })
     assert.equal(status.body.ok, true)
+  })
+
+  it('never puts a revealed value or the token in an error (message, stack, cause)', async () => {
+    const value = 'sk_live_do-not-leak-7f3a'
+    await custodian.secrets.set('leak/check', value)
+    assert.equal((await custodian.secrets.get('leak/check', { reason: 'check' })).value, value)
+    const errors: unknown[] = []
+    const attempt = async (call: Promise<unknown>) => {
+      try {
+        await call
+        assert.fail('expected a refusal')
+      } catch (error) {
+        assert.ok(isCustodianError(error), String(error))
+        errors.push(error)
+      }
+    }
+    // The value sent again where it is refused, and the secret in states that refuse a reveal.
+    await attempt(custodian.secrets.set('leak check!', value))
+    await attempt(custodian.secrets.get('leak/check', { reason: 'no', version: 99 }))
+    const secret = await custodian.secrets.find('leak/check')
+    assert.ok(secret !== undefined)
+    await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.orgId}/secrets/${secret.id}/pause`, {
+      token: world.ownerToken,
+      body: {},
+    })
+    await attempt(custodian.secrets.get('leak/check', { reason: 'paused' }))
+    // The token where it is refused: another org's object, a closed client, an untrusted certificate.
+    const elsewhere = new Custodian({ url: world.url, token: world.appToken, ca: world.ca, orgId: world.other.orgId })
+    await attempt(elsewhere.secrets.list())
+    await elsewhere.close()
+    await attempt(elsewhere.secrets.list())
+    const untrusting = new Custodian({ url: world.url, token: world.appToken, orgId: world.orgId })
+    await attempt(untrusting.secrets.get('leak/check', { reason: 'tls' }))
+    await untrusting.close()
+    assert.deepEqual(
+      errors.map((e) => (e as CustodianError).code),
+      ['VALIDATION_FAILED', 'NOT_FOUND', 'SECRET_PAUSED', 'NOT_FOUND', 'CLIENT_CLOSED', 'CONNECTION_FAILED'],
+    )
+    for (const error of errors) assertNoSecret(error, [value, world.appToken])
   })
 })

@@ -125,7 +125,7 @@ export class Transport {
           continue
         }
       }
-      throw await errorOf(response, retryAfter)
+      throw await errorOf(response, retryAfter, this.#token)
     }
   }
 
@@ -143,11 +143,23 @@ export class Transport {
   }
 }
 
-async function errorOf(response: Response, retryAfter: number | undefined): Promise<CustodianError> {
+/**
+ * The error of a non-2xx answer. The service never echoes a credential (docs/errors.md);
+ * should anything answering at that address do so, the token is cut out before the text
+ * can reach a message.
+ */
+async function errorOf(response: Response, retryAfter: number | undefined, token: string): Promise<CustodianError> {
   const type = response.headers.get('content-type') ?? ''
   let body: unknown
-  if (/json/i.test(type)) body = await response.json().catch(() => undefined)
-  else await response.body?.cancel()
+  if (/json/i.test(type)) {
+    const text = await response.text().catch(() => '')
+    const redacted = text.replaceAll(token, '[redacted]').replaceAll(token.replaceAll('/', '\\/'), '[redacted]')
+    try {
+      body = JSON.parse(redacted)
+    } catch {
+      body = undefined
+    }
+  } else await response.body?.cancel()
   return problemError(response.status, body, retryAfter)
 }
 
