@@ -239,7 +239,7 @@ forEachEngine('the SDK against a running service', (engine) => {
     }
     // The value sent again where it is refused, and the secret in states that refuse a reveal.
     await attempt(custodian.secrets.set('leak check!', value))
-    await attempt(custodian.secrets.get('leak/check', { reason: 'no', version: 99 }))
+    await attempt(custodian.secrets.get('leak/check', { reason: 'an old version', version: 99 }))
     const secret = await custodian.secrets.find('leak/check')
     assert.ok(secret !== undefined)
     await httpsJson(world.server.httpsPort, 'POST', `/v1/orgs/${world.orgId}/secrets/${secret.id}/pause`, {

@@ -85,6 +85,11 @@ export class Custodian {
     return data(this.#api.GET('/v1/me'))
   }
 
+  /** Revokes this client's own token (POST /v1/logout): every later use of it is refused. */
+  async revokeToken(): Promise<void> {
+    await data(this.#api.POST('/v1/logout'))
+  }
+
   /** The org the calls are about. */
   async orgId(): Promise<string> {
     this.#orgId ??= this.me().then(
