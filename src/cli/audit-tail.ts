@@ -9,8 +9,10 @@ import { CliError, withClient } from './remote.ts'
  * skipped whatever the order in which requests commit.
  */
 export function registerAuditTail(program: Command): void {
-  const audit = program.commands.find((command) => command.name() === 'audit')
-  if (audit === undefined) throw new Error('register the audit command first')
+  // Beside the admin `audit verify|prove|…` when those are loaded (src/cli/index.ts), else alone.
+  const audit =
+    program.commands.find((command) => command.name() === 'audit') ??
+    program.command('audit').description('the tamper-evident audit log')
   audit
     .command('tail')
     .description('print the last events of the org’s log, then each new one as it is chained (Ctrl-C stops)')
