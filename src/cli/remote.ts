@@ -56,6 +56,11 @@ export function removeLogin(): boolean {
   return true
 }
 
+/** Pretty JSON on standard output (src/cli/context.ts has the same, but loads the whole service). */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+}
+
 /** A usage problem of a day-to-day command: printed as it is, exit 1. */
 export class CliError extends Error {}
 

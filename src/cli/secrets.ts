@@ -1,7 +1,6 @@
 import type { Command } from 'commander'
 import type { SecretType } from '@custodian/client'
-import { printJson } from './context.ts'
-import { CliError, readHidden, withClient } from './remote.ts'
+import { CliError, printJson, readHidden, withClient } from './remote.ts'
 import { valueText } from './secret-env.ts'
 
 const TYPES: readonly SecretType[] = ['generic', 'api_key', 'database_credential']
