@@ -75,9 +75,8 @@ try {
     process.stderr.write(`${error.message}\n`)
     process.exitCode = 2
   } else {
-    process.stderr.write(
-      `custodian: ${service?.isAppError(error) === true ? `${(error as Error & { code: string }).code}: ${(error as Error).message}` : (error as Error).message}\n`,
-    )
+    const message = (error as Error).message
+    process.stderr.write(`custodian: ${service?.isAppError(error) === true ? `${error.code}: ${message}` : message}\n`)
     process.exitCode = 1
   }
 }

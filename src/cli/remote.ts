@@ -134,11 +134,13 @@ export async function readHidden(prompt: string): Promise<string> {
         for (const char of chunk.toString('utf8')) {
           if (char === '\r' || char === '\n') {
             stdin.off('data', onData)
-            return resolve(value)
+            resolve(value)
+            return
           }
           if (char === '\u0003') {
             stdin.off('data', onData)
-            return reject(new CliError('cancelled'))
+            reject(new CliError('cancelled'))
+            return
           }
           if (char === '\u007f') value = value.slice(0, -1)
           else value += char

@@ -22,8 +22,14 @@ export function registerSecrets(program: Command): void {
       const list = await withClient((client) =>
         client.secrets.list(options.prefix === undefined ? {} : { prefix: options.prefix }),
       )
-      if (options.json === true) return printJson(list)
-      if (list.length === 0) return void process.stdout.write('No secrets.\n')
+      if (options.json === true) {
+        printJson(list)
+        return
+      }
+      if (list.length === 0) {
+        process.stdout.write('No secrets.\n')
+        return
+      }
       const width = Math.max(4, ...list.map((s) => s.name.length))
       process.stdout.write(`${'NAME'.padEnd(width)}  TYPE                 VERSION  UPDATED\n`)
       for (const s of list) {

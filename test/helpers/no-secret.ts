@@ -7,7 +7,9 @@ export function assertNoSecret(error: unknown, secrets: string[]): void {
   const walk = (value: unknown) => {
     if (value === null || value === undefined || seen.has(value)) return
     if (typeof value === 'string') return void texts.push(value)
-    if (typeof value !== 'object') return void texts.push(String(value))
+    if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
+      return void texts.push(String(value))
+    if (typeof value !== 'object') return
     seen.add(value)
     if (value instanceof Error) {
       texts.push(value.message, value.stack ?? '')

@@ -20,7 +20,10 @@ type Answer = (events: WireEvent[], res: ServerResponse, index: number) => boole
 async function batchRoute(answer: Answer = () => false) {
   const stored = new Map<string, WireEvent>()
   const stand = await startStandIn((req: StandInRequest, res, index) => {
-    if (req.method !== 'POST' || req.path !== BATCH) return problem(res, 404, 'ROUTE_NOT_FOUND')
+    if (req.method !== 'POST' || req.path !== BATCH) {
+      problem(res, 404, 'ROUTE_NOT_FOUND')
+      return
+    }
     const { events } = JSON.parse(req.body) as { events: WireEvent[] }
     if (answer(events, res, index)) return
     for (const event of events) stored.set(event.id, event)
@@ -232,6 +235,33 @@ describe('audit.record: batched, bounded, never a silent drop (against a stand-i
       )
       await assert.rejects(client.audit.record(event(4)), { code: 'CLIENT_CLOSED' })
     } finally {
+      await route.close()
+    }
+  })
+
+  it('keeps events waiting when a 400 is about the request, not its events (a service without the route)', async () => {
+    // What the service answers today to a POST with a body on a route it does not have.
+    const route = await batchRoute((_events, res) => {
+      problem(res, 400, 'VALIDATION_FAILED', { errors: [{ path: '/body', message: 'must be empty' }] })
+      return true
+    })
+    const refused: UndeliverableEvent[] = []
+    const client = new Custodian({
+      url: route.url,
+      token: TOKEN,
+      ca: route.ca,
+      orgId: ORG,
+      audit: { retryBaseMs: 20, retryMaxMs: 50, onUndeliverable: (events) => refused.push(...events) },
+    })
+    try {
+      await client.audit.record(event(1))
+      const flushed = await client.audit.flush({ timeoutMs: 300 })
+      assert.equal(flushed.pending, 1)
+      assert.deepEqual(refused, [])
+      assert.equal(client.audit.stats().lastError?.code, 'VALIDATION_FAILED')
+    } finally {
+      const { unsent } = await client.close({ timeoutMs: 0 })
+      assert.equal(unsent.length, 1)
       await route.close()
     }
   })

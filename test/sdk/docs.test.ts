@@ -52,8 +52,11 @@ describe('docs/sdk.md', () => {
     assert.equal(run.code, 0, run.output)
     assert.match(run.output, new RegExp(`working in org ${world.orgId}`))
     assert.match(run.output, /^version 2 of a string value$/m)
-    assert.match(run.output, /^cst:v1:I true$/m)
+    assert.match(run.output, /^cst:v1:. true$/m)
     assert.match(run.output, /^not there: /m)
+    // The §1 route is not in this service yet: the event is reported pending, then unsent — never lost.
+    assert.match(run.output, /^audit events not recorded yet: 1 pending, 0 refused$/m)
+    assert.match(run.output, /^1 audit event\(s\) not sent$/m)
     assert.ok(!run.output.includes('sk_live_rotated'), 'the examples print no secret value')
   })
 })

@@ -8,9 +8,11 @@
  * - Idempotent by `id`: sending an event again after an answer that never came records it
  *   once (the issue's promise). The recorder relies on it: it resends until it hears.
  * - Refusals name the event: a 400 (or 422) whose `errors[].path` starts with
- *   `/body/events/<index>` refuses those events; a 400 naming none, or a 413, is resolved
- *   by halving the batch until the refused events stand alone. A 409 (the same id with
- *   other content) refuses the event it is about, found the same way.
+ *   `/body/events/<index>` refuses those events. A 400 without `errors`, a 409 (the same id
+ *   with other content) or a 413 is resolved by halving the batch until the refused events
+ *   stand alone. A 400 whose `errors` name only other parts of the request (`/body`) is
+ *   about the request, not its events — the service answers so to a route it does not
+ *   have — and is treated as transient: the events wait.
  *
  * The promises it keeps whatever the route's details:
  * - Bounded memory: at most `maxBuffered` events are held (queued, in flight, or refused
@@ -268,6 +270,7 @@ export class AuditRecorder {
     }
     if (!refusesEvents(error)) return { kind: 'transient', error }
     const named = namedIndexes(error, events.length)
+    if (named.size === 0 && error.errors.length > 0) return { kind: 'transient', error }
     if (named.size > 0) {
       const refused = [...named].map((i) => ({ event: events[i] as WireEvent, error }))
       const rest = events.filter((_, i) => !named.has(i))
