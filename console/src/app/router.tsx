@@ -5,7 +5,14 @@ import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SsoCompletePage } from '../features/auth/SsoCompletePage.tsx'
 import type { SourcePermissions } from '../features/integrations/ui.tsx'
-import { EnrolmentRedirect, RequireOrg, RequireSession, WithPermission, WithPermissions } from './guards.tsx'
+import {
+  EnrolmentRedirect,
+  RequireOrg,
+  RequireSession,
+  SignedOutRedirect,
+  WithPermission,
+  WithPermissions,
+} from './guards.tsx'
 import { Layout } from './Layout.tsx'
 
 /*
@@ -57,6 +64,15 @@ const IncidentsPage = lazy(() =>
 const IncidentDetailPage = lazy(() =>
   import('../features/response/IncidentDetailPage.tsx').then((m) => ({ default: m.IncidentDetailPage })),
 )
+const AccessReviewsPage = lazy(() =>
+  import('../features/reviews/AccessReviewsPage.tsx').then((m) => ({ default: m.AccessReviewsPage })),
+)
+const AccessReviewPage = lazy(() =>
+  import('../features/reviews/AccessReviewPage.tsx').then((m) => ({ default: m.AccessReviewPage })),
+)
+const LeastPrivilegePage = lazy(() =>
+  import('../features/reviews/LeastPrivilegePage.tsx').then((m) => ({ default: m.LeastPrivilegePage })),
+)
 const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
 const TransitKeysPage = lazy(() =>
   import('../features/keys/TransitKeysPage.tsx').then((m) => ({ default: m.TransitKeysPage })),
@@ -88,6 +104,7 @@ export const router = createBrowserRouter(
       element: (
         <RequireSession>
           <EnrolmentRedirect />
+          <SignedOutRedirect />
           <Layout />
         </RequireSession>
       ),
@@ -226,6 +243,46 @@ export const router = createBrowserRouter(
               <WithPermission permission="incidents:manage">
                 {(canManage) => <IncidentDetailPage canManage={canManage} />}
               </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        // Access reviews (campaigns, decisions, schedule) and the least-privilege report.
+        {
+          path: '/orgs/:orgId/access-reviews',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => <AccessReviewsPage can={{ start: can('reviews:manage'), setPolicy: can('org:security') }} />}
+              </WithPermissions>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/access-reviews/:reviewId',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => <AccessReviewPage can={{ decide: can('reviews:decide'), close: can('reviews:manage') }} />}
+              </WithPermissions>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/least-privilege',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => (
+                  <LeastPrivilegePage
+                    can={{
+                      decide: can('reviews:decide'),
+                      changeRole: can('members:update'),
+                      removeMember: can('members:remove'),
+                      deleteServiceAccount: can('service_accounts:manage'),
+                    }}
+                  />
+                )}
+              </WithPermissions>
             </RequireOrg>
           ),
         },
