@@ -418,7 +418,7 @@ try {
       .getByRole('table', { name: 'Least privilege' })
       .getByRole('row')
       .filter({ hasText: 'peter@initech.test' })
-    await peter.getByRole('button', { name: 'Reduce peter@initech.test to auditor' }).click()
+    await peter.getByRole('button', { name: 'Reduce to auditor: peter@initech.test' }).click()
     await reviewer
       .getByRole('dialog', { name: 'Apply the suggestion for peter@initech.test?' })
       .getByLabel('Reason')

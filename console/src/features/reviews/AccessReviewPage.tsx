@@ -20,10 +20,18 @@ import { Notice } from '../../components/Notice.tsx'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { when } from '../../lib/format.ts'
-import { useReview, useReviewActions, useReviewItems, type Decision, type Review, type ReviewItem } from './api.ts'
+import {
+  useMemberNames,
+  useReview,
+  useReviewActions,
+  useReviewItems,
+  type Decision,
+  type Review,
+  type ReviewItem,
+} from './api.ts'
 import { BulkDecision } from './BulkDecision.tsx'
 import { DecisionDialog } from './DecisionDialog.tsx'
-import { KIND, progress, reviewName, ReviewStatus, twoFactor } from './ui.tsx'
+import { actorName, KIND, progress, reviewName, ReviewStatus, summaryText, twoFactor } from './ui.tsx'
 
 /** What the session may do on a campaign's page; the API still decides every call. */
 export interface ReviewPermissions {
@@ -60,7 +68,7 @@ export function AccessReviewPage({ can }: { can: ReviewPermissions }) {
             <ReviewStatus review={review.data} />
           </Group>
           <Notice message={notice} onClose={() => setNotice(null)} />
-          <ReviewFacts review={review.data} />
+          <ReviewFacts orgId={orgId} review={review.data} />
           {review.data.status === 'open' && can.close ? (
             <Group>
               <Button variant="default" onClick={() => setClosing(true)}>
@@ -92,7 +100,8 @@ export function AccessReviewPage({ can }: { can: ReviewPermissions }) {
   )
 }
 
-function ReviewFacts({ review }: { review: Review }) {
+function ReviewFacts({ orgId, review }: { orgId: string; review: Review }) {
+  const names = useMemberNames(orgId)
   const summary = review.summary
   return (
     <Table aria-label="Access review" variant="vertical" withTableBorder>
@@ -100,7 +109,7 @@ function ReviewFacts({ review }: { review: Review }) {
         <Table.Tr>
           <Table.Th scope="row">Started</Table.Th>
           <Table.Td>
-            {when(review.startedAt)} by {review.startedBy}
+            {when(review.startedAt)} by {actorName(review.startedBy, names)}
           </Table.Td>
         </Table.Tr>
         <Table.Tr>
@@ -118,18 +127,14 @@ function ReviewFacts({ review }: { review: Review }) {
           <Table.Tr>
             <Table.Th scope="row">Closed</Table.Th>
             <Table.Td>
-              {when(review.closedAt)} by {review.closedBy ?? ''}
+              {when(review.closedAt)} by {actorName(review.closedBy, names)}
             </Table.Td>
           </Table.Tr>
         ) : null}
         {summary !== null ? (
           <Table.Tr>
             <Table.Th scope="row">Summary</Table.Th>
-            <Table.Td>
-              {Object.entries(summary)
-                .map(([k, v]) => `${k}: ${String(v)}`)
-                .join(', ')}
-            </Table.Td>
+            <Table.Td>{summaryText(summary)}</Table.Td>
           </Table.Tr>
         ) : null}
       </Table.Tbody>
@@ -151,6 +156,14 @@ function Items({
   const [show, setShow] = useState<'all' | 'pending'>('all')
   const items = useReviewItems(orgId, reviewId, show === 'pending')
   const all = items.data?.pages.flatMap((p) => p.items) ?? []
+  const members = useMemberNames(orgId)
+  // Members by email (also those the review lists who have left), service accounts by name.
+  const names = new Map([
+    ...members,
+    ...all
+      .filter((i) => i.kind === 'service_account' || i.kind === 'member')
+      .map((i): [string, string] => [i.subjectId, i.label]),
+  ])
   const [selected, setSelected] = useState<Set<string>>(new Set())
   const [deciding, setDeciding] = useState<{ item: ReviewItem; decision: Decision } | null>(null)
   const toggle = (id: string, on: boolean) =>
@@ -220,6 +233,7 @@ function Items({
                 {item.label}
                 <Text size="xs" c="dimmed">
                   {KIND[item.kind]}
+                  {item.kind === 'api_token' ? ` of ${holderName(item, names)}` : ''}
                 </Text>
               </Table.Td>
               <Table.Td>{item.role ?? '—'}</Table.Td>
@@ -265,7 +279,7 @@ function Items({
                     <Text size="sm">undecided</Text>
                   )
                 ) : (
-                  <Decided item={item} />
+                  <Decided item={item} names={names} />
                 )}
               </Table.Td>
             </Table.Tr>
@@ -310,7 +324,7 @@ function Used({ item }: { item: ReviewItem }) {
 }
 
 /** A decided item: the decision, what it did, who decided, when, and why. */
-function Decided({ item }: { item: ReviewItem }) {
+function Decided({ item, names }: { item: ReviewItem; names: Map<string, string> }) {
   return (
     <>
       <Badge color="dark" variant={item.decision === 'certify' ? 'outline' : 'filled'}>
@@ -319,10 +333,17 @@ function Decided({ item }: { item: ReviewItem }) {
       </Badge>
       <Text size="xs">{item.outcome}</Text>
       <Text size="xs" c="dimmed">
-        {item.decidedBy} · {when(item.decidedAt)}
+        {actorName(item.decidedBy, names)} · {when(item.decidedAt)}
         {item.selfCertified ? ' · self-certified' : ''}
       </Text>
       {item.note !== null ? <Text size="xs">“{item.note}”</Text> : null}
     </>
   )
+}
+
+/** Whose API token an item is: the member's email, or the service account's id. */
+function holderName(item: ReviewItem, names: Map<string, string>): string {
+  const holder = typeof item.details.holder === 'string' ? item.details.holder : ''
+  const name = names.get(holder) ?? holder
+  return item.details.holderType === 'service_account' ? `service account ${name}` : name
 }

@@ -75,9 +75,6 @@ export function AccessReviewsPage({ can }: { can: ReviewsPermissions }) {
                   <Anchor component={Link} to={`/orgs/${orgId}/access-reviews/${r.id}`}>
                     {reviewName(r)}
                   </Anchor>
-                  <Text size="xs" c="dimmed">
-                    started by {r.startedBy}
-                  </Text>
                 </Table.Td>
                 <Table.Td>
                   <ReviewStatus review={r} />

@@ -59,10 +59,10 @@ const PERMISSION_NAME: Record<keyof LeastPrivilegePermissions, string> = {
   deleteServiceAccount: 'service_accounts:manage',
 }
 
-/** The button's word and its name for the row. */
+/** The button's word, and its name for the row (its word first, as the visible text must be part of the name). */
 function buttonOf(step: Step, entry: PrivilegeEntry): { text: string; label: string } {
-  if ('role' in step) return { text: `Reduce to ${step.role}`, label: `Reduce ${entry.label} to ${step.role}` }
-  return { text: 'Remove access', label: `Remove ${entry.label}’s access` }
+  if ('role' in step) return { text: `Reduce to ${step.role}`, label: `Reduce to ${step.role}: ${entry.label}` }
+  return { text: 'Remove access', label: `Remove access: ${entry.label}` }
 }
 
 /**

@@ -166,6 +166,18 @@ export function useReviewActions(orgId: string) {
   }
 }
 
+/**
+ * The org's members by user id → email (members:read, the first 500), to name who started
+ * a review and who decided an item (the API gives `user:{id}`); missing names stay ids.
+ */
+export function useMemberNames(orgId: string): Map<string, string> {
+  const members = useQuery({
+    queryKey: ['orgs', orgId, 'members', 'names'],
+    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/members', { params: { path: { orgId }, query: { limit: 500 } } })),
+  })
+  return new Map((members.data?.members ?? []).map((m) => [m.userId, m.email]))
+}
+
 /** The signed-in principal's id (GET /v1/me, from the cache the session guard filled). */
 export function useSelfId(): string | undefined {
   return useQuery({ queryKey: ['me'], queryFn: () => unwrap(api.GET('/v1/me')) }).data?.id

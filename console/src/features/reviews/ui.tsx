@@ -1,4 +1,5 @@
 import { Badge } from '@mantine/core'
+import './reviews.css'
 import { when } from '../../lib/format.ts'
 import type { Review, ReviewItem } from './api.ts'
 
@@ -6,12 +7,12 @@ import type { Review, ReviewItem } from './api.ts'
 export function ReviewStatus({ review }: { review: Review }) {
   if (review.overdue)
     return (
-      <Badge color="red.9" variant="filled">
+      <Badge className="review-status" color="red.9" variant="filled">
         overdue
       </Badge>
     )
   return (
-    <Badge color="dark" variant={review.status === 'open' ? 'filled' : 'outline'}>
+    <Badge className="review-status" color="dark" variant={review.status === 'open' ? 'filled' : 'outline'}>
       {review.status}
     </Badge>
   )
@@ -37,3 +38,18 @@ export const twoFactor = (mfa: boolean | null) => (mfa === null ? 'n/a' : mfa ? 
 
 /** "3 days" */
 export const days = (n: number) => (n === 1 ? '1 day' : `${n} days`)
+
+/** A closed campaign's summary in words: "16 items: 12 certified, 2 reduced, 2 revoked; 1 self-certified, 3 inactive". */
+export function summaryText(summary: Record<string, unknown>): string {
+  const n = (key: string) => (typeof summary[key] === 'number' ? summary[key] : 0)
+  return `${n('items')} items: ${n('certified')} certified, ${n('reduced')} reduced, ${n('revoked')} revoked; ${n('selfCertified')} self-certified, ${n('inactive')} inactive`
+}
+
+/** Who acted (the API's `user:{id}`, `system:{job}`), by email when the member is known. */
+export function actorName(by: string | null, names: Map<string, string>): string {
+  if (by === null) return '—'
+  if (by === 'system:access-review-schedule') return 'the schedule'
+  if (by === 'system:access-review-overdue') return 'the overdue policy'
+  const [kind, id = ''] = by.split(':')
+  return kind === 'user' ? (names.get(id) ?? by) : by
+}
