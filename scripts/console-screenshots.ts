@@ -333,11 +333,13 @@ try {
       token: world.provider.token,
       body: { name: 'Initech', ownerEmail: 'owner@initech.test' },
     })
-    const initechId = made.body.org.id as string
+    const created = made.body as { org: { id: string }; invitation: { token: string } }
+    const initechId = created.org.id
     const boss = await httpsJson(port, 'POST', '/v1/invitations/accept', {
-      body: { token: made.body.invitation.token, password: PASSWORD },
+      body: { token: created.invitation.token, password: PASSWORD },
     })
-    const initech = (method: string, url: string, body?: unknown, token: string = boss.body.apiToken) =>
+    const bossToken = (boss.body as { apiToken: string }).apiToken
+    const initech = (method: string, url: string, body?: unknown, token: string = bossToken) =>
       httpsJson(port, method, `/v1/orgs/${initechId}${url}`, { token, body })
     const tokens: Record<string, string> = {}
     for (const [email, role] of [
@@ -348,9 +350,9 @@ try {
     ] as const) {
       const invitation = await initech('POST', '/invitations', { email, role })
       const accepted = await httpsJson(port, 'POST', '/v1/invitations/accept', {
-        body: { token: invitation.body.token, password: PASSWORD },
+        body: { token: (invitation.body as { token: string }).token, password: PASSWORD },
       })
-      tokens[email] = accepted.body.apiToken as string
+      tokens[email] = (accepted.body as { apiToken: string }).apiToken
     }
     // Peter reads the audit log only (the report suggests auditor); Joanna lists secrets.
     await initech('GET', '/audit/events?limit=1', undefined, tokens['peter@initech.test'])
