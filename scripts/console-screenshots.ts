@@ -447,6 +447,107 @@ try {
     await overdue.goto(`${acme}/privacy-requests`)
     await overdue.getByText('Overdue', { exact: true }).first().waitFor()
     await shot(overdue, '41-privacy-requests-overdue')
+  // ---- Access reviews and least privilege (issue 13): screenshots 30–34 ----
+  // An org of their own (Acme requires 2FA by now): Initech, its owner, members who used little.
+  {
+    const port = world.server.httpsPort
+    const made = await httpsJson(port, 'POST', '/v1/orgs', {
+      token: world.provider.token,
+      body: { name: 'Initech', ownerEmail: 'owner@initech.test' },
+    })
+    const created = made.body as { org: { id: string }; invitation: { token: string } }
+    const initechId = created.org.id
+    const boss = await httpsJson(port, 'POST', '/v1/invitations/accept', {
+      body: { token: created.invitation.token, password: PASSWORD },
+    })
+    const bossToken = (boss.body as { apiToken: string }).apiToken
+    const initech = (method: string, url: string, body?: unknown, token: string = bossToken) =>
+      httpsJson(port, method, `/v1/orgs/${initechId}${url}`, { token, body })
+    const tokens: Record<string, string> = {}
+    for (const [email, role] of [
+      ['peter@initech.test', 'admin'],
+      ['samir@initech.test', 'admin'],
+      ['milton@initech.test', 'member'],
+      ['joanna@initech.test', 'member'],
+    ] as const) {
+      const invitation = await initech('POST', '/invitations', { email, role })
+      const accepted = await httpsJson(port, 'POST', '/v1/invitations/accept', {
+        body: { token: (invitation.body as { token: string }).token, password: PASSWORD },
+      })
+      tokens[email] = (accepted.body as { apiToken: string }).apiToken
+    }
+    // Peter reads the audit log only (the report suggests auditor); Joanna lists secrets.
+    await initech('GET', '/audit/events?limit=1', undefined, tokens['peter@initech.test'])
+    await initech('GET', '/secrets', undefined, tokens['joanna@initech.test'])
+
+    const signInTo = async (email: string) => {
+      const p = await (await newConsoleContext(browser)).newPage()
+      await p.goto(`${world.origin}/console/sign-in`)
+      await p.getByLabel('Email').fill(email)
+      await p.getByLabel(/^Password/).fill(PASSWORD)
+      await p.getByRole('button', { name: 'Sign in' }).click()
+      await p.getByRole('link', { name: 'Initech' }).click()
+      await p.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor()
+      return p
+    }
+    const milton = await signInTo('milton@initech.test')
+    const reviewer = await signInTo('owner@initech.test')
+    const nav = (name: string) =>
+      reviewer.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name }).click()
+
+    await nav('Access reviews')
+    await reviewer.getByRole('button', { name: 'Start a review now' }).click()
+    await reviewer.getByRole('heading', { level: 1, name: /^Access review of / }).waitFor()
+    const items = reviewer.getByRole('table', { name: 'Review items' })
+    await items.getByRole('button', { name: 'Certify joanna@initech.test' }).click()
+    const certify = reviewer.getByRole('dialog', { name: 'Certify joanna@initech.test?' })
+    await certify.getByLabel('Reason').fill('runs the support queue')
+    await certify.getByRole('button', { name: 'Certify' }).click()
+    await reviewer.getByRole('status').filter({ hasText: 'joanna@initech.test: certify' }).waitFor()
+    await items.getByRole('button', { name: 'Revoke milton@initech.test' }).click()
+    const revoke = reviewer.getByRole('dialog', { name: 'Revoke milton@initech.test?' })
+    await revoke.getByLabel('Reason').fill('left the company in March')
+    await revoke.getByRole('button', { name: 'Revoke access' }).click()
+    await reviewer.getByRole('status').filter({ hasText: 'milton@initech.test: revoke' }).waitFor()
+    await shot(reviewer, '31-access-review')
+
+    // Milton's next action in his own browser: signed out, and told so.
+    await milton.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: 'Audit log' }).click()
+    await milton.getByRole('status').filter({ hasText: 'Your session has ended' }).waitFor()
+    await shot(milton, '34-signed-out')
+
+    // A bulk decision: two certified, the owner's own membership refused (Peter may decide it).
+    for (const name of ['Select samir@initech.test (member)', 'Select owner@initech.test (member)']) {
+      await items.getByRole('checkbox', { name }).check()
+    }
+    const bulk = reviewer.getByRole('region', { name: 'Decide several items' })
+    await bulk.getByLabel('Reason').fill('quarterly check: still needed')
+    await bulk.getByRole('button', { name: 'Certify 2 selected items' }).click()
+    await reviewer
+      .getByRole('dialog', { name: 'Certify 2 selected items?' })
+      .getByRole('button', { name: 'Certify 2' })
+      .click()
+    await bulk.getByRole('table', { name: 'Bulk decision results' }).waitFor()
+    await shot(reviewer, '32-access-review-bulk')
+
+    await reviewer.getByRole('link', { name: '← All access reviews' }).click()
+    await reviewer
+      .getByRole('table', { name: 'Access reviews' })
+      .getByRole('row', { name: /Access review of/ })
+      .waitFor()
+    await shot(reviewer, '30-access-reviews')
+
+    await nav('Least privilege')
+    const peter = reviewer
+      .getByRole('table', { name: 'Least privilege' })
+      .getByRole('row')
+      .filter({ hasText: 'peter@initech.test' })
+    await peter.getByRole('button', { name: 'Reduce to auditor: peter@initech.test' }).click()
+    await reviewer
+      .getByRole('dialog', { name: 'Apply the suggestion for peter@initech.test?' })
+      .getByLabel('Reason')
+      .fill('reads the audit log only')
+    await shot(reviewer, '33-least-privilege')
   }
 } finally {
   await browser.close()

@@ -48,6 +48,7 @@ describe('web console: every page refuses clearly without its permission', () =>
   const crashes: string[] = []
   const email = 'outsider@acme.test'
   let secretId = ''
+  let reviewId = ''
 
   before(async () => {
     await ensureBuilt()
@@ -61,6 +62,9 @@ describe('web console: every page refuses clearly without its permission', () =>
     const secret = await as('POST', `${org}/secrets`, { name: 'app/key', type: 'api_key', value: 'v-1' })
     assert.equal(secret.status, 201, secret.text)
     secretId = secret.body.id
+    const review = await as('POST', `${org}/access-reviews`)
+    assert.equal(review.status, 201, review.text)
+    reviewId = review.body.id
 
     browser = await launchChromium()
     ;({ page, csp } = await openPage(browser))
@@ -117,10 +121,13 @@ describe('web console: every page refuses clearly without its permission', () =>
     assert.deepEqual(csp, [], 'no CSP violation')
   })
 
-  it('refuses on a secret’s own page and on the operator overview', async () => {
+  it('refuses on a secret’s own page, an access review’s page and the operator overview', async () => {
     const secret = await assertRefused(`/orgs/${world.customer.orgId}/secrets/${secretId}`)
     assert.match(secret, /secrets:read/)
     assert.equal(await page.getByRole('button', { name: /Reveal|Delete secret|Store new version/ }).count(), 0)
+    const review = await assertRefused(`/orgs/${world.customer.orgId}/access-reviews/${reviewId}`)
+    assert.match(review, /reviews:read/)
+    assert.equal(await page.getByRole('button', { name: /Close review|Certify|Revoke/ }).count(), 0)
     await page.goto(`${world.origin}/console/operator`)
     await page.getByRole('alert').first().waitFor()
     assert.deepEqual(await seriousViolations(page), [], 'axe-core on the operator overview, refused')

@@ -374,4 +374,65 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     assert.equal(own.status, 403)
     assert.equal(own.body.code, 'FORBIDDEN')
   })
+
+  it('names each principal’s undecided item in the open review, so a suggestion is decided in one step (issue 13)', async () => {
+    const org = await createCustomerOrg(t(), provider, 'OneStep', 'owner@onestep.test')
+    const at = (path = '') => `/v1/orgs/${org.orgId}${path}`
+    const invite = await t().request({
+      method: 'POST',
+      url: at('/invitations'),
+      token: org.ownerToken,
+      body: { email: 'dana@onestep.test', role: 'admin' },
+    })
+    const dana = (
+      await t().request({
+        method: 'POST',
+        url: '/v1/invitations/accept',
+        body: { token: invite.body.token, password: PASSWORD },
+      })
+    ).body as { userId: string }
+    const robot = await principalWithRole(t(), org, 'admin')
+    type Entry = { id: string; reviewItem: { reviewId: string; itemId: string } | null }
+    const report = async (token = org.ownerToken) => {
+      const answer = await t().request({ method: 'GET', url: at('/least-privilege'), token })
+      assert.equal(answer.status, 200, answer.text)
+      return new Map((answer.body.principals as Entry[]).map((p) => [p.id, p.reviewItem]))
+    }
+    assert.equal((await report()).get(dana.userId), null, 'no review is open')
+
+    const started = await t().request({ method: 'POST', url: at('/access-reviews'), token: org.ownerToken })
+    assert.equal(started.status, 201, started.text)
+    const listed = await itemsOf(t(), org.orgId, started.body.id, org.ownerToken)
+    const itemOf = (kind: string, subject: string) => listed.find((i) => i.kind === kind && i.subjectId === subject)?.id
+    const open = await report()
+    assert.deepEqual(open.get(dana.userId), { reviewId: started.body.id, itemId: itemOf('member', dana.userId) })
+    assert.deepEqual(open.get(robot.serviceAccountId), {
+      reviewId: started.body.id,
+      itemId: itemOf('service_account', robot.serviceAccountId),
+    })
+
+    // Without reviews:read the report still answers, but names no review item.
+    const scoped = await t().request({
+      method: 'POST',
+      url: at('/tokens'),
+      token: org.ownerToken,
+      body: { name: 'report-only', expiresInDays: 1, scopes: ['access:report'] },
+    })
+    assert.equal(scoped.status, 201, scoped.text)
+    assert.ok([...(await report(scoped.body.token as string)).values()].every((item) => item === null))
+
+    // The suggestion decided there: the item is decided, and the report names it no more.
+    const item = open.get(dana.userId)
+    assert.ok(item)
+    const decided = await t().request({
+      method: 'POST',
+      url: at(`/access-reviews/${item.reviewId}/items/${item.itemId}/decision`),
+      token: org.ownerToken,
+      body: { decision: 'reduce', role: 'viewer', note: 'the least-privilege report: nothing used' },
+    })
+    assert.equal(decided.status, 200, decided.text)
+    const after = await report()
+    assert.equal(after.get(dana.userId), null, 'decided')
+    assert.notEqual(after.get(robot.serviceAccountId), null, 'still undecided')
+  })
 })

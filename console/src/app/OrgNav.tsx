@@ -23,6 +23,8 @@ const LINKS: [string, string][] = [
   ['roles', 'Roles'],
   ['service-accounts', 'Service accounts'],
   ['tokens', 'API tokens'],
+  ['access-reviews', 'Access reviews'],
+  ['least-privilege', 'Least privilege'],
   ['security', 'Security policy'],
 ]
 

@@ -1,11 +1,12 @@
 import { useEffect, type ReactNode } from 'react'
 import { Container } from '@mantine/core'
+import { useQueryClient } from '@tanstack/react-query'
 import { Navigate, useLocation, useNavigate, useParams } from 'react-router'
 import { PageLoader } from '../components/PageLoader.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { useMe } from '../features/auth/api.ts'
-import { ApiError, setEnrolmentRequiredHandler } from '../lib/api.ts'
-import { useActingGrant } from '../lib/acting.ts'
+import { ApiError, setCsrfToken, setEnrolmentRequiredHandler, setSignedOutHandler } from '../lib/api.ts'
+import { actUnder, useActingGrant } from '../lib/acting.ts'
 
 /** Signed in (GET /v1/me answers), or off to the sign-in page. */
 export function RequireSession({ children }: { children: ReactNode }) {
@@ -40,6 +41,28 @@ export function EnrolmentRedirect() {
       void navigate(`/orgs/${orgId}/account?enrol=required`, { replace: true })
     })
   }, [orgId, navigate])
+  return null
+}
+
+/**
+ * While signed in: when any call answers that the session has ended (401 `UNAUTHENTICATED`:
+ * the member was removed, e.g. by an access review's revoke, or the session was revoked or
+ * expired), the console forgets what it held for the session and opens the sign-in page,
+ * which says the session ended, instead of a refusal on the page.
+ */
+export function SignedOutRedirect() {
+  const navigate = useNavigate()
+  const queryClient = useQueryClient()
+  useEffect(
+    () =>
+      setSignedOutHandler(() => {
+        actUnder(null)
+        setCsrfToken(null)
+        queryClient.clear()
+        void navigate('/sign-in', { replace: true, state: { signedOut: true } })
+      }),
+    [navigate, queryClient],
+  )
   return null
 }
 

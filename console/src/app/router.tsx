@@ -5,7 +5,14 @@ import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SsoCompletePage } from '../features/auth/SsoCompletePage.tsx'
 import type { SourcePermissions } from '../features/integrations/ui.tsx'
-import { EnrolmentRedirect, RequireOrg, RequireSession, WithPermission, WithPermissions } from './guards.tsx'
+import {
+  EnrolmentRedirect,
+  RequireOrg,
+  RequireSession,
+  SignedOutRedirect,
+  WithPermission,
+  WithPermissions,
+} from './guards.tsx'
 import { Layout } from './Layout.tsx'
 
 /*
@@ -70,6 +77,15 @@ const CertificatesPage = lazy(() =>
 const CertificatePage = lazy(() =>
   import('../features/privacy/CertificatePage.tsx').then((m) => ({ default: m.CertificatePage })),
 )
+const AccessReviewsPage = lazy(() =>
+  import('../features/reviews/AccessReviewsPage.tsx').then((m) => ({ default: m.AccessReviewsPage })),
+)
+const AccessReviewPage = lazy(() =>
+  import('../features/reviews/AccessReviewPage.tsx').then((m) => ({ default: m.AccessReviewPage })),
+)
+const LeastPrivilegePage = lazy(() =>
+  import('../features/reviews/LeastPrivilegePage.tsx').then((m) => ({ default: m.LeastPrivilegePage })),
+)
 const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
 const TransitKeysPage = lazy(() =>
   import('../features/keys/TransitKeysPage.tsx').then((m) => ({ default: m.TransitKeysPage })),
@@ -101,6 +117,7 @@ export const router = createBrowserRouter(
       element: (
         <RequireSession>
           <EnrolmentRedirect />
+          <SignedOutRedirect />
           <Layout />
         </RequireSession>
       ),
@@ -284,6 +301,46 @@ export const router = createBrowserRouter(
           element: (
             <RequireOrg>
               <CertificatePage />
+            </RequireOrg>
+          ),
+        },
+        // Access reviews (campaigns, decisions, schedule) and the least-privilege report.
+        {
+          path: '/orgs/:orgId/access-reviews',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => <AccessReviewsPage can={{ start: can('reviews:manage'), setPolicy: can('org:security') }} />}
+              </WithPermissions>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/access-reviews/:reviewId',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => <AccessReviewPage can={{ decide: can('reviews:decide'), close: can('reviews:manage') }} />}
+              </WithPermissions>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/least-privilege',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => (
+                  <LeastPrivilegePage
+                    can={{
+                      decide: can('reviews:decide'),
+                      changeRole: can('members:update'),
+                      removeMember: can('members:remove'),
+                      deleteServiceAccount: can('service_accounts:manage'),
+                    }}
+                  />
+                )}
+              </WithPermissions>
             </RequireOrg>
           ),
         },

@@ -136,6 +136,37 @@ const enrolment: Middleware = {
 }
 
 /**
+ * The session has ended on the server (an admin or an access review removed the member,
+ * the session was revoked, it expired): a call answers 401 with the problem code
+ * `UNAUTHENTICATED`. The handler the app registered (app/guards.tsx: SignedOutRedirect)
+ * forgets what the console held for the session and opens the sign-in page, which says so;
+ * the caller still sees the refusal. A sign-in's own refusals have other codes.
+ */
+export type SignedOutHandler = () => void
+
+let signedOutHandler: SignedOutHandler | null = null
+
+/** Registers what to do when the session has ended (one at a time); answers the unregister function. */
+export function setSignedOutHandler(handler: SignedOutHandler): () => void {
+  signedOutHandler = handler
+  return () => {
+    if (signedOutHandler === handler) signedOutHandler = null
+  }
+}
+
+const signedOut: Middleware = {
+  async onResponse({ response }) {
+    if (response.status !== 401 || signedOutHandler === null) return response
+    const problem = (await response
+      .clone()
+      .json()
+      .catch(() => null)) as Record<string, unknown> | null
+    if (problem?.code === 'UNAUTHENTICATED') signedOutHandler()
+    return response
+  },
+}
+
+/**
  * When the console last heard an answer from the API (ms since the epoch), for the
  * idle-timeout warning: every authenticated call keeps the session alive.
  */
@@ -163,9 +194,9 @@ const activity: Middleware = {
 
 export const api = createClient<paths>({ baseUrl: window.location.origin, credentials: 'same-origin' })
 // onRequest runs in this order, onResponse in the reverse one: the copy kept for a retry
-// carries the CSRF and grant headers, and the activity clock and the enrolment check see the
-// retried answer.
-api.use(activity, enrolment, csrf, grant, stepUp)
+// carries the CSRF and grant headers, and the activity clock, the enrolment check and the
+// signed-out check see the retried answer.
+api.use(activity, enrolment, signedOut, csrf, grant, stepUp)
 
 /** One entry of a problem's `errors`: a JSON pointer into the request (`/body/email`) and why. */
 export interface FieldProblem {

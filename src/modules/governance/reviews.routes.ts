@@ -100,6 +100,19 @@ const Entry = Type.Object({
   suggestedRole: Nullable(Type.String()),
   suggestRemoval: Type.Boolean(),
   lastActivityAt: Nullable(Timestamp),
+  reviewItem: Type.Union(
+    [
+      Type.Object({
+        reviewId: Uuid,
+        itemId: Uuid,
+      }),
+      Type.Null(),
+    ],
+    {
+      description:
+        'the principal’s undecided item in the org’s open access review, where the suggestion is decided in one step (POST …/access-reviews/{reviewId}/items/{itemId}/decision); null when no review is open, it does not list the principal, the item is decided, or the caller lacks reviews:read',
+    },
+  ),
 })
 
 export function reviewsRoutes(deps: { reviews: ReviewsService }): FastifyPluginAsyncTypebox {

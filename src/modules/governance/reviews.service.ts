@@ -85,6 +85,12 @@ export interface LeastPrivilegeEntry {
   suggestedRole: string | null
   suggestRemoval: boolean
   lastActivityAt: string | null
+  /**
+   * The principal's undecided item in the org's open access review, where the suggestion
+   * can be recorded as a decision; null when no review is open, it does not list the
+   * principal, the item is decided, or the caller cannot see reviews (reviews:read).
+   */
+  reviewItem: { reviewId: string; itemId: string } | null
 }
 
 export interface ReviewsService {
@@ -601,11 +607,19 @@ export function createReviewsService(deps: {
         ...found.members.map((m) => ({ type: 'user' as const, id: m.userId })),
         ...found.serviceAccounts.map((s) => ({ type: 'service_account' as const, id: s.id })),
       ]
-      const [roles, used] = await Promise.all([
+      const subjects = [
+        ...found.members.map((m) => ({ kind: 'member' as const, id: m.userId })),
+        ...found.serviceAccounts.map((s) => ({ kind: 'service_account' as const, id: s.id })),
+      ]
+      const [roles, used, pending] = await Promise.all([
         access.rolesOf({ id: ctx.orgId, kind: ctx.principal.orgKind }),
         withOrg(db, ctx.orgId, (trx) => usage.usedBy(trx, usageSince(), principals)),
+        ctx.principal.permissions.has('reviews:read')
+          ? withOrg(db, ctx.orgId, (trx) => store.pendingItemsAbout(trx, ctx.orgId, subjects))
+          : [],
       ])
       const { assess } = assessor(roles, used)
+      const itemOf = new Map(pending.map((i) => [`${i.kind}:${i.subject_id}`, { reviewId: i.review_id, itemId: i.id }]))
       const entry = (
         kind: 'member' | 'service_account',
         id: string,
@@ -625,6 +639,7 @@ export function createReviewsService(deps: {
           suggestedRole: a.suggestedRole,
           suggestRemoval: a.suggestRemoval,
           lastActivityAt: last?.toISOString() ?? null,
+          reviewItem: itemOf.get(`${kind}:${id}`) ?? null,
         }
       }
       return {

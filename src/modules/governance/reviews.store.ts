@@ -150,6 +150,43 @@ export async function findItem(trx: Trx, reviewId: string, itemId: string): Prom
     .executeTakeFirst()
 }
 
+/**
+ * The undecided items about these subjects (members' user ids, service accounts' ids) in
+ * the org's open campaign, if one is open: the open campaign by `access_reviews_one_open`,
+ * its items by `access_review_items_subject`, so a page of subjects reads its own items only.
+ */
+export async function pendingItemsAbout(
+  trx: Trx,
+  orgId: string,
+  subjects: { kind: 'member' | 'service_account'; id: string }[],
+): Promise<Pick<ReviewItemRow, 'id' | 'review_id' | 'kind' | 'subject_id'>[]> {
+  if (subjects.length === 0) return []
+  const open = await trx
+    .selectFrom('access_reviews')
+    .select('id')
+    .where('org_id', '=', orgId)
+    .where('status', '=', 'open')
+    .executeTakeFirst()
+  if (open === undefined) return []
+  // By review and subject alone (the subject index); the kind and the decision are checked
+  // here, on the few rows found, so no other index of the campaign looks cheaper to the
+  // planner (the undecided items' partial index would walk the whole campaign).
+  const kindOf = new Map(subjects.map((s) => [s.id, s.kind]))
+  const rows = await trx
+    .selectFrom('access_review_items')
+    .select(['id', 'review_id', 'kind', 'subject_id', 'decision'])
+    .where('review_id', '=', open.id)
+    .where(
+      'subject_id',
+      'in',
+      subjects.map((s) => s.id),
+    )
+    .execute()
+  return rows
+    .filter((r) => r.decision === null && kindOf.get(r.subject_id) === r.kind)
+    .map(({ id, review_id, kind, subject_id }) => ({ id, review_id, kind, subject_id }))
+}
+
 /** Records an undecided item's decision and counts it on its campaign (`items_decided`), in the caller's transaction. */
 export async function recordDecision(
   trx: Trx,

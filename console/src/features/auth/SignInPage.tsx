@@ -1,7 +1,7 @@
 import { useRef, useState, type SyntheticEvent } from 'react'
 import { Alert, Button, Container, Divider, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
-import { useNavigate, useSearchParams } from 'react-router'
+import { useLocation, useNavigate, useSearchParams } from 'react-router'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { ApiError } from '../../lib/api.ts'
@@ -45,6 +45,8 @@ function ssoFailureCode(params: URLSearchParams): string | null {
 export function SignInPage() {
   const navigate = useNavigate()
   const queryClient = useQueryClient()
+  // app/guards.tsx's SignedOutRedirect: the session ended on the server while in use.
+  const endedSession = (useLocation().state as { signedOut?: boolean } | null)?.signedOut === true
   const [email, setEmail] = useState('')
   const [password, setPassword] = useState('')
   const [code, setCode] = useState('')
@@ -110,6 +112,11 @@ export function SignInPage() {
       <Title order={1} ta="center" mb="md">
         Sign in to Custodian
       </Title>
+      {endedSession ? (
+        <Alert color="blue" title="You are signed out" role="status" mb="md">
+          Your session has ended: it was revoked, or your access to the org was removed. Sign in again to continue.
+        </Alert>
+      ) : null}
       {ssoFailure !== null ? (
         <Alert color="red" title="Single sign-on failed" role="alert" mb="md">
           {SSO_FAILURES[ssoFailure] ?? 'Single sign-on did not complete. Try again, or ask your org’s admins.'}

@@ -1,0 +1,117 @@
+import { useState } from 'react'
+import { NativeSelect, Stack, Text, Textarea } from '@mantine/core'
+import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { useReviewActions, useRoleNames, type Decision, type ReviewItem } from './api.ts'
+import { KIND } from './ui.tsx'
+
+/** What a revoke does to an item of each kind, as the API applies it. */
+export const REVOKES: Record<ReviewItem['kind'], (label: string) => string> = {
+  member: (label) => `${label}’s membership is removed: their sessions and API tokens in this org end at once.`,
+  service_account: (label) => `The service account ${label} and its tokens are deleted at once.`,
+  api_token: (label) => `The API token ${label} is revoked at once.`,
+  grant: (label) => `The diagnostic access grant to ${label} ends at once.`,
+}
+
+/** The roles a member may be reduced to: any but owner and the one held (the API refuses owner). */
+export function reducibleRoles(roles: string[] | undefined, held: string | null): string[] {
+  return (roles ?? []).filter((r) => r !== 'owner' && r !== held)
+}
+
+/** The reason field every decision carries (the API's `note`). */
+export function ReasonField({ value, onChange }: { value: string; onChange: (value: string) => void }) {
+  return (
+    <Textarea
+      label="Reason"
+      description="Kept with the decision and in the org’s audit log."
+      value={value}
+      onChange={(e) => onChange(e.currentTarget.value)}
+      maxLength={1000}
+      autosize
+      minRows={2}
+    />
+  )
+}
+
+/**
+ * One item's decision, confirmed in a dialog that says what it does, with a reason; reduce
+ * picks the narrower role (the item's suggested one first). The API's refusal (your own
+ * item, a decided one, a closed review) shows in the dialog.
+ */
+export function DecisionDialog({
+  orgId,
+  reviewId,
+  item,
+  decision,
+  onClose,
+  onDone,
+}: {
+  orgId: string
+  reviewId: string
+  item: ReviewItem | null
+  decision: Decision | null
+  onClose: () => void
+  onDone: (message: string) => void
+}) {
+  const actions = useReviewActions(orgId)
+  const roles = useRoleNames(orgId)
+  const [reason, setReason] = useState('')
+  const [role, setRole] = useState<string | null>(null)
+  const options = reducibleRoles(roles.data, item?.role ?? null)
+  const picked =
+    role ?? (item?.suggestedRole !== null && item?.suggestedRole !== undefined ? item.suggestedRole : options[0])
+  const close = () => {
+    setReason('')
+    setRole(null)
+    onClose()
+  }
+  const open = item !== null && decision !== null
+  const label = item?.label ?? ''
+  const title =
+    decision === 'certify'
+      ? `Certify ${label}?`
+      : decision === 'revoke'
+        ? `Revoke ${label}?`
+        : `Reduce ${label}’s role?`
+  return (
+    <ConfirmDialog
+      opened={open}
+      onClose={close}
+      title={title}
+      confirmLabel={decision === 'certify' ? 'Certify' : decision === 'revoke' ? 'Revoke access' : 'Reduce role'}
+      danger={decision === 'revoke'}
+      disabled={decision === 'reduce' && picked === undefined}
+      onConfirm={async () => {
+        if (item === null || decision === null) return
+        const decided = await actions.decide(reviewId, item.id, {
+          decision,
+          ...(decision === 'reduce' && picked !== undefined ? { role: picked } : {}),
+          reason,
+        })
+        onDone(`${label}: ${decided.decision ?? decision}, ${decided.outcome ?? 'recorded'}.`)
+        setReason('')
+        setRole(null)
+      }}
+    >
+      {item === null ? null : (
+        <Stack gap="sm">
+          <Text size="sm">
+            {decision === 'certify'
+              ? `${label} (${KIND[item.kind]}${item.role === null ? '' : `, ${item.role}`}) keeps this access.`
+              : decision === 'revoke'
+                ? REVOKES[item.kind](label)
+                : `${label}’s role changes from ${item.role ?? 'none'} to ${picked ?? '…'} at once.`}
+          </Text>
+          {decision === 'reduce' ? (
+            <NativeSelect
+              label="Reduce to"
+              data={options}
+              value={picked ?? ''}
+              onChange={(e) => setRole(e.currentTarget.value)}
+            />
+          ) : null}
+          <ReasonField value={reason} onChange={setReason} />
+        </Stack>
+      )}
+    </ConfirmDialog>
+  )
+}
