@@ -447,6 +447,7 @@ try {
     await overdue.goto(`${acme}/privacy-requests`)
     await overdue.getByText('Overdue', { exact: true }).first().waitFor()
     await shot(overdue, '41-privacy-requests-overdue')
+  }
   // ---- Access reviews and least privilege (issue 13): screenshots 30–34 ----
   // An org of their own (Acme requires 2FA by now): Initech, its owner, members who used little.
   {
