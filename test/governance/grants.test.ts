@@ -342,6 +342,36 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     assert.equal((await decide(withdrawn.body.id, 'approve')).status, 409)
   })
 
+  it('says in the permission catalog which permissions a grant may carry, as the API holds to it', async () => {
+    const catalog = await t().request({ method: 'GET', url: '/v1/permissions', token: acme.ownerToken })
+    assert.equal(catalog.status, 200, catalog.text)
+    const entries = catalog.body.permissions as { name: string; grantable: boolean }[]
+    assert.ok(entries.every((p) => typeof p.grantable === 'boolean'))
+    const grantable = entries.filter((p) => p.grantable).map((p) => p.name)
+    const not = entries.filter((p) => !p.grantable).map((p) => p.name)
+    assert.ok(grantable.includes('secrets:read') && grantable.includes('vault:reveal'), grantable.join(', '))
+    assert.ok(not.includes('secrets:write') && not.includes('members:update'), not.join(', '))
+    // Every permission flagged grantable is accepted in one request (vault:reveal with a secret named)…
+    const all = await ask({ permissions: grantable, secretIds: [secretA] })
+    assert.equal(all.status, 201, all.text)
+    assert.deepEqual([...all.body.permissions].sort(), [...grantable].sort())
+    const withdrawn = await t().request({
+      method: 'POST',
+      url: `/v1/operator/grants/${all.body.id}/withdraw`,
+      token: operator(),
+    })
+    assert.equal(withdrawn.status, 200, withdrawn.text)
+    // …and every other one is refused, each named (the operator holds them all), 20 a request.
+    const named: string[] = []
+    for (let i = 0; i < not.length; i += 20) {
+      const refused = await ask({ permissions: not.slice(i, i + 20) })
+      assert.equal(refused.status, 400, refused.text)
+      for (const e of refused.body.errors as { path: string; message: string }[])
+        if (e.path === '/body/permissions') named.push(e.message.split(' ')[0] ?? '')
+    }
+    assert.deepEqual(named.sort(), [...not].sort())
+  })
+
   it('shows the org every grant and every use', async () => {
     const list = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/grants`, token: acme.ownerToken })
     assert.equal(list.status, 200)

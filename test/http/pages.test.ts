@@ -59,7 +59,7 @@ const UNPAGED: Record<string, string> = {
   'GET /v1/operator/vulnerability-reports/{reportId}': 'one report, its attachments (at most 5) and its messages',
   'GET /v1/orgs/{orgId}/incidents/{incidentId}': 'one incident, its timeline, parties (at most 50) and notifications',
   'GET /v1/orgs/{orgId}/response-plan':
-    'the plan: incident types, escalation (at most 10 levels), parties (at most 50) and its versions',
+    'the plan: incident types, escalation (at most 10 levels), parties (at most 50), its versions and its last 100 reviews',
 }
 
 interface Fixture {

@@ -133,6 +133,8 @@ forEachEngine('customer orgs, members and revocation (P2.2, P2.6)', (engine) => 
       body: { token: invite.body.token, password: PASSWORD },
     })
     assert.equal(joined.status, 201)
+    assert.equal(joined.body.orgId, customer.orgId)
+    assert.equal(joined.body.email, 'bob@customer.test', 'the accept names the email the account signs in with')
     const login = await t().app.inject({
       method: 'POST',
       url: '/v1/login',

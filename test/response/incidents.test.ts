@@ -265,8 +265,28 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
     assert.equal(reviewed.status, 201)
     assert.equal(reviewed.body.reviewOverdue, false)
     assert.equal(reviewed.body.lastReview.version, 3)
+    assert.deepEqual(reviewed.body.reviews, [reviewed.body.lastReview], 'the review history: this one')
     time.advance(8 * DAY)
     assert.equal(await plan.watchReviews(), 0, 'reviewed: due again in six months')
+    const again = await call('POST', '/response-plan/reviews', { notes: 'Tabletop exercise: escalation worked.' })
+    assert.equal(again.status, 201, again.text)
+    assert.deepEqual(
+      again.body.reviews.map((r: { notes: string; reviewedBy: string; version: number }) => [
+        r.notes,
+        r.reviewedBy,
+        r.version,
+      ]),
+      [
+        ['Tabletop exercise: escalation worked.', `user:${acme.ownerId}`, 3],
+        ['Walked through with the on-call team; no changes.', `user:${acme.ownerId}`, 3],
+      ],
+      'every review, newest first, with who recorded it and the version reviewed',
+    )
+    assert.equal(
+      new Date(again.body.reviewDueAt).getTime() - new Date(again.body.reviews[0].reviewedAt).getTime(),
+      183 * DAY,
+      'due six months after the last review',
+    )
   })
 
   it('opens an incident from an alert', async () => {

@@ -15,6 +15,7 @@ const LINKS: [string, string][] = [
   ['notifications', 'Notifications'],
   ['alerts', 'Alerts'],
   ['incidents', 'Incidents'],
+  ['response-plan', 'Response plan'],
   ['grants', 'Diagnostic access'],
   ['records', 'Records'],
   ['privacy-requests', 'Privacy requests'],

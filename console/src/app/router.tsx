@@ -1,6 +1,7 @@
 import { lazy, type ReactNode } from 'react'
 import { createBrowserRouter, Navigate, useParams } from 'react-router'
 import { useMe } from '../features/auth/api.ts'
+import { AcceptInvitationPage } from '../features/auth/AcceptInvitationPage.tsx'
 import { OrgPickerPage } from '../features/auth/OrgPickerPage.tsx'
 import { SignInPage } from '../features/auth/SignInPage.tsx'
 import { SsoCompletePage } from '../features/auth/SsoCompletePage.tsx'
@@ -86,6 +87,9 @@ const AccessReviewPage = lazy(() =>
 const LeastPrivilegePage = lazy(() =>
   import('../features/reviews/LeastPrivilegePage.tsx').then((m) => ({ default: m.LeastPrivilegePage })),
 )
+const ResponsePlanPage = lazy(() =>
+  import('../features/response/ResponsePlanPage.tsx').then((m) => ({ default: m.ResponsePlanPage })),
+)
 const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
 const TransitKeysPage = lazy(() =>
   import('../features/keys/TransitKeysPage.tsx').then((m) => ({ default: m.TransitKeysPage })),
@@ -113,6 +117,8 @@ export const router = createBrowserRouter(
     { path: '/sign-in', element: <SignInPage /> },
     // Where the API's SSO callback sends the browser (returnTo=console): public, it takes over the CSRF token.
     { path: '/sso-complete', element: <SsoCompletePage /> },
+    // Public: an invitee pastes the invitation's token (never in the address) and joins.
+    { path: '/invitations/accept', element: <AcceptInvitationPage /> },
     {
       element: (
         <RequireSession>
@@ -255,6 +261,16 @@ export const router = createBrowserRouter(
             <RequireOrg>
               <WithPermission permission="incidents:manage">
                 {(canManage) => <IncidentDetailPage canManage={canManage} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          path: '/orgs/:orgId/response-plan',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="response_plan:manage">
+                {(canManage) => <ResponsePlanPage canManage={canManage} />}
               </WithPermission>
             </RequireOrg>
           ),

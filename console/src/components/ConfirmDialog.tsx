@@ -20,6 +20,7 @@ export function ConfirmDialog({
   confirmLabel,
   danger,
   disabled,
+  size,
   onConfirm,
 }: {
   opened: boolean
@@ -29,6 +30,8 @@ export function ConfirmDialog({
   confirmLabel: string
   danger?: boolean
   disabled?: boolean
+  /** Mantine's modal width ("md" unless given): "lg" for a dialog that holds a form of several rows. */
+  size?: string
   onConfirm: () => Promise<void>
 }) {
   const [error, setError] = useState<unknown>(null)
@@ -57,6 +60,7 @@ export function ConfirmDialog({
       title={title}
       lockScroll={false}
       centered
+      size={size}
       closeButtonProps={{ 'aria-label': 'Close' }}
       transitionProps={{ duration: 0 }}
       closeOnEscape={!pending}

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, RoleName, Strict, Uuid } from '../../http/schemas.ts'
 import type { AccessService } from './access.service.ts'
-import { PERMISSIONS } from './permissions.ts'
+import { GRANTABLE, PERMISSIONS, type Permission } from './permissions.ts'
 
 const tags = ['access']
 const RoleView = Type.Object({
@@ -41,16 +41,30 @@ export function accessRoutes(deps: { access: AccessService }): FastifyPluginAsyn
       config: { access: { authenticated: true } },
       schema: {
         tags,
-        summary: 'The permission catalog',
+        summary:
+          'The permission catalog: each permission, its meaning, and whether a diagnostic access grant may carry it',
         response: {
           200: Type.Object({
-            permissions: Type.Array(Type.Object({ name: Type.String(), description: Type.String() })),
+            permissions: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                description: Type.String(),
+                grantable: Type.Boolean({
+                  description:
+                    'whether a diagnostic access grant may carry it (seeing and checking; vault:reveal for named secrets)',
+                }),
+              }),
+            ),
           }),
           ...errorResponses('authenticated'),
         },
       },
       handler: async () => ({
-        permissions: Object.entries(PERMISSIONS).map(([name, description]) => ({ name, description })),
+        permissions: Object.entries(PERMISSIONS).map(([name, description]) => ({
+          name,
+          description,
+          grantable: GRANTABLE.has(name as Permission),
+        })),
       }),
     })
 

@@ -155,7 +155,12 @@ export function identityRoutes(deps: {
         summary: 'Accept an invitation: join the org (creating the account) and get an API token',
         body: AcceptInvitationBody,
         response: {
-          201: Type.Object({ orgId: Uuid, userId: Uuid, apiToken: Type.String() }),
+          201: Type.Object({
+            orgId: Uuid,
+            userId: Uuid,
+            email: Type.String({ description: 'the account’s email (the invitation’s): what it signs in with' }),
+            apiToken: Type.String(),
+          }),
           ...errorResponses('public'),
         },
       },

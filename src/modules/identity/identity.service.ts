@@ -52,7 +52,7 @@ export interface IdentityService {
   acceptInvitation(
     input: { token: string; password: string; code?: string | undefined },
     meta: RequestMeta,
-  ): Promise<{ orgId: string; userId: string; apiToken: string }>
+  ): Promise<{ orgId: string; userId: string; email: string; apiToken: string }>
   /** A page of members; the pending invitations with the first page. */
   listMembers(
     ctx: RequestContext,
@@ -580,7 +580,7 @@ export function createIdentityService(deps: {
           outcome: 'success',
           meta,
         })
-        return { orgId: inv.org_id, userId: user.id, apiToken: token.token }
+        return { orgId: inv.org_id, userId: user.id, email: user.email, apiToken: token.token }
       })
     },
 

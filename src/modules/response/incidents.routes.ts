@@ -4,7 +4,7 @@ import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, Name, NextCursor, OrgParams, PageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { SeveritySchema } from './alerts.routes.ts'
 import type { IncidentsService } from './incidents.service.ts'
-import type { PlanService } from './plan.service.ts'
+import { REVIEWS_SHOWN, type PlanService } from './plan.service.ts'
 
 const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()])
 const PartyKind = Type.Union([
@@ -39,6 +39,12 @@ const Level = Type.Object(
   },
   Strict,
 )
+const Review = Type.Object({
+  version: Type.Integer({ description: 'the plan version reviewed' }),
+  reviewedAt: Timestamp,
+  reviewedBy: Type.String({ description: 'who recorded it (user:<id>)' }),
+  notes: Type.String(),
+})
 const PlanView = Type.Object({
   version: Type.Integer(),
   types: Type.Array(
@@ -55,10 +61,10 @@ const PlanView = Type.Object({
   ),
   escalation: Type.Array(Level),
   parties: Type.Array(Party),
-  lastReview: Type.Union([
-    Type.Object({ version: Type.Integer(), reviewedAt: Timestamp, reviewedBy: Type.String(), notes: Type.String() }),
-    Type.Null(),
-  ]),
+  lastReview: Type.Union([Review, Type.Null()]),
+  reviews: Type.Array(Review, {
+    description: `the reviews recorded, newest first: the last ${REVIEWS_SHOWN} (the audit log keeps every one, response_plan.review)`,
+  }),
   reviewDueAt: Nullable(Timestamp),
   reviewOverdue: Type.Boolean(),
   versions: Type.Array(

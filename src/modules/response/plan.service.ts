@@ -31,12 +31,21 @@ export interface PartyRule {
   deadlineHours: number
 }
 
+export interface PlanReview {
+  version: number
+  reviewedAt: string
+  reviewedBy: string
+  notes: string
+}
+
 export interface PlanView {
   version: number
   types: (IncidentTypeInput & { id: string })[]
   escalation: EscalationLevel[]
   parties: PartyRule[]
-  lastReview: { version: number; reviewedAt: string; reviewedBy: string; notes: string } | null
+  lastReview: PlanReview | null
+  /** The reviews recorded, newest first: the last {@link REVIEWS_SHOWN} (the audit log keeps every one). */
+  reviews: PlanReview[]
   reviewDueAt: string | null
   reviewOverdue: boolean
   versions: { version: number; createdAt: string; createdBy: string; change: string }[]
@@ -59,6 +68,8 @@ export interface PlanService {
 }
 
 export const REVIEW_EVERY_DAYS = 183
+/** Reviews the plan's view lists: 50 years of six-monthly reviews. */
+export const REVIEWS_SHOWN = 100
 const DAY_MS = 86_400_000
 export const DEFAULT_PARTIES: PartyRule[] = [
   { kind: 'customers', name: 'customers', deadlineHours: 72 },
@@ -114,27 +125,29 @@ export function createPlanService(deps: {
       .select(['version', 'created_at', 'created_by', 'change'])
       .orderBy('version')
       .execute()
-    const last = await trx
-      .selectFrom('response_plan_reviews')
-      .selectAll()
-      .orderBy('reviewed_at', 'desc')
-      .limit(1)
-      .executeTakeFirst()
-    const due = reviewDue(versions[0]?.created_at, last?.reviewed_at)
+    const reviews = (
+      await trx
+        .selectFrom('response_plan_reviews')
+        .select(['version', 'reviewed_at', 'reviewed_by', 'notes'])
+        .orderBy('reviewed_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(REVIEWS_SHOWN)
+        .execute()
+    ).map((r) => ({
+      version: r.version,
+      reviewedAt: r.reviewed_at.toISOString(),
+      reviewedBy: r.reviewed_by,
+      notes: r.notes,
+    }))
+    const last = reviews[0]
+    const due = reviewDue(versions[0]?.created_at, last === undefined ? undefined : new Date(last.reviewedAt))
     return {
       version: versions.at(-1)?.version ?? 0,
       types: await typesIn(trx),
       escalation: await escalationIn(trx),
       parties: await partyRulesIn(trx),
-      lastReview:
-        last === undefined
-          ? null
-          : {
-              version: last.version,
-              reviewedAt: last.reviewed_at.toISOString(),
-              reviewedBy: last.reviewed_by,
-              notes: last.notes,
-            },
+      lastReview: last ?? null,
+      reviews,
       reviewDueAt: due?.toISOString() ?? null,
       reviewOverdue: due !== null && clock().getTime() >= due.getTime(),
       versions: versions.map((v) => ({

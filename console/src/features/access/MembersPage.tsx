@@ -10,7 +10,7 @@ import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
 import { useAccessActions, useMembers, useRoles, useSelfId } from './api.ts'
-import { TokenShownOnce } from './TokenShownOnce.tsx'
+import { TokenShownOnce } from '../../components/TokenShownOnce.tsx'
 
 type Can = (permission: string) => boolean
 
@@ -229,8 +229,12 @@ function InviteForm({ orgId, roleNames }: { orgId: string; roleNames: string[] }
       {sent !== null ? (
         <Alert variant="default" title={`Invitation for ${sent.email}`} role="status" mt="sm">
           <Text size="sm" mb="xs">
-            Give them this invitation token (valid 7 days; it is shown only now). They accept it with POST
-            /v1/invitations/accept.
+            Give them this invitation token (valid 7 days; it is shown only now). They open{' '}
+            <Text span ff="monospace" size="sm">
+              {window.location.origin}/console/invitations/accept
+            </Text>{' '}
+            (“Accept an invitation” on the sign-in page), paste it there and choose a password; or, without the console,
+            POST /v1/invitations/accept.
           </Text>
           <TokenShownOnce label="Invitation token" token={sent.token} compact>
             <Button size="xs" variant="default" onClick={() => setSent(null)}>

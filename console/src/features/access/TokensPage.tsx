@@ -11,7 +11,7 @@ import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
 import { useAccessActions, useServiceAccounts, useTokens } from './api.ts'
-import { TokenShownOnce } from './TokenShownOnce.tsx'
+import { TokenShownOnce } from '../../components/TokenShownOnce.tsx'
 
 /**
  * The org's API tokens (metadata only: the API keeps no token value), issue one, revoke

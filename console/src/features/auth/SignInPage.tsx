@@ -1,7 +1,19 @@
 import { useRef, useState, type SyntheticEvent } from 'react'
-import { Alert, Button, Container, Divider, Paper, PasswordInput, Stack, Text, TextInput, Title } from '@mantine/core'
+import {
+  Alert,
+  Anchor,
+  Button,
+  Container,
+  Divider,
+  Paper,
+  PasswordInput,
+  Stack,
+  Text,
+  TextInput,
+  Title,
+} from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
-import { useLocation, useNavigate, useSearchParams } from 'react-router'
+import { Link, useLocation, useNavigate, useSearchParams } from 'react-router'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { ApiError } from '../../lib/api.ts'
@@ -184,6 +196,12 @@ export function SignInPage() {
         ) : null}
       </Paper>
       <SsoForm email={email} namedOrg={UUID.test(namedOrg) ? namedOrg : ''} />
+      <Text size="sm" ta="center" mt="md">
+        Invited to an org?{' '}
+        <Anchor component={Link} to="/invitations/accept">
+          Accept an invitation
+        </Anchor>
+      </Text>
     </Container>
   )
 }

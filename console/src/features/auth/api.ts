@@ -48,6 +48,24 @@ export async function signIn(input: SignInInput): Promise<void> {
   setCsrfToken(session.csrfToken)
 }
 
+/** What POST /v1/invitations/accept answers: the org joined, the account, and an API token (shown once). */
+export interface Joined {
+  orgId: string
+  userId: string
+  email: string
+  apiToken: string
+}
+
+/**
+ * POST /v1/invitations/accept (public): joins the invitation's org, creating the account
+ * with `password` (or, for an email that has one, checking its password and `code`). A
+ * direct call, not a TanStack mutation (whose cache keeps variables and answers): the
+ * token, the password and the API token answered live in the caller's state only.
+ */
+export async function acceptInvitation(input: { token: string; password: string; code?: string }): Promise<Joined> {
+  return unwrap(api.POST('/v1/invitations/accept', { body: input }))
+}
+
 /**
  * Passwordless sign-in (POST /v1/login/passkey/options, navigator.credentials.get(), POST
  * /v1/login/passkey/verify): the passkey with user verification is both factors. `orgId`

@@ -23,7 +23,7 @@ import { Panel } from '../../components/Panel.tsx'
 import { actUnder, useActingGrant } from '../../lib/acting.ts'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
-import { GRANTABLE, useCustomerOrgs, useMyGrants, useOperatorGrantActions, type Grant } from './api.ts'
+import { useCustomerOrgs, useGrantablePermissions, useMyGrants, useOperatorGrantActions, type Grant } from './api.ts'
 import { approvalCount, days, GrantStatus } from './ui.tsx'
 import './grants.css'
 
@@ -171,6 +171,7 @@ export function OperatorGrantsPage() {
 /** Asks an org for access: the org, why, what (permissions, named secrets for vault:reveal) and how long. */
 function RequestForm() {
   const orgs = useCustomerOrgs()
+  const grantable = useGrantablePermissions()
   const actions = useOperatorGrantActions()
   const [orgId, setOrgId] = useState('')
   const [reason, setReason] = useState('')
@@ -236,11 +237,16 @@ function RequestForm() {
           >
             {/* A CSS grid, not Mantine's SimpleGrid: that injects a <style> element the CSP refuses. */}
             <div className="grant-permissions">
-              {GRANTABLE.map((p) => (
-                <Checkbox key={p} value={p} label={p} size="xs" />
+              {(grantable.data ?? []).map((p) => (
+                <Checkbox key={p.name} value={p.name} label={p.name} title={p.description} size="xs" />
               ))}
             </div>
           </Checkbox.Group>
+          <ListStatus
+            query={grantable}
+            noun="the grantable permissions"
+            refusal="The permission catalog cannot be read"
+          />
           <Textarea
             label="Secrets to reveal"
             description="Their ids, one a line (the org tells you which): only with vault:reveal."

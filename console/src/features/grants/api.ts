@@ -17,26 +17,18 @@ type AuditEvent =
   paths['/v1/orgs/{orgId}/audit/events']['get']['responses'][200]['content']['application/json']['events'][number]
 
 /**
- * What a grant can open, as the API's GRANTABLE list has it (src/modules/access/permissions.ts):
- * seeing, checking and — for named secrets — revealing. The permission catalog does not
- * say which are grantable; the API refuses any other with a field error.
+ * GET /v1/permissions: the catalog's permissions a diagnostic access grant may carry
+ * (`grantable`: seeing, checking and — for named secrets — revealing), each with its
+ * meaning, in the catalog's order. The API refuses any other with a field error.
  */
-export const GRANTABLE = [
-  'org:read',
-  'members:read',
-  'roles:read',
-  'service_accounts:read',
-  'tokens:read',
-  'sessions:read',
-  'audit:read',
-  'audit:export',
-  'audit:verify',
-  'secrets:read',
-  'keys:read',
-  'secrets:check',
-  'vault:reveal',
-  'grants:read',
-] as const
+export function useGrantablePermissions() {
+  return useQuery({
+    queryKey: ['permissions'],
+    queryFn: () => unwrap(api.GET('/v1/permissions')),
+    select: (data) => data.permissions.filter((p) => p.grantable),
+    staleTime: Infinity,
+  })
+}
 
 /** GET /v1/orgs/{orgId}/grants (grants:read): pending, current and past, newest first. */
 export function useGrants(orgId: string) {

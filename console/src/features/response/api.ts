@@ -27,6 +27,13 @@ export type IncidentPatch = NonNullable<
 >['content']['application/json']
 /** GET /v1/orgs/{orgId}/response-plan: the plan's types and playbooks (for opening an incident of a type). */
 export type Plan = Json<paths['/v1/orgs/{orgId}/response-plan']['get']['responses'][200]>
+export type IncidentType = Plan['types'][number]
+/** The body of POST …/response-plan/types and PUT …/types/{typeId}. */
+export type IncidentTypeInput = NonNullable<
+  paths['/v1/orgs/{orgId}/response-plan/types']['post']['requestBody']
+>['content']['application/json']
+export type PlanParty = Plan['parties'][number]
+export type EscalationLevel = Plan['escalation'][number]
 
 /** GET /v1/orgs/{orgId}/alerts (optionally of one status), most recently seen first, a page at a time. */
 export function useAlerts(orgId: string, status: AlertStatus | undefined) {
@@ -72,6 +79,46 @@ export function usePlan(orgId: string) {
     queryKey: [...responseKey(orgId), 'plan'],
     queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/response-plan', { params: { path: { orgId } } })),
   })
+}
+
+/** GET /v1/orgs/{orgId}/roles (roles:read): the role names an escalation level can notify. */
+export function useRoleNames(orgId: string) {
+  return useQuery({
+    queryKey: ['orgs', orgId, 'roles', 'response-names'],
+    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/roles', { params: { path: { orgId } } })),
+    select: (data) => data.roles.map((r) => r.name),
+    retry: false,
+  })
+}
+
+/**
+ * The response plan's changes (response_plan:manage), each a direct call that answers the
+ * whole plan and refreshes what this feature shows. A refusal is thrown as an ApiError.
+ */
+export function usePlanActions(orgId: string) {
+  const queryClient = useQueryClient()
+  const path = { path: { orgId } }
+  const done = async (call: Promise<Plan>): Promise<Plan> => {
+    const plan = await call
+    queryClient.setQueryData([...responseKey(orgId), 'plan'], plan)
+    await queryClient.invalidateQueries({ queryKey: responseKey(orgId) })
+    return plan
+  }
+  const type = (typeId: string) => ({ path: { orgId, typeId } })
+  return {
+    createType: (body: IncidentTypeInput) =>
+      done(unwrap(api.POST('/v1/orgs/{orgId}/response-plan/types', { params: path, body }))),
+    updateType: (typeId: string, body: IncidentTypeInput) =>
+      done(unwrap(api.PUT('/v1/orgs/{orgId}/response-plan/types/{typeId}', { params: type(typeId), body }))),
+    deleteType: (typeId: string) =>
+      done(unwrap(api.DELETE('/v1/orgs/{orgId}/response-plan/types/{typeId}', { params: type(typeId) }))),
+    setParties: (parties: PlanParty[]) =>
+      done(unwrap(api.PUT('/v1/orgs/{orgId}/response-plan/parties', { params: path, body: { parties } }))),
+    setEscalation: (levels: EscalationLevel[]) =>
+      done(unwrap(api.PUT('/v1/orgs/{orgId}/response-plan/escalation', { params: path, body: { levels } }))),
+    review: (notes: string) =>
+      done(unwrap(api.POST('/v1/orgs/{orgId}/response-plan/reviews', { params: path, body: { notes } }))),
+  }
 }
 
 /**
