@@ -147,6 +147,13 @@ forEachEngine('application events: personal fields and alerts (issue 14 §1)', (
     })
     assert.equal(set.status, 200, set.text)
     assert.deepEqual(set.body.actions, ['document.export', 'billing.*'])
+    const kept = await as('PUT', '/alert-rules/application_action', {
+      enabled: true,
+      threshold: 1,
+      windowSeconds: 300,
+      dedupeSeconds: 600,
+    })
+    assert.deepEqual(kept.body.actions, ['document.export', 'billing.*'], 'a change without actions keeps them')
     const rules = await as('GET', '/alert-rules')
     assert.deepEqual(rules.body.rules.find((r: { rule: string }) => r.rule === 'application_action').actions, [
       'document.export',

@@ -134,8 +134,16 @@ forEachEngine('application events in the audit chain (issue 14 §1)', (engine) =
     assert.equal(chained.origin, 'application')
     assert.equal(chained.details.eventId, 'evt-chain')
     const custodianLine = exported.text.split('\n').find((l) => l.includes('"action":"org.created"'))
-    assert.ok(custodianLine !== undefined && !('origin' in JSON.parse(custodianLine).event), 'Custodian’s own events carry no origin key')
-    const keys = new Map([[t().app.services.audit.publicKeys()[0]?.keyId as string, t().app.services.audit.publicKeys()[0]?.publicKey as string]])
+    assert.ok(
+      custodianLine !== undefined && !('origin' in JSON.parse(custodianLine).event),
+      'Custodian’s own events carry no origin key',
+    )
+    const keys = new Map([
+      [
+        t().app.services.audit.publicKeys()[0]?.keyId as string,
+        t().app.services.audit.publicKeys()[0]?.publicKey as string,
+      ],
+    ])
     const offline = await verifyExport(exported.text, { pinnedKeys: keys })
     assert.equal(offline.ok, true, JSON.stringify(offline.problems))
 
@@ -217,11 +225,7 @@ forEachEngine('application events in the audit chain (issue 14 §1)', (engine) =
       const ids = Array.from({ length: 20 }, (_, i) => `race-${round}-${i}`)
       const events = ids.map((id) => share(id))
       // The second client sends them in another order: the claims must not deadlock.
-      const [one, two, three] = await Promise.all([
-        batch(events),
-        batch([...events].reverse()),
-        record(events[7]),
-      ])
+      const [one, two, three] = await Promise.all([batch(events), batch([...events].reverse()), record(events[7])])
       assert.equal(one.status, 200, one.text)
       assert.equal(two.status, 200, two.text)
       assert.ok(three.status === 200 || three.status === 201, three.text)
@@ -264,6 +268,14 @@ forEachEngine('application events in the audit chain (issue 14 §1)', (engine) =
       assert.equal(refused.status, 400, `${path}: ${refused.text}`)
       assert.equal(refused.body.errors[0].path, path, refused.text)
     }
+    const infinite = await t().request({
+      method: 'POST',
+      url: url(acme, '/audit/events'),
+      token: writer,
+      payload: JSON.stringify(share('inf', { metadata: { n: 0 } })).replace('"n":0', '"n":1e400'),
+    })
+    assert.equal(infinite.status, 400, infinite.text)
+    assert.equal(infinite.body.errors[0].path, '/body/metadata/n')
     const huge = await record(share('huge', { metadata: { a: 'x'.repeat(20_000), b: 'y'.repeat(20_000) } }))
     assert.equal(huge.status, 413, huge.text)
     assert.equal(huge.body.code, 'PAYLOAD_TOO_LARGE')
@@ -288,7 +300,10 @@ forEachEngine('application events in the audit chain (issue 14 §1)', (engine) =
     assert.equal(ok.status, 201, ok.text)
     assert.equal(ok.body.details.recordedBy.type, 'user')
     const refusals = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'access.denied')
-    assert.ok(refusals.some((e) => e.details.permission === 'audit:write'), 'the refusal is in the log')
+    assert.ok(
+      refusals.some((e) => e.details.permission === 'audit:write'),
+      'the refusal is in the log',
+    )
   })
 
   it('checks events against the provider’s schema, which only the provider declares, audited', async () => {

@@ -39,10 +39,7 @@ const AppEventBody = Type.Object(
     ),
     targets: Type.Optional(
       Type.Array(
-        Type.Object(
-          { type: Type.String({ pattern: KIND }), id: Text(200), name: Type.Optional(Text(200)) },
-          Strict,
-        ),
+        Type.Object({ type: Type.String({ pattern: KIND }), id: Text(200), name: Type.Optional(Text(200)) }, Strict),
         { maxItems: 20, description: 'what it was done to; the first is the event’s `target` (filters, rules)' },
       ),
     ),
@@ -151,10 +148,7 @@ export function appEventsRoutes(deps: {
         summary: 'Record a batch of the host application’s events: all of them or none',
         description: `At most ${deps.batch.max} events and ${deps.batch.bytes} bytes. Each is answered in the order sent: \`recorded\`, or \`duplicate\` (its \`id\` came before with the same content: that event). One id recorded with other content, or repeated in the batch with other content, is a 409 \`APP_EVENT_CONFLICT\` naming it, and nothing of the batch is recorded.`,
         params: OrgParams,
-        body: Type.Object(
-          { events: Type.Array(AppEventBody, { minItems: 1, maxItems: deps.batch.max }) },
-          Strict,
-        ),
+        body: Type.Object({ events: Type.Array(AppEventBody, { minItems: 1, maxItems: deps.batch.max }) }, Strict),
         response: {
           200: Type.Object({
             events: Type.Array(

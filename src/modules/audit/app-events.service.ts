@@ -11,7 +11,15 @@ import type { NewAuditEventRow } from './audit.store.ts'
 import type { AuditService } from './audit.service.ts'
 import type { AuditEventView } from './audit.types.ts'
 import * as store from './app-events.store.ts'
-import { checkEvent, checkSchema, OPEN_SCHEMA, reservedFamily, type EventSchema, type Problem } from './app-events.schema.ts'
+import {
+  checkEvent,
+  checkSchema,
+  OPEN_SCHEMA,
+  pointerToken,
+  reservedFamily,
+  type EventSchema,
+  type Problem,
+} from './app-events.schema.ts'
 
 /**
  * The host application's own events in the org's audit log (issue 14 §1;
@@ -73,9 +81,16 @@ export interface AppEventsService {
    * recorded (or repeated in the batch) with other content; AUDIT_UNAVAILABLE if the events
    * cannot be written.
    */
-  record(ctx: RequestContext, events: readonly AppEventInput[], at: '/body' | '/body/events'): Promise<RecordedAppEvent[]>
+  record(
+    ctx: RequestContext,
+    events: readonly AppEventInput[],
+    at: '/body' | '/body/events',
+  ): Promise<RecordedAppEvent[]>
   /** {@link record} of one event, answered with the event as the events page shows it. */
-  recordOne(ctx: RequestContext, event: AppEventInput): Promise<{ status: RecordedAppEvent['status']; event: AuditEventView }>
+  recordOne(
+    ctx: RequestContext,
+    event: AppEventInput,
+  ): Promise<{ status: RecordedAppEvent['status']; event: AuditEventView }>
   /** The provider's event schema, which applies to every org's application events. */
   schema(ctx: RequestContext): Promise<EventSchemaView>
   /** Replaces the provider's schema (provider org only), audited as `audit.event_schema.update`. */
@@ -116,6 +131,11 @@ export function createAppEventsService(deps: {
       problems.push({ path: `${path}/ip`, message: 'must be an IPv4 or IPv6 address' })
     if (event.occurredAt !== undefined && Date.parse(event.occurredAt) > now + FUTURE_SKEW_MS)
       problems.push({ path: `${path}/occurredAt`, message: 'lies more than 5 minutes in the future' })
+    // JSON parses 1e400 as Infinity, which no canonical (JCS) form can hold: refused here, named.
+    for (const part of ['metadata', 'personal'] as const) {
+      const where = nonFinite(event[part], `${path}/${part}`)
+      if (where !== undefined) problems.push({ path: where, message: 'must be a finite number' })
+    }
     if ((event.personal === undefined) !== (event.subject === undefined))
       problems.push({
         path: `${path}/${event.personal === undefined ? 'personal' : 'subject'}`,
@@ -138,7 +158,11 @@ export function createAppEventsService(deps: {
   async function loadSchema(trx: Trx): Promise<EventSchemaView> {
     const stored = await store.providerSchema(trx)
     if (stored === undefined) return { schema: OPEN_SCHEMA, version: 0, updatedAt: null }
-    return { schema: stored.document as EventSchema, version: stored.version, updatedAt: stored.updatedAt.toISOString() }
+    return {
+      schema: stored.document as EventSchema,
+      version: stored.version,
+      updatedAt: stored.updatedAt.toISOString(),
+    }
   }
 
   const service: AppEventsService = {
@@ -196,7 +220,12 @@ export function createAppEventsService(deps: {
           if (event.personal !== undefined && event.subject !== undefined) {
             const sealed = await deps.subjects().personal(trx, ctx.orgId, event.subject, event.personal)
             details.personal = sealed.commitment
-            personal.push({ eventId: claim.eventId, orgId: ctx.orgId, subjectRef: sealed.subjectRef, sealed: sealed.sealed })
+            personal.push({
+              eventId: claim.eventId,
+              orgId: ctx.orgId,
+              subjectRef: sealed.subjectRef,
+              sealed: sealed.sealed,
+            })
           }
           const detailsJcs = canonicalJson(details)
           if (Buffer.byteLength(detailsJcs, 'utf8') > MAX_EVENT_DETAILS_BYTES)
@@ -277,6 +306,18 @@ export function createAppEventsService(deps: {
     },
   }
   return service
+}
+
+/** The pointer of the first number JSON parsed to ±Infinity in `value`, if any. */
+function nonFinite(value: unknown, path: string): string | undefined {
+  const stack: [unknown, string][] = [[value, path]]
+  while (stack.length > 0) {
+    const [node, at] = stack.pop() as [unknown, string]
+    if (typeof node === 'number' && !Number.isFinite(node)) return at
+    if (node !== null && typeof node === 'object')
+      for (const [key, child] of Object.entries(node)) stack.push([child, `${at}/${pointerToken(key)}`])
+  }
+  return undefined
 }
 
 function sameFingerprint(a: Buffer, b: Buffer): boolean {

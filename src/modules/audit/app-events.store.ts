@@ -44,9 +44,7 @@ export async function recordedAppEvents(
     .where('org_id', '=', orgId)
     .where('app_event_id', 'in', appEventIds)
     .execute()
-  return new Map(
-    rows.map((r) => [r.app_event_id, { eventId: r.event_id, fingerprint: Buffer.from(r.fingerprint) }]),
-  )
+  return new Map(rows.map((r) => [r.app_event_id, { eventId: r.event_id, fingerprint: Buffer.from(r.fingerprint) }]))
 }
 
 /**
@@ -60,7 +58,12 @@ export async function insertEvents(
 ): Promise<void> {
   if (rows.length === 0) return
   await trx
-    .with('event', (db) => db.insertInto('audit_events').values([...rows]).returning(['org_id', 'id']))
+    .with('event', (db) =>
+      db
+        .insertInto('audit_events')
+        .values([...rows])
+        .returning(['org_id', 'id']),
+    )
     .insertInto('audit_unchained')
     .columns(['org_id', 'id'])
     .expression((db) => db.selectFrom('event').select(['org_id', 'id']))

@@ -101,7 +101,10 @@ export function auditRoutes(deps: {
         params: OrgParams,
         querystring: EventQuery,
         response: {
-          200: Type.Object({ events: Type.Array(AuditEventViewSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          200: Type.Object({
+            events: Type.Array(AuditEventViewSchema),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
           ...errorResponses('org'),
         },
       },

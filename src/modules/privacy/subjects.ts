@@ -116,10 +116,7 @@ export function createSubjects(deps: { keyring: Keyring; ring: ShredRing; refKey
       .insertInto('subject_keys')
       .values({ org_id: orgId, subject_ref: subjectRef, restricted_at: null, ...values })
       .onConflict((oc) =>
-        oc
-          .columns(['org_id', 'subject_ref'])
-          .doUpdateSet(values)
-          .where('subject_keys.shredded_at', 'is not', null),
+        oc.columns(['org_id', 'subject_ref']).doUpdateSet(values).where('subject_keys.shredded_at', 'is not', null),
       )
       .returning('key_id')
       .executeTakeFirst()

@@ -44,7 +44,7 @@ const Settings = Type.Object(
       Type.Array(Type.String({ maxLength: 100, pattern: '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*(\\.\\*)?$' }), {
         maxItems: 50,
         description:
-          'application_action only: the application actions it watches, each exact (document.export) or a family (document.*); omitted: none (the rule then never fires)',
+          'application_action only: the application actions it watches, each exact (document.export) or a family (document.*); omitted: the list is kept as it is (none at first: the rule then never fires)',
       }),
     ),
   },

@@ -401,7 +401,9 @@ export function createAlertsService(deps: {
         throw invalidActions(`${rule} does not watch application actions: only application_action takes actions`)
       const reserved = (settings.actions ?? []).find((a) => reservedFamily(a) !== undefined)
       if (reserved !== undefined)
-        throw invalidActions(`${reserved} is in a family of Custodian’s own actions, which no application event can have`)
+        throw invalidActions(
+          `${reserved} is in a family of Custodian’s own actions, which no application event can have`,
+        )
       return withOrg(db, ctx.orgId, async (trx) => {
         const values = {
           enabled: settings.enabled,
@@ -409,12 +411,15 @@ export function createAlertsService(deps: {
           window_seconds: settings.windowSeconds,
           dedupe_seconds: settings.dedupeSeconds,
           updated_by: by(ctx),
-          actions: watches ? [...(settings.actions ?? [])] : null,
         }
+        // `actions` omitted keeps the list (a form that changes only the threshold must not empty it).
+        const actions = settings.actions === undefined ? {} : { actions: [...settings.actions] }
         await trx
           .insertInto('alert_rule_settings')
-          .values({ org_id: ctx.orgId, rule, ...values })
-          .onConflict((oc) => oc.columns(['org_id', 'rule']).doUpdateSet({ ...values, updated_at: new Date() }))
+          .values({ org_id: ctx.orgId, rule, ...values, actions: watches ? (settings.actions ?? []) : null })
+          .onConflict((oc) =>
+            oc.columns(['org_id', 'rule']).doUpdateSet({ ...values, ...actions, updated_at: new Date() }),
+          )
           .execute()
         await audit.append(trx, {
           orgId: ctx.orgId,
