@@ -106,6 +106,16 @@ export const MAX_EVENT_DETAILS_BYTES = 32_768
 /** How far ahead of the server's clock `occurredAt` may be (clock skew), in ms. */
 const FUTURE_SKEW_MS = 5 * 60_000
 
+/** `,"personal":"sha256:<64 hex>"` in JCS: what the seal adds to the details. */
+const COMMITMENT_BYTES = 85
+
+/** One distinct event of a request: where it was (`i`), what it says, the id it claims. */
+interface Claimed {
+  i: number
+  event: AppEventInput
+  claim: store.AppEventClaim
+}
+
 export function createAppEventsService(deps: {
   db: Kysely<DB>
   hmacKey: Buffer
@@ -119,7 +129,8 @@ export function createAppEventsService(deps: {
   const fingerprintOf = (event: AppEventInput) =>
     createHmac('sha256', hmacKey).update('custodian application event\0').update(canonicalJson(event)).digest()
 
-  function precheck(event: AppEventInput, path: string, now: number): Problem[] {
+  /** What can be refused before the database is asked; `detailsOf` without the seal is sized here. */
+  function precheck(ctx: RequestContext, event: AppEventInput, path: string, now: number): Problem[] {
     const problems: Problem[] = []
     const family = reservedFamily(event.action)
     if (family !== undefined)
@@ -141,6 +152,15 @@ export function createAppEventsService(deps: {
         path: `${path}/${event.personal === undefined ? 'personal' : 'subject'}`,
         message: 'personal and subject go together: the subject’s key seals the personal fields',
       })
+    if (problems.length === 0) {
+      const bytes = Buffer.byteLength(canonicalJson(detailsOf(ctx, event, new Date(now))), 'utf8') + COMMITMENT_BYTES
+      if (bytes > MAX_EVENT_DETAILS_BYTES)
+        throw new AppError(
+          'PAYLOAD_TOO_LARGE',
+          `an application event’s targets, metadata and names may take at most ${MAX_EVENT_DETAILS_BYTES} bytes`,
+          { errors: [{ path, message: `${bytes} bytes of details, more than ${MAX_EVENT_DETAILS_BYTES}` }] },
+        )
+    }
     return problems
   }
 
@@ -155,6 +175,31 @@ export function createAppEventsService(deps: {
     }
   }
 
+  function rowOf(ctx: RequestContext, event: AppEventInput, eventId: string, commitment?: string): NewAuditEventRow {
+    // Millisecond precision: the time is hashed as its ISO string and must read back equal.
+    const time = new Date(Date.now())
+    const target = event.targets?.[0]
+    return {
+      org_id: ctx.orgId,
+      event_id: eventId,
+      occurred_at: time,
+      actor_type: event.actor.type,
+      actor_id: event.actor.id,
+      action: event.action,
+      target_type: target?.type ?? null,
+      target_id: target?.id ?? null,
+      outcome: event.outcome ?? 'success',
+      ip: event.ip ?? null,
+      user_agent: event.userAgent ?? null,
+      request_id: ctx.meta.requestId,
+      details: canonicalJson({
+        ...detailsOf(ctx, event, time),
+        ...(commitment === undefined ? {} : { personal: commitment }),
+      }),
+      origin: 'application',
+    }
+  }
+
   async function loadSchema(trx: Trx): Promise<EventSchemaView> {
     const stored = await store.providerSchema(trx)
     if (stored === undefined) return { schema: OPEN_SCHEMA, version: 0, updatedAt: null }
@@ -165,103 +210,90 @@ export function createAppEventsService(deps: {
     }
   }
 
+  /**
+   * The batch's events, one per id (a repeat with the same content is the same event),
+   * each with its claim; a repeat with other content is a conflict.
+   */
+  function claimsOf(events: readonly AppEventInput[], pathOf: (i: number) => string): Claimed[] {
+    const claimed = new Map<string, Claimed>()
+    events.forEach((event, i) => {
+      const fingerprint = fingerprintOf(event)
+      const seen = claimed.get(event.id)
+      if (seen === undefined)
+        claimed.set(event.id, { i, event, claim: { appEventId: event.id, eventId: randomUUID(), fingerprint } })
+      else if (!sameFingerprint(seen.claim.fingerprint, fingerprint))
+        throw conflict(`${pathOf(i)}/id`, `${event.id} appears twice in this batch with different content`)
+    })
+    return [...claimed.values()]
+  }
+
+  /**
+   * Writes the events whose ids are new (claimed by this transaction) and answers the others
+   * with the events they became, refusing a known id with other content.
+   */
+  async function write(trx: Trx, ctx: RequestContext, claimed: Claimed[], pathOf: (i: number) => string) {
+    const fresh = await store.claimAppEvents(
+      trx,
+      ctx.orgId,
+      claimed.map((c) => c.claim),
+    )
+    const earlier = await store.recordedAppEvents(
+      trx,
+      ctx.orgId,
+      claimed.filter((c) => !fresh.has(c.event.id)).map((c) => c.event.id),
+    )
+    const answers = new Map<string, RecordedAppEvent>()
+    for (const { i, event, claim } of claimed) {
+      if (fresh.has(event.id)) {
+        answers.set(event.id, { id: event.id, eventId: claim.eventId, status: 'recorded' })
+        continue
+      }
+      const recorded = earlier.get(event.id)
+      if (recorded === undefined) throw new Error(`application event ${event.id}: claimed, yet not found`)
+      if (!sameFingerprint(recorded.fingerprint, claim.fingerprint))
+        throw conflict(`${pathOf(i)}/id`, `${event.id} was recorded before with other content`)
+      answers.set(event.id, { id: event.id, eventId: recorded.eventId, status: 'duplicate' })
+    }
+    const written = claimed.filter((c) => fresh.has(c.event.id))
+    // Sealed in the order of their subjects: a new subject's key is a row two batches may
+    // both create, and taking those rows in one order keeps them from deadlocking.
+    const commitments = new Map<string, string>()
+    const personal: store.SealedFields[] = []
+    for (const { event, claim } of written
+      .filter((c) => c.event.subject !== undefined)
+      .sort((x, y) => compare(x.event.subject as string, y.event.subject as string))) {
+      const sealed = await deps
+        .subjects()
+        .personal(trx, ctx.orgId, event.subject as string, event.personal as Record<string, unknown>)
+      commitments.set(claim.eventId, sealed.commitment)
+      personal.push({ eventId: claim.eventId, orgId: ctx.orgId, subjectRef: sealed.subjectRef, sealed: sealed.sealed })
+    }
+    const rows = written.map(({ event, claim }) => rowOf(ctx, event, claim.eventId, commitments.get(claim.eventId)))
+    try {
+      await store.insertEvents(trx, rows, personal)
+    } catch (error) {
+      // Fail closed, as for any audit event: nothing of the request is kept.
+      throw new AppError('AUDIT_UNAVAILABLE', 'the audit log could not record these events', {}, { cause: error })
+    }
+    return answers
+  }
+
   const service: AppEventsService = {
     async record(ctx, events, at) {
       const pathOf = (i: number) => (at === '/body' ? '/body' : `/body/events/${i}`)
       const now = Date.now()
-      const problems = events.flatMap((event, i) => precheck(event, pathOf(i), now))
+      const problems = events.flatMap((event, i) => precheck(ctx, event, pathOf(i), now))
       if (problems.length > 0) throw invalid(problems)
-
-      // Within the batch: a repeated id is one event, if it is the same event.
-      const fingerprints = events.map(fingerprintOf)
-      const first = new Map<string, number>()
-      events.forEach((event, i) => {
-        const seen = first.get(event.id)
-        if (seen === undefined) first.set(event.id, i)
-        else if (!sameFingerprint(fingerprints[seen] as Buffer, fingerprints[i] as Buffer))
-          throw conflict(`${pathOf(i)}/id`, `${event.id} appears twice in this batch with different content`)
-      })
-      const unique = [...first.values()].map((i) => ({ i, event: events[i] as AppEventInput }))
-      const claims = unique.map(({ i, event }) => ({
-        appEventId: event.id,
-        eventId: randomUUID(),
-        fingerprint: fingerprints[i] as Buffer,
-      }))
-
-      const outcome = await withOrg(db, ctx.orgId, async (trx) => {
+      const claimed = claimsOf(events, pathOf)
+      const answers = await withOrg(db, ctx.orgId, async (trx) => {
         const { schema } = await loadSchema(trx)
-        const refused = unique.flatMap(({ i, event }) =>
+        const refused = claimed.flatMap(({ i, event }) =>
           checkEvent(schema, event).map((p) => ({ path: `${pathOf(i)}${p.path}`, message: p.message })),
         )
         if (refused.length > 0) throw invalid(refused)
-
-        const fresh = await store.claimAppEvents(trx, ctx.orgId, claims)
-        const earlier = await store.recordedAppEvents(
-          trx,
-          ctx.orgId,
-          claims.filter((c) => !fresh.has(c.appEventId)).map((c) => c.appEventId),
-        )
-        const rows: NewAuditEventRow[] = []
-        const personal: { eventId: string; orgId: string; subjectRef: Buffer; sealed: Buffer }[] = []
-        const answers = new Map<string, RecordedAppEvent>()
-        for (const [n, { i, event }] of unique.entries()) {
-          const claim = claims[n] as (typeof claims)[number]
-          if (!fresh.has(event.id)) {
-            const recorded = earlier.get(event.id)
-            if (recorded === undefined) throw new Error(`application event ${event.id}: claimed, yet not found`)
-            if (!sameFingerprint(recorded.fingerprint, claim.fingerprint))
-              throw conflict(`${pathOf(i)}/id`, `${event.id} was recorded before with other content`)
-            answers.set(event.id, { id: event.id, eventId: recorded.eventId, status: 'duplicate' })
-            continue
-          }
-          // Millisecond precision: the time is hashed as its ISO string and must read back equal.
-          const time = new Date(Date.now())
-          const details = detailsOf(ctx, event, time)
-          if (event.personal !== undefined && event.subject !== undefined) {
-            const sealed = await deps.subjects().personal(trx, ctx.orgId, event.subject, event.personal)
-            details.personal = sealed.commitment
-            personal.push({
-              eventId: claim.eventId,
-              orgId: ctx.orgId,
-              subjectRef: sealed.subjectRef,
-              sealed: sealed.sealed,
-            })
-          }
-          const detailsJcs = canonicalJson(details)
-          if (Buffer.byteLength(detailsJcs, 'utf8') > MAX_EVENT_DETAILS_BYTES)
-            throw new AppError(
-              'PAYLOAD_TOO_LARGE',
-              `an application event’s targets, metadata and names may take at most ${MAX_EVENT_DETAILS_BYTES} bytes`,
-              { errors: [{ path: pathOf(i), message: `more than ${MAX_EVENT_DETAILS_BYTES} bytes of details` }] },
-            )
-          const target = event.targets?.[0]
-          rows.push({
-            org_id: ctx.orgId,
-            event_id: claim.eventId,
-            occurred_at: time,
-            actor_type: event.actor.type,
-            actor_id: event.actor.id,
-            action: event.action,
-            target_type: target?.type ?? null,
-            target_id: target?.id ?? null,
-            outcome: event.outcome ?? 'success',
-            ip: event.ip ?? null,
-            user_agent: event.userAgent ?? null,
-            request_id: ctx.meta.requestId,
-            details: detailsJcs,
-            origin: 'application',
-          })
-          answers.set(event.id, { id: event.id, eventId: claim.eventId, status: 'recorded' })
-        }
-        try {
-          await store.insertEvents(trx, rows, personal)
-        } catch (error) {
-          // Fail closed, as for any audit event: nothing of the batch is kept.
-          throw new AppError('AUDIT_UNAVAILABLE', 'the audit log could not record these events', {}, { cause: error })
-        }
-        return answers
+        return write(trx, ctx, claimed, pathOf)
       })
-      return events.map((event) => outcome.get(event.id) as RecordedAppEvent)
+      return events.map((event) => answers.get(event.id) as RecordedAppEvent)
     },
 
     async recordOne(ctx, event) {
@@ -318,6 +350,11 @@ function nonFinite(value: unknown, path: string): string | undefined {
       for (const [key, child] of Object.entries(node)) stack.push([child, `${at}/${pointerToken(key)}`])
   }
   return undefined
+}
+
+/** Code-unit order, as the claims are sorted (never locale order, which may differ by host). */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 function sameFingerprint(a: Buffer, b: Buffer): boolean {

@@ -51,10 +51,18 @@ export async function recordedAppEvents(
  * Writes events and their places in the sequencer's queue in one statement, and their
  * sealed personal fields in a second.
  */
+/** An event's personal fields as the privacy module sealed them. */
+export interface SealedFields {
+  eventId: string
+  orgId: string
+  subjectRef: Buffer
+  sealed: Buffer
+}
+
 export async function insertEvents(
   trx: Trx,
   rows: readonly NewAuditEventRow[],
-  personal: readonly { eventId: string; orgId: string; subjectRef: Buffer; sealed: Buffer }[],
+  personal: readonly SealedFields[],
 ): Promise<void> {
   if (rows.length === 0) return
   await trx
