@@ -282,6 +282,23 @@ forEachEngine('application events in the audit chain (issue 14 §1)', (engine) =
     assert.equal((await appRows(t(), acme.orgId)).length, before)
   })
 
+  it('fails closed: if the events cannot be written, nothing of the request is kept and the caller gets 503', async () => {
+    const before = await fingerprint(t())
+    await sql`REVOKE INSERT ON audit_events FROM custodian_app`.execute(t().db.kysely)
+    try {
+      const refused = await batch([
+        share('closed-1', { subject: 'cust_closed', personal: { email: 'closed@example.test' } }),
+        share('closed-2'),
+      ])
+      assert.equal(refused.status, 503, refused.text)
+      assert.equal(refused.body.code, 'AUDIT_UNAVAILABLE')
+      assert.equal(await fingerprint(t()), before, 'no id claimed, no subject key made')
+    } finally {
+      await sql`GRANT INSERT ON audit_events TO custodian_app`.execute(t().db.kysely)
+    }
+    assert.equal((await batch([share('closed-1'), share('closed-2')])).status, 200, 'the ids are free again')
+  })
+
   it('needs audit:write, from a token scoped to it too; another org’s principal gets 404', async () => {
     const denied = await record(share('perm-1'), reader)
     assert.equal(denied.status, 403)
