@@ -182,6 +182,7 @@ export async function buildApp(deps: AppDeps) {
       identity: identity.identity,
       access: access.service,
       audit: audit.service,
+      appEvents: audit.appEvents,
       vault: vault.service,
       seal: vault.seal,
       rotation: vault.rotation,
@@ -245,6 +246,8 @@ export function createModules(
   // witness alerts go to the response module's alerts (created later too).
   let webhooks: ReturnType<typeof createNotifyModule>['webhooks'] | undefined
   let alerts: ReturnType<typeof createResponseModule>['alerts'] | undefined
+  // Application events' personal fields are sealed by the privacy module's subject keys (created later).
+  let subjects: ReturnType<typeof createPrivacyModule>['subjects'] | undefined
   const audit = createAuditModule({
     db: database.kysely,
     signer: deps.signer,
@@ -255,6 +258,7 @@ export function createModules(
     webhooks: () => webhooks as NonNullable<typeof webhooks>,
     outbound,
     alerts: () => alerts as NonNullable<typeof alerts>,
+    subjects: () => subjects as NonNullable<typeof subjects>,
   })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
@@ -317,6 +321,7 @@ export function createModules(
     log: logger,
   })
   privacyRequests = privacy.requests
+  subjects = privacy.subjects
   const governance = createGovernanceModule({
     db: database.kysely,
     audit: audit.service,

@@ -155,6 +155,8 @@ export interface Config {
     readonly witnessQuorum: number
     /** An org's log unwitnessed longer than this raises `audit_unwitnessed`. */
     readonly unwitnessedAlertSeconds: number
+    /** The host application's batches of events (`POST …/audit/events/batch`): most events, most bytes. */
+    readonly appEvents: { readonly batchMax: number; readonly batchBytes: number }
   }
   readonly auth: {
     readonly sessionIdleMinutes: number
@@ -292,6 +294,8 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_AUDIT_TLOG_WITNESSES',
   'CUSTODIAN_AUDIT_WITNESS_QUORUM',
   'CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS',
+  'CUSTODIAN_APP_EVENTS_BATCH_MAX',
+  'CUSTODIAN_APP_EVENTS_BATCH_BYTES',
   'CUSTODIAN_SESSION_IDLE_MINUTES',
   'CUSTODIAN_SESSION_ABSOLUTE_HOURS',
   'CUSTODIAN_LOGIN_FREE_FAILURES',
@@ -474,6 +478,10 @@ export function loadConfig(env: Source = process.env): Config {
       witnessUrl: text('CUSTODIAN_AUDIT_WITNESS_URL'),
       witnessFile: text('CUSTODIAN_AUDIT_WITNESS_FILE') && path.resolve(text('CUSTODIAN_AUDIT_WITNESS_FILE') as string),
       ...tlogWitnessConfig(text, int, problems),
+      appEvents: {
+        batchMax: int('CUSTODIAN_APP_EVENTS_BATCH_MAX', 500, 1, 1000),
+        batchBytes: int('CUSTODIAN_APP_EVENTS_BATCH_BYTES', 1_048_576, 65_536, 16 * 1024 * 1024),
+      },
     },
     auth: {
       sessionIdleMinutes: int('CUSTODIAN_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),

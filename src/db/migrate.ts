@@ -37,6 +37,7 @@ import * as ssoReturnTo from './migrations/0033_sso_return_to.ts'
 import * as privacyRequestsStatus from './migrations/0034_privacy_requests_status.ts'
 import * as siemDestinations from './migrations/0035_siem_destinations.ts'
 import * as reviewItemSubjects from './migrations/0036_review_item_subjects.ts'
+import * as applicationEvents from './migrations/0037_application_events.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -76,6 +77,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0034_privacy_requests_status': privacyRequestsStatus,
   '0035_siem_destinations': siemDestinations,
   '0036_review_item_subjects': reviewItemSubjects,
+  '0037_application_events': applicationEvents,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

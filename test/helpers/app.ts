@@ -289,6 +289,8 @@ export async function fingerprint(t: TestApp): Promise<string> {
     'vulnerability_report_attachments',
     'vulnerability_report_messages',
     'notifications',
+    'audit_app_events',
+    'audit_event_schemas',
   ]
   const parts: string[] = []
   for (const table of tables) {

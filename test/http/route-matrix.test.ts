@@ -70,6 +70,8 @@ interface Fixture {
   /** Chained audit events of each org (their receipts). */
   aEvent: string
   bEvent: string
+  /** A provider-org service account with the viewer role (provider-only routes under the provider's org). */
+  providerViewer: string
 }
 
 interface RouteCase {
@@ -85,6 +87,8 @@ interface RouteCase {
   query?: boolean
   /** Characters that take the body over this route's own limit (default: the app's). */
   oversize?: number
+  /** The principal without the permission, where the default one (of org A) cannot reach the route's org. */
+  forbiddenToken?: (f: Fixture) => string
 }
 
 const A = (f: Fixture) => `/v1/orgs/${f.a.orgId}`
@@ -102,6 +106,20 @@ const PASSKEY_ATTESTATION = {
   type: 'public-key',
   response: { clientDataJSON: 'e30', attestationObject: 'AAAA' },
   clientExtensionResults: {},
+}
+/** An application event with every field (issue 14 §1). */
+const APP_EVENT = {
+  id: 'matrix-1',
+  action: 'document.share',
+  actor: { id: 'u_1', type: 'user', name: 'Ada' },
+  targets: [{ type: 'document', id: 'doc_1', name: 'Plan' }],
+  outcome: 'success',
+  occurredAt: '2026-12-01T10:00:00Z',
+  ip: '203.0.113.9',
+  userAgent: 'matrix',
+  metadata: { role: 'viewer' },
+  subject: 'cust_1',
+  personal: { email: 'ada@example.test' },
 }
 const ROUTES: RouteCase[] = [
   { method: 'GET', path: '/healthz', access: 'public', url: () => '/healthz' },
@@ -1252,6 +1270,46 @@ const ROUTES: RouteCase[] = [
     access: 'audit:read',
     url: (f) => `${A(f)}/audit/tile/0/000.p/1`,
   },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/audit/events',
+    access: 'audit:write',
+    url: (f) => `${A(f)}/audit/events`,
+    body: () => APP_EVENT,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/audit/events/batch',
+    access: 'audit:write',
+    url: (f) => `${A(f)}/audit/events/batch`,
+    body: () => ({ events: [APP_EVENT] }),
+    oversize: 70_000,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/audit/event-schema',
+    access: 'audit:read',
+    url: (f) => `${A(f)}/audit/event-schema`,
+  },
+  {
+    // The provider's own org: the schema is declared there only.
+    method: 'PUT',
+    path: '/v1/orgs/{orgId}/audit/event-schema',
+    access: 'audit:schema',
+    url: (f) => `/v1/orgs/${f.provider.orgId}/audit/event-schema`,
+    forbiddenToken: (f) => f.providerViewer,
+    body: () => ({
+      unknownActions: 'refuse',
+      unknownKeys: 'accept',
+      actions: {
+        'document.share': {
+          description: 'shared',
+          metadata: { role: { type: 'string', required: true, description: 'the role given' } },
+          personal: { email: { type: 'string' } },
+        },
+      },
+    }),
+  },
 ]
 
 function assertProblem(
@@ -1276,6 +1334,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     CUSTODIAN_REPORT_RATE_LIMIT: '1000',
     CUSTODIAN_REPORT_MAX_BYTES: '16384',
     CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES: '8192',
+    CUSTODIAN_APP_EVENTS_BATCH_BYTES: '65536',
   })
   let f: Fixture
 
@@ -1314,6 +1373,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     }
     const onlyVerify = await principalWithRole(app, a, 'only-verify')
     const onlyRead = await principalWithRole(app, a, 'only-read')
+    const providerViewer = await principalWithRole(app, provider, 'viewer')
     const aSa = await principalWithRole(app, a, 'viewer')
     const bSa = await principalWithRole(app, b, 'viewer')
     const secretIn = async (org: Org) =>
@@ -1555,6 +1615,7 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       aBreachNotice: aIncident.notice,
       bBreachNotice: bIncident.notice,
       report,
+      providerViewer: providerViewer.token,
       ...(await (async () => {
         await app.app.sequencer.flush()
         const firstEvent = async (org: Org) =>
@@ -1614,7 +1675,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
     if (route.access !== 'public' && route.access !== 'authenticated') {
       it(`${label}: 403 for a role without ${route.access}, nothing changed`, async () => {
         const token =
-          route.access === 'audit:verify' ? (f as unknown as { onlyReadToken: string }).onlyReadToken : f.onlyVerify
+          route.forbiddenToken?.(f) ??
+          (route.access === 'audit:verify' ? (f as unknown as { onlyReadToken: string }).onlyReadToken : f.onlyVerify)
         const before = await fingerprint(t())
         const response = await send(route.url(f), token)
         assertProblem(response, 403, label)

@@ -171,6 +171,7 @@ const ROUTES: GetRoute[] = [
     'audit/status',
     'audit/checkpoints/latest',
     'siem/destinations',
+    'audit/event-schema',
   ].map((tail) => ({ path: `/v1/orgs/{orgId}/${tail}`, url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}` })),
   { path: '/v1/orgs/{orgId}/grants/{grantId}', url: (f, s) => `${O(f, s)}/grants/${f.grant[s]}` },
   { path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', url: (f, s) => `${O(f, s)}/access-reviews/${f.review[s]}` },
@@ -289,6 +290,9 @@ const ROUTES: GetRoute[] = [
     'action=secret.rotate',
     'outcome=denied',
     'action=org.*',
+    'origin=application',
+    'origin=custodian',
+    'origin=application&action=document.*',
   ].map((query) => ({
     path: '/v1/orgs/{orgId}/audit/events',
     variant: query,

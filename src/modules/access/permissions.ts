@@ -28,6 +28,8 @@ export const PERMISSIONS = {
   'audit:read': 'Query the org’s audit log and its status',
   'audit:export': 'Export the org’s audit log (JSON Lines)',
   'audit:verify': 'Verify the org’s audit chain',
+  'audit:write': 'Record the host application’s own events in the org’s audit log (never as Custodian’s own actions)',
+  'audit:schema': 'Declare the host application’s event schema for every org (provider org only)',
   'secrets:read': 'List secrets and their versions (metadata only, never values)',
   'secrets:write': 'Create secrets and add new versions',
   'secrets:delete': 'Destroy secret versions and delete secrets (crypto-erasure)',
@@ -80,6 +82,7 @@ export type Permission = keyof typeof PERMISSIONS
 export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set([
   'orgs:create',
   'orgs:list',
+  'audit:schema',
   'vault:seal',
   'grants:request',
   'disclosure:read',

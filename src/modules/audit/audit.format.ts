@@ -31,6 +31,12 @@ export interface ChainedEvent {
   userAgent: string | null
   requestId: string | null
   details: Record<string, unknown>
+  /**
+   * Present only on the host application's events, always `application`
+   * (docs/application-events.md); an event without it is Custodian's own. Absent rather than
+   * `custodian` so that every event chained before application events existed keeps its hash.
+   */
+  origin?: 'application'
 }
 
 export interface CheckpointPayload {

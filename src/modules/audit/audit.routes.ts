@@ -8,33 +8,20 @@ import { actorOf } from '../../context.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { AppError } from '../../errors.ts'
-import { AuditReceiptSchema } from './audit.schemas.ts'
+import { AuditEventViewSchema, AuditReceiptSchema } from './audit.schemas.ts'
 import type { AuditService } from './audit.service.ts'
 import { checkpointOrigin, noteVerifierKey } from './audit.note.ts'
 
 const tags = ['audit']
-const Ref = Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) })
-const EventView = Type.Object({
-  id: Uuid,
-  seq: Type.Union([Type.Integer(), Type.Null()], {
-    description: 'null until the sequencer chains it (within about a second)',
-  }),
-  time: Timestamp,
-  actor: Ref,
-  action: Type.String(),
-  target: Type.Union([Ref, Type.Null()]),
-  outcome: Type.String(),
-  ip: Type.Union([Type.String(), Type.Null()]),
-  userAgent: Type.Union([Type.String(), Type.Null()]),
-  requestId: Type.Union([Type.String(), Type.Null()]),
-  details: Type.Record(Type.String(), Type.Unknown()),
-  hash: Type.Union([Type.String(), Type.Null()]),
-  prevHash: Type.Union([Type.String(), Type.Null()]),
-})
 const EventQuery = Type.Object(
   {
-    actor: Type.Optional(Type.String({ maxLength: 100 })),
-    action: Type.Optional(Type.String({ maxLength: 100, pattern: '^[a-z_.]+(\\.\\*)?$' })),
+    origin: Type.Optional(
+      Type.Union([Type.Literal('custodian'), Type.Literal('application')], {
+        description: 'only Custodian’s own events, or only the host application’s',
+      }),
+    ),
+    actor: Type.Optional(Type.String({ maxLength: 200 })),
+    action: Type.Optional(Type.String({ maxLength: 100, pattern: '^[a-z0-9_.]+(\\.\\*)?$' })),
     target: Type.Optional(Type.String({ maxLength: 200 })),
     outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('denied'), Type.Literal('failure')])),
     from: Type.Optional(Timestamp),
@@ -114,13 +101,17 @@ export function auditRoutes(deps: {
         params: OrgParams,
         querystring: EventQuery,
         response: {
-          200: Type.Object({ events: Type.Array(EventView), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+          200: Type.Object({
+            events: Type.Array(AuditEventViewSchema),
+            nextCursor: Type.Union([Type.String(), Type.Null()]),
+          }),
           ...errorResponses('org'),
         },
       },
       handler: async (request) => {
         const q = request.query
         return audit.query(ctxOf(request).orgId, {
+          origin: q.origin,
           actorId: q.actor,
           action: q.action,
           targetId: q.target,

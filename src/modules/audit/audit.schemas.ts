@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Uuid } from '../../http/schemas.ts'
+import { Timestamp, Uuid } from '../../http/schemas.ts'
 import { RECEIPT_TYPE } from './audit.receipt.ts'
 
 /**
@@ -24,3 +24,27 @@ export const AuditEventRefSchema = Type.Object(
   { org: Uuid, id: Uuid },
   { description: 'the org whose log holds the event, and the event id' },
 )
+
+const Ref = Type.Object({ type: Type.String(), id: Type.Union([Type.String(), Type.Null()]) })
+/** An event as the events page shows it (`GET …/audit/events`), and as recording one answers it. */
+export const AuditEventViewSchema = Type.Object({
+  id: Uuid,
+  seq: Type.Union([Type.Integer(), Type.Null()], {
+    description: 'null until the sequencer chains it (within about a second)',
+  }),
+  time: Timestamp,
+  origin: Type.Union([Type.Literal('custodian'), Type.Literal('application')], {
+    description:
+      'application: recorded by the host application (POST …/audit/events; docs/application-events.md); custodian: Custodian’s own',
+  }),
+  actor: Ref,
+  action: Type.String(),
+  target: Type.Union([Ref, Type.Null()]),
+  outcome: Type.String(),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  requestId: Type.Union([Type.String(), Type.Null()]),
+  details: Type.Record(Type.String(), Type.Unknown()),
+  hash: Type.Union([Type.String(), Type.Null()]),
+  prevHash: Type.Union([Type.String(), Type.Null()]),
+})

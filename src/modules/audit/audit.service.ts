@@ -21,6 +21,8 @@ import {
 } from './tlog-tiles.ts'
 
 export interface AuditQuery {
+  /** Only Custodian's own events, or only the host application's. */
+  origin?: 'custodian' | 'application' | undefined
   actorId?: string | undefined
   action?: string | undefined
   targetId?: string | undefined
@@ -94,6 +96,8 @@ export interface AuditService {
   /** Records an event in a transaction of its own: a refusal (the request's transaction was rolled back) or an event with no change beside it. */
   recordSeparately(event: AuditEventInput): Promise<void>
   query(orgId: string, query: AuditQuery): Promise<{ events: AuditEventView[]; nextCursor: string | null }>
+  /** One event of the org as the events page shows it, chained or not yet; undefined if the org has none by that id. */
+  event(orgId: string, eventId: string): Promise<AuditEventView | undefined>
   /** JSON Lines export of the org's chain, read a page per transaction. */
   exportLines(orgId: string): AsyncGenerator<string>
   /** `keptNotes`: checkpoints kept outside Custodian to compare the chain with (CLI `--checkpoint`). */
@@ -272,6 +276,11 @@ export function createAuditService(deps: {
         events: page.map(toView),
         nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(Number(last.id)) : null,
       }
+    },
+
+    async event(orgId, eventId) {
+      const row = await withOrg(db, orgId, (trx) => store.eventById(trx, orgId, eventId))
+      return row === undefined ? undefined : toView(row)
     },
 
     async *exportLines(orgId) {
@@ -511,9 +520,10 @@ export function createAuditService(deps: {
 
 /** The API view: the event as it is hashed, without its chain position fields, plus its links. */
 function toView(row: store.ListedEventRow): AuditEventView {
-  const { v: _version, org: _org, seq: _seq, ...event } = store.toChainedEvent(row, 0)
+  const { v: _version, org: _org, seq: _seq, origin: _origin, ...event } = store.toChainedEvent(row, 0)
   return {
     ...event,
+    origin: row.origin,
     actor: event.actor as AuditEventView['actor'],
     seq: row.seq === null ? null : Number(row.seq),
     hash: row.hash === null ? null : Buffer.from(row.hash).toString('hex'),

@@ -96,6 +96,7 @@ export async function eraseOrgLog(trx: Trx, orgId: string): Promise<number> {
   await trx.deleteFrom('audit_chain').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_tiles').where('org_id', '=', orgId).execute()
   await trx.deleteFrom('audit_unchained').where('org_id', '=', orgId).execute()
+  await trx.deleteFrom('audit_app_events').where('org_id', '=', orgId).execute()
   const events = await trx.deleteFrom('audit_events').where('org_id', '=', orgId).executeTakeFirst()
   return Number(events.numDeletedRows)
 }
@@ -364,6 +365,7 @@ export function toChainedEvent(row: AuditEventRow, seq: number): ChainedEvent {
     userAgent: row.user_agent,
     requestId: row.request_id,
     details: row.details,
+    ...(row.origin === 'application' ? { origin: 'application' as const } : {}),
   }
 }
 
@@ -454,6 +456,24 @@ export async function chainedEvent(
   return row === undefined ? undefined : { ...row, seq: Number(row.seq) }
 }
 
+/** One event of the org by its event id, with its place in the chain once chained; undefined if none. */
+export async function eventById(trx: Trx, orgId: string, eventId: string): Promise<ListedEventRow | undefined> {
+  const row = await trx
+    .selectFrom('audit_events')
+    .selectAll()
+    .where('org_id', '=', orgId)
+    .where('event_id', '=', eventId)
+    .executeTakeFirst()
+  if (row === undefined) return undefined
+  const [link] = await chainLinksById(trx, [row.id])
+  return {
+    ...row,
+    seq: link === undefined ? null : Number(link.seq),
+    prev_hash: link?.prev_hash ?? null,
+    hash: link?.hash ?? null,
+  }
+}
+
 /** The org of an event by its event id (owner connection). */
 export async function orgOfEvent(trx: Trx, eventId: string): Promise<string | undefined> {
   const row = await trx.selectFrom('audit_events').select('org_id').where('event_id', '=', eventId).executeTakeFirst()
@@ -538,6 +558,7 @@ export async function countUnchained(trx: Trx, orgId: string): Promise<number> {
 }
 
 export interface EventFilter {
+  origin?: 'custodian' | 'application' | undefined
   actorId?: string | undefined
   action?: string | undefined
   targetId?: string | undefined
@@ -572,6 +593,8 @@ export async function queryEvents(trx: Trx, orgId: string, filter: EventFilter):
 
 async function pageOfEvents(trx: Trx, orgId: string, filter: EventFilter): Promise<AuditEventRow[]> {
   let query = trx.selectFrom('audit_events').selectAll().where('org_id', '=', orgId)
+  // Indexed `(org_id, origin, id)` (migration 0034): a page of either origin reads its own rows.
+  if (filter.origin !== undefined) query = query.where('origin', '=', filter.origin)
   if (filter.actorId !== undefined) query = query.where('actor_id', '=', filter.actorId)
   if (filter.action !== undefined) {
     if (filter.action.endsWith('.*')) {

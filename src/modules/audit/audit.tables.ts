@@ -20,6 +20,30 @@ export interface AuditEventsTable {
   user_agent: string | null
   request_id: string | null
   details: ColumnType<Record<string, unknown>, string, string>
+  /** `application` for the host application's events (migration 0034); Custodian's own are `custodian`. */
+  origin: ColumnType<EventOrigin, EventOrigin | undefined, never>
+}
+
+/** Who wrote an event: Custodian itself, or the host application through `POST …/audit/events`. */
+export type EventOrigin = 'custodian' | 'application'
+
+/** The application's own event ids (idempotency), per org (migration 0034). */
+export interface AuditAppEventsTable {
+  org_id: string
+  app_event_id: string
+  /** `audit_events.event_id` of the event it became. */
+  event_id: string
+  /** HMAC-SHA-256 of what was submitted (keyed: it fingerprints no personal value). */
+  fingerprint: Uint8Array
+}
+
+/** The provider's application event schema, one row in the provider org (migration 0034). */
+export interface AuditEventSchemasTable {
+  org_id: string
+  document: ColumnType<unknown, string, string>
+  version: number
+  updated_at: Generated<Date>
+  updated_by: string
 }
 
 /** The chain beside the events, one row per chained event, insert-only (migration 0023). */
@@ -135,6 +159,8 @@ export interface AuditWitnessingTable {
 
 export interface AuditTables {
   audit_events: AuditEventsTable
+  audit_app_events: AuditAppEventsTable
+  audit_event_schemas: AuditEventSchemasTable
   audit_chain: AuditChainTable
   audit_unchained: AuditUnchainedTable
   audit_tiles: AuditTilesTable

@@ -43,6 +43,8 @@ export interface AuditEventView {
   id: string
   seq: number | null
   time: string
+  /** `application`: recorded by the host application (docs/application-events.md); `custodian`: Custodian's own. */
+  origin: 'custodian' | 'application'
   actor: AuditActor
   action: string
   target: { type: string; id: string | null } | null

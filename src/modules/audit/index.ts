@@ -13,6 +13,10 @@ import { periodic } from '../../jobs/periodic.ts'
 import type { WebhooksService } from '../notify/webhooks.service.ts'
 import { createCosigner, type SignalAlerts } from './audit.cosign.ts'
 import type { WitnessTarget } from './audit.store.ts'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { Subjects } from '../privacy/subjects.ts'
+import { createAppEventsService } from './app-events.service.ts'
+import { appEventsRoutes } from './app-events.routes.ts'
 
 export function createAuditModule(deps: {
   db: Kysely<DB>
@@ -27,6 +31,8 @@ export function createAuditModule(deps: {
   outbound: OutboundFetch
   /** The alerts service (response module, created after this one): witness alerts. */
   alerts: () => SignalAlerts
+  /** The privacy module's subject keys (created after this one): they seal application events' personal fields. */
+  subjects: () => Pick<Subjects, 'personal'>
 }) {
   const { audit } = deps.config
   const service = createAuditService({
@@ -70,6 +76,18 @@ export function createAuditModule(deps: {
     retry: { baseMs: webhooks.retryBaseMs, maxAttempts: webhooks.maxAttempts, timeoutMs: webhooks.timeoutMs },
     log: deps.log,
   })
+  const appEvents = createAppEventsService({
+    db: deps.db,
+    hmacKey: deps.hmacKey,
+    audit: service,
+    subjects: deps.subjects,
+  })
+  const routes: FastifyPluginAsyncTypebox = async (app) => {
+    await app.register(auditRoutes({ audit: service, db: deps.db, originHost: originHost(deps.config.publicUrl) }))
+    await app.register(
+      appEventsRoutes({ appEvents, batch: { max: audit.appEvents.batchMax, bytes: audit.appEvents.batchBytes } }),
+    )
+  }
   let caughtUp = false
   const witnessWorker = periodic(
     'audit-witness',
@@ -92,7 +110,8 @@ export function createAuditModule(deps: {
     witnesses,
     cosigner,
     witnessWorker,
-    routes: auditRoutes({ audit: service, db: deps.db, originHost: originHost(deps.config.publicUrl) }),
+    appEvents,
+    routes,
   }
 }
 

@@ -109,11 +109,22 @@ export function createSubjects(deps: { keyring: Keyring; ring: ShredRing; refKey
       ring_epoch: epoch,
       shredded_at: null,
     }
-    await trx
+    // Only a shredded key is renewed. Two transactions bringing a new subject at once both
+    // get here: the second waits on the first's row, and must then take the first's key —
+    // replacing it would leave what the first sealed under a key that no longer exists.
+    const written = await trx
       .insertInto('subject_keys')
       .values({ org_id: orgId, subject_ref: subjectRef, restricted_at: null, ...values })
-      .onConflict((oc) => oc.columns(['org_id', 'subject_ref']).doUpdateSet(values))
-      .execute()
+      .onConflict((oc) =>
+        oc.columns(['org_id', 'subject_ref']).doUpdateSet(values).where('subject_keys.shredded_at', 'is not', null),
+      )
+      .returning('key_id')
+      .executeTakeFirst()
+    if (written === undefined) {
+      const theirs = (await keyByRef(trx, orgId, subjectRef)).key
+      if (theirs === undefined) throw new Error('a subject key created concurrently is missing')
+      return theirs
+    }
     return { ref: subjectRef, keyId, dek: fresh.dek, restricted: row?.restricted_at != null }
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Temporal } from 'temporal-polyfill'
-import { ALERT_RULES, type ChainedEvent, type History } from './alert.rules.ts'
+import { actionMatches, ALERT_RULES, type ChainedEvent, type History } from './alert.rules.ts'
 
 /**
  * K7: reveal_off_hours asks its questions in the org's hours of the day. A small History
@@ -31,6 +31,7 @@ function usualAt(hour: number): History & { asked: number[][] } {
 const reveal = (time: Date): ChainedEvent => ({
   eventId: 'e',
   time,
+  origin: 'custodian',
   actorType: 'user',
   actorId: 'u1',
   action: 'secret.reveal',
@@ -88,5 +89,59 @@ describe('reveal_off_hours in the org’s time zone (K7)', () => {
       null,
     )
     assert.deepEqual(history.asked, [[23, 0, 1]])
+  })
+})
+
+describe('application_action: rules match the host application’s actions (issue 14 §1)', () => {
+  const appRule = ALERT_RULES.find((r) => r.name === 'application_action')
+  if (appRule === undefined) throw new Error('application_action is missing')
+  const at = new Date('2026-12-01T10:00:00Z')
+  const event = (action: string, origin: ChainedEvent['origin'] = 'application'): ChainedEvent => ({
+    eventId: 'e',
+    time: at,
+    origin,
+    actorType: 'user',
+    actorId: 'u_42',
+    action,
+    targetType: 'document',
+    targetId: 'doc_9',
+    outcome: 'success',
+    ip: null,
+    details: {},
+  })
+  const counting = (n: number): History => ({
+    async count(_filter, _from, _to, cap) {
+      return Math.min(n, cap)
+    },
+    async revealedAtHours() {
+      return false
+    },
+    async revealHours() {
+      return []
+    },
+  })
+  const watching = { ...appRule.defaults, actions: ['document.export', 'billing.*'] }
+  const org = { timeZone: 'UTC' }
+
+  it('matches exact actions and families', () => {
+    assert.equal(actionMatches('document.export', ['document.export']), true)
+    assert.equal(actionMatches('document.exported', ['document.export']), false)
+    assert.equal(actionMatches('billing.plan.change', ['billing.*']), true)
+    assert.equal(actionMatches('billingx.plan', ['billing.*']), false)
+  })
+
+  it('fires on a watched application action, never on Custodian’s own nor on an unwatched one', async () => {
+    const fired = await appRule.evaluate(event('document.export'), watching, counting(1), org)
+    assert.equal(fired?.key, 'document.export:u_42')
+    assert.equal(await appRule.evaluate(event('document.view'), watching, counting(1), org), null)
+    assert.equal(await appRule.evaluate(event('document.export', 'custodian'), watching, counting(1), org), null)
+    assert.equal(await appRule.evaluate(event('document.export'), appRule.defaults, counting(1), org), null)
+  })
+
+  it('with a threshold, fires once one actor reaches it within the window', async () => {
+    const three = { ...watching, threshold: 3 }
+    assert.equal(await appRule.evaluate(event('billing.refund'), three, counting(2), org), null)
+    const fired = await appRule.evaluate(event('billing.refund'), three, counting(3), org)
+    assert.equal(fired?.details.events, 3)
   })
 })

@@ -11,6 +11,8 @@ import type { Severity } from './response.tables.ts'
 export interface ChainedEvent {
   eventId: string
   time: Date
+  /** `application`: the host application's own event (docs/application-events.md). */
+  origin: 'custodian' | 'application'
   actorType: string
   actorId: string | null
   action: string
@@ -26,6 +28,11 @@ export interface RuleSettings {
   threshold: number
   windowSeconds: number
   dedupeSeconds: number
+  /**
+   * `application_action` only: the application actions it watches, each exact
+   * (`document.export`) or a family (`document.*`). Absent on every other rule.
+   */
+  actions?: string[] | undefined
 }
 
 export interface Firing {
@@ -92,6 +99,13 @@ export const PRIVILEGE_ACTIONS = new Set([
 ])
 
 const since = (event: ChainedEvent, seconds: number) => new Date(event.time.getTime() - seconds * 1000)
+
+/** Whether an action is one of `patterns`: an exact action, or `family.*` (any action of that first segment, and deeper prefixes alike). */
+export function actionMatches(action: string, patterns: readonly string[]): boolean {
+  return patterns.some((pattern) =>
+    pattern.endsWith('.*') ? action.startsWith(pattern.slice(0, -1)) : action === pattern,
+  )
+}
 
 export const ALERT_RULES: AlertRule[] = [
   {
@@ -259,6 +273,41 @@ export const ALERT_RULES: AlertRule[] = [
           attempt: outOfScope
             ? { status: event.details.status, permission: event.details.permission, code: event.details.code }
             : { reason: event.details.reason },
+        },
+      }
+    },
+  },
+  {
+    name: 'application_action',
+    description:
+      'An application event (docs/application-events.md) whose action the org watches (`actions`: exact actions or `family.*`), reaching `threshold` events of that action by one actor within the window',
+    severity: 'medium',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 300, dedupeSeconds: 3600, actions: [] },
+    async evaluate(event, settings, history) {
+      // Custodian's own actions are another namespace (reserved families): never matched here.
+      if (event.origin !== 'application' || !actionMatches(event.action, settings.actions ?? [])) return null
+      const n =
+        settings.threshold <= 1 || event.actorId === null
+          ? 1
+          : await history.count(
+              { action: event.action, by: { actorId: event.actorId } },
+              since(event, settings.windowSeconds),
+              event.time,
+              settings.threshold,
+            )
+      if (n < settings.threshold) return null
+      return {
+        key: `${event.action}:${event.actorId ?? ''}`,
+        title:
+          settings.threshold <= 1
+            ? `application action ${event.action} by ${event.actorType} ${event.actorId ?? ''}`.trim()
+            : `${n} or more ${event.action} by one ${event.actorType} within ${settings.windowSeconds / 60} minutes`,
+        details: {
+          action: event.action,
+          actor: { type: event.actorType, id: event.actorId },
+          target: { type: event.targetType, id: event.targetId },
+          outcome: event.outcome,
+          events: n,
         },
       }
     },

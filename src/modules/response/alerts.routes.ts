@@ -40,6 +40,13 @@ const Settings = Type.Object(
       maximum: 31_536_000,
       description: 'firings of one rule and key within this window are one alert',
     }),
+    actions: Type.Optional(
+      Type.Array(Type.String({ maxLength: 100, pattern: '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*(\\.\\*)?$' }), {
+        maxItems: 50,
+        description:
+          'application_action only: the application actions it watches, each exact (document.export) or a family (document.*); omitted: the list is kept as it is (none at first: the rule then never fires)',
+      }),
+    ),
   },
   Strict,
 )

@@ -18,6 +18,7 @@ import {
   type RuleSettings,
 } from './alert.rules.ts'
 import type { Severity } from './response.tables.ts'
+import { reservedFamily } from '../audit/app-events.schema.ts'
 
 /**
  * Alerts (P5.3): the built-in rules run over each org's audit chain as it grows — a
@@ -132,6 +133,7 @@ export function createAlertsService(deps: {
                 threshold: own.threshold,
                 windowSeconds: own.window_seconds,
                 dedupeSeconds: own.dedupe_seconds,
+                ...(def.defaults.actions === undefined ? {} : { actions: own.actions ?? [] }),
               }
         return [
           rule,
@@ -291,6 +293,7 @@ export function createAlertsService(deps: {
       const events: ChainedEvent[] = rows.map((row) => ({
         eventId: row.event_id,
         time: row.occurred_at,
+        origin: row.origin,
         actorType: row.actor_type,
         actorId: row.actor_id,
         action: row.action,
@@ -391,7 +394,16 @@ export function createAlertsService(deps: {
     },
 
     async setRule(ctx, rule, settings) {
-      if (ALL_RULES[rule] === undefined) throw new AppError('NOT_FOUND', `no rule named ${rule}`)
+      const def = ALL_RULES[rule]
+      if (def === undefined) throw new AppError('NOT_FOUND', `no rule named ${rule}`)
+      const watches = def.defaults.actions !== undefined
+      if (settings.actions !== undefined && !watches)
+        throw invalidActions(`${rule} does not watch application actions: only application_action takes actions`)
+      const reserved = (settings.actions ?? []).find((a) => reservedFamily(a) !== undefined)
+      if (reserved !== undefined)
+        throw invalidActions(
+          `${reserved} is in a family of Custodian’s own actions, which no application event can have`,
+        )
       return withOrg(db, ctx.orgId, async (trx) => {
         const values = {
           enabled: settings.enabled,
@@ -400,10 +412,14 @@ export function createAlertsService(deps: {
           dedupe_seconds: settings.dedupeSeconds,
           updated_by: by(ctx),
         }
+        // `actions` omitted keeps the list (a form that changes only the threshold must not empty it).
+        const actions = settings.actions === undefined ? {} : { actions: [...settings.actions] }
         await trx
           .insertInto('alert_rule_settings')
-          .values({ org_id: ctx.orgId, rule, ...values })
-          .onConflict((oc) => oc.columns(['org_id', 'rule']).doUpdateSet({ ...values, updated_at: new Date() }))
+          .values({ org_id: ctx.orgId, rule, ...values, actions: watches ? (settings.actions ?? []) : null })
+          .onConflict((oc) =>
+            oc.columns(['org_id', 'rule']).doUpdateSet({ ...values, ...actions, updated_at: new Date() }),
+          )
           .execute()
         await audit.append(trx, {
           orgId: ctx.orgId,
@@ -474,4 +490,8 @@ export function createAlertsService(deps: {
       return view((await find(trx, alertId)) as NonNullable<Awaited<ReturnType<typeof find>>>)
     },
   }
+}
+
+function invalidActions(message: string): AppError {
+  return new AppError('VALIDATION_FAILED', message, { errors: [{ path: '/body/actions', message }] })
 }

@@ -18,6 +18,8 @@ export interface AlertRuleSettingsTable {
   dedupe_seconds: number
   updated_at: Generated<Date>
   updated_by: string
+  /** `application_action` only: the application actions it watches (migration 0034). */
+  actions: ColumnType<string[] | null, string[] | null | undefined, string[] | null>
 }
 
 export interface AlertsTable {
