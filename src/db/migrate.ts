@@ -34,6 +34,7 @@ import * as principalCounts from './migrations/0030_principal_counts.ts'
 import * as accountOrgs from './migrations/0031_account_orgs.ts'
 import * as managingCredential from './migrations/0032_managing_credential.ts'
 import * as ssoReturnTo from './migrations/0033_sso_return_to.ts'
+import * as webhookDeadLetters from './migrations/0034_webhook_dead_letters.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -70,6 +71,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0031_account_orgs': accountOrgs,
   '0032_managing_credential': managingCredential,
   '0033_sso_return_to': ssoReturnTo,
+  '0034_webhook_dead_letters': webhookDeadLetters,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */
