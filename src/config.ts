@@ -70,12 +70,17 @@ export interface Config {
   readonly recordMaxBytes: number
   /** How often records past their retention are purged. */
   readonly retentionCheckMs: number
-  /** Webhook delivery: how often due deliveries are sent, first retry delay (doubling), attempts before dead-lettering, per-attempt timeout. */
+  /**
+   * Webhook delivery: how often due deliveries are sent, first retry delay (doubling),
+   * attempts before dead-lettering, per-attempt timeout, and how long a dead letter's
+   * payload is kept so it can be retried by hand.
+   */
   readonly webhooks: {
     readonly checkMs: number
     readonly retryBaseMs: number
     readonly maxAttempts: number
     readonly timeoutMs: number
+    readonly deadLetterHours: number
   }
   /**
    * Streaming the audit log to SIEM destinations (docs/siem.md): how often due destinations
@@ -252,6 +257,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_SIEM_TIMEOUT_MS',
   'CUSTODIAN_SIEM_BATCH_EVENTS',
   'CUSTODIAN_SIEM_BATCH_BYTES',
+  'CUSTODIAN_WEBHOOK_DEAD_LETTER_HOURS',
   'CUSTODIAN_PRIVACY_CHECK_MS',
   'CUSTODIAN_SMTP_URL',
   'CUSTODIAN_SMTP_FROM',
@@ -431,6 +437,7 @@ export function loadConfig(env: Source = process.env): Config {
       retryBaseMs: int('CUSTODIAN_WEBHOOK_RETRY_BASE_MS', 30_000, 10, 3_600_000),
       maxAttempts: int('CUSTODIAN_WEBHOOK_MAX_ATTEMPTS', 8, 1, 50),
       timeoutMs: int('CUSTODIAN_WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+      deadLetterHours: int('CUSTODIAN_WEBHOOK_DEAD_LETTER_HOURS', 168, 1, 8760),
     },
     siem: {
       checkMs: int('CUSTODIAN_SIEM_CHECK_MS', 1000, 50, 600_000),

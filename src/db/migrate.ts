@@ -38,6 +38,7 @@ import * as privacyRequestsStatus from './migrations/0034_privacy_requests_statu
 import * as siemDestinations from './migrations/0035_siem_destinations.ts'
 import * as reviewItemSubjects from './migrations/0036_review_item_subjects.ts'
 import * as applicationEvents from './migrations/0037_application_events.ts'
+import * as webhookDeadLetters from './migrations/0038_webhook_dead_letters.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -78,6 +79,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0035_siem_destinations': siemDestinations,
   '0036_review_item_subjects': reviewItemSubjects,
   '0037_application_events': applicationEvents,
+  '0038_webhook_dead_letters': webhookDeadLetters,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

@@ -58,6 +58,9 @@ interface Fixture {
   bWebhook: string
   aDestination: string
   bDestination: string
+  /** A dead-lettered delivery of each org's webhook. */
+  aDelivery: string
+  bDelivery: string
   aAlert: string
   bAlert: string
   aType: string
@@ -718,6 +721,14 @@ const ROUTES: RouteCase[] = [
     access: 'webhooks:read',
     url: (f) => `${A(f)}/webhook-deliveries`,
     query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/webhook-deliveries/{deliveryId}/retry',
+    access: 'webhooks:manage',
+    url: (f) => `${A(f)}/webhook-deliveries/${f.aDelivery}/retry`,
+    foreignObjectUrl: (f) => `${A(f)}/webhook-deliveries/${f.bDelivery}/retry`,
+    badParamUrl: (f) => `${A(f)}/webhook-deliveries/x/retry`,
   },
   {
     method: 'GET',
@@ -1520,6 +1531,36 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       return id
     }
     const [aCertificate, bCertificate] = [await certificateIn(a, aRequest), await certificateIn(b, bRequest)]
+    // A dead letter as the webhook worker leaves one (the flow itself: test/notify/webhook-retry.test.ts).
+    const deadLetterIn = async (org: Org, webhookId: string) => {
+      const id = randomUUID()
+      const now = new Date()
+      await app.db.kysely
+        .insertInto('webhook_deliveries')
+        .values({
+          id,
+          org_id: org.orgId,
+          webhook_id: webhookId,
+          webhook_name: 'fixture',
+          destination: 'hooks.fixture.test',
+          request_id: null,
+          event: 'notifications',
+          kek_version: null,
+          wrapped_key: null,
+          sealed: null,
+          status: 'failed',
+          attempts: 8,
+          next_attempt_at: now,
+          dead_lettered_at: now,
+          last_status: 503,
+          last_error: 'HTTP 503',
+          delivered_at: null,
+          created_at: now,
+        })
+        .execute()
+      return id
+    }
+    const [aDelivery, bDelivery] = [await deadLetterIn(a, aWebhook), await deadLetterIn(b, bWebhook)]
     const alertIn = (org: Org) =>
       withOrg(
         app.db.kysely,
@@ -1606,6 +1647,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bWebhook,
       aDestination,
       bDestination,
+      aDelivery,
+      bDelivery,
       aAlert,
       bAlert,
       aType: aIncident.type,

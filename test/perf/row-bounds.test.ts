@@ -274,6 +274,12 @@ const ROUTES: GetRoute[] = [
     variant: 'cursor',
     url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}?cursor=${cursor}`,
   })),
+  // The dead letters alone (the history's deliveries were all delivered): none read but theirs.
+  ...['', `&cursor=${NEWEST_CURSOR}`].map((cursor) => ({
+    path: '/v1/orgs/{orgId}/webhook-deliveries',
+    variant: `status=failed${cursor === '' ? '' : ' cursor'}`,
+    url: (f: Fixture, s: Side) => `${O(f, s)}/webhook-deliveries?status=failed${cursor}`,
+  })),
   { path: '/v1/me/notifications', variant: 'cursor', url: () => `/v1/me/notifications?cursor=${NEWEST_CURSOR}` },
   { path: '/v1/me/sessions', variant: 'cursor', url: () => `/v1/me/sessions?cursor=${NEWEST_CURSOR}` },
   { path: '/v1/me/orgs', variant: 'cursor', url: () => `/v1/me/orgs?cursor=${OLDEST_CURSOR}` },

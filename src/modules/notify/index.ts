@@ -41,6 +41,7 @@ export function createNotifyModule(deps: {
       maxAttempts: config.webhooks.maxAttempts,
       timeoutMs: config.webhooks.timeoutMs,
     },
+    deadLetterMs: config.webhooks.deadLetterHours * 3_600_000,
     onSettled: deps.onRequestSettled,
   })
   const mailer =

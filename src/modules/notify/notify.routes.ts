@@ -8,6 +8,7 @@ import {
   PageParams,
   PageQuery,
   pageQuery,
+  ProblemRef,
   Strict,
   Timestamp,
   Uuid,
@@ -29,18 +30,30 @@ const WebhookView = Type.Object({
   enabled: Type.Boolean(),
   createdAt: Timestamp,
 })
+const DeliveryStatus = Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')], {
+  description: '`failed`: dead-lettered, given up after the last attempt',
+})
 const DeliveryView = Type.Object({
   id: Uuid,
   webhook: Type.String(),
   destination: Type.String(),
   event: Type.String(),
   requestId: Nullable(Uuid),
-  status: Type.Union([Type.Literal('pending'), Type.Literal('delivered'), Type.Literal('failed')]),
-  attempts: Type.Integer(),
+  status: DeliveryStatus,
+  attempts: Type.Integer({ description: 'attempts of the current budget: a retry starts a new one' }),
+  retries: Type.Integer({ description: 'times it was sent again by hand after being dead-lettered' }),
   nextAttemptAt: Nullable(Timestamp),
   lastStatus: Type.Union([Type.Integer(), Type.Null()]),
   lastError: Nullable(Type.String()),
   deliveredAt: Nullable(Timestamp),
+  deadLetteredAt: Nullable(Timestamp),
+  retryableUntil: Nullable(
+    Type.String({
+      format: 'date-time',
+      description:
+        'until when the dead letter can be retried (its sealed payload is kept for CUSTODIAN_WEBHOOK_DEAD_LETTER_HOURS); null: it cannot be (not dead-lettered, an erasure notice, its webhook removed, or past that time)',
+    }),
+  ),
   createdAt: Timestamp,
 })
 const NotificationView = Type.Object({
@@ -144,18 +157,35 @@ export function notifyRoutes(deps: {
       schema: {
         tags: ['webhooks'],
         summary: 'Webhook deliveries, newest first, a page at a time: pending, delivered, dead-lettered, with attempts',
+        description:
+          '`status=failed` lists the dead letters only; `requestId` the deliveries of one privacy request (an erasure). Both may be given.',
         params: OrgParams,
-        querystring: pageQuery({ requestId: Type.Optional(Uuid) }),
+        querystring: pageQuery({ requestId: Type.Optional(Uuid), status: Type.Optional(DeliveryStatus) }),
         response: {
           200: Type.Object({ deliveries: Type.Array(DeliveryView), nextCursor: NextCursor }),
           ...errorResponses('org'),
         },
       },
       handler: async (request) => {
-        const { requestId, ...page } = request.query
-        const { items, nextCursor } = await webhooks.deliveries(ctxOf(request), page, requestId)
+        const { requestId, status, ...page } = request.query
+        const { items, nextCursor } = await webhooks.deliveries(ctxOf(request), page, { requestId, status })
         return { deliveries: items, nextCursor }
       },
+    })
+
+    // Sending data again to a destination the org declared (no new egress): no step-up, as
+    // for the automatic attempts; the retry is audited with who asked.
+    app.post('/v1/orgs/:orgId/webhook-deliveries/:deliveryId/retry', {
+      config: { access: { permission: 'webhooks:manage' } },
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Send a dead-lettered delivery again, with a fresh budget of attempts',
+        description:
+          'Only a dead letter (`status: failed`) whose payload is still kept (`retryableUntil`): it is queued again at once, its attempts counted anew, and retried with backoff as a new delivery would be. Audited as `webhook.delivery.retry`. Concurrent retries of one dead letter queue it once: the others answer 409, as for any delivery that is pending or delivered. 410 `WEBHOOK_PAYLOAD_ERASED` when the payload is gone: an erasure notice (it names the erased subject, so it is erased when given up), a delivery whose webhook was removed, or one dead-lettered more than `CUSTODIAN_WEBHOOK_DEAD_LETTER_HOURS` ago.',
+        params: Type.Object({ orgId: Uuid, deliveryId: Uuid }, Strict),
+        response: { 200: DeliveryView, ...errorResponses('org'), 410: ProblemRef },
+      },
+      handler: async (request) => webhooks.retry(ctxOf(request), request.params.deliveryId),
     })
 
     app.get('/v1/orgs/:orgId/notifications', {

@@ -47,8 +47,13 @@ export interface WebhookDeliveriesTable {
   wrapped_key: Uint8Array | null
   sealed: Uint8Array | null
   status: 'pending' | 'delivered' | 'failed'
+  /** Attempts of the current budget (a retry starts a new one). */
   attempts: Generated<number>
+  /** Times sent again by hand after being dead-lettered. */
+  retries: Generated<number>
   next_attempt_at: Date
+  /** When it was given up: set exactly while `failed` (its payload may be held for a retry). */
+  dead_lettered_at: Date | null
   last_status: number | null
   last_error: string | null
   delivered_at: Date | null

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto'
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type Selectable } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import { contextAad, open, seal } from '../../crypto/aead.ts'
 import { BY_NAME, newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
@@ -13,7 +13,14 @@ import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { stringValue } from '../vault/vault.types.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
-import type { WebhookEvent } from './notify.tables.ts'
+import type { WebhookDeliveriesTable, WebhookEvent } from './notify.tables.ts'
+import {
+  eraseDeadLettersOf,
+  eraseExpiredDeadLetters,
+  holdsPayload,
+  requeueDeadLetter,
+  retryableUntil,
+} from './webhooks.dead-letters.ts'
 
 /**
  * Webhooks (P6.3, P7.2, P7.5): HTTPS endpoints of the host application (or a chat or
@@ -31,6 +38,8 @@ import type { WebhookEvent } from './notify.tables.ts'
  * - Retried with exponential backoff; after the last attempt the delivery is dead-lettered
  *   (`failed`) and visible in the API. Every attempt is an audit event with its destination
  *   (for `audit.checkpoint`, only a dead-lettered one: see `settle`).
+ * - A dead letter keeps its sealed payload for a while and can be sent again by hand, with
+ *   a fresh budget of attempts (`retry`); an erasure notice never does (webhooks.dead-letters.ts).
  * - Several processes share the queue: a delivery is claimed by an atomic update that
  *   leases it; a process that dies mid-send leaves a lease that expires, and it is retried
  *   (at least once: receivers should treat the delivery id as idempotency key).
@@ -51,8 +60,15 @@ export interface DeliveryView {
   event: string
   requestId: string | null
   status: 'pending' | 'delivered' | 'failed'
+  /** Attempts of the current budget: a retry by hand starts a new one. */
   attempts: number
+  /** Times it was sent again by hand after being dead-lettered. */
+  retries: number
   nextAttemptAt: string | null
+  /** When it was given up (status `failed`). */
+  deadLetteredAt: string | null
+  /** Until when the dead letter can be retried (its payload is held); null: it cannot be. */
+  retryableUntil: string | null
   lastStatus: number | null
   lastError: string | null
   deliveredAt: string | null
@@ -69,8 +85,17 @@ export interface WebhooksService {
     input: { name: string; url: string; events: WebhookEvent[] },
   ): Promise<WebhookView & { secret: string }>
   remove(ctx: RequestContext, id: string): Promise<void>
-  /** Newest first; those of one privacy request with `requestId`. */
-  deliveries(ctx: RequestContext, page: PageRequest, requestId?: string): Promise<Page<DeliveryView>>
+  /** Newest first; those of one privacy request with `requestId`, of one status with `status`. */
+  deliveries(
+    ctx: RequestContext,
+    page: PageRequest,
+    filter?: { requestId?: string | undefined; status?: DeliveryView['status'] | undefined },
+  ): Promise<Page<DeliveryView>>
+  /**
+   * Sends a dead letter again with a fresh budget of attempts (audited). 404: none in the
+   * org; 409: not dead-lettered; 410 WEBHOOK_PAYLOAD_ERASED: its payload is gone.
+   */
+  retry(ctx: RequestContext, id: string): Promise<DeliveryView>
   /**
    * In the caller's transaction: one delivery of `payload` to each enabled webhook of the
    * org subscribed to `event`; returns how many. `requestId` links deliveries to a
@@ -98,6 +123,8 @@ export function createWebhooksService(deps: {
   clock: Clock
   fetch: OutboundFetch & { guard: Pick<DestinationGuard, 'checkUrl'> }
   retry: { baseMs: number; maxAttempts: number; timeoutMs: number }
+  /** How long a dead letter's payload is held for a retry by hand (ms). */
+  deadLetterMs: number
   /** Called once a delivery linked to a request is settled, so an erasure can issue its certificate. */
   onSettled: (orgId: string, requestId: string) => Promise<void>
 }): WebhooksService {
@@ -105,6 +132,28 @@ export function createWebhooksService(deps: {
   const aad = (orgId: string, id: string) => contextAad({ purpose: PURPOSE, org: orgId, object: id, version: 1 })
   const SYSTEM = { type: 'system' as const, id: 'webhooks' }
   const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
+
+  function deliveryView(r: Selectable<WebhookDeliveriesTable>): DeliveryView {
+    const until = retryableUntil(r, deps.deadLetterMs)
+    return {
+      id: r.id,
+      webhook: r.webhook_name,
+      destination: r.destination,
+      event: r.event,
+      requestId: r.request_id,
+      status: r.status,
+      attempts: r.attempts,
+      retries: r.retries,
+      nextAttemptAt: r.status === 'pending' ? r.next_attempt_at.toISOString() : null,
+      lastStatus: r.last_status,
+      lastError: r.last_error,
+      deliveredAt: r.delivered_at?.toISOString() ?? null,
+      deadLetteredAt: r.dead_lettered_at?.toISOString() ?? null,
+      // Erased by the worker's next pass once due: no longer offered from the due time on.
+      retryableUntil: until === null || until <= clock() ? null : until.toISOString(),
+      createdAt: r.created_at.toISOString(),
+    }
+  }
 
   function view(row: {
     id: string
@@ -215,14 +264,17 @@ export function createWebhooksService(deps: {
     id: string,
     result: { status: number | null; error: string | null },
     attempts: number,
-    webhook: string,
-    destination: string,
-    event: string,
+    delivery: { webhook: string; destination: string; event: string; retries: number; webhookRemoved: boolean },
   ): Promise<{ final: boolean; requestId: string | null }> {
+    const { webhook, destination, event, retries } = delivery
     return withOrg(db, orgId, async (trx) => {
       const now = clock()
       const ok = result.error === null
       const final = ok || attempts >= deps.retry.maxAttempts
+      const deadLetter = final && !ok
+      // Delivered, the payload (it can name a person) is erased with its key; a dead letter
+      // keeps it for a retry by hand, until the worker erases it (webhooks.dead-letters.ts).
+      const erase = ok || (deadLetter && !holdsPayload(event, delivery.webhookRemoved))
       const row = await trx
         .updateTable('webhook_deliveries')
         .set({
@@ -230,9 +282,10 @@ export function createWebhooksService(deps: {
           last_status: result.status,
           last_error: result.error,
           ...(ok ? { delivered_at: now } : {}),
-          // Settled: the payload (it names the subject) is erased with its key.
+          ...(deadLetter ? { dead_lettered_at: now } : {}),
+          ...(erase ? { sealed: null, wrapped_key: null, kek_version: null } : {}),
           ...(final
-            ? { sealed: null, wrapped_key: null, kek_version: null, next_attempt_at: now }
+            ? { next_attempt_at: now }
             : {
                 next_attempt_at: new Date(
                   now.getTime() + Math.min(deps.retry.baseMs * 2 ** (attempts - 1), 6 * 3_600_000),
@@ -255,6 +308,7 @@ export function createWebhooksService(deps: {
           webhook,
           destination,
           attempt: attempts,
+          ...(retries > 0 ? { retries } : {}),
           status: result.status,
           ...(result.error === null ? {} : { error: result.error }),
           ...(final && !ok ? { deadLettered: true } : {}),
@@ -321,6 +375,7 @@ export function createWebhooksService(deps: {
         const row = await trx.deleteFrom('webhooks').where('id', '=', id).returningAll().executeTakeFirst()
         if (row === undefined) throw new AppError('NOT_FOUND', 'no such webhook')
         await deps.vault().removeIn(trx, ctx, row.secret_id)
+        await eraseDeadLettersOf(trx, id)
         await audit.append(trx, {
           orgId: ctx.orgId,
           actor: actorOf(ctx.principal),
@@ -333,31 +388,45 @@ export function createWebhooksService(deps: {
       })
     },
 
-    async deliveries(ctx, page, requestId) {
+    async deliveries(ctx, page, filter = {}) {
+      const { requestId, status } = filter
       const rows = await withOrg(db, ctx.orgId, (trx) => {
-        const all = trx.selectFrom('webhook_deliveries').selectAll()
-        return inIndexOrder(trx, () =>
-          pageOf(requestId === undefined ? all : all.where('request_id', '=', requestId), NEWEST, page).execute(),
-        )
+        let all = trx.selectFrom('webhook_deliveries').selectAll()
+        if (requestId !== undefined) all = all.where('request_id', '=', requestId)
+        if (status !== undefined) all = all.where('status', '=', status)
+        return inIndexOrder(trx, () => pageOf(all, NEWEST, page).execute())
       })
       const { items, nextCursor } = toPage(rows, NEWEST, page.limit)
-      return {
-        nextCursor,
-        items: items.map((r) => ({
-          id: r.id,
-          webhook: r.webhook_name,
-          destination: r.destination,
-          event: r.event,
-          requestId: r.request_id,
-          status: r.status,
-          attempts: r.attempts,
-          nextAttemptAt: r.status === 'pending' ? r.next_attempt_at.toISOString() : null,
-          lastStatus: r.last_status,
-          lastError: r.last_error,
-          deliveredAt: r.delivered_at?.toISOString() ?? null,
-          createdAt: r.created_at.toISOString(),
-        })),
-      }
+      return { nextCursor, items: items.map(deliveryView) }
+    },
+
+    async retry(ctx, id) {
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const { before, row } = await requeueDeadLetter(trx, id, clock(), deps.deadLetterMs)
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'webhook.delivery.retry',
+          target: { type: 'webhook_delivery', id },
+          outcome: 'success',
+          details: {
+            webhook: row.webhook_name,
+            destination: row.destination,
+            event: row.event,
+            retries: row.retries,
+            attemptsBefore: before.attempts,
+            deadLetteredAt: before.deadLetteredAt.toISOString(),
+            ...(before.lastError === null ? {} : { lastError: before.lastError }),
+          },
+          meta: ctx.meta,
+        })
+        const requeued = await trx
+          .selectFrom('webhook_deliveries')
+          .selectAll()
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow()
+        return deliveryView(requeued)
+      })
     },
 
     async enqueue(trx, orgId, event, payload, requestId) {
@@ -400,6 +469,7 @@ export function createWebhooksService(deps: {
     },
 
     async deliverDue() {
+      await eraseExpiredDeadLetters(db, new Date(clock().getTime() - deps.deadLetterMs))
       // Which deliveries are due spans orgs: owner connection; each is claimed in its org.
       const due = await withOwner(db, (trx) =>
         trx
@@ -421,15 +491,13 @@ export function createWebhooksService(deps: {
             ? { status: null, error: 'webhook removed' }
             : await send(claimed.hook.url, claimed.body, claimed.secret, row.id, row.event)
         const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
-        const { final, requestId } = await settle(
-          orgId,
-          id,
-          result,
-          attempts,
-          row.webhook_name,
-          row.destination,
-          row.event,
-        )
+        const { final, requestId } = await settle(orgId, id, result, attempts, {
+          webhook: row.webhook_name,
+          destination: row.destination,
+          event: row.event,
+          retries: row.retries,
+          webhookRemoved: claimed.hook === undefined,
+        })
         if (final) {
           settled++
           if (requestId !== null) await deps.onSettled(orgId, requestId)
