@@ -9,7 +9,15 @@ import { defineConfig, globalIgnores } from 'eslint/config'
 import tseslint from 'typescript-eslint'
 
 export default defineConfig(
-  globalIgnores(['node_modules/', 'data/', '.cache/', '.scratch/', 'console/dist/', 'console/src/lib/api.gen.ts', 'packages/client/src/api.gen.ts']),
+  globalIgnores([
+    'node_modules/',
+    'data/',
+    '.cache/',
+    '.scratch/',
+    'console/dist/',
+    'console/src/lib/api.gen.ts',
+    'packages/client/src/api.gen.ts',
+  ]),
   js.configs.recommended,
   tseslint.configs.strictTypeChecked,
   {

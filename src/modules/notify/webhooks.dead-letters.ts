@@ -44,7 +44,12 @@ export interface Requeued {
  * delivered), WEBHOOK_PAYLOAD_ERASED (dead-lettered, but its payload is gone).
  */
 export async function requeueDeadLetter(trx: Trx, id: string, now: Date, holdMs: number): Promise<Requeued> {
-  const found = await trx.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+  const found = await trx
+    .selectFrom('webhook_deliveries')
+    .selectAll()
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst()
   if (found === undefined) throw new AppError('NOT_FOUND', 'no such webhook delivery')
   if (found.status !== 'failed' || found.dead_lettered_at === null)
     throw new AppError(
@@ -82,8 +87,7 @@ export async function requeueDeadLetter(trx: Trx, id: string, now: Date, holdMs:
 function erasedReason(event: string, webhookGone: boolean): string {
   if (NEVER_HELD.has(event))
     return 'an erasure notice names the erased subject: its payload was erased when it was given up, and it cannot be sent again'
-  if (webhookGone)
-    return 'its webhook was removed: the payload was erased, and there is nowhere to send it again'
+  if (webhookGone) return 'its webhook was removed: the payload was erased, and there is nowhere to send it again'
   return 'its payload was erased: dead letters are kept for CUSTODIAN_WEBHOOK_DEAD_LETTER_HOURS, then erased'
 }
 
