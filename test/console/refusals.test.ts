@@ -91,7 +91,9 @@ describe('web console: every page refuses clearly without its permission', () =>
     return text
   }
 
-  it('refuses on every page of the org navigation, naming the permission', async () => {
+  // One page load and refusal per navigation link (20 and growing): the run's 180 s default is
+  // per test, so this sweep gets a budget per page instead (30 s each, on a loaded machine).
+  it('refuses on every page of the org navigation, naming the permission', { timeout: 600_000 }, async () => {
     const nav = page.getByRole('navigation', { name: 'Org pages' })
     await nav.waitFor()
     const paths = await nav
