@@ -121,12 +121,15 @@ describe('web console: privacy', () => {
     assert.deepEqual(leaked, [], `${what} is in no URL`)
   }
 
-  it('issue 13: a privacy erasure recorded, verified, assigned and completed in the page ends with a certificate verified in the browser; a tampered certificate and a wrong subject id or salt fail, each saying what did not match', async () => {
-    const subject = 'cust-7731@example.test'
+  /** The erasure of the tests below: its subject, the salt shown once, its certificate. */
+  const erased = { subject: 'cust-7731@example.test', salt: '', certificateId: '', jws: '' }
+
+  it('issue 13: records by subject — searched by the subject’s id, listed with their content as the API returns it, one opened', async () => {
+    const { subject } = erased
     await record(subject, 'contact', { email: subject, phone: '+1 555 0100' })
     await record(subject, 'customer_data', { plan: 'pro', seats: 12 })
     const session = await signedIn(world.customer.ownerEmail)
-    const { page, csp, urls, close } = session
+    const { page, csp, close } = session
     try {
       // Records by subject: searched by the subject's id (in the body), two rows, one opened.
       await open(page, 'Records')
@@ -150,6 +153,18 @@ describe('web console: privacy', () => {
       await opened.getByRole('button', { name: 'Close' }).click()
       await opened.waitFor({ state: 'hidden' })
 
+      await assertNotKept(session, subject, 'the subject id')
+      assert.deepEqual(csp, [], 'no CSP violation')
+    } finally {
+      await close()
+    }
+  })
+
+  it('issue 13: a privacy erasure recorded, verified, assigned and completed in the page: the salt shown once, the certificate issued', async () => {
+    const { subject } = erased
+    const session = await signedIn(world.customer.ownerEmail)
+    const { page, csp, close } = session
+    try {
       // Record the erase request in the page.
       await open(page, 'Privacy requests')
       await page.getByLabel('Kind').selectOption('erase')
@@ -225,7 +240,7 @@ describe('web console: privacy', () => {
       await assertNotKept(session, salt, 'the salt')
       await assertNotKept(session, subject, 'the subject id')
 
-      // The certificate's page, then verification in the browser.
+      // The certificate's page: what it says.
       await page.getByRole('link', { name: 'Open the erasure certificate' }).click()
       await page.getByRole('heading', { level: 1, name: 'Erasure certificate' }).waitFor()
       const certificateId = /\/erasure-certificates\/([0-9a-f-]{36})$/.exec(page.url())?.[1] ?? ''
@@ -241,6 +256,29 @@ describe('web console: privacy', () => {
       await systems.getByRole('row').filter({ hasText: 'custodian:subject-key' }).getByText('crypto-shredded').waitFor()
       await assertAccessible(page, 'the certificate page')
 
+      Object.assign(erased, { salt, certificateId, jws })
+      assert.deepEqual(csp, [], 'no CSP violation')
+    } finally {
+      await close()
+    }
+  })
+
+  /** Opens the erasure's certificate page, signed in as the owner. */
+  async function certificatePage(): Promise<ConsolePage> {
+    assert.ok(erased.certificateId !== '', 'the erasure above was certified')
+    const session = await signedIn(world.customer.ownerEmail)
+    await session.page.goto(
+      `${world.origin}/console/orgs/${world.customer.orgId}/erasure-certificates/${erased.certificateId}`,
+    )
+    await session.page.getByRole('heading', { level: 1, name: 'Erasure certificate' }).waitFor()
+    return session
+  }
+
+  it('issue 13: the certificate verified in the browser — its signature against the published key, the subject from a typed id and salt; a wrong salt or subject id fails, saying what did not match', async () => {
+    const { subject, salt, certificateId } = erased
+    const session = await certificatePage()
+    const { page, csp, urls, close } = session
+    try {
       const keysAsked = () => urls.filter((u) => u.endsWith('/v1/audit/keys')).length
       const before = keysAsked()
       await page.getByLabel(/^Subject id/).fill(subject)
@@ -282,6 +320,20 @@ describe('web console: privacy', () => {
       await page.getByRole('button', { name: 'Verify this certificate' }).click()
       await page.getByRole('alert').filter({ hasText: 'The salt is not base64url' }).waitFor()
 
+      await assertNotKept(session, salt, 'the salt')
+      await assertNotKept(session, subject, 'the subject id')
+      assert.deepEqual(csp, [], 'no CSP violation')
+    } finally {
+      await close()
+    }
+  })
+
+  it('issue 13: the certificate downloaded as a file and verified from the file; one byte of its payload changed, it fails; the list verifies a file too', async () => {
+    const { subject, salt, certificateId, jws } = erased
+    const session = await certificatePage()
+    const { page, csp, close } = session
+    try {
+      await page.getByLabel(/^Subject id/).fill(subject)
       // The certificate as a file: downloaded, then verified from the file chosen.
       await page.getByLabel(/^Salt/).fill(salt)
       const download = page.waitForEvent('download')
