@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
 import { startHttpsSiemReceiver, testCertificate, type HttpsSiemReceiver } from '../helpers/siem-receivers.ts'
-import { until } from '../helpers/siem-stream.ts'
+import { assertEveryEventOnce, until } from '../helpers/siem-stream.ts'
 
 /**
  * The stream across the service's own life (docs/siem.md, "Guarantees"): the real service
@@ -21,6 +21,8 @@ const certFile = path.join(dir, 'receiver.pem')
 let receiver: HttpsSiemReceiver
 /** A first start creates and migrates the embedded database: up to a minute or more on a busy machine. */
 const START_MS = 240_000
+/** Two starts of the real service (each may create and migrate a database) and a stream: more than the runner's default. */
+const LONG = 900_000
 
 before(async () => {
   const certificate = await testCertificate('restart receiver')
@@ -90,7 +92,9 @@ for (const engine of ENGINES) {
       await db?.close()
     })
 
-    it('stops (SIGTERM) while batches are in flight, starts again, and the receiver has every event once', async () => {
+    it('stops (SIGTERM) while batches are in flight, starts again, and the receiver has every event once', {
+      timeout: LONG,
+    }, async () => {
       if (engine === 'postgres') db = await createTestDatabase('postgres')
       const env = serviceEnv(`restart-${engine}`, db?.url === undefined ? {} : { DATABASE_URL: db.url })
       server = await spawnServer(env, START_MS)
@@ -117,6 +121,45 @@ for (const engine of ENGINES) {
   })
 }
 
+describe('the service killed mid-stream (SIGKILL) loses nothing [postgres]', {
+  skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set',
+}, () => {
+  let db: TestDatabase
+  let server: ServerProcess | undefined
+  after(async () => {
+    await server?.stop()
+    await db?.close()
+  })
+
+  it('goes on from the cursor once the dead process’s lease expires: every event, copies only of the batch it was sending', {
+    timeout: LONG,
+  }, async () => {
+    db = await createTestDatabase('postgres')
+    // The lease outlasts the timeout by 30 s: a short timeout keeps the wait short.
+    const env = serviceEnv('killed-postgres', { DATABASE_URL: db.url as string, CUSTODIAN_SIEM_TIMEOUT_MS: '2000' })
+    server = await spawnServer(env, START_MS)
+    const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, { email: 'o@killed.test' })
+    assert.equal(boot.status, 201, boot.text)
+    const { orgId, apiToken } = boot.body as { orgId: string; apiToken: string }
+    const created = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/siem/destinations`, {
+      token: apiToken,
+      body: { name: 'killed', kind: 'jsonl', url: `https://127.0.0.1:${receiver.port}/killed` },
+    })
+    assert.equal(created.status, 201, created.text)
+    await produce(server, orgId, apiToken, 'before', 40)
+    await until('a few batches received', () => receiver.events.filter((e) => e.org === orgId).length >= 8)
+    await server.kill()
+    server = await spawnServer(env, START_MS)
+    await produce(server, orgId, apiToken, 'after', 10)
+    const head = await caughtUp(server, orgId, apiToken, created.body.id)
+    assertEveryEventOnce(
+      receiver.events.filter((e) => e.org === orgId),
+      head,
+      4,
+    )
+  })
+})
+
 describe('two service processes on one PostgreSQL never send the same batch', {
   skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set',
 }, () => {
@@ -127,7 +170,7 @@ describe('two service processes on one PostgreSQL never send the same batch', {
     await db?.close()
   })
 
-  it('streams every event once while both processes race for the destination', async () => {
+  it('streams every event once while both processes race for the destination', { timeout: LONG }, async () => {
     db = await createTestDatabase('postgres')
     const shared = {
       DATABASE_URL: db.url as string,
