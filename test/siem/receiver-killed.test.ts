@@ -52,7 +52,9 @@ forEachEngine('a SIEM receiver killed mid-stream (issue 14)', (engine) => {
   })
 
   for (const kind of ['https', 'syslog'] as const) {
-    it(`${kind === 'https' ? 'JSON Lines over HTTPS' : 'syslog over TLS'}: receives every event exactly once after it returns`, async () => {
+    it(`${kind === 'https' ? 'JSON Lines over HTTPS' : 'syslog over TLS'}: receives every event exactly once after it returns`, {
+      timeout: 600_000,
+    }, async () => {
       const file = path.join(dir, `${engine}-${kind}.jsonl`)
       let receiver = await spawnReceiver({ kind, port: 0, certFile, keyFile, file })
       const port = receiver.port
