@@ -13,7 +13,6 @@ import {
   testClock,
   useTestApp,
   type Org,
-  type TestApp,
 } from '../helpers/app.ts'
 import { startHttpsReceiver, type Received } from '../helpers/https-receiver.ts'
 
@@ -304,7 +303,7 @@ forEachEngine('webhook dead letters and retry (P7.5, issue 13)', (engine) => {
     const [notice] = await deliveries(`?requestId=${request.body.id}`)
     assert.equal(notice?.status, 'failed')
     assert.equal(notice?.retryableUntil, null)
-    assert.equal(await held(notice?.id as string), false)
+    assert.equal(await held(notice?.id ?? ''), false)
     const refused = await as('POST', `/webhook-deliveries/${notice?.id}/retry`)
     assert.equal(refused.status, 410)
     assert.match(refused.body.detail, /erased subject/)
