@@ -78,6 +78,7 @@ export const RESERVED_ACTION_FAMILIES: ReadonlySet<string> = new Set([
   'root_key',
   'secret',
   'service_account',
+  'siem',
   'session',
   'sso',
   'system',
