@@ -17,7 +17,7 @@
  * installs them, and the run stops at once.
  */
 import { spawnSync } from 'node:child_process'
-import { globSync, mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, globSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
@@ -25,6 +25,7 @@ import { openDatabase, pgliteParsers } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { build as buildConsole } from './console.ts'
 import { ensure } from './prerequisites.ts'
+import { DURATIONS_FILE, readDurations } from './test-durations.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 const cache = path.join(root, '.cache')
@@ -83,6 +84,13 @@ async function preparePostgres(url: string): Promise<void> {
 }
 
 const files = process.argv.slice(2)
+// Test files at once: CUSTODIAN_TEST_CONCURRENCY, else 3 (2 cores; files wait on I/O and
+// on PostgreSQL much of the time).
+const concurrency = Number(process.env.CUSTODIAN_TEST_CONCURRENCY ?? 3)
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  process.stderr.write('CUSTODIAN_TEST_CONCURRENCY: a whole number of test files, 1 or more\n')
+  process.exit(1)
+}
 const patterns = ['test/**/*.test.ts', 'src/**/*.test.ts']
 
 // Tools the selected tests run (SoftHSM2, GnuPG, PostgreSQL's programs): installed now or
@@ -107,15 +115,26 @@ await preparePGlite()
 if (env.TEST_DATABASE_URL) await preparePostgres(env.TEST_DATABASE_URL)
 else process.stderr.write('TEST_DATABASE_URL not set: PostgreSQL tests will be skipped (set it to run them)\n')
 
-const result = spawnSync(
-  process.execPath,
-  [
-    '--test',
-    '--test-reporter=spec',
-    '--test-concurrency=3',
-    '--test-timeout=180000',
-    ...(files.length > 0 ? files : patterns),
-  ],
-  { cwd: root, env, stdio: 'inherit' },
-)
+// Longest files first (test/durations.json, from an earlier recorded run; a file not in it
+// counts as long, so a new file never starts last): the run ends when its longest file does.
+const known = readDurations()
+const order = selected
+  .map((file) => path.relative(root, file))
+  .sort((a, b) => (known[b] ?? Number.POSITIVE_INFINITY) - (known[a] ?? Number.POSITIVE_INFINITY) || a.localeCompare(b))
+const record = process.env.CUSTODIAN_TEST_RECORD_DURATIONS === '1'
+const recorded = path.join(cache, 'durations.json')
+if (record) env.CUSTODIAN_TEST_DURATIONS_OUT = recorded
+env.CUSTODIAN_TEST_CONCURRENCY = String(concurrency)
+const result = spawnSync(process.execPath, [path.join(root, 'scripts', 'test-run.ts'), ...order], {
+  cwd: root,
+  env,
+  stdio: 'inherit',
+})
+if (record && existsSync(recorded)) {
+  const merged = { ...known }
+  for (const [file, seconds] of Object.entries(JSON.parse(readFileSync(recorded, 'utf8')) as Record<string, number>))
+    merged[file] = Math.round(seconds)
+  const sorted = Object.fromEntries(Object.entries(merged).sort(([a], [b]) => a.localeCompare(b)))
+  writeFileSync(DURATIONS_FILE, `${JSON.stringify(sorted, null, 2)}\n`)
+}
 process.exit(result.status ?? 1)

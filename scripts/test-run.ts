@@ -1,0 +1,28 @@
+/**
+ * The test runner's child process (started by scripts/test.ts): node:test's `run()` over the
+ * files in the order given — the CLI's `--test` sorts files by name, `run()` keeps the order,
+ * which is what lets the longest files start first.
+ *
+ * Arguments: the files. Environment: CUSTODIAN_TEST_CONCURRENCY (files at once),
+ * CUSTODIAN_TEST_DURATIONS_OUT (when set, the durations reporter writes there).
+ * Output: the spec reporter on standard output, ending with its summary; exit status 1
+ * when any test failed.
+ */
+import { createWriteStream } from 'node:fs'
+import path from 'node:path'
+import { run } from 'node:test'
+import { spec } from 'node:test/reporters'
+import durations from './test-durations.ts'
+
+const files = process.argv.slice(2).map((file) => path.resolve(file))
+const stream = run({
+  files,
+  concurrency: Number(process.env.CUSTODIAN_TEST_CONCURRENCY ?? 3),
+  timeout: 180_000,
+})
+stream.on('test:fail', (data) => {
+  if (!data.todo) process.exitCode = 1
+})
+stream.compose(spec).pipe(process.stdout)
+const out = process.env.CUSTODIAN_TEST_DURATIONS_OUT
+if (out) stream.compose(durations).pipe(createWriteStream(out))
