@@ -32,6 +32,8 @@ export function registerInputGuards(app: FastifyInstance): void {
   })
 
   app.addHook('preValidation', async (request) => {
+    // No route: the not-found handler answers 404 ROUTE_NOT_FOUND whatever the body holds.
+    if (request.is404) return
     normalizeEmptyBody(request)
     for (const [part, value] of [
       ['params', request.params],
