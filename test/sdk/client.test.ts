@@ -186,6 +186,41 @@ forEachEngine('the SDK against a running service', (engine) => {
     await operator.close()
   })
 
+  it('records the application’s events through the real batch route: two clients sending the same ids at once store each once', async () => {
+    const options = {
+      url: world.url,
+      token: world.appToken,
+      ca: world.ca,
+      audit: { batchSize: 7, flushIntervalMs: 50 },
+    }
+    const first = new Custodian(options)
+    const second = new Custodian(options)
+    const events = Array.from({ length: 40 }, (_, i) => ({
+      id: `sdk-dup-${i}`,
+      action: 'invoice.sdk_sent',
+      actor: { id: `user-${i % 3}`, type: 'user' },
+      targets: [{ type: 'invoice', id: `inv-${i}` }],
+      occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)),
+    }))
+    await Promise.all([
+      ...events.map((e) => first.audit.record(e)),
+      ...[...events].reverse().map((e) => second.audit.record(e)),
+    ])
+    const [a, b] = await Promise.all([first.audit.flush(), second.audit.flush()])
+    assert.deepEqual([a.undeliverable, b.undeliverable], [[], []])
+    await first.close()
+    await second.close()
+    const stored = []
+    let cursor: string | undefined
+    do {
+      const page = await custodian.audit.query({ action: 'invoice.sdk_sent', limit: 25, ...(cursor ? { cursor } : {}) })
+      stored.push(...page.events)
+      cursor = page.nextCursor ?? undefined
+    } while (cursor)
+    assert.equal(stored.length, 40, 'each id once')
+    assert.deepEqual(new Set(stored.map((e) => e.target?.id)).size, 40)
+  })
+
   it('follows the chain: every new event once, in seq order', async () => {
     const start = (await custodian.audit.status()).headSeq + 1
     const stop = new AbortController()
