@@ -10,14 +10,23 @@ export interface Received {
   body: string
 }
 
+/** An answer whose body never ends (a hostile endpoint): how much was written before the client closed. */
+export interface Endless {
+  path: string
+  bytes: number
+  closedByClient: boolean
+}
+
 /**
  * A real HTTPS endpoint for webhook tests, with its own self-signed certificate, written
  * to `caFile` for the service to trust. `answer` decides each response's status.
+ * Requests to a path starting with `/endless` are answered 200 with a body that never
+ * ends, written as fast as the client reads it (`endless` records each).
  */
 export async function startHttpsReceiver(
   caFile: string,
   answer: (received: Received, index: number) => number = () => 200,
-): Promise<{ url: string; caFile: string; received: Received[]; close(): Promise<void> }> {
+): Promise<{ url: string; caFile: string; received: Received[]; endless: Endless[]; close(): Promise<void> }> {
   const tls = await generate(
     [{ name: 'commonName', value: `localhost test ${process.pid}-${Math.random().toString(36).slice(2)}` }],
     {
@@ -35,12 +44,30 @@ export async function startHttpsReceiver(
   )
   writeFileSync(caFile, tls.cert)
   const received: Received[] = []
+  const endless: Endless[] = []
+  const chunk = Buffer.alloc(64 * 1024, 0x61)
   const server: Server = createServer({ cert: tls.cert, key: tls.private }, (req, res) => {
     let body = ''
     req.on('data', (chunk: Buffer) => (body += chunk.toString()))
     req.on('end', () => {
       const entry = { path: req.url ?? '', headers: req.headers, body }
       received.push(entry)
+      if (entry.path.startsWith('/endless')) {
+        const record: Endless = { path: entry.path, bytes: 0, closedByClient: false }
+        endless.push(record)
+        res.writeHead(200, { 'content-type': 'application/octet-stream' })
+        res.on('close', () => {
+          record.closedByClient = true
+        })
+        const pump = () => {
+          while (!res.destroyed && record.bytes < 4 * 1024 ** 3) {
+            record.bytes += chunk.length
+            if (!res.write(chunk)) return void res.once('drain', pump)
+          }
+        }
+        pump()
+        return
+      }
       res.statusCode = answer(entry, received.length - 1)
       res.end(res.statusCode < 300 ? '{"ok":true}' : 'not now')
     })
@@ -50,6 +77,11 @@ export async function startHttpsReceiver(
     url: `https://localhost:${(server.address() as AddressInfo).port}`,
     caFile,
     received,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    endless,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
 }

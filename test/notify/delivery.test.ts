@@ -132,6 +132,41 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
     assert.equal(await t().app.services.delivery.fanOut(), 0, 'each batch once')
   })
 
+  it('reads nothing of an endpoint’s answer but its status: a body without end neither holds the delivery nor fills memory', async () => {
+    const hook = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/webhooks`,
+      token: acme.ownerToken,
+      body: { name: 'endless', url: `${receiver.url}/endless-${engine}`, events: ['notifications'] },
+    })
+    assert.equal(hook.status, 201, hook.text)
+    await notifyOwner(t(), provider, acme)
+    await t().app.services.delivery.fanOut()
+    await t().app.services.webhooks.deliverDue()
+    const answer = receiver.endless.find((e) => e.path === `/endless-${engine}`)
+    assert.ok(answer !== undefined, 'the endpoint was called')
+    // The service hung up after the status: what the endpoint could write is what the
+    // sockets buffer, not what it would send (it stops at 4 GiB).
+    for (let i = 0; i < 100 && !answer.closedByClient; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+    assert.ok(answer.closedByClient, 'the service closed the connection')
+    assert.ok(answer.bytes < 16 * 1024 ** 2, `the endpoint wrote ${answer.bytes} bytes before the service hung up`)
+    const deliveries = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/webhook-deliveries`, token: acme.ownerToken })
+    ).body.deliveries as { webhook: string; status: string; lastStatus: number | null }[]
+    const mine = deliveries.filter((d) => d.webhook === 'endless')
+    assert.equal(
+      mine.length >= 1 && mine.every((d) => d.status === 'delivered' && d.lastStatus === 200),
+      true,
+      JSON.stringify(mine),
+    )
+    const removed = await t().request({
+      method: 'DELETE',
+      url: `/v1/orgs/${acme.orgId}/webhooks/${hook.body.id}`,
+      token: acme.ownerToken,
+    })
+    assert.equal(removed.status, 204, removed.text)
+  })
+
   it('refuses to queue a notification that carries a link or a credential (P3.5)', async () => {
     const run = (body: string) =>
       withOrg(t().db.kysely, acme.orgId, (trx) =>

@@ -125,7 +125,8 @@ export function createWitnessDelivery(deps: {
           },
           body: checkpoint.note,
         })
-        await response.arrayBuffer().catch(() => undefined)
+        // Only the status counts: the body is not read (an endpoint could send without end).
+        await response.body?.cancel().catch(() => undefined)
         if (response.status < 200 || response.status >= 300) throw new Error(`HTTP ${response.status}`)
         return
       }

@@ -246,7 +246,8 @@ export function createWebhooksService(deps: {
         },
         body,
       })
-      await response.arrayBuffer().catch(() => undefined)
+      // Only the status counts: the body is not read (an endpoint could send without end).
+      await response.body?.cancel().catch(() => undefined)
       return {
         status: response.status,
         error: response.status >= 200 && response.status < 300 ? null : `HTTP ${response.status}`,
