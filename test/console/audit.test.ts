@@ -188,6 +188,40 @@ describe('web console: audit viewer', () => {
     }
   })
 
+  it('tells the host application’s events from Custodian’s own: the Origin column, filter and detail (issue 14)', async () => {
+    const orgId = world.customer.orgId
+    const recorded = await api('POST', `/v1/orgs/${orgId}/audit/events`, {
+      id: 'console-origin-1',
+      action: 'invoice.sent',
+      actor: { id: 'user-9', type: 'user', name: 'Ada' },
+      targets: [{ type: 'invoice', id: 'inv-77' }],
+      occurredAt: new Date().toISOString(),
+    })
+    assert.equal(recorded.status, 201, recorded.text)
+    const { page, csp, close } = await signedIn(world.customer.ownerEmail)
+    try {
+      await page.goto(`${world.origin}/console/orgs/${orgId}/audit`)
+      const table = page.getByRole('table', { name: 'Audit events' })
+      await table.getByRole('row').filter({ hasText: 'invoice.sent' }).filter({ hasText: 'Application' }).waitFor()
+      assert.ok(
+        (await table.getByRole('row').filter({ hasText: 'secret.create' }).filter({ hasText: 'Custodian' }).count()) >=
+          1,
+      )
+      await page.getByLabel('Origin').selectOption('application')
+      await page.getByRole('button', { name: 'Apply filters' }).click()
+      await table.getByRole('row').filter({ hasText: 'secret.create' }).waitFor({ state: 'detached' })
+      const rows = table.getByRole('row')
+      assert.equal(await rows.count(), 2, 'the header and the one application event')
+      await page.getByRole('button', { name: /^Details of invoice\.sent/ }).click()
+      const detail = page.getByRole('region', { name: /invoice\.sent/ })
+      assert.match(await detail.innerText(), /Origin\s+the host application/)
+      await assertAccessible(page, 'the application’s events')
+      assert.deepEqual(csp, [])
+    } finally {
+      await close()
+    }
+  })
+
   it('shows a member without audit:read the API’s refusal', async () => {
     const { page, csp, close } = await signedIn(world.customer.viewerEmail)
     try {

@@ -48,7 +48,7 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
     setForm((f) => ({ ...f, [field]: value }))
   }
   /** A filter's input: its value in the form, and the API's message for that query parameter. */
-  const filter = (field: Exclude<keyof AuditFilters, 'outcome'>) => ({
+  const filter = (field: Exclude<keyof AuditFilters, 'outcome' | 'origin'>) => ({
     value: form[field],
     onChange: set(field),
     error: fieldError(field),
@@ -74,6 +74,16 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
                 { value: 'success', label: 'success' },
                 { value: 'denied', label: 'denied' },
                 { value: 'failure', label: 'failure' },
+              ]}
+            />
+            <NativeSelect
+              label="Origin"
+              value={form.origin}
+              onChange={set('origin')}
+              data={[
+                { value: '', label: 'Any' },
+                { value: 'custodian', label: 'Custodian' },
+                { value: 'application', label: 'Application' },
               ]}
             />
             <TextInput label="From" type="datetime-local" {...filter('from')} />
@@ -109,6 +119,7 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
                 'Time',
                 'Action',
                 'Outcome',
+                'Origin',
                 'Actor',
                 'Target',
                 <VisuallyHidden key="details">Details</VisuallyHidden>,
@@ -120,6 +131,7 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
                   <Table.Td>{new Date(event.time).toLocaleString()}</Table.Td>
                   <Table.Td>{event.action}</Table.Td>
                   <Table.Td>{event.outcome}</Table.Td>
+                  <Table.Td>{event.origin === 'application' ? 'Application' : 'Custodian'}</Table.Td>
                   <Table.Td>{event.actor.type}</Table.Td>
                   <Table.Td>{event.target === null ? '—' : event.target.type}</Table.Td>
                   <Table.Td>

@@ -19,6 +19,7 @@ export function EventDetail({ orgId, event, onClose }: { orgId: string; event: A
     ['Time', event.time],
     ['Action', event.action],
     ['Outcome', event.outcome],
+    ['Origin', event.origin === 'application' ? 'the host application (recorded through the API)' : 'Custodian'],
     ['Actor', `${event.actor.type}${event.actor.id === null ? '' : ` ${event.actor.id}`}`],
     [
       'Target',

@@ -11,12 +11,14 @@ export interface AuditFilters {
   action: string
   target: string
   outcome: '' | 'success' | 'denied' | 'failure'
+  /** Custodian's own events, or the host application's (docs/application-events.md). */
+  origin: '' | 'custodian' | 'application'
   /** RFC 3339 bounds of the time range. */
   from: string
   to: string
 }
 
-export const NO_FILTERS: AuditFilters = { actor: '', action: '', target: '', outcome: '', from: '', to: '' }
+export const NO_FILTERS: AuditFilters = { actor: '', action: '', target: '', outcome: '', origin: '', from: '', to: '' }
 
 export const auditEventsKey = (orgId: string, filters: AuditFilters) =>
   ['orgs', orgId, 'audit', 'events', filters] as const
@@ -33,6 +35,7 @@ export function useAuditEvents(orgId: string, filters: AuditFilters) {
             ...(filters.action === '' ? {} : { action: filters.action }),
             ...(filters.target === '' ? {} : { target: filters.target }),
             ...(filters.outcome === '' ? {} : { outcome: filters.outcome }),
+            ...(filters.origin === '' ? {} : { origin: filters.origin }),
             ...(filters.from === '' ? {} : { from: filters.from }),
             ...(filters.to === '' ? {} : { to: filters.to }),
             ...pageQuery(PAGE_SIZE, cursor),
