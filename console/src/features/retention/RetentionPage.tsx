@@ -166,7 +166,7 @@ function PolicyRow({
                 onClick={() => void onReset()}
                 disabled={pending}
               >
-                Reset to default
+                Reset
               </RowAction>
             ) : null}
           </Group>
@@ -274,7 +274,7 @@ function Runs({ orgId }: { orgId: string }) {
     <>
       <Panel
         title="Last purge"
-        description="The proof the last purge that removed records left: per data class, what it removed and what remains."
+        description="The proof the last purge that removed records recorded: per data class, what it removed and what remains."
       >
         {runs.isSuccess && last === undefined ? (
           <Text c="dimmed">
