@@ -256,7 +256,7 @@ function PeriodForm({
           <Button variant="default" onClick={onCancel}>
             Cancel
           </Button>
-          <Button type="submit" loading={action.pending}>
+          <Button type="submit" loading={action.pending} disabled={dataClass.trim() === ''}>
             Save period
           </Button>
         </Group>
