@@ -316,9 +316,9 @@ describe('web console: notifications and the operator overview', () => {
     await table.waitFor()
     assert.match(
       await table.getByRole('row').filter({ hasText: 'pager' }).innerText(),
-      /notifications\s+127\.0\.0\.1:\d+\s+delivered\s+1\s+HTTP 200/i,
+      /notifications\s+127\.0\.0\.1:\d+\s+delivered\s+1\s+0\s+HTTP 200/i,
     )
-    assert.match(await table.getByRole('row').filter({ hasText: 'down' }).innerText(), /failed\s+1\s+HTTP 500/i)
+    assert.match(await table.getByRole('row').filter({ hasText: 'down' }).innerText(), /failed\s+1\s+0\s+HTTP 500/i)
     await assertAccessible(page, 'the webhooks tab with deliveries')
 
     // Delete, confirmed in a dialog: Cancel keeps it.

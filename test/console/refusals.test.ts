@@ -21,13 +21,20 @@ import { httpsJson } from '../helpers/process.ts'
 const OWN_FIRST: Record<string, string> = { notifications: '?tab=org' }
 
 /**
- * Pages that ask the API nothing until the member acts, with that act: Records finds a data
- * subject's records only once a subject id is searched (POST …/records/search).
+ * Pages that ask the API nothing refusable until the member acts, with that act: Records
+ * finds a data subject's records only once a subject id is searched (POST …/records/search);
+ * Offboarding shows the org's state to every member (org:read) and offers the start to all,
+ * the API refusing it (org:delete) once the org's name is typed and the button pressed.
  */
 const ACT_FIRST: Record<string, (page: Page) => Promise<void>> = {
   records: async (page) => {
     await page.getByLabel(/^Subject id/).fill('someone')
     await page.getByRole('button', { name: 'Find records' }).click()
+  },
+  offboarding: async (page) => {
+    await page.getByText('The org is named “Acme”.').waitFor()
+    await page.getByLabel('Type the org’s name to confirm').fill('Acme')
+    await page.getByRole('button', { name: 'Start offboarding' }).click()
   },
 }
 
@@ -123,7 +130,7 @@ describe('web console: every page refuses clearly without its permission', () =>
     assert.deepEqual(csp, [], 'no CSP violation')
   })
 
-  it('refuses on a secret’s own page, an access review’s page and the operator overview', async () => {
+  it('refuses on a secret’s own page, an access review’s page and the operator pages', async () => {
     const secret = await assertRefused(`/orgs/${world.customer.orgId}/secrets/${secretId}`)
     assert.match(secret, /secrets:read/)
     assert.equal(await page.getByRole('button', { name: /Reveal|Delete secret|Store new version/ }).count(), 0)
@@ -133,6 +140,9 @@ describe('web console: every page refuses clearly without its permission', () =>
     await page.goto(`${world.origin}/console/operator`)
     await page.getByRole('alert').first().waitFor()
     assert.deepEqual(await seriousViolations(page), [], 'axe-core on the operator overview, refused')
+    assert.match(await assertRefused('/operator/offboardings'), /orgs:list/)
+    assert.equal(await page.getByRole('table', { name: 'Offboardings' }).count(), 0)
+    assert.match(await assertRefused(`/operator/offboardings/${world.customer.orgId}`), /orgs:list/)
     assert.deepEqual(crashes, [], 'no page threw')
     assert.deepEqual(csp, [], 'no CSP violation')
   })

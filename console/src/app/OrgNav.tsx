@@ -20,6 +20,7 @@ const LINKS: [string, string][] = [
   ['records', 'Records'],
   ['privacy-requests', 'Privacy requests'],
   ['erasure-certificates', 'Erasure certificates'],
+  ['retention', 'Retention'],
   ['members', 'Members'],
   ['roles', 'Roles'],
   ['service-accounts', 'Service accounts'],
@@ -27,6 +28,7 @@ const LINKS: [string, string][] = [
   ['access-reviews', 'Access reviews'],
   ['least-privilege', 'Least privilege'],
   ['security', 'Security policy'],
+  ['offboarding', 'Offboarding'],
 ]
 
 /** Links to the org's pages, shown inside an org. */

@@ -78,6 +78,18 @@ const CertificatesPage = lazy(() =>
 const CertificatePage = lazy(() =>
   import('../features/privacy/CertificatePage.tsx').then((m) => ({ default: m.CertificatePage })),
 )
+const RetentionPage = lazy(() =>
+  import('../features/retention/RetentionPage.tsx').then((m) => ({ default: m.RetentionPage })),
+)
+const OffboardingPage = lazy(() =>
+  import('../features/offboarding/OffboardingPage.tsx').then((m) => ({ default: m.OffboardingPage })),
+)
+const OperatorOffboardingsPage = lazy(() =>
+  import('../features/offboarding/OperatorOffboardingsPage.tsx').then((m) => ({ default: m.OperatorOffboardingsPage })),
+)
+const OperatorOffboardingPage = lazy(() =>
+  import('../features/offboarding/OperatorOffboardingPage.tsx').then((m) => ({ default: m.OperatorOffboardingPage })),
+)
 const AccessReviewsPage = lazy(() =>
   import('../features/reviews/AccessReviewsPage.tsx').then((m) => ({ default: m.AccessReviewsPage })),
 )
@@ -320,6 +332,27 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         },
+        // Retention periods and the purges' proof; the org's own deletion (offboarding).
+        {
+          path: '/orgs/:orgId/retention',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="retention:manage">
+                {(canManage) => <RetentionPage canManage={canManage} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
+        {
+          // Start and cancel are offered to every member: the API decides (org:delete) and
+          // its refusal is shown as it answers.
+          path: '/orgs/:orgId/offboarding',
+          element: (
+            <RequireOrg>
+              <OffboardingPage />
+            </RequireOrg>
+          ),
+        },
         // Access reviews (campaigns, decisions, schedule) and the least-privilege report.
         {
           path: '/orgs/:orgId/access-reviews',
@@ -385,6 +418,9 @@ export const router = createBrowserRouter(
         { path: '/operator/vulnerability-reports/:reportId', element: <ReportDetailPage /> },
         // Operators' own diagnostic access: request, follow, act under a grant (lib/acting.ts).
         { path: '/operator/grants', element: <OperatorGrantsPage /> },
+        // Org deletions in progress (and done, with their certificates): orgs:list.
+        { path: '/operator/offboardings', element: <OperatorOffboardingsPage /> },
+        { path: '/operator/offboardings/:offboardedOrgId', element: <OperatorOffboardingPage /> },
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },

@@ -11,7 +11,7 @@ import {
   Title,
   VisuallyHidden,
 } from '@mantine/core'
-import { useParams } from 'react-router'
+import { useParams, useSearchParams } from 'react-router'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { ApiError } from '../../lib/api.ts'
@@ -27,11 +27,28 @@ function toRfc3339(local: string): string {
   return Number.isNaN(date.getTime()) ? local : date.toISOString()
 }
 
-/** The org's audit log: filters, newest first a page at a time, one event's detail, export and verification. */
+/**
+ * The filters another page links with (`?action=retention.purge&target=<id>`): action,
+ * actor and target, as the API takes them; anything else in the address is ignored.
+ */
+function linkedFilters(params: URLSearchParams): AuditFilters {
+  return {
+    ...NO_FILTERS,
+    action: params.get('action') ?? '',
+    actor: params.get('actor') ?? '',
+    target: params.get('target') ?? '',
+  }
+}
+
+/**
+ * The org's audit log: filters (an address's `action`, `actor` and `target` applied on
+ * opening), newest first a page at a time, one event's detail, export and verification.
+ */
 export function AuditPage({ canExport }: { canExport: boolean }) {
   const { orgId = '' } = useParams()
-  const [form, setForm] = useState<AuditFilters>(NO_FILTERS)
-  const [filters, setFilters] = useState<AuditFilters>(NO_FILTERS)
+  const [params] = useSearchParams()
+  const [form, setForm] = useState<AuditFilters>(() => linkedFilters(params))
+  const [filters, setFilters] = useState<AuditFilters>(() => linkedFilters(params))
   const [selected, setSelected] = useState<AuditEvent | null>(null)
   const events = useAuditEvents(orgId, filters)
   const all = useMemo(() => events.data?.pages.flatMap((p) => p.events) ?? [], [events.data])

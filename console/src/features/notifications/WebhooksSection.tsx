@@ -6,6 +6,7 @@ import {
   Checkbox,
   CopyButton,
   Group,
+  NativeSelect,
   Paper,
   Stack,
   Table,
@@ -19,8 +20,16 @@ import { Dialog } from '../../components/Dialog.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
+import { useAction } from '../../lib/action.ts'
 import { ApiError } from '../../lib/api.ts'
-import { useDeliveries, useWebhookActions, useWebhooks, type WebhookEvent } from './api.ts'
+import {
+  useDeliveries,
+  useWebhookActions,
+  useWebhooks,
+  type Delivery,
+  type DeliveryStatus,
+  type WebhookEvent,
+} from './api.ts'
 import { StatusBadge } from './StatusBadge.tsx'
 
 const when = (iso: string | null) => (iso === null ? '—' : new Date(iso).toLocaleString())
@@ -109,7 +118,7 @@ export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage
           )}
         </Box>
       </Group>
-      <DeliveriesList orgId={orgId} />
+      <DeliveriesList orgId={orgId} canManage={canManage} />
 
       <Dialog open={added !== null} title="The webhook’s signing secret" onClose={() => setAdded(null)}>
         {added !== null ? (
@@ -230,16 +239,52 @@ function AddWebhookForm({
   )
 }
 
-/** Deliveries newest first, 50 a page, optionally those of one privacy request. */
-function DeliveriesList({ orgId }: { orgId: string }) {
+const STATUSES: { value: DeliveryStatus | ''; label: string }[] = [
+  { value: '', label: 'Any' },
+  { value: 'pending', label: 'pending' },
+  { value: 'delivered', label: 'delivered' },
+  { value: 'failed', label: 'failed (dead letters)' },
+]
+
+/** When a delivery was delivered, will be tried next, or was given up (a dead letter, and until when it can be retried). */
+function outcome(d: Delivery): string {
+  if (d.deliveredAt !== null) return when(d.deliveredAt)
+  if (d.nextAttemptAt !== null) return `next ${when(d.nextAttemptAt)}`
+  if (d.deadLetteredAt !== null)
+    return `dead-lettered ${when(d.deadLetteredAt)}${d.retryableUntil === null ? '' : `; retryable until ${when(d.retryableUntil)}`}`
+  return '—'
+}
+
+/**
+ * Deliveries newest first, 50 a page, optionally of one status (failed: the dead letters) or
+ * those of one privacy request. A dead letter gets "Retry" (webhooks:manage): the API's
+ * answer, its new state, is said in a notice and the row follows it until it settles.
+ */
+function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolean }) {
   const [form, setForm] = useState('')
   const [requestId, setRequestId] = useState('')
-  const deliveries = useDeliveries(orgId, requestId)
+  const [status, setStatus] = useState<DeliveryStatus | ''>('')
+  const deliveries = useDeliveries(orgId, requestId, status)
+  const actions = useWebhookActions(orgId)
+  const retry = useAction()
+  const [retried, setRetried] = useState<string | null>(null)
   const all = useMemo(() => deliveries.data?.pages.flatMap((p) => p.deliveries) ?? [], [deliveries.data])
   const problem = deliveries.error instanceof ApiError ? deliveries.error : undefined
   const apply = (event: SyntheticEvent) => {
     event.preventDefault()
     setRequestId(form.trim())
+  }
+  const retryOne = async (d: Delivery) => {
+    setRetried(null)
+    let queued: Delivery | undefined
+    if (
+      await retry.run(async () => {
+        queued = await actions.retry(d.id)
+      })
+    )
+      setRetried(
+        `The delivery to ${d.webhook} is sent again: now ${queued?.status ?? 'pending'}, attempt budget renewed (retried ${queued?.retries ?? 1} times).`,
+      )
   }
 
   return (
@@ -249,6 +294,13 @@ function DeliveriesList({ orgId }: { orgId: string }) {
       </Title>
       <Box component="form" onSubmit={apply} aria-label="Filter deliveries">
         <Group align="flex-end" gap="sm">
+          <NativeSelect
+            label="Delivery status"
+            data={STATUSES}
+            value={status}
+            onChange={(e) => setStatus(e.currentTarget.value as DeliveryStatus | '')}
+            error={problem?.errors.find((e) => e.path === '/query/status')?.message}
+          />
           <TextInput
             label="Privacy request id"
             description="Only the deliveries of one privacy request (an erasure)"
@@ -262,11 +314,21 @@ function DeliveriesList({ orgId }: { orgId: string }) {
           </Button>
         </Group>
       </Box>
+      <Notice title="Retried" message={retried} onClose={() => setRetried(null)} />
+      <ActionProblem error={retry.error} title="Not retried" />
       <ListStatus
         query={deliveries}
         noun="deliveries"
         refusal="You cannot list this org’s webhook deliveries"
-        empty={{ when: all.length === 0, text: 'No deliveries yet.' }}
+        empty={{
+          when: all.length === 0,
+          text:
+            status === 'failed'
+              ? 'No dead letters.'
+              : status === ''
+                ? 'No deliveries yet.'
+                : `No ${status} deliveries.`,
+        }}
       />
       {all.length > 0 ? (
         <ListTable
@@ -279,8 +341,10 @@ function DeliveriesList({ orgId }: { orgId: string }) {
             'Destination',
             'Status',
             'Attempts',
+            'Retries',
             'Last answer',
             'Delivered or next attempt',
+            canManage ? 'Actions' : null,
           ]}
         >
           {all.map((d) => (
@@ -293,16 +357,24 @@ function DeliveriesList({ orgId }: { orgId: string }) {
                 <StatusBadge status={d.status} />
               </Table.Td>
               <Table.Td>{d.attempts}</Table.Td>
+              <Table.Td>{d.retries}</Table.Td>
               <Table.Td className="notify-value">
                 {d.lastError ?? (d.lastStatus === null ? '—' : `HTTP ${d.lastStatus}`)}
               </Table.Td>
-              <Table.Td>
-                {d.deliveredAt !== null
-                  ? when(d.deliveredAt)
-                  : d.nextAttemptAt !== null
-                    ? `next ${when(d.nextAttemptAt)}`
-                    : '—'}
-              </Table.Td>
+              <Table.Td>{outcome(d)}</Table.Td>
+              {canManage ? (
+                <Table.Td>
+                  {d.status === 'failed' ? (
+                    <RowAction
+                      label={`Retry the delivery to ${d.webhook} of ${when(d.createdAt)}`}
+                      onClick={() => void retryOne(d)}
+                      disabled={retry.pending}
+                    >
+                      Retry
+                    </RowAction>
+                  ) : null}
+                </Table.Td>
+              ) : null}
             </Table.Tr>
           ))}
         </ListTable>

@@ -9,6 +9,7 @@ export type Notification =
 export type NotificationStatus = Notification['status']
 export type Delivery =
   paths['/v1/orgs/{orgId}/webhook-deliveries']['get']['responses'][200]['content']['application/json']['deliveries'][number]
+export type DeliveryStatus = Delivery['status']
 export type WebhookEvent =
   paths['/v1/orgs/{orgId}/webhooks']['post']['requestBody']['content']['application/json']['events'][number]
 
@@ -53,23 +54,41 @@ export function useWebhooks(orgId: string) {
   })
 }
 
-/** GET /v1/orgs/{orgId}/webhook-deliveries, newest first; those of one privacy request with `requestId`. */
-export function useDeliveries(orgId: string, requestId: string) {
+/** While a delivery shown is pending (a retry queued, say), the list is asked again this often (ms). */
+export const FOLLOW_MS = 2000
+
+/**
+ * GET /v1/orgs/{orgId}/webhook-deliveries, newest first; those of one privacy request with
+ * `requestId`, of one status with `status` (`failed`: the dead letters). Asked again every
+ * FOLLOW_MS while a delivery it shows is pending, so its outcome appears.
+ */
+export function useDeliveries(orgId: string, requestId: string, status: DeliveryStatus | '' = '') {
   return useInfiniteQuery({
-    queryKey: [...deliveriesKey(orgId), requestId],
+    queryKey: [...deliveriesKey(orgId), requestId, status],
     initialPageParam: undefined as string | undefined,
     queryFn: ({ pageParam }) =>
       unwrap(
         api.GET('/v1/orgs/{orgId}/webhook-deliveries', {
-          params: { path: { orgId }, query: { ...page(pageParam), ...(requestId === '' ? {} : { requestId }) } },
+          params: {
+            path: { orgId },
+            query: {
+              ...page(pageParam),
+              ...(requestId === '' ? {} : { requestId }),
+              ...(status === '' ? {} : { status }),
+            },
+          },
         }),
       ),
     getNextPageParam: (last) => last.nextCursor ?? undefined,
+    refetchInterval: (query) =>
+      query.state.data?.pages.some((p) => p.deliveries.some((d) => d.status === 'pending')) === true
+        ? FOLLOW_MS
+        : false,
   })
 }
 
 /**
- * Registering and removing webhooks. Direct calls, not TanStack mutations: registration
+ * Registering and removing webhooks, retrying a dead letter. Direct calls, not TanStack mutations: registration
  * answers the signing secret, shown once, and a mutation's cache would keep it. Each throws
  * the API's refusal as an ApiError (registering is a step-up action).
  */
@@ -88,6 +107,20 @@ export function useWebhookActions(orgId: string) {
       await unwrap(api.DELETE('/v1/orgs/{orgId}/webhooks/{webhookId}', { params: { path: { orgId, webhookId } } }))
       await refresh()
       await queryClient.invalidateQueries({ queryKey: deliveriesKey(orgId) })
+    },
+    /**
+     * POST …/webhook-deliveries/{deliveryId}/retry: a dead letter queued again with a fresh
+     * budget of attempts; answers the delivery as it is now (pending). 410
+     * WEBHOOK_PAYLOAD_ERASED once its payload is gone.
+     */
+    retry: async (deliveryId: string) => {
+      const queued = await unwrap(
+        api.POST('/v1/orgs/{orgId}/webhook-deliveries/{deliveryId}/retry', {
+          params: { path: { orgId, deliveryId } },
+        }),
+      )
+      await queryClient.invalidateQueries({ queryKey: deliveriesKey(orgId) })
+      return queued
     },
   }
 }

@@ -42,6 +42,9 @@ export function OperatorPage() {
         <Anchor component={Link} to="/operator/vulnerability-reports">
           Vulnerability reports
         </Anchor>
+        <Anchor component={Link} to="/operator/offboardings">
+          Offboardings
+        </Anchor>
       </Group>
       <Stack gap="sm">
         <ListStatus
