@@ -118,6 +118,11 @@ export async function buildApp(deps: AppDeps) {
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'API token (cst_api_…)' },
+          viewerToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Embedded audit viewer token (cst_view_…), only on /v1/viewer/… (docs/embedded-viewer.md)',
+          },
           session: {
             type: 'apiKey',
             in: 'cookie',
@@ -130,7 +135,11 @@ export async function buildApp(deps: AppDeps) {
     transform: ({ schema, url, route }) => {
       const accessRule = route.config?.access
       const security: Record<string, string[]>[] =
-        accessRule === undefined || 'public' in accessRule ? [] : [{ bearer: [] }, { session: [] }]
+        accessRule === undefined || 'public' in accessRule
+          ? []
+          : 'viewer' in accessRule
+            ? [{ viewerToken: [] }]
+            : [{ bearer: [] }, { session: [] }]
       const permission = accessRule !== undefined && 'permission' in accessRule ? accessRule.permission : undefined
       return {
         schema: {
@@ -150,6 +159,7 @@ export async function buildApp(deps: AppDeps) {
     audit: audit.service,
     grants: governance.grants,
     usage: governance.usage,
+    viewer: audit.viewer,
   })
   registerInputGuards(app)
   registerNotFound(app)
@@ -183,6 +193,7 @@ export async function buildApp(deps: AppDeps) {
       access: access.service,
       audit: audit.service,
       appEvents: audit.appEvents,
+      viewer: audit.viewer,
       vault: vault.service,
       seal: vault.seal,
       rotation: vault.rotation,
