@@ -17,6 +17,7 @@ import { registerAccessControl, SESSION_COOKIE } from './http/access-control.ts'
 import { registerInputGuards } from './http/input.ts'
 import { registerNotFound, sendProblem } from './http/problem.ts'
 import { registerConsole } from './http/console.ts'
+import { registerEmbed } from './http/embed.ts'
 import { AppError } from './errors.ts'
 import { Problem } from './http/schemas.ts'
 import { createAccessModule } from './modules/access/index.ts'
@@ -184,6 +185,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(disclosure.routes)
   await app.register(siem.routes)
   await registerConsole(app)
+  registerEmbed(app)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
