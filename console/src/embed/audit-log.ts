@@ -267,7 +267,11 @@ export class CustodianAuditLog extends HTMLElement {
   #row(event: ViewerEvent): void {
     const verdict = el('td', {}, '—')
     this.#verdicts.set(event.id, verdict)
-    const open = el('button', { type: 'button', 'aria-label': `Details of ${event.action} at ${event.time}` }, 'Open')
+    const open = el(
+      'button',
+      { type: 'button', 'aria-label': `Open details of ${event.action} at ${event.time}` },
+      'Open',
+    )
     open.addEventListener('click', () => this.#show(event, open))
     this.#body.append(
       el(

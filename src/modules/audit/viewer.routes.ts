@@ -232,7 +232,8 @@ export function viewerRoutes(deps: { viewer: ViewerService }): FastifyPluginAsyn
     // request is what is refused from another origin (403, before anything is read).
     app.options('/v1/viewer/*', {
       config: { access: { public: true } },
-      schema: { hide: true },
+      // The actual request's query rides along in the preflight's URL: any is let through here.
+      schema: { hide: true, querystring: { type: 'object' } },
       handler: async (request, reply) => {
         const origin = request.headers.origin
         const checked = typeof origin === 'string' ? checkViewerOrigin(origin) : undefined
