@@ -3,7 +3,8 @@
  *
  *   node scripts/console.ts types    the API's types for the console and the SDK
  *                                    (packages/client), from /openapi.json
- *   node scripts/console.ts build    types, then `vite build` into console/dist
+ *   node scripts/console.ts build    types, then `vite build` into console/dist, and the
+ *                                    embedded audit viewer into console/dist/embed
  *   node scripts/console.ts ensure   build only when console/dist is missing or older
  *                                    than its sources (what `npm start` runs)
  *
@@ -54,6 +55,7 @@ const buildInputs = () =>
     'console/index.html',
     'console/public/**/*',
     'console/vite.config.ts',
+    'console/embed.config.ts',
     'package-lock.json',
   ])
 
@@ -123,6 +125,12 @@ export async function build(): Promise<void> {
     stdio: 'inherit',
   })
   if (result.status !== 0) throw new Error(`vite build failed (exit ${String(result.status)})`)
+  // The embedded audit-log viewer: one script into console/dist/embed/ (served at /embed/audit-log.js).
+  const embed = spawnSync(process.execPath, [vite, 'build', '--config', path.join(CONSOLE, 'embed.config.ts')], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  })
+  if (embed.status !== 0) throw new Error(`vite build of the embedded viewer failed (exit ${String(embed.status)})`)
   writeFileSync(BUILD_STAMP, `${inputs}\n`)
 }
 

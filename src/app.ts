@@ -17,6 +17,7 @@ import { registerAccessControl, SESSION_COOKIE } from './http/access-control.ts'
 import { registerInputGuards } from './http/input.ts'
 import { registerNotFound, sendProblem } from './http/problem.ts'
 import { registerConsole } from './http/console.ts'
+import { registerEmbed } from './http/embed.ts'
 import { AppError } from './errors.ts'
 import { Problem } from './http/schemas.ts'
 import { createAccessModule } from './modules/access/index.ts'
@@ -118,6 +119,11 @@ export async function buildApp(deps: AppDeps) {
       components: {
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer', description: 'API token (cst_api_…)' },
+          viewerToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Embedded audit viewer token (cst_view_…), only on /v1/viewer/… (docs/embedded-viewer.md)',
+          },
           session: {
             type: 'apiKey',
             in: 'cookie',
@@ -130,7 +136,11 @@ export async function buildApp(deps: AppDeps) {
     transform: ({ schema, url, route }) => {
       const accessRule = route.config?.access
       const security: Record<string, string[]>[] =
-        accessRule === undefined || 'public' in accessRule ? [] : [{ bearer: [] }, { session: [] }]
+        accessRule === undefined || 'public' in accessRule
+          ? []
+          : 'viewer' in accessRule
+            ? [{ viewerToken: [] }]
+            : [{ bearer: [] }, { session: [] }]
       const permission = accessRule !== undefined && 'permission' in accessRule ? accessRule.permission : undefined
       return {
         schema: {
@@ -150,6 +160,7 @@ export async function buildApp(deps: AppDeps) {
     audit: audit.service,
     grants: governance.grants,
     usage: governance.usage,
+    viewer: audit.viewer,
   })
   registerInputGuards(app)
   registerNotFound(app)
@@ -174,6 +185,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(disclosure.routes)
   await app.register(siem.routes)
   await registerConsole(app)
+  registerEmbed(app)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
 
   return Object.assign(app, {
@@ -183,6 +195,7 @@ export async function buildApp(deps: AppDeps) {
       access: access.service,
       audit: audit.service,
       appEvents: audit.appEvents,
+      viewer: audit.viewer,
       vault: vault.service,
       seal: vault.seal,
       rotation: vault.rotation,

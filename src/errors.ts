@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   LOGIN_FAILED: 401,
   MFA_REQUIRED: 401,
   SSO_FAILED: 401,
+  VIEWER_TOKEN_EXPIRED: 401,
   // 403 — we know who you are; no
   FORBIDDEN: 403,
   CSRF_FAILED: 403,
@@ -29,6 +30,7 @@ export const ERROR_STATUS = {
   SSO_REQUIRED: 403,
   SSO_EMAIL_NOT_ALLOWED: 403,
   SSO_NOT_A_MEMBER: 403,
+  ORIGIN_NOT_ALLOWED: 403,
   // 404 — absent, or not yours (never says which)
   NOT_FOUND: 404,
   ROUTE_NOT_FOUND: 404,

@@ -6,7 +6,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
  * leaked database therefore yields no usable credential. The prefix tells a secret
  * scanner (and a human) what kind of credential leaked.
  */
-export type TokenPrefix = 'cst_api' | 'cst_boot' | 'cst_inv' | 'cst_ses' | 'cst_vrs'
+export type TokenPrefix = 'cst_api' | 'cst_boot' | 'cst_inv' | 'cst_ses' | 'cst_vrs' | 'cst_view'
 
 export interface IssuedToken {
   id: string

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../errors.ts'
 import type { AuditService } from '../modules/audit/audit.service.ts'
 import type { AuthService } from '../modules/identity/auth.service.ts'
@@ -8,6 +8,7 @@ import { actorOf, type Principal } from '../context.ts'
 import type { RouteGuards } from './context.ts'
 import { allowlistOf } from '../modules/identity/ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
+import type { ViewerService, ViewerSession } from '../modules/audit/viewer.service.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -29,14 +30,17 @@ export function registerAccessControl(
     audit: Pick<AuditService, 'recordSeparately'>
     grants?: Pick<GrantsService, 'resolveForUse' | 'recordUse'>
     usage?: Pick<UsageRecorder, 'record'>
+    /** Embedded viewer tokens: the only credential `{ viewer: true }` routes take, and one no other route takes. */
+    viewer?: Pick<ViewerService, 'authenticate'>
   },
 ): void {
-  const { auth, audit, grants, usage } = deps
+  const { auth, audit, grants, usage, viewer } = deps
   const limiter = new RefusalAuditLimiter(30, 60_000)
 
   app.decorateRequest('ctx', null)
   app.decorateRequest('principal', null)
   app.decorateRequest('meta', null as never)
+  app.decorateRequest('viewer', null)
 
   app.addHook('onRoute', (route) => {
     if (route.config?.access === undefined) {
@@ -44,10 +48,14 @@ export function registerAccessControl(
     }
   })
 
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     request.meta = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
     const access = request.routeOptions.config.access
     if (access === undefined || 'public' in access) return
+    if ('viewer' in access) {
+      await authenticateViewer(request, reply)
+      return
+    }
 
     const principal = await auth.authenticate({
       bearer: bearerOf(request),
@@ -101,6 +109,30 @@ export function registerAccessControl(
     if ('permission' in access && usage !== undefined) await usage.record(acting, access.permission)
     request.ctx = { principal: acting, orgId: acting.orgId, meta: request.meta }
   })
+
+  /**
+   * An embedded viewer route (docs/embedded-viewer.md): only a viewer token, never a
+   * session or an API token. Once the token is known to be authentic its answers carry CORS
+   * headers for exactly its origin (so its browser can read even a refusal); a browser
+   * request from any other origin is refused before anything is read; an expired or revoked
+   * token is a 401 its page can tell apart.
+   */
+  async function authenticateViewer(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const session = viewer === undefined ? null : await viewer.authenticate(bearerOf(request))
+    if (session === null)
+      throw new AppError('UNAUTHENTICATED', 'send a viewer token (cst_view_…) as Authorization: Bearer')
+    request.viewer = session
+    reply.header('access-control-allow-origin', session.origin)
+    reply.header('vary', 'Origin')
+    const origin = headerOf(request, 'origin')
+    if (origin !== undefined && origin !== session.origin)
+      throw new AppError('ORIGIN_NOT_ALLOWED', 'this viewer token is bound to another origin')
+    if (session.state === 'expired') throw new AppError('VIEWER_TOKEN_EXPIRED', 'this viewer token has expired')
+    if (session.state === 'revoked') throw new AppError('UNAUTHENTICATED', 'this viewer token was revoked')
+    if (!allowlistOf(session.ipAllowlist).allows(request.ip)) {
+      throw new AppError('IP_NOT_ALLOWED', 'this org accepts requests only from its allowed addresses')
+    }
+  }
 
   /**
    * Another org's route: only an operator with an active diagnostic access grant for that
@@ -164,9 +196,12 @@ export function registerAccessControl(
   async function recordSeparately(request: FastifyRequest, error: AppError): Promise<void> {
     if (request.routeOptions.config.access === undefined) return // unknown route: nothing to refuse
     const principal: Principal | null = request.principal
-    const orgId = principal?.orgId ?? (await auth.providerOrgId())
+    // A refused viewer token is recorded in its own org (it is authentic: its secret matched).
+    const viewerSession: ViewerSession | null = request.viewer
+    const orgId = principal?.orgId ?? viewerSession?.orgId ?? (await auth.providerOrgId())
     if (orgId === undefined) return // not bootstrapped: there is no org to record it in
-    if (principal === null && !limiter.allow(request.ip)) {
+    // An authentic viewer token has a budget of its own: a page spraying from elsewhere cannot spend another's.
+    if (principal === null && !limiter.allow(viewerSession === null ? request.ip : `viewer:${viewerSession.tokenId}`)) {
       request.log.warn(
         { ip: request.ip },
         'unauthenticated refusals from this address exceed the audit budget; not recorded',
@@ -184,6 +219,7 @@ export function registerAccessControl(
         status: error.status,
         code: error.code,
         ...(error.extras.permission === undefined ? {} : { permission: error.extras.permission }),
+        ...(viewerSession === null ? {} : { viewerToken: viewerSession.tokenId }),
         ...(error.extras.missingPermissions === undefined
           ? {}
           : { missingPermissions: error.extras.missingPermissions }),
@@ -275,5 +311,7 @@ class RefusalAuditLimiter {
 declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null
+    /** Set on `{ viewer: true }` routes once the viewer token is known to be authentic. */
+    viewer: ViewerSession | null
   }
 }

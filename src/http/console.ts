@@ -43,7 +43,9 @@ const routeOptions = {
 export async function registerConsole(app: FastifyInstance, dist: string = CONSOLE_DIST): Promise<void> {
   const built = existsSync(path.join(dist, 'index.html'))
   // Top-level files of the build other than index.html (e.g. the icon): served as they are.
-  const topLevel = new Set(built ? readdirSync(dist).filter((f) => f !== 'index.html' && f !== 'assets') : [])
+  const topLevel = new Set(
+    built ? readdirSync(dist).filter((f) => f !== 'index.html' && f !== 'assets' && f !== 'embed') : [],
+  )
   // The build's hashed files: only these are cached for a year. Another path under assets/
   // is a 404 with no-store, so a cache never keeps a miss (say, mid-deploy) for a year.
   const assets = new Set(built && existsSync(path.join(dist, 'assets')) ? readdirSync(path.join(dist, 'assets')) : [])

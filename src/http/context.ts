@@ -8,7 +8,12 @@ import type { RequestMeta } from '../modules/audit/audit.types.ts'
  * How a route may be reached. Every route declares one; registering a route without it
  * throws (deny by default, DESIGN invariant 1).
  */
-export type RouteAccess = { public: true } | { authenticated: true } | { permission: Permission }
+export type RouteAccess =
+  | { public: true }
+  | { authenticated: true }
+  | { permission: Permission }
+  /** Only an embedded viewer token (`cst_view_…`, docs/embedded-viewer.md), from its own origin. */
+  | { viewer: true }
 
 /** Extra rules a route can ask for at the access-control point. */
 export interface RouteGuards {

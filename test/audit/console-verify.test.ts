@@ -5,14 +5,14 @@ import {
   verifyAuditExport,
   type PublishedKey,
   type VerifyOutcome,
-} from '../../console/src/features/audit/verify.ts'
+} from '../../console/src/lib/audit-verify.ts'
 import { canonicalJson as serverCanonicalJson } from '../../src/modules/audit/audit.format.ts'
 import { verifyExport } from '../../src/modules/audit/audit.export.ts'
 import { bootstrapProvider, useTestApp, type Org } from '../helpers/app.ts'
 import { forEachEngine } from '../helpers/db.ts'
 
 /**
- * The console's in-browser verifier (console/src/features/audit/verify.ts, WebCrypto only)
+ * The console's in-browser verifier (console/src/lib/audit-verify.ts, WebCrypto only)
  * against exports the real service wrote: a genuine one verifies up to its last
  * checkpoint, as the server's own verifier says; every tampered copy fails, naming the seq.
  */

@@ -291,6 +291,7 @@ export async function fingerprint(t: TestApp): Promise<string> {
     'notifications',
     'audit_app_events',
     'audit_event_schemas',
+    'audit_viewer_tokens',
   ]
   const parts: string[] = []
   for (const table of tables) {

@@ -46,6 +46,8 @@ const UNPAGED: Record<string, string> = {
   'GET /v1/orgs/{orgId}/audit/proofs/inclusion': 'a Merkle proof: at most 63 hashes (log2 of the tree size)',
   'GET /v1/orgs/{orgId}/audit/proofs/consistency': 'a Merkle proof: at most 126 hashes (twice log2 of the tree size)',
   'GET /v1/orgs/{orgId}/audit/events/{eventId}/receipt': 'one event and its inclusion proof (at most 63 hashes)',
+  'GET /v1/viewer/events/{eventId}/receipt': 'one event and its inclusion proof (at most 63 hashes)',
+  'GET /v1/viewer/session': 'the viewer token’s own org, expiry and scope (at most 50 actions, schema limit)',
   'GET /v1/orgs/{orgId}/erasure-certificates/{certificateId}':
     'one certificate and the receipt of its event (an inclusion proof: at most 63 hashes)',
   'GET /v1/operator/offboardings/{offboardedOrgId}':
@@ -72,6 +74,8 @@ interface Fixture {
   destination: string
   /** A browser session of org a's owner, who also owns two more orgs (GET /v1/me/orgs). */
   accountSession: Record<string, string>
+  /** An embedded viewer token of org a (one of three). */
+  viewer: string
 }
 
 /** Where each paged list lives: its URL and the property that holds its rows. */
@@ -108,6 +112,8 @@ org('alerts', 'alerts')
 org('sessions', 'sessions')
 org('audit/events', 'events')
 org('siem/destinations', 'destinations')
+org('audit/viewer-tokens', 'tokens')
+PAGED['GET /v1/viewer/events'] = { url: () => '/v1/viewer/events', key: 'events', token: (f) => f.viewer }
 PAGED['GET /v1/orgs/{orgId}/siem/destinations/{destinationId}/dead-letters'] = {
   url: (f) => `/v1/orgs/${f.a.orgId}/siem/destinations/${f.destination}/dead-letters`,
   key: 'deadLetters',
@@ -288,7 +294,11 @@ async function buildFixture(t: TestApp): Promise<Fixture> {
   assert.equal(login.statusCode, 200, login.body)
   const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
   const accountSession = { cookie: `${cookie?.name}=${cookie?.value}` }
-  return { provider, a, secret, review, destination, accountSession }
+  let viewer = ''
+  for (let i = 0; i < 3; i++)
+    viewer = (await as('POST', '/audit/viewer-tokens', { origin: `https://app${i}.paged.test`, ttlSeconds: 900 }))
+      .token as string
+  return { provider, a, secret, review, destination, accountSession, viewer }
 }
 
 /** What identifies a row of any list. */

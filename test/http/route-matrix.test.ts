@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { before, it } from 'node:test'
+import { before, beforeEach, it } from 'node:test'
 import { PROVIDER_ONLY, type Permission } from '../../src/modules/access/permissions.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import { withOrg } from '../../src/db/tenant.ts'
@@ -75,12 +75,16 @@ interface Fixture {
   bEvent: string
   /** A provider-org service account with the viewer role (provider-only routes under the provider's org). */
   providerViewer: string
+  /** An embedded viewer token of org A (`cst_view_…`), minted again before it could expire; and another to revoke. */
+  aViewer: string
+  aViewerMintedAt: number
+  aViewerToken: string
 }
 
 interface RouteCase {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   path: string
-  access: Permission | 'public' | 'authenticated'
+  access: Permission | 'public' | 'authenticated' | 'viewer'
   url: (f: Fixture) => string
   /** The same route aimed at an object of the other org, through this org's URL. */
   foreignObjectUrl?: (f: Fixture) => string
@@ -1290,6 +1294,37 @@ const ROUTES: RouteCase[] = [
   },
   {
     method: 'POST',
+    path: '/v1/orgs/{orgId}/audit/viewer-tokens',
+    access: 'audit:viewer',
+    url: (f) => `${A(f)}/audit/viewer-tokens`,
+    body: () => ({ origin: 'https://app.a.test', actions: ['document.*'], actorId: 'u_1', ttlSeconds: 300 }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/audit/viewer-tokens',
+    access: 'audit:viewer',
+    url: (f) => `${A(f)}/audit/viewer-tokens`,
+    query: true,
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/audit/viewer-tokens/{tokenId}',
+    access: 'audit:viewer',
+    url: (f) => `${A(f)}/audit/viewer-tokens/${f.aViewerToken}`,
+    badParamUrl: (f) => `${A(f)}/audit/viewer-tokens/not-a-uuid`,
+  },
+  { method: 'GET', path: '/v1/viewer/session', access: 'viewer', url: () => '/v1/viewer/session' },
+  { method: 'GET', path: '/v1/viewer/events', access: 'viewer', url: () => '/v1/viewer/events', query: true },
+  {
+    method: 'GET',
+    path: '/v1/viewer/events/{eventId}/receipt',
+    access: 'viewer',
+    url: (f) => `/v1/viewer/events/${f.aEvent}/receipt`,
+    badParamUrl: () => '/v1/viewer/events/not-a-uuid/receipt',
+  },
+  { method: 'GET', path: '/v1/viewer/export', access: 'viewer', url: () => '/v1/viewer/export' },
+  {
+    method: 'POST',
     path: '/v1/orgs/{orgId}/audit/events/batch',
     access: 'audit:write',
     url: (f) => `${A(f)}/audit/events/batch`,
@@ -1659,6 +1694,9 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       bBreachNotice: bIncident.notice,
       report,
       providerViewer: providerViewer.token,
+      aViewer: '',
+      aViewerMintedAt: 0,
+      aViewerToken: '',
       ...(await (async () => {
         await app.app.sequencer.flush()
         const firstEvent = async (org: Org) =>
@@ -1675,6 +1713,25 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       })()),
     }
     Object.assign(f, { onlyReadToken: onlyRead.token })
+    const viewerToken = await mintViewer()
+    f.aViewerToken = viewerToken.id
+  })
+
+  const mintViewer = async () => {
+    const minted = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${f.a.orgId}/audit/viewer-tokens`,
+      token: f.a.ownerToken,
+      body: { origin: 'https://app.a.test', ttlSeconds: 900 },
+    })
+    assert.equal(minted.status, 201, minted.text)
+    return minted.body as { id: string; token: string }
+  }
+  // Viewer tokens live 15 minutes at most; this file runs longer: a fresh one before it could lapse.
+  beforeEach(async () => {
+    if (Date.now() - f.aViewerMintedAt < 10 * 60_000) return
+    f.aViewer = (await mintViewer()).token
+    f.aViewerMintedAt = Date.now()
   })
 
   it('covers every route in the OpenAPI document', async () => {
@@ -1711,11 +1768,17 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
           401,
           `${label} (forged token)`,
         )
+        // Token kinds never cross: a viewer token opens only viewer routes, an API token none of them.
+        assertProblem(
+          await send(route.url(f), route.access === 'viewer' ? f.a.ownerToken : f.aViewer),
+          401,
+          `${label} (${route.access === 'viewer' ? 'API' : 'viewer'} token)`,
+        )
         assert.equal(await fingerprint(t()), before)
       })
     }
 
-    if (route.access !== 'public' && route.access !== 'authenticated') {
+    if (route.access !== 'public' && route.access !== 'authenticated' && route.access !== 'viewer') {
       it(`${label}: 403 for a role without ${route.access}, nothing changed`, async () => {
         const token =
           route.forbiddenToken?.(f) ??
@@ -1756,9 +1819,11 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
         const token =
           route.access === 'public'
             ? undefined
-            : PROVIDER_ONLY.has(route.access as Permission)
-              ? f.provider.ownerToken
-              : f.a.ownerToken
+            : route.access === 'viewer'
+              ? f.aViewer
+              : PROVIDER_ONLY.has(route.access as Permission)
+                ? f.provider.ownerToken
+                : f.a.ownerToken
         const before = await fingerprint(t())
         const separator = route.url(f).includes('?') ? '&' : '?'
         const unknownQuery = await send(`${route.url(f)}${separator}typo=1`, token)
@@ -1791,9 +1856,11 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
         const token =
           route.access === 'public'
             ? undefined
-            : PROVIDER_ONLY.has(route.access as Permission)
-              ? f.provider.ownerToken
-              : f.a.ownerToken
+            : route.access === 'viewer'
+              ? f.aViewer
+              : PROVIDER_ONLY.has(route.access as Permission)
+                ? f.provider.ownerToken
+                : f.a.ownerToken
         const before = await fingerprint(t())
         const response = await send(route.url(f), token, {
           payload: JSON.stringify({ ...route.body?.(f), name: 'x'.repeat(route.oversize ?? 4096) }),
@@ -1819,9 +1886,11 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
         const token =
           route.access === 'public'
             ? undefined
-            : PROVIDER_ONLY.has(route.access as Permission)
-              ? f.provider.ownerToken
-              : f.a.ownerToken
+            : route.access === 'viewer'
+              ? f.aViewer
+              : PROVIDER_ONLY.has(route.access as Permission)
+                ? f.provider.ownerToken
+                : f.a.ownerToken
         const response = await t().request({ method: route.method, url: route.url(f), token, payload })
         assert.ok(
           response.status < 500,
@@ -1835,9 +1904,11 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
   const tokenOf = (route: RouteCase) =>
     route.access === 'public'
       ? undefined
-      : PROVIDER_ONLY.has(route.access as Permission)
-        ? f.provider.ownerToken
-        : f.a.ownerToken
+      : route.access === 'viewer'
+        ? f.aViewer
+        : PROVIDER_ONLY.has(route.access as Permission)
+          ? f.provider.ownerToken
+          : f.a.ownerToken
   const auditCount = async () =>
     Number(
       (

@@ -71,6 +71,8 @@ interface Fixture {
   event: Record<'a' | 'b', string>
   /** A SIEM destination of each org (the big org's has OTHER dead letters). */
   destination: Record<'a' | 'b', string>
+  /** Mints an embedded viewer token of the org (tokens live minutes: one per measure), scoped as given. */
+  viewer: (side: 'a' | 'b', scope?: Record<string, unknown>) => Promise<string>
   report: string
 }
 
@@ -81,7 +83,7 @@ interface GetRoute {
   variant?: string
   /** The URL for org a (big) or b (small); `token` picks the caller. */
   url: (f: Fixture, side: Side) => string
-  token?: (f: Fixture, side: Side) => string
+  token?: (f: Fixture, side: Side) => string | Promise<string>
 }
 
 /** Cursors before every row of a list (src/db/page.ts): newest first, oldest first, by name. */
@@ -172,6 +174,7 @@ const ROUTES: GetRoute[] = [
     'audit/checkpoints/latest',
     'siem/destinations',
     'audit/event-schema',
+    'audit/viewer-tokens',
   ].map((tail) => ({ path: `/v1/orgs/{orgId}/${tail}`, url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}` })),
   { path: '/v1/orgs/{orgId}/grants/{grantId}', url: (f, s) => `${O(f, s)}/grants/${f.grant[s]}` },
   { path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', url: (f, s) => `${O(f, s)}/access-reviews/${f.review[s]}` },
@@ -304,6 +307,29 @@ const ROUTES: GetRoute[] = [
     variant: query,
     url: (f: Fixture, s: Side) => `${O(f, s)}/audit/events?${query}`,
   })),
+  // The embedded viewer: its session, its events (scoped several ways, from a cursor), a
+  // receipt across the whole history and its export, which pages through its scope.
+  { path: '/v1/viewer/session', url: () => '/v1/viewer/session', token: (f, s) => f.viewer(s) },
+  ...(
+    [
+      [undefined, '', undefined],
+      ['actions=document.*,secret.rotate', '', { actions: ['document.*', 'secret.rotate'] }],
+      ['actorId', '', { actorId: 'nobody-in-particular' }],
+      ['action=org.*', '?action=org.*', { actions: ['org.*', 'member.*'] }],
+      ['cursor', `?cursor=${Buffer.from('a:999999999999999').toString('base64url')}`, { actions: ['org.*', 'auth.*'] }],
+    ] as const
+  ).map(([variant, query, scope]) => ({
+    path: '/v1/viewer/events',
+    ...(variant === undefined ? {} : { variant }),
+    url: () => `/v1/viewer/events${query}`,
+    token: (f: Fixture, s: Side) => f.viewer(s, scope),
+  })),
+  {
+    path: '/v1/viewer/events/{eventId}/receipt',
+    url: (f, s) => `/v1/viewer/events/${f.event[s]}/receipt`,
+    token: (f, s) => f.viewer(s),
+  },
+  { path: '/v1/viewer/export', url: () => '/v1/viewer/export?action=secret.rotate', token: (f, s) => f.viewer(s) },
 ]
 
 /** Background jobs off: only the request's own statements run. */
@@ -449,6 +475,17 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     incident: pick('incident'),
     destination: pick('destination'),
     event: { a: await firstEvent(a), b: await firstEvent(b) },
+    viewer: async (side, scope = {}) => {
+      const org = side === 'a' ? a : b
+      const minted = await app.request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/audit/viewer-tokens`,
+        token: org.ownerToken,
+        body: { origin: 'https://app.bounds.test', ...scope },
+      })
+      assert.equal(minted.status, 201, minted.text)
+      return minted.body.token as string
+    },
     certificate: { a: await certificateOf(a, ia.request), b: await certificateOf(b, ib.request) },
   }
 
@@ -566,7 +603,7 @@ forEachEngine(
       }, async () => {
         const t = app as TestApp
         const measure = async (side: Side) => {
-          const token = route.token?.(f, side) ?? f[side].ownerToken
+          const token = (await route.token?.(f, side)) ?? f[side].ownerToken
           const { result, statements } = await recorder.record(() =>
             t.request({ method: 'GET', url: route.url(f, side), token }),
           )

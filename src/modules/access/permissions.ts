@@ -28,6 +28,8 @@ export const PERMISSIONS = {
   'audit:read': 'Query the org’s audit log and its status',
   'audit:export': 'Export the org’s audit log (JSON Lines)',
   'audit:verify': 'Verify the org’s audit chain',
+  'audit:viewer':
+    'Issue and revoke short-lived, read-only audit viewer tokens that embed the org’s audit log in the host application’s page, for one origin',
   'audit:write': 'Record the host application’s own events in the org’s audit log (never as Custodian’s own actions)',
   'audit:schema': 'Declare the host application’s event schema for every org (provider org only)',
   'secrets:read': 'List secrets and their versions (metadata only, never values)',
@@ -136,6 +138,7 @@ export const BUILT_IN_ROLES = {
       'audit:read',
       'audit:export',
       'audit:verify',
+      'audit:viewer',
       'secrets:read',
       'keys:read',
       'grants:read',

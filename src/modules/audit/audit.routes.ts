@@ -77,20 +77,24 @@ export function auditRoutes(deps: {
           }),
         },
       },
-      handler: async (request) => ({
-        keys: audit.publicKeys().map((key) => ({
-          ...key,
-          origin: checkpointOrigin(deps.originHost, '{orgId}'),
-          ...(request.query.org === undefined
-            ? {}
-            : {
-                verifierKey: noteVerifierKey(
-                  checkpointOrigin(deps.originHost, request.query.org),
-                  Buffer.from(key.publicKey, 'base64url'),
-                ),
-              }),
-        })),
-      }),
+      handler: async (request, reply) => {
+        // Public keys, no credentials: any page may read them (the embedded viewer verifies receipts with them).
+        reply.header('access-control-allow-origin', '*')
+        return {
+          keys: audit.publicKeys().map((key) => ({
+            ...key,
+            origin: checkpointOrigin(deps.originHost, '{orgId}'),
+            ...(request.query.org === undefined
+              ? {}
+              : {
+                  verifierKey: noteVerifierKey(
+                    checkpointOrigin(deps.originHost, request.query.org),
+                    Buffer.from(key.publicKey, 'base64url'),
+                  ),
+                }),
+          })),
+        }
+      },
     })
 
     app.get('/v1/orgs/:orgId/audit/events', {

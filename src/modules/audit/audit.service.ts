@@ -25,6 +25,12 @@ export interface AuditQuery {
   origin?: 'custodian' | 'application' | undefined
   actorId?: string | undefined
   action?: string | undefined
+  /**
+   * Any of these actions (exact or `family.*`), instead of `action`: each is read as its own
+   * indexed page and the pages are merged, so a page costs at most `limit + 1` rows per
+   * pattern however rare each is (the embedded viewer's scope). Empty: an empty page.
+   */
+  actions?: readonly string[] | undefined
   targetId?: string | undefined
   outcome?: string | undefined
   from?: Date | undefined
@@ -267,9 +273,21 @@ export function createAuditService(deps: {
 
     async query(orgId, query) {
       const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
-      const rows = await withOrg(db, orgId, (trx) =>
-        store.queryEvents(trx, orgId, { ...query, beforeId, limit: query.limit + 1 }),
-      )
+      const { actions, ...filter } = query
+      const rows = await withOrg(db, orgId, async (trx) => {
+        if (actions === undefined) return store.queryEvents(trx, orgId, { ...filter, beforeId, limit: query.limit + 1 })
+        const merged = new Map<number, store.ListedEventRow>()
+        for (const action of new Set(actions)) {
+          for (const row of await store.queryEvents(trx, orgId, {
+            ...filter,
+            action,
+            beforeId,
+            limit: query.limit + 1,
+          }))
+            merged.set(Number(row.id), row)
+        }
+        return [...merged.values()].sort((x, y) => Number(y.id) - Number(x.id)).slice(0, query.limit + 1)
+      })
       const page = rows.slice(0, query.limit)
       const last = page[page.length - 1]
       return {

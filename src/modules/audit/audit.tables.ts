@@ -46,6 +46,23 @@ export interface AuditEventSchemasTable {
   updated_by: string
 }
 
+/** Embedded viewer tokens (migration 0039): read-only, one org, one origin, minutes long. */
+export interface AuditViewerTokensTable {
+  id: string
+  org_id: string
+  /** SHA-256 of the token's secret; the token itself is never stored. */
+  secret_hash: Uint8Array
+  origin: string
+  actions: string[] | null
+  actor_id: string | null
+  created_by_type: string
+  created_by_id: string | null
+  created_at: Date
+  expires_at: Date
+  revoked_at: Date | null
+  first_used_at: Date | null
+}
+
 /** The chain beside the events, one row per chained event, insert-only (migration 0023). */
 export interface AuditChainTable {
   org_id: string
@@ -161,6 +178,7 @@ export interface AuditTables {
   audit_events: AuditEventsTable
   audit_app_events: AuditAppEventsTable
   audit_event_schemas: AuditEventSchemasTable
+  audit_viewer_tokens: AuditViewerTokensTable
   audit_chain: AuditChainTable
   audit_unchained: AuditUnchainedTable
   audit_tiles: AuditTilesTable

@@ -17,6 +17,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { Subjects } from '../privacy/subjects.ts'
 import { createAppEventsService } from './app-events.service.ts'
 import { appEventsRoutes } from './app-events.routes.ts'
+import { createViewerService } from './viewer.service.ts'
+import { viewerRoutes } from './viewer.routes.ts'
 
 export function createAuditModule(deps: {
   db: Kysely<DB>
@@ -82,7 +84,9 @@ export function createAuditModule(deps: {
     audit: service,
     subjects: deps.subjects,
   })
+  const viewer = createViewerService({ db: deps.db, audit: service, clock: deps.clock ?? systemClock })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
+    await app.register(viewerRoutes({ viewer }))
     await app.register(auditRoutes({ audit: service, db: deps.db, originHost: originHost(deps.config.publicUrl) }))
     await app.register(
       appEventsRoutes({ appEvents, batch: { max: audit.appEvents.batchMax, bytes: audit.appEvents.batchBytes } }),
@@ -111,6 +115,7 @@ export function createAuditModule(deps: {
     cosigner,
     witnessWorker,
     appEvents,
+    viewer,
     routes,
   }
 }

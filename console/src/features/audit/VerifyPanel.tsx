@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'react'
 import { Alert, Button, Group, Paper, Stack, Text, Title } from '@mantine/core'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { fetchExport, fetchPublishedKeys, saveFile } from './api.ts'
-import { verifyAuditExport, type VerifyOutcome } from './verify.ts'
+import { verifyAuditExport, type VerifyOutcome } from '../../lib/audit-verify.ts'
 
 type State =
   | { status: 'idle' }

@@ -1,6 +1,6 @@
 import { api, unwrap, type paths } from '../../lib/api.ts'
 import { pageQuery, usePaged } from '../../lib/query.ts'
-import type { PublishedKey } from './verify.ts'
+import type { PublishedKey } from '../../lib/audit-verify.ts'
 
 export const PAGE_SIZE = 50
 

@@ -1,4 +1,6 @@
 /**
+ * Shared by the console's audit page and the embedded viewer (console/src/embed/).
+ *
  * Verifies a Custodian audit export (JSON Lines) in the browser, from the rules of
  * docs/audit-format.md ("Export (JSON Lines)", "Verifying") and nothing else: no call
  * asks the server whether the log is valid. WebCrypto only (`crypto.subtle`: SHA-256 and
@@ -88,19 +90,19 @@ export function canonicalJson(value: unknown): string {
 
 const encoder = new TextEncoder()
 
-function bytesOfHex(hex: string): Uint8Array<ArrayBuffer> | undefined {
+export function bytesOfHex(hex: string): Uint8Array<ArrayBuffer> | undefined {
   if (!/^([0-9a-f]{2})*$/.test(hex)) return undefined
   const bytes = new Uint8Array(hex.length / 2)
   for (let i = 0; i < bytes.length; i++) bytes[i] = Number.parseInt(hex.slice(2 * i, 2 * i + 2), 16)
   return bytes
 }
 
-function hexOf(bytes: Uint8Array): string {
+export function hexOf(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
 /** Standard base64 (RFC 4648 §4) or, with `url`, base64url without padding; undefined if malformed. */
-function bytesOfBase64(text: string, url = false): Uint8Array<ArrayBuffer> | undefined {
+export function bytesOfBase64(text: string, url = false): Uint8Array<ArrayBuffer> | undefined {
   const standard = url ? text.replace(/-/g, '+').replace(/_/g, '/') : text
   if (!(url ? /^[A-Za-z0-9+/]*$/ : /^[A-Za-z0-9+/]*={0,2}$/).test(standard)) return undefined
   try {
@@ -129,7 +131,7 @@ function concat(...parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   return out
 }
 
-async function sha256(...parts: Uint8Array[]): Promise<Uint8Array<ArrayBuffer>> {
+export async function sha256(...parts: Uint8Array[]): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', concat(...parts)))
 }
 
@@ -184,7 +186,7 @@ interface ExportEvent {
  * line whose key name is the origin and whose first 4 bytes are the key hash must verify
  * over the text. Answers the origin's org, the size and the hash line (hex), or why not.
  */
-async function openNote(
+export async function openNote(
   note: string,
   raw: Uint8Array<ArrayBuffer>,
   key: CryptoKey,
