@@ -3,10 +3,10 @@
  * can start the longest files first (longest-processing-time-first scheduling: with a
  * few workers, a long file started last is what makes a run long).
  *
- * It writes `{ "<file relative to the project>": <seconds> }` as JSON to its destination,
- * for the files that ran; scripts/test.ts merges that into test/durations.json when asked
- * to record (CUSTODIAN_TEST_RECORD_DURATIONS=1). A file's time is the sum of its top-level
- * tests' durations (they run one after another in the file's own process), in seconds.
+ * It writes `{ "<unit>": <seconds> }` as JSON to its destination, for the units that ran
+ * (a unit: a test file, or one engine's half of it, see {@link unitName}); scripts/test.ts
+ * merges that into test/durations.json when asked to record (CUSTODIAN_TEST_RECORD_DURATIONS=1).
+ * A unit's time is its process's, start to exit, in seconds.
  */
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
@@ -14,6 +14,15 @@ import type { TestEvent } from 'node:test/reporters'
 
 const root = path.resolve(import.meta.dirname, '..')
 export const DURATIONS_FILE = path.join(root, 'test', 'durations.json')
+/** How a per-engine wrapper's name ends: `.cache/split/<file>.<engine>.split.ts`. */
+export const SPLIT_SUFFIX = '.split.test.ts'
+
+/** The unit a test file stands for: its path, or `<path> [<engine>]` for a per-engine wrapper. */
+export function unitName(file: string): string {
+  const relative = path.relative(root, file)
+  const split = new RegExp(`^\\.cache/split/(.+)\\.(\\w+)${SPLIT_SUFFIX.replaceAll('.', '\\.')}$`).exec(relative)
+  return split === null ? relative : `${split[1]} [${split[2]}]`
+}
 
 /** Reads test/durations.json: seconds by file path relative to the project; `{}` when absent or unreadable. */
 export function readDurations(): Record<string, number> {
@@ -29,11 +38,13 @@ export function readDurations(): Record<string, number> {
 export default async function* durations(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
   const totals = new Map<string, number>()
   for await (const event of source) {
-    if (event.type !== 'test:pass' && event.type !== 'test:fail') continue
-    const { file, nesting, details } = event.data
-    if (nesting !== 0 || file === undefined) continue
-    const relative = path.relative(root, file)
-    totals.set(relative, (totals.get(relative) ?? 0) + details.duration_ms / 1000)
+    // The file's own entry (named after its path) completes when its process ends: its time
+    // from start to exit. Tests inside carry the file where they were declared (a helper's,
+    // for forEachEngine suites), so they cannot say which unit they ran in.
+    if (event.type !== 'test:complete') continue
+    const { file, name, nesting, details } = event.data
+    if (nesting !== 0 || file === undefined || name !== file) continue
+    totals.set(unitName(file), details.duration_ms / 1000)
   }
   yield `${JSON.stringify(Object.fromEntries(totals))}\n`
 }

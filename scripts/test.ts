@@ -17,15 +17,17 @@
  * installs them, and the run stops at once.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, globSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, globSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 import { openDatabase, pgliteParsers } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { build as buildConsole } from './console.ts'
 import { ensure } from './prerequisites.ts'
-import { DURATIONS_FILE, readDurations } from './test-durations.ts'
+import { ENGINES } from '../test/helpers/db.ts'
+import { DURATIONS_FILE, readDurations, SPLIT_SUFFIX } from './test-durations.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 const cache = path.join(root, '.cache')
@@ -115,12 +117,36 @@ await preparePGlite()
 if (env.TEST_DATABASE_URL) await preparePostgres(env.TEST_DATABASE_URL)
 else process.stderr.write('TEST_DATABASE_URL not set: PostgreSQL tests will be skipped (set it to run them)\n')
 
-// Longest files first (test/durations.json, from an earlier recorded run; a file not in it
-// counts as long, so a new file never starts last): the run ends when its longest file does.
+// A file whose every suite is a forEachEngine one runs as two units, one per engine, in two
+// processes at once (a wrapper in .cache/split/ sets CUSTODIAN_TEST_ENGINE_ONLY and imports
+// it): a file's two halves no longer wait for each other.
+const splitDir = path.join(cache, 'split')
+rmSync(splitDir, { recursive: true, force: true })
+const units = selected.flatMap((file) => {
+  const relative = path.relative(root, file)
+  const source = readFileSync(file, 'utf8')
+  const splittable =
+    env.TEST_DATABASE_URL !== undefined && /^forEachEngine\(/m.test(source) && !/^(describe|it|test)\(/m.test(source)
+  if (!splittable) return [{ name: relative, file: relative }]
+  return ENGINES.map((engine) => {
+    const wrapper = path.join(splitDir, `${relative}.${engine}${SPLIT_SUFFIX}`)
+    mkdirSync(path.dirname(wrapper), { recursive: true })
+    writeFileSync(
+      wrapper,
+      `process.env.CUSTODIAN_TEST_ENGINE_ONLY = '${engine}'\nawait import(${JSON.stringify(pathToFileURL(file).href)})\n`,
+    )
+    return { name: `${relative} [${engine}]`, file: path.relative(root, wrapper) }
+  })
+})
+
+// Longest units first (test/durations.json, from an earlier recorded run; a half of a file
+// counts as half of the whole file's time; a unit not in it counts as long, so a new file
+// never starts last): the run ends when its longest unit does.
 const known = readDurations()
-const order = selected
-  .map((file) => path.relative(root, file))
-  .sort((a, b) => (known[b] ?? Number.POSITIVE_INFINITY) - (known[a] ?? Number.POSITIVE_INFINITY) || a.localeCompare(b))
+const expected = (name: string) => known[name] ?? (known[name.replace(/ \[\w+\]$/, '')] ?? Number.POSITIVE_INFINITY) / 2
+const order = units
+  .sort((a, b) => expected(b.name) - expected(a.name) || a.name.localeCompare(b.name))
+  .map((unit) => unit.file)
 const record = process.env.CUSTODIAN_TEST_RECORD_DURATIONS === '1'
 const recorded = path.join(cache, 'durations.json')
 if (record) env.CUSTODIAN_TEST_DURATIONS_OUT = recorded

@@ -22,9 +22,15 @@ export function postgresAvailable(): boolean {
   return process.env.TEST_DATABASE_URL !== undefined && process.env.CUSTODIAN_TEST_PG_TEMPLATE !== undefined
 }
 
-/** Runs `body` once per engine, as a suite named after it; PostgreSQL is skipped only outside CI. */
+/**
+ * Runs `body` once per engine, as a suite named after it; PostgreSQL is skipped only outside CI.
+ * CUSTODIAN_TEST_ENGINE_ONLY names one engine: the test runner runs a file's two engines as
+ * two processes at once that way (scripts/test.ts), each registering only its own.
+ */
 export function forEachEngine(name: string, body: (engine: Engine) => void): void {
+  const only = process.env.CUSTODIAN_TEST_ENGINE_ONLY
   for (const engine of ENGINES) {
+    if (only !== undefined && engine !== only) continue
     const skip = engine === 'postgres' && !postgresAvailable() ? 'TEST_DATABASE_URL not set' : false
     describe(`${name} [${engine}]`, { skip }, () => body(engine))
   }
