@@ -13,6 +13,7 @@ import { startCluster } from '../test/helpers/pg-cluster.ts'
 import { httpsJson } from '../test/helpers/process.ts'
 import { totpCode } from '../test/helpers/totp.ts'
 import { ensureBuilt } from './console.ts'
+import { shootOperations } from './console-screenshots-operations.ts'
 
 const OUT = path.resolve(import.meta.dirname, '../docs/console')
 mkdirSync(OUT, { recursive: true })
@@ -30,12 +31,16 @@ await su.query(`CREATE ROLE orders_app LOGIN PASSWORD 'orders-pw'`)
 await su.query(`CREATE ROLE rotator LOGIN CREATEROLE PASSWORD 'rotator-pw'`)
 await su.end()
 // The org key's rewrap moves one data key every 2 s: the Org keys picture catches it mid-way.
+// Webhooks give up after two attempts and retention purges every second: pictures 57 and 58
+// show a dead letter and a purge within minutes.
 const world = await startConsoleWorld({
   CUSTODIAN_OUTBOUND_ALLOW: '127.0.0.1/32',
   CUSTODIAN_REWRAP_BATCH: '1',
   CUSTODIAN_REWRAP_INTERVAL_MS: '2000',
   CUSTODIAN_WEBHOOK_CHECK_MS: '200',
   CUSTODIAN_MAIL_CHECK_MS: '200',
+  CUSTODIAN_WEBHOOK_MAX_ATTEMPTS: '2',
+  CUSTODIAN_RETENTION_CHECK_MS: '1000',
 })
 const browser = await launchChromium()
 const shot = async (page: Page, name: string) => {
@@ -433,6 +438,9 @@ try {
     })
     await officer.getByRole('alert').filter({ hasText: 'The signature does not match' }).waitFor()
     await shot(officer, '40-erasure-certificate-tampered')
+    await officer.goto(`${acme}/erasure-certificates`)
+    await officer.getByRole('table', { name: 'Erasure certificates' }).getByRole('row').nth(1).waitFor()
+    await shot(officer, '64-erasure-certificates')
 
     // The browser's clock moved past the open requests' deadlines: each marked overdue.
     const later = await newConsoleContext(browser)
@@ -550,6 +558,8 @@ try {
       .fill('reads the audit log only')
     await shot(reviewer, '33-least-privilege')
   }
+  // ---- Issues 13 and 14, the org's day-to-day pages: pictures 42–63 ----
+  await shootOperations(world, browser, shot)
 } finally {
   await browser.close()
   await world.server.stop()
