@@ -221,6 +221,24 @@ forEachEngine('the SDK against a running service', (engine) => {
     assert.deepEqual(new Set(stored.map((e) => e.target?.id)).size, 40)
   })
 
+  it('issues, lists and revokes viewer tokens for the embedded viewer; the token reads, then is refused', async () => {
+    const issued = await custodian.audit.viewerTokens.create({
+      origin: 'https://app.example.com',
+      actions: ['invoice.*'],
+    })
+    assert.match(issued.token, /^cst_view_/)
+    assert.equal(issued.origin, 'https://app.example.com')
+    const read = await httpsJson(world.server.httpsPort, 'GET', '/v1/viewer/session', { token: issued.token })
+    assert.equal(read.status, 200, read.text)
+    const { tokens } = await custodian.audit.viewerTokens.list()
+    assert.ok(tokens.some((t) => t.id === issued.id))
+    assert.ok(!JSON.stringify(tokens).includes(issued.token), 'never the token itself')
+    await custodian.audit.viewerTokens.revoke(issued.id)
+    const refused = await httpsJson(world.server.httpsPort, 'GET', '/v1/viewer/session', { token: issued.token })
+    assert.equal(refused.status, 401)
+    await refusal(custodian.audit.viewerTokens.create({ origin: 'https://app.example.com/path' }), 'VALIDATION_FAILED')
+  })
+
   it('follows the chain: every new event once, in seq order', async () => {
     const start = (await custodian.audit.status()).headSeq + 1
     const stop = new AbortController()

@@ -65,6 +65,29 @@ export interface Audit {
   status(): Promise<AuditStatus>
   /** Yields chained events in `seq` order, from `fromSeq`, then each new one as it is chained, until `signal` aborts. */
   follow(options?: FollowOptions): AsyncGenerator<ChainedEvent>
+  /** Short-lived, read-only tokens for the embedded viewer `<custodian-audit-log>` (docs/embedded-viewer.md). */
+  readonly viewerTokens: ViewerTokens
+}
+
+type ViewerTokensPath = paths['/v1/orgs/{orgId}/audit/viewer-tokens']
+/** What a viewer token may read: `origin` (exact web origin of the embedding page), optional `actions`, `actorId`, `ttlSeconds` (60–900, default 300). */
+export type ViewerTokenRequest = Omit<
+  ViewerTokensPath['post']['requestBody']['content']['application/json'],
+  'ttlSeconds'
+> & {
+  ttlSeconds?: number
+}
+/** The token (shown once), its id, expiry, canonical origin and scope. */
+export type IssuedViewerToken = ViewerTokensPath['post']['responses'][201]['content']['application/json']
+export type ViewerTokenPage = ViewerTokensPath['get']['responses'][200]['content']['application/json']
+
+export interface ViewerTokens {
+  /** Issues one (needs `audit:viewer`, and `audit:read` and `audit:export`, which the token exercises). Audited, never with the token. */
+  create(request: ViewerTokenRequest): Promise<IssuedViewerToken>
+  /** The org's viewer tokens (never the token itself), a page at a time. */
+  list(options?: { cursor?: string; limit?: number }): Promise<ViewerTokenPage>
+  /** Revokes one at once (its next request is a 401); answers it as listed, revoked. */
+  revoke(tokenId: string): Promise<ViewerTokenPage['tokens'][number]>
 }
 
 export function createAudit(
@@ -87,7 +110,34 @@ export function createAudit(
     return parseEntryBundle(Buffer.from(await response.arrayBuffer()))
   }
 
+  const viewerTokens: ViewerTokens = {
+    async create(request) {
+      const orgId = await ctx.orgId()
+      return data(
+        api.POST('/v1/orgs/{orgId}/audit/viewer-tokens', {
+          params: { path: { orgId } },
+          body: { ...request, ttlSeconds: request.ttlSeconds ?? 300 },
+        }),
+      )
+    },
+    async list(options = {}) {
+      const orgId = await ctx.orgId()
+      return data(
+        api.GET('/v1/orgs/{orgId}/audit/viewer-tokens', {
+          params: { path: { orgId }, query: { ...options, limit: options.limit ?? PAGE } },
+        }),
+      )
+    },
+    async revoke(tokenId) {
+      const orgId = await ctx.orgId()
+      return data(
+        api.DELETE('/v1/orgs/{orgId}/audit/viewer-tokens/{tokenId}', { params: { path: { orgId, tokenId } } }),
+      )
+    },
+  }
+
   return {
+    viewerTokens,
     record: (event) => recorder.record(event),
     flush: (flushOptions) => recorder.flush(flushOptions),
     stats: () => recorder.stats(),

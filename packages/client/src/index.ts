@@ -31,7 +31,18 @@ export type {
   PrivacyRequestPage,
 } from './privacy.ts'
 export type { Grant, GrantPage, GrantPolicy, GrantPolicyUpdate, GrantRequest, Grants } from './grants.ts'
-export type { Audit, AuditEventPage, AuditQuery, AuditStatus, ChainedEvent, FollowOptions } from './audit.ts'
+export type {
+  Audit,
+  AuditEventPage,
+  AuditQuery,
+  AuditStatus,
+  ChainedEvent,
+  FollowOptions,
+  IssuedViewerToken,
+  ViewerTokenPage,
+  ViewerTokenRequest,
+  ViewerTokens,
+} from './audit.ts'
 export type {
   AppEvent,
   CloseResult,
