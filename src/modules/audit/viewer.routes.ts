@@ -86,7 +86,8 @@ export function viewerRoutes(deps: { viewer: ViewerService }): FastifyPluginAsyn
   const { viewer } = deps
   return async (app) => {
     app.post('/v1/orgs/:orgId/audit/viewer-tokens', {
-      config: { access: { permission: 'audit:viewer' } },
+      // It hands out a credential: a session asks for a fresh second factor, as for API tokens.
+      config: { access: { permission: 'audit:viewer' }, stepUp: true },
       schema: {
         tags,
         summary: 'Issue a short-lived, read-only audit viewer token for one web origin (docs/embedded-viewer.md)',
