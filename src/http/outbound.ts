@@ -241,3 +241,37 @@ export function createOutboundFetch(
     undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response> // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici's own fetch and Response types differ from the global ones this module exposes
   return Object.assign(fetch, { guard })
 }
+
+/**
+ * Why a delivery got no HTTP answer, as a code a receiver's owner can act on: the first
+ * system error code along the error's causes (`ECONNREFUSED`, `ENOTFOUND`, `CERT_HAS_EXPIRED`
+ * …; undici wraps it as `TypeError: fetch failed`, and a failed connection to every address
+ * of a host as an AggregateError of them), else `TimeoutError` for the delivery timeout, else
+ * the innermost cause's message when it is a few plain words (undici's `bad port`, `invalid
+ * onRequestStart method`), else the error's name. Never a message with anything else in it:
+ * it may quote the URL, whose path can hold a token.
+ */
+export function transportFailure(error: unknown): string {
+  const seen = new Set<unknown>()
+  const queue: unknown[] = [error]
+  while (queue.length > 0) {
+    const next = queue.shift()
+    if (next === null || typeof next !== 'object' || seen.has(next)) continue
+    seen.add(next)
+    const { code, cause, errors } = next as { code?: unknown; cause?: unknown; errors?: unknown }
+    if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) return code
+    queue.push(cause, ...(Array.isArray(errors) ? (errors as unknown[]) : []))
+  }
+  let innermost: unknown = error
+  for (let depth = 0; depth < 8; depth++) {
+    const cause = (innermost as { cause?: unknown } | null)?.cause
+    if (cause === null || typeof cause !== 'object') break
+    innermost = cause
+  }
+  const message = (innermost as { message?: unknown } | null)?.message
+  const name = (error as { name?: unknown } | null)?.name
+  const label = typeof name === 'string' ? name : 'error'
+  if (innermost !== error && typeof message === 'string' && /^[A-Za-z][A-Za-z ]{0,59}$/.test(message))
+    return `${label}: ${message}`
+  return label
+}

@@ -7,7 +7,7 @@ import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
-import { DestinationRefused, type DestinationGuard, type OutboundFetch } from '../../http/outbound.ts'
+import { DestinationRefused, type DestinationGuard, type OutboundFetch, transportFailure } from '../../http/outbound.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
@@ -507,26 +507,4 @@ export function createWebhooksService(deps: {
       return settled
     },
   }
-}
-
-/**
- * Why a delivery got no HTTP answer, as a code a receiver's owner can act on: the first
- * system error code along the error's causes (`ECONNREFUSED`, `ENOTFOUND`, `CERT_HAS_EXPIRED`
- * …; undici wraps it as `TypeError: fetch failed`, and a failed connection to every address
- * of a host as an AggregateError of them), else `TimeoutError` for the delivery timeout, else
- * the error's name. Never the message: it may quote the URL, whose path can hold a token.
- */
-export function transportFailure(error: unknown): string {
-  const seen = new Set<unknown>()
-  const queue: unknown[] = [error]
-  while (queue.length > 0) {
-    const next = queue.shift()
-    if (next === null || typeof next !== 'object' || seen.has(next)) continue
-    seen.add(next)
-    const { code, cause, errors } = next as { code?: unknown; cause?: unknown; errors?: unknown }
-    if (typeof code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(code)) return code
-    queue.push(cause, ...(Array.isArray(errors) ? (errors as unknown[]) : []))
-  }
-  const name = (error as { name?: unknown } | null)?.name
-  return typeof name === 'string' ? name : 'error'
 }

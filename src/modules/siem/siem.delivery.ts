@@ -1,3 +1,4 @@
+import { transportFailure } from '../../http/outbound.ts'
 import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
@@ -7,7 +8,6 @@ import { isAppError } from '../../errors.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { stringValue } from '../vault/vault.types.ts'
-import { transportFailure } from '../notify/webhooks.service.ts'
 import type { Sender, Target } from './siem.send.ts'
 import * as store from './siem.store.ts'
 

@@ -1,6 +1,5 @@
 import type { StoredChainEvent } from '../audit/audit.format.ts'
-import { DestinationRefused, type DestinationGuard, type OutboundFetch } from '../../http/outbound.ts'
-import { transportFailure } from '../notify/webhooks.service.ts'
+import { DestinationRefused, type DestinationGuard, type OutboundFetch, transportFailure } from '../../http/outbound.ts'
 import {
   datadogItem,
   exportLine,

@@ -1,8 +1,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net'
 import { Duplex } from 'node:stream'
 import { checkServerIdentity, connect as tlsConnect, type TLSSocket } from 'node:tls'
-import { DestinationRefused, type DestinationGuard } from '../../http/outbound.ts'
-import { transportFailure } from '../notify/webhooks.service.ts'
+import { DestinationRefused, type DestinationGuard, transportFailure } from '../../http/outbound.ts'
 
 /**
  * Syslog over TLS (RFC 5425): one TLS session per batch — connect, write the batch's
