@@ -400,6 +400,18 @@ forEachEngine('embedded audit viewer tokens (issue 14)', (engine) => {
     assert.equal(preflight.headers['access-control-allow-credentials'], undefined)
   })
 
+  it('refuses a time filter no clock can hold (a leap second) with 400 naming it, on the events and the export', async () => {
+    const { token } = await mint()
+    for (const [path, name] of [
+      ['/v1/viewer/events?from=2016-12-31T23:59:60Z', 'from'],
+      ['/v1/viewer/export?to=2016-12-31T23:59:60Z', 'to'],
+    ] as const) {
+      const refused = await view(path, token)
+      assertProblem(refused, 400, 'VALIDATION_FAILED')
+      assert.equal(refused.body.errors[0].path, `/query/${name}`, refused.text)
+    }
+  })
+
   it('expires: a 401 VIEWER_TOKEN_EXPIRED once its time is up (the service’s clock, checked at use)', async () => {
     const { token } = await mint({ ttlSeconds: 60 })
     assert.equal((await view('/v1/viewer/events', token)).status, 200)
