@@ -8,6 +8,7 @@ import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
+import { fullFormats } from 'ajv-formats/dist/formats.js'
 import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import type { Database } from './db/connect.ts'
@@ -55,6 +56,11 @@ export interface AppDeps {
 export type App = Awaited<ReturnType<typeof buildApp>>
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
+/** ajv-formats' own RFC 3339 date-time check (a `{ validate, compare }` pair). */
+const RFC3339 = fullFormats['date-time'] as {
+  validate: (text: string) => boolean
+  compare: (a: string, b: string) => number | undefined
+}
 
 /**
  * Assembles the service: plugins, the one access-control point, every module's routes.
@@ -401,8 +407,17 @@ function setValidators(app: FastifyInstance): void {
   const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }))
   const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
   // K6: `format: 'email'` is one plain mailbox as src/email-address.ts parses it, not ajv-formats' regex.
-  for (const ajv of [bodyAjv, textAjv])
+  for (const ajv of [bodyAjv, textAjv]) {
     ajv.addFormat('email', { type: 'string', validate: (text: string) => parseMailbox(text) !== undefined })
+    // RFC 3339 allows a leap second (`23:59:60`), which no JavaScript Date can hold: every
+    // handler reads a date-time with `new Date(…)`, so such a time is refused here (400
+    // naming the field) rather than reaching SQL or toISOString() as an Invalid Date (500).
+    ajv.addFormat('date-time', {
+      type: 'string',
+      validate: (text: string) => RFC3339.validate(text) && !Number.isNaN(Date.parse(text)),
+      compare: RFC3339.compare,
+    })
+  }
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
 }
 

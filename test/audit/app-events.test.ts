@@ -258,6 +258,8 @@ forEachEngine('application events in the audit chain (issue 14 §1)', (engine) =
     const cases: [Record<string, unknown>, string][] = [
       [{ ip: 'not-an-address' }, '/body/ip'],
       [{ occurredAt: new Date(Date.now() + 3_600_000).toISOString() }, '/body/occurredAt'],
+      // RFC 3339 allows a leap second, which no JavaScript Date holds: a 400, never a 500.
+      [{ occurredAt: '2016-12-31T23:59:60Z' }, '/body/occurredAt'],
       [{ personal: { email: 'ada@example.test' } }, '/body/subject'],
       [{ subject: 'cust_1' }, '/body/personal'],
       [{ action: 'Document.Share' }, '/body/action'],

@@ -7,6 +7,7 @@ import {
   bootstrapProvider,
   createCustomerOrg,
   fingerprint,
+  PASSWORD,
   principalWithRole,
   testClock,
   useTestApp,
@@ -398,6 +399,62 @@ forEachEngine('embedded audit viewer tokens (issue 14)', (engine) => {
     assert.equal(preflight.headers['access-control-allow-methods'], 'GET')
     assert.equal(preflight.headers['access-control-allow-headers'], 'authorization')
     assert.equal(preflight.headers['access-control-allow-credentials'], undefined)
+  })
+
+  it('refuses a time filter no clock can hold (a leap second) with 400 naming it, on the events and the export', async () => {
+    const { token } = await mint()
+    for (const [path, name] of [
+      ['/v1/viewer/events?from=2016-12-31T23:59:60Z', 'from'],
+      ['/v1/viewer/export?to=2016-12-31T23:59:60Z', 'to'],
+    ] as const) {
+      const refused = await view(path, token)
+      assertProblem(refused, 400, 'VALIDATION_FAILED')
+      assert.equal(refused.body.errors[0].path, `/query/${name}`, refused.text)
+    }
+  })
+
+  it('ends with its issuer: a member removed or suspended, or a service account deleted, leaves its viewer tokens refused at once (P2.6)', async () => {
+    // A service account, the usual host backend.
+    const account = await principalWithRole(t(), acme, 'host-backend')
+    const fromAccount = (await issue({ origin: ORIGIN }, account.token)).body.token as string
+    assert.equal((await view('/v1/viewer/session', fromAccount)).status, 200)
+    const deleted = await t().request({
+      method: 'DELETE',
+      url: url(acme, `/service-accounts/${account.serviceAccountId}`),
+      token: acme.ownerToken,
+    })
+    assert.equal(deleted.status, 204, deleted.text)
+    assertProblem(await view('/v1/viewer/events', fromAccount), 401, 'UNAUTHENTICATED')
+    // A person: an auditor holds audit:viewer, audit:read and audit:export.
+    const invited = await t().request({
+      method: 'POST',
+      url: url(acme, '/invitations'),
+      token: acme.ownerToken,
+      body: { email: 'auditor@acme.test', role: 'auditor' },
+    })
+    assert.equal(invited.status, 201, invited.text)
+    const accepted = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invited.body.token, password: PASSWORD },
+    })
+    assert.equal(accepted.status, 201, accepted.text)
+    const auditor = accepted.body as { apiToken: string; userId: string }
+    const fromAuditor = (await issue({ origin: ORIGIN }, auditor.apiToken)).body.token as string
+    assert.equal((await view('/v1/viewer/session', fromAuditor)).status, 200)
+    const member = (action: string) =>
+      t().request({ method: 'POST', url: url(acme, `/members/${auditor.userId}/${action}`), token: acme.ownerToken })
+    assert.equal((await member('suspend')).status, 200)
+    assertProblem(await view('/v1/viewer/events', fromAuditor), 401, 'UNAUTHENTICATED')
+    assert.equal((await member('resume')).status, 200)
+    assert.equal((await view('/v1/viewer/events', fromAuditor)).status, 200, 'resumed, as their own tokens are')
+    const removed = await t().request({
+      method: 'DELETE',
+      url: url(acme, `/members/${auditor.userId}`),
+      token: acme.ownerToken,
+    })
+    assert.equal(removed.status, 200, removed.text)
+    assertProblem(await view('/v1/viewer/events', fromAuditor), 401, 'UNAUTHENTICATED')
   })
 
   it('expires: a 401 VIEWER_TOKEN_EXPIRED once its time is up (the service’s clock, checked at use)', async () => {

@@ -490,6 +490,39 @@ forEachEngine('SIEM streaming (issue 14)', (engine) => {
     assert.ok(!JSON.stringify(stored).includes(HEC_TOKEN))
   })
 
+  it('refuses to add or redirect a destination for a caller who may not export the log itself (siem:manage alone): 403 EXCEEDS_OWN_PERMISSIONS, nothing changed', async () => {
+    const role = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/roles`,
+      token: acme.ownerToken,
+      body: {
+        name: 'siem-only',
+        description: 'streams, without audit:export',
+        permissions: ['siem:read', 'siem:manage'],
+      },
+    })
+    assert.equal(role.status, 201, role.text)
+    const { token } = await principalWithRole(t(), acme, 'siem-only')
+    const listed = async () =>
+      ((await api('GET', '?limit=500')).body.destinations as { id: string; url: string | null }[]).map((d) => [
+        d.id,
+        d.url,
+      ])
+    const before = await listed()
+    const first = before.find(([, url]) => url !== null)
+    assert.ok(first !== undefined)
+    for (const [method, tail, body] of [
+      ['POST', '', { name: 'elsewhere', kind: 'jsonl', url: 'https://siem.elsewhere.test/in' }],
+      ['PATCH', `/${first[0]}`, { url: 'https://siem.elsewhere.test/' }],
+    ] as const) {
+      const refused = await api(method, tail, body, token)
+      assert.equal(refused.status, 403, refused.text)
+      assert.equal(refused.body.code, 'EXCEEDS_OWN_PERMISSIONS')
+      assert.deepEqual(refused.body.missingPermissions, ['audit:export'])
+    }
+    assert.deepEqual(await listed(), before)
+  })
+
   it('removes a destination and crypto-erases its credential; another org sees none of it', async () => {
     const other = await createCustomerOrg(t(), provider, 'Other', `owner@${engine}.other.test`)
     const mine = (await api('GET', '')).body.destinations[0]

@@ -64,7 +64,8 @@ export const PERMISSIONS = {
   'webhooks:read': 'List webhooks and their deliveries',
   'webhooks:manage': 'Register and remove webhooks (erasures, notifications)',
   'siem:read': 'See SIEM destinations, their lag and dead letters (never a credential)',
-  'siem:manage': 'Add, change, test, pause, resume and remove SIEM destinations (the audit log streams out to them)',
+  'siem:manage':
+    'Add, change, test, pause, resume and remove SIEM destinations (the audit log streams out to them: adding or redirecting one also needs audit:export)',
   'notifications:read': 'See the org’s notification outbox and each delivery’s state',
   'alerts:read': 'See alerts and the alert rules',
   'alerts:manage': 'Acknowledge and resolve alerts, and set the alert rules',

@@ -201,8 +201,11 @@ export function createViewerService(deps: {
       if (parsed === undefined) return null
       const row = await store.findViewerTokenForAuth(db, parsed.id)
       if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
+      // A token outlives neither its revocation nor its issuer's access (P2.6: removing a
+      // member or deleting a service account ends what it holds at once).
+      const revoked = row.revoked_at !== null || !row.issuer_active
       return {
-        state: row.revoked_at !== null ? 'revoked' : row.expires_at.getTime() <= clock().getTime() ? 'expired' : 'live',
+        state: revoked ? 'revoked' : row.expires_at.getTime() <= clock().getTime() ? 'expired' : 'live',
         tokenId: row.id,
         orgId: row.org_id,
         orgName: row.org_name,

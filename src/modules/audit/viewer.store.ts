@@ -1,4 +1,4 @@
-import type { Kysely, Selectable } from 'kysely'
+import { sql, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Trx } from '../../db/tenant.ts'
 import { inIndexOrder, newestFirst, pageOf, type PageRequest } from '../../db/page.ts'
@@ -16,8 +16,10 @@ export async function insertViewerToken(trx: Trx, row: ViewerTokenRow): Promise<
 }
 
 /**
- * A token by id with what its use needs — its org's name and IP allowlist — over the owner
- * connection: the token is what tells us the org (one read-only statement).
+ * A token by id with what its use needs — its org's name and IP allowlist, and whether its
+ * issuer still has access (`issuer_active`: a member not removed or suspended, a service
+ * account not deleted; P2.6) — over the owner connection: the token is what tells us the
+ * org (one read-only statement).
  */
 export async function findViewerTokenForAuth(db: Kysely<DB>, id: string) {
   return db
@@ -26,6 +28,14 @@ export async function findViewerTokenForAuth(db: Kysely<DB>, id: string) {
     .leftJoin('org_security_policies as osp', 'osp.org_id', 't.org_id')
     .selectAll('t')
     .select(['o.name as org_name', 'osp.ip_allowlist'])
+    .select(
+      sql<boolean>`CASE t.created_by_type
+        WHEN 'user' THEN EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = t.org_id
+          AND m.user_id = t.created_by_id::uuid AND m.suspended_at IS NULL)
+        WHEN 'service_account' THEN EXISTS (SELECT 1 FROM service_accounts s WHERE s.org_id = t.org_id
+          AND s.id = t.created_by_id::uuid)
+        ELSE false END`.as('issuer_active'),
+    )
     .where('t.id', '=', id)
     .executeTakeFirst()
 }

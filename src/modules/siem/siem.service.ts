@@ -7,6 +7,7 @@ import { BY_NAME, inIndexOrder, newestFirst, pageOf, toPage, type Page, type Pag
 import type { DB } from '../../db/schema.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
+import { assertWithinOwn } from '../access/bounds.ts'
 import { DestinationRefused, type DestinationGuard } from '../../http/outbound.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { StoredChainEvent } from '../audit/audit.format.ts'
@@ -71,6 +72,14 @@ export function createSiemService(deps: {
   clock: Clock
 }): SiemService {
   const { db, audit, clock } = deps
+
+  /**
+   * A destination streams the whole log out, from seq 1 by default: whoever points one
+   * somewhere must be allowed to export the log itself (nothing derived exceeds its maker).
+   */
+  function mayStreamOut(ctx: RequestContext): void {
+    assertWithinOwn(ctx.principal, ['audit:export'], 'a SIEM destination (it streams the audit log out)')
+  }
 
   async function checkDestination(kind: SiemKind, url: string | null, host: string | null, port: number | null) {
     if (kind === 'syslog_tls') {
@@ -294,6 +303,7 @@ export function createSiemService(deps: {
     },
 
     async create(ctx, input) {
+      mayStreamOut(ctx)
       const settings = input.settings ?? {}
       const credential = input.credential ?? null
       await checkDestination(input.kind, input.url ?? null, input.host ?? null, input.port ?? null)
@@ -344,6 +354,14 @@ export function createSiemService(deps: {
     },
 
     async update(ctx, id, input) {
+      // Where the log goes, and whom the connection trusts: as adding a destination.
+      if (
+        input.url !== undefined ||
+        input.host !== undefined ||
+        input.port !== undefined ||
+        input.settings !== undefined
+      )
+        mayStreamOut(ctx)
       const current = await withOrg(db, ctx.orgId, (trx) => find(trx, id))
       const url = input.url ?? current.url
       const host = input.host ?? current.host
