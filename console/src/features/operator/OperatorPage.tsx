@@ -39,6 +39,9 @@ export function OperatorPage() {
         .
       </Text>
       <Group component="nav" aria-label="Operator pages" mb="md">
+        <Anchor component={Link} to="/operator/grants">
+          Diagnostic access
+        </Anchor>
         <Anchor component={Link} to="/operator/vulnerability-reports">
           Vulnerability reports
         </Anchor>
