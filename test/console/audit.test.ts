@@ -211,7 +211,12 @@ describe('web console: audit viewer', () => {
       await page.getByRole('button', { name: 'Apply filters' }).click()
       await table.getByRole('row').filter({ hasText: 'secret.create' }).waitFor({ state: 'detached' })
       const rows = table.getByRole('row')
-      assert.equal(await rows.count(), 2, 'the header and the one application event')
+      await rows.filter({ hasText: 'invoice.sent' }).waitFor()
+      assert.equal(
+        await rows.count(),
+        2,
+        `the header and the one application event: ${(await rows.allInnerTexts()).join(' | ')}`,
+      )
       await page.getByRole('button', { name: /^Details of invoice\.sent/ }).click()
       const detail = page.getByRole('region', { name: /invoice\.sent/ })
       assert.match(await detail.innerText(), /Origin\s+the host application/)
