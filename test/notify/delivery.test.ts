@@ -167,6 +167,48 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
     assert.equal(removed.status, 204, removed.text)
   })
 
+  it('a webhook whose signing secret cannot be opened fails alone, saying why; another org’s delivery goes on', async () => {
+    const globex = await createCustomerOrg(t(), provider, 'Globex', `owner@${engine}.globex.test`)
+    const hook = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${globex.orgId}/webhooks`,
+      token: globex.ownerToken,
+      body: { name: 'globex-pager', url: `${receiver.url}/globex-${engine}`, events: ['notifications'] },
+    })
+    assert.equal(hook.status, 201, hook.text)
+    const secrets = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/secrets`, token: acme.ownerToken })
+    const pagerSecret = (secrets.body.secrets as { id: string; name: string }[]).find((s) => s.name === 'webhook/pager')
+    assert.ok(pagerSecret !== undefined)
+    const paused = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/secrets/${pagerSecret.id}/pause`,
+      token: acme.ownerToken,
+    })
+    assert.equal(paused.status, 204, paused.text)
+    await notifyOwner(t(), provider, acme)
+    await notifyOwner(t(), provider, globex)
+    await t().app.services.delivery.fanOut()
+    await t().app.services.webhooks.deliverDue()
+    assert.equal(receiver.received.filter((r: Received) => r.path === `/globex-${engine}`).length, 1, 'Globex’s went')
+    const acmeDeliveries = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/webhook-deliveries`, token: acme.ownerToken })
+    ).body.deliveries as { webhook: string; status: string; lastError: string | null }[]
+    const pager = acmeDeliveries.find((d) => d.webhook === 'pager' && d.status === 'pending')
+    assert.equal(pager?.lastError, 'signing secret unavailable: SECRET_PAUSED', JSON.stringify(acmeDeliveries))
+    const resumed = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/secrets/${pagerSecret.id}/resume`,
+      token: acme.ownerToken,
+    })
+    assert.equal(resumed.status, 204, resumed.text)
+    time.advance(60_000)
+    await t().app.services.webhooks.deliverDue()
+    const after = (
+      await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/webhook-deliveries`, token: acme.ownerToken })
+    ).body.deliveries as { webhook: string; status: string }[]
+    assert.equal(after.filter((d) => d.webhook === 'pager' && d.status === 'pending').length, 0, 'sent once resumed')
+  })
+
   it('refuses to queue a notification that carries a link or a credential (P3.5)', async () => {
     const run = (body: string) =>
       withOrg(t().db.kysely, acme.orgId, (trx) =>

@@ -118,7 +118,7 @@ const PURPOSE = 'webhook-delivery'
 export function createWebhooksService(deps: {
   db: Kysely<DB>
   keyring: Keyring
-  vault: () => Pick<VaultService, 'keepValue' | 'openCurrent' | 'removeIn'>
+  vault: () => Pick<VaultService, 'keepValue' | 'openCurrent' | 'removeIn' | 'existingIn'>
   audit: Pick<AuditService, 'append'>
   clock: Clock
   fetch: OutboundFetch & { guard: Pick<DestinationGuard, 'checkUrl'> }
@@ -218,8 +218,16 @@ export function createWebhooksService(deps: {
       const dek = await keyring.openDataKey(trx, orgId, `${PURPOSE}/${row.id}`, 1, row.kek_version, row.wrapped_key)
       const body = open(dek, row.sealed, aad(orgId, row.id)).toString('utf8')
       dek.fill(0)
-      const secret = stringValue(await deps.vault().openCurrent(trx, orgId, hook.secret_id))
-      return { row, hook, body, secret }
+      // The signing secret cannot be opened (paused, reported exposed, or gone from under an
+      // older version of the service): this delivery fails with why, the others go on.
+      let secret: string
+      try {
+        secret = stringValue(await deps.vault().openCurrent(trx, orgId, hook.secret_id))
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error
+        return { row, hook, body, secret: undefined, unavailable: `signing secret unavailable: ${error.code}` }
+      }
+      return { row, hook, body, secret, unavailable: undefined }
     })
   }
 
@@ -375,7 +383,10 @@ export function createWebhooksService(deps: {
       await withOrg(db, ctx.orgId, async (trx) => {
         const row = await trx.deleteFrom('webhooks').where('id', '=', id).returningAll().executeTakeFirst()
         if (row === undefined) throw new AppError('NOT_FOUND', 'no such webhook')
-        await deps.vault().removeIn(trx, ctx, row.secret_id)
+        // Its signing secret goes with it; one already gone (an older version let the secrets
+        // API delete it) does not keep the webhook.
+        if ((await deps.vault().existingIn(trx, [row.secret_id])).has(row.secret_id))
+          await deps.vault().removeIn(trx, ctx, row.secret_id)
         await eraseDeadLettersOf(trx, id)
         await audit.append(trx, {
           orgId: ctx.orgId,
@@ -483,28 +494,42 @@ export function createWebhooksService(deps: {
           .execute(),
       )
       let settled = 0
+      // One delivery that cannot be handled never holds up the others (they may be other
+      // orgs'): its error is raised once the rest are done, and it is tried again on the next tick.
+      let failure: unknown
       for (const { id, org_id: orgId } of due) {
-        const claimed = await claim(orgId, id)
-        if (claimed === undefined) continue // another process has it
-        const { row } = claimed
-        const result =
-          claimed.hook === undefined
-            ? { status: null, error: 'webhook removed' }
-            : await send(claimed.hook.url, claimed.body, claimed.secret, row.id, row.event)
-        const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
-        const { final, requestId } = await settle(orgId, id, result, attempts, {
-          webhook: row.webhook_name,
-          destination: row.destination,
-          event: row.event,
-          retries: row.retries,
-          webhookRemoved: claimed.hook === undefined,
-        })
-        if (final) {
-          settled++
-          if (requestId !== null) await deps.onSettled(orgId, requestId)
+        try {
+          settled += await deliverOne(orgId, id)
+        } catch (error) {
+          failure ??= error
         }
       }
+      if (failure !== undefined) throw failure
       return settled
     },
+  }
+
+  /** Claims, sends and settles one delivery; 1 when it is settled for good, else 0. */
+  async function deliverOne(orgId: string, id: string): Promise<number> {
+    const claimed = await claim(orgId, id)
+    if (claimed === undefined) return 0 // another process has it
+    const { row } = claimed
+    const result =
+      claimed.hook === undefined
+        ? { status: null, error: 'webhook removed' }
+        : claimed.secret === undefined
+          ? { status: null, error: claimed.unavailable }
+          : await send(claimed.hook.url, claimed.body, claimed.secret, row.id, row.event)
+    const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
+    const { final, requestId } = await settle(orgId, id, result, attempts, {
+      webhook: row.webhook_name,
+      destination: row.destination,
+      event: row.event,
+      retries: row.retries,
+      webhookRemoved: claimed.hook === undefined,
+    })
+    if (!final) return 0
+    if (requestId !== null) await deps.onSettled(orgId, requestId)
+    return 1
   }
 }

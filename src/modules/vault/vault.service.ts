@@ -210,6 +210,26 @@ export function createVaultService(deps: {
       meta: ctx.meta,
     })
 
+  /**
+   * What runs on this secret as its credential, in the transaction's org: the features that
+   * keep their credential in the vault and name it without a foreign key (webhooks' signing
+   * secrets, SIEM destinations' credentials, the org's SSO client secret). They delete it
+   * themselves, through `removeIn`, when they let it go; the secrets API may not take it from
+   * under them. test/vault/credential-users.test.ts keeps this list complete.
+   */
+  async function credentialUsers(trx: Trx, id: string): Promise<string[]> {
+    const [hooks, destinations, sso] = await Promise.all([
+      trx.selectFrom('webhooks').select('name').where('secret_id', '=', id).execute(),
+      trx.selectFrom('siem_destinations').select('name').where('secret_id', '=', id).execute(),
+      trx.selectFrom('org_sso_configs').select('issuer').where('client_secret_id', '=', id).execute(),
+    ])
+    return [
+      ...hooks.map((h) => `the webhook ${h.name}`),
+      ...destinations.map((d) => `the SIEM destination ${d.name}`),
+      ...sso.map(() => 'the org’s single sign-on'),
+    ]
+  }
+
   async function removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void> {
     const secret = await existing(trx, id, true)
     // A managing credential still named by another credential's rotation policy: deleting
@@ -414,7 +434,17 @@ export function createVaultService(deps: {
 
     async remove(ctx, id) {
       try {
-        await withOrg(db, ctx.orgId, (trx) => removeIn(trx, ctx, id))
+        await withOrg(db, ctx.orgId, async (trx) => {
+          const secret = await existing(trx, id, true)
+          const users = await credentialUsers(trx, id)
+          if (users.length > 0)
+            throw new AppError(
+              'CONFLICT',
+              `${secret.name} is the credential of ${users.join(' and ')}: remove it there (or give it another ` +
+                'credential) instead; deleting the secret alone would leave it unable to work',
+            )
+          await removeIn(trx, ctx, id)
+        })
       } catch (error) {
         // A rotation policy naming it as managing credential was set meanwhile (0032).
         if (sqlState(error) === FOREIGN_KEY_VIOLATION)

@@ -124,8 +124,9 @@ export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage
         {added !== null ? (
           <Stack gap="sm">
             <Alert variant="default" title="Shown once">
-              Each delivery is signed with it (X-Custodian-Signature, HMAC-SHA256). Copy it now into the receiver: it is
-              kept only in Custodian’s vault and cannot be shown again.
+              Each delivery is signed with it (X-Custodian-Signature, HMAC-SHA256). Copy it now into the receiver: this
+              page does not show it again. It is kept in the org’s vault as the secret webhook/{added.name}, which
+              members holding vault:reveal can reveal there (audited); it goes when the webhook is removed.
             </Alert>
             <TextInput
               label={`Signing secret of ${added.name}`}
