@@ -22,6 +22,10 @@
  * `console` (a minute; bench/console.ts): the web console's first page, raw and gzipped,
  * and the time to its signed-in home page in Debian's Chromium (issue 12).
  *
+ * `ingest` (about 3 minutes; bench/ingest.ts): the host application's events through the
+ * batch route and one at a time, against a hello-world in interleaved rounds, with CPU per
+ * event and the commit-to-chain delay (issue 14).
+ *
  * Record results in docs/benchmarks.md.
  */
 import { spawn } from 'node:child_process'
@@ -32,10 +36,11 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 import { runConsole } from './console.ts'
+import { runIngest } from './ingest.ts'
 import { runSizes } from './sizes.ts'
 import { runTree } from './tree.ts'
 
-const PARTS = ['audited', 'sizes', 'tree', 'console'] as const
+const PARTS = ['audited', 'sizes', 'tree', 'console', 'ingest'] as const
 const asked = process.argv.slice(2)
 for (const part of asked)
   if (!(PARTS as readonly string[]).includes(part)) throw new Error(`unknown part ${part}: one of ${PARTS.join(', ')}`)
@@ -196,3 +201,4 @@ if (parts.includes('audited')) await runAudited()
 if (parts.includes('sizes')) await runSizes()
 if (parts.includes('tree')) await runTree()
 if (parts.includes('console')) await runConsole()
+if (parts.includes('ingest')) await runIngest()

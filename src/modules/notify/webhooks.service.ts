@@ -496,12 +496,12 @@ export function createWebhooksService(deps: {
       let settled = 0
       // One delivery that cannot be handled never holds up the others (they may be other
       // orgs'): its error is raised once the rest are done, and it is tried again on the next tick.
-      let failure: unknown
+      let failure: Error | undefined
       for (const { id, org_id: orgId } of due) {
         try {
           settled += await deliverOne(orgId, id)
         } catch (error) {
-          failure ??= error
+          failure ??= error instanceof Error ? error : new Error(String(error))
         }
       }
       if (failure !== undefined) throw failure
