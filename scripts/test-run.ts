@@ -18,7 +18,9 @@ const files = process.argv.slice(2).map((file) => path.resolve(file))
 const stream = run({
   files,
   concurrency: Number(process.env.CUSTODIAN_TEST_CONCURRENCY ?? 3),
-  timeout: 180_000,
+  // A hang detector, not a speed target: a test that starts several services and CLI
+  // processes (each booting PGlite) takes minutes while the longest files run together.
+  timeout: 600_000,
 })
 stream.on('test:fail', (data) => {
   if (!data.todo) process.exitCode = 1
