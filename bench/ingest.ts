@@ -1,0 +1,177 @@
+/**
+ * `npm run bench -- ingest` (about 3 minutes): the host application's events through the
+ * batch route (issue 14's quality bar), on PostgreSQL.
+ *
+ * In interleaved rounds of the same run: a bare Fastify hello-world over HTTPS (the
+ * baseline), `POST …/audit/events/batch` with 100 events a request, and `POST …/audit/events`
+ * with one. Each window is driven by autocannon in this process, the service in its own;
+ * CPU per request and per event is the service's process plus its PostgreSQL backends, from
+ * /proc. Every event is durable when answered (committed with the request) and chained by
+ * the sequencer after; once the chain has caught up, the commit-to-chain delay of the
+ * benchmark's events (p50, p99, max).
+ *
+ * Record results in docs/benchmarks.md.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import { bootstrapOverHttps, httpsJson, spawnServer } from '../test/helpers/process.ts'
+import { CpuSampler, loadWindow, quantile, type Target, type Window } from './sizes/measure.ts'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
+const BATCH = 100
+const PG_URL =
+  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const root = path.resolve(import.meta.dirname, '..')
+
+/** One application event of the benchmark, unique by `id` (the route is idempotent by it). */
+function event(n: number, i: number): Record<string, unknown> {
+  return {
+    id: `bench-${process.pid}-${n}-${i}-${Math.random().toString(36).slice(2, 8)}`,
+    action: 'bench.document_viewed',
+    actor: { id: `user-${n % 50}`, type: 'user', name: 'Bench User' },
+    targets: [{ type: 'document', id: `doc-${i}` }],
+    metadata: { plan: 'pro', page: i },
+  }
+}
+
+async function startHello(): Promise<{ pid: number; port: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
+  )
+  return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
+}
+
+async function freshDatabase(): Promise<string> {
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  await admin.query('DROP DATABASE IF EXISTS custodian_bench_ingest WITH (FORCE)')
+  await admin.query('CREATE DATABASE custodian_bench_ingest')
+  await admin.end()
+  const url = new URL(PG_URL)
+  url.pathname = '/custodian_bench_ingest'
+  return url.toString()
+}
+
+interface Totals {
+  requests: number
+  seconds: number
+  cpuMs: number
+  latencies: number[]
+  failures: number
+}
+
+function add(totals: Totals, window: Window): void {
+  let ok = 0
+  for (const [status, count] of window.statuses) {
+    if (status >= 200 && status < 300) ok += count
+    else totals.failures += count
+  }
+  totals.requests += ok
+  totals.seconds += SECONDS
+  totals.cpuMs += window.cpuMs
+  totals.latencies.push(...window.latencies)
+}
+
+export async function runIngest(): Promise<void> {
+  const url = await freshDatabase()
+  const server = await spawnServer({
+    DATABASE_URL: url,
+    CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-ingest-')),
+    CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  })
+  const hello = await startHello()
+  const admin = new pg.Client({ connectionString: url })
+  await admin.connect()
+  try {
+    const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, {
+      orgName: 'Bench',
+      email: 'bench@bench.test',
+    })
+    if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
+    const { apiToken, orgId } = boot.body as { apiToken: string; orgId: string }
+    const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}/audit/events`
+    const targets: Record<'hello' | 'batch' | 'single', { target: Target; cpu: CpuSampler; events: number }> = {
+      hello: {
+        target: { url: `https://127.0.0.1:${hello.port}/`, method: 'GET', token: 'none' },
+        cpu: new CpuSampler(hello.pid, undefined),
+        events: 0,
+      },
+      batch: {
+        target: {
+          url: `${base}/batch`,
+          method: 'POST',
+          token: apiToken,
+          body: (n) => JSON.stringify({ events: Array.from({ length: BATCH }, (_, i) => event(n, i)) }),
+        },
+        cpu: new CpuSampler(server.child.pid ?? 0, admin),
+        events: BATCH,
+      },
+      single: {
+        target: { url: base, method: 'POST', token: apiToken, body: (n) => JSON.stringify(event(n, 0)) },
+        cpu: new CpuSampler(server.child.pid ?? 0, admin),
+        events: 1,
+      },
+    }
+    const empty = (): Totals => ({ requests: 0, seconds: 0, cpuMs: 0, latencies: [], failures: 0 })
+    const totals: Record<keyof typeof targets, Totals> = { hello: empty(), batch: empty(), single: empty() }
+    // Warm-up of each, then interleaved rounds: the machine's noise falls on all alike.
+    for (const { target, cpu } of Object.values(targets))
+      await loadWindow(target, { connections: CONNECTIONS, seconds: 2, cpu })
+    for (let round = 0; round < ROUNDS; round++)
+      for (const [name, { target, cpu }] of Object.entries(targets) as [
+        keyof typeof targets,
+        (typeof targets)['hello'],
+      ][])
+        add(totals[name], await loadWindow(target, { connections: CONNECTIONS, seconds: SECONDS, cpu }))
+
+    // The chain catches up; then each benchmark event's delay from commit to its place in the chain.
+    for (let i = 0; i < 600; i++) {
+      const status = await httpsJson(server.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/status`, { token: apiToken })
+      if (status.body.unchained === 0) break
+      await new Promise((resolve) => setTimeout(resolve, 500))
+    }
+    const delay = await admin.query<{ p50: number; p99: number; max: number; events: string }>(`
+      SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+             max(ms) AS max, count(*) AS events
+        FROM (SELECT extract(epoch FROM c.chained_at - e.occurred_at) * 1000 AS ms
+                FROM audit_chain c JOIN audit_events e ON e.id = c.id
+               WHERE e.action = 'bench.document_viewed') d`)
+
+    const baseline = totals.hello.requests / totals.hello.seconds
+    console.log(
+      `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; PostgreSQL; ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s\n`,
+    )
+    console.log(`${'scenario'.padEnd(44)}   req/s  events/s  p50 ms  p99 ms  ratio  CPU ms/req  CPU µs/event  failed`)
+    for (const [name, { events }] of Object.entries(targets) as [keyof typeof targets, { events: number }][]) {
+      const t = totals[name]
+      const rps = t.requests / t.seconds
+      const label = {
+        hello: 'Fastify hello-world (baseline)',
+        batch: `application events, batch of ${BATCH}`,
+        single: 'application events, one a request',
+      }[name]
+      const cpuPerRequest = t.requests === 0 ? 0 : t.cpuMs / t.requests
+      console.log(
+        `${label.padEnd(44)}${rps.toFixed(0).padStart(8)}${(rps * events).toFixed(0).padStart(10)}${quantile(t.latencies, 0.5).toFixed(1).padStart(8)}${quantile(t.latencies, 0.99).toFixed(1).padStart(8)}${(rps / baseline).toFixed(2).padStart(7)}${cpuPerRequest.toFixed(2).padStart(12)}${(events === 0 ? 0 : (cpuPerRequest * 1000) / events).toFixed(0).padStart(14)}${String(t.failures).padStart(8)}`,
+      )
+    }
+    const row = delay.rows[0]
+    console.log(
+      `\ncommit-to-chain delay of the ${row?.events ?? 0} application events: p50 ${Number(row?.p50).toFixed(0)} ms, p99 ${Number(row?.p99).toFixed(0)} ms, max ${Number(row?.max).toFixed(0)} ms`,
+    )
+  } finally {
+    await admin.end()
+    hello.stop()
+    await server.stop()
+  }
+}
