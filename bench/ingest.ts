@@ -12,11 +12,11 @@
  *
  * Record results in docs/benchmarks.md.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
+import { freshDatabase, startHello } from './processes.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer } from '../test/helpers/process.ts'
 import { CpuSampler, loadWindow, quantile, type Target, type Window } from './sizes/measure.ts'
 
@@ -24,9 +24,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16)
 const BATCH = 100
-const PG_URL =
-  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-const root = path.resolve(import.meta.dirname, '..')
 
 /** One application event of the benchmark, unique by `id` (the route is idempotent by it). */
 function event(n: number, i: number): Record<string, unknown> {
@@ -37,29 +34,6 @@ function event(n: number, i: number): Record<string, unknown> {
     targets: [{ type: 'document', id: `doc-${i}` }],
     metadata: { plan: 'pro', page: i },
   }
-}
-
-async function startHello(): Promise<{ pid: number; port: number; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const port = await new Promise<number>((resolve) =>
-    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
-  )
-  return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
-}
-
-async function freshDatabase(): Promise<string> {
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  await admin.query('DROP DATABASE IF EXISTS custodian_bench_ingest WITH (FORCE)')
-  await admin.query('CREATE DATABASE custodian_bench_ingest')
-  await admin.end()
-  const url = new URL(PG_URL)
-  url.pathname = '/custodian_bench_ingest'
-  return url.toString()
 }
 
 interface Totals {
@@ -83,7 +57,7 @@ function add(totals: Totals, window: Window): void {
 }
 
 export async function runIngest(): Promise<void> {
-  const url = await freshDatabase()
+  const url = await freshDatabase('custodian_bench_ingest')
   const server = await spawnServer({
     DATABASE_URL: url,
     CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-ingest-')),

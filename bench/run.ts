@@ -28,12 +28,12 @@
  *
  * Record results in docs/benchmarks.md.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
 import pg from 'pg'
+import { freshDatabase, startHello } from './processes.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 import { runConsole } from './console.ts'
 import { runIngest } from './ingest.ts'
@@ -48,9 +48,6 @@ const parts = asked.length === 0 ? PARTS : asked
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
-const PG_URL =
-  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
-const root = path.resolve(import.meta.dirname, '..')
 
 interface Figures {
   name: string
@@ -92,29 +89,6 @@ async function load(
     errors: result.errors,
     non2xx: result.non2xx,
   }
-}
-
-async function startHello(): Promise<{ port: number; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const port = await new Promise<number>((resolve) =>
-    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
-  )
-  return { port, stop: () => child.kill('SIGTERM') }
-}
-
-async function freshDatabase(): Promise<string> {
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  await admin.query('DROP DATABASE IF EXISTS custodian_bench WITH (FORCE)')
-  await admin.query('CREATE DATABASE custodian_bench')
-  await admin.end()
-  const url = new URL(PG_URL)
-  url.pathname = '/custodian_bench'
-  return url.toString()
 }
 
 async function chainDelay(url: string): Promise<{ p50: number; p99: number; max: number; events: number }> {
@@ -163,7 +137,7 @@ async function runAudited(): Promise<void> {
   rows.push(baseline)
   hello.stop()
 
-  const pgUrl = await freshDatabase()
+  const pgUrl = await freshDatabase('custodian_bench')
   const pgServer = await spawnServer({
     DATABASE_URL: pgUrl,
     ...(process.env.BENCH_POOL ? { CUSTODIAN_DB_POOL_SIZE: process.env.BENCH_POOL } : {}),

@@ -1,0 +1,39 @@
+/**
+ * What the bench parts share: the baseline server and a fresh PostgreSQL database.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+
+const root = path.resolve(import.meta.dirname, '..')
+
+/** The PostgreSQL server the bench uses (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local test one). */
+export const PG_URL =
+  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/** Starts bench/hello.ts (a bare Fastify hello-world over HTTPS) in its own process: its pid and port. */
+export async function startHello(): Promise<{ pid: number; port: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
+  )
+  return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
+}
+
+/** Drops and creates the database `name` on PG_URL's server; its URL. */
+export async function freshDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  await admin.query(`CREATE DATABASE ${name}`)
+  await admin.end()
+  const url = new URL(PG_URL)
+  url.pathname = `/${name}`
+  return url.toString()
+}
