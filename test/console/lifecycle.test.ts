@@ -414,7 +414,7 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     assert.equal(await events.getByRole('row').count(), 2, 'a header and the purge’s one event')
     assert.match(
       await events.getByRole('row').nth(1).innerText(),
-      /retention\.purge\s+success\s+system\s+retention_run/,
+      /retention\.purge\s+success\s+Custodian\s+system\s+retention_run/,
     )
     assert.deepEqual(owner.csp, [], 'no CSP violation')
   })
