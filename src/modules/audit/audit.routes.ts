@@ -8,24 +8,14 @@ import { actorOf } from '../../context.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { AppError } from '../../errors.ts'
-import { AuditEventViewSchema, AuditReceiptSchema } from './audit.schemas.ts'
+import { AuditEventFilters, AuditEventViewSchema, AuditReceiptSchema } from './audit.schemas.ts'
 import type { AuditService } from './audit.service.ts'
 import { checkpointOrigin, noteVerifierKey } from './audit.note.ts'
 
 const tags = ['audit']
 const EventQuery = Type.Object(
   {
-    origin: Type.Optional(
-      Type.Union([Type.Literal('custodian'), Type.Literal('application')], {
-        description: 'only Custodian’s own events, or only the host application’s',
-      }),
-    ),
-    actor: Type.Optional(Type.String({ maxLength: 200 })),
-    action: Type.Optional(Type.String({ maxLength: 100, pattern: '^[a-z0-9_.]+(\\.\\*)?$' })),
-    target: Type.Optional(Type.String({ maxLength: 200 })),
-    outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('denied'), Type.Literal('failure')])),
-    from: Type.Optional(Timestamp),
-    to: Type.Optional(Timestamp),
+    ...AuditEventFilters,
     cursor: Type.Optional(Type.String({ maxLength: 100 })),
     limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
   },

@@ -48,3 +48,18 @@ export const AuditEventViewSchema = Type.Object({
   hash: Type.Union([Type.String(), Type.Null()]),
   prevHash: Type.Union([Type.String(), Type.Null()]),
 })
+
+/** The audit log's event filters (query parameters), shared by the org's query and the embedded viewer's. */
+export const AuditEventFilters = {
+  origin: Type.Optional(
+    Type.Union([Type.Literal('custodian'), Type.Literal('application')], {
+      description: 'only Custodian’s own events, or only the host application’s',
+    }),
+  ),
+  actor: Type.Optional(Type.String({ maxLength: 200 })),
+  action: Type.Optional(Type.String({ maxLength: 100, pattern: '^[a-z0-9_.]+(\\.\\*)?$' })),
+  target: Type.Optional(Type.String({ maxLength: 200 })),
+  outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('denied'), Type.Literal('failure')])),
+  from: Type.Optional(Timestamp),
+  to: Type.Optional(Timestamp),
+}

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, NextCursor, OrgParams, pageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
-import { AuditEventViewSchema, AuditReceiptSchema } from './audit.schemas.ts'
+import { AuditEventFilters, AuditEventViewSchema, AuditReceiptSchema } from './audit.schemas.ts'
 import { VIEWER_MAX_ACTIONS, VIEWER_TTL, type ViewerService, type ViewerSession } from './viewer.service.ts'
 import { checkViewerOrigin } from './viewer.origin.ts'
 
@@ -53,19 +53,7 @@ const IssueBody = Type.Object(
   },
   Strict,
 )
-const Filters = {
-  origin: Type.Optional(
-    Type.Union([Type.Literal('custodian'), Type.Literal('application')], {
-      description: 'only Custodian’s own events, or only the host application’s',
-    }),
-  ),
-  actor: Type.Optional(Type.String({ maxLength: 200 })),
-  action: Type.Optional(Type.String({ maxLength: 100, pattern: '^[a-z0-9_.]+(\\.\\*)?$' })),
-  target: Type.Optional(Type.String({ maxLength: 200 })),
-  outcome: Type.Optional(Type.Union([Type.Literal('success'), Type.Literal('denied'), Type.Literal('failure')])),
-  from: Type.Optional(Timestamp),
-  to: Type.Optional(Timestamp),
-}
+const Filters = AuditEventFilters
 const viewerErrors = () => {
   const { 409: _conflict, ...rest } = errorResponses('org')
   return rest
