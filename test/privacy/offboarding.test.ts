@@ -124,6 +124,40 @@ forEachEngine('org offboarding (P7.4)', (engine) => {
     assert.ok(providerLog.includes('org.offboarding.request') && providerLog.includes('org.offboarding.cancel'))
   })
 
+  it('schedules once when first requests race: one 201, the others 409, one audit event', async () => {
+    const racing = await createCustomerOrg(t(), provider, 'Racing Ltd', 'owner@racing.test')
+    const race = () =>
+      t().request({
+        method: 'POST',
+        url: `/v1/orgs/${racing.orgId}/offboarding`,
+        token: racing.ownerToken,
+        body: { confirmName: 'Racing Ltd' },
+      })
+    // On PostgreSQL, the three are held at the offboarding table until all have started, so
+    // they overlap for real (PGlite has one connection: their transactions take turns).
+    const answers =
+      engine === 'postgres'
+        ? await t()
+            .db.kysely.transaction()
+            .execute(async (trx) => {
+              await sql`LOCK TABLE org_offboardings IN ACCESS EXCLUSIVE MODE`.execute(trx)
+              const racing = [race(), race(), race()]
+              await new Promise((resolve) => setTimeout(resolve, 500))
+              return racing
+            })
+        : [race(), race(), race()]
+    const settled = await Promise.all(answers)
+    assert.deepEqual(settled.map((a) => a.status).sort(), [201, 409, 409], settled.map((a) => a.text).join('\n'))
+    const requested = (await auditActions(t(), racing.orgId)).filter((e) => e.action === 'org.offboarding.request')
+    assert.equal(requested.length, 1)
+    const cancelled = await t().request({
+      method: 'DELETE',
+      url: `/v1/orgs/${racing.orgId}/offboarding`,
+      token: racing.ownerToken,
+    })
+    assert.equal(cancelled.body.status, 'cancelled')
+  })
+
   it('erases every row of the org, its keys and its own accounts after the grace period, and certifies it', async () => {
     await ask({ confirmName: 'Leaving Ltd' })
     time.advance(24 * HOUR - 60_000)

@@ -259,7 +259,15 @@ export function createOffboardingService(deps: {
       // Owner transaction, every statement naming the org: the request is recorded in the
       // org's log and in the provider's, atomically.
       return withOwner(db, async (trx) => {
-        const org = await trx.selectFrom('orgs').select(['name']).where('id', '=', ctx.orgId).executeTakeFirstOrThrow()
+        // The org's row is the lock: with no offboarding row yet, FOR UPDATE below locks
+        // nothing, and two first requests would both pass the check (the second's upsert
+        // overwriting the first). NO KEY UPDATE leaves inserts referencing the org unblocked.
+        const org = await trx
+          .selectFrom('orgs')
+          .select(['name'])
+          .where('id', '=', ctx.orgId)
+          .forNoKeyUpdate()
+          .executeTakeFirstOrThrow()
         if (input.confirmName !== org.name) {
           throw new AppError('VALIDATION_FAILED', 'type the org’s exact name to confirm that it should be deleted', {
             errors: [{ path: '/body/confirmName', message: 'does not match the org’s name' }],
