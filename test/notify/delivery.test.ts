@@ -11,6 +11,8 @@ import {
   auditActions,
   bootstrapProvider,
   createCustomerOrg,
+  fingerprint,
+  principalWithRole,
   testClock,
   useTestApp,
   type Org,
@@ -130,6 +132,38 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
     const [, ts, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(got[0]?.headers['x-custodian-signature'])) ?? []
     assert.equal(createHmac('sha256', hook.body.secret).update(`${ts}.${got[0]?.body}`).digest('hex'), v1)
     assert.equal(await t().app.services.delivery.fanOut(), 0, 'each batch once')
+  })
+
+  it('refuses to subscribe a caller to events it may not read itself (webhooks:manage alone): 403 EXCEEDS_OWN_PERMISSIONS, nothing changed', async () => {
+    const role = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/roles`,
+      token: acme.ownerToken,
+      body: {
+        name: 'hooks-only',
+        description: 'webhooks without reading',
+        permissions: ['webhooks:read', 'webhooks:manage'],
+      },
+    })
+    assert.equal(role.status, 201, role.text)
+    const { token } = await principalWithRole(t(), acme, 'hooks-only')
+    const before = await fingerprint(t())
+    for (const [event, permission] of [
+      ['notifications', 'notifications:read'],
+      ['erasure.requested', 'privacy:read'],
+      ['audit.checkpoint', 'audit:read'],
+    ] as const) {
+      const refused = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${acme.orgId}/webhooks`,
+        token,
+        body: { name: `out-${event.replace('.', '-')}`, url: `${receiver.url}/out-${engine}`, events: [event] },
+      })
+      assert.equal(refused.status, 403, refused.text)
+      assert.equal(refused.body.code, 'EXCEEDS_OWN_PERMISSIONS')
+      assert.deepEqual(refused.body.missingPermissions, [permission])
+    }
+    assert.equal(await fingerprint(t()), before)
   })
 
   it('reads nothing of an endpoint’s answer but its status: a body without end neither holds the delivery nor fills memory', async () => {

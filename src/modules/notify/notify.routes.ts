@@ -116,6 +116,8 @@ export function notifyRoutes(deps: {
       schema: {
         tags: ['webhooks'],
         summary: 'Register an HTTPS endpoint for events; its signing secret is shown once',
+        description:
+          'Each event sends content out of Custodian, so subscribing to it also takes the permission that reads it: `notifications` needs `notifications:read`, `erasure.requested` needs `privacy:read`, `audit.checkpoint` needs `audit:read` (403 `EXCEEDS_OWN_PERMISSIONS` naming `missingPermissions` otherwise).',
         params: OrgParams,
         body: Type.Object(
           {

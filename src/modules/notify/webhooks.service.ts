@@ -8,6 +8,7 @@ import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import { DestinationRefused, type DestinationGuard, type OutboundFetch, transportFailure } from '../../http/outbound.ts'
+import { assertWithinOwn } from '../access/bounds.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
@@ -44,6 +45,13 @@ import {
  *   leases it; a process that dies mid-send leaves a lease that expires, and it is retried
  *   (at least once: receivers should treat the delivery id as idempotency key).
  */
+/** The permission that reads an event's content in the API, which subscribing to it also takes. */
+const READ_PERMISSION_OF: Record<WebhookEvent, string> = {
+  notifications: 'notifications:read',
+  'erasure.requested': 'privacy:read',
+  'audit.checkpoint': 'audit:read',
+}
+
 export interface WebhookView {
   id: string
   name: string
@@ -338,6 +346,14 @@ export function createWebhooksService(deps: {
     },
 
     async register(ctx, input) {
+      // A webhook sends its events' content out of Custodian: subscribing takes the
+      // permission that reads that content here (webhooks:manage alone would be a way
+      // around it, as siem:manage without audit:export was).
+      assertWithinOwn(
+        ctx.principal,
+        [...new Set(input.events)].map((event) => READ_PERMISSION_OF[event]),
+        'a webhook for these events (it sends their content out)',
+      )
       const url = await checkUrl(input.url)
       const secret = randomBytes(32).toString('base64url')
       try {
