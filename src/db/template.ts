@@ -103,6 +103,8 @@ export async function buildTemplate(
       await database.close()
     }
     writeFileSync(path.join(building, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+    // Another start or run may have finished one meanwhile: keep that one (it may be being copied).
+    if (templateIsCurrent(dir)) return manifest
     const retired = `${dir}.retired-${process.pid}-${randomBytes(4).toString('hex')}`
     if (existsSync(dir)) renameSync(dir, retired)
     renameSync(building, dir)
