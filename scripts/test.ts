@@ -3,8 +3,9 @@
  *
  * - PostgreSQL (TEST_DATABASE_URL): a migrated template database; each test file clones
  *   it into a database of its own (CREATE DATABASE … TEMPLATE), dropped at the end.
- * - PGlite: a migrated data directory dumped once; each test file loads its own instance
- *   from the dump (~0.6 s instead of ~2.5 s for a fresh one).
+ * - PGlite: the embedded database's migrated template (src/db/template.ts, built when missing
+ *   or stale), which every spawned server's first start copies; and a dump of it, from which
+ *   each test file loads its own in-memory instance (~0.6 s instead of ~2.5 s for a fresh one).
  *
  * With CI=true an unreachable TEST_DATABASE_URL fails the run instead of skipping the
  * PostgreSQL half of the suite.
@@ -17,13 +18,15 @@
  * installs them, and the run stops at once.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, globSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, globSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
+import { DEFAULT_PGLITE_TEMPLATE } from '../src/config.ts'
 import { openDatabase, pgliteParsers } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
+import { ensureTemplate } from '../src/db/template.ts'
 import { build as buildConsole } from './console.ts'
 import { ensure } from './prerequisites.ts'
 import { ENGINES } from '../test/helpers/db.ts'
@@ -35,12 +38,19 @@ mkdirSync(cache, { recursive: true })
 const env: Record<string, string | undefined> = { ...process.env }
 
 async function preparePGlite(): Promise<void> {
-  const pglite = await PGlite.create({ parsers: pgliteParsers() })
-  const database = await openDatabase({ pglite })
-  await migrateToLatest(database.kysely)
-  const dump = await pglite.dumpDataDir('none')
-  writeFileSync(path.join(cache, 'pglite-template.tar'), Buffer.from(await dump.arrayBuffer()))
-  await database.close()
+  // The template every spawned server's first start copies (built once, kept while current),
+  // and, from a copy of it, the dump each test file loads its in-memory PGlite from.
+  await ensureTemplate(DEFAULT_PGLITE_TEMPLATE)
+  const copy = mkdtempSync(path.join(cache, 'pglite-dump-'))
+  try {
+    cpSync(path.join(DEFAULT_PGLITE_TEMPLATE, 'pgdata'), path.join(copy, 'pgdata'), { recursive: true })
+    const pglite = await PGlite.create({ dataDir: path.join(copy, 'pgdata'), parsers: pgliteParsers() })
+    const dump = await pglite.dumpDataDir('none')
+    writeFileSync(path.join(cache, 'pglite-template.tar'), Buffer.from(await dump.arrayBuffer()))
+    await pglite.close()
+  } finally {
+    rmSync(copy, { recursive: true, force: true })
+  }
   env.CUSTODIAN_TEST_PGLITE_DUMP = path.join(cache, 'pglite-template.tar')
 }
 

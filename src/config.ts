@@ -17,6 +17,11 @@ export interface Config {
   readonly databaseUrl: string | undefined
   /** Connections per process to PostgreSQL. */
   readonly databasePoolSize: number
+  /**
+   * The migrated template an embedded first start copies (src/db/template.ts); null: create
+   * the database empty and apply every migration.
+   */
+  readonly pgliteTemplate: string | null
   readonly host: string
   readonly httpsPort: number
   /** The redirect-only listener's port (0: any free port); null when set to `off`. */
@@ -210,11 +215,20 @@ export class ConfigError extends Error {
 
 type Source = Record<string, string | undefined>
 
+/** Where `npm start`, the test runner and a first start without one keep the embedded database's template. */
+export const DEFAULT_PGLITE_TEMPLATE = path.resolve(import.meta.dirname, '..', '.cache', 'pglite-template')
+
+function pgliteTemplate(raw: string | undefined): string | null {
+  if (raw === 'off') return null
+  return raw === undefined ? DEFAULT_PGLITE_TEMPLATE : path.resolve(raw)
+}
+
 const KNOWN_KEYS = new Set([
   'CUSTODIAN_CONFIG_FILE',
   'CUSTODIAN_DATA_DIR',
   'DATABASE_URL',
   'CUSTODIAN_DB_POOL_SIZE',
+  'CUSTODIAN_PGLITE_TEMPLATE',
   'CUSTODIAN_HOST',
   'CUSTODIAN_HTTPS_PORT',
   'CUSTODIAN_HTTP_PORT',
@@ -392,6 +406,7 @@ export function loadConfig(env: Source = process.env): Config {
     dataDir,
     databaseUrl,
     databasePoolSize: int('CUSTODIAN_DB_POOL_SIZE', 10, 1, 1000),
+    pgliteTemplate: pgliteTemplate(text('CUSTODIAN_PGLITE_TEMPLATE')),
     host: text('CUSTODIAN_HOST') ?? '127.0.0.1',
     httpsPort,
     httpPort,

@@ -3,6 +3,7 @@ import path from 'node:path'
 import type { Config } from './config.ts'
 import { openDatabase, type Database } from './db/connect.ts'
 import { migrateToLatest, type MigrationProgress } from './db/migrate.ts'
+import { templateForFirstStart } from './db/template.ts'
 import { deriveKey, ed25519FromSeed, type Signer } from './crypto/keys.ts'
 import { createLocalRootKey, loadLocalRootKey, RootKeyError } from './crypto/root-key.ts'
 import { createLocalProvider } from './crypto/providers/local.ts'
@@ -27,17 +28,7 @@ export async function openRuntime(
   config: Config,
   options: { createRootKey: boolean; progress?: ((event: MigrationProgress) => void) | undefined },
 ): Promise<Runtime> {
-  // Creating the embedded database is most of a first start: say so before the wait.
-  const pgdata = path.join(config.dataDir, 'pgdata')
-  const creating = config.databaseUrl === undefined && !existsSync(pgdata)
-  const started = performance.now()
-  if (creating) options.progress?.({ kind: 'creating', where: pgdata })
-  const database = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    poolSize: config.databasePoolSize,
-  })
-  if (creating) options.progress?.({ kind: 'created', ms: Math.round(performance.now() - started) })
+  const database = await openEmbeddedOrPostgres(config, options.progress)
   try {
     await migrateToLatest(database.kysely, options.progress)
     const hasData = (await database.kysely.selectFrom('orgs').select('id').limit(1).executeTakeFirst()) !== undefined
@@ -63,6 +54,37 @@ export async function openRuntime(
     await database.close()
     throw error
   }
+}
+
+/**
+ * Opens the configured database. An embedded first start copies the migrated template
+ * (src/db/template.ts) when there is one, else creates the database empty; either way it
+ * says so before the wait, so a first start is never silent.
+ */
+export async function openEmbeddedOrPostgres(
+  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize' | 'pgliteTemplate'>,
+  progress: ((event: MigrationProgress) => void) | undefined,
+): Promise<Database> {
+  const pgdata = path.join(config.dataDir, 'pgdata')
+  const creating = config.databaseUrl === undefined && !existsSync(pgdata)
+  const started = performance.now()
+  const template = creating ? await templateForFirstStart(config.pgliteTemplate, progress) : undefined
+  if (creating && template !== undefined && config.pgliteTemplate !== null)
+    progress?.({
+      kind: 'copying',
+      where: pgdata,
+      from: config.pgliteTemplate,
+      migrations: template.migrations.length,
+    })
+  else if (creating) progress?.({ kind: 'creating', where: pgdata })
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.databasePoolSize,
+    template: template === undefined ? undefined : (config.pgliteTemplate ?? undefined),
+  })
+  if (creating) progress?.({ kind: 'created', ms: Math.round(performance.now() - started) })
+  return database
 }
 
 function openRootKeyProvider(

@@ -224,7 +224,11 @@ describe('the custodian command', () => {
   })
 
   it('prints each migration with its time on a first start, before listening, and nothing on the next (PGlite)', async () => {
-    const env = { CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-first-start-')) }
+    // Without the migrated template: the database is created empty and every migration applied.
+    const env = {
+      CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-first-start-')),
+      CUSTODIAN_PGLITE_TEMPLATE: 'off',
+    }
     // A first start on a busy machine can take longer than the helper's default minute.
     const first = await spawnServer(env, 300_000)
     try {
@@ -240,6 +244,25 @@ describe('the custodian command', () => {
       assert.doesNotMatch(second.output(), /migration/)
     } finally {
       await second.kill()
+    }
+    const migrated = await cli(['migrate'], env)
+    assert.match(migrated.output, /Schema is current/)
+  })
+
+  it('starts a first time from the migrated template: says so, applies nothing more, and the schema is current (PGlite)', async () => {
+    const env = { CUSTODIAN_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'custodian-template-start-')) }
+    const first = await spawnServer(env)
+    try {
+      const output = first.output()
+      assert.match(
+        output,
+        new RegExp(`from the migrated template .* \\(${Object.keys(MIGRATIONS).length} migrations\\)`),
+        output,
+      )
+      assert.doesNotMatch(output, /migration \d{4}_\w+ applied/)
+    } finally {
+      // The copy is the point here, not shutdown (tested above).
+      await first.kill()
     }
     const migrated = await cli(['migrate'], env)
     assert.match(migrated.output, /Schema is current/)

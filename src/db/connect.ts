@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect, sql, type Dialect } from 'kysely'
@@ -28,6 +28,11 @@ export interface OpenOptions {
   dataDir?: string
   /** A ready PGlite instance (tests load one from a migrated dump). */
   pglite?: PGlite
+  /**
+   * A template directory (src/db/template.ts) copied to dataDir's `pgdata` when that does not
+   * exist yet, instead of PGlite creating an empty database; the caller checked it is usable.
+   */
+  template?: string | undefined
   /** pg pool size. */
   poolSize?: number
   /**
@@ -49,8 +54,11 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const lock = lockDataDir(options.dataDir)
   try {
+    const pgdata = path.join(options.dataDir, 'pgdata')
+    // Under the lock: two processes must not both copy into one data directory.
+    if (options.template !== undefined && !existsSync(pgdata)) copyTemplate(options.template, pgdata)
     const pglite = await PGlite.create({
-      dataDir: path.join(options.dataDir, 'pgdata'),
+      dataDir: pgdata,
       parsers: pgliteParsers(),
       startParams: pgliteStartParams(),
     })
@@ -59,6 +67,17 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     lock.release()
     throw error
   }
+}
+
+/**
+ * Copies a template's data directory to `pgdata` (absent): into a sibling first, renamed at
+ * the end, so an interrupted copy never looks like a database on the next start.
+ */
+function copyTemplate(template: string, pgdata: string): void {
+  const partial = `${pgdata}.partial`
+  rmSync(partial, { recursive: true, force: true })
+  cpSync(path.join(template, 'pgdata'), partial, { recursive: true })
+  renameSync(partial, pgdata)
 }
 
 /**

@@ -87,6 +87,9 @@ export const MIGRATIONS: Record<string, Migration> = {
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */
 export type MigrationProgress =
   | { kind: 'creating'; where: string }
+  | { kind: 'building-template'; where: string }
+  | { kind: 'no-template'; reason: string }
+  | { kind: 'copying'; where: string; from: string; migrations: number }
   | { kind: 'created'; ms: number }
   | { kind: 'start'; pending: string[] }
   | { kind: 'applied'; name: string; ms: number }
@@ -158,6 +161,19 @@ export function printMigrationProgress(write: (line: string) => void): (event: M
     switch (event.kind) {
       case 'creating':
         write(`Database: creating the embedded database in ${event.where} (first start; this can take a minute)…`)
+        break
+      case 'building-template':
+        write(
+          `Database: building the migrated template of the embedded database in ${event.where} (once; this can take a minute)…`,
+        )
+        break
+      case 'no-template':
+        write(`Database: no template (${event.reason}); creating the database empty`)
+        break
+      case 'copying':
+        write(
+          `Database: creating the embedded database in ${event.where} from the migrated template ${event.from} (${event.migrations} migrations)…`,
+        )
         break
       case 'created':
         write(`Database: created in ${(event.ms / 1000).toFixed(1)} s`)

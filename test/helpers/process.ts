@@ -54,8 +54,9 @@ export interface ServerProcess {
 
 /**
  * How long a test waits for a child process to start or finish before calling it hung: a
- * bound, not a speed target (those live in `npm run bench`). PGlite's first start takes
- * tens of seconds on two cores busy with three test files and their browsers.
+ * bound, not a speed target (those live in `npm run bench`). A start on PGlite (a new data
+ * directory copies the migrated template) takes ≈10 s of CPU: tens of seconds on two cores
+ * busy with three test files and their browsers.
  */
 const CHILD_PROCESS_BOUND_MS = 180_000
 
