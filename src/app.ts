@@ -1,12 +1,13 @@
 import { createHmac, randomUUID } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import { Ajv } from 'ajv'
+import { Ajv, type ValidateFunction } from 'ajv'
+import { SerializerSelector } from '@fastify/fast-json-stringify-compiler'
 import addFormatsModule from 'ajv-formats'
 import { fullFormats } from 'ajv-formats/dist/formats.js'
 import type { Logger } from 'pino'
@@ -79,6 +80,7 @@ export async function buildApp(deps: AppDeps) {
     trustProxy: config.trustedProxies.length === 0 ? false : [...config.trustedProxies],
     return503OnClosing: true,
     routerOptions: { maxParamLength: 200 },
+    schemaController: serializersOnFirstUse(),
     // A URL whose percent-encoding is not UTF-8 fails before any route: answer it as problem+json too.
     frameworkErrors: (_error, request, reply) => {
       void sendProblem(request, reply, new AppError('BAD_REQUEST', 'the URL is not valid percent-encoded UTF-8'))
@@ -418,7 +420,46 @@ function setValidators(app: FastifyInstance): void {
       compare: RFC3339.compare,
     })
   }
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : textAjv).compile(schema))
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    compiledOnFirstUse(httpPart === 'body' ? bodyAjv : textAjv, schema),
+  )
+}
+
+/**
+ * A route's validator, compiled by Ajv the first time a request reaches it rather than when
+ * the route is registered: compiling all ~300 routes' schemas up front was ≈2 s of a start's
+ * CPU (docs/benchmarks.md), paid again by every process and test app, for routes most of
+ * them never call. Fastify reads `errors` off the function after a failed call, as Ajv's own.
+ */
+function compiledOnFirstUse(ajv: Ajv, schema: object): ValidateFunction {
+  let compiled: ValidateFunction | undefined
+  const validate = ((data: unknown) => {
+    compiled ??= ajv.compile(schema)
+    const valid = compiled(data)
+    validate.errors = compiled.errors
+    return valid
+  }) as ValidateFunction
+  return validate
+}
+
+/**
+ * Fastify's own response serializers (fast-json-stringify), each built the first time its
+ * route answers with that status instead of at registration: ≈2.6 s of a start's CPU before.
+ * The schemas and options are Fastify's, so the output is the same.
+ */
+function serializersOnFirstUse(): NonNullable<FastifyServerOptions['schemaController']> {
+  const factory = SerializerSelector()
+  return {
+    compilersFactory: {
+      buildSerializer: (externalSchemas: unknown, options: unknown) => {
+        const compile = factory(externalSchemas, options as Parameters<typeof factory>[1])
+        return (route: Parameters<typeof compile>[0]) => {
+          let stringify: ((doc: unknown) => string) | undefined
+          return (doc: unknown) => (stringify ??= compile(route))(doc)
+        }
+      },
+    },
+  }
 }
 
 /** A key for one purpose, derived from a key held for another (HMAC as a PRF). */
