@@ -229,10 +229,10 @@ export const WithdrawResult = Type.Object({
 export type WithdrawResultT = Static<typeof WithdrawResult>
 
 const OneCheck = Type.Object({ subject: SubjectId, purpose: PurposeKey }, Strict)
-export const CheckBody = Type.Union([
-  OneCheck,
-  Type.Object({ checks: Type.Array(OneCheck, { minItems: 1, maxItems: 100 }) }, Strict),
-])
+export const CheckBody = Type.Union(
+  [OneCheck, Type.Object({ checks: Type.Array(OneCheck, { minItems: 1, maxItems: 100 }) }, Strict)],
+  { minProperties: 1, description: 'one check, or `checks`: up to 100' },
+)
 export type CheckInput = Static<typeof OneCheck>
 
 export const REASONS = [
