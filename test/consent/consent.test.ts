@@ -497,6 +497,27 @@ forEachEngine('consent: purposes, notices, events and the fail-closed check (P7.
     assert.equal(retry.body.status, 'duplicate')
   })
 
+  it('keeps each org’s consent rows to itself under row-level security (P2.1, P7.7)', async () => {
+    for (const table of [
+      'consent_purposes',
+      'consent_notices',
+      'consent_events',
+      'consent_state',
+      'consent_objections',
+    ] as const) {
+      const all = await t().db.kysely.selectFrom(table).select('org_id').distinct().execute()
+      assert.ok(all.length >= 2 || table === 'consent_objections', `${table}: both orgs have rows`)
+      const seen = await withOrg(t().db.kysely, acme.orgId, (trx) =>
+        sql<{ org_id: string }>`SELECT DISTINCT org_id FROM ${sql.table(table)}`.execute(trx),
+      )
+      assert.deepEqual(
+        seen.rows.map((r) => r.org_id),
+        [acme.orgId],
+        `${table}: another org's row leaked`,
+      )
+    }
+  })
+
   it('after erasure the evidence no longer opens, the hashes stay, and every check denies (P7.7)', async () => {
     const subject = 'erase-me-9090'
     const recorded = await grant(subject, 'newsletter', acme, { evidence: { ip: '198.51.100.7', formId: 'f-1' } })
