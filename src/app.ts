@@ -33,6 +33,7 @@ import { createOutboundFetch, type Resolve } from './http/outbound.ts'
 import { createResponseModule } from './modules/response/index.ts'
 import { createDisclosureModule } from './modules/disclosure/index.ts'
 import { createSiemModule } from './modules/siem/index.ts'
+import { createConsentModule } from './modules/consent/index.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { parseMailbox } from './email-address.ts'
@@ -91,8 +92,20 @@ export async function buildApp(deps: AppDeps) {
   acceptOnlyWellFormedJson(app)
   app.addSchema(Problem)
 
-  const { audit, access, identity, vault, governance, privacy, notify, response, disclosure, siem, shredRing } =
-    createModules(deps)
+  const {
+    audit,
+    access,
+    identity,
+    vault,
+    governance,
+    privacy,
+    notify,
+    response,
+    disclosure,
+    siem,
+    consent,
+    shredRing,
+  } = createModules(deps)
   await ensureShredRing(shredRing, database.kysely)
   // A configured security.txt signing key that cannot sign stops the start, not the first request.
   await disclosure.securityTxt.ready()
@@ -192,6 +205,7 @@ export async function buildApp(deps: AppDeps) {
   await app.register(response.routes)
   await app.register(disclosure.routes)
   await app.register(siem.routes)
+  await app.register(consent.routes)
   await registerConsole(app)
   registerEmbed(app)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
@@ -225,6 +239,7 @@ export async function buildApp(deps: AppDeps) {
       offboarding: privacy.offboarding,
       siem: siem.service,
       siemDelivery: siem.delivery,
+      consent: consent.service,
     },
     sequencer: audit.sequencer,
     auditWitnessWorker: audit.witnessWorker,
@@ -385,6 +400,14 @@ export function createModules(
     config,
     log: logger,
   })
+  const consent = createConsentModule({
+    db: database.kysely,
+    audit: audit.service,
+    subjects: privacy.subjects,
+    signer: deps.signer,
+    fingerprintKey: deriveSubKey(deps.hmacKey, 'consent-fingerprint'),
+    clock: deps.clock ?? systemClock,
+  })
   return {
     audit,
     access,
@@ -396,6 +419,7 @@ export function createModules(
     response,
     disclosure,
     siem,
+    consent,
     shredRing,
   }
 }

@@ -8,6 +8,7 @@ import type { PrivacyTables } from '../modules/privacy/privacy.tables.ts'
 import type { ResponseTables } from '../modules/response/response.tables.ts'
 import type { DisclosureTables } from '../modules/disclosure/disclosure.tables.ts'
 import type { SiemTables } from '../modules/siem/siem.tables.ts'
+import type { ConsentTables } from '../modules/consent/consent.tables.ts'
 
 /** The whole database as Kysely sees it: the union of each module's tables. */
 export interface DB
@@ -20,4 +21,5 @@ export interface DB
     PrivacyTables,
     ResponseTables,
     DisclosureTables,
-    SiemTables {}
+    SiemTables,
+    ConsentTables {}

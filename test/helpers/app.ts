@@ -292,6 +292,11 @@ export async function fingerprint(t: TestApp): Promise<string> {
     'audit_app_events',
     'audit_event_schemas',
     'audit_viewer_tokens',
+    'consent_purposes',
+    'consent_notices',
+    'consent_events',
+    'consent_state',
+    'consent_objections',
   ]
   const parts: string[] = []
   for (const table of tables) {

@@ -60,6 +60,10 @@ const UNPAGED: Record<string, string> = {
     'one request and the events of its own life cycle (a handful of steps)',
   'GET /v1/operator/vulnerability-reports/{reportId}': 'one report, its attachments (at most 5) and its messages',
   'GET /v1/orgs/{orgId}/incidents/{incidentId}': 'one incident, its timeline, parties (at most 50) and notifications',
+  'GET /v1/orgs/{orgId}/consent/purposes/{purposeKey}':
+    'one purpose; its data categories and recipients (at most 50 each, schema limit)',
+  'GET /v1/orgs/{orgId}/consent/notices/{version}':
+    'one notice version; the purposes it covers (at most 100, schema limit)',
   'GET /v1/orgs/{orgId}/response-plan':
     'the plan: incident types, escalation (at most 10 levels), parties (at most 50), its versions and its last 100 reviews',
 }
@@ -113,6 +117,9 @@ org('sessions', 'sessions')
 org('audit/events', 'events')
 org('siem/destinations', 'destinations')
 org('audit/viewer-tokens', 'tokens')
+org('consent/purposes', 'purposes')
+org('consent/notices', 'notices')
+org('consent/objections', 'objections')
 PAGED['GET /v1/viewer/events'] = { url: () => '/v1/viewer/events', key: 'events', token: (f) => f.viewer }
 PAGED['GET /v1/orgs/{orgId}/siem/destinations/{destinationId}/dead-letters'] = {
   url: (f) => `/v1/orgs/${f.a.orgId}/siem/destinations/${f.destination}/dead-letters`,
@@ -283,6 +290,27 @@ async function buildFixture(t: TestApp): Promise<Fixture> {
     })
     assert.equal(r.status, 201, r.text)
   }
+  // Consent (P7.7): purposes by key, notice versions, objections sharing their opening time.
+  for (let i = 0; i < 3; i++)
+    await as('POST', '/consent/purposes', { key: `p${i}`, name: `Purpose ${i}`, lawfulBasis: 'legitimate_interests' })
+  for (let i = 0; i < 3; i++)
+    await as('POST', '/consent/notices', {
+      language: 'en',
+      text: `Notice ${i}.`,
+      purposes: ['p0'],
+      materialChange: false,
+    })
+  for (let i = 0; i < 3; i++)
+    await as('POST', '/consent/events', {
+      id: `o${i}`,
+      subject: `s${i}`,
+      purpose: 'p0',
+      action: 'object',
+      method: 'form',
+    })
+  await sql`UPDATE consent_objections SET opened_at = now() - interval '1 hour' WHERE org_id = ${A}`.execute(
+    t.db.kysely,
+  )
   // The owner of org a owns two more: a session of theirs lists three orgs.
   await createCustomerOrg(t, provider, 'Paged Org 2', 'owner@paged.test')
   await createCustomerOrg(t, provider, 'Paged Org 3', 'owner@paged.test')

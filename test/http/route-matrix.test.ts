@@ -79,6 +79,9 @@ interface Fixture {
   aViewer: string
   aViewerMintedAt: number
   aViewerToken: string
+  /** An objection under review in each org (consent, P7.7). */
+  aObjection: string
+  bObjection: string
 }
 
 interface RouteCase {
@@ -702,6 +705,104 @@ const ROUTES: RouteCase[] = [
     foreignObjectUrl: (f) => `${A(f)}/siem/destinations/${f.bDestination}/dead-letters`,
     badParamUrl: (f) => `${A(f)}/siem/destinations/x/dead-letters`,
     query: true,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/purposes',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/purposes`,
+    query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/purposes',
+    access: 'consent:manage',
+    url: (f) => `${A(f)}/consent/purposes`,
+    body: () => ({ key: 'matrix', name: 'Matrix', lawfulBasis: 'consent' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/purposes/{purposeKey}',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/purposes/fixture`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/purposes/b-only`,
+    badParamUrl: (f) => `${A(f)}/consent/purposes/BAD%20KEY`,
+  },
+  {
+    method: 'PATCH',
+    path: '/v1/orgs/{orgId}/consent/purposes/{purposeKey}',
+    access: 'consent:manage',
+    url: (f) => `${A(f)}/consent/purposes/fixture`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/purposes/b-only`,
+    badParamUrl: (f) => `${A(f)}/consent/purposes/BAD%20KEY`,
+    body: () => ({ name: 'Renamed' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/notices',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/notices`,
+    query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/notices',
+    access: 'consent:manage',
+    url: (f) => `${A(f)}/consent/notices`,
+    body: () => ({ language: 'en', text: 'A notice.', purposes: ['fixture'], materialChange: false }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/notices/{version}',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/notices/1`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/notices/2`,
+    badParamUrl: (f) => `${A(f)}/consent/notices/0`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/events',
+    access: 'consent:record',
+    url: (f) => `${A(f)}/consent/events`,
+    body: () => ({
+      id: 'matrix-consent-1',
+      subject: 'matrix-subject',
+      purpose: 'fixture',
+      action: 'grant',
+      method: 'form',
+      noticeVersion: 1,
+      evidence: { ip: '192.0.2.1', userAgent: 'matrix', formId: 'matrix-form' },
+    }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/withdraw',
+    access: 'consent:record',
+    url: (f) => `${A(f)}/consent/withdraw`,
+    body: () => ({ id: 'matrix-withdraw-1', subject: 'matrix-subject', purposes: ['fixture'] }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/check',
+    access: 'consent:check',
+    url: (f) => `${A(f)}/consent/check`,
+    body: () => ({ subject: 'matrix-subject', purpose: 'fixture' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/objections',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/objections`,
+    query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/objections/{objectionId}/decide',
+    access: 'consent:manage',
+    url: (f) => `${A(f)}/consent/objections/${f.aObjection}/decide`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/objections/${f.bObjection}/decide`,
+    badParamUrl: (f) => `${A(f)}/consent/objections/x/decide`,
+    body: () => ({ decision: 'rejected', grounds: 'Matrix grounds.' }),
   },
   { method: 'GET', path: '/v1/orgs/{orgId}/webhooks', access: 'webhooks:read', url: (f) => `${A(f)}/webhooks` },
   {
@@ -1549,6 +1650,33 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       return created.body.id as string
     }
     const [aDestination, bDestination] = [await destinationIn(a), await destinationIn(b)]
+    // Consent (P7.7): purposes and a notice in each org (B has a purpose and a notice version A lacks), and an objection under review.
+    const consentIn = async (org: Org, only: boolean) => {
+      const post = async (tail: string, body: unknown) => {
+        const response = await app.request({
+          method: 'POST',
+          url: `/v1/orgs/${org.orgId}/consent${tail}`,
+          token: org.ownerToken,
+          body,
+        })
+        assert.ok(response.status < 300, response.text)
+        return response.body
+      }
+      await post('/purposes', { key: 'fixture', name: 'Fixture', lawfulBasis: 'consent' })
+      await post('/purposes', { key: 'fixture-li', name: 'Fixture LI', lawfulBasis: 'legitimate_interests' })
+      if (only) await post('/purposes', { key: 'b-only', name: 'B only', lawfulBasis: 'consent' })
+      await post('/notices', { language: 'en', text: 'Fixture notice.', purposes: ['fixture'], materialChange: false })
+      if (only) await post('/notices', { language: 'fr', text: 'Avis.', purposes: ['fixture'], materialChange: false })
+      const objected = await post('/events', {
+        id: 'fixture-objection',
+        subject: 'fixture-subject',
+        purpose: 'fixture-li',
+        action: 'object',
+        method: 'form',
+      })
+      return objected.event.objectionId as string
+    }
+    const [aObjection, bObjection] = [await consentIn(a, false), await consentIn(b, true)]
     // A certificate row as the erasure flow leaves one (the flow itself: test/privacy/requests.test.ts).
     const certificateIn = async (org: Org, requestId: string) => {
       const id = randomUUID()
@@ -1697,6 +1825,8 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       aViewer: '',
       aViewerMintedAt: 0,
       aViewerToken: '',
+      aObjection,
+      bObjection,
       ...(await (async () => {
         await app.app.sequencer.flush()
         const firstEvent = async (org: Org) =>

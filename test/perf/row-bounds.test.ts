@@ -175,7 +175,12 @@ const ROUTES: GetRoute[] = [
     'siem/destinations',
     'audit/event-schema',
     'audit/viewer-tokens',
+    'consent/purposes',
+    'consent/notices',
+    'consent/objections',
   ].map((tail) => ({ path: `/v1/orgs/{orgId}/${tail}`, url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}` })),
+  { path: '/v1/orgs/{orgId}/consent/purposes/{purposeKey}', url: (f, s) => `${O(f, s)}/consent/purposes/fixture` },
+  { path: '/v1/orgs/{orgId}/consent/notices/{version}', url: (f, s) => `${O(f, s)}/consent/notices/1` },
   { path: '/v1/orgs/{orgId}/grants/{grantId}', url: (f, s) => `${O(f, s)}/grants/${f.grant[s]}` },
   { path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', url: (f, s) => `${O(f, s)}/access-reviews/${f.review[s]}` },
   // The open review's items (OTHER of them for the big org, half decided): a page, a later
@@ -272,6 +277,9 @@ const ROUTES: GetRoute[] = [
     alerts: NEWEST_CURSOR,
     incidents: NEWEST_CURSOR,
     'audit/events': Buffer.from('a:999999999999999').toString('base64url'),
+    'consent/purposes': NAME_CURSOR,
+    'consent/notices': cursorOf(['2147483647']),
+    'consent/objections': NEWEST_CURSOR,
   }).map(([tail, cursor]) => ({
     path: `/v1/orgs/{orgId}/${tail}`,
     variant: 'cursor',
@@ -422,6 +430,25 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
         url: 'https://siem.fixture.test/in',
       })
     ).id as string
+    // Consent (P7.7): a purpose, a notice version and an objection under review.
+    await call(org, 'POST', '/consent/purposes', {
+      key: 'fixture',
+      name: 'Fixture',
+      lawfulBasis: 'legitimate_interests',
+    })
+    await call(org, 'POST', '/consent/notices', {
+      language: 'en',
+      text: 'Fixture notice.',
+      purposes: ['fixture'],
+      materialChange: false,
+    })
+    await call(org, 'POST', '/consent/events', {
+      id: 'fixture-objection',
+      subject: 'fixture-subject',
+      purpose: 'fixture',
+      action: 'object',
+      method: 'form',
+    })
     const alert = await withOrg(
       app.db.kysely,
       org.orgId,

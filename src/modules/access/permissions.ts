@@ -66,6 +66,10 @@ export const PERMISSIONS = {
   'siem:read': 'See SIEM destinations, their lag and dead letters (never a credential)',
   'siem:manage':
     'Add, change, test, pause, resume and remove SIEM destinations (the audit log streams out to them: adding or redirecting one also needs audit:export)',
+  'consent:read': 'See purposes of processing, notice versions and objections (never a subject’s id or evidence)',
+  'consent:check': 'Ask whether a purpose may be processed for a data subject now (the check before processing)',
+  'consent:record': 'Record consent events, withdrawals and objections of data subjects',
+  'consent:manage': 'Declare purposes and their lawful basis, publish notice versions and decide objections',
   'notifications:read': 'See the org’s notification outbox and each delivery’s state',
   'alerts:read': 'See alerts and the alert rules',
   'alerts:manage': 'Acknowledge and resolve alerts, and set the alert rules',
@@ -148,6 +152,7 @@ export const BUILT_IN_ROLES = {
       'alerts:read',
       'incidents:read',
       'siem:read',
+      'consent:read',
     ],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },
