@@ -54,6 +54,7 @@ export const RESERVED_ACTION_FAMILIES: ReadonlySet<string> = new Set([
   'alert',
   'audit',
   'auth',
+  'consent',
   'custodian',
   'disclosure',
   'erasure',
