@@ -33,7 +33,7 @@ import {
 } from './api.ts'
 import { escalation } from './IncidentsPage.tsx'
 import { Countdown } from '../../components/Countdown.tsx'
-import { actorName, ClockBadge, SeverityBadge, StatusBadge, when } from './ui.tsx'
+import { actorName, ClockBadge, SEVERITIES, SeverityBadge, StatusBadge, when } from './ui.tsx'
 import './response.css'
 
 const STATUSES = ['open', 'acknowledged', 'contained', 'resolved', 'closed'] as const
@@ -59,11 +59,15 @@ export function IncidentDetailPage({ canManage }: { canManage: boolean }) {
   const { orgId = '', incidentId = '' } = useParams()
   const incident = useIncident(orgId, incidentId)
   const people = useOrgPeople(orgId)
-  const names = new Map((people.data?.members ?? []).map((m) => [m.userId, m.email]))
+  const data = incident.data
+  // The incident's own answer names its people; the members list adds those roles can go to.
+  const names = new Map([
+    ...(people.data?.members ?? []).map((m): [string, string] => [m.userId, m.email]),
+    ...Object.entries(data?.people ?? {}),
+  ])
   const [notice, setNotice] = useState<string | null>(null)
   const [problem, setProblem] = useState<{ title: string; error: unknown } | null>(null)
   const actions = useResponseActions(orgId)
-  const data = incident.data
 
   /** Runs one action of the page: its outcome as a notice, or its refusal. */
   const act = async (message: string, failure: string, call: () => Promise<unknown>) => {
@@ -91,7 +95,7 @@ export function IncidentDetailPage({ canManage }: { canManage: boolean }) {
         {data === undefined ? null : (
           <>
             <StatePanel
-              key={data.status}
+              key={`${data.status} ${data.severity}`}
               incident={data}
               canManage={canManage}
               names={names}
@@ -142,7 +146,6 @@ function StatePanel({
   act: Act
   actions: Actions
 }) {
-  const [status, setStatus] = useState<string>(incident.status)
   return (
     <Panel title="State">
       <Group gap="lg" align="flex-start" wrap="wrap">
@@ -177,29 +180,58 @@ function StatePanel({
                 Acknowledge incident
               </Button>
             ) : null}
-            <Group gap="xs" align="flex-end">
-              <NativeSelect
-                label="Status"
-                data={STATUSES.map((s) => ({ value: s, label: s }))}
-                value={status}
-                onChange={(event) => setStatus(event.currentTarget.value)}
-              />
-              <Button
-                variant="default"
-                disabled={status === incident.status}
-                onClick={() =>
-                  void act(`The incident is ${status}.`, 'The status was not changed', () =>
-                    actions.updateIncident(incident.id, { status: status as IncidentPatch['status'] }),
-                  )
-                }
-              >
-                Set status
-              </Button>
-            </Group>
+            <ChoiceSetter
+              label="Status"
+              choices={STATUSES}
+              current={incident.status}
+              onSet={(status) =>
+                act(`The incident is ${status}.`, 'The status was not changed', () =>
+                  actions.updateIncident(incident.id, { status }),
+                )
+              }
+            />
+            <ChoiceSetter
+              label="Severity"
+              choices={SEVERITIES}
+              current={incident.severity}
+              onSet={(severity) =>
+                act(`The incident’s severity is ${severity}.`, 'The severity was not changed', () =>
+                  actions.updateIncident(incident.id, { severity }),
+                )
+              }
+            />
           </Stack>
         ) : null}
       </Group>
     </Panel>
+  )
+}
+
+/** One of `choices` in a select, and "Set <label>" once it differs from `current`. */
+function ChoiceSetter<T extends string>({
+  label,
+  choices,
+  current,
+  onSet,
+}: {
+  label: string
+  choices: readonly T[]
+  current: T
+  onSet: (choice: T) => Promise<void>
+}) {
+  const [choice, setChoice] = useState<T>(current)
+  return (
+    <Group gap="xs" align="flex-end">
+      <NativeSelect
+        label={label}
+        data={choices.map((c) => ({ value: c, label: c }))}
+        value={choice}
+        onChange={(event) => setChoice(event.currentTarget.value as T)}
+      />
+      <Button variant="default" disabled={choice === current} onClick={() => void onSet(choice)}>
+        Set {label.toLowerCase()}
+      </Button>
+    </Group>
   )
 }
 

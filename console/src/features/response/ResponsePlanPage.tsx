@@ -35,6 +35,7 @@ import {
 } from './api.ts'
 import { actorName, SeverityBadge, when } from './ui.tsx'
 import './response.css'
+import { counted } from '../../lib/plural.ts'
 
 const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
 const PARTY_KINDS = [
@@ -60,7 +61,12 @@ export function ResponsePlanPage({ canManage }: { canManage: boolean }) {
   const { orgId = '' } = useParams()
   const plan = usePlan(orgId)
   const people = useOrgPeople(orgId)
-  const names: Names = new Map((people.data?.members ?? []).map((m) => [m.userId, m.email]))
+  // The plan's own answer names its people (even past the first page of members, or none
+  // when members cannot be listed); the members list adds those escalation can be sent to.
+  const names: Names = new Map([
+    ...(people.data?.members ?? []).map((m): [string, string] => [m.userId, m.email]),
+    ...Object.entries(plan.data?.people ?? {}),
+  ])
   const [notice, setNotice] = useState<string | null>(null)
   const data = plan.data
   return (
@@ -783,6 +789,7 @@ function EscalationPanel({
           orgId={orgId}
           levels={plan.escalation}
           people={people}
+          names={names}
           onClose={() => setEditing(false)}
           onSave={async (levels) => {
             await actions.setEscalation(levels)
@@ -798,12 +805,14 @@ function EscalationDialog({
   orgId,
   levels,
   people,
+  names,
   onClose,
   onSave,
 }: {
   orgId: string
   levels: EscalationLevel[]
   people: { userId: string; email: string }[]
+  names: Names
   onClose: () => void
   onSave: (levels: EscalationLevel[]) => Promise<void>
 }) {
@@ -816,7 +825,6 @@ function EscalationDialog({
   const addId = `${base}-add`
   // Every role and person already named stays offered, even one the lists do not show.
   const roles = [...new Set([...(roleNames.data ?? []), ...rows.rows.flatMap((r) => r.value.roles)])]
-  const emails = new Map(people.map((p) => [p.userId, p.email]))
   const users = [...new Set([...people.map((p) => p.userId), ...rows.rows.flatMap((r) => r.value.users)])]
   return (
     <ConfirmDialog
@@ -899,7 +907,7 @@ function EscalationDialog({
                 >
                   <div className="plan-choices plan-people">
                     {users.map((u) => (
-                      <Checkbox key={u} value={u} label={emails.get(u) ?? u} size="xs" />
+                      <Checkbox key={u} value={u} label={names.get(u) ?? u} size="xs" />
                     ))}
                   </div>
                 </Checkbox.Group>
@@ -953,7 +961,7 @@ function VersionsPanel({ plan, names }: { plan: Plan; names: Names }) {
         {newest.length > VERSIONS_SHOWN ? (
           <Group>
             <Button variant="default" size="xs" onClick={() => setAll(!all)}>
-              {all ? 'Show the newest versions only' : `Show all ${newest.length} versions`}
+              {all ? 'Show the newest versions only' : `Show all ${counted(newest.length, 'version')}`}
             </Button>
           </Group>
         ) : null}

@@ -1,5 +1,9 @@
-import { Badge } from '@mantine/core'
+import { Badge, NativeSelect } from '@mantine/core'
 import type { Alert } from './api.ts'
+
+export type Severity = Alert['severity']
+/** The severities, least first, as the API names them. */
+export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical']
 
 /** A moment the API gives (ISO 8601) in the reader's locale, or a dash when there is none. */
 export const when = (iso: string | null | undefined) =>
@@ -39,4 +43,33 @@ export function actorName(ref: string | null | undefined, people: Map<string, st
   if (ref === null || ref === undefined) return '—'
   const id = ref.startsWith('user:') ? ref.slice('user:'.length) : ref
   return people.get(id) ?? ref
+}
+
+/**
+ * A severity to choose. With `fallback`, a first choice "Default (…)" (the value '') leaves it
+ * to the API, `fallback` saying what that default is; without, one of the four must be chosen.
+ */
+export function SeveritySelect({
+  label,
+  description,
+  fallback,
+  value,
+  onChange,
+}: {
+  label: string
+  description?: string
+  fallback?: string
+  value: Severity | ''
+  onChange: (severity: Severity | '') => void
+}) {
+  const choices = SEVERITIES.map((s) => ({ value: s, label: s }))
+  return (
+    <NativeSelect
+      label={label}
+      description={description}
+      data={fallback === undefined ? choices : [{ value: '', label: `Default (${fallback})` }, ...choices]}
+      value={value}
+      onChange={(event) => onChange(event.currentTarget.value as Severity | '')}
+    />
+  )
 }
