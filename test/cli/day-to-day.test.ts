@@ -81,7 +81,10 @@ forEachEngine('the day-to-day CLI against a running service', (engine) => {
   it('names its own options in errors: an untrusted certificate asks for --ca, a bad URL for --url (issue 13)', async () => {
     const untrusted = await cli(['login', '--url', world.url], `${world.appToken}\n`)
     assert.equal(untrusted.code, 1)
-    assert.match(untrusted.stderr, /custodian: CONNECTION_FAILED: the TLS certificate of .* is not trusted \(.+\): give its CA .*`custodian login --ca <file>`/)
+    assert.match(
+      untrusted.stderr,
+      /custodian: CONNECTION_FAILED: the TLS certificate of .* is not trusted \(.+\): give its CA .*`custodian login --ca <file>`/,
+    )
     assert.doesNotMatch(untrusted.stderr, /as `ca`/, 'not the SDK’s option name')
     const notUrl = await cli(['login', '--url', 'not a url'], `${world.appToken}\n`)
     assert.equal(notUrl.code, 1)

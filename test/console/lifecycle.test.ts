@@ -185,7 +185,13 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     assert.equal(await erased.count(), 0, 'the earlier refusal is gone')
     assert.equal(await table.getByRole('row').count(), 3, 'both rows still there (with the header)')
     assert.match(await rowOf('hook').innerText(), /pending\s+retried: no longer failed/i)
-    assert.equal(await rowOf('hook').getByRole('button', { name: /^Retry/ }).count(), 0, 'no second retry offered')
+    assert.equal(
+      await rowOf('hook')
+        .getByRole('button', { name: /^Retry/ })
+        .count(),
+      0,
+      'no second retry offered',
+    )
     await assertAccessible(page, 'the dead letters after a retry')
     await page.getByLabel('Delivery status').selectOption('')
     const retried = rowOf('hook')
@@ -240,7 +246,10 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     // Who asked: the member's email, not their user id (issue 13); operators, another org, get no email.
     assert.equal(scheduled.requestedByEmail, world.customer.ownerEmail)
     assert.match(
-      await page.getByRole('table', { name: 'Offboarding' }).getByRole('row', { name: /^Asked by/ }).innerText(),
+      await page
+        .getByRole('table', { name: 'Offboarding' })
+        .getByRole('row', { name: /^Asked by/ })
+        .innerText(),
       new RegExp(`Asked by\\s+${world.customer.ownerEmail.replace('.', '\\.')}$`),
     )
     const first = secondsLeft(await timer.innerText())
@@ -284,8 +293,13 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
       const details = page.getByRole('table', { name: 'Offboarding' })
       assert.match(await details.getByRole('row', { name: /^State/ }).innerText(), /in progress/)
       assert.match(await details.getByRole('row', { name: /^Org/ }).innerText(), new RegExp(world.customer.orgId))
-      const listed = (await httpsJson(world.server.httpsPort, 'GET', '/v1/operator/offboardings', { token: world.provider.token })).body
-      assert.ok(listed.offboardings.every((o: { requestedByEmail: unknown }) => o.requestedByEmail === null), 'no other org’s people')
+      const listed = (
+        await httpsJson(world.server.httpsPort, 'GET', '/v1/operator/offboardings', { token: world.provider.token })
+      ).body
+      assert.ok(
+        listed.offboardings.every((o: { requestedByEmail: unknown }) => o.requestedByEmail === null),
+        'no other org’s people',
+      )
       await details.getByRole('timer', { name: 'Time left before Acme is deleted' }).waitFor()
       await assertAccessible(page, 'an offboarding’s details')
       assert.deepEqual(operator.csp, [], 'no CSP violation')

@@ -259,7 +259,8 @@ export class CustodianAuditLog extends HTMLElement {
       this.#events.push(...page.events)
       this.#cursor = page.nextCursor
       this.#more.hidden = page.nextCursor === null
-      this.#status.textContent = this.#events.length === 0 ? 'No events match.' : `${counted(this.#events.length, 'event')} shown.`
+      this.#status.textContent =
+        this.#events.length === 0 ? 'No events match.' : `${counted(this.#events.length, 'event')} shown.`
     } catch (error) {
       this.#fail(error)
     }

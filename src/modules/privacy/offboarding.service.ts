@@ -85,20 +85,23 @@ export function createOffboardingService(deps: {
   const requester = async (trx: Trx, orgId: string, ref: string): Promise<string | null> =>
     (await memberEmails(trx, orgId, [ref]))[ref.replace(/^user:/, '')] ?? null
 
-  function view(row: {
-    org_id: string
-    org_name: string
-    status: OffboardingView['status']
-    requested_at: Date
-    requested_by: string
-    scheduled_for: Date
-    cancelled_at: Date | null
-    completed_at: Date | null
-    erased: Record<string, unknown> | null
-    certificate: string | null
-    audit_org_id: string | null
-    audit_event_id: string | null
-  }, requestedByEmail: string | null = null): OffboardingView {
+  function view(
+    row: {
+      org_id: string
+      org_name: string
+      status: OffboardingView['status']
+      requested_at: Date
+      requested_by: string
+      scheduled_for: Date
+      cancelled_at: Date | null
+      completed_at: Date | null
+      erased: Record<string, unknown> | null
+      certificate: string | null
+      audit_org_id: string | null
+      audit_event_id: string | null
+    },
+    requestedByEmail: string | null = null,
+  ): OffboardingView {
     return {
       orgId: row.org_id,
       orgName: row.org_name,

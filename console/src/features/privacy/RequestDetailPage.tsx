@@ -263,8 +263,7 @@ function ResultPanel({ request, orgId, canExport }: { request: PrivacyRequest; o
     return (
       <Panel title="Rectified">
         <Text size="sm">
-          {counted(result.rectified.length, 'record')} corrected:{' '}
-          {result.rectified.map(String).join(', ')}
+          {counted(result.rectified.length, 'record')} corrected: {result.rectified.map(String).join(', ')}
         </Text>
       </Panel>
     )

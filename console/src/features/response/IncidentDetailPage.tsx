@@ -3,10 +3,10 @@ import {
   Anchor,
   Button,
   Container,
+  Fieldset,
   Group,
   List,
   NativeSelect,
-  NumberInput,
   Stack,
   Table,
   Text,
@@ -33,7 +33,16 @@ import {
 } from './api.ts'
 import { escalation } from './IncidentsPage.tsx'
 import { Countdown } from '../../components/Countdown.tsx'
-import { actorName, ClockBadge, SEVERITIES, SeverityBadge, StatusBadge, when } from './ui.tsx'
+import {
+  actorName,
+  ClockBadge,
+  PartyFields,
+  SEVERITIES,
+  SeverityBadge,
+  StatusBadge,
+  when,
+  type PartyDraft,
+} from './ui.tsx'
 import './response.css'
 
 const STATUSES = ['open', 'acknowledged', 'contained', 'resolved', 'closed'] as const
@@ -42,12 +51,6 @@ const ROLES = [
   ['communications', 'Communications lead'],
   ['scribe', 'Scribe'],
 ] as const
-const PARTY_KINDS = [
-  { value: 'customers', label: 'customers' },
-  { value: 'users', label: 'users' },
-  { value: 'third_party', label: 'third party' },
-  { value: 'regulator', label: 'regulator' },
-]
 
 /**
  * One incident: its state and escalation, roles, playbook steps, breach confirmation with
@@ -449,7 +452,7 @@ function ConfirmBreachDialog({
   onConfirm: (summary: string, parties: Party[]) => Promise<void>
 }) {
   const [summary, setSummary] = useState('')
-  const [party, setParty] = useState<{ kind: string; name: string; hours: number | string }>({
+  const [party, setParty] = useState<PartyDraft>({
     kind: 'regulator',
     name: '',
     hours: 72,
@@ -482,31 +485,11 @@ function ConfirmBreachDialog({
         value={summary}
         onChange={(event) => setSummary(event.currentTarget.value)}
       />
-      <Text size="sm" fw={500}>
-        Another party to notify (optional)
-      </Text>
-      <Group gap="xs" align="flex-end" wrap="wrap">
-        <NativeSelect
-          label="Kind"
-          data={PARTY_KINDS}
-          value={party.kind}
-          onChange={(event) => setParty({ ...party, kind: event.currentTarget.value })}
-        />
-        <TextInput
-          label="Party name"
-          maxLength={200}
-          value={party.name}
-          onChange={(event) => setParty({ ...party, name: event.currentTarget.value })}
-        />
-        <NumberInput
-          label="Deadline (hours)"
-          min={1}
-          max={720}
-          allowDecimal={false}
-          value={party.hours}
-          onChange={(value) => setParty({ ...party, hours: value })}
-        />
-      </Group>
+      <Fieldset legend="Another party to notify (optional)" variant="unstyled">
+        <Group gap="xs" align="flex-end" wrap="wrap">
+          <PartyFields party={party} onChange={setParty} />
+        </Group>
+      </Fieldset>
     </ConfirmDialog>
   )
 }

@@ -10,7 +10,6 @@ import { useAction } from '../../lib/action.ts'
 import { useIncidents, usePlan, useResponseActions, type Incident } from './api.ts'
 import { SeverityBadge, SeveritySelect, StatusBadge, when, type Severity } from './ui.tsx'
 
-
 /**
  * The org's incidents, newest first, each with its severity, status, escalation level and
  * whether it was confirmed as a breach; and a form to open one (incidents:manage),

@@ -1,4 +1,4 @@
-import { Badge, NativeSelect } from '@mantine/core'
+import { Badge, NativeSelect, NumberInput, TextInput } from '@mantine/core'
 import type { Alert } from './api.ts'
 
 export type Severity = Alert['severity']
@@ -71,5 +71,66 @@ export function SeveritySelect({
       value={value}
       onChange={(event) => onChange(event.currentTarget.value as Severity | '')}
     />
+  )
+}
+
+/** The kinds of party a breach is notified to, as the API names them. */
+export const PARTY_KINDS = [
+  { value: 'customers', label: 'customers' },
+  { value: 'users', label: 'users' },
+  { value: 'third_party', label: 'third party' },
+  { value: 'regulator', label: 'regulator' },
+]
+
+/** A party being written: its kind, name and deadline in hours (as typed). */
+export interface PartyDraft {
+  kind: string
+  name: string
+  hours: number | string
+}
+
+/**
+ * A breach notification party's fields — kind, name, deadline in hours — for the plan's
+ * parties and a party added when a breach is confirmed; `fieldError` gives a refusal's
+ * message for one of the API's fields (kind, name, deadlineHours).
+ */
+export function PartyFields({
+  party,
+  nameId,
+  fieldError,
+  onChange,
+}: {
+  party: PartyDraft
+  nameId?: string
+  fieldError?: (field: 'kind' | 'name' | 'deadlineHours') => string | undefined
+  onChange: (party: PartyDraft) => void
+}) {
+  return (
+    <>
+      <NativeSelect
+        label="Kind"
+        data={PARTY_KINDS}
+        value={party.kind}
+        error={fieldError?.('kind')}
+        onChange={(event) => onChange({ ...party, kind: event.currentTarget.value })}
+      />
+      <TextInput
+        id={nameId}
+        label="Name"
+        maxLength={200}
+        value={party.name}
+        error={fieldError?.('name')}
+        onChange={(event) => onChange({ ...party, name: event.currentTarget.value })}
+      />
+      <NumberInput
+        label="Deadline (hours)"
+        min={1}
+        max={720}
+        allowDecimal={false}
+        value={party.hours}
+        error={fieldError?.('deadlineHours')}
+        onChange={(value) => onChange({ ...party, hours: value })}
+      />
+    </>
   )
 }
