@@ -132,7 +132,7 @@ describe('the custodian command', () => {
       {},
     )
     assert.equal(againstKept.code, 0, againstKept.output)
-    assert.match(againstKept.output, /1 kept checkpoints/)
+    assert.match(againstKept.output, /1 kept checkpoint\b/)
     // Without a pinned key the file's own key proves nothing: refused unless asked for (K9).
     const unpinned = await cli(['audit', 'verify', '--file', exportFile], {})
     assert.equal(unpinned.code, 1)

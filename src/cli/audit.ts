@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs'
+import { counted } from '../../console/src/lib/plural.ts'
 import type { Command } from 'commander'
 import { ed25519KeyId } from '../crypto/keys.ts'
 import type { VerifyResult } from '../modules/audit/audit.format.ts'
@@ -275,8 +276,8 @@ function printResult(result: VerifyResult): void {
   const kept =
     result.keptCheckpoints === undefined || result.keptCheckpoints === 0
       ? ''
-      : `, ${result.keptCheckpoints} kept checkpoints`
-  const head = `org ${result.org}: ${result.events} events, last seq ${result.lastSeq}, ${result.checkpoints} signed checkpoints${kept}`
+      : `, ${counted(result.keptCheckpoints, 'kept checkpoint')}`
+  const head = `org ${result.org}: ${counted(result.events, 'event')}, last seq ${result.lastSeq}, ${counted(result.checkpoints, 'signed checkpoint')}${kept}`
   if (result.ok) {
     process.stdout.write(`OK   ${head}\n`)
     return

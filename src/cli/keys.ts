@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { counted } from '../../console/src/lib/plural.ts'
 import { renameSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { createInterface } from 'node:readline'
@@ -119,7 +120,7 @@ export function registerKeys(program: Command): void {
         // The database now needs the new key; swapping the files completes the rotation
         // (a crash before this point is finished by the next start, see runtime.ts).
         finish()
-        process.stdout.write(`Root key rotated: ${count} org key(s) rewrapped under ${target.keyId()}.\n`)
+        process.stdout.write(`Root key rotated: ${counted(count, 'org key')} rewrapped under ${target.keyId()}.\n`)
       })
     })
 }

@@ -98,9 +98,31 @@ export async function withClient<T>(fn: (client: Custodian, login: Login) => Pro
   }
 }
 
+/**
+ * The SDK's own option names as the CLI's user knows them: the SDK speaks of `new
+ * Custodian({ url, token, orgId, ca })`; the CLI takes them as `custodian login --url … --ca
+ * … --org …` (the token from standard input) and keeps them in the login file.
+ */
+const CLI_OPTIONS: Record<string, string> = {
+  url: '--url',
+  ca: '--ca',
+  orgId: '--org',
+  token: 'the token read',
+}
+
+/**
+ * An SDK error's detail in the CLI's words: an SDK option it names ("url: …", "give its CA
+ * as `ca`") becomes the CLI option the user passes (`custodian login --url`, `--ca <file>`).
+ */
+export function cliDetail(detail: string): string {
+  return detail
+    .replace(/^(url|token|orgId): /, (_, name: string) => `${CLI_OPTIONS[name]}: `)
+    .replace(/give its CA as `ca`/, 'give its CA (or its self-signed certificate) with `custodian login --ca <file>`')
+}
+
 /** An API error as the CLI prints it: the code, the detail, and what the problem names. */
 export function describeError(error: CustodianError): string {
-  const lines = [`${error.code}: ${error.detail}`]
+  const lines = [`${error.code}: ${cliDetail(error.detail)}`]
   if (error.status !== undefined) lines[0] = `${lines[0]} (HTTP ${error.status})`
   for (const field of error.errors) lines.push(`  ${field.path}: ${field.message}`)
   if (error.permission !== undefined) lines.push(`  missing permission: ${error.permission}`)

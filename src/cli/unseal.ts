@@ -67,7 +67,22 @@ function post(
         })
       },
     )
-    req.on('error', reject)
+    req.on('error', (error: NodeJS.ErrnoException) => reject(untrusted(error, url, ca !== undefined) ?? error))
     req.end(payload)
   })
+}
+
+/**
+ * A TLS failure said in the command's own words: which option fixes it (`--ca <file>`), and
+ * which certificate was tried when none was given. Any other error: undefined (kept as is).
+ */
+export function untrusted(error: NodeJS.ErrnoException, url: URL, caGiven: boolean): Error | undefined {
+  if (error.code === undefined || !/CERT|SSL|TLS|SIGNATURE|ISSUER/.test(error.code)) return undefined
+  return new Error(
+    `the TLS certificate of ${url.origin} is not trusted (${error.code}): ${
+      caGiven
+        ? 'the certificate tried (--ca, else the data directory’s self-signed one) does not vouch for it'
+        : 'no --ca given and no self-signed certificate in the data directory'
+    }; give its CA (or its self-signed certificate) with --ca <file>`,
+  )
 }

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { counted } from '../../console/src/lib/plural.ts'
 import { loadOrCreateCertificate, type TlsMaterial } from '../http/tls.ts'
 import { createLogger } from '../logger.ts'
 import { initWitness, loadWitnessKey } from '../witness/witness.key.ts'
@@ -106,7 +107,7 @@ async function serve(options: ServeOptions): Promise<void> {
     })
     const print = (line: string) => process.stdout.write(`${line}\n`)
     print(`Witness ${key.name}: ${key.verifierKey}`)
-    print(`Witnessing ${logs.size} log(s): ${[...logs.keys()].join(', ')}`)
+    print(`Witnessing ${counted(logs.size, 'log')}: ${[...logs.keys()].join(', ')}`)
     if (tls !== undefined) {
       if (tls.generated) print(`Generated a self-signed TLS certificate for localhost: ${tls.certFile}`)
       print(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint256}`)

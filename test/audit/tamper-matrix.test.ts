@@ -532,13 +532,13 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
     const notes = await Promise.all([...cells.values()].map((c) => witnessCheckpoint(c.origin)))
     const { code, output, orgs } = await verifyCommand(notes)
     assert.equal(code, 0, output)
-    for (const c of cells.values()) assert.match(orgs.get(c.orgId)?.[0] ?? '', /^OK .*, 1 kept checkpoints$/, c.id)
+    for (const c of cells.values()) assert.match(orgs.get(c.orgId)?.[0] ?? '', /^OK .*, 1 kept checkpoint$/, c.id)
   })
 
   it('P5.2 `custodian audit verify --ask-witnesses` fetches each log’s cosigned checkpoint from the witness itself and passes every log (the control)', async () => {
     const { code, output, orgs } = await verifyCommand('ask-witnesses')
     assert.equal(code, 0, output)
-    for (const c of cells.values()) assert.match(orgs.get(c.orgId)?.[0] ?? '', /^OK .*, 1 kept checkpoints$/, c.id)
+    for (const c of cells.values()) assert.match(orgs.get(c.orgId)?.[0] ?? '', /^OK .*, 1 kept checkpoint$/, c.id)
   })
 
   for (const kind of KINDS)
@@ -554,7 +554,7 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
     assert.equal(code, 1, output)
     for (const id of keptByCell.keys()) {
       const [line, ...problems] = orgs.get((cells.get(id) as Cell).orgId) ?? []
-      assert.match(line ?? '', /^FAIL .*, 1 kept checkpoints$/, id)
+      assert.match(line ?? '', /^FAIL .*, 1 kept checkpoint$/, id)
       assert.ok(
         problems.some((p) => /^(kept_checkpoint_mismatch: |truncated: .* kept elsewhere)/.test(p)),
         `${id}: ${JSON.stringify(problems)}`,
@@ -567,7 +567,7 @@ forEachEngine('tampering with the audit log detected three ways (P5.2, issue 21)
     assert.equal(code, 1, output)
     for (const id of keptByCell.keys()) {
       const [line, ...problems] = orgs.get((cells.get(id) as Cell).orgId) ?? []
-      assert.match(line ?? '', /^FAIL .*, 1 kept checkpoints$/, id)
+      assert.match(line ?? '', /^FAIL .*, 1 kept checkpoint$/, id)
       assert.ok(
         problems.some((p) => /^(kept_checkpoint_mismatch: |truncated: .* kept elsewhere)/.test(p)),
         `${id}: ${JSON.stringify(problems)}`,

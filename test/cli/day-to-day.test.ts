@@ -78,6 +78,21 @@ forEachEngine('the day-to-day CLI against a running service', (engine) => {
     assert.equal(JSON.parse(readFileSync(file, 'utf8')).token, world.appToken)
   })
 
+  it('names its own options in errors: an untrusted certificate asks for --ca, a bad URL for --url (issue 13)', async () => {
+    const untrusted = await cli(['login', '--url', world.url], `${world.appToken}\n`)
+    assert.equal(untrusted.code, 1)
+    assert.match(
+      untrusted.stderr,
+      /custodian: CONNECTION_FAILED: the TLS certificate of .* is not trusted \(.+\): give its CA .*`custodian login --ca <file>`/,
+    )
+    assert.doesNotMatch(untrusted.stderr, /as `ca`/, 'not the SDK’s option name')
+    const notUrl = await cli(['login', '--url', 'not a url'], `${world.appToken}\n`)
+    assert.equal(notUrl.code, 1)
+    assert.match(notUrl.stderr, /custodian: INVALID_ARGUMENT: --url: not a URL/)
+    const kept = JSON.parse(readFileSync(path.join(config, 'custodian', 'login.json'), 'utf8'))
+    assert.equal(kept.url, world.url, 'the earlier login is kept as it was')
+  })
+
   it('secrets set (value from standard input), list, get, rm', async () => {
     const set = await cli(['secrets', 'set', 'app/api-key'], 'sk_first\n')
     assert.equal(set.code, 0, set.stderr)

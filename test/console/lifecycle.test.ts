@@ -171,16 +171,29 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     assert.match(await erased.innerText(), /Not retried/)
     await assertAccessible(page, 'a retry refused with 410')
 
-    // The receiver is back: the retry is delivered; the notice says the new state, and the
-    // list (every status) follows the row from pending to delivered.
+    // The receiver is back: retried while the list shows the failed ones only, the row does
+    // not vanish: it stays with its new state and says where it went, and the notice says how
+    // to follow it (issue 13); under "Any", the list follows it from pending to delivered.
     receiverUp = true
-    await page.getByLabel('Delivery status').selectOption('')
     await page.getByRole('button', { name: /^Retry the delivery to hook / }).click()
-    await page
-      .getByRole('status')
-      .filter({ hasText: /The delivery to hook is sent again: now pending/ })
-      .waitFor()
+    const notice = page.getByRole('status').filter({ hasText: /The delivery to hook is sent again: now pending/ })
+    await notice.waitFor()
+    assert.match(
+      await notice.innerText(),
+      /\(retried 1 time\)\. It is no longer failed, so the list leaves it out from now on: it stays below until the filter changes; choose “Any” to follow it\./,
+    )
     assert.equal(await erased.count(), 0, 'the earlier refusal is gone')
+    assert.equal(await table.getByRole('row').count(), 3, 'both rows still there (with the header)')
+    assert.match(await rowOf('hook').innerText(), /pending\s+retried: no longer failed/i)
+    assert.equal(
+      await rowOf('hook')
+        .getByRole('button', { name: /^Retry/ })
+        .count(),
+      0,
+      'no second retry offered',
+    )
+    await assertAccessible(page, 'the dead letters after a retry')
+    await page.getByLabel('Delivery status').selectOption('')
     const retried = rowOf('hook')
     await until('the retried delivery delivered', async () =>
       /delivered\s+1\s+1\s+HTTP 200/i.test(await retried.innerText()) ? true : undefined,
@@ -230,6 +243,15 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     assert.equal(scheduled.status, 'scheduled')
     const graceMs = new Date(scheduled.scheduledFor).getTime() - new Date(scheduled.requestedAt).getTime()
     assert.equal(graceMs, 24 * 3600_000, 'the default grace period, 24 hours')
+    // Who asked: the member's email, not their user id (issue 13); operators, another org, get no email.
+    assert.equal(scheduled.requestedByEmail, world.customer.ownerEmail)
+    assert.match(
+      await page
+        .getByRole('table', { name: 'Offboarding' })
+        .getByRole('row', { name: /^Asked by/ })
+        .innerText(),
+      new RegExp(`Asked by\\s+${world.customer.ownerEmail.replace('.', '\\.')}$`),
+    )
     const first = secondsLeft(await timer.innerText())
     assert.ok(first <= 24 * 3600 && first > 23 * 3600, `about 24 hours left: ${first}`)
     // Ten minutes on (the page's clock): the countdown follows.
@@ -271,6 +293,13 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
       const details = page.getByRole('table', { name: 'Offboarding' })
       assert.match(await details.getByRole('row', { name: /^State/ }).innerText(), /in progress/)
       assert.match(await details.getByRole('row', { name: /^Org/ }).innerText(), new RegExp(world.customer.orgId))
+      const listed = (
+        await httpsJson(world.server.httpsPort, 'GET', '/v1/operator/offboardings', { token: world.provider.token })
+      ).body
+      assert.ok(
+        listed.offboardings.every((o: { requestedByEmail: unknown }) => o.requestedByEmail === null),
+        'no other org’s people',
+      )
       await details.getByRole('timer', { name: 'Time left before Acme is deleted' }).waitFor()
       await assertAccessible(page, 'an offboarding’s details')
       assert.deepEqual(operator.csp, [], 'no CSP violation')

@@ -127,6 +127,11 @@ describe('web console: alerts and incidents', () => {
       assert.equal(await dialog.getByLabel(/^Incident title/).inputValue(), raised.title)
       await dialog.getByLabel(/^Incident title/).fill('Unexpected role created')
       await dialog.getByLabel(/^Incident type/).selectOption({ label: 'Account takeover' })
+      // Its severity: the type's default unless chosen (issue 13); chosen here.
+      const severity = dialog.getByLabel(/^Incident severity/)
+      assert.equal(await severity.inputValue(), '')
+      await severity.getByRole('option', { name: 'Default (high, the type’s)' }).waitFor({ state: 'attached' })
+      await severity.selectOption('critical')
       await assertAccessible(page, 'the open-incident dialog')
       await dialog.getByRole('button', { name: 'Open incident' }).click()
       await page.getByRole('heading', { level: 1, name: 'Unexpected role created' }).waitFor()
@@ -135,12 +140,22 @@ describe('web console: alerts and incidents', () => {
       const linked = await call('GET', `/alerts/${raised.id}`)
       assert.equal(linked.body.incidentId, incidentId, 'the alert is linked to the incident')
       let incident = await call('GET', `/incidents/${incidentId}`)
-      assert.equal(incident.body.severity, 'high', 'the type’s default severity')
+      assert.equal(incident.body.severity, 'critical', 'the severity chosen, not the type’s default')
       assert.equal(incident.body.type, 'Account takeover')
       assert.deepEqual(incident.body.links, [{ kind: 'alert', ref: raised.id }])
       await page.getByRole('link', { name: `alert ${raised.id}` }).waitFor()
       await page.getByText('Escalation: running: not escalated').waitFor()
       await assertAccessible(page, 'the incident page')
+
+      // Its severity changed in the page (issue 13): back to the type's high.
+      const state = page.getByRole('region', { name: 'State' })
+      assert.equal(await state.getByRole('button', { name: 'Set severity' }).isDisabled(), true, 'nothing to set yet')
+      await state.getByLabel('Severity').selectOption('high')
+      await state.getByRole('button', { name: 'Set severity' }).click()
+      await page.getByRole('status').filter({ hasText: 'The incident’s severity is high.' }).waitFor()
+      await state.getByText('high', { exact: true }).first().waitFor()
+      incident = await call('GET', `/incidents/${incidentId}`)
+      assert.equal(incident.body.severity, 'high')
 
       // Playbook: the steps of the type; step 1 marked done.
       const steps = page.getByRole('table', { name: 'Playbook steps' })
@@ -179,7 +194,7 @@ describe('web console: alerts and incidents', () => {
       incident = await call('GET', `/incidents/${incidentId}`)
       assert.deepEqual(
         incident.body.timeline.map((t: { kind: string }) => t.kind),
-        ['open', 'step', 'update', 'acknowledge', 'note'],
+        ['open', 'update', 'step', 'update', 'acknowledge', 'note'],
       )
       await assertAccessible(page, 'the worked incident page')
 

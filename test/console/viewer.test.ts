@@ -154,7 +154,7 @@ describe('embedded audit-log viewer in a host page', () => {
     // Filter (keyboard only: type, Enter).
     await page.getByLabel('Action').fill('document.delete')
     await page.getByLabel('Action').press('Enter')
-    await page.getByRole('status').filter({ hasText: '1 events shown.' }).waitFor()
+    await page.getByRole('status').filter({ hasText: '1 event shown.' }).waitFor()
     assert.equal(await table.getByRole('cell', { name: 'document.share', exact: true }).count(), 0)
     // Open it with the keyboard; details get the focus; close returns it.
     const openButton = page.getByRole('button', { name: /Open details of document\.delete/ })

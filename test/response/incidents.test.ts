@@ -304,4 +304,34 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
     assert.equal(opened.status, 201, opened.text)
     assert.deepEqual(opened.body.links, [{ kind: 'alert', ref: alertId }])
   })
+
+  it('opens an incident from an alert at the severity chosen, and changes it later, each change audited with its before (P6.1, issue 13)', async () => {
+    const alertId = await withOrg(
+      t().db.kysely,
+      acme.orgId,
+      async (trx) =>
+        (await t().app.services.alerts.raiseIn(trx, acme.orgId, 'plan_review_overdue', {
+          key: 'severity',
+          title: 'chosen severity',
+          details: {},
+        })) as string,
+    )
+    const opened = await call('POST', `/alerts/${alertId}/incident`, { title: 'Chosen severity', severity: 'low' })
+    assert.equal(opened.status, 201, opened.text)
+    assert.equal(opened.body.severity, 'low')
+    // The people it names, as emails: only this org's members (issue 13).
+    assert.deepEqual(opened.body.people, { [acme.ownerId]: 'owner@acme.test' })
+    assert.equal((await call('GET', '/response-plan')).body.people[acme.ownerId], 'owner@acme.test')
+    const changed = await call('PATCH', `/incidents/${opened.body.id}`, { severity: 'critical' })
+    assert.equal(changed.status, 200, changed.text)
+    assert.equal(changed.body.severity, 'critical')
+    assert.equal((await call('GET', `/incidents/${opened.body.id}`)).body.severity, 'critical')
+    const update = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'incident.update').at(-1)
+    assert.equal((update?.details as { before: { severity: string } }).before.severity, 'low')
+    assert.deepEqual((update?.details as { after: unknown }).after, { severity: 'critical' })
+    const refused = await call('PATCH', `/incidents/${opened.body.id}`, { severity: 'urgent' })
+    assert.equal(refused.status, 400)
+    assert.equal(refused.body.errors[0].path, '/body/severity')
+    assert.equal((await call('GET', `/incidents/${opened.body.id}`)).body.severity, 'critical', 'nothing changed')
+  })
 })

@@ -1,6 +1,7 @@
 import type { PublishedKey } from '../lib/audit-verify.ts'
 import { verifyAuditReceipt } from '../lib/audit-receipt.ts'
 import { VIEWER_CSS } from './styles.ts'
+import { counted } from '../lib/plural.ts'
 
 /**
  * `<custodian-audit-log>`: the embedded audit-log viewer (docs/embedded-viewer.md). A host
@@ -258,7 +259,8 @@ export class CustodianAuditLog extends HTMLElement {
       this.#events.push(...page.events)
       this.#cursor = page.nextCursor
       this.#more.hidden = page.nextCursor === null
-      this.#status.textContent = this.#events.length === 0 ? 'No events match.' : `${this.#events.length} events shown.`
+      this.#status.textContent =
+        this.#events.length === 0 ? 'No events match.' : `${counted(this.#events.length, 'event')} shown.`
     } catch (error) {
       this.#fail(error)
     }

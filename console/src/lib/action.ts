@@ -42,3 +42,23 @@ export function useAction(mapError: (caught: unknown) => unknown = (caught) => c
 
   return { error, setError, pending, run, problem, field }
 }
+
+/**
+ * The refusal of a dialog's last confirm, kept for its fields while the dialog shows it too:
+ * `capture` runs the confirm, keeps what it throws and throws it on (ConfirmDialog shows it
+ * and stays open); `fieldError` is the message for one request field (`playbook/2`).
+ */
+export function useRefusal() {
+  const [error, setError] = useState<unknown>(null)
+  const capture = async (confirm: () => Promise<void>): Promise<void> => {
+    setError(null)
+    try {
+      await confirm()
+    } catch (caught) {
+      setError(caught)
+      throw caught
+    }
+  }
+  const fieldError = (field: string) => (error instanceof ApiError ? error.fieldError(field) : undefined)
+  return { capture, fieldError }
+}

@@ -13,6 +13,9 @@ const View = Type.Object({
   status: Type.Union([Type.Literal('scheduled'), Type.Literal('cancelled'), Type.Literal('completed')]),
   requestedAt: Timestamp,
   requestedBy: Type.String(),
+  requestedByEmail: Type.Union([Type.String(), Type.Null()], {
+    description: 'the requester’s email while a member of the org, in the org’s own answers; null in the operators’',
+  }),
   scheduledFor: Timestamp,
   cancelledAt: Nullable(Timestamp),
   completedAt: Nullable(Timestamp),

@@ -6,6 +6,7 @@ import type { Signer } from '../../crypto/keys.ts'
 import type { ShredRing } from '../../crypto/shred-ring.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
+import { memberEmails } from '../../db/people.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -32,6 +33,8 @@ export interface OffboardingView {
   status: 'scheduled' | 'cancelled' | 'completed'
   requestedAt: string
   requestedBy: string
+  /** The requester's email, while a member of the org, in the org's own answers; null in the operators' (another org's people). */
+  requestedByEmail: string | null
   scheduledFor: string
   cancelledAt: string | null
   completedAt: string | null
@@ -78,26 +81,34 @@ export function createOffboardingService(deps: {
   const { db, audit, clock } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
-  function view(row: {
-    org_id: string
-    org_name: string
-    status: OffboardingView['status']
-    requested_at: Date
-    requested_by: string
-    scheduled_for: Date
-    cancelled_at: Date | null
-    completed_at: Date | null
-    erased: Record<string, unknown> | null
-    certificate: string | null
-    audit_org_id: string | null
-    audit_event_id: string | null
-  }): OffboardingView {
+  /** The email of who asked, while they are a member of `orgId` (never another org's people). */
+  const requester = async (trx: Trx, orgId: string, ref: string): Promise<string | null> =>
+    (await memberEmails(trx, orgId, [ref]))[ref.replace(/^user:/, '')] ?? null
+
+  function view(
+    row: {
+      org_id: string
+      org_name: string
+      status: OffboardingView['status']
+      requested_at: Date
+      requested_by: string
+      scheduled_for: Date
+      cancelled_at: Date | null
+      completed_at: Date | null
+      erased: Record<string, unknown> | null
+      certificate: string | null
+      audit_org_id: string | null
+      audit_event_id: string | null
+    },
+    requestedByEmail: string | null = null,
+  ): OffboardingView {
     return {
       orgId: row.org_id,
       orgName: row.org_name,
       status: row.status,
       requestedAt: row.requested_at.toISOString(),
       requestedBy: row.requested_by,
+      requestedByEmail,
       scheduledFor: row.scheduled_for.toISOString(),
       cancelledAt: row.cancelled_at?.toISOString() ?? null,
       completedAt: row.completed_at?.toISOString() ?? null,
@@ -321,16 +332,16 @@ export function createOffboardingService(deps: {
           actorOf(ctx.principal),
           ctx.meta,
         )
-        return view(row)
+        return view(row, await requester(trx, ctx.orgId, row.requested_by))
       })
     },
 
     async get(ctx) {
-      const row = await withOrg(db, ctx.orgId, (trx) =>
-        trx.selectFrom('org_offboardings').selectAll().executeTakeFirst(),
-      )
-      if (row === undefined) throw new AppError('NOT_FOUND', 'this org has not asked to be deleted')
-      return view(row)
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const row = await trx.selectFrom('org_offboardings').selectAll().executeTakeFirst()
+        if (row === undefined) throw new AppError('NOT_FOUND', 'this org has not asked to be deleted')
+        return view(row, await requester(trx, ctx.orgId, row.requested_by))
+      })
     },
 
     async cancel(ctx) {
@@ -366,7 +377,7 @@ export function createOffboardingService(deps: {
           actorOf(ctx.principal),
           ctx.meta,
         )
-        return view(cancelled)
+        return view(cancelled, await requester(trx, ctx.orgId, cancelled.requested_by))
       })
     },
 
@@ -379,7 +390,7 @@ export function createOffboardingService(deps: {
         inIndexOrder(trx, () => pageOf(trx.selectFrom('org_offboardings').selectAll(), order, page).execute()),
       )
       const { items, nextCursor } = toPage(rows, order, page.limit)
-      return { items: items.map(view), nextCursor }
+      return { items: items.map((row) => view(row)), nextCursor }
     },
 
     async getForOperator(ctx, orgId) {

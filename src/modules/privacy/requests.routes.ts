@@ -75,6 +75,12 @@ const RequestView = Type.Object({
       }),
     ),
   ),
+  people: Type.Optional(
+    Type.Record(Type.String(), Type.String(), {
+      description:
+        'with the history: the emails of this org’s members the request names (assignee, verifier, history), by user id; former members and other actors are left out',
+    }),
+  ),
   subjectSalt: Type.Optional(
     Type.String({
       description:

@@ -4,6 +4,7 @@ import type { Clock } from '../../clock.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
+import { memberEmails } from '../../db/people.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -47,6 +48,8 @@ export interface RequestView {
   result: Record<string, unknown> | null
   completedAt: string | null
   history?: { at: string; actor: string; event: string; details: Record<string, unknown> }[]
+  /** With the history: the emails of the org's members it names (assignee, verifier, history), by user id. */
+  people?: Record<string, string>
 }
 
 export interface NewRequest {
@@ -198,16 +201,29 @@ export function createRequestsService(deps: {
             },
       result: row.result,
       completedAt: row.completed_at?.toISOString() ?? null,
-      ...(withHistory
-        ? {
-            history: (await store.requestEvents(trx, row.id)).map((e) => ({
-              at: e.at.toISOString(),
-              actor: e.actor,
-              event: e.event,
-              details: e.details,
-            })),
-          }
-        : {}),
+      ...(withHistory ? await withPeople(trx, row) : {}),
+    }
+  }
+
+  /** A request's history, and the emails of the members it and the request name. */
+  async function withPeople(
+    trx: Trx,
+    row: store.RequestRow,
+  ): Promise<Pick<Required<RequestView>, 'history' | 'people'>> {
+    const history = (await store.requestEvents(trx, row.id)).map((e) => ({
+      at: e.at.toISOString(),
+      actor: e.actor,
+      event: e.event,
+      details: e.details,
+    }))
+    const verifiedBy = row.verification?.verifiedBy
+    return {
+      history,
+      people: await memberEmails(trx, row.org_id, [
+        row.assignee_user_id,
+        typeof verifiedBy === 'string' ? verifiedBy : undefined,
+        ...history.map((e) => e.actor),
+      ]),
     }
   }
 

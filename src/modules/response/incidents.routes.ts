@@ -70,6 +70,10 @@ const PlanView = Type.Object({
   versions: Type.Array(
     Type.Object({ version: Type.Integer(), createdAt: Timestamp, createdBy: Type.String(), change: Type.String() }),
   ),
+  people: Type.Record(Type.String(), Type.String(), {
+    description:
+      'the emails of this org’s members the plan names (versions, reviews, escalation), by user id; former members and other actors are left out',
+  }),
 })
 const Status = Type.Union([
   Type.Literal('open'),
@@ -128,6 +132,12 @@ const IncidentView = Type.Object({
     Type.Array(Type.Object({ kind: Type.Union([Type.Literal('alert'), Type.Literal('audit_event')]), ref: Uuid })),
   ),
   notifications: Type.Optional(Type.Array(Notification)),
+  people: Type.Optional(
+    Type.Record(Type.String(), Type.String(), {
+      description:
+        'the emails of this org’s members the incident names (roles, opener, steps, timeline, notifications), by user id; former members and other actors are left out',
+    }),
+  ),
 })
 const IncidentParams = Type.Object({ orgId: Uuid, incidentId: Uuid }, Strict)
 

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
+import { memberEmails } from '../../db/people.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -42,6 +43,8 @@ export interface IncidentView {
   timeline?: { at: string; actor: string; kind: string; details: Record<string, unknown> }[]
   links?: { kind: 'alert' | 'audit_event'; ref: string }[]
   notifications?: BreachNotificationView[]
+  /** The emails of the org's members it names (roles, opener, steps, timeline, notifications), by user id. */
+  people?: Record<string, string>
 }
 
 export interface BreachNotificationView {
@@ -172,24 +175,34 @@ export function createIncidentsService(deps: {
           : { confirmedAt: row.breach_confirmed_at.toISOString(), summary: row.breach_summary ?? '' },
     }
     if (!full) return base
+    const steps = (
+      await trx.selectFrom('incident_steps').selectAll().where('incident_id', '=', row.id).orderBy('idx').execute()
+    ).map((s) => ({ idx: s.idx, title: s.title, doneAt: s.done_at?.toISOString() ?? null, doneBy: s.done_by }))
+    const timeline = (
+      await trx
+        .selectFrom('incident_timeline')
+        .selectAll()
+        .where('incident_id', '=', row.id)
+        .orderBy('at')
+        .orderBy('id')
+        .execute()
+    ).map((e) => ({ at: e.at.toISOString(), actor: e.actor, kind: e.kind, details: e.details }))
+    const notifications = (await notificationsOf(trx, row.id)).map(notificationView)
     return {
       ...base,
-      steps: (
-        await trx.selectFrom('incident_steps').selectAll().where('incident_id', '=', row.id).orderBy('idx').execute()
-      ).map((s) => ({ idx: s.idx, title: s.title, doneAt: s.done_at?.toISOString() ?? null, doneBy: s.done_by })),
-      timeline: (
-        await trx
-          .selectFrom('incident_timeline')
-          .selectAll()
-          .where('incident_id', '=', row.id)
-          .orderBy('at')
-          .orderBy('id')
-          .execute()
-      ).map((e) => ({ at: e.at.toISOString(), actor: e.actor, kind: e.kind, details: e.details })),
+      steps,
+      timeline,
       links: (
         await trx.selectFrom('incident_links').select(['kind', 'ref']).where('incident_id', '=', row.id).execute()
       ).map((l) => ({ kind: l.kind, ref: l.ref })),
-      notifications: (await notificationsOf(trx, row.id)).map(notificationView),
+      notifications,
+      people: await memberEmails(trx, row.org_id, [
+        ...Object.values(base.roles),
+        base.openedBy,
+        ...steps.map((s) => s.doneBy),
+        ...timeline.map((e) => e.actor),
+        ...notifications.map((n) => n.sentBy),
+      ]),
     }
   }
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
+import { memberEmails } from '../../db/people.ts'
 import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
@@ -49,6 +50,8 @@ export interface PlanView {
   reviewDueAt: string | null
   reviewOverdue: boolean
   versions: { version: number; createdAt: string; createdBy: string; change: string }[]
+  /** The emails of the org's members it names (versions, reviews, escalation), by user id. */
+  people: Record<string, string>
 }
 
 export interface PlanService {
@@ -119,7 +122,7 @@ export function createPlanService(deps: {
     return from === undefined ? null : new Date(from.getTime() + REVIEW_EVERY_DAYS * DAY_MS)
   }
 
-  async function view(trx: Trx): Promise<PlanView> {
+  async function view(trx: Trx, orgId: string): Promise<PlanView> {
     const versions = await trx
       .selectFrom('response_plan_versions')
       .select(['version', 'created_at', 'created_by', 'change'])
@@ -141,10 +144,11 @@ export function createPlanService(deps: {
     }))
     const last = reviews[0]
     const due = reviewDue(versions[0]?.created_at, last === undefined ? undefined : new Date(last.reviewedAt))
+    const escalation = await escalationIn(trx)
     return {
       version: versions.at(-1)?.version ?? 0,
       types: await typesIn(trx),
-      escalation: await escalationIn(trx),
+      escalation,
       parties: await partyRulesIn(trx),
       lastReview: last ?? null,
       reviews,
@@ -156,6 +160,11 @@ export function createPlanService(deps: {
         createdBy: v.created_by,
         change: v.change,
       })),
+      people: await memberEmails(trx, orgId, [
+        ...versions.map((v) => v.created_by),
+        ...reviews.map((r) => r.reviewedBy),
+        ...escalation.flatMap((l) => l.notifyUsers),
+      ]),
     }
   }
 
@@ -168,7 +177,7 @@ export function createPlanService(deps: {
     try {
       return await withOrg(db, ctx.orgId, async (trx) => {
         await apply(trx)
-        const current = await view(trx)
+        const current = await view(trx, ctx.orgId)
         const version = current.version + 1
         await trx
           .insertInto('response_plan_versions')
@@ -194,7 +203,7 @@ export function createPlanService(deps: {
           details: { version, change: description },
           meta: ctx.meta,
         })
-        return view(trx)
+        return view(trx, ctx.orgId)
       })
     } catch (error) {
       if (sqlState(error) === UNIQUE_VIOLATION)
@@ -214,7 +223,7 @@ export function createPlanService(deps: {
 
   return {
     async get(ctx) {
-      return withOrg(db, ctx.orgId, view)
+      return withOrg(db, ctx.orgId, (trx) => view(trx, ctx.orgId))
     },
 
     createType: (ctx, input) =>
@@ -275,7 +284,7 @@ export function createPlanService(deps: {
 
     async review(ctx, notes) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        const current = await view(trx)
+        const current = await view(trx, ctx.orgId)
         if (current.version === 0)
           throw new AppError(
             'CONFLICT',
@@ -306,7 +315,7 @@ export function createPlanService(deps: {
           details: { version: current.version },
           meta: ctx.meta,
         })
-        return view(trx)
+        return view(trx, ctx.orgId)
       })
     },
 
@@ -329,7 +338,7 @@ export function createPlanService(deps: {
       let raised = 0
       for (const { org_id: orgId } of orgs) {
         await withOrg(db, orgId, async (trx) => {
-          const plan = await view(trx)
+          const plan = await view(trx, orgId)
           if (!plan.reviewOverdue) return
           const state = await trx.selectFrom('response_plan_state').select('overdue_notified_at').executeTakeFirst()
           if (state?.overdue_notified_at != null && now.getTime() - state.overdue_notified_at.getTime() < 7 * DAY_MS)

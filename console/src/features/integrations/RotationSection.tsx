@@ -21,6 +21,7 @@ import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { ApiError } from '../../lib/api.ts'
 import { useDataSources, useIntegrationActions, useRotation, type RotationPolicy } from './api.ts'
 import { connectionOf, when } from './ui.tsx'
+import { counted } from '../../lib/plural.ts'
 
 /**
  * A PostgreSQL credential's rotation (P1.6): its policy and last outcome, the form that
@@ -121,7 +122,7 @@ export function RotationSection({
               policy={policy ?? null}
               onSaved={(saved) =>
                 onDone(
-                  `Rotation policy saved: every ${saved.intervalHours} hours through ${nameOf(saved.managingSecretId)}; next rotation due ${when(saved.nextDueAt)}.`,
+                  `Rotation policy saved: every ${counted(saved.intervalHours, 'hour')} through ${nameOf(saved.managingSecretId)}; next rotation due ${when(saved.nextDueAt)}.`,
                 )
               }
             />

@@ -4,6 +4,7 @@ import { useParams } from 'react-router'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { ListStatus } from '../../components/ListStatus.tsx'
 import { rewrapping, useOrgKeys, useRotateOrgKey, type OrgKeyStatus } from './api.ts'
+import { counted } from '../../lib/plural.ts'
 
 const when = (iso: string | null) => (iso === null ? '—' : new Date(iso).toLocaleString())
 
@@ -147,7 +148,7 @@ function RewrapProgress({ status, rotatedTo }: { status: OrgKeyStatus; rotatedTo
         <Text size="sm" role="status">
           {status.pending === 0
             ? `Every data key is rewrapped; version ${olds} is retired on the background job’s next pass.`
-            : `${status.pending} data ${status.pending === 1 ? 'key' : 'keys'} still under version ${olds}, to rewrap to version ${active?.version ?? '—'}.`}
+            : `${counted(status.pending, 'data key')} still under version ${olds}, to rewrap to version ${active?.version ?? '—'}.`}
         </Text>
         <Progress.Root size="lg">
           <Progress.Section value={percent} aria-label={`Data keys under version ${active?.version ?? '—'}`} />

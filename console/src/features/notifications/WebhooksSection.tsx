@@ -21,6 +21,7 @@ import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { useAction } from '../../lib/action.ts'
+import { counted } from '../../lib/plural.ts'
 import { ApiError } from '../../lib/api.ts'
 import {
   useDeliveries,
@@ -257,9 +258,24 @@ function outcome(d: Delivery): string {
 }
 
 /**
+ * The rows to show: the list as the API answers it, and each delivery retried here that has
+ * left it since (a dead letter retried while the list shows the failed ones is pending now),
+ * in its place by creation time, as the retry answered it — so the row the user acted on
+ * does not vanish under their pointer. `left` holds the ids of those kept rows.
+ */
+export function withRetried(listed: Delivery[], retried: Delivery[]): { rows: Delivery[]; left: Set<string> } {
+  const shown = new Set(listed.map((d) => d.id))
+  const kept = retried.filter((d) => !shown.has(d.id))
+  const rows = [...listed, ...kept].sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+  return { rows, left: new Set(kept.map((d) => d.id)) }
+}
+
+/**
  * Deliveries newest first, 50 a page, optionally of one status (failed: the dead letters) or
  * those of one privacy request. A dead letter gets "Retry" (webhooks:manage): the API's
- * answer, its new state, is said in a notice and the row follows it until it settles.
+ * answer, its new state, is said in a notice and the row follows it until it settles. Retried
+ * while the list shows only the failed ones, the row stays (with its new state and a word on
+ * where it went) until the filter changes, and the notice says where to follow it.
  */
 function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolean }) {
   const [form, setForm] = useState('')
@@ -269,23 +285,33 @@ function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolea
   const actions = useWebhookActions(orgId)
   const retry = useAction()
   const [retried, setRetried] = useState<string | null>(null)
-  const all = useMemo(() => deliveries.data?.pages.flatMap((p) => p.deliveries) ?? [], [deliveries.data])
+  // Deliveries retried here under the current filter: kept in view once the filter drops them.
+  const [kept, setKept] = useState<Delivery[]>([])
+  const listed = useMemo(() => deliveries.data?.pages.flatMap((p) => p.deliveries) ?? [], [deliveries.data])
+  const { rows: all, left } = useMemo(() => withRetried(listed, kept), [listed, kept])
   const problem = deliveries.error instanceof ApiError ? deliveries.error : undefined
   const apply = (event: SyntheticEvent) => {
     event.preventDefault()
+    setKept([])
     setRequestId(form.trim())
   }
   const retryOne = async (d: Delivery) => {
     setRetried(null)
     let queued: Delivery | undefined
-    if (
-      await retry.run(async () => {
-        queued = await actions.retry(d.id)
-      })
+    const ok = await retry.run(async () => {
+      queued = await actions.retry(d.id)
+    })
+    if (!ok) return
+    const now = queued ?? { ...d, status: 'pending' as const }
+    const gone = status !== '' && now.status !== status
+    if (gone) setKept((rows) => [...rows.filter((r) => r.id !== now.id), now])
+    setRetried(
+      `The delivery to ${d.webhook} is sent again: now ${now.status}, attempt budget renewed (retried ${counted(now.retries, 'time')}).${
+        gone
+          ? ` It is no longer ${status}, so the list leaves it out from now on: it stays below until the filter changes; choose “Any” to follow it.`
+          : ''
+      }`,
     )
-      setRetried(
-        `The delivery to ${d.webhook} is sent again: now ${queued?.status ?? 'pending'}, attempt budget renewed (retried ${queued?.retries ?? 1} times).`,
-      )
   }
 
   return (
@@ -299,7 +325,10 @@ function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolea
             label="Delivery status"
             data={STATUSES}
             value={status}
-            onChange={(e) => setStatus(e.currentTarget.value as DeliveryStatus | '')}
+            onChange={(e) => {
+              setKept([])
+              setStatus(e.currentTarget.value as DeliveryStatus | '')
+            }}
             error={problem?.errors.find((e) => e.path === '/query/status')?.message}
           />
           <TextInput
@@ -356,6 +385,11 @@ function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolea
               <Table.Td className="notify-value">{d.destination}</Table.Td>
               <Table.Td>
                 <StatusBadge status={d.status} />
+                {left.has(d.id) ? (
+                  <Text size="xs" c="dimmed">
+                    retried: no longer {status}
+                  </Text>
+                ) : null}
               </Table.Td>
               <Table.Td>{d.attempts}</Table.Td>
               <Table.Td>{d.retries}</Table.Td>

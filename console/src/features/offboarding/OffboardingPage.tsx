@@ -114,7 +114,9 @@ function Scheduled({
             </Table.Tr>
             <Table.Tr>
               <Table.Th scope="row">Asked by</Table.Th>
-              <Table.Td className="offboarding-id">{offboarding.requestedBy}</Table.Td>
+              <Table.Td className={offboarding.requestedByEmail === null ? 'offboarding-id' : undefined}>
+                {offboarding.requestedByEmail ?? offboarding.requestedBy}
+              </Table.Td>
             </Table.Tr>
             <Table.Tr>
               <Table.Th scope="row">Deleted at</Table.Th>

@@ -7,6 +7,7 @@ import { ListTable } from '../../components/ListTable.tsx'
 import { when } from '../../lib/format.ts'
 import { STATUS_LABELS, useOperatorOffboardings } from './api.ts'
 import './offboarding.css'
+import { counted } from '../../lib/plural.ts'
 
 type Shown = 'scheduled' | 'all'
 
@@ -41,8 +42,8 @@ export function OperatorOffboardingsPage() {
               label="Show"
               description={
                 offboardings.hasNextPage
-                  ? `Applies to the ${all.length} offboardings loaded so far; load more to see further.`
-                  : `Applies to all ${all.length} offboardings.`
+                  ? `Applies to the ${counted(all.length, 'offboarding')} loaded so far; load more to see further.`
+                  : `Applies to all ${counted(all.length, 'offboarding')}.`
               }
               value={shown}
               onChange={(e) => setShown(e.currentTarget.value as Shown)}

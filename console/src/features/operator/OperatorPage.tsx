@@ -4,6 +4,7 @@ import { Link } from 'react-router'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { useOperatorOrgs } from './api.ts'
 import './operator.css'
+import { counted } from '../../lib/plural.ts'
 
 const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString())
 type Kind = 'any' | 'provider' | 'customer'
@@ -63,8 +64,8 @@ export function OperatorPage() {
                 label="Search by name"
                 description={
                   orgs.hasNextPage
-                    ? `Search and filter apply to the ${all.length} orgs loaded so far; load more to search further.`
-                    : `Search and filter apply to all ${all.length} orgs.`
+                    ? `Search and filter apply to the ${counted(all.length, 'org')} loaded so far; load more to search further.`
+                    : `Search and filter apply to all ${counted(all.length, 'org')}.`
                 }
                 value={search}
                 onChange={(e) => setSearch(e.currentTarget.value)}

@@ -9,6 +9,7 @@ import { useCertificate, type Certificate } from './api.ts'
 import { when } from './ui.tsx'
 import { readPayload, type CertificatePayload } from './verify.ts'
 import './privacy.css'
+import { counted } from '../../lib/plural.ts'
 
 /**
  * One erasure certificate: what it says (read from its payload, to be verified below):
@@ -140,7 +141,7 @@ function systemDetails(system: Record<string, unknown>): string {
         .join(', '),
     )
   if (typeof system.destination === 'string') parts.push(`to ${system.destination}`)
-  if (typeof system.attempts === 'number') parts.push(`${system.attempts} attempts`)
+  if (typeof system.attempts === 'number') parts.push(counted(system.attempts, 'attempt'))
   if (typeof system.confirmedAt === 'string') parts.push(`confirmed ${when(system.confirmedAt)}`)
   if (typeof system.since === 'string') parts.push(`since ${when(system.since)}`)
   if (typeof system.note === 'string') parts.push(system.note)

@@ -35,6 +35,7 @@ import {
 } from './api.ts'
 import { actorName, isOverdue, KIND_LABELS, pretty, RequestClock, StatusBadge, when } from './ui.tsx'
 import './privacy.css'
+import { counted } from '../../lib/plural.ts'
 
 /** What the session may do here, as GET /v1/me lists it; the API still decides every call. */
 export interface RequestPermissions {
@@ -53,11 +54,15 @@ export function RequestDetailPage({ can }: { can: RequestPermissions }) {
   const { orgId = '', requestId = '' } = useParams()
   const request = useRequest(orgId, requestId)
   const people = usePeople(orgId)
-  const names = new Map((people.data?.members ?? []).map((m) => [m.userId, m.email]))
+  const data = request.data
+  // The request's own answer names its people; the members list adds those it can be assigned to.
+  const names = new Map([
+    ...(people.data?.members ?? []).map((m): [string, string] => [m.userId, m.email]),
+    ...Object.entries(data?.people ?? {}),
+  ])
   const [notice, setNotice] = useState<string | null>(null)
   // The erased subject's salt: in this page's memory only, gone when the page is left.
   const [salt, setSalt] = useState<string | null>(null)
-  const data = request.data
   const active = data !== undefined && (data.status === 'open' || data.status === 'in_progress')
   return (
     <Container size="xl" py="md">
@@ -234,8 +239,7 @@ function ResultPanel({ request, orgId, canExport }: { request: PrivacyRequest; o
       <Panel title="Erasure">
         <Stack gap={4}>
           <Text size="sm">
-            Erased {when(typeof result.erasedAt === 'string' ? result.erasedAt : null)}: {total}{' '}
-            {total === 1 ? 'record' : 'records'}
+            Erased {when(typeof result.erasedAt === 'string' ? result.erasedAt : null)}: {counted(total, 'record')}
             {total > 0
               ? ` (${Object.entries(records)
                   .map(([c, n]) => `${c}: ${n}`)
@@ -259,8 +263,7 @@ function ResultPanel({ request, orgId, canExport }: { request: PrivacyRequest; o
     return (
       <Panel title="Rectified">
         <Text size="sm">
-          {result.rectified.length === 1 ? '1 record corrected' : `${result.rectified.length} records corrected`}:{' '}
-          {result.rectified.map(String).join(', ')}
+          {counted(result.rectified.length, 'record')} corrected: {result.rectified.map(String).join(', ')}
         </Text>
       </Panel>
     )
@@ -512,7 +515,7 @@ function CompletePanel({
         <Text size="sm">{texts.text}</Text>
         {request.kind === 'rectify' ? (
           <Text size="sm">
-            {corrections.length === 1 ? '1 record is corrected.' : `${corrections.length} records are corrected.`}
+            {`${counted(corrections.length, 'record')} ${corrections.length === 1 ? 'is' : 'are'} corrected.`}
           </Text>
         ) : null}
       </ConfirmDialog>

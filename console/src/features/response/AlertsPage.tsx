@@ -30,7 +30,7 @@ import {
   type AlertStatus,
   type RuleSettings,
 } from './api.ts'
-import { SeverityBadge, StatusBadge, when } from './ui.tsx'
+import { SeverityBadge, SeveritySelect, StatusBadge, when, type Severity } from './ui.tsx'
 import './response.css'
 
 export interface ResponsePermissions {
@@ -246,18 +246,24 @@ function OpenIncidentDialog({
   orgId: string
   alert: Alert | null
   onClose: () => void
-  onOpen: (alert: Alert, body: { title: string; typeId?: string }) => Promise<void>
+  onOpen: (alert: Alert, body: { title: string; typeId?: string; severity?: Severity }) => Promise<void>
 }) {
   const plan = usePlan(orgId)
   const [title, setTitle] = useState<string | null>(null)
   const [typeId, setTypeId] = useState('')
+  const [severity, setSeverity] = useState<Severity | ''>('')
   const shown = title ?? alert?.title.slice(0, 200) ?? ''
-  const close = () => {
+  const reset = () => {
     setTitle(null)
     setTypeId('')
+    setSeverity('')
+  }
+  const close = () => {
+    reset()
     onClose()
   }
   const types = plan.data?.types ?? []
+  const type = types.find((t) => t.id === typeId)
   return (
     <ConfirmDialog
       opened={alert !== null}
@@ -267,9 +273,12 @@ function OpenIncidentDialog({
       disabled={shown.trim() === ''}
       onConfirm={async () => {
         if (alert === null) return
-        await onOpen(alert, { title: shown.trim(), ...(typeId === '' ? {} : { typeId }) })
-        setTitle(null)
-        setTypeId('')
+        await onOpen(alert, {
+          title: shown.trim(),
+          ...(typeId === '' ? {} : { typeId }),
+          ...(severity === '' ? {} : { severity }),
+        })
+        reset()
       }}
     >
       <Text size="sm">The incident is linked to the alert, and the alert to the incident.</Text>
@@ -286,6 +295,13 @@ function OpenIncidentDialog({
         data={[{ value: '', label: 'No type' }, ...types.map((t) => ({ value: t.id, label: t.name }))]}
         value={typeId}
         onChange={(event) => setTypeId(event.currentTarget.value)}
+      />
+      <SeveritySelect
+        label="Incident severity"
+        description={`The alert’s is ${alert?.severity ?? '—'}; it can be changed later on the incident’s page.`}
+        fallback={type === undefined ? 'medium, without a type' : `${type.defaultSeverity}, the type’s`}
+        value={severity}
+        onChange={setSeverity}
       />
     </ConfirmDialog>
   )

@@ -3,10 +3,10 @@ import {
   Anchor,
   Button,
   Container,
+  Fieldset,
   Group,
   List,
   NativeSelect,
-  NumberInput,
   Stack,
   Table,
   Text,
@@ -33,7 +33,16 @@ import {
 } from './api.ts'
 import { escalation } from './IncidentsPage.tsx'
 import { Countdown } from '../../components/Countdown.tsx'
-import { actorName, ClockBadge, SeverityBadge, StatusBadge, when } from './ui.tsx'
+import {
+  actorName,
+  ClockBadge,
+  PartyFields,
+  SEVERITIES,
+  SeverityBadge,
+  StatusBadge,
+  when,
+  type PartyDraft,
+} from './ui.tsx'
 import './response.css'
 
 const STATUSES = ['open', 'acknowledged', 'contained', 'resolved', 'closed'] as const
@@ -42,12 +51,6 @@ const ROLES = [
   ['communications', 'Communications lead'],
   ['scribe', 'Scribe'],
 ] as const
-const PARTY_KINDS = [
-  { value: 'customers', label: 'customers' },
-  { value: 'users', label: 'users' },
-  { value: 'third_party', label: 'third party' },
-  { value: 'regulator', label: 'regulator' },
-]
 
 /**
  * One incident: its state and escalation, roles, playbook steps, breach confirmation with
@@ -59,11 +62,15 @@ export function IncidentDetailPage({ canManage }: { canManage: boolean }) {
   const { orgId = '', incidentId = '' } = useParams()
   const incident = useIncident(orgId, incidentId)
   const people = useOrgPeople(orgId)
-  const names = new Map((people.data?.members ?? []).map((m) => [m.userId, m.email]))
+  const data = incident.data
+  // The incident's own answer names its people; the members list adds those roles can go to.
+  const names = new Map([
+    ...(people.data?.members ?? []).map((m): [string, string] => [m.userId, m.email]),
+    ...Object.entries(data?.people ?? {}),
+  ])
   const [notice, setNotice] = useState<string | null>(null)
   const [problem, setProblem] = useState<{ title: string; error: unknown } | null>(null)
   const actions = useResponseActions(orgId)
-  const data = incident.data
 
   /** Runs one action of the page: its outcome as a notice, or its refusal. */
   const act = async (message: string, failure: string, call: () => Promise<unknown>) => {
@@ -91,7 +98,7 @@ export function IncidentDetailPage({ canManage }: { canManage: boolean }) {
         {data === undefined ? null : (
           <>
             <StatePanel
-              key={data.status}
+              key={`${data.status} ${data.severity}`}
               incident={data}
               canManage={canManage}
               names={names}
@@ -142,7 +149,6 @@ function StatePanel({
   act: Act
   actions: Actions
 }) {
-  const [status, setStatus] = useState<string>(incident.status)
   return (
     <Panel title="State">
       <Group gap="lg" align="flex-start" wrap="wrap">
@@ -177,29 +183,58 @@ function StatePanel({
                 Acknowledge incident
               </Button>
             ) : null}
-            <Group gap="xs" align="flex-end">
-              <NativeSelect
-                label="Status"
-                data={STATUSES.map((s) => ({ value: s, label: s }))}
-                value={status}
-                onChange={(event) => setStatus(event.currentTarget.value)}
-              />
-              <Button
-                variant="default"
-                disabled={status === incident.status}
-                onClick={() =>
-                  void act(`The incident is ${status}.`, 'The status was not changed', () =>
-                    actions.updateIncident(incident.id, { status: status as IncidentPatch['status'] }),
-                  )
-                }
-              >
-                Set status
-              </Button>
-            </Group>
+            <ChoiceSetter
+              label="Status"
+              choices={STATUSES}
+              current={incident.status}
+              onSet={(status) =>
+                act(`The incident is ${status}.`, 'The status was not changed', () =>
+                  actions.updateIncident(incident.id, { status }),
+                )
+              }
+            />
+            <ChoiceSetter
+              label="Severity"
+              choices={SEVERITIES}
+              current={incident.severity}
+              onSet={(severity) =>
+                act(`The incident’s severity is ${severity}.`, 'The severity was not changed', () =>
+                  actions.updateIncident(incident.id, { severity }),
+                )
+              }
+            />
           </Stack>
         ) : null}
       </Group>
     </Panel>
+  )
+}
+
+/** One of `choices` in a select, and "Set <label>" once it differs from `current`. */
+function ChoiceSetter<T extends string>({
+  label,
+  choices,
+  current,
+  onSet,
+}: {
+  label: string
+  choices: readonly T[]
+  current: T
+  onSet: (choice: T) => Promise<void>
+}) {
+  const [choice, setChoice] = useState<T>(current)
+  return (
+    <Group gap="xs" align="flex-end">
+      <NativeSelect
+        label={label}
+        data={choices.map((c) => ({ value: c, label: c }))}
+        value={choice}
+        onChange={(event) => setChoice(event.currentTarget.value as T)}
+      />
+      <Button variant="default" disabled={choice === current} onClick={() => void onSet(choice)}>
+        Set {label.toLowerCase()}
+      </Button>
+    </Group>
   )
 }
 
@@ -417,7 +452,7 @@ function ConfirmBreachDialog({
   onConfirm: (summary: string, parties: Party[]) => Promise<void>
 }) {
   const [summary, setSummary] = useState('')
-  const [party, setParty] = useState<{ kind: string; name: string; hours: number | string }>({
+  const [party, setParty] = useState<PartyDraft>({
     kind: 'regulator',
     name: '',
     hours: 72,
@@ -450,31 +485,11 @@ function ConfirmBreachDialog({
         value={summary}
         onChange={(event) => setSummary(event.currentTarget.value)}
       />
-      <Text size="sm" fw={500}>
-        Another party to notify (optional)
-      </Text>
-      <Group gap="xs" align="flex-end" wrap="wrap">
-        <NativeSelect
-          label="Kind"
-          data={PARTY_KINDS}
-          value={party.kind}
-          onChange={(event) => setParty({ ...party, kind: event.currentTarget.value })}
-        />
-        <TextInput
-          label="Party name"
-          maxLength={200}
-          value={party.name}
-          onChange={(event) => setParty({ ...party, name: event.currentTarget.value })}
-        />
-        <NumberInput
-          label="Deadline (hours)"
-          min={1}
-          max={720}
-          allowDecimal={false}
-          value={party.hours}
-          onChange={(value) => setParty({ ...party, hours: value })}
-        />
-      </Group>
+      <Fieldset legend="Another party to notify (optional)" variant="unstyled">
+        <Group gap="xs" align="flex-end" wrap="wrap">
+          <PartyFields party={party} onChange={setParty} />
+        </Group>
+      </Fieldset>
     </ConfirmDialog>
   )
 }

@@ -7,10 +7,8 @@ import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable } from '../../components/ListTable.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
-import { useIncidents, usePlan, useResponseActions, type Alert, type Incident } from './api.ts'
-import { SeverityBadge, StatusBadge, when } from './ui.tsx'
-
-const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
+import { useIncidents, usePlan, useResponseActions, type Incident } from './api.ts'
+import { SeverityBadge, SeveritySelect, StatusBadge, when, type Severity } from './ui.tsx'
 
 /**
  * The org's incidents, newest first, each with its severity, status, escalation level and
@@ -85,16 +83,17 @@ function OpenIncidentForm({ orgId }: { orgId: string }) {
   const navigate = useNavigate()
   const { run, pending, error, field } = useAction()
   const [title, setTitle] = useState('')
-  const [severity, setSeverity] = useState('')
+  const [severity, setSeverity] = useState<Severity | ''>('')
   const [typeId, setTypeId] = useState('')
   const types = plan.data?.types ?? []
+  const type = types.find((t) => t.id === typeId)
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
     let id = ''
     const ok = await run(async () => {
       const incident = await actions.openIncident({
         title: title.trim(),
-        ...(severity === '' ? {} : { severity: severity as Alert['severity'] }),
+        ...(severity === '' ? {} : { severity }),
         ...(typeId === '' ? {} : { typeId }),
       })
       id = incident.id
@@ -117,12 +116,12 @@ function OpenIncidentForm({ orgId }: { orgId: string }) {
             value={typeId}
             onChange={(event) => setTypeId(event.currentTarget.value)}
           />
-          <NativeSelect
+          <SeveritySelect
             label="Severity"
             description="Left as the type’s default (medium without a type)."
-            data={[{ value: '', label: 'Default' }, ...SEVERITIES.map((s) => ({ value: s, label: s }))]}
+            fallback={type === undefined ? 'medium' : `${type.defaultSeverity}, the type’s`}
             value={severity}
-            onChange={(event) => setSeverity(event.currentTarget.value)}
+            onChange={setSeverity}
           />
           <Button type="submit" loading={pending} disabled={title.trim() === ''}>
             Open incident

@@ -1,4 +1,4 @@
-import { useEffect, useId, useRef, useState } from 'react'
+import { useId, useState } from 'react'
 import {
   Button,
   Checkbox,
@@ -6,7 +6,6 @@ import {
   Fieldset,
   Group,
   List,
-  NativeSelect,
   NumberInput,
   Stack,
   Table,
@@ -21,7 +20,8 @@ import { ListStatus } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
-import { ApiError } from '../../lib/api.ts'
+import { RowsEditor, useRows } from '../../components/RowsEditor.tsx'
+import { useRefusal } from '../../lib/action.ts'
 import {
   useOrgPeople,
   usePlan,
@@ -33,16 +33,10 @@ import {
   type Plan,
   type PlanParty,
 } from './api.ts'
-import { actorName, SeverityBadge, when } from './ui.tsx'
+import { actorName, PartyFields, SeverityBadge, SeveritySelect, when, type Severity } from './ui.tsx'
 import './response.css'
+import { counted } from '../../lib/plural.ts'
 
-const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
-const PARTY_KINDS = [
-  { value: 'customers', label: 'customers' },
-  { value: 'users', label: 'users' },
-  { value: 'third_party', label: 'third party' },
-  { value: 'regulator', label: 'regulator' },
-]
 const DAY_MS = 86_400_000
 /** Versions listed before "Show all versions". */
 const VERSIONS_SHOWN = 10
@@ -60,7 +54,12 @@ export function ResponsePlanPage({ canManage }: { canManage: boolean }) {
   const { orgId = '' } = useParams()
   const plan = usePlan(orgId)
   const people = useOrgPeople(orgId)
-  const names: Names = new Map((people.data?.members ?? []).map((m) => [m.userId, m.email]))
+  // The plan's own answer names its people (even past the first page of members, or none
+  // when members cannot be listed); the members list adds those escalation can be sent to.
+  const names: Names = new Map([
+    ...(people.data?.members ?? []).map((m): [string, string] => [m.userId, m.email]),
+    ...Object.entries(plan.data?.people ?? {}),
+  ])
   const [notice, setNotice] = useState<string | null>(null)
   const data = plan.data
   return (
@@ -343,100 +342,6 @@ function TypesPanel({
   )
 }
 
-/** A refusal's message for a request field (`playbook/2`), shown on that field. */
-const fieldProblem = (error: unknown, field: string) =>
-  error instanceof ApiError ? error.fieldError(field) : undefined
-
-/** A row of an editable list: its text fields and a key that stays with it when the rows move. */
-interface Row<T> {
-  key: number
-  value: T
-}
-
-/**
- * The rows of an editable list, each with a stable key, and the focus to restore after a
- * row moves or goes (the button pressed may be disabled or gone at its new place).
- */
-function useRows<T>(initial: T[]) {
-  const next = useRef(0)
-  const make = (value: T): Row<T> => ({ key: next.current++, value })
-  const [rows, setRows] = useState<Row<T>[]>(() => initial.map(make))
-  const [focus, setFocus] = useState<string | null>(null)
-  useEffect(() => {
-    if (focus === null) return
-    document.getElementById(focus)?.focus()
-    setFocus(null)
-  }, [focus])
-  return {
-    rows,
-    add: (value: T) => {
-      const row = make(value)
-      setRows([...rows, row])
-      return row.key
-    },
-    set: (key: number, value: T) => setRows(rows.map((r) => (r.key === key ? { ...r, value } : r))),
-    move: (from: number, to: number) => {
-      const moved = [...rows]
-      const [row] = moved.splice(from, 1)
-      if (row !== undefined) moved.splice(to, 0, row)
-      setRows(moved)
-    },
-    remove: (key: number) => setRows(rows.filter((r) => r.key !== key)),
-    focusLater: setFocus,
-  }
-}
-
-/**
- * The keyboard-usable controls of one row of an ordered list: "Up", "Down" (each disabled
- * at its end) and "Remove", named with the row's place ("Move step 2 up"). After a move the
- * focus follows the row (to "Down" when it reaches the top, and back); after a removal it
- * goes to the next row's field, or to the list's "Add" button.
- */
-function RowControls({
-  noun,
-  index,
-  count,
-  ids,
-  onMove,
-  onRemove,
-}: {
-  noun: string
-  index: number
-  count: number
-  ids: { up: string; down: string }
-  onMove: (to: number) => void
-  onRemove: () => void
-}) {
-  const n = index + 1
-  return (
-    <Group gap={4} wrap="nowrap">
-      <Button
-        id={ids.up}
-        size="xs"
-        variant="default"
-        aria-label={`Move ${noun} ${n} up`}
-        disabled={index === 0}
-        onClick={() => onMove(index - 1)}
-      >
-        Up
-      </Button>
-      <Button
-        id={ids.down}
-        size="xs"
-        variant="default"
-        aria-label={`Move ${noun} ${n} down`}
-        disabled={index === count - 1}
-        onClick={() => onMove(index + 1)}
-      >
-        Down
-      </Button>
-      <Button size="xs" variant="default" aria-label={`Remove ${noun} ${n}`} onClick={onRemove}>
-        Remove
-      </Button>
-    </Group>
-  )
-}
-
 function TypeDialog({
   type,
   onClose,
@@ -449,23 +354,10 @@ function TypeDialog({
   const base = useId()
   const [name, setName] = useState(type?.name ?? '')
   const [description, setDescription] = useState(type?.description ?? '')
-  const [severity, setSeverity] = useState<IncidentTypeInput['defaultSeverity']>(type?.defaultSeverity ?? 'medium')
+  const [severity, setSeverity] = useState<Severity | ''>(type?.defaultSeverity ?? 'medium')
   const [thirdParties, setThirdParties] = useState(type?.affectsThirdParties === true)
   const steps = useRows<string>(type?.playbook ?? [])
-  const [error, setError] = useState<unknown>(null)
-  const id = (key: number, part: string) => `${base}-step-${key}-${part}`
-  const addId = `${base}-add-step`
-
-  const moveStep = (from: number, to: number, key: number, direction: 'up' | 'down') => {
-    steps.move(from, to)
-    const atEnd = direction === 'up' ? to === 0 : to === steps.rows.length - 1
-    steps.focusLater(id(key, atEnd ? (direction === 'up' ? 'down' : 'up') : direction))
-  }
-  const removeStep = (index: number, key: number) => {
-    const after = steps.rows[index + 1] ?? steps.rows[index - 1]
-    steps.remove(key)
-    steps.focusLater(after === undefined ? addId : id(after.key, 'text'))
-  }
+  const refusal = useRefusal()
 
   return (
     <ConfirmDialog
@@ -475,28 +367,24 @@ function TypeDialog({
       title={type === null ? 'Add an incident type' : `Edit incident type ${type.name}`}
       confirmLabel={type === null ? 'Add type' : 'Save type'}
       disabled={name.trim() === ''}
-      onConfirm={async () => {
-        setError(null)
-        try {
-          await onSave({
+      onConfirm={() =>
+        refusal.capture(() =>
+          onSave({
             name: name.trim(),
             description: description.trim(),
-            defaultSeverity: severity,
+            defaultSeverity: severity === '' ? 'medium' : severity,
             affectsThirdParties: thirdParties,
             playbook: steps.rows.map((r) => r.value.trim()),
-          })
-        } catch (caught) {
-          setError(caught)
-          throw caught
-        }
-      }}
+          }),
+        )
+      }
     >
       <TextInput
         label="Name"
         required
         maxLength={200}
         value={name}
-        error={fieldProblem(error, 'name')}
+        error={refusal.fieldError('name')}
         onChange={(event) => setName(event.currentTarget.value)}
       />
       <Textarea
@@ -505,15 +393,10 @@ function TypeDialog({
         autosize
         minRows={1}
         value={description}
-        error={fieldProblem(error, 'description')}
+        error={refusal.fieldError('description')}
         onChange={(event) => setDescription(event.currentTarget.value)}
       />
-      <NativeSelect
-        label="Default severity"
-        data={SEVERITIES.map((s) => ({ value: s, label: s }))}
-        value={severity}
-        onChange={(event) => setSeverity(event.currentTarget.value as IncidentTypeInput['defaultSeverity'])}
-      />
+      <SeveritySelect label="Default severity" value={severity} onChange={setSeverity} />
       <Checkbox
         label="Affects third parties"
         checked={thirdParties}
@@ -524,48 +407,27 @@ function TypeDialog({
           <Text size="xs" c="dimmed">
             In the order they are to be done (at most 50). “Up” and “Down” move a step.
           </Text>
-          {steps.rows.length === 0 ? (
-            <Text size="sm" c="dimmed">
-              No steps yet.
-            </Text>
-          ) : (
-            <ol className="plan-rows">
-              {steps.rows.map((row, i) => (
-                <li key={row.key}>
-                  <Group gap="xs" align="flex-end" wrap="nowrap">
-                    <TextInput
-                      id={id(row.key, 'text')}
-                      className="plan-row-main"
-                      label={`Step ${i + 1}`}
-                      maxLength={500}
-                      value={row.value}
-                      error={fieldProblem(error, `playbook/${i}`)}
-                      onChange={(event) => steps.set(row.key, event.currentTarget.value)}
-                    />
-                    <RowControls
-                      noun="step"
-                      index={i}
-                      count={steps.rows.length}
-                      ids={{ up: id(row.key, 'up'), down: id(row.key, 'down') }}
-                      onMove={(to) => moveStep(i, to, row.key, to < i ? 'up' : 'down')}
-                      onRemove={() => removeStep(i, row.key)}
-                    />
-                  </Group>
-                </li>
-              ))}
-            </ol>
-          )}
-          <Group>
-            <Button
-              id={addId}
-              size="xs"
-              variant="default"
-              disabled={steps.rows.length >= 50}
-              onClick={() => steps.focusLater(id(steps.add(''), 'text'))}
-            >
-              Add step
-            </Button>
-          </Group>
+          <RowsEditor
+            rows={steps}
+            noun="step"
+            idBase={base}
+            focus="text"
+            max={50}
+            newRow={() => ''}
+            empty="No steps yet."
+            ordered
+            fields={({ row, index, id }) => (
+              <TextInput
+                id={id('text')}
+                className="rows-editor-main"
+                label={`Step ${index + 1}`}
+                maxLength={500}
+                value={row.value}
+                error={refusal.fieldError(`playbook/${index}`)}
+                onChange={(event) => steps.set(row.key, event.currentTarget.value)}
+              />
+            )}
+          />
         </Stack>
       </Fieldset>
     </ConfirmDialog>
@@ -639,8 +501,7 @@ function PartiesDialog({
   const rows = useRows<{ kind: string; name: string; hours: number | string }>(
     parties.map((p) => ({ kind: p.kind, name: p.name, hours: p.deadlineHours })),
   )
-  const [error, setError] = useState<unknown>(null)
-  const addId = `${base}-add`
+  const refusal = useRefusal()
   return (
     <ConfirmDialog
       opened
@@ -648,89 +509,40 @@ function PartiesDialog({
       onClose={onClose}
       title="Breach notification parties"
       confirmLabel="Save parties"
-      onConfirm={async () => {
-        setError(null)
-        try {
-          await onSave(
+      onConfirm={() =>
+        refusal.capture(() =>
+          onSave(
             rows.rows.map(({ value }) => ({
               kind: value.kind as PlanParty['kind'],
               name: value.name.trim(),
               deadlineHours: Number(value.hours),
             })),
-          )
-        } catch (caught) {
-          setError(caught)
-          throw caught
-        }
-      }}
+          ),
+        )
+      }
     >
       <Text size="sm">
         Each party gets its own clock when a breach is confirmed. With none, customers and users are notified within 72
         hours.
       </Text>
-      {rows.rows.length === 0 ? (
-        <Text size="sm" c="dimmed">
-          No party: the default applies.
-        </Text>
-      ) : (
-        <ol className="plan-rows">
-          {rows.rows.map((row, i) => (
-            <li key={row.key}>
-              <Fieldset legend={`Party ${i + 1}`} variant="unstyled">
-                <Group gap="xs" align="flex-end" wrap="wrap">
-                  <NativeSelect
-                    label="Kind"
-                    data={PARTY_KINDS}
-                    value={row.value.kind}
-                    error={fieldProblem(error, `parties/${i}/kind`)}
-                    onChange={(event) => rows.set(row.key, { ...row.value, kind: event.currentTarget.value })}
-                  />
-                  <TextInput
-                    id={`${base}-${row.key}-name`}
-                    label="Name"
-                    maxLength={200}
-                    value={row.value.name}
-                    error={fieldProblem(error, `parties/${i}/name`)}
-                    onChange={(event) => rows.set(row.key, { ...row.value, name: event.currentTarget.value })}
-                  />
-                  <NumberInput
-                    label="Deadline (hours)"
-                    min={1}
-                    max={720}
-                    allowDecimal={false}
-                    value={row.value.hours}
-                    error={fieldProblem(error, `parties/${i}/deadlineHours`)}
-                    onChange={(value) => rows.set(row.key, { ...row.value, hours: value })}
-                  />
-                  <Button
-                    size="xs"
-                    variant="default"
-                    aria-label={`Remove party ${i + 1}`}
-                    onClick={() => {
-                      const after = rows.rows[i + 1] ?? rows.rows[i - 1]
-                      rows.remove(row.key)
-                      rows.focusLater(after === undefined ? addId : `${base}-${after.key}-name`)
-                    }}
-                  >
-                    Remove
-                  </Button>
-                </Group>
-              </Fieldset>
-            </li>
-          ))}
-        </ol>
-      )}
-      <Group>
-        <Button
-          id={addId}
-          size="xs"
-          variant="default"
-          disabled={rows.rows.length >= 50}
-          onClick={() => rows.focusLater(`${base}-${rows.add({ kind: 'regulator', name: '', hours: 72 })}-name`)}
-        >
-          Add party
-        </Button>
-      </Group>
+      <RowsEditor
+        rows={rows}
+        noun="party"
+        idBase={base}
+        focus="name"
+        max={50}
+        newRow={() => ({ kind: 'regulator', name: '', hours: 72 })}
+        empty="No party: the default applies."
+        legend
+        fields={({ row, index, id }) => (
+          <PartyFields
+            party={row.value}
+            nameId={id('name')}
+            fieldError={(field) => refusal.fieldError(`parties/${index}/${field}`)}
+            onChange={(party) => rows.set(row.key, party)}
+          />
+        )}
+      />
     </ConfirmDialog>
   )
 }
@@ -783,6 +595,7 @@ function EscalationPanel({
           orgId={orgId}
           levels={plan.escalation}
           people={people}
+          names={names}
           onClose={() => setEditing(false)}
           onSave={async (levels) => {
             await actions.setEscalation(levels)
@@ -798,12 +611,14 @@ function EscalationDialog({
   orgId,
   levels,
   people,
+  names,
   onClose,
   onSave,
 }: {
   orgId: string
   levels: EscalationLevel[]
   people: { userId: string; email: string }[]
+  names: Names
   onClose: () => void
   onSave: (levels: EscalationLevel[]) => Promise<void>
 }) {
@@ -812,11 +627,9 @@ function EscalationDialog({
   const rows = useRows<{ after: number | string; roles: string[]; users: string[] }>(
     levels.map((l) => ({ after: l.afterMinutes, roles: l.notifyRoles, users: l.notifyUsers })),
   )
-  const [error, setError] = useState<unknown>(null)
-  const addId = `${base}-add`
+  const refusal = useRefusal()
   // Every role and person already named stays offered, even one the lists do not show.
   const roles = [...new Set([...(roleNames.data ?? []), ...rows.rows.flatMap((r) => r.value.roles)])]
-  const emails = new Map(people.map((p) => [p.userId, p.email]))
   const users = [...new Set([...people.map((p) => p.userId), ...rows.rows.flatMap((r) => r.value.users)])]
   return (
     <ConfirmDialog
@@ -825,21 +638,17 @@ function EscalationDialog({
       onClose={onClose}
       title="Escalation policy"
       confirmLabel="Save escalation"
-      onConfirm={async () => {
-        setError(null)
-        try {
-          await onSave(
+      onConfirm={() =>
+        refusal.capture(() =>
+          onSave(
             rows.rows.map(({ value }) => ({
               afterMinutes: Number(value.after),
               notifyRoles: value.roles,
               notifyUsers: value.users,
             })),
-          )
-        } catch (caught) {
-          setError(caught)
-          throw caught
-        }
-      }}
+          ),
+        )
+      }
     >
       <Text size="sm">
         Each level notifies its roles and people once an incident has stayed unacknowledged for its minutes; the levels
@@ -850,79 +659,58 @@ function EscalationDialog({
           The org’s roles cannot be listed ({roleNames.error.message}): only the roles already named are offered.
         </Text>
       ) : null}
-      <ol className="plan-rows">
-        {rows.rows.map((row, i) => (
-          <li key={row.key}>
-            <Fieldset legend={`Level ${i + 1}`} variant="unstyled">
-              <Stack gap="xs">
-                <Group gap="xs" align="flex-end" wrap="wrap">
-                  <NumberInput
-                    id={`${base}-${row.key}-after`}
-                    label="After (minutes unacknowledged)"
-                    min={1}
-                    max={10_080}
-                    allowDecimal={false}
-                    value={row.value.after}
-                    error={fieldProblem(error, `levels/${i}/afterMinutes`)}
-                    onChange={(value) => rows.set(row.key, { ...row.value, after: value })}
-                  />
-                  <Button
-                    size="xs"
-                    variant="default"
-                    aria-label={`Remove level ${i + 1}`}
-                    onClick={() => {
-                      const after = rows.rows[i + 1] ?? rows.rows[i - 1]
-                      rows.remove(row.key)
-                      rows.focusLater(after === undefined ? addId : `${base}-${after.key}-after`)
-                    }}
-                  >
-                    Remove
-                  </Button>
-                </Group>
-                <Checkbox.Group
-                  label={`Roles notified at level ${i + 1}`}
-                  value={row.value.roles}
-                  error={fieldProblem(error, `levels/${i}/notifyRoles`)}
-                  onChange={(value) => rows.set(row.key, { ...row.value, roles: value })}
-                >
-                  <div className="plan-choices">
-                    {roles.map((r) => (
-                      <Checkbox key={r} value={r} label={r} size="xs" />
-                    ))}
-                  </div>
-                </Checkbox.Group>
-                <Checkbox.Group
-                  label={`People notified at level ${i + 1}`}
-                  value={row.value.users}
-                  error={fieldProblem(error, `levels/${i}/notifyUsers`)}
-                  onChange={(value) => rows.set(row.key, { ...row.value, users: value })}
-                >
-                  <div className="plan-choices plan-people">
-                    {users.map((u) => (
-                      <Checkbox key={u} value={u} label={emails.get(u) ?? u} size="xs" />
-                    ))}
-                  </div>
-                </Checkbox.Group>
-              </Stack>
-            </Fieldset>
-          </li>
-        ))}
-      </ol>
-      <Group>
-        <Button
-          id={addId}
-          size="xs"
-          variant="default"
-          disabled={rows.rows.length >= 10}
-          onClick={() => {
-            const last = rows.rows.at(-1)?.value.after
-            const after = typeof last === 'number' ? Math.min(last * 2, 10_080) : 30
-            rows.focusLater(`${base}-${rows.add({ after, roles: [], users: [] })}-after`)
-          }}
-        >
-          Add level
-        </Button>
-      </Group>
+      <RowsEditor
+        rows={rows}
+        noun="level"
+        idBase={base}
+        focus="after"
+        max={10}
+        newRow={() => {
+          const last = rows.rows.at(-1)?.value.after
+          return { after: typeof last === 'number' ? Math.min(last * 2, 10_080) : 30, roles: [], users: [] }
+        }}
+        legend
+        fields={({ row, index, id }) => (
+          <NumberInput
+            id={id('after')}
+            label="After (minutes unacknowledged)"
+            min={1}
+            max={10_080}
+            allowDecimal={false}
+            value={row.value.after}
+            error={refusal.fieldError(`levels/${index}/afterMinutes`)}
+            onChange={(value) => rows.set(row.key, { ...row.value, after: value })}
+          />
+        )}
+        below={({ row, index }) => (
+          <>
+            <Checkbox.Group
+              label={`Roles notified at level ${index + 1}`}
+              value={row.value.roles}
+              error={refusal.fieldError(`levels/${index}/notifyRoles`)}
+              onChange={(value) => rows.set(row.key, { ...row.value, roles: value })}
+            >
+              <div className="plan-choices">
+                {roles.map((r) => (
+                  <Checkbox key={r} value={r} label={r} size="xs" />
+                ))}
+              </div>
+            </Checkbox.Group>
+            <Checkbox.Group
+              label={`People notified at level ${index + 1}`}
+              value={row.value.users}
+              error={refusal.fieldError(`levels/${index}/notifyUsers`)}
+              onChange={(value) => rows.set(row.key, { ...row.value, users: value })}
+            >
+              <div className="plan-choices plan-people">
+                {users.map((u) => (
+                  <Checkbox key={u} value={u} label={names.get(u) ?? u} size="xs" />
+                ))}
+              </div>
+            </Checkbox.Group>
+          </>
+        )}
+      />
     </ConfirmDialog>
   )
 }
@@ -953,7 +741,7 @@ function VersionsPanel({ plan, names }: { plan: Plan; names: Names }) {
         {newest.length > VERSIONS_SHOWN ? (
           <Group>
             <Button variant="default" size="xs" onClick={() => setAll(!all)}>
-              {all ? 'Show the newest versions only' : `Show all ${newest.length} versions`}
+              {all ? 'Show the newest versions only' : `Show all ${counted(newest.length, 'version')}`}
             </Button>
           </Group>
         ) : null}

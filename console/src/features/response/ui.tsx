@@ -1,5 +1,9 @@
-import { Badge } from '@mantine/core'
+import { Badge, NativeSelect, NumberInput, TextInput } from '@mantine/core'
 import type { Alert } from './api.ts'
+
+export type Severity = Alert['severity']
+/** The severities, least first, as the API names them. */
+export const SEVERITIES: readonly Severity[] = ['low', 'medium', 'high', 'critical']
 
 /** A moment the API gives (ISO 8601) in the reader's locale, or a dash when there is none. */
 export const when = (iso: string | null | undefined) =>
@@ -39,4 +43,94 @@ export function actorName(ref: string | null | undefined, people: Map<string, st
   if (ref === null || ref === undefined) return '—'
   const id = ref.startsWith('user:') ? ref.slice('user:'.length) : ref
   return people.get(id) ?? ref
+}
+
+/**
+ * A severity to choose. With `fallback`, a first choice "Default (…)" (the value '') leaves it
+ * to the API, `fallback` saying what that default is; without, one of the four must be chosen.
+ */
+export function SeveritySelect({
+  label,
+  description,
+  fallback,
+  value,
+  onChange,
+}: {
+  label: string
+  description?: string
+  fallback?: string
+  value: Severity | ''
+  onChange: (severity: Severity | '') => void
+}) {
+  const choices = SEVERITIES.map((s) => ({ value: s, label: s }))
+  return (
+    <NativeSelect
+      label={label}
+      description={description}
+      data={fallback === undefined ? choices : [{ value: '', label: `Default (${fallback})` }, ...choices]}
+      value={value}
+      onChange={(event) => onChange(event.currentTarget.value as Severity | '')}
+    />
+  )
+}
+
+/** The kinds of party a breach is notified to, as the API names them. */
+export const PARTY_KINDS = [
+  { value: 'customers', label: 'customers' },
+  { value: 'users', label: 'users' },
+  { value: 'third_party', label: 'third party' },
+  { value: 'regulator', label: 'regulator' },
+]
+
+/** A party being written: its kind, name and deadline in hours (as typed). */
+export interface PartyDraft {
+  kind: string
+  name: string
+  hours: number | string
+}
+
+/**
+ * A breach notification party's fields — kind, name, deadline in hours — for the plan's
+ * parties and a party added when a breach is confirmed; `fieldError` gives a refusal's
+ * message for one of the API's fields (kind, name, deadlineHours).
+ */
+export function PartyFields({
+  party,
+  nameId,
+  fieldError,
+  onChange,
+}: {
+  party: PartyDraft
+  nameId?: string
+  fieldError?: (field: 'kind' | 'name' | 'deadlineHours') => string | undefined
+  onChange: (party: PartyDraft) => void
+}) {
+  return (
+    <>
+      <NativeSelect
+        label="Kind"
+        data={PARTY_KINDS}
+        value={party.kind}
+        error={fieldError?.('kind')}
+        onChange={(event) => onChange({ ...party, kind: event.currentTarget.value })}
+      />
+      <TextInput
+        id={nameId}
+        label="Name"
+        maxLength={200}
+        value={party.name}
+        error={fieldError?.('name')}
+        onChange={(event) => onChange({ ...party, name: event.currentTarget.value })}
+      />
+      <NumberInput
+        label="Deadline (hours)"
+        min={1}
+        max={720}
+        allowDecimal={false}
+        value={party.hours}
+        error={fieldError?.('deadlineHours')}
+        onChange={(value) => onChange({ ...party, hours: value })}
+      />
+    </>
+  )
 }

@@ -1,6 +1,7 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap, type paths } from '../../lib/api.ts'
 import { pageQuery, usePaged } from '../../lib/query.ts'
+import { counted } from '../../lib/plural.ts'
 
 export const PAGE_SIZE = 50
 
@@ -64,11 +65,11 @@ export function useRetentionActions(orgId: string) {
   }
 }
 
-const UNITS: [number, string, string][] = [
-  [86_400, 'day', 'days'],
-  [3600, 'hour', 'hours'],
-  [60, 'minute', 'minutes'],
-  [1, 'second', 'seconds'],
+const UNITS: [number, string][] = [
+  [86_400, 'day'],
+  [3600, 'hour'],
+  [60, 'minute'],
+  [1, 'second'],
 ]
 
 /**
@@ -77,9 +78,8 @@ const UNITS: [number, string, string][] = [
  */
 export function period(seconds: number | null): string {
   if (seconds === null) return 'kept until erased'
-  const [size, one, many] = UNITS.find(([size]) => seconds % size === 0) ?? [1, 'second', 'seconds']
-  const n = seconds / size
-  return `${n} ${n === 1 ? one : many}`
+  const [size, unit] = UNITS.find(([size]) => seconds % size === 0) ?? [1, 'second']
+  return counted(seconds / size, unit)
 }
 
 /** An age in seconds, roughly, in its two largest units ("22 h 41 min", "3 min 5 s"). */

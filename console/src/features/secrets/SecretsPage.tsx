@@ -7,6 +7,7 @@ import { ListTable } from '../../components/ListTable.tsx'
 import { useSecrets } from './api.ts'
 import { CreateSecretForm } from './CreateSecretForm.tsx'
 import { StateBadges } from './StateBadges.tsx'
+import { counted } from '../../lib/plural.ts'
 
 type Choice = 'any' | 'yes' | 'no'
 const matches = (choice: Choice, flag: boolean) => choice === 'any' || (choice === 'yes') === flag
@@ -49,8 +50,8 @@ export function SecretsPage({ canWrite }: { canWrite: boolean }) {
             label="Search by name"
             description={
               secrets.hasNextPage
-                ? `Search and filters apply to the ${all.length} secrets loaded so far; load more to search further.`
-                : `Search and filters apply to the ${all.length} secrets of this org.`
+                ? `Search and filters apply to the ${counted(all.length, 'secret')} loaded so far; load more to search further.`
+                : `Search and filters apply to the ${counted(all.length, 'secret')} of this org.`
             }
             value={search}
             onChange={(e) => setSearch(e.currentTarget.value)}
