@@ -385,7 +385,7 @@ export const router = createBrowserRouter(
                       decide: can('reviews:decide'),
                       changeRole: can('members:update'),
                       removeMember: can('members:remove'),
-                      deleteServiceAccount: can('service_accounts:manage'),
+                      manageServiceAccounts: can('service_accounts:manage'),
                     }}
                   />
                 )}

@@ -183,7 +183,8 @@ export function reviewsRoutes(deps: { reviews: ReviewsService }): FastifyPluginA
       config: { access: { permission: 'reviews:decide' }, stepUp: true },
       schema: {
         tags,
-        summary: 'Certify, revoke (deprovisions at once) or reduce (a member’s role) one item; never your own',
+        summary:
+          'Certify, revoke (deprovisions at once) or reduce (a member’s or service account’s role) one item; never your own',
         params: ItemParams,
         body: DecideBody,
         response: { 200: ItemView, ...errorResponses('org') },

@@ -162,6 +162,7 @@ export function createReviewsService(deps: {
     | 'changeRoleIn'
     | 'revokeTokenIn'
     | 'deleteServiceAccountIn'
+    | 'changeServiceAccountRoleIn'
   >
   access: Pick<AccessService, 'rolesOf' | 'assertAssignable'>
   grants: Pick<GrantsService, 'activeIn' | 'revokeIn'>
@@ -424,15 +425,16 @@ export function createReviewsService(deps: {
     let outcome = selfCertified === undefined ? 'certified' : `self-certified: ${selfCertified}`
     try {
       if (decision === 'reduce') {
-        if (item.kind !== 'member')
-          throw new AppError('VALIDATION_FAILED', 'only a member’s role can be reduced; revoke the item instead', {
-            errors: [{ path: '/body/decision', message: 'reduce applies to members' }],
+        if (item.kind !== 'member' && item.kind !== 'service_account')
+          throw new AppError('VALIDATION_FAILED', 'only a member’s or service account’s role can be reduced', {
+            errors: [{ path: '/body/decision', message: 'reduce applies to members and service accounts' }],
           })
         if (role === undefined || role === 'owner')
           throw new AppError('VALIDATION_FAILED', 'reducing needs the narrower role', {
             errors: [{ path: '/body/role', message: 'a role other than owner' }],
           })
-        await identity.changeRoleIn(trx, ctx, item.subject_id, role)
+        if (item.kind === 'member') await identity.changeRoleIn(trx, ctx, item.subject_id, role)
+        else await identity.changeServiceAccountRoleIn(trx, ctx, item.subject_id, role)
         outcome = `role changed from ${item.role} to ${role}`
       } else if (decision === 'revoke') {
         if (item.kind === 'member') {

@@ -259,7 +259,7 @@ function Items({
                       >
                         Certify
                       </RowAction>
-                      {item.kind === 'member' ? (
+                      {item.kind === 'member' || item.kind === 'service_account' ? (
                         <RowAction
                           label={`Reduce ${item.label}`}
                           onClick={() => setDeciding({ item, decision: 'reduce' })}
