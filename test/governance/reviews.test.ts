@@ -431,6 +431,10 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
       body: { decision: 'reduce', role: 'viewer', note: 'the least-privilege report: nothing used' },
     })
     assert.equal(decided.status, 200, decided.text)
+    // Who decided and who started, by email: the org's own members only (issue 13).
+    assert.equal(decided.body.decidedByEmail, 'owner@onestep.test')
+    assert.equal(started.body.startedByEmail, 'owner@onestep.test')
+    assert.equal(started.body.closedByEmail, null)
     const after = await report()
     assert.equal(after.get(dana.userId), null, 'decided')
     assert.notEqual(after.get(robot.serviceAccountId), null, 'still undecided')
