@@ -107,16 +107,7 @@ function GrantTable({
       <ListTable
         striped
         label={label}
-        columns={[
-          'Operator',
-          'Reason',
-          'Scope',
-          'Duration',
-          'Approvals',
-          'State',
-          'Until',
-          ...(onDecide === undefined ? [] : ['Decide']),
-        ]}
+        columns={['Operator', 'Reason', 'Scope', 'Duration', 'Approvals', 'State', 'Until']}
       >
         {grants.map((g) => (
           <Table.Tr key={g.id}>
@@ -145,6 +136,27 @@ function GrantTable({
             <Table.Td>{approvalCount(g)}</Table.Td>
             <Table.Td>
               <GrantStatus status={g.status} />
+              {onDecide === undefined ? null : (
+                <Stack gap={4} mt={4}>
+                  <Group gap={4}>
+                    <RowAction
+                      label={`Approve the request of ${g.grantee.email}: ${g.reason}`}
+                      onClick={() => onDecide(g, 'approve')}
+                    >
+                      Approve
+                    </RowAction>
+                    <RowAction
+                      label={`Deny the request of ${g.grantee.email}: ${g.reason}`}
+                      onClick={() => onDecide(g, 'deny')}
+                    >
+                      Deny
+                    </RowAction>
+                  </Group>
+                  <Text size="xs" c="dimmed">
+                    {othersNeeded(g)}
+                  </Text>
+                </Stack>
+              )}
             </Table.Td>
             <Table.Td>
               {g.status === 'pending'
@@ -155,27 +167,6 @@ function GrantTable({
                     ? when(g.expiresAt)
                     : '—'}
             </Table.Td>
-            {onDecide === undefined ? null : (
-              <Table.Td>
-                <Group gap={4} wrap="nowrap">
-                  <RowAction
-                    label={`Approve the request of ${g.grantee.email}: ${g.reason}`}
-                    onClick={() => onDecide(g, 'approve')}
-                  >
-                    Approve
-                  </RowAction>
-                  <RowAction
-                    label={`Deny the request of ${g.grantee.email}: ${g.reason}`}
-                    onClick={() => onDecide(g, 'deny')}
-                  >
-                    Deny
-                  </RowAction>
-                </Group>
-                <Text size="xs" c="dimmed">
-                  {othersNeeded(g)}
-                </Text>
-              </Table.Td>
-            )}
           </Table.Tr>
         ))}
       </ListTable>
