@@ -40,6 +40,7 @@ import * as reviewItemSubjects from './migrations/0036_review_item_subjects.ts'
 import * as applicationEvents from './migrations/0037_application_events.ts'
 import * as webhookDeadLetters from './migrations/0038_webhook_dead_letters.ts'
 import * as auditViewerTokens from './migrations/0039_audit_viewer_tokens.ts'
+import * as grantDecisionNotes from './migrations/0040_grant_decision_notes.ts'
 import * as consent from './migrations/0041_consent.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
@@ -83,6 +84,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0037_application_events': applicationEvents,
   '0038_webhook_dead_letters': webhookDeadLetters,
   '0039_audit_viewer_tokens': auditViewerTokens,
+  '0040_grant_decision_notes': grantDecisionNotes,
   '0041_consent': consent,
 }
 

@@ -72,6 +72,7 @@ interface Fixture {
   reviewItemId: string
   reviewId: string
   adminToken: string
+  adminAppToken: string
 }
 
 interface Case {
@@ -237,6 +238,55 @@ const CASES: Case[] = [
         token,
         body: { name: 'reader-sa', role: 'viewer' },
       }),
+  },
+  // A service account's role: bounded like a member's; its tokens follow at once.
+  {
+    route: 'PATCH /v1/orgs/{orgId}/service-accounts/{serviceAccountId}',
+    name: 'a service account cannot be given a role wider than the caller',
+    scopes: ['service_accounts:manage'],
+    missing: VIEWER,
+    send: (t, f, token) =>
+      t.request({
+        method: 'PATCH',
+        url: orgUrl(f, `/service-accounts/${f.adminAccountId}`),
+        token,
+        body: { role: 'viewer' },
+      }),
+  },
+  {
+    route: 'PATCH /v1/orgs/{orgId}/service-accounts/{serviceAccountId}',
+    name: 'a role within the caller’s permissions is given, audited with the old and new role; the account’s token has it at once',
+    scopes: ['service_accounts:manage', ...VIEWER],
+    ok: 200,
+    setup: async (t, f) => {
+      const token = await t.request({
+        method: 'POST',
+        url: orgUrl(f, '/tokens'),
+        token: f.acme.ownerToken,
+        body: { name: 'admin-app-token', expiresInDays: 1, serviceAccountId: f.adminAccountId },
+      })
+      assert.equal(token.status, 201, token.text)
+      f.adminAppToken = token.body.token
+      const before = await t.request({ method: 'GET', url: orgUrl(f, '/secrets'), token: f.adminAppToken })
+      assert.equal(before.status, 200, before.text)
+    },
+    send: (t, f, token) =>
+      t.request({
+        method: 'PATCH',
+        url: orgUrl(f, `/service-accounts/${f.adminAccountId}`),
+        token,
+        body: { role: 'viewer' },
+      }),
+    check: async (t, f, response) => {
+      assert.equal(response.body.role, 'viewer')
+      const after = await t.request({ method: 'GET', url: orgUrl(f, '/secrets'), token: f.adminAppToken })
+      assert.equal(after.status, 403, 'the account’s token lost what the admin role gave, at its next use')
+      const changes = (await auditActions(t, f.acme.orgId)).filter((e) => e.action === 'service_account.role_change')
+      assert.deepEqual(
+        changes.map((e) => [e.details.from, e.details.to]),
+        [['admin', 'viewer']],
+      )
+    },
   },
   // Invitations.
   {

@@ -219,7 +219,7 @@ describe('web console: access and security policy', () => {
     assert.equal(after.status, 401)
   })
 
-  it('creates a service account and deletes it after confirming', async () => {
+  it('creates a service account, changes its role, and deletes it after confirming (issue 13)', async () => {
     await page.goto(`${base}/service-accounts`)
     await page.getByRole('heading', { name: 'Service accounts', level: 1 }).waitFor()
     await page.getByText('No service accounts yet.').waitFor()
@@ -227,6 +227,15 @@ describe('web console: access and security policy', () => {
     await page.getByRole('button', { name: 'Create service account' }).click()
     await page.getByRole('row').filter({ hasText: 'deploy-bot' }).waitFor()
     await assertAccessible(page, 'the service accounts page')
+    await page.getByRole('combobox', { name: 'Role of deploy-bot' }).selectOption('viewer')
+    await page.getByRole('button', { name: 'Save role of deploy-bot' }).click()
+    await page.getByText('deploy-bot is now viewer').waitFor()
+    const listed = await call('GET', `/v1/orgs/${world.customer.orgId}/service-accounts`)
+    assert.equal(listed.body.serviceAccounts.find((a: { name: string }) => a.name === 'deploy-bot').role, 'viewer')
+    assert.ok(
+      await page.getByRole('button', { name: 'Save role of deploy-bot' }).isDisabled(),
+      'saved: nothing to save',
+    )
     await page.getByRole('button', { name: 'Delete service account deploy-bot' }).click()
     const confirm = page.getByRole('dialog', { name: 'Delete this service account?' })
     await assertAccessible(page, 'the confirm dialog')

@@ -237,6 +237,13 @@ describe('web console: diagnostic access grants', () => {
       await revoke.getByRole('button', { name: 'Revoke grant' }).click()
       await cu.getByText('Revoked: the grant’s next use is refused.').waitFor()
       assert.equal((await orgGrants())[0]?.status, 'revoked')
+      // Each decision's note apart: the approval's with its approver, the revocation's as the end (issue 13).
+      const decided = cu.getByRole('table', { name: 'Grant' })
+      await decided.getByText(`${world.customer.ownerEmail}, `, { exact: false }).waitFor()
+      await decided.getByText('“approved for ticket 4711”', { exact: false }).waitFor()
+      const ended = decided.getByRole('row', { name: /^Ended/ })
+      assert.match(await ended.innerText(), /\(revoked\): “ticket closed”/)
+      assert.doesNotMatch(await ended.innerText(), /4711/, 'the approval’s note is not the revocation’s')
 
       // The operator's next action is refused, and the banner says why.
       await reveal.getByLabel(/^Reason/).fill('ticket 4711: one more look')
@@ -330,6 +337,68 @@ describe('web console: diagnostic access grants', () => {
       assert.equal(await cu.getByRole('group', { name: 'Decisions' }).getByRole('button').count(), 0)
       const timeline = cu.getByRole('table', { name: 'Timeline' })
       await timeline.getByRole('cell', { name: 'grant.deny', exact: true }).waitFor()
+      assert.deepEqual(customer.csp, [], 'no CSP violation')
+    } finally {
+      await customer.context.close()
+    }
+  })
+  it('issue 13: approve and deny from the pending list, each row saying who else must approve', async () => {
+    const customer = await signedIn(world.customer.ownerEmail, 'Acme')
+    const cu = customer.page
+    try {
+      const asked = await call('POST', '/v1/operator/grants', world.provider.token, {
+        orgId: world.customer.orgId,
+        reason: 'ticket 4713: sync stalls',
+        permissions: ['org:read'],
+      })
+      assert.equal(asked.status, 201, asked.text)
+      const denied = await call('POST', '/v1/operator/grants', world.provider.token, {
+        orgId: world.customer.orgId,
+        reason: 'ticket 4714: not needed after all',
+        permissions: ['org:read'],
+      })
+      assert.equal(denied.status, 201, denied.text)
+      await cu.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: 'Diagnostic access' }).click()
+      const pending = cu.getByRole('table', { name: 'Pending requests' })
+      const row = pending.getByRole('row', { name: /ticket 4713/ })
+      await row.waitFor()
+      // The policy of the previous test: two approvers.
+      await row
+        .getByText('2 approvals needed: after yours, another person with grants:approve', { exact: false })
+        .waitFor()
+      await assertAccessible(cu, 'the pending list with its decisions')
+      await row
+        .getByRole('button', { name: `Approve the request of ${world.provider.email}: ticket 4713: sync stalls` })
+        .click()
+      const dialog = cu.getByRole('dialog', { name: 'Approve this diagnostic access?' })
+      await dialog.getByText('This org requires 2 approvals', { exact: false }).waitFor()
+      await dialog.getByLabel('Note (optional)').fill('first of two')
+      await dialog.getByRole('button', { name: 'Approve access' }).click()
+      await cu.getByText('Approved (1 of 2): it needs another approver before anything opens.').waitFor()
+      await row.getByText(`Approved by ${world.customer.ownerEmail}.`, { exact: false }).waitFor()
+      const approved = (
+        await call('GET', `/v1/orgs/${world.customer.orgId}/grants/${asked.body.id}`, world.customer.ownerToken)
+      ).body
+      assert.deepEqual(
+        approved.approvals.map((a: { email: string; note: string }) => [a.email, a.note]),
+        [[world.customer.ownerEmail, 'first of two']],
+      )
+
+      const other = pending.getByRole('row', { name: /ticket 4714/ })
+      await other.getByRole('button', { name: /^Deny the request of/ }).click()
+      const deny = cu.getByRole('dialog', { name: 'Deny this request?' })
+      await deny.getByLabel('Note (optional)').fill('not needed')
+      await deny.getByRole('button', { name: 'Deny request' }).click()
+      await cu.getByText('Denied: the operator gets no access.').waitFor()
+      await cu
+        .getByRole('table', { name: 'Grants' })
+        .getByRole('row', { name: /ticket 4714/ })
+        .waitFor()
+      assert.equal(await pending.getByRole('row', { name: /ticket 4714/ }).count(), 0, 'no longer pending')
+      const read = (
+        await call('GET', `/v1/orgs/${world.customer.orgId}/grants/${denied.body.id}`, world.customer.ownerToken)
+      ).body
+      assert.deepEqual([read.status, read.decisionNote, read.endNote], ['denied', 'not needed', null])
       assert.deepEqual(customer.csp, [], 'no CSP violation')
     } finally {
       await customer.context.close()

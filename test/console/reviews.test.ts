@@ -173,6 +173,63 @@ describe('web console: access reviews and least privilege', () => {
     }
   })
 
+  it('least privilege: a service account’s suggested role is a direct role change in one step too (issue 13)', async () => {
+    const account = await call('POST', '/service-accounts', { name: 'report-bot', role: 'admin' })
+    assert.equal(account.status, 201, account.text)
+    const token = await call('POST', '/tokens', {
+      name: 'report-bot',
+      expiresInDays: 1,
+      serviceAccountId: account.body.id,
+    })
+    assert.equal(token.status, 201, token.text)
+    assert.equal((await call('GET', '/audit/events?limit=1', undefined, token.body.token)).status, 200)
+    await eventually('the report suggests auditor for report-bot', async () => {
+      const report = await call('GET', '/least-privilege?limit=500')
+      return (report.body.principals as { label: string; suggestedRole: string | null }[]).some(
+        (p) => p.label === 'report-bot' && p.suggestedRole === 'auditor',
+      )
+    })
+    const owner = await signedIn(world.customer.ownerEmail)
+    try {
+      const { page } = owner
+      await open(page, 'Least privilege')
+      const bot = page
+        .getByRole('table', { name: 'Least privilege' })
+        .getByRole('row')
+        .filter({ hasText: 'report-bot' })
+      await bot.getByText('directly').waitFor()
+      await bot.getByRole('button', { name: 'Reduce to auditor: report-bot' }).click()
+      const dialog = page.getByRole('dialog', { name: 'Apply the suggestion for report-bot?' })
+      await dialog
+        .getByText(
+          'No open access review lists report-bot undecided, so this is a direct change: the service account report-bot goes from admin to auditor, and its tokens carry the narrower role’s permissions from their next use.',
+        )
+        .waitFor()
+      await assertAccessible(page, 'the one-step dialog for a service account')
+      await dialog.getByRole('button', { name: 'Reduce to auditor' }).click()
+      await page
+        .getByRole('status')
+        .filter({ hasText: 'The service account report-bot’s role is now auditor.' })
+        .waitFor()
+      const listed = await call('GET', '/service-accounts?limit=500')
+      assert.equal(
+        (listed.body.serviceAccounts as { id: string; role: string }[]).find((a) => a.id === account.body.id)?.role,
+        'auditor',
+      )
+      assert.equal((await call('GET', '/secrets', undefined, token.body.token)).status, 200, 'auditor lists secrets')
+      assert.equal(
+        (await call('POST', '/secrets', { name: 'x', type: 'api_key', value: 'v' }, token.body.token)).status,
+        403,
+        'its token lost what admin gave, at once',
+      )
+      clean(owner, 'on the least-privilege page')
+    } finally {
+      await owner.close()
+      // Out of the review the next tests start.
+      await call('DELETE', `/service-accounts/${account.body.id}`)
+    }
+  })
+
   it('the schedule and overdue policy: the API’s field refusal, then saved; a review started from the page', async () => {
     const owner = await signedIn(world.customer.ownerEmail)
     try {

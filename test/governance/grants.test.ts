@@ -297,6 +297,41 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     )
   })
 
+  it('keeps each decision’s note apart: every approver’s own, with who approved, and the revocation’s (issue 13)', async () => {
+    const note = (grantId: string, verb: 'approve' | 'revoke', body: Record<string, unknown>) =>
+      t().request({
+        method: 'POST',
+        url: `/v1/orgs/${acme.orgId}/grants/${grantId}/${verb}`,
+        token: acme.ownerToken,
+        body,
+      })
+    const first = await ask({ permissions: ['org:read'] })
+    const approved = await note(first.body.id, 'approve', { note: 'ticket 12 checked' })
+    assert.equal(approved.status, 200, approved.text)
+    assert.deepEqual(
+      approved.body.approvals.map((a: { email: string; note: string | null }) => [a.email, a.note]),
+      [['owner@acme.test', 'ticket 12 checked']],
+    )
+    assert.equal(approved.body.decisionNote, 'ticket 12 checked')
+    assert.equal(approved.body.endNote, null)
+    const revoked = await note(first.body.id, 'revoke', {})
+    assert.equal(revoked.body.status, 'revoked')
+    assert.equal(revoked.body.endNote, null, 'a revocation without a note has none')
+    assert.equal(revoked.body.decisionNote, 'ticket 12 checked', 'the approval’s note stays the approval’s')
+
+    const second = await ask({ permissions: ['org:read'] })
+    await note(second.body.id, 'approve', {})
+    await note(second.body.id, 'revoke', { note: 'fixed, thanks' })
+    const read = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${acme.orgId}/grants/${second.body.id}`,
+      token: acme.ownerToken,
+    })
+    assert.equal(read.body.decisionNote, null)
+    assert.equal(read.body.endNote, 'fixed, thanks')
+    assert.equal(read.body.approvals[0].note, null)
+  })
+
   it('can require two approvers', async () => {
     const policy = await t().request({
       method: 'PUT',

@@ -375,7 +375,7 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
     assert.equal(own.body.code, 'FORBIDDEN')
   })
 
-  it('names each principal’s undecided item in the open review, so a suggestion is decided in one step (issue 13)', async () => {
+  it('names each principal’s undecided item in the open review, so a suggestion is decided in one step — a service account’s reduce included (P2.3, P2.5, issue 13)', async () => {
     const org = await createCustomerOrg(t(), provider, 'OneStep', 'owner@onestep.test')
     const at = (path = '') => `/v1/orgs/${org.orgId}${path}`
     const invite = await t().request({
@@ -431,8 +431,42 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
       body: { decision: 'reduce', role: 'viewer', note: 'the least-privilege report: nothing used' },
     })
     assert.equal(decided.status, 200, decided.text)
+    // Who decided and who started, by email: the org's own members only (issue 13).
+    assert.equal(decided.body.decidedByEmail, 'owner@onestep.test')
+    assert.equal(started.body.startedByEmail, 'owner@onestep.test')
+    assert.equal(started.body.closedByEmail, null)
     const after = await report()
     assert.equal(after.get(dana.userId), null, 'decided')
     assert.notEqual(after.get(robot.serviceAccountId), null, 'still undecided')
+
+    // A service account's suggestion too: reduce changes its role, and its token follows at once (P2.5).
+    const robotItem = after.get(robot.serviceAccountId)
+    assert.ok(robotItem)
+    assert.equal((await t().request({ method: 'GET', url: at('/secrets'), token: robot.token })).status, 200)
+    const reduced = await t().request({
+      method: 'POST',
+      url: at(`/access-reviews/${robotItem.reviewId}/items/${robotItem.itemId}/decision`),
+      token: org.ownerToken,
+      body: { decision: 'reduce', role: 'viewer' },
+    })
+    assert.equal(reduced.status, 200, reduced.text)
+    assert.equal(reduced.body.outcome, 'role changed from admin to viewer')
+    assert.equal((await report()).get(robot.serviceAccountId), null, 'decided')
+    const accounts = await t().request({ method: 'GET', url: at('/service-accounts'), token: org.ownerToken })
+    assert.equal(
+      accounts.body.serviceAccounts.find((a: { id: string }) => a.id === robot.serviceAccountId).role,
+      'viewer',
+    )
+    assert.equal(
+      (await t().request({ method: 'GET', url: at('/secrets'), token: robot.token })).status,
+      403,
+      'the account’s token has the narrower role’s permissions at its next use',
+    )
+    const changes = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'service_account.role_change')
+    assert.deepEqual(
+      changes.map((e) => [e.details.from, e.details.to]),
+      [['admin', 'viewer']],
+      'audited beside the decision, with the old and new role',
+    )
   })
 })

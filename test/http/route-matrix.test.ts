@@ -1116,6 +1116,15 @@ const ROUTES: RouteCase[] = [
     body: () => ({ name: 'matrix-sa', role: 'viewer' }),
   },
   {
+    method: 'PATCH',
+    path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}',
+    access: 'service_accounts:manage',
+    url: (f) => `${A(f)}/service-accounts/${f.aServiceAccount}`,
+    foreignObjectUrl: (f) => `${A(f)}/service-accounts/${f.bServiceAccount}`,
+    badParamUrl: (f) => `${A(f)}/service-accounts/x`,
+    body: () => ({ role: 'viewer' }),
+  },
+  {
     method: 'DELETE',
     path: '/v1/orgs/{orgId}/service-accounts/{serviceAccountId}',
     access: 'service_accounts:manage',

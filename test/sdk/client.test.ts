@@ -4,7 +4,7 @@ import { Custodian, CustodianError, isCustodianError } from '@custodian/client'
 import { forEachEngine } from '../helpers/db.ts'
 import { assertNoSecret } from '../helpers/no-secret.ts'
 import { httpsJson } from '../helpers/process.ts'
-import { startSdkWorld, type SdkWorld } from '../helpers/sdk-world.ts'
+import { serviceAccountToken, startSdkWorld, type SdkWorld } from '../helpers/sdk-world.ts'
 
 /** The rejection of `promise`, which must be a CustodianError with `code`. */
 async function refusal(promise: Promise<unknown>, code: string): Promise<CustodianError> {
@@ -184,6 +184,21 @@ forEachEngine('the SDK against a running service', (engine) => {
     assert.equal((await owner.grants.get(requested.id)).status, 'denied')
     await owner.close()
     await operator.close()
+  })
+
+  it('changes a service account’s role; its token carries the new permissions at once', async () => {
+    const owner = new Custodian({ url: world.url, token: world.ownerToken, ca: world.ca })
+    const token = await serviceAccountToken(world.server.httpsPort, world.orgId, world.ownerToken, 'reports', 'viewer')
+    const reporter = new Custodian({ url: world.url, token, ca: world.ca })
+    await refusal(reporter.secrets.list(), 'FORBIDDEN')
+    const account = (await owner.serviceAccounts.list({ limit: 100 })).serviceAccounts.find((a) => a.name === 'reports')
+    assert.ok(account !== undefined)
+    const changed = await owner.serviceAccounts.changeRole(account.id, 'auditor')
+    assert.equal(changed.role, 'auditor')
+    assert.ok(Array.isArray(await reporter.secrets.list()))
+    await refusal(reporter.serviceAccounts.changeRole(account.id, 'admin'), 'FORBIDDEN')
+    await owner.close()
+    await reporter.close()
   })
 
   it('records the application’s events through the real batch route: two clients sending the same ids at once store each once', async () => {

@@ -241,9 +241,9 @@ export const router = createBrowserRouter(
           path: '/orgs/:orgId/grants',
           element: (
             <RequireOrg>
-              <WithPermission permission="org:security">
-                {(canSetPolicy) => <GrantsPage canSetPolicy={canSetPolicy} />}
-              </WithPermission>
+              <WithPermissions>
+                {(can) => <GrantsPage can={{ setPolicy: can('org:security'), approve: can('grants:approve') }} />}
+              </WithPermissions>
             </RequireOrg>
           ),
         },
@@ -385,7 +385,7 @@ export const router = createBrowserRouter(
                       decide: can('reviews:decide'),
                       changeRole: can('members:update'),
                       removeMember: can('members:remove'),
-                      deleteServiceAccount: can('service_accounts:manage'),
+                      manageServiceAccounts: can('service_accounts:manage'),
                     }}
                   />
                 )}

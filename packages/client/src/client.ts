@@ -13,6 +13,7 @@ import { createGrants, type Grants } from './grants.ts'
 import { createPrivacy, type Privacy } from './privacy.ts'
 import { createRecords, type Records } from './records.ts'
 import { createSecrets, type Secrets } from './secrets.ts'
+import { createServiceAccounts, type ServiceAccounts } from './service-accounts.ts'
 import { createTransit, type Transit } from './transit.ts'
 import { Transport, type RetryOptions } from './transport.ts'
 
@@ -49,6 +50,7 @@ export class Custodian {
   readonly records: Records
   readonly privacy: Privacy
   readonly grants: Grants
+  readonly serviceAccounts: ServiceAccounts
   readonly audit: Audit
   readonly #transport: Transport
   readonly #close: (options?: { timeoutMs?: number }) => Promise<CloseResult>
@@ -75,6 +77,7 @@ export class Custodian {
     this.records = createRecords(ctx)
     this.privacy = createPrivacy(ctx)
     this.grants = createGrants(ctx)
+    this.serviceAccounts = createServiceAccounts(ctx)
     const audit = createAudit(ctx, options.audit)
     this.audit = audit
     this.#close = (closeOptions) => audit.close(closeOptions)

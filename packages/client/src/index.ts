@@ -31,6 +31,7 @@ export type {
   PrivacyRequestPage,
 } from './privacy.ts'
 export type { Grant, GrantPage, GrantPolicy, GrantPolicyUpdate, GrantRequest, Grants } from './grants.ts'
+export type { ServiceAccount, ServiceAccountPage, ServiceAccounts } from './service-accounts.ts'
 export type {
   Audit,
   AuditEventPage,

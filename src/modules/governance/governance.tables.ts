@@ -27,9 +27,12 @@ export interface AccessGrantsTable {
   expires_at: Date | null
   decided_at: Date | null
   decided_by: string | null
+  /** The approval's (the last approver's) or the denial's note. */
   decision_note: string | null
   ended_at: Date | null
   ended_by: string | null
+  /** The revocation's or withdrawal's note (migration 0040). */
+  end_note: Generated<string | null>
 }
 
 export interface AccessGrantApprovalsTable {
@@ -37,6 +40,9 @@ export interface AccessGrantApprovalsTable {
   org_id: string
   approver_user_id: string
   approved_at: Date
+  /** Each approver's own note, and who they are (migration 0040). */
+  note: string | null
+  approver_email: string | null
 }
 
 export interface AccessReviewPoliciesTable {

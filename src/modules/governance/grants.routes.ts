@@ -16,7 +16,14 @@ const GrantView = Type.Object({
   secretIds: Type.Array(Uuid),
   durationDays: Type.Integer(),
   requiredApprovals: Type.Integer(),
-  approvals: Type.Array(Type.Object({ userId: Uuid, at: Timestamp })),
+  approvals: Type.Array(
+    Type.Object({
+      userId: Uuid,
+      email: Type.Union([Type.String(), Type.Null()], { description: 'the approver’s email when they approved' }),
+      at: Timestamp,
+      note: Type.Union([Type.String(), Type.Null()], { description: 'this approver’s own note' }),
+    }),
+  ),
   status: Type.Union([
     Type.Literal('pending'),
     Type.Literal('lapsed'),
@@ -32,9 +39,12 @@ const GrantView = Type.Object({
   expiresAt: Nullable(Timestamp),
   decidedAt: Nullable(Timestamp),
   decidedBy: Nullable(Type.String()),
-  decisionNote: Nullable(Type.String()),
+  decisionNote: Type.Union([Type.String(), Type.Null()], {
+    description: 'the approval’s (the last approver’s) or the denial’s note; never the revocation’s',
+  }),
   endedAt: Nullable(Timestamp),
   endedBy: Nullable(Type.String()),
+  endNote: Type.Union([Type.String(), Type.Null()], { description: 'the revocation’s or withdrawal’s note' }),
 })
 const RequestBody = Type.Object(
   {

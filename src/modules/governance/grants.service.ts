@@ -43,7 +43,8 @@ export interface GrantView {
   secretIds: string[]
   durationDays: number
   requiredApprovals: number
-  approvals: { userId: string; at: string }[]
+  /** Each approval: who (email as it was when they approved), when, and their own note. */
+  approvals: { userId: string; email: string | null; at: string; note: string | null }[]
   status: GrantStatus
   requestedAt: string
   /** A pending request lapses at this time. */
@@ -52,9 +53,12 @@ export interface GrantView {
   expiresAt: string | null
   decidedAt: string | null
   decidedBy: string | null
+  /** The approval's (the last approver's) or the denial's note; never the revocation's. */
   decisionNote: string | null
   endedAt: string | null
   endedBy: string | null
+  /** The revocation's or withdrawal's note. */
+  endNote: string | null
 }
 
 export interface GrantRequest {
@@ -144,7 +148,12 @@ export function createGrantsService(deps: {
       secretIds: row.secret_ids,
       durationDays: row.duration_days,
       requiredApprovals: row.required_approvals,
-      approvals: approvals.map((a) => ({ userId: a.approver_user_id, at: a.approved_at.toISOString() })),
+      approvals: approvals.map((a) => ({
+        userId: a.approver_user_id,
+        email: a.approver_email,
+        at: a.approved_at.toISOString(),
+        note: a.note,
+      })),
       status: statusAt(row, clock()),
       requestedAt: row.requested_at.toISOString(),
       pendingUntil: pendingUntil(row).toISOString(),
@@ -155,6 +164,7 @@ export function createGrantsService(deps: {
       decisionNote: row.decision_note,
       endedAt: row.ended_at?.toISOString() ?? null,
       endedBy: row.ended_by,
+      endNote: row.end_note,
     }
   }
 
@@ -220,7 +230,7 @@ export function createGrantsService(deps: {
       status,
       ended_at: clock(),
       ended_by: by(ctx),
-      ...(note === undefined ? {} : { decision_note: note }),
+      end_note: note ?? null,
     })
     await record(
       trx,
@@ -369,7 +379,9 @@ export function createGrantsService(deps: {
             grant_id: row.id,
             org_id: row.org_id,
             approver_user_id: approver,
+            approver_email: (await store.userEmail(trx, approver)) ?? null,
             approved_at: now,
+            note: note ?? null,
           }))
         ) {
           throw new AppError('CONFLICT', 'you have approved this grant already; it needs another approver')

@@ -66,7 +66,15 @@ export async function updateGrant(
   changes: Partial<
     Pick<
       GrantRow,
-      'status' | 'starts_at' | 'expires_at' | 'decided_at' | 'decided_by' | 'decision_note' | 'ended_at' | 'ended_by'
+      | 'status'
+      | 'starts_at'
+      | 'expires_at'
+      | 'decided_at'
+      | 'decided_by'
+      | 'decision_note'
+      | 'ended_at'
+      | 'ended_by'
+      | 'end_note'
     >
   >,
 ): Promise<GrantRow> {
@@ -76,11 +84,19 @@ export async function updateGrant(
 export async function approvalsOf(
   trx: Trx,
   grantIds: string[],
-): Promise<{ grant_id: string; approver_user_id: string; approved_at: Date }[]> {
+): Promise<
+  {
+    grant_id: string
+    approver_user_id: string
+    approver_email: string | null
+    approved_at: Date
+    note: string | null
+  }[]
+> {
   if (grantIds.length === 0) return []
   return trx
     .selectFrom('access_grant_approvals')
-    .select(['grant_id', 'approver_user_id', 'approved_at'])
+    .select(['grant_id', 'approver_user_id', 'approver_email', 'approved_at', 'note'])
     .where('grant_id', 'in', grantIds)
     .orderBy('approved_at')
     .execute()
@@ -89,7 +105,14 @@ export async function approvalsOf(
 /** Adds an approval; false if this approver had approved already. */
 export async function addApproval(
   trx: Trx,
-  row: { grant_id: string; org_id: string; approver_user_id: string; approved_at: Date },
+  row: {
+    grant_id: string
+    org_id: string
+    approver_user_id: string
+    approver_email: string | null
+    approved_at: Date
+    note: string | null
+  },
 ): Promise<boolean> {
   const inserted = await trx
     .insertInto('access_grant_approvals')

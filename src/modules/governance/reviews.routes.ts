@@ -38,6 +38,7 @@ const ItemView = Type.Object({
   decision: Type.Union([Decision, Type.Null()]),
   reduceTo: Nullable(Type.String()),
   decidedBy: Nullable(Type.String()),
+  decidedByEmail: Nullable(Type.String({ description: 'the decider’s email, when a member of the org' })),
   decidedAt: Nullable(Timestamp),
   note: Nullable(Type.String()),
   outcome: Nullable(Type.String({ description: 'what the decision did' })),
@@ -51,8 +52,10 @@ const ReviewView = Type.Object({
   startedAt: Timestamp,
   dueAt: Timestamp,
   startedBy: Type.String(),
+  startedByEmail: Nullable(Type.String({ description: 'the starter’s email, when a member of the org' })),
   closedAt: Nullable(Timestamp),
   closedBy: Nullable(Type.String()),
+  closedByEmail: Nullable(Type.String({ description: 'the closer’s email, when a member of the org' })),
   overdue: Type.Boolean(),
   summary: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
   itemCounts: Type.Object(
@@ -183,7 +186,8 @@ export function reviewsRoutes(deps: { reviews: ReviewsService }): FastifyPluginA
       config: { access: { permission: 'reviews:decide' }, stepUp: true },
       schema: {
         tags,
-        summary: 'Certify, revoke (deprovisions at once) or reduce (a member’s role) one item; never your own',
+        summary:
+          'Certify, revoke (deprovisions at once) or reduce (a member’s or service account’s role) one item; never your own',
         params: ItemParams,
         body: DecideBody,
         response: { 200: ItemView, ...errorResponses('org') },

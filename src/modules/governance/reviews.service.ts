@@ -46,6 +46,8 @@ export interface ReviewItemView {
   decision: ReviewDecision | null
   reduceTo: string | null
   decidedBy: string | null
+  /** The decider's email when they are a member of the org (never another org's people). */
+  decidedByEmail: string | null
   decidedAt: string | null
   note: string | null
   outcome: string | null
@@ -59,8 +61,11 @@ export interface ReviewView {
   startedAt: string
   dueAt: string
   startedBy: string
+  /** The starter's and closer's emails when they are members of the org. */
+  startedByEmail: string | null
   closedAt: string | null
   closedBy: string | null
+  closedByEmail: string | null
   overdue: boolean
   summary: Record<string, unknown> | null
   /** The campaign's items (one per principal at its start), kept as they are decided: no count over items. */
@@ -162,6 +167,7 @@ export function createReviewsService(deps: {
     | 'changeRoleIn'
     | 'revokeTokenIn'
     | 'deleteServiceAccountIn'
+    | 'changeServiceAccountRoleIn'
   >
   access: Pick<AccessService, 'rolesOf' | 'assertAssignable'>
   grants: Pick<GrantsService, 'activeIn' | 'revokeIn'>
@@ -201,7 +207,40 @@ export function createReviewsService(deps: {
     return { principal, orgId, meta: { requestId: null, ip: null, userAgent: null } }
   }
 
-  function itemView(row: store.ReviewItemRow): ReviewItemView {
+  /** Whose emails the views name: members of the org among `user:{id}` actors (others stay unnamed). */
+  async function emailsOf(trx: Trx, actors: (string | null)[]): Promise<Map<string, string>> {
+    const ids = new Set<string>()
+    for (const actor of actors) if (actor?.startsWith('user:') === true) ids.add(actor.slice('user:'.length))
+    return store.memberEmails(trx, [...ids])
+  }
+  const emailOf = (actor: string | null, emails: Map<string, string>) =>
+    actor?.startsWith('user:') === true ? (emails.get(actor.slice('user:'.length)) ?? null) : null
+
+  async function itemViews(trx: Trx, rows: store.ReviewItemRow[]): Promise<ReviewItemView[]> {
+    const emails = await emailsOf(
+      trx,
+      rows.map((r) => r.decided_by),
+    )
+    return rows.map((r) => itemView(r, emails))
+  }
+
+  async function reviewViews(trx: Trx, rows: store.ReviewRow[]): Promise<ReviewView[]> {
+    const emails = await emailsOf(
+      trx,
+      rows.flatMap((r) => [r.started_by, r.closed_by]),
+    )
+    return rows.map((r) => reviewView(r, emails))
+  }
+
+  async function reviewViewIn(trx: Trx, row: store.ReviewRow): Promise<ReviewView> {
+    return (await reviewViews(trx, [row]))[0] as ReviewView
+  }
+
+  async function itemViewIn(trx: Trx, row: store.ReviewItemRow): Promise<ReviewItemView> {
+    return (await itemViews(trx, [row]))[0] as ReviewItemView
+  }
+
+  function itemView(row: store.ReviewItemRow, emails: Map<string, string>): ReviewItemView {
     return {
       id: row.id,
       kind: row.kind,
@@ -218,6 +257,7 @@ export function createReviewsService(deps: {
       decision: row.decision,
       reduceTo: row.reduce_to,
       decidedBy: row.decided_by,
+      decidedByEmail: emailOf(row.decided_by, emails),
       decidedAt: row.decided_at?.toISOString() ?? null,
       note: row.note,
       outcome: row.outcome,
@@ -225,15 +265,17 @@ export function createReviewsService(deps: {
     }
   }
 
-  function reviewView(row: store.ReviewRow): ReviewView {
+  function reviewView(row: store.ReviewRow, emails: Map<string, string>): ReviewView {
     return {
       id: row.id,
       status: row.status,
       startedAt: row.started_at.toISOString(),
       dueAt: row.due_at.toISOString(),
       startedBy: row.started_by,
+      startedByEmail: emailOf(row.started_by, emails),
       closedAt: row.closed_at?.toISOString() ?? null,
       closedBy: row.closed_by,
+      closedByEmail: emailOf(row.closed_by, emails),
       overdue: row.status === 'open' && clock().getTime() >= row.due_at.getTime(),
       summary: row.summary,
       itemCounts: { total: row.items_total, decided: row.items_decided, pending: row.items_total - row.items_decided },
@@ -392,7 +434,7 @@ export function createReviewsService(deps: {
           body: `${items.length} items to certify or revoke by ${review.due_at.toISOString()}.`,
           data: { reviewId: review.id },
         })
-        return reviewView(counted)
+        return reviewViewIn(trx, counted)
       })
     } catch (error) {
       if (sqlState(error) === UNIQUE_VIOLATION)
@@ -424,15 +466,16 @@ export function createReviewsService(deps: {
     let outcome = selfCertified === undefined ? 'certified' : `self-certified: ${selfCertified}`
     try {
       if (decision === 'reduce') {
-        if (item.kind !== 'member')
-          throw new AppError('VALIDATION_FAILED', 'only a member’s role can be reduced; revoke the item instead', {
-            errors: [{ path: '/body/decision', message: 'reduce applies to members' }],
+        if (item.kind !== 'member' && item.kind !== 'service_account')
+          throw new AppError('VALIDATION_FAILED', 'only a member’s or service account’s role can be reduced', {
+            errors: [{ path: '/body/decision', message: 'reduce applies to members and service accounts' }],
           })
         if (role === undefined || role === 'owner')
           throw new AppError('VALIDATION_FAILED', 'reducing needs the narrower role', {
             errors: [{ path: '/body/role', message: 'a role other than owner' }],
           })
-        await identity.changeRoleIn(trx, ctx, item.subject_id, role)
+        if (item.kind === 'member') await identity.changeRoleIn(trx, ctx, item.subject_id, role)
+        else await identity.changeServiceAccountRoleIn(trx, ctx, item.subject_id, role)
         outcome = `role changed from ${item.role} to ${role}`
       } else if (decision === 'revoke') {
         if (item.kind === 'member') {
@@ -504,15 +547,17 @@ export function createReviewsService(deps: {
     },
 
     async list(ctx, page) {
-      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) => store.listReviews(trx, page))
-      return { items: items.map((r) => reviewView(r)), nextCursor }
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const { items, nextCursor } = await store.listReviews(trx, page)
+        return { items: await reviewViews(trx, items), nextCursor }
+      })
     },
 
     async get(ctx, reviewId) {
       return withOrg(db, ctx.orgId, async (trx) => {
         const review = await store.findReview(trx, reviewId)
         if (review === undefined) throw new AppError('NOT_FOUND', 'no such access review')
-        return reviewView(review)
+        return reviewViewIn(trx, review)
       })
     },
 
@@ -521,7 +566,7 @@ export function createReviewsService(deps: {
         if ((await store.findReview(trx, reviewId)) === undefined)
           throw new AppError('NOT_FOUND', 'no such access review')
         const { items, nextCursor } = await store.pageItems(trx, reviewId, page, filter.decision === 'pending')
-        return { items: items.map(itemView), nextCursor }
+        return { items: await itemViews(trx, items), nextCursor }
       })
     },
 
@@ -538,7 +583,8 @@ export function createReviewsService(deps: {
         const item = await store.findItem(trx, reviewId, itemId)
         if (item === undefined) throw new AppError('NOT_FOUND', 'no such item in this review')
         if (item.decision !== null) throw new AppError('CONFLICT', `this item was decided already (${item.decision})`)
-        if (!ownItem(item)) return itemView(await applyDecision(trx, ctx, item, input.decision, input.role, input.note))
+        if (!ownItem(item))
+          return itemViewIn(trx, await applyDecision(trx, ctx, item, input.decision, input.role, input.note))
         if (othersMayDecide)
           throw new AppError('FORBIDDEN', 'nobody reviews their own access; another reviewer decides this item', {
             permission: 'reviews:decide',
@@ -551,7 +597,7 @@ export function createReviewsService(deps: {
             'with no other reviewer, your own access can only be self-certified',
             { errors: [{ path: '/body/decision', message: 'certify' }] },
           )
-        return itemView(await applyDecision(trx, ctx, item, 'certify', undefined, input.note, SELF_CERTIFIED))
+        return itemViewIn(trx, await applyDecision(trx, ctx, item, 'certify', undefined, input.note, SELF_CERTIFIED))
       })
     },
 
@@ -564,7 +610,7 @@ export function createReviewsService(deps: {
             'CONFLICT',
             `${undecided} items are undecided; decide them, or let the due date apply the org’s policy`,
           )
-        return reviewView(await closeIn(trx, ctx, review))
+        return reviewViewIn(trx, await closeIn(trx, ctx, review))
       })
     },
 

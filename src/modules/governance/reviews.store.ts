@@ -76,6 +76,21 @@ export async function listReviews(trx: Trx, page: PageRequest): Promise<Page<Rev
   return readPage(trx, trx.selectFrom('access_reviews').selectAll(), NEWEST, page)
 }
 
+/**
+ * The emails of those of `userIds` who are members of the current org (its row-level
+ * security keeps other orgs' people out): id → email. Former members are not named.
+ */
+export async function memberEmails(trx: Trx, userIds: string[]): Promise<Map<string, string>> {
+  if (userIds.length === 0) return new Map()
+  const rows = await trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.user_id', 'u.email'])
+    .where('m.user_id', 'in', userIds)
+    .execute()
+  return new Map(rows.map((r) => [r.user_id, r.email]))
+}
+
 export async function findReview(trx: Trx, id: string, lock = false): Promise<ReviewRow | undefined> {
   const query = trx.selectFrom('access_reviews').selectAll().where('id', '=', id)
   return (lock ? query.forUpdate() : query).executeTakeFirst()

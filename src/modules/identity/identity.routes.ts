@@ -322,6 +322,19 @@ export function identityRoutes(deps: {
         reply.code(201).send(await identity.createServiceAccount(ctxOf(request), request.body)),
     })
 
+    app.patch('/v1/orgs/:orgId/service-accounts/:serviceAccountId', {
+      config: { access: { permission: 'service_accounts:manage' }, stepUp: true },
+      schema: {
+        tags,
+        summary: 'Change a service account’s role (its tokens carry the new permissions on their next use)',
+        params: ServiceAccountParams,
+        body: ChangeRoleBody,
+        response: { 200: ServiceAccountViewSchema, ...errorResponses('org') },
+      },
+      handler: async (request) =>
+        identity.changeServiceAccountRole(ctxOf(request), request.params.serviceAccountId, request.body.role),
+    })
+
     app.delete('/v1/orgs/:orgId/service-accounts/:serviceAccountId', {
       config: { access: { permission: 'service_accounts:manage' } },
       schema: {

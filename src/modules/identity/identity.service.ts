@@ -62,6 +62,12 @@ export interface IdentityService {
   removeMember(ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
   createServiceAccount(ctx: RequestContext, input: { name: string; role: string }): Promise<ServiceAccountView>
   listServiceAccounts(ctx: RequestContext, page: PageRequest): Promise<Page<ServiceAccountView>>
+  /**
+   * Gives a service account another role, under a member role change's rules: no role
+   * beyond the caller's own permissions, an owner's role changed by an owner only, audited
+   * with the old and new role. Its tokens carry the new role's permissions on their next use.
+   */
+  changeServiceAccountRole(ctx: RequestContext, id: string, role: string): Promise<ServiceAccountView>
   deleteServiceAccount(ctx: RequestContext, id: string): Promise<void>
   createToken(
     ctx: RequestContext,
@@ -85,6 +91,7 @@ export interface IdentityService {
   ): Promise<{ revokedTokens: number; revokedSessions: number }>
   revokeTokenIn(trx: Trx, ctx: RequestContext, tokenId: string): Promise<void>
   deleteServiceAccountIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
+  changeServiceAccountRoleIn(trx: Trx, ctx: RequestContext, id: string, role: string): Promise<ServiceAccountView>
   /**
    * Everyone and everything with access to the org, with last activity and (members)
    * whether 2FA is on: what an access review certifies or revokes (P2.5).
@@ -343,6 +350,28 @@ export function createIdentityService(deps: {
       return // already revoked: idempotent
     }
     await record(trx, ctx, 'token.revoke', { type: 'api_token', id: tokenId })
+  }
+
+  async function changeServiceAccountRoleIn(
+    trx: Trx,
+    ctx: RequestContext,
+    id: string,
+    role: string,
+  ): Promise<ServiceAccountView> {
+    const account = await store.findServiceAccount(trx, id)
+    if (account === undefined) throw new AppError('NOT_FOUND', 'no such service account')
+    if (account.role === 'owner' && !actsAsOwner(ctx))
+      throw new AppError('FORBIDDEN', 'only an owner can change an owner’s role', { permission: 'owner' })
+    await access.assertAssignable(trx, ctx, role)
+    await store.setServiceAccountRole(trx, id, role)
+    await record(
+      trx,
+      ctx,
+      'service_account.role_change',
+      { type: 'service_account', id },
+      { name: account.name, from: account.role, to: role },
+    )
+    return serviceAccountView({ ...account, role })
   }
 
   async function deleteServiceAccountIn(trx: Trx, ctx: RequestContext, id: string): Promise<void> {
@@ -613,6 +642,7 @@ export function createIdentityService(deps: {
     removeMemberIn,
     revokeTokenIn,
     deleteServiceAccountIn,
+    changeServiceAccountRoleIn,
 
     async deleteOrgIn(trx, orgId) {
       const members = (await trx.selectFrom('memberships').select('user_id').where('org_id', '=', orgId).execute()).map(
@@ -787,6 +817,10 @@ export function createIdentityService(deps: {
     async listServiceAccounts(ctx, page) {
       const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) => store.pageServiceAccounts(trx, page))
       return { items: items.map(serviceAccountView), nextCursor }
+    },
+
+    async changeServiceAccountRole(ctx, id, role) {
+      return withOrg(db, ctx.orgId, (trx) => changeServiceAccountRoleIn(trx, ctx, id, role))
     },
 
     async deleteServiceAccount(ctx, id) {

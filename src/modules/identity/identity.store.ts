@@ -543,6 +543,11 @@ export async function findServiceAccount(trx: Trx, id: string): Promise<ServiceA
   return trx.selectFrom('service_accounts').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
+/** Gives a service account another role; its tokens read their permissions from it at each request. */
+export async function setServiceAccountRole(trx: Trx, id: string, role: string): Promise<void> {
+  await trx.updateTable('service_accounts').set({ role }).where('id', '=', id).execute()
+}
+
 export async function deleteServiceAccount(trx: Trx, id: string): Promise<boolean> {
   const result = await trx.deleteFrom('service_accounts').where('id', '=', id).executeTakeFirst()
   return Number(result.numDeletedRows) > 0

@@ -82,6 +82,7 @@ export interface AlertRule {
 /** Changes of who may do what, and of the org's security settings. */
 export const PRIVILEGE_ACTIONS = new Set([
   'member.role_change',
+  'service_account.role_change',
   'role.create',
   'role.update',
   'role.delete',

@@ -1,26 +1,41 @@
-import { useState, type SyntheticEvent } from 'react'
-import { Button, NativeSelect, Stack, Table, TextInput } from '@mantine/core'
+import { useEffect, useState, type SyntheticEvent } from 'react'
+import { Button, Group, NativeSelect, Stack, Table, TextInput } from '@mantine/core'
 import { useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { ConfirmItem } from '../../components/ConfirmDialog.tsx'
 import { ListPage } from '../../components/ListPage.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
+import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
 import { useAccessActions, useRoles, useServiceAccounts } from './api.ts'
 
-/** Service accounts (non-human principals), a page at a time; create and delete them. */
+/**
+ * Service accounts (non-human principals), a page at a time; create them, change a role
+ * (their tokens follow on their next use) and delete them.
+ */
 export function ServiceAccountsPage({ canManage }: { canManage: boolean }) {
   const { orgId = '' } = useParams()
   const accounts = useServiceAccounts(orgId)
   const actions = useAccessActions(orgId)
+  const roles = useRoles(orgId)
+  const roleNames = roles.data?.roles.map((r) => r.name) ?? []
+  const change = useAction()
+  const [done, setDone] = useState<string | null>(null)
   const [deleting, setDeleting] = useState<{ id: string; name: string } | null>(null)
   const all = accounts.data?.pages.flatMap((p) => p.serviceAccounts) ?? []
+  const changeRole = async (account: { id: string; name: string }, role: string) => {
+    setDone(null)
+    if (await change.run(() => actions.changeServiceAccountRole(account.id, role)))
+      setDone(`${account.name} is now ${role}: its tokens carry that role’s permissions from their next use.`)
+  }
 
   return (
     <ListPage title="Service accounts" aside={canManage ? <CreateServiceAccountForm orgId={orgId} /> : null}>
       <Stack gap="sm">
+        <ActionProblem error={change.error} title="Role not changed" />
+        <Notice message={done} onClose={() => setDone(null)} />
         <ListStatus
           query={accounts}
           noun="service accounts"
@@ -32,7 +47,13 @@ export function ServiceAccountsPage({ canManage }: { canManage: boolean }) {
             {all.map((a) => (
               <Table.Tr key={a.id}>
                 <Table.Td>{a.name}</Table.Td>
-                <Table.Td>{a.role}</Table.Td>
+                <Table.Td>
+                  {canManage && roleNames.length > 0 ? (
+                    <RoleChange account={a} roleNames={roleNames} onSave={(role) => void changeRole(a, role)} />
+                  ) : (
+                    a.role
+                  )}
+                </Table.Td>
                 <Table.Td>{new Date(a.createdAt).toLocaleString()}</Table.Td>
                 <Table.Td>
                   {canManage ? (
@@ -59,6 +80,41 @@ export function ServiceAccountsPage({ canManage }: { canManage: boolean }) {
         onConfirm={(a) => actions.deleteServiceAccount(a.id)}
       />
     </ListPage>
+  )
+}
+
+/** A service account's role, with the roles the API offers, saved by its own button. */
+function RoleChange({
+  account,
+  roleNames,
+  onSave,
+}: {
+  account: { name: string; role: string }
+  roleNames: string[]
+  onSave: (role: string) => void
+}) {
+  const [role, setRole] = useState(account.role)
+  useEffect(() => setRole(account.role), [account.role])
+  const options = roleNames.includes(account.role) ? roleNames : [account.role, ...roleNames]
+  return (
+    <Group gap="xs" wrap="nowrap">
+      <NativeSelect
+        aria-label={`Role of ${account.name}`}
+        data={options}
+        value={role}
+        onChange={(e) => setRole(e.currentTarget.value)}
+        size="xs"
+      />
+      <Button
+        size="xs"
+        variant="default"
+        aria-label={`Save role of ${account.name}`}
+        disabled={role === account.role}
+        onClick={() => onSave(role)}
+      >
+        Save role
+      </Button>
+    </Group>
   )
 }
 

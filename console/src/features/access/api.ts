@@ -125,6 +125,17 @@ export function useAccessActions(orgId: string) {
       await refresh(serviceAccountsKey(orgId))
       return made
     },
+    /** PATCH …/service-accounts/{id} (step-up): its tokens carry the new role's permissions on their next use. */
+    changeServiceAccountRole: async (serviceAccountId: string, role: string) => {
+      const changed = await unwrap(
+        api.PATCH('/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', {
+          params: { path: { orgId, serviceAccountId } },
+          body: { role },
+        }),
+      )
+      await refresh(serviceAccountsKey(orgId))
+      return changed
+    },
     deleteServiceAccount: async (serviceAccountId: string) => {
       await unwrap(
         api.DELETE('/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', {

@@ -1,7 +1,6 @@
 import { useState } from 'react'
-import { Anchor, Badge, Button, Container, Group, Stack, Table, Text, Textarea, Title } from '@mantine/core'
+import { Anchor, Badge, Button, Container, Group, Stack, Table, Text, Title } from '@mantine/core'
 import { Link, useParams } from 'react-router'
-import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { ListStatus } from '../../components/ListStatus.tsx'
 import { ListTable } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
@@ -9,24 +8,15 @@ import { PageLoader } from '../../components/PageLoader.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { when } from '../../lib/format.ts'
-import {
-  useGrant,
-  useGrantActions,
-  useGrantTimeline,
-  useMemberEmails,
-  useSecretNames,
-  type Grant,
-  type TimelineEvent,
-} from './api.ts'
-import { approvalCount, days, GrantStatus } from './ui.tsx'
+import { useGrant, useGrantTimeline, useSecretNames, type Grant, type TimelineEvent } from './api.ts'
+import { DecisionDialog, type Decision } from './DecisionDialog.tsx'
+import { approvalCount, approverName, days, GrantStatus } from './ui.tsx'
 
 /** What the session may decide, as GET /v1/me lists it; the API still decides every call. */
 export interface GrantDecisions {
   approve: boolean
   revoke: boolean
 }
-
-type Decision = 'approve' | 'deny' | 'revoke' | null
 
 /**
  * One diagnostic access grant: the operator's reason, its scope (permissions, the secrets
@@ -86,8 +76,6 @@ export function GrantDetailPage({ can }: { can: GrantDecisions }) {
 
 function GrantFacts({ orgId, grant }: { orgId: string; grant: Grant }) {
   const names = useSecretNames(orgId, grant.secretIds)
-  const emails = useMemberEmails(orgId)
-  const who = (userId: string) => emails.get(userId) ?? userId
   return (
     <Table aria-label="Grant" variant="vertical" withTableBorder>
       <Table.Tbody>
@@ -128,7 +116,8 @@ function GrantFacts({ orgId, grant }: { orgId: string; grant: Grant }) {
             {approvalCount(grant)}
             {grant.approvals.map((a) => (
               <Text key={a.userId} size="sm">
-                {who(a.userId)}, {when(a.at)}
+                {approverName(a)}, {when(a.at)}
+                {a.note === null ? '' : `: “${a.note}”`}
               </Text>
             ))}
           </Table.Td>
@@ -139,103 +128,25 @@ function GrantFacts({ orgId, grant }: { orgId: string; grant: Grant }) {
             {grant.startsAt === null ? 'not approved' : `${when(grant.startsAt)} until ${when(grant.expiresAt)}`}
           </Table.Td>
         </Table.Tr>
+        {grant.status === 'denied' ? (
+          <Table.Tr>
+            <Table.Th scope="row">Denied</Table.Th>
+            <Table.Td>
+              {when(grant.decidedAt)}
+              {grant.decisionNote === null ? '' : `: “${grant.decisionNote}”`}
+            </Table.Td>
+          </Table.Tr>
+        ) : null}
         {grant.endedAt !== null ? (
           <Table.Tr>
             <Table.Th scope="row">Ended</Table.Th>
             <Table.Td>
-              {when(grant.endedAt)} ({grant.status}){grant.decisionNote === null ? '' : `: ${grant.decisionNote}`}
+              {when(grant.endedAt)} ({grant.status}){grant.endNote === null ? '' : `: “${grant.endNote}”`}
             </Table.Td>
-          </Table.Tr>
-        ) : grant.decisionNote !== null ? (
-          <Table.Tr>
-            <Table.Th scope="row">Note</Table.Th>
-            <Table.Td>{grant.decisionNote}</Table.Td>
           </Table.Tr>
         ) : null}
       </Table.Tbody>
     </Table>
-  )
-}
-
-/** Who else must approve, in words: the approvals still needed, and who cannot give them. */
-function stillNeeded(grant: Grant, who: (userId: string) => string): string {
-  const left = grant.requiredApprovals - grant.approvals.length
-  const given = grant.approvals.map((a) => who(a.userId))
-  if (left <= 1)
-    return given.length === 0
-      ? 'Your approval opens the grant at once.'
-      : `Approved already by ${given.join(', ')}: your approval, the last one needed, opens the grant at once.`
-  return `This org requires ${grant.requiredApprovals} approvals: after yours, another person with the grants:approve permission (not ${grant.grantee.email}, who asked, and not you) must approve before anything opens.`
-}
-
-function DecisionDialog({
-  orgId,
-  grant,
-  decision,
-  onClose,
-  onDone,
-}: {
-  orgId: string
-  grant: Grant
-  decision: Decision
-  onClose: () => void
-  onDone: (message: string) => void
-}) {
-  const actions = useGrantActions(orgId)
-  const emails = useMemberEmails(orgId)
-  const [note, setNote] = useState('')
-  const who = (userId: string) => emails.get(userId) ?? userId
-  const close = () => {
-    setNote('')
-    onClose()
-  }
-  const texts = {
-    approve: {
-      title: 'Approve this diagnostic access?',
-      confirm: 'Approve access',
-      text: `${grant.grantee.email} may use ${grant.permissions.join(', ')} in this org for ${days(grant.durationDays)}. ${stillNeeded(grant, who)}`,
-    },
-    deny: { title: 'Deny this request?', confirm: 'Deny request', text: `${grant.grantee.email} gets no access.` },
-    revoke: {
-      title: 'Revoke this grant?',
-      confirm: 'Revoke grant',
-      text: `${grant.grantee.email}’s very next request under it is refused.`,
-    },
-  }
-  const shown = decision === null ? null : texts[decision]
-  return (
-    <ConfirmDialog
-      opened={decision !== null}
-      onClose={close}
-      title={shown?.title ?? ''}
-      confirmLabel={shown?.confirm ?? ''}
-      danger={decision === 'revoke'}
-      onConfirm={async () => {
-        if (decision === null) return
-        const after = await actions.decide(grant.id, decision, note)
-        onDone(
-          decision === 'approve'
-            ? after.status === 'active'
-              ? `Approved: the grant runs until ${when(after.expiresAt)}.`
-              : `Approved (${approvalCount(after)}): it needs another approver before anything opens.`
-            : decision === 'deny'
-              ? 'Denied: the operator gets no access.'
-              : 'Revoked: the grant’s next use is refused.',
-        )
-        setNote('')
-      }}
-    >
-      <Stack gap="sm">
-        <Text size="sm">{shown?.text}</Text>
-        <Textarea
-          label="Note (optional)"
-          description="Kept with the decision and in the audit log; the operator is told."
-          value={note}
-          onChange={(e) => setNote(e.currentTarget.value)}
-          maxLength={1000}
-        />
-      </Stack>
-    </ConfirmDialog>
   )
 }
 

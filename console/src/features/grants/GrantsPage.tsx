@@ -4,14 +4,23 @@ import { Link, useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { ListPage } from '../../components/ListPage.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
-import { ListTable } from '../../components/ListTable.tsx'
+import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
 import { useGrantActions, useGrantPolicy, useGrants, type Grant } from './api.ts'
-import { approvalCount, days, GrantStatus } from './ui.tsx'
+import { DecisionDialog, type Decision } from './DecisionDialog.tsx'
+import { approvalCount, approverName, days, GrantStatus } from './ui.tsx'
+
+/** What the session may do here, as GET /v1/me lists it; the API still decides every call. */
+export interface GrantsPermissions {
+  /** org:security: change the grant policy. */
+  setPolicy: boolean
+  /** grants:approve: approve or deny a pending request from the list. */
+  approve: boolean
+}
 
 /**
  * Diagnostic access (P2.8): what provider staff asked of this org — pending requests first,
@@ -19,20 +28,23 @@ import { approvalCount, days, GrantStatus } from './ui.tsx'
  * grant's own page has its decisions and its timeline. Beside the list, the org's grant
  * policy (the longest grant, the approvals needed), changed by those with org:security.
  */
-export function GrantsPage({ canSetPolicy }: { canSetPolicy: boolean }) {
+export function GrantsPage({ can }: { can: GrantsPermissions }) {
   const { orgId = '' } = useParams()
   const grants = useGrants(orgId)
   const all = grants.data?.pages.flatMap((p) => p.grants) ?? []
   const pending = all.filter((g) => g.status === 'pending')
   const others = all.filter((g) => g.status !== 'pending')
+  const [deciding, setDeciding] = useState<{ grant: Grant; decision: Decision } | null>(null)
+  const [notice, setNotice] = useState<string | null>(null)
 
   return (
-    <ListPage title="Diagnostic access" aside={<PolicyPanel orgId={orgId} canSetPolicy={canSetPolicy} />}>
+    <ListPage title="Diagnostic access" aside={<PolicyPanel orgId={orgId} canSetPolicy={can.setPolicy} />}>
       <Stack gap="sm">
         <Text size="sm">
           Provider staff see nothing in this org unless you approve a request, for its duration, within its scope; every
           use is in the org’s audit log, and you can revoke a grant at any moment.
         </Text>
+        <Notice message={notice} onClose={() => setNotice(null)} />
         <ListStatus
           query={grants}
           noun="diagnostic access grants"
@@ -40,18 +52,53 @@ export function GrantsPage({ canSetPolicy }: { canSetPolicy: boolean }) {
           empty={{ when: all.length === 0, text: 'No diagnostic access has been asked of this org.' }}
         />
         {pending.length > 0 ? (
-          <GrantTable orgId={orgId} label="Pending requests" grants={pending} />
+          <GrantTable
+            orgId={orgId}
+            label="Pending requests"
+            grants={pending}
+            onDecide={can.approve ? (grant, decision) => setDeciding({ grant, decision }) : undefined}
+          />
         ) : all.length > 0 ? (
           <Text c="dimmed">No request waits for a decision.</Text>
         ) : null}
         {others.length > 0 ? <GrantTable orgId={orgId} label="Grants" grants={others} /> : null}
         <LoadMore query={grants} />
       </Stack>
+      <DecisionDialog
+        orgId={orgId}
+        grant={deciding?.grant ?? null}
+        decision={deciding?.decision ?? null}
+        onClose={() => setDeciding(null)}
+        onDone={setNotice}
+      />
     </ListPage>
   )
 }
 
-function GrantTable({ orgId, label, grants }: { orgId: string; label: string; grants: Grant[] }) {
+/** Who else must approve a pending request, in a few words for its row. */
+function othersNeeded(grant: Grant): string {
+  const left = grant.requiredApprovals - grant.approvals.length
+  const given = grant.approvals.length === 0 ? '' : `Approved by ${grant.approvals.map(approverName).join(', ')}. `
+  return left <= 1
+    ? `${given}One approval opens it.`
+    : `${given}${left} approvals needed: after yours, another person with grants:approve (not the operator who asked).`
+}
+
+/**
+ * Grants in a table; with `onDecide` (pending requests, for those with grants:approve),
+ * each row has Approve and Deny and says who else must approve.
+ */
+function GrantTable({
+  orgId,
+  label,
+  grants,
+  onDecide,
+}: {
+  orgId: string
+  label: string
+  grants: Grant[]
+  onDecide?: ((grant: Grant, decision: 'approve' | 'deny') => void) | undefined
+}) {
   return (
     <>
       <Title order={2} size="h4">
@@ -89,6 +136,27 @@ function GrantTable({ orgId, label, grants }: { orgId: string; label: string; gr
             <Table.Td>{approvalCount(g)}</Table.Td>
             <Table.Td>
               <GrantStatus status={g.status} />
+              {onDecide === undefined ? null : (
+                <Stack gap={4} mt={4}>
+                  <Group gap={4}>
+                    <RowAction
+                      label={`Approve the request of ${g.grantee.email}: ${g.reason}`}
+                      onClick={() => onDecide(g, 'approve')}
+                    >
+                      Approve
+                    </RowAction>
+                    <RowAction
+                      label={`Deny the request of ${g.grantee.email}: ${g.reason}`}
+                      onClick={() => onDecide(g, 'deny')}
+                    >
+                      Deny
+                    </RowAction>
+                  </Group>
+                  <Text size="xs" c="dimmed">
+                    {othersNeeded(g)}
+                  </Text>
+                </Stack>
+              )}
             </Table.Td>
             <Table.Td>
               {g.status === 'pending'

@@ -13,5 +13,8 @@ export function GrantStatus({ status }: { status: Grant['status'] }) {
 /** The approvals a grant has and needs: "1 of 2". */
 export const approvalCount = (grant: Grant) => `${grant.approvals.length} of ${grant.requiredApprovals}`
 
+/** Who approved, by the email the API keeps with the approval (its user id when it has none). */
+export const approverName = (approval: Grant['approvals'][number]) => approval.email ?? approval.userId
+
 /** A grant's duration: "7 days". */
 export const days = (n: number) => (n === 1 ? '1 day' : `${n} days`)

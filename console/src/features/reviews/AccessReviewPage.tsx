@@ -109,7 +109,7 @@ function ReviewFacts({ orgId, review }: { orgId: string; review: Review }) {
         <Table.Tr>
           <Table.Th scope="row">Started</Table.Th>
           <Table.Td>
-            {when(review.startedAt)} by {actorName(review.startedBy, names)}
+            {when(review.startedAt)} by {actorName(review.startedBy, names, review.startedByEmail)}
           </Table.Td>
         </Table.Tr>
         <Table.Tr>
@@ -127,7 +127,7 @@ function ReviewFacts({ orgId, review }: { orgId: string; review: Review }) {
           <Table.Tr>
             <Table.Th scope="row">Closed</Table.Th>
             <Table.Td>
-              {when(review.closedAt)} by {actorName(review.closedBy, names)}
+              {when(review.closedAt)} by {actorName(review.closedBy, names, review.closedByEmail)}
             </Table.Td>
           </Table.Tr>
         ) : null}
@@ -259,7 +259,7 @@ function Items({
                       >
                         Certify
                       </RowAction>
-                      {item.kind === 'member' ? (
+                      {item.kind === 'member' || item.kind === 'service_account' ? (
                         <RowAction
                           label={`Reduce ${item.label}`}
                           onClick={() => setDeciding({ item, decision: 'reduce' })}
@@ -333,7 +333,7 @@ function Decided({ item, names }: { item: ReviewItem; names: Map<string, string>
       </Badge>
       <Text size="xs">{item.outcome}</Text>
       <Text size="xs" c="dimmed">
-        {actorName(item.decidedBy, names)} · {when(item.decidedAt)}
+        {actorName(item.decidedBy, names, item.decidedByEmail)} · {when(item.decidedAt)}
         {item.selfCertified ? ' · self-certified' : ''}
       </Text>
       {item.note !== null ? <Text size="xs">“{item.note}”</Text> : null}

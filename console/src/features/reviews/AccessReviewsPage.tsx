@@ -11,7 +11,7 @@ import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
 import { useReviewActions, useReviewPolicy, useReviews, type ReviewPolicy } from './api.ts'
-import { days, progress, reviewName, ReviewStatus } from './ui.tsx'
+import { actorName, days, progress, reviewName, ReviewStatus } from './ui.tsx'
 
 /** What the session may do here, as GET /v1/me lists it; the API still decides every call. */
 export interface ReviewsPermissions {
@@ -81,7 +81,11 @@ export function AccessReviewsPage({ can }: { can: ReviewsPermissions }) {
                 </Table.Td>
                 <Table.Td>{when(r.dueAt)}</Table.Td>
                 <Table.Td>{progress(r)}</Table.Td>
-                <Table.Td>{r.closedAt === null ? '—' : `${when(r.closedAt)} by ${r.closedBy ?? ''}`}</Table.Td>
+                <Table.Td>
+                  {r.closedAt === null
+                    ? '—'
+                    : `${when(r.closedAt)} by ${actorName(r.closedBy, new Map(), r.closedByEmail)}`}
+                </Table.Td>
               </Table.Tr>
             ))}
           </ListTable>

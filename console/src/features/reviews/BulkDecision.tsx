@@ -90,7 +90,7 @@ export function BulkDecision({
               data={[
                 { value: 'certify', label: 'Certify' },
                 { value: 'revoke', label: 'Revoke' },
-                { value: 'reduce', label: 'Reduce (members)' },
+                { value: 'reduce', label: 'Reduce (members, service accounts)' },
               ]}
               value={decision}
               onChange={(e) => {
@@ -147,7 +147,7 @@ export function BulkDecision({
             {decision === 'revoke'
               ? 'Each one’s access is taken away at once.'
               : decision === 'reduce'
-                ? `Each member’s role becomes ${picked ?? '…'} at once; other kinds of item are refused.`
+                ? `Each member’s and service account’s role becomes ${picked ?? '…'} at once; other kinds of item are refused.`
                 : 'Each keeps its access.'}{' '}
             The API decides each item on its own; the answer for each is listed after.
           </Text>

@@ -12,7 +12,7 @@ export const REVOKES: Record<ReviewItem['kind'], (label: string) => string> = {
   grant: (label) => `The diagnostic access grant to ${label} ends at once.`,
 }
 
-/** The roles a member may be reduced to: any but owner and the one held (the API refuses owner). */
+/** The roles a member or service account may be reduced to: any but owner and the one held (the API refuses owner). */
 export function reducibleRoles(roles: string[] | undefined, held: string | null): string[] {
   return (roles ?? []).filter((r) => r !== 'owner' && r !== held)
 }
@@ -99,7 +99,9 @@ export function DecisionDialog({
               ? `${label} (${KIND[item.kind]}${item.role === null ? '' : `, ${item.role}`}) keeps this access.`
               : decision === 'revoke'
                 ? REVOKES[item.kind](label)
-                : `${label}’s role changes from ${item.role ?? 'none'} to ${picked ?? '…'} at once.`}
+                : item.kind === 'service_account'
+                  ? `The service account ${label} goes from ${item.role ?? 'none'} to ${picked ?? '…'} at once: its tokens carry the narrower role’s permissions from their next use.`
+                  : `${label}’s role changes from ${item.role ?? 'none'} to ${picked ?? '…'} at once.`}
           </Text>
           {decision === 'reduce' ? (
             <NativeSelect

@@ -17,28 +17,29 @@ export interface LeastPrivilegePermissions {
   changeRole: boolean
   /** members:remove: remove a member directly. */
   removeMember: boolean
-  /** service_accounts:manage: delete a service account directly. */
-  deleteServiceAccount: boolean
+  /** service_accounts:manage: change a service account's role, or delete it, directly. */
+  manageServiceAccounts: boolean
 }
 
 /**
  * The one step that turns a suggestion into a decision: in the org's open access review
  * when it lists the principal undecided (the report's `reviewItem`), else directly through
- * the members or service-accounts API. A service account's role: no API changes it.
+ * the members or service-accounts API.
  */
 type Step =
   | { via: 'review'; decision: 'reduce'; role: string }
   | { via: 'review'; decision: 'revoke' }
   | { via: 'members'; change: 'role'; role: string }
   | { via: 'members'; change: 'remove' }
+  | { via: 'service-accounts'; change: 'role'; role: string }
   | { via: 'service-accounts'; change: 'delete' }
 
 function stepOf(entry: PrivilegeEntry): Step | null {
   if (entry.suggestedRole !== null) {
-    if (entry.kind !== 'member') return null
-    return entry.reviewItem !== null
-      ? { via: 'review', decision: 'reduce', role: entry.suggestedRole }
-      : { via: 'members', change: 'role', role: entry.suggestedRole }
+    if (entry.reviewItem !== null) return { via: 'review', decision: 'reduce', role: entry.suggestedRole }
+    return entry.kind === 'member'
+      ? { via: 'members', change: 'role', role: entry.suggestedRole }
+      : { via: 'service-accounts', change: 'role', role: entry.suggestedRole }
   }
   if (!entry.suggestRemoval) return null
   if (entry.reviewItem !== null) return { via: 'review', decision: 'revoke' }
@@ -48,7 +49,7 @@ function stepOf(entry: PrivilegeEntry): Step | null {
 /** The permission a step needs (as the API checks it). */
 function permissionOf(step: Step): keyof LeastPrivilegePermissions {
   if (step.via === 'review') return 'decide'
-  if (step.via === 'service-accounts') return 'deleteServiceAccount'
+  if (step.via === 'service-accounts') return 'manageServiceAccounts'
   return step.change === 'role' ? 'changeRole' : 'removeMember'
 }
 
@@ -56,7 +57,7 @@ const PERMISSION_NAME: Record<keyof LeastPrivilegePermissions, string> = {
   decide: 'reviews:decide',
   changeRole: 'members:update',
   removeMember: 'members:remove',
-  deleteServiceAccount: 'service_accounts:manage',
+  manageServiceAccounts: 'service_accounts:manage',
 }
 
 /** The button's word, and its name for the row (its word first, as the visible text must be part of the name). */
@@ -135,11 +136,7 @@ export function LeastPrivilegePage({ can }: { can: LeastPrivilegePermissions }) 
                   </Table.Td>
                   <Table.Td>
                     {step === null ? (
-                      entry.suggestedRole !== null ? (
-                        <Text size="xs">No API changes a service account’s role: revoke it and create one.</Text>
-                      ) : (
-                        '—'
-                      )
+                      '—'
                     ) : self ? (
                       <Text size="xs">Your own access is decided by someone else.</Text>
                     ) : can[permissionOf(step)] ? (
@@ -189,7 +186,9 @@ function sentence(entry: PrivilegeEntry, step: Step): string {
       ? `Records in the open access review the decision “reduce ${entry.label} from ${entry.role} to ${step.role}”: ${entry.label}’s role changes from ${entry.role} to ${step.role} at once.`
       : `Records in the open access review the decision “revoke ${entry.label}”: ${REVOKES[entry.kind](entry.label)}`
   if (step.via === 'service-accounts')
-    return `No open access review lists ${entry.label} undecided, so this is a direct change: the service account ${entry.label} and its tokens are deleted at once.`
+    return step.change === 'role'
+      ? `No open access review lists ${entry.label} undecided, so this is a direct change: the service account ${entry.label} goes from ${entry.role} to ${step.role}, and its tokens carry the narrower role’s permissions from their next use.`
+      : `No open access review lists ${entry.label} undecided, so this is a direct change: the service account ${entry.label} and its tokens are deleted at once.`
   return step.change === 'role'
     ? `No open access review lists ${entry.label} undecided, so this is a direct change: ${entry.label}’s role changes from ${entry.role} to ${step.role} on their next request.`
     : `No open access review lists ${entry.label} undecided, so this is a direct change: ${entry.label} is removed from the org, and their sessions and API tokens here end at once.`
@@ -239,6 +238,9 @@ function StepDialog({
           onDone(
             `${e.label} is removed: ${removed.revokedSessions} sessions and ${removed.revokedTokens} tokens revoked.`,
           )
+        } else if (s.via === 'service-accounts' && s.change === 'role') {
+          await actions.changeServiceAccountRole(e.id, s.role)
+          onDone(`The service account ${e.label}’s role is now ${s.role}.`)
         } else {
           await actions.deleteServiceAccount(e.id)
           onDone(`The service account ${e.label} is deleted.`)

@@ -154,6 +154,17 @@ export function useReviewActions(orgId: string) {
       await Promise.all([refresh(), queryClient.invalidateQueries({ queryKey: ['orgs', orgId, 'members'] })])
       return removed
     },
+    /** PATCH …/service-accounts/{serviceAccountId} (service_accounts:manage, step-up): its role; its tokens follow. */
+    changeServiceAccountRole: async (serviceAccountId: string, role: string) => {
+      const changed = await unwrap(
+        api.PATCH('/v1/orgs/{orgId}/service-accounts/{serviceAccountId}', {
+          params: { path: { orgId, serviceAccountId } },
+          body: { role },
+        }),
+      )
+      await Promise.all([refresh(), queryClient.invalidateQueries({ queryKey: ['orgs', orgId, 'service-accounts'] })])
+      return changed
+    },
     /** DELETE …/service-accounts/{serviceAccountId} (service_accounts:manage): it and its tokens. */
     deleteServiceAccount: async (serviceAccountId: string) => {
       await unwrap(

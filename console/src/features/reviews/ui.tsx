@@ -45,9 +45,13 @@ export function summaryText(summary: Record<string, unknown>): string {
   return `${n('items')} items: ${n('certified')} certified, ${n('reduced')} reduced, ${n('revoked')} revoked; ${n('selfCertified')} self-certified, ${n('inactive')} inactive`
 }
 
-/** Who acted (the API's `user:{id}`, `system:{job}`), by email when the member is known. */
-export function actorName(by: string | null, names: Map<string, string>): string {
+/**
+ * Who acted (the API's `user:{id}`, `system:{job}`): by the email the API gives beside it
+ * (`…ByEmail`, members of the org), else by the members list, else as the API names it.
+ */
+export function actorName(by: string | null, names: Map<string, string>, email: string | null = null): string {
   if (by === null) return '—'
+  if (email !== null) return email
   if (by === 'system:access-review-schedule') return 'the schedule'
   if (by === 'system:access-review-overdue') return 'the overdue policy'
   const [kind, id = ''] = by.split(':')
