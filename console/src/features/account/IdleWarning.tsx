@@ -4,6 +4,7 @@ import { Link } from 'react-router'
 import { useNow } from '../../components/Countdown.tsx'
 import { apiActivity } from '../../lib/api.ts'
 import { DEFAULT_IDLE_MINUTES } from './api.ts'
+import { counted } from '../../lib/plural.ts'
 
 /** The API refreshes a session's last use at most every 30 s (src/modules/identity/auth.service.ts). */
 const TOUCH_GRANULARITY_MS = 30_000
@@ -35,7 +36,8 @@ export function IdleWarning({
       <Paper withBorder p="sm" mb="md" role="alert" className="idle-warning">
         <Group justify="space-between">
           <Text size="sm">
-            <strong>Signed out for inactivity.</strong> Your session was idle for {idleMinutes} minutes and has ended.
+            <strong>Signed out for inactivity.</strong> Your session was idle for {counted(idleMinutes, 'minute')} and
+            has ended.
           </Text>
           <Button component={Link} to="/sign-in" size="xs">
             Sign in again

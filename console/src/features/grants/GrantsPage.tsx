@@ -13,6 +13,7 @@ import { when } from '../../lib/format.ts'
 import { useGrantActions, useGrantPolicy, useGrants, type Grant } from './api.ts'
 import { DecisionDialog, type Decision } from './DecisionDialog.tsx'
 import { approvalCount, approverName, days, GrantStatus } from './ui.tsx'
+import { counted } from '../../lib/plural.ts'
 
 /** What the session may do here, as GET /v1/me lists it; the API still decides every call. */
 export interface GrantsPermissions {
@@ -81,7 +82,7 @@ function othersNeeded(grant: Grant): string {
   const given = grant.approvals.length === 0 ? '' : `Approved by ${grant.approvals.map(approverName).join(', ')}. `
   return left <= 1
     ? `${given}One approval opens it.`
-    : `${given}${left} approvals needed: after yours, another person with grants:approve (not the operator who asked).`
+    : `${given}${counted(left, 'approval')} needed: after yours, another person with grants:approve (not the operator who asked).`
 }
 
 /**

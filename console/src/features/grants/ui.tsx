@@ -1,5 +1,6 @@
 import { Badge } from '@mantine/core'
 import type { Grant } from './api.ts'
+import { counted } from '../../lib/plural.ts'
 
 /** A grant's state, in words (the API derives lapsed, active and expired from the clock). */
 export function GrantStatus({ status }: { status: Grant['status'] }) {
@@ -17,4 +18,4 @@ export const approvalCount = (grant: Grant) => `${grant.approvals.length} of ${g
 export const approverName = (approval: Grant['approvals'][number]) => approval.email ?? approval.userId
 
 /** A grant's duration: "7 days". */
-export const days = (n: number) => (n === 1 ? '1 day' : `${n} days`)
+export const days = (n: number) => counted(n, 'day')

@@ -72,7 +72,7 @@ export function RotationSection({
                 </Table.Tr>
                 <Table.Tr>
                   <Table.Th scope="row">Every</Table.Th>
-                  <Table.Td>{policy.intervalHours} hours</Table.Td>
+                  <Table.Td>{counted(policy.intervalHours, 'hour')}</Table.Td>
                 </Table.Tr>
                 <Table.Tr>
                   <Table.Th scope="row">When reported exposed</Table.Th>

@@ -25,6 +25,7 @@ import { useAction } from '../../lib/action.ts'
 import { ApiError } from '../../lib/api.ts'
 import { when } from '../../lib/format.ts'
 import { useIpAllowlist, usePolicyActions, useSecurityPolicy, useSso, type SsoPreset } from './api.ts'
+import { counted } from '../../lib/plural.ts'
 
 /**
  * The org's security policy: require 2FA and the step-up window, the IP allowlist (with
@@ -71,7 +72,7 @@ function TwoFactorPolicy({ orgId, canChange }: { orgId: string; canChange: boole
     await save.run(async () => {
       const done = await actions.setPolicy({ require2fa, stepUpMinutes: Number(minutes) })
       setSaved(
-        `Saved: two-factor authentication ${done.require2fa ? 'required' : 'not required'}, step-up within ${done.stepUpMinutes} minutes.`,
+        `Saved: two-factor authentication ${done.require2fa ? 'required' : 'not required'}, step-up within ${counted(done.stepUpMinutes, 'minute')}.`,
       )
     })
   }

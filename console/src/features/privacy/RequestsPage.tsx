@@ -33,6 +33,7 @@ import {
 } from './api.ts'
 import { isOverdue, KIND_LABELS, RequestClock, STATUSES, StatusBadge, when } from './ui.tsx'
 import './privacy.css'
+import { counted } from '../../lib/plural.ts'
 
 /**
  * Data-subject requests (P7.1): newest first, of one status or all, each with its deadline
@@ -231,8 +232,8 @@ function PolicyPanel({ orgId, canManage }: { orgId: string; canManage: boolean }
           <PolicyForm orgId={orgId} responseHours={policy.data.responseHours} exportHours={policy.data.exportHours} />
         ) : (
           <Text size="sm">
-            Requests are due {policy.data.responseHours} hours after receipt; an access export can be downloaded for{' '}
-            {policy.data.exportHours} hours.
+            Requests are due {counted(policy.data.responseHours, 'hour')} after receipt; an access export can be
+            downloaded for {counted(policy.data.exportHours, 'hour')}.
           </Text>
         )
       ) : null}

@@ -8,6 +8,7 @@ import { Notice } from '../../components/Notice.tsx'
 import { when } from '../../lib/format.ts'
 import { useLeastPrivilege, useReviewActions, useSelfId, type PrivilegeEntry } from './api.ts'
 import { REVOKES, ReasonField } from './DecisionDialog.tsx'
+import { counted } from '../../lib/plural.ts'
 
 /** What the session may do from the report; the API still decides every call. */
 export interface LeastPrivilegePermissions {
@@ -236,7 +237,7 @@ function StepDialog({
         } else if (s.via === 'members') {
           const removed = await actions.removeMember(e.id)
           onDone(
-            `${e.label} is removed: ${removed.revokedSessions} sessions and ${removed.revokedTokens} tokens revoked.`,
+            `${e.label} is removed: ${counted(removed.revokedSessions, 'session')} and ${counted(removed.revokedTokens, 'token')} revoked.`,
           )
         } else if (s.via === 'service-accounts' && s.change === 'role') {
           await actions.changeServiceAccountRole(e.id, s.role)

@@ -2,6 +2,7 @@ import { Badge } from '@mantine/core'
 import './reviews.css'
 import { when } from '../../lib/format.ts'
 import type { Review, ReviewItem } from './api.ts'
+import { counted } from '../../lib/plural.ts'
 
 /** A campaign's state in words: open, overdue (open past its due date), closed. */
 export function ReviewStatus({ review }: { review: Review }) {
@@ -37,12 +38,12 @@ export const KIND: Record<ReviewItem['kind'], string> = {
 export const twoFactor = (mfa: boolean | null) => (mfa === null ? 'n/a' : mfa ? 'on' : 'off')
 
 /** "3 days" */
-export const days = (n: number) => (n === 1 ? '1 day' : `${n} days`)
+export const days = (n: number) => counted(n, 'day')
 
 /** A closed campaign's summary in words: "16 items: 12 certified, 2 reduced, 2 revoked; 1 self-certified, 3 inactive". */
 export function summaryText(summary: Record<string, unknown>): string {
-  const n = (key: string) => (typeof summary[key] === 'number' ? summary[key] : 0)
-  return `${n('items')} items: ${n('certified')} certified, ${n('reduced')} reduced, ${n('revoked')} revoked; ${n('selfCertified')} self-certified, ${n('inactive')} inactive`
+  const n = (key: string): number => (typeof summary[key] === 'number' ? summary[key] : 0)
+  return `${counted(n('items'), 'item')}: ${n('certified')} certified, ${n('reduced')} reduced, ${n('revoked')} revoked; ${n('selfCertified')} self-certified, ${n('inactive')} inactive`
 }
 
 /**
