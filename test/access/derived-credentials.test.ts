@@ -58,6 +58,10 @@ const DERIVING_WITHOUT_FIELD = [
 /** Deriving routes a session may call without a fresh second factor, each with its reason. */
 const STEP_UP_EXEMPT = new Map<string, string>([
   ['POST /v1/operator/grants', 'a request opens nothing: the customer’s approval does, and approving asks for step-up'],
+  [
+    'POST /v1/orgs/{orgId}/consent/check',
+    'its `token` is a signed decision a processor keeps as proof it checked, not a credential: it opens nothing',
+  ],
 ])
 
 interface Fixture {

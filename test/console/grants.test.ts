@@ -300,6 +300,10 @@ describe('web console: diagnostic access grants', () => {
       await row.waitFor()
       assert.equal((await row.getByRole('cell').allInnerTexts())[4], '0 of 2')
       await row.getByRole('link').click()
+      // The page settled (its grant, timeline and session reads answered) before the dialog
+      // opens: a read answering while it opens re-rendered the dialog under the pointer.
+      await cu.getByRole('table', { name: 'Timeline' }).waitFor()
+      await cu.waitForLoadState('networkidle')
 
       await cu.getByRole('button', { name: 'Approve' }).click()
       const dialog = cu.getByRole('dialog', { name: 'Approve this diagnostic access?' })
@@ -318,14 +322,21 @@ describe('web console: diagnostic access grants', () => {
       assert.equal(grant?.approvals.length, 1)
       await assertAccessible(cu, 'a grant with one of two approvals')
 
-      // The same person cannot give the second approval: the API's refusal, in the dialog.
-      await cu.getByRole('button', { name: 'Approve' }).click()
-      await dialog.getByRole('button', { name: 'Approve access' }).click()
-      await dialog
-        .getByRole('alert')
-        .getByText(/you have approved this grant already/)
+      // The same person cannot give the second approval (the API refuses it): it is not
+      // offered, and the page says who must come next.
+      await cu
+        .getByRole('group', { name: 'Decisions' })
+        .getByText('You approved it; another person with grants:approve must approve too.')
         .waitFor()
-      await dialog.getByRole('button', { name: 'Cancel' }).click()
+      assert.equal(await cu.getByRole('button', { name: 'Approve' }).count(), 0)
+      const twice = await call(
+        'POST',
+        `/v1/orgs/${world.customer.orgId}/grants/${asked.body.id}/approve`,
+        world.customer.ownerToken,
+        {},
+      )
+      assert.equal(twice.status, 409, twice.text)
+      assert.match(twice.body.detail, /you have approved this grant already/)
 
       await cu.getByRole('button', { name: 'Deny' }).click()
       const deny = cu.getByRole('dialog', { name: 'Deny this request?' })
@@ -376,6 +387,14 @@ describe('web console: diagnostic access grants', () => {
       await dialog.getByRole('button', { name: 'Approve access' }).click()
       await cu.getByText('Approved (1 of 2): it needs another approver before anything opens.').waitFor()
       await row.getByText(`Approved by ${world.customer.ownerEmail}.`, { exact: false }).waitFor()
+      // The approver is not offered a second approval (the API would refuse it): the row says
+      // who must come next instead.
+      await row
+        .getByText('You approved it: 1 more approval from another person with grants:approve opens it.', {
+          exact: false,
+        })
+        .waitFor()
+      assert.equal(await row.getByRole('button', { name: /^Approve the request of/ }).count(), 0)
       const approved = (
         await call('GET', `/v1/orgs/${world.customer.orgId}/grants/${asked.body.id}`, world.customer.ownerToken)
       ).body

@@ -76,6 +76,11 @@ const NEWEST_OBJECTION = newestFirst('opened_at')
 const FUTURE_SKEW_MS = 5 * 60_000
 
 /** What an action leaves as the subject's state for the purpose. */
+/** How far a host app's clock may run behind ours when it says when a notice was shown. */
+const NOTICE_CLOCK_SKEW_MS = 5 * 60_000
+
+const OBJECTION_DECISIONS: ReadonlySet<ConsentAction> = new Set(['objection_upheld', 'objection_rejected'])
+
 const STATE_AFTER: Record<Exclude<ConsentAction, 'object'>, ConsentStateName> = {
   grant: 'granted',
   deny: 'denied',
@@ -252,9 +257,23 @@ export function createConsentService(deps: {
       if (notice === undefined) throw invalid('/body/noticeVersion', 'no such notice version in this org')
       if (!notice.purposes.includes(purpose.key))
         throw invalid('/body/noticeVersion', `notice version ${notice.version} does not cover ${purpose.key}`)
+      // Evidence of consent names the text the person saw (GDPR Art. 7(1)): a notice not yet
+      // published when the act was collected cannot be it (clock skew allowed for).
+      if (draft.collectedAt.getTime() < notice.published_at.getTime() - NOTICE_CLOCK_SKEW_MS)
+        throw invalid(
+          '/body/collectedAt',
+          `collected before notice version ${notice.version} was published (${notice.published_at.toISOString()})`,
+        )
     }
     const current = await store.lockState(trx, key.ref, purpose.id)
     const live = current !== undefined && current.subject_key_id === key.keyId ? current : undefined
+    // The state follows the person's acts in the order they made them, not the order they
+    // reach us: a grant collected before a withdrawal but delivered after it (a retry, a
+    // queue) is kept in the history and changes nothing (Art. 7(3): a withdrawal holds).
+    const superseded =
+      live !== undefined && action !== 'object' && !OBJECTION_DECISIONS.has(action)
+        ? await supersededBy(trx, live.event_id, draft.collectedAt)
+        : undefined
     if (action === 'object' && live?.state === 'objection_pending')
       throw new AppError('CONFLICT', 'an objection of this subject to this purpose is waiting for a decision')
     const id = randomUUID()
@@ -294,21 +313,28 @@ export function createConsentService(deps: {
     })
     if (row === undefined) return undefined
     const state: ConsentStateName =
-      action === 'object' ? (purpose.direct_marketing ? 'objected' : 'objection_pending') : STATE_AFTER[action]
-    await store.upsertState(trx, {
-      org_id: ctx.orgId,
-      subject_ref: key.ref,
-      purpose_id: purpose.id,
-      subject_key_id: key.keyId,
-      state,
-      lawful_basis: purpose.lawful_basis,
-      event_id: id,
-      // A grant's notice is what a later material change is measured against; other
-      // actions keep no notice (they never make a check answer allowed on consent).
-      notice_version: notice?.version ?? null,
-      expires_at: expiresAt,
-      updated_at: receivedAt,
-    })
+      superseded !== undefined && live !== undefined
+        ? live.state
+        : action === 'object'
+          ? purpose.direct_marketing
+            ? 'objected'
+            : 'objection_pending'
+          : STATE_AFTER[action]
+    if (superseded === undefined)
+      await store.upsertState(trx, {
+        org_id: ctx.orgId,
+        subject_ref: key.ref,
+        purpose_id: purpose.id,
+        subject_key_id: key.keyId,
+        state,
+        lawful_basis: purpose.lawful_basis,
+        event_id: id,
+        // A grant's notice is what a later material change is measured against; other
+        // actions keep no notice (they never make a check answer allowed on consent).
+        notice_version: notice?.version ?? null,
+        expires_at: expiresAt,
+        updated_at: receivedAt,
+      })
     if (action === 'object' && objectionId !== undefined)
       await store.insertObjection(trx, {
         id: objectionId,
@@ -344,12 +370,19 @@ export function createConsentService(deps: {
         ...(objectionId === undefined ? {} : { objection: objectionId }),
         ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }),
         ...(draft.gpcConflict ? { gpcConflict: true } : {}),
+        ...(superseded === undefined ? {} : { supersededBy: superseded }),
       },
       personal,
       eventId: id,
       meta: ctx.meta,
     })
     return row
+  }
+
+  /** The event deciding the state when it was collected after `collectedAt`, else undefined. */
+  async function supersededBy(trx: Trx, decidingId: string, collectedAt: Date): Promise<string | undefined> {
+    const deciding = await store.collectedAtOf(trx, decidingId)
+    return deciding !== undefined && deciding.getTime() > collectedAt.getTime() ? decidingId : undefined
   }
 
   /** The earlier event of a retry, or CONSENT_EVENT_CONFLICT when its body differed. */

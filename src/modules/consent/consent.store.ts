@@ -100,6 +100,12 @@ export async function eventByAppId(trx: Trx, appEventId: string): Promise<EventR
   return trx.selectFrom('consent_events').selectAll().where('app_event_id', '=', appEventId).executeTakeFirst()
 }
 
+/** When the event `id` was collected (the host app's time of the person's act), or undefined. */
+export async function collectedAtOf(trx: Trx, id: string): Promise<Date | undefined> {
+  const row = await trx.selectFrom('consent_events').select('collected_at').where('id', '=', id).executeTakeFirst()
+  return row?.collected_at
+}
+
 /** Events a GPC signal recorded beside the event `sourceId`. */
 export async function eventsFrom(trx: Trx, sourceId: string): Promise<EventRow[]> {
   return trx

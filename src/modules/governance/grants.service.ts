@@ -168,6 +168,15 @@ export function createGrantsService(deps: {
     }
   }
 
+  /**
+   * A grant as its grantee (an operator of the provider org) sees it: the customer's
+   * approvers by user id and note, never by email — another org's people stay its own
+   * (src/db/people.ts), as the offboarding's requester does for operators.
+   */
+  function asSeenByGrantee(grant: GrantView): GrantView {
+    return { ...grant, approvals: grant.approvals.map((a) => ({ ...a, email: null })) }
+  }
+
   /** Several grants and the approvals of all of them, matched by grant id (not a scan per grant). */
   function views<R extends store.GrantRow>(
     rows: R[],
@@ -332,7 +341,7 @@ export function createGrantsService(deps: {
           items.map((r) => r.id),
         ),
       )
-      return { items: views(items, approvals, (r) => r.org_name), nextCursor }
+      return { items: views(items, approvals, (r) => r.org_name).map(asSeenByGrantee), nextCursor }
     },
 
     async withdraw(ctx, grantId) {
@@ -343,7 +352,7 @@ export function createGrantsService(deps: {
         const status = statusAt(current, clock())
         if (status !== 'pending' && status !== 'active')
           throw new AppError('CONFLICT', `this grant is ${status} already`)
-        return viewIn(trx, await end(trx, ctx, current, 'withdrawn', undefined))
+        return asSeenByGrantee(await viewIn(trx, await end(trx, ctx, current, 'withdrawn', undefined)))
       })
     },
 

@@ -169,7 +169,7 @@ export function createReviewsService(deps: {
     | 'deleteServiceAccountIn'
     | 'changeServiceAccountRoleIn'
   >
-  access: Pick<AccessService, 'rolesOf' | 'assertAssignable'>
+  access: Pick<AccessService, 'rolesOf' | 'assertAssignable' | 'permissionsOf'>
   grants: Pick<GrantsService, 'activeIn' | 'revokeIn'>
   usage: Pick<UsageRecorder, 'usedSince' | 'usedBy'>
 }): ReviewsService {
@@ -454,6 +454,30 @@ export function createReviewsService(deps: {
     return identity.anotherActiveMember(ctx.orgId, ctx.principal.id, deciding)
   }
 
+  /**
+   * A review's "reduce" only narrows (P2.5): the new role's permissions are a proper part of
+   * the role the item holds. Without this, `reviews:decide` raised a principal (a viewer
+   * made admin, recorded as a reduction) up to the decider's own permissions, without
+   * members:update or service_accounts:manage. 400 at /body/role otherwise.
+   */
+  async function assertNarrower(trx: Trx, ctx: RequestContext, held: string | null, role: string): Promise<void> {
+    const org = { id: ctx.orgId, kind: ctx.principal.orgKind }
+    // In the decision's transaction: on PGlite, a read outside it would wait for it forever.
+    const holds = held === null ? new Set<string>() : await access.permissionsOf(trx, org, held)
+    const next = await access.permissionsOf(trx, org, role)
+    if (next.size === 0) return // an unknown role: the role change refuses it, naming it
+    const narrower = next.size < holds.size && [...next].every((p) => holds.has(p))
+    if (!narrower)
+      throw new AppError('VALIDATION_FAILED', `reducing needs a role narrower than ${held ?? 'the one held'}`, {
+        errors: [
+          {
+            path: '/body/role',
+            message: `${role} is not narrower than ${held ?? 'the role held'}: its permissions must be a part of the held role’s`,
+          },
+        ],
+      })
+  }
+
   async function applyDecision(
     trx: Trx,
     ctx: RequestContext,
@@ -474,6 +498,7 @@ export function createReviewsService(deps: {
           throw new AppError('VALIDATION_FAILED', 'reducing needs the narrower role', {
             errors: [{ path: '/body/role', message: 'a role other than owner' }],
           })
+        await assertNarrower(trx, ctx, item.role, role)
         if (item.kind === 'member') await identity.changeRoleIn(trx, ctx, item.subject_id, role)
         else await identity.changeServiceAccountRoleIn(trx, ctx, item.subject_id, role)
         outcome = `role changed from ${item.role} to ${role}`

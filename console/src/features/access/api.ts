@@ -18,13 +18,7 @@ export function useMembers(orgId: string) {
   )
 }
 
-/**
- * The signed-in principal's id, from GET /v1/me under the query key the session guard
- * uses (['me']), so it is read from the cache the guard filled, not asked again.
- */
-export function useSelfId(): string | undefined {
-  return useQuery({ queryKey: ['me'], queryFn: () => unwrap(api.GET('/v1/me')) }).data?.id
-}
+export { useSelfId } from '../../lib/self.ts'
 
 /** GET /v1/orgs/{orgId}/roles: built-in and custom roles with their permissions. */
 export function useRoles(orgId: string) {

@@ -10,7 +10,8 @@ import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { when } from '../../lib/format.ts'
 import { useGrant, useGrantTimeline, useSecretNames, type Grant, type TimelineEvent } from './api.ts'
 import { DecisionDialog, type Decision } from './DecisionDialog.tsx'
-import { approvalCount, approverName, days, GrantStatus } from './ui.tsx'
+import { approvalCount, approvedBy, approverName, days, GrantStatus } from './ui.tsx'
+import { useSelfId } from '../../lib/self.ts'
 
 /** What the session may decide, as GET /v1/me lists it; the API still decides every call. */
 export interface GrantDecisions {
@@ -27,6 +28,7 @@ export interface GrantDecisions {
 export function GrantDetailPage({ can }: { can: GrantDecisions }) {
   const { orgId = '', grantId = '' } = useParams()
   const grant = useGrant(orgId, grantId)
+  const selfId = useSelfId()
   const [decision, setDecision] = useState<Decision>(null)
   const [notice, setNotice] = useState<string | null>(null)
 
@@ -48,7 +50,11 @@ export function GrantDetailPage({ can }: { can: GrantDecisions }) {
           <Group gap="sm" role="group" aria-label="Decisions">
             {grant.data.status === 'pending' && can.approve ? (
               <>
-                <Button onClick={() => setDecision('approve')}>Approve</Button>
+                {approvedBy(grant.data, selfId) ? (
+                  <Text size="sm">You approved it; another person with grants:approve must approve too.</Text>
+                ) : (
+                  <Button onClick={() => setDecision('approve')}>Approve</Button>
+                )}
                 <Button variant="default" onClick={() => setDecision('deny')}>
                   Deny
                 </Button>

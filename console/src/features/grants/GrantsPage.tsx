@@ -12,7 +12,8 @@ import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
 import { useGrantActions, useGrantPolicy, useGrants, type Grant } from './api.ts'
 import { DecisionDialog, type Decision } from './DecisionDialog.tsx'
-import { approvalCount, approverName, days, GrantStatus } from './ui.tsx'
+import { approvalCount, approvedBy, approverName, days, GrantStatus } from './ui.tsx'
+import { useSelfId } from '../../lib/self.ts'
 import { counted } from '../../lib/plural.ts'
 
 /** What the session may do here, as GET /v1/me lists it; the API still decides every call. */
@@ -77,11 +78,13 @@ export function GrantsPage({ can }: { can: GrantsPermissions }) {
 }
 
 /** Who else must approve a pending request, in a few words for its row. */
-function othersNeeded(grant: Grant): string {
+function othersNeeded(grant: Grant, selfId: string | undefined): string {
   const left = grant.requiredApprovals - grant.approvals.length
   const given = grant.approvals.length === 0 ? '' : `Approved by ${grant.approvals.map(approverName).join(', ')}. `
+  if (approvedBy(grant, selfId))
+    return `${given}You approved it: ${counted(left, 'more approval')} from another person with grants:approve opens it.`
   return left <= 1
-    ? `${given}One approval opens it.`
+    ? `${given}${grant.approvals.length === 0 ? 'One approval' : 'One more approval'} opens it.`
     : `${given}${counted(left, 'approval')} needed: after yours, another person with grants:approve (not the operator who asked).`
 }
 
@@ -100,6 +103,7 @@ function GrantTable({
   grants: Grant[]
   onDecide?: ((grant: Grant, decision: 'approve' | 'deny') => void) | undefined
 }) {
+  const selfId = useSelfId()
   return (
     <>
       <Title order={2} size="h4">
@@ -140,12 +144,14 @@ function GrantTable({
               {onDecide === undefined ? null : (
                 <Stack gap={4} mt={4}>
                   <Group gap={4}>
-                    <RowAction
-                      label={`Approve the request of ${g.grantee.email}: ${g.reason}`}
-                      onClick={() => onDecide(g, 'approve')}
-                    >
-                      Approve
-                    </RowAction>
+                    {approvedBy(g, selfId) ? null : (
+                      <RowAction
+                        label={`Approve the request of ${g.grantee.email}: ${g.reason}`}
+                        onClick={() => onDecide(g, 'approve')}
+                      >
+                        Approve
+                      </RowAction>
+                    )}
                     <RowAction
                       label={`Deny the request of ${g.grantee.email}: ${g.reason}`}
                       onClick={() => onDecide(g, 'deny')}
@@ -154,7 +160,7 @@ function GrantTable({
                     </RowAction>
                   </Group>
                   <Text size="xs" c="dimmed">
-                    {othersNeeded(g)}
+                    {othersNeeded(g, selfId)}
                   </Text>
                 </Stack>
               )}

@@ -19,3 +19,8 @@ export const approverName = (approval: Grant['approvals'][number]) => approval.e
 
 /** A grant's duration: "7 days". */
 export const days = (n: number) => counted(n, 'day')
+
+/** Whether the signed-in person is among the grant's approvers (they cannot approve twice). */
+export function approvedBy(grant: Grant, selfId: string | undefined): boolean {
+  return selfId !== undefined && grant.approvals.some((a) => a.userId === selfId)
+}

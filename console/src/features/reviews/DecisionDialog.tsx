@@ -13,8 +13,21 @@ export const REVOKES: Record<ReviewItem['kind'], (label: string) => string> = {
 }
 
 /** The roles a member or service account may be reduced to: any but owner and the one held (the API refuses owner). */
-export function reducibleRoles(roles: string[] | undefined, held: string | null): string[] {
-  return (roles ?? []).filter((r) => r !== 'owner' && r !== held)
+export function reducibleRoles(
+  roles: { name: string; permissions: readonly string[] }[] | undefined,
+  held: string | null,
+): string[] {
+  const all = roles ?? []
+  const holds = all.find((r) => r.name === held)?.permissions
+  // The API takes only a narrower role (a proper part of the held role's permissions); with
+  // no one role held (a bulk decision), every role but owner, each item answering for itself.
+  return all
+    .filter((r) => r.name !== 'owner' && r.name !== held)
+    .filter(
+      (r) =>
+        holds === undefined || (r.permissions.length < holds.length && r.permissions.every((p) => holds.includes(p))),
+    )
+    .map((r) => r.name)
 }
 
 /** The reason field every decision carries (the API's `note`). */

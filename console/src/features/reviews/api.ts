@@ -78,7 +78,7 @@ export function useRoleNames(orgId: string) {
   return useQuery({
     queryKey: ['orgs', orgId, 'roles'],
     queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/roles', { params: { path: { orgId } } })),
-    select: (answer) => answer.roles.map((r) => r.name),
+    select: (answer) => answer.roles.map((r) => ({ name: r.name, permissions: r.permissions })),
   })
 }
 
@@ -189,7 +189,4 @@ export function useMemberNames(orgId: string): Map<string, string> {
   return new Map((members.data?.members ?? []).map((m) => [m.userId, m.email]))
 }
 
-/** The signed-in principal's id (GET /v1/me, from the cache the session guard filled). */
-export function useSelfId(): string | undefined {
-  return useQuery({ queryKey: ['me'], queryFn: () => unwrap(api.GET('/v1/me')) }).data?.id
-}
+export { useSelfId } from '../../lib/self.ts'
