@@ -404,24 +404,30 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     )
 
     // The job (every 500 ms) purges the three records once a minute old, and records proof.
+    // Made seconds apart on a loaded machine, they may age out in more than one run: the
+    // page shows the newest run that purged.
     const run = await until(
-      'a purge',
+      'the three purged',
       async () => {
-        const runs = (await call('GET', `${org()}/retention/runs`)).body.runs as RunRow[]
-        return runs.find((r) => r.purged > 0)
+        const runs = (await call('GET', `${org()}/retention/runs?limit=500`)).body.runs as RunRow[]
+        const purged = runs.reduce((sum, r) => sum + r.purged, 0)
+        return purged >= 3 ? runs.find((r) => r.purged > 0) : undefined
       },
       120_000,
     )
-    assert.equal(run.purged, 3)
+    assert.ok(run.purged >= 1 && run.purged <= 3)
     const section = page.getByRole('region', { name: 'Purge runs' })
     await section.getByRole('button', { name: 'Refresh' }).click()
     const proof = page.getByRole('region', { name: 'Last purge' })
     const facts = proof.getByRole('table', { name: 'Last purge', exact: true })
     await facts.waitFor()
-    assert.match(await facts.getByRole('row', { name: /^Records purged/ }).innerText(), /3/)
+    assert.match(await facts.getByRole('row', { name: /^Records purged/ }).innerText(), new RegExp(String(run.purged)))
     assert.match(await facts.getByRole('row', { name: /^Run id/ }).innerText(), new RegExp(run.id))
     const byClass = proof.getByRole('table', { name: 'Last purge by data class' })
-    assert.match(await byClass.getByRole('row', { name: /^usage/ }).innerText(), /usage\s+1 minute\s+3\s+0\s+—/)
+    assert.match(
+      await byClass.getByRole('row', { name: /^usage/ }).innerText(),
+      new RegExp(`usage\\s+1 minute\\s+${run.purged}\\s+0\\s+—`),
+    )
     await assertAccessible(page, 'the retention page with a purge')
 
     // Back to the default (kept until erased), once purged; audited.
