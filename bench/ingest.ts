@@ -18,7 +18,7 @@ import path from 'node:path'
 import pg from 'pg'
 import { freshDatabase, startHello } from './processes.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer } from '../test/helpers/process.ts'
-import { CpuSampler, loadWindow, quantile, type Target, type Window } from './sizes/measure.ts'
+import { addWindow, CpuSampler, emptyTotals, loadWindow, quantile, type Target, type Totals } from './sizes/measure.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -34,26 +34,6 @@ function event(n: number, i: number): Record<string, unknown> {
     targets: [{ type: 'document', id: `doc-${i}` }],
     metadata: { plan: 'pro', page: i },
   }
-}
-
-interface Totals {
-  requests: number
-  seconds: number
-  cpuMs: number
-  latencies: number[]
-  failures: number
-}
-
-function add(totals: Totals, window: Window): void {
-  let ok = 0
-  for (const [status, count] of window.statuses) {
-    if (status >= 200 && status < 300) ok += count
-    else totals.failures += count
-  }
-  totals.requests += ok
-  totals.seconds += SECONDS
-  totals.cpuMs += window.cpuMs
-  totals.latencies.push(...window.latencies)
 }
 
 export async function runIngest(): Promise<void> {
@@ -96,8 +76,11 @@ export async function runIngest(): Promise<void> {
         events: 1,
       },
     }
-    const empty = (): Totals => ({ requests: 0, seconds: 0, cpuMs: 0, latencies: [], failures: 0 })
-    const totals: Record<keyof typeof targets, Totals> = { hello: empty(), batch: empty(), single: empty() }
+    const totals: Record<keyof typeof targets, Totals> = {
+      hello: emptyTotals(),
+      batch: emptyTotals(),
+      single: emptyTotals(),
+    }
     // Warm-up of each, then interleaved rounds: the machine's noise falls on all alike.
     for (const { target, cpu } of Object.values(targets))
       await loadWindow(target, { connections: CONNECTIONS, seconds: 2, cpu })
@@ -106,7 +89,7 @@ export async function runIngest(): Promise<void> {
         keyof typeof targets,
         (typeof targets)['hello'],
       ][])
-        add(totals[name], await loadWindow(target, { connections: CONNECTIONS, seconds: SECONDS, cpu }))
+        addWindow(totals[name], await loadWindow(target, { connections: CONNECTIONS, seconds: SECONDS, cpu }), SECONDS)
 
     // The chain catches up; then each benchmark event's delay from commit to its place in the chain.
     for (let i = 0; i < 600; i++) {

@@ -26,6 +26,9 @@
  * batch route and one at a time, against a hello-world in interleaved rounds, with CPU per
  * event and the commit-to-chain delay (issue 14).
  *
+ * `consent` (about 2 minutes; bench/consent.ts): the consent check, one item and a batch, for an
+ * org with 2,000 data subjects, against a hello-world in interleaved rounds (issue 22: p99 ≤ 5 ms).
+ *
  * Record results in docs/benchmarks.md.
  */
 import { mkdtempSync } from 'node:fs'
@@ -35,12 +38,13 @@ import autocannon from 'autocannon'
 import pg from 'pg'
 import { freshDatabase, startHello } from './processes.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { runConsent } from './consent.ts'
 import { runConsole } from './console.ts'
 import { runIngest } from './ingest.ts'
 import { runSizes } from './sizes.ts'
 import { runTree } from './tree.ts'
 
-const PARTS = ['audited', 'sizes', 'tree', 'console', 'ingest'] as const
+const PARTS = ['audited', 'sizes', 'tree', 'console', 'ingest', 'consent'] as const
 const asked = process.argv.slice(2)
 for (const part of asked)
   if (!(PARTS as readonly string[]).includes(part)) throw new Error(`unknown part ${part}: one of ${PARTS.join(', ')}`)
@@ -176,3 +180,4 @@ if (parts.includes('sizes')) await runSizes()
 if (parts.includes('tree')) await runTree()
 if (parts.includes('console')) await runConsole()
 if (parts.includes('ingest')) await runIngest()
+if (parts.includes('consent')) await runConsent()

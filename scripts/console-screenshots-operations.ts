@@ -224,7 +224,7 @@ export async function shootOperations(world: ConsoleWorld, browser: Browser, sho
   await operator.getByRole('heading', { level: 1, name: 'Diagnostic access' }).waitFor()
   await operator
     .getByRole('table', { name: 'Your grants' })
-    .getByRole('button', { name: 'Act under the grant to Globex' })
+    .getByRole('button', { name: 'Act under it: the grant to Globex' })
     .click()
   await operator.getByRole('heading', { level: 1, name: 'billing-api' }).waitFor()
   const banner = operator.getByRole('region', { name: 'Acting under a grant' })
@@ -258,7 +258,7 @@ export async function shootOperations(world: ConsoleWorld, browser: Browser, sho
   await owner.getByRole('heading', { level: 1, name: `Diagnostic access for ${world.provider.email}` }).waitFor()
   await owner
     .getByRole('table', { name: 'Timeline' })
-    .getByRole('cell', { name: 'secret.reveal', exact: true })
+    .getByRole('cell', { name: 'Secret revealed', exact: true })
     .first()
     .waitFor()
   await shot(owner, '43-diagnostic-access-grant')
@@ -268,7 +268,7 @@ export async function shootOperations(world: ConsoleWorld, browser: Browser, sho
   await owner
     .getByRole('table', { name: 'Alerts' })
     .getByRole('row')
-    .filter({ hasText: 'privilege_change' })
+    .filter({ hasText: 'Privilege change' })
     .first()
     .waitFor()
   await owner.getByRole('table', { name: 'Alert rules' }).waitFor()
@@ -356,9 +356,9 @@ export async function shootOperations(world: ConsoleWorld, browser: Browser, sho
   await owner.getByLabel('Origin').selectOption('application')
   await owner.getByRole('button', { name: 'Apply filters' }).click()
   const events = owner.getByRole('table', { name: 'Audit events' })
-  await events.getByRole('row').filter({ hasText: 'secret.create' }).waitFor({ state: 'detached' })
-  await owner.getByRole('button', { name: /^Details of invoice\.sent/ }).click()
-  await owner.getByRole('region', { name: /invoice\.sent/ }).waitFor()
+  await events.getByRole('row').filter({ hasText: 'Secret created' }).waitFor({ state: 'detached' })
+  await owner.getByRole('button', { name: /^Details of Invoice sent/ }).click()
+  await owner.getByRole('region', { name: /Invoice sent/ }).waitFor()
   await shot(owner, '55-audit-application-event')
 
   let viewerToken = ''

@@ -34,6 +34,8 @@ import { createResponseModule } from './modules/response/index.ts'
 import { createDisclosureModule } from './modules/disclosure/index.ts'
 import { createSiemModule } from './modules/siem/index.ts'
 import { createConsentModule } from './modules/consent/index.ts'
+import { createHousekeeping } from './jobs/housekeeping.ts'
+import { periodic } from './jobs/periodic.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { parseMailbox } from './email-address.ts'
@@ -104,6 +106,8 @@ export async function buildApp(deps: AppDeps) {
     disclosure,
     siem,
     consent,
+    housekeeping,
+    housekeepingWorker,
     shredRing,
   } = createModules(deps)
   await ensureShredRing(shredRing, database.kysely)
@@ -240,6 +244,8 @@ export async function buildApp(deps: AppDeps) {
       siem: siem.service,
       siemDelivery: siem.delivery,
       consent: consent.service,
+      consentJobs: consent.jobs,
+      housekeeping,
     },
     sequencer: audit.sequencer,
     auditWitnessWorker: audit.witnessWorker,
@@ -260,6 +266,8 @@ export async function buildApp(deps: AppDeps) {
     shredWorker: privacy.shredWorker,
     offboardingWorker: privacy.offboardingWorker,
     siemWorker: siem.worker,
+    consentWorker: consent.worker,
+    housekeepingWorker,
     shredRing,
   })
 }
@@ -323,6 +331,8 @@ export function createModules(
   vaultService = vault.service
   let privacyRequests: { settleErasure(orgId: string, requestId: string): Promise<void> } | undefined
   let reports: { resolveAddress(orgId: string, ref: string): Promise<string | undefined> } | undefined
+  // Erasure and access reach consent, which is created after the privacy module.
+  let consentPort: ReturnType<typeof createConsentModule>['port'] | undefined
   const notify = createNotifyModule({
     db: database.kysely,
     keyring: vault.keyring,
@@ -355,6 +365,7 @@ export function createModules(
     offboarding: config.offboarding,
     providerOrgId: () => identity.auth.providerOrgId(),
     log: logger,
+    consent: () => consentPort as NonNullable<typeof consentPort>,
   })
   privacyRequests = privacy.requests
   subjects = privacy.subjects
@@ -407,7 +418,26 @@ export function createModules(
     signer: deps.signer,
     fingerprintKey: deriveSubKey(deps.hmacKey, 'consent-fingerprint'),
     clock: deps.clock ?? systemClock,
+    webhooks: notify.webhooks,
+    vault: () => vault.service,
+    guard: outbound.guard,
+    alerts: () => response.alerts,
+    recipientRefKey: deriveSubKey(deps.hmacKey, 'consent-recipient-subject'),
+    checkMs: config.privacyCheckMs,
+    ackRateLimitPerMinute: config.consentAckRateLimitPerMinute,
+    log: logger,
+    publicUrl: config.publicUrl ?? `https://localhost:${config.httpsPort}`,
   })
+  consentPort = consent.port
+  const housekeeping = createHousekeeping({ db: database.kysely, clock: deps.clock ?? systemClock })
+  const housekeepingWorker = periodic(
+    'housekeeping',
+    config.privacyCheckMs,
+    async () => {
+      await housekeeping.run()
+    },
+    logger,
+  )
   return {
     audit,
     access,
@@ -420,6 +450,8 @@ export function createModules(
     disclosure,
     siem,
     consent,
+    housekeeping,
+    housekeepingWorker,
     shredRing,
   }
 }

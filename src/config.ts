@@ -117,6 +117,8 @@ export interface Config {
   }
   /** How often privacy-request deadlines and expired exports are looked at. */
   readonly privacyCheckMs: number
+  /** Requests per minute per address to the public consent acknowledgement (recipients acknowledge in bursts). */
+  readonly consentAckRateLimitPerMinute: number
   /** How often newly chained audit events are run through the alert rules, and every chain verified. */
   readonly alerts: { readonly checkMs: number; readonly verifyMs: number }
   /** How often incident escalation, breach-notification clocks and plan reviews are looked at. */
@@ -273,6 +275,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_SIEM_BATCH_BYTES',
   'CUSTODIAN_WEBHOOK_DEAD_LETTER_HOURS',
   'CUSTODIAN_PRIVACY_CHECK_MS',
+  'CUSTODIAN_CONSENT_ACK_RATE_LIMIT',
   'CUSTODIAN_SMTP_URL',
   'CUSTODIAN_SMTP_FROM',
   'CUSTODIAN_SMTP_SECURITY',
@@ -463,6 +466,7 @@ export function loadConfig(env: Source = process.env): Config {
       batchBytes: int('CUSTODIAN_SIEM_BATCH_BYTES', 1_000_000, 70_000, 5_000_000),
     },
     privacyCheckMs: int('CUSTODIAN_PRIVACY_CHECK_MS', 60_000, 100, 3_600_000),
+    consentAckRateLimitPerMinute: int('CUSTODIAN_CONSENT_ACK_RATE_LIMIT', 600, 1, 100_000),
     mail: {
       url: text('CUSTODIAN_SMTP_URL'),
       from: text('CUSTODIAN_SMTP_FROM'),

@@ -66,6 +66,8 @@ export async function startServer(
     app.shredWorker.start()
     app.offboardingWorker.start()
     app.siemWorker.start()
+    app.consentWorker.start()
+    app.housekeepingWorker.start()
     // The embedded database has no autovacuum: the service keeps its statistics and dead rows in check.
     const maintenance =
       runtime.database.engine === 'pglite'
@@ -136,6 +138,8 @@ export async function startServer(
           await app.shredWorker.stop()
           await app.offboardingWorker.stop()
           await app.siemWorker.stop()
+          await app.consentWorker.stop()
+          await app.housekeepingWorker.stop()
           await maintenance?.stop()
           await app.sequencer.stop()
           await runtime.database.close()

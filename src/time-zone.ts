@@ -26,3 +26,31 @@ export function isTimeZone(name: string): boolean {
 export function localHour(instant: Date, timeZone: string): number {
   return Temporal.Instant.fromEpochMilliseconds(instant.getTime()).toZonedDateTimeISO(timeZone).hour
 }
+
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+]
+
+/**
+ * An instant in words for a title that people read in mails, webhooks and the console:
+ * "2 December 2026, 15:36 UTC" — the local date and minute in the IANA zone `timeZone`
+ * (default UTC), followed by the zone's name so no reader has to guess it. English month
+ * names, whatever the server's locale; seconds left out. The exact instant belongs in the
+ * alert's details (RFC 3339), not here.
+ */
+export function timeInWords(instant: Date, timeZone = 'UTC'): string {
+  const local = Temporal.Instant.fromEpochMilliseconds(instant.getTime()).toZonedDateTimeISO(timeZone)
+  const hhmm = `${String(local.hour).padStart(2, '0')}:${String(local.minute).padStart(2, '0')}`
+  return `${local.day} ${MONTHS[local.month - 1]} ${local.year}, ${hhmm} ${timeZone}`
+}

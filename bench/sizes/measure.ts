@@ -169,3 +169,27 @@ export function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((x, y) => x - y)
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
 }
+
+/** A scenario's windows added up over interleaved rounds: 2xx requests, time, CPU, latencies, the rest as failures. */
+export interface Totals {
+  requests: number
+  seconds: number
+  cpuMs: number
+  latencies: number[]
+  failures: number
+}
+
+export function emptyTotals(): Totals {
+  return { requests: 0, seconds: 0, cpuMs: 0, latencies: [], failures: 0 }
+}
+
+/** Adds one window of `seconds` to `totals`: its 2xx answers as requests, any other status as failures. */
+export function addWindow(totals: Totals, window: Window, seconds: number): void {
+  for (const [status, count] of window.statuses) {
+    if (status >= 200 && status < 300) totals.requests += count
+    else totals.failures += count
+  }
+  totals.seconds += seconds
+  totals.cpuMs += window.cpuMs
+  totals.latencies.push(...window.latencies)
+}

@@ -25,7 +25,7 @@ async function registerAdminCommands(): Promise<{
   isAppError: (error: unknown) => error is Error & { code: string }
   ConfigError: new (...args: never[]) => Error
 }> {
-  const [admin, audit, init, migrate, serve, unseal, keys, verifyCertificate, witness, config, errors] =
+  const [admin, audit, init, migrate, serve, unseal, keys, verifyCertificate, witness, consent, config, errors] =
     await Promise.all([
       import('./admin.ts'),
       import('./audit.ts'),
@@ -36,6 +36,7 @@ async function registerAdminCommands(): Promise<{
       import('./keys.ts'),
       import('./verify-certificate.ts'),
       import('./witness.ts'),
+      import('./consent.ts'),
       import('../config.ts'),
       import('../errors.ts'),
     ])
@@ -48,6 +49,7 @@ async function registerAdminCommands(): Promise<{
   keys.registerKeys(program)
   verifyCertificate.registerVerifyCertificate(program)
   witness.registerWitness(program)
+  consent.registerConsent(program)
   return { isAppError: errors.isAppError, ConfigError: config.ConfigError }
 }
 

@@ -60,6 +60,13 @@ export function registerVerifyCertificate(program: Command): void {
           fail('--subject and --salt go together')
           return
         }
+        // Exactly the service's 16-byte salt (requests.service.ts, `erase`): the commitment has
+        // no boundary between salt and subject id, so a longer salt could carry the first bytes
+        // of another subject's id (subject 142's certificate "naming" 42 with salt + "1").
+        if (!/^[A-Za-z0-9_-]{22}$/.test(options.salt)) {
+          fail('--salt is not the salt the service hands over (22 base64url characters, 16 bytes)')
+          return
+        }
         const expected = `sha256:${createHash('sha256').update(Buffer.from(options.salt, 'base64url')).update(options.subject, 'utf8').digest('hex')}`
         if ((payload.subject as { commitment?: unknown } | undefined)?.commitment !== expected) {
           fail('the signature is valid, but the certificate does not name that subject (or the salt is wrong)')

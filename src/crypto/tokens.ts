@@ -6,7 +6,16 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
  * leaked database therefore yields no usable credential. The prefix tells a secret
  * scanner (and a human) what kind of credential leaked.
  */
-export type TokenPrefix = 'cst_api' | 'cst_boot' | 'cst_inv' | 'cst_ses' | 'cst_vrs' | 'cst_view'
+export type TokenPrefix =
+  | 'cst_api'
+  | 'cst_boot'
+  | 'cst_inv'
+  | 'cst_ses'
+  | 'cst_vrs'
+  | 'cst_view'
+  | 'cst_cpl'
+  | 'cst_cps'
+  | 'cst_cpa'
 
 export interface IssuedToken {
   id: string

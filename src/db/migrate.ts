@@ -42,6 +42,14 @@ import * as webhookDeadLetters from './migrations/0038_webhook_dead_letters.ts'
 import * as auditViewerTokens from './migrations/0039_audit_viewer_tokens.ts'
 import * as grantDecisionNotes from './migrations/0040_grant_decision_notes.ts'
 import * as consent from './migrations/0041_consent.ts'
+import * as consentJobs from './migrations/0044_consent_jobs.ts'
+import * as consentPageLinks from './migrations/0045_consent_page_links.ts'
+import * as consentRecipients from './migrations/0046_consent_recipients.ts'
+import * as endedLinkPurge from './migrations/0047_ended_link_purge.ts'
+import * as consentCounts from './migrations/0048_consent_counts.ts'
+import * as membershipsByRole from './migrations/0049_memberships_by_role.ts'
+import * as propagationActions from './migrations/0050_propagation_actions.ts'
+import * as signingSecretOverlap from './migrations/0051_signing_secret_overlap.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -86,6 +94,14 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0039_audit_viewer_tokens': auditViewerTokens,
   '0040_grant_decision_notes': grantDecisionNotes,
   '0041_consent': consent,
+  '0044_consent_jobs': consentJobs,
+  '0045_consent_page_links': consentPageLinks,
+  '0046_consent_recipients': consentRecipients,
+  '0047_ended_link_purge': endedLinkPurge,
+  '0048_consent_counts': consentCounts,
+  '0049_memberships_by_role': membershipsByRole,
+  '0050_propagation_actions': propagationActions,
+  '0051_signing_secret_overlap': signingSecretOverlap,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

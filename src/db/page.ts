@@ -26,7 +26,7 @@ export interface Page<T> {
 }
 
 /** SQL types a page key may have; each value is checked before it reaches SQL. */
-export type KeyType = 'timestamptz' | 'uuid' | 'text' | 'integer'
+export type KeyType = 'timestamptz' | 'uuid' | 'text' | 'integer' | 'bytea'
 
 /**
  * One column of a page's key. `oneOf`: the only values the column takes (a kind, or the
@@ -82,6 +82,8 @@ const VALID: Record<KeyType, (text: string) => boolean> = {
   uuid: (text) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(text),
   text: (text) => /^[^\p{Cc}]{0,200}$/u.test(text),
   integer: (text) => /^-?\d{1,15}$/.test(text),
+  // PostgreSQL's hex form of a short byte string (a keyed reference: 32 bytes).
+  bytea: (text) => /^\\x[0-9a-f]{0,128}$/.test(text),
 }
 
 function isKeyValue(key: PageKey | undefined, value: string): boolean {
@@ -119,7 +121,15 @@ export function encodeCursor(values: readonly string[]): string {
 /** `(k1, k2) > (v1, v2)` (or `<` newest first): the rows after the cursor in the page's order. */
 function after(order: PageOrder, values: readonly string[]): RawBuilder<boolean> {
   const columns = sql.join(order.keys.map((k) => sql.ref(k.column)))
-  const typed = sql.join(values.map((v, i) => sql`${v}::${sql.raw(order.keys[i]?.type ?? 'text')}`))
+  // A bytea key travels as its hex text (`\x…`), decoded in SQL: a parameter typed bytea
+  // would have to be bytes (PGlite refuses text for one).
+  const typed = sql.join(
+    values.map((v, i) =>
+      order.keys[i]?.type === 'bytea'
+        ? sql`decode(substr(${v}::text, 3), 'hex')`
+        : sql`${v}::${sql.raw(order.keys[i]?.type ?? 'text')}`,
+    ),
+  )
   return sql<boolean>`(${columns}) ${sql.raw(order.direction === 'asc' ? '>' : '<')} (${typed})`
 }
 

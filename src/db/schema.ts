@@ -9,6 +9,7 @@ import type { ResponseTables } from '../modules/response/response.tables.ts'
 import type { DisclosureTables } from '../modules/disclosure/disclosure.tables.ts'
 import type { SiemTables } from '../modules/siem/siem.tables.ts'
 import type { ConsentTables } from '../modules/consent/consent.tables.ts'
+import type { ConsentPageTables } from '../modules/consent/page/page.tables.ts'
 
 /** The whole database as Kysely sees it: the union of each module's tables. */
 export interface DB
@@ -22,4 +23,5 @@ export interface DB
     ResponseTables,
     DisclosureTables,
     SiemTables,
-    ConsentTables {}
+    ConsentTables,
+    ConsentPageTables {}

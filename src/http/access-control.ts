@@ -72,7 +72,8 @@ export function registerAccessControl(
     }
 
     let acting = principal
-    const requested = (request.params as { orgId?: string }).orgId
+    const params = request.params as { orgId?: string; secretId?: string }
+    const requested = params.orgId
     if (requested !== undefined && (!UUID.test(requested) || requested.toLowerCase() !== principal.orgId)) {
       acting = await underGrant(request, principal, requested)
     }
@@ -94,7 +95,12 @@ export function registerAccessControl(
             ipAllowlist: acting.policy.ipAllowlist,
           },
           acting,
-          `${request.method} ${request.routeOptions.url}`,
+          {
+            route: `${request.method} ${request.routeOptions.url}`,
+            // Only an id's shape is recorded: whatever else a caller puts in the path stays out of the log.
+            secretId:
+              params.secretId !== undefined && UUID.test(params.secretId) ? params.secretId.toLowerCase() : undefined,
+          },
           request.meta,
         )
       } catch (error) {
@@ -152,7 +158,14 @@ export function registerAccessControl(
     if (!eligible) throw new AppError('NOT_FOUND', 'no such org')
     const orgId = requested.toLowerCase()
     const meta = { ...request.meta, grantId: grantId.toLowerCase() }
-    const grant = await grants.resolveForUse({ grantId: grantId.toLowerCase(), userId: principal.id, orgId, meta })
+    const route = `${request.method} ${request.routeOptions.url}`
+    const grant = await grants.resolveForUse({
+      grantId: grantId.toLowerCase(),
+      userId: principal.id,
+      orgId,
+      route,
+      meta,
+    })
     if (grant === undefined) throw new AppError('NOT_FOUND', 'no such org')
     const acting: Principal = {
       ...principal,

@@ -59,6 +59,10 @@ const DERIVING_WITHOUT_FIELD = [
 const STEP_UP_EXEMPT = new Map<string, string>([
   ['POST /v1/operator/grants', 'a request opens nothing: the customer’s approval does, and approving asks for step-up'],
   [
+    'POST /v1/me/2fa/totp',
+    'the caller’s own TOTP seed, while enrolling a second factor it may not have yet: nothing to step up with, and it opens nothing of an org',
+  ],
+  [
     'POST /v1/orgs/{orgId}/consent/check',
     'its `token` is a signed decision a processor keeps as proof it checked, not a credential: it opens nothing',
   ],
@@ -747,7 +751,9 @@ forEachEngine('derived credentials never carry more than their caller (issue 11 
         if (operation.security === undefined || operation.security.length === 0) continue // public: no session to step up
         const derives = [...names(operation.requestBody)].some((name) => DERIVING_FIELDS.has(name))
         const handsOut = [...names(operation.responses?.['201'] ?? operation.responses?.['200'])].some((name) =>
-          ['token', 'apiToken', 'invitation'].includes(name),
+          // `secret`: a signing secret shown once (a webhook's, a consent recipient's, at
+          // registration or rotation) is a credential for the org's outbound data too.
+          ['token', 'apiToken', 'invitation', 'secret'].includes(name),
         )
         if ((derives || handsOut || DERIVING_WITHOUT_FIELD.includes(label)) && operation['x-step-up'] !== true)
           missing.push(label)

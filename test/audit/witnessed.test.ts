@@ -15,6 +15,7 @@ import { appendEvents } from '../helpers/audit-chain.ts'
 import { buildGoChecker, type GoChecker } from '../helpers/go-tlog.ts'
 import { runToExit } from '../helpers/process.ts'
 import { spawnWitness, type WitnessProcess } from '../helpers/witness-process.ts'
+import { assertTimeInWords } from '../helpers/titles.ts'
 
 /**
  * Issue 21, "Witnesses": each checkpoint goes to the configured C2SP tlog-witness witnesses —
@@ -124,7 +125,13 @@ forEachEngine('audit checkpoints cosigned by witnesses (issue 21)', (engine) => 
       .execute()
   const alertsOf = async (org: Org, rule: string) =>
     (
-      (await get('/alerts', org)).alerts as { rule: string; severity: string; status: string; details: unknown }[]
+      (await get('/alerts', org)).alerts as {
+        rule: string
+        severity: string
+        status: string
+        title: string
+        details: unknown
+      }[]
     ).filter((a) => a.rule === rule)
 
   before(async () => {
@@ -273,6 +280,7 @@ forEachEngine('audit checkpoints cosigned by witnesses (issue 21)', (engine) => 
     const [alert, ...more] = await alertsOf(acme, 'audit_unwitnessed')
     assert.equal(more.length, 0)
     assert.equal(alert?.severity, 'high')
+    assertTimeInWords(alert?.title ?? '')
     await t().app.auditCosigner.checkUnwitnessed()
     assert.equal((await alertsOf(acme, 'audit_unwitnessed')).length, 1, 'raised once for the stretch')
 

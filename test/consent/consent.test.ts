@@ -53,6 +53,14 @@ forEachEngine('consent: purposes, notices, events and the fail-closed check (P7.
     acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
     other = await createCustomerOrg(t(), provider, 'Other', 'owner@other.test')
     for (const org of [acme, other]) {
+      // A purpose names registered recipients (docs/consent.md#propagation-to-recipients).
+      const registered = await as(
+        'POST',
+        '/recipients',
+        { name: 'Mailer Ltd', url: 'https://mailer.example.test/consent', deadlineHours: 72 },
+        org,
+      )
+      assert.equal(registered.status, 201, registered.text)
       await purpose(org, {
         key: 'newsletter',
         lawfulBasis: 'consent',
@@ -250,10 +258,18 @@ forEachEngine('consent: purposes, notices, events and the fail-closed check (P7.
     assert.equal(new Set(answers.map((a) => a.body.event.id)).size, 1)
   })
 
-  it('a check sweep always denies: expired, withdrawn, restricted, objection pending, basis not consent, unknown purpose, another org’s subject (P7.7)', async () => {
+  it('a check sweep always denies: expired, withdrawn, restricted, objection pending, basis not consent, unknown purpose, another org’s subject, re-consent past its grace (P7.7)', async () => {
     // Expired: a grant under a purpose with a 30-day lifetime, 31 days later.
     await grant('sweep-expired', 'analytics')
     assert.equal((await check('sweep-expired', 'analytics')).allowed, true)
+    // Re-consent past its grace: a grant a material change superseded, 7 days' grace, 31 days later.
+    await purpose(acme, { key: 'survey', lawfulBasis: 'consent', reconsentGraceDays: 7 })
+    const surveyNotice = async (materialChange: boolean) =>
+      (await as('POST', '/notices', { language: 'en', text: 'Surveys.', purposes: ['survey'], materialChange })).body
+        .version as number
+    await grant('sweep-reconsent', 'survey', acme, { noticeVersion: await surveyNotice(false) })
+    await surveyNotice(true)
+    assert.equal((await check('sweep-reconsent', 'survey')).reason, 'reconsent_grace')
     time.advance(31 * DAY)
     // Withdrawn.
     await grant('sweep-withdrawn', 'newsletter')
@@ -309,6 +325,7 @@ forEachEngine('consent: purposes, notices, events and the fail-closed check (P7.
       ['sweep-elsewhere', 'newsletter', 'unknown_subject'],
       ['nobody-at-all', 'newsletter', 'unknown_subject'],
       ['sweep-objection', 'analytics', 'no_consent'],
+      ['sweep-reconsent', 'survey', 'reconsent_required'],
     ]
     const batch = await as('POST', '/check', { checks: cases.map(([subject, p]) => ({ subject, purpose: p })) })
     assert.equal(batch.status, 200, batch.text)
@@ -336,7 +353,7 @@ forEachEngine('consent: purposes, notices, events and the fail-closed check (P7.
     assert.equal(material.status, 201, material.text)
     const superseded = await check('reconsent-1', 'newsletter')
     assert.equal(superseded.allowed, false)
-    assert.equal(superseded.reason, 'notice_superseded')
+    assert.equal(superseded.reason, 'reconsent_required', 'no grace period declared: refused at once')
     notice = material.body.version as number
     await grant('reconsent-1', 'newsletter')
     assert.equal((await check('reconsent-1', 'newsletter')).allowed, true)

@@ -4,11 +4,13 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
 import { PASSWORD } from '../helpers/app.ts'
 import {
+  ANY_UUID,
   assertAccessible,
   joinCustomer,
   launchChromium,
   openPage,
   openSignedIn,
+  refusalAlert,
   signIn,
   startConsoleWorld,
   type ConsoleWorld,
@@ -210,6 +212,9 @@ describe('web console: access and security policy', () => {
     assert.ok(!stored.includes(value) && !page.url().includes(value), 'in no URL and no storage')
     const row = page.getByRole('row').filter({ hasText: 'ci-deploy' })
     await row.waitFor()
+    // The holder by email, never an id or a bare kind.
+    await row.getByText(world.customer.ownerEmail).waitFor()
+    assert.doesNotMatch(await page.getByRole('table', { name: 'API tokens' }).innerText(), ANY_UUID)
 
     await page.getByRole('button', { name: 'Revoke token ci-deploy' }).click()
     const confirm = page.getByRole('dialog', { name: 'Revoke this token?' })
@@ -257,7 +262,7 @@ describe('web console: access and security policy', () => {
     await page.getByLabel('Range 1', { exact: true }).fill('203.0.113.0/24')
     await page.getByLabel('Description of range 1').fill('office')
     await page.getByRole('button', { name: 'Save allowlist' }).click()
-    const refusal = page.getByRole('alert').filter({ hasText: 'ALLOWLIST_EXCLUDES_CALLER' })
+    const refusal = refusalAlert(page, 'ALLOWLIST_EXCLUDES_CALLER')
     await refusal.waitFor()
     assert.match(await refusal.innerText(), /does not include your own address \(127\.0\.0\.1\)/)
     assert.deepEqual((await call('GET', `/v1/orgs/${world.customer.orgId}/ip-allowlist`)).body.entries, [])
@@ -265,7 +270,7 @@ describe('web console: access and security policy', () => {
     // A range not in network form: the API's message on the field it names.
     await page.getByLabel('Range 1', { exact: true }).fill('10.1.2.3/8')
     await page.getByRole('button', { name: 'Save allowlist' }).click()
-    await page.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+    await refusalAlert(page, 'VALIDATION_FAILED').waitFor()
     assert.equal(await page.getByLabel('Range 1', { exact: true }).getAttribute('aria-invalid'), 'true')
     await page.getByLabel('Range 1', { exact: true }).fill('203.0.113.0/24')
 
@@ -296,7 +301,7 @@ describe('web console: access and security policy', () => {
     // SSO: the API's refusal (an incomplete set-up) is shown as it answered.
     await page.getByLabel(/^Client ID/).fill('client-1')
     await page.getByRole('button', { name: 'Save single sign-on' }).click()
-    await page.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+    await refusalAlert(page, 'VALIDATION_FAILED').waitFor()
     await assertAccessible(page, 'the security policy page after refusals')
     assert.deepEqual(csp, [], 'no Content-Security-Policy refusal')
   })
@@ -372,7 +377,7 @@ describe('web console: access and security policy', () => {
       await prompt.waitFor()
       await admin.keyboard.press('Escape')
       await prompt.waitFor({ state: 'hidden' })
-      const refusal = admin.getByRole('alert').filter({ hasText: 'STEP_UP_REQUIRED' })
+      const refusal = refusalAlert(admin, 'STEP_UP_REQUIRED')
       await refusal.waitFor()
       assert.match(await refusal.innerText(), /needs a recent second factor \(step-up\)/)
       assert.equal(await admin.getByRole('dialog', { name: 'Your new API token' }).count(), 0)
@@ -409,7 +414,7 @@ describe('web console: access and security policy', () => {
       // Escape declines the prompt only: the confirm dialog stays, with the API's refusal.
       await admin.keyboard.press('Escape')
       await prompt.waitFor({ state: 'hidden' })
-      const refusal = confirm.getByRole('alert').filter({ hasText: 'STEP_UP_REQUIRED' })
+      const refusal = refusalAlert(confirm, 'STEP_UP_REQUIRED')
       await refusal.waitFor()
       assert.match(await refusal.innerText(), /needs a recent second factor \(step-up\)/)
 

@@ -7,6 +7,7 @@ import {
   assertAccessible,
   launchChromium,
   openPage,
+  refusalAlert,
   signIn,
   startConsoleWorld,
   type ConsoleWorld,
@@ -135,7 +136,7 @@ describe('web console', () => {
       await page.getByLabel(/^Name/).fill('-bad name')
       await page.getByLabel(/^Value/).fill('x')
       await page.getByRole('button', { name: 'Store secret' }).click()
-      await page.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+      await refusalAlert(page, 'VALIDATION_FAILED').waitFor()
       assert.equal(await page.getByLabel(/^Name/).getAttribute('aria-invalid'), 'true')
 
       // The value is in no URL and no browser storage.
@@ -278,7 +279,7 @@ describe('web console', () => {
       await page.keyboard.press('Tab')
       await page.keyboard.type('not the password')
       await page.keyboard.press('Enter')
-      await page.getByRole('alert').filter({ hasText: 'LOGIN_FAILED' }).waitFor()
+      await refusalAlert(page, 'LOGIN_FAILED').waitFor()
 
       await page.getByLabel(/^Password/).focus()
       await page.keyboard.press('ControlOrMeta+A')
@@ -291,6 +292,15 @@ describe('web console', () => {
         await page.keyboard.press('Tab')
       await page.keyboard.press('Enter')
       await page.getByRole('heading', { name: 'Secrets' }).waitFor()
+      // On a signed-in page the first Tab offers to skip the header and the navigation (WCAG 2.4.1).
+      await page.reload()
+      await page.getByRole('heading', { name: 'Secrets' }).waitFor()
+      await page.keyboard.press('Tab')
+      await page.getByRole('link', { name: 'Skip to the page' }).and(page.locator(':focus')).waitFor()
+      await page.keyboard.press('Enter')
+      await page.locator('main#main:focus').waitFor()
+      await page.keyboard.press('Tab')
+      assert.equal((await page.locator('main :focus').count()) === 1, true, 'the next Tab is inside the page')
     } finally {
       await close()
     }

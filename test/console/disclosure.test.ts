@@ -220,6 +220,14 @@ describe('public report pages and the operators’ inbox', () => {
       await page.keyboard.press('Tab')
       await page.keyboard.type('1. Create an org named <script>…\n2. Open the overview.')
       await page.keyboard.press('Tab')
+      assert.deepEqual(
+        await page
+          .getByLabel(/^Severity/)
+          .locator('option')
+          .allInnerTexts(),
+        ['Not given', 'Low', 'Medium', 'High', 'Critical'],
+        'the severities in words (issue 13)',
+      )
       await page.keyboard.press('ArrowDown') // severity: low
       await page.keyboard.press('ArrowDown') // medium
       await page.keyboard.press('ArrowDown') // high
@@ -265,7 +273,7 @@ describe('public report pages and the operators’ inbox', () => {
       // The status page, opened by posting the token (never in a URL).
       await page.getByRole('button', { name: 'Open the status page' }).click()
       await page.getByRole('heading', { level: 1, name: `Report ${reference}` }).waitFor()
-      assert.match(await page.locator('dl.facts').innerText(), /Status\s+received/)
+      assert.match(await page.locator('dl.facts').innerText(), /Status\s+Received$/m)
       await page.getByText('No updates yet.').waitFor()
       await assertAccessible(page, 'the status page')
 
@@ -290,7 +298,11 @@ describe('public report pages and the operators’ inbox', () => {
         const table = console.getByRole('table', { name: 'Vulnerability reports' })
         const row = table.getByRole('row').filter({ hasText: reference })
         await row.waitFor()
-        assert.match(await row.innerText(), /Due .*\n?.*left/s, 'the deadline with the time left')
+        assert.match(
+          await row.innerText(),
+          /Due .*\n?.*(business days? left|due today)/s,
+          'the deadline with the business days left',
+        )
         assert.match(await row.innerText(), /Stored <script>alert\(1\)<\/script> in org names/)
         await assertAccessible(console, 'the inbox')
 
@@ -313,6 +325,12 @@ describe('public report pages and the operators’ inbox', () => {
         await reply.getByRole('button', { name: 'Send the update' }).click()
         await console.getByRole('status').filter({ hasText: 'The update is sent to the reporter.' }).waitFor()
         await console.getByLabel('Status: triaged').waitFor()
+        // The team sees which operator wrote each message (issue 13); the reporter never does (below).
+        await console
+          .getByRole('region', { name: 'Conversation' })
+          .getByText(`Team (${world.provider.email})`)
+          .first()
+          .waitFor()
         assert.deepEqual(consoleCsp, [], 'no CSP violation in the console')
       } finally {
         await operator.close()
@@ -342,7 +360,7 @@ describe('public report pages and the operators’ inbox', () => {
       const updates = page.getByRole('region', { name: 'Updates' })
       await updates.getByText('Thank you: we are looking into it.').waitFor()
       await updates.getByText('Confirmed. A fix is planned for the next release.').waitFor()
-      assert.match(await page.locator('dl.facts').innerText(), /Status\s+triaged/)
+      assert.match(await page.locator('dl.facts').innerText(), /Status\s+Triaged$/m)
       await page.getByLabel('Message').fill('Thanks! Happy to test the fix.')
       const [answer] = await Promise.all([
         page.waitForResponse((r) => r.url().endsWith('/report/status/messages')),

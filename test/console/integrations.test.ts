@@ -7,6 +7,7 @@ import {
   joinCustomer,
   launchChromium,
   openSignedIn,
+  refusalAlert,
   startConsoleWorld,
   type ConsolePage,
   type ConsoleWorld,
@@ -24,7 +25,6 @@ describe('web console: integrations', () => {
   let world: ConsoleWorld
   let browser: Browser
   let cluster: Cluster
-  let ownerId: string
   const ids = { orders: '', rotator: '', legacy: '' }
   const memberEmail = 'member@acme.test'
   const integratorEmail = 'integrator@acme.test'
@@ -65,8 +65,6 @@ describe('web console: integrations', () => {
     ids.rotator = await store('rotator-db', credential('rotator', 'rotator-pw'))
     // A password the database refuses: the check finds it unreachable.
     ids.legacy = await store('legacy-db', credential('legacy', 'not-the-password'))
-    const me = await call('GET', '/v1/me')
-    ownerId = me.body.id as string
     await invite(memberEmail, 'member')
     const role = await call('POST', org('/roles'), {
       name: 'integrator',
@@ -212,7 +210,7 @@ describe('web console: integrations', () => {
       // No managing credential chosen: the API's refusal, on the field it names.
       const form = page.getByRole('region', { name: 'Set a rotation policy' })
       await form.getByRole('button', { name: 'Save rotation policy' }).click()
-      await form.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+      await refusalAlert(form, 'VALIDATION_FAILED').waitFor()
       assert.equal((await call('GET', org(`/secrets/${orders}/rotation`))).status, 404)
       await assertAccessible(page, 'the rotation form refused')
 
@@ -262,10 +260,15 @@ describe('web console: integrations', () => {
       const rotations = page.getByRole('table', { name: 'Rotations' })
       await rotations
         .getByRole('row')
-        .filter({ hasText: `user:${ownerId}` })
+        .filter({ hasText: world.customer.ownerEmail })
         .filter({ hasText: 'success' })
         .filter({ hasText: 'version 2' })
         .waitFor()
+      assert.doesNotMatch(
+        await rotations.innerText(),
+        /user:|[0-9a-f]{8}-[0-9a-f]{4}-/i,
+        'the actor by email, no id (issue 13)',
+      )
       const versions = page.getByRole('table', { name: 'Versions' })
       await versions.getByRole('row').filter({ hasText: '2 (current)' }).waitFor()
       assert.equal(await versions.getByRole('row').count(), 3, 'a header row and versions 2 and 1')
@@ -280,7 +283,7 @@ describe('web console: integrations', () => {
       await notice(page, /through legacy-db/)
       await page.getByRole('button', { name: 'Rotate now' }).click()
       await dialog.getByRole('button', { name: 'Rotate now' }).click()
-      const failed = dialog.getByRole('alert').filter({ hasText: 'ROTATION_FAILED' })
+      const failed = refusalAlert(dialog, 'ROTATION_FAILED')
       await failed.waitFor()
       assert.match(await failed.innerText(), /the managing credential could not change the password/)
       await assertAccessible(page, 'a refused rotation')

@@ -9,6 +9,7 @@ import {
   launchChromium,
   openPage,
   openSignedIn,
+  refusalAlert,
   startConsoleWorld,
   type ConsoleWorld,
 } from '../helpers/console.ts'
@@ -163,9 +164,7 @@ describe('web console: accepting an invitation', () => {
         await again.page.getByLabel(/^Password/).fill(PASSWORD)
         await again.page.getByLabel(/^Repeat the password/).fill(PASSWORD)
         await again.page.getByRole('button', { name: 'Accept and sign in' }).click()
-        await again.page
-          .getByRole('alert')
-          .filter({ hasText: 'INVITATION_INVALID' })
+        await refusalAlert(again.page, 'INVITATION_INVALID')
           .filter({ hasText: 'The invitation was not accepted' })
           .waitFor()
         assert.equal((await me(again.page)).status, 401, 'not signed in')

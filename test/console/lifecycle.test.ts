@@ -3,13 +3,14 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, Page, Request } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
 import {
   assertAccessible,
   joinCustomer,
   launchChromium,
   openSignedIn,
+  refusalAlert,
   startConsoleWorld,
   type ConsolePage,
   type ConsoleWorld,
@@ -147,6 +148,7 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     ])
     // The webhook `gone` is removed: its dead letter's payload goes with it.
     const gone = (await call('GET', `${org()}/webhooks`)).body.webhooks.find((w: { name: string }) => w.name === 'gone')
+    const hookId = dead.find((d) => d.webhook === 'hook')?.id as string
     assert.equal((await call('DELETE', `${org()}/webhooks/${gone.id}`)).status, 204)
 
     await page.goto(`${consoleOrg()}/notifications?tab=webhooks`)
@@ -166,15 +168,22 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
 
     // The erased payload: the API's 410 and its sentence.
     await page.getByRole('button', { name: /^Retry the delivery to gone / }).click()
-    const erased = page.getByRole('alert').filter({ hasText: 'WEBHOOK_PAYLOAD_ERASED' })
+    const erased = refusalAlert(page, 'WEBHOOK_PAYLOAD_ERASED')
     await erased.waitFor()
     assert.match(await erased.innerText(), /Not retried/)
     await assertAccessible(page, 'a retry refused with 410')
 
     // The receiver is back: retried while the list shows the failed ones only, the row does
     // not vanish: it stays with its new state and says where it went, and the notice says how
-    // to follow it (issue 13); under "Any", the list follows it from pending to delivered.
+    // to follow it (issue 13); the kept row is followed until it is delivered.
     receiverUp = true
+    // The delivery asked alone (GET …/webhook-deliveries/{id}), as the page follows a kept row.
+    const followed: string[] = []
+    const follow = (request: Request) => {
+      if (request.method() === 'GET' && new URL(request.url()).pathname.endsWith(`/webhook-deliveries/${hookId}`))
+        followed.push(request.url())
+    }
+    page.on('request', follow)
     await page.getByRole('button', { name: /^Retry the delivery to hook / }).click()
     const notice = page.getByRole('status').filter({ hasText: /The delivery to hook is sent again: now pending/ })
     await notice.waitFor()
@@ -184,7 +193,9 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     )
     assert.equal(await erased.count(), 0, 'the earlier refusal is gone')
     assert.equal(await table.getByRole('row').count(), 3, 'both rows still there (with the header)')
-    assert.match(await rowOf('hook').innerText(), /pending\s+retried: no longer failed/i)
+    // Pending as the retry answered it (or already settled, on a slow machine: it is asked
+    // again after 2 s).
+    assert.match(await rowOf('hook').innerText(), /(pending|delivered)\s+retried: no longer failed/i)
     assert.equal(
       await rowOf('hook')
         .getByRole('button', { name: /^Retry/ })
@@ -193,9 +204,26 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
       'no second retry offered',
     )
     await assertAccessible(page, 'the dead letters after a retry')
+    // Still filtered on `failed`: the kept row is followed alone (GET …/webhook-deliveries/{id}
+    // every 2 s) until it settles, and shows it delivered — the receiver's 200 — without a
+    // refresh or a change of filter.
+    await until('the kept row delivered under the failed filter', async () =>
+      /delivered\s+retried: no longer failed\s+1\s+1\s+HTTP 200/i.test(await rowOf('hook').innerText())
+        ? true
+        : undefined,
+    )
+    assert.equal(await page.getByLabel('Delivery status').inputValue(), 'failed', 'the filter unchanged')
+    assert.ok(followed.length >= 1, 'asked alone')
+    assert.equal(await table.getByRole('row').count(), 3, 'the dead letter of `gone` and the kept row')
+    await assertAccessible(page, 'the kept row delivered')
+    // Settled: no longer asked.
+    const asked = followed.length
+    await new Promise((resolve) => setTimeout(resolve, 4500))
+    assert.equal(followed.length, asked, 'not asked again once delivered')
+    page.off('request', follow)
     await page.getByLabel('Delivery status').selectOption('')
     const retried = rowOf('hook')
-    await until('the retried delivery delivered', async () =>
+    await until('the retried delivery under “Any”', async () =>
       /delivered\s+1\s+1\s+HTTP 200/i.test(await retried.innerText()) ? true : undefined,
     )
     const after = (await call('GET', `${org()}/webhook-deliveries`)).body.deliveries as DeliveryRow[]
@@ -312,9 +340,9 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
       const { page } = admin
       await openFromNav(page, 'Offboarding')
       await page.getByRole('button', { name: 'Cancel offboarding' }).click()
-      const refusal = page.getByRole('alert').filter({ hasText: 'org:delete' })
+      const refusal = refusalAlert(page, 'FORBIDDEN').filter({ hasText: 'org:delete' })
       await refusal.waitFor()
-      assert.match(await refusal.innerText(), /Not cancelled[\s\S]*this needs the org:delete permission \(FORBIDDEN\)/)
+      assert.match(await refusal.innerText(), /Not cancelled[\s\S]*this needs the org:delete permission$/)
       await assertAccessible(page, 'the offboarding page, cancel refused')
       assert.equal((await call('GET', `${org()}/offboarding`)).body.status, 'scheduled', 'still scheduled')
       assert.deepEqual(admin.csp, [], 'no CSP violation')
@@ -387,7 +415,7 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     await until('the field refused', async () =>
       (await dialog.getByLabel(/^Keep for/).getAttribute('aria-invalid')) === 'true' ? true : undefined,
     )
-    await dialog.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+    await refusalAlert(dialog, 'VALIDATION_FAILED').waitFor()
     await assertAccessible(page, 'the period dialog, refused')
     assert.equal((await call('GET', `${org()}/audit/events?action=retention.policy.update`)).body.events.length, 0)
 
@@ -443,13 +471,14 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
     // The proof's audit event, one click away.
     await proof.getByRole('link', { name: /retention\.purge of this run/ }).click()
     await page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor()
-    assert.equal(await page.getByLabel('Target id').inputValue(), run.id)
+    assert.equal(await page.getByLabel('Target (id)').inputValue(), run.id)
     const events = page.getByRole('table', { name: 'Audit events' })
     await events.waitFor()
     assert.equal(await events.getByRole('row').count(), 2, 'a header and the purge’s one event')
     assert.match(
       await events.getByRole('row').nth(1).innerText(),
-      /retention\.purge\s+success\s+Custodian\s+system\s+retention_run/,
+      // In words (the action's key under it), the target's kind in words too.
+      /Expired records purged\s+retention\.purge\s+success\s+Custodian\s+the system\s+retention run/,
     )
     assert.deepEqual(owner.csp, [], 'no CSP violation')
   })

@@ -7,11 +7,13 @@ import { after, before, describe, it } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
 import {
+  ANY_UUID,
   assertAccessible,
   joinCustomer,
   launchChromium,
   openPage,
   openSignedIn,
+  refusalAlert,
   signIn,
   startConsoleWorld,
   type ConsoleWorld,
@@ -167,7 +169,7 @@ describe('web console: notifications and the operator overview', () => {
     const stripe = mine.getByRole('row').filter({ hasText: 'payments/stripe-key' })
     assert.match(
       await relay.innerText(),
-      /secret\.exposed\s+Secret "mail\/relay-password" was reported exposed\s+delivered\s+1/i,
+      /Secret reported exposed\s+Secret "mail\/relay-password" was reported exposed\s+delivered\s+1/i,
     )
     assert.match(await stripe.innerText(), /failed\s+1/i)
     assert.equal(await mine.getByRole('row').count(), 3, 'a header and the owner’s two notifications')
@@ -196,9 +198,19 @@ describe('web console: notifications and the operator overview', () => {
       `Last error\t${failedMine[0].lastError}`,
     )
     assert.match(failedMine[0].lastError, /^451/)
-    assert.match(await fields.getByRole('row', { name: /^Id/ }).innerText(), new RegExp(failedMine[0].id))
+    assert.equal(await fields.getByRole('row', { name: /^Status/ }).innerText(), 'Status\tFailed')
     await detail.getByText(/was reported exposed and is blocked/).waitFor()
-    await detail.getByText(/"name": "payments\/stripe-key"/).waitFor()
+    // The data in labelled words, never JSON or ids (issue 13): the secret as a link to its page.
+    const data = detail.getByRole('table', { name: 'Notification data' })
+    assert.equal(await data.getByRole('row', { name: /^Name/ }).innerText(), 'Name\tpayments/stripe-key')
+    assert.equal(await data.getByRole('row', { name: /^Version/ }).innerText(), 'Version\t1')
+    const open = data.getByRole('row', { name: /^Secret/ }).getByRole('link', { name: 'Open the secret' })
+    assert.equal(
+      await open.getAttribute('href'),
+      `/console/orgs/${world.customer.orgId}/secrets/${failedMine[0].data.secretId}`,
+    )
+    assert.doesNotMatch(await detail.innerText(), ANY_UUID)
+    assert.doesNotMatch(await detail.innerText(), /[{}]|"\w+":/, 'no JSON')
     await assertAccessible(page, 'a notification’s details')
     await page.getByRole('button', { name: 'Close notification details' }).click()
     await detail.waitFor({ state: 'hidden' })
@@ -210,7 +222,9 @@ describe('web console: notifications and the operator overview', () => {
     await outboxTable.waitFor()
     assert.match(page.url(), /\?tab=org$/)
     assert.equal(await outboxTable.getByRole('row').count(), 5)
-    assert.equal(await outboxTable.getByRole('row').filter({ hasText: adminId }).count(), 2, 'the admin’s, by id')
+    // Each recipient by email, never by id (issue 13).
+    assert.equal(await outboxTable.getByRole('row').filter({ hasText: adminEmail }).count(), 2, 'the admin’s, by email')
+    assert.equal(await outboxTable.getByRole('row').filter({ hasText: adminId }).count(), 0, 'no id')
     assert.equal(
       await outboxTable.getByRole('cell', { name: 'you', exact: true }).count(),
       2,
@@ -246,7 +260,7 @@ describe('web console: notifications and the operator overview', () => {
     await page.getByLabel(/^Webhook name/).fill('pager')
     await page.getByLabel(/^URL/).fill('http://127.0.0.1:9/hook')
     await page.getByRole('button', { name: 'Add webhook' }).click()
-    await page.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+    await refusalAlert(page, 'VALIDATION_FAILED').waitFor()
     assert.equal(await page.getByLabel(/^URL/).getAttribute('aria-invalid'), 'true')
 
     await page.getByLabel(/^URL/).fill(`${hookBase}/pager`)
@@ -264,17 +278,23 @@ describe('web console: notifications and the operator overview', () => {
       JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)]),
     )
     assert.ok(!stored.includes(secret) && !page.url().includes(secret), 'in no URL and no storage')
-    await page.getByRole('table', { name: 'Webhooks' }).getByRole('row').filter({ hasText: 'pager' }).waitFor()
+    // Its events in words, as the checkboxes name them (issue 13).
+    assert.match(
+      await page.getByRole('table', { name: 'Webhooks' }).getByRole('row').filter({ hasText: 'pager' }).innerText(),
+      /\tNotifications\t/,
+    )
+    assert.equal(await page.getByRole('checkbox', { name: /^Erasure requested/ }).count(), 1)
+    assert.equal(await page.getByRole('checkbox', { name: /^Re-consent required/ }).count(), 1)
 
     // The second with the keyboard alone: name, Tab to the URL, Tab through the events, Enter.
     await page.getByLabel(/^Webhook name/).focus()
     await page.keyboard.type('down')
     await page.keyboard.press('Tab')
     await page.keyboard.type(`${hookBase}/down`)
-    for (let i = 0; i < 4; i++) await page.keyboard.press('Tab')
+    for (let i = 0; i < 5; i++) await page.keyboard.press('Tab')
     assert.ok(
       await page.getByRole('button', { name: 'Add webhook' }).evaluate((el) => el.matches(':focus')),
-      'Tab reaches the submit button past the three events',
+      'Tab reaches the submit button past the four events',
     )
     await page.keyboard.press('Enter')
     const second = page.getByRole('dialog', { name: 'The webhook’s signing secret' })
@@ -316,7 +336,7 @@ describe('web console: notifications and the operator overview', () => {
     await table.waitFor()
     assert.match(
       await table.getByRole('row').filter({ hasText: 'pager' }).innerText(),
-      /notifications\s+127\.0\.0\.1:\d+\s+delivered\s+1\s+0\s+HTTP 200/i,
+      /\tNotifications\s+127\.0\.0\.1:\d+\s+delivered\s+1\s+0\s+HTTP 200/i,
     )
     assert.match(await table.getByRole('row').filter({ hasText: 'down' }).innerText(), /failed\s+1\s+0\s+HTTP 500/i)
     await assertAccessible(page, 'the webhooks tab with deliveries')
@@ -342,6 +362,61 @@ describe('web console: notifications and the operator overview', () => {
       removed.body.events.map((e: { details: { name: string } }) => e.details.name),
       ['down'],
     )
+
+    // The deliveries of one privacy request, chosen by what it is and when it came — never by
+    // whose it is (issue 13): the subject's id and the requester's address stay off the page.
+    const erasure = await call('POST', `${org()}/privacy-requests`, {
+      kind: 'erase',
+      subjectId: 'cust-webhook-filter-7',
+      requester: { email: 'filter-subject@example.test' },
+    })
+    assert.equal(erasure.status, 201, erasure.text)
+    await page.reload()
+    const picker = page.getByLabel('Privacy request', { exact: true })
+    const ref = (erasure.body.id as string).slice(0, 8)
+    const choice = picker.locator('option').filter({ hasText: `ref. ${ref}` })
+    await choice.waitFor({ state: 'attached' })
+    const label = await choice.innerText()
+    assert.match(label, new RegExp(`^Erasure received .+ · ref\\. ${ref}$`), label)
+    const options = (await picker.locator('option').allInnerTexts()).join('\n')
+    assert.doesNotMatch(options, /cust-webhook-filter-7|filter-subject@example\.test/)
+    assert.equal(await picker.locator('option').first().innerText(), 'Any request')
+    await picker.selectOption({ label })
+    await page.getByRole('button', { name: 'Apply filter' }).click()
+    await page.getByText('No deliveries yet.').waitFor()
+    await assertAccessible(page, 'the deliveries of one privacy request')
+    // Rotate pager's signing secret with the keyboard: the 24-hour overlap is said before,
+    // the new secret shown once; the next delivery verifies under the old and the new one.
+    await page.getByRole('button', { name: 'Rotate signing secret of webhook pager' }).focus()
+    await page.keyboard.press('Enter')
+    const rotate = page.getByRole('dialog', { name: 'Rotate the signing secret of pager?' })
+    await rotate.getByText(/For 24 hours every delivery is signed with both/).waitFor()
+    await assertAccessible(page, 'the rotation’s confirm dialog')
+    await rotate.getByRole('button', { name: 'Rotate signing secret' }).focus()
+    await page.keyboard.press('Enter')
+    const rotated = page.getByRole('dialog', { name: 'The webhook’s signing secret' })
+    const newSecret = await rotated.getByLabel('Signing secret of pager').inputValue()
+    assert.ok(newSecret.length >= 32 && newSecret !== secret, 'a new secret is shown')
+    await rotated.getByText(/deliveries carry a signature under the previous secret as well/).waitFor()
+    await assertAccessible(page, 'the rotated secret dialog')
+    await rotated.getByRole('button', { name: 'Done' }).focus()
+    await page.keyboard.press('Enter')
+    await rotated.waitFor({ state: 'hidden' })
+    assert.ok(!(await page.content()).includes(newSecret), 'the new secret is gone from the page')
+    const audited = await call('GET', `${org()}/audit/events?action=webhook.secret.rotate`)
+    assert.equal(audited.body.events.length, 1, audited.text)
+    assert.ok(!audited.text.includes(newSecret), 'no secret in the audit event')
+    const sentBefore = receiver.received.filter((r) => r.path === '/pager').length
+    await reportExposed('billing/webhook-rotation')
+    const next = await until('a delivery after the rotation', async () =>
+      receiver.received.filter((r) => r.path === '/pager').at(sentBefore),
+    )
+    const header = String(next.headers['x-custodian-signature'])
+    const nextTs = /^t=(\d+),/.exec(header)?.[1]
+    const macs = [...header.matchAll(/v1=([0-9a-f]{64})/g)].map((m) => m[1])
+    assert.equal(macs.length, 2, header)
+    for (const key of [secret, newSecret])
+      assert.ok(macs.includes(createHmac('sha256', key).update(`${nextTs}.${next.body}`).digest('hex')), 'both verify')
     assert.deepEqual(csp, [], 'no Content-Security-Policy refusal')
   })
 
@@ -448,8 +523,8 @@ describe('web console: notifications and the operator overview', () => {
         const expected = await operator.evaluate((orgs) => {
           const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString())
           return orgs.map((o) => [
-            `${o.name} ${o.id}`,
-            o.kind,
+            o.name,
+            o.kind === 'provider' ? 'Provider' : 'Customer',
             when(o.createdAt),
             String(o.members),
             String(o.serviceAccounts),
@@ -460,6 +535,8 @@ describe('web console: notifications and the operator overview', () => {
           ])
         }, after)
         assert.deepEqual(shown, expected)
+        // Orgs by name, never by id (issue 13).
+        assert.doesNotMatch(await table.innerText(), /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i)
         compared = true
       }
       assert.ok(compared, 'the figures held still long enough to compare')

@@ -10,6 +10,7 @@ import {
   launchChromium,
   openPage,
   openSignedIn,
+  refusalAlert,
   signIn,
   startConsoleWorld,
   type ConsolePage,
@@ -196,7 +197,7 @@ describe('web console: privacy', () => {
       await page.getByRole('button', { name: 'Complete: erase the subject' }).click()
       let dialog = page.getByRole('dialog', { name: 'Erase this subject everywhere?' })
       await dialog.getByRole('button', { name: 'Erase the subject' }).click()
-      await dialog.getByRole('alert').filter({ hasText: 'VERIFICATION_REQUIRED' }).waitFor()
+      await refusalAlert(dialog, 'VERIFICATION_REQUIRED').waitFor()
       await assertAccessible(page, 'the refused erasure')
       await dialog.getByRole('button', { name: 'Cancel' }).click()
       assert.equal((await requestOf(requestId)).status, 'open', 'nothing was erased')
@@ -232,10 +233,23 @@ describe('web console: privacy', () => {
       assert.equal(request.status, 'completed')
       assert.equal(request.subjectId, null, 'the request’s own copy of the subject is erased')
       await facts.getByText(/^erased/).waitFor()
+      // The notice follows the request: once the certificate is issued, it says so (issue 13).
+      await page.getByText('Erased, and the erasure certificate is issued', { exact: false }).waitFor()
+      assert.equal(await page.getByText('The certificate follows once', { exact: false }).count(), 0)
       assert.equal((await call('POST', '/records/search', { subjectId: subject })).body.records.length, 0)
       const history = page.getByRole('table', { name: 'History' })
       for (const event of ['received', 'verify', 'assign', 'erase', 'certificate'])
         await history.getByRole('cell', { name: event, exact: true }).first().waitFor()
+      // Its details in words: the assignee by email, moments in the console's format; no id, no ISO time (issue 13).
+      const historyText = await history.innerText()
+      assert.doesNotMatch(historyText, /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i)
+      assert.doesNotMatch(historyText, /\d{4}-\d{2}-\d{2}T\d{2}:/)
+      // The certificate's step is the service's own, in words (issue 13).
+      assert.match(
+        await history.getByRole('row').filter({ hasText: 'certificate' }).last().innerText(),
+        /Custodian \(automatic\)/,
+      )
+      assert.doesNotMatch(historyText, /system:/)
       await assertAccessible(page, 'the erased request with its salt')
       await assertNotKept(session, salt, 'the salt')
       await assertNotKept(session, subject, 'the subject id')
@@ -254,6 +268,15 @@ describe('web console: privacy', () => {
         /deleted\s+2\s+contact: 1, customer_data: 1/,
       )
       await systems.getByRole('row').filter({ hasText: 'custodian:subject-key' }).getByText('crypto-shredded').waitFor()
+      // Its audit event in words, linked to the audit log filtered to it; the org by name, no id (issue 13).
+      const certificateFacts = page.getByRole('table', { name: 'Certificate' })
+      const auditCell = certificateFacts.getByRole('row').filter({ hasText: 'Audit event' })
+      await auditCell.getByText(/in the audit log of Acme/).waitFor()
+      assert.doesNotMatch(await auditCell.innerText(), /[0-9a-f]{8}-[0-9a-f]{4}-/i)
+      const eventLink = auditCell.getByRole('link', { name: 'its audit event' })
+      const target = new URL((await eventLink.getAttribute('href')) ?? '', world.origin)
+      assert.equal(target.searchParams.get('action'), 'privacy.erasure.certificate')
+      assert.equal(target.searchParams.get('target'), certificateId)
       await assertAccessible(page, 'the certificate page')
 
       Object.assign(erased, { salt, certificateId, jws })
@@ -548,6 +571,10 @@ describe('web console: privacy', () => {
       await assertAccessible(page, 'the requests with their clocks')
 
       // Status filter: the API's, open ones only, then rejected ones only.
+      // Its choices capitalised like every other filter's (issue 13).
+      const choices = await page.getByLabel('Status').locator('option').allInnerTexts()
+      assert.ok(choices.length > 2)
+      for (const choice of choices) assert.match(choice, /^[A-Z]/, `a capitalised choice: ${choice}`)
       await page.getByLabel('Status').selectOption('rejected')
       await table.getByRole('row').filter({ hasText: 'cust-late-1' }).waitFor({ state: 'detached' })
       await table.getByRole('row').filter({ hasText: 'cust-unknown-9' }).waitFor()

@@ -9,6 +9,7 @@ import {
   joinCustomer,
   launchChromium,
   openSignedIn,
+  refusalAlert,
   startConsoleWorld,
   type ConsoleWorld,
 } from '../helpers/console.ts'
@@ -270,7 +271,7 @@ describe('web console: the response plan', () => {
       await second.getByLabel('Kind').selectOption('regulator')
       await second.getByLabel('Deadline (hours)').fill('24')
       await parties.getByRole('button', { name: 'Save parties' }).click()
-      await parties.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+      await refusalAlert(parties, 'VALIDATION_FAILED').waitFor()
       assert.equal(await second.getByLabel('Name').getAttribute('aria-invalid'), 'true', 'the refused field is marked')
       assert.equal((await plan()).parties.length, 0, 'nothing saved')
       await assertAccessible(page, 'the parties dialog with a refused field')

@@ -98,23 +98,33 @@ describe('web console: alerts and incidents', () => {
       )
     })
 
+    // The title a person reads: what changed and who changed it, never an action name or an id (issue 13).
+    const readable = `Role created by ${world.customer.ownerEmail}`
+    // The stored title (sent in mails and webhooks) is in words too, naming no one (issue 13).
+    assert.equal(raised.title, 'A role was created by a member')
     const { page, csp, close } = await signedIn(world.customer.ownerEmail)
     try {
+      // The header names the org signed in to (issue 13).
+      await page.getByRole('navigation', { name: 'Console' }).getByText('Acme · owner', { exact: true }).waitFor()
       await open(page, 'Alerts')
       const table = page.getByRole('table', { name: 'Alerts' })
-      const row = table.getByRole('row').filter({ hasText: raised.title })
+      const row = table.getByRole('row').filter({ hasText: readable })
       await row.waitFor()
-      assert.match(await row.innerText(), /privilege_change/)
+      assert.match(await row.innerText(), /Rule: privilege change/)
+      assert.doesNotMatch(
+        await table.innerText(),
+        /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|role\.create/,
+      )
       assert.match(await row.innerText(), /medium/i)
       assert.match(await row.innerText(), /open/i)
       await assertAccessible(page, 'the alerts page')
 
       // Acknowledge, with the keyboard.
-      await tabTo(page, row.getByRole('button', { name: `Acknowledge alert ${raised.title}` }))
+      await tabTo(page, row.getByRole('button', { name: `Acknowledge alert ${readable}` }))
       await page.keyboard.press('Enter')
       await page
         .getByRole('status')
-        .filter({ hasText: `Alert “${raised.title}” is acknowledged.` })
+        .filter({ hasText: `Alert “${readable}” is acknowledged.` })
         .waitFor()
       const acknowledged = await call('GET', `/alerts/${raised.id}`)
       assert.equal(acknowledged.body.status, 'acknowledged')
@@ -122,14 +132,15 @@ describe('web console: alerts and incidents', () => {
       await row.getByText('acknowledged', { exact: true }).waitFor()
 
       // Open an incident from it, of the plan's type: its playbook becomes the steps.
-      await row.getByRole('button', { name: `Open incident from alert ${raised.title}` }).click()
+      await row.getByRole('button', { name: `Open incident from alert ${readable}` }).click()
       const dialog = page.getByRole('dialog', { name: 'Open an incident from this alert' })
-      assert.equal(await dialog.getByLabel(/^Incident title/).inputValue(), raised.title)
+      assert.equal(await dialog.getByLabel(/^Incident title/).inputValue(), readable)
       await dialog.getByLabel(/^Incident title/).fill('Unexpected role created')
       await dialog.getByLabel(/^Incident type/).selectOption({ label: 'Account takeover' })
-      // Its severity: the type's default unless chosen (issue 13); chosen here.
+      // Its severity: the alert's at first, not the type's default (issue 13); another chosen here.
       const severity = dialog.getByLabel(/^Incident severity/)
-      assert.equal(await severity.inputValue(), '')
+      assert.equal(await severity.inputValue(), 'medium', 'the alert’s severity')
+      await dialog.getByText('The alert’s severity is medium;', { exact: false }).waitFor()
       await severity.getByRole('option', { name: 'Default (high, the type’s)' }).waitFor({ state: 'attached' })
       await severity.selectOption('critical')
       await assertAccessible(page, 'the open-incident dialog')
@@ -143,8 +154,11 @@ describe('web console: alerts and incidents', () => {
       assert.equal(incident.body.severity, 'critical', 'the severity chosen, not the type’s default')
       assert.equal(incident.body.type, 'Account takeover')
       assert.deepEqual(incident.body.links, [{ kind: 'alert', ref: raised.id }])
-      await page.getByRole('link', { name: `alert ${raised.id}` }).waitFor()
-      await page.getByText('Escalation: running: not escalated').waitFor()
+      // The linked alert by its title in words, never its id.
+      const links = page.getByRole('list', { name: 'Linked alerts and audit events' })
+      await links.getByRole('link', { name: new RegExp(`^Alert: ${readable}`) }).waitFor()
+      assert.doesNotMatch(await links.innerText(), /[0-9a-f]{8}-[0-9a-f]{4}-/, 'no id in the links')
+      await page.getByText('Escalation: running, not escalated yet').waitFor()
       await assertAccessible(page, 'the incident page')
 
       // Its severity changed in the page (issue 13): back to the type's high.
@@ -179,7 +193,7 @@ describe('web console: alerts and incidents', () => {
 
       // Acknowledge the incident: escalation stops.
       await page.getByRole('button', { name: 'Acknowledge incident' }).click()
-      await page.getByText('Escalation: stopped (acknowledged): not escalated').waitFor()
+      await page.getByText('Escalation: stopped when acknowledged, not escalated').waitFor()
       incident = await call('GET', `/incidents/${incidentId}`)
       assert.equal(incident.body.status, 'acknowledged')
       assert.notEqual(incident.body.acknowledgedAt, null)
@@ -191,6 +205,11 @@ describe('web console: alerts and incidents', () => {
       await timeline.getByRole('row').filter({ hasText: 'Role was created from an unknown address.' }).waitFor()
       for (const kind of ['open', 'step', 'update', 'acknowledge', 'note'])
         await timeline.getByRole('cell', { name: kind, exact: true }).first().waitFor()
+      // An update says what changed in a sentence, not a before/after dump (issue 13).
+      await timeline.getByRole('cell', { name: 'Severity: critical → high', exact: true }).waitFor()
+      await timeline.getByRole('cell', { name: `Commander set to ${world.customer.ownerEmail}`, exact: true }).waitFor()
+      await timeline.getByRole('cell', { name: 'Acknowledged before any escalation', exact: true }).waitFor()
+      assert.doesNotMatch(await timeline.innerText(), /before:|after:/)
       incident = await call('GET', `/incidents/${incidentId}`)
       assert.deepEqual(
         incident.body.timeline.map((t: { kind: string }) => t.kind),
@@ -207,6 +226,12 @@ describe('web console: alerts and incidents', () => {
       assert.match(await listed.innerText(), /high/i)
       assert.match(await listed.innerText(), /acknowledged/i)
       await assertAccessible(page, 'the incidents page')
+
+      // The alert's Incident column names the incident it opened, unlike the button (issue 13).
+      await open(page, 'Alerts')
+      const linkedRow = page.getByRole('table', { name: 'Alerts' }).getByRole('row').filter({ hasText: readable })
+      await linkedRow.getByRole('link', { name: 'Unexpected role created' }).waitFor()
+      assert.equal(await linkedRow.getByRole('link', { name: 'Open incident' }).count(), 0)
       assert.deepEqual(csp, [], 'no CSP violation')
     } finally {
       await close()
@@ -218,16 +243,36 @@ describe('web console: alerts and incidents', () => {
     try {
       await open(page, 'Alerts')
       const rules = page.getByRole('table', { name: 'Alert rules' })
-      const rule = rules.getByRole('row').filter({ hasText: 'login_failures_account' })
+      // Rules by name in words, never their keys; a description's quoted setting as code (issue 13).
+      assert.doesNotMatch(await rules.innerText(), /login_failures_account|`/)
+      await rules
+        .getByRole('row')
+        .filter({ hasText: 'Reveal outside usual hours' })
+        .locator('code', { hasText: 'threshold' })
+        .waitFor()
+      const rule = rules.getByRole('row').filter({ hasText: 'Failed sign-ins for an account' })
       assert.match(await rule.innerText(), /default/)
-      await rule.getByRole('button', { name: 'Edit rule login_failures_account' }).click()
-      const dialog = page.getByRole('dialog', { name: 'Rule login_failures_account' })
-      assert.equal(await dialog.getByLabel(/^Threshold/).inputValue(), '5')
-      await dialog.getByLabel(/^Threshold/).fill('3')
+      await rule.getByRole('button', { name: 'Edit rule Failed sign-ins for an account' }).click()
+      const dialog = page.getByRole('dialog', { name: 'Rule “Failed sign-ins for an account”' })
+      const threshold = dialog.getByLabel(/^Threshold/)
+      assert.equal(await threshold.inputValue(), '5')
+      // Out of the API's bounds: stated, kept as typed (not clamped), refused before sending.
+      await dialog.getByText('From 1 to 100,000.', { exact: false }).waitFor()
+      for (const [typed, message] of [
+        ['0', 'Must be from 1 to 100,000.'],
+        ['99999999', 'Must be from 1 to 100,000.'],
+      ] as const) {
+        await threshold.fill(typed)
+        await threshold.blur()
+        assert.equal(await threshold.inputValue(), typed, 'not clamped')
+        await dialog.getByText(message).waitFor()
+        assert.equal(await dialog.getByRole('button', { name: 'Save rule' }).isDisabled(), true)
+      }
+      await threshold.fill('3')
       await dialog.getByLabel(/^Window \(seconds\)/).fill('600')
       await assertAccessible(page, 'the rule dialog')
       await dialog.getByRole('button', { name: 'Save rule' }).click()
-      await page.getByRole('status').filter({ hasText: 'Rule login_failures_account is saved.' }).waitFor()
+      await page.getByRole('status').filter({ hasText: 'Rule “Failed sign-ins for an account” is saved.' }).waitFor()
       await rule.getByRole('cell', { name: 'this org’s' }).waitFor()
       const saved = await call('GET', '/alert-rules')
       const settings = saved.body.rules.find((r: { rule: string }) => r.rule === 'login_failures_account')
@@ -248,16 +293,17 @@ describe('web console: alerts and incidents', () => {
       await page.reload()
       await page.getByLabel('Status').selectOption('open')
       const openRows = page.getByRole('table', { name: 'Alerts' }).getByRole('row')
-      const row = openRows.filter({ hasText: raised.title })
+      const readable = `Role created by ${world.customer.ownerEmail}`
+      const row = openRows.filter({ hasText: readable })
       await row.waitFor()
       assert.equal(await openRows.count(), 2, 'the header and the one open alert')
-      await row.getByRole('button', { name: `Resolve alert ${raised.title}` }).click()
+      await row.getByRole('button', { name: `Resolve alert ${readable}` }).click()
       const resolve = page.getByRole('dialog', { name: 'Resolve the alert?' })
       await resolve.getByLabel(/^Note/).fill('Expected: created for the runbook.')
       await resolve.getByRole('button', { name: 'Resolve' }).click()
       await page
         .getByRole('status')
-        .filter({ hasText: `Alert “${raised.title}” is resolved.` })
+        .filter({ hasText: `Alert “${readable}” is resolved.` })
         .waitFor()
       await page.getByText('No open alerts.').waitFor()
       const resolved = await call('GET', `/alerts/${raised.id}`)
@@ -273,7 +319,7 @@ describe('web console: alerts and incidents', () => {
       // The status filter: resolved alerts alone.
       await page.getByLabel('Status').selectOption('resolved')
       const onlyResolved = page.getByRole('table', { name: 'Alerts' }).getByRole('row')
-      await onlyResolved.filter({ hasText: raised.title }).waitFor()
+      await onlyResolved.filter({ hasText: readable }).waitFor()
       assert.equal(await onlyResolved.count(), 2, 'the header and the one resolved alert')
       assert.deepEqual(csp, [], 'no CSP violation')
     } finally {
@@ -301,6 +347,11 @@ describe('web console: alerts and incidents', () => {
       const confirmedAt = Date.now()
       await page.keyboard.press('Enter')
       await page.getByRole('status').filter({ hasText: 'The breach is confirmed' }).waitFor()
+      // Confirming acknowledged the incident: its timeline says so (issue 13).
+      await page
+        .getByRole('table', { name: 'Timeline' })
+        .getByRole('cell', { name: 'Acknowledged by confirming the breach', exact: true })
+        .waitFor()
 
       const incident = await call('GET', `/incidents/${incidentId}`)
       assert.ok(incident.body.breach !== null)

@@ -8,6 +8,7 @@ import {
   joinCustomer,
   launchChromium,
   openSignedIn,
+  refusalAlert,
   startConsoleWorld,
   type ConsolePage,
   type ConsoleWorld,
@@ -24,6 +25,8 @@ interface Item {
   note: string | null
   outcome: string | null
   details: { holder?: string }
+  holderEmail: string | null
+  allowedDecisions: string[]
 }
 
 // The console's access reviews and least-privilege report (issue 13, P2.3, P2.5), in
@@ -145,7 +148,9 @@ describe('web console: access reviews and least privilege', () => {
       const gina = table.getByRole('row').filter({ hasText: 'gina@acme.test' })
       await gina.waitFor()
       assert.match(await gina.innerText(), /admin/)
-      assert.match(await gina.innerText(), /audit:read/)
+      // What she used in words (the catalog's meaning), not its key (issue 13).
+      assert.match(await gina.innerText(), /Query the org’s audit log and its status/)
+      assert.doesNotMatch(await gina.innerText(), /audit:read/)
       assert.match(await gina.innerText(), /Reduce to auditor/)
       assert.match(await gina.innerText(), /directly/)
       const self = table.getByRole('row').filter({ hasText: `${world.customer.ownerEmail} (you)` })
@@ -283,7 +288,11 @@ describe('web console: access reviews and least privilege', () => {
       const cells = await frank.getByRole('cell').allInnerTexts()
       assert.equal(cells[2], 'admin')
       assert.equal(cells[3], 'off')
-      assert.match(cells[5] ?? '', /^1 of \d+ used\s+used: audit:read\s+suggests: auditor$/)
+      // Permissions used in words (the catalog's meaning), never their keys (issue 13).
+      assert.match(
+        cells[5] ?? '',
+        /^1 of \d+ used\s+used: Query the org’s audit log and its status\s+suggests: auditor$/,
+      )
       await assertAccessible(page, 'an open access review')
 
       await page.getByRole('link', { name: '← All access reviews' }).click()
@@ -365,6 +374,9 @@ describe('web console: access reviews and least privilege', () => {
         .waitFor()
       const dave = await itemOf('dave@acme.test')
       assert.deepEqual([dave.decision, dave.reduceTo, dave.note], ['reduce', 'auditor', 'only reads the audit log now'])
+      // The row shows the new role at once, the old one beside it (issue 13).
+      const daveRow = table.getByRole('row').filter({ hasText: 'dave@acme.test' })
+      assert.match((await daveRow.getByRole('cell').allInnerTexts()).join('|'), /\|auditor\s+was admin\|/)
       assert.equal(await roleOf(members['dave@acme.test']?.userId ?? ''), 'auditor')
 
       // Keyboard only: to Erin's certify, the reason typed, confirmed with Enter.
@@ -388,34 +400,66 @@ describe('web console: access reviews and least privilege', () => {
     }
   })
 
-  it('a bulk decision: each item’s answer shown, the refused one with the API’s reason', async () => {
+  it('a bulk decision: only what the API allows each item is offered, each item’s answer shown (issue 13)', async () => {
+    // The API says per item which decisions the caller may record, as it rules them.
+    const before = await items()
+    const ownToken = before.find((i) => i.kind === 'api_token' && i.details.holder === ownerId)
+    const ownMembership = before.find((i) => i.kind === 'member' && i.subjectId === ownerId)
+    assert.equal(ownToken?.holderEmail, world.customer.ownerEmail)
+    assert.deepEqual(ownToken?.allowedDecisions, [], 'Harry may decide the owner’s token: not the owner')
+    assert.deepEqual(ownMembership?.allowedDecisions, [])
+    assert.deepEqual(before.find((i) => i.label === 'harry@acme.test')?.allowedDecisions, [
+      'certify',
+      'reduce',
+      'revoke',
+    ])
+    const harryToken = before.find((i) => i.kind === 'api_token' && i.holderEmail === 'harry@acme.test')
+    assert.deepEqual(harryToken?.allowedDecisions, ['certify', 'revoke'])
+
     const owner = await signedIn(world.customer.ownerEmail)
     try {
       const { page } = owner
       await page.goto(`${world.origin}/console/orgs/${world.customer.orgId}/access-reviews/${reviewId}`)
       const table = page.getByRole('table', { name: 'Review items' })
       await table.waitFor()
+      // The owner's own membership and token: another admin (Harry) decides them, so neither is offered.
+      const ownRow = table.getByRole('row').filter({ hasText: `API token of ${world.customer.ownerEmail}` })
+      await ownRow.getByText('undecided: your own access, another reviewer decides it').waitFor()
+      assert.equal(await ownRow.getByRole('checkbox').count(), 0)
+      assert.equal(await ownRow.getByRole('button').count(), 0)
+      assert.equal(
+        await table.getByRole('checkbox', { name: `Select ${world.customer.ownerEmail} (member)` }).count(),
+        0,
+      )
+      // Tokens with one name (every invitation's is "invitation") are told apart by their holder.
+      await table.getByRole('button', { name: 'Certify invitation (API token of harry@acme.test)' }).waitFor()
+      assert.equal(
+        await table.getByRole('button', { name: 'Reduce invitation (API token of harry@acme.test)' }).count(),
+        0,
+      )
       await table.getByRole('checkbox', { name: `Select ${world.customer.viewerEmail} (member)` }).check()
       await table.getByRole('checkbox', { name: 'Select harry@acme.test (member)' }).check()
-      // The owner's own membership: another admin (Harry) may decide it, so the API refuses it.
-      await table.getByRole('checkbox', { name: `Select ${world.customer.ownerEmail} (member)` }).check()
+      await table.getByRole('checkbox', { name: 'Select invitation (API token of harry@acme.test)' }).check()
       const bulk = page.getByRole('region', { name: 'Decide several items' })
+      // A token's role cannot be reduced: it is left out of a bulk reduce, named.
+      await bulk.getByLabel('Decision').selectOption('reduce')
+      await bulk.getByText('Left out, as you cannot reduce them: invitation (API token of harry@acme.test).').waitFor()
+      await bulk.getByRole('button', { name: 'Reduce 2 selected items' }).waitFor()
+      await bulk.getByLabel('Decision').selectOption('certify')
       await bulk.getByLabel('Reason').fill('quarterly check: still needed')
       await bulk.getByRole('button', { name: 'Certify 3 selected items' }).click()
       const dialog = page.getByRole('dialog', { name: 'Certify 3 selected items?' })
       await dialog.getByText('harry@acme.test (member)').waitFor()
+      await dialog.getByText('invitation (API token of harry@acme.test)').waitFor()
       await assertAccessible(page, 'the bulk confirm dialog')
       await dialog.getByRole('button', { name: 'Certify 3' }).click()
-      await bulk.getByRole('status').filter({ hasText: '2 of 3 decided; 1 refused.' }).waitFor()
+      await bulk.getByRole('status').filter({ hasText: 'All 3 decided.' }).waitFor()
       const results = bulk.getByRole('table', { name: 'Bulk decision results' })
       const line = async (label: string) =>
         (await results.getByRole('row').filter({ hasText: label }).getByRole('cell').allInnerTexts())[1]
-      assert.equal(await line(world.customer.viewerEmail), 'Decided: certified')
-      assert.equal(await line('harry@acme.test'), 'Decided: certified')
-      assert.match(
-        (await line(world.customer.ownerEmail)) ?? '',
-        /^Refused: nobody reviews their own access; another reviewer decides this item \(FORBIDDEN\)$/,
-      )
+      assert.equal(await line(`${world.customer.viewerEmail} (member)`), 'Decided: certified')
+      assert.equal(await line('harry@acme.test (member)'), 'Decided: certified')
+      assert.equal(await line('invitation (API token of harry@acme.test)'), 'Decided: certified')
       const after = await items()
       const decisionOf = (label: string) => after.find((i) => i.kind === 'member' && i.label === label)
       assert.equal(decisionOf('harry@acme.test')?.note, 'quarterly check: still needed')
@@ -476,7 +520,7 @@ describe('web console: access reviews and least privilege', () => {
         .getByRole('alert')
         .filter({ hasText: /\d+ items are undecided; decide them/ })
         .waitFor()
-      assert.match(await dialog.getByRole('alert').innerText(), /CONFLICT/)
+      await refusalAlert(dialog, 'CONFLICT').waitFor()
       await assertAccessible(page, 'the close dialog, refused')
       await dialog.getByRole('button', { name: 'Cancel' }).click()
 

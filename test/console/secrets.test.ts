@@ -3,11 +3,13 @@ import { after, before, describe, it } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
 import { ensureBuilt } from '../../scripts/console.ts'
 import {
+  ANY_UUID,
   assertAccessible,
   assertNowhere,
   joinCustomer,
   launchChromium,
   openSignedIn,
+  refusalAlert,
   startConsoleWorld,
   type ConsolePage,
   type ConsoleWorld,
@@ -84,10 +86,15 @@ describe('web console: secrets', () => {
       const versions = page.getByRole('table', { name: 'Versions' })
       await versions.getByRole('row').filter({ hasText: '2 (current)' }).waitFor()
       assert.equal(await versions.getByRole('row').count(), 3, 'a header row and versions 2 and 1')
+      // Who made each version, by email: never "user:<id>".
+      const versionsText = await versions.innerText()
+      assert.ok(versionsText.includes(world.customer.ownerEmail), versionsText)
+      assert.doesNotMatch(versionsText, ANY_UUID)
+      assert.doesNotMatch(versionsText, /user:/)
 
       // A reason too short: the API's refusal, nothing revealed.
       await reveal(page, 'x')
-      await page.getByRole('alert').filter({ hasText: 'VALIDATION_FAILED' }).waitFor()
+      await refusalAlert(page, 'VALIDATION_FAILED').waitFor()
 
       await reveal(page, 'console test: checking the rotated password')
       const shown = page.getByRole('group', { name: 'Revealed value' })
@@ -227,6 +234,8 @@ describe('web console: secrets', () => {
       dialog = page.getByRole('dialog', { name: 'Delete app/lifecycle?' })
       await dialog.waitFor()
       await assertAccessible(page, 'the delete dialog')
+      // A confirmation's focus starts on Cancel (the safe choice), never on the Close button.
+      await dialog.getByRole('button', { name: 'Cancel' }).and(page.locator(':focus')).waitFor()
       await dialog.getByRole('button', { name: 'Delete secret' }).click()
       await page.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor()
       await page.getByRole('table', { name: 'Secrets' }).waitFor()

@@ -9,6 +9,7 @@ import {
   freePort,
   launchChromium,
   newConsoleContext,
+  refusalAlert,
   seriousViolations,
   startConsoleWorld,
   watchCsp,
@@ -171,11 +172,11 @@ describe('web console: single sign-on', () => {
       // The provider vouches for an address outside the org's allowed domains.
       await ssoSignIn(page, 'mallory@evil.test', world.customer.orgId)
       await page.waitForURL(`${origin}/console/sign-in?sso=failed&code=SSO_EMAIL_NOT_ALLOWED`)
-      const alert = page.getByRole('alert').filter({ hasText: 'Single sign-on failed' })
+      const alert = refusalAlert(page, 'SSO_EMAIL_NOT_ALLOWED').filter({ hasText: 'Single sign-on failed' })
       await alert.waitFor()
       assert.equal(
         await alert.innerText(),
-        'Single sign-on failed\nYour email address at the identity provider is not verified, or is not in a domain this org allows. (SSO_EMAIL_NOT_ALLOWED)',
+        'Single sign-on failed\nYour email address at the identity provider is not verified, or is not in a domain this org allows.',
       )
       await assertAccessible(page, 'the sign-in page after a failed SSO')
       assert.deepEqual(await cookieNames(context), [], 'no session, no hand-over cookie')
@@ -264,14 +265,14 @@ describe('web console: single sign-on', () => {
       await notice.waitFor()
       assert.equal(page.url(), `${origin}/console/orgs/${world.customer.orgId}/account?enrol=required`)
       assert.ok(urls.includes(`${origin}/console/orgs/${world.customer.orgId}/secrets`), 'by way of the secrets page')
-      assert.equal(await page.getByText('MFA_ENROLMENT_REQUIRED').count(), 0, 'no refusal shown')
+      assert.equal(await page.locator('[data-code="MFA_ENROLMENT_REQUIRED"]').count(), 0, 'no refusal shown')
       await assertAccessible(page, 'the enrolment notice')
 
       // Any org page sends the person back here, instead of showing the refusal.
       await page.getByRole('navigation', { name: 'Org pages' }).getByRole('link', { name: 'Secrets' }).click()
       await page.waitForURL(`${origin}/console/orgs/${world.customer.orgId}/account?enrol=required`)
       await notice.waitFor()
-      assert.equal(await page.getByText('MFA_ENROLMENT_REQUIRED').count(), 0, 'no refusal shown')
+      assert.equal(await page.locator('[data-code="MFA_ENROLMENT_REQUIRED"]').count(), 0, 'no refusal shown')
 
       // Enrolment (a state-changing call as well), then the notice says it is done.
       await page.getByRole('button', { name: 'Set up an authenticator app' }).click()

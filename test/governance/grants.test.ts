@@ -113,16 +113,21 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     assert.equal(notices.length, 1)
     assert.equal(notices[0]?.recipient_user_id, acme.ownerId)
     assert.match(notices[0]?.body ?? '', /customer ticket 4711/)
+    // The scope in the catalog's words, never its keys (issue 13).
+    assert.match(notices[0]?.body ?? '', /List secrets and their versions \(metadata only, never values\)/)
+    assert.doesNotMatch(notices[0]?.body ?? '', /org:read|secrets:read/)
     assert.ok((await auditActions(t(), acme.orgId)).some((e) => e.action === 'grant.request'))
   })
 
-  it('cannot be used before approval, and never without naming it', async () => {
+  it('cannot be used before approval, and never without naming it; a refused use records what it tried', async () => {
     const asked = await ask({ permissions: ['org:read', 'secrets:read'] })
     assert.equal((await asOperator('GET', '/secrets', asked.body.id)).status, 404)
     assert.equal((await asOperator('GET', '/secrets', undefined)).status, 404)
     const refused = await grantUses(asked.body.id)
     assert.equal(refused.at(-1)?.outcome, 'denied')
     assert.equal(refused.at(-1)?.details.reason, 'pending')
+    // What was attempted, as a use records it: the route pattern, never the path (issue 13).
+    assert.equal(refused.at(-1)?.details.route, 'GET /v1/orgs/:orgId/secrets')
   })
 
   it('is approved by a person of the org, never by the requester, and opens for its duration', async () => {
@@ -208,6 +213,20 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     )
     assert.equal(reveal?.details.grant, asked.body.id)
     assert.equal(reveal?.actor_id, provider.ownerId)
+    const uses = (await grantUses(asked.body.id)).filter((u) => u.outcome === 'success')
+    assert.deepEqual(
+      uses.map((u) => [u.details.route, u.details.secretId]),
+      [
+        ['POST /v1/orgs/:orgId/secrets/:secretId/reveal', secretA],
+        ['POST /v1/orgs/:orgId/secrets/:secretId/reveal', secretB],
+      ],
+      'each use names the secret its route touched, the refused one too',
+    )
+    const listed = await asOperator('GET', '/secrets', asked.body.id)
+    assert.equal(listed.status, 200)
+    const last = (await grantUses(asked.body.id)).at(-1)
+    assert.equal(last?.details.route, 'GET /v1/orgs/:orgId/secrets')
+    assert.equal('secretId' in (last?.details ?? {}), false, 'a route without a secret names none')
   })
 
   it('stops at its expiry, checked at the moment of use (test clock)', async () => {
@@ -377,6 +396,27 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     assert.equal((await decide(withdrawn.body.id, 'approve')).status, 409)
   })
 
+  it('shows an operator one of their own grants by id, however many they have, and no one else’s', async () => {
+    const asked = await ask({ permissions: ['org:read'] })
+    const mine = await t().request({ method: 'GET', url: `/v1/operator/grants/${asked.body.id}`, token: operator() })
+    assert.equal(mine.status, 200, mine.text)
+    assert.equal(mine.body.id, asked.body.id)
+    assert.equal(mine.body.status, 'pending')
+    assert.equal(mine.body.orgName, 'Acme')
+    assert.equal((await decide(asked.body.id, 'deny')).status, 200)
+    const after = await t().request({ method: 'GET', url: `/v1/operator/grants/${asked.body.id}`, token: operator() })
+    assert.equal(after.body.status, 'denied', 'the state now, as the org decided it')
+    // Another principal of the provider org, holding every permission: as if it did not exist.
+    const colleague = await principalWithRole(t(), provider, 'owner')
+    const theirs = await t().request({
+      method: 'GET',
+      url: `/v1/operator/grants/${asked.body.id}`,
+      token: colleague.token,
+    })
+    assert.equal(theirs.status, 404, theirs.text)
+    assert.equal(theirs.body.code, 'NOT_FOUND')
+  })
+
   it('says in the permission catalog which permissions a grant may carry, as the API holds to it', async () => {
     const catalog = await t().request({ method: 'GET', url: '/v1/permissions', token: acme.ownerToken })
     assert.equal(catalog.status, 200, catalog.text)
@@ -428,5 +468,84 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
         .length,
       0,
     )
+  })
+
+  it('names the operator in the org’s log only while they are a member of the org', async () => {
+    const url = `/v1/orgs/${acme.orgId}/audit/events?action=grant.use&actor=${provider.ownerId}&limit=500`
+    type Named = { actor: { id: string }; actorEmail: string | null }
+    // The operator joined Acme as an admin earlier in this suite: a member, named as one.
+    const asMember = await t().request({ method: 'GET', url, token: acme.ownerToken })
+    assert.equal(asMember.status, 200, asMember.text)
+    assert.ok(asMember.body.events.length > 0)
+    assert.ok(asMember.body.events.every((e: Named) => e.actorEmail === 'owner@provider.test'))
+    const removed = await t().request({
+      method: 'DELETE',
+      url: `/v1/orgs/${acme.orgId}/members/${provider.ownerId}`,
+      token: acme.ownerToken,
+    })
+    assert.equal(removed.status, 200, removed.text)
+    // No longer a member: the provider's operator, whose email is not the org's to read.
+    const outside = await t().request({ method: 'GET', url, token: acme.ownerToken })
+    assert.equal(outside.body.events.length, asMember.body.events.length)
+    assert.ok(outside.body.events.every((e: Named) => e.actorEmail === null))
+  })
+
+  it('tells those who may approve who else can: holding grants:approve and what the grant asks for, by email', async () => {
+    const four = await createCustomerOrg(t(), provider, 'Four', 'owner@four.test')
+    const call = (method: string, path: string, token: string, body?: unknown) =>
+      t().request({ method, url: `/v1/orgs/${four.orgId}${path}`, token, body })
+    for (const [name, permissions] of [
+      ['approver-full', ['grants:approve', 'grants:read', 'org:read']],
+      ['approver-lite', ['grants:approve', 'grants:read']],
+    ] as const) {
+      const made = await call('POST', '/roles', four.ownerToken, { name, permissions })
+      assert.equal(made.status, 201, made.text)
+    }
+    const join = async (email: string, role: string) => {
+      const invite = await call('POST', '/invitations', four.ownerToken, { email, role })
+      assert.equal(invite.status, 201, invite.text)
+      const joined = await t().request({
+        method: 'POST',
+        url: '/v1/invitations/accept',
+        body: { token: invite.body.token, password: PASSWORD },
+      })
+      assert.equal(joined.status, 201, joined.text)
+      return joined.body.apiToken as string
+    }
+    const bAdmin = await join('b-admin@four.test', 'admin')
+    await join('a-admin@four.test', 'admin')
+    await join('c-full@four.test', 'approver-full')
+    await join('d-lite@four.test', 'approver-lite')
+    await join('e-viewer@four.test', 'viewer')
+    const asked = await t().request({
+      method: 'POST',
+      url: '/v1/operator/grants',
+      token: operator(),
+      body: { orgId: four.orgId, reason: 'customer ticket 4720: who approves', permissions: ['org:read'] },
+    })
+    assert.equal(asked.status, 201, asked.text)
+
+    const byOwner = await call('GET', `/grants/${asked.body.id}`, four.ownerToken)
+    assert.equal(byOwner.status, 200, byOwner.text)
+    // Not the caller, not a viewer, not a role that lacks what the grant asks for (org:read).
+    assert.deepEqual(byOwner.body.otherApprovers, {
+      emails: ['a-admin@four.test', 'b-admin@four.test', 'c-full@four.test'],
+      count: 3,
+    })
+    const listed = await call('GET', '/grants', four.ownerToken)
+    const row = listed.body.grants.find((g: { id: string }) => g.id === asked.body.id)
+    assert.deepEqual(row.otherApprovers, byOwner.body.otherApprovers, 'the list says the same')
+    const byAdmin = await call('GET', `/grants/${asked.body.id}`, bAdmin)
+    assert.deepEqual(byAdmin.body.otherApprovers, {
+      emails: ['a-admin@four.test', 'c-full@four.test', 'owner@four.test'],
+      count: 3,
+    })
+    // The operator never sees the customer's people.
+    const mine = await t().request({ method: 'GET', url: `/v1/operator/grants/${asked.body.id}`, token: operator() })
+    assert.equal(mine.status, 200, mine.text)
+    assert.equal('otherApprovers' in mine.body, false)
+    // Decided, nothing is said.
+    assert.equal((await call('POST', `/grants/${asked.body.id}/deny`, four.ownerToken, {})).status, 200)
+    assert.equal('otherApprovers' in (await call('GET', `/grants/${asked.body.id}`, four.ownerToken)).body, false)
   })
 })

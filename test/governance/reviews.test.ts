@@ -25,6 +25,8 @@ interface ReviewItem {
   mfaEnabled: boolean | null
   inactive: boolean
   details: { holder?: string }
+  holderEmail: string | null
+  allowedDecisions: string[]
 }
 
 /** Every item of a review through GET …/items, a page of 500 at a time; `query`: a filter. */
@@ -193,6 +195,20 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
 
   it('reduces a role, and never lets anyone decide on their own access', async () => {
     const bobItem = await item('member', 'bob@acme.test')
+    // Each item says which decisions its caller may record, as the decision rules them (issue 13).
+    assert.deepEqual(bobItem.allowedDecisions, ['certify', 'reduce', 'revoke'])
+    const asBob = await items(reviewId, bob.apiToken)
+    const bobsOwn = asBob.filter((i) => i.subjectId === bob.userId || i.details.holder === bob.userId)
+    assert.ok(bobsOwn.length >= 2, 'Bob’s membership and token')
+    for (const i of bobsOwn) assert.deepEqual(i.allowedDecisions, [], 'another admin decides Bob’s own access')
+    const bobsToken = asBob.find((i) => i.kind === 'api_token' && i.details.holder === bob.userId)
+    assert.equal(bobsToken?.holderEmail, 'bob@acme.test')
+    assert.deepEqual(
+      asBob.find((i) => i.kind === 'api_token' && i.details.holder !== bob.userId && i.decision === null)
+        ?.allowedDecisions,
+      ['certify', 'revoke'],
+      'a token is certified or revoked, never reduced',
+    )
     const own = await decide(bobItem.id, { decision: 'certify' }, bob.apiToken)
     assert.equal(own.status, 403)
     const reduced = await decide(bobItem.id, { decision: 'reduce', role: 'auditor' })
@@ -327,6 +343,7 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
         token: solo.ownerToken,
         body,
       })
+    for (const i of items) assert.deepEqual(i.allowedDecisions, ['certify'], 'alone: certify only, offered as such')
     const member = items.find((i) => i.kind === 'member') as { id: string }
     const refused = await decideSolo(member.id, { decision: 'reduce', role: 'auditor' })
     assert.equal(refused.status, 400, 'alone, one’s own access can only be certified')
@@ -468,5 +485,46 @@ forEachEngine('access reviews and least privilege (P2.3, P2.5)', (engine) => {
       [['admin', 'viewer']],
       'audited beside the decision, with the old and new role',
     )
+  })
+
+  it('never suggests reducing or removing the org’s only owner, in the report or in a campaign; with a second owner it does (issue 13)', async () => {
+    const solo = await createCustomerOrg(t(), provider, 'Solo', 'solo@solo.test')
+    const at = (path = '') => `/v1/orgs/${solo.orgId}${path}`
+    const ownerId = (await t().request({ method: 'GET', url: '/v1/me', token: solo.ownerToken })).body.id as string
+    // The owner reads the audit log and the report: a narrower role would cover it.
+    assert.equal((await t().request({ method: 'GET', url: at('/audit/events'), token: solo.ownerToken })).status, 200)
+    const entryOf = async (userId: string) => {
+      const report = await t().request({ method: 'GET', url: at('/least-privilege'), token: solo.ownerToken })
+      assert.equal(report.status, 200, report.text)
+      return (report.body.principals as { id: string; suggestedRole: string | null; suggestRemoval: boolean }[]).find(
+        (p) => p.id === userId,
+      )
+    }
+    const alone = await entryOf(ownerId)
+    assert.deepEqual([alone?.suggestedRole, alone?.suggestRemoval], [null, false], 'the only owner: nothing suggested')
+    const started = await t().request({ method: 'POST', url: at('/access-reviews'), token: solo.ownerToken })
+    assert.equal(started.status, 201, started.text)
+    const ownerItem = (await itemsOf(t(), solo.orgId, started.body.id, solo.ownerToken)).find(
+      (i) => i.kind === 'member' && i.label === 'solo@solo.test',
+    ) as ReviewItem & { suggestedRole: string | null }
+    assert.equal(ownerItem.suggestedRole, null, 'nor in the campaign’s item')
+
+    // A second owner: the first may now be reduced, and the report says so.
+    const invite = await t().request({
+      method: 'POST',
+      url: at('/invitations'),
+      token: solo.ownerToken,
+      body: { email: 'second@solo.test', role: 'owner' },
+    })
+    assert.equal(invite.status, 201, invite.text)
+    const accepted = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
+    assert.ok(accepted.status < 300, accepted.text)
+    const shared = await entryOf(ownerId)
+    // What it used by now (the audit log, the report, a review, an invitation) fits admin.
+    assert.equal(shared?.suggestedRole, 'admin', 'one of two owners: the narrower role is suggested')
   })
 })

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -297,6 +297,7 @@ export async function fingerprint(t: TestApp): Promise<string> {
     'consent_events',
     'consent_state',
     'consent_objections',
+    'consent_page_links',
   ]
   const parts: string[] = []
   for (const table of tables) {
@@ -320,4 +321,37 @@ export async function auditActions(
     .where('org_id', '=', orgId)
     .orderBy('id')
     .execute()
+}
+
+/**
+ * A dead-lettered delivery to the org's webhook `webhookId`, as the webhook worker leaves one
+ * whose payload is erased (the flow itself: test/notify/webhook-retry.test.ts); its id.
+ */
+export async function insertDeadLetter(t: TestApp, orgId: string, webhookId: string): Promise<string> {
+  const id = randomUUID()
+  const now = new Date()
+  await t.db.kysely
+    .insertInto('webhook_deliveries')
+    .values({
+      id,
+      org_id: orgId,
+      webhook_id: webhookId,
+      webhook_name: 'fixture',
+      destination: 'hooks.fixture.test',
+      request_id: null,
+      event: 'notifications',
+      kek_version: null,
+      wrapped_key: null,
+      sealed: null,
+      status: 'failed',
+      attempts: 8,
+      next_attempt_at: now,
+      dead_lettered_at: now,
+      last_status: 503,
+      last_error: 'HTTP 503',
+      delivered_at: null,
+      created_at: now,
+    })
+    .execute()
+  return id
 }

@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import AxeBuilder from '@axe-core/playwright'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core'
 import { PASSWORD } from './app.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from './process.ts'
 
@@ -48,7 +48,11 @@ export async function freePort(): Promise<number> {
 
 /** A browser context that accepts the server's self-signed certificate. */
 export async function newConsoleContext(browser: Browser): Promise<BrowserContext> {
-  return browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 800 } })
+  return browser.newContext({
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1200, height: 800 },
+    reducedMotion: 'reduce',
+  })
 }
 
 /** Content-Security-Policy refusals the page reported on its console (none expected). */
@@ -119,6 +123,17 @@ export async function openSignedIn(
   const session = await openPage(browser, options.setup)
   await signIn(session.page, at, email, options)
   return session
+}
+
+/** A UUID anywhere in a text: what a page a person reads must not show (issue 13, words not ids). */
+export const ANY_UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i
+
+/**
+ * The alert showing the API's refusal with this code, within `scope`: the console says the
+ * refusal in words and keeps the code off the screen, on the alert as `data-code` (issue 13).
+ */
+export function refusalAlert(scope: Page | Locator, code: string): Locator {
+  return scope.getByRole('alert').and(scope.locator(`[data-code="${code}"]`))
 }
 
 /** Fails on axe-core's serious or critical violations, after a dialog's fade-in (or axe measures contrast mid-animation). */

@@ -32,7 +32,8 @@ export interface HistorySizes {
   tokens: number
   /** Rows in each other history table: grants, reviews, the open review's items (half of
    * them decided), privacy requests, alerts, incidents, sessions, notifications, webhook
-   * deliveries, retention runs, dead letters of the org's first SIEM destination (if any). */
+   * deliveries, retention runs, dead letters of the org's first SIEM destination (if any),
+   * consent recipients and propagations (a third each pending, acknowledged, overdue and alerted). */
   other: number
 }
 
@@ -232,6 +233,16 @@ export async function growHistory(db: Kysely<DB>, org: HistoryOrg, sizes: Histor
     INSERT INTO webhook_deliveries (id, org_id, webhook_id, webhook_name, destination, event, status, next_attempt_at, delivered_at, created_at)
     SELECT gen_random_uuid(), '${a}', w.id, w.name, w.url, 'notifications', 'delivered', now(), now(), now() - g * interval '1 minute'
       FROM (SELECT * FROM webhooks WHERE org_id = '${a}' LIMIT 1) AS w CROSS JOIN generate_series(1, ${n}) AS g;
+    INSERT INTO consent_recipients (id, org_id, name, url, secret_id, deadline_hours, created_at, created_by, updated_at)
+    SELECT gen_random_uuid(), '${a}', 'recipient ' || g, 'https://recipient.fixture.test/' || g, gen_random_uuid(), 24, now(), 'fixture', now()
+      FROM generate_series(1, ${n}) AS g;
+    INSERT INTO consent_propagations (id, org_id, recipient_id, recipient_name, action, purposes, token_hash, deadline_at, created_at, acknowledged_at, overdue_alerted_at)
+    SELECT gen_random_uuid(), '${a}', gen_random_uuid(), 'recipient ' || g, 'withdraw', ARRAY['fixture'], decode(md5(g::text) || md5('p' || g::text), 'hex'),
+        now() + CASE WHEN g % 3 = 2 THEN -1 ELSE 1 END * interval '1 day' + g * interval '1 second',
+        now() - g * interval '1 minute',
+        CASE WHEN g % 3 = 0 THEN now() - g * interval '1 second' END,
+        CASE WHEN g % 3 = 2 THEN now() END
+      FROM generate_series(1, ${n}) AS g;
     INSERT INTO retention_runs (id, org_id, ran_at, purged, classes)
     SELECT gen_random_uuid(), '${a}', now() - g * interval '1 minute', 0, '[]' FROM generate_series(1, ${n}) AS g;
     INSERT INTO siem_dead_letters (id, org_id, destination_id, from_seq, to_seq, attempts, last_error, created_at, resolution, resolved_at, resolved_by)
@@ -296,4 +307,6 @@ export const PERIODIC_JOBS: PeriodicJob[] = [
   { name: 'org key rewrap', run: (t) => t.app.services.rotation.worker.runOnce() },
   { name: 'org offboarding', run: (t) => t.app.services.offboarding.runDue() },
   { name: 'disclosure deadlines', run: (t) => t.app.services.vulnerabilityReports.watch() },
+  { name: 'consent expiry, objection deadlines, re-consent', run: (t) => t.app.services.consentJobs.run() },
+  { name: 'ended links housekeeping', run: (t) => t.app.services.housekeeping.run() },
 ]

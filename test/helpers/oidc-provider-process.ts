@@ -123,4 +123,8 @@ const handle = provider.callback()
 // Koa answers its own errors: the promise of a handled request has nothing left to report.
 server.on('request', (req, res) => void handle(req, res))
 process.stdout.write(`OIDC listening ${issuer}\n`)
-process.on('SIGTERM', () => server.close(() => process.exit(0)))
+// Stopping does not wait for a client's kept-alive (or stalled) connection: close() alone would.
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0))
+  server.closeAllConnections()
+})

@@ -96,7 +96,10 @@ export async function startOidcProvider(options: { redirectUri: string; dir: str
       if (child.exitCode !== null) return
       const exited = new Promise((resolve) => child.once('exit', resolve))
       child.kill('SIGTERM')
+      // Never left waiting: killed outright if it has not exited 5 s after SIGTERM.
+      const kill = setTimeout(() => child.kill('SIGKILL'), 5000)
       await exited
+      clearTimeout(kill)
     },
     async authorize(authorizationUrl) {
       // A fresh browser each time: no provider session carries over between sign-ins.

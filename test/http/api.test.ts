@@ -108,6 +108,34 @@ forEachEngine('API description, audit queries, logs', (engine) => {
     assert.equal(future.body.events.length, 0)
   })
 
+  it('names a member who acted by email, and no one else (a service account, a host application’s user)', async () => {
+    const url = `/v1/orgs/${customer.orgId}/audit/events`
+    const made = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${customer.orgId}/service-accounts`,
+      token: customer.ownerToken,
+      body: { name: 'namer', role: 'admin' },
+    })
+    assert.equal(made.status, 201, made.text)
+    const own = await t().request({
+      method: 'GET',
+      url: `${url}?actor=${customer.ownerId}&action=service_account.create`,
+      token: customer.ownerToken,
+    })
+    assert.equal(own.status, 200, own.text)
+    assert.ok(own.body.events.length > 0)
+    for (const e of own.body.events) assert.equal(e.actorEmail, 'owner@c.test')
+    // The provider's owner is a person too, but not a member here: never named in this org.
+    const all = await t().request({ method: 'GET', url: `${url}?limit=500`, token: customer.ownerToken })
+    const emails = new Set(all.body.events.map((e: { actorEmail: string | null }) => e.actorEmail))
+    assert.deepEqual(
+      [...emails].filter((e) => e !== null),
+      ['owner@c.test'],
+    )
+    for (const e of all.body.events as { actor: { type: string }; actorEmail: string | null }[])
+      if (e.actor.type !== 'user') assert.equal(e.actorEmail, null)
+  })
+
   it('ends a session or a token on logout', async () => {
     const made = await t().request({
       method: 'POST',

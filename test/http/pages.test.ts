@@ -56,6 +56,8 @@ const UNPAGED: Record<string, string> = {
   'GET /v1/orgs/{orgId}/alerts/{alertId}': 'one alert; the audit events that raised it (the first 100)',
   'GET /v1/vulnerability-reports/status': 'a reporter’s own report and its public updates',
   'GET /v1/orgs/{orgId}/grants/{grantId}': 'one grant and its approvals (at most the approvers the policy asks for)',
+  'GET /v1/operator/grants/{grantId}':
+    'the operator’s own grant and its approvals (at most the approvers the policy asks for)',
   'GET /v1/orgs/{orgId}/privacy-requests/{requestId}':
     'one request and the events of its own life cycle (a handful of steps)',
   'GET /v1/operator/vulnerability-reports/{reportId}': 'one report, its attachments (at most 5) and its messages',
@@ -64,6 +66,11 @@ const UNPAGED: Record<string, string> = {
     'one purpose; its data categories and recipients (at most 50 each, schema limit)',
   'GET /v1/orgs/{orgId}/consent/notices/{version}':
     'one notice version; the purposes it covers (at most 100, schema limit)',
+  'GET /v1/orgs/{orgId}/consent/receipts/{eventId}':
+    'one consent event’s receipt and its inclusion proof (at most 63 hashes)',
+  'GET /v1/orgs/{orgId}/consent/recipients/{recipientId}': 'one registered recipient',
+  'GET /v1/orgs/{orgId}/consent/report':
+    'one rate row per purpose and notice version (the org’s own catalogue) and at most 100 pending objections, soonest due first, with their total',
   'GET /v1/orgs/{orgId}/response-plan':
     'the plan: incident types, escalation (at most 10 levels), parties (at most 50), its versions and its last 100 reviews',
 }
@@ -120,6 +127,12 @@ org('audit/viewer-tokens', 'tokens')
 org('consent/purposes', 'purposes')
 org('consent/notices', 'notices')
 org('consent/objections', 'objections')
+org('consent/recipients', 'recipients')
+org('consent/propagations', 'propagations')
+PAGED['GET /v1/orgs/{orgId}/consent/reconsent'] = {
+  url: (f) => `/v1/orgs/${f.a.orgId}/consent/reconsent?purpose=c0&reason=material_change`,
+  key: 'subjects',
+}
 PAGED['GET /v1/viewer/events'] = { url: () => '/v1/viewer/events', key: 'events', token: (f) => f.viewer }
 PAGED['GET /v1/orgs/{orgId}/siem/destinations/{destinationId}/dead-letters'] = {
   url: (f) => `/v1/orgs/${f.a.orgId}/siem/destinations/${f.destination}/dead-letters`,
@@ -311,6 +324,40 @@ async function buildFixture(t: TestApp): Promise<Fixture> {
   await sql`UPDATE consent_objections SET opened_at = now() - interval '1 hour' WHERE org_id = ${A}`.execute(
     t.db.kysely,
   )
+  // Recipients by name, and one direct-marketing objection told to the three of them:
+  // three propagations sharing their creation time.
+  for (let i = 0; i < 3; i++)
+    await as('POST', '/consent/recipients', {
+      name: `Recipient ${i}`,
+      url: `https://recipient${i}.paged.test/consent`,
+      deadlineHours: 24,
+    })
+  await as('POST', '/consent/purposes', {
+    key: 'm0',
+    name: 'Marketing',
+    lawfulBasis: 'legitimate_interests',
+    directMarketing: true,
+    recipients: ['Recipient 0', 'Recipient 1', 'Recipient 2'],
+  })
+  await as('POST', '/consent/events', { id: 'm-o', subject: 's0', purpose: 'm0', action: 'object', method: 'form' })
+  // Re-consent: three grants a material change superseded.
+  await as('POST', '/consent/purposes', { key: 'c0', name: 'Consented', lawfulBasis: 'consent' })
+  const shown = await as('POST', '/consent/notices', {
+    language: 'en',
+    text: 'Consent notice.',
+    purposes: ['c0'],
+    materialChange: false,
+  })
+  for (let i = 0; i < 3; i++)
+    await as('POST', '/consent/events', {
+      id: `g${i}`,
+      subject: `s${i}`,
+      purpose: 'c0',
+      action: 'grant',
+      method: 'form',
+      noticeVersion: shown.version,
+    })
+  await as('POST', '/consent/notices', { language: 'en', text: 'Changed.', purposes: ['c0'], materialChange: true })
   // The owner of org a owns two more: a session of theirs lists three orgs.
   await createCustomerOrg(t, provider, 'Paged Org 2', 'owner@paged.test')
   await createCustomerOrg(t, provider, 'Paged Org 3', 'owner@paged.test')
@@ -382,7 +429,7 @@ forEachEngine('lists come a page at a time (issue 20)', (engine) => {
     const get = (query: string) =>
       t().request({
         method: 'GET',
-        url: `${route.url(f)}?${query}`,
+        url: `${route.url(f)}${route.url(f).includes('?') ? '&' : '?'}${query}`,
         ...(route.headers === undefined
           ? { token: route.token?.(f) ?? f.a.ownerToken }
           : { headers: route.headers(f) }),

@@ -8,6 +8,7 @@ import {
   bootstrapProvider,
   createCustomerOrg,
   fingerprint,
+  insertDeadLetter,
   PASSWORD,
   principalWithRole,
   useTestApp,
@@ -82,6 +83,12 @@ interface Fixture {
   /** An objection under review in each org (consent, P7.7). */
   aObjection: string
   bObjection: string
+  /** A consent event of each org (its receipt). */
+  aConsentEvent: string
+  bConsentEvent: string
+  /** A registered consent recipient of each org (Art. 19). */
+  aRecipient: string
+  bRecipient: string
 }
 
 interface RouteCase {
@@ -377,6 +384,13 @@ const ROUTES: RouteCase[] = [
     body: (f) => ({ orgId: f.a.orgId, reason: 'route matrix check', permissions: ['org:read'] }),
   },
   { method: 'GET', path: '/v1/operator/grants', access: 'grants:request', url: () => '/v1/operator/grants' },
+  {
+    method: 'GET',
+    path: '/v1/operator/grants/{grantId}',
+    access: 'grants:request',
+    url: (f) => `/v1/operator/grants/${f.aGrant}`,
+    badParamUrl: () => '/v1/operator/grants/x',
+  },
   {
     method: 'POST',
     path: '/v1/operator/grants/{grantId}/withdraw',
@@ -789,10 +803,26 @@ const ROUTES: RouteCase[] = [
     body: () => ({ subject: 'matrix-subject', purpose: 'fixture' }),
   },
   {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/page-links',
+    access: 'consent:record',
+    url: (f) => `${A(f)}/consent/page-links`,
+    body: () => ({ subject: 'matrix-subject', ttlSeconds: 300 }),
+  },
+  { method: 'GET', path: '/.well-known/gpc.json', access: 'public', url: () => '/.well-known/gpc.json' },
+  {
     method: 'GET',
     path: '/v1/orgs/{orgId}/consent/objections',
     access: 'consent:read',
     url: (f) => `${A(f)}/consent/objections`,
+    query: true,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/reconsent',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/reconsent?purpose=fixture&reason=material_change`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/reconsent?purpose=b-only&reason=lifetime_ended`,
     query: true,
   },
   {
@@ -803,6 +833,97 @@ const ROUTES: RouteCase[] = [
     foreignObjectUrl: (f) => `${A(f)}/consent/objections/${f.bObjection}/decide`,
     badParamUrl: (f) => `${A(f)}/consent/objections/x/decide`,
     body: () => ({ decision: 'rejected', grounds: 'Matrix grounds.' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/receipts/{eventId}',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/receipts/${f.aConsentEvent}`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/receipts/${f.bConsentEvent}`,
+    badParamUrl: (f) => `${A(f)}/consent/receipts/not-a-uuid`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/timeline',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/timeline`,
+    body: () => ({ subject: 'matrix-subject' }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/report',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/report`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/recipients',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/recipients`,
+    query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/recipients',
+    access: 'consent:manage',
+    url: (f) => `${A(f)}/consent/recipients`,
+    body: () => ({ name: 'Matrix Recipient', url: 'https://recipient.a.test/consent', deadlineHours: 24 }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/recipients/{recipientId}',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/recipients/${f.aRecipient}`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/recipients/${f.bRecipient}`,
+    badParamUrl: (f) => `${A(f)}/consent/recipients/x`,
+  },
+  {
+    method: 'PATCH',
+    path: '/v1/orgs/{orgId}/consent/recipients/{recipientId}',
+    access: 'consent:manage',
+    url: (f) => `${A(f)}/consent/recipients/${f.aRecipient}`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/recipients/${f.bRecipient}`,
+    badParamUrl: (f) => `${A(f)}/consent/recipients/x`,
+    body: () => ({ deadlineHours: 12 }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/orgs/{orgId}/consent/recipients/{recipientId}',
+    access: 'consent:manage',
+    url: (f) => `${A(f)}/consent/recipients/${f.aRecipient}`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/recipients/${f.bRecipient}`,
+    badParamUrl: (f) => `${A(f)}/consent/recipients/x`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/recipients/{recipientId}/subject-references',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/recipients/${f.aRecipient}/subject-references`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/recipients/${f.bRecipient}/subject-references`,
+    badParamUrl: (f) => `${A(f)}/consent/recipients/x/subject-references`,
+    body: () => ({ subjectId: 'fixture-subject' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/consent/recipients/{recipientId}/secret/rotate',
+    access: 'consent:manage',
+    url: (f) => `${A(f)}/consent/recipients/${f.aRecipient}/secret/rotate`,
+    foreignObjectUrl: (f) => `${A(f)}/consent/recipients/${f.bRecipient}/secret/rotate`,
+    badParamUrl: (f) => `${A(f)}/consent/recipients/x/secret/rotate`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/consent/propagations',
+    access: 'consent:read',
+    url: (f) => `${A(f)}/consent/propagations`,
+    query: true,
+  },
+  {
+    method: 'POST',
+    path: '/v1/consent/acknowledgements',
+    access: 'public',
+    url: () => '/v1/consent/acknowledgements',
+    body: () => ({ token: `cst_cpa_${'0'.repeat(32)}_${'A'.repeat(43)}` }),
   },
   { method: 'GET', path: '/v1/orgs/{orgId}/webhooks', access: 'webhooks:read', url: (f) => `${A(f)}/webhooks` },
   {
@@ -821,11 +942,27 @@ const ROUTES: RouteCase[] = [
     badParamUrl: (f) => `${A(f)}/webhooks/x`,
   },
   {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/webhooks/{webhookId}/secret/rotate',
+    access: 'webhooks:manage',
+    url: (f) => `${A(f)}/webhooks/${f.aWebhook}/secret/rotate`,
+    foreignObjectUrl: (f) => `${A(f)}/webhooks/${f.bWebhook}/secret/rotate`,
+    badParamUrl: (f) => `${A(f)}/webhooks/x/secret/rotate`,
+  },
+  {
     method: 'GET',
     path: '/v1/orgs/{orgId}/webhook-deliveries',
     access: 'webhooks:read',
     url: (f) => `${A(f)}/webhook-deliveries`,
     query: true,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/webhook-deliveries/{deliveryId}',
+    access: 'webhooks:read',
+    url: (f) => `${A(f)}/webhook-deliveries/${f.aDelivery}`,
+    foreignObjectUrl: (f) => `${A(f)}/webhook-deliveries/${f.bDelivery}`,
+    badParamUrl: (f) => `${A(f)}/webhook-deliveries/x`,
   },
   {
     method: 'POST',
@@ -1671,6 +1808,11 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
         assert.ok(response.status < 300, response.text)
         return response.body
       }
+      const recipient = await post('/recipients', {
+        name: 'Fixture Recipient',
+        url: 'https://recipient.fixture.test/consent',
+        deadlineHours: 24,
+      })
       await post('/purposes', { key: 'fixture', name: 'Fixture', lawfulBasis: 'consent' })
       await post('/purposes', { key: 'fixture-li', name: 'Fixture LI', lawfulBasis: 'legitimate_interests' })
       if (only) await post('/purposes', { key: 'b-only', name: 'B only', lawfulBasis: 'consent' })
@@ -1683,9 +1825,14 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
         action: 'object',
         method: 'form',
       })
-      return objected.event.objectionId as string
+      return {
+        objection: objected.event.objectionId as string,
+        event: objected.event.id as string,
+        recipient: recipient.id as string,
+      }
     }
-    const [aObjection, bObjection] = [await consentIn(a, false), await consentIn(b, true)]
+    const [aConsent, bConsent] = [await consentIn(a, false), await consentIn(b, true)]
+    const [aObjection, bObjection] = [aConsent.objection, bConsent.objection]
     // A certificate row as the erasure flow leaves one (the flow itself: test/privacy/requests.test.ts).
     const certificateIn = async (org: Org, requestId: string) => {
       const id = randomUUID()
@@ -1703,36 +1850,10 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       return id
     }
     const [aCertificate, bCertificate] = [await certificateIn(a, aRequest), await certificateIn(b, bRequest)]
-    // A dead letter as the webhook worker leaves one (the flow itself: test/notify/webhook-retry.test.ts).
-    const deadLetterIn = async (org: Org, webhookId: string) => {
-      const id = randomUUID()
-      const now = new Date()
-      await app.db.kysely
-        .insertInto('webhook_deliveries')
-        .values({
-          id,
-          org_id: org.orgId,
-          webhook_id: webhookId,
-          webhook_name: 'fixture',
-          destination: 'hooks.fixture.test',
-          request_id: null,
-          event: 'notifications',
-          kek_version: null,
-          wrapped_key: null,
-          sealed: null,
-          status: 'failed',
-          attempts: 8,
-          next_attempt_at: now,
-          dead_lettered_at: now,
-          last_status: 503,
-          last_error: 'HTTP 503',
-          delivered_at: null,
-          created_at: now,
-        })
-        .execute()
-      return id
-    }
-    const [aDelivery, bDelivery] = [await deadLetterIn(a, aWebhook), await deadLetterIn(b, bWebhook)]
+    const [aDelivery, bDelivery] = [
+      await insertDeadLetter(app, a.orgId, aWebhook),
+      await insertDeadLetter(app, b.orgId, bWebhook),
+    ]
     const alertIn = (org: Org) =>
       withOrg(
         app.db.kysely,
@@ -1836,6 +1957,10 @@ forEachEngine('every route refuses what it must (P2.2, P2.3)', (engine) => {
       aViewerToken: '',
       aObjection,
       bObjection,
+      aConsentEvent: aConsent.event,
+      bConsentEvent: bConsent.event,
+      aRecipient: aConsent.recipient,
+      bRecipient: bConsent.recipient,
       ...(await (async () => {
         await app.app.sequencer.flush()
         const firstEvent = async (org: Org) =>

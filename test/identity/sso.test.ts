@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
+import { ALL_PERMISSIONS, PROVIDER_ONLY } from '../../src/modules/access/permissions.ts'
 import { forEachEngine } from '../helpers/db.ts'
 import {
   auditActions,
@@ -11,6 +12,7 @@ import {
   createCustomerOrg,
   fingerprint,
   PASSWORD,
+  principalWithRole,
   useTestApp,
   type Org,
   type TestApp,
@@ -197,6 +199,45 @@ forEachEngine('single sign-on with OpenID Connect (P3.3, P3.4)', (engine) => {
     const update = events.find((e) => e.action === 'org.sso.update')
     assert.ok(update !== undefined)
     assert.doesNotMatch(JSON.stringify(events), /secret-value/)
+  })
+
+  it('a new issuer keeping the stored client secret takes vault:reveal (the secret is sent to it), checked before the provider is asked', async () => {
+    // org:security and every other permission but vault:reveal.
+    const role = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/roles`,
+      token: acme.ownerToken,
+      body: {
+        name: 'sso-no-reveal',
+        description: 'every permission but vault:reveal',
+        permissions: ALL_PERMISSIONS.filter((p) => !PROVIDER_ONLY.has(p) && p !== 'vault:reveal'),
+      },
+    })
+    assert.equal(role.status, 201, role.text)
+    const { token } = await principalWithRole(t(), acme, 'sso-no-reveal')
+    const put = (body: Record<string, unknown>) =>
+      t().request({ method: 'PUT', url: `/v1/orgs/${acme.orgId}/sso`, token, body })
+    // 127.0.0.1:1 answers nothing: a 502 shows the provider was asked, the 403 that it was not.
+    const elsewhere = { ...config(), issuer: 'https://127.0.0.1:1', clientSecret: undefined }
+    const before = await fingerprint(t())
+    const refused = await put(JSON.parse(JSON.stringify(elsewhere)))
+    assert.equal(refused.status, 403, refused.text)
+    assert.equal(refused.body.code, 'EXCEEDS_OWN_PERMISSIONS')
+    assert.deepEqual(refused.body.missingPermissions, ['vault:reveal'])
+    assert.doesNotMatch(refused.text, /secret-value/)
+    assert.equal(await fingerprint(t()), before, 'nothing changed')
+    // The secret given again: nothing of the vault is sent, past the check (the provider asked).
+    const given = await put({ ...elsewhere, clientSecret: 'another-secret-value' })
+    assert.equal(given.status, 502, given.text)
+    assert.equal(given.body.code, 'SSO_PROVIDER_UNAVAILABLE')
+    // The owner holds vault:reveal: past the check too.
+    const owner = await putSso(acme, JSON.parse(JSON.stringify(elsewhere)))
+    assert.equal(owner.status, 502, owner.text)
+    assert.equal(await fingerprint(t()), before, 'nothing saved by the unanswered issuer')
+    // The same issuer, the secret kept: it goes nowhere new, org:security is enough.
+    const same = await put(JSON.parse(JSON.stringify({ ...config(), clientSecret: undefined })))
+    assert.equal(same.status, 200, same.text)
+    assert.equal(same.body.issuer, op.issuer)
   })
 
   it('signs a new person in end to end, provisioned just in time with no password (P3.3, P3.4)', async () => {

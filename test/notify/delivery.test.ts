@@ -280,6 +280,66 @@ forEachEngine('notification delivery (P3.5, P6.3)', (engine) => {
         .execute()
     }
   })
+
+  // Last of the suite: it moves the clock a day on.
+  it('rotates a webhook’s signing secret: shown once, both sign for 24 hours, then only the new one', async () => {
+    const hookPath = `/rotating-${engine}`
+    const hook = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/webhooks`,
+      token: acme.ownerToken,
+      body: { name: 'rotating', url: `${receiver.url}${hookPath}`, events: ['consent.reconsent_required'] },
+    })
+    assert.equal(hook.status, 201, hook.text)
+    const oldSecret = hook.body.secret as string
+    const rotated = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/webhooks/${hook.body.id}/secret/rotate`,
+      token: acme.ownerToken,
+    })
+    assert.equal(rotated.status, 200, rotated.text)
+    const newSecret = rotated.body.secret as string
+    assert.match(newSecret, /^[A-Za-z0-9_-]{43}$/)
+    assert.notEqual(newSecret, oldSecret)
+    assert.equal(rotated.body.id, hook.body.id)
+    const until = Date.parse(rotated.body.previousSecretUntil)
+    assert.ok(Math.abs(until - (time.clock().getTime() + 24 * 3600_000)) < 60_000, rotated.body.previousSecretUntil)
+    const events = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'webhook.secret.rotate')
+    assert.equal(events.length, 1)
+    assert.equal(events[0]?.details.version, 2)
+    assert.equal(events[0]?.details.previousVersion, 1)
+    const audit = JSON.stringify(await auditActions(t(), acme.orgId))
+    assert.ok(!audit.includes(newSecret) && !audit.includes(oldSecret), 'no secret in the audit trail')
+    const listed = await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/webhooks`, token: acme.ownerToken })
+    assert.ok(!listed.text.includes(newSecret), 'shown once: not in the list')
+
+    const deliverOne = async (n: number) => {
+      await withOrg(t().db.kysely, acme.orgId, (trx) =>
+        t().app.services.webhooks.enqueue(trx, acme.orgId, 'consent.reconsent_required', { n }),
+      )
+      await t().app.services.webhooks.deliverDue()
+      const got = receiver.received.filter((r: Received) => r.path === hookPath)
+      assert.equal(got.length, n)
+      return got[n - 1] as Received
+    }
+    /** The receiver's rule: the delivery is genuine when any `v1=` verifies under the secret it holds. */
+    const verifies = (r: Received, secret: string) => {
+      const header = String(r.headers['x-custodian-signature'])
+      const ts = /^t=(\d+),/.exec(header)?.[1]
+      const mac = createHmac('sha256', secret).update(`${ts}.${r.body}`).digest('hex')
+      return [...header.matchAll(/v1=([0-9a-f]{64})/g)].some((m) => m[1] === mac)
+    }
+    const during = await deliverOne(1)
+    assert.match(String(during.headers['x-custodian-signature']), /^t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}$/)
+    assert.ok(verifies(during, oldSecret), 'a receiver still on the old secret accepts it during the overlap')
+    assert.ok(verifies(during, newSecret), 'a receiver already on the new secret accepts it')
+
+    time.advance(24 * 3600_000 + 1000)
+    const later = await deliverOne(2)
+    assert.match(String(later.headers['x-custodian-signature']), /^t=\d+,v1=[0-9a-f]{64}$/)
+    assert.ok(verifies(later, newSecret))
+    assert.ok(!verifies(later, oldSecret), 'after the overlap the old secret no longer verifies')
+  })
 })
 
 describe('notification mail refuses a server without TLS (P4.1, P6.3)', () => {

@@ -350,4 +350,55 @@ forEachEngine('webhook dead letters and retry (P7.5, issue 13)', (engine) => {
     assert.equal((await post(url(other, theirs.id), other.ownerToken)).status, 200)
     down.delete(hookPath)
   })
+
+  it('answers one delivery as the list does, followed from pending to delivered; 401, 403 without webhooks:read, 404 for another org’s, 400 for a bad id', async () => {
+    const hookPath = `/follow-${engine}`
+    down.add(hookPath)
+    await webhook(other, 'follow', hookPath)
+    await webhook(acme, 'follow', hookPath)
+    const theirs = await notify(other, 'follow')
+    const ours = await notify(acme, 'follow')
+    await settleAll()
+    const one = (id: string, token = acme.ownerToken, org = acme) =>
+      t().request({ method: 'GET', url: `/v1/orgs/${org.orgId}/webhook-deliveries/${id}`, token })
+
+    // The same fields as the list, for a dead letter.
+    const dead = await one(ours.id)
+    assert.equal(dead.status, 200, dead.text)
+    assert.deepEqual(dead.body, await delivery(ours.id))
+    assert.equal(dead.body.status, 'failed')
+
+    // Retried: pending, then delivered once the worker has sent it.
+    down.delete(hookPath)
+    assert.equal((await as('POST', `/webhook-deliveries/${ours.id}/retry`)).status, 200)
+    assert.equal((await one(ours.id)).body.status, 'pending')
+    await t().app.services.webhooks.deliverDue()
+    const settled = await one(ours.id)
+    assert.equal(settled.body.status, 'delivered')
+    assert.equal(settled.body.lastStatus, 200)
+    assert.equal(settled.body.retries, 1)
+    assert.deepEqual(settled.body, await delivery(ours.id))
+
+    const anonymous = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${acme.orgId}/webhook-deliveries/${ours.id}`,
+    })
+    assert.equal(anonymous.status, 401)
+    assert.match(String(anonymous.headers['content-type']), /^application\/problem\+json/)
+    const forbidden = await one(ours.id, viewer)
+    assert.equal(forbidden.status, 403)
+    assert.equal(forbidden.body.permission, 'webhooks:read')
+    const foreign = await one(theirs.id)
+    assert.equal(foreign.status, 404, 'another org’s delivery through this org')
+    assert.equal(foreign.body.code, 'NOT_FOUND')
+    assert.ok(!foreign.text.includes('follow'), 'nothing of it answered')
+    assert.equal((await one(ours.id, other.ownerToken)).status, 404, 'another org’s owner')
+    assert.equal((await one(randomUUID())).status, 404)
+    const badId = await one('not-a-uuid')
+    assert.equal(badId.status, 400)
+    assert.equal(badId.body.code, 'VALIDATION_FAILED')
+    assert.equal(badId.body.errors[0].path, '/params/deliveryId')
+    // The other org's owner reads its own.
+    assert.equal((await one(theirs.id, other.ownerToken, other)).body.status, 'failed')
+  })
 })

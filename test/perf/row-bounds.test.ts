@@ -4,7 +4,15 @@ import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
 import { withOrg } from '../../src/db/tenant.ts'
 import type { Engine } from '../../src/db/connect.ts'
-import { bootstrapProvider, createCustomerOrg, PASSWORD, startTestApp, type Org, type TestApp } from '../helpers/app.ts'
+import {
+  bootstrapProvider,
+  createCustomerOrg,
+  insertDeadLetter,
+  PASSWORD,
+  startTestApp,
+  type Org,
+  type TestApp,
+} from '../helpers/app.ts'
 import { createTestDatabase, forEachEngine, type TestDatabase } from '../helpers/db.ts'
 import { StatementRecorder, type StatementCost } from '../helpers/explain.ts'
 import { growHistory, PERIODIC_JOBS } from '../helpers/history.ts'
@@ -71,6 +79,12 @@ interface Fixture {
   event: Record<'a' | 'b', string>
   /** A SIEM destination of each org (the big org's has OTHER dead letters). */
   destination: Record<'a' | 'b', string>
+  /** A consent event of each org (its receipt). */
+  consentEvent: Record<'a' | 'b', string>
+  /** A registered consent recipient of each org (the big org's among OTHER). */
+  recipient: Record<'a' | 'b', string>
+  /** A dead-lettered webhook delivery of each org (the big org's among OTHER delivered ones). */
+  delivery: Record<'a' | 'b', string>
   /** Mints an embedded viewer token of the org (tokens live minutes: one per measure), scoped as given. */
   viewer: (side: 'a' | 'b', scope?: Record<string, unknown>) => Promise<string>
   report: string
@@ -114,6 +128,7 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/sso/callback', url: () => '/v1/sso/callback?state=x&code=y' },
   { path: '/v1/operator/orgs', url: () => '/v1/operator/orgs', token: PROVIDER },
   { path: '/v1/operator/grants', url: () => '/v1/operator/grants', token: PROVIDER },
+  { path: '/v1/operator/grants/{grantId}', url: (f, s) => `/v1/operator/grants/${f.grant[s]}`, token: PROVIDER },
   { path: '/v1/operator/offboardings', url: () => '/v1/operator/offboardings', token: PROVIDER },
   {
     path: '/v1/operator/offboardings/{offboardedOrgId}',
@@ -132,6 +147,7 @@ const ROUTES: GetRoute[] = [
     token: PROVIDER,
   },
   { path: '/.well-known/security.txt', url: () => '/.well-known/security.txt' },
+  { path: '/.well-known/gpc.json', url: () => '/.well-known/gpc.json' },
   { path: '/v1/vulnerability-reports/policy', url: () => '/v1/vulnerability-reports/policy' },
   { path: '/v1/vulnerability-reports/status', url: () => '/v1/vulnerability-reports/status' },
   { path: '/v1/orgs/{orgId}', url: O },
@@ -178,9 +194,33 @@ const ROUTES: GetRoute[] = [
     'consent/purposes',
     'consent/notices',
     'consent/objections',
+    'consent/report',
+    'consent/recipients',
+    'consent/propagations',
   ].map((tail) => ({ path: `/v1/orgs/{orgId}/${tail}`, url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}` })),
   { path: '/v1/orgs/{orgId}/consent/purposes/{purposeKey}', url: (f, s) => `${O(f, s)}/consent/purposes/fixture` },
+  {
+    path: '/v1/orgs/{orgId}/consent/recipients/{recipientId}',
+    url: (f, s) => `${O(f, s)}/consent/recipients/${f.recipient[s]}`,
+  },
+  // Propagations of one state (the console's panel), first page and from a cursor: in index order.
+  ...(['pending', 'overdue', 'acknowledged'] as const).flatMap((state) =>
+    ['', `&cursor=${state === 'acknowledged' ? NEWEST_CURSOR : OLDEST_CURSOR}`].map((cursor) => ({
+      path: '/v1/orgs/{orgId}/consent/propagations',
+      variant: `state=${state}${cursor === '' ? '' : ' cursor'}`,
+      url: (f: Fixture, s: Side) => `${O(f, s)}/consent/propagations?state=${state}${cursor}`,
+    })),
+  ),
   { path: '/v1/orgs/{orgId}/consent/notices/{version}', url: (f, s) => `${O(f, s)}/consent/notices/1` },
+  ...(['material_change', 'lifetime_ended'] as const).map((reason) => ({
+    path: '/v1/orgs/{orgId}/consent/reconsent',
+    variant: reason,
+    url: (f: Fixture, s: Side) => `${O(f, s)}/consent/reconsent?purpose=fixture&reason=${reason}`,
+  })),
+  {
+    path: '/v1/orgs/{orgId}/consent/receipts/{eventId}',
+    url: (f, s) => `${O(f, s)}/consent/receipts/${f.consentEvent[s]}`,
+  },
   { path: '/v1/orgs/{orgId}/grants/{grantId}', url: (f, s) => `${O(f, s)}/grants/${f.grant[s]}` },
   { path: '/v1/orgs/{orgId}/access-reviews/{reviewId}', url: (f, s) => `${O(f, s)}/access-reviews/${f.review[s]}` },
   // The open review's items (OTHER of them for the big org, half decided): a page, a later
@@ -225,6 +265,10 @@ const ROUTES: GetRoute[] = [
   {
     path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}',
     url: (f, s) => `${O(f, s)}/siem/destinations/${f.destination[s]}`,
+  },
+  {
+    path: '/v1/orgs/{orgId}/webhook-deliveries/{deliveryId}',
+    url: (f, s) => `${O(f, s)}/webhook-deliveries/${f.delivery[s]}`,
   },
   {
     path: '/v1/orgs/{orgId}/siem/destinations/{destinationId}/dead-letters',
@@ -280,6 +324,8 @@ const ROUTES: GetRoute[] = [
     'consent/purposes': NAME_CURSOR,
     'consent/notices': cursorOf(['2147483647']),
     'consent/objections': NEWEST_CURSOR,
+    'consent/recipients': NAME_CURSOR,
+    'consent/propagations': NEWEST_CURSOR,
   }).map(([tail, cursor]) => ({
     path: `/v1/orgs/{orgId}/${tail}`,
     variant: 'cursor',
@@ -430,7 +476,14 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
         url: 'https://siem.fixture.test/in',
       })
     ).id as string
-    // Consent (P7.7): a purpose, a notice version and an objection under review.
+    // Consent (P7.7): a recipient, a purpose, a notice version and an objection under review.
+    const recipient = (
+      await call(org, 'POST', '/consent/recipients', {
+        name: 'Fixture Recipient',
+        url: 'https://recipient.fixture.test/consent',
+        deadlineHours: 24,
+      })
+    ).id as string
     await call(org, 'POST', '/consent/purposes', {
       key: 'fixture',
       name: 'Fixture',
@@ -442,13 +495,15 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
       purposes: ['fixture'],
       materialChange: false,
     })
-    await call(org, 'POST', '/consent/events', {
-      id: 'fixture-objection',
-      subject: 'fixture-subject',
-      purpose: 'fixture',
-      action: 'object',
-      method: 'form',
-    })
+    const consentEvent = (
+      await call(org, 'POST', '/consent/events', {
+        id: 'fixture-objection',
+        subject: 'fixture-subject',
+        purpose: 'fixture',
+        action: 'object',
+        method: 'form',
+      })
+    ).event.id as string
     const alert = await withOrg(
       app.db.kysely,
       org.orgId,
@@ -466,7 +521,19 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     })
     const incident = (await call(org, 'POST', '/incidents', { typeId: plan.types[0].id, title: 'fixture incident' }))
       .id as string
-    return { secret, grant, review, record, request, export: exported, alert, incident, destination }
+    return {
+      secret,
+      grant,
+      review,
+      record,
+      request,
+      export: exported,
+      alert,
+      incident,
+      destination,
+      consentEvent,
+      recipient,
+    }
   }
   const [ia, ib] = [await one(a), await one(b)]
   for (const email of ['owner@big.test', 'owner@small.test']) {
@@ -501,6 +568,8 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
     alert: pick('alert'),
     incident: pick('incident'),
     destination: pick('destination'),
+    consentEvent: pick('consentEvent'),
+    recipient: pick('recipient'),
     event: { a: await firstEvent(a), b: await firstEvent(b) },
     viewer: async (side, scope = {}) => {
       const org = side === 'a' ? a : b
@@ -514,6 +583,17 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
       return minted.body.token as string
     },
     certificate: { a: await certificateOf(a, ia.request), b: await certificateOf(b, ib.request) },
+    delivery: { a: await deadLetterOf(a), b: await deadLetterOf(b) },
+  }
+
+  /** A dead letter of the org's webhook. */
+  async function deadLetterOf(org: Org): Promise<string> {
+    const hook = await app.db.kysely
+      .selectFrom('webhooks')
+      .select('id')
+      .where('org_id', '=', org.orgId)
+      .executeTakeFirstOrThrow()
+    return insertDeadLetter(app, org.orgId, hook.id)
   }
 
   /** A certificate row naming the org's first event, so that its receipt is proved across the whole history. */

@@ -130,6 +130,37 @@ forEachEngine('alert rules over the audit stream (P5.3)', (engine) => {
     assert.equal(alerts[0].details.ip, '203.0.113.1')
   })
 
+  it('refuses a rule setting out of its bounds with 400 naming the field, never clamps it', async () => {
+    const url = `/v1/orgs/${acme.orgId}/alert-rules/reveal_burst`
+    const rules = async () =>
+      (await t().request({ method: 'GET', url: `/v1/orgs/${acme.orgId}/alert-rules`, token: acme.ownerToken })).body
+    const kept = JSON.stringify(await rules())
+    const valid = { enabled: true, threshold: 20, windowSeconds: 300, dedupeSeconds: 3600 }
+    for (const [field, value] of [
+      ['threshold', 0],
+      ['threshold', 99_999_999],
+      ['windowSeconds', 0],
+      ['windowSeconds', 31_536_001],
+      ['dedupeSeconds', -1],
+      ['dedupeSeconds', 31_536_001],
+    ] as const) {
+      const response = await t().request({
+        method: 'PUT',
+        url,
+        token: acme.ownerToken,
+        body: { ...valid, [field]: value },
+      })
+      assert.equal(response.status, 400, `${field} ${value}: ${response.text}`)
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/)
+      assert.equal(response.body.code, 'VALIDATION_FAILED')
+      assert.ok(
+        response.body.errors?.some((e: { path: string }) => e.path === `/body/${field}`),
+        response.text,
+      )
+    }
+    assert.equal(JSON.stringify(await rules()), kept, 'nothing saved')
+  })
+
   it('reveal_burst: many reveals by one actor in minutes, not the same number spread out', async () => {
     await t().request({
       method: 'PUT',
@@ -372,6 +403,18 @@ forEachEngine('alert rules over the audit stream (P5.3)', (engine) => {
       },
     ])
     assert.equal((await alertsOf('grant_misuse')).length, 0)
+    // Within the grant's scope, a thing the org does not have (no SSO set up, no offboarding
+    // asked): the API answers 404, recorded as a refusal, but nothing beyond the grant was tried.
+    await replay(t(), acme.orgId, [
+      {
+        action: 'access.denied',
+        outcome: 'denied',
+        actorId: randomUUID(),
+        at: at(600),
+        details: { grant, status: 404, code: 'NOT_FOUND' },
+      },
+    ])
+    assert.equal((await alertsOf('grant_misuse')).length, 0, 'a 404 within the scope is no misuse')
     await replay(t(), acme.orgId, [
       {
         action: 'access.denied',

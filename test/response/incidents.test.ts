@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { before, it } from 'node:test'
 import { withOrg } from '../../src/db/tenant.ts'
 import { forEachEngine } from '../helpers/db.ts'
+import { assertTimeInWords } from '../helpers/titles.ts'
 import {
   auditActions,
   bootstrapProvider,
@@ -220,6 +221,7 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
         a.rule === 'breach_notification_missed' && a.details.party?.name === 'Marketplace',
     )
     assert.equal(missedAlerts[0].severity, 'critical')
+    assertTimeInWords(missedAlerts[0].title)
     assert.equal(
       (
         await call('POST', `/incidents/${incidentId}/breach-notifications/${marketplace.id}/sent`, {
@@ -287,6 +289,30 @@ forEachEngine('incident response (P6.1–P6.4)', (engine) => {
       183 * DAY,
       'due six months after the last review',
     )
+  })
+
+  it('confirming a breach of an unacknowledged incident acknowledges it, on its timeline and in the audit log (issue 13)', async () => {
+    const opened = await call('POST', '/incidents', { title: 'Exposed backup' })
+    assert.equal(opened.status, 201, opened.text)
+    const id = opened.body.id
+    const confirmed = await call('POST', `/incidents/${id}/breach`, { summary: 'A backup was public for an hour.' })
+    assert.equal(confirmed.status, 200, confirmed.text)
+    assert.equal(confirmed.body.status, 'acknowledged')
+    const timeline = (await call('GET', `/incidents/${id}`)).body.timeline as {
+      kind: string
+      details: Record<string, unknown>
+    }[]
+    assert.deepEqual(
+      timeline.map((e) => e.kind),
+      ['open', 'acknowledge', 'breach_confirmed'],
+    )
+    assert.deepEqual(timeline[1]?.details, { escalationLevel: 0, by: 'breach_confirmed' })
+    const events = await call('GET', `/audit/events?target=${id}&limit=50`)
+    const actions = (events.body.events as { action: string }[]).map((e) => e.action)
+    assert.ok(actions.includes('incident.acknowledge'), actions.join(', '))
+    // It is acknowledged now: acknowledging it again is refused.
+    const again = await call('POST', `/incidents/${id}/acknowledge`)
+    assert.equal(again.status, 409, again.text)
   })
 
   it('opens an incident from an alert', async () => {

@@ -50,6 +50,7 @@ forEachEngine('secrets other features run on (webhooks, SIEM, SSO)', (engine) =>
       // A grant's named secrets: deleting one narrows what the grant reaches, nothing breaks.
       'access_grants.secret_ids',
       // The credentials the vault refuses to delete (vault.service.ts credentialUsers).
+      'consent_recipients.secret_id',
       'org_sso_configs.client_secret_id',
       'siem_destinations.secret_id',
       'webhooks.secret_id',
@@ -71,6 +72,23 @@ forEachEngine('secrets other features run on (webhooks, SIEM, SSO)', (engine) =>
     assert.equal((await api('GET', `/secrets/${secretId}`)).status, 200, 'kept')
     assert.equal((await api('DELETE', `/webhooks/${hook.body.id}`)).status, 204)
     assert.equal((await api('GET', `/secrets/${secretId}`)).status, 404, 'gone with its webhook')
+  })
+
+  it('refuses to delete a consent recipient’s signing secret (409, kept); removing the recipient takes it', async () => {
+    const recipient = await api('POST', '/consent/recipients', {
+      name: 'Mailer Ltd',
+      url: 'https://127.0.0.1:9/consent',
+      deadlineHours: 72,
+    })
+    assert.equal(recipient.status, 201, recipient.text)
+    const secretId = await secretNamed(`consent-recipient/${recipient.body.id}`)
+    const refused = await api('DELETE', `/secrets/${secretId}`)
+    assert.equal(refused.status, 409, refused.text)
+    assert.match(refused.body.detail, /the consent recipient Mailer Ltd/)
+    assert.equal((await api('GET', `/secrets/${secretId}`)).status, 200, 'kept')
+    const removed = await api('DELETE', `/consent/recipients/${recipient.body.id}`)
+    assert.ok(removed.status === 204 || removed.status === 200, removed.text)
+    assert.equal((await api('GET', `/secrets/${secretId}`)).status, 404, 'gone with its recipient')
   })
 
   it('refuses to delete a SIEM destination’s credential; removing the credential or the destination takes it', async () => {

@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { MantineProvider } from '@mantine/core'
+import { createTheme, MantineProvider } from '@mantine/core'
 import { QueryClientProvider } from '@tanstack/react-query'
 import { RouterProvider } from 'react-router'
 import { createQueryClient } from '../lib/query.ts'
@@ -11,10 +11,14 @@ import { StepUpPrompt } from './StepUpPrompt.tsx'
  * its stylesheet: with `withCssVariables` and `withGlobalClasses` off it injects no
  * <style> element, which the console's CSP (style-src 'self') would refuse.
  */
+// Transitions (dialogs, menus, collapses) are skipped for people who ask their system for
+// reduced motion (WCAG 2.2, 2.3.3 Animation from Interactions).
+const theme = createTheme({ respectReducedMotion: true })
+
 export function App() {
   const [queryClient] = useState(createQueryClient)
   return (
-    <MantineProvider withCssVariables={false} withGlobalClasses={false} defaultColorScheme="light">
+    <MantineProvider theme={theme} withCssVariables={false} withGlobalClasses={false} defaultColorScheme="light">
       <QueryClientProvider client={queryClient}>
         <RouterProvider router={router} />
         <StepUpPrompt />

@@ -5,19 +5,24 @@ import { useQueryClient } from '@tanstack/react-query'
 import { IdleWarning } from '../features/account/IdleWarning.tsx'
 import { ActingBanner } from '../features/grants/ActingBanner.tsx'
 import { actUnder } from '../lib/acting.ts'
-import { meKey, useMe, useSignOut } from '../features/auth/api.ts'
+import { meKey, useMe, useOrg, useSignOut } from '../features/auth/api.ts'
 import { PageLoader } from '../components/PageLoader.tsx'
 import { OrgNav } from './OrgNav.tsx'
 
-/** Header (product, who is signed in, sign-out) around the signed-in pages. */
+/** Header (product, the org signed in to by its name, the role, sign-out) around the signed-in pages. */
 export function Layout() {
   const me = useMe()
+  const org = useOrg(me.data?.orgId)
   const signOut = useSignOut()
   const navigate = useNavigate()
   const queryClient = useQueryClient()
   return (
     // Plain header and main: Mantine's AppShell injects a <style> element the CSP refuses.
     <>
+      {/* WCAG 2.4.1: the first Tab offers to pass the header and the navigation. */}
+      <a href="#main" className="skip-link">
+        Skip to the page
+      </a>
       <Box component="header" className="console-header">
         <Group h={56} px="md" justify="space-between" component="nav" aria-label="Console">
           <Title order={2} size="h4">
@@ -38,7 +43,7 @@ export function Layout() {
             ) : null}
             {me.data !== undefined ? (
               <Text size="sm" c="dimmed">
-                {me.data.role} · {me.data.orgKind} org
+                {org.data === undefined ? `${me.data.orgKind} org` : org.data.name} · {me.data.role}
               </Text>
             ) : null}
             <Button
@@ -56,7 +61,7 @@ export function Layout() {
       </Box>
       <ActingBanner />
       <OrgNav />
-      <Box component="main" p="md">
+      <Box component="main" id="main" tabIndex={-1} p="md">
         <IdleWarning onStay={() => void queryClient.invalidateQueries({ queryKey: meKey })} />
         {/* Pages load as chunks of their own (router.tsx): a loader while one arrives. */}
         <Suspense fallback={<PageLoader label="Loading the page" />}>

@@ -86,7 +86,7 @@ export function RequireOrg({ children }: { children: ReactNode }) {
  * The permissions the session has in the org of the address: its own in its org; under a
  * diagnostic access grant, the grant's that the session also holds (as the API computes them).
  */
-function usePermissions(): Set<string> {
+export function useOrgPermissions(): Set<string> {
   const me = useMe()
   const grant = useActingGrant()
   const { orgId } = useParams()
@@ -108,11 +108,11 @@ export function WithPermission({
   permission: string
   children: (allowed: boolean) => ReactNode
 }) {
-  return children(usePermissions().has(permission))
+  return children(useOrgPermissions().has(permission))
 }
 
 /** Like WithPermission, for a page that offers several actions: `can('members:invite')`. */
 export function WithPermissions({ children }: { children: (can: (permission: string) => boolean) => ReactNode }) {
-  const held = usePermissions()
+  const held = useOrgPermissions()
   return children((permission) => held.has(permission))
 }

@@ -102,6 +102,9 @@ const LeastPrivilegePage = lazy(() =>
 const ResponsePlanPage = lazy(() =>
   import('../features/response/ResponsePlanPage.tsx').then((m) => ({ default: m.ResponsePlanPage })),
 )
+const ConsentPages = lazy(() =>
+  import('../features/consent/ConsentPages.tsx').then((m) => ({ default: m.ConsentPages })),
+)
 const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
 const TransitKeysPage = lazy(() =>
   import('../features/keys/TransitKeysPage.tsx').then((m) => ({ default: m.TransitKeysPage })),
@@ -242,7 +245,15 @@ export const router = createBrowserRouter(
           element: (
             <RequireOrg>
               <WithPermissions>
-                {(can) => <GrantsPage can={{ setPolicy: can('org:security'), approve: can('grants:approve') }} />}
+                {(can) => (
+                  <GrantsPage
+                    can={{
+                      setPolicy: can('org:security'),
+                      approve: can('grants:approve'),
+                      revoke: can('grants:revoke'),
+                    }}
+                  />
+                )}
               </WithPermissions>
             </RequireOrg>
           ),
@@ -329,6 +340,17 @@ export const router = createBrowserRouter(
           element: (
             <RequireOrg>
               <CertificatePage />
+            </RequireOrg>
+          ),
+        },
+        // Consent: purposes, notices, a subject's timeline, reports (its own pages under /consent/).
+        {
+          path: '/orgs/:orgId/consent/*',
+          element: (
+            <RequireOrg>
+              <WithPermissions>
+                {(can) => <ConsentPages can={{ manage: can('consent:manage'), record: can('consent:record') }} />}
+              </WithPermissions>
             </RequireOrg>
           ),
         },

@@ -1,6 +1,7 @@
 import { useState, type ReactNode, type SyntheticEvent } from 'react'
 import { Button, Group, Modal, Stack, Text } from '@mantine/core'
 import { ActionProblem } from './ActionProblem.tsx'
+import { markInitialFocus } from './Dialog.tsx'
 
 /**
  * A modal dialog that asks before an action (focus trapped inside, Escape closes, focus
@@ -66,12 +67,17 @@ export function ConfirmDialog({
       closeOnEscape={!pending}
       closeOnClickOutside={!pending}
     >
-      <form onSubmit={(event) => void submit(event)} noValidate>
+      <form
+        onSubmit={(event) => void submit(event)}
+        noValidate
+        // Before Mantine's focus trap looks (a tick later): the first field, else Cancel.
+        ref={(form) => void markInitialFocus(form, form?.querySelector('[data-cancel]'))}
+      >
         <Stack gap="sm">
           <ActionProblem error={error} title="Refused" />
           {typeof children === 'string' ? <Text size="sm">{children}</Text> : children}
           <Group justify="flex-end" gap="sm">
-            <Button variant="default" onClick={close}>
+            <Button variant="default" onClick={close} data-cancel>
               Cancel
             </Button>
             <Button type="submit" color={danger === true ? 'red.9' : undefined} loading={pending} disabled={disabled}>

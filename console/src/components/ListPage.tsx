@@ -11,10 +11,20 @@ export function ListPage({ title, aside, children }: { title: string; aside?: Re
       <Title order={1} mb="md">
         {title}
       </Title>
-      <Group align="flex-start" gap="lg" wrap="wrap">
-        <Box className="secrets-list">{children}</Box>
-        {aside === undefined ? null : <Box className="secrets-create">{aside}</Box>}
-      </Group>
+      <ListBeside aside={aside}>{children}</ListBeside>
     </Container>
+  )
+}
+
+/**
+ * A list (`children`) and, beside it or under it on a narrow screen, `aside` (a form, or
+ * why there is none): the body of a ListPage, or of a list section within a longer page.
+ */
+export function ListBeside({ aside, children }: { aside?: ReactNode; children: ReactNode }) {
+  return (
+    <Group align="flex-start" gap="lg" wrap="wrap">
+      <Box className="secrets-list">{children}</Box>
+      {aside === undefined ? null : <Box className="secrets-create">{aside}</Box>}
+    </Group>
   )
 }

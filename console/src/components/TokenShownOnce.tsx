@@ -3,7 +3,7 @@ import { Button, CopyButton, Group, TextInput } from '@mantine/core'
 
 /**
  * A credential the API answers once (an invitation token, an API token): read only, with
- * "Copy token" and, as `children`, the button that drops it. The value lives in the
+ * "Copy token" (or `copyLabel`: "Copy secret") and, as `children`, the button that drops it. The value lives in the
  * caller's state only (never a URL, storage or the query cache). `compact`: small buttons,
  * for inside a message.
  */
@@ -11,11 +11,13 @@ export function TokenShownOnce({
   label,
   token,
   compact = false,
+  copyLabel = 'Copy token',
   children,
 }: {
   label: string
   token: string
   compact?: boolean
+  copyLabel?: string
   children: ReactNode
 }) {
   return (
@@ -25,7 +27,7 @@ export function TokenShownOnce({
         <CopyButton value={token}>
           {({ copied, copy }) => (
             <Button size={compact ? 'xs' : undefined} variant="default" onClick={copy}>
-              {copied ? 'Copied' : 'Copy token'}
+              {copied ? 'Copied' : copyLabel}
             </Button>
           )}
         </CopyButton>

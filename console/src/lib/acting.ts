@@ -62,6 +62,17 @@ export function useActingGrant(): ActingGrant | null {
   return useSyncExternalStore(subscribe, actingGrant)
 }
 
+/**
+ * Whether the console may ask `orgId` for something needing `permission` on its own (a
+ * name lookup, a picker's options): always in the session's own org, where a refusal is
+ * only shown; under a grant to that org, only when the grant holds the permission — a
+ * request beyond it is refused and raises the org's high alert (grant_misuse).
+ */
+export function useGrantAllows(orgId: string, permission: string): boolean {
+  const grant = useActingGrant()
+  return grant === null || grant.orgId !== orgId.toLowerCase() || grant.permissions.includes(permission)
+}
+
 /** The grant id a request to `pathname` carries: only the acted-under org's routes get one. */
 export function grantFor(pathname: string): string | undefined {
   if (current === null) return undefined
@@ -79,4 +90,13 @@ export function noteGrantRefusal(): void {
 /** How many requests under the grant were refused so far (the banner then asks the grant's state again). */
 export function useGrantRefusals(): number {
   return useSyncExternalStore(subscribe, () => refusals)
+}
+
+/**
+ * Why a request under the acted-under grant was refused once the grant has ended (the API
+ * answers "no such org", as it would to anyone outside the org): the grant's state, in the
+ * words a refusal shows.
+ */
+export function endedGrantDetail(grant: ActingGrant, status: string): string {
+  return `the grant you act under is ${status}: ${grant.orgName} refuses every request under it; leave the grant`
 }

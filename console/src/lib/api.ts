@@ -10,7 +10,7 @@
  */
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { paths } from './api.gen.ts'
-import { grantFor, noteGrantRefusal } from './acting.ts'
+import { actingGrant, endedGrantDetail, grantFor, noteGrantRefusal } from './acting.ts'
 
 export type { paths }
 
@@ -33,8 +33,11 @@ const csrf: Middleware = {
 
 /**
  * While an operator acts under a diagnostic access grant (lib/acting.ts), requests to that
- * org's routes carry it as X-Custodian-Grant; a 404 to one of them is the API refusing the
- * grant (revoked, expired, withdrawn: the org answers as if it did not exist).
+ * org's routes carry it as X-Custodian-Grant; a 404 to one of them may be the API refusing
+ * the grant (revoked, expired, withdrawn: the org answers "no such org", as to anyone
+ * outside it). The grant's state is then asked (GET /v1/operator/grants/{grantId}): when it has
+ * ended, the refusal says so instead — a 404 under an active grant (a secret deleted) is
+ * left as the API said it.
  */
 const grant: Middleware = {
   onRequest({ request }) {
@@ -42,10 +45,33 @@ const grant: Middleware = {
     if (id !== undefined) request.headers.set('x-custodian-grant', id)
     return request
   },
-  onResponse({ request, response }) {
-    if (response.status === 404 && request.headers.has('x-custodian-grant')) noteGrantRefusal()
-    return response
+  async onResponse({ request, response }) {
+    const id = request.headers.get('x-custodian-grant')
+    if (response.status !== 404 || id === null) return response
+    noteGrantRefusal()
+    const acting = actingGrant()
+    const status = await grantStatus(id)
+    if (acting === null || acting.id !== id || status === undefined || status === 'active') return response
+    const problem = (await response
+      .clone()
+      .json()
+      .catch(() => ({}))) as Record<string, unknown>
+    const headers = new Headers(response.headers)
+    headers.delete('content-length')
+    return new Response(JSON.stringify({ ...problem, detail: endedGrantDetail(acting, status) }), {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    })
   },
+}
+
+/** A grant's state, read by id among the operator's own (GET /v1/operator/grants/{grantId}); undefined if unknown. */
+async function grantStatus(id: string): Promise<string | undefined> {
+  const { data } = await api
+    .GET('/v1/operator/grants/{grantId}', { params: { path: { grantId: id } } })
+    .catch(() => ({ data: undefined }))
+  return data?.status
 }
 
 /**

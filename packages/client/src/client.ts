@@ -7,6 +7,7 @@ import createClient from 'openapi-fetch'
 import type { paths } from './api.gen.ts'
 import { createAudit, type Audit } from './audit.ts'
 import type { CloseResult, RecorderOptions } from './audit-recorder.ts'
+import { createConsent, type Consent, type ConsentCacheOptions } from './consent.ts'
 import { data, isUuid, type Context } from './context.ts'
 import { CustodianError } from './errors.ts'
 import { createGrants, type Grants } from './grants.ts'
@@ -42,6 +43,8 @@ export interface CustodianOptions {
   userAgent?: string
   /** How `audit.record` batches and buffers. */
   audit?: RecorderOptions
+  /** How long `consent.check` keeps decisions (never longer than their decision token); `false`: not at all. */
+  consentCache?: ConsentCacheOptions | false
 }
 
 export class Custodian {
@@ -52,6 +55,7 @@ export class Custodian {
   readonly grants: Grants
   readonly serviceAccounts: ServiceAccounts
   readonly audit: Audit
+  readonly consent: Consent
   readonly #transport: Transport
   readonly #close: (options?: { timeoutMs?: number }) => Promise<CloseResult>
   readonly #api: ReturnType<typeof createClient<paths>>
@@ -78,6 +82,7 @@ export class Custodian {
     this.privacy = createPrivacy(ctx)
     this.grants = createGrants(ctx)
     this.serviceAccounts = createServiceAccounts(ctx)
+    this.consent = createConsent(ctx, options.consentCache)
     const audit = createAudit(ctx, options.audit)
     this.audit = audit
     this.#close = (closeOptions) => audit.close(closeOptions)

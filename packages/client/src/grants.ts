@@ -29,6 +29,8 @@ export interface Grants {
   request(request: GrantRequest): Promise<Grant>
   /** Operators: one's own requests and grants, in every org, newest first. */
   mine(page?: PageQuery): Promise<GrantPage>
+  /** Operators: one of one's own requests or grants, by id (NOT_FOUND for anyone else's). */
+  mineById(id: string): Promise<Grant>
   /** Operators: withdraw a request, or give up a grant before it expires. */
   withdraw(id: string): Promise<Grant>
 }
@@ -77,6 +79,9 @@ export function createGrants(ctx: Context): Grants {
     },
     async mine(page = {}) {
       return data(api.GET('/v1/operator/grants', { params: { query: query(page) } }))
+    },
+    async mineById(id) {
+      return data(api.GET('/v1/operator/grants/{grantId}', { params: { path: { grantId: id } } }))
     },
     async withdraw(id) {
       return data(api.POST('/v1/operator/grants/{grantId}/withdraw', { params: { path: { grantId: id } } }))

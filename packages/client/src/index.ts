@@ -30,6 +30,17 @@ export type {
   PrivacyRequest,
   PrivacyRequestPage,
 } from './privacy.ts'
+export type {
+  Consent,
+  ConsentCacheOptions,
+  ConsentCheck,
+  ConsentDecision,
+  ConsentEventInput,
+  ConsentRecordResult,
+  ConsentWithdrawInput,
+  ConsentWithdrawResult,
+  PreferencePageLink,
+} from './consent.ts'
 export type { Grant, GrantPage, GrantPolicy, GrantPolicyUpdate, GrantRequest, Grants } from './grants.ts'
 export type { ServiceAccount, ServiceAccountPage, ServiceAccounts } from './service-accounts.ts'
 export type {

@@ -8,6 +8,7 @@ import * as cosign from './audit.cosign.store.ts'
 import * as store from './audit.store.ts'
 import { proveConsistency, tileHashReader } from './tlog-tiles.ts'
 import { addCheckpoint, type AddCheckpointResult } from './tlog-witness-client.ts'
+import { timeInWords } from '../../time-zone.ts'
 
 /**
  * Checkpoints cosigned by C2SP tlog-witness witnesses (issue 21, "Witnesses";
@@ -228,7 +229,7 @@ export function createCosigner(deps: {
           )
           await deps.alerts().raiseIn(trx, orgId, 'audit_unwitnessed', {
             key: 'log',
-            title: `the audit log has checkpoints unwitnessed since ${since.toISOString()}`,
+            title: `the audit log has checkpoints unwitnessed since ${timeInWords(since)}`,
             details: {
               unwitnessedSince: since.toISOString(),
               witnessedSize: claimed.witnessedSeq,

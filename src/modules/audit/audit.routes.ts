@@ -8,7 +8,7 @@ import { actorOf } from '../../context.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, OrgParams, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 import { AppError } from '../../errors.ts'
-import { AuditEventFilters, AuditEventViewSchema, AuditReceiptSchema } from './audit.schemas.ts'
+import { AuditEventFilters, AuditReceiptSchema, NamedAuditEventViewSchema } from './audit.schemas.ts'
 import type { AuditService } from './audit.service.ts'
 import { checkpointOrigin, noteVerifierKey } from './audit.note.ts'
 
@@ -96,7 +96,7 @@ export function auditRoutes(deps: {
         querystring: EventQuery,
         response: {
           200: Type.Object({
-            events: Type.Array(AuditEventViewSchema),
+            events: Type.Array(NamedAuditEventViewSchema),
             nextCursor: Type.Union([Type.String(), Type.Null()]),
           }),
           ...errorResponses('org'),
@@ -104,7 +104,7 @@ export function auditRoutes(deps: {
       },
       handler: async (request) => {
         const q = request.query
-        return audit.query(ctxOf(request).orgId, {
+        return audit.namedQuery(ctxOf(request).orgId, {
           origin: q.origin,
           actorId: q.actor,
           action: q.action,

@@ -49,6 +49,22 @@ export const AuditEventViewSchema = Type.Object({
   prevHash: Type.Union([Type.String(), Type.Null()]),
 })
 
+/**
+ * An event as the org's own events page answers it (`GET /v1/orgs/{orgId}/audit/events`):
+ * the event and the actor's email when the actor is a member of the org. Not the embedded
+ * viewer's schema: the viewer serves the host application's end users, who are not told
+ * who in the org acted.
+ */
+export const NamedAuditEventViewSchema = Type.Composite([
+  AuditEventViewSchema,
+  Type.Object({
+    actorEmail: Type.Union([Type.String(), Type.Null()], {
+      description:
+        'the actor’s email when the actor is a user who is a member of this org; null otherwise (a service account, the system, a former member, a provider’s operator acting under a grant — see details.grant)',
+    }),
+  }),
+])
+
 /** The audit log's event filters (query parameters), shared by the org's query and the embedded viewer's. */
 export const AuditEventFilters = {
   origin: Type.Optional(

@@ -8,7 +8,8 @@ import { canonicalJson, verifyChain, type StoredChainEvent, type VerifyResult } 
 import * as store from './audit.store.ts'
 import { addSignatureLines, noteVerifierKey, openKeptCheckpoints } from './audit.note.ts'
 import * as cosign from './audit.cosign.store.ts'
-import type { AuditEventInput, AuditEventView } from './audit.types.ts'
+import type { AuditEventInput, AuditEventView, NamedAuditEventView } from './audit.types.ts'
+import { memberEmails } from '../../db/people.ts'
 import { HASH_SIZE } from './merkle.ts'
 import { RECEIPT_TYPE, type AuditReceipt } from './audit.receipt.ts'
 import {
@@ -102,6 +103,15 @@ export interface AuditService {
   /** Records an event in a transaction of its own: a refusal (the request's transaction was rolled back) or an event with no change beside it. */
   recordSeparately(event: AuditEventInput): Promise<void>
   query(orgId: string, query: AuditQuery): Promise<{ events: AuditEventView[]; nextCursor: string | null }>
+  /**
+   * The org's own events page (`GET …/audit/events`): {@link AuditService.query}, each event
+   * with `actorEmail`, the email of its actor when that actor is a user who is a member of
+   * `orgId` now; null otherwise (a service account, the system, a former member, or a
+   * provider's operator acting under a grant: never the email of someone outside the org).
+   * The emails cost one lookup by primary key per distinct actor of the page, in the page's
+   * transaction — never per row of the org's history.
+   */
+  namedQuery(orgId: string, query: AuditQuery): Promise<{ events: NamedAuditEventView[]; nextCursor: string | null }>
   /** One event of the org as the events page shows it, chained or not yet; undefined if the org has none by that id. */
   event(orgId: string, eventId: string): Promise<AuditEventView | undefined>
   /** JSON Lines export of the org's chain, read a page per transaction. */
@@ -140,6 +150,11 @@ export interface AuditService {
   receipt(orgId: string, eventId: string): Promise<AuditReceipt>
   /** {@link receipt}, or null while the event is not chained or no signed checkpoint covers it (or there is no such event). */
   receiptOrNull(orgId: string, eventId: string): Promise<AuditReceipt | null>
+  /**
+   * {@link receiptOrNull} in the caller's transaction, which must be `orgId`'s (a consent
+   * receipt in a subject's access export is made inside the request's transaction).
+   */
+  receiptIn(trx: Trx, orgId: string, eventId: string): Promise<AuditReceipt | null>
   /** The org of an event, over the owner connection (CLI `audit prove`); undefined if none. */
   orgOfEvent(eventId: string): Promise<string | undefined>
   /** The sealed personal fields of a data subject's events, in the caller's org transaction. */
@@ -251,6 +266,39 @@ export function createAuditService(deps: {
     }
   }
 
+  /** The receipt of one event, read in the caller's org transaction (see AuditService.receipt). */
+  async function receiptIn(trx: Trx, orgId: string, eventId: string): Promise<AuditReceipt> {
+    const row = await store.chainedEvent(trx, orgId, eventId)
+    if (row === undefined)
+      throw new AppError(
+        'NOT_FOUND',
+        'no such event in this org, or not chained yet (ask again after the next checkpoint)',
+      )
+    // The newest witnessed checkpoint when it covers the event (its cosignatures make
+    // the receipt checkable against witnesses), else the newest signed one.
+    const witnessed = await cosign.witnessingOf(trx, orgId)
+    const cosigned =
+      witnessed !== undefined && Number(witnessed.witnessed_seq) >= row.seq
+        ? await store.checkpointAt(trx, orgId, Number(witnessed.witnessed_seq))
+        : undefined
+    const latest = cosigned?.note !== undefined ? cosigned : await store.latestCheckpoint(trx, orgId)
+    if (latest?.rootHash === undefined || latest.note === undefined || latest.checkpoint.seq < row.seq)
+      throw new AppError('NOT_FOUND', 'no signed checkpoint covers this event yet; ask again after the next checkpoint')
+    const size = latest.checkpoint.seq
+    const proof = await proveInclusion(row.seq - 1, size, tileHashReader(store.tileReader(trx, orgId)))
+    const cosignatures = await cosign.cosignaturesOf(trx, orgId, size)
+    return {
+      type: RECEIPT_TYPE,
+      event: store.toChainedEvent(row, row.seq),
+      size,
+      proof: proof.map((h) => h.toString('base64')),
+      checkpoint: addSignatureLines(
+        latest.note,
+        cosignatures.map((c) => c.line),
+      ),
+    }
+  }
+
   const service: AuditService = {
     async append(trx, event) {
       const row = toRow(event)
@@ -272,28 +320,24 @@ export function createAuditService(deps: {
     },
 
     async query(orgId, query) {
-      const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
-      const { actions, ...filter } = query
-      const rows = await withOrg(db, orgId, async (trx) => {
-        if (actions === undefined) return store.queryEvents(trx, orgId, { ...filter, beforeId, limit: query.limit + 1 })
-        const merged = new Map<number, store.ListedEventRow>()
-        for (const action of new Set(actions)) {
-          for (const row of await store.queryEvents(trx, orgId, {
-            ...filter,
-            action,
-            beforeId,
-            limit: query.limit + 1,
-          }))
-            merged.set(Number(row.id), row)
-        }
-        return [...merged.values()].sort((x, y) => Number(y.id) - Number(x.id)).slice(0, query.limit + 1)
+      const { rows, nextCursor } = await withOrg(db, orgId, (trx) => pageOf(trx, orgId, query))
+      return { events: rows.map(toView), nextCursor }
+    },
+
+    async namedQuery(orgId, query) {
+      return withOrg(db, orgId, async (trx) => {
+        const { rows, nextCursor } = await pageOf(trx, orgId, query)
+        // Only Custodian's own users: an application event's actor is the host application's
+        // end user, whose id means nothing among the org's members.
+        const memberId = (row: store.ListedEventRow) =>
+          row.origin === 'custodian' && row.actor_type === 'user' && row.actor_id !== null ? row.actor_id : undefined
+        const emails = await memberEmails(trx, orgId, rows.map(memberId))
+        const events = rows.map((row) => ({
+          ...toView(row),
+          actorEmail: emails[memberId(row)?.toLowerCase() ?? ''] ?? null,
+        }))
+        return { events, nextCursor }
       })
-      const page = rows.slice(0, query.limit)
-      const last = page[page.length - 1]
-      return {
-        events: page.map(toView),
-        nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(Number(last.id)) : null,
-      }
     },
 
     async event(orgId, eventId) {
@@ -420,40 +464,16 @@ export function createAuditService(deps: {
     },
 
     async receipt(orgId, eventId) {
-      return asOrg(orgId)(async (trx) => {
-        const row = await store.chainedEvent(trx, orgId, eventId)
-        if (row === undefined)
-          throw new AppError(
-            'NOT_FOUND',
-            'no such event in this org, or not chained yet (ask again after the next checkpoint)',
-          )
-        // The newest witnessed checkpoint when it covers the event (its cosignatures make
-        // the receipt checkable against witnesses), else the newest signed one.
-        const witnessed = await cosign.witnessingOf(trx, orgId)
-        const cosigned =
-          witnessed !== undefined && Number(witnessed.witnessed_seq) >= row.seq
-            ? await store.checkpointAt(trx, orgId, Number(witnessed.witnessed_seq))
-            : undefined
-        const latest = cosigned?.note !== undefined ? cosigned : await store.latestCheckpoint(trx, orgId)
-        if (latest?.rootHash === undefined || latest.note === undefined || latest.checkpoint.seq < row.seq)
-          throw new AppError(
-            'NOT_FOUND',
-            'no signed checkpoint covers this event yet; ask again after the next checkpoint',
-          )
-        const size = latest.checkpoint.seq
-        const proof = await proveInclusion(row.seq - 1, size, tileHashReader(store.tileReader(trx, orgId)))
-        const cosignatures = await cosign.cosignaturesOf(trx, orgId, size)
-        return {
-          type: RECEIPT_TYPE,
-          event: store.toChainedEvent(row, row.seq),
-          size,
-          proof: proof.map((h) => h.toString('base64')),
-          checkpoint: addSignatureLines(
-            latest.note,
-            cosignatures.map((c) => c.line),
-          ),
-        }
-      })
+      return asOrg(orgId)((trx) => receiptIn(trx, orgId, eventId))
+    },
+
+    async receiptIn(trx, orgId, eventId) {
+      try {
+        return await receiptIn(trx, orgId, eventId)
+      } catch (error) {
+        if (isAppError(error) && error.code === 'NOT_FOUND') return null
+        throw error
+      }
     },
 
     async receiptOrNull(orgId, eventId) {
@@ -534,6 +554,32 @@ export function createAuditService(deps: {
     },
   }
   return service
+}
+
+/** A page of the org's events, newest first, and the cursor of the next (null at the end). */
+async function pageOf(
+  trx: Trx,
+  orgId: string,
+  query: AuditQuery,
+): Promise<{ rows: store.ListedEventRow[]; nextCursor: string | null }> {
+  const beforeId = query.cursor === undefined ? undefined : decodeCursor(query.cursor)
+  const { actions, ...filter } = query
+  let rows: store.ListedEventRow[]
+  if (actions === undefined) rows = await store.queryEvents(trx, orgId, { ...filter, beforeId, limit: query.limit + 1 })
+  else {
+    const merged = new Map<number, store.ListedEventRow>()
+    for (const action of new Set(actions)) {
+      for (const row of await store.queryEvents(trx, orgId, { ...filter, action, beforeId, limit: query.limit + 1 }))
+        merged.set(Number(row.id), row)
+    }
+    rows = [...merged.values()].sort((x, y) => Number(y.id) - Number(x.id)).slice(0, query.limit + 1)
+  }
+  const page = rows.slice(0, query.limit)
+  const last = page[page.length - 1]
+  return {
+    rows: page,
+    nextCursor: rows.length > query.limit && last !== undefined ? encodeCursor(Number(last.id)) : null,
+  }
 }
 
 /** The API view: the event as it is hashed, without its chain position fields, plus its links. */

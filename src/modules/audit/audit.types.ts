@@ -56,3 +56,12 @@ export interface AuditEventView {
   hash: string | null
   prevHash: string | null
 }
+
+/**
+ * An event as the org's own events page shows it: with `actorEmail`, the actor's email when
+ * the actor is a current member of the org (null for anyone else, an operator under a grant
+ * included). Never in the embedded viewer, which serves the host application's end users.
+ */
+export interface NamedAuditEventView extends AuditEventView {
+  actorEmail: string | null
+}

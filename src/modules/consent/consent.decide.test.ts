@@ -10,6 +10,8 @@ const granted: CheckRow = {
   purpose_id: 'p',
   lawful_basis: 'consent',
   reconsent_from_version: null,
+  reconsent_grace_until: null,
+  reconsent_hard_version: null,
   state: 'granted',
   state_key_id: KEY,
   event_id: 'e',
@@ -30,8 +32,25 @@ describe('the consent check fails closed (P7.7)', () => {
       [{ subject_key_id: null, state: null, state_key_id: null }, 'unknown_subject'],
       [{ restricted: true }, 'restricted'],
       [{ expires_at: NOW }, 'expired'],
-      [{ reconsent_from_version: 2 }, 'notice_superseded'],
-      [{ notice_version: null, reconsent_from_version: 1 }, 'notice_superseded'],
+      [{ reconsent_from_version: 2 }, 'reconsent_required'],
+      [{ notice_version: null, reconsent_from_version: 1 }, 'reconsent_required'],
+      // Past the grace period, at its very end, or superseded by an earlier change too.
+      [{ reconsent_from_version: 2, reconsent_grace_until: new Date(NOW.getTime() - 1) }, 'reconsent_required'],
+      [{ reconsent_from_version: 2, reconsent_grace_until: NOW }, 'reconsent_required'],
+      [
+        { reconsent_from_version: 3, reconsent_hard_version: 2, reconsent_grace_until: new Date(NOW.getTime() + 1) },
+        'reconsent_required',
+      ],
+      [
+        { notice_version: null, reconsent_from_version: 2, reconsent_grace_until: new Date(NOW.getTime() + 1) },
+        'reconsent_required',
+      ],
+      // The grace never revives a grant refused for another reason.
+      [{ expires_at: NOW, reconsent_from_version: 2, reconsent_grace_until: new Date(NOW.getTime() + 1) }, 'expired'],
+      [
+        { restricted: true, reconsent_from_version: 2, reconsent_grace_until: new Date(NOW.getTime() + 1) },
+        'restricted',
+      ],
       [{ state: null, state_key_id: null }, 'no_consent'],
       [{ state: 'withdrawn' }, 'withdrawn'],
       [{ state: 'denied' }, 'denied'],
@@ -46,6 +65,36 @@ describe('the consent check fails closed (P7.7)', () => {
       assert.equal(verdict.allowed, false, JSON.stringify(change))
       assert.equal(verdict.reason, reason, JSON.stringify(change))
     }
+  })
+
+  it('counts a grant a material change superseded during the grace period only (EDPB 05/2020 §4)', () => {
+    const until = new Date(NOW.getTime() + 86_400_000)
+    const inGrace = decide({ ...granted, reconsent_from_version: 2, reconsent_grace_until: until }, NOW)
+    assert.deepEqual([inGrace.allowed, inGrace.reason, inGrace.expiresAt], [true, 'reconsent_grace', until])
+    const sooner = new Date(NOW.getTime() + 1000)
+    const lapsing = decide(
+      { ...granted, expires_at: sooner, reconsent_from_version: 2, reconsent_grace_until: until },
+      NOW,
+    )
+    assert.deepEqual([lapsing.allowed, lapsing.expiresAt], [true, sooner])
+    // Granted under the material version itself: no grace needed.
+    const fresh = decide(
+      { ...granted, notice_version: 2, reconsent_from_version: 2, reconsent_grace_until: until },
+      NOW,
+    )
+    assert.equal(fresh.reason, 'granted')
+    // Under a version between the previous material change and the latest one: in grace.
+    const between = decide(
+      {
+        ...granted,
+        notice_version: 2,
+        reconsent_hard_version: 2,
+        reconsent_from_version: 3,
+        reconsent_grace_until: until,
+      },
+      NOW,
+    )
+    assert.equal(between.reason, 'reconsent_grace')
   })
 
   it('allows legitimate interests for a known subject until an objection is pending or upheld', () => {

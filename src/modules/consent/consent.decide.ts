@@ -16,7 +16,9 @@ export interface Verdict {
  * The fail-closed rule of a consent check (P7.7), from the one row the check read. Allowed
  * only on a positive answer: a purpose that exists, a subject that is known, neither
  * restricted nor erased, and — for a consent basis — a grant that has not lapsed, was not
- * withdrawn and was given under a notice version no material change has superseded; for
+ * withdrawn and was given under a notice version no material change has superseded (or
+ * one superseded by the latest material change while its grace period runs: allowed with
+ * reason `reconsent_grace`, `expiresAt` the end of the grace; after it, `reconsent_required`); for
  * legitimate interests or a public task, no objection pending or upheld. Anything else,
  * including a state this function does not know, is a refusal.
  */
@@ -42,8 +44,22 @@ export function decide(row: CheckRow | undefined, now: Date): Verdict {
         if (
           row.reconsent_from_version !== null &&
           (row.notice_version === null || row.notice_version < row.reconsent_from_version)
-        )
-          return no('notice_superseded')
+        ) {
+          // A material change superseded the notice of this grant: it counts only during
+          // the purpose's grace period, and only if no earlier material change had already
+          // superseded it (no second grace).
+          const graceUntil = row.reconsent_grace_until
+          if (
+            graceUntil === null ||
+            graceUntil.getTime() <= now.getTime() ||
+            row.notice_version === null ||
+            (row.reconsent_hard_version !== null && row.notice_version < row.reconsent_hard_version)
+          )
+            return no('reconsent_required')
+          const until =
+            row.expires_at !== null && row.expires_at.getTime() < graceUntil.getTime() ? row.expires_at : graceUntil
+          return { allowed: true, basis, reason: 'reconsent_grace', ...facts, expiresAt: until }
+        }
         return { allowed: true, basis, reason: 'granted', ...facts }
       case null:
       case 'objection_rejected':

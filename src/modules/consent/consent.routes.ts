@@ -11,11 +11,14 @@ import {
   NoticeList,
   NoticeView,
   ObjectionList,
+  ObjectionQuery,
   ObjectionView,
   PublishNoticeBody,
   PurposeKey,
   PurposeList,
   PurposeView,
+  ReconsentList,
+  ReconsentQuery,
   RecordEventBody,
   RecordResult,
   UpdatePurposeBody,
@@ -193,14 +196,30 @@ export function consentRoutes(deps: { consent: ConsentService }): FastifyPluginA
       schema: {
         tags,
         summary: 'Objections (Art. 21), newest first, each with its deadline and decision',
+        description:
+          '`due=pending`: the objections under review, soonest due first; `due=overdue`: those past their due date.',
         params: OrgParams,
-        querystring: PageQuery,
+        querystring: ObjectionQuery,
         response: { 200: ObjectionList, ...errorResponses('org') },
       },
       handler: async (request) => {
         const { items, nextCursor } = await consent.listObjections(ctxOf(request), request.query)
         return { objections: items, nextCursor }
       },
+    })
+
+    app.get(`${BASE}/reconsent`, {
+      config: { access: { permission: 'consent:read' } },
+      schema: {
+        tags,
+        summary: 'The subjects of a purpose who must consent again, by keyed reference, with why and since when',
+        description:
+          '`reason=material_change`: grants under a notice version a material change superseded (counted until `allowedUntil`, the end of the grace period); `reason=lifetime_ended`: grants whose lifetime ended. A page at a time.',
+        params: OrgParams,
+        querystring: ReconsentQuery,
+        response: { 200: ReconsentList, ...errorResponses('org') },
+      },
+      handler: async (request) => consent.listReconsent(ctxOf(request), request.query),
     })
 
     app.post(`${BASE}/objections/:objectionId/decide`, {

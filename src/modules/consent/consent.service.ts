@@ -9,11 +9,15 @@ import type { DB } from '../../db/schema.ts'
 import { withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import type { AuditService } from '../audit/audit.service.ts'
+import type { AuditEventInput } from '../audit/audit.types.ts'
 import type { Subjects } from '../privacy/subjects.ts'
 import { decide } from './consent.decide.ts'
+import { listReconsent, requireReconsent } from './consent.reconsent.ts'
 import { decisionToken } from './consent.token.ts'
 import * as store from './consent.store.ts'
-import type { ConsentAction, ConsentMethod, ConsentStateName } from './consent.tables.ts'
+import type { ConsentPropagation } from './consent.propagation.ts'
+import type { ConsentRecipients } from './consent.recipients.ts'
+import type { ConsentAction, ConsentMethod, ConsentStateName, PropagationAction } from './consent.tables.ts'
 import {
   CONSENT_BASES,
   OBJECTABLE_BASES,
@@ -24,6 +28,8 @@ import {
   type DecisionT,
   type NoticeViewT,
   type ObjectionViewT,
+  type ReconsentListT,
+  type ReconsentReason,
   type PublishNoticeInput,
   type PurposeViewT,
   type RecordEventInput,
@@ -63,15 +69,59 @@ export interface ConsentService {
   record(ctx: RequestContext, input: RecordEventInput, options: { gpc: boolean }): Promise<RecordResultT>
   /** Withdraws consent to each purpose in one step (one transaction). */
   withdraw(ctx: RequestContext, input: WithdrawInput): Promise<WithdrawResultT>
+  /**
+   * A `Sec-GPC: 1` seen on its own (the hosted preference page): each purpose's GPC effect,
+   * method `gpc`, as on a record call that carries the signal; the events it recorded.
+   */
+  signalGpc(
+    ctx: RequestContext,
+    input: { subject: string; evidence: Record<string, unknown> },
+  ): Promise<ConsentEventViewT[]>
   /** One decision per item, in order, each from one indexed read, each with a signed token. */
   check(ctx: RequestContext, items: readonly CheckInput[]): Promise<DecisionT[]>
-  listObjections(ctx: RequestContext, page: PageRequest): Promise<Page<ObjectionViewT>>
+  /** Newest first; `due`: the pending ones (or the overdue ones) soonest due first, from their index. */
+  listObjections(
+    ctx: RequestContext,
+    page: PageRequest & { due?: 'pending' | 'overdue' | undefined },
+  ): Promise<Page<ObjectionViewT>>
+  /** The subjects of a purpose that must consent again (consent.reconsent.ts). */
+  listReconsent(
+    ctx: RequestContext,
+    query: { purpose: string; reason: ReconsentReason } & PageRequest,
+  ): Promise<ReconsentListT>
   decideObjection(ctx: RequestContext, id: string, input: DecideObjectionInput): Promise<ObjectionViewT>
+  /**
+   * Erasure (Art. 17(1)(b), 7(3)): one `withdraw` event (method `staff`, actor the system)
+   * for each purpose the subject holds a current grant to, written in the erasure's own
+   * org transaction before the subject's key is shredded. Idempotent: once withdrawn,
+   * nothing is granted. Answers the number of events written.
+   */
+  withdrawForErasure(trx: Trx, ctx: RequestContext, subjectId: string, requestId: string): Promise<number>
+  /**
+   * A completed restriction, lift of a restriction or rectification (Art. 16, 18, 19): told,
+   * in the request's own org transaction, to every registered recipient any of the org's
+   * purposes names — whatever the purposes' bases, since data disclosed under a contract or
+   * legitimate interests leave no consent state per subject. Answers how many were told.
+   */
+  tellOfRequest(
+    trx: Trx,
+    ctx: RequestContext,
+    subjectId: string,
+    requestId: string,
+    action: 'restrict' | 'lift_restriction' | 'rectify',
+  ): Promise<number>
 }
 
 const BY_KEY: PageOrder = { keys: [{ column: 'key', type: 'text' }], direction: 'asc' }
 const BY_VERSION: PageOrder = { keys: [{ column: 'version', type: 'integer' }], direction: 'desc' }
 const NEWEST_OBJECTION = newestFirst('opened_at')
+const SOONEST_DUE: PageOrder = {
+  keys: [
+    { column: 'due_at', type: 'timestamptz' },
+    { column: 'id', type: 'uuid' },
+  ],
+  direction: 'asc',
+}
 /** How far ahead of the server's clock `collectedAt` may be (clock skew). */
 const FUTURE_SKEW_MS = 5 * 60_000
 
@@ -120,7 +170,12 @@ interface EventDraft {
   sourceEventId: string | null
   gpcConflict: boolean
   objectionId?: string | undefined
+  /** The erasure request that withdrew this consent (withdrawForErasure). */
+  erasureRequest?: string | undefined
 }
+
+/** A written event, and whether it moved the subject's current state for its purpose. */
+type Written = store.EventRow & { changesState: boolean }
 
 export function createConsentService(deps: {
   db: Kysely<DB>
@@ -133,6 +188,10 @@ export function createConsentService(deps: {
   clock: Clock
   /** Seconds a decision token stays valid. */
   tokenTtlSeconds: number
+  /** Tells the recipients of the purposes a withdrawal, objection or erasure affects (Art. 19). */
+  propagation: Pick<ConsentPropagation, 'propagate'>
+  /** Which recipient names a purpose may declare (consent.recipients.ts). */
+  recipients: Pick<ConsentRecipients, 'unregistered'>
 }): ConsentService {
   const { db, audit, subjects, clock } = deps
 
@@ -150,6 +209,9 @@ export function createConsentService(deps: {
       gpcEffect: row.gpc_effect,
       lifetimeDays: row.lifetime_days,
       reconsentFromVersion: row.reconsent_from_version,
+      reconsentGraceDays: row.reconsent_grace_days,
+      reconsentSince: row.reconsent_since?.toISOString() ?? null,
+      reconsentGraceUntil: row.reconsent_grace_until?.toISOString() ?? null,
       createdAt: row.created_at.toISOString(),
       updatedAt: row.updated_at.toISOString(),
     }
@@ -196,6 +258,7 @@ export function createConsentService(deps: {
       decidedAt: row.decided_at?.toISOString() ?? null,
       grounds: row.grounds,
       decisionEventId: row.decision_event_id,
+      overdue: row.status === 'pending' && row.due_at.getTime() <= clock().getTime(),
     }
   }
 
@@ -207,6 +270,71 @@ export function createConsentService(deps: {
         '/body/gpcEffect',
         `a GPC signal cannot opt out of processing under ${basis}: only consent can be withdrawn, and only legitimate interests, a public task or direct marketing objected to`,
       )
+  }
+
+  /**
+   * A purpose may declare only registered recipients; names it declared before the
+   * registry existed (`kept`) stay as they are (migration 0046).
+   */
+  async function checkRecipients(trx: Trx, names: readonly string[] | undefined, kept: readonly string[] = []) {
+    if (names === undefined) return
+    const added = names.filter((n) => !kept.includes(n))
+    const unknown = new Set(await deps.recipients.unregistered(trx, added))
+    names.forEach((name, i) => {
+      if (unknown.has(name))
+        throw invalid(
+          `/body/recipients/${i}`,
+          `no recipient named ${name} is registered in this org (POST …/consent/recipients)`,
+        )
+    })
+  }
+
+  /**
+   * Tells the recipients what the written `rows` did (one subject's, in the act's
+   * transaction): withdrawals, direct-marketing objections and upheld objections — or,
+   * with `erasure`, the erasure of the subject for the purposes given — one message per
+   * recipient and kind of act. A row that left the current state as it was (`changesState`
+   * false: a withdrawal collected before the grant that decides the state, or a repeat of
+   * the state's own act) is not told: a recipient is told to stop only when the state moved.
+   */
+  async function tell(
+    trx: Trx,
+    ctx: RequestContext,
+    rows: readonly (Pick<store.EventRow, 'action' | 'objection_id' | 'purpose_id' | 'subject_ref'> & {
+      changesState?: boolean
+    })[],
+    erasure?: { requestId: string },
+  ): Promise<void> {
+    const groups = new Map<PropagationAction, typeof rows>()
+    for (const row of rows) {
+      if (erasure === undefined && row.changesState === false) continue
+      const action: PropagationAction | undefined =
+        erasure !== undefined
+          ? 'erasure'
+          : row.action === 'withdraw'
+            ? 'withdraw'
+            : row.action === 'object' && row.objection_id === null
+              ? 'object'
+              : row.action === 'objection_upheld'
+                ? 'objection_upheld'
+                : undefined
+      if (action !== undefined) groups.set(action, [...(groups.get(action) ?? []), row])
+    }
+    for (const [action, group] of groups) {
+      const first = group[0]
+      if (first === undefined) continue
+      const purposes = await trx
+        .selectFrom('consent_purposes')
+        .select(['key', 'recipients'])
+        .where('id', 'in', [...new Set(group.map((r) => r.purpose_id))])
+        .execute()
+      await deps.propagation.propagate(trx, ctx.orgId, {
+        subjectRef: first.subject_ref,
+        purposes,
+        action,
+        requestId: erasure?.requestId,
+      })
+    }
   }
 
   async function purposeOf(trx: Trx, key: string, path: string): Promise<store.PurposeRow> {
@@ -242,11 +370,37 @@ export function createConsentService(deps: {
   }
 
   /**
+   * The audit event of a consent event (`consent.<action>`, target the purpose), under the
+   * consent event's own id: the purpose and its lawful basis, then `details`; `personal`,
+   * the subject's sealed fields, when the event has any.
+   */
+  function auditEvent(
+    trx: Trx,
+    ctx: RequestContext,
+    action: string,
+    purpose: Pick<store.PurposeRow, 'key' | 'lawful_basis'>,
+    eventId: string,
+    extra: { details: Record<string, unknown>; personal?: AuditEventInput['personal'] },
+  ): Promise<void> {
+    return audit.append(trx, {
+      orgId: ctx.orgId,
+      actor: actorOf(ctx.principal),
+      action: `consent.${action}`,
+      target: { type: 'consent_purpose', id: purpose.key },
+      outcome: 'success',
+      details: { purpose: purpose.key, lawfulBasis: purpose.lawful_basis, ...extra.details },
+      ...(extra.personal === undefined ? {} : { personal: extra.personal }),
+      eventId,
+      meta: ctx.meta,
+    })
+  }
+
+  /**
    * Writes one event with its audit event and the state it leaves (and the objection it
    * opens). Returns undefined when the host id was taken (by a retry or a concurrent first
    * attempt): nothing of this event is written then.
    */
-  async function write(trx: Trx, ctx: RequestContext, draft: EventDraft): Promise<store.EventRow | undefined> {
+  async function write(trx: Trx, ctx: RequestContext, draft: EventDraft): Promise<Written | undefined> {
     const { purpose, action } = draft
     const receivedAt = clock()
     const key = await subjects.key(trx, ctx.orgId, draft.subject, { create: true })
@@ -351,15 +505,8 @@ export function createConsentService(deps: {
         grounds: null,
         decision_event_id: null,
       })
-    await audit.append(trx, {
-      orgId: ctx.orgId,
-      actor: actorOf(ctx.principal),
-      action: `consent.${action}`,
-      target: { type: 'consent_purpose', id: purpose.key },
-      outcome: 'success',
+    await auditEvent(trx, ctx, action, purpose, id, {
       details: {
-        purpose: purpose.key,
-        lawfulBasis: purpose.lawful_basis,
         state,
         method: draft.method,
         collectedAt: draft.collectedAt.toISOString(),
@@ -371,12 +518,11 @@ export function createConsentService(deps: {
         ...(expiresAt === null ? {} : { expiresAt: expiresAt.toISOString() }),
         ...(draft.gpcConflict ? { gpcConflict: true } : {}),
         ...(superseded === undefined ? {} : { supersededBy: superseded }),
+        ...(draft.erasureRequest === undefined ? {} : { erasureRequest: draft.erasureRequest }),
       },
       personal,
-      eventId: id,
-      meta: ctx.meta,
     })
-    return row
+    return { ...row, changesState: superseded === undefined && live?.state !== state }
   }
 
   /** The event deciding the state when it was collected after `collectedAt`, else undefined. */
@@ -418,16 +564,25 @@ export function createConsentService(deps: {
     return store.purposeKeysByIds(trx, [...new Set(rows.map((r) => r.purpose_id))])
   }
 
+  async function grantedAgainstGpc(trx: Trx, eventId: string): Promise<boolean> {
+    const row = await trx
+      .selectFrom('consent_events')
+      .select('gpc_conflict')
+      .where('id', '=', eventId)
+      .executeTakeFirst()
+    return row?.gpc_conflict === true
+  }
+
   /** The GPC signal's effect on each purpose that opts out, but `except` (the explicit event's own purpose). */
   async function applyGpc(
     trx: Trx,
     ctx: RequestContext,
-    source: store.EventRow,
+    source: Pick<store.EventRow, 'collected_at' | 'subject_key_id'> & { id: string | null },
     subject: string,
     except: string,
     evidence: Record<string, unknown>,
-  ): Promise<store.EventRow[]> {
-    const written: store.EventRow[] = []
+  ): Promise<Written[]> {
+    const written: Written[] = []
     for (const purpose of await store.gpcPurposes(trx)) {
       if (purpose.id === except) continue
       const ref = subjects.ref(ctx.orgId, subject)
@@ -436,6 +591,9 @@ export function createConsentService(deps: {
       let action: ConsentAction
       if (CONSENT_BASES.includes(purpose.lawful_basis)) {
         if (state === 'denied' || state === 'withdrawn' || state === 'objected') continue
+        // An explicit opt-in given against the signal (flagged gpcConflict) stands: the
+        // signal it was given against does not take it back.
+        if (state === 'granted' && current !== undefined && (await grantedAgainstGpc(trx, current.event_id))) continue
         action = state === 'granted' ? 'withdraw' : 'deny'
       } else {
         if (state === 'objected' || state === 'objection_pending') continue
@@ -480,6 +638,7 @@ export function createConsentService(deps: {
       const directMarketing = input.directMarketing ?? false
       checkGpcEffect(input.lawfulBasis, input.gpcEffect, directMarketing)
       return withOrg(db, ctx.orgId, async (trx) => {
+        await checkRecipients(trx, input.recipients)
         const now = clock()
         const row = await store.insertPurpose(trx, {
           id: randomUUID(),
@@ -493,6 +652,7 @@ export function createConsentService(deps: {
           direct_marketing: directMarketing,
           gpc_effect: input.gpcEffect ?? 'none',
           lifetime_days: input.lifetimeDays ?? null,
+          reconsent_grace_days: input.reconsentGraceDays ?? null,
           reconsent_from_version: null,
           created_at: now,
           created_by: by(ctx),
@@ -523,6 +683,7 @@ export function createConsentService(deps: {
           )
         const directMarketing = input.directMarketing ?? row.direct_marketing
         checkGpcEffect(row.lawful_basis, input.gpcEffect ?? row.gpc_effect, directMarketing)
+        await checkRecipients(trx, input.recipients, row.recipients)
         const updated = await store.updatePurpose(trx, row.id, {
           ...(input.name === undefined ? {} : { name: input.name }),
           ...(input.description === undefined ? {} : { description: input.description }),
@@ -531,6 +692,7 @@ export function createConsentService(deps: {
           ...(input.directMarketing === undefined ? {} : { direct_marketing: input.directMarketing }),
           ...(input.gpcEffect === undefined ? {} : { gpc_effect: input.gpcEffect }),
           ...(input.lifetimeDays === undefined ? {} : { lifetime_days: input.lifetimeDays }),
+          ...(input.reconsentGraceDays === undefined ? {} : { reconsent_grace_days: input.reconsentGraceDays }),
           updated_at: clock(),
         })
         await audit.append(trx, {
@@ -599,12 +761,7 @@ export function createConsentService(deps: {
         })
         if (row === undefined)
           throw new AppError('CONFLICT', 'another notice version was published at the same time; retry')
-        if (input.materialChange)
-          await store.requireReconsent(
-            trx,
-            purposes.map((p) => p.id),
-            version,
-          )
+        if (input.materialChange) await requireReconsent(trx, ctx.orgId, purposes, version, row.published_at)
         await audit.append(trx, {
           orgId: ctx.orgId,
           actor: actorOf(ctx.principal),
@@ -658,6 +815,7 @@ export function createConsentService(deps: {
         })
         if (row === undefined) return answer(await earlier(trx, input.id, fingerprint), 'duplicate')
         const gpcRows = options.gpc ? await applyGpc(trx, ctx, row, input.subject, purpose.id, evidence) : []
+        await tell(trx, ctx, [row, ...gpcRows])
         return answer(row, 'recorded', gpcRows)
       })
     },
@@ -669,6 +827,7 @@ export function createConsentService(deps: {
       return withOrg(db, ctx.orgId, async (trx) => {
         const purposes = await store.purposesByKeys(trx, input.purposes)
         const rows: store.EventRow[] = []
+        const written: Written[] = []
         let duplicates = 0
         for (const [i, key] of input.purposes.entries()) {
           const purpose = purposes.find((p) => p.key === key)
@@ -699,7 +858,10 @@ export function createConsentService(deps: {
           if (row === undefined && appEventId !== null) {
             rows.push(await earlier(trx, appEventId, fingerprint))
             duplicates++
-          } else if (row !== undefined) rows.push(row)
+          } else if (row !== undefined) {
+            rows.push(row)
+            written.push(row)
+          }
         }
         if (duplicates > 0 && duplicates < rows.length)
           throw new AppError(
@@ -707,11 +869,25 @@ export function createConsentService(deps: {
             `the withdrawal ${input.id ?? ''} was recorded before for other purposes; nothing was recorded`,
             { errors: [{ path: '/body/id', message: 'recorded before with another body' }] },
           )
+        await tell(trx, ctx, written)
         const keys = await keysOf(trx, rows)
         return {
           status: duplicates > 0 ? 'duplicate' : 'recorded',
           events: rows.map((r) => eventView(r, keys.get(r.purpose_id) ?? '')),
         }
+      })
+    },
+
+    async signalGpc(ctx, input) {
+      const evidence = evidenceOf(input, true)
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const key = await subjects.key(trx, ctx.orgId, input.subject, { create: true })
+        if (key === undefined) throw new Error('a subject key was not created')
+        const source = { id: null, collected_at: clock(), subject_key_id: key.keyId }
+        const rows = await applyGpc(trx, ctx, source, input.subject, '', evidence)
+        await tell(trx, ctx, rows)
+        const keys = await keysOf(trx, rows)
+        return rows.map((r) => eventView(r, keys.get(r.purpose_id) ?? ''))
       })
     },
 
@@ -748,16 +924,18 @@ export function createConsentService(deps: {
 
     async listObjections(ctx, page) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        const { items, nextCursor } = await readPage(
-          trx,
-          trx.selectFrom('consent_objections').selectAll(),
-          NEWEST_OBJECTION,
-          page,
-        )
+        let pending = trx.selectFrom('consent_objections').selectAll().where('status', '=', 'pending')
+        if (page.due === 'overdue') pending = pending.where('due_at', '<=', clock())
+        const { items, nextCursor } =
+          page.due === undefined
+            ? await readPage(trx, trx.selectFrom('consent_objections').selectAll(), NEWEST_OBJECTION, page)
+            : await readPage(trx, pending, SOONEST_DUE, page)
         const keys = await keysOf(trx, items)
         return { items: items.map((row) => objectionView(row, keys.get(row.purpose_id) ?? '')), nextCursor }
       })
     },
+
+    listReconsent: (ctx, query) => listReconsent(db, clock, ctx, query),
 
     async decideObjection(ctx, id, input) {
       return withOrg(db, ctx.orgId, async (trx) => {
@@ -777,7 +955,67 @@ export function createConsentService(deps: {
           grounds: input.grounds,
           eventId,
         })
+        if (action === 'objection_upheld')
+          await tell(trx, ctx, [
+            { action, objection_id: objection.id, purpose_id: purpose.id, subject_ref: objection.subject_ref },
+          ])
         return objectionView(decided, purpose.key)
+      })
+    },
+
+    async withdrawForErasure(trx, ctx, subjectId, requestId) {
+      const key = await subjects.key(trx, ctx.orgId, subjectId, { create: false })
+      if (key === undefined) return 0
+      const granted = await trx
+        .selectFrom('consent_state')
+        .innerJoin('consent_purposes', 'consent_purposes.id', 'consent_state.purpose_id')
+        .selectAll('consent_purposes')
+        .where('consent_state.subject_ref', '=', key.ref)
+        .where('consent_state.subject_key_id', '=', key.keyId)
+        .where('consent_state.state', '=', 'granted')
+        .orderBy('consent_purposes.key')
+        .execute()
+      // Every purpose the subject has a state for is told of the erasure (one message per
+      // recipient), not only those whose grant it withdraws.
+      const concerned = await trx
+        .selectFrom('consent_state')
+        .select(['purpose_id', 'subject_ref'])
+        .where('subject_ref', '=', key.ref)
+        .where('subject_key_id', '=', key.keyId)
+        .execute()
+      const now = clock()
+      for (const purpose of granted)
+        await write(trx, ctx, {
+          appEventId: null,
+          fingerprint: null,
+          subject: subjectId,
+          purpose,
+          action: 'withdraw',
+          method: 'staff',
+          noticeVersion: undefined,
+          collectedAt: now,
+          actor: { type: 'system', id: 'privacy.erasure' },
+          evidence: {},
+          sourceEventId: null,
+          gpcConflict: false,
+          erasureRequest: requestId,
+        })
+      await tell(
+        trx,
+        ctx,
+        concerned.map((c) => ({ ...c, action: 'withdraw' as const, objection_id: null })),
+        { requestId },
+      )
+      return granted.length
+    },
+
+    async tellOfRequest(trx, ctx, subjectId, requestId, action) {
+      const purposes = await trx.selectFrom('consent_purposes').select(['key', 'recipients']).orderBy('key').execute()
+      return deps.propagation.propagate(trx, ctx.orgId, {
+        subjectRef: subjects.ref(ctx.orgId, subjectId),
+        purposes,
+        action,
+        requestId,
       })
     },
   }
@@ -837,21 +1075,8 @@ export function createConsentService(deps: {
         expires_at: null,
         updated_at: now,
       })
-    await audit.append(trx, {
-      orgId: ctx.orgId,
-      actor: actorOf(ctx.principal),
-      action: `consent.${action}`,
-      target: { type: 'consent_purpose', id: purpose.key },
-      outcome: 'success',
-      details: {
-        purpose: purpose.key,
-        lawfulBasis: purpose.lawful_basis,
-        objection: objection.id,
-        objectionEvent: objection.event_id,
-        grounds,
-      },
-      eventId,
-      meta: ctx.meta,
+    await auditEvent(trx, ctx, action, purpose, eventId, {
+      details: { objection: objection.id, objectionEvent: objection.event_id, grounds },
     })
     return eventId
   }

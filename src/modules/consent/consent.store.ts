@@ -49,16 +49,6 @@ export async function updatePurpose(
   return trx.updateTable('consent_purposes').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }
 
-/** Grants under notice versions before `version` no longer count for these purposes. */
-export async function requireReconsent(trx: Trx, purposeIds: readonly string[], version: number): Promise<void> {
-  if (purposeIds.length === 0) return
-  await trx
-    .updateTable('consent_purposes')
-    .set({ reconsent_from_version: version })
-    .where('id', 'in', purposeIds)
-    .execute()
-}
-
 export async function newestNoticeVersion(trx: Trx): Promise<number> {
   const row = await trx
     .selectFrom('consent_notices')
@@ -177,6 +167,8 @@ export interface CheckRow {
   purpose_id: string
   lawful_basis: ConsentPurposesTable['lawful_basis']
   reconsent_from_version: number | null
+  reconsent_grace_until: Date | null
+  reconsent_hard_version: number | null
   state: ConsentStateTable['state'] | null
   state_key_id: string | null
   event_id: string | null
@@ -196,7 +188,7 @@ export interface CheckRow {
  */
 export async function checkRow(trx: Trx, purposeKey: string, subjectRef: Buffer): Promise<CheckRow | undefined> {
   const result = await sql<CheckRow>`
-    SELECT p.id AS purpose_id, p.lawful_basis, p.reconsent_from_version,
+    SELECT p.id AS purpose_id, p.lawful_basis, p.reconsent_from_version, p.reconsent_grace_until, p.reconsent_hard_version,
            s.state, s.subject_key_id AS state_key_id, s.event_id, s.notice_version, s.expires_at,
            k.key_id AS subject_key_id, k.restricted_at IS NOT NULL AS restricted, k.shredded_at IS NOT NULL AS shredded
       FROM consent_purposes p

@@ -1,4 +1,4 @@
-import type { ColumnType } from 'kysely'
+import type { ColumnType, Generated } from 'kysely'
 
 export type LawfulBasis =
   | 'consent'
@@ -45,6 +45,11 @@ export interface ConsentPurposesTable {
   gpc_effect: GpcEffect
   lifetime_days: number | null
   reconsent_from_version: number | null
+  /** Migration 0044: the grace period after a material change, and when it ends. */
+  reconsent_grace_days: number | null
+  reconsent_since: Date | null
+  reconsent_grace_until: Date | null
+  reconsent_hard_version: number | null
   created_at: Date
   created_by: string
   updated_at: Date
@@ -101,6 +106,20 @@ export interface ConsentStateTable {
   updated_at: Date
 }
 
+/**
+ * Subjects per state, purpose and notice version (0: none), kept by triggers on
+ * `consent_state` and `subject_keys` (migration 0048); an org's count is the sum of its slots.
+ */
+export interface ConsentStateCountsTable {
+  org_id: string
+  purpose_id: string
+  notice_version: number
+  state: ConsentStateName
+  slot: number
+  /** bigint: PostgreSQL's driver answers it as text. */
+  subjects: string | number
+}
+
 export interface ConsentObjectionsTable {
   id: string
   org_id: string
@@ -115,6 +134,77 @@ export interface ConsentObjectionsTable {
   decided_by: string | null
   grounds: string | null
   decision_event_id: string | null
+  /** Migration 0044: the deadline reminders. */
+  due_soon_notified_at: Date | null
+  overdue_notified_at: Date | null
+}
+
+/** Migration 0044: telling the host app, in batches, whom a material change affects. */
+export interface ConsentReconsentRunsTable {
+  id: string
+  org_id: string
+  purpose_id: string
+  version: number
+  since: Date
+  grace_until: Date | null
+  cursor_version: number | null
+  cursor_ref: Buffer | null
+  batches: number
+  subjects: number
+  created_at: Date
+  done_at: Date | null
+}
+
+/** Migration 0046: the org's registry of recipients told of withdrawals (Art. 19). */
+export interface ConsentRecipientsTable {
+  id: string
+  org_id: string
+  name: string
+  url: string
+  secret_id: string
+  /** Migration 0051: the vault version current before the last rotation of the signing secret. */
+  previous_secret_version: number | null
+  /** Migration 0051: until when deliveries are signed with that version too (24 h after the rotation). */
+  previous_secret_until: Date | null
+  /** The recipient's raw Ed25519 public key (32 bytes), to verify signed acknowledgements. */
+  public_key: Buffer | null
+  deadline_hours: number
+  created_at: Date
+  created_by: string
+  updated_at: Date
+}
+
+/**
+ * What a message to a recipient tells (migrations 0046, 0050): processing stops after
+ * `withdraw`, `object`, `objection_upheld`, `expire` and `erasure` (the data are erased
+ * too); `restrict` holds the data but stops processing them until `lift_restriction`;
+ * `rectify` asks the recipient to fetch the corrected data (GDPR Art. 16–19).
+ */
+export type PropagationAction =
+  | 'withdraw'
+  | 'object'
+  | 'objection_upheld'
+  | 'erasure'
+  | 'expire'
+  | 'restrict'
+  | 'lift_restriction'
+  | 'rectify'
+
+/** Migration 0046: one message to one recipient; its id is the webhook delivery's (`webhook-id`). */
+export interface ConsentPropagationsTable {
+  id: string
+  org_id: string
+  recipient_id: string
+  recipient_name: string
+  action: PropagationAction
+  purposes: TextArray
+  request_id: string | null
+  token_hash: Buffer
+  deadline_at: Date
+  created_at: Date
+  acknowledged_at: Date | null
+  ack_signed: Generated<boolean>
+  overdue_alerted_at: Date | null
 }
 
 export interface ConsentTables {
@@ -122,5 +212,9 @@ export interface ConsentTables {
   consent_notices: ConsentNoticesTable
   consent_events: ConsentEventsTable
   consent_state: ConsentStateTable
+  consent_state_counts: ConsentStateCountsTable
   consent_objections: ConsentObjectionsTable
+  consent_reconsent_runs: ConsentReconsentRunsTable
+  consent_recipients: ConsentRecipientsTable
+  consent_propagations: ConsentPropagationsTable
 }

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { Name, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { Name, pageQuery, Strict, Timestamp, Uuid } from '../../http/schemas.ts'
 
 /** Request and response schemas of the consent routes (docs/consent.md). */
 
@@ -36,6 +36,11 @@ const GpcEffect = Type.Union([Type.Literal('none'), Type.Literal('opt_out')], {
     '`opt_out`: a Global Privacy Control signal withdraws (consent bases) or objects to (legitimate interests, public task) this purpose',
 })
 
+const ReconsentGraceDays = Type.Union([Type.Integer({ minimum: 0, maximum: 365 }), Type.Null()], {
+  description:
+    'days a grant under a notice version that a material change superseded still counts (null or 0: none); docs/consent.md#re-consent',
+})
+
 export const CreatePurposeBody = Type.Object(
   {
     key: PurposeKey,
@@ -53,6 +58,7 @@ export const CreatePurposeBody = Type.Object(
         description: 'days a grant lasts; null: until withdrawn',
       }),
     ),
+    reconsentGraceDays: Type.Optional(ReconsentGraceDays),
   },
   Strict,
 )
@@ -68,6 +74,7 @@ export const UpdatePurposeBody = Type.Object(
     directMarketing: Type.Optional(Type.Boolean()),
     gpcEffect: Type.Optional(GpcEffect),
     lifetimeDays: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: 36500 }), Type.Null()])),
+    reconsentGraceDays: Type.Optional(ReconsentGraceDays),
   },
   { ...Strict, minProperties: 1 },
 )
@@ -85,6 +92,13 @@ export const PurposeView = Type.Object({
   lifetimeDays: Type.Union([Type.Integer(), Type.Null()]),
   reconsentFromVersion: Type.Union([Type.Integer(), Type.Null()], {
     description: 'grants under a notice version below this one no longer count (a material change)',
+  }),
+  reconsentGraceDays: Type.Union([Type.Integer(), Type.Null()]),
+  reconsentSince: Type.Union([Timestamp, Type.Null()], {
+    description: 'when the latest material change was published',
+  }),
+  reconsentGraceUntil: Type.Union([Timestamp, Type.Null()], {
+    description: 'until when grants it superseded still count; null: no grace',
   }),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -123,7 +137,7 @@ export const NoticeList = Type.Object({
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 })
 
-const SubjectId = Type.String({
+export const SubjectId = Type.String({
   minLength: 1,
   maxLength: 200,
   description: 'the host application’s id of the data subject (never stored in clear)',
@@ -248,7 +262,8 @@ export const REASONS = [
   'objection_pending',
   'restricted',
   'erased',
-  'notice_superseded',
+  'reconsent_grace',
+  'reconsent_required',
 ] as const
 export type Reason = (typeof REASONS)[number]
 
@@ -276,6 +291,7 @@ export const ObjectionView = Type.Object({
   decidedAt: Type.Union([Timestamp, Type.Null()]),
   grounds: Type.Union([Type.String(), Type.Null()]),
   decisionEventId: Type.Union([Uuid, Type.Null()]),
+  overdue: Type.Boolean({ description: 'pending past its due date (Art. 12(3))' }),
 })
 export type ObjectionViewT = Static<typeof ObjectionView>
 export const ObjectionList = Type.Object({
@@ -295,3 +311,33 @@ export const DecideObjectionBody = Type.Object(
   Strict,
 )
 export type DecideObjectionInput = Static<typeof DecideObjectionBody>
+
+/** Why a subject must consent again (docs/consent.md#re-consent). */
+export const ReconsentReasonSchema = Type.Union([Type.Literal('material_change'), Type.Literal('lifetime_ended')], {
+  description:
+    '`material_change`: a notice version covering the purpose was a material change since the grant; `lifetime_ended`: the grant’s lifetime ended',
+})
+export type ReconsentReason = Static<typeof ReconsentReasonSchema>
+export const ObjectionQuery = pageQuery({
+  due: Type.Optional(
+    Type.Union([Type.Literal('pending'), Type.Literal('overdue')], {
+      description: '`pending`: the objections under review, soonest due first; `overdue`: those past their due date',
+    }),
+  ),
+})
+export const ReconsentQuery = pageQuery({ purpose: PurposeKey, reason: ReconsentReasonSchema })
+export const ReconsentList = Type.Object({
+  purpose: Type.String(),
+  reason: ReconsentReasonSchema,
+  subjects: Type.Array(
+    Type.Object({
+      subject: Type.String({ description: 'the subject’s keyed reference (base64url), as in decision tokens' }),
+      eventId: Uuid,
+      noticeVersion: Type.Union([Type.Integer(), Type.Null()], { description: 'the notice of the grant' }),
+      since: Timestamp,
+      allowedUntil: Timestamp,
+    }),
+  ),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+})
+export type ReconsentListT = Static<typeof ReconsentList>

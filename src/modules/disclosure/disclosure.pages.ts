@@ -9,6 +9,7 @@ import { html, type Html, type HtmlValue } from '../../http/html.ts'
 import { Strict } from '../../http/schemas.ts'
 import { SubmitBody } from './disclosure.routes.ts'
 import { REPORT_FORM_PATH } from './security-txt.ts'
+import type { ReportStatus } from './disclosure.tables.ts'
 import type { Receipt, ReporterView, ReportsService, SubmitReport } from './reports.service.ts'
 
 /**
@@ -47,6 +48,25 @@ const STYLE_PATH = '/report/style.css'
 const STYLE = readFileSync(path.join(import.meta.dirname, 'pages.css'), 'utf8')
 
 const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const
+
+/** Each severity a reporter may give, in words (the API's value stays the option's value). */
+const SEVERITY_WORDS: Record<(typeof SEVERITIES)[number], string> = {
+  low: 'Low',
+  medium: 'Medium',
+  high: 'High',
+  critical: 'Critical',
+}
+
+/** A report's status in words for the reporter; keyed by ReportStatus, so the compiler keeps it complete. */
+const STATUS_WORDS: Record<ReportStatus, string> = {
+  received: 'Received',
+  acknowledged: 'Acknowledged',
+  triaged: 'Triaged',
+  fixing: 'Being fixed',
+  resolved: 'Resolved',
+  rejected: 'Rejected',
+  duplicate: 'Duplicate',
+}
 const FIELD_LABELS: Record<string, string> = {
   title: 'Title',
   location: 'Where',
@@ -249,7 +269,7 @@ ${field('steps', 'Steps to reproduce', values.steps, { required: true, multiline
 <label for="severity">Severity <span class="optional">(optional, your estimate)</span></label>
 <select id="severity" name="severity">
 <option value=""${severity === undefined ? html` selected` : ''}>Not given</option>
-${SEVERITIES.map((s) => html`<option value="${s}"${severity === s ? html` selected` : ''}>${s}</option>`)}
+${SEVERITIES.map((s) => html`<option value="${s}"${severity === s ? html` selected` : ''}>${SEVERITY_WORDS[s]}</option>`)}
 </select>
 </div>
 <div class="field">
@@ -300,7 +320,7 @@ ${problem ?? ''}
       html`<h1>Report ${view.reference}</h1>
 ${opts.notice === undefined ? '' : html`<p class="notice" role="status">${opts.notice}</p>`}
 <dl class="facts">
-<dt>Status</dt><dd>${view.status}</dd>
+<dt>Status</dt><dd>${STATUS_WORDS[view.status]}</dd>
 <dt>Received</dt><dd>${when(view.receivedAt)}</dd>
 <dt>Acknowledgement due</dt><dd>${when(view.acknowledgementDueAt)}</dd>
 <dt>Acknowledged</dt><dd>${view.acknowledgedAt === null ? 'not yet' : when(view.acknowledgedAt)}</dd>
@@ -313,7 +333,7 @@ ${
     ? html`<p>No updates yet.</p>`
     : html`<ol class="updates">${view.updates.map(
         (u) => html`<li>
-<p class="meta"><strong>${u.from === 'team' ? 'The security team' : 'You'}</strong> · ${when(u.at)}${u.status === null ? '' : html` · status: ${u.status}`}</p>
+<p class="meta"><strong>${u.from === 'team' ? 'The security team' : 'You'}</strong> · ${when(u.at)}${u.status === null ? '' : html` · status: ${STATUS_WORDS[u.status]}`}</p>
 ${u.message === null ? '' : html`<p class="message">${u.message}</p>`}
 </li>`,
       )}</ol>`

@@ -93,6 +93,10 @@ const Summary = Type.Object({
   acknowledgementDueAt: Timestamp,
   acknowledgedAt: Type.Union([Timestamp, Type.Null()]),
   overdue: Type.Boolean(),
+  businessDaysLeft: Type.Union([Type.Integer(), Type.Null()], {
+    description:
+      'whole business days to the deadline, in the calendar it is counted in; null once acknowledged or overdue',
+  }),
   closedAt: Type.Union([Timestamp, Type.Null()]),
 })
 const ReportView = Type.Composite([
@@ -125,6 +129,7 @@ const ReportView = Type.Composite([
         at: Timestamp,
         from: Type.Union([Type.Literal('team'), Type.Literal('reporter')]),
         by: Type.Union([Uuid, Type.Null()]),
+        byEmail: Type.Union([Type.String(), Type.Null()], { description: 'the operator who wrote it' }),
         status: Type.Union([Status, Type.Null()]),
         internal: Type.Boolean(),
         message: Type.Union([Type.String(), Type.Null()]),

@@ -14,7 +14,7 @@ import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
 import { enqueue, enqueueExternal, fitForNotice, membersWithRoles } from '../notify/notify.service.ts'
 import type { Subjects } from '../privacy/subjects.ts'
 import type { AlertsService } from '../response/alerts.service.ts'
-import { addBusinessDays, subtractBusinessDays, type BusinessCalendar } from './business-days.ts'
+import { addBusinessDays, businessDaysBetween, subtractBusinessDays, type BusinessCalendar } from './business-days.ts'
 import type { ReportSeverity, ReportStatus, VulnerabilityReportsTable } from './disclosure.tables.ts'
 import {
   reporterSubject,
@@ -24,6 +24,7 @@ import {
   type ReportSealing,
 } from './reports.sealing.ts'
 import { requireMailbox } from '../../email-address.ts'
+import { timeInWords } from '../../time-zone.ts'
 
 /**
  * Vulnerability reports (P9.1). Anyone may report, rate-limited per address, with no
@@ -76,6 +77,8 @@ export interface ReportSummary {
   acknowledgementDueAt: string
   acknowledgedAt: string | null
   overdue: boolean
+  /** Whole business days (the deadline's calendar) from now to the deadline; null once acknowledged or overdue. */
+  businessDaysLeft: number | null
   closedAt: string | null
 }
 
@@ -88,6 +91,8 @@ export interface ReportView extends ReportSummary, ReportDetails {
     at: string
     from: 'team' | 'reporter'
     by: string | null
+    /** The operator who wrote it, for the team (never on the reporter's view). */
+    byEmail: string | null
     status: ReportStatus | null
     internal: boolean
     message: string | null
@@ -233,6 +238,10 @@ export function createReportsService(deps: {
       acknowledgementDueAt: row.ack_due_at.toISOString(),
       acknowledgedAt: row.acknowledged_at?.toISOString() ?? null,
       overdue: row.acknowledged_at === null && clock().getTime() >= row.ack_due_at.getTime(),
+      businessDaysLeft:
+        row.acknowledged_at === null && clock().getTime() < row.ack_due_at.getTime()
+          ? businessDaysBetween(clock(), row.ack_due_at, deps.calendar)
+          : null,
       closedAt: row.closed_at?.toISOString() ?? null,
     }
   }
@@ -272,8 +281,20 @@ export function createReportsService(deps: {
         size: a.size,
         sha256: a.sha256,
       })),
-      messages: await messagesOf(trx, row, key),
+      messages: await withAuthors(trx, await messagesOf(trx, row, key)),
     }
+  }
+
+  /** The team's messages with their operator's email: shown to the team, which knows its operators. */
+  async function withAuthors<M extends { by: string | null }>(
+    trx: Trx,
+    messages: M[],
+  ): Promise<(M & { byEmail: string | null })[]> {
+    const ids = [...new Set(messages.flatMap((m) => (m.by === null ? [] : [m.by])))]
+    const users =
+      ids.length === 0 ? [] : await trx.selectFrom('users').select(['id', 'email']).where('id', 'in', ids).execute()
+    const emails = new Map(users.map((u) => [u.id, u.email]))
+    return messages.map((m) => ({ ...m, byEmail: m.by === null ? null : (emails.get(m.by) ?? null) }))
   }
 
   async function addMessage(
@@ -666,7 +687,7 @@ export function createReportsService(deps: {
               .execute()
             await deps.alerts.raiseIn(trx, row.org_id, 'disclosure_ack_overdue', {
               key: row.id,
-              title: `vulnerability report ${row.reference} was due to be acknowledged by ${row.ack_due_at.toISOString()}`,
+              title: `vulnerability report ${row.reference} was due to be acknowledged by ${timeInWords(row.ack_due_at, deps.calendar.timeZone)}`,
               details: { reference: row.reference, dueAt: row.ack_due_at.toISOString() },
             })
             await audit.append(trx, {

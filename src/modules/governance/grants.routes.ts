@@ -10,6 +10,18 @@ const GrantView = Type.Object({
   id: Uuid,
   orgId: Uuid,
   orgName: Type.Optional(Type.String()),
+  otherApprovers: Type.Optional(
+    Type.Object(
+      {
+        emails: Type.Array(Type.String(), { maxItems: 10, description: 'the first of them by email, in order' }),
+        count: Type.Integer({ minimum: 0, description: 'how many there are in all' }),
+      },
+      {
+        description:
+          'A pending grant, to a caller with grants:approve: the members who could give it the approvals it lacks — not suspended, holding grants:approve and every permission it asks for, other than the caller, the operator and those who approved',
+      },
+    ),
+  ),
   grantee: Type.Object({ userId: Uuid, email: Type.String() }),
   reason: Type.String(),
   permissions: Type.Array(Type.String()),
@@ -39,11 +51,21 @@ const GrantView = Type.Object({
   expiresAt: Nullable(Timestamp),
   decidedAt: Nullable(Timestamp),
   decidedBy: Nullable(Type.String()),
+  decidedByEmail: Nullable(
+    Type.String({
+      description: 'who approved last or denied, by email, when a member of the org (null to the operator)',
+    }),
+  ),
   decisionNote: Type.Union([Type.String(), Type.Null()], {
     description: 'the approval’s (the last approver’s) or the denial’s note; never the revocation’s',
   }),
   endedAt: Nullable(Timestamp),
   endedBy: Nullable(Type.String()),
+  endedByEmail: Nullable(
+    Type.String({
+      description: 'who revoked or withdrew it, by email, when a member of the org (null to the operator)',
+    }),
+  ),
   endNote: Type.Union([Type.String(), Type.Null()], { description: 'the revocation’s or withdrawal’s note' }),
 })
 const RequestBody = Type.Object(
@@ -102,6 +124,17 @@ export function grantsRoutes(deps: { grants: GrantsService }): FastifyPluginAsyn
         const { items, nextCursor } = await grants.listMine(ctxOf(request), request.query)
         return { grants: items, nextCursor }
       },
+    })
+
+    app.get('/v1/operator/grants/:grantId', {
+      config: { access: { permission: 'grants:request' } },
+      schema: {
+        tags,
+        summary: 'Operators: one of your own requests or grants, by id (404 for anyone else’s)',
+        params: MyGrantParams,
+        response: { 200: GrantView, ...errorResponses('org') },
+      },
+      handler: async (request) => grants.getMine(ctxOf(request), request.params.grantId),
     })
 
     app.post('/v1/operator/grants/:grantId/withdraw', {

@@ -3,12 +3,13 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import type { Page, PageRequest } from '../../db/page.ts'
+import { memberEmails } from '../../db/people.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type Principal, type RequestContext } from '../../context.ts'
-import { GRANTABLE, isPermission, type Permission } from '../access/permissions.ts'
+import { BUILT_IN_ROLES, GRANTABLE, isPermission, PERMISSIONS, type Permission } from '../access/permissions.ts'
 import type { AuditService } from '../audit/audit.service.ts'
-import { assertWithinOwn } from '../access/bounds.ts'
+import { assertWithinOwn, lackedBy } from '../access/bounds.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
@@ -37,6 +38,11 @@ export interface GrantView {
   id: string
   orgId: string
   orgName?: string
+  /**
+   * Pending grants, to a caller with grants:approve: who else could approve it — the first
+   * emails in order, and how many there are in all.
+   */
+  otherApprovers?: { emails: string[]; count: number }
   grantee: { userId: string; email: string }
   reason: string
   permissions: string[]
@@ -53,10 +59,14 @@ export interface GrantView {
   expiresAt: string | null
   decidedAt: string | null
   decidedBy: string | null
+  /** The decider's email, when a member of the org and the reader is the org (never to the operator). */
+  decidedByEmail: string | null
   /** The approval's (the last approver's) or the denial's note; never the revocation's. */
   decisionNote: string | null
   endedAt: string | null
   endedBy: string | null
+  /** Who ended it, by email, when a member of the org and the reader is the org (never to the operator). */
+  endedByEmail: string | null
   /** The revocation's or withdrawal's note. */
   endNote: string | null
 }
@@ -77,6 +87,14 @@ export interface ActiveGrant {
   ipAllowlist: readonly string[]
 }
 
+/** One request made under a grant, as its `grant.use` event records it. */
+export interface GrantUse {
+  /** The route pattern with its method: "GET /v1/orgs/:orgId/secrets/:secretId". */
+  route: string
+  /** The secret the route names (its `:secretId`), when it names one. */
+  secretId?: string | undefined
+}
+
 export interface GrantPolicy {
   maxDays: number
   requiredApprovals: number
@@ -85,6 +103,8 @@ export interface GrantPolicy {
 export interface GrantsService {
   request(ctx: RequestContext, input: GrantRequest): Promise<GrantView>
   listMine(ctx: RequestContext, page: PageRequest): Promise<Page<GrantView>>
+  /** One of the operator's own grants, by id (NOT_FOUND when it is not theirs), as their list shows it. */
+  getMine(ctx: RequestContext, grantId: string): Promise<GrantView>
   withdraw(ctx: RequestContext, grantId: string): Promise<GrantView>
   list(ctx: RequestContext, page: PageRequest): Promise<Page<GrantView>>
   get(ctx: RequestContext, grantId: string): Promise<GrantView>
@@ -95,16 +115,23 @@ export interface GrantsService {
   setPolicy(ctx: RequestContext, policy: GrantPolicy): Promise<GrantPolicy>
   /**
    * At the access-control point: the grant if `userId` may use it in `orgId` right now.
-   * A refused use of an existing grant of that org is recorded in the org's log.
+   * A refused use of an existing grant of that org is recorded in the org's log, with the
+   * route it was refused for (`route`, the pattern with its method, as a use records it), so
+   * the org reads what was attempted ("tried to list secrets"), never the path itself.
    */
   resolveForUse(input: {
     grantId: string
     userId: string
     orgId: string
+    route?: string | undefined
     meta: RequestMeta
   }): Promise<ActiveGrant | undefined>
-  /** Records one use, before the request's handler runs (fail closed). */
-  recordUse(grant: ActiveGrant, principal: Principal, route: string, meta: RequestMeta): Promise<void>
+  /**
+   * Records one use, before the request's handler runs (fail closed): the route pattern
+   * ("POST /v1/orgs/:orgId/secrets/:secretId/reveal") and, when the route names a secret,
+   * that secret's id as `details.secretId` — so the org's log says which secret a use touched.
+   */
+  recordUse(grant: ActiveGrant, principal: Principal, use: GrantUse, meta: RequestMeta): Promise<void>
   /** The org's grants active now (access reviews). */
   activeIn(trx: Trx): Promise<GrantView[]>
   /** Ends a grant in the caller's org transaction (an access review's revoke decision). */
@@ -161,9 +188,11 @@ export function createGrantsService(deps: {
       expiresAt: row.expires_at?.toISOString() ?? null,
       decidedAt: row.decided_at?.toISOString() ?? null,
       decidedBy: row.decided_by,
+      decidedByEmail: null,
       decisionNote: row.decision_note,
       endedAt: row.ended_at?.toISOString() ?? null,
       endedBy: row.ended_by,
+      endedByEmail: null,
       endNote: row.end_note,
     }
   }
@@ -174,7 +203,12 @@ export function createGrantsService(deps: {
    * (src/db/people.ts), as the offboarding's requester does for operators.
    */
   function asSeenByGrantee(grant: GrantView): GrantView {
-    return { ...grant, approvals: grant.approvals.map((a) => ({ ...a, email: null })) }
+    return {
+      ...grant,
+      approvals: grant.approvals.map((a) => ({ ...a, email: null })),
+      decidedByEmail: null,
+      endedByEmail: null,
+    }
   }
 
   /** Several grants and the approvals of all of them, matched by grant id (not a scan per grant). */
@@ -192,8 +226,56 @@ export function createGrantsService(deps: {
     return rows.map((r) => view(r, byGrant.get(r.id) ?? [], orgName?.(r)))
   }
 
+  /**
+   * Grants of one org as the org reads them: who decided and who ended each by email, for
+   * members of that org only (src/db/people.ts); an operator or former member stays unnamed.
+   */
+  async function named(trx: Trx, orgId: string, grants: GrantView[]): Promise<GrantView[]> {
+    const emails = await memberEmails(
+      trx,
+      orgId,
+      grants.flatMap((g) => [g.decidedBy, g.endedBy]),
+    )
+    const emailOf = (ref: string | null) =>
+      ref?.startsWith('user:') === true ? (emails[ref.slice('user:'.length).toLowerCase()] ?? null) : null
+    return grants.map((g) => ({ ...g, decidedByEmail: emailOf(g.decidedBy), endedByEmail: emailOf(g.endedBy) }))
+  }
+
+  /**
+   * For a caller who may approve it (grants:approve, which no grant carries, and every
+   * permission the grant asks for): each pending grant with who else could give it the
+   * approvals it lacks — members, not suspended, whose role holds grants:approve and every
+   * permission the grant asks for (an approver opens only what it holds), other than the
+   * caller, the operator who asked and those who approved already. One statement per
+   * pending grant (a page holds at most its limit).
+   */
+  async function withOtherApprovers(trx: Trx, ctx: RequestContext, grants: GrantView[]): Promise<GrantView[]> {
+    if (!ctx.principal.permissions.has('grants:approve')) return grants
+    const answered: GrantView[] = []
+    for (const grant of grants) {
+      // Only to one who could approve this grant: an approver opens only what it holds.
+      if (grant.status !== 'pending' || lackedBy(ctx.principal, grant.permissions).length > 0) {
+        answered.push(grant)
+        continue
+      }
+      const needed = ['grants:approve', ...grant.permissions]
+      const builtInRoles = Object.entries(BUILT_IN_ROLES)
+        .filter(([, role]) => needed.every((p) => (role.permissions as readonly string[]).includes(p)))
+        .map(([name]) => name)
+      const otherApprovers = await store.approversOf(trx, grant.orgId, {
+        builtInRoles,
+        needed,
+        excluded: [ctx.principal.id, grant.grantee.userId, ...grant.approvals.map((a) => a.userId)],
+      })
+      answered.push({ ...grant, otherApprovers })
+    }
+    return answered
+  }
+
   async function viewIn(trx: Trx, row: store.GrantRow): Promise<GrantView> {
-    return view(row, await store.approvalsOf(trx, [row.id]))
+    const [one] = await named(trx, row.org_id, [view(row, await store.approvalsOf(trx, [row.id]))])
+    if (one === undefined) throw new Error('unreachable: one grant in, one out')
+    return one
   }
 
   const record = (
@@ -326,7 +408,8 @@ export function createGrantsService(deps: {
           orgId: input.orgId,
           kind: 'grant.requested',
           subject: 'Provider staff ask for diagnostic access to your org',
-          body: `${email} asks for ${durationDays} days of access (${permissions.join(', ')}) because: ${input.reason}. Approve or deny it in Custodian; nothing is open until you do.`,
+          // The scope in the catalog's words, never its keys (issue 13).
+          body: `${email} asks for ${durationDays} days of access to: ${permissions.map((p) => (isPermission(p) ? PERMISSIONS[p] : p)).join('; ')}. Their reason: ${input.reason}. Approve or deny it in Custodian; nothing is open until you do.`,
           data: { grantId: row.id },
         })
         return viewIn(trx, row)
@@ -344,8 +427,17 @@ export function createGrantsService(deps: {
       return { items: views(items, approvals, (r) => r.org_name).map(asSeenByGrantee), nextCursor }
     },
 
+    async getMine(ctx, grantId) {
+      const row = await store.namedGrantOfGrantee(db, ctx.principal.id, grantId)
+      if (row === undefined) throw new AppError('NOT_FOUND', 'no such grant of yours')
+      const approvals = await withOwner(db, (trx) => store.approvalsOf(trx, [row.id]))
+      const [one] = views([row], approvals, (r) => r.org_name).map(asSeenByGrantee)
+      if (one === undefined) throw new Error('unreachable: one grant in, one out')
+      return one
+    },
+
     async withdraw(ctx, grantId) {
-      const row = (await store.listGrantsOfGrantee(db, ctx.principal.id, 500)).find((g) => g.id === grantId)
+      const row = await store.grantOfGrantee(db, ctx.principal.id, grantId)
       if (row === undefined) throw new AppError('NOT_FOUND', 'no such grant of yours')
       return withOrg(db, row.org_id, async (trx) => {
         const current = await existing(trx, grantId)
@@ -363,25 +455,42 @@ export function createGrantsService(deps: {
           trx,
           items.map((r) => r.id),
         )
-        return { items: views(items, approvals), nextCursor }
+        const named_ = await named(trx, ctx.orgId, views(items, approvals))
+        return { items: await withOtherApprovers(trx, ctx, named_), nextCursor }
       })
     },
 
     async get(ctx, grantId) {
-      return withOrg(db, ctx.orgId, async (trx) => viewIn(trx, await existing(trx, grantId)))
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const [one] = await withOtherApprovers(trx, ctx, [await viewIn(trx, await existing(trx, grantId))])
+        if (one === undefined) throw new Error('unreachable: one grant in, one out')
+        return one
+      })
     },
 
     async approve(ctx, grantId, note) {
       const approver = person(ctx, 'approving access')
       return withOrg(db, ctx.orgId, async (trx) => {
-        const row = await existing(trx, grantId)
-        const status = statusAt(row, clock())
+        const asked = await existing(trx, grantId)
+        const status = statusAt(asked, clock())
         if (status !== 'pending')
           throw new AppError('CONFLICT', `this grant is ${status}; only a pending request can be approved`)
-        if (row.grantee_user_id === approver)
+        if (asked.grantee_user_id === approver)
           throw new AppError('FORBIDDEN', 'nobody approves their own access', { permission: 'grants:approve' })
         // An approver opens only what it holds itself (issue 11 K3).
-        assertWithinOwn(ctx.principal, row.permissions, 'this grant')
+        assertWithinOwn(ctx.principal, asked.permissions, 'this grant')
+        // The org's policy now, not only when the request was made: one tightened since
+        // (more approvers, a shorter longest grant) holds for requests still pending.
+        const policy = await store.policyOf(trx, asked.org_id)
+        if (asked.duration_days > policy.max_days)
+          throw new AppError(
+            'CONFLICT',
+            `this request asks for ${asked.duration_days} days; the org now allows at most ${policy.max_days}: deny it, and the operator asks again`,
+          )
+        const row =
+          policy.required_approvals > asked.required_approvals
+            ? await store.updateGrant(trx, asked.id, { required_approvals: policy.required_approvals })
+            : asked
         const now = clock()
         if (
           !(await store.addApproval(trx, {
@@ -512,7 +621,7 @@ export function createGrantsService(deps: {
       })
     },
 
-    async resolveForUse({ grantId, userId, orgId, meta }) {
+    async resolveForUse({ grantId, userId, orgId, route, meta }) {
       const row = await store.grantForUse(db, grantId, orgId)
       if (row === undefined) return undefined
       const status = statusAt(row, clock())
@@ -523,7 +632,10 @@ export function createGrantsService(deps: {
           action: 'grant.use',
           target: { type: 'grant', id: grantId },
           outcome: 'denied',
-          details: { reason: row.grantee_user_id !== userId ? 'not the grantee' : status },
+          details: {
+            reason: row.grantee_user_id !== userId ? 'not the grantee' : status,
+            ...(route === undefined ? {} : { route }),
+          },
           meta,
         })
         return undefined
@@ -537,14 +649,14 @@ export function createGrantsService(deps: {
       }
     },
 
-    async recordUse(grant, principal, route, meta) {
+    async recordUse(grant, principal, use, meta) {
       await audit.recordSeparately({
         orgId: grant.orgId,
         actor: actorOf(principal),
         action: 'grant.use',
         target: { type: 'grant', id: grant.id },
         outcome: 'success',
-        details: { route },
+        details: use.secretId === undefined ? { route: use.route } : { route: use.route, secretId: use.secretId },
         meta,
       })
     },

@@ -1,5 +1,6 @@
-import { type Insertable, type Kysely, type Selectable } from 'kysely'
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
+import { memberEmails } from '../../db/people.ts'
 import { newestFirst, type Page, type PageRequest, readPage } from '../../db/page.ts'
 import type { Trx } from '../../db/tenant.ts'
 import type { AccessGrantsTable } from './governance.tables.ts'
@@ -43,21 +44,36 @@ export async function pageGrantsOfGrantee(
   })
 }
 
-/** An operator's own requests, across orgs (owner connection: they span tenants). */
-export async function listGrantsOfGrantee(
+/**
+ * One grant of a grantee, by id, whichever org it is in (owner connection: the operator acts
+ * from the provider org); undefined when it is not theirs. One primary-key read.
+ */
+export async function grantOfGrantee(db: Kysely<DB>, userId: string, grantId: string): Promise<GrantRow | undefined> {
+  return db
+    .selectFrom('access_grants')
+    .selectAll()
+    .where('id', '=', grantId)
+    .where('grantee_user_id', '=', userId)
+    .executeTakeFirst()
+}
+
+/**
+ * One grant of a grantee with its org's name, as their list shows it (owner connection);
+ * undefined when it is not theirs. One primary-key read and one join.
+ */
+export async function namedGrantOfGrantee(
   db: Kysely<DB>,
   userId: string,
-  limit: number,
-): Promise<(GrantRow & { org_name: string })[]> {
+  grantId: string,
+): Promise<(GrantRow & { org_name: string }) | undefined> {
   return db
     .selectFrom('access_grants as g')
     .innerJoin('orgs as o', 'o.id', 'g.org_id')
     .selectAll('g')
     .select('o.name as org_name')
+    .where('g.id', '=', grantId)
     .where('g.grantee_user_id', '=', userId)
-    .orderBy('g.requested_at', 'desc')
-    .limit(limit)
-    .execute()
+    .executeTakeFirst()
 }
 
 export async function updateGrant(
@@ -72,6 +88,7 @@ export async function updateGrant(
       | 'decided_at'
       | 'decided_by'
       | 'decision_note'
+      | 'required_approvals'
       | 'ended_at'
       | 'ended_by'
       | 'end_note'
@@ -100,6 +117,43 @@ export async function approvalsOf(
     .where('grant_id', 'in', grantIds)
     .orderBy('approved_at')
     .execute()
+}
+
+/** How many other approvers a grant's answer names by email; the rest are counted. */
+export const APPROVERS_SHOWN = 10
+
+/**
+ * The members of the current org, not suspended and not in `excluded`, whose role holds
+ * `grants:approve` and every permission in `needed` (the built-in roles in `builtInRoles`,
+ * decided in code; the org's custom roles, read here): the first {@link APPROVERS_SHOWN}
+ * emails in order, and how many there are. The members are read through
+ * memberships_org_role (migration 0049) by role name, never the org's whole membership;
+ * each email is one primary-key lookup (as db/people.ts, for the users table's policy).
+ */
+export async function approversOf(
+  trx: Trx,
+  orgId: string,
+  input: { builtInRoles: readonly string[]; needed: readonly string[]; excluded: readonly string[] },
+): Promise<{ emails: string[]; count: number }> {
+  const needed = [...new Set(['grants:approve', ...input.needed])]
+  const custom = await trx
+    .selectFrom('custom_roles')
+    .select('name')
+    .where('org_id', '=', orgId)
+    .where(sql<boolean>`permissions @> ${needed}::text[]`)
+    .execute()
+  const roles = [...input.builtInRoles, ...custom.map((r) => r.name)]
+  if (roles.length === 0) return { emails: [], count: 0 }
+  let members = trx
+    .selectFrom('memberships')
+    .select('user_id')
+    .where('org_id', '=', orgId)
+    .where('role', 'in', roles)
+    .where('suspended_at', 'is', null)
+  if (input.excluded.length > 0) members = members.where('user_id', 'not in', [...input.excluded])
+  const ids = (await members.execute()).map((r) => r.user_id)
+  const emails = Object.values(await memberEmails(trx, orgId, ids)).sort()
+  return { emails: emails.slice(0, APPROVERS_SHOWN), count: ids.length }
 }
 
 /** Adds an approval; false if this approver had approved already. */

@@ -35,6 +35,13 @@ const ItemView = Type.Object({
   mfaEnabled: Type.Union([Type.Boolean(), Type.Null()]),
   inactive: Type.Boolean(),
   details: Type.Record(Type.String(), Type.Unknown()),
+  holderEmail: Nullable(
+    Type.String({ description: 'an API token’s holder by email, when a member of the org holds it; else null' }),
+  ),
+  allowedDecisions: Type.Array(Decision, {
+    description:
+      'the decisions the caller may record on this item now, as POST …/decision rules them: none once decided, in a closed review or without reviews:decide; on your own access none while another member may decide it, else certify only; reduce for members and service accounts',
+  }),
   decision: Type.Union([Decision, Type.Null()]),
   reduceTo: Nullable(Type.String()),
   decidedBy: Nullable(Type.String()),

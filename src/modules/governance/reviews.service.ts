@@ -43,6 +43,15 @@ export interface ReviewItemView {
   mfaEnabled: boolean | null
   inactive: boolean
   details: Record<string, unknown>
+  /** An API token's holder by email, when a member of the org holds it (never another org's people). */
+  holderEmail: string | null
+  /**
+   * The decisions the caller may record on this item, as {@link ReviewsService.decide}
+   * rules them: none once decided, in a closed review or without reviews:decide; none on
+   * the caller's own access while another member may decide it, only certify when nobody
+   * else may; reduce for members and service accounts only.
+   */
+  allowedDecisions: ReviewDecision[]
   decision: ReviewDecision | null
   reduceTo: string | null
   decidedBy: string | null
@@ -143,6 +152,37 @@ const SELF_CERTIFIED = 'no other member of the org may decide access reviews'
 /** Undecided items the overdue policy reads at a time. */
 const OVERDUE_BATCH = 500
 
+/** Whether an item is about `userId`'s own access: their membership, or an API token they hold. */
+function isOwnItem(
+  row: Pick<store.ReviewItemRow, 'kind' | 'subject_id' | 'details'>,
+  caller: { id: string; kind: string },
+): boolean {
+  return (
+    (row.kind === 'member' && row.subject_id === caller.id) ||
+    // A service account's token deciding its own service account is its own access too.
+    (row.kind === 'service_account' && caller.kind === 'service_account' && row.subject_id === caller.id) ||
+    (row.kind === 'api_token' && row.details.holder === caller.id)
+  )
+}
+
+/**
+ * The decisions a caller may record on an undecided item of an open review, by the rules
+ * `decide` applies (the caller holds reviews:decide): on their own access none while another
+ * member may decide it (`othersMayDecide`), else only certify; reduce only for a member's or
+ * a service account's role.
+ */
+export function allowedDecisions(
+  row: Pick<store.ReviewItemRow, 'kind' | 'subject_id' | 'details' | 'decision'>,
+  caller: { id: string; kind: string },
+  othersMayDecide: boolean,
+): ReviewDecision[] {
+  if (row.decision !== null) return []
+  if (isOwnItem(row, caller)) return othersMayDecide ? [] : ['certify']
+  return row.kind === 'member' || row.kind === 'service_account'
+    ? ['certify', 'reduce', 'revoke']
+    : ['certify', 'revoke']
+}
+
 /** Decided by the user the item is about (their membership, or a token they hold). */
 function isSelfCertified(row: store.ReviewItemRow): boolean {
   const subject = row.kind === 'member' ? row.subject_id : row.kind === 'api_token' ? row.details.holder : undefined
@@ -216,12 +256,19 @@ export function createReviewsService(deps: {
   const emailOf = (actor: string | null, emails: Map<string, string>) =>
     actor?.startsWith('user:') === true ? (emails.get(actor.slice('user:'.length)) ?? null) : null
 
-  async function itemViews(trx: Trx, rows: store.ReviewItemRow[]): Promise<ReviewItemView[]> {
-    const emails = await emailsOf(
-      trx,
-      rows.map((r) => r.decided_by),
-    )
-    return rows.map((r) => itemView(r, emails))
+  /** Items as the API shows them; `allowed`: the decisions the caller may record on each (none by default). */
+  async function itemViews(
+    trx: Trx,
+    rows: store.ReviewItemRow[],
+    allowed: (row: store.ReviewItemRow) => ReviewDecision[] = () => [],
+  ): Promise<ReviewItemView[]> {
+    const emails = await emailsOf(trx, [
+      ...rows.map((r) => r.decided_by),
+      ...rows.map((r) =>
+        r.kind === 'api_token' && typeof r.details.holder === 'string' ? `user:${r.details.holder}` : null,
+      ),
+    ])
+    return rows.map((r) => itemView(r, emails, allowed(r)))
   }
 
   async function reviewViews(trx: Trx, rows: store.ReviewRow[]): Promise<ReviewView[]> {
@@ -240,7 +287,8 @@ export function createReviewsService(deps: {
     return (await itemViews(trx, [row]))[0] as ReviewItemView
   }
 
-  function itemView(row: store.ReviewItemRow, emails: Map<string, string>): ReviewItemView {
+  function itemView(row: store.ReviewItemRow, emails: Map<string, string>, allowed: ReviewDecision[]): ReviewItemView {
+    const holder = row.kind === 'api_token' && typeof row.details.holder === 'string' ? row.details.holder : null
     return {
       id: row.id,
       kind: row.kind,
@@ -254,6 +302,8 @@ export function createReviewsService(deps: {
       mfaEnabled: row.mfa_enabled,
       inactive: row.inactive,
       details: row.details,
+      holderEmail: holder === null ? null : (emails.get(holder) ?? null),
+      allowedDecisions: allowed,
       decision: row.decision,
       reduceTo: row.reduce_to,
       decidedBy: row.decided_by,
@@ -300,6 +350,25 @@ export function createReviewsService(deps: {
     return { assess, permissionsOfRole }
   }
 
+  /**
+   * The owners among `members` who are the org's only active owner: the report and a
+   * campaign suggest no change for them, since a reduce (or removal) would leave the org
+   * without an owner (the API refuses it: LAST_OWNER). Outside any transaction.
+   */
+  async function soleOwners(orgId: string, members: readonly { userId: string; role: string }[]): Promise<Set<string>> {
+    const sole = new Set<string>()
+    for (const m of members)
+      if (m.role === 'owner' && !(await identity.anotherActiveMember(orgId, m.userId, ['owner']))) sole.add(m.userId)
+    return sole
+  }
+
+  /** A suggestion kept for anyone but the org's only owner, for whom nothing is suggested. */
+  const unlessSoleOwner = <A extends { suggestedRole: string | null; suggestRemoval: boolean }>(
+    a: A,
+    userId: string,
+    sole: ReadonlySet<string>,
+  ): A => (sole.has(userId) ? { ...a, suggestedRole: null, suggestRemoval: false } : a)
+
   /** What the org's principals were granted and used (90 days), with the narrower role that would do. */
   async function privilegeOf(orgId: string, kind: 'provider' | 'customer') {
     const [inventory, roles, used] = await Promise.all([
@@ -314,6 +383,7 @@ export function createReviewsService(deps: {
     const now = clock()
     const policy = await store.policyOf(db, ctx.orgId)
     const { inventory, assess, permissionsOfRole } = await privilegeOf(ctx.orgId, kind)
+    const sole = await soleOwners(ctx.orgId, inventory.members)
     const inactiveBefore = now.getTime() - policy.inactive_days * DAY_MS
     const isInactive = (last: Date | null, since: Date) => (last ?? since).getTime() < inactiveBefore
     try {
@@ -345,7 +415,7 @@ export function createReviewsService(deps: {
         const accountRole = new Map(inventory.serviceAccounts.map((s) => [s.id, s.role]))
         const items = [
           ...inventory.members.map((m) => {
-            const a = assess('user', m.userId, m.role)
+            const a = unlessSoleOwner(assess('user', m.userId, m.role), m.userId, sole)
             return {
               ...base,
               id: randomUUID(),
@@ -443,7 +513,6 @@ export function createReviewsService(deps: {
     }
   }
 
-  /** Applies a decision beside its record, in the org's transaction: revoke deprovisions now. */
   /**
    * Whether a member other than the caller, not suspended, holds a role that may decide
    * review items: one probe of the org's memberships, not a read of its whole inventory.
@@ -587,18 +656,23 @@ export function createReviewsService(deps: {
     },
 
     async items(ctx, reviewId, page, filter) {
+      // Whether another member may decide the caller's own items, as `decide` reads it: before
+      // the transaction (identity and access answer in their own), and only for a decider.
+      const decider = ctx.principal.permissions.has('reviews:decide')
+      const othersMayDecide = decider && (await otherReviewerExists(ctx))
       return withOrg(db, ctx.orgId, async (trx) => {
-        if ((await store.findReview(trx, reviewId)) === undefined)
-          throw new AppError('NOT_FOUND', 'no such access review')
+        const review = await store.findReview(trx, reviewId)
+        if (review === undefined) throw new AppError('NOT_FOUND', 'no such access review')
         const { items, nextCursor } = await store.pageItems(trx, reviewId, page, filter.decision === 'pending')
-        return { items: await itemViews(trx, items), nextCursor }
+        const open = decider && review.status === 'open'
+        const allowed = (row: store.ReviewItemRow) =>
+          open ? allowedDecisions(row, ctx.principal, othersMayDecide) : []
+        return { items: await itemViews(trx, items, allowed), nextCursor }
       })
     },
 
     async decide(ctx, reviewId, itemId, input) {
-      const ownItem = (item: store.ReviewItemRow) =>
-        (item.kind === 'member' && item.subject_id === ctx.principal.id) ||
-        (item.kind === 'api_token' && item.details.holder === ctx.principal.id)
+      const ownItem = (item: store.ReviewItemRow) => isOwnItem(item, ctx.principal)
       // Whether anyone else may decide is read from identity and access before the
       // transaction that decides (they answer in their own transactions).
       const peek = await withOrg(db, ctx.orgId, (trx) => store.findItem(trx, reviewId, itemId))
@@ -690,6 +764,7 @@ export function createReviewsService(deps: {
           : [],
       ])
       const { assess } = assessor(roles, used)
+      const sole = await soleOwners(ctx.orgId, found.members)
       const itemOf = new Map(pending.map((i) => [`${i.kind}:${i.subject_id}`, { reviewId: i.review_id, itemId: i.id }]))
       const entry = (
         kind: 'member' | 'service_account',
@@ -698,7 +773,8 @@ export function createReviewsService(deps: {
         role: string,
         last: Date | null,
       ): LeastPrivilegeEntry => {
-        const a = assess(kind === 'member' ? 'user' : 'service_account', id, role)
+        const assessed = assess(kind === 'member' ? 'user' : 'service_account', id, role)
+        const a = kind === 'member' ? unlessSoleOwner(assessed, id, sole) : assessed
         return {
           kind,
           id,

@@ -26,6 +26,7 @@ import type {
   ServiceAccountView,
 } from './identity.types.ts'
 import { requireMailbox } from '../../email-address.ts'
+import { memberEmails } from '../../db/people.ts'
 import { isTimeZone } from '../../time-zone.ts'
 
 /**
@@ -278,6 +279,7 @@ export function createIdentityService(deps: {
     scopes: string[] | null,
     expiresAt: Date,
     createdBy: string,
+    holderName: string | null,
   ) {
     const issued = issueToken('cst_api')
     const row = await store.insertApiToken(trx, {
@@ -293,7 +295,7 @@ export function createIdentityService(deps: {
       last_used_at: null,
       revoked_at: null,
     })
-    return { ...tokenView(row), token: issued.token }
+    return { ...tokenView(row, holderName), token: issued.token }
   }
 
   async function guardLastOwner(trx: Trx, userId: string, newRole: string | null): Promise<void> {
@@ -591,6 +593,7 @@ export function createIdentityService(deps: {
           null,
           new Date(Date.now() + 30 * 86_400_000),
           `user:${user.id}`,
+          user.email,
         )
         await audit.append(trx, {
           orgId: inv.org_id,
@@ -760,7 +763,7 @@ export function createIdentityService(deps: {
 
     async anotherActiveMember(orgId, userId, roles) {
       if (roles.length === 0) return false
-      return withOrg(db, orgId, (trx) => store.anotherActiveMember(trx, userId, roles))
+      return withOrg(db, orgId, (trx) => store.anotherActiveMember(trx, orgId, userId, roles))
     },
 
     async setSuspended(ctx, userId, suspended) {
@@ -832,6 +835,7 @@ export function createIdentityService(deps: {
       return withOrg(db, ctx.orgId, async (trx) => {
         let holder: { userId?: string; serviceAccountId?: string }
         let holderRole: string
+        let holderName: string | null
         if (input.serviceAccountId !== undefined) {
           if (!ctx.principal.permissions.has('service_accounts:manage')) {
             throw new AppError('FORBIDDEN', 'issuing a service account’s token needs service_accounts:manage', {
@@ -842,6 +846,7 @@ export function createIdentityService(deps: {
           if (account === undefined) throw new AppError('NOT_FOUND', 'no such service account')
           holder = { serviceAccountId: account.id }
           holderRole = account.role
+          holderName = account.name
         } else {
           if (ctx.principal.kind !== 'user' || ctx.principal.grant !== undefined)
             throw new AppError('FORBIDDEN', 'only a member issues tokens for themselves', {
@@ -849,6 +854,7 @@ export function createIdentityService(deps: {
             })
           holder = { userId: ctx.principal.id }
           holderRole = ctx.principal.role
+          holderName = (await memberEmails(trx, ctx.orgId, [ctx.principal.id]))[ctx.principal.id.toLowerCase()] ?? null
         }
         const holderPermissions = await access.permissionsOf(
           trx,
@@ -872,6 +878,7 @@ export function createIdentityService(deps: {
           scopes,
           until,
           `${ctx.principal.kind}:${ctx.principal.id}`,
+          holderName,
         )
         await record(
           trx,
@@ -885,8 +892,11 @@ export function createIdentityService(deps: {
     },
 
     async listTokens(ctx, page) {
-      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) => store.pageApiTokens(trx, page))
-      return { items: items.map(tokenView), nextCursor }
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const { items, nextCursor } = await store.pageApiTokens(trx, page)
+        const names = await holderNames(trx, ctx.orgId, items)
+        return { items: items.map((t) => tokenView(t, names.get(t.id) ?? null)), nextCursor }
+      })
     },
 
     async revokeToken(ctx, tokenId) {
@@ -900,6 +910,7 @@ export function createIdentityService(deps: {
         if (org === undefined) throw new AppError('NOT_FOUND', `no org ${input.orgId}`)
         let holder: { userId?: string; serviceAccountId?: string }
         let role: string
+        let holderName: string
         if (input.email !== undefined) {
           const email = requireMailbox(input.email, '--email').address.toLowerCase()
           const member = (await store.listMembers(trx)).find((m) => m.email.toLowerCase() === email)
@@ -907,15 +918,26 @@ export function createIdentityService(deps: {
             throw new AppError('NOT_FOUND', `${input.email} is not a member of org ${input.orgId}`)
           holder = { userId: member.user_id }
           role = member.role
+          holderName = member.email
         } else {
           const account = (await store.listServiceAccounts(trx)).find((a) => a.name === input.serviceAccount)
           if (account === undefined)
             throw new AppError('NOT_FOUND', `no service account ${input.serviceAccount} in org ${input.orgId}`)
           holder = { serviceAccountId: account.id }
           role = account.role
+          holderName = account.name
         }
         const scopes = validateScopes(input.scopes, await access.permissionsOf(trx, org, role))
-        const token = await insertToken(trx, input.orgId, holder, input.name, scopes, expiresAt, 'system:cli')
+        const token = await insertToken(
+          trx,
+          input.orgId,
+          holder,
+          input.name,
+          scopes,
+          expiresAt,
+          'system:cli',
+          holderName,
+        )
         await audit.append(trx, {
           orgId: input.orgId,
           actor: { type: 'system', id: 'cli' },
@@ -967,12 +989,45 @@ function serviceAccountView(row: store.ServiceAccountRow): ServiceAccountView {
   return { id: row.id, name: row.name, role: row.role, createdAt: row.created_at.toISOString() }
 }
 
-function tokenView(row: store.ApiTokenRow): ApiTokenView {
+/** A token as the API shows it; `holderName` is the holder in words (see {@link holderNames}). */
+/**
+ * Each token's holder in words, by token id: the member's email (members of `orgId` only,
+ * src/db/people.ts) or the service account's name. A former member's token is left out.
+ */
+async function holderNames(trx: Trx, orgId: string, rows: store.ApiTokenRow[]): Promise<Map<string, string>> {
+  const emails = await memberEmails(
+    trx,
+    orgId,
+    rows.map((r) => r.user_id),
+  )
+  const accounts = new Map(
+    (
+      await store.serviceAccountNames(
+        trx,
+        rows.flatMap((r) => (r.service_account_id === null ? [] : [r.service_account_id])),
+      )
+    ).map((a) => [a.id, a.name]),
+  )
+  const names = new Map<string, string>()
+  for (const r of rows) {
+    const name =
+      r.user_id !== null
+        ? emails[r.user_id.toLowerCase()]
+        : r.service_account_id !== null
+          ? accounts.get(r.service_account_id)
+          : undefined
+    if (name !== undefined) names.set(r.id, name)
+  }
+  return names
+}
+
+function tokenView(row: store.ApiTokenRow, holderName: string | null): ApiTokenView {
   return {
     id: row.id,
     name: row.name,
     userId: row.user_id,
     serviceAccountId: row.service_account_id,
+    holderName,
     scopes: row.scopes,
     createdAt: row.created_at.toISOString(),
     expiresAt: row.expires_at.toISOString(),

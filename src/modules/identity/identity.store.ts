@@ -336,11 +336,17 @@ export async function countActiveOwners(trx: Trx): Promise<number> {
   return Number(row.n)
 }
 
-/** Whether a member other than `userId`, not suspended, has one of `roles` (`roles` non-empty). */
-export async function anotherActiveMember(trx: Trx, userId: string, roles: readonly string[]): Promise<boolean> {
+/** Whether a member of the org other than `userId`, not suspended, holds one of `roles`: through memberships_org_role, the roles' members only. */
+export async function anotherActiveMember(
+  trx: Trx,
+  orgId: string,
+  userId: string,
+  roles: readonly string[],
+): Promise<boolean> {
   const row = await trx
     .selectFrom('memberships')
     .select('user_id')
+    .where('org_id', '=', orgId)
     .where('role', 'in', [...roles])
     .where('user_id', '<>', userId)
     .where('suspended_at', 'is', null)
@@ -541,6 +547,12 @@ export async function pagePrincipals(
 
 export async function findServiceAccount(trx: Trx, id: string): Promise<ServiceAccountRow | undefined> {
   return trx.selectFrom('service_accounts').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+/** The names of the given service accounts of the org in scope (ids not found are left out). */
+export async function serviceAccountNames(trx: Trx, ids: string[]): Promise<{ id: string; name: string }[]> {
+  if (ids.length === 0) return []
+  return trx.selectFrom('service_accounts').select(['id', 'name']).where('id', 'in', ids).execute()
 }
 
 /** Gives a service account another role; its tokens read their permissions from it at each request. */

@@ -43,6 +43,10 @@ export const ApiTokenViewSchema = Type.Object({
   name: Type.String(),
   userId: Type.Union([Uuid, Type.Null()]),
   serviceAccountId: Type.Union([Uuid, Type.Null()]),
+  holderName: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'who holds the token, in words: the member’s email or the service account’s name; null for a former member',
+  }),
   scopes: Type.Union([Type.Array(Type.String()), Type.Null()], {
     description: 'null: all of the holder’s permissions',
   }),

@@ -57,7 +57,8 @@ const ConfigBody = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 2000,
-        description: 'kept in the vault; required the first time, omit to keep the current one',
+        description:
+          'kept in the vault; required the first time, omit to keep the current one (with a new issuer, that takes vault:reveal: the kept secret is sent to it)',
       }),
     ),
     allowedDomains: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), {

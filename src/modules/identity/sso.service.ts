@@ -4,6 +4,7 @@ import { withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AccessService } from '../access/access.service.ts'
+import { assertWithinOwn } from '../access/bounds.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { stringValue } from '../vault/vault.types.ts'
@@ -149,6 +150,11 @@ export function createSsoService(deps: {
           'this org is SSO-only: disabling SSO would lock every member out; turn SSO-only off first',
         )
       }
+      // The kept client secret goes to whichever issuer is set (its discovery now, each
+      // sign-in's token request after): keeping it for a new issuer sends a vault secret out,
+      // so that takes the permission that reads it (vault:reveal) — or the secret given again.
+      if (input.clientSecret === undefined && current !== undefined && current.issuer !== issuer)
+        assertWithinOwn(ctx.principal, ['vault:reveal'], 'a new issuer (the kept client secret is sent to it)')
       let secret = input.clientSecret
       if (secret === undefined) {
         if (current === undefined)

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
+import { memberEmails } from '../../db/people.ts'
 import { withOrg, withOwner } from '../../db/tenant.ts'
 import type { RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -25,6 +26,8 @@ export interface NotificationView {
   id: string
   kind: string
   recipient: string
+  /** The recipient's email when a member of the org (src/db/people.ts), for a page to name them; else null. */
+  recipientEmail: string | null
   subject: string
   body: string
   data: Record<string, unknown>
@@ -107,22 +110,31 @@ export function createDeliveryService(deps: {
 
   return {
     async list(ctx, filter, page) {
-      const rows = await withOrg(db, ctx.orgId, (trx) => {
+      const { items, nextCursor, emails } = await withOrg(db, ctx.orgId, async (trx) => {
         let query = trx.selectFrom('notifications').selectAll()
         if (filter.status !== undefined) query = query.where('status', '=', filter.status as 'pending')
         if (filter.mine === true) query = query.where('recipient_user_id', '=', ctx.principal.id)
         // Status has no index in the page's order: with it, the planner chooses.
-        return filter.status === undefined
+        const rows = await (filter.status === undefined
           ? inIndexOrder(trx, () => pageOf(query, NEWEST, page).execute())
-          : pageOf(query, NEWEST, page).execute()
+          : pageOf(query, NEWEST, page).execute())
+        const found = toPage(rows, NEWEST, page.limit)
+        return {
+          ...found,
+          emails: await memberEmails(
+            trx,
+            ctx.orgId,
+            found.items.map((r) => r.recipient_user_id),
+          ),
+        }
       })
-      const { items, nextCursor } = toPage(rows, NEWEST, page.limit)
       return {
         nextCursor,
         items: items.map((r) => ({
           id: r.id,
           kind: r.kind,
           recipient: r.recipient_user_id ?? r.recipient_ref ?? '',
+          recipientEmail: r.recipient_user_id === null ? null : (emails[r.recipient_user_id.toLowerCase()] ?? null),
           subject: r.subject,
           body: r.body,
           data: r.data,

@@ -21,6 +21,7 @@ const Event = Type.Union([
   Type.Literal('erasure.requested'),
   Type.Literal('notifications'),
   Type.Literal('audit.checkpoint'),
+  Type.Literal('consent.reconsent_required'),
 ])
 const WebhookView = Type.Object({
   id: Uuid,
@@ -62,6 +63,7 @@ const NotificationView = Type.Object({
   recipient: Type.String({
     description: 'a user id, or who else it is for (vulnerability-report:<id> for a report’s reporter)',
   }),
+  recipientEmail: Nullable(Type.String({ description: 'the recipient’s email, when a member of the org' })),
   subject: Type.String(),
   body: Type.String(),
   data: Type.Record(Type.String(), Type.Unknown()),
@@ -117,13 +119,13 @@ export function notifyRoutes(deps: {
         tags: ['webhooks'],
         summary: 'Register an HTTPS endpoint for events; its signing secret is shown once',
         description:
-          'Each event sends content out of Custodian, so subscribing to it also takes the permission that reads it: `notifications` needs `notifications:read`, `erasure.requested` needs `privacy:read`, `audit.checkpoint` needs `audit:read` (403 `EXCEEDS_OWN_PERMISSIONS` naming `missingPermissions` otherwise).',
+          'Each event sends content out of Custodian, so subscribing to it also takes the permission that reads it: `notifications` needs `notifications:read`, `erasure.requested` needs `privacy:read`, `audit.checkpoint` needs `audit:read`, `consent.reconsent_required` needs `consent:read` (403 `EXCEEDS_OWN_PERMISSIONS` naming `missingPermissions` otherwise).',
         params: OrgParams,
         body: Type.Object(
           {
             name: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
             url: Type.String({ maxLength: 2000 }),
-            events: Type.Array(Event, { minItems: 1, maxItems: 3 }),
+            events: Type.Array(Event, { minItems: 1, maxItems: Event.anyOf.length, uniqueItems: true }),
           },
           Strict,
         ),
@@ -138,6 +140,30 @@ export function notifyRoutes(deps: {
         },
       },
       handler: async (request, reply) => reply.code(201).send(await webhooks.register(ctxOf(request), request.body)),
+    })
+
+    // A new secret is a new credential for the org's outbound data: a fresh second factor,
+    // as registering takes.
+    app.post('/v1/orgs/:orgId/webhooks/:webhookId/secret/rotate', {
+      config: { access: { permission: 'webhooks:manage' }, stepUp: true },
+      schema: {
+        tags: ['webhooks'],
+        summary: 'Replace a webhook’s signing secret; the new one is shown once, the old one signs too for 24 hours',
+        description:
+          'The new secret becomes the vault’s current version of the webhook’s secret. Until `previousSecretUntil` (24 hours), every delivery’s `x-custodian-signature` carries two `v1=` values, under the new secret and under the previous one: a receiver accepts a delivery when any of them verifies. Audited as `webhook.secret.rotate` (the version numbers, never the secret).',
+        params: Type.Object({ orgId: Uuid, webhookId: Uuid }, Strict),
+        response: {
+          200: Type.Composite([
+            WebhookView,
+            Type.Object({
+              secret: Type.String({ description: 'the new signing secret, shown only now' }),
+              previousSecretUntil: Timestamp,
+            }),
+          ]),
+          ...errorResponses('org'),
+        },
+      },
+      handler: async (request) => webhooks.rotateSecret(ctxOf(request), request.params.webhookId),
     })
 
     app.delete('/v1/orgs/:orgId/webhooks/:webhookId', {
@@ -173,6 +199,19 @@ export function notifyRoutes(deps: {
         const { items, nextCursor } = await webhooks.deliveries(ctxOf(request), page, { requestId, status })
         return { deliveries: items, nextCursor }
       },
+    })
+
+    app.get('/v1/orgs/:orgId/webhook-deliveries/:deliveryId', {
+      config: { access: { permission: 'webhooks:read' } },
+      schema: {
+        tags: ['webhooks'],
+        summary: 'One webhook delivery, with the fields of the list: a retried dead letter followed until it settles',
+        description:
+          'The delivery as `GET …/webhook-deliveries` lists it, whatever its status: asked again while it is `pending`, it answers `delivered` or `failed` once the worker has settled it. 404 for an id the org does not have.',
+        params: Type.Object({ orgId: Uuid, deliveryId: Uuid }, Strict),
+        response: { 200: DeliveryView, ...errorResponses('org') },
+      },
+      handler: async (request) => webhooks.delivery(ctxOf(request), request.params.deliveryId),
     })
 
     // Sending data again to a destination the org declared (no new egress): no step-up, as

@@ -21,7 +21,7 @@ export interface NotificationsTable {
   fanned_out_at: Date | null
 }
 
-export type WebhookEvent = 'erasure.requested' | 'notifications' | 'audit.checkpoint'
+export type WebhookEvent = 'erasure.requested' | 'notifications' | 'audit.checkpoint' | 'consent.reconsent_required'
 
 export interface WebhooksTable {
   id: string
@@ -29,6 +29,10 @@ export interface WebhooksTable {
   name: string
   url: string
   secret_id: string
+  /** Migration 0051: the vault version current before the last rotation of the signing secret. */
+  previous_secret_version: number | null
+  /** Migration 0051: until when deliveries are signed with that version too (24 h after the rotation). */
+  previous_secret_until: Date | null
   enabled: Generated<boolean>
   events: Generated<WebhookEvent[]>
   created_at: Generated<Date>

@@ -12,9 +12,9 @@ import { assertWithinOwn } from '../access/bounds.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
-import { stringValue } from '../vault/vault.types.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
 import type { WebhookDeliveriesTable, WebhookEvent } from './notify.tables.ts'
+import { rotateSigningSecret, signingSecretsOf, type SigningSecretRef } from './signing-secrets.ts'
 import {
   eraseDeadLettersOf,
   eraseExpiredDeadLetters,
@@ -33,7 +33,8 @@ import {
  * - HTTPS only; redirects are not followed (a webhook goes where it was declared, P7.5).
  * - Each delivery is signed: `X-Custodian-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256
  *   of "<t>.<body>">` with the webhook's secret, shown once at registration and kept in
- *   the vault.
+ *   the vault. It can be rotated (`rotateSecret`): for 24 hours the header then carries a
+ *   `v1=` under the new secret and one under the previous (signing-secrets.ts).
  * - A payload can name a person, so it is sealed with a data key of its own (under the
  *   org key) and erased once the delivery is confirmed or given up.
  * - Retried with exponential backoff; after the last attempt the delivery is dead-lettered
@@ -44,12 +45,45 @@ import {
  * - Several processes share the queue: a delivery is claimed by an atomic update that
  *   leases it; a process that dies mid-send leaves a lease that expires, and it is retried
  *   (at least once: receivers should treat the delivery id as idempotency key).
+ * - A delivery to a single target that is not a subscription (`enqueueTo`: a consent
+ *   recipient told of a withdrawal, P7.7) is signed after Standard Webhooks instead
+ *   (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
+ *   "<id>.<timestamp>.<body>">` under the bytes of its `whsec_` secret); its target and
+ *   secret are looked up at each attempt, so a target removed meanwhile is not written to.
  */
 /** The permission that reads an event's content in the API, which subscribing to it also takes. */
 const READ_PERMISSION_OF: Record<WebhookEvent, string> = {
   notifications: 'notifications:read',
   'erasure.requested': 'privacy:read',
   'audit.checkpoint': 'audit:read',
+  'consent.reconsent_required': 'consent:read',
+}
+
+/** Events sent to one target (`enqueueTo`), never subscribed to: where each target is registered. */
+export type TargetedEvent = 'consent.propagation'
+
+/** A Standard Webhooks signing secret: `whsec_` and the base64 of 32 random bytes. */
+export function newStandardWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`
+}
+
+/**
+ * The `webhook-signature` header of Standard Webhooks (v1: HMAC-SHA256 over
+ * `<msg id>.<timestamp>.<body>`, keyed with the base64 bytes after `whsec_`).
+ */
+export function standardWebhookSignature(secret: string, msgId: string, timestamp: number, body: string): string {
+  const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice(6) : secret, 'base64')
+  return `v1,${createHmac('sha256', key).update(`${msgId}.${timestamp}.${body}`).digest('base64')}`
+}
+
+/**
+ * The `x-custodian-signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
+ * one `v1=` per secret, the current one first (after a rotation, the previous one follows
+ * for 24 hours, as Stripe's `Stripe-Signature` does).
+ */
+export function custodianSignature(secrets: readonly string[], timestamp: number, body: string): string {
+  const v1 = secrets.map((secret) => `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`)
+  return [`t=${timestamp}`, ...v1].join(',')
 }
 
 export interface WebhookView {
@@ -93,12 +127,24 @@ export interface WebhooksService {
     input: { name: string; url: string; events: WebhookEvent[] },
   ): Promise<WebhookView & { secret: string }>
   remove(ctx: RequestContext, id: string): Promise<void>
+  /**
+   * Replaces the webhook's signing secret (a new vault version, audited as
+   * `webhook.secret.rotate` with the version number) and answers the new one, once. For 24
+   * hours deliveries are signed with both. NOT_FOUND when the org has no such webhook.
+   */
+  rotateSecret(ctx: RequestContext, id: string): Promise<WebhookView & { secret: string; previousSecretUntil: string }>
   /** Newest first; those of one privacy request with `requestId`, of one status with `status`. */
   deliveries(
     ctx: RequestContext,
     page: PageRequest,
     filter?: { requestId?: string | undefined; status?: DeliveryView['status'] | undefined },
   ): Promise<Page<DeliveryView>>
+  /**
+   * One delivery of the org, as the list answers it: how a retried dead letter is followed
+   * until it settles. NOT_FOUND when the org has none with that id (another org's included:
+   * read under the org's row-level security).
+   */
+  delivery(ctx: RequestContext, id: string): Promise<DeliveryView>
   /**
    * Sends a dead letter again with a fresh budget of attempts (audited). 404: none in the
    * org; 409: not dead-lettered; 410 WEBHOOK_PAYLOAD_ERASED: its payload is gone.
@@ -116,6 +162,20 @@ export interface WebhooksService {
     payload: Record<string, unknown>,
     requestId?: string,
   ): Promise<number>
+  /**
+   * In the caller's transaction: one delivery of `payload` to one registered target (a
+   * consent recipient for `consent.propagation`), under the delivery id `id` — the message
+   * id the receiver sees in `webhook-id` on every attempt, and dedupes by. `requestId`
+   * links it to a privacy request, as `enqueue` does.
+   */
+  enqueueTo(
+    trx: Trx,
+    orgId: string,
+    target: { id: string; name: string; url: string },
+    event: TargetedEvent,
+    payload: Record<string, unknown>,
+    options: { id: string; requestId?: string | undefined },
+  ): Promise<void>
   /** The job: sends what is due; returns how many deliveries it settled (delivered or failed). */
   deliverDue(): Promise<number>
 }
@@ -126,7 +186,10 @@ const PURPOSE = 'webhook-delivery'
 export function createWebhooksService(deps: {
   db: Kysely<DB>
   keyring: Keyring
-  vault: () => Pick<VaultService, 'keepValue' | 'openCurrent' | 'removeIn' | 'existingIn'>
+  vault: () => Pick<
+    VaultService,
+    'keepValue' | 'openCurrent' | 'openVersion' | 'currentVersionIn' | 'removeIn' | 'existingIn'
+  >
   audit: Pick<AuditService, 'append'>
   clock: Clock
   fetch: OutboundFetch & { guard: Pick<DestinationGuard, 'checkUrl'> }
@@ -207,6 +270,18 @@ export function createWebhooksService(deps: {
     return parsed
   }
 
+  /** Where a delivery goes: its webhook, or for a targeted event, the target registered for it. */
+  async function targetOf(
+    trx: Trx,
+    event: string,
+    id: string,
+  ): Promise<({ url: string } & SigningSecretRef) | undefined> {
+    const columns = ['url', 'secret_id', 'previous_secret_version', 'previous_secret_until'] as const
+    if (event === 'consent.propagation')
+      return trx.selectFrom('consent_recipients').select(columns).where('id', '=', id).executeTakeFirst()
+    return trx.selectFrom('webhooks').select(columns).where('id', '=', id).executeTakeFirst()
+  }
+
   /** Claims one due delivery (atomic lease) and opens what it needs to send. */
   async function claim(orgId: string, id: string) {
     return withOrg(db, orgId, async (trx) => {
@@ -220,7 +295,7 @@ export function createWebhooksService(deps: {
         .returningAll()
         .executeTakeFirst()
       if (row === undefined) return undefined
-      const hook = await trx.selectFrom('webhooks').selectAll().where('id', '=', row.webhook_id).executeTakeFirst()
+      const hook = await targetOf(trx, row.event, row.webhook_id)
       if (hook === undefined || row.sealed === null || row.wrapped_key === null || row.kek_version === null)
         return { row, hook: undefined }
       const dek = await keyring.openDataKey(trx, orgId, `${PURPOSE}/${row.id}`, 1, row.kek_version, row.wrapped_key)
@@ -228,26 +303,40 @@ export function createWebhooksService(deps: {
       dek.fill(0)
       // The signing secret cannot be opened (paused, reported exposed, or gone from under an
       // older version of the service): this delivery fails with why, the others go on.
-      let secret: string
+      // After a rotation, the previous secret signs too until its overlap ends.
+      let secrets: string[]
       try {
-        secret = stringValue(await deps.vault().openCurrent(trx, orgId, hook.secret_id))
+        secrets = await signingSecretsOf(trx, orgId, deps.vault(), hook, now)
       } catch (error) {
         if (!(error instanceof AppError)) throw error
-        return { row, hook, body, secret: undefined, unavailable: `signing secret unavailable: ${error.code}` }
+        return { row, hook, body, secrets: undefined, unavailable: `signing secret unavailable: ${error.code}` }
       }
-      return { row, hook, body, secret, unavailable: undefined }
+      return { row, hook, body, secrets, unavailable: undefined }
     })
   }
 
   async function send(
     url: string,
     body: string,
-    secret: string,
+    secrets: readonly string[],
     deliveryId: string,
     event: string,
   ): Promise<{ status: number | null; error: string | null }> {
     const timestamp = Math.floor(Date.now() / 1000)
-    const signature = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')
+    const signed: Record<string, string> =
+      event === 'consent.propagation'
+        ? {
+            'webhook-id': deliveryId,
+            'webhook-timestamp': String(timestamp),
+            // Space-delimited, one per secret (Standard Webhooks).
+            'webhook-signature': secrets
+              .map((secret) => standardWebhookSignature(secret, deliveryId, timestamp, body))
+              .join(' '),
+          }
+        : {
+            'x-custodian-delivery': deliveryId,
+            'x-custodian-signature': custodianSignature(secrets, timestamp, body),
+          }
     try {
       const response = await deps.fetch(url, {
         method: 'POST',
@@ -257,8 +346,7 @@ export function createWebhooksService(deps: {
           'content-type': 'application/json',
           'user-agent': 'Custodian-Webhooks/1',
           'x-custodian-event': event,
-          'x-custodian-delivery': deliveryId,
-          'x-custodian-signature': `t=${timestamp},v1=${signature}`,
+          ...signed,
         },
         body,
       })
@@ -395,6 +483,53 @@ export function createWebhooksService(deps: {
       }
     },
 
+    async rotateSecret(ctx, id) {
+      const secret = randomBytes(32).toString('base64url')
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const before = await trx.selectFrom('webhooks').selectAll().where('id', '=', id).forUpdate().executeTakeFirst()
+        if (before === undefined) throw new AppError('NOT_FOUND', 'no such webhook')
+        // Rotating takes what registering took: the permissions that read its events.
+        assertWithinOwn(
+          ctx.principal,
+          before.events.map((event) => READ_PERMISSION_OF[event]),
+          'a webhook for these events (it sends their content out)',
+        )
+        const { version, ...previous } = await rotateSigningSecret(
+          trx,
+          ctx,
+          deps.vault(),
+          clock(),
+          {
+            secret_id: before.secret_id,
+            name: `webhook/${before.name}`,
+            description: `signing secret of the webhook ${before.name}`,
+          },
+          secret,
+        )
+        const row = await trx
+          .updateTable('webhooks')
+          .set(previous)
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow()
+        await audit.append(trx, {
+          orgId: ctx.orgId,
+          actor: actorOf(ctx.principal),
+          action: 'webhook.secret.rotate',
+          target: { type: 'webhook', id },
+          outcome: 'success',
+          details: {
+            name: row.name,
+            version,
+            previousVersion: previous.previous_secret_version,
+            previousSignsUntil: previous.previous_secret_until.toISOString(),
+          },
+          meta: ctx.meta,
+        })
+        return { ...view(row), secret, previousSecretUntil: previous.previous_secret_until.toISOString() }
+      })
+    },
+
     async remove(ctx, id) {
       await withOrg(db, ctx.orgId, async (trx) => {
         const row = await trx.deleteFrom('webhooks').where('id', '=', id).returningAll().executeTakeFirst()
@@ -426,6 +561,14 @@ export function createWebhooksService(deps: {
       })
       const { items, nextCursor } = toPage(rows, NEWEST, page.limit)
       return { nextCursor, items: items.map(deliveryView) }
+    },
+
+    async delivery(ctx, id) {
+      const row = await withOrg(db, ctx.orgId, (trx) =>
+        trx.selectFrom('webhook_deliveries').selectAll().where('id', '=', id).executeTakeFirst(),
+      )
+      if (row === undefined) throw new AppError('NOT_FOUND', 'no such webhook delivery')
+      return deliveryView(row)
     },
 
     async retry(ctx, id) {
@@ -464,36 +607,15 @@ export function createWebhooksService(deps: {
         .where('enabled', '=', true)
         .where(sql<boolean>`${event} = ANY(events)`)
         .execute()
-      const now = clock()
-      for (const hook of hooks) {
-        const id = randomUUID()
-        const body = canonicalJson({ type: event, delivery: id, org: orgId, ...payload })
-        const key = await keyring.newDataKey(trx, orgId, `${PURPOSE}/${id}`, 1)
-        const sealed = seal(key.dek, Buffer.from(body, 'utf8'), aad(orgId, id))
-        key.dek.fill(0)
-        await trx
-          .insertInto('webhook_deliveries')
-          .values({
-            id,
-            org_id: orgId,
-            webhook_id: hook.id,
-            webhook_name: hook.name,
-            destination: new URL(hook.url).host,
-            request_id: requestId ?? null,
-            event,
-            kek_version: key.kekVersion,
-            wrapped_key: key.wrapped,
-            sealed,
-            status: 'pending',
-            next_attempt_at: now,
-            last_status: null,
-            last_error: null,
-            delivered_at: null,
-            created_at: now,
-          })
-          .execute()
-      }
+      for (const hook of hooks) await insertDelivery(trx, orgId, hook, event, payload, { id: randomUUID(), requestId })
       return hooks.length
+    },
+
+    async enqueueTo(trx, orgId, target, event, payload, options) {
+      await insertDelivery(trx, orgId, { id: target.id, name: target.name, url: target.url }, event, payload, {
+        id: options.id,
+        requestId: options.requestId,
+      })
     },
 
     async deliverDue() {
@@ -525,6 +647,44 @@ export function createWebhooksService(deps: {
     },
   }
 
+  /** One delivery row, its payload sealed under a data key of its own. */
+  async function insertDelivery(
+    trx: Trx,
+    orgId: string,
+    target: { id: string; name: string; url: string },
+    event: string,
+    payload: Record<string, unknown>,
+    options: { id: string; requestId: string | undefined },
+  ): Promise<void> {
+    const { id } = options
+    const now = clock()
+    const body = canonicalJson({ type: event, delivery: id, org: orgId, ...payload })
+    const key = await keyring.newDataKey(trx, orgId, `${PURPOSE}/${id}`, 1)
+    const sealed = seal(key.dek, Buffer.from(body, 'utf8'), aad(orgId, id))
+    key.dek.fill(0)
+    await trx
+      .insertInto('webhook_deliveries')
+      .values({
+        id,
+        org_id: orgId,
+        webhook_id: target.id,
+        webhook_name: target.name,
+        destination: new URL(target.url).host,
+        request_id: options.requestId ?? null,
+        event,
+        kek_version: key.kekVersion,
+        wrapped_key: key.wrapped,
+        sealed,
+        status: 'pending',
+        next_attempt_at: now,
+        last_status: null,
+        last_error: null,
+        delivered_at: null,
+        created_at: now,
+      })
+      .execute()
+  }
+
   /** Claims, sends and settles one delivery; 1 when it is settled for good, else 0. */
   async function deliverOne(orgId: string, id: string): Promise<number> {
     const claimed = await claim(orgId, id)
@@ -533,9 +693,9 @@ export function createWebhooksService(deps: {
     const result =
       claimed.hook === undefined
         ? { status: null, error: 'webhook removed' }
-        : claimed.secret === undefined
+        : claimed.secrets === undefined
           ? { status: null, error: claimed.unavailable }
-          : await send(claimed.hook.url, claimed.body, claimed.secret, row.id, row.event)
+          : await send(claimed.hook.url, claimed.body, claimed.secrets, row.id, row.event)
     const attempts = claimed.hook === undefined ? deps.retry.maxAttempts : row.attempts
     const { final, requestId } = await settle(orgId, id, result, attempts, {
       webhook: row.webhook_name,

@@ -42,6 +42,11 @@ export interface ErasureFacts {
     attempts: number
     confirmedAt: string | null
   }[]
+  /**
+   * The consent recipients told of the erasure (GDPR Art. 19; docs/consent.md): each
+   * recipient's name, whether its endpoint took the message, and when.
+   */
+  recipients: { name: string; status: 'told' | 'failed'; attempts: number; toldAt: string | null }[]
 }
 
 export async function issueErasureCertificate(
@@ -92,6 +97,12 @@ export async function issueErasureCertificate(
         action: w.status === 'confirmed' ? 'confirmed' : 'not-confirmed',
         attempts: w.attempts,
         confirmedAt: w.confirmedAt,
+      })),
+      ...facts.recipients.map((r) => ({
+        system: `consent-recipient:${r.name}`,
+        action: r.status === 'told' ? 'told' : 'not-told',
+        attempts: r.attempts,
+        toldAt: r.toldAt,
       })),
     ],
   }

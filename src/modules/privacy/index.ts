@@ -18,6 +18,7 @@ import type { Signer } from '../../crypto/keys.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { createRequestsService } from './requests.service.ts'
 import { requestsRoutes } from './requests.routes.ts'
+import type { ConsentPort } from './consent-port.ts'
 import type { WebhooksService } from '../notify/webhooks.service.ts'
 
 export function createPrivacyModule(deps: {
@@ -39,6 +40,8 @@ export function createPrivacyModule(deps: {
   offboarding: { graceHours: number; checkMs: number }
   providerOrgId: () => Promise<string | undefined>
   log: { error(obj: object, msg: string): void }
+  /** Consent, for erasure and access (reached lazily: created after this module). */
+  consent: () => ConsentPort
 }) {
   const subjects = createSubjects({ keyring: deps.keyring, ring: deps.shredRing, refKey: deps.refKey })
   const records = createRecordsService({
@@ -65,6 +68,7 @@ export function createPrivacyModule(deps: {
     webhooks: deps.webhooks,
     signer: deps.signer,
     clock: deps.clock,
+    consent: deps.consent,
   })
   const shredding = createShredding({
     db: deps.db,

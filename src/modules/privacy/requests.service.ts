@@ -16,6 +16,7 @@ import type { ErasureCertificatesTable, RequestKind, RequestStatus } from './pri
 import * as store from './privacy.store.ts'
 import { translate, type RecordsService } from './records.service.ts'
 import type { Subjects } from './subjects.ts'
+import type { ConsentPort } from './consent-port.ts'
 import type { WebhooksService } from '../notify/webhooks.service.ts'
 
 /**
@@ -27,11 +28,12 @@ import type { WebhooksService } from '../notify/webhooks.service.ts'
  * - access: an export of everything held about the subject (records and the personal
  *   fields of its audit events), sealed with the subject's key, downloadable by an
  *   authenticated caller until it expires; every download audited with who and where.
- * - rectify: corrections applied to the subject's records.
+ * - rectify: corrections applied to the subject's records; the consent recipients told (Art. 19).
  * - erase: records deleted, personal audit fields deleted, exports and this and other
  *   requests' personal data erased, the subject key shredded; registered webhooks told;
  *   once they have confirmed or been given up, a signed certificate is issued.
- * - restrict / lift_restriction: reads of the subject's records refused / allowed again.
+ * - restrict / lift_restriction: reads of the subject's records refused / allowed again; the
+ *   consent recipients told (Art. 19).
  */
 export interface RequestView {
   id: string
@@ -132,6 +134,8 @@ export function createRequestsService(deps: {
   webhooks: Pick<WebhooksService, 'enqueue'>
   signer: Signer
   clock: Clock
+  /** Consent (reached lazily: the consent module is created after this one). */
+  consent: () => ConsentPort
 }): RequestsService {
   const { db, subjects, records, audit, clock } = deps
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
@@ -243,6 +247,9 @@ export function createRequestsService(deps: {
     subjectId: string,
   ): Promise<{ salt: string; webhooks: number }> {
     const ref = subjects.ref(row.org_id, subjectId)
+    // Erasure withdraws every consent still granted (Art. 17(1)(b)), while the key exists:
+    // the withdrawals' evidence is erased with the rest of the personal fields below.
+    const consentWithdrawn = await deps.consent().withdrawForErasure(trx, ctx, subjectId, row.id)
     const erasedAt = clock()
     const salt = randomBytes(16)
     const facts = {
@@ -271,6 +278,7 @@ export function createRequestsService(deps: {
     await record(trx, ctx, 'privacy.request.erase', row, {
       records: facts.records,
       auditPersonalFields: facts.auditPersonalFields,
+      consentWithdrawn,
       webhooks,
     })
     await certify(trx, row.org_id, row.id)
@@ -311,13 +319,24 @@ export function createRequestsService(deps: {
         org: orgId,
         request: requestId,
         auditEvent,
-        webhooks: deliveries.map((d) => ({
-          name: d.webhook_name,
-          destination: d.destination,
-          status: d.status === 'delivered' ? 'confirmed' : 'failed',
-          attempts: d.attempts,
-          confirmedAt: d.delivered_at?.toISOString() ?? null,
-        })),
+        webhooks: deliveries
+          .filter((d) => d.event !== 'consent.propagation')
+          .map((d) => ({
+            name: d.webhook_name,
+            destination: d.destination,
+            status: d.status === 'delivered' ? 'confirmed' : 'failed',
+            attempts: d.attempts,
+            confirmedAt: d.delivered_at?.toISOString() ?? null,
+          })),
+        // The consent recipients told of the erasure (Art. 19): their messages are deliveries too.
+        recipients: deliveries
+          .filter((d) => d.event === 'consent.propagation')
+          .map((d) => ({
+            name: d.webhook_name,
+            status: d.status === 'delivered' ? 'told' : 'failed',
+            attempts: d.attempts,
+            toldAt: d.delivered_at?.toISOString() ?? null,
+          })),
       },
       now,
     )
@@ -357,6 +376,10 @@ export function createRequestsService(deps: {
       action: e.action,
       personal: subjects.openPersonal(key, row.org_id, e.eventId, e.sealed).fields,
     }))
+    // The consent history: each consent event is an audit event with the same id, so its
+    // evidence is that event's opened personal fields.
+    const consent = await deps.consent().historyOf(trx, row.org_id, key.ref)
+    const personalOf = new Map(events.map((e) => [e.eventId, e.personal]))
     const id = randomUUID()
     const now = clock()
     const content = {
@@ -367,6 +390,10 @@ export function createRequestsService(deps: {
       generatedAt: now.toISOString(),
       records: await records.allOf(trx, row.org_id, subjectId),
       auditEvents: events,
+      consent: {
+        events: consent.events.map((e) => ({ ...e, evidence: personalOf.get(e.eventId)?.evidence ?? null })),
+        receipts: consent.receipts,
+      },
     }
     const policy = await store.privacyPolicyOf(trx, row.org_id)
     await trx
@@ -385,6 +412,7 @@ export function createRequestsService(deps: {
       export: id,
       records: content.records.length,
       auditEvents: events.length,
+      consentEvents: consent.events.length,
     })
     return id
   }
@@ -545,12 +573,16 @@ export function createRequestsService(deps: {
                 })
               }
             }
-            await record(trx, ctx, 'privacy.request.rectify', row, { records: corrections.length })
+            const recipients = await deps.consent().tellOfRequest(trx, ctx, personal.subjectId, row.id, 'rectify')
+            await record(trx, ctx, 'privacy.request.rectify', row, { records: corrections.length, recipients })
             return view(trx, await done({ rectified: corrections.map((c) => c.recordId) }))
           }
           const restrict = row.kind === 'restrict'
           await subjects.setRestricted(trx, row.org_id, personal.subjectId, restrict)
-          await record(trx, ctx, restrict ? 'privacy.request.restrict' : 'privacy.request.lift_restriction', row)
+          const recipients = await deps.consent().tellOfRequest(trx, ctx, personal.subjectId, row.id, row.kind)
+          await record(trx, ctx, restrict ? 'privacy.request.restrict' : 'privacy.request.lift_restriction', row, {
+            recipients,
+          })
           return view(trx, await done({ restricted: restrict }))
         }),
       )

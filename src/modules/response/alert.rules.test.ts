@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { Temporal } from 'temporal-polyfill'
-import { actionMatches, ALERT_RULES, type ChainedEvent, type History } from './alert.rules.ts'
+import { actionMatches, ALERT_RULES, PRIVILEGE_ACTIONS, type ChainedEvent, type History } from './alert.rules.ts'
 
 /**
  * K7: reveal_off_hours asks its questions in the org's hours of the day. A small History
@@ -143,5 +143,89 @@ describe('application_action: rules match the host application’s actions (issu
     assert.equal(await appRule.evaluate(event('billing.refund'), three, counting(2), org), null)
     const fired = await appRule.evaluate(event('billing.refund'), three, counting(3), org)
     assert.equal(fired?.details.events, 3)
+  })
+})
+
+/**
+ * Issue 13: an alert's title is stored and sent in mails and webhooks, so it is words — no
+ * id, no action or permission key, no person (email, address). Every rule is made to fire
+ * on events that carry all of those, and each title it gives is swept for them.
+ */
+describe('alert titles are words, naming no one (issue 13)', () => {
+  const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i
+  const DOTTED_KEY = /\b[a-z_]+(\.[a-z_]+)+\b/i
+  const UNDERSCORED_KEY = /\b[a-z]+_[a-z_]+\b/i
+  const actorId = '0b6c1a52-3f43-4d8e-9a51-2f0f5a3c9e11'
+  const grantId = '7d2e4f60-8a1b-4c3d-9e5f-60718293a4b5'
+  const email = 'ana@example.com'
+  const ip = '203.0.113.7'
+  const base: ChainedEvent = {
+    eventId: 'e',
+    time: new Date('2026-12-01T03:20:00Z'),
+    origin: 'custodian',
+    actorType: 'user',
+    actorId,
+    action: 'auth.login',
+    targetType: 'user',
+    targetId: actorId,
+    outcome: 'success',
+    ip,
+    details: { email },
+  }
+  const events: ChainedEvent[] = [
+    { ...base, outcome: 'denied' },
+    { ...base, action: 'secret.reveal', targetType: 'secret' },
+    { ...base, action: 'secret.reveal', actorType: 'service_account' },
+    ...[...PRIVILEGE_ACTIONS].flatMap((action) =>
+      ['user', 'service_account', 'system'].map((actorType) => ({ ...base, action, actorType, targetType: 'role' })),
+    ),
+    { ...base, action: 'mfa.totp.disable' },
+    { ...base, action: 'access.denied', outcome: 'denied', details: { grant: grantId, permission: 'vault:reveal' } },
+    ...['revoked', 'expired', 'not the grantee'].map((reason) => ({
+      ...base,
+      action: 'grant.use',
+      outcome: 'denied',
+      targetType: 'grant',
+      targetId: grantId,
+      details: { reason },
+    })),
+    { ...base, origin: 'application', action: 'document.export', actorType: 'end_user', actorId: email },
+  ]
+  const history: History = {
+    async count(_filter, _from, _to, cap) {
+      return cap
+    },
+    async revealedAtHours() {
+      return false
+    },
+    async revealHours() {
+      return [9, 10]
+    },
+  }
+
+  for (const rule of ALERT_RULES.filter((r) => r.name !== 'audit_integrity')) {
+    it(`${rule.name}: its titles hold no id, key, email or address`, async () => {
+      const titles: string[] = []
+      for (const threshold of [1, 3])
+        for (const event of events) {
+          const settings = { ...rule.defaults, threshold, actions: rule.defaults.actions && ['document.*'] }
+          const fired = await rule.evaluate(event, settings, history, { timeZone: 'Europe/Berlin' })
+          if (fired !== null) titles.push(fired.title)
+        }
+      assert.ok(titles.length > 0, 'the rule fired')
+      for (const title of titles) {
+        assert.doesNotMatch(title, UUID, title)
+        assert.doesNotMatch(title, DOTTED_KEY, title)
+        assert.doesNotMatch(title, UNDERSCORED_KEY, title)
+        assert.doesNotMatch(title, /@|203\.0\.113\.7|vault:reveal/, title)
+      }
+    })
+  }
+
+  it('says what changed and the kind of actor for a privilege change', async () => {
+    const rule = ALERT_RULES.find((r) => r.name === 'privilege_change')
+    const fired = await rule?.evaluate({ ...base, action: 'role.create' }, rule.defaults, history, { timeZone: 'UTC' })
+    assert.equal(fired?.title, 'A role was created by a member')
+    assert.equal(fired?.details.action, 'role.create', 'the action key stays in the details')
   })
 })

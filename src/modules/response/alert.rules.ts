@@ -79,25 +79,49 @@ export interface AlertRule {
   evaluate(event: ChainedEvent, settings: RuleSettings, history: History, org: OrgContext): Promise<Firing | null>
 }
 
+/**
+ * Changes of who may do what, and of the org's security settings, each with the words an
+ * alert's title says it in. A title is stored and sent in mails and webhooks, so it names
+ * what changed and the kind of actor — never an action key, an id or a person (those stay
+ * in the alert's details, for a reader entitled to them).
+ */
+const PRIVILEGE_CHANGES = {
+  'member.role_change': 'A member’s role was changed',
+  'service_account.role_change': 'A service account’s role was changed',
+  'role.create': 'A role was created',
+  'role.update': 'A role was changed',
+  'role.delete': 'A role was deleted',
+  'org.security_policy.update': 'The security policy was changed',
+  'org.ip_allowlist.update': 'The IP allowlist was changed',
+  'org.sso.update': 'Single sign-on was changed',
+  'org.sso.enforcement': 'Single sign-on enforcement was changed',
+  'org.sso.delete': 'Single sign-on was removed',
+  'org.grant_policy.update': 'The diagnostic access policy was changed',
+  'vault.policy.update': 'The vault policy was changed',
+  'grant.activate': 'A diagnostic access grant became active',
+  'member.suspend': 'A member was suspended',
+  'member.resume': 'A member was resumed',
+  'org.access_review_policy.update': 'The access review policy was changed',
+} as const satisfies Record<string, string>
+
 /** Changes of who may do what, and of the org's security settings. */
-export const PRIVILEGE_ACTIONS = new Set([
-  'member.role_change',
-  'service_account.role_change',
-  'role.create',
-  'role.update',
-  'role.delete',
-  'org.security_policy.update',
-  'org.ip_allowlist.update',
-  'org.sso.update',
-  'org.sso.enforcement',
-  'org.sso.delete',
-  'org.grant_policy.update',
-  'vault.policy.update',
-  'grant.activate',
-  'member.suspend',
-  'member.resume',
-  'org.access_review_policy.update',
-])
+export const PRIVILEGE_ACTIONS: ReadonlySet<string> = new Set(Object.keys(PRIVILEGE_CHANGES))
+
+const isPrivilegeChange = (action: string): action is keyof typeof PRIVILEGE_CHANGES => PRIVILEGE_ACTIONS.has(action)
+
+/** A kind of actor in words, with its article: "user" → "a member", "service_account" → "a service account". */
+function actorWords(type: string): string {
+  if (type === 'user') return 'a member'
+  if (type === 'system') return 'the system'
+  if (type === 'anonymous') return 'someone not signed in'
+  const words = type.replace(/[._-]+/g, ' ').trim()
+  return /^[aeiou]/i.test(words) ? `an ${words}` : `a ${words}`
+}
+
+/** An application's action key (or its actor's kind) in words for a title: "document.export" → "document export". */
+function actionWords(action: string): string {
+  return action.replace(/[._:/-]+/g, ' ').trim()
+}
 
 const since = (event: ChainedEvent, seconds: number) => new Date(event.time.getTime() - seconds * 1000)
 
@@ -154,7 +178,8 @@ export const ALERT_RULES: AlertRule[] = [
       if (n < settings.threshold) return null
       return {
         key: event.ip,
-        title: `${n} or more failed sign-ins from ${event.ip} within ${settings.windowSeconds / 60} minutes`,
+        // The address is personal data: in the details, not in a title sent by mail.
+        title: `${n} or more failed sign-ins from one address within ${settings.windowSeconds / 60} minutes`,
         details: { ip: event.ip, failures: n },
       }
     },
@@ -175,7 +200,7 @@ export const ALERT_RULES: AlertRule[] = [
       if (n < settings.threshold) return null
       return {
         key: event.actorId,
-        title: `${n} or more secrets revealed by one ${event.actorType} within ${settings.windowSeconds / 60} minutes`,
+        title: `${n} or more secrets revealed by ${actorWords(event.actorType).replace(/^an? /, 'one ')} within ${settings.windowSeconds / 60} minutes`,
         details: { actor: { type: event.actorType, id: event.actorId }, reveals: n },
       }
     },
@@ -221,10 +246,10 @@ export const ALERT_RULES: AlertRule[] = [
     severity: 'medium',
     defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 300 },
     async evaluate(event) {
-      if (!PRIVILEGE_ACTIONS.has(event.action) || event.outcome !== 'success') return null
+      if (!isPrivilegeChange(event.action) || event.outcome !== 'success') return null
       return {
         key: `${event.action}:${event.targetId ?? ''}`,
-        title: `${event.action} by ${event.actorType} ${event.actorId ?? ''}`.trim(),
+        title: `${PRIVILEGE_CHANGES[event.action]} by ${actorWords(event.actorType)}`,
         details: {
           action: event.action,
           target: { type: event.targetType, id: event.targetId },
@@ -260,14 +285,20 @@ export const ALERT_RULES: AlertRule[] = [
           : event.action === 'grant.use'
             ? event.targetId
             : null
-      const outOfScope = event.action === 'access.denied' && typeof event.details.grant === 'string'
+      // Beyond the scope is what the grant does not allow (403: a permission, a secret it does
+      // not name). A 404 under an active grant is a thing the org does not have (no SSO set
+      // up, no offboarding asked): the console's pages ask for those within the scope.
+      const outOfScope =
+        event.action === 'access.denied' && typeof event.details.grant === 'string' && event.details.status === 403
       const ended = event.action === 'grant.use' && event.outcome === 'denied'
       if ((!outOfScope && !ended) || grant === null) return null
       return {
         key: grant,
         title: outOfScope
           ? 'an operator tried to go beyond a diagnostic grant’s scope'
-          : `an operator tried to use a grant that is ${typeof event.details.reason === 'string' ? event.details.reason : 'not active'}`,
+          : event.details.reason === 'not the grantee'
+            ? 'someone other than its operator tried to use a diagnostic access grant'
+            : `an operator tried to use a diagnostic access grant that is ${typeof event.details.reason === 'string' ? event.details.reason : 'not active'}`,
         details: {
           grant,
           operator: event.actorId,
@@ -301,8 +332,8 @@ export const ALERT_RULES: AlertRule[] = [
         key: `${event.action}:${event.actorId ?? ''}`,
         title:
           settings.threshold <= 1
-            ? `application action ${event.action} by ${event.actorType} ${event.actorId ?? ''}`.trim()
-            : `${n} or more ${event.action} by one ${event.actorType} within ${settings.windowSeconds / 60} minutes`,
+            ? `the watched application action “${actionWords(event.action)}” by one ${actionWords(event.actorType)}`
+            : `${n} or more of the watched application action “${actionWords(event.action)}” by one ${actionWords(event.actorType)} within ${settings.windowSeconds / 60} minutes`,
         details: {
           action: event.action,
           actor: { type: event.actorType, id: event.actorId },
@@ -343,7 +374,13 @@ export const SIGNAL_RULES: Record<string, { description: string; severity: Sever
   },
   audit_unwitnessed: {
     description:
-      'The audit log has a checkpoint older than CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS that the witness quorum has not cosigned',
+      'The audit log has a checkpoint older than `CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS` that the witness quorum has not cosigned',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
+  },
+  consent_propagation_overdue: {
+    description:
+      'A consent recipient did not acknowledge a withdrawal, objection or erasure by its stop-processing deadline (GDPR Art. 19)',
     severity: 'high',
     defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
   },

@@ -29,6 +29,10 @@ const AlertView = Type.Object({
   resolvedAt: Nullable(Timestamp),
   resolvedBy: Nullable(Type.String()),
   incidentId: Nullable(Uuid),
+  actorEmail: Nullable(
+    Type.String({ description: 'the email of the person it is about (details.actor or details.user), when a member' }),
+  ),
+  incidentTitle: Nullable(Type.String({ description: 'the title of the incident it opened' })),
 })
 const Settings = Type.Object(
   {

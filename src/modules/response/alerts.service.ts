@@ -7,6 +7,7 @@ import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
+import { memberEmails } from '../../db/people.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
 import { batchHistory } from './alert.history.ts'
 import {
@@ -44,6 +45,13 @@ export interface AlertView {
   resolvedAt: string | null
   resolvedBy: string | null
   incidentId: string | null
+  /**
+   * The email of the person the alert is about (details.actor, or details.user), when a
+   * member of the org (src/db/people.ts), for a page to name them; null otherwise.
+   */
+  actorEmail: string | null
+  /** The title of the incident it opened (incidentId), for a link to name it. */
+  incidentTitle: string | null
 }
 
 export interface RuleView extends RuleSettings {
@@ -112,7 +120,47 @@ export function createAlertsService(deps: {
       resolvedAt: row.resolved_at?.toISOString() ?? null,
       resolvedBy: row.resolved_by,
       incidentId: row.incident_id,
+      actorEmail: null,
+      incidentTitle: null,
     }
+  }
+
+  /** The user id an alert's details name: details.actor (a user's) or details.user. */
+  function personOf(details: Record<string, unknown>): string | null {
+    const actor = details.actor
+    if (typeof actor === 'object' && actor !== null) {
+      const { type, id } = actor as { type?: unknown; id?: unknown }
+      return type === 'user' && typeof id === 'string' ? id : null
+    }
+    return typeof details.user === 'string' ? details.user : null
+  }
+
+  /**
+   * Alerts of the caller's org with the people they are about named (members' emails only)
+   * and the incidents they opened by title.
+   */
+  async function named(trx: Trx, orgId: string, alerts: AlertView[]): Promise<AlertView[]> {
+    const emails = await memberEmails(
+      trx,
+      orgId,
+      alerts.map((a) => personOf(a.details)),
+    )
+    const incidentIds = [...new Set(alerts.flatMap((a) => (a.incidentId === null ? [] : [a.incidentId])))]
+    const titles = new Map(
+      incidentIds.length === 0
+        ? []
+        : (await trx.selectFrom('incidents').select(['id', 'title']).where('id', 'in', incidentIds).execute()).map(
+            (r) => [r.id, r.title],
+          ),
+    )
+    return alerts.map((a) => {
+      const person = personOf(a.details)
+      return {
+        ...a,
+        actorEmail: person === null ? null : (emails[person.toLowerCase()] ?? null),
+        incidentTitle: a.incidentId === null ? null : (titles.get(a.incidentId) ?? null),
+      }
+    })
   }
 
   function find(trx: Trx, id: string, lock = false) {
@@ -239,7 +287,8 @@ export function createAlertsService(deps: {
           orgId,
           kind: 'alert.raised',
           subject: `[${severity}] ${firing.title}`,
-          body: `Rule ${rule} fired. Review the alert and its audit events in Custodian.`,
+          // Words only: the rule's key and the alert's id stay in `data` for a program to read.
+          body: `Custodian raised an alert: ${firing.title}. Review it and its audit events in Custodian.`,
           data: { alertId: id, rule, severity },
         })
         current = {
@@ -363,27 +412,31 @@ export function createAlertsService(deps: {
         details: { rule: row.rule, ...(note === undefined ? {} : { note }) },
         meta: ctx.meta,
       })
-      return view((await find(trx, id)) as NonNullable<Awaited<ReturnType<typeof find>>>)
+      const changed = view((await find(trx, id)) as NonNullable<Awaited<ReturnType<typeof find>>>)
+      return (await named(trx, ctx.orgId, [changed]))[0] ?? changed
     })
   }
 
   return {
     async list(ctx, page, status) {
       const order = newestFirst('last_seen_at')
-      const rows = await withOrg(db, ctx.orgId, (trx) => {
+      return withOrg(db, ctx.orgId, async (trx) => {
         const q = trx.selectFrom('alerts').selectAll()
-        return inIndexOrder(trx, () =>
+        const rows = await inIndexOrder(trx, () =>
           pageOf(status === undefined ? q : q.where('status', '=', status as 'open'), order, page).execute(),
         )
+        const { items, nextCursor } = toPage(rows, order, page.limit)
+        return { items: await named(trx, ctx.orgId, items.map(view)), nextCursor }
       })
-      const { items, nextCursor } = toPage(rows, order, page.limit)
-      return { items: items.map(view), nextCursor }
     },
 
     async get(ctx, id) {
-      const row = await withOrg(db, ctx.orgId, (trx) => find(trx, id))
-      if (row === undefined) throw new AppError('NOT_FOUND', 'no such alert')
-      return view(row)
+      return withOrg(db, ctx.orgId, async (trx) => {
+        const row = await find(trx, id)
+        if (row === undefined) throw new AppError('NOT_FOUND', 'no such alert')
+        const [one] = await named(trx, ctx.orgId, [view(row)])
+        return one ?? view(row)
+      })
     },
 
     acknowledge: (ctx, id) => changeStatus(ctx, id, 'acknowledged'),

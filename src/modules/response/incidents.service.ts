@@ -12,6 +12,7 @@ import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
 import type { AlertsService } from './alerts.service.ts'
 import type { PlanService } from './plan.service.ts'
 import type { IncidentStatus, PartyKind, Severity } from './response.tables.ts'
+import { timeInWords } from '../../time-zone.ts'
 
 /**
  * Incidents (P6.1, P6.3, P6.4): opened by hand or from an alert, of a type whose playbook
@@ -500,6 +501,17 @@ export function createIncidentsService(deps: {
           })
           .where('id', '=', id)
           .execute()
+        // Confirming acknowledges an unacknowledged incident: its timeline and audit log say so too.
+        if (row.acknowledged_at === null)
+          await record(
+            trx,
+            ctx.orgId,
+            id,
+            who(ctx),
+            'acknowledge',
+            { escalationLevel: row.escalation_level, by: 'breach_confirmed' },
+            ctx.meta,
+          )
         // P6.4: the clocks start at the confirmation, at once.
         await trx
           .insertInto('breach_notifications')
@@ -664,7 +676,7 @@ export function createIncidentsService(deps: {
               .execute()
             await deps.alerts.raiseIn(trx, orgId, 'breach_notification_missed', {
               key: id,
-              title: `the breach notification to ${n.party_name} was due ${n.due_at.toISOString()} and was not sent`,
+              title: `the breach notification to ${n.party_name} was due ${timeInWords(n.due_at)} and was not sent`,
               details: {
                 incident: incident.id,
                 party: { kind: n.party_kind, name: n.party_name },

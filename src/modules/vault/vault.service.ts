@@ -10,6 +10,7 @@ import type { AuditService } from '../audit/audit.service.ts'
 import type { Keyring } from './vault.keyring.ts'
 import type { Page, PageRequest } from '../../db/page.ts'
 import * as store from './vault.store.ts'
+import { actorNames } from '../../db/people.ts'
 import type { SecretType } from './vault.tables.ts'
 import type { DatabaseCredential, RevealView, SecretValueT, SecretView, VersionView } from './vault.types.ts'
 import { notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
@@ -62,6 +63,14 @@ export interface VaultService {
    * paused or reported exposed (P1.5). The value never leaves the module that asked.
    */
   openCurrent(trx: Trx, orgId: string, secretId: string): Promise<SecretValueT>
+  /**
+   * Module use (a signing secret's previous version, kept in use for a while after a
+   * rotation): the value of `version`, refused as `openCurrent` refuses (paused, reported
+   * exposed: that version or a newer one) and SECRET_VERSION_DESTROYED once destroyed.
+   */
+  openVersion(trx: Trx, orgId: string, secretId: string, version: number): Promise<SecretValueT>
+  /** Module use: the current version number of a secret of the transaction's org; NOT_FOUND if none. */
+  currentVersionIn(trx: Trx, secretId: string): Promise<number>
   /** Module use: crypto-erases and deletes a secret in the caller's transaction. */
   removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
   /** Module use: which of `ids` are secrets of the transaction's org (another org's are not). */
@@ -213,21 +222,39 @@ export function createVaultService(deps: {
   /**
    * What runs on this secret as its credential, in the transaction's org: the features that
    * keep their credential in the vault and name it without a foreign key (webhooks' signing
-   * secrets, SIEM destinations' credentials, the org's SSO client secret). They delete it
+   * secrets, SIEM destinations' credentials, the org's SSO client secret, consent recipients'
+   * signing secrets). They delete it
    * themselves, through `removeIn`, when they let it go; the secrets API may not take it from
    * under them. test/vault/credential-users.test.ts keeps this list complete.
    */
   async function credentialUsers(trx: Trx, id: string): Promise<string[]> {
-    const [hooks, destinations, sso] = await Promise.all([
+    const [hooks, destinations, sso, recipients] = await Promise.all([
       trx.selectFrom('webhooks').select('name').where('secret_id', '=', id).execute(),
       trx.selectFrom('siem_destinations').select('name').where('secret_id', '=', id).execute(),
       trx.selectFrom('org_sso_configs').select('issuer').where('client_secret_id', '=', id).execute(),
+      trx.selectFrom('consent_recipients').select('name').where('secret_id', '=', id).execute(),
     ])
     return [
       ...hooks.map((h) => `the webhook ${h.name}`),
       ...destinations.map((d) => `the SIEM destination ${d.name}`),
       ...sso.map(() => 'the org’s single sign-on'),
+      ...recipients.map((r) => `the consent recipient ${r.name}`),
     ]
+  }
+
+  /**
+   * The features whose signing secret this is, drawn by Custodian and changed only through
+   * their own rotation (webhooks', consent recipients': POST …/secret/rotate — step-up, the
+   * permission that manages them, the new value shown once, a 24-hour overlap). The secrets
+   * API may not write a version of it: a value chosen by whoever holds secrets:write would
+   * sign every delivery from then on.
+   */
+  async function signingSecretUsers(trx: Trx, id: string): Promise<string[]> {
+    const [hooks, recipients] = await Promise.all([
+      trx.selectFrom('webhooks').select('name').where('secret_id', '=', id).execute(),
+      trx.selectFrom('consent_recipients').select('name').where('secret_id', '=', id).execute(),
+    ])
+    return [...hooks.map((h) => `the webhook ${h.name}`), ...recipients.map((r) => `the consent recipient ${r.name}`)]
   }
 
   async function removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void> {
@@ -307,6 +334,13 @@ export function createVaultService(deps: {
         const check = await deps.preflight(ctx.orgId, type, value)
         return await withOrg(db, ctx.orgId, async (trx) => {
           const secret = await existing(trx, id, true)
+          const signs = await signingSecretUsers(trx, id)
+          if (signs.length > 0)
+            throw new AppError(
+              'CONFLICT',
+              `${secret.name} is the signing secret of ${signs.join(' and ')}: rotate it there (POST …/secret/rotate), ` +
+                'which draws the new value and keeps the old one signing for 24 hours',
+            )
           const { plaintext, metadata } = checkValue(secret.type, value)
           // After the highest version, pending ones (a rotation in flight) included.
           const version = (await store.maxVersion(trx, id)) + 1
@@ -336,10 +370,17 @@ export function createVaultService(deps: {
         const exposedThrough = secret.exposed_version ?? 0
         const rows = await store.listVersions(trx, id, { limit: page.limit + 1, before: page.before })
         const more = rows.length > page.limit
-        const versions = rows.slice(0, page.limit).map((v) => ({
+        const shown = rows.slice(0, page.limit)
+        const names = await actorNames(
+          trx,
+          ctx.orgId,
+          shown.map((v) => v.created_by),
+        )
+        const versions = shown.map((v) => ({
           version: v.version,
           createdAt: v.created_at.toISOString(),
           createdBy: v.created_by,
+          createdByName: names[v.created_by] ?? null,
           destroyedAt: v.destroyed_at?.toISOString() ?? null,
           exposed: v.version <= exposedThrough,
         }))
@@ -423,6 +464,15 @@ export function createVaultService(deps: {
         const secret = await existing(trx, id, true)
         if ((await store.findVersion(trx, id, version)) === undefined)
           throw new AppError('NOT_FOUND', `secret ${secret.name} has no version ${version}`)
+        if (version === secret.current_version) {
+          const users = await credentialUsers(trx, id)
+          if (users.length > 0)
+            throw new AppError(
+              'CONFLICT',
+              `version ${version} of ${secret.name} is the current credential of ${users.join(' and ')}: ` +
+                'destroying it would leave it unable to work; rotate it there first',
+            )
+        }
         const destroyed = await store.destroyVersions(trx, id, version)
         if (destroyed > 0) await record(trx, ctx, 'secret.version.destroy', id, { name: secret.name, version })
       })
@@ -506,6 +556,20 @@ export function createVaultService(deps: {
       } catch (error) {
         throw translate(error)
       }
+    },
+
+    async openVersion(trx, orgId, secretId, version) {
+      const secret = await existing(trx, secretId)
+      await assertUsable(trx, secret, version)
+      try {
+        return await openValue(trx, orgId, secretId, version, secret.name)
+      } catch (error) {
+        throw translate(error)
+      }
+    },
+
+    async currentVersionIn(trx, secretId) {
+      return (await existing(trx, secretId)).current_version
     },
   }
 }

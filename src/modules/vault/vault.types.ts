@@ -77,6 +77,9 @@ export const VersionViewSchema = Type.Object({
   version: Type.Integer(),
   createdAt: Timestamp,
   createdBy: Type.String(),
+  createdByName: Type.Union([Type.String(), Type.Null()], {
+    description: 'who made the version, in words: the member’s email or the service account’s name; null otherwise',
+  }),
   destroyedAt: Type.Union([Timestamp, Type.Null()]),
   exposed: Type.Boolean({
     description: 'reported exposed, or older than a version reported exposed: never revealed again (P1.5)',

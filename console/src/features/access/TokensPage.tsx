@@ -11,6 +11,7 @@ import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
 import { useAccessActions, useServiceAccounts, useTokens } from './api.ts'
+import { PermissionScope } from '../../components/PermissionScope.tsx'
 import { TokenShownOnce } from '../../components/TokenShownOnce.tsx'
 
 /**
@@ -46,11 +47,20 @@ export function TokensPage({ canCreate, canRevoke }: { canCreate: boolean; canRe
               <Table.Tr key={t.id}>
                 <Table.Td>
                   <Text fw={500}>{t.name}</Text>
+                  {t.scopes === null ? (
+                    <Text size="xs" c="dimmed">
+                      all of the holder’s permissions
+                    </Text>
+                  ) : (
+                    <PermissionScope permissions={t.scopes} size="xs" />
+                  )}
+                </Table.Td>
+                <Table.Td>
+                  <Text size="sm">{t.holderName ?? 'a former member'}</Text>
                   <Text size="xs" c="dimmed">
-                    {t.scopes === null ? 'all of the holder’s permissions' : t.scopes.join(', ')}
+                    {t.serviceAccountId !== null ? 'service account' : 'member'}
                   </Text>
                 </Table.Td>
-                <Table.Td>{t.serviceAccountId !== null ? 'service account' : 'member'}</Table.Td>
                 <Table.Td>{new Date(t.expiresAt).toLocaleDateString()}</Table.Td>
                 <Table.Td>{when(t.lastUsedAt)}</Table.Td>
                 <Table.Td>

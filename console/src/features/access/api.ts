@@ -1,4 +1,5 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query'
+import { useGrantAllows } from '../../lib/acting.ts'
 import { api, unwrap } from '../../lib/api.ts'
 import { pageQuery, usePaged } from '../../lib/query.ts'
 
@@ -20,9 +21,14 @@ export function useMembers(orgId: string) {
 
 export { useSelfId } from '../../lib/self.ts'
 
-/** GET /v1/orgs/{orgId}/roles: built-in and custom roles with their permissions. */
+/**
+ * GET /v1/orgs/{orgId}/roles: built-in and custom roles with their permissions. Not asked
+ * under a diagnostic access grant without roles:read (other pages use it for their pickers).
+ */
 export function useRoles(orgId: string) {
+  const allowed = useGrantAllows(orgId, 'roles:read')
   return useQuery({
+    enabled: allowed,
     queryKey: rolesKey(orgId),
     queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/roles', { params: { path: { orgId } } })),
   })

@@ -7,6 +7,7 @@ import {
   NativeSelect,
   Stack,
   Table,
+  Text,
   TextInput,
   Title,
   VisuallyHidden,
@@ -18,6 +19,9 @@ import { ApiError } from '../../lib/api.ts'
 import { NO_FILTERS, useAuditEvents, type AuditEvent, type AuditFilters } from './api.ts'
 import { EventDetail } from './EventDetail.tsx'
 import { VerifyPanel } from './VerifyPanel.tsx'
+import { describeEventAction, describeKind } from '../../lib/describe.ts'
+import { useOrgPeople } from '../../lib/people.ts'
+import { actorWords } from './actor.ts'
 import './audit.css'
 
 /** A datetime-local value (the browser's local time) as RFC 3339 UTC, or '' when empty. */
@@ -51,6 +55,7 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
   const [filters, setFilters] = useState<AuditFilters>(() => linkedFilters(params))
   const [selected, setSelected] = useState<AuditEvent | null>(null)
   const events = useAuditEvents(orgId, filters)
+  const people = useOrgPeople(orgId)
   const all = useMemo(() => events.data?.pages.flatMap((p) => p.events) ?? [], [events.data])
   const problem = events.error instanceof ApiError ? events.error : undefined
   const fieldError = (field: string) => problem?.errors.find((e) => e.path === `/query/${field}`)?.message
@@ -80,8 +85,15 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
         <Box component="form" onSubmit={apply} aria-label="Filter events">
           <Group align="flex-end" gap="sm" wrap="wrap">
             <TextInput label="Action" description="Exact, or a prefix: secret.*" {...filter('action')} />
-            <TextInput label="Actor id" {...filter('actor')} />
-            <TextInput label="Target id" {...filter('target')} />
+            <NativeSelect
+              label="Actor"
+              description="A member of this org"
+              value={form.actor}
+              onChange={set('actor')}
+              error={fieldError('actor')}
+              data={actorChoices(people.data?.members ?? [], form.actor)}
+            />
+            <TextInput label="Target (id)" description="The id of a secret, member, grant…" {...filter('target')} />
             <NativeSelect
               label="Outcome"
               value={form.outcome}
@@ -146,13 +158,23 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
                 <Table.Tr key={event.id}>
                   <Table.Td>{event.seq ?? '…'}</Table.Td>
                   <Table.Td>{new Date(event.time).toLocaleString()}</Table.Td>
-                  <Table.Td>{event.action}</Table.Td>
+                  <Table.Td>
+                    <Text size="sm" title={event.action}>
+                      {describeEventAction(event.action, event.outcome)}
+                    </Text>
+                    <Text size="xs" c="dimmed">
+                      {event.action}
+                    </Text>
+                  </Table.Td>
                   <Table.Td>{event.outcome}</Table.Td>
                   <Table.Td>{event.origin === 'application' ? 'Application' : 'Custodian'}</Table.Td>
-                  <Table.Td>{event.actor.type}</Table.Td>
-                  <Table.Td>{event.target === null ? '—' : event.target.type}</Table.Td>
+                  <Table.Td>{actorWords(event)}</Table.Td>
+                  <Table.Td>{event.target === null ? '—' : describeKind(event.target.type)}</Table.Td>
                   <Table.Td>
-                    <RowAction label={`Details of ${event.action} at ${event.time}`} onClick={() => setSelected(event)}>
+                    <RowAction
+                      label={`Details of ${describeEventAction(event.action, event.outcome)} at ${new Date(event.time).toLocaleString()}`}
+                      onClick={() => setSelected(event)}
+                    >
                       Details
                     </RowAction>
                   </Table.Td>
@@ -167,4 +189,22 @@ export function AuditPage({ canExport }: { canExport: boolean }) {
       </Stack>
     </Container>
   )
+}
+
+/**
+ * The Actor filter's choices: anyone, then the org's members by email (the value is the
+ * user id the API filters on). An actor from the address that is not among them (a linked
+ * service account, a former member) stays choosable, said for what it is.
+ */
+function actorChoices(
+  members: readonly { userId: string; email: string }[],
+  current: string,
+): { value: string; label: string }[] {
+  const choices = [
+    { value: '', label: 'Anyone' },
+    ...[...members].sort((a, b) => a.email.localeCompare(b.email)).map((m) => ({ value: m.userId, label: m.email })),
+  ]
+  if (current !== '' && !choices.some((c) => c.value === current))
+    choices.push({ value: current, label: 'the actor this page was opened with (not a member)' })
+  return choices
 }

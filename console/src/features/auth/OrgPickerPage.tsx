@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { Anchor, Badge, Button, Card, Container, Group, Stack, Text, Title } from '@mantine/core'
+import { Anchor, Badge, Button, Card, Code, Container, Group, Stack, Text, Title } from '@mantine/core'
 import { Link, useNavigate } from 'react-router'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
@@ -47,8 +47,8 @@ export function OrgPickerPage() {
                         {org.name}
                       </Text>
                     )}
-                    <Text size="sm" c="dimmed">
-                      {org.orgId}
+                    <Text size="xs" c="dimmed">
+                      Org id for the API: <Code>{org.orgId}</Code>
                     </Text>
                   </div>
                   <Group gap="xs">

@@ -130,9 +130,14 @@ export function SignInPage() {
         </Alert>
       ) : null}
       {ssoFailure !== null ? (
-        <Alert color="red" title="Single sign-on failed" role="alert" mb="md">
+        <Alert
+          color="red"
+          title="Single sign-on failed"
+          role="alert"
+          mb="md"
+          data-code={ssoFailure === '' ? undefined : ssoFailure}
+        >
           {SSO_FAILURES[ssoFailure] ?? 'Single sign-on did not complete. Try again, or ask your org’s admins.'}
-          {ssoFailure !== '' ? ` (${ssoFailure})` : ''}
         </Alert>
       ) : null}
       <Paper withBorder shadow="sm" p="lg" radius="md">

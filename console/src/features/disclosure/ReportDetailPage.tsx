@@ -138,7 +138,7 @@ function Conversation({ report }: { report: Report }) {
             <Paper key={m.id} component="li" withBorder p="sm" radius="sm">
               <Group gap="xs">
                 <Text fw={600} size="sm">
-                  {m.from === 'team' ? 'Team' : 'Reporter'}
+                  {m.from === 'team' ? `Team${m.byEmail === null ? '' : ` (${m.byEmail})`}` : 'Reporter'}
                 </Text>
                 {m.internal ? (
                   <Badge color="dark" variant="outline">

@@ -16,7 +16,13 @@ export function useNow(everyMs = 60_000): number {
   return now
 }
 
-/** The acknowledgement deadline: when, and the time left (or "acknowledged"). */
+/** Business days left as the server counts them (its calendar: weekends, holidays, time zone). */
+function businessDaysLeft(days: number): string {
+  if (days === 0) return 'due today'
+  return days === 1 ? '1 business day left' : `${days} business days left`
+}
+
+/** The acknowledgement deadline: when, and the business days left (or "acknowledged"). */
 export function Deadline({ report, now }: { report: ReportSummary; now: number }) {
   if (report.acknowledgedAt !== null) return <Text size="sm">Acknowledged {when(report.acknowledgedAt)}</Text>
   return (
@@ -29,7 +35,9 @@ export function Deadline({ report, now }: { report: ReportSummary; now: number }
           </Badge>
         ) : null}
         <Text size="sm" fw={600} c={report.overdue ? 'red.9' : undefined}>
-          {timeLeft(report.acknowledgementDueAt, now)}
+          {report.businessDaysLeft === null
+            ? timeLeft(report.acknowledgementDueAt, now)
+            : businessDaysLeft(report.businessDaysLeft)}
         </Text>
       </Group>
     </Stack>

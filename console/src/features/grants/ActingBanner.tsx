@@ -1,9 +1,10 @@
 import { useEffect, useState } from 'react'
 import { Alert, Anchor, Box, Button, Group, Text } from '@mantine/core'
 import { Link, useLocation, useNavigate } from 'react-router'
+import { PermissionScope } from '../../components/PermissionScope.tsx'
 import { actUnder, useActingGrant, useGrantRefusals } from '../../lib/acting.ts'
 import { when } from '../../lib/format.ts'
-import { useMyGrants } from './api.ts'
+import { useMyGrants, useSecretNames } from './api.ts'
 import './grants.css'
 
 /** How often the banner asks the grant's state while acting under it (ms). */
@@ -11,7 +12,7 @@ const CHECK_MS = 15_000
 
 /**
  * Shown on every page while an operator acts under a diagnostic access grant: the org, the
- * grant's expiry and its scope (permissions, named secrets), and "Leave the grant", which
+ * grant's expiry and its scope (permissions in the catalog's words, named secrets by name), and "Leave the grant", which
  * ends it in the console (no request carries it any more) and goes back to the operator's
  * grants. When the API refuses a request under it, the grant's state is asked again: a
  * grant the org revoked (or that expired) is said so.
@@ -29,6 +30,9 @@ function Banner() {
   const mine = useMyGrants(CHECK_MS)
   const { refetch } = mine
   const location = useLocation()
+  // The secrets' names, asked under the grant: only when it may read them (else by their order).
+  const readable = grant !== null && grant.permissions.includes('secrets:read') ? grant.secretIds : []
+  const names = useSecretNames(grant?.orgId ?? '', readable)
   const [leaving, setLeaving] = useState(false)
   const orgPages = grant === null ? '' : `/orgs/${grant.orgId}`
   useEffect(() => {
@@ -53,15 +57,22 @@ function Banner() {
           <Text size="sm" fw={700}>
             Acting in {grant.orgName} under a diagnostic access grant, until {when(grant.expiresAt)}
           </Text>
-          <Text size="sm">
-            Scope: {grant.permissions.join(', ')}
-            {grant.secretIds.length > 0 ? ' · secrets: ' : ''}
-            {grant.secretIds.map((id) => (
-              <Anchor key={id} component={Link} to={`/orgs/${grant.orgId}/secrets/${id}`} mr="xs" size="sm">
-                {id}
-              </Anchor>
-            ))}
-          </Text>
+          <Group gap="xs" align="flex-start" wrap="nowrap">
+            <Text size="sm">Scope:</Text>
+            <div>
+              <PermissionScope permissions={grant.permissions} />
+            </div>
+          </Group>
+          {grant.secretIds.length > 0 ? (
+            <Text size="sm">
+              Secrets:{' '}
+              {grant.secretIds.map((id, i) => (
+                <Anchor key={id} component={Link} to={`/orgs/${grant.orgId}/secrets/${id}`} mr="xs" size="sm">
+                  {names.get(id) ?? secretByOrder(i, grant.secretIds.length)}
+                </Anchor>
+              ))}
+            </Text>
+          ) : null}
         </Box>
         <Button variant="default" size="xs" onClick={leave}>
           Leave the grant
@@ -74,4 +85,9 @@ function Banner() {
       ) : null}
     </Box>
   )
+}
+
+/** A named secret whose name the grant cannot read (no secrets:read): by its place in the grant, never its id. */
+function secretByOrder(index: number, count: number): string {
+  return count === 1 ? 'the named secret' : `named secret ${index + 1}`
 }

@@ -1,9 +1,11 @@
 import { useState } from 'react'
-import { Stack, Text, Textarea } from '@mantine/core'
+import { Stack, Text } from '@mantine/core'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { ReasonField } from '../../components/ReasonField.tsx'
+import { usePermissionLabels } from '../../lib/describe.ts'
 import { when } from '../../lib/format.ts'
-import { useGrantActions, type Grant } from './api.ts'
-import { approvalCount, approverName, days } from './ui.tsx'
+import { useGrantActions, useSecretNames, type Grant } from './api.ts'
+import { approvalCount, approverName, days, namedSecrets } from './ui.tsx'
 
 export type Decision = 'approve' | 'deny' | 'revoke' | null
 
@@ -16,6 +18,12 @@ export function stillNeeded(grant: Grant): string {
       ? 'Your approval opens the grant at once.'
       : `Approved already by ${given.join(', ')}: your approval, the last one needed, opens the grant at once.`
   return `This org requires ${grant.requiredApprovals} approvals: after yours, another person with the grants:approve permission (not ${grant.grantee.email}, who asked, and not you) must approve before anything opens.`
+}
+
+/** The secrets an approval lets the operator reveal, by name (by count while the names are unknown). */
+function secretsLine(grant: Grant, names: ReadonlyMap<string, string>): string {
+  if (grant.secretIds.length === 0) return ''
+  return ` ${grant.secretIds.length === 1 ? 'The only secret' : 'The only secrets'} it may reveal: ${namedSecrets(grant.secretIds, names)}.`
 }
 
 /**
@@ -36,6 +44,8 @@ export function DecisionDialog({
   onDone: (message: string) => void
 }) {
   const actions = useGrantActions(orgId)
+  const { label } = usePermissionLabels()
+  const names = useSecretNames(orgId, grant?.secretIds ?? [])
   const [note, setNote] = useState('')
   const close = () => {
     setNote('')
@@ -48,7 +58,7 @@ export function DecisionDialog({
           approve: {
             title: 'Approve this diagnostic access?',
             confirm: 'Approve access',
-            text: `${grant.grantee.email} may use ${grant.permissions.join(', ')} in this org for ${days(grant.durationDays)}. ${stillNeeded(grant)}`,
+            text: `${grant.grantee.email} may, in this org, for ${days(grant.durationDays)}: ${grant.permissions.map((p) => label(p).toLowerCase()).join('; ')}.${secretsLine(grant, names)} ${stillNeeded(grant)}`,
           },
           deny: {
             title: 'Deny this request?',
@@ -86,12 +96,11 @@ export function DecisionDialog({
     >
       <Stack gap="sm">
         <Text size="sm">{shown?.text}</Text>
-        <Textarea
+        <ReasonField
           label="Note (optional)"
           description="Kept with this decision and in the audit log; the operator is told."
           value={note}
-          onChange={(e) => setNote(e.currentTarget.value)}
-          maxLength={1000}
+          onChange={setNote}
         />
       </Stack>
     </ConfirmDialog>

@@ -1,16 +1,19 @@
 import { useState } from 'react'
 import { Anchor, Badge, Button, Container, Group, Stack, Table, Text, Title } from '@mantine/core'
 import { Link, useParams } from 'react-router'
-import { ListStatus } from '../../components/ListStatus.tsx'
+import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
+import { PermissionScope } from '../../components/PermissionScope.tsx'
+import { describeAction, describeKind } from '../../lib/describe.ts'
 import { when } from '../../lib/format.ts'
+import { describeAttempt, describeRoute } from '../../lib/routes.ts'
 import { useGrant, useGrantTimeline, useSecretNames, type Grant, type TimelineEvent } from './api.ts'
 import { DecisionDialog, type Decision } from './DecisionDialog.tsx'
-import { approvalCount, approvedBy, approverName, days, GrantStatus } from './ui.tsx'
+import { approvalCount, approvedBy, approverName, days, GrantStatus, otherApprovers } from './ui.tsx'
 import { useSelfId } from '../../lib/self.ts'
 
 /** What the session may decide, as GET /v1/me lists it; the API still decides every call. */
@@ -51,7 +54,9 @@ export function GrantDetailPage({ can }: { can: GrantDecisions }) {
             {grant.data.status === 'pending' && can.approve ? (
               <>
                 {approvedBy(grant.data, selfId) ? (
-                  <Text size="sm">You approved it; another person with grants:approve must approve too.</Text>
+                  <Text size="sm">
+                    You approved it; another person with grants:approve must approve too. {otherApprovers(grant.data)}
+                  </Text>
                 ) : (
                   <Button onClick={() => setDecision('approve')}>Approve</Button>
                 )}
@@ -91,7 +96,9 @@ function GrantFacts({ orgId, grant }: { orgId: string; grant: Grant }) {
         </Table.Tr>
         <Table.Tr>
           <Table.Th scope="row">Permissions</Table.Th>
-          <Table.Td>{grant.permissions.join(', ')}</Table.Td>
+          <Table.Td>
+            <PermissionScope permissions={grant.permissions} />
+          </Table.Td>
         </Table.Tr>
         <Table.Tr>
           <Table.Th scope="row">Named secrets</Table.Th>
@@ -138,7 +145,7 @@ function GrantFacts({ orgId, grant }: { orgId: string; grant: Grant }) {
           <Table.Tr>
             <Table.Th scope="row">Denied</Table.Th>
             <Table.Td>
-              {when(grant.decidedAt)}
+              {decider(grant.decidedByEmail, grant.decidedBy)}, {when(grant.decidedAt)}
               {grant.decisionNote === null ? '' : `: “${grant.decisionNote}”`}
             </Table.Td>
           </Table.Tr>
@@ -147,7 +154,13 @@ function GrantFacts({ orgId, grant }: { orgId: string; grant: Grant }) {
           <Table.Tr>
             <Table.Th scope="row">Ended</Table.Th>
             <Table.Td>
-              {when(grant.endedAt)} ({grant.status}){grant.endNote === null ? '' : `: “${grant.endNote}”`}
+              {grant.status === 'revoked'
+                ? `Revoked by ${decider(grant.endedByEmail, grant.endedBy)}`
+                : grant.status === 'withdrawn'
+                  ? `Withdrawn by ${grant.grantee.email}`
+                  : grant.status}
+              , {when(grant.endedAt)}
+              {grant.endNote === null ? '' : `: “${grant.endNote}”`}
             </Table.Td>
           </Table.Tr>
         ) : null}
@@ -156,19 +169,56 @@ function GrantFacts({ orgId, grant }: { orgId: string; grant: Grant }) {
   )
 }
 
-/** What an event was about: the route of a use, the target of anything else (a secret by its name). */
-function targetOf(event: TimelineEvent, names: Map<string, string>): string {
-  if (event.action === 'grant.use' && typeof event.details.route === 'string') return event.details.route
+/** Who decided or ended a grant: their email, or — someone no longer a member, or the system — in words. */
+function decider(email: string | null, ref: string | null): string {
+  if (email !== null) return email
+  if (ref === null || ref.startsWith('system')) return 'the system'
+  return ref.startsWith('user:') ? 'a former member' : 'a service account'
+}
+
+/**
+ * What an event was about, in words: the request a use made (naming the secret it touched
+ * when that is one the grant names), the grant itself, a secret by its name; never an id.
+ */
+function targetOf(event: TimelineEvent, grant: Grant, names: Map<string, string>): string {
+  if (event.action === 'grant.use' && typeof event.details.route === 'string') {
+    const secretId = event.details.secretId
+    const name = typeof secretId === 'string' ? names.get(secretId) : undefined
+    return event.outcome === 'denied'
+      ? describeAttempt(event.details.route, name)
+      : describeRoute(event.details.route, name)
+  }
+  // A request beyond the grant's scope, refused: by what it attempted (its target is the route).
+  // A 404 within the scope is a thing the org does not have (no SSO set up): said so.
+  if (event.action === 'access.denied' && event.target?.type === 'route' && event.target.id !== null)
+    return event.details.status === 404
+      ? `${describeAttempt(event.target.id)}: none there`
+      : describeAttempt(event.target.id)
   if (event.target === null) return '—'
+  if (event.target.id === grant.id) return 'this grant'
   const name = event.target.type === 'secret' && event.target.id !== null ? names.get(event.target.id) : undefined
-  return name === undefined ? `${event.target.type} ${event.target.id ?? ''}` : `secret ${name}`
+  return name === undefined ? `a ${describeKind(event.target.type)}` : `secret ${name}`
 }
 
 function Timeline({ orgId, grant }: { orgId: string; grant: Grant }) {
   const timeline = useGrantTimeline(orgId, grant)
   const names = useSecretNames(orgId, grant.secretIds)
-  const events = timeline.data ?? []
-  const uses = events.filter((e) => e.action === 'grant.use').length
+  const pages = timeline.data?.pages ?? []
+  // Pages meet at their edges: an event read twice is shown once, newest first.
+  const seen = new Set<string>()
+  const events = pages
+    .flatMap((p) => p.events)
+    .filter((e) => !seen.has(e.id) && seen.add(e.id))
+    .sort((a, b) => b.time.localeCompare(a.time))
+  // A use is a request the grant let through; a refused attempt is one it did not (ended,
+  // or beyond its scope; not a 404 for a thing the org does not have): counted apart.
+  const uses = events.filter((e) => e.action === 'grant.use' && e.outcome === 'success').length
+  const refused = events.filter(
+    (e) =>
+      e.outcome === 'denied' &&
+      (e.action === 'grant.use' || (e.action === 'access.denied' && e.details.status !== 404)),
+  ).length
+  const cut = pages.some((p) => p.cut)
   return (
     <Panel
       title="Timeline"
@@ -178,7 +228,17 @@ function Timeline({ orgId, grant }: { orgId: string; grant: Grant }) {
         <ListStatus query={timeline} noun="the timeline" refusal="You cannot read this org’s audit log" />
         {timeline.isSuccess ? (
           <>
-            <Text size="sm">{uses === 1 ? 'Used once.' : `Used ${uses} times.`}</Text>
+            <Text size="sm">{usesSummary(uses, refused, timeline.hasNextPage)}</Text>
+            {cut ? (
+              <Text size="sm" role="note">
+                The operator did more under this grant in part of this time than one read shows: every use is listed,
+                not everything each did.{' '}
+                <Anchor component={Link} to={`/orgs/${orgId}/audit?actor=${grant.grantee.userId}`}>
+                  The audit log holds all of it
+                </Anchor>
+                .
+              </Text>
+            ) : null}
             <Button
               variant="default"
               size="xs"
@@ -192,8 +252,8 @@ function Timeline({ orgId, grant }: { orgId: string; grant: Grant }) {
               {events.map((e) => (
                 <Table.Tr key={e.id}>
                   <Table.Td>{when(e.time)}</Table.Td>
-                  <Table.Td>{e.action}</Table.Td>
-                  <Table.Td>{targetOf(e, names)}</Table.Td>
+                  <Table.Td>{describeAction(e.action)}</Table.Td>
+                  <Table.Td>{targetOf(e, grant, names)}</Table.Td>
                   <Table.Td>
                     <Badge variant="outline" color="dark">
                       {e.outcome}
@@ -202,9 +262,22 @@ function Timeline({ orgId, grant }: { orgId: string; grant: Grant }) {
                 </Table.Tr>
               ))}
             </ListTable>
+            <LoadMore query={timeline} label="Load earlier events" />
           </>
         ) : null}
       </Stack>
     </Panel>
   )
+}
+
+/**
+ * The timeline's count in words: "Used once; 2 attempts refused.", "Never used.", or — when
+ * earlier events are not loaded yet — the counts so far.
+ */
+function usesSummary(uses: number, refused: number, more: boolean): string {
+  const used = uses === 0 ? 'Never used' : uses === 1 ? 'Used once' : `Used ${uses} times`
+  const attempts = refused === 0 ? '' : `; ${refused === 1 ? '1 attempt' : `${refused} attempts`} refused`
+  return more
+    ? `${used}${attempts} so far in the newest events; load earlier events for the rest.`
+    : `${used}${attempts}.`
 }

@@ -1,8 +1,20 @@
 import { useState, type SyntheticEvent } from 'react'
-import { Anchor, Button, Group, NativeSelect, NumberInput, Stack, Table, Text, Title } from '@mantine/core'
+import {
+  Alert,
+  Anchor,
+  Button,
+  Container,
+  Group,
+  NativeSelect,
+  NumberInput,
+  Stack,
+  Table,
+  Text,
+  Title,
+} from '@mantine/core'
 import { Link, useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
-import { ListPage } from '../../components/ListPage.tsx'
+import { PermissionScope } from '../../components/PermissionScope.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
@@ -10,9 +22,9 @@ import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
-import { useGrantActions, useGrantPolicy, useGrants, type Grant } from './api.ts'
+import { useApprovers, useGrantActions, useGrantPolicy, useGrants, type Grant } from './api.ts'
 import { DecisionDialog, type Decision } from './DecisionDialog.tsx'
-import { approvalCount, approvedBy, approverName, days, GrantStatus } from './ui.tsx'
+import { approvalCount, approvedBy, approverName, days, GrantStatus, NamedSecrets, otherApprovers } from './ui.tsx'
 import { useSelfId } from '../../lib/self.ts'
 import { counted } from '../../lib/plural.ts'
 
@@ -22,6 +34,8 @@ export interface GrantsPermissions {
   setPolicy: boolean
   /** grants:approve: approve or deny a pending request from the list. */
   approve: boolean
+  /** grants:revoke: revoke an active grant from the list. */
+  revoke: boolean
 }
 
 /**
@@ -40,8 +54,11 @@ export function GrantsPage({ can }: { can: GrantsPermissions }) {
   const [notice, setNotice] = useState<string | null>(null)
 
   return (
-    <ListPage title="Diagnostic access" aside={<PolicyPanel orgId={orgId} canSetPolicy={can.setPolicy} />}>
-      <Stack gap="sm">
+    <Container size="lg" py="md">
+      <Title order={1} mb="md">
+        Diagnostic access
+      </Title>
+      <Stack gap="lg">
         <Text size="sm">
           Provider staff see nothing in this org unless you approve a request, for its duration, within its scope; every
           use is in the org’s audit log, and you can revoke a grant at any moment.
@@ -63,8 +80,16 @@ export function GrantsPage({ can }: { can: GrantsPermissions }) {
         ) : all.length > 0 ? (
           <Text c="dimmed">No request waits for a decision.</Text>
         ) : null}
-        {others.length > 0 ? <GrantTable orgId={orgId} label="Grants" grants={others} /> : null}
+        {others.length > 0 ? (
+          <GrantTable
+            orgId={orgId}
+            label="Grants"
+            grants={others}
+            onDecide={can.revoke ? (grant, decision) => setDeciding({ grant, decision }) : undefined}
+          />
+        ) : null}
         <LoadMore query={grants} />
+        <PolicyPanel orgId={orgId} canSetPolicy={can.setPolicy} />
       </Stack>
       <DecisionDialog
         orgId={orgId}
@@ -73,12 +98,17 @@ export function GrantsPage({ can }: { can: GrantsPermissions }) {
         onClose={() => setDeciding(null)}
         onDone={setNotice}
       />
-    </ListPage>
+    </Container>
   )
 }
 
-/** Who else must approve a pending request, in a few words for its row. */
+/** Who else must approve a pending request, and who else can, in a few words for its row. */
 function othersNeeded(grant: Grant, selfId: string | undefined): string {
+  const who = otherApprovers(grant)
+  return who === '' ? neededApprovals(grant, selfId) : `${neededApprovals(grant, selfId)} ${who}`
+}
+
+function neededApprovals(grant: Grant, selfId: string | undefined): string {
   const left = grant.requiredApprovals - grant.approvals.length
   const given = grant.approvals.length === 0 ? '' : `Approved by ${grant.approvals.map(approverName).join(', ')}. `
   if (approvedBy(grant, selfId))
@@ -89,8 +119,8 @@ function othersNeeded(grant: Grant, selfId: string | undefined): string {
 }
 
 /**
- * Grants in a table; with `onDecide` (pending requests, for those with grants:approve),
- * each row has Approve and Deny and says who else must approve.
+ * Grants in a table; with `onDecide`, a pending row (for those with grants:approve) has
+ * Approve and Deny and says who else must approve, an active row (grants:revoke) has Revoke.
  */
 function GrantTable({
   orgId,
@@ -101,7 +131,7 @@ function GrantTable({
   orgId: string
   label: string
   grants: Grant[]
-  onDecide?: ((grant: Grant, decision: 'approve' | 'deny') => void) | undefined
+  onDecide?: ((grant: Grant, decision: 'approve' | 'deny' | 'revoke') => void) | undefined
 }) {
   const selfId = useSelfId()
   return (
@@ -128,20 +158,32 @@ function GrantTable({
                 requested {when(g.requestedAt)}
               </Text>
             </Table.Td>
-            <Table.Td>{g.reason}</Table.Td>
             <Table.Td>
-              {g.permissions.join(', ')}
-              {g.secretIds.length > 0 ? (
-                <Text size="xs" c="dimmed">
-                  {g.secretIds.length === 1 ? '1 named secret' : `${g.secretIds.length} named secrets`}
-                </Text>
-              ) : null}
+              <Anchor component={Link} to={`/orgs/${orgId}/grants/${g.id}`}>
+                {g.reason}
+              </Anchor>
+            </Table.Td>
+            <Table.Td>
+              <PermissionScope permissions={g.permissions} />
+              <NamedSecrets orgId={orgId} secretIds={g.secretIds} />
             </Table.Td>
             <Table.Td>{days(g.durationDays)}</Table.Td>
             <Table.Td>{approvalCount(g)}</Table.Td>
             <Table.Td>
               <GrantStatus status={g.status} />
-              {onDecide === undefined ? null : (
+              {onDecide !== undefined && g.status === 'active' ? (
+                <Group gap={4} mt={4}>
+                  <RowAction
+                    color="red.9"
+                    variant="outline"
+                    label={`Revoke the grant to ${g.grantee.email}: ${g.reason}`}
+                    onClick={() => onDecide(g, 'revoke')}
+                  >
+                    Revoke
+                  </RowAction>
+                </Group>
+              ) : null}
+              {onDecide === undefined || g.status !== 'pending' ? null : (
                 <Stack gap={4} mt={4}>
                   <Group gap={4}>
                     {approvedBy(g, selfId) ? null : (
@@ -167,7 +209,7 @@ function GrantTable({
             </Table.Td>
             <Table.Td>
               {g.status === 'pending'
-                ? `lapses ${when(g.pendingUntil)}`
+                ? `request lapses ${when(g.pendingUntil)} if unanswered`
                 : g.endedAt !== null
                   ? `ended ${when(g.endedAt)}`
                   : g.expiresAt !== null
@@ -219,6 +261,8 @@ function PolicyForm({
   const [approvals, setApprovals] = useState(String(requiredApprovals))
   const [notice, setNotice] = useState<string | null>(null)
   const save = useAction()
+  const approvers = useApprovers(orgId)
+  const short = approvers !== undefined && approvers.length < Number(approvals)
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
     setNotice(null)
@@ -246,6 +290,15 @@ function PolicyForm({
           ]}
           {...save.field('requiredApprovals', approvals, setApprovals)}
         />
+        {short ? (
+          <Alert color="yellow" role="status" title="Not enough approvers">
+            {approvers.length === 0
+              ? 'No member of this org holds grants:approve'
+              : `Only ${approvers.map((a) => a.email).join(', ')} ${approvers.length === 1 ? 'holds' : 'hold'} grants:approve`}
+            : with {counted(Number(approvals), 'approval')} required, every request waits until it lapses. Give another
+            member a role with grants:approve first.
+          </Alert>
+        ) : null}
         <Group>
           <Button type="submit" loading={save.pending}>
             Save policy

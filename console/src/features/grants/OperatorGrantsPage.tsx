@@ -20,9 +20,12 @@ import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
+import { PermissionScope } from '../../components/PermissionScope.tsx'
 import { actUnder, useActingGrant } from '../../lib/acting.ts'
+import { landingUnder } from '../../lib/orgPages.ts'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
+import { counted } from '../../lib/plural.ts'
 import { useCustomerOrgs, useGrantablePermissions, useMyGrants, useOperatorGrantActions, type Grant } from './api.ts'
 import { approvalCount, days, GrantStatus } from './ui.tsx'
 import './grants.css'
@@ -46,20 +49,15 @@ export function OperatorGrantsPage() {
     actUnder({
       id: g.id,
       orgId: g.orgId,
-      orgName: g.orgName ?? g.orgId,
+      orgName: g.orgName ?? 'the org',
       expiresAt: g.expiresAt ?? '',
       permissions: g.permissions,
       secretIds: g.secretIds,
     })
-    // The page the grant was asked for: its first named secret, else the org's secrets or audit log.
-    const first = g.secretIds[0]
-    void navigate(
-      first !== undefined
-        ? `/orgs/${g.orgId}/secrets/${first}`
-        : g.permissions.includes('secrets:read') || !g.permissions.includes('audit:read')
-          ? `/orgs/${g.orgId}/secrets`
-          : `/orgs/${g.orgId}/audit`,
-    )
+    // The page the grant was asked for, never one outside it: its first named secret, else
+    // the first org page whose permission it holds (a refused request is the org's alert).
+    const landing = landingUnder(g)
+    if (landing !== null) void navigate(landing)
   }
 
   return (
@@ -98,15 +96,15 @@ export function OperatorGrantsPage() {
             >
               {all.map((g) => (
                 <Table.Tr key={g.id}>
-                  <Table.Td>{g.orgName ?? g.orgId}</Table.Td>
+                  <Table.Td>{g.orgName ?? 'the org'}</Table.Td>
                   <Table.Td>{g.reason}</Table.Td>
                   <Table.Td>
-                    {g.permissions.join(', ')}
-                    {g.secretIds.map((id) => (
-                      <Text key={id} size="xs" c="dimmed">
-                        secret {id}
+                    <PermissionScope permissions={g.permissions} />
+                    {g.secretIds.length > 0 ? (
+                      <Text size="xs" c="dimmed">
+                        {counted(g.secretIds.length, 'named secret')}
                       </Text>
-                    ))}
+                    ) : null}
                   </Table.Td>
                   <Table.Td>
                     <GrantStatus status={g.status} />
@@ -119,7 +117,7 @@ export function OperatorGrantsPage() {
                   <Table.Td>{approvalCount(g)}</Table.Td>
                   <Table.Td>
                     {g.status === 'pending'
-                      ? `lapses ${when(g.pendingUntil)}`
+                      ? `request lapses ${when(g.pendingUntil)} if unanswered`
                       : g.status === 'active'
                         ? when(g.expiresAt)
                         : g.endedAt !== null
@@ -129,13 +127,16 @@ export function OperatorGrantsPage() {
                   <Table.Td>
                     <Group gap="xs" wrap="nowrap">
                       {g.status === 'active' ? (
-                        <RowAction label={`Act under the grant to ${g.orgName ?? g.orgId}`} onClick={() => act(g)}>
+                        <RowAction
+                          label={`Act under it: the grant to ${g.orgName ?? 'the org'}`}
+                          onClick={() => act(g)}
+                        >
                           Act under it
                         </RowAction>
                       ) : null}
                       {g.status === 'active' || g.status === 'pending' ? (
                         <RowAction
-                          label={`${g.status === 'pending' ? 'Withdraw the request to' : 'Give up the grant to'} ${g.orgName ?? g.orgId}`}
+                          label={`${g.status === 'pending' ? 'Withdraw the request to' : 'Give up the grant to'} ${g.orgName ?? 'the org'}`}
                           onClick={() => setWithdrawing(g)}
                         >
                           {g.status === 'pending' ? 'Withdraw' : 'Give up'}
@@ -158,7 +159,7 @@ export function OperatorGrantsPage() {
         onClose={() => setWithdrawing(null)}
         title={withdrawing?.status === 'pending' ? 'Withdraw this request?' : 'Give up this grant?'}
         confirmLabel={withdrawing?.status === 'pending' ? 'Withdraw request' : 'Give up grant'}
-        text={(g) => `Your access to ${g.orgName ?? g.orgId} ends now; asking again needs a new approval.`}
+        text={(g) => `Your access to ${g.orgName ?? 'the org'} ends now; asking again needs a new approval.`}
         onConfirm={async (g) => {
           await actions.withdraw(g.id)
           if (acting?.id === g.id) actUnder(null)
@@ -197,7 +198,7 @@ function RequestForm() {
         ...(secretIds.length > 0 ? { secretIds } : {}),
         ...(duration === '' ? {} : { durationDays: Number(duration) }),
       })
-      const name = orgs.data?.find((o) => o.id === made.orgId)?.name ?? made.orgId
+      const name = orgs.data?.find((o) => o.id === made.orgId)?.name ?? 'the org'
       setNotice(`Requested ${days(made.durationDays)} of access to ${name}: its admins are told.`)
     })
     if (done) {
@@ -230,7 +231,7 @@ function RequestForm() {
           />
           <Checkbox.Group
             label="Permissions"
-            description="Seeing and checking; vault:reveal only for the secrets named below."
+            description="Seeing and checking; revealing a secret's value only for the secrets named below."
             value={permissions}
             onChange={setPermissions}
             error={request.problem?.fieldError('permissions')}
@@ -238,7 +239,7 @@ function RequestForm() {
             {/* A CSS grid, not Mantine's SimpleGrid: that injects a <style> element the CSP refuses. */}
             <div className="grant-permissions">
               {(grantable.data ?? []).map((p) => (
-                <Checkbox key={p.name} value={p.name} label={p.name} title={p.description} size="xs" />
+                <Checkbox key={p.name} value={p.name} label={p.description} title={p.name} size="xs" />
               ))}
             </div>
           </Checkbox.Group>

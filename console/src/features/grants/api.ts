@@ -93,37 +93,77 @@ export type TimelineEvent = AuditEvent
  * operator's events since the request, kept when they name the grant.
  */
 export function useGrantTimeline(orgId: string, grant: Grant | undefined) {
-  return useQuery({
+  return useInfiniteQuery({
     queryKey: [...grantsKey(orgId), grant?.id, 'timeline'],
     enabled: grant !== undefined,
-    queryFn: async () => {
-      if (grant === undefined) return []
-      const params = (query: { target?: string; actor?: string; from?: string; limit: number }) => ({
-        params: { path: { orgId }, query },
-      })
-      const [about, under] = await Promise.all([
-        unwrap(api.GET('/v1/orgs/{orgId}/audit/events', params({ target: grant.id, limit: 500 }))),
-        unwrap(
-          api.GET(
-            '/v1/orgs/{orgId}/audit/events',
-            params({ actor: grant.grantee.userId, from: grant.requestedAt, limit: 500 }),
-          ),
-        ),
-      ])
-      const seen = new Set<string>()
-      return [...about.events, ...under.events.filter((e) => e.details.grant === grant.id)]
-        .filter((e) => !seen.has(e.id) && seen.add(e.id))
-        .sort((a, b) => b.time.localeCompare(a.time))
+    initialPageParam: { cursor: undefined as string | undefined, to: undefined as string | undefined },
+    getNextPageParam: (last: TimelinePage) =>
+      last.nextCursor === null ? undefined : { cursor: last.nextCursor, to: last.oldest ?? undefined },
+    queryFn: async ({ pageParam }): Promise<TimelinePage> => {
+      if (grant === undefined) return { events: [], nextCursor: null, oldest: null, cut: false }
+      // Every use is an event about the grant: these pages are complete, however many there are.
+      const about = await unwrap(
+        api.GET('/v1/orgs/{orgId}/audit/events', {
+          params: {
+            path: { orgId },
+            query: {
+              target: grant.id,
+              limit: TIMELINE_PAGE,
+              ...(pageParam.cursor ? { cursor: pageParam.cursor } : {}),
+            },
+          },
+        }),
+      )
+      // What the operator's requests did under it, over the same span of time as this page.
+      const oldest = about.nextCursor === null ? grant.requestedAt : (about.events.at(-1)?.time ?? grant.requestedAt)
+      const under = await unwrap(
+        api.GET('/v1/orgs/{orgId}/audit/events', {
+          params: {
+            path: { orgId },
+            query: {
+              actor: grant.grantee.userId,
+              from: oldest,
+              ...(pageParam.to === undefined ? {} : { to: pageParam.to }),
+              limit: 500,
+            },
+          },
+        }),
+      )
+      return {
+        events: [...about.events, ...under.events.filter((e) => e.details.grant === grant.id)],
+        nextCursor: about.nextCursor,
+        oldest,
+        cut: under.nextCursor !== null,
+      }
     },
   })
 }
 
-/** The names of the secrets a grant names (GET …/secrets/{id}, secrets:read): id → name, as far as they load. */
+/** Events about a grant read in one page of its timeline. */
+export const TIMELINE_PAGE = 200
+
+/**
+ * One page of a grant's timeline: events about the grant (every use among them) and, over
+ * the same span of time, what the operator's requests did under it; `cut` when that span
+ * held more of the operator's events than one read takes (the audit log holds them all).
+ */
+export interface TimelinePage {
+  events: TimelineEvent[]
+  nextCursor: string | null
+  oldest: string | null
+  cut: boolean
+}
+
+/**
+ * The names of the secrets a grant names (GET …/secrets/{id}, secrets:read): id → name, as far
+ * as they load. Kept for the session: each read under a grant is a use in the org's log.
+ */
 export function useSecretNames(orgId: string, secretIds: string[]): Map<string, string> {
   const results = useQueries({
     queries: secretIds.map((secretId) => ({
       queryKey: [...grantsKey(orgId), 'secret-name', secretId],
       queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/secrets/{secretId}', { params: { path: { orgId, secretId } } })),
+      staleTime: Infinity,
     })),
   })
   const names = new Map<string, string>()
@@ -134,13 +174,31 @@ export function useSecretNames(orgId: string, secretIds: string[]): Map<string, 
   return names
 }
 
-/** The org's members (members:read, first page): user id → email, to name approvers. */
-export function useMemberEmails(orgId: string): Map<string, string> {
+/**
+ * Who in the org may approve a grant: the emails of its active members whose role holds
+ * grants:approve (GET …/members, members:read, and GET …/roles, roles:read), or undefined
+ * while unknown — either list unreadable, or more members than one page holds.
+ */
+export function useApprovers(orgId: string): Approver[] | undefined {
   const members = useQuery({
     queryKey: [...grantsKey(orgId), 'members'],
     queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/members', { params: { path: { orgId }, query: { limit: 500 } } })),
   })
-  return new Map((members.data?.members ?? []).map((m) => [m.userId, m.email]))
+  const roles = useQuery({
+    queryKey: [...grantsKey(orgId), 'roles'],
+    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/roles', { params: { path: { orgId } } })),
+  })
+  if (members.data === undefined || roles.data === undefined || members.data.nextCursor !== null) return undefined
+  const approving = new Set(roles.data.roles.filter((r) => r.permissions.includes('grants:approve')).map((r) => r.name))
+  return members.data.members
+    .filter((m) => m.suspendedAt === null && approving.has(m.role))
+    .map((m) => ({ userId: m.userId, email: m.email }))
+}
+
+/** A member who holds grants:approve. */
+export interface Approver {
+  userId: string
+  email: string
 }
 
 /** While a request waits for approval, the operator's list is asked again this often (ms). */

@@ -7,8 +7,9 @@ import { ListTable } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { useSource, useSourceEvents, useVersions, type CheckResult } from './api.ts'
+import { useMemberEmails, useSource, useSourceEvents, useVersions, type CheckResult } from './api.ts'
 import { RotationSection } from './RotationSection.tsx'
+import { describeActorRef } from '../../lib/describe.ts'
 import {
   actorLabel,
   findingsOfEvent,
@@ -122,6 +123,7 @@ export function IntegrationDetailPage({ can }: { can: SourcePermissions }) {
 function LastCheck({ orgId, secretId, checked }: { orgId: string; secretId: string; checked: CheckResult | null }) {
   const events = useSourceEvents(orgId, secretId, 'secret.check', 1)
   const last = events.data?.pages[0]?.events[0]
+  const emails = useMemberEmails(orgId)
   return (
     <section aria-labelledby="last-check-title">
       <Title order={2} size="h4" id="last-check-title" mb="sm">
@@ -137,7 +139,7 @@ function LastCheck({ orgId, secretId, checked }: { orgId: string; secretId: stri
             refusal="You cannot read the last check’s findings (the audit log keeps them)"
             empty={{ when: last === undefined, text: 'Not checked yet.' }}
           />
-          {last !== undefined ? <FindingsTable findings={findingsOfEvent(last)} /> : null}
+          {last !== undefined ? <FindingsTable findings={findingsOfEvent(last, emails)} /> : null}
         </>
       )}
     </section>
@@ -156,6 +158,7 @@ function RotationHistory({
 }) {
   const events = useSourceEvents(orgId, secretId, 'secret.rotate')
   const versions = useVersions(orgId, secretId)
+  const emails = useMemberEmails(orgId)
   const rotations = events.data?.pages.flatMap((p) => p.events) ?? []
   const allVersions = versions.data?.pages.flatMap((p) => p.versions) ?? []
   return (
@@ -179,7 +182,7 @@ function RotationHistory({
             {rotations.map((e) => (
               <Table.Tr key={e.id}>
                 <Table.Td>{when(e.time)}</Table.Td>
-                <Table.Td>{actorLabel(e.actor)}</Table.Td>
+                <Table.Td>{actorLabel(e.actor, emails)}</Table.Td>
                 <Table.Td>{e.outcome}</Table.Td>
                 <Table.Td>
                   {typeof e.details.version === 'number'
@@ -208,7 +211,7 @@ function RotationHistory({
                   {v.version === currentVersion ? ' (current)' : ''}
                 </Table.Td>
                 <Table.Td>{when(v.createdAt)}</Table.Td>
-                <Table.Td>{v.createdBy === 'system:rotation' ? 'scheduled rotation (system)' : v.createdBy}</Table.Td>
+                <Table.Td>{describeActorRef(v.createdBy, v.createdByName)}</Table.Td>
                 <Table.Td>
                   {v.destroyedAt !== null
                     ? 'destroyed'

@@ -163,3 +163,17 @@ export function useIntegrationActions(orgId: string) {
     },
   }
 }
+
+/**
+ * The org's members (GET …/members, first page): user id → email, to name who rotated or
+ * checked. Empty while it loads or when the session may not list members (the actor then
+ * reads as its kind).
+ */
+export function useMemberEmails(orgId: string): ReadonlyMap<string, string> {
+  const members = useQuery({
+    queryKey: [...integrationsKey(orgId), 'member-emails'],
+    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/members', { params: { path: { orgId }, query: { limit: 500 } } })),
+    retry: false,
+  })
+  return new Map((members.data?.members ?? []).map((m) => [m.userId, m.email]))
+}

@@ -21,11 +21,25 @@ export function connectionOf(source: { host: unknown; port: unknown; database: u
   return `${String(source.user)}@${String(source.host)}:${String(source.port)}/${String(source.database)}`
 }
 
-/** An audit actor in words: the service's own jobs by what they do, people and tokens by id. */
-export function actorLabel(actor: { type: string; id: string | null }): string {
+const ACTOR_KINDS: Record<string, string> = {
+  user: 'a member',
+  service_account: 'a service account',
+  operator: 'an operator',
+  system: 'the system',
+}
+
+/**
+ * An audit actor in words: the service's own jobs by what they do, a member by email (`emails`:
+ * user id → email), else the kind of actor ("a member", "a service account") — never an id.
+ */
+export function actorLabel(
+  actor: { type: string; id: string | null },
+  emails: ReadonlyMap<string, string> = new Map(),
+): string {
   if (actor.type === 'system' && actor.id === 'rotation') return 'scheduled rotation (system)'
   if (actor.type === 'system' && actor.id === 'connector-check') return 'scheduled check (system)'
-  return `${actor.type}:${actor.id ?? ''}`
+  const email = actor.type === 'user' && actor.id !== null ? emails.get(actor.id) : undefined
+  return email ?? ACTOR_KINDS[actor.type] ?? `a ${actor.type.replace(/_/g, ' ')}`
 }
 
 /**
@@ -125,11 +139,11 @@ export function findingsOfResult(result: CheckResult): Findings {
 const bool = (value: unknown) => (typeof value === 'boolean' ? value : null)
 const str = (value: unknown) => (typeof value === 'string' ? value : null)
 
-export function findingsOfEvent(event: AuditEvent): Findings {
+export function findingsOfEvent(event: AuditEvent, emails?: ReadonlyMap<string, string>): Findings {
   const d = event.details
   return {
     at: { label: 'Recorded', time: event.time },
-    by: actorLabel(event.actor),
+    by: actorLabel(event.actor, emails),
     reachable: d.reachable === true,
     error: null,
     tls: bool(d.tls),

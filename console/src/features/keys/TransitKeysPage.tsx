@@ -1,8 +1,9 @@
 import { useMemo, useState, type SyntheticEvent } from 'react'
-import { Box, Button, Container, Group, Paper, Stack, Table, Text, TextInput, Title } from '@mantine/core'
+import { Button, Container, Paper, Stack, Table, Text, TextInput, Title } from '@mantine/core'
 import { useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { ListBeside } from '../../components/ListPage.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
@@ -41,44 +42,9 @@ export function TransitKeysPage({ can }: { can: Can }) {
         made it (<code>cst:v2:…</code>). Rotating a key makes a new version for new encryptions; older ciphertexts still
         decrypt, and rewrap moves them to the newest version.
       </Text>
-      <Group align="flex-start" gap="lg" wrap="wrap">
-        <Box className="secrets-list">
-          <Stack gap="sm">
-            <Notice title="Done" message={notice} onClose={() => setNotice(null)} />
-            <ListStatus
-              query={keys}
-              noun="transit keys"
-              refusal="You cannot list this org’s transit keys"
-              empty={{ when: keys.isSuccess && all.length === 0, text: 'No transit keys yet.' }}
-            />
-            {all.length > 0 ? (
-              <ListTable
-                striped
-                label="Transit keys"
-                columns={['Name', 'Current version', 'Created', 'Last rotated', canManage ? 'Actions' : null]}
-              >
-                {all.map((k) => (
-                  <Table.Tr key={k.name}>
-                    <Table.Td fw={500}>{k.name}</Table.Td>
-                    <Table.Td>{k.currentVersion}</Table.Td>
-                    <Table.Td>{when(k.createdAt)}</Table.Td>
-                    <Table.Td>{when(k.rotatedAt)}</Table.Td>
-                    {canManage ? (
-                      <Table.Td>
-                        <RowAction label={`Rotate key ${k.name}`} onClick={() => setRotating(k)}>
-                          Rotate
-                        </RowAction>
-                      </Table.Td>
-                    ) : null}
-                  </Table.Tr>
-                ))}
-              </ListTable>
-            ) : null}
-            <LoadMore query={keys} />
-          </Stack>
-        </Box>
-        <Box className="secrets-create">
-          {canManage ? (
+      <ListBeside
+        aside={
+          canManage ? (
             <CreateTransitKeyForm
               create={actions.create}
               onCreated={(name) => setNotice(`Key ${name} is created (version 1).`)}
@@ -87,9 +53,43 @@ export function TransitKeysPage({ can }: { can: Can }) {
             <Text size="sm" c="dimmed">
               Creating and rotating keys needs the transit:manage permission, which your role does not hold.
             </Text>
-          )}
-        </Box>
-      </Group>
+          )
+        }
+      >
+        <Stack gap="sm">
+          <Notice title="Done" message={notice} onClose={() => setNotice(null)} />
+          <ListStatus
+            query={keys}
+            noun="transit keys"
+            refusal="You cannot list this org’s transit keys"
+            empty={{ when: keys.isSuccess && all.length === 0, text: 'No transit keys yet.' }}
+          />
+          {all.length > 0 ? (
+            <ListTable
+              striped
+              label="Transit keys"
+              columns={['Name', 'Current version', 'Created', 'Last rotated', canManage ? 'Actions' : null]}
+            >
+              {all.map((k) => (
+                <Table.Tr key={k.name}>
+                  <Table.Td fw={500}>{k.name}</Table.Td>
+                  <Table.Td>{k.currentVersion}</Table.Td>
+                  <Table.Td>{when(k.createdAt)}</Table.Td>
+                  <Table.Td>{when(k.rotatedAt)}</Table.Td>
+                  {canManage ? (
+                    <Table.Td>
+                      <RowAction label={`Rotate key ${k.name}`} onClick={() => setRotating(k)}>
+                        Rotate
+                      </RowAction>
+                    </Table.Td>
+                  ) : null}
+                </Table.Tr>
+              ))}
+            </ListTable>
+          ) : null}
+          <LoadMore query={keys} />
+        </Stack>
+      </ListBeside>
       {canUse ? (
         <UseKeyPanel
           names={keys.isError ? null : all.map((k) => k.name)}

@@ -1,8 +1,8 @@
 import { useEffect, useMemo, useRef, useState } from 'react'
 import {
+  Anchor,
   Button,
   CloseButton,
-  Code,
   Group,
   NativeSelect,
   Paper,
@@ -12,8 +12,10 @@ import {
   Title,
   VisuallyHidden,
 } from '@mantine/core'
+import { Link } from 'react-router'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { useNotifications, type Notification, type NotificationStatus, type Source } from './api.ts'
+import { describeAction, describeField, describeStatus, describeValue } from '../../lib/describe.ts'
 import { StatusBadge } from './StatusBadge.tsx'
 
 const when = (iso: string | null) => (iso === null ? '—' : new Date(iso).toLocaleString())
@@ -51,7 +53,11 @@ export function NotificationList({ orgId, source, myId }: { orgId: string; sourc
   const notifications = useNotifications(orgId, source, status)
   const all = useMemo(() => notifications.data?.pages.flatMap((p) => p.notifications) ?? [], [notifications.data])
   const text = TEXT[source]
-  const who = (recipient: string) => (recipient === myId ? 'you' : recipient)
+  const who = (n: Notification) =>
+    n.recipient === myId
+      ? 'you'
+      : (n.recipientEmail ??
+        (n.recipient.startsWith('vulnerability-report:') ? 'the report’s reporter' : 'a former member'))
 
   return (
     <Stack gap="sm">
@@ -94,9 +100,9 @@ export function NotificationList({ orgId, source, myId }: { orgId: string; sourc
             {all.map((n) => (
               <Table.Tr key={n.id}>
                 <Table.Td>{when(n.createdAt)}</Table.Td>
-                <Table.Td>{n.kind}</Table.Td>
+                <Table.Td>{describeAction(n.kind)}</Table.Td>
                 <Table.Td>{n.subject}</Table.Td>
-                {source === 'org' ? <Table.Td className="notify-value">{who(n.recipient)}</Table.Td> : null}
+                {source === 'org' ? <Table.Td className="notify-value">{who(n)}</Table.Td> : null}
                 <Table.Td>
                   <StatusBadge status={n.status} />
                 </Table.Td>
@@ -105,7 +111,7 @@ export function NotificationList({ orgId, source, myId }: { orgId: string; sourc
                   <Button
                     size="xs"
                     variant="default"
-                    aria-label={`Details of ${n.subject} for ${who(n.recipient)} at ${n.createdAt}`}
+                    aria-label={`Details of ${n.subject} for ${who(n)} at ${when(n.createdAt)}`}
                     onClick={() => setSelected(n)}
                   >
                     Details
@@ -118,20 +124,51 @@ export function NotificationList({ orgId, source, myId }: { orgId: string; sourc
       ) : null}
       <LoadMore query={notifications} />
       {selected !== null ? (
-        <NotificationDetail notification={selected} who={who} onClose={() => setSelected(null)} />
+        <NotificationDetail orgId={orgId} notification={selected} who={who} onClose={() => setSelected(null)} />
       ) : null}
     </Stack>
   )
 }
 
-/** Every field of one notification; the heading takes the focus when it opens. */
+/**
+ * The records a notification's data can name by id, each with its page in the console: the
+ * field reads as a link in words ("Open the grant"), never the id.
+ */
+const RECORD_PAGES: Record<string, { path: string; text: string }> = {
+  grantId: { path: 'grants', text: 'Open the grant' },
+  incidentId: { path: 'incidents', text: 'Open the incident' },
+  requestId: { path: 'privacy-requests', text: 'Open the privacy request' },
+  reviewId: { path: 'access-reviews', text: 'Open the access review' },
+  secretId: { path: 'secrets', text: 'Open the secret' },
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** One field of a notification's data in words: a record it names as a link to its page, else describeValue's words. */
+function DataValue({ orgId, field, value }: { orgId: string; field: string; value: unknown }) {
+  const page = RECORD_PAGES[field]
+  if (page !== undefined && typeof value === 'string' && UUID.test(value))
+    return (
+      <Anchor component={Link} to={`/orgs/${orgId}/${page.path}/${value}`}>
+        {page.text}
+      </Anchor>
+    )
+  return describeValue(value)
+}
+
+/**
+ * Every field of one notification in words, its data as labelled fields (never JSON, never an
+ * id); the heading takes the focus when it opens.
+ */
 function NotificationDetail({
+  orgId,
   notification: n,
   who,
   onClose,
 }: {
+  orgId: string
   notification: Notification
-  who: (recipient: string) => string
+  who: (n: Notification) => string
   onClose: () => void
 }) {
   const heading = useRef<HTMLHeadingElement>(null)
@@ -139,10 +176,9 @@ function NotificationDetail({
     heading.current?.focus()
   }, [n.id])
   const rows: [string, string][] = [
-    ['Id', n.id],
-    ['Kind', n.kind],
-    ['Recipient', who(n.recipient)],
-    ['Status', n.status],
+    ['Kind', describeAction(n.kind)],
+    ['Recipient', who(n)],
+    ['Status', describeStatus(n.status)],
     ['Attempts', String(n.attempts)],
     ['Last error', n.lastError ?? '—'],
     ['Created', when(n.createdAt)],
@@ -170,8 +206,22 @@ function NotificationDetail({
             ))}
           </Table.Tbody>
         </Table>
-        <Text fw={500}>Data</Text>
-        <Code block>{JSON.stringify(n.data, null, 2)}</Code>
+        {Object.keys(n.data).length > 0 ? (
+          <Table aria-label="Notification data" layout="fixed">
+            <Table.Tbody>
+              {Object.entries(n.data).map(([field, value]) => (
+                <Table.Tr key={field}>
+                  <Table.Th scope="row" w={140}>
+                    {describeField(field)}
+                  </Table.Th>
+                  <Table.Td className="notify-value">
+                    <DataValue orgId={orgId} field={field} value={value} />
+                  </Table.Td>
+                </Table.Tr>
+              ))}
+            </Table.Tbody>
+          </Table>
+        ) : null}
       </Stack>
     </Paper>
   )

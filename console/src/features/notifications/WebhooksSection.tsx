@@ -4,7 +4,6 @@ import {
   Box,
   Button,
   Checkbox,
-  CopyButton,
   Group,
   NativeSelect,
   Paper,
@@ -18,93 +17,73 @@ import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { Dialog } from '../../components/Dialog.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { ListBeside } from '../../components/ListPage.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
+import { TokenShownOnce } from '../../components/TokenShownOnce.tsx'
 import { useAction } from '../../lib/action.ts'
 import { counted } from '../../lib/plural.ts'
+import { describeAction, describeNetworkError } from '../../lib/describe.ts'
 import { ApiError } from '../../lib/api.ts'
 import {
   useDeliveries,
+  useFollowed,
+  usePrivacyRequestChoices,
   useWebhookActions,
   useWebhooks,
   type Delivery,
   type DeliveryStatus,
+  type RequestChoice,
   type WebhookEvent,
 } from './api.ts'
 import { StatusBadge } from './StatusBadge.tsx'
 
 const when = (iso: string | null) => (iso === null ? '—' : new Date(iso).toLocaleString())
 
-/** The events a webhook may subscribe to, with what each one delivers. */
-const EVENTS: { value: WebhookEvent; description: string }[] = [
-  { value: 'notifications', description: 'every notification of the org’s outbox, once per batch' },
-  { value: 'erasure.requested', description: 'a data subject was erased: erase them too (the 2xx answer is recorded)' },
-  { value: 'audit.checkpoint', description: 'each signed audit checkpoint, to keep elsewhere' },
-]
+/**
+ * The events a webhook may subscribe to, in words, with what each one delivers: keyed by the
+ * API's union, so the compiler keeps the table complete when the API adds one.
+ */
+const EVENT_WORDS: Record<WebhookEvent, { label: string; description: string }> = {
+  notifications: { label: 'Notifications', description: 'every notification of the org’s outbox, once per batch' },
+  'erasure.requested': {
+    label: 'Erasure requested',
+    description: 'a data subject was erased: erase them too (the 2xx answer is recorded)',
+  },
+  'audit.checkpoint': { label: 'Audit checkpoint', description: 'each signed audit checkpoint, to keep elsewhere' },
+  'consent.reconsent_required': {
+    label: 'Re-consent required',
+    description: 'data subjects who must consent again to a purpose that changed, in batches',
+  },
+}
+const EVENTS = Object.entries(EVENT_WORDS).map(([value, words]) => ({ value, ...words }))
+
+/** A webhook event (a subscription's, a delivery's) in words; one the console does not know reads as its words. */
+function describeEvent(event: string): string {
+  return Object.hasOwn(EVENT_WORDS, event) ? EVENT_WORDS[event as WebhookEvent].label : describeAction(event)
+}
 
 /**
- * The org's webhooks (list, add with its events, remove after a confirm dialog) and their
- * recent deliveries. A new webhook's signing secret is shown once, in a dialog: it lives in
- * this section's state only (never a URL, storage or the query cache) and goes when the
- * dialog closes or the page is left.
+ * The org's webhooks (list, add with its events, rotate its signing secret or remove it after
+ * a confirm dialog) and their recent deliveries. A new or rotated signing secret is shown
+ * once, in a dialog: it lives in this section's state only (never a URL, storage or the
+ * query cache) and goes when the dialog closes or the page is left. After a rotation the
+ * previous secret also signs for 24 hours, which the confirm dialog says.
  */
 export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage: boolean }) {
   const webhooks = useWebhooks(orgId)
   const actions = useWebhookActions(orgId)
   const [removing, setRemoving] = useState<{ id: string; name: string } | null>(null)
-  const [added, setAdded] = useState<{ name: string; secret: string } | null>(null)
+  const [added, setAdded] = useState<{ name: string; secret: string; until?: string } | null>(null)
+  const [rotating, setRotating] = useState<{ id: string; name: string } | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
   const all = useMemo(() => webhooks.data?.pages.flatMap((p) => p.webhooks) ?? [], [webhooks.data])
 
   return (
     <Stack gap="lg">
-      <Group align="flex-start" gap="lg" wrap="wrap">
-        <Box className="secrets-list">
-          <Stack gap="sm">
-            <Title order={2} size="h4">
-              Webhooks
-            </Title>
-            <Notice title="Done" message={notice} onClose={() => setNotice(null)} />
-            <ListStatus
-              query={webhooks}
-              noun="webhooks"
-              refusal="You cannot list this org’s webhooks"
-              empty={{ when: all.length === 0, text: 'No webhooks yet.' }}
-            />
-            {all.length > 0 ? (
-              <ListTable
-                striped
-                label="Webhooks"
-                columns={['Name', 'URL', 'Events', 'State', 'Created', canManage ? 'Actions' : null]}
-              >
-                {all.map((w) => (
-                  <Table.Tr key={w.id}>
-                    <Table.Td fw={500}>{w.name}</Table.Td>
-                    <Table.Td className="notify-value">{w.url}</Table.Td>
-                    <Table.Td>{w.events.join(', ')}</Table.Td>
-                    <Table.Td>{w.enabled ? 'enabled' : 'disabled'}</Table.Td>
-                    <Table.Td>{when(w.createdAt)}</Table.Td>
-                    {canManage ? (
-                      <Table.Td>
-                        <RowAction
-                          color="red.9"
-                          variant="outline"
-                          label={`Delete webhook ${w.name}`}
-                          onClick={() => setRemoving({ id: w.id, name: w.name })}
-                        >
-                          Delete
-                        </RowAction>
-                      </Table.Td>
-                    ) : null}
-                  </Table.Tr>
-                ))}
-              </ListTable>
-            ) : null}
-            <LoadMore query={webhooks} />
-          </Stack>
-        </Box>
-        <Box className="secrets-create">
-          {canManage ? (
+      <ListBeside
+        aside={
+          canManage ? (
             <AddWebhookForm
               orgId={orgId}
               onAdded={(made) => {
@@ -116,9 +95,60 @@ export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage
             <Text c="dimmed" size="sm">
               Adding and removing webhooks needs the webhooks:manage permission.
             </Text>
-          )}
-        </Box>
-      </Group>
+          )
+        }
+      >
+        <Stack gap="sm">
+          <Title order={2} size="h4">
+            Webhooks
+          </Title>
+          <Notice title="Done" message={notice} onClose={() => setNotice(null)} />
+          <ListStatus
+            query={webhooks}
+            noun="webhooks"
+            refusal="You cannot list this org’s webhooks"
+            empty={{ when: all.length === 0, text: 'No webhooks yet.' }}
+          />
+          {all.length > 0 ? (
+            <ListTable
+              striped
+              label="Webhooks"
+              columns={['Name', 'URL', 'Events', 'State', 'Created', canManage ? 'Actions' : null]}
+            >
+              {all.map((w) => (
+                <Table.Tr key={w.id}>
+                  <Table.Td fw={500}>{w.name}</Table.Td>
+                  <Table.Td className="notify-value">{w.url}</Table.Td>
+                  <Table.Td>{w.events.map(describeEvent).join(', ')}</Table.Td>
+                  <Table.Td>{w.enabled ? 'enabled' : 'disabled'}</Table.Td>
+                  <Table.Td>{when(w.createdAt)}</Table.Td>
+                  {canManage ? (
+                    <Table.Td>
+                      <Group gap="xs" wrap="nowrap">
+                        <RowAction
+                          label={`Rotate signing secret of webhook ${w.name}`}
+                          onClick={() => setRotating({ id: w.id, name: w.name })}
+                        >
+                          Rotate signing secret
+                        </RowAction>
+                        <RowAction
+                          color="red.9"
+                          variant="outline"
+                          label={`Delete webhook ${w.name}`}
+                          onClick={() => setRemoving({ id: w.id, name: w.name })}
+                        >
+                          Delete
+                        </RowAction>
+                      </Group>
+                    </Table.Td>
+                  ) : null}
+                </Table.Tr>
+              ))}
+            </ListTable>
+          ) : null}
+          <LoadMore query={webhooks} />
+        </Stack>
+      </ListBeside>
       <DeliveriesList orgId={orgId} canManage={canManage} />
 
       <Dialog open={added !== null} title="The webhook’s signing secret" onClose={() => setAdded(null)}>
@@ -128,27 +158,31 @@ export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage
               Each delivery is signed with it (X-Custodian-Signature, HMAC-SHA256). Copy it now into the receiver: this
               page does not show it again. It is kept in the org’s vault as the secret webhook/{added.name}, which
               members holding vault:reveal can reveal there (audited); it goes when the webhook is removed.
+              {added.until === undefined
+                ? null
+                : ` Until ${when(added.until)}, deliveries carry a signature under the previous secret as well.`}
             </Alert>
-            <TextInput
-              label={`Signing secret of ${added.name}`}
-              readOnly
-              value={added.secret}
-              autoComplete="off"
-              data-autofocus
-            />
-            <Group justify="flex-end">
-              <CopyButton value={added.secret}>
-                {({ copied, copy }) => (
-                  <Button variant="default" onClick={copy}>
-                    {copied ? 'Copied' : 'Copy secret'}
-                  </Button>
-                )}
-              </CopyButton>
+            <TokenShownOnce label={`Signing secret of ${added.name}`} token={added.secret} copyLabel="Copy secret">
               <Button onClick={() => setAdded(null)}>Done</Button>
-            </Group>
+            </TokenShownOnce>
           </Stack>
         ) : null}
       </Dialog>
+      <ConfirmDialog
+        opened={rotating !== null}
+        onClose={() => setRotating(null)}
+        title={`Rotate the signing secret of ${rotating?.name ?? ''}?`}
+        confirmLabel="Rotate signing secret"
+        onConfirm={async () => {
+          if (rotating === null) return
+          const made = await actions.rotateSecret(rotating.id)
+          setNotice(null)
+          setAdded({ name: made.name, secret: made.secret, until: made.previousSecretUntil })
+        }}
+      >
+        A new signing secret replaces the current one and is shown once. For 24 hours every delivery is signed with
+        both, so the receiver can switch to the new secret without refusing anything; after that only the new one signs.
+      </ConfirmDialog>
       <ConfirmDialog
         opened={removing !== null}
         onClose={() => setRemoving(null)}
@@ -228,7 +262,7 @@ function AddWebhookForm({
           <Checkbox.Group label="Events" value={events} onChange={setEvents} error={problem?.fieldError('events')}>
             <Stack gap={6} mt="xs">
               {EVENTS.map((e) => (
-                <Checkbox key={e.value} value={e.value} label={e.value} description={e.description} />
+                <Checkbox key={e.value} value={e.value} label={e.label} description={e.description} />
               ))}
             </Stack>
           </Checkbox.Group>
@@ -260,8 +294,9 @@ function outcome(d: Delivery): string {
 /**
  * The rows to show: the list as the API answers it, and each delivery retried here that has
  * left it since (a dead letter retried while the list shows the failed ones is pending now),
- * in its place by creation time, as the retry answered it — so the row the user acted on
- * does not vanish under their pointer. `left` holds the ids of those kept rows.
+ * in its place by creation time, as last asked (useFollowed) — so the row the user acted on
+ * does not vanish under their pointer, and goes on to show how it settles. `left` holds the
+ * ids of those kept rows.
  */
 export function withRetried(listed: Delivery[], retried: Delivery[]): { rows: Delivery[]; left: Set<string> } {
   const shown = new Set(listed.map((d) => d.id))
@@ -282,13 +317,16 @@ function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolea
   const [requestId, setRequestId] = useState('')
   const [status, setStatus] = useState<DeliveryStatus | ''>('')
   const deliveries = useDeliveries(orgId, requestId, status)
+  const requests = usePrivacyRequestChoices(orgId)
   const actions = useWebhookActions(orgId)
   const retry = useAction()
   const [retried, setRetried] = useState<string | null>(null)
   // Deliveries retried here under the current filter: kept in view once the filter drops them.
   const [kept, setKept] = useState<Delivery[]>([])
   const listed = useMemo(() => deliveries.data?.pages.flatMap((p) => p.deliveries) ?? [], [deliveries.data])
-  const { rows: all, left } = useMemo(() => withRetried(listed, kept), [listed, kept])
+  // Kept rows are asked again one by one until they settle: the list no longer covers them.
+  const followed = useFollowed(orgId, kept)
+  const { rows: all, left } = useMemo(() => withRetried(listed, followed), [listed, followed])
   const problem = deliveries.error instanceof ApiError ? deliveries.error : undefined
   const apply = (event: SyntheticEvent) => {
     event.preventDefault()
@@ -331,13 +369,25 @@ function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolea
             }}
             error={problem?.errors.find((e) => e.path === '/query/status')?.message}
           />
-          <TextInput
-            label="Privacy request id"
-            description="Only the deliveries of one privacy request (an erasure)"
-            value={form}
-            onChange={(e) => setForm(e.currentTarget.value)}
-            error={problem?.errors.find((e) => e.path === '/query/requestId')?.message}
-          />
+          {requests.isSuccess ? (
+            <NativeSelect
+              label="Privacy request"
+              description="Only the deliveries of one privacy request (an erasure)"
+              value={form}
+              onChange={(e) => setForm(e.currentTarget.value)}
+              data={requestChoices(requests.data, form)}
+              error={problem?.errors.find((e) => e.path === '/query/requestId')?.message}
+            />
+          ) : (
+            // Without privacy:read the requests cannot be listed here: their id, typed.
+            <TextInput
+              label="Privacy request (id)"
+              description="Only the deliveries of one privacy request (an erasure)"
+              value={form}
+              onChange={(e) => setForm(e.currentTarget.value)}
+              error={problem?.errors.find((e) => e.path === '/query/requestId')?.message}
+            />
+          )}
           <Button type="submit">Apply filter</Button>
           <Button variant="default" onClick={() => void deliveries.refetch()} loading={deliveries.isRefetching}>
             Refresh
@@ -381,20 +431,24 @@ function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolea
             <Table.Tr key={d.id}>
               <Table.Td>{when(d.createdAt)}</Table.Td>
               <Table.Td>{d.webhook}</Table.Td>
-              <Table.Td>{d.event}</Table.Td>
+              <Table.Td>{describeEvent(d.event)}</Table.Td>
               <Table.Td className="notify-value">{d.destination}</Table.Td>
               <Table.Td>
                 <StatusBadge status={d.status} />
                 {left.has(d.id) ? (
                   <Text size="xs" c="dimmed">
-                    retried: no longer {status}
+                    {d.status === status ? `retried: ${status} again` : `retried: no longer ${status}`}
                   </Text>
                 ) : null}
               </Table.Td>
               <Table.Td>{d.attempts}</Table.Td>
               <Table.Td>{d.retries}</Table.Td>
               <Table.Td className="notify-value">
-                {d.lastError ?? (d.lastStatus === null ? '—' : `HTTP ${d.lastStatus}`)}
+                {d.lastError !== null
+                  ? describeNetworkError(d.lastError)
+                  : d.lastStatus === null
+                    ? '—'
+                    : `HTTP ${d.lastStatus}`}
               </Table.Td>
               <Table.Td>{outcome(d)}</Table.Td>
               {canManage ? (
@@ -417,4 +471,30 @@ function DeliveriesList({ orgId, canManage }: { orgId: string; canManage: boolea
       <LoadMore query={deliveries} />
     </Stack>
   )
+}
+
+const REQUEST_KINDS: Record<string, string> = {
+  access: 'Access (export)',
+  rectify: 'Rectification',
+  erase: 'Erasure',
+  restrict: 'Restriction of processing',
+  lift_restriction: 'Lifting of a restriction',
+}
+
+/**
+ * The privacy-request filter's choices: any, then each request in words — its kind, when it
+ * was received and a short reference (the first 8 characters of its id) — never the
+ * subject's or requester's personal data.
+ */
+function requestChoices(requests: readonly RequestChoice[], current: string): { value: string; label: string }[] {
+  const choices = [
+    { value: '', label: 'Any request' },
+    ...requests.map((r) => ({
+      value: r.id,
+      label: `${REQUEST_KINDS[r.kind] ?? r.kind} received ${when(r.receivedAt)} · ref. ${r.id.slice(0, 8)}`,
+    })),
+  ]
+  if (current !== '' && !choices.some((c) => c.value === current))
+    choices.push({ value: current, label: `an older request · ref. ${current.slice(0, 8)}` })
+  return choices
 }

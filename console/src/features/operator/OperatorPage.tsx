@@ -3,7 +3,7 @@ import { Anchor, Button, Container, Group, NativeSelect, Stack, Table, Text, Tex
 import { Link } from 'react-router'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { useOperatorOrgs } from './api.ts'
-import './operator.css'
+import { describeStatus } from '../../lib/describe.ts'
 import { counted } from '../../lib/plural.ts'
 
 const when = (iso: string | null) => (iso === null ? 'never' : new Date(iso).toLocaleString())
@@ -106,11 +106,8 @@ export function OperatorPage() {
                     <Table.Tr key={o.id}>
                       <Table.Th scope="row" fw={500}>
                         {o.name}
-                        <Text size="xs" c="dimmed" className="operator-id">
-                          {o.id}
-                        </Text>
                       </Table.Th>
-                      <Table.Td>{o.kind}</Table.Td>
+                      <Table.Td>{describeStatus(o.kind)}</Table.Td>
                       <Table.Td>{when(o.createdAt)}</Table.Td>
                       <Table.Td>{o.members}</Table.Td>
                       <Table.Td>{o.serviceAccounts}</Table.Td>

@@ -5,7 +5,7 @@ import { ListTable } from '../../components/ListTable.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { saveFile } from '../../lib/download.ts'
 import { CertificateVerify } from './CertificateVerify.tsx'
-import { useCertificate, type Certificate } from './api.ts'
+import { useCertificate, useOrgName, type Certificate } from './api.ts'
 import { when } from './ui.tsx'
 import { readPayload, type CertificatePayload } from './verify.ts'
 import './privacy.css'
@@ -40,6 +40,7 @@ export function CertificatePage() {
 
 function CertificateBody({ orgId, certificate }: { orgId: string; certificate: Certificate }) {
   const payload: CertificatePayload = readPayload(certificate.jws) ?? {}
+  const orgName = useOrgName(orgId)
   const text = (value: unknown) => (typeof value === 'string' ? value : '—')
   const systems = Array.isArray(payload.systems) ? (payload.systems as Record<string, unknown>[]) : []
   const download = () =>
@@ -84,10 +85,22 @@ function CertificateBody({ orgId, certificate }: { orgId: string; certificate: C
           </Table.Tr>
           <Table.Tr>
             <Table.Th scope="row">Audit event</Table.Th>
-            <Table.Td className="privacy-value">
-              {certificate.auditEvent === null
-                ? 'none (issued before receipts)'
-                : `${certificate.auditEvent.id} in the log of org ${certificate.auditEvent.org}`}
+            <Table.Td>
+              {certificate.auditEvent === null ? (
+                'none (issued before receipts)'
+              ) : (
+                <>
+                  <Anchor
+                    component={Link}
+                    to={`/orgs/${orgId}/audit?${new URLSearchParams({ action: 'privacy.erasure.certificate', target: certificate.id }).toString()}`}
+                  >
+                    its audit event
+                  </Anchor>
+                  {certificate.auditEvent.org === orgId
+                    ? ` in the audit log of ${orgName.data ?? 'this org'}`
+                    : ' in another org’s audit log'}
+                </>
+              )}
               <Text size="xs">
                 {certificate.receipt !== null
                   ? `Receipt: a signed checkpoint of size ${certificate.receipt.size} covers it (check it offline with custodian verify-certificate --log-key).`

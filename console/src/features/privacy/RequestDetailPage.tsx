@@ -22,6 +22,7 @@ import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
+import { describeDetails } from '../../lib/describe.ts'
 import { saveFile } from '../../lib/download.ts'
 import {
   fetchExport,
@@ -32,6 +33,7 @@ import {
   type Correction,
   type DataRecord,
   type PrivacyRequest,
+  type RequestStatus,
 } from './api.ts'
 import { actorName, isOverdue, KIND_LABELS, pretty, RequestClock, StatusBadge, when } from './ui.tsx'
 import './privacy.css'
@@ -60,7 +62,16 @@ export function RequestDetailPage({ can }: { can: RequestPermissions }) {
     ...(people.data?.members ?? []).map((m): [string, string] => [m.userId, m.email]),
     ...Object.entries(data?.people ?? {}),
   ])
-  const [notice, setNotice] = useState<string | null>(null)
+  // A notice tells of the request as an action left it (`status`, when the action moves it):
+  // once the request moves on (an erasure's certificate issued), the request's state is told.
+  const [notice, setNotice] = useState<{ text: string; status: RequestStatus | null } | null>(null)
+  const say = (text: string, status: RequestStatus | null = null) => setNotice({ text, status })
+  const shown =
+    notice === null || data === undefined
+      ? null
+      : notice.status === null || notice.status === data.status
+        ? notice.text
+        : stateNotice(data)
   // The erased subject's salt: in this page's memory only, gone when the page is left.
   const [salt, setSalt] = useState<string | null>(null)
   const active = data !== undefined && (data.status === 'open' || data.status === 'in_progress')
@@ -75,7 +86,7 @@ export function RequestDetailPage({ can }: { can: RequestPermissions }) {
       </Group>
       <Stack gap="md">
         <ListStatus query={request} noun="the privacy request" refusal="You cannot see this privacy request" />
-        <Notice message={notice} onClose={() => setNotice(null)} />
+        <Notice message={shown} onClose={() => setNotice(null)} />
         {salt === null ? null : <SaltPanel salt={salt} />}
         {data === undefined ? null : (
           <>
@@ -87,21 +98,15 @@ export function RequestDetailPage({ can }: { can: RequestPermissions }) {
                   <CompletePanel
                     request={data}
                     orgId={orgId}
-                    onDone={(message, subjectSalt) => {
-                      setNotice(message)
+                    onDone={(message, subjectSalt, status) => {
+                      say(message, status)
                       if (subjectSalt !== undefined) setSalt(subjectSalt)
                     }}
                   />
                 </Stack>
                 <Stack gap="md" className="privacy-side">
-                  <VerifyPanel request={data} orgId={orgId} onDone={setNotice} />
-                  <AssignPanel
-                    key={data.assignee ?? ''}
-                    request={data}
-                    orgId={orgId}
-                    people={people}
-                    onDone={setNotice}
-                  />
+                  <VerifyPanel request={data} orgId={orgId} onDone={say} />
+                  <AssignPanel key={data.assignee ?? ''} request={data} orgId={orgId} people={people} onDone={say} />
                 </Stack>
               </Group>
             ) : null}
@@ -425,6 +430,13 @@ function AssignPanel({
   )
 }
 
+/** A request's state in a notice, once it has moved on from what an action's notice told. */
+function stateNotice(request: PrivacyRequest): string | null {
+  if (request.kind === 'erase' && request.status === 'completed')
+    return 'Erased, and the erasure certificate is issued: open it from the request’s facts below.'
+  return null
+}
+
 const COMPLETE_TEXT: Record<PrivacyRequest['kind'], { button: string; title: string; text: string; done: string }> = {
   access: {
     button: 'Complete: build the export',
@@ -466,7 +478,7 @@ function CompletePanel({
 }: {
   request: PrivacyRequest
   orgId: string
-  onDone: (message: string, salt?: string) => void
+  onDone: (message: string, salt?: string, status?: RequestStatus) => void
 }) {
   const actions = usePrivacyActions(orgId)
   const [confirming, setConfirming] = useState(false)
@@ -509,7 +521,7 @@ function CompletePanel({
         danger={request.kind === 'erase'}
         onConfirm={async () => {
           const done = await actions.complete(request.id, request.kind === 'rectify' ? corrections : undefined)
-          onDone(texts.done, done.subjectSalt)
+          onDone(texts.done, done.subjectSalt, done.status)
         }}
       >
         <Text size="sm">{texts.text}</Text>
@@ -619,13 +631,6 @@ function Corrections({
   )
 }
 
-/** A history entry's details in a line: `key: value` pairs as the API gave them. */
-function details(entry: NonNullable<PrivacyRequest['history']>[number]): string {
-  return Object.entries(entry.details)
-    .map(([key, value]) => `${key}: ${typeof value === 'string' ? value : JSON.stringify(value)}`)
-    .join(', ')
-}
-
 function HistoryPanel({ request, names }: { request: PrivacyRequest; names: Map<string, string> }) {
   const history = request.history ?? []
   return (
@@ -636,7 +641,7 @@ function HistoryPanel({ request, names }: { request: PrivacyRequest; names: Map<
             <Table.Td>{when(h.at)}</Table.Td>
             <Table.Td>{actorName(h.actor, names)}</Table.Td>
             <Table.Td>{h.event.replaceAll('_', ' ')}</Table.Td>
-            <Table.Td className="privacy-value">{details(h)}</Table.Td>
+            <Table.Td className="privacy-value">{describeDetails(h.details, names)}</Table.Td>
           </Table.Tr>
         ))}
       </ListTable>

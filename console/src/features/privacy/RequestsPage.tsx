@@ -16,6 +16,7 @@ import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { useNow } from '../../components/Countdown.tsx'
 import { ListPage } from '../../components/ListPage.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
+import { describeStatus } from '../../lib/describe.ts'
 import { ListTable } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
@@ -73,7 +74,7 @@ export function RequestsPage({ canManage }: { canManage: boolean }) {
         <NativeSelect
           label="Status"
           className="privacy-filter"
-          data={[{ value: '', label: 'All' }, ...STATUSES.map((s) => ({ value: s, label: s.replace('_', ' ') }))]}
+          data={[{ value: '', label: 'All' }, ...STATUSES.map((s) => ({ value: s, label: describeStatus(s) }))]}
           value={status}
           onChange={(event) => setStatus(event.currentTarget.value as RequestStatus | '')}
         />

@@ -62,12 +62,14 @@ export function RequestClock({ request, overdue }: { request: PrivacyRequest; ov
 
 /**
  * Who an API actor reference is ("user:<id>", a bare user id, "system:privacy"): the
- * member's email when the page knows it, else the reference as the API gave it.
+ * member's email when the page knows it, the service itself for a `system:` job, else who
+ * it was in words — never the id.
  */
 export function actorName(ref: string | null | undefined, people: Map<string, string>): string {
   if (ref === null || ref === undefined) return '—'
+  if (ref.startsWith('system:')) return 'Custodian (automatic)'
   const id = ref.startsWith('user:') ? ref.slice('user:'.length) : ref
-  return people.get(id) ?? ref
+  return people.get(id) ?? 'a former member'
 }
 
 /** A JSON value as the API returned it, indented, for a payload or the details of an event. */

@@ -53,6 +53,14 @@ export type SubjectVerdict = { ok: boolean; message: string }
 const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
 /**
+ * The salt's length, in bytes, as the service draws it (src/modules/privacy/requests.service.ts,
+ * `erase`). The commitment has no boundary between salt and subject id, so a salt of any
+ * other length would let the first bytes of one subject id move into the salt: a certificate
+ * for subject `142` would "name" subject `42` with the salt and `1`. Only this length is taken.
+ */
+export const SUBJECT_SALT_BYTES = 16
+
+/**
  * Checks a compact JWS erasure certificate's signature under the published keys (its
  * header's `kid` picks one). Never throws: a certificate that does not verify is a verdict
  * whose message says why.
@@ -118,7 +126,8 @@ export async function verifyCertificateSignature(
 /**
  * The commitment to a data subject as the service computes it: `sha256:` and the hex
  * SHA-256 of the salt's bytes (base64url-decoded) followed by the subject id's UTF-8 bytes
- * (src/modules/privacy/requests.service.ts, `erase`). Undefined when the salt is not base64url.
+ * (src/modules/privacy/requests.service.ts, `erase`). Undefined when the salt is not base64url
+ * of exactly {@link SUBJECT_SALT_BYTES} bytes.
  */
 export async function subjectCommitment(subjectId: string, salt: string): Promise<string | undefined> {
   const trimmed = salt.trim()
@@ -129,6 +138,7 @@ export async function subjectCommitment(subjectId: string, salt: string): Promis
   } catch {
     return undefined
   }
+  if (saltBytes.length !== SUBJECT_SALT_BYTES) return undefined
   const id = new TextEncoder().encode(subjectId)
   const message = new Uint8Array(saltBytes.length + id.length)
   message.set(saltBytes, 0)
@@ -156,7 +166,7 @@ export async function checkSubject(
     return {
       ok: false,
       message:
-        'The salt is not base64url (letters, digits, - and _), as the service hands it over: check it was copied whole.',
+        'The salt is not base64url of 16 bytes (22 letters, digits, - and _), as the service hands it over: check it was copied whole, and nothing more.',
     }
   if (recomputed !== signed)
     return {

@@ -9,7 +9,6 @@ import {
   Stack,
   Table,
   Text,
-  Textarea,
   TextInput,
   Title,
 } from '@mantine/core'
@@ -19,6 +18,8 @@ import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
+import { ReasonField } from '../../components/ReasonField.tsx'
+import { describeAlert } from '../../lib/describe.ts'
 import { Panel } from '../../components/Panel.tsx'
 import {
   useAlertRules,
@@ -30,7 +31,7 @@ import {
   type AlertStatus,
   type RuleSettings,
 } from './api.ts'
-import { SeverityBadge, SeveritySelect, StatusBadge, when, type Severity } from './ui.tsx'
+import { RuleDescription, ruleName, SeverityBadge, SeveritySelect, StatusBadge, when, type Severity } from './ui.tsx'
 import './response.css'
 
 export interface ResponsePermissions {
@@ -69,7 +70,7 @@ export function AlertsPage({ can }: { can: ResponsePermissions }) {
     setProblem(null)
     try {
       await actions.acknowledgeAlert(alert.id)
-      setNotice(`Alert “${alert.title}” is acknowledged.`)
+      setNotice(`Alert “${describeAlert(alert)}” is acknowledged.`)
     } catch (error) {
       setProblem({ title: 'The alert was not acknowledged', error })
     } finally {
@@ -124,10 +125,10 @@ export function AlertsPage({ can }: { can: ResponsePermissions }) {
                 </Table.Td>
                 <Table.Td>
                   <Text size="sm" fw={500}>
-                    {a.title}
+                    {describeAlert(a)}
                   </Text>
-                  <Text size="xs" c="dimmed" ff="monospace">
-                    {a.rule}
+                  <Text size="xs" c="dimmed">
+                    Rule: {ruleName(a.rule).toLowerCase()}
                   </Text>
                 </Table.Td>
                 <Table.Td>
@@ -141,7 +142,7 @@ export function AlertsPage({ can }: { can: ResponsePermissions }) {
                     '—'
                   ) : (
                     <Anchor component={Link} to={`/orgs/${orgId}/incidents/${a.incidentId}`} size="sm">
-                      Open incident
+                      {a.incidentTitle ?? 'The incident it opened'}
                     </Anchor>
                   )}
                 </Table.Td>
@@ -150,7 +151,7 @@ export function AlertsPage({ can }: { can: ResponsePermissions }) {
                     <Group gap={6} wrap="nowrap">
                       {can.manageAlerts && a.status === 'open' ? (
                         <RowAction
-                          label={`Acknowledge alert ${a.title}`}
+                          label={`Acknowledge alert ${describeAlert(a)}`}
                           loading={pending === a.id}
                           onClick={() => void acknowledge(a)}
                         >
@@ -158,12 +159,12 @@ export function AlertsPage({ can }: { can: ResponsePermissions }) {
                         </RowAction>
                       ) : null}
                       {can.manageAlerts && a.status !== 'resolved' ? (
-                        <RowAction label={`Resolve alert ${a.title}`} onClick={() => setResolving(a)}>
+                        <RowAction label={`Resolve alert ${describeAlert(a)}`} onClick={() => setResolving(a)}>
                           Resolve
                         </RowAction>
                       ) : null}
                       {can.manageIncidents && a.incidentId === null ? (
-                        <RowAction label={`Open incident from alert ${a.title}`} onClick={() => setOpening(a)}>
+                        <RowAction label={`Open incident from alert ${describeAlert(a)}`} onClick={() => setOpening(a)}>
                           Open incident
                         </RowAction>
                       ) : null}
@@ -182,7 +183,7 @@ export function AlertsPage({ can }: { can: ResponsePermissions }) {
         onClose={() => setResolving(null)}
         onResolve={async (alert, note) => {
           await actions.resolveAlert(alert.id, note)
-          setNotice(`Alert “${alert.title}” is resolved.`)
+          setNotice(`Alert “${describeAlert(alert)}” is resolved.`)
         }}
       />
       <OpenIncidentDialog
@@ -223,15 +224,12 @@ function ResolveDialog({
         setNote('')
       }}
     >
-      <Text size="sm">{alert?.title}</Text>
-      <Textarea
+      <Text size="sm">{alert === null ? null : describeAlert(alert)}</Text>
+      <ReasonField
         label="Note (optional)"
         description="What was found, or why it needs nothing more."
-        maxLength={1000}
-        autosize
-        minRows={2}
         value={note}
-        onChange={(event) => setNote(event.currentTarget.value)}
+        onChange={setNote}
       />
     </ConfirmDialog>
   )
@@ -251,12 +249,14 @@ function OpenIncidentDialog({
   const plan = usePlan(orgId)
   const [title, setTitle] = useState<string | null>(null)
   const [typeId, setTypeId] = useState('')
-  const [severity, setSeverity] = useState<Severity | ''>('')
-  const shown = title ?? alert?.title.slice(0, 200) ?? ''
+  // null: the alert's own severity, until someone picks another.
+  const [chosen, setSeverity] = useState<Severity | '' | null>(null)
+  const severity = chosen ?? alert?.severity ?? ''
+  const shown = title ?? (alert === null ? undefined : describeAlert(alert).slice(0, 200)) ?? ''
   const reset = () => {
     setTitle(null)
     setTypeId('')
-    setSeverity('')
+    setSeverity(null)
   }
   const close = () => {
     reset()
@@ -298,7 +298,7 @@ function OpenIncidentDialog({
       />
       <SeveritySelect
         label="Incident severity"
-        description={`The alert’s is ${alert?.severity ?? '—'}; it can be changed later on the incident’s page.`}
+        description={`The alert’s severity is ${alert?.severity ?? '—'}; it can be changed later on the incident’s page.`}
         fallback={type === undefined ? 'medium, without a type' : `${type.defaultSeverity}, the type’s`}
         value={severity}
         onChange={setSeverity}
@@ -344,11 +344,11 @@ function RulesPanel({
           {list.map((r) => (
             <Table.Tr key={r.rule}>
               <Table.Td>
-                <Text size="sm" ff="monospace">
-                  {r.rule}
+                <Text size="sm" fw={500}>
+                  {ruleName(r.rule)}
                 </Text>
                 <Text size="xs" c="dimmed">
-                  {r.description}
+                  <RuleDescription text={r.description} />
                 </Text>
               </Table.Td>
               <Table.Td>
@@ -361,7 +361,7 @@ function RulesPanel({
               <Table.Td>{r.source === 'org' ? 'this org’s' : 'default'}</Table.Td>
               {canManage ? (
                 <Table.Td>
-                  <RowAction label={`Edit rule ${r.rule}`} onClick={() => setEditing(r)}>
+                  <RowAction label={`Edit rule ${ruleName(r.rule)}`} onClick={() => setEditing(r)}>
                     Edit
                   </RowAction>
                 </Table.Td>
@@ -376,7 +376,7 @@ function RulesPanel({
           onClose={() => setEditing(null)}
           onSave={async (settings) => {
             await actions.setRule(editing.rule, settings)
-            onDone(`Rule ${editing.rule} is saved.`)
+            onDone(`Rule “${ruleName(editing.rule)}” is saved.`)
           }}
         />
       )}
@@ -389,6 +389,23 @@ function seconds(s: number): string {
   if (s >= 86_400 && s % 3600 === 0) return `${s} s (${s / 3600} h)`
   if (s >= 60 && s % 60 === 0) return `${s} s (${s / 60} min)`
   return `${s} s`
+}
+
+/** The bounds the API's schema sets on a rule's numbers (PUT /v1/orgs/{orgId}/alert-rules/{rule}). */
+const BOUNDS = {
+  threshold: { min: 1, max: 100_000 },
+  windowSeconds: { min: 1, max: 31_536_000 },
+  dedupeSeconds: { min: 0, max: 31_536_000 },
+} as const
+type Bounded = keyof typeof BOUNDS
+
+/** Why a typed number cannot be saved, or undefined when it can: never clamped to fit. */
+function outOfBounds(key: Bounded, value: number): string | undefined {
+  const { min, max } = BOUNDS[key]
+  if (!Number.isInteger(value)) return 'Enter a whole number.'
+  if (value < min || value > max)
+    return `Must be from ${min.toLocaleString('en-US')} to ${max.toLocaleString('en-US')}.`
+  return undefined
 }
 
 function RuleDialog({
@@ -406,49 +423,48 @@ function RuleDialog({
     windowSeconds: rule.windowSeconds,
     dedupeSeconds: rule.dedupeSeconds,
   })
-  const number = (key: 'threshold' | 'windowSeconds' | 'dedupeSeconds', value: string | number) =>
+  const number = (key: Bounded, value: string | number) =>
     setSettings({ ...settings, [key]: typeof value === 'number' ? value : Number.parseInt(value, 10) })
-  const valid = [settings.threshold, settings.windowSeconds, settings.dedupeSeconds].every(Number.isInteger)
+  const errors = {
+    threshold: outOfBounds('threshold', settings.threshold),
+    windowSeconds: outOfBounds('windowSeconds', settings.windowSeconds),
+    dedupeSeconds: outOfBounds('dedupeSeconds', settings.dedupeSeconds),
+  }
+  const valid = Object.values(errors).every((e) => e === undefined)
+  const input = (key: Bounded, label: string, what: string) => (
+    <NumberInput
+      label={label}
+      description={`${what} From ${BOUNDS[key].min.toLocaleString('en-US')} to ${BOUNDS[key].max.toLocaleString('en-US')}.`}
+      min={BOUNDS[key].min}
+      max={BOUNDS[key].max}
+      // The value typed stays as typed: out of bounds it is refused with a message, not changed.
+      clampBehavior="none"
+      allowDecimal={false}
+      value={Number.isNaN(settings[key]) ? '' : settings[key]}
+      error={errors[key]}
+      onChange={(value) => number(key, value)}
+    />
+  )
   return (
     <ConfirmDialog
       opened
       onClose={onClose}
-      title={`Rule ${rule.rule}`}
+      title={`Rule “${ruleName(rule.rule)}”`}
       confirmLabel="Save rule"
       disabled={!valid}
       onConfirm={() => onSave(settings)}
     >
-      <Text size="sm">{rule.description}</Text>
+      <Text size="sm">
+        <RuleDescription text={rule.description} />
+      </Text>
       <Checkbox
         label="On"
         checked={settings.enabled}
         onChange={(event) => setSettings({ ...settings, enabled: event.currentTarget.checked })}
       />
-      <NumberInput
-        label="Threshold"
-        description="How many events within the window fire the rule."
-        min={1}
-        max={100_000}
-        allowDecimal={false}
-        value={settings.threshold}
-        onChange={(value) => number('threshold', value)}
-      />
-      <NumberInput
-        label="Window (seconds)"
-        min={1}
-        max={31_536_000}
-        allowDecimal={false}
-        value={settings.windowSeconds}
-        onChange={(value) => number('windowSeconds', value)}
-      />
-      <NumberInput
-        label="Dedupe window (seconds)"
-        min={0}
-        max={31_536_000}
-        allowDecimal={false}
-        value={settings.dedupeSeconds}
-        onChange={(value) => number('dedupeSeconds', value)}
-      />
+      {input('threshold', 'Threshold', 'How many events within the window fire the rule.')}
+      {input('windowSeconds', 'Window (seconds)', 'How far back events are counted.')}
+      {input('dedupeSeconds', 'Dedupe window (seconds)', 'Firings within it are one alert.')}
     </ConfirmDialog>
   )
 }

@@ -22,7 +22,9 @@ import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
+import { describeAlert, describeDetails, describeValue } from '../../lib/describe.ts'
 import {
+  useAlertsById,
   useIncident,
   useOrgPeople,
   useResponseActions,
@@ -384,9 +386,12 @@ function BreachPanel({
               <Table.Tr key={n.id}>
                 <Table.Td>
                   {n.party.name}
-                  <Text size="xs" c="dimmed">
-                    {n.party.kind.replace('_', ' ')}
-                  </Text>
+                  {/* The kind only where the name does not already say it ("customers / customers"). */}
+                  {n.party.name.toLowerCase() === n.party.kind.replace('_', ' ') ? null : (
+                    <Text size="xs" c="dimmed">
+                      {n.party.kind.replace('_', ' ')}
+                    </Text>
+                  )}
                 </Table.Td>
                 <Table.Td>{n.deadlineHours} h</Table.Td>
                 <Table.Td>{when(n.dueAt)}</Table.Td>
@@ -536,8 +541,35 @@ function MarkNotifiedDialog({
   )
 }
 
+const ROLE_WORDS: Record<string, string> = {
+  commander: 'Commander',
+  communications: 'Communications lead',
+  scribe: 'Scribe',
+}
+
+/**
+ * An update's `{ before, after }` as what changed, in a sentence: "Commander set to
+ * ana@example.com; status: investigating → contained". Fields sent unchanged are left out.
+ */
+function describeUpdate(details: Record<string, unknown>, names: Map<string, string>): string {
+  const before = (details.before ?? {}) as Record<string, unknown>
+  const after = (details.after ?? {}) as Record<string, unknown>
+  const changes = Object.entries(after)
+    .filter(([key, value]) => value !== undefined && value !== before[key])
+    .map(([key, value]) => {
+      const role = ROLE_WORDS[key]
+      if (role !== undefined)
+        return value === null ? `${role} removed` : `${role} set to ${describeValue(value, names)}`
+      const from = before[key] === undefined ? '' : `${describeValue(before[key], names)} → `
+      return `${key}: ${from}${describeValue(value, names)}`
+    })
+  if (changes.length === 0) return 'Nothing changed'
+  const sentence = changes.join('; ')
+  return sentence.charAt(0).toUpperCase() + sentence.slice(1)
+}
+
 /** A timeline entry in a sentence: notes and breach summaries in full, other changes briefly. */
-function describe(entry: NonNullable<Incident['timeline']>[number]): string {
+function describe(entry: NonNullable<Incident['timeline']>[number], names: Map<string, string>): string {
   const d = entry.details
   const text = (key: string) => (typeof d[key] === 'string' ? d[key] : '')
   switch (entry.kind) {
@@ -550,9 +582,17 @@ function describe(entry: NonNullable<Incident['timeline']>[number]): string {
     case 'breach_notified':
       return `party notified${text('channel') === '' ? '' : ` via ${text('channel')}`}`
     case 'link':
-      return `${text('kind').replace('_', ' ')} ${text('ref')} linked`
+      return `${text('kind').replace('_', ' ')} linked`
+    case 'update':
+      return describeUpdate(d, names)
+    case 'acknowledge':
+      return d.by === 'breach_confirmed'
+        ? 'Acknowledged by confirming the breach'
+        : Number(d.escalationLevel) > 0
+          ? `Acknowledged after escalation to level ${Number(d.escalationLevel)}`
+          : 'Acknowledged before any escalation'
     default:
-      return JSON.stringify(d)
+      return describeDetails(d, names)
   }
 }
 
@@ -584,7 +624,7 @@ function TimelinePanel({
               <Table.Td>{when(t.at)}</Table.Td>
               <Table.Td>{actorName(t.actor, names)}</Table.Td>
               <Table.Td>{t.kind.replaceAll('_', ' ')}</Table.Td>
-              <Table.Td className="response-details">{describe(t)}</Table.Td>
+              <Table.Td className="response-details">{describe(t, names)}</Table.Td>
             </Table.Tr>
           ))}
         </ListTable>
@@ -608,6 +648,11 @@ function TimelinePanel({
 
 function LinksPanel({ incident, orgId }: { incident: Incident; orgId: string }) {
   const links = incident.links ?? []
+  // Each linked alert by its title in words; the id stays out of sight.
+  const alerts = useAlertsById(
+    orgId,
+    links.filter((l) => l.kind === 'alert').map((l) => l.ref),
+  )
   return (
     <Panel title="Links">
       {links.length === 0 ? (
@@ -620,11 +665,16 @@ function LinksPanel({ incident, orgId }: { incident: Incident; orgId: string }) 
             <List.Item key={`${l.kind}:${l.ref}`}>
               {l.kind === 'alert' ? (
                 <Anchor component={Link} to={`/orgs/${orgId}/alerts`}>
-                  alert {l.ref}
+                  {(() => {
+                    const alert = alerts.get(l.ref)
+                    return alert === undefined
+                      ? 'An alert'
+                      : `Alert: ${describeAlert(alert)} (${when(alert.firstSeenAt)})`
+                  })()}
                 </Anchor>
               ) : (
                 <Anchor component={Link} to={`/orgs/${orgId}/audit`}>
-                  audit event {l.ref}
+                  An audit event
                 </Anchor>
               )}
             </List.Item>

@@ -73,8 +73,10 @@ export function IncidentsPage({ canManage }: { canManage: boolean }) {
 
 /** Where the escalation policy stands: stopped once acknowledged, else the level reached. */
 export function escalation(incident: Pick<Incident, 'acknowledgedAt' | 'escalationLevel'>): string {
-  const level = incident.escalationLevel === 0 ? 'not escalated' : `level ${incident.escalationLevel}`
-  return incident.acknowledgedAt === null ? `running: ${level}` : `stopped (acknowledged): ${level}`
+  const level = incident.escalationLevel === 0 ? 'not escalated yet' : `escalated to level ${incident.escalationLevel}`
+  return incident.acknowledgedAt === null
+    ? `running, ${level}`
+    : `stopped when acknowledged, ${level.replace(' yet', '')}`
 }
 
 function OpenIncidentForm({ orgId }: { orgId: string }) {

@@ -1,6 +1,8 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query'
+import { useQueries, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, unwrap, type paths } from '../../lib/api.ts'
 import { pageQuery, usePaged } from '../../lib/query.ts'
+
+export { useOrgPeople } from '../../lib/people.ts'
 
 export const PAGE_SIZE = 50
 
@@ -73,6 +75,22 @@ export function useIncident(orgId: string, incidentId: string) {
   })
 }
 
+/** GET …/alerts/{alertId} of each id (an incident's linked alerts): id → the alert, as far as they load. */
+export function useAlertsById(orgId: string, alertIds: string[]) {
+  const results = useQueries({
+    queries: alertIds.map((alertId) => ({
+      queryKey: [...responseKey(orgId), 'alerts', alertId],
+      queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/alerts/{alertId}', { params: { path: { orgId, alertId } } })),
+    })),
+  })
+  const found = new Map<string, NonNullable<(typeof results)[number]['data']>>()
+  results.forEach((r, i) => {
+    const id = alertIds[i]
+    if (r.data !== undefined && id !== undefined) found.set(id, r.data)
+  })
+  return found
+}
+
 /** GET /v1/orgs/{orgId}/response-plan (incidents:read): types, parties, escalation, reviews. */
 export function usePlan(orgId: string) {
   return useQuery({
@@ -119,18 +137,6 @@ export function usePlanActions(orgId: string) {
     review: (notes: string) =>
       done(unwrap(api.POST('/v1/orgs/{orgId}/response-plan/reviews', { params: path, body: { notes } }))),
   }
-}
-
-/**
- * GET /v1/orgs/{orgId}/members, first page: the people an incident role can go to, and
- * the names shown for the user ids the API answers (roles, timeline actors).
- */
-export function useOrgPeople(orgId: string) {
-  return useQuery({
-    queryKey: ['orgs', orgId, 'members', 'response-people'],
-    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/members', { params: { path: { orgId }, query: { limit: 100 } } })),
-    retry: false,
-  })
 }
 
 /**

@@ -1,4 +1,5 @@
-import { Badge, NativeSelect, NumberInput, TextInput } from '@mantine/core'
+import { Fragment } from 'react'
+import { Badge, Code, NativeSelect, NumberInput, TextInput } from '@mantine/core'
 import type { Alert } from './api.ts'
 
 export type Severity = Alert['severity']
@@ -131,6 +132,47 @@ export function PartyFields({
         error={fieldError?.('deadlineHours')}
         onChange={(value) => onChange({ ...party, hours: value })}
       />
+    </>
+  )
+}
+
+const RULE_NAMES: Record<string, string> = {
+  login_failures_account: 'Failed sign-ins for an account',
+  login_failures_ip: 'Failed sign-ins from an address',
+  reveal_burst: 'Burst of reveals',
+  reveal_off_hours: 'Reveal outside usual hours',
+  privilege_change: 'Privilege change',
+  mfa_disabled: 'Two-factor authentication turned off',
+  grant_misuse: 'Diagnostic access grant misused',
+  application_action: 'Watched application action',
+  audit_integrity: 'Audit chain broken',
+  plan_review_overdue: 'Response plan review overdue',
+  disclosure_ack_overdue: 'Vulnerability report not acknowledged',
+  breach_notification_missed: 'Breach notification missed',
+  audit_unwitnessed: 'Audit log not witnessed',
+  audit_witness_inconsistent: 'Audit witness inconsistent',
+}
+
+/**
+ * An alert rule's name in words ("login_failures_account" → "Failed sign-ins for an
+ * account"); a rule the console does not know reads as its key's words.
+ */
+export function ruleName(rule: string): string {
+  const known = RULE_NAMES[rule]
+  if (known !== undefined) return known
+  const words = rule.replace(/_/g, ' ')
+  return words.charAt(0).toUpperCase() + words.slice(1)
+}
+
+/** A rule's description as the API writes it: a `quoted` name (a setting, a pattern) shown as code, not backticks. */
+export function RuleDescription({ text }: { text: string }) {
+  return (
+    <>
+      {text.split('`').map((part, i) =>
+        // Odd parts sit between backticks (an unmatched last one reads as plain text).
+        // biome-ignore lint/suspicious/noArrayIndexKey: the parts of one fixed string
+        i % 2 === 1 ? <Code key={i}>{part}</Code> : <Fragment key={i}>{part}</Fragment>,
+      )}
     </>
   )
 }

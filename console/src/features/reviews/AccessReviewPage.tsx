@@ -18,6 +18,7 @@ import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { PageLoader } from '../../components/PageLoader.tsx'
+import { PermissionWords } from '../../components/PermissionScope.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { when } from '../../lib/format.ts'
 import {
@@ -31,7 +32,17 @@ import {
 } from './api.ts'
 import { BulkDecision } from './BulkDecision.tsx'
 import { DecisionDialog } from './DecisionDialog.tsx'
-import { actorName, KIND, progress, reviewName, ReviewStatus, summaryText, twoFactor } from './ui.tsx'
+import {
+  actorName,
+  holderName,
+  itemName,
+  KIND,
+  progress,
+  reviewName,
+  ReviewStatus,
+  summaryText,
+  twoFactor,
+} from './ui.tsx'
 
 /** What the session may do on a campaign's page; the API still decides every call. */
 export interface ReviewPermissions {
@@ -191,7 +202,13 @@ function Items({
         onChange={(e) => setShow(e.currentTarget.value === 'pending' ? 'pending' : 'all')}
       />
       {canDecide ? (
-        <BulkDecision orgId={orgId} reviewId={reviewId} chosen={chosen} onFinished={() => setSelected(new Set())} />
+        <BulkDecision
+          orgId={orgId}
+          reviewId={reviewId}
+          chosen={chosen}
+          nameOf={(item) => itemName(item, names)}
+          onFinished={() => setSelected(new Set())}
+        />
       ) : null}
       <ListStatus
         query={items}
@@ -220,9 +237,9 @@ function Items({
             <Table.Tr key={item.id}>
               {canDecide ? (
                 <Table.Td>
-                  {item.decision === null ? (
+                  {item.allowedDecisions.length > 0 ? (
                     <Checkbox
-                      aria-label={`Select ${item.label} (${KIND[item.kind]})`}
+                      aria-label={`Select ${itemName(item, names)}`}
                       checked={selected.has(item.id)}
                       onChange={(e) => toggle(item.id, e.currentTarget.checked)}
                     />
@@ -235,8 +252,22 @@ function Items({
                   {KIND[item.kind]}
                   {item.kind === 'api_token' ? ` of ${holderName(item, names)}` : ''}
                 </Text>
+                {item.kind === 'grant' && typeof item.details.reason === 'string' ? (
+                  <Text size="xs">Reason: {item.details.reason}</Text>
+                ) : null}
               </Table.Td>
-              <Table.Td>{item.role ?? '—'}</Table.Td>
+              <Table.Td>
+                {item.decision === 'reduce' && item.reduceTo !== null ? (
+                  <>
+                    {item.reduceTo}
+                    <Text size="xs" c="dimmed">
+                      was {item.role ?? '—'}
+                    </Text>
+                  </>
+                ) : (
+                  (item.role ?? '—')
+                )}
+              </Table.Td>
               <Table.Td>{twoFactor(item.mfaEnabled)}</Table.Td>
               <Table.Td>
                 {when(item.lastActivityAt)}
@@ -251,32 +282,23 @@ function Items({
               </Table.Td>
               <Table.Td>
                 {item.decision === null ? (
-                  canDecide ? (
+                  canDecide && item.allowedDecisions.length > 0 ? (
                     <Group gap={4} wrap="nowrap">
-                      <RowAction
-                        label={`Certify ${item.label}`}
-                        onClick={() => setDeciding({ item, decision: 'certify' })}
-                      >
-                        Certify
-                      </RowAction>
-                      {item.kind === 'member' || item.kind === 'service_account' ? (
+                      {DECISIONS.filter((d) => item.allowedDecisions.includes(d)).map((d) => (
                         <RowAction
-                          label={`Reduce ${item.label}`}
-                          onClick={() => setDeciding({ item, decision: 'reduce' })}
+                          key={d}
+                          label={`${VERB[d]} ${itemName(item, names)}`}
+                          {...(d === 'revoke' ? { color: 'red.9' } : {})}
+                          onClick={() => setDeciding({ item, decision: d })}
                         >
-                          Reduce
+                          {VERB[d]}
                         </RowAction>
-                      ) : null}
-                      <RowAction
-                        label={`Revoke ${item.label}`}
-                        color="red.9"
-                        onClick={() => setDeciding({ item, decision: 'revoke' })}
-                      >
-                        Revoke
-                      </RowAction>
+                      ))}
                     </Group>
                   ) : (
-                    <Text size="sm">undecided</Text>
+                    <Text size="sm">
+                      {canDecide ? 'undecided: your own access, another reviewer decides it' : 'undecided'}
+                    </Text>
                   )
                 ) : (
                   <Decided item={item} names={names} />
@@ -294,6 +316,7 @@ function Items({
         decision={deciding?.decision ?? null}
         onClose={() => setDeciding(null)}
         onDone={onDone}
+        names={names}
       />
     </Stack>
   )
@@ -309,11 +332,7 @@ function Used({ item }: { item: ReviewItem }) {
           ? `${item.usedPermissions.length} of ${held} used`
           : `${held} held`}
       </Text>
-      {item.usedPermissions.length > 0 ? (
-        <Text size="xs" c="dimmed">
-          used: {item.usedPermissions.join(', ')}
-        </Text>
-      ) : null}
+      {item.usedPermissions.length > 0 ? <PermissionWords permissions={item.usedPermissions} prefix="used: " /> : null}
       {item.suggestedRole !== null ? (
         <Text size="xs">
           suggests: <strong>{item.suggestedRole}</strong>
@@ -341,9 +360,6 @@ function Decided({ item, names }: { item: ReviewItem; names: Map<string, string>
   )
 }
 
-/** Whose API token an item is: the member's email, or the service account's id. */
-function holderName(item: ReviewItem, names: Map<string, string>): string {
-  const holder = typeof item.details.holder === 'string' ? item.details.holder : ''
-  const name = names.get(holder) ?? holder
-  return item.details.holderType === 'service_account' ? `service account ${name}` : name
-}
+/** The decisions in the order a row offers them, and their buttons' words. */
+const DECISIONS: Decision[] = ['certify', 'reduce', 'revoke']
+const VERB: Record<Decision, string> = { certify: 'Certify', reduce: 'Reduce', revoke: 'Revoke' }

@@ -3,16 +3,17 @@ import { Button, Group, List, NativeSelect, Stack, Table, Text } from '@mantine/
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { ListTable } from '../../components/ListTable.tsx'
 import { Panel } from '../../components/Panel.tsx'
+import { ReasonField } from '../../components/ReasonField.tsx'
 import { ApiError } from '../../lib/api.ts'
 import { useReviewActions, useRoleNames, type Decision, type ReviewItem } from './api.ts'
-import { reducibleRoles, ReasonField } from './DecisionDialog.tsx'
-import { KIND } from './ui.tsx'
+import { reducibleRoles } from './DecisionDialog.tsx'
 
-/** One item's answer in a bulk run: what the decision did, or the API's refusal. */
+/** One item's answer in a bulk run: what the decision did, or the API's refusal (and its code). */
 interface BulkResult {
   item: ReviewItem
   done: boolean
   text: string
+  code?: string
 }
 
 const VERB: Record<Decision, string> = { certify: 'Certify', revoke: 'Revoke', reduce: 'Reduce' }
@@ -21,17 +22,20 @@ const VERB: Record<Decision, string> = { certify: 'Certify', revoke: 'Revoke', r
  * One decision and one reason for the items selected in the table: the API decides each
  * item on its own (POST …/decision per item, one after the other), so some may be refused
  * while others go through — each item's answer is listed, the refusals with the API's
- * detail and code.
+ * detail (its code on the cell as `data-code`, not in the words).
  */
 export function BulkDecision({
   orgId,
   reviewId,
-  chosen,
+  chosen: selected,
+  nameOf,
   onFinished,
 }: {
   orgId: string
   reviewId: string
   chosen: ReviewItem[]
+  /** An item's name, distinct within the review (an API token with its holder). */
+  nameOf: (item: ReviewItem) => string
   onFinished: () => void
 }) {
   const actions = useReviewActions(orgId)
@@ -41,6 +45,9 @@ export function BulkDecision({
   const [reason, setReason] = useState('')
   const [confirming, setConfirming] = useState(false)
   const [results, setResults] = useState<BulkResult[]>([])
+  // Only the items the API lets the caller decide this way (`allowedDecisions`): the others stay out.
+  const chosen = selected.filter((i) => i.allowedDecisions.includes(decision))
+  const left = selected.filter((i) => !i.allowedDecisions.includes(decision))
   const options = reducibleRoles(roles.data, null)
   const picked = role ?? options[0]
 
@@ -60,13 +67,14 @@ export function BulkDecision({
         )
         answers.push({ item, done: true, text: decided.outcome ?? decision })
       } catch (caught) {
-        const text =
-          caught instanceof ApiError
-            ? `${caught.detail}${caught.code === 'UNKNOWN' ? '' : ` (${caught.code})`}`
-            : caught instanceof Error
-              ? caught.message
-              : 'the request failed'
-        answers.push({ item, done: false, text })
+        if (caught instanceof ApiError)
+          answers.push({
+            item,
+            done: false,
+            text: caught.detail,
+            ...(caught.code === 'UNKNOWN' ? {} : { code: caught.code }),
+          })
+        else answers.push({ item, done: false, text: caught instanceof Error ? caught.message : 'the request failed' })
       }
     }
     setResults(answers)
@@ -108,9 +116,16 @@ export function BulkDecision({
             ) : null}
           </Group>
           <ReasonField value={reason} onChange={setReason} />
+          {left.length > 0 ? (
+            <Text size="sm">{`Left out, as you cannot ${decision} them: ${left.map(nameOf).join(', ')}.`}</Text>
+          ) : null}
           <Group>
             <Button type="submit" disabled={chosen.length === 0}>
-              {chosen.length === 0 ? 'Select items first' : `${VERB[decision]} ${noun}`}
+              {chosen.length > 0
+                ? `${VERB[decision]} ${noun}`
+                : selected.length === 0
+                  ? 'Select items first'
+                  : `None selected to ${decision}`}
             </Button>
           </Group>
           {results.length > 0 ? (
@@ -123,10 +138,8 @@ export function BulkDecision({
               <ListTable label="Bulk decision results" columns={['Item', 'Result']}>
                 {results.map((r) => (
                   <Table.Tr key={r.item.id}>
-                    <Table.Td>
-                      {r.item.label} ({KIND[r.item.kind]})
-                    </Table.Td>
-                    <Table.Td>{r.done ? `Decided: ${r.text}` : `Refused: ${r.text}`}</Table.Td>
+                    <Table.Td>{nameOf(r.item)}</Table.Td>
+                    <Table.Td data-code={r.code}>{r.done ? `Decided: ${r.text}` : `Refused: ${r.text}`}</Table.Td>
                   </Table.Tr>
                 ))}
               </ListTable>
@@ -153,9 +166,7 @@ export function BulkDecision({
           </Text>
           <List size="sm">
             {chosen.map((i) => (
-              <List.Item key={i.id}>
-                {i.label} ({KIND[i.kind]})
-              </List.Item>
+              <List.Item key={i.id}>{nameOf(i)}</List.Item>
             ))}
           </List>
         </Stack>

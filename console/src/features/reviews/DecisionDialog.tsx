@@ -1,8 +1,9 @@
 import { useState } from 'react'
-import { NativeSelect, Stack, Text, Textarea } from '@mantine/core'
+import { NativeSelect, Stack, Text } from '@mantine/core'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { ReasonField } from '../../components/ReasonField.tsx'
 import { useReviewActions, useRoleNames, type Decision, type ReviewItem } from './api.ts'
-import { KIND } from './ui.tsx'
+import { holderName, KIND } from './ui.tsx'
 
 /** What a revoke does to an item of each kind, as the API applies it. */
 export const REVOKES: Record<ReviewItem['kind'], (label: string) => string> = {
@@ -30,21 +31,6 @@ export function reducibleRoles(
     .map((r) => r.name)
 }
 
-/** The reason field every decision carries (the API's `note`). */
-export function ReasonField({ value, onChange }: { value: string; onChange: (value: string) => void }) {
-  return (
-    <Textarea
-      label="Reason"
-      description="Kept with the decision and in the org’s audit log."
-      value={value}
-      onChange={(e) => onChange(e.currentTarget.value)}
-      maxLength={1000}
-      autosize
-      minRows={2}
-    />
-  )
-}
-
 /**
  * One item's decision, confirmed in a dialog that says what it does, with a reason; reduce
  * picks the narrower role (the item's suggested one first). The API's refusal (your own
@@ -57,6 +43,7 @@ export function DecisionDialog({
   decision,
   onClose,
   onDone,
+  names = new Map(),
 }: {
   orgId: string
   reviewId: string
@@ -64,6 +51,8 @@ export function DecisionDialog({
   decision: Decision | null
   onClose: () => void
   onDone: (message: string) => void
+  /** Service accounts by id, to name the one holding an API token. */
+  names?: ReadonlyMap<string, string>
 }) {
   const actions = useReviewActions(orgId)
   const roles = useRoleNames(orgId)
@@ -78,7 +67,9 @@ export function DecisionDialog({
     onClose()
   }
   const open = item !== null && decision !== null
-  const label = item?.label ?? ''
+  // An API token by its holder too: two tokens may share a name.
+  const label =
+    item === null ? '' : item.kind === 'api_token' ? `${item.label} of ${holderName(item, names)}` : item.label
   const title =
     decision === 'certify'
       ? `Certify ${label}?`

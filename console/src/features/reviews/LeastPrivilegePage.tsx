@@ -5,9 +5,11 @@ import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
+import { PermissionWords } from '../../components/PermissionScope.tsx'
 import { when } from '../../lib/format.ts'
 import { useLeastPrivilege, useReviewActions, useSelfId, type PrivilegeEntry } from './api.ts'
-import { REVOKES, ReasonField } from './DecisionDialog.tsx'
+import { REVOKES } from './DecisionDialog.tsx'
+import { ReasonField } from '../../components/ReasonField.tsx'
 import { counted } from '../../lib/plural.ts'
 
 /** What the session may do from the report; the API still decides every call. */
@@ -124,11 +126,7 @@ export function LeastPrivilegePage({ can }: { can: LeastPrivilegePermissions }) 
                   <Table.Td>{entry.role}</Table.Td>
                   <Table.Td>
                     {entry.used.length} of {entry.granted.length}
-                    {entry.used.length > 0 ? (
-                      <Text size="xs" c="dimmed">
-                        {entry.used.join(', ')}
-                      </Text>
-                    ) : null}
+                    {entry.used.length > 0 ? <PermissionWords permissions={entry.used} /> : null}
                   </Table.Td>
                   <Table.Td>{entry.unused.length}</Table.Td>
                   <Table.Td>{when(entry.lastActivityAt)}</Table.Td>

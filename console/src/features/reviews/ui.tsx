@@ -58,3 +58,28 @@ export function actorName(by: string | null, names: Map<string, string>, email: 
   const [kind, id = ''] = by.split(':')
   return kind === 'user' ? (names.get(id) ?? by) : by
 }
+
+/**
+ * Whose API token an item is: the member's email (the API's `holderEmail`), a service
+ * account by its name (`names`: the review's service accounts by id), else who it was in
+ * words — never an id.
+ */
+export function holderName(item: ReviewItem, names: ReadonlyMap<string, string>): string {
+  if (item.holderEmail !== null) return item.holderEmail
+  const holder = typeof item.details.holder === 'string' ? item.details.holder : ''
+  if (item.details.holderType === 'service_account') {
+    const name = names.get(holder)
+    return name === undefined ? 'a service account' : `service account ${name}`
+  }
+  return names.get(holder) ?? 'a former member'
+}
+
+/**
+ * An item named so that no two read alike in one review: "ana@example.com (member)",
+ * "invitation (API token of ana@example.com)" — for its labels, dialogs and bulk results.
+ */
+export function itemName(item: ReviewItem, names: ReadonlyMap<string, string>): string {
+  return item.kind === 'api_token'
+    ? `${item.label} (${KIND.api_token} of ${holderName(item, names)})`
+    : `${item.label} (${KIND[item.kind]})`
+}

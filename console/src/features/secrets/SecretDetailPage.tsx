@@ -4,7 +4,9 @@ import {
   Box,
   Button,
   CloseButton,
+  Code,
   Container,
+  CopyButton,
   Group,
   Paper,
   Stack,
@@ -26,6 +28,7 @@ import { useSecret, useSecretActions, useVersions } from './api.ts'
 import { NewVersionForm } from './NewVersionForm.tsx'
 import { RevealPanel } from './RevealPanel.tsx'
 import { StateBadges } from './StateBadges.tsx'
+import { describeActorRef } from '../../lib/describe.ts'
 
 /** What the session may do, as GET /v1/me lists it; the API still decides every call. */
 export interface SecretPermissions {
@@ -91,6 +94,25 @@ export function SecretDetailPage({ can }: { can: SecretPermissions }) {
               <Table.Tr>
                 <Table.Th scope="row">Type</Table.Th>
                 <Table.Td>{secret.data.type}</Table.Td>
+              </Table.Tr>
+              <Table.Tr>
+                <Table.Th scope="row">Id</Table.Th>
+                <Table.Td>
+                  {/* What the API and a provider's diagnostic access request name it by. */}
+                  <Group gap="xs" wrap="nowrap">
+                    <Code>{secret.data.id}</Code>
+                    <CopyButton value={secret.data.id}>
+                      {({ copied, copy }) => (
+                        <Button size="compact-xs" variant="default" onClick={copy} aria-label="Copy the secret’s id">
+                          {copied ? 'Copied' : 'Copy'}
+                        </Button>
+                      )}
+                    </CopyButton>
+                  </Group>
+                  <Text size="xs" c="dimmed">
+                    For the API, and for a provider asking diagnostic access to this secret.
+                  </Text>
+                </Table.Td>
               </Table.Tr>
               <Table.Tr>
                 <Table.Th scope="row">Current version</Table.Th>
@@ -170,7 +192,7 @@ export function SecretDetailPage({ can }: { can: SecretPermissions }) {
                         {v.version === secret.data.currentVersion ? ' (current)' : ''}
                       </Table.Td>
                       <Table.Td>{when(v.createdAt)}</Table.Td>
-                      <Table.Td>{v.createdBy}</Table.Td>
+                      <Table.Td>{describeActorRef(v.createdBy, v.createdByName)}</Table.Td>
                       <Table.Td>
                         <StateBadges exposed={v.exposed} destroyed={v.destroyedAt !== null} />
                       </Table.Td>
