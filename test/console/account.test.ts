@@ -6,6 +6,7 @@ import { PASSWORD } from '../helpers/app.ts'
 import {
   CHROMIUM,
   freePort,
+  refusalAlert,
   seriousViolations,
   startConsoleWorld,
   watchCsp,
@@ -155,7 +156,7 @@ describe('web console: account', () => {
 
     await page.getByLabel('Code from the app').fill('000000')
     await page.getByRole('button', { name: 'Turn on' }).click()
-    await page.getByRole('alert').filter({ hasText: 'MFA_CODE_INVALID' }).waitFor()
+    await refusalAlert(page, 'MFA_CODE_INVALID').waitFor()
 
     await page.getByLabel('Code from the app').fill(totpCode(totpSecret))
     await page.getByRole('button', { name: 'Turn on' }).click()
@@ -192,7 +193,7 @@ describe('web console: account', () => {
     assert.equal(focused, 'one-time-code')
     await page.keyboard.type('000000')
     await page.keyboard.press('Enter')
-    await dialog.getByRole('alert').filter({ hasText: 'MFA_CODE_INVALID' }).waitFor()
+    await refusalAlert(dialog, 'MFA_CODE_INVALID').waitFor()
     await page.keyboard.press('Control+A')
     await page.keyboard.type(totpCode(totpSecret, 1))
     await page.keyboard.press('Enter')
@@ -284,8 +285,11 @@ describe('web console: account', () => {
     const warning = viewer.getByRole('alert').filter({ hasText: 'Still there?' })
     assert.equal(await warning.count(), 0)
     // 30 minutes idle by default, less 30 s for the API's coarse last-use record: the
-    // warning shows from 28:30 after the last answer to 29:30.
-    await viewer.clock.fastForward('29:00')
+    // warning shows from 28:30 after the last answer to 29:30. The page's time is then held
+    // fixed at 28:50 while its timers keep running, so that however slow the machine, no real
+    // time passes on the page while the test looks at the warning (a running clock let a
+    // loaded machine reach the sign-out).
+    await viewer.clock.setFixedTime((await viewer.evaluate(() => Date.now())) + 28 * 60_000 + 50_000)
     await warning.waitFor()
     assert.match((await warning.textContent()) ?? '', /signed out for inactivity in \d+ seconds/)
     assert.deepEqual(await seriousViolations(viewer), [], 'axe-core on the idle warning')
