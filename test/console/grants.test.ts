@@ -205,6 +205,11 @@ describe('web console: diagnostic access grants', () => {
       await cu.getByRole('heading', { level: 1, name: `Diagnostic access for ${world.provider.email}` }).waitFor()
       const facts = cu.getByRole('table', { name: 'Grant' })
       await facts.getByRole('link', { name: 'billing-api' }).waitFor()
+      // A pending grant has not run yet: said so, not "not approved" (newcomer, issue 13).
+      assert.match(
+        await facts.getByRole('row', { name: /^Runs/ }).innerText(),
+        /^Runs\s+not yet: it starts when approved$/,
+      )
       await cu.getByRole('button', { name: 'Approve' }).focus()
       await cu.keyboard.press('Enter')
       const dialog = cu.getByRole('dialog', { name: 'Approve this diagnostic access?' })
@@ -428,6 +433,10 @@ describe('web console: diagnostic access grants', () => {
       assert.match(
         await deniedRow.innerText(),
         new RegExp(`${world.customer.ownerEmail.replace(/[.]/g, '\\.')}, .+: “use the export of last week instead”`),
+      )
+      assert.match(
+        await cu.getByRole('table', { name: 'Grant' }).getByRole('row', { name: /^Runs/ }).innerText(),
+        /^Runs\s+never: it was not approved$/,
       )
       assert.deepEqual(customer.csp, [], 'no CSP violation')
     } finally {

@@ -138,7 +138,11 @@ function GrantFacts({ orgId, grant }: { orgId: string; grant: Grant }) {
         <Table.Tr>
           <Table.Th scope="row">Runs</Table.Th>
           <Table.Td>
-            {grant.startsAt === null ? 'not approved' : `${when(grant.startsAt)} until ${when(grant.expiresAt)}`}
+            {grant.startsAt !== null
+              ? `${when(grant.startsAt)} until ${when(grant.expiresAt)}`
+              : grant.status === 'pending'
+                ? 'not yet: it starts when approved'
+                : 'never: it was not approved'}
           </Table.Td>
         </Table.Tr>
         {grant.status === 'denied' ? (
