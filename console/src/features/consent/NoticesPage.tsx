@@ -11,7 +11,7 @@ import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
-import { sha256Hex, useConsentActions, useNotice, useNotices, usePurposes } from './api.ts'
+import { sha256Hex, useConsentActions, useNotice, useNotices, usePurposeNames, usePurposes } from './api.ts'
 
 /** What a material change means, said where it is chosen and where it is shown. */
 const MATERIAL =
@@ -25,6 +25,7 @@ const MATERIAL =
 export function NoticesPage({ canManage }: { canManage: boolean }) {
   const { orgId = '' } = useParams()
   const notices = useNotices(orgId)
+  const purposeName = usePurposeNames(orgId)
   const list = useMemo(() => notices.data?.pages.flatMap((p) => p.notices) ?? [], [notices.data])
   const [reading, setReading] = useState<number | null>(null)
   const [publishing, setPublishing] = useState(false)
@@ -54,9 +55,10 @@ export function NoticesPage({ canManage }: { canManage: boolean }) {
                     v{n.version}
                   </Table.Th>
                   <Table.Td>{n.language}</Table.Td>
-                  <Table.Td>{n.purposes.join(', ')}</Table.Td>
+                  <Table.Td>{n.purposes.map(purposeName).join(', ')}</Table.Td>
                   <Table.Td>{n.materialChange ? 'yes: earlier grants need re-consent' : 'no'}</Table.Td>
-                  <Table.Td className="consent-hash">{n.sha256}</Table.Td>
+                  {/* The start of the hash, enough to tell versions apart; the whole one is in Read. */}
+                  <Table.Td className="consent-hash">{n.sha256.slice(0, 16)}…</Table.Td>
                   <Table.Td>{when(n.publishedAt)}</Table.Td>
                   <Table.Td>
                     <RowAction label={`Read notice version ${n.version}`} onClick={() => setReading(n.version)}>
@@ -103,14 +105,15 @@ export function NoticesPage({ canManage }: { canManage: boolean }) {
 /** One published version, read-only: its exact text and the SHA-256 that names it. */
 function NoticeText({ orgId, version, onClose }: { orgId: string; version: number; onClose: () => void }) {
   const notice = useNotice(orgId, version)
+  const purposeName = usePurposeNames(orgId)
   if (notice.isPending) return <PageLoader label="Loading the notice" />
   if (notice.isError) return <ProblemAlert error={notice.error} title="You cannot read this notice" />
   const n = notice.data
   return (
     <Stack gap="sm">
       <Text size="sm">
-        Published {when(n.publishedAt)} in {n.language}, covering {n.purposes.join(', ')}. Read-only: a published
-        version never changes.
+        Published {when(n.publishedAt)} in {n.language}, covering {n.purposes.map(purposeName).join(', ')}. Read-only: a
+        published version never changes.
       </Text>
       {n.materialChange ? <Text size="sm">{MATERIAL}</Text> : null}
       <Text size="sm" fw={500}>
@@ -224,8 +227,9 @@ function PublishForm({
         />
         {material ? (
           <Alert color="yellow" title="Subjects will be asked again">
-            Publishing this version makes the grants under earlier versions of {covered.join(', ') || 'the purposes'}{' '}
-            lapse: checks answer not allowed until each subject consents under this version.
+            Publishing this version makes the grants under earlier versions of{' '}
+            {covered.map((key) => all.find((p) => p.key === key)?.name ?? key).join(', ') || 'the purposes'} lapse:
+            checks answer not allowed until each subject consents under this version.
           </Alert>
         ) : null}
         <Text size="sm">Once published, a version can no longer be changed.</Text>

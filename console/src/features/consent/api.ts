@@ -1,3 +1,4 @@
+import { useMemo } from 'react'
 import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, ApiError, unwrap, type paths } from '../../lib/api.ts'
 import { pageQuery, usePaged } from '../../lib/query.ts'
@@ -129,6 +130,20 @@ export function usePurposes(orgId: string) {
       }),
     ),
   )
+}
+
+/**
+ * A purpose's name by its key, from the purposes already loaded (the first page, and any
+ * more the page asked for): `(key) => name`, or the key itself when the purpose is not
+ * loaded (an org with more purposes than a page, or a purpose since removed).
+ */
+export function usePurposeNames(orgId: string): (key: string) => string {
+  const purposes = usePurposes(orgId)
+  return useMemo(() => {
+    const names = new Map<string, string>()
+    for (const page of purposes.data?.pages ?? []) for (const p of page.purposes) names.set(p.key, p.name)
+    return (key: string) => names.get(key) ?? key
+  }, [purposes.data])
 }
 
 /** GET …/consent/notices (consent:read): notice versions, newest first, without their text. */
