@@ -16,10 +16,9 @@ export function toAppError(error: unknown): AppError {
     const context = fastifyError.validationContext ?? 'body'
     const where = context === 'querystring' ? 'query' : context
     return new AppError('VALIDATION_FAILED', 'the request does not match the schema', {
-      errors: fastifyError.validation.slice(0, 20).map((v) => ({
-        path: `/${where}${v.instancePath}`,
-        message: describeValidation(v as { keyword: string; message?: string; params: Record<string, unknown> }),
-      })),
+      errors: withAllowedValues(fastifyError.validation as SchemaError[])
+        .slice(0, 20)
+        .map((v) => ({ path: `/${where}${v.instancePath}`, message: describeValidation(v) })),
     })
   }
   switch (fastifyError.code) {
@@ -52,9 +51,38 @@ export function toAppError(error: unknown): AppError {
   return new AppError('INTERNAL', 'internal error', {}, { cause: error })
 }
 
-function describeValidation(v: { keyword: string; message?: string; params: Record<string, unknown> }): string {
+/** One error of Ajv's output (the fields Fastify passes on). */
+type SchemaError = { keyword: string; instancePath: string; message?: string; params: Record<string, unknown> }
+
+/**
+ * Says the allowed values where a field takes one of a fixed set. TypeBox writes such a
+ * field as `anyOf` of `const` schemas, for which Ajv (allErrors) reports one "must be equal
+ * to constant" per value and then "must match a schema in anyOf": these become one error,
+ * "must be one of …", at the field's path. `enum` errors name their values the same way.
+ */
+function withAllowedValues(errors: SchemaError[]): SchemaError[] {
+  const allowed = new Map<string, unknown[]>()
+  for (const e of errors)
+    if (e.keyword === 'const')
+      allowed.set(e.instancePath, [...(allowed.get(e.instancePath) ?? []), e.params.allowedValue])
+  const out: SchemaError[] = []
+  const said = new Set<string>()
+  for (const e of errors) {
+    const values = allowed.get(e.instancePath)
+    if (values === undefined || (e.keyword !== 'const' && e.keyword !== 'anyOf')) out.push(e)
+    else if (e.keyword === 'const' && !said.has(e.instancePath)) {
+      said.add(e.instancePath)
+      out.push({ ...e, keyword: 'enum', params: { allowedValues: values } })
+    }
+  }
+  return out
+}
+
+function describeValidation(v: SchemaError): string {
   if (v.keyword === 'additionalProperties') return `unknown field ${JSON.stringify(v.params.additionalProperty)}`
   if (v.keyword === 'required') return `missing field ${JSON.stringify(v.params.missingProperty)}`
+  if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues))
+    return `must be one of ${v.params.allowedValues.map((a) => JSON.stringify(a)).join(', ')}`
   return v.message ?? v.keyword
 }
 
