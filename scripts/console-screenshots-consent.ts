@@ -112,8 +112,8 @@ export async function shootConsent(world: ConsoleWorld, browser: Browser, shot: 
   await page.goto(`${base}/subjects`)
   await page.getByLabel(/^Subject id/).fill('cust_0')
   await page.getByRole('button', { name: 'Show timeline' }).click()
-  await page.getByRole('button', { name: 'Withdraw consent to analytics' }).click()
-  await page.getByText('Consent to analytics is withdrawn, on behalf by staff.').waitFor()
+  await page.getByRole('button', { name: 'Withdraw consent to Product analytics' }).click()
+  await page.getByText('Consent to Product analytics is withdrawn, on behalf by staff.').waitFor()
   await shot(page, '67-consent-subject-timeline')
 
   await page.goto(`${base}/reports`)

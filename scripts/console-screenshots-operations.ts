@@ -31,7 +31,7 @@ async function until<T>(what: string, read: () => Promise<T | undefined>, ms: nu
 }
 
 /** Fails with the API's answer unless the call succeeded (2xx). */
-function expectOk(answer: { status: number; text: string }, what: string): void {
+export function expectOk(answer: { status: number; text: string }, what: string): void {
   if (answer.status < 200 || answer.status > 299) throw new Error(`${what}: HTTP ${answer.status} ${answer.text}`)
 }
 
@@ -87,20 +87,26 @@ async function startHostPage(custodian: string, token: () => string): Promise<{ 
  * (CUSTODIAN_WEBHOOK_MAX_ATTEMPTS=2) and a retention job every second or so
  * (CUSTODIAN_RETENTION_CHECK_MS), so the dead letter and the purge happen within minutes.
  */
-export async function shootOperations(world: ConsoleWorld, browser: Browser, shot: Shot): Promise<void> {
+/** A customer org made by the operator, its owner joined through the invitation (with `PASSWORD`). */
+export async function customerOrg(
+  world: ConsoleWorld,
+  name: string,
+  ownerEmail: string,
+): Promise<{ orgId: string; ownerToken: string }> {
   const port = world.server.httpsPort
-  const made = await httpsJson(port, 'POST', '/v1/orgs', {
-    token: world.provider.token,
-    body: { name: 'Globex', ownerEmail: 'owner@globex.test' },
-  })
-  expectOk(made, 'Globex')
+  const made = await httpsJson(port, 'POST', '/v1/orgs', { token: world.provider.token, body: { name, ownerEmail } })
+  expectOk(made, name)
   const created = made.body as { org: { id: string }; invitation: { token: string } }
-  const orgId = created.org.id
   const accepted = await httpsJson(port, 'POST', '/v1/invitations/accept', {
     body: { token: created.invitation.token, password: PASSWORD },
   })
-  expectOk(accepted, 'Globex’s owner')
-  const ownerToken = accepted.body.apiToken as string
+  expectOk(accepted, `${name}’s owner`)
+  return { orgId: created.org.id, ownerToken: accepted.body.apiToken as string }
+}
+
+export async function shootOperations(world: ConsoleWorld, browser: Browser, shot: Shot): Promise<void> {
+  const port = world.server.httpsPort
+  const { orgId, ownerToken } = await customerOrg(world, 'Globex', 'owner@globex.test')
   const api = (method: string, tail: string, body?: unknown) =>
     httpsJson(port, method, `/v1/orgs/${orgId}${tail}`, { token: ownerToken, body })
   const operatorApi = (method: string, url: string, body?: unknown) =>

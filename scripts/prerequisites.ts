@@ -62,6 +62,12 @@ export const NEEDS: Need[] = [
     apt: ['golang-go', 'golang-golang-x-mod-dev'],
   },
   {
+    what: "Prometheus's promtool, the reference checker of the /metrics exposition format (promtool check metrics)",
+    marker: /promtool/i,
+    missing: (p) => (p.onPath('promtool') ? [] : ['promtool']),
+    apt: ['prometheus'],
+  },
+  {
     what: 'pg_dump and pg_restore, for the backup and restore tests',
     marker: /pg_dump|pg_restore/,
     postgresOnly: true,
@@ -80,10 +86,58 @@ export const NEEDS: Need[] = [
     note: 'runs as root (it starts the cluster as the postgres user)',
   },
   {
+    what: `PostgreSQL 15 server binaries (${PG_BIN}/initdb, pg_ctl, pg_basebackup), the postgres OS user, runuser and HAProxy, for the failover test's primary, synchronous standby and the proxy in front of them (run as root)`,
+    marker: /pg-replication/,
+    missing: (p) => [
+      ...[`${PG_BIN}/initdb`, `${PG_BIN}/pg_ctl`, `${PG_BIN}/pg_basebackup`].filter((f) => !p.exists(f)),
+      ...(p.userExists('postgres') ? [] : ['the postgres OS user']),
+      ...['runuser', 'haproxy', 'ps'].filter((c) => !p.onPath(c)),
+    ],
+    apt: ['postgresql-15', 'util-linux', 'haproxy', 'procps'],
+    note: 'runs as root (it starts the clusters as the postgres user)',
+  },
+  {
+    what: 'pgBackRest (pgbackrest), the WAL archive and backups of the point-in-time recovery test (P8.1), on a throwaway cluster',
+    marker: /pgbackrest/i,
+    missing: (p) => (p.onPath('pgbackrest') ? [] : ['pgbackrest']),
+    apt: ['pgbackrest'],
+  },
+  {
+    what: 'HAProxy (haproxy), the load balancer in front of several service processes in the multi-node and failover tests (test/helpers/haproxy.ts)',
+    marker: /helpers\/haproxy/,
+    missing: (p) => (p.onPath('haproxy') ? [] : ['haproxy']),
+    apt: ['haproxy'],
+  },
+  {
     what: "Debian's Chromium (/usr/bin/chromium), the browser playwright-core drives in the web console's tests (never a downloaded one)",
     marker: /helpers\/console\.ts/,
     missing: (p) => (p.exists('/usr/bin/chromium') ? [] : ['/usr/bin/chromium']),
     apt: ['chromium'],
+  },
+  {
+    what: "Poppler's pdfinfo, pdftoppm and pdftotext, which open the compliance report's and the security policy's PDFs independently of the code that draws them (page count, page images, text)",
+    marker: /pdftoppm|pdftotext|pdfinfo/,
+    missing: (p) => ['pdfinfo', 'pdftoppm', 'pdftotext'].filter((c) => !p.onPath(c)),
+    apt: ['poppler-utils'],
+  },
+  {
+    what: 'DejaVu Sans (/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf and DejaVuSans-Bold.ttf), the font the PDF renderings embed (src/modules/compliance/render.pdf.ts); the service needs it at run time too',
+    marker: /reportPdf|policyPdf/,
+    missing: (p) =>
+      ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf']
+        .map((f) => `/usr/share/fonts/truetype/dejavu/${f}`)
+        .filter((f) => !p.exists(f)),
+    apt: ['fonts-dejavu-core'],
+  },
+  {
+    what: 'runuser (util-linux) and the nobody user: the control-socket test connects to the socket as another OS user, which must be refused',
+    marker: /runuser', \['-u', 'nobody'/,
+    missing: (p) => [
+      ...(p.onPath('runuser') ? [] : ['runuser']),
+      ...(p.userExists('nobody') ? [] : ['the nobody OS user']),
+    ],
+    apt: ['util-linux'],
+    note: 'runs as root (it acts as nobody); as another user the test checks the file modes only',
   },
 ]
 

@@ -35,12 +35,17 @@ import { createDisclosureModule } from './modules/disclosure/index.ts'
 import { createSiemModule } from './modules/siem/index.ts'
 import { createConsentModule } from './modules/consent/index.ts'
 import { createHousekeeping } from './jobs/housekeeping.ts'
+import { createComplianceModule } from './modules/compliance/index.ts'
+import { createBackupScheduler } from './modules/ops/backup/backup.schedule.ts'
 import { periodic } from './jobs/periodic.ts'
 import { createShredRing, ensureShredRing } from './crypto/shred-ring.ts'
 import { systemClock, type Clock } from './clock.ts'
 import { parseMailbox } from './email-address.ts'
 import { createUserSecrets } from './modules/vault/vault.usersecrets.ts'
 import { opsRoutes } from './modules/ops/ops.routes.ts'
+import { createMetrics, type Metrics } from './observability/metrics.ts'
+import { registerMetricsHooks, registerMetricsRoute } from './observability/metrics.http.ts'
+import type { Tracing } from './observability/tracing.ts'
 
 export interface AppDeps {
   config: Config
@@ -53,6 +58,8 @@ export interface AppDeps {
   clock?: Clock
   /** Resolves outbound host names (tests pass their own, so no query leaves the machine); DNS by default. */
   outboundResolve?: Resolve
+  /** OpenTelemetry tracing (observability/tracing.ts), when `CUSTODIAN_TRACING` turned it on. */
+  tracing?: Pick<Tracing, 'fastifyPlugin'> | undefined
   /** TLS for the listener; absent in tests that use inject(). */
   https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' }
 }
@@ -90,10 +97,14 @@ export async function buildApp(deps: AppDeps) {
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // First, so that every route and hook registered after it is traced.
+  if (deps.tracing !== undefined) await app.register(deps.tracing.fastifyPlugin())
   setValidators(app)
   acceptOnlyWellFormedJson(app)
   app.addSchema(Problem)
 
+  // Kept whole as well: the control socket (src/control) runs the admin CLI's commands on them.
+  const modules = createModules(deps)
   const {
     audit,
     access,
@@ -106,11 +117,25 @@ export async function buildApp(deps: AppDeps) {
     disclosure,
     siem,
     consent,
+    compliance,
     housekeeping,
     housekeepingWorker,
+    backups,
     shredRing,
-  } = createModules(deps)
+  } = modules
+  // Off unless configured: then no hook, no channel subscription, no registry at all.
+  const metrics: Metrics | undefined =
+    config.metrics.listen !== undefined || config.metrics.token !== undefined
+      ? createMetrics({ database, sealed: () => deps.rootKey.sealed(), log: logger })
+      : undefined
+  if (metrics !== undefined) {
+    registerMetricsHooks(app, metrics)
+    app.addHook('onClose', async () => metrics.close())
+  }
   await ensureShredRing(shredRing, database.kysely)
+  // P8.1: before anything is served, every org's chain against its witnesses (rolled back: refused).
+  const refused = await audit.rollback.checkAll()
+  if (refused > 0) logger.error({ refused }, 'orgs refused at start: rolled back, or no witness answered for them')
   // A configured security.txt signing key that cannot sign stops the start, not the first request.
   await disclosure.securityTxt.ready()
 
@@ -132,6 +157,7 @@ export async function buildApp(deps: AppDeps) {
       const seconds = Math.max(1, Math.ceil(context.ttl / 1000))
       return new AppError('RATE_LIMITED', `too many requests; retry in ${seconds} s`, { retryAfter: seconds })
     },
+    ...(metrics === undefined ? {} : { onExceeded: (request) => metrics.rateLimited(request.routeOptions.url) }),
   })
   await app.register(swagger, {
     openapi: {
@@ -180,12 +206,13 @@ export async function buildApp(deps: AppDeps) {
     },
   })
 
-  registerAccessControl(app, {
+  const accessControl = registerAccessControl(app, {
     auth: identity.auth,
     audit: audit.service,
     grants: governance.grants,
     usage: governance.usage,
     viewer: audit.viewer,
+    rollback: audit.rollback,
   })
   registerInputGuards(app)
   registerNotFound(app)
@@ -210,11 +237,17 @@ export async function buildApp(deps: AppDeps) {
   await app.register(disclosure.routes)
   await app.register(siem.routes)
   await app.register(consent.routes)
+  await app.register(compliance.routes)
+  compliance.publicRoutesFrom(accessControl.publicRoutes)
   await registerConsole(app)
   registerEmbed(app)
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
+  if (metrics !== undefined && config.metrics.token !== undefined)
+    registerMetricsRoute(app, metrics, config.metrics.token)
 
   return Object.assign(app, {
+    /** Every module as createModules wired it: what the CLI's commands run on, in-process (src/control). */
+    modules,
     services: {
       auth: identity.auth,
       identity: identity.identity,
@@ -245,12 +278,21 @@ export async function buildApp(deps: AppDeps) {
       siemDelivery: siem.delivery,
       consent: consent.service,
       consentJobs: consent.jobs,
+      compliance: compliance.service,
+      complianceDocuments: compliance.documents,
       housekeeping,
+      backups,
     },
+    /** The process listens (server.ts): the compliance checks of TLS, the redirect and security.txt connect there. */
+    complianceListening: compliance.listening,
+    /** Prometheus metrics (observability/metrics.ts); undefined when off. */
+    metrics,
     sequencer: audit.sequencer,
     auditWitnessWorker: audit.witnessWorker,
     auditWitnesses: audit.witnesses,
     auditCosigner: audit.cosigner,
+    rollback: audit.rollback,
+    rollbackWorker: audit.rollbackWorker,
     rewrapWorker: vault.rotation.worker,
     dbRotationWorker: vault.dbRotation.worker,
     connectorCheckWorker: vault.sources.worker,
@@ -267,7 +309,10 @@ export async function buildApp(deps: AppDeps) {
     offboardingWorker: privacy.offboardingWorker,
     siemWorker: siem.worker,
     consentWorker: consent.worker,
+    complianceWorker: compliance.worker,
     housekeepingWorker,
+    /** Scheduled backups (P8.1); undefined unless CUSTODIAN_BACKUP_DIR is set. */
+    backupWorker: backups.worker,
     shredRing,
   })
 }
@@ -303,6 +348,7 @@ export function createModules(
     outbound,
     alerts: () => alerts as NonNullable<typeof alerts>,
     subjects: () => subjects as NonNullable<typeof subjects>,
+    providerOrgId: () => identity.auth.providerOrgId(),
   })
   const access = createAccessModule({ db: database.kysely, audit: audit.service })
   // Identity's SSO keeps its client secret in the vault, which needs identity's provider org: the vault is reached lazily.
@@ -429,6 +475,35 @@ export function createModules(
     publicUrl: config.publicUrl ?? `https://localhost:${config.httpsPort}`,
   })
   consentPort = consent.port
+  const compliance = createComplianceModule({
+    db: database.kysely,
+    config,
+    engine: database.engine,
+    clock: deps.clock ?? systemClock,
+    signer: deps.signer,
+    rootKey: deps.rootKey,
+    audit: audit.service,
+    alerts: () => response.alerts,
+    evidence: {
+      reviews: governance.reviews,
+      requests: privacy.requests,
+      offboarding: privacy.offboarding,
+      incidents: response.incidents,
+    },
+    providerOrgId: () => identity.auth.providerOrgId(),
+    log: logger,
+  })
+  const backups = createBackupScheduler({
+    database,
+    databaseUrl: database.url ?? config.databaseUrl,
+    keys: { signer: deps.signer, hmacKey: deps.hmacKey, rootKey: deps.rootKey },
+    config: config.backup,
+    audit: audit.service,
+    alerts: () => response.alerts,
+    providerOrgId: () => identity.auth.providerOrgId(),
+    clock: deps.clock ?? systemClock,
+    log: logger,
+  })
   const housekeeping = createHousekeeping({ db: database.kysely, clock: deps.clock ?? systemClock })
   const housekeepingWorker = periodic(
     'housekeeping',
@@ -450,8 +525,10 @@ export function createModules(
     disclosure,
     siem,
     consent,
+    compliance,
     housekeeping,
     housekeepingWorker,
+    backups,
     shredRing,
   }
 }

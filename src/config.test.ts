@@ -101,6 +101,80 @@ describe('configuration', () => {
     )
   })
 
+  it('names each bad or missing setting of the KMS providers', async () => {
+    const { chmodSync, mkdtempSync, writeFileSync } = await import('node:fs')
+    const { tmpdir } = await import('node:os')
+    const dir = mkdtempSync(`${tmpdir()}/custodian-kms-config-`)
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ CUSTODIAN_DATA_DIR: dir, ...env })
+        return []
+      } catch (error) {
+        assert.ok(error instanceof ConfigError)
+        return error.problems
+      }
+    }
+    const first = (env: Record<string, string>) => problems(env).map((p) => p.split(':')[0])
+    assert.deepEqual(first({ CUSTODIAN_ROOT_KEY_PROVIDER: 'aws-kms' }), ['CUSTODIAN_AWS_KMS_KEY_ARN'])
+    assert.deepEqual(
+      first({
+        CUSTODIAN_ROOT_KEY_PROVIDER: 'aws-kms',
+        CUSTODIAN_AWS_KMS_KEY_ARN: 'alias/custodian',
+        CUSTODIAN_AWS_KMS_ENDPOINT: 'kms.eu-west-1.amazonaws.com',
+      }),
+      ['CUSTODIAN_AWS_KMS_KEY_ARN', 'CUSTODIAN_AWS_KMS_ENDPOINT'],
+    )
+    assert.deepEqual(
+      problems({
+        CUSTODIAN_ROOT_KEY_PROVIDER: 'aws-kms',
+        CUSTODIAN_AWS_KMS_KEY_ARN: 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      }),
+      [],
+    )
+    assert.deepEqual(
+      first({ CUSTODIAN_ROOT_KEY_PROVIDER: 'gcp-kms', CUSTODIAN_GCP_KMS_KEY: 'projects/p/cryptoKeys/k' }),
+      ['CUSTODIAN_GCP_KMS_KEY'],
+    )
+    assert.deepEqual(
+      first({
+        CUSTODIAN_ROOT_KEY_PROVIDER: 'azure-keyvault',
+        CUSTODIAN_AZURE_KEY_ID: 'http://v.vault.azure.net/keys/k',
+      }),
+      ['CUSTODIAN_AZURE_KEY_ID'],
+    )
+    assert.deepEqual(first({ CUSTODIAN_ROOT_KEY_PROVIDER: 'transit' }), [
+      'CUSTODIAN_TRANSIT_ADDR',
+      'CUSTODIAN_TRANSIT_KEY',
+      'CUSTODIAN_TRANSIT_TOKEN_FILE',
+    ])
+    const token = `${dir}/token`
+    writeFileSync(token, 'hvs.secret-token-value', { mode: 0o644 })
+    const open = problems({
+      CUSTODIAN_ROOT_KEY_PROVIDER: 'transit',
+      CUSTODIAN_TRANSIT_ADDR: 'http://vault.example:8200',
+      CUSTODIAN_TRANSIT_KEY: 'root',
+      CUSTODIAN_TRANSIT_TOKEN_FILE: token,
+      CUSTODIAN_TRANSIT_CA_FILE: token,
+      CUSTODIAN_KMS_RETRY_MS: '5',
+    })
+    assert.deepEqual(
+      open.map((p) => p.split(':')[0]),
+      ['CUSTODIAN_KMS_RETRY_MS', 'CUSTODIAN_TRANSIT_ADDR', 'CUSTODIAN_TRANSIT_TOKEN_FILE', 'CUSTODIAN_TRANSIT_CA_FILE'],
+    )
+    assert.match(open[2] as string, /readable by group or others; run chmod 600/)
+    assert.ok(!open.join('\n').includes('hvs.secret-token-value'), 'the token is never echoed')
+    chmodSync(token, 0o600)
+    assert.deepEqual(
+      problems({
+        CUSTODIAN_ROOT_KEY_PROVIDER: 'transit',
+        CUSTODIAN_TRANSIT_ADDR: 'http://127.0.0.1:8200',
+        CUSTODIAN_TRANSIT_KEY: 'root',
+        CUSTODIAN_TRANSIT_TOKEN_FILE: token,
+      }),
+      [],
+    )
+  })
+
   it('trusts no proxy by default, and takes a list of proxy ranges, each checked (P2.9)', () => {
     assert.deepEqual(loadConfig({}).trustedProxies, [])
     assert.deepEqual(loadConfig({ CUSTODIAN_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.7,fd00::/8' }).trustedProxies, [

@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
+import { AWS_KMS_KEY_ARN, AZURE_KEY_ID, GCP_KMS_KEY_NAME, KMS_KINDS, type KmsKind } from './crypto/providers/kms.ts'
 import { parseCidr } from './modules/identity/ip-allowlist.ts'
 import { isTimeZone, parseHolidays, parseWeekend } from './modules/disclosure/business-days.ts'
 import { parseMailbox, parseSender } from './email-address.ts'
@@ -43,7 +44,7 @@ export interface Config {
   readonly extraCaFile: string | undefined
   /** Special-purpose ranges (loopback, private…) outbound HTTPS may reach anyway (`CUSTODIAN_OUTBOUND_ALLOW`). */
   readonly outboundAllow: readonly string[]
-  readonly rootKeyProvider: 'local' | 'shamir' | 'pkcs11'
+  readonly rootKeyProvider: 'local' | 'shamir' | 'pkcs11' | KmsKind
   /** `pkcs11` provider: the module, the token, where its user PIN is, the key's label. */
   readonly pkcs11: {
     readonly module: string
@@ -51,6 +52,24 @@ export interface Config {
     readonly pinFile: string | undefined
     readonly pin: string | undefined
     readonly keyLabel: string
+  }
+  /** Cloud KMS and Transit providers: which key, where, and how long to wait between probes while unavailable. */
+  readonly kms: {
+    readonly awsKeyArn: string | undefined
+    readonly awsEndpoint: string | undefined
+    readonly gcpKeyName: string | undefined
+    readonly gcpEndpoint: string | undefined
+    readonly azureKeyId: string | undefined
+    readonly transit: {
+      readonly address: string | undefined
+      readonly mount: string
+      readonly keyName: string | undefined
+      readonly tokenFile: string | undefined
+      readonly namespace: string | undefined
+      readonly caFile: string | undefined
+    }
+    readonly retryMs: number
+    readonly checkMs: number
   }
   readonly rootKeyFile: string
   /** Metadata of a Shamir-split root key (threshold, check value; never a share). */
@@ -124,6 +143,18 @@ export interface Config {
   /** How often incident escalation, breach-notification clocks and plan reviews are looked at. */
   readonly incidentCheckMs: number
   /**
+   * Live compliance checks (P5.4; docs/compliance.md): every org is evaluated every
+   * `intervalMs`; due orgs are looked for every `checkMs`; an evaluation on demand waits
+   * `onDemandMs` after the org's last one; `trustPage` publishes the living security policy
+   * and the service's verdicts at /trust without sign-in.
+   */
+  readonly compliance: {
+    readonly intervalMs: number
+    readonly checkMs: number
+    readonly onDemandMs: number
+    readonly trustPage: boolean
+  }
+  /**
    * Responsible disclosure (P9.1, P9.2): what /.well-known/security.txt says and whether it
    * is signed, the report intake's limits, and the business-day calendar that the
    * acknowledgement deadline is counted in.
@@ -148,6 +179,25 @@ export interface Config {
   }
   /** The shred ring (crypto/shred-ring.ts): its file, how often its worker runs, how long a retiring epoch waits. */
   readonly shredRing: { readonly file: string; readonly checkMs: number; readonly graceMs: number }
+  /**
+   * Scheduled backups (P8.1; docs/operations.md): absent unless `CUSTODIAN_BACKUP_DIR` is
+   * set. One run per interval across every process (a lease in the database), written to
+   * `dir`, verified in a scratch database unless `verify` is off, then the backups beyond
+   * `keep` or older than `maxAgeDays` (0: no age limit) are deleted — never the newest.
+   */
+  readonly backup:
+    | {
+        readonly dir: string
+        readonly intervalMs: number
+        readonly keep: number
+        readonly maxAgeDays: number
+        /** An X25519 public key (PEM): backups are encrypted to it instead of under the root key. */
+        readonly recipientFile: string | undefined
+        readonly verify: boolean
+        /** How often a due run is looked for. */
+        readonly checkMs: number
+      }
+    | undefined
   /** Org offboarding: default grace period before an org is deleted, and how often due ones are looked for. */
   readonly offboarding: { readonly graceHours: number; readonly checkMs: number }
   readonly audit: {
@@ -167,6 +217,12 @@ export interface Config {
     readonly witnessQuorum: number
     /** An org's log unwitnessed longer than this raises `audit_unwitnessed`. */
     readonly unwitnessedAlertSeconds: number
+    /**
+     * How often every org's chain is compared with the checkpoints its readable witnesses
+     * (the file and the tlog witnesses) hold, to find an org rolled back (audit.rollback.ts);
+     * it is also compared once at start, before the service answers.
+     */
+    readonly rollbackCheckMs: number
     /** The host application's batches of events (`POST …/audit/events/batch`): most events, most bytes. */
     readonly appEvents: { readonly batchMax: number; readonly batchBytes: number }
   }
@@ -194,6 +250,18 @@ export interface Config {
     /** Requests per minute per address to bootstrap, login and invitation acceptance. */
     readonly rateLimitPerMinute: number
   }
+  /**
+   * Prometheus metrics (docs/operations.md, "Metrics and tracing"), off unless one of these
+   * is set: a plain-HTTP listener that serves only `GET /metrics` (`CUSTODIAN_METRICS_LISTEN`),
+   * and/or `GET /metrics` on the HTTPS listener behind a bearer token read from a file
+   * (`CUSTODIAN_METRICS_TOKEN_FILE`; never a default).
+   */
+  readonly metrics: {
+    readonly listen: { readonly host: string; readonly port: number } | undefined
+    readonly token: string | undefined
+  }
+  /** OpenTelemetry tracing: `off` (default) or `otlp` (OTLP/HTTP, configured by the standard OTEL_* variables). */
+  readonly tracing: 'off' | 'otlp'
 }
 
 /** One C2SP tlog-witness of `CUSTODIAN_AUDIT_TLOG_WITNESSES`. */
@@ -251,6 +319,19 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_PKCS11_PIN_FILE',
   'CUSTODIAN_PKCS11_PIN',
   'CUSTODIAN_PKCS11_KEY_LABEL',
+  'CUSTODIAN_AWS_KMS_KEY_ARN',
+  'CUSTODIAN_AWS_KMS_ENDPOINT',
+  'CUSTODIAN_GCP_KMS_KEY',
+  'CUSTODIAN_GCP_KMS_ENDPOINT',
+  'CUSTODIAN_AZURE_KEY_ID',
+  'CUSTODIAN_TRANSIT_ADDR',
+  'CUSTODIAN_TRANSIT_MOUNT',
+  'CUSTODIAN_TRANSIT_KEY',
+  'CUSTODIAN_TRANSIT_TOKEN_FILE',
+  'CUSTODIAN_TRANSIT_NAMESPACE',
+  'CUSTODIAN_TRANSIT_CA_FILE',
+  'CUSTODIAN_KMS_RETRY_MS',
+  'CUSTODIAN_KMS_CHECK_MS',
   'CUSTODIAN_LOG_LEVEL',
   'CUSTODIAN_BODY_LIMIT',
   'CUSTODIAN_SECRET_MAX_BYTES',
@@ -288,6 +369,10 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_ALERT_CHECK_MS',
   'CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS',
   'CUSTODIAN_INCIDENT_CHECK_MS',
+  'CUSTODIAN_COMPLIANCE_INTERVAL_MS',
+  'CUSTODIAN_COMPLIANCE_CHECK_MS',
+  'CUSTODIAN_COMPLIANCE_ON_DEMAND_MS',
+  'CUSTODIAN_TRUST_PAGE',
   'CUSTODIAN_SECURITY_CONTACTS',
   'CUSTODIAN_SECURITY_POLICY_URL',
   'CUSTODIAN_SECURITY_ENCRYPTION_URL',
@@ -308,6 +393,13 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_SHRED_RING_CHECK_MS',
   'CUSTODIAN_SHRED_RING_GRACE_MS',
   'CUSTODIAN_OFFBOARDING_GRACE_HOURS',
+  'CUSTODIAN_BACKUP_DIR',
+  'CUSTODIAN_BACKUP_INTERVAL_MINUTES',
+  'CUSTODIAN_BACKUP_KEEP',
+  'CUSTODIAN_BACKUP_MAX_AGE_DAYS',
+  'CUSTODIAN_BACKUP_RECIPIENT_FILE',
+  'CUSTODIAN_BACKUP_VERIFY',
+  'CUSTODIAN_BACKUP_CHECK_MS',
   'CUSTODIAN_OFFBOARDING_CHECK_MS',
   'CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS',
   'CUSTODIAN_AUDIT_CHECKPOINT_EVERY',
@@ -317,6 +409,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_AUDIT_TLOG_WITNESSES',
   'CUSTODIAN_AUDIT_WITNESS_QUORUM',
   'CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS',
+  'CUSTODIAN_AUDIT_ROLLBACK_CHECK_MS',
   'CUSTODIAN_APP_EVENTS_BATCH_MAX',
   'CUSTODIAN_APP_EVENTS_BATCH_BYTES',
   'CUSTODIAN_SESSION_IDLE_MINUTES',
@@ -329,6 +422,9 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_LOGIN_FAILURE_WINDOW_HOURS',
   'CUSTODIAN_API_TOKEN_MAX_DAYS',
   'CUSTODIAN_AUTH_RATE_LIMIT',
+  'CUSTODIAN_METRICS_LISTEN',
+  'CUSTODIAN_METRICS_TOKEN_FILE',
+  'CUSTODIAN_TRACING',
 ])
 
 /** Parses and validates configuration; throws {@link ConfigError} listing every bad value. */
@@ -423,13 +519,34 @@ export function loadConfig(env: Source = process.env): Config {
     trustedProxies,
     outboundAllow,
     extraCaFile: text('CUSTODIAN_EXTRA_CA_FILE') && path.resolve(text('CUSTODIAN_EXTRA_CA_FILE') as string),
-    rootKeyProvider: oneOf('CUSTODIAN_ROOT_KEY_PROVIDER', ['local', 'shamir', 'pkcs11'] as const, 'local'),
+    rootKeyProvider: oneOf(
+      'CUSTODIAN_ROOT_KEY_PROVIDER',
+      ['local', 'shamir', 'pkcs11', ...KMS_KINDS] as const,
+      'local',
+    ),
     pkcs11: {
       module: text('CUSTODIAN_PKCS11_MODULE') ?? '/usr/lib/softhsm/libsofthsm2.so',
       tokenLabel: text('CUSTODIAN_PKCS11_TOKEN_LABEL'),
       pinFile: text('CUSTODIAN_PKCS11_PIN_FILE') && path.resolve(text('CUSTODIAN_PKCS11_PIN_FILE') as string),
       pin: text('CUSTODIAN_PKCS11_PIN'),
       keyLabel: text('CUSTODIAN_PKCS11_KEY_LABEL') ?? 'custodian-root',
+    },
+    kms: {
+      awsKeyArn: text('CUSTODIAN_AWS_KMS_KEY_ARN'),
+      awsEndpoint: text('CUSTODIAN_AWS_KMS_ENDPOINT'),
+      gcpKeyName: text('CUSTODIAN_GCP_KMS_KEY'),
+      gcpEndpoint: text('CUSTODIAN_GCP_KMS_ENDPOINT'),
+      azureKeyId: text('CUSTODIAN_AZURE_KEY_ID'),
+      transit: {
+        address: text('CUSTODIAN_TRANSIT_ADDR'),
+        mount: text('CUSTODIAN_TRANSIT_MOUNT') ?? 'transit',
+        keyName: text('CUSTODIAN_TRANSIT_KEY'),
+        tokenFile: text('CUSTODIAN_TRANSIT_TOKEN_FILE') && path.resolve(text('CUSTODIAN_TRANSIT_TOKEN_FILE') as string),
+        namespace: text('CUSTODIAN_TRANSIT_NAMESPACE'),
+        caFile: text('CUSTODIAN_TRANSIT_CA_FILE') && path.resolve(text('CUSTODIAN_TRANSIT_CA_FILE') as string),
+      },
+      retryMs: int('CUSTODIAN_KMS_RETRY_MS', 5000, 100, 600_000),
+      checkMs: int('CUSTODIAN_KMS_CHECK_MS', 60_000, 1000, 3_600_000),
     },
     rootKeyFile: path.resolve(text('CUSTODIAN_ROOT_KEY_FILE') ?? path.join(dataDir, 'root.key')),
     shamirFile: path.resolve(text('CUSTODIAN_SHAMIR_FILE') ?? path.join(dataDir, 'root-key.shamir.json')),
@@ -483,12 +600,19 @@ export function loadConfig(env: Source = process.env): Config {
       verifyMs: int('CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS', 3_600_000, 1000, 86_400_000),
     },
     incidentCheckMs: int('CUSTODIAN_INCIDENT_CHECK_MS', 30_000, 100, 3_600_000),
+    compliance: {
+      intervalMs: int('CUSTODIAN_COMPLIANCE_INTERVAL_MS', 3_600_000, 1000, 7 * 86_400_000),
+      checkMs: int('CUSTODIAN_COMPLIANCE_CHECK_MS', 60_000, 100, 3_600_000),
+      onDemandMs: int('CUSTODIAN_COMPLIANCE_ON_DEMAND_MS', 60_000, 0, 86_400_000),
+      trustPage: oneOf('CUSTODIAN_TRUST_PAGE', ['off', 'on'] as const, 'off') === 'on',
+    },
     disclosure: disclosureConfig(text, int, problems),
     shredRing: {
       file: path.resolve(text('CUSTODIAN_SHRED_RING_FILE') ?? path.join(dataDir, 'shred-ring.json')),
       checkMs: int('CUSTODIAN_SHRED_RING_CHECK_MS', 2000, 50, 600_000),
       graceMs: int('CUSTODIAN_SHRED_RING_GRACE_MS', 60_000, 0, 3_600_000),
     },
+    backup: backupConfig(text, int, oneOf, problems),
     offboarding: {
       graceHours: int('CUSTODIAN_OFFBOARDING_GRACE_HOURS', 24, 1, 720),
       checkMs: int('CUSTODIAN_OFFBOARDING_CHECK_MS', 60_000, 100, 3_600_000),
@@ -504,6 +628,7 @@ export function loadConfig(env: Source = process.env): Config {
       witnessUrl: text('CUSTODIAN_AUDIT_WITNESS_URL'),
       witnessFile: text('CUSTODIAN_AUDIT_WITNESS_FILE') && path.resolve(text('CUSTODIAN_AUDIT_WITNESS_FILE') as string),
       ...tlogWitnessConfig(text, int, problems),
+      rollbackCheckMs: int('CUSTODIAN_AUDIT_ROLLBACK_CHECK_MS', 60_000, 100, 3_600_000),
       appEvents: {
         batchMax: int('CUSTODIAN_APP_EVENTS_BATCH_MAX', 500, 1, 1000),
         batchBytes: int('CUSTODIAN_APP_EVENTS_BATCH_BYTES', 1_048_576, 65_536, 16 * 1024 * 1024),
@@ -523,6 +648,11 @@ export function loadConfig(env: Source = process.env): Config {
       apiTokenMaxDays: int('CUSTODIAN_API_TOKEN_MAX_DAYS', 365, 1, 3650),
       rateLimitPerMinute: int('CUSTODIAN_AUTH_RATE_LIMIT', 10, 1, 100_000),
     },
+    metrics: {
+      listen: metricsListen(text('CUSTODIAN_METRICS_LISTEN'), problems),
+      token: metricsToken(text('CUSTODIAN_METRICS_TOKEN_FILE'), problems),
+    },
+    tracing: oneOf('CUSTODIAN_TRACING', ['off', 'otlp'] as const, 'off'),
   }
 
   if (config.mail.url !== undefined) {
@@ -576,6 +706,8 @@ export function loadConfig(env: Source = process.env): Config {
     }
   }
 
+  problems.push(...kmsProblems(config))
+
   for (const key of Object.keys(source)) {
     if (key === 'CUSTODIAN_MAX_FAILED_LOGINS' || key === 'CUSTODIAN_LOCKOUT_MINUTES') {
       problems.push(
@@ -587,6 +719,103 @@ export function loadConfig(env: Source = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return Object.freeze(config)
+}
+
+/**
+ * The settings of a KMS root-key provider, checked when the provider is the configured one
+ * (`custodian keys migrate-root --from` checks the source's with the same rules).
+ */
+export function kmsProblems(config: Pick<Config, 'rootKeyProvider' | 'kms'>): string[] {
+  const problems: string[] = []
+  const { kms } = config
+  const need = (value: string | undefined, key: string, what: string, pattern?: RegExp) => {
+    if (value === undefined)
+      problems.push(`${key}: required with CUSTODIAN_ROOT_KEY_PROVIDER=${config.rootKeyProvider}`)
+    else if (pattern !== undefined && !pattern.test(value))
+      problems.push(`${key}: must be ${what}, got ${JSON.stringify(value)}`)
+  }
+  switch (config.rootKeyProvider) {
+    case 'aws-kms':
+      need(
+        kms.awsKeyArn,
+        'CUSTODIAN_AWS_KMS_KEY_ARN',
+        'a key ARN, arn:aws:kms:<region>:<account>:key/<key id> (not an alias)',
+        AWS_KMS_KEY_ARN,
+      )
+      if (kms.awsEndpoint !== undefined && !/^https?:\/\/[^/\s]+\/?$/.test(kms.awsEndpoint))
+        problems.push(
+          `CUSTODIAN_AWS_KMS_ENDPOINT: must be an https:// endpoint URL, got ${JSON.stringify(kms.awsEndpoint)}`,
+        )
+      break
+    case 'gcp-kms':
+      need(
+        kms.gcpKeyName,
+        'CUSTODIAN_GCP_KMS_KEY',
+        'projects/<p>/locations/<l>/keyRings/<r>/cryptoKeys/<k>',
+        GCP_KMS_KEY_NAME,
+      )
+      if (kms.gcpEndpoint !== undefined && !/^[a-zA-Z0-9.-]+(:\d{1,5})?$/.test(kms.gcpEndpoint))
+        problems.push(`CUSTODIAN_GCP_KMS_ENDPOINT: must be host or host:port, got ${JSON.stringify(kms.gcpEndpoint)}`)
+      break
+    case 'azure-keyvault':
+      need(
+        kms.azureKeyId,
+        'CUSTODIAN_AZURE_KEY_ID',
+        'https://<vault>.vault.azure.net/keys/<name>[/<version>]',
+        AZURE_KEY_ID,
+      )
+      break
+    case 'transit': {
+      const { transit } = kms
+      need(transit.address, 'CUSTODIAN_TRANSIT_ADDR', 'an https:// URL', /^https?:\/\/[^/\s]+\/?$/)
+      if (
+        transit.address?.startsWith('http://') &&
+        !/^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\/?$/.test(transit.address)
+      )
+        problems.push('CUSTODIAN_TRANSIT_ADDR: must use https:// (plain http only to a loopback address)')
+      need(transit.keyName, 'CUSTODIAN_TRANSIT_KEY', 'a key name', /^[\w.-]+$/)
+      if (!/^[\w.-]+(\/[\w.-]+)*$/.test(transit.mount))
+        problems.push(
+          `CUSTODIAN_TRANSIT_MOUNT: must be a mount path like transit, got ${JSON.stringify(transit.mount)}`,
+        )
+      if (transit.namespace !== undefined && !/^[\w.-]+(\/[\w.-]+)*\/?$/.test(transit.namespace))
+        problems.push(
+          `CUSTODIAN_TRANSIT_NAMESPACE: must be a namespace path like team/prod, got ${JSON.stringify(transit.namespace)}`,
+        )
+      if (transit.tokenFile === undefined)
+        problems.push(
+          'CUSTODIAN_TRANSIT_TOKEN_FILE: required with CUSTODIAN_ROOT_KEY_PROVIDER=transit (a file of mode 600 holding the token; there is no default)',
+        )
+      else {
+        try {
+          if ((statSync(transit.tokenFile).mode & 0o077) !== 0)
+            problems.push(
+              `CUSTODIAN_TRANSIT_TOKEN_FILE: ${transit.tokenFile} is readable by group or others; run chmod 600 on it`,
+            )
+        } catch (error) {
+          problems.push(
+            `CUSTODIAN_TRANSIT_TOKEN_FILE: cannot read ${transit.tokenFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+          )
+        }
+      }
+      if (transit.caFile !== undefined) {
+        try {
+          if (!readFileSync(transit.caFile, 'utf8').includes('-----BEGIN CERTIFICATE-----'))
+            problems.push(`CUSTODIAN_TRANSIT_CA_FILE: ${transit.caFile} holds no PEM certificate`)
+        } catch (error) {
+          problems.push(
+            `CUSTODIAN_TRANSIT_CA_FILE: cannot read ${transit.caFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+          )
+        }
+      }
+      break
+    }
+    case 'local':
+    case 'shamir':
+    case 'pkcs11':
+      break
+  }
+  return problems
 }
 
 function readConfigFile(file: string | undefined, problems: string[]): Source {
@@ -622,6 +851,75 @@ function readSecretFile(file: string | undefined, key: string, problems: string[
   } catch (error) {
     problems.push(`${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`)
     return undefined
+  }
+}
+
+/**
+ * `CUSTODIAN_METRICS_LISTEN`: `host:port` (`[v6]:port` for IPv6), or a bare port on
+ * 127.0.0.1 — loopback unless the operator names another address.
+ */
+function metricsListen(raw: string | undefined, problems: string[]): Config['metrics']['listen'] {
+  if (raw === undefined) return undefined
+  const match = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):)?(\d{1,5})$/.exec(raw)
+  const port = Number(match?.[3])
+  if (match === null || port > 65535) {
+    problems.push(`CUSTODIAN_METRICS_LISTEN: must be host:port, [IPv6]:port or a port, got ${JSON.stringify(raw)}`)
+    return undefined
+  }
+  return { host: match[1] ?? match[2] ?? '127.0.0.1', port }
+}
+
+/** The metrics bearer token, from a file only its user can read: at least 32 characters, no whitespace. */
+function metricsToken(file: string | undefined, problems: string[]): string | undefined {
+  const token = readSecretFile(file, 'CUSTODIAN_METRICS_TOKEN_FILE', problems)
+  if (token === undefined) return undefined
+  if (token.length < 32 || /\s/.test(token)) {
+    problems.push(
+      `CUSTODIAN_METRICS_TOKEN_FILE: ${file} must hold one token of at least 32 characters without spaces (e.g. openssl rand -hex 32)`,
+    )
+    return undefined
+  }
+  return token
+}
+
+function backupConfig(
+  text: (key: string) => string | undefined,
+  int: (key: string, fallback: number, min: number, max: number) => number,
+  oneOf: <T extends string>(key: string, allowed: readonly T[], fallback: T) => T,
+  problems: string[],
+): Config['backup'] {
+  const dir = text('CUSTODIAN_BACKUP_DIR')
+  const recipientFile = text('CUSTODIAN_BACKUP_RECIPIENT_FILE')
+  if (dir === undefined) {
+    for (const key of ['CUSTODIAN_BACKUP_INTERVAL_MINUTES', 'CUSTODIAN_BACKUP_KEEP', 'CUSTODIAN_BACKUP_RECIPIENT_FILE'])
+      if (text(key) !== undefined) problems.push(`${key}: only with CUSTODIAN_BACKUP_DIR (where backups are written)`)
+    return undefined
+  }
+  if (recipientFile !== undefined) {
+    try {
+      const pem = readFileSync(recipientFile, 'utf8')
+      if (pem.includes('PRIVATE KEY'))
+        problems.push(
+          'CUSTODIAN_BACKUP_RECIPIENT_FILE: holds a private key; give the public key only (the private key stays offline)',
+        )
+      else if (!pem.includes('-----BEGIN PUBLIC KEY-----'))
+        problems.push(
+          'CUSTODIAN_BACKUP_RECIPIENT_FILE: must hold an X25519 public key (PEM, `custodian backup keygen`)',
+        )
+    } catch (error) {
+      problems.push(
+        `CUSTODIAN_BACKUP_RECIPIENT_FILE: cannot read ${recipientFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+      )
+    }
+  }
+  return {
+    dir: path.resolve(dir),
+    intervalMs: int('CUSTODIAN_BACKUP_INTERVAL_MINUTES', 1440, 1, 43_200) * 60_000,
+    keep: int('CUSTODIAN_BACKUP_KEEP', 7, 1, 10_000),
+    maxAgeDays: int('CUSTODIAN_BACKUP_MAX_AGE_DAYS', 30, 0, 36_500),
+    recipientFile: recipientFile === undefined ? undefined : path.resolve(recipientFile),
+    verify: oneOf('CUSTODIAN_BACKUP_VERIFY', ['on', 'off'] as const, 'on') === 'on',
+    checkMs: int('CUSTODIAN_BACKUP_CHECK_MS', 60_000, 50, 3_600_000),
   }
 }
 

@@ -44,6 +44,7 @@ export const ERROR_STATUS = {
   SECRET_EXPOSED: 409,
   SECRET_VERSION_EXPOSED: 409,
   CONNECTOR_NOT_READ_ONLY: 409,
+  SIGNING_SECRET_NOT_REVEALED: 409,
   ALLOWLIST_EXCLUDES_CALLER: 409,
   SSO_NOT_READY: 409,
   PROCESSING_RESTRICTED: 409,
@@ -69,6 +70,8 @@ export const ERROR_STATUS = {
   VAULT_SEALED: 503,
   AUDIT_UNAVAILABLE: 503,
   SERVICE_UNAVAILABLE: 503,
+  ORG_ROLLED_BACK: 503,
+  ORG_ROLLBACK_UNCHECKED: 503,
 } as const
 
 export type ErrorCode = keyof typeof ERROR_STATUS
@@ -91,6 +94,13 @@ export class AppError extends Error {
   readonly extras: ErrorExtras
   /** Set when the service already recorded this refusal in the audit log. */
   audited = false
+  /**
+   * False for a 404 that says the caller's own org has no such one-per-org thing (no single
+   * sign-on set up, no offboarding under way): an answer, not a refused attempt, so it is not
+   * recorded as `access.denied` (under a diagnostic access grant it would read as an attempt
+   * beyond it). Anything reached by an id stays a refusal: it may be another org's.
+   */
+  refusal = true
 
   constructor(code: ErrorCode, message: string, extras: ErrorExtras = {}, options?: { cause?: unknown }) {
     super(message, options)
@@ -99,6 +109,13 @@ export class AppError extends Error {
     this.status = ERROR_STATUS[code]
     this.extras = extras
   }
+}
+
+/** A 404 saying the caller's org has none of a one-per-org thing (see AppError.refusal). */
+export function absent(message: string): AppError {
+  const error = new AppError('NOT_FOUND', message)
+  error.refusal = false
+  return error
 }
 
 export function isAppError(error: unknown): error is AppError {

@@ -1,5 +1,4 @@
 import { ConfigError, loadConfig } from './config.ts'
-import { startServer } from './server.ts'
 
 /** `npm start`: configuration -> database -> app -> listen; stop cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -16,7 +15,11 @@ async function main(): Promise<void> {
   const earlyInt = () => early('SIGINT')
   process.on('SIGTERM', earlyTerm)
   process.on('SIGINT', earlyInt)
-  const server = await startServer(config)
+  // Tracing patches the PostgreSQL driver as it loads: it starts before the server's modules
+  // are imported, and when off its module is never loaded.
+  const tracing = config.tracing === 'otlp' ? (await import('./observability/tracing.ts')).startTracing() : undefined
+  const { startServer } = await import('./server.ts')
+  const server = await startServer(config, undefined, { tracing })
   process.off('SIGTERM', earlyTerm)
   process.off('SIGINT', earlyInt)
   let stopping = false

@@ -10,6 +10,7 @@ import { createLocalProvider } from './crypto/providers/local.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { createShamirProvider, readShamirMeta } from './crypto/providers/shamir.ts'
 import { createPkcs11Provider } from './crypto/providers/pkcs11.ts'
+import { openKmsProvider, type KmsClient } from './crypto/providers/kms.ts'
 
 /** What both the server and the CLI need: the database (migrated) and the service's keys. */
 export interface Runtime {
@@ -48,11 +49,29 @@ export async function openRuntime(
       database,
       signer: ed25519FromSeed(deriveKey(auditKey, 'audit-signing-v1')),
       hmacKey: deriveKey(auditKey, 'audit-hmac-v1'),
-      rootKey: openRootKeyProvider(config, ensureKeyFile, !hasData && options.createRootKey),
+      rootKey: await openRootKeyProvider(config, ensureKeyFile, !hasData && options.createRootKey),
     }
   } catch (error) {
     await database.close()
     throw error
+  }
+}
+
+/**
+ * The service's keys without its database (backup verify and restore open databases of
+ * their own): the audit signing and HMAC keys, and the root-key provider. Nothing is
+ * created: a missing key file is an error.
+ */
+export async function openServiceKeys(config: Config): Promise<Omit<Runtime, 'database'>> {
+  const mustExist = (file: string, what: string) => {
+    if (!existsSync(file)) throw new RootKeyError(`${what} file ${file} does not exist`)
+  }
+  mustExist(config.auditKeyFile, 'audit key')
+  const auditKey = loadLocalRootKey(config.auditKeyFile, 'audit key')
+  return {
+    signer: ed25519FromSeed(deriveKey(auditKey, 'audit-signing-v1')),
+    hmacKey: deriveKey(auditKey, 'audit-hmac-v1'),
+    rootKey: await openRootKeyProvider(config, mustExist, false),
   }
 }
 
@@ -87,11 +106,17 @@ export async function openEmbeddedOrPostgres(
   return database
 }
 
-function openRootKeyProvider(
+/**
+ * Opens the configured root-key provider. `local` creates its key file on a first start;
+ * `pkcs11` creates its key in the HSM when `mayCreate`. A KMS provider is opened even when
+ * the KMS does not answer: it starts sealed (503 for secret operations, /readyz not ready)
+ * and probes again every CUSTODIAN_KMS_RETRY_MS.
+ */
+export async function openRootKeyProvider(
   config: Config,
   ensureKeyFile: (file: string, what: string) => void,
   mayCreate: boolean,
-): RootKeyProvider {
+): Promise<RootKeyProvider> {
   switch (config.rootKeyProvider) {
     case 'local':
       ensureKeyFile(config.rootKeyFile, 'root key')
@@ -114,6 +139,45 @@ function openRootKeyProvider(
         },
         mayCreate,
       )
+    case 'aws-kms':
+    case 'gcp-kms':
+    case 'azure-keyvault':
+    case 'transit':
+      return openKmsProvider(await kmsClientFor(config), { retryMs: config.kms.retryMs, checkMs: config.kms.checkMs })
+  }
+}
+
+/** The KMS client of the configured KMS provider; each SDK is loaded only when used. */
+async function kmsClientFor(config: Config): Promise<KmsClient> {
+  const { kms } = config
+  switch (config.rootKeyProvider) {
+    case 'aws-kms': {
+      const { createAwsKmsClient } = await import('./crypto/providers/aws-kms.ts')
+      return createAwsKmsClient({ keyArn: kms.awsKeyArn as string, endpoint: kms.awsEndpoint })
+    }
+    case 'gcp-kms': {
+      const { createGcpKmsClient } = await import('./crypto/providers/gcp-kms.ts')
+      return createGcpKmsClient({ keyName: kms.gcpKeyName as string, endpoint: kms.gcpEndpoint })
+    }
+    case 'azure-keyvault': {
+      const { createAzureKeyVaultClient } = await import('./crypto/providers/azure-keyvault.ts')
+      return createAzureKeyVaultClient({ keyId: kms.azureKeyId as string })
+    }
+    case 'transit': {
+      const { createTransitClient } = await import('./crypto/providers/transit.ts')
+      return createTransitClient({
+        address: kms.transit.address as string,
+        mount: kms.transit.mount,
+        keyName: kms.transit.keyName as string,
+        tokenFile: kms.transit.tokenFile as string,
+        namespace: kms.transit.namespace,
+        caFile: kms.transit.caFile,
+      })
+    }
+    case 'local':
+    case 'shamir':
+    case 'pkcs11':
+      throw new Error(`${config.rootKeyProvider} is not a KMS provider`)
   }
 }
 
@@ -124,7 +188,8 @@ function openRootKeyProvider(
  * the new key was never used: discard it.
  */
 async function finishRootRotation(config: Config, database: Database): Promise<void> {
-  if (config.rootKeyProvider === 'pkcs11') return // the HSM holds both keys; nothing to swap
+  // The HSM or KMS holds the keys: nothing to swap.
+  if (config.rootKeyProvider !== 'local' && config.rootKeyProvider !== 'shamir') return
   const file = config.rootKeyProvider === 'local' ? config.rootKeyFile : config.shamirFile
   const next = `${file}.next`
   if (!existsSync(next)) return

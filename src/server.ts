@@ -9,12 +9,18 @@ import { openRuntime, type Runtime } from './runtime.ts'
 import { autovacuumStatus, maintainTables } from './db/maintenance.ts'
 import { periodic } from './jobs/periodic.ts'
 import { printMigrationProgress } from './db/migrate.ts'
+import { startMetricsListener, type MetricsListener } from './observability/metrics.http.ts'
+import type { Tracing } from './observability/tracing.ts'
+import { startControlServer, type ControlServer } from './control/control.server.ts'
+import { CONTROL_COMMANDS } from './cli/control-commands.ts'
 
 export interface RunningServer {
   app: App
   runtime: Runtime
   httpsPort: number
   httpPort: number | undefined
+  /** The metrics listener's port (`CUSTODIAN_METRICS_LISTEN`), when configured. */
+  metricsPort: number | undefined
   /** Stops taking requests, finishes in-flight ones, flushes the audit chain, closes the database. */
   close(): Promise<void>
 }
@@ -27,16 +33,36 @@ export interface RunningServer {
 export async function startServer(
   config: Config,
   print: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  options: { tracing?: Tracing | undefined } = {},
 ): Promise<RunningServer> {
   const logger = createLogger(config)
   const runtime = await openRuntime(config, { createRootKey: true, progress: printMigrationProgress(print) })
   let redirect: Server | undefined
+  let metricsListener: MetricsListener | undefined
+  let control: ControlServer | undefined
   try {
     const tls = await loadOrCreateCertificate(config)
     if (tls.generated) print(`Generated a self-signed TLS certificate for localhost: ${tls.certFile}`)
     print(`TLS certificate SHA-256 fingerprint: ${tls.fingerprint256}`)
 
-    const app = await buildApp({ config, logger, ...runtime, https: httpsOptions(tls, config.tls.minVersion) })
+    const app = await buildApp({
+      config,
+      logger,
+      ...runtime,
+      https: httpsOptions(tls, config.tls.minVersion),
+      tracing: options.tracing,
+    })
+    // Embedded: the admin CLI's commands reach this process over a socket in the data directory;
+    // one that is not private to this user stops the start (src/control/README.md).
+    if (runtime.database.engine === 'pglite' && config.databaseUrl === undefined) {
+      control = await startControlServer({
+        dataDir: config.dataDir,
+        commands: CONTROL_COMMANDS,
+        services: { ...app.modules, runtime, config },
+        logger,
+      })
+      logger.info({ socket: control.path }, 'control socket listening')
+    }
     await app.listen({ port: config.httpsPort, host: config.host })
     const httpsPort = (app.server.address() as AddressInfo).port
     let httpPort: number | undefined
@@ -49,6 +75,11 @@ export async function startServer(
       })
       httpPort = (redirect.address() as AddressInfo).port
     }
+    if (config.metrics.listen !== undefined && app.metrics !== undefined) {
+      metricsListener = await startMetricsListener(app.metrics, config.metrics.listen, logger)
+      print(`Metrics: http://${hostForUrl(config.metrics.listen.host)}:${metricsListener.port}/metrics`)
+    }
+    app.complianceListening({ host: config.host, httpsPort, httpPort: httpPort ?? null })
     app.sequencer.start()
     app.rewrapWorker.start()
     app.dbRotationWorker.start()
@@ -57,6 +88,7 @@ export async function startServer(
     app.retentionWorker.start()
     app.webhookWorker.start()
     app.auditWitnessWorker.start()
+    app.rollbackWorker.start()
     app.mailWorker.start()
     app.alertWorker.start()
     app.auditVerifyWorker.start()
@@ -68,6 +100,8 @@ export async function startServer(
     app.siemWorker.start()
     app.consentWorker.start()
     app.housekeepingWorker.start()
+    app.complianceWorker.start()
+    app.backupWorker?.start()
     // The embedded database has no autovacuum: the service keeps its statistics and dead rows in check.
     const maintenance =
       runtime.database.engine === 'pglite'
@@ -118,9 +152,16 @@ export async function startServer(
       runtime,
       httpsPort,
       httpPort,
+      metricsPort: metricsListener?.port,
       close() {
         closing ??= (async () => {
+          // First: no new admin command; those running finish while everything is still open.
+          await control?.close()
+          // First: its checks connect to the listeners closed next (a run cut short would read as a failure).
+          await app.complianceWorker.stop()
+          await app.backupWorker?.stop()
           await new Promise<void>((resolve) => (redirect === undefined ? resolve() : redirect.close(() => resolve())))
+          await metricsListener?.close()
           await app.close()
           await app.rewrapWorker.stop()
           await app.dbRotationWorker.stop()
@@ -129,6 +170,7 @@ export async function startServer(
           await app.retentionWorker.stop()
           await app.webhookWorker.stop()
           await app.auditWitnessWorker.stop()
+          await app.rollbackWorker.stop()
           await app.mailWorker.stop()
           await app.alertWorker.stop()
           await app.auditVerifyWorker.stop()
@@ -144,14 +186,23 @@ export async function startServer(
           await app.sequencer.stop()
           await runtime.database.close()
           runtime.rootKey.close?.()
+          // Last: the spans of the requests finished above are exported before the process exits.
+          await options.tracing?.shutdown()
         })()
         return closing
       },
     }
   } catch (error) {
+    await control?.close()
     redirect?.close()
+    await metricsListener?.close()
     await runtime.database.close()
     runtime.rootKey.close?.()
     throw error
   }
+}
+
+/** An IPv6 address goes in brackets in a URL. */
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host
 }

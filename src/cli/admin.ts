@@ -1,5 +1,61 @@
+import { Type } from '@sinclair/typebox'
 import type { Command } from 'commander'
-import { printJson, withServices } from './context.ts'
+import { cliMeta, defineControlCommand } from '../control/control.command.ts'
+import { runCommand } from './command-runner.ts'
+import { jsonText } from './context.ts'
+
+/** `custodian bootstrap-token`: a new one-time bootstrap token, retiring any unused one. */
+export const bootstrapTokenCommand = defineControlCommand({
+  name: 'bootstrap-token',
+  input: Type.Object({ json: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+  needs: 'services',
+  createRootKey: true,
+  async handler(input, { services, out }) {
+    const { token, expiresAt } = await services.identity.auth.issueBootstrapToken()
+    if (input.json === true) out.stdout(jsonText({ bootstrapToken: token, expiresAt: expiresAt.toISOString() }))
+    else out.stdout(`One-time bootstrap token (valid until ${expiresAt.toISOString()}):\n  ${token}\n`)
+  },
+})
+
+/** `custodian token create`: break-glass API token for a member or service account, audited as `system:cli`. */
+export const tokenCreateCommand = defineControlCommand({
+  name: 'token create',
+  input: Type.Object(
+    {
+      org: Type.String(),
+      email: Type.Optional(Type.String()),
+      serviceAccount: Type.Optional(Type.String()),
+      name: Type.String(),
+      expiresDays: Type.String(),
+      scopes: Type.Optional(Type.String()),
+      json: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+  needs: 'services',
+  async handler(input, { services, out, origin }) {
+    if ((input.email === undefined) === (input.serviceAccount === undefined)) {
+      throw new Error('give exactly one of --email and --service-account')
+    }
+    const days = Number(input.expiresDays)
+    if (!Number.isInteger(days) || days < 1)
+      throw new Error('--expires-days must be a whole number of days, at least 1')
+    const created = await services.identity.identity.createTokenAsAdmin({
+      orgId: input.org,
+      email: input.email,
+      serviceAccount: input.serviceAccount,
+      name: input.name,
+      expiresInDays: days,
+      scopes: input.scopes
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+      meta: cliMeta(origin),
+    })
+    if (input.json === true) out.stdout(jsonText(created))
+    else out.stdout(`API token ${created.id} (expires ${created.expiresAt}); shown once:\n  ${created.token}\n`)
+  },
+})
 
 /** Break-glass administration over the owner connection; every action is audited as `system:cli`. */
 export function registerAdmin(program: Command): void {
@@ -8,11 +64,7 @@ export function registerAdmin(program: Command): void {
     .description('issue a new one-time bootstrap token (valid 1 hour), retiring any unused one; only before bootstrap')
     .option('--json', 'print {"bootstrapToken": "…"}')
     .action(async (options: { json?: boolean }) => {
-      await withServices({ createRootKey: true }, async ({ identity }) => {
-        const { token, expiresAt } = await identity.auth.issueBootstrapToken()
-        if (options.json) printJson({ bootstrapToken: token, expiresAt: expiresAt.toISOString() })
-        else process.stdout.write(`One-time bootstrap token (valid until ${expiresAt.toISOString()}):\n  ${token}\n`)
-      })
+      await runCommand(bootstrapTokenCommand, options)
     })
 
   const token = program.command('token').description('API tokens')
@@ -36,30 +88,7 @@ export function registerAdmin(program: Command): void {
         scopes?: string
         json?: boolean
       }) => {
-        if ((options.email === undefined) === (options.serviceAccount === undefined)) {
-          throw new Error('give exactly one of --email and --service-account')
-        }
-        const days = Number(options.expiresDays)
-        if (!Number.isInteger(days) || days < 1)
-          throw new Error('--expires-days must be a whole number of days, at least 1')
-        await withServices({ createRootKey: false }, async ({ identity }) => {
-          const created = await identity.identity.createTokenAsAdmin({
-            orgId: options.org,
-            email: options.email,
-            serviceAccount: options.serviceAccount,
-            name: options.name,
-            expiresInDays: days,
-            scopes: options.scopes
-              ?.split(',')
-              .map((s) => s.trim())
-              .filter((s) => s !== ''),
-          })
-          if (options.json) printJson(created)
-          else
-            process.stdout.write(
-              `API token ${created.id} (expires ${created.expiresAt}); shown once:\n  ${created.token}\n`,
-            )
-        })
+        await runCommand(tokenCreateCommand, options)
       },
     )
 }

@@ -9,7 +9,11 @@ import { verifyReceipt } from '../modules/audit/audit.receipt.ts'
 import { createOutboundFetch } from '../http/outbound.ts'
 import { originHost } from '../modules/audit/index.ts'
 import { createWitnessReader, type WitnessedCheckpoints } from '../modules/audit/audit.witness-read.ts'
-import { printJson, withServices } from './context.ts'
+import { Type, type Static } from '@sinclair/typebox'
+import { defineControlCommand, type CommandOutput, type Services } from '../control/control.command.ts'
+import { runCommand, terminal } from './command-runner.ts'
+import { jsonText, printJson } from './context.ts'
+import { registerAuditRollback } from './audit-rollback.ts'
 
 interface VerifyOptions {
   org?: string
@@ -27,6 +31,7 @@ class VerifyUsageError extends Error {}
 
 export function registerAudit(program: Command): void {
   const audit = program.command('audit').description('the tamper-evident audit log')
+  registerAuditRollback(audit)
   audit
     .command('verify')
     .description(
@@ -53,19 +58,23 @@ export function registerAudit(program: Command): void {
     )
     .option('--json', 'print the results as JSON')
     .action(async (options: VerifyOptions) => {
-      let results: VerifyResult[]
+      let input: Static<typeof auditVerifyCommand.input>
       try {
-        results = await verify(options)
+        const keptNotes = checkedKeptNotes(options)
+        if (options.file !== undefined) {
+          if (report(await verifyFile(options.file, options, keptNotes), options.json === true, terminal) !== 0)
+            process.exitCode = 1
+          return
+        }
+        if (options.org !== undefined) requireKeptFor(options.org, keptNotes)
+        input = { org: options.org, keptNotes, askWitnesses: options.askWitnesses, json: options.json }
       } catch (error) {
         if (!(error instanceof VerifyUsageError)) throw error
         process.stderr.write(`audit verify: ${error.message}\n`)
         process.exitCode = 1
         return
       }
-      if (options.json) printJson(results)
-      else if (results.length === 0) process.stdout.write('No audit events yet.\n')
-      else for (const r of results) printResult(r)
-      if (results.some((r) => !r.ok)) process.exitCode = 1
+      await runCommand(auditVerifyCommand, input)
     })
 
   audit
@@ -81,16 +90,7 @@ export function registerAudit(program: Command): void {
         process.exitCode = 1
         return
       }
-      const receipt = await withServices({ createRootKey: false }, async ({ audit: module }) => {
-        await module.sequencer.flush()
-        const orgId = await module.service.orgOfEvent(options.event)
-        if (orgId === undefined) return 'no such event'
-        try {
-          return await module.service.receipt(orgId, options.event)
-        } catch (error) {
-          return (error as Error).message
-        }
-      })
+      const receipt = await runCommand(auditProveCommand, { event: options.event })
       if (typeof receipt === 'string') {
         process.stderr.write(`audit prove: ${receipt}\n`)
         process.exitCode = 1
@@ -154,90 +154,158 @@ function describeEvent(receipt: unknown): string {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-async function verify(options: VerifyOptions): Promise<VerifyResult[]> {
-  if (
-    options.org !== undefined &&
-    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(options.org)
-  ) {
+/** The options' org id checked, and the checkpoints of --checkpoint read (on the CLI's side: its files). */
+function checkedKeptNotes(options: VerifyOptions): string[] | undefined {
+  if (options.org !== undefined && !UUID.test(options.org)) {
     throw new VerifyUsageError(
       `--org ${JSON.stringify(options.org)} is not an org id (a UUID such as the orgId the API returns)`,
     )
   }
-  const keptNotes = options.checkpoint === undefined ? undefined : options.checkpoint.flatMap(readKeptNotes)
-  if (options.file !== undefined) {
-    if (options.publicKey === undefined && options.trustEmbeddedKey !== true) {
-      throw new VerifyUsageError(
-        'no pinned key: pass --public-key <publicKey from GET /v1/audit/keys, obtained separately>, or --trust-embedded-key to trust the key inside the file (which whoever made the file chose)',
-      )
-    }
-    let pinned: Map<string, string> | undefined
-    if (options.publicKey !== undefined) {
-      const raw = Buffer.from(options.publicKey, 'base64url')
-      if (raw.length !== 32) throw new VerifyUsageError('--public-key: not a raw 32-byte Ed25519 key in base64url')
-      pinned = new Map([[ed25519KeyId(raw), options.publicKey]])
-    }
-    let result: VerifyResult
-    try {
-      result = await verifyExport(readFileSync(options.file, 'utf8'), {
-        pinnedKeys: pinned,
-        keptNotes,
-        allowUnsigned: options.allowUnsigned === true,
-      })
-    } catch (error) {
-      throw new VerifyUsageError(`${options.file}: ${(error as Error).message}`)
-    }
-    if (pinned === undefined && !options.json)
-      process.stderr.write('note: trusting the signing key named in the file itself (--trust-embedded-key)\n')
-    requireKeptFor(result.org, keptNotes)
-    return [result]
+  return options.checkpoint === undefined ? undefined : options.checkpoint.flatMap(readKeptNotes)
+}
+
+/** `audit verify --file`: an export, offline; no database. */
+async function verifyFile(
+  file: string,
+  options: VerifyOptions,
+  keptNotes: string[] | undefined,
+): Promise<VerifyResult[]> {
+  if (options.publicKey === undefined && options.trustEmbeddedKey !== true) {
+    throw new VerifyUsageError(
+      'no pinned key: pass --public-key <publicKey from GET /v1/audit/keys, obtained separately>, or --trust-embedded-key to trust the key inside the file (which whoever made the file chose)',
+    )
   }
-  return withServices({ createRootKey: false }, async ({ audit: module, config, runtime }) => {
+  let pinned: Map<string, string> | undefined
+  if (options.publicKey !== undefined) {
+    const raw = Buffer.from(options.publicKey, 'base64url')
+    if (raw.length !== 32) throw new VerifyUsageError('--public-key: not a raw 32-byte Ed25519 key in base64url')
+    pinned = new Map([[ed25519KeyId(raw), options.publicKey]])
+  }
+  let result: VerifyResult
+  try {
+    result = await verifyExport(readFileSync(file, 'utf8'), {
+      pinnedKeys: pinned,
+      keptNotes,
+      allowUnsigned: options.allowUnsigned === true,
+    })
+  } catch (error) {
+    throw new VerifyUsageError(`${file}: ${(error as Error).message}`)
+  }
+  if (pinned === undefined && !options.json)
+    process.stderr.write('note: trusting the signing key named in the file itself (--trust-embedded-key)\n')
+  requireKeptFor(result.org, keptNotes)
+  return [result]
+}
+
+/**
+ * `custodian audit verify` on the database: every org's chain (or --org's), against the
+ * checkpoints the CLI read from its --checkpoint files and, with --ask-witnesses, those the
+ * configured witnesses cosigned. Prints as a local run always did; exit code 1 on a problem.
+ */
+export const auditVerifyCommand = defineControlCommand({
+  name: 'audit verify',
+  input: Type.Object(
+    {
+      org: Type.Optional(Type.String({ format: 'uuid' })),
+      keptNotes: Type.Optional(Type.Array(Type.String())),
+      askWitnesses: Type.Optional(Type.Boolean()),
+      json: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+  needs: 'services',
+  async handler(input, ctx) {
+    let results: VerifyResult[]
+    try {
+      results = await verifyDatabase(input, ctx.services)
+    } catch (error) {
+      if (!(error instanceof VerifyUsageError)) throw error
+      ctx.out.stderr(`audit verify: ${error.message}\n`)
+      ctx.exitCode = 1
+      return
+    }
+    const exitCode = report(results, input.json === true, ctx.out)
+    if (exitCode !== 0) ctx.exitCode = exitCode
+  },
+})
+
+/** `custodian audit prove --event ID`: the event's receipt, or why there is none (the CLI prints or writes it). */
+export const auditProveCommand = defineControlCommand({
+  name: 'audit prove',
+  input: Type.Object({ event: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+  needs: 'services',
+  async handler(input, { services }) {
+    const module = services.audit
     await module.sequencer.flush()
-    if (options.askWitnesses !== true) {
-      if (options.org === undefined) return module.service.verifyAll({ keptNotes })
-      requireKeptFor(options.org, keptNotes)
-      return [await module.service.verify(options.org, { keptNotes })]
+    const orgId = await module.service.orgOfEvent(input.event)
+    if (orgId === undefined) return 'no such event'
+    try {
+      return await module.service.receipt(orgId, input.event)
+    } catch (error) {
+      return (error as Error).message
     }
-    const witnesses = config.audit.tlogWitnesses
-    if (witnesses.length === 0)
-      throw new VerifyUsageError('--ask-witnesses: no witness is configured (CUSTODIAN_AUDIT_TLOG_WITNESSES)')
-    if (options.org !== undefined) requireKeptFor(options.org, keptNotes)
-    const orgIds =
-      options.org !== undefined
-        ? [options.org]
-        : (await runtime.database.kysely.selectFrom('orgs').select('id').orderBy('id').execute()).map((o) => o.id)
-    // The witnesses are the operator's own choice: any address, as for their deliveries.
-    const reader = createWitnessReader({
-      fetch: createOutboundFetch({ caFile: config.extraCaFile, allow: ['0.0.0.0/0', '::/0'] }),
-      witnesses,
-      originHost: originHost(config.publicUrl),
-      publicKeys: module.service.publicKeys().map((k) => k.publicKey),
-      timeoutMs: 10_000,
-    })
-    const asked = new Map<string, WitnessedCheckpoints>()
-    for (const orgId of orgIds) asked.set(orgId, await reader.ask(orgId))
-    const verifyWith = (orgId: string | undefined) => {
-      const notes = [...(keptNotes ?? []), ...[...asked.values()].flatMap((a) => a.notes)]
-      return orgId === undefined
-        ? module.service.verifyAll({ keptNotes: notes })
-        : module.service.verify(orgId, { keptNotes: notes }).then((r) => [r])
-    }
-    let results = await verifyWith(options.org)
-    // Every log verified is asked about, also one whose org row is gone (the log outlives
-    // it in a tampered database): the witnesses are the point of this option.
-    const unasked = results.filter((r) => !asked.has(r.org)).map((r) => r.org)
-    if (unasked.length > 0) {
-      for (const orgId of unasked) asked.set(orgId, await reader.ask(orgId))
-      results = await verifyWith(options.org)
-    }
-    return results.map((result) => {
-      const problems = (asked.get(result.org)?.problems ?? []).map((p) => ({
-        kind: 'witness' as const,
-        seq: null,
-        message: `witness ${p.witness}: ${p.message}`,
-      }))
-      return problems.length === 0 ? result : { ...result, ok: false, problems: [...result.problems, ...problems] }
-    })
+  },
+})
+
+/** Prints verification results (as JSON, or a line per org and problem); returns the exit code they call for. */
+function report(results: VerifyResult[], json: boolean, out: Pick<CommandOutput, 'stdout'>): number {
+  if (json) out.stdout(jsonText(results))
+  else if (results.length === 0) out.stdout('No audit events yet.\n')
+  else for (const r of results) out.stdout(resultText(r))
+  return results.some((r) => !r.ok) ? 1 : 0
+}
+
+async function verifyDatabase(
+  options: Static<typeof auditVerifyCommand.input>,
+  services: Services,
+): Promise<VerifyResult[]> {
+  const { keptNotes } = options
+  const { audit: module, config, runtime } = services
+  await module.sequencer.flush()
+  if (options.askWitnesses !== true) {
+    if (options.org === undefined) return module.service.verifyAll({ keptNotes })
+    requireKeptFor(options.org, keptNotes)
+    return [await module.service.verify(options.org, { keptNotes })]
+  }
+  const witnesses = config.audit.tlogWitnesses
+  if (witnesses.length === 0)
+    throw new VerifyUsageError('--ask-witnesses: no witness is configured (CUSTODIAN_AUDIT_TLOG_WITNESSES)')
+  if (options.org !== undefined) requireKeptFor(options.org, keptNotes)
+  const orgIds =
+    options.org !== undefined
+      ? [options.org]
+      : (await runtime.database.kysely.selectFrom('orgs').select('id').orderBy('id').execute()).map((o) => o.id)
+  // The witnesses are the operator's own choice: any address, as for their deliveries.
+  const reader = createWitnessReader({
+    fetch: createOutboundFetch({ caFile: config.extraCaFile, allow: ['0.0.0.0/0', '::/0'] }),
+    witnesses,
+    originHost: originHost(config.publicUrl),
+    publicKeys: module.service.publicKeys().map((k) => k.publicKey),
+    timeoutMs: 10_000,
+  })
+  const asked = new Map<string, WitnessedCheckpoints>()
+  for (const orgId of orgIds) asked.set(orgId, await reader.ask(orgId))
+  const verifyWith = (orgId: string | undefined) => {
+    const notes = [...(keptNotes ?? []), ...[...asked.values()].flatMap((a) => a.notes)]
+    return orgId === undefined
+      ? module.service.verifyAll({ keptNotes: notes })
+      : module.service.verify(orgId, { keptNotes: notes }).then((r) => [r])
+  }
+  let results = await verifyWith(options.org)
+  // Every log verified is asked about, also one whose org row is gone (the log outlives
+  // it in a tampered database): the witnesses are the point of this option.
+  const unasked = results.filter((r) => !asked.has(r.org)).map((r) => r.org)
+  if (unasked.length > 0) {
+    for (const orgId of unasked) asked.set(orgId, await reader.ask(orgId))
+    results = await verifyWith(options.org)
+  }
+  return results.map((result) => {
+    const problems = (asked.get(result.org)?.problems ?? []).map((p) => ({
+      kind: 'witness' as const,
+      seq: null,
+      message: `witness ${p.witness}: ${p.message}`,
+    }))
+    return problems.length === 0 ? result : { ...result, ok: false, problems: [...result.problems, ...problems] }
   })
 }
 
@@ -272,16 +340,12 @@ function requireKeptFor(orgId: string, keptNotes: string[] | undefined): void {
     throw new VerifyUsageError(`none of the kept checkpoints is for org ${orgId}`)
 }
 
-function printResult(result: VerifyResult): void {
+function resultText(result: VerifyResult): string {
   const kept =
     result.keptCheckpoints === undefined || result.keptCheckpoints === 0
       ? ''
       : `, ${counted(result.keptCheckpoints, 'kept checkpoint')}`
   const head = `org ${result.org}: ${counted(result.events, 'event')}, last seq ${result.lastSeq}, ${counted(result.checkpoints, 'signed checkpoint')}${kept}`
-  if (result.ok) {
-    process.stdout.write(`OK   ${head}\n`)
-    return
-  }
-  process.stdout.write(`FAIL ${head}\n`)
-  for (const problem of result.problems) process.stdout.write(`     ${problem.kind}: ${problem.message}\n`)
+  if (result.ok) return `OK   ${head}\n`
+  return `FAIL ${head}\n${result.problems.map((problem) => `     ${problem.kind}: ${problem.message}\n`).join('')}`
 }

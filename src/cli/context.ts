@@ -1,13 +1,14 @@
 import { createModules } from '../app.ts'
-import { loadConfig, type Config } from '../config.ts'
+import { loadConfig } from '../config.ts'
+import type { Services } from '../control/control.command.ts'
 import { createLogger } from '../logger.ts'
-import { openRuntime, type Runtime } from '../runtime.ts'
+import { openRuntime } from '../runtime.ts'
 import type { MigrationProgress } from '../db/migrate.ts'
 
 /** Opens what a CLI command needs, runs it, and always closes the database. */
 export async function withServices<T>(
   options: { createRootKey: boolean; progress?: ((event: MigrationProgress) => void) | undefined },
-  fn: (services: ReturnType<typeof createModules> & { runtime: Runtime; config: Config }) => Promise<T>,
+  fn: (services: Services) => Promise<T>,
 ): Promise<T> {
   const config = loadConfig()
   const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, process.stderr)
@@ -21,5 +22,10 @@ export async function withServices<T>(
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+  process.stdout.write(jsonText(value))
+}
+
+/** What printJson prints: the value as indented JSON and a newline. */
+export function jsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`
 }

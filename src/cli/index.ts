@@ -25,21 +25,37 @@ async function registerAdminCommands(): Promise<{
   isAppError: (error: unknown) => error is Error & { code: string }
   ConfigError: new (...args: never[]) => Error
 }> {
-  const [admin, audit, init, migrate, serve, unseal, keys, verifyCertificate, witness, consent, config, errors] =
-    await Promise.all([
-      import('./admin.ts'),
-      import('./audit.ts'),
-      import('./init.ts'),
-      import('./migrate.ts'),
-      import('./serve.ts'),
-      import('./unseal.ts'),
-      import('./keys.ts'),
-      import('./verify-certificate.ts'),
-      import('./witness.ts'),
-      import('./consent.ts'),
-      import('../config.ts'),
-      import('../errors.ts'),
-    ])
+  const [
+    admin,
+    audit,
+    init,
+    migrate,
+    serve,
+    unseal,
+    keys,
+    verifyCertificate,
+    verifyReport,
+    witness,
+    consent,
+    backup,
+    config,
+    errors,
+  ] = await Promise.all([
+    import('./admin.ts'),
+    import('./audit.ts'),
+    import('./init.ts'),
+    import('./migrate.ts'),
+    import('./serve.ts'),
+    import('./unseal.ts'),
+    import('./keys.ts'),
+    import('./verify-certificate.ts'),
+    import('./verify-report.ts'),
+    import('./witness.ts'),
+    import('./consent.ts'),
+    import('./backup.ts'),
+    import('../config.ts'),
+    import('../errors.ts'),
+  ])
   init.registerInit(program)
   serve.registerServe(program)
   migrate.registerMigrate(program)
@@ -48,8 +64,10 @@ async function registerAdminCommands(): Promise<{
   unseal.registerUnseal(program)
   keys.registerKeys(program)
   verifyCertificate.registerVerifyCertificate(program)
+  verifyReport.registerVerifyReport(program)
   witness.registerWitness(program)
   consent.registerConsent(program)
+  backup.registerBackup(program)
   return { isAppError: errors.isAppError, ConfigError: config.ConfigError }
 }
 

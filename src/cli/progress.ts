@@ -4,7 +4,7 @@
  */
 export function progressBar(
   label: string,
-  out: NodeJS.WriteStream = process.stdout,
+  out: { readonly isTTY?: boolean; write(text: string): unknown } = process.stdout,
 ): { update(done: number, total: number): void; finish(): void } {
   let lastDecile = -1
   return {

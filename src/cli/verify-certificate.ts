@@ -4,6 +4,18 @@ import type { Command } from 'commander'
 import { verifyJws } from '../crypto/jws.ts'
 import { ed25519KeyId } from '../crypto/keys.ts'
 import { checkCertificateReceipt } from '../modules/privacy/certificate-receipt.ts'
+import { CERTIFICATE_TYPE } from '../modules/privacy/certificates.ts'
+import { OFFBOARDING_CERTIFICATE_TYPE } from '../modules/privacy/offboarding.service.ts'
+
+/**
+ * The JWS `typ` of each certificate and the payload `type` it carries. The same key signs
+ * compliance documents, consent receipts and decision tokens: a valid signature is not
+ * enough, it must be a certificate's (RFC 8725 §3.11, explicit typing).
+ */
+const CERTIFICATE_TYPES: ReadonlyMap<string, string> = new Map([
+  [CERTIFICATE_TYPE, 'erasure'],
+  [OFFBOARDING_CERTIFICATE_TYPE, 'offboarding'],
+])
 
 /**
  * `custodian verify-certificate`: checks an erasure or offboarding certificate offline —
@@ -50,7 +62,13 @@ export function registerVerifyCertificate(program: Command): void {
       const keys = new Map([[ed25519KeyId(Buffer.from(options.publicKey, 'base64url')), options.publicKey]])
       let payload: Record<string, unknown>
       try {
-        payload = (await verifyJws(jws, keys)).payload
+        const verified = await verifyJws(jws, keys)
+        const kind = CERTIFICATE_TYPES.get(String(verified.header.typ))
+        if (kind === undefined || verified.payload.type !== kind) {
+          fail(`the signature is valid but is not a certificate (typ ${String(verified.header.typ)})`)
+          return
+        }
+        payload = verified.payload
       } catch (error) {
         fail(`the certificate does not verify: ${(error as Error).message}`)
         return

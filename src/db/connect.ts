@@ -19,7 +19,27 @@ const INT8_OID = 20
 export interface Database {
   readonly engine: Engine
   readonly kysely: Kysely<DB>
+  /**
+   * The pg pool's connections right now (PostgreSQL only; PGlite is one in-process
+   * connection with no pool): open ones, idle ones, and callers waiting for one.
+   */
+  readonly poolStats?: (() => PoolStats) | undefined
+  /** PostgreSQL only: the connection string (tools such as pg_dump connect with it: backups). */
+  readonly url?: string | undefined
+  /**
+   * PGlite only: a gzipped tarball of the data directory, taken between two statements by
+   * the process that has it open, so it is consistent (backups, src/modules/ops/backup/).
+   */
+  dumpDataDir?(): Promise<Blob>
   close(): Promise<void>
+}
+
+/** A connection pool's state at one moment (node-postgres `Pool` counters). */
+export interface PoolStats {
+  total: number
+  idle: number
+  waiting: number
+  max: number
 }
 
 export interface OpenOptions {
@@ -36,6 +56,12 @@ export interface OpenOptions {
   /** pg pool size. */
   poolSize?: number
   /**
+   * PostgreSQL only: how long a request waits for a pooled connection (a new one to the
+   * server, or a free one under load), in ms; then it fails as the database being
+   * unavailable (503). Default {@link CONNECT_TIMEOUT_MS}.
+   */
+  connectTimeoutMs?: number
+  /**
    * Wraps the Kysely dialect, for instrumentation: the row-bound test measures what each
    * statement reads on the connection that sends it (test/helpers/explain.ts).
    */
@@ -48,13 +74,22 @@ export interface OpenOptions {
  */
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   const wrap = options.wrapDialect ?? ((dialect: Dialect) => dialect)
-  if (options.databaseUrl !== undefined) return openPostgres(options.databaseUrl, options.poolSize ?? 20, wrap)
+  if (options.databaseUrl !== undefined)
+    return openPostgres(
+      options.databaseUrl,
+      options.poolSize ?? 20,
+      options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      wrap,
+    )
   if (options.pglite !== undefined) return wrapPGlite(options.pglite, undefined, wrap)
   if (options.dataDir === undefined) throw new Error('openDatabase: need databaseUrl, pglite or dataDir')
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
   const lock = lockDataDir(options.dataDir)
   try {
     const pgdata = path.join(options.dataDir, 'pgdata')
+    // A restore that stopped between its two renames (src/modules/ops/backup/): the verified
+    // copy is put in place, rather than a new empty database made.
+    if (!existsSync(pgdata) && existsSync(`${pgdata}.restored`)) renameSync(`${pgdata}.restored`, pgdata)
     // Under the lock: two processes must not both copy into one data directory.
     if (options.template !== undefined && !existsSync(pgdata)) copyTemplate(options.template, pgdata)
     const pglite = await PGlite.create({
@@ -122,6 +157,7 @@ async function wrapPGlite(
   return {
     engine: 'pglite',
     kysely,
+    dumpDataDir: () => pglite.dumpDataDir('gzip'),
     async close() {
       try {
         await kysely.destroy()
@@ -147,10 +183,24 @@ async function assertDurableCommits(pglite: PGlite): Promise<void> {
   }
 }
 
-async function openPostgres(url: string, max: number, wrap: (dialect: Dialect) => Dialect): Promise<Database> {
+/**
+ * The bound on waiting for a pooled PostgreSQL connection. node-postgres waits forever by
+ * default: a database host that stops answering without refusing (a failover behind a
+ * virtual IP, a network partition) would hold every request, and every pool slot, until the
+ * operating system gave up on the connection many minutes later. 30 s is well past a
+ * connection's set-up on a busy server and a failover manager's switch-over.
+ */
+export const CONNECT_TIMEOUT_MS = 30_000
+
+async function openPostgres(
+  url: string,
+  max: number,
+  connectTimeoutMs: number,
+  wrap: (dialect: Dialect) => Dialect,
+): Promise<Database> {
   const types = new pg.TypeOverrides()
   types.setTypeParser(INT8_OID, (value: string) => Number(value))
-  const pool = new pg.Pool({ connectionString: url, max, types })
+  const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: connectTimeoutMs })
   // A connection the server drops (restart, failover, terminate) must not crash the
   // process: the query in flight fails (answered 503), the pool discards the client.
   pool.on('error', () => {})
@@ -163,6 +213,8 @@ async function openPostgres(url: string, max: number, wrap: (dialect: Dialect) =
   return {
     engine: 'postgres',
     kysely,
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
+    url,
     async close() {
       await kysely.destroy()
     },

@@ -8,12 +8,15 @@ import path from 'node:path'
  * A lock whose owner is gone — the process was killed — is stale and taken over.
  */
 export class DataDirLockedError extends Error {
+  /** The process holding the lock. */
+  readonly pid: number
   constructor(dir: string, pid: number) {
     super(
       `the data directory ${dir} is in use by another Custodian process (pid ${pid}); ` +
         'the embedded database is single-process — stop that process, or use DATABASE_URL (PostgreSQL) to run several',
     )
     this.name = 'DataDirLockedError'
+    this.pid = pid
   }
 }
 
@@ -55,6 +58,16 @@ export function lockDataDir(dir: string): DataDirLock {
     }
   }
   throw new Error(`could not take the lock ${file}`)
+}
+
+/**
+ * The PID of the live process holding `dir`'s lock, or undefined when none does (no lock,
+ * or a stale one whose owner died). A probe only: the answer may be out of date as soon as
+ * it is given, so a caller still meets {@link DataDirLockedError} when it opens the directory.
+ */
+export function dataDirHolder(dir: string): number | undefined {
+  const holder = readHolder(path.join(dir, 'custodian.lock'))
+  return holder !== undefined && isAlive(holder.pid, holder.startTime) ? holder.pid : undefined
 }
 
 function readHolder(file: string): { pid: number; startTime: string | undefined } | undefined {

@@ -50,6 +50,13 @@ import * as consentCounts from './migrations/0048_consent_counts.ts'
 import * as membershipsByRole from './migrations/0049_memberships_by_role.ts'
 import * as propagationActions from './migrations/0050_propagation_actions.ts'
 import * as signingSecretOverlap from './migrations/0051_signing_secret_overlap.ts'
+import * as privacyRequestsBySubject from './migrations/0052_privacy_requests_by_subject.ts'
+import * as compliance from './migrations/0053_compliance.ts'
+import * as complianceDemand from './migrations/0054_compliance_demand.ts'
+import * as complianceKeep from './migrations/0055_compliance_keep.ts'
+import * as signingSecretLookup from './migrations/0056_signing_secret_lookup.ts'
+import * as auditRollback from './migrations/0057_audit_rollback.ts'
+import * as backups from './migrations/0058_backups.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -102,6 +109,13 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0049_memberships_by_role': membershipsByRole,
   '0050_propagation_actions': propagationActions,
   '0051_signing_secret_overlap': signingSecretOverlap,
+  '0052_privacy_requests_by_subject': privacyRequestsBySubject,
+  '0053_compliance': compliance,
+  '0054_compliance_demand': complianceDemand,
+  '0055_compliance_keep': complianceKeep,
+  '0056_signing_secret_lookup': signingSecretLookup,
+  '0057_audit_rollback': auditRollback,
+  '0058_backups': backups,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

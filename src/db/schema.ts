@@ -1,3 +1,4 @@
+import type { ComplianceTables } from '../modules/compliance/compliance.tables.ts'
 import type { AccessTables } from '../modules/access/access.tables.ts'
 import type { AuditTables } from '../modules/audit/audit.tables.ts'
 import type { IdentityTables } from '../modules/identity/identity.tables.ts'
@@ -10,6 +11,7 @@ import type { DisclosureTables } from '../modules/disclosure/disclosure.tables.t
 import type { SiemTables } from '../modules/siem/siem.tables.ts'
 import type { ConsentTables } from '../modules/consent/consent.tables.ts'
 import type { ConsentPageTables } from '../modules/consent/page/page.tables.ts'
+import type { BackupTables } from '../modules/ops/backup/backup.tables.ts'
 
 /** The whole database as Kysely sees it: the union of each module's tables. */
 export interface DB
@@ -24,4 +26,6 @@ export interface DB
     DisclosureTables,
     SiemTables,
     ConsentTables,
-    ConsentPageTables {}
+    ConsentPageTables,
+    ComplianceTables,
+    BackupTables {}

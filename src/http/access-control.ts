@@ -9,6 +9,7 @@ import type { RouteGuards } from './context.ts'
 import { allowlistOf } from '../modules/identity/ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
 import type { ViewerService, ViewerSession } from '../modules/audit/viewer.service.ts'
+import type { RollbackGuard } from '../modules/audit/rollback.service.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -32,9 +33,11 @@ export function registerAccessControl(
     usage?: Pick<UsageRecorder, 'record'>
     /** Embedded viewer tokens: the only credential `{ viewer: true }` routes take, and one no other route takes. */
     viewer?: Pick<ViewerService, 'authenticate'>
+    /** Orgs refused as rolled back (P8.1): nothing of them is served, public routes included. */
+    rollback?: Pick<RollbackGuard, 'refusal'>
   },
-): void {
-  const { auth, audit, grants, usage, viewer } = deps
+): { publicRoutes: () => readonly string[] } {
+  const { auth, audit, grants, usage, viewer, rollback } = deps
   const limiter = new RefusalAuditLimiter(30, 60_000)
 
   app.decorateRequest('ctx', null)
@@ -42,18 +45,47 @@ export function registerAccessControl(
   app.decorateRequest('meta', null as never)
   app.decorateRequest('viewer', null)
 
+  const openRoutes: string[] = []
   app.addHook('onRoute', (route) => {
     if (route.config?.access === undefined) {
       throw new Error(`route ${String(route.method)} ${route.url} declares no access: every route needs config.access`)
     }
+    if ('public' in route.config.access)
+      for (const method of [route.method].flat()) if (method !== 'HEAD') openRoutes.push(`${method} ${route.url}`)
   })
+
+  /**
+   * P8.1: an org rolled back (its database older than what a witness saw) is refused before
+   * anything of it is read or written — first by the org its URL names, before any
+   * credential is checked (a restored database may hold credentials revoked since), then by
+   * the org the caller acts in once known.
+   */
+  function refuseRolledBack(orgId: string | undefined): void {
+    if (rollback === undefined || orgId === undefined || !UUID.test(orgId)) return
+    const refusal = rollback.refusal(orgId)
+    if (refusal === 'ORG_ROLLED_BACK')
+      throw new AppError(
+        'ORG_ROLLED_BACK',
+        'this org’s data was rolled back to an earlier state than its witnesses saw; it is not served until an operator acknowledges the rollback',
+      )
+    if (refusal === 'ORG_ROLLBACK_UNCHECKED')
+      throw new AppError(
+        'ORG_ROLLBACK_UNCHECKED',
+        'no witness of this org’s audit log could be read, so whether its data was rolled back is not known yet; retry later',
+        { retryAfter: 60 },
+      )
+  }
 
   app.addHook('onRequest', async (request, reply) => {
     request.meta = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
     const access = request.routeOptions.config.access
+    refuseRolledBack((request.params as { orgId?: string } | undefined)?.orgId)
+    if (rollback !== undefined && request.routeOptions.config.providerPage === true)
+      refuseRolledBack(await auth.providerOrgId())
     if (access === undefined || 'public' in access) return
     if ('viewer' in access) {
       await authenticateViewer(request, reply)
+      refuseRolledBack(request.viewer?.orgId)
       return
     }
 
@@ -66,6 +98,7 @@ export function registerAccessControl(
     if (principal === null)
       throw new AppError('UNAUTHENTICATED', 'sign in, or send a valid API token as Authorization: Bearer')
     request.principal = principal
+    refuseRolledBack(principal.orgId)
     // P2.9: whatever the credential, its org's allowlist decides where it may be used from.
     if (!allowlistOf(principal.policy.ipAllowlist).allows(request.ip)) {
       throw new AppError('IP_NOT_ALLOWED', 'this org accepts requests only from its allowed addresses')
@@ -82,6 +115,7 @@ export function registerAccessControl(
         permission: access.permission,
       })
     }
+    refuseRolledBack(acting.orgId)
     enforceSecondFactor(acting, request.routeOptions.config)
     if (acting.grant !== undefined && grants !== undefined) {
       // Every use is in the org's log before anything runs; if it cannot be, nothing runs.
@@ -195,7 +229,11 @@ export function registerAccessControl(
     if (appError.status >= 500) {
       request.log.error({ err: appError.cause ?? appError, code: appError.code }, 'request failed')
     }
-    if ((appError.status === 401 || appError.status === 403 || appError.status === 404) && !appError.audited) {
+    if (
+      (appError.status === 401 || appError.status === 403 || appError.status === 404) &&
+      !appError.audited &&
+      appError.refusal
+    ) {
       try {
         await recordSeparately(request, appError)
       } catch (auditError) {
@@ -205,6 +243,8 @@ export function registerAccessControl(
     }
     return send(appError)
   })
+
+  return { publicRoutes: () => openRoutes }
 
   async function recordSeparately(request: FastifyRequest, error: AppError): Promise<void> {
     if (request.routeOptions.config.access === undefined) return // unknown route: nothing to refuse

@@ -19,6 +19,11 @@ export type RouteAccess =
 export interface RouteGuards {
   /** Sensitive: a session must have passed a second factor within the org's step-up window. */
   stepUp?: boolean
+  /**
+   * A public page of the provider org (its vulnerability report pages, its trust page, its
+   * security.txt): refused with the provider org when that org is rolled back (P8.1).
+   */
+  providerPage?: boolean
   /** Reachable while an org's 2FA requirement is still unmet (enrolment, sign-out). */
   mfaExempt?: boolean
   /**

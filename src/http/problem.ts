@@ -92,6 +92,9 @@ function isDatabaseUnavailable(error: unknown): boolean {
   const message = error instanceof Error ? error.message : ''
   if (state !== undefined) {
     if (state.startsWith('08') || state.startsWith('57P') || state === '53300') return true
+    // read_only_sql_transaction: the endpoint leads to a standby (a failover under way, a
+    // proxy switched before the promotion finished). Nothing was written; retry later.
+    if (state === '25006') return true
     return state === '55000' && message.includes('not currently accepting connections')
   }
   const code = (error as { code?: unknown } | null)?.code

@@ -1,3 +1,5 @@
+import { jobRun, type JobRunMessage } from '../observability/events.ts'
+
 /**
  * A background job run every `intervalMs` in each process: never two runs at once in one
  * process, errors logged and retried on the next tick, and `stop` waits for the run in
@@ -22,10 +24,18 @@ export function periodic(
   let stopped = true
 
   function runOnce(): Promise<void> {
+    // Runs and failures are published for metrics (observability/events.ts); what the job does is unchanged.
+    const started = performance.now()
+    let failed = false
     inFlight ??= run()
-      .catch((error: unknown) => log.error({ err: error, job: name }, `${name} failed; retrying on the next tick`))
+      .catch((error: unknown) => {
+        failed = true
+        log.error({ err: error, job: name }, `${name} failed; retrying on the next tick`)
+      })
       .finally(() => {
         inFlight = undefined
+        if (jobRun.hasSubscribers)
+          jobRun.publish({ name, seconds: (performance.now() - started) / 1000, failed } satisfies JobRunMessage)
       })
     return inFlight
   }

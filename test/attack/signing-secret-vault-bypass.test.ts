@@ -95,4 +95,49 @@ forEachEngine('attack: a signing secret replaced through the vault’s secrets A
     assert.equal(replaced.status, 409, `the recipient's signing secret was replaced: ${replaced.text}`)
     assert.equal(await currentVersion(row.secret_id), before)
   })
+
+  it('nobody reads a signing secret back through the vault’s reveal: it is shown once, when drawn (P7.5, P7.7)', async () => {
+    const role = await as('POST', '/roles', { name: 'secret-revealer', permissions: ['secrets:read', 'vault:reveal'] })
+    assert.equal(role.status, 201, role.text)
+    const revealer = (await principalWithRole(t(), acme, 'secret-revealer')).token
+    const hook = await as('POST', '/webhooks', {
+      name: 'reveal-probe',
+      url: 'https://127.0.0.1:9/probe',
+      events: ['notifications'],
+    })
+    assert.equal(hook.status, 201, hook.text)
+    const recipient = await as('POST', '/consent/recipients', {
+      name: 'Reveal Probe Ltd',
+      url: 'https://127.0.0.1:9/probe-recipient',
+      deadlineHours: 48,
+    })
+    assert.equal(recipient.status, 201, recipient.text)
+    const secretOf = async (table: 'webhooks' | 'consent_recipients', id: string) =>
+      (await t().db.kysely.selectFrom(table).select('secret_id').where('id', '=', id).executeTakeFirstOrThrow())
+        .secret_id
+    for (const secretId of [
+      await secretOf('webhooks', hook.body.id as string),
+      await secretOf('consent_recipients', recipient.body.id as string),
+    ]) {
+      for (const token of [revealer, acme.ownerToken]) {
+        const revealed = await as('POST', `/secrets/${secretId}/reveal`, { reason: 'probe: read it back' }, token)
+        assert.equal(revealed.status, 409, `a signing secret was revealed: ${revealed.text}`)
+        assert.equal(revealed.body.code, 'SIGNING_SECRET_NOT_REVEALED')
+        assert.equal(revealed.body.value, undefined)
+      }
+      // Each refusal is in the org's log, as denied.
+      const events = await as('GET', `/audit/events?action=secret.reveal&limit=100`)
+      assert.equal(events.status, 200, events.text)
+      const denied = (events.body.events as { outcome: string; target: { id: string } }[]).filter(
+        (e) => e.target.id === secretId && e.outcome === 'denied',
+      )
+      assert.equal(denied.length, 2, events.text)
+    }
+    // An ordinary secret still reveals.
+    const plain = await as('POST', '/secrets', { name: 'plain/reveal', type: 'generic', value: 'plain-value' })
+    assert.equal(plain.status, 201, plain.text)
+    const revealed = await as('POST', `/secrets/${plain.body.id}/reveal`, { reason: 'still works' }, revealer)
+    assert.equal(revealed.status, 200, revealed.text)
+    assert.equal(revealed.body.value, 'plain-value')
+  })
 })

@@ -239,6 +239,23 @@ forEachEngine('consent: the hosted preference page and its links (P7.7)', (engin
     assert.equal(extra.status, 400, 'the subject comes from the session only')
     const huge = await post('/consent/page/withdraw', cookie, { csrf, purpose: 'newsletter', pad: 'x'.repeat(5000) })
     assert.equal(huge.status, 413)
+    // The objection form (Art. 21) holds to the same rules; a contract takes no objection.
+    const objections: [number, Record<string, string>][] = [
+      [403, { csrf: otherCsrf, purpose: 'billing' }],
+      [400, { purpose: 'billing' }],
+      [400, { csrf, purpose: 'billing', subject: 'someone-else' }],
+      [413, { csrf, purpose: 'billing', pad: 'x'.repeat(5000) }],
+      [409, { csrf, purpose: 'billing' }],
+    ]
+    for (const [status, fields] of objections)
+      assert.equal((await post('/consent/page/object', cookie, fields)).status, status, JSON.stringify(fields))
+    const objectWithoutSession = await t().request({
+      method: 'POST',
+      url: '/consent/page/object',
+      headers: FORM,
+      payload: new URLSearchParams({ csrf, purpose: 'billing' }).toString(),
+    })
+    assert.equal(objectWithoutSession.status, 401)
     assert.equal(await fingerprint(t()), before, 'nothing changed')
   })
 

@@ -115,7 +115,7 @@ describe('web console: access and security policy', () => {
   it('creates a custom role with two catalog permissions (each with its meaning) and assigns it', async () => {
     await page.goto(`${base}/roles`)
     await page.getByRole('heading', { name: 'Roles', level: 1 }).waitFor()
-    await page.getByRole('row').filter({ hasText: 'auditor' }).waitFor()
+    await page.getByRole('row', { name: /^auditor built-in/ }).waitFor()
     const read = page.getByRole('checkbox', { name: 'secrets:read', exact: true })
     await read.waitFor()
     // The meaning comes from GET /v1/permissions.
@@ -325,17 +325,21 @@ describe('web console: access and security policy', () => {
       await assertAccessible(viewer, 'the service accounts page, refused')
 
       await viewer.goto(`${base}/members`)
-      await viewer.getByText('Inviting people needs the members:invite permission').waitFor()
+      await viewer.getByText('Inviting people needs the permission “Invite people to the org”').waitFor()
       assert.equal(await viewer.getByRole('button', { name: 'Send invitation' }).count(), 0)
       assert.equal(await viewer.getByRole('button', { name: `Suspend ${newcomer}` }).count(), 0)
       await assertAccessible(viewer, 'the members page, read only')
 
       await viewer.goto(`${base}/roles`)
-      await viewer.getByText('Creating, changing and deleting roles needs the roles:manage permission').waitFor()
+      await viewer
+        .getByText('Creating, changing and deleting roles needs the permission “Create and delete custom roles”')
+        .waitFor()
       await assertAccessible(viewer, 'the roles page, read only')
 
       await viewer.goto(`${base}/security`)
-      await viewer.getByText('Changing the security policy needs the org:security permission').waitFor()
+      await viewer
+        .getByText(/Changing the security policy needs the permission “Change the org’s security policy/)
+        .waitFor()
       assert.equal(await viewer.getByRole('button', { name: 'Save allowlist' }).count(), 0)
       assert.ok(await viewer.getByRole('switch', { name: 'Require two-factor authentication' }).isDisabled())
       await assertAccessible(viewer, 'the security policy page, read only')
@@ -346,7 +350,7 @@ describe('web console: access and security policy', () => {
           method: 'PUT',
           headers: {
             'content-type': 'application/json',
-            'x-csrf-token': sessionStorage.getItem('custodian.csrf') ?? '',
+            'x-csrf-token': localStorage.getItem('custodian.csrf') ?? '',
           },
           body: JSON.stringify({ entries: [] }),
         })

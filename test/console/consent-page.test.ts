@@ -85,6 +85,7 @@ describe('hosted consent preference page in Chromium', () => {
       },
       { key: 'analytics', name: 'Product analytics', lawfulBasis: 'consent', lifetimeDays: 365 },
       { key: 'billing', name: 'Billing', lawfulBasis: 'contract', dataCategories: ['payment'] },
+      { key: 'fraud', name: 'Fraud prevention', lawfulBasis: 'legitimate_interests' },
     ])
       assert.equal((await api('POST', '/purposes', body)).status, 201)
     const notice = await api('POST', '/notices', {
@@ -157,6 +158,37 @@ describe('hosted consent preference page in Chromium', () => {
         await page.keyboard.press('Enter')
         await page.getByText('Consent withdrawn on a form').waitFor()
         await page.getByRole('link', { name: 'Consent receipt of this event' }).first().waitFor()
+      } finally {
+        await context.close()
+      }
+    })
+  }
+
+  for (const javaScriptEnabled of [true, false]) {
+    it(`objects (Art. 21) to a purpose under legitimate interests with the keyboard alone (JavaScript ${javaScriptEnabled ? 'on' : 'off'}); none is offered under a contract`, async () => {
+      const subject = `browser-object-${String(javaScriptEnabled)}`
+      nextLink = await mint(subject)
+      const context = await browser.newContext({ javaScriptEnabled })
+      try {
+        const page = await openFromHost(context)
+        assert.equal(
+          await page.getByRole('button', { name: 'Object to Billing' }).count(),
+          0,
+          'a contract: no objection',
+        )
+        await tabTo(page, 'Object to Fraud prevention')
+        await page.keyboard.press('Enter')
+        await page.getByRole('status').filter({ hasText: 'Your objection was recorded.' }).waitFor()
+        const decision = await check(subject, 'fraud')
+        assert.deepEqual([decision.allowed, decision.reason], [false, 'objection_pending'], 'not processed meanwhile')
+        await page.getByText('Your objection stands').waitFor()
+        assert.equal(await page.getByRole('button', { name: 'Object to Fraud prevention' }).count(), 0)
+        if (javaScriptEnabled) assert.deepEqual(await seriousViolations(page), [])
+        const pending = (await api('GET', '/objections?due=pending')).body.objections as { purpose: string }[]
+        assert.ok(
+          pending.some((o) => o.purpose === 'fraud'),
+          'a review is open for the org',
+        )
       } finally {
         await context.close()
       }

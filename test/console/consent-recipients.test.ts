@@ -136,7 +136,7 @@ describe('web console: consent recipients', () => {
       await shown.getByRole('button', { name: 'Done' }).click()
       await shown.waitFor({ state: 'hidden' })
       const row = page.getByRole('table', { name: 'Recipients' }).getByRole('row', { name: /Mailer Ltd/ })
-      assert.match(await row.innerText(), /127\.0\.0\.1:9\s+48 hours \(2 days\)\s+unsigned/)
+      assert.match(await row.innerText(), /127\.0\.0\.1:9\s+48 hours \(2 days\)\s+by token\s/)
       await assertNowhere(session, secret, 'once the secret’s dialog is closed')
       const listed = await ok('GET', '/recipients')
       assert.deepEqual(
@@ -285,7 +285,9 @@ describe('web console: consent recipients', () => {
         .getByRole('table', { name: 'Recipients' })
         .getByRole('row', { name: /Mailer Ltd/ })
         .waitFor()
-      await page.getByText(/Registering or removing a recipient needs the consent:manage permission/).waitFor()
+      await page
+        .getByText(/Registering or removing a recipient needs the permission “Declare purposes and their lawful basis/)
+        .waitFor()
       assert.equal(
         await page
           .getByRole('button', { name: /Register recipient|Remove the recipient|Rotate signing secret/ })

@@ -223,7 +223,8 @@ describe('web console: consent', () => {
       await page.keyboard.type(SUBJECT)
       await page.keyboard.press('Enter')
       const states = page.getByRole('table', { name: 'Current state per purpose' })
-      await states.getByRole('row', { name: /newsletter/ }).waitFor()
+      // By the purpose's name (its key under it), once the purposes are loaded.
+      await states.getByRole('row', { name: /Newsletter/ }).waitFor()
       // The notice v2 material change: the v1 grant no longer counts.
       assert.match(
         await states.getByRole('row', { name: /newsletter/ }).innerText(),
@@ -231,8 +232,28 @@ describe('web console: consent', () => {
       )
       assert.match(await states.getByRole('row', { name: /fraud/ }).innerText(), /objection waiting for a decision/)
       const events = page.getByRole('table', { name: 'Consent events' })
-      assert.match(await events.innerText(), /newsletter\s+granted\s+form\s+v1\s+the subject/)
+      assert.match(await events.innerText(), /Newsletter\s+granted\s+form\s+v1\s+the subject/)
       await assertAccessible(page, 'a subject’s timeline')
+
+      // The grant's signed receipt, verified in the browser once a checkpoint covers its event.
+      await tabTo(page, events.getByRole('button', { name: /^Receipt of Newsletter: granted, / }).first())
+      await page.keyboard.press('Enter')
+      const receipt = page.getByRole('dialog', { name: /^Consent receipt: Newsletter: granted, / })
+      const verified = receipt.getByText('Verified in your browser')
+      for (let i = 0; i < 60 && !(await verified.isVisible()); i++) {
+        const again = receipt.getByRole('button', { name: 'Ask again' })
+        if (await again.isVisible()) await again.click()
+        await page.waitForTimeout(1000)
+      }
+      await verified.waitFor()
+      await assertAccessible(page, 'a consent receipt verified in the browser')
+      const [file] = await Promise.all([
+        page.waitForEvent('download'),
+        receipt.getByRole('button', { name: 'Download the receipt' }).click(),
+      ])
+      assert.match(file.suggestedFilename(), /^consent-receipt-[0-9a-f-]{36}\.json$/)
+      await page.keyboard.press('Escape')
+      await receipt.waitFor({ state: 'detached' })
 
       await ok('POST', '/events', {
         id: 'console-regrant',
@@ -244,25 +265,25 @@ describe('web console: consent', () => {
       })
       await page.getByRole('button', { name: 'Show timeline' }).click()
       await states.getByRole('row', { name: /newsletter.*consent given/ }).waitFor()
-      await page.getByRole('button', { name: 'Withdraw consent to newsletter' }).click()
-      await page.getByText('Consent to newsletter is withdrawn, on behalf by staff.').waitFor()
+      await page.getByRole('button', { name: 'Withdraw consent to Newsletter' }).click()
+      await page.getByText('Consent to Newsletter is withdrawn, on behalf by staff.').waitFor()
       await states.getByRole('row', { name: /newsletter.*consent withdrawn/ }).waitFor()
       assert.match(
         await events.getByRole('row').nth(1).innerText(),
-        /newsletter\s+withdrawn\s+on behalf by staff\s+—\s+staff \(recorded by owner@/,
+        /Newsletter\s+withdrawn\s+on behalf by staff\s+—\s+staff \(recorded by owner@/,
       )
       const check = await ok('POST', '/check', { subject: SUBJECT, purpose: 'newsletter' })
       assert.equal(check.allowed, false)
       assert.equal(check.reason, 'withdrawn')
 
-      await tabTo(page, page.getByRole('button', { name: 'Decide the objection to fraud' }))
+      await tabTo(page, page.getByRole('button', { name: 'Decide the objection to Fraud prevention' }))
       await page.keyboard.press('Enter')
-      const dialog = page.getByRole('dialog', { name: 'Decide the objection to fraud' })
+      const dialog = page.getByRole('dialog', { name: 'Decide the objection to Fraud prevention' })
       await dialog.getByLabel(/^Grounds/).fill('Fraud prevention: compelling legitimate grounds.')
       await dialog.getByRole('radio', { name: /^Rejected/ }).check()
       await assertAccessible(page, 'the objection decision')
       await dialog.getByRole('button', { name: 'Record decision' }).click()
-      await page.getByText('The objection to fraud is rejected.').waitFor()
+      await page.getByText('The objection to Fraud prevention is rejected.').waitFor()
       await page
         .getByRole('table', { name: 'Objections' })
         .getByText('Fraud prevention: compelling legitimate grounds.')
@@ -299,12 +320,12 @@ describe('web console: consent', () => {
       await pending.getByRole('row', { name: /fraud/ }).waitFor()
       assert.equal(await page.getByRole('link', { name: /propagation/i }).count(), 0)
       await assertAccessible(page, 'the consent report')
-      await tabTo(page, page.getByRole('button', { name: /^Decide the objection to fraud/ }))
+      await tabTo(page, page.getByRole('button', { name: /^Decide the objection to Fraud prevention/ }))
       await page.keyboard.press('Enter')
-      const dialog = page.getByRole('dialog', { name: 'Decide the objection to fraud' })
+      const dialog = page.getByRole('dialog', { name: 'Decide the objection to Fraud prevention' })
       await dialog.getByLabel(/^Grounds/).fill('The objection is upheld.')
       await dialog.getByRole('button', { name: 'Record decision' }).click()
-      await page.getByText('The objection to fraud is upheld.').waitFor()
+      await page.getByText('The objection to Fraud prevention is upheld.').waitFor()
       await page.getByText('No objection is waiting for a decision.').waitFor()
       assert.deepEqual(csp, [], 'no CSP violation')
     } finally {
@@ -318,11 +339,15 @@ describe('web console: consent', () => {
       const { page } = auditor
       await openConsent(page)
       await page.getByRole('table', { name: 'Purposes' }).waitFor()
-      await page.getByText(/Declaring or changing a purpose needs the consent:manage permission/).waitFor()
+      await page
+        .getByText(/Declaring or changing a purpose needs the permission “Declare purposes and their lawful basis/)
+        .waitFor()
       assert.equal(await page.getByRole('button', { name: /Declare a purpose|Edit the purpose/ }).count(), 0)
       await assertAccessible(page, 'the purposes, read-only')
       await page.getByRole('navigation', { name: 'Consent pages' }).getByRole('link', { name: 'Notices' }).click()
-      await page.getByText(/Publishing a notice version needs the consent:manage permission/).waitFor()
+      await page
+        .getByText(/Publishing a notice version needs the permission “Declare purposes and their lawful basis/)
+        .waitFor()
       assert.equal(await page.getByRole('button', { name: 'Publish a new version' }).count(), 0)
       await page
         .getByRole('navigation', { name: 'Consent pages' })
@@ -330,7 +355,7 @@ describe('web console: consent', () => {
         .click()
       await page.getByLabel(/^Subject id/).fill(SUBJECT)
       await page.getByRole('button', { name: 'Show timeline' }).click()
-      await page.getByText(/Withdrawing on a subject’s behalf needs the consent:record permission/).waitFor()
+      await page.getByText(/Withdrawing on a subject’s behalf needs the permission “Record consent events/).waitFor()
       assert.equal(await page.getByRole('button', { name: /^Withdraw/ }).count(), 0)
       await assertAccessible(page, 'a subject’s timeline, read-only')
     } finally {

@@ -13,7 +13,7 @@ import {
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
-import { totpCode } from '../helpers/totp.ts'
+import { unusedTotpCode } from '../helpers/totp.ts'
 
 // The web console (issue 12) in Debian's Chromium against a real server on PGlite.
 describe('web console', () => {
@@ -109,7 +109,7 @@ describe('web console', () => {
       await code.waitFor()
       await assertAccessible(page, 'the second-factor step')
       // The next step's code: the one enrolment used is spent (replay protection).
-      await code.fill(totpCode(world.provider.totpSecret, 1))
+      await code.fill(await unusedTotpCode(world.provider.totpSecret))
       await page.getByRole('button', { name: 'Sign in' }).click()
 
       await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
@@ -232,7 +232,7 @@ describe('web console', () => {
       await dialog.getByRole('button', { name: 'Sign out and continue' }).click()
       await page.getByRole('heading', { name: 'Sign in to Custodian' }).waitFor()
       assert.equal(await page.getByLabel(/^Org ID/).inputValue(), world.customer.orgId, 'the org is named')
-      await page.waitForFunction(() => sessionStorage.getItem('custodian.csrf') === null)
+      await page.waitForFunction(() => localStorage.getItem('custodian.csrf') === null)
       const ended = await httpsJson(port, 'GET', '/v1/me', { cookie: oldCookie })
       assert.equal(ended.status, 401, 'the session of Beta has ended')
       await page.getByLabel('Email').fill(email)

@@ -12,7 +12,7 @@ import {
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
-import { totpCode } from '../helpers/totp.ts'
+import { unusedTotpCode } from '../helpers/totp.ts'
 
 // The public vulnerability-report pages and the operators' report inbox (issue 13): a
 // researcher reports with JavaScript disabled (plain HTML forms, an attachment), follows
@@ -144,10 +144,12 @@ describe('public report pages and the operators’ inbox', () => {
       ])
       assert.equal(big.status(), 413)
       await page.getByRole('alert').getByRole('heading', { name: 'Too large' }).waitFor()
-      assert.match(await page.getByRole('alert').innerText(), /big\.bin/)
+      assert.match(await page.getByRole('alert').innerText(), /The file big\.bin is too large/)
       assert.match(await page.getByRole('alert').innerText(), /Each file may be at most 16 KiB/)
 
-      // A request over the whole report's limit: refused before it is read, as a page too.
+      // A request over the whole report's limit: refused, as a page too, with the fields —
+      // those after the files in the form too — given back.
+      await page.getByLabel(/^Your e-mail address/).fill('finder@example.org')
       await page.getByLabel(/^Attachments/).setInputFiles({
         name: 'huge.bin',
         mimeType: 'application/octet-stream',
@@ -159,6 +161,27 @@ describe('public report pages and the operators’ inbox', () => {
       ])
       assert.equal(huge.status(), 413)
       await page.getByRole('alert').getByRole('heading', { name: 'Too large' }).waitFor()
+      assert.match(await page.getByRole('alert').innerText(), /The report is larger than we accept/)
+      // What was typed comes back with the refusal; the files are asked for again.
+      assert.equal(await page.getByLabel(/^Title/).inputValue(), 'XSS in the widget')
+      assert.equal(await page.getByLabel(/^Where/).inputValue(), 'https://app.example/widget')
+      assert.equal(await page.getByLabel(/^Steps to reproduce/).inputValue(), '1. open 2. paste')
+      assert.match(await page.getByText(/attach them again/).innerText(), /files are not kept after an error/)
+      assert.equal(await page.getByLabel(/^Your e-mail address/).inputValue(), 'finder@example.org')
+
+      // Past four times the limit the body is not read further: refused, the connection closed.
+      const flood = await context.request.post(`${world.origin}/report`, {
+        multipart: {
+          title: 'flood',
+          attachments: {
+            name: 'flood.bin',
+            mimeType: 'application/octet-stream',
+            buffer: Buffer.alloc(5 * REPORT_MAX, 1),
+          },
+        },
+      })
+      assert.equal(flood.status(), 413)
+      assert.match(await flood.text(), /The report is larger than we accept/)
 
       // Missing fields altogether (a form posted without them): 400, each named by its label.
       const missing = await context.request.post(`${world.origin}/report`, {
@@ -286,7 +309,7 @@ describe('public report pages and the operators’ inbox', () => {
         await console.getByLabel('Email').fill(world.provider.email)
         await console.getByLabel(/^Password/).fill(PASSWORD)
         await console.getByRole('button', { name: 'Sign in' }).click()
-        await console.getByLabel('Authentication code').fill(totpCode(world.provider.totpSecret, 1))
+        await console.getByLabel('Authentication code').fill(await unusedTotpCode(world.provider.totpSecret))
         await console.getByRole('button', { name: 'Sign in' }).click()
         await console.getByRole('heading', { name: 'Choose an org' }).waitFor()
         await console.getByRole('link', { name: 'Operator overview' }).click()

@@ -14,7 +14,7 @@ import {
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
-import { totpCode } from '../helpers/totp.ts'
+import { unusedTotpCode } from '../helpers/totp.ts'
 
 interface GrantRow {
   id: string
@@ -107,7 +107,7 @@ describe('web console: diagnostic access grants', () => {
   }
 
   it('issue 13: operator requests a grant → the customer approves → the operator reveals the named secret under it → the customer sees the use in the timeline → revokes → the operator’s next action is refused', async () => {
-    const operator = await signedIn(world.provider.email, 'Provider', totpCode(world.provider.totpSecret, 1))
+    const operator = await signedIn(world.provider.email, 'Provider', await unusedTotpCode(world.provider.totpSecret))
     const customer = await signedIn(world.customer.ownerEmail, 'Acme')
     const op = operator.page
     const cu = customer.page
@@ -260,6 +260,23 @@ describe('web console: diagnostic access grants', () => {
       )
       const reveals = (await orgEvents('action=secret.reveal')).filter((e) => e.details.grant === asked.id)
       assert.equal(reveals.length, 1, 'the reveal is in Acme’s log, naming the grant')
+      // The banner reads the secret's name once a tab: the provider's own pages, loaded
+      // afresh, show it without asking Acme again (each read would be a use in its log).
+      const usesBefore = (await orgEvents(`target=${asked.id}&action=grant.use`)).length
+      await op.goto(`${world.origin}/console/operator`)
+      await banner.getByRole('link', { name: 'billing-api' }).waitFor()
+      await op.waitForLoadState('networkidle')
+      assert.equal((await orgEvents(`target=${asked.id}&action=grant.use`)).length, usesBefore, 'no use off its pages')
+      await op.goBack()
+      await op.getByRole('heading', { level: 1, name: 'billing-api' }).waitFor()
+      // An application's event naming the grant (any audit:write holder may send one) is no use.
+      const sent = await call('POST', `/v1/orgs/${world.customer.orgId}/audit/events`, world.customer.ownerToken, {
+        id: 'grant-lookalike-1',
+        action: 'diagnostic.secret_reveal',
+        actor: { id: 'someone', type: 'user', name: 'someone' },
+        targets: [{ type: 'grant', id: asked.id }],
+      })
+      assert.equal(sent.status, 201, sent.text)
 
       // The customer: the use in the grant's timeline, with time, action and target.
       const timeline = cu.getByRole('region', { name: 'Timeline' })
@@ -286,6 +303,7 @@ describe('web console: diagnostic access grants', () => {
         await events.getByRole('cell', { name: action, exact: true }).first().waitFor()
       const timelineText = await events.innerText()
       assert.doesNotMatch(timelineText, /grant\.(request|approve|activate|use)\b/)
+      assert.doesNotMatch(timelineText, /diagnostic secret reveal/i, 'an application’s event is not in the timeline')
       assert.doesNotMatch(timelineText, /\/v1\/|:orgId/, 'no route')
       assert.doesNotMatch(timelineText, /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i, 'no id')
       await events.getByRole('row', { name: /Diagnostic access requested this grant/ }).waitFor()
@@ -354,7 +372,7 @@ describe('web console: diagnostic access grants', () => {
       // Only the owner holds grants:approve: four eyes could never be met (issue 13).
       await policy
         .getByText(
-          `Only ${world.customer.ownerEmail} holds grants:approve: with 2 approvals required, every request waits until it lapses.`,
+          `Only ${world.customer.ownerEmail} may approve grants: with 2 approvals required, every request waits until it lapses.`,
           { exact: false },
         )
         .waitFor()
@@ -402,7 +420,7 @@ describe('web console: diagnostic access grants', () => {
       // offered, and the page says who must come next.
       await cu
         .getByRole('group', { name: 'Decisions' })
-        .getByText('You approved it; another person with grants:approve must approve too.')
+        .getByText('You approved it; another person who may approve grants must approve too.')
         .waitFor()
       await cu
         .getByRole('group', { name: 'Decisions' })
@@ -466,7 +484,7 @@ describe('web console: diagnostic access grants', () => {
       await row.waitFor()
       // The policy of the previous test: two approvers.
       await row
-        .getByText('2 approvals needed: after yours, another person with grants:approve', { exact: false })
+        .getByText('2 approvals needed: after yours, another person who may approve grants', { exact: false })
         .waitFor()
       // Who else could approve, by email (issue 13).
       await row.getByText('Others who can approve: second-approver@acme.test.', { exact: false }).waitFor()
@@ -483,7 +501,7 @@ describe('web console: diagnostic access grants', () => {
       // The approver is not offered a second approval (the API would refuse it): the row says
       // who must come next instead.
       await row
-        .getByText('You approved it: 1 more approval from another person with grants:approve opens it.', {
+        .getByText('You approved it: 1 more approval from another person who may approve grants opens it.', {
           exact: false,
         })
         .waitFor()
@@ -627,7 +645,7 @@ describe('web console: diagnostic access grants', () => {
           .alerts as { rule: string; details: Record<string, unknown> }[]
       ).filter((a) => a.rule === 'grant_misuse' && a.details.grant === grantId).length
 
-    const operator = await signedIn(world.provider.email, 'Provider', totpCode(world.provider.totpSecret, 1))
+    const operator = await signedIn(world.provider.email, 'Provider', await unusedTotpCode(world.provider.totpSecret))
     const op = operator.page
     // Every answer from Acme's routes while acting: none may be a refusal. Acme has no SSO set
     // up and has not asked to be deleted: those two answer 404 within the grant's scope.
@@ -672,11 +690,23 @@ describe('web console: diagnostic access grants', () => {
       const uses = (await orgEvents(`target=${grantId}&action=grant.use&outcome=success`)).length
       assert.ok(uses >= 3, 'the members, the policy and the offboarding state were read under it')
 
-      // Beyond the grant by address: the API refuses, and Acme's timeline says what was tried.
+      // Beyond the grant by address: the console says so and asks Acme nothing.
       await op.goto(`${world.origin}/console/orgs/${world.customer.orgId}/secrets`)
-      await op.getByRole('heading', { name: 'Secrets' }).waitFor()
-      await op.getByRole('main').getByRole('alert').first().waitFor()
-      assert.ok(refusals.length >= 1, 'refused')
+      await op.getByRole('heading', { level: 1, name: 'Outside the grant' }).waitFor()
+      await op.getByText('Secrets is not in the grant’s scope').waitFor()
+      await assertAccessible(op, 'a page outside the grant')
+      await op.getByRole('link', { name: 'Back to what the grant opens' }).focus()
+      await op.keyboard.press('Enter')
+      await op.getByRole('heading', { level: 1, name: 'Members' }).waitFor()
+      await op.waitForLoadState('networkidle')
+      assert.deepEqual(refusals, [], 'nothing asked beyond the grant from the address bar')
+      assert.equal(await deniedUnderGrant(), 0, 'no refused use in Acme’s log')
+      // Beyond the grant through the API: refused, and Acme's timeline says what was tried.
+      const beyond = await httpsJson(world.server.httpsPort, 'GET', `/v1/orgs/${world.customer.orgId}/secrets`, {
+        token: world.provider.token,
+        headers: { 'x-custodian-grant': grantId },
+      })
+      assert.equal(beyond.status, 403, beyond.text)
       const tried = (await orgEvents('action=access.denied')).filter(
         (e) => e.details.grant === grantId && e.details.status === 403,
       )

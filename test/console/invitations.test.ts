@@ -14,7 +14,7 @@ import {
   type ConsoleWorld,
 } from '../helpers/console.ts'
 import { httpsJson } from '../helpers/process.ts'
-import { totpCode } from '../helpers/totp.ts'
+import { unusedTotpCode } from '../helpers/totp.ts'
 
 // The console's invitation accept page (issue 13): an owner invites someone on the Members
 // page, the invitee — in a browser context of their own — goes from the sign-in page to
@@ -145,8 +145,9 @@ describe('web console: accepting an invitation', () => {
       assert.equal(asToken.body.id, session.body.id, 'the API token is the new member’s')
       await assertAccessible(page, 'the joined page')
       await page.getByRole('button', { name: 'Continue to the org' }).click()
-      await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
-      await page.getByRole('link', { name: 'Acme' }).waitFor()
+      // Into Acme itself, on the first page the new role opens.
+      await page.getByRole('navigation', { name: 'Org pages' }).waitFor()
+      assert.match(new URL(page.url()).pathname, new RegExp(`^/console/orgs/${world.customer.orgId}/`))
       await assertNowhere(invitee, token, 'after joining (the invitation token)')
       await assertNowhere(invitee, apiToken, 'after joining (the API token)')
       await assertNowhere(invitee, PASSWORD, 'after joining (the password)')
@@ -209,14 +210,14 @@ describe('web console: accepting an invitation', () => {
       assert.match((await code.getAttribute('aria-describedby')) ?? '', /\S/, 'the code field says why it is asked')
       await page.getByText(/already has an account that uses two-factor authentication/).waitFor()
       await assertAccessible(page, 'the accept page asking for a code')
-      await page.keyboard.type(totpCode(world.provider.totpSecret))
+      await page.keyboard.type(await unusedTotpCode(world.provider.totpSecret))
       await page.keyboard.press('Enter')
       // Joined; the sign-in needs the next code (a code works once).
       await page.getByRole('status').filter({ hasText: 'You joined the org' }).waitFor()
       await page.getByRole('button', { name: 'Sign in' }).waitFor()
       await focused(code)
       await assertAccessible(page, 'the accept page, joined, asking for the next code')
-      await page.keyboard.type(totpCode(world.provider.totpSecret, 1))
+      await page.keyboard.type(await unusedTotpCode(world.provider.totpSecret))
       await page.keyboard.press('Enter')
       await page.getByRole('heading', { level: 1, name: 'You joined the org' }).waitFor()
       const signedIn = await me(page)
@@ -224,7 +225,8 @@ describe('web console: accepting an invitation', () => {
       assert.equal(signedIn.body.orgId, world.customer.orgId, 'signed in to Acme, not the provider org')
       await tabTo(page, page.getByRole('button', { name: 'Continue to the org' }))
       await page.keyboard.press('Enter')
-      await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
+      await page.getByRole('navigation', { name: 'Org pages' }).waitFor()
+      assert.match(new URL(page.url()).pathname, new RegExp(`^/console/orgs/${world.customer.orgId}/`))
       const members = await httpsJson(world.server.httpsPort, 'GET', `/v1/orgs/${world.customer.orgId}/members`, {
         token: world.customer.ownerToken,
       })

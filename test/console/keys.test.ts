@@ -346,19 +346,21 @@ describe('web console: transit keys and org keys', () => {
       assert.equal(await page.getByRole('button', { name: /^Rotate key/ }).count(), 0)
       assert.equal(await page.getByRole('button', { name: 'Create key' }).count(), 0)
       assert.equal(await page.getByRole('button', { name: 'Decrypt', exact: true }).count(), 0)
-      await page.getByText('Creating and rotating keys needs the transit:manage permission').waitFor()
+      await page
+        .getByText(/Creating and rotating keys needs the permission “Create and rotate named encryption keys/)
+        .waitFor()
       await assertAccessible(page, 'the transit keys page, read only')
 
       await open(page, 'Org keys')
       await page.getByRole('table', { name: 'Org key versions' }).waitFor()
       await page.getByText(/^Active version: \d+$/).waitFor()
       assert.equal(await page.getByRole('button', { name: 'Rotate org key' }).count(), 0)
-      await page.getByText('Rotating needs the keys:rotate permission').waitFor()
+      await page.getByText(/Rotating needs the permission “Rotate the org’s key/).waitFor()
       // What is not offered, the API refuses this session too (its cookie, its CSRF token).
       const refused = await page.evaluate(async (orgId) => {
         const response = await fetch(`/v1/orgs/${orgId}/keys/rotate`, {
           method: 'POST',
-          headers: { 'x-csrf-token': sessionStorage.getItem('custodian.csrf') ?? '' },
+          headers: { 'x-csrf-token': localStorage.getItem('custodian.csrf') ?? '' },
         })
         return { status: response.status, body: (await response.json()) as { permission?: string } }
       }, world.customer.orgId)

@@ -17,7 +17,7 @@ import {
 } from '../helpers/console.ts'
 import { startHttpsReceiver } from '../helpers/https-receiver.ts'
 import { httpsJson } from '../helpers/process.ts'
-import { totpCode } from '../helpers/totp.ts'
+import { unusedTotpCode } from '../helpers/totp.ts'
 
 interface DeliveryRow {
   id: string
@@ -302,7 +302,7 @@ describe('web console: retention, offboarding and webhook dead letters', () => {
 
   it('issue 13: shows operators the offboarding in progress, with its countdown and details', async () => {
     operator = await openSignedIn(browser, world, world.provider.email, {
-      code: totpCode(world.provider.totpSecret, 1),
+      code: await unusedTotpCode(world.provider.totpSecret),
     })
     {
       const { page } = operator

@@ -264,10 +264,15 @@ describe('web console: privacy', () => {
       assert.equal(request.result?.certificate, certificateId)
       const systems = page.getByRole('table', { name: 'Systems' })
       assert.match(
-        await systems.getByRole('row').filter({ hasText: 'custodian:records' }).innerText(),
+        await systems.getByRole('row').filter({ hasText: 'Records kept in Custodian' }).innerText(),
         /deleted\s+2\s+contact: 1, customer_data: 1/,
       )
-      await systems.getByRole('row').filter({ hasText: 'custodian:subject-key' }).getByText('crypto-shredded').waitFor()
+      await systems
+        .getByRole('row')
+        .filter({ hasText: 'The subject’s encryption key' })
+        .getByText('key destroyed: what it sealed can never be read')
+        .waitFor()
+      assert.doesNotMatch(await systems.innerText(), /custodian:/, 'the systems in words')
       // Its audit event in words, linked to the audit log filtered to it; the org by name, no id (issue 13).
       const certificateFacts = page.getByRole('table', { name: 'Certificate' })
       const auditCell = certificateFacts.getByRole('row').filter({ hasText: 'Audit event' })
@@ -620,7 +625,9 @@ describe('web console: privacy', () => {
     try {
       await open(page, 'Privacy requests')
       await page.getByRole('alert').filter({ hasText: 'privacy:read' }).first().waitFor()
-      await page.getByText('Recording a request needs the privacy:manage permission').waitFor()
+      await page
+        .getByText(/Recording a request needs the permission “Register and handle data-subject requests/)
+        .waitFor()
       await assertAccessible(page, 'the requests page, refused')
       await open(page, 'Records')
       await page.getByLabel(/^Subject id/).fill('cust-refused-1')
@@ -646,7 +653,9 @@ describe('web console: privacy', () => {
       await signIn(reader.page, world, 'reader@acme.test', { org: 'Acme' })
       await reader.page.goto(`${world.origin}/console/orgs/${world.customer.orgId}/privacy-requests/${request.id}`)
       await reader.page.getByRole('heading', { level: 1, name: 'Privacy request: access (export)' }).waitFor()
-      await reader.page.getByText('Handling a request needs the privacy:manage permission').waitFor()
+      await reader.page
+        .getByText(/Handling a request needs the permission “Register and handle data-subject requests/)
+        .waitFor()
       assert.equal(await reader.page.getByRole('button', { name: /^(Complete|Reject|Assign)/ }).count(), 0)
       await assertAccessible(reader.page, 'a request as a reader')
       assert.deepEqual(reader.csp, [], 'no CSP violation')

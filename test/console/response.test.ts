@@ -453,7 +453,7 @@ describe('web console: alerts and incidents', () => {
     try {
       await open(page, 'Incidents')
       await page.getByRole('alert').filter({ hasText: 'incidents:read' }).first().waitFor()
-      await page.getByText('Opening an incident needs the incidents:manage permission').waitFor()
+      await page.getByText(/Opening an incident needs the permission “Open and run incidents/).waitFor()
       await assertAccessible(page, 'the incidents page as a viewer')
       await open(page, 'Alerts')
       await page.getByRole('alert').filter({ hasText: 'alerts:read' }).first().waitFor()

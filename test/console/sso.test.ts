@@ -130,7 +130,7 @@ describe('web console: single sign-on', () => {
 
       // The token was taken over and its cookie deleted at once; it never was in a URL.
       assert.deepEqual(await cookieNames(context), ['__Host-custodian_session'])
-      const token = await page.evaluate(() => sessionStorage.getItem('custodian.csrf'))
+      const token = await page.evaluate(() => localStorage.getItem('custodian.csrf'))
       assert.ok(token !== null && token.length >= 20, 'the CSRF token is kept as after a password sign-in')
       assert.deepEqual(
         urls.filter((url) => url.includes(token)),
@@ -260,12 +260,24 @@ describe('web console: single sign-on', () => {
       await ssoSignIn(page, 'erin@acme.test', world.customer.orgId)
       // The org picker's calls are allowed before enrolment; the org's own pages are not.
       await page.getByRole('heading', { name: 'Choose an org' }).waitFor()
+      // The header's org name is refused before enrolment and named from the account's list;
+      // that refusal is the header's own: the picker stays (the person may choose another org).
+      await page
+        .getByRole('navigation', { name: 'Console' })
+        .getByText(/^Acme · /)
+        .waitFor()
+      assert.equal(page.url(), `${origin}/console/orgs`, 'still on the org picker')
       await page.getByRole('link', { name: 'Acme' }).click()
       const notice = page.getByRole('alert').filter({ hasText: 'Your org requires two-factor authentication' })
       await notice.waitFor()
-      assert.equal(page.url(), `${origin}/console/orgs/${world.customer.orgId}/account?enrol=required`)
+      await page.waitForURL(`${origin}/console/orgs/${world.customer.orgId}/account?enrol=required`)
       assert.ok(urls.includes(`${origin}/console/orgs/${world.customer.orgId}/secrets`), 'by way of the secrets page')
       assert.equal(await page.locator('[data-code="MFA_ENROLMENT_REQUIRED"]').count(), 0, 'no refusal shown')
+      // The header names the org (its record is refused until enrolment; the account's list is not).
+      await page
+        .getByRole('navigation', { name: 'Console' })
+        .getByText(/^Acme · /)
+        .waitFor()
       await assertAccessible(page, 'the enrolment notice')
 
       // Any org page sends the person back here, instead of showing the refusal.

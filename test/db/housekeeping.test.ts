@@ -17,7 +17,14 @@ forEachEngine('housekeeping: ended links are deleted, live ones kept', (engine) 
   let acme: Org
   const api = (method: string, path: string, body?: unknown) =>
     t().request({ method, url: `/v1/orgs/${acme.orgId}${path}`, token: acme.ownerToken, body })
-  const count = async (table: 'consent_page_links' | 'audit_viewer_tokens') =>
+  const countOf = async (
+    table:
+      | 'consent_page_links'
+      | 'audit_viewer_tokens'
+      | 'compliance_runs'
+      | 'compliance_history'
+      | 'compliance_status',
+  ) =>
     Number(
       (
         await t()
@@ -42,18 +49,23 @@ forEachEngine('housekeeping: ended links are deleted, live ones kept', (engine) 
     const opened = await mintLink('opened')
     const first = await t().request({ method: 'GET', url: `${opened.pathname}${opened.search}` })
     assert.equal(first.status, 303, first.text)
-    assert.equal(await count('consent_page_links'), 2)
+    assert.equal(await countOf('consent_page_links'), 2)
 
     // Both within their time: nothing goes.
-    assert.deepEqual(await t().app.services.housekeeping.run(), { consent_page_links: 0, audit_viewer_tokens: 0 })
+    assert.deepEqual(await t().app.services.housekeeping.run(), {
+      consent_page_links: 0,
+      audit_viewer_tokens: 0,
+      compliance_runs: 0,
+      compliance_history: 0,
+    })
     // Past the link's expiry: the unopened one goes, the opened one's session still runs.
     time.advance(61_000)
     assert.equal((await t().app.services.housekeeping.run()).consent_page_links, 1)
-    assert.equal(await count('consent_page_links'), 1)
+    assert.equal(await countOf('consent_page_links'), 1)
     // Past the page session (30 minutes): the opened one goes too, and its cookie opens nothing.
     time.advance(30 * 60_000)
     assert.equal((await t().app.services.housekeeping.run()).consent_page_links, 1)
-    assert.equal(await count('consent_page_links'), 0)
+    assert.equal(await countOf('consent_page_links'), 0)
     const gone = await t().request({ method: 'GET', url: `${opened.pathname}${opened.search}` })
     assert.equal(gone.status, 401, 'a deleted link opens nothing')
   })
@@ -70,12 +82,34 @@ forEachEngine('housekeeping: ended links are deleted, live ones kept', (engine) 
     )
     time.advance(KEEP_ENDED_MS.audit_viewer_tokens)
     assert.equal((await t().app.services.housekeeping.run()).audit_viewer_tokens, 1)
-    assert.equal(await count('audit_viewer_tokens'), 0)
+    assert.equal(await countOf('audit_viewer_tokens'), 0)
     const events = await api('GET', '/audit/events?limit=500')
     assert.ok(
       (events.body.events as { action: string }[]).some((e) => e.action === 'audit.viewer_token.issue'),
       'the issuance stays in the audit log',
     )
+  })
+
+  it('P5.4: keeps compliance runs and verdict changes for the evidence window (400 days), then deletes them', async () => {
+    const run = await api('POST', '/compliance/runs')
+    assert.equal(run.status, 200, run.text)
+    const rows = async () => ({
+      runs: await countOf('compliance_runs'),
+      history: await countOf('compliance_history'),
+    })
+    const kept = await rows()
+    assert.ok(kept.runs >= 1 && kept.history >= 1, JSON.stringify(kept))
+    time.advance(KEEP_ENDED_MS.compliance_runs - 60_000)
+    const early = await t().app.services.housekeeping.run()
+    assert.equal(early.compliance_runs + early.compliance_history, 0, 'within the window: nothing goes')
+    assert.deepEqual(await rows(), kept)
+    // The current verdicts are not history: they stay whatever their age.
+    const status = await countOf('compliance_status')
+    time.advance(120_000)
+    const due = await t().app.services.housekeeping.run()
+    assert.deepEqual([due.compliance_runs, due.compliance_history], [kept.runs, kept.history])
+    assert.deepEqual(await rows(), { runs: 0, history: 0 })
+    assert.equal(await countOf('compliance_status'), status)
   })
 
   it('deletes at most one batch per kind and pass; the next pass takes the rest', async () => {
@@ -94,6 +128,6 @@ forEachEngine('housekeeping: ended links are deleted, live ones kept', (engine) 
     await t().db.kysely.insertInto('consent_page_links').values(rows).execute()
     assert.equal((await t().app.services.housekeeping.run()).consent_page_links, HOUSEKEEPING_BATCH)
     assert.equal((await t().app.services.housekeeping.run()).consent_page_links, 5)
-    assert.equal(await count('consent_page_links'), 0)
+    assert.equal(await countOf('consent_page_links'), 0)
   })
 })

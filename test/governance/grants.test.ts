@@ -548,4 +548,29 @@ forEachEngine('diagnostic access grants (P2.8)', (engine) => {
     assert.equal((await call('POST', `/grants/${asked.body.id}/deny`, four.ownerToken, {})).status, 200)
     assert.equal('otherApprovers' in (await call('GET', `/grants/${asked.body.id}`, four.ownerToken)).body, false)
   })
+
+  it('a one-per-org thing the org does not have (no SSO, no offboarding) answers 404 as an answer, not a refused attempt under the grant', async () => {
+    const policy = await t().request({
+      method: 'PUT',
+      url: `/v1/orgs/${acme.orgId}/grant-policy`,
+      token: acme.ownerToken,
+      body: { maxDays: 30, requiredApprovals: 1 },
+    })
+    assert.equal(policy.status, 200, policy.text)
+    const asked = await ask({ permissions: ['org:read'] })
+    assert.equal(asked.status, 201, asked.text)
+    assert.equal((await decide(asked.body.id, 'approve')).body.status, 'active')
+    const deniedBefore = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'access.denied').length
+    for (const path of ['/sso', '/offboarding']) {
+      const answer = await asOperator('GET', path, asked.body.id)
+      assert.equal(answer.status, 404, answer.text)
+      assert.equal(answer.body.code, 'NOT_FOUND')
+    }
+    // Beyond the grant stays a refusal.
+    assert.equal((await asOperator('GET', '/members', asked.body.id)).status, 403)
+    const denied = (await auditActions(t(), acme.orgId)).filter((e) => e.action === 'access.denied')
+    assert.equal(denied.length, deniedBefore + 1, 'only the attempt beyond the grant is a refusal')
+    assert.equal(denied.filter((e) => e.details.grant === asked.body.id && e.details.status === 404).length, 0)
+    assert.equal((await decide(asked.body.id, 'revoke')).status, 200)
+  })
 })

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../src/db/schema.ts'
 import type { TestApp } from './app.ts'
+import { collectBacklog } from '../../src/observability/metrics.queries.ts'
 
 /**
  * An org's long history, built with SQL in seconds where the API would take hours: used
@@ -293,6 +294,8 @@ export const PERIODIC_JOBS: PeriodicJob[] = [
   { name: 'audit witness delivery', run: (t) => t.app.auditWitnesses.deliverDue() },
   { name: 'SIEM streaming', run: (t) => t.app.services.siemDelivery.deliverDue() },
   { name: 'unwitnessed checkpoints', run: (t) => t.app.auditCosigner.checkUnwitnessed() },
+  // Not armed without a readable witness (a no-op then); armed, one head row and O(log n) tree hashes per org.
+  { name: 'rollback check', run: (t) => t.app.rollback.checkAll() },
   // Evaluates up to 500 chained events a run: run until it has caught up before timing.
   { name: 'alert rules', run: (t) => t.app.services.alerts.evaluate(), drains: true },
   {
@@ -309,4 +312,8 @@ export const PERIODIC_JOBS: PeriodicJob[] = [
   { name: 'disclosure deadlines', run: (t) => t.app.services.vulnerabilityReports.watch() },
   { name: 'consent expiry, objection deadlines, re-consent', run: (t) => t.app.services.consentJobs.run() },
   { name: 'ended links housekeeping', run: (t) => t.app.services.housekeeping.run() },
+  // Evaluates the orgs that are due, five a run: run until none is before timing.
+  { name: 'compliance checks', run: (t) => t.app.services.compliance.runDue(), drains: true },
+  // Not a timer but a scrape: /metrics reads the queues' depth and lag (src/observability/metrics.queries.ts).
+  { name: 'metrics scrape (queue depth and lag)', run: (t) => collectBacklog(t.db.kysely) },
 ]

@@ -24,6 +24,20 @@ export interface Cluster {
   /** Runs the statements, in order, as the superuser. */
   asSuperuser(...statements: string[]): Promise<void>
   stop(): void
+  /** The cluster's own directory (its socket, its log) and its data directory. */
+  dir: string
+  dataDir: string
+  /** Runs a command as the postgres OS user (e.g. a backup tool). */
+  asPostgres(args: string[]): Buffer
+  /** Starts the cluster again after `stop()` (waits until it accepts connections). */
+  start(): void
+}
+
+export interface ClusterOptions {
+  /** More lines for postgresql.auto.conf (e.g. WAL archiving). */
+  conf?: string
+  /** Lines put before the SCRAM rules of pg_hba.conf (e.g. `local all postgres peer` for a tool on the socket). */
+  hba?: string
 }
 
 export interface DatabaseCredential {
@@ -45,7 +59,7 @@ async function freePort(): Promise<number> {
   })
 }
 
-export async function startCluster(): Promise<Cluster> {
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgcluster-'))
   chmodSync(dir, 0o755)
   const data = path.join(dir, 'data')
@@ -74,13 +88,14 @@ export async function startCluster(): Promise<Cluster> {
   const port = await freePort()
   writeFileSync(
     path.join(data, 'postgresql.auto.conf'),
-    `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nssl = on\npassword_encryption = 'scram-sha-256'\nfsync = off\n`,
+    `port = ${port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '${dir}'\nssl = on\npassword_encryption = 'scram-sha-256'\nfsync = off\n${options.conf ?? ''}`,
   )
   writeFileSync(
     path.join(data, 'pg_hba.conf'),
-    'local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n',
+    `${options.hba ?? ''}local all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n`,
   )
-  as([`${BIN}/pg_ctl`, '-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '30', 'start'])
+  const start = () => as([`${BIN}/pg_ctl`, '-D', data, '-l', path.join(dir, 'log'), '-w', '-t', '60', 'start'])
+  start()
   const url = (user: string, password: string, database = 'postgres') =>
     `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`
   return {
@@ -122,5 +137,9 @@ export async function startCluster(): Promise<Cluster> {
     stop: () => {
       as([`${BIN}/pg_ctl`, '-D', data, '-m', 'immediate', '-w', 'stop'])
     },
+    dir,
+    dataDir: data,
+    asPostgres: as,
+    start,
   }
 }

@@ -163,7 +163,14 @@ export function httpsJson(
   port: number,
   method: string,
   urlPath: string,
-  options: { token?: string; body?: unknown /** A Cookie header (a browser's session). */; cookie?: string } = {},
+  options: {
+    token?: string
+    body?: unknown
+    /** A Cookie header (a browser's session). */
+    cookie?: string
+    /** More request headers (e.g. X-Custodian-Grant). */
+    headers?: Record<string, string>
+  } = {},
 ): Promise<HttpsResponse> {
   return new Promise((resolve, reject) => {
     const payload = options.body === undefined ? undefined : JSON.stringify(options.body)
@@ -180,6 +187,7 @@ export function httpsJson(
             : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
           ...(options.token === undefined ? {} : { authorization: `Bearer ${options.token}` }),
           ...(options.cookie === undefined ? {} : { cookie: options.cookie }),
+          ...options.headers,
         },
       },
       (res) => {

@@ -71,6 +71,12 @@ const UNPAGED: Record<string, string> = {
   'GET /v1/orgs/{orgId}/consent/recipients/{recipientId}': 'one registered recipient',
   'GET /v1/orgs/{orgId}/consent/report':
     'one rate row per purpose and notice version (the org’s own catalogue) and at most 100 pending objections, soonest due first, with their total',
+  'GET /v1/orgs/{orgId}/compliance':
+    'one entry per promise of the fixed catalogue, each with its checks’ latest results (the fixed check catalogue)',
+  'GET /v1/operator/compliance':
+    'the service’s checks and one entry per org check of the fixed catalogue, each naming at most 20 failing orgs',
+  'GET /v1/operator/rollback':
+    'rollback detection’s state and at most 100 refused orgs, with the count of all (the CLI lists every one)',
   'GET /v1/orgs/{orgId}/response-plan':
     'the plan: incident types, escalation (at most 10 levels), parties (at most 50), its versions and its last 100 reviews',
 }
@@ -129,6 +135,8 @@ org('consent/notices', 'notices')
 org('consent/objections', 'objections')
 org('consent/recipients', 'recipients')
 org('consent/propagations', 'propagations')
+org('compliance/runs', 'runs')
+org('compliance/history', 'history')
 PAGED['GET /v1/orgs/{orgId}/consent/reconsent'] = {
   url: (f) => `/v1/orgs/${f.a.orgId}/consent/reconsent?purpose=c0&reason=material_change`,
   key: 'subjects',
@@ -358,6 +366,8 @@ async function buildFixture(t: TestApp): Promise<Fixture> {
       noticeVersion: shown.version,
     })
   await as('POST', '/consent/notices', { language: 'en', text: 'Changed.', purposes: ['c0'], materialChange: true })
+  // Three evaluations of org a's compliance checks (each check's first result is history).
+  for (let i = 0; i < 3; i++) await t.app.services.compliance.evaluate(a.orgId, 'schedule')
   // The owner of org a owns two more: a session of theirs lists three orgs.
   await createCustomerOrg(t, provider, 'Paged Org 2', 'owner@paged.test')
   await createCustomerOrg(t, provider, 'Paged Org 3', 'owner@paged.test')

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import tls from 'node:tls'
-import { httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
 
 /** P4.1–P4.3 against the real listeners of a running service. */
 describe('transport security (P4.1, P4.2, P4.3)', () => {
@@ -15,7 +15,10 @@ describe('transport security (P4.1, P4.2, P4.3)', () => {
 
   before(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-tls-'))
-    server = await spawnServer({ CUSTODIAN_DATA_DIR: dataDir })
+    server = await spawnServer({
+      CUSTODIAN_DATA_DIR: dataDir,
+      CUSTODIAN_SECURITY_CONTACTS: 'mailto:security@example.test',
+    })
   })
   after(async () => {
     await server?.stop()
@@ -121,5 +124,36 @@ describe('transport security (P4.1, P4.2, P4.3)', () => {
       assert.equal(response.location, `https://localhost:${server.httpsPort}${expectedPath}`)
       assert.ok(!response.body.includes('{'), 'no API content over plain HTTP')
     }
+  })
+
+  it('P4.1, P4.2, P9.2: the running service’s own compliance checks connect to its listeners and pass', async () => {
+    const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken)
+    assert.equal(boot.status, 201, boot.text)
+    const token = boot.body.apiToken as string
+    const run = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${boot.body.orgId}/compliance/runs`, { token })
+    assert.equal(run.status, 200, run.text)
+    const standing = await httpsJson(server.httpsPort, 'GET', `/v1/orgs/${boot.body.orgId}/compliance`, { token })
+    const checks = (
+      standing.body.promises as {
+        checks: { check: string; verdict: string; summary: string; evidence: Record<string, unknown> }[]
+      }[]
+    ).flatMap((p) => p.checks)
+    const result = (id: string) => {
+      const found = checks.find((c) => c.check === id)
+      assert.ok(found, id)
+      return found
+    }
+    const tlsMinimum = result('p4.1/tls-minimum')
+    assert.equal(tlsMinimum.verdict, 'pass', tlsMinimum.summary)
+    assert.equal(tlsMinimum.evidence.port, server.httpsPort)
+    assert.match(String(tlsMinimum.evidence.tls11), /^refused/)
+    assert.equal(tlsMinimum.evidence.negotiated, 'TLSv1.3')
+    const redirects = result('p4.2/http-redirects')
+    assert.equal(redirects.verdict, 'pass', redirects.summary)
+    assert.equal(redirects.evidence.httpStatus, 308)
+    assert.equal(redirects.evidence.httpPort, server.httpPort)
+    const securityTxt = result('p9.2/security-txt')
+    assert.equal(securityTxt.verdict, 'pass', securityTxt.summary)
+    assert.equal(securityTxt.evidence.contacts, 1)
   })
 })

@@ -51,6 +51,8 @@ const JOBS: { name: string; run: (t: TestApp) => Promise<unknown>; settle?: numb
 const EXEMPT: Record<string, string> = {
   'GET /v1/orgs/{orgId}/audit/export': 'streams the whole log by design (a verifiable export)',
   'GET /v1/orgs/{orgId}/audit/verify': 'verifies the whole chain by design',
+  'GET /v1/orgs/{orgId}/compliance/evidence':
+    'the auditors’ evidence bundle verifies the whole audit chain and reads 400 days of reviews, certificates, incidents and compliance history by design (each a page at a time)',
 }
 
 /** Routes known to fail, each with the branch that fixes it. */
@@ -130,6 +132,9 @@ const ROUTES: GetRoute[] = [
   { path: '/v1/operator/grants', url: () => '/v1/operator/grants', token: PROVIDER },
   { path: '/v1/operator/grants/{grantId}', url: (f, s) => `/v1/operator/grants/${f.grant[s]}`, token: PROVIDER },
   { path: '/v1/operator/offboardings', url: () => '/v1/operator/offboardings', token: PROVIDER },
+  { path: '/v1/operator/compliance', url: () => '/v1/operator/compliance', token: PROVIDER },
+  { path: '/v1/operator/rollback', url: () => '/v1/operator/rollback', token: PROVIDER },
+  { path: '/trust', url: () => '/trust' },
   {
     path: '/v1/operator/offboardings/{offboardedOrgId}',
     url: (f, s) => `/v1/operator/offboardings/${f[s].orgId}`,
@@ -196,6 +201,15 @@ const ROUTES: GetRoute[] = [
     'consent/objections',
     'consent/report',
     'consent/recipients',
+    'compliance',
+    'compliance/runs',
+    'compliance/history',
+    'compliance/report',
+    'compliance/policy',
+    'compliance/oscal/catalog',
+    'compliance/oscal/component-definition',
+    'compliance/oscal/assessment-results',
+    'compliance/evidence',
     'consent/propagations',
   ].map((tail) => ({ path: `/v1/orgs/{orgId}/${tail}`, url: (f: Fixture, s: Side) => `${O(f, s)}/${tail}` })),
   { path: '/v1/orgs/{orgId}/consent/purposes/{purposeKey}', url: (f, s) => `${O(f, s)}/consent/purposes/fixture` },
@@ -326,6 +340,8 @@ const ROUTES: GetRoute[] = [
     'consent/objections': NEWEST_CURSOR,
     'consent/recipients': NAME_CURSOR,
     'consent/propagations': NEWEST_CURSOR,
+    'compliance/runs': NEWEST_CURSOR,
+    'compliance/history': NEWEST_CURSOR,
   }).map(([tail, cursor]) => ({
     path: `/v1/orgs/{orgId}/${tail}`,
     variant: 'cursor',

@@ -453,6 +453,65 @@ forEachEngine('data-subject requests and erasure (P7.1, P7.2, P7.5, P7.6)', (eng
     assert.equal((await cli(['--log-key', verifierKey], alone)).code, 1)
   })
 
+  it('P7.2 completes a second erase request of an erased subject by naming the erasure and its certificate (newcomer finding)', async () => {
+    // In Other, which has no erasure webhooks: the certificate waits only for the shred ring.
+    const asOther = (method: string, p: string, body?: unknown) =>
+      t().request({ method, url: `/v1/orgs/${other.orgId}${p}`, token: other.ownerToken, body })
+    const open = async (kind: string) => {
+      const created = await asOther('POST', '/privacy-requests', {
+        kind,
+        subjectId: 'twice-asked',
+        requester: { name: 'Bo', email: 'bo@example.test', channel: 'support form' },
+        verification: { method: 'signed-in-account', note: 'account login' },
+      })
+      assert.equal(created.status, 201, created.text)
+      return created.body.id as string
+    }
+    const first = await open('erase')
+    const second = await open('erase')
+    const access = await open('access')
+    const third = await open('erase')
+    const erased = await asOther('POST', `/privacy-requests/${first}/complete`, {})
+    assert.equal(erased.status, 200, erased.text)
+    // While the first waits for its certificate, the second is told to wait.
+    const early = await asOther('POST', `/privacy-requests/${second}/complete`, {})
+    assert.equal(early.status, 409, early.text)
+    assert.match(early.body.detail, /waits for its certificate/)
+    await t().app.services.shredding.pass()
+    const certified = (await asOther('GET', `/privacy-requests/${first}`)).body
+    assert.equal(certified.status, 'completed')
+    const certificate = certified.result.certificate as string
+    const done = await asOther('POST', `/privacy-requests/${second}/complete`, {})
+    assert.equal(done.status, 200, done.text)
+    assert.equal(done.body.status, 'completed')
+    assert.deepEqual(done.body.result, { alreadyErased: true, erasedBy: first, certificate })
+    assert.equal('subjectSalt' in done.body, false, 'no new salt: the subject id is gone')
+    const events = (await auditActions(t(), other.orgId)).filter(
+      (e) => e.action === 'privacy.request.erase' && e.details.alreadyErased === true,
+    )
+    assert.deepEqual(
+      events.map((e) => e.details),
+      [{ kind: 'erase', alreadyErased: true, erasedBy: first, certificate }],
+    )
+    // Any other request of the erased subject has nothing left to act on: rejected, with why.
+    const refused = await asOther('POST', `/privacy-requests/${access}/complete`, {})
+    assert.equal(refused.status, 409, refused.text)
+    assert.match(refused.body.detail, new RegExp(`erase request ${first}.*reject this request`))
+    // Data of the subject again (attack finding): a third erase request opened before it came
+    // back is never "done" by naming the old erasure; it says to record a new one.
+    const back = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${other.orgId}/records`,
+      token: other.ownerToken,
+      body: { subjectId: 'twice-asked', dataClass: 'contact', payload: { email: 'back@example.test' } },
+    })
+    assert.equal(back.status, 201, back.text)
+    const stale = await asOther('POST', `/privacy-requests/${third}/complete`, {})
+    assert.equal(stale.status, 409, stale.text)
+    assert.match(stale.body.detail, /has new data since its erasure.*record a new request/)
+    assert.equal((await asOther('GET', `/privacy-requests/${third}`)).body.status, 'open')
+  })
+
   it('keeps the audit chain verifiable after personal fields were erased', async () => {
     await t().app.sequencer.flush()
     const verified = await as('GET', '/audit/verify')

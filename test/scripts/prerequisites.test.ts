@@ -21,6 +21,7 @@ describe('test prerequisites', () => {
     assert.deepEqual(needs('test/privacy/backups.test.ts', false), [], 'pg_dump only matters with PostgreSQL tests')
     assert.deepEqual(needs('test/vault/db-rotation.test.ts'), ['postgresql-15', 'util-linux'])
     assert.deepEqual(needs('test/vault/sources.test.ts'), [])
+    assert.deepEqual(needs('src/modules/compliance/render.test.ts', false), ['poppler-utils', 'fonts-dejavu-core'])
     assert.deepEqual(
       check([file('test/vault/pkcs11.test.ts'), file('test/disclosure/security-txt.test.ts')], {
         postgres: true,

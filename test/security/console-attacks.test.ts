@@ -165,7 +165,7 @@ describe('security: the web console under attack', () => {
     await context.close()
   })
 
-  it('attack: the browser keeps only the CSRF token, and forgets it (and the session) at sign-out', async () => {
+  it('attack: the browser keeps only the CSRF token, shared by its tabs, and forgets it (and the session) at sign-out', async () => {
     const context = await newConsoleContext(browser)
     const page = await context.newPage()
     const urls: string[] = []
@@ -176,8 +176,10 @@ describe('security: the web console under attack', () => {
       session: Object.keys(sessionStorage),
       cookie: (globalThis as unknown as { document: { cookie: string } }).document.cookie,
     }))
-    assert.deepEqual(stored.local, [])
-    assert.deepEqual(stored.session, ['custodian.csrf'])
+    // In localStorage, like the cookie it goes with, shared by the origin's tabs: a second tab
+    // of the same session can make changes too (in sessionStorage it could not).
+    assert.deepEqual(stored.local, ['custodian.csrf'])
+    assert.deepEqual(stored.session, [])
     assert.equal(stored.cookie, '', 'the session cookie is HttpOnly')
     const cookies = await context.cookies()
     const session = cookies.find((c) => c.name === '__Host-custodian_session')
@@ -195,9 +197,44 @@ describe('security: the web console under attack', () => {
     })
     assert.equal(forged.status(), 403, await forged.text())
     assert.equal((await forged.json()).code, 'CSRF_FAILED')
+    // A second tab, opened on an address: it stores a secret (a state-changing request).
+    const second = await context.newPage()
+    await second.goto(`${world.origin}/console/orgs/${world.customer.orgId}/secrets`)
+    const form = second.getByRole('region', { name: 'New secret' })
+    await form.getByLabel(/^Name/).fill('second-tab')
+    await form.getByLabel(/^Value/).fill('second-tab-value')
+    await form.getByRole('button', { name: 'Store secret' }).click()
+    await second.getByRole('status').filter({ hasText: 'second-tab is stored' }).waitFor()
+    // A tab drawn for this session, left open while another person signs in in another tab
+    // (attack finding): it loads again as the session now is, and never acts for the old one.
+    await second.goto(`${world.origin}/console/orgs/${world.customer.orgId}/secrets`)
+    await second.getByRole('heading', { level: 1, name: 'Secrets' }).waitFor()
+    await second
+      .getByRole('navigation', { name: 'Console' })
+      .getByText(/ · owner$/)
+      .waitFor()
+    const third = await context.newPage()
+    await third.goto(`${world.origin}/console/orgs`)
+    await third.getByRole('heading', { name: 'Choose an org' }).waitFor()
+    await third.getByRole('button', { name: 'Sign out' }).click()
+    await third.waitForURL(/\/console\/sign-in/)
+    await second.waitForURL(/\/console\/sign-in/)
+    // The other tabs load again when the new session's token lands (a CI run navigated the
+    // second tab while its reload was under way): wait for those reloads before using them.
+    const reloads = [second, page].map((tab) => tab.waitForEvent('load'))
+    await signIn(third, world, world.customer.viewerEmail)
+    await Promise.all(reloads)
+    await second.goto(`${world.origin}/console/orgs/${world.customer.orgId}/secrets`)
+    await second
+      .getByRole('navigation', { name: 'Console' })
+      .getByText(/ · viewer$/)
+      .waitFor()
+    await third.close()
+    await second.close()
+    await signIn(page, world, world.customer.ownerEmail)
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.waitForURL(/\/console\/sign-in/)
-    assert.deepEqual(await page.evaluate(() => Object.keys(sessionStorage)), [])
+    assert.deepEqual(await page.evaluate(() => [...Object.keys(localStorage), ...Object.keys(sessionStorage)]), [])
     const afterwards = await context.request.get(`${world.origin}/v1/me`, {
       headers: { cookie: `__Host-custodian_session=${session.value}` },
     })

@@ -111,6 +111,7 @@ forEachEngine('sweep: operator answers carry no customer member’s email (P2.8,
     reportId: () => report,
     idx: () => '0',
     grantId: () => grant,
+    targetOrgId: () => acme.orgId,
   }
   /** The body of each action under /v1/operator, in the order they run (the grant's withdrawal last). */
   const OPERATOR_ACTIONS: Record<string, () => JsonBody> = {
@@ -122,6 +123,15 @@ forEachEngine('sweep: operator answers carry no customer member’s email (P2.8,
     'POST /v1/operator/vulnerability-reports/{reportId}/acknowledge': () => ({ message: 'thanks' }),
     'POST /v1/operator/vulnerability-reports/{reportId}/updates': () => ({ message: 'an update' }),
     'POST /v1/operator/grants/{grantId}/withdraw': () => ({}),
+    'POST /v1/operator/rollback/orgs/{targetOrgId}/acknowledge': () => ({ reason: 'ticket 9: after a restore' }),
+  }
+  /**
+   * Actions the fixture cannot make succeed, and their refusal (its answer is still checked):
+   * acknowledging a rollback needs a rolled-back org (409 otherwise) and a fresh second
+   * factor, which an API token never has (403 STEP_UP_REQUIRED).
+   */
+  const REFUSED: Record<string, readonly number[]> = {
+    'POST /v1/operator/rollback/orgs/{targetOrgId}/acknowledge': [403, 409],
   }
   const fill = (route: string, params: Record<string, () => string> | ((name: string) => string)) =>
     route.replace(/\{([^}]+)\}/g, (_, name: string) => {
@@ -160,7 +170,7 @@ forEachEngine('sweep: operator answers carry no customer member’s email (P2.8,
       // The second grant is the one withdrawn, so the approved one stays for the next test.
       const params = { ...OPERATOR_PARAMS, grantId: () => second }
       const answer = await t().request({ method, url: fill(route, params), token: provider.ownerToken, body: body() })
-      assert.ok(answer.status < 300, `${operation}: ${answer.text}`)
+      assert.ok(answer.status < 300 || REFUSED[operation]?.includes(answer.status), `${operation}: ${answer.text}`)
       assertNoEmail(operation, answer)
       if (operation === 'POST /v1/operator/grants') second = answer.body.id
     }

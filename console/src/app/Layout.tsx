@@ -5,7 +5,7 @@ import { useQueryClient } from '@tanstack/react-query'
 import { IdleWarning } from '../features/account/IdleWarning.tsx'
 import { ActingBanner } from '../features/grants/ActingBanner.tsx'
 import { actUnder } from '../lib/acting.ts'
-import { meKey, useMe, useOrg, useSignOut } from '../features/auth/api.ts'
+import { meKey, useAccountOrgs, useMe, useOrg, useSignOut } from '../features/auth/api.ts'
 import { PageLoader } from '../components/PageLoader.tsx'
 import { OrgNav } from './OrgNav.tsx'
 
@@ -13,6 +13,11 @@ import { OrgNav } from './OrgNav.tsx'
 export function Layout() {
   const me = useMe()
   const org = useOrg(me.data?.orgId)
+  // Before a required second factor is enrolled the org's record is refused; the account's
+  // list of orgs is not, and names it too.
+  const accountOrgs = useAccountOrgs(org.isError)
+  const orgName =
+    org.data?.name ?? accountOrgs.data?.pages.flatMap((p) => p.orgs).find((o) => o.orgId === me.data?.orgId)?.name
   const signOut = useSignOut()
   const navigate = useNavigate()
   const queryClient = useQueryClient()
@@ -43,7 +48,7 @@ export function Layout() {
             ) : null}
             {me.data !== undefined ? (
               <Text size="sm" c="dimmed">
-                {org.data === undefined ? `${me.data.orgKind} org` : org.data.name} · {me.data.role}
+                {orgName ?? `${me.data.orgKind} org`} · {me.data.role}
               </Text>
             ) : null}
             <Button

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState, type SyntheticEvent } from 'react'
 import { Button, getDefaultZIndex, Group, Modal, Stack, Text, TextInput } from '@mantine/core'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { useAction } from '../lib/action.ts'
+import { detailForPeople } from '../lib/routes.ts'
 import { api, setStepUpHandler, unwrap } from '../lib/api.ts'
 import { getPasskeyAssertion, passkeyProblem, passkeysSupported } from '../lib/webauthn.ts'
 
@@ -86,7 +87,8 @@ export function StepUpPrompt() {
           </Text>
           {ask !== null && ask.detail !== '' ? (
             <Text size="xs" c="dimmed">
-              {ask.detail}
+              {/* The API's why ("… within the last 15 minutes"), without the routes it names for API clients. */}
+              {detailForPeople(ask.detail)}.
             </Text>
           ) : null}
           <ProblemAlert error={error} title="Not confirmed" />

@@ -1,12 +1,13 @@
 import { useEffect, type ReactNode } from 'react'
-import { Container } from '@mantine/core'
+import { Alert, Button, Container, Group, Text, Title } from '@mantine/core'
 import { useQueryClient } from '@tanstack/react-query'
-import { Navigate, useLocation, useNavigate, useParams } from 'react-router'
+import { Link, Navigate, useLocation, useNavigate, useParams } from 'react-router'
 import { PageLoader } from '../components/PageLoader.tsx'
 import { ProblemAlert } from '../components/ProblemAlert.tsx'
 import { useMe } from '../features/auth/api.ts'
 import { ApiError, setCsrfToken, setEnrolmentRequiredHandler, setSignedOutHandler } from '../lib/api.ts'
-import { actUnder, useActingGrant } from '../lib/acting.ts'
+import { actUnder, useActingGrant, type ActingGrant } from '../lib/acting.ts'
+import { landingUnder, ORG_PAGES } from '../lib/orgPages.ts'
 
 /** Signed in (GET /v1/me answers), or off to the sign-in page. */
 export function RequireSession({ children }: { children: ReactNode }) {
@@ -75,11 +76,50 @@ export function RequireOrg({ children }: { children: ReactNode }) {
   const me = useMe()
   const grant = useActingGrant()
   const { orgId } = useParams()
+  const location = useLocation()
   if (me.data === undefined) return null
   const id = orgId?.toLowerCase()
   const underGrant = grant !== null && me.data.orgKind === 'provider' && id === grant.orgId
   if (id !== me.data.orgId && !underGrant) return <Navigate to="/orgs" replace />
+  if (underGrant && id !== me.data.orgId) {
+    // A page typed into the address (or an old link) that the grant does not open: said
+    // here, before the page asks the API anything — a refused request under a grant is an
+    // attempt the org sees in its log and may be alerted on (grant_misuse).
+    const segment = location.pathname.split('/')[3] ?? ''
+    const page = ORG_PAGES.find((p) => p.path === segment)
+    const held = new Set(me.data.permissions)
+    if (page === undefined || !grant.permissions.includes(page.permission) || !held.has(page.permission))
+      return <OutsideGrant grant={grant} label={page?.label ?? 'This page'} />
+  }
   return children
+}
+
+/** What an operator acting under a grant sees on an org page the grant does not open. */
+function OutsideGrant({ grant, label }: { grant: ActingGrant; label: string }) {
+  const landing = landingUnder(grant)
+  return (
+    <Container size="md" py="lg">
+      <Title order={1} mb="md">
+        Outside the grant
+      </Title>
+      <Alert color="yellow" title={`${label} is not in the grant’s scope`}>
+        <Text size="sm">
+          The diagnostic access grant you act under in {grant.orgName} does not open this page (its scope is in the
+          banner above). This page asked nothing of {grant.orgName}.
+        </Text>
+      </Alert>
+      <Group mt="md">
+        {landing === null ? null : (
+          <Button component={Link} to={landing}>
+            Back to what the grant opens
+          </Button>
+        )}
+        <Button component={Link} to="/operator/grants" variant="default">
+          Your grants
+        </Button>
+      </Group>
+    </Container>
+  )
 }
 
 /**

@@ -105,6 +105,12 @@ const ResponsePlanPage = lazy(() =>
 const ConsentPages = lazy(() =>
   import('../features/consent/ConsentPages.tsx').then((m) => ({ default: m.ConsentPages })),
 )
+const CompliancePage = lazy(() =>
+  import('../features/compliance/CompliancePage.tsx').then((m) => ({ default: m.CompliancePage })),
+)
+const OperatorCompliancePage = lazy(() =>
+  import('../features/compliance/OperatorCompliancePage.tsx').then((m) => ({ default: m.OperatorCompliancePage })),
+)
 const OrgKeysPage = lazy(() => import('../features/keys/OrgKeysPage.tsx').then((m) => ({ default: m.OrgKeysPage })))
 const TransitKeysPage = lazy(() =>
   import('../features/keys/TransitKeysPage.tsx').then((m) => ({ default: m.TransitKeysPage })),
@@ -354,6 +360,17 @@ export const router = createBrowserRouter(
             </RequireOrg>
           ),
         },
+        // Compliance: every promise with its live checks, evidence, history and runs; the signed documents.
+        {
+          path: '/orgs/:orgId/compliance',
+          element: (
+            <RequireOrg>
+              <WithPermission permission="compliance:run">
+                {(canRun) => <CompliancePage canRun={canRun} />}
+              </WithPermission>
+            </RequireOrg>
+          ),
+        },
         // Retention periods and the purges' proof; the org's own deletion (offboarding).
         {
           path: '/orgs/:orgId/retention',
@@ -443,6 +460,8 @@ export const router = createBrowserRouter(
         // Org deletions in progress (and done, with their certificates): orgs:list.
         { path: '/operator/offboardings', element: <OperatorOffboardingsPage /> },
         { path: '/operator/offboardings/:offboardedOrgId', element: <OperatorOffboardingPage /> },
+        // The service's checks and every org check across the orgs (orgs:list).
+        { path: '/operator/compliance', element: <OperatorComplianceRoute /> },
         { path: '*', element: <Navigate to="/orgs" replace /> },
       ],
     },
@@ -453,6 +472,12 @@ export const router = createBrowserRouter(
 function AccountRoute() {
   const { orgId = '' } = useParams()
   return <AccountPage orgId={orgId.toLowerCase()} />
+}
+
+/** The operators' compliance page, told the session's own org (the provider's), where the service's checks keep their history. */
+function OperatorComplianceRoute() {
+  const me = useMe()
+  return <OperatorCompliancePage providerOrgId={me.data?.orgKind === 'provider' ? me.data.orgId : undefined} />
 }
 
 function NotificationsRoute() {

@@ -4,7 +4,7 @@ import { ApiError } from '../lib/api.ts'
 /**
  * An action's refusal as the API answered it. STEP_UP_REQUIRED gets its own heading: the
  * action needs a recent second factor (the step-up prompt asked for it and was declined),
- * and the API's detail says how to give one.
+ * and the API's detail says within how long.
  */
 export function ActionProblem({ error, title }: { error: unknown; title: string }) {
   const stepUp = error instanceof ApiError && error.code === 'STEP_UP_REQUIRED'

@@ -32,3 +32,18 @@ export function PermissionWords({ permissions, prefix = '' }: { permissions: str
     </Text>
   )
 }
+
+/**
+ * One permission named in a sentence ("… needs the permission “Manage consent purposes…”,
+ * which your role does not hold"): its meaning from the catalog, the key as its title for
+ * whoever grants it (the Roles page shows both).
+ */
+export function PermissionName({ permission }: { permission: string }) {
+  const { label } = usePermissionLabels()
+  const meaning = label(permission)
+  return (
+    <Text span inherit title={permission}>
+      {meaning === permission ? `the ${permission} permission` : `the permission “${meaning.replace(/\.$/, '')}”`}
+    </Text>
+  )
+}

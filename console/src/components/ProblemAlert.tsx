@@ -1,5 +1,6 @@
 import { Alert } from '@mantine/core'
 import { ApiError } from '../lib/api.ts'
+import { detailForPeople } from '../lib/routes.ts'
 
 /**
  * Shows an API refusal with its detail (and, for 403, the permission it names). With
@@ -20,7 +21,11 @@ export function ProblemAlert({ error, title, field }: { error: unknown; title?: 
       role="alert"
       data-code={problem !== undefined && problem.code !== 'UNKNOWN' ? problem.code : undefined}
     >
-      {problem?.detail ?? (error instanceof Error ? error.message : 'the request failed')}
+      {problem === undefined
+        ? error instanceof Error
+          ? error.message
+          : 'the request failed'
+        : detailForPeople(problem.detail)}
     </Alert>
   )
 }

@@ -19,6 +19,8 @@ export interface ActingGrant {
   expiresAt: string
   permissions: string[]
   secretIds: string[]
+  /** The named secrets' names, once read under the grant (each read is a use in the org's log): id → name. */
+  secretNames?: Record<string, string>
 }
 
 const KEY = 'custodian.grant'
@@ -52,6 +54,15 @@ export function actUnder(grant: ActingGrant | null): void {
   emit()
 }
 
+/**
+ * Keeps the named secrets' names with the grant acted under (for the tab's life), so the
+ * banner reads them once, not on every page load.
+ */
+export function rememberSecretNames(names: Record<string, string>): void {
+  if (current === null) return
+  actUnder({ ...current, secretNames: { ...current.secretNames, ...names } })
+}
+
 /** The grant acted under now, or null. */
 export function actingGrant(): ActingGrant | null {
   return current
@@ -71,6 +82,17 @@ export function useActingGrant(): ActingGrant | null {
 export function useGrantAllows(orgId: string, permission: string): boolean {
   const grant = useActingGrant()
   return grant === null || grant.orgId !== orgId.toLowerCase() || grant.permissions.includes(permission)
+}
+
+/**
+ * Whether revealing `secretId` may be offered: always outside a grant (the API decides and
+ * its refusal is shown); under a grant to that org, only when it holds vault:reveal and names
+ * the secret — any other reveal is refused and counted as an attempt beyond the grant.
+ */
+export function useGrantAllowsReveal(orgId: string, secretId: string): boolean {
+  const grant = useActingGrant()
+  if (grant === null || grant.orgId !== orgId.toLowerCase()) return true
+  return grant.permissions.includes('vault:reveal') && grant.secretIds.includes(secretId.toLowerCase())
 }
 
 /** The grant id a request to `pathname` carries: only the acted-under org's routes get one. */

@@ -4,9 +4,10 @@
  *
  * The browser session is the `__Host-` cookie the API sets at sign-in (HttpOnly,
  * SameSite=Strict); state-changing requests also carry the session's CSRF token as
- * X-CSRF-Token. The CSRF token is kept in sessionStorage so a reload keeps the session
- * usable; it is a per-session anti-forgery token, not a secret value, and it dies with
- * the tab. Secret values are never stored anywhere but a form's own state.
+ * X-CSRF-Token. The CSRF token is kept in localStorage, like the cookie it goes with shared
+ * by the origin's tabs (a second tab, or a reload, can make changes too) and forgotten at
+ * sign-out; it is a per-session anti-forgery token, not a secret value, and useless without
+ * the HttpOnly cookie. Secret values are never stored anywhere but a form's own state.
  */
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { paths } from './api.gen.ts'
@@ -17,15 +18,42 @@ export type { paths }
 const CSRF_KEY = 'custodian.csrf'
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS'])
 
+/**
+ * The session this tab was drawn for: the CSRF token in localStorage when the tab loaded,
+ * or the one its own sign-in answered. When another tab signs out or signs in (as another
+ * person, or to another org), the shared cookie and token change under this tab: what it
+ * shows (and the grant it acts under) belongs to the old session, so it must not act.
+ */
+let tabToken = localStorage.getItem(CSRF_KEY)
+
 /** Remembers (or forgets, with null) the CSRF token the sign-in answered. */
 export function setCsrfToken(token: string | null): void {
-  if (token === null) sessionStorage.removeItem(CSRF_KEY)
-  else sessionStorage.setItem(CSRF_KEY, token)
+  tabToken = token
+  if (token === null) localStorage.removeItem(CSRF_KEY)
+  else localStorage.setItem(CSRF_KEY, token)
 }
+
+/**
+ * The session changed in another tab: this tab forgets the grant it acted under and loads
+ * again, as the session now is (the sign-in page when none) — it never sends a request for
+ * a page drawn for another session.
+ */
+function sessionReplaced(): void {
+  sessionStorage.removeItem('custodian.grant')
+  window.location.reload()
+}
+
+window.addEventListener('storage', (event) => {
+  if (event.key === CSRF_KEY && event.newValue !== tabToken) sessionReplaced()
+})
 
 const csrf: Middleware = {
   onRequest({ request }) {
-    const token = sessionStorage.getItem(CSRF_KEY)
+    const token = localStorage.getItem(CSRF_KEY)
+    if (token !== tabToken) {
+      sessionReplaced()
+      throw new Error('the session changed in another tab; this page loads again')
+    }
     if (!SAFE.has(request.method) && token !== null) request.headers.set('x-csrf-token', token)
     return request
   },
@@ -148,9 +176,24 @@ export function setEnrolmentRequiredHandler(handler: EnrolmentRequiredHandler): 
   }
 }
 
+/** Requests whose refusal for enrolment is theirs alone to show (see `noEnrolmentRedirect`). */
+const quiet = new Set<string>()
+
+/**
+ * A per-request middleware (`{ middleware: [noEnrolmentRedirect] }`) for a call that is not
+ * the page's own — the header's org name: its `MFA_ENROLMENT_REQUIRED` does not take the
+ * person away from a page whose own calls are allowed (the org picker, where the person may
+ * choose to sign in to another org instead).
+ */
+export const noEnrolmentRedirect: Middleware = {
+  onRequest({ id }) {
+    quiet.add(id)
+  },
+}
+
 const enrolment: Middleware = {
-  async onResponse({ response }) {
-    if (response.status !== 403 || enrolmentHandler === null) return response
+  async onResponse({ id, response }) {
+    if (quiet.delete(id) || response.status !== 403 || enrolmentHandler === null) return response
     const problem = (await response
       .clone()
       .json()

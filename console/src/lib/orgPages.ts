@@ -20,6 +20,7 @@ export const ORG_PAGES: readonly { path: string; label: string; permission: stri
   { path: 'erasure-certificates', label: 'Erasure certificates', permission: 'privacy:read' },
   { path: 'retention', label: 'Retention', permission: 'privacy:read' },
   { path: 'consent', label: 'Consent', permission: 'consent:read' },
+  { path: 'compliance', label: 'Compliance', permission: 'compliance:read' },
   { path: 'members', label: 'Members', permission: 'members:read' },
   { path: 'roles', label: 'Roles', permission: 'roles:read' },
   { path: 'service-accounts', label: 'Service accounts', permission: 'service_accounts:read' },
@@ -45,4 +46,14 @@ export function landingUnder(grant: {
   if (first !== undefined && held.has('secrets:read')) return `/orgs/${grant.orgId}/secrets/${first}`
   const page = ORG_PAGES.find((p) => held.has(p.permission))
   return page === undefined ? null : `/orgs/${grant.orgId}/${page.path}`
+}
+
+/**
+ * Where a member of an org starts: the first page in nav order their permissions open, or
+ * their account page when none does (`/orgs/{orgId}/…`).
+ */
+export function landingIn(orgId: string, permissions: readonly string[]): string {
+  const held = new Set(permissions)
+  const page = ORG_PAGES.find((p) => held.has(p.permission))
+  return `/orgs/${orgId}/${page === undefined ? 'account' : page.path}`
 }

@@ -30,6 +30,20 @@ const ROUTES: Record<string, string> = {
   'GET /v1/orgs/:orgId/grants': 'listed diagnostic access grants',
   'GET /v1/orgs/:orgId/grants/:grantId': 'read a diagnostic access grant',
   'GET /v1/orgs/:orgId/retention': 'read the retention rules',
+  'GET /v1/orgs/:orgId/tokens': 'listed API tokens',
+  'GET /v1/orgs/:orgId/ip-allowlist': 'read the allowed addresses',
+  'GET /v1/orgs/:orgId/sessions': 'listed members’ sessions',
+  'GET /v1/orgs/:orgId/sso': 'read the single sign-on set-up',
+  'GET /v1/orgs/:orgId/audit/checkpoints/latest': 'read the audit log’s latest checkpoint',
+  'GET /v1/orgs/:orgId/audit/proofs/inclusion': 'asked a proof that an event is in the audit log',
+  'GET /v1/orgs/:orgId/audit/proofs/consistency': 'asked a proof that the audit log only grew',
+  'GET /v1/orgs/:orgId/audit/events/:eventId/receipt': 'read an audit event’s receipt',
+  'GET /v1/orgs/:orgId/audit/tile/*': 'read the audit log’s tiles',
+  'GET /v1/orgs/:orgId/audit/event-schema': 'read the application event schema',
+  'GET /v1/orgs/:orgId/vault/policy': 'read the vault policy',
+  'GET /v1/orgs/:orgId/data-sources': 'listed data sources',
+  'GET /v1/orgs/:orgId/access-review-policy': 'read the access review schedule',
+  'GET /v1/orgs/:orgId/offboarding': 'read whether the org is to be deleted',
 }
 
 /** The routes on one secret, in words that name it: "revealed the secret billing-api". */
@@ -72,6 +86,7 @@ const INFINITIVE: Record<string, string> = {
   checked: 'check',
   exported: 'export',
   verified: 'verify',
+  asked: 'ask',
 }
 
 /**
@@ -84,4 +99,20 @@ export function describeAttempt(route: string, secretName?: string): string {
   const space = done.indexOf(' ')
   const verb = INFINITIVE[done.slice(0, space)]
   return verb === undefined ? `tried to make ${done}` : `tried to ${verb}${done.slice(space)}`
+}
+
+/** A route as an API refusal names it for API clients: "POST /v1/me/step-up", "POST …/secret/rotate". */
+const ROUTE = String.raw`(?:GET|POST|PUT|PATCH|DELETE) (?:\/v1\/|…)\S*`
+
+/**
+ * An API refusal's detail as a person reads it: without the routes it names for API clients
+ * — a parenthesis naming one goes ("enrol first (POST /v1/me/2fa/totp, …)" → "enrol first"),
+ * and so does a trailing "how" that starts with one ("… within the last 10 minutes: POST
+ * /v1/me/step-up with a code" → "… within the last 10 minutes"). The rest is the API's own words.
+ */
+export function detailForPeople(detail: string): string {
+  return detail
+    .replace(new RegExp(String.raw`\s*\([^()]*${ROUTE}[^()]*\)`, 'g'), '')
+    .replace(new RegExp(String.raw`:\s*${ROUTE}[\s\S]*$`), '')
+    .trim()
 }

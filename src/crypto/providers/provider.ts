@@ -1,3 +1,5 @@
+import type { KmsKind } from './kms.ts'
+
 /**
  * A root-key provider holds the key at the top of the hierarchy and does exactly two
  * things with it: wrap and unwrap the per-org key-encryption keys. The root key itself
@@ -7,12 +9,12 @@
  * - `local`  — a 32-byte key file (mode 0600); always unsealed.
  * - `shamir` — the key exists only in memory, reassembled from N-of-M shares at unseal.
  * - `pkcs11` — the key is created in and never leaves an HSM.
- * - cloud KMS (a later issue) implements the same interface: `wrap`/`unwrap` become KMS
- *   Encrypt/Decrypt calls with the AAD as encryption context, `keyId` the KMS key ARN or
- *   resource name and its version.
+ * - `aws-kms`, `gcp-kms`, `azure-keyvault`, `transit` — the key is in a cloud KMS (or a
+ *   Vault-compatible Transit engine) and never leaves it: `wrap`/`unwrap` are KMS calls
+ *   with the AAD bound in, `keyId` names the KMS key and its version (see kms.ts).
  */
 export interface RootKeyProvider {
-  readonly kind: 'local' | 'shamir' | 'pkcs11'
+  readonly kind: 'local' | 'shamir' | 'pkcs11' | KmsKind
   /** Identifies the root key (and its version) that wrapped a key; stored beside it. */
   keyId(): string
   sealed(): boolean
@@ -24,8 +26,8 @@ export interface RootKeyProvider {
 }
 
 export class SealedError extends Error {
-  constructor() {
-    super('the vault is sealed: secret operations are unavailable until it is unsealed')
+  constructor(message = 'the vault is sealed: secret operations are unavailable until it is unsealed') {
+    super(message)
     this.name = 'SealedError'
   }
 }

@@ -32,6 +32,8 @@ export const PERMISSIONS = {
     'Issue and revoke short-lived, read-only audit viewer tokens that embed the org’s audit log in the host application’s page, for one origin',
   'audit:write': 'Record the host application’s own events in the org’s audit log (never as Custodian’s own actions)',
   'audit:schema': 'Declare the host application’s event schema for every org (provider org only)',
+  'audit:rollback':
+    'Operators: acknowledge an org detected as rolled back, so it is served again from its restored state (provider org only)',
   'secrets:read': 'List secrets and their versions (metadata only, never values)',
   'secrets:write': 'Create secrets and add new versions',
   'secrets:delete': 'Destroy secret versions and delete secrets (crypto-erasure)',
@@ -70,6 +72,11 @@ export const PERMISSIONS = {
   'consent:check': 'Ask whether a purpose may be processed for a data subject now (the check before processing)',
   'consent:record': 'Record consent events, withdrawals and objections of data subjects',
   'consent:manage': 'Declare purposes and their lawful basis, publish notice versions and decide objections',
+  'compliance:read':
+    'See the live compliance checks of every promise, their history, the signed compliance report and the living security policy',
+  'compliance:evidence':
+    'Download the evidence bundle for auditors: the signed report and policy, the audit chain’s verification, access reviews with their decisions, erasure and offboarding certificates, incidents and compliance history (people by user id only)',
+  'compliance:run': 'Evaluate the compliance checks now (they also run on a schedule)',
   'notifications:read': 'See the org’s notification outbox and each delivery’s state',
   'alerts:read': 'See alerts and the alert rules',
   'alerts:manage': 'Acknowledge and resolve alerts, and set the alert rules',
@@ -90,6 +97,7 @@ export const PROVIDER_ONLY: ReadonlySet<Permission> = new Set([
   'orgs:create',
   'orgs:list',
   'audit:schema',
+  'audit:rollback',
   'vault:seal',
   'grants:request',
   'disclosure:read',
@@ -153,6 +161,8 @@ export const BUILT_IN_ROLES = {
       'incidents:read',
       'siem:read',
       'consent:read',
+      'compliance:read',
+      'compliance:evidence',
     ],
   },
   viewer: { description: 'Reads the org’s membership and settings', permissions: READ_ONLY },

@@ -54,6 +54,8 @@ export const RESERVED_ACTION_FAMILIES: ReadonlySet<string> = new Set([
   'alert',
   'audit',
   'auth',
+  'backup',
+  'compliance',
   'consent',
   'custodian',
   'disclosure',

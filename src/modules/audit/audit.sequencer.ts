@@ -18,6 +18,7 @@ import { EMPTY_TREE_HASH, leafHash, verifyConsistency } from './merkle.ts'
 import { appendLeaves, proveConsistency, rightEdgeTiles, tileHashReader, treeHash } from './tlog-tiles.ts'
 import { formatCheckpoint } from './tlog-checkpoint.ts'
 import { periodic } from '../../jobs/periodic.ts'
+import { auditChained, type AuditChainedMessage } from '../../observability/events.ts'
 
 /**
  * The sequencer turns committed events into the tamper-evident chain (DESIGN.md, "Audit
@@ -67,6 +68,11 @@ export function createSequencer(deps: {
   signer: Signer
   options: SequencerOptions
   log: Pick<Logger, 'error' | 'info'>
+  /**
+   * Orgs not chained now: refused as rolled back (rollback.service.ts). Their chain must not
+   * grow, nor a checkpoint be signed, before an operator acknowledges where it stands.
+   */
+  paused?: (orgId: string) => boolean
 }): Sequencer {
   const { db, signer, options, log } = deps
 
@@ -146,6 +152,13 @@ export function createSequencer(deps: {
           head.hash = hash
         }
         await store.writeChain(trx, orgId, updates)
+        // The window in which an event is not yet tamper-evident (DESIGN.md), for metrics.
+        if (auditChained.hasSubscribers && rows.length > 0) {
+          const now = Date.now()
+          auditChained.publish({
+            delaysSeconds: rows.map((row) => Math.max(0, (now - row.occurred_at.getTime()) / 1000)),
+          } satisfies AuditChainedMessage)
+        }
         if (leaves.length >= TREE_APPEND_EVERY) {
           await growTree(trx, orgId, head, leaves)
           leaves = []
@@ -237,6 +250,7 @@ export function createSequencer(deps: {
 
   async function pass(): Promise<void> {
     for (const orgId of await store.orgsNeedingWork(db, options.checkpointSeconds)) {
+      if (deps.paused?.(orgId) === true) continue
       try {
         await chainOrg(orgId)
       } catch (error) {

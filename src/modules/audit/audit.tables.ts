@@ -174,6 +174,23 @@ export interface AuditWitnessingTable {
   alerted: Generated<boolean>
 }
 
+/** A witnessed checkpoint an operator accepted as superseded after a rollback (migration 0057). */
+export interface AuditRollbackAcknowledgementsTable {
+  org_id: string
+  /** `file`, or the tlog witness's name. */
+  source: string
+  witnessed_size: Int8
+  /** The witnessed note's hash line (the tree's root). */
+  witnessed_hash: Uint8Array
+  /** The chain's tree size, and its root, when the rollback was acknowledged. */
+  local_size: Int8
+  local_hash: Uint8Array | null
+  acknowledged_at: Date
+  /** `user:<id>` or `cli`. */
+  acknowledged_by: string
+  reason: string
+}
+
 export interface AuditTables {
   audit_events: AuditEventsTable
   audit_app_events: AuditAppEventsTable
@@ -188,4 +205,5 @@ export interface AuditTables {
   audit_witness_state: AuditWitnessStateTable
   audit_cosignatures: AuditCosignaturesTable
   audit_witnessing: AuditWitnessingTable
+  audit_rollback_acknowledgements: AuditRollbackAcknowledgementsTable
 }

@@ -10,6 +10,11 @@ export interface WitnessedCheckpoints {
   notes: string[]
   /** Witnesses that answered with nothing usable, each with why (unreachable, no checkpoint, bad cosignature). */
   problems: { witness: string; message: string }[]
+  /**
+   * Each witness that answered for this log: its verified note, or null when it said it
+   * holds no checkpoint of the log (404) — an answer too, unlike an unreachable witness.
+   */
+  held: { witness: string; note: string | null }[]
 }
 
 /** A checkpoint note is a few hundred bytes; an answer beyond this is not one (and is not read on). */
@@ -50,7 +55,7 @@ export function createWitnessReader(deps: {
       const origin = checkpointOrigin(deps.originHost, orgId)
       const logs = deps.publicKeys.map((key) => ed25519NoteVerifier(origin, Buffer.from(key, 'base64url')))
       const path = createHash('sha256').update(origin, 'utf8').digest('hex')
-      const out: WitnessedCheckpoints = { notes: [], problems: [] }
+      const out: WitnessedCheckpoints = { notes: [], problems: [], held: [] }
       for (const witness of deps.witnesses) {
         const fail = (message: string) => out.problems.push({ witness: witness.name, message })
         const earlier = down.get(witness.name)
@@ -65,6 +70,7 @@ export function createWitnessReader(deps: {
           continue
         }
         if (answer.kind === 'refused') {
+          if (answer.status === 404) out.held.push({ witness: witness.name, note: null })
           fail(answer.message)
           continue
         }
@@ -87,6 +93,7 @@ export function createWitnessReader(deps: {
           continue
         }
         out.notes.push(answer.body)
+        out.held.push({ witness: witness.name, note: answer.body })
       }
       return out
     },
@@ -95,7 +102,11 @@ export function createWitnessReader(deps: {
   /** One GET, its status checked before its body, the body read up to the cap, all within the timeout. */
   async function get(
     url: string,
-  ): Promise<{ kind: 'ok'; body: string } | { kind: 'refused'; message: string } | { kind: 'down'; message: string }> {
+  ): Promise<
+    | { kind: 'ok'; body: string }
+    | { kind: 'refused'; status?: number; message: string }
+    | { kind: 'down'; message: string }
+  > {
     const signal = AbortSignal.timeout(deps.timeoutMs)
     try {
       const response = await deps.fetch(url, {
@@ -108,6 +119,7 @@ export function createWitnessReader(deps: {
         await response.body?.cancel().catch(() => undefined)
         return {
           kind: 'refused',
+          status: response.status,
           message: response.status === 404 ? 'holds no checkpoint of this log' : `answered ${response.status}`,
         }
       }

@@ -6,6 +6,7 @@ import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import type { OutboundFetch } from '../../http/outbound.ts'
 import type { WebhookEvent } from '../notify/notify.tables.ts'
 import type { WitnessKind } from './audit.tables.ts'
+import { leaseFor } from '../../jobs/lease.ts'
 import type { Cosigner } from './audit.cosign.ts'
 
 /**
@@ -39,8 +40,6 @@ export interface WitnessDelivery {
   deliverDue(): Promise<number>
 }
 
-const LEASE_MS = 60_000
-
 export function createWitnessDelivery(deps: {
   db: Kysely<DB>
   clock: Clock
@@ -54,6 +53,8 @@ export function createWitnessDelivery(deps: {
   cosigner: Pick<Cosigner, 'deliver'>
   retry: { baseMs: number; maxAttempts: number; timeoutMs: number }
   log: { warn(obj: object, msg: string): void }
+  /** Orgs whose checkpoints wait: refused as rolled back (rollback.service.ts); left out of the due list. */
+  pausedOrgs?: () => readonly string[]
 }): WitnessDelivery {
   const { db, clock } = deps
 
@@ -62,7 +63,10 @@ export function createWitnessDelivery(deps: {
       const now = clock()
       const row = await trx
         .updateTable('audit_witness_deliveries')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: new Date(now.getTime() + LEASE_MS) }))
+        .set((eb) => ({
+          attempts: eb('attempts', '+', 1),
+          next_attempt_at: new Date(now.getTime() + leaseFor(deps.retry.timeoutMs)),
+        }))
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where('next_attempt_at', '<=', now)
@@ -182,11 +186,13 @@ export function createWitnessDelivery(deps: {
   return {
     async deliverDue() {
       // Which deliveries are due spans orgs: owner connection; each is claimed in its org.
+      const paused = deps.pausedOrgs?.() ?? []
       const due = await withOwner(db, (trx) =>
         trx
           .selectFrom('audit_witness_deliveries')
           .select(['id', 'org_id'])
           .where('status', '=', 'pending')
+          .$if(paused.length > 0, (q) => q.where('org_id', 'not in', paused))
           .where('next_attempt_at', '<=', clock())
           .orderBy('next_attempt_at')
           .limit(50)

@@ -19,6 +19,8 @@ import { createAppEventsService } from './app-events.service.ts'
 import { appEventsRoutes } from './app-events.routes.ts'
 import { createViewerService } from './viewer.service.ts'
 import { viewerRoutes } from './viewer.routes.ts'
+import { createRollbackGuard } from './rollback.service.ts'
+import { rollbackRoutes } from './rollback.routes.ts'
 
 export function createAuditModule(deps: {
   db: Kysely<DB>
@@ -35,16 +37,33 @@ export function createAuditModule(deps: {
   alerts: () => SignalAlerts
   /** The privacy module's subject keys (created after this one): they seal application events' personal fields. */
   subjects: () => Pick<Subjects, 'personal'>
+  /** The provider org (identity module, created after this one): rollback acknowledgements are audited there too. */
+  providerOrgId: () => Promise<string | undefined>
 }) {
   const { audit } = deps.config
   const service = createAuditService({
     ...deps,
     tlogWitnesses: { names: audit.tlogWitnesses.map((w) => w.name), quorum: audit.witnessQuorum },
   })
+  // The operator's witnesses are configuration, not tenant input: any address (as for their deliveries).
+  const operatorFetch = createOutboundFetch({ caFile: deps.config.extraCaFile, allow: ['0.0.0.0/0', '::/0'] })
+  const rollback = createRollbackGuard({
+    db: deps.db,
+    clock: deps.clock ?? systemClock,
+    audit: service,
+    witnessFile: audit.witnessFile,
+    tlogWitnesses: audit.tlogWitnesses,
+    originHost: originHost(deps.config.publicUrl),
+    fetch: operatorFetch,
+    timeoutMs: deps.config.webhooks.timeoutMs,
+    providerOrgId: deps.providerOrgId,
+    log: deps.log,
+  })
   const sequencer = createSequencer({
     db: deps.db,
     signer: deps.signer,
     log: deps.log,
+    paused: (orgId) => rollback.refusal(orgId) !== undefined,
     options: {
       intervalMs: deps.config.audit.sequencerIntervalMs,
       checkpointEvery: deps.config.audit.checkpointEvery,
@@ -70,13 +89,14 @@ export function createAuditModule(deps: {
     clock: deps.clock ?? systemClock,
     // The operator's own witness endpoint is configuration, not tenant input (like the SMTP
     // relay): it may sit on a private network, so the special-range guard does not apply.
-    fetch: createOutboundFetch({ caFile: deps.config.extraCaFile, allow: ['0.0.0.0/0', '::/0'] }),
+    fetch: operatorFetch,
     url: deps.config.audit.witnessUrl,
     file: deps.config.audit.witnessFile,
     webhooks: deps.webhooks,
     cosigner,
     retry: { baseMs: webhooks.retryBaseMs, maxAttempts: webhooks.maxAttempts, timeoutMs: webhooks.timeoutMs },
     log: deps.log,
+    pausedOrgs: () => rollback.refusedOrgs(),
   })
   const appEvents = createAppEventsService({
     db: deps.db,
@@ -88,6 +108,7 @@ export function createAuditModule(deps: {
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(viewerRoutes({ viewer }))
     await app.register(auditRoutes({ audit: service, db: deps.db, originHost: originHost(deps.config.publicUrl) }))
+    await app.register(rollbackRoutes({ rollback, db: deps.db }))
     await app.register(
       appEventsRoutes({ appEvents, batch: { max: audit.appEvents.batchMax, bytes: audit.appEvents.batchBytes } }),
     )
@@ -108,8 +129,19 @@ export function createAuditModule(deps: {
     },
     deps.log,
   )
+  // Once at start (buildApp, before anything is served), then on this schedule.
+  const rollbackWorker = periodic(
+    'audit-rollback-check',
+    audit.rollbackCheckMs,
+    async () => {
+      await rollback.checkAll()
+    },
+    deps.log,
+  )
   return {
     service,
+    rollback,
+    rollbackWorker,
     sequencer,
     witnesses,
     cosigner,

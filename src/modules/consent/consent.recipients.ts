@@ -13,7 +13,7 @@ import { assertWithinOwn } from '../access/bounds.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { eraseDeadLettersOf } from '../notify/webhooks.dead-letters.ts'
 import { newStandardWebhookSecret } from '../notify/webhooks.service.ts'
-import { rotateSigningSecret } from '../notify/signing-secrets.ts'
+import { rotateSigningSecret, rotationDetails } from '../notify/signing-secrets.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import type { ConsentRecipientsTable } from './consent.tables.ts'
 
@@ -303,12 +303,7 @@ export function createConsentRecipients(deps: {
           action: 'consent.recipient.secret.rotate',
           target: { type: 'consent_recipient', id },
           outcome: 'success',
-          details: {
-            name: row.name,
-            version,
-            previousVersion: previous.previous_secret_version,
-            previousSignsUntil: previous.previous_secret_until.toISOString(),
-          },
+          details: rotationDetails(row.name, { version, ...previous }),
           meta: ctx.meta,
         })
         return { ...recipientView(row), secret, previousSecretUntil: previous.previous_secret_until.toISOString() }

@@ -4,9 +4,10 @@ import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
 import type { Config } from '../../config.ts'
-import type { AppError } from '../../errors.ts'
+import { AppError } from '../../errors.ts'
 import { html, type Html, type HtmlValue } from '../../http/html.ts'
 import { Strict } from '../../http/schemas.ts'
+import { BODY_TOO_LARGE, READ_CEILING, readReportForm } from './disclosure.form.ts'
 import { SubmitBody } from './disclosure.routes.ts'
 import { REPORT_FORM_PATH } from './security-txt.ts'
 import type { ReportStatus } from './disclosure.tables.ts'
@@ -18,9 +19,10 @@ import type { Receipt, ReporterView, ReportsService, SubmitReport } from './repo
  * posting to the service, rendered here on the server:
  *
  * - GET /report, POST /report (multipart/form-data, with attachments): the report form,
- *   validated by the API's own body schema, under the API's size limit (bodyLimit =
- *   CUSTODIAN_REPORT_MAX_BYTES, each file at most CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES)
- *   and the same per-address rate limit bucket as POST /v1/vulnerability-reports.
+ *   validated by the API's own body schema, under the API's size limits
+ *   (CUSTODIAN_REPORT_MAX_BYTES, each file at most CUSTODIAN_REPORT_ATTACHMENT_MAX_BYTES;
+ *   a form over them comes back with its text, see disclosure.form.ts) and the same
+ *   per-address rate limit bucket as POST /v1/vulnerability-reports.
  * - GET /report/status (asks for the token), POST /report/status (the token in the form
  *   body), POST /report/status/messages (the reporter answers): the status token travels in
  *   a POST body, never in a URL, so no access log, proxy, browser history or Referer ever
@@ -80,8 +82,8 @@ const FIELD_LABELS: Record<string, string> = {
   token: 'Status token',
   message: 'Message',
 }
-const FILENAME_CHARS = /[^A-Za-z0-9._ -]/g
-const CONTENT_TYPE = /^[a-z]+\/[a-z0-9.+-]+$/
+/** What was too large in a report form that was read whole (disclosure.form.ts), by request. */
+const OVERSIZE = new WeakMap<FastifyRequest, string>()
 
 export interface PageLimits {
   submit: onRequestAsyncHookHandler
@@ -89,56 +91,11 @@ export interface PageLimits {
   message: onRequestAsyncHookHandler
 }
 
-type Fields = Map<string, string>
-
-/** A form's fields; a repeated name keeps its last value. Files are handled by the caller. */
-function fieldsOf(form: FormData): { fields: Fields; files: File[] } {
-  const fields: Fields = new Map()
-  const files: File[] = []
-  for (const [name, value] of form) {
-    if (typeof value === 'string') fields.set(name, value)
-    else if (name === 'attachments' && (value.name !== '' || value.size > 0)) files.push(value)
-  }
-  return { fields, files }
-}
-
-/** A browser's file name made one the API accepts (letters, digits, `._ -`, no path), at most 120 characters. */
-function safeFilename(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? ''
-  const cleaned = base
-    .replace(FILENAME_CHARS, '_')
-    .replace(/^[^A-Za-z0-9_]+/, '')
-    .slice(0, 120)
-  return cleaned === '' ? 'attachment' : cleaned
-}
-
-/** The report form's fields as the API's body; blank optional fields are left out, as a form cannot omit them. */
-async function submissionOf(form: FormData): Promise<SubmitReport> {
-  const { fields, files } = fieldsOf(form)
-  const text = (name: string) => {
-    const value = fields.get(name)
-    return value === undefined || value === '' ? undefined : value
-  }
-  const body: Record<string, unknown> = {}
-  for (const name of ['title', 'location', 'impact', 'steps', 'severity']) {
-    const value = text(name)
-    if (value !== undefined) body[name] = value
-  }
-  const reporter = {
-    ...(text('name') === undefined ? {} : { name: text('name') }),
-    ...(text('email') === undefined ? {} : { email: text('email') }),
-    ...(fields.has('credit') ? { credit: true } : {}),
-  }
-  if (Object.keys(reporter).length > 0) body.reporter = reporter
-  if (files.length > 0)
-    body.attachments = await Promise.all(
-      files.map(async (file) => ({
-        filename: safeFilename(file.name),
-        contentType: CONTENT_TYPE.test(file.type) ? file.type : 'application/octet-stream',
-        data: Buffer.from(await file.arrayBuffer()).toString('base64'),
-      })),
-    )
-  return body as unknown as SubmitReport
+/** The API's 413 in a reader's words: "attachment 1 (big.bin) is 1600000 bytes; …" → "The file big.bin is too large". */
+function tooLarge(message: string): string {
+  const file = /^attachment \d+ \((.*)\) is \d+ bytes/.exec(message)
+  if (file !== null) return `The file ${file[1] ?? ''} is too large`
+  return message === BODY_TOO_LARGE ? 'The report is larger than we accept' : message
 }
 
 function kib(bytes: number): string {
@@ -391,9 +348,12 @@ the team’s answers and write back. Anyone holding it can do the same, so keep 
       error.status === 401
         ? 'Check that you copied the whole token, starting with cst_vrs_.'
         : error.status === 413
-          ? `${error.message}. Each file may be at most ${kib(d.attachmentMaxBytes)}, and the whole report at most ${kib(d.maxBytes)}. Nothing was stored.`
+          ? `${tooLarge(error.message)}. Each file may be at most ${kib(d.attachmentMaxBytes)}, and the whole report at most ${kib(d.maxBytes)}. Nothing was stored.`
           : error.status >= 400 && error.status < 500
-            ? `${error.message}. Nothing was stored.`
+            ? // The fields named below say what to change; the API's one-line summary would not.
+              items.length > 0
+              ? 'Some fields need a change: each is named below. Nothing was stored.'
+              : `${error.message}. Nothing was stored.`
             : `${error.message}. Please try again later. (Request ${request.id}.)`
     const problem = errorSummary(title, detail, items)
     const url = request.routeOptions.url
@@ -421,25 +381,17 @@ the team’s answers and write back. Anyone holding it can do the same, so keep 
     )
   }
 
-  const page = { access: { public: true as const }, errorPage }
+  const page = { access: { public: true as const }, errorPage, providerPage: true }
   const hide = { hide: true }
 
   return async (app) => {
     // Form bodies, in this plugin only: a report form's multipart (files included) as the
     // API's JSON body, and the status forms' urlencoded fields.
-    app.addContentTypeParser('multipart/form-data', { parseAs: 'buffer' }, (request, body, done) => {
-      const type = request.headers['content-type'] ?? ''
-      // The whole body is already in memory, within the route's bodyLimit (the API's own
-      // CUSTODIAN_REPORT_MAX_BYTES), so the standard parser's buffering adds no exposure.
-      const response = new Response(body as Buffer, { headers: { 'content-type': type } })
-      response
-        // eslint-disable-next-line @typescript-eslint/no-deprecated -- see above
-        .formData()
-        .then(submissionOf)
-        .then(
-          (value) => done(null, value),
-          () => done(Object.assign(new Error('the form could not be read'), { statusCode: 400 }), undefined),
-        )
+    app.addContentTypeParser('multipart/form-data', (request, payload, done) => {
+      readReportForm(payload, request.headers['content-type'] ?? '', d).then(({ body, oversize }) => {
+        if (oversize !== undefined) OVERSIZE.set(request, oversize)
+        done(null, body)
+      }, done)
     })
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
       const fields: Record<string, string> = {}
@@ -452,8 +404,14 @@ the team’s answers and write back. Anyone holding it can do the same, so keep 
     )
     app.get(REPORT_PATH, { config: page, schema: hide }, async (_request, reply) => send(reply, 200, reportForm({})))
     app.post(REPORT_PATH, {
-      bodyLimit: d.maxBytes,
+      // Read past the report's limit (up to READ_CEILING times it) only to give the
+      // reporter's text back with the refusal: attachments past the limits are never held.
+      bodyLimit: READ_CEILING * d.maxBytes,
       onRequest: limits.submit,
+      preValidation: async (request) => {
+        const oversize = OVERSIZE.get(request)
+        if (oversize !== undefined) throw new AppError('PAYLOAD_TOO_LARGE', oversize)
+      },
       config: page,
       schema: { ...hide, body: SubmitBody },
       handler: async (request, reply) =>

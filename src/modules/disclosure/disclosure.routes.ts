@@ -163,7 +163,7 @@ export function disclosurePublicRoutes(deps: {
   const tags = ['disclosure']
   return async (app) => {
     app.get('/.well-known/security.txt', {
-      config: { access: { public: true } },
+      config: { access: { public: true }, providerPage: true },
       schema: {
         tags,
         summary:

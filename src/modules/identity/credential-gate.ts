@@ -12,6 +12,7 @@ import { allowlistOf, throttleAddressOf } from './ip-allowlist.ts'
 import * as store from './identity.store.ts'
 import type { SecondFactor } from './mfa.service.ts'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
+import { authThrottled, type AuthThrottledMessage } from '../../observability/events.ts'
 
 /**
  * The credential gate (issue 11 K1, K2): the one place where a password or a second
@@ -281,6 +282,8 @@ export function createCredentialGate(deps: {
         account: keyOf(`account\n${accountPart}`),
       }
       const wait = await claim(keys)
+      if (wait > 0 && authThrottled.hasSubscribers)
+        authThrottled.publish({ action: attempt.action } satisfies AuthThrottledMessage)
       if (wait > 0)
         throw await refuse(
           new AppError('RATE_LIMITED', `too many failed attempts from this address; retry in ${wait} s`, {

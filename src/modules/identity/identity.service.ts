@@ -127,6 +127,8 @@ export interface IdentityService {
     name: string
     expiresInDays: number
     scopes?: string[] | undefined
+    /** Which way the CLI came and its OS user (src/control/control.command.ts, cliMeta). */
+    meta: RequestMeta
   }): Promise<ApiTokenView & { token: string }>
 }
 
@@ -945,7 +947,7 @@ export function createIdentityService(deps: {
           target: { type: 'api_token', id: token.id },
           outcome: 'success',
           details: { name: input.name, scopes, holder, via: 'cli' },
-          meta: { requestId: null, ip: null, userAgent: 'custodian-cli' },
+          meta: input.meta,
         })
         return token
       })

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, type Trx } from '../../db/tenant.ts'
-import { AppError } from '../../errors.ts'
+import { absent, AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AccessService } from '../access/access.service.ts'
 import { assertWithinOwn } from '../access/bounds.ts'
@@ -106,7 +106,7 @@ export function createSsoService(deps: {
 
   async function existing(trx: Trx, orgId: string): Promise<store.SsoConfigRow> {
     const row = await store.findConfig(trx, orgId)
-    if (row === undefined) throw new AppError('NOT_FOUND', 'this org has no single sign-on set up')
+    if (row === undefined) throw absent('this org has no single sign-on set up')
     return row
   }
 

@@ -6,6 +6,7 @@ import { memberEmails } from '../../db/people.ts'
 import { withOrg, withOwner } from '../../db/tenant.ts'
 import type { RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
+import { leaseFor } from '../../jobs/lease.ts'
 import type { Mailer } from './mail.ts'
 import type { WebhooksService } from './webhooks.service.ts'
 import { parseMailbox, type Mailbox } from '../../email-address.ts'
@@ -14,8 +15,10 @@ import { parseMailbox, type Mailbox } from '../../email-address.ts'
  * Delivering the notification outbox (P3.5, P6.3): each recipient's row by e-mail, and
  * each batch (one `enqueue`) to the webhooks subscribed to notifications.
  *
- * - A row is claimed by an atomic update that leases it, so several processes share the
- *   work; a process that dies mid-send leaves a lease that expires (at least once).
+ * - A row is claimed by an atomic update that leases it for longer than the send can
+ *   take, so several processes share the work; a process that dies mid-send leaves a
+ *   lease that expires (at least once: the X-Custodian-Notification header is the
+ *   idempotency key).
  * - A failed send is retried with exponential backoff, then dead-lettered (`failed`);
  *   without a mail server configured, rows are `skipped` (still listed in the API).
  * - The outcome of each e-mail is an audit event with its destination domain.
@@ -54,7 +57,12 @@ export interface DeliveryService {
   fanOut(): Promise<number>
 }
 
-const LEASE_MS = 60_000
+/**
+ * The claim on an e-mail: the send timeout plus the margin (src/jobs/lease.ts), and never
+ * under a minute — nodemailer's timeouts bound each phase of the SMTP exchange (connect,
+ * greeting, each answer), not the whole of it, so the floor covers a slow but live server.
+ */
+const leaseMs = (timeoutMs: number) => Math.max(60_000, leaseFor(timeoutMs))
 const SYSTEM = { type: 'system' as const, id: 'mail' }
 const NO_REQUEST = { requestId: null, ip: null, userAgent: null }
 
@@ -64,7 +72,7 @@ export function createDeliveryService(deps: {
   webhooks: Pick<WebhooksService, 'enqueue'>
   audit: Pick<AuditService, 'append'>
   clock: Clock
-  retry: { baseMs: number; maxAttempts: number }
+  retry: { baseMs: number; maxAttempts: number; timeoutMs: number }
   /** The address of a recipient who is not a user (see `enqueueExternal`); undefined once erased. */
   resolveAddress: (orgId: string, ref: string) => Promise<string | undefined>
 }): DeliveryService {
@@ -196,7 +204,7 @@ export function createDeliveryService(deps: {
             .updateTable('notifications')
             .set((eb) => ({
               attempts: eb('attempts', '+', 1),
-              next_attempt_at: new Date(clock().getTime() + LEASE_MS),
+              next_attempt_at: new Date(clock().getTime() + leaseMs(deps.retry.timeoutMs)),
             }))
             .where('id', '=', row.id)
             .where('status', '=', 'pending')

@@ -62,7 +62,7 @@ export function createNotifyModule(deps: {
     webhooks,
     audit: deps.audit,
     clock: deps.clock,
-    retry: { baseMs: config.mail.retryBaseMs, maxAttempts: config.mail.maxAttempts },
+    retry: { baseMs: config.mail.retryBaseMs, maxAttempts: config.mail.maxAttempts, timeoutMs: config.mail.timeoutMs },
     resolveAddress: deps.resolveAddress,
   })
   const webhookWorker = periodic(

@@ -53,6 +53,23 @@ export async function rotateSigningSecret(
 }
 
 /**
+ * The details of a rotation's audit event (`webhook.secret.rotate`,
+ * `consent.recipient.secret.rotate`): the row's name and the version numbers, with when the
+ * previous version stops signing (ISO 8601) — never a value.
+ */
+export function rotationDetails(
+  name: string,
+  rotated: { version: number; previous_secret_version: number; previous_secret_until: Date },
+): { name: string; version: number; previousVersion: number; previousSignsUntil: string } {
+  return {
+    name,
+    version: rotated.version,
+    previousVersion: rotated.previous_secret_version,
+    previousSignsUntil: rotated.previous_secret_until.toISOString(),
+  }
+}
+
+/**
  * The secrets a delivery is signed with now: the current one first, then the previous one
  * while its overlap lasts and it can still be opened. Throws as `openCurrent` does when the
  * current one cannot be opened (the delivery fails with why).

@@ -8,13 +8,14 @@ import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import { DestinationRefused, type DestinationGuard, type OutboundFetch, transportFailure } from '../../http/outbound.ts'
+import { leaseFor } from '../../jobs/lease.ts'
 import { assertWithinOwn } from '../access/bounds.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { canonicalJson } from '../audit/audit.format.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import type { Keyring } from '../vault/vault.keyring.ts'
 import type { WebhookDeliveriesTable, WebhookEvent } from './notify.tables.ts'
-import { rotateSigningSecret, signingSecretsOf, type SigningSecretRef } from './signing-secrets.ts'
+import { rotateSigningSecret, rotationDetails, signingSecretsOf, type SigningSecretRef } from './signing-secrets.ts'
 import {
   eraseDeadLettersOf,
   eraseExpiredDeadLetters,
@@ -43,8 +44,10 @@ import {
  * - A dead letter keeps its sealed payload for a while and can be sent again by hand, with
  *   a fresh budget of attempts (`retry`); an erasure notice never does (webhooks.dead-letters.ts).
  * - Several processes share the queue: a delivery is claimed by an atomic update that
- *   leases it; a process that dies mid-send leaves a lease that expires, and it is retried
- *   (at least once: receivers should treat the delivery id as idempotency key).
+ *   leases it for the send timeout plus a margin (src/jobs/lease.ts), so a live process's
+ *   attempt ends before another can take it; a process that dies mid-send leaves a lease
+ *   that expires, and it is retried (at least once: receivers should treat the delivery
+ *   id as idempotency key).
  * - A delivery to a single target that is not a subscription (`enqueueTo`: a consent
  *   recipient told of a withdrawal, P7.7) is signed after Standard Webhooks instead
  *   (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256 of
@@ -180,7 +183,6 @@ export interface WebhooksService {
   deliverDue(): Promise<number>
 }
 
-const LEASE_MS = 60_000
 const PURPOSE = 'webhook-delivery'
 
 export function createWebhooksService(deps: {
@@ -288,7 +290,10 @@ export function createWebhooksService(deps: {
       const now = clock()
       const row = await trx
         .updateTable('webhook_deliveries')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: new Date(now.getTime() + LEASE_MS) }))
+        .set((eb) => ({
+          attempts: eb('attempts', '+', 1),
+          next_attempt_at: new Date(now.getTime() + leaseFor(deps.retry.timeoutMs)),
+        }))
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where('next_attempt_at', '<=', now)
@@ -518,12 +523,7 @@ export function createWebhooksService(deps: {
           action: 'webhook.secret.rotate',
           target: { type: 'webhook', id },
           outcome: 'success',
-          details: {
-            name: row.name,
-            version,
-            previousVersion: previous.previous_secret_version,
-            previousSignsUntil: previous.previous_secret_until.toISOString(),
-          },
+          details: rotationDetails(row.name, { version, ...previous }),
           meta: ctx.meta,
         })
         return { ...view(row), secret, previousSecretUntil: previous.previous_secret_until.toISOString() }

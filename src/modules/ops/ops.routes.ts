@@ -16,8 +16,8 @@ const Readiness = Type.Object({
 })
 
 /**
- * Liveness says the process answers; readiness says it can serve: the database answers,
- * its schema is current, and the keys are loaded. Neither reveals anything about tenants.
+ * Liveness says the process answers; readiness says it can serve: the database answers
+ * and accepts writes (not a standby), its schema is current, and the keys are loaded. Neither reveals anything about tenants.
  */
 export function opsRoutes(deps: {
   db: Kysely<DB>
@@ -36,14 +36,19 @@ export function opsRoutes(deps: {
       config: { access: { public: true } },
       schema: {
         tags,
-        summary: 'Readiness: database reachable, migrations current, keys loaded',
+        summary: 'Readiness: database reachable and writable, migrations current, keys loaded',
         response: { 200: Readiness, 503: Readiness },
       },
       handler: async (_request, reply) => {
         const checks = { database: 'ok', migrations: 'ok', keys: keysLoaded() ? 'ok' : 'sealed' }
         const details = { autovacuum: 'unknown' }
         try {
-          await sql`SELECT 1`.execute(db)
+          // A standby answers SELECT 1 too: one that refuses writes (in recovery, or
+          // default_transaction_read_only) cannot serve this service, so it is not ready.
+          const readOnly = await sql<{
+            read_only: string
+          }>`SELECT current_setting('transaction_read_only') AS read_only`.execute(db)
+          if (readOnly.rows[0]?.read_only !== 'off') checks.database = 'read_only'
           details.autovacuum = await autovacuumStatus(db, engine)
           const pending = await pendingMigrations(db)
           if (pending.length > 0) checks.migrations = `pending: ${pending.join(', ')}`

@@ -8,7 +8,7 @@ import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { memberEmails } from '../../db/people.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
-import { AppError } from '../../errors.ts'
+import { absent, AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditReceipt } from '../audit/audit.receipt.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -339,7 +339,7 @@ export function createOffboardingService(deps: {
     async get(ctx) {
       return withOrg(db, ctx.orgId, async (trx) => {
         const row = await trx.selectFrom('org_offboardings').selectAll().executeTakeFirst()
-        if (row === undefined) throw new AppError('NOT_FOUND', 'this org has not asked to be deleted')
+        if (row === undefined) throw absent('this org has not asked to be deleted')
         return view(row, await requester(trx, ctx.orgId, row.requested_by))
       })
     },
@@ -354,7 +354,7 @@ export function createOffboardingService(deps: {
           .where('status', '=', 'scheduled')
           .forUpdate()
           .executeTakeFirst()
-        if (row === undefined) throw new AppError('NOT_FOUND', 'no deletion of this org is scheduled')
+        if (row === undefined) throw absent('no deletion of this org is scheduled')
         const cancelled = await trx
           .updateTable('org_offboardings')
           .set({ status: 'cancelled', cancelled_at: clock(), cancelled_by: by(ctx) })

@@ -90,6 +90,32 @@ export async function requestEvents(trx: Trx, requestId: string) {
 }
 
 /** Erasure: the sealed personal data of every request of the subject. */
+/**
+ * The erase request, other than `exceptId`, that erased the subject of `subjectRef` (or is
+ * erasing it: `in_progress`), the latest if several; never one completed by naming another
+ * (`result.alreadyErased`); undefined when none did.
+ */
+export async function erasureOfSubject(
+  trx: Trx,
+  subjectRef: Buffer,
+  exceptId: string,
+): Promise<Pick<RequestRow, 'id' | 'status' | 'result'> | undefined> {
+  return (
+    trx
+      .selectFrom('privacy_requests')
+      .select(['id', 'status', 'result'])
+      .where('subject_ref', '=', subjectRef)
+      .where('kind', '=', 'erase')
+      .where('status', 'in', ['in_progress', 'completed'])
+      .where('id', '<>', exceptId)
+      // The erasure itself, not another request completed by naming it.
+      .where(sql<boolean>`(result ->> 'alreadyErased') IS DISTINCT FROM 'true'`)
+      .orderBy('received_at', 'desc')
+      .limit(1)
+      .executeTakeFirst()
+  )
+}
+
 export async function erasePersonalOfRequests(trx: Trx, subjectRef: Buffer): Promise<void> {
   await trx.updateTable('privacy_requests').set({ sealed: null }).where('subject_ref', '=', subjectRef).execute()
 }

@@ -547,10 +547,41 @@ export function createRequestsService(deps: {
               'record how the requester’s identity was verified first (POST …/verify)',
             )
           const personal = await opened(trx, row)
-          if (personal === null) throw new AppError('CONFLICT', 'this request’s subject was erased already')
           const now = clock()
           const done = (result: Record<string, unknown>) =>
             store.updateRequest(trx, id, { status: 'completed', completed_at: now, result: JSON.stringify(result) })
+          if (personal === null) {
+            // The subject was erased by another request, and this one's copy of its id with it.
+            const by = await store.erasureOfSubject(trx, Buffer.from(row.subject_ref), row.id)
+            if (by === undefined) throw new AppError('CONFLICT', 'this request’s subject was erased already')
+            // New data of the subject since (a live key again): this request cannot act on it
+            // without the subject's id, which went with the erasure; it is never "done" by
+            // naming an erasure that no longer covers everything.
+            if ((await subjects.keyByRef(trx, row.org_id, Buffer.from(row.subject_ref))) !== undefined)
+              throw new AppError(
+                'CONFLICT',
+                `this request’s subject has new data since its erasure (erase request ${by.id}), and this request’s copy of the subject id went with that erasure: record a new request with the subject’s id, and reject this one saying so`,
+              )
+            if (row.kind !== 'erase')
+              throw new AppError(
+                'CONFLICT',
+                `this request’s subject was erased (erase request ${by.id}): nothing of it is left; reject this request with that reason`,
+              )
+            if (by.status === 'in_progress')
+              throw new AppError(
+                'CONFLICT',
+                `this subject’s erasure (erase request ${by.id}) waits for its certificate: complete this one once it is issued`,
+              )
+            // Art. 17 is met already: completed by naming the erasure that did it and its certificate.
+            const certificate = (by.result as { certificate?: unknown } | null)?.certificate
+            const result = {
+              alreadyErased: true,
+              erasedBy: by.id,
+              certificate: typeof certificate === 'string' ? certificate : null,
+            }
+            await record(trx, ctx, 'privacy.request.erase', row, result)
+            return view(trx, await done(result))
+          }
           if (row.kind === 'erase') {
             const erased = await erase(trx, ctx, row, personal.subjectId)
             const after = (await store.findRequest(trx, id)) as store.RequestRow

@@ -312,7 +312,7 @@ export const ALERT_RULES: AlertRule[] = [
   {
     name: 'application_action',
     description:
-      'An application event (docs/application-events.md) whose action the org watches (`actions`: exact actions or `family.*`), reaching `threshold` events of that action by one actor within the window',
+      'An event recorded by the host application whose action the org watches (`actions`: exact actions or `family.*`), reaching `threshold` events of that action by one actor within the window',
     severity: 'medium',
     defaults: { enabled: true, threshold: 1, windowSeconds: 300, dedupeSeconds: 3600, actions: [] },
     async evaluate(event, settings, history) {
@@ -374,13 +374,25 @@ export const SIGNAL_RULES: Record<string, { description: string; severity: Sever
   },
   audit_unwitnessed: {
     description:
-      'The audit log has a checkpoint older than `CUSTODIAN_AUDIT_UNWITNESSED_ALERT_SECONDS` that the witness quorum has not cosigned',
+      'The audit log has a signed checkpoint the witnesses have not cosigned within the time the deployment allows (an hour unless configured otherwise)',
     severity: 'high',
     defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
   },
   consent_propagation_overdue: {
     description:
       'A consent recipient did not acknowledge a withdrawal, objection or erasure by its stop-processing deadline (GDPR Art. 19)',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
+  },
+  compliance_check_failed: {
+    description:
+      'A live compliance check turned to fail: a promise in the security policy no longer holds (docs/compliance.md)',
+    severity: 'high',
+    defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
+  },
+  backup_failed: {
+    description:
+      'A scheduled backup failed (it could not be written or did not verify); it is tried again within 15 minutes (docs/operations.md)',
     severity: 'high',
     defaults: { enabled: true, threshold: 1, windowSeconds: 60, dedupeSeconds: 86_400 },
   },

@@ -5,6 +5,7 @@ import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner } from '../../db/tenant.ts'
 import { isAppError } from '../../errors.ts'
+import { leaseFor } from '../../jobs/lease.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { VaultService } from '../vault/vault.service.ts'
 import { stringValue } from '../vault/vault.types.ts'
@@ -19,7 +20,7 @@ import * as store from './siem.store.ts'
  *    the batch is read after its cursor (at most `batchEvents` chained events, by the
  *    chain's primary key: the cost is the batch, never the history).
  * 2. Send, with no transaction open, bounded by the timeout, which the lease outlasts by
- *    `LEASE_MARGIN_MS`: a live process's attempt always ends before its lease can be taken.
+ *    `LEASE_MARGIN_MS` (src/jobs/lease.ts): a live process's attempt always ends before its lease can be taken.
  * 3. Settle (one transaction), only while the lease is still ours: acknowledged (HTTP 2xx,
  *    or the syslog receiver's close_notify) moves the cursor to the batch's last seq;
  *    otherwise the attempt is counted and the next one scheduled (exponential backoff);
@@ -41,8 +42,6 @@ export interface Delivery {
   deliverDue(): Promise<number>
 }
 
-/** How long a lease outlasts the send timeout (claim, formatting, settling, a slow database). */
-export const LEASE_MARGIN_MS = 30_000
 /** Destinations looked at per pass, and batches per destination per pass (a backlog drains over passes). */
 const DESTINATIONS_PER_PASS = 100
 const BATCHES_PER_PASS = 20
@@ -80,7 +79,7 @@ export function createDelivery(deps: {
     const token = randomUUID()
     const now = clock()
     const claimed = await withOrg(db, orgId, async (trx) => {
-      const row = await store.lease(trx, id, token, now, new Date(now.getTime() + options.timeoutMs + LEASE_MARGIN_MS))
+      const row = await store.lease(trx, id, token, now, new Date(now.getTime() + leaseFor(options.timeoutMs)))
       if (row === undefined) return undefined
       const events = await audit.chainedAfter(trx, orgId, Number(row.cursor_seq), options.batchEvents)
       if (events.length === 0) await store.release(trx, id, token)

@@ -4,7 +4,7 @@ import pg from 'pg'
 import { scramVerifier } from '../../crypto/scram.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, type Trx } from '../../db/tenant.ts'
-import { AppError } from '../../errors.ts'
+import { absent, AppError } from '../../errors.ts'
 import { periodic, type Periodic } from '../../jobs/periodic.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditActor, RequestMeta } from '../audit/audit.types.ts'
@@ -381,10 +381,20 @@ export function createDbRotationService(deps: {
       })
     },
     async get(orgId, secretId) {
-      const row = await withOrg(db, orgId, (trx) =>
-        trx.selectFrom('secret_rotations').selectAll().where('secret_id', '=', secretId).executeTakeFirst(),
-      )
-      if (row === undefined) throw new AppError('NOT_FOUND', 'this secret has no rotation policy')
+      const row = await withOrg(db, orgId, async (trx) => {
+        const found = await trx
+          .selectFrom('secret_rotations')
+          .selectAll()
+          .where('secret_id', '=', secretId)
+          .executeTakeFirst()
+        if (found !== undefined) return found
+        // The org's own secret without a policy is an answer; an id the org does not have
+        // (another org's, made up) stays a refused attempt.
+        const secret = await trx.selectFrom('secrets').select('id').where('id', '=', secretId).executeTakeFirst()
+        throw secret === undefined
+          ? new AppError('NOT_FOUND', 'no such secret')
+          : absent('this secret has no rotation policy')
+      })
       return view(row)
     },
     async remove(orgId, secretId, actor, meta) {

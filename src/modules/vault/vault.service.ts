@@ -78,7 +78,13 @@ export interface VaultService {
 }
 
 const VALUE_PURPOSE = 'secret-value'
-const BLOCKED = new Set(['SECRET_PAUSED', 'SECRET_EXPOSED', 'SECRET_VERSION_EXPOSED', 'CONNECTOR_NOT_READ_ONLY'])
+const BLOCKED = new Set([
+  'SECRET_PAUSED',
+  'SECRET_EXPOSED',
+  'SECRET_VERSION_EXPOSED',
+  'CONNECTOR_NOT_READ_ONLY',
+  'SIGNING_SECRET_NOT_REVEALED',
+])
 
 export function createVaultService(deps: {
   db: Kysely<DB>
@@ -404,6 +410,14 @@ export function createVaultService(deps: {
           const { secret } = found
           const version = input.version ?? secret.current_version
           target = { name: secret.name, version }
+          // Shown once, when Custodian draws it: whoever reads it later could sign
+          // deliveries the receiver trusts, without the permission that manages them.
+          if (found.signs)
+            throw new AppError(
+              'SIGNING_SECRET_NOT_REVEALED',
+              `${secret.name} is a signing secret (a webhook's or a consent recipient's): its value is shown once, ` +
+                'when it is drawn; rotate it there (POST …/secret/rotate) for a new one',
+            )
           await assertUsable(trx, secret, version, !rechecked)
           if (found.version === undefined) throw new AppError('NOT_FOUND', `${secret.name} has no version ${version}`)
           const value = await openValue(trx, ctx.orgId, id, version, secret.name, found.version)

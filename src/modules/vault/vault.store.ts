@@ -33,7 +33,7 @@ export async function findSecretWithVersion(
   trx: Trx,
   id: string,
   version: number | undefined,
-): Promise<{ secret: SecretRow; version: VersionRow | undefined } | undefined> {
+): Promise<{ secret: SecretRow; version: VersionRow | undefined; signs: boolean } | undefined> {
   const secret = await trx
     .selectFrom('secrets as s')
     .leftJoin('secret_versions as v', (join) =>
@@ -51,11 +51,16 @@ export async function findSecretWithVersion(
       'v.created_at as v_created_at',
       'v.destroyed_at as v_destroyed_at',
       'v.org_id as v_org_id',
+      // A feature's signing secret (a webhook's, a consent recipient's): in the same
+      // statement, through the (org_id, secret_id) indexes of migration 0056.
+      sql<boolean>`EXISTS (SELECT 1 FROM webhooks w WHERE w.org_id = s.org_id AND w.secret_id = s.id)
+        OR EXISTS (SELECT 1 FROM consent_recipients r WHERE r.org_id = s.org_id AND r.secret_id = s.id)`.as('signs'),
     ])
     .where('s.id', '=', id)
     .executeTakeFirst()
   if (secret === undefined) return undefined
   const {
+    signs,
     v_version,
     v_kek_version,
     v_wrapped_dek,
@@ -80,7 +85,7 @@ export async function findSecretWithVersion(
           created_at: v_created_at as Date,
           destroyed_at: v_destroyed_at,
         }
-  return { secret: row, version: versionRow }
+  return { secret: row, version: versionRow, signs }
 }
 
 /** Locks the secret row: versions of one secret are added one at a time. */

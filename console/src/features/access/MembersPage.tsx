@@ -11,6 +11,7 @@ import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
 import { useAccessActions, useMembers, useRoles, useSelfId } from './api.ts'
 import { TokenShownOnce } from '../../components/TokenShownOnce.tsx'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 type Can = (permission: string) => boolean
 
@@ -49,7 +50,7 @@ export function MembersPage({ can }: { can: Can }) {
           <InviteForm orgId={orgId} roleNames={roleNames} />
         ) : (
           <Text size="sm" c="dimmed">
-            Inviting people needs the members:invite permission, which your role does not hold.
+            Inviting people needs <PermissionName permission="members:invite" />, which your role does not hold.
           </Text>
         )
       }

@@ -12,6 +12,7 @@ import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { useAccessActions, usePermissions, useRoles } from './api.ts'
 import './access.css'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /**
  * Built-in and custom roles, each with its permissions; a custom role editor drawing from
@@ -47,7 +48,8 @@ export function RolesPage({ canManage }: { canManage: boolean }) {
           />
         ) : (
           <Text size="sm" c="dimmed">
-            Creating, changing and deleting roles needs the roles:manage permission, which your role does not hold.
+            Creating, changing and deleting roles needs <PermissionName permission="roles:manage" />, which your role
+            does not hold.
           </Text>
         )
       }

@@ -5,7 +5,7 @@ import { ListStatus } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { api, unwrap } from '../../lib/api.ts'
-import { when } from '../../lib/format.ts'
+import { deviceName, when } from '../../lib/format.ts'
 import { accountKeys, useMySessions } from './api.ts'
 
 /**
@@ -64,7 +64,7 @@ export function SessionsSection({ orgId }: { orgId: string }) {
               <Table.Tr key={s.id}>
                 <Table.Td>
                   <Text size="sm" lineClamp={2} title={s.userAgent ?? undefined}>
-                    {s.userAgent ?? 'unknown'}
+                    {deviceName(s.userAgent)}
                   </Text>
                 </Table.Td>
                 <Table.Td>{s.ip ?? 'unknown'}</Table.Td>
@@ -78,7 +78,7 @@ export function SessionsSection({ orgId }: { orgId: string }) {
                     </Text>
                   ) : (
                     <RowAction
-                      label={`Sign out the session from ${s.ip ?? 'an unknown address'} signed in ${when(s.createdAt)}`}
+                      label={`Sign out the session of ${deviceName(s.userAgent)} from ${s.ip ?? 'an unknown address'} signed in ${when(s.createdAt)}`}
                       loading={pending === s.id}
                       onClick={() => void end([s.id], s.id)}
                     >

@@ -5,7 +5,8 @@ import { Link, useNavigate } from 'react-router'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { TokenShownOnce } from '../../components/TokenShownOnce.tsx'
 import { useAction, type FieldProps } from '../../lib/action.ts'
-import { ApiError } from '../../lib/api.ts'
+import { api, ApiError, unwrap } from '../../lib/api.ts'
+import { landingIn } from '../../lib/orgPages.ts'
 import { acceptInvitation, meKey, signIn, type Joined } from './api.ts'
 
 /**
@@ -105,6 +106,7 @@ export function AcceptInvitationPage() {
         <Paper withBorder shadow="sm" p="lg" radius="md">
           <Stack>
             <Text role="status">You are signed in as {joined.email}.</Text>
+            <ProblemAlert error={error} />
             <Alert variant="default" title="Your API token, shown once" role="note">
               <Text size="sm" mb="xs">
                 Joining also gave you an API token (named “invitation”, valid 30 days) for scripts and the command line.
@@ -113,10 +115,19 @@ export function AcceptInvitationPage() {
               <TokenShownOnce label="API token" token={joined.apiToken} compact>
                 <Button
                   size="xs"
-                  onClick={() => {
-                    setJoined(null)
-                    void navigate('/orgs')
-                  }}
+                  loading={pending}
+                  onClick={() =>
+                    void action.run(async () => {
+                      // Into the org joined, on the first page the new role opens.
+                      const me = await queryClient.query({
+                        queryKey: meKey,
+                        queryFn: () => unwrap(api.GET('/v1/me')),
+                      })
+                      const orgId = joined.orgId
+                      setJoined(null)
+                      await navigate(landingIn(orgId, me.orgId === orgId ? me.permissions : []))
+                    })
+                  }
                 >
                   Continue to the org
                 </Button>

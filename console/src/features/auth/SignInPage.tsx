@@ -163,7 +163,7 @@ export function SignInPage() {
               <>
                 <Text size="sm" id="code-help">
                   This account uses two-factor authentication: enter the code from your authenticator app, or one of
-                  your recovery codes.
+                  your recovery codes. Each code works once: just used this one? Wait for the next.
                 </Text>
                 <TextInput
                   ref={codeInput}

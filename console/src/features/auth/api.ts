@@ -1,5 +1,5 @@
-import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query'
-import { api, setCsrfToken, unwrap } from '../../lib/api.ts'
+import { queryOptions, useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query'
+import { api, noEnrolmentRedirect, setCsrfToken, unwrap } from '../../lib/api.ts'
 import { getPasskeyAssertion } from '../../lib/webauthn.ts'
 
 export const meKey = ['me'] as const
@@ -9,18 +9,37 @@ export function useMe() {
   return useQuery({ queryKey: meKey, queryFn: () => unwrap(api.GET('/v1/me')) })
 }
 
-/** The org's own record (GET /v1/orgs/{orgId}). */
+/**
+ * The org's own record (GET /v1/orgs/{orgId}, any member), to name it: the header's query,
+ * shared by its key with the pages that name the org. Its refusal for a missing second
+ * factor stays its own (`noEnrolmentRedirect`): naming the org is never the page's content.
+ */
 export function useOrg(orgId: string | undefined) {
-  return useQuery({
-    queryKey: ['orgs', orgId, 'org'],
-    enabled: orgId !== undefined,
-    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}', { params: { path: { orgId: orgId ?? '' } } })),
-  })
+  return useQuery(orgQuery(orgId))
 }
 
-/** GET /v1/me/orgs: the orgs the signed-in account belongs to, oldest membership first, 50 a page. */
-export function useAccountOrgs() {
+const orgQuery = (orgId: string | undefined) =>
+  queryOptions({
+    queryKey: ['orgs', orgId, 'org'],
+    enabled: orgId !== undefined,
+    queryFn: () =>
+      unwrap(
+        api.GET('/v1/orgs/{orgId}', { params: { path: { orgId: orgId ?? '' } }, middleware: [noEnrolmentRedirect] }),
+      ),
+  })
+
+/** The org's name (`useOrg`'s query). */
+export function useOrgName(orgId: string) {
+  return useQuery({ ...orgQuery(orgId), select: (org) => org.name })
+}
+
+/**
+ * GET /v1/me/orgs: the orgs the signed-in account belongs to, oldest membership first, 50 a
+ * page (asked only when `enabled`).
+ */
+export function useAccountOrgs(enabled = true) {
   return useInfiniteQuery({
+    enabled,
     queryKey: ['me', 'orgs'],
     initialPageParam: undefined as string | undefined,
     queryFn: ({ pageParam }) =>

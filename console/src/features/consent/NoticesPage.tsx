@@ -12,6 +12,7 @@ import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
 import { sha256Hex, useConsentActions, useNotice, useNotices, usePurposeNames, usePurposes } from './api.ts'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /** What a material change means, said where it is chosen and where it is shown. */
 const MATERIAL =
@@ -78,7 +79,8 @@ export function NoticesPage({ canManage }: { canManage: boolean }) {
             </Group>
           ) : notices.isError ? null : (
             <Text c="dimmed" size="sm">
-              Publishing a notice version needs the consent:manage permission, which your role does not hold.
+              Publishing a notice version needs <PermissionName permission="consent:manage" />, which your role does not
+              hold.
             </Text>
           )}
         </Stack>

@@ -31,6 +31,7 @@ import {
   type NewPurpose,
   type Purpose,
 } from './api.ts'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /** The purpose being declared (`purpose` undefined) or changed. */
 type Editing = { purpose?: Purpose }
@@ -125,7 +126,8 @@ export function PurposesPage({ canManage }: { canManage: boolean }) {
             </Group>
           ) : purposes.isError ? null : (
             <Text c="dimmed" size="sm">
-              Declaring or changing a purpose needs the consent:manage permission, which your role does not hold.
+              Declaring or changing a purpose needs <PermissionName permission="consent:manage" />, which your role does
+              not hold.
             </Text>
           )}
         </Stack>

@@ -12,6 +12,7 @@ import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
 import { useConsentActions, useRecipients } from './api.ts'
 import { UnacknowledgedPanel } from './UnacknowledgedPanel.tsx'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /** The host a recipient's endpoint is on ("mailer.example:8443"): the path is not what a reader weighs. */
 export function hostOf(url: string): string {
@@ -86,7 +87,7 @@ export function RecipientsPage({ canManage }: { canManage: boolean }) {
                 </Table.Th>
                 <Table.Td className="consent-hash">{hostOf(r.url)}</Table.Td>
                 <Table.Td>{hoursInWords(r.deadlineHours)}</Table.Td>
-                <Table.Td>{r.publicKey === null ? 'unsigned' : 'signed with its key'}</Table.Td>
+                <Table.Td>{r.publicKey === null ? 'by token' : 'by token, signed with its key'}</Table.Td>
                 <Table.Td>{when(r.createdAt)}</Table.Td>
                 {canManage ? (
                   <Table.Td>
@@ -126,7 +127,8 @@ export function RecipientsPage({ canManage }: { canManage: boolean }) {
         />
       ) : recipients.isError ? undefined : (
         <Text c="dimmed" size="sm">
-          Registering or removing a recipient needs the consent:manage permission, which your role does not hold.
+          Registering or removing a recipient needs <PermissionName permission="consent:manage" />, which your role does
+          not hold.
         </Text>
       )}
       <UnacknowledgedPanel orgId={orgId} />

@@ -7,8 +7,10 @@ import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { when } from '../../lib/format.ts'
-import { basisLabel, useConsentActions, useReport } from './api.ts'
+import { basisLabel, useConsentActions, usePurposeNames, useReport } from './api.ts'
+import { PurposeCell } from './PurposeCell.tsx'
 import { DecideForm } from './DecideForm.tsx'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 type Pending = { id: string; purpose: string }
 
@@ -24,6 +26,7 @@ export function ReportsPage({ canManage }: { canManage: boolean }) {
   const { orgId = '' } = useParams()
   const report = useReport(orgId)
   const actions = useConsentActions(orgId)
+  const purposeName = usePurposeNames(orgId)
   const [deciding, setDeciding] = useState<Pending | null>(null)
   const [notice, setNotice] = useState<string | null>(null)
   const data = report.data
@@ -40,7 +43,7 @@ export function ReportsPage({ canManage }: { canManage: boolean }) {
         <>
           <Panel
             title="Consent rate"
-            description="Per purpose and the notice version each subject’s current state was recorded under: granted ÷ (granted + refused). Lapsed grants (expired, or under a version a material change superseded) count apart."
+            description="Per purpose and the notice version each subject’s current state was recorded under: granted ÷ (granted + refused). Lapsed grants (expired, or under a version a material change superseded) count apart. “Without a notice”: states recorded under none (a withdrawal or an objection needs none)."
           >
             {data.rates.length === 0 ? (
               <Text c="dimmed">No subject has been asked yet.</Text>
@@ -62,13 +65,10 @@ export function ReportsPage({ canManage }: { canManage: boolean }) {
                 {data.rates.map((r) => (
                   <Table.Tr key={`${r.purpose}-${r.noticeVersion ?? 'none'}`}>
                     <Table.Th scope="row" fw={500}>
-                      {r.name}
-                      <Text size="xs" c="dimmed">
-                        {r.purpose}
-                      </Text>
+                      <PurposeCell purpose={r.purpose} name={r.name} />
                     </Table.Th>
                     <Table.Td>{basisLabel(r.lawfulBasis)}</Table.Td>
-                    <Table.Td>{r.noticeVersion === null ? 'none named' : `v${r.noticeVersion}`}</Table.Td>
+                    <Table.Td>{r.noticeVersion === null ? 'without a notice' : `v${r.noticeVersion}`}</Table.Td>
                     <Table.Td>{r.granted}</Table.Td>
                     <Table.Td>{r.denied}</Table.Td>
                     <Table.Td>{r.withdrawn}</Table.Td>
@@ -95,7 +95,7 @@ export function ReportsPage({ canManage }: { canManage: boolean }) {
                 {data.pendingObjections.items.map((o) => (
                   <Table.Tr key={o.id}>
                     <Table.Th scope="row" fw={500}>
-                      {o.purpose}
+                      <PurposeCell purpose={o.purpose} name={purposeName(o.purpose)} />
                     </Table.Th>
                     <Table.Td>{when(o.openedAt)}</Table.Td>
                     <Table.Td>
@@ -109,7 +109,7 @@ export function ReportsPage({ canManage }: { canManage: boolean }) {
                     {canManage ? (
                       <Table.Td>
                         <RowAction
-                          label={`Decide the objection to ${o.purpose} due ${when(o.dueAt)}`}
+                          label={`Decide the objection to ${purposeName(o.purpose)} due ${when(o.dueAt)}`}
                           onClick={() => setDeciding(o)}
                         >
                           Decide
@@ -122,7 +122,8 @@ export function ReportsPage({ canManage }: { canManage: boolean }) {
             )}
             {canManage ? null : (
               <Text c="dimmed" size="sm" mt="sm">
-                Deciding an objection needs the consent:manage permission, which your role does not hold.
+                Deciding an objection needs <PermissionName permission="consent:manage" />, which your role does not
+                hold.
               </Text>
             )}
           </Panel>
@@ -130,7 +131,7 @@ export function ReportsPage({ canManage }: { canManage: boolean }) {
       )}
       <Dialog
         open={deciding !== null}
-        title={`Decide the objection to ${deciding?.purpose ?? ''}`}
+        title={`Decide the objection to ${deciding === null ? '' : purposeName(deciding.purpose)}`}
         onClose={() => setDeciding(null)}
       >
         {deciding !== null ? (
@@ -139,7 +140,7 @@ export function ReportsPage({ canManage }: { canManage: boolean }) {
             decide={async (decision, grounds) => {
               await actions.decide(deciding.id, decision, grounds)
               setDeciding(null)
-              setNotice(`The objection to ${deciding.purpose} is ${decision}.`)
+              setNotice(`The objection to ${purposeName(deciding.purpose)} is ${decision}.`)
             }}
           />
         ) : null}

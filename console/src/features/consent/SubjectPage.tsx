@@ -16,6 +16,7 @@ import {
   METHODS,
   REASONS,
   useConsentActions,
+  usePurposeNames,
   useTimeline,
   type Objection,
   type Timeline,
@@ -23,6 +24,9 @@ import {
 } from './api.ts'
 import type { ConsentPermissions } from './ConsentPages.tsx'
 import { DecideForm } from './DecideForm.tsx'
+import { PurposeCell } from './PurposeCell.tsx'
+import { ReceiptDialog } from './ReceiptDialog.tsx'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /**
  * Who acted: the subject, or staff or a system, and who recorded it — a member by email
@@ -113,9 +117,11 @@ function SubjectView({
   can: ConsentPermissions
 }) {
   const actions = useConsentActions(orgId)
+  const purposeName = usePurposeNames(orgId)
   const withdraw = useAction()
   const [notice, setNotice] = useState<string | null>(null)
   const [deciding, setDeciding] = useState<Objection | null>(null)
+  const [receiptOf, setReceiptOf] = useState<TimelineEvent | null>(null)
   const people = useOrgPeople(orgId)
   const emails = new Map((people.data?.members ?? []).map((m) => [m.userId, m.email]))
   if (!data.known)
@@ -154,7 +160,7 @@ function SubjectView({
             {data.states.map((s) => (
               <Table.Tr key={s.purpose}>
                 <Table.Th scope="row" fw={500}>
-                  {s.purpose}
+                  <PurposeCell purpose={s.purpose} name={purposeName(s.purpose)} />
                 </Table.Th>
                 <Table.Td>{basisLabel(s.lawfulBasis)}</Table.Td>
                 <Table.Td>
@@ -170,14 +176,15 @@ function SubjectView({
                   <Table.Td>
                     {s.state === 'granted' ? (
                       <RowAction
-                        label={`Withdraw consent to ${s.purpose}`}
+                        label={`Withdraw consent to ${purposeName(s.purpose)}`}
                         disabled={withdraw.pending}
                         onClick={() => {
                           setNotice(null)
                           void withdraw
                             .run(() => actions.withdraw(`console-${crypto.randomUUID()}`, subject, s.purpose))
                             .then((done) => {
-                              if (done) setNotice(`Consent to ${s.purpose} is withdrawn, on behalf by staff.`)
+                              if (done)
+                                setNotice(`Consent to ${purposeName(s.purpose)} is withdrawn, on behalf by staff.`)
                             })
                         }}
                       >
@@ -191,7 +198,8 @@ function SubjectView({
           </ListTable>
           {can.record ? null : (
             <Text c="dimmed" size="sm">
-              Withdrawing on a subject’s behalf needs the consent:record permission, which your role does not hold.
+              Withdrawing on a subject’s behalf needs <PermissionName permission="consent:record" />, which your role
+              does not hold.
             </Text>
           )}
         </Stack>
@@ -211,7 +219,7 @@ function SubjectView({
               {data.objections.map((o) => (
                 <Table.Tr key={o.id}>
                   <Table.Th scope="row" fw={500}>
-                    {o.purpose}
+                    <PurposeCell purpose={o.purpose} name={purposeName(o.purpose)} />
                   </Table.Th>
                   <Table.Td>{when(o.openedAt)}</Table.Td>
                   <Table.Td>{when(o.dueAt)}</Table.Td>
@@ -220,7 +228,10 @@ function SubjectView({
                   {can.manage ? (
                     <Table.Td>
                       {o.status === 'pending' ? (
-                        <RowAction label={`Decide the objection to ${o.purpose}`} onClick={() => setDeciding(o)}>
+                        <RowAction
+                          label={`Decide the objection to ${purposeName(o.purpose)}`}
+                          onClick={() => setDeciding(o)}
+                        >
                           Decide
                         </RowAction>
                       ) : null}
@@ -231,7 +242,8 @@ function SubjectView({
             </ListTable>
             {can.manage ? null : (
               <Text c="dimmed" size="sm">
-                Deciding an objection needs the consent:manage permission, which your role does not hold.
+                Deciding an objection needs <PermissionName permission="consent:manage" />, which your role does not
+                hold.
               </Text>
             )}
           </Stack>
@@ -244,13 +256,13 @@ function SubjectView({
         <ListTable
           label="Consent events"
           striped
-          columns={['Received', 'Collected', 'Purpose', 'Action', 'Method', 'Notice', 'Actor']}
+          columns={['Received', 'Collected', 'Purpose', 'Action', 'Method', 'Notice', 'Actor', 'Receipt']}
         >
           {data.events.map((e) => (
             <Table.Tr key={e.id}>
               <Table.Td>{when(e.receivedAt)}</Table.Td>
               <Table.Td>{when(e.collectedAt)}</Table.Td>
-              <Table.Td>{e.purpose}</Table.Td>
+              <Table.Td>{purposeName(e.purpose)}</Table.Td>
               <Table.Td>
                 {ACTIONS[e.action] ?? e.action}
                 {e.gpcConflict ? ' (conflicts with a GPC signal)' : ''}
@@ -258,13 +270,23 @@ function SubjectView({
               <Table.Td>{METHODS[e.method] ?? e.method}</Table.Td>
               <Table.Td>{e.noticeVersion === null ? '—' : `v${e.noticeVersion}`}</Table.Td>
               <Table.Td>{actorOf(e, emails)}</Table.Td>
+              <Table.Td>
+                <RowAction label={`Receipt of ${eventWords(e, purposeName)}`} onClick={() => setReceiptOf(e)}>
+                  Receipt
+                </RowAction>
+              </Table.Td>
             </Table.Tr>
           ))}
         </ListTable>
       </Panel>
+      <ReceiptDialog
+        eventId={receiptOf?.id ?? null}
+        what={receiptOf === null ? '' : eventWords(receiptOf, purposeName)}
+        onClose={() => setReceiptOf(null)}
+      />
       <Dialog
         open={deciding !== null}
-        title={`Decide the objection to ${deciding?.purpose ?? ''}`}
+        title={`Decide the objection to ${deciding === null ? '' : purposeName(deciding.purpose)}`}
         onClose={() => setDeciding(null)}
       >
         {deciding !== null ? (
@@ -273,11 +295,16 @@ function SubjectView({
             decide={async (decision, grounds) => {
               await actions.decide(deciding.id, decision, grounds)
               setDeciding(null)
-              setNotice(`The objection to ${deciding.purpose} is ${decision}.`)
+              setNotice(`The objection to ${purposeName(deciding.purpose)} is ${decision}.`)
             }}
           />
         ) : null}
       </Dialog>
     </Stack>
   )
+}
+
+/** An event in a few words, for its receipt's names: "Newsletter: consent given, 3/12/2026, 10:04:00". */
+function eventWords(e: TimelineEvent, purposeName: (key: string) => string): string {
+  return `${purposeName(e.purpose)}: ${(ACTIONS[e.action] ?? e.action).toLowerCase()}, ${when(e.collectedAt)}`
 }

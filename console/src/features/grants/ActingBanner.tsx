@@ -2,9 +2,9 @@ import { useEffect, useState } from 'react'
 import { Alert, Anchor, Box, Button, Group, Text } from '@mantine/core'
 import { Link, useLocation, useNavigate } from 'react-router'
 import { PermissionScope } from '../../components/PermissionScope.tsx'
-import { actUnder, useActingGrant, useGrantRefusals } from '../../lib/acting.ts'
+import { actUnder, rememberSecretNames, useActingGrant, useGrantRefusals } from '../../lib/acting.ts'
 import { when } from '../../lib/format.ts'
-import { useMyGrants, useSecretNames } from './api.ts'
+import { useMyGrants, useSecretNameLookups } from './api.ts'
 import './grants.css'
 
 /** How often the banner asks the grant's state while acting under it (ms). */
@@ -30,11 +30,26 @@ function Banner() {
   const mine = useMyGrants(CHECK_MS)
   const { refetch } = mine
   const location = useLocation()
-  // The secrets' names, asked under the grant: only when it may read them (else by their order).
-  const readable = grant !== null && grant.permissions.includes('secrets:read') ? grant.secretIds : []
-  const names = useSecretNames(grant?.orgId ?? '', readable)
   const [leaving, setLeaving] = useState(false)
   const orgPages = grant === null ? '' : `/orgs/${grant.orgId}`
+  const state = mine.data?.pages.flatMap((p) => p.grants).find((g) => g.id === grant?.id)?.status
+  const ended = state !== undefined && state !== 'active'
+  // The secrets' names, read under the grant — each read is a use in the org's log — so only
+  // when it may read them, on the org's own pages, while it is active, and once a tab (else
+  // they are named by their order).
+  const onOrgPages = location.pathname.toLowerCase().startsWith(`${orgPages}/`)
+  const known = grant?.secretNames ?? {}
+  const unnamed =
+    grant !== null && grant.permissions.includes('secrets:read') && onOrgPages && !ended
+      ? grant.secretIds.filter((id) => known[id] === undefined)
+      : []
+  const { names, failed } = useSecretNameLookups(grant?.orgId ?? '', unnamed)
+  // Kept for the tab, a failed read too (as ''): no page load asks again.
+  const settled = names.size + failed.length
+  useEffect(() => {
+    if (settled > 0)
+      rememberSecretNames({ ...Object.fromEntries(failed.map((id) => [id, ''])), ...Object.fromEntries(names) })
+  }, [settled, names, failed])
   useEffect(() => {
     if (leaving && !location.pathname.toLowerCase().startsWith(orgPages)) actUnder(null)
   }, [leaving, location.pathname, orgPages])
@@ -42,8 +57,6 @@ function Banner() {
     if (refusals > 0) void refetch()
   }, [refusals, refetch])
   if (grant === null) return null
-  const state = mine.data?.pages.flatMap((p) => p.grants).find((g) => g.id === grant.id)?.status
-  const ended = state !== undefined && state !== 'active'
   // Away from the org's pages first, then the grant: left on them without it, they would
   // send to the org picker. The grant is dropped once the address is no longer the org's.
   const leave = () => {
@@ -68,7 +81,7 @@ function Banner() {
               Secrets:{' '}
               {grant.secretIds.map((id, i) => (
                 <Anchor key={id} component={Link} to={`/orgs/${grant.orgId}/secrets/${id}`} mr="xs" size="sm">
-                  {names.get(id) ?? secretByOrder(i, grant.secretIds.length)}
+                  {(known[id] ?? '') || (names.get(id) ?? secretByOrder(i, grant.secretIds.length))}
                 </Anchor>
               ))}
             </Text>

@@ -7,7 +7,7 @@ import { Notice } from '../../components/Notice.tsx'
 import { PageLoader } from '../../components/PageLoader.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
-import { PermissionScope } from '../../components/PermissionScope.tsx'
+import { PermissionName, PermissionScope } from '../../components/PermissionScope.tsx'
 import { describeAction, describeKind } from '../../lib/describe.ts'
 import { when } from '../../lib/format.ts'
 import { describeAttempt, describeRoute } from '../../lib/routes.ts'
@@ -15,6 +15,7 @@ import { useGrant, useGrantTimeline, useSecretNames, type Grant, type TimelineEv
 import { DecisionDialog, type Decision } from './DecisionDialog.tsx'
 import { approvalCount, approvedBy, approverName, days, GrantStatus, otherApprovers } from './ui.tsx'
 import { useSelfId } from '../../lib/self.ts'
+import { useGrantAllows } from '../../lib/acting.ts'
 
 /** What the session may decide, as GET /v1/me lists it; the API still decides every call. */
 export interface GrantDecisions {
@@ -55,7 +56,8 @@ export function GrantDetailPage({ can }: { can: GrantDecisions }) {
               <>
                 {approvedBy(grant.data, selfId) ? (
                   <Text size="sm">
-                    You approved it; another person with grants:approve must approve too. {otherApprovers(grant.data)}
+                    You approved it; another person who may approve grants must approve too.{' '}
+                    {otherApprovers(grant.data)}
                   </Text>
                 ) : (
                   <Button onClick={() => setDecision('approve')}>Approve</Button>
@@ -206,6 +208,7 @@ function targetOf(event: TimelineEvent, grant: Grant, names: Map<string, string>
 
 function Timeline({ orgId, grant }: { orgId: string; grant: Grant }) {
   const timeline = useGrantTimeline(orgId, grant)
+  const auditAllowed = useGrantAllows(orgId, 'audit:read')
   const names = useSecretNames(orgId, grant.secretIds)
   const pages = timeline.data?.pages ?? []
   // Pages meet at their edges: an event read twice is shown once, newest first.
@@ -229,6 +232,12 @@ function Timeline({ orgId, grant }: { orgId: string; grant: Grant }) {
       description="From this org’s audit log: the grant’s request, decisions and end, every use of it, and what each use did."
     >
       <Stack gap="sm">
+        {auditAllowed ? null : (
+          <Text size="sm" c="dimmed">
+            The timeline is read from the org’s audit log, which needs <PermissionName permission="audit:read" />: the
+            grant you act under does not hold it.
+          </Text>
+        )}
         <ListStatus query={timeline} noun="the timeline" refusal="You cannot read this org’s audit log" />
         {timeline.isSuccess ? (
           <>

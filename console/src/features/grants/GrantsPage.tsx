@@ -14,7 +14,8 @@ import {
 } from '@mantine/core'
 import { Link, useParams } from 'react-router'
 import { ActionProblem } from '../../components/ActionProblem.tsx'
-import { PermissionScope } from '../../components/PermissionScope.tsx'
+import { PermissionName, PermissionScope } from '../../components/PermissionScope.tsx'
+import { useGrantAllows } from '../../lib/acting.ts'
 import { ListStatus, LoadMore } from '../../components/ListStatus.tsx'
 import { ListTable, RowAction } from '../../components/ListTable.tsx'
 import { Notice } from '../../components/Notice.tsx'
@@ -112,10 +113,10 @@ function neededApprovals(grant: Grant, selfId: string | undefined): string {
   const left = grant.requiredApprovals - grant.approvals.length
   const given = grant.approvals.length === 0 ? '' : `Approved by ${grant.approvals.map(approverName).join(', ')}. `
   if (approvedBy(grant, selfId))
-    return `${given}You approved it: ${counted(left, 'more approval')} from another person with grants:approve opens it.`
+    return `${given}You approved it: ${counted(left, 'more approval')} from another person who may approve grants opens it.`
   return left <= 1
     ? `${given}${grant.approvals.length === 0 ? 'One approval' : 'One more approval'} opens it.`
-    : `${given}${counted(left, 'approval')} needed: after yours, another person with grants:approve (not the operator who asked).`
+    : `${given}${counted(left, 'approval')} needed: after yours, another person who may approve grants (not the operator who asked).`
 }
 
 /**
@@ -226,12 +227,19 @@ function GrantTable({
 /** The org's grant policy; a form to change it for those with org:security (step-up). */
 function PolicyPanel({ orgId, canSetPolicy }: { orgId: string; canSetPolicy: boolean }) {
   const policy = useGrantPolicy(orgId)
+  const allowed = useGrantAllows(orgId, 'org:read')
   return (
     <Panel
       title="Grant policy"
       description="What this org approves: the longest grant, and how many people approve one."
     >
-      {policy.isPending ? <Text size="sm">Loading the policy</Text> : null}
+      {!allowed ? (
+        <Text size="sm">
+          Reading it needs <PermissionName permission="org:read" />, which the grant you act under does not hold.
+        </Text>
+      ) : policy.isPending ? (
+        <Text size="sm">Loading the policy</Text>
+      ) : null}
       <ProblemAlert error={policy.error} title="You cannot see the grant policy" />
       {policy.isSuccess ? (
         canSetPolicy ? (
@@ -293,10 +301,10 @@ function PolicyForm({
         {short ? (
           <Alert color="yellow" role="status" title="Not enough approvers">
             {approvers.length === 0
-              ? 'No member of this org holds grants:approve'
-              : `Only ${approvers.map((a) => a.email).join(', ')} ${approvers.length === 1 ? 'holds' : 'hold'} grants:approve`}
-            : with {counted(Number(approvals), 'approval')} required, every request waits until it lapses. Give another
-            member a role with grants:approve first.
+              ? 'No member of this org may approve grants'
+              : `Only ${approvers.map((a) => a.email).join(', ')} may approve grants`}
+            : with {counted(Number(approvals), 'approval')} required, every request waits until it lapses. First give
+            another member a role holding <PermissionName permission="grants:approve" />.
           </Alert>
         ) : null}
         <Group>

@@ -250,7 +250,7 @@ function RequestForm() {
           />
           <Textarea
             label="Secrets to reveal"
-            description="Their ids, one a line (the org tells you which): only with vault:reveal."
+            description="Their ids, one a line: the org’s admin copies each from the secret’s page (“Copy the secret’s id”) and sends it with the ticket. Named only with “Reveal a secret’s value” checked."
             autosize
             minRows={1}
             {...request.field('secretIds', secrets, setSecrets)}

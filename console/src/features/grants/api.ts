@@ -1,4 +1,5 @@
 import { useInfiniteQuery, useQueries, useQuery, useQueryClient } from '@tanstack/react-query'
+import { useGrantAllows } from '../../lib/acting.ts'
 import { api, unwrap, type paths } from '../../lib/api.ts'
 import { pageQuery, usePaged } from '../../lib/query.ts'
 
@@ -47,7 +48,9 @@ export function useGrant(orgId: string, grantId: string) {
 
 /** GET /v1/orgs/{orgId}/grant-policy (org:read): the longest grant and the approvals needed. */
 export function useGrantPolicy(orgId: string) {
+  const allowed = useGrantAllows(orgId, 'org:read')
   return useQuery({
+    enabled: allowed,
     queryKey: grantPolicyKey(orgId),
     queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/grant-policy', { params: { path: { orgId } } })),
   })
@@ -93,9 +96,11 @@ export type TimelineEvent = AuditEvent
  * operator's events since the request, kept when they name the grant.
  */
 export function useGrantTimeline(orgId: string, grant: Grant | undefined) {
+  // The timeline is the org's audit log: under a grant without audit:read, never asked.
+  const allowed = useGrantAllows(orgId, 'audit:read')
   return useInfiniteQuery({
     queryKey: [...grantsKey(orgId), grant?.id, 'timeline'],
-    enabled: grant !== undefined,
+    enabled: grant !== undefined && allowed,
     initialPageParam: { cursor: undefined as string | undefined, to: undefined as string | undefined },
     getNextPageParam: (last: TimelinePage) =>
       last.nextCursor === null ? undefined : { cursor: last.nextCursor, to: last.oldest ?? undefined },
@@ -108,6 +113,9 @@ export function useGrantTimeline(orgId: string, grant: Grant | undefined) {
             path: { orgId },
             query: {
               target: grant.id,
+              // Custodian's own events only: an application's event naming the grant (any
+              // audit:write holder may send one) is not evidence of its use.
+              origin: 'custodian',
               limit: TIMELINE_PAGE,
               ...(pageParam.cursor ? { cursor: pageParam.cursor } : {}),
             },
@@ -122,6 +130,7 @@ export function useGrantTimeline(orgId: string, grant: Grant | undefined) {
             path: { orgId },
             query: {
               actor: grant.grantee.userId,
+              origin: 'custodian',
               from: oldest,
               ...(pageParam.to === undefined ? {} : { to: pageParam.to }),
               limit: 500,
@@ -159,19 +168,37 @@ export interface TimelinePage {
  * as they load. Kept for the session: each read under a grant is a use in the org's log.
  */
 export function useSecretNames(orgId: string, secretIds: string[]): Map<string, string> {
+  return useSecretNameLookups(orgId, secretIds).names
+}
+
+/**
+ * useSecretNames, with the ids whose read failed (a secret deleted since the grant named
+ * it): the banner keeps both, so that no page load asks again.
+ */
+export function useSecretNameLookups(
+  orgId: string,
+  secretIds: string[],
+): { names: Map<string, string>; failed: string[] } {
+  // Under a grant without secrets:read, none is asked (each would be refused, and counted).
+  const allowed = useGrantAllows(orgId, 'secrets:read')
+  const asked = allowed ? secretIds : []
   const results = useQueries({
-    queries: secretIds.map((secretId) => ({
+    queries: asked.map((secretId) => ({
       queryKey: [...grantsKey(orgId), 'secret-name', secretId],
       queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/secrets/{secretId}', { params: { path: { orgId, secretId } } })),
       staleTime: Infinity,
+      retry: false,
     })),
   })
   const names = new Map<string, string>()
+  const failed: string[] = []
   results.forEach((r, i) => {
-    const id = secretIds[i]
-    if (r.data !== undefined && id !== undefined) names.set(id, r.data.name)
+    const id = asked[i]
+    if (id === undefined) return
+    if (r.data !== undefined) names.set(id, r.data.name)
+    else if (r.isError) failed.push(id)
   })
-  return names
+  return { names, failed }
 }
 
 /**

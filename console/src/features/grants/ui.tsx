@@ -69,7 +69,7 @@ export function otherApprovers(grant: Grant): string {
   const others = grant.otherApprovers
   if (others === undefined || grant.approvals.length >= grant.requiredApprovals) return ''
   if (others.count === 0)
-    return 'No one else in this org can approve it (grants:approve and every permission it asks for).'
+    return 'No one else in this org can approve it: approving takes the permission to approve grants and every permission the grant asks for.'
   const more = others.count - others.emails.length
   return `Others who can approve: ${others.emails.join(', ')}${more > 0 ? ` and ${more} more` : ''}.`
 }

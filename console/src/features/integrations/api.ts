@@ -1,5 +1,6 @@
 import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query'
 import { api, ApiError, unwrap, type paths } from '../../lib/api.ts'
+import { useGrantAllows } from '../../lib/acting.ts'
 
 export const PAGE_SIZE = 50
 export const HISTORY_PAGE_SIZE = 20
@@ -94,7 +95,9 @@ export function useSourceEvents(
   action: 'secret.rotate' | 'secret.check',
   limit = HISTORY_PAGE_SIZE,
 ) {
+  const allowed = useGrantAllows(orgId, 'audit:read')
   return useInfiniteQuery({
+    enabled: allowed,
     queryKey: [...sourceKey(orgId, secretId), 'events', action, limit],
     initialPageParam: undefined as string | undefined,
     queryFn: ({ pageParam }) =>
@@ -170,7 +173,9 @@ export function useIntegrationActions(orgId: string) {
  * reads as its kind).
  */
 export function useMemberEmails(orgId: string): ReadonlyMap<string, string> {
+  const allowed = useGrantAllows(orgId, 'members:read')
   const members = useQuery({
+    enabled: allowed,
     queryKey: [...integrationsKey(orgId), 'member-emails'],
     queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}/members', { params: { path: { orgId }, query: { limit: 500 } } })),
     retry: false,

@@ -5,6 +5,7 @@ import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
 import { ListStatus } from '../../components/ListStatus.tsx'
 import { rewrapping, useOrgKeys, useRotateOrgKey, type OrgKeyStatus } from './api.ts'
 import { counted } from '../../lib/plural.ts'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 const when = (iso: string | null) => (iso === null ? '—' : new Date(iso).toLocaleString())
 
@@ -63,7 +64,7 @@ export function OrgKeysPage({ canRotate }: { canRotate: boolean }) {
                 <Button onClick={() => setConfirming(true)}>Rotate org key</Button>
               ) : (
                 <Text size="sm" c="dimmed">
-                  Rotating needs the keys:rotate permission, which your role does not hold.
+                  Rotating needs <PermissionName permission="keys:rotate" />, which your role does not hold.
                 </Text>
               )}
             </Group>

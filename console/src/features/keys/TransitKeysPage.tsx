@@ -10,6 +10,7 @@ import { Notice } from '../../components/Notice.tsx'
 import { ApiError } from '../../lib/api.ts'
 import { useTransitActions, useTransitKeys, type TransitKey } from './api.ts'
 import { UseKeyPanel } from './UseKeyPanel.tsx'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 type Can = (permission: string) => boolean
 
@@ -51,7 +52,8 @@ export function TransitKeysPage({ can }: { can: Can }) {
             />
           ) : (
             <Text size="sm" c="dimmed">
-              Creating and rotating keys needs the transit:manage permission, which your role does not hold.
+              Creating and rotating keys needs <PermissionName permission="transit:manage" />, which your role does not
+              hold.
             </Text>
           )
         }
@@ -99,8 +101,8 @@ export function TransitKeysPage({ can }: { can: Can }) {
         />
       ) : (
         <Text size="sm" c="dimmed" mt="lg">
-          Encrypting and rewrapping need the transit:encrypt permission, decrypting transit:decrypt: your role holds
-          neither.
+          Encrypting and rewrapping need <PermissionName permission="transit:encrypt" />, decrypting transit:decrypt:
+          your role holds neither.
         </Text>
       )}
       <ConfirmDialog

@@ -17,6 +17,7 @@ import { ActionProblem } from '../../components/ActionProblem.tsx'
 import { useAction, type FieldProps } from '../../lib/action.ts'
 import { base64ToText, type useTransitActions } from './api.ts'
 import './keys.css'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 type Actions = ReturnType<typeof useTransitActions>
 
@@ -96,12 +97,13 @@ export function UseKeyPanel({
           {canEncrypt ? <RewrapForm keyName={keyName} context={context} rewrap={actions.rewrap} /> : null}
           {canDecrypt ? null : (
             <Text size="sm" c="dimmed">
-              Decrypting needs the transit:decrypt permission, which your role does not hold.
+              Decrypting needs <PermissionName permission="transit:decrypt" />, which your role does not hold.
             </Text>
           )}
           {canEncrypt ? null : (
             <Text size="sm" c="dimmed">
-              Encrypting and rewrapping need the transit:encrypt permission, which your role does not hold.
+              Encrypting and rewrapping need <PermissionName permission="transit:encrypt" />, which your role does not
+              hold.
             </Text>
           )}
         </Stack>

@@ -3,6 +3,7 @@ import { useParams, useSearchParams } from 'react-router'
 import { NotificationList } from './NotificationList.tsx'
 import { WebhooksSection } from './WebhooksSection.tsx'
 import './notifications.css'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 const TABS = ['mine', 'org', 'webhooks'] as const
 type Tab = (typeof TABS)[number]
@@ -51,9 +52,13 @@ export function NotificationsPage({
         </Tabs.Panel>
         <Tabs.Panel value="org">
           <Text c="dimmed" size="sm" mb="sm">
-            {canReadOrg
-              ? 'Every notification of the org’s outbox, to whomever it is addressed, with each e-mail’s state.'
-              : 'The org’s outbox needs the notifications:read permission.'}
+            {canReadOrg ? (
+              'Every notification of the org’s outbox, to whomever it is addressed, with each e-mail’s state.'
+            ) : (
+              <>
+                The org’s outbox needs <PermissionName permission="notifications:read" />.
+              </>
+            )}
           </Text>
           <NotificationList orgId={orgId} source="org" myId={myId} />
         </Tabs.Panel>

@@ -37,6 +37,7 @@ import {
   type WebhookEvent,
 } from './api.ts'
 import { StatusBadge } from './StatusBadge.tsx'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 const when = (iso: string | null) => (iso === null ? '—' : new Date(iso).toLocaleString())
 
@@ -93,7 +94,7 @@ export function WebhooksSection({ orgId, canManage }: { orgId: string; canManage
             />
           ) : (
             <Text c="dimmed" size="sm">
-              Adding and removing webhooks needs the webhooks:manage permission.
+              Adding and removing webhooks needs <PermissionName permission="webhooks:manage" />.
             </Text>
           )
         }

@@ -9,8 +9,11 @@ import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
-import { useOffboarding, useOffboardingActions, useOrgName, type Offboarding } from './api.ts'
+import { useOrgName } from '../auth/api.ts'
+import { useOffboarding, useOffboardingActions, type Offboarding } from './api.ts'
 import './offboarding.css'
+import { PermissionName } from '../../components/PermissionScope.tsx'
+import { useGrantAllows } from '../../lib/acting.ts'
 
 /**
  * The org's own deletion (P7.4): what happens, said plainly; start it only after typing the
@@ -22,6 +25,9 @@ export function OffboardingPage() {
   const { orgId = '' } = useParams()
   const current = useOffboarding(orgId)
   const orgName = useOrgName(orgId)
+  // Under a diagnostic access grant (which never holds org:delete) nothing is offered: a
+  // refused start or cancel would be an attempt beyond the grant in the org's log.
+  const mayAct = useGrantAllows(orgId, 'org:delete')
   const [notice, setNotice] = useState<string | null>(null)
   const name = orgName.data ?? ''
 
@@ -57,6 +63,7 @@ export function OffboardingPage() {
         {current.data?.status === 'scheduled' ? (
           <Scheduled
             orgId={orgId}
+            mayAct={mayAct}
             offboarding={current.data}
             onCancelled={() => setNotice('The offboarding is cancelled: nothing will be deleted.')}
           />
@@ -67,15 +74,19 @@ export function OffboardingPage() {
               <Text size="sm">An earlier offboarding was cancelled on {when(current.data.cancelledAt)}.</Text>
             ) : null}
             {orgName.isError ? <ProblemAlert error={orgName.error} title="The org’s name could not be read" /> : null}
-            <StartForm
-              orgId={orgId}
-              name={name}
-              onStarted={() =>
-                setNotice(
-                  'Offboarding started: the org is deleted when the grace period ends, unless cancelled before.',
-                )
-              }
-            />
+            {mayAct ? (
+              <StartForm
+                orgId={orgId}
+                name={name}
+                onStarted={() =>
+                  setNotice(
+                    'Offboarding started: the org is deleted when the grace period ends, unless cancelled before.',
+                  )
+                }
+              />
+            ) : (
+              <UnderGrant />
+            )}
           </>
         ) : null}
       </Stack>
@@ -83,13 +94,25 @@ export function OffboardingPage() {
   )
 }
 
+/** What an operator acting under a grant reads instead of the start and cancel actions. */
+function UnderGrant() {
+  return (
+    <Text size="sm" c="dimmed">
+      Starting or cancelling it needs <PermissionName permission="org:delete" />, which a diagnostic access grant never
+      holds.
+    </Text>
+  )
+}
+
 /** A deletion in its grace period: when it happens, the time left, who asked, and cancel. */
 function Scheduled({
   orgId,
+  mayAct,
   offboarding,
   onCancelled,
 }: {
   orgId: string
+  mayAct: boolean
   offboarding: Offboarding
   onCancelled: () => void
 }) {
@@ -125,7 +148,8 @@ function Scheduled({
           </Table.Tbody>
         </Table>
         <ActionProblem error={cancel.error} title="Not cancelled" />
-        <Group>
+        {mayAct ? null : <UnderGrant />}
+        <Group hidden={!mayAct}>
           <Button
             loading={cancel.pending}
             onClick={() =>

@@ -36,14 +36,6 @@ export function useOffboarding(orgId: string) {
   })
 }
 
-/** GET /v1/orgs/{orgId} (org:read): the org's name, which confirms a deletion. */
-export function useOrgName(orgId: string) {
-  return useQuery({
-    queryKey: [...offboardingKey(orgId), 'org'],
-    queryFn: async () => (await unwrap(api.GET('/v1/orgs/{orgId}', { params: { path: { orgId } } }))).name,
-  })
-}
-
 /**
  * Starting and cancelling the org's deletion (org:delete, owners; starting is a step-up
  * action). Each throws the API's refusal as an ApiError and, done, refreshes the state.

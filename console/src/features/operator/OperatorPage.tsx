@@ -49,6 +49,9 @@ export function OperatorPage() {
         <Anchor component={Link} to="/operator/offboardings">
           Offboardings
         </Anchor>
+        <Anchor component={Link} to="/operator/compliance">
+          Compliance
+        </Anchor>
       </Group>
       <Stack gap="sm">
         <ListStatus

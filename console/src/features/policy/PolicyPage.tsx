@@ -26,6 +26,7 @@ import { ApiError } from '../../lib/api.ts'
 import { when } from '../../lib/format.ts'
 import { useIpAllowlist, usePolicyActions, useSecurityPolicy, useSso, type SsoPreset } from './api.ts'
 import { counted } from '../../lib/plural.ts'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /**
  * The org's security policy: require 2FA and the step-up window, the IP allowlist (with
@@ -41,7 +42,8 @@ export function PolicyPage({ canChange }: { canChange: boolean }) {
       </Title>
       {canChange ? null : (
         <Alert variant="default" mb="md" title="Read only">
-          Changing the security policy needs the org:security permission, which your role does not hold.
+          Changing the security policy needs <PermissionName permission="org:security" />, which your role does not
+          hold.
         </Alert>
       )}
       <Stack gap="lg">

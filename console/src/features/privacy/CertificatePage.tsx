@@ -5,7 +5,8 @@ import { ListTable } from '../../components/ListTable.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { saveFile } from '../../lib/download.ts'
 import { CertificateVerify } from './CertificateVerify.tsx'
-import { useCertificate, useOrgName, type Certificate } from './api.ts'
+import { useOrgName } from '../auth/api.ts'
+import { useCertificate, type Certificate } from './api.ts'
 import { when } from './ui.tsx'
 import { readPayload, type CertificatePayload } from './verify.ts'
 import './privacy.css'
@@ -80,7 +81,9 @@ function CertificateBody({ orgId, certificate }: { orgId: string; certificate: C
             <Table.Th scope="row">Subject commitment</Table.Th>
             <Table.Td className="privacy-value">
               {text(payload.subject?.commitment)}
-              <Text size="xs">{text(payload.subject?.scheme)}</Text>
+              <Text size="xs" title={text(payload.subject?.scheme)}>
+                A SHA-256 of the salt and the subject’s id: it names the subject only to someone who holds both.
+              </Text>
             </Table.Td>
           </Table.Tr>
           <Table.Tr>
@@ -116,8 +119,8 @@ function CertificateBody({ orgId, certificate }: { orgId: string; certificate: C
         <ListTable label="Systems" columns={['System', 'Action', 'Count', 'Details']}>
           {systems.map((s, i) => (
             <Table.Tr key={`${text(s.system)}-${i}`}>
-              <Table.Td className="privacy-value">{text(s.system)}</Table.Td>
-              <Table.Td>{text(s.action)}</Table.Td>
+              <Table.Td title={text(s.system)}>{systemName(text(s.system))}</Table.Td>
+              <Table.Td title={text(s.action)}>{ACTIONS[text(s.action)] ?? text(s.action)}</Table.Td>
               <Table.Td>{typeof s.count === 'number' ? s.count : '—'}</Table.Td>
               <Table.Td className="privacy-value">{systemDetails(s)}</Table.Td>
             </Table.Tr>
@@ -142,6 +145,33 @@ function CertificateBody({ orgId, certificate }: { orgId: string; certificate: C
       <CertificateVerify jws={certificate.jws} orgId={orgId} />
     </>
   )
+}
+
+/** The certificate's systems in words; the name it carries stays the cell's title. */
+const SYSTEMS: Record<string, string> = {
+  'custodian:records': 'Records kept in Custodian',
+  'custodian:subject-key': 'The subject’s encryption key',
+  'custodian:backups': 'Backups of the database',
+  'custodian:audit-personal-fields': 'Personal fields of audit events',
+  'custodian:exports': 'Access exports',
+}
+
+function systemName(system: string): string {
+  const known = SYSTEMS[system]
+  if (known !== undefined) return known
+  if (system.startsWith('webhook:')) return `Erasure webhook ${system.slice('webhook:'.length)}`
+  if (system.startsWith('consent-recipient:')) return `Consent recipient ${system.slice('consent-recipient:'.length)}`
+  return system
+}
+
+/** What was done in each system, in words. */
+const ACTIONS: Record<string, string> = {
+  deleted: 'deleted',
+  erased: 'erased',
+  'crypto-shredded': 'key destroyed: what it sealed can never be read',
+  unreadable: 'unreadable: older copies cannot open the subject’s data',
+  confirmed: 'erasure confirmed by the receiver',
+  'not-confirmed': 'erasure not confirmed by the receiver',
 }
 
 /** A system's other facts, in a line: data classes, destination, since, attempts, note. */

@@ -1,5 +1,6 @@
 import { useState, type SyntheticEvent } from 'react'
 import {
+  Alert,
   Anchor,
   Button,
   Container,
@@ -38,6 +39,7 @@ import {
 import { actorName, isOverdue, KIND_LABELS, pretty, RequestClock, StatusBadge, when } from './ui.tsx'
 import './privacy.css'
 import { counted } from '../../lib/plural.ts'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /** What the session may do here, as GET /v1/me lists it; the API still decides every call. */
 export interface RequestPermissions {
@@ -112,7 +114,7 @@ export function RequestDetailPage({ can }: { can: RequestPermissions }) {
             ) : null}
             {active && !can.manage ? (
               <Text size="sm" c="dimmed">
-                Handling a request needs the privacy:manage permission, which your role does not hold.
+                Handling a request needs <PermissionName permission="privacy:manage" />, which your role does not hold.
               </Text>
             ) : null}
             <HistoryPanel request={data} names={names} />
@@ -196,6 +198,16 @@ function Facts({ request, names, orgId }: { request: PrivacyRequest; names: Map<
             <Table.Td>{when(request.completedAt)}</Table.Td>
           </Table.Tr>
         )}
+        {typeof request.result?.erasedBy === 'string' ? (
+          <Table.Tr>
+            <Table.Th scope="row">Erased by</Table.Th>
+            <Table.Td>
+              <Anchor component={Link} to={`/orgs/${orgId}/privacy-requests/${request.result.erasedBy}`}>
+                the earlier erase request
+              </Anchor>
+            </Table.Td>
+          </Table.Tr>
+        ) : null}
         {typeof request.result?.certificate === 'string' ? (
           <Table.Tr>
             <Table.Th scope="row">Certificate</Table.Th>
@@ -311,7 +323,7 @@ function ExportPanel({ orgId, exportId, canExport }: { orgId: string; exportId: 
           </Group>
         ) : (
           <Text size="sm" c="dimmed">
-            Downloading the export needs the privacy:export permission, which your role does not hold.
+            Downloading the export needs <PermissionName permission="privacy:export" />, which your role does not hold.
           </Text>
         )}
       </Stack>
@@ -437,6 +449,14 @@ function stateNotice(request: PrivacyRequest): string | null {
   return null
 }
 
+/** Completing an erase request whose subject another erasure erased. */
+const ALREADY_ERASED = {
+  button: 'Complete: erased already',
+  title: 'Record this request as fulfilled?',
+  text: 'The subject was erased by another request; this one is completed by naming that erasure and its certificate.',
+  done: 'Completed: the subject had been erased already; the earlier erasure and its certificate are linked below.',
+}
+
 const COMPLETE_TEXT: Record<PrivacyRequest['kind'], { button: string; title: string; text: string; done: string }> = {
   access: {
     button: 'Complete: build the export',
@@ -454,7 +474,7 @@ const COMPLETE_TEXT: Record<PrivacyRequest['kind'], { button: string; title: str
     button: 'Complete: erase the subject',
     title: 'Erase this subject everywhere?',
     text: 'The subject’s records, the personal fields of its audit events, its exports and the personal data of its requests are deleted and its key is shredded; every erasure webhook is told. This cannot be undone. The subject’s salt is shown once, next: keep it for the data subject.',
-    done: 'Erased. The certificate follows once the erasure webhooks and the shred ring have settled.',
+    done: 'Erased. The certificate follows under Erasure certificates once every erasure webhook has answered or run out of retries, and the subject’s key is destroyed in older copies of the database too (about a minute after the erasure).',
   },
   restrict: {
     button: 'Complete: restrict processing',
@@ -485,7 +505,9 @@ function CompletePanel({
   const [rejecting, setRejecting] = useState(false)
   const [reason, setReason] = useState('')
   const [corrections, setCorrections] = useState<Correction[]>([])
-  const texts = COMPLETE_TEXT[request.kind]
+  // The subject was erased by another request (this one's copy of its id went with it).
+  const erased = request.subjectId === null
+  const texts = erased && request.kind === 'erase' ? ALREADY_ERASED : COMPLETE_TEXT[request.kind]
   const verified = request.verification !== null
   return (
     <Panel
@@ -497,14 +519,21 @@ function CompletePanel({
       }
     >
       <Stack gap="sm">
+        {erased ? (
+          <Alert color="yellow" role="note" title="The subject was erased already">
+            {request.kind === 'erase'
+              ? 'Another erase request erased this subject: completing this one records that it is fulfilled and links that erasure’s certificate. No new salt is made.'
+              : 'Another erase request erased this subject: nothing of it is left to act on. Reject this request, giving that as the reason.'}
+          </Alert>
+        ) : null}
         {request.kind === 'rectify' && request.subjectId !== null ? (
           <Corrections orgId={orgId} subjectId={request.subjectId} onChange={setCorrections} />
         ) : null}
         <Group gap="sm">
           <Button
-            color={request.kind === 'erase' ? 'red.9' : undefined}
+            color={request.kind === 'erase' && !erased ? 'red.9' : undefined}
             onClick={() => setConfirming(true)}
-            disabled={request.kind === 'rectify' && corrections.length === 0}
+            disabled={(request.kind === 'rectify' && corrections.length === 0) || (erased && request.kind !== 'erase')}
           >
             {texts.button}
           </Button>
@@ -518,7 +547,7 @@ function CompletePanel({
         onClose={() => setConfirming(false)}
         title={texts.title}
         confirmLabel={texts.button.replace('Complete: ', '').replace(/^./, (c) => c.toUpperCase())}
-        danger={request.kind === 'erase'}
+        danger={request.kind === 'erase' && !erased}
         onConfirm={async () => {
           const done = await actions.complete(request.id, request.kind === 'rectify' ? corrections : undefined)
           onDone(texts.done, done.subjectSalt, done.status)

@@ -35,6 +35,7 @@ import {
 import { isOverdue, KIND_LABELS, RequestClock, STATUSES, StatusBadge, when } from './ui.tsx'
 import './privacy.css'
 import { counted } from '../../lib/plural.ts'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /**
  * Data-subject requests (P7.1): newest first, of one status or all, each with its deadline
@@ -59,7 +60,7 @@ export function RequestsPage({ canManage }: { canManage: boolean }) {
             <NewRequestForm orgId={orgId} />
           ) : (
             <Text size="sm" c="dimmed">
-              Recording a request needs the privacy:manage permission, which your role does not hold.
+              Recording a request needs <PermissionName permission="privacy:manage" />, which your role does not hold.
             </Text>
           )}
           <PolicyPanel orgId={orgId} canManage={canManage} />

@@ -114,15 +114,6 @@ export function useCertificates(orgId: string) {
   )
 }
 
-/** GET /v1/orgs/{orgId} (any member): the org, to name it (the layout's query, shared by its key). */
-export function useOrgName(orgId: string) {
-  return useQuery({
-    queryKey: ['orgs', orgId, 'org'],
-    queryFn: () => unwrap(api.GET('/v1/orgs/{orgId}', { params: { path: { orgId } } })),
-    select: (org) => org.name,
-  })
-}
-
 /** GET …/erasure-certificates/{certificateId} (privacy:read): the certificate and its receipt. */
 export function useCertificate(orgId: string, certificateId: string) {
   return useQuery({

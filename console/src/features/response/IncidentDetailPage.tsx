@@ -579,8 +579,11 @@ function describe(entry: NonNullable<Incident['timeline']>[number], names: Map<s
       return `step ${Number(d.idx) + 1} done: ${text('title')}`
     case 'breach_confirmed':
       return `breach confirmed: ${text('summary')}`
-    case 'breach_notified':
-      return `party notified${text('channel') === '' ? '' : ` via ${text('channel')}`}`
+    case 'breach_notified': {
+      const party = d.party !== null && typeof d.party === 'object' ? (d.party as { name?: unknown }).name : undefined
+      const who = typeof party === 'string' && party !== '' ? party : 'party'
+      return `${who} notified${text('channel') === '' ? '' : ` via ${text('channel')}`}${d.late === true ? ' (late)' : ''}`
+    }
     case 'link':
       return `${text('kind').replace('_', ' ')} linked`
     case 'update':

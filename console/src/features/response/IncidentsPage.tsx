@@ -9,6 +9,7 @@ import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
 import { useIncidents, usePlan, useResponseActions, type Incident } from './api.ts'
 import { SeverityBadge, SeveritySelect, StatusBadge, when, type Severity } from './ui.tsx'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /**
  * The org's incidents, newest first, each with its severity, status, escalation level and
@@ -27,7 +28,7 @@ export function IncidentsPage({ canManage }: { canManage: boolean }) {
           <OpenIncidentForm orgId={orgId} />
         ) : (
           <Text size="sm" c="dimmed">
-            Opening an incident needs the incidents:manage permission, which your role does not hold.
+            Opening an incident needs <PermissionName permission="incidents:manage" />, which your role does not hold.
           </Text>
         )
       }

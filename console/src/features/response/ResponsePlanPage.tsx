@@ -36,6 +36,7 @@ import {
 import { actorName, PartyFields, SeverityBadge, SeveritySelect, when, type Severity } from './ui.tsx'
 import './response.css'
 import { counted } from '../../lib/plural.ts'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 const DAY_MS = 86_400_000
 /** Versions listed before "Show all versions". */
@@ -79,8 +80,8 @@ export function ResponsePlanPage({ canManage }: { canManage: boolean }) {
           <>
             {canManage ? null : (
               <Text size="sm" c="dimmed">
-                Changing the plan or recording a review needs the response_plan:manage permission, which your role does
-                not hold.
+                Changing the plan or recording a review needs <PermissionName permission="response_plan:manage" />,
+                which your role does not hold.
               </Text>
             )}
             <ReviewPanel plan={data} orgId={orgId} canManage={canManage} names={names} onDone={setNotice} />

@@ -151,6 +151,7 @@ const RULE_NAMES: Record<string, string> = {
   breach_notification_missed: 'Breach notification missed',
   audit_unwitnessed: 'Audit log not witnessed',
   audit_witness_inconsistent: 'Audit witness inconsistent',
+  backup_failed: 'Scheduled backup failed',
 }
 
 /**

@@ -33,6 +33,7 @@ import {
   type RetentionRun,
 } from './api.ts'
 import './retention.css'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /** The class being given a period: one listed (its name fixed) or a new one (`dataClass` empty). */
 type Editing = { dataClass: string; retainSeconds: number | null; isNew: boolean }
@@ -104,7 +105,7 @@ export function RetentionPage({ canManage }: { canManage: boolean }) {
               </Group>
             ) : (
               <Text c="dimmed" size="sm">
-                Changing a period needs the retention:manage permission.
+                Changing a period needs <PermissionName permission="retention:manage" />.
               </Text>
             )}
           </Stack>

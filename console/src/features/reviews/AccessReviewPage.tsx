@@ -247,7 +247,8 @@ function Items({
                 </Table.Td>
               ) : null}
               <Table.Td>
-                {item.label}
+                {/* A token's name in quotes: "invitation" is a token's name, not an invitation. */}
+                {item.kind === 'api_token' ? `“${item.label}”` : item.label}
                 <Text size="xs" c="dimmed">
                   {KIND[item.kind]}
                   {item.kind === 'api_token' ? ` of ${holderName(item, names)}` : ''}

@@ -12,6 +12,7 @@ import { useAction } from '../../lib/action.ts'
 import { when } from '../../lib/format.ts'
 import { useReviewActions, useReviewPolicy, useReviews, type ReviewPolicy } from './api.ts'
 import { actorName, days, progress, reviewName, ReviewStatus } from './ui.tsx'
+import { PermissionName } from '../../components/PermissionScope.tsx'
 
 /** What the session may do here, as GET /v1/me lists it; the API still decides every call. */
 export interface ReviewsPermissions {
@@ -122,7 +123,7 @@ function PolicyPanel({ orgId, canSetPolicy }: { orgId: string; canSetPolicy: boo
             <Text size="sm">At the due date: {OVERDUE[policy.data.onOverdue].toLowerCase()}.</Text>
             <Text size="sm">Inactive: no activity for {days(policy.data.inactiveDays)}.</Text>
             <Text size="xs" c="dimmed">
-              Changing these needs the org:security permission.
+              Changing these needs <PermissionName permission="org:security" />.
             </Text>
           </Stack>
         )

@@ -69,7 +69,7 @@ export function DecisionDialog({
   const open = item !== null && decision !== null
   // An API token by its holder too: two tokens may share a name.
   const label =
-    item === null ? '' : item.kind === 'api_token' ? `${item.label} of ${holderName(item, names)}` : item.label
+    item === null ? '' : item.kind === 'api_token' ? `“${item.label}” of ${holderName(item, names)}` : item.label
   const title =
     decision === 'certify'
       ? `Certify ${label}?`

@@ -259,7 +259,7 @@ function StepDialog({
             </>
           ) : (
             <Text size="xs" c="dimmed">
-              The members and service-accounts APIs take no reason; the change is in the org’s audit log.
+              No reason is kept for a role change; the change itself is in the org’s audit log.
             </Text>
           )}
         </Stack>

@@ -76,10 +76,10 @@ export function holderName(item: ReviewItem, names: ReadonlyMap<string, string>)
 
 /**
  * An item named so that no two read alike in one review: "ana@example.com (member)",
- * "invitation (API token of ana@example.com)" — for its labels, dialogs and bulk results.
+ * "API token “invitation” of ana@example.com" — for its labels, dialogs and bulk results.
  */
 export function itemName(item: ReviewItem, names: ReadonlyMap<string, string>): string {
   return item.kind === 'api_token'
-    ? `${item.label} (${KIND.api_token} of ${holderName(item, names)})`
+    ? `${KIND.api_token} “${item.label}” of ${holderName(item, names)}`
     : `${item.label} (${KIND[item.kind]})`
 }

@@ -29,6 +29,7 @@ import { NewVersionForm } from './NewVersionForm.tsx'
 import { RevealPanel } from './RevealPanel.tsx'
 import { StateBadges } from './StateBadges.tsx'
 import { describeActorRef } from '../../lib/describe.ts'
+import { useGrantAllowsReveal } from '../../lib/acting.ts'
 
 /** What the session may do, as GET /v1/me lists it; the API still decides every call. */
 export interface SecretPermissions {
@@ -47,6 +48,7 @@ type Dialog = { kind: 'delete' } | { kind: 'destroy'; version: number } | { kind
  */
 export function SecretDetailPage({ can }: { can: SecretPermissions }) {
   const { orgId = '', secretId = '' } = useParams()
+  const mayReveal = useGrantAllowsReveal(orgId, secretId)
   const navigate = useNavigate()
   const secret = useSecret(orgId, secretId)
   const versions = useVersions(orgId, secretId)
@@ -160,7 +162,13 @@ export function SecretDetailPage({ can }: { can: SecretPermissions }) {
 
           <Group align="flex-start" gap="lg" wrap="wrap">
             <Box className="secrets-list">
-              <RevealPanel key={secretId} reveal={actions.reveal} currentVersion={secret.data.currentVersion} />
+              {mayReveal ? (
+                <RevealPanel key={secretId} reveal={actions.reveal} currentVersion={secret.data.currentVersion} />
+              ) : (
+                <Text size="sm" c="dimmed">
+                  The grant you act under does not name this secret for revealing: its value stays hidden.
+                </Text>
+              )}
             </Box>
             {can.write ? (
               <Box className="secrets-create">

@@ -11,6 +11,7 @@ import type { PageEvent, PagePurpose, PageView } from './page.service.ts'
 export const PAGE_PATH = '/consent/page'
 export const GRANT_PATH = '/consent/page/grant'
 export const WITHDRAW_PATH = '/consent/page/withdraw'
+export const OBJECT_PATH = '/consent/page/object'
 export const STYLE_PATH = '/consent/page/style.css'
 export const RECEIPT_PATH = '/consent/page/receipts'
 
@@ -69,6 +70,8 @@ const METHOD: Record<string, string> = {
 export const DONE = {
   granted: 'Your consent was recorded.',
   withdrawn: 'Your consent was withdrawn. It takes effect at once.',
+  objected:
+    'Your objection was recorded. The purpose is not processed while it stands: for good against direct marketing; otherwise until the organisation decides, within one month, with its grounds.',
 } as const
 
 function time(iso: string): Html {
@@ -107,9 +110,23 @@ function historyList(events: PageEvent[], receiptKind: string): Html {
   )}</ol>`
 }
 
+/** Art. 21: an objection to a purpose under legitimate interests, a public task or direct marketing. */
+function objection(p: PagePurpose, csrf: string): Html {
+  if (!p.objectable) return html``
+  if (p.reason === 'objected' || p.reason === 'objection_pending')
+    return html`<p class="basis-note">Your objection stands: ${stateOf(p.reason).toLowerCase()}.</p>`
+  return html`<form method="post" action="${OBJECT_PATH}">
+<input type="hidden" name="csrf" value="${csrf}">
+<input type="hidden" name="purpose" value="${p.key}">
+<button type="submit" class="withdraw">Object to ${p.name}</button>
+<p class="hint">${p.directMarketing ? 'Processing for direct marketing stops at once.' : 'Processing stops while the organisation reviews your objection; it decides within one month, with its grounds.'}</p>
+</form>`
+}
+
 function controls(p: PagePurpose, csrf: string): Html {
   if (!p.consentBased)
-    return html`<p class="basis-note">This purpose does not rely on your consent, so there is nothing to give or withdraw here.</p>`
+    return html`<p class="basis-note">This purpose does not rely on your consent, so there is nothing to give or withdraw here${p.objectable ? ', but you may object to it' : ''}.</p>
+${objection(p, csrf)}`
   const withdraw = html`<form method="post" action="${WITHDRAW_PATH}">
 <input type="hidden" name="csrf" value="${csrf}">
 <input type="hidden" name="purpose" value="${p.key}">

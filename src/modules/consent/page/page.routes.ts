@@ -17,6 +17,7 @@ import {
   RECEIPT_PATH,
   STYLE_PATH,
   WITHDRAW_PATH,
+  OBJECT_PATH,
 } from './page.html.ts'
 import { PAGE_LINK_TTL, type ConsentPageService } from './page.service.ts'
 
@@ -73,7 +74,7 @@ const GpcResource = Type.Object({ gpc: Type.Boolean(), lastUpdate: Type.String()
 const PageQuery = Type.Object(
   {
     link: Type.Optional(Type.String({ maxLength: 200 })),
-    done: Type.Optional(Type.Union([Type.Literal('granted'), Type.Literal('withdrawn')])),
+    done: Type.Optional(Type.Union([Type.Literal('granted'), Type.Literal('withdrawn'), Type.Literal('objected')])),
   },
   Strict,
 )
@@ -244,17 +245,22 @@ export function consentPageRoutes(deps: { page: ConsentPageService }): FastifyPl
       },
     })
 
-    app.post(WITHDRAW_PATH, {
-      bodyLimit: FORM_BODY_LIMIT,
-      config: pageConfig,
-      schema: { ...hide, body: WithdrawForm },
-      handler: async (request, reply) => {
-        const session = await page.session(request.cookies[PAGE_COOKIE])
-        page.checkCsrf(session, request.body.csrf)
-        await page.withdraw(session, { purpose: request.body.purpose }, request.meta)
-        return back(reply, 'withdrawn')
-      },
-    })
+    // The forms on one purpose (withdraw, object): the session's CSRF token, then the act, then back.
+    for (const [path, act, done] of [
+      [WITHDRAW_PATH, 'withdraw', 'withdrawn'],
+      [OBJECT_PATH, 'object', 'objected'],
+    ] as const)
+      app.post(path, {
+        bodyLimit: FORM_BODY_LIMIT,
+        config: pageConfig,
+        schema: { ...hide, body: WithdrawForm },
+        handler: async (request, reply) => {
+          const session = await page.session(request.cookies[PAGE_COOKIE])
+          page.checkCsrf(session, request.body.csrf)
+          await page[act](session, { purpose: request.body.purpose }, request.meta)
+          return back(reply, done)
+        },
+      })
 
     app.get(`${RECEIPT_PATH}/:eventId`, {
       config: pageConfig,

@@ -19,7 +19,7 @@ import type { RequestMeta } from '../../audit/audit.types.ts'
 import type { Subjects } from '../../privacy/subjects.ts'
 import type { ConsentService } from '../consent.service.ts'
 import type { ConsentEventViewT, NoticeViewT } from '../consent.types.ts'
-import { CONSENT_BASES } from '../consent.types.ts'
+import { CONSENT_BASES, OBJECTABLE_BASES } from '../consent.types.ts'
 import * as store from './page.store.ts'
 
 /**
@@ -63,6 +63,13 @@ export interface ConsentPageService {
     meta: RequestMeta,
   ): Promise<ConsentEventViewT>
   withdraw(session: PageSession, input: { purpose: string }, meta: RequestMeta): Promise<ConsentEventViewT>
+  /**
+   * Records the subject's objection (Art. 21) to a purpose: against direct marketing it
+   * takes effect at once; otherwise it opens a review due within one month, and the purpose
+   * is not processed meanwhile. Throws CONSENT_BASIS_MISMATCH (409) for a purpose one cannot
+   * object to, CONFLICT (409) while an objection waits for a decision.
+   */
+  object(session: PageSession, input: { purpose: string }, meta: RequestMeta): Promise<ConsentEventViewT>
   /** The receipt of one of the subject's events; NOT_FOUND for any other event. */
   receipt(session: PageSession, eventId: string): Promise<unknown>
 }
@@ -99,6 +106,8 @@ export interface PagePurpose {
   directMarketing: boolean
   gpcEffect: string
   consentBased: boolean
+  /** The subject may object here (Art. 21): legitimate interests, a public task, or direct marketing. */
+  objectable: boolean
   allowed: boolean
   reason: string
   /** The notice version a grant on this page is recorded under (the newest covering the purpose), if any. */
@@ -375,6 +384,7 @@ export function createConsentPageService(deps: {
             directMarketing: p.directMarketing,
             gpcEffect: p.gpcEffect,
             consentBased: CONSENT_BASES.includes(p.lawfulBasis),
+            objectable: p.directMarketing || OBJECTABLE_BASES.includes(p.lawfulBasis),
             allowed: decision?.allowed ?? false,
             reason: decision?.reason ?? 'unknown_purpose',
             grantNotice: grantNotice.get(p.key) ?? null,
@@ -396,10 +406,7 @@ export function createConsentPageService(deps: {
           method: 'form',
           noticeVersion: input.noticeVersion,
           actor: { type: 'subject' },
-          evidence: {
-            ...(meta.userAgent === null ? {} : { userAgent: meta.userAgent.slice(0, 500) }),
-            formId: FORM_ID,
-          },
+          evidence: formEvidence(meta),
         },
         { gpc: input.gpc },
       )
@@ -412,14 +419,30 @@ export function createConsentPageService(deps: {
         purposes: [input.purpose],
         method: 'form',
         actor: { type: 'subject' },
-        evidence: {
-          ...(meta.userAgent === null ? {} : { userAgent: meta.userAgent.slice(0, 500) }),
-          formId: FORM_ID,
-        },
+        evidence: formEvidence(meta),
       })
       const [event] = result.events
       if (event === undefined) throw new Error('a withdrawal recorded no event')
       return event
+    },
+
+    async object(session, input, meta) {
+      const result = await consent.record(
+        session.ctx(meta),
+        {
+          id: `custodian-page/${randomUUID()}`,
+          subject: session.subject,
+          purpose: input.purpose,
+          action: 'object',
+          method: 'form',
+          actor: { type: 'subject' },
+          evidence: formEvidence(meta),
+        },
+        // The page applies a GPC signal when it is shown; an objection only restricts, so it
+        // never conflicts with one.
+        { gpc: false },
+      )
+      return result.event
     },
 
     async receipt(session, eventId) {
@@ -433,3 +456,8 @@ export function createConsentPageService(deps: {
 
 /** The form id recorded in the evidence of what the page records. */
 export const FORM_ID = 'custodian-preference-page'
+
+/** The evidence a form of the page seals with its event: the user agent (500 characters at most) and the form id. */
+function formEvidence(meta: RequestMeta): { userAgent?: string; formId: string } {
+  return { ...(meta.userAgent === null ? {} : { userAgent: meta.userAgent.slice(0, 500) }), formId: FORM_ID }
+}
