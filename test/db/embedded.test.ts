@@ -23,9 +23,11 @@ describe('embedded database: single process, durable across kill -9', () => {
       })
       assert.notEqual(second.code, 0)
       assert.match(second.output, /in use by another Custodian process \(pid \d+\)/)
-      const cli = await runToExit(['bin/custodian.js', 'migrate'], { CUSTODIAN_DATA_DIR: dataDir })
+      // A command that must own the directory is refused, naming the service (the others run
+      // inside it over the control socket: test/cli/control-socket.test.ts).
+      const cli = await runToExit(['bin/custodian.js', 'init'], { CUSTODIAN_DATA_DIR: dataDir })
       assert.notEqual(cli.code, 0)
-      assert.match(cli.output, /in use by another Custodian process/)
+      assert.match(cli.output, /a Custodian service \(pid \d+\) runs on the data directory/)
     } finally {
       await first.stop()
     }
