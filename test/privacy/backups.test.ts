@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { it } from 'node:test'
-import { PGlite } from '@electric-sql/pglite'
-import pg from 'pg'
-import { openDatabase, pgliteParsers } from '../../src/db/connect.ts'
-import { forEachEngine, TEST_DB_PREFIX, type TestDatabase } from '../helpers/db.ts'
+import { forEachEngine } from '../helpers/db.ts'
+import { snapshotDatabase } from '../helpers/snapshot.ts'
 import { bootstrapProvider, createCustomerOrg, principalWithRole, startTestApp, useTestApp } from '../helpers/app.ts'
 
 /**
@@ -50,40 +47,7 @@ forEachEngine('erasure reaches earlier copies of the database (P7.2)', (engine) 
     const keptRecord = await put(kept, 'still-here')
 
     // The dump, taken before the erasure.
-    let restoreFromDump: () => Promise<TestDatabase>
-    if (engine === 'pglite') {
-      const dump = await (t().db.pglite as PGlite).dumpDataDir('none')
-      restoreFromDump = async () => {
-        const pglite = await PGlite.create({ loadDataDir: dump, parsers: pgliteParsers() })
-        return Object.assign(await openDatabase({ pglite }), { url: undefined, pglite })
-      }
-    } else {
-      const file = path.join(dir, 'dump.pgc')
-      execFileSync('pg_dump', ['--format=custom', '--no-owner', `--file=${file}`, t().db.url as string])
-      restoreFromDump = async () => {
-        const base = new URL(t().db.url as string)
-        const name = `${TEST_DB_PREFIX}restore_${process.pid}_${randomBytes(3).toString('hex')}`
-        const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL })
-        await admin.connect()
-        await admin.query(`CREATE DATABASE "${name}"`)
-        await admin.end()
-        base.pathname = `/${name}`
-        execFileSync('pg_restore', ['--no-owner', `--dbname=${base.toString()}`, file])
-        const database = await openDatabase({ databaseUrl: base.toString(), poolSize: 2 })
-        return {
-          ...database,
-          url: base.toString(),
-          pglite: undefined,
-          async close() {
-            await database.close()
-            const dropper = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL })
-            await dropper.connect()
-            await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
-            await dropper.end()
-          },
-        }
-      }
-    }
+    const restoreFromDump = await snapshotDatabase(t().db, dir)
 
     // The erasure, completed: key shredded, ring key retired, certificate issued.
     const request = await t().request({
