@@ -69,7 +69,7 @@ export const NEEDS: Need[] = [
   },
   {
     what: 'pg_dump and pg_restore, for the backup and restore tests',
-    marker: /pg_dump|pg_restore/,
+    marker: /pg_dump|pg_restore|helpers\/snapshot/,
     postgresOnly: true,
     missing: (p) => ['pg_dump', 'pg_restore'].filter((c) => !p.onPath(c)),
     apt: ['postgresql-client'],
