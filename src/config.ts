@@ -146,13 +146,16 @@ export interface Config {
    * Live compliance checks (P5.4; docs/compliance.md): every org is evaluated every
    * `intervalMs`; due orgs are looked for every `checkMs`; an evaluation on demand waits
    * `onDemandMs` after the org's last one; `trustPage` publishes the living security policy
-   * and the service's verdicts at /trust without sign-in.
+   * and the service's verdicts at /trust without sign-in; `documentsPerMinute` bounds the
+   * documents (report, policy, OSCAL, evidence bundle) one org may have generated a minute,
+   * in each process (their rendering is the heaviest work a reader can ask for).
    */
   readonly compliance: {
     readonly intervalMs: number
     readonly checkMs: number
     readonly onDemandMs: number
     readonly trustPage: boolean
+    readonly documentsPerMinute: number
   }
   /**
    * Responsible disclosure (P9.1, P9.2): what /.well-known/security.txt says and whether it
@@ -369,6 +372,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_ALERT_CHECK_MS',
   'CUSTODIAN_AUDIT_VERIFY_INTERVAL_MS',
   'CUSTODIAN_INCIDENT_CHECK_MS',
+  'CUSTODIAN_COMPLIANCE_DOCUMENT_RATE_LIMIT',
   'CUSTODIAN_COMPLIANCE_INTERVAL_MS',
   'CUSTODIAN_COMPLIANCE_CHECK_MS',
   'CUSTODIAN_COMPLIANCE_ON_DEMAND_MS',
@@ -605,6 +609,7 @@ export function loadConfig(env: Source = process.env): Config {
       checkMs: int('CUSTODIAN_COMPLIANCE_CHECK_MS', 60_000, 100, 3_600_000),
       onDemandMs: int('CUSTODIAN_COMPLIANCE_ON_DEMAND_MS', 60_000, 0, 86_400_000),
       trustPage: oneOf('CUSTODIAN_TRUST_PAGE', ['off', 'on'] as const, 'off') === 'on',
+      documentsPerMinute: int('CUSTODIAN_COMPLIANCE_DOCUMENT_RATE_LIMIT', 30, 1, 100_000),
     },
     disclosure: disclosureConfig(text, int, problems),
     shredRing: {

@@ -206,3 +206,52 @@ forEachEngine('the public trust page (P10.1)', (engine) => {
     assert.ok(!page.text.includes('owner@provider.test'))
   })
 })
+
+forEachEngine('compliance documents are bounded per org (P5.4, P10.1)', (engine) => {
+  const t = useTestApp(engine, { CUSTODIAN_COMPLIANCE_DOCUMENT_RATE_LIMIT: '2', CUSTODIAN_TRUST_PAGE: 'on' })
+
+  it('P10.1: an org gets its documents generated a bounded number of times a minute (429 RATE_LIMITED with Retry-After), counted only for allowed callers and per org', async () => {
+    const provider = await bootstrapProvider(t())
+    const acme = await createCustomerOrg(t(), provider, 'Acme', 'owner@acme.test')
+    const beta = await createCustomerOrg(t(), provider, 'Beta', 'owner@beta.test')
+    const url = `/v1/orgs/${acme.orgId}/compliance/policy?format=html`
+    // Callers who may not read it spend nothing of the org's budget.
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await t().request({ method: 'GET', url })).status, 401)
+      assert.equal((await t().request({ method: 'GET', url, token: beta.ownerToken })).status, 404)
+    }
+    for (let i = 0; i < 2; i++)
+      assert.equal((await t().request({ method: 'GET', url, token: acme.ownerToken })).status, 200)
+    const refused = await t().request({ method: 'GET', url, token: acme.ownerToken })
+    assert.equal(refused.status, 429, refused.text)
+    assert.equal(refused.body.code, 'RATE_LIMITED')
+    assert.match(String(refused.headers['content-type']), /^application\/problem\+json/)
+    assert.ok(Number(refused.headers['retry-after']) >= 1)
+    // Another org's budget is its own.
+    const other = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${beta.orgId}/compliance/policy?format=html`,
+      token: beta.ownerToken,
+    })
+    assert.equal(other.status, 200, other.text)
+  })
+
+  it('P10.1: the public trust page is built once for many readers, not once per request', async () => {
+    const service = t().app.services.compliance
+    const results = service.results.bind(service)
+    let builds = 0
+    service.results = (orgId) => {
+      builds++
+      return results(orgId)
+    }
+    try {
+      const pages = await Promise.all(Array.from({ length: 5 }, () => t().request({ method: 'GET', url: '/trust' })))
+      for (let i = 0; i < 5; i++) pages.push(await t().request({ method: 'GET', url: '/trust' }))
+      for (const page of pages) assert.equal(page.status, 200, page.text)
+      assert.equal(new Set(pages.map((p) => p.text)).size, 1)
+      assert.equal(builds, 1, 'ten readers, one build')
+    } finally {
+      service.results = results
+    }
+  })
+})

@@ -98,8 +98,20 @@ export function complianceRoutes(deps: {
   compliance: ComplianceService
   documents: ComplianceDocuments
   evidence: ComplianceEvidence
+  /** Documents one org may have generated a minute, per document route and process. */
+  documentsPerMinute: number
 }): FastifyPluginAsyncTypebox {
   const { compliance, documents, evidence } = deps
+  // Rendering a document (the PDF above all, and the evidence bundle) is the heaviest work a
+  // reader can ask for: bounded per org, counted only once the caller is authenticated,
+  // allowed and its request valid (preHandler), so no one else can spend an org's budget.
+  const documentLimit = {
+    max: deps.documentsPerMinute,
+    timeWindow: 60_000,
+    hook: 'preHandler' as const,
+    keyGenerator: (request: { params: unknown }) =>
+      `compliance-documents:${(request.params as { orgId: string }).orgId}`,
+  }
   return async (app) => {
     app.get('/v1/orgs/:orgId/compliance', {
       config: { access: { permission: 'compliance:read' } },
@@ -172,7 +184,7 @@ export function complianceRoutes(deps: {
     })
 
     app.get('/v1/orgs/:orgId/compliance/report', {
-      config: { access: { permission: 'compliance:read' } },
+      config: { access: { permission: 'compliance:read' }, rateLimit: documentLimit },
       schema: {
         tags,
         summary: `The signed compliance report (JSON, HTML or PDF) of the latest results. ${SIGNATURE_HEADER}`,
@@ -185,7 +197,7 @@ export function complianceRoutes(deps: {
     })
 
     app.get('/v1/orgs/:orgId/compliance/policy', {
-      config: { access: { permission: 'compliance:read' } },
+      config: { access: { permission: 'compliance:read' }, rateLimit: documentLimit },
       schema: {
         tags,
         summary: `The living security policy (P10.1), generated from the running configuration, each statement with its promise and verdict. ${SIGNATURE_HEADER}`,
@@ -199,7 +211,7 @@ export function complianceRoutes(deps: {
 
     for (const model of Object.keys(OSCAL_MODELS) as OscalModel[]) {
       app.get(`/v1/orgs/:orgId/compliance/oscal/${model}`, {
-        config: { access: { permission: 'compliance:read' } },
+        config: { access: { permission: 'compliance:read' }, rateLimit: documentLimit },
         schema: {
           tags,
           summary: `${OSCAL_SUMMARIES[model]} (${OSCAL_MODELS[model]}, RFC 8785 canonical JSON). ${SIGNATURE_HEADER}`,
@@ -217,7 +229,7 @@ export function complianceRoutes(deps: {
     }
 
     app.get('/v1/orgs/:orgId/compliance/evidence', {
-      config: { access: { permission: 'compliance:evidence' } },
+      config: { access: { permission: 'compliance:evidence' }, rateLimit: documentLimit },
       schema: {
         tags,
         summary:

@@ -102,6 +102,9 @@ export interface ComplianceDocuments {
   build(orgId: string): Promise<{ report: ComplianceReport; policy: SecurityPolicy }>
 }
 
+/** How long the public trust page is served as built before it is built again (ms). */
+const TRUST_PAGE_TTL_MS = 30_000
+
 /**
  * The compliance report and the living security policy, built from the latest results and
  * the running configuration, rendered (JSON, HTML, PDF) and signed with the service's
@@ -119,6 +122,16 @@ export function createComplianceDocuments(deps: {
   trustPage: boolean
 }): ComplianceDocuments {
   const { db, compliance } = deps
+  let trustPageCache: { at: number; page: Promise<string> } | undefined
+
+  async function buildTrustPage(): Promise<string> {
+    const providerOrgId = await deps.providerOrgId()
+    if (providerOrgId === undefined) throw new AppError('NOT_FOUND', 'this service publishes no trust page')
+    // The provider's policy: the service's checks and the provider org's own (its staff's
+    // second factors, its plan), each statement with its verdict only — no evidence.
+    const { policy } = await build(providerOrgId)
+    return policyHtml(policy)
+  }
 
   async function orgOf(orgId: string) {
     const org = await withOwner(db, (trx) =>
@@ -262,12 +275,18 @@ export function createComplianceDocuments(deps: {
 
     async trustPage() {
       if (!deps.trustPage) throw new AppError('NOT_FOUND', 'this service publishes no trust page')
-      const providerOrgId = await deps.providerOrgId()
-      if (providerOrgId === undefined) throw new AppError('NOT_FOUND', 'this service publishes no trust page')
-      // The provider's policy: the service's checks and the provider org's own (its staff's
-      // second factors, its plan), each statement with its verdict only — no evidence.
-      const { policy } = await build(providerOrgId)
-      return policyHtml(policy)
+      // Public and without sign-in: anyone may ask for it as often as they like, so it is
+      // built at most once per TRUST_PAGE_TTL_MS per process (concurrent requests share the
+      // build) — its verdicts change only when checks run, hourly by default.
+      const now = deps.clock().getTime()
+      if (trustPageCache === undefined || now - trustPageCache.at >= TRUST_PAGE_TTL_MS) {
+        const building = buildTrustPage()
+        trustPageCache = { at: now, page: building }
+        building.catch(() => {
+          if (trustPageCache?.page === building) trustPageCache = undefined
+        })
+      }
+      return trustPageCache.page
     },
   }
 }

@@ -113,7 +113,14 @@ export function createComplianceModule(deps: {
     deps.log,
   )
   const routes: FastifyPluginAsyncTypebox = async (app) => {
-    await app.register(complianceRoutes({ compliance: service, documents, evidence }))
+    await app.register(
+      complianceRoutes({
+        compliance: service,
+        documents,
+        evidence,
+        documentsPerMinute: config.compliance.documentsPerMinute,
+      }),
+    )
   }
   return {
     service,
