@@ -1,4 +1,12 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  privateEncrypt,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto'
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -162,6 +170,36 @@ export class SimulatedKey {
       return undefined
     }
   }
+}
+
+/**
+ * What Key Vault's `sign` does with PS256 (RFC 7518 §3.5): RSASSA-PSS over a SHA-256
+ * digest the caller computed, MGF1-SHA-256, a 32-byte salt — EMSA-PSS-ENCODE of RFC 8017
+ * §9.1.1 (from its step 2, the digest being given) and the raw RSA private operation.
+ */
+export function signPs256Digest(privateKey: KeyObject, digest: Buffer): Buffer {
+  const modulusBits = privateKey.asymmetricKeyDetails?.modulusLength
+  if (modulusBits === undefined || digest.length !== 32) throw new Error('PS256 needs an RSA key and a SHA-256 digest')
+  const sha256 = (...parts: Buffer[]) => createHash('sha256').update(Buffer.concat(parts)).digest()
+  const emBits = modulusBits - 1
+  const emLength = Math.ceil(emBits / 8)
+  const salt = randomBytes(32)
+  const h = sha256(Buffer.alloc(8), digest, salt)
+  const db = Buffer.concat([Buffer.alloc(emLength - 32 - 32 - 2), Buffer.from([1]), salt])
+  const mask = Buffer.alloc(db.length)
+  for (let counter = 0, at = 0; at < mask.length; counter++, at += 32) {
+    const c = Buffer.alloc(4)
+    c.writeUInt32BE(counter)
+    sha256(h, c).copy(mask, at)
+  }
+  for (let i = 0; i < db.length; i++) db[i] = (db[i] as number) ^ (mask[i] as number)
+  db[0] = (db[0] as number) & (0xff >> (8 * emLength - emBits))
+  const em = Buffer.concat([db, h, Buffer.from([0xbc])])
+  const k = Math.ceil(modulusBits / 8)
+  return privateEncrypt(
+    { key: privateKey, padding: constants.RSA_NO_PADDING },
+    Buffer.concat([Buffer.alloc(k - em.length), em]),
+  )
 }
 
 export type Handler = (

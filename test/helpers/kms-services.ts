@@ -1,4 +1,12 @@
-import { constants, createHash, generateKeyPairSync, privateDecrypt, publicEncrypt, type KeyObject } from 'node:crypto'
+import {
+  constants,
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  privateDecrypt,
+  publicEncrypt,
+  type KeyObject,
+} from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -10,6 +18,7 @@ import type { KmsClient, KmsKind } from '../../src/crypto/providers/kms.ts'
 import { createTransitClient } from '../../src/crypto/providers/transit.ts'
 import {
   loadFixture,
+  signPs256Digest,
   SimulatedKey,
   startReplay,
   type RecordedResponse,
@@ -37,6 +46,16 @@ export interface KmsUnderTest {
   denied: RecordedResponse
   /** Settings for a spawned `custodian` (absent where the SDK's credentials cannot be faked by environment). */
   env?: Record<string, string>
+  /**
+   * Makes the service ignore the AAD from now on (`true`) or bind it again (`false`), as a
+   * key that is not an AEAD key would; absent where the AAD is not the service's to bind
+   * (Azure: our own AES-GCM seal binds it).
+   */
+  ignoreAad?: (on: boolean) => void
+  /** Transit: the key's `type` as `GET <mount>/keys/<name>` reports it (a non-AEAD type also ignores the AAD, as Vault does). */
+  transitKeyType?: (type: string) => void
+  /** Azure: the public half of a key version, all that an attacker with database access may know. */
+  publicKey?: (version: string) => KeyObject
   /** Strings that must never appear in an error or a log: credentials. */
   secrets: string[]
   close(): Promise<void>
@@ -50,6 +69,7 @@ export async function startAwsKms(): Promise<KmsUnderTest> {
   const keyArn = 'arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab'
   const key = new SimulatedKey('1')
   let next = 1
+  let ignoreAad = false
   const materialId = (version: string) => createHash('sha256').update(`material-${version}`).digest('hex')
   const replay = await startReplay(fixture, (seen, answer) => {
     const target = seen.headers['x-amz-target']
@@ -58,7 +78,7 @@ export async function startAwsKms(): Promise<KmsUnderTest> {
     if (got.keyArn !== keyArn) return answer('AccessDeniedException', {})
     if (got.accessKeyId !== FAKE_AWS.accessKeyId || got.region !== 'eu-west-1')
       throw new Error('request not signed with the test credentials for the key region')
-    const aad = Buffer.from(got.aad as string)
+    const aad = ignoreAad ? Buffer.alloc(0) : Buffer.from(got.aad as string)
     if (operation === 'Encrypt')
       return answer('Encrypt', {
         ciphertext: key.encrypt(b64(got.plaintext as string), aad).toString('base64'),
@@ -78,6 +98,9 @@ export async function startAwsKms(): Promise<KmsUnderTest> {
     keyName: keyArn,
     client: () => createAwsKmsClient({ keyArn, endpoint: replay.url, client: { credentials: FAKE_AWS } }),
     rotate: () => key.rotate(String(++next)),
+    ignoreAad: (on) => {
+      ignoreAad = on
+    },
     down: fixture.errors.KMSInternalException as RecordedResponse,
     denied: fixture.errors.AccessDeniedException as RecordedResponse,
     env: {
@@ -109,11 +132,12 @@ export async function startGcpKms(): Promise<KmsUnderTest> {
   const token = 'ya29.test-only-access-token'
   const key = new SimulatedKey('1')
   let next = 1
+  let ignoreAad = false
   const replay = await startReplay(fixture, (seen, answer) => {
     const operation = seen.path.includes(':encrypt') ? 'encrypt' : 'decrypt'
     const got = replay.expect(operation, seen)
     if (got.keyName !== keyName || got.token !== token) return answer('PERMISSION_DENIED', {})
-    const aad = b64(got.aad as string)
+    const aad = ignoreAad ? Buffer.alloc(0) : b64(got.aad as string)
     if (operation === 'encrypt') {
       const ciphertext = key.encrypt(b64(got.plaintext as string), aad)
       return answer('encrypt', {
@@ -146,6 +170,9 @@ export async function startGcpKms(): Promise<KmsUnderTest> {
     keyName,
     client,
     rotate: () => key.rotate(String(++next)),
+    ignoreAad: (on) => {
+      ignoreAad = on
+    },
     down: fixture.errors.UNAVAILABLE as RecordedResponse,
     denied: fixture.errors.PERMISSION_DENIED as RecordedResponse,
     secrets: [token],
@@ -187,13 +214,18 @@ export async function startAzureKeyVault(): Promise<KmsUnderTest> {
           e: jwk.e as string,
         })
       }
-      const operation = seen.path.includes('/wrapkey') ? 'wrapKey' : 'unwrapKey'
+      const operation = seen.path.includes('/wrapkey') ? 'wrapKey' : seen.path.includes('/sign?') ? 'sign' : 'unwrapKey'
       const got = replay.expect(operation, seen)
       if (got.token !== token || got.keyName !== keyName) throw new Error('wrong token or key')
       const version = got.version === '' ? primary : (got.version as string)
       const privateKey = versions.get(version)
       if (privateKey === undefined) return answer('BadParameter', {})
       const kid = `${replay.url}/keys/${keyName}/${version}`
+      if (operation === 'sign') {
+        const digest = Buffer.from(got.value as string, 'base64url')
+        if (digest.length !== 32) return answer('BadParameter', {})
+        return answer('sign', { kid, result: signPs256Digest(privateKey, digest).toString('base64url') })
+      }
       const value = Buffer.from(got.value as string, 'base64url')
       if (operation === 'wrapKey')
         return answer('wrapKey', {
@@ -227,6 +259,7 @@ export async function startAzureKeyVault(): Promise<KmsUnderTest> {
         client: { tlsOptions: { ca }, disableChallengeResourceVerification: true, retryOptions: { maxRetries: 0 } },
       }),
     rotate,
+    publicKey: (version) => createPublicKey(versions.get(version) as KeyObject),
     down: fixture.errors.Throttled as RecordedResponse,
     denied: fixture.errors.Forbidden as RecordedResponse,
     secrets: [token],
@@ -246,14 +279,25 @@ export async function startTransit(): Promise<KmsUnderTest> {
   const mount = 'transit'
   const keyName = 'custodian-root'
   const namespace = 'custodian/prod'
+  let ignoreAad = false
+  let type = 'aes256-gcm96'
   const replay = await startReplay(
     fixture,
     (seen, answer) => {
-      const operation = seen.path.includes('/encrypt/') ? 'encrypt' : 'decrypt'
+      const operation = seen.method === 'GET' ? 'readKey' : seen.path.includes('/encrypt/') ? 'encrypt' : 'decrypt'
       const got = replay.expect(operation, seen)
       if (got.token !== token || got.namespace !== namespace || got.mount !== mount || got.keyName !== keyName)
         return answer('permissionDenied', {})
-      const aad = b64(got.aad as string)
+      if (operation === 'readKey')
+        return answer('readKey', {
+          keyName,
+          type,
+          latestVersion: Number(key.primary),
+          keys: Object.fromEntries([...key.versions.keys()].map((v) => [v, 1764720000])),
+        })
+      // Transit ignores associated_data for key types that are not AEAD (rsa-*, ecdsa-*…).
+      const aad =
+        ignoreAad || !['aes256-gcm96', 'chacha20-poly1305'].includes(type) ? Buffer.alloc(0) : b64(got.aad as string)
       if (operation === 'encrypt') {
         const ciphertext = `vault:v${key.primary}:${key.encrypt(b64(got.plaintext as string), aad).toString('base64')}`
         return answer('encrypt', { ciphertext, keyVersion: Number(key.primary) })
@@ -272,6 +316,12 @@ export async function startTransit(): Promise<KmsUnderTest> {
     keyName: `${replay.url}/${mount}/${keyName}`,
     client: () => createTransitClient(settings),
     rotate: () => key.rotate(String(++next)),
+    ignoreAad: (on) => {
+      ignoreAad = on
+    },
+    transitKeyType: (value) => {
+      type = value
+    },
     down: fixture.errors.sealed as RecordedResponse,
     denied: fixture.errors.permissionDenied as RecordedResponse,
     env: {

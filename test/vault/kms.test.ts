@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict'
+import { constants, createHash, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto'
 import { inspect } from 'node:util'
 import { after, afterEach, before, describe, it } from 'node:test'
-import { DecryptionError } from '../../src/crypto/aead.ts'
+import { DecryptionError, seal } from '../../src/crypto/aead.ts'
+import { createAzureKeyVaultClient } from '../../src/crypto/providers/azure-keyvault.ts'
 import { KmsUnavailableError, openKmsProvider, type KmsProvider } from '../../src/crypto/providers/kms.ts'
 import { SealedError } from '../../src/crypto/providers/provider.ts'
-import { KMS_SERVICES, type KmsUnderTest } from '../helpers/kms-services.ts'
+import { signPs256Digest } from '../helpers/kms-replay.ts'
+import { KMS_SERVICES, startAzureKeyVault, startTransit, type KmsUnderTest } from '../helpers/kms-services.ts'
 
 // Contract tests on recorded request shapes (test/fixtures/kms/README.md): each provider
 // drives its official SDK against a local replay server; none ran against the real service.
@@ -94,6 +97,36 @@ for (const start of KMS_SERVICES) {
       }
     })
 
+    it('refuses a stored key version that could reach a URL or request path, before any request', async () => {
+      const wrapped = await provider.wrap(Buffer.alloc(32, 3), AAD)
+      const keyId = provider.keyId()
+      const prefix = keyId.slice(0, keyId.indexOf('#') + 1)
+      const body = wrapped.subarray(2 + (wrapped[1] as number))
+      const before = kms.replay.seen.length
+      for (const version of ['../../other-key/1', 'a/b', 'v1?x=1', '%2e%2e', 'v1 ', '']) {
+        const label = Buffer.from(version)
+        const forged = Buffer.concat([Buffer.from([1, label.length]), label, body])
+        await assert.rejects(provider.unwrap(forged, AAD, `${prefix}${version}`), DecryptionError, version)
+      }
+      assert.equal(kms.replay.seen.length, before, 'no request was sent')
+      assert.equal(provider.sealed(), false)
+    })
+
+    it('never unseals on a KMS that ignores the AAD: the probe requires a decrypt under another AAD to fail', {
+      skip: start === startAzureKeyVault ? 'Azure: the AAD is bound by our own AES-GCM seal, not by Key Vault' : false,
+    }, async () => {
+      kms.ignoreAad?.(true)
+      try {
+        assert.equal(await provider.probe(), false)
+        assert.equal(provider.sealed(), true)
+        assert.match(provider.unavailableReason() ?? '', /another AAD/)
+        await assert.rejects(provider.wrap(Buffer.alloc(32, 4), AAD), SealedError)
+      } finally {
+        kms.ignoreAad?.(false)
+      }
+      assert.equal(await provider.probe(), true, provider.unavailableReason() ?? '')
+    })
+
     it('retries on its own after an outage at start', async () => {
       kms.replay.outage = kms.down
       const late = await openKmsProvider(kms.client(), { retryMs: 100, checkMs: 3_600_000 })
@@ -110,3 +143,140 @@ for (const start of KMS_SERVICES) {
     })
   })
 }
+
+const u16 = (n: number) => {
+  const b = Buffer.alloc(2)
+  b.writeUInt16BE(n)
+  return b
+}
+
+describe('root key in Azure Key Vault: only the vault can make an envelope the service accepts', () => {
+  let kms: KmsUnderTest
+  let provider: KmsProvider
+  before(async () => {
+    kms = await startAzureKeyVault()
+    provider = await openKmsProvider(kms.client(), NO_TIMERS)
+  })
+  afterEach(() => assert.deepEqual(kms.replay.mismatches.splice(0), [], 'every request matched its recorded shape'))
+  after(async () => {
+    provider.close()
+    await kms.close()
+  })
+  const unwrapRequests = () => kms.replay.seen.filter((r) => r.path.includes('/unwrapkey')).length
+  const withVersion = (version: string, envelope: Buffer) =>
+    Buffer.concat([Buffer.from([1, version.length]), Buffer.from(version), envelope])
+
+  it('refuses an envelope made with only the public key (key substitution): no org key comes out', async () => {
+    await provider.wrap(Buffer.alloc(32, 9), AAD)
+    const keyId = provider.keyId()
+    const version = keyId.slice(keyId.indexOf('#') + 1)
+    const publicKey = kms.publicKey?.(version)
+    assert.ok(publicKey !== undefined)
+    // What anyone who can read the public key and write the database can build.
+    const k = randomBytes(32)
+    const wrappedK = publicEncrypt({ key: publicKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, k)
+    const chosen = Buffer.alloc(32, 0x66)
+    const sealed = seal(k, chosen, AAD)
+    const attacker = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+    const forgeries = {
+      'the unsigned envelope': Buffer.concat([u16(wrappedK.length), wrappedK, sealed]),
+      'a random signature': Buffer.concat([
+        Buffer.from([2]),
+        u16(wrappedK.length),
+        wrappedK,
+        u16(256),
+        randomBytes(256),
+        sealed,
+      ]),
+      "the attacker's own PS256 key": Buffer.concat([
+        Buffer.from([2]),
+        u16(wrappedK.length),
+        wrappedK,
+        u16(256),
+        signPs256Digest(attacker, createHash('sha256').update(sealed).digest()),
+        sealed,
+      ]),
+      'an empty signature': Buffer.concat([Buffer.from([2]), u16(wrappedK.length), wrappedK, u16(0), sealed]),
+    }
+    const before = unwrapRequests()
+    for (const [name, envelope] of Object.entries(forgeries)) {
+      const got = await provider.unwrap(withVersion(version, envelope), AAD, keyId).then(
+        (key) => key,
+        (error: unknown) => error,
+      )
+      assert.ok(got instanceof DecryptionError, `${name}: ${inspect(got)}`)
+    }
+    assert.equal(unwrapRequests(), before, 'the signature is checked before Key Vault unwraps anything')
+    assert.equal(provider.sealed(), false, 'a forgery is not an outage')
+  })
+
+  it('refuses a tampered signature, wrapped key, seal, format byte or AAD', async () => {
+    const key = Buffer.alloc(32, 0x21)
+    const wrapped = await provider.wrap(key, AAD)
+    const keyId = provider.keyId()
+    assert.deepEqual(await provider.unwrap(wrapped, AAD, keyId), key)
+    const start = 2 + (wrapped[1] as number)
+    assert.equal(wrapped[start], 2, 'the envelope starts with its format byte')
+    const kLength = wrapped.readUInt16BE(start + 1)
+    const sigAt = start + 3 + kLength
+    const sigLength = wrapped.readUInt16BE(sigAt)
+    const flip = (at: number) => {
+      const copy = Buffer.from(wrapped)
+      copy[at] = (copy[at] as number) ^ 1
+      return copy
+    }
+    const cases = {
+      format: flip(start),
+      'wrapped key': flip(start + 3 + 5),
+      signature: flip(sigAt + 2 + 7),
+      'signature length': flip(sigAt + 1),
+      seal: flip(wrapped.length - 20),
+      truncated: wrapped.subarray(0, sigAt + 2 + sigLength),
+    }
+    for (const [name, tampered] of Object.entries(cases))
+      await assert.rejects(provider.unwrap(tampered, AAD, keyId), DecryptionError, name)
+    await assert.rejects(provider.unwrap(wrapped, AAD.replace('version=1', 'version=2'), keyId), DecryptionError)
+    assert.equal(provider.sealed(), false)
+  })
+
+  it('refuses a key version that is not 32 hex digits, before any request', async () => {
+    const wrapped = await provider.wrap(Buffer.alloc(32, 0x22), AAD)
+    const keyId = provider.keyId()
+    const prefix = keyId.slice(0, keyId.indexOf('#') + 1)
+    const envelope = wrapped.subarray(2 + (wrapped[1] as number))
+    const before = kms.replay.seen.length
+    for (const version of ['0'.repeat(31), '0'.repeat(33), 'g'.repeat(32), `${'0'.repeat(31)}/`])
+      await assert.rejects(provider.unwrap(withVersion(version, envelope), AAD, `${prefix}${version}`), DecryptionError)
+    assert.equal(kms.replay.seen.length, before)
+    assert.throws(() => createAzureKeyVaultClient({ keyId: `${kms.keyName}/latest` }), /not an Azure Key Vault key id/)
+    assert.throws(
+      () => createAzureKeyVaultClient({ keyId: `${kms.keyName}/${'0'.repeat(31)}` }),
+      /not an Azure Key Vault key id/,
+    )
+  })
+})
+
+describe('root key in Transit: only an AEAD key can hold it', () => {
+  let kms: KmsUnderTest
+  before(async () => {
+    kms = await startTransit()
+  })
+  afterEach(() => assert.deepEqual(kms.replay.mismatches.splice(0), [], 'every request matched its recorded shape'))
+  after(() => kms.close())
+
+  for (const type of ['rsa-2048', 'aes128-gcm96', 'ecdsa-p256', 'hmac'])
+    it(`stays sealed on a Transit key of type ${type}, saying why`, async () => {
+      kms.transitKeyType?.(type)
+      const provider = await openKmsProvider(kms.client(), NO_TIMERS)
+      try {
+        assert.equal(provider.sealed(), true)
+        assert.match(provider.unavailableReason() ?? '', new RegExp(`${type}.*aes256-gcm96 or chacha20-poly1305`))
+        await assert.rejects(provider.wrap(Buffer.alloc(32, 5), AAD), SealedError)
+        kms.transitKeyType?.('chacha20-poly1305')
+        assert.equal(await provider.probe(), true, provider.unavailableReason() ?? '')
+      } finally {
+        provider.close()
+        kms.transitKeyType?.('aes256-gcm96')
+      }
+    })
+})

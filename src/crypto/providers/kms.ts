@@ -22,9 +22,11 @@ import { SealedError, type RootKeyProvider } from './provider.ts'
  * Availability: a KMS that cannot be reached, refuses our credentials or throttles us
  * makes the provider report itself sealed — secret operations answer 503 and /readyz is
  * not ready — and it probes again every `retryMs` until an encrypt/decrypt round trip
- * succeeds. While available it probes every `checkMs` too: org keys are cached for a few
- * minutes (vault.keyring.ts), so without the check an outage, or a key disabled in the
- * KMS, would go unnoticed until a cache miss. A sealed provider refuses cached keys too.
+ * succeeds and a decrypt of the same ciphertext under another AAD fails (a KMS or key that
+ * ignores the AAD never unseals the provider). While available it probes every `checkMs`
+ * too: org keys are cached for a few minutes (vault.keyring.ts), so without the check an
+ * outage, or a key disabled in the KMS, would go unnoticed until a cache miss. A sealed
+ * provider refuses cached keys too.
  */
 export type KmsKind = 'aws-kms' | 'gcp-kms' | 'azure-keyvault' | 'transit'
 
@@ -34,8 +36,10 @@ export const KMS_KINDS: readonly KmsKind[] = ['aws-kms', 'gcp-kms', 'azure-keyva
 export const AWS_KMS_KEY_ARN = /^arn:aws(?:-[a-z]+)*:kms:([a-z0-9-]+):\d{12}:key\/[0-9a-zA-Z-]+$/
 /** A Cloud KMS CryptoKey resource name (not a version: Cloud KMS picks the primary). */
 export const GCP_KMS_KEY_NAME = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/
-/** An Azure Key Vault or Managed HSM key URL, with or without a version. */
-export const AZURE_KEY_ID = /^https:\/\/[^/]+\/keys\/[^/]+(?:\/[0-9a-zA-Z]+)?$/
+/** An Azure Key Vault or Managed HSM key URL: a name of letters, digits and dashes, and optionally a version (32 hex digits). */
+export const AZURE_KEY_ID = /^https:\/\/[^/?#]+\/keys\/[0-9a-zA-Z-]{1,127}(?:\/[0-9a-fA-F]{32})?$/
+/** An Azure Key Vault key version: 32 hex digits. */
+export const AZURE_KEY_VERSION = /^[0-9a-fA-F]{32}$/
 
 /** What a KMS does for us: encrypt and decrypt under one named key. */
 export interface KmsClient {
@@ -76,8 +80,10 @@ export interface KmsProvider extends RootKeyProvider {
   /** Why the provider is sealed (the last failure), or `undefined` when it is available. */
   unavailableReason(): string | undefined
   /**
-   * An encrypt/decrypt round trip with a throwaway key: learns the key's current version
-   * and marks the provider available (true) or unavailable (false). Never throws.
+   * An encrypt/decrypt round trip with a throwaway key, and a decrypt under another AAD
+   * that must fail (a KMS or key that ignores the AAD is never used): learns the key's
+   * current version and marks the provider available (true) or unavailable (false).
+   * Never throws.
    */
   probe(): Promise<boolean>
   close(): void
@@ -85,6 +91,15 @@ export interface KmsProvider extends RootKeyProvider {
 
 const FORMAT = 1
 const PROBE_AAD = 'custodian/v1|purpose=kms-probe'
+const PROBE_OTHER_AAD = 'custodian/v1|purpose=kms-probe-other'
+/**
+ * What a key version may look like in the wrapped bytes and the key id (AWS: a key
+ * material id, Cloud KMS: a number, Key Vault: 32 hex digits, Transit: `vN`). The version
+ * is read back from the database, and some providers put it into a URL: a stored value with
+ * `/`, `?`, `%`, `.` or a space is refused before any request. Each provider checks its own,
+ * narrower shape as well.
+ */
+const VERSION_LABEL = /^[A-Za-z0-9_-]{1,128}$/
 
 /**
  * Opens a KMS provider: runs the first probe and returns whether or not it succeeded
@@ -132,9 +147,13 @@ export async function openKmsProvider(
       try {
         await client.refresh?.()
         const made = await client.encrypt(plain, PROBE_AAD)
+        if (!VERSION_LABEL.test(made.version))
+          throw new KmsUnavailableError(client.kind, 'the KMS reported a key version that is not a plain label')
         const back = await client.decrypt(made.ciphertext, PROBE_AAD, made.version)
-        if (back.length !== plain.length || !timingSafeEqual(back, plain))
-          throw new KmsUnavailableError(client.kind, 'the KMS returned another plaintext than it was given')
+        const same = back.length === plain.length && timingSafeEqual(back, plain)
+        back.fill(0)
+        if (!same) throw new KmsUnavailableError(client.kind, 'the KMS returned another plaintext than it was given')
+        await requireAadBound(client, made)
         version = made.version
         failure = undefined
         scheduleProbe()
@@ -154,9 +173,10 @@ export async function openKmsProvider(
       if (failure !== undefined) throw new KmsUnavailableError(client.kind, 'the last call failed; retrying')
       try {
         const made = await client.encrypt(key, aad)
+        if (!VERSION_LABEL.test(made.version))
+          throw new KmsUnavailableError(client.kind, 'the KMS reported a key version that is not a plain label')
         version = made.version
         const label = Buffer.from(made.version, 'utf8')
-        if (label.length > 255) throw new Error('KMS key version longer than 255 bytes')
         return Buffer.concat([Buffer.from([FORMAT, label.length]), label, made.ciphertext])
       } catch (error) {
         if (error instanceof KmsUnavailableError) return unavailable(error)
@@ -170,6 +190,7 @@ export async function openKmsProvider(
       const length = data[1] ?? 0
       if (data.length < 3 + length || data[0] !== FORMAT) throw new DecryptionError('unknown wrapped-key format')
       const made = data.subarray(2, 2 + length).toString('utf8')
+      if (!VERSION_LABEL.test(made)) throw new DecryptionError('the wrapped key names no valid key version')
       if (made !== keyId.slice(prefix.length))
         throw new DecryptionError(`the wrapped key names version ${made}, its key id another`)
       if (failure !== undefined) throw new KmsUnavailableError(client.kind, 'the last call failed; retrying')
@@ -188,6 +209,27 @@ export async function openKmsProvider(
   }
   await provider.probe()
   return provider
+}
+
+/**
+ * Decrypts the probe's ciphertext under another AAD, which must fail: a key that is not
+ * an AEAD key (a Transit RSA key ignores `associated_data`), or a KMS that drops the
+ * context, would otherwise unwrap org keys under any AAD without anyone noticing.
+ * @throws KmsUnavailableError when the KMS decrypts it anyway, or cannot answer
+ */
+async function requireAadBound(client: KmsClient, made: { ciphertext: Buffer; version: string }): Promise<void> {
+  let opened: Buffer
+  try {
+    opened = await client.decrypt(made.ciphertext, PROBE_OTHER_AAD, made.version)
+  } catch (error) {
+    if (error instanceof DecryptionError) return
+    throw error
+  }
+  opened.fill(0)
+  throw new KmsUnavailableError(
+    client.kind,
+    'the KMS decrypted under another AAD than the one it was given: the key does not bind associated data; refusing to use it',
+  )
 }
 
 /**

@@ -10,8 +10,9 @@ import { isUnavailableStatus, KmsUnavailableError, type KmsClient } from './kms.
  * spoken directly because neither project ships a maintained Node client for it.
  *
  * The key must be an AEAD type (`aes256-gcm96`, the default, or `chacha20-poly1305`):
- * only those bind `associated_data`. A key created with `derived=true` would need a
- * `context` as well; we do not use derived keys.
+ * only those bind `associated_data` (an RSA key would silently ignore it). Every probe
+ * reads the key (`GET /v1/<mount>/keys/<key>`) and keeps the provider sealed, saying why,
+ * for any other type or a `derived` key (which would need a `context`).
  *
  * The token is read from a file (mode 0600) at every call, so an agent that renews it
  * (Vault Agent's auto-auth sink) is followed without a restart. There is no default
@@ -33,6 +34,9 @@ export interface TransitOptions {
   /** Per-call timeout (ms). */
   timeoutMs?: number
 }
+
+/** Transit key types that bind `associated_data` (AEAD) with a 256-bit key. */
+const AEAD_TYPES = new Set(['aes256-gcm96', 'chacha20-poly1305'])
 
 export function createTransitClient(options: TransitOptions): KmsClient {
   const base = `${options.address.replace(/\/+$/, '')}/v1/${options.mount}`
@@ -60,21 +64,21 @@ export function createTransitClient(options: TransitOptions): KmsClient {
   }
 
   async function call(
-    operation: 'encrypt' | 'decrypt',
-    body: Record<string, string>,
+    operation: 'encrypt' | 'decrypt' | 'keys',
+    body?: Record<string, string>,
   ): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = {
-      'content-type': 'application/json',
       'x-vault-token': token(),
       'x-vault-request': 'true',
     }
+    if (body !== undefined) headers['content-type'] = 'application/json'
     if (options.namespace !== undefined) headers['x-vault-namespace'] = options.namespace
     let response: Awaited<ReturnType<typeof fetch>>
     try {
       response = await fetch(`${base}/${operation}/${name}`, {
-        method: 'POST',
+        method: body === undefined ? 'GET' : 'POST',
         headers,
-        body: JSON.stringify(body),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         dispatcher,
         signal: AbortSignal.timeout(timeoutMs),
       })
@@ -100,6 +104,20 @@ export function createTransitClient(options: TransitOptions): KmsClient {
   return {
     kind: 'transit',
     keyName: `${options.address.replace(/\/+$/, '')}/${options.mount}/${options.keyName}`,
+    async refresh() {
+      const data = await call('keys')
+      const type = typeof data.type === 'string' ? data.type : 'unknown'
+      if (!AEAD_TYPES.has(type))
+        throw new KmsUnavailableError(
+          'transit',
+          `the Transit key ${options.keyName} is of type ${type.slice(0, 40)}, not aes256-gcm96 or chacha20-poly1305: it would not bind associated_data`,
+        )
+      if (data.derived !== false)
+        throw new KmsUnavailableError(
+          'transit',
+          `the Transit key ${options.keyName} is derived; create it without derived=true`,
+        )
+    },
     async encrypt(plaintext, aad) {
       const data = await call('encrypt', {
         plaintext: plaintext.toString('base64'),
@@ -111,6 +129,7 @@ export function createTransitClient(options: TransitOptions): KmsClient {
       return { ciphertext: Buffer.from(ciphertext as string, 'utf8'), version: match[1] as string }
     },
     async decrypt(ciphertext, aad, version) {
+      if (!/^v[1-9]\d{0,9}$/.test(version)) throw new DecryptionError('not a Transit key version')
       const text = ciphertext.toString('utf8')
       if (!text.startsWith(`vault:${version}:`))
         throw new DecryptionError(`the ciphertext is not from key version ${version}`)
