@@ -90,6 +90,7 @@ export function createBackupScheduler(deps: {
     const started = deps.clock()
     const file = path.join(config.dir, `custodian-${basicTime(started)}-${deps.database.engine}.cbk`)
     const providerOrg = await deps.providerOrgId()
+    let written: string | undefined // set once this run's own file holds the name
     try {
       mkdirSync(config.dir, { recursive: true, mode: 0o700 })
       const recipient = config.recipientFile === undefined ? undefined : readRecipient(config.recipientFile)
@@ -98,6 +99,7 @@ export function createBackupScheduler(deps: {
         recipient,
         now: deps.clock,
       })
+      written = created.file
       // A backup to an offline recipient key cannot be opened here: it is verified where that
       // key is (`custodian backup verify --identity`), which records its own run.
       const verify = config.verify && recipient === undefined
@@ -148,11 +150,9 @@ export function createBackupScheduler(deps: {
     } catch (error) {
       const message = (error as Error).message
       deps.log.error({ err: error, file }, 'scheduled backup failed; retrying later')
-      try {
-        rmSync(file, { force: true }) // written but not verified: not left to look like a good backup
-      } catch {
-        // the directory itself is what failed: there is no file
-      }
+      // Written but not verified: not left to look like a good backup. Only this run's own
+      // file: a run refused because another took the name (BACKUP_EXISTS) leaves that one be.
+      if (written !== undefined) rmSync(written, { force: true })
       await withOwner(db, async (trx) => {
         await trx
           .insertInto('backup_runs')
