@@ -265,6 +265,9 @@ async function withScratch<T>(
   }
 }
 
+// The whole archive in memory: PGlite (0.5.x) loads a data directory only from a Blob, which
+// its loadTar reads whole (arrayBuffer), gunzips and untars in memory — as dumpDataDir builds
+// it on the way out. docs/operations.md ("Memory, embedded database") states the bound.
 async function loadPglite(dataDir: string, tarball: Buffer): Promise<Database> {
   const pglite = await PGlite.create({
     dataDir,
