@@ -92,7 +92,10 @@ export function registerBackup(program: Command): void {
     .description(
       'back up the database while the service runs (PostgreSQL: pg_dump; embedded: a consistent copy of the data directory, taken by the running service over its control socket, or opened here when it is stopped)',
     )
-    .option('--out <file>', 'where to write the backup (default: CUSTODIAN_BACKUP_DIR or the current directory)')
+    .option(
+      '--out <file>',
+      'where to write the backup (default: custodian-manual-<time>-<engine>.cbk in CUSTODIAN_BACKUP_DIR or the current directory); never replaces a file',
+    )
     .option('--recipient <keyfile>', 'encrypt to this X25519 public key (PEM) instead of under the root key')
     .action(async (options: { out?: string; recipient?: string }) => {
       const config = loadConfig()
@@ -101,7 +104,10 @@ export function registerBackup(program: Command): void {
       const engine = config.databaseUrl === undefined ? 'pglite' : 'postgres'
       await runCommand(backupCreateCommand, {
         file: path.resolve(
-          options.out ?? path.join(config.backup?.dir ?? '.', `custodian-${basicTime(new Date())}-${engine}.cbk`),
+          // Not the scheduler's name: a manual backup never competes with a scheduled run for
+          // one name, and is never mistaken for one (retention goes by the recorded runs anyway).
+          options.out ??
+            path.join(config.backup?.dir ?? '.', `custodian-manual-${basicTime(new Date())}-${engine}.cbk`),
         ),
         ...(options.recipient === undefined ? {} : { recipient: path.resolve(options.recipient) }),
       })

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { Readable } from 'node:stream'
 import { it } from 'node:test'
 import { sql } from 'kysely'
 import { loadConfig } from '../../src/config.ts'
 import { deriveKey, ed25519FromSeed } from '../../src/crypto/keys.ts'
 import { createLocalProvider } from '../../src/crypto/providers/local.ts'
+import { withOwner } from '../../src/db/tenant.ts'
+import { writeBackupFile } from '../../src/modules/ops/backup/backup.file.ts'
+import { BACKUP_FORMAT, signManifest } from '../../src/modules/ops/backup/backup.manifest.ts'
 import { applyRetention, basicTime, createBackupScheduler } from '../../src/modules/ops/backup/backup.schedule.ts'
 import { bootstrapProvider, testClock, useTestApp, type Org } from '../helpers/app.ts'
 import { forEachEngine } from '../helpers/db.ts'
@@ -110,23 +114,137 @@ forEachEngine('scheduled backups (P8.1)', (engine) => {
     )
   })
 
-  it('P8.1: retention deletes only scheduled backups past the count or the age, never the newest nor other files', () => {
-    const own = mkdtempSync(path.join(tmpdir(), 'custodian-retention-'))
-    const now = new Date('2026-12-03T12:00:00Z')
-    const at = (hoursAgo: number) =>
-      `custodian-${basicTime(new Date(now.getTime() - hoursAgo * 3_600_000))}-${engine}.cbk`
-    const names = [0, 1, 2, 3, 24 * 40].map(at)
-    for (const name of [...names, 'notes.txt', 'custodian-manual.cbk']) writeFileSync(path.join(own, name), 'x')
-    assert.deepEqual(applyRetention({ dir: own, keep: 3, maxAgeDays: 30 }, now).sort(), [names[3], names[4]].sort())
-    assert.deepEqual(
-      readdirSync(own).sort(),
-      [names[0], names[1], names[2], 'custodian-manual.cbk', 'notes.txt'].sort(),
+  const signer = () => ed25519FromSeed(deriveKey(rootKey, 'audit-signing-v1'))
+  const trusted = () => new Map([[signer().keyId, signer().publicKey]])
+
+  /**
+   * A small but real backup file (frame and signed manifest) at `dir/name`, and, when `run`
+   * is given, the scheduler's record of it (and of its verification).
+   */
+  async function backupFile(
+    dir: string,
+    name: string,
+    createdAt: Date,
+    run: { trigger: 'schedule' | 'cli'; verified: boolean } | undefined,
+  ): Promise<string> {
+    const backupId = randomUUID()
+    const file = path.join(dir, name)
+    await writeBackupFile(file, Readable.from([randomBytes(100)]), randomBytes(32), async (payload) =>
+      signManifest(signer(), {
+        format: BACKUP_FORMAT,
+        backupId,
+        createdAt: createdAt.toISOString(),
+        engine,
+        schemaVersion: 'test',
+        content: engine === 'postgres' ? 'pg_dump-custom' : 'pglite-datadir-tar.gz',
+        payload,
+        keyWrap: { type: 'x25519', recipient: 'test', ephemeral: 'test', wrapped: 'test' },
+        orgs: [],
+      }),
     )
-    // By age only: the newest stays even when it is older than the limit.
-    const aged = mkdtempSync(path.join(tmpdir(), 'custodian-retention-'))
-    const old = [24 * 50, 24 * 60].map(at)
-    for (const name of old) writeFileSync(path.join(aged, name), 'x')
-    assert.deepEqual(applyRetention({ dir: aged, keep: 10, maxAgeDays: 30 }, now), [old[1]])
-    assert.deepEqual(readdirSync(aged), [old[0]])
+    if (run !== undefined)
+      await withOwner(t().db.kysely, (trx) =>
+        trx
+          .insertInto('backup_runs')
+          .values({
+            id: randomUUID(),
+            trigger: run.trigger,
+            backup_id: backupId,
+            backup_created_at: createdAt,
+            started_at: createdAt,
+            finished_at: createdAt,
+            status: 'succeeded',
+            file,
+            bytes: 1,
+            verified: run.verified,
+            figures: null,
+            error: null,
+          })
+          .execute(),
+      )
+    return name
+  }
+
+  const now = new Date('2026-12-03T12:00:00Z')
+  const hoursAgo = (hours: number) => new Date(now.getTime() - hours * 3_600_000)
+  const scheduledName = (at: Date) => `custodian-${basicTime(at)}-${engine}.cbk`
+  const retention = (dir: string, keep: number, maxAgeDays: number) =>
+    applyRetention(t().db.kysely, trusted(), { dir, keep, maxAgeDays }, now)
+
+  it('P8.1: retention deletes scheduled backups past the count or the age — never a manual backup, even one named like a scheduled one', async () => {
+    const own = mkdtempSync(path.join(tmpdir(), 'custodian-retention-'))
+    const scheduled: string[] = []
+    for (const hours of [0, 1, 2, 3, 24 * 40])
+      scheduled.push(
+        await backupFile(own, scheduledName(hoursAgo(hours)), hoursAgo(hours), { trigger: 'schedule', verified: true }),
+      )
+    // `backup create` in the directory: its default name, and one named like a scheduled backup.
+    const manual = [
+      await backupFile(
+        own,
+        `custodian-manual-${basicTime(hoursAgo(24 * 50))}-${engine}.cbk`,
+        hoursAgo(24 * 50),
+        undefined,
+      ),
+      await backupFile(own, scheduledName(hoursAgo(24 * 45)), hoursAgo(24 * 45), undefined),
+    ]
+    writeFileSync(path.join(own, 'notes.txt'), 'x')
+    assert.deepEqual((await retention(own, 3, 30)).sort(), [scheduled[3], scheduled[4]].sort())
+    assert.deepEqual(readdirSync(own).sort(), [scheduled[0], scheduled[1], scheduled[2], ...manual, 'notes.txt'].sort())
+  })
+
+  it('P8.1: retention never deletes the newest verified backup, nor any backup while no newer one has verified', async () => {
+    // Nothing verified (verification off, or failing): nothing is deleted, whatever the age.
+    const none = mkdtempSync(path.join(tmpdir(), 'custodian-retention-'))
+    for (const days of [40, 50, 60])
+      await backupFile(none, scheduledName(hoursAgo(24 * days)), hoursAgo(24 * days), {
+        trigger: 'schedule',
+        verified: false,
+      })
+    assert.deepEqual(await retention(none, 1, 30), [])
+    assert.equal(readdirSync(none).length, 3)
+
+    // Newer runs that did not verify do not count: the newest verified backup stays, and so does
+    // everything newer; only backups older than it go, by count or age.
+    const mixed = mkdtempSync(path.join(tmpdir(), 'custodian-retention-'))
+    const unverified = [
+      await backupFile(mixed, scheduledName(hoursAgo(1)), hoursAgo(1), { trigger: 'schedule', verified: false }),
+      await backupFile(mixed, scheduledName(hoursAgo(2)), hoursAgo(2), { trigger: 'schedule', verified: false }),
+    ]
+    // Verified later by `custodian backup verify` (a cli run naming the same backup).
+    const verified = await backupFile(mixed, scheduledName(hoursAgo(24 * 40)), hoursAgo(24 * 40), {
+      trigger: 'schedule',
+      verified: false,
+    })
+    await withOwner(t().db.kysely, async (trx) => {
+      const row = await trx
+        .selectFrom('backup_runs')
+        .select(['backup_id', 'backup_created_at'])
+        .where('file', '=', path.join(mixed, verified))
+        .executeTakeFirstOrThrow()
+      await trx
+        .insertInto('backup_runs')
+        .values({
+          id: randomUUID(),
+          trigger: 'cli',
+          backup_id: row.backup_id,
+          backup_created_at: row.backup_created_at,
+          started_at: now,
+          finished_at: now,
+          status: 'succeeded',
+          file: path.join(mixed, verified),
+          bytes: 1,
+          verified: true,
+          figures: null,
+          error: null,
+        })
+        .execute()
+    })
+    const older = await backupFile(mixed, scheduledName(hoursAgo(24 * 41)), hoursAgo(24 * 41), {
+      trigger: 'schedule',
+      verified: true,
+    })
+    assert.deepEqual(await retention(mixed, 1, 30), [older])
+    assert.deepEqual(readdirSync(mixed).sort(), [...unverified, verified].sort())
   })
 })

@@ -10,10 +10,15 @@ import { withOrg, withOwner, type Trx } from '../../../db/tenant.ts'
 import { periodic, type Periodic } from '../../../jobs/periodic.ts'
 import type { AuditService } from '../../audit/audit.service.ts'
 import type { AlertsService } from '../../response/alerts.service.ts'
+import { readBackupFrame } from './backup.file.ts'
 import { readRecipient } from './backup.keys.ts'
+import { verifyManifest } from './backup.manifest.ts'
 import { createBackup, verifyBackup, type BackupKeys } from './backup.service.ts'
 
-/** Scheduled backup files: `custodian-<UTC time>-<engine>.cbk`; retention touches nothing else in the directory. */
+/**
+ * Scheduled backup files: `custodian-<UTC time>-<engine>.cbk`. The name alone proves nothing
+ * (a `backup create --out` may use it): retention goes by the runs recorded in `backup_runs`.
+ */
 export const SCHEDULED_NAME = /^custodian-(\d{8}T\d{6}Z)-(pglite|postgres)\.cbk$/
 
 /** A failed run is tried again after this long (or the interval, if shorter). */
@@ -90,6 +95,7 @@ export function createBackupScheduler(deps: {
     const started = deps.clock()
     const file = path.join(config.dir, `custodian-${basicTime(started)}-${deps.database.engine}.cbk`)
     const providerOrg = await deps.providerOrgId()
+    let written: string | undefined // set once this run's own file holds the name
     try {
       mkdirSync(config.dir, { recursive: true, mode: 0o700 })
       const recipient = config.recipientFile === undefined ? undefined : readRecipient(config.recipientFile)
@@ -98,11 +104,23 @@ export function createBackupScheduler(deps: {
         recipient,
         now: deps.clock,
       })
+      written = created.file
       // A backup to an offline recipient key cannot be opened here: it is verified where that
       // key is (`custodian backup verify --identity`), which records its own run.
       const verify = config.verify && recipient === undefined
       const report = verify ? await verifyBackup(file, deps.keys, { postgresUrl: deps.databaseUrl }) : undefined
-      const deleted = applyRetention(config, deps.clock())
+      const deleted = await applyRetention(
+        db,
+        new Map([[deps.keys.signer.keyId, deps.keys.signer.publicKey]]),
+        config,
+        deps.clock(),
+        {
+          file,
+          backupId: created.manifest.backupId,
+          createdAt: new Date(created.manifest.createdAt),
+          verified: report !== undefined,
+        },
+      )
       await withOwner(db, async (trx) => {
         await trx
           .insertInto('backup_runs')
@@ -148,11 +166,9 @@ export function createBackupScheduler(deps: {
     } catch (error) {
       const message = (error as Error).message
       deps.log.error({ err: error, file }, 'scheduled backup failed; retrying later')
-      try {
-        rmSync(file, { force: true }) // written but not verified: not left to look like a good backup
-      } catch {
-        // the directory itself is what failed: there is no file
-      }
+      // Written but not verified: not left to look like a good backup. Only this run's own
+      // file: a run refused because another took the name (BACKUP_EXISTS) leaves that one be.
+      if (written !== undefined) rmSync(written, { force: true })
       await withOwner(db, async (trx) => {
         await trx
           .insertInto('backup_runs')
@@ -243,28 +259,95 @@ export async function readScheduleState(db: Database['kysely']): Promise<BackupS
   })
 }
 
+/** A backup retention may consider: one this scheduler recorded, still on disk and still the same backup. */
+interface Kept {
+  name: string
+  backupId: string
+  at: number
+  verified: boolean
+}
+
 /**
  * Deletes scheduled backups past retention: beyond the newest `keep`, or older than
- * `maxAgeDays` (0: no age limit) — never the newest one, whatever its age, so a schedule
- * that keeps failing never leaves no backup. Only files named like scheduled backups are
- * touched; a `.partial` older than a day (a run that died) goes too. Returns the names deleted.
+ * `maxAgeDays` (0: no age limit). Returns the names deleted.
+ *
+ * Only backups this scheduler made are touched: a file is a candidate when a succeeded
+ * `schedule` run in `backup_runs` recorded it in `config.dir` and the file's signed manifest
+ * (trusted audit keys) still names that run's backup id — so a `backup create` in the same
+ * directory, whatever its name, is never deleted. And only backups older than the newest
+ * *verified* one (a run, scheduled or `backup verify`, that restored it): the newest verified
+ * backup and everything newer stay, so while no backup has verified nothing is deleted.
+ * `current` is the run just made, not yet recorded. A scheduled run's `.partial` older than a
+ * day (a run that died) goes too.
  */
-export function applyRetention(config: Pick<BackupConfig, 'dir' | 'keep' | 'maxAgeDays'>, now: Date): string[] {
-  const names = readdirSync(config.dir)
-  const backups = names
-    .flatMap((name) => {
-      const match = SCHEDULED_NAME.exec(name)
-      return match === null ? [] : [{ name, at: parseBasicTime(match[1] as string) }]
+export async function applyRetention(
+  db: Database['kysely'],
+  trusted: ReadonlyMap<string, string>,
+  config: Pick<BackupConfig, 'dir' | 'keep' | 'maxAgeDays'>,
+  now: Date,
+  current?: { file: string; backupId: string; createdAt: Date; verified: boolean },
+): Promise<string[]> {
+  const dir = path.resolve(config.dir)
+  const { runs, verifiedIds } = await withOwner(db, async (trx) => ({
+    runs: await trx
+      .selectFrom('backup_runs')
+      .select(['file', 'backup_id', 'backup_created_at'])
+      .where('trigger', '=', 'schedule')
+      .where('status', '=', 'succeeded')
+      .where('file', 'is not', null)
+      .where('backup_id', 'is not', null)
+      .execute(),
+    verifiedIds: new Set(
+      (
+        await trx
+          .selectFrom('backup_runs')
+          .select('backup_id')
+          .where('status', '=', 'succeeded')
+          .where('verified', '=', true)
+          .where('backup_id', 'is not', null)
+          .execute()
+      ).map((r) => r.backup_id as string),
+    ),
+  }))
+  if (current?.verified === true) verifiedIds.add(current.backupId)
+  const recorded = new Map<string, { backupId: string; at: number }>()
+  for (const r of runs)
+    recorded.set(r.file as string, { backupId: r.backup_id as string, at: (r.backup_created_at as Date).getTime() })
+  if (current !== undefined) recorded.set(current.file, { backupId: current.backupId, at: current.createdAt.getTime() })
+  const kept: Kept[] = []
+  for (const [file, run] of recorded) {
+    if (path.dirname(path.resolve(file)) !== dir) continue
+    if ((await signedBackupId(file, trusted)) !== run.backupId) continue // gone, or not the backup recorded
+    kept.push({
+      name: path.basename(file),
+      backupId: run.backupId,
+      at: run.at,
+      verified: verifiedIds.has(run.backupId),
     })
-    .sort((a, b) => b.at - a.at || (a.name < b.name ? 1 : -1))
+  }
+  kept.sort((a, b) => b.at - a.at || (a.name < b.name ? 1 : -1))
+  const newestVerified = kept.findIndex((b) => b.verified)
   const oldest = config.maxAgeDays === 0 ? -Infinity : now.getTime() - config.maxAgeDays * 86_400_000
-  const expired = backups.filter((b, i) => i > 0 && (i >= config.keep || b.at < oldest)).map((b) => b.name)
-  const partials = names.filter((name) => {
-    if (!name.endsWith('.cbk.partial') || !SCHEDULED_NAME.test(name.slice(0, -'.partial'.length))) return false
-    return now.getTime() - statSync(path.join(config.dir, name)).mtimeMs > 86_400_000
+  const expired =
+    newestVerified === -1
+      ? []
+      : kept.filter((b, i) => i > newestVerified && (i >= config.keep || b.at < oldest)).map((b) => b.name)
+  const partials = readdirSync(dir).filter((name) => {
+    const match = /^(.*\.cbk)(\.[0-9a-f]{16})?\.partial$/.exec(name)
+    if (match === null || !SCHEDULED_NAME.test(match[1] as string)) return false
+    return now.getTime() - statSync(path.join(dir, name)).mtimeMs > 86_400_000
   })
-  for (const name of [...expired, ...partials]) rmSync(path.join(config.dir, name), { force: true })
+  for (const name of [...expired, ...partials]) rmSync(path.join(dir, name), { force: true })
   return [...expired, ...partials]
+}
+
+/** The backup id a file's manifest signs, or undefined when it is missing or not a trusted backup. */
+async function signedBackupId(file: string, trusted: ReadonlyMap<string, string>): Promise<string | undefined> {
+  try {
+    return (await verifyManifest(readBackupFrame(file).manifestJws, trusted)).backupId
+  } catch {
+    return undefined
+  }
 }
 
 /** `20261203T075900Z`: sorts as time, and is a valid file name everywhere. */
@@ -273,10 +356,4 @@ export function basicTime(at: Date): string {
     .toISOString()
     .replace(/[-:]/g, '')
     .replace(/\.\d{3}Z$/, 'Z')
-}
-
-function parseBasicTime(text: string): number {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text)
-  if (m === null) return Number.NaN
-  return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]))
 }

@@ -22,7 +22,14 @@ import {
   withClient,
   withDatabase,
 } from './backup.engine.ts'
-import { BackupFileError, checkPayloadHash, decryptPayload, readBackupFrame, writeBackupFile } from './backup.file.ts'
+import {
+  BackupFileError,
+  BackupRefusedError,
+  checkPayloadHash,
+  decryptPayload,
+  readBackupFrame,
+  writeBackupFile,
+} from './backup.file.ts'
 import { inspectRestored, type RestoredFigures } from './backup.inspect.ts'
 import { unwrapFileKey, wrapFileKey } from './backup.keys.ts'
 import {
@@ -43,15 +50,7 @@ export interface BackupKeys {
   rootKey: RootKeyProvider | undefined
 }
 
-/** A backup was refused before anything changed; `code` is stable, the message says what to do. */
-export class BackupRefusedError extends Error {
-  readonly code: 'BACKUP_TARGET_IN_USE' | 'BACKUP_TARGET_NOT_EMPTY' | 'BACKUP_ENGINE_MISMATCH' | 'BACKUP_EXISTS'
-  constructor(code: BackupRefusedError['code'], message: string) {
-    super(message)
-    this.name = 'BackupRefusedError'
-    this.code = code
-  }
-}
+export { BackupRefusedError } from './backup.file.ts'
 
 /** A restored copy failed its checks (verify, or restore before the swap); `figures` says what was found. */
 export class BackupVerificationError extends Error {
@@ -266,6 +265,9 @@ async function withScratch<T>(
   }
 }
 
+// The whole archive in memory: PGlite (0.5.x) loads a data directory only from a Blob, which
+// its loadTar reads whole (arrayBuffer), gunzips and untars in memory — as dumpDataDir builds
+// it on the way out. docs/operations.md ("Memory, embedded database") states the bound.
 async function loadPglite(dataDir: string, tarball: Buffer): Promise<Database> {
   const pglite = await PGlite.create({
     dataDir,
