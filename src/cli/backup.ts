@@ -73,7 +73,9 @@ export const backupCreateCommand = defineControlCommand({
     out.stdout(
       `Backup ${created.manifest.backupId} written: ${created.bytes} bytes, ${created.manifest.orgs.length} org(s), key ${created.manifest.keyWrap.type === 'x25519' ? 'sealed to the recipient key' : 'wrapped by the root key'}.\n`,
     )
-    out.stdout(`Check that it restores: custodian backup verify ${input.file}\n`)
+    out.stdout(
+      `Check that it restores: custodian backup verify ${input.file}${created.manifest.keyWrap.type === 'x25519' ? ' --identity <the private key>' : ''}\n`,
+    )
   },
 })
 
