@@ -114,6 +114,8 @@ forEachEngine('rollback: flows that find their org themselves (P8.1)', (engine) 
   let globex: Org
   const leaver = { email: 'leaver@acme-flows.test', id: '', passkey: undefined as SoftPasskey | undefined }
   const both = { email: 'both@flows.test', id: '' }
+  /** A member of two orgs that are both rolled back. */
+  const twice = 'twice@flows.test'
   let revokedInvitation: string
   let unopenedLink: string
   let pageCookie: string
@@ -177,6 +179,15 @@ forEachEngine('rollback: flows that find their org themselves (P8.1)', (engine) 
       })
       assert.equal(accepted.status, 201, accepted.text)
       both.id = accepted.body.userId
+    }
+
+    for (const org of [acme, provider]) {
+      const accepted = await live.request({
+        method: 'POST',
+        url: '/v1/invitations/accept',
+        body: { token: (await invite(live, org, twice)).token, password: PASSWORD },
+      })
+      assert.equal(accepted.status, 201, accepted.text)
     }
 
     // Acme's credentials of the public flows, all valid at the backup.
@@ -313,6 +324,9 @@ forEachEngine('rollback: flows that find their org themselves (P8.1)', (engine) 
       { email: leaver.email, password: 'wrong password entirely' },
       // A requested org is refused whoever asks: the answer tells nothing about the account.
       { email: 'nobody@flows.test', password: PASSWORD, orgId: acme.orgId },
+      // Every org of the account refused, none named: no copy of the password is checked either.
+      { email: twice, password: PASSWORD },
+      { email: twice, password: 'wrong password entirely' },
     ]) {
       const response = await restored.request({ method: 'POST', url: '/v1/login', body })
       assertRefused(response, JSON.stringify(body))

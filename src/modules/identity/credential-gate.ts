@@ -35,7 +35,8 @@ import { authThrottled, type AuthThrottledMessage } from '../../observability/ev
  *    and each org of the account (the provider's for an unknown account).
  *
  * Before all of these, rollback detection (P8.1): an attempt into an org refused now — the
- * one requested, the invitation's, or the account's only org — answers 503
+ * one requested, the invitation's, the account's only org, or every org of the account when
+ * none is named — answers 503
  * `ORG_ROLLED_BACK` (or `ORG_ROLLBACK_UNCHECKED`) before its credential is looked at: a
  * restored database may hold a password changed since, so a refused org's copy of it is
  * never checked (nor is its throttle charged, nor a refusal written there). A requested org
@@ -217,6 +218,10 @@ export function createCredentialGate(deps: {
               ? active[0]?.org_id
               : undefined
       if (orgId !== undefined) deps.served?.assertServed(orgId)
+      // No org entered (several, none named): an account whose every org is refused has no
+      // copy of its credential that may be checked either.
+      else if (active.length > 0 && active.every((m) => isRefused(m.org_id)))
+        deps.served?.assertServed(active[0]?.org_id ?? '')
 
       // Every org concerned hears of a refusal: the one entered and each of the account's
       // (but one refused now, P8.1: nothing is written for it).
