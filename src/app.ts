@@ -362,6 +362,7 @@ export function createModules(
     throttleKey: deriveSubKey(deps.hmacKey, 'auth-throttle'),
     vault: () => vaultService as NonNullable<typeof vaultService>,
     outbound,
+    served: audit.rollback,
   })
   const shredRing = createShredRing(config.shredRing.file)
   const vault = createVaultModule({
@@ -472,6 +473,7 @@ export function createModules(
     checkMs: config.privacyCheckMs,
     ackRateLimitPerMinute: config.consentAckRateLimitPerMinute,
     log: logger,
+    served: audit.rollback,
     publicUrl: config.publicUrl ?? `https://localhost:${config.httpsPort}`,
   })
   consentPort = consent.port

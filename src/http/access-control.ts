@@ -9,7 +9,7 @@ import type { RouteGuards } from './context.ts'
 import { allowlistOf } from '../modules/identity/ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
 import type { ViewerService, ViewerSession } from '../modules/audit/viewer.service.ts'
-import type { RollbackGuard } from '../modules/audit/rollback.service.ts'
+import type { OrgServedGuard } from '../modules/audit/rollback.service.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -34,7 +34,7 @@ export function registerAccessControl(
     /** Embedded viewer tokens: the only credential `{ viewer: true }` routes take, and one no other route takes. */
     viewer?: Pick<ViewerService, 'authenticate'>
     /** Orgs refused as rolled back (P8.1): nothing of them is served, public routes included. */
-    rollback?: Pick<RollbackGuard, 'refusal'>
+    rollback?: OrgServedGuard
   },
 ): { publicRoutes: () => readonly string[] } {
   const { auth, audit, grants, usage, viewer, rollback } = deps
@@ -58,23 +58,23 @@ export function registerAccessControl(
    * P8.1: an org rolled back (its database older than what a witness saw) is refused before
    * anything of it is read or written — first by the org its URL names, before any
    * credential is checked (a restored database may hold credentials revoked since), then by
-   * the org the caller acts in once known.
+   * the org the caller acts in once known, then by an org a body names (`orgId`: a sign-in
+   * into a named org, an operator's request for access), before the handler runs. Flows that
+   * find their org in a link, a token or an account (an invitation, a consent page, a
+   * recipient's acknowledgement, an SSO state, a sign-in's only org) call the same check
+   * where they resolve it (`OrgServedGuard`); public routes of the provider org say
+   * `providerPage`.
    */
   function refuseRolledBack(orgId: string | undefined): void {
-    if (rollback === undefined || orgId === undefined || !UUID.test(orgId)) return
-    const refusal = rollback.refusal(orgId)
-    if (refusal === 'ORG_ROLLED_BACK')
-      throw new AppError(
-        'ORG_ROLLED_BACK',
-        'this org’s data was rolled back to an earlier state than its witnesses saw; it is not served until an operator acknowledges the rollback',
-      )
-    if (refusal === 'ORG_ROLLBACK_UNCHECKED')
-      throw new AppError(
-        'ORG_ROLLBACK_UNCHECKED',
-        'no witness of this org’s audit log could be read, so whether its data was rolled back is not known yet; retry later',
-        { retryAfter: 60 },
-      )
+    if (rollback === undefined || orgId === undefined) return
+    rollback.assertServed(orgId)
   }
+
+  // After the body is parsed, before it is validated or handled: a body naming an org refused now.
+  app.addHook('preValidation', async (request) => {
+    const body = request.body as { orgId?: unknown } | null | undefined
+    if (typeof body === 'object' && body !== null && typeof body.orgId === 'string') refuseRolledBack(body.orgId)
+  })
 
   app.addHook('onRequest', async (request, reply) => {
     request.meta = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null }

@@ -69,6 +69,14 @@ export interface RollbackGuard {
   readonly sources: readonly string[]
   /** The refusal for an org's requests now, or undefined when it is served. */
   refusal(orgId: string): 'ORG_ROLLED_BACK' | 'ORG_ROLLBACK_UNCHECKED' | undefined
+  /**
+   * Throws the refusal for an org not served now: 503 `ORG_ROLLED_BACK`, or 503
+   * `ORG_ROLLBACK_UNCHECKED` (with `retryAfter`, seconds). Called wherever a flow learns
+   * which org it acts in — the URL's `{orgId}`, a credential, a body's `orgId`, a link, a
+   * token, an SSO state — before anything of that org is checked, written or answered
+   * (see {@link OrgServedGuard}). A string that is not an org id is left to the caller.
+   */
+  assertServed(orgId: string): void
   /** Every org refused now (the sequencer and the witness deliveries leave them be). */
   refusedOrgs(): string[]
   /** Checks every org (at start and periodically); returns the orgs refused after it. */
@@ -84,6 +92,30 @@ export interface RollbackGuard {
     actor: AuditActor
     meta: RequestMeta
   }): Promise<{ orgId: string; acknowledged: WitnessedCheckpoint[]; localSize: number; localHash: string | null }>
+}
+
+/**
+ * What a flow that finds its org by itself (a sign-in, an invitation, a public link or
+ * token) needs of rollback detection: the one check, made where the org becomes known
+ * (`refusal` for a flow that only has to leave a refused org out, such as where a refused
+ * sign-in is recorded).
+ */
+export type OrgServedGuard = Pick<RollbackGuard, 'assertServed' | 'refusal'>
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** The refusal for an org not served (P8.1), as every flow answers it. */
+export function orgNotServed(code: 'ORG_ROLLED_BACK' | 'ORG_ROLLBACK_UNCHECKED'): AppError {
+  return code === 'ORG_ROLLED_BACK'
+    ? new AppError(
+        'ORG_ROLLED_BACK',
+        'this org’s data was rolled back to an earlier state than its witnesses saw; it is not served until an operator acknowledges the rollback',
+      )
+    : new AppError(
+        'ORG_ROLLBACK_UNCHECKED',
+        'no witness of this org’s audit log could be read, so whether its data was rolled back is not known yet; retry later',
+        { retryAfter: 60 },
+      )
 }
 
 export interface RollbackStatus {
@@ -256,6 +288,13 @@ export function createRollbackGuard(deps: {
     lastCheck = { at: clock().toISOString(), orgs: orgIds.length, problems: [...problems] }
   }
 
+  function refusal(orgId: string): ReturnType<RollbackGuard['refusal']> {
+    const state = states.get(orgId.toLowerCase())
+    if (state?.state === 'rolled_back') return 'ORG_ROLLED_BACK'
+    if (state?.state === 'unchecked') return 'ORG_ROLLBACK_UNCHECKED'
+    return undefined
+  }
+
   function refusedList(): Pick<RollbackStatus, 'refused' | 'refusedTotal'> {
     const refused = [...states.entries()]
       .flatMap(([orgId, s]): RefusedOrg[] =>
@@ -269,11 +308,12 @@ export function createRollbackGuard(deps: {
     armed,
     sources,
 
-    refusal(orgId) {
-      const state = states.get(orgId.toLowerCase())
-      if (state?.state === 'rolled_back') return 'ORG_ROLLED_BACK'
-      if (state?.state === 'unchecked') return 'ORG_ROLLBACK_UNCHECKED'
-      return undefined
+    refusal,
+
+    assertServed(orgId) {
+      if (!UUID.test(orgId)) return
+      const code = refusal(orgId)
+      if (code !== undefined) throw orgNotServed(code)
     },
 
     refusedOrgs() {

@@ -18,6 +18,7 @@ import type { AlertsService } from '../response/alerts.service.ts'
 import { SubjectId } from './consent.types.ts'
 import type { ConsentPropagationsTable, PropagationAction } from './consent.tables.ts'
 import { timeInWords } from '../../time-zone.ts'
+import type { OrgServedGuard } from '../audit/rollback.service.ts'
 
 /**
  * Propagation to recipients (P7.7, GDPR Art. 19; docs/consent.md#propagation-to-recipients).
@@ -169,6 +170,8 @@ export function createConsentPropagation(deps: {
   recipientRefKey: Buffer
   /** Custodian's public base URL: where acknowledgements go. */
   publicUrl: string
+  /** Rollback detection (P8.1): a refused org's message is not acknowledged. */
+  served: Pick<OrgServedGuard, 'assertServed'>
 }): ConsentPropagation {
   const { db, audit, clock } = deps
   const ackUrl = new URL(ACK_PATH, deps.publicUrl).toString()
@@ -263,6 +266,8 @@ export function createConsentPropagation(deps: {
           .executeTakeFirst(),
       )
       if (found === undefined || !secretMatches(parsed.secret, found.token_hash)) throw notFound()
+      // P8.1: the token is what tells us the org.
+      deps.served.assertServed(found.org_id)
       return withOrg(db, found.org_id, async (trx) => {
         const row = await trx
           .selectFrom('consent_propagations')

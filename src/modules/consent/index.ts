@@ -20,6 +20,7 @@ import { consentRoutes } from './consent.routes.ts'
 import { createConsentService } from './consent.service.ts'
 import { consentPageRoutes } from './page/page.routes.ts'
 import { createConsentPageService, type ConsentReceipts } from './page/page.service.ts'
+import type { OrgServedGuard } from '../audit/rollback.service.ts'
 
 /** How long a decision token is valid: a processor may cache a decision that long, no longer. */
 export const DECISION_TOKEN_TTL_SECONDS = 300
@@ -51,6 +52,8 @@ export function createConsentModule(deps: {
   publicUrl: string
   /** The receipts the preference page offers (default: the signed consent receipt of each event). */
   receipts?: ConsentReceipts
+  /** Rollback detection (P8.1): the preference page and recipients' acknowledgements find their org themselves. */
+  served: OrgServedGuard
 }) {
   const recipients = createConsentRecipients(deps)
   const propagation = createConsentPropagation(deps)

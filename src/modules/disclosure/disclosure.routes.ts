@@ -188,7 +188,7 @@ export function disclosurePublicRoutes(deps: {
     app.post('/v1/vulnerability-reports', {
       bodyLimit: config.disclosure.maxBytes,
       onRequest: limits.submit,
-      config: { access: { public: true } },
+      config: { access: { public: true }, providerPage: true },
       schema: {
         tags,
         summary: 'Report a vulnerability: returns a tracking reference and a status token, shown once (P9.1)',
@@ -207,7 +207,7 @@ export function disclosurePublicRoutes(deps: {
     })
     app.get('/v1/vulnerability-reports/status', {
       onRequest: limits.status,
-      config: { access: { public: true } },
+      config: { access: { public: true }, providerPage: true },
       schema: {
         tags,
         summary: 'The reporter’s view: status and the team’s updates (Authorization: Bearer <status token>)',
@@ -217,7 +217,7 @@ export function disclosurePublicRoutes(deps: {
     })
     app.post('/v1/vulnerability-reports/status/messages', {
       onRequest: limits.message,
-      config: { access: { public: true } },
+      config: { access: { public: true }, providerPage: true },
       schema: {
         tags,
         summary: 'The reporter answers the team (Authorization: Bearer <status token>)',

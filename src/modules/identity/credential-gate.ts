@@ -12,6 +12,7 @@ import { allowlistOf, throttleAddressOf } from './ip-allowlist.ts'
 import * as store from './identity.store.ts'
 import type { SecondFactor } from './mfa.service.ts'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
+import type { OrgServedGuard } from '../audit/rollback.service.ts'
 import { authThrottled, type AuthThrottledMessage } from '../../observability/events.ts'
 
 /**
@@ -32,6 +33,16 @@ import { authThrottled, type AuthThrottledMessage } from '../../observability/ev
  *    Accounts are never locked.
  * 4. The check; each refusal is an audit event in every org concerned — the org entered
  *    and each org of the account (the provider's for an unknown account).
+ *
+ * Before all of these, rollback detection (P8.1): an attempt into an org refused now — the
+ * one requested, the invitation's, the account's only org, or every org of the account when
+ * none is named — answers 503
+ * `ORG_ROLLED_BACK` (or `ORG_ROLLBACK_UNCHECKED`) before its credential is looked at: a
+ * restored database may hold a password changed since, so a refused org's copy of it is
+ * never checked (nor is its throttle charged, nor a refusal written there). A requested org
+ * is refused whether or not the account is in it, so the answer tells nothing about the
+ * account. An account of several orgs still signs in to a healthy one; refusals are
+ * recorded only in the orgs concerned that are served.
  */
 export interface CredentialGate {
   check(attempt: GateAttempt): Promise<GatePassed>
@@ -126,12 +137,15 @@ export function createCredentialGate(deps: {
   providerOrgId: () => Promise<string | undefined>
   /** The person a passkey's credential id (base64url) belongs to. */
   passkeyOwner: (credentialId: string) => Promise<string | undefined>
+  /** Rollback detection (P8.1); absent only where no detection runs (unit tests of the gate). */
+  served?: OrgServedGuard | undefined
   /** argon2id verification (crypto/password.ts); a test may wrap it to count the hashing work. */
   passwords?: { matches: typeof passwordMatches; dummyHash: typeof dummyPasswordHash }
 }): CredentialGate {
   const { db, audit, secondFactor } = deps
   const passwords = deps.passwords ?? { matches: passwordMatches, dummyHash: dummyPasswordHash }
   const throttle = deps.config.auth.throttle
+  const isRefused = (org: string) => deps.served?.refusal(org) !== undefined
   const keyOf = (text: string) => createHmac('sha256', deps.throttleKey).update(text, 'utf8').digest('base64url')
 
   async function membershipsOf(userId: string): Promise<Membership[]> {
@@ -174,6 +188,9 @@ export function createCredentialGate(deps: {
     async check(attempt) {
       const { meta } = attempt
       const account = attempt.account
+      const target = attempt.target
+      const fixedOrRequested = 'orgId' in target ? target.orgId : target.requested
+      if (fixedOrRequested !== undefined) deps.served?.assertServed(fixedOrRequested)
       const byUserId =
         'userId' in account
           ? account.userId
@@ -192,7 +209,6 @@ export function createCredentialGate(deps: {
       // The same reads for an unknown account, so that its answer takes the same path.
       const all = await membershipsOf(user?.id ?? NO_USER)
       const active = all.filter((m) => !m.suspended)
-      const target = attempt.target
       const orgId =
         'orgId' in target
           ? target.orgId
@@ -201,12 +217,22 @@ export function createCredentialGate(deps: {
             : active.length === 1
               ? active[0]?.org_id
               : undefined
+      if (orgId !== undefined) deps.served?.assertServed(orgId)
+      // No org entered (several, none named): an account whose every org is refused has no
+      // copy of its credential that may be checked either.
+      else if (active.length > 0 && active.every((m) => isRefused(m.org_id)))
+        deps.served?.assertServed(active[0]?.org_id ?? '')
 
-      // Every org concerned hears of a refusal: the one entered and each of the account's.
-      const concerned = [...new Set([...(orgId === undefined ? [] : [orgId]), ...all.map((m) => m.org_id)])]
+      // Every org concerned hears of a refusal: the one entered and each of the account's
+      // (but one refused now, P8.1: nothing is written for it).
+      const concerned = [...new Set([...(orgId === undefined ? [] : [orgId]), ...all.map((m) => m.org_id)])].filter(
+        (org) => !isRefused(org),
+      )
       const refuse = async (error: AppError, reason: string): Promise<AppError> => {
         const orgs =
-          concerned.length > 0 ? concerned : [await deps.providerOrgId()].filter((o): o is string => o !== undefined)
+          concerned.length > 0
+            ? concerned
+            : [await deps.providerOrgId()].filter((o): o is string => o !== undefined && !isRefused(o))
         for (const org of orgs) {
           await audit.recordSeparately({
             orgId: org,

@@ -8,6 +8,7 @@ import type { Config } from '../../config.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import { allowlistOf } from './ip-allowlist.ts'
+import type { OrgServedGuard } from '../audit/rollback.service.ts'
 import type { CredentialGate } from './credential-gate.ts'
 import type { AccessService } from '../access/access.service.ts'
 import { isPermission, type Permission } from '../access/permissions.ts'
@@ -168,6 +169,8 @@ export function createIdentityService(deps: {
   access: Pick<AccessService, 'assertAssignable' | 'permissionsOf'>
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
   gate: Pick<CredentialGate, 'check'>
+  /** Rollback detection (P8.1): an invitation of a refused org is not accepted. */
+  served: Pick<OrgServedGuard, 'assertServed'>
 }): IdentityService {
   const { db, config, access, audit, gate } = deps
 
@@ -515,13 +518,11 @@ export function createIdentityService(deps: {
       const candidate = await withOwner(db, (trx) =>
         trx.selectFrom('invitations').selectAll().where('id', '=', parsed.id).executeTakeFirst(),
       )
-      if (
-        candidate === undefined ||
-        !secretMatches(parsed.secret, candidate.secret_hash) ||
-        candidate.accepted_at !== null ||
-        candidate.expires_at.getTime() <= Date.now()
-      )
-        throw invalid()
+      if (candidate === undefined || !secretMatches(parsed.secret, candidate.secret_hash)) throw invalid()
+      // P8.1: the invitation is what tells us the org; a refused org's (restored) invitation
+      // is not honoured, whether or not it looks valid there, until the org is served again.
+      deps.served.assertServed(candidate.org_id)
+      if (candidate.accepted_at !== null || candidate.expires_at.getTime() <= Date.now()) throw invalid()
       // An existing account joins only with its own password (and second factor), checked
       // by the credential gate like any sign-in: allowlists, throttle, audit (K1).
       const existing = await withOwner(db, (trx) => store.findUserByEmail(trx, candidate.email))

@@ -27,6 +27,7 @@ import { createSsoLogin } from './sso.login.ts'
 import { ssoRoutes } from './sso.routes.ts'
 import { createSsoService } from './sso.service.ts'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { OrgServedGuard } from '../audit/rollback.service.ts'
 
 export function createIdentityModule(deps: {
   db: Kysely<DB>
@@ -40,6 +41,8 @@ export function createIdentityModule(deps: {
   vault: () => VaultService
   /** Outbound HTTPS through the destination guard (OpenID discovery, token exchange, keys). */
   outbound?: OutboundFetch
+  /** Rollback detection (P8.1): a sign-in, an invitation or an SSO callback into a refused org is refused. */
+  served: OrgServedGuard
 }) {
   const publicUrl = deps.config.publicUrl ?? `https://localhost:${deps.config.httpsPort}`
   // Passkeys are bound to the public URL: its host name is the RP ID, its origin the one accepted.
@@ -53,6 +56,7 @@ export function createIdentityModule(deps: {
     throttleKey: deps.throttleKey,
     providerOrgId: () => auth.providerOrgId(),
     passkeyOwner: (credentialId) => ceremonies.userOfCredential(credentialId),
+    served: deps.served,
   })
   const passkeys = createPasskeyService({ db: deps.db, ceremonies, audit: deps.audit })
   const mfa = createMfaService({ db: deps.db, userSecrets: deps.userSecrets, audit: deps.audit, gate, secondFactor })
@@ -82,6 +86,7 @@ export function createIdentityModule(deps: {
     rp,
     publicUrl,
     providerOrgId: () => auth.providerOrgId(),
+    served: deps.served,
   })
   const routes: FastifyPluginAsyncTypebox = async (app) => {
     await app.register(identityRoutes({ auth, identity, rateLimitPerMinute: deps.config.auth.rateLimitPerMinute }))

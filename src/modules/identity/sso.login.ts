@@ -15,6 +15,7 @@ import * as identityStore from './identity.store.ts'
 import { SsoValidationError, type IdTokenClaims, type OidcRelyingParty } from './sso.oidc.ts'
 import * as store from './sso.store.ts'
 import { parseDomain, parseMailbox } from '../../email-address.ts'
+import type { OrgServedGuard } from '../audit/rollback.service.ts'
 
 /**
  * Signing in through the org's OpenID provider (P3.3): authorization code flow with PKCE,
@@ -72,6 +73,8 @@ export function createSsoLogin(deps: {
   rp: OidcRelyingParty
   publicUrl: string
   providerOrgId: () => Promise<string | undefined>
+  /** Rollback detection (P8.1): a callback into a refused org signs nobody in. */
+  served: Pick<OrgServedGuard, 'assertServed'>
 }): SsoLogin {
   const { db, audit, rp } = deps
   const redirectUri = `${deps.publicUrl}/v1/sso/callback`
@@ -243,6 +246,10 @@ export function createSsoLogin(deps: {
     async callback(input, meta) {
       const state = input.query.get('state')
       if (state === null || state.length > 200) throw await refuse(undefined, 'SSO_STATE_INVALID', 'no state', meta)
+      // P8.1: a state of an org refused now is left as it is (nothing of that org is written)
+      // and signs nobody in; it may complete once the org is served again, if not expired.
+      const startedFor = await store.loginStateOrg(db, hashSecret(state))
+      if (startedFor !== undefined) deps.served.assertServed(startedFor)
       // Consumed before anything else: whatever happens next, this state is spent.
       const pending = await store.consumeLoginState(db, hashSecret(state))
       if (pending === undefined)

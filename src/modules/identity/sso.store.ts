@@ -70,6 +70,16 @@ export async function loginReturnTo(db: Kysely<DB>, stateHash: Buffer): Promise<
   return row?.return_to
 }
 
+/** The org a state was started for, whatever its status; undefined if no such flow is kept. Reads only. */
+export async function loginStateOrg(db: Kysely<DB>, stateHash: Buffer): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('sso_login_states')
+    .select('org_id')
+    .where('state_hash', '=', stateHash)
+    .executeTakeFirst()
+  return row?.org_id
+}
+
 /** Consumes a state once, atomically; undefined if unknown or already used. */
 export async function consumeLoginState(
   db: Kysely<DB>,

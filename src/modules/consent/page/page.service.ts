@@ -21,6 +21,7 @@ import type { ConsentService } from '../consent.service.ts'
 import type { ConsentEventViewT, NoticeViewT } from '../consent.types.ts'
 import { CONSENT_BASES, OBJECTABLE_BASES } from '../consent.types.ts'
 import * as store from './page.store.ts'
+import type { OrgServedGuard } from '../../audit/rollback.service.ts'
 
 /**
  * The hosted consent preference page (issue 22; docs/consent.md#hosted-preference-page).
@@ -184,6 +185,8 @@ export function createConsentPageService(deps: {
   clock: Clock
   /** Custodian's public base URL: where the links point. */
   publicUrl: string
+  /** Rollback detection (P8.1): a link or a page session of a refused org opens nothing. */
+  served: Pick<OrgServedGuard, 'assertServed'>
 }): ConsentPageService {
   const { db, consent, subjects, audit, clock } = deps
 
@@ -231,13 +234,10 @@ export function createConsentPageService(deps: {
       if (parsed === undefined) throw unauthenticated()
       const row = await store.linkForAuth(db, parsed.id)
       const now = clock()
-      if (
-        row === undefined ||
-        !secretMatches(parsed.secret, row.link_hash) ||
-        row.opened_at !== null ||
-        row.expires_at.getTime() <= now.getTime() ||
-        !row.issuer_active
-      )
+      if (row === undefined || !secretMatches(parsed.secret, row.link_hash)) throw unauthenticated()
+      // P8.1: the link is what tells us the org; nothing of a refused org is opened.
+      deps.served.assertServed(row.org_id)
+      if (row.opened_at !== null || row.expires_at.getTime() <= now.getTime() || !row.issuer_active)
         throw unauthenticated()
       const subject = openSubject(row.subject_sealed, parsed.secret, row.id)
       if (subject === undefined) throw unauthenticated()
@@ -275,11 +275,12 @@ export function createConsentPageService(deps: {
         row === undefined ||
         row.session_hash === null ||
         row.session_expires_at === null ||
-        !secretMatches(parsed.secret, row.session_hash) ||
-        row.session_expires_at.getTime() <= clock().getTime() ||
-        !row.issuer_active
+        !secretMatches(parsed.secret, row.session_hash)
       )
         throw unauthenticated()
+      // P8.1: every page act starts here; a session of an org refused since it opened ends here.
+      deps.served.assertServed(row.org_id)
+      if (row.session_expires_at.getTime() <= clock().getTime() || !row.issuer_active) throw unauthenticated()
       const subject = openSubject(row.subject_sealed, parsed.secret, row.id)
       if (subject === undefined) throw unauthenticated()
       const principal: Principal = {
