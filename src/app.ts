@@ -126,7 +126,19 @@ export async function buildApp(deps: AppDeps) {
   // Off unless configured: then no hook, no channel subscription, no registry at all.
   const metrics: Metrics | undefined =
     config.metrics.listen !== undefined || config.metrics.token !== undefined
-      ? createMetrics({ database, sealed: () => deps.rootKey.sealed(), log: logger })
+      ? createMetrics({
+          database,
+          sealed: () => deps.rootKey.sealed(),
+          rollback: {
+            armed: audit.rollback.armed,
+            refusedByState: () => {
+              const counts = { rolled_back: 0, unchecked: 0, missing: 0 }
+              for (const org of audit.rollback.status().refused) counts[org.state]++
+              return counts
+            },
+          },
+          log: logger,
+        })
       : undefined
   if (metrics !== undefined) {
     registerMetricsHooks(app, metrics)
@@ -136,6 +148,10 @@ export async function buildApp(deps: AppDeps) {
   // P8.1: before anything is served, every org's chain against its witnesses (rolled back: refused).
   const refused = await audit.rollback.checkAll()
   if (refused > 0) logger.error({ refused }, 'orgs refused at start: rolled back, or no witness answered for them')
+  if (!audit.rollback.armed)
+    logger.warn(
+      'rollback detection is not armed: no readable witness is configured (CUSTODIAN_AUDIT_WITNESS_FILE, CUSTODIAN_AUDIT_TLOG_WITNESSES), so a database restored to an earlier state cannot be told from the current one (docs/operations.md)',
+    )
   // A configured security.txt signing key that cannot sign stops the start, not the first request.
   await disclosure.securityTxt.ready()
 

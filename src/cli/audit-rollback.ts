@@ -103,6 +103,10 @@ function printStatus(status: RollbackStatus, out: CommandOutput): void {
       out.stdout(
         `FAIL org ${org.orgId}: rolled back (${org.kind}): ${org.source} holds size ${org.witnessedSize}, the database ${org.localSize}\n`,
       )
+    else if (org.state === 'missing')
+      out.stdout(
+        `FAIL org ${org.orgId}: missing: ${org.source} holds its log at size ${org.witnessedSize}, the database has no such org (lost by a restore?)\n`,
+      )
     else out.stdout(`FAIL org ${org.orgId}: unchecked: ${org.problems.join('; ')}\n`)
   }
 }

@@ -59,6 +59,11 @@ export function createMetrics(deps: {
   database: Pick<Database, 'kysely' | 'engine' | 'poolStats'>
   /** Whether the root key is sealed (shamir provider before unseal, or after a seal). */
   sealed: () => boolean
+  /**
+   * Rollback detection (P8.1): whether it is armed, and the orgs this process refuses now by
+   * state (`rolled_back`, `unchecked`, `missing`). Absent: the gauges are not registered.
+   */
+  rollback?: { armed: boolean; refusedByState: () => Record<'rolled_back' | 'unchecked' | 'missing', number> }
   log: { warn(obj: object, msg: string): void }
 }): Metrics {
   const registry = new Registry()
@@ -168,6 +173,26 @@ export function createMetrics(deps: {
       this.set(deps.sealed() ? 1 : 0)
     },
   })
+  const rollback = deps.rollback
+  if (rollback !== undefined) {
+    new Gauge({
+      name: 'custodian_rollback_detection_armed',
+      help: '1 when rollback detection is armed (a readable witness is configured: CUSTODIAN_AUDIT_WITNESS_FILE, CUSTODIAN_AUDIT_TLOG_WITNESSES), else 0 (a restored database cannot be told from the current one).',
+      registers,
+      collect() {
+        this.set(rollback.armed ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'custodian_rollback_refused_orgs',
+      help: 'Orgs this process refuses now after its last rollback check (P8.1): rolled_back (behind or forked from a witnessed checkpoint), unchecked (no witness answered), missing (a witness holds the log of an org the database does not have).',
+      labelNames: ['state'] as const,
+      registers,
+      collect() {
+        for (const [state, count] of Object.entries(rollback.refusedByState())) this.set({ state }, count)
+      },
+    })
+  }
   const poolStats = deps.database.poolStats
   if (poolStats !== undefined) {
     const pool = (name: string, help: string, read: (s: PoolStats) => number) =>

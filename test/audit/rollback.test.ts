@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -453,5 +453,115 @@ forEachEngine('rollback detection not armed (P8.1)', (engine) => {
       body: { reason: 'nothing to acknowledge' },
     })
     assert.equal(ack.status, 409, ack.text)
+  })
+})
+
+forEachEngine('rollback detection: an org the restore lost entirely, and a witness file gone (P8.1)', (engine) => {
+  const rootKey = randomBytes(32)
+  const dir = mkdtempSync(path.join(tmpdir(), 'custodian-rollback-lost-'))
+  const witnessFile = path.join(dir, 'witness.notes')
+  const env = {
+    CUSTODIAN_AUDIT_WITNESS_FILE: witnessFile,
+    CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '1',
+    CUSTODIAN_SHRED_RING_FILE: path.join(dir, 'shred-ring.json'),
+  }
+  const databases: TestDatabase[] = []
+  const apps: TestApp[] = []
+  const open = async (settings: Record<string, string> = env) => {
+    const db = await createTestDatabase(engine)
+    databases.push(db)
+    const app = await startTestApp(engine, db, settings, undefined, undefined, undefined, rootKey)
+    apps.push(app)
+    return app
+  }
+  after(async () => {
+    for (const app of apps) await app.app.close().catch(() => undefined)
+    for (const db of databases) await db.close()
+  })
+
+  it('P8.1: a witnessed org the database does not have is reported missing (the check fails, requests naming it answer 503) until an operator acknowledges it, audited', async () => {
+    // The deployment as the witness saw it: its provider and a customer org, checkpointed.
+    const first = await open()
+    const lostProvider = await bootstrapProvider(first)
+    const lost = await createCustomerOrg(first, lostProvider, 'Hooli', 'owner@hooli-rollback.test')
+    await settle(first)
+    await first.app.close()
+
+    // A database that never had them (a restore of an older or wrong backup), same keys, same file.
+    const metricsToken = randomBytes(24).toString('hex')
+    const tokenFile = path.join(dir, 'metrics.token')
+    writeFileSync(tokenFile, metricsToken, { mode: 0o600 })
+    const restored = await open({ ...env, CUSTODIAN_METRICS_TOKEN_FILE: tokenFile })
+    const provider = await bootstrapProvider(restored)
+    assert.equal(await restored.app.rollback.checkAll(), 2, 'the lost provider org and Hooli')
+    const metrics = await restored.request({ method: 'GET', url: '/metrics', token: metricsToken })
+    assert.equal(metrics.status, 200, metrics.text)
+    assert.match(metrics.text, /^custodian_rollback_detection_armed 1$/m)
+    assert.match(metrics.text, /^custodian_rollback_refused_orgs\{state="missing"\} 2$/m)
+    assert.match(metrics.text, /^custodian_rollback_refused_orgs\{state="rolled_back"\} 0$/m)
+    const byOrg = new Map(restored.app.rollback.status().refused.map((r) => [r.orgId, r]))
+    const hooli = byOrg.get(lost.orgId)
+    assert.ok(hooli?.state === 'missing', JSON.stringify(hooli))
+    assert.equal(hooli.source, 'file')
+    assert.ok(hooli.witnessedSize > 0)
+    assert.equal(byOrg.get(lostProvider.orgId)?.state, 'missing')
+    assert.equal(byOrg.has(provider.orgId), false, 'the new provider org is served')
+
+    const named = await restored.request({
+      method: 'GET',
+      url: `/v1/orgs/${lost.orgId}/secrets`,
+      token: lost.ownerToken,
+    })
+    assert.equal(named.status, 503, named.text)
+    assert.equal(named.body.code, 'ORG_ROLLED_BACK')
+    assert.match(named.body.detail as string, /custodian audit acknowledge-rollback/)
+
+    const view = await restored.request({ method: 'GET', url: '/v1/operator/rollback', token: provider.ownerToken })
+    assert.equal(view.status, 200, view.text)
+    assert.ok(
+      (view.body.refused as { orgId: string; state: string }[]).some(
+        (r) => r.orgId === lost.orgId && r.state === 'missing',
+      ),
+    )
+
+    const ack = await restored.request({
+      method: 'POST',
+      url: `/v1/operator/rollback/orgs/${lost.orgId}/acknowledge`,
+      token: provider.ownerToken,
+      body: { reason: 'Hooli left before this backup was taken; its log is kept elsewhere' },
+    })
+    assert.equal(ack.status, 200, ack.text)
+    assert.equal(ack.body.localSize, 0)
+    await restored.app.sequencer.flush()
+    assert.ok((await auditActions(restored, provider.orgId)).some((e) => e.action === 'audit.rollback.acknowledge'))
+    assert.equal(restored.app.rollback.refusal(lost.orgId), undefined)
+    assert.equal(
+      await restored.app.rollback.checkAll(),
+      1,
+      'only the lost provider org, not acknowledged, is still reported',
+    )
+  })
+
+  it('P8.1: a witness file read before and gone, or in a directory that does not exist, fails closed (ORG_ROLLBACK_UNCHECKED) instead of holding nothing', async () => {
+    const own = { ...env, CUSTODIAN_AUDIT_WITNESS_FILE: path.join(dir, 'gone.notes') }
+    const app = await open(own)
+    const provider = await bootstrapProvider(app)
+    await settle(app)
+    assert.equal(await app.app.rollback.checkAll(), 0)
+    rmSync(own.CUSTODIAN_AUDIT_WITNESS_FILE)
+    assert.equal(await app.app.rollback.checkAll(), 1)
+    assert.equal(app.app.rollback.refusal(provider.orgId), 'ORG_ROLLBACK_UNCHECKED')
+    const problemsOf = (t: TestApp) =>
+      t.app.rollback
+        .status()
+        .refused.flatMap((r) => (r.state === 'unchecked' ? r.problems : []))
+        .join(' ')
+    assert.match(problemsOf(app), /was read before and is gone/)
+
+    const typo = await open({ ...env, CUSTODIAN_AUDIT_WITNESS_FILE: path.join(dir, 'no-such-volume', 'witness.notes') })
+    const other = await bootstrapProvider(typo)
+    assert.equal(await typo.app.rollback.checkAll(), 1)
+    assert.equal(typo.app.rollback.refusal(other.orgId), 'ORG_ROLLBACK_UNCHECKED')
+    assert.match(problemsOf(typo), /does not exist/)
   })
 })

@@ -345,6 +345,10 @@ forEachEngine('metrics after real traffic', (engine) => {
     assert.equal(valueOf(samples, 'custodian_database_up'), 1)
     assert.equal(valueOf(samples, 'custodian_database_info', { engine }), 1)
     assert.equal(valueOf(samples, 'custodian_root_key_sealed'), 0)
+    // No witness configured here: detection not armed, nothing refused (P8.1).
+    assert.equal(valueOf(samples, 'custodian_rollback_detection_armed'), 0)
+    for (const state of ['rolled_back', 'unchecked', 'missing'])
+      assert.equal(valueOf(samples, 'custodian_rollback_refused_orgs', { state }), 0, state)
     if (engine === 'postgres') {
       assert.ok(valueOf(samples, 'custodian_db_pool_connections') >= 1)
       assert.ok(samples.some((s) => s.name === 'custodian_db_pool_waiting_clients'))

@@ -1,4 +1,5 @@
 import { open, stat } from 'node:fs/promises'
+import path from 'node:path'
 import type { Trx } from '../../db/tenant.ts'
 import { openCheckpointNote, orgOfOrigin, splitNotes } from './audit.note.ts'
 import * as store from './audit.store.ts'
@@ -113,13 +114,30 @@ export function createFileWitness(deps: { file: string; publicKeys: () => readon
   }
 
   return {
-    /** Reads what was appended since the last call. Throws when the file cannot be read (other than missing). */
+    /**
+     * Reads what was appended since the last call. Throws when the file cannot be read: an
+     * error other than a missing file; a file in which this process read checkpoints and that is gone
+     * (deleted, or its volume unmounted — detection must not fall silent); a missing
+     * directory (a typo or an unmounted volume, never a deployment that has not written a
+     * checkpoint yet).
+     */
     async refresh(): Promise<void> {
       let info
       try {
         info = await stat(deps.file)
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+        if (newest.size > 0)
+          throw new Error(`${deps.file} was read before and is gone: restore it (or its volume) to check against it`, {
+            cause: error,
+          })
+        try {
+          await stat(path.dirname(deps.file))
+        } catch (missingDirectory) {
+          throw new Error(`the directory of ${deps.file} does not exist (a typo, or a volume not mounted)`, {
+            cause: missingDirectory,
+          })
+        }
         inode = undefined
         offset = 0
         partial = ''
@@ -146,6 +164,10 @@ export function createFileWitness(deps: { file: string; publicKeys: () => readon
       } finally {
         await handle.close()
       }
+    },
+    /** Every org the file holds a checkpoint of, as of the last refresh. */
+    orgs(): string[] {
+      return [...newest.keys()]
     },
     /** The org's largest checkpoint the file holds, as of the last refresh. */
     newest(orgId: string): WitnessedCheckpoint | undefined {

@@ -15,7 +15,10 @@ const Nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.U
 
 const Refused = Type.Object({
   orgId: Uuid,
-  state: Type.Union([Type.Literal('rolled_back'), Type.Literal('unchecked')]),
+  state: Type.Union([Type.Literal('rolled_back'), Type.Literal('unchecked'), Type.Literal('missing')], {
+    description:
+      'rolled_back: its chain is behind or forked from a witnessed checkpoint; unchecked: no witness answered; missing: the witness file holds the log of an org the database does not have (a restore lost it)',
+  }),
   checkedAt: Timestamp,
   kind: Type.Optional(
     Type.Union([Type.Literal('behind'), Type.Literal('forked')], {
@@ -95,7 +98,8 @@ export function rollbackRoutes(deps: { rollback: RollbackGuard; db: Kysely<DB> }
         const exists = await withOwner(deps.db, (trx) =>
           trx.selectFrom('orgs').select('id').where('id', '=', orgId).executeTakeFirst(),
         )
-        if (exists === undefined) throw new AppError('NOT_FOUND', 'no such org')
+        if (exists === undefined && rollback.refusal(orgId) === undefined)
+          throw new AppError('NOT_FOUND', 'no such org')
         return rollback.acknowledge({
           orgId,
           reason: request.body.reason,

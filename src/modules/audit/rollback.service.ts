@@ -62,6 +62,12 @@ export type OrgRollbackState =
       checkedAt: Date
     }
   | { state: 'unchecked'; problems: string[]; checkedAt: Date }
+  /**
+   * The witness file holds checkpoints of an org the database does not have at all: a
+   * restore lost the whole tenant. Reported (and failing `custodian audit check-rollback`)
+   * until an operator acknowledges it; requests naming it answer 503 ORG_ROLLED_BACK.
+   */
+  | { state: 'missing'; source: string; witnessedSize: number; witnessedHash: string; checkedAt: Date }
 
 export interface RollbackGuard {
   /** Whether detection is armed (a readable witness is configured), and which sources it reads. */
@@ -109,7 +115,7 @@ export function orgNotServed(code: 'ORG_ROLLED_BACK' | 'ORG_ROLLBACK_UNCHECKED')
   return code === 'ORG_ROLLED_BACK'
     ? new AppError(
         'ORG_ROLLED_BACK',
-        'this org’s data was rolled back to an earlier state than its witnesses saw; it is not served until an operator acknowledges the rollback',
+        'this org’s data was rolled back to an earlier state than its witnesses saw; it is not served until an operator acknowledges the rollback (`custodian audit acknowledge-rollback` on a service machine, or POST /v1/operator/rollback/orgs/{orgId}/acknowledge while the provider org is served)',
       )
     : new AppError(
         'ORG_ROLLBACK_UNCHECKED',
@@ -128,10 +134,11 @@ export interface RollbackStatus {
 }
 
 type NotServed = Exclude<OrgRollbackState, { state: 'consistent' }>
-/** An org refused now, as the operator view shows it. */
+/** An org refused now (or missing from the database), as the operator view shows it. */
 export type RefusedOrg = { orgId: string; checkedAt: string } & (
   | Omit<Extract<NotServed, { state: 'rolled_back' }>, 'checkedAt'>
   | Omit<Extract<NotServed, { state: 'unchecked' }>, 'checkedAt'>
+  | Omit<Extract<NotServed, { state: 'missing' }>, 'checkedAt'>
 )
 
 interface Witnessed {
@@ -268,6 +275,11 @@ export function createRollbackGuard(deps: {
         },
         'audit rollback: the org’s chain is older than (or another history than) a checkpoint a witness holds; the org is refused until an operator acknowledges it',
       )
+    else if (next.state === 'missing' && before !== 'missing')
+      deps.log.error(
+        { orgId, witness: next.source, witnessedSize: next.witnessedSize },
+        'audit rollback: a witness holds the log of an org the database does not have: a restore lost the whole org; reported until an operator acknowledges it',
+      )
     else if (next.state === 'unchecked' && before !== 'unchecked')
       deps.log.error(
         { orgId, problems: next.problems },
@@ -290,7 +302,7 @@ export function createRollbackGuard(deps: {
 
   function refusal(orgId: string): ReturnType<RollbackGuard['refusal']> {
     const state = states.get(orgId.toLowerCase())
-    if (state?.state === 'rolled_back') return 'ORG_ROLLED_BACK'
+    if (state?.state === 'rolled_back' || state?.state === 'missing') return 'ORG_ROLLED_BACK'
     if (state?.state === 'unchecked') return 'ORG_ROLLBACK_UNCHECKED'
     return undefined
   }
@@ -326,7 +338,26 @@ export function createRollbackGuard(deps: {
         (o) => o.id,
       )
       await checkOrgs(orgIds)
-      for (const orgId of states.keys()) if (!orgIds.includes(orgId)) states.delete(orgId)
+      const present = new Set(orgIds)
+      const missing = new Map<string, OrgRollbackState>()
+      // Orgs only the witness file can name (a tlog witness is asked per org, by its origin).
+      if (file !== undefined)
+        await withOwner(db, async (trx) => {
+          for (const orgId of file.orgs()) {
+            const held = file.newest(orgId)
+            if (present.has(orgId) || held === undefined || held.size === 0) continue
+            if (await acknowledged(trx, orgId, held)) continue
+            missing.set(orgId, {
+              state: 'missing',
+              source: held.source,
+              witnessedSize: held.size,
+              witnessedHash: held.hash,
+              checkedAt: clock(),
+            })
+          }
+        })
+      for (const orgId of states.keys()) if (!present.has(orgId) && !missing.has(orgId)) states.delete(orgId)
+      for (const [orgId, state] of missing) record(orgId, state)
       return [...states.values()].filter((s) => s.state !== 'consistent').length
     },
 
@@ -403,12 +434,15 @@ export function createRollbackGuard(deps: {
           details,
           meta,
         }
-        // The org's own chain records the fork it continues from; the provider's, who accepted it.
-        await deps.audit.append(trx, { ...event, orgId })
+        // The org's own chain records the fork it continues from (an org the restore lost
+        // has none); the provider's, who accepted it.
+        const exists = await trx.selectFrom('orgs').select('id').where('id', '=', orgId).executeTakeFirst()
+        if (exists !== undefined) await deps.audit.append(trx, { ...event, orgId })
         if (providerOrg !== undefined && providerOrg !== orgId)
           await deps.audit.append(trx, { ...event, orgId: providerOrg })
       })
-      record(orgId, await assess(orgId, witnessed))
+      if (states.get(orgId)?.state === 'missing') states.delete(orgId)
+      else record(orgId, await assess(orgId, witnessed))
       deps.log.warn(
         { orgId, localSize, witnessed: details.witnessed, by },
         'audit rollback acknowledged: the org is served again, its chain continues from the restored head',
