@@ -7,6 +7,16 @@ import type { JsonBody } from './json.ts'
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
 /**
+ * Node's compile cache for the children (https://nodejs.org/api/module.html#module-compile-cache):
+ * every spawned service or CLI loads the same few hundred TypeScript modules, and with their
+ * type-stripped source and V8 code cached under .cache/ (checksummed: a stale or torn entry
+ * is recompiled) a start takes about half the CPU. A NODE_COMPILE_CACHE already set wins.
+ */
+export const CHILD_COMPILE_CACHE: Record<string, string> = {
+  NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE ?? path.join(ROOT, '.cache', 'node-compile-cache'),
+}
+
+/**
  * Every child still running when this test process ends is killed: a server that failed a
  * test (or never listened) must not keep the file's pipes open and hang the whole run.
  */
@@ -69,6 +79,7 @@ export async function spawnServer(
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',
+      ...CHILD_COMPILE_CACHE,
       CUSTODIAN_HTTPS_PORT: '0',
       CUSTODIAN_HTTP_PORT: '0',
       CUSTODIAN_LOG_LEVEL: 'warn',
@@ -137,7 +148,7 @@ export async function runToExit(
 ): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', ...CHILD_COMPILE_CACHE, ...env },
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   })
   if (input !== undefined) child.stdin?.end(input)

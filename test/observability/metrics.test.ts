@@ -89,10 +89,19 @@ describe('metrics listener (CUSTODIAN_METRICS_LISTEN)', () => {
       assert.ok(match !== null, server.output())
       const base = `http://127.0.0.1:${match[1]}`
       assert.equal((await httpsJson(server.httpsPort, 'GET', '/readyz')).status, 200)
-      const scraped = await fetch(`${base}/metrics`)
-      assert.equal(scraped.status, 200)
-      assert.match(scraped.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
-      const text = await scraped.text()
+      const scrape = async () => {
+        const scraped = await fetch(`${base}/metrics`)
+        assert.equal(scraped.status, 200)
+        assert.match(scraped.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+        return scraped.text()
+      }
+      // The sequencer runs from the start, a tick (200 ms) after it: scraped again until its first run is counted.
+      let text = await scrape()
+      const deadline = Date.now() + 60_000
+      while (!samplesOf(text).some((s) => s.name === 'custodian_job_runs_total') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+        text = await scrape()
+      }
       assertPromtoolAccepts(text)
       const samples = samplesOf(text)
       assert.equal(

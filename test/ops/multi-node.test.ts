@@ -162,33 +162,37 @@ describe('several nodes behind HAProxy, killed one at a time under load', {
     const boot = await bootstrapOverHttps(haproxy.port, first.server.bootstrapToken, { orgName: 'Provider' })
     assert.equal(boot.status, 201, boot.text)
     const providerToken = boot.body.apiToken as string
-    for (let i = 0; i < ORGS; i++) {
-      const name = `Org${i}`
-      const ownerEmail = `owner@org${i}.test`
-      const created = await api('POST', '/v1/orgs', providerToken, { name, ownerEmail })
-      assert.equal(created.status, 201, created.text)
-      const owner = await httpsJson(haproxy.port, 'POST', '/v1/invitations/accept', {
-        body: { token: created.body.invitation.token, password: PASSWORD },
-      })
-      assert.equal(owner.status, 201, owner.text)
-      const orgId = created.body.org.id as string
-      const token = owner.body.apiToken as string
-      const hook = await api('POST', `/v1/orgs/${orgId}/webhooks`, token, {
-        name: 'app',
-        url: `${hooks.url}/hook-${orgId}`,
-        events: ['notifications', 'audit.checkpoint'],
-      })
-      assert.equal(hook.status, 201, hook.text)
-      const destination = await api('POST', `/v1/orgs/${orgId}/siem/destinations`, token, {
-        name: 'stream',
-        kind: 'jsonl',
-        url: `https://127.0.0.1:${siem.port}/siem-${orgId}`,
-      })
-      assert.equal(destination.status, 201, destination.text)
-      const policy = await api('PUT', `/v1/orgs/${orgId}/retention/customer_data`, token, { retainSeconds: 60 })
-      assert.equal(policy.status, 200, policy.text)
-      orgs.push({ name, orgId, token, ownerEmail, webhookId: hook.body.id, siemId: destination.body.id })
-    }
+    // The orgs are set up together (each one's requests in order), kept in the order of their names.
+    const made = await Promise.all(
+      Array.from({ length: ORGS }, async (_, i): Promise<Org> => {
+        const name = `Org${i}`
+        const ownerEmail = `owner@org${i}.test`
+        const created = await api('POST', '/v1/orgs', providerToken, { name, ownerEmail })
+        assert.equal(created.status, 201, created.text)
+        const owner = await httpsJson(haproxy.port, 'POST', '/v1/invitations/accept', {
+          body: { token: created.body.invitation.token, password: PASSWORD },
+        })
+        assert.equal(owner.status, 201, owner.text)
+        const orgId = created.body.org.id as string
+        const token = owner.body.apiToken as string
+        const hook = await api('POST', `/v1/orgs/${orgId}/webhooks`, token, {
+          name: 'app',
+          url: `${hooks.url}/hook-${orgId}`,
+          events: ['notifications', 'audit.checkpoint'],
+        })
+        assert.equal(hook.status, 201, hook.text)
+        const destination = await api('POST', `/v1/orgs/${orgId}/siem/destinations`, token, {
+          name: 'stream',
+          kind: 'jsonl',
+          url: `https://127.0.0.1:${siem.port}/siem-${orgId}`,
+        })
+        assert.equal(destination.status, 201, destination.text)
+        const policy = await api('PUT', `/v1/orgs/${orgId}/retention/customer_data`, token, { retainSeconds: 60 })
+        assert.equal(policy.status, 200, policy.text)
+        return { name, orgId, token, ownerEmail, webhookId: hook.body.id, siemId: destination.body.id }
+      }),
+    )
+    orgs.push(...made)
   })
 
   after(async () => {
@@ -299,16 +303,20 @@ describe('several nodes behind HAProxy, killed one at a time under load', {
     // Due work for the jobs, made due at once instead of waited for: an access review (the
     // orgs look a year old: the quarterly cadence has passed), expired records (backdated
     // past their 60 s retention), org-key rotations (requested through the API).
-    for (const org of orgs)
-      for (let i = 0; i < EXPIRING_RECORDS; i++) {
-        const record = await api('POST', `/v1/orgs/${org.orgId}/records`, org.token, {
-          subjectId: `expiring-${i}`,
-          dataClass: 'customer_data',
-          payload: { i },
-        })
-        assert.equal(record.status, 201, record.text)
-        acknowledged.expiringRecords.push({ orgId: org.orgId, id: record.body.id })
-      }
+    // The orgs at once, each one's records in order.
+    await Promise.all(
+      orgs.map(async (org) => {
+        for (let i = 0; i < EXPIRING_RECORDS; i++) {
+          const record = await api('POST', `/v1/orgs/${org.orgId}/records`, org.token, {
+            subjectId: `expiring-${i}`,
+            dataClass: 'customer_data',
+            payload: { i },
+          })
+          assert.equal(record.status, 201, record.text)
+          acknowledged.expiringRecords.push({ orgId: org.orgId, id: record.body.id })
+        }
+      }),
+    )
 
     for (const [phase, node] of nodes.entries()) {
       const org = orgs[phase % orgs.length] as Org
@@ -317,6 +325,12 @@ describe('several nodes behind HAProxy, killed one at a time under load', {
         // Mid-phase: requests in flight on it die with it; HAProxy sends the rest elsewhere.
         await node.server.kill()
         await haproxy.waitFor(node.name, 'DOWN')
+        note(`${node.name} killed`)
+        // Restarted at once, while the rest of the phase's load runs on the other two; the
+        // next node is killed only once this one is back (one node down at a time).
+        node.server = await spawnServer(node.env)
+        await haproxy.waitFor(node.name, 'UP')
+        note(`${node.name} back`)
       }
       const work = load(phase, (done) => {
         if (done === Math.floor((WRITES_PER_PHASE * ORGS) / 3)) killed = kill()
@@ -338,11 +352,8 @@ describe('several nodes behind HAProxy, killed one at a time under load', {
       const rotated = await api('POST', `/v1/orgs/${org.orgId}/keys/rotate`, org.token)
       if (rotated.status === 200) acknowledged.rotations.push({ orgId: org.orgId, version: rotated.body.activeVersion })
       await work
+      note(`phase ${phase} done`)
       await killed
-      note(`phase ${phase} done, ${node.name} killed`)
-      node.server = await spawnServer(node.env)
-      await haproxy.waitFor(node.name, 'UP')
-      note(`${node.name} back`)
     }
     // A last phase with every node up.
     await load(nodes.length, () => undefined)
@@ -350,33 +361,38 @@ describe('several nodes behind HAProxy, killed one at a time under load', {
     // Quiet: every job has caught up (each wait is on state, bounded generously).
     note('load done')
     // Every node reads what any node wrote (keys shared, nothing per node): a sample of the
-    // acknowledged secret versions and records, each through each node directly.
+    // acknowledged secret versions and records, each through each node directly (the nodes
+    // at once, each one's reads in order).
     for (const org of orgs) {
       const secrets = [...acknowledged.secrets].filter(([, x]) => x.orgId === org.orgId).slice(0, 2)
       const records = acknowledged.records.filter((r) => r.orgId === org.orgId).slice(0, 2)
-      for (const node of nodes) {
-        for (const [id, secret] of secrets)
-          for (const [version, value] of secret.versions) {
-            const revealed = await httpsJson(node.port, 'POST', `/v1/orgs/${org.orgId}/secrets/${id}/reveal`, {
+      await Promise.all(
+        nodes.map(async (node) => {
+          for (const [id, secret] of secrets)
+            for (const [version, value] of secret.versions) {
+              const revealed = await httpsJson(node.port, 'POST', `/v1/orgs/${org.orgId}/secrets/${id}/reveal`, {
+                token: org.token,
+                body: { reason: 'multi-node check', version },
+              })
+              assert.equal(revealed.status, 200, `${node.name}: ${revealed.text}`)
+              assert.equal(revealed.body.value, value)
+            }
+          for (const record of records) {
+            const read = await httpsJson(node.port, 'GET', `/v1/orgs/${org.orgId}/records/${record.id}`, {
               token: org.token,
-              body: { reason: 'multi-node check', version },
             })
-            assert.equal(revealed.status, 200, `${node.name}: ${revealed.text}`)
-            assert.equal(revealed.body.value, value)
+            assert.equal(read.status, 200, `${node.name}: ${read.text}`)
           }
-        for (const record of records) {
-          const read = await httpsJson(node.port, 'GET', `/v1/orgs/${org.orgId}/records/${record.id}`, {
-            token: org.token,
-          })
-          assert.equal(read.status, 200, `${node.name}: ${read.text}`)
-        }
-      }
+        }),
+      )
     }
     let behind = ''
     await until(
       'every background job to catch up',
       async () => {
+        const was = behind
         behind = await jobsBehind()
+        if (behind !== was) note(`jobs behind: ${behind === '' ? 'none' : behind}`)
         return behind === ''
       },
       300_000,
