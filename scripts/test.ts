@@ -161,6 +161,10 @@ const record = process.env.CUSTODIAN_TEST_RECORD_DURATIONS === '1'
 const recorded = path.join(cache, 'durations.json')
 if (record) env.CUSTODIAN_TEST_DURATIONS_OUT = recorded
 env.CUSTODIAN_TEST_CONCURRENCY = String(concurrency)
+// Node's own cache of compiled code (checksummed, silent) for the test files' processes and,
+// through test/helpers/process.ts, the services and CLI runs they start: each of the suite's
+// hundreds of processes otherwise compiles the same sources again.
+env.NODE_COMPILE_CACHE ??= path.join(cache, 'node-compile-cache')
 const result = spawnSync(process.execPath, [path.join(root, 'scripts', 'test-run.ts'), ...order], {
   cwd: root,
   env,
