@@ -128,6 +128,10 @@ describe('point-in-time recovery with pgBackRest, then rollback detection (P8.1)
 
     // The full backup, taken while the service runs.
     pgbackrest('backup', '--type=full')
+    // pgBackRest keeps a backup's stop time in whole seconds and restores to a time only from a
+    // backup that stopped before it: a target in the same second as the stop is refused
+    // ("unable to find backup set with stop time less than …"). Two seconds apart, always.
+    await sql`SELECT pg_sleep(2.1)`.execute((database as TestDatabase).kysely)
     await putSecret('before-the-target')
     await settle()
     const head = async () =>
