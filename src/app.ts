@@ -46,6 +46,7 @@ import { opsRoutes } from './modules/ops/ops.routes.ts'
 import { createMetrics, type Metrics } from './observability/metrics.ts'
 import { registerMetricsHooks, registerMetricsRoute } from './observability/metrics.http.ts'
 import type { Tracing } from './observability/tracing.ts'
+import { createResidency, pinOrgs } from './modules/ops/residency.ts'
 
 export interface AppDeps {
   config: Config
@@ -145,6 +146,9 @@ export async function buildApp(deps: AppDeps) {
     app.addHook('onClose', async () => metrics.close())
   }
   await ensureShredRing(shredRing, database.kysely)
+  // P8.2: every org of this database is this region's (unpinned ones are pinned now), or nothing is served.
+  const pinned = await pinOrgs(database.kysely, config.residency?.region)
+  if (pinned > 0) logger.info({ pinned, region: config.residency?.region }, 'orgs pinned to this deployment’s region')
   // P8.1: before anything is served, every org's chain against its witnesses (rolled back: refused).
   const refused = await audit.rollback.checkAll()
   if (refused > 0) logger.error({ refused }, 'orgs refused at start: rolled back, or no witness answered for them')
@@ -229,6 +233,7 @@ export async function buildApp(deps: AppDeps) {
     usage: governance.usage,
     viewer: audit.viewer,
     rollback: audit.rollback,
+    residency: modules.residency,
   })
   registerInputGuards(app)
   registerNotFound(app)
@@ -341,6 +346,8 @@ export function createModules(
   >,
 ) {
   const { config, database, logger } = deps
+  // P8.2: this deployment's region, the directory of the others, and the org ids it mints.
+  const residency = createResidency(config.residency)
   // One destination guard for every outbound HTTPS client (webhooks, OpenID providers, tlog witnesses).
   const outbound = createOutboundFetch({
     caFile: config.extraCaFile,
@@ -379,6 +386,7 @@ export function createModules(
     vault: () => vaultService as NonNullable<typeof vaultService>,
     outbound,
     served: audit.rollback,
+    residency,
   })
   const shredRing = createShredRing(config.shredRing.file)
   const vault = createVaultModule({
@@ -514,7 +522,7 @@ export function createModules(
   const backups = createBackupScheduler({
     database,
     databaseUrl: database.url ?? config.databaseUrl,
-    keys: { signer: deps.signer, hmacKey: deps.hmacKey, rootKey: deps.rootKey },
+    keys: { signer: deps.signer, hmacKey: deps.hmacKey, rootKey: deps.rootKey, region: config.residency?.region },
     config: config.backup,
     audit: audit.service,
     alerts: () => response.alerts,
@@ -548,6 +556,7 @@ export function createModules(
     housekeepingWorker,
     backups,
     shredRing,
+    residency,
   }
 }
 

@@ -5,6 +5,7 @@ import { parseCidr } from './modules/identity/ip-allowlist.ts'
 import { isTimeZone, parseHolidays, parseWeekend } from './modules/disclosure/business-days.ts'
 import { parseMailbox, parseSender } from './email-address.ts'
 import { NOTE_SIGNATURE_TYPE, parseVerifierKey } from './modules/audit/audit.note.ts'
+import { REGION_NAME, regionTag } from './modules/ops/residency.ts'
 
 /**
  * Configuration is read once (in main.ts or the CLI) from the environment and, when
@@ -203,6 +204,12 @@ export interface Config {
     | undefined
   /** Org offboarding: default grace period before an org is deleted, and how often due ones are looked for. */
   readonly offboarding: { readonly graceHours: number; readonly checkMs: number }
+  /**
+   * Data residency (P8.2; src/modules/ops/residency.ts): this deployment's region
+   * (`CUSTODIAN_REGION`) and every region's public URL (`CUSTODIAN_REGIONS`, this one's
+   * included). Undefined when no region is configured.
+   */
+  readonly residency: { readonly region: string; readonly regions: ReadonlyMap<string, string> } | undefined
   readonly audit: {
     readonly sequencerIntervalMs: number
     readonly checkpointEvery: number
@@ -429,6 +436,8 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_METRICS_LISTEN',
   'CUSTODIAN_METRICS_TOKEN_FILE',
   'CUSTODIAN_TRACING',
+  'CUSTODIAN_REGION',
+  'CUSTODIAN_REGIONS',
 ])
 
 /** Parses and validates configuration; throws {@link ConfigError} listing every bad value. */
@@ -618,6 +627,7 @@ export function loadConfig(env: Source = process.env): Config {
       graceMs: int('CUSTODIAN_SHRED_RING_GRACE_MS', 60_000, 0, 3_600_000),
     },
     backup: backupConfig(text, int, oneOf, problems),
+    residency: residencyConfig(text, problems),
     offboarding: {
       graceHours: int('CUSTODIAN_OFFBOARDING_GRACE_HOURS', 24, 1, 720),
       checkMs: int('CUSTODIAN_OFFBOARDING_CHECK_MS', 60_000, 100, 3_600_000),
@@ -885,6 +895,65 @@ function metricsToken(file: string | undefined, problems: string[]): string | un
     return undefined
   }
   return token
+}
+
+/**
+ * `CUSTODIAN_REGION=eu` and `CUSTODIAN_REGIONS=eu=https://eu.custodian.example,us=https://us.custodian.example`:
+ * the directory must name this region, each URL is https:// (http:// only on loopback, for
+ * tests), and no two regions may share an org-id tag (residency.ts `regionTag`).
+ */
+function residencyConfig(text: (key: string) => string | undefined, problems: string[]): Config['residency'] {
+  const region = text('CUSTODIAN_REGION')
+  const list = text('CUSTODIAN_REGIONS')
+  if (region === undefined) {
+    if (list !== undefined) problems.push('CUSTODIAN_REGIONS: only with CUSTODIAN_REGION (this deployment’s region)')
+    return undefined
+  }
+  if (!REGION_NAME.test(region)) {
+    problems.push(
+      `CUSTODIAN_REGION: a region name is lowercase letters, digits and hyphens, starting with a letter (at most 32), got ${JSON.stringify(region)}`,
+    )
+    return undefined
+  }
+  const before = problems.length
+  const regions = new Map<string, string>()
+  const tags = new Map<number, string>()
+  for (const entry of (list ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '')) {
+    const at = entry.indexOf('=')
+    const name = at < 0 ? entry : entry.slice(0, at)
+    const url = at < 0 ? '' : entry.slice(at + 1)
+    if (!REGION_NAME.test(name)) {
+      problems.push(
+        `CUSTODIAN_REGIONS: ${JSON.stringify(name)} is not a region name (lowercase letters, digits, hyphens)`,
+      )
+      continue
+    }
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(url)
+    } catch {
+      problems.push(`CUSTODIAN_REGIONS: ${name}: expected ${name}=https://… (the region deployment’s public URL)`)
+      continue
+    }
+    const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname)
+    if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback)) {
+      problems.push(`CUSTODIAN_REGIONS: ${name}: the URL must be https://`)
+      continue
+    }
+    if (regions.has(name)) problems.push(`CUSTODIAN_REGIONS: ${name} is listed twice`)
+    const tag = regionTag(name)
+    const clash = tags.get(tag)
+    if (clash !== undefined && clash !== name)
+      problems.push(`CUSTODIAN_REGIONS: ${clash} and ${name} share an org-id tag; rename one of them`)
+    tags.set(tag, name)
+    regions.set(name, parsed.href.replace(/\/$/, ''))
+  }
+  if (list !== undefined && !regions.has(region) && problems.length === before)
+    problems.push(`CUSTODIAN_REGIONS: must list this deployment’s region ${region} too`)
+  return { region, regions }
 }
 
 function backupConfig(

@@ -47,6 +47,7 @@ export const ERROR_STATUS = {
   SIGNING_SECRET_NOT_REVEALED: 409,
   ALLOWLIST_EXCLUDES_CALLER: 409,
   SSO_NOT_READY: 409,
+  ORG_REGION_PINNED: 409,
   PROCESSING_RESTRICTED: 409,
   VERIFICATION_REQUIRED: 409,
   APP_EVENT_CONFLICT: 409,
@@ -58,6 +59,8 @@ export const ERROR_STATUS = {
   EXPORT_EXPIRED: 410,
   SUBJECT_DATA_UNAVAILABLE: 410,
   WEBHOOK_PAYLOAD_ERASED: 410,
+  // 421 — data residency (P8.2)
+  REGION_MISDIRECTED: 421,
   // 413, 415, 429
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
@@ -86,6 +89,9 @@ export interface ErrorExtras {
   missingPermissions?: string[]
   /** Seconds before a retry can succeed (429, 503). */
   retryAfter?: number
+  /** REGION_MISDIRECTED: the region whose deployment serves the org, and that deployment's URL (null when unknown here). */
+  region?: string | null
+  regionUrl?: string | null
 }
 
 export class AppError extends Error {

@@ -123,7 +123,7 @@ export function registerBackup(program: Command): void {
     .option('--identity <keyfile>', 'the X25519 private key (PEM) a recipient backup was encrypted to')
     .action(async (file: string, options: { identity?: string }) => {
       const config = loadConfig()
-      const keys = await openServiceKeys(config)
+      const keys = { ...(await openServiceKeys(config)), region: config.residency?.region }
       const identity = options.identity === undefined ? undefined : readIdentity(options.identity)
       const started = new Date()
       say(`Verifying ${file}: restoring it into a scratch database…`)
@@ -156,7 +156,7 @@ export function registerBackup(program: Command): void {
     )
     .action(async (file: string, options: { identity?: string; force?: boolean }) => {
       const config = loadConfig()
-      const keys = await openServiceKeys(config)
+      const keys = { ...(await openServiceKeys(config)), region: config.residency?.region }
       const identity = options.identity === undefined ? undefined : readIdentity(options.identity)
       say(`Restoring ${file}: into a new database first, checked before it replaces anything…`)
       let restored: Awaited<ReturnType<typeof restoreBackup>>
@@ -207,7 +207,7 @@ export function registerBackup(program: Command): void {
       const config = loadConfig()
       const dir = options.dir ?? config.backup?.dir
       if (dir === undefined) throw new CliError('give --dir, or set CUSTODIAN_BACKUP_DIR')
-      const keys = await openServiceKeys(config)
+      const keys = { ...(await openServiceKeys(config)), region: config.residency?.region }
       const trusted = new Map([[keys.signer.keyId, keys.signer.publicKey]])
       const files = existsSync(dir)
         ? readdirSync(dir)

@@ -10,6 +10,7 @@ import { allowlistOf } from '../modules/identity/ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
 import type { ViewerService, ViewerSession } from '../modules/audit/viewer.service.ts'
 import type { OrgServedGuard } from '../modules/audit/rollback.service.ts'
+import { orgIdDigest, type Residency } from '../modules/ops/residency.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -35,9 +36,11 @@ export function registerAccessControl(
     viewer?: Pick<ViewerService, 'authenticate'>
     /** Orgs refused as rolled back (P8.1): nothing of them is served, public routes included. */
     rollback?: OrgServedGuard
+    /** Data residency (P8.2): an org of another region is refused (421) before anything else. */
+    residency?: Pick<Residency, 'assertLocal'>
   },
 ): { publicRoutes: () => readonly string[] } {
-  const { auth, audit, grants, usage, viewer, rollback } = deps
+  const { auth, audit, grants, usage, viewer, rollback, residency } = deps
   const limiter = new RefusalAuditLimiter(30, 60_000)
 
   app.decorateRequest('ctx', null)
@@ -70,15 +73,29 @@ export function registerAccessControl(
     rollback.assertServed(orgId)
   }
 
-  // After the body is parsed, before it is validated or handled: a body naming an org refused now.
+  /**
+   * P8.2: an org id minted in another region (its URL's `{orgId}`, a body's `orgId`) is
+   * answered 421 with that region's URL before any credential is checked or anything read:
+   * nothing of it is here, and nothing of it may be processed here.
+   */
+  function refuseOtherRegion(orgId: string | undefined): void {
+    if (residency === undefined || orgId === undefined) return
+    residency.assertLocal(orgId)
+  }
+
+  // After the body is parsed, before it is validated or handled: a body naming an org of another region or refused now.
   app.addHook('preValidation', async (request) => {
     const body = request.body as { orgId?: unknown } | null | undefined
-    if (typeof body === 'object' && body !== null && typeof body.orgId === 'string') refuseRolledBack(body.orgId)
+    if (typeof body === 'object' && body !== null && typeof body.orgId === 'string') {
+      refuseOtherRegion(body.orgId)
+      refuseRolledBack(body.orgId)
+    }
   })
 
   app.addHook('onRequest', async (request, reply) => {
     request.meta = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
     const access = request.routeOptions.config.access
+    refuseOtherRegion((request.params as { orgId?: string } | undefined)?.orgId)
     refuseRolledBack((request.params as { orgId?: string } | undefined)?.orgId)
     if (rollback !== undefined && request.routeOptions.config.providerPage === true)
       refuseRolledBack(await auth.providerOrgId())
@@ -230,7 +247,7 @@ export function registerAccessControl(
       request.log.error({ err: appError.cause ?? appError, code: appError.code }, 'request failed')
     }
     if (
-      (appError.status === 401 || appError.status === 403 || appError.status === 404) &&
+      (appError.status === 401 || appError.status === 403 || appError.status === 404 || appError.status === 421) &&
       !appError.audited &&
       appError.refusal
     ) {
@@ -261,7 +278,13 @@ export function registerAccessControl(
       )
       return
     }
-    const requestedOrg = (request.params as { orgId?: string } | undefined)?.orgId
+    const params = request.params as { orgId?: string } | undefined
+    const body = request.body as { orgId?: unknown } | null | undefined
+    const requestedOrg =
+      params?.orgId ??
+      (typeof body === 'object' && body !== null && typeof body.orgId === 'string' ? body.orgId : undefined)
+    // P8.2: of another region's org only a digest is kept — this deployment holds nothing of it, its id included.
+    const misdirected = error.code === 'REGION_MISDIRECTED'
     await audit.recordSeparately({
       orgId,
       actor: principal === null ? { type: 'anonymous', id: null } : actorOf(principal),
@@ -276,10 +299,14 @@ export function registerAccessControl(
         ...(error.extras.missingPermissions === undefined
           ? {}
           : { missingPermissions: error.extras.missingPermissions }),
-        // Only an org id is kept: a path segment can carry anything, a misplaced credential included.
-        ...(requestedOrg !== undefined && requestedOrg !== orgId
-          ? { requestedOrg: UUID.test(String(requestedOrg)) ? String(requestedOrg).toLowerCase() : '(not an org id)' }
-          : {}),
+        ...(misdirected
+          ? { requestedOrgDigest: orgIdDigest(String(requestedOrg)), requestedRegion: error.extras.region ?? null }
+          : // Only an org id is kept: a path segment can carry anything, a misplaced credential included.
+            requestedOrg !== undefined && requestedOrg !== orgId && params?.orgId !== undefined
+            ? {
+                requestedOrg: UUID.test(String(requestedOrg)) ? String(requestedOrg).toLowerCase() : '(not an org id)',
+              }
+            : {}),
       },
       // Unset when the refusal comes before the hook that sets it, whatever its declared type says.
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition

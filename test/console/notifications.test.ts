@@ -40,6 +40,7 @@ interface OrgRow {
   id: string
   name: string
   kind: string
+  region: string | null
   createdAt: string
   members: number
   serviceAccounts: number
@@ -529,6 +530,7 @@ describe('web console: notifications and the operator overview', () => {
           return orgs.map((o) => [
             o.name,
             o.kind === 'provider' ? 'Provider' : 'Customer',
+            o.region ?? 'None configured',
             when(o.createdAt),
             String(o.members),
             String(o.serviceAccounts),

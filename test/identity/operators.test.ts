@@ -172,8 +172,10 @@ forEachEngine('operators (P2.7, P3.2)', (engine) => {
       'kind',
       'members',
       'name',
+      'region',
       'serviceAccounts',
     ])
+    assert.equal(row.region, null, 'no region configured here (P8.2: test/ops/residency.test.ts)')
 
     const first = await t().request({ method: 'GET', url: '/v1/operator/orgs?limit=1', token: provider.ownerToken })
     assert.equal(first.body.orgs.length, 1)

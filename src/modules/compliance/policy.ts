@@ -285,7 +285,13 @@ export function policySections(facts: PolicyFacts): { id: string; heading: strin
                 ? 'The database is backed up and can be recovered to a point in time (PostgreSQL write-ahead log archiving).'
                 : 'The embedded database’s data directory can be copied while the service is stopped; the service itself takes no backup of it.',
         },
-        { promise: 'P8.2', text: 'Customer data is kept in the region the service runs in.' },
+        {
+          promise: 'P8.2',
+          text:
+            config.residency !== undefined
+              ? `Each customer is pinned to a region when its account is created; its data is stored and processed only by that region’s deployment, with its own database (this one: ${config.residency.region}${config.residency.regions.size > 1 ? `; regions: ${[...config.residency.regions.keys()].join(', ')}` : ''}), and is never moved to another region.`
+              : 'Customer data is kept in the one database of the deployment that serves it.',
+        },
       ],
     },
     {

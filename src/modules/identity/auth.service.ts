@@ -14,6 +14,7 @@ import * as store from './identity.store.ts'
 import { requireMailbox } from '../../email-address.ts'
 import type { CredentialGate, GatePassed } from './credential-gate.ts'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
+import type { Residency } from '../ops/residency.ts'
 
 /**
  * Credentials to principals, and the ways in: bootstrap, password login, sessions.
@@ -120,8 +121,10 @@ export function createAuthService(deps: {
   access: Pick<AccessService, 'permissionsOf'>
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
   gate: Pick<CredentialGate, 'check'>
+  /** Data residency (P8.2): the provider org is pinned to this deployment's region too. */
+  residency: Pick<Residency, 'region' | 'mintOrgId'>
 }): AuthService {
-  const { db, config, access, audit, gate } = deps
+  const { db, config, access, audit, gate, residency } = deps
   let cachedProviderOrgId: string | undefined
 
   async function principalFor(
@@ -316,9 +319,14 @@ export function createAuthService(deps: {
         if (row.used_at !== null || row.expires_at.getTime() <= Date.now()) throw invalid()
         if ((await store.providerOrg(trx)) !== undefined)
           throw new AppError('ALREADY_BOOTSTRAPPED', 'already bootstrapped')
-        const orgId = randomUUID()
+        const orgId = residency.mintOrgId()
         const userId = randomUUID()
-        await store.insertOrg(trx, { id: orgId, kind: 'provider', name: input.orgName })
+        await store.insertOrg(trx, {
+          id: orgId,
+          kind: 'provider',
+          name: input.orgName,
+          region: residency.region ?? null,
+        })
         const email = requireMailbox(input.email, '/body/email').address
         if ((await store.findUserByEmail(trx, email)) !== undefined)
           throw new AppError('CONFLICT', 'that email is taken')
@@ -351,7 +359,12 @@ export function createAuthService(deps: {
             action,
             target,
             outcome: 'success',
-            details: action === 'member.add' ? { role: 'owner', via: 'bootstrap' } : {},
+            details:
+              action === 'member.add'
+                ? { role: 'owner', via: 'bootstrap' }
+                : action === 'org.create' && residency.region !== undefined
+                  ? { region: residency.region }
+                  : {},
             meta,
           })
         }

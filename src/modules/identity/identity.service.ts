@@ -29,6 +29,7 @@ import type {
 import { requireMailbox } from '../../email-address.ts'
 import { memberEmails } from '../../db/people.ts'
 import { isTimeZone } from '../../time-zone.ts'
+import type { Residency } from '../ops/residency.ts'
 
 /**
  * Orgs, members, invitations, service accounts and API tokens. Each change and the audit
@@ -44,11 +45,14 @@ export interface IdentityService {
    */
   listAccountOrgs(ctx: RequestContext, page: PageRequest): Promise<Page<AccountOrg>>
   /** Renames the org and/or sets its time zone (an IANA zone, checked here). */
-  updateOrg(ctx: RequestContext, input: { name?: string | undefined; timeZone?: string | undefined }): Promise<OrgView>
+  updateOrg(
+    ctx: RequestContext,
+    input: { name?: string | undefined; timeZone?: string | undefined; region?: string | undefined },
+  ): Promise<OrgView>
   /** Provider only: a customer org and a one-time invitation for its first owner. */
   createCustomerOrg(
     ctx: RequestContext,
-    input: { name: string; ownerEmail: string },
+    input: { name: string; ownerEmail: string; region?: string | undefined },
   ): Promise<{ org: OrgView; invitation: InvitationView & { token: string } }>
   invite(ctx: RequestContext, input: { email: string; role: string }): Promise<InvitationView & { token: string }>
   acceptInvitation(
@@ -171,8 +175,25 @@ export function createIdentityService(deps: {
   gate: Pick<CredentialGate, 'check'>
   /** Rollback detection (P8.1): an invitation of a refused org is not accepted. */
   served: Pick<OrgServedGuard, 'assertServed'>
+  /** Data residency (P8.2): the ids this deployment mints and the region its orgs are pinned to. */
+  residency: Pick<Residency, 'region' | 'mintOrgId' | 'assertCreatedHere'>
 }): IdentityService {
-  const { db, config, access, audit, gate } = deps
+  const { db, config, access, audit, gate, residency } = deps
+
+  /** A refused attempt to give an org another region, recorded in `orgId`'s log (P8.2), then thrown. */
+  async function refuseRegion(ctx: RequestContext, orgId: string, requested: string, error: AppError): Promise<never> {
+    await audit.recordSeparately({
+      orgId,
+      actor: actorOf(ctx.principal),
+      action: 'org.region_refused',
+      target: { type: 'org', id: orgId === ctx.orgId ? orgId : null },
+      outcome: 'denied',
+      details: { requestedRegion: requested, region: residency.region ?? null, code: error.code },
+      meta: ctx.meta,
+    })
+    error.audited = true
+    throw error
+  }
 
   const record = (
     trx: Trx,
@@ -418,6 +439,24 @@ export function createIdentityService(deps: {
     },
 
     async updateOrg(ctx, input) {
+      if (input.region !== undefined) {
+        const current = await withOrg(db, ctx.orgId, (trx) => store.findOrg(trx, ctx.orgId))
+        if (current === undefined) throw new AppError('NOT_FOUND', 'no such org')
+        if (input.region !== current.region)
+          await refuseRegion(
+            ctx,
+            ctx.orgId,
+            input.region,
+            new AppError(
+              'ORG_REGION_PINNED',
+              current.region === null
+                ? 'this org has no region: this deployment has no data residency configured (CUSTODIAN_REGION), and an org is never moved between deployments (P8.2)'
+                : `this org is pinned to ${current.region}: an org never moves to another region (P8.2); its data stays in the ${current.region} deployment`,
+            ),
+          )
+        // Its own region and nothing else: nothing to change.
+        if (input.name === undefined && input.timeZone === undefined) return orgView(current)
+      }
       if (input.timeZone !== undefined) await assertTimeZone(input.timeZone)
       return withOrg(db, ctx.orgId, async (trx) => {
         const org = await store.updateOrg(trx, ctx.orgId, { name: input.name, time_zone: input.timeZone })
@@ -440,12 +479,22 @@ export function createIdentityService(deps: {
       if (ctx.principal.orgKind !== 'provider')
         throw new AppError('FORBIDDEN', 'only the provider org creates orgs', { permission: 'orgs:create' })
       const ownerEmail = requireMailbox(input.ownerEmail, '/body/ownerEmail').address
-      const orgId = randomUUID()
+      try {
+        residency.assertCreatedHere(input.region)
+      } catch (error) {
+        await refuseRegion(ctx, ctx.orgId, input.region as string, error as AppError)
+      }
+      const orgId = residency.mintOrgId()
       const invitation = issueToken('cst_inv')
       const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
       // Owner transaction: the new org does not exist yet, so no org context can hold it.
       const org = await withOwner(db, async (trx) => {
-        const created = await store.insertOrg(trx, { id: orgId, kind: 'customer', name: input.name })
+        const created = await store.insertOrg(trx, {
+          id: orgId,
+          kind: 'customer',
+          name: input.name,
+          region: residency.region ?? null,
+        })
         await store.insertInvitation(trx, {
           id: invitation.id,
           org_id: orgId,
@@ -455,7 +504,13 @@ export function createIdentityService(deps: {
           expires_at: expiresAt,
           created_by: `${ctx.principal.kind}:${ctx.principal.id}`,
         })
-        await record(trx, ctx, 'org.create', { type: 'org', id: orgId }, { name: input.name })
+        await record(
+          trx,
+          ctx,
+          'org.create',
+          { type: 'org', id: orgId },
+          { name: input.name, ...(residency.region === undefined ? {} : { region: residency.region }) },
+        )
         const provider: AuditActor = actorOf(ctx.principal)
         await audit.append(trx, {
           orgId,
@@ -974,6 +1029,7 @@ function orgView(row: store.OrgRow): OrgView {
     kind: row.kind,
     name: row.name,
     timeZone: row.time_zone,
+    region: row.region,
     createdAt: row.created_at.toISOString(),
   }
 }

@@ -7,6 +7,8 @@ export interface OrgsTable {
   name: string
   /** IANA time zone in which the org's hours of the day are counted (migration 0019). */
   time_zone: Generated<string>
+  /** The region the org is pinned to (P8.2, migration 0059); null where none is configured. */
+  region: Generated<string | null>
   created_at: Generated<Date>
 }
 

@@ -9,6 +9,10 @@ export const OrgViewSchema = Type.Object({
   timeZone: Type.String({
     description: 'IANA time zone in which the org’s hours of the day are counted (alert rules)',
   }),
+  region: Type.Union([Type.String(), Type.Null()], {
+    description:
+      'the region the org is pinned to (data residency, P8.2): all its data lives in, and is served from, that region’s deployment; null where no region is configured',
+  }),
   createdAt: Timestamp,
 })
 export type OrgView = Static<typeof OrgViewSchema>
@@ -90,14 +94,38 @@ export const AcceptInvitationBody = Type.Object(
   },
   Strict,
 )
-export const CreateOrgBody = Type.Object({ name: Name, ownerEmail: Email }, Strict)
+/** A region's name (src/modules/ops/residency.ts REGION_NAME). */
+export const RegionName = Type.String({
+  pattern: '^[a-z][a-z0-9-]{0,31}$',
+  description: 'a region of the deployment’s directory (CUSTODIAN_REGIONS)',
+})
+export const CreateOrgBody = Type.Object(
+  {
+    name: Name,
+    ownerEmail: Email,
+    region: Type.Optional({
+      ...RegionName,
+      description:
+        'the region to pin the org to; an org is created only in its own region’s deployment, so anything but this deployment’s region is refused (409 ORG_REGION_PINNED); default this deployment’s',
+    }),
+  },
+  Strict,
+)
 export const TimeZone = Type.String({
   minLength: 1,
   maxLength: 64,
   description: 'an IANA time zone such as Europe/Berlin (default UTC); not a fixed offset',
 })
 export const UpdateOrgBody = Type.Object(
-  { name: Type.Optional(Name), timeZone: Type.Optional(TimeZone) },
+  {
+    name: Type.Optional(Name),
+    timeZone: Type.Optional(TimeZone),
+    region: Type.Optional({
+      ...RegionName,
+      description:
+        'accepted only as the org’s own region: an org never moves to another region (409 ORG_REGION_PINNED, recorded)',
+    }),
+  },
   { ...Strict, minProperties: 1 },
 )
 export const InviteBody = Type.Object({ email: Email, role: RoleName }, Strict)

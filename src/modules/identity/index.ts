@@ -28,6 +28,7 @@ import { ssoRoutes } from './sso.routes.ts'
 import { createSsoService } from './sso.service.ts'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { OrgServedGuard } from '../audit/rollback.service.ts'
+import type { Residency } from '../ops/residency.ts'
 
 export function createIdentityModule(deps: {
   db: Kysely<DB>
@@ -43,6 +44,8 @@ export function createIdentityModule(deps: {
   outbound?: OutboundFetch
   /** Rollback detection (P8.1): a sign-in, an invitation or an SSO callback into a refused org is refused. */
   served: OrgServedGuard
+  /** Data residency (P8.2): the org ids this deployment mints, and the region an org is created in. */
+  residency: Pick<Residency, 'region' | 'mintOrgId' | 'assertCreatedHere'>
 }) {
   const publicUrl = deps.config.publicUrl ?? `https://localhost:${deps.config.httpsPort}`
   // Passkeys are bound to the public URL: its host name is the RP ID, its origin the one accepted.

@@ -9,6 +9,9 @@ const OrgHealth = Type.Object({
   id: Uuid,
   name: Type.String(),
   kind: Type.Union([Type.Literal('provider'), Type.Literal('customer')]),
+  region: Type.Union([Type.String(), Type.Null()], {
+    description: 'the region the org is pinned to (P8.2); null where no region is configured',
+  }),
   createdAt: Timestamp,
   members: Type.Integer(),
   serviceAccounts: Type.Integer(),

@@ -14,6 +14,8 @@ export interface OrgHealthView {
   id: string
   name: string
   kind: 'provider' | 'customer'
+  /** The region the org is pinned to (P8.2); null where none is configured. */
+  region: string | null
   createdAt: string
   members: number
   serviceAccounts: number
@@ -44,12 +46,13 @@ export function createOperatorService(deps: {
           id: string
           name: string
           kind: 'provider' | 'customer'
+          region: string | null
           created_at: Date
           created_text: string
           members: number
           service_accounts: number
         }>`
-          SELECT o.id, o.name, o.kind, o.created_at, o.created_at::text AS created_text,
+          SELECT o.id, o.name, o.kind, o.region, o.created_at, o.created_at::text AS created_text,
                  coalesce(c.members, 0)::int AS members, coalesce(c.service_accounts, 0)::int AS service_accounts
             FROM orgs o
             -- Counts kept at write time (migration 0030): at most 8 stripes per org.
@@ -68,6 +71,7 @@ export function createOperatorService(deps: {
           id: r.id,
           name: r.name,
           kind: r.kind,
+          region: r.region,
           createdAt: r.created_at.toISOString(),
           members: r.members,
           serviceAccounts: r.service_accounts,

@@ -95,6 +95,7 @@ export function OperatorPage() {
                   <Table.Tr>
                     <Table.Th scope="col">Name</Table.Th>
                     <Table.Th scope="col">Kind</Table.Th>
+                    <Table.Th scope="col">Region</Table.Th>
                     <Table.Th scope="col">Created</Table.Th>
                     <Table.Th scope="col">Members</Table.Th>
                     <Table.Th scope="col">Service accounts</Table.Th>
@@ -111,6 +112,7 @@ export function OperatorPage() {
                         {o.name}
                       </Table.Th>
                       <Table.Td>{describeStatus(o.kind)}</Table.Td>
+                      <Table.Td>{o.region ?? 'None configured'}</Table.Td>
                       <Table.Td>{when(o.createdAt)}</Table.Td>
                       <Table.Td>{o.members}</Table.Td>
                       <Table.Td>{o.serviceAccounts}</Table.Td>

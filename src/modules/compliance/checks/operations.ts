@@ -88,14 +88,35 @@ export const OPERATIONS_CHECKS: readonly CheckDefinition[] = [
   check(
     'p8.2/residency',
     'service',
-    'Where the data is kept: regions are not configured, so every org’s data is in the one database',
+    'Every org is pinned to this deployment’s region and its data is kept in this region’s database only',
     async ({ env, trx }) => {
-      const r = await sql<{ orgs: string }>`SELECT count(*)::text AS orgs FROM orgs`.execute(trx)
-      return notApplicable('no data residency regions are configured: all orgs’ data is kept in one database', {
-        engine: env.engine,
-        regions: 0,
-        orgs: Number(r.rows[0]?.orgs ?? 0),
-      })
+      const residency = env.config.residency
+      const r = await sql<{ orgs: string; pinned: string }>`
+        SELECT count(*)::text AS orgs,
+               count(*) FILTER (WHERE region = ${residency?.region ?? null})::text AS pinned
+          FROM orgs`.execute(trx)
+      const orgs = Number(r.rows[0]?.orgs ?? 0)
+      const pinned = Number(r.rows[0]?.pinned ?? 0)
+      if (residency === undefined)
+        return notApplicable(
+          'no data residency region is configured (CUSTODIAN_REGION): all orgs’ data is kept in this deployment’s one database',
+          { engine: env.engine, region: null, regions: [], orgs },
+        )
+      // The service does not start on a database holding another region's org (residency.ts pinOrgs):
+      // this reads the same rows again, as evidence.
+      return verdict(
+        pinned === orgs,
+        pinned === orgs
+          ? `this is the ${residency.region} deployment: all ${orgs} orgs are pinned to ${residency.region}, their data in this region’s database; requests for another region’s orgs are refused (421) and recorded`
+          : `${orgs - pinned} of ${orgs} orgs in this database are not pinned to ${residency.region}`,
+        {
+          engine: env.engine,
+          region: residency.region,
+          regions: [...residency.regions.keys()],
+          orgs,
+          pinnedHere: pinned,
+        },
+      )
     },
   ),
   check(

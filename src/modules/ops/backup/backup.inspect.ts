@@ -35,9 +35,24 @@ export interface RestoredFigures {
 export async function inspectRestored(
   db: Kysely<DB>,
   manifest: BackupManifest,
-  keys: { signer: Signer; hmacKey: Buffer; rootKey: RootKeyProvider | undefined },
+  keys: { signer: Signer; hmacKey: Buffer; rootKey: RootKeyProvider | undefined; region?: string | undefined },
 ): Promise<RestoredFigures> {
   const problems: string[] = []
+  // P8.2: a backup of another region's deployment is never restored here (a copy made before
+  // regions existed has no region column: its orgs are pinned to this region at the first start).
+  if (keys.region !== undefined) {
+    const foreign = await sql<{ id: string; region: string }>`
+      SELECT id, region FROM orgs WHERE region IS NOT NULL AND region <> ${keys.region} ORDER BY id LIMIT 5`
+      .execute(db)
+      .catch((error: unknown) => {
+        if ((error as { code?: string }).code === '42703') return { rows: [] } // undefined_column
+        throw error
+      })
+    if (foreign.rows.length > 0)
+      problems.push(
+        `the backup holds orgs of another region (${foreign.rows.map((o) => `${o.id}: ${o.region}`).join(', ')}); this deployment serves ${keys.region}: restore it into that region's deployment (P8.2)`,
+      )
+  }
   const applied = (
     await sql<{ name: string }>`SELECT name FROM custodian_migrations ORDER BY name`.execute(db)
   ).rows.map((r) => r.name)

@@ -48,6 +48,8 @@ export interface BackupKeys {
   signer: Signer
   hmacKey: Buffer
   rootKey: RootKeyProvider | undefined
+  /** The deployment's region (P8.2): a copy holding an org of another region fails its checks, so it is never swapped in. */
+  region?: string | undefined
 }
 
 export { BackupRefusedError } from './backup.file.ts'

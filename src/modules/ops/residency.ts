@@ -1,0 +1,195 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { sql, type Kysely } from 'kysely'
+import type { DB } from '../../db/schema.ts'
+import { withOwner } from '../../db/tenant.ts'
+import { AppError } from '../../errors.ts'
+
+/**
+ * Data residency (P8.2): one Custodian deployment — a cell — per region.
+ *
+ * A region is a deployment of its own: its processes, its database, its keys, its provider
+ * org and operators. Nothing of an org ever reaches another region's database because no
+ * process of another region holds a connection to it: residency is a property of where a
+ * cell runs, not of a filter every query must remember. (One process holding a handle per
+ * region was the alternative; it would put every query, job and cross-org read — users,
+ * sessions, the sequencer — one forgotten argument away from writing an org into the wrong
+ * jurisdiction. docs/operations.md, "Data residency", records the decision.)
+ *
+ * What ties the cells together is configuration: `CUSTODIAN_REGION` names this cell's
+ * region, `CUSTODIAN_REGIONS` lists every region's public URL (the directory). Then:
+ *
+ * - **Pinned at creation.** An org created in a cell gets this cell's region in its row
+ *   (`orgs.region`, migration 0059, unchangeable once set) and an id that names the region:
+ *   a UUIDv8 (RFC 9562 §5.8) whose first 16 bits are the region's tag ({@link regionTag}),
+ *   the other 106 bits random (not guessable, as a v4's 122).
+ * - **Refused elsewhere, audited.** A request naming an org id minted in another region —
+ *   in its URL or its body — is answered 421 Misdirected Request (RFC 9110 §15.5.20),
+ *   `REGION_MISDIRECTED`, naming the org's region and its URL, before any credential is
+ *   checked or anything is read, and recorded in this cell's provider log (with a digest of
+ *   the id, never the id: this cell keeps nothing of another region's orgs).
+ * - **Never moved.** Asking to change an org's region is refused (409 `ORG_REGION_PINNED`,
+ *   audited); a backup made in one region is refused by a cell of another
+ *   (`custodian backup restore`); the database refuses an UPDATE of `orgs.region`; and a
+ *   cell refuses to start on a database that holds an org of another region.
+ *
+ * An org created before residency was configured (a v4 id, `region` NULL) is pinned to the
+ * cell's region at the first start with `CUSTODIAN_REGION` set ({@link pinOrgs}); a request
+ * for such an id at another cell is a plain 404 there (its id names no region).
+ */
+export interface Residency {
+  /** This cell's region, or undefined when residency is not configured. */
+  readonly region: string | undefined
+  /** Every region of the directory and its public URL (this cell's included). */
+  readonly regions: ReadonlyMap<string, string>
+  /** A new org id: a UUIDv8 tagged with this cell's region, or a random v4 without residency. */
+  mintOrgId(): string
+  /**
+   * Throws 421 `REGION_MISDIRECTED` when `orgId` is an org id minted in another region;
+   * returns for anything else (this region's ids, untagged ids, strings that are no org id
+   * at all — those are the caller's to refuse). Constant time, no database access.
+   */
+  assertLocal(orgId: string): void
+  /**
+   * 409 `ORG_REGION_PINNED` when `requested` is not this cell's region: an org is created in,
+   * and stays in, the region of the cell that created it.
+   */
+  assertCreatedHere(requested: string | undefined): void
+}
+
+/** A region's name: lowercase letters, digits and hyphens, as in cloud region names (`eu-central-1`). */
+export const REGION_NAME = /^[a-z][a-z0-9-]{0,31}$/
+
+/**
+ * The 16-bit tag that org ids of a region carry in their first two bytes: the first two
+ * bytes of SHA-256("custodian-region\0" ‖ name). Two configured regions with one tag are a
+ * configuration error (src/config.ts checks it).
+ */
+export function regionTag(name: string): number {
+  return createHash('sha256').update(`custodian-region\0${name}`).digest().readUInt16BE(0)
+}
+
+/**
+ * The region tag an org id carries, or undefined for an id that carries none (any UUID whose
+ * version is not 8: ids minted before residency, or by a deployment without it).
+ */
+export function tagOfOrgId(orgId: string): number | undefined {
+  if (!UUID.test(orgId) || orgId[14] !== '8') return undefined
+  return Number.parseInt(orgId.slice(0, 4), 16)
+}
+
+/**
+ * An org id of `region`: a UUIDv8 (RFC 9562 §5.8: version nibble 8, variant bits 10) whose
+ * first 16 bits are {@link regionTag}, the rest random.
+ */
+export function mintRegionOrgId(region: string): string {
+  const bytes = randomBytes(16)
+  bytes.writeUInt16BE(regionTag(region), 0)
+  bytes[6] = ((bytes[6] as number) & 0x0f) | 0x80
+  bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80
+  const hex = bytes.toString('hex')
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+/**
+ * A digest of an org id for this cell's log (the first 16 hex digits of its SHA-256): an
+ * operator holding the id can match it; the log keeps nothing of the other region's org.
+ */
+export function orgIdDigest(orgId: string): string {
+  return createHash('sha256').update(orgId.toLowerCase()).digest('hex').slice(0, 16)
+}
+
+/** Builds the residency rules of this cell from its configuration (`config.residency`). */
+export function createResidency(
+  config: { region: string; regions: ReadonlyMap<string, string> } | undefined,
+): Residency {
+  if (config === undefined)
+    return {
+      region: undefined,
+      regions: new Map(),
+      mintOrgId: () => randomUUID(),
+      assertLocal: () => {},
+      assertCreatedHere(requested) {
+        if (requested !== undefined)
+          throw new AppError(
+            'ORG_REGION_PINNED',
+            'this deployment has no data residency configured (CUSTODIAN_REGION): an org cannot be given a region here',
+          )
+      },
+    }
+  const { region, regions } = config
+  const local = regionTag(region)
+  const byTag = new Map([...regions.keys()].map((name) => [regionTag(name), name]))
+  return {
+    region,
+    regions,
+    mintOrgId: () => mintRegionOrgId(region),
+    assertLocal(orgId) {
+      const tag = tagOfOrgId(orgId)
+      if (tag === undefined || tag === local) return
+      throw misdirected(byTag.get(tag), regions)
+    },
+    assertCreatedHere(requested) {
+      if (requested === undefined || requested === region) return
+      throw new AppError(
+        'ORG_REGION_PINNED',
+        `this is the ${region} region's deployment: an org of ${JSON.stringify(requested)} is created, and stays, in that region's deployment${
+          regions.has(requested) ? ` (${regions.get(requested) as string})` : ' (no such region is configured)'
+        } (P8.2)`,
+      )
+    },
+  }
+}
+
+function misdirected(region: string | undefined, regions: ReadonlyMap<string, string>): AppError {
+  const url = region === undefined ? undefined : regions.get(region)
+  const error = new AppError(
+    'REGION_MISDIRECTED',
+    region === undefined
+      ? 'this org belongs to a region this deployment does not know; its data is served only by that region’s deployment (P8.2)'
+      : `this org belongs to the ${region} region; its data is served only by that region’s deployment${url === undefined ? '' : `, ${url}`} (P8.2)`,
+    { region: region ?? null, regionUrl: url ?? null },
+  )
+  return error
+}
+
+/**
+ * At start, before the service answers: pins every org without a region to this cell's
+ * region (orgs created before residency was configured), then refuses to go on if the
+ * database holds an org of another region — a backup restored into the wrong region's
+ * database, or rows copied by hand — naming how many and the first few. Without residency
+ * configured it does nothing.
+ *
+ * @throws ResidencyError when the database holds an org of another region.
+ * @returns how many orgs were pinned now.
+ */
+export async function pinOrgs(db: Kysely<DB>, region: string | undefined): Promise<number> {
+  if (region === undefined) return 0
+  // Owner transaction: a start-up check over every org, which no org-scoped role can see.
+  return withOwner(db, async (trx) => {
+    const pinned = await sql`UPDATE orgs SET region = ${region} WHERE region IS NULL`.execute(trx)
+    const foreign = await trx
+      .selectFrom('orgs')
+      .select(['id', 'region'])
+      .where('region', '<>', region)
+      .orderBy('id')
+      .limit(6)
+      .execute()
+    if (foreign.length > 0)
+      throw new ResidencyError(
+        `this database holds org${foreign.length > 1 ? 's' : ''} of another region (${foreign
+          .slice(0, 5)
+          .map((o) => `${o.id}: ${o.region}`)
+          .join(
+            ', ',
+          )}${foreign.length > 5 ? ', …' : ''}) but this deployment serves ${region} (CUSTODIAN_REGION): its data must not be served here (P8.2). Restore that region's backup into that region's database, and this region's into this one (docs/operations.md, "Data residency").`,
+      )
+    return Number(pinned.numAffectedRows ?? 0)
+  })
+}
+
+/** The database holds an org of another region: the service does not start (P8.2). */
+export class ResidencyError extends Error {
+  override name = 'ResidencyError'
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
