@@ -147,7 +147,17 @@ export async function buildApp(deps: AppDeps) {
   }
   await ensureShredRing(shredRing, database.kysely)
   // P8.2: every org of this database is this region's (unpinned ones are pinned now), or nothing is served.
-  const pinned = await pinOrgs(database.kysely, config.residency?.region)
+  const pinned = await pinOrgs(database.kysely, config.residency?.region, (trx, orgId, region) =>
+    audit.service.append(trx, {
+      orgId,
+      actor: { type: 'system', id: 'residency' },
+      action: 'org.region_pinned',
+      target: { type: 'org', id: orgId },
+      outcome: 'success',
+      details: { region, reason: 'created before a region was configured (CUSTODIAN_REGION)' },
+      meta: { requestId: null, ip: null, userAgent: null },
+    }),
+  )
   if (pinned > 0) logger.info({ pinned, region: config.residency?.region }, 'orgs pinned to this deployment’s region')
   // P8.1: before anything is served, every org's chain against its witnesses (rolled back: refused).
   const refused = await audit.rollback.checkAll()

@@ -129,7 +129,7 @@ export async function startServer(
       print('Use it, or run `custodian bootstrap-token` for a new one (the old one then stops working).')
     }
     print(
-      `Listening: https://${config.host}:${httpsPort}${httpPort === undefined ? '' : ` (HTTP ${httpPort} redirects to HTTPS)`} on ${runtime.database.engine}`,
+      `Listening: https://${config.host}:${httpsPort}${httpPort === undefined ? '' : ` (HTTP ${httpPort} redirects to HTTPS)`} on ${runtime.database.engine}${config.residency === undefined ? '' : `, region ${config.residency.region}`}`,
     )
     logger.info({ httpsPort, httpPort, engine: runtime.database.engine }, 'custodian listening')
     const autovacuum = await autovacuumStatus(runtime.database.kysely, runtime.database.engine).catch(

@@ -364,11 +364,29 @@ forEachEngine('data residency: one deployment per region, each with its own data
     try {
       const legacy = randomUUID()
       await db.kysely.insertInto('orgs').values({ id: legacy, kind: 'customer', name: 'Legacy' }).execute()
-      assert.equal(await pinOrgs(db.kysely, 'eu'), 1)
+      // The first start with a region pins the org and records it in the org's own log.
+      const started = await startTestApp(engine, db, { ...ENV, CUSTODIAN_REGION: 'eu' })
+      await started.app.close()
       assert.equal(
         (await db.kysely.selectFrom('orgs').select('region').where('id', '=', legacy).executeTakeFirstOrThrow()).region,
         'eu',
       )
+      const pinnedEvents = await db.kysely
+        .selectFrom('audit_events')
+        .select(['org_id', 'actor_type', 'details'])
+        .where('action', '=', 'org.region_pinned')
+        .execute()
+      assert.deepEqual(
+        pinnedEvents.map((e) => [e.org_id, e.actor_type, (e.details as { region: string }).region]),
+        [[legacy, 'system', 'eu']],
+      )
+      assert.equal(await pinOrgs(db.kysely, 'eu'), 0, 'pinned once')
+      // Residency is never turned off by leaving CUSTODIAN_REGION out.
+      await assert.rejects(startTestApp(engine, db, { CUSTODIAN_AUTH_RATE_LIMIT: '1000' }), (error: unknown) => {
+        assert.ok(error instanceof ResidencyError)
+        assert.match(error.message, /pinned to a region .*: eu\) but no region is configured: set CUSTODIAN_REGION/)
+        return true
+      })
       // A backup of the us region restored into this database by hand: the eu deployment refuses to start on it.
       await db.kysely
         .insertInto('orgs')
@@ -377,6 +395,7 @@ forEachEngine('data residency: one deployment per region, each with its own data
       await assert.rejects(startTestApp(engine, db, { ...ENV, CUSTODIAN_REGION: 'eu' }), (error: unknown) => {
         assert.ok(error instanceof ResidencyError)
         assert.match(error.message, /holds org of another region .*: us\) but this deployment serves eu/)
+        assert.match(error.message, /If CUSTODIAN_REGION is wrong/)
         return true
       })
     } finally {

@@ -88,6 +88,24 @@ describe('the SDK’s transport (against a stand-in server)', () => {
     }
   })
 
+  it('P8.2: an org of another region (421) is not retried, and the error says where the org is served', async () => {
+    const stand = await startStandIn((_req, res) =>
+      problem(res, 421, 'REGION_MISDIRECTED', { region: 'eu', regionUrl: 'https://eu.custodian.test' }),
+    )
+    const client = new Custodian({ url: stand.url, token: TOKEN, ca: stand.ca, orgId: ORG })
+    try {
+      const error = await caught(client.secrets.list())
+      assert.equal(error.code, 'REGION_MISDIRECTED')
+      assert.equal(error.status, 421)
+      assert.equal(error.region, 'eu')
+      assert.equal(error.regionUrl, 'https://eu.custodian.test')
+      assert.equal(stand.requests.length, 1)
+    } finally {
+      await client.close()
+      await stand.close()
+    }
+  })
+
   it('does not retry other refusals, nor a request whose answer never came', async () => {
     const stand = await startStandIn((req, res) => {
       if (req.path.includes('/records')) res.socket?.destroy()

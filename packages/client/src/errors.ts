@@ -118,6 +118,9 @@ export interface CustodianErrorFields {
   missingPermissions?: string[] | undefined
   /** 429 and 503: seconds before a retry can succeed. */
   retryAfter?: number | undefined
+  /** REGION_MISDIRECTED (421): the region whose deployment serves the org, and that deployment's URL (null when unknown there). */
+  region?: string | null | undefined
+  regionUrl?: string | null | undefined
   cause?: Error | undefined
 }
 
@@ -132,6 +135,12 @@ export class CustodianError extends Error {
   readonly permission: string | undefined
   readonly missingPermissions: string[] | undefined
   readonly retryAfter: number | undefined
+  /**
+   * REGION_MISDIRECTED (421): the org lives in another region's deployment (data residency);
+   * `regionUrl` is where to send its requests — point a client for that org there.
+   */
+  readonly region: string | null | undefined
+  readonly regionUrl: string | null | undefined
 
   constructor(code: ErrorCode, detail: string, fields: CustodianErrorFields = {}) {
     super(`${code}: ${detail}`, fields.cause === undefined ? undefined : { cause: fields.cause })
@@ -144,6 +153,8 @@ export class CustodianError extends Error {
     this.permission = fields.permission
     this.missingPermissions = fields.missingPermissions
     this.retryAfter = fields.retryAfter
+    this.region = fields.region
+    this.regionUrl = fields.regionUrl
   }
 }
 
@@ -177,5 +188,7 @@ export function problemError(status: number, body: unknown, retryAfter: number |
     permission: text(problem.permission),
     missingPermissions: list(problem.missingPermissions)?.filter((p): p is string => typeof p === 'string'),
     retryAfter: typeof problem.retryAfter === 'number' ? problem.retryAfter : retryAfter,
+    ...('region' in problem ? { region: text(problem.region) ?? null } : {}),
+    ...('regionUrl' in problem ? { regionUrl: text(problem.regionUrl) ?? null } : {}),
   })
 }

@@ -518,7 +518,7 @@ export function createIdentityService(deps: {
           action: 'org.created',
           target: { type: 'org', id: orgId },
           outcome: 'success',
-          details: { byOrg: ctx.orgId },
+          details: { byOrg: ctx.orgId, ...(residency.region === undefined ? {} : { region: residency.region }) },
           meta: ctx.meta,
         })
         await audit.append(trx, {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { withOwner } from '../../db/tenant.ts'
+import { withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 
 /**
@@ -154,19 +154,43 @@ function misdirected(region: string | undefined, regions: ReadonlyMap<string, st
 
 /**
  * At start, before the service answers: pins every org without a region to this cell's
- * region (orgs created before residency was configured), then refuses to go on if the
- * database holds an org of another region — a backup restored into the wrong region's
- * database, or rows copied by hand — naming how many and the first few. Without residency
- * configured it does nothing.
+ * region (orgs created before residency was configured), recording `org.region_pinned` in
+ * each one's log through `record`, then refuses to go on if the database holds an org of
+ * another region — a backup restored into the wrong region's database, or a wrong
+ * `CUSTODIAN_REGION` — naming the first few. Without a region configured, it refuses a
+ * database whose orgs are pinned already: residency is never turned off by a missing line
+ * of configuration.
  *
- * @throws ResidencyError when the database holds an org of another region.
+ * @throws ResidencyError when the database holds an org of another region, or pinned orgs while no region is configured.
  * @returns how many orgs were pinned now.
  */
-export async function pinOrgs(db: Kysely<DB>, region: string | undefined): Promise<number> {
-  if (region === undefined) return 0
+export async function pinOrgs(
+  db: Kysely<DB>,
+  region: string | undefined,
+  record: (trx: Trx, orgId: string, region: string) => Promise<void> = async () => {},
+): Promise<number> {
   // Owner transaction: a start-up check over every org, which no org-scoped role can see.
   return withOwner(db, async (trx) => {
-    const pinned = await sql`UPDATE orgs SET region = ${region} WHERE region IS NULL`.execute(trx)
+    if (region === undefined) {
+      const pinned = await trx
+        .selectFrom('orgs')
+        .select(['id', 'region'])
+        .where('region', 'is not', null)
+        .orderBy('id')
+        .limit(6)
+        .execute()
+      if (pinned.length > 0)
+        throw new ResidencyError(
+          `this database's orgs are pinned to a region (${describe(pinned)}) but no region is configured: set CUSTODIAN_REGION to the region this deployment serves (P8.2; docs/operations.md, "Data residency") — residency is not turned off by leaving it out`,
+        )
+      return 0
+    }
+    // Serialized across processes starting at once: one of them pins and records each org.
+    await sql`SELECT pg_advisory_xact_lock(hashtext('custodian:org-region'))`.execute(trx)
+    const pinned = await sql<{
+      id: string
+    }>`UPDATE orgs SET region = ${region} WHERE region IS NULL RETURNING id`.execute(trx)
+    for (const { id } of pinned.rows) await record(trx, id, region)
     const foreign = await trx
       .selectFrom('orgs')
       .select(['id', 'region'])
@@ -176,15 +200,17 @@ export async function pinOrgs(db: Kysely<DB>, region: string | undefined): Promi
       .execute()
     if (foreign.length > 0)
       throw new ResidencyError(
-        `this database holds org${foreign.length > 1 ? 's' : ''} of another region (${foreign
-          .slice(0, 5)
-          .map((o) => `${o.id}: ${o.region}`)
-          .join(
-            ', ',
-          )}${foreign.length > 5 ? ', …' : ''}) but this deployment serves ${region} (CUSTODIAN_REGION): its data must not be served here (P8.2). Restore that region's backup into that region's database, and this region's into this one (docs/operations.md, "Data residency").`,
+        `this database holds org${foreign.length > 1 ? 's' : ''} of another region (${describe(foreign)}) but this deployment serves ${region} (CUSTODIAN_REGION): its data must not be served here (P8.2). If CUSTODIAN_REGION is wrong, set it to the region of this database; if a backup of another region was restored here, restore each region's backup into its own region's database (docs/operations.md, "Data residency").`,
       )
-    return Number(pinned.numAffectedRows ?? 0)
+    return pinned.rows.length
   })
+}
+
+function describe(orgs: { id: string; region: string | null }[]): string {
+  return `${orgs
+    .slice(0, 5)
+    .map((o) => `${o.id}: ${o.region}`)
+    .join(', ')}${orgs.length > 5 ? ', …' : ''}`
 }
 
 /** The database holds an org of another region: the service does not start (P8.2). */

@@ -115,7 +115,14 @@ export async function verifyManifest(jws: string, keys: ReadonlyMap<string, stri
   try {
     verified = await verifyJws(jws, keys)
   } catch (error) {
-    throw new ManifestError(`the backup's manifest does not verify: ${(error as Error).message}`)
+    const message = (error as Error).message
+    throw new ManifestError(
+      `the backup's manifest does not verify: ${message}${
+        message.startsWith('signed by an unknown key')
+          ? ' — a backup of another deployment (another region, or another installation) is signed by that deployment’s audit key: verify and restore it there, with its own keys (CUSTODIAN_AUDIT_KEY_FILE)'
+          : ''
+      }`,
+    )
   }
   if (verified.header.typ !== MANIFEST_TYPE) throw new ManifestError('the signed document is not a backup manifest')
   const m = verified.payload as Partial<Record<keyof BackupManifest, unknown>> & {
