@@ -4,7 +4,7 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { loadConfig, type Config } from '../config.ts'
 import { DataDirLockedError } from '../db/lock.ts'
-import { withOrg, withOwner } from '../db/tenant.ts'
+import { orgsNotServed, withOrg, withOwner } from '../db/tenant.ts'
 import { databaseName, withClient, withDatabase } from '../modules/ops/backup/backup.engine.ts'
 import { BackupRefusedError, readBackupFrame } from '../modules/ops/backup/backup.file.ts'
 import { generateRecipientKeyPair, readIdentity, readRecipient } from '../modules/ops/backup/backup.keys.ts'
@@ -56,7 +56,8 @@ export const backupCreateCommand = defineControlCommand({
       throw error instanceof BackupRefusedError ? refused(error) : error
     })
     const providerOrg = await identity.auth.providerOrgId()
-    if (providerOrg !== undefined)
+    // A provider org rollback detection refuses (P8.1) is written nothing; the backup stands.
+    if (providerOrg !== undefined && !orgsNotServed(runtime.database.kysely).includes(providerOrg))
       await withOrg(runtime.database.kysely, providerOrg, (trx) =>
         audit.service.append(trx, {
           orgId: providerOrg,
