@@ -349,9 +349,11 @@ async function serviceDatabaseExists(config: Config): Promise<boolean> {
     return existsSync(pgdata) || existsSync(`${pgdata}${RESTORED_SUFFIX}`)
   }
   const name = databaseName(config.databaseUrl)
+  // Asked of the server's maintenance database; a role that may not connect there is taken
+  // at its word (DATABASE_URL names the service's database) and the record is attempted.
   return withClient(withDatabase(config.databaseUrl, 'postgres'), async (client) => {
     return (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount !== 0
-  })
+  }).catch(() => true)
 }
 
 async function printScheduleState(config: Config): Promise<void> {
