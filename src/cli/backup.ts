@@ -4,14 +4,16 @@ import path from 'node:path'
 import type { Command } from 'commander'
 import { loadConfig, type Config } from '../config.ts'
 import { DataDirLockedError } from '../db/lock.ts'
-import { withOrg, withOwner } from '../db/tenant.ts'
-import { readBackupFrame } from '../modules/ops/backup/backup.file.ts'
+import { orgsNotServed, withOrg, withOwner } from '../db/tenant.ts'
+import { databaseName, withClient, withDatabase } from '../modules/ops/backup/backup.engine.ts'
+import { BackupRefusedError, readBackupFrame } from '../modules/ops/backup/backup.file.ts'
 import { generateRecipientKeyPair, readIdentity, readRecipient } from '../modules/ops/backup/backup.keys.ts'
 import { verifyManifest } from '../modules/ops/backup/backup.manifest.ts'
 import { basicTime, readScheduleState } from '../modules/ops/backup/backup.schedule.ts'
 import {
   BackupVerificationError,
   createBackup,
+  RESTORED_SUFFIX,
   restoreBackup,
   verifyBackup,
   type VerifyReport,
@@ -50,9 +52,12 @@ export const backupCreateCommand = defineControlCommand({
       { database: runtime.database, databaseUrl: config.databaseUrl },
       { signer: runtime.signer, rootKey: runtime.rootKey },
       { file: input.file, recipient },
-    )
+    ).catch((error: unknown) => {
+      throw error instanceof BackupRefusedError ? refused(error) : error
+    })
     const providerOrg = await identity.auth.providerOrgId()
-    if (providerOrg !== undefined)
+    // A provider org rollback detection refuses (P8.1) is written nothing; the backup stands.
+    if (providerOrg !== undefined && !orgsNotServed(runtime.database.kysely).includes(providerOrg))
       await withOrg(runtime.database.kysely, providerOrg, (trx) =>
         audit.service.append(trx, {
           orgId: providerOrg,
@@ -126,15 +131,21 @@ export function registerBackup(program: Command): void {
       const keys = { ...(await openServiceKeys(config)), region: config.residency?.region }
       const identity = options.identity === undefined ? undefined : readIdentity(options.identity)
       const started = new Date()
-      say(`Verifying ${file}: restoring it into a scratch database…`)
       let report: VerifyReport | undefined
       let failure: Error | undefined
       try {
-        report = await verifyBackup(path.resolve(file), keys, { identity, postgresUrl: config.databaseUrl })
+        report = await verifyBackup(path.resolve(file), keys, {
+          identity,
+          postgresUrl: config.databaseUrl,
+          onChecked: () => say(`Verifying ${file}: restoring it into a scratch database…`),
+        })
       } catch (error) {
         failure = error as Error
       }
-      await recordVerify(file, started, report, failure)
+      // A refusal (no such file, a PostgreSQL backup with no server to verify it on) comes
+      // before the check begins and is not a verification of the backup: reported, not recorded.
+      if (failure instanceof BackupRefusedError) throw refused(failure)
+      await recordVerify(config, file, started, report, failure)
       if (failure !== undefined) {
         if (failure instanceof BackupVerificationError) printFigures(failure.figures)
         throw new CliError(failure.message)
@@ -158,17 +169,22 @@ export function registerBackup(program: Command): void {
       const config = loadConfig()
       const keys = { ...(await openServiceKeys(config)), region: config.residency?.region }
       const identity = options.identity === undefined ? undefined : readIdentity(options.identity)
-      say(`Restoring ${file}: into a new database first, checked before it replaces anything…`)
       let restored: Awaited<ReturnType<typeof restoreBackup>>
       try {
         restored = await restoreBackup(
           path.resolve(file),
           keys,
           { databaseUrl: config.databaseUrl, dataDir: config.dataDir },
-          { identity, force: options.force === true },
+          {
+            identity,
+            force: options.force === true,
+            // Only once every refusal it can know up front has been made (restoreBackup).
+            onChecked: () => say(`Restoring ${file}: into a new database first, checked before it replaces anything…`),
+          },
         )
       } catch (error) {
         if (error instanceof BackupVerificationError) printFigures(error.figures)
+        if (error instanceof BackupRefusedError) throw refused(error)
         if (error instanceof DataDirLockedError)
           throw new CliError(`${error.message.split(';')[0]}: stop the service, then restore`)
         throw error
@@ -243,6 +259,11 @@ export function registerBackup(program: Command): void {
     })
 }
 
+/** A refusal as the CLI prints it: its stable code (docs/errors.md, "Backup refusals"), then what to do. */
+function refused(error: BackupRefusedError): CliError {
+  return new CliError(`${error.code}: ${error.message}`)
+}
+
 function printFigures(figures: RestoredFigures): void {
   say(`  schema: ${figures.schemaVersion} (${figures.pendingMigrations} migration(s) to apply at its first start)`)
   say(`  orgs: ${figures.orgs}; audit events: ${figures.auditEvents}; checkpoints: ${figures.checkpoints}`)
@@ -252,16 +273,24 @@ function printFigures(figures: RestoredFigures): void {
 }
 
 /**
- * A verification is recorded in the configured database when it can be opened (the P8.1
- * check reads it) and audited in the provider org; a running embedded service holds its
- * data directory, and then the verification is reported here only.
+ * A verification is recorded in the service's database (the P8.1 check reads it) and
+ * audited in the provider org — only when that database exists: verifying on a machine with
+ * no service (or a fresh data directory) never creates one to record it in. A running
+ * embedded service holds its data directory, and then the verification is reported here only.
  */
 async function recordVerify(
+  config: Config,
   file: string,
   started: Date,
   report: VerifyReport | undefined,
   failure: Error | undefined,
 ): Promise<void> {
+  if (!(await serviceDatabaseExists(config))) {
+    say(
+      `(No service database ${config.databaseUrl === undefined ? `in ${config.dataDir}` : 'at DATABASE_URL'}: this verification is reported here only, not recorded.)`,
+    )
+    return
+  }
   try {
     await withServices({ createRootKey: false }, async ({ runtime, identity, audit }) => {
       const db = runtime.database.kysely
@@ -307,6 +336,24 @@ async function recordVerify(
     if (!(error instanceof DataDirLockedError)) throw error
     say('(The embedded service is running: this verification is not recorded in its database.)')
   }
+}
+
+/**
+ * Whether the service's database exists, without creating it: the embedded data directory's
+ * database (or a verified restore waiting to be put in place, src/db/connect.ts), or the
+ * PostgreSQL database DATABASE_URL names (its server answers whether it has it).
+ */
+async function serviceDatabaseExists(config: Config): Promise<boolean> {
+  if (config.databaseUrl === undefined) {
+    const pgdata = path.join(config.dataDir, 'pgdata')
+    return existsSync(pgdata) || existsSync(`${pgdata}${RESTORED_SUFFIX}`)
+  }
+  const name = databaseName(config.databaseUrl)
+  // Asked of the server's maintenance database; a role that may not connect there is taken
+  // at its word (DATABASE_URL names the service's database) and the record is attempted.
+  return withClient(withDatabase(config.databaseUrl, 'postgres'), async (client) => {
+    return (await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount !== 0
+  }).catch(() => true)
 }
 
 async function printScheduleState(config: Config): Promise<void> {

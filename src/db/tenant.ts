@@ -19,6 +19,8 @@ export const APP_ROLE = 'custodian_app'
  */
 export async function withOrg<T>(db: Kysely<DB>, orgId: string, fn: (trx: Trx) => Promise<T>): Promise<T> {
   if (!UUID.test(orgId)) throw new Error('withOrg: org id is not a UUID')
+  const refused = NOT_SERVED.get(db)?.refusal(orgId)
+  if (refused !== undefined) throw refused
   if (!ONE_ROUND_TRIP_BEGIN.has(db)) {
     return db.transaction().execute(async (trx) => {
       await sql`SELECT set_config('custodian.org_id', ${orgId}, true), set_config('role', ${APP_ROLE}, true)`.execute(
@@ -46,6 +48,41 @@ export async function withOrg<T>(db: Kysely<DB>, orgId: string, fn: (trx: Trx) =
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** What rollback detection (P8.1) tells the tenant layer: the orgs not served now. */
+export interface OrgsNotServed {
+  /** The error an org not served now is refused with; undefined when it is served. */
+  refusal(orgId: string): Error | undefined
+  /** Every org not served now. */
+  refused(): readonly string[]
+}
+
+/** Per database (the Kysely instance the app opened). */
+const NOT_SERVED = new WeakMap<Kysely<DB>, OrgsNotServed>()
+
+/**
+ * Refuses every org transaction ({@link withOrg}) of an org that `refusal` names, with the
+ * error it returns: rollback detection (P8.1) registers it, so that nothing of a refused org
+ * is read or written in its own tenant scope — by a request, and above all by a background
+ * job (retention, reviews, deliveries, rotations, compliance checks …), each of which
+ * changes an org only inside `withOrg`. Jobs also leave refused orgs out where they select
+ * what is due (so one refused org does not hold up the others); this is the backstop that
+ * holds for a job that forgets. Owner transactions ({@link withOwner}) are not refused:
+ * their few uses (detection itself, the acknowledgement, the sequencer, which pauses
+ * refused orgs) name their reason.
+ */
+export function refuseOrgsNotServed(db: Kysely<DB>, orgs: OrgsNotServed): void {
+  NOT_SERVED.set(db, orgs)
+}
+
+/**
+ * The orgs a background job leaves out where it selects what is due (`.$if(refused.length >
+ * 0, (q) => q.where('org_id', 'not in', refused))`): a refused org's rows are not touched
+ * until an operator acknowledges its rollback, and they never hold up other orgs' due work.
+ */
+export function orgsNotServed(db: Kysely<DB>): readonly string[] {
+  return NOT_SERVED.get(db)?.refused() ?? []
+}
 
 /**
  * Databases reached over a connection pool (node-postgres), where a round trip costs a

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { DB } from '../db/schema.ts'
-import { withOwner } from '../db/tenant.ts'
+import { orgsNotServed, withOwner } from '../db/tenant.ts'
 import { EVIDENCE_WINDOW_DAYS } from '../modules/compliance/evidence.ts'
 
 /**
@@ -15,7 +15,8 @@ import { EVIDENCE_WINDOW_DAYS } from '../modules/compliance/evidence.ts'
  * Each kind is read through an index over the moment its rows end (migration 0047), a
  * batch at a time: a run's cost follows the rows due, never the tables' size. Runs across
  * orgs, as the owner (the rows are not read, only deleted); several processes may run it
- * at once (`SKIP LOCKED`).
+ * at once (`SKIP LOCKED`). An org rollback detection refuses (P8.1) is left as it is until
+ * its rollback is acknowledged.
  */
 export interface Housekeeping {
   /** One pass over every kind; how many rows of each were deleted. */
@@ -48,15 +49,16 @@ export function createHousekeeping(deps: { db: Kysely<DB>; clock: Clock }): Hous
   // Each statement deletes at most one batch, oldest first, through its partial index.
   const purge: Record<EndedKind, (before: Date) => Promise<number>> = {
     consent_page_links: async (before) => {
+      const served = servedOnly(orgsNotServed(db))
       const unopened = await deleteBatch(
         db,
-        sql`SELECT id FROM consent_page_links WHERE opened_at IS NULL AND expires_at <= ${before}
+        sql`SELECT id FROM consent_page_links WHERE opened_at IS NULL AND expires_at <= ${before} ${served}
             ORDER BY expires_at LIMIT ${HOUSEKEEPING_BATCH} FOR UPDATE SKIP LOCKED`,
         'consent_page_links',
       )
       const sessions = await deleteBatch(
         db,
-        sql`SELECT id FROM consent_page_links WHERE session_expires_at IS NOT NULL AND session_expires_at <= ${before}
+        sql`SELECT id FROM consent_page_links WHERE session_expires_at IS NOT NULL AND session_expires_at <= ${before} ${served}
             ORDER BY session_expires_at LIMIT ${HOUSEKEEPING_BATCH} FOR UPDATE SKIP LOCKED`,
         'consent_page_links',
       )
@@ -87,10 +89,15 @@ function deleteEndedBefore(
 ): Promise<number> {
   return deleteBatch(
     db,
-    sql`SELECT id FROM ${sql.table(table)} WHERE ${sql.ref(column)} <= ${before}
+    sql`SELECT id FROM ${sql.table(table)} WHERE ${sql.ref(column)} <= ${before} ${servedOnly(orgsNotServed(db))}
         ORDER BY ${sql.ref(column)} LIMIT ${HOUSEKEEPING_BATCH} FOR UPDATE SKIP LOCKED`,
     table,
   )
+}
+
+/** The condition leaving out the orgs not served now (P8.1), or nothing when every org is. */
+function servedOnly(refused: readonly string[]) {
+  return refused.length > 0 ? sql`AND org_id NOT IN (${sql.join(refused)})` : sql``
 }
 
 async function deleteBatch(db: Kysely<DB>, due: ReturnType<typeof sql>, table: EndedKind): Promise<number> {

@@ -13,6 +13,7 @@ import {
   bootstrapProvider,
   createCustomerOrg,
   fingerprint,
+  PASSWORD,
   principalWithRole,
   startTestApp,
   useTestApp,
@@ -80,6 +81,20 @@ forEachEngine('rollback detection against the witness file (P8.1)', (engine) => 
     initech = await createCustomerOrg(live, provider, 'Initech', 'owner@initech-rollback.test')
     providerViewer = (await principalWithRole(live, provider, 'viewer')).token
     acmeAdmin = (await principalWithRole(live, acme, 'admin')).token
+    // Globex's owner is a member of Acme too: the account's list of orgs holds both.
+    const invite = await live.request({
+      method: 'POST',
+      url: `/v1/orgs/${acme.orgId}/invitations`,
+      token: acme.ownerToken,
+      body: { email: 'owner@globex-rollback.test', role: 'viewer' },
+    })
+    assert.equal(invite.status, 201, invite.text)
+    const joined = await live.request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invite.body.token, password: PASSWORD },
+    })
+    assert.equal(joined.status, 201, joined.text)
     const { subjects } = live.app.services
     const ring = live.app.shredRing
     const erased = 'erase-me@example.test'
@@ -213,6 +228,30 @@ forEachEngine('rollback detection against the witness file (P8.1)', (engine) => 
       })
       assert.equal(response.status, 200, response.text)
     }
+  })
+
+  it('P8.1: an account’s list of orgs (GET /v1/me/orgs) marks a refused org as not served, with its refusal, and the others as served', async () => {
+    const login = await restored.app.inject({
+      method: 'POST',
+      url: '/v1/login',
+      payload: { email: 'owner@globex-rollback.test', password: PASSWORD, orgId: globex.orgId },
+    })
+    assert.equal(login.statusCode, 200, login.body)
+    const cookie = login.cookies.find((c) => c.name === '__Host-custodian_session')
+    const listed = await restored.request({
+      method: 'GET',
+      url: '/v1/me/orgs',
+      headers: { cookie: `${cookie?.name}=${cookie?.value}` },
+    })
+    assert.equal(listed.status, 200, listed.text)
+    const orgs = listed.body.orgs as { orgId: string; current: boolean; served: boolean; refusal: string | null }[]
+    assert.deepEqual(
+      orgs.map((o) => [o.orgId, o.current, o.served, o.refusal]),
+      [
+        [globex.orgId, true, true, null],
+        [acme.orgId, false, false, 'ORG_ROLLED_BACK'],
+      ],
+    )
   })
 
   it('P8.1: does not chain a rolled-back org’s events nor send its checkpoints', async () => {

@@ -30,6 +30,7 @@ describe('custodian backup (P8.1, embedded)', () => {
       // Restore is refused while the service runs, whoever asks.
       const busy = await cli(['backup', 'restore', path.join(out, 'live.cbk'), '--force'], env)
       assert.equal(busy.code, 1, busy.output)
+      assert.doesNotMatch(busy.output, /Restoring/, 'refused before any progress line')
     } finally {
       await server.stop()
     }
@@ -48,9 +49,37 @@ describe('custodian backup (P8.1, embedded)', () => {
     assert.match(listed.output, /stopped\.cbk .* pglite .* signed/)
     assert.match(listed.output, /cli {2}succeeded, verified/)
 
+    // Refusals a restore or a verify can know up front come before any progress line.
     const notEmpty = await cli(['backup', 'restore', file], env)
     assert.equal(notEmpty.code, 1, notEmpty.output)
-    assert.match(notEmpty.output, /holds 1 org\(s\): restore with --force/)
+    assert.match(notEmpty.output, /BACKUP_TARGET_NOT_EMPTY: .*holds 1 org\(s\): restore with --force/)
+    assert.doesNotMatch(notEmpty.output, /Restoring/)
+    for (const command of ['restore', 'verify']) {
+      const missing = await cli(['backup', command, path.join(out, 'no-such.cbk')], env)
+      assert.equal(missing.code, 1, missing.output)
+      assert.match(missing.output, /BACKUP_NOT_FOUND: .*no-such\.cbk does not exist/)
+      assert.doesNotMatch(missing.output, /Restoring|Verifying/, missing.output)
+    }
+
+    // Verifying where the service has no database (a recipient backup checked on another
+    // machine, with the deployment's key files) creates none: reported, not recorded.
+    const identity = path.join(out, 'offline.key')
+    assert.equal((await cli(['backup', 'keygen', '--out', identity], env)).code, 0)
+    const sealed = path.join(out, 'sealed.cbk')
+    const toRecipient = await cli(['backup', 'create', '--out', sealed, '--recipient', `${identity}.pub`], env)
+    assert.equal(toRecipient.code, 0, toRecipient.output)
+    const elsewhere = path.join(mkdtempSync(path.join(tmpdir(), 'custodian-verify-elsewhere-')), 'data')
+    const elsewhereEnv = {
+      CUSTODIAN_DATA_DIR: elsewhere,
+      CUSTODIAN_ROOT_KEY_FILE: path.join(dataDir, 'root.key'),
+      CUSTODIAN_AUDIT_KEY_FILE: path.join(dataDir, 'audit.key'),
+      CUSTODIAN_LOG_LEVEL: 'warn',
+    }
+    const offline = await cli(['backup', 'verify', sealed, '--identity', identity], elsewhereEnv)
+    assert.equal(offline.code, 0, offline.output)
+    assert.match(offline.output, /verifies:/)
+    assert.match(offline.output, /No service database in .*: this verification is reported here only, not recorded/)
+    assert.equal(existsSync(elsewhere), false, 'no data directory was created to record it in')
     const forced = await cli(['backup', 'restore', file, '--force'], env)
     assert.equal(forced.code, 0, forced.output)
     assert.match(forced.output, /Restored backup .* kept as .*pgdata\.before-restore-/)

@@ -187,6 +187,52 @@ forEachEngine('encrypted, verified backups (P8.1)', (engine) => {
     }
   })
 
+  it('P8.1: every refusal a restore or a verify can know up front comes before its progress (onChecked), and before any change', async () => {
+    const target = freshTarget()
+    const calls: string[] = []
+    const progress = (what: string) => () => calls.push(what)
+    const missing = path.join(dir, 'no-such-backup.cbk')
+    const refusedWith = (code: string) => (error: unknown) => error instanceof BackupRefusedError && error.code === code
+    try {
+      await assert.rejects(
+        restoreBackup(missing, keys, target, { force: false, onChecked: progress('restore missing') }),
+        refusedWith('BACKUP_NOT_FOUND'),
+      )
+      await assert.rejects(
+        verifyBackup(missing, keys, { postgresUrl: postgresUrl(), onChecked: progress('verify missing') }),
+        refusedWith('BACKUP_NOT_FOUND'),
+      )
+      // The other engine's target: refused by the backup's manifest, before anything is made.
+      const otherEngine =
+        engine === 'pglite'
+          ? { databaseUrl: process.env.TEST_DATABASE_URL ?? 'postgres://127.0.0.1:1/none', dataDir: target.dataDir }
+          : { databaseUrl: undefined, dataDir: target.dataDir }
+      await assert.rejects(
+        restoreBackup(backup, keys, otherEngine, { force: true, onChecked: progress('restore other engine') }),
+        refusedWith('BACKUP_ENGINE_MISMATCH'),
+      )
+      if (engine === 'postgres')
+        await assert.rejects(
+          verifyBackup(backup, keys, { postgresUrl: undefined, onChecked: progress('verify without a server') }),
+          refusedWith('BACKUP_ENGINE_MISMATCH'),
+        )
+      assert.deepEqual(calls, [], 'no progress before a refusal')
+      if (engine === 'pglite') assert.deepEqual(readdirSync(target.dataDir), [], 'nothing made')
+
+      await restoreBackup(backup, keys, target, { force: false, onChecked: progress('restore') })
+      assert.deepEqual(calls, ['restore'])
+      // The target holds data now: refused before any progress.
+      await assert.rejects(
+        restoreBackup(backup, keys, target, { force: false, onChecked: progress('restore over data') }),
+        refusedWith('BACKUP_TARGET_NOT_EMPTY'),
+      )
+      await verifyBackup(backup, keys, { postgresUrl: postgresUrl(), onChecked: progress('verify') })
+      assert.deepEqual(calls, ['restore', 'verify'])
+    } finally {
+      await target.cleanup()
+    }
+  })
+
   it('P8.1: any altered byte, a swapped chunk, a cut file or a changed manifest is refused, and restore changes nothing', async () => {
     const big = path.join(dir, 'big.cbk')
     // Enough data for several chunks: the backup of a populated database is.

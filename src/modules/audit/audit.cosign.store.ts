@@ -246,10 +246,12 @@ export async function dueUnwitnessed(
   trx: Trx,
   cutoff: Date,
   limit: number,
+  refused: readonly string[],
 ): Promise<{ org_id: string; unwitnessed_since: Date }[]> {
   const rows = await trx
     .selectFrom('audit_witnessing')
     .select(['org_id', 'unwitnessed_since'])
+    .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
     // The partial index's own predicate, word for word, so the planner uses it.
     .where(sql<boolean>`unwitnessed_since IS NOT NULL AND NOT alerted`)
     .where('unwitnessed_since', '<', cutoff)

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { TlogWitnessConfig } from '../../config.ts'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import type { OutboundFetch } from '../../http/outbound.ts'
 import * as cosign from './audit.cosign.store.ts'
 import * as store from './audit.store.ts'
@@ -216,7 +216,7 @@ export function createCosigner(deps: {
     async checkUnwitnessed() {
       if (names.length === 0) return 0
       const cutoff = new Date(clock().getTime() - deps.unwitnessedAlertSeconds * 1000)
-      const due = await owner((trx) => cosign.dueUnwitnessed(trx, cutoff, 100))
+      const due = await owner((trx) => cosign.dueUnwitnessed(trx, cutoff, 100, orgsNotServed(db)))
       let raised = 0
       for (const { org_id: orgId, unwitnessed_since: since } of due) {
         await withOrg(db, orgId, async (trx) => {

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { Logger } from 'pino'
 import type { DB } from '../../db/schema.ts'
+import { refuseOrgsNotServed } from '../../db/tenant.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import type { Config } from '../../config.ts'
 import { auditRoutes } from './audit.routes.ts'
@@ -19,7 +20,7 @@ import { createAppEventsService } from './app-events.service.ts'
 import { appEventsRoutes } from './app-events.routes.ts'
 import { createViewerService } from './viewer.service.ts'
 import { viewerRoutes } from './viewer.routes.ts'
-import { createRollbackGuard } from './rollback.service.ts'
+import { createRollbackGuard, orgNotServed } from './rollback.service.ts'
 import { rollbackRoutes } from './rollback.routes.ts'
 
 export function createAuditModule(deps: {
@@ -58,6 +59,14 @@ export function createAuditModule(deps: {
     timeoutMs: deps.config.webhooks.timeoutMs,
     providerOrgId: deps.providerOrgId,
     log: deps.log,
+  })
+  // P8.1: no org transaction of a refused org, whoever opens it (a request, a job).
+  refuseOrgsNotServed(deps.db, {
+    refusal(orgId) {
+      const code = rollback.refusal(orgId)
+      return code === undefined ? undefined : orgNotServed(code)
+    },
+    refused: () => rollback.refusedOrgs(),
   })
   const sequencer = createSequencer({
     db: deps.db,

@@ -4,7 +4,7 @@ import type { Clock } from '../../clock.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest } from '../../db/page.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError, isAppError } from '../../errors.ts'
 import type { AuditService, AuditStatus } from '../audit/audit.service.ts'
 import type { AlertsService } from '../response/alerts.service.ts'
@@ -279,9 +279,12 @@ export function createComplianceService(deps: {
       const now = clock()
       // Which orgs are due spans tenants: owner connection, rows locked and pushed forward so
       // another process skips them (a run that dies leaves the org due again in 10 minutes).
+      // P8.1: a refused org is not evaluated (its checks write runs, history and alerts).
+      const refused = orgsNotServed(db)
+      const served = refused.length > 0 ? sql`AND org_id NOT IN (${sql.join(refused)})` : sql``
       const due = await withOwner(db, async (trx) => {
         const rows = await sql<{ org_id: string }>`
-          SELECT org_id FROM compliance_schedule WHERE next_run_at <= ${now}
+          SELECT org_id FROM compliance_schedule WHERE next_run_at <= ${now} ${served}
            ORDER BY next_run_at LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(trx)
         const ids = rows.rows.map((r) => r.org_id)
         if (ids.length > 0)

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, withOwner } from '../../db/tenant.ts'
+import { withOrg, withOwner, orgsNotServed } from '../../db/tenant.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
 import type { WebhooksService } from '../notify/webhooks.service.ts'
@@ -66,10 +66,12 @@ export function createConsentJobs(deps: {
 
   async function expireDue(): Promise<number> {
     const now = clock()
+    const refused = orgsNotServed(db) // P8.1
     const due = await withOwner(db, (trx) =>
       trx
         .selectFrom('consent_state')
         .select(['org_id', 'subject_ref', 'purpose_id', 'event_id'])
+        .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
         .where('state', '=', 'granted')
         .where('expires_at', 'is not', null)
         .where('expires_at', '<=', now)
@@ -189,10 +191,12 @@ export function createConsentJobs(deps: {
     const again = new Date(now.getTime() - OVERDUE_REPEAT_MS)
     // Across orgs (owner connection), the pending objections with a reminder due; each is
     // then locked and re-read in its org.
+    const refused = orgsNotServed(db)
     const due = await withOwner(db, (trx) =>
       trx
         .selectFrom('consent_objections')
         .select(['id', 'org_id'])
+        .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
         .where('status', '=', 'pending')
         .where('due_at', '<=', soon)
         .where((eb) =>

@@ -6,7 +6,7 @@ import { actorOf, type RequestContext } from '../../context.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import { newestFirst, readPage, type Page, type PageOrder, type PageRequest } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
 import { verifyEd25519 } from '../../crypto/keys.ts'
@@ -371,10 +371,12 @@ export function createConsentPropagation(deps: {
 
     async alertOverdue() {
       const now = clock()
+      const refused = orgsNotServed(db) // P8.1
       const due = await withOwner(db, (trx) =>
         trx
           .selectFrom('consent_propagations')
           .select(['id', 'org_id'])
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('acknowledged_at', 'is', null)
           .where('overdue_alerted_at', 'is', null)
           .where('deadline_at', '<=', now)

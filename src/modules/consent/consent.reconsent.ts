@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import { readPage, type PageOrder, type PageRequest } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import type { RequestContext } from '../../context.ts'
 import type { WebhooksService } from '../notify/webhooks.service.ts'
@@ -200,10 +200,12 @@ export async function notifyReconsent(
   webhooks: Pick<WebhooksService, 'enqueue'>,
   clock: Clock,
 ): Promise<number> {
+  const refused = orgsNotServed(db) // P8.1
   const due = await withOwner(db, (trx) =>
     trx
       .selectFrom('consent_reconsent_runs')
       .select(['id', 'org_id'])
+      .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
       .where('done_at', 'is', null)
       .orderBy('created_at')
       .limit(100)

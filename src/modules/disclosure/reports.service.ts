@@ -6,7 +6,7 @@ import type { Config } from '../../config.ts'
 import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -652,10 +652,12 @@ export function createReportsService(deps: {
 
     async watch() {
       const now = clock()
+      const refused = orgsNotServed(db) // P8.1
       const due = await withOwner(db, (trx) =>
         trx
           .selectFrom('vulnerability_reports')
           .select(['id', 'org_id', 'ack_due_at', 'ack_reminded_at', 'ack_overdue_at'])
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('acknowledged_at', 'is', null)
           .where((eb) => eb.or([eb('ack_reminded_at', 'is', null), eb('ack_overdue_at', 'is', null)]))
           .where(

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import type { Page, PageRequest } from '../../db/page.ts'
-import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError, isAppError } from '../../errors.ts'
 import { actorOf, type Principal, type RequestContext } from '../../context.ts'
 import type { AccessService } from '../access/access.service.ts'
@@ -805,8 +805,10 @@ export function createReviewsService(deps: {
       let started = 0
       let reminded = 0
       let revoked = 0
-      // Looking across orgs needs the owner connection; each action then runs in its org.
-      for (const org of await withOwner(db, (trx) => store.orgsDueForReview(trx, now))) {
+      // Looking across orgs needs the owner connection; each action then runs in its org
+      // (P8.1: none in a refused org).
+      const refused = orgsNotServed(db)
+      for (const org of await withOwner(db, (trx) => store.orgsDueForReview(trx, now, refused))) {
         try {
           await startCampaign(systemContext(org.id, org.kind, 'access-review-schedule'), org.kind)
           started++
@@ -814,7 +816,7 @@ export function createReviewsService(deps: {
           if (!isAppError(error) || error.code !== 'CONFLICT') throw error // another process started it
         }
       }
-      for (const due of await withOwner(db, (trx) => store.overdueReviews(trx, now))) {
+      for (const due of await withOwner(db, (trx) => store.overdueReviews(trx, now, refused))) {
         const kind = (await store.orgKindOf(db, due.org_id)) ?? 'customer'
         const ctx = systemContext(due.org_id, kind, 'access-review-overdue')
         const policy = await store.policyOf(db, due.org_id)

@@ -246,12 +246,14 @@ export async function markReminded(trx: Trx, id: string, at: Date): Promise<void
 export async function orgsDueForReview(
   db: Kysely<DB>,
   now: Date,
+  refused: readonly string[],
 ): Promise<{ id: string; kind: 'provider' | 'customer' }[]> {
+  const served = refused.length > 0 ? sql`o.id NOT IN (${sql.join(refused)}) AND` : sql``
   const result = await sql<{ id: string; kind: 'provider' | 'customer' }>`
     SELECT o.id, o.kind
       FROM orgs o
       LEFT JOIN access_review_policies p ON p.org_id = o.id
-     WHERE NOT EXISTS (SELECT 1 FROM access_reviews r WHERE r.org_id = o.id AND r.status = 'open')
+     WHERE ${served} NOT EXISTS (SELECT 1 FROM access_reviews r WHERE r.org_id = o.id AND r.status = 'open')
        AND coalesce((SELECT max(r.started_at) FROM access_reviews r WHERE r.org_id = o.id), o.created_at)
            + make_interval(days => coalesce(p.cadence_days, ${DEFAULT_POLICY.cadence_days})) <= ${now}
      ORDER BY o.created_at
@@ -259,11 +261,16 @@ export async function orgsDueForReview(
   return result.rows
 }
 
-export async function overdueReviews(db: Kysely<DB>, now: Date): Promise<{ id: string; org_id: string }[]> {
+export async function overdueReviews(
+  db: Kysely<DB>,
+  now: Date,
+  refused: readonly string[],
+): Promise<{ id: string; org_id: string }[]> {
   return db
     .selectFrom('access_reviews')
     .select(['id', 'org_id'])
     .where('status', '=', 'open')
+    .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
     .where('due_at', '<=', now)
     .limit(100)
     .execute()

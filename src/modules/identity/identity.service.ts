@@ -173,8 +173,11 @@ export function createIdentityService(deps: {
   access: Pick<AccessService, 'assertAssignable' | 'permissionsOf'>
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
   gate: Pick<CredentialGate, 'check'>
-  /** Rollback detection (P8.1): an invitation of a refused org is not accepted. */
-  served: Pick<OrgServedGuard, 'assertServed'>
+  /**
+   * Rollback detection (P8.1): an invitation of a refused org is not accepted; an account's
+   * list of orgs marks a refused one as not served.
+   */
+  served: Pick<OrgServedGuard, 'assertServed' | 'refusal'>
   /** Data residency (P8.2): the ids this deployment mints and the region its orgs are pinned to. */
   residency: Pick<Residency, 'region' | 'mintOrgId' | 'assertCreatedHere'>
 }): IdentityService {
@@ -426,15 +429,20 @@ export function createIdentityService(deps: {
       })
       return {
         nextCursor: rows.nextCursor,
-        items: rows.items.map((r) => ({
-          orgId: r.org_id,
-          name: r.name,
-          kind: r.kind,
-          role: r.role,
-          joinedAt: r.created_at.toISOString(),
-          suspendedAt: r.suspended_at?.toISOString() ?? null,
-          current: r.org_id === principal.orgId,
-        })),
+        items: rows.items.map((r) => {
+          const refusal = deps.served.refusal(r.org_id) ?? null
+          return {
+            orgId: r.org_id,
+            name: r.name,
+            kind: r.kind,
+            role: r.role,
+            joinedAt: r.created_at.toISOString(),
+            suspendedAt: r.suspended_at?.toISOString() ?? null,
+            current: r.org_id === principal.orgId,
+            served: refusal === null,
+            refusal,
+          }
+        }),
       }
     },
 

@@ -160,5 +160,12 @@ export const AccountOrgSchema = Type.Object({
     description: 'set while the membership is suspended: signing in to that org is refused',
   }),
   current: Type.Boolean({ description: 'the org this credential acts in' }),
+  served: Type.Boolean({
+    description:
+      'false while rollback detection refuses the org (P8.1): its requests and sign-ins answer 503 `refusal` until an operator acknowledges the rollback (or a witness answers); the console shows it, and does not offer to sign in to it',
+  }),
+  refusal: Type.Union([Type.Literal('ORG_ROLLED_BACK'), Type.Literal('ORG_ROLLBACK_UNCHECKED'), Type.Null()], {
+    description: 'the code the org’s requests answer while it is not served (docs/errors.md); null when served',
+  }),
 })
 export type AccountOrg = Static<typeof AccountOrgSchema>

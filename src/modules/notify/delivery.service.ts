@@ -3,7 +3,7 @@ import type { Clock } from '../../clock.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
 import { memberEmails } from '../../db/people.ts'
-import { withOrg, withOwner } from '../../db/tenant.ts'
+import { withOrg, withOwner, orgsNotServed } from '../../db/tenant.ts'
 import type { RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import { leaseFor } from '../../jobs/lease.ts'
@@ -159,12 +159,14 @@ export function createDeliveryService(deps: {
       const now = clock()
       // Due rows span orgs, and a recipient's address is not visible from every org
       // (operators receive notices about customer orgs): owner connection, read-only.
+      const refused = orgsNotServed(db) // P8.1: a refused org's notices wait
       const due = await withOwner(db, (trx) =>
         trx
           .selectFrom('notifications as n')
           .leftJoin('users as u', 'u.id', 'n.recipient_user_id')
           .select(['n.id', 'n.org_id', 'n.kind', 'n.subject', 'n.body', 'n.recipient_ref', 'u.email'])
           .where('n.status', '=', 'pending')
+          .$if(refused.length > 0, (q) => q.where('n.org_id', 'not in', refused))
           .where('n.next_attempt_at', '<=', now)
           .orderBy('n.next_attempt_at')
           .limit(50)
@@ -231,11 +233,13 @@ export function createDeliveryService(deps: {
     },
 
     async fanOut() {
+      const refused = orgsNotServed(db)
       const batches = await withOwner(db, (trx) =>
         trx
           .selectFrom('notifications')
           .select(['batch_id', 'org_id'])
           .distinct()
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('fanned_out_at', 'is', null)
           .where('batch_id', 'is not', null)
           .limit(100)

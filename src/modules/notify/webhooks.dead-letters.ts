@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { withOwner, type Trx } from '../../db/tenant.ts'
+import { withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 
 /**
@@ -100,6 +100,7 @@ const EXPIRE_BATCH = 100
  */
 export async function eraseExpiredDeadLetters(db: Kysely<DB>, cutoff: Date): Promise<number> {
   // Spans orgs: the owner connection, as the worker's other passes.
+  const refused = orgsNotServed(db) // P8.1: a refused org's dead letters are left as they are
   return withOwner(db, async (trx) => {
     const erased = await trx
       .updateTable('webhook_deliveries')
@@ -109,6 +110,7 @@ export async function eraseExpiredDeadLetters(db: Kysely<DB>, cutoff: Date): Pro
           .selectFrom('webhook_deliveries')
           .select('id')
           .where('status', '=', 'failed')
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('kek_version', 'is not', null)
           .where('dead_lettered_at', '<=', cutoff)
           .orderBy('dead_lettered_at')

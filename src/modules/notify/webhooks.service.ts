@@ -4,7 +4,7 @@ import type { Clock } from '../../clock.ts'
 import { contextAad, open, seal } from '../../crypto/aead.ts'
 import { BY_NAME, newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
-import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import { DestinationRefused, type DestinationGuard, type OutboundFetch, transportFailure } from '../../http/outbound.ts'
@@ -621,11 +621,13 @@ export function createWebhooksService(deps: {
     async deliverDue() {
       await eraseExpiredDeadLetters(db, new Date(clock().getTime() - deps.deadLetterMs))
       // Which deliveries are due spans orgs: owner connection; each is claimed in its org.
+      const refused = orgsNotServed(db) // P8.1: a refused org's deliveries wait
       const due = await withOwner(db, (trx) =>
         trx
           .selectFrom('webhook_deliveries')
           .select(['id', 'org_id'])
           .where('status', '=', 'pending')
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('next_attempt_at', '<=', clock())
           .orderBy('next_attempt_at')
           .limit(50)

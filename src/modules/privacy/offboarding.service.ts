@@ -7,7 +7,7 @@ import type { ShredRing } from '../../crypto/shred-ring.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { memberEmails } from '../../db/people.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { absent, AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditReceipt } from '../audit/audit.receipt.ts'
@@ -408,10 +408,13 @@ export function createOffboardingService(deps: {
     },
 
     async runDue() {
+      // P8.1: a refused org is not offboarded (its restored state is suspect) until acknowledged.
+      const refused = orgsNotServed(db)
       const due = await withOwner(db, (trx) =>
         trx
           .selectFrom('org_offboardings')
           .select('org_id')
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('status', '=', 'scheduled')
           .where('scheduled_for', '<=', clock())
           .limit(20)

@@ -1,7 +1,7 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, type Page, type PageRequest, readPage } from '../../db/page.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import type { DataRecordsTable, PrivacyRequestsTable, RequestStatus } from './privacy.tables.ts'
 
 /** SQL for the personal-data vault. Every function takes the transaction first; none decides a rule. */
@@ -131,11 +131,16 @@ export async function eraseExportsOf(trx: Trx, subjectRef: Buffer): Promise<numb
 }
 
 /** Open requests due before `before`, across orgs (owner connection). */
-export async function requestsNearDue(trx: Trx, before: Date): Promise<{ id: string; org_id: string }[]> {
+export async function requestsNearDue(
+  trx: Trx,
+  before: Date,
+  refused: readonly string[],
+): Promise<{ id: string; org_id: string }[]> {
   return trx
     .selectFrom('privacy_requests')
     .select(['id', 'org_id'])
     .where('status', 'in', ['open', 'in_progress'])
+    .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
     .where('due_at', '<=', before)
     .limit(500)
     .execute()
@@ -143,11 +148,13 @@ export async function requestsNearDue(trx: Trx, before: Date): Promise<{ id: str
 
 /** Erases the content of expired exports, in each org's own transaction. */
 export async function eraseExpiredExports(db: Kysely<DB>, now: Date): Promise<number> {
+  const refused = orgsNotServed(db)
   const orgs = await withOwner(db, (trx) =>
     trx
       .selectFrom('privacy_exports')
       .select('org_id')
       .distinct()
+      .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
       .where('sealed', 'is not', null)
       .where('expires_at', '<=', now)
       .execute(),

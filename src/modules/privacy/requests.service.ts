@@ -5,7 +5,7 @@ import type { Signer } from '../../crypto/keys.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { memberEmails } from '../../db/people.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -727,11 +727,13 @@ export function createRequestsService(deps: {
 
     async settlePendingErasures() {
       // Waiting erasures span orgs: owner connection to find them; each is certified in its org.
+      const refused = orgsNotServed(db)
       const waiting = await withOwner(db, (trx) =>
         trx
           .selectFrom('privacy_requests')
           .select(['id', 'org_id'])
           .where('kind', '=', 'erase')
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('status', '=', 'in_progress')
           .limit(500)
           .execute(),
@@ -744,7 +746,9 @@ export function createRequestsService(deps: {
       let dueSoon = 0
       let overdue = 0
       // Looking across orgs: owner connection; each notice is written in its org.
-      const open = await withOwner(db, (trx) => store.requestsNearDue(trx, new Date(now.getTime() + DUE_SOON_MS)))
+      const open = await withOwner(db, (trx) =>
+        store.requestsNearDue(trx, new Date(now.getTime() + DUE_SOON_MS), orgsNotServed(db)),
+      )
       for (const due of open) {
         await withOrg(db, due.org_id, async (trx) => {
           const row = await store.findRequest(trx, due.id, true)

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { RetentionClassProof } from './privacy.tables.ts'
@@ -206,7 +206,16 @@ export function createRetentionService(deps: {
 
     async purgeExpired() {
       // Which orgs hold records spans tenants: owner connection; each purge runs in its org.
-      const orgs = await withOwner(db, (trx) => trx.selectFrom('data_records').select('org_id').distinct().execute())
+      // P8.1: a refused org's records are left as they are until its rollback is acknowledged.
+      const refused = orgsNotServed(db)
+      const orgs = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('data_records')
+          .select('org_id')
+          .distinct()
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
+          .execute(),
+      )
       let purged = 0
       for (const { org_id: orgId } of orgs) purged += await purgeOrg(orgId)
       return purged

@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -488,11 +488,14 @@ export function createAlertsService(deps: {
     },
 
     async evaluate() {
-      // Which orgs have newly chained events spans tenants: owner connection to find them.
+      // Which orgs have newly chained events spans tenants: owner connection to find them
+      // (P8.1: not a refused org's).
+      const refused = orgsNotServed(db)
+      const served = refused.length > 0 ? sql`AND h.org_id NOT IN (${sql.join(refused)})` : sql``
       const orgs = await withOwner(db, (trx) =>
         sql<{
           org_id: string
-        }>`SELECT h.org_id FROM audit_heads h LEFT JOIN alert_cursors c ON c.org_id = h.org_id WHERE h.seq > coalesce(c.last_seq, 0) LIMIT 200`.execute(
+        }>`SELECT h.org_id FROM audit_heads h LEFT JOIN alert_cursors c ON c.org_id = h.org_id WHERE h.seq > coalesce(c.last_seq, 0) ${served} LIMIT 200`.execute(
           trx,
         ),
       )
@@ -502,7 +505,14 @@ export function createAlertsService(deps: {
     },
 
     async verifyChains() {
-      const orgs = await withOwner(db, (trx) => trx.selectFrom('audit_heads').select('org_id').execute())
+      const refused = orgsNotServed(db)
+      const orgs = await withOwner(db, (trx) =>
+        trx
+          .selectFrom('audit_heads')
+          .select('org_id')
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
+          .execute(),
+      )
       let failed = 0
       for (const { org_id: orgId } of orgs) {
         const result = await audit.verify(orgId)

@@ -4,7 +4,7 @@ import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import { newestFirst, pageOf, toPage, type Page, type PageRequest, inIndexOrder } from '../../db/page.ts'
 import { memberEmails } from '../../db/people.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -596,11 +596,14 @@ export function createIncidentsService(deps: {
       let escalated = 0
       let reminded = 0
       let missed = 0
-      // Open work spans orgs: owner connection to find it; each change is made in its org.
+      // Open work spans orgs: owner connection to find it; each change is made in its org
+      // (P8.1: none in a refused org).
+      const refused = orgsNotServed(db)
       const open = await withOwner(db, (trx) =>
         trx
           .selectFrom('incidents')
           .select(['id', 'org_id'])
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('acknowledged_at', 'is', null)
           .where('status', '=', 'open')
           .limit(500)
@@ -650,6 +653,7 @@ export function createIncidentsService(deps: {
         trx
           .selectFrom('breach_notifications')
           .select(['id', 'org_id'])
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('status', '=', 'pending')
           .where('due_at', '<=', new Date(now.getTime() + FIRST_REMINDER_HOURS * HOUR_MS))
           .limit(500)

@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
 import { memberEmails } from '../../db/people.ts'
-import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -332,8 +332,14 @@ export function createPlanService(deps: {
 
     async watchReviews() {
       const now = clock()
+      const refused = orgsNotServed(db) // P8.1
       const orgs = await withOwner(db, (trx) =>
-        trx.selectFrom('response_plan_versions').select('org_id').distinct().execute(),
+        trx
+          .selectFrom('response_plan_versions')
+          .select('org_id')
+          .distinct()
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
+          .execute(),
       )
       let raised = 0
       for (const { org_id: orgId } of orgs) {

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Clock } from '../../clock.ts'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, withOwner } from '../../db/tenant.ts'
+import { withOrg, withOwner, orgsNotServed } from '../../db/tenant.ts'
 import { isAppError } from '../../errors.ts'
 import { leaseFor } from '../../jobs/lease.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -172,7 +172,9 @@ export function createDelivery(deps: {
   return {
     async deliverDue() {
       // Which destinations are due spans orgs: owner connection; each is then leased in its org.
-      const due = await withOwner(db, (trx) => store.dueDestinations(trx, clock(), DESTINATIONS_PER_PASS))
+      const due = await withOwner(db, (trx) =>
+        store.dueDestinations(trx, clock(), DESTINATIONS_PER_PASS, orgsNotServed(db)),
+      )
       if (due.length === 0) return 0
       const heads = await audit.chainedHeads([...new Set(due.map((d) => d.org_id))])
       let delivered = 0

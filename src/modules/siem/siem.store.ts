@@ -39,11 +39,13 @@ export async function dueDestinations(
   trx: Trx,
   now: Date,
   limit: number,
+  refused: readonly string[],
 ): Promise<{ id: string; org_id: string; cursor_seq: number }[]> {
   return trx
     .selectFrom('siem_destinations')
     .select(['id', 'org_id', 'cursor_seq'])
     .where('state', '=', 'active')
+    .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
     .where('next_attempt_at', '<=', now)
     .where((eb) => eb.or([eb('leased_until', 'is', null), eb('leased_until', '<', now)]))
     .orderBy('next_attempt_at')

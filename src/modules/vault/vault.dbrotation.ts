@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
 import { scramVerifier } from '../../crypto/scram.ts'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, type Trx } from '../../db/tenant.ts'
+import { withOrg, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { absent, AppError } from '../../errors.ts'
 import { periodic, type Periodic } from '../../jobs/periodic.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -327,9 +327,11 @@ export function createDbRotationService(deps: {
   }
 
   async function due(): Promise<{ org_id: string; secret_id: string }[]> {
+    const refused = orgsNotServed(db) // P8.1: a refused org's credentials are not rotated
     return db
       .selectFrom('secret_rotations')
       .select(['org_id', 'secret_id'])
+      .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
       .where('next_due_at', '<=', new Date())
       .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', new Date())]))
       .limit(50)

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { withOrg, withOwner, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { SealedError, type RootKeyProvider } from '../../crypto/providers/provider.ts'
 import type { ShredRing } from '../../crypto/shred-ring.ts'
 import { AppError } from '../../errors.ts'
@@ -225,7 +225,14 @@ export function createRotationService(deps: {
   }
 
   async function orgsToRewrap(): Promise<string[]> {
-    const rows = await db.selectFrom('org_keys').select('org_id').distinct().where('state', '=', 'retiring').execute()
+    const refused = orgsNotServed(db) // P8.1: a refused org's keys are not rewrapped meanwhile
+    const rows = await db
+      .selectFrom('org_keys')
+      .select('org_id')
+      .distinct()
+      .where('state', '=', 'retiring')
+      .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
+      .execute()
     return rows.map((r) => r.org_id)
   }
 

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import type { Page, PageRequest } from '../../db/page.ts'
-import { withOrg, type Trx } from '../../db/tenant.ts'
+import { withOrg, type Trx, orgsNotServed } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -174,10 +174,13 @@ export function createSourcesService(deps: {
       'database credential check',
       deps.checkIntervalMs,
       async () => {
-        // The table owner reads across orgs here, as the other schedulers do; each check runs in its org.
+        // The table owner reads across orgs here, as the other schedulers do; each check runs in its org
+        // (P8.1: none in a refused org).
+        const refused = orgsNotServed(db)
         const due = await db
           .selectFrom('secrets')
           .select(['org_id', 'id'])
+          .$if(refused.length > 0, (q) => q.where('org_id', 'not in', refused))
           .where('type', '=', 'database_credential')
           .where((eb) =>
             eb.or([

@@ -10,7 +10,8 @@ import { useAccountOrgs, useMe, useSignOut } from './api.ts'
  * The orgs the account belongs to (GET /v1/me/orgs). A session acts in the one org it signed
  * in to: that org opens at once; another org is a new sign-in (this session ends first), so
  * that org's own policy (two-factor, allowed addresses, SSO) applies there. A suspended
- * membership is shown, not offered.
+ * membership is shown, not offered; so is an org rollback detection refuses (`served: false`,
+ * P8.1): its sign-in would answer 503 until an operator acknowledges the rollback.
  */
 export function OrgPickerPage() {
   const me = useMe()
@@ -66,7 +67,14 @@ export function OrgPickerPage() {
                         suspended
                       </Badge>
                     ) : null}
-                    {!org.current && org.suspendedAt === null ? (
+                    {org.served ? null : (
+                      <Badge variant="filled" color="red.9">
+                        {org.refusal === 'ORG_ROLLBACK_UNCHECKED'
+                          ? 'unavailable: being checked'
+                          : 'unavailable: rolled back'}
+                      </Badge>
+                    )}
+                    {!org.current && org.suspendedAt === null && org.served ? (
                       <Button
                         size="xs"
                         variant="default"

@@ -35,9 +35,21 @@ export class BackupFileError extends Error {
   }
 }
 
-/** A backup was refused before anything changed; `code` is stable, the message says what to do. */
+/** Every code a {@link BackupRefusedError} carries (each documented in docs/errors.md, "Backup refusals"). */
+export const BACKUP_REFUSAL_CODES = [
+  'BACKUP_NOT_FOUND',
+  'BACKUP_EXISTS',
+  'BACKUP_ENGINE_MISMATCH',
+  'BACKUP_TARGET_IN_USE',
+  'BACKUP_TARGET_NOT_EMPTY',
+] as const
+
+/**
+ * A backup was refused before anything changed; `code` is stable (docs/errors.md, "Backup
+ * refusals"), the message says what to do.
+ */
 export class BackupRefusedError extends Error {
-  readonly code: 'BACKUP_TARGET_IN_USE' | 'BACKUP_TARGET_NOT_EMPTY' | 'BACKUP_ENGINE_MISMATCH' | 'BACKUP_EXISTS'
+  readonly code: (typeof BACKUP_REFUSAL_CODES)[number]
   constructor(code: BackupRefusedError['code'], message: string) {
     super(message)
     this.name = 'BackupRefusedError'

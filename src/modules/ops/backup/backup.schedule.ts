@@ -6,7 +6,7 @@ import { sql } from 'kysely'
 import type { Clock } from '../../../clock.ts'
 import type { Config } from '../../../config.ts'
 import type { Database } from '../../../db/connect.ts'
-import { withOrg, withOwner, type Trx } from '../../../db/tenant.ts'
+import { orgsNotServed, withOrg, withOwner, type Trx } from '../../../db/tenant.ts'
 import { periodic, type Periodic } from '../../../jobs/periodic.ts'
 import type { AuditService } from '../../audit/audit.service.ts'
 import type { AlertsService } from '../../response/alerts.service.ts'
@@ -94,7 +94,10 @@ export function createBackupScheduler(deps: {
   async function run(config: BackupConfig): Promise<ScheduledRun> {
     const started = deps.clock()
     const file = path.join(config.dir, `custodian-${basicTime(started)}-${deps.database.engine}.cbk`)
-    const providerOrg = await deps.providerOrgId()
+    // Audited in the provider org while it is served: one rollback detection refuses (P8.1)
+    // is written nothing, and the backup (recorded in backup_runs) is not failed for that.
+    const provider = await deps.providerOrgId()
+    const providerOrg = provider !== undefined && !orgsNotServed(db).includes(provider) ? provider : undefined
     let written: string | undefined // set once this run's own file holds the name
     try {
       mkdirSync(config.dir, { recursive: true, mode: 0o700 })

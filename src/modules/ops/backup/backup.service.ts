@@ -23,7 +23,6 @@ import {
   withDatabase,
 } from './backup.engine.ts'
 import {
-  BackupFileError,
   BackupRefusedError,
   checkPayloadHash,
   decryptPayload,
@@ -177,7 +176,7 @@ export async function openBackup(
   keys: Pick<BackupKeys, 'signer' | 'rootKey'>,
   identity: KeyObject | undefined,
 ): Promise<OpenedBackup> {
-  if (!existsSync(file)) throw new BackupFileError(`${file} does not exist`)
+  if (!existsSync(file)) throw new BackupRefusedError('BACKUP_NOT_FOUND', `${file} does not exist`)
   const parts = readBackupFrame(file)
   const manifest = await verifyManifest(parts.manifestJws, new Map([[keys.signer.keyId, keys.signer.publicKey]]))
   await checkPayloadHash(file, parts, manifest)
@@ -201,14 +200,25 @@ export interface VerifyReport {
  * database (PostgreSQL: a database created beside `postgresUrl`'s and dropped after; PGlite:
  * a temporary data directory, removed after) and checks the copy ({@link inspectRestored}).
  * Throws {@link BackupVerificationError} when a check fails.
+ *
+ * `onChecked` is called once every refusal that can be known up front has been made (the
+ * file, its signature and hash, the key, a PostgreSQL backup with no server to restore it
+ * on), before the scratch database is created: a caller's progress line never precedes a
+ * refusal it could have had first.
  */
 export async function verifyBackup(
   file: string,
   keys: BackupKeys,
-  options: { identity?: KeyObject | undefined; postgresUrl: string | undefined },
+  options: { identity?: KeyObject | undefined; postgresUrl: string | undefined; onChecked?: () => void },
 ): Promise<VerifyReport> {
   const opened = await openBackup(file, keys, options.identity)
   try {
+    if (opened.manifest.engine === 'postgres' && options.postgresUrl === undefined)
+      throw new BackupRefusedError(
+        'BACKUP_ENGINE_MISMATCH',
+        'a PostgreSQL backup is verified in a scratch database: set DATABASE_URL to a server to create it on',
+      )
+    options.onChecked?.()
     const figures = await withScratch(opened, options.postgresUrl, (database) =>
       inspectRestored(database.kysely, opened.manifest, keys),
     )
@@ -234,11 +244,7 @@ async function withScratch<T>(
   fn: (database: Database) => Promise<T>,
 ): Promise<T> {
   if (opened.manifest.engine === 'postgres') {
-    if (postgresUrl === undefined)
-      throw new BackupRefusedError(
-        'BACKUP_ENGINE_MISMATCH',
-        'a PostgreSQL backup is verified in a scratch database: set DATABASE_URL to a server to create it on',
-      )
+    if (postgresUrl === undefined) throw new Error('a PostgreSQL backup is verified beside a server (checked first)')
     const scratch = siblingName(databaseName(postgresUrl), 'bkverify')
     await createDatabase(postgresUrl, scratch)
     try {
@@ -294,15 +300,18 @@ export interface RestoreReport {
  * kept (renamed), never dropped. Refused, with nothing changed, when a service is connected
  * to the target (PostgreSQL: another session on it; embedded: the data-directory lock), when
  * the target holds data and `force` is not set, or when the backup's engine is not the
- * target's.
+ * target's. Every such refusal (and the file's own checks, {@link openBackup}) comes before
+ * `onChecked`, which is called once, just before the first change (the new database or
+ * staging directory): a caller prints its progress there, never before a refusal.
  */
 export async function restoreBackup(
   file: string,
   keys: BackupKeys,
   target: { databaseUrl: string | undefined; dataDir: string },
-  options: { identity?: KeyObject | undefined; force: boolean },
+  options: { identity?: KeyObject | undefined; force: boolean; onChecked?: () => void },
 ): Promise<RestoreReport> {
   const opened = await openBackup(file, keys, options.identity)
+  const onChecked = options.onChecked ?? (() => {})
   try {
     const engine = target.databaseUrl === undefined ? 'pglite' : 'postgres'
     if (opened.manifest.engine !== engine)
@@ -311,8 +320,8 @@ export async function restoreBackup(
         `this is a backup of ${opened.manifest.engine === 'pglite' ? 'an embedded (PGlite)' : 'a PostgreSQL'} database; it restores only into the same engine`,
       )
     return target.databaseUrl === undefined
-      ? await restorePglite(opened, keys, target.dataDir, options.force)
-      : await restorePostgres(opened, keys, target.databaseUrl, options.force)
+      ? await restorePglite(opened, keys, target.dataDir, options.force, onChecked)
+      : await restorePostgres(opened, keys, target.databaseUrl, options.force, onChecked)
   } finally {
     opened.fileKey.fill(0)
   }
@@ -323,6 +332,7 @@ async function restorePostgres(
   keys: BackupKeys,
   url: string,
   force: boolean,
+  onChecked: () => void,
 ): Promise<RestoreReport> {
   const target = databaseName(url)
   // A database cannot be renamed from a session on it: the server's maintenance database.
@@ -351,6 +361,7 @@ async function restorePostgres(
         `${target} holds ${orgs} org(s): restore with --force to replace it (it is kept, renamed, not dropped)`,
       )
   }
+  onChecked()
   const fresh = siblingName(target, 'restore')
   await createDatabase(maintenance, fresh)
   let swapped = false
@@ -383,6 +394,7 @@ async function restorePglite(
   keys: BackupKeys,
   dataDir: string,
   force: boolean,
+  onChecked: () => void,
 ): Promise<RestoreReport> {
   const lock = lockDataDir(dataDir) // DataDirLockedError names the running process: refused, nothing changed
   try {
@@ -406,6 +418,7 @@ async function restorePglite(
         await current.close()
       }
     }
+    onChecked()
     const staging = `${pgdata}.restoring`
     const restored = `${pgdata}${RESTORED_SUFFIX}`
     rmSync(staging, { recursive: true, force: true })
