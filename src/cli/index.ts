@@ -68,6 +68,14 @@ async function registerAdminCommands(): Promise<{
   witness.registerWitness(program)
   consent.registerConsent(program)
   backup.registerBackup(program)
+  // P8.2: an admin command naming (--org) an org of another region is refused before it opens
+  // anything here — that org's data is in that region's database, not this one's.
+  program.hook('preAction', async (_program, action) => {
+    const org: unknown = action.opts().org
+    if (typeof org !== 'string') return
+    const { createResidency } = await import('../modules/ops/residency.ts')
+    createResidency(config.loadConfig().residency).assertLocal(org)
+  })
   return { isAppError: errors.isAppError, ConfigError: config.ConfigError }
 }
 

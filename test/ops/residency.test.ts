@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { deriveKey, ed25519FromSeed } from '../../src/crypto/keys.ts'
 import { createLocalProvider } from '../../src/crypto/providers/local.ts'
 import {
+  BackupRefusedError,
   BackupVerificationError,
   createBackup,
+  restoreBackup,
   verifyBackup,
   type BackupKeys,
 } from '../../src/modules/ops/backup/backup.service.ts'
@@ -24,6 +26,7 @@ import {
 } from '../../src/modules/ops/residency.ts'
 import { loadConfig } from '../../src/config.ts'
 import { fingerprint, startTestApp, type TestApp } from '../helpers/app.ts'
+import { runToExit } from '../helpers/process.ts'
 import { createTestDatabase, forEachEngine, type TestDatabase } from '../helpers/db.ts'
 import { buildRouteFixture, ROUTES, type Fixture } from '../helpers/route-table.ts'
 
@@ -83,6 +86,23 @@ it('P8.2 the region configuration is checked: names, https URLs, the deployment�
     problems({ CUSTODIAN_REGION: 'eu', CUSTODIAN_REGIONS: `${DIRECTORY},eu=https://x.test` }),
     /eu is listed twice/,
   )
+})
+
+it('P8.2 an admin command naming (--org) an org of another region is refused before it opens anything', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'custodian-residency-cli-'))
+  for (const args of [
+    ['audit', 'verify', '--org', mintRegionOrgId('us')],
+    ['keys', 'status', '--org', mintRegionOrgId('us')],
+  ]) {
+    const run = await runToExit(['bin/custodian.js', ...args], {
+      CUSTODIAN_DATA_DIR: dir,
+      CUSTODIAN_REGION: 'eu',
+      CUSTODIAN_REGIONS: DIRECTORY,
+    })
+    assert.equal(run.code, 1, run.output)
+    assert.match(run.output, /REGION_MISDIRECTED: this org belongs to the us region.*https:\/\/us\.custodian\.test/)
+  }
+  assert.deepEqual(readdirSync(dir), [], 'nothing created in the data directory')
 })
 
 forEachEngine('data residency: one deployment per region, each with its own database (P8.2)', (engine) => {
@@ -242,22 +262,57 @@ forEachEngine('data residency: one deployment per region, each with its own data
     }
   })
 
-  it('P8.2 a backup of one region is refused by another region’s deployment: its copy fails the checks, so it is never swapped in', async () => {
+  it('P8.2 a backup of one region is refused by another region’s deployment: up front by its manifest’s org ids, and in the restored copy for ids that name no region', async () => {
     const { db, keys } = cell('us')
-    const file = path.join(mkdtempSync(path.join(tmpdir(), 'custodian-residency-')), 'us.cbk')
+    const dir = mkdtempSync(path.join(tmpdir(), 'custodian-residency-'))
+    const file = path.join(dir, 'us.cbk')
     await createBackup({ database: db, databaseUrl: db.url }, keys, { file })
     const postgresUrl = engine === 'postgres' ? process.env.TEST_DATABASE_URL : undefined
-    await assert.rejects(verifyBackup(file, { ...keys, region: 'eu' }, { postgresUrl }), (error: unknown) => {
-      assert.ok(error instanceof BackupVerificationError)
-      assert.equal(error.figures.problems.length, 1, JSON.stringify(error.figures.problems))
-      assert.match(
-        error.figures.problems[0] as string,
-        /holds orgs of another region .*: us.*this deployment serves eu/,
-      )
-      return true
-    })
+    let checked = false
+    await assert.rejects(
+      verifyBackup(file, { ...keys, region: 'eu' }, { postgresUrl, onChecked: () => void (checked = true) }),
+      (error: unknown) => {
+        assert.ok(error instanceof BackupRefusedError)
+        assert.equal(error.code, 'BACKUP_REGION_MISMATCH')
+        assert.match(error.message, /holds 3 orgs of another region .*this deployment serves eu/)
+        return true
+      },
+    )
+    assert.equal(checked, false, 'refused before anything was decrypted into a database')
+    await assert.rejects(
+      restoreBackup(
+        file,
+        { ...keys, region: 'eu' },
+        { databaseUrl: undefined, dataDir: path.join(dir, 'target') },
+        { force: true, onChecked: () => void (checked = true) },
+      ),
+      /BACKUP_REGION_MISMATCH|holds 3 orgs of another region/,
+    )
+    assert.equal(checked, false)
     const report = await verifyBackup(file, { ...keys, region: 'us' }, { postgresUrl })
     assert.deepEqual(report.figures.problems, [])
+  })
+
+  it('P8.2 a backup whose org ids name no region is checked in its restored copy: an org pinned elsewhere fails it', async () => {
+    const db = await createTestDatabase(engine)
+    try {
+      const { keys } = cell('us')
+      // An org from before the ids named their region, pinned to us since.
+      await db.kysely
+        .insertInto('orgs')
+        .values({ id: randomUUID(), kind: 'customer', name: 'Legacy of us', region: 'us' })
+        .execute()
+      const file = path.join(mkdtempSync(path.join(tmpdir(), 'custodian-residency-')), 'legacy.cbk')
+      await createBackup({ database: db, databaseUrl: db.url }, keys, { file })
+      const postgresUrl = engine === 'postgres' ? process.env.TEST_DATABASE_URL : undefined
+      await assert.rejects(verifyBackup(file, { ...keys, region: 'eu' }, { postgresUrl }), (error: unknown) => {
+        assert.ok(error instanceof BackupVerificationError)
+        assert.match(error.figures.problems.join(' '), /holds orgs of another region .*: us.*this deployment serves eu/)
+        return true
+      })
+    } finally {
+      await db.close()
+    }
   })
 
   it('P8.2 an org never moves: a request to change its region, or to create one of another region, is refused and recorded; the database refuses the UPDATE', async () => {

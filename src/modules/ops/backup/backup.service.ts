@@ -30,6 +30,7 @@ import {
   writeBackupFile,
 } from './backup.file.ts'
 import { inspectRestored, type RestoredFigures } from './backup.inspect.ts'
+import { regionTag, tagOfOrgId } from '../residency.ts'
 import { unwrapFileKey, wrapFileKey } from './backup.keys.ts'
 import {
   BACKUP_FORMAT,
@@ -196,6 +197,31 @@ export interface VerifyReport {
 }
 
 /**
+ * P8.2, up front: a backup whose signed manifest names an org of another region (an org id
+ * tagged with another region, src/modules/ops/residency.ts) is refused before anything is
+ * decrypted into a database of this region. Orgs whose ids name no region (made before
+ * residency) are checked in the restored copy instead ({@link inspectRestored}).
+ */
+function refuseOtherRegion(manifest: BackupManifest, region: string | undefined): void {
+  if (region === undefined) return
+  const here = regionTag(region)
+  const foreign = manifest.orgs.filter((o) => {
+    const tag = tagOfOrgId(o.orgId)
+    return tag !== undefined && tag !== here
+  })
+  if (foreign.length > 0)
+    throw new BackupRefusedError(
+      'BACKUP_REGION_MISMATCH',
+      `the backup holds ${foreign.length} org${foreign.length > 1 ? 's' : ''} of another region (${foreign
+        .slice(0, 3)
+        .map((o) => o.orgId)
+        .join(
+          ', ',
+        )}${foreign.length > 3 ? ', …' : ''}); this deployment serves ${region} (CUSTODIAN_REGION): verify and restore it in that region's deployment (P8.2)`,
+    )
+}
+
+/**
  * Verifies a backup end to end: opens it ({@link openBackup}), decrypts it into a scratch
  * database (PostgreSQL: a database created beside `postgresUrl`'s and dropped after; PGlite:
  * a temporary data directory, removed after) and checks the copy ({@link inspectRestored}).
@@ -213,6 +239,7 @@ export async function verifyBackup(
 ): Promise<VerifyReport> {
   const opened = await openBackup(file, keys, options.identity)
   try {
+    refuseOtherRegion(opened.manifest, keys.region)
     if (opened.manifest.engine === 'postgres' && options.postgresUrl === undefined)
       throw new BackupRefusedError(
         'BACKUP_ENGINE_MISMATCH',
@@ -313,6 +340,7 @@ export async function restoreBackup(
   const opened = await openBackup(file, keys, options.identity)
   const onChecked = options.onChecked ?? (() => {})
   try {
+    refuseOtherRegion(opened.manifest, keys.region)
     const engine = target.databaseUrl === undefined ? 'pglite' : 'postgres'
     if (opened.manifest.engine !== engine)
       throw new BackupRefusedError(
