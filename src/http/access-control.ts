@@ -74,28 +74,44 @@ export function registerAccessControl(
   }
 
   /**
-   * P8.2: an org id minted in another region (its URL's `{orgId}`, a body's `orgId`) is
-   * answered 421 with that region's URL before any credential is checked or anything read:
-   * nothing of it is here, and nothing of it may be processed here.
+   * P8.2: an org id minted in another region is answered 421 with that region's URL before
+   * any credential is checked or anything read: nothing of it is here, and nothing of it may
+   * be processed here. Every place a request names an org is looked at — a path parameter
+   * `orgId` or `…OrgId` (`targetOrgId`, `offboardedOrgId`), a query's `org`/`orgId`/`…OrgId`,
+   * a body's `orgId`/`…OrgId` — not only the `{orgId}` of the org the request acts in. The id
+   * refused is kept with the request, so its record holds a digest of that id.
    */
-  function refuseOtherRegion(orgId: string | undefined): void {
-    if (residency === undefined || orgId === undefined) return
-    residency.assertLocal(orgId)
+  function refuseOtherRegion(request: FastifyRequest, source: unknown, keys: (key: string) => boolean): void {
+    if (residency === undefined || typeof source !== 'object' || source === null) return
+    for (const [key, value] of Object.entries(source as Record<string, unknown>)) {
+      if (!keys(key)) continue
+      for (const orgId of [value].flat()) {
+        if (typeof orgId !== 'string') continue
+        try {
+          residency.assertLocal(orgId)
+        } catch (error) {
+          misdirectedOrgs.set(request, orgId)
+          throw error
+        }
+      }
+    }
   }
+  const misdirectedOrgs = new WeakMap<FastifyRequest, string>()
+  const namesOrg = (key: string) => key === 'orgId' || key.endsWith('OrgId')
+  const queryNamesOrg = (key: string) => key === 'org' || namesOrg(key)
 
   // After the body is parsed, before it is validated or handled: a body naming an org of another region or refused now.
   app.addHook('preValidation', async (request) => {
+    refuseOtherRegion(request, request.body, namesOrg)
     const body = request.body as { orgId?: unknown } | null | undefined
-    if (typeof body === 'object' && body !== null && typeof body.orgId === 'string') {
-      refuseOtherRegion(body.orgId)
-      refuseRolledBack(body.orgId)
-    }
+    if (typeof body === 'object' && body !== null && typeof body.orgId === 'string') refuseRolledBack(body.orgId)
   })
 
   app.addHook('onRequest', async (request, reply) => {
     request.meta = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
     const access = request.routeOptions.config.access
-    refuseOtherRegion((request.params as { orgId?: string } | undefined)?.orgId)
+    refuseOtherRegion(request, request.params, namesOrg)
+    refuseOtherRegion(request, request.query, queryNamesOrg)
     refuseRolledBack((request.params as { orgId?: string } | undefined)?.orgId)
     if (rollback !== undefined && request.routeOptions.config.providerPage === true)
       refuseRolledBack(await auth.providerOrgId())
@@ -300,7 +316,10 @@ export function registerAccessControl(
           ? {}
           : { missingPermissions: error.extras.missingPermissions }),
         ...(misdirected
-          ? { requestedOrgDigest: orgIdDigest(String(requestedOrg)), requestedRegion: error.extras.region ?? null }
+          ? {
+              requestedOrgDigest: orgIdDigest(misdirectedOrgs.get(request) ?? String(requestedOrg)),
+              requestedRegion: error.extras.region ?? null,
+            }
           : // Only an org id is kept: a path segment can carry anything, a misplaced credential included.
             requestedOrg !== undefined && requestedOrg !== orgId && params?.orgId !== undefined
             ? {

@@ -166,25 +166,50 @@ export async function pinOrgs(db: Kysely<DB>, region: string | undefined): Promi
   if (region === undefined) return 0
   // Owner transaction: a start-up check over every org, which no org-scoped role can see.
   return withOwner(db, async (trx) => {
-    const pinned = await sql`UPDATE orgs SET region = ${region} WHERE region IS NULL`.execute(trx)
-    const foreign = await trx
-      .selectFrom('orgs')
-      .select(['id', 'region'])
-      .where('region', '<>', region)
-      .orderBy('id')
-      .limit(6)
-      .execute()
-    if (foreign.length > 0)
-      throw new ResidencyError(
-        `this database holds org${foreign.length > 1 ? 's' : ''} of another region (${foreign
-          .slice(0, 5)
-          .map((o) => `${o.id}: ${o.region}`)
-          .join(
-            ', ',
-          )}${foreign.length > 5 ? ', …' : ''}) but this deployment serves ${region} (CUSTODIAN_REGION): its data must not be served here (P8.2). Restore that region's backup into that region's database, and this region's into this one (docs/operations.md, "Data residency").`,
-      )
-    return Number(pinned.numAffectedRows ?? 0)
+    // Checked before anything is pinned: an unpinned row whose id names another region is that region's, not ours.
+    const foreign = await foreignOrgs(trx, region, 6)
+    if (foreign.length === 0) {
+      const pinned = await sql`UPDATE orgs SET region = ${region} WHERE region IS NULL`.execute(trx)
+      return Number(pinned.numAffectedRows ?? 0)
+    }
+    throw new ResidencyError(
+      `this database holds org${foreign.length > 1 ? 's' : ''} of another region (${foreign
+        .slice(0, 5)
+        .map((o) => `${o.id}: ${o.region ?? 'its id names another region'}`)
+        .join(
+          ', ',
+        )}${foreign.length > 5 ? ', …' : ''}) but this deployment serves ${region} (CUSTODIAN_REGION): its data must not be served here (P8.2). Restore that region's backup into that region's database, and this region's into this one (docs/operations.md, "Data residency").`,
+    )
   })
+}
+
+/**
+ * The orgs of a database that are not `region`'s (the first `limit`, by id): pinned to
+ * another region, or carrying another region's tag in their id whatever their `region`
+ * column says (a row copied by hand, relabelled, or not pinned yet). Without a `region`
+ * column (a database from before migration 0059) only the ids are looked at.
+ */
+export async function foreignOrgs(
+  db: Kysely<DB>,
+  region: string,
+  limit: number,
+): Promise<{ id: string; region: string | null }[]> {
+  const tag = regionTag(region).toString(16).padStart(4, '0')
+  const taggedElsewhere = sql<boolean>`(substr(id::text, 15, 1) = '8' AND substr(id::text, 1, 4) <> ${tag})`
+  try {
+    return (
+      await sql<{ id: string; region: string | null }>`
+        SELECT id, region FROM orgs
+         WHERE (region IS NOT NULL AND region <> ${region}) OR ${taggedElsewhere}
+         ORDER BY id LIMIT ${limit}`.execute(db)
+    ).rows
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42703') throw error // undefined_column: from before 0059
+    return (
+      await sql<{ id: string; region: null }>`
+        SELECT id, NULL AS region FROM orgs WHERE ${taggedElsewhere} ORDER BY id LIMIT ${limit}`.execute(db)
+    ).rows
+  }
 }
 
 /** The database holds an org of another region: the service does not start (P8.2). */

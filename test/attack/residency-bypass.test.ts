@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict'
+import { before, it } from 'node:test'
+import { sql } from 'kysely'
+import { loadConfig } from '../../src/config.ts'
+import { mintRegionOrgId, orgIdDigest, pinOrgs, ResidencyError } from '../../src/modules/ops/residency.ts'
+import { bootstrapProvider, useTestApp, type Org } from '../helpers/app.ts'
+import { createTestDatabase, forEachEngine } from '../helpers/db.ts'
+
+/**
+ * Attacks on data residency (P8.2, src/modules/ops/residency.ts): an org of another region
+ * named somewhere the guard did not look — a path parameter not called `orgId`, a query
+ * string — reaches this region's handlers; an org row whose
+ * id names another region is pinned here at start; a directory URL carrying credentials is
+ * handed to every anonymous caller in the 421.
+ */
+const ENV = {
+  CUSTODIAN_REGION: 'eu',
+  CUSTODIAN_REGIONS: 'eu=https://eu.custodian.test,us=https://us.custodian.test',
+}
+
+it('attack: a region URL with credentials, a query or a fragment is refused — the 421 hands it to anyone (P8.2)', () => {
+  const problems = (regions: string) => {
+    try {
+      loadConfig({ CUSTODIAN_DATA_DIR: '/tmp/x', CUSTODIAN_REGION: 'eu', CUSTODIAN_REGIONS: regions })
+      return ''
+    } catch (error) {
+      return String((error as Error).message)
+    }
+  }
+  const eu = 'eu=https://eu.custodian.test'
+  assert.equal(problems(`${eu},us=https://us.custodian.test/custodian`), '', 'a path is fine')
+  for (const url of [
+    'https://admin:hunter2@us.custodian.test',
+    'https://token@us.custodian.test',
+    'https://us.custodian.test/?key=secret',
+    'https://us.custodian.test/#frag',
+  ])
+    assert.match(problems(`${eu},us=${url}`), /CUSTODIAN_REGIONS: us: /, url)
+})
+
+forEachEngine('attack: data residency bypasses (P8.2)', (engine) => {
+  const t = useTestApp(engine, { ...ENV, CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
+  let provider: Org
+  const us = mintRegionOrgId('us')
+
+  before(async () => {
+    provider = await bootstrapProvider(t())
+  })
+
+  it('attack: another region’s org named by a path parameter other than {orgId}, or by ?org=, is refused 421 and recorded by digest', async () => {
+    const cases = [
+      { method: 'POST', url: `/v1/operator/rollback/orgs/${us}/acknowledge`, body: { reason: 'restored' } },
+      { method: 'GET', url: `/v1/operator/offboardings/${us}` },
+      // A verifier key for another region's org, made with this region's key: a wrong key a witness would adopt.
+      { method: 'GET', url: `/v1/audit/keys?org=${us}` },
+      { method: 'GET', url: `/v1/audit/keys?org=${us.toUpperCase()}` },
+    ]
+    for (const [i, c] of cases.entries())
+      for (const token of [provider.ownerToken, undefined]) {
+        const response = await t().request({ ...c, token, remoteAddress: `10.77.${i}.${token === undefined ? 1 : 2}` })
+        assert.equal(response.status, 421, `${c.method} ${c.url}: ${response.text}`)
+        assert.equal(response.body.code, 'REGION_MISDIRECTED')
+        assert.equal(response.body.region, 'us')
+        assert.equal(response.body.regionUrl, 'https://us.custodian.test')
+      }
+    await t().app.sequencer.flush()
+    const refusals = await t()
+      .db.kysely.selectFrom('audit_events')
+      .select(['org_id', 'details'])
+      .where('action', '=', 'access.denied')
+      .where(sql<boolean>`details->>'code' = 'REGION_MISDIRECTED'`)
+      .execute()
+    assert.equal(refusals.length, cases.length * 2)
+    for (const r of refusals) {
+      assert.equal(r.org_id, provider.orgId)
+      assert.equal((r.details as { requestedOrgDigest: string }).requestedOrgDigest, orgIdDigest(us))
+      assert.ok(!JSON.stringify(r.details).includes(us), 'the id itself is not kept')
+    }
+  })
+
+  it('attack: an org row whose id names another region, with no region yet, is not pinned here at start (it would move)', async () => {
+    const db = await createTestDatabase(engine)
+    try {
+      const copied = mintRegionOrgId('us')
+      await db.kysely.insertInto('orgs').values({ id: copied, kind: 'customer', name: 'Copied by hand' }).execute()
+      await assert.rejects(pinOrgs(db.kysely, 'eu'), (error: unknown) => {
+        assert.ok(error instanceof ResidencyError)
+        assert.match(error.message, new RegExp(copied))
+        return true
+      })
+      const row = await db.kysely.selectFrom('orgs').select('region').where('id', '=', copied).executeTakeFirstOrThrow()
+      assert.equal(row.region, null, 'left unpinned: nothing moved')
+      // Its region column saying this region does not make it this region's either.
+      await db.kysely.deleteFrom('orgs').where('id', '=', copied).execute()
+      await db.kysely
+        .insertInto('orgs')
+        .values({ id: mintRegionOrgId('us'), kind: 'customer', name: 'Relabelled', region: 'eu' })
+        .execute()
+      await assert.rejects(pinOrgs(db.kysely, 'eu'), ResidencyError)
+    } finally {
+      await db.close()
+    }
+  })
+})
