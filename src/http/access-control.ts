@@ -10,7 +10,7 @@ import { allowlistOf } from '../modules/identity/ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
 import type { ViewerService, ViewerSession } from '../modules/audit/viewer.service.ts'
 import type { OrgServedGuard } from '../modules/audit/rollback.service.ts'
-import { orgIdDigest, type Residency } from '../modules/ops/residency.ts'
+import { canonicalOrgId, orgIdDigest, type Residency } from '../modules/ops/residency.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -90,7 +90,7 @@ export function registerAccessControl(
         try {
           residency.assertLocal(orgId)
         } catch (error) {
-          misdirectedOrgs.set(request, orgId)
+          misdirectedOrgs.set(request, canonicalOrgId(orgId) ?? orgId)
           throw error
         }
       }

@@ -54,6 +54,15 @@ forEachEngine('attack: data residency bypasses (P8.2)', (engine) => {
       // A verifier key for another region's org, made with this region's key: a wrong key a witness would adopt.
       { method: 'GET', url: `/v1/audit/keys?org=${us}` },
       { method: 'GET', url: `/v1/audit/keys?org=${us.toUpperCase()}` },
+      // The URN spelling of a UUID, which the uuid format took and the guard did not.
+      { method: 'GET', url: `/v1/audit/keys?org=urn:uuid:${us}` },
+      { method: 'GET', url: `/v1/orgs/urn:uuid:${us}` },
+      { method: 'GET', url: `/v1/orgs/URN:UUID:${us}/members` },
+      {
+        method: 'POST',
+        url: '/v1/login',
+        body: { email: 'owner@provider.test', password: 'correct horse battery staple', orgId: `urn:uuid:${us}` },
+      },
     ]
     for (const [i, c] of cases.entries())
       for (const token of [provider.ownerToken, undefined]) {
@@ -76,6 +85,19 @@ forEachEngine('attack: data residency bypasses (P8.2)', (engine) => {
       assert.equal((r.details as { requestedOrgDigest: string }).requestedOrgDigest, orgIdDigest(us))
       assert.ok(!JSON.stringify(r.details).includes(us), 'the id itself is not kept')
     }
+  })
+
+  it('attack: an org id spelt as a URN is no id: refused by validation (400), never handed to SQL (P8.2, P8.1)', async () => {
+    for (const url of [`/v1/orgs/urn:uuid:${provider.orgId}`, `/v1/audit/keys?org=urn:uuid:${provider.orgId}`]) {
+      const response = await t().request({ method: 'GET', url, token: provider.ownerToken })
+      assert.ok([400, 404].includes(response.status), `${url}: ${response.text}`)
+    }
+    const login = await t().request({
+      method: 'POST',
+      url: '/v1/login',
+      body: { email: 'owner@provider.test', password: 'wrong password', orgId: `urn:uuid:${provider.orgId}` },
+    })
+    assert.equal(login.status, 400, login.text)
   })
 
   it('attack: an org row whose id names another region, with no region yet, is not pinned here at start (it would move)', async () => {

@@ -73,8 +73,19 @@ export function regionTag(name: string): number {
  * version is not 8: ids minted before residency, or by a deployment without it).
  */
 export function tagOfOrgId(orgId: string): number | undefined {
-  if (!UUID.test(orgId) || orgId[14] !== '8') return undefined
-  return Number.parseInt(orgId.slice(0, 4), 16)
+  const id = canonicalOrgId(orgId)
+  if (id === undefined || id[14] !== '8') return undefined
+  return Number.parseInt(id.slice(0, 4), 16)
+}
+
+/**
+ * An org id as the database holds it (lowercase, hyphenated), from any spelling a request
+ * may carry that a validator or the database could take for it: upper case, the
+ * `urn:uuid:` form (RFC 9562 §4). Undefined for anything else.
+ */
+export function canonicalOrgId(text: string): string | undefined {
+  const id = text.replace(/^urn:uuid:/i, '')
+  return UUID.test(id) ? id.toLowerCase() : undefined
 }
 
 /**
