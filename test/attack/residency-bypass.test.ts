@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
 import { before, it } from 'node:test'
 import { sql } from 'kysely'
 import { loadConfig } from '../../src/config.ts'
 import { mintRegionOrgId, orgIdDigest, pinOrgs, ResidencyError } from '../../src/modules/ops/residency.ts'
-import { bootstrapProvider, useTestApp, type Org } from '../helpers/app.ts'
+import { bootstrapProvider, startTestApp, useTestApp, type Org } from '../helpers/app.ts'
 import { createTestDatabase, forEachEngine } from '../helpers/db.ts'
 
 /**
@@ -119,6 +120,31 @@ forEachEngine('attack: data residency bypasses (P8.2)', (engine) => {
         .values({ id: mintRegionOrgId('us'), kind: 'customer', name: 'Relabelled', region: 'eu' })
         .execute()
       await assert.rejects(pinOrgs(db.kysely, 'eu'), ResidencyError)
+    } finally {
+      await db.close()
+    }
+  })
+
+  it('attack: a region’s database started without CUSTODIAN_REGION is refused — leaving the variable out does not switch residency off', async () => {
+    const db = await createTestDatabase(engine)
+    try {
+      const legacy = randomUUID()
+      await db.kysely.insertInto('orgs').values({ id: legacy, kind: 'customer', name: 'Legacy' }).execute()
+      assert.equal(await pinOrgs(db.kysely, undefined), 0, 'a database of unpinned orgs starts as before')
+      const pinned = mintRegionOrgId('eu')
+      await db.kysely.insertInto('orgs').values({ id: pinned, kind: 'customer', name: 'Of eu', region: 'eu' }).execute()
+      await assert.rejects(startTestApp(engine, db, {}), (error: unknown) => {
+        assert.ok(error instanceof ResidencyError)
+        assert.match(error.message, new RegExp(`${pinned}: eu.*no CUSTODIAN_REGION`))
+        return true
+      })
+      // Only its id naming a region (its row not pinned yet) is enough.
+      await db.kysely.deleteFrom('orgs').where('id', '=', pinned).execute()
+      await db.kysely
+        .insertInto('orgs')
+        .values({ id: mintRegionOrgId('us'), kind: 'customer', name: 'Of us' })
+        .execute()
+      await assert.rejects(pinOrgs(db.kysely, undefined), ResidencyError)
     } finally {
       await db.close()
     }

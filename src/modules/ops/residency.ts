@@ -168,14 +168,30 @@ function misdirected(region: string | undefined, regions: ReadonlyMap<string, st
  * region (orgs created before residency was configured), then refuses to go on if the
  * database holds an org of another region — a backup restored into the wrong region's
  * database, or rows copied by hand — naming how many and the first few. Without residency
- * configured it does nothing.
+ * configured it refuses a database that holds any org pinned to a region, and pins nothing.
  *
- * @throws ResidencyError when the database holds an org of another region.
+ * @throws ResidencyError when the database holds an org of another region (without residency: of any region).
  * @returns how many orgs were pinned now.
  */
 export async function pinOrgs(db: Kysely<DB>, region: string | undefined): Promise<number> {
-  if (region === undefined) return 0
   // Owner transaction: a start-up check over every org, which no org-scoped role can see.
+  if (region === undefined)
+    return withOwner(db, async (trx) => {
+      // Residency is not switched off by leaving CUSTODIAN_REGION out: a database whose orgs are
+      // pinned to a region is served only by that region's deployment (a copy started elsewhere
+      // without the variable, a deployment that lost it).
+      const pinned = await foreignOrgs(trx, undefined, 6)
+      if (pinned.length > 0)
+        throw new ResidencyError(
+          `this database holds org${pinned.length > 1 ? 's' : ''} pinned to a region (${pinned
+            .slice(0, 5)
+            .map((o) => `${o.id}: ${o.region ?? 'its id names a region'}`)
+            .join(
+              ', ',
+            )}${pinned.length > 5 ? ', …' : ''}) but this deployment has no CUSTODIAN_REGION: its data is served only by its region's deployment (P8.2). Set CUSTODIAN_REGION (and CUSTODIAN_REGIONS) as that deployment has them (docs/operations.md, "Data residency").`,
+        )
+      return 0
+    })
   return withOwner(db, async (trx) => {
     // Checked before anything is pinned: an unpinned row whose id names another region is that region's, not ours.
     const foreign = await foreignOrgs(trx, region, 6)
@@ -202,16 +218,17 @@ export async function pinOrgs(db: Kysely<DB>, region: string | undefined): Promi
  */
 export async function foreignOrgs(
   db: Kysely<DB>,
-  region: string,
+  region: string | undefined,
   limit: number,
 ): Promise<{ id: string; region: string | null }[]> {
-  const tag = regionTag(region).toString(16).padStart(4, '0')
-  const taggedElsewhere = sql<boolean>`(substr(id::text, 15, 1) = '8' AND substr(id::text, 1, 4) <> ${tag})`
+  // Without a region of its own, every region is another: any pinned org, any tagged id.
+  const tag = region === undefined ? null : regionTag(region).toString(16).padStart(4, '0')
+  const taggedElsewhere = sql<boolean>`(substr(id::text, 15, 1) = '8' AND substr(id::text, 1, 4) IS DISTINCT FROM ${tag})`
   try {
     return (
       await sql<{ id: string; region: string | null }>`
         SELECT id, region FROM orgs
-         WHERE (region IS NOT NULL AND region <> ${region}) OR ${taggedElsewhere}
+         WHERE (region IS NOT NULL AND region IS DISTINCT FROM ${region ?? null}) OR ${taggedElsewhere}
          ORDER BY id LIMIT ${limit}`.execute(db)
     ).rows
   } catch (error) {

@@ -42,11 +42,12 @@ export async function inspectRestored(
   // P8.2: a backup of another region's deployment is never restored here — an org pinned to
   // another region, or whose id names one. (A copy made before regions existed has no region
   // column and untagged ids: its orgs are pinned to this region at the first start.)
-  if (keys.region !== undefined) {
+  // Without a region here, a backup of any region's deployment is another region's.
+  {
     const foreign = await foreignOrgs(db, keys.region, 5)
     if (foreign.length > 0)
       problems.push(
-        `the backup holds orgs of another region (${foreign.map((o) => `${o.id}: ${o.region ?? 'its id names another region'}`).join(', ')}); this deployment serves ${keys.region}: restore it into that region's deployment (P8.2)`,
+        `the backup holds orgs of another region (${foreign.map((o) => `${o.id}: ${o.region ?? 'its id names another region'}`).join(', ')}); this deployment serves ${keys.region ?? 'no region (CUSTODIAN_REGION is not set)'}: restore it into that region's deployment (P8.2)`,
       )
   }
   const applied = (
