@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import { before, it } from 'node:test'
 import { sql } from 'kysely'
 import { loadConfig } from '../../src/config.ts'
+import { createLogger } from '../../src/logger.ts'
 import { mintRegionOrgId, orgIdDigest, pinOrgs, ResidencyError } from '../../src/modules/ops/residency.ts'
 import { bootstrapProvider, startTestApp, useTestApp, type Org } from '../helpers/app.ts'
 import { createTestDatabase, forEachEngine } from '../helpers/db.ts'
@@ -149,4 +150,27 @@ forEachEngine('attack: data residency bypasses (P8.2)', (engine) => {
       await db.close()
     }
   })
+})
+
+it('attack: a misdirected request’s URL in this region’s request log names the other region’s org only by digest (P8.2)', () => {
+  const lines: string[] = []
+  const logger = createLogger(loadConfig({ CUSTODIAN_DATA_DIR: '/tmp/x', ...ENV, CUSTODIAN_LOG_LEVEL: 'info' }), {
+    write: (line: string) => lines.push(line),
+  })
+  const us = mintRegionOrgId('us')
+  const eu = mintRegionOrgId('eu')
+  const legacy = '0b7c3a4e-1f2d-4c5b-8a9e-112233445566'
+  for (const url of [
+    `/v1/orgs/${us}/members`,
+    `/v1/orgs/urn%3Auuid%3A${us.toUpperCase()}`,
+    `/v1/orgs/${eu}/x/${legacy}`,
+  ])
+    logger.info(
+      { req: { method: 'GET', url, ip: '10.0.0.1', routeOptions: { url: '/v1/orgs/:orgId' } } },
+      'incoming request',
+    )
+  const text = lines.join('')
+  assert.ok(!text.toLowerCase().includes(us.toLowerCase()), text)
+  assert.equal(text.split(orgIdDigest(us)).length - 1, 2, 'its digest stands in for it')
+  assert.ok(text.includes(eu) && text.includes(legacy), 'this region’s ids and untagged ids are logged as before')
 })
