@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../errors.ts'
 import type { AuditService } from '../modules/audit/audit.service.ts'
@@ -287,7 +288,10 @@ export function registerAccessControl(
     const orgId = principal?.orgId ?? viewerSession?.orgId ?? (await auth.providerOrgId())
     if (orgId === undefined) return // not bootstrapped: there is no org to record it in
     // An authentic viewer token has a budget of its own: a page spraying from elsewhere cannot spend another's.
-    if (principal === null && !limiter.allow(viewerSession === null ? request.ip : `viewer:${viewerSession.tokenId}`)) {
+    if (
+      principal === null &&
+      !limiter.allow(viewerSession === null ? addressBlock(request.ip) : `viewer:${viewerSession.tokenId}`)
+    ) {
       request.log.warn(
         { ip: request.ip },
         'unauthenticated refusals from this address exceed the audit budget; not recorded',
@@ -381,8 +385,28 @@ function bearerOf(request: FastifyRequest): string | undefined {
 }
 
 /**
+ * The block an address belongs to for the refusal budget: an IPv4 address itself, an IPv6
+ * address's /64 — the least one subscriber is given, so rotating through its 2^64
+ * addresses does not multiply the budget (each anonymous refusal, a 421 included, is a row
+ * in the provider's log).
+ */
+export function addressBlock(ip: string): string {
+  if (!isIPv6(ip)) return ip
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped !== null) return mapped[1] as string
+  const [head = '', tail = ''] = ip.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = ip.includes('::') ? (tail === '' ? [] : tail.split(':')) : []
+  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`
+}
+
+/**
  * Unauthenticated refusals are recorded, but an address spraying bad tokens must not be
- * able to grow the audit log without bound: at most `limit` per address per window.
+ * able to grow the audit log without bound: at most `limit` per address (an IPv6 one: per /64, {@link addressBlock}) per window.
  */
 class RefusalAuditLimiter {
   private readonly counts = new Map<string, { count: number; resetAt: number }>()

@@ -4,6 +4,7 @@ import { before, it } from 'node:test'
 import { sql } from 'kysely'
 import { loadConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
+import { addressBlock } from '../../src/http/access-control.ts'
 import { mintRegionOrgId, orgIdDigest, pinOrgs, ResidencyError } from '../../src/modules/ops/residency.ts'
 import { bootstrapProvider, startTestApp, useTestApp, type Org } from '../helpers/app.ts'
 import { createTestDatabase, forEachEngine } from '../helpers/db.ts'
@@ -87,6 +88,33 @@ forEachEngine('attack: data residency bypasses (P8.2)', (engine) => {
       assert.equal((r.details as { requestedOrgDigest: string }).requestedOrgDigest, orgIdDigest(us))
       assert.ok(!JSON.stringify(r.details).includes(us), 'the id itself is not kept')
     }
+  })
+
+  it('attack: 421s sprayed from one IPv6 /64, a new address each, grow the provider’s log by the budget of one address', async () => {
+    const count = async () =>
+      (
+        await t()
+          .db.kysely.selectFrom('audit_events')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .where('action', '=', 'access.denied')
+          .executeTakeFirstOrThrow()
+      ).n
+    await t().app.sequencer.flush()
+    const before = Number(await count())
+    for (let i = 1; i <= 40; i++) {
+      const response = await t().request({
+        method: 'GET',
+        url: `/v1/orgs/${mintRegionOrgId('us')}`,
+        remoteAddress: `2001:db8:77:1::${i.toString(16)}`,
+      })
+      assert.equal(response.status, 421)
+    }
+    await t().app.sequencer.flush()
+    assert.equal(Number(await count()) - before, 30, 'the budget of one address (30 a minute)')
+    assert.equal(addressBlock('2001:db8:77:1::28'), addressBlock('2001:0db8:0077:0001:ffff::1'))
+    assert.notEqual(addressBlock('2001:db8:77:1::1'), addressBlock('2001:db8:77:2::1'))
+    assert.equal(addressBlock('::ffff:10.1.2.3'), '10.1.2.3')
+    assert.equal(addressBlock('10.1.2.3'), '10.1.2.3')
   })
 
   it('attack: an org id spelt as a URN is no id: refused by validation (400), never handed to SQL (P8.2, P8.1)', async () => {
