@@ -584,6 +584,10 @@ function setValidators(app: FastifyInstance): void {
     // RFC 3339 allows a leap second (`23:59:60`), which no JavaScript Date can hold: every
     // handler reads a date-time with `new Date(…)`, so such a time is refused here (400
     // naming the field) rather than reaching SQL or toISOString() as an Invalid Date (500).
+    // `uuid` is the id itself: ajv-formats also takes `urn:uuid:<id>`, which no database parses (a 500
+    // where the handler reaches SQL) and which the id checks before the handler (residency's tag, a
+    // rolled-back org) do not recognise as an id — so it passed them all.
+    ajv.addFormat('uuid', /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i)
     ajv.addFormat('date-time', {
       type: 'string',
       validate: (text: string) => RFC3339.validate(text) && !Number.isNaN(Date.parse(text)),

@@ -943,6 +943,13 @@ function residencyConfig(text: (key: string) => string | undefined, problems: st
       problems.push(`CUSTODIAN_REGIONS: ${name}: the URL must be https://`)
       continue
     }
+    // The URL is handed to anyone who names an org of that region (the 421's regionUrl): nothing but where it is.
+    if (parsed.username !== '' || parsed.password !== '' || parsed.search !== '' || parsed.hash !== '') {
+      problems.push(
+        `CUSTODIAN_REGIONS: ${name}: the URL is shown to every caller misdirected there: no user, password, query or fragment`,
+      )
+      continue
+    }
     if (regions.has(name)) problems.push(`CUSTODIAN_REGIONS: ${name} is listed twice`)
     const tag = regionTag(name)
     const clash = tags.get(tag)

@@ -1,5 +1,6 @@
 import pino, { type Logger } from 'pino'
 import type { Config } from './config.ts'
+import { canonicalOrgId, orgIdDigest, regionTag, tagOfOrgId } from './modules/ops/residency.ts'
 
 /**
  * JSON logs. The request serializer below logs method, route, URL (query values redacted)
@@ -116,7 +117,7 @@ export function redactUrl(url: string): string {
  * path parameters are not needed to group lines), the URL with its query redacted, the
  * client address. Never headers or bodies.
  */
-function serializeRequest(request: unknown): Record<string, unknown> {
+function serializeRequest(request: unknown, foreignOrg?: (id: string) => boolean): Record<string, unknown> {
   // Any `req` in a log entry comes through here, not only Fastify's: keep strings we know, drop the rest.
   const { method, url, ip, routeOptions } = (request ?? {}) as {
     method?: unknown
@@ -128,21 +129,54 @@ function serializeRequest(request: unknown): Record<string, unknown> {
   return {
     method: text(method),
     route: text(routeOptions?.url),
-    url: typeof url === 'string' ? redactUrl(url) : undefined,
+    url: typeof url === 'string' ? withoutForeignOrgs(redactUrl(url), foreignOrg) : undefined,
     remoteAddress: text(ip),
   }
+}
+
+const UUID_IN_TEXT = /(?:urn:uuid:)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi
+
+/**
+ * P8.2: an id of another region's org in a URL (a misdirected request, answered 421) is not
+ * kept in this region's log, as it is not kept in its audit log: its digest stands in for it.
+ */
+function withoutForeignOrgs(url: string, foreignOrg: ((id: string) => boolean) | undefined): string {
+  if (foreignOrg === undefined) return url
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(url)
+  } catch {
+    decoded = url
+  }
+  if (![...decoded.matchAll(UUID_IN_TEXT)].some(([id]) => foreignOrg(id))) return url
+  return decoded.replace(UUID_IN_TEXT, (id) =>
+    foreignOrg(id) ? `[org of another region ${orgIdDigest(canonicalOrgId(id) ?? id)}]` : id,
+  )
 }
 
 /**
  * Redaction happens twice: by path (known secret fields, whatever their value) and, on the
  * finished line, by shape (any `cst_…` credential, wherever it appears).
  */
-export function createLogger(config: Pick<Config, 'logLevel'>, destination?: pino.DestinationStream): Logger {
+export function createLogger(
+  config: Pick<Config, 'logLevel'> & { residency?: Config['residency'] },
+  destination?: pino.DestinationStream,
+): Logger {
+  const region = config.residency?.region
+  const local = region === undefined ? undefined : regionTag(region)
+  // An id whose tag names another region (residency.ts); untagged ids are anyone's.
+  const foreignOrg =
+    local === undefined
+      ? undefined
+      : (id: string) => {
+          const tag = tagOfOrgId(id)
+          return tag !== undefined && tag !== local
+        }
   return pino(
     {
       level: config.logLevel,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-      serializers: { err: serializeError, req: serializeRequest },
+      serializers: { err: serializeError, req: (request: unknown) => serializeRequest(request, foreignOrg) },
       hooks: { streamWrite: scrubCredentials },
     },
     destination,

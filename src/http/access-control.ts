@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../errors.ts'
 import type { AuditService } from '../modules/audit/audit.service.ts'
@@ -10,7 +11,7 @@ import { allowlistOf } from '../modules/identity/ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
 import type { ViewerService, ViewerSession } from '../modules/audit/viewer.service.ts'
 import type { OrgServedGuard } from '../modules/audit/rollback.service.ts'
-import { orgIdDigest, type Residency } from '../modules/ops/residency.ts'
+import { canonicalOrgId, orgIdDigest, type Residency } from '../modules/ops/residency.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
@@ -74,28 +75,44 @@ export function registerAccessControl(
   }
 
   /**
-   * P8.2: an org id minted in another region (its URL's `{orgId}`, a body's `orgId`) is
-   * answered 421 with that region's URL before any credential is checked or anything read:
-   * nothing of it is here, and nothing of it may be processed here.
+   * P8.2: an org id minted in another region is answered 421 with that region's URL before
+   * any credential is checked or anything read: nothing of it is here, and nothing of it may
+   * be processed here. Every place a request names an org is looked at — a path parameter
+   * `orgId` or `…OrgId` (`targetOrgId`, `offboardedOrgId`), a query's `org`/`orgId`/`…OrgId`,
+   * a body's `orgId`/`…OrgId` — not only the `{orgId}` of the org the request acts in. The id
+   * refused is kept with the request, so its record holds a digest of that id.
    */
-  function refuseOtherRegion(orgId: string | undefined): void {
-    if (residency === undefined || orgId === undefined) return
-    residency.assertLocal(orgId)
+  function refuseOtherRegion(request: FastifyRequest, source: unknown, keys: (key: string) => boolean): void {
+    if (residency === undefined || typeof source !== 'object' || source === null) return
+    for (const [key, value] of Object.entries(source as Record<string, unknown>)) {
+      if (!keys(key)) continue
+      for (const orgId of [value].flat()) {
+        if (typeof orgId !== 'string') continue
+        try {
+          residency.assertLocal(orgId)
+        } catch (error) {
+          misdirectedOrgs.set(request, canonicalOrgId(orgId) ?? orgId)
+          throw error
+        }
+      }
+    }
   }
+  const misdirectedOrgs = new WeakMap<FastifyRequest, string>()
+  const namesOrg = (key: string) => key === 'orgId' || key.endsWith('OrgId')
+  const queryNamesOrg = (key: string) => key === 'org' || namesOrg(key)
 
   // After the body is parsed, before it is validated or handled: a body naming an org of another region or refused now.
   app.addHook('preValidation', async (request) => {
+    refuseOtherRegion(request, request.body, namesOrg)
     const body = request.body as { orgId?: unknown } | null | undefined
-    if (typeof body === 'object' && body !== null && typeof body.orgId === 'string') {
-      refuseOtherRegion(body.orgId)
-      refuseRolledBack(body.orgId)
-    }
+    if (typeof body === 'object' && body !== null && typeof body.orgId === 'string') refuseRolledBack(body.orgId)
   })
 
   app.addHook('onRequest', async (request, reply) => {
     request.meta = { requestId: request.id, ip: request.ip, userAgent: request.headers['user-agent'] ?? null }
     const access = request.routeOptions.config.access
-    refuseOtherRegion((request.params as { orgId?: string } | undefined)?.orgId)
+    refuseOtherRegion(request, request.params, namesOrg)
+    refuseOtherRegion(request, request.query, queryNamesOrg)
     refuseRolledBack((request.params as { orgId?: string } | undefined)?.orgId)
     if (rollback !== undefined && request.routeOptions.config.providerPage === true)
       refuseRolledBack(await auth.providerOrgId())
@@ -271,7 +288,10 @@ export function registerAccessControl(
     const orgId = principal?.orgId ?? viewerSession?.orgId ?? (await auth.providerOrgId())
     if (orgId === undefined) return // not bootstrapped: there is no org to record it in
     // An authentic viewer token has a budget of its own: a page spraying from elsewhere cannot spend another's.
-    if (principal === null && !limiter.allow(viewerSession === null ? request.ip : `viewer:${viewerSession.tokenId}`)) {
+    if (
+      principal === null &&
+      !limiter.allow(viewerSession === null ? addressBlock(request.ip) : `viewer:${viewerSession.tokenId}`)
+    ) {
       request.log.warn(
         { ip: request.ip },
         'unauthenticated refusals from this address exceed the audit budget; not recorded',
@@ -300,7 +320,10 @@ export function registerAccessControl(
           ? {}
           : { missingPermissions: error.extras.missingPermissions }),
         ...(misdirected
-          ? { requestedOrgDigest: orgIdDigest(String(requestedOrg)), requestedRegion: error.extras.region ?? null }
+          ? {
+              requestedOrgDigest: orgIdDigest(misdirectedOrgs.get(request) ?? String(requestedOrg)),
+              requestedRegion: error.extras.region ?? null,
+            }
           : // Only an org id is kept: a path segment can carry anything, a misplaced credential included.
             requestedOrg !== undefined && requestedOrg !== orgId && params?.orgId !== undefined
             ? {
@@ -362,8 +385,28 @@ function bearerOf(request: FastifyRequest): string | undefined {
 }
 
 /**
+ * The block an address belongs to for the refusal budget: an IPv4 address itself, an IPv6
+ * address's /64 — the least one subscriber is given, so rotating through its 2^64
+ * addresses does not multiply the budget (each anonymous refusal, a 421 included, is a row
+ * in the provider's log).
+ */
+export function addressBlock(ip: string): string {
+  if (!isIPv6(ip)) return ip
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)
+  if (mapped !== null) return mapped[1] as string
+  const [head = '', tail = ''] = ip.split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = ip.includes('::') ? (tail === '' ? [] : tail.split(':')) : []
+  const groups = [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+  return `${groups
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(':')}::/64`
+}
+
+/**
  * Unauthenticated refusals are recorded, but an address spraying bad tokens must not be
- * able to grow the audit log without bound: at most `limit` per address per window.
+ * able to grow the audit log without bound: at most `limit` per address (an IPv6 one: per /64, {@link addressBlock}) per window.
  */
 class RefusalAuditLimiter {
   private readonly counts = new Map<string, { count: number; resetAt: number }>()

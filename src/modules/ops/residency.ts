@@ -73,8 +73,19 @@ export function regionTag(name: string): number {
  * version is not 8: ids minted before residency, or by a deployment without it).
  */
 export function tagOfOrgId(orgId: string): number | undefined {
-  if (!UUID.test(orgId) || orgId[14] !== '8') return undefined
-  return Number.parseInt(orgId.slice(0, 4), 16)
+  const id = canonicalOrgId(orgId)
+  if (id === undefined || id[14] !== '8') return undefined
+  return Number.parseInt(id.slice(0, 4), 16)
+}
+
+/**
+ * An org id as the database holds it (lowercase, hyphenated), from any spelling a request
+ * may carry that a validator or the database could take for it: upper case, the
+ * `urn:uuid:` form (RFC 9562 §4). Undefined for anything else.
+ */
+export function canonicalOrgId(text: string): string | undefined {
+  const id = text.replace(/^urn:uuid:/i, '')
+  return UUID.test(id) ? id.toLowerCase() : undefined
 }
 
 /**
@@ -153,15 +164,16 @@ function misdirected(region: string | undefined, regions: ReadonlyMap<string, st
 }
 
 /**
- * At start, before the service answers: pins every org without a region to this cell's
- * region (orgs created before residency was configured), recording `org.region_pinned` in
- * each one's log through `record`, then refuses to go on if the database holds an org of
- * another region — a backup restored into the wrong region's database, or a wrong
- * `CUSTODIAN_REGION` — naming the first few. Without a region configured, it refuses a
- * database whose orgs are pinned already: residency is never turned off by a missing line
- * of configuration.
+ * At start, before the service answers: refuses to go on if the database holds an org of
+ * another region ({@link foreignOrgs}: pinned elsewhere, or an id naming another region
+ * whatever its row says) — a backup restored into the wrong region's database, rows copied
+ * by hand, or a wrong `CUSTODIAN_REGION` — naming the first few; then pins every org
+ * without a region to this cell's region (orgs created before residency was configured),
+ * recording `org.region_pinned` in each one's log through `record`. Without a region
+ * configured, it refuses a database holding any pinned or region-tagged org: residency is
+ * never turned off by a missing line of configuration.
  *
- * @throws ResidencyError when the database holds an org of another region, or pinned orgs while no region is configured.
+ * @throws ResidencyError when the database holds an org of another region (without a region configured: of any region).
  * @returns how many orgs were pinned now.
  */
 export async function pinOrgs(
@@ -172,36 +184,25 @@ export async function pinOrgs(
   // Owner transaction: a start-up check over every org, which no org-scoped role can see.
   return withOwner(db, async (trx) => {
     if (region === undefined) {
-      const pinned = await trx
-        .selectFrom('orgs')
-        .select(['id', 'region'])
-        .where('region', 'is not', null)
-        .orderBy('id')
-        .limit(6)
-        .execute()
+      const pinned = await foreignOrgs(trx, undefined, 6)
       if (pinned.length > 0)
         throw new ResidencyError(
-          `this database's orgs are pinned to a region (${describe(pinned)}) but no region is configured: set CUSTODIAN_REGION to the region this deployment serves (P8.2; docs/operations.md, "Data residency") — residency is not turned off by leaving it out`,
+          `this database holds org${pinned.length > 1 ? 's' : ''} pinned to a region (${describe(pinned)}) but no region is configured (no CUSTODIAN_REGION): its data is served only by its region's deployment (P8.2). Set CUSTODIAN_REGION (and CUSTODIAN_REGIONS) as that deployment has them — residency is not turned off by leaving them out (docs/operations.md, "Data residency").`,
         )
       return 0
     }
     // Serialized across processes starting at once: one of them pins and records each org.
     await sql`SELECT pg_advisory_xact_lock(hashtext('custodian:org-region'))`.execute(trx)
-    const pinned = await sql<{
-      id: string
-    }>`UPDATE orgs SET region = ${region} WHERE region IS NULL RETURNING id`.execute(trx)
-    for (const { id } of pinned.rows) await record(trx, id, region)
-    const foreign = await trx
-      .selectFrom('orgs')
-      .select(['id', 'region'])
-      .where('region', '<>', region)
-      .orderBy('id')
-      .limit(6)
-      .execute()
+    // Checked before anything is pinned: an unpinned row whose id names another region is that region's, not ours.
+    const foreign = await foreignOrgs(trx, region, 6)
     if (foreign.length > 0)
       throw new ResidencyError(
         `this database holds org${foreign.length > 1 ? 's' : ''} of another region (${describe(foreign)}) but this deployment serves ${region} (CUSTODIAN_REGION): its data must not be served here (P8.2). If CUSTODIAN_REGION is wrong, set it to the region of this database; if a backup of another region was restored here, restore each region's backup into its own region's database (docs/operations.md, "Data residency").`,
       )
+    const pinned = await sql<{
+      id: string
+    }>`UPDATE orgs SET region = ${region} WHERE region IS NULL RETURNING id`.execute(trx)
+    for (const { id } of pinned.rows) await record(trx, id, region)
     return pinned.rows.length
   })
 }
@@ -209,8 +210,38 @@ export async function pinOrgs(
 function describe(orgs: { id: string; region: string | null }[]): string {
   return `${orgs
     .slice(0, 5)
-    .map((o) => `${o.id}: ${o.region}`)
+    .map((o) => `${o.id}: ${o.region ?? 'its id names a region'}`)
     .join(', ')}${orgs.length > 5 ? ', …' : ''}`
+}
+
+/**
+ * The orgs of a database that are not `region`'s (the first `limit`, by id): pinned to
+ * another region, or carrying another region's tag in their id whatever their `region`
+ * column says (a row copied by hand, relabelled, or not pinned yet). Without a `region`
+ * column (a database from before migration 0059) only the ids are looked at.
+ */
+export async function foreignOrgs(
+  db: Kysely<DB>,
+  region: string | undefined,
+  limit: number,
+): Promise<{ id: string; region: string | null }[]> {
+  // Without a region of its own, every region is another: any pinned org, any tagged id.
+  const tag = region === undefined ? null : regionTag(region).toString(16).padStart(4, '0')
+  const taggedElsewhere = sql<boolean>`(substr(id::text, 15, 1) = '8' AND substr(id::text, 1, 4) IS DISTINCT FROM ${tag})`
+  try {
+    return (
+      await sql<{ id: string; region: string | null }>`
+        SELECT id, region FROM orgs
+         WHERE (region IS NOT NULL AND region IS DISTINCT FROM ${region ?? null}) OR ${taggedElsewhere}
+         ORDER BY id LIMIT ${limit}`.execute(db)
+    ).rows
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42703') throw error // undefined_column: from before 0059
+    return (
+      await sql<{ id: string; region: null }>`
+        SELECT id, NULL AS region FROM orgs WHERE ${taggedElsewhere} ORDER BY id LIMIT ${limit}`.execute(db)
+    ).rows
+  }
 }
 
 /** The database holds an org of another region: the service does not start (P8.2). */

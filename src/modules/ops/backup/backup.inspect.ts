@@ -7,6 +7,7 @@ import { withOwner } from '../../../db/tenant.ts'
 import { createAuditService } from '../../audit/audit.service.ts'
 import { createKeyring } from '../../vault/vault.keyring.ts'
 import type { BackupManifest } from './backup.manifest.ts'
+import { foreignOrgs } from '../residency.ts'
 
 /** Data keys opened per check: a sample, so a large vault is checked in bounded time. */
 export const DATA_KEY_SAMPLE = 25
@@ -38,19 +39,15 @@ export async function inspectRestored(
   keys: { signer: Signer; hmacKey: Buffer; rootKey: RootKeyProvider | undefined; region?: string | undefined },
 ): Promise<RestoredFigures> {
   const problems: string[] = []
-  // P8.2: a backup of another region's deployment is never restored here (a copy made before
-  // regions existed has no region column: its orgs are pinned to this region at the first start).
-  if (keys.region !== undefined) {
-    const foreign = await sql<{ id: string; region: string }>`
-      SELECT id, region FROM orgs WHERE region IS NOT NULL AND region <> ${keys.region} ORDER BY id LIMIT 5`
-      .execute(db)
-      .catch((error: unknown) => {
-        if ((error as { code?: string }).code === '42703') return { rows: [] } // undefined_column
-        throw error
-      })
-    if (foreign.rows.length > 0)
+  // P8.2: a backup of another region's deployment is never restored here — an org pinned to
+  // another region, or whose id names one. (A copy made before regions existed has no region
+  // column and untagged ids: its orgs are pinned to this region at the first start.)
+  // Without a region here, a backup of any region's deployment is another region's.
+  {
+    const foreign = await foreignOrgs(db, keys.region, 5)
+    if (foreign.length > 0)
       problems.push(
-        `the backup holds orgs of another region (${foreign.rows.map((o) => `${o.id}: ${o.region}`).join(', ')}); this deployment serves ${keys.region}: restore it into that region's deployment (P8.2)`,
+        `the backup holds orgs of another region (${foreign.map((o) => `${o.id}: ${o.region ?? 'its id names another region'}`).join(', ')}); this deployment serves ${keys.region ?? 'no region (CUSTODIAN_REGION is not set)'}: restore it into that region's deployment (P8.2)`,
       )
   }
   const applied = (

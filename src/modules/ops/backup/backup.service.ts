@@ -203,8 +203,8 @@ export interface VerifyReport {
  * residency) are checked in the restored copy instead ({@link inspectRestored}).
  */
 function refuseOtherRegion(manifest: BackupManifest, region: string | undefined): void {
-  if (region === undefined) return
-  const here = regionTag(region)
+  // Without a region here, every region is another (residency is not turned off by leaving it out).
+  const here = region === undefined ? undefined : regionTag(region)
   const foreign = manifest.orgs.filter((o) => {
     const tag = tagOfOrgId(o.orgId)
     return tag !== undefined && tag !== here
