@@ -3,6 +3,7 @@ import { loadConfig } from '../config.ts'
 import type { Services } from '../control/control.command.ts'
 import { createLogger } from '../logger.ts'
 import { openRuntime } from '../runtime.ts'
+import { assertResident } from '../modules/ops/residency.ts'
 import type { MigrationProgress } from '../db/migrate.ts'
 
 /** Opens what a CLI command needs, runs it, and always closes the database. */
@@ -14,6 +15,8 @@ export async function withServices<T>(
   const logger = createLogger({ logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel }, process.stderr)
   const runtime = await openRuntime(config, options)
   try {
+    // P8.2: a command never works on a database holding another region's org (the service would not start on it).
+    await assertResident(runtime.database.kysely, config.residency?.region)
     return await fn({ ...createModules({ config, logger, ...runtime }), runtime, config })
   } finally {
     await runtime.database.close()

@@ -17,6 +17,7 @@ import { after, before, it } from 'node:test'
 import { sql } from 'kysely'
 import { PROVIDER_ONLY, type Permission } from '../../src/modules/access/permissions.ts'
 import {
+  assertResident,
   mintRegionOrgId,
   orgIdDigest,
   pinOrgs,
@@ -453,6 +454,13 @@ forEachEngine('data residency: one deployment per region, each with its own data
         assert.match(error.message, /If CUSTODIAN_REGION is wrong/)
         return true
       })
+      // The admin CLI's commands that open the database (src/cli/context.ts) make the same check.
+      await assert.rejects(
+        assertResident(db.kysely, 'eu'),
+        /holds org of another region .*: us\) but this deployment serves eu/,
+      )
+      // The legacy org is pinned to eu: for a us deployment that one is another region's.
+      await assert.rejects(assertResident(db.kysely, 'us'), /: eu\b.*but this deployment serves us/)
     } finally {
       await db.close()
     }

@@ -207,6 +207,23 @@ export async function pinOrgs(
   })
 }
 
+/**
+ * The same refusal as {@link pinOrgs}, without pinning or recording anything: for CLI
+ * commands that open the database themselves (src/cli/context.ts), so a command never works
+ * on a database holding another region's org.
+ *
+ * @throws ResidencyError as {@link pinOrgs} does.
+ */
+export async function assertResident(db: Kysely<DB>, region: string | undefined): Promise<void> {
+  const foreign = await withOwner(db, (trx) => foreignOrgs(trx, region, 6))
+  if (foreign.length === 0) return
+  throw new ResidencyError(
+    region === undefined
+      ? `this database holds org${foreign.length > 1 ? 's' : ''} pinned to a region (${describe(foreign)}) but no region is configured (no CUSTODIAN_REGION): set CUSTODIAN_REGION (and CUSTODIAN_REGIONS) as the region's deployment has them (P8.2)`
+      : `this database holds org${foreign.length > 1 ? 's' : ''} of another region (${describe(foreign)}) but this deployment serves ${region} (CUSTODIAN_REGION): nothing is done on it here (P8.2)`,
+  )
+}
+
 function describe(orgs: { id: string; region: string | null }[]): string {
   return `${orgs
     .slice(0, 5)
