@@ -86,6 +86,8 @@ export function createTransitService(deps: {
   }
 
   async function keyFor(trx: Trx, orgId: string, name: string, version: number): Promise<Buffer> {
+    // Fail closed: a key cached before a seal or a KMS outage is not used during it.
+    keyring.assertUnsealed()
     const cacheKey = `${orgId}:${name}:${version}`
     const cached = cache.get(cacheKey)
     if (cached !== undefined && cached.until > Date.now()) return cached.key
