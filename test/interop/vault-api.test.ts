@@ -241,6 +241,11 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
           assert.deepEqual(refused.body.errors, ['permission denied', `this needs the ${route.permission} permission`])
         }
       }
+      // Only X-Vault-Token: a valid token as Authorization: Bearer is no credential here.
+      const bearer = await call('GET', '/v1/auth/token/lookup-self', {
+        headers: { authorization: `Bearer ${admin.token}` },
+      })
+      assert.equal(bearer.status, 403)
       const denied = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'access.denied')
       const forbidden = ROUTES.filter((r) => r.permission !== '(any token)').length * 2 - 1
       assert.equal(denied.length - deniedBefore, forbidden, 'each refused role is in the org’s log')
