@@ -130,6 +130,12 @@ export const NEEDS: Need[] = [
     apt: ['fonts-dejavu-core'],
   },
   {
+    what: "Debian's python3-hvac (HashiCorp Vault's Python client, unmodified) and /usr/bin/python3, which run the Vault-compatible listener's client script (test/interop/vault/hvac_operations.py)",
+    marker: /hvac/,
+    missing: (p) => ['/usr/bin/python3', '/usr/lib/python3/dist-packages/hvac/__init__.py'].filter((f) => !p.exists(f)),
+    apt: ['python3-hvac'],
+  },
+  {
     what: 'runuser (util-linux) and the nobody user: the control-socket test connects to the socket as another OS user, which must be refused',
     marker: /runuser', \['-u', 'nobody'/,
     missing: (p) => [

@@ -574,7 +574,7 @@ export function createModules(
  * Bodies are validated strictly (no type coercion, unknown fields rejected); path and
  * query strings are text by nature, so there numbers and booleans are coerced.
  */
-function setValidators(app: FastifyInstance): void {
+export function setValidators(app: FastifyInstance): void {
   const common = { allErrors: true, useDefaults: true, removeAdditional: false, strict: false } as const
   const bodyAjv = addFormats(new Ajv({ ...common, coerceTypes: false }))
   const textAjv = addFormats(new Ajv({ ...common, coerceTypes: 'array' }))
@@ -647,7 +647,7 @@ function deriveSubKey(key: Buffer, purpose: string): Buffer {
  * changed. Refused instead, before anything runs; the parsing itself stays Fastify's own
  * (prototype-poisoning checks included).
  */
-function acceptOnlyWellFormedJson(app: FastifyInstance): void {
+export function acceptOnlyWellFormedJson(app: FastifyInstance): void {
   const parse = app.getDefaultJsonParser('error', 'error')
   const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
   app.removeContentTypeParser('application/json')

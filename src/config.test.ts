@@ -324,3 +324,22 @@ describe('configuration', () => {
     }
   })
 })
+
+describe('the Vault-compatible listener (CUSTODIAN_VAULT_API_PORT)', () => {
+  it('is off unless a port is set, and takes none of the other listeners’ ports', () => {
+    assert.equal(loadConfig({}).vaultApiPort, null)
+    assert.equal(loadConfig({ CUSTODIAN_VAULT_API_PORT: 'off' }).vaultApiPort, null)
+    assert.equal(loadConfig({ CUSTODIAN_VAULT_API_PORT: '8200' }).vaultApiPort, 8200)
+    assert.equal(loadConfig({ CUSTODIAN_VAULT_API_PORT: '0' }).vaultApiPort, 0)
+    for (const env of [
+      { CUSTODIAN_VAULT_API_PORT: '8443' },
+      { CUSTODIAN_VAULT_API_PORT: '8080' },
+      { CUSTODIAN_VAULT_API_PORT: 'vault' },
+    ])
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) =>
+          error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_VAULT_API_PORT')),
+      )
+  })
+})

@@ -28,6 +28,11 @@ export interface Config {
   readonly httpsPort: number
   /** The redirect-only listener's port (0: any free port); null when set to `off`. */
   readonly httpPort: number | null
+  /**
+   * The Vault-compatible HTTPS listener's port (docs/vault-compat.md; 0: any free port);
+   * null (the default, or `off`): no such listener.
+   */
+  readonly vaultApiPort: number | null
   /** Origin used in redirects and the OpenAPI document, e.g. https://custodian.example.com */
   readonly publicUrl: string | undefined
   readonly tls: {
@@ -312,6 +317,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_HOST',
   'CUSTODIAN_HTTPS_PORT',
   'CUSTODIAN_HTTP_PORT',
+  'CUSTODIAN_VAULT_API_PORT',
   'CUSTODIAN_PUBLIC_URL',
   'CUSTODIAN_TLS_CERT_FILE',
   'CUSTODIAN_TLS_KEY_FILE',
@@ -493,6 +499,12 @@ export function loadConfig(env: Source = process.env): Config {
   if (httpsPort !== 0 && httpsPort === httpPort) {
     problems.push('CUSTODIAN_HTTP_PORT: must differ from CUSTODIAN_HTTPS_PORT')
   }
+  const vaultApiText = text('CUSTODIAN_VAULT_API_PORT')
+  const vaultApiPort =
+    vaultApiText === undefined || vaultApiText === 'off' ? null : int('CUSTODIAN_VAULT_API_PORT', 8200, 0, 65535)
+  if (vaultApiPort !== null && vaultApiPort !== 0 && (vaultApiPort === httpsPort || vaultApiPort === httpPort)) {
+    problems.push('CUSTODIAN_VAULT_API_PORT: must differ from CUSTODIAN_HTTPS_PORT and CUSTODIAN_HTTP_PORT')
+  }
 
   const trustedProxies: string[] = []
   for (const item of (text('CUSTODIAN_TRUSTED_PROXIES') ?? '')
@@ -522,6 +534,7 @@ export function loadConfig(env: Source = process.env): Config {
     host: text('CUSTODIAN_HOST') ?? '127.0.0.1',
     httpsPort,
     httpPort,
+    vaultApiPort,
     publicUrl: publicUrl?.replace(/\/+$/, ''),
     tls: {
       certFile: certFile && path.resolve(certFile),

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http'
+import type { FastifyInstance } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { buildApp, type App } from './app.ts'
 import type { Config } from './config.ts'
@@ -13,6 +14,7 @@ import { startMetricsListener, type MetricsListener } from './observability/metr
 import type { Tracing } from './observability/tracing.ts'
 import { startControlServer, type ControlServer } from './control/control.server.ts'
 import { CONTROL_COMMANDS } from './cli/control-commands.ts'
+import { buildVaultListener } from './http/vault-listener.ts'
 
 export interface RunningServer {
   app: App
@@ -21,6 +23,8 @@ export interface RunningServer {
   httpPort: number | undefined
   /** The metrics listener's port (`CUSTODIAN_METRICS_LISTEN`), when configured. */
   metricsPort: number | undefined
+  /** The Vault-compatible listener's port (`CUSTODIAN_VAULT_API_PORT`), when configured. */
+  vaultApiPort: number | undefined
   /** Stops taking requests, finishes in-flight ones, flushes the audit chain, closes the database. */
   close(): Promise<void>
 }
@@ -40,6 +44,7 @@ export async function startServer(
   let redirect: Server | undefined
   let metricsListener: MetricsListener | undefined
   let control: ControlServer | undefined
+  let vaultListener: FastifyInstance | undefined
   try {
     const tls = await loadOrCreateCertificate(config)
     if (tls.generated) print(`Generated a self-signed TLS certificate for localhost: ${tls.certFile}`)
@@ -65,6 +70,21 @@ export async function startServer(
     }
     await app.listen({ port: config.httpsPort, host: config.host })
     const httpsPort = (app.server.address() as AddressInfo).port
+    // Opt-in: Vault's HTTP API on its own port, same certificate, same modules (docs/vault-compat.md).
+    let vaultApiPort: number | undefined
+    if (config.vaultApiPort !== null) {
+      vaultListener = await buildVaultListener({
+        config,
+        logger,
+        modules: app.modules,
+        rootKey: runtime.rootKey,
+        engine: runtime.database.engine,
+        https: httpsOptions(tls, config.tls.minVersion),
+      })
+      await vaultListener.listen({ port: config.vaultApiPort, host: config.host })
+      vaultApiPort = (vaultListener.server.address() as AddressInfo).port
+      print(`Vault-compatible API: https://${hostForUrl(config.host)}:${vaultApiPort} (VAULT_ADDR)`)
+    }
     let httpPort: number | undefined
     if (config.httpPort !== null) {
       const port = config.httpPort
@@ -153,6 +173,7 @@ export async function startServer(
       httpsPort,
       httpPort,
       metricsPort: metricsListener?.port,
+      vaultApiPort,
       close() {
         closing ??= (async () => {
           // First: no new admin command; those running finish while everything is still open.
@@ -162,6 +183,7 @@ export async function startServer(
           await app.backupWorker?.stop()
           await new Promise<void>((resolve) => (redirect === undefined ? resolve() : redirect.close(() => resolve())))
           await metricsListener?.close()
+          await vaultListener?.close()
           await app.close()
           await app.rewrapWorker.stop()
           await app.dbRotationWorker.stop()
@@ -194,6 +216,7 @@ export async function startServer(
     }
   } catch (error) {
     await control?.close()
+    await vaultListener?.close()
     redirect?.close()
     await metricsListener?.close()
     await runtime.database.close()

@@ -39,9 +39,22 @@ export function registerAccessControl(
     rollback?: OrgServedGuard
     /** Data residency (P8.2): an org of another region is refused (421) before anything else. */
     residency?: Pick<Residency, 'assertLocal'>
+    /**
+     * Where the credential is read: `Authorization: Bearer` or the session cookie (the
+     * default), or — on the Vault-compatible listener (docs/vault-compat.md) — only an API
+     * token in `X-Vault-Token`, never a session.
+     */
+    credential?: 'bearer-or-session' | 'x-vault-token'
+    /**
+     * The org a request asks to act in when its URL has no `{orgId}` (the Vault listener's
+     * `X-Vault-Namespace`): another org than the credential's is treated exactly like another
+     * org's URL (a diagnostic grant, or 404).
+     */
+    requestedOrg?: (request: FastifyRequest) => string | undefined
   },
 ): { publicRoutes: () => readonly string[] } {
   const { auth, audit, grants, usage, viewer, rollback, residency } = deps
+  const vaultToken = deps.credential === 'x-vault-token'
   const limiter = new RefusalAuditLimiter(30, 60_000)
 
   app.decorateRequest('ctx', null)
@@ -123,14 +136,23 @@ export function registerAccessControl(
       return
     }
 
-    const principal = await auth.authenticate({
-      bearer: bearerOf(request),
-      sessionCookie: request.cookies[SESSION_COOKIE],
-      csrfHeader: headerOf(request, 'x-csrf-token'),
-      unsafeMethod: !SAFE_METHODS.has(request.method),
-    })
+    const principal = await auth.authenticate(
+      vaultToken
+        ? { bearer: vaultTokenOf(request), sessionCookie: undefined, csrfHeader: undefined, unsafeMethod: true }
+        : {
+            bearer: bearerOf(request),
+            sessionCookie: request.cookies[SESSION_COOKIE],
+            csrfHeader: headerOf(request, 'x-csrf-token'),
+            unsafeMethod: !SAFE_METHODS.has(request.method),
+          },
+    )
     if (principal === null)
-      throw new AppError('UNAUTHENTICATED', 'sign in, or send a valid API token as Authorization: Bearer')
+      throw new AppError(
+        'UNAUTHENTICATED',
+        vaultToken
+          ? 'send a valid API token (cst_api_…) as X-Vault-Token'
+          : 'sign in, or send a valid API token as Authorization: Bearer',
+      )
     request.principal = principal
     refuseRolledBack(principal.orgId)
     // P2.9: whatever the credential, its org's allowlist decides where it may be used from.
@@ -140,7 +162,7 @@ export function registerAccessControl(
 
     let acting = principal
     const params = request.params as { orgId?: string; secretId?: string }
-    const requested = params.orgId
+    const requested = params.orgId ?? deps.requestedOrg?.(request)
     if (requested !== undefined && (!UUID.test(requested) || requested.toLowerCase() !== principal.orgId)) {
       acting = await underGrant(request, principal, requested)
     }
@@ -375,6 +397,13 @@ function enforceSecondFactor(principal: Principal, config: RouteGuards): void {
 function headerOf(request: FastifyRequest, name: string): string | undefined {
   const value = request.headers[name]
   return typeof value === 'string' ? value : undefined
+}
+
+/** The Vault listener's credential: `X-Vault-Token`, bounded like a bearer token. */
+function vaultTokenOf(request: FastifyRequest): string | undefined {
+  const value = headerOf(request, 'x-vault-token')
+  if (value === undefined) return undefined
+  return /^\S{1,512}$/.test(value) ? value : ''
 }
 
 function bearerOf(request: FastifyRequest): string | undefined {

@@ -19,6 +19,11 @@ export interface Keyring {
   /** The org's active KEK, creating version 1 on first use. */
   active(trx: Trx, orgId: string): Promise<{ version: number; key: Buffer }>
   byVersion(trx: Trx, orgId: string, version: number): Promise<Buffer>
+  /**
+   * Throws SealedError while the root key is not loaded: a cache of keys opened under it
+   * (transit keys) checks this before every use, so no cached key outlives a seal or an outage.
+   */
+  assertUnsealed(): void
   /** Drops every unwrapped key (seal). */
   forget(): void
   /** Drops one org key version from memory (it was retired). */
@@ -136,6 +141,7 @@ export function createKeyring(provider: RootKeyProvider): Keyring {
   return {
     active,
     byVersion,
+    assertUnsealed,
     forget() {
       for (const entry of cache.values()) entry.key.fill(0)
       cache.clear()

@@ -26,6 +26,11 @@ export interface TransitKeyView {
 
 export interface TransitService {
   create(ctx: RequestContext, name: string): Promise<TransitKeyView>
+  /** One key with the creation time of each of its versions (no key material); not audited, like `list`. */
+  read(
+    ctx: RequestContext,
+    name: string,
+  ): Promise<TransitKeyView & { versions: { version: number; createdAt: string }[] }>
   /** A page of the org's keys by name (unique in an org: the primary key `(org_id, name)`). */
   list(ctx: RequestContext, page: PageRequest): Promise<Page<TransitKeyView>>
   rotate(ctx: RequestContext, name: string): Promise<TransitKeyView>
@@ -81,6 +86,8 @@ export function createTransitService(deps: {
   }
 
   async function keyFor(trx: Trx, orgId: string, name: string, version: number): Promise<Buffer> {
+    // Fail closed: a key cached before a seal or a KMS outage is not used during it.
+    keyring.assertUnsealed()
     const cacheKey = `${orgId}:${name}:${version}`
     const cached = cache.get(cacheKey)
     if (cached !== undefined && cached.until > Date.now()) return cached.key
@@ -185,6 +192,21 @@ export function createTransitService(deps: {
           throw new AppError('CONFLICT', `an encryption key named ${name} exists`)
         throw error
       }
+    },
+    async read(ctx, name) {
+      return run(ctx, async (trx) => {
+        const row = await keyRow(trx, name)
+        const versions = await trx
+          .selectFrom('transit_key_versions')
+          .select(['version', 'created_at'])
+          .where('name', '=', name)
+          .orderBy('version')
+          .execute()
+        return {
+          ...view(row),
+          versions: versions.map((v) => ({ version: v.version, createdAt: v.created_at.toISOString() })),
+        }
+      })
     },
     async list(ctx, page) {
       const rows = await withOrg(db, ctx.orgId, (trx) =>

@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto'
+import type { SecureContextOptions } from 'node:tls'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { Logger } from 'pino'
+import { acceptOnlyWellFormedJson, setValidators, type createModules } from '../app.ts'
+import type { Config } from '../config.ts'
+import type { RootKeyProvider } from '../crypto/providers/provider.ts'
+import { AppError } from '../errors.ts'
+import { vaultCompatRoutes } from '../modules/vault/vault-compat.routes.ts'
+import { registerAccessControl } from './access-control.ts'
+import { registerInputGuards } from './input.ts'
+
+/**
+ * The Vault-compatible listener (docs/vault-compat.md): a second Fastify instance on its own
+ * port, on the very modules the main listener serves — one state, one transit service, one
+ * audit chain. It registers the same access-control point, reading the API token from
+ * `X-Vault-Token` (never a session) and the org from `X-Vault-Namespace` when sent, so every
+ * call is authorized, refused, audited and failed closed exactly as on the native API.
+ */
+export async function buildVaultListener(deps: {
+  config: Pick<Config, 'bodyLimitBytes' | 'trustedProxies'>
+  logger: Logger
+  modules: ReturnType<typeof createModules>
+  rootKey: Pick<RootKeyProvider, 'sealed'>
+  /** The database engine, reported as Vault's `storage_type`. */
+  engine: string
+  /** TLS: the main listener's certificate. Absent only in tests that use inject(). */
+  https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' }
+}): Promise<FastifyInstance> {
+  const { config, modules } = deps
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger, // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- it picks Fastify's logger type parameter
+    https: deps.https ?? null,
+    bodyLimit: config.bodyLimitBytes,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    trustProxy: config.trustedProxies.length === 0 ? false : [...config.trustedProxies],
+    return503OnClosing: true,
+    frameworkErrors: (_error, _request, reply) => {
+      void (reply as unknown as FastifyReply).code(400).send({ errors: ['the URL is not valid percent-encoded UTF-8'] })
+    },
+  })
+  setValidators(app)
+  acceptOnlyWellFormedJson(app)
+  registerAccessControl(app, {
+    auth: modules.identity.auth,
+    audit: modules.audit.service,
+    grants: modules.governance.grants,
+    usage: modules.governance.usage,
+    rollback: modules.audit.rollback,
+    residency: modules.residency,
+    credential: 'x-vault-token',
+    requestedOrg: namespaceOf,
+  })
+  registerInputGuards(app)
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ errors: [`no handler for route "${request.url.split('?')[0]?.slice(0, 200) ?? ''}"`] }),
+  )
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('cache-control', 'no-store')
+    reply.header('x-request-id', request.id)
+  })
+  await app.register(
+    vaultCompatRoutes({
+      transit: modules.vault.transit,
+      status: async () => {
+        const seal = modules.vault.seal.status()
+        return {
+          initialized: (await modules.identity.auth.providerOrgId()) !== undefined,
+          sealed: deps.rootKey.sealed(),
+          provider: seal.provider,
+          threshold: seal.threshold,
+          progress: seal.progress,
+          storage: deps.engine,
+        }
+      },
+    }),
+  )
+  return app
+}
+
+/** `X-Vault-Namespace` names the org to act in (its id, optionally with Vault's trailing slash). */
+function namespaceOf(request: FastifyRequest): string | undefined {
+  const value = request.headers['x-vault-namespace']
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') throw new AppError('BAD_REQUEST', 'send one X-Vault-Namespace')
+  const trimmed = value.replace(/^\/+|\/+$/g, '')
+  return trimmed === '' ? undefined : trimmed
+}
