@@ -1,6 +1,6 @@
-import { createHmac, randomUUID } from 'node:crypto'
+import { createHmac } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import cookie from '@fastify/cookie'
 import helmet from '@fastify/helmet'
 import rateLimit from '@fastify/rate-limit'
@@ -47,6 +47,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts'
 import { registerMetricsHooks, registerMetricsRoute } from './observability/metrics.http.ts'
 import type { Tracing } from './observability/tracing.ts'
 import { createResidency, pinOrgs } from './modules/ops/residency.ts'
+import { listenerOptions } from './http/server-options.ts'
 
 export interface AppDeps {
   config: Config
@@ -81,15 +82,7 @@ const RFC3339 = fullFormats['date-time'] as {
 export async function buildApp(deps: AppDeps) {
   const { config, database, logger } = deps
   const app = Fastify({
-    loggerInstance: logger as FastifyBaseLogger, // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- it picks Fastify's logger type parameter
-    https: deps.https ?? null,
-    bodyLimit: config.bodyLimitBytes,
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
-    // X-Forwarded-For counts only from the configured proxies (proxy-addr walks the chain
-    // back to the first address not among them); otherwise the TCP peer is the client.
-    trustProxy: config.trustedProxies.length === 0 ? false : [...config.trustedProxies],
-    return503OnClosing: true,
+    ...listenerOptions(config, logger, deps.https),
     routerOptions: { maxParamLength: 200 },
     schemaController: serializersOnFirstUse(),
     // A URL whose percent-encoding is not UTF-8 fails before any route: answer it as problem+json too.

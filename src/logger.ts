@@ -23,6 +23,8 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-csrf-token"]',
+  // The Vault-compatible listener's credential (src/http/vault-listener.ts).
+  'req.headers["x-vault-token"]',
   'res.headers["set-cookie"]',
   // At the top level of a log entry and one level down (e.g. { body: { password } }).
   ...SECRET_FIELDS,

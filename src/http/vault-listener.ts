@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto'
-import type { SecureContextOptions } from 'node:tls'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { acceptOnlyWellFormedJson, setValidators, type createModules } from '../app.ts'
 import type { Config } from '../config.ts'
@@ -8,6 +6,7 @@ import type { RootKeyProvider } from '../crypto/providers/provider.ts'
 import { AppError } from '../errors.ts'
 import { vaultCompatRoutes } from '../modules/vault/vault-compat.routes.ts'
 import { registerAccessControl } from './access-control.ts'
+import { listenerOptions, type ListenerTls } from './server-options.ts'
 import { registerInputGuards } from './input.ts'
 
 /**
@@ -25,17 +24,11 @@ export async function buildVaultListener(deps: {
   /** The database engine, reported as Vault's `storage_type`. */
   engine: string
   /** TLS: the main listener's certificate. Absent only in tests that use inject(). */
-  https?: SecureContextOptions & { minVersion?: 'TLSv1.2' | 'TLSv1.3' }
+  https?: ListenerTls
 }): Promise<FastifyInstance> {
   const { config, modules } = deps
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger, // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- it picks Fastify's logger type parameter
-    https: deps.https ?? null,
-    bodyLimit: config.bodyLimitBytes,
-    genReqId: () => randomUUID(),
-    requestIdHeader: false,
-    trustProxy: config.trustedProxies.length === 0 ? false : [...config.trustedProxies],
-    return503OnClosing: true,
+    ...listenerOptions(config, deps.logger, deps.https),
     frameworkErrors: (_error, _request, reply) => {
       void (reply as unknown as FastifyReply).code(400).send({ errors: ['the URL is not valid percent-encoded UTF-8'] })
     },

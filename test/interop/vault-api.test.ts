@@ -12,6 +12,7 @@ import {
   auditActions,
   bootstrapProvider,
   createCustomerOrg,
+  fingerprint,
   principalWithRole,
   useTestApp,
   type Org,
@@ -298,6 +299,15 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
       assert.equal(typeof refused.body.errors[0], 'string')
     }
     assert.equal((await call('GET', '/v1/transit/keys/no-such-key', { token: admin.token })).status, 404)
+    // Oversized: over CUSTODIAN_BODY_LIMIT (64 KiB), refused before it is read whole, nothing created.
+    const before = await fingerprint(t())
+    const oversized = await call('POST', '/v1/transit/keys/too-big', {
+      token: admin.token,
+      payload: JSON.stringify({ exportable: false, name: 'x'.repeat(70_000) }),
+    })
+    assert.equal(oversized.status, 413, JSON.stringify(oversized.body))
+    assert.deepEqual(Object.keys(oversized.body), ['errors'])
+    assert.equal(await fingerprint(t()), before)
     const unknown = await call('GET', '/v1/secret/data/x', { token: admin.token })
     assert.equal(unknown.status, 404)
     assert.ok(Array.isArray(unknown.body.errors))
