@@ -37,3 +37,14 @@ export async function freshDatabase(name: string): Promise<string> {
   url.pathname = `/${name}`
   return url.toString()
 }
+
+/** Drops the database `name` on PG_URL's server (the bench leaves none behind). */
+export async function dropDatabase(name: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+  } finally {
+    await admin.end()
+  }
+}

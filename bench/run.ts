@@ -1,6 +1,11 @@
 /**
  * `npm run bench [-- part…]`: the parts named, or all of them, in one run on this machine.
  *
+ * `requests` (about 8 minutes; bench/requests.ts): the performance targets — CPU per
+ *   request (service plus its PostgreSQL backends, from /proc) of an authenticated read, an
+ *   audited write and a reveal on both engines, against a hello-world and a ceiling (one
+ *   prepared INSERT per request) in interleaved rounds; p99; first start and restart; idle RSS.
+ *
  * `audited` (about 2 minutes):
  *   1. a bare Fastify hello-world over HTTPS (the baseline),
  *   2. Custodian's authenticated, authorized, audited requests — create a service account
@@ -43,8 +48,9 @@ import { runConsole } from './console.ts'
 import { runIngest } from './ingest.ts'
 import { runSizes } from './sizes.ts'
 import { runTree } from './tree.ts'
+import { runRequests } from './requests.ts'
 
-const PARTS = ['audited', 'sizes', 'tree', 'console', 'ingest', 'consent'] as const
+const PARTS = ['requests', 'audited', 'sizes', 'tree', 'console', 'ingest', 'consent'] as const
 const asked = process.argv.slice(2)
 for (const part of asked)
   if (!(PARTS as readonly string[]).includes(part)) throw new Error(`unknown part ${part}: one of ${PARTS.join(', ')}`)
@@ -175,6 +181,7 @@ async function runAudited(): Promise<void> {
   )
 }
 
+if (parts.includes('requests')) await runRequests()
 if (parts.includes('audited')) await runAudited()
 if (parts.includes('sizes')) await runSizes()
 if (parts.includes('tree')) await runTree()

@@ -1,0 +1,303 @@
+/**
+ * `npm run bench -- requests` (about 8 minutes): the cost of Custodian's authenticated,
+ * authorized, audited requests against the performance targets (docs/benchmarks.md), on
+ * PostgreSQL and on the embedded PGlite, in one run:
+ *
+ * - **Start**: a first start on a fresh data directory (PGlite: the migrated template is
+ *   copied; PostgreSQL: a fresh database, migrated from nothing) and a restart, each timed
+ *   from the process's spawn to its "Listening:" line, with the CPU it used by then.
+ * - **Requests**, in interleaved rounds of SECONDS-long windows, so the machine's noise falls
+ *   on all alike: a bare Fastify hello-world over the same HTTPS (the baseline), the ceiling
+ *   (bench/ceiling.ts: a bare handler doing one prepared INSERT per request), and for each
+ *   engine an authenticated read (`GET /v1/orgs/{orgId}`), an audited write (create a
+ *   service account) and a reveal (decrypt + audited). The load comes from autocannon in
+ *   this process, each server runs in its own; CPU per request is the server's process
+ *   plus its PostgreSQL backends, from /proc/<pid>/stat.
+ * - **Idle RSS** (VmRSS from /proc/<pid>/status) of each service after its start and again
+ *   after the load, each after IDLE_SECONDS without requests.
+ *
+ * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (32),
+ * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
+ * the end).
+ */
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import os from 'node:os'
+import path from 'node:path'
+import pg from 'pg'
+import { dropDatabase, freshDatabase, startHello } from './processes.ts'
+import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { addWindow, CpuSampler, emptyTotals, loadWindow, quantile, type Target, type Totals } from './sizes/measure.ts'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
+const IDLE_SECONDS = 10
+const TICKS_PER_SECOND = 100
+
+/** The targets of the performance work, per engine where they differ. */
+const TARGETS = {
+  cpuMs: { read: 0.5, write: 1.0, reveal: 1.0 },
+  p99Ms: 20,
+  revealOfCeiling: 0.5,
+  firstStartSeconds: 3,
+  restartSeconds: 2,
+  idleRssMiB: { postgres: 150, pglite: 250 },
+} as const
+
+const root = path.resolve(import.meta.dirname, '..')
+
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+  } catch {
+    return Number.NaN
+  }
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]
+  return kb === undefined ? Number.NaN : Number(kb) / 1024
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+interface Started {
+  server: ServerProcess
+  seconds: number
+  cpu: number
+}
+
+/** Spawns the service and times it to its "Listening:" line. */
+async function timedStart(env: Record<string, string>): Promise<Started> {
+  const begun = performance.now()
+  const server = await spawnServer({ CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...env })
+  const seconds = (performance.now() - begun) / 1000
+  return { server, seconds, cpu: cpuSeconds(server.child.pid ?? 0) }
+}
+
+async function startCeiling(databaseUrl: string): Promise<{ pid: number; port: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'bench/ceiling.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-ceiling-')), databaseUrl],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
+  )
+  return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
+}
+
+interface Engine {
+  label: 'PostgreSQL' | 'PGlite'
+  key: 'postgres' | 'pglite'
+  env: Record<string, string>
+  admin: pg.Client | undefined
+  first?: Started
+  restart?: Started
+  rssAfterStart?: number
+  rssAfterLoad?: number
+}
+
+interface Scenario {
+  label: string
+  target: Target
+  cpu: CpuSampler
+  kind: 'baseline' | 'ceiling' | 'read' | 'write' | 'reveal'
+  engine?: Engine
+}
+
+/** Bootstraps the org, makes the secret to reveal; the engine's three scenarios. */
+async function scenariosOf(engine: Engine): Promise<Scenario[]> {
+  const server = engine.restart?.server as ServerProcess
+  const boot = await bootstrapOverHttps(
+    server.httpsPort,
+    server.bootstrapToken ?? engine.first?.server.bootstrapToken,
+    {
+      orgName: 'Bench',
+      email: 'bench@bench.test',
+    },
+  )
+  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
+  const { apiToken, orgId } = boot.body as { apiToken: string; orgId: string }
+  const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}`
+  const secret = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/secrets`, {
+    token: apiToken,
+    body: { name: 'bench-api-key', type: 'api_key', value: 'sk_bench_0123456789abcdef' },
+  })
+  if (secret.status !== 201) throw new Error(`secret failed: ${secret.text}`)
+  const cpu = new CpuSampler(server.child.pid ?? 0, engine.admin)
+  return [
+    {
+      label: `${engine.label}: authenticated read`,
+      kind: 'read',
+      engine,
+      cpu,
+      target: { url: base, method: 'GET', token: apiToken },
+    },
+    {
+      label: `${engine.label}: audited write`,
+      kind: 'write',
+      engine,
+      cpu,
+      target: {
+        url: `${base}/service-accounts`,
+        method: 'POST',
+        token: apiToken,
+        body: (n) =>
+          JSON.stringify({
+            name: `bench-${process.pid}-${n}-${Math.random().toString(36).slice(2, 8)}`,
+            role: 'viewer',
+          }),
+      },
+    },
+    {
+      label: `${engine.label}: reveal`,
+      kind: 'reveal',
+      engine,
+      cpu,
+      target: {
+        url: `${base}/secrets/${secret.body.id}/reveal`,
+        method: 'POST',
+        token: apiToken,
+        body: () => JSON.stringify({ reason: 'benchmark' }),
+      },
+    },
+  ]
+}
+
+export async function runRequests(): Promise<void> {
+  const databases = ['custodian_bench_requests', 'custodian_bench_ceiling']
+  const pgUrl = await freshDatabase('custodian_bench_requests')
+  const ceilingUrl = await freshDatabase('custodian_bench_ceiling')
+  const dirs = [mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')), mkdtempSync(path.join(os.tmpdir(), 'bench-lite-'))]
+  const admin = new pg.Client({ connectionString: pgUrl })
+  const ceilingAdmin = new pg.Client({ connectionString: ceilingUrl })
+  const engines: Engine[] = [
+    {
+      label: 'PostgreSQL',
+      key: 'postgres',
+      env: { DATABASE_URL: pgUrl, CUSTODIAN_DATA_DIR: dirs[0] as string },
+      admin,
+    },
+    { label: 'PGlite', key: 'pglite', env: { CUSTODIAN_DATA_DIR: dirs[1] as string }, admin: undefined },
+  ]
+  const stops: (() => unknown)[] = []
+  try {
+    // Starts, one engine at a time: first start, stop, restart (kept for the load).
+    for (const engine of engines) {
+      engine.first = await timedStart(engine.env)
+      // The first start printed the bootstrap token; the restart does too while none is used.
+      await engine.first.server.stop()
+      engine.restart = await timedStart(engine.env)
+      stops.push(() => engine.restart?.server.stop())
+    }
+    await admin.connect()
+    await ceilingAdmin.connect()
+    await sleep(IDLE_SECONDS * 1000)
+    for (const engine of engines) engine.rssAfterStart = rssMiB(engine.restart?.server.child.pid ?? 0)
+
+    const hello = await startHello()
+    stops.push(hello.stop)
+    const ceiling = await startCeiling(ceilingUrl)
+    stops.push(ceiling.stop)
+    const scenarios: Scenario[] = [
+      {
+        label: 'Fastify hello-world (baseline)',
+        kind: 'baseline',
+        cpu: new CpuSampler(hello.pid, undefined),
+        target: { url: `https://127.0.0.1:${hello.port}/`, method: 'GET', token: 'none' },
+      },
+      {
+        label: 'ceiling: one prepared INSERT',
+        kind: 'ceiling',
+        cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
+        target: {
+          url: `https://127.0.0.1:${ceiling.port}/`,
+          method: 'POST',
+          token: 'none',
+          body: (n) => JSON.stringify({ n }),
+        },
+      },
+    ]
+    for (const engine of engines) scenarios.push(...(await scenariosOf(engine)))
+    const totals = new Map<Scenario, Totals>(scenarios.map((s) => [s, emptyTotals()]))
+
+    for (const scenario of scenarios)
+      await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: 2, cpu: scenario.cpu })
+    for (let round = 0; round < ROUNDS; round++)
+      for (const scenario of scenarios)
+        addWindow(
+          totals.get(scenario) as Totals,
+          await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: SECONDS, cpu: scenario.cpu }),
+          SECONDS,
+        )
+    await sleep(IDLE_SECONDS * 1000)
+    for (const engine of engines) engine.rssAfterLoad = rssMiB(engine.restart?.server.child.pid ?? 0)
+
+    report(engines, scenarios, totals)
+  } finally {
+    for (const stop of stops.reverse()) await stop()
+    await admin.end().catch(() => undefined)
+    await ceilingAdmin.end().catch(() => undefined)
+    for (const name of databases) await dropDatabase(name)
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, Totals>): void {
+  const rate = (s: Scenario) => {
+    const t = totals.get(s) as Totals
+    return t.requests / t.seconds
+  }
+  const baseline = scenarios.find((s) => s.kind === 'baseline') as Scenario
+  const ceiling = scenarios.find((s) => s.kind === 'ceiling') as Scenario
+  const mark = (ok: boolean) => (ok ? 'met' : 'NOT met')
+  console.log(
+    `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s\n`,
+  )
+  console.log(`${'scenario'.padEnd(36)}   req/s  p50 ms  p99 ms  ×hello  ×ceiling  CPU ms/req  failed  target`)
+  for (const s of scenarios) {
+    const t = totals.get(s) as Totals
+    const cpu = t.requests === 0 ? Number.NaN : t.cpuMs / t.requests
+    const p99 = quantile(t.latencies, 0.99)
+    let target = ''
+    if (s.kind === 'read' || s.kind === 'write' || s.kind === 'reveal') {
+      const cpuTarget = TARGETS.cpuMs[s.kind]
+      const parts = [`CPU ≤ ${cpuTarget} ms ${mark(cpu <= cpuTarget)}`]
+      if (s.engine?.key === 'postgres' && s.kind !== 'write')
+        parts.push(`p99 ≤ ${TARGETS.p99Ms} ms ${mark(p99 <= TARGETS.p99Ms)}`)
+      if (s.engine?.key === 'postgres' && s.kind === 'reveal')
+        parts.push(`≥ 50 % of ceiling ${mark(rate(s) >= TARGETS.revealOfCeiling * rate(ceiling))}`)
+      target = parts.join('; ')
+    }
+    console.log(
+      `${s.label.padEnd(36)}${rate(s).toFixed(0).padStart(8)}${quantile(t.latencies, 0.5).toFixed(1).padStart(8)}${p99.toFixed(1).padStart(8)}${(rate(s) / rate(baseline)).toFixed(2).padStart(8)}${(rate(s) / rate(ceiling)).toFixed(2).padStart(10)}${cpu.toFixed(2).padStart(12)}${String(t.failures).padStart(8)}  ${target}`,
+    )
+  }
+  console.log(`\n${'start'.padEnd(36)}  wall s   CPU s  target`)
+  for (const engine of engines) {
+    const first = engine.first as Started
+    const restart = engine.restart as Started
+    const firstTarget =
+      engine.key === 'pglite'
+        ? `≤ ${TARGETS.firstStartSeconds} s ${mark(first.seconds <= TARGETS.firstStartSeconds)}`
+        : ''
+    console.log(
+      `${`${engine.label}: first start`.padEnd(36)}${first.seconds.toFixed(1).padStart(8)}${first.cpu.toFixed(1).padStart(8)}  ${firstTarget}`,
+    )
+    console.log(
+      `${`${engine.label}: restart`.padEnd(36)}${restart.seconds.toFixed(1).padStart(8)}${restart.cpu.toFixed(1).padStart(8)}  ≤ ${TARGETS.restartSeconds} s ${mark(restart.seconds <= TARGETS.restartSeconds)}`,
+    )
+  }
+  console.log(`\n${'idle RSS'.padEnd(36)} MiB after start  after load  target`)
+  for (const engine of engines) {
+    const limit = TARGETS.idleRssMiB[engine.key]
+    console.log(
+      `${engine.label.padEnd(36)}${(engine.rssAfterStart ?? 0).toFixed(0).padStart(16)}${(engine.rssAfterLoad ?? 0).toFixed(0).padStart(12)}  ≤ ${limit} MiB ${mark((engine.rssAfterLoad ?? 0) <= limit)}`,
+    )
+  }
+}
