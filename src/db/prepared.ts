@@ -79,11 +79,13 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
 const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i
 
 /**
- * Statements kept per connection. The application sends a few hundred distinct texts; a
- * cached statement costs the server some kilobytes of plan per connection
- * (docs/benchmarks.md, "Prepared statements").
+ * Statements kept per connection. A request sends a few to a few dozen distinct statements,
+ * and the server holds each cached statement's parse tree and plan: from 10 KiB for a
+ * one-table read to 230 KiB for the six-join credential lookup (docs/benchmarks.md,
+ * "Prepared statements"), so 100 bound a connection's cache to a few MiB. A statement
+ * beyond the bound costs what every statement cost before: one Parse and plan.
  */
-export const PREPARED_STATEMENTS_PER_CONNECTION = 256
+export const PREPARED_STATEMENTS_PER_CONNECTION = 100
 
 /** PostgreSQL's refusal to run a cached statement whose result columns changed under it. */
 function isStalePlan(error: unknown): boolean {
