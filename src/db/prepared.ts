@@ -20,8 +20,9 @@ import pg from 'pg'
  *
  * - Bounded: at most `capacity` statements per connection, least recently used dropped
  *   first. A dropped statement is closed with the protocol's Close message, written in front
- *   of the next statement sent (no round trip of its own, and valid even in a failed
- *   transaction, unlike `DEALLOCATE`).
+ *   of the next statement sent: no round trip of its own, valid even in a failed
+ *   transaction, and tracked by PgBouncer, unlike SQL `DEALLOCATE` (which PgBouncer passes
+ *   to the server, where the client's name does not exist).
  * - A statement whose Parse fails (a syntax error, an unknown column, a failed transaction)
  *   is not remembered: node-postgres records a name as parsed only on ParseComplete, and
  *   this cache drops the text when the name was not recorded.
@@ -31,9 +32,10 @@ import pg from 'pg'
  *   COLUMN` under a `SELECT *`) makes PostgreSQL refuse the statement ("cached plan must not
  *   change result type", SQLSTATE 0A000). The connection then forgets every statement it
  *   holds (a migration rarely changes one table only), so each connection fails at most
- *   once per schema change. Outside a transaction the statement is sent again at once and
- *   succeeds; inside one the error fails the transaction, as any database error does, and
- *   the transaction's next attempt prepares afresh.
+ *   once per schema change. The refusal comes before execution, so nothing was written:
+ *   outside a transaction the statement is sent again at once and succeeds; inside one the
+ *   error fails the transaction, as any database error does, and the transaction's next
+ *   attempt prepares afresh.
  *
  * Poolers: PgBouncer in transaction mode supports protocol-level named statements from
  * version 1.21 with `max_prepared_statements` > 0; before that, turn this off
@@ -81,7 +83,7 @@ const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i
 /**
  * Statements kept per connection. A request sends a few to a few dozen distinct statements,
  * and the server holds each cached statement's parse tree and plan: from 10 KiB for a
- * one-table read to 230 KiB for the six-join credential lookup (docs/benchmarks.md,
+ * one-table insert to 230 KiB for the six-join credential lookup (docs/benchmarks.md,
  * "Prepared statements"), so 100 bound a connection's cache to a few MiB. A statement
  * beyond the bound costs what every statement cost before: one Parse and plan.
  */
