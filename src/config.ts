@@ -20,6 +20,11 @@ export interface Config {
   /** Connections per process to PostgreSQL. */
   readonly databasePoolSize: number
   /**
+   * Send parameterised statements as named prepared statements, planned once per connection
+   * (src/db/prepared.ts); off for PgBouncer in transaction mode before 1.21. PostgreSQL only.
+   */
+  readonly databasePreparedStatements: boolean
+  /**
    * The migrated template an embedded first start copies (src/db/template.ts); null: create
    * the database empty and apply every migration.
    */
@@ -313,6 +318,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_DATA_DIR',
   'DATABASE_URL',
   'CUSTODIAN_DB_POOL_SIZE',
+  'CUSTODIAN_DB_PREPARED_STATEMENTS',
   'CUSTODIAN_PGLITE_TEMPLATE',
   'CUSTODIAN_HOST',
   'CUSTODIAN_HTTPS_PORT',
@@ -530,6 +536,7 @@ export function loadConfig(env: Source = process.env): Config {
     dataDir,
     databaseUrl,
     databasePoolSize: int('CUSTODIAN_DB_POOL_SIZE', 10, 1, 1000),
+    databasePreparedStatements: oneOf('CUSTODIAN_DB_PREPARED_STATEMENTS', ['on', 'off'] as const, 'on') === 'on',
     pgliteTemplate: pgliteTemplate(text('CUSTODIAN_PGLITE_TEMPLATE')),
     host: text('CUSTODIAN_HOST') ?? '127.0.0.1',
     httpsPort,

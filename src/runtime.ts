@@ -81,7 +81,10 @@ export async function openServiceKeys(config: Config): Promise<Omit<Runtime, 'da
  * says so before the wait, so a first start is never silent.
  */
 export async function openEmbeddedOrPostgres(
-  config: Pick<Config, 'databaseUrl' | 'dataDir' | 'databasePoolSize' | 'pgliteTemplate'>,
+  config: Pick<
+    Config,
+    'databaseUrl' | 'dataDir' | 'databasePoolSize' | 'databasePreparedStatements' | 'pgliteTemplate'
+  >,
   progress: ((event: MigrationProgress) => void) | undefined,
 ): Promise<Database> {
   const pgdata = path.join(config.dataDir, 'pgdata')
@@ -100,6 +103,7 @@ export async function openEmbeddedOrPostgres(
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     poolSize: config.databasePoolSize,
+    preparedStatements: config.databasePreparedStatements,
     template: template === undefined ? undefined : (config.pgliteTemplate ?? undefined),
   })
   if (creating) progress?.({ kind: 'created', ms: Math.round(performance.now() - started) })

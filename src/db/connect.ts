@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect, sql, type Dialect } from 'kysely'
 import pg from 'pg'
 import { lockDataDir, type DataDirLock } from './lock.ts'
+import { prepareStatements, PREPARED_STATEMENTS_PER_CONNECTION } from './prepared.ts'
 import type { DB } from './schema.ts'
 import { preferOneRoundTripBegin } from './tenant.ts'
 
@@ -62,6 +63,12 @@ export interface OpenOptions {
    */
   connectTimeoutMs?: number
   /**
+   * PostgreSQL only: send parameterised statements as named prepared statements, planned
+   * once per connection (src/db/prepared.ts). Default true; false for a pooler that does not
+   * support them (PgBouncer in transaction mode before 1.21).
+   */
+  preparedStatements?: boolean
+  /**
    * Wraps the Kysely dialect, for instrumentation: the row-bound test measures what each
    * statement reads on the connection that sends it (test/helpers/explain.ts).
    */
@@ -75,12 +82,12 @@ export interface OpenOptions {
 export async function openDatabase(options: OpenOptions): Promise<Database> {
   const wrap = options.wrapDialect ?? ((dialect: Dialect) => dialect)
   if (options.databaseUrl !== undefined)
-    return openPostgres(
-      options.databaseUrl,
-      options.poolSize ?? 20,
-      options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+    return openPostgres(options.databaseUrl, {
+      max: options.poolSize ?? 20,
+      connectTimeoutMs: options.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
+      preparedStatements: options.preparedStatements ?? true,
       wrap,
-    )
+    })
   if (options.pglite !== undefined) return wrapPGlite(options.pglite, undefined, wrap)
   if (options.dataDir === undefined) throw new Error('openDatabase: need databaseUrl, pglite or dataDir')
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
@@ -194,10 +201,14 @@ export const CONNECT_TIMEOUT_MS = 30_000
 
 async function openPostgres(
   url: string,
-  max: number,
-  connectTimeoutMs: number,
-  wrap: (dialect: Dialect) => Dialect,
+  options: {
+    max: number
+    connectTimeoutMs: number
+    preparedStatements: boolean
+    wrap: (dialect: Dialect) => Dialect
+  },
 ): Promise<Database> {
+  const { max, connectTimeoutMs, preparedStatements, wrap } = options
   const types = new pg.TypeOverrides()
   types.setTypeParser(INT8_OID, (value: string) => Number(value))
   const pool = new pg.Pool({ connectionString: url, max, types, connectionTimeoutMillis: connectTimeoutMs })
@@ -206,6 +217,7 @@ async function openPostgres(
   pool.on('error', () => {})
   pool.on('connect', (client) => {
     client.on('error', () => {})
+    if (preparedStatements) prepareStatements(client, PREPARED_STATEMENTS_PER_CONNECTION)
   })
   const kysely = new Kysely<DB>({ dialect: wrap(new PostgresDialect({ pool })) })
   preferOneRoundTripBegin(kysely)

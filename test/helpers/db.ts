@@ -46,7 +46,7 @@ export interface TestDatabase extends Database {
 /** `options.wrapDialect` instruments the connection (see test/helpers/explain.ts). */
 export async function createTestDatabase(
   engine: Engine,
-  options: Pick<OpenOptions, 'wrapDialect'> = {},
+  options: Pick<OpenOptions, 'wrapDialect' | 'preparedStatements' | 'poolSize'> = {},
 ): Promise<TestDatabase> {
   if (engine === 'pglite') {
     const dumpFile = process.env.CUSTODIAN_TEST_PGLITE_DUMP
