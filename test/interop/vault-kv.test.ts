@@ -369,6 +369,11 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
       assert.deepEqual(Object.keys(refused.body), ['errors'])
       assert.equal(typeof refused.body.errors[0], 'string')
     }
+    // No HEAD on data: it would be a reveal with nothing shown.
+    const revealsBefore = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'secret.reveal').length
+    assert.equal((await call('HEAD', '/v1/secret/data/input/ok', { token: admin.token })).status, 404)
+    const revealsAfter = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'secret.reveal').length
+    assert.equal(revealsAfter, revealsBefore)
     const missing = await call('GET', '/v1/secret/data/input/none', { token: admin.token })
     assert.equal(missing.status, 404)
     assert.deepEqual(missing.body, { errors: [] })

@@ -121,6 +121,8 @@ export function vaultKvRoutes(deps: { kv: KvService }): FastifyPluginAsyncTypebo
     const metadata = `/v1/${KV_MOUNT}/metadata/*`
 
     app.get(data, {
+      // No HEAD twin: a HEAD would run an audited reveal whose value is thrown away.
+      exposeHeadRoute: false,
       config: { access: { permission: 'vault:reveal' }, stepUp: true, errorPage },
       schema: {
         params: Wildcard,
