@@ -321,10 +321,10 @@ export function createVaultService(deps: {
 
   return {
     async create(ctx, input) {
+      if (isKvSecret(input.metadata ?? {})) assertKvValue(input.value)
       const checked = checkValue(input.type, input.value)
       const { plaintext } = checked
       const metadata = typeof input.value === 'string' ? { ...input.metadata } : checked.metadata
-      if (isKvSecret(metadata)) assertKvValue(input.value)
       const check = await deps.preflight(ctx.orgId, input.type, input.value)
       const id = randomUUID()
       try {
@@ -376,11 +376,11 @@ export function createVaultService(deps: {
             )
           if (options?.expectedVersion !== undefined && options.expectedVersion !== secret.current_version)
             throw new AppError('CONFLICT', 'check-and-set parameter did not match the current version')
+          if (isKvSecret(secret.metadata)) assertKvValue(value)
           const checked = checkValue(secret.type, value)
           const { plaintext } = checked
           // A string value's metadata (a KV secret's format and settings) stays as it was.
           const metadata = typeof value === 'string' ? secret.metadata : checked.metadata
-          if (isKvSecret(secret.metadata)) assertKvValue(value)
           // After the highest version, pending ones (a rotation in flight) included.
           const version = (await store.maxVersion(trx, id)) + 1
           await encryptVersion(trx, ctx.orgId, id, version, plaintext, by(ctx))
