@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { acceptOnlyWellFormedJson, setValidators, type createModules } from '../app.ts'
@@ -5,6 +6,7 @@ import type { Config } from '../config.ts'
 import type { RootKeyProvider } from '../crypto/providers/provider.ts'
 import { AppError } from '../errors.ts'
 import { vaultCompatRoutes } from '../modules/vault/vault-compat.routes.ts'
+import { vaultKvRoutes } from '../modules/vault/vault-compat.kv.routes.ts'
 import { registerAccessControl } from './access-control.ts'
 import { listenerOptions, type ListenerTls } from './server-options.ts'
 import { registerInputGuards } from './input.ts'
@@ -32,6 +34,7 @@ export async function buildVaultListener(deps: {
     frameworkErrors: (_error, _request, reply) => {
       void (reply as unknown as FastifyReply).code(400).send({ errors: ['the URL is not valid percent-encoded UTF-8'] })
     },
+    clientErrorHandler: vaultClientError,
   })
   setValidators(app)
   acceptOnlyWellFormedJson(app)
@@ -69,7 +72,31 @@ export async function buildVaultListener(deps: {
       },
     }),
   )
+  await app.register(vaultKvRoutes({ kv: modules.vault.kv }))
   return app
+}
+
+/**
+ * A request Node.js's HTTP parser refused, answered in Vault's shape. Vault clients send
+ * `LIST` by default, a method the parser does not know (it never reaches a route): the
+ * answer says to send `GET` with `?list=true`, which every Vault client can be set to do.
+ */
+function vaultClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, text, message] =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'the request took too long']
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+        : error.code === 'HPE_INVALID_METHOD'
+          ? [400, 'Bad Request', 'unsupported HTTP method: for LIST, send GET with ?list=true']
+          : [400, 'Bad Request', 'malformed HTTP request']
+  const body = JSON.stringify({ errors: [message] })
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+    )
+  socket.destroy()
 }
 
 /** `X-Vault-Namespace` names the org to act in (its id, optionally with Vault's trailing slash). */

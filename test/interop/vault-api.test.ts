@@ -308,7 +308,7 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
     assert.equal(oversized.status, 413, JSON.stringify(oversized.body))
     assert.deepEqual(Object.keys(oversized.body), ['errors'])
     assert.equal(await fingerprint(t()), before)
-    const unknown = await call('GET', '/v1/secret/data/x', { token: admin.token })
+    const unknown = await call('GET', '/v1/kv/data/x', { token: admin.token })
     assert.equal(unknown.status, 404)
     assert.ok(Array.isArray(unknown.body.errors))
     // A batch with one bad item: 400, and the good item's result with it, in order.

@@ -16,6 +16,7 @@ import { dbRotationRoutes } from './dbrotation.routes.ts'
 import { transitRoutes } from './transit.routes.ts'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { createRotationService } from './vault.rotation.ts'
+import { createKvService } from './vault.kv.ts'
 
 export function createVaultModule(deps: {
   db: Kysely<DB>
@@ -67,6 +68,7 @@ export function createVaultModule(deps: {
     shredRing: deps.shredRing,
   })
   const transit = createTransitService({ db: deps.db, keyring, audit: deps.audit })
+  const kv = createKvService({ db: deps.db, vault: service, audit: deps.audit })
   dbRotation = createDbRotationService({
     db: deps.db,
     vault: () => service,
@@ -82,5 +84,5 @@ export function createVaultModule(deps: {
     await app.register(transitRoutes({ transit }))
     await app.register(dbRotationRoutes({ dbRotation }))
   }
-  return { service, seal, keyring, rotation, sources, transit, dbRotation, routes }
+  return { service, seal, keyring, rotation, sources, transit, kv, dbRotation, routes }
 }

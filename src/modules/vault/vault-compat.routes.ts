@@ -8,13 +8,14 @@ import type { TransitService } from './vault.transit.ts'
 import {
   contextOfAssociatedData,
   decodeVaultBase64,
+  envelope,
   healthStatus,
   toCustodianCiphertext,
   toVaultCiphertext,
   unixSeconds,
   VAULT_KEY_TYPE,
+  vaultError,
   vaultErrorsOf,
-  vaultStatusOf,
   type HealthState,
 } from './vault-compat.ts'
 
@@ -74,32 +75,6 @@ const CiphertextBody = Type.Object(
 )
 type EncryptInput = Static<typeof EncryptItem>
 type CiphertextInput = Static<typeof CiphertextItem>
-
-/** Every Vault route answers its errors in Vault's shape, after the one error handler audited the refusal. */
-function vaultError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
-  let status = vaultStatusOf(error)
-  // Vault answers a namespace the token cannot use with 403, not 404.
-  if (status === 404 && request.ctx === null && request.headers['x-vault-namespace'] !== undefined) status = 403
-  if (error.extras.retryAfter !== undefined) reply.header('retry-after', String(error.extras.retryAfter))
-  return reply
-    .code(status)
-    .type('application/json')
-    .send({ errors: vaultErrorsOf(error, status) })
-}
-
-/** Vault's response envelope around `data`. */
-function envelope(request: FastifyRequest, data: unknown) {
-  return {
-    request_id: request.id,
-    lease_id: '',
-    renewable: false,
-    lease_duration: 0,
-    data,
-    wrap_info: null,
-    warnings: null,
-    auth: null,
-  }
-}
 
 /** Options Custodian's keys do not have are refused, never silently ignored. */
 function refuseUnsupported(item: { context?: string | undefined; nonce?: string | undefined }): void {

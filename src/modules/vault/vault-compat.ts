@@ -1,8 +1,10 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, type ErrorCode } from '../../errors.ts'
 
 /*
- * Translations between HashiCorp Vault's Transit shapes and Custodian's own (docs/vault-compat.md).
- * Pure functions: the routes (vault-compat.routes.ts) call the transit service with what
+ * Translations between HashiCorp Vault's shapes and Custodian's own (docs/vault-compat.md):
+ * pure functions, and the envelope and error shape every Vault route answers with. The
+ * routes (vault-compat.routes.ts, vault-compat.kv.routes.ts) call the services with what
  * these return, so nothing here decides who may do what.
  */
 
@@ -99,4 +101,30 @@ export function vaultErrorsOf(error: AppError, status: number): string[] {
   if (status === 403) return ['permission denied', message]
   if (error.code === 'VAULT_SEALED') return ['Vault is sealed', message]
   return [message]
+}
+
+/** Every Vault route (the `errorPage` of each) answers its errors in Vault's shape, after the one error handler audited the refusal. */
+export function vaultError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
+  let status = vaultStatusOf(error)
+  // Vault answers a namespace the token cannot use with 403, not 404.
+  if (status === 404 && request.ctx === null && request.headers['x-vault-namespace'] !== undefined) status = 403
+  if (error.extras.retryAfter !== undefined) reply.header('retry-after', String(error.extras.retryAfter))
+  return reply
+    .code(status)
+    .type('application/json')
+    .send({ errors: vaultErrorsOf(error, status) })
+}
+
+/** Vault's response envelope around `data`. */
+export function envelope(request: FastifyRequest, data: unknown) {
+  return {
+    request_id: request.id,
+    lease_id: '',
+    renewable: false,
+    lease_duration: 0,
+    data,
+    wrap_info: null,
+    warnings: null,
+    auth: null,
+  }
 }

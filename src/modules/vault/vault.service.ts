@@ -12,7 +12,15 @@ import type { Page, PageRequest } from '../../db/page.ts'
 import * as store from './vault.store.ts'
 import { actorNames } from '../../db/people.ts'
 import type { SecretType } from './vault.tables.ts'
-import type { DatabaseCredential, RevealView, SecretValueT, SecretView, VersionView } from './vault.types.ts'
+import {
+  assertKvValue,
+  isKvSecret,
+  type DatabaseCredential,
+  type RevealView,
+  type SecretValueT,
+  type SecretView,
+  type VersionView,
+} from './vault.types.ts'
 import { notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
 
 /**
@@ -24,11 +32,27 @@ import { notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
 export interface VaultService {
   create(
     ctx: RequestContext,
-    input: { name: string; type: SecretType; description?: string | undefined; value: SecretValueT },
+    input: {
+      name: string
+      type: SecretType
+      description?: string | undefined
+      value: SecretValueT
+      /** Module use (the KV API): non-secret facts kept with a string value, e.g. `{format: 'kv'}`. */
+      metadata?: Record<string, unknown> | undefined
+    },
   ): Promise<SecretView>
   list(ctx: RequestContext, page: PageRequest): Promise<Page<SecretView>>
   get(ctx: RequestContext, id: string): Promise<SecretView>
-  addVersion(ctx: RequestContext, id: string, value: SecretValueT): Promise<SecretView>
+  /**
+   * Stores `value` as the next current version. With `expectedVersion` (a check-and-set, the
+   * KV API's `cas`), CONFLICT unless the current version is that one, checked under the lock.
+   */
+  addVersion(
+    ctx: RequestContext,
+    id: string,
+    value: SecretValueT,
+    options?: { expectedVersion?: number | undefined },
+  ): Promise<SecretView>
   versions(
     ctx: RequestContext,
     id: string,
@@ -297,7 +321,10 @@ export function createVaultService(deps: {
 
   return {
     async create(ctx, input) {
-      const { plaintext, metadata } = checkValue(input.type, input.value)
+      if (isKvSecret(input.metadata ?? {})) assertKvValue(input.value)
+      const checked = checkValue(input.type, input.value)
+      const { plaintext } = checked
+      const metadata = typeof input.value === 'string' ? { ...input.metadata } : checked.metadata
       const check = await deps.preflight(ctx.orgId, input.type, input.value)
       const id = randomUUID()
       try {
@@ -334,7 +361,7 @@ export function createVaultService(deps: {
       return secretView(await withOrg(db, ctx.orgId, (trx) => existing(trx, id)))
     },
 
-    async addVersion(ctx, id, value) {
+    async addVersion(ctx, id, value, options) {
       try {
         const type = (await withOrg(db, ctx.orgId, (trx) => existing(trx, id))).type
         const check = await deps.preflight(ctx.orgId, type, value)
@@ -347,7 +374,13 @@ export function createVaultService(deps: {
               `${secret.name} is the signing secret of ${signs.join(' and ')}: rotate it there (POST …/secret/rotate), ` +
                 'which draws the new value and keeps the old one signing for 24 hours',
             )
-          const { plaintext, metadata } = checkValue(secret.type, value)
+          if (options?.expectedVersion !== undefined && options.expectedVersion !== secret.current_version)
+            throw new AppError('CONFLICT', 'check-and-set parameter did not match the current version')
+          if (isKvSecret(secret.metadata)) assertKvValue(value)
+          const checked = checkValue(secret.type, value)
+          const { plaintext } = checked
+          // A string value's metadata (a KV secret's format and settings) stays as it was.
+          const metadata = typeof value === 'string' ? secret.metadata : checked.metadata
           // After the highest version, pending ones (a rotation in flight) included.
           const version = (await store.maxVersion(trx, id)) + 1
           await encryptVersion(trx, ctx.orgId, id, version, plaintext, by(ctx))
@@ -388,6 +421,7 @@ export function createVaultService(deps: {
           createdBy: v.created_by,
           createdByName: names[v.created_by] ?? null,
           destroyedAt: v.destroyed_at?.toISOString() ?? null,
+          deletedAt: v.deleted_at?.toISOString() ?? null,
           exposed: v.version <= exposedThrough,
         }))
         return { versions, nextCursor: more ? String(versions[versions.length - 1]?.version) : null }
@@ -420,6 +454,11 @@ export function createVaultService(deps: {
             )
           await assertUsable(trx, secret, version, !rechecked)
           if (found.version === undefined) throw new AppError('NOT_FOUND', `${secret.name} has no version ${version}`)
+          if (found.version.deleted_at !== null && found.version.destroyed_at === null)
+            throw new AppError(
+              'SECRET_VERSION_DELETED',
+              `version ${version} of ${secret.name} is deleted; undelete it to reveal it`,
+            )
           const value = await openValue(trx, ctx.orgId, id, version, secret.name, found.version)
           // The audit event commits with this transaction, before the value is returned.
           await record(trx, ctx, 'secret.reveal', id, { name: secret.name, version, reason: input.reason })

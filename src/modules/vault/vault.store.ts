@@ -23,6 +23,11 @@ export async function findSecret(trx: Trx, id: string): Promise<SecretRow | unde
   return trx.selectFrom('secrets').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
+/** The org's secret named `name` (names are unique in an org). */
+export async function findSecretByName(trx: Trx, name: string): Promise<SecretRow | undefined> {
+  return trx.selectFrom('secrets').selectAll().where('name', '=', name).executeTakeFirst()
+}
+
 /** The ids among `ids` that are secrets of the transaction's org (row-level security hides the rest). */
 export async function secretIdsAmong(trx: Trx, ids: readonly string[]): Promise<string[]> {
   return (await trx.selectFrom('secrets').select('id').where('id', 'in', ids).execute()).map((r) => r.id)
@@ -50,6 +55,7 @@ export async function findSecretWithVersion(
       'v.created_by as v_created_by',
       'v.created_at as v_created_at',
       'v.destroyed_at as v_destroyed_at',
+      'v.deleted_at as v_deleted_at',
       'v.org_id as v_org_id',
       // A feature's signing secret (a webhook's, a consent recipient's): in the same
       // statement, through the (org_id, secret_id) indexes of migration 0056.
@@ -68,6 +74,7 @@ export async function findSecretWithVersion(
     v_created_by,
     v_created_at,
     v_destroyed_at,
+    v_deleted_at,
     v_org_id,
     ...row
   } = secret
@@ -84,6 +91,7 @@ export async function findSecretWithVersion(
           created_by: v_created_by as string,
           created_at: v_created_at as Date,
           destroyed_at: v_destroyed_at,
+          deleted_at: v_deleted_at,
         }
   return { secret: row, version: versionRow, signs }
 }

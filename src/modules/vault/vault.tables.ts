@@ -52,6 +52,8 @@ export interface SecretVersionsTable {
   created_by: string
   created_at: Generated<Date>
   destroyed_at: Date | null
+  /** Soft-deleted (KV version 2 `delete`): kept, but not revealed until undeleted. */
+  deleted_at: ColumnType<Date | null, Date | null | undefined, Date | null>
 }
 
 export interface VaultPoliciesTable {

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { Strict, Timestamp, Uuid } from '../../http/schemas.ts'
+import { AppError } from '../../errors.ts'
 
 export const SecretName = Type.String({
   pattern: '^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$',
@@ -81,6 +82,10 @@ export const VersionViewSchema = Type.Object({
     description: 'who made the version, in words: the member’s email or the service account’s name; null otherwise',
   }),
   destroyedAt: Type.Union([Timestamp, Type.Null()]),
+  deletedAt: Type.Union([Timestamp, Type.Null()], {
+    description:
+      'soft-deleted (the Vault-compatible API’s KV delete): kept, but not revealed until undeleted; null otherwise',
+  }),
   exposed: Type.Boolean({
     description: 'reported exposed, or older than a version reported exposed: never revealed again (P1.5)',
   }),
@@ -104,4 +109,37 @@ export type RevealView = Static<typeof RevealViewSchema>
 export function stringValue(value: SecretValueT): string {
   if (typeof value !== 'string') throw new Error('expected a string secret value, found a database credential')
   return value
+}
+
+/**
+ * A KV secret (the Vault-compatible API's KV version 2, docs/vault-compat.md) is a `generic`
+ * secret whose metadata says `format: "kv"` and whose value is the JSON text (RFC 8785
+ * canonical form) of one object: what Vault calls the secret's `data`.
+ */
+export const KV_FORMAT = 'kv'
+
+/** Whether a secret's metadata marks it as a KV secret. */
+export function isKvSecret(metadata: Record<string, unknown>): boolean {
+  return metadata.format === KV_FORMAT
+}
+
+/** A KV value's data object; undefined when the text is not the JSON of an object. */
+export function parseKvData(value: SecretValueT): Record<string, unknown> | undefined {
+  if (typeof value !== 'string') return undefined
+  try {
+    const data: unknown = JSON.parse(value)
+    return typeof data === 'object' && data !== null && !Array.isArray(data)
+      ? (data as Record<string, unknown>)
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** VALIDATION_FAILED unless `value` is the JSON text of an object (a KV secret's value). */
+export function assertKvValue(value: SecretValueT): void {
+  if (parseKvData(value) === undefined)
+    throw new AppError('VALIDATION_FAILED', 'a KV secret’s value is the JSON text of an object', {
+      errors: [{ path: '/body/value', message: 'must be the JSON text of an object' }],
+    })
 }

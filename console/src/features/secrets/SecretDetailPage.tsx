@@ -202,7 +202,11 @@ export function SecretDetailPage({ can }: { can: SecretPermissions }) {
                       <Table.Td>{when(v.createdAt)}</Table.Td>
                       <Table.Td>{describeActorRef(v.createdBy, v.createdByName)}</Table.Td>
                       <Table.Td>
-                        <StateBadges exposed={v.exposed} destroyed={v.destroyedAt !== null} />
+                        <StateBadges
+                          exposed={v.exposed}
+                          destroyed={v.destroyedAt !== null}
+                          deleted={v.deletedAt !== null}
+                        />
                       </Table.Td>
                       {can.delete ? (
                         <Table.Td>

@@ -8,21 +8,27 @@ export function StateBadges({
   paused,
   exposed,
   destroyed,
+  deleted,
 }: {
   paused?: boolean
   exposed: boolean
   destroyed?: boolean
+  /** Soft-deleted (the Vault-compatible API's KV delete): kept, not revealed until undeleted. */
+  deleted?: boolean
 }) {
   return (
     <Group gap={4}>
       {destroyed === true ? <Badge color="gray.8">destroyed</Badge> : null}
+      {deleted === true && destroyed !== true ? <Badge color="gray.8">deleted</Badge> : null}
       {paused === true ? (
         <Badge color="yellow.9" c="black">
           paused
         </Badge>
       ) : null}
       {exposed ? <Badge color="red.9">exposed</Badge> : null}
-      {paused !== true && !exposed && destroyed !== true ? <Badge color="teal.9">active</Badge> : null}
+      {paused !== true && !exposed && destroyed !== true && deleted !== true ? (
+        <Badge color="teal.9">active</Badge>
+      ) : null}
     </Group>
   )
 }
