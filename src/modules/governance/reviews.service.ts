@@ -242,6 +242,7 @@ export function createReviewsService(deps: {
       permissions: new Set(ALL_PERMISSIONS),
       via: { type: 'token', tokenId: purpose },
       mfa: { enrolled: false, at: null },
+      secretPaths: [],
       policy: { require2fa: false, stepUpMinutes: 10, ipAllowlist: [] },
     }
     return { principal, orgId, meta: { requestId: null, ip: null, userAgent: null } }

@@ -44,6 +44,8 @@ export interface AuthExtras {
   require_2fa: boolean | null
   step_up_minutes: number | null
   ip_allowlist: { cidr: string }[] | null
+  /** The owner's binding's secret path patterns (membership or service account); null: unrestricted. */
+  owner_secret_paths: string[] | null
 }
 
 export interface TokenForAuth extends ApiTokenRow, AuthExtras {}
@@ -65,6 +67,9 @@ export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<Tok
         'o.kind as org_kind',
         sql<string | null>`CASE WHEN t.user_id IS NULL THEN sa.role WHEN m.suspended_at IS NULL THEN m.role END`.as(
           'role',
+        ),
+        sql<string[] | null>`CASE WHEN t.user_id IS NULL THEN sa.secret_paths ELSE m.secret_paths END`.as(
+          'owner_secret_paths',
         ),
         'um.confirmed_at as mfa_confirmed_at',
         sql<boolean>`EXISTS (SELECT 1 FROM user_passkeys up WHERE up.user_id = t.user_id)`.as('has_passkey'),
@@ -100,6 +105,7 @@ export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<S
     .select([
       'o.kind as org_kind',
       sql<string | null>`CASE WHEN m.suspended_at IS NULL THEN m.role END`.as('role'),
+      'm.secret_paths as owner_secret_paths',
       'um.confirmed_at as mfa_confirmed_at',
       sql<boolean>`EXISTS (SELECT 1 FROM user_passkeys up WHERE up.user_id = s.user_id)`.as('has_passkey'),
       'osp.require_2fa',
