@@ -3,7 +3,8 @@ import { runScript } from '../sql-script.ts'
 
 /**
  * Path scopes (docs/secret-paths.md; src/modules/vault/secret-paths.ts): a role binding — a
- * membership, a service account, an API token — may be limited to secret path patterns.
+ * membership (and the invitation that makes one), a service account, an API token — may be
+ * limited to secret path patterns.
  * NULL is unrestricted; a list holds 1–50 patterns, each checked by the service before it
  * is stored (the CHECK only bounds the shape).
  */
@@ -15,6 +16,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     ALTER TABLE memberships ADD COLUMN ${column};
     ALTER TABLE service_accounts ADD COLUMN ${column};
     ALTER TABLE api_tokens ADD COLUMN ${column};
+    ALTER TABLE invitations ADD COLUMN ${column};
     `,
   )
 }

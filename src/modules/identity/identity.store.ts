@@ -284,11 +284,13 @@ export interface MemberRow {
   role: string
   created_at: Date
   suspended_at: Date | null
+  /** Secret path patterns the role reaches; null: every secret. */
+  secret_paths: string[] | null
 }
 
 export async function insertMembership(
   trx: Trx,
-  row: { org_id: string; user_id: string; role: string },
+  row: { org_id: string; user_id: string; role: string; secret_paths?: string[] | null },
 ): Promise<void> {
   await trx.insertInto('memberships').values(row).execute()
 }
@@ -297,7 +299,7 @@ export async function listMembers(trx: Trx): Promise<MemberRow[]> {
   return trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at', 'm.secret_paths'])
     .orderBy('m.created_at')
     .execute()
 }
@@ -315,7 +317,7 @@ export async function pageMembers(trx: Trx, page: PageRequest): Promise<Page<Mem
   const query = trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at', 'm.secret_paths'])
   return readPage(trx, query, JOINED, page)
 }
 
@@ -323,13 +325,18 @@ export async function findMember(trx: Trx, userId: string): Promise<MemberRow | 
   return trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at', 'm.secret_paths'])
     .where('m.user_id', '=', userId)
     .executeTakeFirst()
 }
 
-export async function setMemberRole(trx: Trx, userId: string, role: string): Promise<void> {
-  await trx.updateTable('memberships').set({ role }).where('user_id', '=', userId).execute()
+export async function setMemberRole(
+  trx: Trx,
+  userId: string,
+  role: string,
+  secretPaths: string[] | null,
+): Promise<void> {
+  await trx.updateTable('memberships').set({ role, secret_paths: secretPaths }).where('user_id', '=', userId).execute()
 }
 
 export async function countActiveOwners(trx: Trx): Promise<number> {
@@ -486,7 +493,7 @@ export async function pagePrincipals(
   const members = trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at', 'm.secret_paths'])
     .select((eb) => [
       eb
         .selectFrom('api_tokens as t')
@@ -562,8 +569,13 @@ export async function serviceAccountNames(trx: Trx, ids: string[]): Promise<{ id
 }
 
 /** Gives a service account another role; its tokens read their permissions from it at each request. */
-export async function setServiceAccountRole(trx: Trx, id: string, role: string): Promise<void> {
-  await trx.updateTable('service_accounts').set({ role }).where('id', '=', id).execute()
+export async function setServiceAccountRole(
+  trx: Trx,
+  id: string,
+  role: string,
+  secretPaths: string[] | null,
+): Promise<void> {
+  await trx.updateTable('service_accounts').set({ role, secret_paths: secretPaths }).where('id', '=', id).execute()
 }
 
 export async function deleteServiceAccount(trx: Trx, id: string): Promise<boolean> {

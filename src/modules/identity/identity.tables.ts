@@ -130,6 +130,8 @@ export interface InvitationsTable {
   created_by: string
   created_at: Generated<Date>
   accepted_at: Date | null
+  /** The membership's secret path patterns once accepted; null: every secret. */
+  secret_paths: Generated<string[] | null>
 }
 
 export interface BootstrapTokensTable {

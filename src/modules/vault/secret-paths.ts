@@ -151,3 +151,28 @@ export function inScope<DB, TB extends keyof DB>(
 export function layersOf(...bindings: (readonly string[] | null | undefined)[]): string[][] {
   return bindings.filter((b): b is readonly string[] => b !== null && b !== undefined).map((b) => [...b])
 }
+
+/**
+ * The patterns to store on a binding a caller makes or changes (a member's, an invitation's,
+ * a service account's, a token's). `requested`: a list from the request (checked, then
+ * deduplicated and sorted), null for unrestricted, undefined for `fallback` — on creation the
+ * caller's own effective scope, on an update what the binding has now. Throws 400 for a bad
+ * pattern (under `where`) and 403 EXCEEDS_OWN_PERMISSIONS when the result reaches beyond the
+ * caller's own scope: nothing derived exceeds its maker.
+ */
+export function derivedPaths(
+  caller: SecretPathLayers,
+  requested: readonly string[] | null | undefined,
+  fallback: readonly string[] | null,
+  what: string,
+  where: string,
+): string[] | null {
+  const paths = requested === undefined ? fallback : requested === null ? null : parsePatterns(requested, where)
+  assertPathsWithin(caller, paths, what)
+  if (paths !== null && paths.length === 0)
+    throw new AppError('EXCEEDS_OWN_PERMISSIONS', `${what} would reach no secret path: your own reach none`, {
+      missingPermissions: [],
+      secretPaths: [],
+    })
+  return paths === null ? null : [...paths]
+}
