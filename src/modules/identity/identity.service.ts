@@ -181,14 +181,25 @@ export interface AccessInventory {
     suspended: boolean
     mfaEnabled: boolean
     lastActivityAt: Date | null
+    /** Secret path patterns (docs/secret-paths.md); null: every secret. */
+    secretPaths: string[] | null
   }[]
-  serviceAccounts: { id: string; name: string; role: string; createdAt: Date; lastActivityAt: Date | null }[]
+  serviceAccounts: {
+    id: string
+    name: string
+    role: string
+    secretPaths: string[] | null
+    createdAt: Date
+    lastActivityAt: Date | null
+  }[]
   tokens: {
     id: string
     name: string
     userId: string | null
     serviceAccountId: string | null
     scopes: string[] | null
+    /** The token's own patterns, narrowing its holder's; null: the holder's. */
+    secretPaths: string[] | null
     createdAt: Date
     expiresAt: Date
     lastActivityAt: Date | null
@@ -871,6 +882,7 @@ export function createIdentityService(deps: {
           id: a.id,
           name: a.name,
           role: a.role,
+          secretPaths: a.secret_paths,
           createdAt: a.created_at,
           lastActivityAt: usedByAccount.get(a.id) ?? null,
         })),
@@ -880,6 +892,7 @@ export function createIdentityService(deps: {
           userId: t.user_id,
           serviceAccountId: t.service_account_id,
           scopes: t.scopes,
+          secretPaths: t.secret_paths,
           createdAt: t.created_at,
           expiresAt: t.expires_at,
           lastActivityAt: t.last_used_at,
@@ -911,6 +924,7 @@ export function createIdentityService(deps: {
           id: a.id,
           name: a.name,
           role: a.role,
+          secretPaths: a.secret_paths,
           createdAt: a.created_at,
           lastActivityAt: a.last_token_use,
         })),
@@ -1238,7 +1252,14 @@ function tokenView(row: store.ApiTokenRow, holderName: string | null): ApiTokenV
 
 /** A member as the access inventory shows one (whole or a page of it). */
 function inventoryMember(
-  m: { user_id: string; email: string; role: string; created_at: Date; suspended_at: Date | null },
+  m: {
+    user_id: string
+    email: string
+    role: string
+    created_at: Date
+    suspended_at: Date | null
+    secret_paths: string[] | null
+  },
   mfaEnabled: boolean,
   lastActivityAt: Date | null,
 ): AccessInventory['members'][number] {
@@ -1250,5 +1271,6 @@ function inventoryMember(
     suspended: m.suspended_at !== null,
     mfaEnabled,
     lastActivityAt,
+    secretPaths: m.secret_paths,
   }
 }
