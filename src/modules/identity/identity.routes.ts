@@ -251,7 +251,8 @@ export function identityRoutes(deps: {
         body: ChangeRoleBody,
         response: { 200: MemberViewSchema, ...errorResponses('org') },
       },
-      handler: async (request) => identity.changeRole(ctxOf(request), request.params.userId, request.body.role, request.body.secretPaths),
+      handler: async (request) =>
+        identity.changeRole(ctxOf(request), request.params.userId, request.body.role, request.body.secretPaths),
     })
 
     app.delete('/v1/orgs/:orgId/members/:userId', {

@@ -77,7 +77,12 @@ export interface IdentityService {
     page: PageRequest,
   ): Promise<{ members: MemberView[]; invitations: InvitationView[]; nextCursor: string | null }>
   /** `secretPaths`: the new path scope (null: every secret); omitted: unchanged. */
-  changeRole(ctx: RequestContext, userId: string, role: string, secretPaths?: readonly string[] | null): Promise<MemberView>
+  changeRole(
+    ctx: RequestContext,
+    userId: string,
+    role: string,
+    secretPaths?: readonly string[] | null,
+  ): Promise<MemberView>
   removeMember(ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
   createServiceAccount(
     ctx: RequestContext,

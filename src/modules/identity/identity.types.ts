@@ -78,7 +78,8 @@ export const ApiTokenViewSchema = Type.Object({
     description: 'null: all of the holder’s permissions',
   }),
   secretPaths: Type.Union([Type.Array(Type.String()), Type.Null()], {
-    description: 'secret path patterns narrowing the holder’s own (docs/secret-paths.md); null: the holder’s as they are',
+    description:
+      'secret path patterns narrowing the holder’s own (docs/secret-paths.md); null: the holder’s as they are',
   }),
   createdAt: Timestamp,
   expiresAt: Timestamp,

@@ -71,7 +71,11 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
         return dbRotation.configure(
           ctx.orgId,
           ctx.principal.secretPaths,
-          request.params.secretId, request.body, actorOf(ctx.principal), ctx.meta)
+          request.params.secretId,
+          request.body,
+          actorOf(ctx.principal),
+          ctx.meta,
+        )
       },
     })
 
@@ -85,7 +89,13 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       },
       handler: async (request, reply) => {
         const ctx = ctxOf(request)
-        await dbRotation.remove(ctx.orgId, ctx.principal.secretPaths, request.params.secretId, actorOf(ctx.principal), ctx.meta)
+        await dbRotation.remove(
+          ctx.orgId,
+          ctx.principal.secretPaths,
+          request.params.secretId,
+          actorOf(ctx.principal),
+          ctx.meta,
+        )
         return reply.code(204).send(null)
       },
     })
@@ -101,7 +111,13 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       handler: async (request) => {
         const ctx = ctxOf(request)
         assertMayActThroughManaging(ctx)
-        return dbRotation.rotateNow(ctx.orgId, ctx.principal.secretPaths, request.params.secretId, actorOf(ctx.principal), ctx.meta)
+        return dbRotation.rotateNow(
+          ctx.orgId,
+          ctx.principal.secretPaths,
+          request.params.secretId,
+          actorOf(ctx.principal),
+          ctx.meta,
+        )
       },
     })
   }

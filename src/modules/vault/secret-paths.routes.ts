@@ -3,7 +3,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
 import { errorResponses, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
 import type { VaultService } from './vault.service.ts'
-import { NewVersionBody, RevealBody, RevealViewSchema, SecretName, SecretViewSchema, VersionViewSchema } from './vault.types.ts'
+import {
+  NewVersionBody,
+  RevealBody,
+  RevealViewSchema,
+  SecretName,
+  SecretViewSchema,
+  VersionViewSchema,
+} from './vault.types.ts'
 
 /*
  * A secret reached by its path (its name) rather than its id: `?path=payments/stripe/api-key`.
@@ -90,7 +97,8 @@ export function secretPathRoutes(deps: { vault: VaultService }): FastifyPluginAs
       config: { access: { permission: 'vault:reveal' }, stepUp: true },
       schema: {
         tags,
-        summary: 'Reveal the value of the secret at this path; the reason is audited before the value is returned (P1.2)',
+        summary:
+          'Reveal the value of the secret at this path; the reason is audited before the value is returned (P1.2)',
         params: Params,
         querystring: PathQuery,
         body: RevealBody,

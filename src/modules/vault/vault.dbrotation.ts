@@ -109,12 +109,20 @@ export function createDbRotationService(deps: {
     failures: row.failures,
   })
 
-  /** NOT_FOUND for each of `ids` that is a secret outside `paths` (absent ones are the caller's to refuse). */
-  async function assertVisible(trx: Trx, paths: SecretPathLayers, ids: readonly string[]): Promise<void> {
+  /**
+   * NOT_FOUND with `absentMessage` — the very answer an absent secret gets from the caller —
+   * for any of `ids` that is a secret outside `paths` (absent ones are the caller's to refuse).
+   */
+  async function assertVisible(
+    trx: Trx,
+    paths: SecretPathLayers,
+    ids: readonly string[],
+    absentMessage: string,
+  ): Promise<void> {
     if (paths.length === 0) return
     for (const id of ids) {
       const secret = await store.findSecret(trx, id)
-      if (secret !== undefined && !pathAllowed(paths, secret.name)) throw new AppError('NOT_FOUND', 'no such secret')
+      if (secret !== undefined && !pathAllowed(paths, secret.name)) throw new AppError('NOT_FOUND', absentMessage)
     }
   }
 
@@ -411,7 +419,7 @@ export function createDbRotationService(deps: {
     },
     async get(orgId, paths, secretId) {
       const row = await withOrg(db, orgId, async (trx) => {
-        await assertVisible(trx, paths, [secretId])
+        await assertVisible(trx, paths, [secretId], 'no such secret')
         const found = await trx
           .selectFrom('secret_rotations')
           .selectAll()
@@ -429,7 +437,7 @@ export function createDbRotationService(deps: {
     },
     async remove(orgId, paths, secretId, actor, meta) {
       await withOrg(db, orgId, async (trx) => {
-        await assertVisible(trx, paths, [secretId])
+        await assertVisible(trx, paths, [secretId], 'this secret has no idle rotation policy')
         const deleted = await trx
           .deleteFrom('secret_rotations')
           .where('secret_id', '=', secretId)
@@ -448,7 +456,12 @@ export function createDbRotationService(deps: {
           .select('managing_secret_id')
           .where('secret_id', '=', secretId)
           .executeTakeFirst()
-        await assertVisible(trx, paths, [secretId, ...(policy === undefined ? [] : [policy.managing_secret_id])])
+        await assertVisible(
+          trx,
+          paths,
+          [secretId, ...(policy === undefined ? [] : [policy.managing_secret_id])],
+          'this secret has no rotation policy',
+        )
       })
       return rotateNow(orgId, secretId, actor, meta)
     },

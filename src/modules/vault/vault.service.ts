@@ -294,10 +294,10 @@ export function createVaultService(deps: {
         ctx.principal.permissions.has('secrets:read') &&
         managed.every((r) => pathAllowed(ctx.principal.secretPaths, r.name))
           ? `${managed
-            .slice(0, 5)
-            .map((r) => r.name)
-            .join(', ')}${managed.length > 5 ? ' and more' : ''}`
-        : `${managed.length > 5 ? 'more than 5' : managed.length} other credential(s)`
+              .slice(0, 5)
+              .map((r) => r.name)
+              .join(', ')}${managed.length > 5 ? ' and more' : ''}`
+          : `${managed.length > 5 ? 'more than 5' : managed.length} other credential(s)`
       throw new AppError(
         'CONFLICT',
         `${secret.name} manages the rotation of ${which}: ` +
