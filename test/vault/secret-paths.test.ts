@@ -291,7 +291,7 @@ forEachEngine('secrets by path, path-scoped permissions (P2.3)', (engine) => {
     assert.deepEqual(omitted.body.secretPaths, ['payments/stripe/*'])
   })
 
-  it('P2.3 a scoped admin’s service accounts, invitations and role changes stay within its scope', async () => {
+  it('P2.3 a scoped admin’s service accounts, invitations, role changes, resumptions and single sign-on stay within its scope', async () => {
     const sa = await send('POST', '/service-accounts', scoped.token, { name: 'billing', role: 'admin' })
     assert.equal(sa.status, 201, sa.text)
     assert.deepEqual(sa.body.secretPaths, ['payments/*'], 'omitted: the maker’s own scope')
@@ -321,6 +321,30 @@ forEachEngine('secrets by path, path-scoped permissions (P2.3)', (engine) => {
       secretPaths: ['ops/*'],
     })
     assert.equal(invite.status, 403)
+    // A member who reaches every path, suspended by the owner: the scoped admin cannot give that back.
+    const wide = await send('POST', '/invitations', org.ownerToken, { email: 'wide@paths.test', role: 'member' })
+    assert.equal(wide.body.secretPaths, null)
+    const joined = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: wide.body.token, password: PASSWORD },
+    })
+    assert.equal(joined.status, 201)
+    assert.equal((await send('POST', `/members/${joined.body.userId}/suspend`, org.ownerToken)).status, 200)
+    const resumed = await send('POST', `/members/${joined.body.userId}/resume`, scoped.token)
+    assert.equal(resumed.status, 403)
+    assert.equal(resumed.body.code, 'EXCEEDS_OWN_PERMISSIONS')
+    const sso = await send('PUT', '/sso', scoped.token, {
+      preset: 'oidc',
+      issuer: 'https://127.0.0.1:1',
+      clientId: 'c',
+      clientSecret: 's',
+      allowedDomains: ['paths.test'],
+      defaultRole: 'viewer',
+      enabled: false,
+    })
+    assert.equal(sso.status, 403, 'members single sign-on makes would reach every path')
+    assert.equal(sso.body.code, 'EXCEEDS_OWN_PERMISSIONS')
     // The owner (unrestricted) widens the service account, and its token follows.
     const saToken = await send('POST', '/tokens', org.ownerToken, {
       name: 'billing',

@@ -953,7 +953,10 @@ export function createIdentityService(deps: {
           throw new AppError('LAST_OWNER', 'an org keeps at least one active owner')
         }
         // Resuming gives the member's role back: only a caller holding it may (issue 11 K3).
-        if (!suspended && member.suspended_at !== null) await access.assertAssignable(trx, ctx, member.role)
+        if (!suspended && member.suspended_at !== null) {
+          await access.assertAssignable(trx, ctx, member.role)
+          assertPathsWithin(ctx.principal.secretPaths, member.secret_paths, 'resuming this member')
+        }
         if (await store.setSuspended(trx, userId, suspended)) {
           await record(
             trx,
