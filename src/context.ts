@@ -21,6 +21,13 @@ export interface Principal {
   role: string
   /** What the principal may do here: its role's permissions, narrowed by a token's scopes. */
   permissions: ReadonlySet<Permission>
+  /**
+   * Where in the vault those permissions reach (docs/secret-paths.md): one list of path
+   * patterns per binding the principal acts through — a session its membership's; a token
+   * its owner's (membership or service account) and its own. A secret is in scope only if
+   * every list has a pattern matching its name; no list at all: every secret.
+   */
+  secretPaths: readonly (readonly string[])[]
   via: { type: 'token'; tokenId: string } | { type: 'session'; sessionId: string }
   /** Second factor: is the user enrolled, and when did this session last pass it. */
   mfa: { enrolled: boolean; at: Date | null }

@@ -88,6 +88,8 @@ export interface ErrorExtras {
   permission?: string
   /** EXCEEDS_OWN_PERMISSIONS: what the credential or role would carry that the caller lacks. */
   missingPermissions?: string[]
+  /** EXCEEDS_OWN_PERMISSIONS: the secret path patterns beyond the caller's own scope; FORBIDDEN: the path refused. */
+  secretPaths?: string[]
   /** Seconds before a retry can succeed (429, 503). */
   retryAfter?: number
   /** REGION_MISDIRECTED: the region whose deployment serves the org, and that deployment's URL (null when unknown here). */

@@ -265,6 +265,9 @@ export function registerAccessControl(
       // A grant opens at most what the credential carrying it holds itself (issue 11 K3):
       // an operator's scoped token reaches no further under a grant than without one.
       permissions: new Set([...grant.permissions].filter((p) => principal.permissions.has(p))),
+      // Path scopes name the operator's own org's secrets; in the customer org the grant's
+      // secretIds are what limits revealing.
+      secretPaths: [],
       policy: { ...principal.policy, ipAllowlist: grant.ipAllowlist },
       grant: { id: grant.id, secretIds: grant.secretIds },
     }

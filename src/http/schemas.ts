@@ -44,6 +44,11 @@ export const Problem = Type.Object(
         description: 'EXCEEDS_OWN_PERMISSIONS: what the caller lacks of what it tried to give',
       }),
     ),
+    secretPaths: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'secret path patterns (or the path) outside the caller’s own path scope',
+      }),
+    ),
     retryAfter: Type.Optional(Type.Integer()),
     errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
   },

@@ -1542,6 +1542,40 @@ export const ROUTES: RouteCase[] = [
   },
   {
     method: 'GET',
+    path: '/v1/orgs/{orgId}/secrets/by-path',
+    access: 'secrets:read',
+    url: (f) => `${A(f)}/secrets/by-path?path=fixture`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/by-path?path=b-only`,
+    badParamUrl: (f) => `${A(f)}/secrets/by-path?path=../fixture`,
+  },
+  {
+    method: 'GET',
+    path: '/v1/orgs/{orgId}/secrets/by-path/versions',
+    access: 'secrets:read',
+    url: (f) => `${A(f)}/secrets/by-path/versions?path=fixture`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/by-path/versions?path=b-only`,
+    badParamUrl: (f) => `${A(f)}/secrets/by-path/versions?path=a//b`,
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/by-path/versions',
+    access: 'secrets:write',
+    url: (f) => `${A(f)}/secrets/by-path/versions?path=fixture`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/by-path/versions?path=b-only`,
+    badParamUrl: (f) => `${A(f)}/secrets/by-path/versions?path=/fixture`,
+    body: () => ({ value: 'route matrix value' }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/orgs/{orgId}/secrets/by-path/reveal',
+    access: 'vault:reveal',
+    url: (f) => `${A(f)}/secrets/by-path/reveal?path=fixture`,
+    foreignObjectUrl: (f) => `${A(f)}/secrets/by-path/reveal?path=b-only`,
+    badParamUrl: (f) => `${A(f)}/secrets/by-path/reveal?path=../fixture`,
+    body: () => ({ reason: 'route matrix' }),
+  },
+  {
+    method: 'GET',
     path: '/v1/orgs/{orgId}/audit/events',
     access: 'audit:read',
     url: (f) => `${A(f)}/audit/events`,
@@ -1730,6 +1764,13 @@ export async function buildRouteFixture(app: TestApp): Promise<Fixture> {
   const bSession = await sessionIn('owner@b.test')
   const aSecret = await secretIn(a)
   const bSecret = await secretIn(b)
+  // A path only org B holds: the by-path routes aim at it through org A's URL.
+  await app.request({
+    method: 'POST',
+    url: `/v1/orgs/${b.orgId}/secrets`,
+    token: b.ownerToken,
+    body: { name: 'b-only', type: 'generic', value: 'fixture-value' },
+  })
   const grantIn = async (org: Org) =>
     (
       await app.request({

@@ -150,6 +150,10 @@ PAGED['GET /v1/orgs/{orgId}/secrets/{secretId}/versions'] = {
   url: (f) => `/v1/orgs/${f.a.orgId}/secrets/${f.secret}/versions`,
   key: 'versions',
 }
+PAGED['GET /v1/orgs/{orgId}/secrets/by-path/versions'] = {
+  url: (f) => `/v1/orgs/${f.a.orgId}/secrets/by-path/versions?path=s0`,
+  key: 'versions',
+}
 PAGED['GET /v1/orgs/{orgId}/access-reviews/{reviewId}/items'] = {
   url: (f) => `/v1/orgs/${f.a.orgId}/access-reviews/${f.review}/items`,
   key: 'items',

@@ -233,6 +233,46 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
     assert.deepEqual(read.body.data.data, { a: '2' })
   })
 
+  it('P2.3: keeps a token within its secret path scope — reads, writes, deletes and listings outside it answer as absent', async () => {
+    for (const name of ['scoped/pay/one', 'scoped/pay/deep/two', 'scoped/hr/payroll'])
+      assert.equal(
+        (await call('POST', `/v1/secret/data/${name}`, { token: admin.token, body: { data: { v: name } } })).status,
+        200,
+      )
+    const issued = await native('POST', '/tokens', {
+      name: 'kv scoped',
+      expiresInDays: 1,
+      secretPaths: ['scoped/pay/*'],
+    })
+    assert.equal(issued.status, 201, JSON.stringify(issued.body))
+    const scoped = issued.body.token as string
+    assert.equal(
+      (await call('GET', '/v1/secret/data/scoped/pay/one', { token: scoped })).body.data?.data?.v,
+      'scoped/pay/one',
+    )
+    const before = await vaultState()
+    for (const [method, url, body] of [
+      ['GET', '/v1/secret/data/scoped/hr/payroll', undefined],
+      ['GET', '/v1/secret/metadata/scoped/hr/payroll', undefined],
+      ['POST', '/v1/secret/delete/scoped/hr/payroll', { versions: [1] }],
+      ['POST', '/v1/secret/destroy/scoped/hr/payroll', { versions: [1] }],
+      ['DELETE', '/v1/secret/data/scoped/hr/payroll', undefined],
+      ['DELETE', '/v1/secret/metadata/scoped/hr/payroll', undefined],
+      ['POST', '/v1/secret/metadata/scoped/hr/payroll', { custom_metadata: { a: 'b' } }],
+    ] as const) {
+      const answer = await call(method, url, { token: scoped, ...(body === undefined ? {} : { body }) })
+      assert.equal(answer.status, 404, `${method} ${url}: ${JSON.stringify(answer.body)}`)
+    }
+    const write = await call('POST', '/v1/secret/data/scoped/hr/new', { token: scoped, body: { data: { a: 'b' } } })
+    assert.equal(write.status, 403, JSON.stringify(write.body))
+    assert.equal(await vaultState(), before)
+    const root = await call('GET', '/v1/secret/metadata/scoped/?list=true', { token: scoped })
+    assert.deepEqual(root.body.data?.keys, ['pay/'])
+    const pay = await call('GET', '/v1/secret/metadata/scoped/pay/?list=true', { token: scoped })
+    assert.deepEqual(pay.body.data?.keys, ['deep/', 'one'])
+    assert.equal((await call('GET', '/v1/secret/metadata/scoped/hr/?list=true', { token: scoped })).status, 404)
+  })
+
   it('keeps the native refusals: a paused secret is not read (400, audited as denied); X-Custodian-Reason is the audited reason', async () => {
     await call('POST', '/v1/secret/data/refusals/paused', { token: admin.token, body: { data: { a: 'b' } } })
     const secret = await secretNamed('refusals/paused')

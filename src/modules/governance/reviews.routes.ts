@@ -34,7 +34,10 @@ const ItemView = Type.Object({
   lastActivityAt: Nullable(Timestamp),
   mfaEnabled: Type.Union([Type.Boolean(), Type.Null()]),
   inactive: Type.Boolean(),
-  details: Type.Record(Type.String(), Type.Unknown()),
+  details: Type.Record(Type.String(), Type.Unknown(), {
+    description:
+      'per kind: a member’s `suspended`, `joinedAt`, `secretPaths`; a service account’s `secretPaths`; a token’s holder, `scoped`, own `secretPaths`, `expiresAt`; a grant’s reason, expiry, secret ids. `secretPaths` null: every secret',
+  }),
   holderEmail: Nullable(
     Type.String({ description: 'an API token’s holder by email, when a member of the org holds it; else null' }),
   ),
@@ -104,6 +107,9 @@ const Entry = Type.Object({
   id: Uuid,
   label: Type.String(),
   role: Type.String(),
+  secretPaths: Type.Union([Type.Array(Type.String()), Type.Null()], {
+    description: 'secret path patterns the role reaches (docs/secret-paths.md); null: every secret',
+  }),
   granted: Type.Array(Type.String()),
   used: Type.Array(Type.String()),
   unused: Type.Array(Type.String()),

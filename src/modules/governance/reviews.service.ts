@@ -93,6 +93,8 @@ export interface LeastPrivilegeEntry {
   id: string
   label: string
   role: string
+  /** Where in the vault the role reaches: secret path patterns (docs/secret-paths.md); null: every secret. */
+  secretPaths: string[] | null
   granted: string[]
   used: string[]
   unused: string[]
@@ -242,6 +244,7 @@ export function createReviewsService(deps: {
       permissions: new Set(ALL_PERMISSIONS),
       via: { type: 'token', tokenId: purpose },
       mfa: { enrolled: false, at: null },
+      secretPaths: [],
       policy: { require2fa: false, stepUpMinutes: 10, ipAllowlist: [] },
     }
     return { principal, orgId, meta: { requestId: null, ip: null, userAgent: null } }
@@ -429,7 +432,11 @@ export function createReviewsService(deps: {
               last_activity_at: m.lastActivityAt,
               mfa_enabled: m.mfaEnabled,
               inactive: isInactive(m.lastActivityAt, m.joinedAt),
-              details: JSON.stringify({ suspended: m.suspended, joinedAt: m.joinedAt.toISOString() }),
+              details: JSON.stringify({
+                suspended: m.suspended,
+                joinedAt: m.joinedAt.toISOString(),
+                secretPaths: m.secretPaths,
+              }),
             }
           }),
           ...inventory.serviceAccounts.map((s) => {
@@ -447,7 +454,7 @@ export function createReviewsService(deps: {
               last_activity_at: s.lastActivityAt,
               mfa_enabled: null,
               inactive: isInactive(s.lastActivityAt, s.createdAt),
-              details: '{}',
+              details: JSON.stringify({ secretPaths: s.secretPaths }),
             }
           }),
           ...inventory.tokens.map((t) => {
@@ -469,6 +476,8 @@ export function createReviewsService(deps: {
                 holder: t.userId ?? t.serviceAccountId,
                 holderType: t.userId !== null ? 'user' : 'service_account',
                 scoped: t.scopes !== null,
+                // The token's own patterns; its holder's (on the holder's item) apply as well.
+                secretPaths: t.secretPaths,
                 expiresAt: t.expiresAt.toISOString(),
               }),
             }
@@ -771,6 +780,7 @@ export function createReviewsService(deps: {
         id: string,
         label: string,
         role: string,
+        secretPaths: string[] | null,
         last: Date | null,
       ): LeastPrivilegeEntry => {
         const assessed = assess(kind === 'member' ? 'user' : 'service_account', id, role)
@@ -780,6 +790,7 @@ export function createReviewsService(deps: {
           id,
           label,
           role,
+          secretPaths,
           granted: [...a.granted].sort(),
           used: [...a.used].sort(),
           unused: a.unused,
@@ -793,8 +804,10 @@ export function createReviewsService(deps: {
         windowDays: USAGE_WINDOW_DAYS,
         generatedAt: clock().toISOString(),
         principals: [
-          ...found.members.map((m) => entry('member', m.userId, m.email, m.role, m.lastActivityAt)),
-          ...found.serviceAccounts.map((s) => entry('service_account', s.id, s.name, s.role, s.lastActivityAt)),
+          ...found.members.map((m) => entry('member', m.userId, m.email, m.role, m.secretPaths, m.lastActivityAt)),
+          ...found.serviceAccounts.map((s) =>
+            entry('service_account', s.id, s.name, s.role, s.secretPaths, s.lastActivityAt),
+          ),
         ],
         nextCursor: found.nextCursor,
       }

@@ -1,3 +1,4 @@
+import { layersOf } from '../vault/secret-paths.ts'
 import { randomBytes, randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
@@ -134,6 +135,7 @@ export function createAuthService(deps: {
     id: string,
     via: Principal['via'],
     scopes: string[] | null,
+    secretPaths: Principal['secretPaths'],
   ): Promise<Principal> {
     const granted = await access.permissionsOf(trx, { id: row.org_id, kind: row.org_kind }, row.role)
     const permissions = scopes === null ? granted : new Set([...granted].filter((p) => scopes.includes(p)))
@@ -144,6 +146,7 @@ export function createAuthService(deps: {
       orgKind: row.org_kind,
       role: row.role,
       permissions,
+      secretPaths,
       via,
       mfa: { enrolled: row.mfa_confirmed_at !== null || row.has_passkey, at: row.mfa_at ?? null },
       // Operators (the provider org's people) always need a second factor (P3.2, P2.7).
@@ -173,6 +176,8 @@ export function createAuthService(deps: {
       principalId,
       { type: 'token', tokenId: row.id },
       row.scopes,
+      // A token's own patterns narrow its owner's; both apply.
+      layersOf(row.owner_secret_paths, row.secret_paths),
     )
   }
 
@@ -202,6 +207,7 @@ export function createAuthService(deps: {
       row.user_id,
       { type: 'session', sessionId: row.id },
       null,
+      layersOf(row.owner_secret_paths),
     )
   }
 

@@ -251,7 +251,8 @@ export function identityRoutes(deps: {
         body: ChangeRoleBody,
         response: { 200: MemberViewSchema, ...errorResponses('org') },
       },
-      handler: async (request) => identity.changeRole(ctxOf(request), request.params.userId, request.body.role),
+      handler: async (request) =>
+        identity.changeRole(ctxOf(request), request.params.userId, request.body.role, request.body.secretPaths),
     })
 
     app.delete('/v1/orgs/:orgId/members/:userId', {
@@ -332,7 +333,12 @@ export function identityRoutes(deps: {
         response: { 200: ServiceAccountViewSchema, ...errorResponses('org') },
       },
       handler: async (request) =>
-        identity.changeServiceAccountRole(ctxOf(request), request.params.serviceAccountId, request.body.role),
+        identity.changeServiceAccountRole(
+          ctxOf(request),
+          request.params.serviceAccountId,
+          request.body.role,
+          request.body.secretPaths,
+        ),
     })
 
     app.delete('/v1/orgs/:orgId/service-accounts/:serviceAccountId', {

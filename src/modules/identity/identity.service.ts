@@ -1,3 +1,11 @@
+import {
+  assertPathsWithin,
+  derivedPaths,
+  effectivePatterns,
+  layersOf,
+  patternsBeyond,
+  type SecretPathLayers,
+} from '../vault/secret-paths.ts'
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
@@ -54,7 +62,11 @@ export interface IdentityService {
     ctx: RequestContext,
     input: { name: string; ownerEmail: string; region?: string | undefined },
   ): Promise<{ org: OrgView; invitation: InvitationView & { token: string } }>
-  invite(ctx: RequestContext, input: { email: string; role: string }): Promise<InvitationView & { token: string }>
+  /** `secretPaths`: the member's path scope once accepted (null: every secret; omitted: the caller's own). */
+  invite(
+    ctx: RequestContext,
+    input: { email: string; role: string; secretPaths?: readonly string[] | null },
+  ): Promise<InvitationView & { token: string }>
   acceptInvitation(
     input: { token: string; password: string; code?: string | undefined },
     meta: RequestMeta,
@@ -64,16 +76,30 @@ export interface IdentityService {
     ctx: RequestContext,
     page: PageRequest,
   ): Promise<{ members: MemberView[]; invitations: InvitationView[]; nextCursor: string | null }>
-  changeRole(ctx: RequestContext, userId: string, role: string): Promise<MemberView>
+  /** `secretPaths`: the new path scope (null: every secret); omitted: unchanged. */
+  changeRole(
+    ctx: RequestContext,
+    userId: string,
+    role: string,
+    secretPaths?: readonly string[] | null,
+  ): Promise<MemberView>
   removeMember(ctx: RequestContext, userId: string): Promise<{ revokedTokens: number; revokedSessions: number }>
-  createServiceAccount(ctx: RequestContext, input: { name: string; role: string }): Promise<ServiceAccountView>
+  createServiceAccount(
+    ctx: RequestContext,
+    input: { name: string; role: string; secretPaths?: readonly string[] | null },
+  ): Promise<ServiceAccountView>
   listServiceAccounts(ctx: RequestContext, page: PageRequest): Promise<Page<ServiceAccountView>>
   /**
    * Gives a service account another role, under a member role change's rules: no role
    * beyond the caller's own permissions, an owner's role changed by an owner only, audited
    * with the old and new role. Its tokens carry the new role's permissions on their next use.
    */
-  changeServiceAccountRole(ctx: RequestContext, id: string, role: string): Promise<ServiceAccountView>
+  changeServiceAccountRole(
+    ctx: RequestContext,
+    id: string,
+    role: string,
+    secretPaths?: readonly string[] | null,
+  ): Promise<ServiceAccountView>
   deleteServiceAccount(ctx: RequestContext, id: string): Promise<void>
   createToken(
     ctx: RequestContext,
@@ -81,6 +107,8 @@ export interface IdentityService {
       name: string
       expiresInDays: number
       scopes?: string[] | undefined
+      /** Narrows the holder's path scope; omitted: the holder's (the caller's, if the holder reaches beyond it). */
+      secretPaths?: readonly string[] | null | undefined
       serviceAccountId?: string | undefined
     },
   ): Promise<ApiTokenView & { token: string }>
@@ -89,7 +117,13 @@ export interface IdentityService {
   /** P2.6: a suspended member keeps the membership but loses every access at once; resume restores it. */
   setSuspended(ctx: RequestContext, userId: string, suspended: boolean): Promise<MemberView>
   /** The same changes in the caller's org transaction (an access review applies its decision beside it). */
-  changeRoleIn(trx: Trx, ctx: RequestContext, userId: string, role: string): Promise<MemberView>
+  changeRoleIn(
+    trx: Trx,
+    ctx: RequestContext,
+    userId: string,
+    role: string,
+    secretPaths?: readonly string[] | null,
+  ): Promise<MemberView>
   removeMemberIn(
     trx: Trx,
     ctx: RequestContext,
@@ -97,7 +131,13 @@ export interface IdentityService {
   ): Promise<{ revokedTokens: number; revokedSessions: number }>
   revokeTokenIn(trx: Trx, ctx: RequestContext, tokenId: string): Promise<void>
   deleteServiceAccountIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
-  changeServiceAccountRoleIn(trx: Trx, ctx: RequestContext, id: string, role: string): Promise<ServiceAccountView>
+  changeServiceAccountRoleIn(
+    trx: Trx,
+    ctx: RequestContext,
+    id: string,
+    role: string,
+    secretPaths?: readonly string[] | null,
+  ): Promise<ServiceAccountView>
   /**
    * Everyone and everything with access to the org, with last activity and (members)
    * whether 2FA is on: what an access review certifies or revokes (P2.5).
@@ -146,14 +186,25 @@ export interface AccessInventory {
     suspended: boolean
     mfaEnabled: boolean
     lastActivityAt: Date | null
+    /** Secret path patterns (docs/secret-paths.md); null: every secret. */
+    secretPaths: string[] | null
   }[]
-  serviceAccounts: { id: string; name: string; role: string; createdAt: Date; lastActivityAt: Date | null }[]
+  serviceAccounts: {
+    id: string
+    name: string
+    role: string
+    secretPaths: string[] | null
+    createdAt: Date
+    lastActivityAt: Date | null
+  }[]
   tokens: {
     id: string
     name: string
     userId: string | null
     serviceAccountId: string | null
     scopes: string[] | null
+    /** The token's own patterns, narrowing its holder's; null: the holder's. */
+    secretPaths: string[] | null
     createdAt: Date
     expiresAt: Date
     lastActivityAt: Date | null
@@ -305,7 +356,7 @@ export function createIdentityService(deps: {
     orgId: string,
     holder: { userId?: string; serviceAccountId?: string },
     name: string,
-    scopes: string[] | null,
+    limits: { scopes: string[] | null; secretPaths: string[] | null },
     expiresAt: Date,
     createdBy: string,
     holderName: string | null,
@@ -318,7 +369,8 @@ export function createIdentityService(deps: {
       service_account_id: holder.serviceAccountId ?? null,
       name,
       secret_hash: issued.secretHash,
-      scopes,
+      scopes: limits.scopes,
+      secret_paths: limits.secretPaths,
       expires_at: expiresAt,
       created_by: createdBy,
       last_used_at: null,
@@ -340,15 +392,34 @@ export function createIdentityService(deps: {
     }
   }
 
-  async function changeRoleIn(trx: Trx, ctx: RequestContext, userId: string, role: string): Promise<MemberView> {
+  async function changeRoleIn(
+    trx: Trx,
+    ctx: RequestContext,
+    userId: string,
+    role: string,
+    secretPaths?: readonly string[] | null,
+  ): Promise<MemberView> {
     await guardLastOwner(trx, userId, role)
     const member = (await store.findMember(trx, userId)) as store.MemberRow
     if (member.role === 'owner' && !actsAsOwner(ctx))
       throw new AppError('FORBIDDEN', 'only an owner can change an owner’s role', { permission: 'owner' })
     await access.assertAssignable(trx, ctx, role)
-    await store.setMemberRole(trx, userId, role)
-    await record(trx, ctx, 'member.role_change', { type: 'user', id: userId }, { from: member.role, to: role })
-    return memberView({ ...member, role })
+    const paths = derivedPaths(
+      ctx.principal.secretPaths,
+      secretPaths,
+      member.secret_paths,
+      'this member’s role',
+      '/body/secretPaths',
+    )
+    await store.setMemberRole(trx, userId, role, paths)
+    await record(
+      trx,
+      ctx,
+      'member.role_change',
+      { type: 'user', id: userId },
+      { from: member.role, to: role, ...pathChange(member.secret_paths, paths) },
+    )
+    return memberView({ ...member, role, secret_paths: paths })
   }
 
   async function removeMemberIn(
@@ -388,21 +459,29 @@ export function createIdentityService(deps: {
     ctx: RequestContext,
     id: string,
     role: string,
+    secretPaths?: readonly string[] | null,
   ): Promise<ServiceAccountView> {
     const account = await store.findServiceAccount(trx, id)
     if (account === undefined) throw new AppError('NOT_FOUND', 'no such service account')
     if (account.role === 'owner' && !actsAsOwner(ctx))
       throw new AppError('FORBIDDEN', 'only an owner can change an owner’s role', { permission: 'owner' })
     await access.assertAssignable(trx, ctx, role)
-    await store.setServiceAccountRole(trx, id, role)
+    const paths = derivedPaths(
+      ctx.principal.secretPaths,
+      secretPaths,
+      account.secret_paths,
+      'this service account’s role',
+      '/body/secretPaths',
+    )
+    await store.setServiceAccountRole(trx, id, role, paths)
     await record(
       trx,
       ctx,
       'service_account.role_change',
       { type: 'service_account', id },
-      { name: account.name, from: account.role, to: role },
+      { name: account.name, from: account.role, to: role, ...pathChange(account.secret_paths, paths) },
     )
-    return serviceAccountView({ ...account, role })
+    return serviceAccountView({ ...account, role, secret_paths: paths })
   }
 
   async function deleteServiceAccountIn(trx: Trx, ctx: RequestContext, id: string): Promise<void> {
@@ -546,6 +625,7 @@ export function createIdentityService(deps: {
           id: invitation.id,
           email: ownerEmail,
           role: 'owner',
+          secretPaths: null,
           expiresAt: expiresAt.toISOString(),
           token: invitation.token,
         },
@@ -556,6 +636,13 @@ export function createIdentityService(deps: {
       const email = requireMailbox(input.email, '/body/email').address
       const invitation = issueToken('cst_inv')
       const expiresAt = new Date(Date.now() + INVITATION_TTL_MS)
+      const paths = derivedPaths(
+        ctx.principal.secretPaths,
+        input.secretPaths,
+        effectivePatterns(ctx.principal.secretPaths),
+        'this invitation',
+        '/body/secretPaths',
+      )
       await withOrg(db, ctx.orgId, async (trx) => {
         await access.assertAssignable(trx, ctx, input.role)
         await store.insertInvitation(trx, {
@@ -563,13 +650,27 @@ export function createIdentityService(deps: {
           org_id: ctx.orgId,
           email,
           role: input.role,
+          secret_paths: paths,
           secret_hash: invitation.secretHash,
           expires_at: expiresAt,
           created_by: `${ctx.principal.kind}:${ctx.principal.id}`,
         })
-        await record(trx, ctx, 'invitation.create', { type: 'invitation', id: invitation.id }, { role: input.role })
+        await record(
+          trx,
+          ctx,
+          'invitation.create',
+          { type: 'invitation', id: invitation.id },
+          { role: input.role, secretPaths: paths },
+        )
       })
-      return { id: invitation.id, email, role: input.role, expiresAt: expiresAt.toISOString(), token: invitation.token }
+      return {
+        id: invitation.id,
+        email,
+        role: input.role,
+        secretPaths: paths,
+        expiresAt: expiresAt.toISOString(),
+        token: invitation.token,
+      }
     },
 
     async acceptInvitation(input, meta) {
@@ -644,7 +745,12 @@ export function createIdentityService(deps: {
           throw new AppError('CONFLICT', 'the account for this email changed meanwhile; try again')
         }
         try {
-          await store.insertMembership(trx, { org_id: inv.org_id, user_id: user.id, role: inv.role })
+          await store.insertMembership(trx, {
+            org_id: inv.org_id,
+            user_id: user.id,
+            role: inv.role,
+            secret_paths: inv.secret_paths,
+          })
         } catch (error) {
           if (sqlState(error) === UNIQUE_VIOLATION) throw new AppError('CONFLICT', 'already a member of this org')
           throw error
@@ -656,7 +762,7 @@ export function createIdentityService(deps: {
           inv.org_id,
           { userId: user.id },
           'invitation',
-          null,
+          { scopes: null, secretPaths: null },
           new Date(Date.now() + 30 * 86_400_000),
           `user:${user.id}`,
           user.email,
@@ -693,14 +799,15 @@ export function createIdentityService(deps: {
             id: i.id,
             email: i.email,
             role: i.role,
+            secretPaths: i.secret_paths,
             expiresAt: i.expires_at.toISOString(),
           })),
         }
       })
     },
 
-    async changeRole(ctx, userId, role) {
-      return withOrg(db, ctx.orgId, (trx) => changeRoleIn(trx, ctx, userId, role))
+    async changeRole(ctx, userId, role, secretPaths) {
+      return withOrg(db, ctx.orgId, (trx) => changeRoleIn(trx, ctx, userId, role, secretPaths))
     },
 
     async removeMember(ctx, userId) {
@@ -780,6 +887,7 @@ export function createIdentityService(deps: {
           id: a.id,
           name: a.name,
           role: a.role,
+          secretPaths: a.secret_paths,
           createdAt: a.created_at,
           lastActivityAt: usedByAccount.get(a.id) ?? null,
         })),
@@ -789,6 +897,7 @@ export function createIdentityService(deps: {
           userId: t.user_id,
           serviceAccountId: t.service_account_id,
           scopes: t.scopes,
+          secretPaths: t.secret_paths,
           createdAt: t.created_at,
           expiresAt: t.expires_at,
           lastActivityAt: t.last_used_at,
@@ -820,6 +929,7 @@ export function createIdentityService(deps: {
           id: a.id,
           name: a.name,
           role: a.role,
+          secretPaths: a.secret_paths,
           createdAt: a.created_at,
           lastActivityAt: a.last_token_use,
         })),
@@ -843,7 +953,10 @@ export function createIdentityService(deps: {
           throw new AppError('LAST_OWNER', 'an org keeps at least one active owner')
         }
         // Resuming gives the member's role back: only a caller holding it may (issue 11 K3).
-        if (!suspended && member.suspended_at !== null) await access.assertAssignable(trx, ctx, member.role)
+        if (!suspended && member.suspended_at !== null) {
+          await access.assertAssignable(trx, ctx, member.role)
+          assertPathsWithin(ctx.principal.secretPaths, member.secret_paths, 'resuming this member')
+        }
         if (await store.setSuspended(trx, userId, suspended)) {
           await record(
             trx,
@@ -861,18 +974,26 @@ export function createIdentityService(deps: {
       try {
         return await withOrg(db, ctx.orgId, async (trx) => {
           await access.assertAssignable(trx, ctx, input.role)
+          const paths = derivedPaths(
+            ctx.principal.secretPaths,
+            input.secretPaths,
+            effectivePatterns(ctx.principal.secretPaths),
+            'this service account',
+            '/body/secretPaths',
+          )
           const row = await store.insertServiceAccount(trx, {
             id: randomUUID(),
             org_id: ctx.orgId,
             name: input.name,
             role: input.role,
+            secret_paths: paths,
           })
           await record(
             trx,
             ctx,
             'service_account.create',
             { type: 'service_account', id: row.id },
-            { name: input.name, role: input.role },
+            { name: input.name, role: input.role, secretPaths: paths },
           )
           return serviceAccountView(row)
         })
@@ -888,8 +1009,8 @@ export function createIdentityService(deps: {
       return { items: items.map(serviceAccountView), nextCursor }
     },
 
-    async changeServiceAccountRole(ctx, id, role) {
-      return withOrg(db, ctx.orgId, (trx) => changeServiceAccountRoleIn(trx, ctx, id, role))
+    async changeServiceAccountRole(ctx, id, role, secretPaths) {
+      return withOrg(db, ctx.orgId, (trx) => changeServiceAccountRoleIn(trx, ctx, id, role, secretPaths))
     },
 
     async deleteServiceAccount(ctx, id) {
@@ -902,6 +1023,7 @@ export function createIdentityService(deps: {
         let holder: { userId?: string; serviceAccountId?: string }
         let holderRole: string
         let holderName: string | null
+        let holderPaths: string[] | null
         if (input.serviceAccountId !== undefined) {
           if (!ctx.principal.permissions.has('service_accounts:manage')) {
             throw new AppError('FORBIDDEN', 'issuing a service account’s token needs service_accounts:manage', {
@@ -913,6 +1035,7 @@ export function createIdentityService(deps: {
           holder = { serviceAccountId: account.id }
           holderRole = account.role
           holderName = account.name
+          holderPaths = account.secret_paths
         } else {
           if (ctx.principal.kind !== 'user' || ctx.principal.grant !== undefined)
             throw new AppError('FORBIDDEN', 'only a member issues tokens for themselves', {
@@ -920,6 +1043,7 @@ export function createIdentityService(deps: {
             })
           holder = { userId: ctx.principal.id }
           holderRole = ctx.principal.role
+          holderPaths = (await store.findMember(trx, ctx.principal.id))?.secret_paths ?? null
           holderName = (await memberEmails(trx, ctx.orgId, [ctx.principal.id]))[ctx.principal.id.toLowerCase()] ?? null
         }
         const holderPermissions = await access.permissionsOf(
@@ -936,12 +1060,13 @@ export function createIdentityService(deps: {
           holderPermissions,
         )
         const until = bounds.expiresAt !== null && bounds.expiresAt < expiresAt ? bounds.expiresAt : expiresAt
+        const secretPaths = tokenPaths(ctx.principal.secretPaths, holderPaths, input.secretPaths)
         const token = await insertToken(
           trx,
           ctx.orgId,
           holder,
           input.name,
-          scopes,
+          { scopes, secretPaths },
           until,
           `${ctx.principal.kind}:${ctx.principal.id}`,
           holderName,
@@ -951,7 +1076,7 @@ export function createIdentityService(deps: {
           ctx,
           'token.create',
           { type: 'api_token', id: token.id },
-          { name: input.name, scopes, expiresAt: token.expiresAt, holder },
+          { name: input.name, scopes, secretPaths, expiresAt: token.expiresAt, holder },
         )
         return token
       })
@@ -999,7 +1124,7 @@ export function createIdentityService(deps: {
           input.orgId,
           holder,
           input.name,
-          scopes,
+          { scopes, secretPaths: null },
           expiresAt,
           'system:cli',
           holderName,
@@ -1042,18 +1167,47 @@ function orgView(row: store.OrgRow): OrgView {
   }
 }
 
+/**
+ * A token's path scope: its own list narrows its holder's. Omitted: none of its own, unless
+ * the holder's reach goes beyond the caller's, then the caller's own. Both the list and the
+ * token's whole reach (holder's and own together) stay within the caller's scope.
+ */
+function tokenPaths(
+  caller: SecretPathLayers,
+  holder: string[] | null,
+  requested: readonly string[] | null | undefined,
+): string[] | null {
+  const reach = (own: string[] | null) => effectivePatterns(layersOf(holder, own))
+  const fallback = patternsBeyond(caller, reach(null)).length === 0 ? null : effectivePatterns(caller)
+  const own = derivedPaths(caller, requested, fallback, 'this token', '/body/secretPaths')
+  assertPathsWithin(caller, reach(own), 'this token')
+  return own
+}
+
+/** Audit details of a path scope change (patterns are not secrets); nothing when unchanged. */
+function pathChange(from: readonly string[] | null, to: readonly string[] | null): Record<string, unknown> {
+  return JSON.stringify(from) === JSON.stringify(to) ? {} : { secretPaths: { from, to } }
+}
+
 function memberView(row: store.MemberRow): MemberView {
   return {
     userId: row.user_id,
     email: row.email,
     role: row.role,
+    secretPaths: row.secret_paths,
     joinedAt: row.created_at.toISOString(),
     suspendedAt: row.suspended_at?.toISOString() ?? null,
   }
 }
 
 function serviceAccountView(row: store.ServiceAccountRow): ServiceAccountView {
-  return { id: row.id, name: row.name, role: row.role, createdAt: row.created_at.toISOString() }
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    secretPaths: row.secret_paths,
+    createdAt: row.created_at.toISOString(),
+  }
 }
 
 /** A token as the API shows it; `holderName` is the holder in words (see {@link holderNames}). */
@@ -1096,6 +1250,7 @@ function tokenView(row: store.ApiTokenRow, holderName: string | null): ApiTokenV
     serviceAccountId: row.service_account_id,
     holderName,
     scopes: row.scopes,
+    secretPaths: row.secret_paths,
     createdAt: row.created_at.toISOString(),
     expiresAt: row.expires_at.toISOString(),
     lastUsedAt: row.last_used_at?.toISOString() ?? null,
@@ -1105,7 +1260,14 @@ function tokenView(row: store.ApiTokenRow, holderName: string | null): ApiTokenV
 
 /** A member as the access inventory shows one (whole or a page of it). */
 function inventoryMember(
-  m: { user_id: string; email: string; role: string; created_at: Date; suspended_at: Date | null },
+  m: {
+    user_id: string
+    email: string
+    role: string
+    created_at: Date
+    suspended_at: Date | null
+    secret_paths: string[] | null
+  },
   mfaEnabled: boolean,
   lastActivityAt: Date | null,
 ): AccessInventory['members'][number] {
@@ -1117,5 +1279,6 @@ function inventoryMember(
     suspended: m.suspended_at !== null,
     mfaEnabled,
     lastActivityAt,
+    secretPaths: m.secret_paths,
   }
 }

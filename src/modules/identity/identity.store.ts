@@ -44,6 +44,8 @@ export interface AuthExtras {
   require_2fa: boolean | null
   step_up_minutes: number | null
   ip_allowlist: { cidr: string }[] | null
+  /** The owner's binding's secret path patterns (membership or service account); null: unrestricted. */
+  owner_secret_paths: string[] | null
 }
 
 export interface TokenForAuth extends ApiTokenRow, AuthExtras {}
@@ -65,6 +67,9 @@ export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<Tok
         'o.kind as org_kind',
         sql<string | null>`CASE WHEN t.user_id IS NULL THEN sa.role WHEN m.suspended_at IS NULL THEN m.role END`.as(
           'role',
+        ),
+        sql<string[] | null>`CASE WHEN t.user_id IS NULL THEN sa.secret_paths ELSE m.secret_paths END`.as(
+          'owner_secret_paths',
         ),
         'um.confirmed_at as mfa_confirmed_at',
         sql<boolean>`EXISTS (SELECT 1 FROM user_passkeys up WHERE up.user_id = t.user_id)`.as('has_passkey'),
@@ -100,6 +105,7 @@ export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<S
     .select([
       'o.kind as org_kind',
       sql<string | null>`CASE WHEN m.suspended_at IS NULL THEN m.role END`.as('role'),
+      'm.secret_paths as owner_secret_paths',
       'um.confirmed_at as mfa_confirmed_at',
       sql<boolean>`EXISTS (SELECT 1 FROM user_passkeys up WHERE up.user_id = s.user_id)`.as('has_passkey'),
       'osp.require_2fa',
@@ -278,11 +284,13 @@ export interface MemberRow {
   role: string
   created_at: Date
   suspended_at: Date | null
+  /** Secret path patterns the role reaches; null: every secret. */
+  secret_paths: string[] | null
 }
 
 export async function insertMembership(
   trx: Trx,
-  row: { org_id: string; user_id: string; role: string },
+  row: { org_id: string; user_id: string; role: string; secret_paths?: string[] | null },
 ): Promise<void> {
   await trx.insertInto('memberships').values(row).execute()
 }
@@ -291,7 +299,7 @@ export async function listMembers(trx: Trx): Promise<MemberRow[]> {
   return trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at', 'm.secret_paths'])
     .orderBy('m.created_at')
     .execute()
 }
@@ -309,7 +317,7 @@ export async function pageMembers(trx: Trx, page: PageRequest): Promise<Page<Mem
   const query = trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at', 'm.secret_paths'])
   return readPage(trx, query, JOINED, page)
 }
 
@@ -317,13 +325,18 @@ export async function findMember(trx: Trx, userId: string): Promise<MemberRow | 
   return trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at', 'm.secret_paths'])
     .where('m.user_id', '=', userId)
     .executeTakeFirst()
 }
 
-export async function setMemberRole(trx: Trx, userId: string, role: string): Promise<void> {
-  await trx.updateTable('memberships').set({ role }).where('user_id', '=', userId).execute()
+export async function setMemberRole(
+  trx: Trx,
+  userId: string,
+  role: string,
+  secretPaths: string[] | null,
+): Promise<void> {
+  await trx.updateTable('memberships').set({ role, secret_paths: secretPaths }).where('user_id', '=', userId).execute()
 }
 
 export async function countActiveOwners(trx: Trx): Promise<number> {
@@ -480,7 +493,7 @@ export async function pagePrincipals(
   const members = trx
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at'])
+    .select(['m.user_id', 'u.email', 'm.role', 'm.created_at', 'm.suspended_at', 'm.secret_paths'])
     .select((eb) => [
       eb
         .selectFrom('api_tokens as t')
@@ -556,8 +569,13 @@ export async function serviceAccountNames(trx: Trx, ids: string[]): Promise<{ id
 }
 
 /** Gives a service account another role; its tokens read their permissions from it at each request. */
-export async function setServiceAccountRole(trx: Trx, id: string, role: string): Promise<void> {
-  await trx.updateTable('service_accounts').set({ role }).where('id', '=', id).execute()
+export async function setServiceAccountRole(
+  trx: Trx,
+  id: string,
+  role: string,
+  secretPaths: string[] | null,
+): Promise<void> {
+  await trx.updateTable('service_accounts').set({ role, secret_paths: secretPaths }).where('id', '=', id).execute()
 }
 
 export async function deleteServiceAccount(trx: Trx, id: string): Promise<boolean> {

@@ -27,6 +27,8 @@ export interface MembershipsTable {
   created_at: Generated<Date>
   /** P2.6: a suspended member keeps the membership but no access until resumed. */
   suspended_at: Generated<Date | null>
+  /** Secret path patterns the role reaches (src/modules/vault/secret-paths.ts); null: every secret. */
+  secret_paths: Generated<string[] | null>
 }
 
 export interface ServiceAccountsTable {
@@ -35,6 +37,8 @@ export interface ServiceAccountsTable {
   name: string
   role: string
   created_at: Generated<Date>
+  /** Secret path patterns the role reaches; null: every secret. */
+  secret_paths: Generated<string[] | null>
 }
 
 export interface ApiTokensTable {
@@ -45,6 +49,8 @@ export interface ApiTokensTable {
   name: string
   secret_hash: Uint8Array
   scopes: string[] | null
+  /** Secret path patterns, narrowing its owner's; null: the owner's as they are. */
+  secret_paths: Generated<string[] | null>
   expires_at: Date
   created_at: Generated<Date>
   created_by: string
@@ -124,6 +130,8 @@ export interface InvitationsTable {
   created_by: string
   created_at: Generated<Date>
   accepted_at: Date | null
+  /** The membership's secret path patterns once accepted; null: every secret. */
+  secret_paths: Generated<string[] | null>
 }
 
 export interface BootstrapTokensTable {

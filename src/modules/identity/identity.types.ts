@@ -17,10 +17,31 @@ export const OrgViewSchema = Type.Object({
 })
 export type OrgView = Static<typeof OrgViewSchema>
 
+/** A binding's path scope as stored and shown: patterns, or null for every secret. */
+export const SecretPathsView = Type.Union([Type.Array(Type.String()), Type.Null()], {
+  description:
+    'secret path patterns the role reaches (docs/secret-paths.md): `*`, a prefix `payments/*`, or an exact path; null: every secret',
+})
+/** A path scope in a request: 1–50 patterns, or null for every secret (checked further by the service). */
+export function secretPathsInput(description: string) {
+  return Type.Union(
+    [
+      Type.Array(Type.String({ minLength: 1, maxLength: 130 }), {
+        minItems: 1,
+        maxItems: 50,
+        description: 'secret path patterns: `*`, a prefix ending in `/*` (any depth), or an exact path',
+      }),
+      Type.Null(),
+    ],
+    { description: `at most your own path scope; null: every secret; ${description}` },
+  )
+}
+
 export const MemberViewSchema = Type.Object({
   userId: Uuid,
   email: Type.String(),
   role: Type.String(),
+  secretPaths: SecretPathsView,
   joinedAt: Timestamp,
   suspendedAt: Type.Union([Timestamp, Type.Null()]),
 })
@@ -30,6 +51,7 @@ export const InvitationViewSchema = Type.Object({
   id: Uuid,
   email: Type.String(),
   role: Type.String(),
+  secretPaths: SecretPathsView,
   expiresAt: Timestamp,
 })
 export type InvitationView = Static<typeof InvitationViewSchema>
@@ -38,6 +60,7 @@ export const ServiceAccountViewSchema = Type.Object({
   id: Uuid,
   name: Type.String(),
   role: Type.String(),
+  secretPaths: SecretPathsView,
   createdAt: Timestamp,
 })
 export type ServiceAccountView = Static<typeof ServiceAccountViewSchema>
@@ -53,6 +76,10 @@ export const ApiTokenViewSchema = Type.Object({
   }),
   scopes: Type.Union([Type.Array(Type.String()), Type.Null()], {
     description: 'null: all of the holder’s permissions',
+  }),
+  secretPaths: Type.Union([Type.Array(Type.String()), Type.Null()], {
+    description:
+      'secret path patterns narrowing the holder’s own (docs/secret-paths.md); null: the holder’s as they are',
   }),
   createdAt: Timestamp,
   expiresAt: Timestamp,
@@ -128,10 +155,24 @@ export const UpdateOrgBody = Type.Object(
   },
   { ...Strict, minProperties: 1 },
 )
-export const InviteBody = Type.Object({ email: Email, role: RoleName }, Strict)
-export const ChangeRoleBody = Type.Object({ role: RoleName }, Strict)
+export const InviteBody = Type.Object(
+  {
+    email: Email,
+    role: RoleName,
+    secretPaths: Type.Optional(secretPathsInput('the member’s path scope; omitted: your own')),
+  },
+  Strict,
+)
+export const ChangeRoleBody = Type.Object(
+  { role: RoleName, secretPaths: Type.Optional(secretPathsInput('omitted: unchanged')) },
+  Strict,
+)
 export const ServiceAccountBody = Type.Object(
-  { name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }), role: RoleName },
+  {
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,62}$' }),
+    role: RoleName,
+    secretPaths: Type.Optional(secretPathsInput('omitted: your own path scope')),
+  },
   Strict,
 )
 export const CreateTokenBody = Type.Object(
@@ -144,6 +185,11 @@ export const CreateTokenBody = Type.Object(
         uniqueItems: true,
         description: 'at most your own permissions; omitted: your own (never more than the credential you call with)',
       }),
+    ),
+    secretPaths: Type.Optional(
+      secretPathsInput(
+        'narrows the holder’s path scope; omitted: the holder’s as they are (yours, if the holder reaches beyond you)',
+      ),
     ),
     serviceAccountId: Type.Optional(Uuid),
   },

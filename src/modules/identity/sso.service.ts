@@ -11,6 +11,7 @@ import { stringValue } from '../vault/vault.types.ts'
 import { resolveIssuer, type OidcRelyingParty, type SsoPreset } from './sso.oidc.ts'
 import * as store from './sso.store.ts'
 import { parseDomain } from '../../email-address.ts'
+import { assertPathsWithin } from '../vault/secret-paths.ts'
 
 /**
  * An org's single sign-on set-up (P3.3) and "SSO only" (P3.4). The client secret is kept
@@ -140,6 +141,8 @@ export function createSsoService(deps: {
       }
       // The default role is given to everyone who signs in first: it is bounded by the
       // caller's own permissions (issue 11 K3), refused before the provider is contacted.
+      // Members made by sign-in reach every secret path: a caller limited to paths may not make them.
+      assertPathsWithin(ctx.principal.secretPaths, null, 'the members single sign-on makes')
       const current = await withOrg(db, ctx.orgId, async (trx) => {
         await access.assertAssignable(trx, ctx, input.defaultRole)
         return store.findConfig(trx, ctx.orgId)

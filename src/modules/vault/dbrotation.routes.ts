@@ -42,7 +42,10 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
         params: SecretParams,
         response: { 200: PolicyView, ...errors },
       },
-      handler: async (request) => dbRotation.get(ctxOf(request).orgId, request.params.secretId),
+      handler: async (request) => {
+        const ctx = ctxOf(request)
+        return dbRotation.get(ctx.orgId, ctx.principal.secretPaths, request.params.secretId)
+      },
     })
 
     app.put('/v1/orgs/:orgId/secrets/:secretId/rotation', {
@@ -65,7 +68,14 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       handler: async (request) => {
         const ctx = ctxOf(request)
         assertMayActThroughManaging(ctx)
-        return dbRotation.configure(ctx.orgId, request.params.secretId, request.body, actorOf(ctx.principal), ctx.meta)
+        return dbRotation.configure(
+          ctx.orgId,
+          ctx.principal.secretPaths,
+          request.params.secretId,
+          request.body,
+          actorOf(ctx.principal),
+          ctx.meta,
+        )
       },
     })
 
@@ -79,7 +89,13 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       },
       handler: async (request, reply) => {
         const ctx = ctxOf(request)
-        await dbRotation.remove(ctx.orgId, request.params.secretId, actorOf(ctx.principal), ctx.meta)
+        await dbRotation.remove(
+          ctx.orgId,
+          ctx.principal.secretPaths,
+          request.params.secretId,
+          actorOf(ctx.principal),
+          ctx.meta,
+        )
         return reply.code(204).send(null)
       },
     })
@@ -95,7 +111,13 @@ export function dbRotationRoutes(deps: { dbRotation: DbRotationService }): Fasti
       handler: async (request) => {
         const ctx = ctxOf(request)
         assertMayActThroughManaging(ctx)
-        return dbRotation.rotateNow(ctx.orgId, request.params.secretId, actorOf(ctx.principal), ctx.meta)
+        return dbRotation.rotateNow(
+          ctx.orgId,
+          ctx.principal.secretPaths,
+          request.params.secretId,
+          actorOf(ctx.principal),
+          ctx.meta,
+        )
       },
     })
   }

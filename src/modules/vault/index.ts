@@ -13,6 +13,7 @@ import { createSourcesService } from './vault.sources.ts'
 import { createTransitService } from './vault.transit.ts'
 import { createDbRotationService, type DbRotationService } from './vault.dbrotation.ts'
 import { dbRotationRoutes } from './dbrotation.routes.ts'
+import { secretPathRoutes } from './secret-paths.routes.ts'
 import { transitRoutes } from './transit.routes.ts'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { createRotationService } from './vault.rotation.ts'
@@ -83,6 +84,7 @@ export function createVaultModule(deps: {
     )
     await app.register(transitRoutes({ transit }))
     await app.register(dbRotationRoutes({ dbRotation }))
+    await app.register(secretPathRoutes({ vault: service }))
   }
   return { service, seal, keyring, rotation, sources, transit, kv, dbRotation, routes }
 }

@@ -13,6 +13,7 @@ import { connectionTarget } from './vault.connectors.ts'
 import type { VaultService } from './vault.service.ts'
 import * as store from './vault.store.ts'
 import type { DatabaseCredential } from './vault.types.ts'
+import { pathAllowed, type SecretPathLayers } from './secret-paths.ts'
 
 /**
  * Automatic rotation of PostgreSQL credentials (P1.6). A rotation never leaves the
@@ -42,17 +43,29 @@ export interface RotationPolicyView {
   failures: number
 }
 
+/**
+ * Rotation of database credentials (P1.6). The methods a caller reaches take its path scope
+ * (`paths`, the principal's `secretPaths`): a secret, or a managing credential, outside it is
+ * NOT_FOUND, as everywhere in the vault.
+ */
 export interface DbRotationService {
   configure(
     orgId: string,
+    paths: SecretPathLayers,
     secretId: string,
     input: { managingSecretId: string; intervalHours: number; rotateOnExposure: boolean },
     actor: AuditActor,
     meta: RequestMeta,
   ): Promise<RotationPolicyView>
-  get(orgId: string, secretId: string): Promise<RotationPolicyView>
-  remove(orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<void>
-  rotateNow(orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<{ version: number }>
+  get(orgId: string, paths: SecretPathLayers, secretId: string): Promise<RotationPolicyView>
+  remove(orgId: string, paths: SecretPathLayers, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<void>
+  rotateNow(
+    orgId: string,
+    paths: SecretPathLayers,
+    secretId: string,
+    actor: AuditActor,
+    meta: RequestMeta,
+  ): Promise<{ version: number }>
   /** Steps 1 and 2 only (tests use it to leave a rotation half done, as a crash would). */
   beginAndApply(orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<void>
   rotateOnExposure(orgId: string, secretId: string, actor: AuditActor, meta: RequestMeta): Promise<boolean>
@@ -96,9 +109,31 @@ export function createDbRotationService(deps: {
     failures: row.failures,
   })
 
-  async function credentialSecret(trx: Trx, id: string, what: string): Promise<store.SecretRow> {
+  /**
+   * NOT_FOUND with `absentMessage` — the very answer an absent secret gets from the caller —
+   * for any of `ids` that is a secret outside `paths` (absent ones are the caller's to refuse).
+   */
+  async function assertVisible(
+    trx: Trx,
+    paths: SecretPathLayers,
+    ids: readonly string[],
+    absentMessage: string,
+  ): Promise<void> {
+    if (paths.length === 0) return
+    for (const id of ids) {
+      const secret = await store.findSecret(trx, id)
+      if (secret !== undefined && !pathAllowed(paths, secret.name)) throw new AppError('NOT_FOUND', absentMessage)
+    }
+  }
+
+  async function credentialSecret(
+    trx: Trx,
+    id: string,
+    what: string,
+    paths: SecretPathLayers,
+  ): Promise<store.SecretRow> {
     const secret = await store.findSecret(trx, id)
-    if (secret === undefined) throw new AppError('NOT_FOUND', `no such ${what}`)
+    if (secret === undefined || !pathAllowed(paths, secret.name)) throw new AppError('NOT_FOUND', `no such ${what}`)
     if (secret.type !== 'database_credential')
       throw new AppError('VALIDATION_FAILED', `the ${what} must be a database_credential`, {
         errors: [
@@ -139,8 +174,8 @@ export function createDbRotationService(deps: {
       if (rotation === undefined) throw new AppError('NOT_FOUND', 'this secret has no rotation policy')
       if (rotation.lease_until !== null && rotation.lease_until.getTime() > Date.now())
         throw new AppError('CONFLICT', 'a rotation of this secret is in progress')
-      const secret = await credentialSecret(trx, secretId, 'secret')
-      const managingSecret = await credentialSecret(trx, rotation.managing_secret_id, 'managing credential')
+      const secret = await credentialSecret(trx, secretId, 'secret', [])
+      const managingSecret = await credentialSecret(trx, rotation.managing_secret_id, 'managing credential', [])
       const vault = deps.vault()
       const current = (await vault.openValue(trx, orgId, secretId, secret.current_version)) as DatabaseCredential
       const managing = (await vault.openValue(
@@ -339,10 +374,10 @@ export function createDbRotationService(deps: {
   }
 
   return {
-    async configure(orgId, secretId, input, actor, meta) {
+    async configure(orgId, paths, secretId, input, actor, meta) {
       return withOrg(db, orgId, async (trx) => {
-        const managed = await credentialSecret(trx, secretId, 'secret')
-        const managing = await credentialSecret(trx, input.managingSecretId, 'managing credential')
+        const managed = await credentialSecret(trx, secretId, 'secret', paths)
+        const managing = await credentialSecret(trx, input.managingSecretId, 'managing credential', paths)
         const role = (s: store.SecretRow) => {
           const m = s.metadata as { host?: unknown; port?: unknown; user?: unknown }
           return `${String(m.user)}@${String(m.host)}:${String(m.port)}`
@@ -382,8 +417,9 @@ export function createDbRotationService(deps: {
         return view(row)
       })
     },
-    async get(orgId, secretId) {
+    async get(orgId, paths, secretId) {
       const row = await withOrg(db, orgId, async (trx) => {
+        await assertVisible(trx, paths, [secretId], 'no such secret')
         const found = await trx
           .selectFrom('secret_rotations')
           .selectAll()
@@ -399,8 +435,9 @@ export function createDbRotationService(deps: {
       })
       return view(row)
     },
-    async remove(orgId, secretId, actor, meta) {
+    async remove(orgId, paths, secretId, actor, meta) {
       await withOrg(db, orgId, async (trx) => {
+        await assertVisible(trx, paths, [secretId], 'this secret has no idle rotation policy')
         const deleted = await trx
           .deleteFrom('secret_rotations')
           .where('secret_id', '=', secretId)
@@ -411,7 +448,23 @@ export function createDbRotationService(deps: {
         await record(trx, orgId, actor, meta, 'secret.rotation.remove', secretId, {})
       })
     },
-    rotateNow,
+    async rotateNow(orgId, paths, secretId, actor, meta) {
+      // The caller acts through the managing credential too: both are in its scope.
+      await withOrg(db, orgId, async (trx) => {
+        const policy = await trx
+          .selectFrom('secret_rotations')
+          .select('managing_secret_id')
+          .where('secret_id', '=', secretId)
+          .executeTakeFirst()
+        await assertVisible(
+          trx,
+          paths,
+          [secretId, ...(policy === undefined ? [] : [policy.managing_secret_id])],
+          'this secret has no rotation policy',
+        )
+      })
+      return rotateNow(orgId, secretId, actor, meta)
+    },
     async beginAndApply(orgId, secretId, actor, meta) {
       const { plan } = await begin(orgId, secretId, actor, meta)
       await apply(plan)

@@ -1,15 +1,22 @@
 import { sql } from 'kysely'
 import type { Trx } from '../../db/tenant.ts'
 import { KV_FORMAT } from './vault.types.ts'
+import { inScope, type SecretPathLayers } from './secret-paths.ts'
 
 /** SQL for the KV version 2 view of the vault (vault.kv.ts). Every function takes the org-scoped transaction first. */
 
 /**
  * The entries directly under `prefix` (`""` or a path ending in `/`) among the org's KV
  * secrets, as Vault's LIST names them: a secret's last segment, or a folder's segment with
- * its trailing `/`. Sorted (byte order), at most `limit`.
+ * its trailing `/`. Sorted (byte order), at most `limit`. Only secrets in the caller's path
+ * scope (`scope`, docs/secret-paths.md) are seen: a folder shows only when something in it is.
  */
-export async function listKvEntriesUnder(trx: Trx, prefix: string, limit: number): Promise<string[]> {
+export async function listKvEntriesUnder(
+  trx: Trx,
+  prefix: string,
+  limit: number,
+  scope: SecretPathLayers,
+): Promise<string[]> {
   const rest = sql<string>`substr(name, ${prefix.length + 1})`
   const rows = await trx
     .selectFrom('secrets')
@@ -21,6 +28,7 @@ export async function listKvEntriesUnder(trx: Trx, prefix: string, limit: number
     .distinct()
     .where(sql<boolean>`starts_with(name, ${prefix})`)
     .where(sql<boolean>`metadata->>'format' = ${KV_FORMAT}`)
+    .where((eb) => inScope(eb, 'name', scope) ?? sql<boolean>`true`)
     .orderBy('entry')
     .limit(limit)
     .execute()

@@ -7,6 +7,7 @@ import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import * as store from './vault.store.ts'
 import * as kvStore from './vault.kv.store.ts'
+import { pathAllowed } from './secret-paths.ts'
 import type { VaultService } from './vault.service.ts'
 import { isKvSecret, KV_FORMAT, parseKvData } from './vault.types.ts'
 
@@ -95,8 +96,18 @@ export function createKvService(deps: {
 }): KvService {
   const { db, vault, audit } = deps
 
-  /** The KV secret at `path`, or undefined; CONFLICT for a secret of that name that is not a KV one (`strict`). */
-  async function kvSecret(trx: Trx, path: string, strict = false): Promise<store.SecretRow | undefined> {
+  /**
+   * The KV secret at `path`, or undefined — also when `path` is outside the caller's secret
+   * path scope (docs/secret-paths.md), so a scope never tells what exists beyond it; CONFLICT
+   * for a secret of that name in scope that is not a KV one (`strict`).
+   */
+  async function kvSecret(
+    trx: Trx,
+    ctx: RequestContext,
+    path: string,
+    strict = false,
+  ): Promise<store.SecretRow | undefined> {
+    if (!pathAllowed(ctx.principal.secretPaths, path)) return undefined
     const secret = await store.findSecretByName(trx, path)
     if (secret === undefined) return undefined
     if (!isKvSecret(secret.metadata)) {
@@ -124,7 +135,7 @@ export function createKvService(deps: {
     deleted: boolean,
   ) {
     await withOrg(db, ctx.orgId, async (trx) => {
-      const found = await kvSecret(trx, path)
+      const found = await kvSecret(trx, ctx, path)
       if (found === undefined) return
       const secret = (await store.lockSecret(trx, found.id)) as store.SecretRow
       const changed = await kvStore.setVersionsDeleted(trx, secret.id, versions ?? [secret.current_version], deleted)
@@ -139,7 +150,7 @@ export function createKvService(deps: {
   return {
     async read(ctx, path, input) {
       const found = await withOrg(db, ctx.orgId, async (trx) => {
-        const secret = await kvSecret(trx, path)
+        const secret = await kvSecret(trx, ctx, path)
         if (secret === undefined) return undefined
         const version = input.version === undefined || input.version === 0 ? secret.current_version : input.version
         return { secret, row: await store.findVersion(trx, secret.id, version) }
@@ -166,7 +177,7 @@ export function createKvService(deps: {
 
     async write(ctx, path, data, cas) {
       const value = canonicalize(data) as string
-      const secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, path, true))
+      const secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, ctx, path, true))
       if (secret === undefined) {
         if (cas !== undefined && cas !== 0) throw casMismatch()
         const created = await vault.create(ctx, {
@@ -191,7 +202,7 @@ export function createKvService(deps: {
     undeleteVersions: (ctx, path, versions) => markDeleted(ctx, path, versions, false),
 
     async destroyVersions(ctx, path, versions) {
-      const secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, path))
+      const secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, ctx, path))
       if (secret === undefined) return
       for (const version of [...new Set(versions)].sort((a, b) => a - b)) {
         try {
@@ -205,7 +216,7 @@ export function createKvService(deps: {
 
     async metadata(ctx, path) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        const secret = await kvSecret(trx, path)
+        const secret = await kvSecret(trx, ctx, path)
         if (secret === undefined) throw new AppError('NOT_FOUND', 'no such KV secret')
         const rows = await store.listVersions(trx, secret.id, { limit: KV_METADATA_VERSIONS })
         const live = rows.filter((r) => r.destroyed_at === null)
@@ -236,12 +247,14 @@ export function createKvService(deps: {
     },
 
     async list(ctx, prefix) {
-      return withOrg(db, ctx.orgId, (trx) => kvStore.listKvEntriesUnder(trx, prefix, KV_LIST_LIMIT))
+      return withOrg(db, ctx.orgId, (trx) =>
+        kvStore.listKvEntriesUnder(trx, prefix, KV_LIST_LIMIT, ctx.principal.secretPaths),
+      )
     },
 
     async updateMetadata(ctx, path, input) {
       await withOrg(db, ctx.orgId, async (trx) => {
-        const found = await kvSecret(trx, path)
+        const found = await kvSecret(trx, ctx, path)
         if (found === undefined) throw new AppError('NOT_FOUND', 'no such KV secret')
         const secret = (await store.lockSecret(trx, found.id)) as store.SecretRow
         const settings: KvSettings = { ...(secret.metadata as Partial<KvSettings>), format: KV_FORMAT }
@@ -262,7 +275,7 @@ export function createKvService(deps: {
     },
 
     async deleteAll(ctx, path) {
-      const secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, path))
+      const secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, ctx, path))
       if (secret === undefined) return
       try {
         await vault.remove(ctx, secret.id)

@@ -1,7 +1,16 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ctxOf } from '../../http/route-helpers.ts'
-import { errorResponses, NextCursor, OrgParams, PageQuery, ProblemRef, Strict, Uuid } from '../../http/schemas.ts'
+import {
+  errorResponses,
+  NextCursor,
+  OrgParams,
+  PageQuery,
+  pageQuery,
+  ProblemRef,
+  Strict,
+  Uuid,
+} from '../../http/schemas.ts'
 import type { SealService } from './vault.seal.ts'
 import type { VaultService } from './vault.service.ts'
 import type { RotationService } from './vault.rotation.ts'
@@ -275,9 +284,18 @@ export function vaultRoutes(deps: {
       config: { access: { permission: 'secrets:read' } },
       schema: {
         tags,
-        summary: 'Secrets of the org (metadata only), by name, a page at a time',
+        summary:
+          'Secrets of the org (metadata only) within the caller’s path scope, by name, a page at a time; `prefix` keeps the names that start with it',
         params: OrgParams,
-        querystring: PageQuery,
+        querystring: pageQuery({
+          prefix: Type.Optional(
+            Type.String({
+              maxLength: 128,
+              pattern: '^[A-Za-z0-9._/-]*$',
+              description: 'only names starting with this, literally (`payments/` for everything under payments)',
+            }),
+          ),
+        }),
         response: {
           200: Type.Object({ secrets: Type.Array(SecretViewSchema), nextCursor: NextCursor }),
           ...vaultErrors,

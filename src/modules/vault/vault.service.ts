@@ -22,6 +22,7 @@ import {
   type VersionView,
 } from './vault.types.ts'
 import { notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
+import { pathAllowed } from './secret-paths.ts'
 
 /**
  * Secrets: each version's value is encrypted with its own data key (AES-256-GCM, AAD
@@ -41,8 +42,14 @@ export interface VaultService {
       metadata?: Record<string, unknown> | undefined
     },
   ): Promise<SecretView>
-  list(ctx: RequestContext, page: PageRequest): Promise<Page<SecretView>>
+  /** A page by name, of the secrets in the caller's path scope; `prefix` keeps names starting with it. */
+  list(ctx: RequestContext, page: PageRequest & { prefix?: string | undefined }): Promise<Page<SecretView>>
   get(ctx: RequestContext, id: string): Promise<SecretView>
+  /**
+   * The id of the secret named `path`: NOT_FOUND when there is none or it is outside the
+   * caller's path scope (the same answer, so a scope never tells what exists beyond it).
+   */
+  idOf(ctx: RequestContext, path: string): Promise<string>
   /**
    * Stores `value` as the next current version. With `expectedVersion` (a check-and-set, the
    * KV API's `cas`), CONFLICT unless the current version is that one, checked under the lock.
@@ -173,9 +180,14 @@ export function createVaultService(deps: {
     }
   }
 
-  async function existing(trx: Trx, id: string, lock = false): Promise<store.SecretRow> {
+  /**
+   * The secret `id` of the transaction's org; NOT_FOUND when absent or, given `ctx`, outside
+   * the caller's path scope — every operation that names a secret for a caller passes `ctx`.
+   */
+  async function existing(trx: Trx, id: string, lock = false, ctx?: RequestContext): Promise<store.SecretRow> {
     const row = lock ? await store.lockSecret(trx, id) : await store.findSecret(trx, id)
-    if (row === undefined) throw new AppError('NOT_FOUND', 'no such secret')
+    if (row === undefined || (ctx !== undefined && !pathAllowed(ctx.principal.secretPaths, row.name)))
+      throw new AppError('NOT_FOUND', 'no such secret')
     return row
   }
 
@@ -302,12 +314,14 @@ export function createVaultService(deps: {
       .execute()
     if (managed.length > 0) {
       // Names only to a caller who may list secrets; a count otherwise.
-      const which = ctx.principal.permissions.has('secrets:read')
-        ? `${managed
-            .slice(0, 5)
-            .map((r) => r.name)
-            .join(', ')}${managed.length > 5 ? ' and more' : ''}`
-        : `${managed.length > 5 ? 'more than 5' : managed.length} other credential(s)`
+      const which =
+        ctx.principal.permissions.has('secrets:read') &&
+        managed.every((r) => pathAllowed(ctx.principal.secretPaths, r.name))
+          ? `${managed
+              .slice(0, 5)
+              .map((r) => r.name)
+              .join(', ')}${managed.length > 5 ? ' and more' : ''}`
+          : `${managed.length > 5 ? 'more than 5' : managed.length} other credential(s)`
       throw new AppError(
         'CONFLICT',
         `${secret.name} manages the rotation of ${which}: ` +
@@ -321,6 +335,12 @@ export function createVaultService(deps: {
 
   return {
     async create(ctx, input) {
+      // A name is not a secret: the refusal names the path, as Vault's "permission denied" does not.
+      if (!pathAllowed(ctx.principal.secretPaths, input.name))
+        throw new AppError('FORBIDDEN', `${input.name} is outside the secret paths you may write`, {
+          permission: 'secrets:write',
+          secretPaths: [input.name],
+        })
       if (isKvSecret(input.metadata ?? {})) assertKvValue(input.value)
       const checked = checkValue(input.type, input.value)
       const { plaintext } = checked
@@ -353,20 +373,30 @@ export function createVaultService(deps: {
     },
 
     async list(ctx, page) {
-      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) => store.listSecrets(trx, page))
+      const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) =>
+        store.listSecrets(trx, page, { paths: ctx.principal.secretPaths, prefix: page.prefix }),
+      )
       return { items: items.map(secretView), nextCursor }
     },
 
     async get(ctx, id) {
-      return secretView(await withOrg(db, ctx.orgId, (trx) => existing(trx, id)))
+      return secretView(await withOrg(db, ctx.orgId, (trx) => existing(trx, id, false, ctx)))
+    },
+
+    async idOf(ctx, path) {
+      const id = pathAllowed(ctx.principal.secretPaths, path)
+        ? await withOrg(db, ctx.orgId, (trx) => store.secretIdByName(trx, path))
+        : undefined
+      if (id === undefined) throw new AppError('NOT_FOUND', 'no such secret')
+      return id
     },
 
     async addVersion(ctx, id, value, options) {
       try {
-        const type = (await withOrg(db, ctx.orgId, (trx) => existing(trx, id))).type
+        const type = (await withOrg(db, ctx.orgId, (trx) => existing(trx, id, false, ctx))).type
         const check = await deps.preflight(ctx.orgId, type, value)
         return await withOrg(db, ctx.orgId, async (trx) => {
-          const secret = await existing(trx, id, true)
+          const secret = await existing(trx, id, true, ctx)
           const signs = await signingSecretUsers(trx, id)
           if (signs.length > 0)
             throw new AppError(
@@ -405,7 +435,7 @@ export function createVaultService(deps: {
 
     async versions(ctx, id, page) {
       return withOrg(db, ctx.orgId, async (trx) => {
-        const secret = await existing(trx, id)
+        const secret = await existing(trx, id, false, ctx)
         const exposedThrough = secret.exposed_version ?? 0
         const rows = await store.listVersions(trx, id, { limit: page.limit + 1, before: page.before })
         const more = rows.length > page.limit
@@ -440,7 +470,8 @@ export function createVaultService(deps: {
       const attempt = (): Promise<RevealView> =>
         withOrg(db, ctx.orgId, async (trx) => {
           const found = await store.findSecretWithVersion(trx, id, input.version)
-          if (found === undefined) throw new AppError('NOT_FOUND', 'no such secret')
+          if (found === undefined || !pathAllowed(ctx.principal.secretPaths, found.secret.name))
+            throw new AppError('NOT_FOUND', 'no such secret')
           const { secret } = found
           const version = input.version ?? secret.current_version
           target = { name: secret.name, version }
@@ -514,7 +545,7 @@ export function createVaultService(deps: {
 
     async destroyVersion(ctx, id, version) {
       await withOrg(db, ctx.orgId, async (trx) => {
-        const secret = await existing(trx, id, true)
+        const secret = await existing(trx, id, true, ctx)
         if ((await store.findVersion(trx, id, version)) === undefined)
           throw new AppError('NOT_FOUND', `secret ${secret.name} has no version ${version}`)
         if (version === secret.current_version) {
@@ -538,7 +569,7 @@ export function createVaultService(deps: {
     async remove(ctx, id) {
       try {
         await withOrg(db, ctx.orgId, async (trx) => {
-          const secret = await existing(trx, id, true)
+          const secret = await existing(trx, id, true, ctx)
           const users = await credentialUsers(trx, id)
           if (users.length > 0)
             throw new AppError(

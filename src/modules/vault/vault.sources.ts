@@ -14,6 +14,7 @@ import * as store from './vault.store.ts'
 import type { SecretType } from './vault.tables.ts'
 import type { DatabaseCredential, SecretValueT } from './vault.types.ts'
 import type { VaultService } from './vault.service.ts'
+import { pathAllowed, type SecretPathLayers } from './secret-paths.ts'
 
 export interface DataSourceView {
   id: string
@@ -77,9 +78,10 @@ export function createSourcesService(deps: {
     return row?.read_only_connectors === true
   }
 
-  async function secretOf(trx: Trx, id: string): Promise<store.SecretRow> {
+  /** The secret `id`; NOT_FOUND when absent or outside `paths` (the caller's path scope). */
+  async function secretOf(trx: Trx, id: string, paths: SecretPathLayers): Promise<store.SecretRow> {
     const row = await store.findSecret(trx, id)
-    if (row === undefined) throw new AppError('NOT_FOUND', 'no such secret')
+    if (row === undefined || !pathAllowed(paths, row.name)) throw new AppError('NOT_FOUND', 'no such secret')
     return row
   }
 
@@ -94,12 +96,18 @@ export function createSourcesService(deps: {
       meta: ctx.meta,
     })
 
-  async function checkAs(orgId: string, id: string, actor: AuditActor, meta: RequestMeta): Promise<CheckResult> {
+  async function checkAs(
+    orgId: string,
+    id: string,
+    actor: AuditActor,
+    meta: RequestMeta,
+    paths: SecretPathLayers,
+  ): Promise<CheckResult> {
     const append = (trx: Trx, action: string, details: Record<string, unknown>) =>
       audit.append(trx, { orgId, actor, action, target: { type: 'secret', id }, outcome: 'success', details, meta })
     // Decrypting is a use of the secret: it is recorded before the connection is made.
     const { value, name } = await withOrg(db, orgId, async (trx) => {
-      const secret = await secretOf(trx, id)
+      const secret = await secretOf(trx, id, paths)
       if (secret.type !== 'database_credential')
         throw new AppError('CONFLICT', `${secret.name} is not a database credential`)
       const opened = await deps.vault().openValue(trx, orgId, id, secret.current_version)
@@ -168,7 +176,7 @@ export function createSourcesService(deps: {
       })
     },
 
-    check: (ctx, id) => checkAs(ctx.orgId, id, actorOf(ctx.principal), ctx.meta),
+    check: (ctx, id) => checkAs(ctx.orgId, id, actorOf(ctx.principal), ctx.meta, ctx.principal.secretPaths),
 
     worker: periodic(
       'database credential check',
@@ -192,7 +200,7 @@ export function createSourcesService(deps: {
           .limit(100)
           .execute()
         for (const row of due) {
-          await checkAs(row.org_id, row.id, CHECKER, NO_REQUEST).catch((error: unknown) =>
+          await checkAs(row.org_id, row.id, CHECKER, NO_REQUEST, []).catch((error: unknown) =>
             deps.log.error({ err: error, secretId: row.id }, 'scheduled credential check failed'),
           )
         }
@@ -202,7 +210,7 @@ export function createSourcesService(deps: {
 
     async setPaused(ctx, id, paused) {
       await withOrg(db, ctx.orgId, async (trx) => {
-        const secret = await secretOf(trx, id)
+        const secret = await secretOf(trx, id, ctx.principal.secretPaths)
         await store.setPaused(trx, id, paused)
         await record(trx, ctx, paused ? 'secret.pause' : 'secret.resume', id, { name: secret.name })
       })
@@ -210,7 +218,7 @@ export function createSourcesService(deps: {
 
     async reportExposed(ctx, id, reason) {
       const reported = await withOrg(db, ctx.orgId, async (trx) => {
-        const secret = await secretOf(trx, id)
+        const secret = await secretOf(trx, id, ctx.principal.secretPaths)
         await store.markExposed(trx, id, secret.current_version)
         const owner = /^user:(.+)$/.exec(secret.created_by)?.[1]
         const recipients = [
@@ -244,7 +252,7 @@ export function createSourcesService(deps: {
 
     async list(ctx, page) {
       const { items, nextCursor } = await withOrg(db, ctx.orgId, (trx) =>
-        store.listSecrets(trx, page, 'database_credential'),
+        store.listSecrets(trx, page, { paths: ctx.principal.secretPaths, type: 'database_credential' }),
       )
       return {
         nextCursor,

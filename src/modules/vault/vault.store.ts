@@ -1,4 +1,5 @@
-import { sql, type Insertable, type Selectable } from 'kysely'
+import { sql, type Insertable, type Selectable, type SqlBool } from 'kysely'
+import { inScope, type SecretPathLayers } from './secret-paths.ts'
 import type { Trx } from '../../db/tenant.ts'
 import { BY_NAME, type Page, type PageRequest, readPage, inIndexOrder } from '../../db/page.ts'
 import type { SecretRotationsTable, SecretsTable, SecretType, SecretVersionsTable } from './vault.tables.ts'
@@ -13,10 +14,32 @@ export async function insertSecret(trx: Trx, row: Insertable<SecretsTable>): Pro
   return trx.insertInto('secrets').values(row).returningAll().executeTakeFirstOrThrow()
 }
 
-/** A page of the org's secrets by name, or of its database credentials only (`type`). */
-export async function listSecrets(trx: Trx, page: PageRequest, type?: SecretType): Promise<Page<SecretRow>> {
-  const query = trx.selectFrom('secrets').selectAll()
-  return readPage(trx, type === undefined ? query : query.where('type', '=', type), BY_NAME, page)
+/**
+ * A page of the org's secrets by name: only those in `paths` (the caller's path scope, in
+ * SQL, so neither a page nor its cursor ever carries a hidden one), only names starting
+ * with `prefix` (literally) when given, only database credentials when `type` says so.
+ */
+export async function listSecrets(
+  trx: Trx,
+  page: PageRequest,
+  filter: { paths: SecretPathLayers; prefix?: string | undefined; type?: SecretType | undefined },
+): Promise<Page<SecretRow>> {
+  const { paths, prefix, type } = filter
+  const query = trx
+    .selectFrom('secrets')
+    .selectAll()
+    .$if(type !== undefined, (q) => q.where('type', '=', type as SecretType))
+    // The lower bound lets the (org_id, name) index start at the prefix.
+    .$if(prefix !== undefined && prefix !== '', (q) =>
+      q.where('name', '>=', prefix as string).where(sql<SqlBool>`starts_with(name, ${prefix})`),
+    )
+    .where((eb) => inScope(eb, 'name', paths) ?? eb.lit(true))
+  return readPage(trx, query, BY_NAME, page)
+}
+
+/** The id of the secret named `name` in the transaction's org, if any. */
+export async function secretIdByName(trx: Trx, name: string): Promise<string | undefined> {
+  return (await trx.selectFrom('secrets').select('id').where('name', '=', name).executeTakeFirst())?.id
 }
 
 export async function findSecret(trx: Trx, id: string): Promise<SecretRow | undefined> {

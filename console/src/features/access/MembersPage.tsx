@@ -12,6 +12,7 @@ import { useAction } from '../../lib/action.ts'
 import { useAccessActions, useMembers, useRoles, useSelfId } from './api.ts'
 import { TokenShownOnce } from '../../components/TokenShownOnce.tsx'
 import { PermissionName } from '../../components/PermissionScope.tsx'
+import { SecretPathsNote } from './SecretPathsNote.tsx'
 
 type Can = (permission: string) => boolean
 
@@ -127,7 +128,14 @@ function MemberRow({
   onSuspend,
   onRemove,
 }: {
-  member: { userId: string; email: string; role: string; joinedAt: string; suspendedAt: string | null }
+  member: {
+    userId: string
+    email: string
+    role: string
+    secretPaths: string[] | null
+    joinedAt: string
+    suspendedAt: string | null
+  }
   /** The signed-in person's own row: the API refuses suspending or removing yourself, so neither is offered. */
   self: boolean
   roleNames: string[]
@@ -162,6 +170,7 @@ function MemberRow({
         ) : (
           member.role
         )}
+        <SecretPathsNote paths={member.secretPaths} />
       </Table.Td>
       <Table.Td>{new Date(member.joinedAt).toLocaleDateString()}</Table.Td>
       <Table.Td>

@@ -10,6 +10,7 @@ import { Notice } from '../../components/Notice.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
 import { useAccessActions, useRoles, useServiceAccounts } from './api.ts'
+import { SecretPathsNote } from './SecretPathsNote.tsx'
 
 /**
  * Service accounts (non-human principals), a page at a time; create them, change a role
@@ -53,6 +54,7 @@ export function ServiceAccountsPage({ canManage }: { canManage: boolean }) {
                   ) : (
                     a.role
                   )}
+                  <SecretPathsNote paths={a.secretPaths} />
                 </Table.Td>
                 <Table.Td>{new Date(a.createdAt).toLocaleString()}</Table.Td>
                 <Table.Td>

@@ -54,6 +54,11 @@ export function TokensPage({ canCreate, canRevoke }: { canCreate: boolean; canRe
                   ) : (
                     <PermissionScope permissions={t.scopes} size="xs" />
                   )}
+                  {t.secretPaths === null ? null : (
+                    <Text size="xs" c="dimmed">
+                      secrets: {t.secretPaths.join(', ')}
+                    </Text>
+                  )}
                 </Table.Td>
                 <Table.Td>
                   <Text size="sm">{t.holderName ?? 'a former member'}</Text>

@@ -292,6 +292,7 @@ export function createConsentPageService(deps: {
         permissions: new Set(['consent:read', 'consent:record', 'consent:check']),
         via: { type: 'token', tokenId: row.id },
         mfa: { enrolled: false, at: null },
+        secretPaths: [],
         policy: { require2fa: false, stepUpMinutes: 10, ipAllowlist: [] },
       }
       return {
