@@ -1,9 +1,9 @@
 /**
- * Secrets by name (the API addresses them by id): list, get (a reveal, audited with its
- * reason), set (store, or a new version of an existing one), remove.
- *
- * The API lists secrets by name, a page at a time, with no lookup by name; a name is found
- * by reading the list (500 a page, so one request for most orgs). Pass `{ id }` to skip it.
+ * Secrets by name — a name is a path such as `payments/stripe/api-key` — or by id: list (by
+ * prefix), get (a reveal, audited with its reason), set (store, or a new version of an
+ * existing one), remove. A name is looked up and revealed by the API's by-path routes, one
+ * request each; a caller whose role binding is limited to path patterns sees only the
+ * secrets they match (others answer NOT_FOUND, as if absent).
  */
 import type { paths } from './api.gen.ts'
 import { allPages, check, data, reasonOf, type Context } from './context.ts'
@@ -50,13 +50,19 @@ export function createSecrets(ctx: Context): Secrets {
     const all = await allPages(async (cursor) => {
       const page = await data(
         api.GET('/v1/orgs/{orgId}/secrets', {
-          params: { path: { orgId }, query: { limit: 500, ...(cursor === undefined ? {} : { cursor }) } },
+          params: {
+            path: { orgId },
+            query: {
+              limit: 500,
+              ...(cursor === undefined ? {} : { cursor }),
+              ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+            },
+          },
         }),
       )
       return { items: page.secrets, nextCursor: page.nextCursor }
     })
-    const prefix = options.prefix
-    return prefix === undefined ? all : all.filter((s) => s.name.startsWith(prefix))
+    return all
   }
 
   async function find(ref: SecretRef): Promise<SecretMeta | undefined> {
@@ -71,7 +77,14 @@ export function createSecrets(ctx: Context): Secrets {
         throw error
       }
     }
-    return (await list()).find((s) => s.name === ref)
+    try {
+      return await data(
+        api.GET('/v1/orgs/{orgId}/secrets/by-path', { params: { path: { orgId }, query: { path: ref } } }),
+      )
+    } catch (error) {
+      if (isCustodianError(error, 'NOT_FOUND')) return undefined
+      throw error
+    }
   }
 
   async function idOf(ref: SecretRef): Promise<string> {
@@ -88,7 +101,15 @@ export function createSecrets(ctx: Context): Secrets {
     async get(ref, options = {}) {
       const reason = reasonOf(ctx, options.reason, 'a reveal')
       const orgId = await ctx.orgId()
-      const secretId = await idOf(ref)
+      const body = { reason, ...(options.version === undefined ? {} : { version: options.version }) }
+      if (typeof ref === 'string')
+        return data(
+          api.POST('/v1/orgs/{orgId}/secrets/by-path/reveal', {
+            params: { path: { orgId }, query: { path: ref } },
+            body,
+          }),
+        )
+      const secretId = ref.id
       return data(
         api.POST('/v1/orgs/{orgId}/secrets/{secretId}/reveal', {
           params: { path: { orgId, secretId } },
