@@ -58,6 +58,7 @@ import * as signingSecretLookup from './migrations/0056_signing_secret_lookup.ts
 import * as auditRollback from './migrations/0057_audit_rollback.ts'
 import * as backups from './migrations/0058_backups.ts'
 import * as orgRegion from './migrations/0059_org_region.ts'
+import * as transitComplete from './migrations/0060_transit_complete.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -118,6 +119,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0057_audit_rollback': auditRollback,
   '0058_backups': backups,
   '0059_org_region': orgRegion,
+  '0060_transit_complete': transitComplete,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */
