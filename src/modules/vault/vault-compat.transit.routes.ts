@@ -1,30 +1,42 @@
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import type { RequestContext } from '../../context.ts'
-import type { TransitService } from './vault.transit.ts'
+import type { TransitService, TransitVersionView } from './vault.transit.ts'
+import type { TransitKeyType } from './vault.tables.ts'
 import {
   contextOfAssociatedData,
   decodeVaultBase64,
   toCustodianCiphertext,
   toVaultCiphertext,
   unixSeconds,
-  VAULT_KEY_TYPE,
-  vaultErrorsOf,
+  VAULT_KEY_TYPES,
 } from './vault-compat.ts'
-import { envelope, Open, vaultError } from './vault-compat.http.ts'
+import { batch, envelope, onKey, Open, refuseUnsupported, respondBatch, vaultError } from './vault-compat.http.ts'
+import { vaultSigningRoutes } from './vault-compat.signing.routes.ts'
 
 const KeyName = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' })
 const KeyParams = Type.Object({ name: KeyName })
 const Base64 = Type.String({ maxLength: 44_000 })
+const KeyVersion = Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999_999 }))
 const CreateBody = Type.Object(
   {
     type: Type.Optional(Type.String()),
     derived: Type.Optional(Type.Boolean()),
     exportable: Type.Optional(Type.Boolean()),
     convergent_encryption: Type.Optional(Type.Boolean()),
+    allow_plaintext_backup: Type.Optional(Type.Boolean()),
+    auto_rotate_period: Type.Optional(Type.Union([Type.String(), Type.Integer()])),
+  },
+  Open,
+)
+const ConfigBody = Type.Object(
+  {
+    min_decryption_version: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999_999 })),
+    min_encryption_version: Type.Optional(Type.Integer({ minimum: 0, maximum: 999_999_999 })),
+    exportable: Type.Optional(Type.Boolean()),
+    deletion_allowed: Type.Optional(Type.Boolean()),
     allow_plaintext_backup: Type.Optional(Type.Boolean()),
     auto_rotate_period: Type.Optional(Type.Union([Type.String(), Type.Integer()])),
   },
@@ -38,7 +50,6 @@ const Item = {
 }
 const EncryptItem = Type.Object({ plaintext: Type.Optional(Base64), ...Item }, Open)
 const CiphertextItem = Type.Object({ ciphertext: Type.Optional(Type.String({ maxLength: 65_536 })), ...Item }, Open)
-const KeyVersion = Type.Optional(Type.Integer({ minimum: 0 }))
 const EncryptBody = Type.Object(
   {
     ...EncryptItem.properties,
@@ -58,53 +69,39 @@ const CiphertextBody = Type.Object(
 type EncryptInput = Static<typeof EncryptItem>
 type CiphertextInput = Static<typeof CiphertextItem>
 
-/** Options Custodian's keys do not have are refused, never silently ignored. */
-function refuseUnsupported(item: { context?: string | undefined; nonce?: string | undefined }): void {
-  if (item.context !== undefined && item.context !== '')
-    throw new AppError('VALIDATION_FAILED', 'context is for derived keys, which Custodian does not have')
-  if (item.nonce !== undefined && item.nonce !== '')
-    throw new AppError('VALIDATION_FAILED', 'nonce is for convergent encryption, which Custodian does not have')
+const isKeyType = (type: string): type is TransitKeyType => (VAULT_KEY_TYPES as readonly string[]).includes(type)
+
+/** Vault's `keys` map: creation seconds per version for AES keys; name, public key and time for signing keys. */
+function keysMap(type: TransitKeyType, versions: TransitVersionView[]) {
+  if (type === 'aes256-gcm96')
+    return Object.fromEntries(versions.map((v) => [String(v.version), unixSeconds(v.createdAt)]))
+  return Object.fromEntries(
+    versions.map((v) => [
+      String(v.version),
+      {
+        name: type === 'ed25519' ? 'ed25519' : 'P-256',
+        public_key: publicKeyAsVault(type, v.publicKey),
+        certificate_chain: '',
+        creation_time: v.createdAt,
+      },
+    ]),
+  )
 }
 
-/** A missing key is a bad request to Transit's data operations, as Vault answers it. */
-async function onKey<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (error) {
-    if (error instanceof AppError && error.code === 'NOT_FOUND')
-      throw new AppError('BAD_REQUEST', 'encryption key not found')
-    throw error
-  }
-}
-
-/**
- * Vault's batch semantics: one result per item in order, each `{error}` when that item's
- * input or ciphertext was bad; 400 when any item failed (Vault's default
- * `partial_failure_response_code`). A refusal or an outage fails the whole request.
- */
-async function batch<I extends { reference?: string | undefined }>(
-  items: I[],
-  each: (item: I) => Promise<Record<string, unknown>>,
-): Promise<{ results: Record<string, unknown>[]; failed: boolean }> {
-  const results: Record<string, unknown>[] = []
-  let failed = false
-  for (const item of items) {
-    const reference = item.reference === undefined ? {} : { reference: item.reference }
-    try {
-      results.push({ ...(await each(item)), ...reference })
-    } catch (error) {
-      if (!(error instanceof AppError) || error.status !== 400) throw error
-      failed = true
-      results.push({ error: vaultErrorsOf(error, 400)[0], ...reference })
-    }
-  }
-  return { results, failed }
+/** Vault writes an Ed25519 public key as the standard base64 of its 32 raw bytes, an ECDSA one as PEM. */
+export function publicKeyAsVault(type: TransitKeyType, pem: string | null): string {
+  if (pem === null) return ''
+  if (type !== 'ed25519') return pem
+  // The raw key is the last 32 bytes of the 44-byte SubjectPublicKeyInfo (RFC 8410).
+  const der = Buffer.from(pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ''), 'base64')
+  return der.subarray(der.length - 32).toString('base64')
 }
 
 /**
- * Vault's Transit API on Custodian's transit service (docs/vault-compat.md): the same
- * permissions as the native routes (declared here, enforced at the one access-control
- * point), the same audit events, the same sealed-vault refusals.
+ * Vault's Transit key and encryption routes on Custodian's transit service
+ * (docs/vault-compat.md): the same permissions as the native routes (declared here,
+ * enforced at the one access-control point), the same audit events, the same sealed-vault
+ * refusals. HMAC, sign and verify are in vault-compat.signing.routes.ts.
  */
 export function vaultTransitRoutes(deps: { transit: TransitService }): FastifyPluginAsyncTypebox {
   const { transit } = deps
@@ -113,13 +110,14 @@ export function vaultTransitRoutes(deps: { transit: TransitService }): FastifyPl
 
     const keyData = async (ctx: RequestContext, name: string) => {
       const key = await transit.read(ctx, name)
+      const signs = key.type !== 'aes256-gcm96'
       return {
         name: key.name,
-        type: VAULT_KEY_TYPE,
-        keys: Object.fromEntries(key.versions.map((v) => [String(v.version), unixSeconds(v.createdAt)])),
+        type: key.type,
+        keys: keysMap(key.type, key.versions),
         latest_version: key.currentVersion,
-        min_decryption_version: 1,
-        min_encryption_version: 0,
+        min_decryption_version: key.minDecryptionVersion,
+        min_encryption_version: key.minEncryptionVersion,
         min_available_version: 0,
         derived: false,
         exportable: false,
@@ -128,11 +126,28 @@ export function vaultTransitRoutes(deps: { transit: TransitService }): FastifyPl
         convergent_encryption: false,
         imported_key: false,
         auto_rotate_period: 0,
-        supports_encryption: true,
-        supports_decryption: true,
+        supports_encryption: !signs,
+        supports_decryption: !signs,
         supports_derivation: false,
-        supports_signing: false,
+        supports_signing: signs,
       }
+    }
+
+    /** Options Custodian's keys do not have, in a create or config body: refused, never ignored. */
+    const refuseOptions = (body: {
+      exportable?: boolean | undefined
+      allow_plaintext_backup?: boolean | undefined
+      auto_rotate_period?: string | number | undefined
+    }) => {
+      if (body.exportable === true)
+        throw new AppError(
+          'VALIDATION_FAILED',
+          'exportable keys are not supported: key material never leaves Custodian',
+        )
+      if (body.allow_plaintext_backup === true)
+        throw new AppError('VALIDATION_FAILED', 'allow_plaintext_backup keys are not supported')
+      if (body.auto_rotate_period !== undefined && body.auto_rotate_period !== 0 && body.auto_rotate_period !== '0')
+        throw new AppError('VALIDATION_FAILED', 'auto_rotate_period is not supported: rotate with keys/:name/rotate')
     }
 
     app.post('/v1/transit/keys/:name', {
@@ -140,18 +155,18 @@ export function vaultTransitRoutes(deps: { transit: TransitService }): FastifyPl
       schema: { params: KeyParams, body: CreateBody },
       handler: async (request) => {
         const body = request.body
-        if (body.type !== undefined && body.type !== VAULT_KEY_TYPE)
+        const type = body.type ?? 'aes256-gcm96'
+        if (!isKeyType(type))
           throw new AppError(
             'VALIDATION_FAILED',
-            `unsupported key type ${body.type.slice(0, 40)}: only ${VAULT_KEY_TYPE}`,
+            `unsupported key type ${type.slice(0, 40)}: only ${VAULT_KEY_TYPES.join(', ')}`,
           )
-        for (const option of ['derived', 'exportable', 'convergent_encryption', 'allow_plaintext_backup'] as const)
+        for (const option of ['derived', 'convergent_encryption'] as const)
           if (body[option] === true) throw new AppError('VALIDATION_FAILED', `${option} keys are not supported`)
-        if (body.auto_rotate_period !== undefined && body.auto_rotate_period !== 0 && body.auto_rotate_period !== '0')
-          throw new AppError('VALIDATION_FAILED', 'auto_rotate_period is not supported: rotate with keys/:name/rotate')
+        refuseOptions(body)
         const ctx = ctxOf(request)
         try {
-          await transit.create(ctx, request.params.name)
+          await transit.create(ctx, request.params.name, type)
         } catch (error) {
           // Vault's create is idempotent: an existing key is left as it is.
           if (!(error instanceof AppError && error.code === 'CONFLICT')) throw error
@@ -176,16 +191,53 @@ export function vaultTransitRoutes(deps: { transit: TransitService }): FastifyPl
       },
     })
 
-    /** `key_version` other than the newest: Custodian encrypts with the newest version only. */
-    const newestOnly = async (ctx: RequestContext, name: string, keyVersion: number | undefined) => {
-      if (keyVersion === undefined || keyVersion === 0) return
-      const { currentVersion } = await onKey(() => transit.read(ctx, name))
-      if (keyVersion !== currentVersion)
-        throw new AppError('VALIDATION_FAILED', 'key_version: Custodian encrypts with the newest key version only')
-    }
+    app.post('/v1/transit/keys/:name/config', {
+      config: { access: { permission: 'transit:manage' }, errorPage },
+      schema: { params: KeyParams, body: ConfigBody },
+      handler: async (request) => {
+        const body = request.body
+        refuseOptions(body)
+        if (body.deletion_allowed === true)
+          throw new AppError('VALIDATION_FAILED', 'deletion_allowed is not supported: Custodian does not delete keys')
+        const ctx = ctxOf(request)
+        const config: Parameters<TransitService['configure']>[2] = {}
+        // Vault reads 0 as "leave as it is" for min_decryption_version.
+        if (body.min_decryption_version !== undefined && body.min_decryption_version !== 0)
+          config.minDecryptionVersion = body.min_decryption_version
+        if (body.min_encryption_version !== undefined) config.minEncryptionVersion = body.min_encryption_version
+        await transit.configure(ctx, request.params.name, config)
+        return envelope(request, await keyData(ctx, request.params.name))
+      },
+    })
 
-    const respond = (request: FastifyRequest, reply: FastifyReply, outcome: Awaited<ReturnType<typeof batch>>) =>
-      reply.code(outcome.failed ? 400 : 200).send(envelope(request, { batch_results: outcome.results }))
+    const exportParams = Type.Object({
+      type: Type.String({ maxLength: 32 }),
+      name: KeyName,
+      version: Type.Optional(Type.String({ pattern: '^(latest|[1-9][0-9]{0,8})$' })),
+    })
+    const exportKey = async (ctx: RequestContext, params: Static<typeof exportParams>) => {
+      if (!['encryption-key', 'signing-key', 'hmac-key', 'public-key'].includes(params.type))
+        throw new AppError('VALIDATION_FAILED', 'invalid export type')
+      const key = await transit.read(ctx, params.name)
+      if (params.type !== 'public-key')
+        throw new AppError('VALIDATION_FAILED', 'private key material is not exportable')
+      if (key.type === 'aes256-gcm96')
+        throw new AppError('VALIDATION_FAILED', 'public-key export is for ed25519 and ecdsa-p256 keys')
+      const wanted = params.version === 'latest' ? key.currentVersion : Number(params.version ?? 0)
+      const versions = key.versions.filter((v) => params.version === undefined || v.version === wanted)
+      if (versions.length === 0) throw new AppError('VALIDATION_FAILED', 'version not found')
+      return {
+        name: key.name,
+        type: key.type,
+        keys: Object.fromEntries(versions.map((v) => [String(v.version), publicKeyAsVault(key.type, v.publicKey)])),
+      }
+    }
+    for (const url of ['/v1/transit/export/:type/:name', '/v1/transit/export/:type/:name/:version'])
+      app.get(url, {
+        config: { access: { permission: 'keys:read' }, errorPage },
+        schema: { params: exportParams },
+        handler: async (request) => envelope(request, await exportKey(ctxOf(request), request.params)),
+      })
 
     app.post('/v1/transit/encrypt/:name', {
       config: { access: { permission: 'transit:encrypt' }, errorPage },
@@ -193,18 +245,18 @@ export function vaultTransitRoutes(deps: { transit: TransitService }): FastifyPl
       handler: async (request, reply) => {
         const ctx = ctxOf(request)
         const { name } = request.params
-        await newestOnly(ctx, name, request.body.key_version)
+        const keyVersion = request.body.key_version
         const encrypt = async (item: EncryptInput) => {
           refuseUnsupported(item)
           if (item.plaintext === undefined) throw new AppError('VALIDATION_FAILED', 'missing plaintext to encrypt')
           const plaintext = decodeVaultBase64(item.plaintext, 'plaintext')
           const sealed = await onKey(() =>
-            transit.encrypt(ctx, name, plaintext, contextOfAssociatedData(item.associated_data)),
+            transit.encrypt(ctx, name, plaintext, contextOfAssociatedData(item.associated_data), keyVersion),
           )
           return { ciphertext: toVaultCiphertext(sealed.ciphertext), key_version: sealed.version }
         }
         const items = request.body.batch_input
-        if (items !== undefined) return respond(request, reply, await batch(items, encrypt))
+        if (items !== undefined) return respondBatch(request, reply, await batch(items, encrypt))
         return envelope(request, await encrypt(request.body))
       },
     })
@@ -227,7 +279,7 @@ export function vaultTransitRoutes(deps: { transit: TransitService }): FastifyPl
           return { plaintext }
         }
         const items = request.body.batch_input
-        if (items !== undefined) return respond(request, reply, await batch(items, decrypt))
+        if (items !== undefined) return respondBatch(request, reply, await batch(items, decrypt))
         return envelope(request, await decrypt(request.body))
       },
     })
@@ -238,20 +290,55 @@ export function vaultTransitRoutes(deps: { transit: TransitService }): FastifyPl
       handler: async (request, reply) => {
         const ctx = ctxOf(request)
         const { name } = request.params
-        await newestOnly(ctx, name, request.body.key_version)
+        const keyVersion = request.body.key_version
         const rewrap = async (item: CiphertextInput) => {
           refuseUnsupported(item)
           if (item.ciphertext === undefined) throw new AppError('VALIDATION_FAILED', 'missing ciphertext to rewrap')
           const ciphertext = toCustodianCiphertext(item.ciphertext)
           const sealed = await onKey(() =>
-            transit.rewrap(ctx, name, ciphertext, contextOfAssociatedData(item.associated_data)),
+            transit.rewrap(ctx, name, ciphertext, contextOfAssociatedData(item.associated_data), keyVersion),
           )
           return { ciphertext: toVaultCiphertext(sealed.ciphertext), key_version: sealed.version }
         }
         const items = request.body.batch_input
-        if (items !== undefined) return respond(request, reply, await batch(items, rewrap))
+        if (items !== undefined) return respondBatch(request, reply, await batch(items, rewrap))
         return envelope(request, await rewrap(request.body))
       },
     })
+
+    app.post('/v1/transit/datakey/:kind/:name', {
+      config: { access: { permission: 'transit:encrypt' }, errorPage },
+      schema: {
+        params: Type.Object({ kind: Type.Union([Type.Literal('plaintext'), Type.Literal('wrapped')]), name: KeyName }),
+        body: Type.Object(
+          {
+            bits: Type.Optional(Type.Union([Type.Literal(128), Type.Literal(256), Type.Literal(512)])),
+            context: Type.Optional(Type.String()),
+            nonce: Type.Optional(Type.String()),
+          },
+          Open,
+        ),
+      },
+      handler: async (request) => {
+        refuseUnsupported(request.body)
+        const made = await onKey(() =>
+          transit.dataKey(ctxOf(request), request.params.name, {
+            bits: request.body.bits ?? 256,
+            includePlaintext: request.params.kind === 'plaintext',
+          }),
+        )
+        const data: Record<string, unknown> = {
+          ciphertext: toVaultCiphertext(made.ciphertext),
+          key_version: made.version,
+        }
+        if (made.plaintext !== undefined) {
+          data.plaintext = made.plaintext.toString('base64')
+          made.plaintext.fill(0)
+        }
+        return envelope(request, data)
+      },
+    })
+
+    await app.register(vaultSigningRoutes({ transit }))
   }
 }

@@ -6,8 +6,8 @@ import { AppError, type ErrorCode } from '../../errors.ts'
  * these return, so nothing here decides who may do what.
  */
 
-/** The only Transit key type Custodian's keys are: AES-256-GCM with a 96-bit nonce. */
-export const VAULT_KEY_TYPE = 'aes256-gcm96'
+/** Transit key types Custodian has: AES-256-GCM with a 96-bit nonce, Ed25519 and ECDSA P-256. */
+export const VAULT_KEY_TYPES = ['aes256-gcm96', 'ed25519', 'ecdsa-p256'] as const
 
 const STD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 const VAULT_CIPHERTEXT = /^vault:v([1-9]\d{0,8}):([A-Za-z0-9+/]+={0,2})$/
@@ -51,6 +51,28 @@ export function toCustodianCiphertext(ciphertext: string): string {
       errors: [{ path: '/body/ciphertext', message: 'must be vault:v<version>:<base64>' }],
     })
   return `cst:v${match[1]}:${Buffer.from(match[2] as string, 'base64').toString('base64url')}`
+}
+
+const VAULT_MARKED = /^vault:v([1-9]\d{0,8}):([A-Za-z0-9+/_-]+={0,2})$/
+const URL_BASE64 = /^[A-Za-z0-9_-]+$/
+
+/**
+ * An HMAC or signature as Vault writes it: `vault:v<version>:` and standard base64, or
+ * unpadded base64url for a JWS-marshaled ECDSA signature (`urlSafe`).
+ */
+export function toVaultMarked(version: number, value: Buffer, urlSafe = false): string {
+  return `vault:v${version}:${value.toString(urlSafe ? 'base64url' : 'base64')}`
+}
+
+/** Reads `vault:v<version>:<base64>` (base64url when `urlSafe`); a 400 naming the field for anything else. */
+export function fromVaultMarked(value: string, field: string, urlSafe = false): { version: number; value: Buffer } {
+  const match = VAULT_MARKED.exec(value)
+  const data = match?.[2]
+  if (match === null || data === undefined || !(urlSafe ? URL_BASE64 : STD_BASE64).test(data))
+    throw new AppError('VALIDATION_FAILED', `invalid ${field}: expected vault:v<version>:<base64>`, {
+      errors: [{ path: `/body/${field}`, message: 'must be vault:v<version>:<base64>' }],
+    })
+  return { version: Number(match[1]), value: Buffer.from(data, urlSafe ? 'base64url' : 'base64') }
 }
 
 /** Seconds since the epoch, as Vault writes a key version's creation time. */

@@ -92,11 +92,13 @@ export interface TransitService {
     ciphertext: string,
     context?: string,
   ): Promise<{ plaintext: Buffer; version: number }>
+  /** Re-encrypts under the newest version, or `keyVersion` (the same bounds as `encrypt`). */
   rewrap(
     ctx: RequestContext,
     name: string,
     ciphertext: string,
     context?: string,
+    keyVersion?: number,
   ): Promise<{ ciphertext: string; version: number }>
   /**
    * A fresh random data key of `bits` (128, 256, 512) encrypted with the key's newest
@@ -406,11 +408,11 @@ export function createTransitService(deps: {
         return opened
       })
     },
-    async rewrap(ctx, name, ciphertext, context) {
+    async rewrap(ctx, name, ciphertext, context, keyVersion) {
       return run(ctx, async (trx) => {
         const key = await keyRow(trx, name)
         const opened = await openWith(trx, ctx.orgId, key, ciphertext, context)
-        const result = await sealWith(trx, ctx.orgId, key, opened.plaintext, context)
+        const result = await sealWith(trx, ctx.orgId, key, opened.plaintext, context, keyVersion)
         opened.plaintext.fill(0)
         await record(trx, ctx, 'transit.rewrap', name, { from: opened.version, to: result.version })
         return result
