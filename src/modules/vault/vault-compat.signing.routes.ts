@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppError } from '../../errors.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import type { TransitService } from './vault.transit.ts'
-import { isHashAlgorithm, type HashAlgorithm } from './vault.transit.keys.ts'
+import { isHashAlgorithm, type HashAlgorithm, type Marshaling } from './vault.transit.keys.ts'
 import { decodeVaultBase64, fromVaultMarked, toVaultMarked } from './vault-compat.ts'
 import {
   batchTogether,
@@ -80,7 +80,10 @@ function hashOf(...names: (string | undefined)[]): HashAlgorithm {
   return name
 }
 
-function signingOptions(body: Static<typeof SignBody> | Static<typeof VerifyBody>, urlAlgorithm?: string) {
+function signingOptions(
+  body: Static<typeof SignBody> | Static<typeof VerifyBody>,
+  urlAlgorithm?: string,
+): { hash: HashAlgorithm; marshaling: Marshaling } {
   if (body.prehashed === true)
     throw new AppError('VALIDATION_FAILED', 'prehashed input is not supported: send the message itself')
   const marshaling = body.marshaling_algorithm ?? 'asn1'
