@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { Agent, fetch } from 'undici'
 import createVaultClient from 'node-vault'
 import { createLocalProvider } from '../../src/crypto/providers/local.ts'
-import { randomBytes } from 'node:crypto'
+import { createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto'
 import {
   auditActions,
   bootstrapProvider,
@@ -26,6 +26,23 @@ const PYTHON = '/usr/bin/python3'
 const HVAC_SCRIPT = path.join(import.meta.dirname, 'vault', 'hvac_operations.py')
 const run = promisify(execFile)
 const b64 = (text: string) => Buffer.from(text).toString('base64')
+/** A Vault public key as node:crypto's: Ed25519 raw (base64) in an RFC 8410 SubjectPublicKeyInfo, ECDSA PEM as is. */
+const publicKeyOf = (type: string, value: string): KeyObject =>
+  type === 'ed25519'
+    ? createPublicKey({
+        key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(value, 'base64')]),
+        format: 'der',
+        type: 'spki',
+      })
+    : createPublicKey(value)
+/** node:crypto's verdict on a `vault:vN:<base64>` signature (ECDSA: SHA-256, DER). */
+const verifiedIndependently = (type: string, publicKey: string, message: Buffer, signature: string) =>
+  verify(
+    type === 'ed25519' ? null : 'sha256',
+    message,
+    publicKeyOf(type, publicKey),
+    Buffer.from(signature.split(':')[2] as string, 'base64'),
+  )
 
 forEachEngine('Vault-compatible API (issue 17)', (engine) => {
   const rootKey = createLocalProvider(randomBytes(32))
@@ -107,7 +124,7 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
     assert.equal(seal.body.storage_type, engine)
   })
 
-  it('runs python3-hvac, unmodified: keys, encrypt/decrypt with associated_data, rotate, rewrap, batch, sys, lookup-self, a wrong token refused', async () => {
+  it('runs python3-hvac, unmodified: keys, encrypt/decrypt with associated_data, rotate, rewrap, batch, data keys, HMAC, Ed25519 and ECDSA P-256 sign/verify, min_decryption_version, export refused, sys, lookup-self, a wrong token refused', async () => {
     const { stdout } = await run(PYTHON, [HVAC_SCRIPT], {
       env: {
         PATH: process.env.PATH ?? '',
@@ -119,14 +136,25 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
       },
       timeout: 120_000,
     })
-    const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as Record<string, string>
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
+      ciphertext: string
+      associated_data: string
+      message: string
+      signed: Record<string, { public_key: string; signature: string }>
+    }
+    // hvac's signatures verify with node:crypto against the public keys hvac read; not another message.
+    assert.deepEqual(Object.keys(out.signed).sort(), ['ecdsa-p256', 'ed25519'])
+    for (const [type, { public_key, signature }] of Object.entries(out.signed)) {
+      assert.ok(verifiedIndependently(type, public_key, Buffer.from(out.message, 'base64'), signature), type)
+      assert.ok(!verifiedIndependently(type, public_key, Buffer.from('other'), signature), type)
+    }
     // The same key through the native API: the Vault ciphertext is Custodian's, associated_data its context.
     const native = await t().request({
       method: 'POST',
       url: `/v1/orgs/${org.orgId}/transit/keys/hvac-records/decrypt`,
       token: org.ownerToken,
       body: {
-        ciphertext: `cst:v1:${Buffer.from((out.ciphertext as string).slice('vault:v1:'.length), 'base64').toString('base64url')}`,
+        ciphertext: `cst:v1:${Buffer.from(out.ciphertext.slice('vault:v1:'.length), 'base64').toString('base64url')}`,
         context: out.associated_data,
       },
     })
@@ -187,6 +215,55 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
       'node secret',
     )
 
+    // Data keys, HMAC, sign and verify through node-vault's generic write (it has no named methods for them).
+    const made = (await client.write('transit/datakey/plaintext/node-records', { bits: 128 })).data
+    assert.equal(Buffer.from(made.plaintext, 'base64').length, 16)
+    assert.equal(
+      (await client.decryptData({ name: 'node-records', ciphertext: made.ciphertext })).data.plaintext,
+      made.plaintext,
+    )
+    const wrapped = (await client.write('transit/datakey/wrapped/node-records', {})).data
+    assert.deepEqual(Object.keys(wrapped).sort(), ['ciphertext', 'key_version'])
+    const mac = (await client.write('transit/hmac/node-records/sha2-512', { input: b64('node payload') })).data.hmac
+    assert.match(mac, /^vault:v2:/)
+    const macVerdict = (input: string) =>
+      client.write('transit/verify/node-records/sha2-512', { input: b64(input), hmac: mac })
+    assert.equal((await macVerdict('node payload')).data.valid, true)
+    assert.equal((await macVerdict('node forged')).data.valid, false)
+    for (const type of ['ed25519', 'ecdsa-p256']) {
+      const signer = `node-${type}`
+      await client.transitCreateKey({ name: signer, type })
+      const info = (await client.transitReadKey({ name: signer })).data
+      assert.equal(info.type, type)
+      const message = Buffer.from(`node release ${type}`)
+      const signed = (await client.write(`transit/sign/${signer}`, { input: message.toString('base64') })).data
+      assert.equal(signed.key_version, 1)
+      assert.ok(verifiedIndependently(type, info.keys['1'].public_key, message, signed.signature), type)
+      const checked = await client.write(`transit/verify/${signer}`, {
+        batch_input: [
+          { input: message.toString('base64'), signature: signed.signature },
+          { input: b64('tampered'), signature: signed.signature },
+        ],
+      })
+      assert.deepEqual(
+        checked.data.batch_results.map((r: { valid: boolean }) => r.valid),
+        [true, false],
+      )
+    }
+    // min_decryption_version: the v1 ciphertext is refused in Vault's words; export refused.
+    await client.write('transit/keys/node-records/config', { min_decryption_version: 2 })
+    await assert.rejects(
+      client.decryptData({ name: 'node-records', ciphertext: sealed.ciphertext, associated_data: ad }),
+      (error: { response: { statusCode: number; body: { errors: string[] } } }) =>
+        error.response.statusCode === 400 &&
+        error.response.body.errors[0] === 'ciphertext or signature version is disallowed by policy (too old)',
+    )
+    await assert.rejects(
+      client.read('transit/export/encryption-key/node-records'),
+      (error: { response: { statusCode: number; body: { errors: string[] } } }) =>
+        error.response.statusCode === 400 && error.response.body.errors[0] === 'private key material is not exportable',
+    )
+
     const stranger = createVaultClient({
       endpoint: vault.address,
       token: 'cst_api_not-a-token',
@@ -223,6 +300,22 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
         body: { ciphertext: 'vault:v1:AAAA' },
         permission: 'transit:encrypt',
       },
+      {
+        method: 'POST',
+        url: '/v1/transit/keys/acl-key/config',
+        body: { min_decryption_version: 1 },
+        permission: 'transit:manage',
+      },
+      { method: 'POST', url: '/v1/transit/datakey/plaintext/acl-key', body: {}, permission: 'transit:encrypt' },
+      { method: 'POST', url: '/v1/transit/hmac/acl-key', body: { input: b64('x') }, permission: 'transit:sign' },
+      { method: 'POST', url: '/v1/transit/sign/acl-key', body: { input: b64('x') }, permission: 'transit:sign' },
+      {
+        method: 'POST',
+        url: '/v1/transit/verify/acl-key',
+        body: { input: b64('x'), hmac: 'vault:v1:AAAA' },
+        permission: 'transit:verify',
+      },
+      { method: 'GET', url: '/v1/transit/export/encryption-key/acl-key', permission: 'keys:read' },
     ]
 
     it('refuses every route without a token, with a wrong one, and to a role without the permission: 403 in Vault’s shape, audited', async () => {
@@ -248,7 +341,11 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
       })
       assert.equal(bearer.status, 403)
       const denied = (await auditActions(t(), org.orgId)).filter((e) => e.action === 'access.denied')
-      const forbidden = ROUTES.filter((r) => r.permission !== '(any token)').length * 2 - 1
+      // Each refused role once: the viewer for every route, the auditor for all but keys:read's.
+      const forbidden = ROUTES.reduce(
+        (sum, r) => sum + (r.permission === '(any token)' ? 0 : r.permission === 'keys:read' ? 1 : 2),
+        0,
+      )
       assert.equal(denied.length - deniedBefore, forbidden, 'each refused role is in the org’s log')
       assert.ok(denied.slice(-1)[0]?.details.permission !== undefined)
     })
@@ -291,6 +388,31 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
       ['POST', '/v1/transit/keys/derived-key', { body: { derived: true } }],
       ['POST', '/v1/transit/keys/Not_A_Name', { body: {} }],
       ['POST', '/v1/transit/encrypt/no-such-key', { body: { plaintext: b64('x') } }],
+      ['POST', '/v1/transit/datakey/plaintext/bad-input', { body: { bits: 100 } }],
+      ['POST', '/v1/transit/datakey/other/bad-input', { body: {} }],
+      ['POST', '/v1/transit/datakey/wrapped/bad-input', { body: { nonce: b64('n') } }],
+      ['POST', '/v1/transit/hmac/bad-input', { body: { input: b64('x'), algorithm: 'md5' } }],
+      ['POST', '/v1/transit/hmac/bad-input/sha1', { body: { input: b64('x') } }],
+      ['POST', '/v1/transit/hmac/bad-input', { body: {} }],
+      ['POST', '/v1/transit/hmac/bad-input', { body: { input: b64('x'), key_version: 9 } }],
+      ['POST', '/v1/transit/sign/bad-input', { body: { input: b64('x') } }],
+      ['POST', '/v1/transit/sign/bad-input', { body: { input: b64('x'), prehashed: true } }],
+      ['POST', '/v1/transit/sign/bad-input', { body: { input: b64('x'), marshaling_algorithm: 'pem' } }],
+      ['POST', '/v1/transit/verify/bad-input', { body: { input: b64('x'), hmac: 'vault:v1:%%%' } }],
+      ['POST', '/v1/transit/verify/bad-input', { body: { input: b64('x') } }],
+      [
+        'POST',
+        '/v1/transit/verify/bad-input',
+        { body: { input: b64('x'), hmac: 'vault:v1:AAAA', signature: 'vault:v1:AAAA' } },
+      ],
+      ['POST', '/v1/transit/keys/bad-input/config', { body: { exportable: true } }],
+      ['POST', '/v1/transit/keys/bad-input/config', { body: { deletion_allowed: true } }],
+      ['POST', '/v1/transit/keys/bad-input/config', { body: { min_decryption_version: 5 } }],
+      ['POST', '/v1/transit/keys/bad-input/config', { body: { min_encryption_version: 'two' } }],
+      ['GET', '/v1/transit/export/encryption-key/bad-input', {}],
+      ['GET', '/v1/transit/export/hmac-key/bad-input/latest', {}],
+      ['GET', '/v1/transit/export/public-key/bad-input', {}],
+      ['GET', '/v1/transit/export/everything/bad-input', {}],
     ]
     for (const [method, url, options] of cases) {
       const refused = await call(method, url, { token: admin.token, ...options })
@@ -342,6 +464,21 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
       token: admin.token,
       body: { ciphertext: sealed.body.data.ciphertext, associated_data: b64('ad') },
     })
+    const mac = await call('POST', '/v1/transit/hmac/audited', { token: admin.token, body: { input: b64('mac me') } })
+    await call('POST', '/v1/transit/verify/audited', {
+      token: admin.token,
+      body: { input: b64('mac me'), hmac: mac.body.data.hmac },
+    })
+    const made = await call('POST', '/v1/transit/datakey/plaintext/audited', { token: admin.token, body: {} })
+    await call('POST', '/v1/transit/keys/audited-signer', { token: admin.token, body: { type: 'ed25519' } })
+    const signed = await call('POST', '/v1/transit/sign/audited-signer', {
+      token: admin.token,
+      body: { input: b64('sign me') },
+    })
+    await call('POST', '/v1/transit/keys/audited/config', {
+      token: admin.token,
+      body: { min_decryption_version: 2 },
+    })
     const events = (await auditActions(t(), org.orgId)).filter(
       (e) => e.action.startsWith('transit.') && e.actor_id === admin.serviceAccountId,
     )
@@ -351,6 +488,11 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
       'transit.decrypt',
       'transit.key.rotate',
       'transit.rewrap',
+      'transit.hmac',
+      'transit.verify',
+      'transit.datakey',
+      'transit.sign',
+      'transit.key.configure',
     ])
       assert.ok(
         events.some((e) => e.action === action),
@@ -358,5 +500,12 @@ forEachEngine('Vault-compatible API (issue 17)', (engine) => {
       )
     const log = JSON.stringify(await auditActions(t(), org.orgId))
     assert.ok(!log.includes(b64('audited data')) && !log.includes(admin.token), 'no data or token in the log')
+    for (const secret of [
+      mac.body.data.hmac.split(':')[2],
+      signed.body.data.signature.split(':')[2],
+      made.body.data.plaintext,
+      b64('mac me'),
+    ])
+      assert.ok(!log.includes(secret), 'no HMAC, signature, data key or input in the log')
   })
 })

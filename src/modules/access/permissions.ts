@@ -43,8 +43,11 @@ export const PERMISSIONS = {
   'secrets:check': 'Check what a database credential can do (the service connects with it)',
   'secrets:report': 'Report a secret as exposed: it is blocked until a new version replaces it',
   'vault:policy': 'Change the vault policy (read-only connectors)',
-  'transit:manage': 'Create and rotate named encryption keys (encryption as a service)',
-  'transit:encrypt': 'Encrypt, and rewrap to the newest key version, with a named key',
+  'transit:manage':
+    'Create, rotate and configure named keys (encryption as a service: minimum versions; export is always refused)',
+  'transit:encrypt': 'Encrypt, make data keys, and rewrap to the newest key version, with a named key',
+  'transit:sign': 'Sign (Ed25519, ECDSA P-256) and HMAC data with a named key',
+  'transit:verify': 'Verify signatures and HMACs made with a named key',
   'transit:decrypt': 'Decrypt with a named key (audited)',
   'keys:rotate': 'Rotate the org’s key (data keys are rewrapped in the background)',
   'grants:request': 'Operators: request time-boxed diagnostic access to an org’s data (provider org only)',

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError } from '../../errors.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import type { KvService } from './vault.kv.ts'
-import { envelope, vaultError } from './vault-compat.ts'
+import { envelope, vaultError } from './vault-compat.http.ts'
 
 /** The KV version 2 mount: Vault's default (`secret/`), the only one Custodian serves. */
 export const KV_MOUNT = 'secret'

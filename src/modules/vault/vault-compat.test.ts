@@ -4,14 +4,35 @@ import { AppError } from '../../errors.ts'
 import {
   contextOfAssociatedData,
   decodeVaultBase64,
+  fromVaultMarked,
   healthStatus,
   toCustodianCiphertext,
   toVaultCiphertext,
+  toVaultMarked,
   vaultErrorsOf,
   vaultStatusOf,
 } from './vault-compat.ts'
 
 describe('Vault shapes onto Custodian’s', () => {
+  it('writes and reads HMACs and signatures as vault:vN:<base64>, base64url for JWS, refusing other shapes', () => {
+    const bytes = Buffer.from([0xfb, 0xff, 0xfe, 0x00])
+    assert.equal(toVaultMarked(3, bytes), `vault:v3:${bytes.toString('base64')}`)
+    assert.deepEqual(fromVaultMarked(toVaultMarked(3, bytes), 'hmac'), { version: 3, value: bytes })
+    assert.deepEqual(fromVaultMarked(toVaultMarked(3, bytes, true), 'signature', true), { version: 3, value: bytes })
+    for (const [bad, urlSafe] of [
+      ['vault:v0:AAAA', false],
+      ['vault:v1:AA-_', false],
+      ['vault:v1:AAAA==', true],
+      ['cst:v1:AAAA', false],
+      ['vault:v1:', false],
+    ] as const)
+      assert.throws(
+        () => fromVaultMarked(bad, 'signature', urlSafe),
+        (e: AppError) => e.code === 'VALIDATION_FAILED',
+        bad,
+      )
+  })
+
   it('maps vault:vN:<base64> to cst:vN:<base64url> and back, byte for byte', () => {
     const bytes = Buffer.from([0xfb, 0xff, 0xfe, 0x00, 0x3e, 0x3f, 0x01])
     const cst = `cst:v12:${bytes.toString('base64url')}`

@@ -8,8 +8,8 @@ import { AppError, type ErrorCode } from '../../errors.ts'
  * these return, so nothing here decides who may do what.
  */
 
-/** The only Transit key type Custodian's keys are: AES-256-GCM with a 96-bit nonce. */
-export const VAULT_KEY_TYPE = 'aes256-gcm96'
+/** Transit key types Custodian has: AES-256-GCM with a 96-bit nonce, Ed25519 and ECDSA P-256. */
+export const VAULT_KEY_TYPES = ['aes256-gcm96', 'ed25519', 'ecdsa-p256'] as const
 
 const STD_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 const VAULT_CIPHERTEXT = /^vault:v([1-9]\d{0,8}):([A-Za-z0-9+/]+={0,2})$/
@@ -53,6 +53,28 @@ export function toCustodianCiphertext(ciphertext: string): string {
       errors: [{ path: '/body/ciphertext', message: 'must be vault:v<version>:<base64>' }],
     })
   return `cst:v${match[1]}:${Buffer.from(match[2] as string, 'base64').toString('base64url')}`
+}
+
+const VAULT_MARKED = /^vault:v([1-9]\d{0,8}):([A-Za-z0-9+/_-]+={0,2})$/
+const URL_BASE64 = /^[A-Za-z0-9_-]+$/
+
+/**
+ * An HMAC or signature as Vault writes it: `vault:v<version>:` and standard base64, or
+ * unpadded base64url for a JWS-marshaled ECDSA signature (`urlSafe`).
+ */
+export function toVaultMarked(version: number, value: Buffer, urlSafe = false): string {
+  return `vault:v${version}:${value.toString(urlSafe ? 'base64url' : 'base64')}`
+}
+
+/** Reads `vault:v<version>:<base64>` (base64url when `urlSafe`); a 400 naming the field for anything else. */
+export function fromVaultMarked(value: string, field: string, urlSafe = false): { version: number; value: Buffer } {
+  const match = VAULT_MARKED.exec(value)
+  const data = match?.[2]
+  if (match === null || data === undefined || !(urlSafe ? URL_BASE64 : STD_BASE64).test(data))
+    throw new AppError('VALIDATION_FAILED', `invalid ${field}: expected vault:v<version>:<base64>`, {
+      errors: [{ path: `/body/${field}`, message: 'must be vault:v<version>:<base64>' }],
+    })
+  return { version: Number(match[1]), value: Buffer.from(data, urlSafe ? 'base64url' : 'base64') }
 }
 
 /** Seconds since the epoch, as Vault writes a key version's creation time. */
@@ -101,30 +123,4 @@ export function vaultErrorsOf(error: AppError, status: number): string[] {
   if (status === 403) return ['permission denied', message]
   if (error.code === 'VAULT_SEALED') return ['Vault is sealed', message]
   return [message]
-}
-
-/** Every Vault route (the `errorPage` of each) answers its errors in Vault's shape, after the one error handler audited the refusal. */
-export function vaultError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
-  let status = vaultStatusOf(error)
-  // Vault answers a namespace the token cannot use with 403, not 404.
-  if (status === 404 && request.ctx === null && request.headers['x-vault-namespace'] !== undefined) status = 403
-  if (error.extras.retryAfter !== undefined) reply.header('retry-after', String(error.extras.retryAfter))
-  return reply
-    .code(status)
-    .type('application/json')
-    .send({ errors: vaultErrorsOf(error, status) })
-}
-
-/** Vault's response envelope around `data`. */
-export function envelope(request: FastifyRequest, data: unknown) {
-  return {
-    request_id: request.id,
-    lease_id: '',
-    renewable: false,
-    lease_duration: 0,
-    data,
-    wrap_info: null,
-    warnings: null,
-    auth: null,
-  }
 }

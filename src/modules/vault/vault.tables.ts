@@ -70,7 +70,16 @@ export interface TransitKeysTable {
   created_by: string
   created_at: Generated<Date>
   rotated_at: Date | null
+  /** Migration 0060: Vault's key types; HMAC works with every type. */
+  type: Generated<TransitKeyType>
+  min_decryption_version: Generated<number>
+  /** 0: the newest version (Vault's meaning). */
+  min_encryption_version: Generated<number>
+  /** Always false (a CHECK): key material is never exported. */
+  exportable: Generated<boolean>
 }
+
+export type TransitKeyType = 'aes256-gcm96' | 'ed25519' | 'ecdsa-p256'
 
 export interface TransitKeyVersionsTable {
   org_id: string
@@ -79,6 +88,8 @@ export interface TransitKeyVersionsTable {
   kek_version: number
   wrapped_key: Uint8Array
   created_at: Generated<Date>
+  /** Migration 0060: SubjectPublicKeyInfo, PEM, for ed25519 and ecdsa-p256 keys; null for aes256-gcm96. */
+  public_key: string | null
 }
 
 export interface SecretRotationsTable {
