@@ -1,0 +1,193 @@
+/**
+ * `npm run bench -- verify`: how fast `custodian audit verify` walks an org's log, and the
+ * memory it holds while doing so, on PostgreSQL and on the embedded PGlite.
+ *
+ * For each engine, a database of its own (PostgreSQL: `bench_verify_<pid>`, dropped at the
+ * end; PGlite: a temporary data directory, removed at the end). `BENCH_VERIFY_EVENTS` events
+ * of one org are written with SQL as requests write them (event and queue row), in slices,
+ * and the real sequencer chains them with the tree and a signed checkpoint every
+ * `BENCH_VERIFY_CHECKPOINT_EVERY` events — a real, valid log. Then the audit service's
+ * `verify` (what the command runs) walks it `BENCH_VERIFY_ROUNDS` times; reported: events
+ * per second (wall clock) and the resident set (RSS) above the one before the walk, at its
+ * peak (sampled every 10 ms), with the V8 heap's peak beside it.
+ *
+ * Environment: BENCH_VERIFY_ENGINES (postgres,pglite), BENCH_VERIFY_EVENTS (1,000,000 on
+ * PostgreSQL; PGlite a fifth unless BENCH_VERIFY_PGLITE_EVENTS), BENCH_VERIFY_ROUNDS (3),
+ * BENCH_DATABASE_URL / TEST_DATABASE_URL. `npm run bench` runs node with --expose-gc: a full
+ * collection before each walk.
+ */
+import { randomBytes, randomUUID } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { sql, type Kysely } from 'kysely'
+import pg from 'pg'
+import { ed25519FromSeed } from '../src/crypto/keys.ts'
+import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
+import { migrateToLatest } from '../src/db/migrate.ts'
+import type { DB } from '../src/db/schema.ts'
+import { createAuditService } from '../src/modules/audit/audit.service.ts'
+import { createSequencer } from '../src/modules/audit/audit.sequencer.ts'
+import { PG_URL } from './processes.ts'
+
+const collect = (globalThis as { gc?: () => void }).gc
+const ROUNDS = Number(process.env.BENCH_VERIFY_ROUNDS ?? 3)
+const EVENTS: Record<Engine, number> = {
+  postgres: Number(process.env.BENCH_VERIFY_EVENTS ?? 1_000_000),
+  pglite: Number(
+    process.env.BENCH_VERIFY_PGLITE_EVENTS ?? Math.round(Number(process.env.BENCH_VERIFY_EVENTS ?? 1_000_000) / 5),
+  ),
+}
+const CHECKPOINT_EVERY = Number(process.env.BENCH_VERIFY_CHECKPOINT_EVERY ?? 100_000)
+/** Events written (and chained) per slice: bounded, so the generator's own memory stays small. */
+const SLICE = 100_000
+
+const log = (line: string) => process.stderr.write(`[verify] ${line}\n`)
+
+/** One walk's figures. */
+export interface VerifyRound {
+  events: number
+  seconds: number
+  /** Peak RSS during the walk minus RSS before it, bytes. */
+  rssGrowth: number
+  /** Peak V8 heap used during the walk minus before it, bytes. */
+  heapGrowth: number
+}
+
+async function open(engine: Engine): Promise<{ database: Database; name?: string; dir?: string }> {
+  if (engine === 'pglite') {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-verify-'))
+    return { database: await openDatabase({ dataDir: dir }), dir }
+  }
+  const name = `bench_verify_${process.pid}`
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+  await admin.query(`CREATE DATABASE "${name}"`)
+  await admin.end()
+  const url = new URL(PG_URL)
+  url.pathname = `/${name}`
+  return { database: await openDatabase({ databaseUrl: url.toString(), poolSize: 4 }), name }
+}
+
+/**
+ * Writes `count` events of `orgId` as requests write them and has the real sequencer chain
+ * them (tree, tiles, a signed checkpoint every `checkpointEvery`): a valid log to verify.
+ */
+export async function buildLog(
+  db: Kysely<DB>,
+  signer: ReturnType<typeof ed25519FromSeed>,
+  orgId: string,
+  count: number,
+  checkpointEvery: number,
+): Promise<void> {
+  const sequencer = createSequencer({
+    db,
+    signer,
+    log: { error: (...args: unknown[]) => log(JSON.stringify(args)), info: () => undefined },
+    options: {
+      intervalMs: 1_000_000,
+      checkpointEvery,
+      checkpointSeconds: 1_000_000_000,
+      originHost: 'bench.example',
+      witnesses: [],
+    },
+  })
+  for (let written = 0; written < count; written += SLICE) {
+    const n = Math.min(SLICE, count - written)
+    await sql`
+      WITH e AS (
+        INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, ip, user_agent, request_id, details)
+        SELECT ${orgId}::uuid, gen_random_uuid(), now(), 'user', gen_random_uuid()::text, 'secret.reveal', 'secret', gen_random_uuid()::text, 'success',
+               '203.0.113.7', 'custodian-bench/1.0', 'req-' || g,
+               jsonb_build_object('reason', 'benchmark ' || g, 'version', g % 7, 'grant', gen_random_uuid()::text)
+          FROM generate_series(1, ${n}) AS g
+        RETURNING org_id, id)
+      INSERT INTO audit_unchained (org_id, id) SELECT org_id, id FROM e`.execute(db)
+    await sequencer.flush()
+    log(`built ${(written + n).toLocaleString('en-US')} of ${count.toLocaleString('en-US')} events`)
+  }
+  await sql`VACUUM ANALYZE`.execute(db)
+}
+
+/** Runs `fn` while sampling RSS and heap every 10 ms; its result and the peaks above the start. */
+export async function withPeakMemory<T>(
+  fn: () => Promise<T>,
+): Promise<{ value: T; rssGrowth: number; heapGrowth: number }> {
+  const start = process.memoryUsage()
+  let rss = start.rss
+  let heap = start.heapUsed
+  const sample = () => {
+    const now = process.memoryUsage()
+    rss = Math.max(rss, now.rss)
+    heap = Math.max(heap, now.heapUsed)
+  }
+  const timer = setInterval(sample, 10)
+  try {
+    const value = await fn()
+    sample()
+    return { value, rssGrowth: rss - start.rss, heapGrowth: heap - start.heapUsed }
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+async function runEngine(engine: Engine): Promise<VerifyRound[]> {
+  const { database, name, dir } = await open(engine)
+  try {
+    await migrateToLatest(database.kysely)
+    const db = database.kysely
+    const signer = ed25519FromSeed(randomBytes(32))
+    const orgId = randomUUID()
+    const n = EVENTS[engine]
+    const began = performance.now()
+    await buildLog(db, signer, orgId, n, CHECKPOINT_EVERY)
+    log(`${engine}: ${n.toLocaleString('en-US')} events built in ${((performance.now() - began) / 1000).toFixed(0)} s`)
+    const service = createAuditService({ db, signer, hmacKey: randomBytes(32) })
+    const rounds: VerifyRound[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      collect?.()
+      const t0 = performance.now()
+      const { value: result, rssGrowth, heapGrowth } = await withPeakMemory(() => service.verify(orgId))
+      const seconds = (performance.now() - t0) / 1000
+      if (!result.ok || result.events !== n)
+        throw new Error(
+          `verify failed on a valid log: ${JSON.stringify({ ...result, problems: result.problems.slice(0, 3) })}`,
+        )
+      rounds.push({ events: n, seconds, rssGrowth, heapGrowth })
+      log(
+        `${engine} round ${round + 1}: ${Math.round(n / seconds).toLocaleString('en-US')} events/s, ${seconds.toFixed(2)} s, RSS +${(rssGrowth / 2 ** 20).toFixed(0)} MiB, heap +${(heapGrowth / 2 ** 20).toFixed(0)} MiB`,
+      )
+    }
+    return rounds
+  } finally {
+    await database.close()
+    if (name !== undefined) {
+      const drop = new pg.Client({ connectionString: PG_URL })
+      await drop.connect()
+      await drop.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+      await drop.end()
+    }
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Runs the part and prints its table (Markdown). */
+export async function runVerify(): Promise<void> {
+  const engines = (process.env.BENCH_VERIFY_ENGINES ?? 'postgres,pglite').split(',') as Engine[]
+  const lines = [
+    `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
+    '',
+    '| engine | events | round | events/s | seconds | peak RSS growth | peak heap growth |',
+    '|---|---|---|---|---|---|---|',
+  ]
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
+  for (const engine of engines) {
+    const rounds = await runEngine(engine)
+    for (const [i, r] of rounds.entries())
+      lines.push(
+        `| ${engine} | ${r.events.toLocaleString('en-US')} | ${i + 1} | ${Math.round(r.events / r.seconds).toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${mib(r.rssGrowth)} | ${mib(r.heapGrowth)} |`,
+      )
+  }
+  process.stdout.write(`${lines.join('\n')}\n`)
+}
