@@ -20,14 +20,13 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { sql, type Kysely } from 'kysely'
+import { sql } from 'kysely'
 import pg from 'pg'
 import { ed25519FromSeed } from '../src/crypto/keys.ts'
 import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
-import type { DB } from '../src/db/schema.ts'
 import { createAuditService } from '../src/modules/audit/audit.service.ts'
-import { createSequencer } from '../src/modules/audit/audit.sequencer.ts'
+import { buildChainedLog } from '../test/helpers/audit-chain.ts'
 import { PG_URL } from './processes.ts'
 
 const collect = (globalThis as { gc?: () => void }).gc
@@ -39,8 +38,6 @@ const EVENTS: Record<Engine, number> = {
   ),
 }
 const CHECKPOINT_EVERY = Number(process.env.BENCH_VERIFY_CHECKPOINT_EVERY ?? 100_000)
-/** Events written (and chained) per slice: bounded, so the generator's own memory stays small. */
-const SLICE = 100_000
 
 const log = (line: string) => process.stderr.write(`[verify] ${line}\n`)
 
@@ -68,46 +65,6 @@ async function open(engine: Engine): Promise<{ database: Database; name?: string
   const url = new URL(PG_URL)
   url.pathname = `/${name}`
   return { database: await openDatabase({ databaseUrl: url.toString(), poolSize: 4 }), name }
-}
-
-/**
- * Writes `count` events of `orgId` as requests write them and has the real sequencer chain
- * them (tree, tiles, a signed checkpoint every `checkpointEvery`): a valid log to verify.
- */
-export async function buildLog(
-  db: Kysely<DB>,
-  signer: ReturnType<typeof ed25519FromSeed>,
-  orgId: string,
-  count: number,
-  checkpointEvery: number,
-): Promise<void> {
-  const sequencer = createSequencer({
-    db,
-    signer,
-    log: { error: (...args: unknown[]) => log(JSON.stringify(args)), info: () => undefined },
-    options: {
-      intervalMs: 1_000_000,
-      checkpointEvery,
-      checkpointSeconds: 1_000_000_000,
-      originHost: 'bench.example',
-      witnesses: [],
-    },
-  })
-  for (let written = 0; written < count; written += SLICE) {
-    const n = Math.min(SLICE, count - written)
-    await sql`
-      WITH e AS (
-        INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, ip, user_agent, request_id, details)
-        SELECT ${orgId}::uuid, gen_random_uuid(), now(), 'user', gen_random_uuid()::text, 'secret.reveal', 'secret', gen_random_uuid()::text, 'success',
-               '203.0.113.7', 'custodian-bench/1.0', 'req-' || g,
-               jsonb_build_object('reason', 'benchmark ' || g, 'version', g % 7, 'grant', gen_random_uuid()::text)
-          FROM generate_series(1, ${n}) AS g
-        RETURNING org_id, id)
-      INSERT INTO audit_unchained (org_id, id) SELECT org_id, id FROM e`.execute(db)
-    await sequencer.flush()
-    log(`built ${(written + n).toLocaleString('en-US')} of ${count.toLocaleString('en-US')} events`)
-  }
-  await sql`VACUUM ANALYZE`.execute(db)
 }
 
 /** Runs `fn` while sampling RSS and heap every 10 ms; its result and the peaks above the start. */
@@ -141,7 +98,11 @@ async function runEngine(engine: Engine): Promise<VerifyRound[]> {
     const orgId = randomUUID()
     const n = EVENTS[engine]
     const began = performance.now()
-    await buildLog(db, signer, orgId, n, CHECKPOINT_EVERY)
+    await buildChainedLog(db, signer, orgId, n, {
+      checkpointEvery: CHECKPOINT_EVERY,
+      progress: (done) => log(`built ${done.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} events`),
+    })
+    await sql`VACUUM ANALYZE`.execute(db)
     log(`${engine}: ${n.toLocaleString('en-US')} events built in ${((performance.now() - began) / 1000).toFixed(0)} s`)
     const service = createAuditService({ db, signer, hmacKey: randomBytes(32) })
     const rounds: VerifyRound[] = []
