@@ -20,6 +20,7 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import v8 from 'node:v8'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { ed25519FromSeed } from '../src/crypto/keys.ts'
@@ -28,6 +29,7 @@ import { migrateToLatest } from '../src/db/migrate.ts'
 import { createAuditService } from '../src/modules/audit/audit.service.ts'
 import { buildChainedLog } from '../test/helpers/audit-chain.ts'
 import { PG_URL } from './processes.ts'
+import { CpuSampler } from './sizes/measure.ts'
 
 const collect = (globalThis as { gc?: () => void }).gc
 const ROUNDS = Number(process.env.BENCH_VERIFY_ROUNDS ?? 3)
@@ -49,6 +51,10 @@ export interface VerifyRound {
   rssGrowth: number
   /** Peak V8 heap used during the walk minus before it, bytes. */
   heapGrowth: number
+  /** CPU of this process during the walk, ms. */
+  nodeCpuMs: number
+  /** CPU of this process and the database's backends (PostgreSQL; PGlite runs in this process), ms. */
+  totalCpuMs: number
 }
 
 async function open(engine: Engine): Promise<{ database: Database; name?: string; dir?: string }> {
@@ -62,28 +68,33 @@ async function open(engine: Engine): Promise<{ database: Database; name?: string
   await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
   await admin.query(`CREATE DATABASE "${name}"`)
   await admin.end()
+  return { database: await openDatabase({ databaseUrl: urlOf(name), poolSize: 4 }), name }
+}
+
+function urlOf(name: string): string {
   const url = new URL(PG_URL)
   url.pathname = `/${name}`
-  return { database: await openDatabase({ databaseUrl: url.toString(), poolSize: 4 }), name }
+  return url.toString()
 }
 
 /** Runs `fn` while sampling RSS and heap every 10 ms; its result and the peaks above the start. */
 export async function withPeakMemory<T>(
   fn: () => Promise<T>,
 ): Promise<{ value: T; rssGrowth: number; heapGrowth: number }> {
-  const start = process.memoryUsage()
-  let rss = start.rss
-  let heap = start.heapUsed
+  // The cheap readings (process.memoryUsage() walks every heap space).
+  const startRss = process.memoryUsage.rss()
+  const startHeap = v8.getHeapStatistics().used_heap_size
+  let rss = startRss
+  let heap = startHeap
   const sample = () => {
-    const now = process.memoryUsage()
-    rss = Math.max(rss, now.rss)
-    heap = Math.max(heap, now.heapUsed)
+    rss = Math.max(rss, process.memoryUsage.rss())
+    heap = Math.max(heap, v8.getHeapStatistics().used_heap_size)
   }
   const timer = setInterval(sample, 10)
   try {
     const value = await fn()
     sample()
-    return { value, rssGrowth: rss - start.rss, heapGrowth: heap - start.heapUsed }
+    return { value, rssGrowth: rss - startRss, heapGrowth: heap - startHeap }
   } finally {
     clearInterval(timer)
   }
@@ -105,21 +116,30 @@ async function runEngine(engine: Engine): Promise<VerifyRound[]> {
     await sql`VACUUM ANALYZE`.execute(db)
     log(`${engine}: ${n.toLocaleString('en-US')} events built in ${((performance.now() - began) / 1000).toFixed(0)} s`)
     const service = createAuditService({ db, signer, hmacKey: randomBytes(32) })
+    const admin = name === undefined ? undefined : new pg.Client({ connectionString: urlOf(name) })
+    await admin?.connect()
+    const cpu = new CpuSampler(process.pid, admin)
     const rounds: VerifyRound[] = []
     for (let round = 0; round < ROUNDS; round++) {
       collect?.()
+      const cpuStart = await cpu.snapshot()
+      const ownStart = process.cpuUsage()
       const t0 = performance.now()
       const { value: result, rssGrowth, heapGrowth } = await withPeakMemory(() => service.verify(orgId))
       const seconds = (performance.now() - t0) / 1000
+      const own = process.cpuUsage(ownStart)
+      const nodeCpuMs = (own.user + own.system) / 1000
+      const totalCpuMs = CpuSampler.ms(cpuStart, await cpu.snapshot())
       if (!result.ok || result.events !== n)
         throw new Error(
           `verify failed on a valid log: ${JSON.stringify({ ...result, problems: result.problems.slice(0, 3) })}`,
         )
-      rounds.push({ events: n, seconds, rssGrowth, heapGrowth })
+      rounds.push({ events: n, seconds, rssGrowth, heapGrowth, nodeCpuMs, totalCpuMs })
       log(
-        `${engine} round ${round + 1}: ${Math.round(n / seconds).toLocaleString('en-US')} events/s, ${seconds.toFixed(2)} s, RSS +${(rssGrowth / 2 ** 20).toFixed(0)} MiB, heap +${(heapGrowth / 2 ** 20).toFixed(0)} MiB`,
+        `${engine} round ${round + 1}: ${Math.round(n / seconds).toLocaleString('en-US')} events/s, ${seconds.toFixed(2)} s, RSS +${(rssGrowth / 2 ** 20).toFixed(0)} MiB, heap +${(heapGrowth / 2 ** 20).toFixed(0)} MiB, CPU ${((totalCpuMs * 1000) / n).toFixed(1)} µs/event (${((nodeCpuMs * 1000) / n).toFixed(1)} in Node)`,
       )
     }
+    await admin?.end()
     return rounds
   } finally {
     await database.close()
@@ -139,15 +159,15 @@ export async function runVerify(): Promise<void> {
   const lines = [
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}`,
     '',
-    '| engine | events | round | events/s | seconds | peak RSS growth | peak heap growth |',
-    '|---|---|---|---|---|---|---|',
+    '| engine | events | round | events/s | seconds | CPU per event (Node) | peak RSS growth | peak heap growth |',
+    '|---|---|---|---|---|---|---|---|',
   ]
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`
   for (const engine of engines) {
     const rounds = await runEngine(engine)
     for (const [i, r] of rounds.entries())
       lines.push(
-        `| ${engine} | ${r.events.toLocaleString('en-US')} | ${i + 1} | ${Math.round(r.events / r.seconds).toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${mib(r.rssGrowth)} | ${mib(r.heapGrowth)} |`,
+        `| ${engine} | ${r.events.toLocaleString('en-US')} | ${i + 1} | ${Math.round(r.events / r.seconds).toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${((r.totalCpuMs * 1000) / r.events).toFixed(1)} µs (${((r.nodeCpuMs * 1000) / r.events).toFixed(1)} µs) | ${mib(r.rssGrowth)} | ${mib(r.heapGrowth)} |`,
       )
   }
   process.stdout.write(`${lines.join('\n')}\n`)
