@@ -34,6 +34,10 @@
  * `consent` (about 2 minutes; bench/consent.ts): the consent check, one item and a batch, for an
  * org with 2,000 data subjects, against a hello-world in interleaved rounds (issue 22: p99 ≤ 5 ms).
  *
+ * `verify` (a few minutes; bench/verify.ts): `custodian audit verify` over a valid log of
+ * 1,000,000 events (PGlite: 200,000) built by the sequencer in a database of its own —
+ * events per second and the memory the walk adds (peak RSS and heap growth).
+ *
  * Record results in docs/benchmarks.md.
  */
 import { mkdtempSync } from 'node:fs'
@@ -49,8 +53,9 @@ import { runIngest } from './ingest.ts'
 import { runSizes } from './sizes.ts'
 import { runTree } from './tree.ts'
 import { runRequests } from './requests.ts'
+import { runVerify } from './verify.ts'
 
-const PARTS = ['requests', 'audited', 'sizes', 'tree', 'console', 'ingest', 'consent'] as const
+const PARTS = ['requests', 'audited', 'sizes', 'tree', 'console', 'ingest', 'consent', 'verify'] as const
 const asked = process.argv.slice(2)
 for (const part of asked)
   if (!(PARTS as readonly string[]).includes(part)) throw new Error(`unknown part ${part}: one of ${PARTS.join(', ')}`)
@@ -188,3 +193,4 @@ if (parts.includes('tree')) await runTree()
 if (parts.includes('console')) await runConsole()
 if (parts.includes('ingest')) await runIngest()
 if (parts.includes('consent')) await runConsent()
+if (parts.includes('verify')) await runVerify()

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import { canonicalJson } from '../../src/modules/audit/audit.format.ts'
 import { insertEvent } from '../../src/modules/audit/audit.store.ts'
+import { createSequencer } from '../../src/modules/audit/audit.sequencer.ts'
+import type { Signer } from '../../src/crypto/keys.ts'
 import type { DB } from '../../src/db/schema.ts'
 
 /**
@@ -75,4 +77,48 @@ export async function appendEvents(
         })
   })
   await app.app.sequencer.flush()
+}
+
+/**
+ * A long, valid log of one org, fast: `count` events written with SQL as requests write
+ * them (event and queue row), in slices (50,000 unless `slice`), each chained by the real
+ * sequencer (chain, tree, tiles, a checkpoint signed by `signer` at the end of a slice once
+ * `checkpointEvery` events are not yet covered). Used by the bench of
+ * `audit verify` (bench/verify.ts, 1,000,000 events) and its streaming test.
+ */
+export async function buildChainedLog(
+  db: Kysely<DB>,
+  signer: Signer,
+  orgId: string,
+  count: number,
+  options: { checkpointEvery: number; slice?: number; progress?: (done: number) => void },
+): Promise<void> {
+  const sequencer = createSequencer({
+    db,
+    signer,
+    log: { error: (...args: unknown[]) => process.stderr.write(`${JSON.stringify(args)}\n`), info: () => undefined },
+    options: {
+      intervalMs: 1_000_000,
+      checkpointEvery: options.checkpointEvery,
+      checkpointSeconds: 1_000_000_000,
+      originHost: 'custodian.test',
+      witnesses: [],
+    },
+  })
+  const slice = options.slice ?? 50_000
+  for (let done = 0; done < count; ) {
+    const n = Math.min(slice, count - done)
+    await sql`
+      WITH e AS (
+        INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, ip, user_agent, request_id, details)
+        SELECT ${orgId}::uuid, gen_random_uuid(), now(), 'user', gen_random_uuid()::text, 'secret.reveal', 'secret', gen_random_uuid()::text, 'success',
+               '203.0.113.7', 'custodian-bench/1.0', 'req-' || g,
+               jsonb_build_object('reason', 'benchmark ' || g, 'version', g % 7, 'grant', gen_random_uuid()::text)
+          FROM generate_series(1, ${n}) AS g
+        RETURNING org_id, id)
+      INSERT INTO audit_unchained (org_id, id) SELECT org_id, id FROM e`.execute(db)
+    await sequencer.flush()
+    done += n
+    options.progress?.(done)
+  }
 }

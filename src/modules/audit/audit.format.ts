@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
+import { createHash, hash as oneShotHash } from 'node:crypto'
 import canonicalize from 'canonicalize'
 import { verifyEd25519 } from '../../crypto/keys.ts'
 import { openCheckpointNote, type KeptCheckpoints } from './audit.note.ts'
-import { leafHash, MerkleAccumulator } from './merkle.ts'
+import { HASH_SIZE, MerkleAccumulator } from './merkle.ts'
 
 /**
  * The audit chain's wire format, exactly as docs/audit-format.md specifies it. Pure: the
@@ -70,6 +70,133 @@ export function canonicalJson(value: unknown): string {
   const text = canonicalize(value)
   if (text === undefined) throw new Error('value cannot be canonicalized')
   return text
+}
+
+/**
+ * JCS (RFC 8785) of a chained event whose fields are exactly those of {@link ChainedEvent},
+ * each of its declared type (`toChainedEvent` of a stored row): the text `canonicalJson`
+ * gives, and the same errors, without its generic walk — the keys are written in their
+ * sorted order and `details` by {@link canonicalJsonOfParsed}. Any other shape (an extra or
+ * a missing key) is handed to `canonicalJson` whole. Tested against it
+ * (audit.canonical.test.ts).
+ */
+export function chainedEventJson(event: ChainedEvent): string {
+  const loose = event as unknown as Record<string, unknown>
+  if (
+    Object.keys(loose).length !== (loose.origin === undefined ? 13 : 14) ||
+    loose.v !== 1 ||
+    !isIdAndType(loose.actor) ||
+    (loose.target !== null && !isIdAndType(loose.target)) ||
+    (loose.origin !== undefined && loose.origin !== 'application')
+  )
+    return canonicalJson(event)
+  try {
+    return fixedEventJson(event)
+  } catch (error) {
+    if (error === NOT_PARSED_JSON) return canonicalJson(event)
+    throw error
+  }
+}
+
+function fixedEventJson(event: ChainedEvent): string {
+  const { target } = event
+  return (
+    `{"action":${jcsString(event.action)},"actor":{"id":${jcsNullable(event.actor.id)},"type":${jcsString(event.actor.type)}}` +
+    `,"details":${jcsParsed(event.details, 0)},"id":${jcsString(event.id)},"ip":${jcsNullable(event.ip)}` +
+    `,"org":${jcsString(event.org)}${event.origin === undefined ? '' : ',"origin":"application"'}` +
+    `,"outcome":${jcsString(event.outcome)},"requestId":${jcsNullable(event.requestId)},"seq":${jcsNumber(event.seq)}` +
+    `,"target":${target === null ? 'null' : `{"id":${jcsNullable(target.id)},"type":${jcsString(target.type)}}`}` +
+    `,"time":${jcsString(event.time)},"userAgent":${jcsNullable(event.userAgent)},"v":1}`
+  )
+}
+
+/**
+ * JCS (RFC 8785) of a value as `JSON.parse` returns it (a stored jsonb column): the text
+ * and errors of `canonicalJson`, written directly. A value `JSON.parse` cannot return (an
+ * `undefined`, a function, a `toJSON`, a class instance, nesting beyond 256) goes to
+ * `canonicalJson` whole.
+ */
+export function canonicalJsonOfParsed(value: unknown): string {
+  try {
+    return jcsParsed(value, 0)
+  } catch (error) {
+    if (error === NOT_PARSED_JSON) return canonicalJson(value)
+    throw error
+  }
+}
+
+/** `{ id, type }` and nothing else (an actor, a target). */
+function isIdAndType(value: unknown): boolean {
+  return (
+    typeof value === 'object' && value !== null && Object.keys(value).length === 2 && 'id' in value && 'type' in value
+  )
+}
+
+class NotParsedJson extends Error {}
+/** Thrown inside the direct JCS writers when the value is not what they handle: the caller falls back to `canonicalJson`. */
+const NOT_PARSED_JSON = new NotParsedJson('not a JSON.parse value')
+
+function jcsParsed(value: unknown, depth: number): string {
+  if (value === null) return 'null'
+  switch (typeof value) {
+    case 'string':
+      return jcsString(value)
+    case 'number':
+      return jcsNumber(value)
+    case 'boolean':
+      return value ? 'true' : 'false'
+    case 'object': {
+      if (depth > 256) throw NOT_PARSED_JSON
+      if (Array.isArray(value)) {
+        let out = '['
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) throw NOT_PARSED_JSON
+          out += (i === 0 ? '' : ',') + jcsParsed((value as unknown[])[i], depth + 1)
+        }
+        return `${out}]`
+      }
+      const proto: unknown = Object.getPrototypeOf(value)
+      if (
+        (proto !== Object.prototype && proto !== null) ||
+        typeof (value as { toJSON?: unknown }).toJSON === 'function'
+      )
+        throw NOT_PARSED_JSON
+      const record = value as Record<string, unknown>
+      // Sorted by UTF-16 code units, as JCS orders keys (and Array#sort compares strings).
+      const keys = Object.keys(record).sort()
+      let out = '{'
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i] as string
+        out += `${i === 0 ? '' : ','}${jcsString(key)}:${jcsParsed(record[key], depth + 1)}`
+      }
+      return `${out}}`
+    }
+    case 'bigint':
+    case 'function':
+    case 'symbol':
+    case 'undefined':
+      break
+  }
+  throw NOT_PARSED_JSON
+}
+
+/** A JCS string: ECMAScript's JSON string, and no lone surrogate (as `canonicalize` refuses one). */
+function jcsString(value: string): string {
+  if (typeof value !== 'string') throw NOT_PARSED_JSON
+  if (!value.isWellFormed()) throw new Error('Lone surrogate is not allowed')
+  return JSON.stringify(value)
+}
+
+function jcsNullable(value: string | null): string {
+  return value === null ? 'null' : jcsString(value)
+}
+
+/** A JCS number: ECMAScript's shortest form; NaN and the infinities refused as `canonicalize` refuses them. */
+function jcsNumber(value: number): string {
+  if (typeof value !== 'number') throw NOT_PARSED_JSON
+  if (Number.isNaN(value)) throw new Error('NaN is not allowed')
+  if (!Number.isFinite(value)) throw new Error('Infinity is not allowed')
+  return JSON.stringify(value)
 }
 
 export function chainHash(prevHash: Buffer, event: ChainedEvent): Buffer {
@@ -141,14 +268,74 @@ export interface VerifyOptions {
 }
 
 /**
+ * One link of a chain as the verifier walks it: the event's position, org and id, the
+ * links stored with it (32-byte SHA-256 values as stored; another length never matches),
+ * and the event's JCS text — built from what is stored, never taken from a stored copy.
+ */
+export interface ChainLink {
+  seq: number
+  org: string
+  /** The event's id (its `id` field), for messages. */
+  eventId: string
+  prevHash: Buffer
+  hash: Buffer
+  /** JCS (RFC 8785) of the chained event: what both the chain and the tree hash. */
+  eventJson: string
+}
+
+/**
  * Verifies one org's chain from seq 1, in seq order, against its signed checkpoints and
  * any checkpoints kept elsewhere. `keys` maps key ids to raw Ed25519 public keys
  * (base64url). Stops collecting after `maxProblems` so a wholesale rewrite does not
- * produce an unbounded report.
+ * produce an unbounded report. The events of an export (or any source of
+ * {@link StoredChainEvent}s); a database walk reads {@link ChainLink}s with
+ * {@link verifyChainLinks}, which makes the same checks.
  */
 export async function verifyChain(
   org: string,
   events: AsyncIterable<StoredChainEvent> | Iterable<StoredChainEvent>,
+  checkpoints: SignedCheckpoint[],
+  keys: ReadonlyMap<string, string>,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
+  return verifyChainLinks(org, linksOfStored(events), checkpoints, keys, options)
+}
+
+/** Stored events as one-link batches: each event's JCS by the generic canonicalizer (an export's event may carry any key, and each is hashed). */
+async function* linksOfStored(
+  events: AsyncIterable<StoredChainEvent> | Iterable<StoredChainEvent>,
+): AsyncGenerator<ChainLink[]> {
+  for await (const { event, prevHash, hash } of events) {
+    yield [
+      {
+        seq: event.seq,
+        org: event.org,
+        eventId: event.id,
+        prevHash: strictHex(prevHash),
+        hash: strictHex(hash),
+        eventJson: canonicalJson(event),
+      },
+    ]
+  }
+}
+
+/** A hex string's bytes; anything but lowercase hex of whole bytes (which the old string compare refused) gives no bytes, matching nothing. */
+function strictHex(text: unknown): Buffer {
+  if (typeof text !== 'string') return Buffer.alloc(0)
+  const bytes = Buffer.from(text, 'hex')
+  return bytes.toString('hex') === text ? bytes : Buffer.alloc(0)
+}
+
+/**
+ * {@link verifyChain} over batches of {@link ChainLink}s, in seq order (a database walk
+ * reads them a page at a time). Holds one batch at a time and O(log n) hashes of the tree
+ * besides the checkpoints and at most `maxProblems` problems: its memory does not grow with
+ * the number of events. Each event is hashed twice from one scratch buffer (its chain hash
+ * and its tree leaf), with one-shot SHA-256.
+ */
+export async function verifyChainLinks(
+  org: string,
+  batches: AsyncIterable<readonly ChainLink[]> | Iterable<readonly ChainLink[]>,
   checkpoints: SignedCheckpoint[],
   keys: ReadonlyMap<string, string>,
   options: VerifyOptions = {},
@@ -198,52 +385,72 @@ export async function verifyChain(
   const rootsNeeded = new Set<number>(kept.map((k) => k.size))
   for (const signed of checkpointAt.values()) if (signed.rootHash !== undefined) rootsNeeded.add(signed.checkpoint.seq)
   let expectedSeq = 1
-  let prev = GENESIS_HASH
+  let prev: Buffer = GENESIS_HASH
   let count = 0
   let lastSeq = 0
-  for await (const stored of events) {
-    const { event } = stored
-    count++
-    if (event.org !== org) {
-      report('hash_mismatch', event.seq, `event ${event.id} belongs to org ${event.org}`)
+  // [1..32] the stored previous hash, [32] 0x00, [33..] the event's UTF-8 JCS: the leaf
+  // hashes [32..], then the stored link goes over the 0x00 and the chain hashes [1..].
+  let scratch = Buffer.allocUnsafe(64 * 1024)
+  for await (const batch of batches) {
+    for (const link of batch) {
+      count++
+      const { seq } = link
+      if (link.org !== org) {
+        report('hash_mismatch', seq, `event ${link.eventId} belongs to org ${link.org}`)
+      }
+      if (seq < expectedSeq) {
+        report('seq_duplicate', seq, `seq ${seq} appears again after seq ${expectedSeq - 1}`)
+      } else if (seq > expectedSeq) {
+        report('seq_gap', expectedSeq, `events ${expectedSeq}..${seq - 1} are missing`)
+      }
+      if (!link.prevHash.equals(prev)) {
+        report('prev_hash_mismatch', seq, `seq ${seq} does not link to the event before it`)
+      }
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit.
+      const most = 33 + link.eventJson.length * 3
+      if (scratch.length < most) scratch = Buffer.allocUnsafe(most * 2)
+      const end = 33 + scratch.write(link.eventJson, 33, 'utf8')
+      scratch[32] = 0x00
+      const leaf = oneShotHash('sha256', scratch.subarray(32, end), 'buffer')
+      // Recompute from the stored link, so one broken event is reported once, not for
+      // every event after it.
+      let recomputed: Buffer
+      if (link.prevHash.length === HASH_SIZE) {
+        link.prevHash.copy(scratch, 1)
+        recomputed = oneShotHash('sha256', scratch.subarray(1, end), 'buffer')
+      } else {
+        recomputed = createHash('sha256').update(link.prevHash).update(scratch.subarray(33, end)).digest()
+      }
+      if (!recomputed.equals(link.hash)) {
+        report('hash_mismatch', seq, `seq ${seq} was modified after it was chained`)
+      }
+      tree.append(leaf)
+      const root = rootsNeeded.has(seq) ? tree.root().toString('hex') : undefined
+      const signed = checkpointAt.get(seq)
+      const keptHashes = keptAt.get(seq)
+      if (signed !== undefined || keptHashes !== undefined) {
+        const storedHash = link.hash.toString('hex')
+        if (
+          signed !== undefined &&
+          (signed.checkpoint.hash !== storedHash || (signed.rootHash !== undefined && signed.rootHash !== root))
+        ) {
+          report('checkpoint_mismatch', seq, `seq ${seq} differs from its signed checkpoint`)
+        }
+        for (const hash of keptHashes ?? []) {
+          // A kept note's hash line is the tree's root (version 2) or, for notes signed before
+          // the tree, the chain head (version 1): both commit to every event up to its size.
+          if (hash !== root && hash !== storedHash)
+            report(
+              'kept_checkpoint_mismatch',
+              seq,
+              `seq ${seq} differs from a checkpoint kept elsewhere (hash ${hash})`,
+            )
+        }
+      }
+      prev = link.hash
+      expectedSeq = Math.max(expectedSeq, seq) + 1
+      lastSeq = Math.max(lastSeq, seq)
     }
-    if (event.seq < expectedSeq) {
-      report('seq_duplicate', event.seq, `seq ${event.seq} appears again after seq ${expectedSeq - 1}`)
-    } else if (event.seq > expectedSeq) {
-      report('seq_gap', expectedSeq, `events ${expectedSeq}..${event.seq - 1} are missing`)
-    }
-    if (stored.prevHash !== prev.toString('hex')) {
-      report('prev_hash_mismatch', event.seq, `seq ${event.seq} does not link to the event before it`)
-    }
-    // Recompute from the stored link, so one broken event is reported once, not for
-    // every event after it.
-    const json = Buffer.from(canonicalJson(event), 'utf8')
-    const recomputed = chainHashOfJson(Buffer.from(stored.prevHash, 'hex'), json)
-    if (recomputed.toString('hex') !== stored.hash) {
-      report('hash_mismatch', event.seq, `seq ${event.seq} was modified after it was chained`)
-    }
-    tree.append(leafHash(json))
-    const root = rootsNeeded.has(event.seq) ? tree.root().toString('hex') : undefined
-    const signed = checkpointAt.get(event.seq)
-    if (
-      signed !== undefined &&
-      (signed.checkpoint.hash !== stored.hash || (signed.rootHash !== undefined && signed.rootHash !== root))
-    ) {
-      report('checkpoint_mismatch', event.seq, `seq ${event.seq} differs from its signed checkpoint`)
-    }
-    for (const hash of keptAt.get(event.seq) ?? []) {
-      // A kept note's hash line is the tree's root (version 2) or, for notes signed before
-      // the tree, the chain head (version 1): both commit to every event up to its size.
-      if (hash !== root && hash !== stored.hash)
-        report(
-          'kept_checkpoint_mismatch',
-          event.seq,
-          `seq ${event.seq} differs from a checkpoint kept elsewhere (hash ${hash})`,
-        )
-    }
-    prev = Buffer.from(stored.hash, 'hex')
-    expectedSeq = Math.max(expectedSeq, event.seq) + 1
-    lastSeq = Math.max(lastSeq, event.seq)
   }
 
   const lastCheckpointSeq = checkpointAt.size > 0 ? Math.max(...checkpointAt.keys()) : null

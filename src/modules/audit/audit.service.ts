@@ -4,7 +4,13 @@ import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hmacValue, type Signer } from '../../crypto/keys.ts'
 import { AppError, isAppError } from '../../errors.ts'
-import { canonicalJson, verifyChain, type StoredChainEvent, type VerifyResult } from './audit.format.ts'
+import {
+  canonicalJson,
+  verifyChainLinks,
+  type ChainLink,
+  type StoredChainEvent,
+  type VerifyResult,
+} from './audit.format.ts'
 import * as store from './audit.store.ts'
 import { addSignatureLines, noteVerifierKey, openKeptCheckpoints } from './audit.note.ts'
 import * as cosign from './audit.cosign.store.ts'
@@ -183,6 +189,8 @@ export interface AuditService {
 }
 
 const PAGE = 1000
+/** Links per page of a verification walk: the walk holds at most two (one verified, the next being read). */
+export const VERIFY_PAGE = 5000
 
 export function createAuditService(deps: {
   db: Kysely<DB>
@@ -190,6 +198,8 @@ export function createAuditService(deps: {
   hmacKey: Buffer
   /** The configured tlog witnesses' names and the quorum (status only: cosignatures are served whoever made them). */
   tlogWitnesses?: { names: readonly string[]; quorum: number } | undefined
+  /** Links per page of a verification walk (default {@link VERIFY_PAGE}). */
+  verifyPageSize?: number | undefined
 }): AuditService {
   const { db, signer, hmacKey } = deps
   const tlogWitnesses = deps.tlogWitnesses ?? { names: [], quorum: 0 }
@@ -241,6 +251,29 @@ export function createAuditService(deps: {
       yield* page
       if (page.length < PAGE) return
       afterSeq = page[page.length - 1]?.event.seq ?? afterSeq
+    }
+  }
+
+  const verifyPageSize = deps.verifyPageSize ?? VERIFY_PAGE
+
+  /**
+   * The org's chain links in seq order for verification, a page per transaction (long
+   * reads hold nothing open). The next page is read while the current one is verified, so
+   * the database and the hashing overlap; at most two pages are held at once.
+   */
+  async function* chainLinkPages(orgId: string, run: Runner): AsyncGenerator<ChainLink[]> {
+    const read = (afterSeq: number) => run((trx) => store.chainLinksPage(trx, orgId, afterSeq, verifyPageSize))
+    let next: Promise<ChainLink[]> | undefined = read(0)
+    try {
+      while (next !== undefined) {
+        const page: ChainLink[] = await next
+        const last = page.at(-1)
+        next = page.length < verifyPageSize || last === undefined ? undefined : read(last.seq)
+        yield page
+      }
+    } finally {
+      // A walk abandoned (an error in the verifier): the read in flight settles unobserved.
+      next?.catch(() => undefined)
     }
   }
 
@@ -367,7 +400,7 @@ export function createAuditService(deps: {
       // or counted as unchained (counting after the walk could miss one in between).
       const unchained = await withOrg(db, orgId, (trx) => store.countUnchained(trx, orgId))
       const checkpoints = await withOrg(db, orgId, (trx) => store.listCheckpoints(trx, orgId))
-      const result = await verifyChain(orgId, chainedEvents(orgId, asOrg(orgId)), checkpoints, keys, {
+      const result = await verifyChainLinks(orgId, chainLinkPages(orgId, asOrg(orgId)), checkpoints, keys, {
         kept,
         requireCheckpoint: 'if-events',
       })
@@ -383,7 +416,7 @@ export function createAuditService(deps: {
       for (const orgId of new Set([...(await store.orgsWithEvents(db)), ...named])) {
         const checkpoints = await asOwner((trx) => store.listCheckpoints(trx, orgId))
         results.push(
-          await verifyChain(orgId, chainedEvents(orgId, asOwner), checkpoints, keys, {
+          await verifyChainLinks(orgId, chainLinkPages(orgId, asOwner), checkpoints, keys, {
             kept,
             requireCheckpoint: 'if-events',
           }),

@@ -4,7 +4,13 @@ import type { Trx } from '../../db/tenant.ts'
 import { inIndexOrder } from '../../db/page.ts'
 import { randomUUID } from 'node:crypto'
 import type { AuditCheckpointsTable, AuditEventsTable, WitnessKind } from './audit.tables.ts'
-import type { ChainedEvent, SignedCheckpoint, StoredChainEvent } from './audit.format.ts'
+import {
+  chainedEventJson,
+  type ChainedEvent,
+  type ChainLink,
+  type SignedCheckpoint,
+  type StoredChainEvent,
+} from './audit.format.ts'
 import { EMPTY_TREE_HASH } from './merkle.ts'
 import type { TileData, TileReader } from './tlog-tiles.ts'
 
@@ -350,7 +356,26 @@ export async function writeTiles(trx: Trx, orgId: string, tiles: readonly TileDa
 }
 
 /** The event as it is hashed; `seq` comes from the row once chained, or is being assigned. */
-export function toChainedEvent(row: AuditEventRow, seq: number): ChainedEvent {
+/** The columns a chained event is made of. */
+export type ChainedEventColumns = Pick<
+  AuditEventRow,
+  | 'org_id'
+  | 'event_id'
+  | 'occurred_at'
+  | 'actor_type'
+  | 'actor_id'
+  | 'action'
+  | 'target_type'
+  | 'target_id'
+  | 'outcome'
+  | 'ip'
+  | 'user_agent'
+  | 'request_id'
+  | 'details'
+  | 'origin'
+>
+
+export function toChainedEvent(row: ChainedEventColumns, seq: number): ChainedEvent {
   return {
     v: 1,
     org: row.org_id,
@@ -413,6 +438,52 @@ export async function chainedEventsPage(
       hash: Buffer.from(link.hash).toString('hex'),
     }
   })
+}
+
+/**
+ * One page of chain links for verification, in seq order after `afterSeq`: one statement
+ * (one round trip), the chain's page by its primary key and each event by its own — a
+ * lateral probe with `LIMIT 1`, so it cannot be planned as a scan of the org's events — and
+ * only the columns the chained event is made of. Each link carries the event's JCS
+ * ({@link chainedEventJson} of {@link toChainedEvent}: the bytes the sequencer hashed, built
+ * again from the stored columns). Read by order and limit, not a range: verification must
+ * see gaps. Throws if a link names no event, as {@link chainedEventsPage} does.
+ */
+export async function chainLinksPage(trx: Trx, orgId: string, afterSeq: number, limit: number): Promise<ChainLink[]> {
+  const { rows } = await sql<
+    Omit<ChainedEventColumns, 'org_id'> & {
+      seq: string
+      prev_hash: Uint8Array
+      hash: Uint8Array
+      org_id: string | null
+    }
+  >`
+    SELECT c.seq, c.prev_hash, c.hash, e.org_id, e.event_id, e.occurred_at, e.actor_type, e.actor_id, e.action,
+           e.target_type, e.target_id, e.outcome, e.ip, e.user_agent, e.request_id, e.details, e.origin
+      FROM (SELECT seq, id, prev_hash, hash FROM audit_chain
+             WHERE org_id = ${orgId} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}) AS c
+      LEFT JOIN LATERAL (SELECT * FROM audit_events WHERE audit_events.id = c.id LIMIT 1) AS e ON true
+     ORDER BY c.seq`.execute(trx)
+  const links = new Array<ChainLink>(rows.length)
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as (typeof rows)[number]
+    const seq = Number(row.seq)
+    if (row.org_id === null) throw new Error(`audit chain of org ${orgId}: seq ${seq} names no event`)
+    links[i] = {
+      seq,
+      org: row.org_id,
+      eventId: row.event_id,
+      prevHash: asBuffer(row.prev_hash),
+      hash: asBuffer(row.hash),
+      eventJson: chainedEventJson(toChainedEvent(row as ChainedEventColumns, seq)),
+    }
+  }
+  return links
+}
+
+/** A bytea as a Buffer without a copy (node-postgres gives Buffers, PGlite Uint8Arrays). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
 /**
