@@ -1607,7 +1607,7 @@ export const ROUTES: RouteCase[] = [
     access: 'secrets:read',
     url: (f) => `${A(f)}/secrets/by-path/versions?path=fixture`,
     foreignObjectUrl: (f) => `${A(f)}/secrets/by-path/versions?path=b-only`,
-    badParamUrl: (f) => `${A(f)}/secrets/by-path/versions?path=a//b`,
+    badParamUrl: (f) => `${A(f)}/secrets/by-path/versions?path=-fixture`,
   },
   {
     method: 'POST',

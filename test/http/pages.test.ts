@@ -31,6 +31,8 @@ const UNPAGED: Record<string, string> = {
   'GET /v1/me/2fa': 'the caller’s own factors: a fixed number of recovery codes',
   'GET /v1/me/passkeys': 'the caller’s own passkeys: at most 20 per person (MAX_PASSKEYS_PER_USER, 409 beyond)',
   'GET /v1/audit/keys': 'the deployment’s signing keys: one per audit-key rotation by the operator',
+  'GET /v1/orgs/{orgId}/transit/keys/{name}':
+    'one key with its versions (one per rotation, an audited admin act), as Vault’s read-key answer lists them all',
   'GET /v1/orgs/{orgId}/roles': 'built-in roles and at most 100 custom roles per org (documented limit)',
   'GET /v1/orgs/{orgId}/alert-rules': 'one entry per rule of the fixed rule catalog',
   'GET /v1/orgs/{orgId}/retention':

@@ -251,18 +251,24 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
       'scoped/pay/one',
     )
     const before = await vaultState()
+    // Outside the scope answers exactly as a path in scope that holds nothing.
     for (const [method, url, body] of [
-      ['GET', '/v1/secret/data/scoped/hr/payroll', undefined],
-      ['GET', '/v1/secret/metadata/scoped/hr/payroll', undefined],
-      ['POST', '/v1/secret/delete/scoped/hr/payroll', { versions: [1] }],
-      ['POST', '/v1/secret/destroy/scoped/hr/payroll', { versions: [1] }],
-      ['DELETE', '/v1/secret/data/scoped/hr/payroll', undefined],
-      ['DELETE', '/v1/secret/metadata/scoped/hr/payroll', undefined],
-      ['POST', '/v1/secret/metadata/scoped/hr/payroll', { custom_metadata: { a: 'b' } }],
+      ['GET', '/v1/secret/data/', undefined],
+      ['GET', '/v1/secret/metadata/', undefined],
+      ['POST', '/v1/secret/delete/', { versions: [1] }],
+      ['POST', '/v1/secret/undelete/', { versions: [1] }],
+      ['POST', '/v1/secret/destroy/', { versions: [1] }],
+      ['DELETE', '/v1/secret/data/', undefined],
+      ['DELETE', '/v1/secret/metadata/', undefined],
+      ['POST', '/v1/secret/metadata/', { custom_metadata: { a: 'b' } }],
     ] as const) {
-      const answer = await call(method, url, { token: scoped, ...(body === undefined ? {} : { body }) })
-      assert.equal(answer.status, 404, `${method} ${url}: ${JSON.stringify(answer.body)}`)
+      const options = { token: scoped, ...(body === undefined ? {} : { body }) }
+      const outside = await call(method, `${url}scoped/hr/payroll`, options)
+      const absent = await call(method, `${url}scoped/pay/absent`, options)
+      assert.equal(outside.status, absent.status, `${method} ${url}: ${JSON.stringify(outside.body)}`)
+      assert.deepEqual(outside.body.errors, absent.body.errors, `${method} ${url}`)
     }
+    assert.equal((await call('GET', '/v1/secret/data/scoped/hr/payroll', { token: scoped })).status, 404)
     const write = await call('POST', '/v1/secret/data/scoped/hr/new', { token: scoped, body: { data: { a: 'b' } } })
     assert.equal(write.status, 403, JSON.stringify(write.body))
     assert.equal(await vaultState(), before)

@@ -11,6 +11,7 @@ import { Panel } from '../../components/Panel.tsx'
 import { useAction } from '../../lib/action.ts'
 import { useAccessActions, useRoles, useServiceAccounts } from './api.ts'
 import { SecretPathsNote } from './SecretPathsNote.tsx'
+import { SecretPathsInput, secretPathsOf } from './SecretPathsInput.tsx'
 
 /**
  * Service accounts (non-human principals), a page at a time; create them, change a role
@@ -126,11 +127,15 @@ function CreateServiceAccountForm({ orgId }: { orgId: string }) {
   const roleNames = roles.data?.roles.map((r) => r.name) ?? []
   const [name, setName] = useState('')
   const [role, setRole] = useState('member')
+  const [paths, setPaths] = useState('')
   const create = useAction()
 
   const submit = async (event: SyntheticEvent) => {
     event.preventDefault()
-    if (await create.run(() => actions.createServiceAccount(name, role))) setName('')
+    if (await create.run(() => actions.createServiceAccount(name, role, secretPathsOf(paths)))) {
+      setName('')
+      setPaths('')
+    }
   }
   return (
     <Panel title="New service account">
@@ -148,6 +153,7 @@ function CreateServiceAccountForm({ orgId }: { orgId: string }) {
             data={roleNames.length > 0 ? roleNames : [role]}
             {...create.field('role', role, setRole)}
           />
+          <SecretPathsInput field={create.field('secretPaths', paths, setPaths)} />
           <Button type="submit">Create service account</Button>
         </Stack>
       </form>

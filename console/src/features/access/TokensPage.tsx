@@ -13,6 +13,7 @@ import { when } from '../../lib/format.ts'
 import { useAccessActions, useServiceAccounts, useTokens } from './api.ts'
 import { PermissionScope } from '../../components/PermissionScope.tsx'
 import { TokenShownOnce } from '../../components/TokenShownOnce.tsx'
+import { SecretPathsInput, secretPathsOf } from './SecretPathsInput.tsx'
 
 /**
  * The org's API tokens (metadata only: the API keeps no token value), issue one, revoke
@@ -126,6 +127,7 @@ function CreateTokenForm({
   const [name, setName] = useState('')
   const [days, setDays] = useState<number | string>(90)
   const [holder, setHolder] = useState('')
+  const [paths, setPaths] = useState('')
   const issue = useAction()
   const holders = [
     { value: '', label: 'Myself' },
@@ -142,8 +144,10 @@ function CreateTokenForm({
         name,
         expiresInDays: Number(days),
         ...(holder === '' ? {} : { serviceAccountId: holder }),
+        ...secretPathsOf(paths),
       })
       setName('')
+      setPaths('')
       onIssued({ name: made.name, token: made.token })
     })
   }
@@ -163,6 +167,7 @@ function CreateTokenForm({
             error={issue.problem?.fieldError('expiresInDays')}
           />
           <NativeSelect label="For" data={holders} {...issue.field('serviceAccountId', holder, setHolder)} />
+          <SecretPathsInput field={issue.field('secretPaths', paths, setPaths)} />
           <Button type="submit">Issue token</Button>
         </Stack>
       </form>

@@ -118,9 +118,10 @@ export function useAccessActions(orgId: string) {
       await unwrap(api.DELETE('/v1/orgs/{orgId}/roles/{name}', { params: { path: { orgId, name } } }))
       await refresh(rolesKey(orgId))
     },
-    createServiceAccount: async (name: string, role: string) => {
+    /** `secretPaths`: the patterns it is limited to; absent, the caller's own scope (docs/secret-paths.md). */
+    createServiceAccount: async (name: string, role: string, scope: { secretPaths?: string[] } = {}) => {
       const made = await unwrap(
-        api.POST('/v1/orgs/{orgId}/service-accounts', { params: { path }, body: { name, role } }),
+        api.POST('/v1/orgs/{orgId}/service-accounts', { params: { path }, body: { name, role, ...scope } }),
       )
       await refresh(serviceAccountsKey(orgId))
       return made
@@ -146,7 +147,12 @@ export function useAccessActions(orgId: string) {
       await refresh(tokensKey(orgId))
     },
     /** POST …/tokens → the token's metadata and its value, shown once: keep it in one component's state. */
-    createToken: async (input: { name: string; expiresInDays: number; serviceAccountId?: string }) => {
+    createToken: async (input: {
+      name: string
+      expiresInDays: number
+      serviceAccountId?: string
+      secretPaths?: string[]
+    }) => {
       const made = await unwrap(api.POST('/v1/orgs/{orgId}/tokens', { params: { path }, body: input }))
       await refresh(tokensKey(orgId))
       return made
