@@ -82,7 +82,8 @@ export function createSecrets(ctx: Context): Secrets {
         api.GET('/v1/orgs/{orgId}/secrets/by-path', { params: { path: { orgId }, query: { path: ref } } }),
       )
     } catch (error) {
-      if (isCustodianError(error, 'NOT_FOUND')) return undefined
+      // No secret has a name the API refuses as one: `set` then creates it and gets the refusal for `name`.
+      if (isCustodianError(error, 'NOT_FOUND') || isCustodianError(error, 'VALIDATION_FAILED')) return undefined
       throw error
     }
   }
