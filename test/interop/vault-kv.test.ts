@@ -190,6 +190,7 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
     await client.write('secret/data/node/other', { data: { k: 'v' } })
     assert.deepEqual((await client.list('secret/metadata/node')).data.keys, ['app', 'other'])
     assert.ok((await client.list('secret/metadata/')).data.keys.includes('node/'))
+    assert.ok((await client.list('secret/metadata')).data.keys.includes('node/'), 'the root without its slash')
     await client.delete('secret/metadata/node/other')
     await assert.rejects(
       client.read('secret/metadata/node/other'),
@@ -251,18 +252,29 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
       'scoped/pay/one',
     )
     const before = await vaultState()
-    for (const [method, url, body] of [
-      ['GET', '/v1/secret/data/scoped/hr/payroll', undefined],
-      ['GET', '/v1/secret/metadata/scoped/hr/payroll', undefined],
-      ['POST', '/v1/secret/delete/scoped/hr/payroll', { versions: [1] }],
-      ['POST', '/v1/secret/destroy/scoped/hr/payroll', { versions: [1] }],
-      ['DELETE', '/v1/secret/data/scoped/hr/payroll', undefined],
-      ['DELETE', '/v1/secret/metadata/scoped/hr/payroll', undefined],
-      ['POST', '/v1/secret/metadata/scoped/hr/payroll', { custom_metadata: { a: 'b' } }],
+    // Outside the scope is absent: each route answers exactly as for a path that holds nothing
+    // (404 for reads and metadata changes; 204, no change, for deletes and destroys, as Vault).
+    const answers = new Map<string, number>()
+    for (const [method, route, body] of [
+      ['GET', '/v1/secret/data/', undefined],
+      ['GET', '/v1/secret/metadata/', undefined],
+      ['POST', '/v1/secret/delete/', { versions: [1] }],
+      ['POST', '/v1/secret/destroy/', { versions: [1] }],
+      ['DELETE', '/v1/secret/data/', undefined],
+      ['DELETE', '/v1/secret/metadata/', undefined],
+      ['POST', '/v1/secret/metadata/', { custom_metadata: { a: 'b' } }],
     ] as const) {
-      const answer = await call(method, url, { token: scoped, ...(body === undefined ? {} : { body }) })
-      assert.equal(answer.status, 404, `${method} ${url}: ${JSON.stringify(answer.body)}`)
+      const opts = { token: scoped, ...(body === undefined ? {} : { body }) }
+      const hidden = await call(method, `${route}scoped/hr/payroll`, opts)
+      const absent = await call(method, `${route}scoped/hr/nothing-here`, opts)
+      assert.equal(hidden.status, absent.status, `${method} ${route}: ${JSON.stringify(hidden.body)}`)
+      assert.deepEqual(hidden.body, absent.body, `${method} ${route}`)
+      answers.set(`${method} ${route}`, hidden.status)
     }
+    assert.equal(answers.get('GET /v1/secret/data/'), 404)
+    assert.equal(answers.get('GET /v1/secret/metadata/'), 404)
+    assert.equal(answers.get('POST /v1/secret/metadata/'), 404)
+    assert.equal(answers.get('DELETE /v1/secret/metadata/'), 204)
     const write = await call('POST', '/v1/secret/data/scoped/hr/new', { token: scoped, body: { data: { a: 'b' } } })
     assert.equal(write.status, 403, JSON.stringify(write.body))
     assert.equal(await vaultState(), before)
@@ -317,6 +329,7 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
       { method: 'POST', url: '/v1/secret/destroy/acl/one', body: { versions: [1] }, permission: 'secrets:delete' },
       { method: 'GET', url: '/v1/secret/metadata/acl/one', permission: 'secrets:read' },
       { method: 'GET', url: '/v1/secret/metadata/acl?list=true', permission: 'secrets:read' },
+      { method: 'GET', url: '/v1/secret/metadata?list=true', permission: 'secrets:read' },
       { method: 'POST', url: '/v1/secret/metadata/acl/one', body: { cas_required: true }, permission: 'secrets:write' },
       { method: 'DELETE', url: '/v1/secret/metadata/acl/one', permission: 'secrets:delete' },
     ]
