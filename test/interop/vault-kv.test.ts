@@ -199,6 +199,28 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
     )
   })
 
+  it('tells Vault’s CLI which mount a path is in and its KV version (sys/internal/ui/mounts), to any valid token', async () => {
+    for (const path of ['secret/apps/payments/db', 'secret', 'secret/']) {
+      const answer = await call('GET', `/v1/sys/internal/ui/mounts/${path}`, { token: viewer })
+      assert.equal(answer.status, 200, path)
+      assert.equal(answer.body.data?.path, 'secret/')
+      assert.equal(answer.body.data?.type, 'kv')
+      assert.deepEqual(answer.body.data?.options, { version: '2' })
+    }
+    const transit = await call('GET', '/v1/sys/internal/ui/mounts/transit/keys/orders', { token: viewer })
+    assert.equal(transit.body.data?.type, 'transit')
+    // A path in no mount is refused as in Vault, so the route lists nothing; no token is refused.
+    const other = await call('GET', '/v1/sys/internal/ui/mounts/kv/apps', { token: viewer })
+    assert.equal(other.status, 403)
+    assert.equal(other.body.errors?.[0], 'permission denied')
+    assert.match(String(other.body.errors?.[1]), /serves secret\/ \(KV version 2\) and transit\//)
+    for (const token of [undefined, 'cst_api_wrong']) {
+      const refused = await call('GET', '/v1/sys/internal/ui/mounts/secret/x', { token })
+      assert.equal(refused.status, 403)
+      assert.deepEqual(Object.keys(refused.body), ['errors'])
+    }
+  })
+
   it('answers the LIST method, which Node.js’s HTTP parser refuses, with a 400 in Vault’s shape that says what to send', async () => {
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect({ host: 'localhost', port: Number(new URL(vault.address).port), ca }, () => {
