@@ -190,12 +190,35 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
     await client.write('secret/data/node/other', { data: { k: 'v' } })
     assert.deepEqual((await client.list('secret/metadata/node')).data.keys, ['app', 'other'])
     assert.ok((await client.list('secret/metadata/')).data.keys.includes('node/'))
+    assert.ok((await client.list('secret/metadata')).data.keys.includes('node/'), 'the root without its slash')
     await client.delete('secret/metadata/node/other')
     await assert.rejects(
       client.read('secret/metadata/node/other'),
       (error: { response: { statusCode: number; body: Body } }) =>
         error.response.statusCode === 404 && error.response.body.errors.length === 0,
     )
+  })
+
+  it('tells Vault’s CLI which mount a path is in and its KV version (sys/internal/ui/mounts), to any valid token', async () => {
+    for (const path of ['secret/apps/payments/db', 'secret', 'secret/']) {
+      const answer = await call('GET', `/v1/sys/internal/ui/mounts/${path}`, { token: viewer })
+      assert.equal(answer.status, 200, path)
+      assert.equal(answer.body.data?.path, 'secret/')
+      assert.equal(answer.body.data?.type, 'kv')
+      assert.deepEqual(answer.body.data?.options, { version: '2' })
+    }
+    const transit = await call('GET', '/v1/sys/internal/ui/mounts/transit/keys/orders', { token: viewer })
+    assert.equal(transit.body.data?.type, 'transit')
+    // A path in no mount is refused as in Vault, so the route lists nothing; no token is refused.
+    const other = await call('GET', '/v1/sys/internal/ui/mounts/kv/apps', { token: viewer })
+    assert.equal(other.status, 403)
+    assert.equal(other.body.errors?.[0], 'permission denied')
+    assert.match(String(other.body.errors?.[1]), /serves secret\/ \(KV version 2\) and transit\//)
+    for (const token of [undefined, 'cst_api_wrong']) {
+      const refused = await call('GET', '/v1/sys/internal/ui/mounts/secret/x', { token })
+      assert.equal(refused.status, 403)
+      assert.deepEqual(Object.keys(refused.body), ['errors'])
+    }
   })
 
   it('answers the LIST method, which Node.js’s HTTP parser refuses, with a 400 in Vault’s shape that says what to send', async () => {
@@ -251,8 +274,10 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
       'scoped/pay/one',
     )
     const before = await vaultState()
-    // Outside the scope answers exactly as a path in scope that holds nothing.
-    for (const [method, url, body] of [
+    // Outside the scope is absent: each route answers exactly as for a path that holds nothing
+    // (404 for reads and metadata changes; 204, no change, for deletes and destroys, as Vault).
+    const answers = new Map<string, number>()
+    for (const [method, route, body] of [
       ['GET', '/v1/secret/data/', undefined],
       ['GET', '/v1/secret/metadata/', undefined],
       ['POST', '/v1/secret/delete/', { versions: [1] }],
@@ -262,13 +287,17 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
       ['DELETE', '/v1/secret/metadata/', undefined],
       ['POST', '/v1/secret/metadata/', { custom_metadata: { a: 'b' } }],
     ] as const) {
-      const options = { token: scoped, ...(body === undefined ? {} : { body }) }
-      const outside = await call(method, `${url}scoped/hr/payroll`, options)
-      const absent = await call(method, `${url}scoped/pay/absent`, options)
-      assert.equal(outside.status, absent.status, `${method} ${url}: ${JSON.stringify(outside.body)}`)
-      assert.deepEqual(outside.body.errors, absent.body.errors, `${method} ${url}`)
+      const opts = { token: scoped, ...(body === undefined ? {} : { body }) }
+      const hidden = await call(method, `${route}scoped/hr/payroll`, opts)
+      const absent = await call(method, `${route}scoped/hr/nothing-here`, opts)
+      assert.equal(hidden.status, absent.status, `${method} ${route}: ${JSON.stringify(hidden.body)}`)
+      assert.deepEqual(hidden.body, absent.body, `${method} ${route}`)
+      answers.set(`${method} ${route}`, hidden.status)
     }
-    assert.equal((await call('GET', '/v1/secret/data/scoped/hr/payroll', { token: scoped })).status, 404)
+    assert.equal(answers.get('GET /v1/secret/data/'), 404)
+    assert.equal(answers.get('GET /v1/secret/metadata/'), 404)
+    assert.equal(answers.get('POST /v1/secret/metadata/'), 404)
+    assert.equal(answers.get('DELETE /v1/secret/metadata/'), 204)
     const write = await call('POST', '/v1/secret/data/scoped/hr/new', { token: scoped, body: { data: { a: 'b' } } })
     assert.equal(write.status, 403, JSON.stringify(write.body))
     assert.equal(await vaultState(), before)
@@ -323,6 +352,7 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
       { method: 'POST', url: '/v1/secret/destroy/acl/one', body: { versions: [1] }, permission: 'secrets:delete' },
       { method: 'GET', url: '/v1/secret/metadata/acl/one', permission: 'secrets:read' },
       { method: 'GET', url: '/v1/secret/metadata/acl?list=true', permission: 'secrets:read' },
+      { method: 'GET', url: '/v1/secret/metadata?list=true', permission: 'secrets:read' },
       { method: 'POST', url: '/v1/secret/metadata/acl/one', body: { cas_required: true }, permission: 'secrets:write' },
       { method: 'DELETE', url: '/v1/secret/metadata/acl/one', permission: 'secrets:delete' },
     ]

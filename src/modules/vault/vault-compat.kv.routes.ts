@@ -211,18 +211,27 @@ export function vaultKvRoutes(deps: { kv: KvService }): FastifyPluginAsyncTypebo
     })
 
     // LIST arrives as GET with `list=true`: Node.js's HTTP parser refuses the LIST method itself.
+    const ListQuery = Type.Object({ list: Type.Optional(Type.String()) }, Open)
+    const readMetadata = async (request: FastifyRequest, reply: FastifyReply, path: string, list?: string) => {
+      const ctx = ctxOf(request)
+      if (listFlag(list)) {
+        const keys = await kv.list(ctx, listPrefix(path))
+        if (keys.length === 0) return reply.code(404).send({ errors: [] })
+        return envelope(request, { keys })
+      }
+      return envelope(request, await kv.metadata(ctx, kvPath(path)))
+    }
     app.get(metadata, {
       config: { access: { permission: 'secrets:read' }, errorPage },
-      schema: { params: Wildcard, querystring: Type.Object({ list: Type.Optional(Type.String()) }, Open) },
-      handler: async (request, reply) => {
-        const ctx = ctxOf(request)
-        if (listFlag(request.query.list)) {
-          const keys = await kv.list(ctx, listPrefix(request.params['*']))
-          if (keys.length === 0) return reply.code(404).send({ errors: [] })
-          return envelope(request, { keys })
-        }
-        return envelope(request, await kv.metadata(ctx, kvPath(request.params['*'])))
-      },
+      schema: { params: Wildcard, querystring: ListQuery },
+      handler: async (request, reply) => readMetadata(request, reply, request.params['*'], request.query.list),
+    })
+    // The mount's root without its trailing slash (hvac's `list_secrets('')`): Vault adds the
+    // slash to every LIST, so `GET /v1/secret/metadata?list=true` lists the root too.
+    app.get(`/v1/${KV_MOUNT}/metadata`, {
+      config: { access: { permission: 'secrets:read' }, errorPage },
+      schema: { querystring: ListQuery },
+      handler: async (request, reply) => readMetadata(request, reply, '', request.query.list),
     })
 
     app.delete(metadata, {

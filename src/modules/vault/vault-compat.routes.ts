@@ -1,10 +1,12 @@
 import { Type } from '@sinclair/typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { AppError } from '../../errors.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import type { TransitService } from './vault.transit.ts'
 import { healthStatus, type HealthState } from './vault-compat.ts'
 import { envelope, vaultError } from './vault-compat.http.ts'
 import { vaultTransitRoutes } from './vault-compat.transit.routes.ts'
+import { KV_MOUNT } from './vault-compat.kv.routes.ts'
 
 /** What the sys routes report: bootstrapped or not, the root key's state. */
 export interface VaultCompatStatus extends HealthState {
@@ -19,6 +21,12 @@ export interface VaultCompatStatus extends HealthState {
 export const VAULT_COMPAT_VERSION = '0.1.0'
 
 const Code = Type.Integer({ minimum: 200, maximum: 599 })
+
+/** The mounts Custodian serves, as `sys/internal/ui/mounts/:path` describes them to Vault's CLI. */
+const MOUNTS: Record<string, { type: string; description: string; options: Record<string, string> | null }> = {
+  [KV_MOUNT]: { type: 'kv', description: 'key/value secret storage', options: { version: '2' } },
+  transit: { type: 'transit', description: 'transit encryption', options: null },
+}
 
 /**
  * Vault's HTTP API on Custodian (docs/vault-compat.md): `sys/health`, `sys/seal-status`,
@@ -112,6 +120,36 @@ export function vaultCompatRoutes(deps: {
           explicit_max_ttl: 0,
           ttl: 0,
           expire_time: null,
+        })
+      },
+    })
+
+    // Vault's CLI (`vault kv get|put|list…`) and tools built on its helpers ask here which
+    // mount a path is in and its KV version before each call; a 404 would make them take
+    // `secret/` for KV version 1 and call paths Custodian does not serve.
+    app.get('/v1/sys/internal/ui/mounts/*', {
+      config: { access: { authenticated: true }, errorPage },
+      schema: { params: Type.Object({ '*': Type.String() }) },
+      handler: async (request) => {
+        const name = request.params['*'].split('/')[0] ?? ''
+        const mount = Object.hasOwn(MOUNTS, name) ? MOUNTS[name] : undefined
+        // As Vault: a path in no mount is refused, so this route does not list mounts.
+        if (mount === undefined)
+          throw new AppError(
+            'FORBIDDEN',
+            `no mount at ${name}/: Custodian serves ${KV_MOUNT}/ (KV version 2) and transit/`,
+          )
+        return envelope(request, {
+          path: `${name}/`,
+          type: mount.type,
+          description: mount.description,
+          options: mount.options,
+          config: { default_lease_ttl: 0, max_lease_ttl: 0, force_no_cache: false },
+          local: false,
+          seal_wrap: false,
+          external_entropy_access: false,
+          accessor: '',
+          uuid: '',
         })
       },
     })

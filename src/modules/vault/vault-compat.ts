@@ -1,4 +1,3 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, type ErrorCode } from '../../errors.ts'
 
 /*
@@ -122,5 +121,10 @@ export function vaultErrorsOf(error: AppError, status: number): string[] {
   const message = detail === undefined || detail.length === 0 ? error.message : `${error.message}: ${detail.join('; ')}`
   if (status === 403) return ['permission denied', message]
   if (error.code === 'VAULT_SEALED') return ['Vault is sealed', message]
+  // The native API's `context` is this API's `associated_data`: name the field the caller sent.
+  if (error.code === 'DECRYPTION_FAILED')
+    return [
+      'cipher: message authentication failed: the ciphertext does not decrypt with this key and associated_data (altered, or another key, org or associated_data)',
+    ]
   return [message]
 }

@@ -82,6 +82,9 @@ folder, _, leaf = path.rpartition("/")
 kv.create_or_update_secret(path=f"{folder}/nested/deeper", secret={"k": "v"})
 keys = kv.list_secrets(path=folder)["data"]["keys"]
 assert keys == sorted([leaf, "nested/"]), keys
+# The mount's root: hvac sends it as GET /v1/secret/metadata?list=true, without a trailing slash.
+root_keys = kv.list_secrets(path="")["data"]["keys"]
+assert path.split("/")[0] + "/" in root_keys, root_keys
 try:
     kv.list_secrets(path=f"{folder}/no-such-folder")
     raise AssertionError("listed an empty folder")
