@@ -17,7 +17,6 @@
  * Record results in docs/benchmarks.md.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { sql } from 'kysely'
 import pg from 'pg'
 import { openDatabase, type Database } from '../src/db/connect.ts'
@@ -25,6 +24,7 @@ import { migrateToLatest } from '../src/db/migrate.ts'
 import { withOrg, withOwner } from '../src/db/tenant.ts'
 import * as store from '../src/modules/identity/identity.store.ts'
 import { freshDatabase, PG_URL } from './processes.ts'
+import { ticks } from './sizes/measure.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
@@ -35,17 +35,6 @@ type Variant = 'unnamed' | 'named'
 type Workload = 'lookup' | 'transaction'
 
 const log = (line: string) => process.stderr.write(`[driver] ${line}\n`)
-
-/** CPU (user + system) of a process so far, in ticks; 0 once it is gone. */
-function ticks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return Number(fields[11]) + Number(fields[12])
-  } catch {
-    return 0
-  }
-}
 
 async function backendTicks(admin: pg.Client): Promise<Map<number, number>> {
   const { rows } = await admin.query<{ pid: number }>(

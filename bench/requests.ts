@@ -27,7 +27,16 @@ import path from 'node:path'
 import pg from 'pg'
 import { dropDatabase, freshDatabase, startHello } from './processes.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
-import { addWindow, CpuSampler, emptyTotals, loadWindow, quantile, type Target, type Totals } from './sizes/measure.ts'
+import {
+  addWindow,
+  CpuSampler,
+  emptyTotals,
+  loadWindow,
+  quantile,
+  ticks,
+  type Target,
+  type Totals,
+} from './sizes/measure.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -48,13 +57,7 @@ const TARGETS = {
 const root = path.resolve(import.meta.dirname, '..')
 
 function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
-  } catch {
-    return Number.NaN
-  }
+  return ticks(pid) / TICKS_PER_SECOND
 }
 
 function rssMiB(pid: number): number {

@@ -7,7 +7,7 @@ import type pg from 'pg'
 const TICKS_PER_SECOND = 100
 
 /** CPU time (user + system) a process has used so far, in ticks; 0 once it is gone. */
-function ticks(pid: number): number {
+export function ticks(pid: number): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
     // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.

@@ -3,12 +3,12 @@ import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError, isAppError } from '../../errors.ts'
-import { actorOf, type RequestContext } from '../../context.ts'
+import type { RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import * as store from './vault.store.ts'
 import * as kvStore from './vault.kv.store.ts'
 import { pathAllowed } from './secret-paths.ts'
-import type { VaultService } from './vault.service.ts'
+import { secretEventRecorder, type VaultService } from './vault.service.ts'
 import { isKvSecret, KV_FORMAT, parseKvData } from './vault.types.ts'
 
 /*
@@ -117,16 +117,7 @@ export function createKvService(deps: {
     return secret
   }
 
-  const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
-    audit.append(trx, {
-      orgId: ctx.orgId,
-      actor: actorOf(ctx.principal),
-      action,
-      target: { type: 'secret', id },
-      outcome: 'success',
-      details,
-      meta: ctx.meta,
-    })
+  const record = secretEventRecorder(audit)
 
   async function markDeleted(
     ctx: RequestContext,

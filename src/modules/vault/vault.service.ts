@@ -250,16 +250,7 @@ export function createVaultService(deps: {
   }
 
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
-  const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
-    audit.append(trx, {
-      orgId: ctx.orgId,
-      actor: actorOf(ctx.principal),
-      action,
-      target: { type: 'secret', id },
-      outcome: 'success',
-      details,
-      meta: ctx.meta,
-    })
+  const record = secretEventRecorder(audit)
 
   /**
    * What runs on this secret as its credential, in the transaction's org: the features that
@@ -694,4 +685,21 @@ function secretView(row: store.SecretRow): SecretView {
     exposed: row.exposed_at !== null,
     lastCheckedAt: row.last_checked_at?.toISOString() ?? null,
   }
+}
+
+/**
+ * Records a successful change of the secret `id` as the request's actor, in the caller's
+ * transaction (the vault, its sources and the KV view share it): `record(trx, ctx, action, id, details)`.
+ */
+export function secretEventRecorder(audit: Pick<AuditService, 'append'>) {
+  return (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
+    audit.append(trx, {
+      orgId: ctx.orgId,
+      actor: actorOf(ctx.principal),
+      action,
+      target: { type: 'secret', id },
+      outcome: 'success',
+      details,
+      meta: ctx.meta,
+    })
 }

@@ -13,7 +13,7 @@ import { periodic, type Periodic } from '../../jobs/periodic.ts'
 import * as store from './vault.store.ts'
 import type { SecretType } from './vault.tables.ts'
 import type { DatabaseCredential, SecretValueT } from './vault.types.ts'
-import type { VaultService } from './vault.service.ts'
+import { secretEventRecorder, type VaultService } from './vault.service.ts'
 import { pathAllowed, type SecretPathLayers } from './secret-paths.ts'
 
 export interface DataSourceView {
@@ -85,16 +85,7 @@ export function createSourcesService(deps: {
     return row
   }
 
-  const record = (trx: Trx, ctx: RequestContext, action: string, id: string, details: Record<string, unknown>) =>
-    audit.append(trx, {
-      orgId: ctx.orgId,
-      actor: actorOf(ctx.principal),
-      action,
-      target: { type: 'secret', id },
-      outcome: 'success',
-      details,
-      meta: ctx.meta,
-    })
+  const record = secretEventRecorder(audit)
 
   async function checkAs(
     orgId: string,
