@@ -335,6 +335,9 @@ export function createVaultService(deps: {
 
   return {
     async create(ctx, input) {
+      // A name is a key, not a file path; but a proxy, a client or a person reading `a/../b` may take it for `b`.
+      if (input.name.split('/').some((segment) => segment === '.' || segment === '..'))
+        throw invalid('/body/name', 'a secret name has no `.` or `..` segments')
       // A name is not a secret: the refusal names the path, as Vault's "permission denied" does not.
       if (!pathAllowed(ctx.principal.secretPaths, input.name))
         throw new AppError('FORBIDDEN', `${input.name} is outside the secret paths you may write`, {
