@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
 import { after, before, it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
 import { loadConfig } from '../../src/config.ts'
+import { createLocalProvider } from '../../src/crypto/providers/local.ts'
 import { buildVaultListener } from '../../src/http/vault-listener.ts'
 import { createLogger } from '../../src/logger.ts'
-import { bootstrapProvider, createCustomerOrg, fingerprint, useTestApp, type Org } from '../helpers/app.ts'
+import { bootstrapProvider, createCustomerOrg, fingerprint, PASSWORD, useTestApp, type Org } from '../helpers/app.ts'
 import { forEachEngine } from '../helpers/db.ts'
 
 /*
@@ -17,8 +19,15 @@ import { forEachEngine } from '../helpers/db.ts'
 type Body = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 forEachEngine('attack: secrets by path and the Vault-compatible listener', (engine) => {
-  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000' })
+  // The local provider with a switch to report it sealed (as a Shamir vault or an unreachable KMS does).
+  let sealed = false
+  const local = createLocalProvider(randomBytes(32))
+  const t = useTestApp(engine, { CUSTODIAN_AUTH_RATE_LIMIT: '1000' }, undefined, async () => ({
+    ...local,
+    sealed: () => sealed,
+  }))
   let listener: FastifyInstance
+  let provider: Org
   let org: Org
   /** A service account limited to `payments/*`, with the admin role. */
   let scoped: string
@@ -50,7 +59,7 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
   }
 
   before(async () => {
-    const provider = await bootstrapProvider(t())
+    provider = await bootstrapProvider(t())
     org = await createCustomerOrg(t(), provider, 'Attack Paths', 'owner@attack-paths.test')
     for (const name of ['payments/stripe', 'admin/root']) {
       const created = await native('POST', '/secrets', org.ownerToken, { name, type: 'api_key', value: `v-${name}` })
@@ -75,7 +84,7 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
       config,
       logger: createLogger(config),
       modules: t().app.modules,
-      rootKey: { sealed: () => false },
+      rootKey: { sealed: () => sealed },
       engine,
     })
   })
@@ -304,5 +313,102 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
       .execute()
     const all = JSON.stringify(rows)
     assert.ok(!all.includes('c2VjcmV0') && !all.includes('vault:v'), all)
+  })
+
+  it('fails closed while sealed: no KV value read, no KV version written, no Transit use', async () => {
+    const path = 'payments/sealed'
+    assert.equal(
+      (await vault('POST', `/v1/secret/data/${path}`, scoped, { body: { data: { pin: 's-777' } } })).status,
+      200,
+    )
+    // A first read warms whatever is cached.
+    assert.equal((await vault('GET', `/v1/secret/data/${path}`, scoped)).status, 200)
+    const before = await fingerprint(t())
+    sealed = true
+    try {
+      const read = await vault('GET', `/v1/secret/data/${path}`, scoped)
+      assert.equal(read.status, 503, read.text)
+      assert.ok(!read.text.includes('s-777'))
+      const write = await vault('POST', `/v1/secret/data/${path}`, scoped, { body: { data: { pin: 'x' } } })
+      assert.equal(write.status, 503, write.text)
+      const create = await vault('POST', '/v1/secret/data/payments/sealed-new', scoped, { body: { data: { a: 'b' } } })
+      assert.equal(create.status, 503, create.text)
+      const reveal = await native('POST', `/secrets/by-path/reveal?path=${path}`, org.ownerToken, { reason: 'sealed?' })
+      assert.equal(reveal.status, 503, reveal.text)
+    } finally {
+      sealed = false
+    }
+    assert.equal(await fingerprint(t()), before)
+  })
+
+  it('check-and-set: of two concurrent writes with the same cas, exactly one is stored', async () => {
+    const path = 'payments/cas-race'
+    assert.equal((await vault('POST', `/v1/secret/data/${path}`, scoped, { body: { data: { n: '1' } } })).status, 200)
+    const results = await Promise.all(
+      ['a', 'b', 'c'].map((n) =>
+        vault('POST', `/v1/secret/data/${path}`, scoped, { body: { data: { n }, options: { cas: 1 } } }),
+      ),
+    )
+    assert.deepEqual(results.map((r) => r.status).sort(), [200, 400, 400], results.map((r) => r.text).join('\n'))
+    const meta = await vault('GET', `/v1/secret/metadata/${path}`, scoped)
+    assert.equal(meta.body.data.current_version, 2)
+    // Creating: cas 0 means "only if absent", raced too.
+    const created = await Promise.all(
+      ['a', 'b'].map((n) =>
+        vault('POST', '/v1/secret/data/payments/cas-new', scoped, { body: { data: { n }, options: { cas: 0 } } }),
+      ),
+    )
+    assert.deepEqual(created.map((r) => r.status).sort(), [200, 400], created.map((r) => r.text).join('\n'))
+  })
+
+  it('a path-scoped approver cannot open a diagnostic grant beyond its own paths (nothing derived exceeds its maker)', async () => {
+    const invited = await native('POST', '/invitations', org.ownerToken, {
+      email: 'approver@attack-paths.test',
+      role: 'admin',
+      secretPaths: ['payments/*'],
+    })
+    assert.equal(invited.status, 201, invited.text)
+    const accepted = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invited.body.token, password: PASSWORD },
+    })
+    assert.equal(accepted.status, 201, accepted.text)
+    const approver = accepted.body.apiToken as string
+    const ask = async (permissions: string[], secretIds?: string[]) => {
+      const asked = await t().request({
+        method: 'POST',
+        url: '/v1/operator/grants',
+        token: provider.ownerToken,
+        body: { orgId: org.orgId, reason: 'ticket 9: look at a key', permissions, ...(secretIds ? { secretIds } : {}) },
+      })
+      assert.equal(asked.status, 201, asked.text)
+      return asked.body.id as string
+    }
+    const beyond = [
+      await ask(['vault:reveal'], [ids['admin/root'] as string]),
+      await ask(['vault:reveal'], [ids['payments/stripe'] as string, ids['admin/root'] as string]),
+      // Under a grant, listing and metadata reach every path: more than `payments/*`.
+      await ask(['secrets:read']),
+      await ask(['secrets:check']),
+    ]
+    for (const grantId of beyond) {
+      const before = await fingerprint(t())
+      const approved = await native('POST', `/grants/${grantId}/approve`, approver, {})
+      assert.equal(approved.status, 403, approved.text)
+      assert.equal(approved.body.code, 'EXCEEDS_OWN_PERMISSIONS')
+      assert.ok(!approved.text.includes('admin/root'), 'the refusal names no secret beyond the approver’s scope')
+      assert.equal(await fingerprint(t()), before)
+    }
+    // Within: revealing one named secret in its scope, and permissions that are not about secrets.
+    for (const grantId of [
+      await ask(['vault:reveal'], [ids['payments/stripe'] as string]),
+      await ask(['audit:read']),
+    ]) {
+      const approved = await native('POST', `/grants/${grantId}/approve`, approver, {})
+      assert.equal(approved.status, 200, approved.text)
+    }
+    // The owner, unrestricted, approves what the scoped admin could not.
+    assert.equal((await native('POST', `/grants/${beyond[0]}/approve`, org.ownerToken, {})).status, 200)
   })
 })
