@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
 import { after, before, it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
@@ -410,5 +411,64 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
     }
     // The owner, unrestricted, approves what the scoped admin could not.
     assert.equal((await native('POST', `/grants/${beyond[0]}/approve`, org.ownerToken, {})).status, 200)
+  })
+
+  it('neither the request log nor the audit log holds a Vault token, a KV value or Transit plaintext', async () => {
+    const lines: string[] = []
+    const config = loadConfig({ CUSTODIAN_LOG_LEVEL: 'trace' })
+    const logged = await buildVaultListener({
+      config,
+      logger: createLogger(
+        config,
+        new Writable({
+          write(chunk, _encoding, done) {
+            lines.push(String(chunk))
+            done()
+          },
+        }),
+      ),
+      modules: t().app.modules,
+      rootKey: { sealed: () => false },
+      engine,
+    })
+    try {
+      const send = (method: string, url: string, payload?: string) =>
+        logged.inject({
+          method: method as 'GET',
+          url,
+          headers: {
+            'x-vault-token': scoped,
+            ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(payload === undefined ? {} : { payload }),
+        })
+      assert.equal(
+        (await send('POST', '/v1/secret/data/payments/logged', '{"data":{"pin":"kv-marker-4242"}}')).statusCode,
+        200,
+      )
+      assert.equal((await send('GET', '/v1/secret/data/payments/logged?version=1')).statusCode, 200)
+      assert.equal((await send('POST', '/v1/secret/data/payments/logged', '{"data":{"pin":')).statusCode, 400)
+      assert.equal((await send('GET', '/v1/secret/data/admin/root')).statusCode, 404)
+      assert.equal(
+        (await send('POST', '/v1/transit/encrypt/nokey', '{"plaintext":"dHJhbnNpdC1tYXJrZXI="}')).statusCode,
+        400,
+      )
+    } finally {
+      await logged.close()
+    }
+    const log = lines.join('')
+    assert.ok(lines.length > 0, 'requests were logged')
+    const secretPart = scoped.slice(scoped.lastIndexOf('_') + 1)
+    assert.ok(!log.includes(secretPart), 'no token in the request log')
+    assert.ok(!log.includes('kv-marker-4242') && !log.includes('dHJhbnNpdC1tYXJrZXI='), log)
+    const events = JSON.stringify(
+      await t()
+        .db.kysely.selectFrom('audit_events')
+        .select(['action', 'details'])
+        .where('org_id', '=', org.orgId)
+        .execute(),
+    )
+    for (const marker of [secretPart, 'kv-marker-4242', 'p-1234', 's-777', 'dHJhbnNpdC1tYXJrZXI='])
+      assert.ok(!events.includes(marker), `no ${marker} in the audit log`)
   })
 })
