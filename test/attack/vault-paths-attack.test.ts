@@ -360,6 +360,18 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
       ),
     )
     assert.deepEqual(created.map((r) => r.status).sort(), [200, 400], created.map((r) => r.text).join('\n'))
+    const refused = created.find((r) => r.status === 400)
+    assert.deepEqual(refused?.body.errors, ['check-and-set parameter did not match the current version'])
+    // Without cas, concurrent first writes are all stored, one after the other, as Vault does.
+    const unguarded = await Promise.all(
+      ['a', 'b', 'c'].map((n) => vault('POST', '/v1/secret/data/payments/cas-free', scoped, { body: { data: { n } } })),
+    )
+    assert.deepEqual(
+      unguarded.map((r) => r.status),
+      [200, 200, 200],
+      unguarded.map((r) => r.text).join('\n'),
+    )
+    assert.deepEqual(unguarded.map((r) => r.body.data.version).sort(), [1, 2, 3])
   })
 
   it('a path-scoped approver cannot open a diagnostic grant beyond its own paths (nothing derived exceeds its maker)', async () => {

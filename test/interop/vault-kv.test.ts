@@ -251,17 +251,23 @@ forEachEngine('Vault-compatible API: KV version 2', (engine) => {
       'scoped/pay/one',
     )
     const before = await vaultState()
-    for (const [method, url, body] of [
-      ['GET', '/v1/secret/data/scoped/hr/payroll', undefined],
-      ['GET', '/v1/secret/metadata/scoped/hr/payroll', undefined],
-      ['POST', '/v1/secret/delete/scoped/hr/payroll', { versions: [1] }],
-      ['POST', '/v1/secret/destroy/scoped/hr/payroll', { versions: [1] }],
-      ['DELETE', '/v1/secret/data/scoped/hr/payroll', undefined],
-      ['DELETE', '/v1/secret/metadata/scoped/hr/payroll', undefined],
-      ['POST', '/v1/secret/metadata/scoped/hr/payroll', { custom_metadata: { a: 'b' } }],
+    // Exactly what a path with no secret gets: 404 for reads and metadata, 204 (no change, as Vault) for deletes.
+    for (const [method, url, body, status] of [
+      ['GET', '/v1/secret/data/scoped/hr/payroll', undefined, 404],
+      ['GET', '/v1/secret/metadata/scoped/hr/payroll', undefined, 404],
+      ['POST', '/v1/secret/delete/scoped/hr/payroll', { versions: [1] }, 204],
+      ['POST', '/v1/secret/destroy/scoped/hr/payroll', { versions: [1] }, 204],
+      ['DELETE', '/v1/secret/data/scoped/hr/payroll', undefined, 204],
+      ['DELETE', '/v1/secret/metadata/scoped/hr/payroll', undefined, 204],
+      ['POST', '/v1/secret/metadata/scoped/hr/payroll', { custom_metadata: { a: 'b' } }, 404],
     ] as const) {
       const answer = await call(method, url, { token: scoped, ...(body === undefined ? {} : { body }) })
-      assert.equal(answer.status, 404, `${method} ${url}: ${JSON.stringify(answer.body)}`)
+      const absent = await call(method, url.replace('hr/payroll', 'pay/absent'), {
+        token: scoped,
+        ...(body === undefined ? {} : { body }),
+      })
+      assert.equal(answer.status, status, `${method} ${url}: ${JSON.stringify(answer.body)}`)
+      assert.deepEqual([answer.status, answer.body], [absent.status, absent.body], `${method} ${url}`)
     }
     const write = await call('POST', '/v1/secret/data/scoped/hr/new', { token: scoped, body: { data: { a: 'b' } } })
     assert.equal(write.status, 403, JSON.stringify(write.body))
