@@ -461,6 +461,9 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
       assert.equal((await send('GET', '/v1/secret/data/payments/logged?version=1')).statusCode, 200)
       assert.equal((await send('POST', '/v1/secret/data/payments/logged', '{"data":{"pin":')).statusCode, 400)
       assert.equal((await send('GET', '/v1/secret/data/admin/root')).statusCode, 404)
+      // A credential pasted into the path by mistake: a KV path like any other, never logged.
+      assert.equal((await send('GET', `/v1/secret/data/${scoped}`)).statusCode, 404)
+      assert.equal((await send('GET', `/v1/no-such-route/${scoped}`)).statusCode, 404)
       assert.equal(
         (await send('POST', '/v1/transit/encrypt/nokey', '{"plaintext":"dHJhbnNpdC1tYXJrZXI="}')).statusCode,
         400,
