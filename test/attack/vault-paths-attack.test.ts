@@ -486,4 +486,45 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
     for (const marker of [secretPart, 'kv-marker-4242', 'p-1234', 's-777', 'dHJhbnNpdC1tYXJrZXI='])
       assert.ok(!events.includes(marker), `no ${marker} in the audit log`)
   })
+
+  it('a path-scoped owner cannot narrow, demote, suspend or remove the last unrestricted owner (the org would lose its other secrets for good)', async () => {
+    const lonely = await createCustomerOrg(t(), provider, 'Lockout Org', 'owner@lockout.test')
+    const invited = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${lonely.orgId}/invitations`,
+      token: lonely.ownerToken,
+      body: { email: 'scoped-owner@lockout.test', role: 'owner', secretPaths: ['payments/*'] },
+    })
+    assert.equal(invited.status, 201, invited.text)
+    const accepted = await t().request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      body: { token: invited.body.token, password: PASSWORD },
+    })
+    assert.equal(accepted.status, 201, accepted.text)
+    const scopedOwner = accepted.body.apiToken as string
+    const members = await t().request({
+      method: 'GET',
+      url: `/v1/orgs/${lonely.orgId}/members`,
+      token: lonely.ownerToken,
+    })
+    const first = (members.body.members as Body[]).find((m) => m.email === 'owner@lockout.test')?.userId as string
+    const before = await fingerprint(t())
+    for (const [method, tail, body] of [
+      ['PATCH', `/members/${first}`, { role: 'owner', secretPaths: ['payments/*'] }],
+      ['PATCH', `/members/${first}`, { role: 'admin', secretPaths: ['payments/*'] }],
+      ['POST', `/members/${first}/suspend`, {}],
+      ['DELETE', `/members/${first}`, undefined],
+    ] as const) {
+      const response = await t().request({
+        method,
+        url: `/v1/orgs/${lonely.orgId}${tail}`,
+        token: scopedOwner,
+        ...(body === undefined ? {} : { body }),
+      })
+      assert.equal(response.status, 409, `${method} ${tail}: ${response.text}`)
+      assert.equal(response.body.code, 'LAST_OWNER')
+    }
+    assert.equal(await fingerprint(t()), before)
+  })
 })
