@@ -278,6 +278,9 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
     assert.equal((await vault('POST', '/v1/transit/keys/mdv', owner)).status, 200)
     const v1 = (await vault('POST', '/v1/transit/encrypt/mdv', owner, { body: { plaintext: 'c2VjcmV0' } })).body.data
       .ciphertext as string
+    const hmacV1 = (await vault('POST', '/v1/transit/hmac/mdv', owner, { body: { input: 'c2VjcmV0' } })).body.data
+      .hmac as string
+    assert.match(hmacV1, /^vault:v1:/)
     assert.equal((await vault('POST', '/v1/transit/keys/mdv/rotate', owner)).status, 200)
     const cfg = await vault('POST', '/v1/transit/keys/mdv/config', owner, { body: { min_decryption_version: 2 } })
     assert.ok(cfg.status < 300, cfg.text)
@@ -294,6 +297,11 @@ forEachEngine('attack: secrets by path and the Vault-compatible listener', (engi
       const response = await vault('POST', url, owner, { body })
       assert.equal(response.status, 400, `${url} ${JSON.stringify(body)}: ${response.text}`)
       assert.ok(!response.text.includes('c2VjcmV0'), response.text)
+    }
+    for (const body of [{ input: 'c2VjcmV0', hmac: hmacV1 }, { batch_input: [{ input: 'c2VjcmV0', hmac: hmacV1 }] }]) {
+      const verified = await vault('POST', '/v1/transit/verify/mdv', owner, { body })
+      assert.ok(verified.status === 400 || verified.body.data?.valid === false, verified.text)
+      assert.ok(!verified.text.includes('"valid":true'), verified.text)
     }
     const sign = await vault('POST', '/v1/transit/sign/mdv', owner, { body: { input: 'c2VjcmV0' } })
     assert.equal(sign.status, 400, sign.text)
