@@ -11,6 +11,7 @@ import { BUILT_IN_ROLES, GRANTABLE, isPermission, PERMISSIONS, type Permission }
 import type { AuditService } from '../audit/audit.service.ts'
 import { assertWithinOwn, lackedBy } from '../access/bounds.ts'
 import type { VaultService } from '../vault/vault.service.ts'
+import { PATH_SCOPED_PERMISSIONS } from '../vault/secret-paths.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
 import { enqueue, membersWithRoles } from '../notify/notify.service.ts'
 import * as store from './grants.store.ts'
@@ -156,9 +157,32 @@ export function createGrantsService(deps: {
   db: Kysely<DB>
   audit: Pick<AuditService, 'append' | 'recordSeparately'>
   clock: Clock
-  vault: Pick<VaultService, 'existingIn'>
+  vault: Pick<VaultService, 'existingIn' | 'outsideScopeIn'>
 }): GrantsService {
   const { db, audit, clock, vault } = deps
+
+  /**
+   * An approver limited to secret paths (docs/secret-paths.md) opens nothing beyond them.
+   * Under a grant only revealing is limited, to the secrets it names: every other secret
+   * permission would reach every path, and each named secret must be in the approver's
+   * scope. 403 EXCEEDS_OWN_PERMISSIONS otherwise, naming no secret beyond that scope.
+   */
+  async function assertWithinOwnPaths(trx: Trx, ctx: RequestContext, asked: store.GrantRow): Promise<void> {
+    const layers = ctx.principal.secretPaths
+    if (layers.length === 0) return
+    const everywhere = asked.permissions.filter((p) => PATH_SCOPED_PERMISSIONS.has(p) && p !== 'vault:reveal')
+    if (everywhere.length > 0)
+      throw new AppError(
+        'EXCEEDS_OWN_PERMISSIONS',
+        `this grant would carry ${everywhere.join(', ')} on every secret path; yours are limited`,
+        { missingPermissions: [], secretPaths: ['*'] },
+      )
+    const outside = await vault.outsideScopeIn(trx, asked.secret_ids, layers)
+    if (outside > 0)
+      throw new AppError('EXCEEDS_OWN_PERMISSIONS', `this grant names ${outside} secret(s) outside your secret paths`, {
+        missingPermissions: [],
+      })
+  }
   const by = (ctx: RequestContext) => `${ctx.principal.kind}:${ctx.principal.id}`
 
   type Approval = Awaited<ReturnType<typeof store.approvalsOf>>[number]
@@ -479,6 +503,7 @@ export function createGrantsService(deps: {
           throw new AppError('FORBIDDEN', 'nobody approves their own access', { permission: 'grants:approve' })
         // An approver opens only what it holds itself (issue 11 K3).
         assertWithinOwn(ctx.principal, asked.permissions, 'this grant')
+        await assertWithinOwnPaths(trx, ctx, asked)
         // The org's policy now, not only when the request was made: one tightened since
         // (more approvers, a shorter longest grant) holds for requests still pending.
         const policy = await store.policyOf(trx, asked.org_id)

@@ -18,7 +18,7 @@ export function createGovernanceModule(deps: {
   audit: AuditService
   access: AccessService
   identity: IdentityService
-  vault: Pick<VaultService, 'existingIn'>
+  vault: Pick<VaultService, 'existingIn' | 'outsideScopeIn'>
   clock: Clock
   reviewCheckMs: number
   log: { error(obj: object, msg: string): void }

@@ -392,6 +392,21 @@ export function createIdentityService(deps: {
     }
   }
 
+  /**
+   * An org keeps an active owner with no secret path scope: without one, nobody could widen a
+   * scope again (nothing derived exceeds its maker) and the secrets beyond every scope would
+   * be out of everyone's reach for good. LAST_OWNER when `member` is the last such owner and
+   * would stop being one (`stays`: still an unrestricted, active owner afterwards).
+   */
+  async function guardLastUnrestrictedOwner(trx: Trx, member: store.MemberRow, stays: boolean): Promise<void> {
+    if (stays || member.role !== 'owner' || member.secret_paths !== null || member.suspended_at !== null) return
+    if ((await store.countActiveUnrestrictedOwners(trx)) <= 1)
+      throw new AppError(
+        'LAST_OWNER',
+        'an org keeps at least one active owner with no secret path scope; give another owner every path first',
+      )
+  }
+
   async function changeRoleIn(
     trx: Trx,
     ctx: RequestContext,
@@ -411,6 +426,7 @@ export function createIdentityService(deps: {
       'this member’s role',
       '/body/secretPaths',
     )
+    await guardLastUnrestrictedOwner(trx, member, role === 'owner' && paths === null)
     await store.setMemberRole(trx, userId, role, paths)
     await record(
       trx,
@@ -431,6 +447,7 @@ export function createIdentityService(deps: {
     const member = (await store.findMember(trx, userId)) as store.MemberRow
     if (member.role === 'owner' && !actsAsOwner(ctx))
       throw new AppError('FORBIDDEN', 'only an owner can remove an owner', { permission: 'owner' })
+    await guardLastUnrestrictedOwner(trx, member, false)
     const revoked = await store.revokeCredentialsOfUser(trx, userId)
     await store.deleteMembership(trx, userId)
     // Kept out: single sign-on's just-in-time provisioning must not bring them back.
@@ -952,6 +969,7 @@ export function createIdentityService(deps: {
         if (suspended && member.role === 'owner' && (await store.countActiveOwners(trx)) <= 1) {
           throw new AppError('LAST_OWNER', 'an org keeps at least one active owner')
         }
+        if (suspended) await guardLastUnrestrictedOwner(trx, member, false)
         // Resuming gives the member's role back: only a caller holding it may (issue 11 K3).
         if (!suspended && member.suspended_at !== null) {
           await access.assertAssignable(trx, ctx, member.role)

@@ -349,6 +349,18 @@ export async function countActiveOwners(trx: Trx): Promise<number> {
   return Number(row.n)
 }
 
+/** Active owners with no secret path scope (docs/secret-paths.md): those who reach every secret. */
+export async function countActiveUnrestrictedOwners(trx: Trx): Promise<number> {
+  const row = await trx
+    .selectFrom('memberships')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('role', '=', 'owner')
+    .where('suspended_at', 'is', null)
+    .where('secret_paths', 'is', null)
+    .executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
 /** Whether a member of the org other than `userId`, not suspended, holds one of `roles`: through memberships_org_role, the roles' members only. */
 export async function anotherActiveMember(
   trx: Trx,

@@ -21,6 +21,16 @@ import { AppError } from '../../errors.ts'
 /** A principal's scope: one list of patterns per binding; empty: unrestricted. */
 export type SecretPathLayers = readonly (readonly string[])[]
 
+/** The permissions a path scope limits (docs/secret-paths.md): the role says what, the patterns say where. */
+export const PATH_SCOPED_PERMISSIONS: ReadonlySet<string> = new Set([
+  'secrets:read',
+  'secrets:write',
+  'secrets:delete',
+  'secrets:check',
+  'secrets:report',
+  'vault:reveal',
+])
+
 /** At most this many patterns on one binding. */
 export const MAX_PATTERNS = 50
 /** A pattern is a name (at most 128 characters) with an optional `/*`. */

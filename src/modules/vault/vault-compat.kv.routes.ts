@@ -5,6 +5,7 @@ import { AppError } from '../../errors.ts'
 import { ctxOf } from '../../http/route-helpers.ts'
 import type { KvService } from './vault.kv.ts'
 import { envelope, vaultError } from './vault-compat.http.ts'
+import { MAX_SECRET_VERSION } from './vault.types.ts'
 
 /** The KV version 2 mount: Vault's default (`secret/`), the only one Custodian serves. */
 export const KV_MOUNT = 'secret'
@@ -22,12 +23,14 @@ export const KV_READ_REASON = 'Vault API read (KV version 2)'
 // Vault ignores fields it does not know.
 const Open = { additionalProperties: true } as const
 const Wildcard = Type.Object({ '*': Type.String() })
-const Versions = Type.Array(Type.Integer({ minimum: 1, maximum: 2_147_483_647 }), { minItems: 1, maxItems: 100 })
+const Versions = Type.Array(Type.Integer({ minimum: 1, maximum: MAX_SECRET_VERSION }), { minItems: 1, maxItems: 100 })
 const VersionsBody = Type.Object({ versions: Versions }, Open)
 const WriteBody = Type.Object(
   {
     data: Type.Record(Type.String(), Type.Unknown()),
-    options: Type.Optional(Type.Object({ cas: Type.Optional(Type.Integer({ minimum: 0 })) }, Open)),
+    options: Type.Optional(
+      Type.Object({ cas: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SECRET_VERSION })) }, Open),
+    ),
   },
   Open,
 )
@@ -43,6 +46,11 @@ const MetadataBody = Type.Object(
 
 /** `path` as a KV secret's name; 400 for anything a secret may not be called. */
 function kvPath(raw: string): string {
+  // As Vault: no parent references. A proxy or client that normalises `a/../b` would reach another secret.
+  if (raw.split('/').some((segment) => segment === '.' || segment === '..'))
+    throw new AppError('VALIDATION_FAILED', 'path cannot contain parent references', {
+      errors: [{ path: '/params/path', message: 'no `.` or `..` segments' }],
+    })
   if (raw.length > KV_PATH_MAX || !KV_PATH.test(raw))
     throw new AppError('VALIDATION_FAILED', 'invalid KV path: segments of letters, digits, . _ - joined by /', {
       errors: [{ path: '/params/path', message: `must be a secret name of at most ${KV_PATH_MAX} characters` }],
@@ -126,7 +134,10 @@ export function vaultKvRoutes(deps: { kv: KvService }): FastifyPluginAsyncTypebo
       config: { access: { permission: 'vault:reveal' }, stepUp: true, errorPage },
       schema: {
         params: Wildcard,
-        querystring: Type.Object({ version: Type.Optional(Type.Integer({ minimum: 0 })) }, Open),
+        querystring: Type.Object(
+          { version: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_SECRET_VERSION })) },
+          Open,
+        ),
       },
       handler: async (request, reply) => {
         const path = kvPath(request.params['*'])

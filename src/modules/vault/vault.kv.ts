@@ -168,16 +168,25 @@ export function createKvService(deps: {
 
     async write(ctx, path, data, cas) {
       const value = canonicalize(data) as string
-      const secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, ctx, path, true))
+      let secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, ctx, path, true))
       if (secret === undefined) {
         if (cas !== undefined && cas !== 0) throw casMismatch()
-        const created = await vault.create(ctx, {
-          name: path,
-          type: 'generic',
-          value,
-          metadata: { format: KV_FORMAT } satisfies KvSettings,
-        })
-        return { ...emptyMetadata(created.createdAt), version: 1 }
+        try {
+          const created = await vault.create(ctx, {
+            name: path,
+            type: 'generic',
+            value,
+            metadata: { format: KV_FORMAT } satisfies KvSettings,
+          })
+          return { ...emptyMetadata(created.createdAt), version: 1 }
+        } catch (error) {
+          // Another write made the path first. With cas 0 ("only if absent") that is a
+          // mismatch; without cas, Vault stores this write as the next version.
+          if (!(isAppError(error) && error.code === 'CONFLICT')) throw error
+          if (cas === 0) throw casMismatch()
+          secret = await withOrg(db, ctx.orgId, (trx) => kvSecret(trx, ctx, path, true))
+          if (secret === undefined) throw error
+        }
       }
       if ((secret.metadata as Partial<KvSettings>).cas_required === true && cas === undefined)
         throw new AppError('VALIDATION_FAILED', 'check-and-set parameter required for this call')

@@ -28,6 +28,7 @@ import {
   CreateSecretBody,
   NewVersionBody,
   RevealBody,
+  MAX_SECRET_VERSION,
   RevealViewSchema,
   SecretViewSchema,
   VersionViewSchema,
@@ -35,7 +36,10 @@ import {
 
 const tags = ['vault']
 const SecretParams = Type.Object({ orgId: Uuid, secretId: Uuid }, Strict)
-const VersionParams = Type.Object({ orgId: Uuid, secretId: Uuid, version: Type.Integer({ minimum: 1 }) }, Strict)
+const VersionParams = Type.Object(
+  { orgId: Uuid, secretId: Uuid, version: Type.Integer({ minimum: 1, maximum: MAX_SECRET_VERSION }) },
+  Strict,
+)
 const vaultErrors = { ...errorResponses('org'), 410: ProblemRef }
 
 const SealStatusSchema = Type.Object({

@@ -22,7 +22,7 @@ import {
   type VersionView,
 } from './vault.types.ts'
 import { notReadOnlyMessage, type CheckResult } from './vault.connectors.ts'
-import { pathAllowed } from './secret-paths.ts'
+import { pathAllowed, type SecretPathLayers } from './secret-paths.ts'
 
 /**
  * Secrets: each version's value is encrypted with its own data key (AES-256-GCM, AAD
@@ -106,6 +106,11 @@ export interface VaultService {
   removeIn(trx: Trx, ctx: RequestContext, id: string): Promise<void>
   /** Module use: which of `ids` are secrets of the transaction's org (another org's are not). */
   existingIn(trx: Trx, ids: readonly string[]): Promise<Set<string>>
+  /**
+   * Module use: how many of `ids`, secrets of the transaction's org, are outside the path
+   * scope `layers` (a count: the names beyond a caller's scope are not its to read).
+   */
+  outsideScopeIn(trx: Trx, ids: readonly string[], layers: SecretPathLayers): Promise<number>
 }
 
 const VALUE_PURPOSE = 'secret-value'
@@ -326,6 +331,9 @@ export function createVaultService(deps: {
 
   return {
     async create(ctx, input) {
+      // A name is a key, not a file path; but a proxy, a client or a person reading `a/../b` may take it for `b`.
+      if (input.name.split('/').some((segment) => segment === '.' || segment === '..'))
+        throw invalid('/body/name', 'a secret name has no `.` or `..` segments')
       // A name is not a secret: the refusal names the path, as Vault's "permission denied" does not.
       if (!pathAllowed(ctx.principal.secretPaths, input.name))
         throw new AppError('FORBIDDEN', `${input.name} is outside the secret paths you may write`, {
@@ -582,6 +590,11 @@ export function createVaultService(deps: {
 
     async existingIn(trx, ids) {
       return new Set(ids.length === 0 ? [] : await store.secretIdsAmong(trx, ids))
+    },
+
+    async outsideScopeIn(trx, ids, layers) {
+      if (ids.length === 0 || layers.length === 0) return 0
+      return (await store.secretNamesAmong(trx, ids)).filter((name) => !pathAllowed(layers, name)).length
     },
 
     async keepValue(trx, ctx, input) {

@@ -56,6 +56,11 @@ export async function secretIdsAmong(trx: Trx, ids: readonly string[]): Promise<
   return (await trx.selectFrom('secrets').select('id').where('id', 'in', ids).execute()).map((r) => r.id)
 }
 
+/** The names of the secrets among `ids` in the transaction's org. */
+export async function secretNamesAmong(trx: Trx, ids: readonly string[]): Promise<string[]> {
+  return (await trx.selectFrom('secrets').select('name').where('id', 'in', ids).execute()).map((r) => r.name)
+}
+
 /** A secret and one of its versions (the current one by default) in one round trip. */
 export async function findSecretWithVersion(
   trx: Trx,

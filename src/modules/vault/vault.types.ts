@@ -43,6 +43,9 @@ export const CreateSecretBody = Type.Object(
   },
   Strict,
 )
+/** Version numbers are PostgreSQL `integer`s: a larger one in a request is refused (400), never a server error. */
+export const MAX_SECRET_VERSION = 2_147_483_647
+
 export const NewVersionBody = Type.Object({ value: SecretValue }, Strict)
 export const RevealBody = Type.Object(
   {
@@ -51,7 +54,7 @@ export const RevealBody = Type.Object(
       maxLength: 500,
       description: 'why the value is needed; recorded in the audit log',
     }),
-    version: Type.Optional(Type.Integer({ minimum: 1 })),
+    version: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SECRET_VERSION })),
   },
   Strict,
 )
