@@ -225,7 +225,7 @@ forEachEngine('the day-to-day CLI against a running service', (engine) => {
     assert.equal((await login(world.viewerToken)).code, 0)
     const refused = await cli(['secrets', 'get', 'app/api-key'])
     assert.equal(refused.code, 1)
-    assert.match(refused.stderr, /custodian: FORBIDDEN: .*\(HTTP 403\)\n\s+missing permission: secrets:read/)
+    assert.match(refused.stderr, /custodian: FORBIDDEN: .*\(HTTP 403\)\n\s+missing permission: vault:reveal/)
     const out = await cli(['logout'])
     assert.match(out.stdout, /Logged out/)
     const after = await cli(['secrets', 'list'])

@@ -347,7 +347,7 @@ describe('web console: transit keys and org keys', () => {
       assert.equal(await page.getByRole('button', { name: 'Create key' }).count(), 0)
       assert.equal(await page.getByRole('button', { name: 'Decrypt', exact: true }).count(), 0)
       await page
-        .getByText(/Creating and rotating keys needs the permission “Create and rotate named encryption keys/)
+        .getByText(/Creating and rotating keys needs the permission “Create, rotate and configure named keys/)
         .waitFor()
       await assertAccessible(page, 'the transit keys page, read only')
 

@@ -294,6 +294,14 @@ const ROUTES: GetRoute[] = [
     url: (f, s) => `${O(f, s)}/siem/destinations/${f.destination[s]}/dead-letters?cursor=${NEWEST_CURSOR}`,
   },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/versions', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/versions` },
+  // The same secret by its path, and the list by a prefix (a range of the name index).
+  { path: '/v1/orgs/{orgId}/secrets/by-path', url: (f, s) => `${O(f, s)}/secrets/by-path?path=fixture` },
+  {
+    path: '/v1/orgs/{orgId}/secrets/by-path/versions',
+    url: (f, s) => `${O(f, s)}/secrets/by-path/versions?path=fixture`,
+  },
+  { path: '/v1/orgs/{orgId}/secrets', variant: 'prefix', url: (f, s) => `${O(f, s)}/secrets?prefix=fix` },
+  { path: '/v1/orgs/{orgId}/transit/keys/{name}', url: (f, s) => `${O(f, s)}/transit/keys/fixture` },
   { path: '/v1/orgs/{orgId}/secrets/{secretId}/rotation', url: (f, s) => `${O(f, s)}/secrets/${f.secret[s]}/rotation` },
   // The tree: proofs across the whole history, a full hash tile and an entry bundle.
   {
@@ -458,6 +466,7 @@ async function buildFixture(app: TestApp): Promise<Fixture> {
   const one = async (org: Org) => {
     const secret = (await call(org, 'POST', '/secrets', { name: 'fixture', type: 'api_key', value: 'fixture-value' }))
       .id as string
+    await call(org, 'POST', '/transit/keys', { name: 'fixture' })
     const grant = (
       await app.request({
         method: 'POST',

@@ -38,6 +38,8 @@ const EXEMPT: Record<string, string> = {
     'a database credential’s host: Custodian connects there with the credential given in the same body (checking it, rotating it with a password it makes for that database), nothing else of the org',
   'POST /v1/orgs/{orgId}/secrets/{secretId}/versions':
     'a database credential’s new version: its host is reached with the credential given in the same body only, as on creation',
+  'POST /v1/orgs/{orgId}/secrets/by-path/versions':
+    'the same new version, named by path instead of id: its host is reached with the credential given in the same body only',
 }
 
 interface Case {

@@ -11,6 +11,9 @@ const ROUTES: Record<string, string> = {
   'GET /v1/orgs/:orgId/secrets/:secretId/rotation': 'read a secret’s rotation',
   'POST /v1/orgs/:orgId/secrets/:secretId/reveal': 'revealed a secret’s value',
   'POST /v1/orgs/:orgId/secrets/:secretId/check': 'checked a secret',
+  'GET /v1/orgs/:orgId/secrets/by-path': 'read a secret',
+  'GET /v1/orgs/:orgId/secrets/by-path/versions': 'listed a secret’s versions',
+  'POST /v1/orgs/:orgId/secrets/by-path/reveal': 'revealed a secret’s value',
   'GET /v1/orgs/:orgId/members': 'listed members',
   'GET /v1/orgs/:orgId/roles': 'listed roles',
   'GET /v1/orgs/:orgId/service-accounts': 'listed service accounts',
@@ -20,6 +23,7 @@ const ROUTES: Record<string, string> = {
   'GET /v1/orgs/:orgId/audit/status': 'read the audit log’s status',
   'GET /v1/orgs/:orgId/keys': 'listed org keys',
   'GET /v1/orgs/:orgId/transit/keys': 'listed transit keys',
+  'GET /v1/orgs/:orgId/transit/keys/:name': 'read a transit key',
   'GET /v1/orgs/:orgId/alerts': 'listed alerts',
   'GET /v1/orgs/:orgId/alert-rules': 'read the alert rules',
   'GET /v1/orgs/:orgId/incidents': 'listed incidents',
@@ -53,6 +57,9 @@ const ON_SECRET: Record<string, (name: string) => string> = {
   'GET /v1/orgs/:orgId/secrets/:secretId/rotation': (name) => `read the rotation of the secret ${name}`,
   'POST /v1/orgs/:orgId/secrets/:secretId/reveal': (name) => `revealed the secret ${name}`,
   'POST /v1/orgs/:orgId/secrets/:secretId/check': (name) => `checked the secret ${name}`,
+  'GET /v1/orgs/:orgId/secrets/by-path': (name) => `read the secret ${name}`,
+  'GET /v1/orgs/:orgId/secrets/by-path/versions': (name) => `listed the versions of the secret ${name}`,
+  'POST /v1/orgs/:orgId/secrets/by-path/reveal': (name) => `revealed the secret ${name}`,
 }
 
 /**
