@@ -25,6 +25,7 @@ import { Problem } from './http/schemas.ts'
 import { createAccessModule } from './modules/access/index.ts'
 import { createAuditModule } from './modules/audit/index.ts'
 import { createIdentityModule } from './modules/identity/index.ts'
+import { CREDENTIALS_CHANNEL } from './db/migrations/0063_credential_epochs.ts'
 import { createVaultModule } from './modules/vault/index.ts'
 import { createGovernanceModule } from './modules/governance/index.ts'
 import { createPrivacyModule } from './modules/privacy/index.ts'
@@ -138,6 +139,14 @@ export async function buildApp(deps: AppDeps) {
     registerMetricsHooks(app, metrics)
     app.addHook('onClose', async () => metrics.close())
   }
+  // Credentials each process caches are dropped when the database notifies a change (issue 18).
+  const credentialNotices = await database.listen(
+    CREDENTIALS_CHANNEL,
+    (orgId) => identity.auth.credentialsChanged(orgId),
+    () => identity.auth.forgetCredentials(),
+  )
+  identity.auth.followCredentialNotices(credentialNotices)
+  app.addHook('onClose', async () => credentialNotices.stop())
   await ensureShredRing(shredRing, database.kysely)
   // P8.2: every org of this database is this region's (unpinned ones are pinned now), or nothing is served.
   const pinned = await pinOrgs(database.kysely, config.residency?.region, (trx, orgId, region) =>

@@ -250,6 +250,12 @@ export interface Config {
     readonly sessionIdleMinutes: number
     readonly sessionAbsoluteHours: number
     /**
+     * Credentials (API tokens, sessions) each process keeps after checking them, re-confirmed
+     * by every request in the statement that opens its transaction (docs/operations.md,
+     * "Credential cache"); 0 reads every credential from the database on every request.
+     */
+    readonly credentialCacheEntries: number
+    /**
      * Brute-force throttling of password and second-factor checks, by (account, address),
      * address and account — never an account lockout (docs/authentication.md).
      */
@@ -319,6 +325,7 @@ const KNOWN_KEYS = new Set([
   'DATABASE_URL',
   'CUSTODIAN_DB_POOL_SIZE',
   'CUSTODIAN_DB_PREPARED_STATEMENTS',
+  'CUSTODIAN_CREDENTIAL_CACHE_ENTRIES',
   'CUSTODIAN_PGLITE_TEMPLATE',
   'CUSTODIAN_HOST',
   'CUSTODIAN_HTTPS_PORT',
@@ -672,6 +679,7 @@ export function loadConfig(env: Source = process.env): Config {
     auth: {
       sessionIdleMinutes: int('CUSTODIAN_SESSION_IDLE_MINUTES', 30, 1, 24 * 60),
       sessionAbsoluteHours: int('CUSTODIAN_SESSION_ABSOLUTE_HOURS', 12, 1, 24 * 30),
+      credentialCacheEntries: int('CUSTODIAN_CREDENTIAL_CACHE_ENTRIES', 10_000, 0, 1_000_000),
       throttle: {
         pairFreeFailures: int('CUSTODIAN_LOGIN_FREE_FAILURES', 5, 1, 1000),
         addressFreeFailures: int('CUSTODIAN_LOGIN_ADDRESS_FREE_FAILURES', 50, 1, 1_000_000),

@@ -32,6 +32,21 @@ export interface Database {
    * the process that has it open, so it is consistent (backups, src/modules/ops/backup/).
    */
   dumpDataDir?(): Promise<Blob>
+  /**
+   * Listens on a `NOTIFY` channel: `onMessage` with each payload, once committed — and, on
+   * PostgreSQL, also as soon as one of this process's connections raises the notice
+   * `<channel>:<payload>` (before its commit). On PostgreSQL a connection of its own,
+   * opened again after it drops; `onReset` is called
+   * whenever notifications may have been missed (the connection dropped; it is called
+   * again when listening resumes) and `connected` tells whether they arrive now. Resolves
+   * once listening (or, on PostgreSQL, once the first attempt ended); the function it
+   * resolves to stops listening.
+   */
+  listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onReset: () => void,
+  ): Promise<{ connected(): boolean; stop(): Promise<void> }>
   close(): Promise<void>
 }
 
@@ -165,6 +180,11 @@ async function wrapPGlite(
     engine: 'pglite',
     kysely,
     dumpDataDir: () => pglite.dumpDataDir('gzip'),
+    async listen(channel, onMessage) {
+      // In the process: a notification is delivered after the statement that committed it.
+      const unlisten = await pglite.listen(channel, onMessage)
+      return { connected: () => true, stop: () => unlisten() }
+    },
     async close() {
       try {
         await kysely.destroy()
@@ -215,8 +235,13 @@ async function openPostgres(
   // A connection the server drops (restart, failover, terminate) must not crash the
   // process: the query in flight fails (answered 503), the pool discards the client.
   pool.on('error', () => {})
+  // Notices raised on the pool's connections (`RAISE NOTICE '<channel>:<payload>'`), to `listen`.
+  const notices = new Set<(text: string) => void>()
   pool.on('connect', (client) => {
     client.on('error', () => {})
+    client.on('notice', (notice) => {
+      for (const deliver of notices) deliver(notice.message ?? '')
+    })
     if (preparedStatements) prepareStatements(client, PREPARED_STATEMENTS_PER_CONNECTION)
   })
   const kysely = new Kysely<DB>({ dialect: wrap(new PostgresDialect({ pool })) })
@@ -227,8 +252,87 @@ async function openPostgres(
     kysely,
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max }),
     url,
+    async listen(channel, onMessage, onReset) {
+      // The process's own changes, from the connection that makes them, as it makes them;
+      // everyone's, from the notification at commit.
+      const prefix = `${channel}:`
+      const own = (text: string) => {
+        if (text.startsWith(prefix)) onMessage(text.slice(prefix.length))
+      }
+      notices.add(own)
+      const listening = await listenOnPostgres(url, types, connectTimeoutMs, channel, onMessage, onReset)
+      return {
+        connected: () => listening.connected(),
+        async stop() {
+          notices.delete(own)
+          await listening.stop()
+        },
+      }
+    },
     async close() {
       await kysely.destroy()
+    },
+  }
+}
+
+/** How long a dropped listening connection waits before connecting again, in ms. */
+const LISTEN_RETRY_MS = 1_000
+
+/**
+ * `LISTEN` on a connection of its own (a pooled one would be handed to other work), kept
+ * open: after it drops (a restart, a failover), `onReset` and a new connection a second
+ * later. Channel names are identifiers of ours, never a caller's.
+ */
+async function listenOnPostgres(
+  url: string,
+  types: pg.CustomTypesConfig,
+  connectTimeoutMs: number,
+  channel: string,
+  onMessage: (payload: string) => void,
+  onReset: () => void,
+): Promise<{ connected(): boolean; stop(): Promise<void> }> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(channel)) throw new Error('listen: channel is not a plain identifier')
+  let client: pg.Client | undefined
+  let live = false
+  let stopped = false
+  let retry: NodeJS.Timeout | undefined
+  const dropped = (which: pg.Client) => {
+    if (client !== which) return
+    client = undefined
+    live = false
+    onReset()
+    which.end().catch(() => {})
+    if (!stopped) retry = setTimeout(() => void connect(), LISTEN_RETRY_MS)
+  }
+  async function connect(): Promise<void> {
+    const next = new pg.Client({ connectionString: url, types, connectionTimeoutMillis: connectTimeoutMs })
+    client = next
+    next.on('error', () => dropped(next))
+    next.on('end', () => dropped(next))
+    next.on('notification', (message) => {
+      if (message.channel === channel && message.payload !== undefined) onMessage(message.payload)
+    })
+    try {
+      await next.connect()
+      await next.query(`LISTEN ${channel}`)
+      if (client !== next) return
+      live = true
+      // Whatever changed while nobody listened is dropped now.
+      onReset()
+    } catch {
+      dropped(next)
+    }
+  }
+  await connect()
+  return {
+    connected: () => live,
+    async stop() {
+      stopped = true
+      clearTimeout(retry)
+      const last = client
+      client = undefined
+      live = false
+      await last?.end().catch(() => {})
     },
   }
 }

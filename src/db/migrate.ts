@@ -61,6 +61,7 @@ import * as orgRegion from './migrations/0059_org_region.ts'
 import * as secretVersionSoftDelete from './migrations/0060_secret_version_soft_delete.ts'
 import * as secretPaths from './migrations/0061_secret_paths.ts'
 import * as transitComplete from './migrations/0062_transit_complete.ts'
+import * as credentialEpochs from './migrations/0063_credential_epochs.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -124,6 +125,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0060_secret_version_soft_delete': secretVersionSoftDelete,
   '0061_secret_paths': secretPaths,
   '0062_transit_complete': transitComplete,
+  '0063_credential_epochs': credentialEpochs,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

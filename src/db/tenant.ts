@@ -1,5 +1,12 @@
 import { sql, type Kysely, type Transaction } from 'kysely'
 import type { DB } from './schema.ts'
+import {
+  confirmCredential,
+  type CredentialCheck,
+  epochExpression,
+  isEpochMoved,
+  pendingCredentialCheck,
+} from './credential-epoch.ts'
 
 export type Trx = Transaction<DB>
 
@@ -21,20 +28,60 @@ export async function withOrg<T>(db: Kysely<DB>, orgId: string, fn: (trx: Trx) =
   if (!UUID.test(orgId)) throw new Error('withOrg: org id is not a UUID')
   const refused = NOT_SERVED.get(db)?.refusal(orgId)
   if (refused !== undefined) throw refused
+  // A request on a cached credential: its epoch is checked in the same statement as the
+  // tenant settings (src/db/credential-epoch.ts). If it moved, nothing ran: the credential is
+  // read afresh (refusing the request if it changed) and the transaction starts again.
+  const check = pendingCredentialCheck()
+  const epoch = check === undefined ? '' : `, ${epochExpression(check)}`
+  try {
+    const result = await begin(db, orgId, epoch, fn, check)
+    return result
+  } catch (error) {
+    if (!(error instanceof EpochMoved) || check === undefined) throw error
+    await check.refresh()
+    return withOrg(db, orgId, fn)
+  }
+}
+
+/** The opening statement failed on the credential's epoch: `fn` has not run. */
+class EpochMoved extends Error {}
+
+async function begin<T>(
+  db: Kysely<DB>,
+  orgId: string,
+  epoch: string,
+  fn: (trx: Trx) => Promise<T>,
+  check: CredentialCheck | undefined,
+): Promise<T> {
+  const opened = () => {
+    if (check !== undefined) check.state = 'confirmed'
+  }
+  const moved = (error: unknown): never => {
+    throw isEpochMoved(error) ? new EpochMoved('the credential changed', { cause: error }) : error
+  }
   if (!ONE_ROUND_TRIP_BEGIN.has(db)) {
     return db.transaction().execute(async (trx) => {
-      await sql`SELECT set_config('custodian.org_id', ${orgId}, true), set_config('role', ${APP_ROLE}, true)`.execute(
-        trx,
-      )
+      await sql`SELECT set_config('custodian.org_id', ${orgId}, true), set_config('role', ${APP_ROLE}, true)${sql.raw(epoch)}`
+        .execute(trx)
+        .catch(moved)
+      opened()
       return fn(trx)
     })
   }
   // PostgreSQL over the network: BEGIN and the tenant settings in one round trip (a
   // simple-protocol batch; the org id is a checked UUID, so inlining it is safe).
   return db.connection().execute(async (connection) => {
-    await sql
-      .raw(`BEGIN; SELECT set_config('custodian.org_id', '${orgId}', true), set_config('role', '${APP_ROLE}', true)`)
-      .execute(connection)
+    try {
+      await sql
+        .raw(
+          `BEGIN; SELECT set_config('custodian.org_id', '${orgId}', true), set_config('role', '${APP_ROLE}', true)${epoch}`,
+        )
+        .execute(connection)
+    } catch (error) {
+      await sql`ROLLBACK`.execute(connection).catch(() => {})
+      moved(error)
+    }
+    opened()
     let result: T
     try {
       result = await fn(connection as unknown as Trx)
@@ -101,6 +148,8 @@ export function preferOneRoundTripBegin(db: Kysely<DB>): void {
  * org, the audit sequencer. Name each use in the caller's comment.
  */
 export async function withOwner<T>(db: Kysely<DB>, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  // A request on a cached credential not yet confirmed: confirm it before anything runs.
+  await confirmCredential(db)
   return db.transaction().execute(fn)
 }
 

@@ -12,9 +12,13 @@ import { sendProblem, toAppError } from './problem.ts'
 import type { ViewerService, ViewerSession } from '../modules/audit/viewer.service.ts'
 import type { OrgServedGuard } from '../modules/audit/rollback.service.ts'
 import { canonicalOrgId, orgIdDigest, type Residency } from '../modules/ops/residency.ts'
+import { type CredentialCheck, runWithCredentialCheck } from '../db/credential-epoch.ts'
+import type { Permission } from '../modules/access/permissions.ts'
 
 export const SESSION_COOKIE = '__Host-custodian_session'
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+/** A cached credential does not act under a diagnostic grant: read it from the database. */
+const CACHED_COPY_NOT_ENOUGH = new Error('a cached credential is not used to act in another org')
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
@@ -29,7 +33,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 export function registerAccessControl(
   app: FastifyInstance,
   deps: {
-    auth: Pick<AuthService, 'authenticate' | 'providerOrgId'>
+    auth: Pick<AuthService, 'authenticate' | 'providerOrgId'> & Partial<Pick<AuthService, 'credentialCheck'>>
     audit: Pick<AuditService, 'recordSeparately'>
     grants?: Pick<GrantsService, 'resolveForUse' | 'recordUse'>
     usage?: Pick<UsageRecorder, 'record'>
@@ -54,6 +58,8 @@ export function registerAccessControl(
   },
 ): { publicRoutes: () => readonly string[] } {
   const { auth, audit, grants, usage, viewer, rollback, residency } = deps
+  const cachedCheck = (principal: Principal) => auth.credentialCheck?.(principal)
+  const pendingChecks = new WeakMap<FastifyRequest, CredentialCheck>()
   const vaultToken = deps.credential === 'x-vault-token'
   const limiter = new RefusalAuditLimiter(30, 60_000)
 
@@ -136,23 +142,86 @@ export function registerAccessControl(
       return
     }
 
-    const principal = await auth.authenticate(
-      vaultToken
-        ? { bearer: vaultTokenOf(request), sessionCookie: undefined, csrfHeader: undefined, unsafeMethod: true }
-        : {
-            bearer: bearerOf(request),
-            sessionCookie: request.cookies[SESSION_COOKIE],
-            csrfHeader: headerOf(request, 'x-csrf-token'),
-            unsafeMethod: !SAFE_METHODS.has(request.method),
-          },
-    )
-    if (principal === null)
-      throw new AppError(
+    const credential = vaultToken
+      ? { bearer: vaultTokenOf(request), sessionCookie: undefined, csrfHeader: undefined, unsafeMethod: true }
+      : {
+          bearer: bearerOf(request),
+          sessionCookie: request.cookies[SESSION_COOKIE],
+          csrfHeader: headerOf(request, 'x-csrf-token'),
+          unsafeMethod: !SAFE_METHODS.has(request.method),
+        }
+    const params = request.params as { orgId?: string; secretId?: string }
+    const requested = params.orgId ?? deps.requestedOrg?.(request)
+    const unauthenticated = () =>
+      new AppError(
         'UNAUTHENTICATED',
         vaultToken
           ? 'send a valid API token (cst_api_…) as X-Vault-Token'
           : 'sign in, or send a valid API token as Authorization: Bearer',
       )
+    const permission = 'permission' in access ? access.permission : undefined
+    let principal = await auth.authenticate(credential)
+    if (principal === null) throw unauthenticated()
+    let acting: Principal
+    try {
+      // A credential from the process's cache is used only to let a request in, and only in
+      // its own org: one acting under a diagnostic grant, and every refusal, is decided on
+      // the credential as the database has it now.
+      if (
+        requested !== undefined &&
+        requested.toLowerCase() !== principal.orgId &&
+        cachedCheck(principal) !== undefined
+      )
+        throw CACHED_COPY_NOT_ENOUGH
+      acting = await admit(request, principal, requested, permission)
+    } catch (error) {
+      if (cachedCheck(principal) === undefined) throw error
+      principal = await auth.authenticate(credential, { cached: false })
+      if (principal === null) throw unauthenticated()
+      acting = await admit(request, principal, requested, permission)
+    }
+    const check = cachedCheck(acting)
+    if (check !== undefined) {
+      check.changed = async (fresh) => {
+        await admit(request, fresh, requested, permission)
+      }
+      pendingChecks.set(request, check)
+    }
+    if ('permission' in access && usage !== undefined) await usage.record(acting, access.permission)
+    request.ctx = { principal: acting, orgId: acting.orgId, meta: request.meta }
+  })
+
+  // A request on a cached credential: its handler, and all it starts, runs with the pending
+  // check, which the first transaction confirms (src/db/credential-epoch.ts). Entered here
+  // rather than with the credential: a body is parsed in between, outside the request's
+  // asynchronous context.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const check = pendingChecks.get(request)
+    if (check?.state === 'pending') runWithCredentialCheck(check, done)
+    else done()
+  })
+
+  // A request that answers without having reached the database, or only in ways that do not
+  // confirm, confirms before its answer leaves; a credential revoked meanwhile turns the
+  // answer into the refusal.
+  app.addHook('onSend', async (request, _reply, payload) => {
+    const check = pendingChecks.get(request)
+    if (check?.state === 'pending') await check.confirm()
+    return payload
+  })
+
+  /**
+   * Whether `principal` may make this request: the org's address allowlist, the org it acts in
+   * (its own, or another under a diagnostic grant, whose use is recorded), the route's
+   * permission and second factor. Returns the principal the request acts as.
+   */
+  async function admit(
+    request: FastifyRequest,
+    principal: Principal,
+    requested: string | undefined,
+    permission: Permission | undefined,
+  ): Promise<Principal> {
+    const params = request.params as { orgId?: string; secretId?: string }
     request.principal = principal
     refuseRolledBack(principal.orgId)
     // P2.9: whatever the credential, its org's allowlist decides where it may be used from.
@@ -161,15 +230,11 @@ export function registerAccessControl(
     }
 
     let acting = principal
-    const params = request.params as { orgId?: string; secretId?: string }
-    const requested = params.orgId ?? deps.requestedOrg?.(request)
     if (requested !== undefined && (!UUID.test(requested) || requested.toLowerCase() !== principal.orgId)) {
       acting = await underGrant(request, principal, requested)
     }
-    if ('permission' in access && !acting.permissions.has(access.permission)) {
-      throw new AppError('FORBIDDEN', `this needs the ${access.permission} permission`, {
-        permission: access.permission,
-      })
+    if (permission !== undefined && !acting.permissions.has(permission)) {
+      throw new AppError('FORBIDDEN', `this needs the ${permission} permission`, { permission })
     }
     refuseRolledBack(acting.orgId)
     enforceSecondFactor(acting, request.routeOptions.config)
@@ -202,9 +267,8 @@ export function registerAccessControl(
         )
       }
     }
-    if ('permission' in access && usage !== undefined) await usage.record(acting, access.permission)
-    request.ctx = { principal: acting, orgId: acting.orgId, meta: request.meta }
-  })
+    return acting
+  }
 
   /**
    * An embedded viewer route (docs/embedded-viewer.md): only a viewer token, never a
@@ -281,6 +345,9 @@ export function registerAccessControl(
   }
 
   app.setErrorHandler(async (error, request, reply) => {
+    // A refusal, or a failure, is answered and recorded as it is: no more credential checks.
+    const check = pendingChecks.get(request)
+    if (check !== undefined) check.state = 'off'
     const errorPage = request.routeOptions.config.errorPage
     const send = (e: AppError) =>
       errorPage === undefined ? sendProblem(request, reply, e) : errorPage(request, reply, e)

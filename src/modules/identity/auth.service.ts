@@ -16,6 +16,8 @@ import { requireMailbox } from '../../email-address.ts'
 import type { CredentialGate, GatePassed } from './credential-gate.ts'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 import type { Residency } from '../ops/residency.ts'
+import { type CredentialCheck, confirmCredential } from '../../db/credential-epoch.ts'
+import { type CachedCredential, createCredentialCache, samePrincipal } from './credential-cache.ts'
 
 /**
  * Credentials to principals, and the ways in: bootstrap, password login, sessions.
@@ -25,12 +27,32 @@ import type { Residency } from '../ops/residency.ts'
  * removed — is the same `null`, so a caller learns nothing from the difference.
  */
 export interface AuthService {
-  authenticate(input: {
-    bearer?: string | undefined
-    sessionCookie?: string | undefined
-    csrfHeader?: string | undefined
-    unsafeMethod: boolean
-  }): Promise<Principal | null>
+  /**
+   * The principal a request's credential gives, or null. By default a credential this
+   * process checked before comes from its cache (src/modules/identity/credential-cache.ts)
+   * with a pending {@link CredentialCheck} (see `credentialCheck`) the request's first
+   * transaction confirms; `{ cached: false }` reads it from the database (what a refusal is
+   * decided on).
+   */
+  authenticate(
+    input: {
+      bearer?: string | undefined
+      sessionCookie?: string | undefined
+      csrfHeader?: string | undefined
+      unsafeMethod: boolean
+    },
+    options?: { cached?: boolean },
+  ): Promise<Principal | null>
+  /** The check a principal from the cache waits on; undefined for one read from the database. */
+  credentialCheck(principal: Principal): CredentialCheck | undefined
+  /**
+   * Keeps the credential cache in step with the database's notifications (migration 0063's
+   * channel): `credentialsChanged` for an org's change, `forgetCredentials` whenever some may
+   * have been missed; the cache is used only while `notices.connected()`.
+   */
+  followCredentialNotices(notices: { connected(): boolean }): void
+  credentialsChanged(orgId: string): void
+  forgetCredentials(): void
   /** Issues a new bootstrap token (retiring unused older ones); refuses once bootstrapped. */
   issueBootstrapToken(): Promise<{ token: string; expiresAt: Date }>
   /**
@@ -127,6 +149,50 @@ export function createAuthService(deps: {
 }): AuthService {
   const { db, config, access, audit, gate, residency } = deps
   let cachedProviderOrgId: string | undefined
+  const cache = createCredentialCache(config.auth.credentialCacheEntries)
+  const checks = new WeakMap<Principal, CredentialCheck>()
+  // Until the database's notifications are followed, nothing is read from the cache.
+  let notices: { connected(): boolean } = { connected: () => false }
+  const cached = (key: string): CachedCredential | undefined => (notices.connected() ? cache?.get(key) : undefined)
+
+  /**
+   * A request's copy of a cached principal, with the check its first transaction confirms.
+   * If the org's credential epoch moved, `refresh` reads the credential again: the same
+   * principal lets the request go on; a credential no longer valid, or one whose access
+   * changed, refuses it.
+   */
+  function fromCache(key: string, hit: CachedCredential, reread: () => Promise<Principal | null>): Principal {
+    const principal: Principal = { ...hit.principal }
+    const check: CredentialCheck = {
+      orgId: hit.principal.orgId,
+      epoch: hit.epoch,
+      state: 'pending',
+      async refresh() {
+        check.state = 'off'
+        cache?.delete(key)
+        const fresh = await reread()
+        if (fresh === null) throw new AppError('UNAUTHENTICATED', 'this credential was revoked or has expired')
+        if (!samePrincipal(fresh, principal)) {
+          // What the request did before this point was decided on the old copy: refused as
+          // the new one decides, or else to be sent again.
+          await check.changed?.(fresh)
+          throw new AppError(
+            'CONFLICT',
+            'this credential’s access changed while the request ran; send the request again',
+          )
+        }
+        check.state = 'confirmed'
+      },
+      confirm: () => confirmCredential(db, check),
+    }
+    checks.set(principal, check)
+    return principal
+  }
+
+  function remember(key: string, entry: CachedCredential): Principal {
+    cache?.set(key, entry)
+    return entry.principal
+  }
 
   async function principalFor(
     trx: Kysely<DB>,
@@ -158,18 +224,30 @@ export function createAuthService(deps: {
     }
   }
 
-  async function fromBearer(bearer: string): Promise<Principal | null> {
+  async function fromBearer(bearer: string, useCache: boolean): Promise<Principal | null> {
     const parsed = parseToken('cst_api', bearer)
     if (parsed === undefined) return null
+    const key = `cst_api:${parsed.id}`
+    const hit = useCache ? cached(key) : undefined
+    if (hit !== undefined && secretMatches(parsed.secret, hit.secretHash) && hit.expiresAt > Date.now()) {
+      if (hit.lastUsedAt === null || Date.now() - hit.lastUsedAt > 60_000) {
+        await store.touchToken(db, parsed.id)
+        hit.lastUsedAt = Date.now()
+      }
+      return fromCache(key, hit, () => fromBearer(bearer, false))
+    }
     // Owner connection, one read-only statement: the token is what tells us the org.
     const row = await store.findTokenForAuth(db, parsed.id)
     if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
     if (row.revoked_at !== null || row.expires_at.getTime() <= Date.now() || row.role === null) return null
-    if (row.last_used_at === null || Date.now() - row.last_used_at.getTime() > 60_000)
+    let lastUsedAt = row.last_used_at?.getTime() ?? null
+    if (lastUsedAt === null || Date.now() - lastUsedAt > 60_000) {
       await store.touchToken(db, row.id)
+      lastUsedAt = Date.now()
+    }
     const kind = row.user_id !== null ? 'user' : 'service_account'
     const principalId = (row.user_id ?? row.service_account_id) as string
-    return principalFor(
+    const principal = await principalFor(
       db,
       { ...row, role: row.role },
       kind,
@@ -179,28 +257,62 @@ export function createAuthService(deps: {
       // A token's own patterns narrow its owner's; both apply.
       layersOf(row.owner_secret_paths, row.secret_paths),
     )
+    return remember(key, {
+      secretHash: row.secret_hash,
+      principal,
+      epoch: Number(row.credential_epoch),
+      expiresAt: row.expires_at.getTime(),
+      lastUsedAt,
+    })
   }
+
+  const csrfFailed = () =>
+    new AppError(
+      'CSRF_FAILED',
+      'a state-changing request with a session cookie needs the X-CSRF-Token header from login',
+    )
 
   async function fromSession(
     cookie: string,
     csrfHeader: string | undefined,
     unsafe: boolean,
+    useCache: boolean,
   ): Promise<Principal | null> {
     const parsed = parseToken('cst_ses', cookie)
     if (parsed === undefined) return null
+    const key = `cst_ses:${parsed.id}`
+    const hit = useCache ? cached(key) : undefined
+    const idleMs = config.auth.sessionIdleMinutes * 60_000
+    if (
+      hit !== undefined &&
+      secretMatches(parsed.secret, hit.secretHash) &&
+      hit.expiresAt > Date.now() &&
+      hit.lastUsedAt !== null &&
+      hit.lastUsedAt + idleMs > Date.now()
+    ) {
+      if (
+        unsafe &&
+        (csrfHeader === undefined || hit.csrfHash === undefined || !secretMatches(csrfHeader, hit.csrfHash))
+      )
+        throw csrfFailed()
+      if (Date.now() - hit.lastUsedAt > 30_000) {
+        await store.touchSession(db, parsed.id)
+        hit.lastUsedAt = Date.now()
+      }
+      return fromCache(key, hit, () => fromSession(cookie, csrfHeader, unsafe, false))
+    }
     const row = await store.findSessionForAuth(db, parsed.id)
     if (row === undefined || !secretMatches(parsed.secret, row.secret_hash)) return null
     const now = Date.now()
-    const idleLimit = row.last_seen_at.getTime() + config.auth.sessionIdleMinutes * 60_000
+    const idleLimit = row.last_seen_at.getTime() + idleMs
     if (row.revoked_at !== null || row.expires_at.getTime() <= now || idleLimit <= now || row.role === null) return null
-    if (unsafe && (csrfHeader === undefined || !secretMatches(csrfHeader, row.csrf_hash))) {
-      throw new AppError(
-        'CSRF_FAILED',
-        'a state-changing request with a session cookie needs the X-CSRF-Token header from login',
-      )
+    if (unsafe && (csrfHeader === undefined || !secretMatches(csrfHeader, row.csrf_hash))) throw csrfFailed()
+    let lastSeenAt = row.last_seen_at.getTime()
+    if (now - lastSeenAt > 30_000) {
+      await store.touchSession(db, row.id)
+      lastSeenAt = now
     }
-    if (now - row.last_seen_at.getTime() > 30_000) await store.touchSession(db, row.id)
-    return principalFor(
+    const principal = await principalFor(
       db,
       { ...row, role: row.role },
       'user',
@@ -209,6 +321,14 @@ export function createAuthService(deps: {
       null,
       layersOf(row.owner_secret_paths),
     )
+    return remember(key, {
+      secretHash: row.secret_hash,
+      csrfHash: row.csrf_hash,
+      principal,
+      epoch: Number(row.credential_epoch),
+      expiresAt: row.expires_at.getTime(),
+      lastUsedAt: lastSeenAt,
+    })
   }
 
   /** After the gate: the org entered (or a refusal, audited), then a new session. */
@@ -263,10 +383,26 @@ export function createAuthService(deps: {
   }
 
   return {
-    async authenticate({ bearer, sessionCookie, csrfHeader, unsafeMethod }) {
-      if (bearer !== undefined) return fromBearer(bearer)
-      if (sessionCookie !== undefined) return fromSession(sessionCookie, csrfHeader, unsafeMethod)
+    async authenticate({ bearer, sessionCookie, csrfHeader, unsafeMethod }, options) {
+      const useCache = options?.cached ?? true
+      if (bearer !== undefined) return fromBearer(bearer, useCache)
+      if (sessionCookie !== undefined) return fromSession(sessionCookie, csrfHeader, unsafeMethod, useCache)
       return null
+    },
+
+    credentialCheck: (principal) => checks.get(principal),
+
+    followCredentialNotices(source) {
+      notices = source
+    },
+
+    credentialsChanged(orgId) {
+      if (cache === undefined) return
+      for (const [key, entry] of cache.entries()) if (entry.principal.orgId === orgId) cache.delete(key)
+    },
+
+    forgetCredentials() {
+      cache?.clear()
     },
 
     providerOrgId,
@@ -413,6 +549,10 @@ export function createAuthService(deps: {
     },
 
     async logout(principal, meta) {
+      // Every process sees the revocation by the epoch it raises; this one forgets at once.
+      cache?.delete(
+        principal.via.type === 'session' ? `cst_ses:${principal.via.sessionId}` : `cst_api:${principal.via.tokenId}`,
+      )
       await withOrg(db, principal.orgId, async (trx) => {
         if (principal.via.type === 'session') await store.revokeSession(trx, principal.via.sessionId)
         else await store.revokeApiToken(trx, principal.via.tokenId)

@@ -46,6 +46,11 @@ export interface AuthExtras {
   ip_allowlist: { cidr: string }[] | null
   /** The owner's binding's secret path patterns (membership or service account); null: unrestricted. */
   owner_secret_paths: string[] | null
+  /**
+   * The org's credential epoch (migration 0063) in the same snapshot as the rest: what a
+   * cached copy of this credential is confirmed against (src/db/credential-epoch.ts).
+   */
+  credential_epoch: string
 }
 
 export interface TokenForAuth extends ApiTokenRow, AuthExtras {}
@@ -76,6 +81,9 @@ export async function findTokenForAuth(trx: Kysely<DB>, id: string): Promise<Tok
         'osp.require_2fa',
         'osp.step_up_minutes',
         'osp.ip_allowlist',
+        sql<string>`COALESCE((SELECT e.epoch FROM credential_epochs e WHERE e.org_id = t.org_id), 0)`.as(
+          'credential_epoch',
+        ),
       ])
       .where('t.id', '=', id)
       .executeTakeFirst()
@@ -111,6 +119,9 @@ export async function findSessionForAuth(trx: Kysely<DB>, id: string): Promise<S
       'osp.require_2fa',
       'osp.step_up_minutes',
       'osp.ip_allowlist',
+      sql<string>`COALESCE((SELECT e.epoch FROM credential_epochs e WHERE e.org_id = s.org_id), 0)`.as(
+        'credential_epoch',
+      ),
     ])
     .where('s.id', '=', id)
     .executeTakeFirst()
