@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- requests` (about 8 minutes): the cost of Custodian's authenticated,
+ * `npm run bench -- requests` (about 10 minutes): the cost of Custodian's authenticated,
  * authorized, audited requests against the performance targets (docs/benchmarks.md), on
  * PostgreSQL and on the embedded PGlite, in one run:
  *
@@ -12,7 +12,8 @@
  *   engine an authenticated read (`GET /v1/orgs/{orgId}`), an audited write (create a
  *   service account) and a reveal (decrypt + audited). The load comes from autocannon in
  *   this process, each server runs in its own; CPU per request is the server's process
- *   plus its PostgreSQL backends, from /proc/<pid>/stat.
+ *   plus its PostgreSQL backends, from /proc/<pid>/stat. The same three on PostgreSQL with
+ *   the credential cache off (`CUSTODIAN_CREDENTIAL_CACHE_ENTRIES=0`), for comparison.
  * - **Idle RSS** (VmRSS from /proc/<pid>/status) of each service after its start and again
  *   after the load, each after IDLE_SECONDS without requests.
  *
@@ -95,8 +96,10 @@ async function startCeiling(databaseUrl: string): Promise<{ pid: number; port: n
 }
 
 interface Engine {
-  label: 'PostgreSQL' | 'PGlite'
+  label: string
   key: 'postgres' | 'pglite'
+  /** A comparison, not a target: the same engine with a feature off (no target marks). */
+  comparison?: boolean
   env: Record<string, string>
   admin: pg.Client | undefined
   first?: Started
@@ -173,12 +176,18 @@ async function scenariosOf(engine: Engine): Promise<Scenario[]> {
 }
 
 export async function runRequests(): Promise<void> {
-  const databases = ['custodian_bench_requests', 'custodian_bench_ceiling']
+  const databases = ['custodian_bench_requests', 'custodian_bench_ceiling', 'custodian_bench_requests_uncached']
   const pgUrl = await freshDatabase('custodian_bench_requests')
   const ceilingUrl = await freshDatabase('custodian_bench_ceiling')
-  const dirs = [mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')), mkdtempSync(path.join(os.tmpdir(), 'bench-lite-'))]
+  const uncachedUrl = await freshDatabase('custodian_bench_requests_uncached')
+  const dirs = [
+    mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')),
+    mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')),
+    mkdtempSync(path.join(os.tmpdir(), 'bench-pg-uncached-')),
+  ]
   const admin = new pg.Client({ connectionString: pgUrl })
   const ceilingAdmin = new pg.Client({ connectionString: ceilingUrl })
+  const uncachedAdmin = new pg.Client({ connectionString: uncachedUrl })
   const engines: Engine[] = [
     {
       label: 'PostgreSQL',
@@ -187,6 +196,19 @@ export async function runRequests(): Promise<void> {
       admin,
     },
     { label: 'PGlite', key: 'pglite', env: { CUSTODIAN_DATA_DIR: dirs[1] as string }, admin: undefined },
+    // The same PostgreSQL service reading every credential on every request: what the
+    // credential cache saves, measured in the same rounds.
+    {
+      label: 'PostgreSQL, no credential cache',
+      key: 'postgres',
+      comparison: true,
+      env: {
+        DATABASE_URL: uncachedUrl,
+        CUSTODIAN_DATA_DIR: dirs[2] as string,
+        CUSTODIAN_CREDENTIAL_CACHE_ENTRIES: '0',
+      },
+      admin: uncachedAdmin,
+    },
   ]
   const stops: (() => unknown)[] = []
   try {
@@ -200,6 +222,7 @@ export async function runRequests(): Promise<void> {
     }
     await admin.connect()
     await ceilingAdmin.connect()
+    await uncachedAdmin.connect()
     await sleep(IDLE_SECONDS * 1000)
     for (const engine of engines) engine.rssAfterStart = rssMiB(engine.restart?.server.child.pid ?? 0)
 
@@ -246,6 +269,7 @@ export async function runRequests(): Promise<void> {
     for (const stop of stops.reverse()) await stop()
     await admin.end().catch(() => undefined)
     await ceilingAdmin.end().catch(() => undefined)
+    await uncachedAdmin.end().catch(() => undefined)
     for (const name of databases) await dropDatabase(name)
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   }
@@ -262,13 +286,13 @@ function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, 
   console.log(
     `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s\n`,
   )
-  console.log(`${'scenario'.padEnd(36)}   req/s  p50 ms  p99 ms  ×hello  ×ceiling  CPU ms/req  failed  target`)
+  console.log(`${'scenario'.padEnd(52)}   req/s  p50 ms  p99 ms  ×hello  ×ceiling  CPU ms/req  failed  target`)
   for (const s of scenarios) {
     const t = totals.get(s) as Totals
     const cpu = t.requests === 0 ? Number.NaN : t.cpuMs / t.requests
     const p99 = quantile(t.latencies, 0.99)
     let target = ''
-    if (s.kind === 'read' || s.kind === 'write' || s.kind === 'reveal') {
+    if ((s.kind === 'read' || s.kind === 'write' || s.kind === 'reveal') && s.engine?.comparison !== true) {
       const cpuTarget = TARGETS.cpuMs[s.kind]
       const parts = [`CPU ≤ ${cpuTarget} ms ${mark(cpu <= cpuTarget)}`]
       if (s.engine?.key === 'postgres' && s.kind !== 'write')
@@ -278,11 +302,11 @@ function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, 
       target = parts.join('; ')
     }
     console.log(
-      `${s.label.padEnd(36)}${rate(s).toFixed(0).padStart(8)}${quantile(t.latencies, 0.5).toFixed(1).padStart(8)}${p99.toFixed(1).padStart(8)}${(rate(s) / rate(baseline)).toFixed(2).padStart(8)}${(rate(s) / rate(ceiling)).toFixed(2).padStart(10)}${cpu.toFixed(2).padStart(12)}${String(t.failures).padStart(8)}  ${target}`,
+      `${s.label.padEnd(52)}${rate(s).toFixed(0).padStart(8)}${quantile(t.latencies, 0.5).toFixed(1).padStart(8)}${p99.toFixed(1).padStart(8)}${(rate(s) / rate(baseline)).toFixed(2).padStart(8)}${(rate(s) / rate(ceiling)).toFixed(2).padStart(10)}${cpu.toFixed(2).padStart(12)}${String(t.failures).padStart(8)}  ${target}`,
     )
   }
-  console.log(`\n${'start'.padEnd(36)}  wall s   CPU s  target`)
-  for (const engine of engines) {
+  console.log(`\n${'start'.padEnd(52)}  wall s   CPU s  target`)
+  for (const engine of engines.filter((e) => e.comparison !== true)) {
     const first = engine.first as Started
     const restart = engine.restart as Started
     const firstTarget =
@@ -290,17 +314,17 @@ function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, 
         ? `≤ ${TARGETS.firstStartSeconds} s ${mark(first.seconds <= TARGETS.firstStartSeconds)}`
         : ''
     console.log(
-      `${`${engine.label}: first start`.padEnd(36)}${first.seconds.toFixed(1).padStart(8)}${first.cpu.toFixed(1).padStart(8)}  ${firstTarget}`,
+      `${`${engine.label}: first start`.padEnd(52)}${first.seconds.toFixed(1).padStart(8)}${first.cpu.toFixed(1).padStart(8)}  ${firstTarget}`,
     )
     console.log(
-      `${`${engine.label}: restart`.padEnd(36)}${restart.seconds.toFixed(1).padStart(8)}${restart.cpu.toFixed(1).padStart(8)}  ≤ ${TARGETS.restartSeconds} s ${mark(restart.seconds <= TARGETS.restartSeconds)}`,
+      `${`${engine.label}: restart`.padEnd(52)}${restart.seconds.toFixed(1).padStart(8)}${restart.cpu.toFixed(1).padStart(8)}  ≤ ${TARGETS.restartSeconds} s ${mark(restart.seconds <= TARGETS.restartSeconds)}`,
     )
   }
-  console.log(`\n${'idle RSS'.padEnd(36)} MiB after start  after load  target`)
-  for (const engine of engines) {
+  console.log(`\n${'idle RSS'.padEnd(52)} MiB after start  after load  target`)
+  for (const engine of engines.filter((e) => e.comparison !== true)) {
     const limit = TARGETS.idleRssMiB[engine.key]
     console.log(
-      `${engine.label.padEnd(36)}${(engine.rssAfterStart ?? 0).toFixed(0).padStart(16)}${(engine.rssAfterLoad ?? 0).toFixed(0).padStart(12)}  ≤ ${limit} MiB ${mark((engine.rssAfterLoad ?? 0) <= limit)}`,
+      `${engine.label.padEnd(52)}${(engine.rssAfterStart ?? 0).toFixed(0).padStart(16)}${(engine.rssAfterLoad ?? 0).toFixed(0).padStart(12)}  ≤ ${limit} MiB ${mark((engine.rssAfterLoad ?? 0) <= limit)}`,
     )
   }
 }
