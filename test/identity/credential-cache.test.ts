@@ -21,9 +21,10 @@ import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '
 forEachEngine('the credential cache and immediate revocation (P2.6, issue 18)', (engine) => {
   const t = useTestApp(engine)
   let org: Org
+  let provider: Org
 
   before(async () => {
-    const provider = await bootstrapProvider(t())
+    provider = await bootstrapProvider(t())
     org = await createCustomerOrg(t(), provider, 'Cache Org', 'owner@cache.test')
   })
 
@@ -86,6 +87,15 @@ forEachEngine('the credential cache and immediate revocation (P2.6, issue 18)', 
       .where('name', '=', 'after-revocation')
       .execute()
     assert.deepEqual(rows, [])
+  })
+
+  it('P2.6: the cached credentials of an org deleted since are refused (its epoch row went with it)', async () => {
+    const gone = await createCustomerOrg(t(), provider, 'Gone Org', 'owner@gone.test')
+    const url = `/v1/orgs/${gone.orgId}/service-accounts`
+    assert.equal((await get(url, gone.ownerToken)).status, 200)
+    await t().db.kysely.deleteFrom('orgs').where('id', '=', gone.orgId).execute()
+    const refused = await get(url, gone.ownerToken)
+    assert.equal(refused.status, 401, refused.text)
   })
 
   it('P2.6: revoking or changing a role through the API moves the epoch; recording a use does not (the triggers)', async () => {

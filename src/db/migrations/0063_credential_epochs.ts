@@ -71,7 +71,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     CREATE FUNCTION custodian_credential_epoch_is(org uuid, expected bigint) RETURNS boolean
       LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public AS $$
         BEGIN
-          IF COALESCE((SELECT e.epoch FROM credential_epochs e WHERE e.org_id = org), 0) <> expected THEN
+          -- No row: epoch 0 while the org exists; an org deleted since matches nothing.
+          IF COALESCE((SELECT e.epoch FROM credential_epochs e WHERE e.org_id = org),
+                      CASE WHEN EXISTS (SELECT 1 FROM orgs o WHERE o.id = org) THEN 0 END) IS DISTINCT FROM expected THEN
             RAISE EXCEPTION 'the credential changed since it was checked' USING ERRCODE = 'YC001';
           END IF;
           RETURN true;
