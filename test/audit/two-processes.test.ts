@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { after, before, describe, it } from 'node:test'
-import { createTestDatabase, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
-import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
+import { describe, it } from 'node:test'
+import { postgresAvailable } from '../helpers/db.ts'
+import { bootstrapOverHttps, httpsJson, type ServerProcess, useServersOnOnePostgres } from '../helpers/process.ts'
 import type { JsonBody } from '../helpers/json.ts'
 
 /**
@@ -15,32 +12,15 @@ import type { JsonBody } from '../helpers/json.ts'
 describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)', {
   skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set',
 }, () => {
-  let db: TestDatabase
-  const servers: ServerProcess[] = []
-
-  before(async () => {
-    db = await createTestDatabase('postgres')
-    const shared = mkdtempSync(path.join(tmpdir(), 'custodian-two-'))
-    const env = (name: string) => ({
-      DATABASE_URL: db.url as string,
-      CUSTODIAN_DATA_DIR: path.join(shared, name),
-      CUSTODIAN_ROOT_KEY_FILE: path.join(shared, 'root.key'),
-      CUSTODIAN_AUDIT_KEY_FILE: path.join(shared, 'audit.key'),
-      CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '20',
-      CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '50',
-      CUSTODIAN_AUDIT_CHECKPOINT_SECONDS: '1',
-      CUSTODIAN_LOG_LEVEL: 'info',
-    })
-    servers.push(await spawnServer(env('one')))
-    servers.push(await spawnServer(env('two')))
-  })
-  after(async () => {
-    for (const server of servers) await server.stop()
-    await db?.close()
+  const nodes = useServersOnOnePostgres(['one', 'two'], {
+    CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '20',
+    CUSTODIAN_AUDIT_CHECKPOINT_EVERY: '50',
+    CUSTODIAN_AUDIT_CHECKPOINT_SECONDS: '1',
+    CUSTODIAN_LOG_LEVEL: 'info',
   })
 
   it('interleaves concurrent appends from both processes into seq 1..N with no gap or duplicate', async () => {
-    const [one, two] = servers as [ServerProcess, ServerProcess]
+    const [one, two] = nodes().servers as [ServerProcess, ServerProcess]
     const boot = await bootstrapOverHttps(one.httpsPort, one.bootstrapToken)
     assert.equal(boot.status, 201, boot.text)
     const { apiToken, orgId } = boot.body
@@ -71,8 +51,8 @@ describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)
     }
     assert.equal(verified.ok, true, JSON.stringify(verified.problems))
     assert.equal(verified.unchained, 0)
-    const rows = await db.kysely
-      .selectFrom('audit_chain')
+    const rows = await nodes()
+      .db.kysely.selectFrom('audit_chain')
       .select(['seq'])
       .where('org_id', '=', orgId)
       .orderBy('seq')
@@ -83,8 +63,8 @@ describe('two processes on one PostgreSQL keep one gap-free chain per org (P5.2)
       rows.map((_, i) => i + 1),
     )
     assert.ok(rows.length >= perProcess * 2 + 3)
-    const serviceAccountEvents = await db.kysely
-      .selectFrom('audit_events')
+    const serviceAccountEvents = await nodes()
+      .db.kysely.selectFrom('audit_events')
       .select('id')
       .where('org_id', '=', orgId)
       .where('action', '=', 'service_account.create')

@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
 import { request } from 'node:https'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { after, before } from 'node:test'
+import { createTestDatabase, type TestDatabase } from './db.ts'
 import { enrolTotp } from './totp.ts'
 import type { JsonBody } from './json.ts'
 
@@ -244,4 +248,36 @@ export async function bootstrapOverHttps(
     httpsJson(port, method, url, { token: boot.body.apiToken, body }),
   )
   return { ...boot, body: { ...boot.body, totpSecret: secret, recoveryCodes } }
+}
+
+/**
+ * Services in separate processes on one PostgreSQL database (a fresh one per describe),
+ * sharing the root and audit keys as the nodes of one installation do; each its own data
+ * directory. Returns a getter for them once started; stops them and drops the database after.
+ */
+export function useServersOnOnePostgres(
+  names: readonly string[],
+  env: Record<string, string> = {},
+): () => { servers: ServerProcess[]; db: TestDatabase } {
+  let db: TestDatabase | undefined
+  const servers: ServerProcess[] = []
+  before(async () => {
+    db = await createTestDatabase('postgres')
+    const shared = mkdtempSync(path.join(tmpdir(), 'custodian-nodes-'))
+    for (const name of names)
+      servers.push(
+        await spawnServer({
+          DATABASE_URL: db.url as string,
+          CUSTODIAN_DATA_DIR: path.join(shared, name),
+          CUSTODIAN_ROOT_KEY_FILE: path.join(shared, 'root.key'),
+          CUSTODIAN_AUDIT_KEY_FILE: path.join(shared, 'audit.key'),
+          ...env,
+        }),
+      )
+  })
+  after(async () => {
+    for (const server of servers) await server.stop()
+    await db?.close()
+  })
+  return () => ({ servers, db: db as TestDatabase })
 }

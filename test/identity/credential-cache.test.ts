@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import path from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 import { sql } from 'kysely'
-import { createTestDatabase, forEachEngine, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
+import { forEachEngine, postgresAvailable } from '../helpers/db.ts'
 import { bootstrapProvider, createCustomerOrg, principalWithRole, useTestApp, type Org } from '../helpers/app.ts'
-import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, type ServerProcess, useServersOnOnePostgres } from '../helpers/process.ts'
 
 /**
  * Issue 18, P2.6: each process keeps the credentials it checked, and a change to one is still
@@ -139,29 +136,10 @@ forEachEngine('the credential cache and immediate revocation (P2.6, issue 18)', 
 describe('two processes on one PostgreSQL: a revocation through one is seen by the next request to the other (P2.6, issue 18)', {
   skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set',
 }, () => {
-  let db: TestDatabase
-  const servers: ServerProcess[] = []
-
-  before(async () => {
-    db = await createTestDatabase('postgres')
-    const shared = mkdtempSync(path.join(tmpdir(), 'custodian-cache-'))
-    const env = (name: string) => ({
-      DATABASE_URL: db.url as string,
-      CUSTODIAN_DATA_DIR: path.join(shared, name),
-      CUSTODIAN_ROOT_KEY_FILE: path.join(shared, 'root.key'),
-      CUSTODIAN_AUDIT_KEY_FILE: path.join(shared, 'audit.key'),
-      CUSTODIAN_AUTH_RATE_LIMIT: '10000',
-    })
-    servers.push(await spawnServer(env('one')))
-    servers.push(await spawnServer(env('two')))
-  })
-  after(async () => {
-    for (const server of servers) await server.stop()
-    await db?.close()
-  })
+  const nodes = useServersOnOnePostgres(['one', 'two'], { CUSTODIAN_AUTH_RATE_LIMIT: '10000' })
 
   it('P2.6: every revoked token, and a narrowed role, is refused by the other process at once', async () => {
-    const [one, two] = servers as [ServerProcess, ServerProcess]
+    const [one, two] = nodes().servers as [ServerProcess, ServerProcess]
     const boot = await bootstrapOverHttps(one.httpsPort, one.bootstrapToken)
     assert.equal(boot.status, 201, boot.text)
     const { apiToken, orgId } = boot.body as { apiToken: string; orgId: string }
