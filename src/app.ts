@@ -48,7 +48,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts'
 import { registerMetricsHooks, registerMetricsRoute } from './observability/metrics.http.ts'
 import type { Tracing } from './observability/tracing.ts'
 import { createResidency, pinOrgs } from './modules/ops/residency.ts'
-import { listenerOptions } from './http/server-options.ts'
+import { listenerOptions, logEachRequestOnce } from './http/server-options.ts'
 
 export interface AppDeps {
   config: Config
@@ -94,6 +94,7 @@ export async function buildApp(deps: AppDeps) {
 
   // First, so that every route and hook registered after it is traced.
   if (deps.tracing !== undefined) await app.register(deps.tracing.fastifyPlugin())
+  logEachRequestOnce(app)
   setValidators(app)
   acceptOnlyWellFormedJson(app)
   app.addSchema(Problem)
@@ -139,14 +140,6 @@ export async function buildApp(deps: AppDeps) {
     registerMetricsHooks(app, metrics)
     app.addHook('onClose', async () => metrics.close())
   }
-  // Credentials each process caches are dropped when the database notifies a change (issue 18).
-  const credentialNotices = await database.listen(
-    CREDENTIALS_CHANNEL,
-    (orgId) => identity.auth.credentialsChanged(orgId),
-    () => identity.auth.forgetCredentials(),
-  )
-  identity.auth.followCredentialNotices(credentialNotices)
-  app.addHook('onClose', async () => credentialNotices.stop())
   await ensureShredRing(shredRing, database.kysely)
   // P8.2: every org of this database is this region's (unpinned ones are pinned now), or nothing is served.
   const pinned = await pinOrgs(database.kysely, config.residency?.region, (trx, orgId, region) =>
@@ -277,6 +270,16 @@ export async function buildApp(deps: AppDeps) {
   app.get('/openapi.json', { config: { access: { public: true } }, schema: { hide: true } }, async () => app.swagger())
   if (metrics !== undefined && config.metrics.token !== undefined)
     registerMetricsRoute(app, metrics, config.metrics.token)
+
+  // Credentials each process caches are dropped when the database notifies a change (issue
+  // 18). Last, once nothing above can refuse to start: the listening connection is the app's.
+  const credentialNotices = await database.listen(
+    CREDENTIALS_CHANNEL,
+    (orgId) => identity.auth.credentialsChanged(orgId),
+    () => identity.auth.forgetCredentials(),
+  )
+  identity.auth.followCredentialNotices(credentialNotices)
+  app.addHook('onClose', async () => credentialNotices.stop())
 
   return Object.assign(app, {
     /** Every module as createModules wired it: what the CLI's commands run on, in-process (src/control). */

@@ -183,7 +183,7 @@ async function wrapPGlite(
     async listen(channel, onMessage) {
       // In the process: a notification is delivered after the statement that committed it.
       const unlisten = await pglite.listen(channel, onMessage)
-      return { connected: () => true, stop: () => unlisten() }
+      return { connected: () => true, stop: () => unlisten().catch(() => {}) }
     },
     async close() {
       try {
@@ -237,6 +237,8 @@ async function openPostgres(
   pool.on('error', () => {})
   // Notices raised on the pool's connections (`RAISE NOTICE '<channel>:<payload>'`), to `listen`.
   const notices = new Set<(text: string) => void>()
+  // Listening connections still open: closing the database ends them too.
+  const listeners = new Set<() => Promise<void>>()
   pool.on('connect', (client) => {
     client.on('error', () => {})
     client.on('notice', (notice) => {
@@ -261,15 +263,16 @@ async function openPostgres(
       }
       notices.add(own)
       const listening = await listenOnPostgres(url, types, connectTimeoutMs, channel, onMessage, onReset)
-      return {
-        connected: () => listening.connected(),
-        async stop() {
-          notices.delete(own)
-          await listening.stop()
-        },
+      const stop = async () => {
+        notices.delete(own)
+        listeners.delete(stop)
+        await listening.stop()
       }
+      listeners.add(stop)
+      return { connected: () => listening.connected(), stop }
     },
     async close() {
+      for (const stop of [...listeners]) await stop()
       await kysely.destroy()
     },
   }
@@ -302,7 +305,7 @@ async function listenOnPostgres(
     live = false
     onReset()
     which.end().catch(() => {})
-    if (!stopped) retry = setTimeout(() => void connect(), LISTEN_RETRY_MS)
+    if (!stopped) retry = setTimeout(() => void connect(), LISTEN_RETRY_MS).unref()
   }
   async function connect(): Promise<void> {
     const next = new pg.Client({ connectionString: url, types, connectionTimeoutMillis: connectTimeoutMs })
@@ -314,6 +317,8 @@ async function listenOnPostgres(
     })
     try {
       await next.connect()
+      // Never what keeps a process alive: its pool and server are.
+      ;(next as unknown as { connection?: { stream?: { unref?: () => void } } }).connection?.stream?.unref?.()
       await next.query(`LISTEN ${channel}`)
       if (client !== next) return
       live = true
