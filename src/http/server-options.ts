@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 
@@ -27,5 +27,24 @@ export function listenerOptions(
     requestIdHeader: false as const,
     trustProxy: config.trustedProxies.length === 0 ? false : [...config.trustedProxies],
     return503OnClosing: true,
+    // One line per request, written when it is answered (logEachRequestOnce), instead of
+    // Fastify's two ("incoming request" and "request completed"): each line is serialized and
+    // redacted, which was about a tenth of a request's CPU in the service (issue 18).
+    disableRequestLogging: true,
   }
+}
+
+/**
+ * Logs each request once, when its answer is sent: the request as the logger's serializer
+ * has it (method, route, URL with its query redacted, address — never headers or bodies),
+ * the status code and the time taken in milliseconds. Level `info`, like Fastify's own.
+ */
+export function logEachRequestOnce(app: FastifyInstance): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info(
+      { req: request, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
+      'request completed',
+    )
+    done()
+  })
 }

@@ -8,7 +8,7 @@ import { AppError } from '../errors.ts'
 import { vaultCompatRoutes } from '../modules/vault/vault-compat.routes.ts'
 import { vaultKvRoutes } from '../modules/vault/vault-compat.kv.routes.ts'
 import { registerAccessControl } from './access-control.ts'
-import { listenerOptions, type ListenerTls } from './server-options.ts'
+import { listenerOptions, logEachRequestOnce, type ListenerTls } from './server-options.ts'
 import { registerInputGuards } from './input.ts'
 
 /**
@@ -36,6 +36,7 @@ export async function buildVaultListener(deps: {
     },
     clientErrorHandler: vaultClientError,
   })
+  logEachRequestOnce(app)
   setValidators(app)
   acceptOnlyWellFormedJson(app)
   registerAccessControl(app, {
