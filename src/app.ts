@@ -26,6 +26,7 @@ import { createAccessModule } from './modules/access/index.ts'
 import { createAuditModule } from './modules/audit/index.ts'
 import { createIdentityModule } from './modules/identity/index.ts'
 import { CREDENTIALS_CHANNEL } from './db/migrations/0063_credential_epochs.ts'
+import { confirmCredential } from './db/credential-epoch.ts'
 import { createVaultModule } from './modules/vault/index.ts'
 import { createGovernanceModule } from './modules/governance/index.ts'
 import { createPrivacyModule } from './modules/privacy/index.ts'
@@ -368,6 +369,9 @@ export function createModules(
     caFile: config.extraCaFile,
     allow: config.outboundAllow,
     resolve: deps.outboundResolve,
+    // A destination a request names is looked up only once its credential, if taken from the
+    // process's cache, is confirmed (P2.6; no-op for any other caller).
+    beforeCheck: () => confirmCredential(database.kysely),
   })
   // Checkpoints go to the org's webhooks, which the notify module (created later) holds;
   // witness alerts go to the response module's alerts (created later too).

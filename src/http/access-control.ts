@@ -177,7 +177,11 @@ export function registerAccessControl(
     } catch (error) {
       if (cachedCheck(principal) === undefined) throw error
       principal = await auth.authenticate(credential, { cached: false })
-      if (principal === null) throw unauthenticated()
+      if (principal === null) {
+        // Refused as any unknown credential is, not recorded as the cached copy's holder.
+        request.principal = null
+        throw unauthenticated()
+      }
       acting = await admit(request, principal, requested, permission)
     }
     const check = cachedCheck(acting)
@@ -187,7 +191,11 @@ export function registerAccessControl(
       }
       pendingChecks.set(request, check)
     }
-    if ('permission' in access && usage !== undefined) await usage.record(acting, access.permission)
+    // A use is written only once the credential is known to be current (a cached one is
+    // confirmed first, and only when the use is actually written): a revoked credential
+    // records none (P2.6).
+    if ('permission' in access && usage !== undefined)
+      await usage.record(acting, access.permission, check === undefined ? undefined : () => check.confirm())
     request.ctx = { principal: acting, orgId: acting.orgId, meta: request.meta }
   })
 
@@ -344,14 +352,30 @@ export function registerAccessControl(
     return acting
   }
 
-  app.setErrorHandler(async (error, request, reply) => {
-    // A refusal, or a failure, is answered and recorded as it is: no more credential checks.
+  app.setErrorHandler(async (failure, request, reply) => {
+    // An answer decided on a cached credential the database has not confirmed yet (a
+    // handler's own refusal, conflict or failure before its first transaction, a body refused
+    // by its schema) is confirmed first: a credential changed meanwhile is answered as the
+    // new state decides (P2.6), never with what the old copy led to. Then a refusal, or a
+    // failure, is answered and recorded as it is: no more credential checks.
+    let error: unknown = failure
     const check = pendingChecks.get(request)
+    if (check?.state === 'pending') {
+      try {
+        await check.confirm()
+      } catch (refusal) {
+        error = refusal
+      }
+    }
     if (check !== undefined) check.state = 'off'
     const errorPage = request.routeOptions.config.errorPage
     const send = (e: AppError) =>
       errorPage === undefined ? sendProblem(request, reply, e) : errorPage(request, reply, e)
     const appError = toAppError(error)
+    // A cached credential found revoked or expired on confirmation is refused as an unknown
+    // one is: recorded by nobody in the provider's log, not as its former holder in an org
+    // that may be gone by now (offboarded: nothing may be written for it again).
+    if (check !== undefined && appError.code === 'UNAUTHENTICATED') request.principal = null
     if (appError.status >= 500) {
       request.log.error({ err: appError.cause ?? appError, code: appError.code }, 'request failed')
     }

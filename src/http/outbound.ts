@@ -38,6 +38,13 @@ export interface OutboundOptions {
   /** CIDR ranges the operator allows although they are special-purpose (`CUSTODIAN_OUTBOUND_ALLOW`). */
   allow?: readonly string[]
   resolve?: Resolve | undefined
+  /**
+   * Awaited before `checkUrl` and `resolveHost` do anything (a registration names a
+   * destination, often before the request's first transaction): the app confirms there a
+   * credential taken from its cache, so one revoked meanwhile makes no lookup (P2.6). What
+   * it throws is thrown as it is, never as DestinationRefused.
+   */
+  beforeCheck?: (() => Promise<void>) | undefined
 }
 
 /** Why a destination is refused; its message names the address or name, never a secret. */
@@ -125,7 +132,7 @@ export interface DestinationGuard {
 }
 
 export function createDestinationGuard(
-  options: { allow?: readonly string[]; resolve?: Resolve | undefined } = {},
+  options: Pick<OutboundOptions, 'allow' | 'resolve' | 'beforeCheck'> = {},
 ): DestinationGuard {
   const allowed = new BlockList()
   for (const range of options.allow ?? []) {
@@ -168,11 +175,13 @@ export function createDestinationGuard(
   return {
     checkAddress,
     async checkUrl(url) {
+      await options.beforeCheck?.()
       const host = url.hostname.replace(/^\[|\]$/g, '')
       if (isIP(host) !== 0) checkAddress(host)
       else await resolveChecked(host)
     },
     async resolveHost(raw) {
+      await options.beforeCheck?.()
       const host = raw.replace(/^\[|\]$/g, '')
       if (isIP(host) !== 0) {
         checkAddress(host)

@@ -11,7 +11,12 @@ import type { Principal } from '../../context.ts'
  * A failed write is logged and the request goes on: this is a statistic, not a control.
  */
 export interface UsageRecorder {
-  record(principal: Principal, permission: string): Promise<void>
+  /**
+   * `confirm`, for a credential taken from the process's cache: awaited before the use is
+   * written (only when it is), so a credential revoked meanwhile records nothing; its
+   * refusal is thrown, never logged and passed over.
+   */
+  record(principal: Principal, permission: string, confirm?: () => Promise<void>): Promise<void>
   /** The last use of each permission by each principal of the current org since `since`. */
   usedSince(trx: Trx, since: Date): Promise<Map<string, Set<string>>>
   /**
@@ -56,7 +61,7 @@ export function createUsageRecorder(deps: {
 }): UsageRecorder {
   const written = new Map<string, number>()
   return {
-    async record(principal, permission) {
+    async record(principal, permission, confirm) {
       // Uses under a diagnostic grant are the operator's, recorded as grant uses instead.
       if (principal.grant !== undefined || principal.kind === 'system') return
       const now = deps.clock()
@@ -65,6 +70,12 @@ export function createUsageRecorder(deps: {
       if (last !== undefined && now.getTime() - last < WRITE_EVERY_MS && now.getTime() >= last) return
       written.set(key, now.getTime())
       if (written.size > 100_000) written.clear()
+      try {
+        await confirm?.()
+      } catch (refusal) {
+        written.delete(key)
+        throw refusal
+      }
       try {
         await withOrg(deps.db, principal.orgId, (trx) =>
           sql`INSERT INTO permission_usage (org_id, principal_type, principal_id, permission, last_used_at)

@@ -53,6 +53,7 @@ export function createVaultModule(deps: {
     checkMaxAgeMs: deps.config.connectorCheck.maxAgeMs,
   })
   const seal = createSealService({
+    db: deps.db,
     provider: deps.rootKey,
     keyring,
     audit: deps.audit,

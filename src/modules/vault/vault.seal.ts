@@ -1,4 +1,7 @@
+import type { Kysely } from 'kysely'
 import { AppError } from '../../errors.ts'
+import { confirmCredential } from '../../db/credential-epoch.ts'
+import type { DB } from '../../db/schema.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { RootKeyProvider } from '../../crypto/providers/provider.ts'
 import { InvalidSharesError, type ShamirProvider } from '../../crypto/providers/shamir.ts'
@@ -25,6 +28,8 @@ export interface SealService {
 }
 
 export function createSealService(deps: {
+  /** The request's cached credential, if any, is confirmed on it before sealing (P2.6). */
+  db: Kysely<DB>
   provider: RootKeyProvider
   keyring: Pick<Keyring, 'forget'>
   audit: Pick<AuditService, 'recordSeparately'>
@@ -91,6 +96,9 @@ export function createSealService(deps: {
     },
     async seal(ctx) {
       const vault = shamir()
+      // Sealing acts in this process's memory, before any transaction that would confirm a
+      // credential taken from the cache: one revoked in another process is refused first (P2.6).
+      await confirmCredential(deps.db)
       vault.seal()
       keyring.forget()
       await record('vault.seal', 'success', {}, ctx.meta, actorOf(ctx.principal))
