@@ -40,7 +40,7 @@ export interface Database {
    * whenever notifications may have been missed (the connection dropped; it is called
    * again when listening resumes) and `connected` tells whether they arrive now. Resolves
    * once listening (or, on PostgreSQL, once the first attempt ended); the function it
-   * resolves to stops listening.
+   * resolves to stops listening, as `close` does.
    */
   listen(
     channel: string,
@@ -237,6 +237,8 @@ async function openPostgres(
   pool.on('error', () => {})
   // Notices raised on the pool's connections (`RAISE NOTICE '<channel>:<payload>'`), to `listen`.
   const notices = new Set<(text: string) => void>()
+  // What `listen` opened and has not stopped: `close` stops it.
+  const listeners = new Set<{ stop(): Promise<void> }>()
   pool.on('connect', (client) => {
     client.on('error', () => {})
     client.on('notice', (notice) => {
@@ -261,15 +263,21 @@ async function openPostgres(
       }
       notices.add(own)
       const listening = await listenOnPostgres(url, types, connectTimeoutMs, channel, onMessage, onReset)
-      return {
+      const handle = {
         connected: () => listening.connected(),
         async stop() {
           notices.delete(own)
+          listeners.delete(handle)
           await listening.stop()
         },
       }
+      listeners.add(handle)
+      return handle
     },
     async close() {
+      // Listening connections are the database's too: a start that fails after `listen`
+      // (closing the database, never the app) leaves none open, nor a retry pending.
+      await Promise.all([...listeners].map((listener) => listener.stop()))
       await kysely.destroy()
     },
   }
