@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { after, before, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { DefaultQueryExecutor, sql } from 'kysely'
 import { loadConfig } from '../../src/config.ts'
@@ -11,7 +11,8 @@ import { buildVaultListener } from '../../src/http/vault-listener.ts'
 import { createLogger } from '../../src/logger.ts'
 import { pendingCredentialCheck } from '../../src/db/credential-epoch.ts'
 import { PROVIDER_ONLY, type Permission } from '../../src/modules/access/permissions.ts'
-import { forEachEngine } from '../helpers/db.ts'
+import { openDatabase } from '../../src/db/connect.ts'
+import { createTestDatabase, forEachEngine, postgresAvailable } from '../helpers/db.ts'
 import { buildRouteFixture, ROUTES, type Fixture, type RouteCase } from '../helpers/route-table.ts'
 import { bootstrapProvider, createCustomerOrg, PASSWORD, useTestApp, type Org, type TestApp } from '../helpers/app.ts'
 import { enrolTotp } from '../helpers/totp.ts'
@@ -638,5 +639,38 @@ forEachEngine('attack: every route on a credential revoked behind the cache (P2.
     }
     assert.deepEqual(wrong, [])
     assert.ok(routes > 150, `only ${routes} routes`)
+  })
+})
+
+describe('attack: a start refused after the cache began listening (issue 18)', {
+  skip: postgresAvailable() ? false : 'TEST_DATABASE_URL not set',
+}, () => {
+  it('closing the database stops its listening connection: a start that fails after LISTEN leaves nothing open to hang the process', async () => {
+    const test = await createTestDatabase('postgres')
+    const channel = 'cache_attack_probe'
+    const listeners = async () =>
+      (
+        await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND query = ${`LISTEN ${channel}`}`.execute(test.kysely)
+      ).rows[0]?.n ?? 0
+    try {
+      // The service's own handle on the database, as server.ts opens it.
+      const database = await openDatabase({ databaseUrl: test.url, poolSize: 2 })
+      const listening = await database.listen(
+        channel,
+        () => {},
+        () => {},
+      )
+      assert.equal(listening.connected(), true)
+      assert.equal(await listeners(), 1)
+      // What server.ts does when buildApp throws after listening (a region refused at start,
+      // test/attack/residency-bypass.test.ts): the database is closed, the app never was.
+      await database.close()
+      assert.equal(listening.connected(), false, 'still listening after the database closed')
+      for (let i = 0; i < 40 && (await listeners()) > 0; i++) await new Promise((resolve) => setTimeout(resolve, 50))
+      assert.equal(await listeners(), 0)
+    } finally {
+      await test.close()
+    }
   })
 })
