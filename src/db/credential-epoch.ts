@@ -24,7 +24,12 @@ export interface CredentialCheck {
    * after `refresh` found the credential unchanged; `off` where nothing more is to be checked
    * (recording the request's own refusal).
    */
-  state: 'pending' | 'confirmed' | 'off'
+  state: 'pending' | 'confirmed' | 'off' | 'refused'
+  /**
+   * Once `refresh` refused the request (`refused`), what it threw: every later check of the
+   * same request throws it again, so a refusal some code caught cannot let the rest run.
+   */
+  refusal?: unknown
   /**
    * The epoch moved: read the credential afresh. Resolves (and sets `confirmed`) when it
    * still gives the same principal; throws the request's refusal otherwise — UNAUTHENTICATED
@@ -48,9 +53,13 @@ export function runWithCredentialCheck<T>(check: CredentialCheck, fn: () => T): 
   return current.run(check, fn)
 }
 
-/** The current request's credential check while it still waits for the database; else undefined. */
+/**
+ * The current request's credential check while it still waits for the database; else
+ * undefined. Throws the request's refusal again once its check refused it.
+ */
 export function pendingCredentialCheck(): CredentialCheck | undefined {
   const check = current.getStore()
+  if (check?.state === 'refused') throw check.refusal
   return check?.state === 'pending' ? check : undefined
 }
 
@@ -85,6 +94,7 @@ export async function confirmCredential(
   db: Kysely<DB>,
   check: CredentialCheck | undefined = pendingCredentialCheck(),
 ): Promise<void> {
+  if (check?.state === 'refused') throw check.refusal
   if (check?.state !== 'pending') return
   try {
     await sql`SELECT custodian_credential_epoch_is(${check.orgId}::uuid, ${check.epoch}::bigint)`.execute(db)

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { SecureContextOptions } from 'node:tls'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from '../config.ts'
 
@@ -30,7 +30,7 @@ export function listenerOptions(
     // One line per request, written when it is answered (logEachRequestOnce), instead of
     // Fastify's two ("incoming request" and "request completed"): each line is serialized and
     // redacted, which was about a tenth of a request's CPU in the service (issue 18).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   }
 }
 

@@ -163,25 +163,32 @@ export function createAuthService(deps: {
    */
   function fromCache(key: string, hit: CachedCredential, reread: () => Promise<Principal | null>): Principal {
     const principal: Principal = { ...hit.principal }
+    const decide = async (): Promise<void> => {
+      cache?.delete(key)
+      const fresh = await reread()
+      if (fresh === null) throw new AppError('UNAUTHENTICATED', 'this credential was revoked or has expired')
+      if (!samePrincipal(fresh, principal)) {
+        // What the request did before this point was decided on the old copy: refused as
+        // the new one decides, or else to be sent again.
+        await check.changed?.(fresh)
+        throw new AppError('CONFLICT', 'this credential’s access changed while the request ran; send the request again')
+      }
+      check.state = 'confirmed'
+    }
     const check: CredentialCheck = {
       orgId: hit.principal.orgId,
       epoch: hit.epoch,
       state: 'pending',
       async refresh() {
+        // Off while the credential is read again (that read must not confirm itself).
         check.state = 'off'
-        cache?.delete(key)
-        const fresh = await reread()
-        if (fresh === null) throw new AppError('UNAUTHENTICATED', 'this credential was revoked or has expired')
-        if (!samePrincipal(fresh, principal)) {
-          // What the request did before this point was decided on the old copy: refused as
-          // the new one decides, or else to be sent again.
-          await check.changed?.(fresh)
-          throw new AppError(
-            'CONFLICT',
-            'this credential’s access changed while the request ran; send the request again',
-          )
+        try {
+          await decide()
+        } catch (refusal) {
+          check.state = 'refused'
+          check.refusal = refusal
+          throw refusal
         }
-        check.state = 'confirmed'
       },
       confirm: () => confirmCredential(db, check),
     }
