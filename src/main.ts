@@ -31,24 +31,27 @@ async function main(): Promise<void> {
   // Signals are handled from the start: one that arrives while starting (or just after
   // "Listening:" is printed) stops the service once it is up, instead of killing it
   // mid-way; a second one while starting exits at once.
+  //
+  // One listener per signal for the process's whole life. Removing the last listener of a
+  // signal stops Node's watcher for it, and a signal the kernel had already delivered but the
+  // event loop had not yet read is then dropped with the old watcher: a SIGTERM arriving as
+  // the start finished was lost about one start in twelve, leaving a service that ignored it.
   let requested: string | undefined
-  const early = (signal: string) => {
-    if (requested !== undefined) process.exit(1)
-    requested = signal
+  let stop: ((signal: string) => void) | undefined
+  const onSignal = (signal: string) => {
+    if (stop !== undefined) stop(signal)
+    else if (requested !== undefined) process.exit(1)
+    else requested = signal
   }
-  const earlyTerm = () => early('SIGTERM')
-  const earlyInt = () => early('SIGINT')
-  process.on('SIGTERM', earlyTerm)
-  process.on('SIGINT', earlyInt)
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
   // Tracing patches the PostgreSQL driver as it loads: it starts before the server's modules
   // are imported, and when off its module is never loaded.
   const tracing = config.tracing === 'otlp' ? (await import('./observability/tracing.ts')).startTracing() : undefined
   const { startServer } = await import('./server.ts')
   const server = await startServer(config, undefined, { tracing })
-  process.off('SIGTERM', earlyTerm)
-  process.off('SIGINT', earlyInt)
   let stopping = false
-  const stop = (signal: string) => {
+  stop = (signal: string) => {
     if (stopping) return
     stopping = true
     server.app.log.info({ signal }, 'shutting down: finishing in-flight requests and flushing the audit chain')
@@ -62,8 +65,6 @@ async function main(): Promise<void> {
       },
     )
   }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
   if (requested !== undefined) stop(requested)
 }
 
