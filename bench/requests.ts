@@ -8,7 +8,9 @@
  *   from the process's spawn to its "Listening:" line, with the CPU it used by then.
  * - **Requests**, in interleaved rounds of SECONDS-long windows, so the machine's noise falls
  *   on all alike: a bare Fastify hello-world over the same HTTPS (the baseline), the ceiling
- *   (bench/ceiling.ts: a bare handler doing one prepared INSERT per request), and for each
+ *   (bench/ceiling.ts: a bare handler doing one prepared INSERT per request), the floors (the
+ *   same bare handler sending a read's and a write's transaction: the same round trips, no
+ *   application; what the service's own work is measured against), and for each
  *   engine an authenticated read (`GET /v1/orgs/{orgId}`), an audited write (create a
  *   service account) and a reveal (decrypt + audited). The load comes from autocannon in
  *   this process, each server runs in its own; CPU per request is the server's process
@@ -112,7 +114,7 @@ interface Scenario {
   label: string
   target: Target
   cpu: CpuSampler
-  kind: 'baseline' | 'ceiling' | 'read' | 'write' | 'reveal'
+  kind: 'baseline' | 'ceiling' | 'floor-read' | 'floor-write' | 'read' | 'write' | 'reveal'
   engine?: Engine
 }
 
@@ -248,6 +250,23 @@ export async function runRequests(): Promise<void> {
           body: (n) => JSON.stringify({ n }),
         },
       },
+      {
+        label: "floor: a read's transaction (3 round trips)",
+        kind: 'floor-read',
+        cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
+        target: { url: `https://127.0.0.1:${ceiling.port}/read`, method: 'GET', token: 'none' },
+      },
+      {
+        label: "floor: a write's transaction (4 round trips)",
+        kind: 'floor-write',
+        cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
+        target: {
+          url: `https://127.0.0.1:${ceiling.port}/write`,
+          method: 'POST',
+          token: 'none',
+          body: (n) => JSON.stringify({ name: `bench-${n}`, role: 'viewer' }),
+        },
+      },
     ]
     for (const engine of engines) scenarios.push(...(await scenariosOf(engine)))
     const totals = new Map<Scenario, Totals>(scenarios.map((s) => [s, emptyTotals()]))
@@ -303,6 +322,31 @@ function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, 
     }
     console.log(
       `${s.label.padEnd(52)}${rate(s).toFixed(0).padStart(8)}${quantile(t.latencies, 0.5).toFixed(1).padStart(8)}${p99.toFixed(1).padStart(8)}${(rate(s) / rate(baseline)).toFixed(2).padStart(8)}${(rate(s) / rate(ceiling)).toFixed(2).padStart(10)}${cpu.toFixed(2).padStart(12)}${String(t.failures).padStart(8)}  ${target}`,
+    )
+  }
+  // What the targets leave the service once its transactions' shape is paid for: the floors
+  // (bench/ceiling.ts) send the same round trips with no application around them.
+  const cpuOf = (s: Scenario | undefined) => {
+    const t = s === undefined ? undefined : totals.get(s)
+    return t === undefined || t.requests === 0 ? Number.NaN : t.cpuMs / t.requests
+  }
+  const floors = {
+    read: cpuOf(scenarios.find((s) => s.kind === 'floor-read')),
+    write: cpuOf(scenarios.find((s) => s.kind === 'floor-write')),
+    reveal: cpuOf(scenarios.find((s) => s.kind === 'floor-write')),
+  }
+  console.log(`\n${'CPU ms/req against the floor of its shape'.padEnd(52)}   floor  service  its own  target`)
+  for (const s of scenarios) {
+    if ((s.kind !== 'read' && s.kind !== 'write' && s.kind !== 'reveal') || s.engine?.key !== 'postgres') continue
+    const floor = floors[s.kind]
+    const cpu = cpuOf(s)
+    const cpuTarget = TARGETS.cpuMs[s.kind]
+    const verdict =
+      floor > cpuTarget
+        ? `≤ ${cpuTarget}: the shape alone costs more here`
+        : `≤ ${cpuTarget}: leaves ${(cpuTarget - floor).toFixed(2)} ms for the service's own work`
+    console.log(
+      `${s.label.padEnd(52)}${floor.toFixed(2).padStart(8)}${cpu.toFixed(2).padStart(9)}${(cpu - floor).toFixed(2).padStart(9)}  ${verdict}`,
     )
   }
   console.log(`\n${'start'.padEnd(52)}  wall s   CPU s  target`)

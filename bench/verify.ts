@@ -9,7 +9,9 @@
  * `BENCH_VERIFY_CHECKPOINT_EVERY` events — a real, valid log. Then the audit service's
  * `verify` (what the command runs) walks it `BENCH_VERIFY_ROUNDS` times; reported: events
  * per second (wall clock) and the resident set (RSS) above the one before the walk, at its
- * peak (sampled every 10 ms), with the V8 heap's peak beside it.
+ * peak (sampled every 10 ms), with the V8 heap's peak beside it. Then the floor: the same
+ * pages read with the walk's own statement and dropped, no verification — what reading the
+ * log costs, in the same run, against which the walk's rate is to be read.
  *
  * Environment: BENCH_VERIFY_ENGINES (postgres,pglite), BENCH_VERIFY_EVENTS (1,000,000 on
  * PostgreSQL; PGlite a fifth unless BENCH_VERIFY_PGLITE_EVENTS), BENCH_VERIFY_ROUNDS (3),
@@ -26,7 +28,8 @@ import pg from 'pg'
 import { ed25519FromSeed } from '../src/crypto/keys.ts'
 import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
-import { createAuditService } from '../src/modules/audit/audit.service.ts'
+import { createAuditService, VERIFY_PAGE } from '../src/modules/audit/audit.service.ts'
+import { chainLinksPageQuery } from '../src/modules/audit/audit.store.ts'
 import { buildChainedLog } from '../test/helpers/audit-chain.ts'
 import { PG_URL } from './processes.ts'
 import { CpuSampler } from './sizes/measure.ts'
@@ -55,6 +58,8 @@ export interface VerifyRound {
   nodeCpuMs: number
   /** CPU of this process and the database's backends (PostgreSQL; PGlite runs in this process), ms. */
   totalCpuMs: number
+  /** The floor: the same pages read with the same statement and dropped, no verification. */
+  floor?: boolean
 }
 
 async function open(engine: Engine): Promise<{ database: Database; name?: string; dir?: string }> {
@@ -139,6 +144,41 @@ async function runEngine(engine: Engine): Promise<VerifyRound[]> {
         `${engine} round ${round + 1}: ${Math.round(n / seconds).toLocaleString('en-US')} events/s, ${seconds.toFixed(2)} s, RSS +${(rssGrowth / 2 ** 20).toFixed(0)} MiB, heap +${(heapGrowth / 2 ** 20).toFixed(0)} MiB, CPU ${((totalCpuMs * 1000) / n).toFixed(1)} µs/event (${((nodeCpuMs * 1000) / n).toFixed(1)} in Node)`,
       )
     }
+    // The floor, in the same run: every page read with the walk's own statement
+    // (chainLinksPageQuery), its rows parsed by the driver and dropped: what reading the log
+    // costs whatever the verifier does with it. Pages one after the other (the walk overlaps
+    // the next page's read with the current one's hashing).
+    {
+      collect?.()
+      const cpuStart = await cpu.snapshot()
+      const ownStart = process.cpuUsage()
+      const t0 = performance.now()
+      let read = 0
+      let after = 0
+      for (;;) {
+        const { rows } = await chainLinksPageQuery(orgId, after, VERIFY_PAGE).execute(db)
+        read += rows.length
+        const last = rows.at(-1)
+        if (rows.length < VERIFY_PAGE || last === undefined) break
+        after = Number(last.seq)
+      }
+      const seconds = (performance.now() - t0) / 1000
+      const own = process.cpuUsage(ownStart)
+      if (read !== n) throw new Error(`the floor read ${read} links of ${n}`)
+      const totalCpuMs = CpuSampler.ms(cpuStart, await cpu.snapshot())
+      rounds.push({
+        events: n,
+        seconds,
+        rssGrowth: 0,
+        heapGrowth: 0,
+        nodeCpuMs: (own.user + own.system) / 1000,
+        totalCpuMs,
+        floor: true,
+      })
+      log(
+        `${engine} floor (read only): ${Math.round(n / seconds).toLocaleString('en-US')} events/s, CPU ${((totalCpuMs * 1000) / n).toFixed(1)} µs/event (${((own.user + own.system) / n).toFixed(1)} in Node)`,
+      )
+    }
     await admin?.end()
     return rounds
   } finally {
@@ -167,7 +207,7 @@ export async function runVerify(): Promise<void> {
     const rounds = await runEngine(engine)
     for (const [i, r] of rounds.entries())
       lines.push(
-        `| ${engine} | ${r.events.toLocaleString('en-US')} | ${i + 1} | ${Math.round(r.events / r.seconds).toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${((r.totalCpuMs * 1000) / r.events).toFixed(1)} µs (${((r.nodeCpuMs * 1000) / r.events).toFixed(1)} µs) | ${mib(r.rssGrowth)} | ${mib(r.heapGrowth)} |`,
+        `| ${engine} | ${r.events.toLocaleString('en-US')} | ${r.floor === true ? 'floor: read only' : i + 1} | ${Math.round(r.events / r.seconds).toLocaleString('en-US')} | ${r.seconds.toFixed(2)} | ${((r.totalCpuMs * 1000) / r.events).toFixed(1)} µs (${((r.nodeCpuMs * 1000) / r.events).toFixed(1)} µs) | ${mib(r.rssGrowth)} | ${mib(r.heapGrowth)} |`,
       )
   }
   process.stdout.write(`${lines.join('\n')}\n`)

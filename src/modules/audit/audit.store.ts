@@ -450,20 +450,7 @@ export async function chainedEventsPage(
  * see gaps. Throws if a link names no event, as {@link chainedEventsPage} does.
  */
 export async function chainLinksPage(trx: Trx, orgId: string, afterSeq: number, limit: number): Promise<ChainLink[]> {
-  const { rows } = await sql<
-    Omit<ChainedEventColumns, 'org_id'> & {
-      seq: string
-      prev_hash: Uint8Array
-      hash: Uint8Array
-      org_id: string | null
-    }
-  >`
-    SELECT c.seq, c.prev_hash, c.hash, e.org_id, e.event_id, e.occurred_at, e.actor_type, e.actor_id, e.action,
-           e.target_type, e.target_id, e.outcome, e.ip, e.user_agent, e.request_id, e.details, e.origin
-      FROM (SELECT seq, id, prev_hash, hash FROM audit_chain
-             WHERE org_id = ${orgId} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}) AS c
-      LEFT JOIN LATERAL (SELECT * FROM audit_events WHERE audit_events.id = c.id LIMIT 1) AS e ON true
-     ORDER BY c.seq`.execute(trx)
+  const { rows } = await chainLinksPageQuery(orgId, afterSeq, limit).execute(trx)
   const links = new Array<ChainLink>(rows.length)
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as (typeof rows)[number]
@@ -479,6 +466,28 @@ export async function chainLinksPage(trx: Trx, orgId: string, afterSeq: number, 
     }
   }
   return links
+}
+
+/**
+ * The statement of {@link chainLinksPage}: a page of `limit` links after `afterSeq`, each with
+ * its event's columns (null when the link names no event). Exported for `npm run bench --
+ * verify`, which reads the same pages with it to measure what reading alone costs.
+ */
+export function chainLinksPageQuery(orgId: string, afterSeq: number, limit: number) {
+  return sql<
+    Omit<ChainedEventColumns, 'org_id'> & {
+      seq: string
+      prev_hash: Uint8Array
+      hash: Uint8Array
+      org_id: string | null
+    }
+  >`
+    SELECT c.seq, c.prev_hash, c.hash, e.org_id, e.event_id, e.occurred_at, e.actor_type, e.actor_id, e.action,
+           e.target_type, e.target_id, e.outcome, e.ip, e.user_agent, e.request_id, e.details, e.origin
+      FROM (SELECT seq, id, prev_hash, hash FROM audit_chain
+             WHERE org_id = ${orgId} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}) AS c
+      LEFT JOIN LATERAL (SELECT * FROM audit_events WHERE audit_events.id = c.id LIMIT 1) AS e ON true
+     ORDER BY c.seq`
 }
 
 /** A bytea as a Buffer without a copy (node-postgres gives Buffers, PGlite Uint8Arrays). */
