@@ -13,11 +13,11 @@ import { spawnServer } from '../helpers/process.ts'
  * shutdown. Before the fix, the start swapped its early signal listener for the running one;
  * between the two the process had no listener, Node stopped watching the signal, and a SIGTERM
  * already delivered but not yet read was lost: about one start in twelve ignored it and ran on.
- * The preloaded watch (test/fixtures/signal-listener-watch.mjs) reports any such gap, so the
+ * The preloaded watch (test/fixtures/signal-listener-watch.ts) reports any such gap, so the
  * kind is caught on every run, not only when the race is lost.
  */
 const dir = mkdtempSync(path.join(tmpdir(), 'custodian-stop-signals-'))
-const WATCH = path.resolve(import.meta.dirname, '../fixtures/signal-listener-watch.mjs')
+const WATCH = path.resolve(import.meta.dirname, '../fixtures/signal-listener-watch.ts')
 const STARTS = 3
 const databases: TestDatabase[] = []
 after(async () => {
