@@ -26,6 +26,23 @@ export async function startHello(): Promise<{ pid: number; port: number; stop: (
   return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
 }
 
+/**
+ * Starts bench/ceiling.ts (the ceiling, one prepared INSERT per request, and the floors: a
+ * read's and a write's transaction with no application around them) in its own process, on
+ * the database at `databaseUrl`: its pid and port.
+ */
+export async function startCeiling(databaseUrl: string): Promise<{ pid: number; port: number; stop: () => void }> {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, 'bench/ceiling.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-ceiling-')), databaseUrl],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const port = await new Promise<number>((resolve) =>
+    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
+  )
+  return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
+}
+
 /** Drops and creates the database `name` on PG_URL's server; its URL. */
 export async function freshDatabase(name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: PG_URL })

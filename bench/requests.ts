@@ -24,11 +24,10 @@
  * the end).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
-import { spawn } from 'node:child_process'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
-import { dropDatabase, freshDatabase, startHello } from './processes.ts'
+import { dropDatabase, freshDatabase, startCeiling, startHello } from './processes.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 import {
   addWindow,
@@ -57,8 +56,6 @@ const TARGETS = {
   idleRssMiB: { postgres: 150, pglite: 250 },
 } as const
 
-const root = path.resolve(import.meta.dirname, '..')
-
 function cpuSeconds(pid: number): number {
   return ticks(pid) / TICKS_PER_SECOND
 }
@@ -83,18 +80,6 @@ async function timedStart(env: Record<string, string>): Promise<Started> {
   const server = await spawnServer({ CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...env })
   const seconds = (performance.now() - begun) / 1000
   return { server, seconds, cpu: cpuSeconds(server.child.pid ?? 0) }
-}
-
-async function startCeiling(databaseUrl: string): Promise<{ pid: number; port: number; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, 'bench/ceiling.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-ceiling-')), databaseUrl],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const port = await new Promise<number>((resolve) =>
-    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
-  )
-  return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
 }
 
 interface Engine {
