@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { enableCompileCache } from 'node:module'
 import path from 'node:path'
-import { ConfigError, loadConfig } from './config.ts'
 
 /**
  * Node's compile cache (https://nodejs.org/api/module.html#module-compile-cache) for the few
@@ -26,11 +25,10 @@ function enableModuleCache(dataDir: string): void {
 
 /** `npm start`: configuration -> database -> app -> listen; stop cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  const config = loadConfig()
-  enableModuleCache(config.dataDir)
-  // Signals are handled from the start: one that arrives while starting (or just after
-  // "Listening:" is printed) stops the service once it is up, instead of killing it
-  // mid-way; a second one while starting exits at once.
+  // Signals are handled from the first line that runs, before any module of the service is
+  // loaded: one that arrives while starting (or just after "Listening:" is printed) stops the
+  // service once it is up, instead of killing it mid-way; a second one while starting exits
+  // at once.
   //
   // One listener per signal for the process's whole life. Removing the last listener of a
   // signal stops Node's watcher for it, and a signal the kernel had already delivered but the
@@ -41,10 +39,25 @@ async function main(): Promise<void> {
   const onSignal = (signal: string) => {
     if (stop !== undefined) stop(signal)
     else if (requested !== undefined) process.exit(1)
-    else requested = signal
+    else {
+      requested = signal
+      process.stderr.write(
+        `custodian: ${signal} while starting: stopping as soon as the start completes (send it again to exit at once)\n`,
+      )
+    }
   }
   process.on('SIGTERM', () => onSignal('SIGTERM'))
   process.on('SIGINT', () => onSignal('SIGINT'))
+  const { ConfigError, loadConfig } = await import('./config.ts')
+  let config: ReturnType<typeof loadConfig>
+  try {
+    config = loadConfig()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    process.stderr.write(`${error.message}\n`)
+    process.exit(1)
+  }
+  enableModuleCache(config.dataDir)
   // Tracing patches the PostgreSQL driver as it loads: it starts before the server's modules
   // are imported, and when off its module is never loaded.
   const tracing = config.tracing === 'otlp' ? (await import('./observability/tracing.ts')).startTracing() : undefined
@@ -69,10 +82,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`${error.message}\n`)
-  } else {
-    process.stderr.write(`custodian: ${(error as Error).message}\n`)
-  }
+  process.stderr.write(`custodian: ${(error as Error).message}\n`)
   process.exit(1)
 })

@@ -148,10 +148,6 @@ export async function startServer(
       )
       print('Use it, or run `custodian bootstrap-token` for a new one (the old one then stops working).')
     }
-    print(
-      `Listening: https://${config.host}:${httpsPort}${httpPort === undefined ? '' : ` (HTTP ${httpPort} redirects to HTTPS)`} on ${runtime.database.engine}${config.residency === undefined ? '' : `, region ${config.residency.region}`}`,
-    )
-    logger.info({ httpsPort, httpPort, engine: runtime.database.engine }, 'custodian listening')
     const autovacuum = await autovacuumStatus(runtime.database.kysely, runtime.database.engine).catch(
       (error: unknown) => `unknown: ${(error as Error).message}`,
     )
@@ -165,6 +161,13 @@ export async function startServer(
         { autovacuum },
         'the database does not keep its statistics and dead rows in check: pages will slow down as data grows',
       )
+
+    // Last: once "Listening:" is printed the start has nothing left to do, so a signal sent
+    // on reading it finds the running service's handler (src/main.ts).
+    print(
+      `Listening: https://${config.host}:${httpsPort}${httpPort === undefined ? '' : ` (HTTP ${httpPort} redirects to HTTPS)`} on ${runtime.database.engine}${config.residency === undefined ? '' : `, region ${config.residency.region}`}`,
+    )
+    logger.info({ httpsPort, httpPort, engine: runtime.database.engine }, 'custodian listening')
 
     let closing: Promise<void> | undefined
     return {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
+import { spawn } from 'node:child_process'
 import { spawnServer } from '../helpers/process.ts'
 
 /**
@@ -48,6 +49,58 @@ for (const engine of ENGINES) {
         assert.equal(code, 0, output)
         assert.doesNotMatch(output, /SIGNAL-GAP/, 'a moment without a stop-signal listener')
         assert.match(output, /"signal":"SIGTERM".*shutting down/)
+      }
+    })
+
+    it('a SIGTERM while starting is acknowledged and stops the service once it is up (exit 0); a second one exits at once (exit 1)', async () => {
+      const url = databases.at(-1)?.url
+      for (const signals of [1, 2]) {
+        const child = spawn(process.execPath, ['src/main.ts'], {
+          cwd: path.resolve(import.meta.dirname, '../..'),
+          env: {
+            PATH: process.env.PATH ?? '',
+            CUSTODIAN_DATA_DIR: path.join(dir, `${engine}-early-${signals}`),
+            CUSTODIAN_HTTPS_PORT: '0',
+            CUSTODIAN_HTTP_PORT: '0',
+            CUSTODIAN_LOG_LEVEL: 'info',
+            NODE_OPTIONS: `--import=${WATCH}`,
+            ...(engine === 'postgres' && url !== undefined ? { DATABASE_URL: url } : {}),
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+        let output = ''
+        const waiting = new Set<() => void>()
+        const collect = (chunk: Buffer) => {
+          output += chunk.toString()
+          for (const look of waiting) look()
+        }
+        child.stdout.on('data', collect)
+        child.stderr.on('data', collect)
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+        const seen = (pattern: RegExp) =>
+          new Promise<void>((resolve) => {
+            const look = () => {
+              if (!pattern.test(output)) return
+              waiting.delete(look)
+              resolve()
+            }
+            waiting.add(look)
+            look()
+          })
+        // The first listener for SIGTERM is the service's own, installed before anything loads.
+        await seen(/SIGNAL-LISTENING SIGTERM/)
+        child.kill('SIGTERM')
+        await seen(/SIGTERM while starting: stopping as soon as the start completes/)
+        if (signals === 2) child.kill('SIGTERM')
+        const code = await exited
+        if (signals === 1) {
+          assert.equal(code, 0, output)
+          assert.match(output, /^Listening: /m, 'it finished starting first')
+          assert.match(output, /shutting down/)
+        } else {
+          assert.equal(code, 1, output)
+          assert.doesNotMatch(output, /^Listening: /m, 'it did not wait for the start')
+        }
       }
     })
   })
