@@ -6,6 +6,7 @@ import { migrateToLatest, type MigrationProgress } from './db/migrate.ts'
 import { templateForFirstStart } from './db/template.ts'
 import { deriveKey, ed25519FromSeed, type Signer } from './crypto/keys.ts'
 import { createLocalRootKey, loadLocalRootKey, RootKeyError } from './crypto/root-key.ts'
+import { confirmServiceKeys } from './crypto/key-record.ts'
 import { createLocalProvider } from './crypto/providers/local.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { createShamirProvider, readShamirMeta } from './crypto/providers/shamir.ts'
@@ -27,7 +28,14 @@ export interface Runtime {
  */
 export async function openRuntime(
   config: Config,
-  options: { createRootKey: boolean; progress?: ((event: MigrationProgress) => void) | undefined },
+  options: {
+    createRootKey: boolean
+    progress?: ((event: MigrationProgress) => void) | undefined
+    /** `keys migrate-root`: the configured root key is the target, not yet the database's. */
+    migratingRootKey?: boolean | undefined
+    /** `keys replace-audit-key`: the held audit key replaces the database's (a lost key). */
+    replacingAuditKey?: boolean | undefined
+  },
 ): Promise<Runtime> {
   const database = await openEmbeddedOrPostgres(config, options.progress)
   try {
@@ -45,12 +53,19 @@ export async function openRuntime(
     await finishRootRotation(config, database)
     ensureKeyFile(config.auditKeyFile, 'audit key')
     const auditKey = loadLocalRootKey(config.auditKeyFile, 'audit key')
-    return {
-      database,
-      signer: ed25519FromSeed(deriveKey(auditKey, 'audit-signing-v1')),
-      hmacKey: deriveKey(auditKey, 'audit-hmac-v1'),
-      rootKey: await openRootKeyProvider(config, ensureKeyFile, !hasData && options.createRootKey),
+    const signer = ed25519FromSeed(deriveKey(auditKey, 'audit-signing-v1'))
+    const rootKey = await openRootKeyProvider(config, ensureKeyFile, !hasData && options.createRootKey)
+    try {
+      // Before anything is written with them: every node holds the database's keys.
+      await confirmServiceKeys(database.kysely, {
+        audit: options.replacingAuditKey === true ? undefined : signer.keyId,
+        root: options.migratingRootKey === true ? undefined : rootKey,
+      })
+    } catch (error) {
+      rootKey.close?.()
+      throw error
     }
+    return { database, signer, hmacKey: deriveKey(auditKey, 'audit-hmac-v1'), rootKey }
   } catch (error) {
     await database.close()
     throw error

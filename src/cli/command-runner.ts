@@ -54,12 +54,20 @@ export async function runCommand<S extends TSchema, R, N extends CommandNeeds>(
         await database.close()
       }
     } else {
-      result = await withServices({ createRootKey: command.createRootKey === true, progress }, async (services) => {
-        const local = { ...ctx, database: services.runtime.database, services } as CommandContext<N>
-        const value = await command.handler(input, local)
-        ctx.exitCode = local.exitCode
-        return value
-      })
+      result = await withServices(
+        {
+          createRootKey: command.createRootKey === true,
+          progress,
+          migratingRootKey: command.migratingRootKey,
+          replacingAuditKey: command.replacingAuditKey,
+        },
+        async (services) => {
+          const local = { ...ctx, database: services.runtime.database, services } as CommandContext<N>
+          const value = await command.handler(input, local)
+          ctx.exitCode = local.exitCode
+          return value
+        },
+      )
     }
   } catch (error) {
     // A service started between the probe above and the open: it has the directory now.

@@ -4,11 +4,10 @@ import type { Services } from '../control/control.command.ts'
 import { createLogger } from '../logger.ts'
 import { openRuntime } from '../runtime.ts'
 import { assertResident } from '../modules/ops/residency.ts'
-import type { MigrationProgress } from '../db/migrate.ts'
 
 /** Opens what a CLI command needs, runs it, and always closes the database. */
 export async function withServices<T>(
-  options: { createRootKey: boolean; progress?: ((event: MigrationProgress) => void) | undefined },
+  options: Parameters<typeof openRuntime>[1],
   fn: (services: Services) => Promise<T>,
 ): Promise<T> {
   const config = loadConfig()

@@ -4,7 +4,13 @@ import { auditProveCommand, auditVerifyCommand } from './audit.ts'
 import { auditAcknowledgeRollbackCommand, auditCheckRollbackCommand } from './audit-rollback.ts'
 import { backupCreateCommand } from './backup.ts'
 import { initCommand } from './init.ts'
-import { keysMigrateRootCommand, keysRotateCommand, keysRotateRootCommand, keysStatusCommand } from './keys.ts'
+import {
+  keysMigrateRootCommand,
+  keysReplaceAuditKeyCommand,
+  keysRotateCommand,
+  keysRotateRootCommand,
+  keysStatusCommand,
+} from './keys.ts'
 import { migrateCommand } from './migrate.ts'
 
 /**
@@ -20,6 +26,7 @@ export const CONTROL_COMMANDS = [
   keysRotateCommand,
   keysRotateRootCommand,
   keysMigrateRootCommand,
+  keysReplaceAuditKeyCommand,
   auditVerifyCommand,
   auditProveCommand,
   auditCheckRollbackCommand,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { recordAuditKeyChange, recordRootKeyChange } from '../crypto/key-record.ts'
 import { counted } from '../../console/src/lib/plural.ts'
 import { existsSync, renameSync, writeFileSync } from 'node:fs'
 import type { Command } from 'commander'
@@ -91,6 +92,8 @@ export const keysRotateRootCommand = defineControlCommand({
   async handler(input, { services, out, origin }) {
     const { vault, runtime, config } = services
     const from = runtime.rootKey.keyId()
+    // Before an HSM's rotate() makes the provider name its new key.
+    const fromName = runtime.rootKey.keyName()
     let target: RootKeyProvider
     let finish = () => {}
     if (config.rootKeyProvider === 'local') {
@@ -126,7 +129,7 @@ export const keysRotateRootCommand = defineControlCommand({
       target = fresh
       finish = () => swap(config.shamirFile, next)
     }
-    const count = await rewrapAndAudit(services, vault.keyring, target, 'root_key.rotate', origin, {
+    const count = await rewrapAndAudit(services, vault.keyring, fromName, target, 'root_key.rotate', origin, {
       from,
       provider: config.rootKeyProvider,
     })
@@ -147,6 +150,7 @@ export const keysMigrateRootCommand = defineControlCommand({
   name: 'keys migrate-root',
   input: Type.Object({ from: Type.String() }, { additionalProperties: false }),
   needs: 'services',
+  migratingRootKey: true,
   besideService: 'the service holds the org keys it opened with; stop it, migrate, then start it again',
   async handler(input, { services, out, origin }) {
     const { runtime, config } = services
@@ -180,17 +184,61 @@ export const keysMigrateRootCommand = defineControlCommand({
         throw new Error(
           `the configured ${config.rootKeyProvider} provider: ${(runtime.rootKey as Partial<KmsProvider>).unavailableReason?.() ?? 'sealed'}`,
         )
-      const count = await rewrapAndAudit(services, createKeyring(source), runtime.rootKey, 'root_key.migrate', origin, {
-        from: source.keyId(),
-        fromProvider: from,
-        provider: config.rootKeyProvider,
-      })
+      const count = await rewrapAndAudit(
+        services,
+        createKeyring(source),
+        source.keyName(),
+        runtime.rootKey,
+        'root_key.migrate',
+        origin,
+        { from: source.keyId(), fromProvider: from, provider: config.rootKeyProvider },
+      )
       out.stdout(
         `Root key migrated from ${from} to ${config.rootKeyProvider}: ${counted(count, 'org key')} rewrapped under ${runtime.rootKey.keyId()}.\n`,
       )
     } finally {
       source.close?.()
     }
+  },
+})
+
+/**
+ * `custodian keys replace-audit-key`: after the audit key was lost (no copy of `audit.key`
+ * left), the deployment goes on with the audit key file it holds now — a new one. Every start
+ * refuses an audit key other than the database's (src/crypto/key-record.ts); this records the
+ * held one instead, and says so in the provider org's log (`audit_key.replace`, both key ids).
+ * What was chained and signed before stays verifiable only with the old key: checkpoints
+ * signed since are by the new one. Never beside a running service, which signs with the key
+ * it started with.
+ */
+export const keysReplaceAuditKeyCommand = defineControlCommand({
+  name: 'keys replace-audit-key',
+  input: Type.Object({}, { additionalProperties: false }),
+  needs: 'services',
+  replacingAuditKey: true,
+  besideService: 'the service signs with the audit key it started with; stop it, replace, then start it again',
+  async handler(_input, { services, out, origin }) {
+    const { runtime, vault, identity } = services
+    const providerOrg = await identity.auth.providerOrgId()
+    const from = await withOwner(runtime.database.kysely, async (trx) => {
+      const replaced = await recordAuditKeyChange(trx, runtime.signer.keyId)
+      if (replaced !== undefined && providerOrg !== undefined)
+        await vault.audit.append(trx, {
+          orgId: providerOrg,
+          actor: CLI_ACTOR,
+          action: 'audit_key.replace',
+          target: { type: 'audit_key', id: runtime.signer.keyId },
+          outcome: 'success',
+          details: { from: replaced, to: runtime.signer.keyId },
+          meta: cliMeta(origin),
+        })
+      return replaced
+    })
+    out.stdout(
+      from === undefined
+        ? `The audit key ${runtime.signer.keyId} is already this database's: nothing replaced.\n`
+        : `Audit key replaced: ${from} → ${runtime.signer.keyId}. Checkpoints are signed by the new key from now on; what was signed before verifies only with the old one.\n`,
+    )
   },
 })
 
@@ -203,12 +251,15 @@ function rootKeyProviderOf(from: string): Config['rootKeyProvider'] {
 
 /**
  * Rewraps every org key (and root-wrapped user secret) from `source`'s provider to
- * `target` and records it in the provider org's log, in one transaction: a failure
- * anywhere leaves every key where it was. Returns how many org keys were rewrapped.
+ * `target`, records the new root key as the database's (src/crypto/key-record.ts; refused
+ * when the database records another than `sourceName`) and the change in the provider org's
+ * log, in one transaction: a failure anywhere leaves every key where it was. Returns how
+ * many org keys were rewrapped.
  */
 async function rewrapAndAudit(
   services: Services,
   source: Pick<Keyring, 'rewrapAllUnder'>,
+  sourceName: string,
   target: RootKeyProvider,
   action: 'root_key.rotate' | 'root_key.migrate',
   origin: CommandOrigin,
@@ -217,6 +268,7 @@ async function rewrapAndAudit(
   const { runtime, vault, identity } = services
   const providerOrg = await identity.auth.providerOrgId()
   return withOwner(runtime.database.kysely, async (trx) => {
+    await recordRootKeyChange(trx, sourceName, target.keyName())
     const n = await source.rewrapAllUnder(trx, target)
     if (providerOrg !== undefined) {
       await vault.audit.append(trx, {
@@ -273,6 +325,15 @@ export function registerKeys(program: Command): void {
     .action(async (options: { from: string }) => {
       rootKeyProviderOf(options.from)
       await runCommand(keysMigrateRootCommand, options)
+    })
+
+  keys
+    .command('replace-audit-key')
+    .description(
+      'only after the audit key was lost: make the audit key file this start holds (CUSTODIAN_AUDIT_KEY_FILE, a new 32-byte key) the database’s, recorded in the provider org’s log. Every start refuses another audit key than the database’s; checkpoints signed before verify only with the old key. Refused beside a running embedded service; stop every service process first',
+    )
+    .action(async () => {
+      await runCommand(keysReplaceAuditKeyCommand, {})
     })
 }
 

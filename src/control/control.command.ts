@@ -65,6 +65,14 @@ export interface ControlCommand<S extends TSchema = TSchema, R = unknown, N exte
   readonly input: S
   readonly needs: N
   readonly createRootKey?: boolean
+  /**
+   * `keys migrate-root`: run locally, the configured root key is the one the org keys move
+   * to, not the one the database records yet (src/crypto/key-record.ts): openRuntime does
+   * not compare it; the command checks its source against the record instead.
+   */
+  readonly migratingRootKey?: boolean
+  /** `keys replace-audit-key`: the held audit key is the one to record, not compared. */
+  readonly replacingAuditKey?: boolean
   readonly besideService?: string
   /**
    * Run locally, whether to print on stdout the database's creation and migrations while it

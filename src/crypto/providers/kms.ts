@@ -140,6 +140,7 @@ export async function openKmsProvider(
   const provider: KmsProvider = {
     kind: client.kind,
     keyId: () => `${prefix}${version ?? 'unknown'}`,
+    keyName: () => prefix.slice(0, -1),
     sealed: () => failure !== undefined,
     unavailableReason: () => failure,
     async probe() {

@@ -7,6 +7,7 @@ export function createLocalProvider(rootKey: Buffer): RootKeyProvider {
   return {
     kind: 'local',
     keyId: () => wrapKey.keyId,
+    keyName: () => wrapKey.keyId,
     sealed: () => false,
     async wrap(key, aad) {
       return wrapKey.wrap(key, aad)

@@ -109,6 +109,7 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
     return {
       kind: 'pkcs11',
       keyId: () => keyId,
+      keyName: () => keyId,
       sealed: () => false,
       async wrap(plain, aad) {
         const iv = randomBytes(IV_BYTES)

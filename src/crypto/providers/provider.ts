@@ -17,6 +17,12 @@ export interface RootKeyProvider {
   readonly kind: 'local' | 'shamir' | 'pkcs11' | KmsKind
   /** Identifies the root key (and its version) that wrapped a key; stored beside it. */
   keyId(): string
+  /**
+   * Names the root key whatever its version: every node on one database must start with the
+   * same (src/crypto/key-record.ts). For `local`, `shamir` and `pkcs11` it is the key id; for a
+   * KMS, `<kind>:<key name>`, the part of its key ids (`<kind>:<key name>#<version>`) before `#`.
+   */
+  keyName(): string
   sealed(): boolean
   /** Wraps a 32-byte key; `aad` binds it to its owner (org, purpose, version). */
   wrap(key: Buffer, aad: string): Promise<Buffer>

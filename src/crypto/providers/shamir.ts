@@ -102,6 +102,7 @@ export function createShamirProvider(meta: ShamirMeta): ShamirProvider {
   return {
     kind: 'shamir',
     keyId: () => meta.keyId,
+    keyName: () => meta.keyId,
     sealed: () => wrapKey === undefined,
     progress,
     async wrap(key, aad) {

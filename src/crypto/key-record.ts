@@ -1,0 +1,129 @@
+import { type Kysely, sql } from 'kysely'
+import type { DB } from '../db/schema.ts'
+import type { RootKeyProvider } from './providers/provider.ts'
+import { RootKeyError } from './root-key.ts'
+
+/**
+ * The keys a database is used with, recorded in it (table `service_keys`, migration 0064), so
+ * that a node started with another key is refused before it writes anything.
+ *
+ * Every node on one PostgreSQL database must hold the same two keys: the audit key (its
+ * checkpoints' signatures and the chain's HMAC) and the root key (it wraps every org key).
+ * A node with another audit key would sign checkpoints and chain events no other node, and no
+ * `custodian audit verify`, accepts; a node with another root key would wrap new org keys no
+ * other node can open. Either breaks the log or the vault for good, and neither shows until
+ * later — for example two nodes first started together on an empty database, each creating
+ * its own key files. The first start records each key's identifier (never key material: the
+ * audit key's Ed25519 key id, the root key's {@link RootKeyProvider.keyName}); every start
+ * after, of the service or of a CLI command, compares.
+ */
+
+export type KeyPurpose = 'audit' | 'root'
+
+/** What a start holds: the audit signing key's id and the root key (either undefined: not checked). */
+export interface HeldKeys {
+  audit: string | undefined
+  root: RootKeyProvider | undefined
+}
+
+/**
+ * Whether an org key stored with `rootKeyId` was wrapped by the root key named `keyName`:
+ * the same id, or (a KMS) a version of the same key, `<keyName>#<version>`.
+ */
+export function wrappedUnder(keyName: string, rootKeyId: string): boolean {
+  return rootKeyId === keyName || rootKeyId.startsWith(`${keyName}#`)
+}
+
+/**
+ * Confirms the keys a start holds are the ones the database was used with, recording each on
+ * the database's first start (and on the first start after the upgrade that added the
+ * record, when what the database holds was made with it: an active org key wrapped by this
+ * root key, a checkpoint signed by this audit key). Two nodes starting together on an empty
+ * database race for the record; the one that loses is refused.
+ *
+ * @param db the database (owner connection; the table has no policy for the app's role)
+ * @throws RootKeyError naming both identifiers when a key differs; the start must stop
+ */
+export async function confirmServiceKeys(db: Kysely<DB>, held: HeldKeys): Promise<void> {
+  const audit = held.audit
+  if (audit !== undefined)
+    await confirm(db, 'audit', audit, async () => {
+      const signed = await sql<{ key_id: string }>`SELECT key_id FROM audit_checkpoints LIMIT 1`.execute(db)
+      const other = signed.rows[0]?.key_id
+      return other === undefined || other === audit ? undefined : other
+    })
+  const root = held.root
+  if (root === undefined) return
+  await confirm(db, 'root', root.keyName(), async () => {
+    const wrapped = await sql<{ root_key_id: string }>`
+      SELECT root_key_id FROM org_keys WHERE state = 'active' LIMIT 1`.execute(db)
+    const other = wrapped.rows[0]?.root_key_id
+    return other === undefined || wrappedUnder(root.keyName(), other) ? undefined : other
+  })
+}
+
+async function confirm(
+  db: Kysely<DB>,
+  purpose: KeyPurpose,
+  held: string,
+  usedBefore: () => Promise<string | undefined>,
+): Promise<void> {
+  let recorded = await recordedKey(db, purpose)
+  if (recorded === undefined) {
+    const other = await usedBefore()
+    if (other !== undefined) throw mismatch(purpose, other, held)
+    await sql`INSERT INTO service_keys (purpose, key_id) VALUES (${purpose}, ${held})
+              ON CONFLICT (purpose) DO NOTHING`.execute(db)
+    // Another node may have recorded its key first: compare with what is there now.
+    recorded = await recordedKey(db, purpose)
+  }
+  if (recorded !== held) throw mismatch(purpose, recorded ?? '(none)', held)
+}
+
+async function recordedKey(db: Kysely<DB>, purpose: KeyPurpose): Promise<string | undefined> {
+  const row = await sql<{ key_id: string }>`SELECT key_id FROM service_keys WHERE purpose = ${purpose}`.execute(db)
+  return row.rows[0]?.key_id
+}
+
+function mismatch(purpose: KeyPurpose, used: string, held: string): RootKeyError {
+  return purpose === 'audit'
+    ? new RootKeyError(
+        `the audit key is not the one this database's audit log is kept with (it uses ${used}; this start holds ${held}): start every node with the same audit key file (CUSTODIAN_AUDIT_KEY_FILE, copied from the first node), or restore the one this database was started with; if it is lost, \`custodian keys replace-audit-key\` makes this one the database's`,
+      )
+    : new RootKeyError(
+        `the root key is not the one this database's org keys are wrapped by (they use ${used}; this start holds ${held}): start every node with the same root key (its file, shares, HSM key or KMS key), or restore the one this database was started with; change it only with \`custodian keys rotate-root\` or \`keys migrate-root\``,
+      )
+}
+
+/**
+ * Records the root key that now wraps every org key, in the transaction that rewrapped them
+ * (`custodian keys rotate-root`, `keys migrate-root`): the next start must hold it.
+ *
+ * @param from the name of the root key the org keys were wrapped by (the source)
+ * @param to the name of the root key that wraps them now
+ * @throws RootKeyError when the database records another key than `from` (nothing changes)
+ */
+export async function recordRootKeyChange(db: Kysely<DB>, from: string, to: string): Promise<void> {
+  const row = await sql<{ key_id: string }>`
+    SELECT key_id FROM service_keys WHERE purpose = 'root' FOR UPDATE`.execute(db)
+  const recorded = row.rows[0]?.key_id
+  if (recorded !== undefined && recorded !== from) throw mismatch('root', recorded, from)
+  await sql`INSERT INTO service_keys (purpose, key_id) VALUES ('root', ${to})
+            ON CONFLICT (purpose) DO UPDATE SET key_id = EXCLUDED.key_id, recorded_at = now()`.execute(db)
+}
+
+/**
+ * Records `held` as the database's audit key (`custodian keys replace-audit-key`, after the
+ * old one was lost), in the caller's transaction.
+ *
+ * @returns the audit key id recorded before, or undefined when `held` already was the database's
+ */
+export async function recordAuditKeyChange(db: Kysely<DB>, held: string): Promise<string | undefined> {
+  const row = await sql<{ key_id: string }>`
+    SELECT key_id FROM service_keys WHERE purpose = 'audit' FOR UPDATE`.execute(db)
+  const recorded = row.rows[0]?.key_id
+  if (recorded === held) return undefined
+  await sql`INSERT INTO service_keys (purpose, key_id) VALUES ('audit', ${held})
+            ON CONFLICT (purpose) DO UPDATE SET key_id = EXCLUDED.key_id, recorded_at = now()`.execute(db)
+  return recorded ?? '(none recorded)'
+}
