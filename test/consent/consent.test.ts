@@ -335,6 +335,28 @@ forEachEngine('consent: purposes, notices, events and the fail-closed check (P7.
       assert.equal(decision.reason, reason, `${subject}/${p}`)
       assert.equal(typeof decision.token, 'string')
     })
+    // A batch is read in one statement: each answer is the one its item gets alone, in order,
+    // allowed ones among denied ones and the same item twice included.
+    await grant('batch-order', 'newsletter')
+    const mixed = [
+      ['batch-order', 'newsletter'],
+      ...cases.map(([subject, p]) => [subject, p]),
+      ['batch-order', 'newsletter'],
+      ['batch-order', 'analytics'],
+    ] as [string, string][]
+    const together = await as('POST', '/check', { checks: mixed.map(([subject, p]) => ({ subject, purpose: p })) })
+    assert.equal(together.status, 200, together.text)
+    for (const [i, [subject, p]] of mixed.entries()) {
+      const alone = await check(subject, p)
+      const decision = together.body.decisions[i]
+      assert.equal(decision.purpose, p)
+      assert.deepEqual(
+        [decision.allowed, decision.reason, decision.eventId],
+        [alone.allowed, alone.reason, alone.eventId],
+        `${subject}/${p}`,
+      )
+    }
+    assert.deepEqual(together.body.decisions.map((d: { allowed: boolean }) => d.allowed).filter(Boolean).length, 2)
     const tooMany = await as('POST', '/check', {
       checks: Array.from({ length: 101 }, () => ({ subject: 's', purpose: 'newsletter' })),
     })

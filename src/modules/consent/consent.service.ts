@@ -893,11 +893,17 @@ export function createConsentService(deps: {
 
     async check(ctx, items) {
       return withOrg(db, ctx.orgId, async (trx) => {
+        const refs = items.map((item) => subjects.ref(ctx.orgId, item.subject))
+        // One statement for the batch: one round trip and one snapshot, whatever its size.
+        const rows = await store.checkRows(
+          trx,
+          items.map((item, i) => ({ purposeKey: item.purpose, subjectRef: refs[i] as Buffer })),
+        )
+        const now = clock()
         const decisions: DecisionT[] = []
-        for (const item of items) {
-          const subjectRef = subjects.ref(ctx.orgId, item.subject)
-          const now = clock()
-          const verdict = decide(await store.checkRow(trx, item.purpose, subjectRef), now)
+        for (const [i, item] of items.entries()) {
+          const subjectRef = refs[i] as Buffer
+          const verdict = decide(rows[i], now)
           const token = decisionToken(deps.signer, {
             orgId: ctx.orgId,
             subjectRef,
