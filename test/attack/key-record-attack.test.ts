@@ -67,6 +67,31 @@ for (const engine of ENGINES) {
       }
     })
 
+    it('the app role (tenant requests) can neither read nor write the record', async () => {
+      const url = await database()
+      const dir = path.join(root, `${engine}-rls`)
+      const config = loadConfig({ CUSTODIAN_DATA_DIR: dir, ...(url === undefined ? {} : { DATABASE_URL: url }) })
+      const runtime = await openRuntime(config, { createRootKey: true })
+      try {
+        const privileges = await sql<{ p: boolean }>`
+          SELECT has_table_privilege('custodian_app', 'service_keys', p) AS p
+          FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p`.execute(runtime.database.kysely)
+        assert.deepEqual(
+          privileges.rows.map((r) => r.p),
+          [false, false, false, false, false],
+        )
+        await assert.rejects(
+          runtime.database.kysely.transaction().execute(async (trx) => {
+            await sql`SET LOCAL ROLE custodian_app`.execute(trx)
+            await sql`UPDATE service_keys SET key_id = 'local:0000000000000000'`.execute(trx)
+          }),
+          /permission denied/,
+        )
+      } finally {
+        await runtime.database.close()
+      }
+    })
+
     it('rotate-root (pkcs11) stopped after the HSM made its new key but before the rewrap committed: the next start goes on with the recorded key', async () => {
       const url = await database()
       const dir = path.join(root, `${engine}-hsm-crash`)
