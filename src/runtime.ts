@@ -6,11 +6,11 @@ import { migrateToLatest, type MigrationProgress } from './db/migrate.ts'
 import { templateForFirstStart } from './db/template.ts'
 import { deriveKey, ed25519FromSeed, type Signer } from './crypto/keys.ts'
 import { createLocalRootKey, loadLocalRootKey, RootKeyError } from './crypto/root-key.ts'
-import { confirmServiceKeys } from './crypto/key-record.ts'
+import { confirmServiceKeys, recordedServiceKey } from './crypto/key-record.ts'
 import { createLocalProvider } from './crypto/providers/local.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { createShamirProvider, readShamirMeta } from './crypto/providers/shamir.ts'
-import { createPkcs11Provider } from './crypto/providers/pkcs11.ts'
+import { createPkcs11Provider, type Pkcs11Provider } from './crypto/providers/pkcs11.ts'
 import { openKmsProvider, type KmsClient } from './crypto/providers/kms.ts'
 
 /** What both the server and the CLI need: the database (migrated) and the service's keys. */
@@ -56,6 +56,8 @@ export async function openRuntime(
     const signer = ed25519FromSeed(deriveKey(auditKey, 'audit-signing-v1'))
     const rootKey = await openRootKeyProvider(config, ensureKeyFile, !hasData && options.createRootKey)
     try {
+      if (rootKey.kind === 'pkcs11' && options.migratingRootKey !== true)
+        await finishHsmRotation(database, rootKey as Pkcs11Provider)
       // Before anything is written with them: every node holds the database's keys.
       await confirmServiceKeys(database.kysely, {
         audit: options.replacingAuditKey === true ? undefined : signer.keyId,
@@ -222,12 +224,38 @@ async function finishRootRotation(config: Config, database: Database): Promise<v
     .where('root_key_id', '=', nextId)
     .limit(1)
     .executeTakeFirst()
-  if (used !== undefined) {
+  // With no org key yet, the commit shows only in the record of the database's root key
+  // (src/crypto/key-record.ts): discarding the new key then would leave the database
+  // recording a key that exists nowhere, and every start refused.
+  if (used !== undefined || (await recordedServiceKey(database.kysely, 'root')) === nextId) {
     renameSync(file, `${file}.retired-${Date.now()}`)
     renameSync(next, file)
   } else {
     unlinkSync(next)
   }
+}
+
+/**
+ * `keys rotate-root` on an HSM makes the new key (relabelling the current one, kept) before the
+ * rewrap. If it stopped or failed before its commit, the key under the label wraps nothing and
+ * the database still records the old one: make that one current again, as a local rotation's
+ * unused `root.key.next` is discarded. Otherwise (the labelled key wraps something, or the
+ * recorded key is not on the token) nothing changes, and the key check decides.
+ */
+async function finishHsmRotation(database: Database, hsm: Pkcs11Provider): Promise<void> {
+  const recorded = await recordedServiceKey(database.kysely, 'root')
+  if (recorded === undefined || recorded === hsm.keyName()) return
+  const held = hsm.keyId()
+  const [orgKey, userSecret] = await Promise.all([
+    database.kysely.selectFrom('org_keys').select('org_id').where('root_key_id', '=', held).limit(1).executeTakeFirst(),
+    database.kysely
+      .selectFrom('user_secrets')
+      .select('root_key_id')
+      .where('root_key_id', '=', held)
+      .limit(1)
+      .executeTakeFirst(),
+  ])
+  if (orgKey === undefined && userSecret === undefined) hsm.restore(recorded)
 }
 
 function readPin(config: Config): string {

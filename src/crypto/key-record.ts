@@ -68,19 +68,20 @@ async function confirm(
   held: string,
   usedBefore: () => Promise<string | undefined>,
 ): Promise<void> {
-  let recorded = await recordedKey(db, purpose)
+  let recorded = await recordedServiceKey(db, purpose)
   if (recorded === undefined) {
     const other = await usedBefore()
     if (other !== undefined) throw mismatch(purpose, other, held)
     await sql`INSERT INTO service_keys (purpose, key_id) VALUES (${purpose}, ${held})
               ON CONFLICT (purpose) DO NOTHING`.execute(db)
     // Another node may have recorded its key first: compare with what is there now.
-    recorded = await recordedKey(db, purpose)
+    recorded = await recordedServiceKey(db, purpose)
   }
   if (recorded !== held) throw mismatch(purpose, recorded ?? '(none)', held)
 }
 
-async function recordedKey(db: Kysely<DB>, purpose: KeyPurpose): Promise<string | undefined> {
+/** The identifier the database records for `purpose`; undefined before its first start. */
+export async function recordedServiceKey(db: Kysely<DB>, purpose: KeyPurpose): Promise<string | undefined> {
   const row = await sql<{ key_id: string }>`SELECT key_id FROM service_keys WHERE purpose = ${purpose}`.execute(db)
   return row.rows[0]?.key_id
 }

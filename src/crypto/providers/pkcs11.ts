@@ -32,6 +32,13 @@ export interface Pkcs11Provider extends RootKeyProvider {
    * new wraps use it at once. Rewrapping the org keys is the caller's next step.
    */
   rotate(): void
+  /**
+   * An interrupted rotation (`rotate()` ran, the rewrap never committed): makes the key named
+   * `keyName` — one of this token's, under the configured label when it was current — the
+   * current key again, and relabels the unused newer one `<label>.abandoned-<time>` (kept).
+   * Returns false, changing nothing, when `keyName` is not such a key on this token.
+   */
+  restore(keyName: string): boolean
 }
 
 const FORMAT = 1
@@ -136,6 +143,24 @@ export function createPkcs11Provider(options: Pkcs11Options, create: boolean): P
         key = generateKey(p11, openSession, options.keyLabel)
         byId.set(idOf(key), key)
         keyId = keyIdOf(key)
+      },
+      restore(name) {
+        const match = /^pkcs11:(.+)\/(.+):([0-9a-f]+)$/.exec(name)
+        if (match === null || match[1] !== options.tokenLabel || match[2] !== options.keyLabel) return false
+        let handle: Buffer
+        try {
+          handle = keyFor(name)
+        } catch {
+          return false
+        }
+        if (idOf(handle) === idOf(key)) return true
+        p11.C_SetAttributeValue(openSession, key, [
+          { type: pkcs11js.CKA_LABEL, value: `${options.keyLabel}.abandoned-${Date.now()}` },
+        ])
+        p11.C_SetAttributeValue(openSession, handle, [{ type: pkcs11js.CKA_LABEL, value: options.keyLabel }])
+        key = handle
+        keyId = keyIdOf(key)
+        return true
       },
       close() {
         try {
