@@ -49,7 +49,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts'
 import { registerMetricsHooks, registerMetricsRoute } from './observability/metrics.http.ts'
 import type { Tracing } from './observability/tracing.ts'
 import { createResidency, pinOrgs } from './modules/ops/residency.ts'
-import { listenerOptions, logEachRequestOnce } from './http/server-options.ts'
+import { listenerOptions, logEachRequestOnce, refuseWhileClosing } from './http/server-options.ts'
 
 export interface AppDeps {
   config: Config
@@ -185,6 +185,7 @@ export async function buildApp(deps: AppDeps) {
       done(error as Error | undefined)
     })
   })
+  refuseWhileClosing(app)
   await app.register(rateLimit, {
     global: false,
     // The refusal says when the window reopens, in the body and in Retry-After (never a fixed figure).

@@ -8,7 +8,7 @@ import { AppError } from '../errors.ts'
 import { vaultCompatRoutes } from '../modules/vault/vault-compat.routes.ts'
 import { vaultKvRoutes } from '../modules/vault/vault-compat.kv.routes.ts'
 import { registerAccessControl } from './access-control.ts'
-import { listenerOptions, logEachRequestOnce, type ListenerTls } from './server-options.ts'
+import { listenerOptions, logEachRequestOnce, refuseWhileClosing, type ListenerTls } from './server-options.ts'
 import { registerInputGuards } from './input.ts'
 
 /**
@@ -39,6 +39,7 @@ export async function buildVaultListener(deps: {
   logEachRequestOnce(app)
   setValidators(app)
   acceptOnlyWellFormedJson(app)
+  refuseWhileClosing(app)
   registerAccessControl(app, {
     auth: modules.identity.auth,
     audit: modules.audit.service,

@@ -21,6 +21,15 @@ const dir = mkdtempSync(path.join(tmpdir(), 'custodian-stop-signals-'))
 const WATCH = path.resolve(import.meta.dirname, '../fixtures/signal-listener-watch.ts')
 const STARTS = 3
 const databases: TestDatabase[] = []
+/** On PostgreSQL the starts are nodes of one deployment: they share its keys (README, "PostgreSQL"). */
+const sharedKeys = (engine: string, url: string | undefined): Record<string, string> =>
+  url === undefined
+    ? {}
+    : {
+        DATABASE_URL: url,
+        CUSTODIAN_ROOT_KEY_FILE: path.join(dir, `${engine}-root.key`),
+        CUSTODIAN_AUDIT_KEY_FILE: path.join(dir, `${engine}-audit.key`),
+      }
 after(async () => {
   for (const db of databases) await db.close()
 })
@@ -41,7 +50,7 @@ for (const engine of ENGINES) {
           CUSTODIAN_DATA_DIR: path.join(dir, `${engine}-${start}`),
           CUSTODIAN_LOG_LEVEL: 'info',
           NODE_OPTIONS: `--import=${WATCH}`,
-          ...(url === undefined ? {} : { DATABASE_URL: url }),
+          ...sharedKeys(engine, url),
         })
         // stop() sends SIGTERM and waits; it throws if the process has not exited within 60 s.
         const code = await server.stop()
@@ -64,7 +73,7 @@ for (const engine of ENGINES) {
             CUSTODIAN_HTTP_PORT: '0',
             CUSTODIAN_LOG_LEVEL: 'info',
             NODE_OPTIONS: `--import=${WATCH}`,
-            ...(engine === 'postgres' && url !== undefined ? { DATABASE_URL: url } : {}),
+            ...sharedKeys(engine, engine === 'postgres' ? url : undefined),
           },
           stdio: ['ignore', 'pipe', 'pipe'],
         })
@@ -76,9 +85,9 @@ for (const engine of ENGINES) {
         }
         child.stdout.on('data', collect)
         child.stderr.on('data', collect)
-        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+        const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
         const seen = (pattern: RegExp) =>
-          new Promise<void>((resolve) => {
+          new Promise<void>((resolve, reject) => {
             const look = () => {
               if (!pattern.test(output)) return
               waiting.delete(look)
@@ -86,6 +95,11 @@ for (const engine of ENGINES) {
             }
             waiting.add(look)
             look()
+            // A process that exits first never prints it: fail with what it printed.
+            void exited.then((code) => {
+              if (waiting.delete(look))
+                reject(new Error(`exited ${String(code)} before ${String(pattern)}:\n${output}`))
+            })
           })
         // The first listener for SIGTERM is the service's own, installed before anything loads.
         await seen(/SIGNAL-LISTENING SIGTERM/)
