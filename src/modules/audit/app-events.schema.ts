@@ -53,6 +53,7 @@ export const RESERVED_ACTION_FAMILIES: ReadonlySet<string> = new Set([
   'access_review',
   'alert',
   'audit',
+  'audit_key',
   'auth',
   'backup',
   'compliance',
