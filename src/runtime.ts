@@ -41,6 +41,7 @@ export async function openRuntime(
   try {
     await migrateToLatest(database.kysely, options.progress)
     const hasData = (await database.kysely.selectFrom('orgs').select('id').limit(1).executeTakeFirst()) !== undefined
+    const created: string[] = []
     const ensureKeyFile = (file: string, what: string) => {
       if (existsSync(file)) return
       if (hasData)
@@ -48,6 +49,7 @@ export async function openRuntime(
       if (!options.createRootKey) throw new RootKeyError(`${what} file ${file} does not exist; run \`custodian init\``)
       mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
       createLocalRootKey(file)
+      created.push(file)
     }
 
     await finishRootRotation(config, database)
@@ -65,6 +67,14 @@ export async function openRuntime(
       })
     } catch (error) {
       rootKey.close?.()
+      // A key file this start created that the database does not record (another node's keys
+      // are the database's) goes: left behind, it would pass for one of the deployment's.
+      const recordedAudit = await recordedServiceKey(database.kysely, 'audit')
+      const recordedRoot = await recordedServiceKey(database.kysely, 'root')
+      for (const file of created) {
+        const mine = file === config.auditKeyFile ? signer.keyId : rootKey.keyName()
+        if (mine !== (file === config.auditKeyFile ? recordedAudit : recordedRoot)) unlinkSync(file)
+      }
       throw error
     }
     return { database, signer, hmacKey: deriveKey(auditKey, 'audit-hmac-v1'), rootKey }

@@ -213,11 +213,15 @@ export const keysMigrateRootCommand = defineControlCommand({
  */
 export const keysReplaceAuditKeyCommand = defineControlCommand({
   name: 'keys replace-audit-key',
-  input: Type.Object({}, { additionalProperties: false }),
+  input: Type.Object({ confirmLost: Type.Boolean() }, { additionalProperties: false }),
   needs: 'services',
   replacingAuditKey: true,
   besideService: 'the service signs with the audit key it started with; stop it, replace, then start it again',
-  async handler(_input, { services, out, origin }) {
+  async handler(input, { services, out, origin }) {
+    if (!input.confirmLost)
+      throw new Error(
+        'refused without --confirm-lost: run it only when the audit key is lost for every node and every node is stopped (a running node goes on signing with the old key; the log then fails verification)',
+      )
     const { runtime, vault, identity } = services
     const providerOrg = await identity.auth.providerOrgId()
     const from = await withOwner(runtime.database.kysely, async (trx) => {
@@ -330,10 +334,11 @@ export function registerKeys(program: Command): void {
   keys
     .command('replace-audit-key')
     .description(
-      'only after the audit key was lost: make the audit key file this start holds (CUSTODIAN_AUDIT_KEY_FILE, a new 32-byte key) the database’s, recorded in the provider org’s log. Every start refuses another audit key than the database’s; checkpoints signed before verify only with the old key. Refused beside a running embedded service; stop every service process first',
+      'only after the audit key was lost for every node, with every node stopped (--confirm-lost says so): make the audit key file this start holds (CUSTODIAN_AUDIT_KEY_FILE, a new 32-byte key) the database’s, recorded in the provider org’s log when there is one. Every start refuses another audit key than the database’s; checkpoints signed before verify only with the old key, so `audit verify` reports them from then on. Refused beside a running embedded service',
     )
-    .action(async () => {
-      await runCommand(keysReplaceAuditKeyCommand, {})
+    .option('--confirm-lost', 'the audit key is lost for every node, and every node is stopped')
+    .action(async (options: { confirmLost?: boolean }) => {
+      await runCommand(keysReplaceAuditKeyCommand, { confirmLost: options.confirmLost === true })
     })
 }
 

@@ -42,42 +42,54 @@ export function wrappedUnder(keyName: string, rootKeyId: string): boolean {
  * database race for the record; the one that loses is refused.
  *
  * @param db the database (owner connection; the table has no policy for the app's role)
- * @throws RootKeyError naming both identifiers when a key differs; the start must stop
+ * @throws RootKeyError naming both identifiers when a key differs (both keys' when both do);
+ *   the start must stop
  */
 export async function confirmServiceKeys(db: Kysely<DB>, held: HeldKeys): Promise<void> {
+  const refusals: string[] = []
   const audit = held.audit
-  if (audit !== undefined)
-    await confirm(db, 'audit', audit, async () => {
+  if (audit !== undefined) {
+    const refused = await confirm(db, 'audit', audit, true, async () => {
       const signed = await sql<{ key_id: string }>`SELECT key_id FROM audit_checkpoints LIMIT 1`.execute(db)
       const other = signed.rows[0]?.key_id
       return other === undefined || other === audit ? undefined : other
     })
+    if (refused !== undefined) refusals.push(refused)
+  }
   const root = held.root
-  if (root === undefined) return
-  await confirm(db, 'root', root.keyName(), async () => {
-    const wrapped = await sql<{ root_key_id: string }>`
-      SELECT root_key_id FROM org_keys WHERE state = 'active' LIMIT 1`.execute(db)
-    const other = wrapped.rows[0]?.root_key_id
-    return other === undefined || wrappedUnder(root.keyName(), other) ? undefined : other
-  })
+  if (root !== undefined) {
+    // After a refusal only compared, never recorded: two nodes first started together must
+    // not each win one of the two records (each would then be refused for the other's).
+    const refused = await confirm(db, 'root', root.keyName(), refusals.length === 0, async () => {
+      const wrapped = await sql<{ root_key_id: string }>`
+        SELECT root_key_id FROM org_keys WHERE state = 'active' LIMIT 1`.execute(db)
+      const other = wrapped.rows[0]?.root_key_id
+      return other === undefined || wrappedUnder(root.keyName(), other) ? undefined : other
+    })
+    if (refused !== undefined) refusals.push(refused)
+  }
+  if (refusals.length > 0) throw new RootKeyError(refusals.join('; and '))
 }
 
+/** Undefined when `held` is (or, `mayRecord`, becomes) the database's; else the refusal. */
 async function confirm(
   db: Kysely<DB>,
   purpose: KeyPurpose,
   held: string,
+  mayRecord: boolean,
   usedBefore: () => Promise<string | undefined>,
-): Promise<void> {
+): Promise<string | undefined> {
   let recorded = await recordedServiceKey(db, purpose)
   if (recorded === undefined) {
     const other = await usedBefore()
-    if (other !== undefined) throw mismatch(purpose, other, held)
+    if (other !== undefined) return mismatch(purpose, other, held)
+    if (!mayRecord) return undefined
     await sql`INSERT INTO service_keys (purpose, key_id) VALUES (${purpose}, ${held})
               ON CONFLICT (purpose) DO NOTHING`.execute(db)
     // Another node may have recorded its key first: compare with what is there now.
     recorded = await recordedServiceKey(db, purpose)
   }
-  if (recorded !== held) throw mismatch(purpose, recorded ?? '(none)', held)
+  return recorded === held ? undefined : mismatch(purpose, recorded ?? '(none)', held)
 }
 
 /** The identifier the database records for `purpose`; undefined before its first start. */
@@ -86,14 +98,10 @@ export async function recordedServiceKey(db: Kysely<DB>, purpose: KeyPurpose): P
   return row.rows[0]?.key_id
 }
 
-function mismatch(purpose: KeyPurpose, used: string, held: string): RootKeyError {
+function mismatch(purpose: KeyPurpose, used: string, held: string): string {
   return purpose === 'audit'
-    ? new RootKeyError(
-        `the audit key is not the one this database's audit log is kept with (it uses ${used}; this start holds ${held}): start every node with the same audit key file (CUSTODIAN_AUDIT_KEY_FILE, copied from the first node), or restore the one this database was started with; if it is lost, \`custodian keys replace-audit-key\` makes this one the database's`,
-      )
-    : new RootKeyError(
-        `the root key is not the one this database's org keys are wrapped by (they use ${used}; this start holds ${held}): start every node with the same root key (its file, shares, HSM key or KMS key), or restore the one this database was started with; change it only with \`custodian keys rotate-root\` or \`keys migrate-root\``,
-      )
+    ? `the audit key is not the one this database's audit log is kept with (it uses ${used}; this start holds ${held}): start every node with the same audit key file (CUSTODIAN_AUDIT_KEY_FILE, copied from the first node), or restore the one this database was started with; only if it is lost for every node, stop them all and run \`custodian keys replace-audit-key --confirm-lost\``
+    : `the root key is not the one this database's org keys are wrapped by (they use ${used}; this start holds ${held}): start every node with the same root key (CUSTODIAN_ROOT_KEY_FILE for the local provider, copied from the first node; the same Shamir file, HSM key or KMS key otherwise), or restore the one this database was started with; change it only with \`custodian keys rotate-root\` or \`keys migrate-root\``
 }
 
 /**
@@ -108,7 +116,10 @@ export async function recordRootKeyChange(db: Kysely<DB>, from: string, to: stri
   const row = await sql<{ key_id: string }>`
     SELECT key_id FROM service_keys WHERE purpose = 'root' FOR UPDATE`.execute(db)
   const recorded = row.rows[0]?.key_id
-  if (recorded !== undefined && recorded !== from) throw mismatch('root', recorded, from)
+  if (recorded !== undefined && recorded !== from)
+    throw new RootKeyError(
+      `the org keys are wrapped by root key ${recorded}, not by ${from}, the key this change starts from: nothing changed; give the change the key they are under (\`keys migrate-root --from\` its provider, with its settings)`,
+    )
   await sql`INSERT INTO service_keys (purpose, key_id) VALUES ('root', ${to})
             ON CONFLICT (purpose) DO UPDATE SET key_id = EXCLUDED.key_id, recorded_at = now()`.execute(db)
 }

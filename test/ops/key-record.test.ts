@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -113,9 +113,18 @@ for (const engine of ENGINES) {
       if (engine === 'postgres') {
         // A second node given a data directory of its own creates key files of its own (the
         // database holds no org yet): refused. Given the first node's keys, it starts.
+        // Both keys differ: both are named in one refusal, and the key files the refused start
+        // created are gone (left, they would pass for the deployment's).
         const b: Keys = { dir: path.join(root, `${engine}-b`) }
-        await refused(url, b, /^the audit key is not the one/)
+        await refused(
+          url,
+          b,
+          /^the audit key is not the one .*CUSTODIAN_AUDIT_KEY_FILE.*; and the root key is not the one .*CUSTODIAN_ROOT_KEY_FILE/,
+        )
+        assert.equal(existsSync(path.join(b.dir, 'audit.key')), false)
+        assert.equal(existsSync(path.join(b.dir, 'root.key')), false)
         await refused(url, { ...b, audit: auditA }, /^the root key is not the one/)
+        assert.equal(existsSync(path.join(b.dir, 'root.key')), false)
         const second = await start(url, { ...b, audit: auditA, root: rootA })
         await second.database.close()
       }
@@ -160,6 +169,13 @@ for (const engine of ENGINES) {
         assert.equal(failed.length, 1)
         assert.match(String((failed[0] as PromiseRejectedResult).reason), /is not the one this database/)
         for (const r of started) await r.value.database.close()
+        // The two records went to one node: the winner starts again, the other still cannot.
+        const names = ['x', 'y']
+        const winner = names[results.findIndex((r) => r.status === 'fulfilled')] as string
+        const loser = names.find((name) => name !== winner) as string
+        const again = await start(url, { dir: path.join(root, `${engine}-together-${winner}`) })
+        await again.database.close()
+        await refused(url, { dir: path.join(root, `${engine}-together-${loser}`) }, /is not the one this database/)
       })
 
     it('`keys rotate-root` records the new root key with the rewrap: the new key starts, the retired one is refused', async () => {
@@ -197,12 +213,18 @@ describe('`custodian keys replace-audit-key` (pglite)', () => {
 
     const refusedStart = await runToExit(['bin/custodian.js', 'keys', 'status', '--org', randomUUID()], env)
     assert.notEqual(refusedStart.code, 0)
-    assert.match(refusedStart.output, /the audit key is not the one.*keys replace-audit-key/s)
+    assert.match(
+      refusedStart.output,
+      /the audit key is not the one.*stop them all and run `custodian keys replace-audit-key --confirm-lost`/s,
+    )
 
-    const replaced = await runToExit(['bin/custodian.js', 'keys', 'replace-audit-key'], env)
+    const unconfirmed = await runToExit(['bin/custodian.js', 'keys', 'replace-audit-key'], env)
+    assert.notEqual(unconfirmed.code, 0)
+    assert.match(unconfirmed.output, /refused without --confirm-lost/)
+    const replaced = await runToExit(['bin/custodian.js', 'keys', 'replace-audit-key', '--confirm-lost'], env)
     assert.equal(replaced.code, 0, replaced.output)
     assert.match(replaced.output, new RegExp(`Audit key replaced: ${before.audit} → ed25519:[0-9a-f]{16}`))
-    const again = await runToExit(['bin/custodian.js', 'keys', 'replace-audit-key'], env)
+    const again = await runToExit(['bin/custodian.js', 'keys', 'replace-audit-key', '--confirm-lost'], env)
     assert.equal(again.code, 0, again.output)
     assert.match(again.output, /is already this database's: nothing replaced/)
 
