@@ -14,6 +14,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.ts'
 import type { Database } from './db/connect.ts'
 import type { Signer } from './crypto/keys.ts'
+import type { RetiredAuditKey } from './crypto/key-record.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { registerAccessControl, SESSION_COOKIE } from './http/access-control.ts'
 import { registerInputGuards } from './http/input.ts'
@@ -57,6 +58,8 @@ export interface AppDeps {
   signer: Signer
   hmacKey: Buffer
   rootKey: RootKeyProvider
+  /** Audit keys replaced after a loss: they verify the checkpoints they signed before (none by default). */
+  retiredAuditKeys?: readonly RetiredAuditKey[] | undefined
   logger: Logger
   /** The time as services see it (tests advance it); the system clock by default. */
   clock?: Clock
@@ -368,7 +371,15 @@ export async function buildApp(deps: AppDeps) {
 export function createModules(
   deps: Pick<
     AppDeps,
-    'config' | 'database' | 'signer' | 'hmacKey' | 'logger' | 'rootKey' | 'clock' | 'outboundResolve'
+    | 'config'
+    | 'database'
+    | 'signer'
+    | 'hmacKey'
+    | 'retiredAuditKeys'
+    | 'logger'
+    | 'rootKey'
+    | 'clock'
+    | 'outboundResolve'
   >,
 ) {
   const { config, database, logger } = deps
@@ -393,6 +404,7 @@ export function createModules(
     db: database.kysely,
     signer: deps.signer,
     hmacKey: deps.hmacKey,
+    retiredKeys: deps.retiredAuditKeys,
     config,
     log: logger,
     clock: deps.clock,

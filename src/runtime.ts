@@ -6,7 +6,13 @@ import { migrateToLatest, type MigrationProgress } from './db/migrate.ts'
 import { templateForFirstStart } from './db/template.ts'
 import { deriveKey, ed25519FromSeed, type Signer } from './crypto/keys.ts'
 import { createLocalRootKey, loadLocalRootKey, RootKeyError } from './crypto/root-key.ts'
-import { confirmServiceKeys, recordedServiceKey } from './crypto/key-record.ts'
+import {
+  confirmServiceKeys,
+  recordAuditSigningKey,
+  recordedServiceKey,
+  retiredAuditKeys,
+  type RetiredAuditKey,
+} from './crypto/key-record.ts'
 import { createLocalProvider } from './crypto/providers/local.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { createShamirProvider, readShamirMeta } from './crypto/providers/shamir.ts'
@@ -19,6 +25,8 @@ export interface Runtime {
   signer: Signer
   hmacKey: Buffer
   rootKey: RootKeyProvider
+  /** Audit keys replaced after a loss (`keys replace-audit-key`): they verify what they signed before. */
+  retiredAuditKeys: readonly RetiredAuditKey[]
 }
 
 /**
@@ -77,7 +85,14 @@ export async function openRuntime(
       }
       throw error
     }
-    return { database, signer, hmacKey: deriveKey(auditKey, 'audit-hmac-v1'), rootKey }
+    if (options.replacingAuditKey !== true) await recordAuditSigningKey(database.kysely, signer)
+    return {
+      database,
+      signer,
+      hmacKey: deriveKey(auditKey, 'audit-hmac-v1'),
+      rootKey,
+      retiredAuditKeys: await retiredAuditKeys(database.kysely),
+    }
   } catch (error) {
     await database.close()
     throw error
@@ -89,7 +104,7 @@ export async function openRuntime(
  * their own): the audit signing and HMAC keys, and the root-key provider. Nothing is
  * created: a missing key file is an error.
  */
-export async function openServiceKeys(config: Config): Promise<Omit<Runtime, 'database'>> {
+export async function openServiceKeys(config: Config): Promise<Omit<Runtime, 'database' | 'retiredAuditKeys'>> {
   const mustExist = (file: string, what: string) => {
     if (!existsSync(file)) throw new RootKeyError(`${what} file ${file} does not exist`)
   }

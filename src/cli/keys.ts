@@ -207,9 +207,10 @@ export const keysMigrateRootCommand = defineControlCommand({
  * left), the deployment goes on with the audit key file it holds now — a new one. Every start
  * refuses an audit key other than the database's (src/crypto/key-record.ts); this records the
  * held one instead, and says so in the provider org's log (`audit_key.replace`, both key ids).
- * What was chained and signed before stays verifiable only with the old key: checkpoints
- * signed since are by the new one. Never beside a running service, which signs with the key
- * it started with.
+ * The old key is retired (src/crypto/key-record.ts): its public key, recorded by the starts
+ * that held it, goes on verifying the checkpoints it signed until now, never one dated later;
+ * checkpoints signed since are by the new one. Never beside a running service, which signs
+ * with the key it started with.
  */
 export const keysReplaceAuditKeyCommand = defineControlCommand({
   name: 'keys replace-audit-key',
@@ -225,7 +226,7 @@ export const keysReplaceAuditKeyCommand = defineControlCommand({
     const { runtime, vault, identity } = services
     const providerOrg = await identity.auth.providerOrgId()
     const from = await withOwner(runtime.database.kysely, async (trx) => {
-      const replaced = await recordAuditKeyChange(trx, runtime.signer.keyId)
+      const replaced = await recordAuditKeyChange(trx, runtime.signer)
       if (replaced !== undefined && providerOrg !== undefined)
         await vault.audit.append(trx, {
           orgId: providerOrg,
@@ -241,7 +242,7 @@ export const keysReplaceAuditKeyCommand = defineControlCommand({
     out.stdout(
       from === undefined
         ? `The audit key ${runtime.signer.keyId} is already this database's: nothing replaced.\n`
-        : `Audit key replaced: ${from} → ${runtime.signer.keyId}. Checkpoints are signed by the new key from now on; what was signed before verifies only with the old one.\n`,
+        : `Audit key replaced: ${from} → ${runtime.signer.keyId}. Checkpoints are signed by the new key from now on; the old key is retired: its public key goes on verifying the checkpoints it signed until now (\`custodian audit verify\`, exports), never one dated later.\n`,
     )
   },
 })

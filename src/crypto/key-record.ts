@@ -126,16 +126,59 @@ export async function recordRootKeyChange(db: Kysely<DB>, from: string, to: stri
 
 /**
  * Records `held` as the database's audit key (`custodian keys replace-audit-key`, after the
- * old one was lost), in the caller's transaction.
+ * old one was lost), in the caller's transaction, and retires the old one: its public key
+ * (table `audit_signing_keys`, when a start recorded it) goes on verifying what it signed
+ * before now, and nothing dated after.
  *
+ * @param held the new key's id and raw Ed25519 public key (base64url)
  * @returns the audit key id recorded before, or undefined when `held` already was the database's
  */
-export async function recordAuditKeyChange(db: Kysely<DB>, held: string): Promise<string | undefined> {
+export async function recordAuditKeyChange(
+  db: Kysely<DB>,
+  held: { keyId: string; publicKey: string },
+): Promise<string | undefined> {
   const row = await sql<{ key_id: string }>`
     SELECT key_id FROM service_keys WHERE purpose = 'audit' FOR UPDATE`.execute(db)
   const recorded = row.rows[0]?.key_id
-  if (recorded === held) return undefined
-  await sql`INSERT INTO service_keys (purpose, key_id) VALUES ('audit', ${held})
+  if (recorded === held.keyId) return undefined
+  await sql`INSERT INTO service_keys (purpose, key_id) VALUES ('audit', ${held.keyId})
             ON CONFLICT (purpose) DO UPDATE SET key_id = EXCLUDED.key_id, recorded_at = now()`.execute(db)
+  await sql`UPDATE audit_signing_keys SET retired_at = now()
+            WHERE key_id <> ${held.keyId} AND retired_at IS NULL`.execute(db)
+  await recordAuditSigningKey(db, held)
   return recorded ?? '(none recorded)'
+}
+
+/**
+ * Records the audit signing key a start holds, once its id is confirmed as the database's
+ * ({@link confirmServiceKeys}): its public key is what verifies its checkpoints once it is
+ * retired. A key recorded before (this node's, or another node's with the same key) stays.
+ *
+ * @param held the key id (`ed25519:` + 16 hex digits) and raw Ed25519 public key (base64url)
+ */
+export async function recordAuditSigningKey(db: Kysely<DB>, held: { keyId: string; publicKey: string }): Promise<void> {
+  await sql`INSERT INTO audit_signing_keys (key_id, public_key) VALUES (${held.keyId}, ${held.publicKey})
+            ON CONFLICT (key_id) DO NOTHING`.execute(db)
+}
+
+/** An audit signing key replaced after a loss: it verifies only checkpoints dated up to `retiredAt`. */
+export interface RetiredAuditKey {
+  /** `ed25519:` + the first 16 hex digits of SHA-256 of the raw public key. */
+  keyId: string
+  /** Raw Ed25519 public key, base64url. */
+  publicKey: string
+  /** When `custodian keys replace-audit-key` retired it (RFC 3339, UTC). */
+  retiredAt: string
+}
+
+/** The retired audit signing keys, oldest retirement first (owner connection). */
+export async function retiredAuditKeys(db: Kysely<DB>): Promise<RetiredAuditKey[]> {
+  const rows = await sql<{ key_id: string; public_key: string; retired_at: Date }>`
+    SELECT key_id, public_key, retired_at FROM audit_signing_keys
+    WHERE retired_at IS NOT NULL ORDER BY retired_at, key_id`.execute(db)
+  return rows.rows.map((r) => ({
+    keyId: r.key_id,
+    publicKey: r.public_key,
+    retiredAt: new Date(r.retired_at).toISOString(),
+  }))
 }

@@ -63,6 +63,7 @@ import * as secretPaths from './migrations/0061_secret_paths.ts'
 import * as transitComplete from './migrations/0062_transit_complete.ts'
 import * as credentialEpochs from './migrations/0063_credential_epochs.ts'
 import * as serviceKeys from './migrations/0064_service_keys.ts'
+import * as auditSigningKeys from './migrations/0065_audit_signing_keys.ts'
 
 /** Every migration, in order. Names sort lexically; never rename or edit a shipped one. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -128,6 +129,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0062_transit_complete': transitComplete,
   '0063_credential_epochs': credentialEpochs,
   '0064_service_keys': serviceKeys,
+  '0065_audit_signing_keys': auditSigningKeys,
 }
 
 /** What a migration run reports as it goes, so a long first start does not look like a hang. */

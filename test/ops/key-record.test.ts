@@ -10,6 +10,12 @@ import { RootKeyError } from '../../src/crypto/root-key.ts'
 import { openRuntime, type Runtime } from '../../src/runtime.ts'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
 import { runToExit } from '../helpers/process.ts'
+import { buildChainedLog } from '../helpers/audit-chain.ts'
+import { withOwner } from '../../src/db/tenant.ts'
+import { insertCheckpoint } from '../../src/modules/audit/audit.store.ts'
+import { checkpointMessage } from '../../src/modules/audit/audit.format.ts'
+import { createAuditService } from '../../src/modules/audit/audit.service.ts'
+import { verifyExport } from '../../src/modules/audit/audit.export.ts'
 
 /**
  * Every node on one database holds the same audit key and root key (src/crypto/key-record.ts,
@@ -234,5 +240,88 @@ describe('`custodian keys replace-audit-key` (pglite)', () => {
     assert.notEqual(now.audit, before.audit)
     assert.equal(now.root, before.root)
     await after.database.close()
+  })
+
+  it('the replaced key is retired, not forgotten: what it signed before verifies, what it signs after is refused', async () => {
+    const dir = path.join(root, 'retire')
+    const env = { CUSTODIAN_DATA_DIR: dir }
+    const orgId = randomUUID()
+    const first = await start(undefined, { dir })
+    const lostSigner = first.signer
+    await buildChainedLog(first.database.kysely, first.signer, orgId, 20, { checkpointEvery: 10, slice: 10 })
+    await first.database.close()
+    copyFileSync(otherKeyFile('audit-new'), path.join(dir, 'audit.key'))
+
+    const replaced = await runToExit(['bin/custodian.js', 'keys', 'replace-audit-key', '--confirm-lost'], env)
+    assert.equal(replaced.code, 0, replaced.output)
+    assert.match(replaced.output, /the old key is retired: its public key goes on verifying the checkpoints it signed/)
+
+    // The log goes on under the new key; `audit verify` takes both, each for its own checkpoints.
+    const second = await start(undefined, { dir })
+    assert.deepEqual(
+      second.retiredAuditKeys.map((k) => [k.keyId, k.publicKey]),
+      [[lostSigner.keyId, lostSigner.publicKey]],
+    )
+    await buildChainedLog(second.database.kysely, second.signer, orgId, 10, { checkpointEvery: 10 })
+    const signers = await sql<{ seq: number; key_id: string }>`
+      SELECT seq, key_id FROM audit_checkpoints WHERE org_id = ${orgId} ORDER BY seq`.execute(second.database.kysely)
+    assert.deepEqual(
+      signers.rows.map((r) => [Number(r.seq), r.key_id]),
+      [
+        [10, lostSigner.keyId],
+        [20, lostSigner.keyId],
+        [30, second.signer.keyId],
+      ],
+    )
+    // An export names both keys, the old one with its retirement, and verifies offline.
+    const audit = createAuditService({
+      db: second.database.kysely,
+      signer: second.signer,
+      hmacKey: second.hmacKey,
+      retiredKeys: second.retiredAuditKeys,
+    })
+    let exported = ''
+    for await (const line of audit.exportLines(orgId)) exported += line
+    const header = JSON.parse(exported.split('\n')[0] as string) as { keys: { keyId: string; retiredAt?: string }[] }
+    assert.deepEqual(
+      header.keys.map((k) => [k.keyId, k.retiredAt !== undefined]),
+      [
+        [second.signer.keyId, false],
+        [lostSigner.keyId, true],
+      ],
+    )
+    const offline = await verifyExport(exported)
+    assert.deepEqual(offline.problems, [])
+    assert.equal(offline.checkpoints, 3)
+    await second.database.close()
+    const verified = await runToExit(['bin/custodian.js', 'audit', 'verify', '--org', orgId], env)
+    assert.equal(verified.code, 0, verified.output)
+    assert.match(verified.output, new RegExp(`OK   org ${orgId}`))
+
+    // Whoever holds the lost key signs the newest checkpoint again, dated now: refused.
+    const third = await start(undefined, { dir })
+    await withOwner(third.database.kysely, async (trx) => {
+      const head = await sql<{ hash: Buffer }>`
+        DELETE FROM audit_checkpoints WHERE org_id = ${orgId} AND seq = 30 RETURNING hash`.execute(trx)
+      const checkpoint = {
+        v: 1 as const,
+        org: orgId,
+        seq: 30,
+        hash: Buffer.from(head.rows[0]?.hash as Buffer).toString('hex'),
+        time: new Date().toISOString(),
+      }
+      await insertCheckpoint(trx, {
+        checkpoint,
+        keyId: lostSigner.keyId,
+        signature: lostSigner.sign(checkpointMessage(checkpoint)).toString('base64url'),
+      })
+    })
+    await third.database.close()
+    const forged = await runToExit(['bin/custodian.js', 'audit', 'verify', '--org', orgId], env)
+    assert.notEqual(forged.code, 0, forged.output)
+    assert.match(
+      forged.output,
+      new RegExp(`signed by key ${lostSigner.keyId}, retired at \\S+, and dated \\S+: after its retirement`),
+    )
   })
 })

@@ -24,6 +24,7 @@ export async function verifyExport(
   const { pinnedKeys } = options
   let org: string | undefined
   const fileKeys = new Map<string, string>()
+  const fileRetiredAt = new Map<string, string>()
   const events: StoredChainEvent[] = []
   const checkpoints: SignedCheckpoint[] = []
   const lines = text.split('\n')
@@ -39,8 +40,13 @@ export async function verifyExport(
       if (record.format !== 'custodian-audit-export/1')
         throw new Error(`line ${index + 1}: unknown format ${String(record.format)}`)
       org = String(record.org)
-      for (const key of (record.keys as { keyId: string; publicKey: string }[] | undefined) ?? [])
+      for (const key of (record.keys as { keyId: string; publicKey: string; retiredAt?: unknown }[] | undefined) ??
+        []) {
         fileKeys.set(key.keyId, key.publicKey)
+        // Not a time: the key verifies nothing (a retirement that cannot be read bounds everything).
+        if (key.retiredAt !== undefined)
+          fileRetiredAt.set(key.keyId, typeof key.retiredAt === 'string' ? key.retiredAt : '')
+      }
     } else if (record.kind === 'event') {
       events.push({
         event: record.event as StoredChainEvent['event'],
@@ -65,6 +71,7 @@ export async function verifyExport(
   const result = await verifyChain(org, events, checkpoints, keys, {
     kept,
     requireCheckpoint: options.allowUnsigned === true ? 'never' : 'always',
+    retiredAt: pinnedKeys === undefined ? fileRetiredAt : undefined,
   })
   return { ...result, keysFrom: pinnedKeys === undefined ? 'file' : 'pinned' }
 }

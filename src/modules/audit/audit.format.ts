@@ -265,6 +265,12 @@ export interface VerifyOptions {
    */
   requireCheckpoint?: 'always' | 'if-events' | 'never' | undefined
   maxProblems?: number | undefined
+  /**
+   * Keys of `keys` retired after a loss (key id → RFC 3339 time of the retirement): a
+   * checkpoint one of them signed verifies only if it is dated at or before that time (a
+   * retired key may be in other hands; whatever it signs later is refused).
+   */
+  retiredAt?: ReadonlyMap<string, string> | undefined
 }
 
 /**
@@ -373,6 +379,15 @@ export async function verifyChainLinks(
         'checkpoint_signature',
         checkpoint.seq,
         `checkpoint at seq ${checkpoint.seq} has an invalid signature or unknown key ${signed.keyId}`,
+      )
+      continue
+    }
+    const retiredAt = options.retiredAt?.get(signed.keyId)
+    if (retiredAt !== undefined && !(Date.parse(checkpoint.time) <= Date.parse(retiredAt))) {
+      report(
+        'checkpoint_signature',
+        checkpoint.seq,
+        `checkpoint at seq ${checkpoint.seq} is signed by key ${signed.keyId}, retired at ${retiredAt}, and dated ${checkpoint.time}: after its retirement`,
       )
       continue
     }

@@ -71,18 +71,24 @@ export function auditRoutes(deps: {
         // Public keys, no credentials: any page may read them (the embedded viewer verifies receipts with them).
         reply.header('access-control-allow-origin', '*')
         return {
-          keys: audit.publicKeys().map((key) => ({
-            ...key,
-            origin: checkpointOrigin(deps.originHost, '{orgId}'),
-            ...(request.query.org === undefined
-              ? {}
-              : {
-                  verifierKey: noteVerifierKey(
-                    checkpointOrigin(deps.originHost, request.query.org),
-                    Buffer.from(key.publicKey, 'base64url'),
-                  ),
-                }),
-          })),
+          // The current key only: a key retired after a loss verifies old checkpoints in
+          // `custodian audit verify` and in exports (their header names it with its retirement),
+          // but is not published for verifiers that would not bound it by that time.
+          keys: audit
+            .publicKeys()
+            .filter((key) => key.retiredAt === undefined)
+            .map(({ retiredAt: _retired, ...key }) => ({
+              ...key,
+              origin: checkpointOrigin(deps.originHost, '{orgId}'),
+              ...(request.query.org === undefined
+                ? {}
+                : {
+                    verifierKey: noteVerifierKey(
+                      checkpointOrigin(deps.originHost, request.query.org),
+                      Buffer.from(key.publicKey, 'base64url'),
+                    ),
+                  }),
+            })),
         }
       },
     })

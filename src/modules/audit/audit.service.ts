@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hmacValue, type Signer } from '../../crypto/keys.ts'
+import type { RetiredAuditKey } from '../../crypto/key-record.ts'
 import { AppError, isAppError } from '../../errors.ts'
 import {
   canonicalJson,
@@ -185,7 +186,11 @@ export interface AuditService {
   chainedHeadSeq(trx: Trx, orgId: string): Promise<number>
   /** The chained head seq of each org that has one (owner connection, one statement): jobs that follow the chain. */
   chainedHeads(orgIds: readonly string[]): Promise<Map<string, number>>
-  publicKeys(): { keyId: string; publicKey: string; algorithm: 'Ed25519' }[]
+  /**
+   * The audit signing keys: the current one first, then those retired after a loss
+   * (`retiredAt` set; they verify only what they signed before it).
+   */
+  publicKeys(): { keyId: string; publicKey: string; algorithm: 'Ed25519'; retiredAt?: string }[]
 }
 
 const PAGE = 1000
@@ -196,6 +201,8 @@ export function createAuditService(deps: {
   db: Kysely<DB>
   signer: Signer
   hmacKey: Buffer
+  /** Audit keys replaced after a loss (src/crypto/key-record.ts): they verify the checkpoints they signed before. */
+  retiredKeys?: readonly RetiredAuditKey[] | undefined
   /** The configured tlog witnesses' names and the quorum (status only: cosignatures are served whoever made them). */
   tlogWitnesses?: { names: readonly string[]; quorum: number } | undefined
   /** Links per page of a verification walk (default {@link VERIFY_PAGE}). */
@@ -204,6 +211,16 @@ export function createAuditService(deps: {
   const { db, signer, hmacKey } = deps
   const tlogWitnesses = deps.tlogWitnesses ?? { names: [], quorum: 0 }
   const keys = new Map([[signer.keyId, signer.publicKey]])
+  const retiredAt = new Map<string, string>()
+  for (const retired of deps.retiredKeys ?? []) {
+    if (retired.keyId === signer.keyId) continue
+    keys.set(retired.keyId, retired.publicKey)
+    retiredAt.set(retired.keyId, retired.retiredAt)
+  }
+  const publicKeys = [...keys].map(([keyId, publicKey]) => {
+    const retired = retiredAt.get(keyId)
+    return { keyId, algorithm: 'Ed25519' as const, publicKey, ...(retired === undefined ? {} : { retiredAt: retired }) }
+  })
 
   function toRow(event: AuditEventInput): store.NewAuditEventRow {
     const details: Record<string, unknown> = {
@@ -385,7 +402,7 @@ export function createAuditService(deps: {
         format: 'custodian-audit-export/1',
         org: orgId,
         exportedAt: new Date().toISOString(),
-        keys: [...keys].map(([keyId, publicKey]) => ({ keyId, algorithm: 'Ed25519', publicKey })),
+        keys: publicKeys,
       })}\n`
       for await (const stored of chainedEvents(orgId, asOrg(orgId))) {
         yield `${JSON.stringify({ kind: 'event', ...stored })}\n`
@@ -403,6 +420,7 @@ export function createAuditService(deps: {
       const result = await verifyChainLinks(orgId, chainLinkPages(orgId, asOrg(orgId)), checkpoints, keys, {
         kept,
         requireCheckpoint: 'if-events',
+        retiredAt,
       })
       return { ...result, unchained }
     },
@@ -419,6 +437,7 @@ export function createAuditService(deps: {
           await verifyChainLinks(orgId, chainLinkPages(orgId, asOwner), checkpoints, keys, {
             kept,
             requireCheckpoint: 'if-events',
+            retiredAt,
           }),
         )
       }
@@ -583,7 +602,7 @@ export function createAuditService(deps: {
     },
 
     publicKeys() {
-      return [...keys].map(([keyId, publicKey]) => ({ keyId, publicKey, algorithm: 'Ed25519' as const }))
+      return publicKeys.map((key) => ({ ...key }))
     },
   }
   return service

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { DB } from '../../db/schema.ts'
 import { refuseOrgsNotServed } from '../../db/tenant.ts'
 import type { Signer } from '../../crypto/keys.ts'
+import type { RetiredAuditKey } from '../../crypto/key-record.ts'
 import type { Config } from '../../config.ts'
 import { auditRoutes } from './audit.routes.ts'
 import { createAuditService } from './audit.service.ts'
@@ -27,6 +28,8 @@ export function createAuditModule(deps: {
   db: Kysely<DB>
   signer: Signer
   hmacKey: Buffer
+  /** Audit keys replaced after a loss: they verify the checkpoints they signed before. */
+  retiredKeys?: readonly RetiredAuditKey[] | undefined
   config: Pick<Config, 'audit' | 'publicUrl' | 'webhooks' | 'extraCaFile'>
   log: Logger
   clock?: Clock | undefined

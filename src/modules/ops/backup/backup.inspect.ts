@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely'
 import type { Signer } from '../../../crypto/keys.ts'
+import { retiredAuditKeys } from '../../../crypto/key-record.ts'
 import type { RootKeyProvider } from '../../../crypto/providers/provider.ts'
 import { MIGRATIONS } from '../../../db/migrate.ts'
 import type { DB } from '../../../db/schema.ts'
@@ -62,7 +63,13 @@ export async function inspectRestored(
     problems.push(`the restored schema is at ${schemaVersion}, the manifest says ${manifest.schemaVersion}`)
 
   // Every chain, verified by the audit module, compared with the heads the manifest signed.
-  const audit = createAuditService({ db, signer: keys.signer, hmacKey: keys.hmacKey })
+  const audit = createAuditService({
+    db,
+    signer: keys.signer,
+    hmacKey: keys.hmacKey,
+    // A copy made before retired keys were recorded has none.
+    retiredKeys: applied.includes('0065_audit_signing_keys') ? await retiredAuditKeys(db) : [],
+  })
   const results = new Map((await audit.verifyAll()).map((r) => [r.org, r]))
   let auditEvents = 0
   let checkpoints = 0
