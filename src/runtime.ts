@@ -91,7 +91,7 @@ export async function openRuntime(
       signer,
       hmacKey: deriveKey(auditKey, 'audit-hmac-v1'),
       rootKey,
-      retiredAuditKeys: await retiredAuditKeys(database.kysely),
+      retiredAuditKeys: await retiredAuditKeys(database.kysely, signer),
     }
   } catch (error) {
     await database.close()

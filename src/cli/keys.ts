@@ -208,7 +208,8 @@ export const keysMigrateRootCommand = defineControlCommand({
  * refuses an audit key other than the database's (src/crypto/key-record.ts); this records the
  * held one instead, and says so in the provider org's log (`audit_key.replace`, both key ids).
  * The old key is retired (src/crypto/key-record.ts): its public key, recorded by the starts
- * that held it, goes on verifying the checkpoints it signed until now, never one dated later;
+ * that held it, goes on verifying the checkpoints it signed until now and none above them (the
+ * new key signs that bound);
  * checkpoints signed since are by the new one. Never beside a running service, which signs
  * with the key it started with.
  */
@@ -242,7 +243,7 @@ export const keysReplaceAuditKeyCommand = defineControlCommand({
     out.stdout(
       from === undefined
         ? `The audit key ${runtime.signer.keyId} is already this database's: nothing replaced.\n`
-        : `Audit key replaced: ${from} → ${runtime.signer.keyId}. Checkpoints are signed by the new key from now on; the old key is retired: its public key goes on verifying the checkpoints it signed until now (\`custodian audit verify\`, exports), never one dated later.\n`,
+        : `Audit key replaced: ${from} → ${runtime.signer.keyId}. Checkpoints are signed by the new key from now on; the old key is retired: its public key goes on verifying the checkpoints it signed until now (\`custodian audit verify\`, exports), none above them; it is never made current again.\n`,
     )
   },
 })

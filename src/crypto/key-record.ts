@@ -1,5 +1,7 @@
 import { type Kysely, sql } from 'kysely'
+import canonicalize from 'canonicalize'
 import type { DB } from '../db/schema.ts'
+import { type Signer, verifyEd25519 } from './keys.ts'
 import type { RootKeyProvider } from './providers/provider.ts'
 import { RootKeyError } from './root-key.ts'
 
@@ -126,25 +128,43 @@ export async function recordRootKeyChange(db: Kysely<DB>, from: string, to: stri
 
 /**
  * Records `held` as the database's audit key (`custodian keys replace-audit-key`, after the
- * old one was lost), in the caller's transaction, and retires the old one: its public key
- * (table `audit_signing_keys`, when a start recorded it) goes on verifying what it signed
- * before now, and nothing dated after.
+ * old one was lost), in the caller's transaction, and retires the old one when a start
+ * recorded its public key: `held` signs the retirement (the old key's id and public key, the
+ * time, and per org the highest checkpoint seq it signed), so the old key goes on verifying
+ * those checkpoints and none after them ({@link retiredAuditKeys}).
  *
- * @param held the new key's id and raw Ed25519 public key (base64url)
+ * @param held the new key (its signer: it signs the retirement)
  * @returns the audit key id recorded before, or undefined when `held` already was the database's
+ * @throws RootKeyError when `held` is a key retired before: a retired key may be in other
+ *   hands and is never made current again (nothing changes)
  */
-export async function recordAuditKeyChange(
-  db: Kysely<DB>,
-  held: { keyId: string; publicKey: string },
-): Promise<string | undefined> {
+export async function recordAuditKeyChange(db: Kysely<DB>, held: Signer): Promise<string | undefined> {
   const row = await sql<{ key_id: string }>`
     SELECT key_id FROM service_keys WHERE purpose = 'audit' FOR UPDATE`.execute(db)
   const recorded = row.rows[0]?.key_id
   if (recorded === held.keyId) return undefined
+  const wasRetired = await sql<{ retired_at: Date }>`
+    SELECT retired_at FROM audit_signing_keys WHERE key_id = ${held.keyId} AND retired_at IS NOT NULL`.execute(db)
+  if (wasRetired.rows.length > 0)
+    throw new RootKeyError(
+      `the audit key ${held.keyId} was retired on ${new Date(wasRetired.rows[0]?.retired_at as Date).toISOString()} (replaced after a loss): a retired key may be in other hands and is never made current again; start with a new audit key file`,
+    )
   await sql`INSERT INTO service_keys (purpose, key_id) VALUES ('audit', ${held.keyId})
             ON CONFLICT (purpose) DO UPDATE SET key_id = EXCLUDED.key_id, recorded_at = now()`.execute(db)
-  await sql`UPDATE audit_signing_keys SET retired_at = now()
-            WHERE key_id <> ${held.keyId} AND retired_at IS NULL`.execute(db)
+  const old = await sql<{ key_id: string; public_key: string }>`
+    SELECT key_id, public_key FROM audit_signing_keys
+    WHERE key_id <> ${held.keyId} AND retired_at IS NULL FOR UPDATE`.execute(db)
+  for (const { key_id: keyId, public_key: publicKey } of old.rows) {
+    const bounds = await sql<{ org_id: string; seq: string }>`
+      SELECT org_id, max(seq)::text AS seq FROM audit_checkpoints WHERE key_id = ${keyId} GROUP BY org_id`.execute(db)
+    const signedUpTo = Object.fromEntries(bounds.rows.map((b) => [b.org_id, Number(b.seq)]))
+    const retirement = { keyId, publicKey, retiredAt: new Date().toISOString(), signedUpTo, successorKeyId: held.keyId }
+    const signature = held.sign(retirementMessage(retirement)).toString('base64url')
+    await sql`UPDATE audit_signing_keys
+              SET retired_at = ${retirement.retiredAt}::timestamptz, signed_up_to = ${JSON.stringify(signedUpTo)}::jsonb,
+                  successor_key_id = ${held.keyId}, retirement_signature = ${signature}
+              WHERE key_id = ${keyId}`.execute(db)
+  }
   await recordAuditSigningKey(db, held)
   return recorded ?? '(none recorded)'
 }
@@ -161,7 +181,7 @@ export async function recordAuditSigningKey(db: Kysely<DB>, held: { keyId: strin
             ON CONFLICT (key_id) DO NOTHING`.execute(db)
 }
 
-/** An audit signing key replaced after a loss: it verifies only checkpoints dated up to `retiredAt`. */
+/** An audit signing key replaced after a loss: it verifies only checkpoints up to `signedUpTo`. */
 export interface RetiredAuditKey {
   /** `ed25519:` + the first 16 hex digits of SHA-256 of the raw public key. */
   keyId: string
@@ -169,16 +189,70 @@ export interface RetiredAuditKey {
   publicKey: string
   /** When `custodian keys replace-audit-key` retired it (RFC 3339, UTC). */
   retiredAt: string
+  /** Per org id, the highest checkpoint seq it signed before its retirement (an org absent: none). */
+  signedUpTo: Readonly<Record<string, number>>
+  /** The key that signed this retirement (the one that replaced it). */
+  successorKeyId: string
 }
 
-/** The retired audit signing keys, oldest retirement first (owner connection). */
-export async function retiredAuditKeys(db: Kysely<DB>): Promise<RetiredAuditKey[]> {
-  const rows = await sql<{ key_id: string; public_key: string; retired_at: Date }>`
-    SELECT key_id, public_key, retired_at FROM audit_signing_keys
-    WHERE retired_at IS NOT NULL ORDER BY retired_at, key_id`.execute(db)
-  return rows.rows.map((r) => ({
-    keyId: r.key_id,
-    publicKey: r.public_key,
-    retiredAt: new Date(r.retired_at).toISOString(),
-  }))
+/** The bytes a retirement's signature covers: JCS (RFC 8785) of the record, `v: 1`. */
+function retirementMessage(r: RetiredAuditKey): Buffer {
+  const record = {
+    v: 1,
+    purpose: 'custodian audit key retirement',
+    keyId: r.keyId,
+    publicKey: r.publicKey,
+    retiredAt: r.retiredAt,
+    signedUpTo: r.signedUpTo,
+    successorKeyId: r.successorKeyId,
+  }
+  return Buffer.from(canonicalize(record) as string, 'utf8')
+}
+
+/**
+ * The retired audit signing keys this database holds whose retirement is signed by a chain
+ * of successors from `current` (the key the caller holds): the one it replaced, signed by it,
+ * the one that one replaced, and so on. A row no such chain reaches (written by someone who
+ * can write to the database but holds no audit key, or altered since) is left out, so it
+ * never becomes a verification key. Owner connection.
+ *
+ * @param current the key id and raw public key (base64url) of the audit key held now
+ */
+export async function retiredAuditKeys(
+  db: Kysely<DB>,
+  current: { keyId: string; publicKey: string },
+): Promise<RetiredAuditKey[]> {
+  const rows = await sql<{
+    key_id: string
+    public_key: string
+    retired_at: Date
+    signed_up_to: Record<string, number> | string
+    successor_key_id: string
+    retirement_signature: string
+  }>`
+    SELECT key_id, public_key, retired_at, signed_up_to, successor_key_id, retirement_signature
+    FROM audit_signing_keys WHERE retired_at IS NOT NULL`.execute(db)
+  const trusted = new Map([[current.keyId, current.publicKey]])
+  const found: RetiredAuditKey[] = []
+  for (let grew = true; grew; ) {
+    grew = false
+    for (const row of rows.rows) {
+      const successor = trusted.get(row.successor_key_id)
+      if (trusted.has(row.key_id) || successor === undefined) continue
+      const signedUpTo = typeof row.signed_up_to === 'string' ? JSON.parse(row.signed_up_to) : row.signed_up_to
+      const retired: RetiredAuditKey = {
+        keyId: row.key_id,
+        publicKey: row.public_key,
+        retiredAt: new Date(row.retired_at).toISOString(),
+        signedUpTo,
+        successorKeyId: row.successor_key_id,
+      }
+      if (!verifyEd25519(successor, retirementMessage(retired), Buffer.from(row.retirement_signature, 'base64url')))
+        continue
+      trusted.set(retired.keyId, retired.publicKey)
+      found.push(retired)
+      grew = true
+    }
+  }
+  return found.sort((a, b) => a.retiredAt.localeCompare(b.retiredAt) || a.keyId.localeCompare(b.keyId))
 }

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test'
 import { sql } from 'kysely'
 import { loadConfig } from '../../src/config.ts'
 import { RootKeyError } from '../../src/crypto/root-key.ts'
+import { ed25519FromSeed } from '../../src/crypto/keys.ts'
 import { openRuntime, type Runtime } from '../../src/runtime.ts'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
 import { runToExit } from '../helpers/process.ts'
@@ -242,7 +243,7 @@ describe('`custodian keys replace-audit-key` (pglite)', () => {
     await after.database.close()
   })
 
-  it('the replaced key is retired, not forgotten: what it signed before verifies, what it signs after is refused', async () => {
+  it('the replaced key is retired, not forgotten: what it signed before verifies, nothing it signs after does, and it never comes back', async () => {
     const dir = path.join(root, 'retire')
     const env = { CUSTODIAN_DATA_DIR: dir }
     const orgId = randomUUID()
@@ -250,17 +251,29 @@ describe('`custodian keys replace-audit-key` (pglite)', () => {
     const lostSigner = first.signer
     await buildChainedLog(first.database.kysely, first.signer, orgId, 20, { checkpointEvery: 10, slice: 10 })
     await first.database.close()
+    const lostFile = path.join(root, `audit-lost-${randomUUID()}.key`)
+    copyFileSync(path.join(dir, 'audit.key'), lostFile)
     copyFileSync(otherKeyFile('audit-new'), path.join(dir, 'audit.key'))
 
     const replaced = await runToExit(['bin/custodian.js', 'keys', 'replace-audit-key', '--confirm-lost'], env)
     assert.equal(replaced.code, 0, replaced.output)
     assert.match(replaced.output, /the old key is retired: its public key goes on verifying the checkpoints it signed/)
+    // A retired key is never made current again (it may be in other hands).
+    const back = await runToExit(['bin/custodian.js', 'keys', 'replace-audit-key', '--confirm-lost'], {
+      ...env,
+      CUSTODIAN_AUDIT_KEY_FILE: lostFile,
+    })
+    assert.notEqual(back.code, 0, back.output)
+    assert.match(
+      back.output,
+      new RegExp(`the audit key ${lostSigner.keyId} was retired on \\S+ \\(replaced after a loss\\)`),
+    )
 
     // The log goes on under the new key; `audit verify` takes both, each for its own checkpoints.
     const second = await start(undefined, { dir })
     assert.deepEqual(
-      second.retiredAuditKeys.map((k) => [k.keyId, k.publicKey]),
-      [[lostSigner.keyId, lostSigner.publicKey]],
+      second.retiredAuditKeys.map((k) => [k.keyId, k.publicKey, k.signedUpTo[orgId], k.successorKeyId]),
+      [[lostSigner.keyId, lostSigner.publicKey, 20, second.signer.keyId]],
     )
     await buildChainedLog(second.database.kysely, second.signer, orgId, 10, { checkpointEvery: 10 })
     const signers = await sql<{ seq: number; key_id: string }>`
@@ -282,12 +295,14 @@ describe('`custodian keys replace-audit-key` (pglite)', () => {
     })
     let exported = ''
     for await (const line of audit.exportLines(orgId)) exported += line
-    const header = JSON.parse(exported.split('\n')[0] as string) as { keys: { keyId: string; retiredAt?: string }[] }
+    const header = JSON.parse(exported.split('\n')[0] as string) as {
+      keys: { keyId: string; retiredAt?: string; signedUpTo?: number }[]
+    }
     assert.deepEqual(
-      header.keys.map((k) => [k.keyId, k.retiredAt !== undefined]),
+      header.keys.map((k) => [k.keyId, k.retiredAt !== undefined, k.signedUpTo]),
       [
-        [second.signer.keyId, false],
-        [lostSigner.keyId, true],
+        [second.signer.keyId, false, undefined],
+        [lostSigner.keyId, true, 20],
       ],
     )
     const offline = await verifyExport(exported)
@@ -298,8 +313,11 @@ describe('`custodian keys replace-audit-key` (pglite)', () => {
     assert.equal(verified.code, 0, verified.output)
     assert.match(verified.output, new RegExp(`OK   org ${orgId}`))
 
-    // Whoever holds the lost key signs the newest checkpoint again, dated now: refused.
+    // Whoever holds the lost key signs the newest checkpoint again, dated before the
+    // retirement: refused all the same (above the seq the key had reached). And whoever can
+    // write to the database adds a retired key of their own: not one no successor signed.
     const third = await start(undefined, { dir })
+    const intruder = ed25519FromSeed(randomBytes(32))
     await withOwner(third.database.kysely, async (trx) => {
       const head = await sql<{ hash: Buffer }>`
         DELETE FROM audit_checkpoints WHERE org_id = ${orgId} AND seq = 30 RETURNING hash`.execute(trx)
@@ -308,20 +326,32 @@ describe('`custodian keys replace-audit-key` (pglite)', () => {
         org: orgId,
         seq: 30,
         hash: Buffer.from(head.rows[0]?.hash as Buffer).toString('hex'),
-        time: new Date().toISOString(),
+        time: '2020-01-01T00:00:00.000Z',
       }
       await insertCheckpoint(trx, {
         checkpoint,
         keyId: lostSigner.keyId,
         signature: lostSigner.sign(checkpointMessage(checkpoint)).toString('base64url'),
       })
+      await sql`INSERT INTO audit_signing_keys
+                  (key_id, public_key, retired_at, signed_up_to, successor_key_id, retirement_signature)
+                VALUES (${intruder.keyId}, ${intruder.publicKey}, now(), ${JSON.stringify({ [orgId]: 1000 })}::jsonb,
+                        ${third.signer.keyId}, ${intruder.sign(Buffer.from('anything')).toString('base64url')})`.execute(
+        trx,
+      )
     })
     await third.database.close()
+    const fourth = await start(undefined, { dir })
+    assert.deepEqual(
+      fourth.retiredAuditKeys.map((k) => [k.keyId, k.signedUpTo[orgId]]),
+      [[lostSigner.keyId, 20]],
+    )
+    await fourth.database.close()
     const forged = await runToExit(['bin/custodian.js', 'audit', 'verify', '--org', orgId], env)
     assert.notEqual(forged.code, 0, forged.output)
     assert.match(
       forged.output,
-      new RegExp(`signed by key ${lostSigner.keyId}, retired at \\S+, and dated \\S+: after its retirement`),
+      new RegExp(`signed by key ${lostSigner.keyId}, retired after signing this org's checkpoints up to seq 20`),
     )
   })
 })

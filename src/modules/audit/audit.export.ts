@@ -24,7 +24,7 @@ export async function verifyExport(
   const { pinnedKeys } = options
   let org: string | undefined
   const fileKeys = new Map<string, string>()
-  const fileRetiredAt = new Map<string, string>()
+  const fileRetiredUpTo = new Map<string, number>()
   const events: StoredChainEvent[] = []
   const checkpoints: SignedCheckpoint[] = []
   const lines = text.split('\n')
@@ -40,12 +40,12 @@ export async function verifyExport(
       if (record.format !== 'custodian-audit-export/1')
         throw new Error(`line ${index + 1}: unknown format ${String(record.format)}`)
       org = String(record.org)
-      for (const key of (record.keys as { keyId: string; publicKey: string; retiredAt?: unknown }[] | undefined) ??
+      for (const key of (record.keys as { keyId: string; publicKey: string; signedUpTo?: unknown }[] | undefined) ??
         []) {
         fileKeys.set(key.keyId, key.publicKey)
-        // Not a time: the key verifies nothing (a retirement that cannot be read bounds everything).
-        if (key.retiredAt !== undefined)
-          fileRetiredAt.set(key.keyId, typeof key.retiredAt === 'string' ? key.retiredAt : '')
+        // A retired key: no checkpoint above its bound (one that is not a whole number bounds everything).
+        if (key.signedUpTo !== undefined)
+          fileRetiredUpTo.set(key.keyId, Number.isSafeInteger(key.signedUpTo) ? (key.signedUpTo as number) : 0)
       }
     } else if (record.kind === 'event') {
       events.push({
@@ -71,7 +71,7 @@ export async function verifyExport(
   const result = await verifyChain(org, events, checkpoints, keys, {
     kept,
     requireCheckpoint: options.allowUnsigned === true ? 'never' : 'always',
-    retiredAt: pinnedKeys === undefined ? fileRetiredAt : undefined,
+    retiredUpTo: pinnedKeys === undefined ? fileRetiredUpTo : undefined,
   })
   return { ...result, keysFrom: pinnedKeys === undefined ? 'file' : 'pinned' }
 }

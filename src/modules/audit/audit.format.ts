@@ -266,11 +266,11 @@ export interface VerifyOptions {
   requireCheckpoint?: 'always' | 'if-events' | 'never' | undefined
   maxProblems?: number | undefined
   /**
-   * Keys of `keys` retired after a loss (key id → RFC 3339 time of the retirement): a
-   * checkpoint one of them signed verifies only if it is dated at or before that time (a
-   * retired key may be in other hands; whatever it signs later is refused).
+   * Keys of `keys` retired after a loss (key id → the highest checkpoint seq of this org it
+   * signed before its retirement; 0: none): a checkpoint one of them signed at a higher seq
+   * is refused, whatever its date (a retired key may be in other hands).
    */
-  retiredAt?: ReadonlyMap<string, string> | undefined
+  retiredUpTo?: ReadonlyMap<string, number> | undefined
 }
 
 /**
@@ -382,12 +382,12 @@ export async function verifyChainLinks(
       )
       continue
     }
-    const retiredAt = options.retiredAt?.get(signed.keyId)
-    if (retiredAt !== undefined && !(Date.parse(checkpoint.time) <= Date.parse(retiredAt))) {
+    const upTo = options.retiredUpTo?.get(signed.keyId)
+    if (upTo !== undefined && !(checkpoint.seq <= upTo)) {
       report(
         'checkpoint_signature',
         checkpoint.seq,
-        `checkpoint at seq ${checkpoint.seq} is signed by key ${signed.keyId}, retired at ${retiredAt}, and dated ${checkpoint.time}: after its retirement`,
+        `checkpoint at seq ${checkpoint.seq} is signed by key ${signed.keyId}, retired after signing this org's checkpoints up to seq ${upTo}: a retired key verifies only what it signed before its retirement`,
       )
       continue
     }

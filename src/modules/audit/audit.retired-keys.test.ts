@@ -41,7 +41,7 @@ function chainOf(n: number): StoredChainEvent[] {
   return out
 }
 
-function signed(signer: Signer, event: StoredChainEvent, time: string): SignedCheckpoint {
+function signed(signer: Signer, event: StoredChainEvent, time = '2026-01-01T00:00:00.000Z'): SignedCheckpoint {
   const checkpoint = { v: 1 as const, org, seq: event.event.seq, hash: event.hash, time }
   return {
     checkpoint,
@@ -50,44 +50,45 @@ function signed(signer: Signer, event: StoredChainEvent, time: string): SignedCh
   }
 }
 
-// A key replaced after a loss (`custodian keys replace-audit-key`) goes on verifying what it
-// signed before its retirement, never what it signs after (it may be in other hands).
+// A key replaced after a loss (`custodian keys replace-audit-key`) goes on verifying the
+// checkpoints it signed before its retirement — up to the highest seq it had signed, the
+// bound its successor signed — and none above, whatever their date says (a retired key may
+// be in other hands, and whoever holds it chooses the date).
 describe('retired audit keys', () => {
   const old = ed25519FromSeed(randomBytes(32))
   const current = ed25519FromSeed(randomBytes(32))
   const events = chainOf(4)
-  const retiredAt = '2026-06-01T00:00:00.000Z'
+  const at = (seq: number) => events[seq - 1] as StoredChainEvent
   const keys = new Map([
     [current.keyId, current.publicKey],
     [old.keyId, old.publicKey],
   ])
 
-  it('verify a checkpoint the retired key signed before its retirement, beside the new key’s', async () => {
+  it('verify the checkpoints the retired key signed up to its bound, beside the new key’s', async () => {
     const result = await verifyChain(
       org,
       events,
-      [
-        signed(old, events[1] as StoredChainEvent, '2026-05-31T23:59:59.000Z'),
-        signed(old, events[2] as StoredChainEvent, retiredAt),
-        signed(current, events[3] as StoredChainEvent, '2026-06-02T00:00:00.000Z'),
-      ],
+      [signed(old, at(2)), signed(old, at(3)), signed(current, at(4))],
       keys,
-      { requireCheckpoint: 'always', retiredAt: new Map([[old.keyId, retiredAt]]) },
+      {
+        requireCheckpoint: 'always',
+        retiredUpTo: new Map([[old.keyId, 3]]),
+      },
     )
     assert.deepEqual(result.problems, [])
     assert.equal(result.ok, true)
   })
 
-  it('refuse a checkpoint the retired key signed dated after its retirement, naming both times', async () => {
+  it('refuse a checkpoint the retired key signed above its bound, even dated before its retirement', async () => {
     const result = await verifyChain(
       org,
       events,
-      [
-        signed(old, events[1] as StoredChainEvent, '2026-05-01T00:00:00.000Z'),
-        signed(old, events[3] as StoredChainEvent, '2026-06-01T00:00:00.001Z'),
-      ],
+      [signed(old, at(2)), signed(old, at(4), '2020-01-01T00:00:00.000Z')],
       keys,
-      { requireCheckpoint: 'always', retiredAt: new Map([[old.keyId, retiredAt]]) },
+      {
+        requireCheckpoint: 'always',
+        retiredUpTo: new Map([[old.keyId, 3]]),
+      },
     )
     assert.equal(result.ok, false)
     assert.deepEqual(
@@ -96,13 +97,13 @@ describe('retired audit keys', () => {
     )
     assert.match(
       result.problems[0]?.message ?? '',
-      new RegExp(`signed by key ${old.keyId}, retired at ${retiredAt}, and dated 2026-06-01T00:00:00.001Z`),
+      new RegExp(`signed by key ${old.keyId}, retired after signing this org's checkpoints up to seq 3`),
     )
   })
 
-  it('refuse a retired key’s checkpoint whose time does not parse', async () => {
-    const result = await verifyChain(org, events, [signed(old, events[3] as StoredChainEvent, 'not a time')], keys, {
-      retiredAt: new Map([[old.keyId, retiredAt]]),
+  it('refuse every checkpoint of a retired key that signed none of this org’s (bound 0)', async () => {
+    const result = await verifyChain(org, events, [signed(old, at(1))], keys, {
+      retiredUpTo: new Map([[old.keyId, 0]]),
     })
     assert.deepEqual(
       result.problems.map((p) => p.kind),

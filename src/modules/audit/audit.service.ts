@@ -188,7 +188,7 @@ export interface AuditService {
   chainedHeads(orgIds: readonly string[]): Promise<Map<string, number>>
   /**
    * The audit signing keys: the current one first, then those retired after a loss
-   * (`retiredAt` set; they verify only what they signed before it).
+   * (`retiredAt` set; they verify only the checkpoints they signed before it).
    */
   publicKeys(): { keyId: string; publicKey: string; algorithm: 'Ed25519'; retiredAt?: string }[]
 }
@@ -211,15 +211,23 @@ export function createAuditService(deps: {
   const { db, signer, hmacKey } = deps
   const tlogWitnesses = deps.tlogWitnesses ?? { names: [], quorum: 0 }
   const keys = new Map([[signer.keyId, signer.publicKey]])
-  const retiredAt = new Map<string, string>()
-  for (const retired of deps.retiredKeys ?? []) {
-    if (retired.keyId === signer.keyId) continue
-    keys.set(retired.keyId, retired.publicKey)
-    retiredAt.set(retired.keyId, retired.retiredAt)
+  const retired = new Map<string, RetiredAuditKey>()
+  for (const key of deps.retiredKeys ?? []) {
+    if (key.keyId === signer.keyId) continue
+    keys.set(key.keyId, key.publicKey)
+    retired.set(key.keyId, key)
   }
+  /** For one org: each retired key's bound (the highest checkpoint seq it signed there; 0: none). */
+  const retiredUpTo = (orgId: string) =>
+    new Map([...retired.values()].map((key) => [key.keyId, key.signedUpTo[orgId] ?? 0]))
   const publicKeys = [...keys].map(([keyId, publicKey]) => {
-    const retired = retiredAt.get(keyId)
-    return { keyId, algorithm: 'Ed25519' as const, publicKey, ...(retired === undefined ? {} : { retiredAt: retired }) }
+    const key = retired.get(keyId)
+    return {
+      keyId,
+      algorithm: 'Ed25519' as const,
+      publicKey,
+      ...(key === undefined ? {} : { retiredAt: key.retiredAt }),
+    }
   })
 
   function toRow(event: AuditEventInput): store.NewAuditEventRow {
@@ -402,7 +410,11 @@ export function createAuditService(deps: {
         format: 'custodian-audit-export/1',
         org: orgId,
         exportedAt: new Date().toISOString(),
-        keys: publicKeys,
+        // A retired key with its bound for this org: it verifies no checkpoint above that seq.
+        keys: publicKeys.map((key) => {
+          const bound = retired.get(key.keyId)
+          return bound === undefined ? key : { ...key, signedUpTo: bound.signedUpTo[orgId] ?? 0 }
+        }),
       })}\n`
       for await (const stored of chainedEvents(orgId, asOrg(orgId))) {
         yield `${JSON.stringify({ kind: 'event', ...stored })}\n`
@@ -420,7 +432,7 @@ export function createAuditService(deps: {
       const result = await verifyChainLinks(orgId, chainLinkPages(orgId, asOrg(orgId)), checkpoints, keys, {
         kept,
         requireCheckpoint: 'if-events',
-        retiredAt,
+        retiredUpTo: retiredUpTo(orgId),
       })
       return { ...result, unchained }
     },
@@ -437,7 +449,7 @@ export function createAuditService(deps: {
           await verifyChainLinks(orgId, chainLinkPages(orgId, asOwner), checkpoints, keys, {
             kept,
             requireCheckpoint: 'if-events',
-            retiredAt,
+            retiredUpTo: retiredUpTo(orgId),
           }),
         )
       }

@@ -165,7 +165,13 @@ export function createRollbackGuard(deps: {
   }
 }): RollbackGuard {
   const { db, clock } = deps
-  const publicKeys = () => deps.audit.publicKeys().map((k) => k.publicKey)
+  // The current key only: a note carries no seq bound a retired key could be held to (a
+  // retired key may be in other hands; its notes could claim any size).
+  const publicKeys = () =>
+    deps.audit
+      .publicKeys()
+      .filter((k) => k.retiredAt === undefined)
+      .map((k) => k.publicKey)
   const file = deps.witnessFile === undefined ? undefined : createFileWitness({ file: deps.witnessFile, publicKeys })
   const sources = [...(file === undefined ? [] : ['file']), ...deps.tlogWitnesses.map((w) => w.name)]
   const armed = sources.length > 0

@@ -68,7 +68,7 @@ export async function inspectRestored(
     signer: keys.signer,
     hmacKey: keys.hmacKey,
     // A copy made before retired keys were recorded has none.
-    retiredKeys: applied.includes('0065_audit_signing_keys') ? await retiredAuditKeys(db) : [],
+    retiredKeys: applied.includes('0065_audit_signing_keys') ? await retiredAuditKeys(db, keys.signer) : [],
   })
   const results = new Map((await audit.verifyAll()).map((r) => [r.org, r]))
   let auditEvents = 0
