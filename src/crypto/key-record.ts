@@ -239,7 +239,10 @@ export async function retiredAuditKeys(
     for (const row of rows.rows) {
       const successor = trusted.get(row.successor_key_id)
       if (trusted.has(row.key_id) || successor === undefined) continue
-      const signedUpTo = typeof row.signed_up_to === 'string' ? JSON.parse(row.signed_up_to) : row.signed_up_to
+      const signedUpTo =
+        typeof row.signed_up_to === 'string'
+          ? (JSON.parse(row.signed_up_to) as Record<string, number>)
+          : row.signed_up_to
       const retired: RetiredAuditKey = {
         keyId: row.key_id,
         publicKey: row.public_key,
