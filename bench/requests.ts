@@ -21,7 +21,9 @@
  *
  * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (32),
  * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
- * the end).
+ * the end), BENCH_COMPARE_ROOT (a checkout of another build, its dependencies installed —
+ * `git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci)`: its PostgreSQL service
+ * joins the same interleaved rounds, for a before/after on one noisy machine).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
@@ -75,9 +77,13 @@ interface Started {
 }
 
 /** Spawns the service and times it to its "Listening:" line. */
-async function timedStart(env: Record<string, string>): Promise<Started> {
+async function timedStart(env: Record<string, string>, root?: string): Promise<Started> {
   const begun = performance.now()
-  const server = await spawnServer({ CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...env })
+  const server = await spawnServer(
+    { CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...env },
+    undefined,
+    root,
+  )
   const seconds = (performance.now() - begun) / 1000
   return { server, seconds, cpu: cpuSeconds(server.child.pid ?? 0) }
 }
@@ -87,6 +93,8 @@ interface Engine {
   key: 'postgres' | 'pglite'
   /** A comparison, not a target: the same engine with a feature off (no target marks). */
   comparison?: boolean
+  /** Another build's checkout (BENCH_COMPARE_ROOT); this one's when absent. */
+  root?: string
   env: Record<string, string>
   admin: pg.Client | undefined
   first?: Started
@@ -163,18 +171,23 @@ async function scenariosOf(engine: Engine): Promise<Scenario[]> {
 }
 
 export async function runRequests(): Promise<void> {
+  const compareRoot = process.env.BENCH_COMPARE_ROOT
   const databases = ['custodian_bench_requests', 'custodian_bench_ceiling', 'custodian_bench_requests_uncached']
+  if (compareRoot !== undefined) databases.push('custodian_bench_requests_compared')
   const pgUrl = await freshDatabase('custodian_bench_requests')
   const ceilingUrl = await freshDatabase('custodian_bench_ceiling')
   const uncachedUrl = await freshDatabase('custodian_bench_requests_uncached')
+  const comparedUrl = compareRoot === undefined ? undefined : await freshDatabase('custodian_bench_requests_compared')
   const dirs = [
     mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')),
     mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')),
     mkdtempSync(path.join(os.tmpdir(), 'bench-pg-uncached-')),
+    mkdtempSync(path.join(os.tmpdir(), 'bench-pg-compared-')),
   ]
   const admin = new pg.Client({ connectionString: pgUrl })
   const ceilingAdmin = new pg.Client({ connectionString: ceilingUrl })
   const uncachedAdmin = new pg.Client({ connectionString: uncachedUrl })
+  const comparedAdmin = comparedUrl === undefined ? undefined : new pg.Client({ connectionString: comparedUrl })
   const engines: Engine[] = [
     {
       label: 'PostgreSQL',
@@ -197,19 +210,29 @@ export async function runRequests(): Promise<void> {
       admin: uncachedAdmin,
     },
   ]
+  if (compareRoot !== undefined && comparedUrl !== undefined)
+    engines.push({
+      label: `PostgreSQL, the build in ${compareRoot}`,
+      key: 'postgres',
+      comparison: true,
+      root: compareRoot,
+      env: { DATABASE_URL: comparedUrl, CUSTODIAN_DATA_DIR: dirs[3] as string },
+      admin: comparedAdmin,
+    })
   const stops: (() => unknown)[] = []
   try {
     // Starts, one engine at a time: first start, stop, restart (kept for the load).
     for (const engine of engines) {
-      engine.first = await timedStart(engine.env)
+      engine.first = await timedStart(engine.env, engine.root)
       // The first start printed the bootstrap token; the restart does too while none is used.
       await engine.first.server.stop()
-      engine.restart = await timedStart(engine.env)
+      engine.restart = await timedStart(engine.env, engine.root)
       stops.push(() => engine.restart?.server.stop())
     }
     await admin.connect()
     await ceilingAdmin.connect()
     await uncachedAdmin.connect()
+    await comparedAdmin?.connect()
     await sleep(IDLE_SECONDS * 1000)
     for (const engine of engines) engine.rssAfterStart = rssMiB(engine.restart?.server.child.pid ?? 0)
 
@@ -276,6 +299,7 @@ export async function runRequests(): Promise<void> {
     await admin.end().catch(() => undefined)
     await ceilingAdmin.end().catch(() => undefined)
     await uncachedAdmin.end().catch(() => undefined)
+    await comparedAdmin?.end().catch(() => undefined)
     for (const name of databases) await dropDatabase(name)
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   }

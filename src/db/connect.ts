@@ -244,7 +244,9 @@ async function openPostgres(
     client.on('notice', (notice) => {
       for (const deliver of notices) deliver(notice.message ?? '')
     })
-    if (preparedStatements) prepareStatements(client, PREPARED_STATEMENTS_PER_CONNECTION)
+    // Without named statements (a pooler that cannot hold them) statements still go unnamed,
+    // and statements held for COMMIT still travel with it (src/db/prepared.ts).
+    prepareStatements(client, preparedStatements ? PREPARED_STATEMENTS_PER_CONNECTION : 0)
   })
   const kysely = new Kysely<DB>({ dialect: wrap(new PostgresDialect({ pool })) })
   preferOneRoundTripBegin(kysely)

@@ -39,12 +39,16 @@ import pg from 'pg'
  *
  * Poolers: PgBouncer in transaction mode supports protocol-level named statements from
  * version 1.21 with `max_prepared_statements` > 0; before that, turn this off
- * (`CUSTODIAN_DB_PREPARED_STATEMENTS=off`, docs/operations.md).
+ * (`CUSTODIAN_DB_PREPARED_STATEMENTS=off`, docs/operations.md): `capacity` 0 names nothing.
+ *
+ * The wrapper also holds back statements marked {@link WITH_COMMIT} until the transaction's
+ * COMMIT (named or not, as above).
  */
 export function prepareStatements(client: pg.Client, capacity: number): void {
   const send = client.query.bind(client) as (query: unknown, values?: unknown, callback?: unknown) => unknown
-  const cache = new StatementCache(capacity)
+  const cache = capacity > 0 ? new StatementCache(capacity) : undefined
   const named = async (text: string, values: unknown[], retried: boolean): Promise<pg.QueryResult> => {
+    if (cache === undefined) return send(text, values) as Promise<pg.QueryResult>
     // Captured before sending: node-postgres reports an error before the server's
     // ReadyForQuery, which carries the transaction status after it.
     const inTransaction = client.getTransactionStatus() !== 'I'
@@ -62,7 +66,7 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
       return named(text, values, true)
     }
   }
-  client.query = ((config: unknown, values?: unknown, callback?: unknown) => {
+  const direct = (config: unknown, values?: unknown, callback?: unknown): unknown => {
     if (
       typeof config === 'string' &&
       Array.isArray(values) &&
@@ -74,8 +78,99 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
       return named(config, values, false)
     }
     return send(config, values, callback)
+  }
+
+  // Statements held back to be sent with the transaction's COMMIT ({@link WITH_COMMIT}).
+  let held: HeldStatement[] = []
+  /** A held statement that failed when sent ahead of a statement with no promise to fail. */
+  let heldFailure: DeferredStatementFailed | undefined
+  const sendHeld = (commit: boolean): Promise<pg.QueryResult> => {
+    const statements = held
+    held = []
+    const batch = new HeldBatch(statements, commit, cache)
+    send(batch)
+    // Registered before the caller's handlers, so it has run when the caller sees the error.
+    batch.result.catch((error: unknown) => {
+      if (error instanceof DeferredStatementFailed) heldFailure = error
+    })
+    return batch.result
+  }
+  client.query = ((config: unknown, values?: unknown, callback?: unknown) => {
+    if (typeof config === 'string' && callback === undefined) {
+      if (config.startsWith(WITH_COMMIT)) {
+        const text = config.slice(WITH_COMMIT.length)
+        const statementValues = Array.isArray(values) ? (values as unknown[]) : []
+        // Only inside an open transaction: anywhere else the statement runs now.
+        if (heldFailure !== undefined) return Promise.reject(heldFailure)
+        if (client.getTransactionStatus() !== 'T') return direct(text, statementValues)
+        held.push({ text, values: statementValues })
+        return Promise.resolve(HELD_RESULT)
+      }
+      if (config === 'ROLLBACK') {
+        held = []
+        heldFailure = undefined
+        return send(config, values)
+      }
+      if (heldFailure !== undefined) {
+        // The transaction failed on a held statement: nothing else runs in it, and its COMMIT
+        // must not report success (PostgreSQL answers COMMIT in a failed transaction with a
+        // rollback, not an error).
+        return Promise.reject(heldFailure)
+      }
+      if (held.length > 0) {
+        if (config === 'COMMIT' && (values === undefined || (Array.isArray(values) && values.length === 0)))
+          return sendHeld(true)
+        // Any other statement: the held ones go first, in the order they were given.
+        return sendHeld(false).then(() => direct(config, values))
+      }
+      return direct(config, values)
+    }
+    if (held.length > 0 && heldFailure === undefined) {
+      // A query object (a cursor): queued behind the held statements; a failure of theirs
+      // fails the transaction, so the cursor fails too, and the COMMIT reports it.
+      sendHeld(false).catch(() => {})
+    }
+    return send(config, values, callback)
   }) as pg.Client['query']
 }
+
+/**
+ * Prefix of a statement's text that holds the statement back until its transaction's COMMIT
+ * (or the transaction's next statement, whichever comes first), then sends it in the same
+ * submission: one round trip fewer for a transaction whose last write is, say, its audit
+ * event. Only on a connection of {@link prepareStatements}, inside an open transaction;
+ * anywhere else the statement runs at once.
+ *
+ * Atomicity is the protocol's: the held statements and COMMIT are sent as one
+ * extended-query sequence closed by a single Sync, and after an error PostgreSQL discards
+ * every message up to that Sync (PostgreSQL documentation, "Extended Query", 55.2.3), so the
+ * COMMIT never runs after a failed held statement: the transaction is left failed, for the
+ * caller's ROLLBACK. A held statement's failure is reported as {@link DeferredStatementFailed}
+ * by the statement it was sent with (the COMMIT, or the next statement).
+ *
+ * Its result is never seen: the statement resolves at once with no rows. Use it only for
+ * statements whose result is not needed (an INSERT without RETURNING).
+ */
+export const WITH_COMMIT = '/* custodian: sent with COMMIT */ '
+
+/** A statement held back by {@link WITH_COMMIT} failed; `cause` is the database's error. */
+export class DeferredStatementFailed extends Error {
+  /** The held statement's text. */
+  readonly statement: string
+  constructor(statement: string, cause: unknown) {
+    super('a statement sent with the transaction failed', { cause })
+    this.name = 'DeferredStatementFailed'
+    this.statement = statement
+  }
+}
+
+interface HeldStatement {
+  text: string
+  values: unknown[]
+}
+
+/** What a held statement resolves to when it is given. */
+const HELD_RESULT = { command: 'INSERT', rowCount: 0, oid: 0, rows: [], fields: [] } as unknown as pg.QueryResult
 
 /** Statements worth a name: parameterised reads and writes (DDL and transaction control take no parameters). */
 const PREPARABLE = /^\s*(select|insert|update|delete|with)\b/i
@@ -132,6 +227,11 @@ class StatementCache {
     return name
   }
 
+  /** A statement the server may hold under `name` although its text is forgotten: closed before the next statement. */
+  closeLater(name: string): void {
+    this.#closing.push(name)
+  }
+
   /** A statement that was never prepared (its Parse failed or was not reached). */
   forget(text: string): void {
     this.#names.delete(text)
@@ -155,7 +255,12 @@ class StatementCache {
 interface WireConnection {
   stream: { cork?: () => void; uncork?: () => void }
   parsedStatements: Record<string, string>
+  submittedNamedStatements: Record<string, string>
   close(message: { type: 'S'; name: string }): void
+  parse(message: { text: string; name?: string }): void
+  bind(message: { portal?: string; statement?: string; values?: unknown[] }): void
+  execute(message: { portal?: string; rows?: number }): void
+  sync(): void
 }
 
 /**
@@ -189,5 +294,135 @@ class NamedQuery extends pg.Query {
         connection.stream.uncork?.()
       }
     }) as unknown as pg.Query['submit']
+  }
+}
+
+/**
+ * Held statements ({@link WITH_COMMIT}), and COMMIT when `commit`, written as one
+ * extended-query sequence with a single Sync, answered as one node-postgres query: each
+ * statement's Parse (unless the connection has it), Bind, Describe and Execute, by node-
+ * postgres's own `Query.prepare` with its Syncs left out. After an error the server skips to
+ * the Sync, so nothing after the failed statement runs.
+ *
+ * Settles with the COMMIT's result (or an empty one); rejects with
+ * {@link DeferredStatementFailed} when a held statement failed (or its values could not be
+ * serialised, in which case COMMIT is not written), with the database's error when COMMIT
+ * itself failed.
+ */
+class HeldBatch {
+  readonly result: Promise<pg.QueryResult>
+  callback: ((error: Error | null, result?: pg.QueryResult) => void) | undefined
+  readonly #statements: (HeldStatement & { name: string | undefined })[]
+  readonly #commit: boolean
+  readonly #cache: StatementCache | undefined
+  #connection: WireConnection | undefined
+  #completed = 0
+  #last: { command: string; rowCount: number | null } = { command: 'INSERT', rowCount: 0 }
+  #unserialisable: { index: number; error: unknown } | undefined
+
+  constructor(statements: HeldStatement[], commit: boolean, cache: StatementCache | undefined) {
+    this.#statements = statements.map((statement) => ({ ...statement, name: cache?.nameFor(statement.text) }))
+    this.#commit = commit
+    this.#cache = cache
+    this.result = new Promise((resolve, reject) => {
+      this.callback = (error, result) => (error ? reject(error) : resolve(result as pg.QueryResult))
+    })
+  }
+
+  submit(connection: WireConnection): Error | null {
+    this.#connection = connection
+    // node-postgres's Query writes its messages and then a Sync: here the Syncs are left out,
+    // so that every statement and the COMMIT are one sequence.
+    const withoutSync = new Proxy(connection, {
+      get(target, property) {
+        if (property === 'sync' || property === 'flush') return () => {}
+        const value = Reflect.get(target, property, target) as unknown
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    connection.stream.cork?.()
+    try {
+      for (const old of this.#cache?.takeClosing() ?? []) {
+        connection.close({ type: 'S', name: old })
+        Reflect.deleteProperty(connection.parsedStatements, old)
+      }
+      for (const [index, statement] of this.#statements.entries()) {
+        const query = new pg.Query({ name: statement.name, text: statement.text, values: statement.values })
+        // Called only when the values cannot be serialised (Bind was not written).
+        ;(query as unknown as { callback: (error: unknown) => void }).callback = (error) => {
+          this.#unserialisable ??= { index, error }
+        }
+        ;(query as unknown as { prepare(connection: WireConnection): void }).prepare(withoutSync)
+        if (this.#unserialisable !== undefined) break
+      }
+      if (this.#commit && this.#unserialisable === undefined) {
+        connection.parse({ text: 'COMMIT' })
+        connection.bind({})
+        connection.execute({ portal: '', rows: 0 })
+      }
+      connection.sync()
+    } finally {
+      connection.stream.uncork?.()
+    }
+    return null
+  }
+
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {}
+  handlePortalSuspended(): void {}
+  handleCopyData(): void {}
+  handleCopyInResponse(connection: { sendCopyFail(message: string): void }): void {
+    connection.sendCopyFail('not a COPY')
+  }
+
+  handleCommandComplete(message: { command: string; rowCount: number | null }): void {
+    this.#completed++
+    this.#last = message
+  }
+
+  handleError(error: unknown): void {
+    const failed = this.#completed
+    this.#settle(failed)
+    if (isStalePlan(error) && this.#connection !== undefined)
+      for (const stale of this.#cache?.forgetAll() ?? [])
+        Reflect.deleteProperty(this.#connection.parsedStatements, stale)
+    if (failed < this.#statements.length) {
+      this.callback?.(new DeferredStatementFailed(this.#statements[failed]?.text ?? '', error))
+    } else {
+      this.callback?.(error as Error)
+    }
+  }
+
+  handleReadyForQuery(): void {
+    const unserialisable = this.#unserialisable
+    if (unserialisable !== undefined) {
+      this.#settle(unserialisable.index)
+      const statement = this.#statements[unserialisable.index]?.text ?? ''
+      this.callback?.(new DeferredStatementFailed(statement, unserialisable.error))
+      return
+    }
+    this.#settle(this.#statements.length)
+    const { command, rowCount } = this.#last
+    this.callback?.(null, { command, rowCount, oid: 0, rows: [], fields: [] })
+  }
+
+  /**
+   * The connection's record of prepared names, once answered: statements before `ran` are
+   * parsed; the one at `ran` may be (its Parse may have succeeded before its Bind or Execute
+   * failed) and is closed before the next statement; those after it never reached the server.
+   */
+  #settle(ran: number): void {
+    const connection = this.#connection
+    for (const [index, { name, text }] of this.#statements.entries()) {
+      if (name === undefined || connection === undefined) continue
+      Reflect.deleteProperty(connection.submittedNamedStatements, name)
+      if (index < ran) {
+        connection.parsedStatements[name] = text
+      } else if (connection.parsedStatements[name] === undefined) {
+        this.#cache?.forget(text)
+        if (index === ran) this.#cache?.closeLater(name)
+      }
+    }
   }
 }

@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely'
+import { sql, type Compilable, type Kysely, type RawBuilder, type Transaction } from 'kysely'
+import { DeferredStatementFailed, WITH_COMMIT } from './prepared.ts'
 import type { DB } from './schema.ts'
 import {
   confirmCredential,
@@ -82,15 +83,74 @@ async function begin<T>(
       moved(error)
     }
     opened()
-    let result: T
+    const failures = new Map<string, (cause: unknown) => Error>()
+    HELD_FOR_COMMIT.set(connection, failures)
     try {
-      result = await fn(connection as unknown as Trx)
-    } catch (error) {
-      await sql`ROLLBACK`.execute(connection).catch(() => {})
-      throw error
+      let result: T
+      try {
+        result = await fn(connection as unknown as Trx)
+      } catch (error) {
+        await sql`ROLLBACK`.execute(connection).catch(() => {})
+        throw failureOf(error, failures)
+      }
+      try {
+        await sql`COMMIT`.execute(connection)
+      } catch (error) {
+        // A held statement failed: the COMMIT was not run and the transaction is left failed.
+        // (After a COMMIT that failed itself there is no transaction, and this only warns.)
+        await sql`ROLLBACK`.execute(connection).catch(() => {})
+        throw failureOf(error, failures)
+      }
+      return result
+    } finally {
+      HELD_FOR_COMMIT.delete(connection)
     }
-    await sql`COMMIT`.execute(connection)
-    return result
+  })
+}
+
+/**
+ * Transactions of {@link withOrg} whose COMMIT carries the statements given to
+ * {@link executeWithCommit}, each with the error its failure is reported as (by its text).
+ */
+const HELD_FOR_COMMIT = new WeakMap<object, Map<string, (cause: unknown) => Error>>()
+
+/** A held statement's failure as the error its caller chose; any other error as it is. */
+function failureOf(error: unknown, failures: Map<string, (cause: unknown) => Error>): unknown {
+  if (!(error instanceof DeferredStatementFailed)) return error
+  return failures.get(error.statement)?.(error.cause) ?? error
+}
+
+/**
+ * Runs a write whose result the caller does not need, as late as the transaction allows:
+ * in a {@link withOrg} transaction on PostgreSQL it is held back and sent in one submission
+ * with the COMMIT (or with the transaction's next statement, if one comes first), saving a
+ * round trip; elsewhere (PGlite, an owner transaction) it runs at once. Either way it commits
+ * with the transaction or nothing does: after its failure the COMMIT is not run
+ * (src/db/prepared.ts, `WITH_COMMIT`).
+ *
+ * A failure is reported as `failure(cause)`, where `cause` is the database's error: thrown
+ * here when the statement runs at once, else by `withOrg` (the statement it was sent with
+ * fails with it; a caller that catches that error and goes on finds every later statement,
+ * and the COMMIT, failing the same way).
+ */
+export async function executeWithCommit(
+  trx: Trx,
+  query: Compilable | RawBuilder<unknown>,
+  failure: (cause: unknown) => Error,
+): Promise<void> {
+  // A raw builder compiles with the executor it will run on; a query builder has its own.
+  const compiled = (query as RawBuilder<unknown>).compile(trx)
+  const failures = HELD_FOR_COMMIT.get(trx)
+  if (failures === undefined) {
+    await trx.executeQuery(compiled).catch((error: unknown) => {
+      throw failure(error)
+    })
+    return
+  }
+  failures.set(compiled.sql, failure)
+  await trx.executeQuery({ ...compiled, sql: `${WITH_COMMIT}${compiled.sql}` }).catch((error: unknown) => {
+    // Run at once (outside an open transaction), or refused after an earlier held failure.
+    throw error instanceof DeferredStatementFailed ? failureOf(error, failures) : failure(error)
   })
 }
 

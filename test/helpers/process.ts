@@ -74,13 +74,17 @@ export interface ServerProcess {
  */
 const CHILD_PROCESS_BOUND_MS = 180_000
 
-/** Starts `node src/main.ts` (the real service) and waits until it listens. */
+/**
+ * Starts `node src/main.ts` (the real service) and waits until it listens; `root` is the
+ * checkout it runs from (another build's, for the bench's comparisons).
+ */
 export async function spawnServer(
   env: Record<string, string>,
   timeoutMs = CHILD_PROCESS_BOUND_MS,
+  root = ROOT,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'src/main.ts')], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [path.join(root, 'src/main.ts')], {
+    cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
       ...CHILD_COMPILE_CACHE,

@@ -357,20 +357,20 @@ export function createAuditService(deps: {
     }
   }
 
+  const auditUnavailable = (cause: unknown): Error =>
+    new AppError(
+      'AUDIT_UNAVAILABLE',
+      'the audit log could not record this action, so it was not performed',
+      {},
+      { cause },
+    )
+
   const service: AuditService = {
     async append(trx, event) {
-      const row = toRow(event)
-      try {
-        await store.insertEvent(trx, row, event.personal)
-      } catch (error) {
-        // Fail closed: the caller's transaction, and with it the change, is rolled back.
-        throw new AppError(
-          'AUDIT_UNAVAILABLE',
-          'the audit log could not record this action, so it was not performed',
-          {},
-          { cause: error },
-        )
-      }
+      // Fail closed: when the event cannot be recorded, the caller's transaction, and with it
+      // the change, is rolled back (the insert may be sent with the COMMIT: the error then
+      // comes from the commit, and the change is not committed either).
+      await store.insertEvent(trx, toRow(event), event.personal, auditUnavailable)
     },
 
     async recordSeparately(event) {

@@ -1,6 +1,6 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import type { Trx } from '../../db/tenant.ts'
+import { executeWithCommit, type Trx } from '../../db/tenant.ts'
 import { inIndexOrder } from '../../db/page.ts'
 import { randomUUID } from 'node:crypto'
 import type { AuditCheckpointsTable, AuditEventsTable, WitnessKind } from './audit.tables.ts'
@@ -27,23 +27,40 @@ export type ListedEventRow = AuditEventRow & {
 
 export type NewAuditEventRow = Insertable<AuditEventsTable>
 
+/**
+ * Inserts an event and its place in the sequencer's queue (and its sealed personal fields),
+ * sent with the transaction's COMMIT where the engine allows (src/db/tenant.ts,
+ * `executeWithCommit`): the event commits with the change or neither does. A failure is
+ * reported as `failure(cause)` (by default the database's error), here or when the
+ * transaction commits.
+ */
 export async function insertEvent(
   trx: Trx,
   row: NewAuditEventRow,
   personal?: { subjectRef: Buffer; sealed: Buffer },
+  failure: (cause: unknown) => Error = (cause) => cause as Error,
 ): Promise<void> {
   // One statement: the event and its place in the sequencer's queue commit together.
-  await trx
-    .with('event', (db) => db.insertInto('audit_events').values(row).returning(['org_id', 'id']))
-    .insertInto('audit_unchained')
-    .columns(['org_id', 'id'])
-    .expression((db) => db.selectFrom('event').select(['org_id', 'id']))
-    .execute()
+  await executeWithCommit(
+    trx,
+    trx
+      .with('event', (db) => db.insertInto('audit_events').values(row).returning(['org_id', 'id']))
+      .insertInto('audit_unchained')
+      .columns(['org_id', 'id'])
+      .expression((db) => db.selectFrom('event').select(['org_id', 'id'])),
+    failure,
+  )
   if (personal !== undefined) {
-    await trx
-      .insertInto('audit_personal')
-      .values({ event_id: row.event_id, org_id: row.org_id, subject_ref: personal.subjectRef, sealed: personal.sealed })
-      .execute()
+    await executeWithCommit(
+      trx,
+      trx.insertInto('audit_personal').values({
+        event_id: row.event_id,
+        org_id: row.org_id,
+        subject_ref: personal.subjectRef,
+        sealed: personal.sealed,
+      }),
+      failure,
+    )
   }
 }
 

@@ -1,0 +1,246 @@
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { after, before, describe, it } from 'node:test'
+import { sql, type Kysely } from 'kysely'
+import pg from 'pg'
+import type { DB } from '../../src/db/schema.ts'
+import { DeferredStatementFailed, prepareStatements, WITH_COMMIT } from '../../src/db/prepared.ts'
+import { executeWithCommit, sqlState, withOrg, type Trx } from '../../src/db/tenant.ts'
+import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
+
+/**
+ * A write whose result is not needed (the audit event, P5.2) is held back and sent with the
+ * transaction's COMMIT in one submission (src/db/prepared.ts, `WITH_COMMIT`;
+ * src/db/tenant.ts, `executeWithCommit`): one round trip fewer, and still all or nothing —
+ * after the held statement fails the COMMIT does not run.
+ */
+const skip = postgresAvailable() ? false : 'TEST_DATABASE_URL not set'
+const TABLE = 'held_for_commit_test'
+
+class Refused extends Error {}
+
+describe('statements held for COMMIT, on one PostgreSQL connection', { skip }, () => {
+  let database: TestDatabase
+  let client: pg.Client
+  /** ReadyForQuery messages: one per round trip. */
+  let roundTrips = 0
+
+  const connect = async (capacity: number): Promise<pg.Client> => {
+    const next = new pg.Client({ connectionString: database.url })
+    await next.connect()
+    prepareStatements(next, capacity)
+    ;(next as unknown as { connection: pg.Connection }).connection.on('readyForQuery', () => roundTrips++)
+    return next
+  }
+  const held = (c: pg.Client, id: number) => c.query(`${WITH_COMMIT}INSERT INTO ${TABLE} (id) VALUES ($1)`, [id])
+  const ids = async (): Promise<number[]> =>
+    (await client.query<{ id: number }>(`SELECT id FROM ${TABLE} ORDER BY id`)).rows.map((row) => row.id)
+  /** Named statements of the connection. */
+  const named = async (c: pg.Client): Promise<string[]> =>
+    (await c.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements WHERE NOT from_sql')).rows.map(
+      (row) => row.statement,
+    )
+
+  before(async () => {
+    database = await createTestDatabase('postgres')
+    await sql.raw(`CREATE TABLE ${TABLE} (id int PRIMARY KEY CHECK (id > 0))`).execute(database.kysely)
+    client = await connect(100)
+  })
+  after(async () => {
+    await client?.end()
+    await database?.close()
+  })
+
+  it('sends the held statement with COMMIT: one round trip, committed, and the statement prepared for next time (P5.2)', async () => {
+    await client.query('BEGIN')
+    const before = roundTrips
+    const given = await held(client, 1)
+    assert.equal(given.rows.length, 0, 'a held statement resolves at once, with no rows')
+    assert.equal(roundTrips, before, 'nothing sent yet')
+    await client.query('COMMIT')
+    assert.equal(roundTrips, before + 1, 'the insert and COMMIT in one round trip')
+    assert.equal(client.getTransactionStatus(), 'I')
+    assert.deepEqual(await ids(), [1])
+    assert.ok(
+      (await named(client)).some((text) => text.includes(`INSERT INTO ${TABLE}`)),
+      'the held insert is a named statement of the connection',
+    )
+    await client.query('BEGIN')
+    await held(client, 2)
+    await client.query('COMMIT')
+    assert.deepEqual(await ids(), [1, 2])
+    assert.equal((await named(client)).filter((text) => text.includes(`INSERT INTO ${TABLE}`)).length, 1, 'parsed once')
+  })
+
+  it('does not run COMMIT after a held statement fails: the error names it, nothing is committed (P5.2)', async () => {
+    await client.query('BEGIN')
+    await client.query(`INSERT INTO ${TABLE} (id) VALUES ($1)`, [10])
+    await held(client, 1) // a duplicate key
+    const failed = await client.query('COMMIT').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(failed instanceof DeferredStatementFailed, 'the COMMIT reports the held statement')
+    assert.equal(sqlState(failed.cause), '23505')
+    assert.match(failed.statement, /INSERT INTO held_for_commit_test/)
+    // The transaction is left failed, not committed: nothing else runs in it.
+    await assert.rejects(client.query('SELECT 1'), DeferredStatementFailed)
+    await client.query('ROLLBACK')
+    assert.deepEqual(await ids(), [1, 2], 'the statement before it was not committed either')
+    // The connection goes on, and the same text works again.
+    await client.query('BEGIN')
+    await held(client, 3)
+    await client.query('COMMIT')
+    assert.deepEqual(await ids(), [1, 2, 3])
+  })
+
+  it('sends held statements before the next statement, in order, which then sees them', async () => {
+    await client.query('BEGIN')
+    await held(client, 4)
+    await held(client, 5)
+    const seen = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${TABLE} WHERE id IN (4, 5)`)
+    assert.equal(seen.rows[0]?.n, 2)
+    const before = roundTrips
+    await client.query('COMMIT')
+    assert.equal(roundTrips, before + 1, 'nothing left to send with COMMIT')
+    assert.deepEqual(await ids(), [1, 2, 3, 4, 5])
+  })
+
+  it('a held failure fails the next statement, every later one and the COMMIT, even when the caller swallows it', async () => {
+    await client.query('BEGIN')
+    await held(client, -1) // violates the CHECK
+    const next = await client.query('SELECT 1').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(next instanceof DeferredStatementFailed)
+    assert.equal(sqlState(next.cause), '23514')
+    // A caller that catches the error and goes on: nothing else runs, COMMIT is refused.
+    await assert.rejects(client.query(`INSERT INTO ${TABLE} (id) VALUES ($1)`, [6]), DeferredStatementFailed)
+    await assert.rejects(held(client, 7), DeferredStatementFailed)
+    await assert.rejects(client.query('COMMIT'), DeferredStatementFailed)
+    await client.query('ROLLBACK')
+    assert.deepEqual(await ids(), [1, 2, 3, 4, 5])
+  })
+
+  it('drops held statements at ROLLBACK', async () => {
+    await client.query('BEGIN')
+    await held(client, 8)
+    await client.query('ROLLBACK')
+    assert.equal(client.getTransactionStatus(), 'I')
+    await client.query('BEGIN')
+    await client.query('COMMIT')
+    assert.deepEqual(await ids(), [1, 2, 3, 4, 5])
+  })
+
+  it('runs a held statement at once outside a transaction', async () => {
+    await held(client, 9)
+    assert.deepEqual(await ids(), [1, 2, 3, 4, 5, 9])
+    await assert.rejects(held(client, 9), (e: unknown) => sqlState(e) === '23505')
+  })
+
+  it('writes no COMMIT when a held statement’s values cannot be sent', async () => {
+    await client.query('BEGIN')
+    await held(client, 11)
+    await client.query(`${WITH_COMMIT}INSERT INTO ${TABLE} (id) VALUES ($1)`, [
+      {
+        toPostgres() {
+          throw new Refused('cannot serialise')
+        },
+      },
+    ])
+    const failed = await client.query('COMMIT').then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(failed instanceof DeferredStatementFailed)
+    assert.ok(failed.cause instanceof Refused)
+    assert.equal(client.getTransactionStatus(), 'T', 'the transaction is open, not committed')
+    await client.query('ROLLBACK')
+    assert.deepEqual(await ids(), [1, 2, 3, 4, 5, 9], 'the statement before it was not committed')
+  })
+
+  it('works without named statements (a pooler that cannot hold them)', async () => {
+    const unnamed = await connect(0)
+    try {
+      await unnamed.query('BEGIN')
+      await held(unnamed, 12)
+      await held(unnamed, 13)
+      const before = roundTrips
+      await unnamed.query('COMMIT')
+      assert.equal(roundTrips, before + 1)
+      assert.deepEqual(await named(unnamed), [])
+      assert.deepEqual((await ids()).slice(-2), [12, 13])
+    } finally {
+      await unnamed.end()
+    }
+  })
+})
+
+for (const engine of ENGINES) {
+  describe(`executeWithCommit in an org transaction (${engine})`, {
+    skip: engine === 'postgres' ? skip : false,
+  }, () => {
+    let database: TestDatabase
+    let db: Kysely<DB>
+    const orgId = randomUUID()
+    const insert = (trx: Trx, id: number) =>
+      executeWithCommit(
+        trx,
+        sql`INSERT INTO ${sql.table(TABLE)} (id) VALUES (${id})`,
+        (cause) => new Refused('not recorded', { cause }),
+      )
+    const ids = async (): Promise<number[]> =>
+      (await sql<{ id: number }>`SELECT id FROM ${sql.table(TABLE)} ORDER BY id`.execute(db)).rows.map((r) => r.id)
+
+    before(async () => {
+      database = await createTestDatabase(engine)
+      db = database.kysely
+      await sql.raw(`CREATE TABLE ${TABLE} (id int PRIMARY KEY CHECK (id > 0))`).execute(db)
+      await sql.raw(`GRANT SELECT, INSERT ON ${TABLE} TO custodian_app`).execute(db)
+    })
+    after(async () => {
+      await database?.close()
+    })
+
+    it('commits the write with the transaction (P5.2)', async () => {
+      const result = await withOrg(db, orgId, async (trx) => {
+        await sql`INSERT INTO ${sql.table(TABLE)} (id) VALUES (${1})`.execute(trx)
+        await insert(trx, 2)
+        return 'done'
+      })
+      assert.equal(result, 'done')
+      assert.deepEqual(await ids(), [1, 2])
+    })
+
+    it('fails the transaction with the caller’s error and commits nothing when the write fails (P5.2)', async () => {
+      const failed = await withOrg(db, orgId, async (trx) => {
+        await sql`INSERT INTO ${sql.table(TABLE)} (id) VALUES (${3})`.execute(trx)
+        await insert(trx, 1) // a duplicate key
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      assert.ok(failed instanceof Refused, `the caller's error, not ${String(failed)}`)
+      assert.equal(sqlState(failed.cause), '23505')
+      assert.deepEqual(await ids(), [1, 2], 'the change before it was rolled back')
+    })
+
+    it('reports the failure as the caller’s error when a later statement, caught by the caller, met it', async () => {
+      const failed = await withOrg(db, orgId, async (trx) => {
+        await insert(trx, -1) // violates the CHECK
+        await sql`SELECT 1`.execute(trx).catch(() => undefined)
+        await sql`INSERT INTO ${sql.table(TABLE)} (id) VALUES (${4})`.execute(trx).catch(() => undefined)
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      assert.ok(failed instanceof Refused, `the caller's error, not ${String(failed)}`)
+      assert.equal(sqlState(failed.cause), '23514')
+      assert.deepEqual(await ids(), [1, 2])
+      // The pool's connection is usable afterwards.
+      await withOrg(db, orgId, (trx) => insert(trx, 5))
+      assert.deepEqual(await ids(), [1, 2, 5])
+    })
+  })
+}
