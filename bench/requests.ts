@@ -23,7 +23,8 @@
  * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
  * the end), BENCH_COMPARE_ROOT (a checkout of another build, its dependencies installed —
  * `git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci)`: its PostgreSQL service
- * joins the same interleaved rounds, for a before/after on one noisy machine).
+ * joins the same interleaved rounds, for a before/after on one noisy machine), BENCH_ENGINES
+ * (the services to run, of postgres, pglite, uncached and compared; all by default).
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
@@ -90,6 +91,8 @@ async function timedStart(env: Record<string, string>, root?: string): Promise<S
 
 interface Engine {
   label: string
+  /** Its name in BENCH_ENGINES. */
+  id: 'postgres' | 'pglite' | 'uncached' | 'compared'
   key: 'postgres' | 'pglite'
   /** A comparison, not a target: the same engine with a feature off (no target marks). */
   comparison?: boolean
@@ -188,18 +191,20 @@ export async function runRequests(): Promise<void> {
   const ceilingAdmin = new pg.Client({ connectionString: ceilingUrl })
   const uncachedAdmin = new pg.Client({ connectionString: uncachedUrl })
   const comparedAdmin = comparedUrl === undefined ? undefined : new pg.Client({ connectionString: comparedUrl })
-  const engines: Engine[] = [
+  const all: Engine[] = [
     {
       label: 'PostgreSQL',
+      id: 'postgres',
       key: 'postgres',
       env: { DATABASE_URL: pgUrl, CUSTODIAN_DATA_DIR: dirs[0] as string },
       admin,
     },
-    { label: 'PGlite', key: 'pglite', env: { CUSTODIAN_DATA_DIR: dirs[1] as string }, admin: undefined },
+    { label: 'PGlite', id: 'pglite', key: 'pglite', env: { CUSTODIAN_DATA_DIR: dirs[1] as string }, admin: undefined },
     // The same PostgreSQL service reading every credential on every request: what the
     // credential cache saves, measured in the same rounds.
     {
       label: 'PostgreSQL, no credential cache',
+      id: 'uncached',
       key: 'postgres',
       comparison: true,
       env: {
@@ -211,14 +216,17 @@ export async function runRequests(): Promise<void> {
     },
   ]
   if (compareRoot !== undefined && comparedUrl !== undefined)
-    engines.push({
+    all.push({
       label: `PostgreSQL, the build in ${compareRoot}`,
+      id: 'compared',
       key: 'postgres',
       comparison: true,
       root: compareRoot,
       env: { DATABASE_URL: comparedUrl, CUSTODIAN_DATA_DIR: dirs[3] as string },
       admin: comparedAdmin,
     })
+  const only = process.env.BENCH_ENGINES?.split(',').map((id) => id.trim())
+  const engines = all.filter((engine) => only === undefined || only.includes(engine.id))
   const stops: (() => unknown)[] = []
   try {
     // Starts, one engine at a time: first start, stop, restart (kept for the load).

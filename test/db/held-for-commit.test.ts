@@ -6,6 +6,7 @@ import pg from 'pg'
 import type { DB } from '../../src/db/schema.ts'
 import { DeferredStatementFailed, prepareStatements, WITH_COMMIT } from '../../src/db/prepared.ts'
 import { executeWithCommit, sqlState, withOrg, type Trx } from '../../src/db/tenant.ts'
+import { bootstrapProvider, useTestApp } from '../helpers/app.ts'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
 
 /**
@@ -244,3 +245,96 @@ for (const engine of ENGINES) {
     })
   })
 }
+
+/**
+ * The service's own audited requests on PostgreSQL: the audit event's insert reaches the
+ * server in the same submission (one Sync) as the COMMIT. Read off the wire: every message
+ * node-postgres writes on any connection, grouped by Sync.
+ */
+describe('audited requests send their event with COMMIT (PostgreSQL)', { skip }, () => {
+  const t = useTestApp('postgres')
+  /** The finished submissions (statement texts, in order), and per connection the one being written. */
+  const submissions: string[][] = []
+  const pending = new Map<object, string[]>()
+  const names = new Map<string, string>()
+  type Send = (this: object, ...args: unknown[]) => unknown
+  const wire = pg.Connection.prototype as unknown as Record<'parse' | 'bind' | 'query' | 'sync', Send>
+  const original = { parse: wire.parse, bind: wire.bind, query: wire.query, sync: wire.sync }
+  const statementsOf = (connection: object): string[] => {
+    const known = pending.get(connection)
+    if (known !== undefined) return known
+    const fresh: string[] = []
+    pending.set(connection, fresh)
+    return fresh
+  }
+  /** Wraps one of the connection's message writers with `observe`, called first. */
+  const observe = (method: keyof typeof original, see: (connection: object, ...args: unknown[]) => void): void => {
+    wire[method] = function (this: object, ...args: unknown[]) {
+      see(this, ...args)
+      return original[method].apply(this, args)
+    }
+  }
+
+  before(() => {
+    observe('parse', (connection, message) => {
+      const { text, name } = message as { text: string; name?: string }
+      if (name) names.set(name, text)
+      statementsOf(connection).push(text)
+    })
+    observe('bind', (connection, message) => {
+      // A named statement parsed in an earlier submission: its text, from its Parse.
+      const { statement } = message as { statement?: string }
+      const statements = statementsOf(connection)
+      if (statement && statements.at(-1) !== names.get(statement)) statements.push(names.get(statement) ?? statement)
+    })
+    observe('query', (_connection, text) => {
+      submissions.push([text as string])
+    })
+    observe('sync', (connection) => {
+      submissions.push(statementsOf(connection).splice(0))
+    })
+  })
+  after(() => {
+    Object.assign(wire, original)
+  })
+
+  /** The submissions that wrote an audit event during `request`. */
+  const eventSubmissions = async (request: () => Promise<unknown>): Promise<string[][]> => {
+    submissions.length = 0
+    await request()
+    return submissions.filter((statements) => statements.some((text) => /insert into "audit_events"/i.test(text)))
+  }
+
+  it('an audited write and a reveal: the event and COMMIT in one submission (P5.2)', async () => {
+    const org = await bootstrapProvider(t())
+    const write = await eventSubmissions(async () => {
+      const response = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/service-accounts`,
+        token: org.ownerToken,
+        body: { name: 'held-for-commit', role: 'viewer' },
+      })
+      assert.equal(response.status, 201, response.text)
+    })
+    assert.equal(write.length, 1, 'one submission wrote the event')
+    assert.deepEqual(write[0]?.slice(-1), ['COMMIT'], `the event went with COMMIT: ${JSON.stringify(write)}`)
+    const secret = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/secrets`,
+      token: org.ownerToken,
+      body: { name: 'held', type: 'api_key', value: 'sk_held_0123456789' },
+    })
+    assert.equal(secret.status, 201, secret.text)
+    const reveal = await eventSubmissions(async () => {
+      const response = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/secrets/${String(secret.body.id)}/reveal`,
+        token: org.ownerToken,
+        body: { reason: 'test' },
+      })
+      assert.equal(response.status, 200, response.text)
+    })
+    assert.equal(reveal.length, 1)
+    assert.deepEqual(reveal[0]?.slice(-1), ['COMMIT'], `the event went with COMMIT: ${JSON.stringify(reveal)}`)
+  })
+})

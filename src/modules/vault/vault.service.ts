@@ -490,11 +490,12 @@ export function createVaultService(deps: {
               `version ${version} of ${secret.name} is deleted; undelete it to reveal it`,
             )
           const value = await openValue(trx, ctx.orgId, id, version, secret.name, found.version)
-          // The audit event commits with this transaction, before the value is returned.
-          await record(trx, ctx, 'secret.reveal', id, { name: secret.name, version, reason: input.reason })
           // Last use is kept to the minute: no extra write on every reveal.
           if (secret.last_revealed_at === null || Date.now() - secret.last_revealed_at.getTime() > 60_000)
             await store.markRevealed(trx, id)
+          // The audit event commits with this transaction, before the value is returned; last,
+          // so that it travels with the COMMIT (src/db/tenant.ts, executeWithCommit).
+          await record(trx, ctx, 'secret.reveal', id, { name: secret.name, version, reason: input.reason })
           return { id, name: secret.name, type: secret.type, version, value }
         }).catch(async (error: unknown) => {
           // A stale check under the read-only policy: check again (outside the transaction,
