@@ -14,13 +14,15 @@ import type { TestEvent } from 'node:test/reporters'
 
 const root = path.resolve(import.meta.dirname, '..')
 export const DURATIONS_FILE = path.join(root, 'test', 'durations.json')
-/** How a per-engine wrapper's name ends: `.cache/split/<file>.<engine>.split.ts`. */
+/** How a per-engine wrapper's name ends: `.cache/split[-<namespace>]/<file>.<engine>.split.test.ts`. */
 export const SPLIT_SUFFIX = '.split.test.ts'
 
 /** The unit a test file stands for: its path, or `<path> [<engine>]` for a per-engine wrapper. */
 export function unitName(file: string): string {
   const relative = path.relative(root, file)
-  const split = new RegExp(`^\\.cache/split/(.+)\\.(\\w+)${SPLIT_SUFFIX.replaceAll('.', '\\.')}$`).exec(relative)
+  const split = new RegExp(`^\\.cache/split(?:-[a-z0-9]+)?/(.+)\\.(\\w+)${SPLIT_SUFFIX.replaceAll('.', '\\.')}$`).exec(
+    relative,
+  )
   return split === null ? relative : `${split[1]} [${split[2]}]`
 }
 

@@ -130,7 +130,9 @@ else process.stderr.write('TEST_DATABASE_URL not set: PostgreSQL tests will be s
 // A file whose every suite is a forEachEngine one runs as two units, one per engine, in two
 // processes at once (a wrapper in .cache/split/ sets CUSTODIAN_TEST_ENGINE_ONLY and imports
 // it): a file's two halves no longer wait for each other.
-const splitDir = path.join(cache, 'split')
+// Per namespace: two runs in one checkout (a subset beside a full run) must not remove each
+// other's wrappers.
+const splitDir = path.join(cache, namespace === '' ? 'split' : `split-${namespace}`)
 rmSync(splitDir, { recursive: true, force: true })
 const units = selected.flatMap((file) => {
   const relative = path.relative(root, file)

@@ -60,6 +60,13 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
     } catch (error) {
       const parsed = parsedStatements(client)
       if (parsed !== undefined && parsed[name] === undefined) cache.forget(text)
+      else if (serverState(error) === undefined) {
+        // Not the server's refusal: the values could not be serialised, and node-postgres
+        // closed the statement (Close) while still listing it as parsed; or the connection
+        // is gone. Either way the name must not be bound again.
+        cache.forget(text)
+        if (parsed !== undefined) Reflect.deleteProperty(parsed, name)
+      }
       if (!isStalePlan(error)) throw error
       for (const stale of cache.forgetAll()) if (parsed !== undefined) Reflect.deleteProperty(parsed, stale)
       if (inTransaction || retried) throw error
@@ -96,7 +103,7 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
     return batch.result
   }
   client.query = ((config: unknown, values?: unknown, callback?: unknown) => {
-    if (typeof config === 'string' && callback === undefined) {
+    if (typeof config === 'string' && callback === undefined && typeof values !== 'function') {
       if (config.startsWith(WITH_COMMIT)) {
         const text = config.slice(WITH_COMMIT.length)
         const statementValues = Array.isArray(values) ? (values as unknown[]) : []
@@ -125,10 +132,19 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
       }
       return direct(config, values)
     }
-    if (held.length > 0 && heldFailure === undefined) {
-      // A query object (a cursor): queued behind the held statements; a failure of theirs
-      // fails the transaction, so the cursor fails too, and the COMMIT reports it.
-      sendHeld(false).catch(() => {})
+    if (held.length > 0 || heldFailure !== undefined) {
+      // A query object (a cursor) or a callback: sent once the held statements have run, or
+      // failed with their failure, as a promise-style statement would be.
+      const ahead = heldFailure !== undefined ? Promise.reject(heldFailure) : sendHeld(false)
+      ahead.then(
+        () => send(config, values, callback),
+        (error: unknown) => {
+          process.nextTick(() => {
+            failQuery(config, values, callback, error)
+          })
+        },
+      )
+      return typeof config === 'object' && config !== null && 'submit' in config ? config : undefined
     }
     return send(config, values, callback)
   }) as pg.Client['query']
@@ -167,6 +183,25 @@ export class DeferredStatementFailed extends Error {
 interface HeldStatement {
   text: string
   values: unknown[]
+}
+
+/** A query object's or a callback's failure, as node-postgres reports one it could not send. */
+function failQuery(config: unknown, values: unknown, callback: unknown, error: unknown): void {
+  const done = typeof callback === 'function' ? callback : typeof values === 'function' ? values : undefined
+  if (done !== undefined) {
+    ;(done as (error: unknown) => void)(error)
+    return
+  }
+  ;(config as { handleError?: (error: unknown) => void }).handleError?.(error)
+}
+
+/**
+ * The SQLSTATE of an error the server sent (an ErrorResponse); undefined for an error raised
+ * in this process or by the connection (a lost socket says nothing of what the server did).
+ */
+function serverState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
 }
 
 /** What a held statement resolves to when it is given. */
@@ -376,14 +411,24 @@ class HeldBatch {
     connection.sendCopyFail('not a COPY')
   }
 
-  handleCommandComplete(message: { command: string; rowCount: number | null }): void {
+  handleCommandComplete(message: { text: string }): void {
     this.#completed++
-    this.#last = message
+    // The command tag: `COMMIT`, `INSERT 0 1`, `UPDATE 3` (PostgreSQL documentation, "Message
+    // Formats", CommandComplete).
+    const [command = '', ...rest] = message.text.split(' ')
+    const count = Number(rest.at(-1))
+    this.#last = { command, rowCount: rest.length > 0 && Number.isInteger(count) ? count : null }
   }
 
   handleError(error: unknown): void {
     const failed = this.#completed
     this.#settle(failed)
+    if (serverState(error) === undefined) {
+      // The connection failed (or the client did): whether the COMMIT ran is unknown, so this
+      // is not reported as a held statement's failure, which promises that nothing committed.
+      this.callback?.(error as Error)
+      return
+    }
     if (isStalePlan(error) && this.#connection !== undefined)
       for (const stale of this.#cache?.forgetAll() ?? [])
         Reflect.deleteProperty(this.#connection.parsedStatements, stale)
@@ -423,6 +468,15 @@ class HeldBatch {
         this.#cache?.forget(text)
         if (index === ran) this.#cache?.closeLater(name)
       }
+    }
+    // node-postgres closed (Close) a statement whose values failed, and may still list it as
+    // parsed (after the loop: an earlier statement of the same text listed it again): its name
+    // must not be bound again.
+    const unserialisable = this.#unserialisable
+    const closed = unserialisable === undefined ? undefined : this.#statements[unserialisable.index]
+    if (closed?.name !== undefined) {
+      this.#cache?.forget(closed.text)
+      if (connection !== undefined) Reflect.deleteProperty(connection.parsedStatements, closed.name)
     }
   }
 }
