@@ -396,8 +396,13 @@ describe('several nodes behind HAProxy, killed one at a time under load', {
         return behind === ''
       },
       300_000,
-    ).catch((error: unknown) => {
-      throw new Error(`jobs still behind: ${behind}`, { cause: error })
+    ).catch(async (error: unknown) => {
+      // What the stuck mail is waiting for (its attempts, next attempt and last error): a
+      // failure names it instead of a count alone.
+      const stuck = await sql<Record<string, unknown>>`
+        SELECT kind, attempts, next_attempt_at, last_error, now() AS at
+          FROM notifications WHERE status = 'pending' ORDER BY next_attempt_at LIMIT 10`.execute(db.kysely)
+      throw new Error(`jobs still behind: ${behind}; pending mail: ${JSON.stringify(stuck.rows)}`, { cause: error })
     })
     note('caught up')
     // The quiet point: what the jobs had caught up with. Whatever the checks below add
