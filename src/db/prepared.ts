@@ -113,7 +113,7 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         held.push({ text, values: statementValues })
         return Promise.resolve(HELD_RESULT)
       }
-      if (config === 'ROLLBACK') {
+      if (ROLLBACK.test(config)) {
         held = []
         heldFailure = undefined
         return send(config, values)
@@ -125,7 +125,7 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         return Promise.reject(heldFailure)
       }
       if (held.length > 0) {
-        if (config === 'COMMIT' && (values === undefined || (Array.isArray(values) && values.length === 0)))
+        if (COMMIT.test(config) && (values === undefined || (Array.isArray(values) && values.length === 0)))
           return sendHeld(true)
         // Any other statement: the held ones go first, in the order they were given.
         return sendHeld(false).then(() => direct(config, values))
@@ -203,6 +203,10 @@ function serverState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
 }
+
+/** A whole-transaction COMMIT or ROLLBACK, however spelled (not `ROLLBACK TO SAVEPOINT`). */
+const COMMIT = /^\s*(commit|end)(\s+(work|transaction))?\s*;?\s*$/i
+const ROLLBACK = /^\s*(rollback|abort)(\s+(work|transaction))?\s*;?\s*$/i
 
 /** What a held statement resolves to when it is given. */
 const HELD_RESULT = { command: 'INSERT', rowCount: 0, oid: 0, rows: [], fields: [] } as unknown as pg.QueryResult

@@ -135,6 +135,21 @@ describe('statements held for COMMIT, on one PostgreSQL connection', { skip }, (
     assert.deepEqual(await ids(), [1, 2, 3, 4, 5])
   })
 
+  it('knows COMMIT and ROLLBACK however spelled: a rollback after a held failure is sent', async () => {
+    await client.query('BEGIN')
+    await held(client, -3)
+    await assert.rejects(client.query('SELECT 1'), DeferredStatementFailed)
+    await client.query('rollback;')
+    await client.query('BEGIN')
+    await held(client, 40)
+    const before = roundTrips
+    const result = await client.query('commit')
+    assert.equal(result.command, 'COMMIT')
+    assert.equal(roundTrips, before + 1, 'sent with the lower-case commit')
+    assert.ok((await ids()).includes(40))
+    await client.query(`DELETE FROM ${TABLE} WHERE id = 40`) // the tests below list the table
+  })
+
   it('runs a held statement at once outside a transaction', async () => {
     await held(client, 9)
     assert.deepEqual(await ids(), [1, 2, 3, 4, 5, 9])
