@@ -9,16 +9,19 @@
 //   two transaction-local settings (one simple-protocol batch), one prepared SELECT of one row
 //   under a row-level security policy reading the setting, COMMIT: three round trips.
 // - `POST /write`: an audited write's (and a reveal's) shape: the same BEGIN batch, one
-//   prepared INSERT of the change, one prepared INSERT of its event, COMMIT: four round trips,
-//   one durable commit.
+//   prepared INSERT of the change, then its event's prepared INSERT sent with COMMIT in one
+//   submission (src/db/prepared.ts, `WITH_COMMIT`, as the service does): three round trips,
+//   one durable commit. The connections are wrapped as the service's are (prepareStatements).
 import { randomUUID } from 'node:crypto'
 import Fastify from 'fastify'
 import pg from 'pg'
+import { prepareStatements, WITH_COMMIT } from '../src/db/prepared.ts'
 import { loadOrCreateCertificate, httpsOptions } from '../src/http/tls.ts'
 
 const dataDir = process.argv[2] as string
 const databaseUrl = process.argv[3] as string
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 20 })
+pool.on('connect', (client) => prepareStatements(client, 100))
 await pool.query(`
   CREATE TABLE IF NOT EXISTS ceiling_events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), body text NOT NULL);
   CREATE TABLE IF NOT EXISTS floor_orgs (id uuid PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
@@ -79,11 +82,11 @@ app.post('/write', async (request, reply) => {
       text: 'INSERT INTO floor_accounts (id, org_id, name) VALUES ($1, $2, $3) RETURNING *',
       values: [randomUUID(), orgId, (request.body as { name?: string }).name ?? 'x'],
     })
-    await client.query({
-      name: 'floor_event',
-      text: 'INSERT INTO floor_events (org_id, action, details) VALUES ($1, $2, $3)',
-      values: [orgId, 'account.create', JSON.stringify(request.body)],
-    })
+    await client.query(`${WITH_COMMIT}INSERT INTO floor_events (org_id, action, details) VALUES ($1, $2, $3)`, [
+      orgId,
+      'account.create',
+      JSON.stringify(request.body),
+    ])
     return created.rows[0]
   })
   return reply.code(201).send(row)

@@ -16,7 +16,7 @@ import {
 import { createLocalProvider } from './crypto/providers/local.ts'
 import type { RootKeyProvider } from './crypto/providers/provider.ts'
 import { createShamirProvider, readShamirMeta } from './crypto/providers/shamir.ts'
-import { createPkcs11Provider, type Pkcs11Provider } from './crypto/providers/pkcs11.ts'
+import type { Pkcs11Provider } from './crypto/providers/pkcs11.ts'
 import { openKmsProvider, type KmsClient } from './crypto/providers/kms.ts'
 
 /** What both the server and the CLI need: the database (migrated) and the service's keys. */
@@ -175,7 +175,9 @@ export async function openRootKeyProvider(
         )
       }
       return createShamirProvider(readShamirMeta(config.shamirFile))
-    case 'pkcs11':
+    case 'pkcs11': {
+      // Loaded only for this provider: its native module (pkcs11js) is no other start's cost.
+      const { createPkcs11Provider } = await import('./crypto/providers/pkcs11.ts')
       return createPkcs11Provider(
         {
           module: config.pkcs11.module,
@@ -185,6 +187,7 @@ export async function openRootKeyProvider(
         },
         mayCreate,
       )
+    }
     case 'aws-kms':
     case 'gcp-kms':
     case 'azure-keyvault':

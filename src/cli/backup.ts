@@ -21,7 +21,7 @@ import {
 import type { RestoredFigures } from '../modules/ops/backup/backup.inspect.ts'
 import { openServiceKeys } from '../runtime.ts'
 import { withServices } from './context.ts'
-import { CliError } from './remote.ts'
+import { CliError } from './cli-error.ts'
 import { runCommand } from './command-runner.ts'
 import { CLI_ACTOR, cliMeta, defineControlCommand } from '../control/control.command.ts'
 import { Type } from '@sinclair/typebox'

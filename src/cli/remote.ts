@@ -12,7 +12,10 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, write
 import { homedir } from 'node:os'
 import path from 'node:path'
 import { Custodian, isCustodianError, type CustodianError, type SecretValue } from '@custodian/client'
+import { CliError } from './cli-error.ts'
 import { progressBar } from './progress.ts'
+
+export { CliError }
 
 export interface Login {
   url: string
@@ -60,9 +63,6 @@ export function removeLogin(): boolean {
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
 }
-
-/** A usage problem of a day-to-day command: printed as it is, exit 1. */
-export class CliError extends Error {}
 
 export function readLogin(): Login {
   const file = loginFile()

@@ -1,5 +1,8 @@
-import { compactVerify, importJWK } from 'jose'
+import { onFirstUse } from '../on-first-use.ts'
 import type { Signer } from './keys.ts'
+
+/** jose, loaded by the first verification (src/on-first-use.ts). */
+const loadJose = onFirstUse(() => import('jose'))
 
 /**
  * Signed documents (erasure and offboarding certificates, P7.2, P7.4) as compact JWS
@@ -33,6 +36,7 @@ export async function verifyJws(jws: string, keys: ReadonlyMap<string, string>):
   }
   const x = typeof kid === 'string' ? keys.get(kid) : undefined
   if (x === undefined) throw new Error(`signed by an unknown key ${String(kid)}`)
+  const { compactVerify, importJWK } = await loadJose()
   const key = await importJWK({ kty: 'OKP', crv: 'Ed25519', x }, 'EdDSA')
   const { payload, protectedHeader } = await compactVerify(jws, key, { algorithms: ['EdDSA'] })
   return { header: protectedHeader, payload: JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown> }

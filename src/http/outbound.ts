@@ -2,8 +2,12 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 import { readFileSync } from 'node:fs'
 import { BlockList, isIP, type LookupFunction } from 'node:net'
 import { rootCertificates } from 'node:tls'
-import { Agent, buildConnector, fetch as undiciFetch } from 'undici'
+import type { Agent } from 'undici'
 import { parseCidr } from '../modules/identity/ip-allowlist.ts'
+import { onFirstUse } from '../on-first-use.ts'
+
+/** undici, loaded by the first outbound request (src/on-first-use.ts). */
+const loadUndici = onFirstUse(() => import('undici'))
 
 /**
  * Outbound HTTPS (webhooks, OpenID providers, witnesses): the system's roots, plus the PEM
@@ -231,23 +235,30 @@ export function createOutboundFetch(
   const options: OutboundOptions = typeof optionsOrCaFile === 'object' ? optionsOrCaFile : { caFile: optionsOrCaFile }
   const guard = createDestinationGuard(options)
   const ca = trustedCas(options.caFile)
-  const connect = buildConnector({ ...(ca === undefined ? {} : { ca }), lookup: guard.lookup } as never) // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici types the connector options narrower than tls.connect accepts
-  const agent = new Agent({
-    // A host that is an address skips the lookup: it is checked here before connecting.
-    connect: (connectOptions, callback) => {
-      if (isIP(connectOptions.hostname) !== 0) {
-        try {
-          guard.checkAddress(connectOptions.hostname)
-        } catch (error) {
-          callback(error as Error, null)
-          return
+  // The agent (and undici) is made by the first request; one for this fetch's life.
+  const dispatcher = onFirstUse(async (): Promise<{ agent: Agent; undiciFetch: typeof import('undici').fetch }> => {
+    const { Agent, buildConnector, fetch: undiciFetch } = await loadUndici()
+    const connect = buildConnector({ ...(ca === undefined ? {} : { ca }), lookup: guard.lookup } as never) // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici types the connector options narrower than tls.connect accepts
+    const agent = new Agent({
+      // A host that is an address skips the lookup: it is checked here before connecting.
+      connect: (connectOptions, callback) => {
+        if (isIP(connectOptions.hostname) !== 0) {
+          try {
+            guard.checkAddress(connectOptions.hostname)
+          } catch (error) {
+            callback(error as Error, null)
+            return
+          }
         }
-      }
-      connect(connectOptions, callback)
-    },
+        connect(connectOptions, callback)
+      },
+    })
+    return { agent, undiciFetch }
   })
-  const fetch = (url: string, init: Parameters<OutboundFetch>[1]) =>
-    undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response> // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici's own fetch and Response types differ from the global ones this module exposes
+  const fetch = async (url: string, init: Parameters<OutboundFetch>[1]) => {
+    const { agent, undiciFetch } = await dispatcher()
+    return undiciFetch(url, { ...init, dispatcher: agent } as never) as unknown as Promise<Response> // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici's own fetch and Response types differ from the global ones this module exposes
+  }
   return Object.assign(fetch, { guard })
 }
 

@@ -1,7 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { generate } from 'selfsigned'
 import type { Config } from '../config.ts'
 
 /**
@@ -48,6 +47,8 @@ export async function loadOrCreateCertificate(config: Pick<Config, 'tls' | 'data
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const notBefore = new Date(Date.now() - 60_000)
+  // selfsigned is loaded only by a start that makes a certificate (a first start, an expired one).
+  const { generate } = await import('selfsigned')
   const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
     keyType: 'ec',
     curve: 'P-256',

@@ -1,4 +1,5 @@
 import { Html, html } from '../../http/html.ts'
+import { onFirstUse } from '../../on-first-use.ts'
 import type { CheckResult, ComplianceReport, PromiseStanding, SecurityPolicy } from './compliance.types.ts'
 import {
   byArea,
@@ -11,7 +12,18 @@ import {
   scopeText,
 } from './render.words.ts'
 
-export { policyPdf, reportPdf } from './render.pdf.ts'
+/** The PDF renderer and pdfkit, loaded by the first PDF asked for (src/on-first-use.ts). */
+const loadPdfRenderer = onFirstUse(() => import('./render.pdf.ts'))
+
+/** The compliance report as PDF (render.pdf.ts). */
+export async function reportPdf(report: ComplianceReport): Promise<Buffer> {
+  return (await loadPdfRenderer()).reportPdf(report)
+}
+
+/** The living security policy as PDF (render.pdf.ts). */
+export async function policyPdf(policy: SecurityPolicy): Promise<Buffer> {
+  return (await loadPdfRenderer()).policyPdf(policy)
+}
 
 /**
  * The compliance report and the living security policy as documents for people (P5.4, P10.1):

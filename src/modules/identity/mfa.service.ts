@@ -1,11 +1,11 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import * as OTPAuth from 'otpauth'
-import QRCode from 'qrcode'
 import { SealedError } from '../../crypto/providers/provider.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOwner, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
+import { onFirstUse } from '../../on-first-use.ts'
 import type { Principal } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
@@ -13,6 +13,9 @@ import type { UserSecrets } from '../vault/vault.usersecrets.ts'
 import type { CredentialGate, GateAction } from './credential-gate.ts'
 import type { AssertionResult, WebauthnCeremonies } from './webauthn.ts'
 import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
+
+/** The QR code library, loaded by the first TOTP enrolment (src/on-first-use.ts). */
+const loadQrCode = onFirstUse(() => import('qrcode'))
 
 /**
  * TOTP two-factor authentication (P3.1): RFC 6238, SHA-1, 6 digits, 30-second steps,
@@ -278,7 +281,7 @@ export function createMfaService(deps: {
       const result = {
         secret: totp.secret.base32,
         otpauthUri,
-        qrSvg: await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' }),
+        qrSvg: await (await loadQrCode()).default.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' }),
       }
       seed.fill(0)
       return result

@@ -1,12 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyRegistrationResponse,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
 } from '@simplewebauthn/server'
 import type { DB } from '../../db/schema.ts'
 import { withOwner, type Trx } from '../../db/tenant.ts'
@@ -14,7 +11,7 @@ import { AppError } from '../../errors.ts'
 import type { Principal } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { RequestMeta } from '../audit/audit.types.ts'
-import { CHALLENGE_TTL_MS, credentialIdBytes, type WebauthnCeremonies } from './webauthn.ts'
+import { CHALLENGE_TTL_MS, credentialIdBytes, loadSimpleWebauthn, type WebauthnCeremonies } from './webauthn.ts'
 
 /**
  * A person's passkeys (issue 12): registration, names, the list, removal, and the
@@ -129,6 +126,7 @@ export function createPasskeyService(deps: {
 
   return {
     async registrationOptions(principal) {
+      const { generateRegistrationOptions } = await loadSimpleWebauthn()
       const userId = person(principal)
       return withOwner(db, async (trx) => {
         const user = await trx.selectFrom('users').select('email').where('id', '=', userId).executeTakeFirstOrThrow()
@@ -169,6 +167,7 @@ export function createPasskeyService(deps: {
     },
 
     async register(principal, input, meta) {
+      const { verifyRegistrationResponse } = await loadSimpleWebauthn()
       const userId = person(principal)
       const invalid = (detail: string) => new AppError('PASSKEY_INVALID', `the passkey was not registered: ${detail}`)
       if (credentialIdBytes(input.response.id) === undefined || input.response.rawId !== input.response.id)
@@ -283,6 +282,7 @@ export function createPasskeyService(deps: {
     },
 
     async signInOptions() {
+      const { generateAuthenticationOptions } = await loadSimpleWebauthn()
       return withOwner(db, async (trx) => {
         const options = await generateAuthenticationOptions({
           rpID: rp.id,
@@ -298,6 +298,7 @@ export function createPasskeyService(deps: {
 
     async stepUpOptions(principal) {
       const userId = person(principal)
+      const { generateAuthenticationOptions } = await loadSimpleWebauthn()
       return withOwner(db, async (trx) => {
         const own = await trx
           .selectFrom('user_passkeys')

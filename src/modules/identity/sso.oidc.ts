@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto'
-import * as client from 'openid-client'
+import type * as client from 'openid-client'
 import { AppError } from '../../errors.ts'
 import { createOutboundFetch, DestinationRefused, type OutboundFetch } from '../../http/outbound.ts'
+import { onFirstUse } from '../../on-first-use.ts'
+
+/** openid-client, loaded by the first sign-in with SSO (src/on-first-use.ts). */
+const loadOpenidClient = onFirstUse(() => import('openid-client'))
 
 /**
  * The OpenID Connect relying party, on openid-client (OpenID-certified): discovery,
@@ -101,12 +105,13 @@ export function createOidcRelyingParty(
       const key = `${issuer}\n${clientId}\n${createHash('sha256').update(clientSecret).digest('hex')}`
       const hit = cache.get(key)
       if (hit !== undefined && hit.until > Date.now()) return hit.config
+      const oidc = await loadOpenidClient()
       let config: client.Configuration
       try {
-        config = await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretPost(clientSecret), {
+        config = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.ClientSecretPost(clientSecret), {
           timeout: options.timeoutSeconds ?? 10,
-          execute: [client.enableNonRepudiationChecks],
-          [client.customFetch]: fetcher,
+          execute: [oidc.enableNonRepudiationChecks],
+          [oidc.customFetch]: fetcher,
         })
       } catch (error) {
         throw new AppError(
@@ -122,21 +127,23 @@ export function createOidcRelyingParty(
     },
 
     async authorizationUrl(config, params) {
-      return client.buildAuthorizationUrl(config, {
+      const oidc = await loadOpenidClient()
+      return oidc.buildAuthorizationUrl(config, {
         redirect_uri: params.redirectUri,
         scope: 'openid email profile',
         response_type: 'code',
         state: params.state,
         nonce: params.nonce,
-        code_challenge: await client.calculatePKCECodeChallenge(params.codeVerifier),
+        code_challenge: await oidc.calculatePKCECodeChallenge(params.codeVerifier),
         code_challenge_method: 'S256',
         ...(params.loginHint === undefined ? {} : { login_hint: params.loginHint }),
       })
     },
 
     async exchange(config, callbackUrl, checks) {
+      const oidc = await loadOpenidClient()
       try {
-        const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
+        const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
           pkceCodeVerifier: checks.codeVerifier,
           expectedState: checks.state,
           expectedNonce: checks.nonce,

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
-import { verifyAuthenticationResponse, type AuthenticationResponseJSON } from '@simplewebauthn/server'
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server'
 import type { DB } from '../../db/schema.ts'
 import { withOwner, type Trx } from '../../db/tenant.ts'
+import { onFirstUse } from '../../on-first-use.ts'
 
 /**
  * WebAuthn ceremonies (issue 12): the relying party, challenges and the check of an
@@ -25,6 +26,9 @@ export interface RelyingParty {
   origin: string
   name: string
 }
+
+/** SimpleWebAuthn, loaded by the first ceremony (src/on-first-use.ts). */
+export const loadSimpleWebauthn = onFirstUse(() => import('@simplewebauthn/server'))
 
 /** How long a challenge stays usable, in milliseconds. */
 export const CHALLENGE_TTL_MS = 5 * 60_000
@@ -150,6 +154,7 @@ export function createWebauthnCeremonies(deps: { db: Kysely<DB>; rp: RelyingPart
       const credentialId = credentialIdBytes(response.id)
       if (credentialId === undefined || response.rawId !== response.id)
         return { ok: false, reason: 'malformed response' }
+      const { verifyAuthenticationResponse } = await loadSimpleWebauthn()
       return withOwner(db, async (trx) => {
         const passkey = await trx
           .selectFrom('user_passkeys as p')

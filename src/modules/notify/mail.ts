@@ -1,6 +1,10 @@
-import nodemailer from 'nodemailer'
+import type { Transporter } from 'nodemailer'
 import { trustedCas } from '../../http/outbound.ts'
 import { parseSender, requireMailbox } from '../../email-address.ts'
+import { onFirstUse } from '../../on-first-use.ts'
+
+/** nodemailer, loaded by the first message sent (src/on-first-use.ts). */
+const loadNodemailer = onFirstUse(() => import('nodemailer'))
 
 /**
  * E-mail over SMTP (nodemailer). TLS is required by default: STARTTLS on a submission
@@ -25,18 +29,22 @@ export interface Mailer {
 export function createMailer(settings: MailSettings): Mailer {
   const url = new URL(settings.url)
   const ca = trustedCas(settings.extraCaFile)
-  const transport = nodemailer.createTransport({
-    host: url.hostname,
-    port: Number(url.port || (settings.security === 'tls' ? 465 : 587)),
-    secure: settings.security === 'tls',
-    requireTLS: settings.security === 'starttls',
-    ignoreTLS: settings.security === 'none',
-    ...(settings.user === undefined ? {} : { auth: { user: settings.user, pass: settings.password ?? '' } }),
-    tls: { minVersion: 'TLSv1.2', rejectUnauthorized: true, ...(ca === undefined ? {} : { ca }) },
-    connectionTimeout: settings.timeoutMs,
-    greetingTimeout: settings.timeoutMs,
-    socketTimeout: settings.timeoutMs,
-  })
+  // The transport is made by the first send, with nodemailer; one for the mailer's life.
+  const transport = onFirstUse(
+    async (): Promise<Transporter> =>
+      (await loadNodemailer()).default.createTransport({
+        host: url.hostname,
+        port: Number(url.port || (settings.security === 'tls' ? 465 : 587)),
+        secure: settings.security === 'tls',
+        requireTLS: settings.security === 'starttls',
+        ignoreTLS: settings.security === 'none',
+        ...(settings.user === undefined ? {} : { auth: { user: settings.user, pass: settings.password ?? '' } }),
+        tls: { minVersion: 'TLSv1.2', rejectUnauthorized: true, ...(ca === undefined ? {} : { ca }) },
+        connectionTimeout: settings.timeoutMs,
+        greetingTimeout: settings.timeoutMs,
+        socketTimeout: settings.timeoutMs,
+      }),
+  )
   const sender = parseSender(settings.from)
   if (sender === undefined) throw new Error('CUSTODIAN_SMTP_FROM is not one address (optionally with a display name)')
   return {
@@ -44,7 +52,7 @@ export function createMailer(settings: MailSettings): Mailer {
       // K6: one parsed mailbox, handed over as an address object and an explicit envelope, so
       // nodemailer never reads a recipient string as a list (`a@x.test, b@y.test`) or a name.
       const to = requireMailbox(message.to, 'to').address
-      await transport.sendMail({
+      await (await transport()).sendMail({
         from: { name: sender.name ?? '', address: sender.mailbox.address },
         to: { name: '', address: to },
         envelope: { from: sender.mailbox.address, to: [to] },
