@@ -50,6 +50,7 @@ for (const engine of ENGINES) {
       if (engine === 'postgres') {
         const db = await createTestDatabase('postgres')
         databases.push(db)
+        assert.ok(db.url !== undefined)
         env.DATABASE_URL = db.url
       }
       // The first start makes the data directory and its certificate (selfsigned, legitimately).
