@@ -16,8 +16,9 @@
  *   this process, each server runs in its own; CPU per request is the server's process
  *   plus its PostgreSQL backends, from /proc/<pid>/stat. The same three on PostgreSQL with
  *   the credential cache off (`CUSTODIAN_CREDENTIAL_CACHE_ENTRIES=0`), for comparison.
- * - **Idle RSS** (VmRSS from /proc/<pid>/status) of each service after its start and again
- *   after the load, each after IDLE_SECONDS without requests.
+ * - **Idle RSS** (VmRSS from /proc/<pid>/status) of each service after its start (IDLE_SECONDS
+ *   without requests) and again after the load, once idle for longer than the service waits
+ *   before it gives memory back (CUSTODIAN_IDLE_MEMORY_MS, 30 s by default; src/jobs/idle-memory.ts).
  *
  * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (32),
  * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
@@ -47,6 +48,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const IDLE_SECONDS = 10
+/** After the load: the service's default CUSTODIAN_IDLE_MEMORY_MS (30 s), plus two of its 5 s samples. */
+const IDLE_AFTER_LOAD_SECONDS = 40
 const TICKS_PER_SECOND = 100
 
 /** The targets of the performance work, per engine where they differ. */
@@ -296,7 +299,7 @@ export async function runRequests(): Promise<void> {
           await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: SECONDS, cpu: scenario.cpu }),
           SECONDS,
         )
-    await sleep(IDLE_SECONDS * 1000)
+    await sleep(IDLE_AFTER_LOAD_SECONDS * 1000)
     for (const engine of engines) engine.rssAfterLoad = rssMiB(engine.restart?.server.child.pid ?? 0)
     // What any Node.js HTTPS server of this build holds after the same load: the hello-world's.
     const helloRss = rssMiB(hello.pid)

@@ -97,6 +97,8 @@ export interface Config {
   readonly dbRotationCheckMs: number
   /** Embedded database only: how often the maintenance job looks for tables to ANALYZE or VACUUM. */
   readonly dbMaintenanceCheckMs: number
+  /** How long the process stays idle after work before it gives memory back (src/jobs/idle-memory.ts); 0: never. */
+  readonly idleMemoryMs: number
   /** Database credentials checked again on a schedule, and before use under the read-only policy when older than `maxAgeMs` (P1.7). */
   readonly connectorCheck: { readonly intervalMs: number; readonly maxAgeMs: number }
   /** How often due and overdue access reviews are looked for. */
@@ -368,6 +370,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_REWRAP_INTERVAL_MS',
   'CUSTODIAN_DB_ROTATION_CHECK_MS',
   'CUSTODIAN_DB_MAINTENANCE_CHECK_MS',
+  'CUSTODIAN_IDLE_MEMORY_MS',
   'CUSTODIAN_CONNECTOR_CHECK_MS',
   'CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS',
   'CUSTODIAN_ACCESS_REVIEW_CHECK_MS',
@@ -600,6 +603,7 @@ export function loadConfig(env: Source = process.env): Config {
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     dbRotationCheckMs: int('CUSTODIAN_DB_ROTATION_CHECK_MS', 60_000, 100, 3_600_000),
     dbMaintenanceCheckMs: int('CUSTODIAN_DB_MAINTENANCE_CHECK_MS', 60_000, 1000, 3_600_000),
+    idleMemoryMs: int('CUSTODIAN_IDLE_MEMORY_MS', 30_000, 0, 3_600_000),
     connectorCheck: {
       intervalMs: int('CUSTODIAN_CONNECTOR_CHECK_MS', 3_600_000, 1000, 86_400_000),
       maxAgeMs: int('CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS', 7_200_000, 1000, 7 * 86_400_000),

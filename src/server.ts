@@ -8,6 +8,7 @@ import { createRedirectServer } from './http/redirect.ts'
 import { createLogger } from './logger.ts'
 import { openRuntime, type Runtime } from './runtime.ts'
 import { autovacuumStatus, maintainTables } from './db/maintenance.ts'
+import { idleMemoryReducer } from './jobs/idle-memory.ts'
 import { periodic } from './jobs/periodic.ts'
 import { printMigrationProgress } from './db/migrate.ts'
 import { startMetricsListener, type MetricsListener } from './observability/metrics.http.ts'
@@ -162,6 +163,12 @@ export async function startServer(
         'the database does not keep its statistics and dead rows in check: pages will slow down as data grows',
       )
 
+    // The start's garbage, given back before anyone is told where to send requests; then
+    // again whenever work has grown the young generation and the service has gone idle.
+    const idleMemory = idleMemoryReducer({ idleMs: config.idleMemoryMs, log: logger })
+    idleMemory.reduce('started')
+    idleMemory.start()
+
     // Last: once "Listening:" is printed the start has nothing left to do, so a signal sent
     // on reading it finds the running service's handler (src/main.ts).
     print(
@@ -179,6 +186,7 @@ export async function startServer(
       vaultApiPort,
       close() {
         closing ??= (async () => {
+          idleMemory.stop()
           // First: no new admin command; those running finish while everything is still open.
           await control?.close()
           // First: its checks connect to the listeners closed next (a run cut short would read as a failure).
