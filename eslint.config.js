@@ -56,6 +56,9 @@ export default defineConfig(
       // Number(row.n) on a database value is a guard: drivers return int8 and numeric as strings
       // unless a parser converts them, which the declared row type cannot show.
       '@typescript-eslint/no-unnecessary-type-conversion': 'off',
+      // `import { type X } from 'lib'` still loads 'lib' under Node's type stripping: a library
+      // loaded on first use (src/on-first-use.ts) must be imported with `import type` alone.
+      '@typescript-eslint/no-import-type-side-effects': 'error',
     },
   },
   {

@@ -48,8 +48,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const IDLE_SECONDS = 10
-/** After the load: the service's default CUSTODIAN_IDLE_MEMORY_MS (30 s), plus two of its 5 s samples. */
-const IDLE_AFTER_LOAD_SECONDS = 40
+/** After the load: the service's default CUSTODIAN_IDLE_MEMORY_MS (30 s), its first sample after the load (5 s) and 15 s to spare. */
+const IDLE_AFTER_LOAD_SECONDS = 50
 const TICKS_PER_SECOND = 100
 
 /** The targets of the performance work, per engine where they differ. */
@@ -391,7 +391,10 @@ function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, 
   console.log(`\n${'idle RSS'.padEnd(52)} MiB after start  after load  target`)
   for (const engine of measured) {
     const limit = TARGETS.idleRssMiB[engine.key]
-    const target = engine.id === 'compared' ? '' : `≤ ${limit} MiB ${mark((engine.rssAfterLoad ?? 0) <= limit)}`
+    const target =
+      engine.id === 'compared'
+        ? ''
+        : `≤ ${limit} MiB: after start ${mark((engine.rssAfterStart ?? 0) <= limit)}, after load ${mark((engine.rssAfterLoad ?? 0) <= limit)}`
     console.log(
       `${engine.label.padEnd(52)}${(engine.rssAfterStart ?? 0).toFixed(0).padStart(16)}${(engine.rssAfterLoad ?? 0).toFixed(0).padStart(12)}  ${target}`,
     )

@@ -491,6 +491,12 @@ export function loadConfig(env: Source = process.env): Config {
   }
 
   const dataDir = path.resolve(text('CUSTODIAN_DATA_DIR') ?? './data')
+  // 0 (off) or a period the idle check can sample (src/jobs/idle-memory.ts, MIN_IDLE_MS).
+  const idleMemoryMs = int('CUSTODIAN_IDLE_MEMORY_MS', 30_000, 0, 3_600_000)
+  if (idleMemoryMs > 0 && idleMemoryMs < 1000)
+    problems.push(
+      `CUSTODIAN_IDLE_MEMORY_MS: must be 0 (off) or from 1000 to 3600000, got ${JSON.stringify(text('CUSTODIAN_IDLE_MEMORY_MS'))}`,
+    )
   const databaseUrl = text('DATABASE_URL')
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://')
@@ -603,7 +609,7 @@ export function loadConfig(env: Source = process.env): Config {
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     dbRotationCheckMs: int('CUSTODIAN_DB_ROTATION_CHECK_MS', 60_000, 100, 3_600_000),
     dbMaintenanceCheckMs: int('CUSTODIAN_DB_MAINTENANCE_CHECK_MS', 60_000, 1000, 3_600_000),
-    idleMemoryMs: int('CUSTODIAN_IDLE_MEMORY_MS', 30_000, 0, 3_600_000),
+    idleMemoryMs,
     connectorCheck: {
       intervalMs: int('CUSTODIAN_CONNECTOR_CHECK_MS', 3_600_000, 1000, 86_400_000),
       maxAgeMs: int('CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS', 7_200_000, 1000, 7 * 86_400_000),

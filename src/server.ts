@@ -69,6 +69,9 @@ export async function startServer(
       })
       logger.info({ socket: control.path }, 'control socket listening')
     }
+    // The start's garbage, given back before the service listens: no request waits for it.
+    const idleMemory = idleMemoryReducer({ idleMs: config.idleMemoryMs, log: logger })
+    idleMemory.reduce('started')
     await app.listen({ port: config.httpsPort, host: config.host })
     const httpsPort = (app.server.address() as AddressInfo).port
     // Opt-in: Vault's HTTP API on its own port, same certificate, same modules (docs/vault-compat.md).
@@ -163,10 +166,7 @@ export async function startServer(
         'the database does not keep its statistics and dead rows in check: pages will slow down as data grows',
       )
 
-    // The start's garbage, given back before anyone is told where to send requests; then
-    // again whenever work has grown the young generation and the service has gone idle.
-    const idleMemory = idleMemoryReducer({ idleMs: config.idleMemoryMs, log: logger })
-    idleMemory.reduce('started')
+    // Then again whenever work has grown the young generation and the service has gone idle.
     idleMemory.start()
 
     // Last: once "Listening:" is printed the start has nothing left to do, so a signal sent

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { verifyJws } from '../crypto/jws.ts'
+import { LibraryUnavailable } from '../on-first-use.ts'
 import { ed25519KeyId } from '../crypto/keys.ts'
 import { checkCertificateReceipt } from '../modules/privacy/certificate-receipt.ts'
 import { CERTIFICATE_TYPE } from '../modules/privacy/certificates.ts'
@@ -70,6 +71,7 @@ export function registerVerifyCertificate(program: Command): void {
         }
         payload = verified.payload
       } catch (error) {
+        if (error instanceof LibraryUnavailable) throw error
         fail(`the certificate does not verify: ${(error as Error).message}`)
         return
       }

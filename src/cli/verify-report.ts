@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Command } from 'commander'
 import { verifyJws } from '../crypto/jws.ts'
+import { LibraryUnavailable } from '../on-first-use.ts'
 import { ed25519KeyId } from '../crypto/keys.ts'
 import { SIGNATURE_TYPE, type SignedDocument } from '../modules/compliance/report.ts'
 
@@ -44,6 +45,7 @@ export function registerVerifyReport(program: Command): void {
       try {
         verified = await verifyJws(jws, keys)
       } catch (error) {
+        if (error instanceof LibraryUnavailable) throw error
         const message = (error as Error).message
         const given = ed25519KeyId(Buffer.from(options.publicKey, 'base64url'))
         fail(

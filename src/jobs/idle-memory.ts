@@ -1,3 +1,5 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
+import type { ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -8,21 +10,23 @@ import { runInNewContext } from 'node:vm'
  * V8 grows its young generation while a process allocates fast — a start, a burst of
  * requests — and keeps it grown (up to two 64 MiB semi-spaces on a machine with 24 GiB),
  * along with pages of the old generation emptied by the garbage it collected. An idle
- * service then holds 50–300 MiB more than its live data needs (docs/benchmarks.md, "idle
- * memory"). V8 shrinks them only in a collection made to reduce memory (its "last resort"
- * collection, which it runs itself only when an allocation would otherwise fail). This runs
- * one such collection:
- * - once when the start has completed ({@link IdleMemoryReducer.reduce}), and
- * - whenever the event loop has been idle (utilization under {@link IDLE_UTILIZATION}) for
- *   `idleMs` while the young generation is grown (over {@link GROWN_YOUNG_MIB}). A collection
- *   leaves it at about 1 MiB and only work (allocation that survives) grows it again, so an
- *   idle process is not collected over and over, whatever else keeps its event loop busy for
- *   a moment. (Utilization alone would not do: on a busy machine a moment's work is stretched
- *   by the CPU it waits for, and the collection's own aftermath would count as work.)
+ * service then holds tens to hundreds of MiB more than its live data needs
+ * (docs/benchmarks.md, "memory given back when idle"). V8 shrinks them only in a collection
+ * made to reduce memory (its "last resort" collection, which it runs itself only when an
+ * allocation would otherwise fail). This runs one such collection:
+ * - once when the start is done, before the service listens ({@link IdleMemoryReducer.reduce}), and
+ * - when, for `idleMs`, no HTTP request has arrived or been in progress (Node's built-in
+ *   `http.server.request.start` diagnostics channel: every listener of the process) and the
+ *   event loop has stayed under {@link IDLE_UTILIZATION} (background jobs), while the young
+ *   generation is grown: over {@link GROWN_YOUNG_MIB} and over twice what the last collection
+ *   left. A collection leaves it at about 1 MiB and only work grows it again, so an idle
+ *   process is not collected over and over; and where a collection cannot shrink it (a
+ *   `--min-semi-space-size` floor, a V8 that ignores the option) it is not tried again
+ *   until the generation has doubled.
  *
- * A collection takes the process ≈100 ms (measured on the test machine, docs/benchmarks.md);
- * it runs only when nothing has been asked of the service for `idleMs`. `idleMs` 0 turns it
- * all off (`CUSTODIAN_IDLE_MEMORY_MS`).
+ * A collection stops the process for 0.1–0.4 s on the 2-core test machine, more with a
+ * larger heap (docs/benchmarks.md); a request that arrives meanwhile waits for it. `idleMs` 0
+ * turns it all off (`CUSTODIAN_IDLE_MEMORY_MS`).
  *
  * The collection is V8's `gc()` with `{ type: 'major', flavor: 'last-resort' }`. Node offers
  * no other way to ask for it and exposes `gc` only under `--expose-gc`; the flag is set for
@@ -55,6 +59,9 @@ export const IDLE_UTILIZATION = 0.05
 /** Above this size (MiB, committed), the young generation has grown since the last collection. */
 export const GROWN_YOUNG_MIB = 8
 
+/** The shortest `idleMs` (milliseconds) other than 0: the sampling period is at most `idleMs`. */
+export const MIN_IDLE_MS = 1000
+
 type Collect = () => void
 
 /** V8's memory-reducing collection, or undefined where this Node cannot give it. */
@@ -83,34 +90,58 @@ const youngGenerationBytes = (): number =>
     .reduce((sum, space) => sum + space.space_size, 0)
 const round = (bytes: number): number => Math.round((bytes / MiB) * 10) / 10
 
+/** Node's built-in channel: one message per HTTP(S) request any server of the process receives. */
+const REQUEST_START = 'http.server.request.start'
+
 /**
- * @param options.idleMs how long the event loop must stay idle after work before the
- *   collection runs, in milliseconds; 0: never, not even after the start
- * @param options.sampleMs how often utilization is sampled (default 5,000 ms, at most `idleMs`)
- * @param options.log where each collection is reported (`idle: memory given back`, at info)
+ * @param options.idleMs how long the process must go without a request and with a quiet
+ *   event loop before the collection runs, in milliseconds: 0 (never, not even after the
+ *   start) or at least {@link MIN_IDLE_MS}
+ * @param options.sampleMs how often the process is looked at (default 5,000 ms, at most `idleMs`)
+ * @param options.log where each collection is reported (`idle: memory given back`, at info),
+ *   and a Node that cannot run it (once, at warn)
+ * @throws RangeError for an `idleMs` between 0 and {@link MIN_IDLE_MS}
  */
 export function idleMemoryReducer(options: {
   idleMs: number
   sampleMs?: number
-  log: { info(obj: object, msg: string): void }
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
 }): IdleMemoryReducer {
+  if (options.idleMs !== 0 && !(options.idleMs >= MIN_IDLE_MS))
+    throw new RangeError(`idleMs must be 0 or at least ${MIN_IDLE_MS}, got ${options.idleMs}`)
   const collect = options.idleMs > 0 ? memoryReducingCollection() : undefined
-  const sampleMs = Math.max(1, Math.min(options.sampleMs ?? 5_000, options.idleMs))
+  if (options.idleMs > 0 && collect === undefined)
+    options.log.warn({}, 'idle: this Node.js offers no memory-reducing collection; memory is not given back when idle')
+  const sampleMs = Math.min(options.sampleMs ?? 5_000, options.idleMs)
   let timer: NodeJS.Timeout | undefined
   let last = performance.eventLoopUtilization()
   let idleFor = 0
+  /** What the last collection left: the young generation must grow past twice this. */
+  let youngLeft = 0
+  let requests = 0
+  let requestsSeen = 0
+  let inProgress = 0
+  const onRequest = (message: unknown) => {
+    requests += 1
+    inProgress += 1
+    // 'close' comes for every response, answered or aborted.
+    ;(message as { response: ServerResponse }).response.once('close', () => {
+      inProgress -= 1
+    })
+  }
 
   function reduce(reason: 'started' | 'idle'): MemoryReduction {
     const rssBefore = process.memoryUsage.rss()
     const youngBefore = youngGenerationBytes()
     const started = performance.now()
     collect?.()
+    youngLeft = youngGenerationBytes()
     const figures: MemoryReduction = {
       reason,
       rssBeforeMiB: round(rssBefore),
       rssAfterMiB: round(process.memoryUsage.rss()),
       youngBeforeMiB: round(youngBefore),
-      youngAfterMiB: round(youngGenerationBytes()),
+      youngAfterMiB: round(youngLeft),
       ms: Math.round((performance.now() - started) * 10) / 10,
     }
     idleFor = 0
@@ -124,24 +155,31 @@ export function idleMemoryReducer(options: {
     const now = performance.eventLoopUtilization()
     const { utilization } = performance.eventLoopUtilization(now, last)
     last = now
-    if (utilization >= IDLE_UTILIZATION) {
+    const asked = requests !== requestsSeen || inProgress > 0
+    requestsSeen = requests
+    if (asked || utilization >= IDLE_UTILIZATION) {
       idleFor = 0
       return
     }
     idleFor += sampleMs
-    if (idleFor >= options.idleMs && youngGenerationBytes() > GROWN_YOUNG_MIB * MiB) reduce('idle')
+    const young = youngGenerationBytes()
+    if (idleFor >= options.idleMs && young > GROWN_YOUNG_MIB * MiB && young > 2 * youngLeft) reduce('idle')
   }
 
   return {
     start() {
       if (collect === undefined || timer !== undefined) return
+      subscribe(REQUEST_START, onRequest)
       last = performance.eventLoopUtilization()
+      requestsSeen = requests
       timer = setInterval(sample, sampleMs)
       timer.unref()
     },
     stop() {
-      if (timer !== undefined) clearInterval(timer)
+      if (timer === undefined) return
+      clearInterval(timer)
       timer = undefined
+      unsubscribe(REQUEST_START, onRequest)
     },
     reduce,
   }

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, it } from 'node:test'
+import { ConfigError, loadConfig } from '../../src/config.ts'
 import { idleMemoryReducer, type MemoryReduction } from '../../src/jobs/idle-memory.ts'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
 import { httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
@@ -14,6 +19,7 @@ import { httpsJson, spawnServer, type ServerProcess } from '../helpers/process.t
  * memory-reducing collection and gives back the young generation the work grew — never twice
  * for one idle period, never with the setting at 0.
  */
+const FLOOR = path.resolve(import.meta.dirname, '../fixtures/idle-memory-floor.ts')
 const dir = mkdtempSync(path.join(tmpdir(), 'custodian-idle-memory-'))
 const databases: TestDatabase[] = []
 after(async () => {
@@ -35,23 +41,40 @@ function busy(ms: number): number {
   return kept
 }
 
+/** V8's young generation as committed, MiB. */
+const youngMiB = (): number =>
+  getHeapSpaceStatistics()
+    .filter((space) => space.space_name === 'new_space')
+    .reduce((sum, space) => sum + space.space_size, 0) / 1_048_576
+
+/** A reducer in this process, with its collections and warnings kept for the test. */
+function watched(idleMs: number, sampleMs?: number) {
+  const reductions: MemoryReduction[] = []
+  const warnings: string[] = []
+  const reducer = idleMemoryReducer({
+    idleMs,
+    ...(sampleMs === undefined ? {} : { sampleMs }),
+    log: { info: (figures) => reductions.push(figures as MemoryReduction), warn: (_o, msg) => warnings.push(msg) },
+  })
+  return { reducer, reductions, warnings }
+}
+
+/** Waits until `reductions` has not changed for `quietMs` (this process's own start may count as work). */
+async function settle(reductions: unknown[], quietMs: number): Promise<number> {
+  let settled = -1
+  for (let wait = 0; wait < 20 && settled !== reductions.length; wait++) {
+    settled = reductions.length
+    await sleep(quietMs)
+  }
+  return reductions.length
+}
+
 describe('idle memory: the reducer in this process', () => {
   it('collects once work has grown the young generation and idleMs of idleness followed, not again until work grows it again', async () => {
-    const reductions: MemoryReduction[] = []
-    const reducer = idleMemoryReducer({
-      idleMs: 1000,
-      sampleMs: 500,
-      log: { info: (figures) => reductions.push(figures as MemoryReduction) },
-    })
+    const { reducer, reductions } = watched(1000, 500)
     reducer.start()
     try {
-      // This process's own start may count as work: wait for an idle period with no collection.
-      let settled = -1
-      for (let wait = 0; wait < 20 && settled !== reductions.length; wait++) {
-        settled = reductions.length
-        await sleep(2000)
-      }
-      assert.equal(reductions.length, settled, 'idle on: nothing more to give back')
+      const settled = await settle(reductions, 2000)
       busy(600)
       await sleep(2500)
       assert.equal(reductions.length, settled + 1, 'one collection after the work')
@@ -71,26 +94,115 @@ describe('idle memory: the reducer in this process', () => {
     }
   })
 
+  it('never collects while work goes on, even in short bursts with pauses between them', async () => {
+    const { reducer, reductions } = watched(1000, 250)
+    reducer.start()
+    try {
+      const settled = await settle(reductions, 1500)
+      // Bursts of 150 ms every 250 ms, for 4 s: over 5 % busy in every sampling period.
+      const until = Date.now() + 4000
+      while (Date.now() < until) {
+        busy(150)
+        await sleep(100)
+      }
+      assert.equal(reductions.length, settled, 'collected during the work')
+      await sleep(2500)
+      assert.equal(reductions.length, settled + 1, 'one collection once idle')
+    } finally {
+      reducer.stop()
+    }
+  })
+
+  it('never collects while HTTP requests arrive or one is in progress, however little they cost', async () => {
+    // Each request keeps what it allocated until the next one: the young generation stays grown
+    // (V8 may shrink it by itself when little survives), so there is always something to give back.
+    let retained: unknown[] = []
+    const server = http.createServer((request, response) => {
+      retained = Array.from({ length: 50_000 }, (_, i) => ({ i, text: `row ${i}` }))
+      if (request.url === '/slow') setTimeout(() => response.end('done'), 3000)
+      else response.end(String(retained.length))
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+    const port = (server.address() as AddressInfo).port
+    const get = (urlPath: string) =>
+      new Promise<void>((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (response) => {
+            response.resume()
+            response.on('end', resolve)
+          })
+          .on('error', reject)
+      })
+    const { reducer, reductions } = watched(1000, 250)
+    reducer.start()
+    try {
+      const settled = await settle(reductions, 1500)
+      busy(600) // grows the young generation: there is something to give back
+      // A cheap request every 300 ms for 4 s: the event loop stays nearly idle.
+      for (const until = Date.now() + 4000; Date.now() < until; ) {
+        await get('/')
+        await sleep(300)
+      }
+      assert.equal(reductions.length, settled, 'collected while requests arrived')
+      // One request in progress for 3 s, nothing else.
+      await get('/slow')
+      assert.equal(reductions.length, settled, 'collected while a request was in progress')
+      assert.ok(youngMiB() > 8, `the young generation shrank by itself (${youngMiB()} MiB): nothing to test`)
+      await sleep(2500)
+      assert.equal(reductions.length, settled + 1, `one collection once no request came: ${JSON.stringify(reductions)}`)
+    } finally {
+      reducer.stop()
+      server.close()
+    }
+  })
+
+  it('does not collect over and over when a collection cannot shrink the young generation (a --min-semi-space-size floor)', async () => {
+    const child = spawnSync(process.execPath, ['--min-semi-space-size=16', FLOOR], {
+      env: { ...process.env, IDLE_WATCH_MS: '6000' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    })
+    assert.equal(child.status, 0, child.stderr)
+    const { reductions } = JSON.parse(child.stdout) as { reductions: MemoryReduction[] }
+    // The floor holds it at 16 MiB (or more) after each collection: at most the first one.
+    assert.ok(reductions.length <= 1, JSON.stringify(reductions))
+    for (const r of reductions) assert.ok(r.youngAfterMiB >= 16, JSON.stringify(r))
+  })
+
   it('gives the young generation back, and reports what it freed', () => {
-    const figures: MemoryReduction[] = []
-    const reducer = idleMemoryReducer({ idleMs: 1000, log: { info: (f) => figures.push(f as MemoryReduction) } })
-    // Garbage that survives a scavenge or two grows the young generation, as a start does.
+    const { reducer, reductions } = watched(1000)
     assert.ok(busy(300) > 0)
     const reduction = reducer.reduce('idle')
-    assert.equal(figures.length, 1)
+    assert.equal(reductions.length, 1)
     assert.ok(reduction.youngAfterMiB < reduction.youngBeforeMiB, JSON.stringify(reduction))
     assert.ok(reduction.youngAfterMiB <= 2, JSON.stringify(reduction))
   })
 
-  it('with idleMs 0 never collects and says nothing', async () => {
-    const figures: unknown[] = []
-    const reducer = idleMemoryReducer({ idleMs: 0, log: { info: (f) => figures.push(f) } })
+  it('with idleMs 0 never collects and says nothing; refuses an idleMs it cannot sample', async () => {
+    const { reducer, reductions, warnings } = watched(0)
     reducer.start()
     busy(100)
     await sleep(300)
     reducer.reduce('started')
     reducer.stop()
-    assert.deepEqual(figures, [])
+    assert.deepEqual(reductions, [])
+    assert.deepEqual(warnings, [])
+    assert.throws(() => watched(1), RangeError)
+    assert.throws(() => watched(999), RangeError)
+    assert.throws(() => watched(Number.NaN), RangeError)
+  })
+
+  it('refuses CUSTODIAN_IDLE_MEMORY_MS between 1 and 999, and anything not a whole number', () => {
+    for (const value of ['1', '999', 'abc', '-1', '99999999999'])
+      assert.throws(
+        () => loadConfig({ CUSTODIAN_IDLE_MEMORY_MS: value }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_IDLE_MEMORY_MS')),
+        value,
+      )
+    assert.equal(loadConfig({}).idleMemoryMs, 30_000)
+    assert.equal(loadConfig({ CUSTODIAN_IDLE_MEMORY_MS: '0' }).idleMemoryMs, 0)
+    assert.equal(loadConfig({ CUSTODIAN_IDLE_MEMORY_MS: '1000' }).idleMemoryMs, 1000)
   })
 })
 
@@ -103,22 +215,28 @@ function reductionsOf(server: ServerProcess): MemoryReduction[] {
     .map((line) => JSON.parse(line) as MemoryReduction)
 }
 
+/** The service's environment: its own data directory (and, on PostgreSQL, database), logging at info. */
+async function serviceEnv(engine: string, name: string, idleMs: number): Promise<Record<string, string>> {
+  const env: Record<string, string> = {
+    CUSTODIAN_DATA_DIR: path.join(dir, name),
+    CUSTODIAN_LOG_LEVEL: 'info',
+    CUSTODIAN_IDLE_MEMORY_MS: String(idleMs),
+  }
+  if (engine === 'postgres') {
+    const db = await createTestDatabase('postgres')
+    databases.push(db)
+    assert.ok(db.url !== undefined)
+    env.DATABASE_URL = db.url
+  }
+  return env
+}
+
 for (const engine of ENGINES) {
   describe(`idle memory: the service (${engine})`, {
     skip: engine === 'postgres' && !postgresAvailable() ? 'TEST_DATABASE_URL not set' : false,
   }, () => {
     it('gives memory back when its start completes, and once after a burst of requests once idle', async () => {
-      const env: Record<string, string> = {
-        CUSTODIAN_DATA_DIR: path.join(dir, engine),
-        CUSTODIAN_LOG_LEVEL: 'info',
-        CUSTODIAN_IDLE_MEMORY_MS: '2000',
-      }
-      if (engine === 'postgres') {
-        const db = await createTestDatabase('postgres')
-        databases.push(db)
-        assert.ok(db.url !== undefined)
-        env.DATABASE_URL = db.url
-      }
+      const env = await serviceEnv(engine, engine, 2000)
       const server = await spawnServer(env)
       try {
         // The log line is written asynchronously: it may follow "Listening:".
@@ -129,7 +247,7 @@ for (const engine of ENGINES) {
         assert.ok((started[0]?.youngAfterMiB ?? 99) < (started[0]?.youngBeforeMiB ?? 0), JSON.stringify(started[0]))
         // (The jobs a start runs may count as work, and be followed by a collection of their own.)
         const before = reductionsOf(server).length
-        // A burst: enough requests to keep the event loop over 5 % busy for a sampling period.
+        // A burst of requests (none is collected while they come), then idle.
         for (let round = 0; round < 20; round++) {
           const answers = await Promise.all(
             Array.from({ length: 25 }, () => httpsJson(server.httpsPort, 'GET', '/readyz')),
@@ -153,17 +271,7 @@ for (const engine of ENGINES) {
     })
 
     it('with CUSTODIAN_IDLE_MEMORY_MS=0 never collects', async () => {
-      const env: Record<string, string> = {
-        CUSTODIAN_DATA_DIR: path.join(dir, `${engine}-off`),
-        CUSTODIAN_LOG_LEVEL: 'info',
-        CUSTODIAN_IDLE_MEMORY_MS: '0',
-      }
-      if (engine === 'postgres') {
-        const db = await createTestDatabase('postgres')
-        databases.push(db)
-        assert.ok(db.url !== undefined)
-        env.DATABASE_URL = db.url
-      }
+      const env = await serviceEnv(engine, `${engine}-off`, 0)
       const server = await spawnServer(env)
       await sleep(500)
       assert.equal(await server.stop(), 0, server.output())

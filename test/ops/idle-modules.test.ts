@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
-import { spawnServer } from '../helpers/process.ts'
+import { runToExit, spawnServer } from '../helpers/process.ts'
 
 /**
  * Idle memory (issue 18; docs/benchmarks.md, "libraries loaded on first use"): a start of the
@@ -73,3 +73,28 @@ for (const engine of ENGINES) {
     })
   })
 }
+
+describe('a library that cannot be loaded at its first use', () => {
+  const UNRESOLVABLE = path.resolve(import.meta.dirname, '../fixtures/unresolvable-libraries.ts')
+  const VERDICTS = path.resolve(import.meta.dirname, '../fixtures/library-unavailable-verdicts.ts')
+  type Outcome = { returned?: unknown; threw?: string; message?: string }
+  const verdicts = async (env: Record<string, string>) => {
+    const { code, output } = await runToExit([VERDICTS], env)
+    assert.equal(code, 0, output)
+    return JSON.parse(output.trim().split('\n').at(-1) ?? '') as Record<'manifest' | 'receipt' | 'sso', Outcome>
+  }
+
+  it('is reported as the service’s fault (LibraryUnavailable), never as a bad signature or an unreachable provider', async () => {
+    const broken = await verdicts({ NODE_OPTIONS: `--import=${UNRESOLVABLE}`, UNRESOLVABLE: 'jose,undici' })
+    for (const [what, outcome] of Object.entries(broken)) {
+      assert.equal(outcome.threw, 'LibraryUnavailable', `${what}: ${JSON.stringify(outcome)}`)
+      assert.match(outcome.message ?? '', /could not be loaded: Cannot find package '(jose|undici)'/, what)
+    }
+    // The same calls with every library there: the verdicts the failures used to be mistaken for.
+    const whole = await verdicts({})
+    assert.equal(whole.manifest.threw, 'ManifestError', JSON.stringify(whole.manifest))
+    assert.match(JSON.stringify(whole.receipt.returned), /the signature does not verify/)
+    assert.equal(whole.sso.threw, 'AppError', JSON.stringify(whole.sso))
+    assert.match(whole.sso.message ?? '', /discovery document/)
+  })
+})

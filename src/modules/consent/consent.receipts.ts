@@ -5,6 +5,7 @@ import type { Clock } from '../../clock.ts'
 import type { RequestContext } from '../../context.ts'
 import { ed25519KeyId, type Signer } from '../../crypto/keys.ts'
 import { signJws, verifyJws } from '../../crypto/jws.ts'
+import { LibraryUnavailable } from '../../on-first-use.ts'
 import type { DB } from '../../db/schema.ts'
 import { withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
@@ -299,6 +300,7 @@ export async function verifyConsentReceipt(
       return fail(`the JWS is a ${String(verified.header.typ)}, not a ${CONSENT_RECEIPT_TYPE}`)
     signed = verified.payload
   } catch (error) {
+    if (error instanceof LibraryUnavailable) throw error
     return fail(`the signature does not verify: ${(error as Error).message}`)
   }
   if (signed.type !== 'consent-receipt' || !Array.isArray(signed.purposes) || signed.purposes.length !== 1)

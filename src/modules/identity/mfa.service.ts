@@ -245,6 +245,8 @@ export function createMfaService(deps: {
 
     async begin(principal, meta) {
       const userId = person(principal)
+      // Loaded before anything is stored: a library that cannot load fails the request unchanged.
+      const qrCode = (await loadQrCode()).default
       const seed = randomBytes(20)
       const email = await withOwner(db, async (trx) => {
         const existing = await trx
@@ -281,7 +283,7 @@ export function createMfaService(deps: {
       const result = {
         secret: totp.secret.base32,
         otpauthUri,
-        qrSvg: await (await loadQrCode()).default.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' }),
+        qrSvg: await qrCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M' }),
       }
       seed.fill(0)
       return result

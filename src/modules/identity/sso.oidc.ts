@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import type * as client from 'openid-client'
 import { AppError } from '../../errors.ts'
 import { createOutboundFetch, DestinationRefused, type OutboundFetch } from '../../http/outbound.ts'
-import { onFirstUse } from '../../on-first-use.ts'
+import { libraryUnavailableIn, onFirstUse } from '../../on-first-use.ts'
 
 /** openid-client, loaded by the first sign-in with SSO (src/on-first-use.ts). */
 const loadOpenidClient = onFirstUse(() => import('openid-client'))
@@ -114,6 +114,9 @@ export function createOidcRelyingParty(
           [oidc.customFetch]: fetcher,
         })
       } catch (error) {
+        // Our installation's fault, not the provider's: a 500, logged.
+        const unavailable = libraryUnavailableIn(error)
+        if (unavailable !== undefined) throw unavailable
         throw new AppError(
           'SSO_PROVIDER_UNAVAILABLE',
           `the identity provider's discovery document at ${issuer} could not be used: ${describe(error)}`,
@@ -154,6 +157,8 @@ export function createOidcRelyingParty(
         return claims
       } catch (error) {
         if (error instanceof SsoValidationError) throw error
+        const unavailable = libraryUnavailableIn(error)
+        if (unavailable !== undefined) throw unavailable
         throw new SsoValidationError(describe(error))
       }
     },

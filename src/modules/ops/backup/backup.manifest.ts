@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Signer } from '../../../crypto/keys.ts'
 import { signJws, verifyJws } from '../../../crypto/jws.ts'
+import { LibraryUnavailable } from '../../../on-first-use.ts'
 import type { Engine } from '../../../db/connect.ts'
 import type { DB } from '../../../db/schema.ts'
 import type { KeyWrap } from './backup.keys.ts'
@@ -115,6 +116,7 @@ export async function verifyManifest(jws: string, keys: ReadonlyMap<string, stri
   try {
     verified = await verifyJws(jws, keys)
   } catch (error) {
+    if (error instanceof LibraryUnavailable) throw error
     const message = (error as Error).message
     throw new ManifestError(
       `the backup's manifest does not verify: ${message}${
