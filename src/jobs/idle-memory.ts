@@ -1,5 +1,5 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -17,12 +17,16 @@ import { runInNewContext } from 'node:vm'
  * - once when the start is done, before the service listens ({@link IdleMemoryReducer.reduce}), and
  * - when, for `idleMs`, no HTTP request has arrived or been in progress (Node's built-in
  *   `http.server.request.start` diagnostics channel: every listener of the process) and the
- *   event loop has stayed under {@link IDLE_UTILIZATION} (background jobs), while the young
- *   generation is grown: over {@link GROWN_YOUNG_MIB} and over twice what the last collection
- *   left. A collection leaves it at about 1 MiB and only work grows it again, so an idle
- *   process is not collected over and over; and where a collection cannot shrink it (a
- *   `--min-semi-space-size` floor, a V8 that ignores the option) it is not tried again
- *   until the generation has doubled.
+ *   event loop has stayed under {@link IDLE_UTILIZATION} (background jobs) — after work: a
+ *   request since the last collection, or a young generation grown over
+ *   {@link GROWN_YOUNG_MIB} and over twice what the last collection left. So an idle process
+ *   is collected once, not over and over; and where a collection cannot shrink the young
+ *   generation (a `--min-semi-space-size` floor, a V8 that ignores the option) it is not
+ *   tried again until that has doubled. V8 may shrink the young generation by itself after
+ *   a burst while keeping the pages the burst emptied: a request is work whatever it left.
+ *   Health checks and metrics scrapes ({@link PROBES}) are neither work nor activity: a load
+ *   balancer's or Prometheus's come every few seconds, and would keep a service from ever
+ *   being idle; a collection delays such a probe by its pause, well within a probe's timeout.
  *
  * A collection stops the process for 0.1–0.4 s on the 2-core test machine, more with a
  * larger heap (docs/benchmarks.md); a request that arrives meanwhile waits for it. `idleMs` 0
@@ -58,6 +62,9 @@ export const IDLE_UTILIZATION = 0.05
 
 /** Above this size (MiB, committed), the young generation has grown since the last collection. */
 export const GROWN_YOUNG_MIB = 8
+
+/** Paths of the probes that are not requests for this purpose: health checks and metrics scrapes. */
+export const PROBES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics'])
 
 /** The shortest `idleMs` (milliseconds) other than 0: the sampling period is at most `idleMs`. */
 export const MIN_IDLE_MS = 1000
@@ -121,11 +128,17 @@ export function idleMemoryReducer(options: {
   let requests = 0
   let requestsSeen = 0
   let inProgress = 0
+  /** A request (not a probe) since the last collection. */
+  let asked = false
   const onRequest = (message: unknown) => {
+    const { request, response } = message as { request: IncomingMessage; response: ServerResponse }
+    const url = request.url ?? ''
+    const query = url.indexOf('?')
+    if (PROBES.has(query === -1 ? url : url.slice(0, query))) return
     requests += 1
     inProgress += 1
     // 'close' comes for every response, answered or aborted.
-    ;(message as { response: ServerResponse }).response.once('close', () => {
+    response.once('close', () => {
       inProgress -= 1
     })
   }
@@ -136,6 +149,7 @@ export function idleMemoryReducer(options: {
     const started = performance.now()
     collect?.()
     youngLeft = youngGenerationBytes()
+    asked = false
     const figures: MemoryReduction = {
       reason,
       rssBeforeMiB: round(rssBefore),
@@ -155,15 +169,17 @@ export function idleMemoryReducer(options: {
     const now = performance.eventLoopUtilization()
     const { utilization } = performance.eventLoopUtilization(now, last)
     last = now
-    const asked = requests !== requestsSeen || inProgress > 0
+    const busy = requests !== requestsSeen || inProgress > 0
     requestsSeen = requests
-    if (asked || utilization >= IDLE_UTILIZATION) {
+    if (busy) asked = true
+    if (busy || utilization >= IDLE_UTILIZATION) {
       idleFor = 0
       return
     }
     idleFor += sampleMs
     const young = youngGenerationBytes()
-    if (idleFor >= options.idleMs && young > GROWN_YOUNG_MIB * MiB && young > 2 * youngLeft) reduce('idle')
+    const grown = young > GROWN_YOUNG_MIB * MiB && young > 2 * youngLeft
+    if (idleFor >= options.idleMs && (asked || grown)) reduce('idle')
   }
 
   return {
