@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { LibraryUnavailable, libraryUnavailableIn, onFirstUse } from './on-first-use.ts'
+import { LibraryUnavailable, libraryUnavailableIn, memoized, onFirstUse } from './on-first-use.ts'
 
 describe('libraries loaded on first use', () => {
   it('loads once for every caller, concurrent or later', async () => {
@@ -35,5 +35,25 @@ describe('libraries loaded on first use', () => {
     assert.equal(libraryUnavailableIn(new Error('another failure')), undefined)
     assert.deepEqual(await load(), { ok: true })
     assert.equal(attempts, 2)
+  })
+
+  it('makes a value from a loaded library once; a making that fails keeps its own error, a failed load is wrapped once', async () => {
+    const load = onFirstUse(async () => import('custodian-no-such-library' satisfies string as string))
+    const made = memoized(async () => (await load()) as unknown)
+    const loadFailure = await made().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(loadFailure instanceof LibraryUnavailable)
+    assert.equal(loadFailure.message.match(/could not be loaded/g)?.length, 1, loadFailure.message)
+    let attempts = 0
+    const transport = memoized(async () => {
+      attempts += 1
+      if (attempts === 1) throw new TypeError('bad transport options')
+      return { attempts }
+    })
+    await assert.rejects(transport(), (e: unknown) => e instanceof TypeError && !(e instanceof LibraryUnavailable))
+    assert.deepEqual(await transport(), { attempts: 2 })
+    assert.equal(await transport(), await transport())
   })
 })

@@ -18,13 +18,29 @@
  * @throws LibraryUnavailable (from the returned function) when the import fails
  */
 export function onFirstUse<T>(load: () => Promise<T>): () => Promise<T> {
-  let loading: Promise<T> | undefined
-  return () => {
-    loading ??= load().catch((error: unknown) => {
-      loading = undefined
+  return memoized(() =>
+    load().catch((error: unknown) => {
       throw new LibraryUnavailable(error)
+    }),
+  )
+}
+
+/**
+ * Something made once, by its first caller, from a library loaded on first use (a mail
+ * transport, an HTTP agent): every call gets the same value; a failed making is tried again by
+ * the next call and fails with its own error (a {@link LibraryUnavailable} only when the
+ * library itself could not be loaded).
+ *
+ * @param make the making, run at most once at a time
+ */
+export function memoized<T>(make: () => Promise<T>): () => Promise<T> {
+  let making: Promise<T> | undefined
+  return () => {
+    making ??= make().catch((error: unknown) => {
+      making = undefined
+      throw error
     })
-    return loading
+    return making
   }
 }
 

@@ -4,7 +4,7 @@ import { BlockList, isIP, type LookupFunction } from 'node:net'
 import { rootCertificates } from 'node:tls'
 import type { Agent } from 'undici'
 import { parseCidr } from '../modules/identity/ip-allowlist.ts'
-import { onFirstUse } from '../on-first-use.ts'
+import { memoized, onFirstUse } from '../on-first-use.ts'
 
 /** undici, loaded by the first outbound request (src/on-first-use.ts). */
 const loadUndici = onFirstUse(() => import('undici'))
@@ -236,7 +236,7 @@ export function createOutboundFetch(
   const guard = createDestinationGuard(options)
   const ca = trustedCas(options.caFile)
   // The agent (and undici) is made by the first request; one for this fetch's life.
-  const dispatcher = onFirstUse(async (): Promise<{ agent: Agent; undiciFetch: typeof import('undici').fetch }> => {
+  const dispatcher = memoized(async (): Promise<{ agent: Agent; undiciFetch: typeof import('undici').fetch }> => {
     const { Agent, buildConnector, fetch: undiciFetch } = await loadUndici()
     const connect = buildConnector({ ...(ca === undefined ? {} : { ca }), lookup: guard.lookup } as never) // eslint-disable-line @typescript-eslint/no-unnecessary-type-assertion -- undici types the connector options narrower than tls.connect accepts
     const agent = new Agent({

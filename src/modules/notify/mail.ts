@@ -1,7 +1,7 @@
 import type { Transporter } from 'nodemailer'
 import { trustedCas } from '../../http/outbound.ts'
 import { parseSender, requireMailbox } from '../../email-address.ts'
-import { onFirstUse } from '../../on-first-use.ts'
+import { memoized, onFirstUse } from '../../on-first-use.ts'
 
 /** nodemailer, loaded by the first message sent (src/on-first-use.ts). */
 const loadNodemailer = onFirstUse(() => import('nodemailer'))
@@ -30,7 +30,7 @@ export function createMailer(settings: MailSettings): Mailer {
   const url = new URL(settings.url)
   const ca = trustedCas(settings.extraCaFile)
   // The transport is made by the first send, with nodemailer; one for the mailer's life.
-  const transport = onFirstUse(
+  const transport = memoized(
     async (): Promise<Transporter> =>
       (await loadNodemailer()).default.createTransport({
         host: url.hostname,
