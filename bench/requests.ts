@@ -371,6 +371,7 @@ function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, 
       `${s.label.padEnd(52)}${floor.toFixed(2).padStart(8)}${cpu.toFixed(2).padStart(9)}${(cpu - floor).toFixed(2).padStart(9)}  ${verdict}`,
     )
   }
+  queueReport(scenarios, totals)
   // The other build's starts and memory too: one start each, so compare them across runs with care.
   const measured = engines.filter((e) => e.comparison !== true || e.id === 'compared')
   console.log(`\n${'start'.padEnd(52)}  wall s   CPU s  target`)
@@ -402,4 +403,59 @@ function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, 
   console.log(
     `${'Fastify hello-world (the floor of a Node HTTPS server)'.padEnd(52)}${''.padStart(16)}${helloRss.toFixed(0).padStart(12)}`,
   )
+}
+
+/**
+ * Why the p99 is what it is at CONNECTIONS connections: a closed loop (each connection sends
+ * its next request when the last is answered) keeps CONNECTIONS requests in the machine, so by
+ * Little's law their mean latency is CONNECTIONS ÷ throughput, and the throughput is what the
+ * cores give: cores busy ÷ (the server's CPU + the load generator's, per request). The p99
+ * is then the mean times the queue's spread (p99 ÷ mean), which the bare servers (the
+ * ceiling and the floors: no application) show for this machine. From the same run's figures:
+ * the CPU per request a scenario would need for its p99 to meet the target.
+ */
+function queueReport(scenarios: Scenario[], totals: Map<Scenario, Totals>): void {
+  const figures = (s: Scenario) => {
+    const t = totals.get(s) as Totals
+    const rate = t.requests / t.seconds
+    const mean = t.latencies.reduce((sum, ms) => sum + ms, 0) / t.latencies.length
+    const cpu = t.cpuMs / t.requests
+    const generator = t.generatorCpuMs / t.requests
+    return {
+      rate,
+      little: (CONNECTIONS / rate) * 1000,
+      mean,
+      p99: quantile(t.latencies, 0.99),
+      spread: quantile(t.latencies, 0.99) / mean,
+      cpu,
+      generator,
+      cores: (rate * (cpu + generator)) / 1000,
+    }
+  }
+  console.log(
+    `\n${`p99 at ${CONNECTIONS} connections: the queue`.padEnd(52)}  N÷rate    mean     p99  p99÷mean  CPU/req  generator  cores busy`,
+  )
+  for (const s of scenarios) {
+    if (s.kind === 'baseline') continue
+    const f = figures(s)
+    console.log(
+      `${s.label.padEnd(52)}${f.little.toFixed(1).padStart(8)}${f.mean.toFixed(1).padStart(8)}${f.p99.toFixed(1).padStart(8)}${f.spread.toFixed(2).padStart(10)}${f.cpu.toFixed(2).padStart(9)}${f.generator.toFixed(2).padStart(11)}${f.cores.toFixed(2).padStart(12)}`,
+    )
+  }
+  const bare = scenarios.filter((s) => s.kind === 'ceiling' || s.kind === 'floor-read' || s.kind === 'floor-write')
+  if (bare.length === 0) return
+  const spread = Math.min(...bare.map((s) => figures(s).spread))
+  for (const s of scenarios) {
+    if ((s.kind !== 'read' && s.kind !== 'reveal') || s.engine?.key !== 'postgres' || s.engine.comparison === true)
+      continue
+    const f = figures(s)
+    const meanNeeded = TARGETS.p99Ms / spread
+    const rateNeeded = (CONNECTIONS / meanNeeded) * 1000
+    const cpuNeeded = (f.cores * 1000) / rateNeeded - f.generator
+    console.log(
+      `${s.label}: p99 ≤ ${TARGETS.p99Ms} ms needs a mean ≤ ${meanNeeded.toFixed(1)} ms (the bare servers' p99÷mean, ${spread.toFixed(2)}), ` +
+        `so ≥ ${rateNeeded.toFixed(0)} req/s; on the ${f.cores.toFixed(2)} cores it had, with the load generator's ` +
+        `${f.generator.toFixed(2)} ms per request, ≤ ${cpuNeeded.toFixed(2)} ms of CPU per request — it used ${f.cpu.toFixed(2)}`,
+    )
+  }
 }

@@ -67,11 +67,14 @@ export interface Window {
   /** Responses by status code. */
   statuses: Map<number, number>
   cpuMs: number
+  /** CPU the load generator (autocannon, in this process) used in the window, ms. */
+  generatorCpuMs: number
 }
 
 /**
  * One fixed-duration window of load on `target` from autocannon (in this process, the
- * service in its own), with each response's latency and the service's CPU.
+ * service in its own), with each response's latency, the service's CPU and the load
+ * generator's (this process's).
  */
 export async function loadWindow(
   target: Target,
@@ -82,6 +85,7 @@ export async function loadWindow(
   const latencies: number[] = []
   const statuses = new Map<number, number>()
   const start = await options.cpu.snapshot()
+  const generatorStart = process.cpuUsage()
   let finished: (error: Error | null) => void = () => undefined
   const done = new Promise<void>((resolve, reject) => {
     finished = (error) => (error === null ? resolve() : reject(error))
@@ -111,8 +115,14 @@ export async function loadWindow(
     statuses.set(status, (statuses.get(status) ?? 0) + 1)
   })
   await done
+  const generator = process.cpuUsage(generatorStart)
   const end = await options.cpu.snapshot()
-  return { latencies, statuses, cpuMs: CpuSampler.ms(start, end) }
+  return {
+    latencies,
+    statuses,
+    cpuMs: CpuSampler.ms(start, end),
+    generatorCpuMs: (generator.user + generator.system) / 1000,
+  }
 }
 
 /** One request whose body is counted and dropped but for its head (a whole-log export may not fit in a string). */
@@ -175,12 +185,14 @@ export interface Totals {
   requests: number
   seconds: number
   cpuMs: number
+  /** The load generator's CPU, ms. */
+  generatorCpuMs: number
   latencies: number[]
   failures: number
 }
 
 export function emptyTotals(): Totals {
-  return { requests: 0, seconds: 0, cpuMs: 0, latencies: [], failures: 0 }
+  return { requests: 0, seconds: 0, cpuMs: 0, generatorCpuMs: 0, latencies: [], failures: 0 }
 }
 
 /** Adds one window of `seconds` to `totals`: its 2xx answers as requests, any other status as failures. */
@@ -191,6 +203,7 @@ export function addWindow(totals: Totals, window: Window, seconds: number): void
   }
   totals.seconds += seconds
   totals.cpuMs += window.cpuMs
+  totals.generatorCpuMs += window.generatorCpuMs
   // One at a time: a fast window (the hello-world baseline) holds more latencies than a
   // spread's arguments may number.
   for (const latency of window.latencies) totals.latencies.push(latency)

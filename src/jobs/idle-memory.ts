@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { nativeHeapTrim, type NativeHeapTrim } from './native-heap.ts'
 
 /**
  * Gives the memory a burst of work left behind back to the system once the process is idle.
@@ -32,6 +33,10 @@ import { runInNewContext } from 'node:vm'
  * larger heap (docs/benchmarks.md); a request that arrives meanwhile waits for it. `idleMs` 0
  * turns it all off (`CUSTODIAN_IDLE_MEMORY_MS`).
  *
+ * After the collection, the C heap's free pages are given back too (glibc's `malloc_trim`,
+ * src/jobs/native-heap.ts): what V8's collection freed of its native memory, and what
+ * Node's socket buffers, TLS and compilers left free in glibc's arenas.
+ *
  * The collection is V8's `gc()` with `{ type: 'major', flavor: 'last-resort' }`. Node offers
  * no other way to ask for it and exposes `gc` only under `--expose-gc`; the flag is set for
  * the moment it takes to fetch the function from a new context, then cleared (no library
@@ -54,6 +59,8 @@ export interface MemoryReduction {
   /** V8's young generation as committed before and after. */
   youngBeforeMiB: number
   youngAfterMiB: number
+  /** Whether the C heap's free pages were given back too (glibc only). */
+  nativeHeapTrimmed: boolean
   ms: number
 }
 
@@ -120,6 +127,8 @@ export function idleMemoryReducer(options: {
   if (options.idleMs > 0 && collect === undefined)
     options.log.warn({}, 'idle: this Node.js offers no memory-reducing collection; memory is not given back when idle')
   const sampleMs = Math.min(options.sampleMs ?? 5_000, options.idleMs)
+  /** Bound by the first collection (it loads a library): the trim, or none here. */
+  let trim: NativeHeapTrim | null | undefined
   let timer: NodeJS.Timeout | undefined
   let last = performance.eventLoopUtilization()
   let idleFor = 0
@@ -148,6 +157,16 @@ export function idleMemoryReducer(options: {
     const youngBefore = youngGenerationBytes()
     const started = performance.now()
     collect?.()
+    if (collect !== undefined && trim === undefined) {
+      const bound = nativeHeapTrim()
+      trim = typeof bound === 'function' ? bound : null
+      if (typeof bound !== 'function' && bound.unavailable === 'library-unavailable')
+        options.log.warn(
+          { detail: bound.detail },
+          'idle: koffi could not be loaded; the C heap is not given back when idle',
+        )
+    }
+    trim?.()
     youngLeft = youngGenerationBytes()
     asked = false
     const figures: MemoryReduction = {
@@ -156,6 +175,7 @@ export function idleMemoryReducer(options: {
       rssAfterMiB: round(process.memoryUsage.rss()),
       youngBeforeMiB: round(youngBefore),
       youngAfterMiB: round(youngLeft),
+      nativeHeapTrimmed: typeof trim === 'function',
       ms: Math.round((performance.now() - started) * 10) / 10,
     }
     idleFor = 0

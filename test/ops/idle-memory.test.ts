@@ -19,6 +19,10 @@ import { httpsJson, spawnServer, type ServerProcess } from '../helpers/process.t
  * for one idle period, never with the setting at 0.
  */
 const FLOOR = path.resolve(import.meta.dirname, '../fixtures/idle-memory-floor.ts')
+const FRAGMENTS = path.resolve(import.meta.dirname, '../fixtures/native-heap-fragments.ts')
+const UNRESOLVABLE = path.resolve(import.meta.dirname, '../fixtures/unresolvable-libraries.ts')
+/** glibc's version where this process runs on it (its `malloc_trim` gives the C heap back), else undefined. */
+const GLIBC = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime
 const dir = mkdtempSync(path.join(tmpdir(), 'custodian-idle-memory-'))
 const databases: TestDatabase[] = []
 after(async () => {
@@ -206,6 +210,40 @@ describe('idle memory: the reducer in this process', () => {
   })
 })
 
+describe('idle memory: the C heap (glibc malloc_trim, src/jobs/native-heap.ts)', {
+  skip: GLIBC === undefined ? 'not glibc: there is no malloc_trim to call' : false,
+}, () => {
+  /** Runs test/fixtures/native-heap-fragments.ts, koffi loadable or not: its collection's figures. */
+  function fragmentsThenCollect(koffi: 'loadable' | 'unresolvable') {
+    const child = spawnSync(process.execPath, [`--import=${UNRESOLVABLE}`, FRAGMENTS], {
+      env: { ...process.env, UNRESOLVABLE: koffi === 'loadable' ? '' : 'koffi' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    })
+    assert.equal(child.status, 0, child.stderr)
+    return JSON.parse(child.stdout) as { reduction: MemoryReduction; warnings: string[] }
+  }
+
+  it('gives back the free pages of a fragmented C heap after the collection; without koffi, says so once and still collects', () => {
+    const trimmed = fragmentsThenCollect('loadable')
+    const untrimmed = fragmentsThenCollect('unresolvable')
+    // 60 of the 64 MiB freed sit below live blocks: only a trim gives them back.
+    assert.equal(trimmed.reduction.nativeHeapTrimmed, true, JSON.stringify(trimmed))
+    assert.deepEqual(trimmed.warnings, [])
+    assert.ok(
+      trimmed.reduction.rssAfterMiB <= trimmed.reduction.rssBeforeMiB - 32,
+      `the trim gave back less than 32 MiB: ${JSON.stringify(trimmed)}`,
+    )
+    assert.equal(untrimmed.reduction.nativeHeapTrimmed, false, JSON.stringify(untrimmed))
+    assert.deepEqual(untrimmed.warnings, ['idle: koffi could not be loaded; the C heap is not given back when idle'])
+    assert.ok(untrimmed.reduction.youngAfterMiB < untrimmed.reduction.youngBeforeMiB, JSON.stringify(untrimmed))
+    assert.ok(
+      trimmed.reduction.rssAfterMiB <= untrimmed.reduction.rssAfterMiB - 32,
+      `with and without the trim: ${JSON.stringify({ trimmed, untrimmed })}`,
+    )
+  })
+})
+
 /** The service's `idle: memory given back` log lines. */
 function reductionsOf(server: ServerProcess): MemoryReduction[] {
   return server
@@ -262,6 +300,7 @@ for (const engine of ENGINES) {
         assert.equal(afterBurst?.reason, 'idle')
         assert.ok((afterBurst?.youngAfterMiB ?? 99) <= 2, JSON.stringify(afterBurst))
         assert.ok((afterBurst?.rssAfterMiB ?? 0) > 0, JSON.stringify(afterBurst))
+        assert.equal(afterBurst?.nativeHeapTrimmed, GLIBC !== undefined, JSON.stringify(afterBurst))
         // Idle on for three more periods: no collection after each one. (A background job's
         // run may grow the young generation again, and be followed by one more.)
         await sleep(6500)
