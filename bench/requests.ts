@@ -17,8 +17,9 @@
  *   plus its PostgreSQL backends, from /proc/<pid>/stat. The same three on PostgreSQL with
  *   the credential cache off (`CUSTODIAN_CREDENTIAL_CACHE_ENTRIES=0`), for comparison.
  * - **Idle RSS** (VmRSS from /proc/<pid>/status) of each service after its start (IDLE_SECONDS
- *   without requests) and again after the load, once idle for longer than the service waits
- *   before it gives memory back (CUSTODIAN_IDLE_MEMORY_MS, 30 s by default; src/jobs/idle-memory.ts).
+ *   without requests) and again after the load, once its work after the load has ended and it
+ *   has been idle for longer than it waits before it gives memory back
+ *   (CUSTODIAN_IDLE_MEMORY_MS, 30 s by default; src/jobs/idle-memory.ts).
  *
  * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (32),
  * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
@@ -48,8 +49,15 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const IDLE_SECONDS = 10
-/** After the load: the service's default CUSTODIAN_IDLE_MEMORY_MS (30 s), its first sample after the load (5 s) and 15 s to spare. */
-const IDLE_AFTER_LOAD_SECONDS = 50
+/**
+ * After the load, once every service is quiet (see {@link quietAfterLoad}): the service's
+ * default CUSTODIAN_IDLE_MEMORY_MS (30 s), its sampling period (5 s) and 5 s to spare.
+ */
+const IDLE_AFTER_LOAD_SECONDS = 40
+/** The longest wait for the services' own work after the load (background jobs catching up) to end. */
+const QUIET_WAIT_MAX_SECONDS = 180
+/** A service is quiet when it used less than this share of a core (the idle job's 5 %) over 5 s. */
+const QUIET_SHARE = 0.05
 const TICKS_PER_SECOND = 100
 
 /** The targets of the performance work, per engine where they differ. */
@@ -73,6 +81,27 @@ function rssMiB(pid: number): number {
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Waits until every process in `pids` has used under {@link QUIET_SHARE} of a core for 5 s in
+ * a row (at most {@link QUIET_WAIT_MAX_SECONDS}). A service may keep working after a load (its
+ * background jobs catching up with what the load wrote), longer on a busy machine; its idle
+ * collection counts its wait from then, so the memory after the load is read from then too.
+ */
+async function quietAfterLoad(pids: number[]): Promise<number> {
+  const window = 5
+  const history = [pids.map(cpuSeconds)]
+  for (let second = 0; second < QUIET_WAIT_MAX_SECONDS; second++) {
+    await sleep(1000)
+    history.push(pids.map(cpuSeconds))
+    const then = history.at(-1 - window)
+    const now = history.at(-1) as number[]
+    if (then !== undefined && pids.every((_, i) => (now[i] ?? 0) - (then[i] ?? 0) < QUIET_SHARE * window))
+      return second + 1
+  }
+  console.warn(`bench: a service was still busy ${QUIET_WAIT_MAX_SECONDS} s after the load; its memory is read anyway`)
+  return QUIET_WAIT_MAX_SECONDS
+}
 
 interface Started {
   server: ServerProcess
@@ -299,12 +328,13 @@ export async function runRequests(): Promise<void> {
           await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: SECONDS, cpu: scenario.cpu }),
           SECONDS,
         )
+    const quietAfter = await quietAfterLoad(engines.map((engine) => engine.restart?.server.child.pid ?? 0))
     await sleep(IDLE_AFTER_LOAD_SECONDS * 1000)
     for (const engine of engines) engine.rssAfterLoad = rssMiB(engine.restart?.server.child.pid ?? 0)
     // What any Node.js HTTPS server of this build holds after the same load: the hello-world's.
     const helloRss = rssMiB(hello.pid)
 
-    report(engines, scenarios, totals, helloRss)
+    report(engines, scenarios, totals, helloRss, quietAfter)
   } finally {
     for (const stop of stops.reverse()) await stop()
     await admin.end().catch(() => undefined)
@@ -316,7 +346,13 @@ export async function runRequests(): Promise<void> {
   }
 }
 
-function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, Totals>, helloRss: number): void {
+function report(
+  engines: Engine[],
+  scenarios: Scenario[],
+  totals: Map<Scenario, Totals>,
+  helloRss: number,
+  quietAfter: number,
+): void {
   const rate = (s: Scenario) => {
     const t = totals.get(s) as Totals
     return t.requests / t.seconds
@@ -389,7 +425,10 @@ function report(engines: Engine[], scenarios: Scenario[], totals: Map<Scenario, 
       `${`${engine.label}: restart`.padEnd(52)}${restart.seconds.toFixed(1).padStart(8)}${restart.cpu.toFixed(1).padStart(8)}  ${engine.id === 'compared' ? '' : `≤ ${TARGETS.restartSeconds} s ${mark(restart.seconds <= TARGETS.restartSeconds)}`}`,
     )
   }
-  console.log(`\n${'idle RSS'.padEnd(52)} MiB after start  after load  target`)
+  console.log(
+    `\nidle RSS after the load: read once every service was quiet (${quietAfter} s after the load) and ${IDLE_AFTER_LOAD_SECONDS} s more`,
+  )
+  console.log(`${'idle RSS'.padEnd(52)} MiB after start  after load  target`)
   for (const engine of measured) {
     const limit = TARGETS.idleRssMiB[engine.key]
     const target =
