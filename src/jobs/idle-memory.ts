@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { nativeHeapTrim, type NativeHeapTrim } from './native-heap.ts'
+import { nativeHeapTrim, type NativeHeapTrim, type NoNativeHeapTrim } from './native-heap.ts'
 
 /**
  * Gives the memory a burst of work left behind back to the system once the process is idle.
@@ -59,8 +59,10 @@ export interface MemoryReduction {
   /** V8's young generation as committed before and after. */
   youngBeforeMiB: number
   youngAfterMiB: number
-  /** Whether the C heap's free pages were given back too (glibc only). */
+  /** Whether the C heap was trimmed after the collection (glibc only; src/jobs/native-heap.ts). */
   nativeHeapTrimmed: boolean
+  /** Whether that trim released memory to the system (malloc_trim's result). */
+  nativeHeapReleased: boolean
   ms: number
 }
 
@@ -113,13 +115,17 @@ const REQUEST_START = 'http.server.request.start'
  *   start) or at least {@link MIN_IDLE_MS}
  * @param options.sampleMs how often the process is looked at (default 5,000 ms, at most `idleMs`)
  * @param options.log where each collection is reported (`idle: memory given back`, at info),
- *   and a Node that cannot run it (once, at warn)
+ *   and a Node that cannot run it or a `malloc_trim` that cannot be bound or fails (once
+ *   each, at warn)
+ * @param options.nativeHeapTrim binds the C heap's trim (default glibc's, {@link nativeHeapTrim});
+ *   called by the first collection
  * @throws RangeError for an `idleMs` between 0 and {@link MIN_IDLE_MS}
  */
 export function idleMemoryReducer(options: {
   idleMs: number
   sampleMs?: number
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
+  nativeHeapTrim?: () => NativeHeapTrim | NoNativeHeapTrim
 }): IdleMemoryReducer {
   if (options.idleMs !== 0 && !(options.idleMs >= MIN_IDLE_MS))
     throw new RangeError(`idleMs must be 0 or at least ${MIN_IDLE_MS}, got ${options.idleMs}`)
@@ -158,15 +164,22 @@ export function idleMemoryReducer(options: {
     const started = performance.now()
     collect?.()
     if (collect !== undefined && trim === undefined) {
-      const bound = nativeHeapTrim()
+      const bound = (options.nativeHeapTrim ?? nativeHeapTrim)()
       trim = typeof bound === 'function' ? bound : null
-      if (typeof bound !== 'function' && bound.unavailable === 'library-unavailable')
-        options.log.warn(
-          { detail: bound.detail },
-          'idle: koffi could not be loaded; the C heap is not given back when idle',
-        )
+      if (typeof bound !== 'function' && bound.unavailable === 'failed')
+        options.log.warn({ detail: bound.detail }, 'idle: malloc_trim could not be bound; the C heap is not given back')
     }
-    trim?.()
+    let released: boolean | undefined
+    try {
+      released = trim?.()
+    } catch (error) {
+      // Never again: the collections go on without it; the service is not stopped by it.
+      trim = null
+      options.log.warn(
+        { detail: error instanceof Error ? error.message : String(error) },
+        'idle: malloc_trim failed; the C heap is not given back from now on',
+      )
+    }
     youngLeft = youngGenerationBytes()
     asked = false
     const figures: MemoryReduction = {
@@ -175,7 +188,8 @@ export function idleMemoryReducer(options: {
       rssAfterMiB: round(process.memoryUsage.rss()),
       youngBeforeMiB: round(youngBefore),
       youngAfterMiB: round(youngLeft),
-      nativeHeapTrimmed: typeof trim === 'function',
+      nativeHeapTrimmed: released !== undefined,
+      nativeHeapReleased: released === true,
       ms: Math.round((performance.now() - started) * 10) / 10,
     }
     idleFor = 0

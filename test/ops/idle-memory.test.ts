@@ -210,10 +210,8 @@ describe('idle memory: the reducer in this process', () => {
   })
 })
 
-describe('idle memory: the C heap (glibc malloc_trim, src/jobs/native-heap.ts)', {
-  skip: GLIBC === undefined ? 'not glibc: there is no malloc_trim to call' : false,
-}, () => {
-  /** Runs test/fixtures/native-heap-fragments.ts, koffi loadable or not: its collection's figures. */
+describe('idle memory: the C heap (glibc malloc_trim, src/jobs/native-heap.ts)', () => {
+  /** Runs test/fixtures/native-heap-fragments.ts, koffi loadable or not: its collections' figures. */
   function fragmentsThenCollect(koffi: 'loadable' | 'unresolvable') {
     const child = spawnSync(process.execPath, [`--import=${UNRESOLVABLE}`, FRAGMENTS], {
       env: { ...process.env, UNRESOLVABLE: koffi === 'loadable' ? '' : 'koffi' },
@@ -221,26 +219,93 @@ describe('idle memory: the C heap (glibc malloc_trim, src/jobs/native-heap.ts)',
       timeout: 120_000,
     })
     assert.equal(child.status, 0, child.stderr)
-    return JSON.parse(child.stdout) as { reduction: MemoryReduction; warnings: string[] }
+    return JSON.parse(child.stdout) as { reductions: MemoryReduction[]; warnings: string[] }
   }
 
-  it('gives back the free pages of a fragmented C heap after the collection; without koffi, says so once and still collects', () => {
+  it('gives back the free pages of a fragmented C heap after every collection; without koffi, says so once and still collects', {
+    skip: GLIBC === undefined ? 'not glibc: there is no malloc_trim to call' : false,
+  }, () => {
     const trimmed = fragmentsThenCollect('loadable')
     const untrimmed = fragmentsThenCollect('unresolvable')
-    // 60 of the 64 MiB freed sit below live blocks: only a trim gives them back.
-    assert.equal(trimmed.reduction.nativeHeapTrimmed, true, JSON.stringify(trimmed))
     assert.deepEqual(trimmed.warnings, [])
-    assert.ok(
-      trimmed.reduction.rssAfterMiB <= trimmed.reduction.rssBeforeMiB - 32,
-      `the trim gave back less than 32 MiB: ${JSON.stringify(trimmed)}`,
-    )
-    assert.equal(untrimmed.reduction.nativeHeapTrimmed, false, JSON.stringify(untrimmed))
-    assert.deepEqual(untrimmed.warnings, ['idle: koffi could not be loaded; the C heap is not given back when idle'])
-    assert.ok(untrimmed.reduction.youngAfterMiB < untrimmed.reduction.youngBeforeMiB, JSON.stringify(untrimmed))
-    assert.ok(
-      trimmed.reduction.rssAfterMiB <= untrimmed.reduction.rssAfterMiB - 32,
-      `with and without the trim: ${JSON.stringify({ trimmed, untrimmed })}`,
-    )
+    assert.equal(trimmed.reductions.length, 2, JSON.stringify(trimmed))
+    assert.equal(untrimmed.reductions.length, 2, JSON.stringify(untrimmed))
+    trimmed.reductions.forEach((reduction, i) => {
+      // 60 of the 64 MiB freed sit below live blocks: only a trim gives them back.
+      assert.equal(reduction.nativeHeapTrimmed, true, JSON.stringify(reduction))
+      assert.equal(reduction.nativeHeapReleased, true, JSON.stringify(reduction))
+      assert.ok(
+        reduction.rssAfterMiB <= reduction.rssBeforeMiB - 32,
+        `collection ${i + 1}: the trim gave back less than 32 MiB: ${JSON.stringify(reduction)}`,
+      )
+      const without = untrimmed.reductions[i] as MemoryReduction
+      assert.equal(without.nativeHeapTrimmed, false, JSON.stringify(without))
+      assert.ok(without.youngAfterMiB < without.youngBeforeMiB || i > 0, JSON.stringify(without))
+      assert.ok(
+        reduction.rssAfterMiB <= without.rssAfterMiB - 32,
+        `collection ${i + 1}, with and without the trim: ${JSON.stringify({ reduction, without })}`,
+      )
+    })
+    assert.deepEqual(untrimmed.warnings, ['idle: malloc_trim could not be bound; the C heap is not given back'])
+  })
+
+  it('a trim that fails is reported once and not tried again; the collections go on and the service is not stopped', () => {
+    let binds = 0
+    let calls = 0
+    const reductions: MemoryReduction[] = []
+    const warnings: { detail?: string; msg: string }[] = []
+    const reducer = idleMemoryReducer({
+      idleMs: 1000,
+      log: {
+        info: (figures) => reductions.push(figures as MemoryReduction),
+        warn: (o, msg) => warnings.push({ ...(o as { detail?: string }), msg }),
+      },
+      nativeHeapTrim: () => {
+        binds += 1
+        return () => {
+          calls += 1
+          throw new Error('malloc_trim: simulated failure')
+        }
+      },
+    })
+    for (let i = 0; i < 3; i++) assert.doesNotThrow(() => reducer.reduce('idle'))
+    assert.equal(binds, 1)
+    assert.equal(calls, 1)
+    assert.deepEqual(warnings, [
+      {
+        detail: 'malloc_trim: simulated failure',
+        msg: 'idle: malloc_trim failed; the C heap is not given back from now on',
+      },
+    ])
+    assert.equal(reductions.length, 3)
+    for (const r of reductions) assert.equal(r.nativeHeapTrimmed, false, JSON.stringify(r))
+  })
+
+  it('another C library (musl, macOS) is bound once, without a warning; a failed bind on glibc warns once', () => {
+    for (const [unavailable, expected] of [
+      ['not-glibc', []],
+      ['failed', ['idle: malloc_trim could not be bound; the C heap is not given back']],
+    ] as const) {
+      let binds = 0
+      const reductions: MemoryReduction[] = []
+      const warnings: string[] = []
+      const reducer = idleMemoryReducer({
+        idleMs: 1000,
+        log: { info: (figures) => reductions.push(figures as MemoryReduction), warn: (_o, msg) => warnings.push(msg) },
+        nativeHeapTrim: () => {
+          binds += 1
+          return { unavailable, detail: 'musl' }
+        },
+      })
+      reducer.reduce('started')
+      reducer.reduce('idle')
+      assert.equal(binds, 1, unavailable)
+      assert.deepEqual(warnings, expected, unavailable)
+      assert.deepEqual(
+        reductions.map((r) => r.nativeHeapTrimmed),
+        [false, false],
+      )
+    }
   })
 })
 
