@@ -492,11 +492,18 @@ export function loadConfig(env: Source = process.env): Config {
 
   const dataDir = path.resolve(text('CUSTODIAN_DATA_DIR') ?? './data')
   // 0 (off) or a period the idle check can sample (src/jobs/idle-memory.ts, MIN_IDLE_MS).
-  const idleMemoryMs = int('CUSTODIAN_IDLE_MEMORY_MS', 30_000, 0, 3_600_000)
-  if (idleMemoryMs > 0 && idleMemoryMs < 1000)
+  // One message for every value refused (a bare range would suggest 1–999 are allowed).
+  const idleMemoryRaw = text('CUSTODIAN_IDLE_MEMORY_MS')
+  let idleMemoryMs = idleMemoryRaw === undefined ? 30_000 : Number(idleMemoryRaw)
+  if (
+    idleMemoryRaw !== undefined &&
+    (!/^\d+$/.test(idleMemoryRaw) || (idleMemoryMs !== 0 && (idleMemoryMs < 1000 || idleMemoryMs > 3_600_000)))
+  ) {
     problems.push(
-      `CUSTODIAN_IDLE_MEMORY_MS: must be 0 (off) or from 1000 to 3600000, got ${JSON.stringify(text('CUSTODIAN_IDLE_MEMORY_MS'))}`,
+      `CUSTODIAN_IDLE_MEMORY_MS: must be 0 (off) or a whole number from 1000 to 3600000, got ${JSON.stringify(idleMemoryRaw)}`,
     )
+    idleMemoryMs = 30_000
+  }
   const databaseUrl = text('DATABASE_URL')
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://')

@@ -19,7 +19,8 @@ import { nativeHeapTrim, type NativeHeapTrim, type NoNativeHeapTrim } from './na
  * - when, for `idleMs`, no HTTP request has arrived or been in progress (Node's built-in
  *   `http.server.request.start` diagnostics channel: every listener of the process) and the
  *   event loop has stayed under {@link IDLE_UTILIZATION} (background jobs) — after work: a
- *   request since the last collection, or a young generation grown over
+ *   request since the last collection, or a busy event loop (a sampling period at
+ *   {@link IDLE_UTILIZATION} or more: a background job) that grew the young generation over
  *   {@link GROWN_YOUNG_MIB} and over twice what the last collection left. So an idle process
  *   is collected once, not over and over; and where a collection cannot shrink the young
  *   generation (a `--min-semi-space-size` floor, a V8 that ignores the option) it is not
@@ -27,7 +28,8 @@ import { nativeHeapTrim, type NativeHeapTrim, type NoNativeHeapTrim } from './na
  *   a burst while keeping the pages the burst emptied: a request is work whatever it left.
  *   Health checks and metrics scrapes ({@link PROBES}) are neither work nor activity: a load
  *   balancer's or Prometheus's come every few seconds, and would keep a service from ever
- *   being idle; a collection delays such a probe by its pause, well within a probe's timeout.
+ *   being idle; what they allocate grows the young generation slowly, with the event loop
+ *   nearly idle, and is not work either (else every few tens of seconds it would be collected); a collection delays such a probe by its pause, well within a probe's timeout.
  *
  * A collection stops the process for 0.1–0.4 s on the 2-core test machine, more with a
  * larger heap (docs/benchmarks.md); a request that arrives meanwhile waits for it. `idleMs` 0
@@ -119,6 +121,9 @@ const REQUEST_START = 'http.server.request.start'
  *   each, at warn)
  * @param options.nativeHeapTrim binds the C heap's trim (default glibc's, {@link nativeHeapTrim});
  *   called by the first collection
+ * @param options.readings what a sample reads instead of this process's figures (tests of
+ *   the rules): the event loop's utilization (0–1) since the last sample, and the young
+ *   generation's committed size in bytes
  * @throws RangeError for an `idleMs` between 0 and {@link MIN_IDLE_MS}
  */
 export function idleMemoryReducer(options: {
@@ -126,6 +131,7 @@ export function idleMemoryReducer(options: {
   sampleMs?: number
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
   nativeHeapTrim?: () => NativeHeapTrim | NoNativeHeapTrim
+  readings?: { utilization?: () => number; youngBytes?: () => number }
 }): IdleMemoryReducer {
   if (options.idleMs !== 0 && !(options.idleMs >= MIN_IDLE_MS))
     throw new RangeError(`idleMs must be 0 or at least ${MIN_IDLE_MS}, got ${options.idleMs}`)
@@ -137,6 +143,7 @@ export function idleMemoryReducer(options: {
   let trim: NativeHeapTrim | null | undefined
   let timer: NodeJS.Timeout | undefined
   let last = performance.eventLoopUtilization()
+  const youngBytes = options.readings?.youngBytes ?? youngGenerationBytes
   let idleFor = 0
   /** What the last collection left: the young generation must grow past twice this. */
   let youngLeft = 0
@@ -145,6 +152,8 @@ export function idleMemoryReducer(options: {
   let inProgress = 0
   /** A request (not a probe) since the last collection. */
   let asked = false
+  /** A sampling period with the event loop busy (≥ IDLE_UTILIZATION) since the last collection. */
+  let worked = false
   const onRequest = (message: unknown) => {
     const { request, response } = message as { request: IncomingMessage; response: ServerResponse }
     const url = request.url ?? ''
@@ -160,7 +169,7 @@ export function idleMemoryReducer(options: {
 
   function reduce(reason: 'started' | 'idle'): MemoryReduction {
     const rssBefore = process.memoryUsage.rss()
-    const youngBefore = youngGenerationBytes()
+    const youngBefore = youngBytes()
     const started = performance.now()
     collect?.()
     if (collect !== undefined && trim === undefined) {
@@ -180,8 +189,9 @@ export function idleMemoryReducer(options: {
         'idle: malloc_trim failed; the C heap is not given back from now on',
       )
     }
-    youngLeft = youngGenerationBytes()
+    youngLeft = youngBytes()
     asked = false
+    worked = false
     const figures: MemoryReduction = {
       reason,
       rssBeforeMiB: round(rssBefore),
@@ -201,19 +211,20 @@ export function idleMemoryReducer(options: {
 
   function sample(): void {
     const now = performance.eventLoopUtilization()
-    const { utilization } = performance.eventLoopUtilization(now, last)
+    const utilization = options.readings?.utilization?.() ?? performance.eventLoopUtilization(now, last).utilization
     last = now
     const busy = requests !== requestsSeen || inProgress > 0
     requestsSeen = requests
     if (busy) asked = true
     if (busy || utilization >= IDLE_UTILIZATION) {
+      if (utilization >= IDLE_UTILIZATION) worked = true
       idleFor = 0
       return
     }
     idleFor += sampleMs
-    const young = youngGenerationBytes()
+    const young = youngBytes()
     const grown = young > GROWN_YOUNG_MIB * MiB && young > 2 * youngLeft
-    if (idleFor >= options.idleMs && (asked || grown)) reduce('idle')
+    if (idleFor >= options.idleMs && (asked || (worked && grown))) reduce('idle')
   }
 
   return {

@@ -45,12 +45,15 @@ function busy(ms: number): number {
 }
 
 /** A reducer in this process, with its collections and warnings kept for the test. */
-function watched(idleMs: number, sampleMs?: number) {
+function watched(idleMs: number, sampleMs?: number, readings?: { utilization: number; youngMiB: number }) {
   const reductions: MemoryReduction[] = []
   const warnings: string[] = []
   const reducer = idleMemoryReducer({
     idleMs,
     ...(sampleMs === undefined ? {} : { sampleMs }),
+    ...(readings === undefined
+      ? {}
+      : { readings: { utilization: () => readings.utilization, youngBytes: () => readings.youngMiB * 1_048_576 } }),
     log: { info: (figures) => reductions.push(figures as MemoryReduction), warn: (_o, msg) => warnings.push(msg) },
   })
   return { reducer, reductions, warnings }
@@ -86,6 +89,33 @@ describe('idle memory: the reducer in this process', () => {
       busy(600)
       await sleep(2500)
       assert.equal(reductions.length, settled + 2, 'work again, then idle: collected again')
+    } finally {
+      reducer.stop()
+    }
+  })
+
+  it('a young generation grown with the event loop nearly idle (health checks) is not work; grown by a busy period (a job), it is, once', async () => {
+    // The readings stand in for the process's: the rule alone, whatever the machine's load.
+    // Neither shrinks with a collection: after one, growth means over twice 12 MiB.
+    const readings = { utilization: 0.01, youngMiB: 12 }
+    const { reducer, reductions } = watched(1000, 100, readings)
+    reducer.start()
+    try {
+      await sleep(2000)
+      assert.equal(reductions.length, 0, 'grown while nearly idle: collected')
+      readings.utilization = 0.3
+      await sleep(500)
+      readings.utilization = 0.01
+      await sleep(2000)
+      assert.equal(reductions.length, 1, 'a busy period, then idle: one collection')
+      readings.youngMiB = 30
+      await sleep(2000)
+      assert.equal(reductions.length, 1, 'grown again while nearly idle: collected')
+      readings.utilization = 0.3
+      await sleep(500)
+      readings.utilization = 0.01
+      await sleep(2000)
+      assert.equal(reductions.length, 2, 'a busy period again, then idle: collected again')
     } finally {
       reducer.stop()
     }
@@ -197,13 +227,18 @@ describe('idle memory: the reducer in this process', () => {
   })
 
   it('refuses CUSTODIAN_IDLE_MEMORY_MS between 1 and 999, and anything not a whole number', () => {
-    for (const value of ['1', '999', 'abc', '-1', '99999999999'])
+    // One message whatever the value: a range alone would suggest 1–999 are allowed.
+    for (const value of ['1', '999', 'abc', '-1', '1e4', '1000.5', '3600001', '99999999999'])
       assert.throws(
         () => loadConfig({ CUSTODIAN_IDLE_MEMORY_MS: value }),
         (error: unknown) =>
-          error instanceof ConfigError && error.problems.some((p) => p.startsWith('CUSTODIAN_IDLE_MEMORY_MS')),
+          error instanceof ConfigError &&
+          error.problems.includes(
+            `CUSTODIAN_IDLE_MEMORY_MS: must be 0 (off) or a whole number from 1000 to 3600000, got ${JSON.stringify(value)}`,
+          ),
         value,
       )
+    assert.equal(loadConfig({ CUSTODIAN_IDLE_MEMORY_MS: '3600000' }).idleMemoryMs, 3_600_000)
     assert.equal(loadConfig({}).idleMemoryMs, 30_000)
     assert.equal(loadConfig({ CUSTODIAN_IDLE_MEMORY_MS: '0' }).idleMemoryMs, 0)
     assert.equal(loadConfig({ CUSTODIAN_IDLE_MEMORY_MS: '1000' }).idleMemoryMs, 1000)
