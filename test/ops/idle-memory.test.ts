@@ -99,22 +99,23 @@ describe('idle memory: the reducer in this process', () => {
     // Neither shrinks with a collection: after one, growth means over twice 12 MiB.
     const readings = { utilization: 0.01, youngMiB: 12 }
     const { reducer, reductions } = watched(1000, 100, readings)
+    /** Half a second 30 % busy (a job), then 2 s nearly idle. */
+    const busyThenIdle = async () => {
+      readings.utilization = 0.3
+      await sleep(500)
+      readings.utilization = 0.01
+      await sleep(2000)
+    }
     reducer.start()
     try {
       await sleep(2000)
       assert.equal(reductions.length, 0, 'grown while nearly idle: collected')
-      readings.utilization = 0.3
-      await sleep(500)
-      readings.utilization = 0.01
-      await sleep(2000)
+      await busyThenIdle()
       assert.equal(reductions.length, 1, 'a busy period, then idle: one collection')
       readings.youngMiB = 30
       await sleep(2000)
       assert.equal(reductions.length, 1, 'grown again while nearly idle: collected')
-      readings.utilization = 0.3
-      await sleep(500)
-      readings.utilization = 0.01
-      await sleep(2000)
+      await busyThenIdle()
       assert.equal(reductions.length, 2, 'a busy period again, then idle: collected again')
     } finally {
       reducer.stop()
