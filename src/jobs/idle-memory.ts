@@ -19,9 +19,10 @@ import { nativeHeapTrim, type NativeHeapTrim, type NoNativeHeapTrim } from './na
  * - when, for `idleMs`, no HTTP request has arrived or been in progress (Node's built-in
  *   `http.server.request.start` diagnostics channel: every listener of the process) and the
  *   event loop has stayed under {@link IDLE_UTILIZATION} (background jobs) — after work: a
- *   request since the last collection, or a busy event loop (a sampling period at
- *   {@link IDLE_UTILIZATION} or more: a background job) that grew the young generation over
- *   {@link GROWN_YOUNG_MIB} and over twice what the last collection left. So an idle process
+ *   request since the last collection, or, since the last collection, a busy event loop (a
+ *   sampling period at {@link IDLE_UTILIZATION} or more: a background job; the start's jobs
+ *   count as one) and a young generation grown over {@link GROWN_YOUNG_MIB} and over twice
+ *   what the last collection left. So an idle process
  *   is collected once, not over and over; and where a collection cannot shrink the young
  *   generation (a `--min-semi-space-size` floor, a V8 that ignores the option) it is not
  *   tried again until that has doubled. V8 may shrink the young generation by itself after
@@ -29,7 +30,10 @@ import { nativeHeapTrim, type NativeHeapTrim, type NoNativeHeapTrim } from './na
  *   Health checks and metrics scrapes ({@link PROBES}) are neither work nor activity: a load
  *   balancer's or Prometheus's come every few seconds, and would keep a service from ever
  *   being idle; what they allocate grows the young generation slowly, with the event loop
- *   nearly idle, and is not work either (else every few tens of seconds it would be collected); a collection delays such a probe by its pause, well within a probe's timeout.
+ *   nearly idle, and is not work either (else it would be collected every few tens of
+ *   seconds); a collection delays such a probe by its pause, well within a probe's timeout.
+ *   The price: a job too short to keep a sample {@link IDLE_UTILIZATION} busy is not work,
+ *   whatever it allocated, until a request or a busy period comes.
  *
  * A collection stops the process for 0.1–0.4 s on the 2-core test machine, more with a
  * larger heap (docs/benchmarks.md); a request that arrives meanwhile waits for it. `idleMs` 0
@@ -121,9 +125,10 @@ const REQUEST_START = 'http.server.request.start'
  *   each, at warn)
  * @param options.nativeHeapTrim binds the C heap's trim (default glibc's, {@link nativeHeapTrim});
  *   called by the first collection
- * @param options.readings what a sample reads instead of this process's figures (tests of
- *   the rules): the event loop's utilization (0–1) since the last sample, and the young
- *   generation's committed size in bytes
+ * @param options.readings figures read instead of this process's (tests of the rules): the
+ *   event loop's utilization (0–1) since the last sample, read by each sample; the young
+ *   generation's committed size in bytes, read by each sample and by each collection (what it
+ *   left, and the figures it logs)
  * @throws RangeError for an `idleMs` between 0 and {@link MIN_IDLE_MS}
  */
 export function idleMemoryReducer(options: {
@@ -233,6 +238,8 @@ export function idleMemoryReducer(options: {
       subscribe(REQUEST_START, onRequest)
       last = performance.eventLoopUtilization()
       requestsSeen = requests
+      // The start's background jobs begin before this is called: their work is not sampled.
+      worked = true
       timer = setInterval(sample, sampleMs)
       timer.unref()
     },

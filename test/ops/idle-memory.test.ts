@@ -94,14 +94,14 @@ describe('idle memory: the reducer in this process', () => {
     }
   })
 
-  it('a young generation grown with the event loop nearly idle (health checks) is not work; grown by a busy period (a job), it is, once', async () => {
+  it('a young generation grown with the event loop nearly idle (health checks) is not work; grown with a busy period (a job) since the last collection, it is, once', async () => {
     // The readings stand in for the process's: the rule alone, whatever the machine's load.
-    // Neither shrinks with a collection: after one, growth means over twice 12 MiB.
+    // Neither shrinks with a collection: after one, growth means over twice what it left.
     const readings = { utilization: 0.01, youngMiB: 12 }
     const { reducer, reductions } = watched(1000, 100, readings)
-    /** Half a second 30 % busy (a job), then 2 s nearly idle. */
-    const busyThenIdle = async () => {
-      readings.utilization = 0.3
+    /** Half a second `utilization` busy, then 2 s nearly idle. */
+    const busyThenIdle = async (utilization: number) => {
+      readings.utilization = utilization
       await sleep(500)
       readings.utilization = 0.01
       await sleep(2000)
@@ -109,14 +109,21 @@ describe('idle memory: the reducer in this process', () => {
     reducer.start()
     try {
       await sleep(2000)
-      assert.equal(reductions.length, 0, 'grown while nearly idle: collected')
-      await busyThenIdle()
-      assert.equal(reductions.length, 1, 'a busy period, then idle: one collection')
+      assert.equal(reductions.length, 1, "the start's jobs (before start()) count as a busy period: one collection")
       readings.youngMiB = 30
       await sleep(2000)
-      assert.equal(reductions.length, 1, 'grown again while nearly idle: collected')
-      await busyThenIdle()
-      assert.equal(reductions.length, 2, 'a busy period again, then idle: collected again')
+      assert.equal(reductions.length, 1, 'grown while nearly idle: collected')
+      await busyThenIdle(0.04)
+      assert.equal(reductions.length, 1, 'under 5 % busy is nearly idle: collected')
+      await busyThenIdle(0.3)
+      assert.equal(reductions.length, 2, 'a busy period, grown: one collection')
+      // That collection left 30 MiB: 40 is not grown (over twice 30).
+      readings.youngMiB = 40
+      await busyThenIdle(0.3)
+      assert.equal(reductions.length, 2, 'a busy period without growth past twice what was left: collected')
+      readings.youngMiB = 61
+      await sleep(2000)
+      assert.equal(reductions.length, 3, 'grown past twice what was left, after that busy period: collected once')
     } finally {
       reducer.stop()
     }
