@@ -471,14 +471,18 @@ export function loadConfig(env: Source = process.env): Config {
     const value = source[key]
     return value === undefined || value === '' ? undefined : value
   }
-  const int = (key: string, fallback: number, min: number, max: number): number => {
+  /** A whole number from `min` to `max`; with `orOff`, 0 too (off), said in the one message. */
+  const int = (key: string, fallback: number, min: number, max: number, orOff = false): number => {
     const raw = text(key)
     if (raw === undefined) return fallback
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      problems.push(`${key}: must be a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`)
+    const value = Number(raw)
+    if (!/^\d+$/.test(raw) || ((value < min || value > max) && !(orOff && value === 0))) {
+      problems.push(
+        `${key}: must be ${orOff ? '0 (off) or ' : ''}a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+      )
       return fallback
     }
-    return Number(raw)
+    return value
   }
   const oneOf = <T extends string>(key: string, allowed: readonly T[], fallback: T): T => {
     const raw = text(key)
@@ -491,19 +495,6 @@ export function loadConfig(env: Source = process.env): Config {
   }
 
   const dataDir = path.resolve(text('CUSTODIAN_DATA_DIR') ?? './data')
-  // 0 (off) or a period the idle check can sample (src/jobs/idle-memory.ts, MIN_IDLE_MS).
-  // One message for every value refused (a bare range would suggest 1–999 are allowed).
-  const idleMemoryRaw = text('CUSTODIAN_IDLE_MEMORY_MS')
-  let idleMemoryMs = idleMemoryRaw === undefined ? 30_000 : Number(idleMemoryRaw)
-  if (
-    idleMemoryRaw !== undefined &&
-    (!/^\d+$/.test(idleMemoryRaw) || (idleMemoryMs !== 0 && (idleMemoryMs < 1000 || idleMemoryMs > 3_600_000)))
-  ) {
-    problems.push(
-      `CUSTODIAN_IDLE_MEMORY_MS: must be 0 (off) or a whole number from 1000 to 3600000, got ${JSON.stringify(idleMemoryRaw)}`,
-    )
-    idleMemoryMs = 30_000
-  }
   const databaseUrl = text('DATABASE_URL')
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: must start with postgres:// or postgresql://')
@@ -616,7 +607,8 @@ export function loadConfig(env: Source = process.env): Config {
     secretMaxBytes: int('CUSTODIAN_SECRET_MAX_BYTES', 16_384, 64, 1024 * 1024),
     dbRotationCheckMs: int('CUSTODIAN_DB_ROTATION_CHECK_MS', 60_000, 100, 3_600_000),
     dbMaintenanceCheckMs: int('CUSTODIAN_DB_MAINTENANCE_CHECK_MS', 60_000, 1000, 3_600_000),
-    idleMemoryMs,
+    // 0 (off) or a period the idle check can sample (src/jobs/idle-memory.ts, MIN_IDLE_MS).
+    idleMemoryMs: int('CUSTODIAN_IDLE_MEMORY_MS', 30_000, 1000, 3_600_000, true),
     connectorCheck: {
       intervalMs: int('CUSTODIAN_CONNECTOR_CHECK_MS', 3_600_000, 1000, 86_400_000),
       maxAgeMs: int('CUSTODIAN_CONNECTOR_CHECK_MAX_AGE_MS', 7_200_000, 1000, 7 * 86_400_000),
