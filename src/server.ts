@@ -41,6 +41,9 @@ export async function startServer(
   options: { tracing?: Tracing | undefined } = {},
 ): Promise<RunningServer> {
   const logger = createLogger(config)
+  // Created before the database opens: it sets glibc's trim threshold (src/jobs/idle-memory.ts)
+  // before the embedded database's WebAssembly is compiled on V8's threads.
+  const idleMemory = idleMemoryReducer({ idleMs: config.idleMemoryMs, log: logger })
   const runtime = await openRuntime(config, { createRootKey: true, progress: printMigrationProgress(print) })
   let redirect: Server | undefined
   let metricsListener: MetricsListener | undefined
@@ -70,7 +73,6 @@ export async function startServer(
       logger.info({ socket: control.path }, 'control socket listening')
     }
     // The start's garbage, given back before the service listens: no request waits for it.
-    const idleMemory = idleMemoryReducer({ idleMs: config.idleMemoryMs, log: logger })
     idleMemory.reduce('started')
     await app.listen({ port: config.httpsPort, host: config.host })
     const httpsPort = (app.server.address() as AddressInfo).port

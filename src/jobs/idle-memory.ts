@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { nativeHeapTrim, type NativeHeapTrim, type NoNativeHeapTrim } from './native-heap.ts'
+import { bindNativeHeap, type NativeHeap, type NoNativeHeap, trimThresholdSetByOperator } from './native-heap.ts'
 
 /**
  * Gives the memory a burst of work left behind back to the system once the process is idle.
@@ -41,7 +41,11 @@ import { nativeHeapTrim, type NativeHeapTrim, type NoNativeHeapTrim } from './na
  *
  * After the collection, the C heap's free pages are given back too (glibc's `malloc_trim`,
  * src/jobs/native-heap.ts): what V8's collection freed of its native memory, and what
- * Node's socket buffers, TLS and compilers left free in glibc's arenas.
+ * Node's socket buffers, TLS and compilers left free in glibc's arenas. When the job is
+ * created (before the database opens), glibc's trim threshold is set to
+ * {@link TRIM_THRESHOLD_BYTES}, so that the arenas of V8's and libuv's threads give back what
+ * is free at their tops as it is freed (`malloc_trim` does not reach it) — unless the operator
+ * set it (`MALLOC_TRIM_THRESHOLD_`, `GLIBC_TUNABLES`).
  *
  * The collection is V8's `gc()` with `{ type: 'major', flavor: 'last-resort' }`. Node offers
  * no other way to ask for it and exposes `gc` only under `--expose-gc`; the flag is set for
@@ -80,6 +84,12 @@ export const GROWN_YOUNG_MIB = 8
 
 /** Paths of the probes that are not requests for this purpose: health checks and metrics scrapes. */
 export const PROBES: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics'])
+
+/**
+ * glibc's trim threshold set by the job, in bytes: glibc's own default (mallopt(3),
+ * M_TRIM_THRESHOLD), held there instead of raised by glibc as large blocks are freed.
+ */
+export const TRIM_THRESHOLD_BYTES = 128 * 1024
 
 /** The shortest `idleMs` (milliseconds) other than 0: the sampling period is at most `idleMs`. */
 export const MIN_IDLE_MS = 1000
@@ -121,10 +131,10 @@ const REQUEST_START = 'http.server.request.start'
  *   start) or at least {@link MIN_IDLE_MS}
  * @param options.sampleMs how often the process is looked at (default 5,000 ms, at most `idleMs`)
  * @param options.log where each collection is reported (`idle: memory given back`, at info),
- *   and a Node that cannot run it or a `malloc_trim` that cannot be bound or fails (once
- *   each, at warn)
- * @param options.nativeHeapTrim binds the C heap's trim (default glibc's, {@link nativeHeapTrim});
- *   called by the first collection
+ *   and a Node that cannot run it, a glibc that cannot be bound, a trim threshold it refuses
+ *   or a `malloc_trim` that fails (once each, at warn)
+ * @param options.nativeHeap binds the C heap (default glibc's, {@link bindNativeHeap});
+ *   called once, here, when `idleMs` is not 0
  * @param options.readings figures read instead of this process's (tests of the rules): the
  *   event loop's utilization (0–1) since the last sample, read by each sample; the young
  *   generation's committed size in bytes, read by each sample and by each collection (what it
@@ -135,7 +145,7 @@ export function idleMemoryReducer(options: {
   idleMs: number
   sampleMs?: number
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
-  nativeHeapTrim?: () => NativeHeapTrim | NoNativeHeapTrim
+  nativeHeap?: () => NativeHeap | NoNativeHeap
   readings?: { utilization?: () => number; youngBytes?: () => number }
 }): IdleMemoryReducer {
   if (options.idleMs !== 0 && !(options.idleMs >= MIN_IDLE_MS))
@@ -144,8 +154,8 @@ export function idleMemoryReducer(options: {
   if (options.idleMs > 0 && collect === undefined)
     options.log.warn({}, 'idle: this Node.js offers no memory-reducing collection; memory is not given back when idle')
   const sampleMs = Math.min(options.sampleMs ?? 5_000, options.idleMs)
-  /** Bound by the first collection (it loads a library): the trim, or none here. */
-  let trim: NativeHeapTrim | null | undefined
+  /** The C heap, or none here (or no longer: its trim failed). */
+  let heap = collect === undefined ? null : cHeap(options)
   let timer: NodeJS.Timeout | undefined
   let last = performance.eventLoopUtilization()
   const youngBytes = options.readings?.youngBytes ?? youngGenerationBytes
@@ -177,18 +187,12 @@ export function idleMemoryReducer(options: {
     const youngBefore = youngBytes()
     const started = performance.now()
     collect?.()
-    if (collect !== undefined && trim === undefined) {
-      const bound = (options.nativeHeapTrim ?? nativeHeapTrim)()
-      trim = typeof bound === 'function' ? bound : null
-      if (typeof bound !== 'function' && bound.unavailable === 'failed')
-        options.log.warn({ detail: bound.detail }, 'idle: malloc_trim could not be bound; the C heap is not given back')
-    }
     let released: boolean | undefined
     try {
-      released = trim?.()
+      released = heap?.trim()
     } catch (error) {
       // Never again: the collections go on without it; the service is not stopped by it.
-      trim = null
+      heap = null
       options.log.warn(
         { detail: error instanceof Error ? error.message : String(error) },
         'idle: malloc_trim failed; the C heap is not given back from now on',
@@ -251,4 +255,37 @@ export function idleMemoryReducer(options: {
     },
     reduce,
   }
+}
+
+/**
+ * Binds the C heap and sets its trim threshold (unless the operator did): the heap, or null
+ * where there is none. Warns, once, of a glibc that cannot be bound or refuses the threshold
+ * (a failure of either never stops the service).
+ */
+function cHeap(options: {
+  log: { warn(obj: object, msg: string): void }
+  nativeHeap?: () => NativeHeap | NoNativeHeap
+}): NativeHeap | null {
+  const bound = (options.nativeHeap ?? bindNativeHeap)()
+  if ('unavailable' in bound) {
+    if (bound.unavailable === 'failed')
+      options.log.warn(
+        { detail: bound.detail },
+        "idle: glibc's malloc could not be bound; the C heap is not given back",
+      )
+    return null
+  }
+  if (trimThresholdSetByOperator(process.env)) return bound
+  let refused: string | undefined
+  try {
+    if (!bound.setTrimThreshold(TRIM_THRESHOLD_BYTES)) refused = 'mallopt returned 0'
+  } catch (error) {
+    refused = error instanceof Error ? error.message : String(error)
+  }
+  if (refused !== undefined)
+    options.log.warn(
+      { detail: refused },
+      "idle: glibc's trim threshold could not be set; the tops of its threads' arenas are not given back",
+    )
+  return bound
 }
