@@ -19,7 +19,8 @@
  * - **Idle RSS** (VmRSS from /proc/<pid>/status) of each service after its start (IDLE_SECONDS
  *   without requests) and again after the load, once its work after the load has ended and it
  *   has been idle for longer than it waits before it gives memory back
- *   (CUSTODIAN_IDLE_MEMORY_MS, 30 s by default; src/jobs/idle-memory.ts).
+ *   (CUSTODIAN_IDLE_MEMORY_MS, 30 s by default; src/jobs/idle-memory.ts), each also by part
+ *   (bench/resident.ts: mapped files, glibc's arenas, the WebAssembly memory, the rest).
  *
  * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (32),
  * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
@@ -33,6 +34,7 @@ import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { dropDatabase, freshDatabase, startCeiling, startHello } from './processes.ts'
+import { residentParts, type ResidentParts } from './resident.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 import {
   addWindow,
@@ -139,6 +141,8 @@ interface Engine {
   restart?: Started
   rssAfterStart?: number
   rssAfterLoad?: number
+  partsAfterStart?: ResidentParts
+  partsAfterLoad?: ResidentParts
 }
 
 interface Scenario {
@@ -277,7 +281,10 @@ export async function runRequests(): Promise<void> {
     await uncachedAdmin.connect()
     await comparedAdmin?.connect()
     await sleep(IDLE_SECONDS * 1000)
-    for (const engine of engines) engine.rssAfterStart = rssMiB(engine.restart?.server.child.pid ?? 0)
+    for (const engine of engines) {
+      engine.rssAfterStart = rssMiB(engine.restart?.server.child.pid ?? 0)
+      engine.partsAfterStart = residentParts(engine.restart?.server.child.pid ?? 0)
+    }
 
     const hello = await startHello()
     stops.push(hello.stop)
@@ -333,11 +340,15 @@ export async function runRequests(): Promise<void> {
         )
     const quietAfter = await quietAfterLoad(engines.map((engine) => engine.restart?.server.child.pid ?? 0))
     await sleep(IDLE_AFTER_LOAD_SECONDS * 1000)
-    for (const engine of engines) engine.rssAfterLoad = rssMiB(engine.restart?.server.child.pid ?? 0)
+    for (const engine of engines) {
+      engine.rssAfterLoad = rssMiB(engine.restart?.server.child.pid ?? 0)
+      engine.partsAfterLoad = residentParts(engine.restart?.server.child.pid ?? 0)
+    }
     // What any Node.js HTTPS server of this build holds after the same load: the hello-world's.
     const helloRss = rssMiB(hello.pid)
+    const helloParts = residentParts(hello.pid)
 
-    report(engines, scenarios, totals, helloRss, quietAfter)
+    report(engines, scenarios, totals, { rss: helloRss, parts: helloParts }, quietAfter)
   } finally {
     for (const stop of stops.reverse()) await stop()
     await admin.end().catch(() => undefined)
@@ -353,7 +364,7 @@ function report(
   engines: Engine[],
   scenarios: Scenario[],
   totals: Map<Scenario, Totals>,
-  helloRss: number,
+  hello: { rss: number; parts: ResidentParts },
   quietAfter: number,
 ): void {
   const rate = (s: Scenario) => {
@@ -443,8 +454,22 @@ function report(
     )
   }
   console.log(
-    `${'Fastify hello-world (the floor of a Node HTTPS server)'.padEnd(52)}${''.padStart(16)}${helloRss.toFixed(0).padStart(12)}`,
+    `${'Fastify hello-world (the floor of a Node HTTPS server)'.padEnd(52)}${''.padStart(16)}${hello.rss.toFixed(0).padStart(12)}`,
   )
+  console.log(`\nidle RSS by part, MiB (/proc/<pid>/smaps; bench/resident.ts): after start / after load`)
+  console.log(
+    `${'idle RSS by part'.padEnd(52)}${'files'.padStart(10)}${'other anon'.padStart(12)}${'glibc main'.padStart(12)}${'glibc threads'.padStart(15)}${'WebAssembly'.padStart(13)}`,
+  )
+  const parts = (label: string, start: ResidentParts | undefined, load: ResidentParts) => {
+    const pair = (key: keyof ResidentParts, width: number) =>
+      `${start === undefined ? '' : `${start[key].toFixed(0)} / `}${load[key].toFixed(0)}`.padStart(width)
+    console.log(
+      `${label.padEnd(52)}${pair('files', 10)}${pair('otherAnonymous', 12)}${pair('glibcMainHeap', 12)}${pair('glibcThreadArenas', 15)}${pair('webAssemblyMemory', 13)}`,
+    )
+  }
+  for (const engine of measured)
+    if (engine.partsAfterLoad !== undefined) parts(engine.label, engine.partsAfterStart, engine.partsAfterLoad)
+  parts('Fastify hello-world (after the load)', undefined, hello.parts)
 }
 
 /**
