@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import type { Trx } from './tenant.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -23,20 +24,18 @@ export async function memberEmails(
   }
   if (ids.size === 0) return {}
   // One lookup per id, by primary key (memberships' (org_id, user_id), then users' id and
-  // its row-level policy's membership check): a page's names cost its rows, never the
-  // org's size. One statement for many ids lets the planner, without statistics, hash the
-  // org's memberships whole for the users table's policy (test/perf/row-bounds.test.ts).
-  const rows: { id: string; email: string }[] = []
-  for (const id of ids) {
-    const row = await trx
-      .selectFrom('memberships as m')
-      .innerJoin('users as u', 'u.id', 'm.user_id')
-      .select(['u.id', 'u.email'])
-      .where('m.org_id', '=', orgId)
-      .where('m.user_id', '=', id)
-      .executeTakeFirst()
-    if (row !== undefined) rows.push(row)
-  }
+  // its row-level policy's membership check), all in one statement: a page's names cost its
+  // rows, never the org's size, and one round trip. The LIMIT keeps the planner from
+  // flattening the lateral subquery into a join, which without statistics it may plan as a
+  // hash of the org's memberships whole (test/perf/row-bounds.test.ts); a statement per id
+  // cost a page of 100 tokens ≈130 ms of CPU on PGlite (docs/benchmarks.md).
+  const { rows } = await sql<{ id: string; email: string }>`
+    SELECT found.id, found.email FROM unnest(${[...ids]}::uuid[]) AS wanted(id)
+      CROSS JOIN LATERAL (
+        SELECT u.id, u.email FROM memberships m JOIN users u ON u.id = m.user_id
+          WHERE m.org_id = ${orgId} AND m.user_id = wanted.id
+          LIMIT 1
+      ) AS found`.execute(trx)
   return Object.fromEntries(rows.map((r) => [r.id, r.email]))
 }
 
