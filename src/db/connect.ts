@@ -144,15 +144,18 @@ function copyTemplate(template: string, pgdata: string): void {
  * - `shared_buffers` (PGlite's initdb leaves PostgreSQL's 128MB): with it the memory grew
  *   to 189 MiB at start, 160 MiB of it resident, and a buffer once touched stays resident
  *   (docs/benchmarks.md, "PGlite memory"). With 32MB the memory stays at PGlite's initial
- *   128 MiB, 56 MiB resident at start and 77 MiB once the pool had filled. 32MB holds the
- *   hot pages of the indexes the requests read; the rest is read through the operating
+ *   128 MiB, 49–56 MiB resident at start and 63–77 MiB once the pool had filled; with 16MB,
+ *   31 MiB at start and 42 after the bench's load, which is what brings an idle embedded
+ *   service under 250 MiB (docs/benchmarks.md, "The tops of glibc's arenas"). 16MB (2,048
+ *   pages) holds the hot pages of the indexes the requests read — CPU per request and the
+ *   production-size costs did not move from 32MB; the rest is read through the operating
  *   system's page cache, which is not charged to the process.
  * - `maintenance_work_mem` (64MB): VACUUM's dead-row store, allocated by the maintenance
  *   job (src/db/maintenance.ts); 16MB holds at least 2.8 million dead rows per pass.
  * - `work_mem` stays 4MB (one sort or hash per plan node; requests read pages of ≤ 500 rows).
  */
 export const PGLITE_SETTINGS: Readonly<Record<string, string>> = {
-  shared_buffers: '32MB',
+  shared_buffers: '16MB',
   maintenance_work_mem: '16MB',
   work_mem: '4MB',
 }

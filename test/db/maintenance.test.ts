@@ -146,14 +146,14 @@ describe('embedded database maintenance in the running service (PGlite)', () => 
 })
 
 describe('embedded database memory (PGlite)', () => {
-  it('runs with the bounded buffer pool and maintenance memory of PGLITE_SETTINGS, not PostgreSQL’s 128MB pool', async () => {
+  it('runs with the bounded buffer pool (16MB) and maintenance memory of PGLITE_SETTINGS, not PostgreSQL’s 128MB pool', async () => {
     const database = await openDatabase({ dataDir: mkdtempSync(path.join(tmpdir(), 'custodian-memory-')) })
     try {
       for (const [name, value] of Object.entries(PGLITE_SETTINGS)) {
         const shown = await sql<Record<string, string>>`SHOW ${sql.id(name)}`.execute(database.kysely)
         assert.equal(shown.rows[0]?.[name], value, name)
       }
-      assert.equal(PGLITE_SETTINGS.shared_buffers, '32MB')
+      assert.equal(PGLITE_SETTINGS.shared_buffers, '16MB')
     } finally {
       await database.close()
     }
