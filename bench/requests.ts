@@ -20,7 +20,7 @@
  *   without requests) and again after the load, once its work after the load has ended and it
  *   has been idle for longer than it waits before it gives memory back
  *   (CUSTODIAN_IDLE_MEMORY_MS, 30 s by default; src/jobs/idle-memory.ts), each also by part
- *   (bench/resident.ts: mapped files, glibc's arenas, the WebAssembly memory, the rest).
+ *   (test/helpers/resident.ts: mapped files, glibc's arenas, the WebAssembly memory, the rest).
  *
  * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (32),
  * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
@@ -34,7 +34,7 @@ import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { dropDatabase, freshDatabase, startCeiling, startHello } from './processes.ts'
-import { residentParts, type ResidentParts } from './resident.ts'
+import { residentParts, type ResidentParts } from '../test/helpers/resident.ts'
 import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 import {
   addWindow,
@@ -456,7 +456,7 @@ function report(
   console.log(
     `${'Fastify hello-world (the floor of a Node HTTPS server)'.padEnd(52)}${''.padStart(16)}${hello.rss.toFixed(0).padStart(12)}`,
   )
-  console.log(`\nidle RSS by part, MiB (/proc/<pid>/smaps; bench/resident.ts): after start / after load`)
+  console.log(`\nidle RSS by part, MiB (/proc/<pid>/smaps; test/helpers/resident.ts): after start / after load`)
   console.log(
     `${'idle RSS by part'.padEnd(52)}${'files'.padStart(10)}${'other anon'.padStart(12)}${'glibc main'.padStart(12)}${'glibc threads'.padStart(15)}${'WebAssembly'.padStart(13)}`,
   )

@@ -42,7 +42,8 @@ import { bindNativeHeap, type NativeHeap, type NoNativeHeap, trimThresholdSetByO
  * After the collection, the C heap's free pages are given back too (glibc's `malloc_trim`,
  * src/jobs/native-heap.ts): what V8's collection freed of its native memory, and what
  * Node's socket buffers, TLS and compilers left free in glibc's arenas. When the job is
- * created (before the database opens), glibc's trim threshold is set to
+ * created (as early in the start as the configuration allows, before the database opens),
+ * and again by the start's collection, glibc's trim threshold is set to
  * {@link TRIM_THRESHOLD_BYTES}, so that the arenas of V8's and libuv's threads give back what
  * is free at their tops as it is freed (`malloc_trim` does not reach it) — unless the operator
  * set it (`MALLOC_TRIM_THRESHOLD_`, `GLIBC_TUNABLES`).
@@ -134,7 +135,8 @@ const REQUEST_START = 'http.server.request.start'
  *   and a Node that cannot run it, a glibc that cannot be bound, a trim threshold it refuses
  *   or a `malloc_trim` that fails (once each, at warn)
  * @param options.nativeHeap binds the C heap (default glibc's, {@link bindNativeHeap});
- *   called once, here, when `idleMs` is not 0
+ *   called once, here, when `idleMs` is not 0 and this Node offers the collection (without
+ *   it, neither the trim nor the trim threshold)
  * @param options.readings figures read instead of this process's (tests of the rules): the
  *   event loop's utilization (0–1) since the last sample, read by each sample; the young
  *   generation's committed size in bytes, read by each sample and by each collection (what it
@@ -155,7 +157,29 @@ export function idleMemoryReducer(options: {
     options.log.warn({}, 'idle: this Node.js offers no memory-reducing collection; memory is not given back when idle')
   const sampleMs = Math.min(options.sampleMs ?? 5_000, options.idleMs)
   /** The C heap, or none here (or no longer: its trim failed). */
-  let heap = collect === undefined ? null : cHeap(options)
+  let heap = collect === undefined ? null : bindHeap(options)
+  let thresholdRefused = false
+  /**
+   * Sets glibc's trim threshold, unless the operator did; warns once if glibc refuses it. Set
+   * again by the start's collection: a `free` on another thread that raised it at the moment
+   * it was set (glibc takes no lock for that raise) would have frozen the raised value.
+   */
+  const holdTrimThreshold = () => {
+    if (heap === null || thresholdRefused || trimThresholdSetByOperator(process.env)) return
+    let refused: string | undefined
+    try {
+      if (!heap.setTrimThreshold(TRIM_THRESHOLD_BYTES)) refused = 'mallopt returned 0'
+    } catch (error) {
+      refused = error instanceof Error ? error.message : String(error)
+    }
+    if (refused === undefined) return
+    thresholdRefused = true
+    options.log.warn(
+      { detail: refused },
+      "idle: glibc's trim threshold could not be set; the tops of its threads' arenas are not given back",
+    )
+  }
+  holdTrimThreshold()
   let timer: NodeJS.Timeout | undefined
   let last = performance.eventLoopUtilization()
   const youngBytes = options.readings?.youngBytes ?? youngGenerationBytes
@@ -187,6 +211,7 @@ export function idleMemoryReducer(options: {
     const youngBefore = youngBytes()
     const started = performance.now()
     collect?.()
+    if (reason === 'started') holdTrimThreshold()
     let released: boolean | undefined
     try {
       released = heap?.trim()
@@ -258,34 +283,16 @@ export function idleMemoryReducer(options: {
 }
 
 /**
- * Binds the C heap and sets its trim threshold (unless the operator did): the heap, or null
- * where there is none. Warns, once, of a glibc that cannot be bound or refuses the threshold
- * (a failure of either never stops the service).
+ * Binds the C heap: the heap, or null where there is none. Warns, once, of a glibc that cannot
+ * be bound (which never stops the service).
  */
-function cHeap(options: {
+function bindHeap(options: {
   log: { warn(obj: object, msg: string): void }
   nativeHeap?: () => NativeHeap | NoNativeHeap
 }): NativeHeap | null {
   const bound = (options.nativeHeap ?? bindNativeHeap)()
-  if ('unavailable' in bound) {
-    if (bound.unavailable === 'failed')
-      options.log.warn(
-        { detail: bound.detail },
-        "idle: glibc's malloc could not be bound; the C heap is not given back",
-      )
-    return null
-  }
-  if (trimThresholdSetByOperator(process.env)) return bound
-  let refused: string | undefined
-  try {
-    if (!bound.setTrimThreshold(TRIM_THRESHOLD_BYTES)) refused = 'mallopt returned 0'
-  } catch (error) {
-    refused = error instanceof Error ? error.message : String(error)
-  }
-  if (refused !== undefined)
-    options.log.warn(
-      { detail: refused },
-      "idle: glibc's trim threshold could not be set; the tops of its threads' arenas are not given back",
-    )
-  return bound
+  if (!('unavailable' in bound)) return bound
+  if (bound.unavailable === 'failed')
+    options.log.warn({ detail: bound.detail }, "idle: glibc's malloc could not be bound; the C heap is not given back")
+  return null
 }

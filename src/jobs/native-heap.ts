@@ -24,8 +24,10 @@ import { familySync, GLIBC } from 'detect-libc'
  *   to twice the largest block it had to `mmap` and then freed (up to 64 MiB on 64-bit;
  *   mallopt(3), M_MMAP_THRESHOLD): after the embedded database's start, whose WebAssembly is
  *   compiled on V8's threads, those arenas held 60–75 MiB free at their tops for good
- *   (docs/benchmarks.md, "The tops of glibc's arenas"). Setting the threshold stops the raises
- *   (and fixes the mmap threshold where it stands, 128 KiB unless a raise came first).
+ *   (docs/benchmarks.md, "The tops of glibc's arenas"). Setting the threshold stops the raises,
+ *   and fixes glibc's mmap threshold where the raises had put it by then (4–6 MiB in a Node 24
+ *   process once its modules are loaded): a block of up to that size freed at the top of an
+ *   arena is given back, and faulted in again when the arena grows back.
  *
  * Node offers no binding for either, and no npm package does; the calls go through koffi (a
  * maintained FFI library with prebuilt binaries), loaded when the idle job is created — before
@@ -38,7 +40,7 @@ export interface NativeHeap {
   /**
    * `mallopt(M_TRIM_THRESHOLD, bytes)`: from now on, a free block at the top of an arena
    * larger than `bytes` is given back to the system by the `free` that makes it so; whether
-   * glibc accepted the value.
+   * glibc accepted the value. `bytes` is passed as a C `int`: 0 to 2,147,483,647.
    */
   setTrimThreshold(bytes: number): boolean
 }
@@ -78,14 +80,22 @@ export function bindNativeHeap(): NativeHeap | NoNativeHeap {
   }
 }
 
+/** A value glibc's tunables accept for a size: decimal, or hexadecimal with `0x` (octal with a leading 0 is decimal's digits). */
+const SIZE_VALUE = /^(?:0x[0-9a-f]+|[0-9]+)$/i
+
 /**
- * Whether the operator has set glibc's trim threshold for this process: `MALLOC_TRIM_THRESHOLD_`
- * or the tunable `glibc.malloc.trim_threshold` in `GLIBC_TUNABLES` (glibc's manual, "Memory
- * Allocation Tunables"). Their value stands: the idle job does not set its own.
+ * Whether the operator has set glibc's trim threshold for this process, to a value glibc takes:
+ * `MALLOC_TRIM_THRESHOLD_`, or the tunable `glibc.malloc.trim_threshold` in `GLIBC_TUNABLES`
+ * (colon-separated `name=value` pairs; glibc's manual, "Memory Allocation Tunables"). Their
+ * value stands: the idle job does not set its own. A value glibc ignores (`128k`, empty) is
+ * not a setting.
  */
 export function trimThresholdSetByOperator(env: NodeJS.ProcessEnv): boolean {
+  const prefix = 'glibc.malloc.trim_threshold='
   return (
-    env.MALLOC_TRIM_THRESHOLD_ !== undefined ||
-    (env.GLIBC_TUNABLES ?? '').split(':').some((tunable) => tunable.startsWith('glibc.malloc.trim_threshold='))
+    SIZE_VALUE.test(env.MALLOC_TRIM_THRESHOLD_ ?? '') ||
+    (env.GLIBC_TUNABLES ?? '')
+      .split(':')
+      .some((tunable) => tunable.startsWith(prefix) && SIZE_VALUE.test(tunable.slice(prefix.length)))
   )
 }

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 
 /**
  * A process's resident memory by what holds it, in MiB (1,048,576 bytes), read from
- * /proc/<pid>/smaps (proc(5)): the "why" of the bench's idle RSS figures.
+ * /proc/<pid>/smaps (proc(5)): the "why" of the bench's idle RSS figures (bench/requests.ts),
+ * and what test/ops/idle-memory.test.ts compares.
  *
  * - `files`: pages of mapped files (Node's binary and its libraries, their data), shared with
  *   any process that maps them and given back by the kernel under pressure.
@@ -10,9 +11,13 @@ import { readFileSync } from 'node:fs'
  * - `glibcThreadArenas`: glibc's other arenas, one or more per thread that called `malloc`
  *   (V8's compiler and collector threads, libuv's pool): glibc maps each heap of them as
  *   64 MiB aligned on 64 MiB, accessible from its start and inaccessible (`---p`) for the rest.
- * - `webAssemblyMemory`: a WebAssembly memory (the embedded PostgreSQL's): V8 reserves its
- *   whole address range plus a guard region, several GiB, accessible up to the memory's
- *   current size; an accessible mapping followed by an inaccessible one of 1 GiB or more.
+ * - `webAssemblyMemory`: the WebAssembly memories (the embedded PostgreSQL's, and any small
+ *   one such as a parser's): V8 reserves each one's whole address range plus a guard region,
+ *   several GiB, accessible up to the memory's current size; an accessible mapping followed
+ *   by an inaccessible one of 1 GiB or more.
+ *
+ * glibc 2.39's `glibc.mem.decorate_maps` tunable names its arenas' mappings: they then count
+ * as `otherAnonymous`.
  * - `otherAnonymous`: the rest of the anonymous memory: V8's heap and compiled code, Node's
  *   and its libraries' `mmap`s, glibc's `malloc`s too large for its arenas.
  *
@@ -70,12 +75,13 @@ export function residentParts(pid: number): ResidentParts {
     if (mapping.name === '[heap]') part = 'glibcMainHeap'
     else if (mapping.name.startsWith('/')) part = 'files'
     else if (mapping.name !== '') part = 'otherAnonymous'
+    // First: V8 may place a WebAssembly memory on a 64 MiB boundary too.
+    else if (guarded && next.end - next.start >= GUARD) part = 'webAssemblyMemory'
     else if (
       mapping.start % ARENA_HEAP === 0n &&
       (mapping.end - mapping.start === ARENA_HEAP || (guarded && next.end - mapping.start === ARENA_HEAP))
     )
       part = 'glibcThreadArenas'
-    else if (guarded && next.end - next.start >= GUARD) part = 'webAssemblyMemory'
     else part = 'otherAnonymous'
     kib[part] += mapping.rssKiB
   })
