@@ -4,8 +4,9 @@
  * - PostgreSQL (TEST_DATABASE_URL): a migrated template database; each test file clones
  *   it into a database of its own (CREATE DATABASE … TEMPLATE), dropped at the end.
  * - PGlite: the embedded database's migrated template (src/db/template.ts, built when missing
- *   or stale), which every spawned server's first start copies; and a dump of it, from which
- *   each test file loads its own in-memory instance (~0.6 s instead of ~2.5 s for a fresh one).
+ *   or stale), which every spawned server's first start copies and each test file's database
+ *   (test/helpers/db.ts) is a copy of; and a dump of it, for the tests that load one (a
+ *   restored snapshot, a service's data directory written from it).
  *
  * With CI=true an unreachable TEST_DATABASE_URL fails the run instead of skipping the
  * PostgreSQL half of the suite.
@@ -52,6 +53,7 @@ async function preparePGlite(): Promise<void> {
     rmSync(copy, { recursive: true, force: true })
   }
   env.CUSTODIAN_TEST_PGLITE_DUMP = path.join(cache, 'pglite-template.tar')
+  env.CUSTODIAN_TEST_PGLITE_TEMPLATE = path.join(DEFAULT_PGLITE_TEMPLATE, 'pgdata')
 }
 
 // CUSTODIAN_TEST_NAMESPACE separates the databases of runs from two checkouts on one server.

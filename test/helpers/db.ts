@@ -1,13 +1,22 @@
 import { randomBytes } from 'node:crypto'
-import { openAsBlob } from 'node:fs'
+import { cpSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
 import { after, before, describe } from 'node:test'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import { openDatabase, pgliteParsers, type Database, type Engine, type OpenOptions } from '../../src/db/connect.ts'
+import {
+  openDatabase,
+  pgliteParsers,
+  pgliteStartParams,
+  type Database,
+  type Engine,
+  type OpenOptions,
+} from '../../src/db/connect.ts'
 
 /**
- * Each test file gets databases of its own on both engines: a PGlite loaded from the
- * migrated dump, and a PostgreSQL database cloned from the migrated template. Nothing is
+ * Each test file gets databases of its own on both engines: a PGlite on a copy of the
+ * migrated template's data directory, and a PostgreSQL database cloned from the migrated template. Nothing is
  * shared between files, so they run in parallel.
  */
 export const ENGINES: Engine[] = ['pglite', 'postgres']
@@ -49,12 +58,35 @@ export async function createTestDatabase(
   options: Pick<OpenOptions, 'wrapDialect' | 'preparedStatements' | 'poolSize'> = {},
 ): Promise<TestDatabase> {
   if (engine === 'pglite') {
-    const dumpFile = process.env.CUSTODIAN_TEST_PGLITE_DUMP
-    if (dumpFile === undefined) throw new Error('run tests through `npm test` (it prepares the PGlite dump)')
-    // A Blob backed by the file (openAsBlob): PGlite's arrayBuffer() of the 45 MB dump costs
-    // ≈0.3–0.5 s of CPU so, ≈1 s as the file's bytes read into memory and wrapped in a Blob.
-    const pglite = await PGlite.create({ loadDataDir: await openAsBlob(dumpFile), parsers: pgliteParsers() })
-    return Object.assign(await openDatabase({ pglite, ...options }), { url: undefined, pglite })
+    const template = process.env.CUSTODIAN_TEST_PGLITE_TEMPLATE
+    if (template === undefined) throw new Error('run tests through `npm test` (it prepares the PGlite template)')
+    // A copy of the migrated template's data directory, opened as the service opens its own
+    // (src/db/connect.ts: files on disk, the service's start parameters). Loading the 45 MB
+    // dump into PGlite's in-memory file system with PostgreSQL's default 128MB buffer pool,
+    // as before, cost ≈1.5 s more CPU per database (docs/benchmarks.md, "Where the test
+    // suite's CPU goes"): most of it emscripten's mmap zero-filling the pool, and the tar
+    // unpacked in JavaScript.
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-test-pglite-'))
+    try {
+      cpSync(template, dataDir, { recursive: true })
+      const pglite = await PGlite.create({ dataDir, parsers: pgliteParsers(), startParams: pgliteStartParams() })
+      const database = await openDatabase({ pglite, ...options })
+      return {
+        ...database,
+        url: undefined,
+        pglite,
+        async close() {
+          try {
+            await database.close()
+          } finally {
+            rmSync(dataDir, { recursive: true, force: true })
+          }
+        },
+      }
+    } catch (error) {
+      rmSync(dataDir, { recursive: true, force: true })
+      throw error
+    }
   }
   const base = process.env.TEST_DATABASE_URL as string
   const name = `${TEST_DB_PREFIX}${process.pid}_${randomBytes(4).toString('hex')}`

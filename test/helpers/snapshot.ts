@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
-import { openDatabase, pgliteParsers } from '../../src/db/connect.ts'
+import { openDatabase, pgliteParsers, pgliteStartParams } from '../../src/db/connect.ts'
 import { TEST_DB_PREFIX, type TestDatabase } from './db.ts'
 
 /**
@@ -17,7 +17,11 @@ export async function snapshotDatabase(db: TestDatabase, dir: string): Promise<(
   if (db.pglite !== undefined) {
     const dump = await db.pglite.dumpDataDir('none')
     return async () => {
-      const pglite = await PGlite.create({ loadDataDir: dump, parsers: pgliteParsers() })
+      const pglite = await PGlite.create({
+        loadDataDir: dump,
+        parsers: pgliteParsers(),
+        startParams: pgliteStartParams(),
+      })
       return Object.assign(await openDatabase({ pglite }), { url: undefined, pglite })
     }
   }
