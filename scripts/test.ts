@@ -6,7 +6,7 @@
  * - PGlite: the embedded database's migrated template (src/db/template.ts, built when missing
  *   or stale), which every spawned server's first start copies and each test file's database
  *   (test/helpers/db.ts) is a copy of; and a dump of it, for the tests that load one (a
- *   restored snapshot, a service's data directory written from it).
+ *   service's data directory written from it, the idle-memory fixture).
  *
  * With CI=true an unreachable TEST_DATABASE_URL fails the run instead of skipping the
  * PostgreSQL half of the suite.
@@ -39,8 +39,9 @@ mkdirSync(cache, { recursive: true })
 const env: Record<string, string | undefined> = { ...process.env }
 
 async function preparePGlite(): Promise<void> {
-  // The template every spawned server's first start copies (built once, kept while current),
-  // and, from a copy of it, the dump each test file loads its in-memory PGlite from.
+  // The template every spawned server's first start copies and each test file's PGlite
+  // database is a copy of (built once, kept while current), and, from a copy of it, a dump
+  // for the tests that load one.
   await ensureTemplate(DEFAULT_PGLITE_TEMPLATE)
   const copy = mkdtempSync(path.join(cache, 'pglite-dump-'))
   try {
@@ -54,6 +55,12 @@ async function preparePGlite(): Promise<void> {
   }
   env.CUSTODIAN_TEST_PGLITE_DUMP = path.join(cache, 'pglite-template.tar')
   env.CUSTODIAN_TEST_PGLITE_TEMPLATE = path.join(DEFAULT_PGLITE_TEMPLATE, 'pgdata')
+  // Each test file's copies of it (test/helpers/db.ts), under one directory per namespace:
+  // what a killed test process left is removed here, at the next run's start.
+  const copies = path.join(cache, namespace === '' ? 'pglite-copies' : `pglite-copies-${namespace}`)
+  rmSync(copies, { recursive: true, force: true })
+  mkdirSync(copies, { recursive: true })
+  env.CUSTODIAN_TEST_PGLITE_COPIES = copies
 }
 
 // CUSTODIAN_TEST_NAMESPACE separates the databases of runs from two checkouts on one server.

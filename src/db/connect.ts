@@ -62,7 +62,7 @@ export interface OpenOptions {
   /** PostgreSQL URL; when absent the embedded PGlite under dataDir is used. */
   databaseUrl?: string | undefined
   dataDir?: string
-  /** A ready PGlite instance (tests load one from a migrated dump). */
+  /** A ready PGlite instance (tests open their own, on a copy of the migrated template). */
   pglite?: PGlite
   /**
    * A template directory (src/db/template.ts) copied to dataDir's `pgdata` when that does not

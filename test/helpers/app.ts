@@ -81,8 +81,11 @@ export function useTestApp(
     )
   })
   after(async () => {
-    await testApp?.app.close()
-    await db?.close()
+    try {
+      await testApp?.app.close()
+    } finally {
+      await db?.close()
+    }
   })
   return () => {
     if (testApp === undefined) throw new Error('app used outside the suite’s tests')

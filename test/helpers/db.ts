@@ -52,6 +52,16 @@ export interface TestDatabase extends Database {
   pglite: PGlite | undefined
 }
 
+/**
+ * The PGlite copies this process has open: removed at exit too, when a test ends without
+ * closing its database (scripts/test.ts also clears their directory at the start of a run,
+ * for a process that was killed).
+ */
+const liveCopies = new Set<string>()
+process.once('exit', () => {
+  for (const dir of liveCopies) rmSync(dir, { recursive: true, force: true })
+})
+
 /** `options.wrapDialect` instruments the connection (see test/helpers/explain.ts). */
 export async function createTestDatabase(
   engine: Engine,
@@ -66,25 +76,37 @@ export async function createTestDatabase(
     // as before, cost ≈1.5 s more CPU per database (docs/benchmarks.md, "Where the test
     // suite's CPU goes"): most of it emscripten's mmap zero-filling the pool, and the tar
     // unpacked in JavaScript.
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-test-pglite-'))
+    const dataDir = mkdtempSync(
+      path.join(process.env.CUSTODIAN_TEST_PGLITE_COPIES ?? tmpdir(), 'custodian-test-pglite-'),
+    )
+    liveCopies.add(dataDir)
+    const remove = () => {
+      rmSync(dataDir, { recursive: true, force: true })
+      liveCopies.delete(dataDir)
+    }
+    let pglite: PGlite | undefined
     try {
       cpSync(template, dataDir, { recursive: true })
-      const pglite = await PGlite.create({ dataDir, parsers: pgliteParsers(), startParams: pgliteStartParams() })
-      const database = await openDatabase({ pglite, ...options })
+      pglite = await PGlite.create({ dataDir, parsers: pgliteParsers(), startParams: pgliteStartParams() })
+      const opened = pglite
+      const database = await openDatabase({ pglite: opened, ...options })
       return {
         ...database,
         url: undefined,
-        pglite,
+        pglite: opened,
         async close() {
           try {
             await database.close()
           } finally {
-            rmSync(dataDir, { recursive: true, force: true })
+            // Kysely closes PGlite only once it has run a query through it.
+            if (!opened.closed) await opened.close()
+            remove()
           }
         },
       }
     } catch (error) {
-      rmSync(dataDir, { recursive: true, force: true })
+      if (pglite !== undefined && !pglite.closed) await pglite.close()
+      remove()
       throw error
     }
   }
