@@ -192,7 +192,13 @@ async function wrapPGlite(
       try {
         await kysely.destroy()
       } finally {
-        lock?.release()
+        try {
+          // Kysely closes PGlite only once it has run a query through it; the lock is released
+          // only after PGlite has closed its files.
+          if (!pglite.closed) await pglite.close()
+        } finally {
+          lock?.release()
+        }
       }
     },
   }

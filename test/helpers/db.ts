@@ -75,7 +75,9 @@ export async function createTestDatabase(
     // dump into PGlite's in-memory file system with PostgreSQL's default 128MB buffer pool,
     // as before, cost ≈1.5 s more CPU per database (docs/benchmarks.md, "Where the test
     // suite's CPU goes"): most of it emscripten's mmap zero-filling the pool, and the tar
-    // unpacked in JavaScript.
+    // unpacked in JavaScript. Not openDatabase({ dataDir, template }), which copies the same
+    // way: tests need the PGlite instance itself (its raw data files, in the checks that no
+    // secret is stored in the clear).
     const dataDir = mkdtempSync(
       path.join(process.env.CUSTODIAN_TEST_PGLITE_COPIES ?? tmpdir(), 'custodian-test-pglite-'),
     )
@@ -98,8 +100,6 @@ export async function createTestDatabase(
           try {
             await database.close()
           } finally {
-            // Kysely closes PGlite only once it has run a query through it.
-            if (!opened.closed) await opened.close()
             remove()
           }
         },
