@@ -7,7 +7,9 @@
  *   copied; PostgreSQL: a fresh database, migrated from nothing) and a restart, each timed
  *   from the process's spawn to its "Listening:" line, with the CPU it used by then.
  * - **Requests**, in interleaved rounds of SECONDS-long windows, so the machine's noise falls
- *   on all alike: a bare Fastify hello-world over the same HTTPS (the baseline), the ceiling
+ *   on all alike, each after an unmeasured lead-in of the same load (a steady stream; the
+ *   lead-ins, the first seconds after the service sat idle through the other windows, are
+ *   reported apart): a bare Fastify hello-world over the same HTTPS (the baseline), the ceiling
  *   (bench/ceiling.ts: a bare handler doing one prepared INSERT per request), the floors (the
  *   same bare handler sending a read's and a write's transaction: the same round trips, no
  *   application; what the service's own work is measured against), and for each
@@ -22,7 +24,8 @@
  *   (CUSTODIAN_IDLE_MEMORY_MS, 30 s by default; src/jobs/idle-memory.ts), each also by part
  *   (test/helpers/resident.ts: mapped files, glibc's arenas, the WebAssembly memory, the rest).
  *
- * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_CONNECTIONS (32),
+ * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_LEAD_IN_SECONDS (3: unmeasured load
+ * before each window, reported apart as "after a pause"), BENCH_CONNECTIONS (32),
  * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
  * the end), BENCH_COMPARE_ROOT (a checkout of another build, its dependencies installed —
  * `git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci)`: its PostgreSQL service
@@ -50,6 +53,11 @@ import {
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
+/**
+ * Seconds of the same load, not measured, before each measured window: the window then
+ * holds what a request costs in a steady stream (BENCH_LEAD_IN_SECONDS; 0 for none).
+ */
+const LEAD_IN_SECONDS = Number(process.env.BENCH_LEAD_IN_SECONDS ?? 3)
 const IDLE_SECONDS = 10
 /**
  * After the load, once every service is quiet (see {@link quietAfterLoad}): the service's
@@ -331,13 +339,29 @@ export async function runRequests(): Promise<void> {
 
     for (const scenario of scenarios)
       await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: 2, cpu: scenario.cpu })
+    // Each measured window follows a lead-in of the same load: a service idle through the
+    // other scenarios' windows (tens of seconds) has closed its idle connections and may
+    // have given its memory back (src/jobs/idle-memory.ts), and its first requests pay to
+    // reopen and regrow. The lead-ins are reported apart ("after a pause").
+    const leadIns = new Map<Scenario, Totals>(scenarios.map((s) => [s, emptyTotals()]))
     for (let round = 0; round < ROUNDS; round++)
-      for (const scenario of scenarios)
+      for (const scenario of scenarios) {
+        if (LEAD_IN_SECONDS > 0)
+          addWindow(
+            leadIns.get(scenario) as Totals,
+            await loadWindow(scenario.target, {
+              connections: CONNECTIONS,
+              seconds: LEAD_IN_SECONDS,
+              cpu: scenario.cpu,
+            }),
+            LEAD_IN_SECONDS,
+          )
         addWindow(
           totals.get(scenario) as Totals,
           await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: SECONDS, cpu: scenario.cpu }),
           SECONDS,
         )
+      }
     const quietAfter = await quietAfterLoad(engines.map((engine) => engine.restart?.server.child.pid ?? 0))
     await sleep(IDLE_AFTER_LOAD_SECONDS * 1000)
     for (const engine of engines) {
@@ -349,6 +373,7 @@ export async function runRequests(): Promise<void> {
     const helloParts = residentParts(hello.pid)
 
     report(engines, scenarios, totals, { rss: helloRss, parts: helloParts }, quietAfter)
+    leadInReport(scenarios, totals, leadIns)
   } finally {
     for (const stop of stops.reverse()) await stop()
     await admin.end().catch(() => undefined)
@@ -357,6 +382,26 @@ export async function runRequests(): Promise<void> {
     await comparedAdmin?.end().catch(() => undefined)
     for (const name of databases) await dropDatabase(name)
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The lead-ins' figures beside the measured windows': what the first seconds of load cost
+ * a service that had been idle for the other scenarios' windows, against a steady stream.
+ */
+function leadInReport(scenarios: Scenario[], totals: Map<Scenario, Totals>, leadIns: Map<Scenario, Totals>): void {
+  if (LEAD_IN_SECONDS <= 0) return
+  console.log(
+    `\n${`after a pause: the first ${LEAD_IN_SECONDS} s of each window`.padEnd(52)}   req/s  p99 ms  CPU ms/req  steady  ×steady`,
+  )
+  for (const s of scenarios) {
+    const lead = leadIns.get(s) as Totals
+    const steady = totals.get(s) as Totals
+    const cpu = lead.cpuMs / lead.requests
+    const steadyCpu = steady.cpuMs / steady.requests
+    console.log(
+      `${s.label.padEnd(52)}${(lead.requests / lead.seconds).toFixed(0).padStart(8)}${quantile(lead.latencies, 0.99).toFixed(1).padStart(8)}${cpu.toFixed(2).padStart(12)}${steadyCpu.toFixed(2).padStart(8)}${(cpu / steadyCpu).toFixed(2).padStart(9)}`,
+    )
   }
 }
 
