@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { bindNativeHeap, type NativeHeap, type NoNativeHeap, trimThresholdSetByOperator } from './native-heap.ts'
+import { bindNativeHeap, type NativeHeap, type NoNativeHeap, operatorsTrimThreshold } from './native-heap.ts'
 
 /**
  * Gives the memory a burst of work left behind back to the system once the process is idle.
@@ -132,7 +132,7 @@ const REQUEST_START = 'http.server.request.start'
  *   start) or at least {@link MIN_IDLE_MS}
  * @param options.sampleMs how often the process is looked at (default 5,000 ms, at most `idleMs`)
  * @param options.log where each collection is reported (`idle: memory given back`, at info),
- *   and a Node that cannot run it, a glibc that cannot be bound, a trim threshold it refuses
+ *   a trim threshold the operator set (once, at info, when the job is created), and a Node that cannot run it, a glibc that cannot be bound, a trim threshold it refuses
  *   or a `malloc_trim` that fails (once each, at warn)
  * @param options.nativeHeap binds the C heap (default glibc's, {@link bindNativeHeap});
  *   called once, here, when `idleMs` is not 0 and this Node offers the collection (without
@@ -159,13 +159,18 @@ export function idleMemoryReducer(options: {
   /** The C heap, or none here (or no longer: its trim failed). */
   let heap = collect === undefined ? null : bindHeap(options)
   let thresholdRefused = false
+  /** Where the operator set glibc's trim threshold: said once, here, and left alone. */
+  const setBy = heap === null ? [] : operatorsTrimThreshold(process.env)
+  const operatorsThreshold = setBy.length > 0
+  if (operatorsThreshold)
+    options.log.info({ setBy }, "idle: glibc's trim threshold is the operator's; the service does not set its own")
   /**
    * Sets glibc's trim threshold, unless the operator did; warns once if glibc refuses it. Set
    * again by the start's collection: a `free` on another thread that raised it at the moment
    * it was set (glibc takes no lock for that raise) would have frozen the raised value.
    */
   const holdTrimThreshold = () => {
-    if (heap === null || thresholdRefused || trimThresholdSetByOperator(process.env)) return
+    if (heap === null || thresholdRefused || operatorsThreshold) return
     let refused: string | undefined
     try {
       if (!heap.setTrimThreshold(TRIM_THRESHOLD_BYTES)) refused = 'mallopt returned 0'

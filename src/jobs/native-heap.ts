@@ -84,18 +84,20 @@ export function bindNativeHeap(): NativeHeap | NoNativeHeap {
 const SIZE_VALUE = /^(?:0x[0-9a-f]+|[0-9]+)$/i
 
 /**
- * Whether the operator has set glibc's trim threshold for this process, to a value glibc takes:
+ * Where the operator has set glibc's trim threshold for this process, to a value glibc takes
+ * (none, one or both):
  * `MALLOC_TRIM_THRESHOLD_`, or the tunable `glibc.malloc.trim_threshold` in `GLIBC_TUNABLES`
  * (colon-separated `name=value` pairs; glibc's manual, "Memory Allocation Tunables"). Their
  * value stands: the idle job does not set its own. A value glibc ignores (`128k`, empty) is
  * not a setting.
  */
-export function trimThresholdSetByOperator(env: NodeJS.ProcessEnv): boolean {
+export function operatorsTrimThreshold(env: NodeJS.ProcessEnv): ('MALLOC_TRIM_THRESHOLD_' | 'GLIBC_TUNABLES')[] {
   const prefix = 'glibc.malloc.trim_threshold='
-  return (
-    SIZE_VALUE.test(env.MALLOC_TRIM_THRESHOLD_ ?? '') ||
-    (env.GLIBC_TUNABLES ?? '')
-      .split(':')
-      .some((tunable) => tunable.startsWith(prefix) && SIZE_VALUE.test(tunable.slice(prefix.length)))
-  )
+  const tunable = (env.GLIBC_TUNABLES ?? '')
+    .split(':')
+    .some((pair) => pair.startsWith(prefix) && SIZE_VALUE.test(pair.slice(prefix.length)))
+  return [
+    ...(SIZE_VALUE.test(env.MALLOC_TRIM_THRESHOLD_ ?? '') ? (['MALLOC_TRIM_THRESHOLD_'] as const) : []),
+    ...(tunable ? (['GLIBC_TUNABLES'] as const) : []),
+  ]
 }

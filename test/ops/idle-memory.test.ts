@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { after, describe, it } from 'node:test'
 import { ConfigError, loadConfig } from '../../src/config.ts'
 import { idleMemoryReducer, type MemoryReduction, TRIM_THRESHOLD_BYTES } from '../../src/jobs/idle-memory.ts'
-import { trimThresholdSetByOperator } from '../../src/jobs/native-heap.ts'
+import { operatorsTrimThreshold } from '../../src/jobs/native-heap.ts'
 import type { ResidentParts } from '../helpers/resident.ts'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
 import { httpsJson, spawnServer, type ServerProcess } from '../helpers/process.ts'
@@ -426,20 +426,26 @@ describe('idle memory: the C heap (glibc malloc_trim, src/jobs/native-heap.ts)',
   })
 
   it("the operator's trim threshold (MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES) is recognised; the job sets none with the setting at 0", () => {
-    assert.equal(trimThresholdSetByOperator({}), false)
-    assert.equal(trimThresholdSetByOperator({ MALLOC_TRIM_THRESHOLD_: '131072' }), true)
-    assert.equal(trimThresholdSetByOperator({ MALLOC_TRIM_THRESHOLD_: '0x20000' }), true)
+    assert.deepEqual(operatorsTrimThreshold({}), [])
+    assert.deepEqual(operatorsTrimThreshold({ MALLOC_TRIM_THRESHOLD_: '131072' }), ['MALLOC_TRIM_THRESHOLD_'])
+    assert.deepEqual(operatorsTrimThreshold({ MALLOC_TRIM_THRESHOLD_: '0x20000' }), ['MALLOC_TRIM_THRESHOLD_'])
     // Values glibc ignores are no setting: the job sets its own.
-    assert.equal(trimThresholdSetByOperator({ MALLOC_TRIM_THRESHOLD_: '' }), false)
-    assert.equal(trimThresholdSetByOperator({ MALLOC_TRIM_THRESHOLD_: '128k' }), false)
-    assert.equal(trimThresholdSetByOperator({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=abc' }), false)
-    assert.equal(trimThresholdSetByOperator({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=131072' }), true)
-    assert.equal(
-      trimThresholdSetByOperator({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=0' }),
-      true,
+    assert.deepEqual(operatorsTrimThreshold({ MALLOC_TRIM_THRESHOLD_: '' }), [])
+    assert.deepEqual(operatorsTrimThreshold({ MALLOC_TRIM_THRESHOLD_: '128k' }), [])
+    assert.deepEqual(operatorsTrimThreshold({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=abc' }), [])
+    assert.deepEqual(operatorsTrimThreshold({ GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=131072' }), [
+      'GLIBC_TUNABLES',
+    ])
+    assert.deepEqual(
+      operatorsTrimThreshold({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=0' }),
+      ['GLIBC_TUNABLES'],
     )
-    assert.equal(trimThresholdSetByOperator({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), false)
-    assert.equal(trimThresholdSetByOperator({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' }), false)
+    assert.deepEqual(operatorsTrimThreshold({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), [])
+    assert.deepEqual(operatorsTrimThreshold({ GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072' }), [])
+    assert.deepEqual(
+      operatorsTrimThreshold({ MALLOC_TRIM_THRESHOLD_: '131072', GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=0' }),
+      ['MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES'],
+    )
     let binds = 0
     idleMemoryReducer({
       idleMs: 0,
@@ -450,6 +456,32 @@ describe('idle memory: the C heap (glibc malloc_trim, src/jobs/native-heap.ts)',
       },
     })
     assert.equal(binds, 0)
+  })
+
+  it("an operator's trim threshold is said once, at info, where it came from, and left alone", () => {
+    const saved = process.env.MALLOC_TRIM_THRESHOLD_
+    process.env.MALLOC_TRIM_THRESHOLD_ = String(64 * 1_048_576)
+    try {
+      const said: [object, string][] = []
+      let set = 0
+      const reducer = idleMemoryReducer({
+        idleMs: 1000,
+        log: { info: (obj, msg) => said.push([obj, msg]), warn: (obj, msg) => said.push([obj, msg]) },
+        nativeHeap: () => ({ trim: () => true, setTrimThreshold: () => (set += 1) > 0 }),
+      })
+      assert.deepEqual(said, [
+        [
+          { setBy: ['MALLOC_TRIM_THRESHOLD_'] },
+          "idle: glibc's trim threshold is the operator's; the service does not set its own",
+        ],
+      ])
+      reducer.reduce('started')
+      assert.equal(set, 0, 'the job sets no threshold of its own, at creation or at the start collection')
+      assert.equal(said.length, 2, 'one line more: the collection, not the threshold again')
+    } finally {
+      if (saved === undefined) delete process.env.MALLOC_TRIM_THRESHOLD_
+      else process.env.MALLOC_TRIM_THRESHOLD_ = saved
+    }
   })
 
   it('another C library (musl, macOS) is bound once, without a warning; a failed bind on glibc warns once', () => {
