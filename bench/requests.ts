@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- requests` (about 10 minutes): the cost of Custodian's authenticated,
+ * `npm run bench -- requests` (about 12 minutes): the cost of Custodian's authenticated,
  * authorized, audited requests against the performance targets (docs/benchmarks.md), on
  * PostgreSQL and on the embedded PGlite, in one run:
  *
@@ -7,9 +7,9 @@
  *   copied; PostgreSQL: a fresh database, migrated from nothing) and a restart, each timed
  *   from the process's spawn to its "Listening:" line, with the CPU it used by then.
  * - **Requests**, in interleaved rounds of SECONDS-long windows, so the machine's noise falls
- *   on all alike, each after an unmeasured lead-in of the same load (a steady stream; the
- *   lead-ins, the first seconds after the service sat idle through the other windows, are
- *   reported apart): a bare Fastify hello-world over the same HTTPS (the baseline), the ceiling
+ *   on all alike, each after a lead-in of the same load (so the window holds a steady
+ *   stream; the lead-ins are reported apart, with the pause before each: a service's first
+ *   scenario of a round follows over a minute of the other services' windows): a bare Fastify hello-world over the same HTTPS (the baseline), the ceiling
  *   (bench/ceiling.ts: a bare handler doing one prepared INSERT per request), the floors (the
  *   same bare handler sending a read's and a write's transaction: the same round trips, no
  *   application; what the service's own work is measured against), and for each
@@ -24,8 +24,8 @@
  *   (CUSTODIAN_IDLE_MEMORY_MS, 30 s by default; src/jobs/idle-memory.ts), each also by part
  *   (test/helpers/resident.ts: mapped files, glibc's arenas, the WebAssembly memory, the rest).
  *
- * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_LEAD_IN_SECONDS (3: unmeasured load
- * before each window, reported apart as "after a pause"), BENCH_CONNECTIONS (32),
+ * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8), BENCH_LEAD_IN_SECONDS (3: load before
+ * each window, reported apart), BENCH_CONNECTIONS (32),
  * BENCH_DATABASE_URL (the server the bench creates its databases on; they are dropped at
  * the end), BENCH_COMPARE_ROOT (a checkout of another build, its dependencies installed —
  * `git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci)`: its PostgreSQL service
@@ -339,16 +339,24 @@ export async function runRequests(): Promise<void> {
 
     for (const scenario of scenarios)
       await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: 2, cpu: scenario.cpu })
-    // Each measured window follows a lead-in of the same load: a service idle through the
-    // other scenarios' windows (tens of seconds) has closed its idle connections and may
-    // have given its memory back (src/jobs/idle-memory.ts), and its first requests pay to
-    // reopen and regrow. The lead-ins are reported apart ("after a pause").
-    const leadIns = new Map<Scenario, Totals>(scenarios.map((s) => [s, emptyTotals()]))
+    // Each measured window follows a lead-in of the same load, reported apart. A service's
+    // first scenario of a round comes after it sat idle through the other services' windows
+    // (over a minute): it has closed its idle database connections and may have given its
+    // memory back (src/jobs/idle-memory.ts), and its first requests pay to reopen and
+    // regrow. Its other scenarios follow its own previous window. Each lead-in's pause (the
+    // time since its process's last window ended) is recorded with it.
+    const leadIns = new Map<Scenario, LeadIns>(scenarios.map((s) => [s, { ...emptyTotals(), pauses: [] }]))
+    /** When each process (by its port) last ended a window. */
+    const lastEnded = new Map<string, number>()
+    const port = (scenario: Scenario) => new URL(scenario.target.url).port
+    for (const scenario of scenarios) lastEnded.set(port(scenario), performance.now())
     for (let round = 0; round < ROUNDS; round++)
       for (const scenario of scenarios) {
-        if (LEAD_IN_SECONDS > 0)
+        if (LEAD_IN_SECONDS > 0) {
+          const lead = leadIns.get(scenario) as LeadIns
+          lead.pauses.push((performance.now() - (lastEnded.get(port(scenario)) ?? 0)) / 1000)
           addWindow(
-            leadIns.get(scenario) as Totals,
+            lead,
             await loadWindow(scenario.target, {
               connections: CONNECTIONS,
               seconds: LEAD_IN_SECONDS,
@@ -356,11 +364,13 @@ export async function runRequests(): Promise<void> {
             }),
             LEAD_IN_SECONDS,
           )
+        }
         addWindow(
           totals.get(scenario) as Totals,
           await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: SECONDS, cpu: scenario.cpu }),
           SECONDS,
         )
+        lastEnded.set(port(scenario), performance.now())
       }
     const quietAfter = await quietAfterLoad(engines.map((engine) => engine.restart?.server.child.pid ?? 0))
     await sleep(IDLE_AFTER_LOAD_SECONDS * 1000)
@@ -385,22 +395,30 @@ export async function runRequests(): Promise<void> {
   }
 }
 
+/** A scenario's lead-ins added up, with the pause (seconds) before each. */
+interface LeadIns extends Totals {
+  pauses: number[]
+}
+
 /**
- * The lead-ins' figures beside the measured windows': what the first seconds of load cost
- * a service that had been idle for the other scenarios' windows, against a steady stream.
+ * The lead-ins' figures beside the measured windows': with the pause before each (the time
+ * since the same process last ended a window, seconds), what the first seconds of load
+ * cost a process that had been idle (a service's first scenario of a round) or not (its
+ * others, right after its previous window), against the steady stream of the windows.
  */
-function leadInReport(scenarios: Scenario[], totals: Map<Scenario, Totals>, leadIns: Map<Scenario, Totals>): void {
+function leadInReport(scenarios: Scenario[], totals: Map<Scenario, Totals>, leadIns: Map<Scenario, LeadIns>): void {
   if (LEAD_IN_SECONDS <= 0) return
+  const perRequest = (t: Totals) => (t.requests === 0 ? Number.NaN : t.cpuMs / t.requests)
   console.log(
-    `\n${`after a pause: the first ${LEAD_IN_SECONDS} s of each window`.padEnd(52)}   req/s  p99 ms  CPU ms/req  steady  ×steady`,
+    `\n${`lead-ins: the ${LEAD_IN_SECONDS} s of load before each window`.padEnd(52)}  pause s   req/s  p99 ms  CPU ms/req  steady  ×steady  failed`,
   )
   for (const s of scenarios) {
-    const lead = leadIns.get(s) as Totals
-    const steady = totals.get(s) as Totals
-    const cpu = lead.cpuMs / lead.requests
-    const steadyCpu = steady.cpuMs / steady.requests
+    const lead = leadIns.get(s) as LeadIns
+    const cpu = perRequest(lead)
+    const steady = perRequest(totals.get(s) as Totals)
+    const pauses = `${Math.min(...lead.pauses).toFixed(0)}–${Math.max(...lead.pauses).toFixed(0)}`
     console.log(
-      `${s.label.padEnd(52)}${(lead.requests / lead.seconds).toFixed(0).padStart(8)}${quantile(lead.latencies, 0.99).toFixed(1).padStart(8)}${cpu.toFixed(2).padStart(12)}${steadyCpu.toFixed(2).padStart(8)}${(cpu / steadyCpu).toFixed(2).padStart(9)}`,
+      `${s.label.padEnd(52)}${pauses.padStart(9)}${(lead.requests / lead.seconds).toFixed(0).padStart(8)}${quantile(lead.latencies, 0.99).toFixed(1).padStart(8)}${cpu.toFixed(2).padStart(12)}${steady.toFixed(2).padStart(8)}${(cpu / steady).toFixed(2).padStart(9)}${String(lead.failures).padStart(8)}`,
     )
   }
 }
@@ -420,7 +438,7 @@ function report(
   const ceiling = scenarios.find((s) => s.kind === 'ceiling') as Scenario
   const mark = (ok: boolean) => (ok ? 'met' : 'NOT met')
   console.log(
-    `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s\n`,
+    `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s, each after a ${LEAD_IN_SECONDS} s lead-in\n`,
   )
   console.log(`${'scenario'.padEnd(52)}   req/s  p50 ms  p99 ms  ×hello  ×ceiling  CPU ms/req  failed  target`)
   for (const s of scenarios) {
