@@ -347,12 +347,19 @@ describe('idle memory: the C heap (glibc malloc_trim, src/jobs/native-heap.ts)',
         timeout: 180_000,
       })
       assert.equal(child.status, 0, child.stderr)
-      const { reductions, warnings, parts } = JSON.parse(child.stdout) as {
+      const { reductions, said, warnings, parts } = JSON.parse(child.stdout) as {
         reductions: MemoryReduction[]
+        said: string[]
         warnings: string[]
         parts: ResidentParts
       }
       assert.deepEqual(warnings, [])
+      assert.deepEqual(
+        said,
+        env.MALLOC_TRIM_THRESHOLD_ === undefined
+          ? []
+          : ["idle: glibc's trim threshold is the operator's; the service does not set its own"],
+      )
       assert.equal(reductions.length, 1, child.stdout)
       assert.equal(reductions[0]?.nativeHeapTrimmed, true, child.stdout)
       return parts
