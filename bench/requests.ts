@@ -337,8 +337,6 @@ export async function runRequests(): Promise<void> {
     for (const engine of engines) scenarios.push(...(await scenariosOf(engine)))
     const totals = new Map<Scenario, Totals>(scenarios.map((s) => [s, emptyTotals()]))
 
-    for (const scenario of scenarios)
-      await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: 2, cpu: scenario.cpu })
     // Each measured window follows a lead-in of the same load, reported apart. A service's
     // first scenario of a round comes after it sat idle through the other services' windows
     // (over a minute): it has closed its idle database connections and may have given its
@@ -346,10 +344,14 @@ export async function runRequests(): Promise<void> {
     // regrow. Its other scenarios follow its own previous window. Each lead-in's pause (the
     // time since its process's last window ended) is recorded with it.
     const leadIns = new Map<Scenario, LeadIns>(scenarios.map((s) => [s, { ...emptyTotals(), pauses: [] }]))
-    /** When each process (by its port) last ended a window. */
+    /** When each process (by its port) last ended a window, the warm-up's included. */
     const lastEnded = new Map<string, number>()
     const port = (scenario: Scenario) => new URL(scenario.target.url).port
-    for (const scenario of scenarios) lastEnded.set(port(scenario), performance.now())
+    // The warm-up: 2 s of each scenario, not reported.
+    for (const scenario of scenarios) {
+      await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: 2, cpu: scenario.cpu })
+      lastEnded.set(port(scenario), performance.now())
+    }
     for (let round = 0; round < ROUNDS; round++)
       for (const scenario of scenarios) {
         if (LEAD_IN_SECONDS > 0) {
