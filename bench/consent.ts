@@ -173,8 +173,8 @@ export async function runConsent(): Promise<void> {
   } finally {
     await admin.end()
     await floorAdmin.end()
-    hello.stop()
-    floor.stop()
+    await hello.stop()
+    await floor.stop()
     await server.stop()
     await dropDatabase('custodian_bench_consent')
     await dropDatabase('custodian_bench_consent_floor')

@@ -128,7 +128,7 @@ export async function runIngest(): Promise<void> {
     )
   } finally {
     await admin.end()
-    hello.stop()
+    await hello.stop()
     await server.stop()
   }
 }

@@ -2,7 +2,7 @@
  * What the bench parts share: the baseline server and a fresh PostgreSQL database.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
@@ -14,16 +14,40 @@ export const PG_URL =
   process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 /** Starts bench/hello.ts (a bare Fastify hello-world over HTTPS) in its own process: its pid and port. */
-export async function startHello(): Promise<{ pid: number; port: number; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, 'bench/hello.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-hello-'))],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+export async function startHello(): Promise<BenchProcess> {
+  return startWithDirectory('bench/hello.ts', 'bench-hello-', [])
+}
+
+/** A bench process: its pid and port; `stop` ends it and removes its directory (its TLS files). */
+export interface BenchProcess {
+  pid: number
+  port: number
+  stop: () => Promise<void>
+}
+
+/** Spawns `script` with a new temporary directory (removed once it exits) and `args`; resolves at its first output (the port). */
+async function startWithDirectory(script: string, prefix: string, args: string[]): Promise<BenchProcess> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
+  const child = spawn(process.execPath, [path.join(root, script), dir, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      rmSync(dir, { recursive: true, force: true })
+      resolve()
+    }),
   )
   const port = await new Promise<number>((resolve) =>
     child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
   )
-  return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
+  return {
+    pid: child.pid ?? 0,
+    port,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      await exited
+    },
+  }
 }
 
 /**
@@ -31,16 +55,8 @@ export async function startHello(): Promise<{ pid: number; port: number; stop: (
  * read's and a write's transaction with no application around them) in its own process, on
  * the database at `databaseUrl`: its pid and port.
  */
-export async function startCeiling(databaseUrl: string): Promise<{ pid: number; port: number; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, 'bench/ceiling.ts'), mkdtempSync(path.join(os.tmpdir(), 'bench-ceiling-')), databaseUrl],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const port = await new Promise<number>((resolve) =>
-    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
-  )
-  return { pid: child.pid ?? 0, port, stop: () => child.kill('SIGTERM') }
+export async function startCeiling(databaseUrl: string): Promise<BenchProcess> {
+  return startWithDirectory('bench/ceiling.ts', 'bench-ceiling-', [databaseUrl])
 }
 
 /** Drops and creates the database `name` on PG_URL's server; its URL. */

@@ -150,7 +150,7 @@ async function runAudited(): Promise<void> {
   const hello = await startHello()
   const baseline = await load('Fastify hello-world (baseline)', `https://127.0.0.1:${hello.port}/`)
   rows.push(baseline)
-  hello.stop()
+  await hello.stop()
 
   const pgUrl = await freshDatabase('custodian_bench')
   const pgServer = await spawnServer({
