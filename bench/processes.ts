@@ -13,33 +13,40 @@ const root = path.resolve(import.meta.dirname, '..')
 export const PG_URL =
   process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-/** Starts bench/hello.ts (a bare Fastify hello-world over HTTPS) in its own process: its pid and port. */
+/** Starts bench/hello.ts (a bare Fastify hello-world over HTTPS) in its own process; see {@link BenchProcess}. */
 export async function startHello(): Promise<BenchProcess> {
   return startWithDirectory('bench/hello.ts', 'bench-hello-', [])
 }
 
-/** A bench process: its pid and port; `stop` ends it and removes its directory (its TLS files). */
+/** A bench process: its pid and port. */
 export interface BenchProcess {
   pid: number
   port: number
+  /** Sends SIGTERM (unless it has exited); resolves once it has exited and its directory (its TLS files) is removed. */
   stop: () => Promise<void>
 }
 
-/** Spawns `script` with a new temporary directory (removed once it exits) and `args`; resolves at its first output (the port). */
+/**
+ * Spawns `script` with a new temporary directory (removed once the process exits) and
+ * `args`; resolves at its first output (the port).
+ * @throws Error when the process cannot be spawned or exits before it prints its port
+ */
 async function startWithDirectory(script: string, prefix: string, args: string[]): Promise<BenchProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
   const child = spawn(process.execPath, [path.join(root, script), dir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', () => {
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('close', (code) => {
       rmSync(dir, { recursive: true, force: true })
-      resolve()
+      resolve(code)
     }),
   )
-  const port = await new Promise<number>((resolve) =>
-    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1]))),
-  )
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject)
+    child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1])))
+    void exited.then((code) => reject(new Error(`${script} exited with ${code} before printing its port`)))
+  })
   return {
     pid: child.pid ?? 0,
     port,
@@ -53,7 +60,7 @@ async function startWithDirectory(script: string, prefix: string, args: string[]
 /**
  * Starts bench/ceiling.ts (the ceiling, one prepared INSERT per request, and the floors: a
  * read's and a write's transaction with no application around them) in its own process, on
- * the database at `databaseUrl`: its pid and port.
+ * the database at `databaseUrl`; see {@link BenchProcess}.
  */
 export async function startCeiling(databaseUrl: string): Promise<BenchProcess> {
   return startWithDirectory('bench/ceiling.ts', 'bench-ceiling-', [databaseUrl])

@@ -223,11 +223,15 @@ async function scenariosOf(engine: Engine): Promise<Scenario[]> {
 export async function runRequests(): Promise<void> {
   const compareRoot = process.env.BENCH_COMPARE_ROOT
   // Checked before any database is made: a misspelt service would otherwise be left out unsaid.
-  const only = process.env.BENCH_ENGINES?.split(',').map((id) => id.trim())
-  const ids = ['postgres', 'pglite', 'uncached', ...(compareRoot === undefined ? [] : ['compared'])]
+  const only = process.env.BENCH_ENGINES?.split(',')
+    .map((id) => id.trim())
+    .filter((id) => id !== '')
+  const ids = ['postgres', 'pglite', 'uncached', 'compared']
   const unknown = only?.filter((id) => !ids.includes(id)) ?? []
   if (unknown.length > 0)
     throw new Error(`BENCH_ENGINES: unknown ${unknown.join(', ')}; one or more of ${ids.join(', ')}`)
+  if (only?.includes('compared') && compareRoot === undefined)
+    throw new Error('BENCH_ENGINES: compared needs BENCH_COMPARE_ROOT (a checkout of the other build)')
   const databases = ['custodian_bench_requests', 'custodian_bench_ceiling', 'custodian_bench_requests_uncached']
   if (compareRoot !== undefined) databases.push('custodian_bench_requests_compared')
   const pgUrl = await freshDatabase('custodian_bench_requests')

@@ -148,9 +148,12 @@ async function audited(server: ServerProcess, label: string): Promise<Figures[]>
 async function runAudited(): Promise<void> {
   const rows: Figures[] = []
   const hello = await startHello()
-  const baseline = await load('Fastify hello-world (baseline)', `https://127.0.0.1:${hello.port}/`)
-  rows.push(baseline)
-  await hello.stop()
+  try {
+    rows.push(await load('Fastify hello-world (baseline)', `https://127.0.0.1:${hello.port}/`))
+  } finally {
+    await hello.stop()
+  }
+  const baseline = rows[0] as Figures
 
   const pgUrl = await freshDatabase('custodian_bench')
   const pgServer = await spawnServer({

@@ -46,7 +46,7 @@ import { bindNativeHeap, type NativeHeap, type NoNativeHeap, operatorsTrimThresh
  * and again by the start's collection, glibc's trim threshold is set to
  * {@link TRIM_THRESHOLD_BYTES}, so that the arenas of V8's and libuv's threads give back what
  * is free at their tops as it is freed (`malloc_trim` does not reach it) — unless the operator
- * set it (`MALLOC_TRIM_THRESHOLD_`, `GLIBC_TUNABLES`).
+ * set it (`MALLOC_TRIM_THRESHOLD_`, `GLIBC_TUNABLES`), which the job then says once, at info.
  *
  * The collection is V8's `gc()` with `{ type: 'major', flavor: 'last-resort' }`. Node offers
  * no other way to ask for it and exposes `gc` only under `--expose-gc`; the flag is set for
@@ -132,8 +132,9 @@ const REQUEST_START = 'http.server.request.start'
  *   start) or at least {@link MIN_IDLE_MS}
  * @param options.sampleMs how often the process is looked at (default 5,000 ms, at most `idleMs`)
  * @param options.log where each collection is reported (`idle: memory given back`, at info),
- *   a trim threshold the operator set (once, at info, when the job is created), and a Node that cannot run it, a glibc that cannot be bound, a trim threshold it refuses
- *   or a `malloc_trim` that fails (once each, at warn)
+ *   a trim threshold the operator set (once, at info, when the job is created), and a Node
+ *   that cannot run it, a glibc that cannot be bound, a trim threshold it refuses or a
+ *   `malloc_trim` that fails (once each, at warn)
  * @param options.nativeHeap binds the C heap (default glibc's, {@link bindNativeHeap});
  *   called once, here, when `idleMs` is not 0 and this Node offers the collection (without
  *   it, neither the trim nor the trim threshold)
