@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- part…]`: the parts named, or all of them, in one run on this machine.
  *
- * `requests` (about 8 minutes; bench/requests.ts): the performance targets — CPU per
+ * `requests` (about 12 minutes; bench/requests.ts): the performance targets — CPU per
  *   request (service plus its PostgreSQL backends, from /proc) of an authenticated read, an
  *   audited write and a reveal on both engines, against a hello-world and a ceiling (one
  *   prepared INSERT per request) in interleaved rounds; p99; first start and restart; idle RSS.
