@@ -77,6 +77,39 @@ export default defineConfig(
     },
   },
   {
+    // The bench leaves nothing behind (no database, directory or process, also when a part
+    // fails or is interrupted): each is acquired through bench/processes.ts into the part's
+    // resources (benchResources), released however the part ends.
+    files: ['bench/**/*.ts'],
+    ignores: ['bench/processes.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'node:fs',
+              importNames: ['mkdtempSync', 'mkdtemp'],
+              message: 'benchDirectory(resources, prefix) (bench/processes.ts): removed when the part ends.',
+            },
+            {
+              name: '../test/helpers/process.ts',
+              importNames: ['spawnServer'],
+              message: 'benchServer(resources, env) (bench/processes.ts): stopped when the part ends.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'Literal[value=/CREATE DATABASE/i], TemplateElement[value.raw=/CREATE DATABASE/i]',
+          message: 'freshDatabase(resources, name) (bench/processes.ts): dropped when the part ends.',
+        },
+      ],
+    },
+  },
+  {
     // Plain JavaScript (bin/, this file) is outside tsconfig.json's program: syntax rules only.
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],

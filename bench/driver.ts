@@ -23,7 +23,7 @@ import { openDatabase, type Database } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { withOrg, withOwner } from '../src/db/tenant.ts'
 import * as store from '../src/modules/identity/identity.store.ts'
-import { freshDatabase, PG_URL } from './processes.ts'
+import { benchClient, benchResources, freshDatabase } from './processes.ts'
 import { ticks } from './sizes/measure.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
@@ -139,68 +139,62 @@ async function statementMemory(database: Database): Promise<{ statements: number
 }
 
 async function main(): Promise<void> {
-  const url = await freshDatabase(`custodian_bench_driver_${process.pid}`)
+  await using resources = benchResources()
+  const url = await freshDatabase(resources, `custodian_bench_driver_${process.pid}`)
   const opened: Database[] = []
-  const admin = new pg.Client({ connectionString: url })
-  await admin.connect()
-  try {
-    const setup = await openDatabase({ databaseUrl: url, poolSize: 1 })
-    opened.push(setup)
-    await migrateToLatest(setup.kysely)
-    const fixture = await seed(setup)
-    const databases: Record<Variant, Database> = {
-      unnamed: await openDatabase({ databaseUrl: url, poolSize: CONCURRENCY, preparedStatements: false }),
-      named: await openDatabase({ databaseUrl: url, poolSize: CONCURRENCY, preparedStatements: true }),
-    }
-    opened.push(databases.unnamed, databases.named)
-    const totals = new Map<string, Window>()
-    for (let round = -1; round < ROUNDS; round++) {
-      for (const workload of ['lookup', 'transaction'] as const) {
-        for (const variant of round % 2 === 0 ? (['unnamed', 'named'] as const) : (['named', 'unnamed'] as const)) {
-          const w = await window(admin, operation(databases[variant], fixture, workload))
-          log(
-            `${round < 0 ? 'warm-up ' : ''}${workload} ${variant}: ${Math.round(w.ops / w.seconds)}/s, ` +
-              `backend ${((w.backendMs * 1000) / w.ops).toFixed(0)} µs, client ${((w.clientMs * 1000) / w.ops).toFixed(0)} µs per operation`,
-          )
-          if (round < 0) continue
-          const key = `${workload} ${variant}`
-          const sum = totals.get(key) ?? { ops: 0, seconds: 0, backendMs: 0, clientMs: 0 }
-          totals.set(key, {
-            ops: sum.ops + w.ops,
-            seconds: sum.seconds + w.seconds,
-            backendMs: sum.backendMs + w.backendMs,
-            clientMs: sum.clientMs + w.clientMs,
-          })
-        }
+  resources.defer(async () => {
+    for (const database of opened) await database.close()
+  })
+  const admin = await benchClient(resources, url)
+  const setup = await openDatabase({ databaseUrl: url, poolSize: 1 })
+  opened.push(setup)
+  await migrateToLatest(setup.kysely)
+  const fixture = await seed(setup)
+  const databases: Record<Variant, Database> = {
+    unnamed: await openDatabase({ databaseUrl: url, poolSize: CONCURRENCY, preparedStatements: false }),
+    named: await openDatabase({ databaseUrl: url, poolSize: CONCURRENCY, preparedStatements: true }),
+  }
+  opened.push(databases.unnamed, databases.named)
+  const totals = new Map<string, Window>()
+  for (let round = -1; round < ROUNDS; round++) {
+    for (const workload of ['lookup', 'transaction'] as const) {
+      for (const variant of round % 2 === 0 ? (['unnamed', 'named'] as const) : (['named', 'unnamed'] as const)) {
+        const w = await window(admin, operation(databases[variant], fixture, workload))
+        log(
+          `${round < 0 ? 'warm-up ' : ''}${workload} ${variant}: ${Math.round(w.ops / w.seconds)}/s, ` +
+            `backend ${((w.backendMs * 1000) / w.ops).toFixed(0)} µs, client ${((w.clientMs * 1000) / w.ops).toFixed(0)} µs per operation`,
+        )
+        if (round < 0) continue
+        const key = `${workload} ${variant}`
+        const sum = totals.get(key) ?? { ops: 0, seconds: 0, backendMs: 0, clientMs: 0 }
+        totals.set(key, {
+          ops: sum.ops + w.ops,
+          seconds: sum.seconds + w.seconds,
+          backendMs: sum.backendMs + w.backendMs,
+          clientMs: sum.clientMs + w.clientMs,
+        })
       }
     }
-    const summary = [...totals].map(([key, w]) => ({
-      run: key,
-      perSecond: Math.round(w.ops / w.seconds),
-      backendMicros: Math.round((w.backendMs * 1000) / w.ops),
-      clientMicros: Math.round((w.clientMs * 1000) / w.ops),
-    }))
-    process.stdout.write(
-      `${JSON.stringify(
-        {
-          rounds: ROUNDS,
-          seconds: SECONDS,
-          concurrency: CONCURRENCY,
-          summary,
-          namedStatementMemory: await statementMemory(databases.named),
-        },
-        null,
-        2,
-      )}\n`,
-    )
-  } finally {
-    await admin.end()
-    for (const database of opened) await database.close()
-    const drop = new pg.Client({ connectionString: PG_URL })
-    await drop.connect()
-    await drop.query(`DROP DATABASE IF EXISTS "${new URL(url).pathname.slice(1)}" WITH (FORCE)`)
-    await drop.end()
   }
+  const summary = [...totals].map(([key, w]) => ({
+    run: key,
+    perSecond: Math.round(w.ops / w.seconds),
+    backendMicros: Math.round((w.backendMs * 1000) / w.ops),
+    clientMicros: Math.round((w.clientMs * 1000) / w.ops),
+  }))
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        rounds: ROUNDS,
+        seconds: SECONDS,
+        concurrency: CONCURRENCY,
+        summary,
+        namedStatementMemory: await statementMemory(databases.named),
+      },
+      null,
+      2,
+    )}\n`,
+  )
 }
 
 await main()

@@ -8,16 +8,13 @@
  * CPU per request and per event is the service's process plus its PostgreSQL backends, from
  * /proc. Every event is durable when answered (committed with the request) and chained by
  * the sequencer after; once the chain has caught up, the commit-to-chain delay of the
- * benchmark's events (p50, p99, max).
+ * benchmark's events (p50, p99, max). Its database, directory and processes are removed at the end, also when it fails or is interrupted.
  *
  * Record results in docs/benchmarks.md.
  */
-import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
-import pg from 'pg'
-import { freshDatabase, startHello } from './processes.ts'
-import { bootstrapOverHttps, httpsJson, spawnServer } from '../test/helpers/process.ts'
+import { benchClient, benchDirectory, benchResources, benchServer, freshDatabase, startHello } from './processes.ts'
+import { bootstrapOverHttps, httpsJson } from '../test/helpers/process.ts'
 import { addWindow, CpuSampler, emptyTotals, loadWindow, quantile, type Target, type Totals } from './sizes/measure.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -37,98 +34,92 @@ function event(n: number, i: number): Record<string, unknown> {
 }
 
 export async function runIngest(): Promise<void> {
-  const url = await freshDatabase('custodian_bench_ingest')
-  const server = await spawnServer({
+  await using resources = benchResources()
+  const url = await freshDatabase(resources, 'custodian_bench_ingest')
+  const server = await benchServer(resources, {
     DATABASE_URL: url,
-    CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-ingest-')),
+    CUSTODIAN_DATA_DIR: benchDirectory(resources, 'bench-ingest-'),
     CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
   })
-  const hello = await startHello()
-  const admin = new pg.Client({ connectionString: url })
-  await admin.connect()
-  try {
-    const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, {
-      orgName: 'Bench',
-      email: 'bench@bench.test',
-    })
-    if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
-    const { apiToken, orgId } = boot.body as { apiToken: string; orgId: string }
-    const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}/audit/events`
-    const targets: Record<'hello' | 'batch' | 'single', { target: Target; cpu: CpuSampler; events: number }> = {
-      hello: {
-        target: { url: `https://127.0.0.1:${hello.port}/`, method: 'GET', token: 'none' },
-        cpu: new CpuSampler(hello.pid, undefined),
-        events: 0,
+  const hello = await startHello(resources)
+  const admin = await benchClient(resources, url)
+  const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, {
+    orgName: 'Bench',
+    email: 'bench@bench.test',
+  })
+  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
+  const { apiToken, orgId } = boot.body as { apiToken: string; orgId: string }
+  const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}/audit/events`
+  const targets: Record<'hello' | 'batch' | 'single', { target: Target; cpu: CpuSampler; events: number }> = {
+    hello: {
+      target: { url: `https://127.0.0.1:${hello.port}/`, method: 'GET', token: 'none' },
+      cpu: new CpuSampler(hello.pid, undefined),
+      events: 0,
+    },
+    batch: {
+      target: {
+        url: `${base}/batch`,
+        method: 'POST',
+        token: apiToken,
+        body: (n) => JSON.stringify({ events: Array.from({ length: BATCH }, (_, i) => event(n, i)) }),
       },
-      batch: {
-        target: {
-          url: `${base}/batch`,
-          method: 'POST',
-          token: apiToken,
-          body: (n) => JSON.stringify({ events: Array.from({ length: BATCH }, (_, i) => event(n, i)) }),
-        },
-        cpu: new CpuSampler(server.child.pid ?? 0, admin),
-        events: BATCH,
-      },
-      single: {
-        target: { url: base, method: 'POST', token: apiToken, body: (n) => JSON.stringify(event(n, 0)) },
-        cpu: new CpuSampler(server.child.pid ?? 0, admin),
-        events: 1,
-      },
-    }
-    const totals: Record<keyof typeof targets, Totals> = {
-      hello: emptyTotals(),
-      batch: emptyTotals(),
-      single: emptyTotals(),
-    }
-    // Warm-up of each, then interleaved rounds: the machine's noise falls on all alike.
-    for (const { target, cpu } of Object.values(targets))
-      await loadWindow(target, { connections: CONNECTIONS, seconds: 2, cpu })
-    for (let round = 0; round < ROUNDS; round++)
-      for (const [name, { target, cpu }] of Object.entries(targets) as [
-        keyof typeof targets,
-        (typeof targets)['hello'],
-      ][])
-        addWindow(totals[name], await loadWindow(target, { connections: CONNECTIONS, seconds: SECONDS, cpu }), SECONDS)
-
-    // The chain catches up; then each benchmark event's delay from commit to its place in the chain.
-    for (let i = 0; i < 600; i++) {
-      const status = await httpsJson(server.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/status`, { token: apiToken })
-      if (status.body.unchained === 0) break
-      await new Promise((resolve) => setTimeout(resolve, 500))
-    }
-    const delay = await admin.query<{ p50: number; p99: number; max: number; events: string }>(`
-      SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
-             max(ms) AS max, count(*) AS events
-        FROM (SELECT extract(epoch FROM c.chained_at - e.occurred_at) * 1000 AS ms
-                FROM audit_chain c JOIN audit_events e ON e.id = c.id
-               WHERE e.action = 'bench.document_viewed') d`)
-
-    const baseline = totals.hello.requests / totals.hello.seconds
-    console.log(
-      `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; PostgreSQL; ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s\n`,
-    )
-    console.log(`${'scenario'.padEnd(44)}   req/s  events/s  p50 ms  p99 ms  ratio  CPU ms/req  CPU µs/event  failed`)
-    for (const [name, { events }] of Object.entries(targets) as [keyof typeof targets, { events: number }][]) {
-      const t = totals[name]
-      const rps = t.requests / t.seconds
-      const label = {
-        hello: 'Fastify hello-world (baseline)',
-        batch: `application events, batch of ${BATCH}`,
-        single: 'application events, one a request',
-      }[name]
-      const cpuPerRequest = t.requests === 0 ? 0 : t.cpuMs / t.requests
-      console.log(
-        `${label.padEnd(44)}${rps.toFixed(0).padStart(8)}${(rps * events).toFixed(0).padStart(10)}${quantile(t.latencies, 0.5).toFixed(1).padStart(8)}${quantile(t.latencies, 0.99).toFixed(1).padStart(8)}${(rps / baseline).toFixed(2).padStart(7)}${cpuPerRequest.toFixed(2).padStart(12)}${(events === 0 ? 0 : (cpuPerRequest * 1000) / events).toFixed(0).padStart(14)}${String(t.failures).padStart(8)}`,
-      )
-    }
-    const row = delay.rows[0]
-    console.log(
-      `\ncommit-to-chain delay of the ${row?.events ?? 0} application events: p50 ${Number(row?.p50).toFixed(0)} ms, p99 ${Number(row?.p99).toFixed(0)} ms, max ${Number(row?.max).toFixed(0)} ms`,
-    )
-  } finally {
-    await admin.end()
-    await hello.stop()
-    await server.stop()
+      cpu: new CpuSampler(server.child.pid ?? 0, admin),
+      events: BATCH,
+    },
+    single: {
+      target: { url: base, method: 'POST', token: apiToken, body: (n) => JSON.stringify(event(n, 0)) },
+      cpu: new CpuSampler(server.child.pid ?? 0, admin),
+      events: 1,
+    },
   }
+  const totals: Record<keyof typeof targets, Totals> = {
+    hello: emptyTotals(),
+    batch: emptyTotals(),
+    single: emptyTotals(),
+  }
+  // Warm-up of each, then interleaved rounds: the machine's noise falls on all alike.
+  for (const { target, cpu } of Object.values(targets))
+    await loadWindow(target, { connections: CONNECTIONS, seconds: 2, cpu })
+  for (let round = 0; round < ROUNDS; round++)
+    for (const [name, { target, cpu }] of Object.entries(targets) as [
+      keyof typeof targets,
+      (typeof targets)['hello'],
+    ][])
+      addWindow(totals[name], await loadWindow(target, { connections: CONNECTIONS, seconds: SECONDS, cpu }), SECONDS)
+
+  // The chain catches up; then each benchmark event's delay from commit to its place in the chain.
+  for (let i = 0; i < 600; i++) {
+    const status = await httpsJson(server.httpsPort, 'GET', `/v1/orgs/${orgId}/audit/status`, { token: apiToken })
+    if (status.body.unchained === 0) break
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+  const delay = await admin.query<{ p50: number; p99: number; max: number; events: string }>(`
+    SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99,
+           max(ms) AS max, count(*) AS events
+      FROM (SELECT extract(epoch FROM c.chained_at - e.occurred_at) * 1000 AS ms
+              FROM audit_chain c JOIN audit_events e ON e.id = c.id
+             WHERE e.action = 'bench.document_viewed') d`)
+
+  const baseline = totals.hello.requests / totals.hello.seconds
+  console.log(
+    `\nmachine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; PostgreSQL; ${CONNECTIONS} connections, ${ROUNDS} interleaved rounds of ${SECONDS} s\n`,
+  )
+  console.log(`${'scenario'.padEnd(44)}   req/s  events/s  p50 ms  p99 ms  ratio  CPU ms/req  CPU µs/event  failed`)
+  for (const [name, { events }] of Object.entries(targets) as [keyof typeof targets, { events: number }][]) {
+    const t = totals[name]
+    const rps = t.requests / t.seconds
+    const label = {
+      hello: 'Fastify hello-world (baseline)',
+      batch: `application events, batch of ${BATCH}`,
+      single: 'application events, one a request',
+    }[name]
+    const cpuPerRequest = t.requests === 0 ? 0 : t.cpuMs / t.requests
+    console.log(
+      `${label.padEnd(44)}${rps.toFixed(0).padStart(8)}${(rps * events).toFixed(0).padStart(10)}${quantile(t.latencies, 0.5).toFixed(1).padStart(8)}${quantile(t.latencies, 0.99).toFixed(1).padStart(8)}${(rps / baseline).toFixed(2).padStart(7)}${cpuPerRequest.toFixed(2).padStart(12)}${(events === 0 ? 0 : (cpuPerRequest * 1000) / events).toFixed(0).padStart(14)}${String(t.failures).padStart(8)}`,
+    )
+  }
+  const row = delay.rows[0]
+  console.log(
+    `\ncommit-to-chain delay of the ${row?.events ?? 0} application events: p50 ${Number(row?.p50).toFixed(0)} ms, p99 ${Number(row?.p99).toFixed(0)} ms, max ${Number(row?.max).toFixed(0)} ms`,
+  )
 }

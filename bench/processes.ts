@@ -1,11 +1,15 @@
 /**
- * What the bench parts share: the baseline server and a fresh PostgreSQL database.
+ * What the bench parts share: the baseline server, the ceiling, fresh PostgreSQL databases,
+ * temporary directories and the service, each acquired into a part's {@link benchResources}
+ * so that the bench leaves nothing behind.
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
+import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
+import { spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 
@@ -13,9 +17,66 @@ const root = path.resolve(import.meta.dirname, '..')
 export const PG_URL =
   process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 
-/** Starts bench/hello.ts (a bare Fastify hello-world over HTTPS) in its own process; see {@link BenchProcess}. */
-export async function startHello(): Promise<BenchProcess> {
-  return startWithDirectory('bench/hello.ts', 'bench-hello-', [])
+/**
+ * A bench part's resources — databases, directories, processes, connections — released in the
+ * reverse order of their acquisition when the part ends, however it ends: returned normally,
+ * threw, or the bench was interrupted (SIGINT, SIGTERM: released, then the process exits with
+ * 128 + the signal's number). A standard `AsyncDisposableStack` (ECMAScript's explicit
+ * resource management, in Node.js 24); use it as `await using resources = benchResources()`.
+ * A release that fails is reported with the others (`SuppressedError`), after all have run.
+ */
+export function benchResources(): AsyncDisposableStack {
+  const resources = new AsyncDisposableStack()
+  const interrupted = (signal: NodeJS.Signals) => {
+    void resources.disposeAsync().finally(() => process.exit(128 + os.constants.signals[signal]))
+  }
+  process.once('SIGINT', interrupted)
+  process.once('SIGTERM', interrupted)
+  resources.defer(() => {
+    process.off('SIGINT', interrupted)
+    process.off('SIGTERM', interrupted)
+  })
+  return resources
+}
+
+/** A new temporary directory named `prefix…`, removed with everything in it when `resources` are released. */
+export function benchDirectory(resources: AsyncDisposableStack, prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
+  resources.defer(() => {
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return dir
+}
+
+/**
+ * Starts the service (src/main.ts, or another build's in `root`) with `env`, stopped when
+ * `resources` are released; see test/helpers/process.ts's `spawnServer`.
+ */
+export async function benchServer(
+  resources: AsyncDisposableStack,
+  env: Record<string, string>,
+  root?: string,
+): Promise<ServerProcess> {
+  const server = await spawnServer(env, undefined, root)
+  resources.defer(async () => {
+    await server.stop()
+  })
+  return server
+}
+
+/** A connected client of `databaseUrl`, ended when `resources` are released. */
+export async function benchClient(resources: AsyncDisposableStack, databaseUrl: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: databaseUrl })
+  await client.connect()
+  resources.defer(async () => {
+    await client.end().catch(() => undefined)
+  })
+  return client
+}
+
+/** Starts bench/hello.ts (a bare Fastify hello-world over HTTPS) in its own process, stopped when `resources` are released; see {@link BenchProcess}. */
+export async function startHello(resources: AsyncDisposableStack): Promise<BenchProcess> {
+  return startWithDirectory(resources, 'bench/hello.ts', 'bench-hello-', [])
 }
 
 /** A bench process: its pid and port. */
@@ -31,7 +92,12 @@ export interface BenchProcess {
  * `args`; resolves at its first output (the port).
  * @throws Error when the process cannot be spawned or exits before it prints its port
  */
-async function startWithDirectory(script: string, prefix: string, args: string[]): Promise<BenchProcess> {
+async function startWithDirectory(
+  resources: AsyncDisposableStack,
+  script: string,
+  prefix: string,
+  args: string[],
+): Promise<BenchProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
   const child = spawn(process.execPath, [path.join(root, script), dir, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -47,14 +113,12 @@ async function startWithDirectory(script: string, prefix: string, args: string[]
     child.stdout.on('data', (chunk: Buffer) => resolve(Number(/:(\d+)/.exec(chunk.toString())?.[1])))
     void exited.then((code) => reject(new Error(`${script} exited with ${code} before printing its port`)))
   })
-  return {
-    pid: child.pid ?? 0,
-    port,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
-      await exited
-    },
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
   }
+  resources.defer(stop)
+  return { pid: child.pid ?? 0, port, stop }
 }
 
 /**
@@ -62,24 +126,52 @@ async function startWithDirectory(script: string, prefix: string, args: string[]
  * read's and a write's transaction with no application around them) in its own process, on
  * the database at `databaseUrl`; see {@link BenchProcess}.
  */
-export async function startCeiling(databaseUrl: string): Promise<BenchProcess> {
-  return startWithDirectory('bench/ceiling.ts', 'bench-ceiling-', [databaseUrl])
+export async function startCeiling(resources: AsyncDisposableStack, databaseUrl: string): Promise<BenchProcess> {
+  return startWithDirectory(resources, 'bench/ceiling.ts', 'bench-ceiling-', [databaseUrl])
 }
 
-/** Drops and creates the database `name` on PG_URL's server; its URL. */
-export async function freshDatabase(name: string): Promise<string> {
+/**
+ * Drops (if an interrupted run left it) and creates the database `name` on PG_URL's server,
+ * dropped again when `resources` are released; its URL.
+ * @throws Error when `name` is not a plain lower-case identifier
+ */
+export async function freshDatabase(resources: AsyncDisposableStack, name: string): Promise<string> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bench database name ${name}: lower-case letters, digits and _`)
+  await dropDatabase(name)
   const admin = new pg.Client({ connectionString: PG_URL })
   await admin.connect()
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-  await admin.query(`CREATE DATABASE ${name}`)
-  await admin.end()
+  try {
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  resources.defer(() => dropDatabase(name))
   const url = new URL(PG_URL)
   url.pathname = `/${name}`
   return url.toString()
 }
 
-/** Drops the database `name` on PG_URL's server (the bench leaves none behind). */
-export async function dropDatabase(name: string): Promise<void> {
+/**
+ * A database opened in this process on `engine`, closed and removed when `resources` are
+ * released: on PostgreSQL the fresh database `name` ({@link freshDatabase}) with a pool of
+ * `poolSize`, on PGlite a new data directory `name-…`. `url`: the PostgreSQL database's.
+ */
+export async function openBenchDatabase(
+  resources: AsyncDisposableStack,
+  engine: Engine,
+  name: string,
+  poolSize: number,
+): Promise<{ database: Database; url?: string }> {
+  const url = engine === 'postgres' ? await freshDatabase(resources, name) : undefined
+  const database = await openDatabase(
+    url === undefined ? { dataDir: benchDirectory(resources, `${name}-`) } : { databaseUrl: url, poolSize },
+  )
+  resources.defer(() => database.close())
+  return url === undefined ? { database } : { database, url }
+}
+
+/** Drops the database `name` on PG_URL's server, if it exists. */
+async function dropDatabase(name: string): Promise<void> {
   const admin = new pg.Client({ connectionString: PG_URL })
   await admin.connect()
   try {

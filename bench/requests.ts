@@ -32,13 +32,13 @@
  * joins the same interleaved rounds, for a before/after on one noisy machine), BENCH_ENGINES
  * (the services to run, of postgres, pglite, uncached and compared; all by default).
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
 import pg from 'pg'
-import { dropDatabase, freshDatabase, startCeiling, startHello } from './processes.ts'
+import { benchDirectory, benchResources, benchServer, freshDatabase, startCeiling, startHello } from './processes.ts'
 import { residentParts, type ResidentParts } from '../test/helpers/resident.ts'
-import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { bootstrapOverHttps, httpsJson, type ServerProcess } from '../test/helpers/process.ts'
 import {
   addWindow,
   CpuSampler,
@@ -122,12 +122,16 @@ interface Started {
   cpu: number
 }
 
-/** Spawns the service and times it to its "Listening:" line. */
-async function timedStart(env: Record<string, string>, root?: string): Promise<Started> {
+/** Spawns the service (stopped when `resources` are released) and times it to its "Listening:" line. */
+async function timedStart(
+  resources: AsyncDisposableStack,
+  env: Record<string, string>,
+  root?: string,
+): Promise<Started> {
   const begun = performance.now()
-  const server = await spawnServer(
+  const server = await benchServer(
+    resources,
     { CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn', ...env },
-    undefined,
     root,
   )
   const seconds = (performance.now() - begun) / 1000
@@ -232,22 +236,25 @@ export async function runRequests(): Promise<void> {
     throw new Error(`BENCH_ENGINES: unknown ${unknown.join(', ')}; one or more of ${ids.join(', ')}`)
   if (only?.includes('compared') && compareRoot === undefined)
     throw new Error('BENCH_ENGINES: compared needs BENCH_COMPARE_ROOT (a checkout of the other build)')
-  const databases = ['custodian_bench_requests', 'custodian_bench_ceiling', 'custodian_bench_requests_uncached']
-  if (compareRoot !== undefined) databases.push('custodian_bench_requests_compared')
-  const pgUrl = await freshDatabase('custodian_bench_requests')
-  const ceilingUrl = await freshDatabase('custodian_bench_ceiling')
-  const uncachedUrl = await freshDatabase('custodian_bench_requests_uncached')
-  const comparedUrl = compareRoot === undefined ? undefined : await freshDatabase('custodian_bench_requests_compared')
-  const dirs = [
-    mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')),
-    mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')),
-    mkdtempSync(path.join(os.tmpdir(), 'bench-pg-uncached-')),
-    mkdtempSync(path.join(os.tmpdir(), 'bench-pg-compared-')),
-  ]
-  const admin = new pg.Client({ connectionString: pgUrl })
-  const ceilingAdmin = new pg.Client({ connectionString: ceilingUrl })
-  const uncachedAdmin = new pg.Client({ connectionString: uncachedUrl })
-  const comparedAdmin = comparedUrl === undefined ? undefined : new pg.Client({ connectionString: comparedUrl })
+  await using resources = benchResources()
+  const pgUrl = await freshDatabase(resources, 'custodian_bench_requests')
+  const ceilingUrl = await freshDatabase(resources, 'custodian_bench_ceiling')
+  const uncachedUrl = await freshDatabase(resources, 'custodian_bench_requests_uncached')
+  const comparedUrl =
+    compareRoot === undefined ? undefined : await freshDatabase(resources, 'custodian_bench_requests_compared')
+  const dirs = ['bench-pg-', 'bench-lite-', 'bench-pg-uncached-', 'bench-pg-compared-'].map((prefix) =>
+    benchDirectory(resources, prefix),
+  )
+  // Connected once the services have started (below); ended when the bench ends.
+  const client = (url: string) => {
+    const connection = new pg.Client({ connectionString: url })
+    resources.defer(() => connection.end().catch(() => undefined))
+    return connection
+  }
+  const admin = client(pgUrl)
+  const ceilingAdmin = client(ceilingUrl)
+  const uncachedAdmin = client(uncachedUrl)
+  const comparedAdmin = comparedUrl === undefined ? undefined : client(comparedUrl)
   const all: Engine[] = [
     {
       label: 'PostgreSQL',
@@ -283,126 +290,170 @@ export async function runRequests(): Promise<void> {
       admin: comparedAdmin,
     })
   const engines = all.filter((engine) => only === undefined || only.includes(engine.id))
-  const stops: (() => unknown)[] = []
-  try {
-    // Starts, one engine at a time: first start, stop, restart (kept for the load).
-    for (const engine of engines) {
-      engine.first = await timedStart(engine.env, engine.root)
-      // The first start printed the bootstrap token; the restart does too while none is used.
-      await engine.first.server.stop()
-      engine.restart = await timedStart(engine.env, engine.root)
-      stops.push(() => engine.restart?.server.stop())
-    }
-    await admin.connect()
-    await ceilingAdmin.connect()
-    await uncachedAdmin.connect()
-    await comparedAdmin?.connect()
-    await sleep(IDLE_SECONDS * 1000)
-    for (const engine of engines) {
-      engine.rssAfterStart = rssMiB(engine.restart?.server.child.pid ?? 0)
-      engine.partsAfterStart = residentParts(engine.restart?.server.child.pid ?? 0)
-    }
+  // Starts, one engine at a time: first start, stop, restart (kept for the load).
+  for (const engine of engines) {
+    engine.first = await timedStart(resources, engine.env, engine.root)
+    // The first start printed the bootstrap token; the restart does too while none is used.
+    await engine.first.server.stop()
+    engine.restart = await timedStart(resources, engine.env, engine.root)
+  }
+  await admin.connect()
+  await ceilingAdmin.connect()
+  await uncachedAdmin.connect()
+  await comparedAdmin?.connect()
+  await sleep(IDLE_SECONDS * 1000)
+  for (const engine of engines) {
+    engine.rssAfterStart = rssMiB(engine.restart?.server.child.pid ?? 0)
+    engine.partsAfterStart = residentParts(engine.restart?.server.child.pid ?? 0)
+  }
 
-    const hello = await startHello()
-    stops.push(hello.stop)
-    const ceiling = await startCeiling(ceilingUrl)
-    stops.push(ceiling.stop)
-    const scenarios: Scenario[] = [
-      {
-        label: 'Fastify hello-world (baseline)',
-        kind: 'baseline',
-        cpu: new CpuSampler(hello.pid, undefined),
-        target: { url: `https://127.0.0.1:${hello.port}/`, method: 'GET', token: 'none' },
+  const hello = await startHello(resources)
+  const ceiling = await startCeiling(resources, ceilingUrl)
+  const scenarios: Scenario[] = [
+    {
+      label: 'Fastify hello-world (baseline)',
+      kind: 'baseline',
+      cpu: new CpuSampler(hello.pid, undefined),
+      target: { url: `https://127.0.0.1:${hello.port}/`, method: 'GET', token: 'none' },
+    },
+    {
+      label: 'ceiling: one prepared INSERT',
+      kind: 'ceiling',
+      cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
+      target: {
+        url: `https://127.0.0.1:${ceiling.port}/`,
+        method: 'POST',
+        token: 'none',
+        body: (n) => JSON.stringify({ n }),
       },
-      {
-        label: 'ceiling: one prepared INSERT',
-        kind: 'ceiling',
-        cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
-        target: {
-          url: `https://127.0.0.1:${ceiling.port}/`,
-          method: 'POST',
-          token: 'none',
-          body: (n) => JSON.stringify({ n }),
-        },
+    },
+    {
+      label: "floor: a read's transaction (3 round trips)",
+      kind: 'floor-read',
+      cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
+      target: { url: `https://127.0.0.1:${ceiling.port}/read`, method: 'GET', token: 'none' },
+    },
+    {
+      label: "floor: a write's transaction (3 round trips)",
+      kind: 'floor-write',
+      cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
+      target: {
+        url: `https://127.0.0.1:${ceiling.port}/write`,
+        method: 'POST',
+        token: 'none',
+        body: (n) => JSON.stringify({ name: `bench-${n}`, role: 'viewer' }),
       },
-      {
-        label: "floor: a read's transaction (3 round trips)",
-        kind: 'floor-read',
-        cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
-        target: { url: `https://127.0.0.1:${ceiling.port}/read`, method: 'GET', token: 'none' },
-      },
-      {
-        label: "floor: a write's transaction (3 round trips)",
-        kind: 'floor-write',
-        cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
-        target: {
-          url: `https://127.0.0.1:${ceiling.port}/write`,
-          method: 'POST',
-          token: 'none',
-          body: (n) => JSON.stringify({ name: `bench-${n}`, role: 'viewer' }),
-        },
-      },
-    ]
-    for (const engine of engines) scenarios.push(...(await scenariosOf(engine)))
-    const totals = new Map<Scenario, Totals>(scenarios.map((s) => [s, emptyTotals()]))
+    },
+  ]
+  for (const engine of engines) scenarios.push(...(await scenariosOf(engine)))
+  const totals = new Map<Scenario, Totals>(scenarios.map((s) => [s, emptyTotals()]))
 
-    // Each measured window follows a lead-in of the same load, reported apart. A service's
-    // first scenario of a round comes after it sat idle through the other services' windows
-    // (over a minute): it has closed its idle database connections and may have given its
-    // memory back (src/jobs/idle-memory.ts), and its first requests pay to reopen and
-    // regrow. Its other scenarios follow its own previous window. Each lead-in's pause (the
-    // time since its process's last window ended) is recorded with it.
-    const leadIns = new Map<Scenario, LeadIns>(scenarios.map((s) => [s, { ...emptyTotals(), pauses: [] }]))
-    /** When each process (by its port) last ended a window, the warm-up's included. */
-    const lastEnded = new Map<string, number>()
-    const port = (scenario: Scenario) => new URL(scenario.target.url).port
-    // The warm-up: 2 s of each scenario, not reported.
+  // Each measured window follows a lead-in of the same load, reported apart. A service's
+  // first scenario of a round comes after it sat idle through the other services' windows
+  // (over a minute): it has closed its idle database connections and may have given its
+  // memory back (src/jobs/idle-memory.ts), and its first requests pay to reopen and
+  // regrow. Its other scenarios follow its own previous window. Each lead-in's pause (the
+  // time since its process's last window ended) is recorded with it.
+  const leadIns = new Map<Scenario, LeadIns>(scenarios.map((s) => [s, { ...emptyTotals(), pauses: [] }]))
+  /** When each process (by its port) last ended a window, the warm-up's included. */
+  const lastEnded = new Map<string, number>()
+  const port = (scenario: Scenario) => new URL(scenario.target.url).port
+  // The warm-up: 2 s of each scenario, not reported.
+  for (const scenario of scenarios) {
+    await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: 2, cpu: scenario.cpu })
+    lastEnded.set(port(scenario), performance.now())
+  }
+  for (let round = 0; round < ROUNDS; round++)
     for (const scenario of scenarios) {
-      await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: 2, cpu: scenario.cpu })
+      if (LEAD_IN_SECONDS > 0) {
+        const lead = leadIns.get(scenario) as LeadIns
+        lead.pauses.push((performance.now() - (lastEnded.get(port(scenario)) ?? 0)) / 1000)
+        addWindow(
+          lead,
+          await loadWindow(scenario.target, {
+            connections: CONNECTIONS,
+            seconds: LEAD_IN_SECONDS,
+            cpu: scenario.cpu,
+          }),
+          LEAD_IN_SECONDS,
+        )
+      }
+      addWindow(
+        totals.get(scenario) as Totals,
+        await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: SECONDS, cpu: scenario.cpu }),
+        SECONDS,
+      )
       lastEnded.set(port(scenario), performance.now())
     }
-    for (let round = 0; round < ROUNDS; round++)
-      for (const scenario of scenarios) {
-        if (LEAD_IN_SECONDS > 0) {
-          const lead = leadIns.get(scenario) as LeadIns
-          lead.pauses.push((performance.now() - (lastEnded.get(port(scenario)) ?? 0)) / 1000)
-          addWindow(
-            lead,
-            await loadWindow(scenario.target, {
-              connections: CONNECTIONS,
-              seconds: LEAD_IN_SECONDS,
-              cpu: scenario.cpu,
-            }),
-            LEAD_IN_SECONDS,
-          )
-        }
-        addWindow(
-          totals.get(scenario) as Totals,
-          await loadWindow(scenario.target, { connections: CONNECTIONS, seconds: SECONDS, cpu: scenario.cpu }),
-          SECONDS,
-        )
-        lastEnded.set(port(scenario), performance.now())
-      }
-    const quietAfter = await quietAfterLoad(engines.map((engine) => engine.restart?.server.child.pid ?? 0))
-    await sleep(IDLE_AFTER_LOAD_SECONDS * 1000)
-    for (const engine of engines) {
-      engine.rssAfterLoad = rssMiB(engine.restart?.server.child.pid ?? 0)
-      engine.partsAfterLoad = residentParts(engine.restart?.server.child.pid ?? 0)
-    }
-    // What any Node.js HTTPS server of this build holds after the same load: the hello-world's.
-    const helloRss = rssMiB(hello.pid)
-    const helloParts = residentParts(hello.pid)
+  const quietAfter = await quietAfterLoad(engines.map((engine) => engine.restart?.server.child.pid ?? 0))
+  await sleep(IDLE_AFTER_LOAD_SECONDS * 1000)
+  for (const engine of engines) {
+    engine.rssAfterLoad = rssMiB(engine.restart?.server.child.pid ?? 0)
+    engine.partsAfterLoad = residentParts(engine.restart?.server.child.pid ?? 0)
+  }
+  // What any Node.js HTTPS server of this build holds after the same load: the hello-world's.
+  const helloRss = rssMiB(hello.pid)
+  const helloParts = residentParts(hello.pid)
 
-    report(engines, scenarios, totals, { rss: helloRss, parts: helloParts }, quietAfter)
-    leadInReport(scenarios, totals, leadIns)
-  } finally {
-    for (const stop of stops.reverse()) await stop()
-    await admin.end().catch(() => undefined)
-    await ceilingAdmin.end().catch(() => undefined)
-    await uncachedAdmin.end().catch(() => undefined)
-    await comparedAdmin?.end().catch(() => undefined)
-    for (const name of databases) await dropDatabase(name)
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  report(engines, scenarios, totals, { rss: helloRss, parts: helloParts }, quietAfter)
+  againstTheIssuesStart(scenarios, totals, compareRoot)
+  leadInReport(scenarios, totals, leadIns)
+}
+
+/**
+ * The build the performance issue (issue 18) measured before any of its work (the parent of
+ * its first commit): its figures are those the targets were cut from.
+ */
+const ISSUE_START = '37782c3055551aec99a5c5167f4ad49fbe4acb80'
+/** What the issue measured that build at, on its two-core machine: CPU ms per request. */
+const ISSUE_START_CPU_MS = { read: 2.3, reveal: 4.1 } as const
+
+/**
+ * This build's CPU per request against the build in BENCH_COMPARE_ROOT's, in the same rounds:
+ * a ratio that holds across machines, where the targets' milliseconds do not (the bench's
+ * machines have run the same build from 0.31 to 1.07 ms a read). When that build is the
+ * issue's start ({@link ISSUE_START}), its same-run figures against what the issue measured
+ * it at give this machine's speed against the issue's — the mean of the read's and the
+ * reveal's ratios, the two the issue gives — and the targets are shown scaled by it: what
+ * each one means on this machine.
+ */
+function againstTheIssuesStart(
+  scenarios: Scenario[],
+  totals: Map<Scenario, Totals>,
+  compareRoot: string | undefined,
+): void {
+  const cpuOf = (engineId: Engine['id'], kind: 'read' | 'write' | 'reveal') => {
+    const s = scenarios.find((c) => c.engine?.id === engineId && c.kind === kind)
+    const t = s === undefined ? undefined : totals.get(s)
+    return t === undefined || t.requests === 0 ? Number.NaN : t.cpuMs / t.requests
+  }
+  if (compareRoot === undefined || !scenarios.some((s) => s.engine?.id === 'compared')) return
+  let head = ''
+  try {
+    head = execFileSync('git', ['-C', compareRoot, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()
+  } catch {
+    // Not a git checkout: the ratios alone.
+  }
+  const start = head === ISSUE_START
+  const scale = start
+    ? (cpuOf('compared', 'read') / ISSUE_START_CPU_MS.read + cpuOf('compared', 'reveal') / ISSUE_START_CPU_MS.reveal) /
+      2
+    : Number.NaN
+  console.log(
+    `\nagainst the build in ${compareRoot}${head === '' ? '' : ` (${head.slice(0, 12)}${start ? ", the performance issue's start" : ''})`}, same rounds`,
+  )
+  if (start)
+    console.log(
+      `this machine runs that build at ${scale.toFixed(2)}× what the issue measured it at (read ${cpuOf('compared', 'read').toFixed(2)} ms against ${ISSUE_START_CPU_MS.read}, reveal ${cpuOf('compared', 'reveal').toFixed(2)} against ${ISSUE_START_CPU_MS.reveal}); the targets scaled by it:`,
+    )
+  console.log(`${'CPU ms/req'.padEnd(52)}  this build  that build  ratio${start ? '  target here  target' : ''}`)
+  for (const kind of ['read', 'write', 'reveal'] as const) {
+    const mine = cpuOf('postgres', kind)
+    const theirs = cpuOf('compared', kind)
+    const here = TARGETS.cpuMs[kind] * scale
+    console.log(
+      `${`PostgreSQL: ${kind}`.padEnd(52)}${mine.toFixed(2).padStart(12)}${theirs.toFixed(2).padStart(12)}${(mine / theirs).toFixed(2).padStart(7)}${start ? `${here.toFixed(2).padStart(13)}  ≤ ${TARGETS.cpuMs[kind]} ms ${mine <= here ? 'met' : 'NOT met'} (scaled)` : ''}`,
+    )
   }
 }
 

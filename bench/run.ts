@@ -40,13 +40,11 @@
  *
  * Record results in docs/benchmarks.md.
  */
-import { mkdtempSync } from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { freshDatabase, startHello } from './processes.ts'
-import { bootstrapOverHttps, httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { benchDirectory, benchResources, benchServer, freshDatabase, startHello } from './processes.ts'
+import { bootstrapOverHttps, httpsJson, type ServerProcess } from '../test/helpers/process.ts'
 import { runConsent } from './consent.ts'
 import { runConsole } from './console.ts'
 import { runIngest } from './ingest.ts'
@@ -146,20 +144,18 @@ async function audited(server: ServerProcess, label: string): Promise<Figures[]>
 }
 
 async function runAudited(): Promise<void> {
+  await using resources = benchResources()
   const rows: Figures[] = []
-  const hello = await startHello()
-  try {
-    rows.push(await load('Fastify hello-world (baseline)', `https://127.0.0.1:${hello.port}/`))
-  } finally {
-    await hello.stop()
-  }
+  const hello = await startHello(resources)
+  rows.push(await load('Fastify hello-world (baseline)', `https://127.0.0.1:${hello.port}/`))
+  await hello.stop()
   const baseline = rows[0] as Figures
 
-  const pgUrl = await freshDatabase('custodian_bench')
-  const pgServer = await spawnServer({
+  const pgUrl = await freshDatabase(resources, 'custodian_bench')
+  const pgServer = await benchServer(resources, {
     DATABASE_URL: pgUrl,
     ...(process.env.BENCH_POOL ? { CUSTODIAN_DB_POOL_SIZE: process.env.BENCH_POOL } : {}),
-    CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-pg-')),
+    CUSTODIAN_DATA_DIR: benchDirectory(resources, 'bench-pg-'),
     CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
   })
   rows.push(...(await audited(pgServer, 'PostgreSQL')))
@@ -167,8 +163,8 @@ async function runAudited(): Promise<void> {
   const delay = await chainDelay(pgUrl)
   await pgServer.stop()
 
-  const liteServer = await spawnServer({
-    CUSTODIAN_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'bench-lite-')),
+  const liteServer = await benchServer(resources, {
+    CUSTODIAN_DATA_DIR: benchDirectory(resources, 'bench-lite-'),
     CUSTODIAN_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
   })
   rows.push(...(await audited(liteServer, 'PGlite')))

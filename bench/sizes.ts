@@ -27,7 +27,7 @@
  * cost of the history alone.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { sql } from 'kysely'
@@ -36,7 +36,8 @@ import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { startTestApp, type TestApp } from '../test/helpers/app.ts'
 import { growHistory, PERIODIC_JOBS, type HistorySizes } from '../test/helpers/history.ts'
-import { httpsJson, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { httpsJson, type ServerProcess } from '../test/helpers/process.ts'
+import { benchClient, benchDirectory, benchResources, benchServer, freshDatabase, PG_URL } from './processes.ts'
 import { buildFixture, type Fixture } from './sizes/fixture.ts'
 import { CpuSampler, loadWindow, quantile, timedRequest, type Target, type Window } from './sizes/measure.ts'
 
@@ -61,8 +62,6 @@ const SAME_SIZE_PAGES = [
   '/v1/orgs/{orgId}/access-reviews/{reviewId}/items',
   '/v1/orgs/{orgId}/audit/events',
 ]
-const PG_URL =
-  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 /** Timed runs of each periodic job (after one that does what the fixture made due): at least 3, at most 50, for about a second. */
 const JOB_RUNS = { min: 3, max: 50, ms: 1_000 }
 /** Calls of each proof per org for the in-process proof times. */
@@ -416,149 +415,135 @@ async function dropStale(admin: pg.Client): Promise<void> {
   }
 }
 
-async function openBenchDatabase(engine: Engine, dataDir: string): Promise<{ database: Database; url?: string }> {
-  if (engine === 'pglite') return { database: await openDatabase({ dataDir }) }
-  const name = `${DB_PREFIX}${process.pid}_${engine}`
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  try {
-    await dropStale(admin)
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
-    await admin.query(`CREATE DATABASE "${name}"`)
-  } finally {
-    await admin.end()
+/**
+ * The engine's database: PGlite in `dataDir`, or a fresh PostgreSQL database named for this
+ * process, closed by `close` (once; the service then opens it) or else when `resources` are
+ * released, the PostgreSQL one then dropped.
+ */
+async function openSizesDatabase(
+  resources: AsyncDisposableStack,
+  engine: Engine,
+  dataDir: string,
+): Promise<{ database: Database; url: string | undefined; close: () => Promise<void> }> {
+  let url: string | undefined
+  if (engine === 'postgres') {
+    const admin = new pg.Client({ connectionString: PG_URL })
+    await admin.connect()
+    try {
+      await dropStale(admin)
+    } finally {
+      await admin.end()
+    }
+    url = await freshDatabase(resources, `${DB_PREFIX}${process.pid}_${engine}`)
   }
-  const url = new URL(PG_URL)
-  url.pathname = `/${name}`
-  return { database: await openDatabase({ databaseUrl: url.toString(), poolSize: 10 }), url: url.toString() }
-}
-
-async function dropBenchDatabase(url: string | undefined): Promise<void> {
-  if (url === undefined) return
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${new URL(url).pathname.slice(1)}" WITH (FORCE)`)
-  } finally {
-    await admin.end()
-  }
+  const database = await openDatabase(url === undefined ? { dataDir } : { databaseUrl: url, poolSize: 10 })
+  let closing: Promise<void> | undefined
+  const close = () => (closing ??= database.close())
+  resources.defer(close)
+  return { database, url, close }
 }
 
 const log = (line: string) => process.stderr.write(`[sizes] ${line}\n`)
 
 async function runEngine(engine: Engine): Promise<EngineResult> {
   const sizes = scaled(SIZES[engine])
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), `${DB_PREFIX}${engine}-`))
+  await using resources = benchResources()
+  const dataDir = benchDirectory(resources, `${DB_PREFIX}${engine}-`)
   // The service started later reads the same keys from its data directory.
   const rootKey = randomBytes(32)
   for (const file of ['root.key', 'audit.key']) writeFileSync(path.join(dataDir, file), rootKey, { mode: 0o600 })
-  let url: string | undefined
-  let server: ServerProcess | undefined
-  let admin: pg.Client | undefined
-  try {
-    const opened = await openBenchDatabase(engine, dataDir)
-    url = opened.url
-    const database = opened.database
-    await migrateToLatest(database.kysely)
-    const t = await startTestApp(
-      engine,
-      { ...database, url, pglite: undefined },
-      { ...QUIET, CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '60000' },
-      undefined,
-      undefined,
-      undefined,
-      rootKey,
-    )
-    const f = await buildFixture(t)
-    await t.app.sequencer.flush()
-    await sql`ANALYZE`.execute(database.kysely)
-    if (url !== undefined) {
-      admin = new pg.Client({ connectionString: url })
-      await admin.connect()
-    }
-    const jobCpu = new CpuSampler(process.pid, admin)
-    log(`${engine}: timing the periodic jobs at the small size`)
-    const jobsSmall = await timeJobs(t, jobCpu)
-    log(`${engine}: growing the big org to ${JSON.stringify(sizes)}`)
-    const started = performance.now()
-    await growHistory(database.kysely, f.history, sizes)
-    const buildMs = performance.now() - started
-    // The copied versions hold the first version's ciphertext (bound to its number): a real
-    // version on top, through the API, so that revealing the current one works.
-    for (const side of ['a', 'b'] as const) {
-      const added = await t.request({
-        method: 'POST',
-        url: `/v1/orgs/${f[side].orgId}/secrets/${f.ids[side].secretId}/versions`,
-        token: f[side].ownerToken,
-        body: { value: 'sk_bench_current' },
-      })
-      if (added.status !== 201) throw new Error(`new version: ${added.text}`)
-    }
-    // As autovacuum would after a bulk load (README, "Keeping the database healthy").
-    await sql`ANALYZE`.execute(database.kysely)
-    for (const side of ['a', 'b'] as const) {
-      const signed = await database.kysely
-        .selectFrom('audit_checkpoints')
-        .select('seq')
-        .where('org_id', '=', f[side].orgId)
-        .orderBy('seq', 'desc')
-        .limit(1)
-        .executeTakeFirstOrThrow()
-      f.ids[side].signedSize = String(signed.seq)
-      const first = await database.kysely
-        .selectFrom('audit_chain as c')
-        .innerJoin('audit_events as e', 'e.id', 'c.id')
-        .select('e.event_id')
-        .where('c.org_id', '=', f[side].orgId)
-        .where('c.seq', '=', 1)
-        .executeTakeFirstOrThrow()
-      f.ids[side].eventId = first.event_id
-    }
-    log(`${engine}: built in ${(buildMs / 1000).toFixed(1)} s; timing the periodic jobs at the big size`)
-    // The alert rules have seen the history (a running service evaluates events as they are chained).
-    await sql`UPDATE alert_cursors c SET last_seq = h.seq FROM audit_heads h WHERE h.org_id = c.org_id`.execute(
-      database.kysely,
-    )
-    const jobsBig = await timeJobs(t, jobCpu)
-    const proofs = await timeProofs(t, f)
-    await t.app.close()
-    await database.close()
-    const jobs = PERIODIC_JOBS.map(({ name }) => ({
-      name,
-      small: jobsSmall.get(name) ?? { ms: Number.NaN, cpu: Number.NaN },
-      big: jobsBig.get(name) ?? { ms: Number.NaN, cpu: Number.NaN },
-    }))
-
-    server = await spawnServer({
-      ...(url === undefined ? {} : { DATABASE_URL: url }),
-      CUSTODIAN_DATA_DIR: dataDir,
-      ...QUIET,
+  const { database, url, close } = await openSizesDatabase(resources, engine, dataDir)
+  const admin = url === undefined ? undefined : await benchClient(resources, url)
+  await migrateToLatest(database.kysely)
+  const t = await startTestApp(
+    engine,
+    { ...database, url, pglite: undefined },
+    { ...QUIET, CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_AUDIT_SEQUENCER_INTERVAL_MS: '60000' },
+    undefined,
+    undefined,
+    undefined,
+    rootKey,
+  )
+  const f = await buildFixture(t)
+  await t.app.sequencer.flush()
+  await sql`ANALYZE`.execute(database.kysely)
+  const jobCpu = new CpuSampler(process.pid, admin)
+  log(`${engine}: timing the periodic jobs at the small size`)
+  const jobsSmall = await timeJobs(t, jobCpu)
+  log(`${engine}: growing the big org to ${JSON.stringify(sizes)}`)
+  const started = performance.now()
+  await growHistory(database.kysely, f.history, sizes)
+  const buildMs = performance.now() - started
+  // The copied versions hold the first version's ciphertext (bound to its number): a real
+  // version on top, through the API, so that revealing the current one works.
+  for (const side of ['a', 'b'] as const) {
+    const added = await t.request({
+      method: 'POST',
+      url: `/v1/orgs/${f[side].orgId}/secrets/${f.ids[side].secretId}/versions`,
+      token: f[side].ownerToken,
+      body: { value: 'sk_bench_current' },
     })
-    const cpu = new CpuSampler(server.child.pid as number, admin)
-    const doc = await httpsJson(server.httpsPort, 'GET', '/openapi.json')
-    const documented = Object.entries(doc.body.paths as Record<string, Record<string, unknown>>)
-      .filter(([, ops]) => 'get' in ops)
-      .map(([p]) => p)
-    const skipped: string[] = []
-    const errors = new Map<string, string>()
-    const list = scenarios(documented, f, skipped)
-    const routes: RouteResult[] = []
-    for (const [i, scenario] of list.entries()) {
-      const result = await measureRoute(server, scenario, cpu, errors)
-      routes.push(result)
-      log(
-        `${engine} ${i + 1}/${list.length} ${scenario.name}: p99 ${result.small.p99.toFixed(1)} → ${result.big.p99.toFixed(1)} ms`,
-      )
-    }
-    // A whole-log request given up on may still run in the service: no waiting for it.
-    if (routes.some((r) => r.big.status.startsWith('>'))) await server.kill()
-    return { engine, sizes, buildMs, routes, jobs, proofs, skipped, errors }
-  } finally {
-    await server?.stop().catch((error: unknown) => log(`stopping the service: ${(error as Error).message}`))
-    await admin?.end()
-    await dropBenchDatabase(url)
-    rmSync(dataDir, { recursive: true, force: true })
+    if (added.status !== 201) throw new Error(`new version: ${added.text}`)
   }
+  // As autovacuum would after a bulk load (README, "Keeping the database healthy").
+  await sql`ANALYZE`.execute(database.kysely)
+  for (const side of ['a', 'b'] as const) {
+    const signed = await database.kysely
+      .selectFrom('audit_checkpoints')
+      .select('seq')
+      .where('org_id', '=', f[side].orgId)
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirstOrThrow()
+    f.ids[side].signedSize = String(signed.seq)
+    const first = await database.kysely
+      .selectFrom('audit_chain as c')
+      .innerJoin('audit_events as e', 'e.id', 'c.id')
+      .select('e.event_id')
+      .where('c.org_id', '=', f[side].orgId)
+      .where('c.seq', '=', 1)
+      .executeTakeFirstOrThrow()
+    f.ids[side].eventId = first.event_id
+  }
+  log(`${engine}: built in ${(buildMs / 1000).toFixed(1)} s; timing the periodic jobs at the big size`)
+  // The alert rules have seen the history (a running service evaluates events as they are chained).
+  await sql`UPDATE alert_cursors c SET last_seq = h.seq FROM audit_heads h WHERE h.org_id = c.org_id`.execute(
+    database.kysely,
+  )
+  const jobsBig = await timeJobs(t, jobCpu)
+  const proofs = await timeProofs(t, f)
+  await t.app.close()
+  await close()
+  const jobs = PERIODIC_JOBS.map(({ name }) => ({
+    name,
+    small: jobsSmall.get(name) ?? { ms: Number.NaN, cpu: Number.NaN },
+    big: jobsBig.get(name) ?? { ms: Number.NaN, cpu: Number.NaN },
+  }))
+
+  const server = await benchServer(resources, {
+    ...(url === undefined ? {} : { DATABASE_URL: url }),
+    CUSTODIAN_DATA_DIR: dataDir,
+    ...QUIET,
+  })
+  const cpu = new CpuSampler(server.child.pid as number, admin)
+  const doc = await httpsJson(server.httpsPort, 'GET', '/openapi.json')
+  const documented = Object.entries(doc.body.paths as Record<string, Record<string, unknown>>)
+    .filter(([, ops]) => 'get' in ops)
+    .map(([p]) => p)
+  const skipped: string[] = []
+  const errors = new Map<string, string>()
+  const list = scenarios(documented, f, skipped)
+  const routes: RouteResult[] = []
+  for (const [i, scenario] of list.entries()) {
+    const result = await measureRoute(server, scenario, cpu, errors)
+    routes.push(result)
+    log(
+      `${engine} ${i + 1}/${list.length} ${scenario.name}: p99 ${result.small.p99.toFixed(1)} → ${result.big.p99.toFixed(1)} ms`,
+    )
+  }
+  // A whole-log request given up on may still run in the service: no waiting for it.
+  if (routes.some((r) => r.big.status.startsWith('>'))) await server.kill()
+  return { engine, sizes, buildMs, routes, jobs, proofs, skipped, errors }
 }
 
 const n0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–')

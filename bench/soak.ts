@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- soak` (or `node bench/soak.ts`): does the embedded server's memory stay
+ * `node bench/soak.ts` (not a part of `npm run bench`: it runs for half an hour): does the embedded server's memory stay
  * flat under steady load? Starts the real service on PGlite in its own process (with
  * bench/soak-probe.ts preloaded, which reports its Node heap and WebAssembly memory),
  * drives it from this process with autocannon — a mix of audited writes (secret reveals,
@@ -16,11 +16,11 @@
  * (default 10), `SOAK_OUT` (a file for the samples as JSON lines) adjust it; extra server
  * settings pass through as `SOAK_ENV_<NAME>=value` (e.g. `SOAK_ENV_CUSTODIAN_LOG_LEVEL`).
  */
-import { mkdtempSync, readFileSync, appendFileSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { readFileSync, appendFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import autocannon from 'autocannon'
-import { bootstrapOverHttps, httpsJson, spawnServer } from '../test/helpers/process.ts'
+import { bootstrapOverHttps, httpsJson } from '../test/helpers/process.ts'
+import { benchDirectory, benchResources, benchServer } from './processes.ts'
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 30)
 const CONNECTIONS = Number(process.env.SOAK_CONNECTIONS ?? 8)
@@ -86,14 +86,16 @@ export function slopePerMinute(points: { t: number; y: number }[]): number {
   return (num / den) * 60
 }
 
-const dataDir = mkdtempSync(path.join(os.tmpdir(), 'soak-lite-'))
+// The service, its data directory and the probe's file go when the run ends, however it ends.
+await using resources = benchResources()
+const dataDir = benchDirectory(resources, 'soak-lite-')
 const probeFile = path.join(dataDir, 'probe.json')
 const passThrough = Object.fromEntries(
   Object.entries(process.env)
     .filter(([name, value]) => name.startsWith('SOAK_ENV_') && value !== undefined)
     .map(([name, value]) => [name.slice('SOAK_ENV_'.length), value as string]),
 )
-const server = await spawnServer({
+const server = await benchServer(resources, {
   CUSTODIAN_DATA_DIR: dataDir,
   NODE_OPTIONS: `--import=${path.join(import.meta.dirname, 'soak-probe.ts')}`,
   SOAK_PROBE_FILE: probeFile,

@@ -17,19 +17,14 @@
  * --expose-gc: a full collection before each round.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import os from 'node:os'
-import path from 'node:path'
 import { sql } from 'kysely'
-import pg from 'pg'
 import { ed25519FromSeed } from '../src/crypto/keys.ts'
-import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
+import type { Engine } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { createSequencer } from '../src/modules/audit/audit.sequencer.ts'
+import { benchClient, benchResources, openBenchDatabase } from './processes.ts'
 import { CpuSampler } from './sizes/measure.ts'
 
-const PG_URL =
-  process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const ROUNDS = Number(process.env.BENCH_TREE_ROUNDS ?? 4)
 /** Rounds (each with and without the tree) run first and not counted: the JIT's warm-up. */
 const WARMUP = Number(process.env.BENCH_TREE_WARMUP ?? 1)
@@ -49,109 +44,81 @@ interface Round {
 
 const log = (line: string) => process.stderr.write(`[tree] ${line}\n`)
 
-async function open(engine: Engine): Promise<{ database: Database; url?: string; dir?: string }> {
-  if (engine === 'pglite') {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-tree-'))
-    return { database: await openDatabase({ dataDir: dir }), dir }
-  }
-  const name = `bench_tree_${process.pid}`
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
-  await admin.query(`CREATE DATABASE "${name}"`)
-  await admin.end()
-  const url = new URL(PG_URL)
-  url.pathname = `/${name}`
-  return { database: await openDatabase({ databaseUrl: url.toString(), poolSize: 4 }), url: url.toString() }
-}
-
 async function runEngine(engine: Engine) {
-  const { database, url, dir } = await open(engine)
-  const admin = url === undefined ? undefined : new pg.Client({ connectionString: url })
-  await admin?.connect()
-  try {
-    await migrateToLatest(database.kysely)
-    const db = database.kysely
-    const signer = ed25519FromSeed(randomBytes(32))
-    const sequencer = (tree: boolean) =>
-      createSequencer({
-        db,
-        signer,
-        log: {
-          error: (...args: unknown[]) => {
-            log(JSON.stringify(args))
-          },
-          info: () => undefined,
-        },
-        options: {
-          intervalMs: 1_000_000,
-          checkpointEvery: 1_000_000_000,
-          checkpointSeconds: 1_000_000_000,
-          originHost: 'bench.example',
-          witnesses: [],
-          maintainTree: tree,
-        },
-      })
-    /** `count` events of one org, written with SQL as requests write them (event and queue row in one statement). */
-    const write = (orgId: string, count: number) =>
-      sql`
-      WITH e AS (
-        INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, details)
-        SELECT ${orgId}::uuid, gen_random_uuid(), now(), 'user', 'bench-user', 'secret.reveal', 'secret', gen_random_uuid()::text, 'success',
-               jsonb_build_object('reason', 'benchmark ' || g)
-          FROM generate_series(1, ${count}) AS g
-        RETURNING org_id, id)
-      INSERT INTO audit_unchained (org_id, id) SELECT org_id, id FROM e`.execute(db)
-    const cpu = new CpuSampler(process.pid, admin)
-    const rounds: Round[] = []
-    const n = EVENTS[engine]
-    for (let round = -WARMUP; round < ROUNDS; round++) {
-      for (const tree of round % 2 === 0 ? [true, false] : [false, true]) {
-        // The same code runs both variants, so V8's optimized code follows the last variant
-        // run: a round measured right after the other variant pays its deoptimization (the
-        // first runs showed every round with the tree after one without at twice the CPU).
-        // A short warm-up of this round's variant, not measured, comes first.
-        await write(randomUUID(), Math.min(2_000, n))
-        await sequencer(tree).flush()
-        const orgId = randomUUID()
-        await write(orgId, n)
-        // Vacuum what the previous rounds left, outside the measurement: an autovacuum worker
-        // landing inside a round would be counted as its CPU (it is one of the database's backends).
-        await sql`VACUUM ANALYZE`.execute(db)
-        collect?.()
-        const start = await cpu.snapshot()
-        const ownStart = process.cpuUsage()
-        const began = performance.now()
-        await sequencer(tree).flush()
-        const seconds = (performance.now() - began) / 1000
-        const cpuMs = CpuSampler.ms(start, await cpu.snapshot())
-        const own = process.cpuUsage(ownStart)
-        const ownMs = (own.user + own.system) / 1000
-        if (round >= 0) rounds.push({ tree, events: n, seconds, cpuMs })
-        log(
-          `${engine}${round < 0 ? ' (warm-up, not counted)' : ''} ${tree ? 'with' : 'without'} the tree: ${Math.round(n / seconds)} events/s, ${((cpuMs * 1000) / n).toFixed(0)} µs CPU per event (${((ownMs * 1000) / n).toFixed(0)} µs in this process)`,
-        )
-      }
-    }
-    const sizes = await sql<{ relation: string; bytes: string }>`
-      SELECT relation, pg_total_relation_size(relation::regclass)::text AS bytes
-        FROM unnest(ARRAY['audit_events', 'audit_unchained', 'audit_chain', 'audit_tiles']) AS relation`.execute(db)
-    const counted = await sql<{ events: string; chained: string }>`
-      SELECT (SELECT count(*) FROM audit_events)::text AS events, (SELECT count(*) FROM audit_chain)::text AS chained`.execute(
+  await using resources = benchResources()
+  const { database, url } = await openBenchDatabase(resources, engine, `bench_tree_${process.pid}`, 4)
+  const admin = url === undefined ? undefined : await benchClient(resources, url)
+  await migrateToLatest(database.kysely)
+  const db = database.kysely
+  const signer = ed25519FromSeed(randomBytes(32))
+  const sequencer = (tree: boolean) =>
+    createSequencer({
       db,
-    )
-    return { engine, rounds, sizes: sizes.rows, counted: counted.rows[0] }
-  } finally {
-    await admin?.end()
-    await database.close()
-    if (url !== undefined) {
-      const drop = new pg.Client({ connectionString: PG_URL })
-      await drop.connect()
-      await drop.query(`DROP DATABASE IF EXISTS "${new URL(url).pathname.slice(1)}" WITH (FORCE)`)
-      await drop.end()
+      signer,
+      log: {
+        error: (...args: unknown[]) => {
+          log(JSON.stringify(args))
+        },
+        info: () => undefined,
+      },
+      options: {
+        intervalMs: 1_000_000,
+        checkpointEvery: 1_000_000_000,
+        checkpointSeconds: 1_000_000_000,
+        originHost: 'bench.example',
+        witnesses: [],
+        maintainTree: tree,
+      },
+    })
+  /** `count` events of one org, written with SQL as requests write them (event and queue row in one statement). */
+  const write = (orgId: string, count: number) =>
+    sql`
+    WITH e AS (
+      INSERT INTO audit_events (org_id, event_id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, details)
+      SELECT ${orgId}::uuid, gen_random_uuid(), now(), 'user', 'bench-user', 'secret.reveal', 'secret', gen_random_uuid()::text, 'success',
+             jsonb_build_object('reason', 'benchmark ' || g)
+        FROM generate_series(1, ${count}) AS g
+      RETURNING org_id, id)
+    INSERT INTO audit_unchained (org_id, id) SELECT org_id, id FROM e`.execute(db)
+  const cpu = new CpuSampler(process.pid, admin)
+  const rounds: Round[] = []
+  const n = EVENTS[engine]
+  for (let round = -WARMUP; round < ROUNDS; round++) {
+    for (const tree of round % 2 === 0 ? [true, false] : [false, true]) {
+      // The same code runs both variants, so V8's optimized code follows the last variant
+      // run: a round measured right after the other variant pays its deoptimization (the
+      // first runs showed every round with the tree after one without at twice the CPU).
+      // A short warm-up of this round's variant, not measured, comes first.
+      await write(randomUUID(), Math.min(2_000, n))
+      await sequencer(tree).flush()
+      const orgId = randomUUID()
+      await write(orgId, n)
+      // Vacuum what the previous rounds left, outside the measurement: an autovacuum worker
+      // landing inside a round would be counted as its CPU (it is one of the database's backends).
+      await sql`VACUUM ANALYZE`.execute(db)
+      collect?.()
+      const start = await cpu.snapshot()
+      const ownStart = process.cpuUsage()
+      const began = performance.now()
+      await sequencer(tree).flush()
+      const seconds = (performance.now() - began) / 1000
+      const cpuMs = CpuSampler.ms(start, await cpu.snapshot())
+      const own = process.cpuUsage(ownStart)
+      const ownMs = (own.user + own.system) / 1000
+      if (round >= 0) rounds.push({ tree, events: n, seconds, cpuMs })
+      log(
+        `${engine}${round < 0 ? ' (warm-up, not counted)' : ''} ${tree ? 'with' : 'without'} the tree: ${Math.round(n / seconds)} events/s, ${((cpuMs * 1000) / n).toFixed(0)} µs CPU per event (${((ownMs * 1000) / n).toFixed(0)} µs in this process)`,
+      )
     }
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   }
+  const sizes = await sql<{ relation: string; bytes: string }>`
+    SELECT relation, pg_total_relation_size(relation::regclass)::text AS bytes
+      FROM unnest(ARRAY['audit_events', 'audit_unchained', 'audit_chain', 'audit_tiles']) AS relation`.execute(db)
+  const counted = await sql<{ events: string; chained: string }>`
+    SELECT (SELECT count(*) FROM audit_events)::text AS events, (SELECT count(*) FROM audit_chain)::text AS chained`.execute(
+    db,
+  )
+  return { engine, rounds, sizes: sizes.rows, counted: counted.rows[0] }
 }
 
 const sum = (rounds: Round[], tree: boolean) => {

@@ -19,19 +19,16 @@
  * collection before each walk.
  */
 import { randomBytes, randomUUID } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
-import path from 'node:path'
 import v8 from 'node:v8'
 import { sql } from 'kysely'
-import pg from 'pg'
 import { ed25519FromSeed } from '../src/crypto/keys.ts'
-import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
+import type { Engine } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { createAuditService, VERIFY_PAGE } from '../src/modules/audit/audit.service.ts'
 import { chainLinksPageQuery } from '../src/modules/audit/audit.store.ts'
 import { buildChainedLog } from '../test/helpers/audit-chain.ts'
-import { PG_URL } from './processes.ts'
+import { benchClient, benchResources, openBenchDatabase } from './processes.ts'
 import { CpuSampler } from './sizes/measure.ts'
 
 const collect = (globalThis as { gc?: () => void }).gc
@@ -62,26 +59,6 @@ export interface VerifyRound {
   floor?: boolean
 }
 
-async function open(engine: Engine): Promise<{ database: Database; name?: string; dir?: string }> {
-  if (engine === 'pglite') {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-verify-'))
-    return { database: await openDatabase({ dataDir: dir }), dir }
-  }
-  const name = `bench_verify_${process.pid}`
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
-  await admin.query(`CREATE DATABASE "${name}"`)
-  await admin.end()
-  return { database: await openDatabase({ databaseUrl: urlOf(name), poolSize: 4 }), name }
-}
-
-function urlOf(name: string): string {
-  const url = new URL(PG_URL)
-  url.pathname = `/${name}`
-  return url.toString()
-}
-
 /** Runs `fn` while sampling RSS and heap every 10 ms; its result and the peaks above the start. */
 export async function withPeakMemory<T>(
   fn: () => Promise<T>,
@@ -106,91 +83,79 @@ export async function withPeakMemory<T>(
 }
 
 async function runEngine(engine: Engine): Promise<VerifyRound[]> {
-  const { database, name, dir } = await open(engine)
-  try {
-    await migrateToLatest(database.kysely)
-    const db = database.kysely
-    const signer = ed25519FromSeed(randomBytes(32))
-    const orgId = randomUUID()
-    const n = EVENTS[engine]
-    const began = performance.now()
-    await buildChainedLog(db, signer, orgId, n, {
-      checkpointEvery: CHECKPOINT_EVERY,
-      progress: (done) => log(`built ${done.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} events`),
-    })
-    await sql`VACUUM ANALYZE`.execute(db)
-    log(`${engine}: ${n.toLocaleString('en-US')} events built in ${((performance.now() - began) / 1000).toFixed(0)} s`)
-    const service = createAuditService({ db, signer, hmacKey: randomBytes(32) })
-    const admin = name === undefined ? undefined : new pg.Client({ connectionString: urlOf(name) })
-    await admin?.connect()
-    const cpu = new CpuSampler(process.pid, admin)
-    const rounds: VerifyRound[] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      collect?.()
-      const cpuStart = await cpu.snapshot()
-      const ownStart = process.cpuUsage()
-      const t0 = performance.now()
-      const { value: result, rssGrowth, heapGrowth } = await withPeakMemory(() => service.verify(orgId))
-      const seconds = (performance.now() - t0) / 1000
-      const own = process.cpuUsage(ownStart)
-      const nodeCpuMs = (own.user + own.system) / 1000
-      const totalCpuMs = CpuSampler.ms(cpuStart, await cpu.snapshot())
-      if (!result.ok || result.events !== n)
-        throw new Error(
-          `verify failed on a valid log: ${JSON.stringify({ ...result, problems: result.problems.slice(0, 3) })}`,
-        )
-      rounds.push({ events: n, seconds, rssGrowth, heapGrowth, nodeCpuMs, totalCpuMs })
-      log(
-        `${engine} round ${round + 1}: ${Math.round(n / seconds).toLocaleString('en-US')} events/s, ${seconds.toFixed(2)} s, RSS +${(rssGrowth / 2 ** 20).toFixed(0)} MiB, heap +${(heapGrowth / 2 ** 20).toFixed(0)} MiB, CPU ${((totalCpuMs * 1000) / n).toFixed(1)} µs/event (${((nodeCpuMs * 1000) / n).toFixed(1)} in Node)`,
+  await using resources = benchResources()
+  const { database, url } = await openBenchDatabase(resources, engine, `bench_verify_${process.pid}`, 4)
+  await migrateToLatest(database.kysely)
+  const db = database.kysely
+  const signer = ed25519FromSeed(randomBytes(32))
+  const orgId = randomUUID()
+  const n = EVENTS[engine]
+  const began = performance.now()
+  await buildChainedLog(db, signer, orgId, n, {
+    checkpointEvery: CHECKPOINT_EVERY,
+    progress: (done) => log(`built ${done.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} events`),
+  })
+  await sql`VACUUM ANALYZE`.execute(db)
+  log(`${engine}: ${n.toLocaleString('en-US')} events built in ${((performance.now() - began) / 1000).toFixed(0)} s`)
+  const service = createAuditService({ db, signer, hmacKey: randomBytes(32) })
+  const admin = url === undefined ? undefined : await benchClient(resources, url)
+  const cpu = new CpuSampler(process.pid, admin)
+  const rounds: VerifyRound[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    collect?.()
+    const cpuStart = await cpu.snapshot()
+    const ownStart = process.cpuUsage()
+    const t0 = performance.now()
+    const { value: result, rssGrowth, heapGrowth } = await withPeakMemory(() => service.verify(orgId))
+    const seconds = (performance.now() - t0) / 1000
+    const own = process.cpuUsage(ownStart)
+    const nodeCpuMs = (own.user + own.system) / 1000
+    const totalCpuMs = CpuSampler.ms(cpuStart, await cpu.snapshot())
+    if (!result.ok || result.events !== n)
+      throw new Error(
+        `verify failed on a valid log: ${JSON.stringify({ ...result, problems: result.problems.slice(0, 3) })}`,
       )
-    }
-    // The floor, in the same run: every page read with the walk's own statement
-    // (chainLinksPageQuery), its rows parsed by the driver and dropped: what reading the log
-    // costs whatever the verifier does with it. Pages one after the other (the walk overlaps
-    // the next page's read with the current one's hashing).
-    {
-      collect?.()
-      const cpuStart = await cpu.snapshot()
-      const ownStart = process.cpuUsage()
-      const t0 = performance.now()
-      let read = 0
-      let after = 0
-      for (;;) {
-        const { rows } = await chainLinksPageQuery(orgId, after, VERIFY_PAGE).execute(db)
-        read += rows.length
-        const last = rows.at(-1)
-        if (rows.length < VERIFY_PAGE || last === undefined) break
-        after = Number(last.seq)
-      }
-      const seconds = (performance.now() - t0) / 1000
-      const own = process.cpuUsage(ownStart)
-      if (read !== n) throw new Error(`the floor read ${read} links of ${n}`)
-      const totalCpuMs = CpuSampler.ms(cpuStart, await cpu.snapshot())
-      rounds.push({
-        events: n,
-        seconds,
-        rssGrowth: 0,
-        heapGrowth: 0,
-        nodeCpuMs: (own.user + own.system) / 1000,
-        totalCpuMs,
-        floor: true,
-      })
-      log(
-        `${engine} floor (read only): ${Math.round(n / seconds).toLocaleString('en-US')} events/s, CPU ${((totalCpuMs * 1000) / n).toFixed(1)} µs/event (${((own.user + own.system) / n).toFixed(1)} in Node)`,
-      )
-    }
-    await admin?.end()
-    return rounds
-  } finally {
-    await database.close()
-    if (name !== undefined) {
-      const drop = new pg.Client({ connectionString: PG_URL })
-      await drop.connect()
-      await drop.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
-      await drop.end()
-    }
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+    rounds.push({ events: n, seconds, rssGrowth, heapGrowth, nodeCpuMs, totalCpuMs })
+    log(
+      `${engine} round ${round + 1}: ${Math.round(n / seconds).toLocaleString('en-US')} events/s, ${seconds.toFixed(2)} s, RSS +${(rssGrowth / 2 ** 20).toFixed(0)} MiB, heap +${(heapGrowth / 2 ** 20).toFixed(0)} MiB, CPU ${((totalCpuMs * 1000) / n).toFixed(1)} µs/event (${((nodeCpuMs * 1000) / n).toFixed(1)} in Node)`,
+    )
   }
+  // The floor, in the same run: every page read with the walk's own statement
+  // (chainLinksPageQuery), its rows parsed by the driver and dropped: what reading the log
+  // costs whatever the verifier does with it. Pages one after the other (the walk overlaps
+  // the next page's read with the current one's hashing).
+  {
+    collect?.()
+    const cpuStart = await cpu.snapshot()
+    const ownStart = process.cpuUsage()
+    const t0 = performance.now()
+    let read = 0
+    let after = 0
+    for (;;) {
+      const { rows } = await chainLinksPageQuery(orgId, after, VERIFY_PAGE).execute(db)
+      read += rows.length
+      const last = rows.at(-1)
+      if (rows.length < VERIFY_PAGE || last === undefined) break
+      after = Number(last.seq)
+    }
+    const seconds = (performance.now() - t0) / 1000
+    const own = process.cpuUsage(ownStart)
+    if (read !== n) throw new Error(`the floor read ${read} links of ${n}`)
+    const totalCpuMs = CpuSampler.ms(cpuStart, await cpu.snapshot())
+    rounds.push({
+      events: n,
+      seconds,
+      rssGrowth: 0,
+      heapGrowth: 0,
+      nodeCpuMs: (own.user + own.system) / 1000,
+      totalCpuMs,
+      floor: true,
+    })
+    log(
+      `${engine} floor (read only): ${Math.round(n / seconds).toLocaleString('en-US')} events/s, CPU ${((totalCpuMs * 1000) / n).toFixed(1)} µs/event (${((own.user + own.system) / n).toFixed(1)} in Node)`,
+    )
+  }
+  return rounds
 }
 
 /** Runs the part and prints its table (Markdown). */
