@@ -140,7 +140,7 @@ async function statementMemory(database: Database): Promise<{ statements: number
 
 async function main(): Promise<void> {
   await using resources = benchResources()
-  const url = await freshDatabase(resources, `custodian_bench_driver_${process.pid}`)
+  const url = await freshDatabase(resources, 'custodian_bench_driver')
   const opened: Database[] = []
   resources.defer(async () => {
     for (const database of opened) await database.close()

@@ -2,7 +2,7 @@
  * `npm run bench -- tree`: what the Merkle tree (issue 21) costs the audit sequencer, on
  * PostgreSQL and on the embedded PGlite, in one run on this machine.
  *
- * For each engine, a database of its own (PostgreSQL: `bench_tree_<pid>`, dropped at the
+ * For each engine, a database of its own (PostgreSQL: `custodian_bench_tree`, dropped at the
  * end; PGlite: a temporary data directory). In interleaved rounds (with the tree, without,
  * without, with, …), each on a fresh org: `BENCH_TREE_EVENTS` events are written with SQL
  * as requests would (event and queue row), then the sequencer chains them all — with the
@@ -46,7 +46,7 @@ const log = (line: string) => process.stderr.write(`[tree] ${line}\n`)
 
 async function runEngine(engine: Engine) {
   await using resources = benchResources()
-  const { database, url } = await openBenchDatabase(resources, engine, `bench_tree_${process.pid}`, 4)
+  const { database, url } = await openBenchDatabase(resources, engine, 'custodian_bench_tree', 4)
   const admin = url === undefined ? undefined : await benchClient(resources, url)
   await migrateToLatest(database.kysely)
   const db = database.kysely

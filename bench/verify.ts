@@ -2,7 +2,7 @@
  * `npm run bench -- verify`: how fast `custodian audit verify` walks an org's log, and the
  * memory it holds while doing so, on PostgreSQL and on the embedded PGlite.
  *
- * For each engine, a database of its own (PostgreSQL: `bench_verify_<pid>`, dropped at the
+ * For each engine, a database of its own (PostgreSQL: `custodian_bench_verify`, dropped at the
  * end; PGlite: a temporary data directory, removed at the end). `BENCH_VERIFY_EVENTS` events
  * of one org are written with SQL as requests write them (event and queue row), in slices,
  * and the real sequencer chains them with the tree and a signed checkpoint every
@@ -84,7 +84,7 @@ export async function withPeakMemory<T>(
 
 async function runEngine(engine: Engine): Promise<VerifyRound[]> {
   await using resources = benchResources()
-  const { database, url } = await openBenchDatabase(resources, engine, `bench_verify_${process.pid}`, 4)
+  const { database, url } = await openBenchDatabase(resources, engine, 'custodian_bench_verify', 4)
   await migrateToLatest(database.kysely)
   const db = database.kysely
   const signer = ed25519FromSeed(randomBytes(32))
