@@ -3,8 +3,9 @@
  * authorized, audited requests against the performance targets (docs/benchmarks.md), on
  * PostgreSQL and on the embedded PGlite, in one run:
  *
- * - **Start**: a first start on a fresh data directory (PGlite: the migrated template is
- *   copied; PostgreSQL: a fresh database, migrated from nothing) and a restart, each timed
+ * - **Start**: a first start on a fresh data directory (PGlite: the migrated template, which
+ *   `npm ci` builds, is copied; PostgreSQL: a fresh database, migrated from nothing) with an
+ *   empty compile cache, as a user's first start after `npm ci`, and a restart, each timed
  *   from the process's spawn to its "Listening:" line, with the CPU it used by then.
  * - **Requests**, in interleaved rounds of SECONDS-long windows, so the machine's noise falls
  *   on all alike, each after a lead-in of the same load (so the window holds a steady
@@ -35,6 +36,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import os from 'node:os'
+import path from 'node:path'
 import pg from 'pg'
 import { benchDirectory, benchResources, benchServer, freshDatabase, startCeiling, startHello } from './processes.ts'
 import { residentParts, type ResidentParts } from '../test/helpers/resident.ts'
@@ -245,6 +247,13 @@ export async function runRequests(): Promise<void> {
   const dirs = ['bench-pg-', 'bench-lite-', 'bench-pg-uncached-', 'bench-pg-compared-'].map((prefix) =>
     benchDirectory(resources, prefix),
   )
+  // Each service with its data directory and, as a user's start has, its own compile cache
+  // there (empty at the first start; what src/main.ts uses when NODE_COMPILE_CACHE is unset),
+  // not the checkout's shared one that the test helpers give a child.
+  const dataDir = (i: number) => {
+    const dir = dirs[i] as string
+    return { CUSTODIAN_DATA_DIR: dir, NODE_COMPILE_CACHE: path.join(dir, 'compile-cache') }
+  }
   // Connected once the services have started (below); ended when the bench ends.
   const client = (url: string) => {
     const connection = new pg.Client({ connectionString: url })
@@ -260,10 +269,10 @@ export async function runRequests(): Promise<void> {
       label: 'PostgreSQL',
       id: 'postgres',
       key: 'postgres',
-      env: { DATABASE_URL: pgUrl, CUSTODIAN_DATA_DIR: dirs[0] as string },
+      env: { DATABASE_URL: pgUrl, ...dataDir(0) },
       admin,
     },
-    { label: 'PGlite', id: 'pglite', key: 'pglite', env: { CUSTODIAN_DATA_DIR: dirs[1] as string }, admin: undefined },
+    { label: 'PGlite', id: 'pglite', key: 'pglite', env: dataDir(1), admin: undefined },
     // The same PostgreSQL service reading every credential on every request: what the
     // credential cache saves, measured in the same rounds.
     {
@@ -273,7 +282,7 @@ export async function runRequests(): Promise<void> {
       comparison: true,
       env: {
         DATABASE_URL: uncachedUrl,
-        CUSTODIAN_DATA_DIR: dirs[2] as string,
+        ...dataDir(2),
         CUSTODIAN_CREDENTIAL_CACHE_ENTRIES: '0',
       },
       admin: uncachedAdmin,
@@ -286,7 +295,7 @@ export async function runRequests(): Promise<void> {
       key: 'postgres',
       comparison: true,
       root: compareRoot,
-      env: { DATABASE_URL: comparedUrl, CUSTODIAN_DATA_DIR: dirs[3] as string },
+      env: { DATABASE_URL: comparedUrl, ...dataDir(3) },
       admin: comparedAdmin,
     })
   const engines = all.filter((engine) => only === undefined || only.includes(engine.id))

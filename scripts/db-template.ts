@@ -1,8 +1,9 @@
 /**
  * Builds the embedded database's migrated template (src/db/template.ts), unless the one
  * there is current: `node scripts/db-template.ts [dir]` (default CUSTODIAN_PGLITE_TEMPLATE,
- * else .cache/pglite-template). A first start builds it too when there is none; running this
- * ahead (after `npm ci` or a `git pull` that brings migrations) makes that first start fast.
+ * else .cache/pglite-template). `npm ci` runs it (the package's `prepare` script), so that the
+ * first start copies the template instead of building it; a first start builds it too when
+ * there is none, and running this after a `git pull` that brings migrations keeps that start fast.
  */
 import path from 'node:path'
 import { DEFAULT_PGLITE_TEMPLATE } from '../src/config.ts'
