@@ -22,9 +22,10 @@ import {
   freshDatabase,
   startCeiling,
   startHello,
+  bootstrapBench,
 } from './processes.ts'
-import { bootstrapOverHttps, httpsJson } from '../test/helpers/process.ts'
-import { addWindow, CpuSampler, emptyTotals, loadWindow, quantile, type Target, type Totals } from './sizes/measure.ts'
+import { httpsJson } from '../test/helpers/process.ts'
+import { CpuSampler, interleavedRounds, quantile, type Target } from './sizes/measure.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -48,12 +49,7 @@ export async function runConsent(): Promise<void> {
   })
   const hello = await startHello(resources)
   const admin = await benchClient(resources, url)
-  const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, {
-    orgName: 'Bench',
-    email: 'bench@bench.test',
-  })
-  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
-  const { apiToken, orgId } = boot.body as { apiToken: string; orgId: string }
+  const { apiToken, orgId } = await bootstrapBench(server)
   const call = async (method: string, tail: string, body?: unknown) => {
     const answer = await httpsJson(server.httpsPort, method, `/v1/orgs/${orgId}/consent${tail}`, {
       token: apiToken,
@@ -135,20 +131,8 @@ export async function runConsent(): Promise<void> {
       items: BATCH,
     },
   }
-  const totals: Record<keyof typeof targets, Totals> = {
-    hello: emptyTotals(),
-    floor: emptyTotals(),
-    one: emptyTotals(),
-    batch: emptyTotals(),
-  }
-  for (const { target, cpu } of Object.values(targets))
-    await loadWindow(target, { connections: CONNECTIONS, seconds: 2, cpu })
-  for (let round = 0; round < ROUNDS; round++)
-    for (const [name, { target, cpu }] of Object.entries(targets) as [
-      keyof typeof targets,
-      (typeof targets)['hello'],
-    ][])
-      addWindow(totals[name], await loadWindow(target, { connections: CONNECTIONS, seconds: SECONDS, cpu }), SECONDS)
+  // Warm-up of each, then interleaved rounds: the machine's noise falls on all alike.
+  const totals = await interleavedRounds(targets, { connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS })
 
   const baseline = totals.hello.requests / totals.hello.seconds
   console.log(

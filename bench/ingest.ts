@@ -13,9 +13,17 @@
  * Record results in docs/benchmarks.md.
  */
 import os from 'node:os'
-import { benchClient, benchDirectory, benchResources, benchServer, freshDatabase, startHello } from './processes.ts'
-import { bootstrapOverHttps, httpsJson } from '../test/helpers/process.ts'
-import { addWindow, CpuSampler, emptyTotals, loadWindow, quantile, type Target, type Totals } from './sizes/measure.ts'
+import {
+  benchClient,
+  benchDirectory,
+  benchResources,
+  benchServer,
+  freshDatabase,
+  startHello,
+  bootstrapBench,
+} from './processes.ts'
+import { httpsJson } from '../test/helpers/process.ts'
+import { CpuSampler, interleavedRounds, quantile, type Target } from './sizes/measure.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
@@ -43,12 +51,7 @@ export async function runIngest(): Promise<void> {
   })
   const hello = await startHello(resources)
   const admin = await benchClient(resources, url)
-  const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, {
-    orgName: 'Bench',
-    email: 'bench@bench.test',
-  })
-  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
-  const { apiToken, orgId } = boot.body as { apiToken: string; orgId: string }
+  const { apiToken, orgId } = await bootstrapBench(server)
   const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}/audit/events`
   const targets: Record<'hello' | 'batch' | 'single', { target: Target; cpu: CpuSampler; events: number }> = {
     hello: {
@@ -72,20 +75,8 @@ export async function runIngest(): Promise<void> {
       events: 1,
     },
   }
-  const totals: Record<keyof typeof targets, Totals> = {
-    hello: emptyTotals(),
-    batch: emptyTotals(),
-    single: emptyTotals(),
-  }
   // Warm-up of each, then interleaved rounds: the machine's noise falls on all alike.
-  for (const { target, cpu } of Object.values(targets))
-    await loadWindow(target, { connections: CONNECTIONS, seconds: 2, cpu })
-  for (let round = 0; round < ROUNDS; round++)
-    for (const [name, { target, cpu }] of Object.entries(targets) as [
-      keyof typeof targets,
-      (typeof targets)['hello'],
-    ][])
-      addWindow(totals[name], await loadWindow(target, { connections: CONNECTIONS, seconds: SECONDS, cpu }), SECONDS)
+  const totals = await interleavedRounds(targets, { connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS })
 
   // The chain catches up; then each benchmark event's delay from commit to its place in the chain.
   for (let i = 0; i < 600; i++) {

@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { openDatabase, type Database, type Engine } from '../src/db/connect.ts'
-import { spawnServer, type ServerProcess } from '../test/helpers/process.ts'
+import { bootstrapOverHttps, spawnServer, type ServerProcess } from '../test/helpers/process.ts'
 
 const root = path.resolve(import.meta.dirname, '..')
 
@@ -62,6 +62,23 @@ export async function benchServer(
     await server.stop()
   })
   return server
+}
+
+/**
+ * Bootstraps the org "Bench" on a service started afresh, with `bootstrapToken` (by default
+ * the one it printed); its owner's API token and the org's id.
+ * @throws Error when the service refuses the bootstrap
+ */
+export async function bootstrapBench(
+  server: ServerProcess,
+  bootstrapToken = server.bootstrapToken,
+): Promise<{ apiToken: string; orgId: string }> {
+  const boot = await bootstrapOverHttps(server.httpsPort, bootstrapToken, {
+    orgName: 'Bench',
+    email: 'bench@bench.test',
+  })
+  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
+  return boot.body as { apiToken: string; orgId: string }
 }
 
 /** A connected client of `databaseUrl`, ended when `resources` are released. */

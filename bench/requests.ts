@@ -38,9 +38,17 @@ import { readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
-import { benchDirectory, benchResources, benchServer, freshDatabase, startCeiling, startHello } from './processes.ts'
+import {
+  benchDirectory,
+  benchResources,
+  benchServer,
+  freshDatabase,
+  startCeiling,
+  startHello,
+  bootstrapBench,
+} from './processes.ts'
 import { residentParts, type ResidentParts } from '../test/helpers/resident.ts'
-import { bootstrapOverHttps, httpsJson, type ServerProcess } from '../test/helpers/process.ts'
+import { httpsJson, type ServerProcess } from '../test/helpers/process.ts'
 import {
   addWindow,
   CpuSampler,
@@ -170,16 +178,7 @@ interface Scenario {
 /** Bootstraps the org, makes the secret to reveal; the engine's three scenarios. */
 async function scenariosOf(engine: Engine): Promise<Scenario[]> {
   const server = engine.restart?.server as ServerProcess
-  const boot = await bootstrapOverHttps(
-    server.httpsPort,
-    server.bootstrapToken ?? engine.first?.server.bootstrapToken,
-    {
-      orgName: 'Bench',
-      email: 'bench@bench.test',
-    },
-  )
-  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
-  const { apiToken, orgId } = boot.body as { apiToken: string; orgId: string }
+  const { apiToken, orgId } = await bootstrapBench(server, server.bootstrapToken ?? engine.first?.server.bootstrapToken)
   const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}`
   const secret = await httpsJson(server.httpsPort, 'POST', `/v1/orgs/${orgId}/secrets`, {
     token: apiToken,

@@ -43,8 +43,8 @@
 import os from 'node:os'
 import autocannon from 'autocannon'
 import pg from 'pg'
-import { benchDirectory, benchResources, benchServer, freshDatabase, startHello } from './processes.ts'
-import { bootstrapOverHttps, httpsJson, type ServerProcess } from '../test/helpers/process.ts'
+import { benchDirectory, benchResources, benchServer, freshDatabase, startHello, bootstrapBench } from './processes.ts'
+import { httpsJson, type ServerProcess } from '../test/helpers/process.ts'
 import { runConsent } from './consent.ts'
 import { runConsole } from './console.ts'
 import { runIngest } from './ingest.ts'
@@ -116,12 +116,7 @@ async function chainDelay(url: string): Promise<{ p50: number; p99: number; max:
 }
 
 async function audited(server: ServerProcess, label: string): Promise<Figures[]> {
-  const boot = await bootstrapOverHttps(server.httpsPort, server.bootstrapToken, {
-    orgName: 'Bench',
-    email: 'bench@bench.test',
-  })
-  if (boot.status !== 201) throw new Error(`bootstrap failed: ${boot.text}`)
-  const { apiToken, orgId } = boot.body
+  const { apiToken, orgId } = await bootstrapBench(server)
   const base = `https://127.0.0.1:${server.httpsPort}/v1/orgs/${orgId}`
   const read = await load(`${label}: authenticated read (GET org)`, base, { token: apiToken })
   const write = await load(`${label}: audited write (create service account)`, `${base}/service-accounts`, {

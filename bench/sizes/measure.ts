@@ -195,6 +195,29 @@ export function emptyTotals(): Totals {
   return { requests: 0, seconds: 0, cpuMs: 0, generatorCpuMs: 0, latencies: [], failures: 0 }
 }
 
+/**
+ * A 2 s warm-up window of each target, then `rounds` rounds of one `seconds`-long window of
+ * each, in turn, added to `totals` under the target's name: the machine's noise falls on all
+ * alike. Returns the totals, one per target.
+ */
+export async function interleavedRounds<Name extends string>(
+  targets: Record<Name, { target: Target; cpu: CpuSampler }>,
+  options: { connections: number; seconds: number; rounds: number },
+): Promise<Record<Name, Totals>> {
+  const entries = Object.entries(targets) as [Name, { target: Target; cpu: CpuSampler }][]
+  const totals = Object.fromEntries(entries.map(([name]) => [name, emptyTotals()])) as Record<Name, Totals>
+  for (const [, { target, cpu }] of entries)
+    await loadWindow(target, { connections: options.connections, seconds: 2, cpu })
+  for (let round = 0; round < options.rounds; round++)
+    for (const [name, { target, cpu }] of entries)
+      addWindow(
+        totals[name],
+        await loadWindow(target, { connections: options.connections, seconds: options.seconds, cpu }),
+        options.seconds,
+      )
+  return totals
+}
+
 /** Adds one window of `seconds` to `totals`: its 2xx answers as requests, any other status as failures. */
 export function addWindow(totals: Totals, window: Window, seconds: number): void {
   for (const [status, count] of window.statuses) {
