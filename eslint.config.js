@@ -87,21 +87,31 @@ export default defineConfig(
         'error',
         {
           paths: [
-            {
-              name: 'node:fs',
+            ...['node:fs', 'fs', 'node:fs/promises', 'fs/promises'].map((name) => ({
+              name,
               importNames: ['mkdtempSync', 'mkdtemp'],
               message: 'benchDirectory(resources, prefix) (bench/processes.ts): removed when the part ends.',
-            },
-            {
-              name: '../test/helpers/process.ts',
+            })),
+            ...['../test/helpers/process.ts', '../../test/helpers/process.ts'].map((name) => ({
+              name,
               importNames: ['spawnServer'],
               message: 'benchServer(resources, env) (bench/processes.ts): stopped when the part ends.',
-            },
+            })),
           ],
         },
       ],
+      // The same by call, whatever the import's form (a namespace or default import).
       'no-restricted-syntax': [
         'error',
+        {
+          selector:
+            'CallExpression[callee.name=/^mkdtemp(Sync)?$/], CallExpression[callee.property.name=/^mkdtemp(Sync)?$/]',
+          message: 'benchDirectory(resources, prefix) (bench/processes.ts): removed when the part ends.',
+        },
+        {
+          selector: "CallExpression[callee.name='spawnServer'], CallExpression[callee.property.name='spawnServer']",
+          message: 'benchServer(resources, env) (bench/processes.ts): stopped when the part ends.',
+        },
         {
           selector: 'Literal[value=/CREATE DATABASE/i], TemplateElement[value.raw=/CREATE DATABASE/i]',
           message: 'freshDatabase(resources, name) (bench/processes.ts): dropped when the part ends.',

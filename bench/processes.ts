@@ -22,25 +22,79 @@ export const PG_URL =
  * reverse order of their acquisition when the part ends, however it ends: returned normally,
  * threw, or the bench was interrupted (SIGINT, SIGTERM: released, then the process exits with
  * 128 + the signal's number). A standard `AsyncDisposableStack` (ECMAScript's explicit
- * resource management, in Node.js 24); use it as `await using resources = benchResources()`.
- * A release that fails is reported with the others (`SuppressedError`), after all have run.
+ * resource management, in Node.js 24); use it as `await using resources = benchResources()`
+ * and acquire through the functions below, which add each resource to it ({@link adopt}). A
+ * release that fails is reported with the others (`SuppressedError`), after all have run.
+ *
+ * An interruption releases while the part's own code is still running: a measurement then
+ * fails on a connection already closed, and that failure must not end the process before the
+ * release has, so from the signal on, uncaught errors are reported, not fatal. A second
+ * signal while releasing (an impatient Ctrl-C) only says so; a third exits at once, leaving
+ * what was not yet released. A signal while the part releases after its end waits for that
+ * release too.
  */
 export function benchResources(): AsyncDisposableStack {
   const resources = new AsyncDisposableStack()
+  let releasedAll = () => {}
+  const released = new Promise<void>((resolve) => {
+    releasedAll = resolve
+  })
+  let signals = 0
   const interrupted = (signal: NodeJS.Signals) => {
-    void resources.disposeAsync().finally(() => process.exit(128 + os.constants.signals[signal]))
+    const code = 128 + os.constants.signals[signal]
+    signals++
+    if (signals > 2) process.exit(code)
+    if (signals === 2) {
+      process.stderr.write(
+        'bench: still releasing its databases, directories and processes; a third signal exits at once, leaving them\n',
+      )
+      return
+    }
+    const report = (error: unknown) => {
+      process.stderr.write(
+        `bench: interrupted (${signal}); releasing its resources: ${error instanceof Error ? error.message : String(error)}\n`,
+      )
+    }
+    process.on('uncaughtException', report)
+    process.on('unhandledRejection', report)
+    // Already releasing (the part had ended): that release, not this call, is awaited.
+    void resources
+      .disposeAsync()
+      .catch(report)
+      .then(() => released)
+      .finally(() => process.exit(code))
   }
-  process.once('SIGINT', interrupted)
-  process.once('SIGTERM', interrupted)
+  process.on('SIGINT', interrupted)
+  process.on('SIGTERM', interrupted)
+  // Registered first, so released last: the end of every release.
   resources.defer(() => {
     process.off('SIGINT', interrupted)
     process.off('SIGTERM', interrupted)
+    releasedAll()
   })
   return resources
 }
 
+/**
+ * Adds `release` to `resources`, or — when they were released meanwhile (the bench was
+ * interrupted while the resource was being acquired) — runs it now and throws, so that
+ * nothing acquired after an interruption outlives it.
+ * @throws Error `bench: interrupted` after releasing, when `resources` are released
+ */
+export async function adopt(resources: AsyncDisposableStack, release: () => unknown): Promise<void> {
+  if (!resources.disposed) {
+    resources.defer(async () => {
+      await release()
+    })
+    return
+  }
+  await release()
+  throw new Error('bench: interrupted')
+}
+
 /** A new temporary directory named `prefix…`, removed with everything in it when `resources` are released. */
 export function benchDirectory(resources: AsyncDisposableStack, prefix: string): string {
+  if (resources.disposed) throw new Error('bench: interrupted')
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix))
   resources.defer(() => {
     rmSync(dir, { recursive: true, force: true })
@@ -57,10 +111,9 @@ export async function benchServer(
   env: Record<string, string>,
   root?: string,
 ): Promise<ServerProcess> {
+  if (resources.disposed) throw new Error('bench: interrupted')
   const server = await spawnServer(env, undefined, root)
-  resources.defer(async () => {
-    await server.stop()
-  })
+  await adopt(resources, () => server.stop())
   return server
 }
 
@@ -85,9 +138,7 @@ export async function bootstrapBench(
 export async function benchClient(resources: AsyncDisposableStack, databaseUrl: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: databaseUrl })
   await client.connect()
-  resources.defer(async () => {
-    await client.end().catch(() => undefined)
-  })
+  await adopt(resources, () => client.end().catch(() => undefined))
   return client
 }
 
@@ -134,7 +185,7 @@ async function startWithDirectory(
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
     await exited
   }
-  resources.defer(stop)
+  await adopt(resources, stop)
   return { pid: child.pid ?? 0, port, stop }
 }
 
@@ -154,6 +205,7 @@ export async function startCeiling(resources: AsyncDisposableStack, databaseUrl:
  */
 export async function freshDatabase(resources: AsyncDisposableStack, name: string): Promise<string> {
   if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`bench database name ${name}: lower-case letters, digits and _`)
+  if (resources.disposed) throw new Error('bench: interrupted')
   await dropDatabase(name)
   const admin = new pg.Client({ connectionString: PG_URL })
   await admin.connect()
@@ -162,7 +214,7 @@ export async function freshDatabase(resources: AsyncDisposableStack, name: strin
   } finally {
     await admin.end()
   }
-  resources.defer(() => dropDatabase(name))
+  await adopt(resources, () => dropDatabase(name))
   const url = new URL(PG_URL)
   url.pathname = `/${name}`
   return url.toString()
@@ -183,7 +235,7 @@ export async function openBenchDatabase(
   const database = await openDatabase(
     url === undefined ? { dataDir: benchDirectory(resources, `${name}-`) } : { databaseUrl: url, poolSize },
   )
-  resources.defer(() => database.close())
+  await adopt(resources, () => database.close())
   return url === undefined ? { database } : { database, url }
 }
 

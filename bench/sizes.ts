@@ -37,7 +37,7 @@ import { migrateToLatest } from '../src/db/migrate.ts'
 import { startTestApp, type TestApp } from '../test/helpers/app.ts'
 import { growHistory, PERIODIC_JOBS, type HistorySizes } from '../test/helpers/history.ts'
 import { httpsJson, type ServerProcess } from '../test/helpers/process.ts'
-import { benchClient, benchDirectory, benchResources, benchServer, freshDatabase, PG_URL } from './processes.ts'
+import { adopt, benchClient, benchDirectory, benchResources, benchServer, freshDatabase, PG_URL } from './processes.ts'
 import { buildFixture, type Fixture } from './sizes/fixture.ts'
 import { CpuSampler, loadWindow, quantile, timedRequest, type Target, type Window } from './sizes/measure.ts'
 
@@ -439,7 +439,7 @@ async function openSizesDatabase(
   const database = await openDatabase(url === undefined ? { dataDir } : { databaseUrl: url, poolSize: 10 })
   let closing: Promise<void> | undefined
   const close = () => (closing ??= database.close())
-  resources.defer(close)
+  await adopt(resources, close)
   return { database, url, close }
 }
 

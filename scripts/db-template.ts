@@ -1,20 +1,41 @@
 /**
  * Builds the embedded database's migrated template (src/db/template.ts), unless the one
  * there is current: `node scripts/db-template.ts [dir]` (default CUSTODIAN_PGLITE_TEMPLATE,
- * else .cache/pglite-template). `npm ci` runs it (the package's `prepare` script), so that the
- * first start copies the template instead of building it; a first start builds it too when
- * there is none, and running this after a `git pull` that brings migrations keeps that start fast.
+ * else .cache/pglite-template). `npm ci` runs it with `--prepare` (the package's `prepare`
+ * script; skipped where the script is not there yet, as in the image's dependency layer), so
+ * that the first start copies the template instead of building it; a first start builds it
+ * too when there is none, and running this after a `git pull` that brings migrations keeps
+ * that start fast.
  */
 import path from 'node:path'
 import { DEFAULT_PGLITE_TEMPLATE } from '../src/config.ts'
 import { ensureTemplate } from '../src/db/template.ts'
 
+// `--prepare` (npm's `prepare` script, run by `npm ci`): an optimisation of the first start,
+// never a reason for an install to fail — skipped when the embedded database's template is
+// off, and a template that cannot be built (a read-only checkout, say) is only reported: the
+// first start then builds it, or migrates from nothing.
+const prepare = process.argv.includes('--prepare')
+const [argument] = process.argv.slice(2).filter((a) => a !== '--prepare')
 const configured = process.env.CUSTODIAN_PGLITE_TEMPLATE
+if (prepare && configured === 'off') {
+  process.stdout.write('CUSTODIAN_PGLITE_TEMPLATE=off: no template built\n')
+  process.exit(0)
+}
 const dir = path.resolve(
-  process.argv[2] ?? (configured === undefined || configured === 'off' ? DEFAULT_PGLITE_TEMPLATE : configured),
+  argument ?? (configured === undefined || configured === 'off' ? DEFAULT_PGLITE_TEMPLATE : configured),
 )
 const started = performance.now()
-const built = await ensureTemplate(dir)
+let built: boolean
+try {
+  built = await ensureTemplate(dir)
+} catch (error) {
+  if (!prepare) throw error
+  process.stderr.write(
+    `The embedded database's template could not be built in ${dir} (${error instanceof Error ? error.message : String(error)}); the first start builds it\n`,
+  )
+  process.exit(0)
+}
 process.stdout.write(
   built
     ? `Built the embedded database's template in ${dir} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -215,14 +215,23 @@ export interface ConsoleWorld {
 }
 
 /**
- * A real server process on PGlite (a fresh data dir), with the provider org (owner enrolled
+ * A real server process on PGlite (a fresh data dir, removed when the process exits), with the provider org (owner enrolled
  * in TOTP), a customer org "Acme" with its owner, and a viewer there (no secrets:read).
  * Every password is test/helpers/app.ts's PASSWORD. `env` adds or overrides the server's
  * settings (e.g. a fixed port and CUSTODIAN_PUBLIC_URL, for WebAuthn's origin).
  */
 export async function startConsoleWorld(env: Record<string, string> = {}): Promise<ConsoleWorld> {
+  // The data directory (its root key, its database) goes with the server process.
   const dataDir = mkdtempSync(path.join(tmpdir(), 'custodian-console-'))
-  const server = await spawnServer({ CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_AUTH_RATE_LIMIT: '100', ...env })
+  const remove = () => rmSync(dataDir, { recursive: true, force: true })
+  let server: ServerProcess
+  try {
+    server = await spawnServer({ CUSTODIAN_DATA_DIR: dataDir, CUSTODIAN_AUTH_RATE_LIMIT: '100', ...env })
+  } catch (error) {
+    remove()
+    throw error
+  }
+  server.child.once('exit', remove)
   const port = server.httpsPort
   const email = 'owner@provider.test'
   const boot = await bootstrapOverHttps(port, server.bootstrapToken, { orgName: 'Provider', email })

@@ -17,7 +17,7 @@ interface Acquired {
 /** Runs test/fixtures/bench-part.ts; `interrupt`: SIGINT once it has printed what it holds. */
 async function runPart(
   database: string,
-  how: { fail?: boolean; interrupt?: NodeJS.Signals },
+  how: { fail?: boolean; interrupt?: NodeJS.Signals; again?: boolean },
 ): Promise<{ code: number | null; acquired: Acquired; output: string }> {
   const child = spawn(process.execPath, [path.join(ROOT, 'test/fixtures/bench-part.ts')], {
     cwd: ROOT,
@@ -38,6 +38,7 @@ async function runPart(
     if (acquired === undefined && line !== undefined) {
       acquired = JSON.parse(line) as Acquired
       if (how.interrupt !== undefined) child.kill(how.interrupt)
+      if (how.interrupt !== undefined && how.again === true) setTimeout(() => child.kill(how.interrupt), 10)
     }
   })
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
@@ -90,6 +91,14 @@ describe('bench parts leave nothing behind (bench/processes.ts)', { skip: !postg
       assert.deepEqual(await leftBehind(database, acquired), [])
     })
   }
+
+  it('a second SIGINT while it releases (an impatient Ctrl-C) says so and does not cut the release short', async () => {
+    const database = `${TEST_DB_PREFIX}${process.pid}_bench_twice`
+    const { code, acquired, output } = await runPart(database, { interrupt: 'SIGINT', again: true })
+    assert.equal(code, 130)
+    assert.match(output, /still releasing/)
+    assert.deepEqual(await leftBehind(database, acquired), [])
+  })
 
   it('refuses a database name that is not a plain identifier before creating anything', async () => {
     const { freshDatabase } = await import('../../bench/processes.ts')
