@@ -9,21 +9,32 @@
  * when any test failed.
  */
 import { createWriteStream } from 'node:fs'
+import { constants } from 'node:os'
 import path from 'node:path'
 import { run } from 'node:test'
 import { spec } from 'node:test/reporters'
 import durations from './test-durations.ts'
 
 const files = process.argv.slice(2).map((file) => path.resolve(file))
+// Interrupted, the run stops its test files' processes (node:test kills them when its signal
+// aborts) before this process ends, so that scripts/test.ts removes the run's temporary
+// directory with nothing still writing into it.
+const interrupted = new AbortController()
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+  process.once(signal, () => {
+    process.exitCode = 128 + constants.signals[signal]
+    interrupted.abort()
+  })
 const stream = run({
   files,
+  signal: interrupted.signal,
   concurrency: Number(process.env.CUSTODIAN_TEST_CONCURRENCY ?? 3),
   // A hang detector, not a speed target: a test that starts several services and CLI
   // processes (each booting PGlite) takes minutes while the longest files run together.
   timeout: 600_000,
 })
 stream.on('test:fail', (data) => {
-  if (!data.todo) process.exitCode = 1
+  if (!data.todo && !interrupted.signal.aborted) process.exitCode = 1
 })
 stream.compose(spec).pipe(process.stdout)
 const out = process.env.CUSTODIAN_TEST_DURATIONS_OUT

@@ -14,12 +14,28 @@
  * - The web console (console/), when a test under test/console/ is selected: built once
  *   (types from /openapi.json, then Vite), before any test file starts.
  *
+ * - A temporary directory of the run's own (scripts/test-temporary.ts), TMPDIR of every test
+ *   file and every process it starts, removed when the run ends, also when interrupted: the
+ *   tests' data directories, key files, GnuPG homes and browser profiles are not left behind.
+ *
  * First of all, the machine's prerequisites of the selected tests (scripts/prerequisites.ts):
  * installed with apt-get when running as root, otherwise named with the command that
  * installs them, and the run stops at once.
  */
-import { spawnSync } from 'node:child_process'
-import { cpSync, existsSync, globSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import {
+  cpSync,
+  existsSync,
+  globSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
+import { constants } from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
@@ -30,6 +46,7 @@ import { migrateToLatest } from '../src/db/migrate.ts'
 import { ensureTemplate } from '../src/db/template.ts'
 import { build as buildConsole } from './console.ts'
 import { ensure } from './prerequisites.ts'
+import { openRunTemporary } from './test-temporary.ts'
 import { ENGINES } from '../test/helpers/db.ts'
 import { DURATIONS_FILE, readDurations, SPLIT_SUFFIX } from './test-durations.ts'
 
@@ -48,7 +65,11 @@ async function preparePGlite(): Promise<void> {
     cpSync(path.join(DEFAULT_PGLITE_TEMPLATE, 'pgdata'), path.join(copy, 'pgdata'), { recursive: true })
     const pglite = await PGlite.create({ dataDir: path.join(copy, 'pgdata'), parsers: pgliteParsers() })
     const dump = await pglite.dumpDataDir('none')
-    writeFileSync(path.join(cache, 'pglite-template.tar'), Buffer.from(await dump.arrayBuffer()))
+    // Written beside and renamed: a run of test/scripts/test-temporary.test.ts writes it while
+    // the outer run's files read it.
+    const partial = path.join(cache, `pglite-template.tar.${process.pid}`)
+    writeFileSync(partial, Buffer.from(await dump.arrayBuffer()))
+    renameSync(partial, path.join(cache, 'pglite-template.tar'))
     await pglite.close()
   } finally {
     rmSync(copy, { recursive: true, force: true })
@@ -130,6 +151,11 @@ if (process.env.CI === 'true' && !process.env.TEST_DATABASE_URL) {
   process.stderr.write('CI=true but TEST_DATABASE_URL is not set: the PostgreSQL half of the suite would not run\n')
   process.exit(1)
 }
+// Every temporary file of the run — this process's, the console build's, the test files' and
+// whatever they start — under one directory, removed when the run ends (process.exit included).
+const temporary = openRunTemporary()
+process.on('exit', () => temporary[Symbol.dispose]())
+env.TMPDIR = process.env.TMPDIR = temporary.directory
 // The web console is built once here, from the sources as they are, for every console test file.
 if (selected.some((f) => path.relative(root, f).startsWith(`test${path.sep}console${path.sep}`))) await buildConsole()
 await preparePGlite()
@@ -176,11 +202,15 @@ env.CUSTODIAN_TEST_CONCURRENCY = String(concurrency)
 // through test/helpers/process.ts, the services and CLI runs they start: each of the suite's
 // hundreds of processes otherwise compiles the same sources again.
 env.NODE_COMPILE_CACHE ??= path.join(cache, 'node-compile-cache')
-const result = spawnSync(process.execPath, [path.join(root, 'scripts', 'test-run.ts'), ...order], {
+const runner = spawn(process.execPath, [path.join(root, 'scripts', 'test-run.ts'), ...order], {
   cwd: root,
   env,
   stdio: 'inherit',
 })
+// An interrupted run ends its runner and still removes its temporary directory (Ctrl-C in a
+// terminal reaches both already; a signal sent to this process alone is passed on).
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => runner.kill(signal))
+const [code, signal] = (await once(runner, 'exit')) as [number | null, NodeJS.Signals | null]
 if (record && existsSync(recorded)) {
   const merged = { ...known }
   for (const [file, seconds] of Object.entries(JSON.parse(readFileSync(recorded, 'utf8')) as Record<string, number>))
@@ -188,4 +218,4 @@ if (record && existsSync(recorded)) {
   const sorted = Object.fromEntries(Object.entries(merged).sort(([a], [b]) => a.localeCompare(b)))
   writeFileSync(DURATIONS_FILE, `${JSON.stringify(sorted, null, 2)}\n`)
 }
-process.exit(result.status ?? 1)
+process.exitCode = code ?? (signal === null ? 1 : 128 + constants.signals[signal])
