@@ -20,8 +20,11 @@ const files = process.argv.slice(2).map((file) => path.resolve(file))
 // aborts) before this process ends, so that scripts/test.ts removes the run's temporary
 // directory with nothing still writing into it.
 const interrupted = new AbortController()
+// Every signal handled for the process's life (a terminal's Ctrl-C and the one scripts/test.ts
+// passes on arrive both): the first aborts, the others change nothing.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (interrupted.signal.aborted) return
     process.exitCode = 128 + constants.signals[signal]
     interrupted.abort()
   })

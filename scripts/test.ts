@@ -30,6 +30,7 @@ import {
   globSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -46,7 +47,7 @@ import { migrateToLatest } from '../src/db/migrate.ts'
 import { ensureTemplate } from '../src/db/template.ts'
 import { build as buildConsole } from './console.ts'
 import { ensure } from './prerequisites.ts'
-import { openRunTemporary } from './test-temporary.ts'
+import { openRunTemporary, type RunTemporary } from './test-temporary.ts'
 import { ENGINES } from '../test/helpers/db.ts'
 import { DURATIONS_FILE, readDurations, SPLIT_SUFFIX } from './test-durations.ts'
 
@@ -153,9 +154,22 @@ if (process.env.CI === 'true' && !process.env.TEST_DATABASE_URL) {
 }
 // Every temporary file of the run — this process's, the console build's, the test files' and
 // whatever they start — under one directory, removed when the run ends (process.exit included).
-const temporary = openRunTemporary()
+let temporary: RunTemporary
+try {
+  temporary = openRunTemporary()
+} catch (error) {
+  process.stderr.write(
+    `The system's temporary directory (TMPDIR=${process.env.TMPDIR ?? ''}) cannot hold the run's own: ${(error as Error).message}\n`,
+  )
+  process.exit(1)
+}
 process.on('exit', () => temporary[Symbol.dispose]())
 env.TMPDIR = process.env.TMPDIR = temporary.directory
+// Interrupted while preparing, the run removes its directory (at exit) and ends; once the
+// tests run, the signal is passed on to them (below).
+let onSignal: (signal: NodeJS.Signals) => void = (signal) => process.exit(128 + constants.signals[signal])
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal))
+removeAbandonedDumps()
 // The web console is built once here, from the sources as they are, for every console test file.
 if (selected.some((f) => path.relative(root, f).startsWith(`test${path.sep}console${path.sep}`))) await buildConsole()
 await preparePGlite()
@@ -202,15 +216,22 @@ env.CUSTODIAN_TEST_CONCURRENCY = String(concurrency)
 // through test/helpers/process.ts, the services and CLI runs they start: each of the suite's
 // hundreds of processes otherwise compiles the same sources again.
 env.NODE_COMPILE_CACHE ??= path.join(cache, 'node-compile-cache')
+// The runner leads a process group of its own, which the test files and every process they
+// start join: an interrupted run passes the signal to the runner (which stops the test files
+// and prints its summary), and when the runner has ended whatever is left in its group (a
+// service, a browser or a database cluster a killed test file had started) is stopped before
+// the directory they write in is removed.
 const runner = spawn(process.execPath, [path.join(root, 'scripts', 'test-run.ts'), ...order], {
   cwd: root,
   env,
   stdio: 'inherit',
+  detached: true,
 })
-// An interrupted run ends its runner and still removes its temporary directory (Ctrl-C in a
-// terminal reaches both already; a signal sent to this process alone is passed on).
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => runner.kill(signal))
+onSignal = (signal) => {
+  runner.kill(signal)
+}
 const [code, signal] = (await once(runner, 'exit')) as [number | null, NodeJS.Signals | null]
+if (runner.pid !== undefined) await stopGroup(runner.pid)
 if (record && existsSync(recorded)) {
   const merged = { ...known }
   for (const [file, seconds] of Object.entries(JSON.parse(readFileSync(recorded, 'utf8')) as Record<string, number>))
@@ -219,3 +240,34 @@ if (record && existsSync(recorded)) {
   writeFileSync(DURATIONS_FILE, `${JSON.stringify(sorted, null, 2)}\n`)
 }
 process.exitCode = code ?? (signal === null ? 1 : 128 + constants.signals[signal])
+
+/** SIGTERM to process group `group`, then SIGKILL to what is left of it after 10 s. */
+async function stopGroup(group: number): Promise<void> {
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-group, name)
+      return true
+    } catch {
+      return false // ESRCH: no process left in the group
+    }
+  }
+  if (!signal('SIGTERM')) return
+  for (let waited = 0; waited < 10_000; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    if (!signal(0 as unknown as NodeJS.Signals)) return
+  }
+  signal('SIGKILL')
+}
+
+/** The dumps an interrupted run wrote and did not rename (`pglite-template.tar.<pid>`, its runner no longer alive). */
+function removeAbandonedDumps(): void {
+  for (const name of readdirSync(cache)) {
+    const pid = /^pglite-template\.tar\.([0-9]+)$/.exec(name)?.[1]
+    if (pid === undefined) continue
+    try {
+      process.kill(Number(pid), 0)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ESRCH') rmSync(path.join(cache, name), { force: true })
+    }
+  }
+}

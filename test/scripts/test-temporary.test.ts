@@ -1,15 +1,31 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { after, describe, it } from 'node:test'
-import { OWNER_FILE, openRunTemporary, RUN_PREFIX, removeAbandoned } from '../../scripts/test-temporary.ts'
+import { openRunTemporary, RUN_NAME, removeAbandoned } from '../../scripts/test-temporary.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 const scratch = mkdtempSync(path.join(tmpdir(), 'test-temporary-'))
-after(() => rmSync(scratch, { recursive: true, force: true }))
+const NAMESPACE = `${process.env.CUSTODIAN_TEST_NAMESPACE ?? ''}leaver`
+after(() => {
+  rmSync(scratch, { recursive: true, force: true })
+  // What the nested runs kept in the checkout's cache under their namespace.
+  for (const kept of [`pglite-copies-${NAMESPACE}`, `split-${NAMESPACE}`])
+    rmSync(path.join(ROOT, '.cache', kept), { recursive: true, force: true })
+})
 
 /** A base directory of its own for one test: the runs it makes are the only things in it. */
 function base(name: string): string {
@@ -25,11 +41,11 @@ function deadPid(): number {
 }
 
 /** scripts/test.ts over the fixture, the system's temporary directory being `tmp`; a namespace of its own (its PGlite copies and wrappers apart from this run's), PostgreSQL skipped. */
-function runner(tmp: string, report: string, hang: boolean) {
+function runner(tmp: string, report: string, hang: boolean, group = false) {
   const env: Record<string, string | undefined> = {
     ...process.env,
     TMPDIR: tmp,
-    CUSTODIAN_TEST_NAMESPACE: `${process.env.CUSTODIAN_TEST_NAMESPACE ?? ''}leaver`,
+    CUSTODIAN_TEST_NAMESPACE: NAMESPACE,
     FIXTURE_REPORT: report,
     FIXTURE_HANG: hang ? '1' : '0',
   }
@@ -43,7 +59,19 @@ function runner(tmp: string, report: string, hang: boolean) {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own: a terminal's Ctrl-C reaches every process of the group.
+    detached: group,
   })
+}
+
+/** Whether process `pid` exists. */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
 }
 
 async function waitFor(file: string, lines: number, child: ReturnType<typeof spawn>): Promise<string[]> {
@@ -58,12 +86,11 @@ async function waitFor(file: string, lines: number, child: ReturnType<typeof spa
 }
 
 describe("the test run's temporary directory", () => {
-  it('lists nothing to other users, records its runner, and is removed whole when disposed of', () => {
+  it('lists nothing to other users, names its runner, and is removed whole when disposed of', () => {
     const dir = base('open')
     const run = openRunTemporary(dir)
-    assert.ok(path.basename(run.directory).startsWith(RUN_PREFIX))
+    assert.equal(RUN_NAME.exec(path.basename(run.directory))?.[1], String(process.pid))
     assert.equal(statSync(run.directory).mode & 0o777, 0o711)
-    assert.equal(readFileSync(path.join(run.directory, OWNER_FILE), 'utf8'), `${process.pid}\n`)
     mkdirSync(path.join(run.directory, 'custodian-test-x'))
     writeFileSync(path.join(run.directory, 'custodian-test-x', 'root.key'), 'k')
     run[Symbol.dispose]()
@@ -71,26 +98,28 @@ describe("the test run's temporary directory", () => {
     run[Symbol.dispose]()
   })
 
-  it("the next run removes what a killed run left — never a live run's, another's file or an unrecorded directory", () => {
+  it("the next run removes what a killed run left — never a live run's, a symbolic link, or another name", () => {
     const dir = base('abandoned')
-    const killed = path.join(dir, `${RUN_PREFIX}killed`)
+    const dead = deadPid()
+    const killed = path.join(dir, `ct-${dead}-AbC123`)
     mkdirSync(path.join(killed, 'custodian-test-y'), { recursive: true })
-    writeFileSync(path.join(killed, OWNER_FILE), `${deadPid()}\n`)
-    const live = path.join(dir, `${RUN_PREFIX}live`)
+    writeFileSync(path.join(killed, 'custodian-test-y', 'root.key'), 'k')
+    const live = path.join(dir, `ct-${process.pid}-AbC123`)
     mkdirSync(live)
-    writeFileSync(path.join(live, OWNER_FILE), `${process.pid}\n`)
-    const unrecorded = path.join(dir, `${RUN_PREFIX}unrecorded`)
-    mkdirSync(unrecorded)
-    const garbled = path.join(dir, `${RUN_PREFIX}garbled`)
-    mkdirSync(garbled)
-    writeFileSync(path.join(garbled, OWNER_FILE), 'not a pid\n')
-    const other = path.join(dir, 'someone-else')
-    mkdirSync(other)
-    writeFileSync(path.join(other, OWNER_FILE), `${deadPid()}\n`)
+    const target = path.join(dir, 'target')
+    mkdirSync(target)
+    writeFileSync(path.join(target, 'kept'), 'k')
+    const link = path.join(dir, `ct-${dead}-Link00`)
+    symlinkSync(target, link)
+    const others = [`ct-${dead}-short`, `ct-0-AbC123`, `custodian-tests-${dead}`, 'someone-else'].map((name) =>
+      path.join(dir, name),
+    )
+    for (const other of others) mkdirSync(other)
     const run = openRunTemporary(dir)
     try {
       assert.ok(!existsSync(killed), "a killed run's directory is removed")
-      for (const kept of [live, unrecorded, garbled, other]) assert.ok(existsSync(kept), `${kept} is kept`)
+      for (const kept of [live, link, path.join(target, 'kept'), ...others])
+        assert.ok(existsSync(kept), `${kept} is kept`)
       assert.deepEqual(removeAbandoned(dir), [])
     } finally {
       run[Symbol.dispose]()
@@ -110,22 +139,34 @@ describe("the test run's temporary directory", () => {
     assert.equal(made.length, 2)
     for (const dir of made) {
       assert.equal(path.dirname(path.dirname(dir)), tmp)
-      assert.ok(path.basename(path.dirname(dir)).startsWith(RUN_PREFIX), `${dir} is in the run's directory`)
+      assert.match(path.basename(path.dirname(dir)), RUN_NAME, `${dir} is in the run's directory`)
     }
     assert.deepEqual(readdirSync(tmp), [], 'nothing left in the temporary directory')
   })
 
-  for (const signal of ['SIGINT', 'SIGTERM'] as const)
-    it(`interrupted (${signal} to npm test alone), the run ends its test files and removes its directory`, async () => {
-      const tmp = base(`interrupted-${signal}`)
-      const report = path.join(scratch, `${signal}.report`)
-      const child = runner(tmp, report, true)
-      const made = await waitFor(report, 2, child)
-      assert.ok(made.every((dir) => existsSync(dir)))
-      child.kill(signal)
+  for (const [signal, to] of [
+    ['SIGINT', 'the runner alone'],
+    ['SIGTERM', 'the runner alone'],
+    ['SIGINT', 'its process group (Ctrl-C in a terminal)'],
+  ] as const)
+    it(`interrupted (${signal} to ${to}): the test files and what they started stop, the summary is printed, nothing is left`, async () => {
+      const tmp = base(`interrupted-${signal}-${to.length}`)
+      const report = path.join(scratch, `${signal}-${to.length}.report`)
+      const group = to !== 'the runner alone'
+      const child = runner(tmp, report, true, group)
+      let output = ''
+      child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()))
+      const made = await waitFor(report, 3, child)
+      const sleeper = Number(/^sleeper (\d+)$/.exec(made[2] ?? '')?.[1])
+      assert.ok(running(sleeper), 'the process the test file started runs')
+      if (group) process.kill(-(child.pid as number), signal)
+      else child.kill(signal)
       const [code, killedBy] = await once(child, 'exit')
       assert.equal(killedBy, null, 'the runner exits after removing, not killed by the signal')
-      assert.notEqual(code, 0)
+      assert.equal(code, signal === 'SIGINT' ? 130 : 143, output)
+      assert.match(output, /^ℹ tests 1$/m, "the runner's summary is printed")
+      assert.ok(!running(sleeper), 'the process the test file started was stopped')
       assert.deepEqual(readdirSync(tmp), [], 'nothing left in the temporary directory')
     })
 })
