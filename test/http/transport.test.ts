@@ -56,6 +56,25 @@ describe('transport security (P4.1, P4.2, P4.3)', () => {
     assert.equal(served.cert.fingerprint256, cert.fingerprint256)
   })
 
+  it("prints where its start's time went, just before Listening: (the bench reads it, docs/benchmarks.md)", () => {
+    const lines = server.output().split('\n')
+    const started = lines.findIndex((line) => line.startsWith('Started in '))
+    assert.ok(started >= 0, server.output())
+    assert.ok(lines[started + 1]?.startsWith('Listening: https://'), 'the next line is Listening:')
+    const line = lines[started] as string
+    const match =
+      /^Started in (\d+\.\d\d) s \(modules (\d+\.\d\d) s, database (\d+\.\d\d) s, app (\d+\.\d\d) s, control (\d+\.\d\d) s, memory (\d+\.\d\d) s, rest (\d+\.\d\d) s\)$/.exec(
+        line,
+      )
+    assert.ok(match !== null, line)
+    const [total, ...steps] = match.slice(1).map(Number) as [number, ...number[]]
+    // Each step rounded to 10 ms: their sum is the total within the six roundings.
+    assert.ok(Math.abs(steps.reduce((sum, step) => sum + step, 0) - total) <= 0.04, line)
+    assert.ok(steps.every((step) => step >= 0) && total > 0, line)
+    // The database's step includes opening PGlite: never nothing.
+    assert.ok((steps[1] as number) > 0, line)
+  })
+
   it('accepts TLS 1.2 and 1.3', async () => {
     const v13 = await handshake(server.httpsPort, 'TLSv1.3')
     const v12 = await handshake(server.httpsPort, 'TLSv1.2')
