@@ -219,5 +219,28 @@ export function sqlState(error: unknown): string | undefined {
   return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined
 }
 
+/**
+ * The database cannot be reached, refuses connections, ends the session (an operator's or a
+ * crash's shutdown, SQLSTATE class 57) or is a standby (25006): a 503 to retry, not a bug —
+ * and not the failure of the statement it interrupted (an audit event's insert, say).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const state = sqlState(error)
+  const message = error instanceof Error ? error.message : ''
+  if (state !== undefined) {
+    if (state.startsWith('08') || state.startsWith('57P') || state === '53300') return true
+    // read_only_sql_transaction: the endpoint leads to a standby (a failover under way, a
+    // proxy switched before the promotion finished). Nothing was written; retry later.
+    if (state === '25006') return true
+    return state === '55000' && message.includes('not currently accepting connections')
+  }
+  const code = (error as { code?: unknown } | null)?.code
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE') return true
+  // node-postgres' own messages for a connection lost or never made.
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+    message,
+  )
+}
+
 export const UNIQUE_VIOLATION = '23505'
 export const FOREIGN_KEY_VIOLATION = '23503'

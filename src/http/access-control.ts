@@ -9,6 +9,7 @@ import { actorOf, type Principal } from '../context.ts'
 import type { RouteGuards } from './context.ts'
 import { allowlistOf } from '../modules/identity/ip-allowlist.ts'
 import { sendProblem, toAppError } from './problem.ts'
+import { isDatabaseUnavailable } from '../db/tenant.ts'
 import type { ViewerService, ViewerSession } from '../modules/audit/viewer.service.ts'
 import type { OrgServedGuard } from '../modules/audit/rollback.service.ts'
 import { canonicalOrgId, orgIdDigest, type Residency } from '../modules/ops/residency.ts'
@@ -267,6 +268,8 @@ export function registerAccessControl(
           request.meta,
         )
       } catch (error) {
+        // The database gone meanwhile is its unavailability, not the audit log's (src/db/tenant.ts).
+        if (isDatabaseUnavailable(error)) throw error
         throw new AppError(
           'AUDIT_UNAVAILABLE',
           'the use of this grant could not be recorded, so the request was not performed',
@@ -388,7 +391,11 @@ export function registerAccessControl(
         await recordSeparately(request, appError)
       } catch (auditError) {
         request.log.error({ err: auditError }, 'could not record a refused attempt; failing closed')
-        return send(new AppError('AUDIT_UNAVAILABLE', 'the audit log is unavailable; try again'))
+        return send(
+          isDatabaseUnavailable(auditError)
+            ? toAppError(auditError)
+            : new AppError('AUDIT_UNAVAILABLE', 'the audit log is unavailable; try again'),
+        )
       }
     }
     return send(appError)

@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, ERROR_STATUS, isAppError, type ErrorCode } from '../errors.ts'
-import { sqlState } from '../db/tenant.ts'
+import { isDatabaseUnavailable, sqlState } from '../db/tenant.ts'
 
 /**
  * Every error leaves as RFC 9457 problem+json with a stable `code`. Nothing internal —
@@ -84,25 +84,6 @@ function describeValidation(v: SchemaError): string {
   if (v.keyword === 'enum' && Array.isArray(v.params.allowedValues))
     return `must be one of ${v.params.allowedValues.map((a) => JSON.stringify(a)).join(', ')}`
   return v.message ?? v.keyword
-}
-
-/** The database cannot be reached or refuses connections: a 503 to retry, not a bug. */
-function isDatabaseUnavailable(error: unknown): boolean {
-  const state = sqlState(error)
-  const message = error instanceof Error ? error.message : ''
-  if (state !== undefined) {
-    if (state.startsWith('08') || state.startsWith('57P') || state === '53300') return true
-    // read_only_sql_transaction: the endpoint leads to a standby (a failover under way, a
-    // proxy switched before the promotion finished). Nothing was written; retry later.
-    if (state === '25006') return true
-    return state === '55000' && message.includes('not currently accepting connections')
-  }
-  const code = (error as { code?: unknown } | null)?.code
-  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'ETIMEDOUT' || code === 'EPIPE') return true
-  // node-postgres' own messages for a connection lost or never made.
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
-    message,
-  )
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {

@@ -208,6 +208,36 @@ forEachEngine('tamper-evident audit chain (P5.1, P5.2)', (engine) => {
     }
   })
 
+  it("fails closed as the database's unavailability when the session ends at the event's insert (a failover: SERVICE_UNAVAILABLE, not AUDIT_UNAVAILABLE)", async () => {
+    const org = await orgWithEvents('sessionend')
+    const k = owner(t())
+    const before = await fingerprint(t())
+    // The server's answer when an operator or a crash ends the session (admin_shutdown, 57P01),
+    // given at the audit event's insert: as test/ops/pg-failover.test.ts met it, by chance.
+    await sql`CREATE FUNCTION test_session_ends() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'terminating connection due to administrator command' USING ERRCODE = '57P01'; END $$`.execute(
+      k,
+    )
+    await sql`CREATE TRIGGER test_session_ends BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_session_ends()`.execute(
+      k,
+    )
+    try {
+      const response = await t().request({
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/service-accounts`,
+        token: org.ownerToken,
+        body: { name: 'not-recorded', role: 'viewer' },
+      })
+      assert.equal(response.status, 503, response.text)
+      assert.equal(response.body.code, 'SERVICE_UNAVAILABLE')
+      assert.ok(!response.text.includes('administrator'), 'no driver message leaks')
+      assert.equal(await fingerprint(t()), before)
+    } finally {
+      await sql`DROP TRIGGER test_session_ends ON audit_events`.execute(k)
+      await sql`DROP FUNCTION test_session_ends()`.execute(k)
+    }
+  })
+
   it('records refused attempts, and keeps secrets out of audit details', async () => {
     const org = await orgWithEvents('refusals')
     await t().request({

@@ -2,7 +2,7 @@ import { createHash, createHmac, randomUUID, timingSafeEqual } from 'node:crypto
 import { isIP } from 'node:net'
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, type Trx } from '../../db/tenant.ts'
+import { isDatabaseUnavailable, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { Subjects } from '../privacy/subjects.ts'
@@ -272,7 +272,9 @@ export function createAppEventsService(deps: {
     try {
       await store.insertEvents(trx, rows, personal)
     } catch (error) {
-      // Fail closed, as for any audit event: nothing of the request is kept.
+      // Fail closed, as for any audit event: nothing of the request is kept. The database
+      // gone meanwhile is its unavailability, not the audit log's (src/db/tenant.ts).
+      if (isDatabaseUnavailable(error)) throw error
       throw new AppError('AUDIT_UNAVAILABLE', 'the audit log could not record these events', {}, { cause: error })
     }
     return answers

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { isDatabaseUnavailable, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hmacValue, type Signer } from '../../crypto/keys.ts'
 import type { RetiredAuditKey } from '../../crypto/key-record.ts'
 import { AppError, isAppError } from '../../errors.ts'
@@ -357,13 +357,18 @@ export function createAuditService(deps: {
     }
   }
 
+  // The database gone (a failover, a shutdown) while the event was sent is the database's
+  // unavailability, answered as such (SERVICE_UNAVAILABLE), not the audit log's: the whole
+  // transaction was lost with the connection, the event's insert only happened to be in flight.
   const auditUnavailable = (cause: unknown): Error =>
-    new AppError(
-      'AUDIT_UNAVAILABLE',
-      'the audit log could not record this action, so it was not performed',
-      {},
-      { cause },
-    )
+    isDatabaseUnavailable(cause)
+      ? (cause as Error)
+      : new AppError(
+          'AUDIT_UNAVAILABLE',
+          'the audit log could not record this action, so it was not performed',
+          {},
+          { cause },
+        )
 
   const service: AuditService = {
     async append(trx, event) {
