@@ -243,7 +243,8 @@ process.exitCode = code ?? (signal === null ? 1 : 128 + constants.signals[signal
 
 /** SIGTERM to process group `group`, then SIGKILL to what is left of it after 10 s. */
 async function stopGroup(group: number): Promise<void> {
-  const signal = (name: NodeJS.Signals) => {
+  // 0 sends nothing: it asks whether any process of the group is left.
+  const signal = (name: NodeJS.Signals | 0) => {
     try {
       process.kill(-group, name)
       return true
@@ -254,7 +255,7 @@ async function stopGroup(group: number): Promise<void> {
   if (!signal('SIGTERM')) return
   for (let waited = 0; waited < 10_000; waited += 100) {
     await new Promise((resolve) => setTimeout(resolve, 100))
-    if (!signal(0 as unknown as NodeJS.Signals)) return
+    if (!signal(0)) return
   }
   signal('SIGKILL')
 }

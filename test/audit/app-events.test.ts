@@ -301,6 +301,28 @@ forEachEngine('application events in the audit chain (issue 14 §1)', (engine) =
     assert.equal((await batch([share('closed-1'), share('closed-2')])).status, 200, 'the ids are free again')
   })
 
+  it("fails closed as the database's unavailability when the session ends at the events' insert (a failover): SERVICE_UNAVAILABLE", async () => {
+    const before = await fingerprint(t())
+    const k = t().db.kysely
+    await sql`CREATE FUNCTION test_session_ends() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'terminating connection due to administrator command' USING ERRCODE = '57P01'; END $$`.execute(
+      k,
+    )
+    await sql`CREATE TRIGGER test_session_ends BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_session_ends()`.execute(
+      k,
+    )
+    try {
+      const refused = await batch([share('ended-1'), share('ended-2')])
+      assert.equal(refused.status, 503, refused.text)
+      assert.equal(refused.body.code, 'SERVICE_UNAVAILABLE')
+      assert.ok(!refused.text.includes('administrator'), 'no driver message leaks')
+      assert.equal(await fingerprint(t()), before, 'nothing of the request kept')
+    } finally {
+      await sql`DROP TRIGGER test_session_ends ON audit_events`.execute(k)
+      await sql`DROP FUNCTION test_session_ends()`.execute(k)
+    }
+  })
+
   it('needs audit:write, from a token scoped to it too; another org’s principal gets 404', async () => {
     const denied = await record(share('perm-1'), reader)
     assert.equal(denied.status, 403)
