@@ -5,17 +5,19 @@
 //
 // - `POST /`: one prepared INSERT per request (autocommit): one round trip, one planned-once
 //   statement, one durable commit. What an audited request could cost at best.
-// - `GET /read`: an authenticated read's transaction shape (docs/benchmarks.md): BEGIN with
-//   two transaction-local settings (one simple-protocol batch), one prepared SELECT of one row
-//   under a row-level security policy reading the setting, COMMIT: three round trips.
-// - `POST /write`: an audited write's (and a reveal's) shape: the same BEGIN batch, one
+// - `GET /read`: an authenticated read's transaction shape (docs/benchmarks.md): BEGIN and a
+//   prepared statement setting two transaction-local settings, sent with the transaction's
+//   first statement (src/db/prepared.ts, `OPENS_TRANSACTION`, as the service does), that
+//   statement a prepared SELECT of one row under a row-level security policy reading the
+//   setting; then COMMIT: two round trips.
+// - `POST /write`: an audited write's (and a reveal's) shape: the same opening sent with one
 //   prepared INSERT of the change, then its event's prepared INSERT sent with COMMIT in one
-//   submission (src/db/prepared.ts, `WITH_COMMIT`, as the service does): three round trips,
-//   one durable commit. The connections are wrapped as the service's are (prepareStatements).
+//   submission (`WITH_COMMIT`, as the service does): two round trips, one durable commit. The
+//   connections are wrapped as the service's are (prepareStatements).
 import { randomUUID } from 'node:crypto'
 import Fastify from 'fastify'
 import pg from 'pg'
-import { prepareStatements, WITH_COMMIT } from '../src/db/prepared.ts'
+import { OPENS_TRANSACTION, prepareStatements, WITH_COMMIT } from '../src/db/prepared.ts'
 import { loadOrCreateCertificate, httpsOptions } from '../src/http/tls.ts'
 
 const dataDir = process.argv[2] as string
@@ -34,13 +36,13 @@ await pool.query(`
 `)
 const orgId = randomUUID()
 await pool.query('INSERT INTO floor_orgs (id, name) VALUES ($1, $2)', [orgId, 'Bench'])
-const begin = `BEGIN; SELECT set_config('floor.org_id', '${orgId}', true), set_config('floor.actor', 'bench', true)`
+const opening = `${OPENS_TRANSACTION}SELECT set_config('floor.org_id', $1, true), set_config('floor.actor', 'bench', true)`
 
-/** Runs `work` between the BEGIN batch and COMMIT on one pooled connection (ROLLBACK on error). */
+/** Runs `work` between the opening and COMMIT on one pooled connection (ROLLBACK on error). */
 async function transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
   try {
-    await client.query(begin)
+    await client.query(opening, [orgId])
     const result = await work(client)
     await client.query('COMMIT')
     return result
@@ -67,21 +69,17 @@ app.post('/', async (request) => {
 })
 app.get('/read', async () =>
   transaction(async (client) => {
-    const result = await client.query({
-      name: 'floor_read',
-      text: 'SELECT id, name, created_at FROM floor_orgs WHERE id = $1',
-      values: [orgId],
-    })
+    // A text with values, as Kysely sends it: named by the connection's wrapper.
+    const result = await client.query('SELECT id, name, created_at FROM floor_orgs WHERE id = $1', [orgId])
     return result.rows[0]
   }),
 )
 app.post('/write', async (request, reply) => {
   const row = await transaction(async (client) => {
-    const created = await client.query({
-      name: 'floor_insert',
-      text: 'INSERT INTO floor_accounts (id, org_id, name) VALUES ($1, $2, $3) RETURNING *',
-      values: [randomUUID(), orgId, (request.body as { name?: string }).name ?? 'x'],
-    })
+    const created = await client.query(
+      'INSERT INTO floor_accounts (id, org_id, name) VALUES ($1, $2, $3) RETURNING *',
+      [randomUUID(), orgId, (request.body as { name?: string }).name ?? 'x'],
+    )
     await client.query(`${WITH_COMMIT}INSERT INTO floor_events (org_id, action, details) VALUES ($1, $2, $3)`, [
       orgId,
       'account.create',

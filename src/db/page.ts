@@ -206,11 +206,14 @@ export const BY_NAME: PageOrder = { keys: [{ column: 'name', type: 'text' }], di
  * transaction it aborts).
  */
 export async function inIndexOrder<D, T>(trx: Transaction<D>, read: () => Promise<T>): Promise<T> {
-  await sql`select set_config(name, 'off', true) from pg_settings where name in ('enable_sort', 'enable_bitmapscan')`.execute(
+  // The value is a parameter, not a literal: a statement with parameters is named on a
+  // PostgreSQL connection (planned once) and, as a withOrg transaction's first statement, is
+  // sent with its opening (src/db/prepared.ts).
+  await sql`select set_config(name, ${'off'}, true) from pg_settings where name in ('enable_sort', 'enable_bitmapscan')`.execute(
     trx,
   )
   const result = await read()
-  await sql`select set_config(name, reset_val, true) from pg_settings where name in ('enable_sort', 'enable_bitmapscan')`.execute(
+  await sql`select set_config(name, reset_val, ${true}) from pg_settings where name in ('enable_sort', 'enable_bitmapscan')`.execute(
     trx,
   )
   return result

@@ -87,35 +87,68 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
     return send(config, values, callback)
   }
 
-  // Statements held back to be sent with the transaction's COMMIT ({@link WITH_COMMIT}).
+  // Statements held back to be sent with the transaction's COMMIT ({@link WITH_COMMIT}) or its
+  // next statement ({@link OPENS_TRANSACTION}).
   let held: HeldStatement[] = []
   /** A held statement that failed when sent ahead of a statement with no promise to fail. */
   let heldFailure: DeferredStatementFailed | undefined
-  const sendHeld = (commit: boolean): Promise<pg.QueryResult> => {
+  /**
+   * `held`: a transaction's BEGIN is held ({@link OPENS_TRANSACTION}), nothing of it sent;
+   * `sent`: sent, not yet answered (the connection still reports no transaction); else none.
+   */
+  let opening: 'held' | 'sent' | undefined
+  const sendHeld = (
+    commit: boolean,
+    next?: HeldStatement,
+  ): { result: Promise<pg.QueryResult>; next: Promise<pg.QueryResult> } => {
     const statements = held
     held = []
-    const batch = new HeldBatch(statements, commit, cache)
+    if (opening === 'held') opening = 'sent'
+    const batch = new HeldBatch(statements, commit, cache, next)
     send(batch)
     // Registered before the caller's handlers, so it has run when the caller sees the error.
-    batch.result.catch((error: unknown) => {
-      if (error instanceof DeferredStatementFailed) heldFailure = error
-    })
-    return batch.result
+    batch.result.then(
+      () => {
+        opening = undefined
+      },
+      (error: unknown) => {
+        opening = undefined
+        if (error instanceof DeferredStatementFailed) heldFailure = error
+      },
+    )
+    return { result: batch.result, next: batch.next }
   }
   client.query = ((config: unknown, values?: unknown, callback?: unknown) => {
     if (typeof config === 'string' && callback === undefined && typeof values !== 'function') {
+      const statementValues = Array.isArray(values) ? (values as unknown[]) : []
+      if (config.startsWith(OPENS_TRANSACTION)) {
+        if (client.getTransactionStatus() !== 'I' || held.length > 0 || opening !== undefined)
+          return Promise.reject(new Error('a transaction is already open on this connection'))
+        heldFailure = undefined
+        held.push(
+          { text: 'BEGIN', values: [] },
+          { text: config.slice(OPENS_TRANSACTION.length), values: statementValues },
+        )
+        opening = 'held'
+        return Promise.resolve(HELD_RESULT)
+      }
       if (config.startsWith(WITH_COMMIT)) {
         const text = config.slice(WITH_COMMIT.length)
-        const statementValues = Array.isArray(values) ? (values as unknown[]) : []
         // Only inside an open transaction: anywhere else the statement runs now.
         if (heldFailure !== undefined) return Promise.reject(heldFailure)
-        if (client.getTransactionStatus() !== 'T') return direct(text, statementValues)
+        if (client.getTransactionStatus() !== 'T' && opening === undefined) return direct(text, statementValues)
         held.push({ text, values: statementValues })
         return Promise.resolve(HELD_RESULT)
       }
       if (ROLLBACK.test(config)) {
+        const unsent = opening === 'held'
         held = []
         heldFailure = undefined
+        if (unsent) {
+          // Nothing of the transaction reached the server: there is nothing to roll back.
+          opening = undefined
+          return Promise.resolve(ROLLED_BACK)
+        }
         return send(config, values)
       }
       if (heldFailure !== undefined) {
@@ -125,17 +158,20 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         return Promise.reject(heldFailure)
       }
       if (held.length > 0) {
-        if (COMMIT.test(config) && (values === undefined || (Array.isArray(values) && values.length === 0)))
-          return sendHeld(true)
-        // Any other statement: the held ones go first, in the order they were given.
-        return sendHeld(false).then(() => direct(config, values))
+        if (COMMIT.test(config) && statementValues.length === 0) return sendHeld(true).result
+        // A statement with parameters (node-postgres sends it with the extended protocol, so
+        // it is a single statement): in the same submission as the held ones, after them.
+        if (statementValues.length > 0) return sendHeld(false, { text: config, values: statementValues }).next
+        // Any other statement (it may hold several, for the simple protocol): the held ones
+        // go first, in the order they were given, then it, in a round trip of its own.
+        return sendHeld(false).result.then(() => direct(config, values))
       }
       return direct(config, values)
     }
     if (held.length > 0 || heldFailure !== undefined) {
       // A query object (a cursor) or a callback: sent once the held statements have run, or
       // failed with their failure, as a promise-style statement would be.
-      const ahead = heldFailure !== undefined ? Promise.reject(heldFailure) : sendHeld(false)
+      const ahead = heldFailure !== undefined ? Promise.reject(heldFailure) : sendHeld(false).result
       ahead.then(
         () => send(config, values, callback),
         (error: unknown) => {
@@ -168,6 +204,28 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
  * statements whose result is not needed (an INSERT without RETURNING).
  */
 export const WITH_COMMIT = '/* custodian: sent with COMMIT */ '
+
+/**
+ * Prefix of a statement's text that opens a transaction with it, without a round trip of its
+ * own: `BEGIN` and the statement are held back and sent in one submission with the
+ * transaction's next statement (or its COMMIT), ahead of it, as {@link WITH_COMMIT}'s are. Only
+ * on a connection of {@link prepareStatements} with no transaction open (else it is refused).
+ * The statement's own result is never seen (it resolves at once with no rows): it is for a
+ * statement that fails or succeeds, like the tenant settings of `withOrg` (src/db/tenant.ts).
+ *
+ * The next statement never runs without it: the protocol skips everything after an error up to
+ * the sequence's single Sync (PostgreSQL documentation, "Extended Query", 55.2.3), so when
+ * `BEGIN` or the statement fails, the next statement is refused with
+ * {@link DeferredStatementFailed} (its `statement` the held text) without having run, and so
+ * is every later statement of the transaction, and its COMMIT, until a ROLLBACK. A ROLLBACK
+ * while nothing was sent yet sends nothing. A next statement without parameters (it may hold
+ * several statements, which the extended protocol cannot carry) is sent after the held ones,
+ * in a round trip of its own.
+ */
+export const OPENS_TRANSACTION = '/* custodian: BEGIN, sent with the next statement */ '
+
+/** What a ROLLBACK of a transaction of which nothing was sent resolves to. */
+const ROLLED_BACK = { command: 'ROLLBACK', rowCount: null, oid: 0, rows: [], fields: [] } as unknown as pg.QueryResult
 
 /** A statement held back by {@link WITH_COMMIT} failed; `cause` is the database's error. */
 export class DeferredStatementFailed extends Error {
@@ -336,36 +394,72 @@ class NamedQuery extends pg.Query {
   }
 }
 
+/** node-postgres's handlers of a query's answers (internals of its `Query`, untyped in @types/pg). */
+interface AnsweredQuery {
+  handleRowDescription(message: unknown): void
+  handleDataRow(message: unknown): void
+  handleEmptyQuery(connection: unknown): void
+  handlePortalSuspended(connection: unknown): void
+  handleCommandComplete(message: unknown, connection: unknown): void
+  handleError(error: unknown, connection: unknown): void
+  handleReadyForQuery(connection: unknown): void
+}
+
 /**
- * Held statements ({@link WITH_COMMIT}), and COMMIT when `commit`, written as one
- * extended-query sequence with a single Sync, answered as one node-postgres query: each
- * statement's Parse (unless the connection has it), Bind, Describe and Execute, by node-
- * postgres's own `Query.prepare` with its Syncs left out. After an error the server skips to
- * the Sync, so nothing after the failed statement runs.
+ * Held statements ({@link WITH_COMMIT}, {@link OPENS_TRANSACTION}), and COMMIT when `commit`
+ * or else the transaction's next statement when given, written as one extended-query sequence
+ * with a single Sync, answered as one node-postgres query: each statement's Parse (unless the
+ * connection has it), Bind, Describe and Execute, by node-postgres's own `Query.prepare` with
+ * its Syncs left out. After an error the server skips to the Sync, so nothing after the failed
+ * statement runs.
  *
- * Settles with the COMMIT's result (or an empty one); rejects with
+ * `result` settles with the COMMIT's result (or an empty one); rejects with
  * {@link DeferredStatementFailed} when a held statement failed (or its values could not be
- * serialised, in which case COMMIT is not written), with the database's error when COMMIT
- * itself failed.
+ * serialised, in which case nothing after it is written), with the database's error when
+ * COMMIT itself failed, or the connection did. `next` settles as the next statement would on
+ * its own — its rows, or the database's error — except that a held statement's failure
+ * rejects it with that {@link DeferredStatementFailed}.
  */
 class HeldBatch {
   readonly result: Promise<pg.QueryResult>
+  /** The next statement's result; never settles when none was given. */
+  readonly next: Promise<pg.QueryResult>
   callback: ((error: Error | null, result?: pg.QueryResult) => void) | undefined
   readonly #statements: (HeldStatement & { name: string | undefined })[]
   readonly #commit: boolean
   readonly #cache: StatementCache | undefined
+  /** The next statement, once written: node-postgres's query, given its messages' answers. */
+  #nextQuery: AnsweredQuery | undefined
+  /** How many statements are held ones: all but the next statement, when one was given. */
+  readonly #held: number
+  #nextSettled = false
+  #settleNext: (error: Error | null, result?: pg.QueryResult) => void = () => {}
   #connection: WireConnection | undefined
   #completed = 0
   #last: { command: string; rowCount: number | null } = { command: 'INSERT', rowCount: 0 }
   #unserialisable: { index: number; error: unknown } | undefined
 
-  constructor(statements: HeldStatement[], commit: boolean, cache: StatementCache | undefined) {
-    this.#statements = statements.map((statement) => ({ ...statement, name: cache?.nameFor(statement.text) }))
+  constructor(statements: HeldStatement[], commit: boolean, cache: StatementCache | undefined, next?: HeldStatement) {
+    // The next statement is named and forgotten as held ones are: last in the list.
+    this.#statements = [...statements, ...(next === undefined ? [] : [next])].map((statement) => ({
+      ...statement,
+      name: statement.values.length > 0 && PREPARABLE.test(statement.text) ? cache?.nameFor(statement.text) : undefined,
+    }))
+    this.#held = statements.length
     this.#commit = commit
     this.#cache = cache
     this.result = new Promise((resolve, reject) => {
       this.callback = (error, result) => (error ? reject(error) : resolve(result as pg.QueryResult))
     })
+    this.next = new Promise((resolve, reject) => {
+      this.#settleNext = (error, result) => {
+        if (this.#nextSettled) return
+        this.#nextSettled = true
+        if (error) reject(error)
+        else resolve(result as pg.QueryResult)
+      }
+    })
+    if (next === undefined) this.#nextSettled = true
   }
 
   submit(connection: WireConnection): Error | null {
@@ -393,6 +487,14 @@ class HeldBatch {
         }
         ;(query as unknown as { prepare(connection: WireConnection): void }).prepare(withoutSync)
         if (this.#unserialisable !== undefined) break
+        if (index === this.#held) {
+          // The next statement: its answers go to the query that wrote it.
+          ;(query as unknown as { callback: (error: Error | null, result?: pg.QueryResult) => void }).callback = (
+            error,
+            result,
+          ) => this.#settleNext(error, result)
+          this.#nextQuery = query as unknown as AnsweredQuery
+        }
       }
       if (this.#commit && this.#unserialisable === undefined) {
         connection.parse({ text: 'COMMIT' })
@@ -406,17 +508,39 @@ class HeldBatch {
     return null
   }
 
-  handleRowDescription(): void {}
-  handleDataRow(): void {}
-  handleEmptyQuery(): void {}
-  handlePortalSuspended(): void {}
+  /** Whether the server is answering the next statement: every held statement completed. */
+  #answeringNext(): AnsweredQuery | undefined {
+    return this.#completed >= this.#held ? this.#nextQuery : undefined
+  }
+
+  handleRowDescription(message: unknown): void {
+    this.#answeringNext()?.handleRowDescription(message)
+  }
+
+  handleDataRow(message: unknown): void {
+    this.#answeringNext()?.handleDataRow(message)
+  }
+
+  handleEmptyQuery(connection: unknown): void {
+    this.#answeringNext()?.handleEmptyQuery(connection)
+  }
+
+  handlePortalSuspended(connection: unknown): void {
+    this.#answeringNext()?.handlePortalSuspended(connection)
+  }
+
   handleCopyData(): void {}
   handleCopyInResponse(connection: { sendCopyFail(message: string): void }): void {
     connection.sendCopyFail('not a COPY')
   }
 
-  handleCommandComplete(message: { text: string }): void {
+  handleCommandComplete(message: { text: string }, connection: unknown): void {
+    const next = this.#answeringNext()
     this.#completed++
+    if (next !== undefined) {
+      next.handleCommandComplete(message, connection)
+      return
+    }
     // The command tag: `COMMIT`, `INSERT 0 1`, `UPDATE 3` (PostgreSQL documentation, "Message
     // Formats", CommandComplete).
     const [command = '', ...rest] = message.text.split(' ')
@@ -424,34 +548,54 @@ class HeldBatch {
     this.#last = { command, rowCount: rest.length > 0 && Number.isInteger(count) ? count : null }
   }
 
-  handleError(error: unknown): void {
+  handleError(error: unknown, connection: unknown): void {
     const failed = this.#completed
     this.#settle(failed)
     if (serverState(error) === undefined) {
       // The connection failed (or the client did): whether the COMMIT ran is unknown, so this
       // is not reported as a held statement's failure, which promises that nothing committed.
       this.callback?.(error as Error)
+      this.#settleNext(error as Error)
       return
     }
     if (isStalePlan(error) && this.#connection !== undefined)
       for (const stale of this.#cache?.forgetAll() ?? [])
         Reflect.deleteProperty(this.#connection.parsedStatements, stale)
-    if (failed < this.#statements.length) {
-      this.callback?.(new DeferredStatementFailed(this.#statements[failed]?.text ?? '', error))
+    if (failed < this.#held) {
+      const deferred = new DeferredStatementFailed(this.#statements[failed]?.text ?? '', error)
+      this.callback?.(deferred)
+      this.#settleNext(deferred)
+    } else if (this.#nextQuery !== undefined) {
+      // The held statements ran; the next one failed, as it would have on its own.
+      this.#resolve()
+      this.#nextQuery.handleError(error, connection)
     } else {
       this.callback?.(error as Error)
     }
   }
 
-  handleReadyForQuery(): void {
+  handleReadyForQuery(connection: unknown): void {
     const unserialisable = this.#unserialisable
     if (unserialisable !== undefined) {
       this.#settle(unserialisable.index)
-      const statement = this.#statements[unserialisable.index]?.text ?? ''
-      this.callback?.(new DeferredStatementFailed(statement, unserialisable.error))
+      if (unserialisable.index < this.#held) {
+        const statement = this.#statements[unserialisable.index]?.text ?? ''
+        const deferred = new DeferredStatementFailed(statement, unserialisable.error)
+        this.callback?.(deferred)
+        this.#settleNext(deferred)
+      } else {
+        // The next statement's values: the held statements ran, it was not sent.
+        this.#resolve()
+        this.#settleNext(unserialisable.error as Error)
+      }
       return
     }
     this.#settle(this.#statements.length)
+    this.#resolve()
+    this.#nextQuery?.handleReadyForQuery(connection)
+  }
+
+  #resolve(): void {
     const { command, rowCount } = this.#last
     this.callback?.(null, { command, rowCount, oid: 0, rows: [], fields: [] })
   }

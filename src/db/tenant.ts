@@ -1,5 +1,5 @@
 import { sql, type Compilable, type Kysely, type RawBuilder, type Transaction } from 'kysely'
-import { DeferredStatementFailed, WITH_COMMIT } from './prepared.ts'
+import { DeferredStatementFailed, OPENS_TRANSACTION, WITH_COMMIT } from './prepared.ts'
 import type { DB } from './schema.ts'
 import {
   confirmCredential,
@@ -24,14 +24,22 @@ export const APP_ROLE = 'custodian_app'
  *
  * Everything a request changes, and the audit event that records it, goes through one
  * such transaction: they commit together or not at all.
+ *
+ * `fn` may run more than once (a cached credential found changed, then unchanged): before its
+ * first statement on `trx` it must not act outside the process (a key service, a network
+ * call, a shared cache) — on PostgreSQL the opening statement is sent with that first
+ * statement, and checks the credential only then.
  */
 export async function withOrg<T>(db: Kysely<DB>, orgId: string, fn: (trx: Trx) => Promise<T>): Promise<T> {
   if (!UUID.test(orgId)) throw new Error('withOrg: org id is not a UUID')
   const refused = NOT_SERVED.get(db)?.refusal(orgId)
   if (refused !== undefined) throw refused
   // A request on a cached credential: its epoch is checked in the same statement as the
-  // tenant settings (src/db/credential-epoch.ts). If it moved, nothing ran: the credential is
-  // read afresh (refusing the request if it changed) and the transaction starts again.
+  // tenant settings (src/db/credential-epoch.ts). If it moved, none of `fn`'s statements ran:
+  // the credential is read afresh (refusing the request if it changed) and the transaction
+  // starts again. On PostgreSQL that statement travels with `fn`'s first one, so `fn` may have
+  // run up to it and runs again: what a callback does before its first statement stays inside
+  // the process (validating, building values) — every callback of the service was checked.
   const check = pendingCredentialCheck()
   const epoch = check === undefined ? '' : `, ${epochExpression(check)}`
   try {
@@ -69,29 +77,25 @@ async function begin<T>(
       return fn(trx)
     })
   }
-  // PostgreSQL over the network: BEGIN and the tenant settings in one round trip (a
-  // simple-protocol batch; the org id is a checked UUID, so inlining it is safe).
+  // PostgreSQL over the network: BEGIN and the tenant settings (with the credential's epoch)
+  // are held back and sent in one submission with the transaction's first statement, ahead of
+  // it (src/db/prepared.ts, OPENS_TRANSACTION): no round trip of their own. That statement never
+  // runs without them; when they fail it fails with DeferredStatementFailed, mapped below.
   return db.connection().execute(async (connection) => {
-    try {
-      await sql
-        .raw(
-          `BEGIN; SELECT set_config('custodian.org_id', '${orgId}', true), set_config('role', '${APP_ROLE}', true)${epoch}`,
-        )
-        .execute(connection)
-    } catch (error) {
-      await sql`ROLLBACK`.execute(connection).catch(() => {})
-      moved(error)
-    }
-    opened()
     const failures = new Map<string, (cause: unknown) => Error>()
+    const opening = openingStatement(orgId, check).compile(connection)
+    failures.set(opening.sql, (cause) =>
+      isEpochMoved(cause) ? new EpochMoved('the credential changed', { cause }) : (cause as Error),
+    )
     HELD_FOR_COMMIT.set(connection, failures)
     try {
+      await connection.executeQuery({ ...opening, sql: `${OPENS_TRANSACTION}${opening.sql}` })
       let result: T
       try {
         result = await fn(connection as unknown as Trx)
       } catch (error) {
         await sql`ROLLBACK`.execute(connection).catch(() => {})
-        throw failureOf(error, failures)
+        throw failureOf(openingFailure(error, opening.sql) ?? error, failures)
       }
       try {
         await sql`COMMIT`.execute(connection)
@@ -101,11 +105,38 @@ async function begin<T>(
         await sql`ROLLBACK`.execute(connection).catch(() => {})
         throw failureOf(error, failures)
       }
+      opened()
       return result
     } finally {
       HELD_FOR_COMMIT.delete(connection)
     }
   })
+}
+
+/**
+ * The opening statement of {@link withOrg}'s transaction: the org and the non-owner role set
+ * local to it and, for a request on a cached credential, its epoch checked (failing the
+ * statement with SQLSTATE YC001 when it moved). Parameterised, so that the
+ * connection plans it once (src/db/prepared.ts).
+ */
+function openingStatement(orgId: string, check: CredentialCheck | undefined): RawBuilder<unknown> {
+  const settings = sql`SELECT set_config('custodian.org_id', ${orgId}, true), set_config('role', ${sql.lit(APP_ROLE)}, true)`
+  if (check === undefined) return settings
+  return sql`${settings}, custodian_credential_epoch_is(${check.orgId}::uuid, ${check.epoch}::bigint)`
+}
+
+/**
+ * The opening statement's failure, when `error` is it or wraps it (as `cause`, a few levels
+ * deep): a callback that caught its first statement's error and threw its own is still
+ * answered as the opening's failure (an epoch moved, a database gone), never as its own.
+ */
+function openingFailure(error: unknown, opening: string): DeferredStatementFailed | undefined {
+  let current = error
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (current instanceof DeferredStatementFailed && current.statement === opening) return current
+    current = current.cause
+  }
+  return undefined
 }
 
 /**

@@ -5,8 +5,9 @@ import { after, before, describe, it } from 'node:test'
 import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
 import type { DB } from '../../src/db/schema.ts'
-import { DeferredStatementFailed, prepareStatements, WITH_COMMIT } from '../../src/db/prepared.ts'
+import { DeferredStatementFailed, OPENS_TRANSACTION, prepareStatements, WITH_COMMIT } from '../../src/db/prepared.ts'
 import { executeWithCommit, sqlState, withOrg, type Trx } from '../../src/db/tenant.ts'
+import { type CredentialCheck, runWithCredentialCheck } from '../../src/db/credential-epoch.ts'
 import { bootstrapProvider, useTestApp } from '../helpers/app.ts'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
 
@@ -288,6 +289,210 @@ describe('statements held for COMMIT, on one PostgreSQL connection', { skip }, (
   })
 })
 
+/**
+ * A transaction's opening (BEGIN and a statement such as withOrg's tenant settings) held back
+ * and sent in one submission with the transaction's next statement (src/db/prepared.ts,
+ * `OPENS_TRANSACTION`): one round trip fewer for every request, and the next statement never
+ * runs without it (P2.1, P2.6).
+ */
+describe('a transaction opened with its next statement, on one PostgreSQL connection', { skip }, () => {
+  let database: TestDatabase
+  let client: pg.Client
+  let roundTrips = 0
+  const TABLE_OPENED = 'opened_with_next_test'
+  /** Opens a transaction whose setting `test.org` is `value`; `$2` (when given) divides by it. */
+  const open = (c: pg.Client, value: string, divisor?: number) =>
+    c.query(
+      divisor === undefined
+        ? `${OPENS_TRANSACTION}SELECT set_config('test.org', $1, true)`
+        : `${OPENS_TRANSACTION}SELECT set_config('test.org', $1, true), 1 / $2::int`,
+      divisor === undefined ? [value] : [value, divisor],
+    )
+  const setting = (c: pg.Client) =>
+    c.query<{ org: string; n: number }>(`SELECT current_setting('test.org', true) AS org, $1::int AS n`, [7])
+  const ids = async (): Promise<number[]> =>
+    (await client.query<{ id: number }>(`SELECT id FROM ${TABLE_OPENED} ORDER BY id`)).rows.map((row) => row.id)
+  const insert = (c: pg.Client, id: number) => c.query(`INSERT INTO ${TABLE_OPENED} (id) VALUES ($1)`, [id])
+
+  before(async () => {
+    database = await createTestDatabase('postgres')
+    await sql.raw(`CREATE TABLE ${TABLE_OPENED} (id int PRIMARY KEY CHECK (id > 0))`).execute(database.kysely)
+    client = new pg.Client({ connectionString: database.url })
+    await client.connect()
+    prepareStatements(client, 100)
+    ;(client as unknown as { connection: pg.Connection }).connection.on('readyForQuery', () => roundTrips++)
+  })
+  after(async () => {
+    await client?.end()
+    await database?.close()
+  })
+
+  it('sends BEGIN, the opening and the next statement in one round trip; the next statement sees the opening (P2.1)', async () => {
+    const before = roundTrips
+    const opened = await open(client, 'org-a')
+    assert.equal(opened.rows.length, 0, 'the opening resolves at once, with no rows')
+    assert.equal(roundTrips, before, 'nothing sent yet')
+    const seen = await setting(client)
+    assert.deepEqual(seen.rows, [{ org: 'org-a', n: 7 }], 'the next statement’s own rows, after the opening ran')
+    assert.equal(roundTrips, before + 1, 'BEGIN, the opening and the statement in one round trip')
+    assert.equal(client.getTransactionStatus(), 'T', 'the transaction stays open')
+    await insert(client, 1)
+    await client.query('COMMIT')
+    assert.equal(roundTrips, before + 3)
+    assert.equal((await setting(client)).rows[0]?.org ?? '', '', 'the setting was local to the transaction')
+    assert.deepEqual(await ids(), [1])
+    // The opening is a named statement of the connection: parsed once, then only bound.
+    await open(client, 'org-b')
+    await insert(client, 2)
+    await client.query('COMMIT')
+    const prepared = await client.query<{ statement: string }>(
+      "SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%set_config(''test.org''%'",
+    )
+    assert.equal(prepared.rows.length, 1, 'one named opening for both transactions')
+    assert.deepEqual(await ids(), [1, 2])
+  })
+
+  it('never runs the next statement after the opening failed: it, every later statement and the COMMIT fail with the opening’s error (P2.6)', async () => {
+    await open(client, 'org-a', 0) // division by zero
+    const failed = await insert(client, 3).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(failed instanceof DeferredStatementFailed, `the opening's failure, not ${String(failed)}`)
+    assert.equal(sqlState(failed.cause), '22012')
+    assert.match(failed.statement, /set_config\('test.org'/)
+    // A caller that catches the error and goes on: nothing else runs, COMMIT is refused.
+    await assert.rejects(insert(client, 4), DeferredStatementFailed)
+    await assert.rejects(
+      client.query(`${WITH_COMMIT}INSERT INTO ${TABLE_OPENED} (id) VALUES ($1)`, [5]),
+      DeferredStatementFailed,
+    )
+    await assert.rejects(client.query('COMMIT'), DeferredStatementFailed)
+    await client.query('ROLLBACK')
+    assert.equal(client.getTransactionStatus(), 'I')
+    assert.deepEqual(await ids(), [1, 2], 'nothing of it ran or committed')
+  })
+
+  it('reports the next statement’s own failure as its own, after the opening ran', async () => {
+    await open(client, 'org-a')
+    const failed = await insert(client, 1).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(!(failed instanceof DeferredStatementFailed))
+    assert.equal(sqlState(failed), '23505')
+    // The transaction was opened, and failed: nothing else runs in it.
+    await assert.rejects(client.query('SELECT 1'), (e: unknown) => sqlState(e) === '25P02')
+    await client.query('ROLLBACK')
+    await open(client, 'org-a')
+    await insert(client, 6)
+    await client.query('COMMIT')
+    assert.deepEqual(await ids(), [1, 2, 6])
+  })
+
+  it('sends the opening with COMMIT when nothing else came, and nothing at a ROLLBACK before anything was sent', async () => {
+    let before = roundTrips
+    await open(client, 'org-a')
+    const committed = await client.query('COMMIT')
+    assert.equal(committed.command, 'COMMIT')
+    assert.equal(roundTrips, before + 1, 'BEGIN, the opening and COMMIT in one round trip')
+    before = roundTrips
+    await open(client, 'org-a', 0) // would fail: never sent
+    const rolledBack = await client.query('ROLLBACK')
+    assert.equal(rolledBack.command, 'ROLLBACK')
+    assert.equal(roundTrips, before, 'nothing sent')
+    assert.equal(client.getTransactionStatus(), 'I')
+    // The connection goes on as new.
+    await open(client, 'org-c')
+    assert.equal((await setting(client)).rows[0]?.org, 'org-c')
+    await client.query('ROLLBACK')
+  })
+
+  it('holds a statement for COMMIT given before any other, and sends all with COMMIT', async () => {
+    const before = roundTrips
+    await open(client, 'org-a')
+    await client.query(`${WITH_COMMIT}INSERT INTO ${TABLE_OPENED} (id) VALUES ($1)`, [7])
+    assert.equal(roundTrips, before, 'held, not run outside the transaction')
+    await client.query('COMMIT')
+    assert.equal(roundTrips, before + 1)
+    assert.deepEqual(await ids(), [1, 2, 6, 7])
+  })
+
+  it('sends a next statement without parameters, a cursor or a callback after the opening, in a round trip of its own', async () => {
+    let before = roundTrips
+    await open(client, 'org-d')
+    const plain = await client.query("SELECT current_setting('test.org') AS org")
+    assert.deepEqual(plain.rows, [{ org: 'org-d' }])
+    assert.equal(roundTrips, before + 2)
+    await client.query('ROLLBACK')
+    before = roundTrips
+    await open(client, 'org-e')
+    const viaCallback = await new Promise<unknown>((resolve, reject) => {
+      client.query("SELECT current_setting('test.org') AS org", (error: Error | null, result: pg.QueryResult) => {
+        if (error) reject(error)
+        else resolve(result.rows)
+      })
+    })
+    assert.deepEqual(viaCallback, [{ org: 'org-e' }])
+    assert.equal(roundTrips, before + 2)
+    await client.query('ROLLBACK')
+    await open(client, 'org-f', 0)
+    const failure = await new Promise<unknown>((resolve) => {
+      client.query('SELECT 1', (error: Error | null) => {
+        resolve(error)
+      })
+    })
+    assert.ok(failure instanceof DeferredStatementFailed, 'a callback after a failed opening gets its failure')
+    await client.query('ROLLBACK')
+    assert.equal(client.getTransactionStatus(), 'I')
+  })
+
+  it('fails a next statement whose values cannot be sent with its own error, after the opening ran', async () => {
+    await open(client, 'org-a')
+    const failed = await client
+      .query(`INSERT INTO ${TABLE_OPENED} (id) VALUES ($1)`, [
+        {
+          toPostgres() {
+            throw new Refused('cannot serialise')
+          },
+        },
+      ])
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+    assert.ok(failed instanceof Refused, String(failed))
+    assert.equal(client.getTransactionStatus(), 'T', 'the opening ran: the transaction is open')
+    assert.equal((await setting(client)).rows[0]?.org, 'org-a')
+    await client.query('ROLLBACK')
+    // Nor does an unsendable opening send anything after it.
+    await open(client, 'org-a')
+    await client.query('ROLLBACK')
+    await client.query(`${OPENS_TRANSACTION}SELECT set_config('test.org', $1, true)`, [
+      {
+        toPostgres() {
+          throw new Refused('cannot serialise')
+        },
+      },
+    ])
+    await assert.rejects(
+      insert(client, 8),
+      (e: unknown) => e instanceof DeferredStatementFailed && e.cause instanceof Refused,
+    )
+    await client.query('ROLLBACK')
+    assert.deepEqual(await ids(), [1, 2, 6, 7])
+  })
+
+  it('refuses to open a transaction inside another', async () => {
+    await client.query('BEGIN')
+    await assert.rejects(open(client, 'org-a'), /already open/)
+    await client.query('ROLLBACK')
+    await open(client, 'org-a')
+    await assert.rejects(open(client, 'org-b'), /already open/)
+    await client.query('ROLLBACK')
+  })
+})
+
 for (const engine of ENGINES) {
   describe(`executeWithCommit in an org transaction (${engine})`, {
     skip: engine === 'postgres' ? skip : false,
@@ -335,6 +540,61 @@ for (const engine of ENGINES) {
       assert.ok(failed instanceof Refused, `the caller's error, not ${String(failed)}`)
       assert.equal(sqlState(failed.cause), '23505')
       assert.deepEqual(await ids(), [1, 2], 'the change before it was rolled back')
+    })
+
+    /** A request's pending check of a cached credential whose epoch has moved (its org does not exist). */
+    const movedCheck = (refresh: () => Promise<void>): CredentialCheck => {
+      const check: CredentialCheck = {
+        orgId: randomUUID(),
+        epoch: 0,
+        state: 'pending',
+        refresh: async () => {
+          await refresh()
+          check.state = 'confirmed'
+        },
+        confirm: async () => {},
+      }
+      return check
+    }
+
+    it('sees a moved credential epoch however the callback handles its first statement’s failure: read afresh, run again (P2.6)', async () => {
+      for (const handle of ['swallows', 'wraps'] as const) {
+        let refreshed = 0
+        let runs = 0
+        const check = movedCheck(async () => {
+          refreshed++
+        })
+        const result = await runWithCredentialCheck(check, () =>
+          withOrg(db, orgId, async (trx) => {
+            runs++
+            await sql`SELECT ${1}::int AS one`.execute(trx).catch((error: unknown) => {
+              if (handle === 'wraps') throw new Error('the callback’s own error', { cause: error })
+            })
+            return 'done'
+          }),
+        )
+        assert.equal(result, 'done', handle)
+        assert.equal(refreshed, 1, `${handle}: the credential read afresh once`)
+        assert.ok(runs <= 2, `${handle}: run again after the refresh only`)
+      }
+    })
+
+    it('runs nothing of a callback’s statements when the refreshed credential is refused (P2.6)', async () => {
+      const before = await ids()
+      const check = movedCheck(async () => {
+        throw new Refused('the credential was revoked')
+      })
+      const failed = await runWithCredentialCheck(check, () =>
+        withOrg(db, orgId, async (trx) => {
+          await sql`INSERT INTO ${sql.table(TABLE)} (id) VALUES (${99})`.execute(trx)
+          await insert(trx, 98)
+        }),
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      assert.ok(failed instanceof Refused, String(failed))
+      assert.deepEqual(await ids(), before, 'nothing written')
     })
 
     it('reports the failure as the caller’s error when a later statement, caught by the caller, met it', async () => {
@@ -415,8 +675,10 @@ describe('audited requests send their event with COMMIT (PostgreSQL)', { skip },
     return submissions.filter((statements) => statements.some((text) => /insert into "audit_events"/i.test(text)))
   }
 
+  let org: Awaited<ReturnType<typeof bootstrapProvider>>
+
   it('an audited write and a reveal: the event and COMMIT in one submission (P5.2)', async () => {
-    const org = await bootstrapProvider(t())
+    org = await bootstrapProvider(t())
     const write = await eventSubmissions(async () => {
       const response = await t().request({
         method: 'POST',
@@ -446,5 +708,47 @@ describe('audited requests send their event with COMMIT (PostgreSQL)', { skip },
     })
     assert.equal(reveal.length, 1)
     assert.deepEqual(reveal[0]?.slice(-1), ['COMMIT'], `the event went with COMMIT: ${JSON.stringify(reveal)}`)
+  })
+
+  it('an authenticated read, an audited write and a reveal: two round trips each, the opening sent with the first statement (P2.1, P2.6)', async () => {
+    const secret = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/secrets`,
+      token: org.ownerToken,
+      body: { name: 'opened', type: 'api_key', value: 'sk_opened_0123456789' },
+    })
+    assert.equal(secret.status, 201, secret.text)
+    const requests = [
+      { method: 'GET', url: `/v1/orgs/${org.orgId}` },
+      {
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/service-accounts`,
+        body: () => ({ name: randomUUID(), role: 'viewer' }),
+      },
+      {
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/secrets/${String(secret.body.id)}/reveal`,
+        body: () => ({ reason: 'test' }),
+      },
+    ] as const
+    for (const { method, url, ...rest } of requests) {
+      const send = () =>
+        t().request({ method, url, token: org.ownerToken, ...('body' in rest ? { body: rest.body() } : {}) })
+      assert.ok((await send()).status < 300) // the credential now cached; its usage recorded
+      submissions.length = 0
+      const response = await send()
+      assert.ok(response.status < 300, response.text)
+      const seen = JSON.stringify(submissions)
+      assert.equal(submissions.length, 2, `${method} ${url}: ${seen}`)
+      const [first, last] = submissions as [string[], string[]]
+      assert.equal(first[0], 'BEGIN', seen)
+      assert.match(
+        first[1] ?? '',
+        /set_config\('custodian\.org_id'.*custodian_credential_epoch_is/,
+        'the opening checks the cached credential',
+      )
+      assert.equal(first.length, 3, `the request's first statement in the same submission: ${seen}`)
+      assert.equal(last.at(-1), 'COMMIT', seen)
+    }
   })
 })

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { CompiledQuery, type DatabaseConnection, type Dialect, type Driver } from 'kysely'
+import { OPENS_TRANSACTION } from '../../src/db/prepared.ts'
 
 /**
  * Measures what each statement reads, on the connection that sends it: before a statement
@@ -94,7 +95,8 @@ function instrumentConnection(connection: DatabaseConnection, recorder: Statemen
   return bindAll(connection, {
     async executeQuery(query: CompiledQuery) {
       const text = query.sql.trim()
-      if (/^begin\b/i.test(text)) IN_TRANSACTION.add(connection)
+      // withOrg opens its transaction with a held statement (src/db/prepared.ts, OPENS_TRANSACTION).
+      if (/^begin\b/i.test(text) || text.startsWith(OPENS_TRANSACTION.trim())) IN_TRANSACTION.add(connection)
       else if (/^(commit|rollback)\s*;?$/i.test(text)) IN_TRANSACTION.delete(connection)
       const sink = recorder.current()
       if (sink !== undefined && /^(select|with|insert|update|delete)\b/i.test(text) && !/\bset_config\(/i.test(text)) {
