@@ -342,13 +342,13 @@ export async function runRequests(): Promise<void> {
       },
     },
     {
-      label: "floor: a read's transaction (3 round trips)",
+      label: "floor: a read's transaction (2 round trips)",
       kind: 'floor-read',
       cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
       target: { url: `https://127.0.0.1:${ceiling.port}/read`, method: 'GET', token: 'none' },
     },
     {
-      label: "floor: a write's transaction (3 round trips)",
+      label: "floor: a write's transaction (2 round trips)",
       kind: 'floor-write',
       cpu: new CpuSampler(ceiling.pid, ceilingAdmin),
       target: {
