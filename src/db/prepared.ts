@@ -97,6 +97,12 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
    * `sent`: sent, not yet answered (the connection still reports no transaction); else none.
    */
   let opening: 'held' | 'sent' | undefined
+  /**
+   * Counts ROLLBACKs: a batch answered after its transaction was rolled back (a caller that
+   * gave up while it was in flight) must not leave its failure, or its opening's end, to the
+   * connection's next transaction — the pool's next user.
+   */
+  let generation = 0
   const sendHeld = (
     commit: boolean,
     next?: HeldStatement,
@@ -106,12 +112,14 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
     if (opening === 'held') opening = 'sent'
     const batch = new HeldBatch(statements, commit, cache, next)
     send(batch)
+    const sentIn = generation
     // Registered before the caller's handlers, so it has run when the caller sees the error.
     batch.result.then(
       () => {
-        opening = undefined
+        if (generation === sentIn) opening = undefined
       },
       (error: unknown) => {
+        if (generation !== sentIn) return
         opening = undefined
         if (error instanceof DeferredStatementFailed) heldFailure = error
       },
@@ -144,11 +152,11 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         const unsent = opening === 'held'
         held = []
         heldFailure = undefined
-        if (unsent) {
-          // Nothing of the transaction reached the server: there is nothing to roll back.
-          opening = undefined
-          return Promise.resolve(ROLLED_BACK)
-        }
+        opening = undefined
+        generation++
+        // Nothing of the transaction reached the server: there is nothing to roll back.
+        if (unsent) return Promise.resolve(ROLLED_BACK)
+        // Else sent after whatever is in flight (node-postgres's queue), which it rolls back.
         return send(config, values)
       }
       if (heldFailure !== undefined) {

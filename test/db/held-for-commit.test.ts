@@ -483,6 +483,26 @@ describe('a transaction opened with its next statement, on one PostgreSQL connec
     assert.deepEqual(await ids(), [1, 2, 6, 7])
   })
 
+  it('leaves nothing of a transaction rolled back while its opening was in flight to the connection’s next user', async () => {
+    await open(client, 'org-a', 0) // fails, once sent
+    const inFlight = insert(client, 9).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    await client.query('ROLLBACK') // the caller gave up before the answer
+    assert.ok((await inFlight) instanceof DeferredStatementFailed)
+    // The next user: a plain statement, an owner's transaction, an org transaction.
+    assert.deepEqual((await client.query('SELECT $1::int AS n', [1])).rows, [{ n: 1 }])
+    await client.query('BEGIN')
+    await insert(client, 9)
+    await client.query('ROLLBACK')
+    await open(client, 'org-b')
+    assert.equal((await setting(client)).rows[0]?.org, 'org-b')
+    await client.query('ROLLBACK')
+    assert.equal(client.getTransactionStatus(), 'I')
+    assert.deepEqual(await ids(), [1, 2, 6, 7])
+  })
+
   it('refuses to open a transaction inside another', async () => {
     await client.query('BEGIN')
     await assert.rejects(open(client, 'org-a'), /already open/)
