@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { DB } from './schema.ts'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
 import * as foundation from './migrations/0001_foundation.ts'
@@ -175,8 +175,13 @@ export async function migrateToLatest(
   progress?: (event: MigrationProgress) => void,
 ): Promise<string[]> {
   const started = performance.now()
+  const applied = await appliedMigrations(db)
+  const pending = pendingOf(applied)
+  // Current (every migration of this build applied, none it does not know): nothing to do. The
+  // migrator is not asked, as it would check its tables by listing every table and column of
+  // the schema (Kysely's introspection) — 0.4 s of an embedded restart's 0.8 s database step.
+  if (pending.length === 0 && applied?.every((name) => name in MIGRATIONS) === true) return []
   if (progress !== undefined) {
-    const pending = await pendingMigrations(db)
     if (pending.length === 0) progress = undefined
     else progress({ kind: 'start', pending })
   }
@@ -197,10 +202,28 @@ export async function migrateToLatest(
   return (result.results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName)
 }
 
-/** Names of migrations not yet applied (readiness: migrations current). */
+/** Names of this build's migrations not yet applied, in order (readiness: migrations current). */
 export async function pendingMigrations(db: Kysely<DB>): Promise<string[]> {
-  const all = await migrator(db).getMigrations()
-  return all.filter((m) => m.executedAt === undefined).map((m) => m.name)
+  return pendingOf(await appliedMigrations(db))
+}
+
+function pendingOf(applied: readonly string[] | undefined): string[] {
+  const done = new Set(applied ?? [])
+  return Object.keys(MIGRATIONS).filter((name) => !done.has(name))
+}
+
+/**
+ * Names of the migrations the database records as applied (Kysely's `custodian_migrations`
+ * table, in the search path's first schema, where the migrator creates it); undefined when
+ * the table does not exist yet (a database never migrated).
+ */
+async function appliedMigrations(db: Kysely<DB>): Promise<string[] | undefined> {
+  const table = await sql<{
+    present: boolean
+  }>`SELECT to_regclass('custodian_migrations') IS NOT NULL AS present`.execute(db)
+  if (table.rows[0]?.present !== true) return undefined
+  const rows = await sql<{ name: string }>`SELECT name FROM custodian_migrations`.execute(db)
+  return rows.rows.map((row) => row.name)
 }
 
 /** Progress as plain lines for a person watching a start: `write` gets one line at a time. */
