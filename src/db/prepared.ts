@@ -46,6 +46,9 @@ import pg from 'pg'
  */
 export function prepareStatements(client: pg.Client, capacity: number): void {
   const send = client.query.bind(client) as (query: unknown, values?: unknown, callback?: unknown) => unknown
+  // The client's type parsers (the pool's `types`: int8 as a number), which node-postgres
+  // gives a query only when it is sent through `client.query` — not a batch's next statement.
+  const types = (client as unknown as { _types?: unknown })._types
   const cache = capacity > 0 ? new StatementCache(capacity) : undefined
   const named = async (text: string, values: unknown[], retried: boolean): Promise<pg.QueryResult> => {
     if (cache === undefined) return send(text, values) as Promise<pg.QueryResult>
@@ -110,7 +113,7 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
     const statements = held
     held = []
     if (opening === 'held') opening = 'sent'
-    const batch = new HeldBatch(statements, commit, cache, next)
+    const batch = new HeldBatch(statements, commit, cache, next, types)
     send(batch)
     const sentIn = generation
     // Registered before the caller's handlers, so it has run when the caller sees the error.
@@ -165,8 +168,9 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         // rollback, not an error).
         return Promise.reject(heldFailure)
       }
+      const commit = COMMIT.test(config) && statementValues.length === 0
       if (held.length > 0) {
-        if (COMMIT.test(config) && statementValues.length === 0) return sendHeld(true).result
+        if (commit) return committed(sendHeld(true).result)
         // A statement with parameters (node-postgres sends it with the extended protocol, so
         // it is a single statement): in the same submission as the held ones, after them.
         if (statementValues.length > 0) return sendHeld(false, { text: config, values: statementValues }).next
@@ -174,6 +178,7 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         // go first, in the order they were given, then it, in a round trip of its own.
         return sendHeld(false).result.then(() => direct(config, values))
       }
+      if (commit) return committed(direct(config, values) as Promise<pg.QueryResult>)
       return direct(config, values)
     }
     if (held.length > 0 || heldFailure !== undefined) {
@@ -244,6 +249,25 @@ export class DeferredStatementFailed extends Error {
     this.name = 'DeferredStatementFailed'
     this.statement = statement
   }
+}
+
+/**
+ * COMMIT was answered with ROLLBACK: the transaction had failed earlier (a statement's error
+ * that its caller caught and went on), and PostgreSQL rolls a failed transaction back at
+ * COMMIT without an error (PostgreSQL documentation, COMMIT). Nothing of it was committed.
+ */
+export class CommitRolledBack extends Error {
+  constructor() {
+    super('the transaction had failed: COMMIT rolled it back, nothing was committed')
+    this.name = 'CommitRolledBack'
+  }
+}
+
+/** A COMMIT's result, or {@link CommitRolledBack} when the server rolled the transaction back instead. */
+async function committed(result: Promise<pg.QueryResult>): Promise<pg.QueryResult> {
+  const answer = await result
+  if (answer.command === 'ROLLBACK') throw new CommitRolledBack()
+  return answer
 }
 
 interface HeldStatement {
@@ -440,6 +464,8 @@ class HeldBatch {
   readonly #statements: (HeldStatement & { name: string | undefined })[]
   readonly #commit: boolean
   readonly #cache: StatementCache | undefined
+  /** The client's type parsers, for the next statement's rows. */
+  readonly #types: unknown
   /** The next statement, once written: node-postgres's query, given its messages' answers. */
   #nextQuery: AnsweredQuery | undefined
   /** How many statements are held ones: all but the next statement, when one was given. */
@@ -451,7 +477,14 @@ class HeldBatch {
   #last: { command: string; rowCount: number | null } = { command: 'INSERT', rowCount: 0 }
   #unserialisable: { index: number; error: unknown } | undefined
 
-  constructor(statements: HeldStatement[], commit: boolean, cache: StatementCache | undefined, next?: HeldStatement) {
+  constructor(
+    statements: HeldStatement[],
+    commit: boolean,
+    cache: StatementCache | undefined,
+    next?: HeldStatement,
+    types?: unknown,
+  ) {
+    this.#types = types
     // The next statement is named and forgotten as held ones are: last in the list.
     this.#statements = [...statements, ...(next === undefined ? [] : [next])].map((statement) => ({
       ...statement,
@@ -507,6 +540,8 @@ class HeldBatch {
             result,
           ) => this.#settleNext(error, result)
           this.#nextQuery = query as unknown as AnsweredQuery
+          const result = (query as unknown as { _result?: { _types?: unknown } })._result
+          if (result !== undefined && result._types === undefined) result._types = this.#types
         }
       }
       if (this.#commit && this.#unserialisable === undefined) {

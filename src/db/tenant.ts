@@ -145,10 +145,17 @@ function openingFailure(error: unknown, opening: string): DeferredStatementFaile
  */
 const HELD_FOR_COMMIT = new WeakMap<object, Map<string, (cause: unknown) => Error>>()
 
-/** A held statement's failure as the error its caller chose; any other error as it is. */
+/**
+ * A held statement's failure as the error its caller chose; a held statement no caller named
+ * (the `BEGIN` sent with the opening) as the database's own error, so that a session ended
+ * under it is the database's unavailability (503), as for any statement; any other error as
+ * it is.
+ */
 function failureOf(error: unknown, failures: Map<string, (cause: unknown) => Error>): unknown {
   if (!(error instanceof DeferredStatementFailed)) return error
-  return failures.get(error.statement)?.(error.cause) ?? error
+  const chosen = failures.get(error.statement)
+  if (chosen !== undefined) return chosen(error.cause)
+  return error.cause instanceof Error ? error.cause : error
 }
 
 /**

@@ -5,8 +5,15 @@ import { after, before, describe, it } from 'node:test'
 import { sql, type Kysely } from 'kysely'
 import pg from 'pg'
 import type { DB } from '../../src/db/schema.ts'
-import { DeferredStatementFailed, OPENS_TRANSACTION, prepareStatements, WITH_COMMIT } from '../../src/db/prepared.ts'
-import { executeWithCommit, sqlState, withOrg, type Trx } from '../../src/db/tenant.ts'
+import {
+  CommitRolledBack,
+  DeferredStatementFailed,
+  OPENS_TRANSACTION,
+  prepareStatements,
+  WITH_COMMIT,
+} from '../../src/db/prepared.ts'
+import { executeWithCommit, isDatabaseUnavailable, sqlState, withOrg, type Trx } from '../../src/db/tenant.ts'
+import { openDatabase, type Database } from '../../src/db/connect.ts'
 import { type CredentialCheck, runWithCredentialCheck } from '../../src/db/credential-epoch.ts'
 import { bootstrapProvider, useTestApp } from '../helpers/app.ts'
 import { createTestDatabase, ENGINES, postgresAvailable, type TestDatabase } from '../helpers/db.ts'
@@ -124,6 +131,21 @@ describe('statements held for COMMIT, on one PostgreSQL connection', { skip }, (
     await assert.rejects(client.query('COMMIT'), DeferredStatementFailed)
     await client.query('ROLLBACK')
     assert.deepEqual(await ids(), [1, 2, 3, 4, 5])
+  })
+
+  it('refuses a COMMIT that PostgreSQL answers with ROLLBACK: the transaction had failed on a statement whose error was caught', async () => {
+    await client.query('BEGIN')
+    await client.query(`INSERT INTO ${TABLE} (id) VALUES ($1)`, [50])
+    await client.query('SELECT 1 / $1::int', [0]).catch(() => undefined) // caught, and the caller goes on
+    await assert.rejects(client.query('COMMIT'), CommitRolledBack)
+    assert.equal(client.getTransactionStatus(), 'I', 'the server rolled it back')
+    assert.ok(!(await ids()).includes(50), 'nothing committed')
+    // A statement for COMMIT in the failed transaction runs at once, and fails; so does COMMIT.
+    await client.query('BEGIN')
+    await client.query('SELECT 1 / $1::int', [0]).catch(() => undefined)
+    await assert.rejects(held(client, 51), (e: unknown) => sqlState(e) === '25P02')
+    await assert.rejects(client.query('COMMIT'), CommitRolledBack)
+    assert.ok(!(await ids()).includes(51))
   })
 
   it('drops held statements at ROLLBACK', async () => {
@@ -562,6 +584,20 @@ for (const engine of ENGINES) {
       assert.deepEqual(await ids(), [1, 2], 'the change before it was rolled back')
     })
 
+    it('parses the first statement’s rows as every other’s (int8 as a number)', async () => {
+      const read = (trx: Trx) =>
+        sql<{
+          n: unknown
+          big: unknown
+        }>`SELECT count(*) AS n, ${41}::bigint AS big FROM generate_series(1, 3)`.execute(trx)
+      const [first, second] = await withOrg(db, orgId, async (trx) => [
+        (await read(trx)).rows[0],
+        (await read(trx)).rows[0],
+      ])
+      assert.deepEqual(first, { n: 3, big: 41 })
+      assert.deepEqual(second, { n: 3, big: 41 })
+    })
+
     /** A request's pending check of a cached credential whose epoch has moved (its org does not exist). */
     const movedCheck = (refresh: () => Promise<void>): CredentialCheck => {
       const check: CredentialCheck = {
@@ -635,6 +671,60 @@ for (const engine of ENGINES) {
     })
   })
 }
+
+/**
+ * The server ends the session (an operator's shutdown, a failover: SQLSTATE 57P01) while a
+ * transaction's opening is on its way: withOrg reports the database's unavailability (503 for
+ * a request), as for any statement — not a held statement's failure (500).
+ */
+describe('a session ended under the opening (PostgreSQL)', { skip }, () => {
+  let database: TestDatabase
+  let viaProxy: Database
+  let proxy: net.Server
+  let holding = false
+  const heldBack: { upstream: net.Socket; data: Buffer }[] = []
+
+  before(async () => {
+    database = await createTestDatabase('postgres')
+    const url = new URL(database.url as string)
+    const port = url.port === '' ? 5432 : Number(url.port)
+    // A proxy that can hold the client's bytes back: the batch is written, not yet received.
+    proxy = net.createServer((socket) => {
+      const upstream = net.connect(port, '127.0.0.1')
+      socket.on('data', (data: Buffer) => (holding ? heldBack.push({ upstream, data }) : upstream.write(data)))
+      upstream.on('data', (data: Buffer) => socket.write(data))
+      upstream.on('close', () => socket.destroy())
+      socket.on('close', () => upstream.destroy())
+      for (const end of [socket, upstream]) end.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    url.host = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`
+    viaProxy = await openDatabase({ databaseUrl: url.toString(), poolSize: 1 })
+  })
+  after(async () => {
+    await viaProxy?.close().catch(() => {})
+    proxy?.close()
+    await database?.close()
+  })
+
+  it('answers as the database unavailable, not as a failed statement', async () => {
+    const db = viaProxy.kysely
+    const pid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(db)).rows[0]?.pid
+    holding = true
+    const request = withOrg(db, randomUUID(), (trx) => sql`SELECT ${1}::int AS one`.execute(trx)).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await sql`SELECT pg_terminate_backend(${pid})`.execute(database.kysely)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    holding = false
+    for (const { upstream, data } of heldBack.splice(0)) if (!upstream.destroyed) upstream.write(data)
+    const error = await request
+    assert.ok(!(error instanceof DeferredStatementFailed), `the database's error, not ${String(error)}`)
+    assert.ok(isDatabaseUnavailable(error), `unavailable: ${String(error)}`)
+  })
+})
 
 /**
  * The service's own audited requests on PostgreSQL: the audit event's insert reaches the
