@@ -584,6 +584,20 @@ for (const engine of ENGINES) {
       assert.deepEqual(await ids(), [1, 2], 'the change before it was rolled back')
     })
 
+    it('does not report as committed a transaction whose statement failed and was caught (P5.2)', async () => {
+      const before = await ids()
+      const outcome = await withOrg(db, orgId, async (trx) => {
+        await sql`INSERT INTO ${sql.table(TABLE)} (id) VALUES (${70})`.execute(trx)
+        await sql`SELECT 1 / ${0}::int`.execute(trx).catch(() => undefined) // caught: the transaction has failed
+        return 'done'
+      }).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      )
+      assert.ok(outcome instanceof Error, `refused, not ${String(outcome)}`)
+      assert.deepEqual(await ids(), before, 'nothing committed')
+    })
+
     it('parses the first statement’s rows as every other’s (int8 as a number)', async () => {
       const read = (trx: Trx) =>
         sql<{
