@@ -26,7 +26,8 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 # The web console (console/dist) and the embedded database's migrated template
 # (.cache/pglite-template: the schema only, no key or row), so that a first start in
-# embedded mode copies it instead of writing next to the code.
+# embedded mode copies it instead of writing next to the code; with it the compile cache a
+# first start copies (.cache/compile-cache-seed, src/module-cache.ts).
 RUN node_modules/node/bin/node scripts/console.ts build \
  && node_modules/node/bin/node scripts/db-template.ts \
  && npm prune --omit=dev --no-audit --no-fund \

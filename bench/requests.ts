@@ -4,8 +4,9 @@
  * PostgreSQL and on the embedded PGlite, in one run:
  *
  * - **Start**: a first start on a fresh data directory (PGlite: the migrated template, which
- *   `npm ci` builds, is copied; PostgreSQL: a fresh database, migrated from nothing) with an
- *   empty compile cache, as a user's first start after `npm ci`, and a restart, each timed
+ *   `npm ci` builds, is copied; PostgreSQL: a fresh database, migrated from nothing) with the
+ *   compile cache a user's first start after `npm ci` has (a copy of the one `npm ci`
+ *   prepared, src/module-cache.ts), and a restart, each timed
  *   from the process's spawn to its "Listening:" line, with the CPU it used by then.
  * - **Requests**, in interleaved rounds of SECONDS-long windows, so the machine's noise falls
  *   on all alike, each after a lead-in of the same load (so the window holds a steady
@@ -34,7 +35,7 @@
  * (the services to run, of postgres, pglite, uncached and compared; all by default).
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
@@ -294,13 +295,18 @@ export async function runRequests(): Promise<void> {
     const dir = benchDirectory(resources, prefix)
     engines.push({
       ...engine,
-      // Its data directory and, as a user's start has, its own compile cache there (empty at
-      // the first start; what src/main.ts uses when NODE_COMPILE_CACHE is unset), not the
-      // checkout's shared one that the test helpers give a child.
+      // Its data directory and, as a user's start has, its own compile cache there (what
+      // src/module-cache.ts makes when NODE_COMPILE_CACHE is unset or empty: at the first
+      // start a copy of the one `npm ci` prepared), not the checkout's shared one that the
+      // test helpers give a child. A compared build older than that seed is given the data
+      // directory's cache by name, as its own start would choose it (empty at a first start).
       env: {
         ...(url === undefined ? {} : { DATABASE_URL: url }),
         CUSTODIAN_DATA_DIR: dir,
-        NODE_COMPILE_CACHE: path.join(dir, 'compile-cache'),
+        NODE_COMPILE_CACHE:
+          engine.id === 'compared' && !existsSync(path.join(compareRoot ?? '', 'src', 'module-cache.ts'))
+            ? path.join(dir, 'compile-cache')
+            : '',
         ...env,
       },
       admin: url === undefined ? undefined : client(url),

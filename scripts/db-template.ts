@@ -5,11 +5,13 @@
  * script; skipped where the script is not there yet, as in the image's dependency layer), so
  * that the first start copies the template instead of building it; a first start builds it
  * too when there is none, and running this after a `git pull` that brings migrations keeps
- * that start fast.
+ * that start fast. It also prepares the compile cache a first start begins from
+ * (src/module-cache.ts, .cache/compile-cache-seed), never failing an install over it.
  */
 import path from 'node:path'
 import { DEFAULT_PGLITE_TEMPLATE } from '../src/config.ts'
 import { ensureTemplate } from '../src/db/template.ts'
+import { buildModuleCacheSeed, MODULE_CACHE_SEED } from '../src/module-cache.ts'
 
 // `--prepare` (npm's `prepare` script, run by `npm ci`): an optimisation of the first start,
 // never a reason for an install to fail — skipped when the embedded database's template is
@@ -41,3 +43,17 @@ process.stdout.write(
     ? `Built the embedded database's template in ${dir} (${((performance.now() - started) / 1000).toFixed(1)} s)\n`
     : `The embedded database's template in ${dir} is current\n`,
 )
+
+// The compile cache a first start copies (src/module-cache.ts): an optimisation too, so a
+// failure is only reported.
+const seeding = performance.now()
+try {
+  buildModuleCacheSeed()
+  process.stdout.write(
+    `Prepared the first start's compile cache in ${MODULE_CACHE_SEED} (${((performance.now() - seeding) / 1000).toFixed(1)} s)\n`,
+  )
+} catch (error) {
+  process.stderr.write(
+    `The first start's compile cache could not be prepared in ${MODULE_CACHE_SEED} (${error instanceof Error ? error.message : String(error)}); the first start compiles its modules\n`,
+  )
+}

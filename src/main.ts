@@ -1,27 +1,4 @@
-import { mkdirSync } from 'node:fs'
-import { enableCompileCache } from 'node:module'
-import path from 'node:path'
-
-/**
- * Node's compile cache (https://nodejs.org/api/module.html#module-compile-cache) for the few
- * hundred modules a start loads: their type-stripped source and V8 code are kept under the
- * data directory and reused by the next start (about half a start's CPU on the test machine,
- * docs/benchmarks.md). Under the data directory, not the shared temporary directory: a cache
- * entry is code this process runs, so it lives where only the service's user can write
- * (the directory is created 0700 here, as the database would create it). Entries are
- * checksummed against their source: an edited, stale or torn entry is compiled again. A
- * `NODE_COMPILE_CACHE` set by the operator wins (Node enabled it before this runs); the cache
- * is an optimisation, so a directory it cannot use is ignored.
- */
-function enableModuleCache(dataDir: string): void {
-  if (process.env.NODE_COMPILE_CACHE !== undefined) return
-  try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-    enableCompileCache(path.join(dataDir, 'compile-cache'))
-  } catch {
-    // A read-only data directory: start without the cache.
-  }
-}
+import { enableModuleCache } from './module-cache.ts'
 
 /** `npm start`: configuration -> database -> app -> listen; stop cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
