@@ -11,7 +11,7 @@
 import path from 'node:path'
 import { DEFAULT_PGLITE_TEMPLATE } from '../src/config.ts'
 import { ensureTemplate } from '../src/db/template.ts'
-import { buildModuleCacheSeed, MODULE_CACHE_SEED } from '../src/module-cache.ts'
+import { buildModuleCacheSeed, moduleCacheSeed } from '../src/module-cache.ts'
 
 // `--prepare` (npm's `prepare` script, run by `npm ci`): an optimisation of the first start,
 // never a reason for an install to fail — skipped when the embedded database's template is
@@ -46,14 +46,19 @@ process.stdout.write(
 
 // The compile cache a first start copies (src/module-cache.ts): an optimisation too, so a
 // failure is only reported.
-const seeding = performance.now()
-try {
-  buildModuleCacheSeed()
-  process.stdout.write(
-    `Prepared the first start's compile cache in ${MODULE_CACHE_SEED} (${((performance.now() - seeding) / 1000).toFixed(1)} s)\n`,
-  )
-} catch (error) {
-  process.stderr.write(
-    `The first start's compile cache could not be prepared in ${MODULE_CACHE_SEED} (${error instanceof Error ? error.message : String(error)}); the first start compiles its modules\n`,
-  )
+const seed = moduleCacheSeed()
+if (seed === undefined) {
+  process.stdout.write('CUSTODIAN_COMPILE_CACHE_SEED=off: no compile cache prepared\n')
+} else {
+  const seeding = performance.now()
+  try {
+    buildModuleCacheSeed(seed)
+    process.stdout.write(
+      `Prepared the first start's compile cache in ${seed} (${((performance.now() - seeding) / 1000).toFixed(1)} s)\n`,
+    )
+  } catch (error) {
+    process.stderr.write(
+      `The first start's compile cache could not be prepared in ${seed} (${error instanceof Error ? error.message : String(error)}); the first start compiles its modules\n`,
+    )
+  }
 }

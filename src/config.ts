@@ -6,6 +6,7 @@ import { isTimeZone, parseHolidays, parseWeekend } from './modules/disclosure/bu
 import { parseMailbox, parseSender } from './email-address.ts'
 import { NOTE_SIGNATURE_TYPE, parseVerifierKey } from './modules/audit/audit.note.ts'
 import { REGION_NAME, regionTag } from './modules/ops/residency.ts'
+import { moduleCacheSeed } from './module-cache.ts'
 
 /**
  * Configuration is read once (in main.ts or the CLI) from the environment and, when
@@ -29,6 +30,11 @@ export interface Config {
    * the database empty and apply every migration.
    */
   readonly pgliteTemplate: string | null
+  /**
+   * The compile cache a first start copies into the data directory (src/module-cache.ts);
+   * undefined: none (`off`).
+   */
+  readonly compileCacheSeed: string | undefined
   readonly host: string
   readonly httpsPort: number
   /** The redirect-only listener's port (0: any free port); null when set to `off`. */
@@ -329,6 +335,7 @@ const KNOWN_KEYS = new Set([
   'CUSTODIAN_DB_PREPARED_STATEMENTS',
   'CUSTODIAN_CREDENTIAL_CACHE_ENTRIES',
   'CUSTODIAN_PGLITE_TEMPLATE',
+  'CUSTODIAN_COMPILE_CACHE_SEED',
   'CUSTODIAN_HOST',
   'CUSTODIAN_HTTPS_PORT',
   'CUSTODIAN_HTTP_PORT',
@@ -552,6 +559,7 @@ export function loadConfig(env: Source = process.env): Config {
     databasePoolSize: int('CUSTODIAN_DB_POOL_SIZE', 10, 1, 1000),
     databasePreparedStatements: oneOf('CUSTODIAN_DB_PREPARED_STATEMENTS', ['on', 'off'] as const, 'on') === 'on',
     pgliteTemplate: pgliteTemplate(text('CUSTODIAN_PGLITE_TEMPLATE')),
+    compileCacheSeed: moduleCacheSeed({ CUSTODIAN_COMPILE_CACHE_SEED: text('CUSTODIAN_COMPILE_CACHE_SEED') }),
     host: text('CUSTODIAN_HOST') ?? '127.0.0.1',
     httpsPort,
     httpPort,

@@ -34,7 +34,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${error.message}\n`)
     process.exit(1)
   }
-  enableModuleCache(config.dataDir)
+  enableModuleCache(config.dataDir, config.compileCacheSeed)
   // Tracing patches the PostgreSQL driver as it loads: it starts before the server's modules
   // are imported, and when off its module is never loaded.
   const tracing = config.tracing === 'otlp' ? (await import('./observability/tracing.ts')).startTracing() : undefined

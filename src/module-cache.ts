@@ -9,10 +9,16 @@ const ROOT = path.resolve(import.meta.dirname, '..')
 
 /**
  * The compile cache `npm ci` prepares for a first start (scripts/db-template.ts `--prepare`):
- * Node's cache of the modules a start loads, built by loading them once. Under the install's
- * `.cache`, written by whoever installed the package — the same trust as its source files.
+ * Node's cache of the modules a start loads, built by loading them once. By default under the
+ * install's `.cache`, written by whoever installed the package — the same trust as its source
+ * files; `CUSTODIAN_COMPILE_CACHE_SEED` names another directory, or `off` (none built, none
+ * used). Returns undefined for `off`.
  */
-export const MODULE_CACHE_SEED = path.join(ROOT, '.cache', 'compile-cache-seed')
+export function moduleCacheSeed(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const configured = env.CUSTODIAN_COMPILE_CACHE_SEED
+  if (configured === 'off') return undefined
+  return configured ? path.resolve(configured) : path.join(ROOT, '.cache', 'compile-cache-seed')
+}
 
 /**
  * Node's compile cache (https://nodejs.org/api/module.html#module-compile-cache) for the few
@@ -23,20 +29,20 @@ export const MODULE_CACHE_SEED = path.join(ROOT, '.cache', 'compile-cache-seed')
  * (the directory is created 0700 here, as the database would create it). Entries are
  * checksummed against their source: an edited, stale or torn entry is compiled again.
  *
- * A first start (no cache in the data directory yet) begins from a copy of the prepared
- * {@link MODULE_CACHE_SEED} when there is one, so that it does not compile every module (the
+ * A first start (no cache in the data directory yet) begins from a copy of the prepared `seed`
+ * ({@link moduleCacheSeed}, the configuration's `compileCacheSeed`) when there is one, so that it does not compile every module (the
  * embedded first start's `modules` step: 1.2 s cold, 0.7 s seeded, on the test machine).
  *
  * A non-empty `NODE_COMPILE_CACHE` set by the operator wins (Node enabled it before this
  * runs); an empty one is taken as unset. The cache is an optimisation: a directory it cannot
  * use is ignored.
  */
-export function enableModuleCache(dataDir: string): void {
+export function enableModuleCache(dataDir: string, seed: string | undefined): void {
   if (process.env.NODE_COMPILE_CACHE) return
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 })
     const cache = path.join(dataDir, 'compile-cache')
-    seedModuleCache(MODULE_CACHE_SEED, cache)
+    if (seed !== undefined) seedModuleCache(seed, cache)
     enableCompileCache(cache)
   } catch {
     // A read-only data directory: start without the cache.
@@ -63,11 +69,11 @@ export function seedModuleCache(seed: string, cache: string): boolean {
 }
 
 /**
- * Builds {@link MODULE_CACHE_SEED} (or `seed`) afresh: a Node process with the cache enabled
+ * Builds the seed in `seed` afresh: a Node process with the cache enabled
  * there loads the service's modules (src/server.ts and what it imports), and exits. Into a
  * sibling first, renamed at the end. Throws when that process fails.
  */
-export function buildModuleCacheSeed(seed: string = MODULE_CACHE_SEED): void {
+export function buildModuleCacheSeed(seed: string): void {
   const partial = `${seed}.partial-${process.pid}`
   rmSync(partial, { recursive: true, force: true })
   const server = pathToFileURL(path.join(ROOT, 'src', 'server.ts')).href

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, it } from 'node:test'
-import { buildModuleCacheSeed, MODULE_CACHE_SEED, seedModuleCache } from '../../src/module-cache.ts'
+import { buildModuleCacheSeed, moduleCacheSeed, seedModuleCache } from '../../src/module-cache.ts'
 import { spawnServer } from '../helpers/process.ts'
 
 /**
@@ -49,17 +49,26 @@ describe('the compile cache a first start begins from', () => {
     assert.ok(readdirSync(path.join(seed, version)).length > 100, 'an entry per module of the start')
   })
 
-  it('a first start with no NODE_COMPILE_CACHE copies the prepared seed into its data directory', {
-    skip: existsSync(MODULE_CACHE_SEED) ? false : `no prepared seed at ${MODULE_CACHE_SEED} (npm ci prepares it)`,
-  }, async () => {
-    const dataDir = scratch()
-    const server = await spawnServer({ CUSTODIAN_DATA_DIR: dataDir, NODE_COMPILE_CACHE: '' })
-    try {
-      const cache = path.join(dataDir, 'compile-cache')
-      assert.equal(statSync(cache).mode & 0o777, 0o700)
-      assert.deepEqual(readdirSync(cache), readdirSync(MODULE_CACHE_SEED), 'the seed’s cache, for this Node')
-    } finally {
-      await server.stop()
+  it('a first start with no NODE_COMPILE_CACHE copies the seed into its data directory; `off` copies none', async () => {
+    const seed = path.join(scratch(), 'seed')
+    buildModuleCacheSeed(seed)
+    assert.equal(moduleCacheSeed({ CUSTODIAN_COMPILE_CACHE_SEED: seed }), seed)
+    assert.equal(moduleCacheSeed({ CUSTODIAN_COMPILE_CACHE_SEED: 'off' }), undefined)
+    for (const setting of [seed, 'off']) {
+      const dataDir = scratch()
+      const server = await spawnServer({
+        CUSTODIAN_DATA_DIR: dataDir,
+        NODE_COMPILE_CACHE: '',
+        CUSTODIAN_COMPILE_CACHE_SEED: setting,
+      })
+      try {
+        const cache = path.join(dataDir, 'compile-cache')
+        // The seed's copy is made 0700; a cache Node creates itself is 0755.
+        assert.equal(statSync(cache).mode & 0o777, setting === 'off' ? 0o755 : 0o700, setting)
+        assert.deepEqual(readdirSync(cache), readdirSync(seed), 'a cache for this Node')
+      } finally {
+        await server.stop()
+      }
     }
   })
 })

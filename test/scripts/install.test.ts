@@ -8,10 +8,16 @@ import { describe, it } from 'node:test'
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
 /** Runs the prepare script as npm does: with sh, the package's own Node first on PATH (node_modules/.bin/node, Node 24). */
-function prepare(script: string, cwd: string, template: string) {
+function prepare(script: string, cwd: string, template: string, seed = path.join(path.dirname(template), 'seed')) {
   return spawnSync('sh', ['-c', script], {
     cwd,
-    env: { PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`, CUSTODIAN_PGLITE_TEMPLATE: template },
+    // The compile cache's seed beside the template, never the checkout's (other test files
+    // start services that copy that one).
+    env: {
+      PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+      CUSTODIAN_PGLITE_TEMPLATE: template,
+      CUSTODIAN_COMPILE_CACHE_SEED: seed,
+    },
     encoding: 'utf8',
     timeout: 300_000,
   })
@@ -33,6 +39,8 @@ describe('npm ci builds the embedded database template', () => {
       assert.equal(first.status, 0, first.stderr)
       assert.match(first.stdout, /Built the embedded database's template in .*template/)
       assert.ok(existsSync(path.join(dir, 'template', 'manifest.json')), 'the template has its manifest')
+      assert.match(first.stdout, /Prepared the first start's compile cache in .*seed/)
+      assert.ok(existsSync(path.join(dir, 'seed')), 'and the compile cache a first start copies')
       const again = run()
       assert.equal(again.status, 0, again.stderr)
       assert.match(again.stdout, /is current/)
