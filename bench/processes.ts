@@ -4,7 +4,7 @@
  * so that the bench leaves nothing behind.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
@@ -16,6 +16,22 @@ const root = path.resolve(import.meta.dirname, '..')
 /** The PostgreSQL server the bench uses (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else the local test one). */
 export const PG_URL =
   process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/** The directory of the PostgreSQL server's Unix socket (BENCH_DATABASE_SOCKET; Debian's by default). */
+export const SOCKET_DIRECTORY = process.env.BENCH_DATABASE_SOCKET ?? '/var/run/postgresql'
+
+/**
+ * `databaseUrl` with its host replaced by the server's Unix socket directory
+ * ({@link SOCKET_DIRECTORY}, percent-encoded as libpq and node-postgres read it), the port
+ * kept (it names the socket file, `.s.PGSQL.<port>`); undefined when that socket file does
+ * not exist.
+ */
+export function socketUrl(databaseUrl: string): string | undefined {
+  const url = new URL(databaseUrl)
+  const port = url.port === '' ? '5432' : url.port
+  if (!existsSync(path.join(SOCKET_DIRECTORY, `.s.PGSQL.${port}`))) return undefined
+  return `${url.protocol}//${url.username === '' ? '' : `${url.username}${url.password === '' ? '' : `:${url.password}`}@`}${encodeURIComponent(SOCKET_DIRECTORY)}:${port}${url.pathname}${url.search}`
+}
 
 /**
  * A bench part's resources — databases, directories, processes, connections — released in the

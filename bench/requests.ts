@@ -19,7 +19,8 @@
  *   service account) and a reveal (decrypt + audited). The load comes from autocannon in
  *   this process, each server runs in its own; CPU per request is the server's process
  *   plus its PostgreSQL backends, from /proc/<pid>/stat. The same three on PostgreSQL with
- *   the credential cache off (`CUSTODIAN_CREDENTIAL_CACHE_ENTRIES=0`), for comparison.
+ *   the credential cache off (`CUSTODIAN_CREDENTIAL_CACHE_ENTRIES=0`), and connected through
+ *   the server's Unix socket instead of TCP, for comparison.
  * - **Idle RSS** (VmRSS from /proc/<pid>/status) of each service after its start (IDLE_SECONDS
  *   without requests) and again after the load, once its work after the load has ended and it
  *   has been idle for longer than it waits before it gives memory back
@@ -32,7 +33,9 @@
  * the end), BENCH_COMPARE_ROOT (a checkout of another build, its dependencies installed —
  * `git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci)`: its PostgreSQL service
  * joins the same interleaved rounds, for a before/after on one noisy machine), BENCH_ENGINES
- * (the services to run, of postgres, pglite, uncached and compared; all by default).
+ * (the services to run, of postgres, pglite, uncached, socket and compared; all by default,
+ * socket when the server's Unix socket is found, compared when BENCH_COMPARE_ROOT is set),
+ * BENCH_DATABASE_SOCKET (the directory of that socket, /var/run/postgresql).
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
@@ -44,6 +47,9 @@ import {
   benchResources,
   benchServer,
   freshDatabase,
+  PG_URL,
+  SOCKET_DIRECTORY,
+  socketUrl,
   startCeiling,
   startHello,
   bootstrapBench,
@@ -159,7 +165,7 @@ async function timedStart(
 interface Engine {
   label: string
   /** Its name in BENCH_ENGINES. */
-  id: 'postgres' | 'pglite' | 'uncached' | 'compared'
+  id: 'postgres' | 'pglite' | 'uncached' | 'socket' | 'compared'
   key: 'postgres' | 'pglite'
   /** A comparison, not a target: the same engine with a feature off (no target marks). */
   comparison?: boolean
@@ -239,10 +245,15 @@ export async function runRequests(): Promise<void> {
   const only = process.env.BENCH_ENGINES?.split(',')
     .map((id) => id.trim())
     .filter((id) => id !== '')
-  const ids = ['postgres', 'pglite', 'uncached', 'compared']
+  const ids = ['postgres', 'pglite', 'uncached', 'socket', 'compared']
   const unknown = only?.filter((id) => !ids.includes(id)) ?? []
   if (unknown.length > 0)
     throw new Error(`BENCH_ENGINES: unknown ${unknown.join(', ')}; one or more of ${ids.join(', ')}`)
+  const socket = socketUrl(PG_URL)
+  if (only?.includes('socket') && socket === undefined)
+    throw new Error(
+      `BENCH_ENGINES: socket needs PostgreSQL's Unix socket in ${SOCKET_DIRECTORY} (BENCH_DATABASE_SOCKET), for the port of ${new URL(PG_URL).host}`,
+    )
   if (only?.includes('compared') && compareRoot === undefined)
     throw new Error('BENCH_ENGINES: compared needs BENCH_COMPARE_ROOT (a checkout of the other build)')
   await using resources = benchResources()
@@ -276,6 +287,18 @@ export async function runRequests(): Promise<void> {
         prefix: 'bench-pg-uncached-',
         env: { CUSTODIAN_CREDENTIAL_CACHE_ENTRIES: '0' },
       },
+      // The same PostgreSQL service connected through the server's Unix socket instead of
+      // TCP on the loopback (docs/operations.md, "PostgreSQL on the same host"): what a
+      // deployment with both on one host saves, measured in the same rounds.
+      {
+        label: 'PostgreSQL over its Unix socket',
+        id: 'socket',
+        key: 'postgres',
+        comparison: true,
+        database: 'custodian_bench_requests_socket',
+        prefix: 'bench-pg-socket-',
+        env: {},
+      },
       {
         label: 'PostgreSQL, the compared build',
         id: 'compared',
@@ -290,8 +313,15 @@ export async function runRequests(): Promise<void> {
   // Only the services asked for get a database and a data directory.
   const engines: Engine[] = []
   for (const { database, prefix, env, ...engine } of specs) {
-    if (only === undefined ? engine.id === 'compared' && compareRoot === undefined : !only.includes(engine.id)) continue
-    const url = database === undefined ? undefined : await freshDatabase(resources, database)
+    if (
+      only === undefined
+        ? (engine.id === 'compared' && compareRoot === undefined) || (engine.id === 'socket' && socket === undefined)
+        : !only.includes(engine.id)
+    )
+      continue
+    const created = database === undefined ? undefined : await freshDatabase(resources, database)
+    // The service connects through the socket; the bench's own connection (its CPU sampler) stays on TCP.
+    const url = engine.id === 'socket' && created !== undefined ? (socketUrl(created) ?? created) : created
     const dir = benchDirectory(resources, prefix)
     engines.push({
       ...engine,
@@ -309,7 +339,7 @@ export async function runRequests(): Promise<void> {
             : '',
         ...env,
       },
-      admin: url === undefined ? undefined : client(url),
+      admin: created === undefined ? undefined : client(created),
     })
   }
   // Starts, one engine at a time: first start, stop, restart (kept for the load).

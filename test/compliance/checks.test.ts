@@ -4,6 +4,7 @@ import { it } from 'node:test'
 import { sql } from 'kysely'
 import { PROMISES } from '../../src/modules/compliance/catalogue.ts'
 import { CHECKS } from '../../src/modules/compliance/checks/index.ts'
+import { databaseHost } from '../../src/modules/compliance/checks/transport.ts'
 import { hashSecret } from '../../src/crypto/tokens.ts'
 import { bootstrapProvider, createCustomerOrg, PASSWORD, testClock, useTestApp, type Org } from '../helpers/app.ts'
 import { forEachEngine } from '../helpers/db.ts'
@@ -318,4 +319,23 @@ forEachEngine('live compliance checks (P5.4, P10.2)', (engine) => {
     const denied = await t().request({ method: 'GET', url: '/v1/operator/compliance', token: acme.ownerToken })
     assert.equal(denied.status, 403)
   })
+})
+
+it('P4.1: the database-TLS check tells a connection through a Unix socket from a remote host, in every form of DATABASE_URL', () => {
+  for (const url of [
+    'postgres:///custodian',
+    'postgres://custodian@%2Fvar%2Frun%2Fpostgresql/custodian',
+    'postgresql://custodian@%2Fvar%2Frun%2Fpostgresql:5432/custodian?sslmode=disable',
+    'postgres://localhost/custodian?host=/var/run/postgresql',
+    'postgres://db.example.test/custodian?host=%2Ftmp',
+  ])
+    assert.equal(databaseHost(url), 'unix socket', url)
+  assert.equal(databaseHost('postgres://custodian@127.0.0.1:5432/custodian'), '127.0.0.1')
+  assert.equal(databaseHost('postgres://custodian@[::1]:5432/custodian'), '[::1]')
+  assert.equal(databaseHost('postgres://custodian@db.example.test/custodian'), 'db.example.test')
+  // A host parameter naming a network host is the host node-postgres connects to.
+  assert.equal(databaseHost('postgres://localhost/custodian?host=db.example.test'), 'db.example.test')
+  assert.equal(databaseHost('not a url'), 'unknown')
+  assert.equal(databaseHost(undefined), 'unknown')
+  assert.equal(databaseHost('postgres://%E0%A4%A/custodian'), 'unknown')
 })

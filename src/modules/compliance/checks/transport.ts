@@ -16,6 +16,30 @@ import {
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1|\[::1\])$/
 
 /**
+ * Where a PostgreSQL connection string (`DATABASE_URL`) points: its host, or `'unix socket'`
+ * when it names a socket directory — an empty host (`postgres:///db`), a percent-encoded
+ * path as the host (`postgres://user@%2Fvar%2Frun%2Fpostgresql/db`) or a `host` parameter
+ * that is a path (`?host=/var/run/postgresql`, which libpq and node-postgres take over the
+ * URL's host); `'unknown'` when it is not a URL. A hostname comes back decoded, as given
+ * (`[::1]` with its brackets).
+ */
+export function databaseHost(databaseUrl: string | undefined): string {
+  let url: URL
+  try {
+    url = new URL(databaseUrl ?? '')
+  } catch {
+    return 'unknown'
+  }
+  let host: string
+  try {
+    host = url.searchParams.get('host') ?? decodeURIComponent(url.hostname)
+  } catch {
+    return 'unknown'
+  }
+  return host === '' || host.startsWith('/') ? 'unix socket' : host
+}
+
+/**
  * Offers one TLS version range to the service's own HTTPS listener and answers what was
  * negotiated, or why the handshake failed. The client allows every version and cipher
  * (`@SECLEVEL=0`), so a refusal is the server's.
@@ -109,13 +133,7 @@ export const TRANSPORT_CHECKS: readonly CheckDefinition[] = [
     async ({ trx, env }) => {
       if (env.engine === 'pglite')
         return pass('the embedded database runs inside the process: no connection leaves it', { engine: 'pglite' })
-      const host = (() => {
-        try {
-          return new URL(env.config.databaseUrl ?? '').hostname || 'unix socket'
-        } catch {
-          return 'unknown'
-        }
-      })()
+      const host = databaseHost(env.config.databaseUrl)
       const r = await sql<{ ssl: boolean | null; version: string | null }>`
         SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()`.execute(trx)
       const ssl = r.rows[0]?.ssl === true
