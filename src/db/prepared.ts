@@ -143,6 +143,23 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         opening = 'held'
         return Promise.resolve(HELD_RESULT)
       }
+      if (config.startsWith(LAST_STATEMENT)) {
+        const text = config.slice(LAST_STATEMENT.length)
+        if (heldFailure !== undefined) return Promise.reject(heldFailure)
+        if (client.getTransactionStatus() !== 'T' && opening === undefined)
+          return Promise.reject(new Error('no transaction is open on this connection'))
+        if (statementValues.length === 0 || client.getTransactionStatus() === 'E') {
+          // Without parameters (the simple protocol, which may carry several statements) or in
+          // a failed transaction: the statement (after whatever is held), then COMMIT.
+          const ran = client.query(text, values as unknown[] | undefined) as unknown as Promise<pg.QueryResult>
+          return ran.then(async (result) => {
+            await client.query('COMMIT')
+            return result
+          })
+        }
+        const { result, next } = sendHeld(true, { text, values: statementValues })
+        return Promise.all([committed(result), next]).then(([, rows]) => rows)
+      }
       if (config.startsWith(WITH_COMMIT)) {
         const text = config.slice(WITH_COMMIT.length)
         // Only inside an open transaction: anywhere else the statement runs now.
@@ -236,6 +253,23 @@ export const WITH_COMMIT = '/* custodian: sent with COMMIT */ '
  * in a round trip of its own.
  */
 export const OPENS_TRANSACTION = '/* custodian: BEGIN, sent with the next statement */ '
+
+/**
+ * Prefix of a transaction's last statement: COMMIT is sent right after it, in the same
+ * submission (with whatever is held, {@link OPENS_TRANSACTION}'s `BEGIN` included, ahead of
+ * it), so that a transaction of one statement — a read — takes one round trip. Only on a
+ * connection of {@link prepareStatements} inside an open (or held) transaction; anywhere else
+ * it is refused.
+ *
+ * It resolves with the statement's own result once COMMIT has succeeded. When the statement
+ * fails, PostgreSQL skips the COMMIT (everything up to the sequence's Sync: PostgreSQL
+ * documentation, "Extended Query", 55.2.3) and it rejects with the statement's error, the
+ * transaction left failed for the caller's ROLLBACK; a held statement's failure rejects it with
+ * {@link DeferredStatementFailed}, a failed COMMIT with the COMMIT's error, and a COMMIT
+ * answered with ROLLBACK with {@link CommitRolledBack}. After it resolves the transaction is
+ * over. A statement without parameters (the simple protocol) is sent on its own, then COMMIT.
+ */
+export const LAST_STATEMENT = '/* custodian: the last statement, COMMIT sent after it */ '
 
 /** What a ROLLBACK of a transaction of which nothing was sent resolves to. */
 const ROLLED_BACK = { command: 'ROLLBACK', rowCount: null, oid: 0, rows: [], fields: [] } as unknown as pg.QueryResult
@@ -556,9 +590,9 @@ class HeldBatch {
     return null
   }
 
-  /** Whether the server is answering the next statement: every held statement completed. */
+  /** Whether the server is answering the next statement: every held statement completed, and not it (a COMMIT may follow it). */
   #answeringNext(): AnsweredQuery | undefined {
-    return this.#completed >= this.#held ? this.#nextQuery : undefined
+    return this.#completed === this.#held ? this.#nextQuery : undefined
   }
 
   handleRowDescription(message: unknown): void {
@@ -613,6 +647,10 @@ class HeldBatch {
       const deferred = new DeferredStatementFailed(this.#statements[failed]?.text ?? '', error)
       this.callback?.(deferred)
       this.#settleNext(deferred)
+    } else if (this.#nextQuery !== undefined && failed > this.#held) {
+      // The next statement ran; the COMMIT after it failed: nothing was committed.
+      this.callback?.(error as Error)
+      this.#settleNext(error as Error)
     } else if (this.#nextQuery !== undefined) {
       // The held statements ran; the next one failed, as it would have on its own.
       this.#resolve()

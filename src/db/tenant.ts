@@ -1,5 +1,5 @@
 import { sql, type Compilable, type Kysely, type RawBuilder, type Transaction } from 'kysely'
-import { DeferredStatementFailed, OPENS_TRANSACTION, WITH_COMMIT } from './prepared.ts'
+import { DeferredStatementFailed, LAST_STATEMENT, OPENS_TRANSACTION, WITH_COMMIT } from './prepared.ts'
 import type { DB } from './schema.ts'
 import {
   confirmCredential,
@@ -31,6 +31,30 @@ export const APP_ROLE = 'custodian_app'
  * statement, and checks the credential only then.
  */
 export async function withOrg<T>(db: Kysely<DB>, orgId: string, fn: (trx: Trx) => Promise<T>): Promise<T> {
+  return inOrg(db, orgId, { fn })
+}
+
+/**
+ * One statement in an org's transaction, as {@link withOrg} runs it, and its rows: on
+ * PostgreSQL `BEGIN`, the opening statement (the tenant settings, a cached credential's
+ * check), the statement and `COMMIT` go in one submission — a read of one statement takes one
+ * round trip (src/db/prepared.ts, `LAST_STATEMENT`). `query` builds the statement on the
+ * transaction, and may be called more than once (a cached credential found changed).
+ *
+ * @throws the statement's error, or the opening's (the statement then did not run)
+ */
+export async function queryInOrg<O>(
+  db: Kysely<DB>,
+  orgId: string,
+  query: (trx: Trx) => Compilable<O> | RawBuilder<O>,
+): Promise<O[]> {
+  return inOrg(db, orgId, { last: query })
+}
+
+/** What a transaction of {@link inOrg} runs: a callback, or a single statement sent with its COMMIT. */
+type Body<T> = { fn: (trx: Trx) => Promise<T> } | { last: (trx: Trx) => Compilable | RawBuilder<unknown> }
+
+async function inOrg<T>(db: Kysely<DB>, orgId: string, body: Body<T>): Promise<T> {
   if (!UUID.test(orgId)) throw new Error('withOrg: org id is not a UUID')
   const refused = NOT_SERVED.get(db)?.refusal(orgId)
   if (refused !== undefined) throw refused
@@ -43,13 +67,23 @@ export async function withOrg<T>(db: Kysely<DB>, orgId: string, fn: (trx: Trx) =
   const check = pendingCredentialCheck()
   const epoch = check === undefined ? '' : `, ${epochExpression(check)}`
   try {
-    const result = await begin(db, orgId, epoch, fn, check)
+    const result = await begin(db, orgId, epoch, body, check)
     return result
   } catch (error) {
     if (!(error instanceof EpochMoved) || check === undefined) throw error
     await check.refresh()
-    return withOrg(db, orgId, fn)
+    return inOrg(db, orgId, body)
   }
+}
+
+/** A single statement's rows, run at once on `trx` (PGlite, or a Kysely transaction). */
+async function rowsOf<T>(trx: Trx, query: (trx: Trx) => Compilable | RawBuilder<unknown>): Promise<T> {
+  return (await trx.executeQuery(compiledOn(trx, query))).rows as T
+}
+
+/** The statement `query` builds, compiled for `trx` (a raw builder compiles with the executor it runs on; a query builder has its own). */
+function compiledOn(trx: Trx, query: (trx: Trx) => Compilable | RawBuilder<unknown>) {
+  return (query(trx) as RawBuilder<unknown>).compile(trx)
 }
 
 /** The opening statement failed on the credential's epoch: `fn` has not run. */
@@ -59,9 +93,10 @@ async function begin<T>(
   db: Kysely<DB>,
   orgId: string,
   epoch: string,
-  fn: (trx: Trx) => Promise<T>,
+  body: Body<T>,
   check: CredentialCheck | undefined,
 ): Promise<T> {
+  const fn = 'fn' in body ? body.fn : (trx: Trx) => rowsOf<T>(trx, body.last)
   const opened = () => {
     if (check !== undefined) check.state = 'confirmed'
   }
@@ -92,6 +127,14 @@ async function begin<T>(
       await connection.executeQuery({ ...opening, sql: `${OPENS_TRANSACTION}${opening.sql}` })
       let result: T
       try {
+        if ('last' in body) {
+          // The statement and COMMIT in one submission with the opening: when it resolves, the
+          // transaction has committed.
+          const compiled = compiledOn(connection as unknown as Trx, body.last)
+          result = (await connection.executeQuery({ ...compiled, sql: `${LAST_STATEMENT}${compiled.sql}` })).rows as T
+          opened()
+          return result
+        }
         result = await fn(connection as unknown as Trx)
       } catch (error) {
         await sql`ROLLBACK`.execute(connection).catch(() => {})

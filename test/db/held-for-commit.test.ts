@@ -8,11 +8,19 @@ import type { DB } from '../../src/db/schema.ts'
 import {
   CommitRolledBack,
   DeferredStatementFailed,
+  LAST_STATEMENT,
   OPENS_TRANSACTION,
   prepareStatements,
   WITH_COMMIT,
 } from '../../src/db/prepared.ts'
-import { executeWithCommit, isDatabaseUnavailable, sqlState, withOrg, type Trx } from '../../src/db/tenant.ts'
+import {
+  executeWithCommit,
+  isDatabaseUnavailable,
+  queryInOrg,
+  sqlState,
+  withOrg,
+  type Trx,
+} from '../../src/db/tenant.ts'
 import { openDatabase, type Database } from '../../src/db/connect.ts'
 import { type CredentialCheck, runWithCredentialCheck } from '../../src/db/credential-epoch.ts'
 import { bootstrapProvider, useTestApp } from '../helpers/app.ts'
@@ -140,11 +148,23 @@ describe('statements held for COMMIT, on one PostgreSQL connection', { skip }, (
     await assert.rejects(client.query('COMMIT'), CommitRolledBack)
     assert.equal(client.getTransactionStatus(), 'I', 'the server rolled it back')
     assert.ok(!(await ids()).includes(50), 'nothing committed')
-    // A statement for COMMIT in the failed transaction runs at once, and fails; so does COMMIT.
+    // A statement for COMMIT in the failed transaction fails — at once, or with the COMMIT it is
+    // then sent with: node-postgres reports a statement's error before the server's
+    // ReadyForQuery tells it the transaction failed — and so does the COMMIT.
     await client.query('BEGIN')
     await client.query('SELECT 1 / $1::int', [0]).catch(() => undefined)
-    await assert.rejects(held(client, 51), (e: unknown) => sqlState(e) === '25P02')
-    await assert.rejects(client.query('COMMIT'), CommitRolledBack)
+    const given = await held(client, 51).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    if (given !== undefined) assert.equal(sqlState(given), '25P02')
+    await assert.rejects(client.query('COMMIT'), (e: unknown) =>
+      given === undefined
+        ? e instanceof DeferredStatementFailed && sqlState(e.cause) === '25P02'
+        : e instanceof CommitRolledBack,
+    )
+    await client.query('ROLLBACK')
+    assert.equal(client.getTransactionStatus(), 'I')
     assert.ok(!(await ids()).includes(51))
   })
 
@@ -525,6 +545,84 @@ describe('a transaction opened with its next statement, on one PostgreSQL connec
     assert.deepEqual(await ids(), [1, 2, 6, 7])
   })
 
+  /** A transaction's last statement: COMMIT sent right after it, in the same submission. */
+  const last = (c: pg.Client, text: string, values?: unknown[]) => c.query(`${LAST_STATEMENT}${text}`, values)
+
+  it('sends BEGIN, the opening, a last statement and COMMIT in one round trip: its rows once committed (P2.1)', async () => {
+    const before = roundTrips
+    await open(client, 'org-g')
+    const read = await last(client, `SELECT current_setting('test.org') AS org, $1::int AS n`, [3])
+    assert.deepEqual(read.rows, [{ org: 'org-g', n: 3 }], 'the statement’s own rows, after the opening ran')
+    assert.equal(roundTrips, before + 1, 'one round trip')
+    assert.equal(client.getTransactionStatus(), 'I', 'committed: no transaction left open')
+    const written = await (async () => {
+      await open(client, 'org-g')
+      return last(client, `INSERT INTO ${TABLE_OPENED} (id) VALUES ($1) RETURNING id`, [10])
+    })()
+    assert.deepEqual(written.rows, [{ id: 10 }])
+    assert.equal(roundTrips, before + 2)
+    assert.deepEqual(await ids(), [1, 2, 6, 7, 10], 'committed')
+    // In a transaction already under way: the statement and COMMIT, one round trip.
+    await open(client, 'org-h')
+    await insert(client, 11)
+    const mid = roundTrips
+    assert.deepEqual(
+      (await last(client, 'SELECT count(*)::int AS n FROM opened_with_next_test WHERE id > $1', [9])).rows,
+      [{ n: 2 }],
+    )
+    assert.equal(roundTrips, mid + 1)
+    assert.deepEqual(await ids(), [1, 2, 6, 7, 10, 11])
+  })
+
+  it('never sends COMMIT after a last statement that failed: its own error, nothing committed, the transaction left for ROLLBACK', async () => {
+    await open(client, 'org-a')
+    await insert(client, 12)
+    const failed = await last(client, `INSERT INTO ${TABLE_OPENED} (id) VALUES ($1)`, [1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.ok(!(failed instanceof DeferredStatementFailed), String(failed))
+    assert.equal(sqlState(failed), '23505')
+    // The COMMIT was skipped: the transaction failed and is still open. (The error comes before
+    // the server's ReadyForQuery, so the client's own status may not say so yet.)
+    await assert.rejects(client.query('SELECT 1'), (e: unknown) => sqlState(e) === '25P02')
+    await client.query('ROLLBACK')
+    assert.deepEqual(await ids(), [1, 2, 6, 7, 10, 11], 'nothing of it committed')
+    // After a failed opening the statement does not run: the opening's failure.
+    await open(client, 'org-a', 0)
+    await assert.rejects(
+      last(client, `INSERT INTO ${TABLE_OPENED} (id) VALUES ($1) RETURNING id`, [13]),
+      (e: unknown) => e instanceof DeferredStatementFailed && sqlState(e.cause) === '22012',
+    )
+    await client.query('ROLLBACK')
+    assert.deepEqual(await ids(), [1, 2, 6, 7, 10, 11])
+  })
+
+  it('rejects when the COMMIT after the last statement fails: nothing committed', async () => {
+    await client.query('CREATE TABLE IF NOT EXISTS last_deferred_test (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)')
+    await open(client, 'org-a')
+    await client.query('INSERT INTO last_deferred_test (id) VALUES ($1)', [1])
+    // The duplicate is checked at COMMIT (a deferred constraint): the statement succeeds, COMMIT fails.
+    const failed = await last(client, 'INSERT INTO last_deferred_test (id) VALUES ($1) RETURNING id', [1]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    assert.equal(sqlState(failed), '23505', String(failed))
+    assert.deepEqual((await client.query('SELECT count(*)::int AS n FROM last_deferred_test')).rows, [{ n: 0 }])
+    assert.equal(client.getTransactionStatus(), 'I', 'a failed COMMIT ends the transaction')
+  })
+
+  it('refuses a last statement outside a transaction, and sends one without parameters on its own, then COMMIT', async () => {
+    await assert.rejects(last(client, 'SELECT $1::int AS n', [1]), /no transaction is open/)
+    await assert.rejects(last(client, 'SELECT 1 AS n'), /no transaction is open/)
+    const before = roundTrips
+    await open(client, 'org-i')
+    const plain = await last(client, "SELECT current_setting('test.org') AS org")
+    assert.deepEqual(plain.rows, [{ org: 'org-i' }])
+    assert.equal(roundTrips, before + 3, 'the opening, the statement, the COMMIT')
+    assert.equal(client.getTransactionStatus(), 'I')
+  })
+
   it('refuses to open a transaction inside another', async () => {
     await client.query('BEGIN')
     await assert.rejects(open(client, 'org-a'), /already open/)
@@ -596,6 +694,47 @@ for (const engine of ENGINES) {
       )
       assert.ok(outcome instanceof Error, `refused, not ${String(outcome)}`)
       assert.deepEqual(await ids(), before, 'nothing committed')
+    })
+
+    it('runs a single statement in the org’s transaction and answers its rows, committed (P2.1)', async () => {
+      const rows = await queryInOrg(db, orgId, (trx) =>
+        trx.selectNoFrom(() => [
+          sql<string>`current_setting('custodian.org_id', true)`.as('org'),
+          sql<string>`current_user`.as('role'),
+          sql<number>`${41}::int`.as('n'),
+          sql<number>`${41}::bigint`.as('big'),
+        ]),
+      )
+      assert.deepEqual(rows, [{ org: orgId, role: 'custodian_app', n: 41, big: 41 }])
+      const inserted = await queryInOrg(db, orgId, (trx) =>
+        trx
+          .insertInto(TABLE as never)
+          .values({ id: 80 } as never)
+          .returning(sql<number>`id`.as('id')),
+      )
+      assert.deepEqual(inserted, [{ id: 80 }])
+      assert.ok((await ids()).includes(80), 'committed')
+      const failed = await queryInOrg(db, orgId, (trx) =>
+        trx
+          .insertInto(TABLE as never)
+          .values({ id: 80 } as never)
+          .returning(sql<number>`id`.as('id')),
+      ).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      assert.equal(sqlState(failed), '23505', String(failed))
+      // The pool's connection is usable afterwards, and a moved credential runs the statement again.
+      let refreshed = 0
+      const again = await runWithCredentialCheck(
+        movedCheck(async () => {
+          refreshed++
+        }),
+        () => queryInOrg(db, orgId, (trx) => trx.selectNoFrom(() => sql<number>`${1}::int`.as('one'))),
+      )
+      assert.deepEqual(again, [{ one: 1 }])
+      assert.equal(refreshed, 1, 'the credential read afresh once')
+      await sql`DELETE FROM ${sql.table(TABLE)} WHERE id = ${80}`.execute(db)
     })
 
     it('parses the first statement’s rows as every other’s (int8 as a number)', async () => {
@@ -834,7 +973,7 @@ describe('audited requests send their event with COMMIT (PostgreSQL)', { skip },
     assert.deepEqual(reveal[0]?.slice(-1), ['COMMIT'], `the event went with COMMIT: ${JSON.stringify(reveal)}`)
   })
 
-  it('an authenticated read, an audited write and a reveal: two round trips each, the opening sent with the first statement (P2.1, P2.6)', async () => {
+  it('an authenticated read of one statement in one round trip (the opening, the statement and COMMIT), an audited write and a reveal in two, the opening sent with the first statement (P2.1, P2.6)', async () => {
     const secret = await t().request({
       method: 'POST',
       url: `/v1/orgs/${org.orgId}/secrets`,
@@ -842,8 +981,34 @@ describe('audited requests send their event with COMMIT (PostgreSQL)', { skip },
       body: { name: 'opened', type: 'api_key', value: 'sk_opened_0123456789' },
     })
     assert.equal(secret.status, 201, secret.text)
+    const purpose = await t().request({
+      method: 'POST',
+      url: `/v1/orgs/${org.orgId}/consent/purposes`,
+      token: org.ownerToken,
+      body: { key: 'analytics', name: 'Analytics', lawfulBasis: 'consent' },
+    })
+    assert.equal(purpose.status, 201, purpose.text)
     const requests = [
       { method: 'GET', url: `/v1/orgs/${org.orgId}` },
+      { method: 'GET', url: `/v1/orgs/${org.orgId}/secrets/${String(secret.body.id)}` },
+      // The consent check (P7.7), one and a batch: a read of one statement, though a POST.
+      {
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/consent/check`,
+        read: true,
+        body: () => ({ subject: 'user-1', purpose: 'analytics' }),
+      },
+      {
+        method: 'POST',
+        url: `/v1/orgs/${org.orgId}/consent/check`,
+        read: true,
+        body: () => ({
+          checks: [
+            { subject: 'user-1', purpose: 'analytics' },
+            { subject: 'user-2', purpose: 'unknown' },
+          ],
+        }),
+      },
       {
         method: 'POST',
         url: `/v1/orgs/${org.orgId}/service-accounts`,
@@ -858,11 +1023,23 @@ describe('audited requests send their event with COMMIT (PostgreSQL)', { skip },
     for (const { method, url, ...rest } of requests) {
       const send = () =>
         t().request({ method, url, token: org.ownerToken, ...('body' in rest ? { body: rest.body() } : {}) })
+      const read = method === 'GET' || ('read' in rest && rest.read)
       assert.ok((await send()).status < 300) // the credential now cached; its usage recorded
       submissions.length = 0
       const response = await send()
       assert.ok(response.status < 300, response.text)
       const seen = JSON.stringify(submissions)
+      if (read) {
+        // A read of one statement (queryInOrg): everything in one submission.
+        assert.equal(submissions.length, 1, `${method} ${url}: ${seen}`)
+        const [only] = submissions as [string[]]
+        assert.equal(only.length, 4, seen)
+        assert.equal(only[0], 'BEGIN', seen)
+        assert.match(only[1] ?? '', /set_config\('custodian\.org_id'.*custodian_credential_epoch_is/)
+        assert.match(only[2] ?? '', /^\s*select .* from ("orgs"|"secrets"|unnest|consent_purposes)/is, seen)
+        assert.equal(only[3], 'COMMIT', seen)
+        continue
+      }
       assert.equal(submissions.length, 2, `${method} ${url}: ${seen}`)
       const [first, last] = submissions as [string[], string[]]
       assert.equal(first[0], 'BEGIN', seen)

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { CompiledQuery, type DatabaseConnection, type Dialect, type Driver } from 'kysely'
-import { OPENS_TRANSACTION } from '../../src/db/prepared.ts'
+import { LAST_STATEMENT, OPENS_TRANSACTION } from '../../src/db/prepared.ts'
 
 /**
  * Measures what each statement reads, on the connection that sends it: before a statement
@@ -94,15 +94,22 @@ function instrumentDriver(driver: Driver, recorder: StatementRecorder): Driver {
 function instrumentConnection(connection: DatabaseConnection, recorder: StatementRecorder): DatabaseConnection {
   return bindAll(connection, {
     async executeQuery(query: CompiledQuery) {
-      const text = query.sql.trim()
+      // A transaction's last statement carries its COMMIT (queryInOrg; src/db/prepared.ts,
+      // LAST_STATEMENT): measured as itself, and the transaction is over once it has run.
+      const last = query.sql.startsWith(LAST_STATEMENT)
+      const text = (last ? query.sql.slice(LAST_STATEMENT.length) : query.sql).trim()
       // withOrg opens its transaction with a held statement (src/db/prepared.ts, OPENS_TRANSACTION).
       if (/^begin\b/i.test(text) || text.startsWith(OPENS_TRANSACTION.trim())) IN_TRANSACTION.add(connection)
       else if (/^(commit|rollback)\s*;?$/i.test(text)) IN_TRANSACTION.delete(connection)
       const sink = recorder.current()
       if (sink !== undefined && /^(select|with|insert|update|delete)\b/i.test(text) && !/\bset_config\(/i.test(text)) {
-        sink.push(await explain(connection, query))
+        sink.push(await explain(connection, { ...query, sql: text }))
       }
-      return connection.executeQuery(query)
+      try {
+        return await connection.executeQuery(query)
+      } finally {
+        if (last) IN_TRANSACTION.delete(connection)
+      }
     },
   })
 }

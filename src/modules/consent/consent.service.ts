@@ -6,7 +6,7 @@ import { actorOf, type RequestContext } from '../../context.ts'
 import type { Signer } from '../../crypto/keys.ts'
 import { newestFirst, readPage, type Page, type PageOrder, type PageRequest } from '../../db/page.ts'
 import type { DB } from '../../db/schema.ts'
-import { withOrg, type Trx } from '../../db/tenant.ts'
+import { queryInOrg, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError } from '../../errors.ts'
 import type { AuditService } from '../audit/audit.service.ts'
 import type { AuditEventInput } from '../audit/audit.types.ts'
@@ -892,40 +892,39 @@ export function createConsentService(deps: {
     },
 
     async check(ctx, items) {
-      return withOrg(db, ctx.orgId, async (trx) => {
-        const refs = items.map((item) => subjects.ref(ctx.orgId, item.subject))
-        // One statement for the batch: one round trip and one snapshot, whatever its size.
-        const rows = await store.checkRows(
-          trx,
-          items.map((item, i) => ({ purposeKey: item.purpose, subjectRef: refs[i] as Buffer })),
-        )
-        const now = clock()
-        const decisions: DecisionT[] = []
-        for (const [i, item] of items.entries()) {
-          const subjectRef = refs[i] as Buffer
-          const verdict = decide(rows[i], now)
-          const token = decisionToken(deps.signer, {
-            orgId: ctx.orgId,
-            subjectRef,
-            purpose: item.purpose,
-            verdict,
-            now,
-            ttlSeconds: deps.tokenTtlSeconds,
-          })
-          decisions.push({
-            purpose: item.purpose,
-            allowed: verdict.allowed,
-            basis: verdict.basis,
-            reason: verdict.reason,
-            eventId: verdict.eventId,
-            noticeVersion: verdict.noticeVersion,
-            expiresAt: verdict.expiresAt?.toISOString() ?? null,
-            token: token.jws,
-            tokenExpiresAt: token.expiresAt.toISOString(),
-          })
-        }
-        return decisions
-      })
+      const refs = items.map((item) => subjects.ref(ctx.orgId, item.subject))
+      // One statement for the batch: one snapshot whatever its size, sent with the
+      // transaction's opening and COMMIT — one round trip.
+      const statement = store.checkStatement(
+        items.map((item, i) => ({ purposeKey: item.purpose, subjectRef: refs[i] as Buffer })),
+      )
+      const rows = statement.rows(await queryInOrg(db, ctx.orgId, () => statement.query))
+      const now = clock()
+      const decisions: DecisionT[] = []
+      for (const [i, item] of items.entries()) {
+        const subjectRef = refs[i] as Buffer
+        const verdict = decide(rows[i], now)
+        const token = decisionToken(deps.signer, {
+          orgId: ctx.orgId,
+          subjectRef,
+          purpose: item.purpose,
+          verdict,
+          now,
+          ttlSeconds: deps.tokenTtlSeconds,
+        })
+        decisions.push({
+          purpose: item.purpose,
+          allowed: verdict.allowed,
+          basis: verdict.basis,
+          reason: verdict.reason,
+          eventId: verdict.eventId,
+          noticeVersion: verdict.noticeVersion,
+          expiresAt: verdict.expiresAt?.toISOString() ?? null,
+          token: token.jws,
+          tokenExpiresAt: token.expiresAt.toISOString(),
+        })
+      }
+      return decisions
     },
 
     async listObjections(ctx, page) {

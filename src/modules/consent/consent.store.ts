@@ -1,4 +1,4 @@
-import { sql, type Insertable, type Selectable } from 'kysely'
+import { sql, type Insertable, type RawBuilder, type Selectable } from 'kysely'
 import type { Trx } from '../../db/tenant.ts'
 import type {
   ConsentEventsTable,
@@ -181,40 +181,39 @@ export interface CheckRow {
 
 /**
  * The purpose, the subject's state for it, and the subject's key row, in one indexed read
- * (a check answers from here alone). The subject's key row belongs to the privacy module:
- * read, never written, for the two facts a check must not miss in the same snapshot —
- * restriction (Art. 18) and erasure (the key shredded, or renewed since the state was
- * written).
+ * (a check answers from here alone), for each of `items`, as one statement (one round trip,
+ * one snapshot, whatever the batch's size) and the reader of its rows: in the order of
+ * `items`, undefined where the purpose is unknown. The subject's key row belongs to the
+ * privacy module: read, never written, for the two facts a check must not miss in the same
+ * snapshot — restriction (Art. 18) and erasure (the key shredded, or renewed since the state
+ * was written). A batch's subject references travel as hex text (`decode` in SQL) so that
+ * both engines bind them the same way.
+ *
+ * Run with `queryInOrg` (src/db/tenant.ts): the transaction's opening, the statement and
+ * COMMIT in one round trip.
  */
-export async function checkRow(trx: Trx, purposeKey: string, subjectRef: Buffer): Promise<CheckRow | undefined> {
-  const result = await sql<CheckRow>`
+export function checkStatement(items: readonly { purposeKey: string; subjectRef: Buffer }[]): {
+  query: RawBuilder<CheckRow & { n?: string }>
+  rows: (result: readonly (CheckRow & { n?: string })[]) => (CheckRow | undefined)[]
+} {
+  if (items.length === 1) {
+    const [{ purposeKey, subjectRef }] = items as [{ purposeKey: string; subjectRef: Buffer }]
+    return {
+      query: sql<CheckRow>`
     SELECT p.id AS purpose_id, p.lawful_basis, p.reconsent_from_version, p.reconsent_grace_until, p.reconsent_hard_version,
            s.state, s.subject_key_id AS state_key_id, s.event_id, s.notice_version, s.expires_at,
            k.key_id AS subject_key_id, k.restricted_at IS NOT NULL AS restricted, k.shredded_at IS NOT NULL AS shredded
       FROM consent_purposes p
       LEFT JOIN consent_state s ON s.org_id = p.org_id AND s.subject_ref = ${subjectRef} AND s.purpose_id = p.id
       LEFT JOIN subject_keys k ON k.org_id = p.org_id AND k.subject_ref = ${subjectRef}
-     WHERE p.org_id = custodian_current_org() AND p.key = ${purposeKey}`.execute(trx)
-  return result.rows[0]
-}
-
-/**
- * {@link checkRow} for a batch, in one statement (one round trip, one snapshot, whatever the
- * batch's size): the rows in the order of `items`, undefined where the purpose is unknown.
- * The subject references travel as hex text (`decode` in SQL) so that both engines bind
- * them the same way.
- */
-export async function checkRows(
-  trx: Trx,
-  items: readonly { purposeKey: string; subjectRef: Buffer }[],
-): Promise<(CheckRow | undefined)[]> {
-  if (items.length === 1) {
-    const [item] = items as [{ purposeKey: string; subjectRef: Buffer }]
-    return [await checkRow(trx, item.purposeKey, item.subjectRef)]
+     WHERE p.org_id = custodian_current_org() AND p.key = ${purposeKey}`,
+      rows: (result) => [result[0]],
+    }
   }
   const keys = items.map((item) => item.purposeKey)
   const refs = items.map((item) => item.subjectRef.toString('hex'))
-  const result = await sql<Omit<CheckRow, 'purpose_id'> & { n: string; purpose_id: string | null }>`
+  return {
+    query: sql<Omit<CheckRow, 'purpose_id'> & { n: string; purpose_id: string }>`
     SELECT i.n, p.id AS purpose_id, p.lawful_basis, p.reconsent_from_version, p.reconsent_grace_until, p.reconsent_hard_version,
            s.state, s.subject_key_id AS state_key_id, s.event_id, s.notice_version, s.expires_at,
            k.key_id AS subject_key_id, k.restricted_at IS NOT NULL AS restricted, k.shredded_at IS NOT NULL AS shredded
@@ -224,9 +223,13 @@ export async function checkRows(
       LEFT JOIN consent_purposes p ON p.org_id = custodian_current_org() AND p.key = i.purpose_key
       LEFT JOIN consent_state s ON s.org_id = p.org_id AND s.subject_ref = decode(i.subject_hex, 'hex') AND s.purpose_id = p.id
       LEFT JOIN subject_keys k ON k.org_id = p.org_id AND k.subject_ref = decode(i.subject_hex, 'hex')
-     ORDER BY i.n`.execute(trx)
-  const rows = Array.from<CheckRow | undefined>({ length: items.length })
-  for (const { n, purpose_id, ...row } of result.rows)
-    if (purpose_id !== null) rows[Number(n) - 1] = { purpose_id, ...row }
-  return rows
+     ORDER BY i.n`,
+    rows: (result) => {
+      const rows = Array.from<CheckRow | undefined>({ length: items.length })
+      // purpose_id is null where the purpose is unknown (the LEFT JOIN found none).
+      for (const { n, purpose_id, ...row } of result)
+        if ((purpose_id as string | null) !== null) rows[Number(n) - 1] = { purpose_id, ...row }
+      return rows
+    },
+  }
 }

@@ -9,7 +9,7 @@ import {
 import { randomUUID } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { DB } from '../../db/schema.ts'
-import { sqlState, UNIQUE_VIOLATION, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
+import { sqlState, UNIQUE_VIOLATION, queryInOrg, withOrg, withOwner, type Trx } from '../../db/tenant.ts'
 import { hashPassword } from '../../crypto/password.ts'
 import { issueToken, parseToken, secretMatches } from '../../crypto/tokens.ts'
 import type { Config } from '../../config.ts'
@@ -508,7 +508,7 @@ export function createIdentityService(deps: {
 
   return {
     async getOrg(ctx) {
-      const org = await withOrg(db, ctx.orgId, (trx) => store.findOrg(trx, ctx.orgId))
+      const [org] = await queryInOrg(db, ctx.orgId, (trx) => store.orgQuery(trx, ctx.orgId))
       if (org === undefined) throw new AppError('NOT_FOUND', 'no such org')
       return orgView(org)
     },
@@ -544,7 +544,7 @@ export function createIdentityService(deps: {
 
     async updateOrg(ctx, input) {
       if (input.region !== undefined) {
-        const current = await withOrg(db, ctx.orgId, (trx) => store.findOrg(trx, ctx.orgId))
+        const [current] = await queryInOrg(db, ctx.orgId, (trx) => store.orgQuery(trx, ctx.orgId))
         if (current === undefined) throw new AppError('NOT_FOUND', 'no such org')
         if (input.region !== current.region)
           await refuseRegion(

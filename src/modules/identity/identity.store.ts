@@ -196,7 +196,12 @@ export async function insertOrg(trx: Trx, row: Insertable<OrgsTable>): Promise<O
 }
 
 export async function findOrg(trx: Trx, id: string): Promise<OrgRow | undefined> {
-  return trx.selectFrom('orgs').selectAll().where('id', '=', id).executeTakeFirst()
+  return orgQuery(trx, id).executeTakeFirst()
+}
+
+/** The org's row, as a statement to run (`queryInOrg`: a read of one round trip). */
+export function orgQuery(trx: Trx, id: string) {
+  return trx.selectFrom('orgs').selectAll().where('id', '=', id)
 }
 
 /** The org's time zone (an IANA name), read in the org's own transaction. */

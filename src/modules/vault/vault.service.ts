@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely'
 import { contextAad, DecryptionError, open, seal } from '../../crypto/aead.ts'
 import { SealedError } from '../../crypto/providers/provider.ts'
 import type { DB } from '../../db/schema.ts'
-import { FOREIGN_KEY_VIOLATION, sqlState, UNIQUE_VIOLATION, withOrg, type Trx } from '../../db/tenant.ts'
+import { FOREIGN_KEY_VIOLATION, sqlState, UNIQUE_VIOLATION, queryInOrg, withOrg, type Trx } from '../../db/tenant.ts'
 import { AppError, isAppError } from '../../errors.ts'
 import { actorOf, type RequestContext } from '../../context.ts'
 import type { AuditService } from '../audit/audit.service.ts'
@@ -379,7 +379,10 @@ export function createVaultService(deps: {
     },
 
     async get(ctx, id) {
-      return secretView(await withOrg(db, ctx.orgId, (trx) => existing(trx, id, false, ctx)))
+      const [row] = await queryInOrg(db, ctx.orgId, (trx) => store.secretQuery(trx, id))
+      if (row === undefined || !pathAllowed(ctx.principal.secretPaths, row.name))
+        throw new AppError('NOT_FOUND', 'no such secret')
+      return secretView(row)
     },
 
     async idOf(ctx, path) {

@@ -43,7 +43,12 @@ export async function secretIdByName(trx: Trx, name: string): Promise<string | u
 }
 
 export async function findSecret(trx: Trx, id: string): Promise<SecretRow | undefined> {
-  return trx.selectFrom('secrets').selectAll().where('id', '=', id).executeTakeFirst()
+  return secretQuery(trx, id).executeTakeFirst()
+}
+
+/** The secret's row, as a statement to run (`queryInOrg`: a read of one round trip). */
+export function secretQuery(trx: Trx, id: string) {
+  return trx.selectFrom('secrets').selectAll().where('id', '=', id)
 }
 
 /** The org's secret named `name` (names are unique in an org). */
