@@ -146,13 +146,17 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
       if (config.startsWith(LAST_STATEMENT)) {
         const text = config.slice(LAST_STATEMENT.length)
         if (heldFailure !== undefined) return Promise.reject(heldFailure)
-        if (client.getTransactionStatus() !== 'T' && opening === undefined)
+        if (client.getTransactionStatus() === 'I' && opening === undefined)
           return Promise.reject(new Error('no transaction is open on this connection'))
         if (statementValues.length === 0 || client.getTransactionStatus() === 'E') {
           // Without parameters (the simple protocol, which may carry several statements) or in
           // a failed transaction: the statement (after whatever is held), then COMMIT.
+          const sentIn = generation
           const ran = client.query(text, values as unknown[] | undefined) as unknown as Promise<pg.QueryResult>
           return ran.then(async (result) => {
+            // A ROLLBACK in between (a caller that gave up) ended the transaction: a COMMIT now
+            // would answer success for nothing committed.
+            if (generation !== sentIn) throw new Error('the transaction was rolled back before its COMMIT')
             await client.query('COMMIT')
             return result
           })
@@ -177,7 +181,15 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         // Nothing of the transaction reached the server: there is nothing to roll back.
         if (unsent) return Promise.resolve(ROLLED_BACK)
         // Else sent after whatever is in flight (node-postgres's queue), which it rolls back.
-        return send(config, values)
+        // A ROLLBACK that fails leaves the session in a state nobody knows (in practice the
+        // server ended it: 57P01, the socket about to close): the client is ended before its
+        // caller hears of it, so that the pool drops it instead of handing it, still marked
+        // in a transaction, to the next user (whose opening would be refused).
+        const rolledBack = send(config, values) as Promise<pg.QueryResult>
+        rolledBack.catch(() => {
+          client.end().catch(() => {})
+        })
+        return rolledBack
       }
       if (heldFailure !== undefined) {
         // The transaction failed on a held statement: nothing else runs in it, and its COMMIT
@@ -193,7 +205,13 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
         if (statementValues.length > 0) return sendHeld(false, { text: config, values: statementValues }).next
         // Any other statement (it may hold several, for the simple protocol): the held ones
         // go first, in the order they were given, then it, in a round trip of its own.
-        return sendHeld(false).result.then(() => direct(config, values))
+        // Unless the transaction was rolled back meanwhile (a caller that gave up): it would run
+        // after the ROLLBACK, outside the transaction and without its opening.
+        const sentIn = generation
+        return sendHeld(false).result.then(() => {
+          if (generation !== sentIn) throw new Error('the transaction was rolled back before this statement was sent')
+          return direct(config, values)
+        })
       }
       if (commit) return committed(direct(config, values) as Promise<pg.QueryResult>)
       return direct(config, values)

@@ -623,6 +623,31 @@ describe('a transaction opened with its next statement, on one PostgreSQL connec
     assert.equal(client.getTransactionStatus(), 'I')
   })
 
+  it('sends a last statement in a failed transaction, where it fails as any statement would (25P02)', async () => {
+    await open(client, 'org-j')
+    await client.query('SELECT 1 / $1::int', [0]).catch(() => undefined)
+    // Once the server's ReadyForQuery has told the client the transaction failed.
+    while (client.getTransactionStatus() !== 'E') await new Promise((resolve) => setTimeout(resolve, 5))
+    await assert.rejects(last(client, 'SELECT $1::int AS n', [1]), (e: unknown) => sqlState(e) === '25P02')
+    await client.query('ROLLBACK')
+    assert.equal(client.getTransactionStatus(), 'I')
+  })
+
+  it('never runs a statement without parameters after a ROLLBACK given while the opening was in flight, first or last', async () => {
+    const before = await ids()
+    for (const mark of ['', LAST_STATEMENT]) {
+      await open(client, 'org-k')
+      const statement = client.query(`${mark}INSERT INTO ${TABLE_OPENED} (id) VALUES (20) RETURNING id`).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      )
+      await client.query('ROLLBACK') // the caller gave up: given before the opening was answered
+      assert.ok((await statement) instanceof Error, `${mark || 'first'}: refused, not run after the ROLLBACK`)
+      assert.equal(client.getTransactionStatus(), 'I')
+      assert.deepEqual(await ids(), before, 'nothing ran outside the transaction, nothing committed')
+    }
+  })
+
   it('refuses to open a transaction inside another', async () => {
     await client.query('BEGIN')
     await assert.rejects(open(client, 'org-a'), /already open/)
@@ -876,6 +901,41 @@ describe('a session ended under the opening (PostgreSQL)', { skip }, () => {
     const error = await request
     assert.ok(!(error instanceof DeferredStatementFailed), `the database's error, not ${String(error)}`)
     assert.ok(isDatabaseUnavailable(error), `unavailable: ${String(error)}`)
+  })
+
+  it('drops a connection whose ROLLBACK the ended session refused: the next transaction waiting for the pool runs on a new one', async () => {
+    const db = viaProxy.kysely
+    const pid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(db)).rows[0]?.pid
+    // The transaction fails on a statement; its ROLLBACK is held in the proxy while the server
+    // ends the session, so the server's FATAL (57P01) is the ROLLBACK's answer, and the
+    // socket's close comes after it.
+    const failing = withOrg(db, randomUUID(), async (trx) => {
+      try {
+        await sql`SELECT 1 / ${0}::int`.execute(trx)
+      } finally {
+        holding = true
+      }
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    // The pool's only connection is busy: this one waits for it.
+    const next = withOrg(
+      db,
+      randomUUID(),
+      async (trx) => (await sql<{ one: number }>`SELECT ${1}::int AS one`.execute(trx)).rows,
+    )
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    holding = false
+    await sql`SELECT pg_terminate_backend(${pid})`.execute(database.kysely)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    for (const { upstream, data } of heldBack.splice(0)) if (!upstream.destroyed) upstream.write(data)
+    assert.equal(sqlState(await failing), '22012', 'the statement’s own error')
+    assert.deepEqual(
+      await next,
+      [{ one: 1 }],
+      'run on a new connection, not refused as inside the dropped one’s transaction',
+    )
   })
 })
 
