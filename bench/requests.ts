@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- requests` (about 12 minutes): the cost of Custodian's authenticated,
+ * `npm run bench -- requests` (about 12 minutes; 2 more with the socket service): the cost of Custodian's authenticated,
  * authorized, audited requests against the performance targets (docs/benchmarks.md), on
  * PostgreSQL and on the embedded PGlite, in one run:
  *

@@ -218,16 +218,22 @@ export function prepareStatements(client: pg.Client, capacity: number): void {
     }
     if (held.length > 0 || heldFailure !== undefined) {
       // A query object (a cursor) or a callback: sent once the held statements have run, or
-      // failed with their failure, as a promise-style statement would be.
+      // failed with their failure, as a promise-style statement would be — and, like one, not
+      // after a ROLLBACK given meanwhile (it would run outside the transaction).
+      const sentIn = generation
       const ahead = heldFailure !== undefined ? Promise.reject(heldFailure) : sendHeld(false).result
-      ahead.then(
-        () => send(config, values, callback),
-        (error: unknown) => {
-          process.nextTick(() => {
-            failQuery(config, values, callback, error)
-          })
-        },
-      )
+      ahead
+        .then(() => {
+          if (generation !== sentIn) throw new Error('the transaction was rolled back before this statement was sent')
+        })
+        .then(
+          () => send(config, values, callback),
+          (error: unknown) => {
+            process.nextTick(() => {
+              failQuery(config, values, callback, error)
+            })
+          },
+        )
       return typeof config === 'object' && config !== null && 'submit' in config ? config : undefined
     }
     return send(config, values, callback)

@@ -633,7 +633,7 @@ describe('a transaction opened with its next statement, on one PostgreSQL connec
     assert.equal(client.getTransactionStatus(), 'I')
   })
 
-  it('never runs a statement without parameters after a ROLLBACK given while the opening was in flight, first or last', async () => {
+  it('never runs a statement without parameters after a ROLLBACK given while the opening was in flight, first, last or with a callback', async () => {
     const before = await ids()
     for (const mark of ['', LAST_STATEMENT]) {
       await open(client, 'org-k')
@@ -646,6 +646,16 @@ describe('a transaction opened with its next statement, on one PostgreSQL connec
       assert.equal(client.getTransactionStatus(), 'I')
       assert.deepEqual(await ids(), before, 'nothing ran outside the transaction, nothing committed')
     }
+    // Nor a callback-style statement.
+    await open(client, 'org-k')
+    const viaCallback = new Promise<unknown>((resolve) => {
+      client.query(`INSERT INTO ${TABLE_OPENED} (id) VALUES (21)`, (error: Error | null) => {
+        resolve(error)
+      })
+    })
+    await client.query('ROLLBACK')
+    assert.ok((await viaCallback) instanceof Error, 'callback: refused, not run after the ROLLBACK')
+    assert.deepEqual(await ids(), before)
   })
 
   it('refuses to open a transaction inside another', async () => {
