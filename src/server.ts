@@ -79,7 +79,9 @@ export async function startServer(
     // The start's garbage, given back before the service listens: no request waits for it.
     idleMemory.reduce('started')
     phases.end('memory')
-    await app.listen({ port: config.httpsPort, host: config.host })
+    await listening('CUSTODIAN_HTTPS_PORT', config.host, config.httpsPort, () =>
+      app.listen({ port: config.httpsPort, host: config.host }),
+    )
     const httpsPort = (app.server.address() as AddressInfo).port
     // Opt-in: Vault's HTTP API on its own port, same certificate, same modules (docs/vault-compat.md).
     let vaultApiPort: number | undefined
@@ -92,7 +94,9 @@ export async function startServer(
         engine: runtime.database.engine,
         https: httpsOptions(tls, config.tls.minVersion),
       })
-      await vaultListener.listen({ port: config.vaultApiPort, host: config.host })
+      const vaultApi = vaultListener
+      const port = config.vaultApiPort
+      await listening('CUSTODIAN_VAULT_API_PORT', config.host, port, () => vaultApi.listen({ port, host: config.host }))
       vaultApiPort = (vaultListener.server.address() as AddressInfo).port
       print(`Vault-compatible API: https://${hostForUrl(config.host)}:${vaultApiPort} (VAULT_ADDR)`)
     }
@@ -100,14 +104,24 @@ export async function startServer(
     if (config.httpPort !== null) {
       const port = config.httpPort
       redirect = createRedirectServer({ httpsPort, publicUrl: config.publicUrl })
-      await new Promise<void>((resolve, reject) => {
-        redirect?.once('error', reject)
-        redirect?.listen(port, config.host, () => resolve())
-      })
+      await listening(
+        'CUSTODIAN_HTTP_PORT',
+        config.host,
+        port,
+        () =>
+          new Promise<void>((resolve, reject) => {
+            redirect?.once('error', reject)
+            redirect?.listen(port, config.host, () => resolve())
+          }),
+      )
       httpPort = (redirect.address() as AddressInfo).port
     }
     if (config.metrics.listen !== undefined && app.metrics !== undefined) {
-      metricsListener = await startMetricsListener(app.metrics, config.metrics.listen, logger)
+      const { host, port } = config.metrics.listen
+      const metrics = app.metrics
+      metricsListener = await listening('CUSTODIAN_METRICS_LISTEN', host, port, () =>
+        startMetricsListener(metrics, { host, port }, logger),
+      )
       print(`Metrics: http://${hostForUrl(config.metrics.listen.host)}:${metricsListener.port}/metrics`)
     }
     app.complianceListening({ host: config.host, httpsPort, httpPort: httpPort ?? null })
@@ -288,5 +302,29 @@ function startPhases(): { end(step: (typeof START_PHASES)[number]): void; line()
     durations,
     line: () =>
       `Started in ${seconds(last)} s (${START_PHASES.map((step) => `${step} ${seconds(durations[step])} s`).join(', ')})`,
+  }
+}
+
+/**
+ * Runs `listen`; a port that cannot be had (`EADDRINUSE`: taken; `EACCES`: below 1024 without
+ * the privilege; `EADDRNOTAVAIL`: an address this host does not have) fails the start with an
+ * error naming the setting that chose it, instead of the system's bare `listen EADDRINUSE`.
+ */
+async function listening<T>(setting: string, host: string, port: number, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen()
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const where = `${hostForUrl(host)}:${port}`
+    const why =
+      code === 'EADDRINUSE'
+        ? `${where} is already in use (another Custodian, or another program): stop it or choose another port`
+        : code === 'EACCES'
+          ? `${where} needs a privilege this process does not have (ports below 1024): choose a port from 1024 up`
+          : code === 'EADDRNOTAVAIL'
+            ? `${where}: this host has no such address`
+            : undefined
+    if (why === undefined) throw error
+    throw new Error(`${setting}: ${why}`, { cause: error })
   }
 }

@@ -86,6 +86,8 @@ describe('the custodian command', () => {
     const verified = await cli(['audit', 'verify'], env)
     assert.equal(verified.code, 0, verified.output)
     assert.match(verified.output, new RegExp(`OK   org ${orgId}`))
+    // It says which database it checked (a shell without the service's DATABASE_URL checks the data directory's).
+    assert.ok(verified.output.split('\n').includes(`Database: the embedded database in ${dataDir}`), verified.output)
 
     const token = await cli(
       [

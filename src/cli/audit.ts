@@ -14,6 +14,7 @@ import { defineControlCommand, type CommandOutput, type Services } from '../cont
 import { runCommand, terminal } from './command-runner.ts'
 import { jsonText, printJson } from './context.ts'
 import { registerAuditRollback } from './audit-rollback.ts'
+import { databaseLabel } from '../db/database-url.ts'
 
 interface VerifyOptions {
   org?: string
@@ -224,6 +225,11 @@ export const auditVerifyCommand = defineControlCommand({
       ctx.exitCode = 1
       return
     }
+    // Which database was checked: a shell without the service's DATABASE_URL would otherwise
+    // verify the data directory's embedded database and say OK about another deployment.
+    // (Not with --json: its output is the results' array alone.)
+    if (input.json !== true)
+      ctx.out.stdout(`Database: ${databaseLabel(ctx.services.config)}\n`)
     const exitCode = report(results, input.json === true, ctx.out)
     if (exitCode !== 0) ctx.exitCode = exitCode
   },

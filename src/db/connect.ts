@@ -1,8 +1,10 @@
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs'
+import { userInfo } from 'node:os'
 import path from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { Kysely, PGliteDialect, PostgresDialect, sql, type Dialect } from 'kysely'
 import pg from 'pg'
+import { databaseName } from './database-url.ts'
 import { lockDataDir, type DataDirLock } from './lock.ts'
 import { prepareStatements, PREPARED_STATEMENTS_PER_CONNECTION } from './prepared.ts'
 import type { DB } from './schema.ts'
@@ -11,6 +13,23 @@ import { preferOneRoundTripBegin } from './tenant.ts'
 export type Engine = 'pglite' | 'postgres'
 
 const INT8_OID = 20
+
+/**
+ * The user name a `DATABASE_URL` without one connects as when `PGUSER` is not set either
+ * (node-postgres reads that first): the operating-system user, as libpq (psql, pg_dump) does.
+ * node-postgres takes `$USER`, which a service manager or `env -i` may not set:
+ * `postgres:///custodian?host=/var/run/postgresql` then failed with the server's "no
+ * PostgreSQL user name specified in startup packet".
+ */
+export function defaultPostgresUser(): string | undefined {
+  if (process.env.USER) return process.env.USER
+  try {
+    return userInfo().username
+  } catch {
+    return undefined // a user id with no entry in the password database: the URL must name one
+  }
+}
+pg.defaults.user = defaultPostgresUser()
 
 /**
  * The owner connection. Domain code never queries through it directly: it goes through
@@ -220,6 +239,20 @@ async function assertDurableCommits(pglite: PGlite): Promise<void> {
 }
 
 /**
+ * The first statement's failure, with what to do where the server's words alone leave it
+ * open: a database that does not exist yet (`3D000`) — the service creates its tables and
+ * roles, not the database itself.
+ */
+function explainedConnectError(error: unknown, url: string): unknown {
+  if ((error as { code?: unknown }).code !== '3D000') return error
+  const name = databaseName(url)
+  return new Error(
+    `${(error as Error).message}: create it first (\`createdb ${name}\`, or \`CREATE DATABASE "${name}"\` as a role that may), then start again; the service creates its tables and roles in it`,
+    { cause: error },
+  )
+}
+
+/**
  * The bound on waiting for a pooled PostgreSQL connection. node-postgres waits forever by
  * default: a database host that stops answering without refusing (a failover behind a
  * virtual IP, a network partition) would hold every request, and every pool slot, until the
@@ -259,7 +292,12 @@ async function openPostgres(
   })
   const kysely = new Kysely<DB>({ dialect: wrap(new PostgresDialect({ pool })) })
   preferOneRoundTripBegin(kysely)
-  await sql`SELECT 1`.execute(kysely)
+  try {
+    await sql`SELECT 1`.execute(kysely)
+  } catch (error) {
+    await pool.end()
+    throw explainedConnectError(error, url)
+  }
   return {
     engine: 'postgres',
     kysely,

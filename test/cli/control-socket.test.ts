@@ -199,7 +199,9 @@ describe('the admin CLI beside a running embedded service (control socket)', () 
       assert.equal(beside.code, reference.code, `${key}: exit code\n${beside.stderr}`)
       assert.equal(mask(beside.stdout), mask(reference.stdout), `${key}: stdout`)
       assert.equal(mask(beside.stderr), mask(reference.stderr), `${key}: stderr`)
-      if (args[0] === 'audit') assert.match(beside.stdout, new RegExp(`^OK   org ${orgId}`))
+      // The service's own data directory, named as the stopped run named it.
+      if (args[0] === 'audit')
+        assert.match(beside.stdout, new RegExp(`^Database: the embedded database in ${dataDir}\\nOK   org ${orgId}`))
     })
   }
 

@@ -4,7 +4,7 @@ import { it } from 'node:test'
 import { sql } from 'kysely'
 import { PROMISES } from '../../src/modules/compliance/catalogue.ts'
 import { CHECKS } from '../../src/modules/compliance/checks/index.ts'
-import { databaseHost } from '../../src/modules/compliance/checks/transport.ts'
+import { databaseHost, databaseLabel } from '../../src/db/database-url.ts'
 import { hashSecret } from '../../src/crypto/tokens.ts'
 import { bootstrapProvider, createCustomerOrg, PASSWORD, testClock, useTestApp, type Org } from '../helpers/app.ts'
 import { forEachEngine } from '../helpers/db.ts'
@@ -322,20 +322,34 @@ forEachEngine('live compliance checks (P5.4, P10.2)', (engine) => {
 })
 
 it('P4.1: the database-TLS check tells a connection through a Unix socket from a remote host, in every form of DATABASE_URL', () => {
-  for (const url of [
-    'postgres:///custodian',
-    'postgres://custodian@%2Fvar%2Frun%2Fpostgresql/custodian',
-    'postgresql://custodian@%2Fvar%2Frun%2Fpostgresql:5432/custodian?sslmode=disable',
-    'postgres://localhost/custodian?host=/var/run/postgresql',
-    'postgres://db.example.test/custodian?host=%2Ftmp',
-  ])
-    assert.equal(databaseHost(url), 'unix socket', url)
+  for (const [url, directory] of [
+    ['postgres://custodian@%2Fvar%2Frun%2Fpostgresql/custodian', '/var/run/postgresql'],
+    ['postgresql://custodian@%2Fvar%2Frun%2Fpostgresql:5432/custodian?sslmode=disable', '/var/run/postgresql'],
+    ['postgres://localhost/custodian?host=/var/run/postgresql', '/var/run/postgresql'],
+    ['postgres:///custodian?host=/var/run/postgresql', '/var/run/postgresql'],
+    ['postgres://db.example.test/custodian?host=%2Ftmp', '/tmp'],
+  ] as const)
+    assert.equal(databaseHost(url), `unix socket ${directory}`, url)
+  // An empty host is node-postgres's default, localhost over TCP (libpq would take its socket).
+  assert.equal(databaseHost('postgres:///custodian'), 'localhost')
+  assert.equal(databaseHost('postgres://custodian@/custodian'), 'localhost')
+  assert.equal(
+    databaseHost('postgres://custodian@/custodian?host=/var/run/postgresql'),
+    'unix socket /var/run/postgresql',
+  )
   assert.equal(databaseHost('postgres://custodian@127.0.0.1:5432/custodian'), '127.0.0.1')
-  assert.equal(databaseHost('postgres://custodian@[::1]:5432/custodian'), '[::1]')
+  assert.equal(databaseHost('postgres://custodian@[::1]:5432/custodian'), '::1')
   assert.equal(databaseHost('postgres://custodian@db.example.test/custodian'), 'db.example.test')
   // A host parameter naming a network host is the host node-postgres connects to.
   assert.equal(databaseHost('postgres://localhost/custodian?host=db.example.test'), 'db.example.test')
   assert.equal(databaseHost('not a url'), 'unknown')
   assert.equal(databaseHost(undefined), 'unknown')
-  assert.equal(databaseHost('postgres://%E0%A4%A/custodian'), 'unknown')
+  // Not percent-decodable: node-postgres would look the text up as a host name, not a local one.
+  assert.equal(databaseHost('postgres://%E0%A4%A/custodian'), '%E0%A4%A')
+  // What the CLI says it checked: the database and host, never the user or password.
+  assert.equal(
+    databaseLabel({ databaseUrl: 'postgres://u:hunter2@db.example.test/cust%20odian', dataDir: 'data' }),
+    'PostgreSQL database "cust odian" on db.example.test',
+  )
+  assert.equal(databaseLabel({ dataDir: '/srv/custodian' }), 'the embedded database in /srv/custodian')
 })

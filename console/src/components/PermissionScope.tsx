@@ -1,5 +1,5 @@
 import { Text } from '@mantine/core'
-import { usePermissionLabels } from '../lib/describe.ts'
+import { usePermissionLabels } from '../lib/permission-labels.ts'
 
 /**
  * A set of permissions (a grant's or a token's scope) in words: each permission's meaning

@@ -1,5 +1,4 @@
-import { useQuery } from '@tanstack/react-query'
-import { api, unwrap } from './api.ts'
+import { describeActor } from './kinds.ts'
 
 /**
  * The console's one mapping from the API's names to words a person reads: audit actions
@@ -9,7 +8,7 @@ import { api, unwrap } from './api.ts'
  */
 
 /** Audit actions (the org's audit log, alerts, notifications, timelines) in words, past tense. */
-const ACTIONS: Record<string, string> = {
+export const ACTION_WORDS: Readonly<Record<string, string>> = {
   'access.denied': 'Access refused',
   'access_review.close': 'Access review closed',
   'access_review.decide': 'Access review decision recorded',
@@ -140,7 +139,7 @@ const ACTIONS: Record<string, string> = {
  * "invoice.paid" → "Invoice paid".
  */
 export function describeAction(action: string): string {
-  const known = ACTIONS[action]
+  const known = ACTION_WORDS[action]
   if (known !== undefined) return known
   const words = action.replace(/[._]+/g, ' ').trim()
   return words.charAt(0).toUpperCase() + words.slice(1)
@@ -151,12 +150,23 @@ const FAILED_ACTIONS: Record<string, string> = {
   'webhook.delivery': 'Webhook delivery failed',
 }
 
+const DENIED_ACTIONS: Record<string, string> = {
+  'auth.login': 'Sign-in refused',
+  'secret.reveal': 'Reveal refused',
+}
+
 /**
  * An audit event's action in words, given its outcome: a failed webhook delivery reads
- * "Webhook delivery failed", not "Webhook delivered".
+ * "Webhook delivery failed", not "Webhook delivered"; a refused sign-in "Sign-in refused",
+ * not "Signed in". An action without words of its own for that outcome says it: "Secret
+ * created (refused)", unless its words already do ("Access refused").
  */
 export function describeEventAction(action: string, outcome: string): string {
-  return (outcome === 'failure' ? FAILED_ACTIONS[action] : undefined) ?? describeAction(action)
+  const own = outcome === 'failure' ? FAILED_ACTIONS[action] : outcome === 'denied' ? DENIED_ACTIONS[action] : undefined
+  if (own !== undefined) return own
+  const words = describeAction(action)
+  if ((outcome !== 'failure' && outcome !== 'denied') || /refus|denied|fail|reject/i.test(words)) return words
+  return `${words} (${outcome === 'denied' ? 'refused' : 'failed'})`
 }
 
 const NETWORK_ERRORS: Record<string, string> = {
@@ -187,22 +197,7 @@ export function describeNetworkError(error: string): string {
   return NETWORK_ERRORS[error] ?? error
 }
 
-/** The kinds of thing an event's target or actor names, in words ("service_account" → "service account"). */
-export function describeKind(kind: string): string {
-  return kind.replace(/_/g, ' ')
-}
-
-/**
- * Who did something, for a person to read: their email when the API gives one, else the kind
- * of actor ("a service account", "the system") — never a bare id.
- */
-export function describeActor(actor: { type: string; email?: string | null | undefined } | null): string {
-  if (actor === null) return 'someone'
-  if (actor.email !== undefined && actor.email !== null) return actor.email
-  if (actor.type === 'system') return 'the system'
-  if (actor.type === 'user') return 'a former member'
-  return `a ${describeKind(actor.type)}`
-}
+export { ANONYMOUS_ACTOR, describeActor, describeKind, oneOf } from './kinds.ts'
 
 /**
  * Who an actor reference ("user:<id>", "service_account:<id>", "system:rotation") names, for a
@@ -215,21 +210,6 @@ export function describeActorRef(ref: string, name: string | null | undefined): 
   const kind = ref.includes(':') ? ref.slice(0, ref.indexOf(':')) : ref
   if (kind === 'service_account') return 'a deleted service account'
   return describeActor({ type: kind })
-}
-
-/**
- * GET /v1/permissions: each permission key's meaning in the catalog ("vault:reveal" →
- * "Reveal a secret’s value (audited, with a reason)"), to show a scope in words. Cached for
- * the session; while it loads, or for a key it lacks, `label` gives the key itself.
- */
-export function usePermissionLabels(): { label: (key: string) => string } {
-  const catalog = useQuery({
-    queryKey: ['permissions'],
-    queryFn: () => unwrap(api.GET('/v1/permissions')),
-    staleTime: Infinity,
-  })
-  const meanings = new Map((catalog.data?.permissions ?? []).map((p) => [p.name, p.description]))
-  return { label: (key) => meanings.get(key) ?? key }
 }
 
 /** What describeAlert reads of an alert (GET /v1/orgs/{orgId}/alerts). */

@@ -1,4 +1,4 @@
-import { describeKind } from '../../lib/describe.ts'
+import { ANONYMOUS_ACTOR, oneOf } from '../../lib/kinds.ts'
 
 /** What the words need of an event: its actor, the member's email if the API gave it, its details. */
 interface ActorOf {
@@ -19,5 +19,6 @@ export function actorWords(event: ActorOf): string {
   if (event.actor.type === 'user' && typeof event.details?.grant === 'string')
     return 'an operator of the provider (under a grant)'
   if (event.actor.type === 'user') return 'a person'
-  return `a ${describeKind(event.actor.type)}`
+  if (event.actor.type === 'anonymous') return ANONYMOUS_ACTOR
+  return oneOf(event.actor.type)
 }

@@ -8,7 +8,7 @@ import { PageLoader } from '../../components/PageLoader.tsx'
 import { Panel } from '../../components/Panel.tsx'
 import { ProblemAlert } from '../../components/ProblemAlert.tsx'
 import { PermissionName, PermissionScope } from '../../components/PermissionScope.tsx'
-import { describeAction, describeKind } from '../../lib/describe.ts'
+import { describeAction, oneOf } from '../../lib/describe.ts'
 import { when } from '../../lib/format.ts'
 import { describeAttempt, describeRoute } from '../../lib/routes.ts'
 import { useGrant, useGrantTimeline, useSecretNames, type Grant, type TimelineEvent } from './api.ts'
@@ -203,7 +203,7 @@ function targetOf(event: TimelineEvent, grant: Grant, names: Map<string, string>
   if (event.target === null) return '—'
   if (event.target.id === grant.id) return 'this grant'
   const name = event.target.type === 'secret' && event.target.id !== null ? names.get(event.target.id) : undefined
-  return name === undefined ? `a ${describeKind(event.target.type)}` : `secret ${name}`
+  return name === undefined ? oneOf(event.target.type) : `secret ${name}`
 }
 
 function Timeline({ orgId, grant }: { orgId: string; grant: Grant }) {

@@ -1,6 +1,7 @@
 import { useState, type ReactNode } from 'react'
 import { Badge, Button, Group, List, Table, Text } from '@mantine/core'
 import { ConfirmDialog } from '../../components/ConfirmDialog.tsx'
+import { ANONYMOUS_ACTOR, oneOf } from '../../lib/kinds.ts'
 import './integrations.css'
 import { useIntegrationActions, type AuditEvent, type CheckResult, type DataSource } from './api.ts'
 
@@ -26,6 +27,7 @@ const ACTOR_KINDS: Record<string, string> = {
   service_account: 'a service account',
   operator: 'an operator',
   system: 'the system',
+  anonymous: ANONYMOUS_ACTOR,
 }
 
 /**
@@ -39,7 +41,7 @@ export function actorLabel(
   if (actor.type === 'system' && actor.id === 'rotation') return 'scheduled rotation (system)'
   if (actor.type === 'system' && actor.id === 'connector-check') return 'scheduled check (system)'
   const email = actor.type === 'user' && actor.id !== null ? emails.get(actor.id) : undefined
-  return email ?? ACTOR_KINDS[actor.type] ?? `a ${actor.type.replace(/_/g, ' ')}`
+  return email ?? ACTOR_KINDS[actor.type] ?? oneOf(actor.type)
 }
 
 /**

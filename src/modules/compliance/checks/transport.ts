@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { connect, type TLSSocket } from 'node:tls'
 import { sql } from 'kysely'
+import { databaseHost } from '../../../db/database-url.ts'
 import {
   check,
   count,
@@ -14,30 +15,6 @@ import {
 } from './check.ts'
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1|\[::1\])$/
-
-/**
- * Where a PostgreSQL connection string (`DATABASE_URL`) points: its host, or `'unix socket'`
- * when it names a socket directory — an empty host (`postgres:///db`), a percent-encoded
- * path as the host (`postgres://user@%2Fvar%2Frun%2Fpostgresql/db`) or a `host` parameter
- * that is a path (`?host=/var/run/postgresql`, which libpq and node-postgres take over the
- * URL's host); `'unknown'` when it is not a URL. A hostname comes back decoded, as given
- * (`[::1]` with its brackets).
- */
-export function databaseHost(databaseUrl: string | undefined): string {
-  let url: URL
-  try {
-    url = new URL(databaseUrl ?? '')
-  } catch {
-    return 'unknown'
-  }
-  let host: string
-  try {
-    host = url.searchParams.get('host') ?? decodeURIComponent(url.hostname)
-  } catch {
-    return 'unknown'
-  }
-  return host === '' || host.startsWith('/') ? 'unix socket' : host
-}
 
 /**
  * Offers one TLS version range to the service's own HTTPS listener and answers what was
@@ -129,7 +106,7 @@ export const TRANSPORT_CHECKS: readonly CheckDefinition[] = [
   check(
     'p4.1/database-tls',
     'service',
-    'The connection to PostgreSQL is encrypted with TLS unless it stays on this machine (loopback or the embedded database)',
+    'The connection to PostgreSQL is encrypted with TLS unless it stays on this machine (loopback, a Unix socket, or the embedded database)',
     async ({ trx, env }) => {
       if (env.engine === 'pglite')
         return pass('the embedded database runs inside the process: no connection leaves it', { engine: 'pglite' })
@@ -137,7 +114,8 @@ export const TRANSPORT_CHECKS: readonly CheckDefinition[] = [
       const r = await sql<{ ssl: boolean | null; version: string | null }>`
         SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()`.execute(trx)
       const ssl = r.rows[0]?.ssl === true
-      const local = LOOPBACK.test(host) || host === 'unix socket'
+      const socket = host.startsWith('unix socket ')
+      const local = LOOPBACK.test(host) || socket
       const evidence = {
         engine: 'postgres',
         host: local ? host : 'remote',
@@ -148,7 +126,7 @@ export const TRANSPORT_CHECKS: readonly CheckDefinition[] = [
       return verdict(
         local,
         local
-          ? 'the database is on this machine (loopback), not encrypted in transit'
+          ? `the database is on this machine (${socket ? 'a Unix socket' : 'loopback'}), not encrypted in transit`
           : 'the connection to a remote database is not encrypted',
         evidence,
       )
