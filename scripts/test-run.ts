@@ -35,6 +35,8 @@ const stream = run({
   // A hang detector, not a speed target: a test that starts several services and CLI
   // processes (each booting PGlite) takes minutes while the longest files run together.
   timeout: 600_000,
+  // node:test's async hook made inert in each test file's process (the module says why).
+  execArgv: ['--import', path.join(import.meta.dirname, 'test-file-preload.ts')],
 })
 stream.on('test:fail', (data) => {
   if (!data.todo && !interrupted.signal.aborted) process.exitCode = 1
