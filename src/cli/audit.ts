@@ -228,8 +228,7 @@ export const auditVerifyCommand = defineControlCommand({
     // Which database was checked: a shell without the service's DATABASE_URL would otherwise
     // verify the data directory's embedded database and say OK about another deployment.
     // (Not with --json: its output is the results' array alone.)
-    if (input.json !== true)
-      ctx.out.stdout(`Database: ${databaseLabel(ctx.services.config)}\n`)
+    if (input.json !== true) ctx.out.stdout(`Database: ${databaseLabel(ctx.services.config)}\n`)
     const exitCode = report(results, input.json === true, ctx.out)
     if (exitCode !== 0) ctx.exitCode = exitCode
   },
