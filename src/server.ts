@@ -119,8 +119,12 @@ export async function startServer(
     if (config.metrics.listen !== undefined && app.metrics !== undefined) {
       const { host, port } = config.metrics.listen
       const metrics = app.metrics
-      metricsListener = await listening('CUSTODIAN_METRICS_LISTEN', host, port, () =>
-        startMetricsListener(metrics, { host, port }, logger),
+      metricsListener = await listening(
+        'CUSTODIAN_METRICS_LISTEN',
+        host,
+        port,
+        () => startMetricsListener(metrics, { host, port }, logger),
+        'CUSTODIAN_METRICS_LISTEN',
       )
       print(`Metrics: http://${hostForUrl(config.metrics.listen.host)}:${metricsListener.port}/metrics`)
     }
@@ -307,23 +311,30 @@ function startPhases(): { end(step: (typeof START_PHASES)[number]): void; line()
 
 /**
  * Runs `listen`; a port that cannot be had (`EADDRINUSE`: taken; `EACCES`: below 1024 without
- * the privilege; `EADDRNOTAVAIL`: an address this host does not have) fails the start with an
- * error naming the setting that chose it, instead of the system's bare `listen EADDRINUSE`.
+ * the privilege) fails the start with an error naming the setting that chose it (`setting`),
+ * and an address this host does not have (`EADDRNOTAVAIL`) the setting that chose the address
+ * (`hostSetting`), instead of the system's bare `listen EADDRINUSE`.
  */
-async function listening<T>(setting: string, host: string, port: number, listen: () => Promise<T>): Promise<T> {
+async function listening<T>(
+  setting: string,
+  host: string,
+  port: number,
+  listen: () => Promise<T>,
+  hostSetting = 'CUSTODIAN_HOST',
+): Promise<T> {
   try {
     return await listen()
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     const where = `${hostForUrl(host)}:${port}`
+    if (code === 'EADDRNOTAVAIL')
+      throw new Error(`${hostSetting}: this host has no address ${hostForUrl(host)} to listen on`, { cause: error })
     const why =
       code === 'EADDRINUSE'
         ? `${where} is already in use (another Custodian, or another program): stop it or choose another port`
         : code === 'EACCES'
           ? `${where} needs a privilege this process does not have (ports below 1024): choose a port from 1024 up`
-          : code === 'EADDRNOTAVAIL'
-            ? `${where}: this host has no such address`
-            : undefined
+          : undefined
     if (why === undefined) throw error
     throw new Error(`${setting}: ${why}`, { cause: error })
   }

@@ -246,8 +246,11 @@ async function assertDurableCommits(pglite: PGlite): Promise<void> {
 function explainedConnectError(error: unknown, url: string): unknown {
   if ((error as { code?: unknown }).code !== '3D000') return error
   const name = databaseName(url)
+  // Quoted for the shell and for SQL, so the advice is safe to paste whatever the name holds.
+  const shell = /^[A-Za-z0-9_.-]+$/.test(name) ? name : `'${name.replaceAll("'", `'\\''`)}'`
+  const identifier = `"${name.replaceAll('"', '""')}"`
   return new Error(
-    `${(error as Error).message}: create it first (\`createdb ${name}\`, or \`CREATE DATABASE "${name}"\` as a role that may), then start again; the service creates its tables and roles in it`,
+    `${(error as Error).message}: create it first (\`createdb ${shell}\`, or \`CREATE DATABASE ${identifier}\` as a role that may), then start again; the service creates its tables and roles in it`,
     { cause: error },
   )
 }

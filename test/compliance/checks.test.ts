@@ -4,7 +4,7 @@ import { it } from 'node:test'
 import { sql } from 'kysely'
 import { PROMISES } from '../../src/modules/compliance/catalogue.ts'
 import { CHECKS } from '../../src/modules/compliance/checks/index.ts'
-import { databaseHost, databaseLabel } from '../../src/db/database-url.ts'
+import { databaseHost, databaseLabel, isLoopbackHost } from '../../src/db/database-url.ts'
 import { hashSecret } from '../../src/crypto/tokens.ts'
 import { bootstrapProvider, createCustomerOrg, PASSWORD, testClock, useTestApp, type Org } from '../helpers/app.ts'
 import { forEachEngine } from '../helpers/db.ts'
@@ -330,9 +330,25 @@ it('P4.1: the database-TLS check tells a connection through a Unix socket from a
     ['postgres://db.example.test/custodian?host=%2Ftmp', '/tmp'],
   ] as const)
     assert.equal(databaseHost(url), `unix socket ${directory}`, url)
-  // An empty host is node-postgres's default, localhost over TCP (libpq would take its socket).
-  assert.equal(databaseHost('postgres:///custodian'), 'localhost')
-  assert.equal(databaseHost('postgres://custodian@/custodian'), 'localhost')
+  // A URL without a host takes PGHOST, else node-postgres's default, localhost over TCP (libpq
+  // would take its socket): the check judges where the service connects, not the URL alone.
+  const pgHost = process.env.PGHOST
+  try {
+    delete process.env.PGHOST
+    assert.equal(databaseHost('postgres:///custodian'), 'localhost')
+    assert.equal(databaseHost('postgres://custodian@/custodian'), 'localhost')
+    process.env.PGHOST = 'db.example.test'
+    assert.equal(databaseHost('postgres:///custodian'), 'db.example.test')
+    assert.equal(databaseHost('postgres://custodian:pw@/custodian?sslmode=disable'), 'db.example.test')
+    assert.equal(databaseHost('postgres://127.0.0.1/custodian'), '127.0.0.1')
+  } finally {
+    if (pgHost === undefined) delete process.env.PGHOST
+    else process.env.PGHOST = pgHost
+  }
+  // Loopback by address, not by look: a name such as 127.0.0.256 is whatever the resolver says.
+  for (const host of ['localhost', '127.0.0.1', '127.1.2.3', '::1', '[::1]']) assert.ok(isLoopbackHost(host), host)
+  for (const host of ['127.0.0.256', '127.0.0.1.nip.io', 'localhost.example.test', '::ffff:7f00:1', '10.0.0.1', ''])
+    assert.ok(!isLoopbackHost(host), host)
   assert.equal(
     databaseHost('postgres://custodian@/custodian?host=/var/run/postgresql'),
     'unix socket /var/run/postgresql',
@@ -349,7 +365,7 @@ it('P4.1: the database-TLS check tells a connection through a Unix socket from a
   // What the CLI says it checked: the database and host, never the user or password.
   assert.equal(
     databaseLabel({ databaseUrl: 'postgres://u:hunter2@db.example.test/cust%20odian', dataDir: 'data' }),
-    'PostgreSQL database "cust odian" on db.example.test',
+    'PostgreSQL database "cust odian" on db.example.test:5432',
   )
   assert.equal(databaseLabel({ dataDir: '/srv/custodian' }), 'the embedded database in /srv/custodian')
 })

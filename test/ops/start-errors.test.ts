@@ -69,6 +69,21 @@ describe('a start that cannot succeed names what to change', () => {
       ),
       output,
     )
+    // A name a shell or SQL would read otherwise is quoted for both: the advice is safe to paste.
+    const odd = `${name} it's "x"`
+    url.pathname = `/${encodeURIComponent(odd)}`
+    const quoted = await failedStart({ DATABASE_URL: url.toString(), CUSTODIAN_DATA_DIR: path.join(dir, 'missing') })
+    const shell = `'${name} it'\\''s "x"'`
+    const identifier = `"${name} it's ""x"""`
+    assert.ok(quoted.includes(`(\`createdb ${shell}\`, or \`CREATE DATABASE ${identifier}\``), quoted)
+  })
+})
+
+describe('an address this host does not have', () => {
+  it('names the setting that chose the address, not the port', async () => {
+    // 192.0.2.0/24 is TEST-NET-1 (RFC 5737): no machine has it.
+    const output = await failedStart({ CUSTODIAN_DATA_DIR: path.join(dir, 'address'), CUSTODIAN_HOST: '192.0.2.99' })
+    assert.match(output, /custodian: CUSTODIAN_HOST: this host has no address 192\.0\.2\.99 to listen on/, output)
   })
 })
 

@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { connect, type TLSSocket } from 'node:tls'
 import { sql } from 'kysely'
-import { databaseHost } from '../../../db/database-url.ts'
+import { databaseHost, isLoopbackHost } from '../../../db/database-url.ts'
 import {
   check,
   count,
@@ -13,8 +13,6 @@ import {
   type CheckDefinition,
   type ComplianceEnvironment,
 } from './check.ts'
-
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1|\[::1\])$/
 
 /**
  * Offers one TLS version range to the service's own HTTPS listener and answers what was
@@ -30,7 +28,7 @@ function handshake(
     const socket: TLSSocket = connect({
       host,
       port,
-      servername: LOOPBACK.test(host) ? 'localhost' : host,
+      servername: isLoopbackHost(host) ? 'localhost' : host,
       rejectUnauthorized: false, // the version is what is checked here, not the certificate
       ciphers: 'ALL:@SECLEVEL=0',
       ...range,
@@ -115,7 +113,7 @@ export const TRANSPORT_CHECKS: readonly CheckDefinition[] = [
         SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()`.execute(trx)
       const ssl = r.rows[0]?.ssl === true
       const socket = host.startsWith('unix socket ')
-      const local = LOOPBACK.test(host) || socket
+      const local = isLoopbackHost(host) || socket
       const evidence = {
         engine: 'postgres',
         host: local ? host : 'remote',
@@ -200,7 +198,7 @@ export const TRANSPORT_CHECKS: readonly CheckDefinition[] = [
       const { mail } = env.config
       if (mail.url === undefined) return notApplicable('no mail server is configured: notifications stay in the outbox')
       const host = URL.canParse(mail.url) ? new URL(mail.url).hostname : 'unknown'
-      const local = LOOPBACK.test(host)
+      const local = isLoopbackHost(host)
       const evidence = { security: mail.security, server: local ? host : 'remote' }
       return verdict(
         mail.security !== 'none' || local,
